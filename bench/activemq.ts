@@ -1,0 +1,141 @@
+// Starts a fresh Apache ActiveMQ Classic 5.17 (Debian's `activemq` package) for one benchmark run:
+// its own folder, KahaDB inside it, one STOMP connector on a free port, no JMX.
+
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { stopChild, track } from './children.js';
+import { BenchSetupError, freePort, tailOf, waitForPort } from './broker.js';
+import type { RunningBroker } from './broker.js';
+
+export const DEFAULT_ACTIVEMQ_HOME = '/usr/share/activemq';
+
+export interface ActiveMqOptions {
+  home: string;
+  /** ActiveMQ takes 20-30 s to start on a small machine; the JVM is given far longer. */
+  startTimeoutMs?: number;
+  keepFolder?: boolean;
+}
+
+export function activeMqJar(home: string): string {
+  return path.join(home, 'bin', 'activemq.jar');
+}
+
+export function activeMqInstalled(home: string): boolean {
+  return existsSync(activeMqJar(home));
+}
+
+export const ACTIVEMQ_INSTALL_HINT =
+  'ActiveMQ 5.17 was not found. Install it with `sudo apt-get install activemq` (Debian/Ubuntu; it needs\n' +
+  'Java 17, e.g. `apt-get install openjdk-17-jre-headless`), or point --activemq-home at an unpacked\n' +
+  'ActiveMQ 5.x whose bin/activemq.jar exists. To benchmark Ferry alone, pass --broker ferry.';
+
+function escapeXml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+function brokerXml(dataDir: string, stompPort: number): string {
+  const data = escapeXml(dataDir);
+  // Everything not set here is ActiveMQ's default: KahaDB syncs each write batch to disk, producer
+  // flow control is on, the STOMP prefetch is the broker's default for each destination kind.
+  return `<beans xmlns="http://www.springframework.org/schema/beans"
+       xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
+       xsi:schemaLocation="http://www.springframework.org/schema/beans http://www.springframework.org/schema/beans/spring-beans.xsd
+                           http://activemq.apache.org/schema/core http://activemq.apache.org/schema/core/activemq-core.xsd">
+  <broker xmlns="http://activemq.apache.org/schema/core" brokerName="bench" useJmx="false"
+          schedulerSupport="false" dataDirectory="${data}">
+    <persistenceAdapter>
+      <kahaDB directory="${data}/kahadb"/>
+    </persistenceAdapter>
+    <transportConnectors>
+      <transportConnector name="stomp" uri="stomp+nio://127.0.0.1:${stompPort}"/>
+    </transportConnectors>
+  </broker>
+</beans>
+`;
+}
+
+// Debian's build logs through log4j 1.2; the conf folder is on the broker's class path.
+const LOG4J_PROPERTIES = `log4j.rootLogger=INFO, out
+log4j.logger.org.springframework=WARN
+log4j.logger.org.apache.xbean=WARN
+log4j.appender.out=org.apache.log4j.ConsoleAppender
+log4j.appender.out.layout=org.apache.log4j.PatternLayout
+log4j.appender.out.layout.ConversionPattern=%d{ISO8601} %-5p %c{1} - %m%n
+`;
+
+export async function startActiveMq(options: ActiveMqOptions): Promise<RunningBroker> {
+  const home = path.resolve(options.home);
+  if (!activeMqInstalled(home)) {
+    throw new BenchSetupError('BENCH_ACTIVEMQ_MISSING', ACTIVEMQ_INSTALL_HINT);
+  }
+  const base = mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-activemq-'));
+  const confDir = path.join(base, 'conf');
+  const dataDir = path.join(base, 'data');
+  const logFile = path.join(base, 'broker.log');
+  const host = '127.0.0.1';
+  const stompPort = await freePort(host);
+  mkdirSync(confDir);
+  mkdirSync(path.join(dataDir, 'tmp'), { recursive: true });
+  const configFile = path.join(confDir, 'activemq.xml');
+  writeFileSync(configFile, brokerXml(dataDir, stompPort));
+  writeFileSync(path.join(confDir, 'log4j.properties'), LOG4J_PROPERTIES);
+
+  const java = process.env['JAVA_HOME'] ? path.join(process.env['JAVA_HOME'], 'bin', 'java') : 'java';
+  const logFd = openSync(logFile, 'a');
+  // java is spawned directly, not through a shell or the `activemq` script, so that the child's pid
+  // is the JVM's: that is the process whose CPU time is measured and which must be stopped.
+  const child = spawn(
+    java,
+    [
+      '-Xms512M',
+      '-Xmx512M',
+      '-Djava.awt.headless=true',
+      `-Dactivemq.home=${home}`,
+      `-Dactivemq.base=${base}`,
+      `-Dactivemq.conf=${confDir}`,
+      `-Dactivemq.data=${dataDir}`,
+      `-Djava.io.tmpdir=${path.join(dataDir, 'tmp')}`,
+      '-jar',
+      activeMqJar(home),
+      'start',
+      `xbean:file:${configFile}`,
+    ],
+    { cwd: base, stdio: ['ignore', logFd, logFd] },
+  );
+  closeSync(logFd);
+  track(child, options.keepFolder ? undefined : base);
+  let spawnError: Error | undefined;
+  child.once('error', (err) => {
+    spawnError = err;
+  });
+  const exited = (): boolean => spawnError !== undefined || child.exitCode !== null || child.signalCode !== null;
+
+  const cleanUp = (): Promise<void> => stopChild(child);
+
+  try {
+    await waitForPort(host, stompPort, options.startTimeoutMs ?? 180_000, exited);
+  } catch (err) {
+    const log = tailOf(logFile);
+    await cleanUp();
+    if (spawnError !== undefined) {
+      throw new BenchSetupError('BENCH_JAVA_MISSING', `could not run ${java}: ${spawnError.message}`, {
+        cause: spawnError,
+      });
+    }
+    throw new BenchSetupError('BENCH_ACTIVEMQ_START', `ActiveMQ did not start:\n${log}`, { cause: err });
+  }
+  const pid = child.pid;
+  if (pid === undefined) throw new BenchSetupError('BENCH_ACTIVEMQ_START', 'ActiveMQ has no pid');
+
+  return {
+    name: 'activemq',
+    pid,
+    host,
+    stompPort,
+    logFile,
+    exited,
+    stop: cleanUp,
+  };
+}

@@ -1,0 +1,105 @@
+// Starts Ferry as a child process on port 0 with a temporary data folder and reads the bound STOMP
+// port back from its `listener.ready` log line.
+
+import { spawn } from 'node:child_process';
+import { createWriteStream, existsSync, mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { stopChild, track } from './children.js';
+import { BenchSetupError, tailOf } from './broker.js';
+import type { RunningBroker } from './broker.js';
+
+/** dist/bench/ferry.js → dist/src/cli/main.js */
+export const FERRY_MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+
+export interface FerryOptions {
+  /** Ferry's CLI entry point; by default the one built next to this benchmark. */
+  main?: string;
+  startTimeoutMs?: number;
+  keepFolder?: boolean;
+}
+
+function stompPortOf(line: string): number | undefined {
+  if (!line.includes('listener.ready')) return undefined;
+  let record: unknown;
+  try {
+    record = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  if (typeof record !== 'object' || record === null) return undefined;
+  const { event, protocol, port } = record as Record<string, unknown>;
+  if (event === 'listener.ready' && protocol === 'stomp' && typeof port === 'number') return port;
+  return undefined;
+}
+
+export async function startFerry(options: FerryOptions = {}): Promise<RunningBroker> {
+  const main = options.main ?? FERRY_MAIN;
+  if (!existsSync(main)) {
+    throw new BenchSetupError('BENCH_FERRY_MISSING', `${main} does not exist; run \`npm run build\` first`);
+  }
+  const base = mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-ferry-'));
+  const dataDir = path.join(base, 'data');
+  const logFile = path.join(base, 'broker.log');
+  const host = '127.0.0.1';
+  const log = createWriteStream(logFile);
+  log.on('error', () => undefined); // the log is for reading after a failure, never a reason for one
+
+  const child = spawn(process.execPath, [main, 'start', '--data', dataDir, '--stomp-port', '0'], {
+    cwd: base,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  track(child, options.keepFolder ? undefined : base);
+  child.stderr.pipe(log, { end: false });
+  let spawnError: Error | undefined;
+  child.once('error', (err) => {
+    spawnError = err;
+  });
+  const exited = (): boolean => spawnError !== undefined || child.exitCode !== null || child.signalCode !== null;
+
+  const cleanUp = async (): Promise<void> => {
+    await stopChild(child);
+    log.end();
+  };
+
+  // stdout is read to its end for the whole run, not only until the port is known: a pipe that
+  // nobody drains would block the broker's logger once the pipe's buffer is full.
+  const lines = createInterface({ input: child.stdout, crlfDelay: Infinity });
+  const ready = new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new BenchSetupError('BENCH_FERRY_TIMEOUT', 'Ferry did not report a STOMP listener in time')),
+      options.startTimeoutMs ?? 30_000,
+    );
+    lines.on('line', (line) => {
+      log.write(line + '\n');
+      const port = stompPortOf(line);
+      if (port !== undefined) {
+        clearTimeout(timer);
+        resolve(port);
+      }
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new BenchSetupError('BENCH_BROKER_EXITED', `Ferry exited (${signal ?? code}) before listening`));
+    });
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(new BenchSetupError('BENCH_FERRY_START', `could not run Ferry: ${err.message}`, { cause: err }));
+    });
+  });
+
+  let stompPort: number;
+  try {
+    stompPort = await ready;
+  } catch (err) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const tail = tailOf(logFile);
+    await cleanUp();
+    throw new BenchSetupError('BENCH_FERRY_START', `${(err as Error).message}:\n${tail}`, { cause: err });
+  }
+  const pid = child.pid;
+  if (pid === undefined) throw new BenchSetupError('BENCH_FERRY_START', 'Ferry has no pid');
+  return { name: 'ferry', pid, host, stompPort, logFile, exited, stop: cleanUp };
+}

@@ -1,0 +1,97 @@
+// The benchmark's scenarios, as data. The runner and the load generator are generic: a new scenario
+// is one more entry here, and a new protocol is one more driver in drivers.ts.
+
+export type Protocol = 'stomp';
+export type DestinationKind = 'queue' | 'topic';
+
+export interface Scenario {
+  /** Used on the command line (`--scenario`), in the table and in destination names. */
+  readonly name: string;
+  readonly summary: string;
+  readonly protocol: Protocol;
+  /**
+   * queue: the consumers compete, each message is expected once across all of them;
+   * topic: every consumer is a subscription and expects every message.
+   */
+  readonly kind: DestinationKind;
+  readonly producers: number;
+  readonly consumers: number;
+  readonly bodyBytes: number;
+  readonly persistent: boolean;
+  /**
+   * When true the producer asks the broker to confirm every send (a STOMP `receipt`) and keeps at
+   * most `--receipt-window` sends unconfirmed.
+   */
+  readonly confirmSends: boolean;
+  /**
+   * Messages per second over all producers; when absent the producers send as fast as the broker
+   * takes them (within the window). A fixed rate that every broker sustains compares latency and
+   * CPU per message at equal load, where the unpaced scenarios compare capacity.
+   */
+  readonly ratePerSecond?: number;
+  /** Extra headers for every sent message (e.g. a priority, or properties a selector matches). */
+  readonly sendHeaders?: ReadonlyArray<readonly [string, string]>;
+  /** Extra headers for every subscription (e.g. `selector`). */
+  readonly subscribeHeaders?: ReadonlyArray<readonly [string, string]>;
+}
+
+export const SCENARIOS: readonly Scenario[] = [
+  {
+    name: 'queue-1-1',
+    summary: 'STOMP queue, 1 producer -> 1 consumer, non-persistent, 1 KiB bodies',
+    protocol: 'stomp',
+    kind: 'queue',
+    producers: 1,
+    consumers: 1,
+    bodyBytes: 1024,
+    persistent: false,
+    confirmSends: false,
+  },
+  {
+    name: 'queue-1-1-persistent',
+    summary: 'STOMP queue, 1 producer -> 1 consumer, persistent, 1 KiB bodies, a receipt for every SEND',
+    protocol: 'stomp',
+    kind: 'queue',
+    producers: 1,
+    consumers: 1,
+    bodyBytes: 1024,
+    persistent: true,
+    confirmSends: true,
+  },
+  {
+    name: 'queue-1-1-rate-5k',
+    summary: 'STOMP queue, 1 producer -> 1 consumer, non-persistent, 1 KiB bodies, paced at 5,000 msgs/s',
+    protocol: 'stomp',
+    kind: 'queue',
+    producers: 1,
+    consumers: 1,
+    bodyBytes: 1024,
+    persistent: false,
+    confirmSends: false,
+    ratePerSecond: 5000,
+  },
+  {
+    name: 'topic-1-10',
+    summary: 'STOMP topic, 1 producer -> 10 subscribers, non-persistent, 256 B bodies',
+    protocol: 'stomp',
+    kind: 'topic',
+    producers: 1,
+    consumers: 10,
+    bodyBytes: 256,
+    persistent: false,
+    confirmSends: false,
+  },
+];
+
+export function findScenario(name: string): Scenario | undefined {
+  return SCENARIOS.find((s) => s.name === name);
+}
+
+/** How many groups of consumers each expect every message: one per topic subscriber, one per queue. */
+export function groupCount(scenario: Scenario): number {
+  return scenario.kind === 'topic' ? scenario.consumers : 1;
+}
+
+export function groupOf(scenario: Scenario, consumerIndex: number): number {
+  return scenario.kind === 'topic' ? consumerIndex : 0;
+}

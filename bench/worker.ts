@@ -1,0 +1,242 @@
+// The load generator's threads: one runs every consumer of a scenario, the other every producer, so
+// that neither waits on the other's event loop. The runner talks to them with the messages below and
+// they share counters (shared-state.ts) for the producer's window.
+
+import { isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises';
+import { nowUs } from './clock.js';
+import { DRIVERS } from './drivers.js';
+import type { ConsumerLink, Phase, ProducerLink, Target } from './drivers.js';
+import { LatencyHistogram } from './histogram.js';
+import { groupCount, groupOf } from './scenarios.js';
+import type { Scenario } from './scenarios.js';
+import { SharedCounters } from './shared-state.js';
+
+export interface ConsumerWorkerData {
+  role: 'consumers';
+  scenario: Scenario;
+  target: Target;
+  counters: SharedArrayBuffer;
+}
+
+export interface ProducerWorkerData {
+  role: 'producers';
+  scenario: Scenario;
+  target: Target;
+  counters: SharedArrayBuffer;
+  /** Most messages sent but not yet received by the slowest consumer (or by the queue's consumers). */
+  window: number;
+  /** Most sends without their confirmation, for scenarios that confirm sends. */
+  confirmWindow: number;
+}
+
+export type WorkerData = ConsumerWorkerData | ProducerWorkerData;
+
+export type ToWorker =
+  | { type: 'run'; phase: Phase; seconds: number; drainTimeoutMs: number }
+  | { type: 'report' }
+  | { type: 'close' };
+
+export interface GroupReport {
+  /** Distinct measured messages received. */
+  unique: number;
+  duplicates: number;
+  /** Messages whose stamp could not be read. */
+  unreadable: number;
+  lastRecvUs: number;
+}
+
+export type FromWorker =
+  | { type: 'ready' }
+  | { type: 'error'; message: string }
+  | { type: 'done'; phase: Phase; startUs: number; endUs: number; sent: number[]; drained: boolean; unconfirmed: number }
+  | { type: 'report'; groups: GroupReport[]; histogram: Float64Array; maxUs: number }
+  | { type: 'closed' };
+
+function post(message: FromWorker): void {
+  parentPort?.postMessage(message);
+}
+
+function fail(err: unknown): void {
+  post({ type: 'error', message: err instanceof Error ? err.message : String(err) });
+}
+
+/** Which measured sequence numbers one group has seen, per producer. */
+class Group {
+  unique = 0;
+  duplicates = 0;
+  unreadable = 0;
+  lastRecvUs = 0;
+  private readonly seen: Uint8Array[];
+
+  constructor(producers: number) {
+    this.seen = Array.from({ length: producers }, () => new Uint8Array(1 << 16));
+  }
+
+  /** True for the first delivery of (producer, seq). */
+  mark(producer: number, seq: number): boolean | undefined {
+    let bits = this.seen[producer];
+    if (bits === undefined || !Number.isInteger(seq) || seq < 0) return undefined;
+    const byte = seq >>> 3;
+    if (byte >= bits.length) {
+      let size = bits.length;
+      while (size <= byte) size *= 2;
+      const grown = new Uint8Array(size);
+      grown.set(bits);
+      this.seen[producer] = bits = grown;
+    }
+    const bit = 1 << (seq & 7);
+    const old = bits[byte] ?? 0;
+    if ((old & bit) !== 0) return false;
+    bits[byte] = old | bit;
+    return true;
+  }
+}
+
+async function runConsumers(data: ConsumerWorkerData): Promise<void> {
+  const { scenario, target } = data;
+  const counters = new SharedCounters(groupCount(scenario), scenario.producers, data.counters);
+  const driver = DRIVERS[scenario.protocol];
+  const groups = Array.from({ length: groupCount(scenario) }, () => new Group(scenario.producers));
+  const received = new Array<number>(scenario.consumers).fill(0);
+  const histogram = new LatencyHistogram();
+  const topic = scenario.kind === 'topic';
+
+  const publish = (): void => {
+    let progress = topic ? Number.POSITIVE_INFINITY : 0;
+    for (const n of received) progress = topic ? Math.min(progress, n) : progress + n;
+    groups.forEach((g, i) => counters.setGroupUnique(i, g.unique));
+    counters.setProgress(progress);
+  };
+
+  const links: ConsumerLink[] = [];
+  let failed = false;
+  const onFailure = (err: Error): void => {
+    if (!failed) fail(err);
+    failed = true;
+  };
+  for (let i = 0; i < scenario.consumers; i++) {
+    const group = groups[groupOf(scenario, i)] as Group;
+    const events = {
+      message(producer: number, seq: number, sentUs: number, phase: Phase, recvUs: number): void {
+        received[i] = (received[i] ?? 0) + 1;
+        if (phase !== 'measure') return;
+        const first = group.mark(producer, seq);
+        if (first === undefined || !Number.isFinite(sentUs)) group.unreadable++;
+        else if (!first) group.duplicates++;
+        else {
+          group.unique++;
+          histogram.record(recvUs - sentUs);
+          if (recvUs > group.lastRecvUs) group.lastRecvUs = recvUs;
+        }
+      },
+      readEnd: publish,
+    };
+    links.push(await driver.openConsumer(target, scenario, i, events, onFailure));
+  }
+  post({ type: 'ready' });
+
+  parentPort?.on('message', (message: ToWorker) => {
+    if (message.type === 'report') {
+      post({
+        type: 'report',
+        groups: groups.map((g) => ({ unique: g.unique, duplicates: g.duplicates, unreadable: g.unreadable, lastRecvUs: g.lastRecvUs })),
+        histogram: histogram.counts,
+        maxUs: histogram.maxUs,
+      });
+    } else if (message.type === 'close') {
+      void Promise.allSettled(links.map((l) => l.close())).then(() => post({ type: 'closed' }));
+    }
+  });
+}
+
+async function runProducers(data: ProducerWorkerData): Promise<void> {
+  const { scenario, target } = data;
+  const counters = new SharedCounters(groupCount(scenario), scenario.producers, data.counters);
+  const driver = DRIVERS[scenario.protocol];
+  let failed = false;
+  const onFailure = (err: Error): void => {
+    if (!failed) fail(err);
+    failed = true;
+  };
+  const links: ProducerLink[] = [];
+  for (let i = 0; i < scenario.producers; i++) links.push(await driver.openProducer(target, scenario, i, onFailure));
+  /** Messages of every phase and producer written so far: compared with the consumers' progress. */
+  let sentTotal = 0;
+
+  const rate = scenario.ratePerSecond === undefined ? undefined : scenario.ratePerSecond / scenario.producers;
+
+  const produce = async (link: ProducerLink, index: number, phase: Phase, startUs: number, deadlineUs: number): Promise<number> => {
+    let seq = 0;
+    for (let now = nowUs(); !failed && now < deadlineUs; now = nowUs()) {
+      const progress = counters.progress;
+      let room = data.window - (sentTotal - progress);
+      if (room <= 0) {
+        await counters.progressChanged(progress, 20);
+        continue;
+      }
+      if (rate !== undefined) {
+        // Paced from the phase's start, so a late turn of the event loop is caught up, not lost.
+        const due = Math.floor(((now - startUs) * rate) / 1e6) + 1 - seq;
+        if (due <= 0) {
+          await sleep(1);
+          continue;
+        }
+        room = Math.min(room, due);
+      }
+      if (scenario.confirmSends) {
+        const confirmRoom = data.confirmWindow - link.unconfirmed;
+        if (confirmRoom <= 0) {
+          await Promise.race([link.confirmed(), sleep(20)]);
+          continue;
+        }
+        room = Math.min(room, confirmRoom);
+      }
+      const count = Math.min(room, link.batchSize);
+      const writable = link.send(seq, count, phase);
+      seq += count;
+      sentTotal += count;
+      if (phase === 'measure') counters.setSentMeasured(index, seq);
+      // Either way the loop gives the event loop a turn, so receipts and errors are read.
+      if (writable) await yieldToLoop();
+      else await link.drained();
+    }
+    return seq;
+  };
+
+  const run = async (phase: Phase, seconds: number, drainTimeoutMs: number): Promise<void> => {
+    const startUs = nowUs();
+    const sent = await Promise.all(links.map((link, i) => produce(link, i, phase, startUs, startUs + seconds * 1e6)));
+    const endUs = nowUs();
+    // Warm-up ends when everything sent has arrived, so that the measured window starts empty. The
+    // measured phase is drained by the runner, which checks every message of every consumer.
+    const deadline = Date.now() + drainTimeoutMs;
+    let drained = true;
+    if (phase === 'warmup') {
+      while (!failed && counters.progress < sentTotal) {
+        if (Date.now() > deadline) {
+          drained = false;
+          break;
+        }
+        await counters.progressChanged(counters.progress, 50);
+      }
+    }
+    const unconfirmed = (): number => links.reduce((sum, l) => sum + l.unconfirmed, 0);
+    while (!failed && unconfirmed() > 0 && Date.now() < deadline) await sleep(5);
+    post({ type: 'done', phase, startUs, endUs, sent, drained, unconfirmed: unconfirmed() });
+  };
+
+  post({ type: 'ready' });
+  parentPort?.on('message', (message: ToWorker) => {
+    if (message.type === 'run') {
+      run(message.phase, message.seconds, message.drainTimeoutMs).catch(onFailure);
+    } else if (message.type === 'close') {
+      void Promise.allSettled(links.map((l) => l.close())).then(() => post({ type: 'closed' }));
+    }
+  });
+}
+
+if (!isMainThread) {
+  const data = workerData as WorkerData;
+  (data.role === 'consumers' ? runConsumers(data) : runProducers(data)).catch(fail);
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env node
+import { isFerryError } from '../errors.js';
+import { start, startHelp } from './start.js';
+import { receive, receiveHelp, send, sendHelp } from './tools.js';
+
+const usage = `Usage: ferry <command> [options]
+
+Commands:
+  start     start the broker
+  send      send messages to a destination over STOMP
+  receive   receive messages from a destination over STOMP
+
+Run "ferry <command> --help" for a command's options.
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'start':
+      await start(rest);
+      return -1;
+    case 'send':
+      return send(rest);
+    case 'receive':
+      return receive(rest);
+    case 'help':
+    case '--help':
+    case '-h':
+    case undefined: {
+      const topic = rest[0];
+      process.stdout.write(topic === 'start' ? startHelp : topic === 'send' ? sendHelp : topic === 'receive' ? receiveHelp : usage);
+      return command === undefined ? 2 : 0;
+    }
+    default:
+      process.stderr.write(`ferry: unknown command "${command}"\n\n${usage}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    // start keeps running until a signal; the tools exit with their status
+    if (code >= 0) process.exitCode = code;
+  },
+  (err: unknown) => {
+    const message = isFerryError(err) ? err.message : err instanceof Error ? err.message : String(err);
+    process.stderr.write(`ferry: ${message}\n`);
+    process.exitCode = isFerryError(err) && err.code.startsWith('FERRY_CONFIG') ? 78 : 1;
+  },
+);

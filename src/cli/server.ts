@@ -1,0 +1,66 @@
+import { mkdirSync } from 'node:fs';
+import { Broker, type Logger } from '../core/index.js';
+import type { FerryConfig } from '../config/index.js';
+import { createStompAdapter } from '../protocols/stomp/index.js';
+import { MemoryStore, type Store } from '../store/index.js';
+import { TcpListener, type ProtocolAdapter } from '../transport/index.js';
+
+export interface RunningServer {
+  readonly broker: Broker;
+  /** Bound port per protocol, for listeners that are on. */
+  readonly ports: Readonly<Record<string, number>>;
+  stop(): Promise<void>;
+}
+
+export interface ServerOptions {
+  /** Use this store instead of the configured one (tests restart a broker on one MemoryStore). */
+  readonly store?: Store;
+}
+
+/** Builds the broker and its listeners from a configuration and starts them. */
+export async function startServer(config: FerryConfig, logger: Logger, options: ServerOptions = {}): Promise<RunningServer> {
+  mkdirSync(config.data, { recursive: true });
+  const store = options.store ?? new MemoryStore();
+  const broker = new Broker({
+    store,
+    name: config.broker.name,
+    autoCreateDestinations: config.broker.autoCreateDestinations,
+    defaultPrefetch: config.stomp.defaultPrefetch,
+    logger,
+  });
+  await broker.start();
+
+  const adapters: { adapter: ProtocolAdapter; listener: FerryConfig['listeners']['stomp'] }[] = [
+    { adapter: createStompAdapter(config.stomp, logger), listener: config.listeners.stomp },
+  ];
+  const listeners: TcpListener[] = [];
+  const ports: Record<string, number> = {};
+  try {
+    for (const { adapter, listener } of adapters) {
+      if (!listener.enabled) continue;
+      const tcp = new TcpListener(adapter, broker, { host: listener.host, port: listener.port, writeHighWaterMark: config.transport.writeHighWaterMark }, logger);
+      const port = await tcp.listen();
+      listeners.push(tcp);
+      ports[adapter.name] = port;
+      logger.info({ event: 'listener.ready', protocol: adapter.name, host: listener.host, port }, `${adapter.name} listening on ${listener.host}:${port}`);
+    }
+  } catch (err) {
+    await Promise.all(listeners.map((l) => l.close()));
+    await broker.stop();
+    throw err;
+  }
+
+  let stopping: Promise<void> | undefined;
+  return {
+    broker,
+    ports,
+    stop() {
+      stopping ??= (async () => {
+        await Promise.all(listeners.map((l) => l.close()));
+        await broker.stop();
+        logger.info({ event: 'broker.stopped' }, 'broker stopped');
+      })();
+      return stopping;
+    },
+  };
+}

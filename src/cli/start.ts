@@ -1,0 +1,97 @@
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { loadConfig, type Overrides } from '../config/index.js';
+import { startServer } from './server.js';
+
+export const startHelp = `Usage: ferry start [options]
+
+Starts the broker. Settings come from the defaults, then the configuration file, then environment
+variables, then these options (each later one wins).
+
+Options:
+  --config FILE        YAML configuration file                        env FERRY_CONFIG
+  --data DIR           data folder (default ./data)                   env FERRY_DATA
+  --stomp-port PORT    STOMP listener port (default 61613); 0 picks a
+                       free port, "off" switches the listener off     env FERRY_STOMP_PORT
+  --stomp-host HOST    STOMP listener address (default 0.0.0.0)       env FERRY_STOMP_HOST
+  --broker-name NAME   broker name, used in message ids               env FERRY_BROKER_NAME
+  --log-level LEVEL    trace, debug, info, warn, error, fatal, silent env FERRY_LOG_LEVEL
+  -h, --help           show this help
+
+Logs are JSON lines on standard output. When a listener is bound, a line with
+"event":"listener.ready" gives its protocol and port. SIGINT or SIGTERM stops the broker cleanly.
+`;
+
+type Json = string | number | boolean;
+
+function portSetting(overrides: Map<string, Json>, protocol: string, value: string, source: string): void {
+  if (value === 'off') {
+    overrides.set(`listeners.${protocol}.enabled`, false);
+    return;
+  }
+  const port = Number(value);
+  if (value.trim() === '' || !Number.isInteger(port)) {
+    throw new Error(`${source}: the ${protocol} port must be a number or "off", got "${value}"`);
+  }
+  overrides.set(`listeners.${protocol}.enabled`, true);
+  overrides.set(`listeners.${protocol}.port`, port);
+}
+
+/** Environment first, options second, so that an option beats the environment. */
+export function startOverrides(argv: readonly string[], env: NodeJS.ProcessEnv): { configFile: string | undefined; overrides: Overrides; help: boolean } {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      config: { type: 'string' },
+      data: { type: 'string' },
+      'stomp-port': { type: 'string' },
+      'stomp-host': { type: 'string' },
+      'broker-name': { type: 'string' },
+      'log-level': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  const overrides = new Map<string, Json>();
+  const settings: [string | undefined, string | undefined, string, (value: string, source: string) => void][] = [
+    [env['FERRY_DATA'], values.data, 'data', (v) => overrides.set('data', v)],
+    [env['FERRY_STOMP_PORT'], values['stomp-port'], 'stomp-port', (v, s) => portSetting(overrides, 'stomp', v, s)],
+    [env['FERRY_STOMP_HOST'], values['stomp-host'], 'stomp-host', (v) => overrides.set('listeners.stomp.host', v)],
+    [env['FERRY_BROKER_NAME'], values['broker-name'], 'broker-name', (v) => overrides.set('broker.name', v)],
+    [env['FERRY_LOG_LEVEL'], values['log-level'], 'log-level', (v) => overrides.set('log.level', v)],
+  ];
+  for (const [fromEnv, fromArgs, name, apply] of settings) {
+    if (fromEnv !== undefined && fromEnv !== '') apply(fromEnv, `FERRY_${name.toUpperCase().replace('-', '_')}`);
+    if (fromArgs !== undefined) apply(fromArgs, `--${name}`);
+  }
+  return { configFile: values.config ?? (env['FERRY_CONFIG'] || undefined), overrides, help: values.help === true };
+}
+
+export async function start(argv: readonly string[]): Promise<void> {
+  const { configFile, overrides, help } = startOverrides(argv, process.env);
+  if (help) {
+    process.stdout.write(startHelp);
+    return;
+  }
+  const config = loadConfig(configFile, overrides);
+  const logger = pino({ level: config.log.level, base: { broker: config.broker.name } });
+  const server = await startServer(config, logger);
+  logger.info({ event: 'broker.started', data: config.data, store: config.store.type, ports: server.ports }, 'Ferry started');
+  let signals = 0;
+  const shutdown = (signal: string): void => {
+    if (++signals > 1) {
+      logger.warn({ event: 'broker.forced-exit', signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    logger.info({ event: 'broker.stopping', signal }, 'stopping');
+    server.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ event: 'broker.stop-failed', err }, 'stopping failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+}

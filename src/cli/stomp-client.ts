@@ -1,0 +1,96 @@
+import { connect, type Socket } from 'node:net';
+import { FerryError } from '../errors.js';
+import { StompParser, encodeFrame, type StompFrame } from '../protocols/stomp/index.js';
+
+/**
+ * The small STOMP 1.2 client behind `ferry send` and `ferry receive`. It speaks through Ferry's own
+ * codec; anything that answers STOMP (Ferry, ActiveMQ) will do on the other end.
+ */
+export class StompClient {
+  private readonly parser: StompParser;
+  private readonly waiting = new Map<string, { resolve: () => void; reject: (err: Error) => void }>();
+  private nextReceipt = 1;
+  private connected: { resolve: () => void; reject: (err: Error) => void } | undefined;
+  private failure: Error | undefined;
+  onMessage: ((frame: StompFrame) => void) | undefined;
+  onError: ((err: Error) => void) | undefined;
+
+  private constructor(private readonly socket: Socket) {
+    this.parser = new StompParser(
+      { maxFrameSize: 1024 * 1024 * 1024, maxHeaderSize: 1024 * 1024, maxHeaders: 100_000 },
+      (frame) => this.onFrame(frame),
+      (err) => this.die(err),
+    );
+    this.parser.version = '1.2';
+    socket.on('data', (chunk: Buffer) => this.parser.push(chunk));
+    socket.on('error', (err) => this.die(err));
+    socket.on('close', () => this.die(new FerryError('FERRY_CONNECTION_CLOSED', 'the broker closed the connection')));
+  }
+
+  static async open(host: string, port: number, headers: Record<string, string> = {}): Promise<StompClient> {
+    const socket = connect({ host, port });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    });
+    const client = new StompClient(socket);
+    await new Promise<void>((resolve, reject) => {
+      client.connected = { resolve, reject };
+      client.write('CONNECT', { 'accept-version': '1.2', host, 'heart-beat': '0,0', ...headers });
+    });
+    return client;
+  }
+
+  write(command: string, headers: Record<string, string>, body?: Buffer): void {
+    this.socket.write(encodeFrame(command, Object.entries(headers), body, '1.2'));
+  }
+
+  /** Sends a frame with a receipt header and resolves when the broker confirms it. */
+  request(command: string, headers: Record<string, string>, body?: Buffer): Promise<void> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    const receipt = `r${this.nextReceipt++}`;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(receipt, { resolve, reject });
+      this.write(command, { ...headers, receipt }, body);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.failure === undefined) {
+      await this.request('DISCONNECT', {}).catch(() => {});
+    }
+    this.onError = undefined;
+    this.socket.destroy();
+  }
+
+  private onFrame(frame: StompFrame): void {
+    switch (frame.command) {
+      case 'CONNECTED':
+        this.connected?.resolve();
+        this.connected = undefined;
+        return;
+      case 'RECEIPT': {
+        const id = frame.headers.get('receipt-id') ?? '';
+        this.waiting.get(id)?.resolve();
+        this.waiting.delete(id);
+        return;
+      }
+      case 'MESSAGE':
+        this.onMessage?.(frame);
+        return;
+      case 'ERROR':
+        this.die(new Error(`broker error: ${frame.headers.get('message') ?? frame.body.toString('utf8')}`));
+        return;
+    }
+  }
+
+  private die(err: Error): void {
+    if (this.failure !== undefined) return;
+    this.failure = err;
+    this.connected?.reject(err);
+    for (const { reject } of this.waiting.values()) reject(err);
+    this.waiting.clear();
+    this.onError?.(err);
+    this.socket.destroy();
+  }
+}

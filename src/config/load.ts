@@ -1,0 +1,61 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { FerryError } from '../errors.js';
+import { configSchema, type FerryConfig } from './schema.js';
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+type Tree = { [key: string]: Json };
+
+/** Settings given on the command line or in the environment, as dotted keys (`listeners.stomp.port`). */
+export type Overrides = ReadonlyMap<string, Json>;
+
+function setPath(tree: Tree, path: string, value: Json): void {
+  const keys = path.split('.');
+  let node: Tree = tree;
+  for (const key of keys.slice(0, -1)) {
+    const child = node[key];
+    if (child === undefined || child === null || typeof child !== 'object' || Array.isArray(child)) node[key] = {};
+    node = node[key] as Tree;
+  }
+  node[keys[keys.length - 1]!] = value;
+}
+
+export function readConfigFile(file: string): Tree {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new FerryError('FERRY_CONFIG_UNREADABLE', `cannot read configuration file ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(text);
+  } catch (err) {
+    throw new FerryError('FERRY_CONFIG_UNREADABLE', `${file} is not valid YAML: ${(err as Error).message.split('\n')[0]}`, { cause: err });
+  }
+  if (parsed === null || parsed === undefined) return {};
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new FerryError('FERRY_CONFIG_INVALID', `${file}: the top level must be a mapping of keys`);
+  }
+  return parsed as Tree;
+}
+
+/**
+ * Builds the configuration: defaults, then the file, then overrides. An invalid value stops here
+ * with one line naming the key and what is wrong.
+ */
+export function loadConfig(file: string | undefined, overrides: Overrides = new Map()): FerryConfig {
+  const tree: Tree = file === undefined ? {} : readConfigFile(file);
+  for (const [path, value] of overrides) setPath(tree, path, value);
+  const result = configSchema.safeParse(tree);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  let key = issue.path.join('.');
+  let problem = issue.message;
+  if (issue.code === 'unrecognized_keys') {
+    key = [...issue.path, issue.keys[0]].join('.');
+    problem = 'unknown key';
+  }
+  const source = file === undefined ? 'configuration' : file;
+  throw new FerryError('FERRY_CONFIG_INVALID', `${source}: ${key || '(top level)'}: ${problem}`);
+}

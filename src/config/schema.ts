@@ -1,0 +1,75 @@
+import { z } from 'zod';
+
+const port = z.number().int().min(0).max(65535);
+const positiveInt = z.number().int().positive();
+const milliseconds = z.number().int().min(0);
+
+const listener = (defaultPort: number) =>
+  z
+    .object({
+      /** false switches the listener off. */
+      enabled: z.boolean().default(true),
+      host: z.string().min(1).default('0.0.0.0'),
+      /** 0 picks a free port; the log says which. */
+      port: port.default(defaultPort),
+    })
+    .strict()
+    .default({});
+
+/**
+ * The whole configuration, with every default. Each key is documented in the README's
+ * configuration section; a test checks that every key here appears there.
+ */
+export const configSchema = z
+  .object({
+    broker: z
+      .object({
+        name: z.string().min(1).regex(/^[A-Za-z0-9._-]+$/, 'use letters, digits, dot, dash or underscore').default('ferry'),
+        autoCreateDestinations: z.boolean().default(true),
+      })
+      .strict()
+      .default({}),
+    /** Folder for the broker's data (the journal, once a persistent store is chosen). */
+    data: z.string().min(1).default('./data'),
+    store: z
+      .object({
+        type: z.enum(['memory']).default('memory'),
+      })
+      .strict()
+      .default({}),
+    log: z
+      .object({
+        level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+      })
+      .strict()
+      .default({}),
+    listeners: z
+      .object({
+        stomp: listener(61613),
+      })
+      .strict()
+      .default({}),
+    transport: z
+      .object({
+        writeHighWaterMark: positiveInt.default(256 * 1024),
+      })
+      .strict()
+      .default({}),
+    stomp: z
+      .object({
+        maxFrameSize: positiveInt.default(10 * 1024 * 1024),
+        maxHeaderSize: positiveInt.default(64 * 1024),
+        maxHeaders: positiveInt.default(1000),
+        maxSubscriptions: positiveInt.default(10_000),
+        connectTimeout: positiveInt.default(10_000),
+        heartbeatSend: milliseconds.default(1000),
+        heartbeatReceive: milliseconds.default(1000),
+        heartbeatGrace: z.number().min(1).default(1.5),
+        defaultPrefetch: positiveInt.default(1000),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict();
+
+export type FerryConfig = z.infer<typeof configSchema>;

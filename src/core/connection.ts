@@ -1,0 +1,149 @@
+import { FerryError } from '../errors.js';
+import type { Broker, SubscribeOptions } from './broker.js';
+import type { Consumer } from './consumer.js';
+import type { Destination, MessageInit } from './message.js';
+import { Transaction } from './transaction.js';
+
+export interface ConnectionInfo {
+  readonly protocol: string;
+  readonly remoteAddress: string;
+  readonly clientId?: string | undefined;
+  readonly username?: string | undefined;
+}
+
+/**
+ * One client connection as core sees it. Protocol adapters call in through it (and its sessions);
+ * it owns what must end with the connection: consumers, open transactions, temporary destinations.
+ */
+export class CoreConnection {
+  private readonly sessions = new Set<CoreSession>();
+  private readonly transactions = new Map<string, Transaction>();
+  private readonly temporary: Destination[] = [];
+  private nextTemporary = 1;
+  private closed = false;
+
+  constructor(
+    readonly id: string,
+    readonly info: ConnectionInfo,
+    private readonly broker: Broker,
+  ) {}
+
+  get clientId(): string | undefined {
+    return this.info.clientId;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  createSession(): CoreSession {
+    this.assertOpen();
+    const session = new CoreSession(this, this.broker);
+    this.sessions.add(session);
+    return session;
+  }
+
+  /** Starts a transaction named by the client; names are scoped to this connection. */
+  begin(txId: string): void {
+    this.assertOpen();
+    if (this.transactions.has(txId)) throw new FerryError('FERRY_TX_EXISTS', `transaction "${txId}" is already in progress`);
+    this.transactions.set(txId, new Transaction(txId));
+  }
+
+  transaction(txId: string): Transaction {
+    const tx = this.transactions.get(txId);
+    if (tx === undefined) throw new FerryError('FERRY_TX_NOT_FOUND', `transaction "${txId}" was not begun, or has already ended`);
+    return tx;
+  }
+
+  /** Applies the transaction; resolves when what it wrote is durable (null when it wrote nothing). */
+  commit(txId: string): Promise<void> | null {
+    const tx = this.transaction(txId);
+    this.transactions.delete(txId);
+    return this.broker.commit(tx);
+  }
+
+  rollback(txId: string): void {
+    const tx = this.transaction(txId);
+    this.transactions.delete(txId);
+    this.broker.rollback(tx);
+  }
+
+  /** A temporary queue or topic that lives as long as this connection and only it may consume. */
+  createTemporaryDestination(kind: 'queue' | 'topic'): Destination {
+    this.assertOpen();
+    const destination: Destination = { kind, name: `ID:${this.id}:${this.nextTemporary++}`, temporary: true };
+    this.broker.createTemporary(destination, this);
+    this.temporary.push(destination);
+    return destination;
+  }
+
+  ownsTemporary(destination: Destination): boolean {
+    return this.temporary.some((d) => d.kind === destination.kind && d.name === destination.name);
+  }
+
+  /** Closes everything the connection owns: transactions roll back, unacknowledged messages are redelivered. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const tx of this.transactions.values()) this.broker.rollback(tx);
+    this.transactions.clear();
+    for (const session of this.sessions) session.close();
+    this.sessions.clear();
+    for (const destination of this.temporary) this.broker.deleteTemporary(destination);
+    this.broker.disconnected(this);
+  }
+
+  forgetSession(session: CoreSession): void {
+    this.sessions.delete(session);
+  }
+
+  assertOpen(): void {
+    if (this.closed) throw new FerryError('FERRY_CONNECTION_CLOSED', 'the connection is closed');
+  }
+}
+
+/** A session groups consumers (and, for JMS, an acknowledgement mode); closing it closes them. */
+export class CoreSession {
+  private readonly consumers = new Set<Consumer>();
+  private closed = false;
+
+  constructor(
+    readonly connection: CoreConnection,
+    private readonly broker: Broker,
+  ) {}
+
+  /**
+   * Sends a message, or holds it in transaction `txId` until commit. Resolves when the message is
+   * durable; returns null when there is nothing to wait for (non-persistent, or held).
+   */
+  send(init: MessageInit, txId?: string): Promise<void> | null {
+    this.connection.assertOpen();
+    const message = this.broker.createMessage(init, this.connection.id);
+    if (txId !== undefined) {
+      this.broker.checkSendable(message.destination, this.connection);
+      this.connection.transaction(txId).holdSend(message);
+      return null;
+    }
+    return this.broker.send(message, this.connection);
+  }
+
+  subscribe(options: SubscribeOptions): Consumer {
+    this.connection.assertOpen();
+    const consumer = this.broker.subscribe(this.connection, options);
+    this.consumers.add(consumer);
+    const previous = consumer.onClose;
+    consumer.onClose = () => {
+      this.consumers.delete(consumer);
+      previous?.();
+    };
+    return consumer;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const consumer of [...this.consumers]) consumer.close();
+    this.connection.forgetSession(this);
+  }
+}

@@ -1,0 +1,155 @@
+import { FerryError } from '../errors.js';
+import type { MessageQueue } from './message-queue.js';
+import type { QueueEntry } from './queue-entry.js';
+import type { DeliverySink } from './sink.js';
+import type { Transaction } from './transaction.js';
+
+/**
+ * auto: a message counts as consumed once handed to the sink.
+ * client: an acknowledgement covers every earlier delivery to this consumer too (cumulative).
+ * individual: an acknowledgement covers exactly one delivery.
+ */
+export type AckMode = 'auto' | 'client' | 'individual';
+
+export interface ConsumerSettings {
+  readonly prefetch: number;
+  readonly ackMode: AckMode;
+  readonly exclusive: boolean;
+  readonly priority: number;
+  readonly noLocal: boolean;
+  readonly selector: string | undefined;
+}
+
+/**
+ * One consumer on one queue (for a topic, on its subscription's queue). Tracks what is in flight to
+ * it; when it closes, what it had not acknowledged goes back to the queue as redelivered.
+ */
+export class Consumer {
+  private readonly inFlight = new Map<number, QueueEntry>();
+  private nextTag = 1;
+  private waitingForWritable = false;
+  private closed = false;
+  readonly prefetch: number;
+  readonly ackMode: AckMode;
+  readonly exclusive: boolean;
+  readonly priority: number;
+  /** Runs once when the consumer closes, for whoever opened it (to drop a non-durable subscription). */
+  onClose: (() => void) | undefined;
+
+  constructor(
+    readonly id: number,
+    readonly connectionId: string,
+    readonly queue: MessageQueue,
+    private readonly sink: DeliverySink,
+    readonly settings: ConsumerSettings,
+  ) {
+    this.prefetch = Math.max(1, settings.prefetch);
+    this.ackMode = settings.ackMode;
+    this.exclusive = settings.exclusive;
+    this.priority = settings.priority;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  get inFlightCount(): number {
+    return this.inFlight.size;
+  }
+
+  /** True when the consumer can take one more message now; if only its socket is full, asks to be woken. */
+  ready(): boolean {
+    if (this.closed || this.inFlight.size >= this.prefetch) return false;
+    if (this.sink.hasCredit !== undefined && !this.sink.hasCredit()) return false;
+    if (this.sink.isWritable()) return true;
+    if (!this.waitingForWritable) {
+      this.waitingForWritable = true;
+      this.sink.onWritable(() => {
+        this.waitingForWritable = false;
+        this.queue.dispatch();
+      });
+    }
+    return false;
+  }
+
+  /** Called by the queue with an entry this consumer is ready for. */
+  take(entry: QueueEntry): void {
+    entry.tag = this.nextTag++;
+    if (this.ackMode === 'auto') {
+      this.sink.deliver(entry);
+      this.queue.acknowledge(entry);
+      return;
+    }
+    entry.consumer = this;
+    this.inFlight.set(entry.tag, entry);
+    this.queue.inFlight++;
+    this.sink.deliver(entry);
+  }
+
+  /** The protocol has more credit for this consumer (for example an AMQP flow frame). */
+  wake(): void {
+    this.queue.dispatch();
+  }
+
+  /**
+   * Acknowledges the delivery `tag` (and, in client mode, every earlier one). Inside a transaction
+   * the entries are held by it until commit, and this consumer's prefetch is freed at once, as
+   * ActiveMQ does, so a transacted consumer with a small prefetch can go on receiving.
+   */
+  acknowledge(tag: number, transaction?: Transaction): void {
+    const entries = this.removeInFlight(tag, this.ackMode === 'client');
+    for (const entry of entries) {
+      if (transaction !== undefined) transaction.holdAcknowledged(entry);
+      else this.queue.acknowledge(entry);
+    }
+    this.queue.dispatch();
+  }
+
+  /** The client refused the delivery: it goes back to the queue as redelivered. */
+  reject(tag: number, transaction?: Transaction): void {
+    const entries = this.removeInFlight(tag, false);
+    if (transaction !== undefined) {
+      for (const entry of entries) transaction.holdRejected(entry);
+      this.queue.dispatch();
+    } else this.queue.giveBack(entries);
+  }
+
+  /** The tag of the oldest in-flight delivery of message `messageId`, for protocols that acknowledge by message id. */
+  tagOf(messageId: string): number | undefined {
+    for (const entry of this.inFlight.values()) if (entry.message.id === messageId) return entry.tag;
+    return undefined;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.queue.removeConsumer(this);
+    const entries = [...this.inFlight.values()];
+    this.inFlight.clear();
+    this.queue.inFlight -= entries.length;
+    this.queue.giveBack(entries);
+    this.onClose?.();
+  }
+
+  private removeInFlight(tag: number, cumulative: boolean): QueueEntry[] {
+    if (this.closed) throw new FerryError('FERRY_CONSUMER_NOT_FOUND', 'the consumer is closed');
+    const target = this.inFlight.get(tag);
+    if (target === undefined) {
+      throw new FerryError('FERRY_DELIVERY_NOT_FOUND', `delivery ${tag} is not in flight to this consumer (already acknowledged, or never delivered)`);
+    }
+    const entries: QueueEntry[] = [];
+    if (cumulative) {
+      for (const [t, entry] of this.inFlight) {
+        if (t > tag) break;
+        entries.push(entry);
+        this.inFlight.delete(t);
+      }
+    } else {
+      entries.push(target);
+      this.inFlight.delete(tag);
+    }
+    this.queue.inFlight -= entries.length;
+    for (const entry of entries) entry.consumer = null;
+    return entries;
+  }
+}

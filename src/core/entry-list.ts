@@ -1,0 +1,75 @@
+/** Anything kept in queue order. */
+export interface Sequenced {
+  readonly seq: number;
+}
+
+/**
+ * Entries in queue order. New messages are appended and taken from the front in O(1); an entry that
+ * comes back (its consumer left, its transaction rolled back) is put back at its original place, so
+ * redelivery keeps the queue's order.
+ */
+export class EntryList<T extends Sequenced> {
+  private items: T[] = [];
+  private head = 0;
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  push(entry: T): void {
+    const last = this.items[this.items.length - 1];
+    if (this.length === 0 || last === undefined || last.seq < entry.seq) this.items.push(entry);
+    else this.insert(entry);
+  }
+
+  peek(): T | undefined {
+    return this.items[this.head];
+  }
+
+  shift(): T | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const entry = this.items[this.head]!;
+    this.items[this.head] = undefined as unknown as T;
+    this.head++;
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return entry;
+  }
+
+  /** Removes and returns every entry for which `predicate` is true, keeping the order of the rest. */
+  removeWhere(predicate: (entry: T) => boolean): T[] {
+    const removed: T[] = [];
+    const kept: T[] = [];
+    for (let i = this.head; i < this.items.length; i++) {
+      const entry = this.items[i]!;
+      if (predicate(entry)) removed.push(entry);
+      else kept.push(entry);
+    }
+    this.items = kept;
+    this.head = 0;
+    return removed;
+  }
+
+  *[Symbol.iterator](): IterableIterator<T> {
+    for (let i = this.head; i < this.items.length; i++) yield this.items[i]!;
+  }
+
+  private insert(entry: T): void {
+    let lo = this.head;
+    let hi = this.items.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.items[mid]!.seq < entry.seq) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo === this.head && this.head > 0) {
+      this.head--;
+      this.items[this.head] = entry;
+    } else this.items.splice(lo, 0, entry);
+  }
+}

@@ -1,0 +1,59 @@
+import type { Store } from '../store/index.js';
+import type { Message } from './message.js';
+import type { QueueEntry, StoredMessage } from './queue-entry.js';
+import { RecordType, encodeMessage, encodeReference } from './records.js';
+
+/**
+ * Turns core's state changes into store records: one message record per persistent message, one
+ * reference record per queue it waits in, deleted as each queue acknowledges it, and the message
+ * record deleted with its last reference.
+ */
+export class Persistence {
+  private nextId: number;
+
+  constructor(
+    readonly store: Store,
+    maxRecoveredId: number,
+  ) {
+    this.nextId = maxRecoveredId + 1;
+  }
+
+  allocateId(): number {
+    return this.nextId++;
+  }
+
+  storeMessage(message: Message, txId?: number): StoredMessage {
+    const recordId = this.allocateId();
+    this.store.add(recordId, RecordType.Message, encodeMessage(message), txId);
+    return { recordId, references: 0 };
+  }
+
+  addReference(queueId: number, entry: QueueEntry, txId?: number): void {
+    const stored = entry.stored!;
+    entry.referenceId = this.allocateId();
+    stored.references++;
+    this.store.add(
+      entry.referenceId,
+      RecordType.Reference,
+      encodeReference({ queueId, messageRecordId: stored.recordId, seq: entry.seq, deliveryCount: entry.redeliveries }),
+      txId,
+    );
+  }
+
+  updateDeliveryCount(queueId: number, entry: QueueEntry): void {
+    if (entry.referenceId === 0) return;
+    this.store.update(
+      entry.referenceId,
+      RecordType.Reference,
+      encodeReference({ queueId, messageRecordId: entry.stored!.recordId, seq: entry.seq, deliveryCount: entry.redeliveries }),
+    );
+  }
+
+  removeReference(entry: QueueEntry, txId?: number): void {
+    if (entry.referenceId === 0) return;
+    this.store.delete(entry.referenceId, txId);
+    entry.referenceId = 0;
+    const stored = entry.stored!;
+    if (--stored.references === 0) this.store.delete(stored.recordId, txId);
+  }
+}

@@ -1,0 +1,327 @@
+import { FerryError } from '../errors.js';
+import type { BodyKind, Destination, Message, PropertyValue } from './message.js';
+
+/**
+ * The records core keeps in the store, and their byte layouts. Layouts are versioned by the record
+ * type: a new layout gets a new type number, so old journals stay readable.
+ */
+export const RecordType = {
+  /** A queue destination created on first use or by configuration. */
+  Queue: 1,
+  /** A durable topic subscription: client id, name, topic pattern, selector, no-local. */
+  DurableSubscription: 2,
+  /** A persistent message; kept while at least one reference points at it. */
+  Message: 3,
+  /** A message waiting in a queue or durable subscription: which queue, which message, its order, its delivery count. */
+  Reference: 4,
+} as const;
+
+const bodyKinds: readonly BodyKind[] = ['text', 'bytes', 'map', 'stream', 'object'];
+
+class Writer {
+  private buf = Buffer.allocUnsafe(256);
+  private pos = 0;
+
+  private ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+
+  u8(v: number): void {
+    this.ensure(1);
+    this.buf[this.pos++] = v;
+  }
+
+  u32(v: number): void {
+    this.ensure(4);
+    this.buf.writeUInt32LE(v, this.pos);
+    this.pos += 4;
+  }
+
+  f64(v: number): void {
+    this.ensure(8);
+    this.buf.writeDoubleLE(v, this.pos);
+    this.pos += 8;
+  }
+
+  i64(v: bigint): void {
+    this.ensure(8);
+    this.buf.writeBigInt64LE(v, this.pos);
+    this.pos += 8;
+  }
+
+  bytes(v: Buffer): void {
+    this.u32(v.length);
+    this.ensure(v.length);
+    v.copy(this.buf, this.pos);
+    this.pos += v.length;
+  }
+
+  str(v: string): void {
+    const len = Buffer.byteLength(v);
+    this.u32(len);
+    this.ensure(len);
+    this.buf.write(v, this.pos, len, 'utf8');
+    this.pos += len;
+  }
+
+  optStr(v: string | undefined): void {
+    if (v === undefined) this.u8(0);
+    else {
+      this.u8(1);
+      this.str(v);
+    }
+  }
+
+  finish(): Buffer {
+    return this.buf.subarray(0, this.pos);
+  }
+}
+
+class Reader {
+  private pos = 0;
+  constructor(private readonly buf: Buffer) {}
+
+  private need(n: number): void {
+    if (this.pos + n > this.buf.length) throw new FerryError('FERRY_STORE_CORRUPT', 'record ends before its last field');
+  }
+
+  u8(): number {
+    this.need(1);
+    return this.buf[this.pos++]!;
+  }
+
+  u32(): number {
+    this.need(4);
+    const v = this.buf.readUInt32LE(this.pos);
+    this.pos += 4;
+    return v;
+  }
+
+  f64(): number {
+    this.need(8);
+    const v = this.buf.readDoubleLE(this.pos);
+    this.pos += 8;
+    return v;
+  }
+
+  i64(): bigint {
+    this.need(8);
+    const v = this.buf.readBigInt64LE(this.pos);
+    this.pos += 8;
+    return v;
+  }
+
+  bytes(): Buffer {
+    const len = this.u32();
+    this.need(len);
+    const v = Buffer.from(this.buf.subarray(this.pos, this.pos + len));
+    this.pos += len;
+    return v;
+  }
+
+  str(): string {
+    const len = this.u32();
+    this.need(len);
+    const v = this.buf.toString('utf8', this.pos, this.pos + len);
+    this.pos += len;
+    return v;
+  }
+
+  optStr(): string | undefined {
+    return this.u8() === 0 ? undefined : this.str();
+  }
+}
+
+function writeDestination(w: Writer, d: Destination): void {
+  w.u8((d.kind === 'topic' ? 1 : 0) | (d.temporary === true ? 2 : 0));
+  w.str(d.name);
+}
+
+function readDestination(r: Reader): Destination {
+  const flags = r.u8();
+  const name = r.str();
+  const kind = (flags & 1) !== 0 ? 'topic' : 'queue';
+  return (flags & 2) !== 0 ? { kind, name, temporary: true } : { kind, name };
+}
+
+const enum PropertyTag {
+  Null = 0,
+  String = 1,
+  Number = 2,
+  True = 3,
+  False = 4,
+  Long = 5,
+  Bytes = 6,
+}
+
+function writeProperty(w: Writer, v: PropertyValue): void {
+  if (v === null) w.u8(PropertyTag.Null);
+  else if (typeof v === 'string') {
+    w.u8(PropertyTag.String);
+    w.str(v);
+  } else if (typeof v === 'number') {
+    w.u8(PropertyTag.Number);
+    w.f64(v);
+  } else if (typeof v === 'boolean') w.u8(v ? PropertyTag.True : PropertyTag.False);
+  else if (typeof v === 'bigint') {
+    w.u8(PropertyTag.Long);
+    w.i64(v);
+  } else {
+    w.u8(PropertyTag.Bytes);
+    w.bytes(v);
+  }
+}
+
+function readProperty(r: Reader): PropertyValue {
+  const tag = r.u8();
+  switch (tag) {
+    case PropertyTag.Null:
+      return null;
+    case PropertyTag.String:
+      return r.str();
+    case PropertyTag.Number:
+      return r.f64();
+    case PropertyTag.True:
+      return true;
+    case PropertyTag.False:
+      return false;
+    case PropertyTag.Long:
+      return r.i64();
+    case PropertyTag.Bytes:
+      return r.bytes();
+    default:
+      throw new FerryError('FERRY_STORE_CORRUPT', `unknown property type ${tag} in a message record`);
+  }
+}
+
+export function encodeMessage(m: Message): Buffer {
+  const w = new Writer();
+  w.str(m.id);
+  writeDestination(w, m.destination);
+  w.u8(bodyKinds.indexOf(m.bodyKind));
+  w.u8(m.priority);
+  w.f64(m.expiration);
+  w.f64(m.timestamp);
+  w.optStr(m.correlationId);
+  if (m.replyTo === undefined) w.u8(0);
+  else {
+    w.u8(1);
+    writeDestination(w, m.replyTo);
+  }
+  w.optStr(m.type);
+  w.optStr(m.groupId);
+  w.f64(m.groupSeq ?? Number.NaN);
+  w.u32(m.properties.size);
+  for (const [name, value] of m.properties) {
+    w.str(name);
+    writeProperty(w, value);
+  }
+  w.bytes(m.body);
+  return w.finish();
+}
+
+export function decodeMessage(data: Buffer): Message {
+  const r = new Reader(data);
+  const id = r.str();
+  const destination = readDestination(r);
+  const bodyKind = bodyKinds[r.u8()];
+  if (bodyKind === undefined) throw new FerryError('FERRY_STORE_CORRUPT', `message record ${id} has an unknown body kind`);
+  const priority = r.u8();
+  const expiration = r.f64();
+  const timestamp = r.f64();
+  const correlationId = r.optStr();
+  const replyTo = r.u8() === 0 ? undefined : readDestination(r);
+  const type = r.optStr();
+  const groupId = r.optStr();
+  const groupSeq = r.f64();
+  const count = r.u32();
+  const properties = new Map<string, PropertyValue>();
+  for (let i = 0; i < count; i++) {
+    const name = r.str();
+    properties.set(name, readProperty(r));
+  }
+  const body = r.bytes();
+  const message: { -readonly [K in keyof Message]: Message[K] } = {
+    id,
+    destination,
+    body,
+    bodyKind,
+    persistent: true,
+    priority,
+    expiration,
+    timestamp,
+    properties,
+  };
+  if (correlationId !== undefined) message.correlationId = correlationId;
+  if (replyTo !== undefined) message.replyTo = replyTo;
+  if (type !== undefined) message.type = type;
+  if (groupId !== undefined) message.groupId = groupId;
+  if (!Number.isNaN(groupSeq)) message.groupSeq = groupSeq;
+  return message;
+}
+
+export interface QueueRecord {
+  name: string;
+}
+
+export function encodeQueue(q: QueueRecord): Buffer {
+  const w = new Writer();
+  w.str(q.name);
+  return w.finish();
+}
+
+export function decodeQueue(data: Buffer): QueueRecord {
+  return { name: new Reader(data).str() };
+}
+
+export interface DurableSubscriptionRecord {
+  clientId: string;
+  name: string;
+  topic: string;
+  selector: string | undefined;
+  noLocal: boolean;
+}
+
+export function encodeDurableSubscription(s: DurableSubscriptionRecord): Buffer {
+  const w = new Writer();
+  w.str(s.clientId);
+  w.str(s.name);
+  w.str(s.topic);
+  w.optStr(s.selector);
+  w.u8(s.noLocal ? 1 : 0);
+  return w.finish();
+}
+
+export function decodeDurableSubscription(data: Buffer): DurableSubscriptionRecord {
+  const r = new Reader(data);
+  return { clientId: r.str(), name: r.str(), topic: r.str(), selector: r.optStr(), noLocal: r.u8() === 1 };
+}
+
+export interface ReferenceRecord {
+  queueId: number;
+  messageRecordId: number;
+  seq: number;
+  deliveryCount: number;
+}
+
+export function encodeReference(ref: ReferenceRecord): Buffer {
+  const b = Buffer.allocUnsafe(28);
+  b.writeDoubleLE(ref.queueId, 0);
+  b.writeDoubleLE(ref.messageRecordId, 8);
+  b.writeDoubleLE(ref.seq, 16);
+  b.writeUInt32LE(ref.deliveryCount, 24);
+  return b;
+}
+
+export function decodeReference(data: Buffer): ReferenceRecord {
+  if (data.length !== 28) throw new FerryError('FERRY_STORE_CORRUPT', `reference record has ${data.length} bytes, expected 28`);
+  return {
+    queueId: data.readDoubleLE(0),
+    messageRecordId: data.readDoubleLE(8),
+    seq: data.readDoubleLE(16),
+    deliveryCount: data.readUInt32LE(24),
+  };
+}

@@ -1,0 +1,26 @@
+import type { Message } from './message.js';
+
+/** What a consumer's sink is handed: one message, and what this delivery of it is. */
+export interface Delivery {
+  readonly message: Message;
+  /** Increasing per consumer; acknowledgements name it. */
+  readonly tag: number;
+  /** 1 on first delivery, more when the message comes back after a consumer left or a rollback. */
+  readonly deliveryCount: number;
+  readonly redelivered: boolean;
+}
+
+/**
+ * Implemented by a protocol adapter for each consumer it opens: the only way messages leave core.
+ * Core calls `deliver` only while `isWritable()` (and `hasCredit()`, where the protocol has its own
+ * credit) say yes; when the socket says no, core asks to be told through `onWritable` and stops
+ * dispatching to this consumer until then, so one slow socket never stalls the rest.
+ */
+export interface DeliverySink {
+  deliver(delivery: Delivery): void;
+  isWritable(): boolean;
+  /** Calls `resume` once, the next time the socket can take more. */
+  onWritable(resume: () => void): void;
+  /** Protocol-level credit, such as AMQP link credit; absent means only the prefetch limits. */
+  hasCredit?(): boolean;
+}

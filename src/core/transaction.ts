@@ -1,0 +1,31 @@
+import type { Message } from './message.js';
+import type { QueueEntry } from './queue-entry.js';
+
+/**
+ * A local transaction: sends are held until commit; acknowledged and rejected deliveries are held
+ * out of their queues until commit applies them or rollback returns them as redelivered.
+ */
+export class Transaction {
+  readonly sends: Message[] = [];
+  readonly acknowledged: QueueEntry[] = [];
+  readonly rejected: QueueEntry[] = [];
+
+  constructor(readonly id: string) {}
+
+  holdSend(message: Message): void {
+    this.sends.push(message);
+  }
+
+  holdAcknowledged(entry: QueueEntry): void {
+    this.acknowledged.push(entry);
+  }
+
+  holdRejected(entry: QueueEntry): void {
+    this.rejected.push(entry);
+  }
+
+  /** True when committing writes to the store. */
+  get touchesStore(): boolean {
+    return this.sends.some((m) => m.persistent) || this.acknowledged.some((e) => e.referenceId !== 0);
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * Every error Ferry raises on purpose is a FerryError with a stable code from this table. Protocol
+ * adapters map codes to their wire errors; nothing matches on message text. docs/errors.md lists the
+ * same codes, and a test keeps the two in step.
+ */
+export const errorCodes = {
+  FERRY_CONFIG_INVALID: 'the configuration file or an option has a key with a bad value',
+  FERRY_CONFIG_UNREADABLE: 'the configuration file cannot be read or is not YAML',
+  FERRY_DESTINATION_INVALID: 'a destination name is empty, malformed, or uses a wildcard where none is allowed',
+  FERRY_DESTINATION_NOT_FOUND: 'the destination does not exist and may not be created on first use (for example a deleted temporary queue)',
+  FERRY_CONSUMER_EXISTS: 'a consumer with this id is already open, or a durable subscription already has its subscriber',
+  FERRY_CONSUMER_NOT_FOUND: 'an acknowledgement or unsubscribe names a consumer that is not open',
+  FERRY_DELIVERY_NOT_FOUND: 'an acknowledgement names a message that is not in flight to this consumer',
+  FERRY_TX_NOT_FOUND: 'a transaction id that was never begun, or has already ended',
+  FERRY_TX_EXISTS: 'a transaction id that is already in progress on this connection',
+  FERRY_CLIENT_ID_IN_USE: 'another connection already holds this client id',
+  FERRY_CONNECTION_CLOSED: 'the connection was closed while the operation was under way',
+  FERRY_BROKER_STOPPING: 'the broker is shutting down and accepts no new work',
+  FERRY_STORE_FAILED: 'the store could not write or sync a record',
+  FERRY_STORE_CORRUPT: 'the store found a record that does not check out',
+  FERRY_STOMP_BAD_FRAME: 'a STOMP frame that does not parse: unknown command, bad header line, bad escape, missing NUL',
+  FERRY_STOMP_FRAME_TOO_LARGE: 'a STOMP frame body larger than stomp.maxFrameSize',
+  FERRY_STOMP_HEADER_TOO_LARGE: 'a STOMP header block larger than stomp.maxHeaderSize, or more headers than stomp.maxHeaders',
+  FERRY_STOMP_NOT_CONNECTED: 'a STOMP frame other than CONNECT or STOMP before the connection is established',
+  FERRY_STOMP_PROTOCOL: 'a STOMP frame that parses but breaks the protocol: missing required header, unsupported version, bad value',
+  FERRY_STOMP_CONNECT_TIMEOUT: 'a STOMP client that opened a socket and sent no CONNECT frame in time',
+  FERRY_STOMP_HEARTBEAT_TIMEOUT: 'a STOMP client that stopped sending anything for longer than its negotiated heart-beat allows',
+  FERRY_SLOW_CONSUMER: 'a connection whose unsent bytes passed its limit',
+} as const;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+export class FerryError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = 'FerryError';
+  }
+}
+
+export function isFerryError(err: unknown, code?: ErrorCode): err is FerryError {
+  return err instanceof FerryError && (code === undefined || err.code === code);
+}

@@ -1,0 +1,30 @@
+import type { Broker, Logger } from '../../core/index.js';
+import type { ProtocolAdapter, TransportConnection } from '../../transport/index.js';
+import type { StompOptions } from './options.js';
+import { StompSession } from './session.js';
+
+const openingCommands = ['CONNECT', 'STOMP'];
+
+/** True when the first bytes (after any heart-beat EOLs) start a CONNECT or STOMP frame. */
+function detect(firstBytes: Buffer): boolean | undefined {
+  let start = 0;
+  while (start < firstBytes.length && (firstBytes[start] === 0x0a || firstBytes[start] === 0x0d)) start++;
+  const text = firstBytes.toString('latin1', start, start + 8);
+  for (const command of openingCommands) {
+    if (text.length >= command.length + 1) {
+      if (text.startsWith(command) && (text[command.length] === '\n' || text[command.length] === '\r')) return true;
+    } else if (command.startsWith(text)) return undefined;
+  }
+  return false;
+}
+
+export function createStompAdapter(options: StompOptions, logger: Logger): ProtocolAdapter {
+  return {
+    name: 'stomp',
+    detect,
+    webSocketProtocols: ['v10.stomp', 'v11.stomp', 'v12.stomp'],
+    attach(connection: TransportConnection, broker: Broker): void {
+      new StompSession(connection, broker, options, logger);
+    },
+  };
+}

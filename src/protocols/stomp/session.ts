@@ -1,0 +1,453 @@
+import { FerryError, isFerryError, type ErrorCode } from '../../errors.js';
+import type { AckMode, Broker, Consumer, CoreConnection, CoreSession, Delivery, DeliverySink, Destination, Logger, Message } from '../../core/index.js';
+import type { TransportConnection } from '../../transport/index.js';
+import { StompParser, encodeFrame, escapeHeader, type StompFrame, type StompVersion } from './codec.js';
+import { messageHead, parseDestination, sendToMessage, type TemporaryNames } from './mapping.js';
+import type { StompOptions } from './options.js';
+
+const SERVER = 'Ferry/0.1.0';
+const supportedVersions: readonly StompVersion[] = ['1.2', '1.1', '1.0'];
+const ackModes: Readonly<Record<string, AckMode>> = { auto: 'auto', client: 'client', 'client-individual': 'individual' };
+const NUL = Buffer.from([0]);
+
+interface Subscription {
+  readonly id: string;
+  readonly consumer: Consumer;
+  readonly durableName: string | undefined;
+}
+
+function header(frame: StompFrame, name: string): string {
+  const value = frame.headers.get(name);
+  if (value === undefined) throw new FerryError('FERRY_STOMP_PROTOCOL', `${frame.command} frame needs a "${name}" header`);
+  return value;
+}
+
+function negotiateVersion(acceptVersion: string | undefined): StompVersion | undefined {
+  if (acceptVersion === undefined) return '1.0';
+  const offered = new Set(acceptVersion.split(',').map((v) => v.trim()));
+  return supportedVersions.find((v) => offered.has(v));
+}
+
+/** A body view that pins a much larger socket chunk is copied, so a queued 1 KiB message does not hold 64 KiB. */
+function ownBody(body: Buffer): Buffer {
+  return body.length * 2 < body.buffer.byteLength ? Buffer.from(body) : body;
+}
+
+/**
+ * One STOMP connection: translates frames into calls on a core session and deliveries into MESSAGE
+ * frames. Holds only what the wire needs: subscription ids, the negotiated version, the client's
+ * names for its temporary destinations, heart-beat timers.
+ */
+export class StompSession implements TemporaryNames {
+  private readonly parser: StompParser;
+  private version: StompVersion = '1.0';
+  private core: CoreConnection | undefined;
+  private session: CoreSession | undefined;
+  private readonly subscriptions = new Map<string, Subscription>();
+  private readonly byConsumer = new Map<number, Subscription>();
+  private readonly temporaryByLocal = new Map<string, Destination>();
+  private readonly localByTemporary = new Map<string, string>();
+  /** The latest store sync a receipt must wait for; syncs complete in order, so the latest covers the earlier ones. */
+  private durable: Promise<void> | null = null;
+  private connectTimer: NodeJS.Timeout | undefined;
+  private sendBeat: NodeJS.Timeout | undefined;
+  private receiveCheck: NodeJS.Timeout | undefined;
+  private lastReceived = Date.now();
+  private wroteSinceBeat = false;
+  private closing = false;
+  private readonly headKey: string;
+
+  constructor(
+    private readonly transport: TransportConnection,
+    private readonly broker: Broker,
+    private readonly options: StompOptions,
+    private readonly logger: Logger,
+  ) {
+    this.parser = new StompParser(
+      { maxFrameSize: options.maxFrameSize, maxHeaderSize: options.maxHeaderSize, maxHeaders: options.maxHeaders },
+      (frame) => this.onFrame(frame),
+      (err) => this.fail(err, undefined),
+    );
+    this.headKey = 'stomp';
+    this.connectTimer = setTimeout(() => {
+      this.fail(new FerryError('FERRY_STOMP_CONNECT_TIMEOUT', `no CONNECT frame within ${options.connectTimeout} ms`), undefined);
+    }, options.connectTimeout);
+    transport.setHandler({
+      data: (chunk) => {
+        this.lastReceived = Date.now();
+        this.parser.push(chunk);
+      },
+      closed: (error) => this.closed(error),
+    });
+  }
+
+  // TemporaryNames: the client's names for its own temporary destinations
+
+  resolve(kind: 'queue' | 'topic', localName: string): Destination {
+    const key = `${kind}:${localName}`;
+    let destination = this.temporaryByLocal.get(key);
+    if (destination === undefined) {
+      destination = this.requireCore().createTemporaryDestination(kind);
+      this.temporaryByLocal.set(key, destination);
+      this.localByTemporary.set(`${kind}:${destination.name}`, localName);
+    }
+    return destination;
+  }
+
+  localName(destination: Destination): string | undefined {
+    return this.localByTemporary.get(`${destination.kind}:${destination.name}`);
+  }
+
+  private onFrame(frame: StompFrame): void {
+    if (this.closing) return;
+    try {
+      if (this.core === undefined) {
+        if (frame.command !== 'CONNECT' && frame.command !== 'STOMP') {
+          throw new FerryError('FERRY_STOMP_NOT_CONNECTED', `${frame.command} frame before CONNECT; the first frame must be CONNECT or STOMP`);
+        }
+        this.connect(frame);
+        return;
+      }
+      switch (frame.command) {
+        case 'SEND':
+          return this.onSend(frame);
+        case 'SUBSCRIBE':
+          return this.onSubscribe(frame);
+        case 'UNSUBSCRIBE':
+          return this.onUnsubscribe(frame);
+        case 'ACK':
+        case 'NACK':
+          return this.onAck(frame);
+        case 'BEGIN':
+          this.requireCore().begin(header(frame, 'transaction'));
+          return this.receipt(frame, null);
+        case 'COMMIT':
+          return this.receipt(frame, this.requireCore().commit(header(frame, 'transaction')));
+        case 'ABORT':
+          this.requireCore().rollback(header(frame, 'transaction'));
+          return this.receipt(frame, null);
+        case 'DISCONNECT':
+          return this.onDisconnect(frame);
+        case 'CONNECT':
+        case 'STOMP':
+          throw new FerryError('FERRY_STOMP_PROTOCOL', 'already connected');
+        default:
+          throw new FerryError('FERRY_STOMP_PROTOCOL', `${frame.command} is a server frame; a client may not send it`);
+      }
+    } catch (err) {
+      this.fail(err, frame);
+    }
+  }
+
+  private connect(frame: StompFrame): void {
+    clearTimeout(this.connectTimer);
+    const version = negotiateVersion(frame.headers.get('accept-version'));
+    if (version === undefined) {
+      this.writeFrame('ERROR', [['version', supportedVersions.slice().reverse().join(',')], ['content-type', 'text/plain'], ['message', 'Supported protocol versions are 1.0, 1.1 and 1.2']], undefined);
+      this.shutdown();
+      return;
+    }
+    this.version = version;
+    this.parser.version = version;
+    this.core = this.broker.connect({
+      protocol: 'stomp',
+      remoteAddress: this.transport.remoteAddress,
+      clientId: frame.headers.get('client-id'),
+      username: frame.headers.get('login'),
+    });
+    this.session = this.core.createSession();
+    const [sendBeat, receiveBeat] = this.negotiateHeartbeat(frame.headers.get('heart-beat'));
+    const headers: [string, string][] = [
+      ['version', version],
+      ['session', this.core.id],
+      ['server', SERVER],
+    ];
+    if (version !== '1.0') headers.push(['heart-beat', `${sendBeat},${receiveBeat}`]);
+    this.writeFrame('CONNECTED', headers, undefined);
+    this.startHeartbeats(sendBeat, receiveBeat);
+    this.logger.debug({ event: 'stomp.connected', connection: this.core.id, version, remote: this.transport.remoteAddress }, 'STOMP client connected');
+  }
+
+  /** STOMP 1.1 heart-beating: each side sends at the larger of what one can do and the other wants; 0 on either side means never. */
+  private negotiateHeartbeat(value: string | undefined): [number, number] {
+    if (value === undefined || this.version === '1.0') return [0, 0];
+    const parts = value.split(',');
+    const cx = Number(parts[0]);
+    const cy = Number(parts[1]);
+    if (parts.length !== 2 || !Number.isInteger(cx) || !Number.isInteger(cy) || cx < 0 || cy < 0) {
+      throw new FerryError('FERRY_STOMP_PROTOCOL', `heart-beat header must be two non-negative integers, got "${value}"`);
+    }
+    const send = cy === 0 || this.options.heartbeatSend === 0 ? 0 : Math.max(cy, this.options.heartbeatSend);
+    const receive = cx === 0 || this.options.heartbeatReceive === 0 ? 0 : Math.max(cx, this.options.heartbeatReceive);
+    return [send, receive];
+  }
+
+  private startHeartbeats(send: number, receive: number): void {
+    if (send > 0) {
+      this.sendBeat = setInterval(() => {
+        if (!this.wroteSinceBeat) this.transport.write('\n');
+        this.wroteSinceBeat = false;
+      }, send);
+    }
+    if (receive > 0) {
+      const limit = receive * this.options.heartbeatGrace;
+      this.receiveCheck = setInterval(() => {
+        if (Date.now() - this.lastReceived > limit) {
+          this.fail(new FerryError('FERRY_STOMP_HEARTBEAT_TIMEOUT', `nothing received for more than ${Math.round(limit)} ms (heart-beat ${receive} ms)`), undefined);
+        }
+      }, Math.max(10, Math.floor(receive / 2)));
+    }
+  }
+
+  private onSend(frame: StompFrame): void {
+    const destination = parseDestination(header(frame, 'destination'), this);
+    const init = sendToMessage(frame.headers, ownBody(frame.body), destination, this);
+    const tx = frame.headers.get('transaction');
+    const durable = this.requireSession().send(init, tx);
+    this.receipt(frame, durable);
+  }
+
+  private onSubscribe(frame: StompFrame): void {
+    const destinationHeader = header(frame, 'destination');
+    const id = frame.headers.get('id') ?? (this.version === '1.0' ? destinationHeader : header(frame, 'id'));
+    if (this.subscriptions.has(id)) throw new FerryError('FERRY_CONSUMER_EXISTS', `subscription id "${id}" is already in use on this connection`);
+    if (this.subscriptions.size >= this.options.maxSubscriptions) {
+      throw new FerryError('FERRY_STOMP_PROTOCOL', `more than ${this.options.maxSubscriptions} subscriptions on one connection (stomp.maxSubscriptions)`);
+    }
+    const ackHeader = frame.headers.get('ack') ?? 'auto';
+    const ackMode = ackModes[ackHeader];
+    if (ackMode === undefined) throw new FerryError('FERRY_STOMP_PROTOCOL', `ack must be auto, client or client-individual, got "${ackHeader}"`);
+    if (frame.headers.has('selector')) {
+      throw new FerryError('FERRY_STOMP_PROTOCOL', 'message selectors are not supported by this broker version');
+    }
+    if (frame.headers.get('browser') === 'true') {
+      throw new FerryError('FERRY_STOMP_PROTOCOL', 'queue browsing is not supported by this broker version');
+    }
+    const destination = parseDestination(destinationHeader, this);
+    const prefetchHeader = frame.headers.get('activemq.prefetchSize');
+    const prefetch = prefetchHeader === undefined ? this.options.defaultPrefetch : Number(prefetchHeader);
+    if (!Number.isInteger(prefetch) || prefetch < 1) {
+      throw new FerryError('FERRY_STOMP_PROTOCOL', `activemq.prefetchSize must be a positive integer, got "${prefetchHeader ?? ''}"`);
+    }
+    const priorityHeader = frame.headers.get('activemq.priority');
+    const durableName = frame.headers.get('activemq.subscriptionName') ?? frame.headers.get('durable-subscription-name');
+    let subscription: Subscription | undefined;
+    const consumer = this.requireSession().subscribe({
+      destination,
+      sink: this.sinkFor(() => subscription!, ackMode),
+      prefetch,
+      ackMode,
+      exclusive: frame.headers.get('activemq.exclusive') === 'true',
+      priority: priorityHeader === undefined ? undefined : Number(priorityHeader) || 0,
+      noLocal: frame.headers.get('activemq.noLocal') === 'true',
+      durableName,
+    });
+    subscription = { id, consumer, durableName };
+    this.subscriptions.set(id, subscription);
+    this.byConsumer.set(consumer.id, subscription);
+    this.receipt(frame, null);
+  }
+
+  private onUnsubscribe(frame: StompFrame): void {
+    const id = frame.headers.get('id') ?? (this.version === '1.0' ? header(frame, 'destination') : header(frame, 'id'));
+    const subscription = this.subscriptions.get(id);
+    const durableName = frame.headers.get('activemq.subscriptionName') ?? frame.headers.get('durable-subscription-name');
+    if (subscription === undefined && durableName === undefined) {
+      throw new FerryError('FERRY_CONSUMER_NOT_FOUND', `no subscription with id "${id}"`);
+    }
+    if (subscription !== undefined) {
+      this.subscriptions.delete(id);
+      this.byConsumer.delete(subscription.consumer.id);
+      subscription.consumer.close();
+    }
+    // ActiveMQ: an UNSUBSCRIBE that names the durable subscription removes it, not just its subscriber
+    if (durableName !== undefined) {
+      const clientId = this.requireCore().clientId;
+      if (clientId === undefined) throw new FerryError('FERRY_STOMP_PROTOCOL', 'removing a durable subscription needs a client-id on CONNECT');
+      this.broker.unsubscribeDurable(clientId, durableName);
+    }
+    this.receipt(frame, null);
+  }
+
+  private onAck(frame: StompFrame): void {
+    if (frame.command === 'NACK' && this.version === '1.0') throw new FerryError('FERRY_STOMP_PROTOCOL', 'NACK is not part of STOMP 1.0');
+    const { subscription, tag } = this.findDelivery(frame);
+    const txId = frame.headers.get('transaction');
+    const tx = txId === undefined ? undefined : this.requireCore().transaction(txId);
+    if (frame.command === 'ACK') subscription.consumer.acknowledge(tag, tx);
+    else subscription.consumer.reject(tag, tx);
+    this.receipt(frame, null);
+  }
+
+  private findDelivery(frame: StompFrame): { subscription: Subscription; tag: number } {
+    if (this.version === '1.2') {
+      const ackId = header(frame, 'id');
+      const dash = ackId.indexOf('-');
+      const subscription = dash > 0 ? this.byConsumer.get(Number(ackId.slice(0, dash))) : undefined;
+      const tag = Number(ackId.slice(dash + 1));
+      if (subscription === undefined || !Number.isInteger(tag)) {
+        throw new FerryError('FERRY_DELIVERY_NOT_FOUND', `ack id "${ackId}" does not name a message delivered on this connection`);
+      }
+      return { subscription: this.checkAckable(subscription), tag };
+    }
+    const messageId = header(frame, 'message-id');
+    const subscriptionId = frame.headers.get('subscription');
+    const candidates = subscriptionId !== undefined ? [this.subscriptions.get(subscriptionId)] : [...this.subscriptions.values()];
+    if (this.version === '1.1' && subscriptionId === undefined) header(frame, 'subscription');
+    for (const subscription of candidates) {
+      if (subscription === undefined) continue;
+      const tag = subscription.consumer.tagOf(messageId);
+      if (tag !== undefined) return { subscription: this.checkAckable(subscription), tag };
+    }
+    throw new FerryError('FERRY_DELIVERY_NOT_FOUND', `message "${messageId}" is not awaiting acknowledgement${subscriptionId === undefined ? '' : ` on subscription "${subscriptionId}"`}`);
+  }
+
+  private checkAckable(subscription: Subscription): Subscription {
+    if (subscription.consumer.ackMode === 'auto') {
+      throw new FerryError('FERRY_STOMP_PROTOCOL', `subscription "${subscription.id}" uses ack:auto; its messages need no ACK`);
+    }
+    return subscription;
+  }
+
+  private onDisconnect(frame: StompFrame): void {
+    const receiptId = frame.headers.get('receipt');
+    const finish = (): void => {
+      if (receiptId !== undefined) this.writeFrame('RECEIPT', [['receipt-id', receiptId]], undefined);
+      this.shutdown();
+    };
+    this.closing = true;
+    if (this.durable === null) finish();
+    else this.durable.then(finish, (err: unknown) => this.fail(err, frame));
+  }
+
+  /** Sends the RECEIPT a frame asked for once `durable` (and every earlier sync) is on disk. */
+  private receipt(frame: StompFrame, durable: Promise<void> | null): void {
+    if (durable !== null) {
+      this.durable = durable;
+      durable.then(
+        () => {
+          if (this.durable === durable) this.durable = null;
+        },
+        (err: unknown) => this.fail(err, frame),
+      );
+    }
+    const receiptId = frame.headers.get('receipt');
+    if (receiptId === undefined) return;
+    const wait = this.durable;
+    if (wait === null) this.writeFrame('RECEIPT', [['receipt-id', receiptId]], undefined);
+    else wait.then(() => this.writeFrame('RECEIPT', [['receipt-id', receiptId]], undefined), () => {});
+  }
+
+  private sinkFor(subscription: () => Subscription, ackMode: AckMode): DeliverySink {
+    let subscriptionLine: Buffer | undefined;
+    return {
+      deliver: (delivery) => {
+        const sub = subscription();
+        subscriptionLine ??= Buffer.from(`subscription:${escapeHeader(sub.id, this.version)}\n`, 'utf8');
+        this.deliver(delivery, sub, subscriptionLine, ackMode);
+      },
+      isWritable: () => this.transport.isWritable(),
+      onWritable: (resume) => this.transport.onWritable(resume),
+    };
+  }
+
+  private deliver(delivery: Delivery, subscription: Subscription, subscriptionLine: Buffer, ackMode: AckMode): void {
+    const message = delivery.message;
+    const head = this.headFor(message);
+    let extra = '';
+    if (ackMode !== 'auto' && this.version === '1.2') extra += `ack:${subscription.consumer.id}-${delivery.tag}\n`;
+    if (delivery.redelivered) extra += 'redelivered:true\n';
+    extra += '\n';
+    const body = message.body;
+    const size = head.length + subscriptionLine.length + extra.length + body.length + 1;
+    this.wroteSinceBeat = true;
+    if (body.length > 65536) {
+      this.transport.write(Buffer.concat([head, subscriptionLine, Buffer.from(extra, 'latin1')]));
+      this.transport.write(body);
+      this.transport.write(NUL);
+      return;
+    }
+    const frame = Buffer.allocUnsafe(size);
+    let offset = head.copy(frame, 0);
+    offset += subscriptionLine.copy(frame, offset);
+    offset += frame.write(extra, offset, 'latin1');
+    offset += body.copy(frame, offset);
+    frame[offset] = 0;
+    this.transport.write(frame);
+  }
+
+  /** The message's headers encoded once per STOMP version and shared by every delivery of it. */
+  private headFor(message: Message): Buffer {
+    const temporary = message.destination.temporary === true || message.replyTo?.temporary === true;
+    if (temporary) return messageHead(message, this.version, this);
+    const key = this.headKey + this.version;
+    let encodings = message.encodings;
+    const cached = encodings?.get(key);
+    if (cached !== undefined) return cached as Buffer;
+    const head = messageHead(message, this.version, undefined);
+    if (encodings === undefined) message.encodings = encodings = new Map();
+    encodings.set(key, head);
+    return head;
+  }
+
+  private writeFrame(command: string, headers: Iterable<readonly [string, string]>, body: Buffer | undefined): void {
+    this.wroteSinceBeat = true;
+    this.transport.write(encodeFrame(command, headers, body, this.version));
+  }
+
+  /** Answers a bad frame or a failure with an ERROR frame and closes the connection; nothing else is affected. */
+  private fail(err: unknown, frame: StompFrame | undefined): void {
+    if (this.transport.closed) return;
+    const code: ErrorCode | undefined = isFerryError(err) ? err.code : undefined;
+    const message = err instanceof Error ? err.message : String(err);
+    if (code === undefined) this.logger.error({ event: 'stomp.internal-error', err }, 'unexpected error in a STOMP session');
+    else this.logger.debug({ event: 'stomp.error', code, message, remote: this.transport.remoteAddress }, 'closing a STOMP connection');
+    const headers: [string, string][] = [
+      ['message', message.length > 200 ? `${message.slice(0, 200)}...` : message],
+      ['content-type', 'text/plain'],
+    ];
+    if (code !== undefined) headers.push(['code', code]);
+    const receiptId = frame?.headers.get('receipt');
+    if (receiptId !== undefined) headers.push(['receipt-id', receiptId]);
+    this.writeFrame('ERROR', headers, Buffer.from(`${message}\n`, 'utf8'));
+    this.shutdown();
+  }
+
+  private shutdown(): void {
+    this.closing = true;
+    this.stopTimers();
+    this.transport.end();
+    this.releaseCore();
+  }
+
+  private closed(error: Error | undefined): void {
+    this.stopTimers();
+    if (error !== undefined) this.logger.debug({ event: 'stomp.socket-error', err: error }, 'STOMP socket closed with an error');
+    this.releaseCore();
+  }
+
+  private releaseCore(): void {
+    const core = this.core;
+    this.core = undefined;
+    this.session = undefined;
+    this.subscriptions.clear();
+    this.byConsumer.clear();
+    core?.close();
+  }
+
+  private stopTimers(): void {
+    clearTimeout(this.connectTimer);
+    clearInterval(this.sendBeat);
+    clearInterval(this.receiveCheck);
+  }
+
+  private requireCore(): CoreConnection {
+    if (this.core === undefined) throw new FerryError('FERRY_CONNECTION_CLOSED', 'the connection is closed');
+    return this.core;
+  }
+
+  private requireSession(): CoreSession {
+    if (this.session === undefined) throw new FerryError('FERRY_CONNECTION_CLOSED', 'the connection is closed');
+    return this.session;
+  }
+}

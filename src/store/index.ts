@@ -1,0 +1,2 @@
+export type { PreparedTransaction, RecoveredState, Store, StoreRecord, StoreStats, TransactionOperation } from './store.js';
+export { MemoryStore } from './memory-store.js';

@@ -1,0 +1,64 @@
+/**
+ * The store deals in records, not messages: core encodes what it needs to keep (destinations,
+ * durable subscriptions, messages, references of messages from queues, delivery counts) as records
+ * with a numeric id and a type, and the store keeps them durably. The in-memory store, the journal
+ * and PostgreSQL all implement this interface and pass one conformance suite.
+ *
+ * Appends are synchronous and ordered: they join the current batch. `sync()` resolves once every
+ * record appended before the call is durable, so many producers share one write and one sync
+ * (group commit).
+ */
+export interface StoreRecord {
+  readonly id: number;
+  readonly type: number;
+  readonly data: Buffer;
+}
+
+export interface PreparedTransaction {
+  readonly txId: number;
+  /** Opaque data given to `prepare` (for example an XA xid). */
+  readonly data: Buffer;
+  /** Records that the transaction adds, updates or deletes, in order, applied if it commits. */
+  readonly operations: readonly TransactionOperation[];
+}
+
+export type TransactionOperation =
+  | { readonly op: 'add' | 'update'; readonly record: StoreRecord }
+  | { readonly op: 'delete'; readonly id: number };
+
+export interface RecoveredState {
+  /** Live records in the order they were first added. */
+  readonly records: readonly StoreRecord[];
+  /** Transactions prepared (two-phase) but neither committed nor rolled back. */
+  readonly prepared: readonly PreparedTransaction[];
+  /** Highest record or transaction id ever used, so new ids never collide with old ones. */
+  readonly maxId: number;
+}
+
+export interface StoreStats {
+  readonly records: number;
+  readonly bytes: number;
+}
+
+export interface Store {
+  /** Opens the store and returns what it holds. Called once, before any append. */
+  open(): Promise<RecoveredState>;
+  /** Adds a record; with `txId`, only when that transaction commits. */
+  add(id: number, type: number, data: Buffer, txId?: number): void;
+  /** Replaces the data of a live record; with `txId`, only when that transaction commits. */
+  update(id: number, type: number, data: Buffer, txId?: number): void;
+  /** Deletes a record; with `txId`, only when that transaction commits. */
+  delete(id: number, txId?: number): void;
+  /** Makes a transaction's operations durable without applying them (two-phase commit). */
+  prepare(txId: number, data: Buffer): void;
+  /** Applies a transaction's operations atomically. */
+  commit(txId: number): void;
+  /** Discards a transaction's operations. */
+  rollback(txId: number): void;
+  /** Resolves when every record appended before this call is durable. */
+  sync(): Promise<void>;
+  /** Reclaims space held by dead records; never blocks appends for long. */
+  compact(): Promise<void>;
+  stats(): StoreStats;
+  close(): Promise<void>;
+}
