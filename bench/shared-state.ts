@@ -12,9 +12,9 @@ type WaitAsync = (
 
 const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
 
-const NOTIFY = 0; // bumped by the consumer thread when PROGRESS moves while the producer waits
+const NOTIFY = 0; // bumped by the consumer thread to wake the producer
 const PROGRESS = 1; // messages (any phase) received by the slowest subscription / by the queue's consumers
-const WAITING = 2; // 1 while the producer waits for PROGRESS to move
+const WAITING = 2; // while the producer waits: the PROGRESS it waits for; else 0
 const FIXED_SLOTS = 3;
 
 export class SharedCounters {
@@ -38,25 +38,25 @@ export class SharedCounters {
     if (Atomics.load(this.view, PROGRESS) === value) return;
     Atomics.store(this.view, PROGRESS, value);
     // A wake-up is a futex system call: measured at 15 % of the consumer thread's time when made on
-    // every read, so it is made only while the producer is actually waiting.
-    if (Atomics.load(this.view, WAITING) === 1) {
+    // every read, so it is made only when the producer waits, and for as much as it waits for.
+    const waitingFor = Atomics.load(this.view, WAITING);
+    if (waitingFor !== 0 && value >= waitingFor) {
+      Atomics.store(this.view, WAITING, 0);
       Atomics.add(this.view, NOTIFY, 1);
       Atomics.notify(this.view, NOTIFY);
     }
   }
 
-  /** Resolves when the progress moves, or after `timeoutMs`. */
-  async progressChanged(since: number, timeoutMs: number): Promise<void> {
-    // Order matters: WAITING is raised before PROGRESS is read again, so a consumer that moves
-    // PROGRESS after this read sees WAITING and bumps NOTIFY, and the wait below returns at once.
-    Atomics.store(this.view, WAITING, 1);
+  /** Resolves once the progress reaches `atLeast` (> 0), or after `timeoutMs`. */
+  async progressReaches(atLeast: number, timeoutMs: number): Promise<void> {
+    // Order matters: WAITING is set before PROGRESS is read again, so a consumer that moves PROGRESS
+    // past `atLeast` after this read sees WAITING and bumps NOTIFY, and the wait returns at once.
+    Atomics.store(this.view, WAITING, atLeast);
     const stamp = Atomics.load(this.view, NOTIFY);
-    if (this.progress !== since) {
-      Atomics.store(this.view, WAITING, 0);
-      return;
+    if (this.progress < atLeast) {
+      const result = waitAsync(this.view, NOTIFY, stamp, timeoutMs);
+      if (result.async) await result.value;
     }
-    const result = waitAsync(this.view, NOTIFY, stamp, timeoutMs);
-    if (result.async) await result.value;
     Atomics.store(this.view, WAITING, 0);
   }
 

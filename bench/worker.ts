@@ -172,7 +172,8 @@ async function runProducers(data: ProducerWorkerData): Promise<void> {
       const progress = counters.progress;
       let room = data.window - (sentTotal - progress);
       if (room <= 0) {
-        await counters.progressChanged(progress, 20);
+        // Woken when a whole batch fits again: fewer wake-ups, and writes of full batches.
+        await counters.progressReaches(sentTotal - data.window + Math.min(link.batchSize, data.window), 50);
         continue;
       }
       if (rate !== undefined) {
@@ -218,7 +219,7 @@ async function runProducers(data: ProducerWorkerData): Promise<void> {
           drained = false;
           break;
         }
-        await counters.progressChanged(counters.progress, 50);
+        await counters.progressReaches(sentTotal, 50);
       }
     }
     const unconfirmed = (): number => links.reduce((sum, l) => sum + l.unconfirmed, 0);

@@ -1,0 +1,43 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../src/config/index.js';
+import { startServer, type RunningServer } from '../../src/cli/server.js';
+import type { Store } from '../../src/store/index.js';
+
+export interface TestBroker {
+  readonly server: RunningServer;
+  readonly stompPort: number;
+  readonly dataDir: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * A real broker in this process: STOMP on 127.0.0.1 port 0, a temporary data folder, logs off.
+ * `settings` are dotted configuration keys (`stomp.connectTimeout`) with their values.
+ */
+export async function startBroker(settings: Record<string, string | number | boolean> = {}, options: { store?: Store } = {}): Promise<TestBroker> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'ferry-test-'));
+  const overrides = new Map<string, string | number | boolean>([
+    ['data', dataDir],
+    ['log.level', process.env['FERRY_TEST_LOG'] ?? 'silent'],
+    ['listeners.stomp.host', '127.0.0.1'],
+    ['listeners.stomp.port', 0],
+    ...Object.entries(settings),
+  ]);
+  const config = loadConfig(undefined, overrides);
+  const { pino } = await import('pino');
+  const logger = pino({ level: config.log.level });
+  const server = await startServer(config, logger, options.store === undefined ? {} : { store: options.store });
+  const stompPort = server.ports['stomp'];
+  if (stompPort === undefined) throw new Error('the STOMP listener did not start');
+  return {
+    server,
+    stompPort,
+    dataDir,
+    async stop() {
+      await server.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
