@@ -1,0 +1,75 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export const ferryBin = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+export interface BrokerProcess {
+  readonly child: ChildProcess;
+  readonly ports: Record<string, number>;
+  /** Every log line so far, parsed. */
+  readonly logs: Record<string, unknown>[];
+  /** Sends a signal and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Starts `ferry start` as a child process and waits for the log line that says it has started. */
+export function spawnBroker(args: string[], env: NodeJS.ProcessEnv = {}): Promise<BrokerProcess> {
+  const child = spawn(process.execPath, [ferryBin, 'start', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs: Record<string, unknown>[] = [];
+  const ports: Record<string, number> = {};
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  return new Promise((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! });
+    lines.on('line', (line) => {
+      let entry: Record<string, unknown>;
+      try {
+        entry = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        return;
+      }
+      logs.push(entry);
+      if (entry['event'] === 'listener.ready') ports[entry['protocol'] as string] = entry['port'] as number;
+      if (entry['event'] === 'broker.started') {
+        resolve({
+          child,
+          ports,
+          logs,
+          stop(signal = 'SIGTERM') {
+            child.kill(signal);
+            return exited;
+          },
+        });
+      }
+    });
+    exited.then((code) => reject(new Error(`ferry start exited with ${code} before starting: ${stderr}`)));
+  });
+}
+
+export interface Finished {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs a `ferry` command to completion. */
+export function runFerry(args: string[], options: { env?: NodeJS.ProcessEnv; input?: string | Buffer; timeoutMs?: number } = {}): Promise<Finished> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [ferryBin, ...args], { env: { ...process.env, ...(options.env ?? {}) }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`ferry ${args.join(' ')} did not finish in time: ${stderr}`));
+    }, options.timeoutMs ?? 30_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.end(options.input ?? '');
+  });
+}

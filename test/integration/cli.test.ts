@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { runFerry, spawnBroker } from '../helpers/process.js';
+
+const tmp = (): string => mkdtempSync(join(tmpdir(), 'ferry-cli-'));
+
+test('ferry start on port 0 logs its port; send and receive work through it; SIGTERM stops it cleanly', async () => {
+  const broker = await spawnBroker(['--data', join(tmp(), 'data'), '--stomp-port', '0', '--stomp-host', '127.0.0.1']);
+  const port = String(broker.ports['stomp']);
+  assert.ok(Number(port) > 0);
+
+  const sent = await runFerry(['send', '--port', port, '-d', 'cli.orders', '--body', 'order {n}', '-n', '3', '-H', 'type=order', '--persistent']);
+  assert.equal(sent.code, 0, sent.stderr);
+  const file = join(tmp(), 'payload.bin');
+  writeFileSync(file, Buffer.from([1, 0, 2, 0, 3]));
+  const sentFile = await runFerry(['send', '--port', port, '-d', '/queue/cli.bytes', '--file', file]);
+  assert.equal(sentFile.code, 0, sentFile.stderr);
+
+  const received = await runFerry(['receive', '--port', port, '-d', 'cli.orders', '-n', '3', '--headers']);
+  assert.equal(received.code, 0, received.stderr);
+  assert.match(received.stdout, /type:order/);
+  assert.match(received.stdout, /persistent:true/);
+  assert.deepEqual(received.stdout.split('\n').filter((l) => l.startsWith('order ')), ['order 1', 'order 2', 'order 3']);
+
+  const bytes = await runFerry(['receive', '--port', port, '-d', 'cli.bytes']);
+  assert.equal(bytes.code, 0, bytes.stderr);
+  assert.deepEqual(Buffer.from(bytes.stdout, 'latin1').subarray(0, 5), Buffer.from([1, 0, 2, 0, 3]));
+
+  const empty = await runFerry(['receive', '--port', port, '-d', 'cli.orders', '-t', '300']);
+  assert.equal(empty.code, 1, 'nothing left: the timeout comes first');
+
+  const code = await broker.stop('SIGTERM');
+  assert.equal(code, 0);
+  assert.ok(broker.logs.some((l) => l['event'] === 'broker.stopped'));
+});
+
+test('ports and the data folder come from the environment too, and a listener can be switched off', async () => {
+  const data = join(tmp(), 'from-env');
+  const broker = await spawnBroker(['--stomp-port', 'off'], { FERRY_DATA: data, FERRY_STOMP_PORT: '0' });
+  assert.deepEqual(broker.ports, {}, 'the option beats the environment and switches STOMP off');
+  const started = broker.logs.find((l) => l['event'] === 'broker.started');
+  assert.equal(started?.['data'], data);
+  assert.equal(await broker.stop('SIGINT'), 0);
+});
+
+test('an invalid configuration stops the start with one line naming the key', async () => {
+  const dir = tmp();
+  const file = join(dir, 'ferry.yaml');
+  writeFileSync(file, 'stomp:\n  maxFrameSize: big\n');
+  const bad = await runFerry(['start', '--config', file]);
+  assert.equal(bad.code, 78);
+  const lines = bad.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, bad.stderr);
+  assert.match(lines[0]!, /stomp\.maxFrameSize/);
+
+  writeFileSync(file, 'listeners:\n  stomp:\n    prot: 1\n');
+  const unknown = await runFerry(['start', '--config', file]);
+  assert.equal(unknown.code, 78);
+  assert.match(unknown.stderr, /listeners\.stomp\.prot: unknown key/);
+
+  const badPort = await runFerry(['start', '--stomp-port', 'abc']);
+  assert.equal(badPort.code, 1);
+  assert.match(badPort.stderr, /stomp port must be a number or "off"/);
+});
+
+test('a configuration file sets the listener', async () => {
+  const dir = tmp();
+  const file = join(dir, 'ferry.yaml');
+  writeFileSync(file, `data: ${join(dir, 'd')}\nlisteners:\n  stomp:\n    host: 127.0.0.1\n    port: 0\nbroker:\n  name: east\n`);
+  const broker = await spawnBroker(['--config', file]);
+  assert.ok(broker.ports['stomp']! > 0);
+  assert.equal(broker.logs[0]?.['broker'], 'east');
+  assert.equal(await broker.stop(), 0);
+});
+
+test('help documents every start option', async () => {
+  const help = await runFerry(['start', '--help']);
+  assert.equal(help.code, 0);
+  for (const option of ['--config', '--data', '--stomp-port', '--stomp-host', '--broker-name', '--log-level', 'FERRY_STOMP_PORT', 'FERRY_DATA']) {
+    assert.ok(help.stdout.includes(option), `help mentions ${option}`);
+  }
+});
