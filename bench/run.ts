@@ -161,6 +161,7 @@ async function main(): Promise<number> {
     }
   }
 
+  if (wasInterrupted()) return 130;
   process.stdout.write(`\n${formatResults(results, args.scenarios)}\n`);
   const file = writeResults(args.resultsDir, startedAt, { brokers: args.brokers, ...args.run }, args.scenarios, results);
   process.stdout.write(`\nresults: ${file}\n`);

@@ -3,6 +3,7 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
+import { tailOf } from './broker.js';
 import type { BrokerName, RunningBroker } from './broker.js';
 import { processCpuUs } from './cpu.js';
 import { LatencyHistogram } from './histogram.js';
@@ -136,7 +137,7 @@ export async function runScenario(
   const handles: WorkerHandle[] = [];
   const check = (): void => {
     for (const h of handles) if (h.failure !== undefined) throw h.failure;
-    if (broker.exited()) throw new Error(`${broker.name} exited during the run; see ${broker.logFile}`);
+    if (broker.exited()) throw new Error('the broker exited');
   };
 
   try {
@@ -206,6 +207,10 @@ export async function runScenario(
     result.loadGeneratorCores = (load.user + load.system) / elapsedUs;
   } catch (err) {
     result.error = err instanceof Error ? err.message : String(err);
+    await sleep(100); // a broker that died shows it by now, and that is the error worth reporting
+    if (broker.exited()) {
+      result.error = `${broker.name} exited during the run (${result.error}); its log ends:\n${tailOf(broker.logFile, 10)}`;
+    }
   } finally {
     // Producers first, so that no consumer leaves while messages are still arriving for it.
     for (const h of handles.reverse()) await h.close();

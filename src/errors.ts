@@ -25,7 +25,6 @@ export const errorCodes = {
   FERRY_STOMP_PROTOCOL: 'a STOMP frame that parses but breaks the protocol: missing required header, unsupported version, bad value',
   FERRY_STOMP_CONNECT_TIMEOUT: 'a STOMP client that opened a socket and sent no CONNECT frame in time',
   FERRY_STOMP_HEARTBEAT_TIMEOUT: 'a STOMP client that stopped sending anything for longer than its negotiated heart-beat allows',
-  FERRY_SLOW_CONSUMER: 'a connection whose unsent bytes passed its limit',
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;
