@@ -7,7 +7,7 @@ import { tailOf } from './broker.js';
 import type { BrokerName, RunningBroker } from './broker.js';
 import { processCpuUs } from './cpu.js';
 import { LatencyHistogram } from './histogram.js';
-import { groupCount } from './scenarios.js';
+import { consumerShards, counterLayout, groupCount } from './scenarios.js';
 import type { Scenario } from './scenarios.js';
 import { SharedCounters } from './shared-state.js';
 import type { FromWorker, GroupReport, ToWorker, WorkerData } from './worker.js';
@@ -125,6 +125,31 @@ export function emptyResult(scenario: string, broker: BrokerName): ScenarioResul
   };
 }
 
+/** One report from every consumer thread: each counts only its own groups, so the sums are exact. */
+async function mergedReport(threads: readonly WorkerHandle[]): Promise<Extract<FromWorker, { type: 'report' }>> {
+  for (const thread of threads) thread.post({ type: 'report' });
+  const reports = [];
+  for (const thread of threads) reports.push(await thread.next('report', 10_000, 'the consumers report'));
+  const [first, ...rest] = reports;
+  if (first === undefined) throw new Error('no consumer thread');
+  const histogram = new LatencyHistogram(first.histogram);
+  histogram.maxUs = first.maxUs;
+  const groups = first.groups.map((g) => ({ ...g }));
+  for (const other of rest) {
+    const h = new LatencyHistogram(other.histogram);
+    h.maxUs = other.maxUs;
+    histogram.add(h);
+    other.groups.forEach((g, i) => {
+      const sum = groups[i]!;
+      sum.unique += g.unique;
+      sum.duplicates += g.duplicates;
+      sum.unreadable += g.unreadable;
+      sum.lastRecvUs = Math.max(sum.lastRecvUs, g.lastRecvUs);
+    });
+  }
+  return { type: 'report', groups, histogram: histogram.counts, maxUs: histogram.maxUs };
+}
+
 export async function runScenario(
   broker: RunningBroker,
   scenario: Scenario,
@@ -132,7 +157,7 @@ export async function runScenario(
   runTag: string,
 ): Promise<ScenarioResult> {
   const result = emptyResult(scenario.name, broker.name);
-  const counters = new SharedCounters(groupCount(scenario), scenario.producers);
+  const counters = new SharedCounters(counterLayout(scenario));
   const target = { host: broker.host, port: broker.stompPort, destination: `bench.${scenario.name}.${runTag}` };
   const handles: WorkerHandle[] = [];
   const check = (): void => {
@@ -141,9 +166,13 @@ export async function runScenario(
   };
 
   try {
-    const consumers = new WorkerHandle({ role: 'consumers', scenario, target, counters: counters.buffer });
-    handles.push(consumers);
-    await consumers.next('ready', 60_000, 'the consumers to subscribe');
+    const consumerThreads: WorkerHandle[] = [];
+    for (let shard = 0; shard < consumerShards(scenario); shard++) {
+      const thread = new WorkerHandle({ role: 'consumers', shard, scenario, target, counters: counters.buffer });
+      handles.push(thread);
+      consumerThreads.push(thread);
+    }
+    for (const thread of consumerThreads) await thread.next('ready', 60_000, 'the consumers to subscribe');
     const producers = new WorkerHandle({
       role: 'producers',
       scenario,
@@ -183,8 +212,7 @@ export async function runScenario(
     await sleep(200);
     check();
 
-    consumers.post({ type: 'report' });
-    const report = await consumers.next('report', 10_000, 'the consumers report');
+    const report = await mergedReport(consumerThreads);
     const sum = (pick: (g: GroupReport) => number): number => report.groups.reduce((a, g) => a + pick(g), 0);
     result.delivered = sum((g) => g.unique);
     result.duplicates = sum((g) => g.duplicates);

@@ -1,6 +1,8 @@
 // The benchmark's scenarios, as data. The runner and the load generator are generic: a new scenario
 // is one more entry here, and a new protocol is one more driver in drivers.ts.
 
+import type { CounterLayout } from './shared-state.js';
+
 export type Protocol = 'stomp';
 export type DestinationKind = 'queue' | 'topic';
 
@@ -94,4 +96,23 @@ export function groupCount(scenario: Scenario): number {
 
 export function groupOf(scenario: Scenario, consumerIndex: number): number {
   return scenario.kind === 'topic' ? consumerIndex : 0;
+}
+
+/**
+ * Consumer threads for a scenario. A topic's subscribers are split over two threads: one thread
+ * parsing ten subscribers' deliveries saturated its core before Ferry did, which measured the load
+ * generator instead of the broker. A queue's consumers share one group, so they stay in one thread.
+ */
+export function consumerShards(scenario: Scenario): number {
+  return scenario.kind === 'topic' ? Math.min(2, scenario.consumers) : 1;
+}
+
+/** The consumer indices that shard `shard` runs. */
+export function shardConsumers(scenario: Scenario, shard: number): number[] {
+  const shards = consumerShards(scenario);
+  return Array.from({ length: scenario.consumers }, (_, i) => i).filter((i) => i % shards === shard);
+}
+
+export function counterLayout(scenario: Scenario): CounterLayout {
+  return { groups: groupCount(scenario), producers: scenario.producers, shards: consumerShards(scenario), combine: scenario.kind === 'topic' ? 'min' : 'sum' };
 }

@@ -12,31 +12,52 @@ type WaitAsync = (
 
 const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
 
-const NOTIFY = 0; // bumped by the consumer thread to wake the producer
-const PROGRESS = 1; // messages (any phase) received by the slowest subscription / by the queue's consumers
-const WAITING = 2; // while the producer waits: the PROGRESS it waits for; else 0
-const FIXED_SLOTS = 3;
+const NOTIFY = 0; // bumped by a consumer thread to wake the producer
+const WAITING = 1; // while the producer waits: the progress it waits for; else 0
+const PROGRESS = 2; // one slot per consumer thread: messages (any phase) it has received, see `progress`
+
+export interface CounterLayout {
+  readonly groups: number;
+  readonly producers: number;
+  /** Consumer threads, each with its own progress slot. */
+  readonly shards: number;
+  /** How the shards' progress combines: the slowest subscription (topics) or the sum (a queue's consumers). */
+  readonly combine: 'min' | 'sum';
+}
 
 export class SharedCounters {
   readonly buffer: SharedArrayBuffer;
   private readonly view: Int32Array;
   readonly groups: number;
   readonly producers: number;
+  private readonly shards: number;
+  private readonly combine: 'min' | 'sum';
+  private readonly groupBase: number;
 
-  constructor(groups: number, producers: number, buffer?: SharedArrayBuffer) {
-    this.groups = groups;
-    this.producers = producers;
-    this.buffer = buffer ?? new SharedArrayBuffer((FIXED_SLOTS + groups + producers) * 4);
+  constructor(layout: CounterLayout, buffer?: SharedArrayBuffer) {
+    this.groups = layout.groups;
+    this.producers = layout.producers;
+    this.shards = layout.shards;
+    this.combine = layout.combine;
+    this.groupBase = PROGRESS + layout.shards;
+    this.buffer = buffer ?? new SharedArrayBuffer((this.groupBase + layout.groups + layout.producers) * 4);
     this.view = new Int32Array(this.buffer);
   }
 
+  /** Messages received by the slowest subscription (topics) or by all of a queue's consumers. */
   get progress(): number {
-    return Atomics.load(this.view, PROGRESS);
+    let progress = this.combine === 'min' ? Number.POSITIVE_INFINITY : 0;
+    for (let s = 0; s < this.shards; s++) {
+      const v = Atomics.load(this.view, PROGRESS + s);
+      progress = this.combine === 'min' ? Math.min(progress, v) : progress + v;
+    }
+    return progress;
   }
 
-  setProgress(value: number): void {
-    if (Atomics.load(this.view, PROGRESS) === value) return;
-    Atomics.store(this.view, PROGRESS, value);
+  setProgress(shard: number, value: number): void {
+    if (Atomics.load(this.view, PROGRESS + shard) === value) return;
+    Atomics.store(this.view, PROGRESS + shard, value);
+    value = this.progress;
     // A wake-up is a futex system call: measured at 15 % of the consumer thread's time when made on
     // every read, so it is made only when the producer waits, and for as much as it waits for.
     const waitingFor = Atomics.load(this.view, WAITING);
@@ -62,19 +83,19 @@ export class SharedCounters {
 
   /** Distinct measured messages that consumer group `group` has received. */
   groupUnique(group: number): number {
-    return Atomics.load(this.view, FIXED_SLOTS + group);
+    return Atomics.load(this.view, this.groupBase + group);
   }
 
   setGroupUnique(group: number, value: number): void {
-    Atomics.store(this.view, FIXED_SLOTS + group, value);
+    Atomics.store(this.view, this.groupBase + group, value);
   }
 
   /** Measured messages that producer `producer` has written so far. */
   sentMeasured(producer: number): number {
-    return Atomics.load(this.view, FIXED_SLOTS + this.groups + producer);
+    return Atomics.load(this.view, this.groupBase + this.groups + producer);
   }
 
   setSentMeasured(producer: number, value: number): void {
-    Atomics.store(this.view, FIXED_SLOTS + this.groups + producer, value);
+    Atomics.store(this.view, this.groupBase + this.groups + producer, value);
   }
 }

@@ -8,12 +8,14 @@ import { nowUs } from './clock.js';
 import { DRIVERS } from './drivers.js';
 import type { ConsumerLink, Phase, ProducerLink, Target } from './drivers.js';
 import { LatencyHistogram } from './histogram.js';
-import { groupCount, groupOf } from './scenarios.js';
+import { counterLayout, groupCount, groupOf, shardConsumers } from './scenarios.js';
 import type { Scenario } from './scenarios.js';
 import { SharedCounters } from './shared-state.js';
 
 export interface ConsumerWorkerData {
   role: 'consumers';
+  /** Which consumer thread this is; it runs the consumers `shardConsumers` gives it. */
+  shard: number;
   scenario: Scenario;
   target: Target;
   counters: SharedArrayBuffer;
@@ -95,18 +97,22 @@ class Group {
 
 async function runConsumers(data: ConsumerWorkerData): Promise<void> {
   const { scenario, target } = data;
-  const counters = new SharedCounters(groupCount(scenario), scenario.producers, data.counters);
+  const counters = new SharedCounters(counterLayout(scenario), data.counters);
   const driver = DRIVERS[scenario.protocol];
   const groups = Array.from({ length: groupCount(scenario) }, () => new Group(scenario.producers));
-  const received = new Array<number>(scenario.consumers).fill(0);
+  const mine = shardConsumers(scenario, data.shard);
+  const myGroups = new Set(mine.map((i) => groupOf(scenario, i)));
+  const received = new Array<number>(mine.length).fill(0);
   const histogram = new LatencyHistogram();
   const topic = scenario.kind === 'topic';
 
   const publish = (): void => {
     let progress = topic ? Number.POSITIVE_INFINITY : 0;
     for (const n of received) progress = topic ? Math.min(progress, n) : progress + n;
-    groups.forEach((g, i) => counters.setGroupUnique(i, g.unique));
-    counters.setProgress(progress);
+    groups.forEach((g, i) => {
+      if (myGroups.has(i)) counters.setGroupUnique(i, g.unique);
+    });
+    counters.setProgress(data.shard, progress);
   };
 
   const links: ConsumerLink[] = [];
@@ -115,11 +121,11 @@ async function runConsumers(data: ConsumerWorkerData): Promise<void> {
     if (!failed) fail(err);
     failed = true;
   };
-  for (let i = 0; i < scenario.consumers; i++) {
+  for (const [local, i] of mine.entries()) {
     const group = groups[groupOf(scenario, i)] as Group;
     const events = {
       message(producer: number, seq: number, sentUs: number, phase: Phase, recvUs: number): void {
-        received[i] = (received[i] ?? 0) + 1;
+        received[local] = (received[local] ?? 0) + 1;
         if (phase !== 'measure') return;
         const first = group.mark(producer, seq);
         if (first === undefined || !Number.isFinite(sentUs)) group.unreadable++;
@@ -152,7 +158,7 @@ async function runConsumers(data: ConsumerWorkerData): Promise<void> {
 
 async function runProducers(data: ProducerWorkerData): Promise<void> {
   const { scenario, target } = data;
-  const counters = new SharedCounters(groupCount(scenario), scenario.producers, data.counters);
+  const counters = new SharedCounters(counterLayout(scenario), data.counters);
   const driver = DRIVERS[scenario.protocol];
   let failed = false;
   const onFailure = (err: Error): void => {

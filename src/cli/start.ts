@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { loadConfig, type Overrides } from '../config/index.js';
-import { startServer } from './server.js';
+import { startServer, type RunningServer } from './server.js';
 
 export const startHelp = `Usage: ferry start [options]
 
@@ -75,16 +75,13 @@ export async function start(argv: readonly string[]): Promise<void> {
   }
   const config = loadConfig(configFile, overrides);
   const logger = pino({ level: config.log.level, base: { broker: config.broker.name } });
-  const server = await startServer(config, logger);
-  logger.info({ event: 'broker.started', data: config.data, store: config.store.type, ports: server.ports }, 'Ferry started');
+  // handlers go in before anything is announced, so a signal sent on seeing the first log line finds them
+  let server: RunningServer | undefined;
+  let stopRequested: string | undefined;
   let signals = 0;
-  const shutdown = (signal: string): void => {
-    if (++signals > 1) {
-      logger.warn({ event: 'broker.forced-exit', signal }, 'second signal: exiting now');
-      process.exit(1);
-    }
+  const stop = (signal: string): void => {
     logger.info({ event: 'broker.stopping', signal }, 'stopping');
-    server.stop().then(
+    server!.stop().then(
       () => process.exit(0),
       (err: unknown) => {
         logger.error({ event: 'broker.stop-failed', err }, 'stopping failed');
@@ -92,6 +89,17 @@ export async function start(argv: readonly string[]): Promise<void> {
       },
     );
   };
-  process.on('SIGINT', () => shutdown('SIGINT'));
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  const onSignal = (signal: string): void => {
+    if (++signals > 1) {
+      logger.warn({ event: 'broker.forced-exit', signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    if (server === undefined) stopRequested = signal;
+    else stop(signal);
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  server = await startServer(config, logger);
+  logger.info({ event: 'broker.started', data: config.data, store: config.store.type, ports: server.ports }, 'Ferry started');
+  if (stopRequested !== undefined) stop(stopRequested);
 }

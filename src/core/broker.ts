@@ -153,7 +153,7 @@ export class Broker {
   }
 
   createMessage(init: MessageInit, connectionId: string): Message {
-    return buildMessage({ ...init, originConnectionId: connectionId }, `ID:${this.idPrefix}-${this.nextMessage++}`, this.clock());
+    return buildMessage(init, `ID:${this.idPrefix}-${this.nextMessage++}`, this.clock(), connectionId);
   }
 
   /** Checks that a message may be sent to `destination` by `connection` (and creates a queue on first use). */

@@ -26,19 +26,19 @@ export interface Message {
   /** Epoch milliseconds after which the message must not be delivered; 0 means never. */
   readonly expiration: number;
   readonly timestamp: number;
-  readonly correlationId?: string;
-  readonly replyTo?: Destination;
-  readonly type?: string;
-  readonly groupId?: string;
-  readonly groupSeq?: number;
+  readonly correlationId: string | undefined;
+  readonly replyTo: Destination | undefined;
+  readonly type: string | undefined;
+  readonly groupId: string | undefined;
+  readonly groupSeq: number | undefined;
   readonly properties: ReadonlyMap<string, PropertyValue>;
   /** Connection that produced it, for no-local subscriptions; not persisted. */
-  readonly originConnectionId?: string;
+  readonly originConnectionId: string | undefined;
   /**
    * Encodings of this message made by protocol adapters, keyed by a name each adapter chooses, so
    * that a message fanned out to many consumers of one protocol is encoded once. Core never reads it.
    */
-  encodings?: Map<string, unknown>;
+  encodings: Map<string, unknown> | undefined;
 }
 
 export interface MessageInit {
@@ -66,28 +66,52 @@ export function clampPriority(priority: number): number {
   return Math.min(9, Math.max(0, Math.trunc(priority)));
 }
 
-/** Builds a Message; `id` is given by the broker when absent. */
-export function buildMessage(init: MessageInit, id: string, now: number): Message {
-  const message: {
-    -readonly [K in keyof Message]: Message[K];
-  } = {
-    id: init.id ?? id,
-    destination: init.destination,
-    body: init.body,
-    bodyKind: init.bodyKind ?? 'bytes',
-    persistent: init.persistent ?? false,
-    priority: clampPriority(init.priority ?? 4),
-    expiration: init.expiration ?? 0,
-    timestamp: init.timestamp ?? now,
-    properties: init.properties ?? noProperties,
-  };
-  if (init.correlationId !== undefined) message.correlationId = init.correlationId;
-  if (init.replyTo !== undefined) message.replyTo = init.replyTo;
-  if (init.type !== undefined) message.type = init.type;
-  if (init.groupId !== undefined) message.groupId = init.groupId;
-  if (init.groupSeq !== undefined) message.groupSeq = init.groupSeq;
-  if (init.originConnectionId !== undefined) message.originConnectionId = init.originConnectionId;
-  return message;
+/**
+ * The one concrete Message. Every field is always present (undefined when absent), so every message
+ * has the same shape and the hot paths that read them stay monomorphic: measured at a fifth of the
+ * broker's time per message when messages were object literals with optional fields.
+ */
+class CoreMessage implements Message {
+  encodings: Map<string, unknown> | undefined = undefined;
+
+  constructor(
+    readonly id: string,
+    readonly destination: Destination,
+    readonly body: Buffer,
+    readonly bodyKind: BodyKind,
+    readonly persistent: boolean,
+    readonly priority: number,
+    readonly expiration: number,
+    readonly timestamp: number,
+    readonly correlationId: string | undefined,
+    readonly replyTo: Destination | undefined,
+    readonly type: string | undefined,
+    readonly groupId: string | undefined,
+    readonly groupSeq: number | undefined,
+    readonly properties: ReadonlyMap<string, PropertyValue>,
+    readonly originConnectionId: string | undefined,
+  ) {}
+}
+
+/** Builds a Message; `id` and `originConnectionId` are the broker's unless `init` has its own. */
+export function buildMessage(init: MessageInit, id: string, now: number, originConnectionId?: string): Message {
+  return new CoreMessage(
+    init.id ?? id,
+    init.destination,
+    init.body,
+    init.bodyKind ?? 'bytes',
+    init.persistent ?? false,
+    init.priority === undefined ? 4 : clampPriority(init.priority),
+    init.expiration ?? 0,
+    init.timestamp ?? now,
+    init.correlationId,
+    init.replyTo,
+    init.type,
+    init.groupId,
+    init.groupSeq,
+    init.properties ?? noProperties,
+    init.originConnectionId ?? originConnectionId,
+  );
 }
 
 export function isExpired(message: Message, now: number): boolean {

@@ -1,5 +1,5 @@
 import { FerryError } from '../errors.js';
-import type { BodyKind, Destination, Message, PropertyValue } from './message.js';
+import { buildMessage, type BodyKind, type Destination, type Message, type PropertyValue } from './message.js';
 
 /**
  * The records core keeps in the store, and their byte layouts. Layouts are versioned by the record
@@ -244,23 +244,11 @@ export function decodeMessage(data: Buffer): Message {
     properties.set(name, readProperty(r));
   }
   const body = r.bytes();
-  const message: { -readonly [K in keyof Message]: Message[K] } = {
+  return buildMessage(
+    { id, destination, body, bodyKind, persistent: true, priority, expiration, timestamp, correlationId, replyTo, type, groupId, groupSeq: Number.isNaN(groupSeq) ? undefined : groupSeq, properties },
     id,
-    destination,
-    body,
-    bodyKind,
-    persistent: true,
-    priority,
-    expiration,
     timestamp,
-    properties,
-  };
-  if (correlationId !== undefined) message.correlationId = correlationId;
-  if (replyTo !== undefined) message.replyTo = replyTo;
-  if (type !== undefined) message.type = type;
-  if (groupId !== undefined) message.groupId = groupId;
-  if (!Number.isNaN(groupSeq)) message.groupSeq = groupSeq;
-  return message;
+  );
 }
 
 export interface QueueRecord {
