@@ -11,6 +11,7 @@ export const errorCodes = {
   FERRY_CONSUMER_EXISTS: 'a consumer with this id is already open, or a durable subscription already has its subscriber',
   FERRY_CONSUMER_NOT_FOUND: 'an acknowledgement or unsubscribe names a consumer that is not open',
   FERRY_DELIVERY_NOT_FOUND: 'an acknowledgement names a message that is not in flight to this consumer',
+  FERRY_SELECTOR_INVALID: 'a message selector that does not parse; the message points at the error',
   FERRY_TX_NOT_FOUND: 'a transaction id that was never begun, or has already ended',
   FERRY_TX_EXISTS: 'a transaction id that is already in progress on this connection',
   FERRY_CLIENT_ID_IN_USE: 'another connection already holds this client id',

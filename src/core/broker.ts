@@ -1,25 +1,39 @@
 import { FerryError } from '../errors.js';
-import type { Store, StoreRecord } from '../store/index.js';
+import type { Store } from '../store/index.js';
 import { SubscriptionIndex, hasWildcard, validateDestinationName } from './address.js';
 import { CoreConnection, type ConnectionInfo } from './connection.js';
 import { Consumer, type AckMode } from './consumer.js';
+import { DUPLICATE_ID_PROPERTY, DuplicateDetector } from './duplicates.js';
 import { silentLogger, type Logger } from './logger.js';
-import { buildMessage, type Destination, type Message, type MessageInit } from './message.js';
-import { MessageQueue, type QueueStats } from './message-queue.js';
+import { buildMessage, copyMessage, type Destination, type Message, type MessageInit, type PropertyValue } from './message.js';
+import { MessageQueue, type QueueEnvironment, type QueueStats } from './message-queue.js';
 import { Persistence } from './persistence.js';
+import { PolicyBook, type PolicyRule } from './policy.js';
 import type { QueueEntry, StoredMessage } from './queue-entry.js';
-import {
-  RecordType,
-  decodeDurableSubscription,
-  decodeMessage,
-  decodeQueue,
-  decodeReference,
-  encodeDurableSubscription,
-  encodeQueue,
-  type ReferenceRecord,
-} from './records.js';
+import { RecordType, encodeDurableSubscription, encodeQueue } from './records.js';
+import { recoverState, type RecoveryTarget } from './recovery.js';
+import { MessageScheduler } from './scheduler.js';
+import { compileSelector, type Selector } from './selector/index.js';
 import type { DeliverySink } from './sink.js';
+import { TimerQueue } from './timers.js';
 import type { Transaction } from './transaction.js';
+
+/** A destination that forwards what is sent to it (ActiveMQ's compositeQueue / compositeTopic). */
+export interface CompositeDestination {
+  readonly kind: 'queue' | 'topic';
+  readonly name: string;
+  readonly forwardTo: readonly Destination[];
+  /** Deliver only to the forward destinations (ActiveMQ's default), not also to the composite itself. */
+  readonly forwardOnly: boolean;
+}
+
+export interface VirtualTopicOptions {
+  readonly enabled: boolean;
+  /** Topics whose names start with this fan out to consumer queues. */
+  readonly prefix: string;
+  /** Consumer queues are named `<consumerPrefix><group>.<topic>`. */
+  readonly consumerPrefix: string;
+}
 
 export interface BrokerOptions {
   readonly store: Store;
@@ -28,6 +42,11 @@ export interface BrokerOptions {
   /** Create queues and topics the first time they are used (ActiveMQ's default). */
   readonly autoCreateDestinations?: boolean;
   readonly defaultPrefetch?: number;
+  readonly policies?: readonly PolicyRule[];
+  readonly composites?: readonly CompositeDestination[];
+  readonly virtualTopics?: VirtualTopicOptions;
+  /** How often waiting messages are checked for expiry, in ms. */
+  readonly expirySweepInterval?: number;
   readonly logger?: Logger;
   readonly clock?: () => number;
 }
@@ -41,7 +60,10 @@ export interface SubscribeOptions {
   readonly exclusive?: boolean | undefined;
   readonly priority?: number | undefined;
   readonly noLocal?: boolean | undefined;
+  /** A JMS selector; refused with FERRY_SELECTOR_INVALID when it does not parse. */
   readonly selector?: string | undefined;
+  /** Compare string properties with numbers as numbers (ActiveMQ does for STOMP and MQTT, whose headers are all strings). */
+  readonly selectorConvertsStrings?: boolean | undefined;
   /** Makes a topic subscription durable under this name and the connection's client id. */
   readonly durableName?: string | undefined;
 }
@@ -50,7 +72,8 @@ interface TopicSubscription {
   readonly pattern: string;
   readonly queue: MessageQueue;
   readonly noLocal: boolean;
-  readonly selector: string | undefined;
+  readonly selectorText: string | undefined;
+  readonly selector: Selector | undefined;
   readonly durable: { readonly clientId: string; readonly name: string } | undefined;
   consumer: Consumer | null;
   /** Connection whose own messages a no-local subscription skips. */
@@ -61,6 +84,7 @@ export interface DurableSubscriptionStats {
   readonly clientId: string;
   readonly name: string;
   readonly topic: string;
+  readonly selector: string | undefined;
   readonly active: boolean;
   readonly pending: number;
   readonly inFlight: number;
@@ -71,6 +95,7 @@ export interface BrokerStats {
   readonly topics: readonly { readonly name: string; readonly subscriptions: number }[];
   readonly durableSubscriptions: readonly DurableSubscriptionStats[];
   readonly connections: number;
+  readonly scheduled: number;
 }
 
 function durableKey(clientId: string, name: string): string {
@@ -81,18 +106,36 @@ function temporaryKey(d: Destination): string {
   return `${d.kind}:${d.name}`;
 }
 
+/** `queue://a,topic://b` or `a,b` (same kind as the whole): a client-side composite destination. */
+function splitComposite(destination: Destination): Destination[] {
+  return destination.name.split(',').map((part) => {
+    const name = part.trim();
+    if (name.startsWith('queue://')) return { kind: 'queue', name: name.slice(8) };
+    if (name.startsWith('topic://')) return { kind: 'topic', name: name.slice(8) };
+    return { kind: destination.kind, name };
+  });
+}
+
 /**
- * The broker: destinations, subscriptions, routing, transactions and recovery. Knows no protocol;
- * adapters reach it through CoreConnection and CoreSession and receive through DeliverySinks.
+ * The broker: destinations, subscriptions, routing, transactions, dead letters, scheduling and
+ * recovery. Knows no protocol; adapters reach it through CoreConnection and CoreSession and receive
+ * through DeliverySinks.
  */
-export class Broker {
+export class Broker implements RecoveryTarget {
   readonly name: string;
   readonly logger: Logger;
   private readonly store: Store;
   private readonly clock: () => number;
   private readonly autoCreate: boolean;
   private readonly defaultPrefetch: number;
+  private readonly policies: PolicyBook;
+  private readonly composites = new Map<string, CompositeDestination>();
+  private readonly virtualTopics: VirtualTopicOptions;
+  private readonly expirySweepInterval: number;
+  private readonly timers: TimerQueue;
   private readonly queues = new Map<string, MessageQueue>();
+  /** Virtual topic name -> its consumer queues. */
+  private readonly virtualConsumers = new Map<string, Set<MessageQueue>>();
   private readonly topics = new Set<string>();
   private readonly topicSubscriptions = new SubscriptionIndex<TopicSubscription>();
   private readonly durableSubscriptions = new Map<string, TopicSubscription>();
@@ -100,6 +143,9 @@ export class Broker {
   private readonly clientIds = new Map<string, CoreConnection>();
   private readonly temporaryOwners = new Map<string, CoreConnection>();
   private persistence: Persistence | undefined;
+  private scheduler: MessageScheduler | undefined;
+  private duplicates: DuplicateDetector | undefined;
+  private queueEnvironment: QueueEnvironment | undefined;
   private readonly idPrefix: string;
   private nextMessage = 1;
   private nextConnection = 1;
@@ -113,6 +159,11 @@ export class Broker {
     this.clock = options.clock ?? Date.now;
     this.autoCreate = options.autoCreateDestinations ?? true;
     this.defaultPrefetch = options.defaultPrefetch ?? 1000;
+    this.policies = new PolicyBook(options.policies ?? []);
+    for (const composite of options.composites ?? []) this.composites.set(temporaryKey(composite), composite);
+    this.virtualTopics = options.virtualTopics ?? { enabled: true, prefix: 'VirtualTopic.', consumerPrefix: 'Consumer.' };
+    this.expirySweepInterval = options.expirySweepInterval ?? 1000;
+    this.timers = new TimerQueue(this.clock);
     this.idPrefix = `${this.name}-${Date.now().toString(36)}`;
   }
 
@@ -120,22 +171,34 @@ export class Broker {
     return this.state === 'running';
   }
 
-  /** Opens the store and rebuilds destinations, durable subscriptions and waiting messages from it. */
+  /** Opens the store and rebuilds destinations, durable subscriptions, waiting and scheduled messages from it. */
   async start(): Promise<void> {
     if (this.state !== 'new') throw new FerryError('FERRY_BROKER_STOPPING', 'a broker starts only once');
     const recovered = await this.store.open();
-    this.persistence = new Persistence(this.store, recovered.maxId);
-    this.recover(recovered.records);
+    const persistence = new Persistence(this.store, recovered.maxId);
+    this.persistence = persistence;
+    this.queueEnvironment = {
+      persistence,
+      clock: this.clock,
+      timers: this.timers,
+      deadLetter: (queue, entry, reason) => this.deadLetter(queue, entry, reason),
+    };
+    this.scheduler = new MessageScheduler(this.store, persistence, this.timers, this.clock, (message, txId) => this.deliverScheduled(message, txId), this.logger);
+    this.duplicates = new DuplicateDetector(this.store, persistence);
+    recoverState(this, recovered.records, this.store, this.logger);
     if (recovered.prepared.length > 0) {
       this.logger.warn({ event: 'store.prepared', count: recovered.prepared.length }, 'prepared transactions found; they stay in doubt until resolved');
     }
     this.state = 'running';
+    this.sweepExpired();
   }
 
   async stop(): Promise<void> {
     if (this.state !== 'running') return;
     this.state = 'stopping';
     for (const connection of [...this.connections.values()]) connection.close();
+    this.scheduler?.stop();
+    this.timers.stop();
     await this.store.sync();
     await this.store.close();
     this.state = 'stopped';
@@ -156,8 +219,12 @@ export class Broker {
     return buildMessage(init, `ID:${this.idPrefix}-${this.nextMessage++}`, this.clock(), connectionId);
   }
 
-  /** Checks that a message may be sent to `destination` by `connection` (and creates a queue on first use). */
-  checkSendable(destination: Destination, connection: CoreConnection | undefined): void {
+  /** Checks that a message may be sent to `destination` (creating destinations on first use). */
+  checkSendable(destination: Destination, _connection: CoreConnection | undefined): void {
+    if (destination.name.includes(',') && destination.temporary !== true) {
+      for (const part of splitComposite(destination)) this.checkSendable(part, undefined);
+      return;
+    }
     validateDestinationName(destination.name, false);
     if (destination.temporary === true) {
       if (!this.temporaryOwners.has(temporaryKey(destination))) {
@@ -165,19 +232,40 @@ export class Broker {
       }
       return;
     }
-    if (destination.kind === 'queue') this.queueNamed(destination.name, connection);
+    if (this.composites.has(temporaryKey(destination))) return;
+    if (destination.kind === 'queue') this.queueNamed(destination.name);
     else this.topicNamed(destination.name);
   }
 
-  /** Routes a message now; resolves when it is durable, or returns null when nothing was written. */
+  /**
+   * Routes a message now (or hands it to the scheduler); resolves when it is durable, or returns
+   * null when nothing was written. A message whose duplicate-detection id was seen is accepted
+   * and dropped.
+   */
   send(message: Message, connection: CoreConnection): Promise<void> | null {
     this.checkSendable(message.destination, connection);
-    return this.route(message, undefined) ? this.store.sync() : null;
+    const duplicateId = this.duplicateIdOf(message);
+    if (duplicateId !== undefined) {
+      const key = temporaryKey(message.destination);
+      if (this.requireDuplicates().isDuplicate(key, duplicateId)) {
+        this.logger.debug({ event: 'message.duplicate', destination: message.destination.name, duplicateId }, 'duplicate dropped');
+        return null;
+      }
+      // the id and the message go in one store transaction: a crash keeps both or neither
+      const txId = message.persistent ? this.requirePersistence().allocateId() : undefined;
+      const touched = new Set<MessageQueue>();
+      this.routeOrSchedule(message, txId, touched);
+      this.requireDuplicates().remember(key, duplicateId, this.policyFor(message.destination).duplicateWindow, message.persistent, txId);
+      if (txId !== undefined) this.store.commit(txId);
+      for (const queue of touched) queue.dispatch();
+      return txId !== undefined ? this.store.sync() : null;
+    }
+    return this.routeOrSchedule(message, undefined, undefined) ? this.store.sync() : null;
   }
 
   commit(tx: Transaction): Promise<void> | null {
     const persistence = this.requirePersistence();
-    const storeTx = tx.touchesStore ? persistence.allocateId() : undefined;
+    const storeTx = tx.touchesStore || tx.sends.some((m) => this.duplicateIdOf(m) !== undefined) ? persistence.allocateId() : undefined;
     for (const entry of tx.acknowledged) entry.queue.acknowledge(entry, storeTx);
     const touched = new Set<MessageQueue>();
     for (const message of tx.sends) {
@@ -187,12 +275,18 @@ export class Broker {
         this.logger.warn({ event: 'tx.send.dropped', destination: message.destination.name, err }, 'destination went away before commit');
         continue;
       }
-      this.route(message, storeTx, touched);
+      const duplicateId = this.duplicateIdOf(message);
+      if (duplicateId !== undefined) {
+        const key = temporaryKey(message.destination);
+        if (this.requireDuplicates().isDuplicate(key, duplicateId)) continue;
+        this.requireDuplicates().remember(key, duplicateId, this.policyFor(message.destination).duplicateWindow, message.persistent, storeTx);
+      }
+      this.routeOrSchedule(message, storeTx, touched);
     }
     if (storeTx !== undefined) this.store.commit(storeTx);
     // dispatch only after the commit record, so an auto-acknowledged delete never precedes its add
     for (const queue of touched) queue.dispatch();
-    this.giveBack(tx.rejected);
+    for (const entry of tx.rejected) entry.queue.deadLetter(entry, 'rejected by the consumer');
     return storeTx !== undefined ? this.store.sync() : null;
   }
 
@@ -205,14 +299,15 @@ export class Broker {
 
   subscribe(connection: CoreConnection, options: SubscribeOptions): Consumer {
     const { destination } = options;
-    const makeConsumer = (queue: MessageQueue): Consumer =>
+    const selector = options.selector === undefined || options.selector.trim() === '' ? undefined : compileSelector(options.selector, { convertStringExpressions: options.selectorConvertsStrings === true });
+    const makeConsumer = (queue: MessageQueue, queueSelector: Selector | undefined): Consumer =>
       new Consumer(this.nextConsumer++, connection.id, queue, options.sink, {
         prefetch: options.prefetch ?? this.defaultPrefetch,
         ackMode: options.ackMode ?? 'auto',
         exclusive: options.exclusive ?? false,
         priority: options.priority ?? 0,
         noLocal: options.noLocal ?? false,
-        selector: options.selector,
+        selector: queueSelector,
       });
 
     if (destination.kind === 'queue') {
@@ -221,7 +316,7 @@ export class Broker {
         throw new FerryError('FERRY_DESTINATION_INVALID', 'a durable subscription needs a topic, not a queue');
       }
       const queue = this.queueForConsumer(destination, connection);
-      const consumer = makeConsumer(queue);
+      const consumer = makeConsumer(queue, selector);
       queue.addConsumer(consumer);
       return consumer;
     }
@@ -231,18 +326,20 @@ export class Broker {
       throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `temporary topic "${destination.name}" belongs to another connection`);
     }
     if (!hasWildcard(destination.name)) this.topicNamed(destination.name);
-    if (options.durableName !== undefined) return this.subscribeDurable(connection, options, makeConsumer);
+    if (options.durableName !== undefined) return this.subscribeDurable(connection, options, selector, makeConsumer);
 
     const subscription: TopicSubscription = {
       pattern: destination.name,
-      queue: new MessageQueue(destination.name, 0, this.requirePersistence(), this.clock),
+      queue: this.newQueue(destination.name, 'subscription', 0, 'topic'),
       noLocal: options.noLocal ?? false,
-      selector: options.selector,
+      selectorText: options.selector,
+      selector,
       durable: undefined,
       consumer: null,
       localConnectionId: connection.id,
     };
-    const consumer = makeConsumer(subscription.queue);
+    // the subscription filters when routing, so its consumer takes everything that reaches it
+    const consumer = makeConsumer(subscription.queue, undefined);
     subscription.consumer = consumer;
     subscription.queue.addConsumer(consumer);
     this.topicSubscriptions.add(subscription.pattern, subscription);
@@ -251,6 +348,18 @@ export class Broker {
       subscription.queue.destroy();
     };
     return consumer;
+  }
+
+  /** The messages waiting in a queue, in delivery order, optionally filtered; nothing is consumed. */
+  browse(destination: Destination, connection: CoreConnection, selector?: string, selectorConvertsStrings?: boolean): Message[] {
+    if (destination.kind !== 'queue') throw new FerryError('FERRY_DESTINATION_INVALID', 'only queues can be browsed');
+    validateDestinationName(destination.name, false);
+    const queue = destination.temporary === true ? this.queueForConsumer(destination, connection) : this.queues.get(destination.name);
+    if (queue === undefined) return [];
+    const messages = queue.snapshot();
+    if (selector === undefined || selector.trim() === '') return messages;
+    const compiled = compileSelector(selector, { convertStringExpressions: selectorConvertsStrings === true });
+    return messages.filter((m) => compiled.matches(m));
   }
 
   /** Removes a durable subscription and the messages it kept. It must have no active subscriber. */
@@ -268,9 +377,7 @@ export class Broker {
 
   createTemporary(destination: Destination, owner: CoreConnection): void {
     this.temporaryOwners.set(temporaryKey(destination), owner);
-    if (destination.kind === 'queue') {
-      this.queues.set(destination.name, new MessageQueue(destination.name, 0, this.requirePersistence(), this.clock));
-    }
+    if (destination.kind === 'queue') this.queues.set(destination.name, this.newQueue(destination.name, 'queue', 0, 'queue'));
   }
 
   deleteTemporary(destination: Destination): void {
@@ -292,8 +399,7 @@ export class Broker {
   purge(queueName: string): number {
     const queue = this.queues.get(queueName);
     if (queue === undefined) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `no queue "${queueName}"`);
-    const removed = queue.purge();
-    return removed;
+    return queue.purge();
   }
 
   stats(): BrokerStats {
@@ -308,43 +414,140 @@ export class Broker {
         clientId: s.durable!.clientId,
         name: s.durable!.name,
         topic: s.pattern,
+        selector: s.selectorText,
         active: s.consumer !== null,
         pending: q.pending,
         inFlight: q.inFlight,
       };
     });
     const queues = [...this.queues.values()].map((q) => q.stats()).sort((a, b) => a.name.localeCompare(b.name));
-    return { queues, topics, durableSubscriptions, connections: this.connections.size };
+    return { queues, topics, durableSubscriptions, connections: this.connections.size, scheduled: this.scheduler?.size ?? 0 };
+  }
+
+  // RecoveryTarget: how recovery puts the store's records back
+
+  recoverQueue(recordId: number, name: string): MessageQueue {
+    const queue = this.newQueue(name, 'queue', recordId, 'queue');
+    this.queues.set(name, queue);
+    this.indexVirtualConsumer(queue);
+    return queue;
+  }
+
+  recoverDurable(recordId: number, clientId: string, name: string, topic: string, selector: string | undefined, noLocal: boolean): MessageQueue {
+    return this.addDurable(recordId, clientId, name, topic, selector, noLocal).queue;
+  }
+
+  recoverScheduled(recordId: number, data: Buffer): void {
+    this.requireScheduler().recover(recordId, data);
+  }
+
+  recoverDuplicateId(recordId: number, data: Buffer): void {
+    this.requireDuplicates().recover(recordId, data);
+  }
+
+  private duplicateIdOf(message: Message): string | undefined {
+    const value = message.properties.get(DUPLICATE_ID_PROPERTY);
+    return value === undefined || value === null ? undefined : String(value);
+  }
+
+  private policyFor(destination: Destination): ReturnType<PolicyBook['resolve']> {
+    return this.policies.resolve(destination.kind, destination.name);
+  }
+
+  private routeOrSchedule(message: Message, storeTx: number | undefined, touched: Set<MessageQueue> | undefined): boolean {
+    if (MessageScheduler.wants(message)) return this.requireScheduler().schedule(message, storeTx);
+    return this.route(message, storeTx, touched);
+  }
+
+  private deliverScheduled(message: Message, txId: number | undefined): void {
+    const touched = new Set<MessageQueue>();
+    this.route(message, txId, touched);
+    if (txId === undefined) for (const queue of touched) queue.dispatch();
+    else queueMicrotask(() => {
+      for (const queue of touched) queue.dispatch();
+    });
+  }
+
+  /** Every queue a message sent to `destination` lands in, following composites and virtual topics. */
+  private targetsOf(message: Message, destination: Destination, into: MessageQueue[], depth: number): void {
+    if (depth > 8) throw new FerryError('FERRY_DESTINATION_INVALID', `composite destinations nest too deep at "${destination.name}"`);
+    if (destination.name.includes(',') && destination.temporary !== true) {
+      for (const part of splitComposite(destination)) this.targetsOf(message, part, into, depth + 1);
+      return;
+    }
+    const composite = this.composites.get(temporaryKey(destination));
+    if (composite !== undefined) {
+      for (const to of composite.forwardTo) this.targetsOf(message, to, into, depth + 1);
+      if (composite.forwardOnly) return;
+    }
+    if (destination.kind === 'queue') {
+      const queue = this.queues.get(destination.name) ?? (destination.temporary === true ? undefined : this.queueNamed(destination.name));
+      if (queue !== undefined) into.push(queue);
+      return;
+    }
+    this.topicSubscriptions.match(destination.name, (subscription) => {
+      if (subscription.noLocal && subscription.localConnectionId === message.originConnectionId) return;
+      if (subscription.selector !== undefined && !subscription.selector.matches(message)) return;
+      into.push(subscription.queue);
+    });
+    if (this.virtualTopics.enabled && destination.name.startsWith(this.virtualTopics.prefix)) {
+      const consumers = this.virtualConsumers.get(destination.name);
+      if (consumers !== undefined) for (const queue of consumers) into.push(queue);
+    }
   }
 
   private route(message: Message, storeTx: number | undefined, touched?: Set<MessageQueue>): boolean {
     const persistence = this.requirePersistence();
-    const { destination } = message;
-    if (destination.kind === 'queue') {
-      const queue = this.queues.get(destination.name);
-      if (queue === undefined) return false;
-      const stored = message.persistent && queue.recordId !== 0 ? persistence.storeMessage(message, storeTx) : null;
-      this.accept(queue, message, stored, storeTx, touched);
-      return stored !== null;
+    const targets: MessageQueue[] = [];
+    this.targetsOf(message, message.destination, targets, 0);
+    let stored: StoredMessage | null = null;
+    if (message.persistent) {
+      for (const queue of targets) {
+        if (queue.recordId !== 0) {
+          stored = persistence.storeMessage(message, storeTx);
+          break;
+        }
+      }
     }
-    const targets: TopicSubscription[] = [];
-    let anyDurable = false;
-    this.topicSubscriptions.match(destination.name, (subscription) => {
-      if (subscription.noLocal && subscription.localConnectionId === message.originConnectionId) return;
-      targets.push(subscription);
-      if (subscription.queue.recordId !== 0) anyDurable = true;
-    });
-    const stored = message.persistent && anyDurable ? persistence.storeMessage(message, storeTx) : null;
-    for (const subscription of targets) this.accept(subscription.queue, message, stored, storeTx, touched);
+    for (const queue of targets) {
+      if (touched === undefined) queue.accept(message, stored, storeTx, true);
+      else {
+        queue.accept(message, stored, storeTx, false);
+        touched.add(queue);
+      }
+    }
     return stored !== null;
   }
 
-  private accept(queue: MessageQueue, message: Message, stored: StoredMessage | null, storeTx: number | undefined, touched: Set<MessageQueue> | undefined): void {
-    if (touched === undefined) queue.accept(message, stored, storeTx, true);
-    else {
-      queue.accept(message, stored, storeTx, false);
-      touched.add(queue);
+  /**
+   * Moves an entry to its dead-letter queue inside one store transaction (a crash keeps it in one
+   * place or the other, never both or neither). Non-persistent messages are dropped unless the
+   * policy says otherwise, and so is anything failing in a dead-letter queue itself.
+   */
+  private deadLetter(queue: MessageQueue, entry: QueueEntry, reason: string): void {
+    const message = entry.message;
+    const policy = queue.policy;
+    const origin = message.originalDestination ?? message.destination;
+    const target = policy.individualDeadLetter ? `${policy.individualDeadLetterPrefix}${origin.name}` : policy.deadLetterQueue;
+    const drop = this.policies.isDeadLetterQueue(queue.name) || (!message.persistent && !policy.deadLetterNonPersistent) || message.destination.temporary === true;
+    if (drop) {
+      queue.acknowledge(entry);
+      this.logger.debug({ event: 'message.discarded', messageId: message.id, queue: queue.name, reason }, 'message discarded');
+      return;
     }
+    const properties = new Map<string, PropertyValue>(message.properties);
+    properties.set('dlqDeliveryFailureCause', reason);
+    if (message.expiration !== 0) properties.set('originalExpiration', message.expiration);
+    const copy = copyMessage(message, { destination: { kind: 'queue', name: target }, originalDestination: origin, expiration: 0, properties });
+    const persistence = this.requirePersistence();
+    const dlq = this.queueNamed(target, true);
+    const txId = copy.persistent ? persistence.allocateId() : undefined;
+    const stored = copy.persistent ? persistence.storeMessage(copy, txId) : null;
+    dlq.accept(copy, stored, txId, false);
+    queue.acknowledge(entry, txId);
+    if (txId !== undefined) this.store.commit(txId);
+    this.logger.debug({ event: 'message.dead-lettered', messageId: message.id, from: queue.name, to: target, reason }, 'message dead-lettered');
+    queueMicrotask(() => dlq.dispatch());
   }
 
   private giveBack(entries: readonly QueueEntry[]): void {
@@ -357,7 +560,7 @@ export class Broker {
     for (const [queue, list] of byQueue) queue.giveBack(list);
   }
 
-  private subscribeDurable(connection: CoreConnection, options: SubscribeOptions, makeConsumer: (q: MessageQueue) => Consumer): Consumer {
+  private subscribeDurable(connection: CoreConnection, options: SubscribeOptions, selector: Selector | undefined, makeConsumer: (q: MessageQueue, s: Selector | undefined) => Consumer): Consumer {
     const clientId = connection.clientId;
     const name = options.durableName!;
     if (clientId === undefined) {
@@ -366,25 +569,25 @@ export class Broker {
     const key = durableKey(clientId, name);
     let subscription = this.durableSubscriptions.get(key);
     const noLocal = options.noLocal ?? false;
+    const selectorText = selector === undefined ? undefined : options.selector;
     if (subscription !== undefined && subscription.consumer !== null) {
       throw new FerryError('FERRY_CONSUMER_EXISTS', `durable subscription "${name}" of client id "${clientId}" already has an active subscriber`);
     }
-    if (subscription !== undefined && (subscription.pattern !== options.destination.name || subscription.selector !== options.selector || subscription.noLocal !== noLocal)) {
+    if (subscription !== undefined && (subscription.pattern !== options.destination.name || subscription.selectorText !== selectorText || subscription.noLocal !== noLocal)) {
       // JMS: subscribing under the same name with another topic or selector replaces the subscription
       this.removeDurable(key, subscription);
       subscription = undefined;
     }
     if (subscription === undefined) {
-      const persistence = this.requirePersistence();
-      const recordId = persistence.allocateId();
+      const recordId = this.requirePersistence().allocateId();
       this.store.add(
         recordId,
         RecordType.DurableSubscription,
-        encodeDurableSubscription({ clientId, name, topic: options.destination.name, selector: options.selector, noLocal }),
+        encodeDurableSubscription({ clientId, name, topic: options.destination.name, selector: selectorText, noLocal }),
       );
-      subscription = this.addDurable(recordId, clientId, name, options.destination.name, options.selector, noLocal);
+      subscription = this.addDurable(recordId, clientId, name, options.destination.name, selectorText, noLocal, options.selectorConvertsStrings === true);
     }
-    const consumer = makeConsumer(subscription.queue);
+    const consumer = makeConsumer(subscription.queue, undefined);
     const active = subscription;
     active.consumer = consumer;
     active.localConnectionId = connection.id;
@@ -395,12 +598,13 @@ export class Broker {
     return consumer;
   }
 
-  private addDurable(recordId: number, clientId: string, name: string, topic: string, selector: string | undefined, noLocal: boolean): TopicSubscription {
+  private addDurable(recordId: number, clientId: string, name: string, topic: string, selectorText: string | undefined, noLocal: boolean, convertStrings = true): TopicSubscription {
     const subscription: TopicSubscription = {
       pattern: topic,
-      queue: new MessageQueue(`${clientId}:${name}`, recordId, this.requirePersistence(), this.clock),
+      queue: this.newQueue(`${clientId}:${name}`, 'subscription', recordId, 'topic', topic),
       noLocal,
-      selector,
+      selectorText,
+      selector: selectorText === undefined ? undefined : compileSelector(selectorText, { convertStringExpressions: convertStrings }),
       durable: { clientId, name },
       consumer: null,
       localConnectionId: undefined,
@@ -418,6 +622,10 @@ export class Broker {
     this.store.delete(subscription.queue.recordId);
   }
 
+  private newQueue(name: string, kind: 'queue' | 'subscription', recordId: number, policyKind: 'queue' | 'topic', policyName = name): MessageQueue {
+    return new MessageQueue(name, kind, recordId, this.policies.resolve(policyKind, policyName), this.requireEnvironment());
+  }
+
   private queueForConsumer(destination: Destination, connection: CoreConnection): MessageQueue {
     if (destination.temporary === true) {
       const owner = this.temporaryOwners.get(temporaryKey(destination));
@@ -425,19 +633,33 @@ export class Broker {
       if (owner !== connection) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `temporary queue "${destination.name}" belongs to another connection`);
       return this.queues.get(destination.name)!;
     }
-    return this.queueNamed(destination.name, connection);
+    return this.queueNamed(destination.name);
   }
 
-  private queueNamed(name: string, _connection: CoreConnection | undefined): MessageQueue {
+  private queueNamed(name: string, force = false): MessageQueue {
     const existing = this.queues.get(name);
     if (existing !== undefined) return existing;
-    if (!this.autoCreate) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `queue "${name}" does not exist and destinations are not created on first use`);
-    const persistence = this.requirePersistence();
-    const recordId = persistence.allocateId();
+    if (!this.autoCreate && !force) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `queue "${name}" does not exist and destinations are not created on first use`);
+    const recordId = this.requirePersistence().allocateId();
     this.store.add(recordId, RecordType.Queue, encodeQueue({ name }));
-    const queue = new MessageQueue(name, recordId, persistence, this.clock);
+    const queue = this.newQueue(name, 'queue', recordId, 'queue');
     this.queues.set(name, queue);
+    this.indexVirtualConsumer(queue);
     return queue;
+  }
+
+  /** `Consumer.A.VirtualTopic.orders` receives what is sent to topic `VirtualTopic.orders`. */
+  private indexVirtualConsumer(queue: MessageQueue): void {
+    const { enabled, prefix, consumerPrefix } = this.virtualTopics;
+    if (!enabled || !queue.name.startsWith(consumerPrefix)) return;
+    const rest = queue.name.slice(consumerPrefix.length);
+    const dot = rest.indexOf('.');
+    if (dot <= 0) return;
+    const topic = rest.slice(dot + 1);
+    if (!topic.startsWith(prefix)) return;
+    let set = this.virtualConsumers.get(topic);
+    if (set === undefined) this.virtualConsumers.set(topic, (set = new Set()));
+    set.add(queue);
   }
 
   private topicNamed(name: string): void {
@@ -446,64 +668,31 @@ export class Broker {
     this.topics.add(name);
   }
 
+  private sweepExpired(): void {
+    if (this.state !== 'running') return;
+    const now = this.clock();
+    for (const queue of this.queues.values()) queue.sweepExpired(now);
+    for (const subscription of this.durableSubscriptions.values()) subscription.queue.sweepExpired(now);
+    this.timers.at(now + this.expirySweepInterval, () => this.sweepExpired());
+  }
+
   private requirePersistence(): Persistence {
     if (this.persistence === undefined) throw new FerryError('FERRY_BROKER_STOPPING', 'the broker has not started');
     return this.persistence;
   }
 
-  private recover(records: readonly StoreRecord[]): void {
-    const persistence = this.requirePersistence();
-    const queuesById = new Map<number, MessageQueue>();
-    const messages = new Map<number, { message: Message; stored: StoredMessage }>();
-    const references: { id: number; ref: ReferenceRecord }[] = [];
-    for (const record of records) {
-      switch (record.type) {
-        case RecordType.Queue: {
-          const { name } = decodeQueue(record.data);
-          const queue = new MessageQueue(name, record.id, persistence, this.clock);
-          this.queues.set(name, queue);
-          queuesById.set(record.id, queue);
-          break;
-        }
-        case RecordType.DurableSubscription: {
-          const s = decodeDurableSubscription(record.data);
-          const subscription = this.addDurable(record.id, s.clientId, s.name, s.topic, s.selector, s.noLocal);
-          queuesById.set(record.id, subscription.queue);
-          break;
-        }
-        case RecordType.Message:
-          messages.set(record.id, { message: decodeMessage(record.data), stored: { recordId: record.id, references: 0 } });
-          break;
-        case RecordType.Reference:
-          references.push({ id: record.id, ref: decodeReference(record.data) });
-          break;
-        default:
-          this.logger.warn({ event: 'store.unknown-record', type: record.type, id: record.id }, 'skipping a record of unknown type');
-      }
-    }
-    references.sort((a, b) => a.ref.queueId - b.ref.queueId || a.ref.seq - b.ref.seq);
-    let dangling = 0;
-    for (const { id, ref } of references) {
-      const queue = queuesById.get(ref.queueId);
-      const held = messages.get(ref.messageRecordId);
-      if (queue === undefined || held === undefined) {
-        this.store.delete(id);
-        dangling++;
-        continue;
-      }
-      queue.recover(held.message, held.stored, ref.seq, ref.deliveryCount, id);
-    }
-    let orphans = 0;
-    for (const { stored } of messages.values()) {
-      if (stored.references === 0) {
-        this.store.delete(stored.recordId);
-        orphans++;
-      }
-    }
-    this.logger.info(
-      { event: 'broker.recovered', queues: this.queues.size, durableSubscriptions: this.durableSubscriptions.size, messages: messages.size - orphans, references: references.length - dangling },
-      'recovered from the store',
-    );
-    if (dangling + orphans > 0) this.logger.warn({ event: 'store.orphans', dangling, orphans }, 'deleted records that nothing refers to');
+  private requireEnvironment(): QueueEnvironment {
+    if (this.queueEnvironment === undefined) throw new FerryError('FERRY_BROKER_STOPPING', 'the broker has not started');
+    return this.queueEnvironment;
+  }
+
+  private requireScheduler(): MessageScheduler {
+    if (this.scheduler === undefined) throw new FerryError('FERRY_BROKER_STOPPING', 'the broker has not started');
+    return this.scheduler;
+  }
+
+  private requireDuplicates(): DuplicateDetector {
+    if (this.duplicates === undefined) throw new FerryError('FERRY_BROKER_STOPPING', 'the broker has not started');
+    return this.duplicates;
   }
 }

@@ -86,6 +86,8 @@ export class CoreConnection {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    // stop every consumer first, so what rolls back or returns goes to other connections
+    for (const session of this.sessions) session.stopConsumers();
     for (const tx of this.transactions.values()) this.broker.rollback(tx);
     this.transactions.clear();
     for (const session of this.sessions) session.close();
@@ -140,9 +142,14 @@ export class CoreSession {
     return consumer;
   }
 
+  stopConsumers(): void {
+    for (const consumer of this.consumers) consumer.stop();
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.stopConsumers();
     for (const consumer of [...this.consumers]) consumer.close();
     this.connection.forgetSession(this);
   }

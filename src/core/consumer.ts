@@ -1,6 +1,7 @@
 import { FerryError } from '../errors.js';
 import type { MessageQueue } from './message-queue.js';
 import type { QueueEntry } from './queue-entry.js';
+import type { Selector } from './selector/index.js';
 import type { DeliverySink } from './sink.js';
 import type { Transaction } from './transaction.js';
 
@@ -17,7 +18,8 @@ export interface ConsumerSettings {
   readonly exclusive: boolean;
   readonly priority: number;
   readonly noLocal: boolean;
-  readonly selector: string | undefined;
+  /** Applied at dispatch on a queue; a topic subscription's selector is applied when routing instead. */
+  readonly selector: Selector | undefined;
 }
 
 /**
@@ -29,10 +31,12 @@ export class Consumer {
   private nextTag = 1;
   private waitingForWritable = false;
   private closed = false;
+  private stopped = false;
   readonly prefetch: number;
   readonly ackMode: AckMode;
   readonly exclusive: boolean;
   readonly priority: number;
+  readonly selector: Selector | undefined;
   /** Runs once when the consumer closes, for whoever opened it (to drop a non-durable subscription). */
   onClose: (() => void) | undefined;
 
@@ -47,6 +51,12 @@ export class Consumer {
     this.ackMode = settings.ackMode;
     this.exclusive = settings.exclusive;
     this.priority = settings.priority;
+    this.selector = settings.selector;
+  }
+
+  /** True when this consumer's selector (if any) takes the entry. */
+  accepts(entry: QueueEntry): boolean {
+    return this.selector === undefined || this.selector.matches(entry.message, { deliveryCount: entry.deliveryCount });
   }
 
   get isClosed(): boolean {
@@ -57,9 +67,17 @@ export class Consumer {
     return this.inFlight.size;
   }
 
+  /**
+   * Takes no more messages, ahead of closing: a connection stops all its consumers before any
+   * returns its messages, so none of them lands on a sibling that is about to go too.
+   */
+  stop(): void {
+    this.stopped = true;
+  }
+
   /** True when the consumer can take one more message now; if only its socket is full, asks to be woken. */
   ready(): boolean {
-    if (this.closed || this.inFlight.size >= this.prefetch) return false;
+    if (this.stopped || this.inFlight.size >= this.prefetch) return false;
     if (this.sink.hasCredit !== undefined && !this.sink.hasCredit()) return false;
     if (this.sink.isWritable()) return true;
     if (!this.waitingForWritable) {
@@ -105,13 +123,35 @@ export class Consumer {
     this.queue.dispatch();
   }
 
-  /** The client refused the delivery: it goes back to the queue as redelivered. */
+  /**
+   * The client refuses the delivery as poison (STOMP NACK, AMQP rejected): it goes to the
+   * dead-letter queue, as ActiveMQ does; inside a transaction, when that commits.
+   */
   reject(tag: number, transaction?: Transaction): void {
     const entries = this.removeInFlight(tag, false);
     if (transaction !== undefined) {
       for (const entry of entries) transaction.holdRejected(entry);
       this.queue.dispatch();
-    } else this.queue.giveBack(entries);
+      return;
+    }
+    for (const entry of entries) this.queue.deadLetter(entry, 'rejected by the consumer');
+    this.queue.dispatch();
+  }
+
+  /**
+   * The delivery failed and may be tried again (AMQP modified with delivery-failed): it returns as
+   * a counted redelivery, subject to the redelivery policy's delay and maximum.
+   */
+  redeliver(tag: number): void {
+    this.queue.giveBack(this.removeInFlight(tag, false), true);
+  }
+
+  /**
+   * The client gives the delivery back untouched (AMQP released): it returns to the queue without
+   * counting as a delivery attempt.
+   */
+  release(tag: number): void {
+    this.queue.giveBack(this.removeInFlight(tag, false), false);
   }
 
   /** The tag of the oldest in-flight delivery of message `messageId`, for protocols that acknowledge by message id. */
@@ -123,6 +163,7 @@ export class Consumer {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.stopped = true;
     this.queue.removeConsumer(this);
     const entries = [...this.inFlight.values()];
     this.inFlight.clear();

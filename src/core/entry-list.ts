@@ -55,6 +55,37 @@ export class EntryList<T extends Sequenced> {
     return removed;
   }
 
+  /**
+   * Offers entries from the front to `visit`: true takes the entry out, false leaves it, 'stop' ends
+   * the scan. Costs what it scanned, not the whole list: the kept entries of the scanned prefix slide
+   * up against the unscanned rest. Returns true when it stopped early.
+   */
+  scan(visit: (entry: T) => boolean | 'stop'): boolean {
+    const items = this.items;
+    const start = this.head;
+    let end = start;
+    let stopped = false;
+    const kept: T[] = [];
+    for (; end < items.length; end++) {
+      const entry = items[end]!;
+      const verdict = visit(entry);
+      if (verdict === 'stop') {
+        stopped = true;
+        break;
+      }
+      if (!verdict) kept.push(entry);
+    }
+    let write = end - kept.length;
+    for (let i = start; i < write; i++) items[i] = undefined as unknown as T;
+    this.head = write;
+    for (const entry of kept) items[write++] = entry;
+    if (this.head === items.length) {
+      this.items = [];
+      this.head = 0;
+    }
+    return stopped;
+  }
+
   *[Symbol.iterator](): IterableIterator<T> {
     for (let i = this.head; i < this.items.length; i++) yield this.items[i]!;
   }

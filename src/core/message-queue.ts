@@ -1,44 +1,68 @@
-import { EntryList } from './entry-list.js';
 import { isExpired, type Message } from './message.js';
 import type { Persistence } from './persistence.js';
+import { PendingEntries } from './pending.js';
+import { redeliveryDelay, type DestinationPolicy } from './policy.js';
 import { QueueEntry, type StoredMessage } from './queue-entry.js';
 import type { Consumer } from './consumer.js';
+import type { TimerQueue } from './timers.js';
 
 export interface QueueStats {
   readonly name: string;
   readonly pending: number;
   readonly inFlight: number;
+  readonly delayed: number;
   readonly consumers: number;
   readonly enqueued: number;
   readonly dequeued: number;
   readonly expired: number;
+  readonly deadLettered: number;
+}
+
+/** What a queue needs from the broker around it. */
+export interface QueueEnvironment {
+  readonly persistence: Persistence;
+  readonly clock: () => number;
+  readonly timers: TimerQueue;
+  /** Takes the entry out of `queue` and into its dead-letter queue (or drops it, by policy). */
+  deadLetter(queue: MessageQueue, entry: QueueEntry, reason: string): void;
 }
 
 /**
  * Messages waiting for competing consumers: a queue destination, or the private queue of one topic
  * subscription (durable or not). Each message goes to one consumer; consumers with room take turns.
  *
- * Invariant: an entry is in exactly one place: `pending`, one consumer's in-flight map, or one
- * transaction's acknowledgements.
+ * Invariant: an entry is in exactly one place: `pending`, the redelivery delay, one consumer's
+ * in-flight map, or one transaction.
  */
 export class MessageQueue {
-  private readonly pending = new EntryList<QueueEntry>();
+  private readonly pending = new PendingEntries();
   private readonly consumers: Consumer[] = [];
+  /** Message group id -> the consumer that owns the group while it lives. */
+  private readonly groups = new Map<string, Consumer>();
+  /** Last-value key -> the waiting entry that holds the newest value. */
+  private readonly lastValues = new Map<unknown, QueueEntry>();
+  private selectingConsumers = 0;
   private nextConsumer = 0;
   private nextSeq: number;
   private dispatching = false;
   private dispatchAgain = false;
+  private destroyed = false;
   private enqueued = 0;
   private dequeued = 0;
   private expired = 0;
+  private deadLettered = 0;
+  /** Waiting entries that carry an expiration, so the sweep skips queues without any. */
+  private expiring = 0;
+  delayed = 0;
   inFlight = 0;
 
   constructor(
     readonly name: string,
+    readonly kind: 'queue' | 'subscription',
     /** Store record of this queue, 0 when its messages are never persisted (non-durable subscriptions). */
     readonly recordId: number,
-    private readonly persistence: Persistence,
-    private readonly clock: () => number,
+    readonly policy: DestinationPolicy,
+    private readonly env: QueueEnvironment,
     firstSeq = 1,
   ) {
     this.nextSeq = firstSeq;
@@ -48,17 +72,18 @@ export class MessageQueue {
     return this.consumers.length;
   }
 
-  get hasConsumers(): boolean {
-    return this.consumers.length > 0;
+  get pendingCount(): number {
+    return this.pending.length;
   }
 
   /** Places a routed message in this queue, writing its reference when both are persistent. */
   accept(message: Message, stored: StoredMessage | null, txId: number | undefined, dispatchNow: boolean): void {
     const persisted = stored !== null && this.recordId !== 0;
     const entry = new QueueEntry(this, message, this.nextSeq++, persisted ? stored : null);
-    if (persisted) this.persistence.addReference(this.recordId, entry, txId);
+    if (persisted) this.env.persistence.addReference(this.recordId, entry, txId);
     this.enqueued++;
-    this.pending.push(entry);
+    if (this.policy.lastValueKey !== undefined) this.replaceLastValue(entry, txId);
+    this.addPending(entry);
     if (dispatchNow) this.dispatch();
   }
 
@@ -68,28 +93,68 @@ export class MessageQueue {
     entry.referenceId = referenceId;
     stored.references++;
     if (seq >= this.nextSeq) this.nextSeq = seq + 1;
-    this.pending.push(entry);
+    if (this.policy.lastValueKey !== undefined) {
+      const key = message.properties.get(this.policy.lastValueKey);
+      if (key !== undefined && key !== null) this.lastValues.set(key, entry);
+    }
+    this.addPending(entry);
   }
 
-  /** Entries come back from a consumer that left or a transaction that rolled back: redelivered, in their old place. */
-  giveBack(entries: Iterable<QueueEntry>): void {
+  /**
+   * Entries come back from a consumer that left or a transaction that rolled back. `counted` says the
+   * delivery failed (a redelivery, subject to the policy's maximum and delay); otherwise the entry
+   * returns as it was. Either way it goes back to its old place in the queue.
+   */
+  giveBack(entries: Iterable<QueueEntry>, counted = true): void {
+    const now = this.env.clock();
     for (const entry of entries) {
       entry.consumer = null;
-      entry.redeliveries++;
-      this.persistence.updateDeliveryCount(this.recordId, entry);
-      this.pending.push(entry);
+      if (this.destroyed) continue;
+      if (isExpired(entry.message, now)) {
+        this.expire(entry);
+        continue;
+      }
+      if (counted) {
+        entry.redeliveries++;
+        const max = this.policy.maxRedeliveries;
+        if (max >= 0 && entry.redeliveries > max) {
+          this.deadLetter(entry, `delivery failed ${entry.redeliveries} times (max redeliveries ${max})`);
+          continue;
+        }
+        this.env.persistence.updateDeliveryCount(this.recordId, entry);
+        const delay = redeliveryDelay(this.policy, entry.redeliveries);
+        if (delay > 0) {
+          this.delayed++;
+          this.env.timers.at(now + delay, () => {
+            this.delayed--;
+            if (this.destroyed) return;
+            this.addPending(entry);
+            this.dispatch();
+          });
+          continue;
+        }
+      }
+      this.addPending(entry);
     }
     this.dispatch();
   }
 
   /** The entry is consumed: its reference leaves the store (inside `txId` when given). */
   acknowledge(entry: QueueEntry, txId?: number): void {
-    this.persistence.removeReference(entry, txId);
+    this.env.persistence.removeReference(entry, txId);
     this.dequeued++;
+  }
+
+  /** A poison message, or one past its redeliveries: off to the dead-letter queue. */
+  deadLetter(entry: QueueEntry, reason: string): void {
+    entry.consumer = null;
+    this.deadLettered++;
+    this.env.deadLetter(this, entry, reason);
   }
 
   addConsumer(consumer: Consumer): void {
     this.consumers.push(consumer);
+    if (consumer.selector !== undefined) this.selectingConsumers++;
     // exclusive first, then higher priority; the sort is stable, so among equals the earliest wins
     this.consumers.sort((a, b) => Number(b.exclusive) - Number(a.exclusive) || b.priority - a.priority);
     // not before the adapter has recorded the consumer and answered the subscribe
@@ -98,21 +163,41 @@ export class MessageQueue {
 
   removeConsumer(consumer: Consumer): void {
     const i = this.consumers.indexOf(consumer);
-    if (i >= 0) this.consumers.splice(i, 1);
+    if (i < 0) return;
+    this.consumers.splice(i, 1);
+    if (consumer.selector !== undefined) this.selectingConsumers--;
     if (this.nextConsumer >= this.consumers.length) this.nextConsumer = 0;
+    // its message groups move on to whichever consumer takes their next message
+    for (const [group, owner] of this.groups) if (owner === consumer) this.groups.delete(group);
+  }
+
+  /** The waiting messages, in dispatch order, for browsing; nothing is consumed. */
+  snapshot(): Message[] {
+    return Array.from(this.pending, (entry) => entry.message);
   }
 
   /** Drops every waiting message (not those in flight); returns how many. */
   purge(): number {
     const removed = this.pending.removeWhere(() => true);
     for (const entry of removed) this.acknowledge(entry);
+    this.lastValues.clear();
+    this.expiring = 0;
     return removed.length;
   }
 
   /** Drops everything, in flight too: the queue is being deleted. */
   destroy(): void {
     this.purge();
+    this.destroyed = true;
     for (const consumer of [...this.consumers]) consumer.close();
+  }
+
+  /** Takes expired messages out of the waiting ones; called by the broker's periodic sweep. */
+  sweepExpired(now: number): void {
+    if (this.expiring === 0) return;
+    const expired = this.pending.removeWhere((entry) => isExpired(entry.message, now));
+    this.expiring -= expired.length;
+    for (const entry of expired) this.expire(entry);
   }
 
   stats(): QueueStats {
@@ -120,10 +205,12 @@ export class MessageQueue {
       name: this.name,
       pending: this.pending.length,
       inFlight: this.inFlight,
+      delayed: this.delayed,
       consumers: this.consumers.length,
       enqueued: this.enqueued,
       dequeued: this.dequeued,
       expired: this.expired,
+      deadLettered: this.deadLettered,
     };
   }
 
@@ -138,18 +225,7 @@ export class MessageQueue {
     try {
       do {
         this.dispatchAgain = false;
-        const now = this.clock();
-        while (this.pending.length > 0) {
-          const consumer = this.readyConsumer();
-          if (consumer === null) break;
-          const entry = this.pending.shift()!;
-          if (isExpired(entry.message, now)) {
-            this.expired++;
-            this.acknowledge(entry);
-            continue;
-          }
-          consumer.take(entry);
-        }
+        if (this.dispatchInOrder()) this.dispatchSelectively();
       } while (this.dispatchAgain);
     } finally {
       this.dispatching = false;
@@ -157,15 +233,72 @@ export class MessageQueue {
   }
 
   /**
-   * Round robin among the consumers of the highest priority that have room; lower priorities get
-   * messages only while every higher one is full. An exclusive consumer takes everything.
+   * The common case: no selectors, no groups: the head goes to the next ready consumer. Returns
+   * true when it met something that needs the selective path.
    */
-  private readyConsumer(): Consumer | null {
+  private dispatchInOrder(): boolean {
+    if (this.selectingConsumers > 0) return true;
+    const now = this.env.clock();
+    while (this.pending.length > 0) {
+      const head = this.pending.peek()!;
+      if (head.message.groupId !== undefined) return true;
+      const consumer = this.readyConsumer(undefined);
+      if (consumer === null) return false;
+      this.pending.shift();
+      if (this.removeIfStale(head, now)) continue;
+      this.handOver(consumer, head);
+    }
+    return false;
+  }
+
+  /**
+   * Selectors or message groups: each waiting message goes to a ready consumer that may have it; a
+   * message nobody ready may have stays where it is and the scan moves on, so it never holds up the
+   * messages behind it that other consumers want.
+   */
+  private dispatchSelectively(): void {
+    const now = this.env.clock();
+    this.pending.scan((entry) => {
+      if (!this.anyConsumerReady()) return 'stop';
+      if (this.removeIfStale(entry, now)) return true;
+      const consumer = this.consumerFor(entry);
+      if (consumer === null) return false;
+      this.handOver(consumer, entry);
+      return true;
+    });
+  }
+
+  private consumerFor(entry: QueueEntry): Consumer | null {
+    const group = entry.message.groupId;
+    if (group === undefined) return this.readyConsumer(entry);
+    let owner = this.groups.get(group);
+    if (owner !== undefined && owner.isClosed) owner = undefined;
+    if (owner === undefined) {
+      owner = this.readyConsumer(entry) ?? undefined;
+      if (owner === undefined) return null;
+      this.groups.set(group, owner);
+    } else if (!owner.ready() || !owner.accepts(entry)) return null;
+    // sequence -1 closes the group: its next message may go to any consumer
+    if (entry.message.groupSeq === -1) this.groups.delete(group);
+    return owner;
+  }
+
+  private anyConsumerReady(): boolean {
+    for (const consumer of this.consumers) if (consumer.ready()) return true;
+    return false;
+  }
+
+  /**
+   * Round robin among the consumers of the highest priority that have room (and, for `entry`, whose
+   * selector takes it); lower priorities get messages only while every higher one is full. An
+   * exclusive consumer takes everything.
+   */
+  private readyConsumer(entry: QueueEntry | undefined): Consumer | null {
     const consumers = this.consumers;
     const n = consumers.length;
     if (n === 0) return null;
     const first = consumers[0]!;
-    if (first.exclusive) return first.ready() ? first : null;
+    if (first.exclusive) return first.ready() && (entry === undefined || first.accepts(entry)) ? first : null;
     let start = 0;
     while (start < n) {
       const priority = consumers[start]!.priority;
@@ -175,7 +308,7 @@ export class MessageQueue {
       for (let i = 0; i < size; i++) {
         const offset = (this.nextConsumer + i) % size;
         const consumer = consumers[start + offset]!;
-        if (consumer.ready()) {
+        if (consumer.ready() && (entry === undefined || consumer.accepts(entry))) {
           this.nextConsumer = offset + 1;
           return consumer;
         }
@@ -183,5 +316,44 @@ export class MessageQueue {
       start = end;
     }
     return null;
+  }
+
+  private addPending(entry: QueueEntry): void {
+    if (entry.message.expiration !== 0) this.expiring++;
+    this.pending.push(entry);
+  }
+
+  /** Expired entries leave instead of being delivered; returns true when `entry` was one. */
+  private removeIfStale(entry: QueueEntry, now: number): boolean {
+    if (!isExpired(entry.message, now)) return false;
+    this.expiring--;
+    this.expire(entry);
+    return true;
+  }
+
+  private handOver(consumer: Consumer, entry: QueueEntry): void {
+    if (entry.message.expiration !== 0) this.expiring--;
+    consumer.take(entry);
+  }
+
+  private expire(entry: QueueEntry): void {
+    this.expired++;
+    if (this.policy.expiredToDeadLetter) {
+      this.deadLettered++;
+      this.env.deadLetter(this, entry, 'expired');
+    } else this.acknowledge(entry);
+  }
+
+  private replaceLastValue(entry: QueueEntry, txId: number | undefined): void {
+    const key = entry.message.properties.get(this.policy.lastValueKey!);
+    if (key === undefined || key === null) return;
+    const previous = this.lastValues.get(key);
+    this.lastValues.set(key, entry);
+    if (previous === undefined || previous.consumer !== null) return;
+    const removed = this.pending.removeWhere((e) => e === previous);
+    for (const old of removed) {
+      if (old.message.expiration !== 0) this.expiring--;
+      this.acknowledge(old, txId);
+    }
   }
 }

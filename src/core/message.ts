@@ -32,6 +32,8 @@ export interface Message {
   readonly groupId: string | undefined;
   readonly groupSeq: number | undefined;
   readonly properties: ReadonlyMap<string, PropertyValue>;
+  /** Where a dead-lettered message was first sent. */
+  readonly originalDestination: Destination | undefined;
   /** Connection that produced it, for no-local subscriptions; not persisted. */
   readonly originConnectionId: string | undefined;
   /**
@@ -56,6 +58,7 @@ export interface MessageInit {
   groupSeq?: number | undefined;
   properties?: ReadonlyMap<string, PropertyValue>;
   originConnectionId?: string;
+  originalDestination?: Destination | undefined;
   id?: string;
 }
 
@@ -90,6 +93,7 @@ class CoreMessage implements Message {
     readonly groupSeq: number | undefined,
     readonly properties: ReadonlyMap<string, PropertyValue>,
     readonly originConnectionId: string | undefined,
+    readonly originalDestination: Destination | undefined,
   ) {}
 }
 
@@ -111,9 +115,37 @@ export function buildMessage(init: MessageInit, id: string, now: number, originC
     init.groupSeq,
     init.properties ?? noProperties,
     init.originConnectionId ?? originConnectionId,
+    init.originalDestination,
   );
 }
 
 export function isExpired(message: Message, now: number): boolean {
   return message.expiration !== 0 && message.expiration <= now;
+}
+
+/** The same message with some fields changed: a dead-letter copy, a scheduled repeat. */
+export function copyMessage(message: Message, changes: Partial<MessageInit>): Message {
+  return buildMessage(
+    {
+      id: message.id,
+      destination: message.destination,
+      body: message.body,
+      bodyKind: message.bodyKind,
+      persistent: message.persistent,
+      priority: message.priority,
+      expiration: message.expiration,
+      timestamp: message.timestamp,
+      correlationId: message.correlationId,
+      replyTo: message.replyTo,
+      type: message.type,
+      groupId: message.groupId,
+      groupSeq: message.groupSeq,
+      properties: message.properties,
+      originalDestination: message.originalDestination,
+      ...(message.originConnectionId === undefined ? {} : { originConnectionId: message.originConnectionId }),
+      ...changes,
+    },
+    message.id,
+    message.timestamp,
+  );
 }

@@ -14,6 +14,10 @@ export const RecordType = {
   Message: 3,
   /** A message waiting in a queue or durable subscription: which queue, which message, its order, its delivery count. */
   Reference: 4,
+  /** A message held for later delivery (AMQ_SCHEDULED_*), with its next due time and repeats left. */
+  Scheduled: 5,
+  /** A duplicate-detection id remembered for a destination. */
+  DuplicateId: 6,
 } as const;
 
 const bodyKinds: readonly BodyKind[] = ['text', 'bytes', 'map', 'stream', 'object'];
@@ -214,6 +218,11 @@ export function encodeMessage(m: Message): Buffer {
   w.optStr(m.type);
   w.optStr(m.groupId);
   w.f64(m.groupSeq ?? Number.NaN);
+  if (m.originalDestination === undefined) w.u8(0);
+  else {
+    w.u8(1);
+    writeDestination(w, m.originalDestination);
+  }
   w.u32(m.properties.size);
   for (const [name, value] of m.properties) {
     w.str(name);
@@ -237,6 +246,7 @@ export function decodeMessage(data: Buffer): Message {
   const type = r.optStr();
   const groupId = r.optStr();
   const groupSeq = r.f64();
+  const originalDestination = r.u8() === 0 ? undefined : readDestination(r);
   const count = r.u32();
   const properties = new Map<string, PropertyValue>();
   for (let i = 0; i < count; i++) {
@@ -245,7 +255,7 @@ export function decodeMessage(data: Buffer): Message {
   }
   const body = r.bytes();
   return buildMessage(
-    { id, destination, body, bodyKind, persistent: true, priority, expiration, timestamp, correlationId, replyTo, type, groupId, groupSeq: Number.isNaN(groupSeq) ? undefined : groupSeq, properties },
+    { id, destination, body, bodyKind, persistent: true, priority, expiration, timestamp, correlationId, replyTo, type, groupId, groupSeq: Number.isNaN(groupSeq) ? undefined : groupSeq, properties, originalDestination },
     id,
     timestamp,
   );
@@ -312,4 +322,54 @@ export function decodeReference(data: Buffer): ReferenceRecord {
     seq: data.readDoubleLE(16),
     deliveryCount: data.readUInt32LE(24),
   };
+}
+
+export interface ScheduledRecord {
+  message: Buffer;
+  /** Epoch ms of the next delivery. */
+  due: number;
+  /** Deliveries left after the next one; -1 for a cron schedule that never ends. */
+  remaining: number;
+  period: number;
+  cron: string | undefined;
+  /** Deliveries made so far, so repeats get distinct ids across restarts. */
+  fired: number;
+}
+
+export function encodeScheduled(s: ScheduledRecord): Buffer {
+  const w = new Writer();
+  w.f64(s.due);
+  w.f64(s.remaining);
+  w.f64(s.period);
+  w.optStr(s.cron);
+  w.f64(s.fired);
+  w.bytes(s.message);
+  return w.finish();
+}
+
+export function decodeScheduled(data: Buffer): ScheduledRecord {
+  const r = new Reader(data);
+  const due = r.f64();
+  const remaining = r.f64();
+  const period = r.f64();
+  const cron = r.optStr();
+  const fired = r.f64();
+  return { due, remaining, period, cron, fired, message: r.bytes() };
+}
+
+export interface DuplicateIdRecord {
+  destination: string;
+  duplicateId: string;
+}
+
+export function encodeDuplicateId(d: DuplicateIdRecord): Buffer {
+  const w = new Writer();
+  w.str(d.destination);
+  w.str(d.duplicateId);
+  return w.finish();
+}
+
+export function decodeDuplicateId(data: Buffer): DuplicateIdRecord {
+  const r = new Reader(data);
+  return { destination: r.str(), duplicateId: r.str() };
 }

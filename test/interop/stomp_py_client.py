@@ -64,9 +64,9 @@ report['connected'] = conn.is_connected()
 
 # send with receipts; the broker keeps them until a consumer comes
 for i in range(1, 4):
-    confirmed(conn, listener, f's{i}', lambda i=i: conn.send('/queue/interop.py', f'm{i}', headers={'receipt': f's{i}', 'seq': str(i)}))
+    confirmed(conn, listener, f's{i}', lambda i=i: conn.send('/queue/interop.py', f'm{i}', headers={'receipt': f's{i}', 'seq': str(i), 'persistent': 'true'}))
 
-# client-individual: ack 1 and 3, nack 2, which comes back redelivered
+# client-individual: ack 1 and 3; nack 2, which is poison and goes to the dead-letter queue (as in ActiveMQ)
 conn.subscribe('/queue/interop.py', id='sub1', ack='client-individual')
 first = [listener.next() for _ in range(3)]
 report['received'] = [f.body for f in first]
@@ -75,10 +75,16 @@ by_body = {f.body: f for f in first}
 conn.ack(by_body['m1'].headers['ack'])
 conn.ack(by_body['m3'].headers['ack'])
 conn.nack(by_body['m2'].headers['ack'])
-again = listener.next()
-report['after_nack'] = {'body': again.body, 'redelivered': again.headers.get('redelivered')}
-confirmed(conn, listener, 'a2', lambda: conn.ack(again.headers['ack'], receipt='a2'))
 report['nothing_after_acks'] = listener.nothing_within(0.3)
+conn.subscribe('/queue/ActiveMQ.DLQ', id='dlq', ack='client-individual')
+dead = listener.next()
+report['dead_letter'] = {
+    'body': dead.body,
+    'original-destination': dead.headers.get('original-destination'),
+    'dlqDeliveryFailureCause': dead.headers.get('dlqDeliveryFailureCause'),
+}
+confirmed(conn, listener, 'a2', lambda: conn.ack(dead.headers['ack'], receipt='a2'))
+conn.unsubscribe(id='dlq')
 
 # a transaction: the send is invisible until commit
 conn.begin(transaction='tx1')

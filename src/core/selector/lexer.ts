@@ -22,7 +22,7 @@ const quoteLimit = 120;
 export function selectorError(selector: string, column: number, what: string): FerryError {
   let quoted = selector;
   if (selector.length > quoteLimit) {
-    const start = Math.max(0, column - 1 - quoteLimit / 2);
+    const start = Math.max(0, Math.min(column - 1 - quoteLimit / 2, selector.length - quoteLimit));
     const end = Math.min(selector.length, start + quoteLimit);
     quoted = (start > 0 ? '…' : '') + selector.slice(start, end) + (end < selector.length ? '…' : '');
   }
@@ -31,7 +31,8 @@ export function selectorError(selector: string, column: number, what: string): F
 
 /** How a token reads in an error message. */
 export function describeToken(token: Token): string {
-  return token.kind === 'end' ? 'the end of the selector' : `'${token.text}'`;
+  if (token.kind === 'end') return 'the end of the selector';
+  return token.kind === 'string' ? token.text : `'${token.text}'`;
 }
 
 // Java's Character.isJavaIdentifierStart / isJavaIdentifierPart, as Unicode categories (JMS 3.8.1.1).
@@ -146,18 +147,12 @@ export function tokenize(selector: string): Token[] {
 
 /**
  * Java literal syntax (JMS 3.8.1.1): decimal, octal (leading 0) and hex (0x) integers with an optional
- * L suffix; floating point with a decimal point and/or an exponent.
+ * L suffix; floating point with a decimal point and/or an exponent. A number ends at the first
+ * character that cannot continue it, so `5AND` reads as `5 AND`, as a Java tokenizer reads it.
  */
 function readNumber(selector: string, start: number, fail: (at: number, what: string) => never): Token {
   const column = start + 1;
   let i = start;
-  const finish = (end: number): void => {
-    const next = selector[end];
-    if (next !== undefined && (identifierPart.test(next) || next === '.')) {
-      fail(start, `malformed number '${selector.slice(start, end + 1)}'`);
-    }
-  };
-
   if (selector[i] === '0' && (selector[i + 1] === 'x' || selector[i + 1] === 'X')) {
     i += 2;
     const digitsStart = i;
@@ -165,7 +160,6 @@ function readNumber(selector: string, start: number, fail: (at: number, what: st
     if (i === digitsStart) fail(start, `malformed hexadecimal number '${selector.slice(start, i)}'`);
     const value = BigInt('0x' + selector.slice(digitsStart, i));
     if (selector[i] === 'l' || selector[i] === 'L') i++;
-    finish(i);
     return { kind: 'number', value: integerValue(value), column, text: selector.slice(start, i) };
   }
 
@@ -185,7 +179,6 @@ function readNumber(selector: string, start: number, fail: (at: number, what: st
   }
 
   if (float) {
-    finish(i);
     const text = selector.slice(start, i);
     const value = Number(text);
     if (!Number.isFinite(value)) fail(start, `number '${text}' is too large`);
@@ -201,6 +194,5 @@ function readNumber(selector: string, start: number, fail: (at: number, what: st
     value = BigInt(digits);
   }
   if (selector[i] === 'l' || selector[i] === 'L') i++;
-  finish(i);
   return { kind: 'number', value: integerValue(value), column, text: selector.slice(start, i) };
 }

@@ -1,5 +1,5 @@
 import { describeToken, selectorError, tokenize } from './lexer.js';
-import type { Keyword, Punctuation, Token } from './lexer.js';
+import type { Keyword, Token } from './lexer.js';
 
 /** What the parser knows of an expression's type before any message is seen. */
 export type StaticType = 'boolean' | 'number' | 'string' | 'any';
@@ -52,7 +52,7 @@ export function staticType(node: Node): StaticType {
 }
 
 const typeNames: Record<StaticType, string> = {
-  boolean: 'a condition (true or false)',
+  boolean: 'a boolean',
   number: 'a number',
   string: 'a string',
   any: 'a value',
@@ -108,11 +108,6 @@ class SelectorParser {
     return token.kind === 'keyword' && token.keyword === keyword;
   }
 
-  private isPunctuation(symbol: Punctuation): boolean {
-    const token = this.peek();
-    return token.kind === 'punctuation' && token.symbol === symbol;
-  }
-
   private fail(token: Token, what: string): never {
     throw selectorError(this.text, token.column, what);
   }
@@ -121,8 +116,10 @@ class SelectorParser {
     throw selectorError(this.text, node.start + 1, what);
   }
 
+  /** The node's text, quoted for an error message (a string literal already is). */
   private source(node: Node): string {
-    return this.text.slice(node.start, node.end);
+    const text = this.text.slice(node.start, node.end);
+    return node.kind === 'literal' && typeof node.value === 'string' && text.startsWith("'") ? text : `'${text}'`;
   }
 
   private expectKeyword(keyword: Keyword, what: string): Token {
@@ -135,14 +132,14 @@ class SelectorParser {
     const type = staticType(node);
     if (type === 'boolean') return node;
     if (type === 'any') return { kind: 'cast', operand: node, start: node.start, end: node.end };
-    return this.failAt(node, `expected a condition (true or false) but '${this.source(node)}' is ${typeNames[type]}`);
+    return this.failAt(node, `expected a condition (true or false) but ${this.source(node)} is ${typeNames[type]}`);
   }
 
   /** Operands of arithmetic and of < <= > >= BETWEEN: JMS allows only numbers there. */
   private numeric(node: Node, operator: string): Node {
     const type = staticType(node);
     if (type === 'number' || type === 'any') return node;
-    return this.failAt(node, `'${this.source(node)}' is ${typeNames[type]}, but ${operator} applies only to numbers`);
+    return this.failAt(node, `${this.source(node)} is ${typeNames[type]}, but ${operator} applies only to numbers`);
   }
 
   private parseOr(): Node {
@@ -203,7 +200,7 @@ class SelectorParser {
     const r = staticType(right);
     if (l === 'any' || r === 'any' || l === r) return;
     if (this.options.convertStringExpressions && ((l === 'string' && r === 'number') || (l === 'number' && r === 'string'))) return;
-    this.failAt(right, `'${this.source(left)}' is ${typeNames[l]} and '${this.source(right)}' is ${typeNames[r]}; '${operator}' needs values of one type`);
+    this.failAt(right, `${this.source(left)} is ${typeNames[l]} and ${this.source(right)} is ${typeNames[r]}; '${operator}' needs values of one type`);
   }
 
   private parseRelational(): Node {
@@ -264,7 +261,7 @@ class SelectorParser {
     this.advance();
     const type = staticType(value);
     if (type !== 'string' && type !== 'any') {
-      this.failAt(value, `'${this.source(value)}' is ${typeNames[type]}, but LIKE applies only to strings`);
+      this.failAt(value, `${this.source(value)} is ${typeNames[type]}, but LIKE applies only to strings`);
     }
     const pattern = this.advance();
     if (pattern.kind !== 'string') this.fail(pattern, `expected a string literal pattern after LIKE but found ${describeToken(pattern)}`);
@@ -290,7 +287,7 @@ class SelectorParser {
     this.advance();
     const type = staticType(value);
     if (type === 'boolean') {
-      this.failAt(value, `'${this.source(value)}' is ${typeNames[type]}, but IN applies to strings and numbers`);
+      this.failAt(value, `${this.source(value)} is ${typeNames[type]}, but IN applies to strings and numbers`);
     }
     const open = this.advance();
     if (open.kind !== 'punctuation' || open.symbol !== '(') {

@@ -26,6 +26,14 @@ const prefixes: readonly [string, 'queue' | 'topic', 'plain' | 'temp' | 'remote-
 ];
 
 export function parseDestination(value: string, temporary: TemporaryNames): Destination {
+  if (value.includes(',')) {
+    // ActiveMQ's composite destination: `/queue/a,/topic/b` sends to both
+    const parts = value.split(',').map((part) => parseDestination(part.trim(), temporary));
+    if (parts.some((p) => p.temporary === true)) {
+      throw new FerryError('FERRY_DESTINATION_INVALID', `a composite destination cannot name temporary destinations: "${value}"`);
+    }
+    return { kind: parts[0]!.kind, name: parts.map((p) => `${p.kind}://${p.name}`).join(',') };
+  }
   for (const [prefix, kind, scope] of prefixes) {
     if (!value.startsWith(prefix)) continue;
     const name = value.slice(prefix.length);
@@ -41,6 +49,12 @@ export function parseDestination(value: string, temporary: TemporaryNames): Dest
 }
 
 export function formatDestination(destination: Destination, temporary: TemporaryNames | undefined): string {
+  if (destination.name.includes(',') && destination.temporary !== true) {
+    return destination.name
+      .split(',')
+      .map((part) => (part.startsWith('queue://') ? `/queue/${part.slice(8)}` : part.startsWith('topic://') ? `/topic/${part.slice(8)}` : `/${destination.kind}/${part}`))
+      .join(',');
+  }
   if (destination.temporary === true) {
     const local = temporary?.localName(destination);
     if (local !== undefined) return `/temp-${destination.kind}/${local}`;
@@ -53,6 +67,7 @@ export function formatDestination(destination: Destination, temporary: Temporary
 const reservedHeaders: ReadonlySet<string> = new Set([
   'destination', 'transaction', 'receipt', 'content-length', 'persistent', 'priority', 'expires', 'reply-to',
   'correlation-id', 'type', 'message-id', 'timestamp', 'redelivered', 'subscription', 'ack', 'JMSXDeliveryCount',
+  'JMSXGroupID', 'JMSXGroupSeq', 'original-destination',
 ]);
 
 function parseInteger(name: string, value: string): number {
@@ -86,6 +101,12 @@ export function sendToMessage(headers: ReadonlyMap<string, string>, body: Buffer
         break;
       case 'type':
         init.type = value;
+        break;
+      case 'JMSXGroupID':
+        init.groupId = value;
+        break;
+      case 'JMSXGroupSeq':
+        init.groupSeq = parseInteger(name, value);
         break;
       default:
         if (!reservedHeaders.has(name)) properties.set(name, value);
@@ -125,6 +146,11 @@ export function messageHead(message: Message, version: StompVersion, temporary: 
   if (message.correlationId !== undefined) head += 'correlation-id:' + headerText(message.correlationId, version) + '\n';
   if (message.replyTo !== undefined) head += 'reply-to:' + headerText(formatDestination(message.replyTo, temporary), version) + '\n';
   if (message.type !== undefined) head += 'type:' + headerText(message.type, version) + '\n';
+  if (message.groupId !== undefined) head += 'JMSXGroupID:' + headerText(message.groupId, version) + '\n';
+  if (message.groupSeq !== undefined) head += 'JMSXGroupSeq:' + message.groupSeq + '\n';
+  if (message.originalDestination !== undefined) {
+    head += 'original-destination:' + headerText(formatDestination(message.originalDestination, temporary), version) + '\n';
+  }
   for (const [name, value] of message.properties) {
     if (reservedHeaders.has(name) || name === 'content-length') continue;
     head += headerText(name, version) + ':' + headerText(propertyText(value), version) + '\n';

@@ -184,10 +184,12 @@ export class StompSession implements TemporaryNames {
 
   private startHeartbeats(send: number, receive: number): void {
     if (send > 0) {
+      // checked twice per interval: a beat goes out after half an interval of silence, so the
+      // client never waits longer than the negotiated interval, whenever the last frame left
       this.sendBeat = setInterval(() => {
         if (!this.wroteSinceBeat) this.transport.write('\n');
         this.wroteSinceBeat = false;
-      }, send);
+      }, Math.max(1, Math.floor(send / 2)));
     }
     if (receive > 0) {
       const limit = receive * this.options.heartbeatGrace;
@@ -217,13 +219,12 @@ export class StompSession implements TemporaryNames {
     const ackHeader = frame.headers.get('ack') ?? 'auto';
     const ackMode = ackModes[ackHeader];
     if (ackMode === undefined) throw new FerryError('FERRY_STOMP_PROTOCOL', `ack must be auto, client or client-individual, got "${ackHeader}"`);
-    if (frame.headers.has('selector')) {
-      throw new FerryError('FERRY_STOMP_PROTOCOL', 'message selectors are not supported by this broker version');
-    }
-    if (frame.headers.get('browser') === 'true') {
-      throw new FerryError('FERRY_STOMP_PROTOCOL', 'queue browsing is not supported by this broker version');
-    }
     const destination = parseDestination(destinationHeader, this);
+    const selector = frame.headers.get('selector');
+    if (frame.headers.get('browser') === 'true') {
+      this.browse(frame, id, destination, destinationHeader, selector);
+      return;
+    }
     const prefetchHeader = frame.headers.get('activemq.prefetchSize');
     const prefetch = prefetchHeader === undefined ? this.options.defaultPrefetch : Number(prefetchHeader);
     if (!Number.isInteger(prefetch) || prefetch < 1) {
@@ -240,12 +241,28 @@ export class StompSession implements TemporaryNames {
       exclusive: frame.headers.get('activemq.exclusive') === 'true',
       priority: priorityHeader === undefined ? undefined : Number(priorityHeader) || 0,
       noLocal: frame.headers.get('activemq.noLocal') === 'true',
+      selector,
+      // STOMP headers are all strings: compare them with numbers as numbers, as ActiveMQ does
+      selectorConvertsStrings: true,
       durableName,
     });
     subscription = { id, consumer, durableName };
     this.subscriptions.set(id, subscription);
     this.byConsumer.set(consumer.id, subscription);
     this.receipt(frame, null);
+  }
+
+  /**
+   * ActiveMQ's queue browsing: a `browser:true` subscription gets every waiting message (none is
+   * consumed), then an empty MESSAGE with `browser:end`, and is over.
+   */
+  private browse(frame: StompFrame, id: string, destination: Destination, destinationHeader: string, selector: string | undefined): void {
+    const messages = this.broker.browse(destination, this.requireCore(), selector, true);
+    this.receipt(frame, null);
+    const subscriptionLine = Buffer.from(`subscription:${escapeHeader(id, this.version)}\n`, 'utf8');
+    let tag = 0;
+    for (const message of messages) this.deliver({ message, tag: ++tag, deliveryCount: 1, redelivered: false }, subscriptionLine, undefined);
+    this.writeFrame('MESSAGE', [['subscription', id], ['destination', destinationHeader], ['message-id', '0'], ['browser', 'end']], undefined);
   }
 
   private onUnsubscribe(frame: StompFrame): void {
@@ -344,18 +361,19 @@ export class StompSession implements TemporaryNames {
       deliver: (delivery) => {
         const sub = subscription();
         subscriptionLine ??= Buffer.from(`subscription:${escapeHeader(sub.id, this.version)}\n`, 'utf8');
-        this.deliver(delivery, sub, subscriptionLine, ackMode);
+        const ackId = ackMode !== 'auto' && this.version === '1.2' ? `${sub.consumer.id}-${delivery.tag}` : undefined;
+        this.deliver(delivery, subscriptionLine, ackId);
       },
       isWritable: () => this.transport.isWritable(),
       onWritable: (resume) => this.transport.onWritable(resume),
     };
   }
 
-  private deliver(delivery: Delivery, subscription: Subscription, subscriptionLine: Buffer, ackMode: AckMode): void {
+  private deliver(delivery: Delivery, subscriptionLine: Buffer, ackId: string | undefined): void {
     const message = delivery.message;
     const head = this.headFor(message);
     let extra = '';
-    if (ackMode !== 'auto' && this.version === '1.2') extra += `ack:${subscription.consumer.id}-${delivery.tag}\n`;
+    if (ackId !== undefined) extra += `ack:${ackId}\n`;
     if (delivery.redelivered) extra += 'redelivered:true\n';
     extra += '\n';
     const body = message.body;

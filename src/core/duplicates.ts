@@ -1,0 +1,48 @@
+import type { Store } from '../store/index.js';
+import type { Persistence } from './persistence.js';
+import { RecordType, decodeDuplicateId, encodeDuplicateId } from './records.js';
+
+/** The property a producer sets to a unique id so that a resend of the same message is dropped. */
+export const DUPLICATE_ID_PROPERTY = '_AMQ_DUPL_ID';
+
+/**
+ * Remembers, per destination, the last `window` duplicate-detection ids, in the store, so a
+ * producer that resends after a failure (even across a broker restart) does not enqueue twice.
+ */
+export class DuplicateDetector {
+  /** destination -> (id -> record id, 0 when kept in memory only), oldest first. */
+  private readonly seen = new Map<string, Map<string, number>>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly persistence: Persistence,
+  ) {}
+
+  isDuplicate(destination: string, id: string): boolean {
+    return this.seen.get(destination)?.has(id) === true;
+  }
+
+  /** Remembers `id`, forgetting the oldest beyond `window`; persisted ones inside `txId`. */
+  remember(destination: string, id: string, window: number, persist: boolean, txId?: number): void {
+    let ids = this.seen.get(destination);
+    if (ids === undefined) this.seen.set(destination, (ids = new Map()));
+    let recordId = 0;
+    if (persist) {
+      recordId = this.persistence.allocateId();
+      this.store.add(recordId, RecordType.DuplicateId, encodeDuplicateId({ destination, duplicateId: id }), txId);
+    }
+    ids.set(id, recordId);
+    while (ids.size > window) {
+      const [oldest, oldestRecord] = ids.entries().next().value as [string, number];
+      ids.delete(oldest);
+      if (oldestRecord !== 0) this.store.delete(oldestRecord, txId);
+    }
+  }
+
+  recover(recordId: number, data: Buffer): void {
+    const { destination, duplicateId } = decodeDuplicateId(data);
+    let ids = this.seen.get(destination);
+    if (ids === undefined) this.seen.set(destination, (ids = new Map()));
+    ids.set(duplicateId, recordId);
+  }
+}

@@ -1,0 +1,77 @@
+import type { Store, StoreRecord } from '../store/index.js';
+import type { Logger } from './logger.js';
+import type { Message } from './message.js';
+import type { MessageQueue } from './message-queue.js';
+import type { StoredMessage } from './queue-entry.js';
+import { RecordType, decodeDurableSubscription, decodeMessage, decodeQueue, decodeReference, type ReferenceRecord } from './records.js';
+
+/** What recovery rebuilds; the broker implements it. */
+export interface RecoveryTarget {
+  recoverQueue(recordId: number, name: string): MessageQueue;
+  recoverDurable(recordId: number, clientId: string, name: string, topic: string, selector: string | undefined, noLocal: boolean): MessageQueue;
+  recoverScheduled(recordId: number, data: Buffer): void;
+  recoverDuplicateId(recordId: number, data: Buffer): void;
+}
+
+/**
+ * Rebuilds the broker from the store's live records: queues and durable subscriptions first, then
+ * every waiting message in its queue's order with its delivery count. Records that nothing refers
+ * to any more (a reference to a missing queue, a message with no reference) are deleted.
+ */
+export function recoverState(target: RecoveryTarget, records: readonly StoreRecord[], store: Store, logger: Logger): void {
+  const queuesById = new Map<number, MessageQueue>();
+  const messages = new Map<number, { message: Message; stored: StoredMessage }>();
+  const references: { id: number; ref: ReferenceRecord }[] = [];
+  let scheduled = 0;
+  for (const record of records) {
+    switch (record.type) {
+      case RecordType.Queue:
+        queuesById.set(record.id, target.recoverQueue(record.id, decodeQueue(record.data).name));
+        break;
+      case RecordType.DurableSubscription: {
+        const s = decodeDurableSubscription(record.data);
+        queuesById.set(record.id, target.recoverDurable(record.id, s.clientId, s.name, s.topic, s.selector, s.noLocal));
+        break;
+      }
+      case RecordType.Message:
+        messages.set(record.id, { message: decodeMessage(record.data), stored: { recordId: record.id, references: 0 } });
+        break;
+      case RecordType.Reference:
+        references.push({ id: record.id, ref: decodeReference(record.data) });
+        break;
+      case RecordType.Scheduled:
+        target.recoverScheduled(record.id, record.data);
+        scheduled++;
+        break;
+      case RecordType.DuplicateId:
+        target.recoverDuplicateId(record.id, record.data);
+        break;
+      default:
+        logger.warn({ event: 'store.unknown-record', type: record.type, id: record.id }, 'skipping a record of unknown type');
+    }
+  }
+  references.sort((a, b) => a.ref.queueId - b.ref.queueId || a.ref.seq - b.ref.seq);
+  let dangling = 0;
+  for (const { id, ref } of references) {
+    const queue = queuesById.get(ref.queueId);
+    const held = messages.get(ref.messageRecordId);
+    if (queue === undefined || held === undefined) {
+      store.delete(id);
+      dangling++;
+      continue;
+    }
+    queue.recover(held.message, held.stored, ref.seq, ref.deliveryCount, id);
+  }
+  let orphans = 0;
+  for (const { stored } of messages.values()) {
+    if (stored.references === 0) {
+      store.delete(stored.recordId);
+      orphans++;
+    }
+  }
+  logger.info(
+    { event: 'broker.recovered', queues: queuesById.size, messages: messages.size - orphans, references: references.length - dangling, scheduled },
+    'recovered from the store',
+  );
+  if (dangling + orphans > 0) logger.warn({ event: 'store.orphans', dangling, orphans }, 'deleted records that nothing refers to');
+}
