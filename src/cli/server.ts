@@ -17,6 +17,11 @@ export interface ServerOptions {
   readonly store?: Store;
 }
 
+/** Optional keys that YAML left out are absent, not undefined, as exactOptionalPropertyTypes wants. */
+function withoutUndefined<T extends object>(value: T): { [K in keyof T]: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as { [K in keyof T]: Exclude<T[K], undefined> };
+}
+
 /** Builds the broker and its listeners from a configuration and starts them. */
 export async function startServer(config: FerryConfig, logger: Logger, options: ServerOptions = {}): Promise<RunningServer> {
   mkdirSync(config.data, { recursive: true });
@@ -26,6 +31,15 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
     name: config.broker.name,
     autoCreateDestinations: config.broker.autoCreateDestinations,
     defaultPrefetch: config.stomp.defaultPrefetch,
+    policies: config.destinations.policies.map(withoutUndefined),
+    composites: config.destinations.composites.map((c) => ({
+      kind: c.kind,
+      name: c.name,
+      forwardOnly: c.forwardOnly,
+      forwardTo: c.forwardTo.map((to) => ({ kind: to.startsWith('topic://') ? 'topic' : 'queue', name: to.slice(8) }) as const),
+    })),
+    virtualTopics: config.destinations.virtualTopics,
+    expirySweepInterval: config.destinations.expirySweepInterval,
     logger,
   });
   await broker.start();

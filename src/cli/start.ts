@@ -99,6 +99,9 @@ export async function start(argv: readonly string[]): Promise<void> {
   };
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
+  // a broker with every listener off still runs until told to stop
+  const keepAlive = setInterval(() => {}, 1 << 30);
+  process.once('exit', () => clearInterval(keepAlive));
   server = await startServer(config, logger);
   logger.info({ event: 'broker.started', data: config.data, store: config.store.type, ports: server.ports }, 'Ferry started');
   if (stopRequested !== undefined) stop(stopRequested);

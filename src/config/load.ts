@@ -3,7 +3,9 @@ import { parse as parseYaml } from 'yaml';
 import { FerryError } from '../errors.js';
 import { configSchema, type FerryConfig } from './schema.js';
 
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+/** A configuration value as YAML gives it. */
+export type ConfigValue = null | boolean | number | string | ConfigValue[] | { [key: string]: ConfigValue };
+type Json = ConfigValue;
 type Tree = { [key: string]: Json };
 
 /** Settings given on the command line or in the environment, as dotted keys (`listeners.stomp.port`). */

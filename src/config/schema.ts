@@ -16,6 +16,37 @@ const listener = (defaultPort: number) =>
     .strict()
     .default({});
 
+const destinationName = z.string().min(1).max(1024);
+
+const policyRule = z
+  .object({
+    /** Destination names the rule applies to, with wildcards `*` and `>`. */
+    match: destinationName,
+    kind: z.enum(['queue', 'topic']).optional(),
+    maxRedeliveries: z.number().int().min(-1).optional(),
+    redeliveryDelay: milliseconds.optional(),
+    backoffMultiplier: z.number().min(1).optional(),
+    maxRedeliveryDelay: milliseconds.optional(),
+    deadLetterQueue: destinationName.optional(),
+    individualDeadLetter: z.boolean().optional(),
+    individualDeadLetterPrefix: destinationName.optional(),
+    deadLetterNonPersistent: z.boolean().optional(),
+    expiredToDeadLetter: z.boolean().optional(),
+    lastValueKey: z.string().min(1).optional(),
+    duplicateWindow: z.number().int().min(1).optional(),
+  })
+  .strict();
+
+const composite = z
+  .object({
+    name: destinationName,
+    kind: z.enum(['queue', 'topic']).default('queue'),
+    /** Each `queue://NAME` or `topic://NAME`. */
+    forwardTo: z.array(z.string().regex(/^(queue|topic):\/\/.+/, 'each target is queue://NAME or topic://NAME')).min(1),
+    forwardOnly: z.boolean().default(true),
+  })
+  .strict();
+
 /**
  * The whole configuration, with every default. Each key is documented in the README's
  * configuration section; a test checks that every key here appears there.
@@ -26,6 +57,25 @@ export const configSchema = z
       .object({
         name: z.string().min(1).regex(/^[A-Za-z0-9._-]+$/, 'use letters, digits, dot, dash or underscore').default('ferry'),
         autoCreateDestinations: z.boolean().default(true),
+      })
+      .strict()
+      .default({}),
+    destinations: z
+      .object({
+        /** How often waiting messages are checked for expiry (ms). */
+        expirySweepInterval: positiveInt.default(1000),
+        /** Redelivery, dead-letter, last-value and duplicate-detection settings by destination name; later rules override earlier ones. */
+        policies: z.array(policyRule).default([]),
+        /** Destinations that forward what is sent to them. */
+        composites: z.array(composite).default([]),
+        virtualTopics: z
+          .object({
+            enabled: z.boolean().default(true),
+            prefix: z.string().min(1).default('VirtualTopic.'),
+            consumerPrefix: z.string().min(1).default('Consumer.'),
+          })
+          .strict()
+          .default({}),
       })
       .strict()
       .default({}),

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '../../src/config/index.js';
+import { loadConfig, type ConfigValue } from '../../src/config/index.js';
 import { startServer, type RunningServer } from '../../src/cli/server.js';
 import type { Store } from '../../src/store/index.js';
 
@@ -16,9 +16,9 @@ export interface TestBroker {
  * A real broker in this process: STOMP on 127.0.0.1 port 0, a temporary data folder, logs off.
  * `settings` are dotted configuration keys (`stomp.connectTimeout`) with their values.
  */
-export async function startBroker(settings: Record<string, string | number | boolean> = {}, options: { store?: Store } = {}): Promise<TestBroker> {
+export async function startBroker(settings: Record<string, ConfigValue> = {}, options: { store?: Store } = {}): Promise<TestBroker> {
   const dataDir = mkdtempSync(join(tmpdir(), 'ferry-test-'));
-  const overrides = new Map<string, string | number | boolean>([
+  const overrides = new Map<string, ConfigValue>([
     ['data', dataDir],
     ['log.level', process.env['FERRY_TEST_LOG'] ?? 'silent'],
     ['listeners.stomp.host', '127.0.0.1'],
