@@ -1,2 +1,3 @@
 export type { PreparedTransaction, RecoveredState, Store, StoreRecord, StoreStats, TransactionOperation } from './store.js';
 export { MemoryStore } from './memory-store.js';
+export { JournalStore, type JournalOptions, type JournalDescription } from './journal/index.js';

@@ -1,0 +1,143 @@
+import type { JournalLedger, LiveRecord } from './ledger.js';
+import type { JournalSegment } from './segment.js';
+
+/** What compaction needs from the journal it runs in. */
+export interface CompactionHost {
+  readonly ledger: JournalLedger;
+  readonly segments: ReadonlyMap<number, JournalSegment>;
+  readonly current: JournalSegment;
+  /** True once the journal is closing or has failed: compaction stops at the next slice. */
+  stopped(): boolean;
+  readSegment(segment: JournalSegment): Promise<Buffer>;
+  readRecord(id: number): Promise<Buffer>;
+  /** Appends the record again at the head: as an add if its creating frames move, else as an update. */
+  rewrite(id: number, record: LiveRecord, data: Buffer, asAdd: boolean): void;
+  sync(): Promise<void>;
+}
+
+export interface CompactionResult {
+  readonly segments: readonly string[];
+  readonly moved: number;
+  readonly bytes: number;
+}
+
+/** Records looked at, and bytes moved, between two yields to the event loop. */
+const SLICE_RECORDS = 2000;
+const SLICE_BYTES = 1024 * 1024;
+/** Moved bytes after which compaction waits for them to be written, so its batch stays bounded. */
+const SYNC_BYTES = 16 * 1024 * 1024;
+
+const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * Segments worth rewriting: sealed (not the one appended to), fully written, holding no frame of
+ * an open transaction, and with live bytes below `compactBelow` of their size. Oldest first, so
+ * that the segments newer ones must outlive go first.
+ */
+export function compactionCandidates(host: CompactionHost, compactBelow: number): JournalSegment[] {
+  const ordered = [...host.segments.values()].sort((a, b) => a.number - b.number);
+  // An empty segment that must outlive older, still live ones is freed only when they go; its
+  // size counts towards theirs, so that a segment holding a few live records and keeping a chain
+  // of empty ones on disk gets compacted even when it is itself mostly live.
+  const liveBlockers = new Map<number, number[]>();
+  const credit = new Map<number, number>();
+  for (const segment of ordered) {
+    if (segment.liveCount > 0 || segment.deleted) continue;
+    const blockers = new Set<number>();
+    for (const older of segment.mustOutlive) {
+      const blocker = host.segments.get(older);
+      if (blocker === undefined || blocker.deleted) continue;
+      if (blocker.liveCount > 0) blockers.add(older);
+      else for (const b of liveBlockers.get(older) ?? []) blockers.add(b);
+    }
+    if (blockers.size === 0) continue;
+    liveBlockers.set(segment.number, [...blockers]);
+    for (const b of blockers) credit.set(b, (credit.get(b) ?? 0) + segment.size / blockers.size);
+  }
+  const out: JournalSegment[] = [];
+  for (const segment of ordered) {
+    if (segment === host.current || segment.deleted || segment.liveCount === 0 || segment.openTxFrames > 0) continue;
+    if (segment.writtenSize !== segment.size) continue;
+    if (segment.liveBytes / (segment.size + (credit.get(segment.number) ?? 0)) < compactBelow) out.push(segment);
+  }
+  return out;
+}
+
+/**
+ * Moves the live records of the candidates to the head of the journal, in slices, so appends keep
+ * flowing. Once the moved records are synced the candidates hold nothing live and the reclaimer
+ * deletes them.
+ */
+export async function compactSegments(host: CompactionHost, candidates: readonly JournalSegment[]): Promise<CompactionResult> {
+  const { ledger } = host;
+  const chosen = new Set(candidates.map((s) => s.number));
+  const owned = new Map<number, number[]>();
+  let looked = 0;
+  // Map iteration tolerates the appends and deletes that happen while this yields
+  for (const [id, record] of ledger.records) {
+    const owner = lowestChosen(ledger.pinnedSegments(record), chosen);
+    if (owner >= 0) {
+      let ids = owned.get(owner);
+      if (ids === undefined) owned.set(owner, (ids = []));
+      ids.push(id);
+    }
+    if (++looked % SLICE_RECORDS === 0) {
+      await yieldToLoop();
+      if (host.stopped()) return { segments: [], moved: 0, bytes: 0 };
+    }
+  }
+
+  let moved = 0;
+  let bytes = 0;
+  let sliceRecords = 0;
+  let sliceBytes = 0;
+  let unsynced = 0;
+  const done: string[] = [];
+  for (const segment of candidates) {
+    const ids = owned.get(segment.number);
+    if (ids === undefined || host.stopped()) continue;
+    const file = await host.readSegment(segment);
+    for (const id of ids) {
+      if (host.stopped()) break;
+      let record = ledger.records.get(id);
+      if (record === undefined || ledger.pendingTargets.has(id) || !ledger.pinnedSegments(record).includes(segment.number)) continue;
+      let data: Buffer;
+      if (record.seg === segment.number) data = file.subarray(record.pos, record.pos + record.length);
+      else {
+        // created here, but its current data lives in a newer segment
+        const before = record;
+        data = await host.readRecord(id);
+        record = ledger.records.get(id);
+        if (record !== before || ledger.pendingTargets.has(id) || !ledger.pinnedSegments(record).includes(segment.number)) continue;
+      }
+      const asAdd = anchoredIn(record, chosen);
+      host.rewrite(id, record, data, asAdd);
+      moved++;
+      bytes += data.length;
+      sliceRecords++;
+      sliceBytes += data.length;
+      unsynced += data.length;
+      if (unsynced >= SYNC_BYTES) {
+        unsynced = 0;
+        await host.sync();
+      } else if (sliceRecords >= SLICE_RECORDS || sliceBytes >= SLICE_BYTES) {
+        sliceRecords = 0;
+        sliceBytes = 0;
+        await yieldToLoop();
+      }
+    }
+    done.push(segment.file);
+  }
+  await host.sync();
+  return { segments: done, moved, bytes };
+}
+
+function lowestChosen(segs: readonly number[], chosen: ReadonlySet<number>): number {
+  let lowest = -1;
+  for (const s of segs) if (chosen.has(s) && (lowest < 0 || s < lowest)) lowest = s;
+  return lowest;
+}
+
+function anchoredIn(record: LiveRecord, chosen: ReadonlySet<number>): boolean {
+  return chosen.has(record.anchorSeg) || (record.anchorCommit >= 0 && chosen.has(record.anchorCommit));
+}

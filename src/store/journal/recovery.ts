@@ -1,0 +1,218 @@
+import { join } from 'node:path';
+import { FerryError } from '../../errors.js';
+import type { PreparedTransaction, RecoveredState, StoreRecord, TransactionOperation } from '../store.js';
+import {
+  SEGMENT_HEADER_SIZE,
+  FrameKind,
+  decodeFrame,
+  decodeSegmentHeader,
+  emptyFrame,
+  findBatchFrame,
+  parseSegmentFileName,
+  segmentFileName,
+} from './format.js';
+import { readFully, type JournalFileSystem } from './file-system.js';
+import { JournalLedger, TxOp } from './ledger.js';
+import { JournalSegment } from './segment.js';
+
+/** Bytes recovery dropped from one segment file. */
+export interface RecoveryDrop {
+  readonly file: string;
+  readonly offset: number;
+  readonly bytes: number;
+  readonly reason: string;
+  /** `torn-tail`: the last write did not reach the disk whole (expected after a crash). `repaired`: damage in the middle, dropped because `repair` was on. */
+  readonly kind: 'torn-tail' | 'repaired';
+}
+
+export interface RecoveryReport {
+  readonly segments: number;
+  readonly frames: number;
+  readonly records: number;
+  readonly prepared: number;
+  readonly maxId: number;
+  readonly dropped: readonly RecoveryDrop[];
+  readonly durationMs: number;
+}
+
+export interface RecoveryResult {
+  readonly state: RecoveredState;
+  readonly ledger: JournalLedger;
+  readonly segments: Map<number, JournalSegment>;
+  readonly report: RecoveryReport;
+}
+
+export type JournalEventSink = (event: { readonly event: string; readonly [key: string]: unknown }) => void;
+
+/**
+ * Replays every segment in order into a fresh ledger. A record that does not check out at the
+ * very end of the last segment is a torn write and is cut off; anywhere else it is damage, which
+ * stops the open unless `repair` is set.
+ */
+export async function recoverJournal(fsys: JournalFileSystem, dir: string, repair: boolean, emit: JournalEventSink): Promise<RecoveryResult> {
+  const started = performance.now();
+  const numbers: number[] = [];
+  for (const name of await fsys.readdir(dir)) {
+    const number = parseSegmentFileName(name);
+    if (number !== undefined && segmentFileName(number) === name) numbers.push(number);
+  }
+  numbers.sort((a, b) => a - b);
+
+  const segments = new Map<number, JournalSegment>();
+  const ledger = new JournalLedger(segments);
+  const recoveredData = new Map<number, Buffer>();
+  ledger.recoveredData = recoveredData;
+  const dropped: RecoveryDrop[] = [];
+  let headerMaxId = 0;
+  let frames = 0;
+
+  const drop = (entry: RecoveryDrop): void => {
+    dropped.push(entry);
+    emit({ event: entry.kind === 'torn-tail' ? 'journal.truncated' : 'journal.repaired', file: entry.file, offset: entry.offset, bytes: entry.bytes, reason: entry.reason });
+  };
+
+  for (let i = 0; i < numbers.length; i++) {
+    const number = numbers[i]!;
+    const last = i === numbers.length - 1;
+    const file = segmentFileName(number);
+    const path = join(dir, file);
+    const fd = await fsys.open(path, 'r+');
+    try {
+      const size = await fsys.size(fd);
+      const buf = Buffer.allocUnsafe(size);
+      await readFully(fsys, fd, buf, size, 0);
+
+      const header = decodeSegmentHeader(buf);
+      const headerProblem = !header.ok ? header.reason : header.number !== number ? `the header says segment ${header.number}` : undefined;
+      if (header.ok === false || headerProblem !== undefined) {
+        // the header goes out with the segment's first write: if no later write follows, that write was torn
+        const torn = last && findBatchFrame(buf, SEGMENT_HEADER_SIZE) < 0;
+        if (!torn && !repair) throw corrupt(file, 0, headerProblem ?? 'a bad header');
+        await fsys.unlink(path);
+        drop({ file, offset: 0, bytes: size, reason: headerProblem ?? 'a bad header', kind: torn ? 'torn-tail' : 'repaired' });
+        continue;
+      }
+      if (header.maxId > headerMaxId) headerMaxId = header.maxId;
+
+      const segment = new JournalSegment(number, dir, header.maxId);
+      segments.set(number, segment);
+      const frame = emptyFrame();
+      let pos = SEGMENT_HEADER_SIZE;
+      let end = size;
+      while (pos < end) {
+        const problem = decodeFrame(buf, pos, frame);
+        if (problem !== undefined) {
+          // a later write after the bad frame means the bad frame had been synced: damage, not a torn write
+          const torn = last && findBatchFrame(buf, pos + 1) < 0;
+          if (!torn && !repair) throw corrupt(file, pos, problem);
+          await fsys.ftruncate(fd, pos);
+          await fsys.fdatasync(fd);
+          drop({ file, offset: pos, bytes: end - pos, reason: problem, kind: torn ? 'torn-tail' : 'repaired' });
+          end = pos;
+          break;
+        }
+        if (frame.kind !== FrameKind.Batch) {
+          replay(ledger, number, buf, pos, frame.end, frame.kind, frame.txId, frame.id, frame.type, frame.dataStart, frame.dataEnd);
+          segment.frames++;
+          frames++;
+        }
+        pos = frame.end;
+      }
+      segment.size = end;
+      segment.writtenSize = end;
+    } finally {
+      // sealed segments are opened again when a read needs them
+      await fsys.close(fd);
+    }
+  }
+
+  ledger.dropUnprepared();
+  const records: StoreRecord[] = [];
+  // from here on the journal keeps only where the data is
+  ledger.recoveredData = undefined;
+  for (const [id, record] of ledger.records) records.push({ id, type: record.type, data: recoveredData.get(id) ?? Buffer.alloc(0) });
+  const prepared: PreparedTransaction[] = [];
+  for (const [txId, tx] of ledger.transactions) {
+    const operations: TransactionOperation[] = tx.ops.map((op) => {
+      const data = op.data ?? Buffer.alloc(0);
+      op.data = undefined;
+      return op.op === TxOp.Delete ? { op: 'delete', id: op.id } : { op: op.op === TxOp.Add ? 'add' : 'update', record: { id: op.id, type: op.type, data } };
+    });
+    prepared.push({ txId, data: tx.prepareData ?? Buffer.alloc(0), operations });
+    tx.prepareData = undefined;
+  }
+  const maxId = Math.max(ledger.maxId, headerMaxId);
+  // segments that replay never pinned (only deletes, or empty) are candidates for removal too
+  for (const segment of segments.values()) if (segment.liveCount === 0) ledger.emptied.add(segment);
+
+  const report: RecoveryReport = {
+    segments: segments.size,
+    frames,
+    records: records.length,
+    prepared: prepared.length,
+    maxId,
+    dropped,
+    durationMs: Math.round(performance.now() - started),
+  };
+  return { state: { records, prepared, maxId }, ledger, segments, report };
+}
+
+function corrupt(file: string, offset: number, reason: string): FerryError {
+  return new FerryError(
+    'FERRY_STORE_CORRUPT',
+    `journal segment ${file} is damaged at offset ${offset}: ${reason}, and valid records follow, so this is not a torn write from a crash. ` +
+      'To open the journal anyway, copy the data folder aside, then start with journal repair enabled (JournalOptions.repair: true): ' +
+      'it drops the rest of that segment from the damaged record on and keeps everything else.',
+  );
+}
+
+function replay(
+  ledger: JournalLedger,
+  seg: number,
+  buf: Buffer,
+  at: number,
+  end: number,
+  kind: FrameKind,
+  txId: number,
+  id: number,
+  type: number,
+  dataStart: number,
+  dataEnd: number,
+): void {
+  const bytes = end - at;
+  const length = dataEnd - dataStart;
+  // a copy, so that the file's buffer is not kept alive by the records recovered from it
+  const data = (): Buffer => Buffer.from(buf.subarray(dataStart, dataEnd));
+  switch (kind) {
+    case FrameKind.Add:
+      ledger.add(id, type, seg, dataStart, length, bytes, data());
+      break;
+    case FrameKind.Update:
+      if (ledger.records.has(id)) ledger.update(id, type, seg, dataStart, length, bytes, data());
+      else ledger.update(id, type, seg, dataStart, length, bytes, undefined);
+      break;
+    case FrameKind.Delete:
+      ledger.delete(id, seg);
+      break;
+    case FrameKind.TxAdd:
+      ledger.operation(txId, TxOp.Add, id, type, seg, dataStart, length, bytes, data());
+      break;
+    case FrameKind.TxUpdate:
+      ledger.operation(txId, TxOp.Update, id, type, seg, dataStart, length, bytes, data());
+      break;
+    case FrameKind.TxDelete:
+      ledger.operation(txId, TxOp.Delete, id, type, seg, dataStart, length, bytes, undefined);
+      break;
+    case FrameKind.Prepare:
+      ledger.prepare(txId, seg, bytes, data());
+      break;
+    case FrameKind.Commit:
+      ledger.commit(txId, seg);
+      break;
+    case FrameKind.Rollback:
+      ledger.rollback(txId, seg);
+      break;
+    case FrameKind.Batch:
+      break;
+  }
+}
