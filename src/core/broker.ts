@@ -395,6 +395,13 @@ export class Broker implements RecoveryTarget {
     }
   }
 
+  /** The first `limit` messages waiting in a queue, for operators; nothing is consumed. */
+  peek(queueName: string, limit: number): Message[] {
+    const queue = this.queues.get(queueName);
+    if (queue === undefined) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `no queue "${queueName}"`);
+    return queue.snapshot(limit);
+  }
+
   /** Drops the waiting messages of a queue; returns how many. */
   purge(queueName: string): number {
     const queue = this.queues.get(queueName);
@@ -468,55 +475,67 @@ export class Broker implements RecoveryTarget {
     });
   }
 
-  /** Every queue a message sent to `destination` lands in, following composites and virtual topics. */
-  private targetsOf(message: Message, destination: Destination, into: MessageQueue[], depth: number): void {
+  /**
+   * Every queue a message sent to `destination` lands in, following composites and virtual topics.
+   * A composite hands each part its own copy named by that part (as ActiveMQ does), with the
+   * composite's name as the original destination.
+   */
+  private targetsOf(message: Message, destination: Destination, into: [MessageQueue, Message][], depth: number): void {
     if (depth > 8) throw new FerryError('FERRY_DESTINATION_INVALID', `composite destinations nest too deep at "${destination.name}"`);
+    const forward = (to: Destination): void => {
+      const copy = copyMessage(message, { destination: to, originalDestination: message.originalDestination ?? message.destination });
+      this.targetsOf(copy, to, into, depth + 1);
+    };
     if (destination.name.includes(',') && destination.temporary !== true) {
-      for (const part of splitComposite(destination)) this.targetsOf(message, part, into, depth + 1);
+      for (const part of splitComposite(destination)) forward(part);
       return;
     }
     const composite = this.composites.get(temporaryKey(destination));
     if (composite !== undefined) {
-      for (const to of composite.forwardTo) this.targetsOf(message, to, into, depth + 1);
+      for (const to of composite.forwardTo) forward(to);
       if (composite.forwardOnly) return;
     }
     if (destination.kind === 'queue') {
       const queue = this.queues.get(destination.name) ?? (destination.temporary === true ? undefined : this.queueNamed(destination.name));
-      if (queue !== undefined) into.push(queue);
+      if (queue !== undefined) into.push([queue, message]);
       return;
     }
     this.topicSubscriptions.match(destination.name, (subscription) => {
       if (subscription.noLocal && subscription.localConnectionId === message.originConnectionId) return;
       if (subscription.selector !== undefined && !subscription.selector.matches(message)) return;
-      into.push(subscription.queue);
+      into.push([subscription.queue, message]);
     });
     if (this.virtualTopics.enabled && destination.name.startsWith(this.virtualTopics.prefix)) {
       const consumers = this.virtualConsumers.get(destination.name);
-      if (consumers !== undefined) for (const queue of consumers) into.push(queue);
+      if (consumers !== undefined) for (const queue of consumers) into.push([queue, message]);
     }
   }
 
   private route(message: Message, storeTx: number | undefined, touched?: Set<MessageQueue>): boolean {
     const persistence = this.requirePersistence();
-    const targets: MessageQueue[] = [];
+    const targets: [MessageQueue, Message][] = [];
     this.targetsOf(message, message.destination, targets, 0);
+    // one message record per distinct message that some persisting queue keeps
     let stored: StoredMessage | null = null;
-    if (message.persistent) {
-      for (const queue of targets) {
-        if (queue.recordId !== 0) {
-          stored = persistence.storeMessage(message, storeTx);
-          break;
+    let storedFor: Message | undefined;
+    let wrote = false;
+    for (const [queue, routed] of targets) {
+      let record: StoredMessage | null = null;
+      if (routed.persistent && queue.recordId !== 0) {
+        if (storedFor !== routed) {
+          stored = persistence.storeMessage(routed, storeTx);
+          storedFor = routed;
+          wrote = true;
         }
+        record = stored;
       }
-    }
-    for (const queue of targets) {
-      if (touched === undefined) queue.accept(message, stored, storeTx, true);
+      if (touched === undefined) queue.accept(routed, record, storeTx, true);
       else {
-        queue.accept(message, stored, storeTx, false);
+        queue.accept(routed, record, storeTx, false);
         touched.add(queue);
       }
     }
-    return stored !== null;
+    return wrote;
   }
 
   /**

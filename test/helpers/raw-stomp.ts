@@ -327,3 +327,16 @@ export async function within<T>(ms: number, what: string, promise: Promise<T>): 
     clearTimeout(timer);
   }
 }
+
+/**
+ * Checks `condition` on every turn of the event loop until it holds; fails after `timeoutMs`. For
+ * state that changes on an event this process cannot observe directly (the broker's side of a
+ * socket close).
+ */
+export async function eventually(what: string, condition: () => boolean, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`${what}: still not so after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
