@@ -49,6 +49,10 @@ export async function startFerry(options: FerryOptions = {}): Promise<RunningBro
 
   const child = spawn(process.execPath, [main, 'start', '--data', dataDir, '--stomp-port', '0'], {
     cwd: base,
+    // Only STOMP is measured. The other listeners' default ports are fixed (8161, 5672), so a second
+    // broker on the machine would make this one exit; the environment, unlike an option, is simply
+    // ignored by a build that has no such listener.
+    env: { ...process.env, FERRY_HTTP_PORT: 'off', FERRY_AMQP_PORT: 'off' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   track(child, options.keepFolder ? undefined : base);

@@ -53,6 +53,10 @@ export function formatResults(results: readonly ScenarioResult[], scenarios: rea
   if (warnings.length > 0) {
     out.push('', ...warnings.map((r) => `${r.scenario} on ${r.broker}: the warm-up did not drain in time`));
   }
+  const misrouted = results.filter((r) => r.error === undefined && r.misrouted > 0);
+  if (misrouted.length > 0) {
+    out.push('', ...misrouted.map((r) => `${r.scenario} on ${r.broker}: ${r.misrouted} messages reached a consumer whose selector excludes them`));
+  }
 
   const ratioRows: string[][] = [];
   for (const scenario of scenarios) {

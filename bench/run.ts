@@ -69,6 +69,9 @@ function parse(argv: string[]) {
   const scenarios: Scenario[] = [];
   for (const name of names) {
     const scenario = findScenario(name);
+    if (scenario === undefined && name.startsWith('scheduled')) {
+      throw new UsageError(`${name} is not a scenario: scheduled delivery is measured, on Ferry alone, by \`node dist/bench/scheduled.js\``);
+    }
     if (scenario === undefined) throw new UsageError(`unknown scenario ${JSON.stringify(name)}; --list shows them`);
     if (!scenarios.includes(scenario)) scenarios.push(scenario);
   }

@@ -36,6 +36,8 @@ export interface ScenarioResult {
   lost: number;
   duplicates: number;
   unreadable: number;
+  /** Messages received by a consumer whose selector excludes them (scenarios with a selectorPartition). */
+  misrouted: number;
   /** From the start of the measured sends to the last measured delivery. */
   elapsedSeconds: number;
   deliveriesPerSecond: number;
@@ -114,6 +116,7 @@ export function emptyResult(scenario: string, broker: BrokerName): ScenarioResul
     lost: 0,
     duplicates: 0,
     unreadable: 0,
+    misrouted: 0,
     elapsedSeconds: 0,
     deliveriesPerSecond: 0,
     sendsPerSecond: 0,
@@ -144,6 +147,7 @@ async function mergedReport(threads: readonly WorkerHandle[]): Promise<Extract<F
       sum.unique += g.unique;
       sum.duplicates += g.duplicates;
       sum.unreadable += g.unreadable;
+      sum.misrouted += g.misrouted;
       sum.lastRecvUs = Math.max(sum.lastRecvUs, g.lastRecvUs);
     });
   }
@@ -217,6 +221,7 @@ export async function runScenario(
     result.delivered = sum((g) => g.unique);
     result.duplicates = sum((g) => g.duplicates);
     result.unreadable = sum((g) => g.unreadable);
+    result.misrouted = sum((g) => g.misrouted);
     result.lost = sum((g) => Math.max(0, result.sent - g.unique));
     const lastUs = Math.max(done.endUs, ...report.groups.map((g) => g.lastRecvUs));
     const elapsedUs = Math.max(1, lastUs - done.startUs);

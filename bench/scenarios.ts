@@ -35,6 +35,14 @@ export interface Scenario {
   readonly sendHeaders?: ReadonlyArray<readonly [string, string]>;
   /** Extra headers for every subscription (e.g. `selector`). */
   readonly subscribeHeaders?: ReadonlyArray<readonly [string, string]>;
+  /**
+   * Queue only: the consumers split the messages between them by selector. Message `seq` of each
+   * producer carries the header `<header>:<seq % consumers>` and consumer `i` subscribes with
+   * `selector: <header> = 'i'`, so it must receive exactly the messages whose `seq % consumers` is
+   * `i`, and the consumers together every message once. The comparison is between strings, which
+   * ActiveMQ (STOMP headers are string properties) and Ferry evaluate alike.
+   */
+  readonly selectorPartition?: { readonly header: string };
 }
 
 export const SCENARIOS: readonly Scenario[] = [
@@ -73,6 +81,18 @@ export const SCENARIOS: readonly Scenario[] = [
     ratePerSecond: 5000,
   },
   {
+    name: 'queue-selectors-4',
+    summary: "STOMP queue, 1 producer -> 4 consumers, each with its own selector (shard = '0'..'3'), non-persistent, 1 KiB bodies",
+    protocol: 'stomp',
+    kind: 'queue',
+    producers: 1,
+    consumers: 4,
+    bodyBytes: 1024,
+    persistent: false,
+    confirmSends: false,
+    selectorPartition: { header: 'shard' },
+  },
+  {
     name: 'topic-1-10',
     summary: 'STOMP topic, 1 producer -> 10 subscribers, non-persistent, 256 B bodies',
     protocol: 'stomp',
@@ -87,6 +107,35 @@ export const SCENARIOS: readonly Scenario[] = [
 
 export function findScenario(name: string): Scenario | undefined {
   return SCENARIOS.find((s) => s.name === name);
+}
+
+/**
+ * How many distinct sets of extra SEND headers the messages cycle through: message `seq` gets set
+ * `seq % sendHeaderCycle(scenario)`, so the producer encodes one frame per set and never per message.
+ */
+export function sendHeaderCycle(scenario: Scenario): number {
+  return scenario.selectorPartition === undefined ? 1 : scenario.consumers;
+}
+
+/** The scenario's extra SEND headers for message `seq` (the same for every message of a cycle position). */
+export function sendHeadersFor(scenario: Scenario, seq: number): Array<readonly [string, string]> {
+  const headers = [...(scenario.sendHeaders ?? [])];
+  const partition = scenario.selectorPartition;
+  if (partition !== undefined) headers.push([partition.header, String(seq % scenario.consumers)]);
+  return headers;
+}
+
+/** The scenario's extra SUBSCRIBE headers for consumer `consumerIndex`. */
+export function subscribeHeadersFor(scenario: Scenario, consumerIndex: number): Array<readonly [string, string]> {
+  const headers = [...(scenario.subscribeHeaders ?? [])];
+  const partition = scenario.selectorPartition;
+  if (partition !== undefined) headers.push(['selector', `${partition.header} = '${consumerIndex}'`]);
+  return headers;
+}
+
+/** Whether consumer `consumerIndex` may receive message `seq`: false only for a message its selector excludes. */
+export function consumerTakes(scenario: Scenario, consumerIndex: number, seq: number): boolean {
+  return scenario.selectorPartition === undefined || seq % scenario.consumers === consumerIndex;
 }
 
 /** How many groups of consumers each expect every message: one per topic subscriber, one per queue. */

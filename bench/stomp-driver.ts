@@ -1,9 +1,11 @@
-// STOMP for the load generator. The producer encodes its SEND frame once per phase and, per
-// message, copies it and patches the fixed-width `seq`, `ts` (and `receipt`) digits in place:
-// measured with 1 KiB bodies, 0.6 µs a message against 2.1-2.9 µs for encodeFrame() per message,
-// which matters when the generator shares two cores with the broker it measures.
+// STOMP for the load generator. The producer encodes its SEND frame once per phase (and per set of
+// extra headers, when the scenario cycles through several, see sendHeaderCycle) and, per message,
+// copies it and patches the fixed-width `seq`, `ts` (and `receipt`) digits in place: measured with
+// 1 KiB bodies, 0.6 µs a message against 2.1-2.9 µs for encodeFrame() per message, which matters
+// when the generator shares two cores with the broker it measures.
 
 import type { ConsumerEvents, ConsumerLink, FailureHandler, Phase, ProducerLink, ProtocolDriver, Target } from './drivers.js';
+import { sendHeaderCycle, sendHeadersFor, subscribeHeadersFor } from './scenarios.js';
 import type { Scenario } from './scenarios.js';
 import { nowUs } from './clock.js';
 import { StompClient } from './stomp-client.js';
@@ -20,14 +22,15 @@ function stompDestination(scenario: Scenario, target: Target): string {
 }
 
 /** Writes `value` as `width` decimal digits, zero-padded, at `at`. */
-function writeDigits(out: Buffer, at: number, width: number, value: number): void {
+export function writeDigits(out: Buffer, at: number, width: number, value: number): void {
   for (let i = at + width - 1; i >= at; i--) {
     out[i] = 48 + (value % 10);
     value = Math.floor(value / 10);
   }
 }
 
-function offsetsOf(frame: Buffer, mark: string): number[] {
+/** Where `mark` (a run of placeholder characters) occurs in an encoded frame. */
+export function offsetsOf(frame: Buffer, mark: string): number[] {
   const found: number[] = [];
   for (let at = frame.indexOf(mark, 0, 'latin1'); at !== -1; at = frame.indexOf(mark, at + mark.length, 'latin1')) {
     found.push(at);
@@ -46,14 +49,15 @@ class StompProducer implements ProducerLink {
   unconfirmed = 0;
   private readonly client: StompClient;
   private readonly confirm: boolean;
-  private readonly templates: Record<Phase, Template>;
+  /** Per phase, one template per position in the scenario's cycle of SEND headers. */
+  private readonly templates: Record<Phase, Template[]>;
   private confirmWaiters: Array<() => void> = [];
 
   constructor(client: StompClient, scenario: Scenario, target: Target, index: number) {
     this.client = client;
     this.confirm = scenario.confirmSends;
     const body = Buffer.alloc(scenario.bodyBytes, 'x');
-    const make = (phase: Phase): Template => {
+    const make = (phase: Phase, cyclePosition: number): Template => {
       const headers: Array<readonly [string, string]> = [
         ['destination', stompDestination(scenario, target)],
         ['persistent', String(scenario.persistent)],
@@ -61,7 +65,7 @@ class StompProducer implements ProducerLink {
         ['phase', phase === 'warmup' ? 'w' : 'm'],
         ['seq', SEQ_MARK],
         ['ts', TS_MARK],
-        ...(scenario.sendHeaders ?? []),
+        ...sendHeadersFor(scenario, cyclePosition),
       ];
       if (scenario.confirmSends) headers.push(['receipt', `${phase === 'warmup' ? 'w' : 'm'}${SEQ_MARK}`]);
       const frame = client.encode('SEND', headers, body);
@@ -72,8 +76,10 @@ class StompProducer implements ProducerLink {
       }
       return { frame, seqAt, tsAt: tsAt[0] };
     };
-    this.templates = { warmup: make('warmup'), measure: make('measure') };
-    this.batchSize = Math.max(1, Math.floor(BATCH_BYTES / this.templates.measure.frame.length));
+    const cycle = Array.from({ length: sendHeaderCycle(scenario) }, (_, i) => i);
+    this.templates = { warmup: cycle.map((i) => make('warmup', i)), measure: cycle.map((i) => make('measure', i)) };
+    const longest = Math.max(...this.templates.measure.map((t) => t.frame.length));
+    this.batchSize = Math.max(1, Math.floor(BATCH_BYTES / longest));
     client.onReceipt = () => {
       this.unconfirmed--;
       const waiters = this.confirmWaiters;
@@ -85,15 +91,20 @@ class StompProducer implements ProducerLink {
   }
 
   send(firstSeq: number, count: number, phase: Phase): boolean {
-    const { frame, seqAt, tsAt } = this.templates[phase];
-    const size = frame.length;
-    const out = Buffer.allocUnsafe(size * count);
+    const templates = this.templates[phase];
+    const cycle = templates.length;
+    let bytes = 0;
+    for (let i = 0; i < count; i++) bytes += (templates[(firstSeq + i) % cycle] as Template).frame.length;
+    const out = Buffer.allocUnsafe(bytes);
     const ts = nowUs();
+    let base = 0;
     for (let i = 0; i < count; i++) {
-      const base = i * size;
+      const seq = firstSeq + i;
+      const { frame, seqAt, tsAt } = templates[seq % cycle] as Template;
       frame.copy(out, base);
-      for (const at of seqAt) writeDigits(out, base + at, SEQ_DIGITS, firstSeq + i);
+      for (const at of seqAt) writeDigits(out, base + at, SEQ_DIGITS, seq);
       writeDigits(out, base + tsAt, TS_DIGITS, ts);
+      base += frame.length;
     }
     if (this.confirm) this.unconfirmed += count;
     return this.client.write(out);
@@ -137,7 +148,7 @@ export const stompDriver: ProtocolDriver = {
       ['id', String(index)],
       ['destination', stompDestination(scenario, target)],
       ['ack', 'auto'],
-      ...(scenario.subscribeHeaders ?? []),
+      ...subscribeHeadersFor(scenario, index),
     ]);
     return client;
   },

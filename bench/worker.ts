@@ -8,7 +8,7 @@ import { nowUs } from './clock.js';
 import { DRIVERS } from './drivers.js';
 import type { ConsumerLink, Phase, ProducerLink, Target } from './drivers.js';
 import { LatencyHistogram } from './histogram.js';
-import { counterLayout, groupCount, groupOf, shardConsumers } from './scenarios.js';
+import { consumerTakes, counterLayout, groupCount, groupOf, shardConsumers } from './scenarios.js';
 import type { Scenario } from './scenarios.js';
 import { SharedCounters } from './shared-state.js';
 
@@ -45,6 +45,8 @@ export interface GroupReport {
   duplicates: number;
   /** Messages whose stamp could not be read. */
   unreadable: number;
+  /** Measured messages received by a consumer whose selector excludes them (counted in `unique` too). */
+  misrouted: number;
   lastRecvUs: number;
 }
 
@@ -68,6 +70,7 @@ class Group {
   unique = 0;
   duplicates = 0;
   unreadable = 0;
+  misrouted = 0;
   lastRecvUs = 0;
   private readonly seen: Uint8Array[];
 
@@ -132,6 +135,7 @@ async function runConsumers(data: ConsumerWorkerData): Promise<void> {
         else if (!first) group.duplicates++;
         else {
           group.unique++;
+          if (!consumerTakes(scenario, i, seq)) group.misrouted++;
           histogram.record(recvUs - sentUs);
           if (recvUs > group.lastRecvUs) group.lastRecvUs = recvUs;
         }
@@ -146,7 +150,13 @@ async function runConsumers(data: ConsumerWorkerData): Promise<void> {
     if (message.type === 'report') {
       post({
         type: 'report',
-        groups: groups.map((g) => ({ unique: g.unique, duplicates: g.duplicates, unreadable: g.unreadable, lastRecvUs: g.lastRecvUs })),
+        groups: groups.map((g) => ({
+          unique: g.unique,
+          duplicates: g.duplicates,
+          unreadable: g.unreadable,
+          misrouted: g.misrouted,
+          lastRecvUs: g.lastRecvUs,
+        })),
         histogram: histogram.counts,
         maxUs: histogram.maxUs,
       });
