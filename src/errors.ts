@@ -26,6 +26,10 @@ export const errorCodes = {
   FERRY_STOMP_PROTOCOL: 'a STOMP frame that parses but breaks the protocol: missing required header, unsupported version, bad value',
   FERRY_STOMP_CONNECT_TIMEOUT: 'a STOMP client that opened a socket and sent no CONNECT frame in time',
   FERRY_STOMP_HEARTBEAT_TIMEOUT: 'a STOMP client that stopped sending anything for longer than its negotiated heart-beat allows',
+  FERRY_AMQP_FRAMING: 'bytes that are not AMQP 1.0 framing: a wrong protocol header, a frame size under 8 bytes or over amqp.maxFrameSize, a bad data offset or frame type',
+  FERRY_AMQP_DECODE: 'an AMQP frame, performative or message payload that does not decode as AMQP 1.0 types',
+  FERRY_AMQP_PROTOCOL: 'an AMQP frame that decodes but breaks the protocol: a transfer without link credit, a message over amqp.maxMessageSize, an unsupported message format or terminus',
+  FERRY_AMQP_OPEN_TIMEOUT: 'an AMQP client that connected and did not finish SASL and open in time',
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { isFerryError } from '../errors.js';
+import { browse, browseHelp, purge, purgeHelp, stat, statHelp } from './admin.js';
 import { start, startHelp } from './start.js';
 import { receive, receiveHelp, send, sendHelp } from './tools.js';
 
@@ -9,6 +10,9 @@ Commands:
   start     start the broker
   send      send messages to a destination over STOMP
   receive   receive messages from a destination over STOMP
+  browse    show the messages waiting in a queue, without consuming them
+  stat      show queues, topics and durable subscriptions with their counts
+  purge     drop the messages waiting in a queue
 
 Run "ferry <command> --help" for a command's options.
 `;
@@ -23,12 +27,19 @@ async function main(argv: string[]): Promise<number> {
       return send(rest);
     case 'receive':
       return receive(rest);
+    case 'browse':
+      return browse(rest);
+    case 'stat':
+      return stat(rest);
+    case 'purge':
+      return purge(rest);
     case 'help':
     case '--help':
     case '-h':
     case undefined: {
       const topic = rest[0];
-      process.stdout.write(topic === 'start' ? startHelp : topic === 'send' ? sendHelp : topic === 'receive' ? receiveHelp : usage);
+      const helps: Record<string, string> = { start: startHelp, send: sendHelp, receive: receiveHelp, browse: browseHelp, stat: statHelp, purge: purgeHelp };
+      process.stdout.write(helps[topic ?? ''] ?? usage);
       return command === undefined ? 2 : 0;
     }
     default:

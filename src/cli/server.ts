@@ -1,8 +1,10 @@
 import { mkdirSync } from 'node:fs';
 import { Broker, type Logger } from '../core/index.js';
 import type { FerryConfig } from '../config/index.js';
+import { createAmqpAdapter } from '../protocols/amqp/index.js';
 import { createStompAdapter } from '../protocols/stomp/index.js';
 import { MemoryStore, type Store } from '../store/index.js';
+import { ManagementServer } from '../management/index.js';
 import { TcpListener, type ProtocolAdapter } from '../transport/index.js';
 
 export interface RunningServer {
@@ -46,8 +48,9 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
 
   const adapters: { adapter: ProtocolAdapter; listener: FerryConfig['listeners']['stomp'] }[] = [
     { adapter: createStompAdapter(config.stomp, logger), listener: config.listeners.stomp },
+    { adapter: createAmqpAdapter(config.amqp, logger), listener: config.listeners.amqp },
   ];
-  const listeners: TcpListener[] = [];
+  const listeners: { close(): Promise<void> }[] = [];
   const ports: Record<string, number> = {};
   try {
     for (const { adapter, listener } of adapters) {
@@ -57,6 +60,14 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
       listeners.push(tcp);
       ports[adapter.name] = port;
       logger.info({ event: 'listener.ready', protocol: adapter.name, host: listener.host, port }, `${adapter.name} listening on ${listener.host}:${port}`);
+    }
+    const http = config.listeners.http;
+    if (http.enabled) {
+      const management = new ManagementServer(broker, { host: http.host, port: http.port }, logger);
+      const port = await management.listen();
+      listeners.push(management);
+      ports['http'] = port;
+      logger.info({ event: 'listener.ready', protocol: 'http', host: http.host, port }, `management API listening on ${http.host}:${port}`);
     }
   } catch (err) {
     await Promise.all(listeners.map((l) => l.close()));

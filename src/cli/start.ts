@@ -14,6 +14,11 @@ Options:
   --stomp-port PORT    STOMP listener port (default 61613); 0 picks a
                        free port, "off" switches the listener off     env FERRY_STOMP_PORT
   --stomp-host HOST    STOMP listener address (default 0.0.0.0)       env FERRY_STOMP_HOST
+  --http-port PORT     management API port (default 8161); 0 or "off" env FERRY_HTTP_PORT
+  --http-host HOST     management API address (default 0.0.0.0)       env FERRY_HTTP_HOST
+  --amqp-port PORT     AMQP 1.0 listener port (default 5672); 0 picks a
+                       free port, "off" switches the listener off     env FERRY_AMQP_PORT
+  --amqp-host HOST     AMQP 1.0 listener address (default 0.0.0.0)    env FERRY_AMQP_HOST
   --broker-name NAME   broker name, used in message ids               env FERRY_BROKER_NAME
   --log-level LEVEL    trace, debug, info, warn, error, fatal, silent env FERRY_LOG_LEVEL
   -h, --help           show this help
@@ -46,6 +51,10 @@ export function startOverrides(argv: readonly string[], env: NodeJS.ProcessEnv):
       data: { type: 'string' },
       'stomp-port': { type: 'string' },
       'stomp-host': { type: 'string' },
+      'http-port': { type: 'string' },
+      'http-host': { type: 'string' },
+      'amqp-port': { type: 'string' },
+      'amqp-host': { type: 'string' },
       'broker-name': { type: 'string' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -57,6 +66,10 @@ export function startOverrides(argv: readonly string[], env: NodeJS.ProcessEnv):
     [env['FERRY_DATA'], values.data, 'data', (v) => overrides.set('data', v)],
     [env['FERRY_STOMP_PORT'], values['stomp-port'], 'stomp-port', (v, s) => portSetting(overrides, 'stomp', v, s)],
     [env['FERRY_STOMP_HOST'], values['stomp-host'], 'stomp-host', (v) => overrides.set('listeners.stomp.host', v)],
+    [env['FERRY_HTTP_PORT'], values['http-port'], 'http-port', (v, s) => portSetting(overrides, 'http', v, s)],
+    [env['FERRY_HTTP_HOST'], values['http-host'], 'http-host', (v) => overrides.set('listeners.http.host', v)],
+    [env['FERRY_AMQP_PORT'], values['amqp-port'], 'amqp-port', (v, s) => portSetting(overrides, 'amqp', v, s)],
+    [env['FERRY_AMQP_HOST'], values['amqp-host'], 'amqp-host', (v) => overrides.set('listeners.amqp.host', v)],
     [env['FERRY_BROKER_NAME'], values['broker-name'], 'broker-name', (v) => overrides.set('broker.name', v)],
     [env['FERRY_LOG_LEVEL'], values['log-level'], 'log-level', (v) => overrides.set('log.level', v)],
   ];
@@ -99,10 +112,10 @@ export async function start(argv: readonly string[]): Promise<void> {
   };
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
+  server = await startServer(config, logger);
   // a broker with every listener off still runs until told to stop
   const keepAlive = setInterval(() => {}, 1 << 30);
   process.once('exit', () => clearInterval(keepAlive));
-  server = await startServer(config, logger);
   logger.info({ event: 'broker.started', data: config.data, store: config.store.type, ports: server.ports }, 'Ferry started');
   if (stopRequested !== undefined) stop(stopRequested);
 }

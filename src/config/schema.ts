@@ -96,6 +96,8 @@ export const configSchema = z
     listeners: z
       .object({
         stomp: listener(61613),
+        http: listener(8161),
+        amqp: listener(5672),
       })
       .strict()
       .default({}),
@@ -116,6 +118,20 @@ export const configSchema = z
         heartbeatReceive: milliseconds.default(1000),
         heartbeatGrace: z.number().min(1).default(1.5),
         defaultPrefetch: positiveInt.default(1000),
+      })
+      .strict()
+      .default({}),
+    amqp: z
+      .object({
+        /** AMQP's smallest allowed max-frame-size is 512 bytes. */
+        maxFrameSize: z.number().int().min(512).max(0xffffffff).default(256 * 1024),
+        maxMessageSize: positiveInt.default(10 * 1024 * 1024),
+        maxSessions: z.number().int().min(1).max(65536).default(256),
+        maxLinks: positiveInt.default(10_000),
+        idleTimeout: milliseconds.default(30_000),
+        openTimeout: positiveInt.default(10_000),
+        producerCredit: positiveInt.default(1000),
+        sessionWindow: positiveInt.default(4096),
       })
       .strict()
       .default({}),

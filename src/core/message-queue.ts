@@ -172,8 +172,13 @@ export class MessageQueue {
   }
 
   /** The waiting messages, in dispatch order, for browsing; nothing is consumed. */
-  snapshot(): Message[] {
-    return Array.from(this.pending, (entry) => entry.message);
+  snapshot(limit = Number.POSITIVE_INFINITY): Message[] {
+    const messages: Message[] = [];
+    for (const entry of this.pending) {
+      if (messages.length >= limit) break;
+      messages.push(entry.message);
+    }
+    return messages;
   }
 
   /** Drops every waiting message (not those in flight); returns how many. */

@@ -8,12 +8,13 @@ import type { Store } from '../../src/store/index.js';
 export interface TestBroker {
   readonly server: RunningServer;
   readonly stompPort: number;
+  readonly amqpPort: number;
   readonly dataDir: string;
   stop(): Promise<void>;
 }
 
 /**
- * A real broker in this process: STOMP on 127.0.0.1 port 0, a temporary data folder, logs off.
+ * A real broker in this process: STOMP and AMQP on 127.0.0.1 port 0, a temporary data folder, logs off.
  * `settings` are dotted configuration keys (`stomp.connectTimeout`) with their values.
  */
 export async function startBroker(settings: Record<string, ConfigValue> = {}, options: { store?: Store } = {}): Promise<TestBroker> {
@@ -23,6 +24,10 @@ export async function startBroker(settings: Record<string, ConfigValue> = {}, op
     ['log.level', process.env['FERRY_TEST_LOG'] ?? 'silent'],
     ['listeners.stomp.host', '127.0.0.1'],
     ['listeners.stomp.port', 0],
+    ['listeners.http.host', '127.0.0.1'],
+    ['listeners.http.port', 0],
+    ['listeners.amqp.host', '127.0.0.1'],
+    ['listeners.amqp.port', 0],
     ...Object.entries(settings),
   ]);
   const config = loadConfig(undefined, overrides);
@@ -31,9 +36,11 @@ export async function startBroker(settings: Record<string, ConfigValue> = {}, op
   const server = await startServer(config, logger, options.store === undefined ? {} : { store: options.store });
   const stompPort = server.ports['stomp'];
   if (stompPort === undefined) throw new Error('the STOMP listener did not start');
+  const amqpPort = server.ports['amqp'] ?? 0;
   return {
     server,
     stompPort,
+    amqpPort,
     dataDir,
     async stop() {
       await server.stop();

@@ -15,7 +15,8 @@ export interface BrokerProcess {
 
 /** Starts `ferry start` as a child process and waits for the log line that says it has started. */
 export function spawnBroker(args: string[], env: NodeJS.ProcessEnv = {}): Promise<BrokerProcess> {
-  const child = spawn(process.execPath, [ferryBin, 'start', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // the AMQP listener would otherwise take the fixed port 5672 in every broker a test starts
+  const child = spawn(process.execPath, [ferryBin, 'start', ...args], { env: { FERRY_AMQP_PORT: '0', ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Record<string, unknown>[] = [];
   const ports: Record<string, number> = {};
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

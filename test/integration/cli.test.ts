@@ -39,8 +39,8 @@ test('ferry start on port 0 logs its port; send and receive work through it; SIG
 
 test('ports and the data folder come from the environment too, and a listener can be switched off', async () => {
   const data = join(tmp(), 'from-env');
-  const broker = await spawnBroker(['--stomp-port', 'off'], { FERRY_DATA: data, FERRY_STOMP_PORT: '0' });
-  assert.deepEqual(broker.ports, {}, 'the option beats the environment and switches STOMP off');
+  const broker = await spawnBroker(['--stomp-port', 'off'], { FERRY_DATA: data, FERRY_STOMP_PORT: '0', FERRY_HTTP_PORT: 'off', FERRY_AMQP_PORT: 'off' });
+  assert.deepEqual(broker.ports, {}, 'the option beats the environment and switches STOMP off; the others are off by environment');
   const started = broker.logs.find((l) => l['event'] === 'broker.started');
   assert.equal(started?.['data'], data);
   assert.equal(await broker.stop('SIGINT'), 0);
@@ -81,5 +81,36 @@ test('help documents every start option', async () => {
   assert.equal(help.code, 0);
   for (const option of ['--config', '--data', '--stomp-port', '--stomp-host', '--broker-name', '--log-level', 'FERRY_STOMP_PORT', 'FERRY_DATA']) {
     assert.ok(help.stdout.includes(option), `help mentions ${option}`);
+  }
+});
+
+test('ferry browse, stat and purge: see waiting messages, count them, drop them', async () => {
+  const broker = await spawnBroker(['--data', join(tmp(), 'data'), '--stomp-port', '0', '--stomp-host', '127.0.0.1', '--http-port', '0', '--http-host', '127.0.0.1']);
+  const port = String(broker.ports['stomp']);
+  const httpPort = String(broker.ports['http']);
+  try {
+    const sent = await runFerry(['send', '--port', port, '-d', 'admin.orders', '--body', 'order {n}', '-n', '3', '-H', 'region=eu']);
+    assert.equal(sent.code, 0, sent.stderr);
+    await runFerry(['send', '--port', port, '-d', 'admin.orders', '--body', 'us order', '-H', 'region=us']);
+
+    const browsed = await runFerry(['browse', 'admin.orders', '--port', port, '--selector', "region = 'eu'"]);
+    assert.equal(browsed.code, 0, browsed.stderr);
+    assert.deepEqual(browsed.stdout.trim().split('\n'), ['order 1', 'order 2', 'order 3']);
+
+    const stats = await runFerry(['stat', '--http-port', httpPort, '--json']);
+    assert.equal(stats.code, 0, stats.stderr);
+    const queue = (JSON.parse(stats.stdout) as { queues: { name: string; pending: number }[] }).queues.find((q) => q.name === 'admin.orders');
+    assert.equal(queue?.pending, 4, 'browsing consumed nothing');
+    const table = await runFerry(['stat', '--http-port', httpPort]);
+    assert.match(table.stdout, /admin\.orders\s+4\s+0/);
+
+    const purged = await runFerry(['purge', 'admin.orders', '--http-port', httpPort]);
+    assert.equal(purged.code, 0, purged.stderr);
+    assert.match(purged.stdout, /purged 4 messages from admin\.orders/);
+    const none = await runFerry(['purge', 'no.such.queue', '--http-port', httpPort]);
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /no queue "no\.such\.queue"/);
+  } finally {
+    assert.equal(await broker.stop(), 0);
   }
 });

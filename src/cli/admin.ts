@@ -1,0 +1,171 @@
+import { parseArgs } from 'node:util';
+import type { BrokerStats } from '../core/index.js';
+import type { StompFrame } from '../protocols/stomp/index.js';
+import { StompClient } from './stomp-client.js';
+
+export const statHelp = `Usage: ferry stat [options]
+
+Prints the broker's queues (waiting, in flight, delayed, consumers, enqueued, dequeued, expired,
+dead-lettered), topics, durable subscriptions and scheduled messages, from its management API.
+
+Options:
+  --host HOST        broker address (default 127.0.0.1)          env FERRY_HOST
+  --http-port PORT   management API port (default 8161)          env FERRY_HTTP_PORT
+  --json             print the raw JSON
+  -h, --help
+`;
+
+export const purgeHelp = `Usage: ferry purge QUEUE [options]
+
+Drops every message waiting in QUEUE (messages in flight to consumers stay), through the
+management API, and prints how many were dropped.
+
+Options:
+  --host HOST        broker address (default 127.0.0.1)          env FERRY_HOST
+  --http-port PORT   management API port (default 8161)          env FERRY_HTTP_PORT
+  -h, --help
+`;
+
+export const browseHelp = `Usage: ferry browse QUEUE [options]
+
+Shows the messages waiting in QUEUE without consuming them (a STOMP browser subscription, as
+ActiveMQ has it), one body per line; with --headers, each message's headers first.
+
+Options:
+  --selector SQL     only messages matching this JMS selector
+  --headers          print headers too
+  --host HOST        broker address (default 127.0.0.1)          env FERRY_HOST
+  --port PORT        broker STOMP port (default 61613)           env FERRY_STOMP_PORT
+  -t, --timeout MS   give up after MS milliseconds (default 5000)
+  -h, --help
+`;
+
+const httpOptions = {
+  host: { type: 'string' },
+  'http-port': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+function baseUrl(values: { host?: string | undefined; 'http-port'?: string | undefined }): string {
+  const host = values.host ?? process.env['FERRY_HOST'] ?? '127.0.0.1';
+  const port = values['http-port'] ?? process.env['FERRY_HTTP_PORT'] ?? '8161';
+  return `http://${host}:${port}`;
+}
+
+async function call(url: string, method = 'GET'): Promise<unknown> {
+  let response: Response;
+  try {
+    response = await fetch(url, { method });
+  } catch (err) {
+    throw new Error(`cannot reach the management API at ${url}: ${(err as Error).message}`);
+  }
+  const body = (await response.json()) as { error?: string };
+  if (!response.ok) throw new Error(body.error ?? `HTTP ${response.status}`);
+  return body;
+}
+
+function table(rows: (string | number)[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
+  return rows.map((r) => r.map((cell, i) => (typeof cell === 'number' ? String(cell).padStart(widths[i]!) : String(cell).padEnd(widths[i]!))).join('  ').trimEnd()).join('\n');
+}
+
+export async function stat(argv: readonly string[]): Promise<number> {
+  const { values } = parseArgs({ args: [...argv], options: { ...httpOptions, json: { type: 'boolean' } }, strict: true });
+  if (values.help === true) {
+    process.stdout.write(statHelp);
+    return 0;
+  }
+  const stats = (await call(`${baseUrl(values)}/api/stats`)) as BrokerStats;
+  if (values.json === true) {
+    process.stdout.write(`${JSON.stringify(stats, null, 2)}\n`);
+    return 0;
+  }
+  const out: string[] = [];
+  out.push(`connections: ${stats.connections}   scheduled messages: ${stats.scheduled}`, '');
+  out.push(
+    table([
+      ['queue', 'waiting', 'in flight', 'delayed', 'consumers', 'enqueued', 'dequeued', 'expired', 'dead-lettered'],
+      ...stats.queues.map((q) => [q.name, q.pending, q.inFlight, q.delayed, q.consumers, q.enqueued, q.dequeued, q.expired, q.deadLettered]),
+    ]),
+  );
+  if (stats.topics.length > 0) out.push('', table([['topic', 'subscriptions'], ...stats.topics.map((t) => [t.name, t.subscriptions])]));
+  if (stats.durableSubscriptions.length > 0) {
+    out.push(
+      '',
+      table([
+        ['durable subscription', 'topic', 'active', 'waiting', 'in flight'],
+        ...stats.durableSubscriptions.map((d) => [`${d.clientId}:${d.name}`, d.topic, d.active ? 'yes' : 'no', d.pending, d.inFlight]),
+      ]),
+    );
+  }
+  process.stdout.write(`${out.join('\n')}\n`);
+  return 0;
+}
+
+export async function purge(argv: readonly string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: [...argv], options: httpOptions, strict: true, allowPositionals: true });
+  if (values.help === true) {
+    process.stdout.write(purgeHelp);
+    return 0;
+  }
+  const queue = positionals[0];
+  if (queue === undefined) throw new Error('name the queue to purge: ferry purge QUEUE');
+  const result = (await call(`${baseUrl(values)}/api/queues/${encodeURIComponent(queue)}/messages`, 'DELETE')) as { purged: number };
+  process.stdout.write(`purged ${result.purged} message${result.purged === 1 ? '' : 's'} from ${queue}\n`);
+  return 0;
+}
+
+export async function browse(argv: readonly string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...argv],
+    options: {
+      host: { type: 'string' },
+      port: { type: 'string' },
+      selector: { type: 'string' },
+      headers: { type: 'boolean' },
+      timeout: { type: 'string', short: 't' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+    allowPositionals: true,
+  });
+  if (values.help === true) {
+    process.stdout.write(browseHelp);
+    return 0;
+  }
+  const queue = positionals[0];
+  if (queue === undefined) throw new Error('name the queue to browse: ferry browse QUEUE');
+  const host = values.host ?? process.env['FERRY_HOST'] ?? '127.0.0.1';
+  const port = Number(values.port ?? process.env['FERRY_STOMP_PORT'] ?? 61613);
+  const timeout = Number(values.timeout ?? 5000);
+  const client = await StompClient.open(host, port);
+  let count = 0;
+  const outcome = await new Promise<number>((resolve) => {
+    const timer = setTimeout(() => resolve(1), timeout);
+    client.onError = (err) => {
+      process.stderr.write(`${err.message}\n`);
+      clearTimeout(timer);
+      resolve(2);
+    };
+    client.onMessage = (frame: StompFrame) => {
+      if (frame.headers.get('browser') === 'end') {
+        clearTimeout(timer);
+        resolve(0);
+        return;
+      }
+      count++;
+      if (values.headers === true) {
+        for (const [name, value] of frame.headers) process.stdout.write(`${name}:${value}\n`);
+        process.stdout.write('\n');
+      }
+      process.stdout.write(frame.body);
+      process.stdout.write('\n');
+    };
+    const headers: Record<string, string> = { destination: queue.startsWith('/') ? queue : `/queue/${queue}`, id: 'browse', browser: 'true' };
+    if (values.selector !== undefined) headers['selector'] = values.selector;
+    client.write('SUBSCRIBE', headers);
+  });
+  await client.close();
+  process.stderr.write(`${count} message${count === 1 ? '' : 's'} waiting in ${queue}\n`);
+  return outcome;
+}

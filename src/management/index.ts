@@ -1,0 +1,1 @@
+export { ManagementServer, type ManagementOptions } from './http-server.js';

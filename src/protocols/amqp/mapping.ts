@@ -1,0 +1,516 @@
+import { FerryError } from '../../errors.js';
+import type { BodyKind, Destination, Message, MessageInit, PropertyValue } from '../../core/index.js';
+import { formatAddress, parseAddress } from './address.js';
+import { AmqpReader, AmqpSymbol, AmqpWriter, Described, isSingleValue, type AmqpValue } from './codec.js';
+
+/**
+ * AMQP 1.0 messages <-> core messages.
+ *
+ * Header: durable <-> persistent, priority (clamped to 0-9), ttl -> expiration (an
+ * absolute-expiry-time wins over it), delivery-count <- the delivery's redeliveries; on the way out
+ * ttl is what is left of the expiration.
+ * Properties: message-id and correlation-id <-> id and correlation id (a string as it is; a ulong,
+ * uuid or binary id, or a string that itself starts with `AMQP_`, as `AMQP_ULONG:`, `AMQP_UUID:`,
+ * `AMQP_BINARY:` or `AMQP_STRING:` text, the convention of Qpid JMS, and back to its type on the way
+ * out); to (out only) and reply-to <-> destinations (see address.ts); subject <-> type;
+ * content-type and content-encoding <-> the user properties of those names (which is also where
+ * STOMP keeps its content-type header); creation-time <-> timestamp; absolute-expiry-time <->
+ * expiration; group-id and group-sequence <-> group id and sequence.
+ * Application properties <-> user properties: strings, booleans, binary and null as they are; every
+ * integer type up to int as a number (an int on the way out), long and ulong as a bigint (a long),
+ * float and double as a number (a double), timestamp as epoch milliseconds, uuid, symbol and char as
+ * text. Lists and maps, which the specification does not allow there, are dropped.
+ * Message annotations are kept as user properties under their own names (`x-opt-...`); on the way
+ * out every user property whose name starts with `x-opt-` is a message annotation. The JMS type
+ * annotations `x-opt-jms-msg-type`, `x-opt-jms-dest` and `x-opt-jms-reply-type` are not kept: they
+ * are written fresh from the body kind and the destinations, so Qpid JMS reads the right types.
+ * Bodies: data sections -> bytes (several are joined); amqp-value string -> text (its UTF-8 bytes,
+ * never decoded); amqp-value binary -> bytes; amqp-value null or no body -> empty bytes; amqp-value
+ * map -> map; amqp-value list -> stream; amqp-sequence sections -> stream; any other amqp-value ->
+ * object. Map, stream and object bodies keep their AMQP encoding as the body bytes (a stream that
+ * came as amqp-sequence keeps its whole sections), so an AMQP consumer receives exactly what was
+ * sent; on the way out such a body is written back as it came when it is a valid AMQP encoding of
+ * its kind, and as a data section otherwise (an object from another protocol is tagged
+ * `application/x-java-serialized-object`, as Qpid JMS expects). Text goes out as amqp-value
+ * string, bytes as one data section.
+ */
+
+const SECTION_HEADER = 0x70n;
+const SECTION_DELIVERY_ANNOTATIONS = 0x71n;
+const SECTION_MESSAGE_ANNOTATIONS = 0x72n;
+const SECTION_PROPERTIES = 0x73n;
+const SECTION_APPLICATION_PROPERTIES = 0x74n;
+const SECTION_DATA = 0x75n;
+const SECTION_SEQUENCE = 0x76n;
+const SECTION_VALUE = 0x77n;
+const SECTION_FOOTER = 0x78n;
+
+const symbolicSections: Readonly<Record<string, bigint>> = {
+  'amqp:header:list': SECTION_HEADER,
+  'amqp:delivery-annotations:map': SECTION_DELIVERY_ANNOTATIONS,
+  'amqp:message-annotations:map': SECTION_MESSAGE_ANNOTATIONS,
+  'amqp:properties:list': SECTION_PROPERTIES,
+  'amqp:application-properties:map': SECTION_APPLICATION_PROPERTIES,
+  'amqp:data:binary': SECTION_DATA,
+  'amqp:amqp-sequence:list': SECTION_SEQUENCE,
+  'amqp:amqp-value:*': SECTION_VALUE,
+  'amqp:footer:map': SECTION_FOOTER,
+};
+
+/** Annotations that Ferry writes itself, from the body kind and the destinations. */
+const JMS_MSG_TYPE = 'x-opt-jms-msg-type';
+const JMS_DEST = 'x-opt-jms-dest';
+const JMS_REPLY_TYPE = 'x-opt-jms-reply-type';
+const generatedAnnotations: ReadonlySet<string> = new Set([JMS_MSG_TYPE, JMS_DEST, JMS_REPLY_TYPE]);
+/** Qpid JMS's codes for message types and destination types in those annotations. */
+const jmsMessageTypes: Readonly<Record<BodyKind, number>> = { object: 1, map: 2, bytes: 3, stream: 4, text: 5 };
+const SERIALIZED_JAVA = 'application/x-java-serialized-object';
+
+/** User properties that travel in the properties section instead of application-properties. */
+const CONTENT_TYPE = 'content-type';
+const CONTENT_ENCODING = 'content-encoding';
+
+function decodeError(message: string): FerryError {
+  return new FerryError('FERRY_AMQP_DECODE', message);
+}
+
+// ids
+
+const idPrefixes = ['AMQP_ULONG:', 'AMQP_UUID:', 'AMQP_BINARY:', 'AMQP_STRING:'] as const;
+
+/** Reads a message-id or correlation-id field as text, keeping its type in a prefix when it is not a plain string. */
+function readId(reader: AmqpReader): string | undefined {
+  const code = reader.peekFormat();
+  const value = reader.read();
+  if (value === null) return undefined;
+  if (code === 0x98 && typeof value === 'string') return `AMQP_UUID:${value}`;
+  if (typeof value === 'string') return value.startsWith('AMQP_') ? `AMQP_STRING:${value}` : value;
+  if (typeof value === 'bigint') return `AMQP_ULONG:${value}`;
+  if (Buffer.isBuffer(value)) return `AMQP_BINARY:${value.toString('hex').toUpperCase()}`;
+  if (typeof value === 'number') return `AMQP_ULONG:${value}`;
+  throw decodeError(`a message id must be a string, ulong, uuid or binary, got format code 0x${code.toString(16)}`);
+}
+
+function writeId(w: AmqpWriter, id: string): void {
+  if (id.startsWith('AMQP_')) {
+    try {
+      if (id.startsWith(idPrefixes[0])) return w.ulong(BigInt(id.slice(idPrefixes[0].length)));
+      if (id.startsWith(idPrefixes[1])) return w.uuid(id.slice(idPrefixes[1].length));
+      if (id.startsWith(idPrefixes[2])) {
+        const hex = id.slice(idPrefixes[2].length);
+        if (/^(?:[0-9a-fA-F]{2})*$/.test(hex)) return w.binary(Buffer.from(hex, 'hex'));
+      }
+      if (id.startsWith(idPrefixes[3])) return w.string(id.slice(idPrefixes[3].length));
+    } catch {
+      // not what its prefix says: it goes out as the string it is
+    }
+  }
+  w.string(id);
+}
+
+// property values
+
+function toPropertyValue(value: AmqpValue): PropertyValue | undefined {
+  if (value === null || typeof value === 'boolean' || typeof value === 'number' || typeof value === 'bigint' || typeof value === 'string') return value;
+  if (Buffer.isBuffer(value)) return Buffer.from(value);
+  if (value instanceof AmqpSymbol) return value.name;
+  return undefined;
+}
+
+function writeProperty(w: AmqpWriter, value: PropertyValue): void {
+  if (value === null) w.null();
+  else if (typeof value === 'string') w.string(value);
+  else if (typeof value === 'number') w.number(value);
+  else if (typeof value === 'bigint') w.long(value);
+  else if (typeof value === 'boolean') w.boolean(value);
+  else w.binary(value);
+}
+
+// incoming
+
+/** What a transfer's payload says, before the link decides where the message goes. */
+export interface DecodedMessage {
+  /** Everything but the destination. */
+  readonly fields: Omit<MessageInit, 'destination'>;
+  /** The properties' `to`, which is where an anonymous-relay link sends it. */
+  readonly to: string | undefined;
+}
+
+interface Body {
+  kind: BodyKind;
+  parts: Buffer[];
+  sections: 'data' | 'sequence' | 'value' | undefined;
+}
+
+function sectionCode(reader: AmqpReader): bigint {
+  if (reader.u8() !== 0x00) throw decodeError('a message section must be a described value');
+  const descriptor = reader.descriptor();
+  if (typeof descriptor === 'bigint') return descriptor;
+  const code = symbolicSections[descriptor];
+  if (code === undefined) throw decodeError(`unknown message section "${descriptor}"`);
+  return code;
+}
+
+/** A body view that pins a much larger buffer (a socket chunk, a reassembled transfer) is copied. */
+function own(view: Buffer): Buffer {
+  return view.length * 2 < view.buffer.byteLength ? Buffer.from(view) : view;
+}
+
+/**
+ * Decodes a bare AMQP message (format 0) into core's terms. `now` turns a ttl into an expiration.
+ * Throws FERRY_AMQP_DECODE when the payload is not a well-formed message.
+ */
+export function decodeMessage(payload: Buffer, now: number): DecodedMessage {
+  const reader = new AmqpReader(payload);
+  const fields: Omit<MessageInit, 'destination'> = { body: EMPTY, bodyKind: 'bytes' };
+  const properties = new Map<string, PropertyValue>();
+  const body: Body = { kind: 'bytes', parts: [], sections: undefined };
+  let to: string | undefined;
+  let ttl: number | undefined;
+  let absoluteExpiry: number | undefined;
+  while (reader.remaining > 0) {
+    const sectionStart = reader.offset;
+    const code = sectionCode(reader);
+    switch (code) {
+      case SECTION_HEADER: {
+        const count = reader.compoundHead(false);
+        for (let i = 0; i < count; i++) {
+          const v = reader.read();
+          if (i === 0 && v === true) fields.persistent = true;
+          else if (i === 1 && typeof v === 'number') fields.priority = v;
+          else if (i === 2 && typeof v === 'number') ttl = v;
+        }
+        break;
+      }
+      case SECTION_MESSAGE_ANNOTATIONS: {
+        const count = reader.compoundHead(true);
+        for (let i = 0; i < count; i += 2) {
+          const key = reader.read();
+          const value = reader.read();
+          const name = key instanceof AmqpSymbol ? key.name : typeof key === 'string' ? key : undefined;
+          if (name === undefined || generatedAnnotations.has(name)) continue;
+          const converted = toPropertyValue(value);
+          if (converted !== undefined) properties.set(name, converted);
+        }
+        break;
+      }
+      case SECTION_PROPERTIES: {
+        const count = reader.compoundHead(false);
+        for (let i = 0; i < count; i++) {
+          if (i === 0 || i === 5) {
+            const id = readId(reader);
+            if (id === undefined) continue;
+            if (i === 0) fields.id = id;
+            else fields.correlationId = id;
+            continue;
+          }
+          const v = reader.read();
+          if (v === null) continue;
+          switch (i) {
+            case 2:
+              if (typeof v === 'string') to = v;
+              break;
+            case 3:
+              if (typeof v === 'string') fields.type = v;
+              break;
+            case 4:
+              if (typeof v === 'string' && v.length > 0) fields.replyTo = parseAddress(v);
+              break;
+            case 6:
+              if (v instanceof AmqpSymbol) properties.set(CONTENT_TYPE, v.name);
+              break;
+            case 7:
+              if (v instanceof AmqpSymbol) properties.set(CONTENT_ENCODING, v.name);
+              break;
+            case 8:
+              if (typeof v === 'number' && v > 0) absoluteExpiry = v;
+              break;
+            case 9:
+              if (typeof v === 'number' && v > 0) fields.timestamp = v;
+              break;
+            case 10:
+              if (typeof v === 'string') fields.groupId = v;
+              break;
+            case 11:
+              if (typeof v === 'number') fields.groupSeq = v;
+              break;
+            default:
+              break;
+          }
+        }
+        break;
+      }
+      case SECTION_APPLICATION_PROPERTIES: {
+        const count = reader.compoundHead(true);
+        for (let i = 0; i < count; i += 2) {
+          const key = reader.read();
+          const value = reader.read();
+          if (typeof key !== 'string') throw decodeError('application-properties keys must be strings');
+          const converted = toPropertyValue(value);
+          if (converted !== undefined) properties.set(key, converted);
+        }
+        break;
+      }
+      case SECTION_DATA: {
+        const value = reader.read();
+        if (!Buffer.isBuffer(value)) throw decodeError('a data section must hold binary');
+        addBody(body, 'data', 'bytes', value);
+        break;
+      }
+      case SECTION_SEQUENCE: {
+        const end = reader.valueEnd();
+        reader.compoundHead(false);
+        reader.offset = end;
+        addBody(body, 'sequence', 'stream', payload.subarray(sectionStart, end));
+        break;
+      }
+      case SECTION_VALUE: {
+        const format = reader.peekFormat();
+        const start = reader.offset;
+        const end = reader.valueEnd();
+        if (body.sections !== undefined) throw decodeError('a message has at most one amqp-value section, and no other body');
+        if (format === 0xa1 || format === 0xb1) {
+          const size = format === 0xa1 ? 2 : 5;
+          reader.offset = end;
+          addBody(body, 'value', 'text', payload.subarray(start + size, end));
+          break;
+        }
+        const value = reader.read();
+        if (Buffer.isBuffer(value)) addBody(body, 'value', 'bytes', value);
+        else if (value === null) addBody(body, 'value', 'bytes', EMPTY);
+        else if (value instanceof Map) addBody(body, 'value', 'map', payload.subarray(start, end));
+        else if (Array.isArray(value) && format !== 0xe0 && format !== 0xf0) addBody(body, 'value', 'stream', payload.subarray(start, end));
+        else addBody(body, 'value', 'object', payload.subarray(start, end));
+        break;
+      }
+      case SECTION_DELIVERY_ANNOTATIONS:
+      case SECTION_FOOTER:
+        reader.skip();
+        break;
+      default:
+        throw decodeError(`unknown message section 0x${code.toString(16)}`);
+    }
+  }
+  fields.bodyKind = body.kind;
+  fields.body = body.parts.length === 1 ? own(body.parts[0]!) : body.parts.length === 0 ? EMPTY : Buffer.concat(body.parts);
+  if (absoluteExpiry !== undefined) fields.expiration = absoluteExpiry;
+  else if (ttl !== undefined && ttl > 0) fields.expiration = now + ttl;
+  if (properties.size > 0) fields.properties = properties;
+  return { fields, to };
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function addBody(body: Body, sections: 'data' | 'sequence' | 'value', kind: BodyKind, part: Buffer): void {
+  if (body.sections !== undefined && body.sections !== sections) throw decodeError(`a message body mixes ${body.sections} and ${sections} sections`);
+  body.sections = sections;
+  body.kind = kind;
+  body.parts.push(part);
+}
+
+// outgoing
+
+const MAP_CODES: ReadonlySet<number> = new Set([0xc1, 0xd1]);
+const LIST_CODES: ReadonlySet<number> = new Set([0x45, 0xc0, 0xd0]);
+
+/** True when `body` is one or more whole amqp-sequence sections. */
+function isSequenceSections(body: Buffer): boolean {
+  if (body.length < 4 || body[0] !== 0x00) return false;
+  try {
+    const reader = new AmqpReader(body);
+    while (reader.remaining > 0) {
+      if (sectionCode(reader) !== SECTION_SEQUENCE || !LIST_CODES.has(reader.peekFormat())) return false;
+      reader.skip();
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function destinationType(destination: Destination): number {
+  return (destination.kind === 'queue' ? 0 : 1) + (destination.temporary === true ? 2 : 0);
+}
+
+/**
+ * Everything of a message after its header, the same for every delivery of it: annotations,
+ * properties, application properties and body. Deliveries add their own header (encodeHeader).
+ */
+export function encodeMessage(message: Message): Buffer {
+  const w = new AmqpWriter(message.body.length + 256);
+  let contentType: string | undefined;
+  let contentEncoding: string | undefined;
+  let applicationCount = 0;
+  let annotationCount = 0;
+  for (const [name, value] of message.properties) {
+    if (name === CONTENT_TYPE && typeof value === 'string') contentType = value;
+    else if (name === CONTENT_ENCODING && typeof value === 'string') contentEncoding = value;
+    else if (name.startsWith('x-opt-')) annotationCount++;
+    else applicationCount++;
+  }
+
+  let bodyKind = message.bodyKind;
+  const body = message.body;
+  let bodyAs: 'data' | 'string' | 'raw-value' | 'raw-sections' = 'data';
+  if (bodyKind === 'text') bodyAs = 'string';
+  else if (bodyKind === 'map' && isSingleValue(body, (c) => MAP_CODES.has(c))) bodyAs = 'raw-value';
+  else if (bodyKind === 'stream' && isSingleValue(body, (c) => LIST_CODES.has(c))) bodyAs = 'raw-value';
+  else if (bodyKind === 'stream' && isSequenceSections(body)) bodyAs = 'raw-sections';
+  else if (bodyKind === 'object' && isSingleValue(body, (c) => c !== 0xa0 && c !== 0xb0)) bodyAs = 'raw-value';
+  else if (bodyKind !== 'bytes') {
+    if (bodyKind === 'object') contentType ??= SERIALIZED_JAVA;
+    else bodyKind = 'bytes';
+  }
+
+  // message annotations: the JMS type annotations, then x-opt- properties
+  w.descriptor(0x72);
+  w.compound(true, () => {
+    w.symbol(JMS_MSG_TYPE);
+    w.byte(jmsMessageTypes[bodyKind]);
+    w.symbol(JMS_DEST);
+    w.byte(destinationType(message.destination));
+    let count = 4;
+    if (message.replyTo !== undefined) {
+      w.symbol(JMS_REPLY_TYPE);
+      w.byte(destinationType(message.replyTo));
+      count += 2;
+    }
+    if (annotationCount > 0) {
+      for (const [name, value] of message.properties) {
+        if (!name.startsWith('x-opt-') || generatedAnnotations.has(name)) continue;
+        w.symbol(name);
+        writeProperty(w, value);
+        count += 2;
+      }
+    }
+    return count;
+  });
+
+  // properties: trailing nulls are left out
+  w.descriptor(0x73);
+  w.compound(false, () => {
+    const last = message.groupSeq !== undefined ? 12 : message.groupId !== undefined ? 11 : 10;
+    writeId(w, message.id);
+    w.null();
+    w.string(formatAddress(message.destination));
+    if (message.type !== undefined) w.string(message.type);
+    else w.null();
+    if (message.replyTo !== undefined) w.string(formatAddress(message.replyTo));
+    else w.null();
+    if (message.correlationId !== undefined) writeId(w, message.correlationId);
+    else w.null();
+    if (contentType !== undefined) w.symbol(contentType);
+    else w.null();
+    if (contentEncoding !== undefined) w.symbol(contentEncoding);
+    else w.null();
+    if (message.expiration !== 0) w.timestamp(message.expiration);
+    else w.null();
+    w.timestamp(message.timestamp);
+    if (last >= 11) {
+      if (message.groupId !== undefined) w.string(message.groupId);
+      else w.null();
+    }
+    if (last >= 12) w.uint(message.groupSeq! >>> 0);
+    return last;
+  });
+
+  if (applicationCount > 0) {
+    w.descriptor(0x74);
+    w.compound(true, () => {
+      for (const [name, value] of message.properties) {
+        if (name === CONTENT_TYPE || name === CONTENT_ENCODING || name.startsWith('x-opt-')) continue;
+        w.string(name);
+        writeProperty(w, value);
+      }
+      return applicationCount * 2;
+    });
+  }
+
+  switch (bodyAs) {
+    case 'string':
+      w.descriptor(0x77);
+      w.stringBytes(body);
+      break;
+    case 'raw-value':
+      w.descriptor(0x77);
+      w.bytes(body);
+      break;
+    case 'raw-sections':
+      w.bytes(body);
+      break;
+    case 'data':
+      w.descriptor(0x75);
+      w.binary(body);
+      break;
+  }
+  return w.toBuffer();
+}
+
+/**
+ * The header section of one delivery: durable, priority, what is left of the ttl, and the delivery
+ * count (deliveries before this one). Fields after the last one that is not at its default are left
+ * out, as the specification allows.
+ */
+export function encodeHeader(message: Message, redeliveries: number, now: number): Buffer {
+  const ttl = message.expiration === 0 ? 0 : Math.max(1, message.expiration - now);
+  const fields = redeliveries > 0 ? 5 : ttl > 0 ? 3 : message.priority !== 4 ? 2 : message.persistent ? 1 : 0;
+  const out = Buffer.allocUnsafe(6 + 1 + 2 + 5 + 1 + 5);
+  out[0] = 0x00;
+  out[1] = 0x53;
+  out[2] = 0x70;
+  out[3] = 0xc0;
+  out[5] = fields;
+  let o = 6;
+  if (fields >= 1) out[o++] = message.persistent ? 0x41 : 0x42;
+  if (fields >= 2) {
+    out[o++] = 0x50;
+    out[o++] = message.priority;
+  }
+  if (fields >= 3) {
+    if (ttl === 0) out[o++] = 0x40;
+    else {
+      out[o++] = 0x70;
+      out.writeUInt32BE(Math.min(ttl, 0xffffffff), o);
+      o += 4;
+    }
+  }
+  if (fields >= 4) out[o++] = 0x42;
+  if (fields >= 5) {
+    out[o++] = 0x70;
+    out.writeUInt32BE(redeliveries >>> 0, o);
+    o += 4;
+  }
+  out[4] = o - 5;
+  return out.subarray(0, o);
+}
+
+const ENCODING_KEY = 'amqp';
+
+/**
+ * A delivery's whole payload: its header, then the message's encoding, made once and kept on the
+ * message (`Message.encodings`) so that every further delivery, to any AMQP consumer, reuses it.
+ */
+export function deliveryPayload(message: Message, redeliveries: number, now: number): Buffer {
+  let encodings = message.encodings;
+  let rest = encodings?.get(ENCODING_KEY) as Buffer | undefined;
+  if (rest === undefined) {
+    rest = encodeMessage(message);
+    if (encodings === undefined) message.encodings = encodings = new Map();
+    encodings.set(ENCODING_KEY, rest);
+  }
+  const header = encodeHeader(message, redeliveries, now);
+  return Buffer.concat([header, rest], header.length + rest.length);
+}
+
+/** Reads a described value (a coordinator's declare or discharge) from an amqp-value body. */
+export function decodeValueBody(payload: Buffer): AmqpValue {
+  const reader = new AmqpReader(payload);
+  while (reader.remaining > 0) {
+    const code = sectionCode(reader);
+    if (code === SECTION_VALUE) return reader.read();
+    reader.skip();
+  }
+  throw decodeError('the message has no amqp-value body');
+}
+
+export { Described };

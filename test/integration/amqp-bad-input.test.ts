@@ -1,0 +1,133 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { startBroker, type TestBroker } from '../helpers/broker.js';
+import { AMQP_HEADER, SASL_HEADER, closeCondition, connectAmqp, encodeMessage, frame, frames, rawAmqp, readFrames, terminus, type RawAmqp } from '../helpers/amqp.js';
+
+let broker: TestBroker;
+before(async () => {
+  broker = await startBroker({ 'amqp.maxFrameSize': 4096, 'amqp.maxMessageSize': 20_000 });
+});
+after(async () => {
+  await broker.stop();
+});
+
+let counter = 0;
+function unique(name: string): string {
+  return `amqp.bad.${name}.${Date.now().toString(36)}${counter++}`;
+}
+
+/** A well-behaved client sends and receives: whatever a bad one did affected only its own connection. */
+async function othersUnaffected(): Promise<void> {
+  const c = await connectAmqp(broker.amqpPort);
+  try {
+    const q = unique('bystander');
+    assert.deepEqual(await c.send(await c.openSender(q), { body: 'still here' }), { state: 'accepted' });
+    const { inbox } = await c.openReceiver(q);
+    assert.equal((await inbox.next()).message.body, 'still here');
+  } finally {
+    await c.close();
+  }
+}
+
+/** A raw connection past the header and open, with one session. */
+async function opened(): Promise<RawAmqp> {
+  const raw = await rawAmqp(broker.amqpPort);
+  raw.write(Buffer.concat([AMQP_HEADER, frame(frames.open({ container_id: 'raw' })), frame(frames.begin({ next_outgoing_id: 0, incoming_window: 100, outgoing_window: 100 }))]));
+  await raw.waitFor(8);
+  return raw;
+}
+
+async function closedWith(raw: RawAmqp): Promise<string | undefined> {
+  await raw.closed;
+  return closeCondition(raw.received());
+}
+
+describe('protocol header', () => {
+  test('a header that is not AMQP is answered with the broker\'s header, then the socket closes', async () => {
+    const raw = await rawAmqp(broker.amqpPort);
+    raw.write(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+    await raw.closed;
+    assert.deepEqual(raw.received(), SASL_HEADER);
+    await othersUnaffected();
+  });
+
+  test('an AMQP 0-9-1 header gets the AMQP 1.0 header of the same protocol id', async () => {
+    const raw = await rawAmqp(broker.amqpPort);
+    raw.write(Buffer.from([0x41, 0x4d, 0x51, 0x50, 0, 0, 9, 1]));
+    await raw.closed;
+    assert.deepEqual(raw.received(), AMQP_HEADER);
+  });
+
+  test('the header may arrive a byte at a time', async () => {
+    const raw = await rawAmqp(broker.amqpPort);
+    for (const byte of AMQP_HEADER) {
+      raw.write(Buffer.from([byte]));
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    raw.write(frame(frames.open({ container_id: 'slow' })));
+    const bytes = await raw.waitFor(16);
+    assert.deepEqual(bytes.subarray(0, 8), AMQP_HEADER);
+    assert.equal(readFrames(bytes)[0]?.name, 'open');
+    raw.socket.destroy();
+  });
+});
+
+describe('frames', () => {
+  test('a frame larger than max-frame-size closes the connection with framing-error', async () => {
+    const raw = await opened();
+    const head = Buffer.alloc(8);
+    head.writeUInt32BE(1 << 30, 0);
+    head[4] = 2;
+    raw.write(head);
+    assert.equal(await closedWith(raw), 'amqp:connection:framing-error');
+    await othersUnaffected();
+  });
+
+  test('a bad data offset closes the connection with framing-error', async () => {
+    const raw = await opened();
+    raw.write(Buffer.from([0, 0, 0, 8, 1, 0, 0, 0]));
+    assert.equal(await closedWith(raw), 'amqp:connection:framing-error');
+  });
+
+  test('a performative that does not decode closes the connection with decode-error', async () => {
+    const raw = await opened();
+    // a described list whose size runs past the frame
+    raw.write(Buffer.from([0, 0, 0, 14, 2, 0, 0, 0, 0x00, 0x53, 0x12, 0xd0, 0xff, 0xff]));
+    assert.equal(await closedWith(raw), 'amqp:decode-error');
+    await othersUnaffected();
+  });
+
+  test('an unknown format code closes the connection with decode-error', async () => {
+    const raw = await opened();
+    raw.write(Buffer.from([0, 0, 0, 12, 2, 0, 0, 0, 0x00, 0x53, 0x13, 0x3f]));
+    assert.equal(await closedWith(raw), 'amqp:decode-error');
+  });
+});
+
+describe('links', () => {
+  test('a transfer without link credit closes the connection with transfer-limit-exceeded', async () => {
+    const raw = await opened();
+    // a wildcard is no place to send to: the link is refused, so it never gets credit
+    raw.write(frame(frames.attach({ name: 'refused', handle: 0, role: false, target: terminus.target({ address: 'no.*.wildcards' }).described(), initial_delivery_count: 0 })));
+    await raw.waitFor(30);
+    raw.write(frame(frames.transfer({ handle: 0, delivery_id: 0, delivery_tag: Buffer.from('1'), message_format: 0 }), encodeMessage({ body: 'x' })));
+    assert.equal(await closedWith(raw), 'amqp:link:transfer-limit-exceeded');
+    await othersUnaffected();
+  });
+
+  test('a message larger than amqp.maxMessageSize closes the connection with message-size-exceeded', async () => {
+    const c = await connectAmqp(broker.amqpPort);
+    const sender = await c.openSender(unique('big'));
+    sender.send({ body: 'x'.repeat(30_000) });
+    const error = await c.closed;
+    assert.equal(error?.condition, 'amqp:link:message-size-exceeded');
+    await othersUnaffected();
+  });
+
+  test('a transfer on a handle that was never attached closes the connection', async () => {
+    const raw = await opened();
+    raw.write(frame(frames.transfer({ handle: 7, delivery_id: 0, delivery_tag: Buffer.from('1'), message_format: 0 }), encodeMessage({ body: 'x' })));
+    assert.ok(await closedWith(raw));
+    await othersUnaffected();
+  });
+});

@@ -1,0 +1,124 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { startBroker, type TestBroker } from '../helpers/broker.js';
+import { connectAmqp, rhea, type AmqpTestClient } from '../helpers/amqp.js';
+import { connectStomp, type StompTestClient } from '../helpers/stomp.js';
+
+let broker: TestBroker;
+let amqp: AmqpTestClient;
+let stomp: StompTestClient;
+before(async () => {
+  broker = await startBroker();
+  amqp = await connectAmqp(broker.amqpPort);
+  stomp = await connectStomp(broker.stompPort);
+});
+after(async () => {
+  await amqp.close();
+  await stomp.disconnect();
+  await broker.stop();
+});
+
+let counter = 0;
+function unique(name: string): string {
+  return `cross.${name}.${Date.now().toString(36)}${counter++}`;
+}
+
+/** Sends a STOMP text message (no content-length, so ActiveMQ's rule makes it text) and waits for its receipt. */
+async function stompSendText(destination: string, body: string, headers: Record<string, string> = {}): Promise<void> {
+  const receipt = `send-${counter++}`;
+  const confirmed = new Promise<void>((resolve) => stomp.client.watchForReceipt(receipt, () => resolve()));
+  stomp.client.publish({ destination, body, headers: { ...headers, receipt }, skipContentLengthHeader: true });
+  await confirmed;
+}
+
+/** Waits until a STOMP subscription is in place (its SUBSCRIBE has a receipt). */
+async function stompSubscribe(destination: string): Promise<ReturnType<StompTestClient['subscribe']>> {
+  const receipt = `sub-${counter++}`;
+  const confirmed = new Promise<void>((resolve) => stomp.client.watchForReceipt(receipt, () => resolve()));
+  const inbox = stomp.subscribe(destination, { receipt });
+  await confirmed;
+  return inbox;
+}
+
+test('a message sent over AMQP is received over STOMP with its properties', async () => {
+  const q = unique('a2s');
+  const inbox = await stompSubscribe(`/queue/${q}`);
+  const expires = Date.now() + 60_000;
+  await amqp.send(await amqp.openSender(q), {
+    durable: true,
+    priority: 6,
+    absolute_expiry_time: new Date(expires),
+    message_id: 'amqp-id-1',
+    correlation_id: 'corr-1',
+    subject: 'greeting',
+    reply_to: `topic://${q}.replies`,
+    content_type: 'text/plain',
+    application_properties: { region: 'eu', count: 3, ok: true },
+    body: 'hello from AMQP',
+  });
+  const m = await inbox.next();
+  assert.equal(m.body, 'hello from AMQP');
+  assert.equal(m.headers['message-id'], 'amqp-id-1');
+  assert.equal(m.headers['destination'], `/queue/${q}`);
+  assert.equal(m.headers['persistent'], 'true');
+  assert.equal(m.headers['priority'], '6');
+  assert.equal(m.headers['expires'], String(expires));
+  assert.equal(m.headers['correlation-id'], 'corr-1');
+  assert.equal(m.headers['type'], 'greeting');
+  assert.equal(m.headers['reply-to'], `/topic/${q}.replies`);
+  assert.equal(m.headers['content-type'], 'text/plain');
+  assert.equal(m.headers['region'], 'eu');
+  assert.equal(m.headers['count'], '3');
+  assert.equal(m.headers['ok'], 'true');
+  assert.equal(m.headers['content-length'], undefined, 'text stays text');
+});
+
+test('a message sent over STOMP is received over AMQP with its properties', async () => {
+  const q = unique('s2a');
+  const { inbox } = await amqp.openReceiver(q);
+  await stompSendText(`/queue/${q}`, 'hello from STOMP', {
+    persistent: 'true',
+    priority: '2',
+    'correlation-id': 'corr-2',
+    type: 'greeting',
+    'reply-to': `/queue/${q}.replies`,
+    region: 'us',
+  });
+  const { message } = await inbox.next();
+  assert.equal(message.body, 'hello from STOMP');
+  assert.equal(message.durable, true);
+  assert.equal(message.priority, 2);
+  assert.equal(message.correlation_id, 'corr-2');
+  assert.equal(message.subject, 'greeting');
+  assert.equal(message.reply_to, `${q}.replies`);
+  assert.equal(message.to, q);
+  assert.equal(message.application_properties?.['region'], 'us');
+  assert.equal(message.message_annotations?.['x-opt-jms-msg-type'], 5);
+});
+
+test('bytes cross both ways as bytes', async () => {
+  const q = unique('bytes');
+  const inbox = await stompSubscribe(`/queue/${q}`);
+  await amqp.send(await amqp.openSender(q), { body: rhea.message.data_section(Buffer.from([0, 1, 2, 255])) });
+  const m = await inbox.next();
+  assert.deepEqual(Buffer.from(m.binaryBody), Buffer.from([0, 1, 2, 255]));
+  assert.equal(m.headers['content-length'], '4');
+
+  const back = unique('bytes-back');
+  const { inbox: amqpIn } = await amqp.openReceiver(back);
+  stomp.client.publish({ destination: `/queue/${back}`, binaryBody: new Uint8Array([9, 8, 7]) });
+  const { message } = await amqpIn.next();
+  assert.deepEqual((message.body as { content: Buffer }).content, Buffer.from([9, 8, 7]));
+  assert.equal(message.message_annotations?.['x-opt-jms-msg-type'], 3);
+});
+
+test('a reply to an AMQP temporary queue can be sent from STOMP', async () => {
+  const { receiver, inbox } = await amqp.openReceiver({ source: { address: '', dynamic: true } });
+  const requests = unique('requests');
+  const stompIn = await stompSubscribe(`/queue/${requests}`);
+  await amqp.send(await amqp.openSender(requests), { body: 'question', reply_to: receiver.source.address });
+  const request = await stompIn.next();
+  assert.match(request.headers['reply-to'] ?? '', /^\/remote-temp-queue\//);
+  await stompSendText(request.headers['reply-to']!, 'answer');
+  assert.equal((await inbox.next()).message.body, 'answer');
+});

@@ -1,0 +1,185 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { Receiver } from 'rhea';
+import { MemoryStore } from '../../src/store/index.js';
+import { startBroker, type TestBroker } from '../helpers/broker.js';
+import { connectAmqp, rhea, type AmqpTestClient } from '../helpers/amqp.js';
+
+let broker: TestBroker;
+before(async () => {
+  broker = await startBroker();
+});
+after(async () => {
+  await Promise.all(clients.map((c) => c.close()));
+  await broker.stop();
+});
+
+const clients: AmqpTestClient[] = [];
+async function client(containerId?: string, port = broker.amqpPort): Promise<AmqpTestClient> {
+  const c = await connectAmqp(port, containerId === undefined ? {} : { container_id: containerId });
+  clients.push(c);
+  return c;
+}
+
+let counter = 0;
+function unique(name: string): string {
+  return `amqp.durable.${name}.${Date.now().toString(36)}${counter++}`;
+}
+
+function durableSource(topic: string): { address: string; durable: 2; expiry_policy: 'never'; capabilities: string[] } {
+  return { address: topic, durable: 2, expiry_policy: 'never', capabilities: ['topic'] };
+}
+
+function detached(receiver: Receiver, closed: boolean): Promise<void> {
+  return new Promise((resolve) => {
+    receiver.once('receiver_close', () => resolve());
+    if (closed) receiver.close();
+    else receiver.detach();
+  });
+}
+
+function bodies(items: { message: { body?: unknown } }[]): unknown[] {
+  return items.map((i) => i.message.body);
+}
+
+describe('durable subscriptions', () => {
+  test('a durable topic source with expiry-policy never keeps messages while its link is detached', async () => {
+    const topic = unique('kept');
+    const containerId = unique('container');
+    const sub = await client(containerId);
+    const first = await sub.openReceiver({ name: 'orders', source: durableSource(topic) });
+    assert.equal(first.receiver.source.durable, 2);
+    assert.equal(first.receiver.source.expiry_policy, 'never');
+    const producer = await client();
+    const sender = await producer.openSender(`topic://${topic}`);
+    await producer.send(sender, { body: 'while attached', durable: true });
+    assert.equal((await first.inbox.next()).message.body, 'while attached');
+    await detached(first.receiver, false);
+
+    await producer.send(sender, { body: 'while away 1', durable: true });
+    await producer.send(sender, { body: 'while away 2' });
+    const stats = broker.server.broker.stats().durableSubscriptions.find((s) => s.clientId === containerId && s.name === 'orders');
+    assert.equal(stats?.pending, 2);
+
+    const again = await sub.openReceiver({ name: 'orders', source: durableSource(topic) });
+    assert.deepEqual(bodies(await again.inbox.take(2)), ['while away 1', 'while away 2']);
+  });
+
+  test('the subscription survives its connection; a detach with closed removes it', async () => {
+    const topic = unique('removed');
+    const containerId = unique('container');
+    let sub = await client(containerId);
+    await sub.openReceiver({ name: 'audit', source: durableSource(topic) });
+    await sub.close();
+    const producer = await client();
+    const sender = await producer.openSender(`topic://${topic}`);
+    await producer.send(sender, { body: 'kept for audit', durable: true });
+
+    sub = await client(containerId);
+    const back = await sub.openReceiver({ name: 'audit', source: durableSource(topic) });
+    assert.equal((await back.inbox.next()).message.body, 'kept for audit');
+    await detached(back.receiver, true);
+    assert.equal(broker.server.broker.stats().durableSubscriptions.some((s) => s.clientId === containerId && s.name === 'audit'), false);
+
+    await producer.send(sender, { body: 'nobody subscribed', durable: true });
+    const fresh = await sub.openReceiver({ name: 'audit', source: durableSource(topic) });
+    await fresh.inbox.expectNothing(200);
+  });
+
+  test('a second live link on the same durable subscription is refused', async () => {
+    const topic = unique('exclusive');
+    const containerId = unique('container');
+    const a = await client(containerId);
+    await a.openReceiver({ name: 'only-one', source: durableSource(topic) });
+    const b = await client(containerId);
+    await assert.rejects(b.openReceiver({ name: 'only-one', source: durableSource(topic) }), /link refused/);
+  });
+
+  test('a topic source without expiry-policy never is an ordinary subscription', async () => {
+    const topic = unique('ordinary');
+    const containerId = unique('container');
+    const sub = await client(containerId);
+    const { receiver } = await sub.openReceiver({ name: 'plain', source: { address: topic, durable: 2, capabilities: ['topic'] } });
+    assert.equal(receiver.source.durable ?? 0, 0);
+    assert.equal(broker.server.broker.stats().durableSubscriptions.some((s) => s.clientId === containerId), false);
+  });
+});
+
+describe('persistence', () => {
+  test('a durable message is settled only once the store has synced it', async () => {
+    let release: () => void = () => {};
+    let gated = false;
+    class SlowStore extends MemoryStore {
+      override sync(): Promise<void> {
+        const synced = super.sync();
+        if (!gated) return synced;
+        return new Promise((resolve) => {
+          release = () => synced.then(resolve);
+        });
+      }
+    }
+    const slow = await startBroker({}, { store: new SlowStore() });
+    try {
+      const c = await connectAmqp(slow.amqpPort);
+      const sender = await c.openSender(unique('synced'));
+      gated = true;
+      let settled = false;
+      const outcome = c.send(sender, { body: 'durable', durable: true }).then((o) => {
+        settled = true;
+        return o;
+      });
+      assert.deepEqual(await c.send(sender, { body: 'not durable' }), { state: 'accepted' }, 'a non-durable message does not wait');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(settled, false, 'not settled before the sync');
+      gated = false;
+      release();
+      assert.deepEqual(await outcome, { state: 'accepted' });
+      await c.close();
+    } finally {
+      await slow.stop();
+    }
+  });
+
+  test('durable messages and durable subscriptions survive a broker restart', async () => {
+    const store = new MemoryStore();
+    const q = unique('restart-q');
+    const topic = unique('restart-t');
+    const containerId = unique('container');
+    let restartable = await startBroker({}, { store });
+    try {
+      const sub = await connectAmqp(restartable.amqpPort, { container_id: containerId });
+      await sub.openReceiver({ name: 'restart', source: durableSource(topic) });
+      await sub.close();
+      const producer = await connectAmqp(restartable.amqpPort);
+      await producer.send(await producer.openSender(q), {
+        body: 'queued',
+        durable: true,
+        priority: 8,
+        message_id: rhea.types.wrap_ulong(77),
+        subject: 'kind',
+        application_properties: { n: 5, s: 'värde' },
+      });
+      await producer.send(await producer.openSender(q), { body: 'transient' });
+      await producer.send(await producer.openSender(`topic://${topic}`), { body: 'for the subscriber', durable: true });
+      await producer.close();
+      await restartable.stop();
+
+      restartable = await startBroker({}, { store });
+      const back = await connectAmqp(restartable.amqpPort, { container_id: containerId });
+      const queued = await back.openReceiver(q);
+      const { message } = await queued.inbox.next();
+      assert.equal(message.body, 'queued');
+      assert.equal(message.durable, true);
+      assert.equal(message.priority, 8);
+      assert.equal(message.message_id, 77);
+      assert.equal(message.subject, 'kind');
+      assert.deepEqual(message.application_properties, { n: 5, s: 'värde' });
+      await queued.inbox.expectNothing(150);
+      const subscribed = await back.openReceiver({ name: 'restart', source: durableSource(topic) });
+      assert.equal((await subscribed.inbox.next()).message.body, 'for the subscriber');
+      await back.close();
+    } finally {
+      await restartable.stop();
+    }
+  });
+});

@@ -1,0 +1,175 @@
+"""Drives Ferry with Qpid Proton's Python binding (Debian's python3-qpid-proton) and prints what it
+saw as one JSON object.
+
+Usage: /usr/bin/python3 amqp_proton_client.py PORT
+The Node test that runs this asserts on the JSON; this script fails on its own only when a wait
+times out, so a broker that answers wrongly shows up as a wrong value, not a hang.
+"""
+import json
+import sys
+import uuid
+
+from proton import Endpoint, Message
+from proton.handlers import MessagingHandler, TransactionHandler
+from proton.reactor import AtMostOnce, Container, DurableSubscription, Selector
+from proton.utils import BlockingConnection
+
+PORT = int(sys.argv[1])
+URL = f'amqp://127.0.0.1:{PORT}'
+TIMEOUT = 5.0
+TAG = uuid.uuid4().hex[:8]
+report = {}
+
+
+def drain(receiver, seconds=0.3):
+    """Bodies that arrive within `seconds`, each accepted."""
+    bodies = []
+    while True:
+        try:
+            m = receiver.receive(timeout=seconds)
+        except Exception:
+            return bodies
+        bodies.append(m.body)
+        receiver.accept()
+
+
+conn = BlockingConnection(URL, timeout=TIMEOUT, user='interop', password='secret')
+report['connected'] = True
+
+# send: blocking sends wait for the broker's settlement (unsettled, at least once)
+queue = f'interop.proton.{TAG}'
+sender = conn.create_sender(queue)
+for i in range(1, 4):
+    sender.send(Message(body=f'm{i}', durable=True, properties={'seq': i}, subject='greeting', correlation_id=f'c{i}'))
+
+# receive: accept m1 and m3, release m2, which comes back uncounted; then fail it, which counts
+receiver = conn.create_receiver(queue, credit=10)
+first = [receiver.receive(timeout=TIMEOUT) for _ in range(3)]
+report['received'] = [m.body for m in first]
+report['seq'] = [m.properties.get('seq') for m in first]
+report['subject'] = first[0].subject
+report['correlation_id'] = first[0].correlation_id
+report['message_durable'] = first[0].durable
+receiver.accept()
+receiver.release(delivered=False)
+receiver.accept()
+again = receiver.receive(timeout=TIMEOUT)
+report['after_release'] = {'body': again.body, 'delivery_count': again.delivery_count}
+# modified with delivery-failed: a counted delivery attempt
+receiver.fetcher.unsettled[0].local.failed = True
+receiver.release(delivered=True)
+counted = receiver.receive(timeout=TIMEOUT)
+report['after_failed'] = {'body': counted.body, 'delivery_count': counted.delivery_count}
+receiver.accept()
+report['nothing_left'] = drain(receiver)
+receiver.close()
+
+# settle modes: an at-most-once sender and an at-most-once receiver
+fire = f'interop.proton.fire.{TAG}'
+presettled_sender = conn.create_sender(fire, options=AtMostOnce())
+for i in range(3):
+    presettled_sender.send(Message(body=f'f{i}'))
+presettled_receiver = conn.create_receiver(fire, credit=10, options=AtMostOnce())
+report['presettled'] = [presettled_receiver.receive(timeout=TIMEOUT).body for _ in range(3)]
+presettled_receiver.close()
+after = conn.create_receiver(fire, credit=10)
+report['presettled_nothing_left'] = drain(after)
+after.close()
+
+# selectors
+colors = f'interop.proton.colors.{TAG}'
+color_sender = conn.create_sender(colors)
+for color, size in [('red', 1), ('blue', 2), ('red', 3)]:
+    color_sender.send(Message(body=f'{color}-{size}', properties={'color': color, 'size': size}))
+selective = conn.create_receiver(colors, credit=10, options=Selector("color = 'red' AND size > 1"))
+report['selected'] = drain(selective)
+selective.close()
+rest = conn.create_receiver(colors, credit=10)
+report['not_selected'] = sorted(drain(rest))
+rest.close()
+conn.close()
+
+
+class Transactional(MessagingHandler, TransactionHandler):
+    """Declares a transaction, sends two messages and commits; declares another, sends one and
+    rolls back; then consumes one message inside a transaction that it commits."""
+
+    def __init__(self):
+        super().__init__(auto_accept=False)
+        self.queue = f'interop.proton.tx.{TAG}'
+        self.step = 'commit'
+        self.results = {}
+        self.received = []
+
+    def on_start(self, event):
+        self.container = event.container
+        self.conn = event.container.connect(URL)
+        self.sender = event.container.create_sender(self.conn, self.queue)
+        event.container.declare_transaction(self.conn, handler=self)
+
+    def on_transaction_declared(self, event):
+        self.txn = event.transaction
+        if self.step == 'commit':
+            self.txn.send(self.sender, Message(body='tx-1'))
+            self.txn.send(self.sender, Message(body='tx-2'))
+            self.txn.commit()
+        elif self.step == 'abort':
+            self.txn.send(self.sender, Message(body='tx-aborted'))
+            self.txn.abort()
+        elif self.step == 'consume':
+            self.receiver = self.container.create_receiver(self.conn, self.queue)
+
+    def on_transaction_committed(self, event):
+        if self.step == 'commit':
+            self.results['committed'] = True
+            self.step = 'abort'
+            self.container.declare_transaction(self.conn, handler=self)
+        elif self.step == 'consume':
+            self.results['consumed_in_tx'] = self.received
+            self.conn.close()
+
+    def on_transaction_aborted(self, event):
+        self.results['aborted'] = True
+        self.step = 'consume'
+        self.container.declare_transaction(self.conn, handler=self)
+
+    def on_transaction_declare_failed(self, event):
+        self.results['declare_failed'] = True
+        self.conn.close()
+
+    def on_message(self, event):
+        self.received.append(event.message.body)
+        self.txn.accept(event.delivery)
+        if len(self.received) == 2:
+            self.receiver.close()
+            self.txn.commit()
+
+
+handler = Transactional()
+Container(handler).run()
+report['transactions'] = handler.results
+
+# what the transaction left behind: nothing
+check = BlockingConnection(URL, timeout=TIMEOUT)
+left = check.create_receiver(handler.queue, credit=10)
+report['after_transactions'] = drain(left)
+
+# a durable subscription, by link name under the container id, kept while the client is away
+check.close()
+topic = f'topic://interop.proton.durable.{TAG}'
+named = Container()
+named.container_id = f'proton-{TAG}'
+durable_conn = BlockingConnection(URL, timeout=TIMEOUT, container=named)
+sub = durable_conn.create_receiver(topic, name='proton-sub', credit=10, options=DurableSubscription())
+# a detach that does not close the link leaves the subscription in place
+sub.link.detach()
+durable_conn.wait(lambda: sub.link.state & Endpoint.REMOTE_CLOSED, msg='detaching')
+publisher = BlockingConnection(URL, timeout=TIMEOUT)
+publisher.create_sender(topic).send(Message(body='while away', durable=True))
+publisher.close()
+sub = durable_conn.create_receiver(topic, name='proton-sub', credit=10, options=DurableSubscription())
+report['durable'] = drain(sub)
+sub.close()
+durable_conn.close()
+
+print(json.dumps(report))

@@ -1,0 +1,140 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { isFerryError } from '../../src/errors.js';
+import { AmqpReader, AmqpSymbol, AmqpWriter, Described, type AmqpValue } from '../../src/protocols/amqp/codec.js';
+import { FrameGuard } from '../../src/protocols/amqp/frame-guard.js';
+import { AMQP_HEADER, SASL_HEADER, frame, frames } from '../helpers/amqp.js';
+
+function roundTrip(value: AmqpValue): AmqpValue {
+  const w = new AmqpWriter(4);
+  w.value(value);
+  const buf = w.toBuffer();
+  const r = new AmqpReader(buf);
+  const out = r.read();
+  assert.equal(r.offset, buf.length, 'the reader consumes exactly what the writer wrote');
+  return out;
+}
+
+const values: fc.Arbitrary<AmqpValue> = fc.letrec<{ value: AmqpValue }>((tie) => ({
+  value: fc.oneof(
+    { depthSize: 'small' },
+    fc.constant(null),
+    fc.boolean(),
+    fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }),
+    fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),
+    fc.double({ noNaN: true }).filter((d) => !Number.isInteger(d)),
+    fc.string(),
+    fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)),
+    fc.string({ maxLength: 20 }).filter((s) => /^[\x20-\x7e]*$/.test(s)).map((s) => new AmqpSymbol(s)),
+    fc.array(tie('value'), { maxLength: 5 }),
+    fc.tuple(fc.nat(255), tie('value')).map(([code, v]) => new Described(BigInt(code), v)),
+  ),
+})).value;
+
+describe('AMQP codec', () => {
+  it('writes and reads back every kind of value', () => {
+    fc.assert(
+      fc.property(values, (value) => {
+        assert.deepEqual(roundTrip(value), value);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('maps read back with their keys (symbol keys as text)', () => {
+    const map = new Map<AmqpValue, AmqpValue>([['a', 1], [new AmqpSymbol('s'), 'x']]);
+    assert.deepEqual(roundTrip(map), new Map<AmqpValue, AmqpValue>([['a', 1], ['s', 'x']]));
+  });
+
+  it('reads the fixed-width types other encoders use', () => {
+    const read = (bytes: number[]): AmqpValue => new AmqpReader(Buffer.from(bytes)).read();
+    assert.equal(read([0x50, 200]), 200);
+    assert.equal(read([0x51, 0xff]), -1);
+    assert.equal(read([0x60, 1, 0]), 256);
+    assert.equal(read([0x61, 0xff, 0xfe]), -2);
+    assert.equal(read([0x43]), 0);
+    assert.equal(read([0x52, 9]), 9);
+    assert.equal(read([0x53, 9]), 9n);
+    assert.equal(read([0x55, 0xff]), -1n);
+    assert.equal(read([0x56, 1]), true);
+    assert.equal(read([0x73, 0, 0, 0, 0x41]), 'A');
+    assert.equal(read([0x83, 0, 0, 0, 0, 0, 0, 1, 0]), 256);
+    assert.equal(read([0x98, ...Buffer.from('00112233445566778899aabbccddeeff', 'hex')]), '00112233-4455-6677-8899-aabbccddeeff');
+    assert.deepEqual(read([0xe0, 4, 2, 0x50, 1, 2]), [1, 2]);
+    assert.deepEqual(read([0xf0, 0, 0, 0, 9, 0, 0, 0, 2, 0xa3, 1, 0x61, 1, 0x62]), [new AmqpSymbol('a'), new AmqpSymbol('b')]);
+  });
+
+  it('refuses lying sizes and unknown codes with FERRY_AMQP_DECODE', () => {
+    const bad = [[0xa1, 5, 0x61], [0xd0, 0, 0, 0, 200, 0, 0, 0, 1], [0xc0, 1, 3], [0x3f], [0x00, 0x41, 0x40], [0xc1, 2, 1, 0x40]];
+    for (const bytes of bad) {
+      assert.throws(() => new AmqpReader(Buffer.from(bytes)).read(), (err: unknown) => isFerryError(err, 'FERRY_AMQP_DECODE'), Buffer.from(bytes).toString('hex'));
+    }
+  });
+
+  it('random bytes never throw anything but FERRY_AMQP_DECODE', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 40 }), (bytes) => {
+        try {
+          const r = new AmqpReader(Buffer.from(bytes));
+          while (r.remaining > 0) r.read();
+        } catch (err) {
+          if (!isFerryError(err, 'FERRY_AMQP_DECODE')) throw err;
+        }
+      }),
+      { numRuns: 5000 },
+    );
+  });
+});
+
+describe('frame guard', () => {
+  const stream = Buffer.concat([
+    SASL_HEADER,
+    Buffer.from([0, 0, 0, 12, 2, 1, 0, 0, 1, 2, 3, 4]),
+    AMQP_HEADER,
+    frame(frames.open({ container_id: 'x' })),
+    Buffer.from([0, 0, 0, 8, 2, 0, 0, 0]),
+    frame(frames.begin({ next_outgoing_id: 0, incoming_window: 10, outgoing_window: 10 })),
+  ]);
+
+  it('accepts a good stream split at every byte', () => {
+    for (let split = 0; split <= stream.length; split++) {
+      const guard = new FrameGuard(1024);
+      assert.equal(guard.push(stream.subarray(0, split)), undefined, `split at ${split}`);
+      assert.equal(guard.push(stream.subarray(split)), undefined, `split at ${split}`);
+    }
+    const guard = new FrameGuard(1024);
+    for (const byte of stream) assert.equal(guard.push(Buffer.from([byte])), undefined);
+  });
+
+  it('answers a wrong header with a header the broker speaks', () => {
+    const http = new FrameGuard(1024).push(Buffer.from('GET / HTTP/1.1\r\n'));
+    assert.equal(http?.kind, 'header');
+    assert.deepEqual(http?.kind === 'header' ? http.reply : undefined, SASL_HEADER);
+    const old = new FrameGuard(1024).push(Buffer.from([0x41, 0x4d, 0x51, 0x50, 0, 0, 9, 1]));
+    assert.deepEqual(old?.kind === 'header' ? old.reply : undefined, AMQP_HEADER);
+    // the first wrong byte is enough
+    assert.equal(new FrameGuard(1024).push(Buffer.from('G'))?.kind, 'header');
+  });
+
+  it('stops frames that are too small, too large, badly offset or of the wrong layer', () => {
+    const after = (bytes: number[], header = AMQP_HEADER) => new FrameGuard(1024).push(Buffer.concat([header, Buffer.from(bytes)]));
+    assert.equal(after([0, 0, 0, 4, 2, 0, 0, 0])?.kind, 'frame');
+    assert.equal(after([0, 0, 4, 1, 2, 0, 0, 0])?.kind, 'frame');
+    assert.equal(after([0, 0, 0, 8, 1, 0, 0, 0])?.kind, 'frame');
+    assert.equal(after([0, 0, 0, 8, 3, 0, 0, 0])?.kind, 'frame');
+    assert.equal(after([0, 0, 0, 8, 2, 1, 0, 0])?.kind, 'frame');
+    assert.equal(after([0, 0, 0, 8, 2, 0, 0, 0], SASL_HEADER)?.kind, 'frame');
+    assert.equal(new FrameGuard(1024).push(Buffer.concat([SASL_HEADER, SASL_HEADER]))?.kind, 'header', 'only an AMQP header follows SASL');
+  });
+
+  it('random streams after a header are judged without throwing', () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 30 }), { maxLength: 5 }), (chunks) => {
+        const guard = new FrameGuard(512);
+        guard.push(AMQP_HEADER);
+        for (const chunk of chunks) guard.push(Buffer.from(chunk));
+      }),
+    );
+  });
+});
