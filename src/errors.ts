@@ -18,6 +18,7 @@ export const errorCodes = {
   FERRY_CONNECTION_CLOSED: 'the connection was closed while the operation was under way',
   FERRY_BROKER_STOPPING: 'the broker is shutting down and accepts no new work',
   FERRY_STORE_FAILED: 'the store could not write or sync a record',
+  FERRY_STORE_LOCKED: 'another running broker holds the data folder',
   FERRY_STORE_CORRUPT: 'the store found a record that does not check out',
   FERRY_STOMP_BAD_FRAME: 'a STOMP frame that does not parse: unknown command, bad header line, bad escape, missing NUL',
   FERRY_STOMP_FRAME_TOO_LARGE: 'a STOMP frame body larger than stomp.maxFrameSize',

@@ -3,7 +3,8 @@ import { Broker, type Logger } from '../core/index.js';
 import type { FerryConfig } from '../config/index.js';
 import { createAmqpAdapter } from '../protocols/amqp/index.js';
 import { createStompAdapter } from '../protocols/stomp/index.js';
-import { MemoryStore, type Store } from '../store/index.js';
+import { join } from 'node:path';
+import { DataFolderLock, JournalStore, MemoryStore, type Store } from '../store/index.js';
 import { ManagementServer } from '../management/index.js';
 import { TcpListener, type ProtocolAdapter } from '../transport/index.js';
 
@@ -24,10 +25,28 @@ function withoutUndefined<T extends object>(value: T): { [K in keyof T]: Exclude
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as { [K in keyof T]: Exclude<T[K], undefined> };
 }
 
+function makeStore(config: FerryConfig, logger: Logger): Store {
+  if (config.store.type === 'memory') return new MemoryStore();
+  const { journal } = config.store;
+  return new JournalStore({
+    dir: join(config.data, 'journal'),
+    segmentSize: journal.segmentSize,
+    syncOnWrite: journal.syncOnWrite,
+    compactBelow: journal.compactBelow,
+    compactInterval: journal.compactInterval,
+    repair: journal.repair,
+    onEvent: (event) => {
+      if (event.event === 'journal.truncated' || event.event === 'journal.repaired' || event.event === 'journal.failed') logger.warn(event, event.event);
+      else logger.debug(event, event.event);
+    },
+  });
+}
+
 /** Builds the broker and its listeners from a configuration and starts them. */
 export async function startServer(config: FerryConfig, logger: Logger, options: ServerOptions = {}): Promise<RunningServer> {
   mkdirSync(config.data, { recursive: true });
-  const store = options.store ?? new MemoryStore();
+  const lock = DataFolderLock.acquire(config.data);
+  const store = options.store ?? makeStore(config, logger);
   const broker = new Broker({
     store,
     name: config.broker.name,
@@ -44,7 +63,12 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
     expirySweepInterval: config.destinations.expirySweepInterval,
     logger,
   });
-  await broker.start();
+  try {
+    await broker.start();
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
 
   const adapters: { adapter: ProtocolAdapter; listener: FerryConfig['listeners']['stomp'] }[] = [
     { adapter: createStompAdapter(config.stomp, logger), listener: config.listeners.stomp },
@@ -72,6 +96,7 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
   } catch (err) {
     await Promise.all(listeners.map((l) => l.close()));
     await broker.stop();
+    lock.release();
     throw err;
   }
 
@@ -83,6 +108,7 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
       stopping ??= (async () => {
         await Promise.all(listeners.map((l) => l.close()));
         await broker.stop();
+        lock.release();
         logger.info({ event: 'broker.stopped' }, 'broker stopped');
       })();
       return stopping;

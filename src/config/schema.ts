@@ -83,7 +83,20 @@ export const configSchema = z
     data: z.string().min(1).default('./data'),
     store: z
       .object({
-        type: z.enum(['memory']).default('memory'),
+        /** journal: on disk in <data>/journal, survives restarts and crashes. memory: nothing survives the process. */
+        type: z.enum(['journal', 'memory']).default('journal'),
+        journal: z
+          .object({
+            segmentSize: z.number().int().min(64 * 1024).default(32 * 1024 * 1024),
+            /** fdatasync before a persistent message is acknowledged; false trades power-loss safety for speed. */
+            syncOnWrite: z.boolean().default(true),
+            compactBelow: z.number().min(0).max(1).default(0.3),
+            compactInterval: milliseconds.default(30_000),
+            /** Open a journal damaged in the middle by dropping the rest of the damaged segment. */
+            repair: z.boolean().default(false),
+          })
+          .strict()
+          .default({}),
       })
       .strict()
       .default({}),
