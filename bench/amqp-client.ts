@@ -227,7 +227,7 @@ export function applicationProperties(payload: Buffer): Map<string, AmqpValue> |
   while (reader.remaining > 0) {
     reader.u8();
     const descriptor = reader.descriptor();
-    if (descriptor === 0x74n) {
+    if (descriptor === 0x74) {
       const value = reader.read();
       return value instanceof Map ? (value as Map<string, AmqpValue>) : undefined;
     }

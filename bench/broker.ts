@@ -12,6 +12,8 @@ export interface RunningBroker {
   readonly pid: number;
   readonly host: string;
   readonly stompPort: number;
+  /** Bound ports by protocol, for brokers that serve more than STOMP (Ferry: `amqp`). */
+  readonly ports?: Readonly<Record<string, number>>;
   /** Where the broker's own output goes, for the error messages of a failed run. */
   readonly logFile: string;
   /** The process exited on its own; the runner stops rather than measuring a dead broker. */

@@ -2,6 +2,7 @@
 // and a consumer that reports them. Each protocol implements this once; scenarios pick one by name.
 
 import type { Protocol, Scenario } from './scenarios.js';
+import { amqpDriver } from './amqp-driver.js';
 import { stompDriver } from './stomp-driver.js';
 
 /** Warm-up messages only fill the pipes; only measured ones are counted, timed and checked. */
@@ -57,4 +58,5 @@ export interface ProtocolDriver {
 
 export const DRIVERS: Readonly<Record<Protocol, ProtocolDriver>> = {
   stomp: stompDriver,
+  amqp: amqpDriver,
 };

@@ -21,8 +21,9 @@ export interface FerryOptions {
   keepFolder?: boolean;
 }
 
-function stompPortOf(line: string): number | undefined {
-  if (!line.includes('listener.ready')) return undefined;
+/** The event of a log line, and the protocol and port of a `listener.ready` one. */
+function eventOf(line: string): { event: unknown; protocol: unknown; port: unknown } | undefined {
+  if (!line.includes('listener.ready') && !line.includes('broker.started')) return undefined;
   let record: unknown;
   try {
     record = JSON.parse(line);
@@ -31,8 +32,7 @@ function stompPortOf(line: string): number | undefined {
   }
   if (typeof record !== 'object' || record === null) return undefined;
   const { event, protocol, port } = record as Record<string, unknown>;
-  if (event === 'listener.ready' && protocol === 'stomp' && typeof port === 'number') return port;
-  return undefined;
+  return { event, protocol, port };
 }
 
 export async function startFerry(options: FerryOptions = {}): Promise<RunningBroker> {
@@ -49,10 +49,10 @@ export async function startFerry(options: FerryOptions = {}): Promise<RunningBro
 
   const child = spawn(process.execPath, [main, 'start', '--data', dataDir, '--stomp-port', '0'], {
     cwd: base,
-    // Only STOMP is measured. The other listeners' default ports are fixed (8161, 5672), so a second
-    // broker on the machine would make this one exit; the environment, unlike an option, is simply
-    // ignored by a build that has no such listener.
-    env: { ...process.env, FERRY_HTTP_PORT: 'off', FERRY_AMQP_PORT: 'off' },
+    // STOMP and AMQP are measured, on free ports. The HTTP listener's default port is fixed (8161), so
+    // a second broker on the machine would make this one exit; the environment, unlike an option, is
+    // simply ignored by a build that has no such listener.
+    env: { ...process.env, FERRY_HTTP_PORT: 'off', FERRY_AMQP_PORT: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   track(child, options.keepFolder ? undefined : base);
@@ -71,6 +71,7 @@ export async function startFerry(options: FerryOptions = {}): Promise<RunningBro
   // stdout is read to its end for the whole run, not only until the port is known: a pipe that
   // nobody drains would block the broker's logger once the pipe's buffer is full.
   const lines = createInterface({ input: child.stdout, crlfDelay: Infinity });
+  const ports: Record<string, number> = {};
   const ready = new Promise<number>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new BenchSetupError('BENCH_FERRY_TIMEOUT', 'Ferry did not report a STOMP listener in time')),
@@ -78,10 +79,15 @@ export async function startFerry(options: FerryOptions = {}): Promise<RunningBro
     );
     lines.on('line', (line) => {
       log.write(line + '\n');
-      const port = stompPortOf(line);
-      if (port !== undefined) {
+      const record = eventOf(line);
+      if (record?.event === 'listener.ready' && typeof record.protocol === 'string' && typeof record.port === 'number') {
+        ports[record.protocol] = record.port;
+      }
+      // every listener is up once the broker says it has started
+      const stomp = ports['stomp'];
+      if (record?.event === 'broker.started' && stomp !== undefined) {
         clearTimeout(timer);
-        resolve(port);
+        resolve(stomp);
       }
     });
     child.once('exit', (code, signal) => {
@@ -105,5 +111,5 @@ export async function startFerry(options: FerryOptions = {}): Promise<RunningBro
   }
   const pid = child.pid;
   if (pid === undefined) throw new BenchSetupError('BENCH_FERRY_START', 'Ferry has no pid');
-  return { name: 'ferry', pid, host, stompPort, logFile, exited, stop: cleanUp };
+  return { name: 'ferry', pid, host, stompPort, ports, logFile, exited, stop: cleanUp };
 }

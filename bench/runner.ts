@@ -162,7 +162,9 @@ export async function runScenario(
 ): Promise<ScenarioResult> {
   const result = emptyResult(scenario.name, broker.name);
   const counters = new SharedCounters(counterLayout(scenario));
-  const target = { host: broker.host, port: broker.stompPort, destination: `bench.${scenario.name}.${runTag}` };
+  const port = scenario.protocol === 'stomp' ? broker.stompPort : broker.ports?.[scenario.protocol];
+  if (port === undefined) return { ...result, error: `${broker.name} has no ${scenario.protocol} listener` };
+  const target = { host: broker.host, port, destination: `bench.${scenario.name}.${runTag}` };
   const handles: WorkerHandle[] = [];
   const check = (): void => {
     for (const h of handles) if (h.failure !== undefined) throw h.failure;

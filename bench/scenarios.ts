@@ -3,7 +3,7 @@
 
 import type { CounterLayout } from './shared-state.js';
 
-export type Protocol = 'stomp';
+export type Protocol = 'stomp' | 'amqp';
 export type DestinationKind = 'queue' | 'topic';
 
 export interface Scenario {
@@ -102,6 +102,28 @@ export const SCENARIOS: readonly Scenario[] = [
     bodyBytes: 256,
     persistent: false,
     confirmSends: false,
+  },
+  {
+    name: 'queue-1-1-amqp',
+    summary: 'AMQP 1.0 queue, 1 producer -> 1 consumer, non-persistent, 1 KiB bodies, pre-settled both ways (Ferry only)',
+    protocol: 'amqp',
+    kind: 'queue',
+    producers: 1,
+    consumers: 1,
+    bodyBytes: 1024,
+    persistent: false,
+    confirmSends: false,
+  },
+  {
+    name: 'queue-1-1-amqp-persistent',
+    summary: 'AMQP 1.0 queue, 1 producer -> 1 consumer, durable, 1 KiB bodies, every transfer settled by the broker (Ferry only)',
+    protocol: 'amqp',
+    kind: 'queue',
+    producers: 1,
+    consumers: 1,
+    bodyBytes: 1024,
+    persistent: true,
+    confirmSends: true,
   },
 ];
 

@@ -10,7 +10,7 @@ import { MessageQueue, type QueueEnvironment, type QueueStats } from './message-
 import { Persistence } from './persistence.js';
 import { PolicyBook, type PolicyRule } from './policy.js';
 import type { QueueEntry, StoredMessage } from './queue-entry.js';
-import { RecordType, encodeDurableSubscription, encodeQueue } from './records.js';
+import { RecordType, encodeDeliveryMark, encodeDurableSubscription, encodeQueue } from './records.js';
 import { recoverState, type RecoveryTarget } from './recovery.js';
 import { MessageScheduler } from './scheduler.js';
 import { compileSelector, type Selector } from './selector/index.js';
@@ -143,6 +143,8 @@ export class Broker implements RecoveryTarget {
   private readonly clientIds = new Map<string, CoreConnection>();
   private readonly temporaryOwners = new Map<string, CoreConnection>();
   private persistence: Persistence | undefined;
+  /** Queues whose delivery mark moved this turn; written together at the end of it. */
+  private readonly movedMarks = new Set<MessageQueue>();
   private scheduler: MessageScheduler | undefined;
   private duplicates: DuplicateDetector | undefined;
   private queueEnvironment: QueueEnvironment | undefined;
@@ -182,6 +184,7 @@ export class Broker implements RecoveryTarget {
       clock: this.clock,
       timers: this.timers,
       deadLetter: (queue, entry, reason) => this.deadLetter(queue, entry, reason),
+      deliveryMarkMoved: (queue) => this.deliveryMarkMoved(queue),
     };
     this.scheduler = new MessageScheduler(this.store, persistence, this.timers, this.clock, (message, txId) => this.deliverScheduled(message, txId), this.logger);
     this.duplicates = new DuplicateDetector(this.store, persistence);
@@ -197,6 +200,12 @@ export class Broker implements RecoveryTarget {
     if (this.state !== 'running') return;
     this.state = 'stopping';
     for (const connection of [...this.connections.values()]) connection.close();
+    // everything delivered came back with its count: the marks are not needed to flag redeliveries
+    this.movedMarks.clear();
+    for (const queue of this.allPersistentQueues()) {
+      if (queue.deliveryMarkRecord !== 0) this.store.delete(queue.deliveryMarkRecord);
+      queue.deliveryMarkRecord = 0;
+    }
     this.scheduler?.stop();
     this.timers.stop();
     await this.store.sync();
@@ -450,6 +459,30 @@ export class Broker implements RecoveryTarget {
 
   recoverDuplicateId(recordId: number, data: Buffer): void {
     this.requireDuplicates().recover(recordId, data);
+  }
+
+  private deliveryMarkMoved(queue: MessageQueue): void {
+    if (this.movedMarks.size === 0) setImmediate(() => this.writeDeliveryMarks());
+    this.movedMarks.add(queue);
+  }
+
+  private writeDeliveryMarks(): void {
+    const persistence = this.persistence;
+    if (persistence === undefined || this.state !== 'running') return;
+    for (const queue of this.movedMarks) {
+      if (queue.recordId === 0) continue;
+      const data = encodeDeliveryMark({ queueId: queue.recordId, seq: queue.deliveryMark });
+      if (queue.deliveryMarkRecord === 0) {
+        queue.deliveryMarkRecord = persistence.allocateId();
+        this.store.add(queue.deliveryMarkRecord, RecordType.DeliveryMark, data);
+      } else this.store.update(queue.deliveryMarkRecord, RecordType.DeliveryMark, data);
+    }
+    this.movedMarks.clear();
+  }
+
+  private *allPersistentQueues(): IterableIterator<MessageQueue> {
+    for (const queue of this.queues.values()) if (queue.recordId !== 0) yield queue;
+    for (const subscription of this.durableSubscriptions.values()) yield subscription.queue;
   }
 
   private duplicateIdOf(message: Message): string | undefined {

@@ -25,6 +25,8 @@ export interface QueueEnvironment {
   readonly timers: TimerQueue;
   /** Takes the entry out of `queue` and into its dead-letter queue (or drops it, by policy). */
   deadLetter(queue: MessageQueue, entry: QueueEntry, reason: string): void;
+  /** The queue has handed persistent messages to consumers past its recorded delivery mark. */
+  deliveryMarkMoved(queue: MessageQueue): void;
 }
 
 /**
@@ -55,6 +57,14 @@ export class MessageQueue {
   private expiring = 0;
   delayed = 0;
   inFlight = 0;
+  /**
+   * Highest sequence of a persistent message handed to a consumer. The broker records it once per
+   * turn; after a crash, waiting messages at or below it may have been seen by a consumer already,
+   * so they come back flagged redelivered.
+   */
+  deliveryMark = 0;
+  /** Store record holding the mark, 0 until first written. */
+  deliveryMarkRecord = 0;
 
   constructor(
     readonly name: string,
@@ -98,6 +108,13 @@ export class MessageQueue {
       if (key !== undefined && key !== null) this.lastValues.set(key, entry);
     }
     this.addPending(entry);
+  }
+
+  /** After a crash: what waits at or below the last recorded delivery mark may have been delivered. */
+  recoverDeliveryMark(recordId: number, mark: number): void {
+    this.deliveryMarkRecord = recordId;
+    this.deliveryMark = mark;
+    for (const entry of this.pending) if (entry.seq <= mark) entry.redeliveries++;
   }
 
   /**
@@ -338,6 +355,10 @@ export class MessageQueue {
 
   private handOver(consumer: Consumer, entry: QueueEntry): void {
     if (entry.message.expiration !== 0) this.expiring--;
+    if (entry.referenceId !== 0 && entry.seq > this.deliveryMark) {
+      this.deliveryMark = entry.seq;
+      this.env.deliveryMarkMoved(this);
+    }
     consumer.take(entry);
   }
 

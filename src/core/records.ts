@@ -18,6 +18,8 @@ export const RecordType = {
   Scheduled: 5,
   /** A duplicate-detection id remembered for a destination. */
   DuplicateId: 6,
+  /** The highest sequence of a queue handed to a consumer, for the redelivered flag after a crash. */
+  DeliveryMark: 7,
 } as const;
 
 const bodyKinds: readonly BodyKind[] = ['text', 'bytes', 'map', 'stream', 'object'];
@@ -372,4 +374,21 @@ export function encodeDuplicateId(d: DuplicateIdRecord): Buffer {
 export function decodeDuplicateId(data: Buffer): DuplicateIdRecord {
   const r = new Reader(data);
   return { destination: r.str(), duplicateId: r.str() };
+}
+
+export interface DeliveryMarkRecord {
+  queueId: number;
+  seq: number;
+}
+
+export function encodeDeliveryMark(m: DeliveryMarkRecord): Buffer {
+  const b = Buffer.allocUnsafe(16);
+  b.writeDoubleLE(m.queueId, 0);
+  b.writeDoubleLE(m.seq, 8);
+  return b;
+}
+
+export function decodeDeliveryMark(data: Buffer): DeliveryMarkRecord {
+  if (data.length !== 16) throw new FerryError('FERRY_STORE_CORRUPT', `delivery mark record has ${data.length} bytes, expected 16`);
+  return { queueId: data.readDoubleLE(0), seq: data.readDoubleLE(8) };
 }

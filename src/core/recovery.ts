@@ -3,7 +3,7 @@ import type { Logger } from './logger.js';
 import type { Message } from './message.js';
 import type { MessageQueue } from './message-queue.js';
 import type { StoredMessage } from './queue-entry.js';
-import { RecordType, decodeDurableSubscription, decodeMessage, decodeQueue, decodeReference, type ReferenceRecord } from './records.js';
+import { RecordType, decodeDeliveryMark, decodeDurableSubscription, decodeMessage, decodeQueue, decodeReference, type ReferenceRecord } from './records.js';
 
 /** What recovery rebuilds; the broker implements it. */
 export interface RecoveryTarget {
@@ -22,6 +22,7 @@ export function recoverState(target: RecoveryTarget, records: readonly StoreReco
   const queuesById = new Map<number, MessageQueue>();
   const messages = new Map<number, { message: Message; stored: StoredMessage }>();
   const references: { id: number; ref: ReferenceRecord }[] = [];
+  const marks: { id: number; queueId: number; seq: number }[] = [];
   let scheduled = 0;
   for (const record of records) {
     switch (record.type) {
@@ -46,6 +47,9 @@ export function recoverState(target: RecoveryTarget, records: readonly StoreReco
       case RecordType.DuplicateId:
         target.recoverDuplicateId(record.id, record.data);
         break;
+      case RecordType.DeliveryMark:
+        marks.push({ id: record.id, ...decodeDeliveryMark(record.data) });
+        break;
       default:
         logger.warn({ event: 'store.unknown-record', type: record.type, id: record.id }, 'skipping a record of unknown type');
     }
@@ -61,6 +65,12 @@ export function recoverState(target: RecoveryTarget, records: readonly StoreReco
       continue;
     }
     queue.recover(held.message, held.stored, ref.seq, ref.deliveryCount, id);
+  }
+  // a clean stop deletes the marks, so any left say the broker stopped without returning deliveries
+  for (const mark of marks) {
+    const queue = queuesById.get(mark.queueId);
+    if (queue === undefined) store.delete(mark.id);
+    else queue.recoverDeliveryMark(mark.id, mark.seq);
   }
   let orphans = 0;
   for (const { stored } of messages.values()) {

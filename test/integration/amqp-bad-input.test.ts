@@ -5,7 +5,7 @@ import { AMQP_HEADER, SASL_HEADER, closeCondition, connectAmqp, encodeMessage, f
 
 let broker: TestBroker;
 before(async () => {
-  broker = await startBroker({ 'amqp.maxFrameSize': 4096, 'amqp.maxMessageSize': 20_000 });
+  broker = await startBroker({ 'amqp.maxFrameSize': 4096, 'amqp.maxMessageSize': 20_000, 'amqp.maxLinks': 3 });
 });
 after(async () => {
   await broker.stop();
@@ -122,6 +122,36 @@ describe('links', () => {
     const error = await c.closed;
     assert.equal(error?.condition, 'amqp:link:message-size-exceeded');
     await othersUnaffected();
+  });
+
+  test('links past amqp.maxLinks are refused; the connection stays', async () => {
+    const c = await connectAmqp(broker.amqpPort);
+    for (let i = 0; i < 3; i++) await c.openSender(unique(`limit${i}`));
+    await assert.rejects(c.openSender(unique('one-too-many')), /link refused/);
+    assert.equal(c.connection.is_open(), true);
+    await c.close();
+  });
+
+  test('an aborted transfer is dropped; the next one arrives', async () => {
+    const q = unique('aborted');
+    const raw = await opened();
+    raw.write(frame(frames.attach({ name: 'aborting', handle: 0, role: false, target: terminus.target({ address: q }).described(), initial_delivery_count: 0 })));
+    // the broker's attach and its flow with credit
+    await raw.waitFor(60);
+    const payload = encodeMessage({ body: 'half' });
+    raw.write(
+      Buffer.concat([
+        frame(frames.transfer({ handle: 0, delivery_id: 0, delivery_tag: Buffer.from('a'), message_format: 0, settled: true, more: true }), payload.subarray(0, 4)),
+        frame(frames.transfer({ handle: 0, aborted: true })),
+        frame(frames.transfer({ handle: 0, delivery_id: 1, delivery_tag: Buffer.from('b'), message_format: 0, settled: true }), encodeMessage({ body: 'whole' })),
+      ]),
+    );
+    const c = await connectAmqp(broker.amqpPort);
+    const { inbox } = await c.openReceiver(q);
+    assert.equal((await inbox.next()).message.body, 'whole');
+    await inbox.expectNothing(150);
+    await c.close();
+    raw.socket.destroy();
   });
 
   test('a transfer on a handle that was never attached closes the connection', async () => {

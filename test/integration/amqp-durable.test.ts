@@ -86,6 +86,20 @@ describe('durable subscriptions', () => {
     await fresh.inbox.expectNothing(200);
   });
 
+  test('a client that asks for a sole connection (JMS with a client id) keeps its subscriptions on it', async () => {
+    const topic = unique('sole');
+    const containerId = unique('jms');
+    const options = { container_id: containerId, desired_capabilities: ['sole-connection-for-container'] };
+    const sub = await connectAmqp(broker.amqpPort, options);
+    clients.push(sub);
+    const first = await sub.openReceiver({ name: 'jms-sub', source: durableSource(topic) });
+    await detached(first.receiver, false);
+    const producer = await client();
+    await producer.send(await producer.openSender(`topic://${topic}`), { body: 'kept', durable: true });
+    const again = await sub.openReceiver({ name: 'jms-sub', source: durableSource(topic) });
+    assert.equal((await again.inbox.next()).message.body, 'kept');
+  });
+
   test('a second live link on the same durable subscription is refused', async () => {
     const topic = unique('exclusive');
     const containerId = unique('container');

@@ -4,7 +4,8 @@ import fc from 'fast-check';
 import { isFerryError } from '../../src/errors.js';
 import { AmqpReader, AmqpSymbol, AmqpWriter, Described, type AmqpValue } from '../../src/protocols/amqp/codec.js';
 import { FrameGuard } from '../../src/protocols/amqp/frame-guard.js';
-import { AMQP_HEADER, SASL_HEADER, frame, frames } from '../helpers/amqp.js';
+import { readTransferFrame } from '../../src/protocols/amqp/transfers.js';
+import { AMQP_HEADER, SASL_HEADER, frame, frames, rhea } from '../helpers/amqp.js';
 
 function roundTrip(value: AmqpValue): AmqpValue {
   const w = new AmqpWriter(4);
@@ -28,7 +29,7 @@ const values: fc.Arbitrary<AmqpValue> = fc.letrec<{ value: AmqpValue }>((tie) =>
     fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)),
     fc.string({ maxLength: 20 }).filter((s) => /^[\x20-\x7e]*$/.test(s)).map((s) => new AmqpSymbol(s)),
     fc.array(tie('value'), { maxLength: 5 }),
-    fc.tuple(fc.nat(255), tie('value')).map(([code, v]) => new Described(BigInt(code), v)),
+    fc.tuple(fc.nat(255), tie('value')).map(([code, v]) => new Described(code, v)),
   ),
 })).value;
 
@@ -107,6 +108,24 @@ describe('frame guard', () => {
     for (const byte of stream) assert.equal(guard.push(Buffer.from([byte])), undefined);
   });
 
+  it('reports exactly the AMQP frames that lie whole within a chunk, wherever the stream is split', () => {
+    const amqpStart = SASL_HEADER.length + 12 + AMQP_HEADER.length;
+    const frameEnds: [number, number][] = [];
+    for (let at = amqpStart; at < stream.length; ) {
+      const size = stream.readUInt32BE(at);
+      frameEnds.push([at, at + size]);
+      at += size;
+    }
+    for (let split = 0; split <= stream.length; split++) {
+      const guard = new FrameGuard(1024);
+      const seen: [number, number][] = [];
+      guard.push(stream.subarray(0, split), (s, e) => seen.push([s, e]));
+      guard.push(stream.subarray(split), (s, e) => seen.push([s + split, e + split]));
+      const expected = frameEnds.filter(([s, e]) => e <= split || s >= split);
+      assert.deepEqual(seen, expected, `split at ${split}`);
+    }
+  });
+
   it('answers a wrong header with a header the broker speaks', () => {
     const http = new FrameGuard(1024).push(Buffer.from('GET / HTTP/1.1\r\n'));
     assert.equal(http?.kind, 'header');
@@ -136,5 +155,30 @@ describe('frame guard', () => {
         for (const chunk of chunks) guard.push(Buffer.from(chunk));
       }),
     );
+  });
+});
+
+describe('transfer frames', () => {
+  const types = rhea.types as unknown as { described(d: unknown, v: unknown): unknown; wrap_ulong(v: number): unknown; wrap_list(v: unknown[]): unknown };
+
+  it('reads what rhea writes, and leaves other performatives alone', () => {
+    const payload = Buffer.from([0x00, 0x53, 0x77, 0xa1, 1, 0x78]);
+    const state = types.described(types.wrap_ulong(0x34), types.wrap_list([Buffer.from([0, 0, 0, 7])]));
+    const transfer = frames.transfer({ handle: 300, delivery_id: 70000, delivery_tag: Buffer.from('t1'), message_format: 0, settled: true }) as { value: unknown[] };
+    // rhea cannot write a transfer's state itself
+    transfer.value[7] = state;
+    const bytes = frame(transfer, payload);
+    const read = readTransferFrame(bytes, 0, bytes.length)!;
+    assert.equal(read.handle, 300);
+    assert.equal(read.deliveryId, 70000);
+    assert.deepEqual(read.tag, Buffer.from('t1'));
+    assert.equal(read.settled, true);
+    assert.equal(read.unusual, false);
+    assert.deepEqual(read.txnId, Buffer.from([0, 0, 0, 7]));
+    assert.deepEqual(read.payload, payload);
+    const continued = frame(frames.transfer({ handle: 0, delivery_id: 1, delivery_tag: Buffer.from('x'), more: true }), payload);
+    assert.equal(readTransferFrame(continued, 0, continued.length)?.unusual, true);
+    const open = frame(frames.open({ container_id: 'x' }));
+    assert.equal(readTransferFrame(open, 0, open.length), undefined);
   });
 });

@@ -12,8 +12,11 @@ import { FerryError } from '../../errors.js';
 /** A described value whose descriptor this codec does not interpret. */
 export class Described {
   constructor(
-    /** A numeric descriptor (domain << 32 | id) as a bigint, or a symbolic one. */
-    readonly descriptor: bigint | string,
+    /**
+     * A numeric descriptor (domain << 32 | id) as a number, exact for every domain below 2^21 (all
+     * assigned ones), or a symbolic one.
+     */
+    readonly descriptor: number | string,
     readonly value: AmqpValue,
   ) {}
 }
@@ -136,18 +139,18 @@ export class AmqpReader {
     this.offset += size;
   }
 
-  /** The descriptor of a described value: a bigint code or a symbol name. */
-  descriptor(): bigint | string {
+  /** The descriptor of a described value: a numeric code (numbers, not bigints: no allocation per section) or a symbol name. */
+  descriptor(): number | string {
     const code = this.u8();
     switch (code) {
       case 0x53:
-        return BigInt(this.u8());
+        return this.u8();
       case 0x44:
-        return 0n;
+        return 0;
       case 0x80:
         this.need(8);
         this.offset += 8;
-        return this.buf.readBigUInt64BE(this.offset - 8);
+        return this.buf.readUInt32BE(this.offset - 8) * 0x100000000 + this.buf.readUInt32BE(this.offset - 4);
       case 0xa3:
       case 0xb3: {
         const size = code === 0xa3 ? this.u8() : this.u32();
@@ -298,7 +301,7 @@ export class AmqpReader {
         const { size, count } = this.sizeCount(code === 0xf0);
         const end = this.offset + size - (code === 0xf0 ? 4 : 1);
         let element = this.u8();
-        let descriptor: bigint | string | undefined;
+        let descriptor: number | string | undefined;
         if (element === 0x00) {
           descriptor = this.descriptor();
           element = this.u8();
@@ -589,7 +592,7 @@ export class AmqpWriter {
     if (v instanceof Described) {
       this.u8(0x00);
       if (typeof v.descriptor === 'string') this.symbol(v.descriptor);
-      else this.ulong(v.descriptor);
+      else this.ulong(BigInt(v.descriptor));
       return this.value(v.value);
     }
     if (Array.isArray(v)) {

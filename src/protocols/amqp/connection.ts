@@ -24,6 +24,7 @@ import {
   type Typed,
 } from './engine.js';
 import { FrameGuard } from './frame-guard.js';
+import { acceptTransfer, readTransferFrame, type TransferFrame } from './transfers.js';
 import { ProducerLink } from './incoming.js';
 import { amqpError, type CoreTransaction, type LinkHandler, type LinkOwner } from './link.js';
 import type { AmqpOptions } from './options.js';
@@ -140,7 +141,23 @@ export class AmqpConnection implements LinkOwner {
 
   private data(chunk: Buffer): void {
     if (this.failed) return;
-    const failure = this.guard.push(chunk);
+    // bytes up to `passFrom` have gone to rhea or been taken as transfers; the rest go to rhea in order
+    let passFrom = 0;
+    const failure = this.guard.push(chunk, (start, end) => {
+      if (this.failed) return;
+      try {
+        const frame = readTransferFrame(chunk, start, end);
+        if (frame === undefined || frame.unusual) return;
+        // rhea reads what comes before first: it may attach the very link this transfer is on
+        if (passFrom < start) this.feed(chunk.subarray(passFrom, start));
+        passFrom = start;
+        if (!this.failed && this.receiveTransfer(frame)) passFrom = end;
+      } catch (err) {
+        passFrom = chunk.length;
+        this.inputFailed(err);
+      }
+    });
+    if (this.failed) return;
     if (failure !== undefined) {
       if (failure.kind === 'header') {
         // [AMQP 2.2] a header the broker does not speak is answered with one it does, then the socket closes
@@ -155,10 +172,33 @@ export class AmqpConnection implements LinkOwner {
       return;
     }
     try {
-      this.feed(chunk);
+      // rhea also hears of input that was all transfers, which keeps its idle time-out right
+      this.feed(passFrom === 0 ? chunk : chunk.subarray(passFrom));
     } catch (err) {
       this.unexpected(err);
     }
+  }
+
+  /**
+   * A whole transfer frame, read by the broker itself (transfers.ts); false leaves it to rhea, which
+   * handles the unusual cases and reports the erroneous ones.
+   */
+  private receiveTransfer(frame: TransferFrame): boolean {
+    const session = this.rhea.remote_channel_map[frame.channel];
+    if (session === undefined || !this.sessions.has(session)) return false;
+    const link = session.remote.handles[frame.handle];
+    const handler = link?.ferry as IncomingHandler | undefined;
+    if (link === undefined || link.is_sender() || handler === undefined) return false;
+    // [AMQP 2.6.7] a transfer needs link credit
+    if (link.credit <= 0) throw new AmqpConditionError('amqp:link:transfer-limit-exceeded', `transfer on link "${link.name}" without link credit`);
+    const delivery = acceptTransfer(session, link, frame);
+    if (delivery === undefined) return false;
+    if (handler instanceof ProducerLink) {
+      handler.beginTransfer(frame.format, frame.txnId);
+      handler.countBytes(frame.payload.length);
+    }
+    handler.message(delivery, frame.payload);
+    return true;
   }
 
   private closed(error: Error | undefined): void {
@@ -258,10 +298,10 @@ export class AmqpConnection implements LinkOwner {
    * second core connection holds it, opened with the first durable link. A container id held by
    * another live connection makes durable links fail with amqp:resource-locked.
    */
-  private durableCore(): { connection: CoreConnection; session: CoreSession } {
+  private durableCore(session: CoreSession): { connection: CoreConnection; session: CoreSession } {
     const core = this.requireCore();
     if (this.containerId === '') throw new FerryError('FERRY_DESTINATION_INVALID', 'a durable subscription needs a container-id in the open');
-    if (core.clientId === this.containerId) return { connection: core, session: this.sessionOf(undefined) };
+    if (core.clientId === this.containerId) return { connection: core, session };
     if (this.durableConnection === undefined || this.durableConnection.isClosed) {
       try {
         this.durableConnection = this.broker.connect({
@@ -316,16 +356,9 @@ export class AmqpConnection implements LinkOwner {
 
   private closeSession(state: SessionState): void {
     for (const link of state.links) link.close();
+    this.linkCount -= state.links.size;
     state.links.clear();
     state.core.close();
-  }
-
-  private sessionOf(rhea: RheaSession | undefined): CoreSession {
-    if (rhea !== undefined) {
-      const state = this.sessions.get(rhea);
-      if (state !== undefined) return state.core;
-    }
-    throw new FerryError('FERRY_CONNECTION_CLOSED', 'the session is closed');
   }
 
   /**
@@ -469,8 +502,14 @@ export class AmqpConnection implements LinkOwner {
       link.close({ condition: 'amqp:resource-limit-exceeded', description: `more than ${this.options.maxLinks} links (amqp.maxLinks)` });
       return false;
     }
-    this.linkCount++;
     return true;
+  }
+
+  /** Keeps a link the broker has accepted; counted against amqp.maxLinks until it goes. */
+  private keep(state: SessionState, link: RheaLink, handler: LinkHandler): void {
+    state.links.add(handler);
+    link.ferry = handler;
+    this.linkCount++;
   }
 
   private refuse(link: RheaLink, err: unknown): void {
@@ -485,9 +524,7 @@ export class AmqpConnection implements LinkOwner {
     const state = this.sessions.get(link.session);
     try {
       if (state === undefined) throw new FerryError('FERRY_CONNECTION_CLOSED', 'the session is closed');
-      const handler = this.openConsumer(link, state);
-      state.links.add(handler);
-      link.ferry = handler;
+      this.keep(state, link, this.openConsumer(link, state));
     } catch (err) {
       this.refuse(link, err);
     }
@@ -528,7 +565,7 @@ export class AmqpConnection implements LinkOwner {
     const durable = destination.kind === 'topic' && destination.temporary !== true && (source.durable ?? 0) > 0 && source.expiry_policy === 'never';
     const presettled = attach?.snd_settle_mode === 1;
     let owner = { connection: this.requireCore(), session: state.core };
-    if (durable) owner = this.durableCore();
+    if (durable) owner = this.durableCore(state.core);
     const handler = new ConsumerLink(
       link,
       this,
@@ -573,8 +610,7 @@ export class AmqpConnection implements LinkOwner {
       if (state.coordinatorAttach) {
         const coordinator = new CoordinatorLink(link, this);
         link.local.attach.target = coordinatorTarget();
-        state.links.add(coordinator);
-        link.ferry = coordinator;
+        this.keep(state, link, coordinator);
         coordinator.start();
         return;
       }
@@ -586,8 +622,7 @@ export class AmqpConnection implements LinkOwner {
         this.broker.checkSendable(destination, this.requireCore());
       }
       const handler = new ProducerLink(link, state.core, this, destination);
-      state.links.add(handler);
-      link.ferry = handler;
+      this.keep(state, link, handler);
       const echo: TerminusFields = {};
       if (destination !== undefined) {
         echo.address = target?.dynamic === true ? formatAddress(destination) : target?.address ?? undefined;
@@ -605,9 +640,7 @@ export class AmqpConnection implements LinkOwner {
     const handler = link.ferry as LinkHandler | undefined;
     if (handler === undefined) return;
     link.ferry = undefined;
-    this.linkCount--;
-    const state = this.sessions.get(link.session);
-    state?.links.delete(handler);
+    if (this.sessions.get(link.session)?.links.delete(handler) === true) this.linkCount--;
     handler.detached(link.remote.detach?.closed === true);
   }
 

@@ -4,9 +4,9 @@ import { outcomes, type RheaDelivery, type RheaLink, type Typed } from './engine
 import { amqpError, type LinkHandler, type LinkOwner } from './link.js';
 import { decodeValueBody } from './mapping.js';
 
-const DECLARE = 0x31n;
-const DISCHARGE = 0x32n;
-const symbolic: Readonly<Record<string, bigint>> = { 'amqp:declare:list': DECLARE, 'amqp:discharge:list': DISCHARGE };
+const DECLARE = 0x31;
+const DISCHARGE = 0x32;
+const symbolic: Readonly<Record<string, number>> = { 'amqp:declare:list': DECLARE, 'amqp:discharge:list': DISCHARGE };
 
 function hex(id: Buffer): string {
   return id.toString('hex');

@@ -86,12 +86,35 @@ interface CircularBuffer {
   get_head(): RheaDelivery | undefined;
   get_tail(): RheaDelivery | undefined;
   available(): number;
+  push(delivery: RheaDelivery): void;
+}
+
+/** A session's books of the deliveries it sends (rhea's Outgoing). */
+export interface OutgoingBooks {
+  readonly deliveries: CircularBuffer;
+  next_delivery_id: number;
+  next_pending_delivery: number;
+  next_transfer_id: number;
+  window: number;
+  available(): number;
+  /** Transfers the peer's incoming window still admits. */
+  transfer_window(): number;
+  update(delivery: RheaDelivery, settled: boolean, state?: Typed): void;
+}
+
+/** A session's books of the deliveries it receives (rhea's Incoming). */
+export interface IncomingBooks {
+  readonly deliveries: CircularBuffer;
+  next_transfer_id: number;
+  next_delivery_id: number | undefined;
+  update(delivery: RheaDelivery, settled: boolean, state?: Typed): void;
 }
 
 export interface RheaSession {
   readonly connection: RheaConnection;
-  readonly outgoing: { readonly deliveries: CircularBuffer; available(): number };
-  readonly incoming: { next_transfer_id: number; next_delivery_id: number | undefined };
+  readonly local: { readonly channel: number };
+  readonly outgoing: OutgoingBooks;
+  readonly incoming: IncomingBooks;
   readonly remote: { readonly handles: Readonly<Record<number, RheaLink | undefined>> };
   /** The session's links by name (Ferry keys them by name and direction, see AmqpConnection). */
   readonly links: Record<string, RheaLink | undefined>;
@@ -114,7 +137,7 @@ export interface RheaLink {
     readonly attach?: AttachPerformative;
     readonly detach?: { readonly closed?: boolean; readonly error?: RheaError | null };
   };
-  readonly local: { readonly attach: LocalAttach };
+  readonly local: { readonly attach: LocalAttach; readonly handle: number };
   _incomplete?: { settled: boolean; remote_settled: boolean } | undefined;
   _draining?: boolean;
   _drained?: boolean;
@@ -157,12 +180,17 @@ interface Frame {
 
 export interface RheaConnection {
   readonly container_id?: string;
+  /** The peer's max-frame-size. */
+  readonly max_frame_size?: number;
+  /** Sessions by the peer's channel number. */
+  readonly remote_channel_map: Readonly<Record<number, RheaSession | undefined>>;
   readonly remote: { readonly open?: { readonly desired_capabilities?: string | readonly string[] | null; readonly idle_time_out?: number | null } };
   readonly local: { readonly open: object };
   readonly sasl_transport?: { readonly username?: string; readonly selected?: { readonly username?: string; readonly transport?: { write_complete?: boolean } } };
   readonly amqp_transport: object;
   readonly transport: object;
   readonly socket: unknown;
+  on(event: 'protocol_error' | 'error', handler: (error: unknown) => void): void;
   on(event: string, handler: (context: EventContext) => void): void;
   accept(socket: SocketLike): RheaConnection;
   open(): void;
@@ -265,8 +293,11 @@ export function flag(field: Typed | undefined): boolean {
   return v === true || v === 1;
 }
 
+/** One accepted outcome for every settlement: rhea only reads it, and sends runs of it as one disposition. */
+const ACCEPTED = rhea.message.accepted().described();
+
 export const outcomes = {
-  accepted: (): Typed => rhea.message.accepted().described(),
+  accepted: (): Typed => ACCEPTED,
   released: (): Typed => rhea.message.released().described(),
   rejected: (error: RheaError): Typed => rhea.message.rejected({ error }).described(),
   declared: (txnId: Buffer): Typed => types.described(types.wrap_ulong(Descriptor.declared), types.wrap_list([txnId])),

@@ -36,8 +36,12 @@ export class FrameGuard {
 
   constructor(private readonly maxFrameSize: number) {}
 
-  /** Checks one chunk; returns the failure once the stream goes wrong, and the same one ever after. */
-  push(chunk: Buffer): GuardFailure | undefined {
+  /**
+   * Checks one chunk; returns the failure once the stream goes wrong, and the same one ever after.
+   * `whole` hears of every AMQP-layer frame that lies entirely within the chunk, in order, as soon
+   * as its head has been checked (the broker reads transfers itself; see transfers.ts).
+   */
+  push(chunk: Buffer, whole?: (start: number, end: number) => void): GuardFailure | undefined {
     if (this.failed !== undefined) return this.failed;
     let at = 0;
     while (at < chunk.length) {
@@ -73,6 +77,10 @@ export class FrameGuard {
       this.have = 0;
       const failure = this.checkFrameHead();
       if (failure !== undefined) return this.fail(failure);
+      const start = at - 8;
+      if (whole !== undefined && before === 0 && take === 8 && this.layer === 'amqp' && start + 8 + this.bodyLeft <= chunk.length) {
+        whole(start, start + 8 + this.bodyLeft);
+      }
     }
     return undefined;
   }

@@ -75,29 +75,31 @@ export class ProducerLink implements LinkHandler {
         destination = parseAddress(to);
       }
       const txName = txnId === undefined ? undefined : this.owner.transactionName(txnId);
-      durable = this.session.send({ ...fields, destination }, txName);
+      fields.destination = destination;
+      durable = this.session.send(fields, txName);
     } catch (err) {
       if (!isFerryError(err)) throw err;
-      this.settle(delivery, outcomes.rejected(amqpError(err)), txnId);
+      this.settle(delivery, () => outcomes.rejected(amqpError(err)), txnId);
       this.topUp();
       return;
     }
-    if (durable === null) this.settle(delivery, outcomes.accepted(), txnId);
+    if (durable === null) this.settle(delivery, outcomes.accepted, txnId);
     else {
       durable.then(
-        () => this.settle(delivery, outcomes.accepted(), txnId),
+        () => this.settle(delivery, outcomes.accepted, txnId),
         (err: unknown) => {
           this.owner.logger.warn({ event: 'amqp.send-failed', err }, 'a message could not be made durable');
-          this.settle(delivery, outcomes.rejected(amqpError(err)), txnId);
+          this.settle(delivery, () => outcomes.rejected(amqpError(err)), txnId);
         },
       );
     }
     this.topUp();
   }
 
-  private settle(delivery: RheaDelivery, outcome: Typed, txnId: Buffer | undefined): void {
+  private settle(delivery: RheaDelivery, outcome: () => Typed, txnId: Buffer | undefined): void {
     // a pre-settled delivery gets no disposition; settling it locally frees its slot in the session
-    delivery.update(true, delivery.remote_settled ? undefined : txnId === undefined ? outcome : outcomes.transactional(txnId, outcome));
+    if (delivery.remote_settled) delivery.update(true);
+    else delivery.update(true, txnId === undefined ? outcome() : outcomes.transactional(txnId, outcome()));
   }
 
   private topUp(): void {

@@ -1,7 +1,7 @@
 import { FerryError } from '../../errors.js';
 import type { BodyKind, Destination, Message, MessageInit, PropertyValue } from '../../core/index.js';
 import { formatAddress, parseAddress } from './address.js';
-import { AmqpReader, AmqpSymbol, AmqpWriter, Described, isSingleValue, type AmqpValue } from './codec.js';
+import { AmqpReader, AmqpSymbol, AmqpWriter, isSingleValue, type AmqpValue } from './codec.js';
 
 /**
  * AMQP 1.0 messages <-> core messages.
@@ -35,17 +35,17 @@ import { AmqpReader, AmqpSymbol, AmqpWriter, Described, isSingleValue, type Amqp
  * string, bytes as one data section.
  */
 
-const SECTION_HEADER = 0x70n;
-const SECTION_DELIVERY_ANNOTATIONS = 0x71n;
-const SECTION_MESSAGE_ANNOTATIONS = 0x72n;
-const SECTION_PROPERTIES = 0x73n;
-const SECTION_APPLICATION_PROPERTIES = 0x74n;
-const SECTION_DATA = 0x75n;
-const SECTION_SEQUENCE = 0x76n;
-const SECTION_VALUE = 0x77n;
-const SECTION_FOOTER = 0x78n;
+const SECTION_HEADER = 0x70;
+const SECTION_DELIVERY_ANNOTATIONS = 0x71;
+const SECTION_MESSAGE_ANNOTATIONS = 0x72;
+const SECTION_PROPERTIES = 0x73;
+const SECTION_APPLICATION_PROPERTIES = 0x74;
+const SECTION_DATA = 0x75;
+const SECTION_SEQUENCE = 0x76;
+const SECTION_VALUE = 0x77;
+const SECTION_FOOTER = 0x78;
 
-const symbolicSections: Readonly<Record<string, bigint>> = {
+const symbolicSections: Readonly<Record<string, number>> = {
   'amqp:header:list': SECTION_HEADER,
   'amqp:delivery-annotations:map': SECTION_DELIVERY_ANNOTATIONS,
   'amqp:message-annotations:map': SECTION_MESSAGE_ANNOTATIONS,
@@ -128,10 +128,18 @@ function writeProperty(w: AmqpWriter, value: PropertyValue): void {
 
 // incoming
 
+const EMPTY = Buffer.alloc(0);
+
+/** Where a decoded message goes until its link says (see DecodedMessage). */
+export const UNADDRESSED: Destination = { kind: 'queue', name: '' };
+
 /** What a transfer's payload says, before the link decides where the message goes. */
 export interface DecodedMessage {
-  /** Everything but the destination. */
-  readonly fields: Omit<MessageInit, 'destination'>;
+  /**
+   * The message for core, its destination still UNADDRESSED: the link sets it. Every such object
+   * has the same fields in the same order, so that core's reads of them stay monomorphic.
+   */
+  readonly fields: MessageInit;
   /** The properties' `to`, which is where an anonymous-relay link sends it. */
   readonly to: string | undefined;
 }
@@ -142,10 +150,10 @@ interface Body {
   sections: 'data' | 'sequence' | 'value' | undefined;
 }
 
-function sectionCode(reader: AmqpReader): bigint {
+function sectionCode(reader: AmqpReader): number {
   if (reader.u8() !== 0x00) throw decodeError('a message section must be a described value');
   const descriptor = reader.descriptor();
-  if (typeof descriptor === 'bigint') return descriptor;
+  if (typeof descriptor === 'number') return descriptor;
   const code = symbolicSections[descriptor];
   if (code === undefined) throw decodeError(`unknown message section "${descriptor}"`);
   return code;
@@ -162,8 +170,21 @@ function own(view: Buffer): Buffer {
  */
 export function decodeMessage(payload: Buffer, now: number): DecodedMessage {
   const reader = new AmqpReader(payload);
-  const fields: Omit<MessageInit, 'destination'> = { body: EMPTY, bodyKind: 'bytes' };
   const properties = new Map<string, PropertyValue>();
+  const fields: MessageInit = {
+    destination: UNADDRESSED,
+    body: EMPTY,
+    bodyKind: 'bytes',
+    persistent: false,
+    priority: 4,
+    expiration: 0,
+    correlationId: undefined,
+    replyTo: undefined,
+    type: undefined,
+    groupId: undefined,
+    groupSeq: undefined,
+    properties,
+  };
   const body: Body = { kind: 'bytes', parts: [], sections: undefined };
   let to: string | undefined;
   let ttl: number | undefined;
@@ -295,11 +316,9 @@ export function decodeMessage(payload: Buffer, now: number): DecodedMessage {
   fields.body = body.parts.length === 1 ? own(body.parts[0]!) : body.parts.length === 0 ? EMPTY : Buffer.concat(body.parts);
   if (absoluteExpiry !== undefined) fields.expiration = absoluteExpiry;
   else if (ttl !== undefined && ttl > 0) fields.expiration = now + ttl;
-  if (properties.size > 0) fields.properties = properties;
   return { fields, to };
 }
 
-const EMPTY = Buffer.alloc(0);
 
 function addBody(body: Body, sections: 'data' | 'sequence' | 'value', kind: BodyKind, part: Buffer): void {
   if (body.sections !== undefined && body.sections !== sections) throw decodeError(`a message body mixes ${body.sections} and ${sections} sections`);
@@ -491,6 +510,13 @@ const ENCODING_KEY = 'amqp';
  * message (`Message.encodings`) so that every further delivery, to any AMQP consumer, reuses it.
  */
 export function deliveryPayload(message: Message, redeliveries: number, now: number): Buffer {
+  const rest = messageEncoding(message);
+  const header = encodeHeader(message, redeliveries, now);
+  return Buffer.concat([header, rest], header.length + rest.length);
+}
+
+/** The message's encoding after the header, made once and kept on the message (`Message.encodings`). */
+export function messageEncoding(message: Message): Buffer {
   let encodings = message.encodings;
   let rest = encodings?.get(ENCODING_KEY) as Buffer | undefined;
   if (rest === undefined) {
@@ -498,8 +524,7 @@ export function deliveryPayload(message: Message, redeliveries: number, now: num
     if (encodings === undefined) message.encodings = encodings = new Map();
     encodings.set(ENCODING_KEY, rest);
   }
-  const header = encodeHeader(message, redeliveries, now);
-  return Buffer.concat([header, rest], header.length + rest.length);
+  return rest;
 }
 
 /** Reads a described value (a coordinator's declare or discharge) from an amqp-value body. */
@@ -513,4 +538,3 @@ export function decodeValueBody(payload: Buffer): AmqpValue {
   throw decodeError('the message has no amqp-value body');
 }
 
-export { Described };

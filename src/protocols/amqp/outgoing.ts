@@ -2,7 +2,8 @@ import { isFerryError } from '../../errors.js';
 import type { Broker, Consumer, Delivery, DeliverySink } from '../../core/index.js';
 import { Descriptor, descriptorOf, fieldsOf, flag, outcomeOf, transactionOf, type RheaDelivery, type RheaLink } from './engine.js';
 import { deliveryTag, type LinkHandler, type LinkOwner } from './link.js';
-import { deliveryPayload } from './mapping.js';
+import { encodeHeader, messageEncoding } from './mapping.js';
+import { sendTransfer } from './transfers.js';
 
 /** A durable subscription this link consumes from, removed when the client detaches with closed=true. */
 export interface DurableName {
@@ -42,9 +43,12 @@ export class ConsumerLink implements DeliverySink, LinkHandler {
   // DeliverySink
 
   deliver(delivery: Delivery): void {
-    const payload = deliveryPayload(delivery.message, delivery.deliveryCount - 1, Date.now());
-    const sent = this.link.send(payload, deliveryTag(delivery.tag), 0);
+    const message = delivery.message;
+    const rest = messageEncoding(message);
+    const header = encodeHeader(message, delivery.deliveryCount - 1, Date.now());
     this.handed++;
+    if (sendTransfer(this.owner.transport, this.link, header, rest, delivery.tag, this.presettled)) return;
+    const sent = this.link.send(Buffer.concat([header, rest], header.length + rest.length), deliveryTag(delivery.tag), 0);
     if (!this.presettled) sent.ferryTag = delivery.tag;
   }
 
