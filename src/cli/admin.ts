@@ -169,3 +169,63 @@ export async function browse(argv: readonly string[]): Promise<number> {
   process.stderr.write(`${count} message${count === 1 ? '' : 's'} waiting in ${queue}\n`);
   return outcome;
 }
+
+export const storeHelp = `Usage: ferry store [options]
+
+Explains the broker's disk: each journal file, its size, its live and dead bytes, and what keeps it
+on disk (a queue's waiting messages, a durable subscription, a transaction), from the management API.
+
+Options:
+  --host HOST        broker address (default 127.0.0.1)          env FERRY_HOST
+  --http-port PORT   management API port (default 8161)          env FERRY_HTTP_PORT
+  --json             print the raw JSON
+  -h, --help
+`;
+
+interface StoreReport {
+  store: {
+    diskBytes: number;
+    segments: { file: string; size: number; liveBytes: number; deadBytes: number; liveRecords: number; keptAliveBy: number[]; waitsFor: string[] }[];
+  };
+  owners: Record<string, string>;
+}
+
+function bytes(n: number): string {
+  if (n >= 1024 * 1024 * 1024) return `${(n / 1024 / 1024 / 1024).toFixed(1)} GiB`;
+  if (n >= 1024 * 1024) return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+  if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${n} B`;
+}
+
+export async function store(argv: readonly string[]): Promise<number> {
+  const { values } = parseArgs({ args: [...argv], options: { ...httpOptions, json: { type: 'boolean' } }, strict: true });
+  if (values.help === true) {
+    process.stdout.write(storeHelp);
+    return 0;
+  }
+  const report = (await call(`${baseUrl(values)}/api/store`)) as StoreReport;
+  if (values.json === true) {
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    return 0;
+  }
+  const out = [`${report.store.segments.length} journal file(s), ${bytes(report.store.diskBytes)} on disk`, ''];
+  out.push(
+    table([
+      ['file', 'size', 'live', 'dead', 'live records'],
+      ...report.store.segments.map((s) => [s.file, bytes(s.size), bytes(s.liveBytes), bytes(s.deadBytes), s.liveRecords]),
+    ]),
+  );
+  for (const segment of report.store.segments) {
+    const reasons = new Map<string, number>();
+    for (const id of segment.keptAliveBy) {
+      const owner = report.owners[String(id)] ?? `record ${id}`;
+      reasons.set(owner, (reasons.get(owner) ?? 0) + 1);
+    }
+    if (reasons.size === 0 && segment.waitsFor.length === 0) continue;
+    out.push('', `${segment.file} is kept by:`);
+    for (const [owner, count] of reasons) out.push(`  ${owner}${count > 1 ? ` (${count} records shown)` : ''}`);
+    if (segment.waitsFor.length > 0) out.push(`  deletes of records in ${segment.waitsFor.join(', ')}, which must go first`);
+  }
+  process.stdout.write(`${out.join('\n')}\n`);
+  return 0;
+}

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { isFerryError } from '../errors.js';
-import { browse, browseHelp, purge, purgeHelp, stat, statHelp } from './admin.js';
+import { browse, browseHelp, purge, purgeHelp, stat, statHelp, store, storeHelp } from './admin.js';
 import { start, startHelp } from './start.js';
 import { receive, receiveHelp, send, sendHelp } from './tools.js';
 
@@ -13,6 +13,7 @@ Commands:
   browse    show the messages waiting in a queue, without consuming them
   stat      show queues, topics and durable subscriptions with their counts
   purge     drop the messages waiting in a queue
+  store     explain the disk: journal files and what keeps each of them
 
 Run "ferry <command> --help" for a command's options.
 `;
@@ -33,12 +34,14 @@ async function main(argv: string[]): Promise<number> {
       return stat(rest);
     case 'purge':
       return purge(rest);
+    case 'store':
+      return store(rest);
     case 'help':
     case '--help':
     case '-h':
     case undefined: {
       const topic = rest[0];
-      const helps: Record<string, string> = { start: startHelp, send: sendHelp, receive: receiveHelp, browse: browseHelp, stat: statHelp, purge: purgeHelp };
+      const helps: Record<string, string> = { start: startHelp, send: sendHelp, receive: receiveHelp, browse: browseHelp, stat: statHelp, purge: purgeHelp, store: storeHelp };
       process.stdout.write(helps[topic ?? ''] ?? usage);
       return command === undefined ? 2 : 0;
     }

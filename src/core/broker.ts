@@ -1,5 +1,5 @@
 import { FerryError } from '../errors.js';
-import type { Store } from '../store/index.js';
+import type { Store, StoreDescription } from '../store/index.js';
 import { SubscriptionIndex, hasWildcard, validateDestinationName } from './address.js';
 import { CoreConnection, type ConnectionInfo } from './connection.js';
 import { Consumer, type AckMode } from './consumer.js';
@@ -402,6 +402,34 @@ export class Broker implements RecoveryTarget {
     if (connection.clientId !== undefined && this.clientIds.get(connection.clientId) === connection) {
       this.clientIds.delete(connection.clientId);
     }
+  }
+
+  /**
+   * What the store keeps on disk, file by file, with the records keeping each file alive named by
+   * what they belong to: a queue, a durable subscription, a waiting message. Undefined for stores
+   * without files.
+   */
+  storeReport(): { store: StoreDescription; owners: Record<number, string> } | undefined {
+    const description = this.store.describe?.();
+    if (description === undefined) return undefined;
+    const wanted = new Set<number>();
+    for (const segment of description.segments) for (const id of segment.keptAliveBy) wanted.add(id);
+    const owners: Record<number, string> = {};
+    const name = (id: number, what: string): void => {
+      if (wanted.has(id)) owners[id] = what;
+    };
+    const describeQueue = (queue: MessageQueue, label: string): void => {
+      name(queue.recordId, label);
+      name(queue.deliveryMarkRecord, `delivery mark of ${label}`);
+      for (const entry of queue.entries()) {
+        name(entry.referenceId, `message waiting in ${label}`);
+        if (entry.stored !== null) name(entry.stored.recordId, `message waiting in ${label}`);
+      }
+    };
+    for (const queue of this.queues.values()) if (queue.recordId !== 0) describeQueue(queue, `queue ${queue.name}`);
+    for (const s of this.durableSubscriptions.values()) describeQueue(s.queue, `durable subscription ${s.durable!.clientId}:${s.durable!.name} on topic ${s.pattern}`);
+    for (const id of wanted) owners[id] ??= 'a scheduled message, duplicate-detection id or transaction record';
+    return { store: description, owners };
   }
 
   /** The first `limit` messages waiting in a queue, for operators; nothing is consumed. */

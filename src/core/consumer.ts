@@ -154,6 +154,10 @@ export class Consumer {
     this.queue.giveBack(this.removeInFlight(tag, false), false);
   }
 
+  inFlightEntries(): IterableIterator<QueueEntry> {
+    return this.inFlight.values();
+  }
+
   /** The tag of the oldest in-flight delivery of message `messageId`, for protocols that acknowledge by message id. */
   tagOf(messageId: string): number | undefined {
     for (const entry of this.inFlight.values()) if (entry.message.id === messageId) return entry.tag;

@@ -188,6 +188,12 @@ export class MessageQueue {
     for (const [group, owner] of this.groups) if (owner === consumer) this.groups.delete(group);
   }
 
+  /** Every entry waiting or in flight (not those in a redelivery delay or a transaction). */
+  *entries(): IterableIterator<QueueEntry> {
+    yield* this.pending;
+    for (const consumer of this.consumers) yield* consumer.inFlightEntries();
+  }
+
   /** The waiting messages, in dispatch order, for browsing; nothing is consumed. */
   snapshot(limit = Number.POSITIVE_INFINITY): Message[] {
     const messages: Message[] = [];

@@ -30,6 +30,7 @@ function messageView(message: Message): Record<string, unknown> {
  * scripts use.
  *
  *   GET    /api/stats                            queues, topics, durable subscriptions, connections
+ *   GET    /api/store                            the journal's files, their live and dead bytes, and what keeps each
  *   GET    /api/queues/NAME/messages?limit=N     the first N waiting messages (nothing is consumed)
  *   DELETE /api/queues/NAME/messages             purge: drop every waiting message
  */
@@ -72,6 +73,10 @@ export class ManagementServer {
     };
     try {
       if (req.method === 'GET' && url.pathname === '/api/stats') return send(200, this.broker.stats());
+      if (req.method === 'GET' && url.pathname === '/api/store') {
+        const report = this.broker.storeReport();
+        return report === undefined ? send(404, { error: 'this broker keeps no files (memory store)' }) : send(200, report);
+      }
       const match = /^\/api\/queues\/([^/]+)\/messages$/.exec(url.pathname);
       if (match !== null) {
         const name = decodeURIComponent(match[1]!);

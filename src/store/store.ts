@@ -40,6 +40,24 @@ export interface StoreStats {
   readonly bytes: number;
 }
 
+/** One file of a store that keeps files (the journal), for operators. */
+export interface StoreSegmentDescription {
+  readonly file: string;
+  readonly size: number;
+  readonly liveBytes: number;
+  readonly deadBytes: number;
+  readonly liveRecords: number;
+  /** Some of the live record ids that keep the file on disk. */
+  readonly keptAliveBy: readonly number[];
+  /** Older files that must go before this one can. */
+  readonly waitsFor: readonly string[];
+}
+
+export interface StoreDescription {
+  readonly diskBytes: number;
+  readonly segments: readonly StoreSegmentDescription[];
+}
+
 export interface Store {
   /** Opens the store and returns what it holds. Called once, before any append. */
   open(): Promise<RecoveredState>;
@@ -60,5 +78,7 @@ export interface Store {
   /** Reclaims space held by dead records; never blocks appends for long. */
   compact(): Promise<void>;
   stats(): StoreStats;
+  /** What the store holds on disk and why, where it keeps files. */
+  describe?(): StoreDescription;
   close(): Promise<void>;
 }

@@ -6,14 +6,14 @@ import type { TransportConnection } from '../../transport/index.js';
  * performatives, SASL and the session and link state machines; Ferry's transport keeps the socket
  * (write batching, backpressure, limits) and Ferry's core the broker semantics.
  *
- * This file is the only one that knows rhea's internals. rhea's server path takes any object with
- * `on('data'|'error'|'end')`, `write` and `end` (`Connection.accept`, the way its own WebSocket
- * support works), so the transport is wrapped in one (`TransportSocket`). Three per-session hooks
- * sit in front of rhea's handlers: transfers (credit and size limits, aborted transfers, the
- * transactional state, and a raw payload instead of rhea's generic decoding), dispositions from a
- * consumer (outcomes, including the transactional state rhea does not know), and attaches (a
- * transaction coordinator target, which rhea does not know either). The interfaces below name only
- * what Ferry uses, as rhea 3.0 has it.
+ * rhea's server path takes any object with `on('data'|'error'|'end')`, `write` and `end`
+ * (`Connection.accept`, the way its own WebSocket support works), so the transport is wrapped in one
+ * (`TransportSocket`). Everything Ferry relies on beyond rhea's public API is declared here, as
+ * rhea 3.0 has it, and used in two places: connection.ts puts hooks in front of three session
+ * handlers (transfers: credit and size limits, aborted transfers, the transactional state, raw
+ * payloads; dispositions from a consumer: outcomes, transactional ones included; attaches: the
+ * coordinator target, and links named alike in both directions), and transfers.ts reads and
+ * writes single-frame transfers itself, keeping the session's books as rhea would.
  */
 
 const require = createRequire(import.meta.url);
