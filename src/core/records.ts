@@ -120,10 +120,15 @@ class Reader {
     return v;
   }
 
+  /**
+   * A view, not a copy: a record's data is its own buffer (stores hand each record its own), so a
+   * recovered body pins only the record it came from, and a million recovered messages are not
+   * copied twice.
+   */
   bytes(): Buffer {
     const len = this.u32();
     this.need(len);
-    const v = Buffer.from(this.buf.subarray(this.pos, this.pos + len));
+    const v = this.buf.subarray(this.pos, this.pos + len);
     this.pos += len;
     return v;
   }
@@ -146,11 +151,22 @@ function writeDestination(w: Writer, d: Destination): void {
   w.str(d.name);
 }
 
+/**
+ * Recovered messages share one Destination object per name: a million messages waiting in one
+ * queue need not carry a million copies of its name. Bounded, so odd names cannot grow it.
+ */
+const recoveredDestinations = new Map<string, Destination>();
+
 function readDestination(r: Reader): Destination {
   const flags = r.u8();
   const name = r.str();
+  const key = `${flags}:${name}`;
+  const known = recoveredDestinations.get(key);
+  if (known !== undefined) return known;
   const kind = (flags & 1) !== 0 ? 'topic' : 'queue';
-  return (flags & 2) !== 0 ? { kind, name, temporary: true } : { kind, name };
+  const destination: Destination = (flags & 2) !== 0 ? { kind, name, temporary: true } : { kind, name };
+  if (recoveredDestinations.size < 10_000) recoveredDestinations.set(key, destination);
+  return destination;
 }
 
 const enum PropertyTag {
@@ -250,14 +266,14 @@ export function decodeMessage(data: Buffer): Message {
   const groupSeq = r.f64();
   const originalDestination = r.u8() === 0 ? undefined : readDestination(r);
   const count = r.u32();
-  const properties = new Map<string, PropertyValue>();
+  const properties = count === 0 ? undefined : new Map<string, PropertyValue>();
   for (let i = 0; i < count; i++) {
     const name = r.str();
-    properties.set(name, readProperty(r));
+    properties!.set(name, readProperty(r));
   }
   const body = r.bytes();
   return buildMessage(
-    { id, destination, body, bodyKind, persistent: true, priority, expiration, timestamp, correlationId, replyTo, type, groupId, groupSeq: Number.isNaN(groupSeq) ? undefined : groupSeq, properties, originalDestination },
+    { id, destination, body, bodyKind, persistent: true, priority, expiration, timestamp, correlationId, replyTo, type, groupId, groupSeq: Number.isNaN(groupSeq) ? undefined : groupSeq, originalDestination, ...(properties === undefined ? {} : { properties }) },
     id,
     timestamp,
   );
