@@ -31,6 +31,12 @@ export const errorCodes = {
   FERRY_AMQP_DECODE: 'an AMQP frame, performative or message payload that does not decode as AMQP 1.0 types',
   FERRY_AMQP_PROTOCOL: 'an AMQP frame that decodes but breaks the protocol: a transfer without link credit, a message over amqp.maxMessageSize, an unsupported message format or terminus',
   FERRY_AMQP_OPEN_TIMEOUT: 'an AMQP client that connected and did not finish SASL and open in time',
+  FERRY_MQTT_MALFORMED: 'an MQTT packet that does not parse: bad fixed header, remaining length, string, property or reason code',
+  FERRY_MQTT_PACKET_TOO_LARGE: 'an MQTT packet larger than mqtt.maxPacketSize',
+  FERRY_MQTT_NOT_CONNECTED: 'an MQTT packet other than CONNECT as the first packet of a connection',
+  FERRY_MQTT_PROTOCOL: 'an MQTT packet that parses but breaks the protocol: a second CONNECT, a server packet, a bad topic alias, no-local on a shared subscription, too many unacknowledged publishes',
+  FERRY_MQTT_CONNECT_TIMEOUT: 'an MQTT client that opened a socket and sent no CONNECT packet in time',
+  FERRY_MQTT_KEEPALIVE_TIMEOUT: 'an MQTT client silent for longer than one and a half times its keep-alive',
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -2,11 +2,12 @@ import { mkdirSync } from 'node:fs';
 import { Broker, type Logger } from '../core/index.js';
 import type { FerryConfig } from '../config/index.js';
 import { createAmqpAdapter } from '../protocols/amqp/index.js';
+import { createMqttAdapter } from '../protocols/mqtt/index.js';
 import { createStompAdapter } from '../protocols/stomp/index.js';
 import { join } from 'node:path';
 import { DataFolderLock, JournalStore, MemoryStore, type Store } from '../store/index.js';
 import { ManagementServer } from '../management/index.js';
-import { TcpListener, type ProtocolAdapter } from '../transport/index.js';
+import { TcpListener, WebSocketListener, type ProtocolAdapter } from '../transport/index.js';
 
 export interface RunningServer {
   readonly broker: Broker;
@@ -73,6 +74,7 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
   const adapters: { adapter: ProtocolAdapter; listener: FerryConfig['listeners']['stomp'] }[] = [
     { adapter: createStompAdapter(config.stomp, logger), listener: config.listeners.stomp },
     { adapter: createAmqpAdapter(config.amqp, logger), listener: config.listeners.amqp },
+    { adapter: createMqttAdapter(config.mqtt, logger), listener: config.listeners.mqtt },
   ];
   const listeners: { close(): Promise<void> }[] = [];
   const ports: Record<string, number> = {};
@@ -84,6 +86,23 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
       listeners.push(tcp);
       ports[adapter.name] = port;
       logger.info({ event: 'listener.ready', protocol: adapter.name, host: listener.host, port }, `${adapter.name} listening on ${listener.host}:${port}`);
+    }
+    const websocket = config.listeners.websocket;
+    const webSocketAdapters = adapters.map((a) => a.adapter).filter((a) => a.webSocketProtocols.length > 0);
+    if (websocket.enabled && webSocketAdapters.length > 0) {
+      const ws = new WebSocketListener(
+        webSocketAdapters,
+        broker,
+        { host: websocket.host, port: websocket.port, writeHighWaterMark: config.transport.writeHighWaterMark, ...config.websocket },
+        logger,
+      );
+      const port = await ws.listen();
+      listeners.push(ws);
+      ports['websocket'] = port;
+      logger.info(
+        { event: 'listener.ready', protocol: 'websocket', host: websocket.host, port, subprotocols: ws.subprotocols },
+        `WebSocket listening on ${websocket.host}:${port} (${ws.subprotocols.join(', ')})`,
+      );
     }
     const http = config.listeners.http;
     if (http.enabled) {

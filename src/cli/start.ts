@@ -19,6 +19,12 @@ Options:
   --amqp-port PORT     AMQP 1.0 listener port (default 5672); 0 picks a
                        free port, "off" switches the listener off     env FERRY_AMQP_PORT
   --amqp-host HOST     AMQP 1.0 listener address (default 0.0.0.0)    env FERRY_AMQP_HOST
+  --mqtt-port PORT     MQTT listener port (default 1883); 0 picks a
+                       free port, "off" switches the listener off     env FERRY_MQTT_PORT
+  --mqtt-host HOST     MQTT listener address (default 0.0.0.0)        env FERRY_MQTT_HOST
+  --ws-port PORT       WebSocket port, STOMP and MQTT (default 61614);
+                       0 picks a free port, "off" switches it off     env FERRY_WS_PORT
+  --ws-host HOST       WebSocket listener address (default 0.0.0.0)   env FERRY_WS_HOST
   --broker-name NAME   broker name, used in message ids               env FERRY_BROKER_NAME
   --log-level LEVEL    trace, debug, info, warn, error, fatal, silent env FERRY_LOG_LEVEL
   -h, --help           show this help
@@ -55,6 +61,10 @@ export function startOverrides(argv: readonly string[], env: NodeJS.ProcessEnv):
       'http-host': { type: 'string' },
       'amqp-port': { type: 'string' },
       'amqp-host': { type: 'string' },
+      'mqtt-port': { type: 'string' },
+      'mqtt-host': { type: 'string' },
+      'ws-port': { type: 'string' },
+      'ws-host': { type: 'string' },
       'broker-name': { type: 'string' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -70,6 +80,10 @@ export function startOverrides(argv: readonly string[], env: NodeJS.ProcessEnv):
     [env['FERRY_HTTP_HOST'], values['http-host'], 'http-host', (v) => overrides.set('listeners.http.host', v)],
     [env['FERRY_AMQP_PORT'], values['amqp-port'], 'amqp-port', (v, s) => portSetting(overrides, 'amqp', v, s)],
     [env['FERRY_AMQP_HOST'], values['amqp-host'], 'amqp-host', (v) => overrides.set('listeners.amqp.host', v)],
+    [env['FERRY_MQTT_PORT'], values['mqtt-port'], 'mqtt-port', (v, s) => portSetting(overrides, 'mqtt', v, s)],
+    [env['FERRY_MQTT_HOST'], values['mqtt-host'], 'mqtt-host', (v) => overrides.set('listeners.mqtt.host', v)],
+    [env['FERRY_WS_PORT'], values['ws-port'], 'ws-port', (v, s) => portSetting(overrides, 'websocket', v, s)],
+    [env['FERRY_WS_HOST'], values['ws-host'], 'ws-host', (v) => overrides.set('listeners.websocket.host', v)],
     [env['FERRY_BROKER_NAME'], values['broker-name'], 'broker-name', (v) => overrides.set('broker.name', v)],
     [env['FERRY_LOG_LEVEL'], values['log-level'], 'log-level', (v) => overrides.set('log.level', v)],
   ];

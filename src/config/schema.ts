@@ -111,12 +111,26 @@ export const configSchema = z
         stomp: listener(61613),
         http: listener(8161),
         amqp: listener(5672),
+        mqtt: listener(1883),
+        /** STOMP and MQTT over WebSocket, told apart by subprotocol. */
+        websocket: listener(61614),
       })
       .strict()
       .default({}),
     transport: z
       .object({
         writeHighWaterMark: positiveInt.default(256 * 1024),
+      })
+      .strict()
+      .default({}),
+    websocket: z
+      .object({
+        /** Largest WebSocket message a client may send (bytes); larger closes the connection with 1009. */
+        maxPayload: positiveInt.default(16 * 1024 * 1024),
+        /** ms between pings; a client that has not answered the previous one is dropped. 0: no pings. */
+        pingInterval: milliseconds.default(30_000),
+        /** ms a client has to send its upgrade request after connecting. */
+        handshakeTimeout: positiveInt.default(10_000),
       })
       .strict()
       .default({}),
@@ -145,6 +159,27 @@ export const configSchema = z
         openTimeout: positiveInt.default(10_000),
         producerCredit: positiveInt.default(1000),
         sessionWindow: positiveInt.default(4096),
+      })
+      .strict()
+      .default({}),
+    mqtt: z
+      .object({
+        maxPacketSize: z.number().int().min(64).max(268_435_455).default(10 * 1024 * 1024),
+        connectTimeout: positiveInt.default(10_000),
+        /** A client silent for its keep-alive times this is disconnected. */
+        keepAliveGrace: z.number().min(1).default(1.5),
+        /** Seconds; a longer keep-alive (or none) is replaced by this one for MQTT 5 clients. 0: no limit. */
+        maxKeepAlive: z.number().int().min(0).max(65535).default(0),
+        /** Unacknowledged QoS 1/2 messages in flight to an MQTT 3.1.1 client (MQTT 5 clients set Receive Maximum). */
+        maxInflight: z.number().int().min(1).max(65535).default(100),
+        /** Unacknowledged QoS 1/2 publishes an MQTT 5 client may have in flight to the broker. */
+        receiveMaximum: z.number().int().min(1).max(65535).default(1000),
+        topicAliasMaximum: z.number().int().min(0).max(65535).default(100),
+        /** Seconds; 4294967295 keeps sessions for ever. */
+        maxSessionExpiry: z.number().int().min(0).max(0xffffffff).default(0xffffffff),
+        maxSubscriptions: positiveInt.default(10_000),
+        /** Milliseconds between $SYS/broker/... statistics; 0 switches them off. */
+        sysInterval: milliseconds.default(10_000),
       })
       .strict()
       .default({}),

@@ -28,6 +28,20 @@ export function validateDestinationName(name: string, allowWildcards: boolean): 
   }
 }
 
+/**
+ * Topics whose first level starts with `$` (`$SYS.broker.uptime`) are the broker's own: a pattern
+ * whose first level is a wildcard does not match them, so `>` means every application topic.
+ */
+export function isSystemTopic(name: string): boolean {
+  return name.charCodeAt(0) === 0x24;
+}
+
+/** True when a topic subscription `pattern` takes messages sent to topic `name`, system topics included. */
+export function subscriptionMatches(pattern: string, name: string): boolean {
+  if (isSystemTopic(name) && (pattern.startsWith('*') || pattern.startsWith('>'))) return false;
+  return matchesPattern(pattern, name);
+}
+
 /** True when the topic `name` (no wildcards) is matched by the subscription `pattern`. */
 export function matchesPattern(pattern: string, name: string): boolean {
   if (!hasWildcard(pattern)) return pattern === name;
@@ -96,11 +110,13 @@ export class SubscriptionIndex<T> {
 
   /** Calls `visit` once for each value whose pattern matches `name`. */
   match(name: string, visit: (value: T) => void): void {
-    this.walk(this.root, name.split('.'), 0, visit);
+    this.walk(this.root, name.split('.'), 0, visit, isSystemTopic(name));
   }
 
-  private walk(node: TrieNode<T>, levels: string[], i: number, visit: (value: T) => void): void {
-    const rest = node.children.get('>');
+  private walk(node: TrieNode<T>, levels: string[], i: number, visit: (value: T) => void, system = false): void {
+    // a system topic's first level is matched only by its own name, never by a wildcard
+    const wildcards = !(system && i === 0);
+    const rest = wildcards ? node.children.get('>') : undefined;
     if (rest !== undefined && i < levels.length) for (const v of rest.values) visit(v);
     if (i === levels.length) {
       for (const v of node.values) visit(v);
@@ -108,7 +124,7 @@ export class SubscriptionIndex<T> {
     }
     const exact = node.children.get(levels[i]!);
     if (exact !== undefined) this.walk(exact, levels, i + 1, visit);
-    const one = node.children.get('*');
+    const one = wildcards ? node.children.get('*') : undefined;
     if (one !== undefined) this.walk(one, levels, i + 1, visit);
   }
 }

@@ -1,7 +1,7 @@
 import { FerryError } from '../errors.js';
 import type { Store, StoreDescription } from '../store/index.js';
 import { SubscriptionIndex, hasWildcard, validateDestinationName } from './address.js';
-import { CoreConnection, type ConnectionInfo } from './connection.js';
+import { CoreConnection, type ConnectionInfo, type SendOptions } from './connection.js';
 import { Consumer, type AckMode } from './consumer.js';
 import { DUPLICATE_ID_PROPERTY, DuplicateDetector } from './duplicates.js';
 import { silentLogger, type Logger } from './logger.js';
@@ -12,6 +12,7 @@ import { PolicyBook, type PolicyRule } from './policy.js';
 import type { QueueEntry, StoredMessage } from './queue-entry.js';
 import { RecordType, encodeDeliveryMark, encodeDurableSubscription, encodeQueue } from './records.js';
 import { recoverState, type RecoveryTarget } from './recovery.js';
+import { RetainedMessages } from './retained.js';
 import { MessageScheduler } from './scheduler.js';
 import { compileSelector, type Selector } from './selector/index.js';
 import type { DeliverySink } from './sink.js';
@@ -66,6 +67,26 @@ export interface SubscribeOptions {
   readonly selectorConvertsStrings?: boolean | undefined;
   /** Makes a topic subscription durable under this name and the connection's client id. */
   readonly durableName?: string | undefined;
+  /**
+   * Makes a topic subscription shared: every consumer that names the same share and pattern takes
+   * from one subscription queue, competing; it ends when its last consumer goes.
+   */
+  readonly shareName?: string | undefined;
+  /**
+   * Hands the new subscription the retained messages its pattern matches, first: `all` always,
+   * `new` only when the subscription did not exist before (a durable one resumed gets none).
+   * Shared subscriptions get none.
+   */
+  readonly retainedMessages?: 'all' | 'new' | 'none' | undefined;
+}
+
+/** A durable subscription as stored: its client id's name for it, pattern, selector, no-local. */
+export interface DurableSubscriptionInfo {
+  readonly name: string;
+  readonly topic: string;
+  readonly selector: string | undefined;
+  readonly noLocal: boolean;
+  readonly active: boolean;
 }
 
 interface TopicSubscription {
@@ -139,6 +160,9 @@ export class Broker implements RecoveryTarget {
   private readonly topics = new Set<string>();
   private readonly topicSubscriptions = new SubscriptionIndex<TopicSubscription>();
   private readonly durableSubscriptions = new Map<string, TopicSubscription>();
+  /** Shared subscriptions by share name and pattern. */
+  private readonly sharedSubscriptions = new Map<string, TopicSubscription>();
+  private retained: RetainedMessages | undefined;
   private readonly connections = new Map<string, CoreConnection>();
   private readonly clientIds = new Map<string, CoreConnection>();
   private readonly temporaryOwners = new Map<string, CoreConnection>();
@@ -188,6 +212,7 @@ export class Broker implements RecoveryTarget {
     };
     this.scheduler = new MessageScheduler(this.store, persistence, this.timers, this.clock, (message, txId) => this.deliverScheduled(message, txId), this.logger);
     this.duplicates = new DuplicateDetector(this.store, persistence);
+    this.retained = new RetainedMessages(this.store, persistence, this.clock);
     recoverState(this, recovered.records, this.store, this.logger);
     if (recovered.prepared.length > 0) {
       this.logger.warn({ event: 'store.prepared', count: recovered.prepared.length }, 'prepared transactions found; they stay in doubt until resolved');
@@ -216,7 +241,11 @@ export class Broker implements RecoveryTarget {
   connect(info: ConnectionInfo): CoreConnection {
     if (this.state !== 'running') throw new FerryError('FERRY_BROKER_STOPPING', 'the broker is not accepting connections');
     if (info.clientId !== undefined && this.clientIds.has(info.clientId)) {
-      throw new FerryError('FERRY_CLIENT_ID_IN_USE', `client id "${info.clientId}" is already connected`);
+      if (info.takeOver !== true) throw new FerryError('FERRY_CLIENT_ID_IN_USE', `client id "${info.clientId}" is already connected`);
+      // the newer connection wins: the older one hears of it, then closes before this one opens
+      const previous = this.clientIds.get(info.clientId)!;
+      previous.onEvicted?.();
+      previous.close();
     }
     const connection = new CoreConnection(`${this.idPrefix}-${this.nextConnection++}`, info, this);
     this.connections.set(connection.id, connection);
@@ -251,8 +280,17 @@ export class Broker implements RecoveryTarget {
    * null when nothing was written. A message whose duplicate-detection id was seen is accepted
    * and dropped.
    */
-  send(message: Message, connection: CoreConnection): Promise<void> | null {
+  send(message: Message, connection: CoreConnection, options?: SendOptions): Promise<void> | null {
     this.checkSendable(message.destination, connection);
+    if (options?.retain === true) {
+      const destination = message.destination;
+      if (destination.kind !== 'topic' || destination.temporary === true || destination.name.includes(',')) {
+        throw new FerryError('FERRY_DESTINATION_INVALID', 'only a plain topic keeps a retained message');
+      }
+      const retainedWrote = this.requireRetained().set(message);
+      const routed = this.send(message, connection);
+      return routed ?? (retainedWrote ? this.store.sync() : null);
+    }
     const duplicateId = this.duplicateIdOf(message);
     if (duplicateId !== undefined) {
       const key = temporaryKey(message.destination);
@@ -335,7 +373,17 @@ export class Broker implements RecoveryTarget {
       throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `temporary topic "${destination.name}" belongs to another connection`);
     }
     if (!hasWildcard(destination.name)) this.topicNamed(destination.name);
-    if (options.durableName !== undefined) return this.subscribeDurable(connection, options, selector, makeConsumer);
+    if (options.shareName !== undefined) {
+      if (options.durableName !== undefined) throw new FerryError('FERRY_DESTINATION_INVALID', 'a subscription is either shared or durable, not both');
+      return this.subscribeShared(connection, options, selector, makeConsumer);
+    }
+    if (options.durableName !== undefined) {
+      const clientId = connection.clientId;
+      const existed = clientId !== undefined && this.durableSubscriptions.has(durableKey(clientId, options.durableName));
+      const consumer = this.subscribeDurable(connection, options, selector, makeConsumer);
+      if (options.retainedMessages === 'all' || (options.retainedMessages === 'new' && !existed)) this.handRetained(consumer.queue, destination.name);
+      return consumer;
+    }
 
     const subscription: TopicSubscription = {
       pattern: destination.name,
@@ -347,6 +395,7 @@ export class Broker implements RecoveryTarget {
       consumer: null,
       localConnectionId: connection.id,
     };
+    if (options.retainedMessages === 'all' || options.retainedMessages === 'new') this.handRetained(subscription.queue, destination.name);
     // the subscription filters when routing, so its consumer takes everything that reaches it
     const consumer = makeConsumer(subscription.queue, undefined);
     subscription.consumer = consumer;
@@ -357,6 +406,21 @@ export class Broker implements RecoveryTarget {
       subscription.queue.destroy();
     };
     return consumer;
+  }
+
+  /** How many topics have a retained message. */
+  get retainedCount(): number {
+    return this.retained?.size ?? 0;
+  }
+
+  /** The durable subscriptions of a client id, active or not. */
+  durableSubscriptionsOf(clientId: string): DurableSubscriptionInfo[] {
+    const found: DurableSubscriptionInfo[] = [];
+    for (const s of this.durableSubscriptions.values()) {
+      if (s.durable?.clientId !== clientId) continue;
+      found.push({ name: s.durable.name, topic: s.pattern, selector: s.selectorText, noLocal: s.noLocal, active: s.consumer !== null });
+    }
+    return found;
   }
 
   /** The messages waiting in a queue, in delivery order, optionally filtered; nothing is consumed. */
@@ -487,6 +551,46 @@ export class Broker implements RecoveryTarget {
 
   recoverDuplicateId(recordId: number, data: Buffer): void {
     this.requireDuplicates().recover(recordId, data);
+  }
+
+  recoverRetained(recordId: number, data: Buffer): void {
+    this.requireRetained().recover(recordId, data);
+  }
+
+  /** Puts the retained messages `pattern` matches into a starting subscription's queue, ahead of what routing brings. */
+  private handRetained(queue: MessageQueue, pattern: string): void {
+    for (const message of this.requireRetained().matching(pattern)) queue.acceptRetained(message);
+  }
+
+  /** Joins (or starts) the shared subscription of `options.shareName` on the pattern; its consumers compete. */
+  private subscribeShared(connection: CoreConnection, options: SubscribeOptions, selector: Selector | undefined, makeConsumer: (q: MessageQueue, s: Selector | undefined) => Consumer): Consumer {
+    const pattern = options.destination.name;
+    const key = durableKey(options.shareName!, pattern);
+    let subscription = this.sharedSubscriptions.get(key);
+    if (subscription === undefined) {
+      subscription = {
+        pattern,
+        queue: this.newQueue(`${options.shareName!}:${pattern}`, 'subscription', 0, 'topic', pattern),
+        noLocal: false,
+        selectorText: options.selector,
+        selector,
+        durable: undefined,
+        consumer: null,
+        localConnectionId: connection.id,
+      };
+      this.sharedSubscriptions.set(key, subscription);
+      this.topicSubscriptions.add(pattern, subscription);
+    }
+    const shared = subscription;
+    const consumer = makeConsumer(shared.queue, undefined);
+    shared.queue.addConsumer(consumer);
+    consumer.onClose = () => {
+      if (shared.queue.consumerCount > 0 || this.sharedSubscriptions.get(key) !== shared) return;
+      this.sharedSubscriptions.delete(key);
+      this.topicSubscriptions.remove(shared.pattern, shared);
+      shared.queue.destroy();
+    };
+    return consumer;
   }
 
   private deliveryMarkMoved(queue: MessageQueue): void {
@@ -769,6 +873,11 @@ export class Broker implements RecoveryTarget {
   private requireScheduler(): MessageScheduler {
     if (this.scheduler === undefined) throw new FerryError('FERRY_BROKER_STOPPING', 'the broker has not started');
     return this.scheduler;
+  }
+
+  private requireRetained(): RetainedMessages {
+    if (this.retained === undefined) throw new FerryError('FERRY_BROKER_STOPPING', 'the broker has not started');
+    return this.retained;
   }
 
   private requireDuplicates(): DuplicateDetector {

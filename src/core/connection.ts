@@ -9,6 +9,13 @@ export interface ConnectionInfo {
   readonly remoteAddress: string;
   readonly clientId?: string | undefined;
   readonly username?: string | undefined;
+  /** When another connection holds the client id, close it (it hears of it through `onEvicted`) instead of refusing this one. */
+  readonly takeOver?: boolean | undefined;
+}
+
+export interface SendOptions {
+  /** Also keep the message as its topic's retained message (an empty body clears it). */
+  readonly retain?: boolean | undefined;
 }
 
 /**
@@ -21,6 +28,8 @@ export class CoreConnection {
   private readonly temporary: Destination[] = [];
   private nextTemporary = 1;
   private closed = false;
+  /** Called when a newer connection takes this one's client id over, just before core closes this one. */
+  onEvicted: (() => void) | undefined;
 
   constructor(
     readonly id: string,
@@ -119,9 +128,13 @@ export class CoreSession {
    * Sends a message, or holds it in transaction `txId` until commit. Resolves when the message is
    * durable; returns null when there is nothing to wait for (non-persistent, or held).
    */
-  send(init: MessageInit, txId?: string): Promise<void> | null {
+  send(init: MessageInit, txId?: string, options?: SendOptions): Promise<void> | null {
     this.connection.assertOpen();
     const message = this.broker.createMessage(init, this.connection.id);
+    if (options?.retain === true) {
+      if (txId !== undefined) throw new FerryError('FERRY_DESTINATION_INVALID', 'a retained message cannot be sent in a transaction');
+      return this.broker.send(message, this.connection, options);
+    }
     if (txId !== undefined) {
       this.broker.checkSendable(message.destination, this.connection);
       this.connection.transaction(txId).holdSend(message);

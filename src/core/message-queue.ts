@@ -97,6 +97,17 @@ export class MessageQueue {
     if (dispatchNow) this.dispatch();
   }
 
+  /**
+   * Places a topic's retained message in a subscription that is starting; it is never stored here
+   * (the retained message is stored once), and its delivery says it is retained.
+   */
+  acceptRetained(message: Message): void {
+    const entry = new QueueEntry(this, message, this.nextSeq++, null);
+    entry.retained = true;
+    this.enqueued++;
+    this.addPending(entry);
+  }
+
   /** Puts back an entry recovered from the store. */
   recover(message: Message, stored: StoredMessage, seq: number, redeliveries: number, referenceId: number): void {
     const entry = new QueueEntry(this, message, seq, stored, redeliveries);

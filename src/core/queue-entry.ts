@@ -22,6 +22,8 @@ export class QueueEntry implements Delivery {
   redeliveries: number;
   /** Store record of this reference, 0 when not persisted. */
   referenceId = 0;
+  /** A retained message given to a new subscription, not one routed to it. */
+  retained = false;
 
   constructor(
     readonly queue: MessageQueue,

@@ -20,6 +20,8 @@ export const RecordType = {
   DuplicateId: 6,
   /** The highest sequence of a queue handed to a consumer, for the redelivered flag after a crash. */
   DeliveryMark: 7,
+  /** The retained message of one topic: whether it is persistent, and the message. */
+  Retained: 8,
 } as const;
 
 const bodyKinds: readonly BodyKind[] = ['text', 'bytes', 'map', 'stream', 'object'];
@@ -407,4 +409,22 @@ export function encodeDeliveryMark(m: DeliveryMarkRecord): Buffer {
 export function decodeDeliveryMark(data: Buffer): DeliveryMarkRecord {
   if (data.length !== 16) throw new FerryError('FERRY_STORE_CORRUPT', `delivery mark record has ${data.length} bytes, expected 16`);
   return { queueId: data.readDoubleLE(0), seq: data.readDoubleLE(8) };
+}
+
+export interface RetainedRecord {
+  /** The message as sent; a message record always decodes as persistent, so the flag travels beside it. */
+  persistent: boolean;
+  message: Buffer;
+}
+
+export function encodeRetained(r: RetainedRecord): Buffer {
+  const w = new Writer();
+  w.u8(r.persistent ? 1 : 0);
+  w.bytes(r.message);
+  return w.finish();
+}
+
+export function decodeRetained(data: Buffer): RetainedRecord {
+  const r = new Reader(data);
+  return { persistent: r.u8() === 1, message: r.bytes() };
 }

@@ -11,6 +11,7 @@ export interface RecoveryTarget {
   recoverDurable(recordId: number, clientId: string, name: string, topic: string, selector: string | undefined, noLocal: boolean): MessageQueue;
   recoverScheduled(recordId: number, data: Buffer): void;
   recoverDuplicateId(recordId: number, data: Buffer): void;
+  recoverRetained(recordId: number, data: Buffer): void;
 }
 
 /**
@@ -46,6 +47,9 @@ export function recoverState(target: RecoveryTarget, records: readonly StoreReco
         break;
       case RecordType.DuplicateId:
         target.recoverDuplicateId(record.id, record.data);
+        break;
+      case RecordType.Retained:
+        target.recoverRetained(record.id, record.data);
         break;
       case RecordType.DeliveryMark:
         marks.push({ id: record.id, ...decodeDeliveryMark(record.data) });

@@ -9,6 +9,9 @@ export interface TestBroker {
   readonly server: RunningServer;
   readonly stompPort: number;
   readonly amqpPort: number;
+  readonly mqttPort: number;
+  /** The WebSocket listener's port (STOMP and MQTT by subprotocol); 0 when it is off. */
+  readonly wsPort: number;
   readonly dataDir: string;
   stop(): Promise<void>;
 }
@@ -28,6 +31,10 @@ export async function startBroker(settings: Record<string, ConfigValue> = {}, op
     ['listeners.http.port', 0],
     ['listeners.amqp.host', '127.0.0.1'],
     ['listeners.amqp.port', 0],
+    ['listeners.mqtt.host', '127.0.0.1'],
+    ['listeners.mqtt.port', 0],
+    ['listeners.websocket.host', '127.0.0.1'],
+    ['listeners.websocket.port', 0],
     ...Object.entries(settings),
   ]);
   const config = loadConfig(undefined, overrides);
@@ -37,10 +44,14 @@ export async function startBroker(settings: Record<string, ConfigValue> = {}, op
   const stompPort = server.ports['stomp'];
   if (stompPort === undefined) throw new Error('the STOMP listener did not start');
   const amqpPort = server.ports['amqp'] ?? 0;
+  const mqttPort = server.ports['mqtt'] ?? 0;
+  const wsPort = server.ports['websocket'] ?? 0;
   return {
     server,
     stompPort,
     amqpPort,
+    mqttPort,
+    wsPort,
     dataDir,
     async stop() {
       await server.stop();

@@ -13,10 +13,17 @@ export interface BrokerProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/** Every listener but the ones a test names gets a free port on 127.0.0.1, so tests never collide on fixed ports. */
+const freePorts: NodeJS.ProcessEnv = Object.fromEntries(
+  ['HTTP', 'AMQP', 'MQTT', 'WS'].flatMap((listener) => [
+    [`FERRY_${listener}_PORT`, '0'],
+    [`FERRY_${listener}_HOST`, '127.0.0.1'],
+  ]),
+);
+
 /** Starts `ferry start` as a child process and waits for the log line that says it has started. */
 export function spawnBroker(args: string[], env: NodeJS.ProcessEnv = {}): Promise<BrokerProcess> {
-  // the AMQP listener would otherwise take the fixed port 5672 in every broker a test starts
-  const child = spawn(process.execPath, [ferryBin, 'start', ...args], { env: { FERRY_AMQP_PORT: '0', ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [ferryBin, 'start', ...args], { env: { ...freePorts, ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Record<string, unknown>[] = [];
   const ports: Record<string, number> = {};
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

@@ -39,7 +39,7 @@ test('ferry start on port 0 logs its port; send and receive work through it; SIG
 
 test('ports and the data folder come from the environment too, and a listener can be switched off', async () => {
   const data = join(tmp(), 'from-env');
-  const broker = await spawnBroker(['--stomp-port', 'off'], { FERRY_DATA: data, FERRY_STOMP_PORT: '0', FERRY_HTTP_PORT: 'off', FERRY_AMQP_PORT: 'off' });
+  const broker = await spawnBroker(['--stomp-port', 'off'], { FERRY_DATA: data, FERRY_STOMP_PORT: '0', FERRY_HTTP_PORT: 'off', FERRY_AMQP_PORT: 'off', FERRY_MQTT_PORT: 'off', FERRY_WS_PORT: 'off' });
   assert.deepEqual(broker.ports, {}, 'the option beats the environment and switches STOMP off; the others are off by environment');
   const started = broker.logs.find((l) => l['event'] === 'broker.started');
   assert.equal(started?.['data'], data);

@@ -1,0 +1,42 @@
+import type { Broker, Logger } from '../../core/index.js';
+import type { ProtocolAdapter, TransportConnection } from '../../transport/index.js';
+import type { MqttOptions } from './options.js';
+import { MqttSession } from './session.js';
+import { SessionStates } from './session-state.js';
+import { SysPublisher } from './sys.js';
+
+/**
+ * True when the first bytes are an MQTT CONNECT: packet type 1 with flags 0, a remaining length,
+ * then the protocol name "MQTT" (3.1.1, 5.0) or "MQIsdp" (3.1).
+ */
+function detect(firstBytes: Buffer): boolean | undefined {
+  if (firstBytes.length === 0) return undefined;
+  if (firstBytes[0] !== 0x10) return false;
+  let i = 1;
+  while (i < firstBytes.length && i < 5 && (firstBytes[i]! & 0x80) !== 0) i++;
+  if (i >= firstBytes.length) return undefined;
+  const rest = firstBytes.subarray(i + 1);
+  for (const name of [Buffer.from([0, 4, 0x4d, 0x51, 0x54, 0x54]), Buffer.from([0, 6, 0x4d, 0x51, 0x49, 0x73, 0x64, 0x70])]) {
+    const n = Math.min(rest.length, name.length);
+    if (rest.subarray(0, n).equals(name.subarray(0, n))) return rest.length >= name.length ? true : undefined;
+  }
+  return false;
+}
+
+export function createMqttAdapter(options: MqttOptions, logger: Logger): ProtocolAdapter {
+  const states = new SessionStates();
+  const counters = { received: 0, sent: 0 };
+  let sys: SysPublisher | undefined;
+  return {
+    name: 'mqtt',
+    detect,
+    webSocketProtocols: ['mqtt'],
+    attach(connection: TransportConnection, broker: Broker): void {
+      if (sys === undefined && options.sysInterval > 0) {
+        sys = new SysPublisher(broker, states, counters, options.sysInterval);
+        sys.start();
+      }
+      new MqttSession(connection, broker, options, states, logger, counters);
+    },
+  };
+}

@@ -1,0 +1,80 @@
+import type { Broker, CoreSession, MessageInit } from '../../core/index.js';
+
+/**
+ * What an MQTT session keeps between its connections, beyond its durable subscriptions (which
+ * core keeps): the packet ids of QoS 2 exchanges half done in either direction, and the timers of
+ * its expiry and of a delayed will. Held in memory: a broker restart forgets them.
+ */
+export class SessionState {
+  /** Inbound QoS 2 packet ids answered with PUBREC and awaiting PUBREL: a resend of one is not delivered again. */
+  readonly receivedQos2 = new Set<number>();
+  /** Outbound QoS 2 packet ids whose PUBREC came and whose PUBCOMP has not ([MQTT-4.3.3-3]). */
+  readonly awaitingComplete = new Set<number>();
+  expiryTimer: NodeJS.Timeout | undefined;
+  willTimer: NodeJS.Timeout | undefined;
+  /** Publishes the will whose delay is running, at once; a session that ends sends it ([MQTT-3.1.3-9]). */
+  pendingWill: (() => void) | undefined;
+  /** True while a connection holds the session. */
+  connected = false;
+
+  constructor(readonly clientId: string) {}
+
+  cancelTimers(): void {
+    clearTimeout(this.expiryTimer);
+    clearTimeout(this.willTimer);
+    this.expiryTimer = undefined;
+    this.willTimer = undefined;
+    this.pendingWill = undefined;
+  }
+}
+
+/** Node timers hold at most 2^31-1 ms (about 24.8 days); a longer wait re-arms when that fires. */
+export function longTimeout(ms: number, run: () => void): NodeJS.Timeout {
+  const cap = 2_147_483_647;
+  if (ms <= cap) {
+    const timer = setTimeout(run, ms);
+    timer.unref();
+    return timer;
+  }
+  const timer = setTimeout(() => longTimeout(ms - cap, run), cap);
+  timer.unref();
+  return timer;
+}
+
+/** The sessions of one MQTT adapter by client id, and the broker-side publisher of wills and $SYS. */
+export class SessionStates {
+  private readonly states = new Map<string, SessionState>();
+  private publisherSession: CoreSession | undefined;
+
+  get(clientId: string): SessionState | undefined {
+    return this.states.get(clientId);
+  }
+
+  open(clientId: string): SessionState {
+    let state = this.states.get(clientId);
+    if (state === undefined) this.states.set(clientId, (state = new SessionState(clientId)));
+    return state;
+  }
+
+  delete(state: SessionState): void {
+    state.cancelTimers();
+    if (this.states.get(state.clientId) === state) this.states.delete(state.clientId);
+  }
+
+  /** Sends as the broker itself (wills after their client has gone, $SYS statistics); false when the broker is not running. */
+  publish(broker: Broker, init: MessageInit, retain: boolean): boolean {
+    const session = this.publisher(broker);
+    if (session === undefined) return false;
+    session.send(init, undefined, { retain })?.catch(() => {});
+    return true;
+  }
+
+  /** The broker-side publisher's core session, opened on first use; undefined when the broker is not running. */
+  publisher(broker: Broker): CoreSession | undefined {
+    if (!broker.isRunning) return undefined;
+    if (this.publisherSession === undefined || this.publisherSession.connection.isClosed) {
+      this.publisherSession = broker.connect({ protocol: 'mqtt', remoteAddress: 'broker' }).createSession();
+    }
+    return this.publisherSession;
+  }
+}

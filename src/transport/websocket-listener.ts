@@ -1,0 +1,184 @@
+import { createServer, STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Broker, Logger } from '../core/index.js';
+import type { ProtocolAdapter } from './adapter.js';
+import { WebSocketConnection } from './websocket-connection.js';
+
+export interface WebSocketListenerOptions {
+  readonly host: string;
+  readonly port: number;
+  /** Unsent bytes per connection past which deliveries to it pause until the socket drains. */
+  readonly writeHighWaterMark: number;
+  /** Largest WebSocket message accepted from a client (bytes); a larger one closes with 1009. */
+  readonly maxPayload: number;
+  /** ms between WebSocket pings; a client that has not answered the previous ping is dropped. 0: no pings. */
+  readonly pingInterval: number;
+  /** ms a client has to send its upgrade request after connecting. */
+  readonly handshakeTimeout: number;
+}
+
+/**
+ * Subprotocols whose specifications allow only binary data frames: MQTT over WebSocket
+ * [MQTT-6.0.0-1]. The table lives here because it is a rule of the WebSocket binding, not of the
+ * protocol's sessions, which never see frames.
+ */
+const binaryOnlySubprotocols = new Set(['mqtt', 'mqttv3.1']);
+
+/** RFC 6455 4.1: a subprotocol is a token; the header is a comma-separated list of them. */
+function offeredSubprotocols(header: string | undefined): string[] {
+  if (header === undefined) return [];
+  return header
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
+}
+
+function refuse(socket: Duplex, status: number, text: string): void {
+  const body = `${text}\n`;
+  socket.once('finish', () => socket.destroy());
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
+
+/**
+ * One port for every protocol that has WebSocket subprotocols; the subprotocol a client offers
+ * picks the adapter, and the adapter's session is the very one that serves TCP clients.
+ *
+ * A client that offers no subprotocol Ferry serves (or none at all) gets HTTP 400 before the
+ * upgrade, with the list of subprotocols in the body: there is no session to close, and browsers
+ * report the failure at once instead of opening a socket that a later close frame would explain.
+ * Any path is accepted (`/`, `/stomp`, `/mqtt`, ...), since clients differ in which they use.
+ */
+export class WebSocketListener {
+  private server: Server | undefined;
+  private readonly wss: WebSocketServer;
+  private readonly bySubprotocol = new Map<string, ProtocolAdapter>();
+  private readonly connections = new Map<WebSocket, WebSocketConnection>();
+  private readonly alive = new WeakSet<WebSocket>();
+  private pinger: NodeJS.Timeout | undefined;
+
+  constructor(
+    adapters: readonly ProtocolAdapter[],
+    private readonly broker: Broker,
+    private readonly options: WebSocketListenerOptions,
+    private readonly logger: Logger,
+  ) {
+    for (const adapter of adapters) {
+      for (const subprotocol of adapter.webSocketProtocols) {
+        if (!this.bySubprotocol.has(subprotocol)) this.bySubprotocol.set(subprotocol, adapter);
+      }
+    }
+    this.wss = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      perMessageDeflate: false,
+      maxPayload: options.maxPayload,
+      // the client's order is its preference (RFC 6455 4.1), so the first one served wins
+      handleProtocols: (offered) => {
+        for (const p of offered) if (this.bySubprotocol.has(p)) return p;
+        return false;
+      },
+    });
+  }
+
+  /** The subprotocols served, in the order the adapters list them. */
+  get subprotocols(): string[] {
+    return [...this.bySubprotocol.keys()];
+  }
+
+  /** Starts listening; resolves with the bound port (useful with port 0). */
+  listen(): Promise<number> {
+    const timeout = this.options.handshakeTimeout;
+    // the server checks its timeouts on this interval, so it bounds how late a silent socket goes
+    const server = createServer({ headersTimeout: timeout, requestTimeout: timeout, connectionsCheckingInterval: Math.min(timeout, 1000) }, (req, res) => {
+      res.writeHead(426, { 'Content-Type': 'text/plain; charset=utf-8', Upgrade: 'websocket', Connection: 'close' });
+      res.end(`This is Ferry's WebSocket port; connect with one of the subprotocols ${this.subprotocols.join(', ')}.\n`);
+    });
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+      if (!socket.writable) socket.destroy();
+      else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') refuse(socket, 408, 'No upgrade request in time');
+      else refuse(socket, 400, 'Bad request');
+    });
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.options.port, this.options.host, () => {
+        server.off('error', reject);
+        server.on('error', (err) => this.logger.error({ event: 'listener.error', protocol: 'websocket', err }, 'listener error'));
+        if (this.options.pingInterval > 0) {
+          this.pinger = setInterval(() => this.ping(), this.options.pingInterval);
+          this.pinger.unref();
+        }
+        const address = server.address();
+        resolve(typeof address === 'object' && address !== null ? address.port : this.options.port);
+      });
+    });
+  }
+
+  get port(): number | undefined {
+    const address = this.server?.address();
+    return typeof address === 'object' && address !== null ? address.port : undefined;
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  /** Stops accepting, ends every connection (flushing what was written), and waits for them to go. */
+  async close(): Promise<void> {
+    const server = this.server;
+    if (server === undefined) return;
+    this.server = undefined;
+    clearInterval(this.pinger);
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    const gone = [...this.connections.keys()].map((ws) => new Promise<void>((resolve) => ws.once('close', () => resolve())));
+    for (const connection of this.connections.values()) connection.end();
+    server.closeIdleConnections();
+    await Promise.all([closed, ...gone]);
+  }
+
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    const offered = offeredSubprotocols(req.headers['sec-websocket-protocol']);
+    const adapter = offered.map((p) => this.bySubprotocol.get(p)).find((a) => a !== undefined);
+    if (adapter === undefined) {
+      this.logger.debug({ event: 'websocket.refused', offered, remote: req.socket.remoteAddress }, 'WebSocket client offered no subprotocol served here');
+      refuse(socket, 400, `Offer one of the WebSocket subprotocols ${this.subprotocols.join(', ')}; offered: ${offered.join(', ') || 'none'}`);
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket, req, adapter));
+  }
+
+  private accept(ws: WebSocket, socket: Duplex, req: IncomingMessage, adapter: ProtocolAdapter): void {
+    const remoteAddress = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}`;
+    const connection = new WebSocketConnection(ws, socket, remoteAddress, {
+      writeHighWaterMark: this.options.writeHighWaterMark,
+      binaryOnly: binaryOnlySubprotocols.has(ws.protocol),
+    });
+    this.connections.set(ws, connection);
+    this.alive.add(ws);
+    ws.on('pong', () => this.alive.add(ws));
+    ws.once('close', () => this.connections.delete(ws));
+    this.logger.debug({ event: 'websocket.accepted', protocol: adapter.name, subprotocol: ws.protocol, remote: remoteAddress }, 'WebSocket client connected');
+    try {
+      adapter.attach(connection, this.broker);
+    } catch (err) {
+      this.logger.error({ event: 'connection.attach-failed', protocol: adapter.name, err }, 'could not attach a connection');
+      ws.terminate();
+    }
+  }
+
+  private ping(): void {
+    for (const ws of this.connections.keys()) {
+      if (!this.alive.has(ws)) {
+        ws.terminate();
+        continue;
+      }
+      this.alive.delete(ws);
+      ws.ping();
+    }
+  }
+}

@@ -1,0 +1,141 @@
+import { Client, Versions, type IFrame, type StompHeaders } from '@stomp/stompjs';
+import { WebSocket, type RawData } from 'ws';
+import { Inbox, type StompTestClient } from './stomp.js';
+
+export const stompSubprotocols = ['v12.stomp', 'v11.stomp', 'v10.stomp'];
+
+export interface StompWsOptions {
+  /** Subprotocols offered in the handshake (default: the three STOMP ones). */
+  readonly subprotocols?: readonly string[];
+  /** Send binary WebSocket frames instead of stompjs's default text frames. */
+  readonly binary?: boolean;
+  readonly version?: '1.0' | '1.1' | '1.2';
+  readonly headers?: StompHeaders;
+  readonly heartbeatIncoming?: number;
+  readonly heartbeatOutgoing?: number;
+  /** Called with every WebSocket message the client receives, before stompjs sees it. */
+  readonly onRawMessage?: (data: RawData, isBinary: boolean) => void;
+}
+
+/** Connects @stomp/stompjs over a real WebSocket (the `ws` package) and waits for CONNECTED. */
+export async function connectStompWs(port: number, options: StompWsOptions = {}): Promise<StompTestClient & { readonly socket: () => WebSocket }> {
+  const errors: IFrame[] = [];
+  let onClosed!: () => void;
+  const closed = new Promise<void>((resolve) => (onClosed = resolve));
+  let socket: WebSocket | undefined;
+  const client = new Client({
+    webSocketFactory: () => {
+      socket = new WebSocket(`ws://127.0.0.1:${port}/stomp`, [...(options.subprotocols ?? stompSubprotocols)]);
+      if (options.onRawMessage !== undefined) socket.on('message', options.onRawMessage);
+      return socket;
+    },
+    connectHeaders: { host: 'localhost', ...(options.headers ?? {}) },
+    reconnectDelay: 0,
+    heartbeatIncoming: options.heartbeatIncoming ?? 0,
+    heartbeatOutgoing: options.heartbeatOutgoing ?? 0,
+    forceBinaryWSFrames: options.binary === true,
+    debug: () => {},
+  });
+  if (options.version !== undefined) client.stompVersions = new Versions([options.version]);
+  client.onStompError = (frame) => errors.push(frame);
+  client.onWebSocketClose = () => onClosed();
+  const connected = await new Promise<IFrame>((resolve, reject) => {
+    client.onConnect = resolve;
+    client.onWebSocketError = (err: unknown) => reject(new Error(`WebSocket error: ${String((err as { message?: unknown }).message ?? err)}`));
+    client.onWebSocketClose = (event: { code?: number; reason?: string }) => {
+      onClosed();
+      reject(new Error(`WebSocket closed before CONNECTED: ${event.code ?? '?'} ${event.reason ?? ''}`));
+    };
+    client.activate();
+  });
+  client.onWebSocketClose = () => onClosed();
+  return {
+    client,
+    connected,
+    errors,
+    closed,
+    socket: () => socket!,
+    subscribe(destination, headers = {}) {
+      const inbox = new Inbox();
+      inbox.subscription = client.subscribe(destination, (m) => inbox.push(m), headers);
+      return inbox;
+    },
+    async sendConfirmed(destination, body, headers = {}) {
+      const receipt = `r-${Math.random().toString(36).slice(2)}`;
+      const confirmed = new Promise<void>((resolve) => client.watchForReceipt(receipt, () => resolve()));
+      client.publish({ destination, body, headers: { ...headers, receipt } });
+      await confirmed;
+    },
+    async disconnect() {
+      await client.deactivate();
+    },
+  };
+}
+
+export interface Handshake {
+  /** The HTTP status when the server refused the upgrade. */
+  readonly status?: number;
+  readonly body?: string;
+  /** The subprotocol the server chose when it accepted. */
+  readonly protocol?: string;
+  readonly socket?: WebSocket;
+}
+
+/** Opens a raw WebSocket; resolves with the chosen subprotocol, or with the refusal's status and body. */
+export function openWebSocket(port: number, subprotocols: readonly string[], path = '/'): Promise<Handshake> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(`ws://127.0.0.1:${port}${path}`, [...subprotocols]);
+    socket.once('open', () => resolve({ protocol: socket.protocol, socket }));
+    socket.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    socket.once('error', (err) => reject(err));
+  });
+}
+
+/** Messages a raw WebSocket receives, and how it closed. */
+export class WsRecorder {
+  readonly messages: { data: Buffer; binary: boolean }[] = [];
+  readonly closed: Promise<{ code: number; reason: string }>;
+  private notify: (() => void) | undefined;
+
+  constructor(readonly socket: WebSocket) {
+    socket.on('message', (data: RawData, binary: boolean) => {
+      this.messages.push({ data: Buffer.isBuffer(data) ? data : Buffer.from(data as ArrayBuffer), binary });
+      this.notify?.();
+    });
+    this.closed = new Promise((resolve) =>
+      socket.once('close', (code: number, reason: Buffer) => {
+        resolve({ code, reason: reason.toString() });
+        this.notify?.();
+      }),
+    );
+  }
+
+  /** All received bytes, joined. */
+  text(): string {
+    return Buffer.concat(this.messages.map((m) => m.data)).toString('utf8');
+  }
+
+  /** Waits until the joined text matches, or fails after `timeoutMs`. */
+  async waitFor(pattern: RegExp, timeoutMs = 3000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const text = this.text();
+      if (pattern.test(text)) return text;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no ${String(pattern)} within ${timeoutMs} ms; got ${JSON.stringify(text.slice(0, 500))}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.notify = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.notify = undefined;
+    }
+  }
+}

@@ -1,0 +1,235 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { startBroker, type TestBroker } from '../helpers/broker.js';
+import type mqtt from 'mqtt';
+import mqttPacket from 'mqtt-packet';
+import { connectMqtt } from '../helpers/mqtt.js';
+
+function writeRaw(client: mqtt.MqttClient, packet: mqttPacket.Packet): void {
+  (client as unknown as { stream: { write(b: Buffer): void } }).stream.write(mqttPacket.generate(packet, { protocolVersion: 5 }));
+}
+
+let broker: TestBroker;
+before(async () => {
+  broker = await startBroker({ 'mqtt.maxKeepAlive': 30, 'mqtt.maxPacketSize': 4096, 'mqtt.topicAliasMaximum': 5 });
+});
+after(async () => {
+  await broker.stop();
+});
+
+const v5 = { protocolVersion: 5 } as const;
+
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  return Promise.race([promise, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms))]);
+}
+
+test('CONNACK advertises the broker\'s limits, an assigned client id and Server Keep Alive', async () => {
+  const c = await connectMqtt(broker.mqttPort, { ...v5, clientId: '', keepalive: 120 });
+  assert.equal(c.connack.reasonCode, 0);
+  const p = c.connack.properties!;
+  assert.equal(p.maximumPacketSize, 4096);
+  assert.equal(p.topicAliasMaximum, 5);
+  assert.equal(p.serverKeepAlive, 30);
+  assert.equal(p.sharedSubscriptionAvailable, true);
+  assert.match(p.assignedClientIdentifier ?? '', /^ferry-/);
+  await c.end();
+});
+
+test('message properties both ways: user properties, content type, payload format, expiry, response topic, correlation data', async () => {
+  const sub = await connectMqtt(broker.mqttPort, v5);
+  await sub.subscribe('props/t', { qos: 1 });
+  const pub = await connectMqtt(broker.mqttPort, v5);
+  await pub.publish('props/t', '{"x":1}', {
+    qos: 1,
+    properties: {
+      userProperties: { site: 'north', unit: 'C' },
+      contentType: 'application/json',
+      payloadFormatIndicator: true,
+      messageExpiryInterval: 60,
+      responseTopic: 'props/reply',
+      correlationData: Buffer.from('req-42'),
+    },
+  });
+  const got = await sub.inbox.next();
+  const p = got.packet.properties!;
+  assert.deepEqual({ ...p.userProperties }, { site: 'north', unit: 'C' });
+  assert.equal(p.contentType, 'application/json');
+  assert.equal(p.payloadFormatIndicator, true);
+  assert.ok(p.messageExpiryInterval !== undefined && p.messageExpiryInterval <= 60 && p.messageExpiryInterval >= 58);
+  assert.equal(p.responseTopic, 'props/reply');
+  assert.equal(Buffer.from(p.correlationData!).toString(), 'req-42');
+  await Promise.all([sub.end(), pub.end()]);
+});
+
+test('request/response: the responder answers on the response topic with the correlation data', async () => {
+  const responder = await connectMqtt(broker.mqttPort, v5);
+  await responder.subscribe('svc/echo', { qos: 1 });
+  responder.client.on('message', (_topic, payload, packet) => {
+    const props = packet.properties ?? {};
+    if (props.responseTopic === undefined) return;
+    void responder.publish(props.responseTopic, `echo:${payload.toString()}`, { qos: 1, properties: { correlationData: props.correlationData! } });
+  });
+  const requester = await connectMqtt(broker.mqttPort, v5);
+  await requester.subscribe('svc/replies/me', { qos: 1 });
+  await requester.publish('svc/echo', 'ping', { qos: 1, properties: { responseTopic: 'svc/replies/me', correlationData: Buffer.from('c-1') } });
+  const reply = await requester.inbox.next();
+  assert.equal(reply.payload, 'echo:ping');
+  assert.equal(Buffer.from(reply.packet.properties!.correlationData!).toString(), 'c-1');
+  await Promise.all([responder.end(), requester.end()]);
+});
+
+test('an expired message is not delivered', async () => {
+  const sub = await connectMqtt(broker.mqttPort, { ...v5, clientId: 'expiry-sub', clean: false, properties: { sessionExpiryInterval: 60 } });
+  await sub.subscribe('exp/t', { qos: 1 });
+  await sub.end();
+  const pub = await connectMqtt(broker.mqttPort, v5);
+  await pub.publish('exp/t', 'short', { qos: 1, properties: { messageExpiryInterval: 1 } });
+  await pub.publish('exp/t', 'long', { qos: 1, properties: { messageExpiryInterval: 100 } });
+  await new Promise((r) => setTimeout(r, 1200));
+  const again = await connectMqtt(broker.mqttPort, { ...v5, clientId: 'expiry-sub', clean: false, properties: { sessionExpiryInterval: 0 } });
+  assert.equal((await again.inbox.next()).payload, 'long');
+  await again.inbox.expectNothing(200);
+  await Promise.all([again.end(), pub.end()]);
+});
+
+test('topic aliases both ways', async () => {
+  const sub = await connectMqtt(broker.mqttPort, { ...v5, properties: { topicAliasMaximum: 3 } });
+  await sub.subscribe('alias/#', { qos: 0 });
+  const aliases: (number | undefined)[] = [];
+  sub.client.on('packetreceive', (packet) => {
+    if (packet.cmd === 'publish') aliases.push(packet.properties?.topicAlias);
+  });
+  const pub = await connectMqtt(broker.mqttPort, v5);
+  // the client sets alias 1 with the topic, then publishes by the alias alone
+  await pub.publish('alias/long/topic/name', 'one', { qos: 1, properties: { topicAlias: 1 } });
+  await pub.publish('', 'two', { qos: 1, properties: { topicAlias: 1 } });
+  const got = await sub.inbox.take(2);
+  assert.deepEqual(got.map((m) => `${m.topic}=${m.payload}`), ['alias/long/topic/name=one', 'alias/long/topic/name=two']);
+  assert.deepEqual(aliases, [1, 1]);
+  await Promise.all([sub.end(), pub.end()]);
+});
+
+test('a topic alias over the maximum is answered with DISCONNECT 0x94', async () => {
+  const pub = await connectMqtt(broker.mqttPort, v5);
+  // MQTT.js checks aliases against the broker's maximum itself, so write the packet by hand
+  writeRaw(pub.client, { cmd: 'publish', topic: 'alias/x', payload: Buffer.from('bad'), qos: 0, dup: false, retain: false, properties: { topicAlias: 6 } });
+  await within(pub.closed, 2000, 'the close');
+  assert.equal(pub.disconnects[0]?.reasonCode, 0x94);
+});
+
+test('subscription identifiers, no-local, retain handling and retain as published', async () => {
+  const pub = await connectMqtt(broker.mqttPort, v5);
+  await pub.publish('opts/r', 'kept', { qos: 1, retain: true });
+  const c = await connectMqtt(broker.mqttPort, v5);
+  await c.client.subscribeAsync('opts/r', { qos: 1, rh: 0, rap: true, properties: { subscriptionIdentifier: 7 } });
+  const first = await c.inbox.next();
+  assert.equal(first.payload, 'kept');
+  assert.equal(first.packet.retain, true);
+  assert.deepEqual([first.packet.properties?.subscriptionIdentifier].flat(), [7]);
+  // retain handling 1: nothing when the subscription already exists
+  await c.client.subscribeAsync('opts/r', { qos: 1, rh: 1, rap: true, properties: { subscriptionIdentifier: 7 } });
+  await c.inbox.expectNothing(200);
+  // retain handling 2: never
+  await c.client.subscribeAsync('opts/+', { qos: 1, rh: 2 });
+  await c.inbox.expectNothing(200);
+  // retain as published: a live retained publish keeps its flag on the rap subscription only
+  await pub.publish('opts/r', 'live', { qos: 1, retain: true });
+  const live = await c.inbox.take(2);
+  assert.deepEqual(live.map((m) => m.packet.retain).sort(), [false, true]);
+  // no-local: the client's own publications do not come back
+  await c.client.unsubscribeAsync('opts/+');
+  await c.client.subscribeAsync('opts/self', { qos: 1, nl: true });
+  await c.publish('opts/self', 'mine', { qos: 1 });
+  await pub.publish('opts/self', 'theirs', { qos: 1 });
+  const others = await c.inbox.take(1);
+  await c.inbox.expectNothing(200);
+  assert.deepEqual(others.map((m) => m.payload), ['theirs']);
+  await Promise.all([c.end(), pub.end()]);
+});
+
+test('shared subscriptions: members of a group compete, other groups and plain subscribers get everything', async () => {
+  const a = await connectMqtt(broker.mqttPort, v5);
+  const b = await connectMqtt(broker.mqttPort, v5);
+  const other = await connectMqtt(broker.mqttPort, v5);
+  await a.subscribe('$share/workers/jobs/+', { qos: 1 });
+  await b.subscribe('$share/workers/jobs/+', { qos: 1 });
+  await other.subscribe('$share/audit/jobs/#', { qos: 1 });
+  const pub = await connectMqtt(broker.mqttPort, v5);
+  for (let i = 0; i < 10; i++) await pub.publish('jobs/x', `j${i}`, { qos: 1 });
+  const audit = await other.inbox.take(10);
+  assert.equal(audit.length, 10);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(a.inbox.size + b.inbox.size, 10);
+  assert.ok(a.inbox.size > 0 && b.inbox.size > 0, `split ${a.inbox.size}/${b.inbox.size}`);
+  await Promise.all([a.end(), b.end(), other.end(), pub.end()]);
+});
+
+test('reason codes: SUBACK refuses a bad filter, UNSUBACK says when nothing was subscribed', async () => {
+  const c = await connectMqtt(broker.mqttPort, v5);
+  // MQTT.js refuses a bad filter itself, so write the SUBSCRIBE by hand
+  const suback = new Promise<mqtt.Packet>((resolve) => c.client.on('packetreceive', (p) => p.cmd === 'suback' && resolve(p)));
+  writeRaw(c.client, { cmd: 'subscribe', messageId: 999, subscriptions: [{ topic: 'ok/topic', qos: 2 }, { topic: 'bad/#/filter', qos: 1 }] });
+  assert.deepEqual((await suback as mqttPacket.ISubackPacket).granted, [2, 0x8f]);
+  const unsuback = new Promise<mqtt.Packet>((resolve) => c.client.on('packetreceive', (p) => p.cmd === 'unsuback' && resolve(p)));
+  await c.client.unsubscribeAsync(['ok/topic', 'never/subscribed']);
+  assert.deepEqual((await unsuback as mqttPacket.IUnsubackPacket).granted, [0, 0x11]);
+  await c.end();
+});
+
+test('maximum packet size: a larger packet from the client is refused with DISCONNECT 0x95; none larger than the client\'s goes out', async () => {
+  const small = await connectMqtt(broker.mqttPort, { ...v5, properties: { maximumPacketSize: 200 } });
+  await small.subscribe('size/#', { qos: 0 });
+  const pub = await connectMqtt(broker.mqttPort, v5);
+  await pub.publish('size/big', Buffer.alloc(500, 1), { qos: 1 });
+  await pub.publish('size/small', 'fits', { qos: 1 });
+  assert.equal((await small.inbox.next()).payload, 'fits');
+  await small.inbox.expectNothing(100);
+  // MQTT.js checks the broker's maximum itself, so write past it by hand
+  (pub.client as unknown as { stream: { write(b: Buffer): void } }).stream.write(Buffer.concat([Buffer.from([0x30, 0x90, 0x40, 0x00, 0x01, 0x61, 0x00]), Buffer.alloc(8200)]));
+  await within(pub.closed, 2000, 'the close');
+  assert.equal(pub.disconnects[0]?.reasonCode, 0x95);
+  await small.end();
+});
+
+test('session expiry: a session outlives its connection for its expiry interval, then goes', async () => {
+  const first = await connectMqtt(broker.mqttPort, { ...v5, clientId: 'expiring', clean: true, properties: { sessionExpiryInterval: 1 } });
+  await first.subscribe('sess/t', { qos: 1 });
+  await first.end();
+  const pub = await connectMqtt(broker.mqttPort, v5);
+  await pub.publish('sess/t', 'kept', { qos: 1 });
+  const back = await connectMqtt(broker.mqttPort, { ...v5, clientId: 'expiring', clean: false, properties: { sessionExpiryInterval: 1 } });
+  assert.equal(back.connack.sessionPresent, true);
+  assert.equal((await back.inbox.next()).payload, 'kept');
+  await back.end();
+  await new Promise((r) => setTimeout(r, 1300));
+  await pub.publish('sess/t', 'after expiry', { qos: 1 });
+  const late = await connectMqtt(broker.mqttPort, { ...v5, clientId: 'expiring', clean: false });
+  assert.equal(late.connack.sessionPresent, false);
+  await late.inbox.expectNothing(200);
+  await Promise.all([late.end(), pub.end()]);
+});
+
+test('will delay: a reconnection within the delay cancels the will; DISCONNECT 0x04 sends it', async () => {
+  const watcher = await connectMqtt(broker.mqttPort, v5);
+  await watcher.subscribe('wd/+', { qos: 1 });
+  const opts = { ...v5, clientId: 'will-delay', clean: false, properties: { sessionExpiryInterval: 10 }, will: { topic: 'wd/delayed', payload: Buffer.from('late'), qos: 1 as const, retain: false, properties: { willDelayInterval: 1 } } };
+  const c = await connectMqtt(broker.mqttPort, opts);
+  (c.client as unknown as { stream: { destroy(): void } }).stream.destroy();
+  const c2 = await connectMqtt(broker.mqttPort, opts);
+  await watcher.inbox.expectNothing(1300);
+  c2.client.end(false, { reasonCode: 0x04 });
+  const will = await watcher.inbox.next();
+  assert.equal(will.payload, 'late');
+  await watcher.end();
+});
+
+test('takeover is announced with DISCONNECT 0x8E; a malformed packet with 0x81', async () => {
+  const first = await connectMqtt(broker.mqttPort, { ...v5, clientId: 'v5-twin' });
+  const second = await connectMqtt(broker.mqttPort, { ...v5, clientId: 'v5-twin' });
+  await within(first.closed, 2000, 'the close');
+  assert.equal(first.disconnects[0]?.reasonCode, 0x8e);
+  // SUBSCRIBE with reserved flags 0000 instead of 0010 ([MQTT-3.8.1-1])
+  (second.client as unknown as { stream: { write(b: Buffer): void } }).stream.write(Buffer.from([0x80, 0x06, 0x00, 0x01, 0x00, 0x00, 0x01, 0x61]));
+  await within(second.closed, 2000, 'the close');
+  assert.equal(second.disconnects[0]?.reasonCode, 0x81);
+});

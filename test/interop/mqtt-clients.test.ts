@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { after, before, test } from 'node:test';
+import { startBroker, type TestBroker } from '../helpers/broker.js';
+
+const python = '/usr/bin/python3';
+const script = fileURLToPath(new URL('../../../test/interop/mqtt_paho_client.py', import.meta.url));
+const pahoProbe = spawnSync(python, ['-c', 'import paho.mqtt.client'], { encoding: 'utf8' });
+const pahoMissing = pahoProbe.status === 0 ? undefined : `paho is not installed for ${python} (apt-get install python3-paho-mqtt); .ci/run installs it`;
+const mosquittoProbe = spawnSync('mosquitto_pub', ['--help'], { encoding: 'utf8' });
+const mosquittoMissing = mosquittoProbe.error === undefined ? undefined : 'mosquitto_pub and mosquitto_sub are not installed (apt-get install mosquitto-clients); .ci/run installs them';
+for (const missing of [pahoMissing, mosquittoMissing]) {
+  if (missing === undefined) continue;
+  console.warn(`\n*** SKIPPING MQTT interop tests: ${missing} ***\n`);
+  if (process.env['CI'] !== undefined) throw new Error(`interop prerequisites missing in CI: ${missing}`);
+}
+
+let broker: TestBroker;
+before(async () => {
+  if (pahoMissing === undefined || mosquittoMissing === undefined) broker = await startBroker();
+});
+after(async () => {
+  await broker?.stop();
+});
+
+function run(file: string, args: string[], timeout = 30_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(file, args, { timeout }, (err, out, errOut) => {
+      if (err) reject(new Error(`${file} ${args.join(' ')}: ${err.message}\n${errOut}`));
+      else resolve(out);
+    });
+  });
+}
+
+test('paho (Python) over MQTT 3.1.1 and 5.0: QoS 0/1/2, user properties, retained, persistent session', { skip: pahoMissing }, async () => {
+  const stdout = await run(python, [script, String(broker.mqttPort)], 60_000);
+  const report = JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, Record<string, unknown>>;
+  for (const version of ['v311', 'v5']) {
+    const r = report[version]!;
+    assert.equal(r['connack_rc'], 0, version);
+    assert.deepEqual(r['received'], [['m0', 0], ['m1', 1], ['m2', 2]], version);
+    assert.deepEqual(r['retained'], [['kept', true]], version);
+    assert.equal(r['session_present'], true, version);
+    assert.deepEqual(r['while_away'], ['while away'], version);
+  }
+  assert.deepEqual(report['v5']!['user'], [{ origin: 'paho' }, { origin: 'paho' }, { origin: 'paho' }]);
+});
+
+/** Starts mosquitto_sub; `seen(text)` resolves once its output contains `text`. */
+function mosquittoSub(args: string[], count: number): { done: Promise<string>; seen(text: string): Promise<void> } {
+  const child = spawn('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(broker.mqttPort), '-C', String(count), '-W', '10', ...args]);
+  let out = '';
+  let errOut = '';
+  const waiters: (() => void)[] = [];
+  child.stdout.on('data', (c: Buffer) => {
+    out += c.toString();
+    for (const w of waiters.splice(0)) w();
+  });
+  child.stderr.on('data', (c: Buffer) => (errOut += c.toString()));
+  const done = new Promise<string>((resolve, reject) => {
+    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`mosquitto_sub exited ${code}: ${errOut}`))));
+  });
+  return {
+    done,
+    async seen(text) {
+      while (!out.includes(text)) await Promise.race([new Promise<void>((r) => waiters.push(r)), done.then(() => {})]).then(() => {
+        if (!out.includes(text) && child.exitCode !== null) throw new Error(`mosquitto_sub ended before printing "${text}": ${errOut}`);
+      });
+    },
+  };
+}
+
+for (const version of ['mqttv311', 'mqttv5'] as const) {
+  test(`mosquitto_pub and mosquitto_sub (${version}): QoS 1 and 2, retained`, { skip: mosquittoMissing }, async () => {
+    const base = ['-V', version];
+    await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(broker.mqttPort), ...base, '-t', `mosq/${version}/status`, '-m', 'online', '-q', '1', '-r']);
+    const sub = mosquittoSub([...base, '-t', `mosq/${version}/#`, '-q', '2', '-v'], 3);
+    // the retained message arrives once the subscription is in place
+    await sub.seen('status online');
+    await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(broker.mqttPort), ...base, '-t', `mosq/${version}/a`, '-m', 'one', '-q', '1']);
+    await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(broker.mqttPort), ...base, '-t', `mosq/${version}/b`, '-m', 'two', '-q', '2']);
+    const lines = (await sub.done).trim().split('\n');
+    assert.deepEqual(lines, [`mosq/${version}/status online`, `mosq/${version}/a one`, `mosq/${version}/b two`]);
+    await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(broker.mqttPort), ...base, '-t', `mosq/${version}/status`, '-n', '-r', '-q', '1']);
+  });
+}
