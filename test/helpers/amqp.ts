@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { Inbox } from './inbox.js';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import type { AmqpError, Connection, ConnectionOptions, Container, Delivery, EventContext, Message, Receiver, ReceiverOptions, Sender, SenderOptions } from 'rhea';
 
@@ -12,51 +13,9 @@ export interface Received {
 }
 
 /** Messages of one receiver, taken in order with a time limit. */
-export class AmqpInbox {
-  private readonly items: Received[] = [];
-  private waiter: (() => void) | undefined;
-
-  push(item: Received): void {
-    this.items.push(item);
-    this.waiter?.();
-  }
-
-  get size(): number {
-    return this.items.length;
-  }
-
-  async next(timeoutMs = 3000): Promise<Received> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.items.length === 0) {
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no message within ${timeoutMs} ms`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiter = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.waiter = undefined;
-    }
-    return this.items.shift()!;
-  }
-
-  async take(n: number, timeoutMs = 5000): Promise<Received[]> {
-    const out: Received[] = [];
-    for (let i = 0; i < n; i++) out.push(await this.next(timeoutMs));
-    return out;
-  }
-
-  /** Asserts nothing arrives for `ms` milliseconds (used only where absence is the behaviour under test). */
-  async expectNothing(ms = 300): Promise<void> {
-    let got: Received | undefined;
-    try {
-      got = await this.next(ms);
-    } catch {
-      return;
-    }
-    throw new Error(`expected no message, got ${JSON.stringify(got.message.body)}`);
+export class AmqpInbox extends Inbox<Received> {
+  constructor() {
+    super('message', (r) => JSON.stringify(r.message.body));
   }
 }
 

@@ -1,4 +1,5 @@
 import mqtt, { type IClientOptions, type IClientPublishOptions, type IClientSubscribeOptions, type IPublishPacket, type MqttClient } from 'mqtt';
+import { Inbox } from './inbox.js';
 
 export interface Received {
   readonly topic: string;
@@ -7,53 +8,10 @@ export interface Received {
 }
 
 /** Messages one client received, taken in order with a time limit. */
-export class MqttInbox {
-  private readonly messages: Received[] = [];
-  private waiter: (() => void) | undefined;
-
+export class MqttInbox extends Inbox<Received> {
   constructor(client: MqttClient) {
-    client.on('message', (topic, payload, packet) => {
-      this.messages.push({ topic, payload: payload.toString('utf8'), packet });
-      this.waiter?.();
-    });
-  }
-
-  get size(): number {
-    return this.messages.length;
-  }
-
-  async next(timeoutMs = 3000): Promise<Received> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.messages.length === 0) {
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no MQTT message within ${timeoutMs} ms`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiter = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.waiter = undefined;
-    }
-    return this.messages.shift()!;
-  }
-
-  async take(n: number, timeoutMs = 5000): Promise<Received[]> {
-    const out: Received[] = [];
-    for (let i = 0; i < n; i++) out.push(await this.next(timeoutMs));
-    return out;
-  }
-
-  /** Asserts nothing arrives for `ms` milliseconds (only where absence is the behaviour under test). */
-  async expectNothing(ms = 300): Promise<void> {
-    let got: Received | undefined;
-    try {
-      got = await this.next(ms);
-    } catch {
-      return;
-    }
-    throw new Error(`expected no MQTT message, got ${got.topic}: ${got.payload}`);
+    super('MQTT message', (r) => `${r.topic}: ${r.payload}`);
+    client.on('message', (topic, payload, packet) => this.push({ topic, payload: payload.toString('utf8'), packet }));
   }
 }
 

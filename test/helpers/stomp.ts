@@ -1,5 +1,6 @@
 import { Client, type IFrame, type IMessage, type StompHeaders, type StompSubscription } from '@stomp/stompjs';
 import { TCPWrapper } from '@stomp/tcp-wrapper';
+import { Inbox as BaseInbox } from './inbox.js';
 
 export interface StompTestClient {
   readonly client: Client;
@@ -15,51 +16,11 @@ export interface StompTestClient {
 }
 
 /** Messages of one subscription, taken in order with a time limit. */
-export class Inbox {
-  private readonly messages: IMessage[] = [];
-  private waiter: (() => void) | undefined;
+export class Inbox extends BaseInbox<IMessage> {
   subscription!: StompSubscription;
 
-  push(message: IMessage): void {
-    this.messages.push(message);
-    this.waiter?.();
-  }
-
-  get size(): number {
-    return this.messages.length;
-  }
-
-  async next(timeoutMs = 3000): Promise<IMessage> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.messages.length === 0) {
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no message within ${timeoutMs} ms`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiter = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.waiter = undefined;
-    }
-    return this.messages.shift()!;
-  }
-
-  async take(n: number, timeoutMs = 5000): Promise<IMessage[]> {
-    const out: IMessage[] = [];
-    for (let i = 0; i < n; i++) out.push(await this.next(timeoutMs));
-    return out;
-  }
-
-  /** Asserts nothing arrives for `ms` milliseconds (used only where absence is the behaviour under test). */
-  async expectNothing(ms = 300): Promise<void> {
-    try {
-      const m = await this.next(ms);
-      throw new Error(`expected no message, got ${m.body}`);
-    } catch (err) {
-      if ((err as Error).message.startsWith('expected no message')) throw err;
-    }
+  constructor() {
+    super('message', (m) => m.body);
   }
 }
 
