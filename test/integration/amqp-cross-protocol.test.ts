@@ -122,3 +122,34 @@ test('a reply to an AMQP temporary queue can be sent from STOMP', async () => {
   await stompSendText(request.headers['reply-to']!, 'answer');
   assert.equal((await inbox.next()).message.body, 'answer');
 });
+
+test('AMQP and MQTT: a message crosses each way with its body and properties', async () => {
+  const { connectMqtt } = await import('../helpers/mqtt.js');
+  const topic = unique('a2m');
+  const mqtt = await connectMqtt(broker.mqttPort, { protocolVersion: 5 });
+  try {
+    await mqtt.subscribe(`${topic.replaceAll('.', '/')}/#`, { qos: 1 });
+    await amqp.send(await amqp.openSender(`topic://${topic}.temperature`), {
+      durable: true,
+      content_type: 'text/plain',
+      application_properties: { unit: 'C' },
+      body: '21.5',
+    });
+    const got = await mqtt.inbox.next();
+    assert.equal(got.topic, `${topic.replaceAll('.', '/')}/temperature`);
+    assert.equal(got.payload, '21.5');
+    assert.equal(got.packet.qos, 1, 'a durable AMQP message is a QoS 1 delivery');
+    assert.deepEqual({ ...got.packet.properties?.userProperties }, { unit: 'C' });
+
+    const back = unique('m2a');
+    const { inbox } = await amqp.openReceiver({ source: { address: `topic://${back}.humidity` } });
+    await mqtt.publish(`${back.replaceAll('.', '/')}/humidity`, '40%', { qos: 1, properties: { userProperties: { sensor: 'kitchen' } } });
+    const m = await inbox.next();
+    // MQTT payloads are bytes: they arrive as an AMQP data section
+    assert.deepEqual((m.message.body as { content: Buffer }).content, Buffer.from('40%'));
+    assert.equal(m.message.application_properties?.['sensor'], 'kitchen');
+    assert.equal(m.message.durable, true, 'a QoS 1 publish is durable');
+  } finally {
+    await mqtt.end();
+  }
+});
