@@ -1,8 +1,11 @@
 // Starts a fresh Apache ActiveMQ Classic 5.17 (Debian's `activemq` package) for one benchmark run:
-// its own folder, KahaDB inside it, one STOMP connector on a free port, no JMX.
+// its own folder, KahaDB inside it, a STOMP and an MQTT connector on free ports, no JMX. Debian's build
+// lacks the MQTT codec (mqtt-client.jar, package libmqtt-client-java): the instance's lib/ folder,
+// which ActiveMQ adds to its class path, links to it; without it the MQTT port accepts connections and
+// never answers CONNECT.
 
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { stopChild, track } from './children.js';
@@ -17,6 +20,11 @@ export interface ActiveMqOptions {
   startTimeoutMs?: number;
   keepFolder?: boolean;
 }
+
+export const MQTT_CLIENT_JAR = '/usr/share/java/mqtt-client.jar';
+
+export const MQTT_CLIENT_INSTALL_HINT =
+  `ActiveMQ's MQTT connector needs ${MQTT_CLIENT_JAR}: install it with \`sudo apt-get install libmqtt-client-java\`.`;
 
 export function activeMqJar(home: string): string {
   return path.join(home, 'bin', 'activemq.jar');
@@ -35,7 +43,7 @@ function escapeXml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
-function brokerXml(dataDir: string, stompPort: number): string {
+function brokerXml(dataDir: string, stompPort: number, mqttPort: number | undefined): string {
   const data = escapeXml(dataDir);
   // Everything not set here is ActiveMQ's default: KahaDB syncs each write batch to disk, producer
   // flow control is on, the STOMP prefetch is the broker's default for each destination kind.
@@ -50,7 +58,7 @@ function brokerXml(dataDir: string, stompPort: number): string {
     </persistenceAdapter>
     <transportConnectors>
       <transportConnector name="stomp" uri="stomp+nio://127.0.0.1:${stompPort}"/>
-    </transportConnectors>
+${mqttPort === undefined ? '' : `      <transportConnector name="mqtt" uri="mqtt+nio://127.0.0.1:${mqttPort}"/>\n`}    </transportConnectors>
   </broker>
 </beans>
 `;
@@ -76,10 +84,16 @@ export async function startActiveMq(options: ActiveMqOptions): Promise<RunningBr
   const logFile = path.join(base, 'broker.log');
   const host = '127.0.0.1';
   const stompPort = await freePort(host);
+  // without the codec the connector would hang every MQTT client; then ActiveMQ serves STOMP alone
+  const mqttPort = existsSync(MQTT_CLIENT_JAR) ? await freePort(host) : undefined;
   mkdirSync(confDir);
+  if (mqttPort !== undefined) {
+    mkdirSync(path.join(base, 'lib'));
+    symlinkSync(MQTT_CLIENT_JAR, path.join(base, 'lib', 'mqtt-client.jar'));
+  }
   mkdirSync(path.join(dataDir, 'tmp'), { recursive: true });
   const configFile = path.join(confDir, 'activemq.xml');
-  writeFileSync(configFile, brokerXml(dataDir, stompPort));
+  writeFileSync(configFile, brokerXml(dataDir, stompPort, mqttPort));
   writeFileSync(path.join(confDir, 'log4j.properties'), LOG4J_PROPERTIES);
 
   const java = process.env['JAVA_HOME'] ? path.join(process.env['JAVA_HOME'], 'bin', 'java') : 'java';
@@ -116,6 +130,7 @@ export async function startActiveMq(options: ActiveMqOptions): Promise<RunningBr
 
   try {
     await waitForPort(host, stompPort, options.startTimeoutMs ?? 180_000, exited);
+    if (mqttPort !== undefined) await waitForPort(host, mqttPort, 30_000, exited);
   } catch (err) {
     const log = tailOf(logFile);
     await cleanUp();
@@ -134,6 +149,7 @@ export async function startActiveMq(options: ActiveMqOptions): Promise<RunningBr
     pid,
     host,
     stompPort,
+    ports: mqttPort === undefined ? {} : { mqtt: mqttPort },
     logFile,
     exited,
     stop: cleanUp,

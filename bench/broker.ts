@@ -4,15 +4,16 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-export type BrokerName = 'ferry' | 'activemq';
+export type BrokerName = 'ferry' | 'mosquitto' | 'activemq';
 
 export interface RunningBroker {
   readonly name: BrokerName;
   /** The process whose CPU time is charged to the broker (for ActiveMQ, the JVM itself). */
   readonly pid: number;
   readonly host: string;
-  readonly stompPort: number;
-  /** Bound ports by protocol, for brokers that serve more than STOMP (Ferry: `amqp`). */
+  /** Absent for a broker without STOMP (Mosquitto). */
+  readonly stompPort?: number;
+  /** Bound ports by protocol other than STOMP (Ferry: `amqp`, `mqtt`; ActiveMQ and Mosquitto: `mqtt`). */
   readonly ports?: Readonly<Record<string, number>>;
   /** Where the broker's own output goes, for the error messages of a failed run. */
   readonly logFile: string;
@@ -80,5 +81,20 @@ export function tailOf(file: string, lines = 20): string {
     return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
   } catch {
     return '(no log)';
+  }
+}
+
+/** The port a broker serves `protocol` on, if it serves it. */
+export function portFor(broker: RunningBroker, protocol: string): number | undefined {
+  return protocol === 'stomp' ? broker.stompPort : broker.ports?.[protocol];
+}
+
+/** The broker process's resident memory in bytes (VmRSS of /proc/<pid>/status), NaN if unreadable. */
+export function residentBytes(pid: number): number {
+  try {
+    const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match?.[1] === undefined ? Number.NaN : Number(match[1]) * 1024;
+  } catch {
+    return Number.NaN;
   }
 }

@@ -3,6 +3,7 @@
 
 import type { Protocol, Scenario } from './scenarios.js';
 import { amqpDriver } from './amqp-driver.js';
+import { mqttDriver } from './mqtt-driver.js';
 import { stompDriver } from './stomp-driver.js';
 
 /** Warm-up messages only fill the pipes; only measured ones are counted, timed and checked. */
@@ -59,4 +60,5 @@ export interface ProtocolDriver {
 export const DRIVERS: Readonly<Record<Protocol, ProtocolDriver>> = {
   stomp: stompDriver,
   amqp: amqpDriver,
+  mqtt: mqttDriver,
 };

@@ -35,7 +35,7 @@ function eventOf(line: string): { event: unknown; protocol: unknown; port: unkno
   return { event, protocol, port };
 }
 
-export async function startFerry(options: FerryOptions = {}): Promise<RunningBroker> {
+export async function startFerry(options: FerryOptions = {}): Promise<RunningBroker & { readonly stompPort: number }> {
   const main = options.main ?? FERRY_MAIN;
   if (!existsSync(main)) {
     throw new BenchSetupError('BENCH_FERRY_MISSING', `${main} does not exist; run \`npm run build\` first`);
@@ -47,12 +47,12 @@ export async function startFerry(options: FerryOptions = {}): Promise<RunningBro
   const log = createWriteStream(logFile);
   log.on('error', () => undefined); // the log is for reading after a failure, never a reason for one
 
-  const child = spawn(process.execPath, [main, 'start', '--data', dataDir, '--stomp-port', '0'], {
+  const child = spawn(process.execPath, [main, 'start', '--data', dataDir, '--stomp-port', '0', '--mqtt-port', '0'], {
     cwd: base,
-    // STOMP and AMQP are measured, on free ports. The HTTP listener's default port is fixed (8161), so
-    // a second broker on the machine would make this one exit; the environment, unlike an option, is
-    // simply ignored by a build that has no such listener.
-    env: { ...process.env, FERRY_HTTP_PORT: 'off', FERRY_AMQP_PORT: '0' },
+    // STOMP, AMQP and MQTT are measured, on free ports. The HTTP and WebSocket listeners' default ports
+    // are fixed (8161, 61614), so a second broker on the machine would make this one exit; the
+    // environment, unlike an option, is simply ignored by a build that has no such listener.
+    env: { ...process.env, FERRY_HTTP_PORT: 'off', FERRY_WS_PORT: 'off', FERRY_AMQP_PORT: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   track(child, options.keepFolder ? undefined : base);

@@ -22,7 +22,8 @@ function table(header: string[], rows: string[][], rightAligned: boolean[]): str
 }
 
 export function formatResults(results: readonly ScenarioResult[], scenarios: readonly Scenario[]): string {
-  const rows = results.map((r) => {
+  const isIdle = (r: ScenarioResult): boolean => scenarios.find((s) => s.name === r.scenario)?.idleConnections !== undefined;
+  const rows = results.filter((r) => !isIdle(r)).map((r) => {
     const kind = scenarios.find((s) => s.name === r.scenario)?.kind;
     if (r.error !== undefined) return [r.scenario, r.broker, 'failed', '', '', '', '', '', ''];
     return [
@@ -45,6 +46,30 @@ export function formatResults(results: readonly ScenarioResult[], scenarios: rea
     ),
   ];
 
+  const idleRows = results.filter(isIdle).map((r) =>
+    r.error !== undefined || r.idle === undefined
+      ? [r.scenario, r.broker, 'failed', '', '', '', '']
+      : [
+          r.scenario,
+          r.broker,
+          grouped(r.idle.connections),
+          grouped(r.idle.connectsPerSecond),
+          fixed(r.idle.bytesPerConnection / 1024, 2),
+          fixed(r.idle.brokerCpuUsPerConnection, 0),
+          fixed(r.loadGeneratorCores * 100, 0),
+        ],
+  );
+  if (idleRows.length > 0) {
+    out.push(
+      '',
+      table(
+        ['scenario', 'broker', 'connections', 'connects/s', 'KiB/conn', 'CPU µs/conn', 'load CPU%'],
+        idleRows,
+        [false, false, true, true, true, true, true],
+      ),
+    );
+  }
+
   const errors = results.filter((r) => r.error !== undefined);
   if (errors.length > 0) {
     out.push('', ...errors.map((r) => `${r.scenario} on ${r.broker} failed: ${r.error}`));
@@ -58,22 +83,43 @@ export function formatResults(results: readonly ScenarioResult[], scenarios: rea
     out.push('', ...misrouted.map((r) => `${r.scenario} on ${r.broker}: ${r.misrouted} messages reached a consumer whose selector excludes them`));
   }
 
+  // Ferry against the best of the other brokers that ran the scenario: the highest throughput, the
+  // lowest CPU per delivery, the lowest memory per connection, each on its own.
+  const best = (values: number[], pick: 'max' | 'min'): number => {
+    const finite = values.filter((v) => Number.isFinite(v));
+    return finite.length === 0 ? Number.NaN : pick === 'max' ? Math.max(...finite) : Math.min(...finite);
+  };
   const ratioRows: string[][] = [];
   for (const scenario of scenarios) {
-    const ferry = results.find((r) => r.scenario === scenario.name && r.broker === 'ferry' && r.error === undefined);
-    const amq = results.find((r) => r.scenario === scenario.name && r.broker === 'activemq' && r.error === undefined);
-    if (ferry === undefined || amq === undefined) continue;
+    const ok = results.filter((r) => r.scenario === scenario.name && r.error === undefined);
+    const ferry = ok.find((r) => r.broker === 'ferry');
+    const others = ok.filter((r) => r.broker !== 'ferry');
+    if (ferry === undefined || others.length === 0) continue;
+    const against = others.map((r) => r.broker).join(', ');
+    if (ferry.idle !== undefined) {
+      const idles = others.flatMap((r) => (r.idle === undefined ? [] : [r.idle]));
+      ratioRows.push([
+        scenario.name,
+        fixed(ferry.idle.connectsPerSecond / best(idles.map((i) => i.connectsPerSecond), 'max'), 2),
+        '',
+        fixed(ferry.idle.bytesPerConnection / best(idles.map((i) => i.bytesPerConnection), 'min'), 2),
+        against,
+      ]);
+      continue;
+    }
     ratioRows.push([
       scenario.name,
-      fixed(ferry.deliveriesPerSecond / amq.deliveriesPerSecond, 2),
-      fixed(ferry.brokerCpuUsPerDelivery / amq.brokerCpuUsPerDelivery, 2),
+      fixed(ferry.deliveriesPerSecond / best(others.map((r) => r.deliveriesPerSecond), 'max'), 2),
+      fixed(ferry.brokerCpuUsPerDelivery / best(others.map((r) => r.brokerCpuUsPerDelivery), 'min'), 2),
+      '',
+      against,
     ]);
   }
   if (ratioRows.length > 0) {
     out.push(
       '',
-      'Ferry / ActiveMQ (throughput: higher is better; CPU per delivery: lower is better)',
-      table(['scenario', 'throughput', 'CPU/delivery'], ratioRows, [false, true, true]),
+      'Ferry / the best other broker (throughput or connects/s: higher is better; CPU per delivery, memory per connection: lower is better)',
+      table(['scenario', 'throughput', 'CPU/delivery', 'memory/conn', 'against'], ratioRows, [false, true, true, true, false]),
     );
   }
   return out.join('\n');

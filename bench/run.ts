@@ -1,22 +1,28 @@
-// `npm run bench`: the same scenarios against Ferry and against ActiveMQ, one broker at a time.
+// `npm run bench`: the same scenarios against Ferry, Mosquitto (MQTT only) and ActiveMQ, one broker at a time.
 
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ACTIVEMQ_INSTALL_HINT, DEFAULT_ACTIVEMQ_HOME, activeMqInstalled, startActiveMq } from './activemq.js';
+import { ACTIVEMQ_INSTALL_HINT, DEFAULT_ACTIVEMQ_HOME, MQTT_CLIENT_INSTALL_HINT, MQTT_CLIENT_JAR, activeMqInstalled, startActiveMq } from './activemq.js';
+import { existsSync } from 'node:fs';
+import { portFor } from './broker.js';
 import type { BrokerName, RunningBroker } from './broker.js';
 import { stopAll, wasInterrupted } from './children.js';
 import { startFerry } from './ferry.js';
+import { DEFAULT_MOSQUITTO, MOSQUITTO_INSTALL_HINT, mosquittoInstalled, startMosquitto } from './mosquitto.js';
+import { runIdle } from './mqtt-idle.js';
 import { formatResults, writeResults } from './report.js';
 import { emptyResult, runScenario } from './runner.js';
 import type { RunOptions, ScenarioResult } from './runner.js';
-import { SCENARIOS, findScenario } from './scenarios.js';
+import { PROTOCOL_BROKERS, SCENARIOS, findScenario } from './scenarios.js';
 import type { Scenario } from './scenarios.js';
 
 const USAGE = `usage: npm run bench -- [options]
 
-  --broker ferry|activemq|both   brokers to run (default both, Ferry first)
+  --broker NAME[,NAME]           ferry, mosquitto, activemq, both (ferry,activemq) or all (default): brokers to
+                                 run, in that order; each runs only the scenarios of the protocols it serves
+                                 (Mosquitto: MQTT; ActiveMQ: STOMP, MQTT) and is not started for none
   --scenario NAME[,NAME]         scenarios to run, repeatable (default all): ${SCENARIOS.map((s) => s.name).join(', ')}
   --duration SECONDS             measured window per scenario (default 10)
   --warmup SECONDS               warm-up before each measured window (default 3)
@@ -25,6 +31,7 @@ const USAGE = `usage: npm run bench -- [options]
   --drain-timeout SECONDS        wait for the last messages before counting them lost (default 15)
   --ferry-main FILE              Ferry's CLI entry point (default dist/src/cli/main.js of this build)
   --activemq-home DIR            ActiveMQ 5.x installation (default ${DEFAULT_ACTIVEMQ_HOME})
+  --mosquitto FILE               Mosquitto's executable (default ${DEFAULT_MOSQUITTO})
   --results DIR                  folder for the JSON results (default bench/results)
   --keep                         keep the brokers' temporary folders (logs, data)
   --list                         list the scenarios and exit
@@ -47,7 +54,7 @@ function parse(argv: string[]) {
   const { values } = parseArgs({
     args: argv,
     options: {
-      broker: { type: 'string', default: 'both' },
+      broker: { type: 'string', default: 'all' },
       scenario: { type: 'string', multiple: true },
       duration: { type: 'string' },
       warmup: { type: 'string' },
@@ -56,15 +63,22 @@ function parse(argv: string[]) {
       'drain-timeout': { type: 'string' },
       'activemq-home': { type: 'string', default: DEFAULT_ACTIVEMQ_HOME },
       'ferry-main': { type: 'string' },
+      mosquitto: { type: 'string', default: DEFAULT_MOSQUITTO },
       results: { type: 'string', default: RESULTS_DIR },
       keep: { type: 'boolean', default: false },
       list: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
-  const brokers: BrokerName[] =
-    values.broker === 'both' ? ['ferry', 'activemq'] : values.broker === 'ferry' || values.broker === 'activemq' ? [values.broker] : [];
-  if (brokers.length === 0) throw new UsageError(`--broker must be ferry, activemq or both, not ${JSON.stringify(values.broker)}`);
+  const ALL: BrokerName[] = ['ferry', 'mosquitto', 'activemq'];
+  const asked = new Set<string>();
+  for (const word of values.broker.split(',').map((w) => w.trim()).filter((w) => w !== '')) {
+    if (word === 'all') ALL.forEach((b) => asked.add(b));
+    else if (word === 'both') ['ferry', 'activemq'].forEach((b) => asked.add(b));
+    else if ((ALL as string[]).includes(word)) asked.add(word);
+    else throw new UsageError(`--broker takes ferry, mosquitto, activemq, both or all, not ${JSON.stringify(word)}`);
+  }
+  if (asked.size === 0) throw new UsageError('--broker names no broker');
   const names = (values.scenario ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s !== '');
   const scenarios: Scenario[] = [];
   for (const name of names) {
@@ -82,9 +96,14 @@ function parse(argv: string[]) {
     confirmWindow: positive('receipt-window', values['receipt-window'], 100, true),
     drainTimeoutMs: positive('drain-timeout', values['drain-timeout'], 15, false) * 1000,
   };
+  const chosen = scenarios.length > 0 ? scenarios : [...SCENARIOS];
+  // a broker that serves none of the chosen scenarios' protocols is not started
+  const brokers = ALL.filter((b) => asked.has(b) && chosen.some((s) => PROTOCOL_BROKERS[s.protocol].includes(b)));
+  if (brokers.length === 0) throw new UsageError('none of the chosen brokers serves the chosen scenarios');
   return {
     brokers,
-    scenarios: scenarios.length > 0 ? scenarios : [...SCENARIOS],
+    scenarios: chosen,
+    mosquitto: values.mosquitto,
     run,
     activeMqHome: values['activemq-home'],
     ferryMain: values['ferry-main'],
@@ -96,6 +115,7 @@ function parse(argv: string[]) {
 }
 
 function start(name: BrokerName, args: ReturnType<typeof parse>): Promise<RunningBroker> {
+  if (name === 'mosquitto') return startMosquitto({ executable: args.mosquitto, keepFolder: args.keep });
   if (name === 'activemq') return startActiveMq({ home: args.activeMqHome, keepFolder: args.keep });
   return startFerry({ keepFolder: args.keep, ...(args.ferryMain === undefined ? {} : { main: path.resolve(args.ferryMain) }) });
 }
@@ -118,6 +138,14 @@ async function main(): Promise<number> {
   }
   if (args.brokers.includes('activemq') && !activeMqInstalled(args.activeMqHome)) {
     process.stderr.write(`${ACTIVEMQ_INSTALL_HINT}\n`);
+    return 1;
+  }
+  if (args.brokers.includes('mosquitto') && !mosquittoInstalled(args.mosquitto)) {
+    process.stderr.write(`${MOSQUITTO_INSTALL_HINT}\n`);
+    return 1;
+  }
+  if (args.brokers.includes('activemq') && args.scenarios.some((s) => s.protocol === 'mqtt') && !existsSync(MQTT_CLIENT_JAR)) {
+    process.stderr.write(`${MQTT_CLIENT_INSTALL_HINT}\n`);
     return 1;
   }
 
@@ -143,23 +171,32 @@ async function main(): Promise<number> {
       }
       continue;
     }
-    process.stdout.write(`pid ${broker.pid}, STOMP on ${broker.stompPort} (${((Date.now() - began) / 1000).toFixed(1)} s)\n`);
+    const listening = [
+      ...(broker.stompPort === undefined ? [] : [`STOMP on ${broker.stompPort}`]),
+      ...Object.entries(broker.ports ?? {}).filter(([protocol]) => protocol !== 'stomp').map(([protocol, port]) => `${protocol.toUpperCase()} on ${port}`),
+    ];
+    process.stdout.write(`pid ${broker.pid}, ${listening.join(', ')} (${((Date.now() - began) / 1000).toFixed(1)} s)\n`);
     try {
       for (const scenario of args.scenarios) {
         if (wasInterrupted()) break;
-        // ActiveMQ's Debian build has no AMQP connector: its AMQP rows are Ferry's alone
-        if (scenario.protocol !== 'stomp' && broker.ports?.[scenario.protocol] === undefined) {
+        // ActiveMQ's Debian build has no AMQP connector, Mosquitto serves MQTT alone: those rows are
+        // the other brokers' alone
+        if (!PROTOCOL_BROKERS[scenario.protocol].includes(name)) continue;
+        if (portFor(broker, scenario.protocol) === undefined) {
           process.stdout.write(`  ${scenario.name} on ${name}: skipped, no ${scenario.protocol} listener\n`);
           continue;
         }
         process.stdout.write(`  ${scenario.name} on ${name}... `);
-        const result = await runScenario(broker, scenario, args.run, runTag);
+        const result =
+          scenario.idleConnections !== undefined ? await runIdle(broker, scenario) : await runScenario(broker, scenario, args.run, runTag);
         if (wasInterrupted()) break;
         results.push(result);
         process.stdout.write(
           result.error !== undefined
             ? `failed: ${result.error}\n`
-            : `${Math.round(result.deliveriesPerSecond).toLocaleString('en-US')}/s, lost ${result.lost}\n`,
+            : result.idle !== undefined
+              ? `${Math.round(result.idle.connectsPerSecond).toLocaleString('en-US')} connects/s, ${(result.idle.bytesPerConnection / 1024).toFixed(2)} KiB/conn\n`
+              : `${Math.round(result.deliveriesPerSecond).toLocaleString('en-US')}/s, lost ${result.lost}\n`,
         );
         if (broker.exited()) break;
       }

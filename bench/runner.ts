@@ -3,7 +3,7 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
-import { tailOf } from './broker.js';
+import { portFor, tailOf } from './broker.js';
 import type { BrokerName, RunningBroker } from './broker.js';
 import { processCpuUs } from './cpu.js';
 import { LatencyHistogram } from './histogram.js';
@@ -48,6 +48,15 @@ export interface ScenarioResult {
   /** CPU of this benchmark process (all its threads) over the window, in cores: 1 = one core busy. */
   loadGeneratorCores: number;
   warmupDrained: boolean;
+  /** Scenarios of idle connections (mqtt-idle.ts) only. */
+  idle?: {
+    connections: number;
+    connectsPerSecond: number;
+    rssBeforeBytes: number;
+    rssAfterBytes: number;
+    bytesPerConnection: number;
+    brokerCpuUsPerConnection: number;
+  };
 }
 
 /** A worker thread that answers in order; a failure it reports is kept and rejects every wait. */
@@ -162,7 +171,7 @@ export async function runScenario(
 ): Promise<ScenarioResult> {
   const result = emptyResult(scenario.name, broker.name);
   const counters = new SharedCounters(counterLayout(scenario));
-  const port = scenario.protocol === 'stomp' ? broker.stompPort : broker.ports?.[scenario.protocol];
+  const port = portFor(broker, scenario.protocol);
   if (port === undefined) return { ...result, error: `${broker.name} has no ${scenario.protocol} listener` };
   const target = { host: broker.host, port, destination: `bench.${scenario.name}.${runTag}` };
   const handles: WorkerHandle[] = [];

@@ -3,7 +3,7 @@
 
 import type { CounterLayout } from './shared-state.js';
 
-export type Protocol = 'stomp' | 'amqp';
+export type Protocol = 'stomp' | 'amqp' | 'mqtt';
 export type DestinationKind = 'queue' | 'topic';
 
 export interface Scenario {
@@ -43,6 +43,13 @@ export interface Scenario {
    * ActiveMQ (STOMP headers are string properties) and Ferry evaluate alike.
    */
   readonly selectorPartition?: { readonly header: string };
+  /** MQTT only: the QoS of every PUBLISH and of every subscription (0 when absent). */
+  readonly qos?: 0 | 1;
+  /**
+   * MQTT only: no messages; open this many connections (CONNECT, wait for CONNACK, keep-alive 0) and
+   * measure the connect rate and the broker's resident memory per connection (mqtt-idle.ts).
+   */
+  readonly idleConnections?: number;
 }
 
 export const SCENARIOS: readonly Scenario[] = [
@@ -148,7 +155,50 @@ export const SCENARIOS: readonly Scenario[] = [
     persistent: true,
     confirmSends: true,
   },
+  {
+    name: 'mqtt-qos0-topic-1-10',
+    summary: 'MQTT 3.1.1 QoS 0, 1 publisher -> 10 subscribers on one topic, 256 B payloads',
+    protocol: 'mqtt',
+    kind: 'topic',
+    producers: 1,
+    consumers: 10,
+    bodyBytes: 256,
+    persistent: false,
+    confirmSends: false,
+    qos: 0,
+  },
+  {
+    name: 'mqtt-qos1-1-1',
+    summary: 'MQTT 3.1.1 QoS 1, 1 publisher -> 1 subscriber (QoS 1), 1 KiB payloads, at most --receipt-window PUBLISHes without their PUBACK',
+    protocol: 'mqtt',
+    kind: 'topic',
+    producers: 1,
+    consumers: 1,
+    bodyBytes: 1024,
+    persistent: false,
+    confirmSends: true,
+    qos: 1,
+  },
+  {
+    name: 'mqtt-idle-10k',
+    summary: 'MQTT 3.1.1, 10,000 idle connections (keep-alive 0): connections/s and broker memory per connection',
+    protocol: 'mqtt',
+    kind: 'topic',
+    producers: 0,
+    consumers: 0,
+    bodyBytes: 0,
+    persistent: false,
+    confirmSends: false,
+    idleConnections: 10_000,
+  },
 ];
+
+/** The brokers that serve each protocol (Debian's ActiveMQ has no AMQP; Mosquitto is MQTT only). */
+export const PROTOCOL_BROKERS: Readonly<Record<Protocol, readonly string[]>> = {
+  stomp: ['ferry', 'activemq'],
+  amqp: ['ferry'],
+  mqtt: ['ferry', 'mosquitto', 'activemq'],
+};
 
 export function findScenario(name: string): Scenario | undefined {
   return SCENARIOS.find((s) => s.name === name);

@@ -190,7 +190,7 @@ class Receiver {
   }
 }
 
-async function measure(broker: RunningBroker, options: Options): Promise<Outcome> {
+async function measure(broker: RunningBroker & { readonly stompPort: number }, options: Options): Promise<Outcome> {
   const destination = `/queue/bench.scheduled.${randomBytes(3).toString('hex')}`;
   const n = options.messages;
   const receiver = new Receiver(n);
