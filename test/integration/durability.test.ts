@@ -46,14 +46,19 @@ async function streamUntil(client: StompTestClient, destination: string, window:
   return new Set(confirmed);
 }
 
-/** Receives until nothing arrives for `quietMs`, acknowledging each. */
-async function drain(client: StompTestClient, destination: string, quietMs = 1500): Promise<IMessage[]> {
+/**
+ * Receives and acknowledges until every message in `expected` (by its seq header) has come, then
+ * until nothing more arrives for `quietMs`; a slow machine gets the time it needs for the first part.
+ */
+async function drain(client: StompTestClient, destination: string, expected: ReadonlySet<number> = new Set(), quietMs = 500): Promise<IMessage[]> {
   const got: IMessage[] = [];
+  const missing = new Set(expected);
   const inbox = client.subscribe(destination, { ack: 'client-individual' });
   for (;;) {
     try {
-      const m = await inbox.next(quietMs);
+      const m = await inbox.next(missing.size > 0 ? 60_000 : quietMs);
       got.push(m);
+      missing.delete(Number(m.headers['seq']));
       m.ack();
     } catch {
       return got;
@@ -79,7 +84,7 @@ describe('kill -9 during a persistent send stream', () => {
       const second = await start(data);
       try {
         const consumer = await connectStomp(second.ports['stomp']!);
-        const got = await drain(consumer, '/queue/durable.stream');
+        const got = await drain(consumer, '/queue/durable.stream', confirmed);
         const seqs = got.map((m) => Number(m.headers['seq']));
         const missing = [...confirmed].filter((s) => !seqs.includes(s));
         assert.deepEqual(missing, [], 'every message the producer got a receipt for is delivered');
@@ -108,7 +113,7 @@ describe('kill -9 during a persistent send stream', () => {
     const second = await start(data);
     try {
       const again = await connectStomp(second.ports['stomp']!);
-      const got = await drain(again, '/queue/durable.unacked');
+      const got = await drain(again, '/queue/durable.unacked', new Set(), 1500);
       assert.deepEqual(got.map((m) => m.body), seen.map((m) => m.body));
       assert.ok(got.every((m) => m.headers['redelivered'] === 'true'), 'each comes back flagged redelivered');
       await again.disconnect();
