@@ -36,8 +36,13 @@ export interface TransportHandler {
 
 let nextConnectionId = 1;
 
+/** Connection ids are unique across every transport, so logs never confuse a WebSocket with a TCP client. */
+export function newConnectionId(): number {
+  return nextConnectionId++;
+}
+
 export class SocketConnection implements TransportConnection {
-  readonly id = nextConnectionId++;
+  readonly id = newConnectionId();
   readonly remoteAddress: string;
   private corked = false;
   private handler: TransportHandler | undefined;

@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
-import type { TransportConnection, TransportHandler } from './connection.js';
+import { newConnectionId, type TransportConnection, type TransportHandler } from './connection.js';
 
 /**
  * Writes of one event-loop turn that fit in this many bytes are joined into one buffer; larger
@@ -12,7 +12,6 @@ const joinBelow = 64 * 1024;
 /** How long `end()` waits for the peer's close frame before dropping the socket. */
 const closeGrace = 5000;
 
-let nextId = 1;
 
 export interface WebSocketConnectionOptions {
   /** Unsent bytes past which `isWritable()` says no. */
@@ -43,7 +42,7 @@ export interface WebSocketConnectionOptions {
  * writes, which is what the older STOMP clients, which decode binary frames as Latin-1, need.
  */
 export class WebSocketConnection implements TransportConnection {
-  readonly id = nextId++;
+  readonly id = newConnectionId();
   private handler: TransportHandler | undefined;
   private queued: Buffer[] = [];
   private queuedBytes = 0;

@@ -30,7 +30,8 @@ export function createMqttAdapter(options: MqttOptions, logger: Logger): Protoco
   return {
     name: 'mqtt',
     detect,
-    webSocketProtocols: ['mqtt'],
+    // MQTT.js asks for mqttv3.1 when it speaks MQTT 3.1
+    webSocketProtocols: ['mqtt', 'mqttv3.1'],
     attach(connection: TransportConnection, broker: Broker): void {
       if (sys === undefined && options.sysInterval > 0) {
         sys = new SysPublisher(broker, states, counters, options.sysInterval);
