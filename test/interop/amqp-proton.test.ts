@@ -1,17 +1,10 @@
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
+import { interopScript, lastJsonLine, python, pythonModuleMissing, run } from '../helpers/interop.js';
 
-const python = '/usr/bin/python3';
-const script = fileURLToPath(new URL('../../../test/interop/amqp_proton_client.py', import.meta.url));
-const probe = spawnSync(python, ['-c', 'import proton'], { encoding: 'utf8' });
-const missing = probe.status === 0 ? undefined : `Qpid Proton is not installed for ${python} (apt-get install python3-qpid-proton); .ci/run installs it`;
-if (missing !== undefined) {
-  console.warn(`\n*** SKIPPING the qpid-proton interop test: ${missing} ***\n`);
-  if (process.env['CI'] !== undefined) throw new Error(`interop prerequisites missing in CI: ${missing}`);
-}
+const script = interopScript('amqp_proton_client.py');
+const missing = pythonModuleMissing('proton', 'Qpid Proton', 'python3-qpid-proton');
 
 let broker: TestBroker;
 before(async () => {
@@ -22,13 +15,7 @@ after(async () => {
 });
 
 test('qpid-proton: send, receive, settle modes, selectors, transactions, a durable subscription', { skip: missing }, async () => {
-  const stdout = await new Promise<string>((resolve, reject) => {
-    execFile(python, [script, String(broker.amqpPort)], { timeout: 60_000 }, (err, out, errOut) => {
-      if (err) reject(new Error(`${err.message}\n${errOut}`));
-      else resolve(out);
-    });
-  });
-  const report = JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, unknown>;
+  const report = lastJsonLine<Record<string, unknown>>(await run(python, [script, String(broker.amqpPort)]));
   assert.equal(report['connected'], true);
   assert.deepEqual(report['received'], ['m1', 'm2', 'm3']);
   assert.deepEqual(report['seq'], [1, 2, 3]);

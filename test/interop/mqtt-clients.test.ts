@@ -1,20 +1,12 @@
 import assert from 'node:assert/strict';
-import { execFile, spawn, spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { spawn, spawnSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
+import { interopScript, lastJsonLine, missingPrerequisite, python, pythonModuleMissing, run } from '../helpers/interop.js';
 
-const python = '/usr/bin/python3';
-const script = fileURLToPath(new URL('../../../test/interop/mqtt_paho_client.py', import.meta.url));
-const pahoProbe = spawnSync(python, ['-c', 'import paho.mqtt.client'], { encoding: 'utf8' });
-const pahoMissing = pahoProbe.status === 0 ? undefined : `paho is not installed for ${python} (apt-get install python3-paho-mqtt); .ci/run installs it`;
-const mosquittoProbe = spawnSync('mosquitto_pub', ['--help'], { encoding: 'utf8' });
-const mosquittoMissing = mosquittoProbe.error === undefined ? undefined : 'mosquitto_pub and mosquitto_sub are not installed (apt-get install mosquitto-clients); .ci/run installs them';
-for (const missing of [pahoMissing, mosquittoMissing]) {
-  if (missing === undefined) continue;
-  console.warn(`\n*** SKIPPING MQTT interop tests: ${missing} ***\n`);
-  if (process.env['CI'] !== undefined) throw new Error(`interop prerequisites missing in CI: ${missing}`);
-}
+const script = interopScript('mqtt_paho_client.py');
+const pahoMissing = pythonModuleMissing('paho.mqtt.client', 'paho', 'python3-paho-mqtt');
+const mosquittoMissing = missingPrerequisite('mosquitto_pub and mosquitto_sub', spawnSync('mosquitto_pub', ['--help']).error === undefined, 'apt-get install mosquitto-clients');
 
 let broker: TestBroker;
 before(async () => {
@@ -24,18 +16,8 @@ after(async () => {
   await broker?.stop();
 });
 
-function run(file: string, args: string[], timeout = 30_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(file, args, { timeout }, (err, out, errOut) => {
-      if (err) reject(new Error(`${file} ${args.join(' ')}: ${err.message}\n${errOut}`));
-      else resolve(out);
-    });
-  });
-}
-
 test('paho (Python) over MQTT 3.1.1 and 5.0: QoS 0/1/2, user properties, retained, persistent session', { skip: pahoMissing }, async () => {
-  const stdout = await run(python, [script, String(broker.mqttPort)], 60_000);
-  const report = JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, Record<string, unknown>>;
+  const report = lastJsonLine<Record<string, Record<string, unknown>>>(await run(python, [script, String(broker.mqttPort)]));
   for (const version of ['v311', 'v5']) {
     const r = report[version]!;
     assert.equal(r['connack_rc'], 0, version);
