@@ -1,27 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { IMessage } from '@stomp/stompjs';
-import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { connectStomp, type Inbox, type StompTestClient } from '../helpers/stomp.js';
+import { stompFixture } from '../helpers/stomp-fixture.js';
+import { startBroker } from '../helpers/broker.js';
 import { RawStompClient, subscribeConfirmed, uniqueName, withReceipt, within } from '../helpers/raw-stomp.js';
 
-let broker: TestBroker;
-before(async () => {
-  broker = await startBroker();
-});
-after(async () => {
-  await broker.stop();
-});
-
-const clients: StompTestClient[] = [];
-async function client(): Promise<StompTestClient> {
-  const c = await connectStomp(broker.stompPort);
-  clients.push(c);
-  return c;
-}
-after(async () => {
-  await Promise.all(clients.map((c) => c.disconnect()));
-});
+const fixture = stompFixture();
+const client = (): Promise<StompTestClient> => fixture.client();
 
 function queue(name: string): string {
   return `/queue/${uniqueName(name)}`;
@@ -120,8 +106,7 @@ describe('acknowledgements by older protocol versions', () => {
   for (const version of ['1.0', '1.1'] as const) {
     test(`stompjs over STOMP ${version} acknowledges by message-id`, async () => {
       const q = queue(`ack-${version}`);
-      const c = await connectStomp(broker.stompPort, { version });
-      clients.push(c);
+      const c = await fixture.client({ version });
       assert.equal(c.connected.headers['version'], version);
       const inbox = await subscribeConfirmed(c, q, { ack: 'client' });
       for (const body of ['m1', 'm2', 'm3']) await c.sendConfirmed(q, body);
@@ -236,7 +221,7 @@ describe('bad acknowledgements', () => {
 
   test('an ACK on an ack:auto subscription is an error', async () => {
     const q = queue('ack-auto');
-    const { raw } = await RawStompClient.connected(broker.stompPort, { 'accept-version': '1.1' });
+    const { raw } = await RawStompClient.connected(fixture.broker().stompPort, { 'accept-version': '1.1' });
     await raw.sendWithReceipt('SUBSCRIBE', { destination: q, id: 'auto-1', ack: 'auto' });
     await raw.send('SEND', { destination: q }, 'x');
     const m = await raw.nextFrame();
@@ -315,7 +300,7 @@ describe('prefetch and dispatch', () => {
     const q = queue('many');
     const c = await client();
     const inbox = await subscribeConfirmed(c, q, { ack: 'client-individual', 'activemq.prefetchSize': '10' });
-    const raw = (await RawStompClient.connected(broker.stompPort)).raw;
+    const raw = (await RawStompClient.connected(fixture.broker().stompPort)).raw;
     const frames: Buffer[] = [];
     for (let i = 0; i < 500; i++) frames.push(Buffer.from(`SEND\ndestination:${q}\n\nm${i}\0`));
     await raw.write(Buffer.concat(frames));

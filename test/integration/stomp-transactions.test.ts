@@ -1,27 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { IMessage } from '@stomp/stompjs';
-import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { connectStomp, type StompTestClient } from '../helpers/stomp.js';
+import { stompFixture } from '../helpers/stomp-fixture.js';
 import { RawStompClient, subscribeConfirmed, uniqueName, withReceipt, within } from '../helpers/raw-stomp.js';
 
-let broker: TestBroker;
-before(async () => {
-  broker = await startBroker();
-});
-after(async () => {
-  await broker.stop();
-});
-
-const clients: StompTestClient[] = [];
-async function client(): Promise<StompTestClient> {
-  const c = await connectStomp(broker.stompPort);
-  clients.push(c);
-  return c;
-}
-after(async () => {
-  await Promise.all(clients.map((c) => c.disconnect()));
-});
+const fixture = stompFixture();
+const client = (): Promise<StompTestClient> => fixture.client();
 
 function queue(name: string): string {
   return `/queue/${uniqueName(name)}`;
@@ -328,7 +313,7 @@ describe('transactions and disconnects', () => {
 
 describe('transaction errors', () => {
   async function expectError(frames: [string, Record<string, string>][], code: string): Promise<void> {
-    const { raw } = await RawStompClient.connected(broker.stompPort);
+    const { raw } = await RawStompClient.connected(fixture.broker().stompPort);
     for (const [command, headers] of frames) await raw.send(command, headers);
     const received = await raw.untilClosed();
     const error = received.find((f) => f.command === 'ERROR');
