@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { IMessage } from '@stomp/stompjs';
-import { connectStomp, type StompTestClient } from '../helpers/stomp.js';
+import type { StompTestClient } from '../helpers/stomp.js';
 import { stompFixture } from '../helpers/stomp-fixture.js';
 import { RawStompClient, subscribeConfirmed, uniqueName, withReceipt, within } from '../helpers/raw-stomp.js';
 
