@@ -130,3 +130,18 @@ test('ferry store names what keeps each journal file on disk', async () => {
     assert.equal(await broker.stop(), 0);
   }
 });
+
+test('a second broker on the same data folder stops, naming the process that holds it', async () => {
+  const data = join(tmp(), 'shared');
+  const first = await spawnBroker(['--data', data, '--stomp-port', '0', '--stomp-host', '127.0.0.1']);
+  try {
+    const second = await runFerry(['start', '--data', data, '--stomp-port', '0', '--http-port', 'off', '--amqp-port', 'off', '--mqtt-port', 'off', '--ws-port', 'off']);
+    assert.equal(second.code, 1);
+    assert.match(second.stderr, new RegExp(`in use by process ${first.child.pid}`));
+  } finally {
+    assert.equal(await first.stop(), 0);
+  }
+  // a clean stop releases it
+  const again = await spawnBroker(['--data', data, '--stomp-port', '0', '--stomp-host', '127.0.0.1']);
+  assert.equal(await again.stop(), 0);
+});
