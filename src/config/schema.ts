@@ -171,7 +171,7 @@ export const configSchema = z
         /** Seconds; a longer keep-alive (or none) is replaced by this one for MQTT 5 clients. 0: no limit. */
         maxKeepAlive: z.number().int().min(0).max(65535).default(0),
         /** Unacknowledged QoS 1/2 messages in flight to an MQTT 3.1.1 client (MQTT 5 clients set Receive Maximum). */
-        maxInflight: z.number().int().min(1).max(65535).default(100),
+        maxInflight: z.number().int().min(1).max(65535).default(1000),
         /** Unacknowledged QoS 1/2 publishes an MQTT 5 client may have in flight to the broker. */
         receiveMaximum: z.number().int().min(1).max(65535).default(1000),
         topicAliasMaximum: z.number().int().min(0).max(65535).default(100),
