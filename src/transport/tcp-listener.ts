@@ -1,6 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Broker, Logger } from '../core/index.js';
 import type { ProtocolAdapter } from './adapter.js';
+import { bind, boundPort } from './bind.js';
 import { SocketConnection } from './connection.js';
 
 export interface TcpListenerOptions {
@@ -26,20 +27,11 @@ export class TcpListener {
   listen(): Promise<number> {
     const server = createServer({ highWaterMark: this.options.writeHighWaterMark, pauseOnConnect: true }, (socket) => this.accept(socket));
     this.server = server;
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.options.port, this.options.host, () => {
-        server.off('error', reject);
-        server.on('error', (err) => this.logger.error({ event: 'listener.error', protocol: this.adapter.name, err }, 'listener error'));
-        const address = server.address();
-        resolve(typeof address === 'object' && address !== null ? address.port : this.options.port);
-      });
-    });
+    return bind(server, this.options.port, this.options.host, this.adapter.name, this.logger);
   }
 
   get port(): number | undefined {
-    const address = this.server?.address();
-    return typeof address === 'object' && address !== null ? address.port : undefined;
+    return boundPort(this.server);
   }
 
   get connectionCount(): number {

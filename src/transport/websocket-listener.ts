@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Broker, Logger } from '../core/index.js';
 import type { ProtocolAdapter } from './adapter.js';
+import { bind, boundPort } from './bind.js';
 import { WebSocketConnection } from './websocket-connection.js';
 
 export interface WebSocketListenerOptions {
@@ -89,7 +90,7 @@ export class WebSocketListener {
   }
 
   /** Starts listening; resolves with the bound port (useful with port 0). */
-  listen(): Promise<number> {
+  async listen(): Promise<number> {
     const timeout = this.options.handshakeTimeout;
     // the server checks its timeouts on this interval, so it bounds how late a silent socket goes
     const server = createServer({ headersTimeout: timeout, requestTimeout: timeout, connectionsCheckingInterval: Math.min(timeout, 1000) }, (req, res) => {
@@ -103,24 +104,16 @@ export class WebSocketListener {
       else refuse(socket, 400, 'Bad request');
     });
     this.server = server;
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.options.port, this.options.host, () => {
-        server.off('error', reject);
-        server.on('error', (err) => this.logger.error({ event: 'listener.error', protocol: 'websocket', err }, 'listener error'));
-        if (this.options.pingInterval > 0) {
-          this.pinger = setInterval(() => this.ping(), this.options.pingInterval);
-          this.pinger.unref();
-        }
-        const address = server.address();
-        resolve(typeof address === 'object' && address !== null ? address.port : this.options.port);
-      });
-    });
+    const port = await bind(server, this.options.port, this.options.host, 'websocket', this.logger);
+    if (this.options.pingInterval > 0) {
+      this.pinger = setInterval(() => this.ping(), this.options.pingInterval);
+      this.pinger.unref();
+    }
+    return port;
   }
 
   get port(): number | undefined {
-    const address = this.server?.address();
-    return typeof address === 'object' && address !== null ? address.port : undefined;
+    return boundPort(this.server);
   }
 
   get connectionCount(): number {
