@@ -51,7 +51,12 @@ export async function connectStomp(
     client.onWebSocketError = (err: unknown) => reject(new Error(`socket error: ${String(err)}`));
     client.activate();
   });
-  const result: StompTestClient = {
+  return stompTestClient(client, connected, errors, closed);
+}
+
+/** The test-facing side of a connected @stomp/stompjs client, whatever carries it. */
+export function stompTestClient(client: Client, connected: IFrame, errors: IFrame[], closed: Promise<void>): StompTestClient {
+  return {
     client,
     connected,
     errors,
@@ -71,5 +76,4 @@ export async function connectStomp(
       await client.deactivate();
     },
   };
-  return result;
 }

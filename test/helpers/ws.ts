@@ -1,6 +1,6 @@
 import { Client, Versions, type IFrame, type StompHeaders } from '@stomp/stompjs';
 import { WebSocket, type RawData } from 'ws';
-import { Inbox, type StompTestClient } from './stomp.js';
+import { stompTestClient, type StompTestClient } from './stomp.js';
 
 export const stompSubprotocols = ['v12.stomp', 'v11.stomp', 'v10.stomp'];
 
@@ -49,27 +49,7 @@ export async function connectStompWs(port: number, options: StompWsOptions = {})
     client.activate();
   });
   client.onWebSocketClose = () => onClosed();
-  return {
-    client,
-    connected,
-    errors,
-    closed,
-    socket: () => socket!,
-    subscribe(destination, headers = {}) {
-      const inbox = new Inbox();
-      inbox.subscription = client.subscribe(destination, (m) => inbox.push(m), headers);
-      return inbox;
-    },
-    async sendConfirmed(destination, body, headers = {}) {
-      const receipt = `r-${Math.random().toString(36).slice(2)}`;
-      const confirmed = new Promise<void>((resolve) => client.watchForReceipt(receipt, () => resolve()));
-      client.publish({ destination, body, headers: { ...headers, receipt } });
-      await confirmed;
-    },
-    async disconnect() {
-      await client.deactivate();
-    },
-  };
+  return { ...stompTestClient(client, connected, errors, closed), socket: () => socket! };
 }
 
 export interface Handshake {
