@@ -62,6 +62,7 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
     })),
     virtualTopics: config.destinations.virtualTopics,
     expirySweepInterval: config.destinations.expirySweepInterval,
+    bodyCacheSize: config.store.bodyCacheSize,
     logger,
   });
   try {

@@ -85,6 +85,8 @@ export const configSchema = z
       .object({
         /** journal: on disk in <data>/journal, survives restarts and crashes. memory: nothing survives the process. */
         type: z.enum(['journal', 'memory']).default('journal'),
+        /** Bytes of persistent message bodies kept in memory; past it, bodies wait in the journal until near the head of their queue. */
+        bodyCacheSize: z.number().int().min(0).default(256 * 1024 * 1024),
         journal: z
           .object({
             segmentSize: z.number().int().min(64 * 1024).default(32 * 1024 * 1024),

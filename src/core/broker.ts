@@ -8,6 +8,7 @@ import { silentLogger, type Logger } from './logger.js';
 import { buildMessage, copyMessage, type Destination, type Message, type MessageInit, type PropertyValue } from './message.js';
 import { MessageQueue, type QueueEnvironment, type QueueStats } from './message-queue.js';
 import { Persistence } from './persistence.js';
+import { BodyCache, type BodyCacheStats } from './body-cache.js';
 import { PolicyBook, type PolicyRule } from './policy.js';
 import type { QueueEntry, StoredMessage } from './queue-entry.js';
 import { RecordType, encodeDeliveryMark, encodeDurableSubscription, encodeQueue } from './records.js';
@@ -48,6 +49,11 @@ export interface BrokerOptions {
   readonly virtualTopics?: VirtualTopicOptions;
   /** How often waiting messages are checked for expiry, in ms. */
   readonly expirySweepInterval?: number;
+  /**
+   * Bytes of persistent message bodies kept in memory (default: no limit). Past it, bodies wait in
+   * the store and are read back near the head of their queue; a store without a reader keeps all.
+   */
+  readonly bodyCacheSize?: number;
   readonly logger?: Logger;
   readonly clock?: () => number;
 }
@@ -117,6 +123,8 @@ export interface BrokerStats {
   readonly durableSubscriptions: readonly DurableSubscriptionStats[];
   readonly connections: number;
   readonly scheduled: number;
+  /** Persistent message bodies in memory and on disk only (the body cache). */
+  readonly messageBodies: BodyCacheStats;
 }
 
 function durableKey(clientId: string, name: string): string {
@@ -167,6 +175,7 @@ export class Broker implements RecoveryTarget {
   private readonly clientIds = new Map<string, CoreConnection>();
   private readonly temporaryOwners = new Map<string, CoreConnection>();
   private persistence: Persistence | undefined;
+  private readonly bodies: BodyCache;
   /** Queues whose delivery mark moved this turn; written together at the end of it. */
   private readonly movedMarks = new Set<MessageQueue>();
   private scheduler: MessageScheduler | undefined;
@@ -190,6 +199,7 @@ export class Broker implements RecoveryTarget {
     this.virtualTopics = options.virtualTopics ?? { enabled: true, prefix: 'VirtualTopic.', consumerPrefix: 'Consumer.' };
     this.expirySweepInterval = options.expirySweepInterval ?? 1000;
     this.timers = new TimerQueue(this.clock);
+    this.bodies = new BodyCache(this.store.reader, options.bodyCacheSize ?? Number.POSITIVE_INFINITY, this.logger);
     this.idPrefix = `${this.name}-${Date.now().toString(36)}`;
   }
 
@@ -200,11 +210,13 @@ export class Broker implements RecoveryTarget {
   /** Opens the store and rebuilds destinations, durable subscriptions, waiting and scheduled messages from it. */
   async start(): Promise<void> {
     if (this.state !== 'new') throw new FerryError('FERRY_BROKER_STOPPING', 'a broker starts only once');
-    const recovered = await this.store.open();
-    const persistence = new Persistence(this.store, recovered.maxId);
+    const keep = this.bodies.recoveryFilter();
+    const recovered = await this.store.open(keep === undefined ? undefined : { keep });
+    const persistence = new Persistence(this.store, recovered.maxId, this.bodies);
     this.persistence = persistence;
     this.queueEnvironment = {
       persistence,
+      bodies: this.bodies,
       clock: this.clock,
       timers: this.timers,
       deadLetter: (queue, entry, reason) => this.deadLetter(queue, entry, reason),
@@ -213,7 +225,7 @@ export class Broker implements RecoveryTarget {
     this.scheduler = new MessageScheduler(this.store, persistence, this.timers, this.clock, (message, txId) => this.deliverScheduled(message, txId), this.logger);
     this.duplicates = new DuplicateDetector(this.store, persistence);
     this.retained = new RetainedMessages(this.store, persistence, this.clock);
-    recoverState(this, recovered.records, this.store, this.logger);
+    recoverState(this, recovered.records, this.store, this.bodies, this.logger);
     if (recovered.prepared.length > 0) {
       this.logger.warn({ event: 'store.prepared', count: recovered.prepared.length }, 'prepared transactions found; they stay in doubt until resolved');
     }
@@ -287,6 +299,8 @@ export class Broker implements RecoveryTarget {
       if (destination.kind !== 'topic' || destination.temporary === true || destination.name.includes(',')) {
         throw new FerryError('FERRY_DESTINATION_INVALID', 'only a plain topic keeps a retained message');
       }
+      // the retained copy outlives the message's record
+      this.bodies.pin(message);
       const retainedWrote = this.requireRetained().set(message);
       const routed = this.send(message, connection);
       return routed ?? (retainedWrote ? this.store.sync() : null);
@@ -529,7 +543,7 @@ export class Broker implements RecoveryTarget {
       };
     });
     const queues = [...this.queues.values()].map((q) => q.stats()).sort((a, b) => a.name.localeCompare(b.name));
-    return { queues, topics, durableSubscriptions, connections: this.connections.size, scheduled: this.scheduler?.size ?? 0 };
+    return { queues, topics, durableSubscriptions, connections: this.connections.size, scheduled: this.scheduler?.size ?? 0, messageBodies: this.bodies.stats() };
   }
 
   // RecoveryTarget: how recovery puts the store's records back
@@ -632,6 +646,8 @@ export class Broker implements RecoveryTarget {
   }
 
   private deliverScheduled(message: Message, txId: number | undefined): void {
+    // a repeating schedule routes the same message again
+    this.bodies.pin(message);
     const touched = new Set<MessageQueue>();
     this.route(message, txId, touched);
     if (txId === undefined) for (const queue of touched) queue.dispatch();
@@ -684,6 +700,7 @@ export class Broker implements RecoveryTarget {
     let stored: StoredMessage | null = null;
     let storedFor: Message | undefined;
     let wrote = false;
+    let heldInMemory: Set<Message> | undefined;
     for (const [queue, routed] of targets) {
       let record: StoredMessage | null = null;
       if (routed.persistent && queue.recordId !== 0) {
@@ -693,11 +710,17 @@ export class Broker implements RecoveryTarget {
           wrote = true;
         }
         record = stored;
-      }
+      } else (heldInMemory ??= new Set()).add(routed);
       if (touched === undefined) queue.accept(routed, record, storeTx, true);
       else {
         queue.accept(routed, record, storeTx, false);
         touched.add(queue);
+      }
+    }
+    if (wrote) {
+      // a body may leave memory only if every queue holding its message can read it back from the store
+      for (const [queue, routed] of targets) {
+        if (queue.recordId !== 0 && routed.persistent && heldInMemory?.has(routed) !== true) this.bodies.offer(routed);
       }
     }
     return wrote;

@@ -1,10 +1,15 @@
-import { isExpired, type Message } from './message.js';
+import type { BodyCache } from './body-cache.js';
+import { bodyState, isExpired, type Message } from './message.js';
 import type { Persistence } from './persistence.js';
 import { PendingEntries } from './pending.js';
 import { redeliveryDelay, type DestinationPolicy } from './policy.js';
 import { QueueEntry, type StoredMessage } from './queue-entry.js';
 import type { Consumer } from './consumer.js';
 import type { TimerQueue } from './timers.js';
+
+/** How far ahead of delivery a queue reads bodies back from the store: entries, and bytes of bodies. */
+const READ_AHEAD_ENTRIES = 1000;
+const READ_AHEAD_BYTES = 8 * 1024 * 1024;
 
 export interface QueueStats {
   readonly name: string;
@@ -21,6 +26,7 @@ export interface QueueStats {
 /** What a queue needs from the broker around it. */
 export interface QueueEnvironment {
   readonly persistence: Persistence;
+  readonly bodies: BodyCache;
   readonly clock: () => number;
   readonly timers: TimerQueue;
   /** Takes the entry out of `queue` and into its dead-letter queue (or drops it, by policy). */
@@ -48,6 +54,10 @@ export class MessageQueue {
   private nextSeq: number;
   private dispatching = false;
   private dispatchAgain = false;
+  /** A read of bodies near the head is in progress; dispatch resumes when it ends. */
+  private readingAhead = false;
+  private readAheadFailed = false;
+  private sinceReadAhead = 0;
   private destroyed = false;
   private enqueued = 0;
   private dequeued = 0;
@@ -278,16 +288,54 @@ export class MessageQueue {
   private dispatchInOrder(): boolean {
     if (this.selectingConsumers > 0) return true;
     const now = this.env.clock();
+    const bodies = this.env.bodies;
     while (this.pending.length > 0) {
       const head = this.pending.peek()!;
       if (head.message.groupId !== undefined) return true;
+      // a body on disk is read back before it goes out, with those behind it, without blocking
+      if (bodies.anyOnDisk && bodyState(head.message).residentBody === null && !this.readAheadFailed && this.readAhead()) return false;
       const consumer = this.readyConsumer(undefined);
       if (consumer === null) return false;
       this.pending.shift();
       if (this.removeIfStale(head, now)) continue;
       this.handOver(consumer, head);
+      if (bodies.anyOnDisk && ++this.sinceReadAhead >= READ_AHEAD_ENTRIES / 2) this.readAhead();
     }
     return false;
+  }
+
+  /**
+   * Starts reading back the bodies on disk among the entries at the head of the queue; returns true
+   * while such a read is in progress.
+   */
+  private readAhead(): boolean {
+    if (this.readingAhead) return true;
+    this.sinceReadAhead = 0;
+    const wanted: Message[] = [];
+    let scanned = 0;
+    let bytes = 0;
+    for (const entry of this.pending) {
+      if (++scanned > READ_AHEAD_ENTRIES || bytes >= READ_AHEAD_BYTES) break;
+      const m = bodyState(entry.message);
+      if (m.residentBody !== null || m.bodyRecordId === 0) continue;
+      wanted.push(entry.message);
+      bytes += m.bodyLength;
+    }
+    if (wanted.length === 0) return false;
+    this.readingAhead = true;
+    this.env.bodies.readBack(wanted).then(
+      () => {
+        this.readingAhead = false;
+        if (!this.destroyed) this.dispatch();
+      },
+      () => {
+        // deliveries then read each body themselves, and a store that cannot read says so there
+        this.readingAhead = false;
+        this.readAheadFailed = true;
+        if (!this.destroyed) this.dispatch();
+      },
+    );
+    return true;
   }
 
   /**

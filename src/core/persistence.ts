@@ -1,7 +1,8 @@
 import type { Store } from '../store/index.js';
 import type { Message } from './message.js';
 import type { QueueEntry, StoredMessage } from './queue-entry.js';
-import { RecordType, encodeMessage, encodeReference } from './records.js';
+import type { BodyCache } from './body-cache.js';
+import { RecordType, encodeReference, encodeStoredMessage } from './records.js';
 
 /**
  * Turns core's state changes into store records: one message record per persistent message, one
@@ -14,6 +15,7 @@ export class Persistence {
   constructor(
     readonly store: Store,
     maxRecoveredId: number,
+    readonly bodies: BodyCache,
   ) {
     this.nextId = maxRecoveredId + 1;
   }
@@ -24,7 +26,8 @@ export class Persistence {
 
   storeMessage(message: Message, txId?: number): StoredMessage {
     const recordId = this.allocateId();
-    this.store.add(recordId, RecordType.Message, encodeMessage(message), txId);
+    this.store.add(recordId, RecordType.StoredMessage, encodeStoredMessage(message), txId);
+    this.bodies.stored(message, recordId);
     return { recordId, references: 0 };
   }
 
@@ -54,6 +57,9 @@ export class Persistence {
     this.store.delete(entry.referenceId, txId);
     entry.referenceId = 0;
     const stored = entry.stored!;
-    if (--stored.references === 0) this.store.delete(stored.recordId, txId);
+    if (--stored.references === 0) {
+      this.store.delete(stored.recordId, txId);
+      this.bodies.released(entry.message);
+    }
   }
 }

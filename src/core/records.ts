@@ -1,5 +1,5 @@
 import { FerryError } from '../errors.js';
-import { buildMessage, type BodyKind, type Destination, type Message, type PropertyValue } from './message.js';
+import { buildMessage, markBodyOnDisk, type BodyKind, type Destination, type Message, type MessageInit, type PropertyValue } from './message.js';
 
 /**
  * The records core keeps in the store, and their byte layouts. Layouts are versioned by the record
@@ -22,6 +22,11 @@ export const RecordType = {
   DeliveryMark: 7,
   /** The retained message of one topic: whether it is persistent, and the message. */
   Retained: 8,
+  /**
+   * A persistent message whose layout starts with its body's length, so that recovery can keep the
+   * headers and leave the body on disk without parsing anything (see `storedMessageHeaderLength`).
+   */
+  StoredMessage: 9,
 } as const;
 
 const bodyKinds: readonly BodyKind[] = ['text', 'bytes', 'map', 'stream', 'object'];
@@ -146,6 +151,10 @@ class Reader {
   optStr(): string | undefined {
     return this.u8() === 0 ? undefined : this.str();
   }
+
+  remaining(): number {
+    return this.buf.length - this.pos;
+  }
 }
 
 function writeDestination(w: Writer, d: Destination): void {
@@ -221,8 +230,7 @@ function readProperty(r: Reader): PropertyValue {
   }
 }
 
-export function encodeMessage(m: Message): Buffer {
-  const w = new Writer();
+function writeMessage(w: Writer, m: Message): void {
   w.str(m.id);
   writeDestination(w, m.destination);
   w.u8(bodyKinds.indexOf(m.bodyKind));
@@ -249,11 +257,10 @@ export function encodeMessage(m: Message): Buffer {
     writeProperty(w, value);
   }
   w.bytes(m.body);
-  return w.finish();
 }
 
-export function decodeMessage(data: Buffer): Message {
-  const r = new Reader(data);
+/** Everything of a message but its body, read up to the body's length prefix. */
+function readMessageHeaders(r: Reader): MessageInit & { id: string } {
   const id = r.str();
   const destination = readDestination(r);
   const bodyKind = bodyKinds[r.u8()];
@@ -273,12 +280,81 @@ export function decodeMessage(data: Buffer): Message {
     const name = r.str();
     properties!.set(name, readProperty(r));
   }
-  const body = r.bytes();
-  return buildMessage(
-    { id, destination, body, bodyKind, persistent: true, priority, expiration, timestamp, correlationId, replyTo, type, groupId, groupSeq: Number.isNaN(groupSeq) ? undefined : groupSeq, originalDestination, ...(properties === undefined ? {} : { properties }) },
+  return {
     id,
+    destination,
+    body: EMPTY,
+    bodyKind,
+    persistent: true,
+    priority,
+    expiration,
     timestamp,
-  );
+    correlationId,
+    replyTo,
+    type,
+    groupId,
+    groupSeq: Number.isNaN(groupSeq) ? undefined : groupSeq,
+    originalDestination,
+    ...(properties === undefined ? {} : { properties }),
+  };
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** A message inside another record (retained, scheduled): always whole. */
+export function encodeMessage(m: Message): Buffer {
+  const w = new Writer();
+  writeMessage(w, m);
+  return w.finish();
+}
+
+export function decodeMessage(data: Buffer): Message {
+  const r = new Reader(data);
+  const init = readMessageHeaders(r);
+  init.body = r.bytes();
+  return buildMessage(init, init.id, init.timestamp!);
+}
+
+/** A StoredMessage record: the body's length, then the message as `encodeMessage` lays it out. */
+export function encodeStoredMessage(m: Message): Buffer {
+  const w = new Writer();
+  w.u32(m.body.length);
+  writeMessage(w, m);
+  return w.finish();
+}
+
+/** How much of a StoredMessage record comes before its body: what recovery keeps when the body stays on disk. */
+export function storedMessageHeaderLength(data: Buffer): number {
+  if (data.length < 4) throw new FerryError('FERRY_STORE_CORRUPT', 'message record ends before its body length');
+  return data.length - data.readUInt32LE(0);
+}
+
+/** The body of a whole message record of either layout: its last bytes. */
+export function bodyOfRecord(data: Buffer, bodyLength: number): Buffer {
+  if (bodyLength > data.length) throw new FerryError('FERRY_STORE_CORRUPT', `message record of ${data.length} bytes cannot hold a body of ${bodyLength}`);
+  return data.subarray(data.length - bodyLength);
+}
+
+/**
+ * A Message (3) or StoredMessage (9) record. A StoredMessage record may be only its headers (recovery
+ * left the body on disk): `body` is then undefined and `bodyLength` says how long it is.
+ */
+export function decodeStoredMessage(data: Buffer, type: number): { message: Message; body: Buffer | undefined; bodyLength: number } {
+  if (type === RecordType.Message) {
+    const message = decodeMessage(data);
+    return { message, body: message.body, bodyLength: message.body.length };
+  }
+  if (data.length < 4) throw new FerryError('FERRY_STORE_CORRUPT', 'message record ends before its body length');
+  const bodyLength = data.readUInt32LE(0);
+  const r = new Reader(data.subarray(4));
+  const init = readMessageHeaders(r);
+  if (r.remaining() >= 4 + bodyLength) {
+    init.body = r.bytes();
+    return { message: buildMessage(init, init.id, init.timestamp!), body: init.body, bodyLength };
+  }
+  const message = buildMessage(init, init.id, init.timestamp!);
+  markBodyOnDisk(message, bodyLength);
+  return { message, body: undefined, bodyLength };
 }
 
 export interface QueueRecord {

@@ -1,9 +1,10 @@
 import type { Store, StoreRecord } from '../store/index.js';
+import type { BodyCache } from './body-cache.js';
 import type { Logger } from './logger.js';
 import type { Message } from './message.js';
 import type { MessageQueue } from './message-queue.js';
 import type { StoredMessage } from './queue-entry.js';
-import { RecordType, decodeDeliveryMark, decodeDurableSubscription, decodeMessage, decodeQueue, decodeReference, type ReferenceRecord } from './records.js';
+import { RecordType, decodeDeliveryMark, decodeDurableSubscription, decodeQueue, decodeStoredMessage, decodeReference, type ReferenceRecord } from './records.js';
 
 /** What recovery rebuilds; the broker implements it. */
 export interface RecoveryTarget {
@@ -19,7 +20,7 @@ export interface RecoveryTarget {
  * every waiting message in its queue's order with its delivery count. Records that nothing refers
  * to any more (a reference to a missing queue, a message with no reference) are deleted.
  */
-export function recoverState(target: RecoveryTarget, records: readonly StoreRecord[], store: Store, logger: Logger): void {
+export function recoverState(target: RecoveryTarget, records: readonly StoreRecord[], store: Store, bodies: BodyCache, logger: Logger): void {
   const queuesById = new Map<number, MessageQueue>();
   const messages = new Map<number, { message: Message; stored: StoredMessage }>();
   const references: { id: number; ref: ReferenceRecord }[] = [];
@@ -36,8 +37,12 @@ export function recoverState(target: RecoveryTarget, records: readonly StoreReco
         break;
       }
       case RecordType.Message:
-        messages.set(record.id, { message: decodeMessage(record.data), stored: { recordId: record.id, references: 0 } });
+      case RecordType.StoredMessage: {
+        const { message } = decodeStoredMessage(record.data, record.type);
+        bodies.recovered(message, record.id);
+        messages.set(record.id, { message, stored: { recordId: record.id, references: 0 } });
         break;
+      }
       case RecordType.Reference:
         references.push({ id: record.id, ref: decodeReference(record.data) });
         break;
@@ -77,9 +82,10 @@ export function recoverState(target: RecoveryTarget, records: readonly StoreReco
     else queue.recoverDeliveryMark(mark.id, mark.seq);
   }
   let orphans = 0;
-  for (const { stored } of messages.values()) {
+  for (const { message, stored } of messages.values()) {
     if (stored.references === 0) {
       store.delete(stored.recordId);
+      bodies.released(message);
       orphans++;
     }
   }

@@ -58,9 +58,29 @@ export interface StoreDescription {
   readonly segments: readonly StoreSegmentDescription[];
 }
 
+export interface OpenOptions {
+  /**
+   * How many bytes of a recovered record to keep in memory: all of it by default. A store that can
+   * read records back (`reader`) may keep only this prefix; the rest stays on disk.
+   */
+  readonly keep?: (type: number, data: Buffer) => number;
+}
+
+/** Reads live records back from disk, for a store that does not keep their data in memory. */
+export interface RecordReader {
+  /** True when record `id` is live and can be read back. */
+  has(id: number): boolean;
+  /** The records' data, in the order asked; a buffer may be a view into a larger read. */
+  readMany(ids: readonly number[]): Promise<Buffer[]>;
+  /** One record's data, read before returning: for the rare read that cannot wait. */
+  readSync(id: number): Buffer;
+}
+
 export interface Store {
   /** Opens the store and returns what it holds. Called once, before any append. */
-  open(): Promise<RecoveredState>;
+  open(options?: OpenOptions): Promise<RecoveredState>;
+  /** Present when the store can read records back, so their data need not stay in memory. */
+  readonly reader?: RecordReader;
   /** Adds a record; with `txId`, only when that transaction commits. */
   add(id: number, type: number, data: Buffer, txId?: number): void;
   /** Replaces the data of a live record; with `txId`, only when that transaction commits. */

@@ -1,5 +1,6 @@
+import fs from 'node:fs';
 import { FerryError, isFerryError } from '../../errors.js';
-import type { RecoveredState, Store, StoreStats } from '../store.js';
+import type { OpenOptions, RecordReader, RecoveredState, Store, StoreStats } from '../store.js';
 import { compactSegments, compactionCandidates, type CompactionHost } from './compactor.js';
 import { nodeFileSystem, readFully, writeFully, type JournalFileSystem } from './file-system.js';
 import {
@@ -116,6 +117,9 @@ const MAX_OPEN_SEALED = 32;
  */
 const BLOCKED_SEGMENTS_COMPACT = 2;
 const MIN_COMPACTION_GAP_MS = 1000;
+/** Records this close together in a segment are read back in one read. */
+const READ_GAP = 64 * 1024;
+const READ_SPAN = 4 * 1024 * 1024;
 
 type Phase = 'new' | 'opening' | 'open' | 'closing' | 'closed';
 
@@ -148,6 +152,8 @@ export class JournalStore implements Store {
   private recoveredMaxId = 0;
 
   private pending: WriteChunk[] = [];
+  /** The batch being written: its records are read from here until the write is done. */
+  private writing: WriteChunk[] = [];
   private flushing = false;
   private flushScheduled = false;
   private appendSeq = 0;
@@ -178,12 +184,19 @@ export class JournalStore implements Store {
     if (!(this.compactBelow >= 0 && this.compactBelow <= 1)) throw new RangeError(`journal compactBelow ${this.compactBelow} must be between 0 and 1`);
   }
 
-  async open(): Promise<RecoveredState> {
+  /** Reads live records back; the body cache uses it to leave message bodies on disk. */
+  readonly reader: RecordReader = {
+    has: (id) => (this.phase === 'open' || this.phase === 'closing') && this.ledger.records.has(id),
+    readMany: (ids) => this.tracked(this.readMany(ids)),
+    readSync: (id) => this.readSync(id),
+  };
+
+  async open(options?: OpenOptions): Promise<RecoveredState> {
     if (this.phase !== 'new') throw new FerryError('FERRY_STORE_FAILED', 'a JournalStore opens once; make a new one to open the folder again');
     this.phase = 'opening';
     try {
       await this.fs.mkdir(this.dir);
-      const recovered = await recoverJournal(this.fs, this.dir, this.repair, (event) => this.emit(event));
+      const recovered = await recoverJournal(this.fs, this.dir, this.repair, (event) => this.emit(event), options?.keep);
       this.segments = recovered.segments;
       this.ledger = recovered.ledger;
       this.recoveredMaxId = recovered.state.maxId;
@@ -284,7 +297,11 @@ export class JournalStore implements Store {
 
   /** Reads a live record's data back from disk (waiting for it to be written if it was just appended). */
   read(id: number): Promise<Buffer> {
-    const reading = this.readRecord(id);
+    return this.tracked(this.readRecord(id));
+  }
+
+  /** Close waits for reads in progress. */
+  private tracked<T>(reading: Promise<T>): Promise<T> {
     this.reads.add(reading);
     const forget = (): void => void this.reads.delete(reading);
     reading.then(forget, forget);
@@ -442,8 +459,10 @@ export class JournalStore implements Store {
       while (this.pending.length > 0 && this.failure === undefined) {
         const batch = this.pending;
         this.pending = [];
+        this.writing = batch;
         const seq = this.appendSeq;
         for (const chunk of batch) await this.writeChunk(chunk);
+        this.writing = [];
         this.durableSeq = seq;
         this.settleWaiters();
         if (this.ledger.emptied.size > 0) this.queueReclaim();
@@ -525,6 +544,100 @@ export class JournalStore implements Store {
       }
       return data;
     }
+  }
+
+  /**
+   * Reads records grouped into as few reads as the file layout allows: records of one segment that
+   * lie close together (messages sent one after another) come back in one read.
+   */
+  private async readMany(ids: readonly number[]): Promise<Buffer[]> {
+    if (this.phase !== 'open' && this.phase !== 'closing') throw this.notOpen();
+    const out: Buffer[] = new Array<Buffer>(ids.length);
+    const located: { at: number; seg: number; pos: number; length: number }[] = [];
+    const waiting: Promise<void>[] = [];
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i]!;
+      const record = this.ledger.records.get(id);
+      if (record === undefined) throw new FerryError('FERRY_STORE_FAILED', `record ${id} is not live in the journal`);
+      const segment = this.segments.get(record.seg)!;
+      if (record.length === 0) out[i] = Buffer.alloc(0);
+      else if (record.pos + record.length > segment.writtenSize) {
+        waiting.push(this.readRecord(id).then((data) => void (out[i] = data)));
+      } else located.push({ at: i, seg: record.seg, pos: record.pos, length: record.length });
+    }
+    located.sort((a, b) => a.seg - b.seg || a.pos - b.pos);
+    let first = 0;
+    while (first < located.length) {
+      const seg = located[first]!.seg;
+      const start = located[first]!.pos;
+      let end = start + located[first]!.length;
+      let last = first + 1;
+      while (last < located.length) {
+        const next = located[last]!;
+        if (next.seg !== seg || next.pos - end > READ_GAP || next.pos + next.length - start > READ_SPAN) break;
+        end = Math.max(end, next.pos + next.length);
+        last++;
+      }
+      const span = located.slice(first, last);
+      waiting.push(
+        this.readSpan(seg, start, end - start).then((buf) => {
+          for (const r of span) out[r.at] = buf.subarray(r.pos - start, r.pos - start + r.length);
+        }),
+      );
+      first = last;
+    }
+    await Promise.all(waiting);
+    return out;
+  }
+
+  private async readSpan(seg: number, pos: number, length: number): Promise<Buffer> {
+    const segment = this.segments.get(seg);
+    if (segment === undefined) throw new FerryError('FERRY_STORE_FAILED', `journal segment ${seg} is gone`);
+    const data = Buffer.allocUnsafe(length);
+    segment.readers++;
+    try {
+      await readFully(this.fs, await this.descriptor(segment), data, length, pos);
+    } catch (err) {
+      throw new FerryError('FERRY_STORE_FAILED', `${length} bytes could not be read from ${segment.file}: ${(err as Error).message}`, { cause: err });
+    } finally {
+      segment.readers--;
+    }
+    return data;
+  }
+
+  /**
+   * One record, read before returning. A record not yet written is copied from the batch that holds
+   * it; a sealed segment whose descriptor was closed is opened for this read only.
+   */
+  private readSync(id: number): Buffer {
+    if (this.phase !== 'open' && this.phase !== 'closing') throw this.notOpen();
+    const record = this.ledger.records.get(id);
+    if (record === undefined) throw new FerryError('FERRY_STORE_FAILED', `record ${id} is not live in the journal`);
+    const data = Buffer.allocUnsafe(record.length);
+    if (record.length === 0) return data;
+    const segment = this.segments.get(record.seg)!;
+    if (record.pos + record.length > segment.writtenSize) {
+      for (const chunk of [...this.writing, ...this.pending]) {
+        if (chunk.segment !== segment || record.pos < chunk.start || record.pos + record.length > chunk.start + chunk.arena.length) continue;
+        chunk.arena.buf.copy(data, 0, record.pos - chunk.start, record.pos - chunk.start + record.length);
+        return data;
+      }
+    }
+    const own = segment.fd < 0 ? fs.openSync(segment.path, 'r') : -1;
+    try {
+      const fd = own >= 0 ? own : segment.fd;
+      let done = 0;
+      while (done < record.length) {
+        const n = fs.readSync(fd, data, done, record.length - done, record.pos + done);
+        if (n === 0) throw new Error(`the file ends ${record.length - done} bytes before the record does`);
+        done += n;
+      }
+    } catch (err) {
+      throw new FerryError('FERRY_STORE_FAILED', `record ${id} could not be read from ${segment.file}: ${(err as Error).message}`, { cause: err });
+    } finally {
+      if (own >= 0) fs.closeSync(own);
+    }
+    return data;
   }
 
   /** The segment's descriptor, opened if need be; the caller holds `readers` so it stays open. */

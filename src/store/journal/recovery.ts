@@ -49,7 +49,13 @@ export type JournalEventSink = (event: { readonly event: string; readonly [key: 
  * very end of the last segment is a torn write and is cut off; anywhere else it is damage, which
  * stops the open unless `repair` is set.
  */
-export async function recoverJournal(fsys: JournalFileSystem, dir: string, repair: boolean, emit: JournalEventSink): Promise<RecoveryResult> {
+export async function recoverJournal(
+  fsys: JournalFileSystem,
+  dir: string,
+  repair: boolean,
+  emit: JournalEventSink,
+  keep: ((type: number, data: Buffer) => number) | undefined,
+): Promise<RecoveryResult> {
   const started = performance.now();
   const numbers: number[] = [];
   for (const name of await fsys.readdir(dir)) {
@@ -112,7 +118,7 @@ export async function recoverJournal(fsys: JournalFileSystem, dir: string, repai
           break;
         }
         if (frame.kind !== FrameKind.Batch) {
-          replay(ledger, number, buf, pos, frame.end, frame.kind, frame.txId, frame.id, frame.type, frame.dataStart, frame.dataEnd);
+          replay(ledger, number, buf, pos, frame.end, frame.kind, frame.txId, frame.id, frame.type, frame.dataStart, frame.dataEnd, keep);
           segment.frames++;
           frames++;
         }
@@ -178,15 +184,20 @@ function replay(
   type: number,
   dataStart: number,
   dataEnd: number,
+  keep: ((type: number, data: Buffer) => number) | undefined,
 ): void {
   const bytes = end - at;
   const length = dataEnd - dataStart;
   // a copy, so that the file's buffer is not kept alive by the records recovered from it
   const data = (): Buffer => Buffer.from(buf.subarray(dataStart, dataEnd));
   switch (kind) {
-    case FrameKind.Add:
-      ledger.add(id, type, seg, dataStart, length, bytes, data());
+    case FrameKind.Add: {
+      // the caller may leave the rest of a record on disk, to be read back when needed
+      const whole = buf.subarray(dataStart, dataEnd);
+      const kept = keep === undefined ? length : Math.min(length, keep(type, whole));
+      ledger.add(id, type, seg, dataStart, length, bytes, Buffer.from(kept === length ? whole : whole.subarray(0, kept)));
       break;
+    }
     case FrameKind.Update:
       if (ledger.records.has(id)) ledger.update(id, type, seg, dataStart, length, bytes, data());
       else ledger.update(id, type, seg, dataStart, length, bytes, undefined);

@@ -1,0 +1,174 @@
+import { FerryError } from '../errors.js';
+import type { RecordReader } from '../store/index.js';
+import type { Logger } from './logger.js';
+import { bodyState, type BodyHome, type Message } from './message.js';
+import { RecordType, bodyOfRecord, storedMessageHeaderLength } from './records.js';
+
+export interface BodyCacheStats {
+  /** Bytes of persistent message bodies in memory. */
+  readonly residentBytes: number;
+  readonly limitBytes: number;
+  /** Persistent messages whose body waits on disk only. */
+  readonly onDisk: number;
+  /** Bodies read back ahead of their delivery. */
+  readonly readAhead: number;
+  /** Bodies read back at the moment a delivery needed them: read-ahead did not get there first. */
+  readonly readOnDemand: number;
+}
+
+/**
+ * Keeps the bodies of persistent messages in memory up to a limit. Past it, a newly stored message
+ * keeps only its headers in memory (what routing, selectors, priorities and groups need) and its body
+ * waits in the store; queues read bodies back ahead of delivery (`readAhead`), so 10 GB waiting on
+ * disk does not take 10 GB of memory. The newest messages are the ones to leave: in a queue with a
+ * backlog they are the furthest from its head.
+ *
+ * A body leaves memory only when the store can read it back (its record is live) and nothing but
+ * persisting queues holds the message: a non-durable subscriber, a retained or a scheduled message
+ * would otherwise outlive the record their body is in.
+ */
+export class BodyCache implements BodyHome {
+  private resident = 0;
+  private onDisk = 0;
+  private readAhead = 0;
+  private readOnDemand = 0;
+  private readonly pinned = new WeakSet<Message>();
+  private candidates: Message[] = [];
+  private evictScheduled = false;
+
+  constructor(
+    private readonly reader: RecordReader | undefined,
+    readonly limit: number,
+    private readonly logger: Logger,
+  ) {}
+
+  /** True when some message body waits on disk only: queues then read ahead before they dispatch. */
+  get anyOnDisk(): boolean {
+    return this.onDisk > 0;
+  }
+
+  get enabled(): boolean {
+    return this.reader !== undefined && this.limit < Number.POSITIVE_INFINITY;
+  }
+
+  /**
+   * What recovery keeps in memory of each record: message records whole while their bodies fit in the
+   * limit (the oldest first, as the journal replays them), then only their headers.
+   */
+  recoveryFilter(): ((type: number, data: Buffer) => number) | undefined {
+    if (!this.enabled) return undefined;
+    let kept = 0;
+    return (type, data) => {
+      if (type !== RecordType.StoredMessage) return data.length;
+      const headers = storedMessageHeaderLength(data);
+      const bodyLength = data.length - headers;
+      if (kept + bodyLength > this.limit) return headers;
+      kept += bodyLength;
+      return data.length;
+    };
+  }
+
+  /** A message recovered from record `recordId`, with or without its body (see `keepOnRecovery`). */
+  recovered(message: Message, recordId: number): void {
+    const m = bodyState(message);
+    m.bodyRecordId = recordId;
+    m.bodyHome = this;
+    if (m.residentBody === null) this.onDisk++;
+    else this.resident += m.bodyLength;
+  }
+
+  /** A message was written to record `recordId`: its body counts against the limit from now on. */
+  stored(message: Message, recordId: number): void {
+    const m = bodyState(message);
+    if (m.bodyRecordId === 0 && m.residentBody !== null) this.resident += m.bodyLength;
+    m.bodyRecordId = recordId;
+    m.bodyHome = this;
+  }
+
+  /** Keeps `message`'s body in memory for good (it is held by more than persisting queues). */
+  pin(message: Message): void {
+    this.pinned.add(message);
+  }
+
+  /** Only persisting queues hold the stored `message`: when the cache is over its limit, its body leaves memory. */
+  offer(message: Message): void {
+    if (!this.enabled || this.resident <= this.limit) return;
+    this.candidates.push(message);
+    if (this.evictScheduled) return;
+    this.evictScheduled = true;
+    // after the current send or commit has finished: a transaction's records become readable at its commit
+    queueMicrotask(() => this.evict());
+  }
+
+  /** The message's record was deleted: its body is no longer the cache's to count or to read back. */
+  released(message: Message): void {
+    const m = bodyState(message);
+    if (m.bodyRecordId === 0) return;
+    if (m.residentBody === null) this.onDisk--;
+    else this.resident -= m.bodyLength;
+    m.bodyRecordId = 0;
+  }
+
+  /** Reads back, together, the bodies of `messages` that wait on disk. */
+  async readBack(messages: readonly Message[]): Promise<void> {
+    const reader = this.reader;
+    if (reader === undefined) return;
+    const wanted = messages.filter((message) => bodyState(message).residentBody === null && bodyState(message).bodyRecordId !== 0);
+    const records = await reader.readMany(wanted.map((message) => bodyState(message).bodyRecordId));
+    for (let i = 0; i < wanted.length; i++) {
+      const m = bodyState(wanted[i]!);
+      const data = records[i];
+      // released meanwhile, or read back on demand first
+      if (m.residentBody !== null || m.bodyRecordId === 0 || data === undefined) continue;
+      this.restore(m, data);
+      this.readAhead++;
+    }
+  }
+
+  readBodySync(message: Message, recordId: number, bodyLength: number): Buffer {
+    const reader = this.reader;
+    if (reader === undefined || recordId === 0) {
+      throw new FerryError('FERRY_STORE_FAILED', `the body of message ${message.id} (${bodyLength} bytes) is neither in memory nor in the store`);
+    }
+    this.readOnDemand++;
+    const m = bodyState(message);
+    const data = reader.readSync(recordId);
+    // a delivery keeps the body it read while there is room; a browse of a long queue does not fill memory
+    if (this.resident + bodyLength <= this.limit) return this.restore(m, data);
+    return Buffer.from(bodyOfRecord(data, bodyLength));
+  }
+
+  stats(): BodyCacheStats {
+    return { residentBytes: this.resident, limitBytes: this.limit, onDisk: this.onDisk, readAhead: this.readAhead, readOnDemand: this.readOnDemand };
+  }
+
+  private restore(m: ReturnType<typeof bodyState>, data: Buffer): Buffer {
+    // a copy: the record read may be a view into a larger read
+    const body = Buffer.from(bodyOfRecord(data, m.bodyLength));
+    m.residentBody = body;
+    this.onDisk--;
+    this.resident += m.bodyLength;
+    return body;
+  }
+
+  private evict(): void {
+    this.evictScheduled = false;
+    const candidates = this.candidates;
+    this.candidates = [];
+    const reader = this.reader!;
+    for (const message of candidates) {
+      if (this.resident <= this.limit) break;
+      const m = bodyState(message);
+      if (m.residentBody === null || m.bodyRecordId === 0 || this.pinned.has(message)) continue;
+      if (!reader.has(m.bodyRecordId)) {
+        this.logger.debug({ event: 'body-cache.kept', messageId: message.id }, 'a message body stays in memory: its record is not readable yet');
+        continue;
+      }
+      m.residentBody = null;
+      // encodings made for delivery hold the body too
+      m.encodings = undefined;
+      this.resident -= m.bodyLength;
+      this.onDisk++;
+    }
+  }
+}
