@@ -2,7 +2,10 @@
 // (no sockets: the network is not what is measured here), stops, starts a fresh broker on the same
 // journal and reports how long recovery took and the memory the recovered broker holds.
 //
-//   npm run build && node --expose-gc dist/bench/recovery.js [--messages 1000000] [--size 1024] [--keep]
+// With a body cache (the default, 256 MiB, like `store.bodyCacheSize`), recovery keeps only that much
+// of the bodies in memory; the drain that follows reads the rest back and reports its rate.
+//
+//   npm run build && node --expose-gc dist/bench/recovery.js [--messages 1000000] [--size 1024] [--cache BYTES|none] [--no-drain] [--keep]
 
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,8 +14,11 @@ import { parseArgs } from 'node:util';
 import { Broker } from '../src/core/index.js';
 import { JournalStore } from '../src/store/index.js';
 
-const { values } = parseArgs({ options: { messages: { type: 'string' }, size: { type: 'string' }, keep: { type: 'boolean' } } });
+const { values } = parseArgs({
+  options: { messages: { type: 'string' }, size: { type: 'string' }, cache: { type: 'string' }, 'no-drain': { type: 'boolean' }, keep: { type: 'boolean' } },
+});
 const messages = Number(values.messages ?? 1_000_000);
+const bodyCacheSize = values.cache === 'none' ? Number.POSITIVE_INFINITY : Number(values.cache ?? 256 * 1024 * 1024);
 const size = Number(values.size ?? 1024);
 const dir = mkdtempSync(join(tmpdir(), 'ferry-recovery-'));
 const mib = (n: number): string => `${(n / 1024 / 1024).toFixed(0)} MiB`;
@@ -20,7 +26,7 @@ const gc = (globalThis as { gc?: () => void }).gc;
 
 /** Fills the journal; everything it built is garbage once it returns, so memory after recovery is recovery's own. */
 async function fill(): Promise<number> {
-  const filling = new Broker({ store: new JournalStore({ dir }) });
+  const filling = new Broker({ store: new JournalStore({ dir }), bodyCacheSize });
   await filling.start();
   const session = filling.connect({ protocol: 'bench', remoteAddress: 'local' }).createSession();
   const body = Buffer.alloc(size, 0x61);
@@ -47,7 +53,7 @@ console.log(`filled ${messages.toLocaleString()} persistent ${size} B messages i
 gc?.();
 const before = process.memoryUsage();
 const start = performance.now();
-const recovered = new Broker({ store: new JournalStore({ dir }) });
+const recovered = new Broker({ store: new JournalStore({ dir }), bodyCacheSize });
 await recovered.start();
 const seconds = (performance.now() - start) / 1000;
 gc?.();
@@ -55,6 +61,41 @@ const after = process.memoryUsage();
 const queue = recovered.stats().queues.find((q) => q.name === 'backlog');
 console.log(`recovered ${queue?.pending.toLocaleString()} waiting messages in ${seconds.toFixed(1)} s`);
 console.log(`memory after recovery: rss ${mib(after.rss)}, heap ${mib(after.heapUsed)}, buffers ${mib(after.arrayBuffers)} (before: rss ${mib(before.rss)}, heap ${mib(before.heapUsed)})`);
+const bodies = recovered.stats().messageBodies;
+console.log(`body cache (limit ${bodyCacheSize === Number.POSITIVE_INFINITY ? 'none' : mib(bodyCacheSize)}): ${mib(bodies.residentBytes)} of bodies in memory, ${bodies.onDisk.toLocaleString()} bodies on disk only`);
+
+if (values['no-drain'] !== true) {
+  // a consumer takes the whole backlog, acknowledging as it goes: the rate includes reading bodies back
+  const drainStart = performance.now();
+  let received = 0;
+  let peakRss = 0;
+  await new Promise<void>((resolve) => {
+    const consumer = recovered.connect({ protocol: 'bench', remoteAddress: 'local' }).createSession().subscribe({
+      destination: { kind: 'queue', name: 'backlog' },
+      ackMode: 'individual',
+      prefetch: 1000,
+      sink: {
+        deliver: (delivery) => {
+          if (delivery.message.body.length !== size) throw new Error(`a body of ${delivery.message.body.length} bytes, expected ${size}`);
+          const n = ++received;
+          if (n % 100_000 === 0) peakRss = Math.max(peakRss, process.memoryUsage().rss);
+          setImmediate(() => {
+            consumer.acknowledge(delivery.tag);
+            if (n === queue?.pending) resolve();
+          });
+        },
+        isWritable: () => true,
+        onWritable: () => {},
+      },
+    });
+  });
+  const drainSeconds = (performance.now() - drainStart) / 1000;
+  const drained = recovered.stats().messageBodies;
+  console.log(
+    `drained ${received.toLocaleString()} in ${drainSeconds.toFixed(1)} s (${Math.round(received / drainSeconds).toLocaleString()} msg/s); ` +
+      `bodies read ahead ${drained.readAhead.toLocaleString()}, on demand ${drained.readOnDemand.toLocaleString()}; peak rss ${mib(peakRss)}`,
+  );
+}
 await recovered.stop();
 if (values.keep !== true) rmSync(dir, { recursive: true, force: true });
 else console.log(`journal kept in ${dir}`);
