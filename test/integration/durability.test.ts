@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -16,7 +16,7 @@ import { connectStomp, type StompTestClient } from '../helpers/stomp.js';
 const start = (data: string): Promise<BrokerProcess> => spawnBroker(['--data', data, '--stomp-port', '0', '--stomp-host', '127.0.0.1']);
 
 /** Sends persistent messages 1, 2, 3... with a window of unconfirmed sends until `stop` says so; returns the confirmed ones. */
-async function streamUntil(client: StompTestClient, destination: string, window: number, stop: (confirmed: number) => boolean): Promise<Set<number>> {
+async function streamUntil(client: StompTestClient, destination: string, window: number, stop: (confirmed: number) => boolean, body: (n: number) => string = (n) => `m${n}`): Promise<Set<number>> {
   const confirmed = new Set<number>();
   let seq = 0;
   let outstanding = 0;
@@ -40,7 +40,7 @@ async function streamUntil(client: StompTestClient, destination: string, window:
       outstanding--;
       wake?.();
     });
-    client.client.publish({ destination, body: `m${n}`, headers: { persistent: 'true', seq: String(n), receipt } });
+    client.client.publish({ destination, body: body(n), headers: { persistent: 'true', seq: String(n), receipt } });
     if (n % 16 === 0) await new Promise((resolve) => setImmediate(resolve));
   }
   return new Set(confirmed);
@@ -96,6 +96,31 @@ describe('kill -9 during a persistent send stream', () => {
       }
     });
   }
+
+  test('killed with most bodies on disk only (a 16 KiB body cache): they come back whole after recovery', async () => {
+    const data = mkdtempSync(join(tmpdir(), 'ferry-kill-'));
+    const config = join(data, 'ferry.yaml');
+    writeFileSync(config, 'store:\n  bodyCacheSize: 16384\n');
+    const startSmall = (): Promise<BrokerProcess> => spawnBroker(['--data', data, '--config', config, '--stomp-port', '0', '--stomp-host', '127.0.0.1']);
+    const bodyOf = (n: number): string => `m${n}:${'x'.repeat(500)}`;
+    const first = await startSmall();
+    const producer = await connectStomp(first.ports['stomp']!);
+    const confirmed = await streamUntil(producer, '/queue/durable.ondisk', 64, (n) => n >= 2000, bodyOf);
+    await first.stop('SIGKILL');
+    await producer.closed;
+
+    const second = await startSmall();
+    try {
+      const consumer = await connectStomp(second.ports['stomp']!);
+      const got = await drain(consumer, '/queue/durable.ondisk', confirmed);
+      const missing = [...confirmed].filter((s) => !got.some((m) => Number(m.headers['seq']) === s));
+      assert.deepEqual(missing, [], 'every message the producer got a receipt for is delivered');
+      for (const m of got) assert.equal(m.body, bodyOf(Number(m.headers['seq'])));
+      await consumer.disconnect();
+    } finally {
+      await second.stop();
+    }
+  });
 
   test('messages a consumer had received but not acknowledged come back flagged redelivered', async () => {
     const data = mkdtempSync(join(tmpdir(), 'ferry-kill-'));
