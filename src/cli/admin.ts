@@ -69,6 +69,10 @@ function table(rows: (string | number)[][]): string {
   return rows.map((r) => r.map((cell, i) => (typeof cell === 'number' ? String(cell).padStart(widths[i]!) : String(cell).padEnd(widths[i]!))).join('  ').trimEnd()).join('\n');
 }
 
+function mebibytes(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
 export async function stat(argv: readonly string[]): Promise<number> {
   const { values } = parseArgs({ args: [...argv], options: { ...httpOptions, json: { type: 'boolean' } }, strict: true });
   if (values.help === true) {
@@ -81,7 +85,10 @@ export async function stat(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const out: string[] = [];
-  out.push(`connections: ${stats.connections}   scheduled messages: ${stats.scheduled}`, '');
+  out.push(`connections: ${stats.connections}   scheduled messages: ${stats.scheduled}`);
+  const bodies = stats.messageBodies;
+  const limit = bodies.limitBytes === null ? 'no limit' : `limit ${mebibytes(bodies.limitBytes)}`;
+  out.push(`message bodies in memory: ${mebibytes(bodies.residentBytes)} (${limit})   on disk only: ${bodies.onDisk}`, '');
   out.push(
     table([
       ['queue', 'waiting', 'in flight', 'delayed', 'consumers', 'enqueued', 'dequeued', 'expired', 'dead-lettered'],

@@ -7,7 +7,8 @@ import { RecordType, bodyOfRecord, storedMessageHeaderLength } from './records.j
 export interface BodyCacheStats {
   /** Bytes of persistent message bodies in memory. */
   readonly residentBytes: number;
-  readonly limitBytes: number;
+  /** Null when there is no limit (JSON has no infinity). */
+  readonly limitBytes: number | null;
   /** Persistent messages whose body waits on disk only. */
   readonly onDisk: number;
   /** Bodies read back ahead of their delivery. */
@@ -139,7 +140,7 @@ export class BodyCache implements BodyHome {
   }
 
   stats(): BodyCacheStats {
-    return { residentBytes: this.resident, limitBytes: this.limit, onDisk: this.onDisk, readAhead: this.readAhead, readOnDemand: this.readOnDemand };
+    return { residentBytes: this.resident, limitBytes: this.limit === Number.POSITIVE_INFINITY ? null : this.limit, onDisk: this.onDisk, readAhead: this.readAhead, readOnDemand: this.readOnDemand };
   }
 
   private restore(m: ReturnType<typeof bodyState>, data: Buffer): Buffer {

@@ -103,6 +103,8 @@ test('ferry browse, stat and purge: see waiting messages, count them, drop them'
     assert.equal(queue?.pending, 4, 'browsing consumed nothing');
     const table = await runFerry(['stat', '--http-port', httpPort]);
     assert.match(table.stdout, /admin\.orders\s+4\s+0/);
+    // the default body cache of 256 MiB holds these few bodies
+    assert.match(table.stdout, /message bodies in memory: 0\.0 MiB \(limit 256\.0 MiB\)\s+on disk only: 0/);
 
     const purged = await runFerry(['purge', 'admin.orders', '--http-port', httpPort]);
     assert.equal(purged.code, 0, purged.stderr);
