@@ -753,6 +753,8 @@ export class Broker implements RecoveryTarget {
     dlq.accept(copy, stored, txId, false);
     queue.acknowledge(entry, txId);
     if (txId !== undefined) this.store.commit(txId);
+    // a dead-letter queue that fills up must not fill memory either
+    if (stored !== null) this.bodies.offer(copy);
     this.logger.debug({ event: 'message.dead-lettered', messageId: message.id, from: queue.name, to: target, reason }, 'message dead-lettered');
     queueMicrotask(() => dlq.dispatch());
   }
