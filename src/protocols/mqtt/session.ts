@@ -7,6 +7,7 @@ import { RETAIN_PROPERTY, encodeAck, encodeMessageProperties, encodePublish, mes
 import type { MqttOptions } from './options.js';
 import { longTimeout, type SessionState, type SessionStates } from './session-state.js';
 import { parseFilter, topicFromFerry, topicToFerry } from './topics.js';
+import { PacketFramer, decodePublish, type PublishView } from './framing.js';
 
 type Version = 3 | 4 | 5;
 
@@ -39,6 +40,8 @@ const LegacyConnack = { accepted: 0, badVersion: 1, identifierRejected: 2, serve
 
 /** Sessions that never expire: MQTT 3.1.1 clean-session 0, or MQTT 5's 0xFFFFFFFF. */
 const FOREVER = 0xffffffff;
+
+const PINGRESP = Buffer.from([0xd0, 0]);
 
 interface Subscription {
   /** The filter as the client sent it, `$share/...` included. */
@@ -93,6 +96,7 @@ let nextAssignedId = 1;
  */
 export class MqttSession {
   private readonly parser = mqttPacket.parser({});
+  private readonly framer: PacketFramer;
   private version: Version = 4;
   private core: CoreConnection | undefined;
   private session: CoreSession | undefined;
@@ -130,6 +134,11 @@ export class MqttSession {
   ) {
     this.sendWindow = options.maxInflight;
     this.v5Key = 'mqtt5';
+    this.framer = new PacketFramer(options.maxPacketSize, {
+      packet: (buf, start, bodyStart, end) => this.onFrame(buf, start, bodyStart, end),
+      malformed: (err) => this.fail(err, Reason.malformed),
+      tooLarge: (size) => this.tooLarge(size),
+    });
     this.parser.on('packet', (packet: Packet) => this.onPacket(packet));
     this.parser.on('error', (err: unknown) => {
       const message = err instanceof Error ? err.message : String(err);
@@ -151,19 +160,72 @@ export class MqttSession {
   private onData(chunk: Buffer): void {
     if (this.closing) return;
     this.lastReceived = Date.now();
-    this.parser.parse(chunk);
-    // the parser waits for a whole packet: refuse one over the limit as soon as its length is known
-    const pending = (this.parser as unknown as { packet?: { length?: number } }).packet?.length ?? -1;
-    if (!this.closing && pending > this.options.maxPacketSize) this.tooLarge(pending);
+    this.framer.push(chunk);
   }
 
-  private tooLarge(length: number): void {
-    this.fail(new FerryError('FERRY_MQTT_PACKET_TOO_LARGE', `a packet of ${length} bytes is over the limit of ${this.options.maxPacketSize} (mqtt.maxPacketSize)`), Reason.packetTooLarge);
+  private onFrame(buf: Buffer, start: number, bodyStart: number, end: number): boolean {
+    if (this.core !== undefined) {
+      try {
+        if (this.onMessagePathPacket(buf, start, bodyStart, end)) return !this.closing;
+      } catch (err) {
+        this.fail(err, isFerryError(err, 'FERRY_MQTT_MALFORMED') ? Reason.malformed : Reason.protocolError);
+        return false;
+      }
+    }
+    // mqtt-packet emits the packet (or its error) before parse returns
+    this.parser.parse(buf.subarray(start, end));
+    return !this.closing;
+  }
+
+  /**
+   * PUBLISH, its acknowledgements and PINGREQ in their usual shape, decoded here (see framing.ts
+   * for why); false leaves the packet to mqtt-packet: an MQTT 5 PUBLISH with properties, an
+   * acknowledgement with a reason code, anything with bad flags.
+   */
+  private onMessagePathPacket(buf: Buffer, start: number, bodyStart: number, end: number): boolean {
+    const first = buf[start]!;
+    const idOnly = end - bodyStart === 2;
+    switch (first) {
+      case 0x40:
+        if (!idOnly) return false;
+        this.counters.received++;
+        this.onPuback((buf[bodyStart]! << 8) | buf[bodyStart + 1]!);
+        return true;
+      case 0x50:
+        if (!idOnly) return false;
+        this.counters.received++;
+        this.onPubrec((buf[bodyStart]! << 8) | buf[bodyStart + 1]!, 0);
+        return true;
+      case 0x62:
+        if (!idOnly) return false;
+        this.counters.received++;
+        this.onPubrel((buf[bodyStart]! << 8) | buf[bodyStart + 1]!);
+        return true;
+      case 0x70:
+        if (!idOnly) return false;
+        this.counters.received++;
+        this.onPubcomp((buf[bodyStart]! << 8) | buf[bodyStart + 1]!);
+        return true;
+      case 0xc0:
+        if (end !== bodyStart) return false;
+        this.counters.received++;
+        this.transport.write(PINGRESP);
+        return true;
+    }
+    if (first >> 4 !== 3) return false;
+    const publish = decodePublish(buf, start, bodyStart, end, this.version === 5);
+    if (publish === undefined) return false;
+    this.counters.received++;
+    this.onPublish(publish, undefined);
+    return true;
+  }
+
+  private tooLarge(size: number): void {
+    this.fail(new FerryError('FERRY_MQTT_PACKET_TOO_LARGE', `a packet of ${size} bytes is over the limit of ${this.options.maxPacketSize} (mqtt.maxPacketSize)`), Reason.packetTooLarge);
   }
 
   private onPacket(packet: Packet): void {
     if (this.closing) return;
-    if ((packet.length ?? 0) > this.options.maxPacketSize) return this.tooLarge(packet.length ?? 0);
     try {
       if (this.core === undefined) {
         // [MQTT-3.1.0-1]: the first packet must be CONNECT
@@ -174,7 +236,17 @@ export class MqttSession {
       this.counters.received++;
       switch (packet.cmd) {
         case 'publish':
-          return this.onPublish(packet);
+          return this.onPublish(
+            {
+              topic: packet.topic,
+              qos: packet.qos,
+              dup: packet.dup,
+              retain: packet.retain,
+              packetId: packet.messageId ?? 0,
+              payload: typeof packet.payload === 'string' ? Buffer.from(packet.payload, 'utf8') : packet.payload,
+            },
+            packet.properties,
+          );
         case 'puback':
           return this.onPuback(packet.messageId ?? 0);
         case 'pubrec':
@@ -188,7 +260,7 @@ export class MqttSession {
         case 'unsubscribe':
           return this.onUnsubscribe(packet);
         case 'pingreq':
-          this.transport.write(Buffer.from([0xd0, 0]));
+          this.transport.write(PINGRESP);
           return;
         case 'disconnect':
           return this.onDisconnect(packet);
@@ -338,11 +410,11 @@ export class MqttSession {
 
   // PUBLISH from the client
 
-  private onPublish(packet: IPublishPacket): void {
+  private onPublish(packet: PublishView, properties: IPublishPacket['properties']): void {
     const v5 = this.version === 5;
-    const id = packet.messageId ?? 0;
+    const id = packet.packetId;
     let topic = packet.topic;
-    const alias = packet.properties?.topicAlias;
+    const alias = properties?.topicAlias;
     if (alias !== undefined) {
       if (alias === 0 || alias > this.options.topicAliasMaximum) {
         throw Object.assign(new FerryError('FERRY_MQTT_PROTOCOL', `topic alias ${alias} is outside 1..${this.options.topicAliasMaximum}`), { reason: Reason.topicAliasInvalid });
@@ -368,10 +440,10 @@ export class MqttSession {
     } catch (err) {
       throw Object.assign(err as Error, { reason: Reason.topicNameInvalid });
     }
-    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload, 'utf8') : ownBody(packet.payload);
+    const payload = ownBody(packet.payload);
     let durable: Promise<void> | null;
     try {
-      const init = publishToMessage(packet, ferryTopic, payload, Date.now(), packet.retain);
+      const init = publishToMessage(properties === undefined ? packet : { qos: packet.qos, payload, properties }, ferryTopic, payload, this.lastReceived, packet.retain);
       durable = this.requireSession().send(init, undefined, packet.retain ? { retain: true } : undefined);
     } catch (err) {
       if (packet.qos === 0 || !v5) throw err;
