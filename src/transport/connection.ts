@@ -36,6 +36,15 @@ export interface TransportHandler {
 
 let nextConnectionId = 1;
 
+/**
+ * Writes below this size are joined into one buffer before they reach the socket: each
+ * `socket.write` costs a stream request of its own, which for 4-byte MQTT acknowledgements and
+ * 1 KiB deliveries cost more than copying them. Larger ones (message bodies) go as they are.
+ */
+const JOIN_BELOW = 8 * 1024;
+/** Joined bytes are handed to the socket at least this often, so a burst is never held back whole. */
+const JOIN_RUN = 64 * 1024;
+
 /** Connection ids are unique across every transport, so logs never confuse a WebSocket with a TCP client. */
 export function newConnectionId(): number {
   return nextConnectionId++;
@@ -45,6 +54,9 @@ export class SocketConnection implements TransportConnection {
   readonly id = newConnectionId();
   readonly remoteAddress: string;
   private corked = false;
+  /** Small writes of this turn of the event loop not yet handed to the socket. */
+  private readonly run: Buffer[] = [];
+  private runBytes = 0;
   private handler: TransportHandler | undefined;
   private writableWaiters: (() => void)[] = [];
   private isClosed = false;
@@ -62,7 +74,7 @@ export class SocketConnection implements TransportConnection {
   }
 
   get pendingBytes(): number {
-    return this.socket.writableLength;
+    return this.socket.writableLength + this.runBytes;
   }
 
   get closed(): boolean {
@@ -82,7 +94,22 @@ export class SocketConnection implements TransportConnection {
       this.socket.cork();
       process.nextTick(() => this.uncork());
     }
-    this.socket.write(data);
+    if (typeof data === 'string' || data.length >= JOIN_BELOW) {
+      this.writeRun();
+      this.socket.write(data);
+      return;
+    }
+    this.run.push(data);
+    this.runBytes += data.length;
+    if (this.runBytes >= JOIN_RUN) this.writeRun();
+  }
+
+  private writeRun(): void {
+    const run = this.run;
+    if (run.length === 0) return;
+    if (!this.socket.destroyed) this.socket.write(run.length === 1 ? run[0]! : Buffer.concat(run, this.runBytes));
+    run.length = 0;
+    this.runBytes = 0;
   }
 
   isWritable(): boolean {
@@ -116,6 +143,7 @@ export class SocketConnection implements TransportConnection {
   private uncork(): void {
     if (!this.corked) return;
     this.corked = false;
+    this.writeRun();
     this.socket.uncork();
   }
 
