@@ -115,12 +115,21 @@ export class Consumer {
    * ActiveMQ does, so a transacted consumer with a small prefetch can go on receiving.
    */
   acknowledge(tag: number, transaction?: Transaction): void {
+    this.acknowledgeOnly(tag, transaction);
+    this.queue.dispatch();
+  }
+
+  /**
+   * `acknowledge` without the dispatch that follows it, for a protocol that acknowledges a batch
+   * (an MQTT read of many PUBACKs) and then calls `wake` once: one dispatch of many messages
+   * instead of many dispatches of one.
+   */
+  acknowledgeOnly(tag: number, transaction?: Transaction): void {
     const entries = this.removeInFlight(tag, this.ackMode === 'client');
     for (const entry of entries) {
       if (transaction !== undefined) transaction.holdAcknowledged(entry);
       else this.queue.acknowledge(entry);
     }
-    this.queue.dispatch();
   }
 
   /**

@@ -136,6 +136,9 @@ export class MqttSession {
   private acks: Buffer | undefined;
   private acksStart = 0;
   private acksEnd = 0;
+  /** Consumers whose deliveries this read acknowledged, to dispatch to once it is done; all of them when the window was full. */
+  private readonly toWake: Consumer[] = [];
+  private wakeAll = false;
   private lastInboundTopic: string | undefined;
   private lastInboundFerryTopic = '';
   private lastOutbound: { name: string | undefined; topic: { text: string; bytes: Buffer } } = { name: undefined, topic: { text: '', bytes: Buffer.alloc(0) } };
@@ -178,6 +181,7 @@ export class MqttSession {
     this.lastReceived = Date.now();
     this.framer.push(chunk);
     this.flushAcks();
+    if (this.wakeAll || this.toWake.length > 0) this.wakeAfterRead();
   }
 
   private onFrame(buf: Buffer, start: number, bodyStart: number, end: number): boolean {
@@ -586,16 +590,33 @@ export class MqttSession {
     if (this.state!.awaitingComplete.delete(id)) this.wakeConsumers();
   }
 
+  /** Acknowledges in core; what that frees is dispatched once the read is done (`wakeAfterRead`). */
   private settle(out: Outbound): void {
     const wasFull = this.inFlightOut() + 1 >= this.sendWindow;
     if (!out.consumer.isClosed) {
       try {
-        out.consumer.acknowledge(out.tag);
+        out.consumer.acknowledgeOnly(out.tag);
       } catch (err) {
         if (!isFerryError(err, 'FERRY_DELIVERY_NOT_FOUND') && !isFerryError(err, 'FERRY_CONSUMER_NOT_FOUND')) throw err;
       }
     }
-    if (wasFull) this.wakeConsumers();
+    if (wasFull) this.wakeAll = true;
+    else if (this.toWake[this.toWake.length - 1] !== out.consumer) this.toWake.push(out.consumer);
+  }
+
+  private wakeAfterRead(): void {
+    if (this.wakeAll) {
+      this.wakeAll = false;
+      this.toWake.length = 0;
+      this.wakeConsumers();
+      return;
+    }
+    const toWake = this.toWake;
+    for (let i = 0; i < toWake.length; i++) {
+      const consumer = toWake[i]!;
+      if (!consumer.isClosed) consumer.wake();
+    }
+    toWake.length = 0;
   }
 
   private inFlightOut(): number {
