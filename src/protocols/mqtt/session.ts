@@ -3,7 +3,7 @@ import type { IConnectPacket, IDisconnectPacket, IPublishPacket, ISubscribePacke
 import { FerryError, isFerryError, type ErrorCode } from '../../errors.js';
 import type { Broker, Consumer, CoreConnection, CoreSession, Delivery, DeliverySink, Logger, Message } from '../../core/index.js';
 import type { TransportConnection } from '../../transport/index.js';
-import { RETAIN_PROPERTY, encodeAck, encodeMessageProperties, encodePublish, messageQos, publishSize, publishToMessage, type PublishFrame, type QoS } from './mapping.js';
+import { RETAIN_PROPERTY, encodeAck, encodeMessageProperties, encodePublish, messageQos, publishSize, writePublish, publishToMessage, type PublishFrame, type QoS } from './mapping.js';
 import type { MqttOptions } from './options.js';
 import { longTimeout, type SessionState, type SessionStates } from './session-state.js';
 import { parseFilter, topicFromFerry, topicToFerry } from './topics.js';
@@ -682,14 +682,18 @@ export class MqttSession {
       payload: message.body,
     };
     const autoAck = consumer.ackMode === 'auto';
+    const size = publishSize(frame);
     // [MQTT-3.1.2-25]: a packet over the client's Maximum Packet Size is dropped as if delivered
-    if (v5 && publishSize(frame) > this.clientMaxPacketSize) {
+    if (v5 && size > this.clientMaxPacketSize) {
       if (topicAlias !== undefined && topic.length > 0) this.outboundAliases.delete(topicName.text);
       if (!autoAck) consumer.acknowledge(delivery.tag);
       return;
     }
     this.counters.sent++;
-    this.write(encodePublish(frame));
+    this.flushAcks();
+    const room = this.transport.reserve?.(size);
+    if (room === undefined) this.transport.write(encodePublish(frame));
+    else writePublish(frame, room);
     if (qos === 0) {
       if (!autoAck) consumer.acknowledge(delivery.tag);
       return;
