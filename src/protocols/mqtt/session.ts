@@ -7,7 +7,7 @@ import { RETAIN_PROPERTY, encodeAck, encodeMessageProperties, encodePublish, mes
 import type { MqttOptions } from './options.js';
 import { longTimeout, type SessionState, type SessionStates } from './session-state.js';
 import { parseFilter, topicFromFerry, topicToFerry } from './topics.js';
-import { PacketFramer, decodePublish, type PublishView } from './framing.js';
+import { PacketFramer, decodePublish, type PacketReceiver, type PublishView } from './framing.js';
 
 type Version = 3 | 4 | 5;
 
@@ -96,7 +96,7 @@ let nextAssignedId = 1;
  * One MQTT connection: packets to core calls, deliveries to PUBLISH packets. Holds only what the
  * wire needs: packet ids in flight each way, topic aliases, the will, the keep-alive timer.
  */
-export class MqttSession {
+export class MqttSession implements PacketReceiver {
   private readonly parser = mqttPacket.parser({});
   private readonly framer: PacketFramer;
   private version: Version = 4;
@@ -141,7 +141,8 @@ export class MqttSession {
   private wakeAll = false;
   private lastInboundTopic: string | undefined;
   private lastInboundFerryTopic = '';
-  private lastOutbound: { name: string | undefined; topic: { text: string; bytes: Buffer } } = { name: undefined, topic: { text: '', bytes: Buffer.alloc(0) } };
+  private lastOutboundName: string | undefined;
+  private lastOutboundTopic: { text: string; bytes: Buffer } | undefined;
 
   constructor(
     private readonly transport: TransportConnection,
@@ -153,11 +154,8 @@ export class MqttSession {
   ) {
     this.sendWindow = options.maxInflight;
     this.v5Key = 'mqtt5';
-    this.framer = new PacketFramer(options.maxPacketSize, {
-      packet: (buf, start, bodyStart, end) => this.onFrame(buf, start, bodyStart, end),
-      malformed: (err) => this.fail(err, Reason.malformed),
-      tooLarge: (size) => this.tooLarge(size),
-    });
+    // the session is its framer's receiver, so an idle connection carries no closures for it
+    this.framer = new PacketFramer(options.maxPacketSize, this);
     this.parser.on('packet', (packet: Packet) => this.onPacket(packet));
     this.parser.on('error', (err: unknown) => {
       const message = err instanceof Error ? err.message : String(err);
@@ -184,7 +182,8 @@ export class MqttSession {
     if (this.wakeAll || this.toWake.length > 0) this.wakeAfterRead();
   }
 
-  private onFrame(buf: Buffer, start: number, bodyStart: number, end: number): boolean {
+  /** PacketReceiver: one whole packet. */
+  packet(buf: Buffer, start: number, bodyStart: number, end: number): boolean {
     if (this.core !== undefined) {
       try {
         if (this.onMessagePathPacket(buf, start, bodyStart, end)) return !this.closing;
@@ -241,7 +240,13 @@ export class MqttSession {
     return true;
   }
 
-  private tooLarge(size: number): void {
+  /** PacketReceiver: a fixed header that does not parse. */
+  malformed(err: FerryError): void {
+    this.fail(err, Reason.malformed);
+  }
+
+  /** PacketReceiver: a packet over mqtt.maxPacketSize, refused from its fixed header. */
+  tooLarge(size: number): void {
     this.fail(new FerryError('FERRY_MQTT_PACKET_TOO_LARGE', `a packet of ${size} bytes is over the limit of ${this.options.maxPacketSize} (mqtt.maxPacketSize)`), Reason.packetTooLarge);
   }
 
@@ -703,9 +708,12 @@ export class MqttSession {
 
   private topicOf(message: Message): { text: string; bytes: Buffer } {
     const name = message.destination.name;
-    if (name === this.lastOutbound.name) return this.lastOutbound.topic;
+    if (name === this.lastOutboundName) return this.lastOutboundTopic!;
     const topic = this.sharedTopicOf(message);
-    if (message.destination.temporary !== true) this.lastOutbound = { name, topic };
+    if (message.destination.temporary !== true) {
+      this.lastOutboundName = name;
+      this.lastOutboundTopic = topic;
+    }
     return topic;
   }
 
