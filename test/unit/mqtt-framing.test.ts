@@ -129,3 +129,12 @@ test('PUBLISH decoding: what is malformed is refused, topic rules are left to th
   assert.equal(decode(Buffer.from([0x30, 4, 0, 2, 0x61, 0x2b]))!.topic, 'a+');
   assert.deepEqual({ ...decode(Buffer.from([0x30, 3, 0, 0, 0x78]))! }, { topic: '', qos: 0, dup: false, retain: false, packetId: 0, payload: Buffer.from('x') });
 });
+
+test('PUBLISH decoding: a topic like the one before is that one; one of the same length but other bytes is decoded', () => {
+  const known = { bytes: Buffer.from('a/b'), text: 'a/b' };
+  const same = decodePublish(Buffer.from([0x30, 6, 0, 3, 0x61, 0x2f, 0x62, 0x78]), 0, 2, 8, false, known)!;
+  assert.equal(same.topic, 'a/b');
+  assert.equal(same.payload.toString(), 'x');
+  assert.equal(decodePublish(Buffer.from([0x30, 6, 0, 3, 0x61, 0x2f, 0x63, 0x78]), 0, 2, 8, false, known)!.topic, 'a/c');
+  assert.equal(decodePublish(Buffer.from([0x30, 5, 0, 2, 0x61, 0x2f, 0x78]), 0, 2, 7, false, known)!.topic, 'a/');
+});

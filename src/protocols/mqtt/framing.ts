@@ -119,6 +119,12 @@ export interface PublishView {
   readonly payload: Buffer;
 }
 
+/** A topic name and its bytes, so that a PUBLISH to the same topic as the one before need not decode it again. */
+export interface KnownTopic {
+  readonly bytes: Buffer;
+  readonly text: string;
+}
+
 function malformed(what: string): FerryError {
   return new FerryError('FERRY_MQTT_MALFORMED', `malformed packet: ${what}`);
 }
@@ -128,7 +134,7 @@ function malformed(what: string): FerryError {
  * MQTT 5 PUBLISH with properties, which is left to mqtt-packet. Checks what makes a packet
  * malformed; the topic name's rules (no wildcards, not empty) are the session's.
  */
-export function decodePublish(buf: Buffer, start: number, bodyStart: number, end: number, v5: boolean): PublishView | undefined {
+export function decodePublish(buf: Buffer, start: number, bodyStart: number, end: number, v5: boolean, known?: KnownTopic): PublishView | undefined {
   const first = buf[start]!;
   const qos = (first >> 1) & 3;
   // [MQTT-3.3.1-4]
@@ -147,8 +153,16 @@ export function decodePublish(buf: Buffer, start: number, bodyStart: number, end
     if (buf[pos] !== 0) return undefined;
     pos++;
   }
+  const topicStart = bodyStart + 2;
+  let topic: string | undefined;
+  if (known !== undefined && known.bytes.length === topicEnd - topicStart) {
+    const bytes = known.bytes;
+    let i = 0;
+    while (i < bytes.length && bytes[i] === buf[topicStart + i]) i++;
+    if (i === bytes.length) topic = known.text;
+  }
   return {
-    topic: buf.toString('utf8', bodyStart + 2, topicEnd),
+    topic: topic ?? buf.toString('utf8', topicStart, topicEnd),
     qos: qos as QoS,
     dup: (first & 0x08) !== 0,
     retain: (first & 0x01) !== 0,

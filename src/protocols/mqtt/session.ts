@@ -7,7 +7,7 @@ import { RETAIN_PROPERTY, encodeAck, encodeMessageProperties, encodePublish, mes
 import type { MqttOptions } from './options.js';
 import { longTimeout, type SessionState, type SessionStates } from './session-state.js';
 import { parseFilter, topicFromFerry, topicToFerry } from './topics.js';
-import { PacketFramer, decodePublish, type PacketReceiver, type PublishView } from './framing.js';
+import { PacketFramer, decodePublish, type KnownTopic, type PacketReceiver, type PublishView } from './framing.js';
 
 type Version = 3 | 4 | 5;
 
@@ -139,6 +139,8 @@ export class MqttSession implements PacketReceiver {
   /** Consumers whose deliveries this read acknowledged, to dispatch to once it is done; all of them when the window was full. */
   private readonly toWake: Consumer[] = [];
   private wakeAll = false;
+  /** The last topic name published to, and its bytes: the next PUBLISH to it is not decoded again. */
+  private knownTopic: KnownTopic | undefined;
   private lastInboundTopic: string | undefined;
   private lastInboundFerryTopic = '';
   private lastOutboundName: string | undefined;
@@ -233,8 +235,12 @@ export class MqttSession implements PacketReceiver {
         return true;
     }
     if (first >> 4 !== 3) return false;
-    const publish = decodePublish(buf, start, bodyStart, end, this.version === 5);
+    const publish = decodePublish(buf, start, bodyStart, end, this.version === 5, this.knownTopic);
     if (publish === undefined) return false;
+    if (publish.topic !== this.knownTopic?.text) {
+      const topicStart = bodyStart + 2;
+      this.knownTopic = { bytes: Buffer.from(buf.subarray(topicStart, topicStart + ((buf[bodyStart]! << 8) | buf[bodyStart + 1]!))), text: publish.topic };
+    }
     this.counters.received++;
     this.onPublish(publish, undefined);
     return true;
