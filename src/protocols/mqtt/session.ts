@@ -3,7 +3,7 @@ import type { IConnectPacket, IDisconnectPacket, IPublishPacket, ISubscribePacke
 import { FerryError, isFerryError, type ErrorCode } from '../../errors.js';
 import type { Broker, Consumer, CoreConnection, CoreSession, Delivery, DeliverySink, Logger, Message } from '../../core/index.js';
 import type { TransportConnection } from '../../transport/index.js';
-import { RETAIN_PROPERTY, encodeAck, encodeMessageProperties, encodePublish, messageQos, publishSize, writePublish, publishToMessage, type PublishFrame, type QoS } from './mapping.js';
+import { RETAIN_PROPERTY, encodeAck, encodeMessageProperties, encodePublish, messageQos, publishSize, publishToMessage, writePublish, type PublishFrame, type QoS } from './mapping.js';
 import type { MqttOptions } from './options.js';
 import { longTimeout, type SessionState, type SessionStates } from './session-state.js';
 import { parseFilter, topicFromFerry, topicToFerry } from './topics.js';
@@ -126,10 +126,6 @@ export class MqttSession implements PacketReceiver {
   private evicted = false;
   private readonly v5Key: string;
   /**
-   * The last topic each way, mapped: a client mostly publishes to, and hears from, one topic at a
-   * time, and the mapping and checks of a topic were a tenth of the allocations per message.
-   */
-  /**
    * PUBACKs of the current read, written as one buffer when the read is done (a chunk of 1 KiB
    * publishes holds about sixty); the slab's unused end serves the next read.
    */
@@ -141,6 +137,10 @@ export class MqttSession implements PacketReceiver {
   private wakeAll = false;
   /** The last topic name published to, and its bytes: the next PUBLISH to it is not decoded again. */
   private knownTopic: KnownTopic | undefined;
+  /**
+   * The last topic each way, mapped: a client mostly publishes to, and hears from, one topic at a
+   * time, and the mapping and checks of a topic were a tenth of the allocations per message.
+   */
   private lastInboundTopic: string | undefined;
   private lastInboundFerryTopic = '';
   private lastOutboundName: string | undefined;
