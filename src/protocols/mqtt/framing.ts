@@ -8,7 +8,8 @@ import type { QoS } from './mapping.js';
  *
  * Measured on the mqtt-qos1-1-1 benchmark (1 KiB QoS 1, one publisher, one subscriber): with
  * mqtt-packet's streaming parser on every packet, its `debug` calls, its BufferList and the packet
- * objects it builds took about a fifth of the broker's CPU.
+ * objects it builds took about a fifth of the broker's CPU; decoding these packets here took the
+ * broker from 15.6 to 12-13 us of CPU per delivery and from 74k to 86-99k deliveries/s.
  */
 
 /** Where the packets of a byte stream go; `packet` answers false when no more should be read. */
