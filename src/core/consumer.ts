@@ -115,12 +115,26 @@ export class Consumer {
    * ActiveMQ does, so a transacted consumer with a small prefetch can go on receiving.
    */
   acknowledge(tag: number, transaction?: Transaction): void {
+    this.acknowledgeOnly(tag, transaction);
+    this.queue.dispatch();
+  }
+
+  /**
+   * `acknowledge` without the dispatch that follows it, for a protocol that acknowledges a batch
+   * (an MQTT read of many PUBACKs) and then calls `wake` once: one dispatch of many messages
+   * instead of many dispatches of one.
+   */
+  acknowledgeOnly(tag: number, transaction?: Transaction): void {
+    if (this.ackMode !== 'client' && transaction === undefined) {
+      // one delivery, the common case: no array for it
+      this.queue.acknowledge(this.removeOneInFlight(tag));
+      return;
+    }
     const entries = this.removeInFlight(tag, this.ackMode === 'client');
     for (const entry of entries) {
       if (transaction !== undefined) transaction.holdAcknowledged(entry);
       else this.queue.acknowledge(entry);
     }
-    this.queue.dispatch();
   }
 
   /**
@@ -176,25 +190,34 @@ export class Consumer {
     this.onClose?.();
   }
 
+  private removeOneInFlight(tag: number): QueueEntry {
+    const entry = this.inFlightEntry(tag);
+    this.inFlight.delete(tag);
+    this.queue.inFlight--;
+    entry.consumer = null;
+    return entry;
+  }
+
   private removeInFlight(tag: number, cumulative: boolean): QueueEntry[] {
-    if (this.closed) throw new FerryError('FERRY_CONSUMER_NOT_FOUND', 'the consumer is closed');
-    const target = this.inFlight.get(tag);
-    if (target === undefined) {
-      throw new FerryError('FERRY_DELIVERY_NOT_FOUND', `delivery ${tag} is not in flight to this consumer (already acknowledged, or never delivered)`);
-    }
+    if (!cumulative) return [this.removeOneInFlight(tag)];
+    this.inFlightEntry(tag);
     const entries: QueueEntry[] = [];
-    if (cumulative) {
-      for (const [t, entry] of this.inFlight) {
-        if (t > tag) break;
-        entries.push(entry);
-        this.inFlight.delete(t);
-      }
-    } else {
-      entries.push(target);
-      this.inFlight.delete(tag);
+    for (const [t, entry] of this.inFlight) {
+      if (t > tag) break;
+      entries.push(entry);
+      this.inFlight.delete(t);
     }
     this.queue.inFlight -= entries.length;
     for (const entry of entries) entry.consumer = null;
     return entries;
+  }
+
+  private inFlightEntry(tag: number): QueueEntry {
+    if (this.closed) throw new FerryError('FERRY_CONSUMER_NOT_FOUND', 'the consumer is closed');
+    const entry = this.inFlight.get(tag);
+    if (entry === undefined) {
+      throw new FerryError('FERRY_DELIVERY_NOT_FOUND', `delivery ${tag} is not in flight to this consumer (already acknowledged, or never delivered)`);
+    }
+    return entry;
   }
 }

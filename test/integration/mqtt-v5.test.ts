@@ -233,3 +233,27 @@ test('takeover is announced with DISCONNECT 0x8E; a malformed packet with 0x81',
   await within(second.closed, 2000, 'the close');
   assert.equal(second.disconnects[0]?.reasonCode, 0x81);
 });
+
+test('a bad PUBLISH closes its connection only, with the reason for what is wrong with it', async () => {
+  const bystander = await connectMqtt(broker.mqttPort, v5);
+  await bystander.subscribe('bad-publish/ok', { qos: 1 });
+  const cases: [string, Buffer, number][] = [
+    // QoS bits 11 ([MQTT-3.3.1-4])
+    ['QoS 3', Buffer.from([0x36, 6, 0, 1, 0x61, 0, 1, 0]), 0x81],
+    ['a topic length past the end', Buffer.from([0x30, 4, 0, 9, 0x61, 0]), 0x81],
+    ['a remaining length of 5 bytes', Buffer.from([0x30, 0xff, 0xff, 0xff, 0xff, 0x01]), 0x81],
+    ['a wildcard in the topic name', Buffer.from([0x30, 6, 0, 3, 0x61, 0x2f, 0x2b, 0]), 0x90],
+    ['an empty topic name without a topic alias', Buffer.from([0x30, 4, 0, 0, 0, 0x78]), 0x90],
+    ['PUBACK with reserved flags set', Buffer.from([0x41, 2, 0, 1]), 0x81],
+  ];
+  for (const [what, bytes, reason] of cases) {
+    const client = await connectMqtt(broker.mqttPort, v5);
+    (client.client as unknown as { stream: { write(b: Buffer): void } }).stream.write(bytes);
+    await within(client.closed, 2000, `the close on ${what}`);
+    assert.equal(client.disconnects[0]?.reasonCode, reason, what);
+  }
+  const publisher = await connectMqtt(broker.mqttPort, v5);
+  await publisher.publish('bad-publish/ok', 'unaffected', { qos: 1 });
+  assert.equal((await bystander.inbox.next()).payload, 'unaffected');
+  await Promise.all([bystander.end(), publisher.end()]);
+});

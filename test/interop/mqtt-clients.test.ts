@@ -41,7 +41,8 @@ function mosquittoSub(args: string[], count: number): { done: Promise<string>; s
   });
   child.stderr.on('data', (c: Buffer) => (errOut += c.toString()));
   const done = new Promise<string>((resolve, reject) => {
-    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`mosquitto_sub exited ${code}: ${errOut}`))));
+    // 'close', not 'exit': the last lines may still be in the pipe when the process has exited
+    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`mosquitto_sub exited ${code}: ${errOut}`))));
   });
   return {
     done,

@@ -153,6 +153,13 @@ export interface PublishFrame {
 
 /** Encodes a PUBLISH with one copy of the payload; the hot path of every delivery. */
 export function encodePublish(f: PublishFrame): Buffer {
+  const out = Buffer.allocUnsafe(publishSize(f));
+  writePublish(f, out);
+  return out;
+}
+
+/** Writes a PUBLISH into `out`, which is exactly `publishSize(f)` bytes (room the transport reserved). */
+export function writePublish(f: PublishFrame, out: Buffer): void {
   let propsLength = 0;
   if (f.properties !== undefined) {
     propsLength = f.properties.length;
@@ -162,7 +169,6 @@ export function encodePublish(f: PublishFrame): Buffer {
   }
   const variable = 2 + f.topic.length + (f.qos > 0 ? 2 : 0) + (f.properties !== undefined ? varIntLength(propsLength) + propsLength : 0);
   const remaining = variable + f.payload.length;
-  const out = Buffer.allocUnsafe(1 + varIntLength(remaining) + remaining);
   out[0] = 0x30 | (f.dup ? 0x08 : 0) | (f.qos << 1) | (f.retain ? 1 : 0);
   let o = writeVarInt(out, 1, remaining);
   o = out.writeUInt16BE(f.topic.length, o);
@@ -187,7 +193,6 @@ export function encodePublish(f: PublishFrame): Buffer {
     }
   }
   f.payload.copy(out, o);
-  return out;
 }
 
 /** Size of the PUBLISH `encodePublish` would make, to honour a client's Maximum Packet Size without encoding. */

@@ -3,10 +3,11 @@ import type { IConnectPacket, IDisconnectPacket, IPublishPacket, ISubscribePacke
 import { FerryError, isFerryError, type ErrorCode } from '../../errors.js';
 import type { Broker, Consumer, CoreConnection, CoreSession, Delivery, DeliverySink, Logger, Message } from '../../core/index.js';
 import type { TransportConnection } from '../../transport/index.js';
-import { RETAIN_PROPERTY, encodeAck, encodeMessageProperties, encodePublish, messageQos, publishSize, publishToMessage, type PublishFrame, type QoS } from './mapping.js';
+import { RETAIN_PROPERTY, encodeAck, encodeMessageProperties, encodePublish, messageQos, publishSize, publishToMessage, writePublish, type PublishFrame, type QoS } from './mapping.js';
 import type { MqttOptions } from './options.js';
 import { longTimeout, type SessionState, type SessionStates } from './session-state.js';
 import { parseFilter, topicFromFerry, topicToFerry } from './topics.js';
+import { PacketFramer, decodePublish, type KnownTopic, type PacketReceiver, type PublishView } from './framing.js';
 
 type Version = 3 | 4 | 5;
 
@@ -39,6 +40,10 @@ const LegacyConnack = { accepted: 0, badVersion: 1, identifierRejected: 2, serve
 
 /** Sessions that never expire: MQTT 3.1.1 clean-session 0, or MQTT 5's 0xFFFFFFFF. */
 const FOREVER = 0xffffffff;
+
+const PINGRESP = Buffer.from([0xd0, 0]);
+/** Bytes of PUBACKs batched per slab: 256 of them. */
+const ACK_SLAB = 1024;
 
 interface Subscription {
   /** The filter as the client sent it, `$share/...` included. */
@@ -91,8 +96,9 @@ let nextAssignedId = 1;
  * One MQTT connection: packets to core calls, deliveries to PUBLISH packets. Holds only what the
  * wire needs: packet ids in flight each way, topic aliases, the will, the keep-alive timer.
  */
-export class MqttSession {
+export class MqttSession implements PacketReceiver {
   private readonly parser = mqttPacket.parser({});
+  private readonly framer: PacketFramer;
   private version: Version = 4;
   private core: CoreConnection | undefined;
   private session: CoreSession | undefined;
@@ -119,6 +125,26 @@ export class MqttSession {
   private closing = false;
   private evicted = false;
   private readonly v5Key: string;
+  /**
+   * PUBACKs of the current read, written as one buffer when the read is done (a chunk of 1 KiB
+   * publishes holds about sixty); the slab's unused end serves the next read.
+   */
+  private acks: Buffer | undefined;
+  private acksStart = 0;
+  private acksEnd = 0;
+  /** Consumers whose deliveries this read acknowledged, to dispatch to once it is done; all of them when the window was full. */
+  private readonly toWake: Consumer[] = [];
+  private wakeAll = false;
+  /** The last topic name published to, and its bytes: the next PUBLISH to it is not decoded again. */
+  private knownTopic: KnownTopic | undefined;
+  /**
+   * The last topic each way, mapped: a client mostly publishes to, and hears from, one topic at a
+   * time, and the mapping and checks of a topic were a tenth of the allocations per message.
+   */
+  private lastInboundTopic: string | undefined;
+  private lastInboundFerryTopic = '';
+  private lastOutboundName: string | undefined;
+  private lastOutboundTopic: { text: string; bytes: Buffer } | undefined;
 
   constructor(
     private readonly transport: TransportConnection,
@@ -130,12 +156,14 @@ export class MqttSession {
   ) {
     this.sendWindow = options.maxInflight;
     this.v5Key = 'mqtt5';
+    // the session is its framer's receiver, so an idle connection carries no closures for it
+    this.framer = new PacketFramer(options.maxPacketSize, this);
     this.parser.on('packet', (packet: Packet) => this.onPacket(packet));
     this.parser.on('error', (err: unknown) => {
       const message = err instanceof Error ? err.message : String(err);
       if (this.core === undefined && /protocol version/i.test(message)) {
         // [MQTT-3.1.2-2]: an unsupported level gets CONNACK 0x01 (3.1.1's layout, which any version can read)
-        this.transport.write(Buffer.from([0x20, 2, 0, LegacyConnack.badVersion]));
+        this.write(Buffer.from([0x20, 2, 0, LegacyConnack.badVersion]));
       }
       this.fail(new FerryError('FERRY_MQTT_MALFORMED', `malformed packet: ${message}`), Reason.malformed);
     });
@@ -151,19 +179,85 @@ export class MqttSession {
   private onData(chunk: Buffer): void {
     if (this.closing) return;
     this.lastReceived = Date.now();
-    this.parser.parse(chunk);
-    // the parser waits for a whole packet: refuse one over the limit as soon as its length is known
-    const pending = (this.parser as unknown as { packet?: { length?: number } }).packet?.length ?? -1;
-    if (!this.closing && pending > this.options.maxPacketSize) this.tooLarge(pending);
+    this.framer.push(chunk);
+    this.flushAcks();
+    if (this.wakeAll || this.toWake.length > 0) this.wakeAfterRead();
   }
 
-  private tooLarge(length: number): void {
-    this.fail(new FerryError('FERRY_MQTT_PACKET_TOO_LARGE', `a packet of ${length} bytes is over the limit of ${this.options.maxPacketSize} (mqtt.maxPacketSize)`), Reason.packetTooLarge);
+  /** PacketReceiver: one whole packet. */
+  packet(buf: Buffer, start: number, bodyStart: number, end: number): boolean {
+    if (this.core !== undefined) {
+      try {
+        if (this.onMessagePathPacket(buf, start, bodyStart, end)) return !this.closing;
+      } catch (err) {
+        this.fail(err, isFerryError(err, 'FERRY_MQTT_MALFORMED') ? Reason.malformed : Reason.protocolError);
+        return false;
+      }
+    }
+    // mqtt-packet emits the packet (or its error) before parse returns
+    this.parser.parse(buf.subarray(start, end));
+    return !this.closing;
+  }
+
+  /**
+   * PUBLISH, its acknowledgements and PINGREQ in their usual shape, decoded here (see framing.ts
+   * for why); false leaves the packet to mqtt-packet: an MQTT 5 PUBLISH with properties, an
+   * acknowledgement with a reason code, anything with bad flags.
+   */
+  private onMessagePathPacket(buf: Buffer, start: number, bodyStart: number, end: number): boolean {
+    const first = buf[start]!;
+    const idOnly = end - bodyStart === 2;
+    switch (first) {
+      case 0x40:
+        if (!idOnly) return false;
+        this.counters.received++;
+        this.onPuback((buf[bodyStart]! << 8) | buf[bodyStart + 1]!);
+        return true;
+      case 0x50:
+        if (!idOnly) return false;
+        this.counters.received++;
+        this.onPubrec((buf[bodyStart]! << 8) | buf[bodyStart + 1]!, 0);
+        return true;
+      case 0x62:
+        if (!idOnly) return false;
+        this.counters.received++;
+        this.onPubrel((buf[bodyStart]! << 8) | buf[bodyStart + 1]!);
+        return true;
+      case 0x70:
+        if (!idOnly) return false;
+        this.counters.received++;
+        this.onPubcomp((buf[bodyStart]! << 8) | buf[bodyStart + 1]!);
+        return true;
+      case 0xc0:
+        if (end !== bodyStart) return false;
+        this.counters.received++;
+        this.write(PINGRESP);
+        return true;
+    }
+    if (first >> 4 !== 3) return false;
+    const publish = decodePublish(buf, start, bodyStart, end, this.version === 5, this.knownTopic);
+    if (publish === undefined) return false;
+    if (publish.topic !== this.knownTopic?.text) {
+      const topicStart = bodyStart + 2;
+      this.knownTopic = { bytes: Buffer.from(buf.subarray(topicStart, topicStart + ((buf[bodyStart]! << 8) | buf[bodyStart + 1]!))), text: publish.topic };
+    }
+    this.counters.received++;
+    this.onPublish(publish, undefined);
+    return true;
+  }
+
+  /** PacketReceiver: a fixed header that does not parse. */
+  malformed(err: FerryError): void {
+    this.fail(err, Reason.malformed);
+  }
+
+  /** PacketReceiver: a packet over mqtt.maxPacketSize, refused from its fixed header. */
+  tooLarge(size: number): void {
+    this.fail(new FerryError('FERRY_MQTT_PACKET_TOO_LARGE', `a packet of ${size} bytes is over the limit of ${this.options.maxPacketSize} (mqtt.maxPacketSize)`), Reason.packetTooLarge);
   }
 
   private onPacket(packet: Packet): void {
     if (this.closing) return;
-    if ((packet.length ?? 0) > this.options.maxPacketSize) return this.tooLarge(packet.length ?? 0);
     try {
       if (this.core === undefined) {
         // [MQTT-3.1.0-1]: the first packet must be CONNECT
@@ -174,7 +268,17 @@ export class MqttSession {
       this.counters.received++;
       switch (packet.cmd) {
         case 'publish':
-          return this.onPublish(packet);
+          return this.onPublish(
+            {
+              topic: packet.topic,
+              qos: packet.qos,
+              dup: packet.dup,
+              retain: packet.retain,
+              packetId: packet.messageId ?? 0,
+              payload: typeof packet.payload === 'string' ? Buffer.from(packet.payload, 'utf8') : packet.payload,
+            },
+            packet.properties,
+          );
         case 'puback':
           return this.onPuback(packet.messageId ?? 0);
         case 'pubrec':
@@ -188,7 +292,7 @@ export class MqttSession {
         case 'unsubscribe':
           return this.onUnsubscribe(packet);
         case 'pingreq':
-          this.transport.write(Buffer.from([0xd0, 0]));
+          this.write(PINGRESP);
           return;
         case 'disconnect':
           return this.onDisconnect(packet);
@@ -323,7 +427,7 @@ export class MqttSession {
       if (pattern === undefined) continue;
       this.openConsumer(subscription, pattern, name, undefined, 'none');
     }
-    for (const id of state.awaitingComplete) this.transport.write(encodeAck('pubrel', id, 0, this.version === 5));
+    for (const id of state.awaitingComplete) this.write(encodeAck('pubrel', id, 0, this.version === 5));
   }
 
   private startKeepAlive(seconds: number): void {
@@ -338,11 +442,11 @@ export class MqttSession {
 
   // PUBLISH from the client
 
-  private onPublish(packet: IPublishPacket): void {
+  private onPublish(packet: PublishView, properties: IPublishPacket['properties']): void {
     const v5 = this.version === 5;
-    const id = packet.messageId ?? 0;
+    const id = packet.packetId;
     let topic = packet.topic;
-    const alias = packet.properties?.topicAlias;
+    const alias = properties?.topicAlias;
     if (alias !== undefined) {
       if (alias === 0 || alias > this.options.topicAliasMaximum) {
         throw Object.assign(new FerryError('FERRY_MQTT_PROTOCOL', `topic alias ${alias} is outside 1..${this.options.topicAliasMaximum}`), { reason: Reason.topicAliasInvalid });
@@ -356,29 +460,33 @@ export class MqttSession {
     }
     if (packet.qos === 2 && this.state!.receivedQos2.has(id)) {
       // a resend of a QoS 2 publish already taken: answer again, deliver nothing ([MQTT-4.3.3-9])
-      this.transport.write(encodeAck('pubrec', id, 0, v5));
+      this.write(encodeAck('pubrec', id, 0, v5));
       return;
     }
     if (packet.qos > 0 && ++this.inboundPending > this.options.receiveMaximum && v5) {
       throw Object.assign(new FerryError('FERRY_MQTT_PROTOCOL', `more than ${this.options.receiveMaximum} unacknowledged publishes (Receive Maximum)`), { reason: Reason.receiveMaximumExceeded });
     }
-    let ferryTopic: string;
-    try {
-      ferryTopic = topicToFerry(topic);
-    } catch (err) {
-      throw Object.assign(err as Error, { reason: Reason.topicNameInvalid });
+    let ferryTopic = this.lastInboundFerryTopic;
+    if (topic !== this.lastInboundTopic) {
+      try {
+        ferryTopic = topicToFerry(topic);
+      } catch (err) {
+        throw Object.assign(err as Error, { reason: Reason.topicNameInvalid });
+      }
+      this.lastInboundTopic = topic;
+      this.lastInboundFerryTopic = ferryTopic;
     }
-    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload, 'utf8') : ownBody(packet.payload);
+    const payload = ownBody(packet.payload);
     let durable: Promise<void> | null;
     try {
-      const init = publishToMessage(packet, ferryTopic, payload, Date.now(), packet.retain);
+      const init = publishToMessage(properties === undefined ? packet : { qos: packet.qos, payload, properties }, ferryTopic, payload, this.lastReceived, packet.retain);
       durable = this.requireSession().send(init, undefined, packet.retain ? { retain: true } : undefined);
     } catch (err) {
       if (packet.qos === 0 || !v5) throw err;
       // MQTT 5 refuses one message and keeps the connection
       this.inboundPending--;
       const reason = isFerryError(err, 'FERRY_DESTINATION_INVALID') ? Reason.topicNameInvalid : Reason.unspecified;
-      this.transport.write(encodeAck(packet.qos === 1 ? 'puback' : 'pubrec', id, reason, true));
+      this.write(encodeAck(packet.qos === 1 ? 'puback' : 'pubrec', id, reason, true));
       return;
     }
     if (packet.qos === 0) {
@@ -386,10 +494,47 @@ export class MqttSession {
       return;
     }
     if (packet.qos === 2) this.state!.receivedQos2.add(id);
+    if (packet.qos === 1 && durable === null && this.durable === null) {
+      this.inboundPending--;
+      this.queuePuback(id);
+      return;
+    }
     this.afterDurable(durable, () => {
       this.inboundPending--;
-      this.transport.write(encodeAck(packet.qos === 1 ? 'puback' : 'pubrec', id, 0, v5));
+      this.write(encodeAck(packet.qos === 1 ? 'puback' : 'pubrec', id, 0, v5));
     });
+  }
+
+  /** A PUBACK (success) written with the others of this read; it keeps its place before any other write. */
+  private queuePuback(id: number): void {
+    let acks = this.acks;
+    if (acks === undefined || this.acksEnd + 4 > acks.length) {
+      this.flushAcks();
+      this.acks = acks = Buffer.allocUnsafe(ACK_SLAB);
+      this.acksStart = this.acksEnd = 0;
+    }
+    const at = this.acksEnd;
+    acks[at] = 0x40;
+    acks[at + 1] = 2;
+    acks[at + 2] = id >> 8;
+    acks[at + 3] = id & 0xff;
+    this.acksEnd = at + 4;
+  }
+
+  private flushAcks(): void {
+    if (this.acksEnd === this.acksStart) return;
+    this.transport.write(this.acks!.subarray(this.acksStart, this.acksEnd));
+    this.acksStart = this.acksEnd;
+  }
+
+  private write(data: Buffer): void {
+    this.flushAcks();
+    this.transport.write(data);
+  }
+
+  private end(): void {
+    this.flushAcks();
+    this.transport.end();
   }
 
   private track(durable: Promise<void> | null): void {
@@ -419,7 +564,7 @@ export class MqttSession {
 
   private onPubrel(id: number): void {
     const known = this.state!.receivedQos2.delete(id);
-    const write = (): void => this.transport.write(encodeAck('pubcomp', id, known ? 0 : Reason.packetIdNotFound, this.version === 5));
+    const write = (): void => this.write(encodeAck('pubcomp', id, known ? 0 : Reason.packetIdNotFound, this.version === 5));
     this.afterDurable(null, write);
   }
 
@@ -438,10 +583,10 @@ export class MqttSession {
     if (out === undefined || out.qos !== 2) {
       // a PUBREC for an exchange resumed from an earlier connection already has its PUBREL state
       if (!this.state!.awaitingComplete.has(id)) {
-        this.transport.write(encodeAck('pubrel', id, Reason.packetIdNotFound, v5));
+        this.write(encodeAck('pubrel', id, Reason.packetIdNotFound, v5));
         return;
       }
-      this.transport.write(encodeAck('pubrel', id, 0, v5));
+      this.write(encodeAck('pubrel', id, 0, v5));
       return;
     }
     this.outbound.delete(id);
@@ -449,23 +594,40 @@ export class MqttSession {
     this.settle(out);
     if (reasonCode >= 0x80) return;
     this.state!.awaitingComplete.add(id);
-    this.transport.write(encodeAck('pubrel', id, 0, v5));
+    this.write(encodeAck('pubrel', id, 0, v5));
   }
 
   private onPubcomp(id: number): void {
     if (this.state!.awaitingComplete.delete(id)) this.wakeConsumers();
   }
 
+  /** Acknowledges in core; what that frees is dispatched once the read is done (`wakeAfterRead`). */
   private settle(out: Outbound): void {
     const wasFull = this.inFlightOut() + 1 >= this.sendWindow;
     if (!out.consumer.isClosed) {
       try {
-        out.consumer.acknowledge(out.tag);
+        out.consumer.acknowledgeOnly(out.tag);
       } catch (err) {
         if (!isFerryError(err, 'FERRY_DELIVERY_NOT_FOUND') && !isFerryError(err, 'FERRY_CONSUMER_NOT_FOUND')) throw err;
       }
     }
-    if (wasFull) this.wakeConsumers();
+    if (wasFull) this.wakeAll = true;
+    else if (this.toWake[this.toWake.length - 1] !== out.consumer) this.toWake.push(out.consumer);
+  }
+
+  private wakeAfterRead(): void {
+    if (this.wakeAll) {
+      this.wakeAll = false;
+      this.toWake.length = 0;
+      this.wakeConsumers();
+      return;
+    }
+    const toWake = this.toWake;
+    for (let i = 0; i < toWake.length; i++) {
+      const consumer = toWake[i]!;
+      if (!consumer.isClosed) consumer.wake();
+    }
+    toWake.length = 0;
   }
 
   private inFlightOut(): number {
@@ -531,14 +693,18 @@ export class MqttSession {
       payload: message.body,
     };
     const autoAck = consumer.ackMode === 'auto';
+    const size = publishSize(frame);
     // [MQTT-3.1.2-25]: a packet over the client's Maximum Packet Size is dropped as if delivered
-    if (v5 && publishSize(frame) > this.clientMaxPacketSize) {
+    if (v5 && size > this.clientMaxPacketSize) {
       if (topicAlias !== undefined && topic.length > 0) this.outboundAliases.delete(topicName.text);
       if (!autoAck) consumer.acknowledge(delivery.tag);
       return;
     }
     this.counters.sent++;
-    this.transport.write(encodePublish(frame));
+    this.flushAcks();
+    const room = this.transport.reserve?.(size);
+    if (room === undefined) this.transport.write(encodePublish(frame));
+    else writePublish(frame, room);
     if (qos === 0) {
       if (!autoAck) consumer.acknowledge(delivery.tag);
       return;
@@ -547,6 +713,18 @@ export class MqttSession {
   }
 
   private topicOf(message: Message): { text: string; bytes: Buffer } {
+    const name = message.destination.name;
+    if (name === this.lastOutboundName) return this.lastOutboundTopic!;
+    const topic = this.sharedTopicOf(message);
+    if (message.destination.temporary !== true) {
+      this.lastOutboundName = name;
+      this.lastOutboundTopic = topic;
+    }
+    return topic;
+  }
+
+  /** The MQTT topic of a message, encoded once for all the sessions it goes to. */
+  private sharedTopicOf(message: Message): { text: string; bytes: Buffer } {
     let encodings = message.encodings;
     const cached = encodings?.get('mqtt.topic') as { text: string; bytes: Buffer } | undefined;
     if (cached !== undefined) return cached;
@@ -673,7 +851,7 @@ export class MqttSession {
     if (packet.reasonCode !== 0x04) this.will = undefined;
     this.closing = true;
     const finish = (): void => {
-      this.transport.end();
+      this.end();
       this.release(this.will !== undefined);
     };
     if (this.durable === null) finish();
@@ -685,7 +863,7 @@ export class MqttSession {
     this.evicted = true;
     if (this.version === 5) this.writePacket({ cmd: 'disconnect', reasonCode: Reason.sessionTakenOver });
     this.closing = true;
-    this.transport.end();
+    this.end();
     this.release(true);
   }
 
@@ -705,7 +883,7 @@ export class MqttSession {
 
   private shutdown(): void {
     this.closing = true;
-    this.transport.end();
+    this.end();
     this.release(true);
   }
 
@@ -785,7 +963,7 @@ export class MqttSession {
   }
 
   private writePacket(packet: Packet): void {
-    this.transport.write(mqttPacket.generate(packet, { protocolVersion: this.version }));
+    this.write(mqttPacket.generate(packet, { protocolVersion: this.version }));
   }
 
   private requireSession(): CoreSession {

@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer, connect, type Socket } from 'node:net';
+import { test } from 'node:test';
+import { SocketConnection } from '../../src/transport/index.js';
+
+/** A SocketConnection on one end of a real TCP connection, and everything the other end reads. */
+async function pair(): Promise<{ connection: SocketConnection; received: () => Buffer; peer: Socket; close: () => Promise<void> }> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  const accepted = once(server, 'connection') as Promise<[Socket]>;
+  const peer = connect(port, '127.0.0.1');
+  const [socket] = await accepted;
+  const connection = new SocketConnection(socket);
+  connection.setHandler({ data: () => {}, closed: () => {} });
+  const chunks: Buffer[] = [];
+  peer.on('data', (c: Buffer) => chunks.push(c));
+  return {
+    connection,
+    peer,
+    received: () => Buffer.concat(chunks),
+    close: async () => {
+      peer.destroy();
+      connection.destroy();
+      server.close();
+      await once(server, 'close');
+    },
+  };
+}
+
+test('writes small and large, strings and reserved room, in one turn and across turns, arrive whole and in order', { timeout: 10_000 }, async () => {
+  const { connection, received, peer, close } = await pair();
+  const expected: Buffer[] = [];
+  const write = (data: Buffer | string): void => {
+    connection.write(data);
+    expected.push(Buffer.from(data));
+  };
+  let seed = 1;
+  const bytes = (n: number): Buffer => {
+    const b = Buffer.allocUnsafe(n);
+    for (let i = 0; i < n; i++) b[i] = (seed = (seed * 1103515245 + 12345) & 0x7fffffff) & 0xff;
+    return b;
+  };
+  for (let turn = 0; turn < 4; turn++) {
+    // enough small writes to fill more than one slab, with large ones and strings between them
+    for (let i = 0; i < 200; i++) {
+      write(bytes(i % 7 === 0 ? 4 : 1000 + i));
+      if (i % 50 === 0) write(bytes(20_000));
+      if (i % 60 === 0) write('\n');
+      if (i % 30 === 0) {
+        const content = bytes(700);
+        const room = connection.reserve(content.length);
+        assert.ok(room !== undefined);
+        content.copy(room);
+        expected.push(content);
+      }
+    }
+    assert.equal(connection.reserve(1 << 20), undefined, 'no room reserved for a frame that goes as it is');
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  const all = Buffer.concat(expected);
+  while (received().length < all.length) await once(peer, 'data');
+  assert.ok(received().equals(all));
+  await close();
+});
