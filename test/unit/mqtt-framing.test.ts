@@ -123,6 +123,9 @@ test('PUBLISH decoding: what is malformed is refused, topic rules are left to th
   assert.throws(() => decode(Buffer.from([0x30, 0])), malformed);
   // QoS 1 without room for its packet identifier
   assert.throws(() => decode(Buffer.from([0x32, 4, 0, 1, 0x61, 0])), malformed);
+  // QoS 1 with packet identifier 0 ([MQTT-2.3.1-1]), QoS 0 with DUP ([MQTT-3.3.1-2])
+  assert.throws(() => decode(Buffer.from([0x32, 5, 0, 1, 0x61, 0, 0])), malformed);
+  assert.throws(() => decode(Buffer.from([0x38, 4, 0, 1, 0x61, 0x78])), malformed);
   // MQTT 5 without room for its property length
   assert.throws(() => decode(Buffer.from([0x30, 3, 0, 1, 0x61]), true), malformed);
   // a topic with a wildcard, and a zero-length topic, parse: the session refuses them with its own reason code

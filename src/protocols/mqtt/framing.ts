@@ -147,8 +147,12 @@ export function decodePublish(buf: Buffer, start: number, bodyStart: number, end
   if (qos > 0) {
     if (pos + 2 > end) throw malformed('a PUBLISH too short for its packet identifier');
     packetId = (buf[pos]! << 8) | buf[pos + 1]!;
+    // [MQTT-2.3.1-1]
+    if (packetId === 0) throw malformed('a QoS 1 or 2 PUBLISH with packet identifier 0');
     pos += 2;
   } else if (pos > end) throw malformed('a PUBLISH too short for its topic name');
+  // [MQTT-3.3.1-2]
+  else if ((first & 0x08) !== 0) throw malformed('a QoS 0 PUBLISH with the DUP flag set');
   if (v5) {
     if (pos >= end) throw malformed('a PUBLISH too short for its properties');
     if (buf[pos] !== 0) return undefined;
