@@ -22,6 +22,13 @@ import type { Scenario } from './scenarios.js';
 const CONCURRENT = 64;
 /** Time for the broker to finish allocating (a JVM's lazily touched pages, deferred buffers). */
 const SETTLE_MS = 2000;
+/**
+ * Connections opened and closed before the measurement, for every broker alike: what a broker
+ * grows once under a burst of handshakes (a JIT's code, Node's young generation, a JVM's first
+ * touched pages) is not memory per connection, and without this it is charged to the first
+ * scenario that runs.
+ */
+const WARM_UP_CONNECTIONS = 2000;
 
 function handshake(host: string, port: number, clientId: string): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
@@ -50,6 +57,19 @@ function handshake(host: string, port: number, clientId: string): Promise<net.So
   });
 }
 
+async function warmUp(host: string, port: number, tag: string): Promise<void> {
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < WARM_UP_CONNECTIONS) {
+      const socket = await handshake(host, port, `bench-warm-${tag}-${next++}`);
+      socket.on('error', () => undefined);
+      socket.end(DISCONNECT);
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENT }, lane));
+  await sleep(SETTLE_MS);
+}
+
 export async function runIdle(broker: RunningBroker, scenario: Scenario): Promise<ScenarioResult> {
   const result = emptyResult(scenario.name, broker.name);
   const count = scenario.idleConnections ?? 0;
@@ -59,6 +79,7 @@ export async function runIdle(broker: RunningBroker, scenario: Scenario): Promis
   const sockets: net.Socket[] = [];
   let failure: Error | undefined;
   try {
+    await warmUp(broker.host, port, tag);
     const rssBefore = residentBytes(broker.pid);
     const cpuBefore = processCpuUs(broker.pid);
     const loadBefore = process.cpuUsage();

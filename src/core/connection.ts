@@ -24,7 +24,8 @@ export interface SendOptions {
  */
 export class CoreConnection {
   private readonly sessions = new Set<CoreSession>();
-  private readonly transactions = new Map<string, Transaction>();
+  /** Made by the first transaction: most connections never open one. */
+  private transactions: Map<string, Transaction> | undefined;
   private readonly temporary: Destination[] = [];
   private nextTemporary = 1;
   private closed = false;
@@ -55,12 +56,13 @@ export class CoreConnection {
   /** Starts a transaction named by the client; names are scoped to this connection. */
   begin(txId: string): void {
     this.assertOpen();
-    if (this.transactions.has(txId)) throw new FerryError('FERRY_TX_EXISTS', `transaction "${txId}" is already in progress`);
-    this.transactions.set(txId, new Transaction(txId));
+    const transactions = (this.transactions ??= new Map());
+    if (transactions.has(txId)) throw new FerryError('FERRY_TX_EXISTS', `transaction "${txId}" is already in progress`);
+    transactions.set(txId, new Transaction(txId));
   }
 
   transaction(txId: string): Transaction {
-    const tx = this.transactions.get(txId);
+    const tx = this.transactions?.get(txId);
     if (tx === undefined) throw new FerryError('FERRY_TX_NOT_FOUND', `transaction "${txId}" was not begun, or has already ended`);
     return tx;
   }
@@ -68,13 +70,13 @@ export class CoreConnection {
   /** Applies the transaction; resolves when what it wrote is durable (null when it wrote nothing). */
   commit(txId: string): Promise<void> | null {
     const tx = this.transaction(txId);
-    this.transactions.delete(txId);
+    this.transactions?.delete(txId);
     return this.broker.commit(tx);
   }
 
   rollback(txId: string): void {
     const tx = this.transaction(txId);
-    this.transactions.delete(txId);
+    this.transactions?.delete(txId);
     this.broker.rollback(tx);
   }
 
@@ -97,8 +99,8 @@ export class CoreConnection {
     this.closed = true;
     // stop every consumer first, so what rolls back or returns goes to other connections
     for (const session of this.sessions) session.stopConsumers();
-    for (const tx of this.transactions.values()) this.broker.rollback(tx);
-    this.transactions.clear();
+    for (const tx of this.transactions?.values() ?? []) this.broker.rollback(tx);
+    this.transactions = undefined;
     for (const session of this.sessions) session.close();
     this.sessions.clear();
     for (const destination of this.temporary) this.broker.deleteTemporary(destination);
@@ -116,7 +118,8 @@ export class CoreConnection {
 
 /** A session groups consumers (and, for JMS, an acknowledgement mode); closing it closes them. */
 export class CoreSession {
-  private readonly consumers = new Set<Consumer>();
+  /** Made by the first subscription: a producer's session never needs it. */
+  private consumers: Set<Consumer> | undefined;
   private closed = false;
 
   constructor(
@@ -146,24 +149,24 @@ export class CoreSession {
   subscribe(options: SubscribeOptions): Consumer {
     this.connection.assertOpen();
     const consumer = this.broker.subscribe(this.connection, options);
-    this.consumers.add(consumer);
+    (this.consumers ??= new Set()).add(consumer);
     const previous = consumer.onClose;
     consumer.onClose = () => {
-      this.consumers.delete(consumer);
+      this.consumers?.delete(consumer);
       previous?.();
     };
     return consumer;
   }
 
   stopConsumers(): void {
-    for (const consumer of this.consumers) consumer.stop();
+    for (const consumer of this.consumers ?? []) consumer.stop();
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.stopConsumers();
-    for (const consumer of [...this.consumers]) consumer.close();
+    for (const consumer of [...(this.consumers ?? [])]) consumer.close();
     this.connection.forgetSession(this);
   }
 }

@@ -73,7 +73,7 @@ export class SocketConnection implements TransportConnection {
   private slabEnd = 0;
   private slabNext = SLAB_MIN;
   private handler: TransportHandler | undefined;
-  private writableWaiters: (() => void)[] = [];
+  private writableWaiters: (() => void)[] | undefined;
   private isClosed = false;
   private closeError: Error | undefined;
 
@@ -154,7 +154,7 @@ export class SocketConnection implements TransportConnection {
   }
 
   onWritable(resume: () => void): void {
-    this.writableWaiters.push(resume);
+    (this.writableWaiters ??= []).push(resume);
   }
 
   pause(): void {
@@ -190,14 +190,15 @@ export class SocketConnection implements TransportConnection {
 
   private drained(): void {
     const waiters = this.writableWaiters;
-    this.writableWaiters = [];
+    if (waiters === undefined) return;
+    this.writableWaiters = undefined;
     for (const resume of waiters) resume();
   }
 
   private onClose(): void {
     if (this.isClosed) return;
     this.isClosed = true;
-    this.writableWaiters = [];
+    this.writableWaiters = undefined;
     this.handler?.closed(this.closeError);
   }
 }

@@ -6,10 +6,24 @@ import type { Broker, CoreSession, MessageInit } from '../../core/index.js';
  * its expiry and of a delayed will. Held in memory: a broker restart forgets them.
  */
 export class SessionState {
+  // made on first use: most sessions never see QoS 2, and an idle connection should cost little
+  private received: Set<number> | undefined;
+  private awaiting: Set<number> | undefined;
+
   /** Inbound QoS 2 packet ids answered with PUBREC and awaiting PUBREL: a resend of one is not delivered again. */
-  readonly receivedQos2 = new Set<number>();
+  get receivedQos2(): Set<number> {
+    return (this.received ??= new Set());
+  }
+
   /** Outbound QoS 2 packet ids whose PUBREC came and whose PUBCOMP has not ([MQTT-4.3.3-3]). */
-  readonly awaitingComplete = new Set<number>();
+  get awaitingComplete(): Set<number> {
+    return (this.awaiting ??= new Set());
+  }
+
+  get awaitingCompleteCount(): number {
+    return this.awaiting?.size ?? 0;
+  }
+
   expiryTimer: NodeJS.Timeout | undefined;
   willTimer: NodeJS.Timeout | undefined;
   /** Publishes the will whose delay is running, at once; a session that ends sends it ([MQTT-3.1.3-9]). */

@@ -92,12 +92,21 @@ function ownBody(body: Buffer): Buffer {
 
 let nextAssignedId = 1;
 
+/** Never written to: see MqttSession.subscriptions and .outbound. */
+const NO_SUBSCRIPTIONS = new Map<string, Subscription>();
+const NO_OUTBOUND = new Map<number, Outbound>();
+
 /**
  * One MQTT connection: packets to core calls, deliveries to PUBLISH packets. Holds only what the
  * wire needs: packet ids in flight each way, topic aliases, the will, the keep-alive timer.
  */
 export class MqttSession implements PacketReceiver {
-  private readonly parser = mqttPacket.parser({});
+  /**
+   * mqtt-packet's parser, for the packets not decoded on the message path. Made when one comes and
+   * let go after a control packet (CONNECT, SUBSCRIBE, ...): a parser and its stream are about a
+   * fifth of an idle connection's memory.
+   */
+  private parser: ReturnType<typeof mqttPacket.parser> | undefined;
   private readonly framer: PacketFramer;
   private version: Version = 4;
   private core: CoreConnection | undefined;
@@ -106,15 +115,18 @@ export class MqttSession implements PacketReceiver {
   private clientId = '';
   private sessionExpiry = 0;
   private will: Will | undefined;
-  private readonly subscriptions = new Map<string, Subscription>();
-  private readonly outbound = new Map<number, Outbound>();
+  // shared empty maps until the first subscription and the first QoS 1/2 delivery: an idle
+  // connection should cost little; every `set` below replaces them first
+  private subscriptions: Map<string, Subscription> = NO_SUBSCRIPTIONS;
+  private outbound: Map<number, Outbound> = NO_OUTBOUND;
   private nextPacketId = 1;
   /** QoS 1 and 2 messages this client lets the broker have in flight to it. */
   private sendWindow: number;
   private clientMaxPacketSize = Number.POSITIVE_INFINITY;
   private clientAliasMaximum = 0;
-  private readonly outboundAliases = new Map<string, number>();
-  private readonly inboundAliases = new Map<number, string>();
+  /** Made when an MQTT 5 client uses topic aliases. */
+  private outboundAliases: Map<string, number> | undefined;
+  private inboundAliases: Map<number, string> | undefined;
   /** Inbound QoS 1 and 2 publishes not yet acknowledged. */
   private inboundPending = 0;
   /** The latest store sync an acknowledgement must wait for; syncs complete in order. */
@@ -158,15 +170,6 @@ export class MqttSession implements PacketReceiver {
     this.v5Key = 'mqtt5';
     // the session is its framer's receiver, so an idle connection carries no closures for it
     this.framer = new PacketFramer(options.maxPacketSize, this);
-    this.parser.on('packet', (packet: Packet) => this.onPacket(packet));
-    this.parser.on('error', (err: unknown) => {
-      const message = err instanceof Error ? err.message : String(err);
-      if (this.core === undefined && /protocol version/i.test(message)) {
-        // [MQTT-3.1.2-2]: an unsupported level gets CONNACK 0x01 (3.1.1's layout, which any version can read)
-        this.write(Buffer.from([0x20, 2, 0, LegacyConnack.badVersion]));
-      }
-      this.fail(new FerryError('FERRY_MQTT_MALFORMED', `malformed packet: ${message}`), Reason.malformed);
-    });
     this.connectTimer = setTimeout(() => {
       this.fail(new FerryError('FERRY_MQTT_CONNECT_TIMEOUT', `no CONNECT packet within ${options.connectTimeout} ms`), undefined);
     }, options.connectTimeout);
@@ -195,8 +198,26 @@ export class MqttSession implements PacketReceiver {
       }
     }
     // mqtt-packet emits the packet (or its error) before parse returns
-    this.parser.parse(buf.subarray(start, end));
+    const parser = (this.parser ??= this.newParser());
+    parser.parse(buf.subarray(start, end));
+    const type = buf[start]! >> 4;
+    if (type < 3 || type > 7) this.parser = undefined;
     return !this.closing;
+  }
+
+  private newParser(): ReturnType<typeof mqttPacket.parser> {
+    // the version CONNECT chose shapes how later packets parse (MQTT 5 properties, reason codes)
+    const parser = mqttPacket.parser(this.core === undefined ? {} : { protocolVersion: this.version });
+    parser.on('packet', (packet: Packet) => this.onPacket(packet));
+    parser.on('error', (err: unknown) => {
+      const message = err instanceof Error ? err.message : String(err);
+      if (this.core === undefined && /protocol version/i.test(message)) {
+        // [MQTT-3.1.2-2]: an unsupported level gets CONNACK 0x01 (3.1.1's layout, which any version can read)
+        this.write(Buffer.from([0x20, 2, 0, LegacyConnack.badVersion]));
+      }
+      this.fail(new FerryError('FERRY_MQTT_MALFORMED', `malformed packet: ${message}`), Reason.malformed);
+    });
+    return parser;
   }
 
   /**
@@ -313,6 +334,7 @@ export class MqttSession implements PacketReceiver {
 
   private connect(packet: IConnectPacket): void {
     clearTimeout(this.connectTimer);
+    this.connectTimer = undefined;
     const version = (packet.protocolVersion ?? 4) as Version;
     this.version = version;
     const v5 = version === 5;
@@ -419,7 +441,7 @@ export class MqttSession implements PacketReceiver {
       let subscription = this.subscriptions.get(parsed.filter);
       if (subscription === undefined) {
         subscription = { key: parsed.filter, qos: parsed.qos, noLocal: parsed.noLocal, retainAsPublished: parsed.rap, subscriptionId: parsed.subscriptionId, consumers: [], durableNames: [] };
-        this.subscriptions.set(parsed.filter, subscription);
+        this.ownSubscriptions().set(parsed.filter, subscription);
       }
       const filter = parseFilter(parsed.filter);
       const part = name.slice(0, name.indexOf('|')).endsWith('p') ? 1 : 0;
@@ -451,9 +473,9 @@ export class MqttSession implements PacketReceiver {
       if (alias === 0 || alias > this.options.topicAliasMaximum) {
         throw Object.assign(new FerryError('FERRY_MQTT_PROTOCOL', `topic alias ${alias} is outside 1..${this.options.topicAliasMaximum}`), { reason: Reason.topicAliasInvalid });
       }
-      if (topic.length > 0) this.inboundAliases.set(alias, topic);
+      if (topic.length > 0) (this.inboundAliases ??= new Map()).set(alias, topic);
       else {
-        const known = this.inboundAliases.get(alias);
+        const known = this.inboundAliases?.get(alias);
         if (known === undefined) throw new FerryError('FERRY_MQTT_PROTOCOL', `topic alias ${alias} was never set on this connection`);
         topic = known;
       }
@@ -631,7 +653,7 @@ export class MqttSession implements PacketReceiver {
   }
 
   private inFlightOut(): number {
-    return this.outbound.size + (this.state?.awaitingComplete.size ?? 0);
+    return this.outbound.size + (this.state?.awaitingCompleteCount ?? 0);
   }
 
   private wakeConsumers(): void {
@@ -639,7 +661,7 @@ export class MqttSession implements PacketReceiver {
   }
 
   private allocatePacketId(): number {
-    const awaiting = this.state?.awaitingComplete;
+    const awaiting = this.state !== undefined && this.state.awaitingCompleteCount > 0 ? this.state.awaitingComplete : undefined;
     for (let i = 0; i < 65535; i++) {
       const id = this.nextPacketId;
       this.nextPacketId = id === 65535 ? 1 : id + 1;
@@ -668,13 +690,14 @@ export class MqttSession implements PacketReceiver {
     let topic = topicName.bytes;
     let topicAlias: number | undefined;
     if (v5 && this.clientAliasMaximum > 0) {
-      const known = this.outboundAliases.get(topicName.text);
+      const aliases = (this.outboundAliases ??= new Map());
+      const known = aliases.get(topicName.text);
       if (known !== undefined) {
         topicAlias = known;
         topic = Buffer.alloc(0);
-      } else if (this.outboundAliases.size < this.clientAliasMaximum) {
-        topicAlias = this.outboundAliases.size + 1;
-        this.outboundAliases.set(topicName.text, topicAlias);
+      } else if (aliases.size < this.clientAliasMaximum) {
+        topicAlias = aliases.size + 1;
+        aliases.set(topicName.text, topicAlias);
       }
     }
     let expiry: number | undefined;
@@ -696,7 +719,7 @@ export class MqttSession implements PacketReceiver {
     const size = publishSize(frame);
     // [MQTT-3.1.2-25]: a packet over the client's Maximum Packet Size is dropped as if delivered
     if (v5 && size > this.clientMaxPacketSize) {
-      if (topicAlias !== undefined && topic.length > 0) this.outboundAliases.delete(topicName.text);
+      if (topicAlias !== undefined && topic.length > 0) this.outboundAliases?.delete(topicName.text);
       if (!autoAck) consumer.acknowledge(delivery.tag);
       return;
     }
@@ -709,6 +732,7 @@ export class MqttSession implements PacketReceiver {
       if (!autoAck) consumer.acknowledge(delivery.tag);
       return;
     }
+    if (this.outbound === NO_OUTBOUND) this.outbound = new Map();
     this.outbound.set(packetId, { consumer, tag: delivery.tag, qos });
   }
 
@@ -789,7 +813,7 @@ export class MqttSession implements PacketReceiver {
       this.logger.debug({ event: 'mqtt.subscribe-refused', filter: request.topic, err }, 'MQTT subscription refused');
       return failure(Reason.unspecified);
     }
-    this.subscriptions.set(request.topic, subscription);
+    this.ownSubscriptions().set(request.topic, subscription);
     return qos;
   }
 
@@ -905,8 +929,8 @@ export class MqttSession implements PacketReceiver {
     this.state = undefined;
     state.connected = false;
     for (const subscription of this.subscriptions.values()) subscription.consumers.length = 0;
-    this.subscriptions.clear();
-    this.outbound.clear();
+    this.subscriptions = NO_SUBSCRIPTIONS;
+    this.outbound = NO_OUTBOUND;
     core.close();
     const will = publishWill ? this.will : undefined;
     this.will = undefined;
@@ -964,6 +988,11 @@ export class MqttSession implements PacketReceiver {
 
   private writePacket(packet: Packet): void {
     this.write(mqttPacket.generate(packet, { protocolVersion: this.version }));
+  }
+
+  private ownSubscriptions(): Map<string, Subscription> {
+    if (this.subscriptions === NO_SUBSCRIPTIONS) this.subscriptions = new Map();
+    return this.subscriptions;
   }
 
   private requireSession(): CoreSession {
