@@ -142,16 +142,28 @@ test('persistent session: subscriptions and QoS 1 messages wait for the client; 
   await Promise.all([resumed.end(), pub.end()]);
 });
 
-test('unacknowledged QoS 1 deliveries come back with DUP when a persistent session reconnects', async () => {
+test('unacknowledged QoS 1 deliveries come back with DUP, under their original packet ids, when a persistent session reconnects', async () => {
   const raw = await rawMqtt(broker.mqttPort);
   raw.send({ cmd: 'connect', clientId: 'dup-client', clean: false, keepalive: 0, protocolVersion: 4, protocolId: 'MQTT' });
   await raw.next('connack');
   raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'dup/t', qos: 1 }] });
   await raw.next('suback');
   const pub = await connectMqtt(broker.mqttPort);
-  await pub.publish('dup/t', 'once', { qos: 1 });
-  const first = (await raw.next('publish')) as mqttPacket.IPublishPacket;
-  assert.equal(first.dup, false);
+  for (const body of ['a', 'b', 'c']) await pub.publish('dup/t', body, { qos: 1 });
+  const first = [];
+  for (let i = 0; i < 3; i++) first.push((await raw.next('publish')) as mqttPacket.IPublishPacket);
+  assert.deepEqual(
+    first.map((p) => [p.payload.toString(), p.dup]),
+    [
+      ['a', false],
+      ['b', false],
+      ['c', false],
+    ],
+  );
+  // a and b acknowledged; c is in flight when the connection drops
+  raw.send({ cmd: 'puback', messageId: first[0]!.messageId! });
+  raw.send({ cmd: 'puback', messageId: first[1]!.messageId! });
+  await new Promise((resolve) => setTimeout(resolve, 50));
   raw.socket.destroy();
   await raw.closed;
   const again = await rawMqtt(broker.mqttPort);
@@ -159,8 +171,10 @@ test('unacknowledged QoS 1 deliveries come back with DUP when a persistent sessi
   const connack = (await again.next('connack')) as mqttPacket.IConnackPacket;
   assert.equal(connack.sessionPresent, true);
   const second = (await again.next('publish')) as mqttPacket.IPublishPacket;
-  assert.equal(second.payload.toString(), 'once');
+  assert.equal(second.payload.toString(), 'c');
   assert.equal(second.dup, true);
+  // [MQTT-4.4.0-1]: not the 1 a fresh connection would start from
+  assert.equal(second.messageId, first[2]!.messageId);
   again.send({ cmd: 'puback', messageId: second.messageId! });
   again.send({ cmd: 'disconnect' });
   await again.closed;

@@ -9,6 +9,8 @@ export class SessionState {
   // made on first use: most sessions never see QoS 2, and an idle connection should cost little
   private received: Set<number> | undefined;
   private awaiting: Set<number> | undefined;
+  private sent: Map<string, number> | undefined;
+  private sentBefore: Map<string, number> | undefined;
 
   /** Inbound QoS 2 packet ids answered with PUBREC and awaiting PUBREL: a resend of one is not delivered again. */
   get receivedQos2(): Set<number> {
@@ -18,6 +20,31 @@ export class SessionState {
   /** Outbound QoS 2 packet ids whose PUBREC came and whose PUBCOMP has not ([MQTT-4.3.3-3]). */
   get awaitingComplete(): Set<number> {
     return (this.awaiting ??= new Set());
+  }
+
+  /**
+   * Packet ids of QoS 1 and 2 publishes sent and not yet acknowledged, by subscription and message:
+   * a reconnecting client gets them again under the same ids ([MQTT-4.4.0-1]). Ids of the connection
+   * before are looked up; the current one's are recorded; so an id whose message went elsewhere
+   * meanwhile (expired, dead-lettered) is forgotten a connection later.
+   */
+  rememberSent(key: string, packetId: number): void {
+    (this.sent ??= new Map()).set(key, packetId);
+  }
+
+  forgetSent(key: string): void {
+    this.sent?.delete(key);
+    this.sentBefore?.delete(key);
+  }
+
+  sentBeforeAs(key: string): number | undefined {
+    return this.sentBefore?.get(key) ?? this.sent?.get(key);
+  }
+
+  /** A new connection takes the session: what the last one sent unacknowledged is what may be resent. */
+  connectionStarted(): void {
+    this.sentBefore = this.sent;
+    this.sent = undefined;
   }
 
   get awaitingCompleteCount(): number {

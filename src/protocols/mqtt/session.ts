@@ -61,6 +61,8 @@ interface Outbound {
   readonly consumer: Consumer;
   readonly tag: number;
   readonly qos: QoS;
+  /** For a persistent session: the key its packet id is remembered under until acknowledged. */
+  readonly resendKey: string | undefined;
 }
 
 interface Will {
@@ -385,6 +387,7 @@ export class MqttSession implements PacketReceiver {
     } else sessionPresent = existing !== undefined || durables.length > 0;
     const state = this.states.open(clientId);
     state.connected = true;
+    state.connectionStarted();
     this.state = state;
 
     if (packet.will !== undefined) {
@@ -625,6 +628,7 @@ export class MqttSession implements PacketReceiver {
 
   /** Acknowledges in core; what that frees is dispatched once the read is done (`wakeAfterRead`). */
   private settle(out: Outbound): void {
+    if (out.resendKey !== undefined) this.state?.forgetSent(out.resendKey);
     const wasFull = this.inFlightOut() + 1 >= this.sendWindow;
     if (!out.consumer.isClosed) {
       try {
@@ -658,6 +662,15 @@ export class MqttSession implements PacketReceiver {
 
   private wakeConsumers(): void {
     for (const subscription of this.subscriptions.values()) for (const consumer of subscription.consumers) consumer.wake();
+  }
+
+  /** The id a redelivery was sent under before, when it is free on this connection; a new one otherwise. */
+  private packetIdFor(resendKey: string | undefined, redelivered: boolean): number {
+    if (resendKey !== undefined && redelivered) {
+      const previous = this.state?.sentBeforeAs(resendKey);
+      if (previous !== undefined && !this.outbound.has(previous) && !(this.state!.awaitingCompleteCount > 0 && this.state!.awaitingComplete.has(previous))) return previous;
+    }
+    return this.allocatePacketId();
   }
 
   private allocatePacketId(): number {
@@ -702,7 +715,9 @@ export class MqttSession implements PacketReceiver {
     }
     let expiry: number | undefined;
     if (v5 && message.expiration !== 0) expiry = Math.max(0, Math.ceil((message.expiration - Date.now()) / 1000));
-    const packetId = qos > 0 ? this.allocatePacketId() : 0;
+    // [MQTT-4.4.0-1]: a persistent session resends an unacknowledged PUBLISH under its original packet id
+    const resendKey = qos > 0 && this.sessionExpiry > 0 ? `${subscription.key}\u0000${message.id}` : undefined;
+    const packetId = qos === 0 ? 0 : this.packetIdFor(resendKey, delivery.redelivered);
     const frame: PublishFrame = {
       topic,
       qos,
@@ -733,7 +748,8 @@ export class MqttSession implements PacketReceiver {
       return;
     }
     if (this.outbound === NO_OUTBOUND) this.outbound = new Map();
-    this.outbound.set(packetId, { consumer, tag: delivery.tag, qos });
+    this.outbound.set(packetId, { consumer, tag: delivery.tag, qos, resendKey });
+    if (resendKey !== undefined) this.state!.rememberSent(resendKey, packetId);
   }
 
   private topicOf(message: Message): { text: string; bytes: Buffer } {
