@@ -48,6 +48,11 @@ export class BodyCache implements BodyHome {
     return this.onDisk > 0;
   }
 
+  /** True when stored bodies take more memory than the limit: new ones should leave it. */
+  get overLimit(): boolean {
+    return this.resident > this.limit && this.reader !== undefined;
+  }
+
   get enabled(): boolean {
     return this.reader !== undefined && this.limit < Number.POSITIVE_INFINITY;
   }

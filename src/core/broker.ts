@@ -710,15 +710,16 @@ export class Broker implements RecoveryTarget {
           wrote = true;
         }
         record = stored;
-      } else (heldInMemory ??= new Set()).add(routed);
+      }
       if (touched === undefined) queue.accept(routed, record, storeTx, true);
       else {
         queue.accept(routed, record, storeTx, false);
         touched.add(queue);
       }
     }
-    if (wrote) {
+    if (wrote && this.bodies.overLimit) {
       // a body may leave memory only if every queue holding its message can read it back from the store
+      for (const [queue, routed] of targets) if (queue.recordId === 0 && routed.persistent) (heldInMemory ??= new Set()).add(routed);
       for (const [queue, routed] of targets) {
         if (queue.recordId !== 0 && routed.persistent && heldInMemory?.has(routed) !== true) this.bodies.offer(routed);
       }
