@@ -229,33 +229,22 @@ export class MqttSession implements PacketReceiver {
    */
   private onMessagePathPacket(buf: Buffer, start: number, bodyStart: number, end: number): boolean {
     const first = buf[start]!;
-    const idOnly = end - bodyStart === 2;
-    switch (first) {
-      case 0x40:
-        if (!idOnly) return false;
-        this.counters.received++;
-        this.onPuback((buf[bodyStart]! << 8) | buf[bodyStart + 1]!);
-        return true;
-      case 0x50:
-        if (!idOnly) return false;
-        this.counters.received++;
-        this.onPubrec((buf[bodyStart]! << 8) | buf[bodyStart + 1]!, 0);
-        return true;
-      case 0x62:
-        if (!idOnly) return false;
-        this.counters.received++;
-        this.onPubrel((buf[bodyStart]! << 8) | buf[bodyStart + 1]!);
-        return true;
-      case 0x70:
-        if (!idOnly) return false;
-        this.counters.received++;
-        this.onPubcomp((buf[bodyStart]! << 8) | buf[bodyStart + 1]!);
-        return true;
-      case 0xc0:
-        if (end !== bodyStart) return false;
-        this.counters.received++;
-        this.write(PINGRESP);
-        return true;
+    if (first === 0xc0) {
+      if (end !== bodyStart) return false;
+      this.counters.received++;
+      this.write(PINGRESP);
+      return true;
+    }
+    // PUBACK, PUBREC, PUBREL (flags 0010) and PUBCOMP carrying a packet id and nothing more
+    if (first === 0x40 || first === 0x50 || first === 0x62 || first === 0x70) {
+      if (end - bodyStart !== 2) return false;
+      this.counters.received++;
+      const id = (buf[bodyStart]! << 8) | buf[bodyStart + 1]!;
+      if (first === 0x40) this.onPuback(id);
+      else if (first === 0x50) this.onPubrec(id, 0);
+      else if (first === 0x62) this.onPubrel(id);
+      else this.onPubcomp(id);
+      return true;
     }
     if (first >> 4 !== 3) return false;
     const publish = decodePublish(buf, start, bodyStart, end, this.version === 5, this.knownTopic);
