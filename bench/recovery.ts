@@ -1,6 +1,7 @@
 // Recovery of a large backlog: fills a journal with persistent messages through the broker's core
 // (no sockets: the network is not what is measured here), stops, starts a fresh broker on the same
-// journal and reports how long recovery took and the memory the recovered broker holds.
+// journal in a process of its own and reports how long recovery took and the memory the recovered
+// broker holds.
 //
 // With a body cache (the default, 256 MiB, like `store.bodyCacheSize`), recovery keeps only that much
 // of the bodies in memory; the drain that follows reads the rest back and reports its rate.
@@ -10,17 +11,28 @@
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Broker } from '../src/core/index.js';
 import { JournalStore } from '../src/store/index.js';
 
 const { values } = parseArgs({
-  options: { messages: { type: 'string' }, size: { type: 'string' }, cache: { type: 'string' }, 'no-drain': { type: 'boolean' }, keep: { type: 'boolean' } },
+  options: {
+    messages: { type: 'string' },
+    size: { type: 'string' },
+    cache: { type: 'string' },
+    'no-drain': { type: 'boolean' },
+    keep: { type: 'boolean' },
+    // the second half, in its own process: recover the journal in DIR
+    'recover-only': { type: 'string' },
+  },
 });
 const messages = Number(values.messages ?? 1_000_000);
 const bodyCacheSize = values.cache === 'none' ? Number.POSITIVE_INFINITY : Number(values.cache ?? 256 * 1024 * 1024);
 const size = Number(values.size ?? 1024);
-const dir = mkdtempSync(join(tmpdir(), 'ferry-recovery-'));
+const recoverOnly = values['recover-only'];
+const dir = recoverOnly ?? mkdtempSync(join(tmpdir(), 'ferry-recovery-'));
 const mib = (n: number): string => `${(n / 1024 / 1024).toFixed(0)} MiB`;
 const gc = (globalThis as { gc?: () => void }).gc;
 
@@ -46,9 +58,16 @@ async function fill(): Promise<number> {
   return seconds;
 }
 
-const fillSeconds = await fill();
-const disk = readdirSync(join(dir)).reduce((sum, f) => sum + statSync(join(dir, f)).size, 0);
-console.log(`filled ${messages.toLocaleString()} persistent ${size} B messages in ${fillSeconds.toFixed(1)} s (${Math.round(messages / fillSeconds).toLocaleString()} msg/s), journal ${mib(disk)}`);
+if (recoverOnly === undefined) {
+  const fillSeconds = await fill();
+  const disk = readdirSync(join(dir)).reduce((sum, f) => sum + statSync(join(dir, f)).size, 0);
+  console.log(`filled ${messages.toLocaleString()} persistent ${size} B messages in ${fillSeconds.toFixed(1)} s (${Math.round(messages / fillSeconds).toLocaleString()} msg/s), journal ${mib(disk)}`);
+  // recovery runs in a process of its own, so that its memory is recovery's and not what filling left behind
+  const recovery = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2), '--recover-only', dir], { stdio: 'inherit' });
+  if (values.keep !== true) rmSync(dir, { recursive: true, force: true });
+  else console.log(`journal kept in ${dir}`);
+  process.exit(recovery.status ?? 1);
+}
 
 gc?.();
 const before = process.memoryUsage();
@@ -56,6 +75,8 @@ const start = performance.now();
 const recovered = new Broker({ store: new JournalStore({ dir }), bodyCacheSize });
 await recovered.start();
 const seconds = (performance.now() - start) / 1000;
+// twice: buffers whose objects die in the first collection are released by the next
+gc?.();
 gc?.();
 const after = process.memoryUsage();
 const queue = recovered.stats().queues.find((q) => q.name === 'backlog');
@@ -97,5 +118,3 @@ if (values['no-drain'] !== true) {
   );
 }
 await recovered.stop();
-if (values.keep !== true) rmSync(dir, { recursive: true, force: true });
-else console.log(`journal kept in ${dir}`);
