@@ -32,8 +32,13 @@ export const RecordType = {
 const bodyKinds: readonly BodyKind[] = ['text', 'bytes', 'map', 'stream', 'object'];
 
 class Writer {
-  private buf = Buffer.allocUnsafe(256);
+  private buf: Buffer;
   private pos = 0;
+
+  /** `expected`: the size it will likely reach, so that a message record is not copied as it grows. */
+  constructor(expected = 256) {
+    this.buf = Buffer.allocUnsafe(expected);
+  }
 
   private ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
@@ -303,7 +308,7 @@ const EMPTY = Buffer.alloc(0);
 
 /** A message inside another record (retained, scheduled): always whole. */
 export function encodeMessage(m: Message): Buffer {
-  const w = new Writer();
+  const w = new Writer(m.body.length + 256);
   writeMessage(w, m);
   return w.finish();
 }
@@ -317,7 +322,7 @@ export function decodeMessage(data: Buffer): Message {
 
 /** A StoredMessage record: the body's length, then the message as `encodeMessage` lays it out. */
 export function encodeStoredMessage(m: Message): Buffer {
-  const w = new Writer();
+  const w = new Writer(m.body.length + 256);
   w.u32(m.body.length);
   writeMessage(w, m);
   return w.finish();

@@ -94,9 +94,13 @@ interface WriteChunk {
 }
 
 interface SyncWaiter {
-  readonly seq: number;
+  /** Resolved once everything up to this append is durable; raised while the waiter is shared. */
+  seq: number;
   readonly resolve: () => void;
   readonly reject: (err: Error) => void;
+  readonly promise: Promise<void>;
+  /** The batch its appends are in: syncs asked before that batch is taken share one waiter. */
+  readonly batch: number;
 }
 
 interface Placed {
@@ -159,6 +163,7 @@ export class JournalStore implements Store {
   private appendSeq = 0;
   private durableSeq = 0;
   private waiters: SyncWaiter[] = [];
+  private batchesTaken = 0;
   private arenaHint = ARENA_INITIAL;
 
   /** Reclaim and compaction run one at a time on this chain. */
@@ -289,10 +294,22 @@ export class JournalStore implements Store {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     if (this.phase !== 'open' && this.phase !== 'closing') return Promise.reject(this.notOpen());
     if (this.appendSeq === this.durableSeq) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      this.waiters.push({ seq: this.appendSeq, resolve, reject });
-      this.scheduleFlush();
+    // every append since the last batch was taken goes out in the next write: one promise serves
+    // all who wait for it (thousands of producers' receipts in one turn)
+    const last = this.waiters[this.waiters.length - 1];
+    if (last !== undefined && last.batch === this.batchesTaken) {
+      last.seq = this.appendSeq;
+      return last.promise;
+    }
+    let resolve!: () => void;
+    let reject!: (err: Error) => void;
+    const promise = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
     });
+    this.waiters.push({ seq: this.appendSeq, resolve, reject, promise, batch: this.batchesTaken });
+    this.scheduleFlush();
+    return promise;
   }
 
   /** Reads a live record's data back from disk (waiting for it to be written if it was just appended). */
@@ -459,6 +476,7 @@ export class JournalStore implements Store {
       while (this.pending.length > 0 && this.failure === undefined) {
         const batch = this.pending;
         this.pending = [];
+        this.batchesTaken++;
         this.writing = batch;
         const seq = this.appendSeq;
         for (const chunk of batch) await this.writeChunk(chunk);
