@@ -243,7 +243,7 @@ test('a bad PUBLISH closes its connection only, with the reason for what is wron
     ['a topic length past the end', Buffer.from([0x30, 4, 0, 9, 0x61, 0]), 0x81],
     ['a remaining length of 5 bytes', Buffer.from([0x30, 0xff, 0xff, 0xff, 0xff, 0x01]), 0x81],
     ['a wildcard in the topic name', Buffer.from([0x30, 6, 0, 3, 0x61, 0x2f, 0x2b, 0]), 0x90],
-    ['an empty topic name without a topic alias', Buffer.from([0x30, 4, 0, 0, 0, 0x78]), 0x90],
+    ['an empty topic name without a topic alias', Buffer.from([0x30, 4, 0, 0, 0, 0x78]), 0x82],
     ['PUBACK with reserved flags set', Buffer.from([0x41, 2, 0, 1]), 0x81],
   ];
   for (const [what, bytes, reason] of cases) {

@@ -472,6 +472,8 @@ export class MqttSession implements PacketReceiver {
         topic = known;
       }
     }
+    // MQTT 5 (3.3.2.1): a zero-length topic name is only for a topic alias; 3.1.1 refuses it as an invalid name below
+    if (topic.length === 0 && v5) throw new FerryError('FERRY_MQTT_PROTOCOL', 'a PUBLISH with an empty topic name and no topic alias');
     if (packet.qos === 2 && this.state!.receivedQos2.has(id)) {
       // a resend of a QoS 2 publish already taken: answer again, deliver nothing ([MQTT-4.3.3-9])
       this.write(encodeAck('pubrec', id, 0, v5));
