@@ -220,3 +220,93 @@ test('200 MiB waiting on disk holds memory near the cache size', async () => {
   assertBodies(bodies, range(3200), 64 * KIB);
   await broker.stop();
 });
+
+test('bodies on disk stay whole while compaction moves their records, consumers come and go and a restart comes in between', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-bodies-'));
+  // small segments and frequent compaction: records of waiting messages move while their bodies are on disk
+  let moved = 0;
+  const onEvent = (event: { readonly event: string; readonly [key: string]: unknown }): void => {
+    if (event.event === 'journal.compacted') moved += Number(event['moved'] ?? 0);
+  };
+  const open = async (): Promise<Broker> => {
+    const broker = new Broker({ store: new JournalStore({ dir, segmentSize: 96 * KIB, compactInterval: 20, compactBelow: 0.6, onEvent }), bodyCacheSize: 24 * KIB });
+    await broker.start();
+    return broker;
+  };
+  let seed = 7;
+  const random = (): number => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed / 2147483648;
+  };
+  const queue: Destination = { kind: 'queue', name: 'churn' };
+  const total = 3000;
+  const acknowledged = new Set<number>();
+  const check = (delivery: Delivery): number => {
+    const i = Number(/^message (\d+);/.exec(delivery.message.body.toString('latin1', 0, 20))?.[1]);
+    if (!delivery.message.body.equals(bodyOf(i, 700))) assert.fail(`message ${i} came back damaged`);
+    return i;
+  };
+  /** Takes up to `count` messages, acknowledging most and leaving the rest unacknowledged when it closes. */
+  const session = async (broker: Broker, count: number): Promise<void> => {
+    const connection = broker.connect({ protocol: 'test', remoteAddress: 'here' });
+    let taken = 0;
+    await new Promise<void>((resolve) => {
+      const consumer: Consumer = connection.createSession().subscribe({
+        destination: queue,
+        ackMode: 'individual',
+        prefetch: 1 + Math.floor(random() * 200),
+        sink: {
+          deliver: (delivery) => {
+            const i = check(delivery);
+            // past its share it takes no more: those come back when it closes
+            if (++taken > count) return;
+            if (random() < 0.9) {
+              setImmediate(() => {
+                if (consumer.isClosed) return;
+                consumer.acknowledge(delivery.tag);
+                assert.equal(acknowledged.has(i), false, `message ${i} acknowledged twice`);
+                acknowledged.add(i);
+              });
+            }
+            if (taken === count) setTimeout(resolve, 5);
+          },
+          isWritable: () => true,
+          onWritable: () => {},
+        },
+      });
+      // fewer waiting than asked for: what came is enough
+      setTimeout(resolve, 1000);
+    });
+    connection.close();
+  };
+
+  let broker = await open();
+  const producer = broker.connect({ protocol: 'test', remoteAddress: 'here' }).createSession();
+  let window: Promise<void>[] = [];
+  for (let i = 0; i < total; i++) {
+    const durable = producer.send({ destination: queue, body: bodyOf(i, 700), persistent: true });
+    if (durable !== null) window.push(durable);
+    if (window.length >= 50) {
+      await Promise.all(window);
+      window = [];
+      if (i % 500 === 499) await session(broker, 50 + Math.floor(random() * 150));
+    }
+  }
+  await Promise.all(window);
+  await broker.stop();
+
+  broker = await open();
+  const recoveredOnDisk = broker.stats().messageBodies.onDisk;
+  assert.ok(recoveredOnDisk > 500, `${recoveredOnDisk} bodies left on disk by recovery`);
+  while (acknowledged.size < total) {
+    const before = acknowledged.size;
+    await session(broker, 50 + Math.floor(random() * 600));
+    if (acknowledged.size === before && broker.stats().queues.find((q) => q.name === 'churn')?.pending === 0) break;
+  }
+  assert.equal(acknowledged.size, total, 'every message acknowledged once');
+  assert.ok(moved > 100, `compaction moved ${moved} records`);
+  const bodies = broker.stats().messageBodies;
+  assert.equal(bodies.onDisk, 0);
+  assert.ok(bodies.readAhead + bodies.readOnDemand >= recoveredOnDisk, `${bodies.readAhead} bodies read ahead, ${bodies.readOnDemand} on demand`);
+  await broker.stop();
+});
