@@ -42,6 +42,29 @@ test('index removal prunes and keeps the rest', () => {
   assert.equal(index.size, 1);
 });
 
+test('the index remembers matches, and forgets them when a subscription comes or goes', () => {
+  const index = new SubscriptionIndex<string>();
+  const matched = (name: string): string[] => {
+    const out: string[] = [];
+    index.match(name, (v) => out.push(v));
+    return out.sort();
+  };
+  index.add('prices.*', 'any price');
+  assert.deepEqual(matched('prices.eur'), ['any price']);
+  index.add('prices.eur', 'euro');
+  assert.deepEqual(matched('prices.eur'), ['any price', 'euro']);
+  index.remove('prices.*', 'any price');
+  assert.deepEqual(matched('prices.eur'), ['euro']);
+  assert.deepEqual(matched('prices.usd'), []);
+  index.add('>', 'all');
+  // past the names it remembers it starts again, and still answers right
+  let visits = 0;
+  for (let i = 0; i < 25_000; i++) index.match(`t.${i}`, () => visits++);
+  assert.equal(visits, 25_000);
+  assert.deepEqual(matched('prices.usd'), ['all']);
+  assert.deepEqual(matched('prices.eur'), ['all', 'euro']);
+});
+
 test('invalid names are refused with a stable code', () => {
   assert.throws(() => validateDestinationName('', false), { code: 'FERRY_DESTINATION_INVALID' });
   assert.throws(() => validateDestinationName('a.*', false), { code: 'FERRY_DESTINATION_INVALID' });
