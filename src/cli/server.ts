@@ -5,6 +5,7 @@ import { createAmqpAdapter } from '../protocols/amqp/index.js';
 import { createMqttAdapter } from '../protocols/mqtt/index.js';
 import { createStompAdapter } from '../protocols/stomp/index.js';
 import { join } from 'node:path';
+import { getHeapStatistics } from 'node:v8';
 import { DataFolderLock, JournalStore, MemoryStore, type Store } from '../store/index.js';
 import { ManagementServer } from '../management/index.js';
 import { TcpListener, WebSocketListener, type ProtocolAdapter } from '../transport/index.js';
@@ -43,6 +44,34 @@ function makeStore(config: FerryConfig, logger: Logger): Store {
   });
 }
 
+/** Heap a waiting persistent message takes besides its cached body (headers, queue entry, journal index), measured with bench/recovery.js. */
+const HEAP_PER_WAITING_MESSAGE = 760;
+
+/**
+ * Advice for the operator when the recovered backlog already takes a large share of Node's heap
+ * limit: every waiting message keeps its headers and index in the heap (bodies are buffers outside
+ * it, and only up to store.bodyCacheSize), so such a backlog will not survive growing much further.
+ */
+export function heapAdvice(waitingMessages: number, heapLimitBytes: number): string | undefined {
+  const needed = waitingMessages * HEAP_PER_WAITING_MESSAGE;
+  if (needed < 0.4 * heapLimitBytes) return undefined;
+  const mib = (n: number): number => Math.ceil(n / 1024 / 1024);
+  return (
+    `${waitingMessages} waiting messages need about ${mib(needed)} MiB of heap, and Node's heap limit is ${mib(heapLimitBytes)} MiB: ` +
+    `start with NODE_OPTIONS=--max-old-space-size=${Math.max(mib(needed) * 3, 1024)} (MiB) to give the backlog room`
+  );
+}
+
+function warnIfHeapIsShort(broker: Broker, logger: Logger): void {
+  const stats = broker.stats();
+  let waiting = 0;
+  for (const q of stats.queues) waiting += q.pending + q.inFlight;
+  for (const d of stats.durableSubscriptions) waiting += d.pending + d.inFlight;
+  const limit = getHeapStatistics().heap_size_limit;
+  const advice = heapAdvice(waiting, limit);
+  if (advice !== undefined) logger.warn({ event: 'broker.heap-short', waiting, heapLimitBytes: limit }, advice);
+}
+
 /** Builds the broker and its listeners from a configuration and starts them. */
 export async function startServer(config: FerryConfig, logger: Logger, options: ServerOptions = {}): Promise<RunningServer> {
   mkdirSync(config.data, { recursive: true });
@@ -71,6 +100,7 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
     lock.release();
     throw err;
   }
+  warnIfHeapIsShort(broker, logger);
 
   const adapters: { adapter: ProtocolAdapter; listener: FerryConfig['listeners']['stomp'] }[] = [
     { adapter: createStompAdapter(config.stomp, logger), listener: config.listeners.stomp },
