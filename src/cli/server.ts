@@ -44,8 +44,12 @@ function makeStore(config: FerryConfig, logger: Logger): Store {
   });
 }
 
-/** Heap a waiting persistent message takes besides its cached body (headers, queue entry, journal index), measured with bench/recovery.js. */
-const HEAP_PER_WAITING_MESSAGE = 760;
+/**
+ * Heap a waiting persistent message takes at the peak of recovery, besides its cached body (its
+ * headers, queue entry and journal index take about 720 bytes once recovered): 1,000,000 messages
+ * recovered with a 1,100 MiB heap limit and not with 900 (bench/recovery.js).
+ */
+const HEAP_PER_WAITING_MESSAGE = 1100;
 
 /**
  * Advice for the operator when the recovered backlog already takes a large share of Node's heap
@@ -54,10 +58,11 @@ const HEAP_PER_WAITING_MESSAGE = 760;
  */
 export function heapAdvice(waitingMessages: number, heapLimitBytes: number): string | undefined {
   const needed = waitingMessages * HEAP_PER_WAITING_MESSAGE;
-  if (needed < 0.4 * heapLimitBytes) return undefined;
+  // room to grow: the warning must come before the restart that no longer fits
+  if (needed < 0.5 * heapLimitBytes) return undefined;
   const mib = (n: number): number => Math.ceil(n / 1024 / 1024);
   return (
-    `${waitingMessages} waiting messages need about ${mib(needed)} MiB of heap, and Node's heap limit is ${mib(heapLimitBytes)} MiB: ` +
+    `${waitingMessages} waiting messages need about ${mib(needed)} MiB of heap to recover, and Node's heap limit is ${mib(heapLimitBytes)} MiB: ` +
     `start with NODE_OPTIONS=--max-old-space-size=${Math.max(mib(needed) * 3, 1024)} (MiB) to give the backlog room`
   );
 }

@@ -6,6 +6,8 @@ import type { MessageQueue } from './message-queue.js';
 import type { StoredMessage } from './queue-entry.js';
 import { RecordType, decodeDeliveryMark, decodeDurableSubscription, decodeQueue, decodeStoredMessage, decodeReference, type ReferenceRecord } from './records.js';
 
+const CONSUMED: StoreRecord = { id: 0, type: 0, data: Buffer.alloc(0) };
+
 /** What recovery rebuilds; the broker implements it. */
 export interface RecoveryTarget {
   recoverQueue(recordId: number, name: string): MessageQueue;
@@ -16,17 +18,20 @@ export interface RecoveryTarget {
 }
 
 /**
- * Rebuilds the broker from the store's live records: queues and durable subscriptions first, then
+ * Rebuilds the broker from the store's live records (emptying `records` as it reads them): queues and durable subscriptions first, then
  * every waiting message in its queue's order with its delivery count. Records that nothing refers
  * to any more (a reference to a missing queue, a message with no reference) are deleted.
  */
-export function recoverState(target: RecoveryTarget, records: readonly StoreRecord[], store: Store, bodies: BodyCache, logger: Logger): void {
+export function recoverState(target: RecoveryTarget, records: StoreRecord[], store: Store, bodies: BodyCache, logger: Logger): void {
   const queuesById = new Map<number, MessageQueue>();
   const messages = new Map<number, { message: Message; stored: StoredMessage }>();
   const references: { id: number; ref: ReferenceRecord }[] = [];
   const marks: { id: number; queueId: number; seq: number }[] = [];
   let scheduled = 0;
-  for (const record of records) {
+  for (let i = 0; i < records.length; i++) {
+    const record = records[i]!;
+    // each record is let go once read: recovery's peak memory is the records or what they become, not both
+    records[i] = CONSUMED;
     switch (record.type) {
       case RecordType.Queue:
         queuesById.set(record.id, target.recoverQueue(record.id, decodeQueue(record.data).name));

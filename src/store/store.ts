@@ -27,8 +27,8 @@ export type TransactionOperation =
   | { readonly op: 'delete'; readonly id: number };
 
 export interface RecoveredState {
-  /** Live records in the order they were first added. */
-  readonly records: readonly StoreRecord[];
+  /** Live records in the order they were first added; the caller may empty it as it goes. */
+  readonly records: StoreRecord[];
   /** Transactions prepared (two-phase) but neither committed nor rolled back. */
   readonly prepared: readonly PreparedTransaction[];
   /** Highest record or transaction id ever used, so new ids never collide with old ones. */
