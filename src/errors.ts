@@ -15,6 +15,7 @@ export const errorCodes = {
   FERRY_TX_NOT_FOUND: 'a transaction id that was never begun, or has already ended',
   FERRY_TX_EXISTS: 'a transaction id that is already in progress on this connection',
   FERRY_CLIENT_ID_IN_USE: 'another connection already holds this client id',
+  FERRY_CLIENT_ID_REQUIRED: 'the operation belongs to a client id, and the connection has none',
   FERRY_CONNECTION_CLOSED: 'the connection was closed while the operation was under way',
   FERRY_BROKER_STOPPING: 'the broker is shutting down and accepts no new work',
   FERRY_STORE_FAILED: 'the store could not write or sync a record',

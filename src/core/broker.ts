@@ -131,6 +131,13 @@ function durableKey(clientId: string, name: string): string {
   return `${clientId}\u0000${name}`;
 }
 
+/** Where a producer's exactly-once ids are kept: under its client id, so they outlive its connection. */
+function producerScope(connection: CoreConnection): string {
+  const clientId = connection.clientId;
+  if (clientId === undefined) throw new FerryError('FERRY_CLIENT_ID_REQUIRED', 'a producer id needs a connection with a client id');
+  return `producer:${clientId}`;
+}
+
 function temporaryKey(d: Destination): string {
   return `${d.kind}:${d.name}`;
 }
@@ -302,21 +309,25 @@ export class Broker implements RecoveryTarget {
       // the retained copy outlives the message's record
       this.bodies.pin(message);
       const retainedWrote = this.requireRetained().set(message);
-      const routed = this.send(message, connection);
+      const routed = this.send(message, connection, options.producerId === undefined ? undefined : { producerId: options.producerId });
       return routed ?? (retainedWrote ? this.store.sync() : null);
     }
     const duplicateId = this.duplicateIdOf(message);
-    if (duplicateId !== undefined) {
+    const producerId = options?.producerId;
+    if (duplicateId !== undefined || producerId !== undefined) {
+      const duplicates = this.requireDuplicates();
       const key = temporaryKey(message.destination);
-      if (this.requireDuplicates().isDuplicate(key, duplicateId)) {
-        this.logger.debug({ event: 'message.duplicate', destination: message.destination.name, duplicateId }, 'duplicate dropped');
+      const producer = producerId === undefined ? undefined : producerScope(connection);
+      if ((duplicateId !== undefined && duplicates.isDuplicate(key, duplicateId)) || (producer !== undefined && duplicates.isDuplicate(producer, producerId!))) {
+        this.logger.debug({ event: 'message.duplicate', destination: message.destination.name, duplicateId, producerId }, 'duplicate dropped');
         return null;
       }
-      // the id and the message go in one store transaction: a crash keeps both or neither
+      // the ids and the message go in one store transaction: a crash keeps all or none
       const txId = message.persistent ? this.requirePersistence().allocateId() : undefined;
       const touched = new Set<MessageQueue>();
       this.routeOrSchedule(message, txId, touched);
-      this.requireDuplicates().remember(key, duplicateId, this.policyFor(message.destination).duplicateWindow, message.persistent, txId);
+      if (duplicateId !== undefined) duplicates.remember(key, duplicateId, this.policyFor(message.destination).duplicateWindow, message.persistent, txId);
+      if (producer !== undefined) duplicates.remember(producer, producerId!, Number.POSITIVE_INFINITY, message.persistent, txId);
       if (txId !== undefined) this.store.commit(txId);
       for (const queue of touched) queue.dispatch();
       return txId !== undefined ? this.store.sync() : null;
@@ -435,6 +446,21 @@ export class Broker implements RecoveryTarget {
       found.push({ name: s.durable.name, topic: s.pattern, selector: s.selectorText, noLocal: s.noLocal, active: s.consumer !== null });
     }
     return found;
+  }
+
+  /** True while the connection's producer has not forgotten `id` (see `SendOptions.producerId`). */
+  holdsProducerId(connection: CoreConnection, id: string): boolean {
+    return this.requireDuplicates().isDuplicate(producerScope(connection), id);
+  }
+
+  /** The producer is done with `id`: a later message may use it again. Returns false if it was not held. */
+  forgetProducerId(connection: CoreConnection, id: string): boolean {
+    return this.requireDuplicates().forget(producerScope(connection), id);
+  }
+
+  /** Forgets every id of the client's producer (its session ended). */
+  forgetProducerIds(clientId: string): void {
+    this.requireDuplicates().forgetAll(`producer:${clientId}`);
   }
 
   /** The messages waiting in a queue, in delivery order, optionally filtered; nothing is consumed. */

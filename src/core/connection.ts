@@ -16,6 +16,12 @@ export interface ConnectionInfo {
 export interface SendOptions {
   /** Also keep the message as its topic's retained message (an empty body clears it). */
   readonly retain?: boolean | undefined;
+  /**
+   * An id its producer (named by the connection's client id) gives the message until it calls
+   * `Broker.forgetProducerId`: a resend with the same id, even across a broker restart, is dropped.
+   * MQTT's QoS 2 packet ids of a persistent session are such ids.
+   */
+  readonly producerId?: string | undefined;
 }
 
 /**
@@ -143,7 +149,7 @@ export class CoreSession {
       this.connection.transaction(txId).holdSend(message);
       return null;
     }
-    return this.broker.send(message, this.connection);
+    return this.broker.send(message, this.connection, options);
   }
 
   subscribe(options: SubscribeOptions): Consumer {

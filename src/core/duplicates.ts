@@ -8,6 +8,8 @@ export const DUPLICATE_ID_PROPERTY = '_AMQ_DUPL_ID';
 /**
  * Remembers, per destination, the last `window` duplicate-detection ids, in the store, so a
  * producer that resends after a failure (even across a broker restart) does not enqueue twice.
+ * A producer's own ids (`SendOptions.producerId`) are kept the same way, under `producer:<client id>`,
+ * until the producer says it is done with them.
  */
 export class DuplicateDetector {
   /** destination -> (id -> record id, 0 when kept in memory only), oldest first. */
@@ -37,6 +39,25 @@ export class DuplicateDetector {
       ids.delete(oldest);
       if (oldestRecord !== 0) this.store.delete(oldestRecord, txId);
     }
+  }
+
+  /** Forgets one id (its producer has finished with it). */
+  forget(destination: string, id: string): boolean {
+    const ids = this.seen.get(destination);
+    const recordId = ids?.get(id);
+    if (recordId === undefined) return false;
+    ids!.delete(id);
+    if (ids!.size === 0) this.seen.delete(destination);
+    if (recordId !== 0) this.store.delete(recordId);
+    return true;
+  }
+
+  /** Forgets every id under `destination`. */
+  forgetAll(destination: string): void {
+    const ids = this.seen.get(destination);
+    if (ids === undefined) return;
+    this.seen.delete(destination);
+    for (const recordId of ids.values()) if (recordId !== 0) this.store.delete(recordId);
   }
 
   recover(recordId: number, data: Buffer): void {

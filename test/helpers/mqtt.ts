@@ -1,3 +1,5 @@
+import { connect as tcpConnect, type Socket } from 'node:net';
+import mqttPacket from 'mqtt-packet';
 import mqtt, { type IClientOptions, type IClientPublishOptions, type IClientSubscribeOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { Inbox } from './inbox.js';
 
@@ -67,4 +69,42 @@ export async function connectMqtt(port: number, options: IClientOptions = {}): P
 /** Drops the socket without DISCONNECT, as a crashed client would. */
 export function dropConnection(client: MqttClient): void {
   (client as unknown as { stream: { destroy(): void } }).stream.destroy();
+}
+
+/** A raw MQTT connection: packets in with mqtt-packet's parser, bytes out as given. */
+export async function rawMqtt(port: number, version: 4 | 5 = 4): Promise<{ socket: Socket; packets: mqttPacket.Packet[]; closed: Promise<void>; send(p: mqttPacket.Packet): void; next(cmd: string, ms?: number): Promise<mqttPacket.Packet> }> {
+  const socket = tcpConnect(port, '127.0.0.1');
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  const parser = mqttPacket.parser({ protocolVersion: version });
+  const packets: mqttPacket.Packet[] = [];
+  let wake: (() => void) | undefined;
+  parser.on('packet', (p: mqttPacket.Packet) => {
+    packets.push(p);
+    wake?.();
+  });
+  socket.on('data', (chunk) => parser.parse(chunk));
+  socket.on('error', () => {});
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  return {
+    socket,
+    packets,
+    closed,
+    send: (p) => socket.write(mqttPacket.generate(p, { protocolVersion: version })),
+    async next(cmd, ms = 3000) {
+      const deadline = Date.now() + ms;
+      for (;;) {
+        const i = packets.findIndex((p) => p.cmd === cmd);
+        if (i >= 0) return packets.splice(i, 1)[0]!;
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`no ${cmd} within ${ms} ms`);
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, left);
+          wake = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+      }
+    },
+  };
 }

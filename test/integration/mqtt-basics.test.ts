@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { connect as tcpConnect, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import mqttPacket from 'mqtt-packet';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
-import { connectMqtt, dropConnection } from '../helpers/mqtt.js';
+import { connectMqtt, dropConnection, rawMqtt } from '../helpers/mqtt.js';
 import { connectStomp } from '../helpers/stomp.js';
 
 let broker: TestBroker;
@@ -14,43 +13,6 @@ after(async () => {
   await broker.stop();
 });
 
-/** A raw MQTT connection: packets in with mqtt-packet's parser, bytes out as given. */
-async function rawMqtt(port: number, version: 4 | 5 = 4): Promise<{ socket: Socket; packets: mqttPacket.Packet[]; closed: Promise<void>; send(p: mqttPacket.Packet): void; next(cmd: string, ms?: number): Promise<mqttPacket.Packet> }> {
-  const socket = tcpConnect(port, '127.0.0.1');
-  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
-  const parser = mqttPacket.parser({ protocolVersion: version });
-  const packets: mqttPacket.Packet[] = [];
-  let wake: (() => void) | undefined;
-  parser.on('packet', (p: mqttPacket.Packet) => {
-    packets.push(p);
-    wake?.();
-  });
-  socket.on('data', (chunk) => parser.parse(chunk));
-  socket.on('error', () => {});
-  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-  return {
-    socket,
-    packets,
-    closed,
-    send: (p) => socket.write(mqttPacket.generate(p, { protocolVersion: version })),
-    async next(cmd, ms = 3000) {
-      const deadline = Date.now() + ms;
-      for (;;) {
-        const i = packets.findIndex((p) => p.cmd === cmd);
-        if (i >= 0) return packets.splice(i, 1)[0]!;
-        const left = deadline - Date.now();
-        if (left <= 0) throw new Error(`no ${cmd} within ${ms} ms`);
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, left);
-          wake = () => {
-            clearTimeout(t);
-            resolve();
-          };
-        });
-      }
-    },
-  };
-}
 
 function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([promise, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms))]);

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { startBroker } from '../helpers/broker.js';
-import { connectMqtt } from '../helpers/mqtt.js';
+import mqttPacket from 'mqtt-packet';
+import { connectMqtt, rawMqtt } from '../helpers/mqtt.js';
 
 test('a persistent session, its queued QoS 1 and 2 messages and retained messages survive a broker restart (journal)', async () => {
   const data = mkdtempSync(join(tmpdir(), 'ferry-mqtt-restart-'));
@@ -34,6 +35,60 @@ test('a persistent session, its queued QoS 1 and 2 messages and retained message
     await fresh.end();
     await broker.server.stop();
   } finally {
+    rmSync(data, { recursive: true, force: true });
+  }
+});
+
+test('QoS 2 from a persistent session: a PUBLISH resent after a broker restart is not delivered twice, and its id can be used again after PUBREL', async () => {
+  const data = mkdtempSync(join(tmpdir(), 'ferry-mqtt-restart-'));
+  const open: { end(): unknown }[] = [];
+  let broker = await startBroker({ data });
+  try {
+    const sub = await connectMqtt(broker.mqttPort, { clientId: 'once-sub', clean: false });
+    open.push(sub);
+    await sub.subscribe({ 'ledger/entries': { qos: 2 } });
+    await sub.end();
+
+    // the broker takes the publish (PUBREC) and stops before the client's PUBREL: as if PUBREC was lost in the crash
+    const publish: mqttPacket.IPublishPacket = { cmd: 'publish', topic: 'ledger/entries', payload: Buffer.from('debit 100'), qos: 2, messageId: 7, dup: false, retain: false };
+    let pub = await rawMqtt(broker.mqttPort);
+    open.push({ end: () => pub.socket.destroy() });
+    pub.send({ cmd: 'connect', clientId: 'once-pub', clean: false, keepalive: 0, protocolVersion: 4, protocolId: 'MQTT' });
+    await pub.next('connack');
+    pub.send(publish);
+    assert.equal((await pub.next('pubrec')).messageId, 7);
+    pub.socket.destroy();
+    await broker.server.stop();
+
+    broker = await startBroker({ data });
+    pub = await rawMqtt(broker.mqttPort);
+    pub.send({ cmd: 'connect', clientId: 'once-pub', clean: false, keepalive: 0, protocolVersion: 4, protocolId: 'MQTT' });
+    await pub.next('connack');
+    // the client never saw PUBREC, so it resends the PUBLISH ([MQTT-4.3.3]), then completes the exchange
+    pub.send({ ...publish, dup: true });
+    assert.equal((await pub.next('pubrec')).messageId, 7);
+    pub.send({ cmd: 'pubrel', messageId: 7 });
+    assert.equal((await pub.next('pubcomp')).messageId, 7);
+    // packet id 7 is free again: a new message under it is delivered
+    pub.send({ ...publish, payload: Buffer.from('credit 40') });
+    assert.equal((await pub.next('pubrec')).messageId, 7);
+    pub.send({ cmd: 'pubrel', messageId: 7 });
+    await pub.next('pubcomp');
+
+    const again = await connectMqtt(broker.mqttPort, { clientId: 'once-sub', clean: false });
+    open.push(again);
+    const got = await again.inbox.take(2);
+    assert.deepEqual(
+      got.map((m) => m.payload),
+      ['debit 100', 'credit 40'],
+    );
+    await assert.rejects(again.inbox.next(500), 'nothing more: the resent PUBLISH was not delivered again');
+    pub.send({ cmd: 'disconnect' });
+    await pub.closed;
+  } finally {
+    // a failed assertion must not leave clients and the broker running
+    for (const client of open) await client.end();
+    await broker.server.stop();
     rmSync(data, { recursive: true, force: true });
   }
 });

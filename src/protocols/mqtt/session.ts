@@ -372,6 +372,7 @@ export class MqttSession implements PacketReceiver {
     if (clean) {
       // [MQTT-3.1.2-6]: a clean session (clean start) discards the one before
       for (const d of durables) this.dropDurable(d.name);
+      this.broker.forgetProducerIds(clientId);
       if (existing !== undefined) this.states.delete(existing);
     } else sessionPresent = existing !== undefined || durables.length > 0;
     const state = this.states.open(clientId);
@@ -474,7 +475,10 @@ export class MqttSession implements PacketReceiver {
     }
     // MQTT 5 (3.3.2.1): a zero-length topic name is only for a topic alias; 3.1.1 refuses it as an invalid name below
     if (topic.length === 0 && v5) throw new FerryError('FERRY_MQTT_PROTOCOL', 'a PUBLISH with an empty topic name and no topic alias');
-    if (packet.qos === 2 && this.state!.receivedQos2.has(id)) {
+    // a persistent session's QoS 2 packet ids go into the journal with their message, so that a
+    // resend after a broker restart is still known for one
+    const producerId = packet.qos === 2 && this.sessionExpiry > 0 ? String(id) : undefined;
+    if (packet.qos === 2 && (this.state!.receivedQos2.has(id) || (producerId !== undefined && this.broker.holdsProducerId(this.core!, producerId)))) {
       // a resend of a QoS 2 publish already taken: answer again, deliver nothing ([MQTT-4.3.3-9])
       this.write(encodeAck('pubrec', id, 0, v5));
       return;
@@ -496,7 +500,7 @@ export class MqttSession implements PacketReceiver {
     let durable: Promise<void> | null;
     try {
       const init = publishToMessage(properties === undefined ? packet : { qos: packet.qos, payload, properties }, ferryTopic, payload, this.lastReceived, packet.retain);
-      durable = this.requireSession().send(init, undefined, packet.retain ? { retain: true } : undefined);
+      durable = this.requireSession().send(init, undefined, packet.retain || producerId !== undefined ? { retain: packet.retain, producerId } : undefined);
     } catch (err) {
       if (packet.qos === 0 || !v5) throw err;
       // MQTT 5 refuses one message and keeps the connection
@@ -579,7 +583,8 @@ export class MqttSession implements PacketReceiver {
   }
 
   private onPubrel(id: number): void {
-    const known = this.state!.receivedQos2.delete(id);
+    let known = this.state!.receivedQos2.delete(id);
+    if (this.sessionExpiry > 0 && this.core !== undefined) known = this.broker.forgetProducerId(this.core, String(id)) || known;
     const write = (): void => this.write(encodeAck('pubcomp', id, known ? 0 : Reason.packetIdNotFound, this.version === 5));
     this.afterDurable(null, write);
   }
@@ -973,6 +978,7 @@ export class MqttSession implements PacketReceiver {
     this.states.delete(state);
     pendingWill?.();
     if (!this.broker.isRunning) return;
+    this.broker.forgetProducerIds(state.clientId);
     for (const d of this.broker.durableSubscriptionsOf(state.clientId)) {
       if (d.active) continue;
       try {
