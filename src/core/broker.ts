@@ -458,9 +458,27 @@ export class Broker implements RecoveryTarget {
     return this.requireDuplicates().forget(producerScope(connection), id);
   }
 
-  /** Forgets every id of the client's producer (its session ended). */
-  forgetProducerIds(clientId: string): void {
-    this.requireDuplicates().forgetAll(`producer:${clientId}`);
+  /**
+   * Keeps an id for a client id in the store until forgotten, under a `kind` the protocol names: what
+   * a session must still do after a restart (MQTT: the PUBRELs it owes). Durable with the next sync.
+   */
+  rememberSessionId(clientId: string, kind: string, id: string): void {
+    this.requireDuplicates().remember(`${kind}:${clientId}`, id, Number.POSITIVE_INFINITY, true);
+  }
+
+  sessionIds(clientId: string, kind: string): string[] {
+    return this.requireDuplicates().idsOf(`${kind}:${clientId}`);
+  }
+
+  forgetSessionId(clientId: string, kind: string, id: string): boolean {
+    return this.requireDuplicates().forget(`${kind}:${clientId}`, id);
+  }
+
+  /** Forgets every id a client id's session kept, its producer ids among them (the session ended). */
+  forgetSessionIds(clientId: string, kinds: readonly string[]): void {
+    const duplicates = this.requireDuplicates();
+    duplicates.forgetAll(`producer:${clientId}`);
+    for (const kind of kinds) duplicates.forgetAll(`${kind}:${clientId}`);
   }
 
   /** The messages waiting in a queue, in delivery order, optionally filtered; nothing is consumed. */

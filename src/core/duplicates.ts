@@ -41,6 +41,10 @@ export class DuplicateDetector {
     }
   }
 
+  idsOf(destination: string): string[] {
+    return [...(this.seen.get(destination)?.keys() ?? [])];
+  }
+
   /** Forgets one id (its producer has finished with it). */
   forget(destination: string, id: string): boolean {
     const ids = this.seen.get(destination);

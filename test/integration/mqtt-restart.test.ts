@@ -92,3 +92,48 @@ test('QoS 2 from a persistent session: a PUBLISH resent after a broker restart i
     rmSync(data, { recursive: true, force: true });
   }
 });
+
+test('QoS 2 to a persistent session: a PUBREL owed when the broker restarts is sent again, and the message is not', async () => {
+  const data = mkdtempSync(join(tmpdir(), 'ferry-mqtt-restart-'));
+  const open: { end(): unknown }[] = [];
+  let broker = await startBroker({ data });
+  try {
+    const connect: mqttPacket.IConnectPacket = { cmd: 'connect', clientId: 'owed-sub', clean: false, keepalive: 0, protocolVersion: 4, protocolId: 'MQTT' };
+    let sub = await rawMqtt(broker.mqttPort);
+    open.push({ end: () => sub.socket.destroy() });
+    sub.send(connect);
+    await sub.next('connack');
+    sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'stock/moves', qos: 2 }] });
+    await sub.next('suback');
+    const pub = await connectMqtt(broker.mqttPort);
+    open.push(pub);
+    await pub.publish('stock/moves', 'take 3', { qos: 2 });
+    const delivered = (await sub.next('publish')) as mqttPacket.IPublishPacket;
+    sub.send({ cmd: 'pubrec', messageId: delivered.messageId! });
+    assert.equal((await sub.next('pubrel')).messageId, delivered.messageId);
+    // no PUBCOMP: the broker restarts owing nothing but that PUBREL, which MQTT.js waits for to hand the message over
+    await pub.end();
+    sub.socket.destroy();
+    await broker.server.stop();
+
+    broker = await startBroker({ data });
+    sub = await rawMqtt(broker.mqttPort);
+    sub.send(connect);
+    assert.equal(((await sub.next('connack')) as mqttPacket.IConnackPacket).sessionPresent, true);
+    assert.equal((await sub.next('pubrel')).messageId, delivered.messageId);
+    sub.send({ cmd: 'pubcomp', messageId: delivered.messageId! });
+    await assert.rejects(sub.next('publish', 500), /no publish/, 'the message itself is not delivered again');
+    sub.send({ cmd: 'disconnect' });
+    await sub.closed;
+
+    // completed: a third connection owes nothing
+    sub = await rawMqtt(broker.mqttPort);
+    sub.send(connect);
+    await sub.next('connack');
+    await assert.rejects(sub.next('pubrel', 500), /no pubrel/);
+  } finally {
+    for (const client of open) await client.end();
+    await broker.server.stop();
+    rmSync(data, { recursive: true, force: true });
+  }
+});

@@ -94,6 +94,9 @@ function ownBody(body: Buffer): Buffer {
 
 let nextAssignedId = 1;
 
+/** The kind under which core keeps, per client id, the packet ids of the PUBRELs a session owes. */
+const PUBREL_OWED = 'mqtt-pubrel';
+
 /** Never written to: see MqttSession.subscriptions and .outbound. */
 const NO_SUBSCRIPTIONS = new Map<string, Subscription>();
 const NO_OUTBOUND = new Map<number, Outbound>();
@@ -372,9 +375,9 @@ export class MqttSession implements PacketReceiver {
     if (clean) {
       // [MQTT-3.1.2-6]: a clean session (clean start) discards the one before
       for (const d of durables) this.dropDurable(d.name);
-      this.broker.forgetProducerIds(clientId);
+      this.broker.forgetSessionIds(clientId, [PUBREL_OWED]);
       if (existing !== undefined) this.states.delete(existing);
-    } else sessionPresent = existing !== undefined || durables.length > 0;
+    } else sessionPresent = existing !== undefined || durables.length > 0 || this.broker.sessionIds(clientId, PUBREL_OWED).length > 0;
     const state = this.states.open(clientId);
     state.connected = true;
     state.connectionStarted();
@@ -442,6 +445,8 @@ export class MqttSession implements PacketReceiver {
       if (pattern === undefined) continue;
       this.openConsumer(subscription, pattern, name, undefined, 'none');
     }
+    // after a broker restart only the journal knows which PUBRELs are owed
+    for (const id of this.broker.sessionIds(this.clientId, PUBREL_OWED)) state.awaitingComplete.add(Number(id));
     for (const id of state.awaitingComplete) this.write(encodeAck('pubrel', id, 0, this.version === 5));
   }
 
@@ -611,6 +616,11 @@ export class MqttSession implements PacketReceiver {
       return;
     }
     this.outbound.delete(id);
+    if (reasonCode < 0x80 && this.sessionExpiry > 0) {
+      // written before the acknowledgement that lets core forget the message: a crash between the
+      // two brings the message back, rather than losing the PUBREL a client delivers it on
+      this.broker.rememberSessionId(this.clientId, PUBREL_OWED, String(id));
+    }
     // the client owns the message from here: core forgets it, the session remembers the packet id
     this.settle(out);
     if (reasonCode >= 0x80) return;
@@ -619,6 +629,7 @@ export class MqttSession implements PacketReceiver {
   }
 
   private onPubcomp(id: number): void {
+    if (this.sessionExpiry > 0) this.broker.forgetSessionId(this.clientId, PUBREL_OWED, String(id));
     if (this.state!.awaitingComplete.delete(id)) this.wakeConsumers();
   }
 
@@ -978,7 +989,7 @@ export class MqttSession implements PacketReceiver {
     this.states.delete(state);
     pendingWill?.();
     if (!this.broker.isRunning) return;
-    this.broker.forgetProducerIds(state.clientId);
+    this.broker.forgetSessionIds(state.clientId, [PUBREL_OWED]);
     for (const d of this.broker.durableSubscriptionsOf(state.clientId)) {
       if (d.active) continue;
       try {
