@@ -152,7 +152,18 @@ test('selectors, redelivery and dead letters read bodies that wait on disk', asy
   // a consumer on the expired queue makes dispatch find them stale
   consume(connection, expiring, 1);
   assertBodies(await within(dlq.done, 10_000, 'dead letters'), range(300));
-  assert.ok(broker.stats().messageBodies.readOnDemand > 0, 'some bodies were read on demand');
+
+  // browsing reads each body on demand, and does not keep them: a long queue browsed does not fill memory
+  const browsed: Destination = { kind: 'queue', name: 'browsed' };
+  await sendAll(connection, browsed, 200);
+  const before = broker.stats().messageBodies;
+  assertBodies(
+    broker.browse(browsed, connection).map((m) => m.body),
+    range(200),
+  );
+  const after = broker.stats().messageBodies;
+  assert.ok(after.readOnDemand - before.readOnDemand >= 150, `${after.readOnDemand - before.readOnDemand} bodies read on demand`);
+  assert.ok(after.residentBytes <= 16 * KIB, `${after.residentBytes} bytes of bodies in memory after the browse`);
   await broker.stop();
 });
 
