@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { UsageError, positive } from './args.js';
 import { ACTIVEMQ_INSTALL_HINT, DEFAULT_ACTIVEMQ_HOME, MQTT_CLIENT_INSTALL_HINT, MQTT_CLIENT_JAR, activeMqInstalled, startActiveMq } from './activemq.js';
 import { existsSync } from 'node:fs';
 import { portFor } from './broker.js';
@@ -38,17 +39,6 @@ const USAGE = `usage: npm run bench -- [options]
 `;
 
 const RESULTS_DIR = fileURLToPath(new URL('../../bench/results/', import.meta.url));
-
-class UsageError extends Error {}
-
-function positive(name: string, text: string | undefined, fallback: number, integer: boolean): number {
-  if (text === undefined) return fallback;
-  const value = Number(text);
-  if (!Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
-    throw new UsageError(`--${name} must be a positive ${integer ? 'integer' : 'number'}, not ${JSON.stringify(text)}`);
-  }
-  return value;
-}
 
 function parse(argv: string[]) {
   const { values } = parseArgs({

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { UsageError, positive } from './args.js';
 import type { RunningBroker } from './broker.js';
 import { stopAll, wasInterrupted } from './children.js';
 import { nowUs } from './clock.js';
@@ -46,17 +47,6 @@ const DELAY_MARK = '%'.repeat(DELAY_DIGITS);
 const BATCH_BYTES = 64 * 1024;
 /** A delivery later than this counts as late in the summary. */
 const LATE_US = 1_000_000;
-
-class UsageError extends Error {}
-
-function positive(name: string, text: string | undefined, fallback: number, integer: boolean): number {
-  if (text === undefined) return fallback;
-  const value = Number(text);
-  if (!Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
-    throw new UsageError(`--${name} must be a positive ${integer ? 'integer' : 'number'}, not ${JSON.stringify(text)}`);
-  }
-  return value;
-}
 
 function parse(argv: string[]) {
   const { values } = parseArgs({

@@ -119,7 +119,10 @@ export class BodyCache implements BodyHome {
   async readBack(messages: readonly Message[]): Promise<void> {
     const reader = this.reader;
     if (reader === undefined) return;
-    const wanted = messages.filter((message) => bodyState(message).residentBody === null && bodyState(message).bodyRecordId !== 0);
+    const wanted = messages.filter((message) => {
+      const m = bodyState(message);
+      return m.residentBody === null && m.bodyRecordId !== 0;
+    });
     const records = await reader.readMany(wanted.map((message) => bodyState(message).bodyRecordId));
     for (let i = 0; i < wanted.length; i++) {
       const m = bodyState(wanted[i]!);

@@ -131,12 +131,21 @@ function durableKey(clientId: string, name: string): string {
   return `${clientId}\u0000${name}`;
 }
 
-/** Where a producer's exactly-once ids are kept: under its client id, so they outlive its connection. */
+/**
+ * Where ids kept for a client id are (`kind` "producer" for its producer ids): under the client id,
+ * so they outlive the connection.
+ */
+function sessionScope(kind: string, clientId: string): string {
+  return `${kind}:${clientId}`;
+}
+
 function producerScope(connection: CoreConnection): string {
   const clientId = connection.clientId;
   if (clientId === undefined) throw new FerryError('FERRY_CLIENT_ID_REQUIRED', 'a producer id needs a connection with a client id');
-  return `producer:${clientId}`;
+  return sessionScope(PRODUCER, clientId);
 }
+
+const PRODUCER = 'producer';
 
 function temporaryKey(d: Destination): string {
   return `${d.kind}:${d.name}`;
@@ -463,22 +472,21 @@ export class Broker implements RecoveryTarget {
    * a session must still do after a restart (MQTT: the PUBRELs it owes). Durable with the next sync.
    */
   rememberSessionId(clientId: string, kind: string, id: string): void {
-    this.requireDuplicates().remember(`${kind}:${clientId}`, id, Number.POSITIVE_INFINITY, true);
+    this.requireDuplicates().remember(sessionScope(kind, clientId), id, Number.POSITIVE_INFINITY, true);
   }
 
   sessionIds(clientId: string, kind: string): string[] {
-    return this.requireDuplicates().idsOf(`${kind}:${clientId}`);
+    return this.requireDuplicates().idsOf(sessionScope(kind, clientId));
   }
 
   forgetSessionId(clientId: string, kind: string, id: string): boolean {
-    return this.requireDuplicates().forget(`${kind}:${clientId}`, id);
+    return this.requireDuplicates().forget(sessionScope(kind, clientId), id);
   }
 
   /** Forgets every id a client id's session kept, its producer ids among them (the session ended). */
   forgetSessionIds(clientId: string, kinds: readonly string[]): void {
     const duplicates = this.requireDuplicates();
-    duplicates.forgetAll(`producer:${clientId}`);
-    for (const kind of kinds) duplicates.forgetAll(`${kind}:${clientId}`);
+    for (const kind of [PRODUCER, ...kinds]) duplicates.forgetAll(sessionScope(kind, clientId));
   }
 
   /** The messages waiting in a queue, in delivery order, optionally filtered; nothing is consumed. */

@@ -318,16 +318,25 @@ class SelectorParser {
   }
 
   private parseAdditive(): Node {
-    let left = this.parseMultiplicative();
+    return this.parseArithmetic('+', '-', () => this.parseMultiplicative());
+  }
+
+  private parseMultiplicative(): Node {
+    return this.parseArithmetic('*', '/', () => this.parseUnary());
+  }
+
+  /** Operands from `operand` joined, left to right, by either of two operators of one precedence. */
+  private parseArithmetic(a: ArithmeticOperator, b: ArithmeticOperator, operand: () => Node): Node {
+    let left = operand();
     for (;;) {
       const token = this.peek();
-      if (token.kind !== 'punctuation' || (token.symbol !== '+' && token.symbol !== '-')) return left;
+      if (token.kind !== 'punctuation' || (token.symbol !== a && token.symbol !== b)) return left;
       this.advance();
-      const right = this.parseMultiplicative();
+      const right = operand();
       const operator = `'${token.symbol}'`;
       left = {
         kind: 'arithmetic',
-        op: token.symbol,
+        op: token.symbol === a ? a : b,
         left: this.numeric(left, operator),
         right: this.numeric(right, operator),
         start: left.start,
@@ -336,24 +345,6 @@ class SelectorParser {
     }
   }
 
-  private parseMultiplicative(): Node {
-    let left = this.parseUnary();
-    for (;;) {
-      const token = this.peek();
-      if (token.kind !== 'punctuation' || (token.symbol !== '*' && token.symbol !== '/')) return left;
-      this.advance();
-      const right = this.parseUnary();
-      const operator = `'${token.symbol}'`;
-      left = {
-        kind: 'arithmetic',
-        op: token.symbol,
-        left: this.numeric(left, operator),
-        right: this.numeric(right, operator),
-        start: left.start,
-        end: right.end,
-      };
-    }
-  }
 
   private parseUnary(): Node {
     const token = this.peek();

@@ -675,17 +675,21 @@ export class MqttSession implements PacketReceiver {
   private packetIdFor(resendKey: string | undefined, redelivered: boolean): number {
     if (resendKey !== undefined && redelivered) {
       const previous = this.state?.sentBeforeAs(resendKey);
-      if (previous !== undefined && !this.outbound.has(previous) && !(this.state!.awaitingCompleteCount > 0 && this.state!.awaitingComplete.has(previous))) return previous;
+      if (previous !== undefined && !this.packetIdInUse(previous)) return previous;
     }
     return this.allocatePacketId();
   }
 
+  /** In flight to the client, or awaiting its PUBCOMP. */
+  private packetIdInUse(id: number): boolean {
+    return this.outbound.has(id) || (this.state !== undefined && this.state.awaitingCompleteCount > 0 && this.state.awaitingComplete.has(id));
+  }
+
   private allocatePacketId(): number {
-    const awaiting = this.state !== undefined && this.state.awaitingCompleteCount > 0 ? this.state.awaitingComplete : undefined;
     for (let i = 0; i < 65535; i++) {
       const id = this.nextPacketId;
       this.nextPacketId = id === 65535 ? 1 : id + 1;
-      if (!this.outbound.has(id) && awaiting?.has(id) !== true) return id;
+      if (!this.packetIdInUse(id)) return id;
     }
     throw new FerryError('FERRY_MQTT_PROTOCOL', 'no packet identifier free');
   }

@@ -542,8 +542,7 @@ export class JournalStore implements Store {
   private async readRecord(id: number): Promise<Buffer> {
     for (;;) {
       if (this.phase !== 'open' && this.phase !== 'closing') throw this.notOpen();
-      const record = this.ledger.records.get(id);
-      if (record === undefined) throw new FerryError('FERRY_STORE_FAILED', `record ${id} is not live in the journal`);
+      const record = this.liveRecord(id);
       if (record.length === 0) return Buffer.alloc(0);
       const segment = this.segments.get(record.seg)!;
       if (record.pos + record.length > segment.writtenSize) {
@@ -551,17 +550,14 @@ export class JournalStore implements Store {
         await this.sync();
         continue;
       }
-      const data = Buffer.allocUnsafe(record.length);
-      segment.readers++;
-      try {
-        await readFully(this.fs, await this.descriptor(segment), data, record.length, record.pos);
-      } catch (err) {
-        throw new FerryError('FERRY_STORE_FAILED', `record ${id} could not be read from ${segment.file}: ${(err as Error).message}`, { cause: err });
-      } finally {
-        segment.readers--;
-      }
-      return data;
+      return this.readSpan(record.seg, record.pos, record.length, `record ${id}`);
     }
+  }
+
+  private liveRecord(id: number): LiveRecord {
+    const record = this.ledger.records.get(id);
+    if (record === undefined) throw new FerryError('FERRY_STORE_FAILED', `record ${id} is not live in the journal`);
+    return record;
   }
 
   /**
@@ -575,8 +571,7 @@ export class JournalStore implements Store {
     const waiting: Promise<void>[] = [];
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]!;
-      const record = this.ledger.records.get(id);
-      if (record === undefined) throw new FerryError('FERRY_STORE_FAILED', `record ${id} is not live in the journal`);
+      const record = this.liveRecord(id);
       const segment = this.segments.get(record.seg)!;
       if (record.length === 0) out[i] = Buffer.alloc(0);
       else if (record.pos + record.length > segment.writtenSize) {
@@ -598,7 +593,7 @@ export class JournalStore implements Store {
       }
       const span = located.slice(first, last);
       waiting.push(
-        this.readSpan(seg, start, end - start).then((buf) => {
+        this.readSpan(seg, start, end - start, `${end - start} bytes`).then((buf) => {
           for (const r of span) out[r.at] = buf.subarray(r.pos - start, r.pos - start + r.length);
         }),
       );
@@ -608,7 +603,8 @@ export class JournalStore implements Store {
     return out;
   }
 
-  private async readSpan(seg: number, pos: number, length: number): Promise<Buffer> {
+  /** `length` bytes at `pos` of a segment; `what` names them in an error. */
+  private async readSpan(seg: number, pos: number, length: number, what: string): Promise<Buffer> {
     const segment = this.segments.get(seg);
     if (segment === undefined) throw new FerryError('FERRY_STORE_FAILED', `journal segment ${seg} is gone`);
     const data = Buffer.allocUnsafe(length);
@@ -616,7 +612,7 @@ export class JournalStore implements Store {
     try {
       await readFully(this.fs, await this.descriptor(segment), data, length, pos);
     } catch (err) {
-      throw new FerryError('FERRY_STORE_FAILED', `${length} bytes could not be read from ${segment.file}: ${(err as Error).message}`, { cause: err });
+      throw new FerryError('FERRY_STORE_FAILED', `${what} could not be read from ${segment.file}: ${(err as Error).message}`, { cause: err });
     } finally {
       segment.readers--;
     }
@@ -629,8 +625,7 @@ export class JournalStore implements Store {
    */
   private readSync(id: number): Buffer {
     if (this.phase !== 'open' && this.phase !== 'closing') throw this.notOpen();
-    const record = this.ledger.records.get(id);
-    if (record === undefined) throw new FerryError('FERRY_STORE_FAILED', `record ${id} is not live in the journal`);
+    const record = this.liveRecord(id);
     const data = Buffer.allocUnsafe(record.length);
     if (record.length === 0) return data;
     const segment = this.segments.get(record.seg)!;
