@@ -40,7 +40,7 @@ const gc = (globalThis as { gc?: () => void }).gc;
 async function fill(): Promise<number> {
   const filling = new Broker({ store: new JournalStore({ dir }), bodyCacheSize });
   await filling.start();
-  const session = filling.connect({ protocol: 'bench', remoteAddress: 'local' }).createSession();
+  const session = (await filling.connect({ protocol: 'bench', transport: { remoteAddress: 'local' } })).createSession();
   const body = Buffer.alloc(size, 0x61);
   let window: Promise<void>[] = [];
   const started = performance.now();
@@ -90,8 +90,9 @@ if (values['no-drain'] !== true) {
   const drainStart = performance.now();
   let received = 0;
   let peakRss = 0;
+  const drainer = await recovered.connect({ protocol: 'bench', transport: { remoteAddress: 'local' } });
   await new Promise<void>((resolve) => {
-    const consumer = recovered.connect({ protocol: 'bench', remoteAddress: 'local' }).createSession().subscribe({
+    const consumer = drainer.createSession().subscribe({
       destination: { kind: 'queue', name: 'backlog' },
       ackMode: 'individual',
       prefetch: 1000,

@@ -1,41 +1,40 @@
 import { FerryError } from '../errors.js';
-import type { Store, StoreDescription } from '../store/index.js';
-import { SubscriptionIndex, hasWildcard, validateDestinationName } from './address.js';
-import { CoreConnection, type ConnectionInfo, type SendOptions } from './connection.js';
-import { Consumer, type AckMode } from './consumer.js';
+import type { Store } from '../store/index.js';
+import {
+  allowEveryone,
+  type Authenticator,
+  type Authorizer,
+  type BrokerAccess,
+  type BrokerStats,
+  type ConnectRequest,
+  type ConsumerHandle,
+  type DurableSubscriptionInfo,
+  type Operation,
+  type Principal,
+  type SubscribeOptions,
+} from './access.js';
+import { hasWildcard, validateDestinationName } from './address.js';
+import { BodyCache } from './body-cache.js';
+import { QueueBrowser } from './browser.js';
+import { CoreConnection, type ConnectionHost, type IdKeeper, type SendOptions } from './connection.js';
+import { Consumer } from './consumer.js';
+import { Destinations, destinationKey, isClientComposite, splitComposite, type CompositeDestination, type VirtualTopicOptions } from './destinations.js';
 import { DUPLICATE_ID_PROPERTY, DuplicateDetector } from './duplicates.js';
+import { describeStore, type StoreReport } from './inspection.js';
 import { silentLogger, type Logger } from './logger.js';
 import { buildMessage, copyMessage, type Destination, type Message, type MessageInit, type PropertyValue } from './message.js';
-import { MessageQueue, type QueueEnvironment, type QueueStats } from './message-queue.js';
+import { MessageQueue, type QueueEnvironment } from './message-queue.js';
 import { Persistence } from './persistence.js';
-import { BodyCache, type BodyCacheStats } from './body-cache.js';
 import { PolicyBook, type PolicyRule } from './policy.js';
 import type { QueueEntry, StoredMessage } from './queue-entry.js';
-import { RecordType, encodeDeliveryMark, encodeDurableSubscription, encodeQueue } from './records.js';
+import { RecordType, encodeDeliveryMark, type DurableSubscriptionRecord } from './records.js';
 import { recoverState, type RecoveryTarget } from './recovery.js';
 import { RetainedMessages } from './retained.js';
 import { MessageScheduler } from './scheduler.js';
 import { compileSelector, type Selector } from './selector/index.js';
-import type { DeliverySink } from './sink.js';
+import { TopicSubscriptions } from './subscriptions.js';
 import { TimerQueue } from './timers.js';
 import type { Transaction } from './transaction.js';
-
-/** A destination that forwards what is sent to it (ActiveMQ's compositeQueue / compositeTopic). */
-export interface CompositeDestination {
-  readonly kind: 'queue' | 'topic';
-  readonly name: string;
-  readonly forwardTo: readonly Destination[];
-  /** Deliver only to the forward destinations (ActiveMQ's default), not also to the composite itself. */
-  readonly forwardOnly: boolean;
-}
-
-export interface VirtualTopicOptions {
-  readonly enabled: boolean;
-  /** Topics whose names start with this fan out to consumer queues. */
-  readonly prefix: string;
-  /** Consumer queues are named `<consumerPrefix><group>.<topic>`. */
-  readonly consumerPrefix: string;
-}
 
 export interface BrokerOptions {
   readonly store: Store;
@@ -54,142 +53,40 @@ export interface BrokerOptions {
    * the store and are read back near the head of their queue; a store without a reader keeps all.
    */
   readonly bodyCacheSize?: number;
+  /** Who may connect (default: everyone, as who they say they are). */
+  readonly authenticator?: Authenticator;
+  /** What each principal may do to which destination (default: everything). */
+  readonly authorizer?: Authorizer;
   readonly logger?: Logger;
   readonly clock?: () => number;
 }
 
-export interface SubscribeOptions {
-  /** A queue, or a topic pattern (wildcards `*` and `>` allowed for topics). */
-  readonly destination: Destination;
-  readonly sink: DeliverySink;
-  readonly prefetch?: number | undefined;
-  readonly ackMode?: AckMode | undefined;
-  readonly exclusive?: boolean | undefined;
-  readonly priority?: number | undefined;
-  readonly noLocal?: boolean | undefined;
-  /** A JMS selector; refused with FERRY_SELECTOR_INVALID when it does not parse. */
-  readonly selector?: string | undefined;
-  /** Compare string properties with numbers as numbers (ActiveMQ does for STOMP and MQTT, whose headers are all strings). */
-  readonly selectorConvertsStrings?: boolean | undefined;
-  /** Makes a topic subscription durable under this name and the connection's client id. */
-  readonly durableName?: string | undefined;
-  /**
-   * Makes a topic subscription shared: every consumer that names the same share and pattern takes
-   * from one subscription queue, competing; it ends when its last consumer goes.
-   */
-  readonly shareName?: string | undefined;
-  /**
-   * Hands the new subscription the retained messages its pattern matches, first: `all` always,
-   * `new` only when the subscription did not exist before (a durable one resumed gets none).
-   * Shared subscriptions get none.
-   */
-  readonly retainedMessages?: 'all' | 'new' | 'none' | undefined;
-}
-
-/** A durable subscription as stored: its client id's name for it, pattern, selector, no-local. */
-export interface DurableSubscriptionInfo {
-  readonly name: string;
-  readonly topic: string;
-  readonly selector: string | undefined;
-  readonly noLocal: boolean;
-  readonly active: boolean;
-}
-
-interface TopicSubscription {
-  readonly pattern: string;
-  readonly queue: MessageQueue;
-  readonly noLocal: boolean;
-  readonly selectorText: string | undefined;
-  readonly selector: Selector | undefined;
-  readonly durable: { readonly clientId: string; readonly name: string } | undefined;
-  consumer: Consumer | null;
-  /** Connection whose own messages a no-local subscription skips. */
-  localConnectionId: string | undefined;
-}
-
-export interface DurableSubscriptionStats {
-  readonly clientId: string;
-  readonly name: string;
-  readonly topic: string;
-  readonly selector: string | undefined;
-  readonly active: boolean;
-  readonly pending: number;
-  readonly inFlight: number;
-}
-
-export interface BrokerStats {
-  readonly queues: readonly QueueStats[];
-  readonly topics: readonly { readonly name: string; readonly subscriptions: number }[];
-  readonly durableSubscriptions: readonly DurableSubscriptionStats[];
-  readonly connections: number;
-  readonly scheduled: number;
-  /** Persistent message bodies in memory and on disk only (the body cache). */
-  readonly messageBodies: BodyCacheStats;
-}
-
-function durableKey(clientId: string, name: string): string {
-  return `${clientId}\u0000${name}`;
-}
-
-/**
- * Where ids kept for a client id are (`kind` "producer" for its producer ids): under the client id,
- * so they outlive the connection.
- */
-function sessionScope(kind: string, clientId: string): string {
-  return `${kind}:${clientId}`;
-}
-
-function producerScope(connection: CoreConnection): string {
-  const clientId = connection.clientId;
-  if (clientId === undefined) throw new FerryError('FERRY_CLIENT_ID_REQUIRED', 'a producer id needs a connection with a client id');
-  return sessionScope(PRODUCER, clientId);
-}
-
+/** Ids a producer gives its messages are kept under its client id, in this scope. */
 const PRODUCER = 'producer';
-
-function temporaryKey(d: Destination): string {
-  return `${d.kind}:${d.name}`;
-}
-
-/** `queue://a,topic://b` or `a,b` (same kind as the whole): a client-side composite destination. */
-function splitComposite(destination: Destination): Destination[] {
-  return destination.name.split(',').map((part) => {
-    const name = part.trim();
-    if (name.startsWith('queue://')) return { kind: 'queue', name: name.slice(8) };
-    if (name.startsWith('topic://')) return { kind: 'topic', name: name.slice(8) };
-    return { kind: destination.kind, name };
-  });
-}
 
 /**
  * The broker: destinations, subscriptions, routing, transactions, dead letters, scheduling and
- * recovery. Knows no protocol; adapters reach it through CoreConnection and CoreSession and receive
- * through DeliverySinks.
+ * recovery. Knows no protocol. Adapters hold it as a `BrokerAccess` (connect, name, running
+ * state) and do everything else through the `CoreConnection` they get, which sees the broker only
+ * as its `ConnectionHost`.
  */
-export class Broker implements RecoveryTarget {
+export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
   readonly name: string;
   readonly logger: Logger;
-  private readonly store: Store;
+  readonly store: Store;
   private readonly clock: () => number;
-  private readonly autoCreate: boolean;
   private readonly defaultPrefetch: number;
   private readonly policies: PolicyBook;
-  private readonly composites = new Map<string, CompositeDestination>();
-  private readonly virtualTopics: VirtualTopicOptions;
   private readonly expirySweepInterval: number;
+  private readonly authenticator: Authenticator;
+  /** Undefined when everything is allowed, so the message path makes no call for it. */
+  private readonly authorizer: Authorizer | undefined;
   private readonly timers: TimerQueue;
-  private readonly queues = new Map<string, MessageQueue>();
-  /** Virtual topic name -> its consumer queues. */
-  private readonly virtualConsumers = new Map<string, Set<MessageQueue>>();
-  private readonly topics = new Set<string>();
-  private readonly topicSubscriptions = new SubscriptionIndex<TopicSubscription>();
-  private readonly durableSubscriptions = new Map<string, TopicSubscription>();
-  /** Shared subscriptions by share name and pattern. */
-  private readonly sharedSubscriptions = new Map<string, TopicSubscription>();
+  private readonly destinations: Destinations;
+  private readonly subscriptions: TopicSubscriptions;
   private retained: RetainedMessages | undefined;
   private readonly connections = new Map<string, CoreConnection>();
   private readonly clientIds = new Map<string, CoreConnection>();
-  private readonly temporaryOwners = new Map<string, CoreConnection>();
   private persistence: Persistence | undefined;
   private readonly bodies: BodyCache;
   /** Queues whose delivery mark moved this turn; written together at the end of it. */
@@ -202,21 +99,41 @@ export class Broker implements RecoveryTarget {
   private nextConnection = 1;
   private nextConsumer = 1;
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
+  readonly producerIds: IdKeeper;
+  readonly sessionIds: IdKeeper;
 
   constructor(options: BrokerOptions) {
     this.store = options.store;
     this.name = options.name ?? 'ferry';
     this.logger = options.logger ?? silentLogger;
     this.clock = options.clock ?? Date.now;
-    this.autoCreate = options.autoCreateDestinations ?? true;
     this.defaultPrefetch = options.defaultPrefetch ?? 1000;
     this.policies = new PolicyBook(options.policies ?? []);
-    for (const composite of options.composites ?? []) this.composites.set(temporaryKey(composite), composite);
-    this.virtualTopics = options.virtualTopics ?? { enabled: true, prefix: 'VirtualTopic.', consumerPrefix: 'Consumer.' };
     this.expirySweepInterval = options.expirySweepInterval ?? 1000;
+    this.authenticator = options.authenticator ?? allowEveryone;
+    this.authorizer = options.authorizer;
     this.timers = new TimerQueue(this.clock);
     this.bodies = new BodyCache(this.store.reader, options.bodyCacheSize ?? Number.POSITIVE_INFINITY, this.logger);
     this.idPrefix = `${this.name}-${Date.now().toString(36)}`;
+    const parts = {
+      store: this.store,
+      newQueue: (name: string, kind: 'queue' | 'subscription', recordId: number, policyKind: 'queue' | 'topic', policyName = name) =>
+        new MessageQueue(name, kind, recordId, this.policies.resolve(policyKind, policyName), this.requireEnvironment()),
+      allocateId: () => this.requirePersistence().allocateId(),
+    };
+    this.destinations = new Destinations(
+      parts,
+      options.autoCreateDestinations ?? true,
+      options.virtualTopics ?? { enabled: true, prefix: 'VirtualTopic.', consumerPrefix: 'Consumer.' },
+      options.composites ?? [],
+    );
+    this.subscriptions = new TopicSubscriptions({
+      ...parts,
+      topicSeen: (name) => this.destinations.topics.add(name),
+      retainedMatching: (pattern) => this.requireRetained().matching(pattern),
+    });
+    this.producerIds = this.idKeeper((clientId) => `${PRODUCER}:${clientId}`);
+    this.sessionIds = this.idKeeper((scope) => scope);
   }
 
   get isRunning(): boolean {
@@ -266,41 +183,38 @@ export class Broker implements RecoveryTarget {
     this.state = 'stopped';
   }
 
-  connect(info: ConnectionInfo): CoreConnection {
-    if (this.state !== 'running') throw new FerryError('FERRY_BROKER_STOPPING', 'the broker is not accepting connections');
-    if (info.clientId !== undefined && this.clientIds.has(info.clientId)) {
-      if (info.takeOver !== true) throw new FerryError('FERRY_CLIENT_ID_IN_USE', `client id "${info.clientId}" is already connected`);
+  /**
+   * Authenticates the client, then opens its connection. The client id is checked after
+   * authentication, so a client that fails it never evicts the holder of its id.
+   */
+  async connect(request: ConnectRequest): Promise<CoreConnection> {
+    this.assertAccepting();
+    const principal = request.internal === true ? internalPrincipal : await this.authenticator.authenticate(request);
+    this.assertAccepting();
+    const clientId = request.clientId;
+    if (clientId !== undefined && this.clientIds.has(clientId)) {
+      if (request.takeOver !== true) throw new FerryError('FERRY_CLIENT_ID_IN_USE', `client id "${clientId}" is already connected`);
       // the newer connection wins: the older one hears of it, then closes before this one opens
-      const previous = this.clientIds.get(info.clientId)!;
+      const previous = this.clientIds.get(clientId)!;
       previous.onEvicted?.();
       previous.close();
     }
-    const connection = new CoreConnection(`${this.idPrefix}-${this.nextConnection++}`, info, this);
+    const connection = new CoreConnection(`${this.idPrefix}-${this.nextConnection++}`, request, principal, this);
     this.connections.set(connection.id, connection);
-    if (info.clientId !== undefined) this.clientIds.set(info.clientId, connection);
+    if (clientId !== undefined) this.clientIds.set(clientId, connection);
     return connection;
   }
 
-  createMessage(init: MessageInit, connectionId: string): Message {
-    return buildMessage(init, `ID:${this.idPrefix}-${this.nextMessage++}`, this.clock(), connectionId);
+  // ConnectionHost: what a CoreConnection asks of the broker
+
+  createMessage(init: MessageInit, connection: CoreConnection): Message {
+    return buildMessage(init, `ID:${this.idPrefix}-${this.nextMessage++}`, this.clock(), connection.id);
   }
 
-  /** Checks that a message may be sent to `destination` (creating destinations on first use). */
-  checkSendable(destination: Destination, _connection: CoreConnection | undefined): void {
-    if (destination.name.includes(',') && destination.temporary !== true) {
-      for (const part of splitComposite(destination)) this.checkSendable(part, undefined);
-      return;
-    }
-    validateDestinationName(destination.name, false);
-    if (destination.temporary === true) {
-      if (!this.temporaryOwners.has(temporaryKey(destination))) {
-        throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `temporary ${destination.kind} "${destination.name}" no longer exists`);
-      }
-      return;
-    }
-    if (this.composites.has(temporaryKey(destination))) return;
-    if (destination.kind === 'queue') this.queueNamed(destination.name);
-    else this.topicNamed(destination.name);
+  /** Checks that a message may be sent to `destination` by `connection` (creating destinations on first use). */
+  checkSendable(destination: Destination, connection: CoreConnection): void {
+    if (this.authorizer !== undefined) this.authorize(connection.principal, 'send', destination);
+    this.destinations.checkSendable(destination);
   }
 
   /**
@@ -308,11 +222,11 @@ export class Broker implements RecoveryTarget {
    * null when nothing was written. A message whose duplicate-detection id was seen is accepted
    * and dropped.
    */
-  send(message: Message, connection: CoreConnection, options?: SendOptions): Promise<void> | null {
+  send(message: Message, connection: CoreConnection, options: SendOptions | undefined): Promise<void> | null {
     this.checkSendable(message.destination, connection);
     if (options?.retain === true) {
       const destination = message.destination;
-      if (destination.kind !== 'topic' || destination.temporary === true || destination.name.includes(',')) {
+      if (destination.kind !== 'topic' || destination.temporary === true || isClientComposite(destination)) {
         throw new FerryError('FERRY_DESTINATION_INVALID', 'only a plain topic keeps a retained message');
       }
       // the retained copy outlives the message's record
@@ -325,8 +239,12 @@ export class Broker implements RecoveryTarget {
     const producerId = options?.producerId;
     if (duplicateId !== undefined || producerId !== undefined) {
       const duplicates = this.requireDuplicates();
-      const key = temporaryKey(message.destination);
-      const producer = producerId === undefined ? undefined : producerScope(connection);
+      const key = destinationKey(message.destination);
+      let producer: string | undefined;
+      if (producerId !== undefined) {
+        if (connection.clientId === undefined) throw new FerryError('FERRY_CLIENT_ID_REQUIRED', 'a producer id needs a connection with a client id');
+        producer = `${PRODUCER}:${connection.clientId}`;
+      }
       if ((duplicateId !== undefined && duplicates.isDuplicate(key, duplicateId)) || (producer !== undefined && duplicates.isDuplicate(producer, producerId!))) {
         this.logger.debug({ event: 'message.duplicate', destination: message.destination.name, duplicateId, producerId }, 'duplicate dropped');
         return null;
@@ -351,14 +269,14 @@ export class Broker implements RecoveryTarget {
     const touched = new Set<MessageQueue>();
     for (const message of tx.sends) {
       try {
-        this.checkSendable(message.destination, undefined);
+        this.destinations.checkSendable(message.destination);
       } catch (err) {
         this.logger.warn({ event: 'tx.send.dropped', destination: message.destination.name, err }, 'destination went away before commit');
         continue;
       }
       const duplicateId = this.duplicateIdOf(message);
       if (duplicateId !== undefined) {
-        const key = temporaryKey(message.destination);
+        const key = destinationKey(message.destination);
         if (this.requireDuplicates().isDuplicate(key, duplicateId)) continue;
         this.requireDuplicates().remember(key, duplicateId, this.policyFor(message.destination).duplicateWindow, message.persistent, storeTx);
       }
@@ -380,7 +298,7 @@ export class Broker implements RecoveryTarget {
 
   subscribe(connection: CoreConnection, options: SubscribeOptions): Consumer {
     const { destination } = options;
-    const selector = options.selector === undefined || options.selector.trim() === '' ? undefined : compileSelector(options.selector, { convertStringExpressions: options.selectorConvertsStrings === true });
+    const selector = this.selectorOf(options);
     const makeConsumer = (queue: MessageQueue, queueSelector: Selector | undefined): Consumer =>
       new Consumer(this.nextConsumer++, connection.id, queue, options.sink, {
         prefetch: options.prefetch ?? this.defaultPrefetch,
@@ -393,138 +311,50 @@ export class Broker implements RecoveryTarget {
 
     if (destination.kind === 'queue') {
       validateDestinationName(destination.name, false);
-      if (options.durableName !== undefined) {
-        throw new FerryError('FERRY_DESTINATION_INVALID', 'a durable subscription needs a topic, not a queue');
-      }
-      const queue = this.queueForConsumer(destination, connection);
+      if (options.durable !== undefined) throw new FerryError('FERRY_DESTINATION_INVALID', 'a durable subscription needs a topic, not a queue');
+      if (this.authorizer !== undefined) this.authorize(connection.principal, 'consume', destination);
+      const queue = this.destinations.queueForConsumer(destination, connection.id);
       const consumer = makeConsumer(queue, selector);
       queue.addConsumer(consumer);
       return consumer;
     }
 
     validateDestinationName(destination.name, true);
+    if (this.authorizer !== undefined) this.authorize(connection.principal, 'consume', destination);
     if (destination.temporary === true && !connection.ownsTemporary(destination)) {
       throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `temporary topic "${destination.name}" belongs to another connection`);
     }
-    if (!hasWildcard(destination.name)) this.topicNamed(destination.name);
+    if (!hasWildcard(destination.name)) this.destinations.topicNamed(destination.name);
     if (options.shareName !== undefined) {
-      if (options.durableName !== undefined) throw new FerryError('FERRY_DESTINATION_INVALID', 'a subscription is either shared or durable, not both');
-      return this.subscribeShared(connection, options, selector, makeConsumer);
+      if (options.durable !== undefined) throw new FerryError('FERRY_DESTINATION_INVALID', 'a subscription is either shared or durable, not both');
+      return this.subscriptions.subscribeShared(connection.id, options, selector, makeConsumer);
     }
-    if (options.durableName !== undefined) {
-      const clientId = connection.clientId;
-      const existed = clientId !== undefined && this.durableSubscriptions.has(durableKey(clientId, options.durableName));
-      const consumer = this.subscribeDurable(connection, options, selector, makeConsumer);
-      if (options.retainedMessages === 'all' || (options.retainedMessages === 'new' && !existed)) this.handRetained(consumer.queue, destination.name);
-      return consumer;
+    if (options.durable !== undefined) {
+      const owner = options.durable.owner ?? connection.clientId;
+      if (owner === undefined) throw new FerryError('FERRY_CLIENT_ID_REQUIRED', `durable subscription "${options.durable.name}" needs a client id on the connection`);
+      return this.subscriptions.subscribeDurable(connection.id, owner, options, selector, makeConsumer);
     }
-
-    const subscription: TopicSubscription = {
-      pattern: destination.name,
-      queue: this.newQueue(destination.name, 'subscription', 0, 'topic'),
-      noLocal: options.noLocal ?? false,
-      selectorText: options.selector,
-      selector,
-      durable: undefined,
-      consumer: null,
-      localConnectionId: connection.id,
-    };
-    if (options.retainedMessages === 'all' || options.retainedMessages === 'new') this.handRetained(subscription.queue, destination.name);
-    // the subscription filters when routing, so its consumer takes everything that reaches it
-    const consumer = makeConsumer(subscription.queue, undefined);
-    subscription.consumer = consumer;
-    subscription.queue.addConsumer(consumer);
-    this.topicSubscriptions.add(subscription.pattern, subscription);
-    consumer.onClose = () => {
-      this.topicSubscriptions.remove(subscription.pattern, subscription);
-      subscription.queue.destroy();
-    };
-    return consumer;
+    return this.subscriptions.subscribe(connection.id, options, selector, makeConsumer);
   }
 
-  /** How many topics have a retained message. */
-  get retainedCount(): number {
-    return this.retained?.size ?? 0;
-  }
-
-  /** The durable subscriptions of a client id, active or not. */
-  durableSubscriptionsOf(clientId: string): DurableSubscriptionInfo[] {
-    const found: DurableSubscriptionInfo[] = [];
-    for (const s of this.durableSubscriptions.values()) {
-      if (s.durable?.clientId !== clientId) continue;
-      found.push({ name: s.durable.name, topic: s.pattern, selector: s.selectorText, noLocal: s.noLocal, active: s.consumer !== null });
-    }
-    return found;
-  }
-
-  /** True while the connection's producer has not forgotten `id` (see `SendOptions.producerId`). */
-  holdsProducerId(connection: CoreConnection, id: string): boolean {
-    return this.requireDuplicates().isDuplicate(producerScope(connection), id);
-  }
-
-  /** The producer is done with `id`: a later message may use it again. Returns false if it was not held. */
-  forgetProducerId(connection: CoreConnection, id: string): boolean {
-    return this.requireDuplicates().forget(producerScope(connection), id);
-  }
-
-  /**
-   * Keeps an id for a client id in the store until forgotten, under a `kind` the protocol names: what
-   * a session must still do after a restart (MQTT: the PUBRELs it owes). Durable with the next sync.
-   */
-  rememberSessionId(clientId: string, kind: string, id: string): void {
-    this.requireDuplicates().remember(sessionScope(kind, clientId), id, Number.POSITIVE_INFINITY, true);
-  }
-
-  sessionIds(clientId: string, kind: string): string[] {
-    return this.requireDuplicates().idsOf(sessionScope(kind, clientId));
-  }
-
-  forgetSessionId(clientId: string, kind: string, id: string): boolean {
-    return this.requireDuplicates().forget(sessionScope(kind, clientId), id);
-  }
-
-  /** Forgets every id a client id's session kept, its producer ids among them (the session ended). */
-  forgetSessionIds(clientId: string, kinds: readonly string[]): void {
-    const duplicates = this.requireDuplicates();
-    for (const kind of [PRODUCER, ...kinds]) duplicates.forgetAll(sessionScope(kind, clientId));
-  }
-
-  /** The messages waiting in a queue, in delivery order, optionally filtered; nothing is consumed. */
-  browse(destination: Destination, connection: CoreConnection, selector?: string, selectorConvertsStrings?: boolean): Message[] {
+  /** A browser on a queue: what waits in it now, handed over once through the sink (see QueueBrowser). */
+  browse(connection: CoreConnection, options: SubscribeOptions, onClose: () => void): ConsumerHandle {
+    const { destination } = options;
     if (destination.kind !== 'queue') throw new FerryError('FERRY_DESTINATION_INVALID', 'only queues can be browsed');
     validateDestinationName(destination.name, false);
-    const queue = destination.temporary === true ? this.queueForConsumer(destination, connection) : this.queues.get(destination.name);
-    if (queue === undefined) return [];
-    const messages = queue.snapshot();
-    if (selector === undefined || selector.trim() === '') return messages;
-    const compiled = compileSelector(selector, { convertStringExpressions: selectorConvertsStrings === true });
-    return messages.filter((m) => compiled.matches(m));
-  }
-
-  /** Removes a durable subscription and the messages it kept. It must have no active subscriber. */
-  unsubscribeDurable(clientId: string, name: string): void {
-    const key = durableKey(clientId, name);
-    const subscription = this.durableSubscriptions.get(key);
-    if (subscription === undefined) {
-      throw new FerryError('FERRY_CONSUMER_NOT_FOUND', `no durable subscription "${name}" for client id "${clientId}"`);
-    }
-    if (subscription.consumer !== null) {
-      throw new FerryError('FERRY_CONSUMER_EXISTS', `durable subscription "${name}" still has an active subscriber`);
-    }
-    this.removeDurable(key, subscription);
+    if (this.authorizer !== undefined) this.authorize(connection.principal, 'browse', destination);
+    const selector = this.selectorOf(options);
+    const queue = this.destinations.queueToBrowse(destination, connection.id);
+    return new QueueBrowser(this.nextConsumer++, queue?.waitingEntries() ?? [], options.sink, selector, this.clock, onClose);
   }
 
   createTemporary(destination: Destination, owner: CoreConnection): void {
-    this.temporaryOwners.set(temporaryKey(destination), owner);
-    if (destination.kind === 'queue') this.queues.set(destination.name, this.newQueue(destination.name, 'queue', 0, 'queue'));
+    if (this.authorizer !== undefined) this.authorize(owner.principal, 'create', destination);
+    this.destinations.createTemporary(destination, owner.id);
   }
 
   deleteTemporary(destination: Destination): void {
-    this.temporaryOwners.delete(temporaryKey(destination));
-    if (destination.kind === 'queue') {
-      this.queues.get(destination.name)?.destroy();
-      this.queues.delete(destination.name);
-    }
+    this.destinations.deleteTemporary(destination);
   }
 
   disconnected(connection: CoreConnection): void {
@@ -534,81 +364,58 @@ export class Broker implements RecoveryTarget {
     }
   }
 
-  /**
-   * What the store keeps on disk, file by file, with the records keeping each file alive named by
-   * what they belong to: a queue, a durable subscription, a waiting message. Undefined for stores
-   * without files.
-   */
-  storeReport(): { store: StoreDescription; owners: Record<number, string> } | undefined {
-    const description = this.store.describe?.();
-    if (description === undefined) return undefined;
-    const wanted = new Set<number>();
-    for (const segment of description.segments) for (const id of segment.keptAliveBy) wanted.add(id);
-    const owners: Record<number, string> = {};
-    const name = (id: number, what: string): void => {
-      if (wanted.has(id)) owners[id] = what;
-    };
-    const describeQueue = (queue: MessageQueue, label: string): void => {
-      name(queue.recordId, label);
-      name(queue.deliveryMarkRecord, `delivery mark of ${label}`);
-      for (const entry of queue.entries()) {
-        name(entry.referenceId, `message waiting in ${label}`);
-        if (entry.stored !== null) name(entry.stored.recordId, `message waiting in ${label}`);
-      }
-    };
-    for (const queue of this.queues.values()) if (queue.recordId !== 0) describeQueue(queue, `queue ${queue.name}`);
-    for (const s of this.durableSubscriptions.values()) describeQueue(s.queue, `durable subscription ${s.durable!.clientId}:${s.durable!.name} on topic ${s.pattern}`);
-    for (const id of wanted) owners[id] ??= 'a scheduled message, duplicate-detection id or transaction record';
-    return { store: description, owners };
+  durableSubscriptions(_connection: CoreConnection, owner: string): DurableSubscriptionInfo[] {
+    return this.subscriptions.durableOf(owner);
   }
 
-  /** The first `limit` messages waiting in a queue, for operators; nothing is consumed. */
+  deleteDurableSubscription(connection: CoreConnection, owner: string, name: string): void {
+    const pattern = this.subscriptions.durablePattern(owner, name);
+    if (this.authorizer !== undefined && pattern !== undefined) this.authorize(connection.principal, 'delete', { kind: 'topic', name: pattern });
+    this.subscriptions.deleteDurable(owner, name);
+  }
+
+  retainedCount(): number {
+    return this.retained?.size ?? 0;
+  }
+
+  // for operators (the management API and the CLI behind it)
+
+  /** What the store keeps on disk, file by file, with the records keeping each file alive named. */
+  storeReport(): StoreReport | undefined {
+    return describeStore(this.store, this.destinations.queues.values(), this.subscriptions.durableSubscriptions());
+  }
+
+  /** The first `limit` messages waiting in a queue; nothing is consumed. */
   peek(queueName: string, limit: number): Message[] {
-    const queue = this.queues.get(queueName);
-    if (queue === undefined) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `no queue "${queueName}"`);
-    return queue.snapshot(limit);
+    return this.existingQueue(queueName).snapshot(limit);
   }
 
   /** Drops the waiting messages of a queue; returns how many. */
   purge(queueName: string): number {
-    const queue = this.queues.get(queueName);
-    if (queue === undefined) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `no queue "${queueName}"`);
-    return queue.purge();
+    return this.existingQueue(queueName).purge();
   }
 
   stats(): BrokerStats {
-    const topics = [...this.topics].sort().map((name) => {
-      let subscriptions = 0;
-      this.topicSubscriptions.match(name, () => subscriptions++);
-      return { name, subscriptions };
-    });
-    const durableSubscriptions = [...this.durableSubscriptions.values()].map((s) => {
-      const q = s.queue.stats();
-      return {
-        clientId: s.durable!.clientId,
-        name: s.durable!.name,
-        topic: s.pattern,
-        selector: s.selectorText,
-        active: s.consumer !== null,
-        pending: q.pending,
-        inFlight: q.inFlight,
-      };
-    });
-    const queues = [...this.queues.values()].map((q) => q.stats()).sort((a, b) => a.name.localeCompare(b.name));
-    return { queues, topics, durableSubscriptions, connections: this.connections.size, scheduled: this.scheduler?.size ?? 0, messageBodies: this.bodies.stats() };
+    const topics = [...this.destinations.topics].sort().map((name) => ({ name, subscriptions: this.subscriptions.countMatching(name) }));
+    const queues = [...this.destinations.queues.values()].map((q) => q.stats()).sort((a, b) => a.name.localeCompare(b.name));
+    return {
+      queues,
+      topics,
+      durableSubscriptions: this.subscriptions.durableStats(),
+      connections: this.connections.size,
+      scheduled: this.scheduler?.size ?? 0,
+      messageBodies: this.bodies.stats(),
+    };
   }
 
   // RecoveryTarget: how recovery puts the store's records back
 
   recoverQueue(recordId: number, name: string): MessageQueue {
-    const queue = this.newQueue(name, 'queue', recordId, 'queue');
-    this.queues.set(name, queue);
-    this.indexVirtualConsumer(queue);
-    return queue;
+    return this.destinations.recoverQueue(recordId, name);
   }
 
-  recoverDurable(recordId: number, clientId: string, name: string, topic: string, selector: string | undefined, noLocal: boolean): MessageQueue {
-    return this.addDurable(recordId, clientId, name, topic, selector, noLocal).queue;
+  recoverDurable(recordId: number, subscription: DurableSubscriptionRecord): MessageQueue {
+    return this.subscriptions.recoverDurable(recordId, subscription);
   }
 
   recoverScheduled(recordId: number, data: Buffer): void {
@@ -623,40 +430,36 @@ export class Broker implements RecoveryTarget {
     this.requireRetained().recover(recordId, data);
   }
 
-  /** Puts the retained messages `pattern` matches into a starting subscription's queue, ahead of what routing brings. */
-  private handRetained(queue: MessageQueue, pattern: string): void {
-    for (const message of this.requireRetained().matching(pattern)) queue.acceptRetained(message);
+  private assertAccepting(): void {
+    if (this.state === 'new') throw new FerryError('FERRY_BROKER_NOT_STARTED', 'the broker has not started yet');
+    if (this.state !== 'running') throw new FerryError('FERRY_BROKER_STOPPING', 'the broker is not accepting connections');
   }
 
-  /** Joins (or starts) the shared subscription of `options.shareName` on the pattern; its consumers compete. */
-  private subscribeShared(connection: CoreConnection, options: SubscribeOptions, selector: Selector | undefined, makeConsumer: (q: MessageQueue, s: Selector | undefined) => Consumer): Consumer {
-    const pattern = options.destination.name;
-    const key = durableKey(options.shareName!, pattern);
-    let subscription = this.sharedSubscriptions.get(key);
-    if (subscription === undefined) {
-      subscription = {
-        pattern,
-        queue: this.newQueue(`${options.shareName!}:${pattern}`, 'subscription', 0, 'topic', pattern),
-        noLocal: false,
-        selectorText: options.selector,
-        selector,
-        durable: undefined,
-        consumer: null,
-        localConnectionId: connection.id,
-      };
-      this.sharedSubscriptions.set(key, subscription);
-      this.topicSubscriptions.add(pattern, subscription);
-    }
-    const shared = subscription;
-    const consumer = makeConsumer(shared.queue, undefined);
-    shared.queue.addConsumer(consumer);
-    consumer.onClose = () => {
-      if (shared.queue.consumerCount > 0 || this.sharedSubscriptions.get(key) !== shared) return;
-      this.sharedSubscriptions.delete(key);
-      this.topicSubscriptions.remove(shared.pattern, shared);
-      shared.queue.destroy();
+  private authorize(principal: Principal, operation: Operation, destination: Destination): void {
+    if (principal.internal) return;
+    const parts = isClientComposite(destination) ? splitComposite(destination) : [destination];
+    for (const part of parts) this.authorizer!.authorize(principal, operation, part);
+  }
+
+  private selectorOf(options: SubscribeOptions): Selector | undefined {
+    if (options.selector === undefined || options.selector.trim() === '') return undefined;
+    return compileSelector(options.selector, { convertStringExpressions: options.selectorConvertsStrings === true });
+  }
+
+  private existingQueue(name: string): MessageQueue {
+    const queue = this.destinations.queues.get(name);
+    if (queue === undefined) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `no queue "${name}"`);
+    return queue;
+  }
+
+  private idKeeper(scopeOf: (scope: string) => string): IdKeeper {
+    return {
+      holds: (scope, id) => this.requireDuplicates().isDuplicate(scopeOf(scope), id),
+      remember: (scope, id) => this.requireDuplicates().remember(scopeOf(scope), id, Number.POSITIVE_INFINITY, true),
+      ids: (scope) => this.requireDuplicates().idsOf(scopeOf(scope)),
+      forget: (scope, id) => this.requireDuplicates().forget(scopeOf(scope), id),
+      forgetAll: (scope) => this.requireDuplicates().forgetAll(scopeOf(scope)),
     };
-    return consumer;
   }
 
   private deliveryMarkMoved(queue: MessageQueue): void {
@@ -679,8 +482,8 @@ export class Broker implements RecoveryTarget {
   }
 
   private *allPersistentQueues(): IterableIterator<MessageQueue> {
-    for (const queue of this.queues.values()) if (queue.recordId !== 0) yield queue;
-    for (const subscription of this.durableSubscriptions.values()) yield subscription.queue;
+    for (const queue of this.destinations.queues.values()) if (queue.recordId !== 0) yield queue;
+    yield* this.subscriptions.durableQueues();
   }
 
   private duplicateIdOf(message: Message): string | undefined {
@@ -719,29 +522,26 @@ export class Broker implements RecoveryTarget {
       const copy = copyMessage(message, { destination: to, originalDestination: message.originalDestination ?? message.destination });
       this.targetsOf(copy, to, into, depth + 1);
     };
-    if (destination.name.includes(',') && destination.temporary !== true) {
+    if (isClientComposite(destination)) {
       for (const part of splitComposite(destination)) forward(part);
       return;
     }
-    const composite = this.composites.get(temporaryKey(destination));
+    const composite = this.destinations.composite(destination);
     if (composite !== undefined) {
       for (const to of composite.forwardTo) forward(to);
       if (composite.forwardOnly) return;
     }
     if (destination.kind === 'queue') {
-      const queue = this.queues.get(destination.name) ?? (destination.temporary === true ? undefined : this.queueNamed(destination.name));
+      const queue = this.destinations.queues.get(destination.name) ?? (destination.temporary === true ? undefined : this.destinations.queueNamed(destination.name));
       if (queue !== undefined) into.push([queue, message]);
       return;
     }
-    this.topicSubscriptions.match(destination.name, (subscription) => {
+    this.subscriptions.index.match(destination.name, (subscription) => {
       if (subscription.noLocal && subscription.localConnectionId === message.originConnectionId) return;
       if (subscription.selector !== undefined && !subscription.selector.matches(message)) return;
       into.push([subscription.queue, message]);
     });
-    if (this.virtualTopics.enabled && destination.name.startsWith(this.virtualTopics.prefix)) {
-      const consumers = this.virtualConsumers.get(destination.name);
-      if (consumers !== undefined) for (const queue of consumers) into.push([queue, message]);
-    }
+    for (const queue of this.destinations.virtualConsumersOf(destination.name)) into.push([queue, message]);
   }
 
   private route(message: Message, storeTx: number | undefined, touched?: Set<MessageQueue>): boolean {
@@ -800,7 +600,7 @@ export class Broker implements RecoveryTarget {
     if (message.expiration !== 0) properties.set('originalExpiration', message.expiration);
     const copy = copyMessage(message, { destination: { kind: 'queue', name: target }, originalDestination: origin, expiration: 0, properties });
     const persistence = this.requirePersistence();
-    const dlq = this.queueNamed(target, true);
+    const dlq = this.destinations.queueNamed(target, true);
     const txId = copy.persistent ? persistence.allocateId() : undefined;
     const stored = copy.persistent ? persistence.storeMessage(copy, txId) : null;
     dlq.accept(copy, stored, txId, false);
@@ -822,144 +622,42 @@ export class Broker implements RecoveryTarget {
     for (const [queue, list] of byQueue) queue.giveBack(list);
   }
 
-  private subscribeDurable(connection: CoreConnection, options: SubscribeOptions, selector: Selector | undefined, makeConsumer: (q: MessageQueue, s: Selector | undefined) => Consumer): Consumer {
-    const clientId = connection.clientId;
-    const name = options.durableName!;
-    if (clientId === undefined) {
-      throw new FerryError('FERRY_DESTINATION_INVALID', `durable subscription "${name}" needs a client id on the connection`);
-    }
-    const key = durableKey(clientId, name);
-    let subscription = this.durableSubscriptions.get(key);
-    const noLocal = options.noLocal ?? false;
-    const selectorText = selector === undefined ? undefined : options.selector;
-    if (subscription !== undefined && subscription.consumer !== null) {
-      throw new FerryError('FERRY_CONSUMER_EXISTS', `durable subscription "${name}" of client id "${clientId}" already has an active subscriber`);
-    }
-    if (subscription !== undefined && (subscription.pattern !== options.destination.name || subscription.selectorText !== selectorText || subscription.noLocal !== noLocal)) {
-      // JMS: subscribing under the same name with another topic or selector replaces the subscription
-      this.removeDurable(key, subscription);
-      subscription = undefined;
-    }
-    if (subscription === undefined) {
-      const recordId = this.requirePersistence().allocateId();
-      this.store.add(
-        recordId,
-        RecordType.DurableSubscription,
-        encodeDurableSubscription({ clientId, name, topic: options.destination.name, selector: selectorText, noLocal }),
-      );
-      subscription = this.addDurable(recordId, clientId, name, options.destination.name, selectorText, noLocal, options.selectorConvertsStrings === true);
-    }
-    const consumer = makeConsumer(subscription.queue, undefined);
-    const active = subscription;
-    active.consumer = consumer;
-    active.localConnectionId = connection.id;
-    consumer.onClose = () => {
-      active.consumer = null;
-    };
-    active.queue.addConsumer(consumer);
-    return consumer;
-  }
-
-  private addDurable(recordId: number, clientId: string, name: string, topic: string, selectorText: string | undefined, noLocal: boolean, convertStrings = true): TopicSubscription {
-    const subscription: TopicSubscription = {
-      pattern: topic,
-      queue: this.newQueue(`${clientId}:${name}`, 'subscription', recordId, 'topic', topic),
-      noLocal,
-      selectorText,
-      selector: selectorText === undefined ? undefined : compileSelector(selectorText, { convertStringExpressions: convertStrings }),
-      durable: { clientId, name },
-      consumer: null,
-      localConnectionId: undefined,
-    };
-    this.durableSubscriptions.set(durableKey(clientId, name), subscription);
-    this.topicSubscriptions.add(topic, subscription);
-    if (!hasWildcard(topic)) this.topics.add(topic);
-    return subscription;
-  }
-
-  private removeDurable(key: string, subscription: TopicSubscription): void {
-    this.durableSubscriptions.delete(key);
-    this.topicSubscriptions.remove(subscription.pattern, subscription);
-    subscription.queue.destroy();
-    this.store.delete(subscription.queue.recordId);
-  }
-
-  private newQueue(name: string, kind: 'queue' | 'subscription', recordId: number, policyKind: 'queue' | 'topic', policyName = name): MessageQueue {
-    return new MessageQueue(name, kind, recordId, this.policies.resolve(policyKind, policyName), this.requireEnvironment());
-  }
-
-  private queueForConsumer(destination: Destination, connection: CoreConnection): MessageQueue {
-    if (destination.temporary === true) {
-      const owner = this.temporaryOwners.get(temporaryKey(destination));
-      if (owner === undefined) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `temporary queue "${destination.name}" no longer exists`);
-      if (owner !== connection) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `temporary queue "${destination.name}" belongs to another connection`);
-      return this.queues.get(destination.name)!;
-    }
-    return this.queueNamed(destination.name);
-  }
-
-  private queueNamed(name: string, force = false): MessageQueue {
-    const existing = this.queues.get(name);
-    if (existing !== undefined) return existing;
-    if (!this.autoCreate && !force) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `queue "${name}" does not exist and destinations are not created on first use`);
-    const recordId = this.requirePersistence().allocateId();
-    this.store.add(recordId, RecordType.Queue, encodeQueue({ name }));
-    const queue = this.newQueue(name, 'queue', recordId, 'queue');
-    this.queues.set(name, queue);
-    this.indexVirtualConsumer(queue);
-    return queue;
-  }
-
-  /** `Consumer.A.VirtualTopic.orders` receives what is sent to topic `VirtualTopic.orders`. */
-  private indexVirtualConsumer(queue: MessageQueue): void {
-    const { enabled, prefix, consumerPrefix } = this.virtualTopics;
-    if (!enabled || !queue.name.startsWith(consumerPrefix)) return;
-    const rest = queue.name.slice(consumerPrefix.length);
-    const dot = rest.indexOf('.');
-    if (dot <= 0) return;
-    const topic = rest.slice(dot + 1);
-    if (!topic.startsWith(prefix)) return;
-    let set = this.virtualConsumers.get(topic);
-    if (set === undefined) this.virtualConsumers.set(topic, (set = new Set()));
-    set.add(queue);
-  }
-
-  private topicNamed(name: string): void {
-    if (this.topics.has(name)) return;
-    if (!this.autoCreate) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `topic "${name}" does not exist and destinations are not created on first use`);
-    this.topics.add(name);
-  }
-
   private sweepExpired(): void {
     if (this.state !== 'running') return;
     const now = this.clock();
-    for (const queue of this.queues.values()) queue.sweepExpired(now);
-    for (const subscription of this.durableSubscriptions.values()) subscription.queue.sweepExpired(now);
+    for (const queue of this.destinations.queues.values()) queue.sweepExpired(now);
+    for (const queue of this.subscriptions.durableQueues()) queue.sweepExpired(now);
     this.timers.at(now + this.expirySweepInterval, () => this.sweepExpired());
   }
 
   private requirePersistence(): Persistence {
-    if (this.persistence === undefined) throw new FerryError('FERRY_BROKER_STOPPING', 'the broker has not started');
+    if (this.persistence === undefined) throw notStarted();
     return this.persistence;
   }
 
   private requireEnvironment(): QueueEnvironment {
-    if (this.queueEnvironment === undefined) throw new FerryError('FERRY_BROKER_STOPPING', 'the broker has not started');
+    if (this.queueEnvironment === undefined) throw notStarted();
     return this.queueEnvironment;
   }
 
   private requireScheduler(): MessageScheduler {
-    if (this.scheduler === undefined) throw new FerryError('FERRY_BROKER_STOPPING', 'the broker has not started');
+    if (this.scheduler === undefined) throw notStarted();
     return this.scheduler;
   }
 
   private requireRetained(): RetainedMessages {
-    if (this.retained === undefined) throw new FerryError('FERRY_BROKER_STOPPING', 'the broker has not started');
+    if (this.retained === undefined) throw notStarted();
     return this.retained;
   }
 
   private requireDuplicates(): DuplicateDetector {
-    if (this.duplicates === undefined) throw new FerryError('FERRY_BROKER_STOPPING', 'the broker has not started');
+    if (this.duplicates === undefined) throw notStarted();
     return this.duplicates;
   }
+}
+
+const internalPrincipal: Principal = { username: undefined, groups: [], internal: true };
+
+function notStarted(): FerryError {
+  return new FerryError('FERRY_BROKER_NOT_STARTED', 'the broker has not started');
 }

@@ -1,27 +1,50 @@
 import { FerryError } from '../errors.js';
-import type { Broker, SubscribeOptions } from './broker.js';
+import type { BrokerStats, ConnectRequest, ConsumerHandle, DurableSubscriptionInfo, Principal, SubscribeOptions } from './access.js';
 import type { Consumer } from './consumer.js';
-import type { Destination, MessageInit } from './message.js';
+import type { Destination, Message, MessageInit } from './message.js';
 import { Transaction } from './transaction.js';
-
-export interface ConnectionInfo {
-  readonly protocol: string;
-  readonly remoteAddress: string;
-  readonly clientId?: string | undefined;
-  readonly username?: string | undefined;
-  /** When another connection holds the client id, close it (it hears of it through `onEvicted`) instead of refusing this one. */
-  readonly takeOver?: boolean | undefined;
-}
 
 export interface SendOptions {
   /** Also keep the message as its topic's retained message (an empty body clears it). */
   readonly retain?: boolean | undefined;
   /**
    * An id its producer (named by the connection's client id) gives the message until it calls
-   * `Broker.forgetProducerId`: a resend with the same id, even across a broker restart, is dropped.
-   * MQTT's QoS 2 packet ids of a persistent session are such ids.
+   * `CoreConnection.forgetProducerId`: a resend with the same id, even across a broker restart, is
+   * dropped. MQTT's QoS 2 packet ids of a persistent session are such ids.
    */
   readonly producerId?: string | undefined;
+}
+
+/**
+ * What a connection needs of the broker around it. `Broker` implements it; a connection never sees
+ * the rest of the broker, and the broker module is the only one that imports both.
+ */
+export interface ConnectionHost {
+  createMessage(init: MessageInit, connection: CoreConnection): Message;
+  send(message: Message, connection: CoreConnection, options: SendOptions | undefined): Promise<void> | null;
+  checkSendable(destination: Destination, connection: CoreConnection): void;
+  subscribe(connection: CoreConnection, options: SubscribeOptions): Consumer;
+  browse(connection: CoreConnection, options: SubscribeOptions, onClose: () => void): ConsumerHandle;
+  commit(tx: Transaction): Promise<void> | null;
+  rollback(tx: Transaction): void;
+  createTemporary(destination: Destination, owner: CoreConnection): void;
+  deleteTemporary(destination: Destination): void;
+  disconnected(connection: CoreConnection): void;
+  durableSubscriptions(connection: CoreConnection, owner: string): DurableSubscriptionInfo[];
+  deleteDurableSubscription(connection: CoreConnection, owner: string, name: string): void;
+  retainedCount(): number;
+  stats(): BrokerStats;
+  producerIds: IdKeeper;
+  sessionIds: IdKeeper;
+}
+
+/** Ids kept in the store under a scope until forgotten (see `CoreConnection.rememberSessionId`). */
+export interface IdKeeper {
+  holds(scope: string, id: string): boolean;
+  remember(scope: string, id: string): void;
+  ids(scope: string): string[];
+  forget(scope: string, id: string): boolean;
+  forgetAll(scope: string): void;
 }
 
 /**
@@ -40,12 +63,21 @@ export class CoreConnection {
 
   constructor(
     readonly id: string,
-    readonly info: ConnectionInfo,
-    private readonly broker: Broker,
+    readonly request: ConnectRequest,
+    readonly principal: Principal,
+    private readonly host: ConnectionHost,
   ) {}
 
   get clientId(): string | undefined {
-    return this.info.clientId;
+    return this.request.clientId;
+  }
+
+  get protocol(): string {
+    return this.request.protocol;
+  }
+
+  get remoteAddress(): string {
+    return this.request.transport.remoteAddress;
   }
 
   get isClosed(): boolean {
@@ -54,7 +86,7 @@ export class CoreConnection {
 
   createSession(): CoreSession {
     this.assertOpen();
-    const session = new CoreSession(this, this.broker);
+    const session = new CoreSession(this, this.host);
     this.sessions.add(session);
     return session;
   }
@@ -67,30 +99,35 @@ export class CoreConnection {
     transactions.set(txId, new Transaction(txId));
   }
 
-  transaction(txId: string): Transaction {
-    const tx = this.transactions?.get(txId);
-    if (tx === undefined) throw new FerryError('FERRY_TX_NOT_FOUND', `transaction "${txId}" was not begun, or has already ended`);
-    return tx;
+  /** Throws FERRY_TX_NOT_FOUND unless the transaction was begun and has not ended. */
+  assertTransaction(txId: string): void {
+    this.transaction(txId);
   }
 
   /** Applies the transaction; resolves when what it wrote is durable (null when it wrote nothing). */
   commit(txId: string): Promise<void> | null {
     const tx = this.transaction(txId);
     this.transactions?.delete(txId);
-    return this.broker.commit(tx);
+    return this.host.commit(tx);
   }
 
   rollback(txId: string): void {
     const tx = this.transaction(txId);
     this.transactions?.delete(txId);
-    this.broker.rollback(tx);
+    this.host.rollback(tx);
+  }
+
+  /** Checks that a message may be sent to `destination` now (creating it on first use), without sending one. */
+  checkDestination(destination: Destination): void {
+    this.assertOpen();
+    this.host.checkSendable(destination, this);
   }
 
   /** A temporary queue or topic that lives as long as this connection and only it may consume. */
   createTemporaryDestination(kind: 'queue' | 'topic'): Destination {
     this.assertOpen();
     const destination: Destination = { kind, name: `ID:${this.id}:${this.nextTemporary++}`, temporary: true };
-    this.broker.createTemporary(destination, this);
+    this.host.createTemporary(destination, this);
     this.temporary.push(destination);
     return destination;
   }
@@ -99,20 +136,85 @@ export class CoreConnection {
     return this.temporary.some((d) => d.kind === destination.kind && d.name === destination.name);
   }
 
+  /** The durable subscriptions of `owner` (by default this connection's client id), active or not. */
+  durableSubscriptions(owner?: string): DurableSubscriptionInfo[] {
+    this.assertOpen();
+    return this.host.durableSubscriptions(this, this.ownerOf(owner));
+  }
+
+  /** Removes a durable subscription and the messages it kept. It must have no active subscriber. */
+  deleteDurableSubscription(name: string, owner?: string): void {
+    this.assertOpen();
+    this.host.deleteDurableSubscription(this, this.ownerOf(owner), name);
+  }
+
+  /** True while this client's producer has not forgotten `id` (see `SendOptions.producerId`). */
+  holdsProducerId(id: string): boolean {
+    return this.host.producerIds.holds(this.requireClientId(), id);
+  }
+
+  /** The producer is done with `id`: a later message may use it again. Returns false if it was not held. */
+  forgetProducerId(id: string): boolean {
+    return this.host.producerIds.forget(this.requireClientId(), id);
+  }
+
+  /**
+   * Keeps an id for a client id in the store until forgotten, under a `kind` the protocol names: what
+   * a session must still do after a restart (MQTT: the PUBRELs it owes). Durable with the next sync.
+   * `owner` defaults to this connection's client id.
+   */
+  rememberSessionId(kind: string, id: string, owner?: string): void {
+    this.host.sessionIds.remember(`${kind}:${this.ownerOf(owner)}`, id);
+  }
+
+  sessionIds(kind: string, owner?: string): string[] {
+    return this.host.sessionIds.ids(`${kind}:${this.ownerOf(owner)}`);
+  }
+
+  forgetSessionId(kind: string, id: string, owner?: string): boolean {
+    return this.host.sessionIds.forget(`${kind}:${this.ownerOf(owner)}`, id);
+  }
+
+  /** Forgets every id a client's session kept, its producer ids among them: the session is over. */
+  forgetSessionIds(kinds: readonly string[], owner?: string): void {
+    const key = this.ownerOf(owner);
+    this.host.producerIds.forgetAll(key);
+    for (const kind of kinds) this.host.sessionIds.forgetAll(`${kind}:${key}`);
+  }
+
+  /** How many topics have a retained message. */
+  retainedCount(): number {
+    return this.host.retainedCount();
+  }
+
+  /** The broker's figures, for a protocol that publishes them (MQTT's `$SYS` topics). */
+  brokerStats(): BrokerStats {
+    this.assertOpen();
+    return this.host.stats();
+  }
+
   /** Closes everything the connection owns: transactions roll back, unacknowledged messages are redelivered. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     // stop every consumer first, so what rolls back or returns goes to other connections
     for (const session of this.sessions) session.stopConsumers();
-    for (const tx of this.transactions?.values() ?? []) this.broker.rollback(tx);
+    for (const tx of this.transactions?.values() ?? []) this.host.rollback(tx);
     this.transactions = undefined;
     for (const session of this.sessions) session.close();
     this.sessions.clear();
-    for (const destination of this.temporary) this.broker.deleteTemporary(destination);
-    this.broker.disconnected(this);
+    for (const destination of this.temporary) this.host.deleteTemporary(destination);
+    this.host.disconnected(this);
   }
 
+  /** @internal for CoreSession */
+  transaction(txId: string): Transaction {
+    const tx = this.transactions?.get(txId);
+    if (tx === undefined) throw new FerryError('FERRY_TX_NOT_FOUND', `transaction "${txId}" was not begun, or has already ended`);
+    return tx;
+  }
+
+  /** @internal for CoreSession */
   forgetSession(session: CoreSession): void {
     this.sessions.delete(session);
   }
@@ -120,17 +222,27 @@ export class CoreConnection {
   assertOpen(): void {
     if (this.closed) throw new FerryError('FERRY_CONNECTION_CLOSED', 'the connection is closed');
   }
+
+  private ownerOf(owner: string | undefined): string {
+    return owner ?? this.requireClientId();
+  }
+
+  private requireClientId(): string {
+    const clientId = this.clientId;
+    if (clientId === undefined) throw new FerryError('FERRY_CLIENT_ID_REQUIRED', 'this needs a connection with a client id');
+    return clientId;
+  }
 }
 
 /** A session groups consumers (and, for JMS, an acknowledgement mode); closing it closes them. */
 export class CoreSession {
   /** Made by the first subscription: a producer's session never needs it. */
-  private consumers: Set<Consumer> | undefined;
+  private consumers: Set<ConsumerHandle> | undefined;
   private closed = false;
 
   constructor(
     readonly connection: CoreConnection,
-    private readonly broker: Broker,
+    private readonly host: ConnectionHost,
   ) {}
 
   /**
@@ -139,33 +251,37 @@ export class CoreSession {
    */
   send(init: MessageInit, txId?: string, options?: SendOptions): Promise<void> | null {
     this.connection.assertOpen();
-    const message = this.broker.createMessage(init, this.connection.id);
-    if (options?.retain === true) {
-      if (txId !== undefined) throw new FerryError('FERRY_DESTINATION_INVALID', 'a retained message cannot be sent in a transaction');
-      return this.broker.send(message, this.connection, options);
-    }
+    const message = this.host.createMessage(init, this.connection);
     if (txId !== undefined) {
-      this.broker.checkSendable(message.destination, this.connection);
+      if (options?.retain === true) throw new FerryError('FERRY_DESTINATION_INVALID', 'a retained message cannot be sent in a transaction');
+      this.host.checkSendable(message.destination, this.connection);
       this.connection.transaction(txId).holdSend(message);
       return null;
     }
-    return this.broker.send(message, this.connection, options);
+    return this.host.send(message, this.connection, options);
   }
 
-  subscribe(options: SubscribeOptions): Consumer {
+  /** Opens a consumer (or, with `browse`, a browser) on a queue or a topic pattern. */
+  subscribe(options: SubscribeOptions): ConsumerHandle {
     this.connection.assertOpen();
-    const consumer = this.broker.subscribe(this.connection, options);
-    (this.consumers ??= new Set()).add(consumer);
-    const previous = consumer.onClose;
-    consumer.onClose = () => {
-      this.consumers?.delete(consumer);
+    const consumers = (this.consumers ??= new Set());
+    if (options.browse === true) {
+      const browser = this.host.browse(this.connection, options, () => consumers.delete(browser));
+      consumers.add(browser);
+      return browser;
+    }
+    const handle = new SessionConsumer(this.host.subscribe(this.connection, options), this.connection);
+    consumers.add(handle);
+    const previous = handle.consumer.onClose;
+    handle.consumer.onClose = () => {
+      consumers.delete(handle);
       previous?.();
     };
-    return consumer;
+    return handle;
   }
 
   stopConsumers(): void {
-    for (const consumer of this.consumers ?? []) consumer.stop();
+    for (const consumer of this.consumers ?? []) if (consumer instanceof SessionConsumer) consumer.consumer.stop();
   }
 
   close(): void {
@@ -174,5 +290,61 @@ export class CoreSession {
     this.stopConsumers();
     for (const consumer of [...(this.consumers ?? [])]) consumer.close();
     this.connection.forgetSession(this);
+  }
+}
+
+/** A consumer as its adapter holds it: transactions are named by id, the queue stays inside core. */
+class SessionConsumer implements ConsumerHandle {
+  constructor(
+    readonly consumer: Consumer,
+    private readonly connection: CoreConnection,
+  ) {}
+
+  get id(): number {
+    return this.consumer.id;
+  }
+
+  get ackMode(): ConsumerHandle['ackMode'] {
+    return this.consumer.ackMode;
+  }
+
+  get isClosed(): boolean {
+    return this.consumer.isClosed;
+  }
+
+  get inFlightCount(): number {
+    return this.consumer.inFlightCount;
+  }
+
+  acknowledge(tag: number, txId?: string): void {
+    this.consumer.acknowledge(tag, txId === undefined ? undefined : this.connection.transaction(txId));
+  }
+
+  acknowledgeOnly(tag: number, txId?: string): void {
+    this.consumer.acknowledgeOnly(tag, txId === undefined ? undefined : this.connection.transaction(txId));
+  }
+
+  reject(tag: number, txId?: string): void {
+    this.consumer.reject(tag, txId === undefined ? undefined : this.connection.transaction(txId));
+  }
+
+  redeliver(tag: number): void {
+    this.consumer.redeliver(tag);
+  }
+
+  release(tag: number): void {
+    this.consumer.release(tag);
+  }
+
+  tagOf(messageId: string): number | undefined {
+    return this.consumer.tagOf(messageId);
+  }
+
+  wake(): void {
+    this.consumer.wake();
+  }
+
+  close(): void {
+    this.consumer.close();
   }
 }

@@ -1,6 +1,26 @@
-export { Broker, type BrokerOptions, type BrokerStats, type DurableSubscriptionInfo, type DurableSubscriptionStats, type SubscribeOptions } from './broker.js';
-export { CoreConnection, CoreSession, type ConnectionInfo, type SendOptions } from './connection.js';
-export type { AckMode, Consumer } from './consumer.js';
+export { Broker, type BrokerOptions } from './broker.js';
+export type {
+  Authenticator,
+  Authorizer,
+  BrokerAccess,
+  BrokerStats,
+  ConnectRequest,
+  ConsumerHandle,
+  Credentials,
+  DurableOptions,
+  DurableSubscriptionInfo,
+  DurableSubscriptionStats,
+  Operation,
+  PeerCertificate,
+  Principal,
+  SubscribeOptions,
+  TransportFacts,
+} from './access.js';
+export { allowEveryone } from './access.js';
+export type { CoreConnection, CoreSession, SendOptions } from './connection.js';
+export type { CompositeDestination, VirtualTopicOptions } from './destinations.js';
+export type { StoreReport } from './inspection.js';
+export type { AckMode } from './consumer.js';
 export type { Delivery, DeliverySink } from './sink.js';
 export type { Logger } from './logger.js';
 export { silentLogger } from './logger.js';

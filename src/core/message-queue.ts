@@ -179,6 +179,7 @@ export class MessageQueue {
 
   /** The entry is consumed: its reference leaves the store (inside `txId` when given). */
   acknowledge(entry: QueueEntry, txId?: number): void {
+    entry.gone = true;
     this.env.persistence.removeReference(entry, txId);
     this.dequeued++;
   }
@@ -215,7 +216,12 @@ export class MessageQueue {
     for (const consumer of this.consumers) yield* consumer.inFlightEntries();
   }
 
-  /** The waiting messages, in dispatch order, for browsing; nothing is consumed. */
+  /** The waiting entries, in dispatch order, for a browser to walk; nothing is consumed. */
+  waitingEntries(): QueueEntry[] {
+    return [...this.pending];
+  }
+
+  /** The waiting messages, in dispatch order, for operators; nothing is consumed. */
   snapshot(limit = Number.POSITIVE_INFINITY): Message[] {
     const messages: Message[] = [];
     for (const entry of this.pending) {

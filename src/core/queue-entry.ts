@@ -24,6 +24,8 @@ export class QueueEntry implements Delivery {
   referenceId = 0;
   /** A retained message given to a new subscription, not one routed to it. */
   retained = false;
+  /** Consumed, expired or dead-lettered: it has left its queue for good (a browser skips it). */
+  gone = false;
 
   constructor(
     readonly queue: MessageQueue,

@@ -377,12 +377,20 @@ export function decodeQueue(data: Buffer): QueueRecord {
 }
 
 export interface DurableSubscriptionRecord {
+  /** The key that owns the subscription: a client id (JMS, MQTT) or an AMQP container id. */
   clientId: string;
   name: string;
   topic: string;
   selector: string | undefined;
   noLocal: boolean;
+  /** How the selector compares string properties with numbers: part of what it means, so it is stored with it. */
+  selectorConvertsStrings: boolean;
+  /** The protocol's own small note about the subscription (MQTT: QoS, retain-as-published, subscription id). */
+  adapterData: string | undefined;
 }
+
+/** Flag bits after `noLocal`; records written before them end at `noLocal`. */
+const CONVERTS_STRINGS = 1;
 
 export function encodeDurableSubscription(s: DurableSubscriptionRecord): Buffer {
   const w = new Writer();
@@ -391,12 +399,22 @@ export function encodeDurableSubscription(s: DurableSubscriptionRecord): Buffer 
   w.str(s.topic);
   w.optStr(s.selector);
   w.u8(s.noLocal ? 1 : 0);
+  w.u8(s.selectorConvertsStrings ? CONVERTS_STRINGS : 0);
+  w.optStr(s.adapterData);
   return w.finish();
 }
 
 export function decodeDurableSubscription(data: Buffer): DurableSubscriptionRecord {
   const r = new Reader(data);
-  return { clientId: r.str(), name: r.str(), topic: r.str(), selector: r.optStr(), noLocal: r.u8() === 1 };
+  const clientId = r.str();
+  const name = r.str();
+  const topic = r.str();
+  const selector = r.optStr();
+  const noLocal = r.u8() === 1;
+  // older records were written by STOMP and MQTT subscriptions, whose selectors convert strings
+  if (r.remaining() === 0) return { clientId, name, topic, selector, noLocal, selectorConvertsStrings: true, adapterData: undefined };
+  const flags = r.u8();
+  return { clientId, name, topic, selector, noLocal, selectorConvertsStrings: (flags & CONVERTS_STRINGS) !== 0, adapterData: r.optStr() };
 }
 
 export interface ReferenceRecord {

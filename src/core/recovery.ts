@@ -4,14 +4,14 @@ import type { Logger } from './logger.js';
 import type { Message } from './message.js';
 import type { MessageQueue } from './message-queue.js';
 import type { StoredMessage } from './queue-entry.js';
-import { RecordType, decodeDeliveryMark, decodeDurableSubscription, decodeQueue, decodeStoredMessage, decodeReference, type ReferenceRecord } from './records.js';
+import { RecordType, decodeDeliveryMark, decodeDurableSubscription, decodeQueue, decodeStoredMessage, decodeReference, type DurableSubscriptionRecord, type ReferenceRecord } from './records.js';
 
 const CONSUMED: StoreRecord = { id: 0, type: 0, data: Buffer.alloc(0) };
 
 /** What recovery rebuilds; the broker implements it. */
 export interface RecoveryTarget {
   recoverQueue(recordId: number, name: string): MessageQueue;
-  recoverDurable(recordId: number, clientId: string, name: string, topic: string, selector: string | undefined, noLocal: boolean): MessageQueue;
+  recoverDurable(recordId: number, subscription: DurableSubscriptionRecord): MessageQueue;
   recoverScheduled(recordId: number, data: Buffer): void;
   recoverDuplicateId(recordId: number, data: Buffer): void;
   recoverRetained(recordId: number, data: Buffer): void;
@@ -37,8 +37,7 @@ export function recoverState(target: RecoveryTarget, records: StoreRecord[], sto
         queuesById.set(record.id, target.recoverQueue(record.id, decodeQueue(record.data).name));
         break;
       case RecordType.DurableSubscription: {
-        const s = decodeDurableSubscription(record.data);
-        queuesById.set(record.id, target.recoverDurable(record.id, s.clientId, s.name, s.topic, s.selector, s.noLocal));
+        queuesById.set(record.id, target.recoverDurable(record.id, decodeDurableSubscription(record.data)));
         break;
       }
       case RecordType.Message:

@@ -25,4 +25,6 @@ export interface DeliverySink {
   onWritable(resume: () => void): void;
   /** Protocol-level credit, such as AMQP link credit; absent means only the prefetch limits. */
   hasCredit?(): boolean;
+  /** A browser's sink: called once when the browser has handed over every message it will. */
+  browseEnd?(): void;
 }

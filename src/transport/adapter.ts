@@ -1,4 +1,4 @@
-import type { Broker } from '../core/index.js';
+import type { BrokerAccess } from '../core/index.js';
 import type { TransportConnection } from './connection.js';
 
 /**
@@ -12,5 +12,5 @@ export interface ProtocolAdapter {
   detect(firstBytes: Buffer): boolean | undefined;
   /** WebSocket subprotocols this adapter serves. */
   readonly webSocketProtocols: readonly string[];
-  attach(connection: TransportConnection, broker: Broker): void;
+  attach(connection: TransportConnection, broker: BrokerAccess): void;
 }

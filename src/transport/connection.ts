@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { PeerCertificate } from '../core/index.js';
 
 /**
  * A client's byte stream, whatever carries it (TCP, TLS, and later WebSocket). Protocol sessions
@@ -8,6 +9,8 @@ import type { Socket } from 'node:net';
 export interface TransportConnection {
   readonly id: number;
   readonly remoteAddress: string;
+  /** The verified certificate a TLS client presented, for authentication; undefined on plain TCP and WebSocket. */
+  readonly peerCertificate?: PeerCertificate | undefined;
   /** Queues bytes; all writes of one turn of the event loop leave in one system call. */
   write(data: Buffer | string): void;
   /**

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { Broker, type Consumer, type CoreConnection, type Delivery, type Destination } from '../../src/core/index.js';
+import { Broker, type ConsumerHandle, type CoreConnection, type Delivery, type Destination } from '../../src/core/index.js';
 import { JournalStore } from '../../src/store/index.js';
 
 // Bodies past the cache limit wait in the journal; these tests check that they come back whole, in
@@ -43,11 +43,23 @@ async function sendAll(connection: CoreConnection, destination: Destination, cou
 }
 
 /** Consumes `count` messages, acknowledging each a turn later; resolves with their bodies in arrival order. */
-function consume(connection: CoreConnection, destination: Destination, count: number, options: { selector?: string; acknowledge?: boolean; prefetch?: number } = {}): { done: Promise<Buffer[]>; consumer: Consumer } {
+/** Every body a browser on `destination` is handed, once it reports the end. */
+function browseAll(connection: CoreConnection, destination: Destination): Promise<Buffer[]> {
+  return new Promise((resolve) => {
+    const bodies: Buffer[] = [];
+    connection.createSession().subscribe({
+      destination,
+      browse: true,
+      sink: { deliver: (d) => bodies.push(d.message.body), isWritable: () => true, onWritable: () => {}, browseEnd: () => resolve(bodies) },
+    });
+  });
+}
+
+function consume(connection: CoreConnection, destination: Destination, count: number, options: { selector?: string; acknowledge?: boolean; prefetch?: number } = {}): { done: Promise<Buffer[]>; consumer: ConsumerHandle } {
   const bodies: Buffer[] = [];
   let resolve!: (bodies: Buffer[]) => void;
   const done = new Promise<Buffer[]>((r) => (resolve = r));
-  const consumer: Consumer = connection.createSession().subscribe({
+  const consumer: ConsumerHandle = connection.createSession().subscribe({
     destination,
     ackMode: 'individual',
     prefetch: options.prefetch ?? 100,
@@ -89,7 +101,7 @@ const range = (n: number, from = 0): number[] => Array.from({ length: n }, (_, i
 test('a backlog larger than the body cache waits on disk and comes back whole and in order', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-bodies-'));
   const broker = await openBroker(dir, 64 * KIB);
-  const connection = broker.connect({ protocol: 'test', remoteAddress: 'here' });
+  const connection = await broker.connect({ protocol: 'test', transport: { remoteAddress: 'here' } });
   const queue: Destination = { kind: 'queue', name: 'backlog' };
   await sendAll(connection, queue, 2000);
 
@@ -110,14 +122,14 @@ test('a backlog larger than the body cache waits on disk and comes back whole an
 test('after a restart only the cache size of bodies is loaded, and the rest are read back on delivery', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-bodies-'));
   let broker = await openBroker(dir, 64 * KIB);
-  await sendAll(broker.connect({ protocol: 'test', remoteAddress: 'here' }), { kind: 'queue', name: 'kept' }, 1500);
+  await sendAll(await broker.connect({ protocol: 'test', transport: { remoteAddress: 'here' } }), { kind: 'queue', name: 'kept' }, 1500);
   await broker.stop();
 
   broker = await openBroker(dir, 64 * KIB);
   const recovered = broker.stats().messageBodies;
   assert.ok(recovered.residentBytes <= 64 * KIB, `${recovered.residentBytes} bytes of bodies in memory after recovery`);
   assert.ok(recovered.onDisk >= 1500 - 64, `${recovered.onDisk} bodies left on disk by recovery`);
-  const { done } = consume(broker.connect({ protocol: 'test', remoteAddress: 'here' }), { kind: 'queue', name: 'kept' }, 1500);
+  const { done } = consume(await broker.connect({ protocol: 'test', transport: { remoteAddress: 'here' } }), { kind: 'queue', name: 'kept' }, 1500);
   assertBodies(await within(done, 20_000, 'the recovered backlog'), range(1500));
   await broker.stop();
 });
@@ -126,7 +138,7 @@ test('selectors, redelivery and dead letters read bodies that wait on disk', asy
   const dir = mkdtempSync(join(tmpdir(), 'ferry-bodies-'));
   let now = Date.now();
   const broker = await openBroker(dir, 16 * KIB, { clock: () => now, expirySweepInterval: 60_000 });
-  const connection = broker.connect({ protocol: 'test', remoteAddress: 'here' });
+  const connection = await broker.connect({ protocol: 'test', transport: { remoteAddress: 'here' } });
 
   // selectors: the selective dispatch reads each body when it hands the message over
   const shards: Destination = { kind: 'queue', name: 'shards' };
@@ -157,10 +169,7 @@ test('selectors, redelivery and dead letters read bodies that wait on disk', asy
   const browsed: Destination = { kind: 'queue', name: 'browsed' };
   await sendAll(connection, browsed, 200);
   const before = broker.stats().messageBodies;
-  assertBodies(
-    broker.browse(browsed, connection).map((m) => m.body),
-    range(200),
-  );
+  assertBodies(await browseAll(connection, browsed), range(200));
   const after = broker.stats().messageBodies;
   assert.ok(after.readOnDemand - before.readOnDemand >= 150, `${after.readOnDemand - before.readOnDemand} bodies read on demand`);
   assert.ok(after.residentBytes <= 16 * KIB, `${after.residentBytes} bytes of bodies in memory after the browse`);
@@ -170,16 +179,16 @@ test('selectors, redelivery and dead letters read bodies that wait on disk', asy
 test('a message also held by a non-durable subscriber keeps its body in memory', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-bodies-'));
   const broker = await openBroker(dir, 8 * KIB);
-  const subscriberConnection = broker.connect({ protocol: 'test', remoteAddress: 'here', clientId: 'away' });
+  const subscriberConnection = await broker.connect({ protocol: 'test', transport: { remoteAddress: 'here' }, clientId: 'away' });
   const durable = subscriberConnection.createSession().subscribe({
     destination: { kind: 'topic', name: 'prices' },
-    durableName: 'd',
+    durable: { name: 'd' },
     ackMode: 'individual',
     sink: { deliver: () => {}, isWritable: () => true, onWritable: () => {} },
   });
   durable.close();
   subscriberConnection.close();
-  const connection = broker.connect({ protocol: 'test', remoteAddress: 'here' });
+  const connection = await broker.connect({ protocol: 'test', transport: { remoteAddress: 'here' } });
   // a non-durable subscriber that never acknowledges: its copies are in memory only
   const live = consume(connection, { kind: 'topic', name: 'prices' }, 200, { acknowledge: false, prefetch: 1 });
   await sendAll(connection, { kind: 'topic', name: 'prices' }, 200);
@@ -189,12 +198,12 @@ test('a message also held by a non-durable subscriber keeps its body in memory',
   // then only the durable subscription holds the next ones: they may leave memory
   await sendAll(connection, { kind: 'topic', name: 'prices' }, 200);
   assert.ok(broker.stats().messageBodies.onDisk > 150);
-  const back = broker.connect({ protocol: 'test', remoteAddress: 'here', clientId: 'away' });
+  const back = await broker.connect({ protocol: 'test', transport: { remoteAddress: 'here' }, clientId: 'away' });
   const bodies: Buffer[] = [];
   const all = new Promise<void>((resolve) => {
     const consumer = back.createSession().subscribe({
       destination: { kind: 'topic', name: 'prices' },
-      durableName: 'd',
+      durable: { name: 'd' },
       ackMode: 'individual',
       sink: {
         deliver: (d) => {
@@ -218,7 +227,7 @@ test('200 MiB waiting on disk holds memory near the cache size', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-bodies-'));
   const limit = 8 * 1024 * KIB;
   const broker = await openBroker(dir, limit);
-  const connection = broker.connect({ protocol: 'test', remoteAddress: 'here' });
+  const connection = await broker.connect({ protocol: 'test', transport: { remoteAddress: 'here' } });
   gc();
   const baseline = process.memoryUsage().arrayBuffers;
   await sendAll(connection, { kind: 'queue', name: 'big' }, 3200, 64 * KIB);
@@ -259,10 +268,10 @@ test('bodies on disk stay whole while compaction moves their records, consumers 
   };
   /** Takes up to `count` messages, acknowledging most and leaving the rest unacknowledged when it closes. */
   const session = async (broker: Broker, count: number): Promise<void> => {
-    const connection = broker.connect({ protocol: 'test', remoteAddress: 'here' });
+    const connection = await broker.connect({ protocol: 'test', transport: { remoteAddress: 'here' } });
     let taken = 0;
     await new Promise<void>((resolve) => {
-      const consumer: Consumer = connection.createSession().subscribe({
+      const consumer: ConsumerHandle = connection.createSession().subscribe({
         destination: queue,
         ackMode: 'individual',
         prefetch: 1 + Math.floor(random() * 200),
@@ -292,7 +301,7 @@ test('bodies on disk stay whole while compaction moves their records, consumers 
   };
 
   let broker = await open();
-  const producer = broker.connect({ protocol: 'test', remoteAddress: 'here' }).createSession();
+  const producer = (await broker.connect({ protocol: 'test', transport: { remoteAddress: 'here' } })).createSession();
   let window: Promise<void>[] = [];
   for (let i = 0; i < total; i++) {
     const durable = producer.send({ destination: queue, body: bodyOf(i, 700), persistent: true });

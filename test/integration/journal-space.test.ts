@@ -17,7 +17,7 @@ test('1 GiB of persistent messages sent and consumed leaves the journal under tw
   const store = new JournalStore({ dir, segmentSize: SEGMENT, compactInterval: 200 });
   const broker = new Broker({ store });
   await broker.start();
-  const connection = broker.connect({ protocol: 'test', remoteAddress: 'here' });
+  const connection = await broker.connect({ protocol: 'test', transport: { remoteAddress: 'here' } });
   const session = connection.createSession();
   let received = 0;
   let peak = 0;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Broker, type Consumer, type CoreConnection, type Delivery, type DeliverySink, type SubscribeOptions } from '../../src/core/index.js';
+import { Broker, type ConsumerHandle, type CoreConnection, type Delivery, type DeliverySink, type SubscribeOptions } from '../../src/core/index.js';
 import { MemoryStore } from '../../src/store/index.js';
 
 /** A sink that records deliveries; writability can be switched to exercise backpressure. */
@@ -37,7 +37,7 @@ async function startedBroker(store = new MemoryStore()): Promise<{ broker: Broke
   return { broker, store };
 }
 
-function subscribe(connection: CoreConnection, options: Omit<SubscribeOptions, 'sink'>): { consumer: Consumer; sink: RecordingSink } {
+function subscribe(connection: CoreConnection, options: Omit<SubscribeOptions, 'sink'>): { consumer: ConsumerHandle; sink: RecordingSink } {
   const sink = new RecordingSink();
   const consumer = connection.createSession().subscribe({ ...options, sink });
   return { consumer, sink };
@@ -49,13 +49,13 @@ function send(connection: CoreConnection, queue: string, body: string, persisten
 
 test('persistent messages survive a restart on the same store, in order, and non-persistent ones do not', async () => {
   const { broker, store } = await startedBroker();
-  const producer = broker.connect({ protocol: 'test', remoteAddress: 'here' });
+  const producer = await broker.connect({ protocol: 'test', transport: { remoteAddress: 'here' } });
   for (let i = 1; i <= 5; i++) await send(producer, 'orders', `p${i}`, true);
   send(producer, 'orders', 'transient', false);
   await broker.stop();
 
   const { broker: again } = await startedBroker(store);
-  const consumer = again.connect({ protocol: 'test', remoteAddress: 'here' });
+  const consumer = await again.connect({ protocol: 'test', transport: { remoteAddress: 'here' } });
   const { sink } = subscribe(consumer, { destination: { kind: 'queue', name: 'orders' }, ackMode: 'individual' });
   await tick();
   assert.deepEqual(sink.bodies(), ['p1', 'p2', 'p3', 'p4', 'p5']);
@@ -64,7 +64,7 @@ test('persistent messages survive a restart on the same store, in order, and non
 
 test('acknowledged messages leave the store, message record with the last reference', async () => {
   const { broker, store } = await startedBroker();
-  const connection = broker.connect({ protocol: 'test', remoteAddress: 'here' });
+  const connection = await broker.connect({ protocol: 'test', transport: { remoteAddress: 'here' } });
   const { consumer, sink } = subscribe(connection, { destination: { kind: 'queue', name: 'q' }, ackMode: 'client' });
   const baseline = store.stats().records;
   for (let i = 0; i < 10; i++) await send(connection, 'q', `m${i}`);
@@ -79,7 +79,7 @@ test('acknowledged messages leave the store, message record with the last refere
 
 test('a closed consumer returns its unacknowledged messages, redelivered, and the count survives a restart', async () => {
   const { broker, store } = await startedBroker();
-  const connection = broker.connect({ protocol: 'test', remoteAddress: 'here' });
+  const connection = await broker.connect({ protocol: 'test', transport: { remoteAddress: 'here' } });
   await send(connection, 'q', 'once');
   const first = subscribe(connection, { destination: { kind: 'queue', name: 'q' }, ackMode: 'individual' });
   await tick();
@@ -92,7 +92,7 @@ test('a closed consumer returns its unacknowledged messages, redelivered, and th
   await broker.stop();
 
   const { broker: again } = await startedBroker(store);
-  const later = subscribe(again.connect({ protocol: 'test', remoteAddress: 'here' }), { destination: { kind: 'queue', name: 'q' }, ackMode: 'individual' });
+  const later = subscribe(await again.connect({ protocol: 'test', transport: { remoteAddress: 'here' } }), { destination: { kind: 'queue', name: 'q' }, ackMode: 'individual' });
   await tick();
   assert.equal(later.sink.deliveries[0]?.deliveryCount, 3, 'the stop returned it once more, and the store kept the count');
   await again.stop();
@@ -100,7 +100,7 @@ test('a closed consumer returns its unacknowledged messages, redelivered, and th
 
 test('prefetch limits what is in flight; an ack makes room', async () => {
   const { broker } = await startedBroker();
-  const connection = broker.connect({ protocol: 'test', remoteAddress: 'here' });
+  const connection = await broker.connect({ protocol: 'test', transport: { remoteAddress: 'here' } });
   for (let i = 0; i < 5; i++) send(connection, 'q', `m${i}`, false);
   const { consumer, sink } = subscribe(connection, { destination: { kind: 'queue', name: 'q' }, ackMode: 'individual', prefetch: 2 });
   await tick();
@@ -112,7 +112,7 @@ test('prefetch limits what is in flight; an ack makes room', async () => {
 
 test('a sink that is not writable is skipped until it drains, and others go on', async () => {
   const { broker } = await startedBroker();
-  const connection = broker.connect({ protocol: 'test', remoteAddress: 'here' });
+  const connection = await broker.connect({ protocol: 'test', transport: { remoteAddress: 'here' } });
   const slow = subscribe(connection, { destination: { kind: 'queue', name: 'q' } });
   const fast = subscribe(connection, { destination: { kind: 'queue', name: 'q' } });
   await tick();
@@ -130,7 +130,7 @@ test('a sink that is not writable is skipped until it drains, and others go on',
 
 test('a committed transaction writes its sends atomically; a rolled back one leaves nothing', async () => {
   const { broker, store } = await startedBroker();
-  const connection = broker.connect({ protocol: 'test', remoteAddress: 'here' });
+  const connection = await broker.connect({ protocol: 'test', transport: { remoteAddress: 'here' } });
   const baseline = store.stats().records;
   connection.begin('t1');
   send(connection, 'q', 'a', true, 't1');
@@ -148,7 +148,7 @@ test('a committed transaction writes its sends atomically; a rolled back one lea
 
 test('an auto-acknowledging consumer of a transactional send leaves no record to resurrect on restart', async () => {
   const { broker, store } = await startedBroker();
-  const connection = broker.connect({ protocol: 'test', remoteAddress: 'here' });
+  const connection = await broker.connect({ protocol: 'test', transport: { remoteAddress: 'here' } });
   const { sink } = subscribe(connection, { destination: { kind: 'queue', name: 'q' }, ackMode: 'auto' });
   await tick();
   connection.begin('t');
@@ -157,7 +157,7 @@ test('an auto-acknowledging consumer of a transactional send leaves no record to
   assert.deepEqual(sink.bodies(), ['x']);
   await broker.stop();
   const { broker: again } = await startedBroker(store);
-  const later = subscribe(again.connect({ protocol: 'test', remoteAddress: 'here' }), { destination: { kind: 'queue', name: 'q' } });
+  const later = subscribe(await again.connect({ protocol: 'test', transport: { remoteAddress: 'here' } }), { destination: { kind: 'queue', name: 'q' } });
   await tick();
   assert.deepEqual(later.sink.bodies(), []);
   await again.stop();
@@ -165,14 +165,13 @@ test('an auto-acknowledging consumer of a transactional send leaves no record to
 
 test('rollback returns acknowledged deliveries in their original order, redelivered', async () => {
   const { broker } = await startedBroker();
-  const connection = broker.connect({ protocol: 'test', remoteAddress: 'here' });
+  const connection = await broker.connect({ protocol: 'test', transport: { remoteAddress: 'here' } });
   for (const body of ['a', 'b', 'c']) send(connection, 'q', body, false);
   const { consumer, sink } = subscribe(connection, { destination: { kind: 'queue', name: 'q' }, ackMode: 'individual', prefetch: 3 });
   await tick();
   connection.begin('t');
-  const tx = connection.transaction('t');
-  consumer.acknowledge(sink.deliveries[2]!.tag, tx);
-  consumer.acknowledge(sink.deliveries[0]!.tag, tx);
+  consumer.acknowledge(sink.deliveries[2]!.tag, 't');
+  consumer.acknowledge(sink.deliveries[0]!.tag, 't');
   connection.rollback('t');
   const redelivered = sink.deliveries.slice(3);
   assert.deepEqual(redelivered.map((d) => d.message.body.toString()), ['a', 'c']);
@@ -182,29 +181,29 @@ test('rollback returns acknowledged deliveries in their original order, redelive
 
 test('durable subscriptions keep persistent messages while away and across a restart', async () => {
   const { broker, store } = await startedBroker();
-  const subscriber = broker.connect({ protocol: 'test', remoteAddress: 'here', clientId: 'c1' });
-  const first = subscribe(subscriber, { destination: { kind: 'topic', name: 'prices.>' }, durableName: 'watch' });
+  const subscriber = await broker.connect({ protocol: 'test', transport: { remoteAddress: 'here' }, clientId: 'c1' });
+  const first = subscribe(subscriber, { destination: { kind: 'topic', name: 'prices.>' }, durable: { name: 'watch' } });
   first.consumer.close();
   subscriber.close();
-  const producer = broker.connect({ protocol: 'test', remoteAddress: 'here' });
+  const producer = await broker.connect({ protocol: 'test', transport: { remoteAddress: 'here' } });
   const session = producer.createSession();
   for (let i = 0; i < 3; i++) await session.send({ destination: { kind: 'topic', name: `prices.eu.${i}` }, body: Buffer.from(`p${i}`), persistent: true });
   await session.send({ destination: { kind: 'topic', name: 'other' }, body: Buffer.from('no'), persistent: true });
   await broker.stop();
 
   const { broker: again } = await startedBroker(store);
-  const back = again.connect({ protocol: 'test', remoteAddress: 'here', clientId: 'c1' });
-  const { sink } = subscribe(back, { destination: { kind: 'topic', name: 'prices.>' }, durableName: 'watch' });
+  const back = await again.connect({ protocol: 'test', transport: { remoteAddress: 'here' }, clientId: 'c1' });
+  const { sink } = subscribe(back, { destination: { kind: 'topic', name: 'prices.>' }, durable: { name: 'watch' } });
   await tick();
   assert.deepEqual(sink.bodies(), ['p0', 'p1', 'p2']);
-  assert.throws(() => again.connect({ protocol: 'test', remoteAddress: 'here', clientId: 'c1' }), { code: 'FERRY_CLIENT_ID_IN_USE' });
+  await assert.rejects(again.connect({ protocol: 'test', transport: { remoteAddress: 'here' }, clientId: 'c1' }), { code: 'FERRY_CLIENT_ID_IN_USE' });
   await again.stop();
 });
 
 test('topic subscriptions match * as one level and > as the rest; no-local skips own messages', async () => {
   const { broker } = await startedBroker();
-  const connection = broker.connect({ protocol: 'test', remoteAddress: 'here' });
-  const other = broker.connect({ protocol: 'test', remoteAddress: 'here' });
+  const connection = await broker.connect({ protocol: 'test', transport: { remoteAddress: 'here' } });
+  const other = await broker.connect({ protocol: 'test', transport: { remoteAddress: 'here' } });
   const one = subscribe(connection, { destination: { kind: 'topic', name: 'a.*' } });
   const rest = subscribe(connection, { destination: { kind: 'topic', name: 'a.>' } });
   const exact = subscribe(connection, { destination: { kind: 'topic', name: 'a.b' }, noLocal: true });
@@ -220,7 +219,7 @@ test('topic subscriptions match * as one level and > as the rest; no-local skips
 
 test('consumer priority: lower priority consumers get messages only when higher ones are full', async () => {
   const { broker } = await startedBroker();
-  const connection = broker.connect({ protocol: 'test', remoteAddress: 'here' });
+  const connection = await broker.connect({ protocol: 'test', transport: { remoteAddress: 'here' } });
   const low = subscribe(connection, { destination: { kind: 'queue', name: 'q' }, ackMode: 'individual', prefetch: 10, priority: 1 });
   const high = subscribe(connection, { destination: { kind: 'queue', name: 'q' }, ackMode: 'individual', prefetch: 2, priority: 5 });
   await tick();
@@ -234,7 +233,7 @@ test('an expired message is never delivered', async () => {
   let now = 1_000_000;
   const broker = new Broker({ store: new MemoryStore(), clock: () => now });
   await broker.start();
-  const connection = broker.connect({ protocol: 'test', remoteAddress: 'here' });
+  const connection = await broker.connect({ protocol: 'test', transport: { remoteAddress: 'here' } });
   const session = connection.createSession();
   session.send({ destination: { kind: 'queue', name: 'q' }, body: Buffer.from('old'), expiration: now + 100 });
   session.send({ destination: { kind: 'queue', name: 'q' }, body: Buffer.from('fresh'), expiration: now + 10_000 });

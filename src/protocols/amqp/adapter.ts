@@ -1,4 +1,4 @@
-import type { Broker, Logger } from '../../core/index.js';
+import type { BrokerAccess, Logger } from '../../core/index.js';
 import type { ProtocolAdapter, TransportConnection } from '../../transport/index.js';
 import { AmqpConnection } from './connection.js';
 import type { AmqpOptions } from './options.js';
@@ -22,7 +22,7 @@ export function createAmqpAdapter(options: AmqpOptions, logger: Logger): Protoco
     name: 'amqp',
     detect,
     webSocketProtocols: ['amqp'],
-    attach(connection: TransportConnection, broker: Broker): void {
+    attach(connection: TransportConnection, broker: BrokerAccess): void {
       new AmqpConnection(connection, broker, options, logger);
     },
   };

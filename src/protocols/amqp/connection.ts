@@ -1,5 +1,5 @@
 import { FerryError, isFerryError } from '../../errors.js';
-import type { Broker, CoreConnection, CoreSession, Destination, Logger } from '../../core/index.js';
+import type { BrokerAccess, CoreConnection, CoreSession, Destination, Logger } from '../../core/index.js';
 import type { TransportConnection } from '../../transport/index.js';
 import { capabilityOf, dynamicKind, formatAddress, parseAddress } from './address.js';
 import { CoordinatorLink } from './coordinator.js';
@@ -26,7 +26,7 @@ import {
 import { FrameGuard } from './frame-guard.js';
 import { acceptTransfer, readTransferFrame, type TransferFrame } from './transfers.js';
 import { ProducerLink } from './incoming.js';
-import { amqpError, type CoreTransaction, type LinkHandler, type LinkOwner } from './link.js';
+import { amqpError, type LinkHandler, type LinkOwner } from './link.js';
 import type { AmqpOptions } from './options.js';
 import { ConsumerLink } from './outgoing.js';
 
@@ -49,6 +49,7 @@ function list(value: string | readonly string[] | null | undefined): readonly st
 interface SessionState {
   readonly rhea: RheaSession;
   readonly core: CoreSession;
+  closeCore(): void;
   readonly links: Set<LinkHandler>;
   /** Set while rhea handles an attach whose target is a transaction coordinator. */
   coordinatorAttach: boolean;
@@ -58,9 +59,8 @@ type IncomingHandler = ProducerLink | CoordinatorLink;
 
 /**
  * One AMQP 1.0 connection: rhea runs the protocol, this turns its events into core calls. Holds
- * only what the wire needs: sessions and links, the txn-ids it gave out, and a second core
- * connection for durable subscriptions when the client's container id cannot be the main one's
- * client id (see `durableCore`).
+ * only what the wire needs: sessions and links and the txn-ids it gave out. Durable subscriptions
+ * are owned by the client's container id.
  */
 export class AmqpConnection implements LinkOwner {
   private readonly guard: FrameGuard;
@@ -68,8 +68,11 @@ export class AmqpConnection implements LinkOwner {
   private readonly feed: (chunk: Buffer) => void;
   private readonly rheaClosed: () => void;
   private core: CoreConnection | undefined;
-  private durableConnection: CoreConnection | undefined;
-  private durableSession: CoreSession | undefined;
+  /**
+   * Events that came after the open while the broker was still deciding on the connection: rhea
+   * has read them, Ferry acts on them once the core connection exists.
+   */
+  private held: (() => void)[] | undefined;
   private containerId = '';
   private readonly sessions = new Map<RheaSession, SessionState>();
   private linkCount = 0;
@@ -79,7 +82,7 @@ export class AmqpConnection implements LinkOwner {
 
   constructor(
     readonly transport: TransportConnection,
-    private readonly broker: Broker,
+    private readonly broker: BrokerAccess,
     readonly options: AmqpOptions,
     readonly logger: Logger,
   ) {
@@ -110,11 +113,16 @@ export class AmqpConnection implements LinkOwner {
   private listen(c: RheaConnection): void {
     const on = (event: string, handler: (context: EventContext) => void): void => {
       c.on(event, (context) => {
-        try {
-          handler(context);
-        } catch (err) {
-          this.unexpected(err);
-        }
+        const run = (): void => {
+          try {
+            handler(context);
+          } catch (err) {
+            this.unexpected(err);
+          }
+        };
+        // a session's hooks must be in place before rhea reads its attaches, so its open is not held
+        if (this.held !== undefined && event !== 'connection_close' && event !== 'session_open') this.held.push(run);
+        else run();
       });
     };
     on('connection_open', () => this.opened());
@@ -269,20 +277,33 @@ export class AmqpConnection implements LinkOwner {
     const c = this.rhea;
     this.containerId = c.container_id ?? '';
     const sole = list(c.remote.open?.desired_capabilities).includes(SOLE_CONNECTION);
-    try {
-      this.core = this.broker.connect({
+    this.held = [];
+    this.broker
+      .connect({
         protocol: 'amqp',
-        remoteAddress: this.transport.remoteAddress,
+        transport: { remoteAddress: this.transport.remoteAddress, peerCertificate: this.transport.peerCertificate },
+        credentials: { username: saslUser(c) },
         clientId: sole && this.containerId !== '' ? this.containerId : undefined,
-        username: saslUser(c),
-      });
-    } catch (err) {
-      if (!isFerryError(err)) throw err;
-      // [AMQP JMS mapping, sole-connection-for-container] the close names the offending field
-      this.fail(err, amqpError(err).condition, isFerryError(err, 'FERRY_CLIENT_ID_IN_USE') ? { 'invalid-field': 'container-id' } : {});
-      return;
-    }
-    this.logger.debug({ event: 'amqp.connected', connection: this.core.id, container: this.containerId, remote: this.transport.remoteAddress }, 'AMQP client connected');
+      })
+      .then(
+        (core) => {
+          const held = this.held ?? [];
+          this.held = undefined;
+          if (this.failed || this.transport.closed) {
+            core.close();
+            return;
+          }
+          this.core = core;
+          this.logger.debug({ event: 'amqp.connected', connection: core.id, container: this.containerId, remote: this.transport.remoteAddress }, 'AMQP client connected');
+          for (const run of held) run();
+        },
+        (err: unknown) => {
+          this.held = undefined;
+          if (!isFerryError(err)) return this.unexpected(err);
+          // [AMQP JMS mapping, sole-connection-for-container] the close names the offending field
+          this.fail(err, amqpError(err).condition, isFerryError(err, 'FERRY_CLIENT_ID_IN_USE') ? { 'invalid-field': 'container-id' } : {});
+        },
+      );
   }
 
   private requireCore(): CoreConnection {
@@ -290,47 +311,13 @@ export class AmqpConnection implements LinkOwner {
     return this.core;
   }
 
-  /**
-   * The core connection that owns this connection's durable subscriptions: core keys them by client
-   * id, and an AMQP container id is that client id. The main core connection takes the container id
-   * only when the client asks for a sole connection (JMS clients with a client id do), because
-   * clients such as rhea open every connection of a process under one container id; otherwise a
-   * second core connection holds it, opened with the first durable link. A container id held by
-   * another live connection makes durable links fail with amqp:resource-locked.
-   */
-  private durableCore(session: CoreSession): { connection: CoreConnection; session: CoreSession } {
-    const core = this.requireCore();
-    if (this.containerId === '') throw new FerryError('FERRY_DESTINATION_INVALID', 'a durable subscription needs a container-id in the open');
-    if (core.clientId === this.containerId) return { connection: core, session };
-    if (this.durableConnection === undefined || this.durableConnection.isClosed) {
-      try {
-        this.durableConnection = this.broker.connect({
-          protocol: 'amqp',
-          remoteAddress: this.transport.remoteAddress,
-          clientId: this.containerId,
-          username: saslUser(this.rhea),
-        });
-      } catch (err) {
-        if (isFerryError(err, 'FERRY_CLIENT_ID_IN_USE')) {
-          throw new FerryError('FERRY_CONSUMER_EXISTS', `container id "${this.containerId}" is in use by another connection with durable subscriptions`);
-        }
-        throw err;
-      }
-      this.durableSession = this.durableConnection.createSession();
-    }
-    return { connection: this.durableConnection, session: this.durableSession! };
-  }
-
   /** Closes everything the connection owns in core; safe to call more than once. */
   private releaseCore(): void {
     for (const state of this.sessions.values()) this.closeSession(state);
     this.sessions.clear();
     const core = this.core;
-    const durable = this.durableConnection;
     this.core = undefined;
-    this.durableConnection = undefined;
-    this.durableSession = undefined;
-    durable?.close();
+    this.held = undefined;
     core?.close();
   }
 
@@ -341,7 +328,18 @@ export class AmqpConnection implements LinkOwner {
       session.close({ condition: 'amqp:resource-limit-exceeded', description: `more than ${this.options.maxSessions} sessions (amqp.maxSessions)` });
       return;
     }
-    const state: SessionState = { rhea: session, core: this.requireCore().createSession(), links: new Set(), coordinatorAttach: false };
+    let core: CoreSession | undefined;
+    const owner = this;
+    const state: SessionState = {
+      rhea: session,
+      // made on first use: a session may open while the broker is still deciding on the connection
+      get core(): CoreSession {
+        return (core ??= owner.requireCore().createSession());
+      },
+      closeCore: () => core?.close(),
+      links: new Set(),
+      coordinatorAttach: false,
+    };
     this.sessions.set(session, state);
     session.ferry = state;
     this.installHooks(state);
@@ -358,7 +356,7 @@ export class AmqpConnection implements LinkOwner {
     for (const link of state.links) link.close();
     this.linkCount -= state.links.size;
     state.links.clear();
-    state.core.close();
+    state.closeCore();
   }
 
   /**
@@ -419,6 +417,7 @@ export class AmqpConnection implements LinkOwner {
       else delete links[name];
       if (link !== undefined && link !== existing) {
         links[key] = link;
+        if (this.sessions.get(session)?.coordinatorAttach === true) link.ferryCoordinator = true;
         const remove = link.remove.bind(link);
         link.remove = () => {
           remove();
@@ -564,15 +563,9 @@ export class AmqpConnection implements LinkOwner {
 
     const durable = destination.kind === 'topic' && destination.temporary !== true && (source.durable ?? 0) > 0 && source.expiry_policy === 'never';
     const presettled = attach?.snd_settle_mode === 1;
-    let owner = { connection: this.requireCore(), session: state.core };
-    if (durable) owner = this.durableCore(state.core);
-    const handler = new ConsumerLink(
-      link,
-      this,
-      presettled,
-      durable ? { broker: this.broker, clientId: owner.connection.clientId!, name: link.name } : undefined,
-    );
-    handler.consumer = owner.session.subscribe({
+    if (durable && this.containerId === '') throw new FerryError('FERRY_DESTINATION_INVALID', 'a durable subscription needs a container-id in the open');
+    const handler = new ConsumerLink(link, this, presettled, durable ? { connection: this.requireCore(), owner: this.containerId, name: link.name } : undefined);
+    handler.consumer = state.core.subscribe({
       destination,
       sink: handler,
       // link credit limits what is in flight; this only bounds it by the session's window
@@ -580,7 +573,9 @@ export class AmqpConnection implements LinkOwner {
       ackMode: presettled ? 'auto' : 'individual',
       noLocal,
       selector,
-      durableName: durable ? link.name : undefined,
+      // AMQP properties are typed: a string is compared as a string (strict JMS), and that is stored with the subscription
+      selectorConvertsStrings: false,
+      durable: durable ? { name: link.name, owner: this.containerId } : undefined,
     });
     const local = link.local.attach;
     // settled if asked; unsettled for unsettled and for mixed
@@ -607,7 +602,7 @@ export class AmqpConnection implements LinkOwner {
       const attach = link.remote.attach;
       link.local.attach.rcv_settle_mode = attach?.rcv_settle_mode === 1 ? 1 : 0;
       link.local.attach.max_message_size = this.options.maxMessageSize;
-      if (state.coordinatorAttach) {
+      if (state.coordinatorAttach || link.ferryCoordinator === true) {
         const coordinator = new CoordinatorLink(link, this);
         link.local.attach.target = coordinatorTarget();
         this.keep(state, link, coordinator);
@@ -619,7 +614,7 @@ export class AmqpConnection implements LinkOwner {
       if (target?.dynamic === true) destination = this.requireCore().createTemporaryDestination(dynamicKind(list(target.capabilities)));
       else if (target?.address !== null && target?.address !== undefined) {
         destination = parseAddress(target.address, list(target.capabilities));
-        this.broker.checkSendable(destination, this.requireCore());
+        this.requireCore().checkDestination(destination);
       }
       const handler = new ProducerLink(link, state.core, this, destination);
       this.keep(state, link, handler);
@@ -650,13 +645,9 @@ export class AmqpConnection implements LinkOwner {
     return `amqp:${txnId.toString('hex')}`;
   }
 
-  transaction(txnId: Buffer): CoreTransaction {
-    return this.requireCore().transaction(this.txName(txnId));
-  }
-
   transactionName(txnId: Buffer): string {
     const name = this.txName(txnId);
-    this.requireCore().transaction(name);
+    this.requireCore().assertTransaction(name);
     return name;
   }
 

@@ -156,6 +156,8 @@ export interface RheaLink {
   add_credit(credit: number): void;
   /** The handler Ferry keeps for this link. */
   ferry?: unknown;
+  /** The client attached it with a transaction coordinator as its target. */
+  ferryCoordinator?: boolean;
 }
 
 interface Frame {

@@ -1,20 +1,16 @@
 import { isFerryError, type ErrorCode } from '../../errors.js';
-import type { Consumer, Logger } from '../../core/index.js';
+import type { Logger } from '../../core/index.js';
 import type { TransportConnection } from '../../transport/index.js';
 import type { RheaError } from './engine.js';
 import type { AmqpOptions } from './options.js';
 
-/** A core transaction, as consumers take it. */
-export type CoreTransaction = NonNullable<Parameters<Consumer['acknowledge']>[1]>;
 
 /** What a link needs from its connection: the socket, settings, and the connection's transactions. */
 export interface LinkOwner {
   readonly transport: TransportConnection;
   readonly logger: Logger;
   readonly options: AmqpOptions;
-  /** The core transaction a txn-id names; throws AmqpConditionError amqp:transaction:unknown-id. */
-  transaction(txnId: Buffer): CoreTransaction;
-  /** Core's name for the transaction a txn-id names, checked to be open. */
+  /** Core's name for the transaction a txn-id names, checked to be open (FERRY_TX_NOT_FOUND otherwise). */
   transactionName(txnId: Buffer): string;
   declareTransaction(): Buffer;
   /** Commits or (with `fail`) rolls back; resolves when a commit is durable. */

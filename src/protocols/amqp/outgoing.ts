@@ -1,5 +1,5 @@
 import { isFerryError } from '../../errors.js';
-import type { Broker, Consumer, Delivery, DeliverySink } from '../../core/index.js';
+import type { ConsumerHandle, CoreConnection, Delivery, DeliverySink } from '../../core/index.js';
 import { Descriptor, descriptorOf, fieldsOf, flag, outcomeOf, transactionOf, type RheaDelivery, type RheaLink } from './engine.js';
 import { deliveryTag, type LinkHandler, type LinkOwner } from './link.js';
 import { encodeHeader, messageEncoding } from './mapping.js';
@@ -7,8 +7,9 @@ import { sendTransfer } from './transfers.js';
 
 /** A durable subscription this link consumes from, removed when the client detaches with closed=true. */
 export interface DurableName {
-  readonly broker: Broker;
-  readonly clientId: string;
+  readonly connection: CoreConnection;
+  /** The client's container id, which owns the subscription. */
+  readonly owner: string;
   readonly name: string;
 }
 
@@ -25,7 +26,7 @@ export interface DurableName {
  * rejections wait for the commit; releases and modifications apply at once.
  */
 export class ConsumerLink implements DeliverySink, LinkHandler {
-  consumer: Consumer | undefined;
+  consumer: ConsumerHandle | undefined;
   /** Deliveries handed to rhea on this link. */
   private handed = 0;
   /** Credit given up by draining. */
@@ -127,7 +128,7 @@ export class ConsumerLink implements DeliverySink, LinkHandler {
       code = Descriptor.accepted;
     }
     if (code === Descriptor.received) return;
-    const tx = txnId === undefined ? undefined : this.owner.transaction(txnId);
+    const tx = txnId === undefined ? undefined : this.owner.transactionName(txnId);
     delivery.ferryTag = undefined;
     try {
       switch (code) {
@@ -158,7 +159,7 @@ export class ConsumerLink implements DeliverySink, LinkHandler {
     this.close();
     if (closed && this.durable !== undefined) {
       try {
-        this.durable.broker.unsubscribeDurable(this.durable.clientId, this.durable.name);
+        this.durable.connection.deleteDurableSubscription(this.durable.name, this.durable.owner);
       } catch (err) {
         if (!isFerryError(err)) throw err;
         this.owner.logger.debug({ event: 'amqp.unsubscribe-failed', name: this.durable.name, err }, 'durable subscription not removed');

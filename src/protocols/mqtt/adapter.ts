@@ -1,4 +1,4 @@
-import type { Broker, Logger } from '../../core/index.js';
+import type { BrokerAccess, Logger } from '../../core/index.js';
 import type { ProtocolAdapter, TransportConnection } from '../../transport/index.js';
 import type { MqttOptions } from './options.js';
 import { MqttSession } from './session.js';
@@ -32,7 +32,7 @@ export function createMqttAdapter(options: MqttOptions, logger: Logger): Protoco
     detect,
     // MQTT.js asks for mqttv3.1 when it speaks MQTT 3.1
     webSocketProtocols: ['mqtt', 'mqttv3.1'],
-    attach(connection: TransportConnection, broker: Broker): void {
+    attach(connection: TransportConnection, broker: BrokerAccess): void {
       if (sys === undefined && options.sysInterval > 0) {
         sys = new SysPublisher(broker, states, counters, options.sysInterval);
         sys.start();

@@ -1,4 +1,4 @@
-import type { Broker, CoreSession, MessageInit } from '../../core/index.js';
+import type { BrokerAccess, CoreConnection, CoreSession, MessageInit } from '../../core/index.js';
 
 /**
  * What an MQTT session keeps between its connections, beyond its durable subscriptions (which
@@ -82,10 +82,15 @@ export function longTimeout(ms: number, run: () => void): NodeJS.Timeout {
   return timer;
 }
 
-/** The sessions of one MQTT adapter by client id, and the broker-side publisher of wills and $SYS. */
+/**
+ * The sessions of one MQTT adapter by client id, and the adapter's own core connection: it
+ * publishes wills after their client has gone and `$SYS` statistics, and removes what an expired
+ * session kept.
+ */
 export class SessionStates {
   private readonly states = new Map<string, SessionState>();
-  private publisherSession: CoreSession | undefined;
+  private internal: Promise<{ connection: CoreConnection; session: CoreSession }> | undefined;
+  private closed = false;
 
   get(clientId: string): SessionState | undefined {
     return this.states.get(clientId);
@@ -102,20 +107,39 @@ export class SessionStates {
     if (this.states.get(state.clientId) === state) this.states.delete(state.clientId);
   }
 
-  /** Sends as the broker itself (wills after their client has gone, $SYS statistics); false when the broker is not running. */
-  publish(broker: Broker, init: MessageInit, retain: boolean): boolean {
-    const session = this.publisher(broker);
-    if (session === undefined) return false;
-    session.send(init, undefined, { retain })?.catch(() => {});
+  /** Sends as the broker itself; false when the broker is not running. */
+  publish(broker: BrokerAccess, init: MessageInit, retain: boolean): boolean {
+    if (!broker.isRunning || this.closed) return false;
+    this.withInternal(broker, ({ session }) => session.send(init, undefined, { retain })?.catch(() => {}));
     return true;
   }
 
-  /** The broker-side publisher's core session, opened on first use; undefined when the broker is not running. */
-  publisher(broker: Broker): CoreSession | undefined {
-    if (!broker.isRunning) return undefined;
-    if (this.publisherSession === undefined || this.publisherSession.connection.isClosed) {
-      this.publisherSession = broker.connect({ protocol: 'mqtt', remoteAddress: 'broker' }).createSession();
-    }
-    return this.publisherSession;
+  /**
+   * Runs `work` on the adapter's own connection, opened on first use (and again if the broker
+   * closed it); nothing happens when the broker is not running.
+   */
+  withInternal(broker: BrokerAccess, work: (internal: { connection: CoreConnection; session: CoreSession }) => void): void {
+    if (!broker.isRunning || this.closed) return;
+    const open = (): Promise<{ connection: CoreConnection; session: CoreSession }> =>
+      broker.connect({ protocol: 'mqtt', transport: { remoteAddress: 'broker' }, internal: true }).then((connection) => ({ connection, session: connection.createSession() }));
+    const pending = (this.internal ??= open());
+    pending.then(
+      (internal) => {
+        if (!internal.connection.isClosed) return work(internal);
+        if (this.internal === pending) this.internal = undefined;
+        this.withInternal(broker, work);
+      },
+      () => {
+        if (this.internal === pending) this.internal = undefined;
+      },
+    );
+  }
+
+  /** The adapter is stopping: its connection closes and nothing more is published. */
+  close(): void {
+    this.closed = true;
+    for (const state of this.states.values()) state.cancelTimers();
+    this.internal?.then((internal) => internal.connection.close(), () => {});
+    this.internal = undefined;
   }
 }

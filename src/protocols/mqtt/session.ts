@@ -1,7 +1,7 @@
 import mqttPacket from 'mqtt-packet';
 import type { IConnectPacket, IDisconnectPacket, IPublishPacket, ISubscribePacket, IUnsubscribePacket, Packet } from 'mqtt-packet';
 import { FerryError, isFerryError, type ErrorCode } from '../../errors.js';
-import type { Broker, Consumer, CoreConnection, CoreSession, Delivery, DeliverySink, Logger, Message } from '../../core/index.js';
+import type { BrokerAccess, ConsumerHandle, CoreConnection, CoreSession, Delivery, DeliverySink, Logger, Message } from '../../core/index.js';
 import type { TransportConnection } from '../../transport/index.js';
 import { RETAIN_PROPERTY, encodeAck, encodeMessageProperties, encodePublish, messageQos, publishSize, publishToMessage, writePublish, type PublishFrame, type QoS } from './mapping.js';
 import type { MqttOptions } from './options.js';
@@ -52,13 +52,13 @@ interface Subscription {
   readonly noLocal: boolean;
   readonly retainAsPublished: boolean;
   readonly subscriptionId: number | undefined;
-  readonly consumers: Consumer[];
+  readonly consumers: ConsumerHandle[];
   /** Names of its durable subscriptions in core, when the session is persistent. */
   readonly durableNames: string[];
 }
 
 interface Outbound {
-  readonly consumer: Consumer;
+  readonly consumer: ConsumerHandle;
   readonly tag: number;
   readonly qos: QoS;
   /** For a persistent session: the key its packet id is remembered under until acknowledged. */
@@ -115,6 +115,8 @@ export class MqttSession implements PacketReceiver {
   private readonly framer: PacketFramer;
   private version: Version = 4;
   private core: CoreConnection | undefined;
+  /** Packets that came after CONNECT while the broker was still deciding on it. */
+  private held: { readonly packet: Buffer; readonly bodyStart: number }[] | undefined;
   private session: CoreSession | undefined;
   private state: SessionState | undefined;
   private clientId = '';
@@ -150,7 +152,7 @@ export class MqttSession implements PacketReceiver {
   private acksStart = 0;
   private acksEnd = 0;
   /** Consumers whose deliveries this read acknowledged, to dispatch to once it is done; all of them when the window was full. */
-  private readonly toWake: Consumer[] = [];
+  private readonly toWake: ConsumerHandle[] = [];
   private wakeAll = false;
   /** The last topic name published to, and its bytes: the next PUBLISH to it is not decoded again. */
   private knownTopic: KnownTopic | undefined;
@@ -165,7 +167,7 @@ export class MqttSession implements PacketReceiver {
 
   constructor(
     private readonly transport: TransportConnection,
-    private readonly broker: Broker,
+    private readonly broker: BrokerAccess,
     private readonly options: MqttOptions,
     private readonly states: SessionStates,
     private readonly logger: Logger,
@@ -194,6 +196,11 @@ export class MqttSession implements PacketReceiver {
 
   /** PacketReceiver: one whole packet. */
   packet(buf: Buffer, start: number, bodyStart: number, end: number): boolean {
+    if (this.held !== undefined) {
+      // the broker is still deciding on CONNECT: later packets wait for the CONNACK, as copies
+      this.held.push({ packet: Buffer.from(buf.subarray(start, end)), bodyStart: bodyStart - start });
+      return true;
+    }
     if (this.core !== undefined) {
       try {
         if (this.onMessagePathPacket(buf, start, bodyStart, end)) return !this.closing;
@@ -356,28 +363,70 @@ export class MqttSession implements PacketReceiver {
       if (props.maximumPacketSize !== undefined) this.clientMaxPacketSize = props.maximumPacketSize;
       this.clientAliasMaximum = props.topicAliasMaximum ?? 0;
     }
-    let core: CoreConnection;
-    try {
-      core = this.broker.connect({ protocol: 'mqtt', remoteAddress: this.transport.remoteAddress, clientId, username: packet.username, takeOver: true });
-    } catch (err) {
-      this.connack(false, v5 ? Reason.serverUnavailable : LegacyConnack.serverUnavailable, {});
-      this.logger.debug({ event: 'mqtt.connect-refused', err }, 'MQTT CONNECT refused');
-      return this.shutdown();
+    this.held = [];
+    this.transport.pause();
+    this.broker
+      .connect({
+        protocol: 'mqtt',
+        transport: { remoteAddress: this.transport.remoteAddress, peerCertificate: this.transport.peerCertificate },
+        credentials: { username: packet.username, password: packet.password },
+        clientId,
+        takeOver: true,
+      })
+      .then(
+        (core) => {
+          if (this.closing || this.transport.closed) {
+            this.held = undefined;
+            core.close();
+            return;
+          }
+          try {
+            this.connected(core, packet, clean, assigned, requestedExpiry);
+          } catch (err) {
+            this.fail(err, Reason.protocolError);
+          }
+          this.replayHeld();
+        },
+        (err: unknown) => {
+          this.held = undefined;
+          this.connack(false, v5 ? Reason.serverUnavailable : LegacyConnack.serverUnavailable, {});
+          this.logger.debug({ event: 'mqtt.connect-refused', err }, 'MQTT CONNECT refused');
+          this.shutdown();
+        },
+      );
+  }
+
+  /** Handles what came while CONNECT was being decided, in order, and reads on. */
+  private replayHeld(): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const { packet, bodyStart } of held) {
+      if (this.closing) return;
+      this.packet(packet, 0, bodyStart, packet.length);
     }
+    this.flushAcks();
+    if (this.wakeAll || this.toWake.length > 0) this.wakeAfterRead();
+    this.transport.resume();
+  }
+
+  private connected(core: CoreConnection, packet: IConnectPacket, clean: boolean, assigned: string | undefined, requestedExpiry: number): void {
+    const clientId = this.clientId;
+    const version = this.version;
+    const v5 = version === 5;
     this.core = core;
     core.onEvicted = () => this.onEvicted();
     this.session = core.createSession();
 
     const existing = this.states.get(clientId);
     existing?.cancelTimers();
-    const durables = this.broker.durableSubscriptionsOf(clientId);
+    const durables = core.durableSubscriptions();
     let sessionPresent = false;
     if (clean) {
       // [MQTT-3.1.2-6]: a clean session (clean start) discards the one before
       for (const d of durables) this.dropDurable(d.name);
-      this.broker.forgetSessionIds(clientId, [PUBREL_OWED]);
+      core.forgetSessionIds([PUBREL_OWED]);
       if (existing !== undefined) this.states.delete(existing);
-    } else sessionPresent = existing !== undefined || durables.length > 0 || this.broker.sessionIds(clientId, PUBREL_OWED).length > 0;
+    } else sessionPresent = existing !== undefined || durables.length > 0 || core.sessionIds(PUBREL_OWED).length > 0;
     const state = this.states.open(clientId);
     state.connected = true;
     state.connectionStarted();
@@ -446,7 +495,7 @@ export class MqttSession implements PacketReceiver {
       this.openConsumer(subscription, pattern, name, undefined, 'none');
     }
     // after a broker restart only the journal knows which PUBRELs are owed
-    for (const id of this.broker.sessionIds(this.clientId, PUBREL_OWED)) state.awaitingComplete.add(Number(id));
+    for (const id of this.requireCore().sessionIds(PUBREL_OWED)) state.awaitingComplete.add(Number(id));
     for (const id of state.awaitingComplete) this.write(encodeAck('pubrel', id, 0, this.version === 5));
   }
 
@@ -483,7 +532,7 @@ export class MqttSession implements PacketReceiver {
     // a persistent session's QoS 2 packet ids go into the journal with their message, so that a
     // resend after a broker restart is still known for one
     const producerId = packet.qos === 2 && this.sessionExpiry > 0 ? String(id) : undefined;
-    if (packet.qos === 2 && (this.state!.receivedQos2.has(id) || (producerId !== undefined && this.broker.holdsProducerId(this.core!, producerId)))) {
+    if (packet.qos === 2 && (this.state!.receivedQos2.has(id) || (producerId !== undefined && this.core!.holdsProducerId(producerId)))) {
       // a resend of a QoS 2 publish already taken: answer again, deliver nothing ([MQTT-4.3.3-9])
       this.write(encodeAck('pubrec', id, 0, v5));
       return;
@@ -589,7 +638,7 @@ export class MqttSession implements PacketReceiver {
 
   private onPubrel(id: number): void {
     let known = this.state!.receivedQos2.delete(id);
-    if (this.sessionExpiry > 0 && this.core !== undefined) known = this.broker.forgetProducerId(this.core, String(id)) || known;
+    if (this.sessionExpiry > 0 && this.core !== undefined) known = this.core.forgetProducerId(String(id)) || known;
     const write = (): void => this.write(encodeAck('pubcomp', id, known ? 0 : Reason.packetIdNotFound, this.version === 5));
     this.afterDurable(null, write);
   }
@@ -619,7 +668,7 @@ export class MqttSession implements PacketReceiver {
     if (reasonCode < 0x80 && this.sessionExpiry > 0) {
       // written before the acknowledgement that lets core forget the message: a crash between the
       // two brings the message back, rather than losing the PUBREL a client delivers it on
-      this.broker.rememberSessionId(this.clientId, PUBREL_OWED, String(id));
+      this.requireCore().rememberSessionId(PUBREL_OWED, String(id));
     }
     // the client owns the message from here: core forgets it, the session remembers the packet id
     this.settle(out);
@@ -629,7 +678,7 @@ export class MqttSession implements PacketReceiver {
   }
 
   private onPubcomp(id: number): void {
-    if (this.sessionExpiry > 0) this.broker.forgetSessionId(this.clientId, PUBREL_OWED, String(id));
+    if (this.sessionExpiry > 0) this.core?.forgetSessionId(PUBREL_OWED, String(id));
     if (this.state!.awaitingComplete.delete(id)) this.wakeConsumers();
   }
 
@@ -694,7 +743,7 @@ export class MqttSession implements PacketReceiver {
     throw new FerryError('FERRY_MQTT_PROTOCOL', 'no packet identifier free');
   }
 
-  private sinkFor(subscription: Subscription, consumer: () => Consumer): DeliverySink {
+  private sinkFor(subscription: Subscription, consumer: () => ConsumerHandle): DeliverySink {
     const sink: DeliverySink = {
       deliver: (delivery) => this.deliver(subscription, consumer(), delivery),
       isWritable: () => this.transport.isWritable(),
@@ -705,7 +754,7 @@ export class MqttSession implements PacketReceiver {
     return sink;
   }
 
-  private deliver(subscription: Subscription, consumer: Consumer, delivery: Delivery): void {
+  private deliver(subscription: Subscription, consumer: ConsumerHandle, delivery: Delivery): void {
     const message = delivery.message;
     const qos = Math.min(subscription.qos, messageQos(message)) as QoS;
     const v5 = this.version === 5;
@@ -845,14 +894,14 @@ export class MqttSession implements PacketReceiver {
   }
 
   private openConsumer(subscription: Subscription, pattern: string, name: string | undefined, shareName: string | undefined, retained: 'all' | 'none'): void {
-    let consumer: Consumer | undefined;
+    let consumer: ConsumerHandle | undefined;
     consumer = this.requireSession().subscribe({
       destination: { kind: 'topic', name: pattern },
       sink: this.sinkFor(subscription, () => consumer!),
       prefetch: Math.max(1, this.sendWindow),
       ackMode: subscription.qos === 0 ? 'auto' : 'individual',
       noLocal: subscription.noLocal,
-      durableName: name,
+      durable: name === undefined ? undefined : { name },
       shareName,
       retainedMessages: retained,
     });
@@ -870,7 +919,7 @@ export class MqttSession implements PacketReceiver {
 
   private dropDurable(name: string): void {
     try {
-      this.broker.unsubscribeDurable(this.clientId, name);
+      this.requireCore().deleteDurableSubscription(name);
     } catch (err) {
       if (!isFerryError(err, 'FERRY_CONSUMER_NOT_FOUND')) throw err;
     }
@@ -992,16 +1041,20 @@ export class MqttSession implements PacketReceiver {
     const pendingWill = state.pendingWill;
     this.states.delete(state);
     pendingWill?.();
-    if (!this.broker.isRunning) return;
-    this.broker.forgetSessionIds(state.clientId, [PUBREL_OWED]);
-    for (const d of this.broker.durableSubscriptionsOf(state.clientId)) {
-      if (d.active) continue;
-      try {
-        this.broker.unsubscribeDurable(state.clientId, d.name);
-      } catch (err) {
-        this.logger.debug({ event: 'mqtt.session-expiry', err }, 'could not remove a durable subscription of an expired session');
+    const clientId = state.clientId;
+    this.states.withInternal(this.broker, ({ connection }) => {
+      // a client that came back meanwhile has its session again
+      if (this.states.get(clientId) !== undefined) return;
+      connection.forgetSessionIds([PUBREL_OWED], clientId);
+      for (const d of connection.durableSubscriptions(clientId)) {
+        if (d.active) continue;
+        try {
+          connection.deleteDurableSubscription(d.name, clientId);
+        } catch (err) {
+          this.logger.debug({ event: 'mqtt.session-expiry', err }, 'could not remove a durable subscription of an expired session');
+        }
       }
-    }
+    });
   }
 
   private publishWill(will: Will): void {
@@ -1021,6 +1074,11 @@ export class MqttSession implements PacketReceiver {
   private ownSubscriptions(): Map<string, Subscription> {
     if (this.subscriptions === NO_SUBSCRIPTIONS) this.subscriptions = new Map();
     return this.subscriptions;
+  }
+
+  private requireCore(): CoreConnection {
+    if (this.core === undefined) throw new FerryError('FERRY_CONNECTION_CLOSED', 'the connection is closed');
+    return this.core;
   }
 
   private requireSession(): CoreSession {

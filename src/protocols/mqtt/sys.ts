@@ -1,4 +1,4 @@
-import type { Broker } from '../../core/index.js';
+import type { BrokerAccess, BrokerStats } from '../../core/index.js';
 import type { SessionStates } from './session-state.js';
 
 const VERSION = '0.1.0';
@@ -13,7 +13,7 @@ export class SysPublisher {
   private readonly started = Date.now();
 
   constructor(
-    private readonly broker: Broker,
+    private readonly broker: BrokerAccess,
     private readonly states: SessionStates,
     private readonly counters: { readonly received: number; readonly sent: number },
     private readonly interval: number,
@@ -29,12 +29,14 @@ export class SysPublisher {
   }
 
   private publish(): void {
-    // opened before counting, so that the count leaves it out
-    if (this.states.publisher(this.broker) === undefined) {
+    if (!this.broker.isRunning) {
       this.stop();
       return;
     }
-    const stats = this.broker.stats();
+    this.states.withInternal(this.broker, ({ connection }) => this.publishFrom(connection.brokerStats(), connection.retainedCount()));
+  }
+
+  private publishFrom(stats: BrokerStats, retained: number): void {
     let subscriptions = 0;
     for (const topic of stats.topics) subscriptions += topic.subscriptions;
     let queued = 0;
@@ -46,7 +48,7 @@ export class SysPublisher {
       // the broker's own publisher connection is not a client
       ['clients/connected', String(Math.max(0, stats.connections - 1))],
       ['subscriptions/count', String(subscriptions)],
-      ['retained messages/count', String(this.broker.retainedCount)],
+      ['retained messages/count', String(retained)],
       ['messages/received', String(this.counters.received)],
       ['messages/sent', String(this.counters.sent)],
       ['messages/stored', String(queued)],

@@ -1,4 +1,4 @@
-import type { Broker, Logger } from '../../core/index.js';
+import type { BrokerAccess, Logger } from '../../core/index.js';
 import type { ProtocolAdapter, TransportConnection } from '../../transport/index.js';
 import type { StompOptions } from './options.js';
 import { StompSession } from './session.js';
@@ -23,7 +23,7 @@ export function createStompAdapter(options: StompOptions, logger: Logger): Proto
     name: 'stomp',
     detect,
     webSocketProtocols: ['v10.stomp', 'v11.stomp', 'v12.stomp'],
-    attach(connection: TransportConnection, broker: Broker): void {
+    attach(connection: TransportConnection, broker: BrokerAccess): void {
       new StompSession(connection, broker, options, logger);
     },
   };

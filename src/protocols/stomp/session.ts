@@ -1,5 +1,5 @@
 import { FerryError, isFerryError, type ErrorCode } from '../../errors.js';
-import type { AckMode, Broker, Consumer, CoreConnection, CoreSession, Delivery, DeliverySink, Destination, Logger, Message } from '../../core/index.js';
+import type { AckMode, BrokerAccess, ConsumerHandle, CoreConnection, CoreSession, Delivery, DeliverySink, Destination, Logger, Message } from '../../core/index.js';
 import type { TransportConnection } from '../../transport/index.js';
 import { StompParser, encodeFrame, escapeHeader, type StompFrame, type StompVersion } from './codec.js';
 import { messageHead, parseDestination, sendToMessage, type TemporaryNames } from './mapping.js';
@@ -12,7 +12,7 @@ const NUL = Buffer.from([0]);
 
 interface Subscription {
   readonly id: string;
-  readonly consumer: Consumer;
+  readonly consumer: ConsumerHandle;
   readonly durableName: string | undefined;
 }
 
@@ -43,6 +43,8 @@ export class StompSession implements TemporaryNames {
   private version: StompVersion = '1.0';
   private core: CoreConnection | undefined;
   private session: CoreSession | undefined;
+  /** Frames that came after CONNECT while the broker was still deciding on it; handled once it has. */
+  private held: StompFrame[] | undefined;
   private readonly subscriptions = new Map<string, Subscription>();
   private readonly byConsumer = new Map<number, Subscription>();
   private readonly temporaryByLocal = new Map<string, Destination>();
@@ -59,7 +61,7 @@ export class StompSession implements TemporaryNames {
 
   constructor(
     private readonly transport: TransportConnection,
-    private readonly broker: Broker,
+    private readonly broker: BrokerAccess,
     private readonly options: StompOptions,
     private readonly logger: Logger,
   ) {
@@ -100,6 +102,10 @@ export class StompSession implements TemporaryNames {
 
   private onFrame(frame: StompFrame): void {
     if (this.closing) return;
+    if (this.held !== undefined) {
+      this.held.push(frame);
+      return;
+    }
     try {
       if (this.core === undefined) {
         if (frame.command !== 'CONNECT' && frame.command !== 'STOMP') {
@@ -149,23 +155,46 @@ export class StompSession implements TemporaryNames {
     }
     this.version = version;
     this.parser.version = version;
-    this.core = this.broker.connect({
-      protocol: 'stomp',
-      remoteAddress: this.transport.remoteAddress,
-      clientId: frame.headers.get('client-id'),
-      username: frame.headers.get('login'),
-    });
-    this.session = this.core.createSession();
     const [sendBeat, receiveBeat] = this.negotiateHeartbeat(frame.headers.get('heart-beat'));
+    // what the client sends before CONNECTED waits, and so does the socket, until the broker has decided
+    this.held = [];
+    this.transport.pause();
+    this.broker
+      .connect({
+        protocol: 'stomp',
+        transport: { remoteAddress: this.transport.remoteAddress, peerCertificate: this.transport.peerCertificate },
+        credentials: { username: frame.headers.get('login'), password: frame.headers.get('passcode') },
+        clientId: frame.headers.get('client-id'),
+      })
+      .then(
+        (core) => this.connected(core, sendBeat, receiveBeat),
+        (err: unknown) => {
+          this.held = undefined;
+          this.fail(err, frame);
+        },
+      );
+  }
+
+  private connected(core: CoreConnection, sendBeat: number, receiveBeat: number): void {
+    if (this.closing || this.transport.closed) {
+      core.close();
+      return;
+    }
+    this.core = core;
+    this.session = core.createSession();
     const headers: [string, string][] = [
-      ['version', version],
-      ['session', this.core.id],
+      ['version', this.version],
+      ['session', core.id],
       ['server', SERVER],
     ];
-    if (version !== '1.0') headers.push(['heart-beat', `${sendBeat},${receiveBeat}`]);
+    if (this.version !== '1.0') headers.push(['heart-beat', `${sendBeat},${receiveBeat}`]);
     this.writeFrame('CONNECTED', headers, undefined);
     this.startHeartbeats(sendBeat, receiveBeat);
-    this.logger.debug({ event: 'stomp.connected', connection: this.core.id, version, remote: this.transport.remoteAddress }, 'STOMP client connected');
+    this.logger.debug({ event: 'stomp.connected', connection: core.id, version: this.version, remote: this.transport.remoteAddress }, 'STOMP client connected');
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const frame of held) this.onFrame(frame);
+    this.transport.resume();
   }
 
   /** STOMP 1.1 heart-beating: each side sends at the larger of what one can do and the other wants; 0 on either side means never. */
@@ -244,7 +273,7 @@ export class StompSession implements TemporaryNames {
       selector,
       // STOMP headers are all strings: compare them with numbers as numbers, as ActiveMQ does
       selectorConvertsStrings: true,
-      durableName,
+      durable: durableName === undefined ? undefined : { name: durableName },
     });
     subscription = { id, consumer, durableName };
     this.subscriptions.set(id, subscription);
@@ -257,12 +286,17 @@ export class StompSession implements TemporaryNames {
    * consumed), then an empty MESSAGE with `browser:end`, and is over.
    */
   private browse(frame: StompFrame, id: string, destination: Destination, destinationHeader: string, selector: string | undefined): void {
-    const messages = this.broker.browse(destination, this.requireCore(), selector, true);
+    let subscription: Subscription | undefined;
+    const sink = this.sinkFor(() => subscription!, 'auto');
+    sink.browseEnd = () => {
+      this.writeFrame('MESSAGE', [['subscription', id], ['destination', destinationHeader], ['message-id', '0'], ['browser', 'end']], undefined);
+      if (this.subscriptions.get(id) === subscription) this.subscriptions.delete(id);
+      subscription!.consumer.close();
+    };
+    const consumer = this.requireSession().subscribe({ destination, sink, browse: true, selector, selectorConvertsStrings: true });
+    subscription = { id, consumer, durableName: undefined };
+    this.subscriptions.set(id, subscription);
     this.receipt(frame, null);
-    const subscriptionLine = Buffer.from(`subscription:${escapeHeader(id, this.version)}\n`, 'utf8');
-    let tag = 0;
-    for (const message of messages) this.deliver({ message, tag: ++tag, deliveryCount: 1, redelivered: false }, subscriptionLine, undefined);
-    this.writeFrame('MESSAGE', [['subscription', id], ['destination', destinationHeader], ['message-id', '0'], ['browser', 'end']], undefined);
   }
 
   private onUnsubscribe(frame: StompFrame): void {
@@ -278,11 +312,7 @@ export class StompSession implements TemporaryNames {
       subscription.consumer.close();
     }
     // ActiveMQ: an UNSUBSCRIBE that names the durable subscription removes it, not just its subscriber
-    if (durableName !== undefined) {
-      const clientId = this.requireCore().clientId;
-      if (clientId === undefined) throw new FerryError('FERRY_STOMP_PROTOCOL', 'removing a durable subscription needs a client-id on CONNECT');
-      this.broker.unsubscribeDurable(clientId, durableName);
-    }
+    if (durableName !== undefined) this.requireCore().deleteDurableSubscription(durableName);
     this.receipt(frame, null);
   }
 
@@ -290,9 +320,8 @@ export class StompSession implements TemporaryNames {
     if (frame.command === 'NACK' && this.version === '1.0') throw new FerryError('FERRY_STOMP_PROTOCOL', 'NACK is not part of STOMP 1.0');
     const { subscription, tag } = this.findDelivery(frame);
     const txId = frame.headers.get('transaction');
-    const tx = txId === undefined ? undefined : this.requireCore().transaction(txId);
-    if (frame.command === 'ACK') subscription.consumer.acknowledge(tag, tx);
-    else subscription.consumer.reject(tag, tx);
+    if (frame.command === 'ACK') subscription.consumer.acknowledge(tag, txId);
+    else subscription.consumer.reject(tag, txId);
     this.receipt(frame, null);
   }
 
@@ -355,7 +384,7 @@ export class StompSession implements TemporaryNames {
     else wait.then(() => this.writeFrame('RECEIPT', [['receipt-id', receiptId]], undefined), () => {});
   }
 
-  private sinkFor(subscription: () => Subscription, ackMode: AckMode): DeliverySink {
+  private sinkFor(subscription: () => Subscription, ackMode: AckMode): DeliverySink & { browseEnd?: () => void } {
     let subscriptionLine: Buffer | undefined;
     return {
       deliver: (delivery) => {

@@ -1,0 +1,192 @@
+import type { BodyCacheStats } from './body-cache.js';
+import type { AckMode } from './consumer.js';
+import type { CoreConnection } from './connection.js';
+import type { Destination } from './message.js';
+import type { QueueStats } from './message-queue.js';
+import type { DeliverySink } from './sink.js';
+
+/**
+ * All of the broker that a protocol adapter holds: it connects, and does everything else through
+ * the connection it gets. A reader checks that adapters keep to this with
+ * `grep -rn "Broker\b" src/protocols` (only this interface, `BrokerAccess`, may appear).
+ */
+export interface BrokerAccess {
+  readonly name: string;
+  readonly isRunning: boolean;
+  /**
+   * Authenticates the client and opens its connection. Until it resolves, the protocol session
+   * holds back the client's later frames; a refusal is a FerryError (FERRY_AUTHENTICATION_FAILED,
+   * FERRY_CLIENT_ID_IN_USE, FERRY_BROKER_NOT_STARTED...) that the session turns into its
+   * protocol's refusal.
+   */
+  connect(request: ConnectRequest): Promise<CoreConnection>;
+}
+
+/** What the client says about itself, as its protocol carries it. */
+export interface Credentials {
+  readonly username?: string | undefined;
+  readonly password?: string | Buffer | undefined;
+}
+
+/** What the transport knows of the client, which authentication may use (an address rule, a certificate). */
+export interface TransportFacts {
+  readonly remoteAddress: string;
+  /** The verified certificate the client presented on a TLS listener that asked for one. */
+  readonly peerCertificate?: PeerCertificate | undefined;
+}
+
+export interface PeerCertificate {
+  readonly subject: string;
+  readonly subjectAltNames: readonly string[];
+  readonly fingerprint256: string;
+}
+
+export interface ConnectRequest {
+  readonly protocol: string;
+  readonly transport: TransportFacts;
+  readonly credentials?: Credentials | undefined;
+  readonly clientId?: string | undefined;
+  /** When another connection holds the client id, close it (it hears of it through `onEvicted`) instead of refusing this one. */
+  readonly takeOver?: boolean | undefined;
+  /**
+   * A connection the protocol adapter opens for itself (MQTT's wills and `$SYS` statistics, the
+   * clean-up of an expired session): it acts as the broker, not as a client.
+   */
+  readonly internal?: boolean | undefined;
+}
+
+/** Who a connection acts for, once authenticated. */
+export interface Principal {
+  /** Undefined for an anonymous client. */
+  readonly username: string | undefined;
+  readonly groups: readonly string[];
+  readonly internal: boolean;
+}
+
+/**
+ * Decides who may connect. The default accepts everyone as who they say they are; security plugs
+ * its own in through `BrokerOptions.authenticator`.
+ */
+export interface Authenticator {
+  /** Resolves to the principal, or rejects with FERRY_AUTHENTICATION_FAILED. */
+  authenticate(request: ConnectRequest): Promise<Principal> | Principal;
+}
+
+export type Operation = 'send' | 'consume' | 'browse' | 'create' | 'delete';
+
+/**
+ * Decides what a principal may do to a destination, checked in core for every protocol. Throws
+ * FERRY_NOT_AUTHORIZED. The default allows everything.
+ */
+export interface Authorizer {
+  authorize(principal: Principal, operation: Operation, destination: Destination): void;
+}
+
+export const allowEveryone: Authenticator & Authorizer = {
+  authenticate: (request) => ({ username: request.credentials?.username, groups: [], internal: request.internal === true }),
+  authorize: () => {},
+};
+
+/** A durable subscription's identity and what the protocol keeps with it. */
+export interface DurableOptions {
+  /** The subscription's name, unique per owner. */
+  readonly name: string;
+  /** The key that owns it: by default the connection's client id; AMQP gives its container id. */
+  readonly owner?: string | undefined;
+  /** A small note the protocol stores with the subscription and reads back (at most 1 KiB). */
+  readonly adapterData?: string | undefined;
+}
+
+export interface SubscribeOptions {
+  /** A queue, or a topic pattern (wildcards `*` and `>` allowed for topics). */
+  readonly destination: Destination;
+  readonly sink: DeliverySink;
+  readonly prefetch?: number | undefined;
+  readonly ackMode?: AckMode | undefined;
+  readonly exclusive?: boolean | undefined;
+  readonly priority?: number | undefined;
+  readonly noLocal?: boolean | undefined;
+  /** A JMS selector; refused with FERRY_SELECTOR_INVALID when it does not parse. */
+  readonly selector?: string | undefined;
+  /** Compare string properties with numbers as numbers (ActiveMQ does for STOMP and MQTT, whose headers are all strings). */
+  readonly selectorConvertsStrings?: boolean | undefined;
+  /** Makes a topic subscription durable: it keeps messages while no one is subscribed, across restarts. */
+  readonly durable?: DurableOptions | undefined;
+  /**
+   * Makes a topic subscription shared: every consumer that names the same share and pattern takes
+   * from one subscription queue, competing; it ends when its last consumer goes.
+   */
+  readonly shareName?: string | undefined;
+  /**
+   * Hands the new subscription the retained messages its pattern matches, first: `all` always,
+   * `new` only when the subscription did not exist before (a durable one resumed gets none).
+   * Shared subscriptions get none.
+   */
+  readonly retainedMessages?: 'all' | 'new' | 'none' | undefined;
+  /**
+   * A browser on a queue: it is handed each message waiting in the queue once, in order, through
+   * the sink (honouring its credit and writability), and consumes nothing; the sink's `browseEnd`
+   * is called once it has passed the end.
+   */
+  readonly browse?: boolean | undefined;
+}
+
+/** A durable subscription as stored, for its owner. */
+export interface DurableSubscriptionInfo {
+  readonly name: string;
+  readonly topic: string;
+  readonly selector: string | undefined;
+  readonly noLocal: boolean;
+  readonly adapterData: string | undefined;
+  readonly active: boolean;
+}
+
+/**
+ * What an adapter holds for a consumer it opened. Tags name deliveries; `txId` names a
+ * transaction the connection began.
+ */
+export interface ConsumerHandle {
+  readonly id: number;
+  readonly ackMode: AckMode;
+  readonly isClosed: boolean;
+  readonly inFlightCount: number;
+  /** Consumes the delivery (in `client` mode, every earlier one too), or holds it in the transaction. */
+  acknowledge(tag: number, txId?: string): void;
+  /**
+   * `acknowledge` without the dispatch that follows it, for a protocol that acknowledges a batch
+   * (an MQTT read of many PUBACKs) and then calls `wake` once.
+   */
+  acknowledgeOnly(tag: number, txId?: string): void;
+  /** The client refuses the delivery as poison: it goes to the dead-letter queue (at commit, in a transaction). */
+  reject(tag: number, txId?: string): void;
+  /** The delivery failed and may be tried again: a counted redelivery, under the redelivery policy. */
+  redeliver(tag: number): void;
+  /** The client gives the delivery back untouched: not counted as a delivery attempt. */
+  release(tag: number): void;
+  /** The tag of the oldest in-flight delivery of a message, for protocols that acknowledge by message id. */
+  tagOf(messageId: string): number | undefined;
+  /** The protocol has more credit for this consumer (an AMQP flow frame). */
+  wake(): void;
+  /** Closes the consumer; what it had not acknowledged is redelivered. */
+  close(): void;
+}
+
+export interface DurableSubscriptionStats {
+  readonly clientId: string;
+  readonly name: string;
+  readonly topic: string;
+  readonly selector: string | undefined;
+  readonly active: boolean;
+  readonly pending: number;
+  readonly inFlight: number;
+}
+
+export interface BrokerStats {
+  readonly queues: readonly QueueStats[];
+  readonly topics: readonly { readonly name: string; readonly subscriptions: number }[];
+  readonly durableSubscriptions: readonly DurableSubscriptionStats[];
+  readonly connections: number;
+  readonly scheduled: number;
+  /** Persistent message bodies in memory and on disk only (the body cache). */
+  readonly messageBodies: BodyCacheStats;
+}

@@ -1,0 +1,168 @@
+import { FerryError } from '../errors.js';
+import type { Store } from '../store/index.js';
+import { validateDestinationName } from './address.js';
+import type { Destination } from './message.js';
+import type { MessageQueue } from './message-queue.js';
+import { RecordType, encodeQueue } from './records.js';
+
+/** A destination that forwards what is sent to it (ActiveMQ's compositeQueue / compositeTopic). */
+export interface CompositeDestination {
+  readonly kind: 'queue' | 'topic';
+  readonly name: string;
+  readonly forwardTo: readonly Destination[];
+  /** Deliver only to the forward destinations (ActiveMQ's default), not also to the composite itself. */
+  readonly forwardOnly: boolean;
+}
+
+export interface VirtualTopicOptions {
+  readonly enabled: boolean;
+  /** Topics whose names start with this fan out to consumer queues. */
+  readonly prefix: string;
+  /** Consumer queues are named `<consumerPrefix><group>.<topic>`. */
+  readonly consumerPrefix: string;
+}
+
+export interface DestinationHost {
+  readonly store: Store;
+  newQueue(name: string, kind: 'queue' | 'subscription', recordId: number, policyKind: 'queue' | 'topic'): MessageQueue;
+  allocateId(): number;
+}
+
+export function destinationKey(d: Destination): string {
+  return `${d.kind}:${d.name}`;
+}
+
+/** `queue://a,topic://b` or `a,b` (same kind as the whole): a client-side composite destination. */
+export function splitComposite(destination: Destination): Destination[] {
+  return destination.name.split(',').map((part) => {
+    const name = part.trim();
+    if (name.startsWith('queue://')) return { kind: 'queue', name: name.slice(8) };
+    if (name.startsWith('topic://')) return { kind: 'topic', name: name.slice(8) };
+    return { kind: destination.kind, name };
+  });
+}
+
+export function isClientComposite(destination: Destination): boolean {
+  return destination.name.includes(',') && destination.temporary !== true;
+}
+
+/**
+ * The broker's queues and topics by name: created on first use (when allowed), temporary ones with
+ * their owning connection, configured composites, and the consumer queues of virtual topics.
+ */
+export class Destinations {
+  readonly queues = new Map<string, MessageQueue>();
+  readonly topics = new Set<string>();
+  /** Virtual topic name -> its consumer queues. */
+  private readonly virtualConsumers = new Map<string, Set<MessageQueue>>();
+  private readonly composites = new Map<string, CompositeDestination>();
+  /** Temporary destination key -> the id of the connection that owns it. */
+  private readonly temporaryOwners = new Map<string, string>();
+
+  constructor(
+    private readonly host: DestinationHost,
+    private readonly autoCreate: boolean,
+    readonly virtualTopics: VirtualTopicOptions,
+    composites: readonly CompositeDestination[],
+  ) {
+    for (const composite of composites) this.composites.set(destinationKey(composite), composite);
+  }
+
+  /** Checks that a message may be sent to `destination`, creating it on first use. */
+  checkSendable(destination: Destination): void {
+    if (isClientComposite(destination)) {
+      for (const part of splitComposite(destination)) this.checkSendable(part);
+      return;
+    }
+    validateDestinationName(destination.name, false);
+    if (destination.temporary === true) {
+      if (!this.temporaryOwners.has(destinationKey(destination))) {
+        throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `temporary ${destination.kind} "${destination.name}" no longer exists`);
+      }
+      return;
+    }
+    if (this.composites.has(destinationKey(destination))) return;
+    if (destination.kind === 'queue') this.queueNamed(destination.name);
+    else this.topicNamed(destination.name);
+  }
+
+  composite(destination: Destination): CompositeDestination | undefined {
+    return this.composites.get(destinationKey(destination));
+  }
+
+  /** The queue a consumer on `destination` takes from; a temporary one only for its owner. */
+  queueForConsumer(destination: Destination, connectionId: string): MessageQueue {
+    if (destination.temporary === true) {
+      const owner = this.temporaryOwners.get(destinationKey(destination));
+      if (owner === undefined) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `temporary queue "${destination.name}" no longer exists`);
+      if (owner !== connectionId) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `temporary queue "${destination.name}" belongs to another connection`);
+      return this.queues.get(destination.name)!;
+    }
+    return this.queueNamed(destination.name);
+  }
+
+  /** The queue a browser walks: an existing one (browsing creates nothing); undefined when there is none. */
+  queueToBrowse(destination: Destination, connectionId: string): MessageQueue | undefined {
+    if (destination.temporary === true) return this.queueForConsumer(destination, connectionId);
+    return this.queues.get(destination.name);
+  }
+
+  queueNamed(name: string, force = false): MessageQueue {
+    const existing = this.queues.get(name);
+    if (existing !== undefined) return existing;
+    if (!this.autoCreate && !force) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `queue "${name}" does not exist and destinations are not created on first use`);
+    const recordId = this.host.allocateId();
+    this.host.store.add(recordId, RecordType.Queue, encodeQueue({ name }));
+    return this.addQueue(this.host.newQueue(name, 'queue', recordId, 'queue'));
+  }
+
+  topicNamed(name: string): void {
+    if (this.topics.has(name)) return;
+    if (!this.autoCreate) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `topic "${name}" does not exist and destinations are not created on first use`);
+    this.topics.add(name);
+  }
+
+  /** A queue read back from the store. */
+  recoverQueue(recordId: number, name: string): MessageQueue {
+    return this.addQueue(this.host.newQueue(name, 'queue', recordId, 'queue'));
+  }
+
+  createTemporary(destination: Destination, ownerId: string): void {
+    this.temporaryOwners.set(destinationKey(destination), ownerId);
+    if (destination.kind === 'queue') this.queues.set(destination.name, this.host.newQueue(destination.name, 'queue', 0, 'queue'));
+  }
+
+  deleteTemporary(destination: Destination): void {
+    this.temporaryOwners.delete(destinationKey(destination));
+    if (destination.kind === 'queue') {
+      this.queues.get(destination.name)?.destroy();
+      this.queues.delete(destination.name);
+    }
+  }
+
+  /** The consumer queues of a virtual topic (empty when `topic` is none). */
+  virtualConsumersOf(topic: string): Iterable<MessageQueue> {
+    if (!this.virtualTopics.enabled || !topic.startsWith(this.virtualTopics.prefix)) return [];
+    return this.virtualConsumers.get(topic) ?? [];
+  }
+
+  private addQueue(queue: MessageQueue): MessageQueue {
+    this.queues.set(queue.name, queue);
+    this.indexVirtualConsumer(queue);
+    return queue;
+  }
+
+  /** `Consumer.A.VirtualTopic.orders` receives what is sent to topic `VirtualTopic.orders`. */
+  private indexVirtualConsumer(queue: MessageQueue): void {
+    const { enabled, prefix, consumerPrefix } = this.virtualTopics;
+    if (!enabled || !queue.name.startsWith(consumerPrefix)) return;
+    const rest = queue.name.slice(consumerPrefix.length);
+    const dot = rest.indexOf('.');
+    if (dot <= 0) return;
+    const topic = rest.slice(dot + 1);
+    if (!topic.startsWith(prefix)) return;
+    let set = this.virtualConsumers.get(topic);
+    if (set === undefined) this.virtualConsumers.set(topic, (set = new Set()));
+    set.add(queue);
+  }
+}

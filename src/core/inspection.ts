@@ -1,0 +1,37 @@
+import type { Store, StoreDescription } from '../store/index.js';
+import type { MessageQueue } from './message-queue.js';
+import type { TopicSubscription } from './subscriptions.js';
+
+export interface StoreReport {
+  readonly store: StoreDescription;
+  /** Record id -> what it belongs to, for the records that keep a file alive. */
+  readonly owners: Record<number, string>;
+}
+
+/**
+ * What the store keeps on disk, file by file, with the records keeping each file alive named by
+ * what they belong to: a queue, a durable subscription, a waiting message. Undefined for stores
+ * without files.
+ */
+export function describeStore(store: Store, queues: Iterable<MessageQueue>, durable: Iterable<TopicSubscription>): StoreReport | undefined {
+  const description = store.describe?.();
+  if (description === undefined) return undefined;
+  const wanted = new Set<number>();
+  for (const segment of description.segments) for (const id of segment.keptAliveBy) wanted.add(id);
+  const owners: Record<number, string> = {};
+  const name = (id: number, what: string): void => {
+    if (wanted.has(id)) owners[id] = what;
+  };
+  const describeQueue = (queue: MessageQueue, label: string): void => {
+    name(queue.recordId, label);
+    name(queue.deliveryMarkRecord, `delivery mark of ${label}`);
+    for (const entry of queue.entries()) {
+      name(entry.referenceId, `message waiting in ${label}`);
+      if (entry.stored !== null) name(entry.stored.recordId, `message waiting in ${label}`);
+    }
+  };
+  for (const queue of queues) if (queue.recordId !== 0) describeQueue(queue, `queue ${queue.name}`);
+  for (const s of durable) describeQueue(s.queue, `durable subscription ${s.durable!.owner}:${s.durable!.name} on topic ${s.pattern}`);
+  for (const id of wanted) owners[id] ??= 'a scheduled message, duplicate-detection id or transaction record';
+  return { store: description, owners };
+}

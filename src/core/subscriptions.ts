@@ -1,0 +1,255 @@
+import { FerryError } from '../errors.js';
+import type { Store } from '../store/index.js';
+import type { DurableSubscriptionInfo, DurableSubscriptionStats, SubscribeOptions } from './access.js';
+import { SubscriptionIndex, hasWildcard } from './address.js';
+import type { Consumer } from './consumer.js';
+import type { Message } from './message.js';
+import type { MessageQueue } from './message-queue.js';
+import { RecordType, encodeDurableSubscription, type DurableSubscriptionRecord } from './records.js';
+import { compileSelector, type Selector } from './selector/index.js';
+
+/** Bytes of a protocol's note kept with a durable subscription. */
+const MAX_ADAPTER_DATA = 1024;
+
+/** One subscription on a topic pattern: its own queue, filled by routing. */
+export interface TopicSubscription {
+  readonly pattern: string;
+  readonly queue: MessageQueue;
+  readonly noLocal: boolean;
+  readonly selectorText: string | undefined;
+  readonly selector: Selector | undefined;
+  readonly selectorConvertsStrings: boolean;
+  durable: { readonly owner: string; readonly name: string; readonly adapterData: string | undefined } | undefined;
+  consumer: Consumer | null;
+  /** Connection whose own messages a no-local subscription skips. */
+  localConnectionId: string | undefined;
+}
+
+/** What the subscriptions need from the broker: queues, record ids, retained messages. */
+export interface SubscriptionHost {
+  readonly store: Store;
+  newQueue(name: string, kind: 'queue' | 'subscription', recordId: number, policyKind: 'queue' | 'topic', policyName?: string): MessageQueue;
+  allocateId(): number;
+  topicSeen(name: string): void;
+  retainedMatching(pattern: string): Message[];
+}
+
+export type ConsumerFactory = (queue: MessageQueue, selector: Selector | undefined) => Consumer;
+
+function ownedKey(owner: string, name: string): string {
+  return `${owner}\u0000${name}`;
+}
+
+/**
+ * Every subscription on topics: plain ones (gone with their consumer), durable ones (a stored,
+ * named queue bound to a pattern and owned by a key: a client id, or an AMQP container id, with
+ * the subscription's options in its record) and shared ones (one queue, competing consumers).
+ * Routing finds them by pattern through one index.
+ */
+export class TopicSubscriptions {
+  readonly index = new SubscriptionIndex<TopicSubscription>();
+  private readonly durable = new Map<string, TopicSubscription>();
+  /** Shared subscriptions by share name and pattern. */
+  private readonly shared = new Map<string, TopicSubscription>();
+
+  constructor(private readonly host: SubscriptionHost) {}
+
+  /** A subscription that lives as long as its one consumer. */
+  subscribe(connectionId: string, options: SubscribeOptions, selector: Selector | undefined, makeConsumer: ConsumerFactory): Consumer {
+    const pattern = options.destination.name;
+    const subscription: TopicSubscription = {
+      pattern,
+      queue: this.host.newQueue(pattern, 'subscription', 0, 'topic'),
+      noLocal: options.noLocal ?? false,
+      selectorText: options.selector,
+      selector,
+      selectorConvertsStrings: options.selectorConvertsStrings === true,
+      durable: undefined,
+      consumer: null,
+      localConnectionId: connectionId,
+    };
+    if (options.retainedMessages === 'all' || options.retainedMessages === 'new') this.handRetained(subscription.queue, pattern);
+    // the subscription filters when routing, so its consumer takes everything that reaches it
+    const consumer = makeConsumer(subscription.queue, undefined);
+    subscription.consumer = consumer;
+    subscription.queue.addConsumer(consumer);
+    this.index.add(pattern, subscription);
+    consumer.onClose = () => {
+      this.index.remove(subscription.pattern, subscription);
+      subscription.queue.destroy();
+    };
+    return consumer;
+  }
+
+  /**
+   * Resumes the owner's durable subscription of that name, or creates it; subscribing under the
+   * same name with another pattern, selector or no-local replaces it (JMS).
+   */
+  subscribeDurable(connectionId: string, owner: string, options: SubscribeOptions, selector: Selector | undefined, makeConsumer: ConsumerFactory): Consumer {
+    const durable = options.durable!;
+    const name = durable.name;
+    if (durable.adapterData !== undefined && Buffer.byteLength(durable.adapterData) > MAX_ADAPTER_DATA) {
+      throw new FerryError('FERRY_DESTINATION_INVALID', `a durable subscription keeps at most ${MAX_ADAPTER_DATA} bytes of protocol data`);
+    }
+    const key = ownedKey(owner, name);
+    let subscription = this.durable.get(key);
+    const existed = subscription !== undefined;
+    const noLocal = options.noLocal ?? false;
+    const selectorText = selector === undefined ? undefined : options.selector;
+    const convertsStrings = options.selectorConvertsStrings === true;
+    if (subscription !== undefined && subscription.consumer !== null) {
+      throw new FerryError('FERRY_CONSUMER_EXISTS', `durable subscription "${name}" of "${owner}" already has an active subscriber`);
+    }
+    if (
+      subscription !== undefined &&
+      (subscription.pattern !== options.destination.name ||
+        subscription.selectorText !== selectorText ||
+        subscription.noLocal !== noLocal ||
+        (selectorText !== undefined && subscription.selectorConvertsStrings !== convertsStrings))
+    ) {
+      this.removeDurable(key, subscription);
+      subscription = undefined;
+    }
+    const record: DurableSubscriptionRecord = {
+      clientId: owner,
+      name,
+      topic: options.destination.name,
+      selector: selectorText,
+      noLocal,
+      selectorConvertsStrings: convertsStrings,
+      adapterData: durable.adapterData,
+    };
+    if (subscription === undefined) {
+      const recordId = this.host.allocateId();
+      this.host.store.add(recordId, RecordType.DurableSubscription, encodeDurableSubscription(record));
+      subscription = this.addDurable(recordId, record);
+    } else if (subscription.durable!.adapterData !== durable.adapterData) {
+      // the protocol's note changed (an MQTT resubscribe at another QoS): same queue, new record
+      this.host.store.update(subscription.queue.recordId, RecordType.DurableSubscription, encodeDurableSubscription(record));
+      subscription.durable = { owner, name, adapterData: durable.adapterData };
+    }
+    const consumer = makeConsumer(subscription.queue, undefined);
+    const active = subscription;
+    active.consumer = consumer;
+    active.localConnectionId = connectionId;
+    consumer.onClose = () => {
+      active.consumer = null;
+    };
+    active.queue.addConsumer(consumer);
+    if (options.retainedMessages === 'all' || (options.retainedMessages === 'new' && !existed)) this.handRetained(active.queue, active.pattern);
+    return consumer;
+  }
+
+  /** Joins (or starts) the shared subscription of `options.shareName` on the pattern; its consumers compete. */
+  subscribeShared(connectionId: string, options: SubscribeOptions, selector: Selector | undefined, makeConsumer: ConsumerFactory): Consumer {
+    const pattern = options.destination.name;
+    const key = ownedKey(options.shareName!, pattern);
+    let subscription = this.shared.get(key);
+    if (subscription === undefined) {
+      subscription = {
+        pattern,
+        queue: this.host.newQueue(`${options.shareName!}:${pattern}`, 'subscription', 0, 'topic', pattern),
+        noLocal: false,
+        selectorText: options.selector,
+        selector,
+        selectorConvertsStrings: options.selectorConvertsStrings === true,
+        durable: undefined,
+        consumer: null,
+        localConnectionId: connectionId,
+      };
+      this.shared.set(key, subscription);
+      this.index.add(pattern, subscription);
+    }
+    const shared = subscription;
+    const consumer = makeConsumer(shared.queue, undefined);
+    shared.queue.addConsumer(consumer);
+    consumer.onClose = () => {
+      if (shared.queue.consumerCount > 0 || this.shared.get(key) !== shared) return;
+      this.shared.delete(key);
+      this.index.remove(shared.pattern, shared);
+      shared.queue.destroy();
+    };
+    return consumer;
+  }
+
+  /** The durable subscriptions of an owner, active or not. */
+  durableOf(owner: string): DurableSubscriptionInfo[] {
+    const found: DurableSubscriptionInfo[] = [];
+    for (const s of this.durable.values()) {
+      if (s.durable?.owner !== owner) continue;
+      found.push({ name: s.durable.name, topic: s.pattern, selector: s.selectorText, noLocal: s.noLocal, adapterData: s.durable.adapterData, active: s.consumer !== null });
+    }
+    return found;
+  }
+
+  /** The pattern of an owner's durable subscription, for the checks made before deleting it. */
+  durablePattern(owner: string, name: string): string | undefined {
+    return this.durable.get(ownedKey(owner, name))?.pattern;
+  }
+
+  /** Removes a durable subscription and the messages it kept. It must have no active subscriber. */
+  deleteDurable(owner: string, name: string): void {
+    const key = ownedKey(owner, name);
+    const subscription = this.durable.get(key);
+    if (subscription === undefined) throw new FerryError('FERRY_CONSUMER_NOT_FOUND', `no durable subscription "${name}" of "${owner}"`);
+    if (subscription.consumer !== null) throw new FerryError('FERRY_CONSUMER_EXISTS', `durable subscription "${name}" still has an active subscriber`);
+    this.removeDurable(key, subscription);
+  }
+
+  /** Puts a stored durable subscription back, as recovery reads it. */
+  recoverDurable(recordId: number, record: DurableSubscriptionRecord): MessageQueue {
+    return this.addDurable(recordId, record).queue;
+  }
+
+  durableQueues(): IterableIterator<MessageQueue> {
+    return [...this.durable.values()].map((s) => s.queue).values();
+  }
+
+  *durableSubscriptions(): IterableIterator<TopicSubscription> {
+    yield* this.durable.values();
+  }
+
+  durableStats(): DurableSubscriptionStats[] {
+    return [...this.durable.values()].map((s) => {
+      const q = s.queue.stats();
+      return { clientId: s.durable!.owner, name: s.durable!.name, topic: s.pattern, selector: s.selectorText, active: s.consumer !== null, pending: q.pending, inFlight: q.inFlight };
+    });
+  }
+
+  /** How many subscriptions a topic name reaches. */
+  countMatching(topic: string): number {
+    let n = 0;
+    this.index.match(topic, () => n++);
+    return n;
+  }
+
+  private addDurable(recordId: number, record: DurableSubscriptionRecord): TopicSubscription {
+    const subscription: TopicSubscription = {
+      pattern: record.topic,
+      queue: this.host.newQueue(`${record.clientId}:${record.name}`, 'subscription', recordId, 'topic', record.topic),
+      noLocal: record.noLocal,
+      selectorText: record.selector,
+      selector: record.selector === undefined ? undefined : compileSelector(record.selector, { convertStringExpressions: record.selectorConvertsStrings }),
+      selectorConvertsStrings: record.selectorConvertsStrings,
+      durable: { owner: record.clientId, name: record.name, adapterData: record.adapterData },
+      consumer: null,
+      localConnectionId: undefined,
+    };
+    this.durable.set(ownedKey(record.clientId, record.name), subscription);
+    this.index.add(record.topic, subscription);
+    if (!hasWildcard(record.topic)) this.host.topicSeen(record.topic);
+    return subscription;
+  }
+
+  private removeDurable(key: string, subscription: TopicSubscription): void {
+    this.durable.delete(key);
+    this.index.remove(subscription.pattern, subscription);
+    subscription.queue.destroy();
+    this.host.store.delete(subscription.queue.recordId);
+  }
+
+  /** Puts the retained messages `pattern` matches into a starting subscription's queue, ahead of what routing brings. */
+  private handRetained(queue: MessageQueue, pattern: string): void {
+    for (const message of this.host.retainedMatching(pattern)) queue.acceptRetained(message);
+  }
+}
