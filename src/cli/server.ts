@@ -1,9 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { Broker, type Logger } from '../core/index.js';
 import type { FerryConfig } from '../config/index.js';
-import { createAmqpAdapter } from '../protocols/amqp/index.js';
-import { createMqttAdapter } from '../protocols/mqtt/index.js';
-import { createStompAdapter } from '../protocols/stomp/index.js';
+import { protocolModules } from '../protocols/registry.js';
 import { join } from 'node:path';
 import { getHeapStatistics } from 'node:v8';
 import { DataFolderLock, JournalStore, MemoryStore, type Store } from '../store/index.js';
@@ -107,11 +105,11 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
   }
   warnIfHeapIsShort(broker, logger);
 
-  const adapters: { adapter: ProtocolAdapter; listener: FerryConfig['listeners']['stomp'] }[] = [
-    { adapter: createStompAdapter(config.stomp, logger), listener: config.listeners.stomp },
-    { adapter: createAmqpAdapter(config.amqp, logger), listener: config.listeners.amqp },
-    { adapter: createMqttAdapter(config.mqtt, logger), listener: config.listeners.mqtt },
-  ];
+  const adapters: { adapter: ProtocolAdapter; listener: FerryConfig['listeners']['http'] }[] = protocolModules.map((m) => ({
+    // each module's section of the configuration is its own options
+    adapter: (m.createAdapter as (options: unknown, logger: Logger) => ProtocolAdapter)(config[m.name], logger),
+    listener: config.listeners[m.name],
+  }));
   const listeners: { close(): Promise<void> }[] = [];
   const ports: Record<string, number> = {};
   try {
@@ -150,6 +148,7 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
     }
   } catch (err) {
     await Promise.all(listeners.map((l) => l.close()));
+    for (const { adapter } of adapters) adapter.close();
     await broker.stop();
     lock.release();
     throw err;
@@ -162,6 +161,7 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
     stop() {
       stopping ??= (async () => {
         await Promise.all(listeners.map((l) => l.close()));
+        for (const { adapter } of adapters) adapter.close();
         await broker.stop();
         lock.release();
         logger.info({ event: 'broker.stopped' }, 'broker stopped');

@@ -1,7 +1,14 @@
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { loadConfig, type Overrides } from '../config/index.js';
+import { protocolModules } from '../protocols/registry.js';
 import { startServer, type RunningServer } from './server.js';
+
+/** Two help lines per listener: its port and its address. */
+function listenerHelp(flag: string, title: string, defaultPort: number, env: string): string {
+  const line = (option: string, text: string, variable: string): string => `  ${option.padEnd(21)}${text.padEnd(47)}env ${variable}\n`;
+  return line(`--${flag}-port PORT`, `${title} port (default ${defaultPort})`, `FERRY_${env}_PORT`) + line(`--${flag}-host HOST`, `${title} address (default 0.0.0.0)`, `FERRY_${env}_HOST`);
+}
 
 export const startHelp = `Usage: ferry start [options]
 
@@ -11,27 +18,17 @@ variables, then these options (each later one wins).
 Options:
   --config FILE        YAML configuration file                        env FERRY_CONFIG
   --data DIR           data folder (default ./data)                   env FERRY_DATA
-  --stomp-port PORT    STOMP listener port (default 61613); 0 picks a
-                       free port, "off" switches the listener off     env FERRY_STOMP_PORT
-  --stomp-host HOST    STOMP listener address (default 0.0.0.0)       env FERRY_STOMP_HOST
-  --http-port PORT     management API port (default 8161); 0 or "off" env FERRY_HTTP_PORT
-  --http-host HOST     management API address (default 0.0.0.0)       env FERRY_HTTP_HOST
-  --amqp-port PORT     AMQP 1.0 listener port (default 5672); 0 picks a
-                       free port, "off" switches the listener off     env FERRY_AMQP_PORT
-  --amqp-host HOST     AMQP 1.0 listener address (default 0.0.0.0)    env FERRY_AMQP_HOST
-  --mqtt-port PORT     MQTT listener port (default 1883); 0 picks a
-                       free port, "off" switches the listener off     env FERRY_MQTT_PORT
-  --mqtt-host HOST     MQTT listener address (default 0.0.0.0)        env FERRY_MQTT_HOST
-  --ws-port PORT       WebSocket port, STOMP and MQTT (default 61614);
-                       0 picks a free port, "off" switches it off     env FERRY_WS_PORT
-  --ws-host HOST       WebSocket listener address (default 0.0.0.0)   env FERRY_WS_HOST
-  --broker-name NAME   broker name, used in message ids               env FERRY_BROKER_NAME
+${protocolModules.map((m) => listenerHelp(m.name, m.title, m.defaultPort, m.name.toUpperCase())).join('')}${listenerHelp('ws', 'WebSocket', 61614, 'WS')}${listenerHelp('http', 'management API', 8161, 'HTTP')}  --broker-name NAME   broker name, used in message ids               env FERRY_BROKER_NAME
   --log-level LEVEL    trace, debug, info, warn, error, fatal, silent env FERRY_LOG_LEVEL
   -h, --help           show this help
 
+A PORT is a number, 0 (a free port, which the log names) or "off" (no listener).
 Logs are JSON lines on standard output. When a listener is bound, a line with
 "event":"listener.ready" gives its protocol and port. SIGINT or SIGTERM stops the broker cleanly.
 `;
+
+/** Listener option prefixes and the configuration key each sets: every protocol's, WebSocket's, HTTP's. */
+const listenerFlags: readonly (readonly [flag: string, key: string])[] = [...protocolModules.map((m) => [m.name, m.name] as const), ['ws', 'websocket'], ['http', 'http']];
 
 type Json = string | number | boolean;
 
@@ -48,6 +45,12 @@ function portSetting(overrides: Map<string, Json>, protocol: string, value: stri
   overrides.set(`listeners.${protocol}.port`, port);
 }
 
+type Setting = [fromEnv: string | undefined, fromArgs: string | undefined, name: string, apply: (value: string, source: string) => void];
+
+function text(value: string | boolean | undefined): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
 /** Environment first, options second, so that an option beats the environment. */
 export function startOverrides(argv: readonly string[], env: NodeJS.ProcessEnv): { configFile: string | undefined; overrides: Overrides; help: boolean } {
   const { values } = parseArgs({
@@ -55,16 +58,7 @@ export function startOverrides(argv: readonly string[], env: NodeJS.ProcessEnv):
     options: {
       config: { type: 'string' },
       data: { type: 'string' },
-      'stomp-port': { type: 'string' },
-      'stomp-host': { type: 'string' },
-      'http-port': { type: 'string' },
-      'http-host': { type: 'string' },
-      'amqp-port': { type: 'string' },
-      'amqp-host': { type: 'string' },
-      'mqtt-port': { type: 'string' },
-      'mqtt-host': { type: 'string' },
-      'ws-port': { type: 'string' },
-      'ws-host': { type: 'string' },
+      ...Object.fromEntries(listenerFlags.flatMap(([flag]) => [[`${flag}-port`, { type: 'string' }] as const, [`${flag}-host`, { type: 'string' }] as const])),
       'broker-name': { type: 'string' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -72,18 +66,16 @@ export function startOverrides(argv: readonly string[], env: NodeJS.ProcessEnv):
     strict: true,
   });
   const overrides = new Map<string, Json>();
-  const settings: [string | undefined, string | undefined, string, (value: string, source: string) => void][] = [
+  const settings: Setting[] = [
     [env['FERRY_DATA'], values.data, 'data', (v) => overrides.set('data', v)],
-    [env['FERRY_STOMP_PORT'], values['stomp-port'], 'stomp-port', (v, s) => portSetting(overrides, 'stomp', v, s)],
-    [env['FERRY_STOMP_HOST'], values['stomp-host'], 'stomp-host', (v) => overrides.set('listeners.stomp.host', v)],
-    [env['FERRY_HTTP_PORT'], values['http-port'], 'http-port', (v, s) => portSetting(overrides, 'http', v, s)],
-    [env['FERRY_HTTP_HOST'], values['http-host'], 'http-host', (v) => overrides.set('listeners.http.host', v)],
-    [env['FERRY_AMQP_PORT'], values['amqp-port'], 'amqp-port', (v, s) => portSetting(overrides, 'amqp', v, s)],
-    [env['FERRY_AMQP_HOST'], values['amqp-host'], 'amqp-host', (v) => overrides.set('listeners.amqp.host', v)],
-    [env['FERRY_MQTT_PORT'], values['mqtt-port'], 'mqtt-port', (v, s) => portSetting(overrides, 'mqtt', v, s)],
-    [env['FERRY_MQTT_HOST'], values['mqtt-host'], 'mqtt-host', (v) => overrides.set('listeners.mqtt.host', v)],
-    [env['FERRY_WS_PORT'], values['ws-port'], 'ws-port', (v, s) => portSetting(overrides, 'websocket', v, s)],
-    [env['FERRY_WS_HOST'], values['ws-host'], 'ws-host', (v) => overrides.set('listeners.websocket.host', v)],
+    ...listenerFlags.flatMap(([flag, key]): Setting[] => {
+      const env_ = flag.toUpperCase();
+      const option = values as Record<string, string | boolean | undefined>;
+      return [
+        [env[`FERRY_${env_}_PORT`], text(option[`${flag}-port`]), `${flag}-port`, (v, s) => portSetting(overrides, key, v, s)],
+        [env[`FERRY_${env_}_HOST`], text(option[`${flag}-host`]), `${flag}-host`, (v) => overrides.set(`listeners.${key}.host`, v)],
+      ];
+    }),
     [env['FERRY_BROKER_NAME'], values['broker-name'], 'broker-name', (v) => overrides.set('broker.name', v)],
     [env['FERRY_LOG_LEVEL'], values['log-level'], 'log-level', (v) => overrides.set('log.level', v)],
   ];

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { protocolModules, type ProtocolName } from '../protocols/registry.js';
 
 const port = z.number().int().min(0).max(65535);
 const positiveInt = z.number().int().positive();
@@ -15,6 +16,14 @@ const listener = (defaultPort: number) =>
     })
     .strict()
     .default({});
+
+/** A listener for each registered protocol, on its default port. */
+const protocolListeners = Object.fromEntries(protocolModules.map((m) => [m.name, listener(m.defaultPort)])) as { [K in ProtocolName]: ReturnType<typeof listener> };
+
+/** Each registered protocol's own section (`stomp`, `amqp`, `mqtt`), schema and defaults from its folder. */
+const protocolSections = Object.fromEntries(protocolModules.map((m) => [m.name, m.optionsSchema])) as {
+  [M in (typeof protocolModules)[number] as M['name']]: M['optionsSchema'];
+};
 
 const destinationName = z.string().min(1).max(1024);
 
@@ -110,11 +119,9 @@ export const configSchema = z
       .default({}),
     listeners: z
       .object({
-        stomp: listener(61613),
+        ...protocolListeners,
         http: listener(8161),
-        amqp: listener(5672),
-        mqtt: listener(1883),
-        /** STOMP and MQTT over WebSocket, told apart by subprotocol. */
+        /** The protocols that name WebSocket subprotocols, told apart by subprotocol. */
         websocket: listener(61614),
       })
       .strict()
@@ -136,55 +143,7 @@ export const configSchema = z
       })
       .strict()
       .default({}),
-    stomp: z
-      .object({
-        maxFrameSize: positiveInt.default(10 * 1024 * 1024),
-        maxHeaderSize: positiveInt.default(64 * 1024),
-        maxHeaders: positiveInt.default(1000),
-        maxSubscriptions: positiveInt.default(10_000),
-        connectTimeout: positiveInt.default(10_000),
-        heartbeatSend: milliseconds.default(1000),
-        heartbeatReceive: milliseconds.default(1000),
-        heartbeatGrace: z.number().min(1).default(1.5),
-        defaultPrefetch: positiveInt.default(1000),
-      })
-      .strict()
-      .default({}),
-    amqp: z
-      .object({
-        /** AMQP's smallest allowed max-frame-size is 512 bytes. */
-        maxFrameSize: z.number().int().min(512).max(0xffffffff).default(256 * 1024),
-        maxMessageSize: positiveInt.default(10 * 1024 * 1024),
-        maxSessions: z.number().int().min(1).max(65536).default(256),
-        maxLinks: positiveInt.default(10_000),
-        idleTimeout: milliseconds.default(30_000),
-        openTimeout: positiveInt.default(10_000),
-        producerCredit: positiveInt.default(1000),
-        sessionWindow: positiveInt.default(4096),
-      })
-      .strict()
-      .default({}),
-    mqtt: z
-      .object({
-        maxPacketSize: z.number().int().min(64).max(268_435_455).default(10 * 1024 * 1024),
-        connectTimeout: positiveInt.default(10_000),
-        /** A client silent for its keep-alive times this is disconnected. */
-        keepAliveGrace: z.number().min(1).default(1.5),
-        /** Seconds; a longer keep-alive (or none) is replaced by this one for MQTT 5 clients. 0: no limit. */
-        maxKeepAlive: z.number().int().min(0).max(65535).default(0),
-        /** Unacknowledged QoS 1/2 messages in flight to an MQTT 3.1.1 client (MQTT 5 clients set Receive Maximum). */
-        maxInflight: z.number().int().min(1).max(65535).default(1000),
-        /** Unacknowledged QoS 1/2 publishes an MQTT 5 client may have in flight to the broker. */
-        receiveMaximum: z.number().int().min(1).max(65535).default(1000),
-        topicAliasMaximum: z.number().int().min(0).max(65535).default(100),
-        /** Seconds; 4294967295 keeps sessions for ever. */
-        maxSessionExpiry: z.number().int().min(0).max(0xffffffff).default(0xffffffff),
-        maxSubscriptions: positiveInt.default(10_000),
-        /** Milliseconds between $SYS/broker/... statistics; 0 switches them off. */
-        sysInterval: milliseconds.default(10_000),
-      })
-      .strict()
-      .default({}),
+    ...protocolSections,
   })
   .strict();
 

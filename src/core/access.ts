@@ -1,26 +1,8 @@
 import type { BodyCacheStats } from './body-cache.js';
 import type { AckMode } from './consumer.js';
-import type { CoreConnection } from './connection.js';
 import type { Destination } from './message.js';
 import type { QueueStats } from './message-queue.js';
 import type { DeliverySink } from './sink.js';
-
-/**
- * All of the broker that a protocol adapter holds: it connects, and does everything else through
- * the connection it gets. A reader checks that adapters keep to this with
- * `grep -rn "Broker\b" src/protocols` (only this interface, `BrokerAccess`, may appear).
- */
-export interface BrokerAccess {
-  readonly name: string;
-  readonly isRunning: boolean;
-  /**
-   * Authenticates the client and opens its connection. Until it resolves, the protocol session
-   * holds back the client's later frames; a refusal is a FerryError (FERRY_AUTHENTICATION_FAILED,
-   * FERRY_CLIENT_ID_IN_USE, FERRY_BROKER_NOT_STARTED...) that the session turns into its
-   * protocol's refusal.
-   */
-  connect(request: ConnectRequest): Promise<CoreConnection>;
-}
 
 /** What the client says about itself, as its protocol carries it. */
 export interface Credentials {

@@ -4,7 +4,6 @@ import {
   allowEveryone,
   type Authenticator,
   type Authorizer,
-  type BrokerAccess,
   type BrokerStats,
   type ConnectRequest,
   type ConsumerHandle,
@@ -16,7 +15,7 @@ import {
 import { hasWildcard, validateDestinationName } from './address.js';
 import { BodyCache } from './body-cache.js';
 import { QueueBrowser } from './browser.js';
-import { CoreConnection, type ConnectionHost, type IdKeeper, type SendOptions } from './connection.js';
+import { CoreConnection, type BrokerAccess, type ConnectionHost, type IdKeeper, type SendOptions } from './connection.js';
 import { Consumer } from './consumer.js';
 import { Destinations, destinationKey, isClientComposite, splitComposite, type CompositeDestination, type VirtualTopicOptions } from './destinations.js';
 import { DUPLICATE_ID_PROPERTY, DuplicateDetector } from './duplicates.js';
@@ -26,7 +25,7 @@ import { buildMessage, copyMessage, type Destination, type Message, type Message
 import { MessageQueue, type QueueEnvironment } from './message-queue.js';
 import { Persistence } from './persistence.js';
 import { PolicyBook, type PolicyRule } from './policy.js';
-import type { QueueEntry, StoredMessage } from './queue-entry.js';
+import type { EntryQueue, QueueEntry, StoredMessage } from './queue-entry.js';
 import { RecordType, encodeDeliveryMark, type DurableSubscriptionRecord } from './records.js';
 import { recoverState, type RecoveryTarget } from './recovery.js';
 import { RetainedMessages } from './retained.js';
@@ -613,7 +612,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
   }
 
   private giveBack(entries: readonly QueueEntry[]): void {
-    const byQueue = new Map<MessageQueue, QueueEntry[]>();
+    const byQueue = new Map<EntryQueue, QueueEntry[]>();
     for (const entry of entries) {
       let list = byQueue.get(entry.queue);
       if (list === undefined) byQueue.set(entry.queue, (list = []));

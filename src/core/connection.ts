@@ -4,6 +4,23 @@ import type { Consumer } from './consumer.js';
 import type { Destination, Message, MessageInit } from './message.js';
 import { Transaction } from './transaction.js';
 
+/**
+ * All of the broker that a protocol adapter (and a listener) holds: it connects, and does
+ * everything else through the connection it gets. `grep -rnw Broker src/protocols src/transport`
+ * finds nothing: that is how a reader checks that adapters keep to it.
+ */
+export interface BrokerAccess {
+  readonly name: string;
+  readonly isRunning: boolean;
+  /**
+   * Authenticates the client and opens its connection. Until it resolves, the protocol session
+   * holds back the client's later frames; a refusal is a FerryError (FERRY_AUTHENTICATION_FAILED,
+   * FERRY_CLIENT_ID_IN_USE, FERRY_BROKER_NOT_STARTED...) that the session turns into its
+   * protocol's refusal.
+   */
+  connect(request: ConnectRequest): Promise<CoreConnection>;
+}
+
 export interface SendOptions {
   /** Also keep the message as its topic's retained message (an empty body clears it). */
   readonly retain?: boolean | undefined;

@@ -1,5 +1,5 @@
 import { FerryError } from '../errors.js';
-import type { MessageQueue } from './message-queue.js';
+import type { MessageQueue, QueueConsumer } from './message-queue.js';
 import type { QueueEntry } from './queue-entry.js';
 import type { Selector } from './selector/index.js';
 import type { DeliverySink } from './sink.js';
@@ -26,7 +26,7 @@ export interface ConsumerSettings {
  * One consumer on one queue (for a topic, on its subscription's queue). Tracks what is in flight to
  * it; when it closes, what it had not acknowledged goes back to the queue as redelivered.
  */
-export class Consumer {
+export class Consumer implements QueueConsumer {
   private readonly inFlight = new Map<number, QueueEntry>();
   private nextTag = 1;
   private waitingForWritable = false;

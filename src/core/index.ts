@@ -2,7 +2,6 @@ export { Broker, type BrokerOptions } from './broker.js';
 export type {
   Authenticator,
   Authorizer,
-  BrokerAccess,
   BrokerStats,
   ConnectRequest,
   ConsumerHandle,
@@ -17,7 +16,7 @@ export type {
   TransportFacts,
 } from './access.js';
 export { allowEveryone } from './access.js';
-export type { CoreConnection, CoreSession, SendOptions } from './connection.js';
+export type { BrokerAccess, CoreConnection, CoreSession, SendOptions } from './connection.js';
 export type { CompositeDestination, VirtualTopicOptions } from './destinations.js';
 export type { StoreReport } from './inspection.js';
 export type { AckMode } from './consumer.js';

@@ -3,8 +3,8 @@ import { bodyState, isExpired, type Message } from './message.js';
 import type { Persistence } from './persistence.js';
 import { PendingEntries } from './pending.js';
 import { redeliveryDelay, type DestinationPolicy } from './policy.js';
-import { QueueEntry, type StoredMessage } from './queue-entry.js';
-import type { Consumer } from './consumer.js';
+import { QueueEntry, type EntryQueue, type StoredMessage } from './queue-entry.js';
+import type { Selector } from './selector/index.js';
 import type { TimerQueue } from './timers.js';
 
 /** How far ahead of delivery a queue reads bodies back from the store: entries, and bytes of bodies. */
@@ -21,6 +21,22 @@ export interface QueueStats {
   readonly dequeued: number;
   readonly expired: number;
   readonly deadLettered: number;
+}
+
+/** A consumer as its queue sees it (Consumer, in consumer.ts, is the one there is). */
+export interface QueueConsumer {
+  readonly exclusive: boolean;
+  readonly priority: number;
+  readonly selector: Selector | undefined;
+  readonly isClosed: boolean;
+  /** True when it can take one more message now; if only its socket is full, it asks to be woken. */
+  ready(): boolean;
+  /** True when its selector (if any) takes the entry. */
+  accepts(entry: QueueEntry): boolean;
+  /** Hands it an entry it is ready for. */
+  take(entry: QueueEntry): void;
+  inFlightEntries(): IterableIterator<QueueEntry>;
+  close(): void;
 }
 
 /** What a queue needs from the broker around it. */
@@ -42,11 +58,11 @@ export interface QueueEnvironment {
  * Invariant: an entry is in exactly one place: `pending`, the redelivery delay, one consumer's
  * in-flight map, or one transaction.
  */
-export class MessageQueue {
+export class MessageQueue implements EntryQueue {
   private readonly pending = new PendingEntries();
-  private readonly consumers: Consumer[] = [];
+  private readonly consumers: QueueConsumer[] = [];
   /** Message group id -> the consumer that owns the group while it lives. */
-  private readonly groups = new Map<string, Consumer>();
+  private readonly groups = new Map<string, QueueConsumer>();
   /** Last-value key -> the waiting entry that holds the newest value. */
   private readonly lastValues = new Map<unknown, QueueEntry>();
   private selectingConsumers = 0;
@@ -191,7 +207,7 @@ export class MessageQueue {
     this.env.deadLetter(this, entry, reason);
   }
 
-  addConsumer(consumer: Consumer): void {
+  addConsumer(consumer: QueueConsumer): void {
     this.consumers.push(consumer);
     if (consumer.selector !== undefined) this.selectingConsumers++;
     // exclusive first, then higher priority; the sort is stable, so among equals the earliest wins
@@ -200,7 +216,7 @@ export class MessageQueue {
     queueMicrotask(() => this.dispatch());
   }
 
-  removeConsumer(consumer: Consumer): void {
+  removeConsumer(consumer: QueueConsumer): void {
     const i = this.consumers.indexOf(consumer);
     if (i < 0) return;
     this.consumers.splice(i, 1);
@@ -361,7 +377,7 @@ export class MessageQueue {
     });
   }
 
-  private consumerFor(entry: QueueEntry): Consumer | null {
+  private consumerFor(entry: QueueEntry): QueueConsumer | null {
     const group = entry.message.groupId;
     if (group === undefined) return this.readyConsumer(entry);
     let owner = this.groups.get(group);
@@ -386,7 +402,7 @@ export class MessageQueue {
    * selector takes it); lower priorities get messages only while every higher one is full. An
    * exclusive consumer takes everything.
    */
-  private readyConsumer(entry: QueueEntry | undefined): Consumer | null {
+  private readyConsumer(entry: QueueEntry | undefined): QueueConsumer | null {
     const consumers = this.consumers;
     const n = consumers.length;
     if (n === 0) return null;
@@ -424,7 +440,7 @@ export class MessageQueue {
     return true;
   }
 
-  private handOver(consumer: Consumer, entry: QueueEntry): void {
+  private handOver(consumer: QueueConsumer, entry: QueueEntry): void {
     if (entry.message.expiration !== 0) this.expiring--;
     if (entry.referenceId !== 0 && entry.seq > this.deliveryMark) {
       this.deliveryMark = entry.seq;

@@ -1,12 +1,18 @@
 import type { Message } from './message.js';
 import type { Delivery } from './sink.js';
-import type { Consumer } from './consumer.js';
-import type { MessageQueue } from './message-queue.js';
 
 /** A persistent message as stored once and referenced from every queue it waits in. */
 export interface StoredMessage {
   readonly recordId: number;
   references: number;
+}
+
+/** The queue an entry belongs to, as the broker reaches it through an entry (MessageQueue is the one there is). */
+export interface EntryQueue {
+  readonly name: string;
+  acknowledge(entry: QueueEntry, txId?: number): void;
+  deadLetter(entry: QueueEntry, reason: string): void;
+  giveBack(entries: Iterable<QueueEntry>, counted?: boolean): void;
 }
 
 /**
@@ -16,7 +22,7 @@ export interface StoredMessage {
  */
 export class QueueEntry implements Delivery {
   /** The consumer it is in flight to, or null while it waits in the queue. */
-  consumer: Consumer | null = null;
+  consumer: { readonly id: number } | null = null;
   tag = 0;
   /** Deliveries made before this one; kept in the store when it changes. */
   redeliveries: number;
@@ -28,7 +34,7 @@ export class QueueEntry implements Delivery {
   gone = false;
 
   constructor(
-    readonly queue: MessageQueue,
+    readonly queue: EntryQueue,
     readonly message: Message,
     readonly seq: number,
     readonly stored: StoredMessage | null,

@@ -1,4 +1,5 @@
-import type { BrokerAccess } from '../core/index.js';
+import type { ZodType, ZodTypeDef } from 'zod';
+import type { BrokerAccess, Logger } from '../core/index.js';
 import type { TransportConnection } from './connection.js';
 
 /**
@@ -13,4 +14,23 @@ export interface ProtocolAdapter {
   /** WebSocket subprotocols this adapter serves. */
   readonly webSocketProtocols: readonly string[];
   attach(connection: TransportConnection, broker: BrokerAccess): void;
+  /** The broker is stopping: timers and connections the adapter keeps for itself end. */
+  close(): void;
+}
+
+/**
+ * A protocol as the rest of Ferry sees it: the server, the `ferry start` options, the configuration
+ * schema and the test helpers all loop over the registered modules (src/protocols/registry.ts), so
+ * adding a protocol touches its own folder and one line of the registry.
+ */
+export interface ProtocolModule<Options, Name extends string = string> {
+  /** Configuration key (`listeners.<name>`, `<name>`), option prefix (`--<name>-port`) and log name. */
+  readonly name: Name;
+  /** How the documentation and help text name it. */
+  readonly title: string;
+  readonly defaultPort: number;
+  readonly webSocketProtocols: readonly string[];
+  /** Its configuration section, with every default. */
+  readonly optionsSchema: ZodType<Options, ZodTypeDef, unknown>;
+  createAdapter(options: Options, logger: Logger): ProtocolAdapter;
 }

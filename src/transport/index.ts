@@ -1,4 +1,4 @@
-export type { ProtocolAdapter } from './adapter.js';
+export type { ProtocolAdapter, ProtocolModule } from './adapter.js';
 export type { TransportConnection, TransportHandler } from './connection.js';
 export { SocketConnection } from './connection.js';
 export { TcpListener, type TcpListenerOptions } from './tcp-listener.js';

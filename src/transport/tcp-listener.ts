@@ -1,5 +1,5 @@
 import { createServer, type Server, type Socket } from 'node:net';
-import type { Broker, Logger } from '../core/index.js';
+import type { BrokerAccess, Logger } from '../core/index.js';
 import type { ProtocolAdapter } from './adapter.js';
 import { bind, boundPort } from './bind.js';
 import { SocketConnection } from './connection.js';
@@ -18,7 +18,7 @@ export class TcpListener {
 
   constructor(
     readonly adapter: ProtocolAdapter,
-    private readonly broker: Broker,
+    private readonly broker: BrokerAccess,
     private readonly options: TcpListenerOptions,
     private readonly logger: Logger,
   ) {}

@@ -1,7 +1,7 @@
 import { createServer, STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { Broker, Logger } from '../core/index.js';
+import type { BrokerAccess, Logger } from '../core/index.js';
 import type { ProtocolAdapter } from './adapter.js';
 import { bind, boundPort } from './bind.js';
 import { WebSocketConnection } from './websocket-connection.js';
@@ -62,7 +62,7 @@ export class WebSocketListener {
 
   constructor(
     adapters: readonly ProtocolAdapter[],
-    private readonly broker: Broker,
+    private readonly broker: BrokerAccess,
     private readonly options: WebSocketListenerOptions,
     private readonly logger: Logger,
   ) {

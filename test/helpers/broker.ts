@@ -3,10 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, type ConfigValue } from '../../src/config/index.js';
 import { startServer, type RunningServer } from '../../src/cli/server.js';
+import { protocolModules, type ProtocolName } from '../../src/protocols/registry.js';
 import type { Store } from '../../src/store/index.js';
 
 export interface TestBroker {
   readonly server: RunningServer;
+  /** Every registered protocol's bound port (0 when its listener is off). */
+  readonly ports: Readonly<Record<ProtocolName, number>>;
   readonly stompPort: number;
   readonly amqpPort: number;
   readonly mqttPort: number;
@@ -17,7 +20,7 @@ export interface TestBroker {
 }
 
 /**
- * A real broker in this process: STOMP and AMQP on 127.0.0.1 port 0, a temporary data folder, logs off.
+ * A real broker in this process: every protocol on 127.0.0.1 port 0, a temporary data folder, logs off.
  * `settings` are dotted configuration keys (`stomp.connectTimeout`) with their values.
  */
 export async function startBroker(settings: Record<string, ConfigValue> = {}, options: { store?: Store } = {}): Promise<TestBroker> {
@@ -25,14 +28,10 @@ export async function startBroker(settings: Record<string, ConfigValue> = {}, op
   const overrides = new Map<string, ConfigValue>([
     ['data', dataDir],
     ['log.level', process.env['FERRY_TEST_LOG'] ?? 'silent'],
-    ['listeners.stomp.host', '127.0.0.1'],
-    ['listeners.stomp.port', 0],
-    ['listeners.http.host', '127.0.0.1'],
-    ['listeners.http.port', 0],
-    ['listeners.amqp.host', '127.0.0.1'],
-    ['listeners.amqp.port', 0],
-    ['listeners.mqtt.host', '127.0.0.1'],
-    ['listeners.mqtt.port', 0],
+    ...[...protocolModules.map((m) => m.name), 'http'].flatMap((name): [string, ConfigValue][] => [
+      [`listeners.${name}.host`, '127.0.0.1'],
+      [`listeners.${name}.port`, 0],
+    ]),
     ['listeners.websocket.host', '127.0.0.1'],
     ['listeners.websocket.port', 0],
     ...Object.entries(settings),
@@ -41,13 +40,15 @@ export async function startBroker(settings: Record<string, ConfigValue> = {}, op
   const { pino } = await import('pino');
   const logger = pino({ level: config.log.level });
   const server = await startServer(config, logger, options.store === undefined ? {} : { store: options.store });
-  const stompPort = server.ports['stomp'];
-  if (stompPort === undefined) throw new Error('the STOMP listener did not start');
-  const amqpPort = server.ports['amqp'] ?? 0;
-  const mqttPort = server.ports['mqtt'] ?? 0;
+  const ports = Object.fromEntries(protocolModules.map((m) => [m.name, server.ports[m.name] ?? 0])) as Record<ProtocolName, number>;
+  const stompPort = ports.stomp;
+  if (stompPort === 0) throw new Error('the STOMP listener did not start');
+  const amqpPort = ports.amqp;
+  const mqttPort = ports.mqtt;
   const wsPort = server.ports['websocket'] ?? 0;
   return {
     server,
+    ports,
     stompPort,
     amqpPort,
     mqttPort,

@@ -21,9 +21,13 @@ export function createAmqpAdapter(options: AmqpOptions, logger: Logger): Protoco
   return {
     name: 'amqp',
     detect,
-    webSocketProtocols: ['amqp'],
+    webSocketProtocols: amqpWebSocketProtocols,
     attach(connection: TransportConnection, broker: BrokerAccess): void {
       new AmqpConnection(connection, broker, options, logger);
     },
+    close(): void {},
   };
 }
+
+/** WebSocket subprotocols that carry AMQP. */
+export const amqpWebSocketProtocols: readonly string[] = ['amqp'];

@@ -30,8 +30,7 @@ export function createMqttAdapter(options: MqttOptions, logger: Logger): Protoco
   return {
     name: 'mqtt',
     detect,
-    // MQTT.js asks for mqttv3.1 when it speaks MQTT 3.1
-    webSocketProtocols: ['mqtt', 'mqttv3.1'],
+    webSocketProtocols: mqttWebSocketProtocols,
     attach(connection: TransportConnection, broker: BrokerAccess): void {
       if (sys === undefined && options.sysInterval > 0) {
         sys = new SysPublisher(broker, states, counters, options.sysInterval);
@@ -39,5 +38,12 @@ export function createMqttAdapter(options: MqttOptions, logger: Logger): Protoco
       }
       new MqttSession(connection, broker, options, states, logger, counters);
     },
+    close(): void {
+      sys?.stop();
+      states.close();
+    },
   };
 }
+
+/** WebSocket subprotocols that carry MQTT. MQTT.js asks for mqttv3.1 when it speaks MQTT 3.1. */
+export const mqttWebSocketProtocols: readonly string[] = ['mqtt', 'mqttv3.1'];

@@ -22,9 +22,13 @@ export function createStompAdapter(options: StompOptions, logger: Logger): Proto
   return {
     name: 'stomp',
     detect,
-    webSocketProtocols: ['v10.stomp', 'v11.stomp', 'v12.stomp'],
+    webSocketProtocols: stompWebSocketProtocols,
     attach(connection: TransportConnection, broker: BrokerAccess): void {
       new StompSession(connection, broker, options, logger);
     },
+    close(): void {},
   };
 }
+
+/** WebSocket subprotocols that carry STOMP. */
+export const stompWebSocketProtocols: readonly string[] = ['v10.stomp', 'v11.stomp', 'v12.stomp'];

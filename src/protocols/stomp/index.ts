@@ -1,3 +1,16 @@
+import type { ProtocolModule } from '../../transport/index.js';
+import { createStompAdapter, stompWebSocketProtocols } from './adapter.js';
+import { stompOptionsSchema, type StompOptions } from './options.js';
+
+export const stompProtocol: ProtocolModule<StompOptions, 'stomp'> = {
+  name: 'stomp',
+  title: 'STOMP',
+  defaultPort: 61613,
+  webSocketProtocols: stompWebSocketProtocols,
+  optionsSchema: stompOptionsSchema,
+  createAdapter: createStompAdapter,
+};
+
 export { createStompAdapter } from './adapter.js';
 export { defaultStompOptions, type StompOptions } from './options.js';
 export { StompParser, encodeFrame, escapeHeader, type StompFrame, type StompParserLimits, type StompVersion } from './codec.js';

@@ -1,30 +1,28 @@
-export interface StompOptions {
-  /** Largest frame body accepted, in bytes. */
-  readonly maxFrameSize: number;
-  /** Largest command line plus header block, in bytes. */
-  readonly maxHeaderSize: number;
-  readonly maxHeaders: number;
-  /** Milliseconds a client has to send CONNECT after opening the socket. */
-  readonly connectTimeout: number;
-  /** Smallest interval at which the broker offers to send heart-beats (0: never). */
-  readonly heartbeatSend: number;
-  /** Interval at which the broker asks for the client's heart-beats (0: never). */
-  readonly heartbeatReceive: number;
-  /** A client is late when silent for its heart-beat interval times this factor. */
-  readonly heartbeatGrace: number;
-  /** Prefetch of a subscription that does not give activemq.prefetchSize. */
-  readonly defaultPrefetch: number;
-  readonly maxSubscriptions: number;
-}
+import { z } from 'zod';
 
-export const defaultStompOptions: StompOptions = {
-  maxFrameSize: 10 * 1024 * 1024,
-  maxHeaderSize: 64 * 1024,
-  maxHeaders: 1000,
-  connectTimeout: 10_000,
-  heartbeatSend: 1000,
-  heartbeatReceive: 1000,
-  heartbeatGrace: 1.5,
-  defaultPrefetch: 1000,
-  maxSubscriptions: 10_000,
-};
+/** The `stomp` section of the configuration: its one source of defaults. */
+export const stompOptionsSchema = z
+  .object({
+    /** Largest frame body accepted, in bytes. */
+    maxFrameSize: z.number().int().positive().default(10 * 1024 * 1024),
+    /** Largest command line plus header block, in bytes. */
+    maxHeaderSize: z.number().int().positive().default(64 * 1024),
+    maxHeaders: z.number().int().positive().default(1000),
+    maxSubscriptions: z.number().int().positive().default(10_000),
+    /** Milliseconds a client has to send CONNECT after opening the socket. */
+    connectTimeout: z.number().int().positive().default(10_000),
+    /** Smallest interval at which the broker offers to send heart-beats (0: never). */
+    heartbeatSend: z.number().int().min(0).default(1000),
+    /** Interval at which the broker asks for the client's heart-beats (0: never). */
+    heartbeatReceive: z.number().int().min(0).default(1000),
+    /** A client is late when silent for its heart-beat interval times this factor. */
+    heartbeatGrace: z.number().min(1).default(1.5),
+    /** Prefetch of a subscription that does not give activemq.prefetchSize. */
+    defaultPrefetch: z.number().int().positive().default(1000),
+  })
+  .strict()
+  .default({});
+
+export type StompOptions = Readonly<z.infer<typeof stompOptionsSchema>>;
+
+export const defaultStompOptions: StompOptions = stompOptionsSchema.parse({});

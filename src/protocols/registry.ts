@@ -1,0 +1,8 @@
+import { amqpProtocol } from './amqp/index.js';
+import { mqttProtocol } from './mqtt/index.js';
+import { stompProtocol } from './stomp/index.js';
+
+/** Every protocol Ferry speaks, in the order listeners start. A new protocol is one more entry. */
+export const protocolModules = [stompProtocol, amqpProtocol, mqttProtocol] as const;
+
+export type ProtocolName = (typeof protocolModules)[number]['name'];
