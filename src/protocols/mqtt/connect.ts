@@ -1,0 +1,200 @@
+import type mqttPacket from 'mqtt-packet';
+import type { IConnectPacket } from 'mqtt-packet';
+import { FerryError } from '../../errors.js';
+import type { CoreConnection, DurableSubscriptionInfo } from '../../core/index.js';
+import { encodeAck } from './mapping.js';
+import { FOREVER, type MqttConnection, type Version } from './connection.js';
+import { dropDurable, durableSubscriptionsOf, forgetOwedPubrels, owedPubrels, readDurable } from './durable-session.js';
+import { LegacyConnack, Reason } from './reasons.js';
+import type { SessionState } from './session-state.js';
+import { openConsumer } from './subscriptions.js';
+import { parseFilter, topicToFerry } from './topics.js';
+import { release } from './will-and-expiry.js';
+
+/** CONNECT and CONNACK, the resumption of a persistent session, keep-alive, and takeover by a newer connection. */
+
+let nextAssignedId = 1;
+
+export function connect(s: MqttConnection, packet: IConnectPacket): void {
+  clearTimeout(s.connectTimer);
+  s.connectTimer = undefined;
+  const version = (packet.protocolVersion ?? 4) as Version;
+  s.version = version;
+  const v5 = version === 5;
+  const props = packet.properties ?? {};
+  if (props.authenticationMethod !== undefined) {
+    connack(s, false, 0x8c, {});
+    return s.shutdown();
+  }
+  const clean = packet.clean !== false;
+  let clientId = packet.clientId ?? '';
+  let assigned: string | undefined;
+  if (clientId === '') {
+    // [MQTT-3.1.3-8]: 3.1.1 assigns an id only to a clean session
+    if (!v5 && !clean) {
+      connack(s, false, LegacyConnack.identifierRejected, {});
+      return s.shutdown();
+    }
+    clientId = assigned = `ferry-${process.pid.toString(36)}-${Date.now().toString(36)}-${nextAssignedId++}`;
+  }
+  s.clientId = clientId;
+  const requestedExpiry = v5 ? (props.sessionExpiryInterval ?? 0) : clean ? 0 : FOREVER;
+  s.sessionExpiry = Math.min(requestedExpiry, s.options.maxSessionExpiry);
+  if (v5) {
+    if (props.receiveMaximum !== undefined) s.sendWindow = props.receiveMaximum;
+    if (props.maximumPacketSize !== undefined) s.clientMaxPacketSize = props.maximumPacketSize;
+    s.clientAliasMaximum = props.topicAliasMaximum ?? 0;
+  }
+  // what the client sends before its CONNACK waits, and so does the socket, until the broker has decided
+  s.held = [];
+  s.transport.pause();
+  s.broker
+    .connect({
+      protocol: 'mqtt',
+      transport: { remoteAddress: s.transport.remoteAddress, peerCertificate: s.transport.peerCertificate },
+      credentials: { username: packet.username, password: packet.password },
+      clientId,
+      takeOver: true,
+    })
+    .then(
+      (core) => {
+        if (s.closing || s.transport.closed) {
+          s.held = undefined;
+          core.close();
+          return;
+        }
+        try {
+          connected(s, core, packet, clean, assigned, requestedExpiry);
+        } catch (err) {
+          s.held = undefined;
+          s.fail(err, Reason.protocolError);
+          return;
+        }
+        replayHeld(s);
+      },
+      (err: unknown) => {
+        s.held = undefined;
+        connack(s, false, v5 ? Reason.serverUnavailable : LegacyConnack.serverUnavailable, {});
+        s.logger.debug({ event: 'mqtt.connect-refused', err }, 'MQTT CONNECT refused');
+        s.shutdown();
+      },
+    );
+}
+
+/** Handles, in order, what came while CONNECT was being decided, then reads on. */
+function replayHeld(s: MqttConnection): void {
+  const held = s.held ?? [];
+  s.held = undefined;
+  for (const { packet, bodyStart } of held) {
+    if (s.closing) return;
+    s.packet(packet, 0, bodyStart, packet.length);
+  }
+  s.afterRead();
+  s.transport.resume();
+}
+
+function connected(s: MqttConnection, core: CoreConnection, packet: IConnectPacket, clean: boolean, assigned: string | undefined, requestedExpiry: number): void {
+  const { clientId, version } = s;
+  const v5 = version === 5;
+  s.core = core;
+  core.onEvicted = () => onEvicted(s);
+  s.session = core.createSession();
+
+  const existing = s.states.get(clientId);
+  existing?.cancelTimers();
+  const durables = durableSubscriptionsOf(core);
+  let sessionPresent = false;
+  if (clean) {
+    // [MQTT-3.1.2-6]: a clean session (clean start) discards the one before
+    for (const d of durables) dropDurable(core, d.name);
+    forgetOwedPubrels(core);
+    if (existing !== undefined) s.states.delete(existing);
+  } else sessionPresent = existing !== undefined || durables.length > 0 || owedPubrels(core).length > 0;
+  const state = s.states.open(clientId);
+  state.connected = true;
+  state.connectionStarted();
+  s.state = state;
+
+  if (packet.will !== undefined) {
+    const will = packet.will;
+    const willProps = will.properties ?? {};
+    s.will = {
+      init: { qos: will.qos ?? 0, payload: will.payload, ...(willProps === undefined ? {} : { properties: willProps }) },
+      topic: will.topic,
+      retain: will.retain === true,
+      delay: v5 ? (willProps.willDelayInterval ?? 0) : 0,
+    };
+    // the will's topic must be publishable; refuse it now rather than when the client is gone
+    topicToFerry(will.topic);
+  }
+
+  const keepAlive = packet.keepalive ?? 0;
+  let serverKeepAlive: number | undefined;
+  const max = s.options.maxKeepAlive;
+  if (max > 0 && (keepAlive === 0 || keepAlive > max)) serverKeepAlive = max;
+  const effectiveKeepAlive = v5 && serverKeepAlive !== undefined ? serverKeepAlive : keepAlive;
+
+  const connackProps: NonNullable<mqttPacket.IConnackPacket['properties']> = {
+    receiveMaximum: s.options.receiveMaximum,
+    maximumPacketSize: s.options.maxPacketSize,
+    topicAliasMaximum: s.options.topicAliasMaximum,
+    retainAvailable: true,
+    wildcardSubscriptionAvailable: true,
+    subscriptionIdentifiersAvailable: true,
+    sharedSubscriptionAvailable: true,
+  };
+  if (assigned !== undefined) connackProps.assignedClientIdentifier = assigned;
+  if (serverKeepAlive !== undefined) connackProps.serverKeepAlive = serverKeepAlive;
+  if (v5 && s.sessionExpiry !== requestedExpiry) connackProps.sessionExpiryInterval = s.sessionExpiry;
+  connack(s, sessionPresent, 0, connackProps);
+  if (sessionPresent) resume(s, durables, state);
+  if (effectiveKeepAlive > 0) startKeepAlive(s, effectiveKeepAlive);
+  s.logger.debug({ event: 'mqtt.connected', connection: core.id, clientId, version, clean, remote: s.transport.remoteAddress }, 'MQTT client connected');
+}
+
+export function connack(s: MqttConnection, sessionPresent: boolean, code: number, properties: NonNullable<mqttPacket.IConnackPacket['properties']>): void {
+  const packet: mqttPacket.IConnackPacket = { cmd: 'connack', sessionPresent };
+  if (s.version === 5) {
+    packet.reasonCode = code;
+    packet.properties = properties;
+  } else packet.returnCode = code;
+  s.writePacket(packet);
+}
+
+/** Reattaches a persistent session's durable subscriptions and resends its PUBRELs ([MQTT-4.4.0-1]). */
+function resume(s: MqttConnection, durables: readonly DurableSubscriptionInfo[], state: SessionState): void {
+  for (const info of durables) {
+    const parsed = readDurable(info);
+    if (parsed === undefined) continue;
+    let subscription = s.subscriptions.get(parsed.filter);
+    if (subscription === undefined) {
+      subscription = { key: parsed.filter, qos: parsed.qos, noLocal: parsed.noLocal, retainAsPublished: parsed.rap, subscriptionId: parsed.subscriptionId, consumers: [], durableNames: [] };
+      s.ownSubscriptions().set(parsed.filter, subscription);
+    }
+    const pattern = parseFilter(parsed.filter).patterns[parsed.part];
+    if (pattern === undefined) continue;
+    openConsumer(s, subscription, pattern, { name: info.name, adapterData: info.adapterData ?? '' }, undefined, 'none');
+  }
+  // after a broker restart only the journal knows which PUBRELs are owed
+  for (const id of owedPubrels(s.requireCore())) state.awaitingComplete.add(Number(id));
+  for (const id of state.awaitingComplete) s.write(encodeAck('pubrel', id, 0, s.version === 5));
+}
+
+function startKeepAlive(s: MqttConnection, seconds: number): void {
+  // [MQTT-3.1.2-24]: one and a half keep-alive periods of silence close the connection
+  const limit = seconds * 1000 * s.options.keepAliveGrace;
+  s.keepAliveTimer = setInterval(() => {
+    if (Date.now() - s.lastReceived > limit) {
+      s.fail(new FerryError('FERRY_MQTT_KEEPALIVE_TIMEOUT', `nothing received for more than ${Math.round(limit)} ms (keep-alive ${seconds} s)`), Reason.keepAliveTimeout);
+    }
+  }, Math.max(50, Math.floor(limit / 4)));
+}
+
+/** A newer connection with this client id took over: tell this client (MQTT 5) and go. */
+function onEvicted(s: MqttConnection): void {
+  s.evicted = true;
+  if (s.version === 5) s.writePacket({ cmd: 'disconnect', reasonCode: Reason.sessionTakenOver });
+  s.closing = true;
+  s.end();
+  release(s, true);
+}

@@ -1,0 +1,134 @@
+import type { IPublishPacket } from 'mqtt-packet';
+import { FerryError, isFerryError } from '../../errors.js';
+import { encodeAck, publishToMessage } from './mapping.js';
+import type { MqttConnection } from './connection.js';
+import { forgetQos2Id, holdsQos2Id } from './durable-session.js';
+import type { PublishView } from './framing.js';
+import { Reason } from './reasons.js';
+import { topicToFerry } from './topics.js';
+
+/** PUBLISH from the client, its QoS 1 and 2 flows (PUBACK; PUBREC, PUBREL, PUBCOMP), acknowledged once durable. */
+
+/** Bytes of PUBACKs batched per slab: 256 of them. */
+const ACK_SLAB = 1024;
+
+/** A body view that pins a much larger socket chunk is copied, so a queued small message does not hold the whole chunk. */
+function ownBody(body: Buffer): Buffer {
+  return body.length * 2 < body.buffer.byteLength ? Buffer.from(body) : body;
+}
+
+export function onPublish(s: MqttConnection, packet: PublishView, properties: IPublishPacket['properties']): void {
+  const v5 = s.version === 5;
+  const id = packet.packetId;
+  let topic = packet.topic;
+  const alias = properties?.topicAlias;
+  if (alias !== undefined) {
+    if (alias === 0 || alias > s.options.topicAliasMaximum) {
+      throw Object.assign(new FerryError('FERRY_MQTT_PROTOCOL', `topic alias ${alias} is outside 1..${s.options.topicAliasMaximum}`), { reason: Reason.topicAliasInvalid });
+    }
+    if (topic.length > 0) (s.inboundAliases ??= new Map()).set(alias, topic);
+    else {
+      const known = s.inboundAliases?.get(alias);
+      if (known === undefined) throw new FerryError('FERRY_MQTT_PROTOCOL', `topic alias ${alias} was never set on this connection`);
+      topic = known;
+    }
+  }
+  // MQTT 5 (3.3.2.1): a zero-length topic name is only for a topic alias; 3.1.1 refuses it as an invalid name below
+  if (topic.length === 0 && v5) throw new FerryError('FERRY_MQTT_PROTOCOL', 'a PUBLISH with an empty topic name and no topic alias');
+  // a persistent session's QoS 2 packet ids go into the journal with their message, so that a
+  // resend after a broker restart is still known for one
+  const producerId = packet.qos === 2 && s.sessionExpiry > 0 ? String(id) : undefined;
+  if (packet.qos === 2 && (s.state!.receivedQos2.has(id) || (producerId !== undefined && holdsQos2Id(s.core!, producerId)))) {
+    // a resend of a QoS 2 publish already taken: answer again, deliver nothing ([MQTT-4.3.3-9])
+    s.write(encodeAck('pubrec', id, 0, v5));
+    return;
+  }
+  if (packet.qos > 0 && ++s.inboundPending > s.options.receiveMaximum && v5) {
+    throw Object.assign(new FerryError('FERRY_MQTT_PROTOCOL', `more than ${s.options.receiveMaximum} unacknowledged publishes (Receive Maximum)`), { reason: Reason.receiveMaximumExceeded });
+  }
+  let ferryTopic = s.lastInboundFerryTopic;
+  if (topic !== s.lastInboundTopic) {
+    try {
+      ferryTopic = topicToFerry(topic);
+    } catch (err) {
+      throw Object.assign(err as Error, { reason: Reason.topicNameInvalid });
+    }
+    s.lastInboundTopic = topic;
+    s.lastInboundFerryTopic = ferryTopic;
+  }
+  const payload = ownBody(packet.payload);
+  let durable: Promise<void> | null;
+  try {
+    const init = publishToMessage(properties === undefined ? packet : { qos: packet.qos, payload, properties }, ferryTopic, payload, s.lastReceived, packet.retain);
+    durable = s.requireSession().send(init, undefined, packet.retain || producerId !== undefined ? { retain: packet.retain, producerId } : undefined);
+  } catch (err) {
+    if (packet.qos === 0 || !v5) throw err;
+    // MQTT 5 refuses one message and keeps the connection
+    s.inboundPending--;
+    const reason = isFerryError(err, 'FERRY_DESTINATION_INVALID') ? Reason.topicNameInvalid : Reason.unspecified;
+    s.write(encodeAck(packet.qos === 1 ? 'puback' : 'pubrec', id, reason, true));
+    return;
+  }
+  if (packet.qos === 0) {
+    track(s, durable);
+    return;
+  }
+  if (packet.qos === 2) s.state!.receivedQos2.add(id);
+  if (packet.qos === 1 && durable === null && s.durable === null) {
+    s.inboundPending--;
+    queuePuback(s, id);
+    return;
+  }
+  afterDurable(s, durable, () => {
+    s.inboundPending--;
+    s.write(encodeAck(packet.qos === 1 ? 'puback' : 'pubrec', id, 0, v5));
+  });
+}
+
+/** A PUBACK (success) written with the others of this read; it keeps its place before any other write. */
+function queuePuback(s: MqttConnection, id: number): void {
+  let acks = s.acks;
+  if (acks === undefined || s.acksEnd + 4 > acks.length) {
+    s.flushAcks();
+    s.acks = acks = Buffer.allocUnsafe(ACK_SLAB);
+    s.acksStart = s.acksEnd = 0;
+  }
+  const at = s.acksEnd;
+  acks[at] = 0x40;
+  acks[at + 1] = 2;
+  acks[at + 2] = id >> 8;
+  acks[at + 3] = id & 0xff;
+  s.acksEnd = at + 4;
+}
+
+function track(s: MqttConnection, durable: Promise<void> | null): void {
+  if (durable === null) return;
+  s.durable = durable;
+  durable.then(
+    () => {
+      if (s.durable === durable) s.durable = null;
+    },
+    (err: unknown) => s.fail(err, Reason.unspecified),
+  );
+}
+
+/** Runs `then` once `durable` and every earlier sync of this connection are on disk, so acknowledgements keep their order. */
+function afterDurable(s: MqttConnection, durable: Promise<void> | null, then: () => void): void {
+  track(s, durable);
+  const wait = s.durable;
+  if (wait === null) then();
+  else
+    wait.then(
+      () => {
+        if (!s.transport.closed) then();
+      },
+      () => {},
+    );
+}
+
+export function onPubrel(s: MqttConnection, id: number): void {
+  let known = s.state!.receivedQos2.delete(id);
+  if (s.sessionExpiry > 0 && s.core !== undefined) known = forgetQos2Id(s.core, String(id)) || known;
+  const write = (): void => s.write(encodeAck('pubcomp', id, known ? 0 : Reason.packetIdNotFound, s.version === 5));
+  afterDurable(s, null, write);
+}

@@ -1,0 +1,105 @@
+import type mqttPacket from 'mqtt-packet';
+import type { ISubscribePacket, IUnsubscribePacket } from 'mqtt-packet';
+import { FerryError } from '../../errors.js';
+import type { ConsumerHandle } from '../../core/index.js';
+import type { QoS } from './mapping.js';
+import type { MqttConnection, Subscription } from './connection.js';
+import { dropDurable, durableData, durableName } from './durable-session.js';
+import { sinkFor } from './outbound.js';
+import { Reason } from './reasons.js';
+import { parseFilter } from './topics.js';
+
+/**
+ * SUBSCRIBE and UNSUBSCRIBE. A persistent session's subscriptions are durable subscriptions in
+ * core, one per Ferry pattern of the filter (`a/#` is two: `a` and `a.>`).
+ */
+
+export function onSubscribe(s: MqttConnection, packet: ISubscribePacket): void {
+  const subscriptionId = packet.properties?.subscriptionIdentifier;
+  const granted: number[] = [];
+  for (const request of packet.subscriptions) {
+    granted.push(subscribeOne(s, request, subscriptionId));
+  }
+  s.writePacket({ cmd: 'suback', messageId: packet.messageId ?? 0, granted });
+}
+
+function subscribeOne(s: MqttConnection, request: mqttPacket.ISubscription, subscriptionId: number | undefined): number {
+  const v5 = s.version === 5;
+  const failure = (reason: number): number => (v5 ? reason : 0x80);
+  let filter;
+  try {
+    filter = parseFilter(request.topic);
+  } catch {
+    return failure(Reason.topicFilterInvalid);
+  }
+  const noLocal = v5 && request.nl === true;
+  // [MQTT-3.8.3-4]: no-local on a shared subscription is a protocol error
+  if (noLocal && filter.shareName !== undefined) throw new FerryError('FERRY_MQTT_PROTOCOL', 'no-local is not allowed on a shared subscription');
+  const qos = Math.min(request.qos, 2) as QoS;
+  const rap = v5 && request.rap === true;
+  const existing = s.subscriptions.get(request.topic);
+  if (existing === undefined && s.subscriptions.size >= s.options.maxSubscriptions) return failure(Reason.quotaExceeded);
+  const retainHandling = v5 ? (request.rh ?? 0) : 0;
+  const handRetained = retainHandling === 2 || (retainHandling === 1 && existing !== undefined) ? 'none' : 'all';
+  // [MQTT-3.8.4-3]: a subscription to the same filter replaces the old one
+  if (existing !== undefined) closeSubscription(s, existing, true);
+  const persistent = s.sessionExpiry > 0 && filter.shareName === undefined;
+  const subscription: Subscription = { key: request.topic, qos, noLocal, retainAsPublished: rap, subscriptionId, consumers: [], durableNames: [] };
+  try {
+    const data = persistent ? durableData({ qos, noLocal, rap, subscriptionId }) : undefined;
+    filter.patterns.forEach((pattern, part) => {
+      const durable = data === undefined ? undefined : { name: durableName(request.topic, part), adapterData: data };
+      openConsumer(s, subscription, pattern, durable, filter.shareName, filter.shareName === undefined ? handRetained : 'none');
+    });
+  } catch (err) {
+    closeSubscription(s, subscription, true);
+    s.logger.debug({ event: 'mqtt.subscribe-refused', filter: request.topic, err }, 'MQTT subscription refused');
+    return failure(Reason.unspecified);
+  }
+  s.ownSubscriptions().set(request.topic, subscription);
+  return qos;
+}
+
+export function openConsumer(
+  s: MqttConnection,
+  subscription: Subscription,
+  pattern: string,
+  durable: { readonly name: string; readonly adapterData: string } | undefined,
+  shareName: string | undefined,
+  retained: 'all' | 'none',
+): void {
+  let consumer: ConsumerHandle | undefined;
+  consumer = s.requireSession().subscribe({
+    destination: { kind: 'topic', name: pattern },
+    sink: sinkFor(s, subscription, () => consumer!),
+    prefetch: Math.max(1, s.sendWindow),
+    ackMode: subscription.qos === 0 ? 'auto' : 'individual',
+    noLocal: subscription.noLocal,
+    durable,
+    shareName,
+    retainedMessages: retained,
+  });
+  subscription.consumers.push(consumer);
+  if (durable !== undefined) subscription.durableNames.push(durable.name);
+}
+
+/** Closes a subscription's consumers; `drop` also removes its durable subscriptions from core. */
+function closeSubscription(s: MqttConnection, subscription: Subscription, drop: boolean): void {
+  for (const consumer of subscription.consumers) consumer.close();
+  for (const [id, out] of s.outbound) if (subscription.consumers.includes(out.consumer)) s.outbound.delete(id);
+  if (drop) for (const name of subscription.durableNames) dropDurable(s.requireCore(), name);
+  if (s.subscriptions.get(subscription.key) === subscription) s.subscriptions.delete(subscription.key);
+}
+
+export function onUnsubscribe(s: MqttConnection, packet: IUnsubscribePacket): void {
+  const codes: number[] = [];
+  for (const filter of packet.unsubscriptions) {
+    const subscription = s.subscriptions.get(filter);
+    if (subscription === undefined) codes.push(Reason.noSubscriptionExisted);
+    else {
+      closeSubscription(s, subscription, true);
+      codes.push(Reason.success);
+    }
+  }
+  s.writePacket({ cmd: 'unsuback', messageId: packet.messageId ?? 0, granted: s.version === 5 ? codes : [] });
+}
