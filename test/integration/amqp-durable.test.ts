@@ -196,4 +196,39 @@ describe('persistence', () => {
       await restartable.stop();
     }
   });
+
+  test("a durable subscriber's selector compares strings with numbers the same way after a restart", async () => {
+    // AMQP properties are typed, so its selectors are strict JMS: the string '5' is not greater than 3
+    const store = new MemoryStore();
+    const topic = unique('strict-t');
+    const containerId = unique('container');
+    const source = { ...durableSource(topic), filter: rhea.filter.selector('n > 3') };
+    let restartable = await startBroker({}, { store });
+    try {
+      const sub = await connectAmqp(restartable.amqpPort, { container_id: containerId });
+      const before = await sub.openReceiver({ name: 'strict', source });
+      const producer = await connectAmqp(restartable.amqpPort);
+      const sender = await producer.openSender(`topic://${topic}`);
+      await producer.send(sender, { body: 'text before', durable: true, application_properties: { n: '5' } });
+      await producer.send(sender, { body: 'number before', durable: true, application_properties: { n: 5 } });
+      assert.equal((await before.inbox.next()).message.body, 'number before');
+      await sub.close();
+      await producer.close();
+      await restartable.stop();
+
+      restartable = await startBroker({}, { store });
+      const again = await connectAmqp(restartable.amqpPort);
+      const resender = await again.openSender(`topic://${topic}`);
+      await again.send(resender, { body: 'text after', durable: true, application_properties: { n: '5' } });
+      await again.send(resender, { body: 'number after', durable: true, application_properties: { n: 5 } });
+      await again.close();
+      const back = await connectAmqp(restartable.amqpPort, { container_id: containerId });
+      const after = await back.openReceiver({ name: 'strict', source });
+      assert.equal((await after.inbox.next()).message.body, 'number after');
+      await after.inbox.expectNothing(150);
+      await back.close();
+    } finally {
+      await restartable.stop();
+    }
+  });
 });

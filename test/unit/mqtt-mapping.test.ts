@@ -4,6 +4,7 @@ import mqttPacket from 'mqtt-packet';
 import { buildMessage } from '../../src/core/message.js';
 import { encodePublish, messageProperties, messageQos, parseFilter, publishToMessage, topicFromFerry, topicToFerry } from '../../src/protocols/mqtt/index.js';
 import { encodeMessageProperties } from '../../src/protocols/mqtt/mapping.js';
+import { durableData, durableName, readDurable } from '../../src/protocols/mqtt/durable-session.js';
 
 test('topic names: "/" and "." swap, wildcards are refused in names', () => {
   assert.equal(topicToFerry('a/b/c'), 'a.b.c');
@@ -94,4 +95,15 @@ test('encodePublish writes what mqtt-packet parses, for 3.1.1 and 5.0', () => {
       assert.deepEqual({ ...p.properties?.userProperties }, { k: 'v' });
     }
   }
+});
+
+test("a persistent session's durable subscriptions: options read back from the record, and from names of the older form", () => {
+  const info = (name: string, adapterData: string | undefined) => ({ name, topic: 't', selector: undefined, noLocal: false, adapterData, active: false });
+  const data = durableData({ qos: 2, noLocal: true, rap: false, subscriptionId: 7 });
+  assert.deepEqual(readDurable(info(durableName('sensors/#', 1), data)), { filter: 'sensors/#', part: 1, qos: 2, noLocal: true, rap: false, subscriptionId: 7 });
+  assert.deepEqual(readDurable(info('2nr7p|sensors/#', undefined)), { filter: 'sensors/#', part: 1, qos: 2, noLocal: true, rap: true, subscriptionId: 7 });
+  assert.deepEqual(readDurable(info('1|a/b', undefined)), { filter: 'a/b', part: 0, qos: 1, noLocal: false, rap: false, subscriptionId: undefined });
+  // someone else's subscription under the same client id is left alone
+  assert.equal(readDurable(info('orders', undefined)), undefined);
+  assert.equal(readDurable(info('0|a', '{"qos":7}')), undefined);
 });
