@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import { Broker, type Logger } from '../core/index.js';
+import { Broker, type Authenticator, type Logger } from '../core/index.js';
 import type { FerryConfig } from '../config/index.js';
 import { protocolModules } from '../protocols/registry.js';
 import { join } from 'node:path';
@@ -18,6 +18,8 @@ export interface RunningServer {
 export interface ServerOptions {
   /** Use this store instead of the configured one (tests restart a broker on one MemoryStore). */
   readonly store?: Store;
+  /** Decides who may connect, instead of accepting everyone. */
+  readonly authenticator?: Authenticator;
 }
 
 /** Optional keys that YAML left out are absent, not undefined, as exactOptionalPropertyTypes wants. */
@@ -95,6 +97,7 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
     virtualTopics: config.destinations.virtualTopics,
     expirySweepInterval: config.destinations.expirySweepInterval,
     bodyCacheSize: config.store.bodyCacheSize,
+    ...(options.authenticator === undefined ? {} : { authenticator: options.authenticator }),
     logger,
   });
   try {

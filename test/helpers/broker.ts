@@ -2,9 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, type ConfigValue } from '../../src/config/index.js';
-import { startServer, type RunningServer } from '../../src/cli/server.js';
+import { startServer, type RunningServer, type ServerOptions } from '../../src/cli/server.js';
 import { protocolModules, type ProtocolName } from '../../src/protocols/registry.js';
-import type { Store } from '../../src/store/index.js';
 
 export interface TestBroker {
   readonly server: RunningServer;
@@ -23,7 +22,7 @@ export interface TestBroker {
  * A real broker in this process: every protocol on 127.0.0.1 port 0, a temporary data folder, logs off.
  * `settings` are dotted configuration keys (`stomp.connectTimeout`) with their values.
  */
-export async function startBroker(settings: Record<string, ConfigValue> = {}, options: { store?: Store } = {}): Promise<TestBroker> {
+export async function startBroker(settings: Record<string, ConfigValue> = {}, options: ServerOptions = {}): Promise<TestBroker> {
   const dataDir = mkdtempSync(join(tmpdir(), 'ferry-test-'));
   const overrides = new Map<string, ConfigValue>([
     ['data', dataDir],
@@ -39,7 +38,7 @@ export async function startBroker(settings: Record<string, ConfigValue> = {}, op
   const config = loadConfig(undefined, overrides);
   const { pino } = await import('pino');
   const logger = pino({ level: config.log.level });
-  const server = await startServer(config, logger, options.store === undefined ? {} : { store: options.store });
+  const server = await startServer(config, logger, options);
   const ports = Object.fromEntries(protocolModules.map((m) => [m.name, server.ports[m.name] ?? 0])) as Record<ProtocolName, number>;
   const stompPort = ports.stomp;
   if (stompPort === 0) throw new Error('the STOMP listener did not start');

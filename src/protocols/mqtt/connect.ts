@@ -1,6 +1,6 @@
 import type mqttPacket from 'mqtt-packet';
 import type { IConnectPacket } from 'mqtt-packet';
-import { FerryError } from '../../errors.js';
+import { FerryError, isFerryError } from '../../errors.js';
 import type { CoreConnection, DurableSubscriptionInfo } from '../../core/index.js';
 import { encodeAck } from './mapping.js';
 import { FOREVER, type MqttConnection, type Version } from './connection.js';
@@ -74,11 +74,25 @@ export function connect(s: MqttConnection, packet: IConnectPacket): void {
       },
       (err: unknown) => {
         s.held = undefined;
-        connack(s, false, v5 ? Reason.serverUnavailable : LegacyConnack.serverUnavailable, {});
+        connack(s, false, v5 ? refusalReason(err) : legacyRefusal(err), {});
         s.logger.debug({ event: 'mqtt.connect-refused', err }, 'MQTT CONNECT refused');
         s.shutdown();
       },
     );
+}
+
+/** MQTT 5's CONNACK reason for a refused connect. */
+function refusalReason(err: unknown): number {
+  if (isFerryError(err, 'FERRY_AUTHENTICATION_FAILED')) return Reason.badUserNameOrPassword;
+  if (isFerryError(err, 'FERRY_NOT_AUTHORIZED')) return Reason.notAuthorized;
+  return Reason.serverUnavailable;
+}
+
+/** MQTT 3.1.1's CONNACK return code for a refused connect. */
+function legacyRefusal(err: unknown): number {
+  if (isFerryError(err, 'FERRY_AUTHENTICATION_FAILED')) return LegacyConnack.badUserNameOrPassword;
+  if (isFerryError(err, 'FERRY_NOT_AUTHORIZED')) return LegacyConnack.notAuthorized;
+  return LegacyConnack.serverUnavailable;
 }
 
 /** Handles, in order, what came while CONNECT was being decided, then reads on. */

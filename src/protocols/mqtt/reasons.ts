@@ -8,6 +8,8 @@ export const Reason = {
   implementationSpecific: 0x83,
   unsupportedVersion: 0x84,
   clientIdNotValid: 0x85,
+  badUserNameOrPassword: 0x86,
+  notAuthorized: 0x87,
   serverUnavailable: 0x88,
   serverShuttingDown: 0x8b,
   keepAliveTimeout: 0x8d,
@@ -23,4 +25,4 @@ export const Reason = {
 } as const;
 
 /** CONNACK return codes of MQTT 3.1 and 3.1.1. */
-export const LegacyConnack = { accepted: 0, badVersion: 1, identifierRejected: 2, serverUnavailable: 3 } as const;
+export const LegacyConnack = { accepted: 0, badVersion: 1, identifierRejected: 2, serverUnavailable: 3, badUserNameOrPassword: 4, notAuthorized: 5 } as const;
