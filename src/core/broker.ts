@@ -401,7 +401,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       queues,
       topics,
       durableSubscriptions: this.subscriptions.durableStats(),
-      connections: this.connections.size,
+      connections: this.clientConnections(),
       scheduled: this.scheduler?.size ?? 0,
       messageBodies: this.bodies.stats(),
     };
@@ -427,6 +427,13 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
 
   recoverRetained(recordId: number, data: Buffer): void {
     this.requireRetained().recover(recordId, data);
+  }
+
+  /** Connections of clients, leaving out those protocol adapters open for themselves. */
+  private clientConnections(): number {
+    let n = 0;
+    for (const connection of this.connections.values()) if (!connection.principal.internal) n++;
+    return n;
   }
 
   private assertAccepting(): void {

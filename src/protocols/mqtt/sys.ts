@@ -45,8 +45,7 @@ export class SysPublisher {
     const values: [string, string][] = [
       ['version', `Ferry ${VERSION}`],
       ['uptime', `${Math.floor((Date.now() - this.started) / 1000)} seconds`],
-      // the broker's own publisher connection is not a client
-      ['clients/connected', String(Math.max(0, stats.connections - 1))],
+      ['clients/connected', String(stats.connections)],
       ['subscriptions/count', String(subscriptions)],
       ['retained messages/count', String(retained)],
       ['messages/received', String(this.counters.received)],
