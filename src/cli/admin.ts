@@ -6,7 +6,10 @@ import { StompClient } from './stomp-client.js';
 export const statHelp = `Usage: ferry stat [options]
 
 Prints the broker's queues (waiting, in flight, delayed, consumers, enqueued, dequeued, expired,
-dead-lettered), topics, durable subscriptions and scheduled messages, from its management API.
+dead-lettered, discarded), topics, durable subscriptions and scheduled messages, from its
+management API. A message that expires counts as expired only; one rejected or past its maximum
+redeliveries counts as dead-lettered when it moved to a dead-letter queue, as discarded when it was
+dropped (non-persistent, temporary, or already in a dead-letter queue).
 
 Options:
   --host HOST        broker address (default 127.0.0.1)          env FERRY_HOST
@@ -91,8 +94,8 @@ export async function stat(argv: readonly string[]): Promise<number> {
   out.push(`message bodies in memory: ${mebibytes(bodies.residentBytes)} (${limit})   on disk only: ${bodies.onDisk}`, '');
   out.push(
     table([
-      ['queue', 'waiting', 'in flight', 'delayed', 'consumers', 'enqueued', 'dequeued', 'expired', 'dead-lettered'],
-      ...stats.queues.map((q) => [q.name, q.pending, q.inFlight, q.delayed, q.consumers, q.enqueued, q.dequeued, q.expired, q.deadLettered]),
+      ['queue', 'waiting', 'in flight', 'delayed', 'consumers', 'enqueued', 'dequeued', 'expired', 'dead-lettered', 'discarded'],
+      ...stats.queues.map((q) => [q.name, q.pending, q.inFlight, q.delayed, q.consumers, q.enqueued, q.dequeued, q.expired, q.deadLettered, q.discarded]),
     ]),
   );
   if (stats.topics.length > 0) out.push('', table([['topic', 'subscriptions'], ...stats.topics.map((t) => [t.name, t.subscriptions])]));

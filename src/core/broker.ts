@@ -590,7 +590,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
    * place or the other, never both or neither). Non-persistent messages are dropped unless the
    * policy says otherwise, and so is anything failing in a dead-letter queue itself.
    */
-  private deadLetter(queue: MessageQueue, entry: QueueEntry, reason: string): void {
+  private deadLetter(queue: MessageQueue, entry: QueueEntry, reason: string): boolean {
     const message = entry.message;
     const policy = queue.policy;
     const origin = message.originalDestination ?? message.destination;
@@ -599,7 +599,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
     if (drop) {
       queue.acknowledge(entry);
       this.logger.debug({ event: 'message.discarded', messageId: message.id, queue: queue.name, reason }, 'message discarded');
-      return;
+      return false;
     }
     const properties = new Map<string, PropertyValue>(message.properties);
     properties.set('dlqDeliveryFailureCause', reason);
@@ -616,6 +616,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
     if (stored !== null) this.bodies.offer(copy);
     this.logger.debug({ event: 'message.dead-lettered', messageId: message.id, from: queue.name, to: target, reason }, 'message dead-lettered');
     queueMicrotask(() => dlq.dispatch());
+    return true;
   }
 
   private giveBack(entries: readonly QueueEntry[]): void {

@@ -19,8 +19,16 @@ export interface QueueStats {
   readonly consumers: number;
   readonly enqueued: number;
   readonly dequeued: number;
+  /** Messages that expired here, whether they then moved to a dead-letter queue or were dropped. */
   readonly expired: number;
+  /** Rejected messages and messages past their maximum redeliveries that moved to a dead-letter queue. */
   readonly deadLettered: number;
+  /**
+   * Rejected messages and messages past their maximum redeliveries that were dropped instead:
+   * non-persistent ones (unless the policy dead-letters them), temporary ones, and those failing in
+   * a dead-letter queue itself.
+   */
+  readonly discarded: number;
 }
 
 /** A consumer as its queue sees it (Consumer, in consumer.ts, is the one there is). */
@@ -45,8 +53,11 @@ export interface QueueEnvironment {
   readonly bodies: BodyCache;
   readonly clock: () => number;
   readonly timers: TimerQueue;
-  /** Takes the entry out of `queue` and into its dead-letter queue (or drops it, by policy). */
-  deadLetter(queue: MessageQueue, entry: QueueEntry, reason: string): void;
+  /**
+   * Takes the entry out of `queue` and into its dead-letter queue, or drops it, by policy; returns
+   * true when it moved, false when it was dropped.
+   */
+  deadLetter(queue: MessageQueue, entry: QueueEntry, reason: string): boolean;
   /** The queue has handed persistent messages to consumers past its recorded delivery mark. */
   deliveryMarkMoved(queue: MessageQueue): void;
 }
@@ -79,6 +90,7 @@ export class MessageQueue implements EntryQueue {
   private dequeued = 0;
   private expired = 0;
   private deadLettered = 0;
+  private discarded = 0;
   /** Waiting entries that carry an expiration, so the sweep skips queues without any. */
   private expiring = 0;
   delayed = 0;
@@ -203,8 +215,8 @@ export class MessageQueue implements EntryQueue {
   /** A poison message, or one past its redeliveries: off to the dead-letter queue. */
   deadLetter(entry: QueueEntry, reason: string): void {
     entry.consumer = null;
-    this.deadLettered++;
-    this.env.deadLetter(this, entry, reason);
+    if (this.env.deadLetter(this, entry, reason)) this.deadLettered++;
+    else this.discarded++;
   }
 
   addConsumer(consumer: QueueConsumer): void {
@@ -282,6 +294,7 @@ export class MessageQueue implements EntryQueue {
       dequeued: this.dequeued,
       expired: this.expired,
       deadLettered: this.deadLettered,
+      discarded: this.discarded,
     };
   }
 
@@ -450,11 +463,10 @@ export class MessageQueue implements EntryQueue {
   }
 
   private expire(entry: QueueEntry): void {
+    // counted once, as expired, whether it then moves to the dead-letter queue or is dropped
     this.expired++;
-    if (this.policy.expiredToDeadLetter) {
-      this.deadLettered++;
-      this.env.deadLetter(this, entry, 'expired');
-    } else this.acknowledge(entry);
+    if (this.policy.expiredToDeadLetter) this.env.deadLetter(this, entry, 'expired');
+    else this.acknowledge(entry);
   }
 
   private replaceLastValue(entry: QueueEntry, txId: number | undefined): void {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { runFerry, spawnBroker } from '../helpers/process.js';
+import { RawStompClient } from '../helpers/raw-stomp.js';
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'ferry-cli-'));
 
@@ -146,4 +147,42 @@ test('a second broker on the same data folder stops, naming the process that hol
   // a clean stop releases it
   const again = await spawnBroker(['--data', data, '--stomp-port', '0', '--stomp-host', '127.0.0.1']);
   assert.equal(await again.stop(), 0);
+});
+
+test('ferry stat counts dead-lettered, discarded and expired messages each in its own column', async () => {
+  const broker = await spawnBroker(['--data', join(tmp(), 'data'), '--stomp-port', '0', '--stomp-host', '127.0.0.1', '--http-port', '0', '--http-host', '127.0.0.1']);
+  const { raw } = await RawStompClient.connected(broker.ports['stomp']!);
+  try {
+    const q = '/queue/outcomes';
+    await raw.sendWithReceipt('SEND', { destination: q }, 'transient poison');
+    await raw.sendWithReceipt('SEND', { destination: q, persistent: 'true' }, 'persistent poison');
+    // expired long ago: it leaves at the head of the queue, for the dead-letter queue (persistent)
+    await raw.sendWithReceipt('SEND', { destination: q, persistent: 'true', expires: '1' }, 'stale');
+    await raw.sendWithReceipt('SUBSCRIBE', { id: 's', destination: q, ack: 'client-individual' });
+    const delivered = [await raw.nextFrameOf('MESSAGE'), await raw.nextFrameOf('MESSAGE')];
+    assert.deepEqual(delivered.map((m) => m.body.toString()), ['transient poison', 'persistent poison']);
+    for (const m of delivered) await raw.sendWithReceipt('NACK', { id: m.headers.get('ack')! });
+
+    const json = await runFerry(['stat', '--http-port', String(broker.ports['http']), '--json']);
+    assert.equal(json.code, 0, json.stderr);
+    const stats = JSON.parse(json.stdout) as { queues: { name: string; pending: number; expired: number; deadLettered: number; discarded: number }[] };
+    const queue = stats.queues.find((s) => s.name === 'outcomes');
+    assert.deepEqual(
+      { expired: queue?.expired, deadLettered: queue?.deadLettered, discarded: queue?.discarded },
+      { expired: 1, deadLettered: 1, discarded: 1 },
+    );
+    const dlq = stats.queues.find((s) => s.name === 'ActiveMQ.DLQ');
+    assert.equal(dlq?.pending, 2, 'the persistent poison and the expired message');
+
+    const table = await runFerry(['stat', '--http-port', String(broker.ports['http'])]);
+    assert.equal(table.code, 0, table.stderr);
+    const lines = table.stdout.split('\n');
+    const header = lines.find((l) => l.startsWith('queue'))!.split(/\s{2,}/);
+    const row = lines.find((l) => l.startsWith('outcomes '))!.split(/\s+/);
+    const column = (name: string): string | undefined => row[header.indexOf(name)];
+    assert.deepEqual([column('expired'), column('dead-lettered'), column('discarded')], ['1', '1', '1']);
+  } finally {
+    raw.destroy();
+    assert.equal(await broker.stop(), 0);
+  }
 });
