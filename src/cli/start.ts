@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { loadConfig, type Overrides } from '../config/index.js';
+import { loadConfig, type OverrideOrigins, type Overrides } from '../config/index.js';
+import { FerryError } from '../errors.js';
 import { protocolModules } from '../protocols/registry.js';
 import { startServer, type RunningServer } from './server.js';
 
@@ -32,17 +33,19 @@ const listenerFlags: readonly (readonly [flag: string, key: string])[] = [...pro
 
 type Json = string | number | boolean;
 
-function portSetting(overrides: Map<string, Json>, protocol: string, value: string, source: string): void {
+type Setter = (key: string, value: Json, source: string) => void;
+
+function portSetting(set: Setter, protocol: string, value: string, source: string): void {
   if (value === 'off') {
-    overrides.set(`listeners.${protocol}.enabled`, false);
+    set(`listeners.${protocol}.enabled`, false, source);
     return;
   }
   const port = Number(value);
-  if (value.trim() === '' || !Number.isInteger(port)) {
-    throw new Error(`${source}: the ${protocol} port must be a number or "off", got "${value}"`);
+  if (!/^\s*\d+\s*$/.test(value) || port > 65535) {
+    throw new FerryError('FERRY_CONFIG_INVALID', `${source} (listeners.${protocol}.port): the ${protocol} port must be a number from 0 to 65535 or "off", got "${value}"`);
   }
-  overrides.set(`listeners.${protocol}.enabled`, true);
-  overrides.set(`listeners.${protocol}.port`, port);
+  set(`listeners.${protocol}.enabled`, true, source);
+  set(`listeners.${protocol}.port`, port, source);
 }
 
 type Setting = [fromEnv: string | undefined, fromArgs: string | undefined, name: string, apply: (value: string, source: string) => void];
@@ -51,48 +54,64 @@ function text(value: string | boolean | undefined): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
+const startOptions = {
+  config: { type: 'string' },
+  data: { type: 'string' },
+  ...(Object.fromEntries(listenerFlags.flatMap(([flag]) => [[`${flag}-port`, { type: 'string' }] as const, [`${flag}-host`, { type: 'string' }] as const])) as Record<string, { type: 'string' }>),
+  'broker-name': { type: 'string' },
+  'log-level': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** The command line, with its mistakes (an unknown option, a missing value) as configuration errors. */
+function parseStartArgs(argv: readonly string[]): ReturnType<typeof parseArgs<{ args: string[]; options: typeof startOptions; strict: true }>> {
+  try {
+    return parseArgs({ args: [...argv], options: startOptions, strict: true });
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (typeof code !== 'string' || !code.startsWith('ERR_PARSE_ARGS_')) throw err;
+    // Node's text names the option; its first sentence is the whole of the mistake
+    const first = (err as Error).message.split('\n')[0]!.replace(/\. To specify .*$/, '');
+    throw new FerryError('FERRY_CONFIG_INVALID', `${first} (see ferry start --help)`, { cause: err });
+  }
+}
+
 /** Environment first, options second, so that an option beats the environment. */
-export function startOverrides(argv: readonly string[], env: NodeJS.ProcessEnv): { configFile: string | undefined; overrides: Overrides; help: boolean } {
-  const { values } = parseArgs({
-    args: [...argv],
-    options: {
-      config: { type: 'string' },
-      data: { type: 'string' },
-      ...Object.fromEntries(listenerFlags.flatMap(([flag]) => [[`${flag}-port`, { type: 'string' }] as const, [`${flag}-host`, { type: 'string' }] as const])),
-      'broker-name': { type: 'string' },
-      'log-level': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-  });
+export function startOverrides(argv: readonly string[], env: NodeJS.ProcessEnv): { configFile: string | undefined; overrides: Overrides; origins: OverrideOrigins; help: boolean } {
+  const { values } = parseStartArgs(argv);
   const overrides = new Map<string, Json>();
+  const origins = new Map<string, string>();
+  const set: Setter = (key, value, source) => {
+    overrides.set(key, value);
+    origins.set(key, source);
+  };
   const settings: Setting[] = [
-    [env['FERRY_DATA'], values.data, 'data', (v) => overrides.set('data', v)],
+    [env['FERRY_DATA'], text(values.data), 'data', (v, s) => set('data', v, s)],
     ...listenerFlags.flatMap(([flag, key]): Setting[] => {
       const env_ = flag.toUpperCase();
       const option = values as Record<string, string | boolean | undefined>;
       return [
-        [env[`FERRY_${env_}_PORT`], text(option[`${flag}-port`]), `${flag}-port`, (v, s) => portSetting(overrides, key, v, s)],
-        [env[`FERRY_${env_}_HOST`], text(option[`${flag}-host`]), `${flag}-host`, (v) => overrides.set(`listeners.${key}.host`, v)],
+        [env[`FERRY_${env_}_PORT`], text(option[`${flag}-port`]), `${flag}-port`, (v, s) => portSetting(set, key, v, s)],
+        [env[`FERRY_${env_}_HOST`], text(option[`${flag}-host`]), `${flag}-host`, (v, s) => set(`listeners.${key}.host`, v, s)],
       ];
     }),
-    [env['FERRY_BROKER_NAME'], values['broker-name'], 'broker-name', (v) => overrides.set('broker.name', v)],
-    [env['FERRY_LOG_LEVEL'], values['log-level'], 'log-level', (v) => overrides.set('log.level', v)],
+    [env['FERRY_BROKER_NAME'], text(values['broker-name']), 'broker-name', (v, s) => set('broker.name', v, s)],
+    [env['FERRY_LOG_LEVEL'], text(values['log-level']), 'log-level', (v, s) => set('log.level', v, s)],
   ];
   for (const [fromEnv, fromArgs, name, apply] of settings) {
     if (fromEnv !== undefined && fromEnv !== '') apply(fromEnv, `FERRY_${name.toUpperCase().replace('-', '_')}`);
     if (fromArgs !== undefined) apply(fromArgs, `--${name}`);
   }
-  return { configFile: values.config ?? (env['FERRY_CONFIG'] || undefined), overrides, help: values.help === true };
+  return { configFile: text(values.config) ?? (env['FERRY_CONFIG'] || undefined), overrides, origins, help: values.help === true };
 }
 
 export async function start(argv: readonly string[]): Promise<void> {
-  const { configFile, overrides, help } = startOverrides(argv, process.env);
+  const { configFile, overrides, origins, help } = startOverrides(argv, process.env);
   if (help) {
     process.stdout.write(startHelp);
     return;
   }
-  const config = loadConfig(configFile, overrides);
+  const config = loadConfig(configFile, overrides, origins);
   const logger = pino({ level: config.log.level, base: { broker: config.broker.name } });
   // handlers go in before anything is announced, so a signal sent on seeing the first log line finds them
   let server: RunningServer | undefined;

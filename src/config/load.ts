@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { FerryError } from '../errors.js';
+import { checkConfig } from './check.js';
 import { configSchema, type FerryConfig } from './schema.js';
 
 /** A configuration value as YAML gives it. */
@@ -10,6 +11,9 @@ type Tree = { [key: string]: Json };
 
 /** Settings given on the command line or in the environment, as dotted keys (`listeners.stomp.port`). */
 export type Overrides = ReadonlyMap<string, Json>;
+
+/** Where each override came from (`--stomp-port`, `FERRY_STOMP_PORT`), by its dotted key, for error messages. */
+export type OverrideOrigins = ReadonlyMap<string, string>;
 
 function setPath(tree: Tree, path: string, value: Json): void {
   const keys = path.split('.');
@@ -43,21 +47,41 @@ export function readConfigFile(file: string): Tree {
 }
 
 /**
- * Builds the configuration: defaults, then the file, then overrides. An invalid value stops here
- * with one line naming the key and what is wrong.
+ * Builds the configuration: defaults, then the file, then overrides. An invalid value, or keys that
+ * contradict each other, stop here with one line naming the key (and the option or environment
+ * variable that set it) and what is wrong.
  */
-export function loadConfig(file: string | undefined, overrides: Overrides = new Map()): FerryConfig {
+export function loadConfig(file: string | undefined, overrides: Overrides = new Map(), origins: OverrideOrigins = new Map()): FerryConfig {
   const tree: Tree = file === undefined ? {} : readConfigFile(file);
   for (const [path, value] of overrides) setPath(tree, path, value);
+  const where = (key: string): string => {
+    const origin = originOf(key, origins);
+    if (origin !== undefined) return `${origin} (${key})`;
+    return `${file === undefined ? 'configuration' : file}: ${key || '(top level)'}`;
+  };
   const result = configSchema.safeParse(tree);
-  if (result.success) return result.data;
-  const issue = result.error.issues[0]!;
-  let key = issue.path.join('.');
-  let problem = issue.message;
-  if (issue.code === 'unrecognized_keys') {
-    key = [...issue.path, issue.keys[0]].join('.');
-    problem = 'unknown key';
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    let key = issue.path.join('.');
+    let problem = issue.message;
+    if (issue.code === 'unrecognized_keys') {
+      key = [...issue.path, issue.keys[0]].join('.');
+      problem = 'unknown key';
+    }
+    throw new FerryError('FERRY_CONFIG_INVALID', `${where(key)}: ${problem}`);
   }
-  const source = file === undefined ? 'configuration' : file;
-  throw new FerryError('FERRY_CONFIG_INVALID', `${source}: ${key || '(top level)'}: ${problem}`);
+  const mistake = checkConfig(result.data);
+  if (mistake !== undefined) {
+    const blamed = mistake.other !== undefined && originOf(mistake.key, origins) === undefined && originOf(mistake.other, origins) !== undefined ? mistake.other : mistake.key;
+    throw new FerryError('FERRY_CONFIG_INVALID', `${where(blamed)}: ${mistake.problem}`);
+  }
+  return result.data;
+}
+
+/** The option that set `key`, or a key inside it or around it. */
+function originOf(key: string, origins: OverrideOrigins): string | undefined {
+  const exact = origins.get(key);
+  if (exact !== undefined) return exact;
+  for (const [path, origin] of origins) if (path.startsWith(`${key}.`) || key.startsWith(`${path}.`)) return origin;
+  return undefined;
 }

@@ -62,9 +62,45 @@ test('an invalid configuration stops the start with one line naming the key', as
   assert.equal(unknown.code, 78);
   assert.match(unknown.stderr, /listeners\.stomp\.prot: unknown key/);
 
-  const badPort = await runFerry(['start', '--stomp-port', 'abc']);
-  assert.equal(badPort.code, 1);
-  assert.match(badPort.stderr, /stomp port must be a number or "off"/);
+});
+
+/** Runs `ferry start` with a mistake; it must stop with 78 (EX_CONFIG) and one line that matches `names`. */
+async function refusedStart(args: string[], env: NodeJS.ProcessEnv, names: RegExp): Promise<void> {
+  const run = await runFerry(['start', '--data', join(tmp(), 'data'), ...args], { env });
+  assert.equal(run.code, 78, `ferry start ${args.join(' ')}: ${run.stderr}`);
+  const lines = run.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, run.stderr);
+  assert.match(lines[0]!, names);
+  assert.equal(run.stdout, '', 'nothing is logged: the broker never started');
+}
+
+test('a mistake on the command line stops the start with 78 and one line naming the option', async () => {
+  await refusedStart(['--stomp-port', 'abc'], {}, /^ferry: --stomp-port \(listeners\.stomp\.port\): .*"abc"/);
+  await refusedStart(['--mqtt-port', '70000'], {}, /^ferry: --mqtt-port \(listeners\.mqtt\.port\): .*"70000"/);
+  await refusedStart(['--stomp-port=12.5'], {}, /--stomp-port .*"12\.5"/);
+  await refusedStart(['--log-level', 'loud'], {}, /^ferry: --log-level \(log\.level\): .*'loud'/);
+  await refusedStart(['--broker-name', 'a b'], {}, /^ferry: --broker-name \(broker\.name\): /);
+  await refusedStart(['--no-such-option'], {}, /'--no-such-option'/);
+  await refusedStart(['--stomp-port'], {}, /'--stomp-port <value>' argument missing/);
+  await refusedStart(['stray'], {}, /'stray'/);
+});
+
+test('a mistake in the environment stops the start with 78 and one line naming the variable', async () => {
+  await refusedStart([], { FERRY_STOMP_PORT: 'abc' }, /^ferry: FERRY_STOMP_PORT \(listeners\.stomp\.port\): .*"abc"/);
+  await refusedStart([], { FERRY_LOG_LEVEL: 'loud' }, /^ferry: FERRY_LOG_LEVEL \(log\.level\): /);
+  await refusedStart([], { FERRY_WS_PORT: '-1' }, /^ferry: FERRY_WS_PORT \(listeners\.websocket\.port\): .*"-1"/);
+});
+
+test('keys that contradict each other stop the start with 78 and one line naming one of them', async () => {
+  // the option moved STOMP onto MQTT's default port: the option is what to blame
+  await refusedStart(['--stomp-port', '1883', '--mqtt-host', '127.0.0.1'], { FERRY_MQTT_PORT: '', FERRY_HTTP_PORT: '0', FERRY_AMQP_PORT: '0', FERRY_WS_PORT: '0' }, /^ferry: --stomp-port \(listeners\.stomp\.port\): listeners\.\w+\.port and listeners\.\w+\.port are both 1883/);
+  const file = join(tmp(), 'ferry.yaml');
+  writeFileSync(file, 'destinations:\n  composites:\n    - name: orders\n      forwardTo: ["queue://orders.eu", "queue:// "]\n');
+  await refusedStart(['--config', file, '--stomp-port', '0'], {}, /ferry\.yaml: destinations\.composites\.0\.forwardTo\.1: "queue:\/\/ " names no destination/);
+  writeFileSync(file, 'destinations:\n  composites:\n    - name: orders\n      forwardTo: ["queue://orders.*"]\n');
+  await refusedStart(['--config', file, '--stomp-port', '0'], {}, /destinations\.composites\.0\.forwardTo\.0: .*wildcards/);
+  writeFileSync(file, 'listeners:\n  stomp: { port: 7000 }\n  amqp: { port: 7000, host: 127.0.0.1 }\n');
+  await refusedStart(['--config', file], { FERRY_AMQP_PORT: '' }, /ferry\.yaml: listeners\.amqp\.port: listeners\.stomp\.port and listeners\.amqp\.port are both 7000/);
 });
 
 test('a configuration file sets the listener', async () => {
