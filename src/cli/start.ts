@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { loadConfig, type OverrideOrigins, type Overrides } from '../config/index.js';
+import { loadConfig, type FerryConfig, type OverrideOrigins, type Overrides } from '../config/index.js';
 import { FerryError } from '../errors.js';
 import { protocolModules } from '../protocols/registry.js';
 import { startServer, type RunningServer } from './server.js';
@@ -76,6 +76,17 @@ function parseStartArgs(argv: readonly string[]): ReturnType<typeof parseArgs<{ 
   }
 }
 
+/** A port another program holds, said with the listener's key and option rather than as a bare EADDRINUSE. */
+function portTaken(err: unknown, config: FerryConfig, origins: OverrideOrigins): Error | undefined {
+  const e = err as { code?: unknown; port?: unknown; address?: unknown };
+  if (e.code !== 'EADDRINUSE' || typeof e.port !== 'number') return undefined;
+  const entry = Object.entries(config.listeners).find(([, listener]) => listener.enabled && listener.port === e.port);
+  if (entry === undefined) return undefined;
+  const key = `listeners.${entry[0]}.port`;
+  const option = origins.get(key) ?? `--${listenerFlags.find(([, name]) => name === entry[0])?.[0] ?? entry[0]}-port`;
+  return new Error(`${key} (${option}): port ${e.port} on ${String(e.address ?? entry[1].host)} is in use by another program; choose another port, or "off"`, { cause: err });
+}
+
 /** Environment first, options second, so that an option beats the environment. */
 export function startOverrides(argv: readonly string[], env: NodeJS.ProcessEnv): { configFile: string | undefined; overrides: Overrides; origins: OverrideOrigins; help: boolean } {
   const { values } = parseStartArgs(argv);
@@ -137,7 +148,11 @@ export async function start(argv: readonly string[]): Promise<void> {
   };
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
-  server = await startServer(config, logger);
+  try {
+    server = await startServer(config, logger);
+  } catch (err) {
+    throw portTaken(err, config, origins) ?? err;
+  }
   // a broker with every listener off still runs until told to stop
   const keepAlive = setInterval(() => {}, 1 << 30);
   process.once('exit', () => clearInterval(keepAlive));

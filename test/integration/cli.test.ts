@@ -222,3 +222,18 @@ test('ferry stat counts dead-lettered, discarded and expired messages each in it
     assert.equal(await broker.stop(), 0);
   }
 });
+
+test('a port another program holds stops the start with one line naming the listener\'s key and option', async () => {
+  const first = await spawnBroker(['--data', join(tmp(), 'data'), '--stomp-port', '0', '--stomp-host', '127.0.0.1']);
+  try {
+    const port = String(first.ports['stomp']);
+    const env = { FERRY_HTTP_PORT: '0', FERRY_AMQP_PORT: '0', FERRY_MQTT_PORT: '0', FERRY_WS_PORT: '0' };
+    const second = await runFerry(['start', '--data', join(tmp(), 'data'), '--stomp-port', port, '--stomp-host', '127.0.0.1'], { env });
+    assert.equal(second.code, 1, second.stderr);
+    const lines = second.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, second.stderr);
+    assert.match(lines[0]!, new RegExp(`^ferry: listeners\\.stomp\\.port \\(--stomp-port\\): port ${port} on 127\\.0\\.0\\.1 is in use`));
+  } finally {
+    assert.equal(await first.stop(), 0);
+  }
+});

@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { z } from 'zod';
+import { pino } from 'pino';
+import { startOverrides } from '../../src/cli/start.js';
 import { configSchema, loadConfig } from '../../src/config/index.js';
+import { createAmqpAdapter } from '../../src/protocols/amqp/index.js';
+import { createMqttAdapter } from '../../src/protocols/mqtt/index.js';
+import { createStompAdapter } from '../../src/protocols/stomp/index.js';
 
 /** Every leaf key of the schema as a dotted path. */
 function keys(schema: z.ZodTypeAny, prefix = ''): string[] {
@@ -36,4 +41,31 @@ test('defaults, overrides and errors that name the key', () => {
   });
   assert.throws(() => loadConfig(undefined, new Map([['stomp.heartbeatGrace', 0.5]])), /stomp\.heartbeatGrace/);
   assert.throws(() => loadConfig(undefined, new Map([['store.type', 'disk']])), /store\.type/);
+});
+
+test('the README\'s second broker beside the first shares none of its ports', () => {
+  const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+  const command = /ferry start --data \.\/data2[^`]*/.exec(readme)?.[0];
+  assert.ok(command !== undefined, 'the README shows a second broker');
+  const { overrides, origins } = startOverrides(command.split(/\s+/).slice(2), {});
+  const second = loadConfig(undefined, overrides, origins);
+  const first = loadConfig(undefined);
+  const taken = new Set(Object.values(first.listeners).map((l) => l.port));
+  for (const [name, listener] of Object.entries(second.listeners)) {
+    if (listener.enabled) assert.ok(!taken.has(listener.port), `the second broker's ${name} listener takes port ${listener.port}, which the first holds`);
+  }
+});
+
+test('the README names every WebSocket subprotocol the broker serves', () => {
+  const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+  const config = loadConfig(undefined);
+  const logger = pino({ level: 'silent' });
+  const served = [createStompAdapter(config.stomp, logger), createMqttAdapter(config.mqtt, logger), createAmqpAdapter(config.amqp, logger)].flatMap((a) => a.webSocketProtocols ?? []);
+  assert.ok(served.length > 0);
+  const portsRow = readme.split('\n').find((l) => l.includes('`listeners.websocket`') && l.startsWith('|'))!;
+  const section = readme.slice(readme.indexOf('over WebSocket\n'), readme.indexOf('## Benchmark'));
+  for (const subprotocol of served) {
+    assert.ok(portsRow.includes(`\`${subprotocol}\``), `the ports table names ${subprotocol}`);
+    assert.ok(section.includes(`\`${subprotocol}\``), `the WebSocket section names ${subprotocol}`);
+  }
 });
