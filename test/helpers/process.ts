@@ -9,6 +9,8 @@ export interface BrokerProcess {
   readonly ports: Record<string, number>;
   /** Every log line so far, parsed. */
   readonly logs: Record<string, unknown>[];
+  /** Lines on standard output that are not JSON log lines (there should be none). */
+  readonly otherOutput: string[];
   /** Sends a signal and resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
@@ -25,6 +27,7 @@ const freePorts: NodeJS.ProcessEnv = Object.fromEntries(
 export function spawnBroker(args: string[], env: NodeJS.ProcessEnv = {}): Promise<BrokerProcess> {
   const child = spawn(process.execPath, [ferryBin, 'start', ...args], { env: { ...freePorts, ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Record<string, unknown>[] = [];
+  const otherOutput: string[] = [];
   const ports: Record<string, number> = {};
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   let stderr = '';
@@ -36,6 +39,7 @@ export function spawnBroker(args: string[], env: NodeJS.ProcessEnv = {}): Promis
       try {
         entry = JSON.parse(line) as Record<string, unknown>;
       } catch {
+        otherOutput.push(line);
         return;
       }
       logs.push(entry);
@@ -45,6 +49,7 @@ export function spawnBroker(args: string[], env: NodeJS.ProcessEnv = {}): Promis
           child,
           ports,
           logs,
+          otherOutput,
           stop(signal = 'SIGTERM') {
             child.kill(signal);
             return exited;

@@ -445,15 +445,23 @@ export class StompSession implements TemporaryNames {
   /** Answers a bad frame or a failure with an ERROR frame and closes the connection; nothing else is affected. */
   private fail(err: unknown, frame: StompFrame | undefined): void {
     if (this.transport.closed) return;
-    const code: ErrorCode | undefined = isFerryError(err) ? err.code : undefined;
-    const message = err instanceof Error ? err.message : String(err);
-    if (code === undefined) this.logger.error({ event: 'stomp.internal-error', err }, 'unexpected error in a STOMP session');
-    else this.logger.debug({ event: 'stomp.error', code, message, remote: this.transport.remoteAddress }, 'closing a STOMP connection');
+    let code: ErrorCode;
+    let message: string;
+    if (isFerryError(err)) {
+      ({ code, message } = err);
+      // a client's mistake: its code and text say it all, and a stack would only say where Ferry noticed
+      this.logger.warn({ event: 'stomp.error', code, message, remote: this.transport.remoteAddress }, 'closing a STOMP connection');
+    } else {
+      // Ferry's own fault: the stack is what finds it
+      code = 'FERRY_INTERNAL';
+      message = `internal error: ${err instanceof Error ? err.message : String(err)}`;
+      this.logger.error({ event: 'stomp.internal-error', code, err, remote: this.transport.remoteAddress }, 'unexpected error in a STOMP session');
+    }
     const headers: [string, string][] = [
       ['message', message.length > 200 ? `${message.slice(0, 200)}...` : message],
       ['content-type', 'text/plain'],
+      ['code', code],
     ];
-    if (code !== undefined) headers.push(['code', code]);
     const receiptId = frame?.headers.get('receipt');
     if (receiptId !== undefined) headers.push(['receipt-id', receiptId]);
     this.writeFrame('ERROR', headers, Buffer.from(`${message}\n`, 'utf8'));
@@ -469,7 +477,10 @@ export class StompSession implements TemporaryNames {
 
   private closed(error: Error | undefined): void {
     this.stopTimers();
-    if (error !== undefined) this.logger.debug({ event: 'stomp.socket-error', err: error }, 'STOMP socket closed with an error');
+    // a peer that resets or vanishes is routine: what happened, without a stack
+    if (error !== undefined) {
+      this.logger.debug({ event: 'stomp.socket-error', code: (error as NodeJS.ErrnoException).code, message: error.message, remote: this.transport.remoteAddress }, 'STOMP socket closed with an error');
+    }
     this.releaseCore();
   }
 
