@@ -1,0 +1,70 @@
+import { FerryError } from '../../errors.js';
+import type { JournalFileSystem } from './file-system.js';
+import { JournalLedger } from './ledger.js';
+import type { JournalSegment } from './segment.js';
+
+export interface JournalEvent {
+  readonly event: string;
+  readonly [key: string]: unknown;
+}
+
+export type Phase = 'new' | 'opening' | 'open' | 'closing' | 'closed';
+
+/**
+ * What the journal's writer, reader and maintenance share: its folder, its segments and the
+ * ledger of live records (both replaced when `open()` recovers them), the segment appends go to,
+ * and whether the journal is open or has failed.
+ */
+export class JournalContext {
+  phase: Phase = 'new';
+  /** Set once a write or sync fails; the journal then takes no more records. */
+  failure: FerryError | undefined;
+  segments = new Map<number, JournalSegment>();
+  ledger = new JournalLedger(this.segments);
+  current: JournalSegment | undefined;
+  recoveredMaxId = 0;
+
+  constructor(
+    readonly dir: string,
+    readonly fs: JournalFileSystem,
+    readonly segmentSize: number,
+    readonly syncOnWrite: boolean,
+    private readonly onEvent: ((event: JournalEvent) => void) | undefined,
+  ) {}
+
+  get readable(): boolean {
+    return this.phase === 'open' || this.phase === 'closing';
+  }
+
+  assertWritable(): void {
+    if (this.failure !== undefined) throw this.failure;
+    if (this.phase !== 'open') throw this.notOpen();
+  }
+
+  assertReadable(): void {
+    if (!this.readable) throw this.notOpen();
+  }
+
+  notOpen(): FerryError {
+    return new FerryError('FERRY_STORE_FAILED', `the journal in ${this.dir} is ${this.phase === 'new' || this.phase === 'opening' ? 'not open yet' : 'closed'}`);
+  }
+
+  async syncDir(): Promise<void> {
+    if (!this.syncOnWrite) return;
+    const fd = await this.fs.open(this.dir, 'r');
+    try {
+      await this.fs.fsync(fd);
+    } finally {
+      await this.fs.close(fd);
+    }
+  }
+
+  emit(event: JournalEvent): void {
+    if (this.onEvent === undefined) return;
+    try {
+      this.onEvent(event);
+    } catch {
+      // a logger that throws must not take the journal down
+    }
+  }
+}

@@ -1,0 +1,227 @@
+import { FerryError } from '../../errors.js';
+import type { JournalContext } from './context.js';
+import { writeFully } from './file-system.js';
+import { BATCH_FRAME_SIZE, FrameArena, FrameKind, MAX_RECORD_DATA, SEGMENT_HEADER_SIZE, dataOffset, encodeFrame, encodeSegmentHeader, frameSize, sealBatchFrame } from './format.js';
+import { JournalSegment } from './segment.js';
+
+const ARENA_INITIAL = 16 * 1024;
+const ARENA_MAX_HINT = 4 * 1024 * 1024;
+
+/** One write: the frames appended to one segment since the last write began. */
+interface WriteChunk {
+  readonly segment: JournalSegment;
+  readonly arena: FrameArena;
+  /** File offset of the arena's first byte. */
+  readonly start: number;
+  /** Arena offset of the Batch frame that opens the write. */
+  readonly batchAt: number;
+  /** The write creates the segment file (it starts with the header). */
+  readonly createsFile: boolean;
+}
+
+interface SyncWaiter {
+  /** Resolved once everything up to this append is durable; raised while the waiter is shared. */
+  seq: number;
+  readonly resolve: () => void;
+  readonly reject: (err: Error) => void;
+  readonly promise: Promise<void>;
+  /** The batch its appends are in: syncs asked before that batch is taken share one waiter. */
+  readonly batch: number;
+}
+
+/** Where an appended frame's data lies: segment number, file offset, and the frame's size. */
+export interface Placed {
+  readonly seg: number;
+  readonly pos: number;
+  readonly bytes: number;
+}
+
+/** What the writer tells the rest of the journal. */
+export interface WriterEvents {
+  /** A sealed segment's descriptor was used (or opened), for the reader's cache of open files. */
+  sealedInUse(segment: JournalSegment): void;
+  /** A batch is durable. */
+  batchWritten(): void;
+}
+
+/**
+ * Appends and group commit. Appends are synchronous and join the current batch; at most one write
+ * (and fdatasync) is in flight, and everything appended meanwhile goes out together in the next
+ * one. A sync resolves once the batch holding the appends before it is durable.
+ */
+export class JournalWriter {
+  private pending: WriteChunk[] = [];
+  /** The batch being written: its records are read from here until the write is done. */
+  private writing: WriteChunk[] = [];
+  private flushing = false;
+  private flushScheduled = false;
+  private appendSeq = 0;
+  /** Every append up to this one is durable. */
+  durableSeq = 0;
+  private waiters: SyncWaiter[] = [];
+  private batchesTaken = 0;
+  private arenaHint = ARENA_INITIAL;
+
+  constructor(
+    private readonly journal: JournalContext,
+    private readonly events: WriterEvents,
+  ) {}
+
+  append(kind: FrameKind, txId: number, id: number, type: number, data: Buffer | undefined): Placed {
+    this.journal.assertWritable();
+    const dataLength = data === undefined ? 0 : data.length;
+    if (dataLength > MAX_RECORD_DATA) {
+      throw new FerryError('FERRY_STORE_FAILED', `a record of ${dataLength} bytes is larger than the journal takes (${MAX_RECORD_DATA} bytes)`);
+    }
+    const size = frameSize(kind, dataLength);
+    const chunk = this.chunkFor(size);
+    const at = encodeFrame(chunk.arena, kind, txId, id, type, data);
+    const segment = chunk.segment;
+    segment.size += size;
+    segment.frames++;
+    const seq = ++this.appendSeq;
+    segment.lastSeq = seq;
+    this.journal.ledger.seq = seq;
+    this.scheduleFlush();
+    return { seg: segment.number, pos: chunk.start + at + dataOffset(kind), bytes: size };
+  }
+
+  sync(): Promise<void> {
+    const journal = this.journal;
+    if (journal.failure !== undefined) return Promise.reject(journal.failure);
+    if (!journal.readable) return Promise.reject(journal.notOpen());
+    if (this.appendSeq === this.durableSeq) return Promise.resolve();
+    // every append since the last batch was taken goes out in the next write: one promise serves
+    // all who wait for it (thousands of producers' receipts in one turn)
+    const last = this.waiters[this.waiters.length - 1];
+    if (last !== undefined && last.batch === this.batchesTaken) {
+      last.seq = this.appendSeq;
+      return last.promise;
+    }
+    let resolve!: () => void;
+    let reject!: (err: Error) => void;
+    const promise = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    this.waiters.push({ seq: this.appendSeq, resolve, reject, promise, batch: this.batchesTaken });
+    this.scheduleFlush();
+    return promise;
+  }
+
+  /** Copies `data.length` bytes at `pos` of `segment` from a batch not yet written; false when no batch holds them. */
+  copyUnwritten(segment: JournalSegment, pos: number, data: Buffer): boolean {
+    for (const chunk of [...this.writing, ...this.pending]) {
+      if (chunk.segment !== segment || pos < chunk.start || pos + data.length > chunk.start + chunk.arena.length) continue;
+      chunk.arena.buf.copy(data, 0, pos - chunk.start, pos - chunk.start + data.length);
+      return true;
+    }
+    return false;
+  }
+
+  private chunkFor(frameBytes: number): WriteChunk {
+    let segment = this.journal.current!;
+    let chunk = this.pending[this.pending.length - 1];
+    const opening = chunk === undefined || chunk.segment !== segment ? BATCH_FRAME_SIZE : 0;
+    if (segment.frames > 0 && segment.size + opening + frameBytes > this.journal.segmentSize) {
+      segment = this.roll();
+      chunk = undefined;
+    }
+    if (chunk === undefined || chunk.segment !== segment) {
+      const createsFile = segment.size === 0;
+      // sized like the last write, so that a steady load does not copy the arena as it grows
+      const arena = new FrameArena(Math.max(this.arenaHint, frameBytes + SEGMENT_HEADER_SIZE + BATCH_FRAME_SIZE));
+      if (createsFile) encodeSegmentHeader(segment.number, segment.maxIdAtCreation).copy(arena.buf, arena.reserve(SEGMENT_HEADER_SIZE));
+      const batchAt = encodeFrame(arena, FrameKind.Batch, 0, 0, 0, undefined);
+      chunk = { segment, arena, start: segment.size, batchAt, createsFile };
+      segment.size += arena.length;
+      this.pending.push(chunk);
+    }
+    return chunk;
+  }
+
+  private roll(): JournalSegment {
+    const journal = this.journal;
+    const previous = journal.current!;
+    const next = new JournalSegment(previous.number + 1, journal.dir, Math.max(journal.recoveredMaxId, journal.ledger.maxId));
+    journal.segments.set(next.number, next);
+    journal.current = next;
+    if (previous.liveCount === 0) journal.ledger.emptied.add(previous);
+    this.events.sealedInUse(previous);
+    return next;
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushing || this.flushScheduled) return;
+    this.flushScheduled = true;
+    // setImmediate, not a microtask: every append of this turn of the event loop (all the
+    // sockets read in it) joins the same write
+    setImmediate(this.startFlush);
+  }
+
+  private readonly startFlush = (): void => {
+    this.flushScheduled = false;
+    void this.flush();
+  };
+
+  private async flush(): Promise<void> {
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      while (this.pending.length > 0 && this.journal.failure === undefined) {
+        const batch = this.pending;
+        this.pending = [];
+        this.batchesTaken++;
+        this.writing = batch;
+        const seq = this.appendSeq;
+        for (const chunk of batch) await this.writeChunk(chunk);
+        this.writing = [];
+        this.durableSeq = seq;
+        this.settleWaiters();
+        this.events.batchWritten();
+      }
+    } catch (err) {
+      this.fail(err);
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private async writeChunk(chunk: WriteChunk): Promise<void> {
+    const journal = this.journal;
+    const segment = chunk.segment;
+    if (chunk.createsFile) {
+      segment.fd = await journal.fs.open(segment.path, 'wx+');
+      // rolled past already, within one batch: a sealed segment like the others from now on
+      if (segment !== journal.current) this.events.sealedInUse(segment);
+    }
+    const bytes = chunk.arena.bytes();
+    this.arenaHint = Math.min(ARENA_MAX_HINT, Math.max(ARENA_INITIAL, bytes.length + (bytes.length >> 2)));
+    sealBatchFrame(bytes, chunk.batchAt, bytes.length - chunk.batchAt - BATCH_FRAME_SIZE);
+    await writeFully(journal.fs, segment.fd, bytes, bytes.length, chunk.start);
+    segment.writtenSize = chunk.start + bytes.length;
+    if (!journal.syncOnWrite) return;
+    // A segment is synced before the next one is written: a torn write is then always at the
+    // tail of the last segment, which is what recovery may cut off without asking.
+    await journal.fs.fdatasync(segment.fd);
+    if (chunk.createsFile) await journal.syncDir();
+  }
+
+  private settleWaiters(): void {
+    let n = 0;
+    while (n < this.waiters.length && this.waiters[n]!.seq <= this.durableSeq) this.waiters[n++]!.resolve();
+    if (n > 0) this.waiters.splice(0, n);
+  }
+
+  private fail(err: unknown): void {
+    const journal = this.journal;
+    if (journal.failure !== undefined) return;
+    const reason = err instanceof Error ? err.message : String(err);
+    journal.failure = new FerryError('FERRY_STORE_FAILED', `the journal in ${journal.dir} could not write or sync (${reason}); it takes no more records until it is reopened`, { cause: err });
+    this.pending = [];
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const waiter of waiters) waiter.reject(journal.failure);
+    journal.emit({ event: 'journal.failed', error: reason });
+  }
+}
