@@ -193,6 +193,47 @@ describe('NACK', () => {
   });
 });
 
+// A NACK frees the prefetch slot as an ACK does, whether or not it asks for a receipt
+describe('NACK and prefetch', () => {
+  for (const withReceiptHeader of [false, true]) {
+    const label = withReceiptHeader ? 'with a receipt' : 'without a receipt';
+    test(`raw frames: NACK ${label} lets the next persistent message through a prefetch of 1`, async () => {
+      const q = queue('nack-prefetch-raw');
+      const { raw } = await RawStompClient.connected(fixture.broker().stompPort);
+      try {
+        for (const body of ['first', 'second']) await raw.sendWithReceipt('SEND', { destination: q, persistent: 'true' }, body);
+        await raw.sendWithReceipt('SUBSCRIBE', { id: 's1', destination: q, ack: 'client-individual', 'activemq.prefetchSize': '1' });
+        const first = await raw.nextFrameOf('MESSAGE');
+        assert.equal(first.body.toString(), 'first');
+        const ackId = first.headers.get('ack')!;
+        await raw.send('NACK', withReceiptHeader ? { id: ackId, receipt: 'nack-1' } : { id: ackId });
+        // the freed slot is filled at once, so the next MESSAGE may come before the RECEIPT
+        const frames = [await raw.nextFrame(), ...(withReceiptHeader ? [await raw.nextFrame()] : [])];
+        const second = frames.find((f) => f.command === 'MESSAGE');
+        assert.equal(second?.body.toString(), 'second');
+        assert.equal(second.headers.get('subscription'), 's1');
+        if (withReceiptHeader) assert.ok(frames.some((f) => f.command === 'RECEIPT' && f.headers.get('receipt-id') === 'nack-1'), 'the RECEIPT comes too');
+      } finally {
+        raw.destroy();
+      }
+    });
+
+    test(`@stomp/stompjs: NACK ${label} lets the next persistent message through a prefetch of 1`, async () => {
+      const q = queue('nack-prefetch-stompjs');
+      const c = await client();
+      for (const body of ['first', 'second']) await c.sendConfirmed(q, body, { persistent: 'true' });
+      const inbox = await subscribeConfirmed(c, q, { ack: 'client-individual', 'activemq.prefetchSize': '1' });
+      const first = await inbox.next();
+      assert.equal(first.body, 'first');
+      if (withReceiptHeader) await withReceipt(c, (headers) => first.nack(headers));
+      else first.nack();
+      const second = await within(3000, 'the second message after the NACK', inbox.next());
+      assert.equal(second.body, 'second');
+      await ack(c, second);
+    });
+  }
+});
+
 describe('bad acknowledgements', () => {
   test('an ACK of an unknown id gets an ERROR and the connection is closed', async () => {
     const c = await client();
