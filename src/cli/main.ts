@@ -51,6 +51,12 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// a reader that stops early (`ferry receive ... | head`) ends the command, without a stack trace
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') process.stderr.write(`ferry: standard output: ${err.message}\n`);
+  process.exit(err.code === 'EPIPE' ? 0 : 1);
+});
+
 main(process.argv.slice(2)).then(
   (code) => {
     // start keeps running until a signal; the tools exit with their status

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { runFerry, spawnBroker } from '../helpers/process.js';
+import { ferryBin, runFerry, spawnBroker } from '../helpers/process.js';
 import { RawStompClient } from '../helpers/raw-stomp.js';
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'ferry-cli-'));
@@ -235,5 +236,24 @@ test('a port another program holds stops the start with one line naming the list
     assert.match(lines[0]!, new RegExp(`^ferry: listeners\\.stomp\\.port \\(--stomp-port\\): port ${port} on 127\\.0\\.0\\.1 is in use`));
   } finally {
     assert.equal(await first.stop(), 0);
+  }
+});
+
+test('ferry receive piped into a reader that stops early ends quietly', async () => {
+  const broker = await spawnBroker(['--data', join(tmp(), 'data'), '--stomp-port', '0', '--stomp-host', '127.0.0.1']);
+  try {
+    const port = String(broker.ports['stomp']);
+    const sent = await runFerry(['send', '--port', port, '-d', 'piped', '--body', 'line {n} '.repeat(2000), '-n', '50']);
+    assert.equal(sent.code, 0, sent.stderr);
+    // the reader takes the first chunk and closes its end of the pipe, as `head` does
+    const child = spawn(process.execPath, [ferryBin, 'receive', '--port', port, '-d', 'piped', '-n', '50'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.stdout.once('data', () => child.stdout.destroy());
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    assert.equal(stderr, '', 'no stack trace');
+    assert.equal(code, 0);
+  } finally {
+    assert.equal(await broker.stop(), 0);
   }
 });
