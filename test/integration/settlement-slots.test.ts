@@ -46,7 +46,6 @@ test('AMQP rejected frees the slot: the next message comes', async () => {
 for (const [outcome, settle] of [
   ['released', (d: { release(): void }) => d.release()],
   ['modified (delivery-failed)', (d: { modified(o: object): void }) => d.modified({ delivery_failed: true })],
-  ['modified (undeliverable-here)', (d: { modified(o: object): void }) => d.modified({ undeliverable_here: true })],
 ] as const) {
   test(`AMQP ${outcome} frees the slot: the message comes back, then the next`, async () => {
     const { c, q } = await amqpWithTwoWaiting();
@@ -62,6 +61,21 @@ for (const [outcome, settle] of [
     next.delivery.accept();
   });
 }
+
+// undeliverable-here asks that the message not come back on this link; whether it does is not the
+// point here (Ferry, with no other consumer, does send it again), only that the slot is free
+test('AMQP modified (undeliverable-here) frees the slot: the next message comes', async () => {
+  const { c, q } = await amqpWithTwoWaiting();
+  const { inbox } = await c.openReceiver({ source: q, autoaccept: false, credit_window: 10 });
+  const first = await inbox.next();
+  assert.equal(first.message.body, 'first');
+  first.delivery.modified({ undeliverable_here: true });
+  for (;;) {
+    const next = await inbox.next();
+    next.delivery.accept();
+    if (next.message.body === 'second') break;
+  }
+});
 
 test('MQTT 5 PUBACK with an error reason code frees the slot: the next message comes', async () => {
   const topic = unique('mqtt').replace(/\./g, '/');
