@@ -398,6 +398,19 @@ describe('prefetch and dispatch', () => {
     await ack(slow, slowFirst);
   });
 
+  test('an activemq.priority that is not an integer is refused, not taken as 0', async () => {
+    const { raw } = await RawStompClient.connected(fixture.broker().stompPort);
+    try {
+      await raw.send('SUBSCRIBE', { id: 's', destination: queue('bad-priority'), 'activemq.priority': 'high', receipt: 'sub' });
+      const frames = await raw.untilClosed();
+      const error = frames.find((f) => f.command === 'ERROR');
+      assert.equal(error?.headers.get('code'), 'FERRY_STOMP_PROTOCOL');
+      assert.match(error.headers.get('message') ?? '', /activemq\.priority/);
+    } finally {
+      raw.destroy();
+    }
+  });
+
   test('a consumer with a higher activemq.priority gets the messages while it has room', async () => {
     const q = queue('consumer-priority');
     const low = await client();

@@ -260,6 +260,10 @@ export class StompSession implements TemporaryNames {
       throw new FerryError('FERRY_STOMP_PROTOCOL', `activemq.prefetchSize must be a positive integer, got "${prefetchHeader ?? ''}"`);
     }
     const priorityHeader = frame.headers.get('activemq.priority');
+    const priority = priorityHeader === undefined ? undefined : Number(priorityHeader);
+    if (priority !== undefined && (priorityHeader!.trim() === '' || !Number.isInteger(priority))) {
+      throw new FerryError('FERRY_STOMP_PROTOCOL', `activemq.priority must be an integer, got "${priorityHeader}"`);
+    }
     const durableName = frame.headers.get('activemq.subscriptionName') ?? frame.headers.get('durable-subscription-name');
     let subscription: Subscription | undefined;
     const consumer = this.requireSession().subscribe({
@@ -268,7 +272,7 @@ export class StompSession implements TemporaryNames {
       prefetch,
       ackMode,
       exclusive: frame.headers.get('activemq.exclusive') === 'true',
-      priority: priorityHeader === undefined ? undefined : Number(priorityHeader) || 0,
+      priority,
       noLocal: frame.headers.get('activemq.noLocal') === 'true',
       selector,
       // STOMP headers are all strings: compare them with numbers as numbers, as ActiveMQ does
