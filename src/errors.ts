@@ -36,6 +36,7 @@ export const errorCodes = {
   FERRY_AMQP_DECODE: 'an AMQP frame, performative or message payload that does not decode as AMQP 1.0 types',
   FERRY_AMQP_PROTOCOL: 'an AMQP frame that decodes but breaks the protocol: a transfer without link credit, a message over amqp.maxMessageSize, an unsupported message format or terminus',
   FERRY_AMQP_OPEN_TIMEOUT: 'an AMQP client that connected and did not finish SASL and open in time',
+  FERRY_WEBSOCKET_PROTOCOL: 'a WebSocket data frame its subprotocol does not allow: a text frame where MQTT or AMQP allow only binary ones',
   FERRY_MQTT_MALFORMED: 'an MQTT packet that does not parse: bad fixed header, remaining length, string, property or reason code',
   FERRY_MQTT_PACKET_TOO_LARGE: 'an MQTT packet larger than mqtt.maxPacketSize',
   FERRY_MQTT_NOT_CONNECTED: 'an MQTT packet other than CONNECT as the first packet of a connection',

@@ -1,3 +1,4 @@
+import { FerryError } from '../errors.js';
 import { isUtf8 } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
@@ -133,7 +134,7 @@ export class WebSocketConnection implements TransportConnection {
     if (!isBinary) {
       if (this.options.binaryOnly) {
         // [MQTT-6.0.0-1] a data frame that is not binary closes the connection
-        this.closeError ??= new Error('a text frame on a subprotocol that allows only binary frames');
+        this.closeError ??= new FerryError('FERRY_WEBSOCKET_PROTOCOL', 'a text frame on a subprotocol that allows only binary frames');
         this.ws.close(1003, 'binary frames only');
         return;
       }

@@ -21,10 +21,10 @@ export interface WebSocketListenerOptions {
 
 /**
  * Subprotocols whose specifications allow only binary data frames: MQTT over WebSocket
- * [MQTT-6.0.0-1]. The table lives here because it is a rule of the WebSocket binding, not of the
- * protocol's sessions, which never see frames.
+ * [MQTT-6.0.0-1] and AMQP's WebSocket binding. The table lives here because it is a rule of the
+ * WebSocket binding, not of the protocol's sessions, which never see frames.
  */
-const binaryOnlySubprotocols = new Set(['mqtt', 'mqttv3.1']);
+const binaryOnlySubprotocols = new Set(['mqtt', 'mqttv3.1', 'amqp']);
 
 /** RFC 6455 4.1: a subprotocol is a token; the header is a comma-separated list of them. */
 function offeredSubprotocols(header: string | undefined): string[] {
