@@ -325,6 +325,61 @@ export const selectorCases: readonly SelectorCase[] = [
   c("pipe LIKE 'a|b'", false, props({ pipe: 'a' })),
   c("brace LIKE 'a{2}'", true, props({ brace: 'a{2}' })),
 
+  // LIKE: empty segments, anchoring, leftmost matching of the parts between %.
+  c("e LIKE ''", true),
+  c("s LIKE ''", false),
+  c("e LIKE '%%'", true),
+  c("s LIKE '%%%'", true),
+  c("s LIKE 'a%%c'", true),
+  c("s LIKE 'a%%%b'", false),
+  c("s LIKE '%a%b%c%'", true),
+  c("s LIKE '%c%b%'", false), // the segments match in order
+  c("s LIKE 'abc%'", true), // % matches the empty string at the end...
+  c("s LIKE '%abc'", true), // ...and at the start
+  c("s LIKE 'ab%bc'", false), // first and last segment may not overlap
+  c("rep LIKE 'ab%ab'", true, props({ rep: 'abab' })),
+  c("rep LIKE 'ab%ab'", false, props({ rep: 'aba' })),
+  c("rep LIKE '%aab'", true, props({ rep: 'aaaab' })), // the last segment is anchored at the end
+  c("rep LIKE '%aa%aa%'", true, props({ rep: 'aaaa' })),
+  c("rep LIKE '%aa%aa%'", false, props({ rep: 'aaa' })), // two segments never share a character
+  c("rep LIKE '%a_b%'", true, props({ rep: 'aaxaab' })), // leftmost 'a_' fails at 'aax', the next place matches
+  c("rep LIKE '%a%a%a%a%a%b'", false, props({ rep: 'a'.repeat(100) })),
+  c("rep LIKE '%a%a%a%a%a%b'", true, props({ rep: `${'a'.repeat(100)}b` })),
+  c("s LIKE '___'", true),
+  c("s LIKE '_%_'", true),
+  c("s LIKE '%___%'", true),
+  c("s LIKE '%____%'", false),
+  c("s LIKE '%_'", true),
+  c("e LIKE '%_%'", false),
+
+  // LIKE: escapes inside segments and next to %.
+  c("pct LIKE '%\\%%' ESCAPE '\\'", true, props({ pct: 'up 5% today' })),
+  c("pct LIKE '%\\%%' ESCAPE '\\'", false, props({ pct: 'up 5 today' })),
+  c("pct LIKE '%\\_\\%' ESCAPE '\\'", true, props({ pct: 'a_%' })),
+  c("pct LIKE '%\\_\\%' ESCAPE '\\'", false, props({ pct: 'ab%' })),
+  c("pct LIKE '\\' ESCAPE '\\'", true, props({ pct: '\\' })), // an escape at the end stands for itself
+  c("pct LIKE 'x%%' ESCAPE '%'", true, props({ pct: 'x%' })), // % as the escape: %% is one literal %...
+  c("pct LIKE 'x%%' ESCAPE '%'", false, props({ pct: 'xy' })),
+  c("pct LIKE 'x%y' ESCAPE '%'", true, props({ pct: 'x%y' })), // ...and % before anything else is itself
+  c("pct LIKE 'a__' ESCAPE '_'", true, props({ pct: 'a_' })), // _ as the escape: __ is one literal _
+  c("pct LIKE 'a__' ESCAPE '_'", false, props({ pct: 'ab' })),
+  c("pct LIKE '%!_' ESCAPE '!'", true, props({ pct: 'snake_' })),
+  c("pct LIKE '%!_' ESCAPE '!'", false, props({ pct: 'snakes' })),
+
+  // LIKE: unicode. _ is one code point; a match never splits a surrogate pair.
+  c("u LIKE '_'", false, props({ u: 'é\u{1F600}' })),
+  c("u LIKE '__'", true, props({ u: 'é\u{1F600}' })),
+  c("u LIKE '%\u{1F600}%'", true, props({ u: 'x\u{1F600}y' })),
+  c("u LIKE '\u{1F600}_\u{1F600}'", true, props({ u: '\u{1F600}\u{1F601}\u{1F600}' })),
+  c("u LIKE '%_\u{1F600}'", true, props({ u: '\u{1F601}\u{1F600}' })),
+  c("u LIKE '_%'", true, props({ u: '\u{1F600}' })),
+  c("u LIKE '__%'", false, props({ u: '\u{1F600}' })),
+  c("u LIKE 'gr_n'", true, props({ u: 'grün' })),
+  c("u LIKE 'GRÜN'", false, props({ u: 'grün' })), // case-sensitive beyond ASCII too
+  c("u LIKE '%\uDE00%'", false, props({ u: '\u{1F600}' })), // half a pair is not a character of the string
+  c("u LIKE '\uD83D%'", false, props({ u: '\u{1F600}' })),
+  c("u LIKE '%\uDE00'", true, props({ u: 'a\uDE00' })), // a lone surrogate is a character of its own
+
   // IN and NOT IN.
   c("country IN ('UK', 'US', 'France')", true, props({ country: 'UK' })), // the spec's own examples
   c("country IN ('UK', 'US', 'France')", false, props({ country: 'Peru' })),

@@ -1,4 +1,5 @@
 import type { Message, PropertyValue } from '../message.js';
+import { compileLike } from './like.js';
 import type { Node } from './parser.js';
 
 /** A selector value: a property value, a header field, a literal, or NULL (also UNKNOWN for conditions). */
@@ -176,42 +177,6 @@ function arithmetic(op: '+' | '-' | '*' | '/', l: Numeric, r: Numeric): Numeric 
   }
 }
 
-const regexSpecial = /[\\^$.*+?()[\]{}|/]/g;
-
-function escapeRegex(text: string): string {
-  return text.replace(regexSpecial, '\\$&');
-}
-
-/**
- * LIKE pattern to an anchored RegExp, built once: _ is one character, % any run of characters
- * (including newlines, hence the s flag; u so that _ is one code point, as in Java). The escape
- * character makes a following _, % or itself literal; before any other character, or at the end of
- * the pattern, it stands for itself, as ActiveMQ reads it.
- */
-export function likeToRegExp(pattern: string, escape: string | undefined): RegExp {
-  const chars = Array.from(pattern);
-  let source = '';
-  for (let i = 0; i < chars.length; i++) {
-    const c = chars[i] as string;
-    if (escape !== undefined && c === escape) {
-      const next = chars[i + 1];
-      if (next === '_' || next === '%' || next === escape) {
-        source += escapeRegex(next);
-        i++;
-        continue;
-      }
-      source += escapeRegex(c);
-    } else if (c === '%') {
-      source += '.*';
-    } else if (c === '_') {
-      source += '.';
-    } else {
-      source += escapeRegex(c);
-    }
-  }
-  return new RegExp(`^${source}$`, 'su');
-}
-
 function negate(truth: Truth): Truth {
   return truth === null ? null : !truth;
 }
@@ -238,19 +203,28 @@ export function compileCondition(node: Node, convert: boolean): Condition {
       return (m, d) => negate(operand(m, d));
     }
     case 'and': {
-      const left = compileCondition(node.left, convert);
-      const right = compileCondition(node.right, convert);
+      const operands = node.operands.map((operand) => compileCondition(operand, convert));
+      // A chain of ANDs is one node evaluated in a loop, so a long chain costs no stack.
       return (m, d) => {
-        const l = left(m, d);
-        return l === false ? false : and(l, right(m, d));
+        let result: Truth = true;
+        for (const operand of operands) {
+          const truth = operand(m, d);
+          if (truth === false) return false;
+          if (truth === null) result = null;
+        }
+        return result;
       };
     }
     case 'or': {
-      const left = compileCondition(node.left, convert);
-      const right = compileCondition(node.right, convert);
+      const operands = node.operands.map((operand) => compileCondition(operand, convert));
       return (m, d) => {
-        const l = left(m, d);
-        return l === true ? true : or(l, right(m, d));
+        let result: Truth = false;
+        for (const operand of operands) {
+          const truth = operand(m, d);
+          if (truth === true) return true;
+          if (truth === null) result = null;
+        }
+        return result;
       };
     }
     case 'compare': {
@@ -280,13 +254,13 @@ export function compileCondition(node: Node, convert: boolean): Condition {
     }
     case 'like': {
       const value = compileValue(node.value, convert);
-      const regex = likeToRegExp(node.pattern, node.escape);
+      const like = compileLike(node.pattern, node.escape);
       const negated = node.negated;
       return (m, d) => {
         const v = value(m, d);
         if (v === null) return null;
         // LIKE compares strings; any other type is a comparison of unlike types, FALSE.
-        const matched = typeof v === 'string' && regex.test(v);
+        const matched = typeof v === 'string' && like(v);
         return negated ? !matched : matched;
       };
     }

@@ -7,6 +7,8 @@ import type { Message } from '../message.js';
 import { compileCondition } from './evaluate.js';
 import { parseSelector } from './parser.js';
 
+export { MAX_SELECTOR_DEPTH, MAX_SELECTOR_LENGTH } from './parser.js';
+
 export interface SelectorContext {
   /** JMSXDeliveryCount / JMSRedelivered come from the delivery, not the message */
   deliveryCount?: number;
@@ -32,7 +34,8 @@ export interface SelectorOptions {
 /**
  * Parses once; throws FerryError('FERRY_SELECTOR_INVALID', message) whose message says what is wrong
  * and where, e.g. `selector error at column 9: expected a value after '>' but found 'AND' in "price > AND x"`.
- * An empty or blank selector matches every message (JMS: it means no selector).
+ * An empty or blank selector matches every message (JMS: it means no selector). A selector longer
+ * than MAX_SELECTOR_LENGTH or nested deeper than MAX_SELECTOR_DEPTH is refused the same way.
  */
 export function compileSelector(text: string, options?: SelectorOptions): Selector {
   if (/^[ \t\n\r\f]*$/.test(text)) return { text, matches: () => true };

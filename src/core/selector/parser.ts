@@ -1,3 +1,4 @@
+import { FerryError } from '../../errors.js';
 import { describeToken, selectorError, tokenize } from './lexer.js';
 import type { Keyword, Token } from './lexer.js';
 
@@ -23,7 +24,8 @@ export type Node = Span &
     | { readonly kind: 'arithmetic'; readonly op: ArithmeticOperator; readonly left: Node; readonly right: Node }
     | { readonly kind: 'compare'; readonly op: ComparisonOperator; readonly left: Node; readonly right: Node }
     | { readonly kind: 'not'; readonly operand: Node }
-    | { readonly kind: 'and' | 'or'; readonly left: Node; readonly right: Node }
+    /** A chain of ANDs (or ORs) is one node with its operands in order, however long it is. */
+    | { readonly kind: 'and' | 'or'; readonly operands: readonly Node[] }
     /** A value of unknown type used as a condition: TRUE only for a boolean true. */
     | { readonly kind: 'cast'; readonly operand: Node }
     | { readonly kind: 'between'; readonly negated: boolean; readonly value: Node; readonly low: Node; readonly high: Node }
@@ -31,6 +33,23 @@ export type Node = Span &
     | { readonly kind: 'in'; readonly negated: boolean; readonly value: Node; readonly list: readonly (string | number | bigint)[] }
     | { readonly kind: 'isNull'; readonly negated: boolean; readonly value: Node }
   );
+
+/**
+ * The longest selector accepted, in UTF-16 units. A selector is compiled while a subscription is
+ * made, on the event loop; this keeps that under some tens of milliseconds, and still takes an IN
+ * list of several thousand ids (5,000 UUIDs in quotes are about 205,000 characters), more than any
+ * JMS application we know of writes by hand or generates.
+ */
+export const MAX_SELECTOR_LENGTH = 256 * 1024;
+
+/**
+ * The deepest nesting accepted: parentheses, NOT and unary signs in a row, and operators whose
+ * operands are themselves operations (`a + b + c` nests two deep; a chain of AND or OR is one
+ * level however long). Parsing and evaluation recurse once per level, so this bounds the stack they
+ * use to a small part of Node's (about 700 nested parentheses overflowed it), wherever a selector is
+ * compiled from. Hand-written selectors rarely nest past ten.
+ */
+export const MAX_SELECTOR_DEPTH = 100;
 
 export interface ParseOptions {
   readonly convertStringExpressions: boolean;
@@ -71,6 +90,8 @@ function tokenEnd(token: Token): number {
 class SelectorParser {
   private readonly tokens: Token[];
   private position = 0;
+  /** How deep the recursive descent is, in parentheses, NOTs and unary signs. */
+  private nesting = 0;
 
   constructor(
     private readonly text: string,
@@ -81,6 +102,7 @@ class SelectorParser {
 
   parse(): Node {
     const node = this.parseOr();
+    this.checkDepth(node);
     const token = this.peek();
     if (token.kind !== 'end') {
       if (token.kind === 'punctuation' && token.symbol === ')') this.fail(token, "unbalanced ')'");
@@ -122,6 +144,29 @@ class SelectorParser {
     return node.kind === 'literal' && typeof node.value === 'string' && text.startsWith("'") ? text : `'${text}'`;
   }
 
+  /** Goes one level deeper into the recursive descent, or refuses a selector that nests too deep. */
+  private enter(token: Token): void {
+    if (++this.nesting > MAX_SELECTOR_DEPTH) {
+      this.fail(token, `the selector nests deeper than ${MAX_SELECTOR_DEPTH} levels (parentheses, NOT or signs in a row)`);
+    }
+  }
+
+  /**
+   * Refuses a tree deeper than MAX_SELECTOR_DEPTH, which chains built in loops (`a + b + c + …`) can
+   * reach without deep recursion in the parser, but whose evaluation would recurse that deep. Walks
+   * the tree with a stack of its own.
+   */
+  private checkDepth(root: Node): void {
+    const stack: [Node, number][] = [[root, 1]];
+    for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+      const [node, depth] = item;
+      if (depth > MAX_SELECTOR_DEPTH) {
+        this.failAt(node, `the selector nests deeper than ${MAX_SELECTOR_DEPTH} levels (operators whose operands are operations)`);
+      }
+      for (const child of children(node)) stack.push([child, depth + 1]);
+    }
+  }
+
   private expectKeyword(keyword: Keyword, what: string): Token {
     if (!this.isKeyword(keyword)) this.fail(this.peek(), `${what} but found ${describeToken(this.peek())}`);
     return this.advance();
@@ -143,29 +188,33 @@ class SelectorParser {
   }
 
   private parseOr(): Node {
-    let left = this.parseAnd();
+    const first = this.parseAnd();
+    if (!this.isKeyword('OR')) return first;
+    const operands = [this.condition(first)];
     while (this.isKeyword('OR')) {
       this.advance();
-      const right = this.parseAnd();
-      left = { kind: 'or', left: this.condition(left), right: this.condition(right), start: left.start, end: right.end };
+      operands.push(this.condition(this.parseAnd()));
     }
-    return left;
+    return { kind: 'or', operands, start: first.start, end: (operands[operands.length - 1] as Node).end };
   }
 
   private parseAnd(): Node {
-    let left = this.parseNot();
+    const first = this.parseNot();
+    if (!this.isKeyword('AND')) return first;
+    const operands = [this.condition(first)];
     while (this.isKeyword('AND')) {
       this.advance();
-      const right = this.parseNot();
-      left = { kind: 'and', left: this.condition(left), right: this.condition(right), start: left.start, end: right.end };
+      operands.push(this.condition(this.parseNot()));
     }
-    return left;
+    return { kind: 'and', operands, start: first.start, end: (operands[operands.length - 1] as Node).end };
   }
 
   private parseNot(): Node {
     if (this.isKeyword('NOT')) {
       const token = this.advance();
+      this.enter(token);
       const operand = this.parseNot();
+      this.nesting--;
       return { kind: 'not', operand: this.condition(operand), start: token.column - 1, end: operand.end };
     }
     return this.parseEquality();
@@ -350,7 +399,9 @@ class SelectorParser {
     const token = this.peek();
     if (token.kind === 'punctuation' && (token.symbol === '-' || token.symbol === '+')) {
       this.advance();
+      this.enter(token);
       const operand = this.numeric(this.parseUnary(), `unary '${token.symbol}'`);
+      this.nesting--;
       const start = token.column - 1;
       // Folding a signed literal keeps -9223372036854775808 and -957 literals, as Java reads them.
       if (operand.kind === 'literal' && (typeof operand.value === 'number' || typeof operand.value === 'bigint')) {
@@ -383,7 +434,9 @@ class SelectorParser {
         break;
       case 'punctuation':
         if (token.symbol === '(') {
+          this.enter(token);
           const inner = this.parseOr();
+          this.nesting--;
           const close = this.advance();
           if (close.kind !== 'punctuation' || close.symbol !== ')') {
             this.fail(close, `expected ')' to close the '(' at column ${token.column} but found ${describeToken(close)}`);
@@ -400,6 +453,38 @@ class SelectorParser {
   }
 }
 
+/** A node's operands. */
+function children(node: Node): readonly Node[] {
+  switch (node.kind) {
+    case 'literal':
+    case 'identifier':
+      return [];
+    case 'negate':
+    case 'plus':
+    case 'not':
+    case 'cast':
+      return [node.operand];
+    case 'arithmetic':
+    case 'compare':
+      return [node.left, node.right];
+    case 'and':
+    case 'or':
+      return node.operands;
+    case 'between':
+      return [node.value, node.low, node.high];
+    case 'like':
+    case 'in':
+    case 'isNull':
+      return [node.value];
+  }
+}
+
 export function parseSelector(text: string, options: ParseOptions): Node {
+  if (text.length > MAX_SELECTOR_LENGTH) {
+    throw new FerryError(
+      'FERRY_SELECTOR_INVALID',
+      `selector error: the selector is ${text.length} characters long, more than the limit of ${MAX_SELECTOR_LENGTH}`,
+    );
+  }
   return new SelectorParser(text, options).parse();
 }
