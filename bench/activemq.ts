@@ -19,6 +19,8 @@ export interface ActiveMqOptions {
   /** ActiveMQ takes 20-30 s to start on a small machine; the JVM is given far longer. */
   startTimeoutMs?: number;
   keepFolder?: boolean;
+  /** ActiveMQ's job scheduler, which AMQ_SCHEDULED_DELAY needs; off (its default) for the scenarios. */
+  schedulerSupport?: boolean;
 }
 
 export const MQTT_CLIENT_JAR = '/usr/share/java/mqtt-client.jar';
@@ -43,7 +45,7 @@ function escapeXml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
-function brokerXml(dataDir: string, stompPort: number, mqttPort: number | undefined): string {
+function brokerXml(dataDir: string, stompPort: number, mqttPort: number | undefined, schedulerSupport: boolean): string {
   const data = escapeXml(dataDir);
   // Everything not set here is ActiveMQ's default: KahaDB syncs each write batch to disk, producer
   // flow control is on, the STOMP prefetch is the broker's default for each destination kind.
@@ -52,7 +54,7 @@ function brokerXml(dataDir: string, stompPort: number, mqttPort: number | undefi
        xsi:schemaLocation="http://www.springframework.org/schema/beans http://www.springframework.org/schema/beans/spring-beans.xsd
                            http://activemq.apache.org/schema/core http://activemq.apache.org/schema/core/activemq-core.xsd">
   <broker xmlns="http://activemq.apache.org/schema/core" brokerName="bench" useJmx="false"
-          schedulerSupport="false" dataDirectory="${data}">
+          schedulerSupport="${String(schedulerSupport)}" dataDirectory="${data}">
     <persistenceAdapter>
       <kahaDB directory="${data}/kahadb"/>
     </persistenceAdapter>
@@ -93,7 +95,7 @@ export async function startActiveMq(options: ActiveMqOptions): Promise<RunningBr
   }
   mkdirSync(path.join(dataDir, 'tmp'), { recursive: true });
   const configFile = path.join(confDir, 'activemq.xml');
-  writeFileSync(configFile, brokerXml(dataDir, stompPort, mqttPort));
+  writeFileSync(configFile, brokerXml(dataDir, stompPort, mqttPort, options.schedulerSupport === true));
   writeFileSync(path.join(confDir, 'log4j.properties'), LOG4J_PROPERTIES);
 
   const java = process.env['JAVA_HOME'] ? path.join(process.env['JAVA_HOME'], 'bin', 'java') : 'java';

@@ -1,9 +1,9 @@
-// `node dist/bench/scheduled.js`: how punctually Ferry delivers messages sent with
+// `node dist/bench/scheduled.js`: how punctually a broker delivers messages sent with
 // AMQ_SCHEDULED_DELAY. One producer sends every message at once, each with the delay that makes it
-// due at its own point of a window of `--spread` seconds; one consumer receives them and compares
-// each arrival with the due time the message carries. Ferry only: ActiveMQ's job scheduler needed
-// about three hours to deliver 20,000 delayed messages due within 33 minutes, so a comparison run
-// would last hours and measure mostly its backlog.
+// due at its own point of a window of `--spread` seconds (or, with `--burst`, all at one instant);
+// one consumer receives them and compares each arrival with the due time the message carries.
+// The spread runs Ferry alone by default: ActiveMQ's job scheduler needed about three hours to
+// deliver 20,000 delayed messages due within 33 minutes. A burst runs against both.
 
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -13,6 +13,7 @@ import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/pr
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { UsageError, positive } from './args.js';
+import { ACTIVEMQ_INSTALL_HINT, DEFAULT_ACTIVEMQ_HOME, activeMqInstalled, startActiveMq } from './activemq.js';
 import type { RunningBroker } from './broker.js';
 import { stopAll, wasInterrupted } from './children.js';
 import { nowUs } from './clock.js';
@@ -24,13 +25,19 @@ import { offsetsOf, writeDigits } from './stomp-driver.js';
 
 const USAGE = `usage: npm run build && node dist/bench/scheduled.js [options]
 
-  --messages N              messages to schedule (default 100000)
+  --messages N[,N]          messages to schedule, one run per count (default 100000)
   --spread SECONDS          the window over which they come due (default 20)
-  --lead SECONDS            from the first send to the start of that window (default 5)
+  --burst                   all due at one instant instead of over a window
+  --lead SECONDS            from the first send to the start of that window, or to the burst's
+                            instant (default 5; 15 with --burst)
   --body-bytes N            body size (default 1024)
   --persistent              send them persistent:true (default false)
+  --delivery LIST           persistent, non-persistent or both (one run each; overrides --persistent)
+  --broker LIST             ferry, activemq or both (default ferry; both with --burst), one run
+                            each, every run on a fresh broker
   --drain-timeout SECONDS   wait after the last due time before counting the rest lost (default 15)
   --ferry-main FILE         Ferry's CLI entry point (default dist/src/cli/main.js of this build)
+  --activemq-home DIR       an ActiveMQ 5.x (default /usr/share/activemq), started with schedulerSupport
   --results DIR             folder for the JSON result (default bench/results)
   --keep                    keep Ferry's temporary folder (log, data)
 `;
@@ -54,6 +61,10 @@ function parse(argv: string[]) {
     options: {
       messages: { type: 'string' },
       spread: { type: 'string' },
+      burst: { type: 'boolean', default: false },
+      delivery: { type: 'string' },
+      broker: { type: 'string' },
+      'activemq-home': { type: 'string', default: DEFAULT_ACTIVEMQ_HOME },
       lead: { type: 'string' },
       'body-bytes': { type: 'string' },
       persistent: { type: 'boolean', default: false },
@@ -64,12 +75,25 @@ function parse(argv: string[]) {
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
+  const counts = (values.messages ?? '100000').split(',').map((count) => positive('messages', count, 100_000, true));
+  const delivery = values.delivery ?? (values.persistent ? 'persistent' : 'non-persistent');
+  const persistence =
+    delivery === 'both' ? [true, false] : delivery === 'persistent' ? [true] : delivery === 'non-persistent' ? [false] : undefined;
+  if (persistence === undefined) throw new UsageError(`--delivery must be persistent, non-persistent or both, not ${JSON.stringify(delivery)}`);
+  const brokerList = values.broker ?? (values.burst ? 'both' : 'ferry');
+  const brokers = brokerList === 'both' ? ['ferry', 'activemq'] : brokerList.split(',');
+  for (const broker of brokers) {
+    if (broker !== 'ferry' && broker !== 'activemq') throw new UsageError(`--broker must be ferry, activemq or both, not ${JSON.stringify(broker)}`);
+  }
   return {
-    messages: positive('messages', values.messages, 100_000, true),
+    counts,
     spreadSeconds: positive('spread', values.spread, 20, false),
-    leadSeconds: positive('lead', values.lead, 5, false),
+    burst: values.burst,
+    leadSeconds: positive('lead', values.lead, values.burst ? 15 : 5, false),
     bodyBytes: positive('body-bytes', values['body-bytes'], 1024, true),
-    persistent: values.persistent,
+    persistence,
+    brokers: brokers as ('ferry' | 'activemq')[],
+    activeMqHome: values['activemq-home'],
     drainTimeoutSeconds: positive('drain-timeout', values['drain-timeout'], 15, false),
     ferryMain: values['ferry-main'],
     resultsDir: values.results,
@@ -79,6 +103,17 @@ function parse(argv: string[]) {
 }
 
 type Options = ReturnType<typeof parse>;
+
+/** One measurement: a broker, a number of messages, persistent or not. */
+interface Run {
+  readonly broker: 'ferry' | 'activemq';
+  readonly messages: number;
+  readonly persistent: boolean;
+}
+
+function runName(options: Options, run: Run): string {
+  return `scheduled-${options.burst ? 'burst-' : ''}${countLabel(run.messages)}-${run.persistent ? 'persistent' : 'non-persistent'}`;
+}
 
 function gcd(a: number, b: number): number {
   while (b !== 0) [a, b] = [b, a % b];
@@ -180,9 +215,9 @@ class Receiver {
   }
 }
 
-async function measure(broker: RunningBroker & { readonly stompPort: number }, options: Options): Promise<Outcome> {
+async function measure(broker: RunningBroker & { readonly stompPort: number }, options: Options, run: Run): Promise<Outcome> {
   const destination = `/queue/bench.scheduled.${randomBytes(3).toString('hex')}`;
-  const n = options.messages;
+  const n = run.messages;
   const receiver = new Receiver(n);
   const outcome: Outcome = {
     sent: 0,
@@ -224,7 +259,7 @@ async function measure(broker: RunningBroker & { readonly stompPort: number }, o
       'SEND',
       [
         ['destination', destination],
-        ['persistent', String(options.persistent)],
+        ['persistent', String(run.persistent)],
         ['seq', SEQ_MARK],
         ['ts', TS_MARK],
         ['due', DUE_MARK],
@@ -242,7 +277,8 @@ async function measure(broker: RunningBroker & { readonly stompPort: number }, o
     const cpuBefore = processCpuUs(broker.pid);
     const startUs = nowUs();
     const windowStartUs = startUs + options.leadSeconds * 1e6;
-    const slotUs = (options.spreadSeconds * 1e6) / n;
+    // a burst: every message due at the window's start
+    const slotUs = options.burst ? 0 : (options.spreadSeconds * 1e6) / n;
 
     for (let seq = 0; seq < n && failure === undefined; ) {
       const count = Math.min(batch, n - seq);
@@ -266,10 +302,10 @@ async function measure(broker: RunningBroker & { readonly stompPort: number }, o
     }
     outcome.sendSeconds = (nowUs() - startUs) / 1e6;
 
-    const lastDueUs = Math.max(nowUs(), windowStartUs + options.spreadSeconds * 1e6);
+    const lastDueUs = Math.max(nowUs(), windowStartUs + (options.burst ? 0 : options.spreadSeconds * 1e6));
     const deadlineUs = lastDueUs + options.drainTimeoutSeconds * 1e6;
     while (failure === undefined && receiver.delivered < outcome.sent && nowUs() < deadlineUs && !wasInterrupted()) {
-      if (broker.exited()) throw new Error('Ferry exited during the run');
+      if (broker.exited()) throw new Error(`${broker.name} exited during the run`);
       await sleep(20);
     }
     outcome.brokerCpuSeconds = (processCpuUs(broker.pid) - cpuBefore) / 1e6;
@@ -333,6 +369,50 @@ function tables(name: string, outcome: Outcome): string {
   return `${counts}\n\n${lateness}`;
 }
 
+async function startBroker(options: Options, name: Run['broker']): Promise<RunningBroker & { readonly stompPort: number }> {
+  if (name === 'ferry') {
+    return startFerry({ keepFolder: options.keep, ...(options.ferryMain === undefined ? {} : { main: path.resolve(options.ferryMain) }) });
+  }
+  const broker = await startActiveMq({ home: options.activeMqHome, keepFolder: options.keep, schedulerSupport: true });
+  if (broker.stompPort === undefined) throw new Error('ActiveMQ has no STOMP port');
+  return { ...broker, stompPort: broker.stompPort };
+}
+
+/** The summary of every run, and Ferry's lateness as a ratio of ActiveMQ's where both ran. */
+function summary(options: Options, results: { run: Run; outcome: Outcome }[]): string {
+  const ms = (v: number): string => (Number.isFinite(v) ? v.toFixed(1) : '-');
+  const rows = results.map(({ run, outcome }) => [
+    `${run.broker} ${runName(options, run)}`,
+    outcome.delivered.toLocaleString('en-US'),
+    String(outcome.lost),
+    String(outcome.duplicates + outcome.unreadable),
+    String(outcome.sentLate),
+    ms(outcome.latenessMs.p50),
+    ms(outcome.latenessMs.p99),
+    ms(outcome.latenessMs.max),
+    ms(outcome.brokerLatenessMs.p50),
+    ms(outcome.brokerLatenessMs.max),
+  ]);
+  let text = table(['run', 'delivered', 'lost', 'dups', 'sent late', 'p50 ms', 'p99 ms', 'max ms', 'broker p50', 'broker max'], rows);
+  const ratios: string[][] = [];
+  for (const { run, outcome } of results) {
+    if (run.broker !== 'ferry') continue;
+    const other = results.find((r) => r.run.broker === 'activemq' && r.run.messages === run.messages && r.run.persistent === run.persistent);
+    if (other === undefined) continue;
+    const ratio = (a: number, b: number): string => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? (a / b).toFixed(3) : '-');
+    ratios.push([
+      runName(options, run),
+      ratio(outcome.latenessMs.p50, other.outcome.latenessMs.p50),
+      ratio(outcome.latenessMs.p99, other.outcome.latenessMs.p99),
+      ratio(outcome.latenessMs.max, other.outcome.latenessMs.max),
+    ]);
+  }
+  if (ratios.length > 0) {
+    text += `\n\nFerry / ActiveMQ lateness (below 1: Ferry is more punctual)\n${table(['run', 'p50', 'p99', 'max'], ratios)}`;
+  }
+  return text;
+}
+
 async function main(): Promise<number> {
   let options: Options;
   try {
@@ -345,43 +425,61 @@ async function main(): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  const startedAt = new Date();
-  process.stdout.write('starting ferry... ');
-  const broker = await startFerry({ keepFolder: options.keep, ...(options.ferryMain === undefined ? {} : { main: path.resolve(options.ferryMain) }) });
-  process.stdout.write(`pid ${broker.pid}, STOMP on ${broker.stompPort}\n`);
-  const name = `scheduled-${countLabel(options.messages)}`;
-  process.stdout.write(
-    `  ${name}: ${options.messages.toLocaleString('en-US')} messages (${options.bodyBytes} B, ` +
-      `${options.persistent ? 'persistent' : 'non-persistent'}) due over ${options.spreadSeconds} s, ` +
-      `from ${options.leadSeconds} s after the first send...\n`,
-  );
-  let outcome: Outcome;
-  try {
-    outcome = await measure(broker, options);
-  } finally {
-    await broker.stop();
-    if (options.keep) process.stdout.write(`  ferry log: ${broker.logFile}\n`);
+  if (options.brokers.includes('activemq') && !activeMqInstalled(options.activeMqHome)) {
+    process.stderr.write(`${ACTIVEMQ_INSTALL_HINT}\n`);
+    return 1;
   }
-  if (wasInterrupted()) return 130;
+  const startedAt = new Date();
+  const runs: Run[] = [];
+  for (const broker of options.brokers) {
+    for (const messages of options.counts) for (const persistent of options.persistence) runs.push({ broker, messages, persistent });
+  }
+  const results: { run: Run; outcome: Outcome }[] = [];
+  for (const run of runs) {
+    if (wasInterrupted()) return 130;
+    const name = runName(options, run);
+    process.stdout.write(`starting ${run.broker}... `);
+    const broker = await startBroker(options, run.broker);
+    process.stdout.write(`pid ${broker.pid}, STOMP on ${broker.stompPort}\n`);
+    const when = options.burst
+      ? `all due at one instant ${options.leadSeconds} s after the first send`
+      : `due over ${options.spreadSeconds} s, from ${options.leadSeconds} s after the first send`;
+    process.stdout.write(
+      `  ${run.broker} ${name}: ${run.messages.toLocaleString('en-US')} messages (${options.bodyBytes} B, ` +
+        `${run.persistent ? 'persistent' : 'non-persistent'}) ${when}...\n`,
+    );
+    let outcome: Outcome;
+    try {
+      outcome = await measure(broker, options, run);
+    } finally {
+      await broker.stop();
+      if (options.keep) process.stdout.write(`  ${run.broker} log: ${broker.logFile}\n`);
+    }
+    if (wasInterrupted()) return 130;
+    results.push({ run, outcome });
 
-  process.stdout.write(`\n${tables(name, outcome)}\n`);
-  if (outcome.noTimestamp > 0) process.stdout.write(`${outcome.noTimestamp} messages had no broker timestamp (not in the second row)\n`);
-  process.stdout.write(`\nthe sends took ${outcome.sendSeconds.toFixed(1)} s`);
-  process.stdout.write(
-    outcome.sentLate > 0
-      ? `; ${outcome.sentLate} messages were sent after their planned due time (with delay 0)\n`
-      : '; every message was sent before its due time\n',
-  );
-  if (outcome.error !== undefined) process.stdout.write(`failed: ${outcome.error}\n`);
+    process.stdout.write(`\n${tables(`${run.broker} ${name}`, outcome)}\n`);
+    if (outcome.noTimestamp > 0) process.stdout.write(`${outcome.noTimestamp} messages had no broker timestamp (not in the second row)\n`);
+    process.stdout.write(`\nthe sends took ${outcome.sendSeconds.toFixed(1)} s`);
+    process.stdout.write(
+      outcome.sentLate > 0
+        ? `; ${outcome.sentLate} messages were sent after their planned due time (with delay 0)\n\n`
+        : '; every message was sent before its due time\n\n',
+    );
+    if (outcome.error !== undefined) process.stdout.write(`failed: ${outcome.error}\n\n`);
+  }
+  if (results.length > 1) process.stdout.write(`${summary(options, results)}\n`);
 
   mkdirSync(options.resultsDir, { recursive: true });
-  const file = path.join(options.resultsDir, `${name}-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
+  const label = results.length === 1 && results[0] !== undefined ? runName(options, results[0].run) : `scheduled${options.burst ? '-burst' : ''}`;
+  const file = path.join(options.resultsDir, `${label}-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
   const machine = { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', platform: `${os.platform()} ${os.release()}`, node: process.version };
-  const { messages, spreadSeconds, leadSeconds, bodyBytes, persistent, drainTimeoutSeconds } = options;
-  const settings = { messages, spreadSeconds, leadSeconds, bodyBytes, persistent, drainTimeoutSeconds };
-  writeFileSync(file, JSON.stringify({ startedAt: startedAt.toISOString(), machine, measurement: name, options: settings, result: outcome }, null, 2) + '\n');
+  const { counts, spreadSeconds, burst, leadSeconds, bodyBytes, drainTimeoutSeconds } = options;
+  const settings = { counts, spreadSeconds, burst, leadSeconds, bodyBytes, drainTimeoutSeconds };
+  const measurements = results.map(({ run, outcome }) => ({ measurement: runName(options, run), ...run, result: outcome }));
+  writeFileSync(file, JSON.stringify({ startedAt: startedAt.toISOString(), machine, options: settings, measurements }, null, 2) + '\n');
   process.stdout.write(`results: ${file}\n`);
-  return outcome.error !== undefined ? 1 : 0;
+  return results.some(({ outcome }) => outcome.error !== undefined) ? 1 : 0;
 }
 
 /** 100000 -> 100k, for the measurement's name. */
