@@ -29,7 +29,7 @@ import type { EntryQueue, QueueEntry, StoredMessage } from './queue-entry.js';
 import { RecordType, encodeDeliveryMark, type DurableSubscriptionRecord } from './records.js';
 import { recoverState, type RecoveryTarget } from './recovery.js';
 import { RetainedMessages } from './retained.js';
-import { MessageScheduler } from './scheduler.js';
+import { MessageScheduler, type ScheduledDelivery } from './scheduler.js';
 import { compileSelector, type Selector } from './selector/index.js';
 import { TopicSubscriptions } from './subscriptions.js';
 import { TimerQueue } from './timers.js';
@@ -154,7 +154,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       deadLetter: (queue, entry, reason) => this.deadLetter(queue, entry, reason),
       deliveryMarkMoved: (queue) => this.deliveryMarkMoved(queue),
     };
-    this.scheduler = new MessageScheduler(this.store, persistence, this.timers, this.clock, (message, txId) => this.deliverScheduled(message, txId), this.logger);
+    this.scheduler = new MessageScheduler(this.store, persistence, this.timers, this.clock, this.scheduledDelivery(), this.logger);
     this.duplicates = new DuplicateDetector(this.store, persistence);
     this.retained = new RetainedMessages(this.store, persistence, this.clock);
     recoverState(this, recovered.records, this.store, this.bodies, this.logger);
@@ -506,15 +506,20 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
     return this.route(message, storeTx, touched);
   }
 
-  private deliverScheduled(message: Message, txId: number | undefined): void {
-    // a repeating schedule routes the same message again
-    this.bodies.pin(message);
+  private scheduledDelivery(): ScheduledDelivery {
     const touched = new Set<MessageQueue>();
-    this.route(message, txId, touched);
-    if (txId === undefined) for (const queue of touched) queue.dispatch();
-    else queueMicrotask(() => {
-      for (const queue of touched) queue.dispatch();
-    });
+    return {
+      route: (message, txId) => {
+        // a repeating schedule routes the same message again
+        this.bodies.pin(message);
+        this.route(message, txId, touched);
+      },
+      dispatch: () => {
+        const queues = [...touched];
+        touched.clear();
+        for (const queue of queues) queue.dispatch();
+      },
+    };
   }
 
   /**

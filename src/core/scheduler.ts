@@ -22,6 +22,22 @@ interface Job {
   timer: TimerHandle | undefined;
 }
 
+/** Where due messages go: the broker's routing, told apart from its dispatch. */
+export interface ScheduledDelivery {
+  /** Routes a due message into its queues without dispatching them; with `txId`, inside that store transaction. */
+  route(message: Message, txId: number | undefined): void;
+  /** Dispatches every queue that `route` filled since the last call (called after the commit). */
+  dispatch(): void;
+}
+
+/**
+ * The most jobs handled in one batch: one store transaction and one dispatch per queue for all of
+ * them. A batch of 1 KiB messages costs some milliseconds per thousand (mostly encoding their
+ * records), so this keeps one turn of the event loop short enough that sockets and other timers
+ * are served between batches; the rest of a burst follows in the next turns.
+ */
+export const SCHEDULER_BATCH = 2000;
+
 function numberOf(value: PropertyValue | undefined, name: string): number {
   if (value === undefined || value === null) return 0;
   const n = typeof value === 'bigint' ? Number(value) : Number(value);
@@ -31,20 +47,29 @@ function numberOf(value: PropertyValue | undefined, name: string): number {
 
 /**
  * Holds messages sent with AMQ_SCHEDULED_DELAY / PERIOD / REPEAT / CRON until they are due, then
- * hands them to `deliver`. Persistent ones are kept in the store, so they survive a restart and
+ * hands them to `delivery`. Persistent ones are kept in the store, so they survive a restart and
  * are delivered at their time (or at once, if it passed while the broker was down). All jobs share
  * the broker's one timer queue.
+ *
+ * Jobs that come due together are handled as one batch (up to SCHEDULER_BATCH): their messages
+ * are routed and their scheduled records deleted or updated in one store transaction, so a crash
+ * leaves each of them either still scheduled or in its queues, and each queue they land in is
+ * dispatched once for the batch instead of once per message.
  */
 export class MessageScheduler {
   private readonly jobs = new Map<number, Job>();
+  /** Jobs whose time has come, oldest due first, from `dueHead` on, waiting for the next batch. */
+  private due: Job[] = [];
+  private dueHead = 0;
+  private batchQueued = false;
+  private stopped = false;
 
   constructor(
     private readonly store: Store,
     private readonly persistence: Persistence,
     private readonly timers: TimerQueue,
     private readonly clock: () => number,
-    /** Routes a due message; with `txId`, inside that store transaction. */
-    private readonly deliver: (message: Message, txId: number | undefined) => void,
+    private readonly delivery: ScheduledDelivery,
     private readonly logger: Logger,
   ) {}
 
@@ -89,23 +114,66 @@ export class MessageScheduler {
   }
 
   stop(): void {
+    this.stopped = true;
     for (const job of this.jobs.values()) if (job.timer !== undefined) this.timers.cancel(job.timer);
+    // a persistent job not yet handled is still in the store, and comes due again after a restart
+    this.due = [];
+    this.dueHead = 0;
   }
 
   private arm(job: Job): void {
     job.timer = this.timers.at(job.state.due, () => this.fire(job));
   }
 
+  /**
+   * A job's timer: the job joins the batch, which runs once this turn's timers have all run, so
+   * that everything due at one moment goes out together.
+   */
   private fire(job: Job): void {
     job.timer = undefined;
+    this.due.push(job);
+    this.queueBatch();
+  }
+
+  private queueBatch(): void {
+    if (this.batchQueued || this.stopped) return;
+    this.batchQueued = true;
+    // a timer turn of the timer queue runs its due items one after another, synchronously: a
+    // microtask runs after the last of them
+    queueMicrotask(() => this.runBatch());
+  }
+
+  private runBatch(): void {
+    this.batchQueued = false;
+    if (this.stopped) return;
+    const end = Math.min(this.due.length, this.dueHead + SCHEDULER_BATCH);
+    const batch = this.due.slice(this.dueHead, end);
+    if (end === this.due.length) {
+      this.due = [];
+      this.dueHead = 0;
+    } else this.dueHead = end;
+    if (this.due.length > 0) {
+      // what the batch left goes in a later turn, after I/O
+      this.batchQueued = true;
+      setImmediate(() => this.runBatch());
+    }
+    let txId: number | undefined;
+    for (const job of batch) {
+      if (job.recordId > 0) txId ??= this.persistence.allocateId();
+      this.fireOne(job, job.recordId > 0 ? txId : undefined);
+    }
+    if (txId !== undefined) this.store.commit(txId);
+    // after the commit record, so that an auto-acknowledged delete never precedes its add
+    this.delivery.dispatch();
+  }
+
+  private fireOne(job: Job, txId: number | undefined): void {
     const { state } = job;
     state.fired++;
     // the first delivery keeps the message's id; repeats get ids of their own
     const message = state.fired === 1 ? job.message : copyMessage(job.message, { id: `${job.message.id}:${state.fired}` });
-    const persistent = job.recordId > 0;
-    const txId = persistent ? this.persistence.allocateId() : undefined;
     try {
-      this.deliver(message, txId);
+      this.delivery.route(message, txId);
     } catch (err) {
       this.logger.warn({ event: 'scheduler.dropped', messageId: message.id, err }, 'a scheduled message could not be delivered');
     }
@@ -114,13 +182,12 @@ export class MessageScheduler {
       if (state.cron === undefined) state.remaining--;
       const now = this.clock();
       state.due = state.cron !== undefined ? this.nextCron(state.cron, now) : Math.max(now, state.due + state.period);
-      if (persistent) this.store.update(job.recordId, RecordType.Scheduled, this.encode(job), txId);
+      if (txId !== undefined) this.store.update(job.recordId, RecordType.Scheduled, this.encode(job), txId);
       this.arm(job);
     } else {
       this.jobs.delete(job.recordId);
-      if (persistent) this.store.delete(job.recordId, txId);
+      if (txId !== undefined) this.store.delete(job.recordId, txId);
     }
-    if (txId !== undefined) this.store.commit(txId);
   }
 
   private nextCron(expression: string, after: number): number {
