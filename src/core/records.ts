@@ -78,6 +78,25 @@ class Writer {
   }
 
   str(v: string): void {
+    // Short ASCII strings (ids, names, most property values) are copied by hand: Buffer's
+    // byteLength and write cost more per call than the copy itself, and a message has a dozen.
+    const n = v.length;
+    if (n <= 64) {
+      this.ensure(4 + n);
+      const buf = this.buf;
+      const at = this.pos + 4;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = v.charCodeAt(i);
+        if (c >= 0x80) break;
+        buf[at + i] = c;
+      }
+      if (i === n) {
+        buf.writeUInt32LE(n, this.pos);
+        this.pos = at + n;
+        return;
+      }
+    }
     const len = Buffer.byteLength(v);
     this.u32(len);
     this.ensure(len);

@@ -1,36 +1,55 @@
 /**
  * One timer for the whole broker: redelivery delays, scheduled messages and expiry sweeps are
  * entries in a min-heap, and a single Node timer is armed for the earliest. A hundred thousand
- * scheduled messages cost a heap, not a hundred thousand timers.
+ * scheduled messages cost a heap, not a hundred thousand timers. Entries due at the same
+ * millisecond share one slot of the heap, in the order they were added: a burst of messages all due
+ * at one moment is one heap entry and a list, so it comes due without a heap operation per message.
  */
 export interface TimerHandle {
   readonly due: number;
   cancelled: boolean;
 }
 
-interface HeapItem extends TimerHandle {
-  readonly seq: number;
+interface TimerItem extends TimerHandle {
   readonly run: () => void;
 }
 
+/** Every entry due at one time, in the order added; `next` is the first not yet run. */
+interface Slot {
+  readonly due: number;
+  readonly items: TimerItem[];
+  next: number;
+}
+
+/** The most entries run in one turn of the event loop; the rest follow in the next turns. */
+const RUN_PER_TURN = 10_000;
+
 export class TimerQueue {
-  private readonly heap: HeapItem[] = [];
+  private readonly heap: Slot[] = [];
+  private readonly slots = new Map<number, Slot>();
+  private count = 0;
   private timer: NodeJS.Timeout | undefined;
   private armedFor = Number.POSITIVE_INFINITY;
-  private seq = 0;
   private stopped = false;
 
   constructor(private readonly clock: () => number) {}
 
   get size(): number {
-    return this.heap.length;
+    return this.count;
   }
 
   /** Runs `run` at `due` (epoch ms) or as soon after as the event loop allows. */
   at(due: number, run: () => void): TimerHandle {
-    const item: HeapItem = { due, seq: this.seq++, run, cancelled: false };
-    this.heap.push(item);
-    this.up(this.heap.length - 1);
+    const item: TimerItem = { due, run, cancelled: false };
+    let slot = this.slots.get(due);
+    if (slot === undefined) {
+      slot = { due, items: [], next: 0 };
+      this.slots.set(due, slot);
+      this.heap.push(slot);
+      this.up(this.heap.length - 1);
+    }
+    slot.items.push(item);
+    this.count++;
     this.arm();
     return item;
   }
@@ -44,6 +63,8 @@ export class TimerQueue {
     clearTimeout(this.timer);
     this.timer = undefined;
     this.heap.length = 0;
+    this.slots.clear();
+    this.count = 0;
   }
 
   private arm(): void {
@@ -64,13 +85,24 @@ export class TimerQueue {
     this.armedFor = Number.POSITIVE_INFINITY;
     const now = this.clock();
     // bounded per turn, so a burst of due items never holds the event loop for long
-    for (let n = 0; n < 10_000; n++) {
-      const first = this.heap[0];
-      if (first === undefined || first.due > now) break;
+    let budget = RUN_PER_TURN;
+    while (budget > 0) {
+      const slot = this.heap[0];
+      if (slot === undefined || slot.due > now) break;
+      const items = slot.items;
+      while (budget > 0 && slot.next < items.length) {
+        const item = items[slot.next++]!;
+        this.count--;
+        budget--;
+        if (!item.cancelled) item.run();
+      }
+      // an entry added to this slot while it ran (due now again) is run in this loop too
+      if (slot.next < items.length) break;
       this.pop();
-      if (!first.cancelled) first.run();
+      this.slots.delete(slot.due);
     }
-    if (this.heap.length > 0 && this.heap[0]!.due <= now) {
+    const first = this.heap[0];
+    if (first !== undefined && first.due <= now) {
       setImmediate(() => this.fire());
       return;
     }
@@ -84,35 +116,31 @@ export class TimerQueue {
     this.down(0);
   }
 
-  private less(a: HeapItem, b: HeapItem): boolean {
-    return a.due < b.due || (a.due === b.due && a.seq < b.seq);
-  }
-
   private up(i: number): void {
     const heap = this.heap;
-    const item = heap[i]!;
+    const slot = heap[i]!;
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (!this.less(item, heap[parent]!)) break;
+      if (slot.due >= heap[parent]!.due) break;
       heap[i] = heap[parent]!;
       i = parent;
     }
-    heap[i] = item;
+    heap[i] = slot;
   }
 
   private down(i: number): void {
     const heap = this.heap;
     const n = heap.length;
-    const item = heap[i]!;
+    const slot = heap[i]!;
     for (;;) {
       const left = 2 * i + 1;
       if (left >= n) break;
       const right = left + 1;
-      const child = right < n && this.less(heap[right]!, heap[left]!) ? right : left;
-      if (!this.less(heap[child]!, item)) break;
+      const child = right < n && heap[right]!.due < heap[left]!.due ? right : left;
+      if (heap[child]!.due >= slot.due) break;
       heap[i] = heap[child]!;
       i = child;
     }
-    heap[i] = item;
+    heap[i] = slot;
   }
 }
