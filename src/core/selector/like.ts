@@ -15,8 +15,10 @@ type Part = string | null;
 
 interface Segment {
   readonly parts: readonly Part[];
-  /** The segment when it has no `_`: found with indexOf. */
+  /** The segment when it has no `_`. */
   readonly literal: string | undefined;
+  /** For a long literal: its Knuth-Morris-Pratt table (see `findLiteral`). */
+  readonly table: Int32Array | undefined;
   /** Its length in code points. */
   readonly codePoints: number;
   /** Its last literal run, when it has one, and how many code points come before that run. */
@@ -59,11 +61,45 @@ function matchAt(value: string, at: number, segment: Segment): number {
   return position;
 }
 
+/**
+ * Literals longer than this are searched with Knuth-Morris-Pratt: indexOf costs up to value ×
+ * literal on values such as 10,000 `a`s against `aaa…ab` (measured: 300 times a plain scan at 51
+ * characters), KMP at most value + literal.
+ */
+const KMP_FROM = 8;
+
+/** Each prefix's longest proper border, in UTF-16 units. */
+function kmpTable(literal: string): Int32Array {
+  const table = new Int32Array(literal.length);
+  let k = 0;
+  for (let i = 1; i < literal.length; i++) {
+    while (k > 0 && literal.charCodeAt(i) !== literal.charCodeAt(k)) k = table[k - 1]!;
+    if (literal.charCodeAt(i) === literal.charCodeAt(k)) k++;
+    table[i] = k;
+  }
+  return table;
+}
+
+/** The leftmost occurrence of `literal` at or after `from`, or -1. */
+function findLiteral(value: string, literal: string, table: Int32Array | undefined, from: number): number {
+  if (table === undefined) return value.indexOf(literal, from);
+  const n = literal.length;
+  let k = 0;
+  for (let i = from; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    while (k > 0 && c !== literal.charCodeAt(k)) k = table[k - 1]!;
+    if (c === literal.charCodeAt(k)) k++;
+    if (k === n) return i - n + 1;
+  }
+  return -1;
+}
+
 /** The end of the leftmost match of `segment` that starts at or after `from` and ends by `limit`, or -1. */
 function findFrom(value: string, from: number, limit: number, segment: Segment): number {
   const literal = segment.literal;
   if (literal !== undefined) {
-    for (let at = value.indexOf(literal, from); at !== -1 && at + literal.length <= limit; at = value.indexOf(literal, at + 1)) {
+    const table = segment.table;
+    for (let at = findLiteral(value, literal, table, from); at !== -1 && at + literal.length <= limit; at = findLiteral(value, literal, table, at + 1)) {
       if (isBoundary(value, at) && isBoundary(value, at + literal.length)) return at + literal.length;
     }
     return -1;
@@ -113,7 +149,8 @@ function segmentOf(parts: Part[]): Segment {
       if (literal !== undefined) literal += part;
     }
   });
-  return { parts, literal, codePoints, anchor };
+  const table = literal !== undefined && literal.length > KMP_FROM ? kmpTable(literal) : undefined;
+  return { parts, literal, codePoints, anchor, table };
 }
 
 /**
