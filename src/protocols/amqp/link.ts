@@ -1,28 +1,74 @@
 import { isFerryError, type ErrorCode } from '../../errors.js';
-import type { Logger } from '../../core/index.js';
+import type { Consumer, Logger } from '../../core/index.js';
 import type { TransportConnection } from '../../transport/index.js';
-import type { RheaError } from './engine.js';
+import type { AmqpWriter } from './codec.js';
+import { Composite, put, type AmqpError } from './frames.js';
 import type { AmqpOptions } from './options.js';
 
+/** A core transaction, as consumers take it. */
+export type CoreTransaction = NonNullable<Parameters<Consumer['acknowledge']>[1]>;
 
 /** What a link needs from its connection: the socket, settings, and the connection's transactions. */
 export interface LinkOwner {
   readonly transport: TransportConnection;
   readonly logger: Logger;
   readonly options: AmqpOptions;
-  /** Core's name for the transaction a txn-id names, checked to be open (FERRY_TX_NOT_FOUND otherwise). */
+  /** The core transaction a txn-id names; throws FERRY_TX_NOT_FOUND. */
+  transaction(txnId: Buffer): CoreTransaction;
+  /** Core's name for the transaction a txn-id names, checked to be open. */
   transactionName(txnId: Buffer): string;
   declareTransaction(): Buffer;
   /** Commits or (with `fail`) rolls back; resolves when a commit is durable. */
   dischargeTransaction(txnId: Buffer, fail: boolean): Promise<void> | null;
 }
 
-/** What the connection asks of every link it keeps. */
-export interface LinkHandler {
+/** A delivery state (an outcome, or a transactional state around one), as a writer of its encoding. */
+export type DeliveryState = (w: AmqpWriter) => void;
+
+const ACCEPTED: DeliveryState = put.described(Composite.accepted, []);
+const RELEASED: DeliveryState = put.described(Composite.released, []);
+
+export const states = {
+  accepted: ACCEPTED,
+  released: RELEASED,
+  rejected: (error: AmqpError): DeliveryState => put.described(Composite.rejected, [put.error(error)]),
+  declared: (txnId: Buffer): DeliveryState => put.described(Composite.declared, [put.binary(txnId)]),
+  transactional: (txnId: Buffer, outcome: DeliveryState): DeliveryState => put.described(Composite.transactionalState, [put.binary(txnId), outcome]),
+};
+
+/** A condition the broker raises for a frame that breaks the protocol; the connection closes with it. */
+export class AmqpConditionError extends Error {
+  constructor(
+    readonly condition: string,
+    description: string,
+  ) {
+    super(description);
+    this.name = 'AmqpConditionError';
+  }
+}
+
+/**
+ * One end of a link as the broker keeps it: its name, the handles both ends gave it, and what the
+ * session asks of it when the client detaches or the session goes away.
+ */
+export abstract class Link {
+  /** True once the broker has sent its detach. */
+  detachSent = false;
+  /** Link flow state ([AMQP 2.6.7]), seen from the broker's end. */
+  deliveryCount = 0;
+  credit = 0;
+  drain = false;
+
+  constructor(
+    readonly name: string,
+    readonly handle: number,
+    readonly remoteHandle: number,
+  ) {}
+
   /** The client detached the link; `closed` is the detach's closed flag. */
-  detached(closed: boolean): void;
+  abstract detached(closed: boolean): void;
   /** The session or connection is going away. */
-  close(): void;
+  abstract close(): void;
 }
 
 const conditions: Partial<Record<ErrorCode, string>> = {
@@ -40,17 +86,34 @@ const conditions: Partial<Record<ErrorCode, string>> = {
   FERRY_AMQP_FRAMING: 'amqp:connection:framing-error',
   FERRY_AMQP_DECODE: 'amqp:decode-error',
   FERRY_AMQP_PROTOCOL: 'amqp:not-implemented',
+  FERRY_AMQP_OPEN_TIMEOUT: 'amqp:resource-limit-exceeded',
 };
 
 /** The AMQP error for a failure: its condition from the Ferry code, the code itself in `info`. */
-export function amqpError(err: unknown): RheaError & { info?: Record<string, string> } {
+export function amqpError(err: unknown, info: Record<string, string> = {}): AmqpError {
+  if (err instanceof AmqpConditionError) return { condition: err.condition, description: err.message, info };
   if (isFerryError(err)) {
-    return { condition: conditions[err.code] ?? 'amqp:internal-error', description: err.message, info: { code: err.code } };
+    return { condition: conditions[err.code] ?? 'amqp:internal-error', description: err.message, info: { code: err.code, ...info } };
   }
-  return { condition: 'amqp:internal-error', description: err instanceof Error ? err.message : String(err) };
+  return { condition: 'amqp:internal-error', description: err instanceof Error ? err.message : String(err), info };
 }
 
-/** A delivery tag for core's numeric tag: its decimal digits, as rhea's own tags are. */
-export function deliveryTag(tag: number): Buffer {
-  return Buffer.from(String(tag), 'latin1');
+/** What a link may ask of its session. */
+export interface SessionPort {
+  readonly owner: LinkOwner;
+  /**
+   * Settles an incoming delivery with `state`; undefined means accepted, and such settlements are
+   * gathered into ranges written once per turn of the event loop.
+   */
+  settle(deliveryId: number, state: DeliveryState | undefined): void;
+  /** Writes the link's flow (credit, delivery count, drain). */
+  flow(link: Link, echo?: boolean): void;
+  /** True while the session may send another delivery (window and unsettled slots). */
+  canSend(): boolean;
+  /** Sends one delivery on `link` (one frame or several); an unsettled one is kept until the client settles it. */
+  sendTransfer(link: Link, tag: number, header: Buffer, body: Buffer, settled: boolean): void;
+  /** Forgets the unsettled deliveries of a link that has gone (core has taken their messages back). */
+  forget(link: Link): void;
+  /** Sends the broker's detach for `link` (closed, with an optional error). */
+  detach(link: Link, error?: AmqpError): void;
 }
