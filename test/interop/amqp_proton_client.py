@@ -87,6 +87,21 @@ selective.close()
 rest = conn.create_receiver(colors, credit=10)
 report['not_selected'] = sorted(drain(rest))
 rest.close()
+
+# a refused attach ([AMQP 2.6.3]: attach with a null target, then detach with the error) leaves the
+# connection usable: the next attach, under the same link name, works
+refused = {}
+try:
+    conn.create_sender('interop.proton.no.*.wildcards', name=f'retry-{TAG}')
+    refused['refused'] = False
+except Exception as e:
+    refused['refused'] = type(e).__name__
+retry = f'interop.proton.retry.{TAG}'
+conn.create_sender(retry, name=f'retry-{TAG}').send(Message(body='after refusal'))
+retry_receiver = conn.create_receiver(retry, credit=10)
+refused['received'] = drain(retry_receiver)
+retry_receiver.close()
+report['after_refusal'] = refused
 conn.close()
 
 
