@@ -9,7 +9,7 @@ import { AmqpConditionError, amqpError, type CoreTransaction, type Link } from '
 import type { AmqpOptions } from './options.js';
 import { mechanismsFrame, outcomeFrame, readInit } from './sasl.js';
 import { AmqpSession, type AttachAnswer, type AttachRequest, type SessionHost } from './session.js';
-import { isTransfer, readTransferFrame } from './transfers.js';
+import { TransferFrame, isTransfer, readTransferFrame } from './transfers.js';
 
 const PRODUCT = 'Ferry';
 const VERSION = '0.1.0';
@@ -54,6 +54,7 @@ export class AmqpConnection implements SessionHost, LinkContext {
   private readSinceCheck = true;
   private silentChecks = 0;
   private failed = false;
+  private readonly transfer = new TransferFrame();
 
   constructor(
     readonly transport: TransportConnection,
@@ -150,9 +151,14 @@ export class AmqpConnection implements SessionHost, LinkContext {
       return;
     }
     if (isTransfer(buf, start, end)) {
-      const transfer = readTransferFrame(buf, start, end);
+      const transfer = readTransferFrame(buf, start, end, this.transfer);
       const session = this.sessionOn(transfer.channel);
       if (session !== undefined) session.transfer(transfer);
+      return;
+    }
+    const body = start + buf[start + 4]! * 4;
+    if (body + 3 < end && buf[body] === 0x00 && buf[body + 1] === 0x53 && buf[body + 2] === Performative.disposition && this.openReceived) {
+      this.sessionOn(buf.readUInt16BE(start + 6))?.dispositionFrame(buf, body + 3, end);
       return;
     }
     const f = readFrame(buf, start, end);

@@ -1,5 +1,5 @@
 import { isFerryError, type ErrorCode } from '../../errors.js';
-import type { Consumer, Logger } from '../../core/index.js';
+import type { Consumer, Logger, Message } from '../../core/index.js';
 import type { TransportConnection } from '../../transport/index.js';
 import type { AmqpWriter } from './codec.js';
 import { Composite, put, type AmqpError } from './frames.js';
@@ -110,8 +110,11 @@ export interface SessionPort {
   flow(link: Link, echo?: boolean): void;
   /** True while the session may send another delivery (window and unsettled slots). */
   canSend(): boolean;
-  /** Sends one delivery on `link` (one frame or several); an unsettled one is kept until the client settles it. */
-  sendTransfer(link: Link, tag: number, header: Buffer, body: Buffer, settled: boolean): void;
+  /**
+   * Sends one delivery of `message` on `link` (one frame or several), its header written for
+   * `redeliveries` earlier deliveries at `now`; an unsettled one is kept until the client settles it.
+   */
+  sendTransfer(link: Link, tag: number, message: Message, redeliveries: number, now: number, settled: boolean): void;
   /** Forgets the unsettled deliveries of a link that has gone (core has taken their messages back). */
   forget(link: Link): void;
   /** Sends the broker's detach for `link` (closed, with an optional error). */

@@ -3,7 +3,6 @@ import type { Broker, Consumer, Delivery, DeliverySink } from '../../core/index.
 import type { AmqpValue } from './codec.js';
 import { Composite, codeOf, fieldsOf } from './frames.js';
 import { Link, type SessionPort } from './link.js';
-import { encodeHeader, messageEncoding } from './mapping.js';
 
 /** A durable subscription this link consumes from, removed when the client detaches with closed=true. */
 export interface DurableName {
@@ -47,8 +46,8 @@ export class ConsumerLink extends Link implements DeliverySink {
 
   deliver(delivery: Delivery): void {
     const message = delivery.message;
-    const header = encodeHeader(message, delivery.deliveryCount - 1, Date.now());
-    this.session.sendTransfer(this, delivery.tag, header, messageEncoding(message), this.presettled);
+    // the clock is read only for a message whose remaining ttl goes in its header
+    this.session.sendTransfer(this, delivery.tag, message, delivery.deliveryCount - 1, message.expiration === 0 ? 0 : Date.now(), this.presettled);
   }
 
   isWritable(): boolean {

@@ -1,6 +1,7 @@
-import type { CoreSession } from '../../core/index.js';
-import type { AmqpValue, AmqpWriter } from './codec.js';
+import type { CoreSession, Message } from '../../core/index.js';
+import { AmqpReader, Described, type AmqpValue, type AmqpWriter } from './codec.js';
 import {
+  Composite,
   Performative,
   amqpFrame,
   boolField,
@@ -18,6 +19,7 @@ import {
 } from './frames.js';
 import { ReceivingLink } from './incoming.js';
 import { AmqpConditionError, Link, type DeliveryState, type LinkOwner, type SessionPort } from './link.js';
+import { encodeHeader, headerSize, messageEncoding } from './mapping.js';
 import { ConsumerLink } from './outgoing.js';
 import { transferSize, writeTransfer, writeTransferFrames, type TransferFrame } from './transfers.js';
 
@@ -65,6 +67,19 @@ class RefusedLink extends Link {
 }
 
 const OUTGOING_WINDOW = 0x7fffffff;
+/** The accepted outcome, shared by every disposition that carries it. */
+const ACCEPTED_STATE = new Described(Composite.accepted, []);
+
+/** True when an accepted outcome with no fields starts at `at`: 00 53 24, then an empty list. */
+function isAcceptedAt(buf: Buffer, at: number, end: number): boolean {
+  if (at + 4 > end || buf[at] !== 0x00 || buf[at + 1] !== 0x53 || buf[at + 2] !== Composite.accepted) return false;
+  const list = buf[at + 3];
+  if (list === 0x45) return true;
+  // list8 or list32 with a count of 0
+  if (list === 0xc0) return at + 6 <= end && buf[at + 5] === 0;
+  if (list === 0xd0) return at + 12 <= end && buf.readUInt32BE(at + 8) === 0;
+  return false;
+}
 const HANDLE_MAX = 0xffffffff;
 
 function pow2AtLeast(n: number): number {
@@ -403,7 +418,7 @@ export class AmqpSession implements SessionPort {
     return false;
   }
 
-  sendTransfer(link: Link, tag: number, header: Buffer, body: Buffer, settled: boolean): void {
+  sendTransfer(link: Link, tag: number, message: Message, redeliveries: number, now: number, settled: boolean): void {
     const id = this.nextDeliveryId++;
     if (!settled) {
       const slot = id & this.mask;
@@ -412,33 +427,73 @@ export class AmqpSession implements SessionPort {
     } else if (id === this.oldestUnsettled) this.oldestUnsettled++;
     link.credit--;
     link.deliveryCount++;
-    const size = transferSize(link.handle, id >>> 0, tag, settled, header.length + body.length);
+    const body = messageEncoding(message);
+    const size = transferSize(link.handle, id >>> 0, tag, headerSize(message, redeliveries, now) + body.length);
     if (size <= this.host.peerMaxFrame) {
-      const room = this.host.transport.reserve?.(size);
-      if (room !== undefined) writeTransfer(room, this.channel, link.handle, id >>> 0, tag, settled, header, body);
+      const transport = this.host.transport;
+      const room = transport.reserve?.(size);
+      if (room !== undefined) writeTransfer(room, this.channel, link.handle, id >>> 0, tag, settled, message, redeliveries, now, body);
       else {
-        const out = Buffer.allocUnsafe(size);
-        writeTransfer(out, this.channel, link.handle, id >>> 0, tag, settled, header, body);
-        this.write(out);
+        // too large for the slab: the frame's head and header in a buffer of their own, the body as it is
+        const headLength = size - body.length;
+        const head = Buffer.allocUnsafe(headLength);
+        writeTransfer(head, this.channel, link.handle, id >>> 0, tag, settled, message, redeliveries, now, undefined, size);
+        transport.write(head);
+        transport.write(body);
       }
       this.nextOutgoingId++;
       this.remoteIncomingWindow--;
       return;
     }
-    const frames = writeTransferFrames(this.host.transport, this.host.peerMaxFrame, this.channel, link.handle, id >>> 0, tag, settled, header, body);
+    const payload = Buffer.concat([encodeHeader(message, redeliveries, now), body]);
+    const frames = writeTransferFrames(this.host.transport, this.host.peerMaxFrame, this.channel, link.handle, id >>> 0, tag, settled, payload);
     this.nextOutgoingId += frames;
     this.remoteIncomingWindow -= frames;
   }
 
   private disposition(fields: readonly AmqpValue[]): void {
+    this.dispositionOf(boolField(fields, 0, 'role'), uintField(fields, 1, 'first'), optionalUint(fields, 2, 'last'), boolField(fields, 3, 'settled'), fields[4] ?? null);
+  }
+
+  /**
+   * A disposition read from `buf[start, end)` (the list after its descriptor) without building the
+   * performative: the common accepted outcome is recognised from its bytes, so a consumer's
+   * settlements allocate nothing here.
+   */
+  dispositionFrame(buf: Buffer, start: number, end: number): void {
+    const reader = new AmqpReader(buf, start, end);
+    const count = reader.compoundHead(false);
+    let role = false;
+    let first: number | undefined;
+    let last: number | undefined;
+    let settled = false;
+    let state: AmqpValue = null;
+    for (let i = 0; i < count; i++) {
+      if (i === 4 && isAcceptedAt(buf, reader.offset, end)) {
+        state = ACCEPTED_STATE;
+        reader.skip();
+        continue;
+      }
+      if (i > 4) {
+        reader.skip();
+        continue;
+      }
+      const v = reader.read();
+      if (i === 0) role = v === true;
+      else if (i === 1) first = typeof v === 'number' ? v : undefined;
+      else if (i === 2) last = typeof v === 'number' ? v : undefined;
+      else if (i === 3) settled = v === true;
+      else state = v;
+    }
+    if (first === undefined) throw new AmqpConditionError('amqp:decode-error', 'a disposition needs a first delivery id');
+    this.dispositionOf(role, first, last, settled, state);
+  }
+
+  private dispositionOf(role: boolean, first: number, last: number | undefined, settled: boolean, state: AmqpValue): void {
     // role true: the client is the receiver, so this is about the broker's deliveries
-    if (!boolField(fields, 0, 'role')) return;
-    const first = uintField(fields, 1, 'first');
-    const last = optionalUint(fields, 2, 'last') ?? first;
-    const settled = boolField(fields, 3, 'settled');
-    const state = fields[4] ?? null;
+    if (!role) return;
     const lo = Math.max(first, this.oldestUnsettled);
-    const hi = Math.min(last, this.nextDeliveryId - 1);
+    const hi = Math.min(last ?? first, this.nextDeliveryId - 1);
     let settledHere: number[] | undefined;
     for (let id = lo; id <= hi; id++) {
       const slot = id & this.mask;

@@ -1,7 +1,9 @@
 import { FerryError } from '../../errors.js';
+import type { Message } from '../../core/index.js';
 import type { TransportConnection } from '../../transport/index.js';
 import { AmqpReader, Described, type AmqpValue } from './codec.js';
 import { Composite, Performative, amqpFrame, put, uintSize, writeUint } from './frames.js';
+import { writeHeader } from './mapping.js';
 
 /**
  * The hot path of a message, both ways: transfer frames are read field by field without building
@@ -12,19 +14,21 @@ import { Composite, Performative, amqpFrame, put, uintSize, writeUint } from './
 
 const EMPTY = Buffer.alloc(0);
 
-/** A received transfer frame. */
-export interface TransferFrame {
-  readonly channel: number;
-  readonly handle: number;
-  readonly deliveryId: number | undefined;
-  readonly tag: Buffer;
-  readonly format: number;
-  readonly settled: boolean;
-  readonly more: boolean;
-  readonly aborted: boolean;
+/**
+ * A received transfer frame. One is kept per connection and filled by each read (a transfer is
+ * handled before the next is read), so reading one allocates only its payload's view.
+ */
+export class TransferFrame {
+  channel = 0;
+  handle = 0;
+  deliveryId: number | undefined = undefined;
+  format = 0;
+  settled = false;
+  more = false;
+  aborted = false;
   /** The txn-id of a transactional-state, if the transfer carries one. */
-  readonly txnId: Buffer | undefined;
-  readonly payload: Buffer;
+  txnId: Buffer | undefined = undefined;
+  payload: Buffer = EMPTY;
 }
 
 function txnIdOf(state: AmqpValue): Buffer | undefined {
@@ -47,85 +51,93 @@ export function isTransfer(buf: Buffer, start: number, end: number): boolean {
   return body + 3 <= end && buf[body] === 0x00 && buf[body + 1] === 0x53 && buf[body + 2] === Performative.transfer;
 }
 
-/** Reads the transfer frame `buf[start, end)`. Throws FERRY_AMQP_DECODE for one that does not decode. */
-export function readTransferFrame(buf: Buffer, start: number, end: number): TransferFrame {
+/** Reads the transfer frame `buf[start, end)` into `into`. Throws FERRY_AMQP_DECODE for one that does not decode. */
+export function readTransferFrame(buf: Buffer, start: number, end: number, into = new TransferFrame()): TransferFrame {
   const body = start + buf[start + 4]! * 4;
   const reader = new AmqpReader(buf, body + 3, end);
   const count = reader.compoundHead(false);
-  let handle: AmqpValue = null;
-  let deliveryId: AmqpValue = null;
-  let tag: AmqpValue = null;
-  let format: AmqpValue = null;
-  let settled: AmqpValue = null;
-  let more: AmqpValue = null;
-  let state: AmqpValue = null;
-  let aborted: AmqpValue = null;
+  into.channel = buf.readUInt16BE(start + 6);
+  into.deliveryId = undefined;
+  into.format = 0;
+  into.settled = false;
+  into.more = false;
+  into.aborted = false;
+  into.txnId = undefined;
+  let handle: number | undefined;
   for (let i = 0; i < count; i++) {
+    // the delivery tag (2), rcv-settle-mode (6), resume (8), batchable (10) are not needed
+    if (i === 2 || i === 6 || i === 8 || i >= 10) {
+      reader.skip();
+      continue;
+    }
     const v = reader.read();
     switch (i) {
       case 0:
-        handle = v;
+        handle = uintOf(v, 'handle');
         break;
       case 1:
-        deliveryId = v;
-        break;
-      case 2:
-        tag = v;
+        into.deliveryId = uintOf(v, 'delivery-id');
         break;
       case 3:
-        format = v;
+        into.format = uintOf(v, 'message-format') ?? 0;
         break;
       case 4:
-        settled = v;
+        into.settled = v === true;
         break;
       case 5:
-        more = v;
+        into.more = v === true;
         break;
       case 7:
-        state = v;
+        into.txnId = txnIdOf(v);
         break;
       case 9:
-        aborted = v;
+        into.aborted = v === true;
         break;
       default:
         break;
     }
   }
-  const h = uintOf(handle, 'handle');
-  const id = uintOf(deliveryId, 'delivery-id');
-  const f = uintOf(format, 'message-format');
-  if (h === undefined) throw new FerryError('FERRY_AMQP_DECODE', 'a transfer needs a handle');
-  return {
-    channel: buf.readUInt16BE(start + 6),
-    handle: h,
-    deliveryId: id,
-    tag: Buffer.isBuffer(tag) ? tag : EMPTY,
-    format: f ?? 0,
-    settled: settled === true,
-    more: more === true,
-    aborted: aborted === true,
-    txnId: txnIdOf(state),
-    payload: buf.subarray(reader.offset, end),
-  };
+  if (handle === undefined) throw new FerryError('FERRY_AMQP_DECODE', 'a transfer needs a handle');
+  into.handle = handle;
+  into.payload = buf.subarray(reader.offset, end);
+  return into;
 }
 
 // the broker's transfers: handle, delivery-id, delivery-tag (the core tag's decimal digits), message-format 0, settled
 
 function digits(tag: number): number {
-  return tag < 10 ? 1 : Math.floor(Math.log10(tag)) + 1;
+  let n = 1;
+  for (let t = tag; t >= 10; t = Math.floor(t / 10)) n++;
+  return n;
 }
 
 /** Bytes of a single-frame transfer carrying `payloadSize` bytes. */
-export function transferSize(handle: number, id: number, tag: number, _settled: boolean, payloadSize: number): number {
+export function transferSize(handle: number, id: number, tag: number, payloadSize: number): number {
   const listSize = 1 + uintSize(handle) + uintSize(id) + 2 + digits(tag) + 1 + 1;
   return 8 + 3 + 2 + listSize + payloadSize;
 }
 
-/** Writes a single-frame transfer into `out`, which is exactly `transferSize(...)` bytes. */
-export function writeTransfer(out: Buffer, channel: number, handle: number, id: number, tag: number, settled: boolean, header: Buffer, body: Buffer): void {
+/**
+ * Writes a single-frame transfer into `out`: the frame head (for a frame of `frameSize` bytes), the
+ * performative, the delivery's header section, then `body` when given (otherwise the caller writes
+ * it next).
+ */
+export function writeTransfer(
+  out: Buffer,
+  channel: number,
+  handle: number,
+  id: number,
+  tag: number,
+  settled: boolean,
+  message: Message,
+  redeliveries: number,
+  now: number,
+  body: Buffer | undefined,
+  frameSize = out.length,
+): void {
   const tagDigits = digits(tag);
   const listSize = 1 + uintSize(handle) + uintSize(id) + 2 + tagDigits + 1 + 1;
-  out.writeUInt32BE(out.length, 0);
+  out.writeUInt32BE(frameSize, 0);
   out[4] = 2;
   out[5] = 0;
   out.writeUInt16BE(channel, 6);
@@ -148,8 +160,8 @@ export function writeTransfer(out: Buffer, channel: number, handle: number, id: 
   at += tagDigits;
   out[at++] = 0x43;
   out[at++] = settled ? 0x41 : 0x42;
-  at += header.copy(out, at);
-  body.copy(out, at);
+  at = writeHeader(out, at, message, redeliveries, now);
+  if (body !== undefined) body.copy(out, at);
 }
 
 /**
@@ -164,10 +176,8 @@ export function writeTransferFrames(
   id: number,
   tag: number,
   settled: boolean,
-  header: Buffer,
-  body: Buffer,
+  payload: Buffer,
 ): number {
-  const payload = Buffer.concat([header, body]);
   // room for the frame head and the largest transfer performative the broker writes
   const room = maxFrame - 64;
   const tagBytes = Buffer.from(String(tag), 'latin1');
