@@ -160,6 +160,10 @@ interface RheaFrames {
   begin(fields: Record<string, unknown>): unknown;
   attach(fields: Record<string, unknown>): unknown;
   transfer(fields: Record<string, unknown>): unknown;
+  flow(fields: Record<string, unknown>): unknown;
+  disposition(fields: Record<string, unknown>): unknown;
+  detach(fields: Record<string, unknown>): unknown;
+  end(fields: Record<string, unknown>): unknown;
   close(fields: Record<string, unknown>): unknown;
 }
 

@@ -210,7 +210,7 @@ export class AmqpConnection implements SessionHost, LinkContext {
   }
 
   private failWith(err: unknown): void {
-    if (!(err instanceof AmqpConditionError) && !isFerryError(err)) {
+    if (!isFerryError(err)) {
       this.logger.error({ event: 'amqp.internal-error', err }, 'unexpected error in an AMQP connection');
     }
     this.fail(err);
@@ -410,7 +410,7 @@ export class AmqpConnection implements SessionHost, LinkContext {
   }
 
   linkRefused(request: AttachRequest, err: unknown): AmqpError {
-    if (!isFerryError(err) && !(err instanceof AmqpConditionError)) throw err;
+    if (!isFerryError(err)) throw err;
     const error = amqpError(err);
     this.logger.debug({ event: 'amqp.link-refused', link: request.name, condition: error.condition, message: error.description }, 'AMQP link refused');
     return error;

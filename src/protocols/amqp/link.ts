@@ -1,4 +1,4 @@
-import { isFerryError, type ErrorCode } from '../../errors.js';
+import { FerryError, isFerryError, type ErrorCode } from '../../errors.js';
 import type { Consumer, Logger, Message } from '../../core/index.js';
 import type { TransportConnection } from '../../transport/index.js';
 import type { AmqpWriter } from './codec.js';
@@ -36,14 +36,17 @@ export const states = {
   transactional: (txnId: Buffer, outcome: DeliveryState): DeliveryState => put.described(Composite.transactionalState, [put.binary(txnId), outcome]),
 };
 
-/** A condition the broker raises for a frame that breaks the protocol; the connection closes with it. */
-export class AmqpConditionError extends Error {
+/**
+ * A FerryError whose AMQP condition is more exact than its code's (a transfer without credit is
+ * FERRY_AMQP_PROTOCOL on the broker's side and amqp:link:transfer-limit-exceeded on the wire).
+ */
+export class AmqpConditionError extends FerryError {
   constructor(
     readonly condition: string,
     description: string,
+    code: ErrorCode = 'FERRY_AMQP_PROTOCOL',
   ) {
-    super(description);
-    this.name = 'AmqpConditionError';
+    super(code, description);
   }
 }
 
@@ -91,7 +94,7 @@ const conditions: Partial<Record<ErrorCode, string>> = {
 
 /** The AMQP error for a failure: its condition from the Ferry code, the code itself in `info`. */
 export function amqpError(err: unknown, info: Record<string, string> = {}): AmqpError {
-  if (err instanceof AmqpConditionError) return { condition: err.condition, description: err.message, info };
+  if (err instanceof AmqpConditionError) return { condition: err.condition, description: err.message, info: { code: err.code, ...info } };
   if (isFerryError(err)) {
     return { condition: conditions[err.code] ?? 'amqp:internal-error', description: err.message, info: { code: err.code, ...info } };
   }

@@ -1,3 +1,4 @@
+import { FerryError } from '../../errors.js';
 import type { CoreSession, Message } from '../../core/index.js';
 import { AmqpReader, Described, type AmqpValue, type AmqpWriter } from './codec.js';
 import {
@@ -190,7 +191,7 @@ export class AmqpSession implements SessionPort {
 
   private attach(fields: readonly AmqpValue[]): void {
     const name = stringField(fields, 0, 'name');
-    if (name === undefined) throw new AmqpConditionError('amqp:decode-error', 'an attach needs a name');
+    if (name === undefined) throw new FerryError('FERRY_AMQP_DECODE', 'an attach needs a name');
     const remoteHandle = uintField(fields, 1, 'handle');
     if (this.links.has(remoteHandle)) throw new AmqpConditionError('amqp:session:handle-in-use', `handle ${remoteHandle} is already attached`);
     const request: AttachRequest = {
@@ -485,7 +486,7 @@ export class AmqpSession implements SessionPort {
       else if (i === 3) settled = v === true;
       else state = v;
     }
-    if (first === undefined) throw new AmqpConditionError('amqp:decode-error', 'a disposition needs a first delivery id');
+    if (first === undefined) throw new FerryError('FERRY_AMQP_DECODE', 'a disposition needs a first delivery id');
     this.dispositionOf(role, first, last, settled, state);
   }
 
