@@ -1,5 +1,5 @@
 import { FerryError } from '../../errors.js';
-import type { Broker, CoreConnection, CoreSession, Destination } from '../../core/index.js';
+import type { CoreConnection, Destination } from '../../core/index.js';
 import { capabilityOf, dynamicKind, formatAddress, parseAddress } from './address.js';
 import { AmqpSymbol, Described, type AmqpValue, type AmqpWriter } from './codec.js';
 import { CoordinatorLink } from './coordinator.js';
@@ -22,12 +22,11 @@ const NO_LOCAL_FILTER_CODE = 0x0000468c00000003;
 
 /** What making a link needs from its connection. */
 export interface LinkContext {
-  readonly broker: Broker;
   readonly options: AmqpOptions;
+  /** The client's container id: it owns the client's durable subscriptions. */
+  readonly containerId: string;
   /** The connection's core connection; throws once it is closed. */
   core(): CoreConnection;
-  /** The core connection and session that own durable subscriptions (see AmqpConnection). */
-  durableOwner(session: CoreSession): { connection: CoreConnection; session: CoreSession };
 }
 
 interface Terminus {
@@ -124,17 +123,9 @@ function openConsumer(ctx: LinkContext, session: AmqpSession, request: AttachReq
 
   const durable = destination.kind === 'topic' && destination.temporary !== true && source.durable > 0 && source.expiryPolicy === 'never';
   const presettled = request.sndSettleMode === 1;
-  let owner = { connection: ctx.core(), session: session.core };
-  if (durable) owner = ctx.durableOwner(session.core);
-  const link = new ConsumerLink(
-    session,
-    request.name,
-    handle,
-    request.handle,
-    presettled,
-    durable ? { broker: ctx.broker, clientId: owner.connection.clientId!, name: request.name } : undefined,
-  );
-  link.consumer = owner.session.subscribe({
+  if (durable && ctx.containerId === '') throw new FerryError('FERRY_DESTINATION_INVALID', 'a durable subscription needs a container-id in the open');
+  const link = new ConsumerLink(session, request.name, handle, request.handle, presettled, durable ? { connection: ctx.core(), owner: ctx.containerId, name: request.name } : undefined);
+  link.consumer = session.core.subscribe({
     destination,
     sink: link,
     // link credit limits what is in flight; this only bounds it by the session's window
@@ -142,7 +133,9 @@ function openConsumer(ctx: LinkContext, session: AmqpSession, request: AttachReq
     ackMode: presettled ? 'auto' : 'individual',
     noLocal,
     selector,
-    durableName: durable ? request.name : undefined,
+    // AMQP properties are typed: a string is compared as a string (strict JMS), and that is stored with the subscription
+    selectorConvertsStrings: false,
+    durable: durable ? { name: request.name, owner: ctx.containerId } : undefined,
   });
   const address = source.dynamic ? formatAddress(destination) : source.address;
   return {
@@ -174,7 +167,7 @@ function openProducer(ctx: LinkContext, session: AmqpSession, request: AttachReq
   if (target?.dynamic === true) destination = ctx.core().createTemporaryDestination(dynamicKind(target.capabilities));
   else if (target?.address !== undefined) {
     destination = parseAddress(target.address, target.capabilities);
-    ctx.broker.checkSendable(destination, ctx.core());
+    ctx.core().checkDestination(destination);
   }
   const link = new ProducerLink(session, request.name, handle, request.handle, session.core, destination);
   const address = destination === undefined ? undefined : target?.dynamic === true ? formatAddress(destination) : target?.address;

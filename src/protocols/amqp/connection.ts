@@ -1,11 +1,11 @@
 import { FerryError, isFerryError } from '../../errors.js';
-import type { Broker, CoreConnection, CoreSession, Logger } from '../../core/index.js';
+import type { BrokerAccess, CoreConnection, Logger } from '../../core/index.js';
 import type { TransportConnection } from '../../transport/index.js';
 import { openLink, type LinkContext } from './attach.js';
 import type { AmqpValue } from './codec.js';
 import { FrameGuard, protocolHeader } from './frame-guard.js';
 import { EMPTY_FRAME, Performative, amqpFrame, optionalUint, put, readFrame, stringField, symbolsField, type AmqpError } from './frames.js';
-import { AmqpConditionError, amqpError, type CoreTransaction, type Link } from './link.js';
+import { AmqpConditionError, amqpError, type Link } from './link.js';
 import type { AmqpOptions } from './options.js';
 import { mechanismsFrame, outcomeFrame, readInit } from './sasl.js';
 import { AmqpSession, type AttachAnswer, type AttachRequest, type SessionHost } from './session.js';
@@ -21,9 +21,8 @@ const MIN_MAX_FRAME_SIZE = 512;
 /**
  * One AMQP 1.0 connection ([AMQP 2.4]): protocol headers, SASL, open and close, the idle time-out
  * both ways, and the sessions by channel; what happens on a session is session.ts's, what a link
- * means is attach.ts's and the links' own. Holds only what the wire needs: sessions and links, the
- * txn-ids it gave out, and a second core connection for durable subscriptions when the client's
- * container id cannot be the main one's client id (see `durableOwner`).
+ * means is attach.ts's and the links' own. Holds only what the wire needs: sessions and links and
+ * the txn-ids it gave out. Durable subscriptions are owned by the client's container id.
  *
  * Input is split into frames here: a frame that lies whole within one chunk is read in place; only
  * one that straddles chunks is copied, once, when its last byte has come.
@@ -44,9 +43,9 @@ export class AmqpConnection implements SessionHost, LinkContext {
   private readonly channels: (AmqpSession | undefined)[] = [];
   private linkCount = 0;
   private coreConnection: CoreConnection | undefined;
-  private durableConnection: CoreConnection | undefined;
-  private durableSession: CoreSession | undefined;
-  private containerId = '';
+  /** True while the broker decides on the connection: input after the open waits, unread. */
+  private connecting = false;
+  containerId = '';
   private nextTxn = 1;
   private readonly openTimer: NodeJS.Timeout;
   private idleTimer: NodeJS.Timeout | undefined;
@@ -58,7 +57,7 @@ export class AmqpConnection implements SessionHost, LinkContext {
 
   constructor(
     readonly transport: TransportConnection,
-    readonly broker: Broker,
+    readonly broker: BrokerAccess,
     readonly options: AmqpOptions,
     readonly logger: Logger,
   ) {
@@ -91,18 +90,20 @@ export class AmqpConnection implements SessionHost, LinkContext {
       this.fail(new FerryError('FERRY_AMQP_FRAMING', failure.message));
       return;
     }
-    let buf = chunk;
-    if (this.pendingLength > 0) {
-      this.pending.push(chunk);
-      this.pendingLength += chunk.length;
-      if (this.pendingLength < this.needed) return;
-      buf = Buffer.concat(this.pending, this.pendingLength);
-      this.pending = [];
-      this.pendingLength = 0;
-    }
+    this.pending.push(chunk);
+    this.pendingLength += chunk.length;
+    if (this.connecting || this.pendingLength < this.needed) return;
+    this.process();
+  }
+
+  /** Reads every whole header and frame of the input so far; the rest waits for more. */
+  private process(): void {
+    const buf = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingLength);
+    this.pending = [];
+    this.pendingLength = 0;
     let at = 0;
     try {
-      while (!this.failed) {
+      while (!this.failed && !this.connecting) {
         const left = buf.length - at;
         if (left < 8) {
           this.needed = 8;
@@ -266,21 +267,37 @@ export class AmqpConnection implements SessionHost, LinkContext {
     this.peerMaxFrame = Math.max(MIN_MAX_FRAME_SIZE, optionalUint(fields, 2, 'max-frame-size') ?? 0xffffffff);
     const peerIdle = optionalUint(fields, 4, 'idle-time-out') ?? 0;
     const sole = symbolsField(fields, 8).includes(SOLE_CONNECTION);
-    try {
-      this.coreConnection = this.broker.connect({
+    // what follows the open waits until the broker has decided on the connection
+    this.connecting = true;
+    this.transport.pause();
+    this.broker
+      .connect({
         protocol: 'amqp',
-        remoteAddress: this.transport.remoteAddress,
+        transport: { remoteAddress: this.transport.remoteAddress, peerCertificate: this.transport.peerCertificate },
+        credentials: { username: this.user },
         clientId: sole && containerId !== '' ? containerId : undefined,
-        username: this.user,
-      });
-    } catch (err) {
-      if (!isFerryError(err)) throw err;
-      // [AMQP JMS mapping, sole-connection-for-container] the close names the offending field
-      this.fail(err, isFerryError(err, 'FERRY_CLIENT_ID_IN_USE') ? { 'invalid-field': 'container-id' } : {});
-      return;
-    }
-    this.writeOpen();
-    this.logger.debug({ event: 'amqp.connected', connection: this.coreConnection.id, container: containerId, remote: this.transport.remoteAddress }, 'AMQP client connected');
+      })
+      .then(
+        (core) => {
+          this.connecting = false;
+          if (this.failed || this.transport.closed) {
+            core.close();
+            return;
+          }
+          this.coreConnection = core;
+          this.writeOpen();
+          this.logger.debug({ event: 'amqp.connected', connection: core.id, container: containerId, remote: this.transport.remoteAddress }, 'AMQP client connected');
+          this.transport.resume();
+          if (this.pendingLength > 0) this.process();
+        },
+        (err: unknown) => {
+          this.connecting = false;
+          this.transport.resume();
+          // [AMQP JMS mapping, sole-connection-for-container] the close names the offending field
+          if (isFerryError(err)) this.fail(err, isFerryError(err, 'FERRY_CLIENT_ID_IN_USE') ? { 'invalid-field': 'container-id' } : {});
+          else this.failWith(err);
+        },
+      );
     const idle = this.options.idleTimeout;
     if (idle > 0) {
       // [AMQP 2.4.5] the broker announces half of what it allows: a client silent for two periods is gone
@@ -319,37 +336,6 @@ export class AmqpConnection implements SessionHost, LinkContext {
     return this.coreConnection;
   }
 
-  /**
-   * The core connection that owns this connection's durable subscriptions: core keys them by client
-   * id, and an AMQP container id is that client id. The main core connection takes the container id
-   * only when the client asks for a sole connection (JMS clients with a client id do), because
-   * some clients (rhea) open every connection of a process under one container id; otherwise a
-   * second core connection holds it, opened with the first durable link. A container id held by
-   * another live connection makes durable links fail with amqp:resource-locked.
-   */
-  durableOwner(session: CoreSession): { connection: CoreConnection; session: CoreSession } {
-    const core = this.core();
-    if (this.containerId === '') throw new FerryError('FERRY_DESTINATION_INVALID', 'a durable subscription needs a container-id in the open');
-    if (core.clientId === this.containerId) return { connection: core, session };
-    if (this.durableConnection === undefined || this.durableConnection.isClosed) {
-      try {
-        this.durableConnection = this.broker.connect({
-          protocol: 'amqp',
-          remoteAddress: this.transport.remoteAddress,
-          clientId: this.containerId,
-          username: this.user,
-        });
-      } catch (err) {
-        if (isFerryError(err, 'FERRY_CLIENT_ID_IN_USE')) {
-          throw new FerryError('FERRY_CONSUMER_EXISTS', `container id "${this.containerId}" is in use by another connection with durable subscriptions`);
-        }
-        throw err;
-      }
-      this.durableSession = this.durableConnection.createSession();
-    }
-    return { connection: this.durableConnection, session: this.durableSession! };
-  }
-
   /** Closes everything the connection owns in core and stops its timers; safe to call more than once. */
   private release(): void {
     clearTimeout(this.openTimer);
@@ -359,11 +345,7 @@ export class AmqpConnection implements SessionHost, LinkContext {
     this.sessions.clear();
     this.channels.length = 0;
     const core = this.coreConnection;
-    const durable = this.durableConnection;
     this.coreConnection = undefined;
-    this.durableConnection = undefined;
-    this.durableSession = undefined;
-    durable?.close();
     core?.close();
   }
 
@@ -422,13 +404,9 @@ export class AmqpConnection implements SessionHost, LinkContext {
     return `amqp:${txnId.toString('hex')}`;
   }
 
-  transaction(txnId: Buffer): CoreTransaction {
-    return this.core().transaction(this.txName(txnId));
-  }
-
   transactionName(txnId: Buffer): string {
     const name = this.txName(txnId);
-    this.core().transaction(name);
+    this.core().assertTransaction(name);
     return name;
   }
 

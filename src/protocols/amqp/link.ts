@@ -1,21 +1,16 @@
 import { FerryError, isFerryError, type ErrorCode } from '../../errors.js';
-import type { Consumer, Logger, Message } from '../../core/index.js';
+import type { Logger, Message } from '../../core/index.js';
 import type { TransportConnection } from '../../transport/index.js';
 import type { AmqpWriter } from './codec.js';
 import { Composite, put, type AmqpError } from './frames.js';
 import type { AmqpOptions } from './options.js';
-
-/** A core transaction, as consumers take it. */
-export type CoreTransaction = NonNullable<Parameters<Consumer['acknowledge']>[1]>;
 
 /** What a link needs from its connection: the socket, settings, and the connection's transactions. */
 export interface LinkOwner {
   readonly transport: TransportConnection;
   readonly logger: Logger;
   readonly options: AmqpOptions;
-  /** The core transaction a txn-id names; throws FERRY_TX_NOT_FOUND. */
-  transaction(txnId: Buffer): CoreTransaction;
-  /** Core's name for the transaction a txn-id names, checked to be open. */
+  /** Core's name for the transaction a txn-id names, checked to be open (FERRY_TX_NOT_FOUND otherwise). */
   transactionName(txnId: Buffer): string;
   declareTransaction(): Buffer;
   /** Commits or (with `fail`) rolls back; resolves when a commit is durable. */

@@ -1,13 +1,14 @@
 import { isFerryError } from '../../errors.js';
-import type { Broker, Consumer, Delivery, DeliverySink } from '../../core/index.js';
+import type { ConsumerHandle, CoreConnection, Delivery, DeliverySink } from '../../core/index.js';
 import type { AmqpValue } from './codec.js';
 import { Composite, codeOf, fieldsOf } from './frames.js';
 import { Link, type SessionPort } from './link.js';
 
 /** A durable subscription this link consumes from, removed when the client detaches with closed=true. */
 export interface DurableName {
-  readonly broker: Broker;
-  readonly clientId: string;
+  readonly connection: CoreConnection;
+  /** The client's container id, which owns the subscription. */
+  readonly owner: string;
   readonly name: string;
 }
 
@@ -28,7 +29,7 @@ function flag(v: AmqpValue | undefined): boolean {
  * rejections wait for the commit; releases and modifications apply at once.
  */
 export class ConsumerLink extends Link implements DeliverySink {
-  consumer: Consumer | undefined;
+  consumer: ConsumerHandle | undefined;
   private closed = false;
 
   constructor(
@@ -91,7 +92,7 @@ export class ConsumerLink extends Link implements DeliverySink {
     }
     if (code === Composite.received) return false;
     if (consumer === undefined || this.closed) return true;
-    const tx = txnId === undefined ? undefined : this.session.owner.transaction(txnId);
+    const tx = txnId === undefined ? undefined : this.session.owner.transactionName(txnId);
     try {
       switch (code) {
         case Composite.accepted:
@@ -122,7 +123,7 @@ export class ConsumerLink extends Link implements DeliverySink {
     this.close();
     if (closed && this.durable !== undefined) {
       try {
-        this.durable.broker.unsubscribeDurable(this.durable.clientId, this.durable.name);
+        this.durable.connection.deleteDurableSubscription(this.durable.name, this.durable.owner);
       } catch (err) {
         if (!isFerryError(err)) throw err;
         this.session.owner.logger.debug({ event: 'amqp.unsubscribe-failed', name: this.durable.name, err }, 'durable subscription not removed');
