@@ -154,6 +154,8 @@ export async function rawAmqp(port: number): Promise<RawAmqp> {
 
 interface RheaFrames {
   amqp_frame(channel: number, performative: unknown, payload?: Buffer): unknown;
+  sasl_frame(performative: unknown): unknown;
+  sasl_init(fields: Record<string, unknown>): unknown;
   write_frame(frame: unknown): Buffer;
   read_frame(buffer: Buffer): { performative?: { constructor: { toString(): string } } & Record<string, unknown> } | null;
   open(fields: Record<string, unknown>): unknown;

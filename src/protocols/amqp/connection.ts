@@ -38,6 +38,7 @@ export class AmqpConnection implements SessionHost, LinkContext {
   private openReceived = false;
   private openSent = false;
   private user: string | undefined;
+  private password: string | undefined;
   peerMaxFrame = 0xffffffff;
   private readonly sessions = new Map<number, AmqpSession>();
   private readonly channels: (AmqpSession | undefined)[] = [];
@@ -201,6 +202,7 @@ export class AmqpConnection implements SessionHost, LinkContext {
       return;
     }
     this.user = init.user;
+    this.password = init.password;
     // [AMQP 5.3.2] after the outcome the client starts over with the AMQP header
     this.expectHeader = true;
   }
@@ -274,7 +276,7 @@ export class AmqpConnection implements SessionHost, LinkContext {
       .connect({
         protocol: 'amqp',
         transport: { remoteAddress: this.transport.remoteAddress, peerCertificate: this.transport.peerCertificate },
-        credentials: { username: this.user },
+        credentials: { username: this.user, password: this.password },
         clientId: sole && containerId !== '' ? containerId : undefined,
       })
       .then(

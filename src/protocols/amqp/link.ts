@@ -85,6 +85,9 @@ const conditions: Partial<Record<ErrorCode, string>> = {
   FERRY_AMQP_DECODE: 'amqp:decode-error',
   FERRY_AMQP_PROTOCOL: 'amqp:not-implemented',
   FERRY_AMQP_OPEN_TIMEOUT: 'amqp:resource-limit-exceeded',
+  FERRY_AUTHENTICATION_FAILED: 'amqp:unauthorized-access',
+  FERRY_NOT_AUTHORIZED: 'amqp:unauthorized-access',
+  FERRY_BROKER_NOT_STARTED: 'amqp:connection:forced',
 };
 
 /** The AMQP error for a failure: its condition from the Ferry code, the code itself in `info`. */

@@ -2,8 +2,8 @@ import type { AmqpValue } from './codec.js';
 import { Performative, put, saslFrame, stringField } from './frames.js';
 
 /**
- * The SASL layer ([AMQP 5.3]) as the broker runs it: it offers ANONYMOUS and PLAIN and accepts any
- * user and password until security lands; the user name goes to core with the connection.
+ * The SASL layer ([AMQP 5.3]) as the broker runs it: it offers ANONYMOUS and PLAIN and takes the
+ * credentials to core with the open, where the broker's authenticator decides on them.
  */
 
 export const MECHANISMS = ['ANONYMOUS', 'PLAIN'] as const;
@@ -18,8 +18,8 @@ export function outcomeFrame(code: 0 | 1): Buffer {
   return saslFrame(Performative.saslOutcome, [put.ubyte(code)]);
 }
 
-/** What a sasl-init said: the user name, or undefined for a mechanism the broker does not offer. */
-export function readInit(fields: readonly AmqpValue[]): { readonly ok: boolean; readonly user: string | undefined } {
+/** What a sasl-init said: the user name and password, or not ok for a mechanism the broker does not offer. */
+export function readInit(fields: readonly AmqpValue[]): { readonly ok: boolean; readonly user: string | undefined; readonly password?: string } {
   const mechanism = stringField(fields, 0, 'mechanism');
   const response = fields[1];
   const bytes = Buffer.isBuffer(response) ? response : undefined;
@@ -28,7 +28,7 @@ export function readInit(fields: readonly AmqpValue[]): { readonly ok: boolean; 
     if (bytes === undefined) return { ok: false, user: undefined };
     const parts = bytes.toString('utf8').split('\u0000');
     if (parts.length !== 3) return { ok: false, user: undefined };
-    return { ok: true, user: parts[1] };
+    return { ok: true, user: parts[1], password: parts[2]! };
   }
   if (mechanism === 'ANONYMOUS') {
     // the optional trace information (some clients send their user name there)
