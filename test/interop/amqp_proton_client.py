@@ -11,7 +11,7 @@ import uuid
 
 from proton import Endpoint, Message
 from proton.handlers import MessagingHandler, TransactionHandler
-from proton.reactor import AtMostOnce, Container, DurableSubscription, Selector
+from proton.reactor import AtMostOnce, Container, Copy, DurableSubscription, Selector
 from proton.utils import BlockingConnection
 
 PORT = int(sys.argv[1])
@@ -102,6 +102,18 @@ retry_receiver = conn.create_receiver(retry, credit=10)
 refused['received'] = drain(retry_receiver)
 retry_receiver.close()
 report['after_refusal'] = refused
+
+# a browser (distribution-mode copy) sees what waits in the queue and takes nothing
+browsed = f'interop.proton.browse.{TAG}'
+browse_sender = conn.create_sender(browsed)
+for body in ['b1', 'b2']:
+    browse_sender.send(Message(body=body))
+browser = conn.create_receiver(browsed, credit=10, options=Copy())
+report['browsed'] = drain(browser)
+browser.close()
+taker = conn.create_receiver(browsed, credit=10)
+report['after_browse'] = drain(taker)
+taker.close()
 conn.close()
 
 

@@ -102,7 +102,8 @@ function openConsumer(ctx: LinkContext, session: AmqpSession, request: AttachReq
     if (source.address === undefined) throw new FerryError('FERRY_DESTINATION_INVALID', 'the source has no address');
     destination = parseAddress(source.address, source.capabilities);
   }
-  if (source.distributionMode === 'copy') throw new FerryError('FERRY_AMQP_PROTOCOL', 'browsing (distribution-mode copy) is not supported');
+  // [AMQP 3.5.7] distribution-mode copy: the link browses the queue, taking nothing from it
+  const browse = source.distributionMode === 'copy';
 
   // filters: a JMS selector and no-local; others are not applied and not echoed, so the client can tell
   let selector: string | undefined;
@@ -121,10 +122,10 @@ function openConsumer(ctx: LinkContext, session: AmqpSession, request: AttachReq
     }
   }
 
-  const durable = destination.kind === 'topic' && destination.temporary !== true && source.durable > 0 && source.expiryPolicy === 'never';
+  const durable = !browse && destination.kind === 'topic' && destination.temporary !== true && source.durable > 0 && source.expiryPolicy === 'never';
   const presettled = request.sndSettleMode === 1;
   if (durable && ctx.containerId === '') throw new FerryError('FERRY_DESTINATION_INVALID', 'a durable subscription needs a container-id in the open');
-  const link = new ConsumerLink(session, request.name, handle, request.handle, presettled, durable ? { connection: ctx.core(), owner: ctx.containerId, name: request.name } : undefined);
+  const link = new ConsumerLink(session, request.name, handle, request.handle, presettled, durable ? { connection: ctx.core(), owner: ctx.containerId, name: request.name } : undefined, browse);
   link.consumer = session.core.subscribe({
     destination,
     sink: link,
@@ -136,6 +137,7 @@ function openConsumer(ctx: LinkContext, session: AmqpSession, request: AttachReq
     // AMQP properties are typed: a string is compared as a string (strict JMS), and that is stored with the subscription
     selectorConvertsStrings: false,
     durable: durable ? { name: request.name, owner: ctx.containerId } : undefined,
+    browse,
   });
   const address = source.dynamic ? formatAddress(destination) : source.address;
   return {
@@ -147,7 +149,7 @@ function openConsumer(ctx: LinkContext, session: AmqpSession, request: AttachReq
       undefined,
       source.dynamic ? put.bool(true) : undefined,
       undefined,
-      undefined,
+      browse ? put.symbol('copy') : undefined,
       applied.length > 0 ? filterMap(applied) : undefined,
       undefined,
       undefined,

@@ -116,6 +116,8 @@ export interface SessionPort {
    * `redeliveries` earlier deliveries at `now`; an unsettled one is kept until the client settles it.
    */
   sendTransfer(link: Link, tag: number, message: Message, redeliveries: number, now: number, settled: boolean): void;
+  /** Completes a drain: the link's remaining credit is used up by advancing its delivery count, and the client is told. */
+  drained(link: Link): void;
   /** Forgets the unsettled deliveries of a link that has gone (core has taken their messages back). */
   forget(link: Link): void;
   /** Sends the broker's detach for `link` (closed, with an optional error). */

@@ -39,8 +39,28 @@ export class ConsumerLink extends Link implements DeliverySink {
     remoteHandle: number,
     readonly presettled: boolean,
     private readonly durable: DurableName | undefined,
+    /** A browser (distribution-mode copy): it sees each waiting message once and takes none. */
+    readonly browse = false,
   ) {
     super(name, handle, remoteHandle);
+  }
+
+  /** True once a browser has handed over every message it will. */
+  private browsed = false;
+
+  /** A browser's end: a drain under way completes, its credit running out ([AMQP 2.6.7]), which tells the client there is no more. */
+  browseEnd(): void {
+    this.browsed = true;
+    if (this.drain && this.credit > 0 && !this.closed) this.session.drained(this);
+  }
+
+  /**
+   * True when a drain can complete now: an ordinary consumer has sent what there was once it has
+   * been woken; a browser that has not reached its end may still have messages coming (bodies read
+   * back from disk), so its drain waits for `browseEnd`.
+   */
+  get drainable(): boolean {
+    return !this.browse || this.browsed;
   }
 
   // DeliverySink

@@ -360,15 +360,19 @@ export class AmqpSession implements SessionPort {
         link.credit = Math.max(0, theirCount + uintField(fields, 6, 'link-credit', 0) - link.deliveryCount);
         link.drain = boolField(fields, 8, 'drain');
         link.flowed();
-        if (link.drain && link.credit > 0 && !link.detachSent) {
-          // nothing more to send now: the rest of the credit is used up by advancing the delivery count
-          link.deliveryCount += link.credit;
-          link.credit = 0;
-          this.writeFlowFrame(link);
-        } else if (echo) this.writeFlowFrame(link);
+        // nothing more to send now: the rest of the credit is used up by advancing the delivery count
+        if (link.drain && link.credit > 0 && link.drainable) this.drained(link);
+        else if (echo) this.writeFlowFrame(link);
       } else if (echo && !(link instanceof RefusedLink)) this.writeFlowFrame(link);
     }
     if (wasClosed && this.remoteIncomingWindow > 0) this.unblock();
+  }
+
+  drained(link: Link): void {
+    if (this.ended || link.detachSent) return;
+    link.deliveryCount += link.credit;
+    link.credit = 0;
+    this.writeFlowFrame(link);
   }
 
   flow(link: Link, echo = false): void {
