@@ -159,8 +159,9 @@ export class AmqpSession implements SessionPort {
   /** Lets go of every link and the core session; nothing is written. */
   close(): void {
     if (this.ended) return;
-    this.ended = true;
+    // acceptances gathered in this turn go out before the end
     this.flush();
+    this.ended = true;
     for (const link of this.links.values()) this.letGo(link);
     this.links.clear();
     this.core.close();
