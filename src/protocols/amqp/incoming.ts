@@ -102,6 +102,10 @@ export abstract class ReceivingLink extends Link {
  * `amqp.producerCredit` portions and topped up when half is used.
  */
 export class ProducerLink extends ReceivingLink {
+  /** The store's sync this link's latest deliveries wait for, and their ids. */
+  private waitingOn: Promise<void> | undefined;
+  private waiting: number[] = [];
+
   constructor(
     session: SessionPort,
     name: string,
@@ -139,17 +143,37 @@ export class ProducerLink extends ReceivingLink {
     }
     if (!settled) {
       if (durable === null) this.settle(deliveryId, undefined, txnId);
-      else {
-        durable.then(
-          () => this.settle(deliveryId, undefined, txnId),
-          (err: unknown) => {
-            this.session.owner.logger.warn({ event: 'amqp.send-failed', err }, 'a message could not be made durable');
-            this.settle(deliveryId, states.rejected(amqpError(err)), txnId);
-          },
-        );
-      }
+      else this.settleWhenDurable(durable, deliveryId, txnId);
     }
     this.topUp(this.session.owner.options.producerCredit);
+  }
+
+  /**
+   * Settles once the store has synced. The store hands every send of one write the same promise
+   * (group commit), so deliveries waiting on it are gathered here and settled by one callback: no
+   * closures per message.
+   */
+  private settleWhenDurable(durable: Promise<void>, deliveryId: number, txnId: Buffer | undefined): void {
+    if (durable === this.waitingOn && txnId === undefined) {
+      this.waiting.push(deliveryId);
+      return;
+    }
+    const ids = [deliveryId];
+    if (txnId === undefined) {
+      this.waitingOn = durable;
+      this.waiting = ids;
+    }
+    durable.then(
+      () => {
+        if (this.waitingOn === durable) this.waitingOn = undefined;
+        for (const id of ids) this.settle(id, undefined, txnId);
+      },
+      (err: unknown) => {
+        if (this.waitingOn === durable) this.waitingOn = undefined;
+        this.session.owner.logger.warn({ event: 'amqp.send-failed', err }, 'a message could not be made durable');
+        for (const id of ids) this.settle(id, states.rejected(amqpError(err)), txnId);
+      },
+    );
   }
 
   /** Settles with `outcome` (undefined: accepted), inside the transaction's state when there is one. */
