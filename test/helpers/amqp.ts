@@ -154,12 +154,18 @@ export async function rawAmqp(port: number): Promise<RawAmqp> {
 
 interface RheaFrames {
   amqp_frame(channel: number, performative: unknown, payload?: Buffer): unknown;
+  sasl_frame(performative: unknown): unknown;
+  sasl_init(fields: Record<string, unknown>): unknown;
   write_frame(frame: unknown): Buffer;
   read_frame(buffer: Buffer): { performative?: { constructor: { toString(): string } } & Record<string, unknown> } | null;
   open(fields: Record<string, unknown>): unknown;
   begin(fields: Record<string, unknown>): unknown;
   attach(fields: Record<string, unknown>): unknown;
   transfer(fields: Record<string, unknown>): unknown;
+  flow(fields: Record<string, unknown>): unknown;
+  disposition(fields: Record<string, unknown>): unknown;
+  detach(fields: Record<string, unknown>): unknown;
+  end(fields: Record<string, unknown>): unknown;
   close(fields: Record<string, unknown>): unknown;
 }
 

@@ -14,7 +14,7 @@ after(async () => {
   await broker?.stop();
 });
 
-test('qpid-proton: send, receive, settle modes, selectors, transactions, a durable subscription', { skip: missing }, async () => {
+test('qpid-proton: send, receive, settle modes, selectors, a refused attach, a browser, transactions, a durable subscription', { skip: missing }, async () => {
   const report = lastJsonLine<Record<string, unknown>>(await run(python, [script, String(broker.amqpPort)]));
   assert.equal(report['connected'], true);
   assert.deepEqual(report['received'], ['m1', 'm2', 'm3']);
@@ -29,6 +29,9 @@ test('qpid-proton: send, receive, settle modes, selectors, transactions, a durab
   assert.deepEqual(report['presettled_nothing_left'], []);
   assert.deepEqual(report['selected'], ['red-3']);
   assert.deepEqual(report['not_selected'], ['blue-2', 'red-1']);
+  assert.deepEqual(report['after_refusal'], { refused: 'LinkDetached', received: ['after refusal'] });
+  assert.deepEqual(report['browsed'], ['b1', 'b2']);
+  assert.deepEqual(report['after_browse'], ['b1', 'b2']);
   assert.deepEqual(report['transactions'], { committed: true, aborted: true, consumed_in_tx: ['tx-1', 'tx-2'] });
   assert.deepEqual(report['after_transactions'], []);
   assert.deepEqual(report['durable'], ['while away']);

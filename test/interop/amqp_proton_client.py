@@ -11,7 +11,7 @@ import uuid
 
 from proton import Endpoint, Message
 from proton.handlers import MessagingHandler, TransactionHandler
-from proton.reactor import AtMostOnce, Container, DurableSubscription, Selector
+from proton.reactor import AtMostOnce, Container, Copy, DurableSubscription, Selector
 from proton.utils import BlockingConnection
 
 PORT = int(sys.argv[1])
@@ -87,6 +87,33 @@ selective.close()
 rest = conn.create_receiver(colors, credit=10)
 report['not_selected'] = sorted(drain(rest))
 rest.close()
+
+# a refused attach ([AMQP 2.6.3]: attach with a null target, then detach with the error) leaves the
+# connection usable: the next attach, under the same link name, works
+refused = {}
+try:
+    conn.create_sender('interop.proton.no.*.wildcards', name=f'retry-{TAG}')
+    refused['refused'] = False
+except Exception as e:
+    refused['refused'] = type(e).__name__
+retry = f'interop.proton.retry.{TAG}'
+conn.create_sender(retry, name=f'retry-{TAG}').send(Message(body='after refusal'))
+retry_receiver = conn.create_receiver(retry, credit=10)
+refused['received'] = drain(retry_receiver)
+retry_receiver.close()
+report['after_refusal'] = refused
+
+# a browser (distribution-mode copy) sees what waits in the queue and takes nothing
+browsed = f'interop.proton.browse.{TAG}'
+browse_sender = conn.create_sender(browsed)
+for body in ['b1', 'b2']:
+    browse_sender.send(Message(body=body))
+browser = conn.create_receiver(browsed, credit=10, options=Copy())
+report['browsed'] = drain(browser)
+browser.close()
+taker = conn.create_receiver(browsed, credit=10)
+report['after_browse'] = drain(taker)
+taker.close()
 conn.close()
 
 

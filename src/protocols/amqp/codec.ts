@@ -1,12 +1,11 @@
 import { FerryError } from '../../errors.js';
 
 /**
- * The AMQP 1.0 type system (part 1 of the specification), as far as message payloads need it: a
- * reader that decodes one value at a time or measures it without decoding, and a writer. Frames and
- * performatives are rhea's; message sections are encoded and decoded here because they are the hot
- * path (a message is decoded once when it arrives and encoded once however many consumers it has)
- * and because the mapping to core needs the exact types and byte spans that a generic decoder
- * throws away.
+ * The AMQP 1.0 type system (part 1 of the specification): a reader that decodes one value at a
+ * time or measures it without decoding, and a writer. Performatives (frames.ts) and message
+ * sections (mapping.ts) are both read and written with it; message sections keep the exact types
+ * and byte spans that the mapping to core needs, and are decoded once when a message arrives and
+ * encoded once however many consumers it has.
  */
 
 /** A described value whose descriptor this codec does not interpret. */

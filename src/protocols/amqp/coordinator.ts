@@ -1,12 +1,13 @@
 import { FerryError, isFerryError } from '../../errors.js';
 import { Described } from './codec.js';
-import { outcomes, type RheaDelivery, type RheaLink, type Typed } from './engine.js';
-import { amqpError, type LinkHandler, type LinkOwner } from './link.js';
+import { ReceivingLink } from './incoming.js';
+import { amqpError, states, type DeliveryState } from './link.js';
 import { decodeValueBody } from './mapping.js';
 
 const DECLARE = 0x31;
 const DISCHARGE = 0x32;
 const symbolic: Readonly<Record<string, number>> = { 'amqp:declare:list': DECLARE, 'amqp:discharge:list': DISCHARGE };
+const CREDIT = 100;
 
 function hex(id: Buffer): string {
   return id.toString('hex');
@@ -19,73 +20,64 @@ function hex(id: Buffer): string {
  * Transactions still open when the coordinator link goes away are rolled back. Only local
  * transactions: a declare with a global-id is rejected.
  */
-export class CoordinatorLink implements LinkHandler {
+export class CoordinatorLink extends ReceivingLink {
   private readonly open = new Map<string, Buffer>();
-  private closed = false;
-
-  constructor(
-    private readonly link: RheaLink,
-    private readonly owner: LinkOwner,
-  ) {}
 
   start(): void {
-    this.link.add_credit(100);
+    this.topUp(CREDIT);
   }
 
-  message(delivery: RheaDelivery, payload: Buffer): void {
-    let reply: Promise<Typed> | Typed;
+  protected message(deliveryId: number, _settled: boolean, payload: Buffer): void {
+    let reply: Promise<DeliveryState> | DeliveryState;
     try {
-      reply = this.handle(payload);
+      reply = this.request(payload);
     } catch (err) {
       if (!isFerryError(err)) throw err;
-      reply = outcomes.rejected(amqpError(err));
+      reply = states.rejected(amqpError(err));
     }
     if (reply instanceof Promise) {
       reply.then(
-        (outcome) => delivery.update(true, outcome),
-        (err: unknown) => delivery.update(true, outcomes.rejected({ condition: 'amqp:transaction:rollback', description: err instanceof Error ? err.message : String(err) })),
+        (outcome) => this.session.settle(deliveryId, outcome),
+        (err: unknown) => this.session.settle(deliveryId, states.rejected({ condition: 'amqp:transaction:rollback', description: err instanceof Error ? err.message : String(err) })),
       );
-    } else delivery.update(true, reply);
-    if (this.link.credit < 50) this.link.add_credit(100 - this.link.credit);
+    } else this.session.settle(deliveryId, reply);
+    this.topUp(CREDIT);
   }
 
-  private handle(payload: Buffer): Promise<Typed> | Typed {
+  private request(payload: Buffer): Promise<DeliveryState> | DeliveryState {
     const request = decodeValueBody(payload);
     if (!(request instanceof Described) || !Array.isArray(request.value)) {
       throw new FerryError('FERRY_AMQP_DECODE', 'a coordinator takes declare and discharge requests');
     }
     const code = typeof request.descriptor === 'string' ? symbolic[request.descriptor] : request.descriptor;
     const fields = request.value;
+    const owner = this.session.owner;
     if (code === DECLARE) {
       if (fields[0] !== undefined && fields[0] !== null) {
         throw new FerryError('FERRY_AMQP_PROTOCOL', 'distributed transactions (a declare with a global-id) are not supported');
       }
-      const txnId = this.owner.declareTransaction();
+      const txnId = owner.declareTransaction();
       this.open.set(hex(txnId), txnId);
-      return outcomes.declared(txnId);
+      return states.declared(txnId);
     }
     if (code === DISCHARGE) {
       const txnId = fields[0];
       if (!Buffer.isBuffer(txnId)) throw new FerryError('FERRY_AMQP_DECODE', 'a discharge needs a binary txn-id');
       const fail = fields[1] === true;
       this.open.delete(hex(txnId));
-      const durable = this.owner.dischargeTransaction(Buffer.from(txnId), fail);
-      if (durable === null) return outcomes.accepted();
-      return durable.then(() => outcomes.accepted());
+      const durable = owner.dischargeTransaction(Buffer.from(txnId), fail);
+      if (durable === null) return states.accepted;
+      return durable.then(() => states.accepted);
     }
     throw new FerryError('FERRY_AMQP_DECODE', 'a coordinator takes declare and discharge requests');
   }
 
-  detached(): void {
-    this.close();
-  }
-
-  close(): void {
+  override close(): void {
     if (this.closed) return;
     this.closed = true;
     for (const txnId of this.open.values()) {
       try {
-        this.owner.dischargeTransaction(txnId, true);
+        this.session.owner.dischargeTransaction(txnId, true);
       } catch (err) {
         if (!isFerryError(err)) throw err;
       }

@@ -1,10 +1,10 @@
 /**
- * Watches the raw byte stream of one connection before rhea parses it, and stops it at the first
- * thing that is not AMQP framing: a wrong protocol header, a frame whose size is under 8 bytes or
- * over the broker's max-frame-size, a data offset outside the frame, or a frame type that does not
- * belong to the layer (SASL frames are type 1, AMQP frames type 0). rhea would otherwise buffer a
- * frame of any announced size, and has no way to answer a bad header with the broker's own header
- * as the specification asks ([AMQP 2.2]).
+ * Watches the raw byte stream of one connection before the connection splits it into frames, and
+ * stops it at the first thing that is not AMQP framing: a wrong protocol header, a frame whose size
+ * is under 8 bytes or over the broker's max-frame-size, a data offset outside the frame, or a frame
+ * type that does not belong to the layer (SASL frames are type 1, AMQP frames type 0). So no frame
+ * of any announced size is buffered, and a bad header is answered with the broker's own header as
+ * the specification asks ([AMQP 2.2]).
  *
  * It only looks: chunks pass on unchanged, and it copies at most the 8 bytes of a header or frame
  * head that straddle two chunks, so input may be split at any byte.

@@ -1,112 +1,84 @@
 import { FerryError, isFerryError } from '../../errors.js';
 import type { CoreSession, Destination } from '../../core/index.js';
 import { parseAddress } from './address.js';
-import { AmqpConditionError, outcomes, type RheaDelivery, type RheaLink, type Typed } from './engine.js';
-import { amqpError, type LinkHandler, type LinkOwner } from './link.js';
+import { AmqpConditionError, Link, amqpError, states, type DeliveryState, type SessionPort } from './link.js';
 import { decodeMessage } from './mapping.js';
+import type { TransferFrame } from './transfers.js';
 
 /**
- * A link on which the client sends (the client's sender): every message it transfers becomes a
- * core send. The target's address fixes the destination; a link without one is an anonymous relay
- * and each message's `to` says where it goes.
- *
- * A delivery the client did not settle is settled with accepted once core has it, and for a
- * persistent message only once the store has synced it (CoreSession.send's promise), so settlement
- * means what a STOMP receipt means. A message core refuses (a bad destination, a payload that does
- * not decode) is settled with rejected and its error; the link stays. Credit is given in
- * `amqp.producerCredit` portions and topped up when half is used.
+ * A link on which the client sends. It keeps the link's credit and puts a delivery in several
+ * frames back together ([AMQP 2.6.14]); what a whole delivery means is its subclass's business.
  */
-export class ProducerLink implements LinkHandler {
-  /** Format, transaction and size of the transfer being received (set by the transfer hook). */
+export abstract class ReceivingLink extends Link {
+  /** Frames of the delivery under way, when it has more than one. */
+  private parts: Buffer[] | undefined;
+  private size = 0;
+  private deliveryId = 0;
+  private settled = false;
   private format = 0;
   private txnId: Buffer | undefined;
-  private received = 0;
-  private closed = false;
+  protected closed = false;
 
   constructor(
-    private readonly link: RheaLink,
-    private readonly session: CoreSession,
-    private readonly owner: LinkOwner,
-    private readonly destination: Destination | undefined,
-  ) {}
-
-  /** Gives the client its first credit. */
-  start(): void {
-    this.link.add_credit(this.owner.options.producerCredit);
+    protected readonly session: SessionPort,
+    name: string,
+    handle: number,
+    remoteHandle: number,
+  ) {
+    super(name, handle, remoteHandle);
   }
 
-  /** The first frame of a transfer arrived: its message format and transaction. */
-  beginTransfer(format: number, txnId: Buffer | undefined): void {
-    this.format = format;
-    this.txnId = txnId;
-    this.received = 0;
-  }
+  /** The whole of one delivery. */
+  protected abstract message(deliveryId: number, settled: boolean, payload: Buffer, format: number, txnId: Buffer | undefined): void;
 
-  /** A later frame of the transfer may carry the transaction too. */
-  transferState(txnId: Buffer | undefined): void {
-    if (txnId !== undefined) this.txnId = txnId;
-  }
-
-  /** Counts a frame's payload; throws once the message passes amqp.maxMessageSize. */
-  countBytes(size: number): void {
-    this.received += size;
-    const limit = this.owner.options.maxMessageSize;
-    if (this.received > limit) {
-      throw new AmqpConditionError('amqp:link:message-size-exceeded', `message larger than ${limit} bytes (amqp.maxMessageSize)`);
-    }
-  }
-
-  /** The client aborted the transfer under way. */
-  aborted(): void {
-    this.txnId = undefined;
-    this.received = 0;
-  }
-
-  message(delivery: RheaDelivery, payload: Buffer): void {
-    const txnId = this.txnId;
-    this.txnId = undefined;
-    let durable: Promise<void> | null;
-    try {
-      if (this.format !== 0) throw new FerryError('FERRY_AMQP_PROTOCOL', `message format ${this.format} is not supported; only 0 (a bare AMQP message) is`);
-      const { fields, to } = decodeMessage(payload, Date.now());
-      let destination = this.destination;
-      if (destination === undefined) {
-        if (to === undefined || to === '') throw new FerryError('FERRY_DESTINATION_INVALID', 'a message on an anonymous-relay link needs a "to" address');
-        destination = parseAddress(to);
-      }
-      const txName = txnId === undefined ? undefined : this.owner.transactionName(txnId);
-      fields.destination = destination;
-      durable = this.session.send(fields, txName);
-    } catch (err) {
-      if (!isFerryError(err)) throw err;
-      this.settle(delivery, () => outcomes.rejected(amqpError(err)), txnId);
-      this.topUp();
+  transfer(frame: TransferFrame): void {
+    if (frame.aborted) {
+      // [AMQP 2.6.14] an aborted delivery is dropped and counts as settled
+      this.parts = undefined;
+      this.size = 0;
       return;
     }
-    if (durable === null) this.settle(delivery, outcomes.accepted, txnId);
-    else {
-      durable.then(
-        () => this.settle(delivery, outcomes.accepted, txnId),
-        (err: unknown) => {
-          this.owner.logger.warn({ event: 'amqp.send-failed', err }, 'a message could not be made durable');
-          this.settle(delivery, () => outcomes.rejected(amqpError(err)), txnId);
-        },
-      );
+    if (this.parts === undefined) {
+      // [AMQP 2.6.7] a transfer needs link credit
+      if (this.credit <= 0) throw new AmqpConditionError('amqp:link:transfer-limit-exceeded', `transfer on link "${this.name}" without link credit`);
+      if (frame.deliveryId === undefined) throw new FerryError('FERRY_AMQP_DECODE', 'the first transfer of a delivery needs a delivery-id');
+      this.credit--;
+      this.deliveryCount++;
+      this.countBytes(frame.payload.length, true);
+      if (!frame.more) {
+        this.message(frame.deliveryId, frame.settled, frame.payload, frame.format, frame.txnId);
+        return;
+      }
+      this.parts = [frame.payload];
+      this.deliveryId = frame.deliveryId;
+      this.settled = frame.settled;
+      this.format = frame.format;
+      this.txnId = frame.txnId;
+      return;
     }
-    this.topUp();
+    this.countBytes(frame.payload.length, false);
+    // views of the input chunks: the socket hands out a fresh buffer per read
+    this.parts.push(frame.payload);
+    if (frame.settled) this.settled = true;
+    if (frame.txnId !== undefined) this.txnId = frame.txnId;
+    if (frame.more) return;
+    const parts = this.parts;
+    this.parts = undefined;
+    this.message(this.deliveryId, this.settled, Buffer.concat(parts, this.size), this.format, this.txnId);
   }
 
-  private settle(delivery: RheaDelivery, outcome: () => Typed, txnId: Buffer | undefined): void {
-    // a pre-settled delivery gets no disposition; settling it locally frees its slot in the session
-    if (delivery.remote_settled) delivery.update(true);
-    else delivery.update(true, txnId === undefined ? outcome() : outcomes.transactional(txnId, outcome()));
+  /** Counts a frame's payload; throws once the delivery passes amqp.maxMessageSize. */
+  private countBytes(size: number, first: boolean): void {
+    this.size = first ? size : this.size + size;
+    const limit = this.session.owner.options.maxMessageSize;
+    if (this.size > limit) throw new AmqpConditionError('amqp:link:message-size-exceeded', `message larger than ${limit} bytes (amqp.maxMessageSize)`);
   }
 
-  private topUp(): void {
-    if (this.closed) return;
-    const window = this.owner.options.producerCredit;
-    const credit = this.link.credit;
-    if (credit <= window / 2) this.link.add_credit(window - credit);
+  /** Gives the client credit up to `window` once it has used half. */
+  protected topUp(window: number): void {
+    if (this.closed || this.credit > window / 2) return;
+    this.credit = window;
+    this.session.flow(this);
   }
 
   detached(): void {
@@ -115,5 +87,97 @@ export class ProducerLink implements LinkHandler {
 
   close(): void {
     this.closed = true;
+  }
+}
+
+/**
+ * A link on which the client sends messages: every message it transfers becomes a core send. The
+ * target's address fixes the destination; a link without one is an anonymous relay and each
+ * message's `to` says where it goes.
+ *
+ * A delivery the client did not settle is settled with accepted once core has it, and for a
+ * persistent message only once the store has synced it (CoreSession.send's promise), so settlement
+ * means what a STOMP receipt means. A message core refuses (a bad destination, a payload that does
+ * not decode) is settled with rejected and its error; the link stays. Credit is given in
+ * `amqp.producerCredit` portions and topped up when half is used.
+ */
+export class ProducerLink extends ReceivingLink {
+  /** The store's sync this link's latest deliveries wait for, and their ids. */
+  private waitingOn: Promise<void> | undefined;
+  private waiting: number[] = [];
+
+  constructor(
+    session: SessionPort,
+    name: string,
+    handle: number,
+    remoteHandle: number,
+    private readonly core: CoreSession,
+    private readonly destination: Destination | undefined,
+  ) {
+    super(session, name, handle, remoteHandle);
+  }
+
+  /** Gives the client its first credit. */
+  start(): void {
+    this.topUp(this.session.owner.options.producerCredit);
+  }
+
+  protected message(deliveryId: number, settled: boolean, payload: Buffer, format: number, txnId: Buffer | undefined): void {
+    let durable: Promise<void> | null;
+    try {
+      if (format !== 0) throw new FerryError('FERRY_AMQP_PROTOCOL', `message format ${format} is not supported; only 0 (a bare AMQP message) is`);
+      const { fields, to } = decodeMessage(payload, Date.now());
+      let destination = this.destination;
+      if (destination === undefined) {
+        if (to === undefined || to === '') throw new FerryError('FERRY_DESTINATION_INVALID', 'a message on an anonymous-relay link needs a "to" address');
+        destination = parseAddress(to);
+      }
+      const txName = txnId === undefined ? undefined : this.session.owner.transactionName(txnId);
+      fields.destination = destination;
+      durable = this.core.send(fields, txName);
+    } catch (err) {
+      if (!isFerryError(err)) throw err;
+      if (!settled) this.settle(deliveryId, states.rejected(amqpError(err)), txnId);
+      this.topUp(this.session.owner.options.producerCredit);
+      return;
+    }
+    if (!settled) {
+      if (durable === null) this.settle(deliveryId, undefined, txnId);
+      else this.settleWhenDurable(durable, deliveryId, txnId);
+    }
+    this.topUp(this.session.owner.options.producerCredit);
+  }
+
+  /**
+   * Settles once the store has synced. The store hands every send of one write the same promise
+   * (group commit), so deliveries waiting on it are gathered here and settled by one callback: no
+   * closures per message.
+   */
+  private settleWhenDurable(durable: Promise<void>, deliveryId: number, txnId: Buffer | undefined): void {
+    if (durable === this.waitingOn && txnId === undefined) {
+      this.waiting.push(deliveryId);
+      return;
+    }
+    const ids = [deliveryId];
+    if (txnId === undefined) {
+      this.waitingOn = durable;
+      this.waiting = ids;
+    }
+    durable.then(
+      () => {
+        if (this.waitingOn === durable) this.waitingOn = undefined;
+        for (const id of ids) this.settle(id, undefined, txnId);
+      },
+      (err: unknown) => {
+        if (this.waitingOn === durable) this.waitingOn = undefined;
+        this.session.owner.logger.warn({ event: 'amqp.send-failed', err }, 'a message could not be made durable');
+        for (const id of ids) this.settle(id, states.rejected(amqpError(err)), txnId);
+      },
+    );
+  }
+
+  /** Settles with `outcome` (undefined: accepted), inside the transaction's state when there is one. */
+  private settle(deliveryId: number, outcome: DeliveryState | undefined, txnId: Buffer | undefined): void {
+    this.session.settle(deliveryId, txnId === undefined ? outcome : states.transactional(txnId, outcome ?? states.accepted));
   }
 }

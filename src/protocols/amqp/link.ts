@@ -1,9 +1,9 @@
-import { isFerryError, type ErrorCode } from '../../errors.js';
-import type { Logger } from '../../core/index.js';
+import { FerryError, isFerryError, type ErrorCode } from '../../errors.js';
+import type { Logger, Message } from '../../core/index.js';
 import type { TransportConnection } from '../../transport/index.js';
-import type { RheaError } from './engine.js';
+import type { AmqpWriter } from './codec.js';
+import { Composite, put, type AmqpError } from './frames.js';
 import type { AmqpOptions } from './options.js';
-
 
 /** What a link needs from its connection: the socket, settings, and the connection's transactions. */
 export interface LinkOwner {
@@ -17,12 +17,56 @@ export interface LinkOwner {
   dischargeTransaction(txnId: Buffer, fail: boolean): Promise<void> | null;
 }
 
-/** What the connection asks of every link it keeps. */
-export interface LinkHandler {
+/** A delivery state (an outcome, or a transactional state around one), as a writer of its encoding. */
+export type DeliveryState = (w: AmqpWriter) => void;
+
+const ACCEPTED: DeliveryState = put.described(Composite.accepted, []);
+const RELEASED: DeliveryState = put.described(Composite.released, []);
+
+export const states = {
+  accepted: ACCEPTED,
+  released: RELEASED,
+  rejected: (error: AmqpError): DeliveryState => put.described(Composite.rejected, [put.error(error)]),
+  declared: (txnId: Buffer): DeliveryState => put.described(Composite.declared, [put.binary(txnId)]),
+  transactional: (txnId: Buffer, outcome: DeliveryState): DeliveryState => put.described(Composite.transactionalState, [put.binary(txnId), outcome]),
+};
+
+/**
+ * A FerryError whose AMQP condition is more exact than its code's (a transfer without credit is
+ * FERRY_AMQP_PROTOCOL on the broker's side and amqp:link:transfer-limit-exceeded on the wire).
+ */
+export class AmqpConditionError extends FerryError {
+  constructor(
+    readonly condition: string,
+    description: string,
+    code: ErrorCode = 'FERRY_AMQP_PROTOCOL',
+  ) {
+    super(code, description);
+  }
+}
+
+/**
+ * One end of a link as the broker keeps it: its name, the handles both ends gave it, and what the
+ * session asks of it when the client detaches or the session goes away.
+ */
+export abstract class Link {
+  /** True once the broker has sent its detach. */
+  detachSent = false;
+  /** Link flow state ([AMQP 2.6.7]), seen from the broker's end. */
+  deliveryCount = 0;
+  credit = 0;
+  drain = false;
+
+  constructor(
+    readonly name: string,
+    readonly handle: number,
+    readonly remoteHandle: number,
+  ) {}
+
   /** The client detached the link; `closed` is the detach's closed flag. */
-  detached(closed: boolean): void;
+  abstract detached(closed: boolean): void;
   /** The session or connection is going away. */
-  close(): void;
+  abstract close(): void;
 }
 
 const conditions: Partial<Record<ErrorCode, string>> = {
@@ -40,17 +84,42 @@ const conditions: Partial<Record<ErrorCode, string>> = {
   FERRY_AMQP_FRAMING: 'amqp:connection:framing-error',
   FERRY_AMQP_DECODE: 'amqp:decode-error',
   FERRY_AMQP_PROTOCOL: 'amqp:not-implemented',
+  FERRY_AMQP_OPEN_TIMEOUT: 'amqp:resource-limit-exceeded',
+  FERRY_AUTHENTICATION_FAILED: 'amqp:unauthorized-access',
+  FERRY_NOT_AUTHORIZED: 'amqp:unauthorized-access',
+  FERRY_BROKER_NOT_STARTED: 'amqp:connection:forced',
 };
 
 /** The AMQP error for a failure: its condition from the Ferry code, the code itself in `info`. */
-export function amqpError(err: unknown): RheaError & { info?: Record<string, string> } {
+export function amqpError(err: unknown, info: Record<string, string> = {}): AmqpError {
+  if (err instanceof AmqpConditionError) return { condition: err.condition, description: err.message, info: { code: err.code, ...info } };
   if (isFerryError(err)) {
-    return { condition: conditions[err.code] ?? 'amqp:internal-error', description: err.message, info: { code: err.code } };
+    return { condition: conditions[err.code] ?? 'amqp:internal-error', description: err.message, info: { code: err.code, ...info } };
   }
-  return { condition: 'amqp:internal-error', description: err instanceof Error ? err.message : String(err) };
+  return { condition: 'amqp:internal-error', description: err instanceof Error ? err.message : String(err), info };
 }
 
-/** A delivery tag for core's numeric tag: its decimal digits, as rhea's own tags are. */
-export function deliveryTag(tag: number): Buffer {
-  return Buffer.from(String(tag), 'latin1');
+/** What a link may ask of its session. */
+export interface SessionPort {
+  readonly owner: LinkOwner;
+  /**
+   * Settles an incoming delivery with `state`; undefined means accepted, and such settlements are
+   * gathered into ranges written once per turn of the event loop.
+   */
+  settle(deliveryId: number, state: DeliveryState | undefined): void;
+  /** Writes the link's flow (credit, delivery count, drain). */
+  flow(link: Link, echo?: boolean): void;
+  /** True while the session may send another delivery (window and unsettled slots). */
+  canSend(): boolean;
+  /**
+   * Sends one delivery of `message` on `link` (one frame or several), its header written for
+   * `redeliveries` earlier deliveries at `now`; an unsettled one is kept until the client settles it.
+   */
+  sendTransfer(link: Link, tag: number, message: Message, redeliveries: number, now: number, settled: boolean): void;
+  /** Completes a drain: the link's remaining credit is used up by advancing its delivery count, and the client is told. */
+  drained(link: Link): void;
+  /** Forgets the unsettled deliveries of a link that has gone (core has taken their messages back). */
+  forget(link: Link): void;
+  /** Sends the broker's detach for `link` (closed, with an optional error). */
+  detach(link: Link, error?: AmqpError): void;
 }

@@ -471,15 +471,39 @@ export function encodeMessage(message: Message): Buffer {
  * out, as the specification allows.
  */
 export function encodeHeader(message: Message, redeliveries: number, now: number): Buffer {
-  const ttl = message.expiration === 0 ? 0 : Math.max(1, message.expiration - now);
-  const fields = redeliveries > 0 ? 5 : ttl > 0 ? 3 : message.priority !== 4 ? 2 : message.persistent ? 1 : 0;
-  const out = Buffer.allocUnsafe(6 + 1 + 2 + 5 + 1 + 5);
-  out[0] = 0x00;
-  out[1] = 0x53;
-  out[2] = 0x70;
-  out[3] = 0xc0;
-  out[5] = fields;
-  let o = 6;
+  const out = Buffer.allocUnsafe(headerSize(message, redeliveries, now));
+  writeHeader(out, 0, message, redeliveries, now);
+  return out;
+}
+
+function headerTtl(message: Message, now: number): number {
+  return message.expiration === 0 ? 0 : Math.max(1, message.expiration - now);
+}
+
+function headerFields(message: Message, redeliveries: number, ttl: number): number {
+  return redeliveries > 0 ? 5 : ttl > 0 ? 3 : message.priority !== 4 ? 2 : message.persistent ? 1 : 0;
+}
+
+/** Bytes of the header section `writeHeader` writes for the same arguments. */
+export function headerSize(message: Message, redeliveries: number, now: number): number {
+  const ttl = headerTtl(message, now);
+  const fields = headerFields(message, redeliveries, ttl);
+  return 6 + (fields >= 1 ? 1 : 0) + (fields >= 2 ? 2 : 0) + (fields >= 3 ? (ttl === 0 ? 1 : 5) : 0) + (fields >= 4 ? 1 : 0) + (fields >= 5 ? 5 : 0);
+}
+
+/**
+ * Writes the header section into `out` at `at` (room a transport reserved, so a delivery needs no
+ * buffer of its own for it); returns the offset after it.
+ */
+export function writeHeader(out: Buffer, at: number, message: Message, redeliveries: number, now: number): number {
+  const ttl = headerTtl(message, now);
+  const fields = headerFields(message, redeliveries, ttl);
+  out[at] = 0x00;
+  out[at + 1] = 0x53;
+  out[at + 2] = 0x70;
+  out[at + 3] = 0xc0;
+  out[at + 5] = fields;
+  let o = at + 6;
   if (fields >= 1) out[o++] = message.persistent ? 0x41 : 0x42;
   if (fields >= 2) {
     out[o++] = 0x50;
@@ -499,8 +523,8 @@ export function encodeHeader(message: Message, redeliveries: number, now: number
     out.writeUInt32BE(redeliveries >>> 0, o);
     o += 4;
   }
-  out[4] = o - 5;
-  return out.subarray(0, o);
+  out[at + 4] = o - at - 5;
+  return o;
 }
 
 const ENCODING_KEY = 'amqp';

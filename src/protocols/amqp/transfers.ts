@@ -1,248 +1,196 @@
+import { FerryError } from '../../errors.js';
+import type { Message } from '../../core/index.js';
 import type { TransportConnection } from '../../transport/index.js';
 import { AmqpReader, Described, type AmqpValue } from './codec.js';
-import { Descriptor, type RheaDelivery, type RheaLink, type RheaSession, type Typed } from './engine.js';
+import { Composite, Performative, amqpFrame, put, uintSize, writeUint } from './frames.js';
+import { writeHeader } from './mapping.js';
 
 /**
- * The hot path of a message, both ways, past rhea's generic codec: transfer frames are read and
- * written here and entered into the session's books exactly as rhea's own Incoming and Outgoing
- * would enter them, so rhea's flow control, dispositions and session windows stay right. Measured
- * on the 1 KiB queue benchmark: rhea's per-field objects and growing buffers took most of the
- * broker's time per message. Anything unusual (a transfer in several frames, an aborted or resumed
- * one, a transfer rhea has deliveries queued ahead of) is left to rhea.
+ * The hot path of a message, both ways: transfer frames are read field by field without building
+ * the performative's list, and written straight into room the transport reserves in its write slab
+ * (the frame head, the performative, the delivery's header section, then the message's encoding,
+ * which is made once per message however many consumers it has).
  */
 
-const TRANSFER = 0x14;
 const EMPTY = Buffer.alloc(0);
 
-/** A received transfer, as far as the fast path reads it. */
-export interface TransferFrame {
-  readonly channel: number;
-  readonly handle: number;
-  readonly deliveryId: number | undefined;
-  readonly tag: Buffer;
-  readonly format: number;
-  readonly settled: boolean;
+/**
+ * A received transfer frame. One is kept per connection and filled by each read (a transfer is
+ * handled before the next is read), so reading one allocates only its payload's view.
+ */
+export class TransferFrame {
+  channel = 0;
+  handle = 0;
+  deliveryId: number | undefined = undefined;
+  format = 0;
+  settled = false;
+  more = false;
+  aborted = false;
   /** The txn-id of a transactional-state, if the transfer carries one. */
-  readonly txnId: Buffer | undefined;
-  /** True when rhea must take it: more frames follow, or it is aborted or resumed. */
-  readonly unusual: boolean;
-  readonly payload: Buffer;
+  txnId: Buffer | undefined = undefined;
+  payload: Buffer = EMPTY;
 }
 
 function txnIdOf(state: AmqpValue): Buffer | undefined {
-  if (!(state instanceof Described) || state.descriptor !== Descriptor.transactionalState || !Array.isArray(state.value)) return undefined;
+  if (!(state instanceof Described) || !Array.isArray(state.value)) return undefined;
+  if (state.descriptor !== Composite.transactionalState && state.descriptor !== 'amqp:transactional-state:list') return undefined;
   const id = state.value[0];
   return Buffer.isBuffer(id) ? id : undefined;
 }
 
-/**
- * Reads the AMQP frame `buf[start, end)` if it is a transfer whose performative has the common
- * small-ulong descriptor; undefined for any other frame. Throws FERRY_AMQP_DECODE for a transfer
- * that does not decode.
- */
-export function readTransferFrame(buf: Buffer, start: number, end: number): TransferFrame | undefined {
+function uintOf(v: AmqpValue, name: string): number | undefined {
+  if (v === null) return undefined;
+  if (typeof v === 'number' && Number.isInteger(v) && v >= 0) return v;
+  if (typeof v === 'bigint' && v >= 0n && v <= 0xffffffffn) return Number(v);
+  throw new FerryError('FERRY_AMQP_DECODE', `${name} must be an unsigned integer`);
+}
+
+/** True when the frame `buf[start, end)` holds a transfer (with the usual small-ulong descriptor). */
+export function isTransfer(buf: Buffer, start: number, end: number): boolean {
   const body = start + buf[start + 4]! * 4;
-  if (body + 3 > end || buf[body] !== 0x00 || buf[body + 1] !== 0x53 || buf[body + 2] !== TRANSFER) return undefined;
+  return body + 3 <= end && buf[body] === 0x00 && buf[body + 1] === 0x53 && buf[body + 2] === Performative.transfer;
+}
+
+/** Reads the transfer frame `buf[start, end)` into `into`. Throws FERRY_AMQP_DECODE for one that does not decode. */
+export function readTransferFrame(buf: Buffer, start: number, end: number, into = new TransferFrame()): TransferFrame {
+  const body = start + buf[start + 4]! * 4;
   const reader = new AmqpReader(buf, body + 3, end);
   const count = reader.compoundHead(false);
-  let handle: AmqpValue = null;
-  let deliveryId: AmqpValue = null;
-  let tag: AmqpValue = null;
-  let format: AmqpValue = null;
-  let settled: AmqpValue = null;
-  let more: AmqpValue = null;
-  let state: AmqpValue = null;
-  let resume: AmqpValue = null;
-  let aborted: AmqpValue = null;
+  into.channel = buf.readUInt16BE(start + 6);
+  into.deliveryId = undefined;
+  into.format = 0;
+  into.settled = false;
+  into.more = false;
+  into.aborted = false;
+  into.txnId = undefined;
+  let handle: number | undefined;
   for (let i = 0; i < count; i++) {
+    // the delivery tag (2), rcv-settle-mode (6), resume (8), batchable (10) are not needed
+    if (i === 2 || i === 6 || i === 8 || i >= 10) {
+      reader.skip();
+      continue;
+    }
     const v = reader.read();
     switch (i) {
       case 0:
-        handle = v;
+        handle = uintOf(v, 'handle');
         break;
       case 1:
-        deliveryId = v;
-        break;
-      case 2:
-        tag = v;
+        into.deliveryId = uintOf(v, 'delivery-id');
         break;
       case 3:
-        format = v;
+        into.format = uintOf(v, 'message-format') ?? 0;
         break;
       case 4:
-        settled = v;
+        into.settled = v === true;
         break;
       case 5:
-        more = v;
+        into.more = v === true;
         break;
       case 7:
-        state = v;
-        break;
-      case 8:
-        resume = v;
+        into.txnId = txnIdOf(v);
         break;
       case 9:
-        aborted = v;
+        into.aborted = v === true;
         break;
       default:
         break;
     }
   }
-  const unusual = more === true || resume === true || aborted === true || typeof handle !== 'number' || typeof deliveryId !== 'number';
-  return {
-    channel: buf.readUInt16BE(start + 6),
-    handle: typeof handle === 'number' ? handle : -1,
-    deliveryId: typeof deliveryId === 'number' ? deliveryId : undefined,
-    tag: Buffer.isBuffer(tag) ? tag : EMPTY,
-    format: typeof format === 'number' ? format : 0,
-    settled: settled === true,
-    txnId: txnIdOf(state),
-    unusual,
-    payload: buf.subarray(reader.offset, end),
-  };
+  if (handle === undefined) throw new FerryError('FERRY_AMQP_DECODE', 'a transfer needs a handle');
+  into.handle = handle;
+  into.payload = buf.subarray(reader.offset, end);
+  return into;
 }
 
-/** An incoming delivery as rhea's Incoming keeps it, with its `update` that settles it. */
-class IncomingDelivery implements RheaDelivery {
-  settled = false;
-  readonly state = undefined;
+// the broker's transfers: handle, delivery-id, delivery-tag (the core tag's decimal digits), message-format 0, settled
 
-  constructor(
-    readonly id: number,
-    readonly tag: Buffer,
-    readonly format: number,
-    readonly link: RheaLink,
-    public remote_settled: boolean,
-  ) {}
+function digits(tag: number): number {
+  let n = 1;
+  for (let t = tag; t >= 10; t = Math.floor(t / 10)) n++;
+  return n;
+}
 
-  update(settled: boolean, state?: Typed): void {
-    this.link.session.incoming.update(this, settled, state);
-  }
+/** Bytes of a single-frame transfer carrying `payloadSize` bytes. */
+export function transferSize(handle: number, id: number, tag: number, payloadSize: number): number {
+  const listSize = 1 + uintSize(handle) + uintSize(id) + 2 + digits(tag) + 1 + 1;
+  return 8 + 3 + 2 + listSize + payloadSize;
 }
 
 /**
- * Enters a received single-frame transfer into its session's books as rhea's Incoming.on_transfer
- * would, and returns the delivery; undefined when rhea must take the frame instead (its books
- * disagree, for example a delivery id out of sequence, which rhea answers as the error it is).
+ * Writes a single-frame transfer into `out`: the frame head (for a frame of `frameSize` bytes), the
+ * performative, the delivery's header section, then `body` when given (otherwise the caller writes
+ * it next).
  */
-export function acceptTransfer(session: RheaSession, link: RheaLink, frame: TransferFrame): RheaDelivery | undefined {
-  const incoming = session.incoming;
-  const id = frame.deliveryId!;
-  if (link._incomplete !== undefined || incoming.deliveries.available() === 0) return undefined;
-  if (incoming.next_delivery_id !== undefined && incoming.next_delivery_id !== id) return undefined;
-  incoming.next_transfer_id++;
-  const delivery = new IncomingDelivery(id, frame.tag, frame.format, link, frame.settled);
-  incoming.deliveries.push(delivery);
-  incoming.next_delivery_id = id + 1;
-  if (link.credit > 0) link.credit--;
-  link.delivery_count++;
-  return delivery;
-}
-
-/** An outgoing delivery as rhea's Outgoing keeps it. */
-class OutgoingDelivery implements RheaDelivery {
-  readonly tag = EMPTY;
-  readonly data: Buffer[] = [];
-  readonly format = 0;
-  readonly next_to_send = 1;
-  readonly sent = true;
-  readonly state = undefined;
-  readonly remote_state = undefined;
-  ferryTag: number | undefined;
-
-  constructor(
-    readonly id: number,
-    readonly link: RheaLink,
-    public settled: boolean,
-    public remote_settled: boolean,
-    ferryTag: number | undefined,
-  ) {
-    this.ferryTag = ferryTag;
-  }
-
-  update(settled: boolean, state?: Typed): void {
-    this.link.session.outgoing.update(this, settled, state);
-  }
-}
-
-function uintSize(v: number): number {
-  return v === 0 ? 1 : v < 256 ? 2 : 5;
-}
-
-function writeUint(out: Buffer, at: number, v: number): number {
-  if (v === 0) {
-    out[at] = 0x43;
-    return at + 1;
-  }
-  if (v < 256) {
-    out[at] = 0x52;
-    out[at + 1] = v;
-    return at + 2;
-  }
-  out[at] = 0x70;
-  out.writeUInt32BE(v >>> 0, at + 1);
-  return at + 5;
-}
-
-/**
- * Writes one delivery as a single transfer frame straight to the transport and enters it into the
- * session's books as rhea's Outgoing.send and process would. Returns false, having done nothing,
- * when rhea must send it: deliveries of this session are queued in rhea ahead of it, the peer's
- * session window is closed, or the message needs more than one frame.
- */
-export function sendTransfer(
-  transport: TransportConnection,
-  link: RheaLink,
-  header: Buffer,
-  message: Buffer,
+export function writeTransfer(
+  out: Buffer,
+  channel: number,
+  handle: number,
+  id: number,
   tag: number,
   settled: boolean,
-): boolean {
-  const session = link.session;
-  const outgoing = session.outgoing;
-  if (outgoing.next_pending_delivery !== outgoing.next_delivery_id || outgoing.transfer_window() <= 0) return false;
-  const id = outgoing.next_delivery_id;
-  const handle = link.local.handle;
-  const tagText = String(tag);
-  // transfer: handle, delivery-id, delivery-tag, message-format 0, settled
-  const listSize = 1 + uintSize(handle) + uintSize(id) + 2 + tagText.length + 1 + 1;
-  const performativeSize = 3 + 3 + listSize - 1;
-  const size = 8 + performativeSize + header.length + message.length;
-  const maxFrame = link.connection.max_frame_size;
-  if (maxFrame !== undefined && size > maxFrame) return false;
-  // the frame's head and the delivery's header are written here; the message's encoding, made once
-  // and shared by every delivery of it, goes out as it is (the socket is corked: one writev)
-  const out = Buffer.allocUnsafe(size - message.length);
-  out.writeUInt32BE(size, 0);
+  message: Message,
+  redeliveries: number,
+  now: number,
+  body: Buffer | undefined,
+  frameSize = out.length,
+): void {
+  const tagDigits = digits(tag);
+  const listSize = 1 + uintSize(handle) + uintSize(id) + 2 + tagDigits + 1 + 1;
+  out.writeUInt32BE(frameSize, 0);
   out[4] = 2;
   out[5] = 0;
-  out.writeUInt16BE(session.local.channel, 6);
+  out.writeUInt16BE(channel, 6);
   out[8] = 0x00;
   out[9] = 0x53;
-  out[10] = TRANSFER;
+  out[10] = Performative.transfer;
   out[11] = 0xc0;
   out[12] = listSize;
   out[13] = 5;
   let at = writeUint(out, 14, handle);
   at = writeUint(out, at, id);
   out[at++] = 0xa0;
-  out[at++] = tagText.length;
-  at += out.write(tagText, at, 'latin1');
+  out[at++] = tagDigits;
+  // digits written back to front: no string per delivery
+  let t = tag;
+  for (let i = at + tagDigits - 1; i >= at; i--) {
+    out[i] = 0x30 + (t % 10);
+    t = Math.floor(t / 10);
+  }
+  at += tagDigits;
   out[at++] = 0x43;
   out[at++] = settled ? 0x41 : 0x42;
-  header.copy(out, at);
-  transport.write(out);
-  transport.write(message);
+  at = writeHeader(out, at, message, redeliveries, now);
+  if (body !== undefined) body.copy(out, at);
+}
 
-  outgoing.next_delivery_id++;
-  outgoing.next_pending_delivery++;
-  outgoing.next_transfer_id++;
-  outgoing.window--;
-  link.credit--;
-  link.delivery_count++;
-  // every delivery takes its slot, even a pre-settled one: rhea finds deliveries by id from the oldest
-  outgoing.deliveries.push(new OutgoingDelivery(id, link, settled, settled, settled ? undefined : tag));
-  // rhea frees settled slots when it next runs
-  link.connection._register();
-  return true;
+/**
+ * Writes a delivery too large for one of the peer's frames as several ([AMQP 2.6.14]: more=true on
+ * all but the last); returns how many frames it took.
+ */
+export function writeTransferFrames(
+  transport: TransportConnection,
+  maxFrame: number,
+  channel: number,
+  handle: number,
+  id: number,
+  tag: number,
+  settled: boolean,
+  payload: Buffer,
+): number {
+  // room for the frame head and the largest transfer performative the broker writes
+  const room = maxFrame - 64;
+  const tagBytes = Buffer.from(String(tag), 'latin1');
+  let frames = 0;
+  for (let at = 0; at < payload.length; at += room) {
+    const part = payload.subarray(at, Math.min(payload.length, at + room));
+    const more = at + room < payload.length;
+    const fields =
+      frames === 0
+        ? [put.uint(handle), put.uint(id), put.binary(tagBytes), put.uint(0), put.bool(settled), put.bool(more)]
+        : [put.uint(handle), undefined, undefined, undefined, put.bool(settled), put.bool(more)];
+    transport.write(amqpFrame(channel, Performative.transfer, fields, part));
+    frames++;
+  }
+  return frames;
 }

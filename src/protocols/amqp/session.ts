@@ -1,0 +1,537 @@
+import { FerryError } from '../../errors.js';
+import type { CoreSession, Message } from '../../core/index.js';
+import { AmqpReader, Described, type AmqpValue, type AmqpWriter } from './codec.js';
+import {
+  Composite,
+  Performative,
+  amqpFrame,
+  boolField,
+  dispositionSize,
+  flowSize,
+  optionalUint,
+  put,
+  stringField,
+  symbolsField,
+  uintField,
+  writeDisposition,
+  writeFlow,
+  type AmqpError,
+  type FlowFields,
+} from './frames.js';
+import { ReceivingLink } from './incoming.js';
+import { AmqpConditionError, Link, type DeliveryState, type LinkOwner, type SessionPort } from './link.js';
+import { encodeHeader, headerSize, messageEncoding } from './mapping.js';
+import { ConsumerLink } from './outgoing.js';
+import { transferSize, writeTransfer, writeTransferFrames, type TransferFrame } from './transfers.js';
+
+/** An attach as the client sent it, the fields the broker reads. */
+export interface AttachRequest {
+  readonly name: string;
+  readonly handle: number;
+  /** The client's role: true when the client receives (the broker's end sends). */
+  readonly clientReceives: boolean;
+  readonly sndSettleMode: number;
+  readonly rcvSettleMode: number;
+  readonly source: AmqpValue;
+  readonly target: AmqpValue;
+  readonly desiredCapabilities: readonly string[];
+}
+
+/** The broker's answer to an attach it accepts. */
+export interface AttachAnswer {
+  readonly link: Link;
+  readonly source: ((w: AmqpWriter) => void) | undefined;
+  readonly target: ((w: AmqpWriter) => void) | undefined;
+  readonly sndSettleMode: number;
+  readonly rcvSettleMode: number;
+  readonly maxMessageSize?: number;
+  /** Runs once the attach is written (a producer's first credit follows its attach). */
+  readonly started?: () => void;
+}
+
+/** What a session needs from its connection. */
+export interface SessionHost extends LinkOwner {
+  /** The peer's max-frame-size. */
+  readonly peerMaxFrame: number;
+  /** Builds the broker's end of a link; throws a FerryError to refuse it. */
+  openLink(session: AmqpSession, request: AttachRequest, handle: number): AttachAnswer;
+  /** A link the broker kept has gone (counted against amqp.maxLinks). */
+  linkGone(link: Link): void;
+  /** A link was refused or kept (logs, counting). */
+  linkRefused(request: AttachRequest, err: unknown): AmqpError;
+}
+
+/** The broker's end of a refused link, kept until the client's detach frees its handle. */
+class RefusedLink extends Link {
+  detached(): void {}
+  close(): void {}
+}
+
+const OUTGOING_WINDOW = 0x7fffffff;
+/** The accepted outcome, shared by every disposition that carries it. */
+const ACCEPTED_STATE = new Described(Composite.accepted, []);
+
+/** True when an accepted outcome with no fields starts at `at`: 00 53 24, then an empty list. */
+function isAcceptedAt(buf: Buffer, at: number, end: number): boolean {
+  if (at + 4 > end || buf[at] !== 0x00 || buf[at + 1] !== 0x53 || buf[at + 2] !== Composite.accepted) return false;
+  const list = buf[at + 3];
+  if (list === 0x45) return true;
+  // list8 or list32 with a count of 0
+  if (list === 0xc0) return at + 6 <= end && buf[at + 5] === 0;
+  if (list === 0xd0) return at + 12 <= end && buf.readUInt32BE(at + 8) === 0;
+  return false;
+}
+const HANDLE_MAX = 0xffffffff;
+
+function pow2AtLeast(n: number): number {
+  let p = 1;
+  while (p < n) p *= 2;
+  return p;
+}
+
+/**
+ * One AMQP session ([AMQP 2.5]): its windows, the links attached on it by handle, the delivery ids
+ * of both directions, and the broker's unsettled deliveries in a ring of slots (the session window
+ * bounds them, so nothing is allocated per delivery to find one again).
+ */
+export class AmqpSession implements SessionPort {
+  private readonly links = new Map<number, Link>();
+  private readonly localHandles: (Link | undefined)[] = [];
+  private nextIncomingId: number;
+  private incomingWindow: number;
+  private nextOutgoingId = 0;
+  private remoteIncomingWindow: number;
+  private nextDeliveryId = 0;
+  private oldestUnsettled = 0;
+  private readonly ring: (Link | undefined)[];
+  private readonly tags: Float64Array;
+  private readonly mask: number;
+  private accepted: number[] = [];
+  private flushScheduled = false;
+  private blocked = false;
+  ended = false;
+
+  constructor(
+    private readonly host: SessionHost,
+    readonly channel: number,
+    readonly remoteChannel: number,
+    begin: readonly AmqpValue[],
+    readonly core: CoreSession,
+  ) {
+    this.nextIncomingId = uintField(begin, 1, 'next-outgoing-id');
+    this.remoteIncomingWindow = uintField(begin, 2, 'incoming-window');
+    uintField(begin, 3, 'outgoing-window');
+    this.incomingWindow = host.options.sessionWindow;
+    const slots = pow2AtLeast(host.options.sessionWindow);
+    this.ring = new Array<Link | undefined>(slots).fill(undefined);
+    this.tags = new Float64Array(slots);
+    this.mask = slots - 1;
+  }
+
+  get owner(): LinkOwner {
+    return this.host;
+  }
+
+  private write(frame: Buffer): void {
+    this.host.transport.write(frame);
+  }
+
+  /** The broker's begin, answering the client's. */
+  begun(): void {
+    this.write(
+      amqpFrame(this.channel, Performative.begin, [
+        put.ushort(this.remoteChannel),
+        put.uint(this.nextOutgoingId),
+        put.uint(this.incomingWindow),
+        put.uint(OUTGOING_WINDOW),
+        put.uint(HANDLE_MAX),
+      ]),
+    );
+  }
+
+  /** Ends the session from the broker's side, with an error (or in answer to the client's end). */
+  end(error?: AmqpError): void {
+    if (this.ended) return;
+    this.close();
+    this.write(amqpFrame(this.channel, Performative.end, [error === undefined ? undefined : put.error(error)]));
+  }
+
+  /** Lets go of every link and the core session; nothing is written. */
+  close(): void {
+    if (this.ended) return;
+    // acceptances gathered in this turn go out before the end
+    this.flush();
+    this.ended = true;
+    for (const link of this.links.values()) this.letGo(link);
+    this.links.clear();
+    this.core.close();
+  }
+
+  private letGo(link: Link): void {
+    if (link instanceof RefusedLink) return;
+    link.close();
+    this.host.linkGone(link);
+  }
+
+  // frames from the client
+
+  frame(code: number, fields: readonly AmqpValue[]): void {
+    switch (code) {
+      case Performative.attach:
+        return this.attach(fields);
+      case Performative.flow:
+        return this.flowIn(fields);
+      case Performative.disposition:
+        return this.disposition(fields);
+      case Performative.detach:
+        return this.detachIn(fields);
+      default:
+        throw new AmqpConditionError('amqp:illegal-state', `performative 0x${code.toString(16)} is not expected on a session`);
+    }
+  }
+
+  private attach(fields: readonly AmqpValue[]): void {
+    const name = stringField(fields, 0, 'name');
+    if (name === undefined) throw new FerryError('FERRY_AMQP_DECODE', 'an attach needs a name');
+    const remoteHandle = uintField(fields, 1, 'handle');
+    if (this.links.has(remoteHandle)) throw new AmqpConditionError('amqp:session:handle-in-use', `handle ${remoteHandle} is already attached`);
+    const request: AttachRequest = {
+      name,
+      handle: remoteHandle,
+      clientReceives: boolField(fields, 2, 'role'),
+      sndSettleMode: optionalUint(fields, 3, 'snd-settle-mode') ?? 2,
+      rcvSettleMode: optionalUint(fields, 4, 'rcv-settle-mode') ?? 0,
+      source: fields[5] ?? null,
+      target: fields[6] ?? null,
+      desiredCapabilities: symbolsField(fields, 12),
+    };
+    let handle = this.localHandles.indexOf(undefined);
+    if (handle < 0) handle = this.localHandles.length;
+    let answer: AttachAnswer;
+    try {
+      answer = this.host.openLink(this, request, handle);
+    } catch (err) {
+      // [AMQP 2.6.3] a link that cannot be made is attached with a null terminus, then detached with the error
+      const error = this.host.linkRefused(request, err);
+      const refused = new RefusedLink(name, handle, remoteHandle);
+      this.keep(refused);
+      this.writeAttach(refused, request, { link: refused, source: undefined, target: undefined, sndSettleMode: request.sndSettleMode, rcvSettleMode: request.rcvSettleMode });
+      this.detach(refused, error);
+      return;
+    }
+    this.keep(answer.link);
+    this.writeAttach(answer.link, request, answer);
+    answer.started?.();
+  }
+
+  private keep(link: Link): void {
+    this.links.set(link.remoteHandle, link);
+    this.localHandles[link.handle] = link;
+  }
+
+  private writeAttach(link: Link, request: AttachRequest, answer: AttachAnswer): void {
+    const brokerSends = request.clientReceives;
+    this.write(
+      amqpFrame(this.channel, Performative.attach, [
+        put.string(request.name),
+        put.uint(link.handle),
+        put.bool(!brokerSends),
+        put.ubyte(answer.sndSettleMode),
+        put.ubyte(answer.rcvSettleMode),
+        answer.source,
+        answer.target,
+        undefined,
+        undefined,
+        brokerSends ? put.uint(0) : undefined,
+        answer.maxMessageSize === undefined ? undefined : put.ulong(answer.maxMessageSize),
+      ]),
+    );
+  }
+
+  detach(link: Link, error?: AmqpError): void {
+    if (link.detachSent || this.ended) return;
+    link.detachSent = true;
+    this.write(amqpFrame(this.channel, Performative.detach, [put.uint(link.handle), put.bool(true), error === undefined ? undefined : put.error(error)]));
+  }
+
+  private detachIn(fields: readonly AmqpValue[]): void {
+    const remoteHandle = uintField(fields, 0, 'handle');
+    const link = this.links.get(remoteHandle);
+    if (link === undefined) throw new AmqpConditionError('amqp:session:unattached-handle', `detach of handle ${remoteHandle}, which is not attached`);
+    this.links.delete(remoteHandle);
+    const closed = boolField(fields, 1, 'closed');
+    if (!(link instanceof RefusedLink)) {
+      link.detached(closed);
+      this.host.linkGone(link);
+    }
+    // the broker answers with closed=true whatever the client asked, so its link end is gone either way
+    this.detach(link);
+    this.localHandles[link.handle] = undefined;
+  }
+
+  private linkOf(remoteHandle: number): Link {
+    const link = this.links.get(remoteHandle);
+    if (link === undefined) throw new AmqpConditionError('amqp:session:unattached-handle', `handle ${remoteHandle} is not attached`);
+    return link;
+  }
+
+  // transfers from the client
+
+  transfer(frame: TransferFrame): void {
+    this.nextIncomingId++;
+    if (--this.incomingWindow <= this.host.options.sessionWindow / 2) {
+      this.incomingWindow = this.host.options.sessionWindow;
+      this.writeFlowFrame(undefined);
+    }
+    const link = this.linkOf(frame.handle);
+    if (link instanceof ReceivingLink) {
+      link.transfer(frame);
+      return;
+    }
+    if (link instanceof RefusedLink) {
+      // [AMQP 2.6.7] a refused link never had credit
+      throw new AmqpConditionError('amqp:link:transfer-limit-exceeded', `transfer on link "${link.name}" without link credit`);
+    }
+    throw new AmqpConditionError('amqp:illegal-state', `transfer on link "${link.name}", on which the broker sends`);
+  }
+
+  settle(deliveryId: number, state: DeliveryState | undefined): void {
+    if (this.ended) return;
+    if (state === undefined) {
+      this.accepted.push(deliveryId);
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        process.nextTick(() => this.flush());
+      }
+      return;
+    }
+    this.flush();
+    this.write(amqpFrame(this.channel, Performative.disposition, [put.bool(true), put.uint(deliveryId), undefined, put.bool(true), state]));
+  }
+
+  /** Writes the gathered acceptances as dispositions over runs of consecutive delivery ids. */
+  private flush(): void {
+    this.flushScheduled = false;
+    const ids = this.accepted;
+    if (ids.length === 0 || this.ended) {
+      ids.length = 0;
+      return;
+    }
+    this.writeRanges(ids, true, true);
+    ids.length = 0;
+  }
+
+  private writeRanges(ids: readonly number[], role: boolean, accepted: boolean): void {
+    let start = ids[0]!;
+    let prev = start;
+    for (let i = 1; i <= ids.length; i++) {
+      const id = ids[i];
+      if (id === prev + 1) {
+        prev = id;
+        continue;
+      }
+      const size = dispositionSize(start, prev, accepted);
+      const room = this.host.transport.reserve?.(size);
+      if (room !== undefined) writeDisposition(room, 0, this.channel, role, start, prev, accepted);
+      else {
+        const out = Buffer.allocUnsafe(size);
+        writeDisposition(out, 0, this.channel, role, start, prev, accepted);
+        this.write(out);
+      }
+      if (id !== undefined) start = prev = id;
+    }
+  }
+
+  // flow
+
+  private flowIn(fields: readonly AmqpValue[]): void {
+    const nextIncoming = optionalUint(fields, 0, 'next-incoming-id') ?? 0;
+    const window = uintField(fields, 1, 'incoming-window');
+    const wasClosed = this.remoteIncomingWindow <= 0;
+    this.remoteIncomingWindow = nextIncoming + window - this.nextOutgoingId;
+    const handle = optionalUint(fields, 4, 'handle');
+    const echo = boolField(fields, 9, 'echo');
+    if (handle === undefined) {
+      if (echo) this.writeFlowFrame(undefined);
+    } else {
+      const link = this.linkOf(handle);
+      if (link instanceof ConsumerLink) {
+        // [AMQP 2.6.7] credit = delivery-count(receiver) + link-credit - delivery-count(sender)
+        const theirCount = optionalUint(fields, 5, 'delivery-count') ?? 0;
+        link.credit = Math.max(0, theirCount + uintField(fields, 6, 'link-credit', 0) - link.deliveryCount);
+        link.drain = boolField(fields, 8, 'drain');
+        link.flowed();
+        // nothing more to send now: the rest of the credit is used up by advancing the delivery count
+        if (link.drain && link.credit > 0 && link.drainable) this.drained(link);
+        else if (echo) this.writeFlowFrame(link);
+      } else if (echo && !(link instanceof RefusedLink)) this.writeFlowFrame(link);
+    }
+    if (wasClosed && this.remoteIncomingWindow > 0) this.unblock();
+  }
+
+  drained(link: Link): void {
+    if (this.ended || link.detachSent) return;
+    link.deliveryCount += link.credit;
+    link.credit = 0;
+    this.writeFlowFrame(link);
+  }
+
+  flow(link: Link, echo = false): void {
+    if (this.ended || link.detachSent) return;
+    this.writeFlowFrame(link, echo);
+  }
+
+  private readonly flowFields: FlowFields = {
+    nextIncomingId: 0,
+    incomingWindow: 0,
+    nextOutgoingId: 0,
+    outgoingWindow: OUTGOING_WINDOW,
+    handle: undefined,
+    deliveryCount: 0,
+    linkCredit: 0,
+    available: 0,
+    drain: false,
+    echo: false,
+  };
+
+  private writeFlowFrame(link: Link | undefined, echo = false): void {
+    const f = this.flowFields;
+    f.nextIncomingId = this.nextIncomingId >>> 0;
+    f.incomingWindow = this.incomingWindow;
+    f.nextOutgoingId = this.nextOutgoingId >>> 0;
+    f.handle = link?.handle;
+    if (link !== undefined) {
+      f.deliveryCount = link.deliveryCount >>> 0;
+      f.linkCredit = link.credit;
+      f.drain = link.drain;
+      f.echo = echo;
+    }
+    const size = flowSize(f);
+    const room = this.host.transport.reserve?.(size);
+    if (room !== undefined) writeFlow(room, 0, this.channel, f);
+    else {
+      const out = Buffer.allocUnsafe(size);
+      writeFlow(out, 0, this.channel, f);
+      this.write(out);
+    }
+  }
+
+  // the broker's deliveries
+
+  canSend(): boolean {
+    if (!this.ended && this.nextDeliveryId - this.oldestUnsettled <= this.mask && this.remoteIncomingWindow > 0) return true;
+    this.blocked = true;
+    return false;
+  }
+
+  sendTransfer(link: Link, tag: number, message: Message, redeliveries: number, now: number, settled: boolean): void {
+    const id = this.nextDeliveryId++;
+    if (!settled) {
+      const slot = id & this.mask;
+      this.ring[slot] = link;
+      this.tags[slot] = tag;
+    } else if (id === this.oldestUnsettled) this.oldestUnsettled++;
+    link.credit--;
+    link.deliveryCount++;
+    const body = messageEncoding(message);
+    const size = transferSize(link.handle, id >>> 0, tag, headerSize(message, redeliveries, now) + body.length);
+    if (size <= this.host.peerMaxFrame) {
+      const transport = this.host.transport;
+      const room = transport.reserve?.(size);
+      if (room !== undefined) writeTransfer(room, this.channel, link.handle, id >>> 0, tag, settled, message, redeliveries, now, body);
+      else {
+        // too large for the slab: the frame's head and header in a buffer of their own, the body as it is
+        const headLength = size - body.length;
+        const head = Buffer.allocUnsafe(headLength);
+        writeTransfer(head, this.channel, link.handle, id >>> 0, tag, settled, message, redeliveries, now, undefined, size);
+        transport.write(head);
+        transport.write(body);
+      }
+      this.nextOutgoingId++;
+      this.remoteIncomingWindow--;
+      return;
+    }
+    const payload = Buffer.concat([encodeHeader(message, redeliveries, now), body]);
+    const frames = writeTransferFrames(this.host.transport, this.host.peerMaxFrame, this.channel, link.handle, id >>> 0, tag, settled, payload);
+    this.nextOutgoingId += frames;
+    this.remoteIncomingWindow -= frames;
+  }
+
+  private disposition(fields: readonly AmqpValue[]): void {
+    this.dispositionOf(boolField(fields, 0, 'role'), uintField(fields, 1, 'first'), optionalUint(fields, 2, 'last'), boolField(fields, 3, 'settled'), fields[4] ?? null);
+  }
+
+  /**
+   * A disposition read from `buf[start, end)` (the list after its descriptor) without building the
+   * performative: the common accepted outcome is recognised from its bytes, so a consumer's
+   * settlements allocate nothing here.
+   */
+  dispositionFrame(buf: Buffer, start: number, end: number): void {
+    const reader = new AmqpReader(buf, start, end);
+    const count = reader.compoundHead(false);
+    let role = false;
+    let first: number | undefined;
+    let last: number | undefined;
+    let settled = false;
+    let state: AmqpValue = null;
+    for (let i = 0; i < count; i++) {
+      if (i === 4 && isAcceptedAt(buf, reader.offset, end)) {
+        state = ACCEPTED_STATE;
+        reader.skip();
+        continue;
+      }
+      if (i > 4) {
+        reader.skip();
+        continue;
+      }
+      const v = reader.read();
+      if (i === 0) role = v === true;
+      else if (i === 1) first = typeof v === 'number' ? v : undefined;
+      else if (i === 2) last = typeof v === 'number' ? v : undefined;
+      else if (i === 3) settled = v === true;
+      else state = v;
+    }
+    if (first === undefined) throw new FerryError('FERRY_AMQP_DECODE', 'a disposition needs a first delivery id');
+    this.dispositionOf(role, first, last, settled, state);
+  }
+
+  private dispositionOf(role: boolean, first: number, last: number | undefined, settled: boolean, state: AmqpValue): void {
+    // role true: the client is the receiver, so this is about the broker's deliveries
+    if (!role) return;
+    const lo = Math.max(first, this.oldestUnsettled);
+    const hi = Math.min(last ?? first, this.nextDeliveryId - 1);
+    let settledHere: number[] | undefined;
+    for (let id = lo; id <= hi; id++) {
+      const slot = id & this.mask;
+      const link = this.ring[slot];
+      if (!(link instanceof ConsumerLink)) continue;
+      const terminal = link.disposition(this.tags[slot]!, state, settled);
+      if (settled || terminal) this.ring[slot] = undefined;
+      // the client settles second (rcv-settle-mode second): the broker settles now
+      if (!settled && terminal) (settledHere ??= []).push(id);
+    }
+    if (settledHere !== undefined) this.writeRanges(settledHere, false, false);
+    this.advance();
+  }
+
+  private advance(): void {
+    const before = this.oldestUnsettled;
+    while (this.oldestUnsettled < this.nextDeliveryId && this.ring[this.oldestUnsettled & this.mask] === undefined) this.oldestUnsettled++;
+    if (this.oldestUnsettled !== before) this.unblock();
+  }
+
+  /** Slots or window opened: consumers that stopped for want of them may go on. */
+  private unblock(): void {
+    if (!this.blocked || this.ended) return;
+    this.blocked = false;
+    for (const link of this.links.values()) if (link instanceof ConsumerLink) link.flowed();
+  }
+
+  forget(link: Link): void {
+    for (let id = this.oldestUnsettled; id < this.nextDeliveryId; id++) {
+      const slot = id & this.mask;
+      if (this.ring[slot] === link) this.ring[slot] = undefined;
+    }
+    this.advance();
+  }
+}
