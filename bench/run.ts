@@ -34,6 +34,7 @@ const USAGE = `usage: npm run bench -- [options]
   --receipt-window N             most unconfirmed sends when a scenario confirms them (default 100)
   --drain-timeout SECONDS        wait for the last messages before counting them lost (default 15)
   --ferry-main FILE              Ferry's CLI entry point (default dist/src/cli/main.js of this build)
+  --ferry-node-args ARGS         options for Ferry's Node, space-separated (e.g. "--trace-gc --max-semi-space-size=16")
   --activemq-home DIR            ActiveMQ 5.x installation (default ${DEFAULT_ACTIVEMQ_HOME})
   --mosquitto FILE               Mosquitto's executable (default ${DEFAULT_MOSQUITTO})
   --rabbitmq FILE                RabbitMQ's start script (default ${DEFAULT_RABBITMQ_SERVER})
@@ -57,6 +58,7 @@ function parse(argv: string[]) {
       'drain-timeout': { type: 'string' },
       'activemq-home': { type: 'string', default: DEFAULT_ACTIVEMQ_HOME },
       'ferry-main': { type: 'string' },
+      'ferry-node-args': { type: 'string' },
       mosquitto: { type: 'string', default: DEFAULT_MOSQUITTO },
       rabbitmq: { type: 'string', default: DEFAULT_RABBITMQ_SERVER },
       results: { type: 'string', default: RESULTS_DIR },
@@ -103,6 +105,7 @@ function parse(argv: string[]) {
     run,
     activeMqHome: values['activemq-home'],
     ferryMain: values['ferry-main'],
+    ferryNodeArgs: (values['ferry-node-args'] ?? '').split(' ').filter((a) => a !== ''),
     resultsDir: values.results,
     keep: values.keep,
     list: values.list,
@@ -114,7 +117,7 @@ function start(name: BrokerName, args: ReturnType<typeof parse>): Promise<Runnin
   if (name === 'mosquitto') return startMosquitto({ executable: args.mosquitto, keepFolder: args.keep });
   if (name === 'activemq') return startActiveMq({ home: args.activeMqHome, keepFolder: args.keep });
   if (name === 'rabbitmq') return startRabbitMq({ server: args.rabbitmq, keepFolder: args.keep });
-  return startFerry({ keepFolder: args.keep, ...(args.ferryMain === undefined ? {} : { main: path.resolve(args.ferryMain) }) });
+  return startFerry({ keepFolder: args.keep, nodeArgs: args.ferryNodeArgs, ...(args.ferryMain === undefined ? {} : { main: path.resolve(args.ferryMain) }) });
 }
 
 async function main(): Promise<number> {

@@ -2,6 +2,9 @@
 // that neither waits on the other's event loop. The runner talks to them with the messages below and
 // they share counters (shared-state.ts) for the producer's window.
 
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises';
 import { nowUs } from './clock.js';
@@ -108,7 +111,20 @@ async function runConsumers(data: ConsumerWorkerData): Promise<void> {
   const myGroups = new Set(mine.map((i) => groupOf(scenario, i)));
   const received = new Array<number>(mine.length).fill(0);
   const histogram = new LatencyHistogram();
+  const warmupHistogram = new LatencyHistogram();
   const topic = scenario.kind === 'topic';
+  // BENCH_LATENCY_LOG=DIR: every measured delivery's send and receive time (µs of nowUs()), one per
+  // line, for lining the slow ones up with what the broker did at the time (its GC, for one)
+  const logDir = process.env['BENCH_LATENCY_LOG'];
+  const latencyLog: number[] | undefined = logDir === undefined ? undefined : [];
+  // and this thread's own GC pauses (start and duration, µs), which delay the reads it times
+  const gcLog: number[] = [];
+  if (logDir !== undefined) {
+    const originUs = nowUs() - performance.now() * 1000;
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) gcLog.push(Math.round(originUs + e.startTime * 1000), Math.round(e.duration * 1000));
+    }).observe({ entryTypes: ['gc'] });
+  }
 
   const publish = (): void => {
     let progress = topic ? Number.POSITIVE_INFINITY : 0;
@@ -126,18 +142,24 @@ async function runConsumers(data: ConsumerWorkerData): Promise<void> {
     failed = true;
   };
   for (const [local, i] of mine.entries()) {
-    const group = groups[groupOf(scenario, i)] as Group;
+    const measured = groups[groupOf(scenario, i)] as Group;
+    // Warm-up messages take the same path into throwaway counters: the measured path's code is then
+    // compiled before the window opens. Skipped, it was compiled on the window's first messages,
+    // which showed as stalls of several ms in the first 0.4 s of every fixed-rate run.
+    const warmup = new Group(scenario.producers);
     const events = {
       message(producer: number, seq: number, sentUs: number, phase: Phase, recvUs: number): void {
         received[local] = (received[local] ?? 0) + 1;
-        if (phase !== 'measure') return;
+        const measuring = phase === 'measure';
+        const group = measuring ? measured : warmup;
         const first = group.mark(producer, seq);
         if (first === undefined || !Number.isFinite(sentUs)) group.unreadable++;
         else if (!first) group.duplicates++;
         else {
           group.unique++;
           if (!consumerTakes(scenario, i, seq)) group.misrouted++;
-          histogram.record(recvUs - sentUs);
+          (measuring ? histogram : warmupHistogram).record(recvUs - sentUs);
+          if (measuring) latencyLog?.push(sentUs, recvUs);
           if (recvUs > group.lastRecvUs) group.lastRecvUs = recvUs;
         }
       },
@@ -149,6 +171,14 @@ async function runConsumers(data: ConsumerWorkerData): Promise<void> {
 
   parentPort?.on('message', (message: ToWorker) => {
     if (message.type === 'report') {
+      if (logDir !== undefined && latencyLog !== undefined) {
+        const lines: string[] = [];
+        for (let i = 0; i < latencyLog.length; i += 2) lines.push(`${latencyLog[i]}\t${latencyLog[i + 1]}`);
+        writeFileSync(path.join(logDir, `${scenario.name}.${target.broker}.${data.shard}.tsv`), lines.join('\n') + '\n');
+        const pauses: string[] = [];
+        for (let i = 0; i < gcLog.length; i += 2) pauses.push(`${gcLog[i]}\t${gcLog[i + 1]}`);
+        writeFileSync(path.join(logDir, `${scenario.name}.${target.broker}.${data.shard}.gc.tsv`), pauses.join('\n') + '\n');
+      }
       post({
         type: 'report',
         groups: groups.map((g) => ({
