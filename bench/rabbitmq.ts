@@ -38,9 +38,9 @@ export function rabbitMqInstalled(server: string): boolean {
 }
 
 /**
- * The AMQP 1.0 address of queue `name`. RabbitMQ 3.x's plugin declares the queue (durable) on first
- * attach for `/queue/NAME` (`/amq/queue/NAME` expects it to exist, and 4.x spells it
- * `/queues/NAME`); `/queue/NAME` is what the installed 3.10 takes for both ends of a link.
+ * The AMQP 1.0 address of queue `name`. RabbitMQ 3.x's plugin declares the queue on the first attach
+ * to `/queue/NAME`, durable only if the link's terminus is durable (`/amq/queue/NAME` expects the
+ * queue to exist; 4.x spells it `/queues/NAME`). Checked on 3.10: both ends of a link take it.
  */
 export function rabbitQueueAddress(name: string): string {
   return `/queue/${name}`;

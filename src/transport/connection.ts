@@ -11,7 +11,11 @@ export interface TransportConnection {
   readonly remoteAddress: string;
   /** The verified certificate a TLS client presented, for authentication; undefined on plain TCP and WebSocket. */
   readonly peerCertificate?: PeerCertificate | undefined;
-  /** Queues bytes; all writes of one turn of the event loop leave in one system call. */
+  /**
+   * Sends bytes; the writes of one turn of the event loop are joined into few system calls (over
+   * TCP, the first write of a turn to an idle socket leaves at once and the rest at the end of the
+   * turn). The bytes may be sent without a copy, so the caller must not change them afterwards.
+   */
   write(data: Buffer | string): void;
   /**
    * Room for `size` bytes at the end of what is written, for an encoder to fill before the next
