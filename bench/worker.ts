@@ -143,9 +143,8 @@ async function runConsumers(data: ConsumerWorkerData): Promise<void> {
   };
   for (const [local, i] of mine.entries()) {
     const measured = groups[groupOf(scenario, i)] as Group;
-    // Warm-up messages take the same path into throwaway counters: the measured path's code is then
-    // compiled before the window opens. Skipped, it was compiled on the window's first messages,
-    // which showed as stalls of several ms in the first 0.4 s of every fixed-rate run.
+    // Warm-up messages take the same path into throwaway counters, so that the measured path's code
+    // is compiled before the window opens rather than on its first messages.
     const warmup = new Group(scenario.producers);
     const events = {
       message(producer: number, seq: number, sentUs: number, phase: Phase, recvUs: number): void {

@@ -115,7 +115,7 @@ export class SocketConnection implements TransportConnection {
       // The first write of a turn to an idle socket leaves at once, and only what follows it in the
       // same turn is joined. Held to the end of the turn, it waited behind all the turn's other work:
       // a topic's fan-out to ten subscribers encodes every delivery before the first one left, and
-      // the per-turn flush measured 100 µs-1 ms after the first write (tail in bench/README.md). At
+      // the per-turn flush came 50-200 µs after the first write for most turns (bench/README.md). At
       // light load it costs no system call, since the turn would flush this socket once anyway.
       this.socket.write(data);
       this.cork();
