@@ -10,7 +10,8 @@
 
 import type { ConsumerEvents, ConsumerLink, FailureHandler, Phase, ProducerLink, ProtocolDriver, Target } from './drivers.js';
 import type { Scenario } from './scenarios.js';
-import { nowUs } from './clock.js';
+import { nowUs, stampUs } from './clock.js';
+import type { SendSchedule } from './clock.js';
 import { AmqpClient, Performative, WINDOW, amqpFrame, applicationProperties, described, terminus, type ReceivedFrame } from './amqp-client.js';
 
 const SEQ_DIGITS = 10;
@@ -145,7 +146,7 @@ class AmqpProducer implements ProducerLink {
     }
   }
 
-  send(firstSeq: number, count: number, phase: Phase): boolean {
+  send(firstSeq: number, count: number, phase: Phase, schedule?: SendSchedule): boolean {
     const { frame, idAt, tagAt, seqAt, tsAt } = this.templates[phase];
     const size = frame.length;
     const out = Buffer.allocUnsafe(size * count);
@@ -157,7 +158,7 @@ class AmqpProducer implements ProducerLink {
       out.writeUInt32BE((firstId + i) >>> 0, base + idAt);
       out.writeUInt32BE((firstId + i) >>> 0, base + tagAt);
       writeDigits(out, base + seqAt, SEQ_DIGITS, firstSeq + i);
-      writeDigits(out, base + tsAt, TS_DIGITS, ts);
+      writeDigits(out, base + tsAt, TS_DIGITS, stampUs(schedule, ts, i));
     }
     if (this.confirm) this.unconfirmed += count;
     this.queued.push(out);

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-export type BrokerName = 'ferry' | 'mosquitto' | 'activemq';
+export type BrokerName = 'ferry' | 'mosquitto' | 'activemq' | 'rabbitmq';
 
 export interface RunningBroker {
   readonly name: BrokerName;
@@ -13,7 +13,7 @@ export interface RunningBroker {
   readonly host: string;
   /** Absent for a broker without STOMP (Mosquitto). */
   readonly stompPort?: number;
-  /** Bound ports by protocol other than STOMP (Ferry: `amqp`, `mqtt`; ActiveMQ and Mosquitto: `mqtt`). */
+  /** Bound ports by protocol other than STOMP (Ferry: `amqp`, `mqtt`; ActiveMQ and Mosquitto: `mqtt`; RabbitMQ: `amqp`). */
   readonly ports?: Readonly<Record<string, number>>;
   /** Where the broker's own output goes, for the error messages of a failed run. */
   readonly logFile: string;

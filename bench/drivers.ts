@@ -1,15 +1,20 @@
 // What the load generator needs from a protocol: a producer that writes stamped messages in batches
 // and a consumer that reports them. Each protocol implements this once; scenarios pick one by name.
 
-import type { Protocol, Scenario } from './scenarios.js';
+import type { BrokerName } from './broker.js';
+import type { SendSchedule } from './clock.js';
+import type { Scenario } from './scenarios.js';
 import { amqpDriver } from './amqp-driver.js';
 import { mqttDriver } from './mqtt-driver.js';
+import { rheaDriver } from './rhea-driver.js';
 import { stompDriver } from './stomp-driver.js';
 
 /** Warm-up messages only fill the pipes; only measured ones are counted, timed and checked. */
 export type Phase = 'warmup' | 'measure';
 
 export interface Target {
+  /** Which broker listens: the address of a queue differs between brokers for some protocols. */
+  readonly broker: BrokerName;
   readonly host: string;
   readonly port: number;
   /** Unique to one scenario run, so that runs never see each other's messages, e.g. `bench.queue-1-1.k3x9`. */
@@ -18,10 +23,11 @@ export interface Target {
 
 export interface ProducerLink {
   /**
-   * Writes `count` messages numbered `firstSeq`, `firstSeq + 1`…, stamped with the current time.
+   * Writes `count` messages numbered `firstSeq`, `firstSeq + 1`…, stamped with the current time, or
+   * with their due times when `schedule` is given.
    * Returns false when the socket's buffer is full: wait for drained() before sending again.
    */
-  send(firstSeq: number, count: number, phase: Phase): boolean;
+  send(firstSeq: number, count: number, phase: Phase, schedule?: SendSchedule): boolean;
   drained(): Promise<void>;
   /** Sends the broker has not yet confirmed; always 0 unless the scenario confirms sends. */
   readonly unconfirmed: number;
@@ -57,8 +63,8 @@ export interface ProtocolDriver {
   ): Promise<ConsumerLink>;
 }
 
-export const DRIVERS: Readonly<Record<Protocol, ProtocolDriver>> = {
-  stomp: stompDriver,
-  amqp: amqpDriver,
-  mqtt: mqttDriver,
-};
+/** The driver of a scenario: its protocol's, or for AMQP with `client: 'rhea'`, rhea's. */
+export function driverFor(scenario: Scenario): ProtocolDriver {
+  if (scenario.protocol === 'amqp') return scenario.client === 'rhea' ? rheaDriver : amqpDriver;
+  return scenario.protocol === 'mqtt' ? mqttDriver : stompDriver;
+}

@@ -9,7 +9,8 @@
 import { randomBytes } from 'node:crypto';
 import type { ConsumerEvents, ConsumerLink, FailureHandler, Phase, ProducerLink, ProtocolDriver, Target } from './drivers.js';
 import type { Scenario } from './scenarios.js';
-import { nowUs } from './clock.js';
+import { nowUs, stampUs } from './clock.js';
+import type { SendSchedule } from './clock.js';
 import { DISCONNECT, PacketType, connectMqtt, mqttString, remainingLength, subscribePacket } from './mqtt-client.js';
 import type { MqttConnection } from './mqtt-client.js';
 
@@ -73,7 +74,7 @@ class MqttProducer implements ProducerLink {
     }
   }
 
-  send(firstSeq: number, count: number, phase: Phase): boolean {
+  send(firstSeq: number, count: number, phase: Phase, schedule?: SendSchedule): boolean {
     const { packet, idAt, payloadAt } = this.templates[phase];
     const size = packet.length;
     const out = Buffer.allocUnsafe(size * count);
@@ -86,7 +87,7 @@ class MqttProducer implements ProducerLink {
         this.nextId = this.nextId === 0xffff ? 1 : this.nextId + 1;
       }
       out.writeUInt32BE((firstSeq + i) >>> 0, base + payloadAt + 8);
-      out.writeDoubleBE(ts, base + payloadAt + 12);
+      out.writeDoubleBE(stampUs(schedule, ts, i), base + payloadAt + 12);
     }
     if (this.qos > 0) this.unconfirmed += count;
     return this.connection.socket.write(out);

@@ -25,13 +25,14 @@ export function formatResults(results: readonly ScenarioResult[], scenarios: rea
   const isIdle = (r: ScenarioResult): boolean => scenarios.find((s) => s.name === r.scenario)?.idleConnections !== undefined;
   const rows = results.filter((r) => !isIdle(r)).map((r) => {
     const kind = scenarios.find((s) => s.name === r.scenario)?.kind;
-    if (r.error !== undefined) return [r.scenario, r.broker, 'failed', '', '', '', '', '', ''];
+    if (r.error !== undefined) return [r.scenario, r.broker, 'failed', '', '', '', '', '', '', ''];
     return [
       r.scenario,
       r.broker,
       grouped(r.deliveriesPerSecond) + (kind === 'topic' ? ' dlv' : ''),
       fixed(r.latencyMs.p50, 2),
       fixed(r.latencyMs.p99, 2),
+      fixed(r.latencyMs.p999, 2),
       fixed(r.brokerCpuUsPerDelivery, 1),
       String(r.lost),
       String(r.duplicates + r.unreadable),
@@ -40,9 +41,9 @@ export function formatResults(results: readonly ScenarioResult[], scenarios: rea
   });
   const out = [
     table(
-      ['scenario', 'broker', 'msgs/s', 'p50 ms', 'p99 ms', 'CPU µs/msg', 'lost', 'dups', 'load CPU%'],
+      ['scenario', 'broker', 'msgs/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'CPU µs/msg', 'lost', 'dups', 'load CPU%'],
       rows,
-      [false, false, true, true, true, true, true, true, true],
+      [false, false, true, true, true, true, true, true, true, true],
     ),
   ];
 
@@ -96,6 +97,7 @@ export function formatResults(results: readonly ScenarioResult[], scenarios: rea
     const others = ok.filter((r) => r.broker !== 'ferry');
     if (ferry === undefined || others.length === 0) continue;
     const against = others.map((r) => r.broker).join(', ');
+    const paced = scenario.ratePerSecond !== undefined;
     if (ferry.idle !== undefined) {
       const idles = others.flatMap((r) => (r.idle === undefined ? [] : [r.idle]));
       ratioRows.push([
@@ -103,6 +105,8 @@ export function formatResults(results: readonly ScenarioResult[], scenarios: rea
         fixed(ferry.idle.connectsPerSecond / best(idles.map((i) => i.connectsPerSecond), 'max'), 2),
         '',
         fixed(ferry.idle.bytesPerConnection / best(idles.map((i) => i.bytesPerConnection), 'min'), 2),
+        '',
+        '',
         against,
       ]);
       continue;
@@ -112,14 +116,18 @@ export function formatResults(results: readonly ScenarioResult[], scenarios: rea
       fixed(ferry.deliveriesPerSecond / best(others.map((r) => r.deliveriesPerSecond), 'max'), 2),
       fixed(ferry.brokerCpuUsPerDelivery / best(others.map((r) => r.brokerCpuUsPerDelivery), 'min'), 2),
       '',
+      // only at a fixed rate is the latency the brokers' own; unpaced, it is mostly time in the window
+      paced ? fixed(ferry.latencyMs.p99 / best(others.map((r) => r.latencyMs.p99), 'min'), 2) : '',
+      paced ? fixed(ferry.latencyMs.p999 / best(others.map((r) => r.latencyMs.p999), 'min'), 2) : '',
       against,
     ]);
   }
   if (ratioRows.length > 0) {
     out.push(
       '',
-      'Ferry / the best other broker (throughput or connects/s: higher is better; CPU per delivery, memory per connection: lower is better)',
-      table(['scenario', 'throughput', 'CPU/delivery', 'memory/conn', 'against'], ratioRows, [false, true, true, true, false]),
+      'Ferry / the best other broker (throughput or connects/s: higher is better; CPU per delivery, memory per connection,\n' +
+        'latency at a fixed rate: lower is better)',
+      table(['scenario', 'throughput', 'CPU/delivery', 'memory/conn', 'p99', 'p99.9', 'against'], ratioRows, [false, true, true, true, true, true, false]),
     );
   }
   return out.join('\n');

@@ -1,4 +1,5 @@
-// `npm run bench`: the same scenarios against Ferry, Mosquitto (MQTT only) and ActiveMQ, one broker at a time.
+// `npm run bench`: the same scenarios against Ferry, Mosquitto (MQTT only), ActiveMQ (STOMP, MQTT) and
+// RabbitMQ (AMQP 1.0), one broker at a time.
 
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
@@ -12,18 +13,20 @@ import type { BrokerName, RunningBroker } from './broker.js';
 import { stopAll, wasInterrupted } from './children.js';
 import { startFerry } from './ferry.js';
 import { DEFAULT_MOSQUITTO, MOSQUITTO_INSTALL_HINT, mosquittoInstalled, startMosquitto } from './mosquitto.js';
+import { DEFAULT_RABBITMQ_SERVER, RABBITMQ_INSTALL_HINT, rabbitMqInstalled, startRabbitMq } from './rabbitmq.js';
 import { runIdle } from './mqtt-idle.js';
 import { formatResults, writeResults } from './report.js';
 import { emptyResult, runScenario } from './runner.js';
 import type { RunOptions, ScenarioResult } from './runner.js';
-import { PROTOCOL_BROKERS, SCENARIOS, findScenario } from './scenarios.js';
+import { SCENARIOS, findScenario, scenarioBrokers } from './scenarios.js';
 import type { Scenario } from './scenarios.js';
 
 const USAGE = `usage: npm run bench -- [options]
 
-  --broker NAME[,NAME]           ferry, mosquitto, activemq, both (ferry,activemq) or all (default): brokers to
-                                 run, in that order; each runs only the scenarios of the protocols it serves
-                                 (Mosquitto: MQTT; ActiveMQ: STOMP, MQTT) and is not started for none
+  --broker NAME[,NAME]           ferry, mosquitto, activemq, rabbitmq, both (ferry,activemq) or all (default):
+                                 brokers to run, in that order; each runs only the scenarios of the protocols it
+                                 serves (Mosquitto: MQTT; ActiveMQ: STOMP, MQTT; RabbitMQ: AMQP 1.0 with rhea)
+                                 and is not started for none
   --scenario NAME[,NAME]         scenarios to run, repeatable (default all): ${SCENARIOS.map((s) => s.name).join(', ')}
   --duration SECONDS             measured window per scenario (default 10)
   --warmup SECONDS               warm-up before each measured window (default 3)
@@ -31,8 +34,10 @@ const USAGE = `usage: npm run bench -- [options]
   --receipt-window N             most unconfirmed sends when a scenario confirms them (default 100)
   --drain-timeout SECONDS        wait for the last messages before counting them lost (default 15)
   --ferry-main FILE              Ferry's CLI entry point (default dist/src/cli/main.js of this build)
+  --ferry-node-args ARGS         options for Ferry's Node, space-separated (e.g. "--trace-gc --max-semi-space-size=16")
   --activemq-home DIR            ActiveMQ 5.x installation (default ${DEFAULT_ACTIVEMQ_HOME})
   --mosquitto FILE               Mosquitto's executable (default ${DEFAULT_MOSQUITTO})
+  --rabbitmq FILE                RabbitMQ's start script (default ${DEFAULT_RABBITMQ_SERVER})
   --results DIR                  folder for the JSON results (default bench/results)
   --keep                         keep the brokers' temporary folders (logs, data)
   --list                         list the scenarios and exit
@@ -53,20 +58,22 @@ function parse(argv: string[]) {
       'drain-timeout': { type: 'string' },
       'activemq-home': { type: 'string', default: DEFAULT_ACTIVEMQ_HOME },
       'ferry-main': { type: 'string' },
+      'ferry-node-args': { type: 'string' },
       mosquitto: { type: 'string', default: DEFAULT_MOSQUITTO },
+      rabbitmq: { type: 'string', default: DEFAULT_RABBITMQ_SERVER },
       results: { type: 'string', default: RESULTS_DIR },
       keep: { type: 'boolean', default: false },
       list: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
-  const ALL: BrokerName[] = ['ferry', 'mosquitto', 'activemq'];
+  const ALL: BrokerName[] = ['ferry', 'mosquitto', 'activemq', 'rabbitmq'];
   const asked = new Set<string>();
   for (const word of values.broker.split(',').map((w) => w.trim()).filter((w) => w !== '')) {
     if (word === 'all') ALL.forEach((b) => asked.add(b));
     else if (word === 'both') ['ferry', 'activemq'].forEach((b) => asked.add(b));
     else if ((ALL as string[]).includes(word)) asked.add(word);
-    else throw new UsageError(`--broker takes ferry, mosquitto, activemq, both or all, not ${JSON.stringify(word)}`);
+    else throw new UsageError(`--broker takes ferry, mosquitto, activemq, rabbitmq, both or all, not ${JSON.stringify(word)}`);
   }
   if (asked.size === 0) throw new UsageError('--broker names no broker');
   const names = (values.scenario ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s !== '');
@@ -88,15 +95,17 @@ function parse(argv: string[]) {
   };
   const chosen = scenarios.length > 0 ? scenarios : [...SCENARIOS];
   // a broker that serves none of the chosen scenarios' protocols is not started
-  const brokers = ALL.filter((b) => asked.has(b) && chosen.some((s) => PROTOCOL_BROKERS[s.protocol].includes(b)));
+  const brokers = ALL.filter((b) => asked.has(b) && chosen.some((s) => scenarioBrokers(s).includes(b)));
   if (brokers.length === 0) throw new UsageError('none of the chosen brokers serves the chosen scenarios');
   return {
     brokers,
     scenarios: chosen,
     mosquitto: values.mosquitto,
+    rabbitmq: values.rabbitmq,
     run,
     activeMqHome: values['activemq-home'],
     ferryMain: values['ferry-main'],
+    ferryNodeArgs: (values['ferry-node-args'] ?? '').split(' ').filter((a) => a !== ''),
     resultsDir: values.results,
     keep: values.keep,
     list: values.list,
@@ -107,7 +116,8 @@ function parse(argv: string[]) {
 function start(name: BrokerName, args: ReturnType<typeof parse>): Promise<RunningBroker> {
   if (name === 'mosquitto') return startMosquitto({ executable: args.mosquitto, keepFolder: args.keep });
   if (name === 'activemq') return startActiveMq({ home: args.activeMqHome, keepFolder: args.keep });
-  return startFerry({ keepFolder: args.keep, ...(args.ferryMain === undefined ? {} : { main: path.resolve(args.ferryMain) }) });
+  if (name === 'rabbitmq') return startRabbitMq({ server: args.rabbitmq, keepFolder: args.keep });
+  return startFerry({ keepFolder: args.keep, nodeArgs: args.ferryNodeArgs, ...(args.ferryMain === undefined ? {} : { main: path.resolve(args.ferryMain) }) });
 }
 
 async function main(): Promise<number> {
@@ -132,6 +142,10 @@ async function main(): Promise<number> {
   }
   if (args.brokers.includes('mosquitto') && !mosquittoInstalled(args.mosquitto)) {
     process.stderr.write(`${MOSQUITTO_INSTALL_HINT}\n`);
+    return 1;
+  }
+  if (args.brokers.includes('rabbitmq') && !rabbitMqInstalled(args.rabbitmq)) {
+    process.stderr.write(`${RABBITMQ_INSTALL_HINT}\n`);
     return 1;
   }
   if (args.brokers.includes('activemq') && args.scenarios.some((s) => s.protocol === 'mqtt') && !existsSync(MQTT_CLIENT_JAR)) {
@@ -169,9 +183,9 @@ async function main(): Promise<number> {
     try {
       for (const scenario of args.scenarios) {
         if (wasInterrupted()) break;
-        // ActiveMQ's Debian build has no AMQP connector, Mosquitto serves MQTT alone: those rows are
-        // the other brokers' alone
-        if (!PROTOCOL_BROKERS[scenario.protocol].includes(name)) continue;
+        // ActiveMQ's Debian build has no AMQP connector, Mosquitto serves MQTT alone, RabbitMQ is
+        // measured on AMQP 1.0 alone: those rows are the other brokers' alone
+        if (!scenarioBrokers(scenario).includes(name)) continue;
         if (portFor(broker, scenario.protocol) === undefined) {
           process.stdout.write(`  ${scenario.name} on ${name}: skipped, no ${scenario.protocol} listener\n`);
           continue;

@@ -42,7 +42,7 @@ export interface ScenarioResult {
   elapsedSeconds: number;
   deliveriesPerSecond: number;
   sendsPerSecond: number;
-  latencyMs: { p50: number; p99: number; max: number };
+  latencyMs: { p50: number; p99: number; p999: number; max: number };
   brokerCpuUs: number;
   brokerCpuUsPerDelivery: number;
   /** CPU of this benchmark process (all its threads) over the window, in cores: 1 = one core busy. */
@@ -129,7 +129,7 @@ export function emptyResult(scenario: string, broker: BrokerName): ScenarioResul
     elapsedSeconds: 0,
     deliveriesPerSecond: 0,
     sendsPerSecond: 0,
-    latencyMs: { p50: Number.NaN, p99: Number.NaN, max: Number.NaN },
+    latencyMs: { p50: Number.NaN, p99: Number.NaN, p999: Number.NaN, max: Number.NaN },
     brokerCpuUs: 0,
     brokerCpuUsPerDelivery: Number.NaN,
     loadGeneratorCores: 0,
@@ -173,7 +173,7 @@ export async function runScenario(
   const counters = new SharedCounters(counterLayout(scenario));
   const port = portFor(broker, scenario.protocol);
   if (port === undefined) return { ...result, error: `${broker.name} has no ${scenario.protocol} listener` };
-  const target = { host: broker.host, port, destination: `bench.${scenario.name}.${runTag}` };
+  const target = { broker: broker.name, host: broker.host, port, destination: `bench.${scenario.name}.${runTag}` };
   const handles: WorkerHandle[] = [];
   const check = (): void => {
     for (const h of handles) if (h.failure !== undefined) throw h.failure;
@@ -244,6 +244,7 @@ export async function runScenario(
     result.latencyMs = {
       p50: histogram.quantileUs(0.5) / 1000,
       p99: histogram.quantileUs(0.99) / 1000,
+      p999: histogram.quantileUs(0.999) / 1000,
       max: histogram.maxUs / 1000,
     };
     result.brokerCpuUs = cpuAfter - cpuBefore;

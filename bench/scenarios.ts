@@ -1,6 +1,7 @@
 // The benchmark's scenarios, as data. The runner and the load generator are generic: a new scenario
 // is one more entry here, and a new protocol is one more driver in drivers.ts.
 
+import type { BrokerName } from './broker.js';
 import type { CounterLayout } from './shared-state.js';
 
 export type Protocol = 'stomp' | 'amqp' | 'mqtt';
@@ -43,6 +44,13 @@ export interface Scenario {
    * ActiveMQ (STOMP headers are string properties) and Ferry evaluate alike.
    */
   readonly selectorPartition?: { readonly header: string };
+  /**
+   * AMQP only: the client. By default the benchmark's own (amqp-client.ts), which RabbitMQ's address
+   * scheme does not fit; `rhea` is the client users run (rhea-driver.ts), and serves every AMQP broker.
+   */
+  readonly client?: 'rhea';
+  /** The brokers that run the scenario, when not every broker of its protocol (PROTOCOL_BROKERS) does. */
+  readonly brokers?: readonly BrokerName[];
   /** MQTT only: the QoS of every PUBLISH and of every subscription (0 when absent). */
   readonly qos?: 0 | 1;
   /**
@@ -134,6 +142,18 @@ export const SCENARIOS: readonly Scenario[] = [
     confirmSends: false,
   },
   {
+    name: 'topic-1-10-rate-1k',
+    summary: 'STOMP topic, 1 producer -> 10 subscribers, non-persistent, 256 B bodies, paced at 1,000 msgs/s: latency at light load',
+    protocol: 'stomp',
+    kind: 'topic',
+    producers: 1,
+    consumers: 10,
+    bodyBytes: 256,
+    persistent: false,
+    confirmSends: false,
+    ratePerSecond: 1000,
+  },
+  {
     name: 'queue-1-1-amqp',
     summary: 'AMQP 1.0 queue, 1 producer -> 1 consumer, non-persistent, 1 KiB bodies, pre-settled both ways (Ferry only)',
     protocol: 'amqp',
@@ -143,6 +163,7 @@ export const SCENARIOS: readonly Scenario[] = [
     bodyBytes: 1024,
     persistent: false,
     confirmSends: false,
+    brokers: ['ferry'],
   },
   {
     name: 'queue-1-1-amqp-persistent',
@@ -154,6 +175,32 @@ export const SCENARIOS: readonly Scenario[] = [
     bodyBytes: 1024,
     persistent: true,
     confirmSends: true,
+    brokers: ['ferry'],
+  },
+  {
+    name: 'queue-1-1-amqp-rhea-persistent',
+    summary: 'AMQP 1.0 with rhea, queue, 1 producer -> 1 consumer, durable, 1 KiB bodies, at most --receipt-window unsettled sends, consumer credit 1000, auto-accept',
+    protocol: 'amqp',
+    client: 'rhea',
+    kind: 'queue',
+    producers: 1,
+    consumers: 1,
+    bodyBytes: 1024,
+    persistent: true,
+    confirmSends: true,
+  },
+  {
+    name: 'queue-1-1-amqp-rhea-persistent-rate-1k',
+    summary: 'queue-1-1-amqp-rhea-persistent paced at 1,000 msgs/s: latency at light load',
+    protocol: 'amqp',
+    client: 'rhea',
+    kind: 'queue',
+    producers: 1,
+    consumers: 1,
+    bodyBytes: 1024,
+    persistent: true,
+    confirmSends: true,
+    ratePerSecond: 1000,
   },
   {
     name: 'mqtt-qos0-topic-1-10',
@@ -180,6 +227,19 @@ export const SCENARIOS: readonly Scenario[] = [
     qos: 1,
   },
   {
+    name: 'mqtt-qos1-1-1-rate-1k',
+    summary: 'mqtt-qos1-1-1 paced at 1,000 msgs/s: latency at light load',
+    protocol: 'mqtt',
+    kind: 'topic',
+    producers: 1,
+    consumers: 1,
+    bodyBytes: 1024,
+    persistent: false,
+    confirmSends: true,
+    qos: 1,
+    ratePerSecond: 1000,
+  },
+  {
     name: 'mqtt-idle-10k',
     summary: 'MQTT 3.1.1, 10,000 idle connections (keep-alive 0): connections/s and broker memory per connection',
     protocol: 'mqtt',
@@ -193,12 +253,20 @@ export const SCENARIOS: readonly Scenario[] = [
   },
 ];
 
-/** The brokers that serve each protocol (Debian's ActiveMQ has no AMQP; Mosquitto is MQTT only). */
-export const PROTOCOL_BROKERS: Readonly<Record<Protocol, readonly string[]>> = {
+/**
+ * The brokers that serve each protocol (Debian's ActiveMQ has no AMQP; Mosquitto is MQTT only; the
+ * benchmark starts RabbitMQ for AMQP 1.0 alone, its own protocol being AMQP 0-9-1).
+ */
+export const PROTOCOL_BROKERS: Readonly<Record<Protocol, readonly BrokerName[]>> = {
   stomp: ['ferry', 'activemq'],
-  amqp: ['ferry'],
+  amqp: ['ferry', 'rabbitmq'],
   mqtt: ['ferry', 'mosquitto', 'activemq'],
 };
+
+/** The brokers that run a scenario. */
+export function scenarioBrokers(scenario: Scenario): readonly BrokerName[] {
+  return scenario.brokers ?? PROTOCOL_BROKERS[scenario.protocol];
+}
 
 export function findScenario(name: string): Scenario | undefined {
   return SCENARIOS.find((s) => s.name === name);

@@ -7,7 +7,8 @@
 import type { ConsumerEvents, ConsumerLink, FailureHandler, Phase, ProducerLink, ProtocolDriver, Target } from './drivers.js';
 import { sendHeaderCycle, sendHeadersFor, subscribeHeadersFor } from './scenarios.js';
 import type { Scenario } from './scenarios.js';
-import { nowUs } from './clock.js';
+import { nowUs, stampUs } from './clock.js';
+import type { SendSchedule } from './clock.js';
 import { StompClient } from './stomp-client.js';
 
 const SEQ_DIGITS = 10;
@@ -90,7 +91,7 @@ class StompProducer implements ProducerLink {
     };
   }
 
-  send(firstSeq: number, count: number, phase: Phase): boolean {
+  send(firstSeq: number, count: number, phase: Phase, schedule?: SendSchedule): boolean {
     const templates = this.templates[phase];
     const cycle = templates.length;
     let bytes = 0;
@@ -103,7 +104,7 @@ class StompProducer implements ProducerLink {
       const { frame, seqAt, tsAt } = templates[seq % cycle] as Template;
       frame.copy(out, base);
       for (const at of seqAt) writeDigits(out, base + at, SEQ_DIGITS, seq);
-      writeDigits(out, base + tsAt, TS_DIGITS, ts);
+      writeDigits(out, base + tsAt, TS_DIGITS, stampUs(schedule, ts, i));
       base += frame.length;
     }
     if (this.confirm) this.unconfirmed += count;

@@ -2,11 +2,15 @@
 // that neither waits on the other's event loop. The runner talks to them with the messages below and
 // they share counters (shared-state.ts) for the producer's window.
 
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises';
 import { nowUs } from './clock.js';
-import { DRIVERS } from './drivers.js';
+import { driverFor } from './drivers.js';
 import type { ConsumerLink, Phase, ProducerLink, Target } from './drivers.js';
+import type { SendSchedule } from './clock.js';
 import { LatencyHistogram } from './histogram.js';
 import { consumerTakes, counterLayout, groupCount, groupOf, shardConsumers } from './scenarios.js';
 import type { Scenario } from './scenarios.js';
@@ -101,13 +105,26 @@ class Group {
 async function runConsumers(data: ConsumerWorkerData): Promise<void> {
   const { scenario, target } = data;
   const counters = new SharedCounters(counterLayout(scenario), data.counters);
-  const driver = DRIVERS[scenario.protocol];
+  const driver = driverFor(scenario);
   const groups = Array.from({ length: groupCount(scenario) }, () => new Group(scenario.producers));
   const mine = shardConsumers(scenario, data.shard);
   const myGroups = new Set(mine.map((i) => groupOf(scenario, i)));
   const received = new Array<number>(mine.length).fill(0);
   const histogram = new LatencyHistogram();
+  const warmupHistogram = new LatencyHistogram();
   const topic = scenario.kind === 'topic';
+  // BENCH_LATENCY_LOG=DIR: every measured delivery's send and receive time (µs of nowUs()), one per
+  // line, for lining the slow ones up with what the broker did at the time (its GC, for one)
+  const logDir = process.env['BENCH_LATENCY_LOG'];
+  const latencyLog: number[] | undefined = logDir === undefined ? undefined : [];
+  // and this thread's own GC pauses (start and duration, µs), which delay the reads it times
+  const gcLog: number[] = [];
+  if (logDir !== undefined) {
+    const originUs = nowUs() - performance.now() * 1000;
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) gcLog.push(Math.round(originUs + e.startTime * 1000), Math.round(e.duration * 1000));
+    }).observe({ entryTypes: ['gc'] });
+  }
 
   const publish = (): void => {
     let progress = topic ? Number.POSITIVE_INFINITY : 0;
@@ -125,18 +142,23 @@ async function runConsumers(data: ConsumerWorkerData): Promise<void> {
     failed = true;
   };
   for (const [local, i] of mine.entries()) {
-    const group = groups[groupOf(scenario, i)] as Group;
+    const measured = groups[groupOf(scenario, i)] as Group;
+    // Warm-up messages take the same path into throwaway counters, so that the measured path's code
+    // is compiled before the window opens rather than on its first messages.
+    const warmup = new Group(scenario.producers);
     const events = {
       message(producer: number, seq: number, sentUs: number, phase: Phase, recvUs: number): void {
         received[local] = (received[local] ?? 0) + 1;
-        if (phase !== 'measure') return;
+        const measuring = phase === 'measure';
+        const group = measuring ? measured : warmup;
         const first = group.mark(producer, seq);
         if (first === undefined || !Number.isFinite(sentUs)) group.unreadable++;
         else if (!first) group.duplicates++;
         else {
           group.unique++;
           if (!consumerTakes(scenario, i, seq)) group.misrouted++;
-          histogram.record(recvUs - sentUs);
+          (measuring ? histogram : warmupHistogram).record(recvUs - sentUs);
+          if (measuring) latencyLog?.push(sentUs, recvUs);
           if (recvUs > group.lastRecvUs) group.lastRecvUs = recvUs;
         }
       },
@@ -148,6 +170,14 @@ async function runConsumers(data: ConsumerWorkerData): Promise<void> {
 
   parentPort?.on('message', (message: ToWorker) => {
     if (message.type === 'report') {
+      if (logDir !== undefined && latencyLog !== undefined) {
+        const lines: string[] = [];
+        for (let i = 0; i < latencyLog.length; i += 2) lines.push(`${latencyLog[i]}\t${latencyLog[i + 1]}`);
+        writeFileSync(path.join(logDir, `${scenario.name}.${target.broker}.${data.shard}.tsv`), lines.join('\n') + '\n');
+        const pauses: string[] = [];
+        for (let i = 0; i < gcLog.length; i += 2) pauses.push(`${gcLog[i]}\t${gcLog[i + 1]}`);
+        writeFileSync(path.join(logDir, `${scenario.name}.${target.broker}.${data.shard}.gc.tsv`), pauses.join('\n') + '\n');
+      }
       post({
         type: 'report',
         groups: groups.map((g) => ({
@@ -166,10 +196,30 @@ async function runConsumers(data: ConsumerWorkerData): Promise<void> {
   });
 }
 
+/** Blocks this thread; Atomics.wait sleeps to within tens of µs where a timer wakes up to a ms late. */
+const parked = new Int32Array(new SharedArrayBuffer(4));
+/** Longer waits than this let the event loop run (a timer) until about this much is left. */
+const PARK_BELOW_US = 1500;
+
+/**
+ * Returns at `dueUs` (nowUs()), to within the scheduler's slack. setTimeout alone fires up to a
+ * millisecond or more late, which at 1,000 msgs/s sent the messages in bursts and put the load
+ * generator's lateness into every percentile. The thread is parked for at most PARK_BELOW_US at a
+ * time, and the caller yields to the event loop after each send, so receipts are still read.
+ */
+async function waitUntil(dueUs: number): Promise<void> {
+  let left = dueUs - nowUs();
+  if (left > PARK_BELOW_US) {
+    await sleep(Math.floor((left - PARK_BELOW_US) / 1000) + 1);
+    left = dueUs - nowUs();
+  }
+  if (left > 0) Atomics.wait(parked, 0, 0, Math.min(left, PARK_BELOW_US) / 1000);
+}
+
 async function runProducers(data: ProducerWorkerData): Promise<void> {
   const { scenario, target } = data;
   const counters = new SharedCounters(counterLayout(scenario), data.counters);
-  const driver = DRIVERS[scenario.protocol];
+  const driver = driverFor(scenario);
   let failed = false;
   const onFailure = (err: Error): void => {
     if (!failed) fail(err);
@@ -181,6 +231,7 @@ async function runProducers(data: ProducerWorkerData): Promise<void> {
   let sentTotal = 0;
 
   const rate = scenario.ratePerSecond === undefined ? undefined : scenario.ratePerSecond / scenario.producers;
+  const intervalUs = rate === undefined ? 0 : 1e6 / rate;
 
   const produce = async (link: ProducerLink, index: number, phase: Phase, startUs: number, deadlineUs: number): Promise<number> => {
     let seq = 0;
@@ -192,14 +243,17 @@ async function runProducers(data: ProducerWorkerData): Promise<void> {
         await counters.progressReaches(sentTotal - data.window + Math.min(link.batchSize, data.window), 50);
         continue;
       }
+      let schedule: SendSchedule | undefined;
       if (rate !== undefined) {
-        // Paced from the phase's start, so a late turn of the event loop is caught up, not lost.
-        const due = Math.floor(((now - startUs) * rate) / 1e6) + 1 - seq;
-        if (due <= 0) {
-          await sleep(1);
+        // Message `seq` is due at startUs + seq * intervalUs, and is stamped with that time however
+        // late it goes: a late turn of this loop is caught up and measured, not lost.
+        const dueUs = startUs + seq * intervalUs;
+        if (dueUs > now) {
+          await waitUntil(dueUs);
           continue;
         }
-        room = Math.min(room, due);
+        room = Math.min(room, Math.floor((now - startUs) / intervalUs) + 1 - seq);
+        schedule = { firstUs: dueUs, stepUs: intervalUs };
       }
       if (scenario.confirmSends) {
         const confirmRoom = data.confirmWindow - link.unconfirmed;
@@ -210,7 +264,7 @@ async function runProducers(data: ProducerWorkerData): Promise<void> {
         room = Math.min(room, confirmRoom);
       }
       const count = Math.min(room, link.batchSize);
-      const writable = link.send(seq, count, phase);
+      const writable = link.send(seq, count, phase, schedule);
       seq += count;
       sentTotal += count;
       if (phase === 'measure') counters.setSentMeasured(index, seq);

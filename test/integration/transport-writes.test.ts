@@ -65,3 +65,26 @@ test('writes small and large, strings and reserved room, in one turn and across 
   assert.ok(received().equals(all));
   await close();
 });
+
+test('the first write of a turn to an idle connection leaves at once; the rest of the turn is joined and leaves at its end', { timeout: 10_000 }, async () => {
+  const { connection, received, peer, close } = await pair();
+  const first = Buffer.alloc(300, 1);
+  const second = Buffer.alloc(200, 2);
+  const third = Buffer.alloc(100, 3);
+  try {
+    connection.write(first);
+    // handed to the kernel already: nothing of it waits in the connection or the socket
+    assert.equal(connection.pendingBytes, 0);
+    connection.write(second);
+    const room = connection.reserve(third.length);
+    assert.ok(room !== undefined);
+    third.copy(room);
+    assert.equal(connection.pendingBytes, second.length + third.length, 'the later writes of the turn wait for its end');
+    await new Promise((resolve) => setImmediate(resolve));
+    const all = Buffer.concat([first, second, third]);
+    while (received().length < all.length) await once(peer, 'data');
+    assert.ok(received().equals(all));
+  } finally {
+    await close();
+  }
+});
