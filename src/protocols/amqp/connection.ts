@@ -208,7 +208,10 @@ export class AmqpConnection implements SessionHost, LinkContext {
   }
 
   private closed(error: Error | undefined): void {
-    if (error !== undefined) this.logger.debug({ event: 'amqp.socket-error', err: error }, 'AMQP socket closed with an error');
+    // a peer that resets or vanishes is routine: what happened, without a stack
+    if (error !== undefined) {
+      this.logger.debug({ event: 'amqp.socket-error', code: (error as NodeJS.ErrnoException).code, message: error.message, remote: this.transport.remoteAddress }, 'AMQP socket closed with an error');
+    }
     this.release();
   }
 
@@ -228,7 +231,8 @@ export class AmqpConnection implements SessionHost, LinkContext {
     if (this.failed || this.transport.closed) return;
     this.failed = true;
     const error = amqpError(err, info);
-    this.logger.debug({ event: 'amqp.error', condition: error.condition, code: isFerryError(err) ? err.code : undefined, message: error.description, remote: this.transport.remoteAddress }, 'closing an AMQP connection');
+    // a client's mistake: its code, condition and text say it all (Ferry's own faults were logged with their stack by failWith)
+    if (isFerryError(err)) this.logger.warn({ event: 'amqp.error', condition: error.condition, code: err.code, message: error.description, remote: this.transport.remoteAddress }, 'closing an AMQP connection');
     if (this.amqpReady) {
       this.writeOpen();
       this.transport.write(amqpFrame(0, Performative.close, [put.error(error)]));
@@ -396,7 +400,7 @@ export class AmqpConnection implements SessionHost, LinkContext {
   linkRefused(request: AttachRequest, err: unknown): AmqpError {
     if (!isFerryError(err)) throw err;
     const error = amqpError(err);
-    this.logger.debug({ event: 'amqp.link-refused', link: request.name, condition: error.condition, message: error.description }, 'AMQP link refused');
+    this.logger.warn({ event: 'amqp.link-refused', link: request.name, condition: error.condition, message: error.description, remote: this.transport.remoteAddress }, 'AMQP link refused');
     return error;
   }
 

@@ -170,7 +170,7 @@ export class ProducerLink extends ReceivingLink {
       },
       (err: unknown) => {
         if (this.waitingOn === durable) this.waitingOn = undefined;
-        this.session.owner.logger.warn({ event: 'amqp.send-failed', err }, 'a message could not be made durable');
+        this.session.owner.logger.warn({ event: 'amqp.send-failed', code: isFerryError(err) ? err.code : undefined, message: err instanceof Error ? err.message : String(err) }, 'a message could not be made durable');
         for (const id of ids) this.settle(id, states.rejected(amqpError(err)), txnId);
       },
     );

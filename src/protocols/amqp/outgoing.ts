@@ -146,7 +146,7 @@ export class ConsumerLink extends Link implements DeliverySink {
         this.durable.connection.deleteDurableSubscription(this.durable.name, this.durable.owner);
       } catch (err) {
         if (!isFerryError(err)) throw err;
-        this.session.owner.logger.debug({ event: 'amqp.unsubscribe-failed', name: this.durable.name, err }, 'durable subscription not removed');
+        this.session.owner.logger.debug({ event: 'amqp.unsubscribe-failed', name: this.durable.name, code: err.code, message: err.message }, 'durable subscription not removed');
       }
     }
   }
