@@ -78,6 +78,10 @@ export function openConsumer(
     durable,
     shareName,
     retainedMessages: retained,
+    // [MQTT-3.3.4-2]: a client's overlapping subscriptions get one copy, from the one of highest QoS
+    // (so a persistent session keeps it), retain-as-published breaking a tie; shared subscriptions
+    // are not the client's own
+    overlap: shareName === undefined ? { group: 'mqtt', rank: subscription.qos * 2 + (subscription.retainAsPublished ? 1 : 0), tag: subscription.subscriptionId ?? 0 } : undefined,
   });
   subscription.consumers.push(consumer);
   if (durable !== undefined) subscription.durableNames.push(durable.name);
