@@ -1,10 +1,10 @@
 import type { IPublishPacket } from 'mqtt-packet';
-import { FerryError, isFerryError } from '../../errors.js';
+import { FerryError } from '../../errors.js';
 import { encodeAck, publishToMessage } from './mapping.js';
 import type { MqttConnection } from './connection.js';
 import { forgetQos2Id, holdsQos2Id } from './durable-session.js';
 import type { PublishView } from './framing.js';
-import { Reason } from './reasons.js';
+import { Reason, ackReasonOf } from './reasons.js';
 import { topicToFerry } from './topics.js';
 
 /** PUBLISH from the client, its QoS 1 and 2 flows (PUBACK; PUBREC, PUBREL, PUBCOMP), acknowledged once durable. */
@@ -24,7 +24,7 @@ export function onPublish(s: MqttConnection, packet: PublishView, properties: IP
   const alias = properties?.topicAlias;
   if (alias !== undefined) {
     if (alias === 0 || alias > s.options.topicAliasMaximum) {
-      throw Object.assign(new FerryError('FERRY_MQTT_PROTOCOL', `topic alias ${alias} is outside 1..${s.options.topicAliasMaximum}`), { reason: Reason.topicAliasInvalid });
+      throw new FerryError('FERRY_MQTT_TOPIC_ALIAS_INVALID', `topic alias ${alias} is outside 1..${s.options.topicAliasMaximum}`);
     }
     if (topic.length > 0) (s.inboundAliases ??= new Map()).set(alias, topic);
     else {
@@ -44,15 +44,11 @@ export function onPublish(s: MqttConnection, packet: PublishView, properties: IP
     return;
   }
   if (packet.qos > 0 && ++s.inboundPending > s.options.receiveMaximum && v5) {
-    throw Object.assign(new FerryError('FERRY_MQTT_PROTOCOL', `more than ${s.options.receiveMaximum} unacknowledged publishes (Receive Maximum)`), { reason: Reason.receiveMaximumExceeded });
+    throw new FerryError('FERRY_MQTT_RECEIVE_MAXIMUM_EXCEEDED', `more than ${s.options.receiveMaximum} unacknowledged publishes (Receive Maximum)`);
   }
   let ferryTopic = s.lastInboundFerryTopic;
   if (topic !== s.lastInboundTopic) {
-    try {
-      ferryTopic = topicToFerry(topic);
-    } catch (err) {
-      throw Object.assign(err as Error, { reason: Reason.topicNameInvalid });
-    }
+    ferryTopic = topicToFerry(topic);
     s.lastInboundTopic = topic;
     s.lastInboundFerryTopic = ferryTopic;
   }
@@ -65,8 +61,7 @@ export function onPublish(s: MqttConnection, packet: PublishView, properties: IP
     if (packet.qos === 0 || !v5) throw err;
     // MQTT 5 refuses one message and keeps the connection
     s.inboundPending--;
-    const reason = isFerryError(err, 'FERRY_DESTINATION_INVALID') ? Reason.topicNameInvalid : Reason.unspecified;
-    s.write(encodeAck(packet.qos === 1 ? 'puback' : 'pubrec', id, reason, true));
+    s.write(encodeAck(packet.qos === 1 ? 'puback' : 'pubrec', id, ackReasonOf(err), true));
     return;
   }
   if (packet.qos === 0) {
@@ -108,7 +103,7 @@ function track(s: MqttConnection, durable: Promise<void> | null): void {
     () => {
       if (s.durable === durable) s.durable = null;
     },
-    (err: unknown) => s.fail(err, Reason.unspecified),
+    (err: unknown) => s.fail(err),
   );
 }
 
