@@ -82,8 +82,10 @@ export abstract class MqttConnection implements PacketReceiver {
   /** Made when an MQTT 5 client uses topic aliases. */
   outboundAliases: Map<string, number> | undefined;
   inboundAliases: Map<number, string> | undefined;
-  /** Inbound QoS 1 and 2 publishes not yet acknowledged. */
+  /** Inbound QoS 1 publishes not yet acknowledged and QoS 2 ones not yet completed: what the broker's Receive Maximum limits. */
   inboundPending = 0;
+  /** Packet ids of the QoS 2 publishes counted in `inboundPending`; made on the first. */
+  inboundQos2: Set<number> | undefined;
   /** The latest store sync an acknowledgement must wait for; syncs complete in order. */
   durable: Promise<void> | null = null;
   connectTimer: NodeJS.Timeout | undefined;

@@ -68,14 +68,18 @@ export function onPublish(s: MqttConnection, packet: PublishView, properties: IP
     track(s, durable);
     return;
   }
-  if (packet.qos === 2) s.state!.receivedQos2.add(id);
+  if (packet.qos === 2) {
+    s.state!.receivedQos2.add(id);
+    (s.inboundQos2 ??= new Set()).add(id);
+  }
   if (packet.qos === 1 && durable === null && s.durable === null) {
     s.inboundPending--;
     queuePuback(s, id);
     return;
   }
   afterDurable(s, durable, () => {
-    s.inboundPending--;
+    // a QoS 2 publish counts until its PUBREL (4.9: the client's quota comes back with PUBCOMP)
+    if (packet.qos === 1) s.inboundPending--;
     s.write(encodeAck(packet.qos === 1 ? 'puback' : 'pubrec', id, 0, v5));
   });
 }
@@ -122,6 +126,7 @@ function afterDurable(s: MqttConnection, durable: Promise<void> | null, then: ()
 }
 
 export function onPubrel(s: MqttConnection, id: number): void {
+  if (s.inboundQos2?.delete(id) === true) s.inboundPending--;
   let known = s.state!.receivedQos2.delete(id);
   if (s.sessionExpiry > 0 && s.core !== undefined) known = forgetQos2Id(s.core, String(id)) || known;
   const write = (): void => s.write(encodeAck('pubcomp', id, known ? 0 : Reason.packetIdNotFound, s.version === 5));
