@@ -1,7 +1,8 @@
-// Idle MQTT connections: opens `scenario.idleConnections` connections (CONNECT with keep-alive 0,
-// clean session, then wait for CONNACK), at most CONCURRENT handshakes at a time, and reports the
-// connect rate and the broker's resident memory per connection:
+// Idle MQTT connections: opens `scenario.idleConnections` connections (CONNECT with keep-alive
+// `scenario.idleKeepAlive` or 0, clean session, then wait for CONNACK), at most CONCURRENT handshakes
+// at a time, and reports the connect rate and the broker's resident memory per connection:
 // (VmRSS after the last CONNACK and a settling pause − VmRSS before the first) / connections.
+// A cold scenario (`scenario.idleCold`) skips the warm-up and measures the broker as started.
 
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
@@ -30,7 +31,7 @@ const SETTLE_MS = 2000;
  */
 const WARM_UP_CONNECTIONS = 2000;
 
-function handshake(host: string, port: number, clientId: string): Promise<net.Socket> {
+function handshake(host: string, port: number, clientId: string, keepAlive = 0): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host, port });
     let got = Buffer.alloc(0);
@@ -43,7 +44,7 @@ function handshake(host: string, port: number, clientId: string): Promise<net.So
       socket.destroy();
       reject(err);
     };
-    socket.once('connect', () => socket.write(connectPacket(clientId, 0)));
+    socket.once('connect', () => socket.write(connectPacket(clientId, keepAlive)));
     socket.on('data', (chunk: Buffer) => {
       got = Buffer.concat([got, chunk]);
       if (got.length < 4) return;
@@ -79,7 +80,8 @@ export async function runIdle(broker: RunningBroker, scenario: Scenario): Promis
   const sockets: net.Socket[] = [];
   let failure: Error | undefined;
   try {
-    await warmUp(broker.host, port, tag);
+    if (scenario.idleCold === true) await sleep(SETTLE_MS);
+    else await warmUp(broker.host, port, tag);
     const rssBefore = residentBytes(broker.pid);
     const cpuBefore = processCpuUs(broker.pid);
     const loadBefore = process.cpuUsage();
@@ -89,7 +91,7 @@ export async function runIdle(broker: RunningBroker, scenario: Scenario): Promis
       while (failure === undefined && next < count) {
         const i = next++;
         try {
-          const socket = await handshake(broker.host, port, `bench-idle-${tag}-${i}`);
+          const socket = await handshake(broker.host, port, `bench-idle-${tag}-${i}`, scenario.idleKeepAlive ?? 0);
           socket.on('error', () => undefined);
           socket.on('close', () => {
             failure ??= new Error(`connection ${i} closed by the broker`);

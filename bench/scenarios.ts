@@ -58,6 +58,10 @@ export interface Scenario {
    * measure the connect rate and the broker's resident memory per connection (mqtt-idle.ts).
    */
   readonly idleConnections?: number;
+  /** Idle scenarios: the keep-alive each CONNECT asks for, in seconds (0 when absent). */
+  readonly idleKeepAlive?: number;
+  /** Idle scenarios: measure a broker as it is, without the warm-up of 2,000 connections first. */
+  readonly idleCold?: boolean;
 }
 
 export const SCENARIOS: readonly Scenario[] = [
@@ -250,6 +254,20 @@ export const SCENARIOS: readonly Scenario[] = [
     persistent: false,
     confirmSends: false,
     idleConnections: 10_000,
+  },
+  {
+    name: 'mqtt-idle-2k-cold',
+    summary: 'MQTT 3.1.1, 2,000 idle connections (keep-alive 60) on a broker not warmed up: broker memory per connection',
+    protocol: 'mqtt',
+    kind: 'topic',
+    producers: 0,
+    consumers: 0,
+    bodyBytes: 0,
+    persistent: false,
+    confirmSends: false,
+    idleConnections: 2000,
+    idleKeepAlive: 60,
+    idleCold: true,
   },
 ];
 

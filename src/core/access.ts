@@ -3,6 +3,7 @@ import type { AckMode } from './consumer.js';
 import type { Destination } from './message.js';
 import type { QueueStats } from './message-queue.js';
 import type { DeliverySink } from './sink.js';
+import type { OverlapMember } from './overlap.js';
 
 /** What the client says about itself, as its protocol carries it. */
 export interface Credentials {
@@ -105,6 +106,8 @@ export interface SubscribeOptions {
    * Shared subscriptions get none.
    */
   readonly retainedMessages?: 'all' | 'new' | 'none' | undefined;
+  /** Puts a topic subscription, not a shared one, in an overlap group (see `OverlapMember`). */
+  readonly overlap?: OverlapMember | undefined;
   /**
    * A browser on a queue: it is handed each message waiting in the queue once, in order, through
    * the sink (honouring its credit and writability), and consumes nothing; the sink's `browseEnd`

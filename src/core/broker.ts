@@ -31,7 +31,8 @@ import { recoverState, type RecoveryTarget } from './recovery.js';
 import { RetainedMessages } from './retained.js';
 import { MessageScheduler, type ScheduledDelivery } from './scheduler.js';
 import { compileSelector, type Selector } from './selector/index.js';
-import { TopicSubscriptions } from './subscriptions.js';
+import { TopicSubscriptions, type TopicSubscription } from './subscriptions.js';
+import { overlapTarget, type RouteTarget } from './overlap.js';
 import { TimerQueue } from './timers.js';
 import type { Transaction } from './transaction.js';
 
@@ -527,7 +528,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
    * A composite hands each part its own copy named by that part (as ActiveMQ does), with the
    * composite's name as the original destination.
    */
-  private targetsOf(message: Message, destination: Destination, into: [MessageQueue, Message][], depth: number): void {
+  private targetsOf(message: Message, destination: Destination, into: RouteTarget[], depth: number): void {
     if (depth > 8) throw new FerryError('FERRY_DESTINATION_INVALID', `composite destinations nest too deep at "${destination.name}"`);
     const forward = (to: Destination): void => {
       const copy = copyMessage(message, { destination: to, originalDestination: message.originalDestination ?? message.destination });
@@ -547,24 +548,32 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       if (queue !== undefined) into.push([queue, message]);
       return;
     }
+    let groups: Map<string, TopicSubscription[]> | undefined;
     this.subscriptions.index.match(destination.name, (subscription) => {
       if (subscription.noLocal && subscription.localConnectionId === message.originConnectionId) return;
       if (subscription.selector !== undefined && !subscription.selector.matches(message)) return;
-      into.push([subscription.queue, message]);
+      const overlap = subscription.overlap;
+      if (overlap === undefined) into.push([subscription.queue, message]);
+      else {
+        const members = (groups ??= new Map()).get(overlap.key);
+        if (members === undefined) groups.set(overlap.key, [subscription]);
+        else members.push(subscription);
+      }
     });
+    if (groups !== undefined) for (const members of groups.values()) into.push(overlapTarget(members, message));
     for (const queue of this.destinations.virtualConsumersOf(destination.name)) into.push([queue, message]);
   }
 
   private route(message: Message, storeTx: number | undefined, touched?: Set<MessageQueue>): boolean {
     const persistence = this.requirePersistence();
-    const targets: [MessageQueue, Message][] = [];
+    const targets: RouteTarget[] = [];
     this.targetsOf(message, message.destination, targets, 0);
     // one message record per distinct message that some persisting queue keeps
     let stored: StoredMessage | null = null;
     let storedFor: Message | undefined;
     let wrote = false;
     let heldInMemory: Set<Message> | undefined;
-    for (const [queue, routed] of targets) {
+    for (const [queue, routed, matched] of targets) {
       let record: StoredMessage | null = null;
       if (routed.persistent && queue.recordId !== 0) {
         if (storedFor !== routed) {
@@ -574,9 +583,9 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
         }
         record = stored;
       }
-      if (touched === undefined) queue.accept(routed, record, storeTx, true);
+      if (touched === undefined) queue.accept(routed, record, storeTx, true, matched);
       else {
-        queue.accept(routed, record, storeTx, false);
+        queue.accept(routed, record, storeTx, false, matched);
         touched.add(queue);
       }
     }

@@ -20,6 +20,7 @@ export type { BrokerAccess, CoreConnection, CoreSession, SendOptions } from './c
 export type { CompositeDestination, VirtualTopicOptions } from './destinations.js';
 export type { StoreReport } from './inspection.js';
 export type { AckMode } from './consumer.js';
+export type { OverlapMember } from './overlap.js';
 export type { Delivery, DeliverySink } from './sink.js';
 export type { Logger } from './logger.js';
 export { silentLogger } from './logger.js';

@@ -125,9 +125,10 @@ export class MessageQueue implements EntryQueue {
   }
 
   /** Places a routed message in this queue, writing its reference when both are persistent. */
-  accept(message: Message, stored: StoredMessage | null, txId: number | undefined, dispatchNow: boolean): void {
+  accept(message: Message, stored: StoredMessage | null, txId: number | undefined, dispatchNow: boolean, matched?: readonly number[]): void {
     const persisted = stored !== null && this.recordId !== 0;
     const entry = new QueueEntry(this, message, this.nextSeq++, persisted ? stored : null);
+    if (matched !== undefined) entry.matched = matched;
     if (persisted) this.env.persistence.addReference(this.recordId, entry, txId);
     this.enqueued++;
     if (this.policy.lastValueKey !== undefined) this.replaceLastValue(entry, txId);

@@ -32,6 +32,8 @@ export class QueueEntry implements Delivery {
   retained = false;
   /** Consumed, expired or dead-lettered: it has left its queue for good (a browser skips it). */
   gone = false;
+  /** The tags of an overlap group's subscriptions the message matched, when more than one (see `OverlapMember`). */
+  matched: readonly number[] | undefined = undefined;
 
   constructor(
     readonly queue: EntryQueue,

@@ -10,6 +10,11 @@ export interface Delivery {
   readonly redelivered: boolean;
   /** True when the message is a topic's retained message, handed to a subscription as it starts. */
   readonly retained?: boolean;
+  /**
+   * Routed once for several subscriptions of one overlap group: the tags of all of them
+   * (`SubscribeOptions.overlap`). Absent when only this consumer's subscription matched.
+   */
+  readonly matched?: readonly number[] | undefined;
 }
 
 /**

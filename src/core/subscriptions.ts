@@ -5,6 +5,7 @@ import { SubscriptionIndex, hasWildcard } from './address.js';
 import type { Consumer } from './consumer.js';
 import type { Message } from './message.js';
 import type { MessageQueue } from './message-queue.js';
+import { overlapOf, type OverlapKey } from './overlap.js';
 import { RecordType, encodeDurableSubscription, type DurableSubscriptionRecord } from './records.js';
 import { compileSelector, type Selector } from './selector/index.js';
 
@@ -23,6 +24,8 @@ export interface TopicSubscription {
   consumer: Consumer | null;
   /** Connection whose own messages a no-local subscription skips. */
   localConnectionId: string | undefined;
+  /** Its overlap group, the owner's key included. */
+  overlap: OverlapKey | undefined;
 }
 
 /** What the subscriptions need from the broker: queues, record ids, retained messages. */
@@ -67,6 +70,7 @@ export class TopicSubscriptions {
       durable: undefined,
       consumer: null,
       localConnectionId: connectionId,
+      overlap: options.overlap === undefined ? undefined : overlapOf(connectionId, options.overlap),
     };
     if (options.retainedMessages === 'all' || options.retainedMessages === 'new') this.handRetained(subscription.queue, pattern);
     // the subscription filters when routing, so its consumer takes everything that reaches it
@@ -132,6 +136,7 @@ export class TopicSubscriptions {
     const active = subscription;
     active.consumer = consumer;
     active.localConnectionId = connectionId;
+    active.overlap = options.overlap === undefined ? undefined : overlapOf(owner, options.overlap);
     consumer.onClose = () => {
       active.consumer = null;
     };
@@ -156,6 +161,8 @@ export class TopicSubscriptions {
         durable: undefined,
         consumer: null,
         localConnectionId: connectionId,
+        // shared by several owners: it is nobody's overlap group
+        overlap: undefined,
       };
       this.shared.set(key, subscription);
       this.index.add(pattern, subscription);
@@ -234,6 +241,7 @@ export class TopicSubscriptions {
       durable: { owner: record.clientId, name: record.name, adapterData: record.adapterData },
       consumer: null,
       localConnectionId: undefined,
+      overlap: undefined,
     };
     this.durable.set(ownedKey(record.clientId, record.name), subscription);
     this.index.add(record.topic, subscription);

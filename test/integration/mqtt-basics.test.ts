@@ -45,9 +45,9 @@ test('wildcards + and #, "a/#" matching "a", and "$" topics not matched by a lea
   await pub.publish('w/kitchen/temp', 'a', { qos: 1 });
   await pub.publish('w/deep', 'b', { qos: 1 });
   await pub.publish('w/deep/x/y', 'c', { qos: 1 });
-  const got = await sub.inbox.take(6);
-  // each message reaches the client once per matching subscription ([MQTT-3.3.4-2] allows one per subscription)
-  assert.deepEqual(got.map((m) => `${m.topic}=${m.payload}`).sort(), ['w/deep/x/y=c', 'w/deep/x/y=c', 'w/deep=b', 'w/deep=b', 'w/kitchen/temp=a', 'w/kitchen/temp=a']);
+  const got = await sub.inbox.take(3);
+  // each message reaches the client once, however many of its subscriptions match ([MQTT-3.3.4-2])
+  assert.deepEqual(got.map((m) => `${m.topic}=${m.payload}`).sort(), ['w/deep/x/y=c', 'w/deep=b', 'w/kitchen/temp=a']);
   const sys = await connectMqtt(broker.mqttPort);
   await sys.subscribe('+/private');
   // a client may publish to $-topics here; wildcard subscribers still do not see them

@@ -1,11 +1,11 @@
 import type mqttPacket from 'mqtt-packet';
 import type { IConnectPacket } from 'mqtt-packet';
-import { FerryError, isFerryError } from '../../errors.js';
+import { FerryError } from '../../errors.js';
 import type { CoreConnection, DurableSubscriptionInfo } from '../../core/index.js';
 import { encodeAck } from './mapping.js';
 import { FOREVER, type MqttConnection, type Version } from './connection.js';
 import { dropDurable, durableSubscriptionsOf, forgetOwedPubrels, owedPubrels, readDurable } from './durable-session.js';
-import { LegacyConnack, Reason } from './reasons.js';
+import { Reason, mqttReasonOf } from './reasons.js';
 import type { SessionState } from './session-state.js';
 import { openConsumer } from './subscriptions.js';
 import { parseFilter, topicToFerry } from './topics.js';
@@ -23,18 +23,14 @@ export function connect(s: MqttConnection, packet: IConnectPacket): void {
   const v5 = version === 5;
   const props = packet.properties ?? {};
   if (props.authenticationMethod !== undefined) {
-    connack(s, false, 0x8c, {});
-    return s.shutdown();
+    return refuse(s, new FerryError('FERRY_MQTT_BAD_AUTH_METHOD', `authentication method "${props.authenticationMethod}" is not supported`));
   }
   const clean = packet.clean !== false;
   let clientId = packet.clientId ?? '';
   let assigned: string | undefined;
   if (clientId === '') {
     // [MQTT-3.1.3-8]: 3.1.1 assigns an id only to a clean session
-    if (!v5 && !clean) {
-      connack(s, false, LegacyConnack.identifierRejected, {});
-      return s.shutdown();
-    }
+    if (!v5 && !clean) return refuse(s, new FerryError('FERRY_CLIENT_ID_REQUIRED', 'a session that is not clean needs a client id'));
     clientId = assigned = `ferry-${process.pid.toString(36)}-${Date.now().toString(36)}-${nextAssignedId++}`;
   }
   s.clientId = clientId;
@@ -44,6 +40,14 @@ export function connect(s: MqttConnection, packet: IConnectPacket): void {
     if (props.receiveMaximum !== undefined) s.sendWindow = props.receiveMaximum;
     if (props.maximumPacketSize !== undefined) s.clientMaxPacketSize = props.maximumPacketSize;
     s.clientAliasMaximum = props.topicAliasMaximum ?? 0;
+  }
+  if (packet.will !== undefined) {
+    // the will's topic must be publishable; refuse it now rather than when the client is gone
+    try {
+      topicToFerry(packet.will.topic);
+    } catch (err) {
+      return refuse(s, err);
+    }
   }
   // what the client sends before its CONNACK waits, and so does the socket, until the broker has decided
   s.held = [];
@@ -67,32 +71,16 @@ export function connect(s: MqttConnection, packet: IConnectPacket): void {
           connected(s, core, packet, clean, assigned, requestedExpiry);
         } catch (err) {
           s.held = undefined;
-          s.fail(err, Reason.protocolError);
+          s.fail(err);
           return;
         }
         replayHeld(s);
       },
       (err: unknown) => {
         s.held = undefined;
-        connack(s, false, v5 ? refusalReason(err) : legacyRefusal(err), {});
-        s.logger.debug({ event: 'mqtt.connect-refused', err }, 'MQTT CONNECT refused');
-        s.shutdown();
+        refuse(s, err);
       },
     );
-}
-
-/** MQTT 5's CONNACK reason for a refused connect. */
-function refusalReason(err: unknown): number {
-  if (isFerryError(err, 'FERRY_AUTHENTICATION_FAILED')) return Reason.badUserNameOrPassword;
-  if (isFerryError(err, 'FERRY_NOT_AUTHORIZED')) return Reason.notAuthorized;
-  return Reason.serverUnavailable;
-}
-
-/** MQTT 3.1.1's CONNACK return code for a refused connect. */
-function legacyRefusal(err: unknown): number {
-  if (isFerryError(err, 'FERRY_AUTHENTICATION_FAILED')) return LegacyConnack.badUserNameOrPassword;
-  if (isFerryError(err, 'FERRY_NOT_AUTHORIZED')) return LegacyConnack.notAuthorized;
-  return LegacyConnack.serverUnavailable;
 }
 
 /** Handles, in order, what came while CONNECT was being decided, then reads on. */
@@ -138,8 +126,6 @@ function connected(s: MqttConnection, core: CoreConnection, packet: IConnectPack
       retain: will.retain === true,
       delay: v5 ? (willProps.willDelayInterval ?? 0) : 0,
     };
-    // the will's topic must be publishable; refuse it now rather than when the client is gone
-    topicToFerry(will.topic);
   }
 
   const keepAlive = packet.keepalive ?? 0;
@@ -164,6 +150,15 @@ function connected(s: MqttConnection, core: CoreConnection, packet: IConnectPack
   if (sessionPresent) resume(s, durables, state);
   if (effectiveKeepAlive > 0) startKeepAlive(s, effectiveKeepAlive);
   s.logger.debug({ event: 'mqtt.connected', connection: core.id, clientId, version, clean, remote: s.transport.remoteAddress }, 'MQTT client connected');
+}
+
+/** Refuses a CONNECT with the CONNACK code of reasons.ts (3.1.1: none where it has no fitting one) and closes the connection. */
+function refuse(s: MqttConnection, err: unknown): void {
+  const reason = mqttReasonOf(err);
+  const code = s.version === 5 ? reason.connack : reason.legacyConnack;
+  if (code !== undefined) connack(s, false, code, {});
+  s.logFailure(err, 'MQTT CONNECT refused');
+  s.shutdown();
 }
 
 export function connack(s: MqttConnection, sessionPresent: boolean, code: number, properties: NonNullable<mqttPacket.IConnackPacket['properties']>): void {
@@ -199,7 +194,7 @@ function startKeepAlive(s: MqttConnection, seconds: number): void {
   const limit = seconds * 1000 * s.options.keepAliveGrace;
   s.keepAliveTimer = setInterval(() => {
     if (Date.now() - s.lastReceived > limit) {
-      s.fail(new FerryError('FERRY_MQTT_KEEPALIVE_TIMEOUT', `nothing received for more than ${Math.round(limit)} ms (keep-alive ${seconds} s)`), Reason.keepAliveTimeout);
+      s.fail(new FerryError('FERRY_MQTT_KEEPALIVE_TIMEOUT', `nothing received for more than ${Math.round(limit)} ms (keep-alive ${seconds} s)`));
     }
   }, Math.max(50, Math.floor(limit / 4)));
 }

@@ -1,11 +1,12 @@
 import mqttPacket from 'mqtt-packet';
 import type { Packet } from 'mqtt-packet';
-import { FerryError } from '../../errors.js';
+import { FerryError, isFerryError } from '../../errors.js';
 import type { BrokerAccess, ConsumerHandle, CoreConnection, CoreSession, Logger } from '../../core/index.js';
 import type { TransportConnection } from '../../transport/index.js';
 import type { publishToMessage, QoS } from './mapping.js';
 import type { MqttOptions } from './options.js';
 import type { SessionState, SessionStates } from './session-state.js';
+import { mqttReasonOf } from './reasons.js';
 import { PacketFramer, type KnownTopic, type PacketReceiver } from './framing.js';
 
 export type Version = 3 | 4 | 5;
@@ -81,8 +82,10 @@ export abstract class MqttConnection implements PacketReceiver {
   /** Made when an MQTT 5 client uses topic aliases. */
   outboundAliases: Map<string, number> | undefined;
   inboundAliases: Map<number, string> | undefined;
-  /** Inbound QoS 1 and 2 publishes not yet acknowledged. */
+  /** Inbound QoS 1 publishes not yet acknowledged and QoS 2 ones not yet completed: what the broker's Receive Maximum limits. */
   inboundPending = 0;
+  /** Packet ids of the QoS 2 publishes counted in `inboundPending`; made on the first. */
+  inboundQos2: Set<number> | undefined;
   /** The latest store sync an acknowledgement must wait for; syncs complete in order. */
   durable: Promise<void> | null = null;
   connectTimer: NodeJS.Timeout | undefined;
@@ -130,14 +133,25 @@ export abstract class MqttConnection implements PacketReceiver {
   abstract malformed(err: FerryError): void;
   abstract tooLarge(size: number): void;
 
-  /** Answers bad input or a failure (MQTT 5: DISCONNECT with a reason code) and closes this connection only. */
-  abstract fail(err: unknown, reason: number | undefined): void;
+  /** Answers bad input or a failure (MQTT 5: DISCONNECT with the reason code of reasons.ts) and closes this connection only. */
+  abstract fail(err: unknown): void;
 
   /** Closes this connection: its will goes out, its session's expiry starts. */
   abstract shutdown(): void;
 
   /** After a read: the acknowledgements it batched go out, the consumers they freed are dispatched to. */
   abstract afterRead(): void;
+
+  /** Bad input at warn, without a stack; other FerryErrors at debug; anything else is a bug, logged with its stack. */
+  logFailure(err: unknown, what: string): void {
+    if (!isFerryError(err)) {
+      this.logger.error({ event: 'mqtt.internal-error', err }, 'unexpected error in an MQTT session');
+      return;
+    }
+    const entry = { event: 'mqtt.error', code: err.code, message: err.message, remote: this.transport.remoteAddress };
+    if (mqttReasonOf(err).badInput) this.logger.warn(entry, what);
+    else this.logger.debug(entry, what);
+  }
 
   flushAcks(): void {
     if (this.acksEnd === this.acksStart) return;

@@ -1,10 +1,10 @@
 import type { IPublishPacket } from 'mqtt-packet';
-import { FerryError, isFerryError } from '../../errors.js';
+import { FerryError } from '../../errors.js';
 import { encodeAck, publishToMessage } from './mapping.js';
 import type { MqttConnection } from './connection.js';
 import { forgetQos2Id, holdsQos2Id } from './durable-session.js';
 import type { PublishView } from './framing.js';
-import { Reason } from './reasons.js';
+import { Reason, ackReasonOf } from './reasons.js';
 import { topicToFerry } from './topics.js';
 
 /** PUBLISH from the client, its QoS 1 and 2 flows (PUBACK; PUBREC, PUBREL, PUBCOMP), acknowledged once durable. */
@@ -24,7 +24,7 @@ export function onPublish(s: MqttConnection, packet: PublishView, properties: IP
   const alias = properties?.topicAlias;
   if (alias !== undefined) {
     if (alias === 0 || alias > s.options.topicAliasMaximum) {
-      throw Object.assign(new FerryError('FERRY_MQTT_PROTOCOL', `topic alias ${alias} is outside 1..${s.options.topicAliasMaximum}`), { reason: Reason.topicAliasInvalid });
+      throw new FerryError('FERRY_MQTT_TOPIC_ALIAS_INVALID', `topic alias ${alias} is outside 1..${s.options.topicAliasMaximum}`);
     }
     if (topic.length > 0) (s.inboundAliases ??= new Map()).set(alias, topic);
     else {
@@ -44,15 +44,11 @@ export function onPublish(s: MqttConnection, packet: PublishView, properties: IP
     return;
   }
   if (packet.qos > 0 && ++s.inboundPending > s.options.receiveMaximum && v5) {
-    throw Object.assign(new FerryError('FERRY_MQTT_PROTOCOL', `more than ${s.options.receiveMaximum} unacknowledged publishes (Receive Maximum)`), { reason: Reason.receiveMaximumExceeded });
+    throw new FerryError('FERRY_MQTT_RECEIVE_MAXIMUM_EXCEEDED', `more than ${s.options.receiveMaximum} unacknowledged publishes (Receive Maximum)`);
   }
   let ferryTopic = s.lastInboundFerryTopic;
   if (topic !== s.lastInboundTopic) {
-    try {
-      ferryTopic = topicToFerry(topic);
-    } catch (err) {
-      throw Object.assign(err as Error, { reason: Reason.topicNameInvalid });
-    }
+    ferryTopic = topicToFerry(topic);
     s.lastInboundTopic = topic;
     s.lastInboundFerryTopic = ferryTopic;
   }
@@ -65,22 +61,25 @@ export function onPublish(s: MqttConnection, packet: PublishView, properties: IP
     if (packet.qos === 0 || !v5) throw err;
     // MQTT 5 refuses one message and keeps the connection
     s.inboundPending--;
-    const reason = isFerryError(err, 'FERRY_DESTINATION_INVALID') ? Reason.topicNameInvalid : Reason.unspecified;
-    s.write(encodeAck(packet.qos === 1 ? 'puback' : 'pubrec', id, reason, true));
+    s.write(encodeAck(packet.qos === 1 ? 'puback' : 'pubrec', id, ackReasonOf(err), true));
     return;
   }
   if (packet.qos === 0) {
     track(s, durable);
     return;
   }
-  if (packet.qos === 2) s.state!.receivedQos2.add(id);
+  if (packet.qos === 2) {
+    s.state!.receivedQos2.add(id);
+    (s.inboundQos2 ??= new Set()).add(id);
+  }
   if (packet.qos === 1 && durable === null && s.durable === null) {
     s.inboundPending--;
     queuePuback(s, id);
     return;
   }
   afterDurable(s, durable, () => {
-    s.inboundPending--;
+    // a QoS 2 publish counts until its PUBREL (4.9: the client's quota comes back with PUBCOMP)
+    if (packet.qos === 1) s.inboundPending--;
     s.write(encodeAck(packet.qos === 1 ? 'puback' : 'pubrec', id, 0, v5));
   });
 }
@@ -108,7 +107,7 @@ function track(s: MqttConnection, durable: Promise<void> | null): void {
     () => {
       if (s.durable === durable) s.durable = null;
     },
-    (err: unknown) => s.fail(err, Reason.unspecified),
+    (err: unknown) => s.fail(err),
   );
 }
 
@@ -127,6 +126,7 @@ function afterDurable(s: MqttConnection, durable: Promise<void> | null, then: ()
 }
 
 export function onPubrel(s: MqttConnection, id: number): void {
+  if (s.inboundQos2?.delete(id) === true) s.inboundPending--;
   let known = s.state!.receivedQos2.delete(id);
   if (s.sessionExpiry > 0 && s.core !== undefined) known = forgetQos2Id(s.core, String(id)) || known;
   const write = (): void => s.write(encodeAck('pubcomp', id, known ? 0 : Reason.packetIdNotFound, s.version === 5));

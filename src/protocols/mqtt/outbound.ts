@@ -55,7 +55,7 @@ function deliver(s: MqttConnection, subscription: Subscription, consumer: Consum
     properties: v5 ? propertiesOf(s, message) : undefined,
     expiry,
     topicAlias,
-    subscriptionIds: v5 && subscription.subscriptionId !== undefined ? [subscription.subscriptionId] : undefined,
+    subscriptionIds: v5 ? subscriptionIdsOf(subscription, delivery) : undefined,
     payload: message.body,
   };
   const autoAck = consumer.ackMode === 'auto';
@@ -78,6 +78,14 @@ function deliver(s: MqttConnection, subscription: Subscription, consumer: Consum
   if (s.outbound === NO_OUTBOUND) s.outbound = new Map();
   s.outbound.set(packetId, { consumer, tag: delivery.tag, qos, resendKey });
   if (resendKey !== undefined) s.state!.rememberSent(resendKey, packetId);
+}
+
+/** [MQTT-3.3.4-4]: a message routed once for overlapping subscriptions carries all their identifiers. */
+function subscriptionIdsOf(subscription: Subscription, delivery: Delivery): readonly number[] | undefined {
+  const matched = delivery.matched;
+  if (matched === undefined) return subscription.subscriptionId === undefined ? undefined : [subscription.subscriptionId];
+  const ids = matched.filter((id) => id !== 0);
+  return ids.length === 0 ? undefined : ids;
 }
 
 function topicOf(s: MqttConnection, message: Message): { text: string; bytes: Buffer } {

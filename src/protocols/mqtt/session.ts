@@ -1,6 +1,6 @@
 import mqttPacket from 'mqtt-packet';
 import type { Packet } from 'mqtt-packet';
-import { FerryError, isFerryError, type ErrorCode } from '../../errors.js';
+import { FerryError } from '../../errors.js';
 import type { BrokerAccess, Logger } from '../../core/index.js';
 import type { TransportConnection } from '../../transport/index.js';
 import type { MqttOptions } from './options.js';
@@ -10,7 +10,7 @@ import { MqttConnection } from './connection.js';
 import { connect } from './connect.js';
 import { onPublish, onPubrel } from './inbound.js';
 import { onPuback, onPubcomp, onPubrec, wakeAfterRead } from './outbound.js';
-import { LegacyConnack, Reason } from './reasons.js';
+import { mqttReasonOf } from './reasons.js';
 import { onSubscribe, onUnsubscribe } from './subscriptions.js';
 import { onDisconnect, release } from './will-and-expiry.js';
 
@@ -24,7 +24,7 @@ export class MqttSession extends MqttConnection implements PacketReceiver {
   constructor(transport: TransportConnection, broker: BrokerAccess, options: MqttOptions, states: SessionStates, logger: Logger, counters: { received: number; sent: number }) {
     super(transport, broker, options, states, logger, counters);
     this.connectTimer = setTimeout(() => {
-      this.fail(new FerryError('FERRY_MQTT_CONNECT_TIMEOUT', `no CONNECT packet within ${options.connectTimeout} ms`), undefined);
+      this.fail(new FerryError('FERRY_MQTT_CONNECT_TIMEOUT', `no CONNECT packet within ${options.connectTimeout} ms`));
     }, options.connectTimeout);
     transport.setHandler({
       data: (chunk) => this.onData(chunk),
@@ -55,7 +55,7 @@ export class MqttSession extends MqttConnection implements PacketReceiver {
       try {
         if (this.onMessagePathPacket(buf, start, bodyStart, end)) return !this.closing;
       } catch (err) {
-        this.fail(err, isFerryError(err, 'FERRY_MQTT_MALFORMED') ? Reason.malformed : Reason.protocolError);
+        this.fail(err);
         return false;
       }
     }
@@ -74,10 +74,13 @@ export class MqttSession extends MqttConnection implements PacketReceiver {
     parser.on('error', (err: unknown) => {
       const message = err instanceof Error ? err.message : String(err);
       if (this.core === undefined && /protocol version/i.test(message)) {
+        const unsupported = new FerryError('FERRY_MQTT_UNSUPPORTED_VERSION', `unsupported protocol version: ${message}`);
         // [MQTT-3.1.2-2]: an unsupported level gets CONNACK 0x01 (3.1.1's layout, which any version can read)
-        this.write(Buffer.from([0x20, 2, 0, LegacyConnack.badVersion]));
+        this.write(Buffer.from([0x20, 2, 0, mqttReasonOf(unsupported).legacyConnack!]));
+        this.fail(unsupported);
+        return;
       }
-      this.fail(new FerryError('FERRY_MQTT_MALFORMED', `malformed packet: ${message}`), Reason.malformed);
+      this.fail(new FerryError('FERRY_MQTT_MALFORMED', `malformed packet: ${message}`));
     });
     return parser;
   }
@@ -120,12 +123,12 @@ export class MqttSession extends MqttConnection implements PacketReceiver {
 
   /** PacketReceiver: a fixed header that does not parse. */
   override malformed(err: FerryError): void {
-    this.fail(err, Reason.malformed);
+    this.fail(err);
   }
 
   /** PacketReceiver: a packet over mqtt.maxPacketSize, refused from its fixed header. */
   override tooLarge(size: number): void {
-    this.fail(new FerryError('FERRY_MQTT_PACKET_TOO_LARGE', `a packet of ${size} bytes is over the limit of ${this.options.maxPacketSize} (mqtt.maxPacketSize)`), Reason.packetTooLarge);
+    this.fail(new FerryError('FERRY_MQTT_PACKET_TOO_LARGE', `a packet of ${size} bytes is over the limit of ${this.options.maxPacketSize} (mqtt.maxPacketSize)`));
   }
 
   private onPacket(packet: Packet): void {
@@ -178,20 +181,17 @@ export class MqttSession extends MqttConnection implements PacketReceiver {
           throw new FerryError('FERRY_MQTT_PROTOCOL', `${packet.cmd.toUpperCase()} is a server packet; a client may not send it`);
       }
     } catch (err) {
-      this.fail(err, Reason.protocolError);
+      this.fail(err);
     }
   }
 
   /** Answers bad input or a failure (MQTT 5: DISCONNECT with a reason code) and closes this connection only. */
-  override fail(err: unknown, reason: number | undefined): void {
+  override fail(err: unknown): void {
     if (this.transport.closed || (this.closing && this.core === undefined)) return;
-    const code: ErrorCode | undefined = isFerryError(err) ? err.code : undefined;
     const message = err instanceof Error ? err.message : String(err);
-    const specific = (err as { reason?: number } | null)?.reason;
-    if (code === undefined) this.logger.error({ event: 'mqtt.internal-error', err }, 'unexpected error in an MQTT session');
-    else this.logger.debug({ event: 'mqtt.error', code, message, remote: this.transport.remoteAddress }, 'closing an MQTT connection');
-    if (this.core !== undefined && this.version === 5 && reason !== undefined && !this.closing) {
-      this.writePacket({ cmd: 'disconnect', reasonCode: specific ?? reason, properties: { reasonString: message.length > 200 ? `${message.slice(0, 200)}...` : message } });
+    this.logFailure(err, 'closing an MQTT connection');
+    if (this.core !== undefined && this.version === 5 && !this.closing) {
+      this.writePacket({ cmd: 'disconnect', reasonCode: mqttReasonOf(err).disconnect, properties: { reasonString: message.length > 200 ? `${message.slice(0, 200)}...` : message } });
     }
     this.shutdown();
   }

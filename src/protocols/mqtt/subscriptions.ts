@@ -15,6 +15,8 @@ import { parseFilter } from './topics.js';
  */
 
 export function onSubscribe(s: MqttConnection, packet: ISubscribePacket): void {
+  // [MQTT-3.8.3-3]
+  if (packet.subscriptions.length === 0) throw new FerryError('FERRY_MQTT_MALFORMED', 'a SUBSCRIBE with no topic filter');
   const subscriptionId = packet.properties?.subscriptionIdentifier;
   const granted: number[] = [];
   for (const request of packet.subscriptions) {
@@ -78,6 +80,10 @@ export function openConsumer(
     durable,
     shareName,
     retainedMessages: retained,
+    // [MQTT-3.3.4-2]: a client's overlapping subscriptions get one copy, from the one of highest QoS
+    // (so a persistent session keeps it), retain-as-published breaking a tie; shared subscriptions
+    // are not the client's own
+    overlap: shareName === undefined ? { group: 'mqtt', rank: subscription.qos * 2 + (subscription.retainAsPublished ? 1 : 0), tag: subscription.subscriptionId ?? 0 } : undefined,
   });
   subscription.consumers.push(consumer);
   if (durable !== undefined) subscription.durableNames.push(durable.name);
@@ -92,6 +98,8 @@ function closeSubscription(s: MqttConnection, subscription: Subscription, drop: 
 }
 
 export function onUnsubscribe(s: MqttConnection, packet: IUnsubscribePacket): void {
+  // [MQTT-3.10.3-2]
+  if (packet.unsubscriptions.length === 0) throw new FerryError('FERRY_MQTT_MALFORMED', 'an UNSUBSCRIBE with no topic filter');
   const codes: number[] = [];
   for (const filter of packet.unsubscriptions) {
     const subscription = s.subscriptions.get(filter);

@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { pino } from 'pino';
+import { loadConfig, type ConfigValue } from '../../src/config/index.js';
+import { startServer, type RunningServer } from '../../src/cli/server.js';
+import { connectMqtt, rawMqtt } from '../helpers/mqtt.js';
+
+// a broker of its own, to read what it logs
+let server: RunningServer;
+let dataDir: string;
+let port: number;
+const logged: { level: number; code?: string; msg?: string; err?: unknown; stack?: unknown }[] = [];
+
+before(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'ferry-test-'));
+  const config = loadConfig(
+    undefined,
+    new Map<string, ConfigValue>([
+      ['data', dataDir],
+      ['listeners.stomp.port', 0],
+      ['listeners.stomp.host', '127.0.0.1'],
+      ['listeners.http.port', 0],
+      ['listeners.http.host', '127.0.0.1'],
+      ['listeners.amqp.port', 0],
+      ['listeners.amqp.host', '127.0.0.1'],
+      ['listeners.mqtt.port', 0],
+      ['listeners.mqtt.host', '127.0.0.1'],
+      ['listeners.websocket.port', 0],
+      ['listeners.websocket.host', '127.0.0.1'],
+    ]),
+  );
+  const logger = pino({ level: 'debug' }, { write: (line: string) => void logged.push(JSON.parse(line)) });
+  server = await startServer(config, logger);
+  port = server.ports['mqtt']!;
+});
+after(async () => {
+  await server.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+const cases: [string, 4 | 5, number[]][] = [
+  // [MQTT-3.8.3-3]: a SUBSCRIBE carries at least one topic filter
+  ['MQTT 3.1.1 SUBSCRIBE', 4, [0x82, 2, 0, 1]],
+  ['MQTT 5 SUBSCRIBE', 5, [0x82, 3, 0, 1, 0]],
+  // [MQTT-3.10.3-2]: so does an UNSUBSCRIBE
+  ['MQTT 3.1.1 UNSUBSCRIBE', 4, [0xa2, 2, 0, 2]],
+  ['MQTT 5 UNSUBSCRIBE', 5, [0xa2, 3, 0, 2, 0]],
+];
+
+for (const [what, version, bytes] of cases) {
+  test(`${what} without a topic filter is a malformed packet: that connection closes (MQTT 5: DISCONNECT 0x81), logged at warn, others carry on`, async () => {
+    const bystander = await connectMqtt(port, { protocolVersion: version });
+    await bystander.subscribe('malformed/ok', { qos: 1 });
+    const raw = await rawMqtt(port, version);
+    raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: version, clientId: `malformed-${what.replace(/\W/g, '')}`, clean: true, keepalive: 0 });
+    await raw.next('connack');
+    const before = logged.length;
+    raw.socket.write(Buffer.from(bytes));
+    if (version === 5) {
+      const disconnect = (await raw.next('disconnect')) as { reasonCode?: number };
+      assert.equal(disconnect.reasonCode, 0x81);
+    }
+    await raw.closed;
+    assert.equal(raw.packets.filter((p) => p.cmd === 'suback' || p.cmd === 'unsuback').length, 0);
+    const entries = logged.slice(before).filter((e) => e.code !== undefined || e.level >= 50);
+    assert.deepEqual(
+      entries.map((e) => [e.level, e.code]),
+      [[40, 'FERRY_MQTT_MALFORMED']],
+    );
+    assert.equal(entries[0]!.err, undefined, 'no stack: bad input is not a bug');
+    const pub = await connectMqtt(port);
+    await pub.publish('malformed/ok', 'still here', { qos: 1 });
+    assert.equal((await bystander.inbox.next()).payload, 'still here');
+    await Promise.all([pub.end(), bystander.end()]);
+  });
+}
