@@ -64,3 +64,12 @@ export class FerryError extends Error {
 export function isFerryError(err: unknown, code?: ErrorCode): err is FerryError {
   return err instanceof FerryError && (code === undefined || err.code === code);
 }
+
+/**
+ * What a log line says of an error: a FerryError's code and text (a client's mistake or a known
+ * condition, where a stack would only say where Ferry noticed it), anything else whole with its
+ * stack (Ferry's own fault, which the stack finds).
+ */
+export function errorFields(err: unknown): { code: ErrorCode; message: string } | { err: unknown } {
+  return isFerryError(err) ? { code: err.code, message: err.message } : { err };
+}

@@ -203,7 +203,10 @@ export class MqttSession extends MqttConnection implements PacketReceiver {
   }
 
   private closed(error: Error | undefined): void {
-    if (error !== undefined) this.logger.debug({ event: 'mqtt.socket-error', err: error }, 'MQTT socket closed with an error');
+    // a peer that resets or vanishes is routine: what happened, without a stack
+    if (error !== undefined) {
+      this.logger.debug({ event: 'mqtt.socket-error', code: (error as NodeJS.ErrnoException).code, message: error.message, remote: this.transport.remoteAddress }, 'MQTT socket closed with an error');
+    }
     // a socket that closes without DISCONNECT is an abnormal end: the will goes out ([MQTT-3.1.2-8])
     release(this, true);
   }

@@ -1,6 +1,6 @@
 import type mqttPacket from 'mqtt-packet';
 import type { ISubscribePacket, IUnsubscribePacket } from 'mqtt-packet';
-import { FerryError } from '../../errors.js';
+import { FerryError, errorFields } from '../../errors.js';
 import type { ConsumerHandle } from '../../core/index.js';
 import type { QoS } from './mapping.js';
 import type { MqttConnection, Subscription } from './connection.js';
@@ -55,7 +55,7 @@ function subscribeOne(s: MqttConnection, request: mqttPacket.ISubscription, subs
     });
   } catch (err) {
     closeSubscription(s, subscription, true);
-    s.logger.debug({ event: 'mqtt.subscribe-refused', filter: request.topic, err }, 'MQTT subscription refused');
+    s.logger.warn({ event: 'mqtt.subscribe-refused', filter: request.topic, ...errorFields(err) }, 'MQTT subscription refused');
     return failure(Reason.unspecified);
   }
   s.ownSubscriptions().set(request.topic, subscription);

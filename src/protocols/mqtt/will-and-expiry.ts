@@ -1,5 +1,5 @@
 import type { IDisconnectPacket } from 'mqtt-packet';
-import { FerryError } from '../../errors.js';
+import { FerryError, errorFields } from '../../errors.js';
 import { publishToMessage } from './mapping.js';
 import { FOREVER, NO_OUTBOUND, NO_SUBSCRIPTIONS, type MqttConnection, type Will } from './connection.js';
 import { dropInactiveDurables, forgetOwedPubrels } from './durable-session.js';
@@ -82,7 +82,7 @@ function endSession(s: MqttConnection, state: SessionState): void {
     if (states.get(clientId) !== undefined) return;
     forgetOwedPubrels(connection, clientId);
     dropInactiveDurables(connection, clientId, (err) => {
-      s.logger.debug({ event: 'mqtt.session-expiry', err }, 'could not remove a durable subscription of an expired session');
+      s.logger.debug({ event: 'mqtt.session-expiry', ...errorFields(err) }, 'could not remove a durable subscription of an expired session');
     });
   });
 }
@@ -93,6 +93,6 @@ function publishWillOf(s: MqttConnection, will: Will): void {
     const init = publishToMessage(will.init, topicToFerry(will.topic), payload, Date.now(), will.retain);
     s.states.publish(s.broker, init, will.retain);
   } catch (err) {
-    s.logger.warn({ event: 'mqtt.will-failed', clientId: s.clientId, err }, 'could not publish a will');
+    s.logger.warn({ event: 'mqtt.will-failed', clientId: s.clientId, ...errorFields(err) }, 'could not publish a will');
   }
 }
