@@ -6,8 +6,8 @@ import type { MessageQueue } from './message-queue.js';
  * name the same group are one subscriber: a message matching several of them is routed once, to
  * the one of highest rank (the first found on a tie), and its delivery lists the tags of all that
  * matched (`Delivery.matched`). Ranking the one that keeps the message best (MQTT: the highest
- * QoS) first means no message is lost to a weaker copy. Held in memory: after a restart, durable
- * subscriptions route separately until their owner subscribes again.
+ * QoS) first means no message is lost to a weaker copy. A durable subscription's membership is
+ * kept in its record, so it holds across a restart too.
  */
 export interface OverlapMember {
   readonly group: string;

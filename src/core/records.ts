@@ -406,10 +406,13 @@ export interface DurableSubscriptionRecord {
   selectorConvertsStrings: boolean;
   /** The protocol's own small note about the subscription (MQTT: QoS, retain-as-published, subscription id). */
   adapterData: string | undefined;
+  /** Its overlap group (see core/overlap.ts), so that routing still delivers once after a restart. */
+  overlap: { group: string; rank: number; tag: number } | undefined;
 }
 
 /** Flag bits after `noLocal`; records written before them end at `noLocal`. */
 const CONVERTS_STRINGS = 1;
+const IN_OVERLAP_GROUP = 2;
 
 export function encodeDurableSubscription(s: DurableSubscriptionRecord): Buffer {
   const w = new Writer();
@@ -418,8 +421,13 @@ export function encodeDurableSubscription(s: DurableSubscriptionRecord): Buffer 
   w.str(s.topic);
   w.optStr(s.selector);
   w.u8(s.noLocal ? 1 : 0);
-  w.u8(s.selectorConvertsStrings ? CONVERTS_STRINGS : 0);
+  w.u8((s.selectorConvertsStrings ? CONVERTS_STRINGS : 0) | (s.overlap !== undefined ? IN_OVERLAP_GROUP : 0));
   w.optStr(s.adapterData);
+  if (s.overlap !== undefined) {
+    w.str(s.overlap.group);
+    w.f64(s.overlap.rank);
+    w.f64(s.overlap.tag);
+  }
   return w.finish();
 }
 
@@ -431,9 +439,11 @@ export function decodeDurableSubscription(data: Buffer): DurableSubscriptionReco
   const selector = r.optStr();
   const noLocal = r.u8() === 1;
   // older records were written by STOMP and MQTT subscriptions, whose selectors convert strings
-  if (r.remaining() === 0) return { clientId, name, topic, selector, noLocal, selectorConvertsStrings: true, adapterData: undefined };
+  if (r.remaining() === 0) return { clientId, name, topic, selector, noLocal, selectorConvertsStrings: true, adapterData: undefined, overlap: undefined };
   const flags = r.u8();
-  return { clientId, name, topic, selector, noLocal, selectorConvertsStrings: (flags & CONVERTS_STRINGS) !== 0, adapterData: r.optStr() };
+  const adapterData = r.optStr();
+  const overlap = (flags & IN_OVERLAP_GROUP) !== 0 ? { group: r.str(), rank: r.f64(), tag: r.f64() } : undefined;
+  return { clientId, name, topic, selector, noLocal, selectorConvertsStrings: (flags & CONVERTS_STRINGS) !== 0, adapterData, overlap };
 }
 
 export interface ReferenceRecord {

@@ -39,6 +39,10 @@ export interface SubscriptionHost {
 
 export type ConsumerFactory = (queue: MessageQueue, selector: Selector | undefined) => Consumer;
 
+function sameOverlap(a: OverlapKey | undefined, b: OverlapKey | undefined): boolean {
+  return a === b || (a !== undefined && b !== undefined && a.key === b.key && a.rank === b.rank && a.tag === b.tag);
+}
+
 function ownedKey(owner: string, name: string): string {
   return `${owner}\u0000${name}`;
 }
@@ -122,13 +126,15 @@ export class TopicSubscriptions {
       noLocal,
       selectorConvertsStrings: convertsStrings,
       adapterData: durable.adapterData,
+      overlap: options.overlap === undefined ? undefined : { group: options.overlap.group, rank: options.overlap.rank, tag: options.overlap.tag },
     };
+    const overlap = record.overlap === undefined ? undefined : overlapOf(owner, record.overlap);
     if (subscription === undefined) {
       const recordId = this.host.allocateId();
       this.host.store.add(recordId, RecordType.DurableSubscription, encodeDurableSubscription(record));
       subscription = this.addDurable(recordId, record);
-    } else if (subscription.durable!.adapterData !== durable.adapterData) {
-      // the protocol's note changed (an MQTT resubscribe at another QoS): same queue, new record
+    } else if (subscription.durable!.adapterData !== durable.adapterData || !sameOverlap(subscription.overlap, overlap)) {
+      // the protocol's note or the overlap group changed (an MQTT resubscribe at another QoS): same queue, new record
       this.host.store.update(subscription.queue.recordId, RecordType.DurableSubscription, encodeDurableSubscription(record));
       subscription.durable = { owner, name, adapterData: durable.adapterData };
     }
@@ -136,7 +142,7 @@ export class TopicSubscriptions {
     const active = subscription;
     active.consumer = consumer;
     active.localConnectionId = connectionId;
-    active.overlap = options.overlap === undefined ? undefined : overlapOf(owner, options.overlap);
+    active.overlap = overlap;
     consumer.onClose = () => {
       active.consumer = null;
     };
@@ -241,7 +247,8 @@ export class TopicSubscriptions {
       durable: { owner: record.clientId, name: record.name, adapterData: record.adapterData },
       consumer: null,
       localConnectionId: undefined,
-      overlap: undefined,
+      // kept in the record: a session that is away still gets one copy of what its filters share
+      overlap: record.overlap === undefined ? undefined : overlapOf(record.clientId, record.overlap),
     };
     this.durable.set(ownedKey(record.clientId, record.name), subscription);
     this.index.add(record.topic, subscription);

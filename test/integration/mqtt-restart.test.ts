@@ -137,3 +137,31 @@ test('QoS 2 to a persistent session: a PUBREL owed when the broker restarts is s
     rmSync(data, { recursive: true, force: true });
   }
 });
+
+test('a persistent session away across a broker restart still gets one copy of what its overlapping subscriptions share', async () => {
+  const data = mkdtempSync(join(tmpdir(), 'ferry-mqtt-restart-'));
+  let broker = await startBroker({ data });
+  try {
+    const options = { clientId: 'restart-overlap', clean: false } as const;
+    const sub = await connectMqtt(broker.mqttPort, options);
+    await sub.subscribe({ 'ovr/a': { qos: 0 }, 'ovr/#': { qos: 1 } });
+    await sub.end();
+    await broker.server.stop();
+
+    broker = await startBroker({ data });
+    const pub = await connectMqtt(broker.mqttPort);
+    await pub.publish('ovr/a', 'after the restart', { qos: 1 });
+    await pub.publish('ovr/b', 'marker', { qos: 1 });
+    await pub.end();
+    const back = await connectMqtt(broker.mqttPort, options);
+    assert.equal(back.connack.sessionPresent, true);
+    const [got, marker] = await back.inbox.take(2);
+    assert.equal(got!.payload, 'after the restart');
+    assert.equal(got!.packet.qos, 1, "the copy kept is the QoS 1 subscription's");
+    assert.equal(marker!.payload, 'marker', 'no second copy of the first message came before the marker');
+    await back.end();
+  } finally {
+    await broker.stop();
+    rmSync(data, { recursive: true, force: true });
+  }
+});
