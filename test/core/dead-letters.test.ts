@@ -158,3 +158,46 @@ test('a message that expires while in a consumer\'s prefetch is not handed to th
   assert.deepEqual(await drain(client, q), []);
   assert.equal((await drain(client, DLQ)).length, 1);
 });
+
+test('each rollback of a transacted acknowledgement counts towards the maximum redeliveries', async (t) => {
+  const b = await startBroker(t, { policies: [{ match: 'work', maxRedeliveries: 1 }] });
+  const client = await b.connect();
+  await client.send(q, 'rolled', { persistent: true });
+  const s = client.subscribe(q, { ackMode: 'individual' });
+  await settle();
+  for (let i = 0; i < 2; i++) {
+    client.begin(`t${i}`);
+    s.ack('rolled', `t${i}`);
+    client.rollback(`t${i}`);
+    await settle();
+  }
+  assert.deepEqual(s.deliveries.map((d) => d.deliveryCount), [1, 2]);
+  assert.deepEqual((await drain(client, DLQ)).map((d) => d.message.body.toString()), ['rolled']);
+});
+
+test('a message rejected by a durable topic subscriber is dead-lettered with the topic as its origin', async (t) => {
+  const b = await startBroker(t);
+  const client = await b.connect('dl-client');
+  const s = client.subscribeDurable({ kind: 'topic', name: 'events' }, 'sub', { ackMode: 'individual' });
+  await settle();
+  await client.send({ kind: 'topic', name: 'events' }, 'bad event', { persistent: true });
+  s.reject('bad event');
+  await settle();
+  const [dead] = await drain(client, DLQ);
+  assert.equal(dead?.message.body.toString(), 'bad event');
+  assert.deepEqual(dead?.message.originalDestination, { kind: 'topic', name: 'events' });
+});
+
+test('a persistent message that expires in a durable subscription while its subscriber is away goes to the DLQ', async (t) => {
+  const b = await startBroker(t, { manualClock: true, expirySweepInterval: 1000 });
+  const clock = b.clock!;
+  const client = await b.connect('away');
+  client.subscribeDurable({ kind: 'topic', name: 'events' }, 'sub').close();
+  await client.send({ kind: 'topic', name: 'events' }, 'stale', { persistent: true, expiration: clock.now + 100 });
+  await clock.advance(1000);
+  const [dead] = await drain(client, DLQ);
+  assert.equal(dead?.message.properties.get('dlqDeliveryFailureCause'), 'expired');
+  const back = client.subscribeDurable({ kind: 'topic', name: 'events' }, 'sub');
+  await settle();
+  assert.deepEqual(back.bodies(), []);
+});

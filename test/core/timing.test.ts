@@ -155,3 +155,32 @@ test('a persistent scheduled message survives a restart and comes at its time', 
   await clock.advance(100);
   assert.deepEqual(s.bodies(), ['durable-later']);
 });
+
+test('a rolled back acknowledgement is redelivered after the policy\'s delay', async (t) => {
+  const b = await startBroker(t, { manualClock: true, policies: [{ match: 'timed', redeliveryDelay: 1500 }] });
+  const clock = b.clock!;
+  const client = await b.connect();
+  client.sendAll(q, ['m']);
+  const s = client.subscribe(q, { ackMode: 'individual' });
+  await settle();
+  client.begin('t');
+  s.ack('m', 't');
+  client.rollback('t');
+  await clock.advance(1400);
+  assert.equal(s.deliveries.length, 1);
+  await clock.advance(100);
+  assert.deepEqual(s.deliveries.map((d) => d.deliveryCount), [1, 2]);
+});
+
+test('a scheduled message reaches a durable subscription whose subscriber is away, and survives a restart there', async (t) => {
+  const b = await startBroker(t, { manualClock: true });
+  const clock = b.clock!;
+  const client = await b.connect('sched');
+  client.subscribeDurable({ kind: 'topic', name: 'alarms' }, 'sub').close();
+  await client.send({ kind: 'topic', name: 'alarms' }, 'wake up', { persistent: true, properties: { AMQ_SCHEDULED_DELAY: 1000 } });
+  await clock.advance(1000);
+  const again = await b.restart();
+  const back = (await again.connect('sched')).subscribeDurable({ kind: 'topic', name: 'alarms' }, 'sub');
+  await settle();
+  assert.deepEqual(back.bodies(), ['wake up']);
+});
