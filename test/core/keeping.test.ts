@@ -151,3 +151,23 @@ test('a subscription cannot be both shared and durable', async (t) => {
   const client = await b.connect('both');
   assert.throws(() => client.subscribeDurable(topic('x'), 'd', { shareName: 's' }), { code: 'FERRY_DESTINATION_INVALID' });
 });
+
+test('a last-value queue still replaces after a restart', async (t) => {
+  const b = await startBroker(t, { storeKind: 'journal', policies: [{ match: 'ticker', lastValueKey: 'symbol' }] });
+  const client = await b.connect();
+  const tq = queue('ticker');
+  await client.send(tq, 'A1', { persistent: true, properties: { symbol: 'A' } });
+  await client.send(tq, 'B1', { persistent: true, properties: { symbol: 'B' } });
+  const again = await b.restart();
+  const back = await again.connect();
+  await back.send(tq, 'A2', { persistent: true, properties: { symbol: 'A' } });
+  assert.deepEqual(bodiesOf(await drain(back, tq)), ['B1', 'A2']);
+});
+
+test('a duplicate id sent to a composite is checked once for the whole send', async (t) => {
+  const b = await startBroker(t);
+  const client = await b.connect();
+  for (let i = 0; i < 2; i++) await client.send(queue('dc.a,dc.b'), `try${i}`, { persistent: true, properties: { _AMQ_DUPL_ID: 'x' } });
+  assert.deepEqual(bodiesOf(await drain(client, queue('dc.a'))), ['try0']);
+  assert.deepEqual(bodiesOf(await drain(client, queue('dc.b'))), ['try0']);
+});

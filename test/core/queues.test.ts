@@ -234,3 +234,28 @@ test('a queue keeps its messages for the next consumer after one unsubscribes', 
   client.sendAll(q, ['kept']);
   assert.deepEqual((await drain(client, q)).map((d) => d.message.body.toString()), ['kept']);
 });
+
+test('an exclusive consumer wins over a consumer of higher priority', async (t) => {
+  const b = await startBroker(t);
+  const client = await b.connect();
+  const high = client.subscribe(q, { priority: 9 });
+  const exclusive = client.subscribe(q, { exclusive: true, priority: 0 });
+  await settle();
+  client.sendAll(q, ['a', 'b']);
+  assert.deepEqual(exclusive.bodies(), ['a', 'b']);
+  assert.deepEqual(high.bodies(), []);
+});
+
+test('a consumer that closes while its sink is blocked leaves the backlog to the others', async (t) => {
+  const b = await startBroker(t);
+  const client = await b.connect();
+  const blocked = client.subscribe(q, { blocked: true });
+  await settle();
+  client.sendAll(q, ['a', 'b']);
+  blocked.close();
+  const other = client.subscribe(q);
+  await settle();
+  blocked.sink.unblock();
+  assert.deepEqual(other.bodies(), ['a', 'b']);
+  assert.deepEqual(blocked.bodies(), []);
+});

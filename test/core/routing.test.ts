@@ -157,3 +157,13 @@ test('a message rejected from a temporary queue is dropped, not dead-lettered', 
   await settle();
   assert.equal(b.hasQueue('ActiveMQ.DLQ'), false);
 });
+
+test('with creation on first use turned off, unknown destinations are refused, and dead letters still have a queue', async (t) => {
+  const b = await startBroker(t, { autoCreateDestinations: false });
+  const client = await b.connect();
+  assert.throws(() => client.send(queue('unknown'), 'x'), { code: 'FERRY_DESTINATION_NOT_FOUND' });
+  assert.throws(() => client.subscribe(queue('unknown')), { code: 'FERRY_DESTINATION_NOT_FOUND' });
+  const tq = client.temporaryQueue();
+  await client.send(tq, 'fine', { persistent: true });
+  assert.equal(b.hasQueue('unknown'), false);
+});

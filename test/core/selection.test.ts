@@ -106,3 +106,26 @@ test('a returned message goes back to its place by priority, ahead of lower ones
   s.close();
   assert.deepEqual((await drain(client, q)).map((d) => d.message.body.toString()), ['high', 'mid', 'low']);
 });
+
+test('a durable no-local subscription skips its own connection\'s messages, also those kept while it is away', async (t) => {
+  const b = await startBroker(t);
+  const me = await b.connect('me');
+  const other = await b.connect();
+  me.subscribeDurable(topic('room'), 'd', { noLocal: true }).close();
+  me.sendAll(topic('room'), ['mine'], { persistent: true });
+  other.sendAll(topic('room'), ['theirs'], { persistent: true });
+  const back = me.subscribeDurable(topic('room'), 'd', { noLocal: true });
+  await settle();
+  assert.deepEqual(back.bodies(), ['theirs']);
+});
+
+test('a selector on a virtual topic consumer queue picks among the topic\'s messages', async (t) => {
+  const b = await startBroker(t);
+  const client = await b.connect();
+  const eu = client.subscribe(queue('Consumer.EU.VirtualTopic.sales'), { selector: "region = 'eu'" });
+  await settle();
+  client.sendAll(topic('VirtualTopic.sales'), ['s-eu'], { properties: { region: 'eu' } });
+  client.sendAll(topic('VirtualTopic.sales'), ['s-us'], { properties: { region: 'us' } });
+  assert.deepEqual(eu.bodies(), ['s-eu']);
+  assert.equal(b.queueStats('Consumer.EU.VirtualTopic.sales').pending, 1);
+});
