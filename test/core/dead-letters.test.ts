@@ -201,3 +201,15 @@ test('a persistent message that expires in a durable subscription while its subs
   await settle();
   assert.deepEqual(back.bodies(), []);
 });
+
+test('a rejection in client mode refuses only the delivery named, not the ones before it', async (t) => {
+  const b = await startBroker(t);
+  const client = await b.connect();
+  client.sendAll(q, ['a', 'b', 'c'], { persistent: true });
+  const s = client.subscribe(q, { ackMode: 'client' });
+  await settle();
+  s.reject('b');
+  await settle();
+  assert.equal(s.handle.inFlightCount, 2);
+  assert.deepEqual((await drain(client, DLQ)).map((d) => d.message.body.toString()), ['b']);
+});

@@ -158,3 +158,21 @@ test('transaction ids: begun once, ended once, scoped to their connection', asyn
   one.begin('t');
   one.rollback('t');
 });
+
+test('a delivery acknowledged in a transaction belongs to the transaction, not to the consumer, once the consumer closes', async (t) => {
+  const b = await startBroker(t);
+  const client = await b.connect();
+  client.sendAll(q, ['kept-by-tx', 'returned']);
+  const s = client.subscribe(q, { ackMode: 'individual' });
+  await settle();
+  client.begin('t1');
+  s.ack('kept-by-tx', 't1');
+  s.close();
+  const other = client.subscribe(q, { ackMode: 'individual' });
+  await settle();
+  assert.deepEqual(other.bodies(), ['returned'], 'the closing consumer returns only what no transaction holds');
+  client.rollback('t1');
+  await settle();
+  assert.deepEqual(other.bodies(), ['returned', 'kept-by-tx'], 'rollback gives it back to the queue');
+  assert.equal(other.deliveries.at(-1)!.redelivered, true);
+});
