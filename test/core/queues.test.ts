@@ -259,3 +259,45 @@ test('a consumer that closes while its sink is blocked leaves the backlog to the
   assert.deepEqual(other.bodies(), ['a', 'b']);
   assert.deepEqual(blocked.bodies(), []);
 });
+
+test('acknowledgeOnly settles without dispatching; one wake then dispatches for the whole batch', async (t) => {
+  const b = await startBroker(t);
+  const client = await b.connect();
+  client.sendAll(q, bodies(6));
+  const s = client.subscribe(q, { ackMode: 'individual', prefetch: 2 });
+  await settle();
+  assert.deepEqual(s.bodies(), ['m0', 'm1']);
+  s.handle.acknowledgeOnly(s.delivery('m0').tag);
+  s.handle.acknowledgeOnly(s.delivery('m1').tag);
+  assert.deepEqual(s.bodies(), ['m0', 'm1'], 'nothing more until the wake');
+  s.handle.wake();
+  assert.deepEqual(s.bodies(), ['m0', 'm1', 'm2', 'm3']);
+});
+
+test('tagOf finds the delivery of a message in flight, for protocols that acknowledge by message id', async (t) => {
+  const b = await startBroker(t);
+  const client = await b.connect();
+  client.sendAll(q, ['a', 'b']);
+  const s = client.subscribe(q, { ackMode: 'individual' });
+  await settle();
+  const b2 = s.delivery('b');
+  assert.equal(s.handle.tagOf(b2.message.id), b2.tag);
+  s.handle.acknowledge(b2.tag);
+  assert.equal(s.handle.tagOf(b2.message.id), undefined);
+  assert.equal(s.handle.tagOf('ID:nobody'), undefined);
+});
+
+test('closing a session closes its consumers and returns their messages; a closed connection refuses work', async (t) => {
+  const b = await startBroker(t);
+  const client = await b.connect();
+  client.sendAll(q, ['a']);
+  const s = client.subscribe(q, { ackMode: 'individual' });
+  await settle();
+  client.session.close();
+  assert.equal(s.handle.isClosed, true);
+  const other = await b.connect();
+  assert.deepEqual((await drain(other, q)).map((d) => [d.message.body.toString(), d.redelivered]), [['a', true]]);
+  client.close();
+  assert.throws(() => client.connection.createSession(), { code: 'FERRY_CONNECTION_CLOSED' });
+  assert.throws(() => client.connection.begin('t'), { code: 'FERRY_CONNECTION_CLOSED' });
+});
