@@ -97,6 +97,8 @@ test('a non-persistent message is dropped, not dead-lettered, unless the policy 
   assert.deepEqual(dead.map((d) => d.message.body.toString()), ['keep.work']);
   assert.equal(dead[0]!.message.persistent, false);
   assert.equal(b.queueStats('work').pending + b.queueStats('work').inFlight, 0, 'the dropped one is gone from its queue too');
+  assert.deepEqual([b.queueStats('work').discarded, b.queueStats('work').deadLettered], [1, 0]);
+  assert.deepEqual([b.queueStats('keep.work').discarded, b.queueStats('keep.work').deadLettered], [0, 1]);
 });
 
 test('a message that fails in the dead-letter queue itself is dropped, not looped', async (t) => {

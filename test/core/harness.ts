@@ -335,7 +335,7 @@ export class TestBroker {
     return TestBroker.open(this.t, this.cleanups, this.spec, this.openStore, this.clock);
   }
 
-  queueStats(name: string): { pending: number; inFlight: number; delayed: number; expired: number; deadLettered: number; consumers: number } {
+  queueStats(name: string): { pending: number; inFlight: number; delayed: number; expired: number; deadLettered: number; discarded: number; consumers: number } {
     const stats = this.broker.stats().queues.find((q) => q.name === name);
     if (stats === undefined) throw new Error(`no queue "${name}"`);
     return stats;
