@@ -6,6 +6,7 @@
 
 import net from 'node:net';
 import { AmqpReader, AmqpSymbol, AmqpWriter, Described, type AmqpValue } from '../src/protocols/amqp/codec.js';
+import { Performative } from '../src/protocols/amqp/frames.js';
 import { nowUs } from './clock.js';
 
 export class AmqpClientError extends Error {
@@ -17,17 +18,7 @@ export class AmqpClientError extends Error {
   }
 }
 
-export const Performative = {
-  open: 0x10,
-  begin: 0x11,
-  attach: 0x12,
-  flow: 0x13,
-  transfer: 0x14,
-  disposition: 0x15,
-  detach: 0x16,
-  end: 0x17,
-  close: 0x18,
-} as const;
+export { Performative };
 
 const HEADER = Buffer.from([0x41, 0x4d, 0x51, 0x50, 0, 1, 0, 0]);
 /** Most transfer frames the broker may have in flight to us: large, so session flow never limits. */
