@@ -38,6 +38,7 @@ export class QueueBrowser implements ConsumerHandle {
   acknowledge(): void {}
   acknowledgeOnly(): void {}
   reject(): void {}
+  rejectOnly(): void {}
   redeliver(): void {}
   release(): void {}
 

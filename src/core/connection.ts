@@ -345,6 +345,10 @@ class SessionConsumer implements ConsumerHandle {
     this.consumer.reject(tag, txId === undefined ? undefined : this.connection.transaction(txId));
   }
 
+  rejectOnly(tag: number, txId?: string): void {
+    this.consumer.rejectOnly(tag, txId === undefined ? undefined : this.connection.transaction(txId));
+  }
+
   redeliver(tag: number): void {
     this.consumer.redeliver(tag);
   }

@@ -142,14 +142,18 @@ export class Consumer implements QueueConsumer {
    * dead-letter queue, as ActiveMQ does; inside a transaction, when that commits.
    */
   reject(tag: number, transaction?: Transaction): void {
+    this.rejectOnly(tag, transaction);
+    this.queue.dispatch();
+  }
+
+  /** `reject` without the dispatch that follows it (see `acknowledgeOnly`). */
+  rejectOnly(tag: number, transaction?: Transaction): void {
     const entries = this.removeInFlight(tag, false);
     if (transaction !== undefined) {
       for (const entry of entries) transaction.holdRejected(entry);
-      this.queue.dispatch();
       return;
     }
     for (const entry of entries) this.queue.deadLetter(entry, 'rejected by the consumer');
-    this.queue.dispatch();
   }
 
   /**

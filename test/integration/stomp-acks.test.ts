@@ -234,6 +234,29 @@ describe('NACK and prefetch', () => {
   }
 });
 
+describe('receipts of acknowledgements', () => {
+  for (const command of ['ACK', 'NACK']) {
+    test(`${command} with a receipt: the RECEIPT comes before the message the freed prefetch slot lets through, as ActiveMQ orders them`, async () => {
+      const q = queue(`receipt-order-${command.toLowerCase()}`);
+      const { raw } = await RawStompClient.connected(fixture.broker().stompPort);
+      try {
+        for (const body of ['first', 'second']) await raw.sendWithReceipt('SEND', { destination: q, persistent: 'true' }, body);
+        await raw.sendWithReceipt('SUBSCRIBE', { id: 's1', destination: q, ack: 'client-individual', 'activemq.prefetchSize': '1' });
+        const first = await raw.nextFrameOf('MESSAGE');
+        await raw.send(command, { id: first.headers.get('ack')!, receipt: 'done-1' });
+        const receipt = await raw.nextFrame();
+        assert.equal(receipt.command, 'RECEIPT');
+        assert.equal(receipt.headers.get('receipt-id'), 'done-1');
+        const second = await raw.nextFrame();
+        assert.equal(second.command, 'MESSAGE');
+        assert.equal(second.body.toString(), 'second');
+      } finally {
+        raw.destroy();
+      }
+    });
+  }
+});
+
 describe('bad acknowledgements', () => {
   test('an ACK of an unknown id gets an ERROR and the connection is closed', async () => {
     const c = await client();

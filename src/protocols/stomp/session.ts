@@ -324,9 +324,13 @@ export class StompSession implements TemporaryNames {
     if (frame.command === 'NACK' && this.version === '1.0') throw new FerryError('FERRY_STOMP_PROTOCOL', 'NACK is not part of STOMP 1.0');
     const { subscription, tag } = this.findDelivery(frame);
     const txId = frame.headers.get('transaction');
-    if (frame.command === 'ACK') subscription.consumer.acknowledge(tag, txId);
-    else subscription.consumer.reject(tag, txId);
+    const consumer = subscription.consumer;
+    if (frame.command === 'ACK') consumer.acknowledgeOnly(tag, txId);
+    else consumer.rejectOnly(tag, txId);
+    // the receipt says the ACK or NACK is done, so it goes before the messages the freed slot lets
+    // through, as ActiveMQ orders them: a client that waits for it, then for the next message, gets both
     this.receipt(frame, null);
+    consumer.wake();
   }
 
   private findDelivery(frame: StompFrame): { subscription: Subscription; tag: number } {
