@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { stopChild, track } from './children.js';
+import { stopChild, track, watchExit } from './children.js';
 import { BenchSetupError, freePort, tailOf, waitForPort } from './broker.js';
 import type { RunningBroker } from './broker.js';
 
@@ -122,11 +122,7 @@ export async function startActiveMq(options: ActiveMqOptions): Promise<RunningBr
   );
   closeSync(logFd);
   track(child, options.keepFolder ? undefined : base);
-  let spawnError: Error | undefined;
-  child.once('error', (err) => {
-    spawnError = err;
-  });
-  const exited = (): boolean => spawnError !== undefined || child.exitCode !== null || child.signalCode !== null;
+  const { exited, spawnError } = watchExit(child);
 
   const cleanUp = (): Promise<void> => stopChild(child);
 
@@ -136,9 +132,10 @@ export async function startActiveMq(options: ActiveMqOptions): Promise<RunningBr
   } catch (err) {
     const log = tailOf(logFile);
     await cleanUp();
-    if (spawnError !== undefined) {
-      throw new BenchSetupError('BENCH_JAVA_MISSING', `could not run ${java}: ${spawnError.message}`, {
-        cause: spawnError,
+    const failed = spawnError();
+    if (failed !== undefined) {
+      throw new BenchSetupError('BENCH_JAVA_MISSING', `could not run ${java}: ${failed.message}`, {
+        cause: failed,
       });
     }
     throw new BenchSetupError('BENCH_ACTIVEMQ_START', `ActiveMQ did not start:\n${log}`, { cause: err });

@@ -79,3 +79,12 @@ export async function stopChild(child: ChildProcess, graceMs = 10_000): Promise<
 export async function stopAll(): Promise<void> {
   await Promise.all([...live.keys()].map((child) => stopChild(child, 5_000)));
 }
+
+/** Whether a started broker has gone (it exited, or could not be spawned at all), and why it could not be spawned. */
+export function watchExit(child: ChildProcess): { exited: () => boolean; spawnError: () => Error | undefined } {
+  let spawnError: Error | undefined;
+  child.once('error', (err) => {
+    spawnError = err;
+  });
+  return { exited: () => spawnError !== undefined || child.exitCode !== null || child.signalCode !== null, spawnError: () => spawnError };
+}

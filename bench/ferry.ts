@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { stopChild, track } from './children.js';
+import { stopChild, track, watchExit } from './children.js';
 import { BenchSetupError, tailOf } from './broker.js';
 import type { RunningBroker } from './broker.js';
 
@@ -59,11 +59,7 @@ export async function startFerry(options: FerryOptions = {}): Promise<RunningBro
   });
   track(child, options.keepFolder ? undefined : base);
   child.stderr.pipe(log, { end: false });
-  let spawnError: Error | undefined;
-  child.once('error', (err) => {
-    spawnError = err;
-  });
-  const exited = (): boolean => spawnError !== undefined || child.exitCode !== null || child.signalCode !== null;
+  const { exited } = watchExit(child);
 
   const cleanUp = async (): Promise<void> => {
     await stopChild(child);

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { stopChild, track } from './children.js';
+import { stopChild, track, watchExit } from './children.js';
 import { BenchSetupError, freePort, tailOf, waitForPort } from './broker.js';
 import type { RunningBroker } from './broker.js';
 
@@ -57,11 +57,7 @@ export async function startMosquitto(options: MosquittoOptions): Promise<Running
   const child = spawn(options.executable, ['-c', configFile], { cwd: base, stdio: ['ignore', logFd, logFd] });
   closeSync(logFd);
   track(child, options.keepFolder ? undefined : base);
-  let spawnError: Error | undefined;
-  child.once('error', (err) => {
-    spawnError = err;
-  });
-  const exited = (): boolean => spawnError !== undefined || child.exitCode !== null || child.signalCode !== null;
+  const { exited } = watchExit(child);
   const cleanUp = (): Promise<void> => stopChild(child);
 
   try {

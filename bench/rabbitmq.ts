@@ -14,7 +14,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { chownSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { stopChild, track } from './children.js';
+import { stopChild, track, watchExit } from './children.js';
 import { BenchSetupError, freePort, tailOf, waitForPort } from './broker.js';
 import type { RunningBroker } from './broker.js';
 
@@ -115,11 +115,7 @@ export async function startRabbitMq(options: RabbitMqOptions): Promise<RunningBr
   const child = spawn(command, args, { cwd: base, env, stdio: ['ignore', logFd, logFd] });
   closeSync(logFd);
   track(child, options.keepFolder ? undefined : base);
-  let spawnError: Error | undefined;
-  child.once('error', (err) => {
-    spawnError = err;
-  });
-  const exited = (): boolean => spawnError !== undefined || child.exitCode !== null || child.signalCode !== null;
+  const { exited } = watchExit(child);
   // a VM that boots shuts down in a few seconds on SIGTERM; it is killed if it takes longer than 20
   const cleanUp = (): Promise<void> => stopChild(child, 20_000);
 

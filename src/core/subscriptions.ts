@@ -39,6 +39,28 @@ export interface SubscriptionHost {
 
 export type ConsumerFactory = (queue: MessageQueue, selector: Selector | undefined) => Consumer;
 
+/** A subscription kept in memory only (plain or shared) on `options`' pattern. */
+function inMemory(
+  queue: MessageQueue,
+  options: SubscribeOptions,
+  selector: Selector | undefined,
+  connectionId: string,
+  own: { readonly noLocal: boolean; readonly overlap: OverlapKey | undefined },
+): TopicSubscription {
+  return {
+    pattern: options.destination.name,
+    queue,
+    noLocal: own.noLocal,
+    selectorText: options.selector,
+    selector,
+    selectorConvertsStrings: options.selectorConvertsStrings === true,
+    durable: undefined,
+    consumer: null,
+    localConnectionId: connectionId,
+    overlap: own.overlap,
+  };
+}
+
 function sameOverlap(a: OverlapKey | undefined, b: OverlapKey | undefined): boolean {
   return a === b || (a !== undefined && b !== undefined && a.key === b.key && a.rank === b.rank && a.tag === b.tag);
 }
@@ -64,18 +86,10 @@ export class TopicSubscriptions {
   /** A subscription that lives as long as its one consumer. */
   subscribe(connectionId: string, options: SubscribeOptions, selector: Selector | undefined, makeConsumer: ConsumerFactory): Consumer {
     const pattern = options.destination.name;
-    const subscription: TopicSubscription = {
-      pattern,
-      queue: this.host.newQueue(pattern, 'subscription', 0, 'topic'),
+    const subscription = inMemory(this.host.newQueue(pattern, 'subscription', 0, 'topic'), options, selector, connectionId, {
       noLocal: options.noLocal ?? false,
-      selectorText: options.selector,
-      selector,
-      selectorConvertsStrings: options.selectorConvertsStrings === true,
-      durable: undefined,
-      consumer: null,
-      localConnectionId: connectionId,
       overlap: options.overlap === undefined ? undefined : overlapOf(connectionId, options.overlap),
-    };
+    });
     if (options.retainedMessages === 'all' || options.retainedMessages === 'new') this.handRetained(subscription.queue, pattern);
     // the subscription filters when routing, so its consumer takes everything that reaches it
     const consumer = makeConsumer(subscription.queue, undefined);
@@ -157,19 +171,11 @@ export class TopicSubscriptions {
     const key = ownedKey(options.shareName!, pattern);
     let subscription = this.shared.get(key);
     if (subscription === undefined) {
-      subscription = {
-        pattern,
-        queue: this.host.newQueue(`${options.shareName!}:${pattern}`, 'subscription', 0, 'topic', pattern),
+      // shared by several owners: it is nobody's overlap group
+      subscription = inMemory(this.host.newQueue(`${options.shareName!}:${pattern}`, 'subscription', 0, 'topic', pattern), options, selector, connectionId, {
         noLocal: false,
-        selectorText: options.selector,
-        selector,
-        selectorConvertsStrings: options.selectorConvertsStrings === true,
-        durable: undefined,
-        consumer: null,
-        localConnectionId: connectionId,
-        // shared by several owners: it is nobody's overlap group
         overlap: undefined,
-      };
+      });
       this.shared.set(key, subscription);
       this.index.add(pattern, subscription);
     }

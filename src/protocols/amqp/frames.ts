@@ -302,19 +302,24 @@ export function dispositionSize(first: number, last: number, accepted: boolean):
   return 8 + 3 + 3 + 1 + uintSize(first) + uintSize(last) + 1 + (accepted ? 4 : 1);
 }
 
-/**
- * Writes a settling disposition with an accepted outcome (or none) into `out` at `at`: `role` true
- * when the broker is the receiver of those deliveries. Returns the offset after it.
- */
-export function writeDisposition(out: Buffer, at: number, channel: number, role: boolean, first: number, last: number, accepted: boolean): number {
-  const size = dispositionSize(first, last, accepted);
+/** An AMQP frame's 8-byte header and its performative's descriptor, the 11 bytes before the performative's list. */
+function writePerformativeHead(out: Buffer, at: number, size: number, channel: number, performative: number): void {
   out.writeUInt32BE(size, at);
   out[at + 4] = 2;
   out[at + 5] = 0;
   out.writeUInt16BE(channel, at + 6);
   out[at + 8] = 0x00;
   out[at + 9] = 0x53;
-  out[at + 10] = Performative.disposition;
+  out[at + 10] = performative;
+}
+
+/**
+ * Writes a settling disposition with an accepted outcome (or none) into `out` at `at`: `role` true
+ * when the broker is the receiver of those deliveries. Returns the offset after it.
+ */
+export function writeDisposition(out: Buffer, at: number, channel: number, role: boolean, first: number, last: number, accepted: boolean): number {
+  const size = dispositionSize(first, last, accepted);
+  writePerformativeHead(out, at, size, channel, Performative.disposition);
   out[at + 11] = 0xc0;
   out[at + 12] = size - 13;
   out[at + 13] = 5;
@@ -354,13 +359,7 @@ export function flowSize(f: FlowFields): number {
 
 export function writeFlow(out: Buffer, at: number, channel: number, f: FlowFields): number {
   const size = flowSize(f);
-  out.writeUInt32BE(size, at);
-  out[at + 4] = 2;
-  out[at + 5] = 0;
-  out.writeUInt16BE(channel, at + 6);
-  out[at + 8] = 0x00;
-  out[at + 9] = 0x53;
-  out[at + 10] = Performative.flow;
+  writePerformativeHead(out, at, size, channel, Performative.flow);
   // list32 keeps the layout simple; a flow is never near 4 GiB
   out[at + 11] = 0xd0;
   out.writeUInt32BE(size - 16, at + 12);
