@@ -334,19 +334,23 @@ class SessionConsumer implements ConsumerHandle {
   }
 
   acknowledge(tag: number, txId?: string): void {
-    this.consumer.acknowledge(tag, txId === undefined ? undefined : this.connection.transaction(txId));
+    this.consumer.acknowledge(tag, this.transactionOf(txId));
   }
 
   acknowledgeOnly(tag: number, txId?: string): void {
-    this.consumer.acknowledgeOnly(tag, txId === undefined ? undefined : this.connection.transaction(txId));
+    this.consumer.acknowledgeOnly(tag, this.transactionOf(txId));
   }
 
   reject(tag: number, txId?: string): void {
-    this.consumer.reject(tag, txId === undefined ? undefined : this.connection.transaction(txId));
+    this.consumer.reject(tag, this.transactionOf(txId));
   }
 
   rejectOnly(tag: number, txId?: string): void {
-    this.consumer.rejectOnly(tag, txId === undefined ? undefined : this.connection.transaction(txId));
+    this.consumer.rejectOnly(tag, this.transactionOf(txId));
+  }
+
+  private transactionOf(txId: string | undefined): Transaction | undefined {
+    return txId === undefined ? undefined : this.connection.transaction(txId);
   }
 
   redeliver(tag: number): void {
