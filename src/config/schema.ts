@@ -56,6 +56,87 @@ const composite = z
   })
   .strict();
 
+/** Group names given a right; `*` is every authenticated user (and the anonymous one, when there is one). */
+const groups = z.array(z.string().min(1)).optional();
+
+const authorizationEntry = z
+  .object({
+    /** Queue names the entry covers, with wildcards `*` and `>`; exactly one of queue, topic and temporary. */
+    queue: destinationName.optional(),
+    topic: destinationName.optional(),
+    /** Temporary queues and topics. */
+    temporary: z.literal(true).optional(),
+    /** Consume: subscribe, receive, a durable subscription. */
+    read: groups,
+    /** Send, retained messages included. */
+    write: groups,
+    /** Bring the destination into being on first use, make a temporary one, make a durable subscription. */
+    create: groups,
+    browse: groups,
+    /** Purge, delete (a durable subscription too), and the management API's other changes. */
+    admin: groups,
+  })
+  .strict()
+  .refine((e) => [e.queue, e.topic, e.temporary].filter((x) => x !== undefined).length === 1, 'each entry names exactly one of queue, topic or temporary');
+
+const certificateUser = z
+  .object({
+    /** A regular expression on the certificate's subject (`CN=alice,O=Shop`); `$1` in user is its first group. */
+    subject: z.string().min(1).optional(),
+    /** A regular expression on one of its subject alternative names (`DNS:host`, `email:a@b`, `URI:...`). */
+    san: z.string().min(1).optional(),
+    user: z.string().min(1),
+  })
+  .strict()
+  .refine((r) => (r.subject === undefined) !== (r.san === undefined), 'each rule matches either subject or san');
+
+const ldap = z
+  .object({
+    url: z.string().regex(/^ldaps?:\/\//, 'an ldap:// or ldaps:// URL'),
+    /** The account that searches for users; without it the search is anonymous. */
+    bindDn: z.string().min(1).optional(),
+    bindPassword: z.string().optional(),
+    userBase: z.string().min(1),
+    /** `{user}` is the login name, escaped. */
+    userFilter: z.string().min(1).default('(uid={user})'),
+    groupBase: z.string().min(1).optional(),
+    /** `{dn}` is the user's DN, `{user}` the login name. */
+    groupFilter: z.string().min(1).default('(member={dn})'),
+    groupAttribute: z.string().min(1).default('cn'),
+    /** PEM file of the CA that signed the LDAP server's certificate, for ldaps:// and StartTLS. */
+    ca: z.string().min(1).optional(),
+    timeout: positiveInt.default(5000),
+  })
+  .strict();
+
+const security = z
+  .object({
+    /** The users file (YAML, written by `ferry user`); relative to the configuration file. Reloaded when it changes. */
+    users: z.string().min(1).optional(),
+    /**
+     * A user whose groups anonymous clients get. Unset: with users configured, anonymous clients
+     * are refused; with none, they are let in from loopback addresses only.
+     */
+    anonymous: z.string().min(1).optional(),
+    /** Rights by destination. Absent: every authenticated client may do everything. Present: only what an entry grants. */
+    authorization: z.array(authorizationEntry).optional(),
+    /** How a verified client certificate names its user, first matching rule wins. */
+    certificateUsers: z.array(certificateUser).default([]),
+    /** A failed login from an address makes the next ones from it wait, doubling up to maxDelay. */
+    failedLoginDelay: z
+      .object({
+        initial: milliseconds.default(200),
+        max: milliseconds.default(10_000),
+        /** ms after the last failure at which an address starts afresh. */
+        forgetAfter: positiveInt.default(600_000),
+      })
+      .strict()
+      .default({}),
+    ldap: ldap.optional(),
+  })
+  .strict()
+  .default({});
+
 /**
  * The whole configuration, with every default. Each key is documented in the README's
  * configuration section; a test checks that every key here appears there.
@@ -143,6 +224,7 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    security,
     ...protocolSections,
   })
   .strict();

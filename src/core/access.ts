@@ -9,7 +9,37 @@ import type { OverlapMember } from './overlap.js';
 export interface Credentials {
   readonly username?: string | undefined;
   readonly password?: string | Buffer | undefined;
+  /** A management API token (`Authorization: Bearer`). */
+  readonly token?: string | undefined;
+  /** The client asks to be who its verified TLS certificate says it is (SASL EXTERNAL). */
+  readonly external?: boolean | undefined;
+  /**
+   * A SASL exchange begun with `BrokerAccess.startSasl` that has proved who the client is
+   * (SCRAM-SHA-256): the authenticator that made it recognises it.
+   */
+  readonly exchange?: SaslExchange | undefined;
 }
+
+/**
+ * A challenge-response login (SCRAM-SHA-256) as core runs it, so that every protocol carrying
+ * SASL messages (AMQP 1.0 sasl-init/response, MQTT 5 AUTH) shares one implementation. The adapter
+ * hands each client message to `respond` and sends back what it resolves to; once done, it passes
+ * `{ exchange }` as the credentials of its connect (or reauthenticate).
+ */
+export interface SaslExchange {
+  readonly mechanism: string;
+  /**
+   * Takes the client's next message. Resolves with the server's next challenge, or with `done` and
+   * the server's final data (SCRAM's server-final message) once the client is proved; rejects with
+   * FERRY_AUTHENTICATION_FAILED when it is not, or FERRY_SASL_MALFORMED for a message that breaks
+   * the mechanism's rules.
+   */
+  respond(message: Buffer): Promise<SaslStep>;
+  /** The proved user name once done, undefined before. */
+  readonly username: string | undefined;
+}
+
+export type SaslStep = { readonly done: false; readonly challenge: Buffer } | { readonly done: true; readonly additionalData: Buffer | undefined };
 
 /** What the transport knows of the client, which authentication may use (an address rule, a certificate). */
 export interface TransportFacts {
@@ -53,9 +83,22 @@ export interface Principal {
 export interface Authenticator {
   /** Resolves to the principal, or rejects with FERRY_AUTHENTICATION_FAILED. */
   authenticate(request: ConnectRequest): Promise<Principal> | Principal;
+  /**
+   * SASL mechanisms to offer a client on this transport, strongest first. Without it: ANONYMOUS
+   * and PLAIN.
+   */
+  mechanisms?(transport: TransportFacts): readonly string[];
+  /** Starts a challenge-response exchange for one of the offered mechanisms; undefined for any other. */
+  startExchange?(mechanism: string, transport: TransportFacts): SaslExchange | undefined;
 }
 
-export type Operation = 'send' | 'consume' | 'browse' | 'create' | 'delete';
+/**
+ * What may be done to a destination: send to it, consume from it (subscribe, a durable
+ * subscription included), browse it, create it (a destination's first use, a temporary
+ * destination, a durable subscription), delete it (a durable subscription), or manage it (purge,
+ * move, and the rest of the management API).
+ */
+export type Operation = 'send' | 'consume' | 'browse' | 'create' | 'delete' | 'admin';
 
 /**
  * Decides what a principal may do to a destination, checked in core for every protocol. Throws
@@ -69,6 +112,9 @@ export const allowEveryone: Authenticator & Authorizer = {
   authenticate: (request) => ({ username: request.credentials?.username, groups: [], internal: request.internal === true }),
   authorize: () => {},
 };
+
+/** The mechanisms offered when the authenticator names none. */
+export const DEFAULT_SASL_MECHANISMS: readonly string[] = ['PLAIN', 'ANONYMOUS'];
 
 /** A durable subscription's identity and what the protocol keeps with it. */
 export interface DurableOptions {

@@ -1,4 +1,4 @@
-import { FerryError } from '../errors.js';
+import { errorFields, FerryError } from '../errors.js';
 import type { Store } from '../store/index.js';
 import {
   allowEveryone,
@@ -7,10 +7,14 @@ import {
   type BrokerStats,
   type ConnectRequest,
   type ConsumerHandle,
+  type Credentials,
+  DEFAULT_SASL_MECHANISMS,
   type DurableSubscriptionInfo,
   type Operation,
   type Principal,
+  type SaslExchange,
   type SubscribeOptions,
+  type TransportFacts,
 } from './access.js';
 import { hasWildcard, validateDestinationName } from './address.js';
 import { BodyCache } from './body-cache.js';
@@ -189,7 +193,20 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
    */
   async connect(request: ConnectRequest): Promise<CoreConnection> {
     this.assertAccepting();
-    const principal = request.internal === true ? internalPrincipal : await this.authenticator.authenticate(request);
+    let principal: Principal;
+    if (request.internal === true) principal = internalPrincipal;
+    else {
+      try {
+        principal = await this.authenticator.authenticate(request);
+      } catch (err) {
+        // the user name as the client gave it, never its password
+        this.logger.info(
+          { event: 'connection.refused', protocol: request.protocol, remoteAddress: request.transport.remoteAddress, user: request.credentials?.username ?? request.credentials?.exchange?.username, clientId: request.clientId, ...errorFields(err) },
+          `${request.protocol} connection from ${request.transport.remoteAddress} refused`,
+        );
+        throw err;
+      }
+    }
     this.assertAccepting();
     const clientId = request.clientId;
     if (clientId !== undefined && this.clientIds.has(clientId)) {
@@ -202,7 +219,36 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
     const connection = new CoreConnection(`${this.idPrefix}-${this.nextConnection++}`, request, principal, this);
     this.connections.set(connection.id, connection);
     if (clientId !== undefined) this.clientIds.set(clientId, connection);
+    if (!principal.internal) {
+      this.logger.info(
+        { event: 'connection.opened', connection: connection.id, protocol: request.protocol, remoteAddress: request.transport.remoteAddress, user: principal.username, clientId },
+        `${request.protocol} client ${clientId ?? ''} connected from ${request.transport.remoteAddress} as ${principal.username ?? 'anonymous'}`,
+      );
+    }
     return connection;
+  }
+
+  saslMechanisms(transport: TransportFacts): readonly string[] {
+    return this.authenticator.mechanisms?.(transport) ?? DEFAULT_SASL_MECHANISMS;
+  }
+
+  startSasl(mechanism: string, transport: TransportFacts): SaslExchange | undefined {
+    return this.authenticator.startExchange?.(mechanism, transport);
+  }
+
+  /**
+   * Closes the client connections whose principal `pick` chooses (a user removed from the users
+   * file), telling each adapter why through `onRevoked` so it can say so in its protocol.
+   */
+  closeConnections(pick: (principal: Principal) => boolean, reason: FerryError): number {
+    let closed = 0;
+    for (const connection of [...this.connections.values()]) {
+      if (connection.principal.internal || !pick(connection.principal)) continue;
+      closed++;
+      connection.onRevoked?.(reason);
+      connection.close();
+    }
+    return closed;
   }
 
   // ConnectionHost: what a CoreConnection asks of the broker
@@ -357,7 +403,22 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
     this.destinations.deleteTemporary(destination);
   }
 
+  async reauthenticate(connection: CoreConnection, credentials: Credentials): Promise<Principal> {
+    const principal = await this.authenticator.authenticate({ ...connection.request, credentials });
+    if (principal.username !== connection.principal.username) {
+      throw new FerryError('FERRY_AUTHENTICATION_FAILED', `re-authentication proved "${principal.username ?? 'anonymous'}", not the connection's user "${connection.principal.username ?? 'anonymous'}"`);
+    }
+    this.logger.info({ event: 'connection.reauthenticated', connection: connection.id, protocol: connection.protocol, user: principal.username, clientId: connection.clientId }, 'client re-authenticated');
+    return principal;
+  }
+
   disconnected(connection: CoreConnection): void {
+    if (!connection.principal.internal && this.connections.has(connection.id)) {
+      this.logger.info(
+        { event: 'connection.closed', connection: connection.id, protocol: connection.protocol, remoteAddress: connection.remoteAddress, user: connection.principal.username, clientId: connection.clientId },
+        `${connection.protocol} client ${connection.clientId ?? ''} from ${connection.remoteAddress} disconnected`,
+      );
+    }
     this.connections.delete(connection.id);
     if (connection.clientId !== undefined && this.clientIds.get(connection.clientId) === connection) {
       this.clientIds.delete(connection.clientId);

@@ -1,5 +1,5 @@
 import { FerryError } from '../errors.js';
-import type { BrokerStats, ConnectRequest, ConsumerHandle, DurableSubscriptionInfo, Principal, SubscribeOptions } from './access.js';
+import type { BrokerStats, ConnectRequest, ConsumerHandle, Credentials, DurableSubscriptionInfo, Principal, SaslExchange, SubscribeOptions, TransportFacts } from './access.js';
 import type { Consumer } from './consumer.js';
 import type { Destination, Message, MessageInit } from './message.js';
 import { Transaction } from './transaction.js';
@@ -19,6 +19,13 @@ export interface BrokerAccess {
    * protocol's refusal.
    */
   connect(request: ConnectRequest): Promise<CoreConnection>;
+  /** SASL mechanisms to offer a client on this transport, strongest first. */
+  saslMechanisms(transport: TransportFacts): readonly string[];
+  /**
+   * Starts a challenge-response exchange (SCRAM-SHA-256) whose outcome a later `connect` or
+   * `reauthenticate` takes as credentials; undefined for a mechanism that is not offered here.
+   */
+  startSasl(mechanism: string, transport: TransportFacts): SaslExchange | undefined;
 }
 
 export interface SendOptions {
@@ -47,6 +54,8 @@ export interface ConnectionHost {
   createTemporary(destination: Destination, owner: CoreConnection): void;
   deleteTemporary(destination: Destination): void;
   disconnected(connection: CoreConnection): void;
+  /** Authenticates again as the connection's own user (MQTT 5 re-authentication); resolves to the new principal. */
+  reauthenticate(connection: CoreConnection, credentials: Credentials): Promise<Principal>;
   durableSubscriptions(connection: CoreConnection, owner: string): DurableSubscriptionInfo[];
   deleteDurableSubscription(connection: CoreConnection, owner: string, name: string): void;
   retainedCount(): number;
@@ -77,13 +86,37 @@ export class CoreConnection {
   private closed = false;
   /** Called when a newer connection takes this one's client id over, just before core closes this one. */
   onEvicted: (() => void) | undefined;
+  /**
+   * Called when the broker closes this connection for a reason of its own (its user was removed),
+   * just before core closes it: the adapter says so in its protocol and closes the socket.
+   */
+  onRevoked: ((reason: FerryError) => void) | undefined;
 
   constructor(
     readonly id: string,
     readonly request: ConnectRequest,
-    readonly principal: Principal,
+    principal: Principal,
     private readonly host: ConnectionHost,
-  ) {}
+  ) {
+    this.currentPrincipal = principal;
+  }
+
+  private currentPrincipal: Principal;
+
+  /** Who the connection acts for; a re-authentication may renew it (same user, groups as they are now). */
+  get principal(): Principal {
+    return this.currentPrincipal;
+  }
+
+  /**
+   * Proves the client again without closing the connection (MQTT 5 re-authentication): the
+   * credentials must prove the connection's own user, or it rejects with
+   * FERRY_AUTHENTICATION_FAILED and the protocol closes the connection.
+   */
+  async reauthenticate(credentials: Credentials): Promise<void> {
+    this.assertOpen();
+    this.currentPrincipal = await this.host.reauthenticate(this, credentials);
+  }
 
   get clientId(): string | undefined {
     return this.request.clientId;

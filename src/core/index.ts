@@ -12,10 +12,12 @@ export type {
   Operation,
   PeerCertificate,
   Principal,
+  SaslExchange,
+  SaslStep,
   SubscribeOptions,
   TransportFacts,
 } from './access.js';
-export { allowEveryone } from './access.js';
+export { allowEveryone, DEFAULT_SASL_MECHANISMS } from './access.js';
 export type { BrokerAccess, CoreConnection, CoreSession, SendOptions } from './connection.js';
 export type { CompositeDestination, VirtualTopicOptions } from './destinations.js';
 export type { StoreReport } from './inspection.js';

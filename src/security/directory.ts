@@ -1,0 +1,34 @@
+/**
+ * Where users and their groups come from: the users file, LDAP. The authenticator asks each
+ * directory configured, in order, and takes the first that knows the user.
+ */
+
+export interface DirectoryUser {
+  readonly name: string;
+  readonly groups: readonly string[];
+}
+
+/** What SCRAM-SHA-256 needs of a user ([RFC 5802] 3): never the password itself. */
+export interface ScramCredentials {
+  readonly salt: Buffer;
+  readonly iterations: number;
+  readonly storedKey: Buffer;
+  readonly serverKey: Buffer;
+}
+
+export interface UserDirectory {
+  /** For logs and errors: `users file /etc/ferry/users.yaml`, `LDAP ldap://...`. */
+  readonly description: string;
+  /**
+   * Checks a password. Resolves to the user, or to undefined when this directory does not know the
+   * name (the next directory is asked), or to `'wrong-password'` when it knows the name and the
+   * password is wrong. Rejects only when the directory cannot answer (LDAP unreachable).
+   */
+  verify(username: string, password: string): Promise<DirectoryUser | 'wrong-password' | undefined>;
+  /** A user named without a password (a client certificate's mapped name, the anonymous user). */
+  lookup(username: string): Promise<DirectoryUser | undefined>;
+  /** SCRAM keys for a user, for directories that keep them (the users file); undefined otherwise. */
+  scramCredentials?(username: string): ScramCredentials | undefined;
+  /** Stops watching files or holding connections. */
+  close?(): void;
+}
