@@ -29,6 +29,8 @@ export interface UserDirectory {
   lookup(username: string): Promise<DirectoryUser | undefined>;
   /** SCRAM keys for a user, for directories that keep them (the users file); undefined otherwise. */
   scramCredentials?(username: string): ScramCredentials | undefined;
+  /** The user a management API token belongs to (the users file keeps tokens' hashes). */
+  tokenUser?(token: string): DirectoryUser | undefined;
   /** Stops watching files or holding connections. */
   close?(): void;
 }

@@ -1,0 +1,273 @@
+import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
+import { FerryError } from '../errors.js';
+import type { Authenticator, ConnectRequest, Logger, Principal, SaslExchange, SaslStep, TransportFacts } from '../core/index.js';
+import type { DirectoryUser, UserDirectory } from './directory.js';
+import { LoginDelay } from './login-delay.js';
+import { hashPassword, parsePasswordHash, verifyPassword } from './passwords.js';
+
+export interface CertificateRule {
+  readonly subject?: string | undefined;
+  readonly san?: string | undefined;
+  /** The user name, with `$1`... for the expression's groups. */
+  readonly user: string;
+}
+
+/** Makes the SCRAM-SHA-256 exchange for a user lookup (src/security/scram.ts). */
+export type ScramFactory = (credentials: (username: string) => ReturnType<NonNullable<UserDirectory['scramCredentials']>>, secret: Buffer) => SaslExchange;
+
+export interface SecurityAuthenticatorOptions {
+  /** Asked in order; the first that knows a user decides. Empty: no users are configured. */
+  readonly directories: readonly UserDirectory[];
+  /** A user whose groups anonymous clients get (security.anonymous). */
+  readonly anonymousUser?: string | undefined;
+  readonly certificateRules?: readonly CertificateRule[];
+  readonly loginDelay: LoginDelay;
+  readonly scram?: ScramFactory | undefined;
+  readonly logger: Logger;
+}
+
+/** True for 127.0.0.0/8, ::1 and their IPv4-mapped forms. */
+export function isLoopback(address: string): boolean {
+  const plain = address.startsWith('::ffff:') ? address.slice(7) : address;
+  if (isIP(plain) === 4) return plain.startsWith('127.');
+  return plain === '::1';
+}
+
+const refused = (why: string): FerryError => new FerryError('FERRY_AUTHENTICATION_FAILED', why);
+
+/** How many password checks run at once: each scrypt takes a thread of libuv's pool, which the journal's file writes share. */
+const CONCURRENT_CHECKS = 2;
+
+/**
+ * Who may connect, for every protocol: users and groups from the directories (the users file,
+ * LDAP), verified client certificates, and anonymous clients by the rules of `security.anonymous`.
+ * A refusal is FERRY_AUTHENTICATION_FAILED and never says whether the user exists.
+ */
+export class SecurityAuthenticator implements Authenticator {
+  private readonly rules: readonly { readonly on: 'subject' | 'san'; readonly pattern: RegExp; readonly user: string }[];
+  /** Exchanges this authenticator made and saw through, with whom each proved. */
+  private readonly proved = new WeakMap<SaslExchange, Principal>();
+  /** The HMAC key that gives unknown users a stable fake SCRAM salt. */
+  private readonly secret = randomBytes(32);
+  /** Checked when no directory knows the user, so an unknown name costs what a wrong password does; made on first need. */
+  private decoy: Promise<ReturnType<typeof parsePasswordHash>> | undefined;
+  private checking = 0;
+  private readonly queued: (() => void)[] = [];
+
+  constructor(private readonly options: SecurityAuthenticatorOptions) {
+    this.rules = (options.certificateRules ?? []).map((r) => ({ on: r.subject !== undefined ? 'subject' : 'san', pattern: new RegExp(r.subject ?? r.san!), user: r.user }) as const);
+  }
+
+  /** True when users come from somewhere: anonymous clients are then refused unless security.anonymous says otherwise. */
+  get usersConfigured(): boolean {
+    return this.options.directories.length > 0;
+  }
+
+  mechanisms(transport: TransportFacts): readonly string[] {
+    const offered: string[] = [];
+    if (this.options.scram !== undefined && this.options.directories.some((d) => d.scramCredentials !== undefined)) offered.push('SCRAM-SHA-256');
+    if (transport.peerCertificate !== undefined && this.rules.length > 0) offered.push('EXTERNAL');
+    offered.push('PLAIN');
+    if (this.anonymousAllowed(transport.remoteAddress)) offered.push('ANONYMOUS');
+    return offered;
+  }
+
+  startExchange(mechanism: string, transport: TransportFacts): SaslExchange | undefined {
+    if (!this.mechanisms(transport).includes(mechanism)) return undefined;
+    if (mechanism === 'SCRAM-SHA-256') return this.scramExchange(transport);
+    return this.oneStepExchange(mechanism, transport);
+  }
+
+  async authenticate(request: ConnectRequest): Promise<Principal> {
+    const credentials = request.credentials;
+    if (credentials?.exchange !== undefined) {
+      const principal = this.proved.get(credentials.exchange);
+      if (principal === undefined) throw refused('the SASL exchange did not prove a user');
+      return principal;
+    }
+    const address = request.transport.remoteAddress;
+    await this.options.loginDelay.wait(address);
+    try {
+      const principal = await this.decide(request);
+      this.options.loginDelay.succeeded(address);
+      return principal;
+    } catch (err) {
+      this.options.loginDelay.failed(address);
+      throw err;
+    }
+  }
+
+  private async decide(request: ConnectRequest): Promise<Principal> {
+    const { credentials, transport } = request;
+    if (credentials?.token !== undefined) return this.byToken(credentials.token);
+    if (credentials?.external === true) return this.byCertificate(transport);
+    const username = credentials?.username;
+    if (!this.usersConfigured) {
+      // no users: the broker trusts this machine only, and takes names as given
+      if (!isLoopback(transport.remoteAddress)) throw refused(this.remoteAnonymousRefusal(transport.remoteAddress));
+      return { username: username === undefined || username === '' ? undefined : username, groups: [], internal: false };
+    }
+    if (username !== undefined && username !== '') {
+      const password = credentials?.password;
+      return this.byPassword(username, password === undefined ? '' : password.toString());
+    }
+    if (transport.peerCertificate !== undefined && this.rules.length > 0) return this.byCertificate(transport);
+    return this.anonymous();
+  }
+
+  private anonymousAllowed(address: string): boolean {
+    return this.usersConfigured ? this.options.anonymousUser !== undefined : isLoopback(address);
+  }
+
+  private remoteAnonymousRefusal(address: string): string {
+    return `no users are configured, so only clients on this machine may connect, and ${address} is not: set security.users (see docs/security.md) to let clients log in from elsewhere`;
+  }
+
+  private async anonymous(): Promise<Principal> {
+    const name = this.options.anonymousUser;
+    if (name === undefined) throw refused('a user name and password are required');
+    const user = await this.lookup(name);
+    if (user === undefined) throw refused(`the anonymous user "${name}" (security.anonymous) is not a known user`);
+    return { username: undefined, groups: user.groups, internal: false };
+  }
+
+  private async byPassword(username: string, password: string): Promise<Principal> {
+    await this.slot();
+    try {
+      for (const directory of this.options.directories) {
+        const answer = await directory.verify(username, password);
+        if (answer === 'wrong-password') throw refused('unknown user or wrong password');
+        if (answer !== undefined) return this.principalOf(answer);
+      }
+      this.decoy ??= hashPassword(randomBytes(12).toString('base64')).then((h) => parsePasswordHash(h, 'decoy'));
+      await verifyPassword(password, await this.decoy);
+      throw refused('unknown user or wrong password');
+    } finally {
+      this.release();
+    }
+  }
+
+  private byToken(token: string): Principal {
+    for (const directory of this.options.directories) {
+      const user = directory.tokenUser?.(token);
+      if (user !== undefined) return this.principalOf(user);
+    }
+    throw refused('unknown or revoked token');
+  }
+
+  private async byCertificate(transport: TransportFacts): Promise<Principal> {
+    const certificate = transport.peerCertificate;
+    if (certificate === undefined) throw refused('no verified client certificate');
+    for (const rule of this.rules) {
+      const values = rule.on === 'subject' ? [certificate.subject] : certificate.subjectAltNames;
+      for (const value of values) {
+        const match = rule.pattern.exec(value);
+        if (match === null) continue;
+        const name = rule.user.replace(/\$(\d)/g, (_, n: string) => match[Number(n)] ?? '');
+        if (!this.usersConfigured) return { username: name, groups: [], internal: false };
+        const user = await this.lookup(name);
+        if (user === undefined) throw refused(`the certificate's user "${name}" is not a known user`);
+        return this.principalOf(user);
+      }
+    }
+    throw refused(`no certificate rule names a user for "${certificate.subject}"`);
+  }
+
+  private async lookup(name: string): Promise<DirectoryUser | undefined> {
+    for (const directory of this.options.directories) {
+      const user = await directory.lookup(name);
+      if (user !== undefined) return user;
+    }
+    return undefined;
+  }
+
+  private principalOf(user: DirectoryUser): Principal {
+    return { username: user.name, groups: user.groups, internal: false };
+  }
+
+  /** PLAIN, EXTERNAL and ANONYMOUS: the client's one message decides, as a connect's credentials would. */
+  private oneStepExchange(mechanism: string, transport: TransportFacts): SaslExchange {
+    const self = this;
+    let username: string | undefined;
+    const exchange: SaslExchange = {
+      mechanism,
+      get username() {
+        return username;
+      },
+      async respond(message: Buffer): Promise<SaslStep> {
+        let request: ConnectRequest;
+        if (mechanism === 'PLAIN') {
+          // authzid NUL authcid NUL password [RFC 4616]
+          const parts = message.toString('utf8').split('\u0000');
+          if (parts.length !== 3) throw new FerryError('FERRY_SASL_MALFORMED', 'a PLAIN response is authzid NUL user NUL password');
+          if (parts[0] !== '' && parts[0] !== parts[1]) throw refused('acting for another user (an authzid) is not allowed');
+          request = { protocol: 'sasl', transport, credentials: { username: parts[1], password: parts[2] } };
+        } else if (mechanism === 'EXTERNAL') {
+          request = { protocol: 'sasl', transport, credentials: { external: true } };
+        } else {
+          request = { protocol: 'sasl', transport };
+        }
+        const principal = await self.authenticate(request);
+        if (mechanism === 'EXTERNAL' && message.length > 0 && message.toString('utf8') !== principal.username) {
+          throw refused('acting for another user (an authzid) is not allowed');
+        }
+        username = principal.username;
+        self.proved.set(exchange, principal);
+        return { done: true, additionalData: undefined };
+      },
+    };
+    return exchange;
+  }
+
+  private scramExchange(transport: TransportFacts): SaslExchange {
+    const lookup = (name: string) => {
+      for (const directory of this.options.directories) {
+        const keys = directory.scramCredentials?.(name);
+        if (keys !== undefined) return keys;
+      }
+      return undefined;
+    };
+    const inner = this.options.scram!(lookup, this.secret);
+    const self = this;
+    const address = transport.remoteAddress;
+    const exchange: SaslExchange = {
+      mechanism: inner.mechanism,
+      get username() {
+        return inner.username;
+      },
+      async respond(message: Buffer): Promise<SaslStep> {
+        await self.options.loginDelay.wait(address);
+        let step: SaslStep;
+        try {
+          step = await inner.respond(message);
+          if (step.done) {
+            const user = await self.lookup(inner.username!);
+            if (user === undefined) throw refused('unknown user or wrong password');
+            self.proved.set(exchange, self.principalOf(user));
+            self.options.loginDelay.succeeded(address);
+          }
+        } catch (err) {
+          self.options.loginDelay.failed(address);
+          throw err;
+        }
+        return step;
+      },
+    };
+    return exchange;
+  }
+
+  private slot(): Promise<void> {
+    if (this.checking < CONCURRENT_CHECKS) {
+      this.checking++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.queued.push(resolve));
+  }
+
+  private release(): void {
+    const next = this.queued.shift();
+    if (next !== undefined) next();
+    else this.checking--;
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * Slows password guessing from one address: after a failed login, the next ones from that address
+ * wait, the wait doubling with each further failure up to a limit, and a success or a long quiet
+ * spell starts the address afresh. Other addresses never wait for it.
+ */
+export interface LoginDelayOptions {
+  /** ms the first wait lasts. */
+  readonly initial: number;
+  readonly max: number;
+  /** ms after its last failure at which an address is forgotten. */
+  readonly forgetAfter: number;
+  readonly clock?: () => number;
+  /** Waits `ms`; tests give a timer they drive. */
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+interface Failures {
+  count: number;
+  last: number;
+  /** No login from the address is checked before this time. */
+  until: number;
+}
+
+/** Addresses remembered at most: an attacker with many addresses cannot grow the map without bound. */
+const MAX_ADDRESSES = 100_000;
+
+export class LoginDelay {
+  private readonly failures = new Map<string, Failures>();
+  private readonly clock: () => number;
+  private readonly sleep: (ms: number) => Promise<void>;
+
+  constructor(private readonly options: LoginDelayOptions) {
+    this.clock = options.clock ?? Date.now;
+    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms).unref()));
+  }
+
+  /** Resolves when a login from `address` may be checked. */
+  async wait(address: string): Promise<void> {
+    const entry = this.failures.get(address);
+    if (entry === undefined) return;
+    const now = this.clock();
+    if (now - entry.last > this.options.forgetAfter) {
+      this.failures.delete(address);
+      return;
+    }
+    if (entry.until > now) await this.sleep(entry.until - now);
+  }
+
+  /** The ms the next login from `address` will wait (0: none), for logs and tests. */
+  delayOf(address: string): number {
+    const entry = this.failures.get(address);
+    return entry === undefined ? 0 : Math.max(0, entry.until - this.clock());
+  }
+
+  failed(address: string): void {
+    const now = this.clock();
+    let entry = this.failures.get(address);
+    if (entry === undefined || now - entry.last > this.options.forgetAfter) {
+      if (this.failures.size >= MAX_ADDRESSES) this.forgetOldest();
+      entry = { count: 0, last: now, until: now };
+      this.failures.set(address, entry);
+    }
+    entry.count++;
+    entry.last = now;
+    const delay = Math.min(this.options.max, this.options.initial * 2 ** Math.min(entry.count - 1, 30));
+    entry.until = Math.max(entry.until, now) + delay;
+    // the wait never runs further ahead than one maximum: concurrent failures do not stack up for ever
+    entry.until = Math.min(entry.until, now + this.options.max);
+  }
+
+  succeeded(address: string): void {
+    this.failures.delete(address);
+  }
+
+  private forgetOldest(): void {
+    // a Map iterates in insertion order: the first entries are the oldest addresses
+    let n = MAX_ADDRESSES / 10;
+    for (const address of this.failures.keys()) {
+      this.failures.delete(address);
+      if (--n <= 0) break;
+    }
+  }
+}

@@ -1,0 +1,174 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { isFerryError } from '../../src/errors.js';
+import { silentLogger, type ConnectRequest, type Principal } from '../../src/core/index.js';
+import { SecurityAuthenticator, isLoopback } from '../../src/security/authenticator.js';
+import type { DirectoryUser, UserDirectory } from '../../src/security/directory.js';
+import { LoginDelay } from '../../src/security/login-delay.js';
+import { hashPassword, parsePasswordHash, verifyPassword } from '../../src/security/passwords.js';
+
+const CHEAP = { N: 1024, r: 8, p: 1 };
+
+/** A directory over users kept in memory, with real scrypt hashes. */
+async function memoryDirectory(users: Record<string, { password: string; groups: string[] }>): Promise<UserDirectory> {
+  const hashes = new Map<string, { hash: ReturnType<typeof parsePasswordHash>; user: DirectoryUser }>();
+  for (const [name, u] of Object.entries(users)) hashes.set(name, { hash: parsePasswordHash(await hashPassword(u.password, CHEAP), name), user: { name, groups: u.groups } });
+  return {
+    description: 'memory',
+    async verify(name, password) {
+      const entry = hashes.get(name);
+      if (entry === undefined) return undefined;
+      return (await verifyPassword(password, entry.hash)) ? entry.user : 'wrong-password';
+    },
+    async lookup(name) {
+      return hashes.get(name)?.user;
+    },
+    tokenUser: (token) => (token === 'tok-1' ? { name: 'ops', groups: ['admins'] } : undefined),
+  };
+}
+
+/** A clock and sleep the test drives: a wait resolves only when the test moves time past it. */
+function manualTime() {
+  let now = 1_000_000;
+  const sleepers: { until: number; resolve: () => void }[] = [];
+  return {
+    clock: () => now,
+    sleep: (ms: number) => new Promise<void>((resolve) => sleepers.push({ until: now + ms, resolve })),
+    advance(ms: number) {
+      now += ms;
+      for (const s of sleepers.filter((s) => s.until <= now)) {
+        sleepers.splice(sleepers.indexOf(s), 1);
+        s.resolve();
+      }
+    },
+    get waiting() {
+      return sleepers.length;
+    },
+  };
+}
+
+const request = (credentials: ConnectRequest['credentials'], remoteAddress = '10.0.0.5', peerCertificate?: ConnectRequest['transport']['peerCertificate']): ConnectRequest => ({
+  protocol: 'stomp',
+  transport: { remoteAddress, peerCertificate },
+  credentials,
+});
+
+const refusal = (err: unknown): boolean => isFerryError(err, 'FERRY_AUTHENTICATION_FAILED');
+
+async function authenticator(options: Partial<ConstructorParameters<typeof SecurityAuthenticator>[0]> = {}, time = manualTime()) {
+  const directory = await memoryDirectory({ alice: { password: 'alice-secret', groups: ['shop'] }, guest: { password: 'x', groups: ['visitors'] } });
+  return new SecurityAuthenticator({
+    directories: [directory],
+    loginDelay: new LoginDelay({ initial: 200, max: 10_000, forgetAfter: 600_000, clock: time.clock, sleep: time.sleep }),
+    logger: silentLogger,
+    ...options,
+  });
+}
+
+test('loopback addresses are told apart from others', () => {
+  for (const a of ['127.0.0.1', '127.3.2.1', '::1', '::ffff:127.0.0.1']) assert.ok(isLoopback(a), a);
+  for (const a of ['10.0.0.1', '::ffff:10.0.0.1', '192.168.1.1', 'fe80::1', '']) assert.ok(!isLoopback(a), a);
+});
+
+test('a user logs in with the right password and gets its groups; a wrong password and an unknown user are refused alike', async () => {
+  const auth = await authenticator();
+  const principal: Principal = await auth.authenticate(request({ username: 'alice', password: 'alice-secret' }));
+  assert.deepEqual(principal, { username: 'alice', groups: ['shop'], internal: false });
+  const wrong = await auth.authenticate(request({ username: 'alice', password: 'nope' }, '10.0.0.6')).catch((e: Error) => e);
+  const unknown = await auth.authenticate(request({ username: 'mallory', password: 'nope' }, '10.0.0.7')).catch((e: Error) => e);
+  assert.ok(refusal(wrong) && refusal(unknown));
+  assert.equal((wrong as Error).message, (unknown as Error).message);
+  assert.ok(!(wrong as Error).message.includes('nope'));
+});
+
+test('with users configured, anonymous clients are refused unless security.anonymous names a user, whose groups they get', async () => {
+  const strict = await authenticator();
+  await assert.rejects(strict.authenticate(request(undefined, '127.0.0.1')), /user name and password are required/);
+  assert.ok(!strict.mechanisms({ remoteAddress: '127.0.0.1' }).includes('ANONYMOUS'));
+  const open = await authenticator({ anonymousUser: 'guest' });
+  assert.deepEqual(await open.authenticate(request(undefined, '10.1.1.1')), { username: undefined, groups: ['visitors'], internal: false });
+  assert.ok(open.mechanisms({ remoteAddress: '10.1.1.1' }).includes('ANONYMOUS'));
+});
+
+test('with no users configured, clients are accepted from loopback only, as who they say they are', async () => {
+  const auth = await authenticator({ directories: [] });
+  assert.deepEqual(await auth.authenticate(request({ username: 'app' }, '127.0.0.1')), { username: 'app', groups: [], internal: false });
+  assert.deepEqual(await auth.authenticate(request(undefined, '::1')), { username: undefined, groups: [], internal: false });
+  await assert.rejects(auth.authenticate(request({ username: 'app', password: 'p' }, '192.168.7.7')), (err: Error) => {
+    assert.ok(refusal(err));
+    assert.match(err.message, /only clients on this machine.*192\.168\.7\.7.*security\.users/);
+    return true;
+  });
+  assert.deepEqual(auth.mechanisms({ remoteAddress: '127.0.0.1' }), ['PLAIN', 'ANONYMOUS']);
+  assert.deepEqual(auth.mechanisms({ remoteAddress: '192.168.7.7' }), ['PLAIN']);
+});
+
+test('a verified certificate names its user by the first matching rule; EXTERNAL is offered only with one', async () => {
+  const auth = await authenticator({ certificateRules: [{ san: '^email:(\\w+)@shop\\.example$', user: '$1' }, { subject: '(?:^|,)CN=([^,]+)', user: '$1' }] });
+  const cert = (subject: string, sans: string[] = []) => ({ subject, subjectAltNames: sans, fingerprint256: 'AA' });
+  assert.deepEqual(await auth.authenticate(request({ external: true }, '10.0.0.9', cert('CN=alice,O=Shop'))), { username: 'alice', groups: ['shop'], internal: false });
+  assert.deepEqual(await auth.authenticate(request(undefined, '10.0.0.9', cert('CN=nobody', ['email:guest@shop.example']))), { username: 'guest', groups: ['visitors'], internal: false });
+  await assert.rejects(auth.authenticate(request({ external: true }, '10.0.0.10', cert('CN=mallory'))), /certificate's user "mallory" is not a known user/);
+  await assert.rejects(auth.authenticate(request({ external: true }, '10.0.0.11')), /no verified client certificate/);
+  assert.ok(auth.mechanisms({ remoteAddress: '10.0.0.9', peerCertificate: cert('CN=alice') }).includes('EXTERNAL'));
+  assert.ok(!auth.mechanisms({ remoteAddress: '10.0.0.9' }).includes('EXTERNAL'));
+});
+
+test('a management token names its user', async () => {
+  const auth = await authenticator();
+  assert.deepEqual(await auth.authenticate(request({ token: 'tok-1' })), { username: 'ops', groups: ['admins'], internal: false });
+  await assert.rejects(auth.authenticate(request({ token: 'tok-2' }, '10.9.9.9')), /unknown or revoked token/);
+});
+
+test('PLAIN, EXTERNAL and ANONYMOUS as one-step SASL exchanges: the outcome is the decision, and connect takes the exchange', async () => {
+  const auth = await authenticator({ anonymousUser: 'guest' });
+  const transport = { remoteAddress: '10.0.0.20' };
+  const plain = auth.startExchange('PLAIN', transport)!;
+  assert.deepEqual(await plain.respond(Buffer.from('\u0000alice\u0000alice-secret')), { done: true, additionalData: undefined });
+  assert.equal(plain.username, 'alice');
+  assert.deepEqual(await auth.authenticate({ protocol: 'amqp', transport, credentials: { exchange: plain }, clientId: 'c1' }), { username: 'alice', groups: ['shop'], internal: false });
+  const bad = auth.startExchange('PLAIN', { remoteAddress: '10.0.0.21' })!;
+  await assert.rejects(bad.respond(Buffer.from('\u0000alice\u0000wrong')), refusal);
+  await assert.rejects(auth.authenticate({ protocol: 'amqp', transport, credentials: { exchange: bad } }), /did not prove a user/);
+  await assert.rejects(auth.startExchange('PLAIN', transport)!.respond(Buffer.from('alice:secret')), (err) => isFerryError(err, 'FERRY_SASL_MALFORMED'));
+  await assert.rejects(auth.startExchange('PLAIN', { remoteAddress: '10.0.0.22' })!.respond(Buffer.from('guest\u0000alice\u0000alice-secret')), /another user/);
+  const anonymous = auth.startExchange('ANONYMOUS', transport)!;
+  await anonymous.respond(Buffer.from('trace'));
+  assert.deepEqual(await auth.authenticate({ protocol: 'amqp', transport, credentials: { exchange: anonymous } }), { username: undefined, groups: ['visitors'], internal: false });
+  assert.equal(auth.startExchange('EXTERNAL', transport), undefined, 'EXTERNAL needs a certificate');
+  assert.equal(auth.startExchange('CRAM-MD5', transport), undefined);
+});
+
+test('failed logins from one address wait longer each time, others do not wait, and a success starts afresh', async () => {
+  const time = manualTime();
+  const auth = await authenticator({}, time);
+  const guess = (address: string, password: string) => auth.authenticate(request({ username: 'alice', password }, address));
+  await assert.rejects(guess('10.6.6.6', 'a'), refusal);
+  // the next guess from that address waits 200 ms before it is even checked
+  let settled = false;
+  const second = guess('10.6.6.6', 'b').then(
+    () => assert.fail('a wrong password passed'),
+    (err: unknown) => {
+      settled = true;
+      assert.ok(refusal(err));
+    },
+  );
+  // another address is not held up
+  assert.equal((await guess('10.7.7.7', 'alice-secret')).username, 'alice');
+  await new Promise((r) => setImmediate(r));
+  assert.equal(settled, false);
+  assert.equal(time.waiting, 1);
+  time.advance(199);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(settled, false);
+  time.advance(1);
+  await second;
+  // two failures: the third waits 400 ms (doubling), up to the maximum
+  const loginDelay = (auth as unknown as { options: { loginDelay: LoginDelay } }).options.loginDelay;
+  assert.equal(loginDelay.delayOf('10.6.6.6'), 400);
+  for (let i = 0; i < 10; i++) loginDelay.failed('10.6.6.6');
+  assert.equal(loginDelay.delayOf('10.6.6.6'), 10_000);
+  time.advance(10_000);
+  assert.equal((await guess('10.6.6.6', 'alice-secret')).username, 'alice');
+  assert.equal(loginDelay.delayOf('10.6.6.6'), 0);
+});
