@@ -195,4 +195,18 @@ describe('MQTT 5 enhanced authentication (SCRAM-SHA-256)', () => {
     assert.equal(connack.reasonCode, 0x86);
     await raw.closed;
   });
+
+  test('an exchange the client leaves unanswered ends at mqtt.connectTimeout: CONNACK 0x82', async () => {
+    const quick = await startBroker({ 'mqtt.connectTimeout': 300 }, { authenticator: await saslAuthenticator({ alice: 'alice-secret' }) });
+    try {
+      const raw = await rawMqtt(quick.mqttPort, 5);
+      raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, clientId: 'raw-silent', keepalive: 0, properties: { authenticationMethod: METHOD, authenticationData: new ScramClient('alice', 'x').clientFirst } });
+      assert.equal(((await raw.next('auth')) as IAuthPacket).reasonCode, 0x18);
+      const connack = (await raw.next('connack', 5000)) as IConnackPacket;
+      assert.equal(connack.reasonCode, 0x82);
+      await raw.closed;
+    } finally {
+      await quick.stop();
+    }
+  });
 });
