@@ -193,7 +193,8 @@ export class AmqpConnection implements SessionHost, LinkContext, SaslHost {
   private saslFrame(buf: Buffer, start: number, end: number): void {
     const f = readFrame(buf, start, end);
     if (f === undefined) return;
-    this.sasl!.frame(f.code, f.fields);
+    if (this.sasl === undefined) throw new FerryError('FERRY_AMQP_PROTOCOL', 'a SASL frame after the sasl-outcome; the AMQP header must follow it');
+    this.sasl.frame(f.code, f.fields);
   }
 
   // SaslHost

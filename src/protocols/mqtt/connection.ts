@@ -177,8 +177,10 @@ export abstract class MqttConnection implements PacketReceiver {
       if (this.closing) return;
       const { packet, bodyStart } = held[i]!;
       this.packet(packet, 0, bodyStart, packet.length);
-      if (this.held !== undefined) {
-        (this.held as { packet: Buffer; bodyStart: number }[]).push(...held.slice(i + 1));
+      // read again: handling the packet may have begun a new wait
+      const waiting = this.held as typeof held | undefined;
+      if (waiting !== undefined) {
+        waiting.push(...held.slice(i + 1));
         return;
       }
     }
