@@ -170,3 +170,32 @@ describe('AMQP SASL with the security authenticator', () => {
     await client.close();
   });
 });
+
+describe('AMQP SASL ANONYMOUS, where security.anonymous names a user', () => {
+  let open: TestBroker;
+  before(async () => {
+    open = await startBroker({}, { authenticator: await saslAuthenticator({ alice: 'alice-secret', guest: 'unused' }, { anonymousUser: 'guest' }) });
+  });
+  after(async () => {
+    await open.stop();
+  });
+
+  test('ANONYMOUS is offered last, and rhea without credentials logs in with it', async () => {
+    const raw = await rawAmqp(open.amqpPort);
+    raw.write(SASL_HEADER);
+    const [mechanisms] = await saslFrames(raw, 1);
+    assert.deepEqual([mechanisms!.fields['sasl_server_mechanisms']].flat(), ['SCRAM-SHA-256', 'PLAIN', 'ANONYMOUS']);
+    raw.socket.destroy();
+    const client = await connectAmqp(open.amqpPort);
+    const sender = await client.openSender('sasl.anonymous');
+    assert.deepEqual(await client.send(sender, { body: 'from nobody' }), { state: 'accepted' });
+    await client.close();
+  });
+
+  test('a PLAIN login with a wrong password is still refused', async () => {
+    const raw = await rawAmqp(open.amqpPort);
+    raw.write(Buffer.concat([SASL_HEADER, saslInit('PLAIN', plain('alice', 'wrong'))]));
+    await raw.closed;
+    assert.equal(readFrames(raw.received().subarray(8)).at(-1)?.fields['code'], 1);
+  });
+});
