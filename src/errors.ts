@@ -45,7 +45,7 @@ export const errorCodes = {
   FERRY_MQTT_TOPIC_ALIAS_INVALID: 'an MQTT 5 PUBLISH with a topic alias of 0, over the broker\'s Topic Alias Maximum, or never set on the connection',
   FERRY_MQTT_RECEIVE_MAXIMUM_EXCEEDED: 'an MQTT 5 client with more QoS 1 and 2 publishes unacknowledged (QoS 2: not completed) than the Receive Maximum the broker gave it',
   FERRY_MQTT_UNSUPPORTED_VERSION: 'an MQTT CONNECT with a protocol level other than 3 (3.1), 4 (3.1.1) or 5 (5.0)',
-  FERRY_MQTT_BAD_AUTH_METHOD: 'an MQTT 5 CONNECT that names an authentication method; the broker supports none',
+  FERRY_MQTT_BAD_AUTH_METHOD: 'an MQTT 5 CONNECT naming an authentication method the broker does not offer to that client (SCRAM-SHA-256 is run over AUTH; PLAIN travels as user name and password), or an AUTH naming another method than the CONNECT did',
   FERRY_MQTT_CONNECT_TIMEOUT: 'an MQTT client that opened a socket and sent no CONNECT packet in time',
   FERRY_MQTT_KEEPALIVE_TIMEOUT: 'an MQTT client silent for longer than one and a half times its keep-alive',
 } as const;

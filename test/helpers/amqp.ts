@@ -156,6 +156,7 @@ interface RheaFrames {
   amqp_frame(channel: number, performative: unknown, payload?: Buffer): unknown;
   sasl_frame(performative: unknown): unknown;
   sasl_init(fields: Record<string, unknown>): unknown;
+  sasl_response(fields: Record<string, unknown>): unknown;
   write_frame(frame: unknown): Buffer;
   read_frame(buffer: Buffer): { performative?: { constructor: { toString(): string } } & Record<string, unknown> } | null;
   open(fields: Record<string, unknown>): unknown;

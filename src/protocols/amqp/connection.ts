@@ -1,5 +1,5 @@
 import { FerryError, isFerryError } from '../../errors.js';
-import type { BrokerAccess, CoreConnection, Logger } from '../../core/index.js';
+import type { BrokerAccess, CoreConnection, Credentials, Logger, TransportFacts } from '../../core/index.js';
 import type { TransportConnection } from '../../transport/index.js';
 import { openLink, type LinkContext } from './attach.js';
 import type { AmqpValue } from './codec.js';
@@ -7,7 +7,7 @@ import { FrameGuard, protocolHeader } from './frame-guard.js';
 import { EMPTY_FRAME, Performative, amqpFrame, optionalUint, put, readFrame, stringField, symbolsField, type AmqpError } from './frames.js';
 import { AmqpConditionError, amqpError, type Link } from './link.js';
 import type { AmqpOptions } from './options.js';
-import { mechanismsFrame, outcomeFrame, readInit } from './sasl.js';
+import { SaslServer, type SaslHost } from './sasl.js';
 import { AmqpSession, type AttachAnswer, type AttachRequest, type SessionHost } from './session.js';
 import { TransferFrame, isTransfer, readTransferFrame } from './transfers.js';
 
@@ -27,7 +27,7 @@ const MIN_MAX_FRAME_SIZE = 512;
  * Input is split into frames here: a frame that lies whole within one chunk is read in place; only
  * one that straddles chunks is copied, once, when its last byte has come.
  */
-export class AmqpConnection implements SessionHost, LinkContext {
+export class AmqpConnection implements SessionHost, LinkContext, SaslHost {
   private readonly guard: FrameGuard;
   private pending: Buffer[] = [];
   private pendingLength = 0;
@@ -37,14 +37,15 @@ export class AmqpConnection implements SessionHost, LinkContext {
   private amqpReady = false;
   private openReceived = false;
   private openSent = false;
-  private user: string | undefined;
-  private password: string | undefined;
+  private sasl: SaslServer | undefined;
+  /** What the SASL layer established: the proved exchange, or PLAIN's user and password. */
+  private credentials: Credentials | undefined;
   peerMaxFrame = 0xffffffff;
   private readonly sessions = new Map<number, AmqpSession>();
   private readonly channels: (AmqpSession | undefined)[] = [];
   private linkCount = 0;
   private coreConnection: CoreConnection | undefined;
-  /** True while the broker decides on the connection: input after the open waits, unread. */
+  /** True while the broker decides (a SASL step, the open): input after it waits, unread. */
   private connecting = false;
   containerId = '';
   private nextTxn = 1;
@@ -139,7 +140,7 @@ export class AmqpConnection implements SessionHost, LinkContext {
     if (protocolId === 3) {
       this.layer = 'sasl';
       this.transport.write(protocolHeader(3));
-      this.transport.write(mechanismsFrame());
+      this.sasl = new SaslServer(this);
       return;
     }
     this.layer = 'amqp';
@@ -192,19 +193,50 @@ export class AmqpConnection implements SessionHost, LinkContext {
   private saslFrame(buf: Buffer, start: number, end: number): void {
     const f = readFrame(buf, start, end);
     if (f === undefined) return;
-    if (f.code !== Performative.saslInit) throw new FerryError('FERRY_AMQP_PROTOCOL', `SASL frame 0x${f.code.toString(16)} where a sasl-init is expected`);
-    const init = readInit(f.fields);
-    this.transport.write(outcomeFrame(init.ok ? 0 : 1));
-    if (!init.ok) {
-      this.failed = true;
-      this.transport.end();
-      this.release();
-      return;
-    }
-    this.user = init.user;
-    this.password = init.password;
+    if (this.sasl === undefined) throw new FerryError('FERRY_AMQP_PROTOCOL', 'a SASL frame after the sasl-outcome; the AMQP header must follow it');
+    this.sasl.frame(f.code, f.fields);
+  }
+
+  // SaslHost
+
+  get facts(): TransportFacts {
+    return { remoteAddress: this.transport.remoteAddress, peerCertificate: this.transport.peerCertificate };
+  }
+
+  get remoteAddress(): string {
+    return this.transport.remoteAddress;
+  }
+
+  get gone(): boolean {
+    return this.failed || this.transport.closed;
+  }
+
+  write(frame: Buffer): void {
+    this.transport.write(frame);
+  }
+
+  hold(): void {
+    this.connecting = true;
+    this.transport.pause();
+  }
+
+  readOn(): void {
+    this.connecting = false;
+    this.transport.resume();
+    if (this.pendingLength > 0) this.process();
+  }
+
+  succeeded(credentials: Credentials): void {
+    this.credentials = credentials;
+    this.sasl = undefined;
     // [AMQP 5.3.2] after the outcome the client starts over with the AMQP header
     this.expectHeader = true;
+  }
+
+  refused(): void {
+    this.failed = true;
+    this.transport.end();
+    this.release();
   }
 
   private closed(error: Error | undefined): void {
@@ -280,7 +312,7 @@ export class AmqpConnection implements SessionHost, LinkContext {
       .connect({
         protocol: 'amqp',
         transport: { remoteAddress: this.transport.remoteAddress, peerCertificate: this.transport.peerCertificate },
-        credentials: { username: this.user, password: this.password },
+        credentials: this.credentials,
         clientId: sole && containerId !== '' ? containerId : undefined,
       })
       .then(

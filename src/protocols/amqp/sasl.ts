@@ -1,38 +1,153 @@
+import { FerryError, isFerryError } from '../../errors.js';
+import type { BrokerAccess, Credentials, Logger, SaslExchange, SaslStep, TransportFacts } from '../../core/index.js';
 import type { AmqpValue } from './codec.js';
 import { Performative, put, saslFrame, stringField } from './frames.js';
 
 /**
- * The SASL layer ([AMQP 5.3]) as the broker runs it: it offers ANONYMOUS and PLAIN and takes the
- * credentials to core with the open, where the broker's authenticator decides on them.
+ * The SASL layer ([AMQP 5.3]) as the broker runs it. It offers what the broker's authenticator
+ * offers on this transport, and when the authenticator runs the mechanism itself
+ * (`BrokerAccess.startSasl`) the sasl-outcome is its decision: the client's messages go to the
+ * exchange (sasl-init's initial response, then a sasl-response to each sasl-challenge), ok carries
+ * the mechanism's final data (SCRAM's server signature), and a refusal is outcome auth and the end
+ * of the socket. The proved exchange goes to core with the open. An authenticator that runs no
+ * exchanges (the default, which lets everyone in) gets PLAIN's user and password at the open, as
+ * before there was security.
  */
 
-export const MECHANISMS = ['ANONYMOUS', 'PLAIN'] as const;
+/** [AMQP 5.3.3.6] sasl-code. */
+export const SaslCode = { ok: 0, auth: 1, sys: 2, sysPerm: 3, sysTemp: 4 } as const;
+type SaslCode = (typeof SaslCode)[keyof typeof SaslCode];
 
-/** The broker's sasl-mechanisms frame. */
-export function mechanismsFrame(): Buffer {
-  return saslFrame(Performative.saslMechanisms, [put.symbols(MECHANISMS)]);
+/** Mechanisms whose client speaks first: a sasl-init without an initial response gets an empty challenge ([RFC 4422] 5). */
+const RESPONSE_OPTIONAL: ReadonlySet<string> = new Set(['ANONYMOUS', 'EXTERNAL']);
+
+export function mechanismsFrame(mechanisms: readonly string[]): Buffer {
+  return saslFrame(Performative.saslMechanisms, [put.symbols(mechanisms)]);
 }
 
-/** A sasl-outcome: 0 ok, 1 auth (the credentials were refused). */
-export function outcomeFrame(code: 0 | 1): Buffer {
-  return saslFrame(Performative.saslOutcome, [put.ubyte(code)]);
+function challengeFrame(challenge: Buffer): Buffer {
+  return saslFrame(Performative.saslChallenge, [put.binary(challenge)]);
 }
 
-/** What a sasl-init said: the user name and password, or not ok for a mechanism the broker does not offer. */
-export function readInit(fields: readonly AmqpValue[]): { readonly ok: boolean; readonly user: string | undefined; readonly password?: string } {
-  const mechanism = stringField(fields, 0, 'mechanism');
-  const response = fields[1];
-  const bytes = Buffer.isBuffer(response) ? response : undefined;
-  if (mechanism === 'PLAIN') {
-    // authzid NUL authcid NUL password
-    if (bytes === undefined) return { ok: false, user: undefined };
-    const parts = bytes.toString('utf8').split('\u0000');
-    if (parts.length !== 3) return { ok: false, user: undefined };
-    return { ok: true, user: parts[1], password: parts[2]! };
+function outcomeFrame(code: SaslCode, additionalData?: Buffer): Buffer {
+  return saslFrame(Performative.saslOutcome, [put.ubyte(code), additionalData === undefined ? undefined : put.binary(additionalData)]);
+}
+
+/** What the connection does for its SASL layer. */
+export interface SaslHost {
+  readonly broker: BrokerAccess;
+  readonly logger: Logger;
+  readonly facts: TransportFacts;
+  readonly remoteAddress: string;
+  write(frame: Buffer): void;
+  /** The authenticator is deciding: what the client sends next waits, unread. */
+  hold(): void;
+  /** Reads on: what waited, then the socket. */
+  readOn(): void;
+  /** The outcome was ok: the client starts over with the AMQP header, and opens with these credentials. */
+  succeeded(credentials: Credentials): void;
+  /** The outcome refused the client (or the exchange broke its rules): the socket ends. */
+  refused(): void;
+  /** The connection has failed or closed meanwhile: a late answer is dropped. */
+  readonly gone: boolean;
+}
+
+export class SaslServer {
+  private readonly offered: readonly string[];
+  private exchange: SaslExchange | undefined;
+  /** What the layer waits for from the client. */
+  private expecting: 'init' | 'response' | 'nothing' = 'init';
+
+  constructor(private readonly host: SaslHost) {
+    this.offered = host.broker.saslMechanisms(host.facts);
+    host.write(mechanismsFrame(this.offered));
   }
-  if (mechanism === 'ANONYMOUS') {
-    // the optional trace information (some clients send their user name there)
-    return { ok: true, user: bytes !== undefined && bytes.length > 0 ? bytes.toString('utf8') : 'anonymous' };
+
+  frame(code: number, fields: readonly AmqpValue[]): void {
+    if (code === Performative.saslInit && this.expecting === 'init') return this.init(fields);
+    if (code === Performative.saslResponse && this.expecting === 'response') return this.response(fields);
+    throw new FerryError('FERRY_AMQP_PROTOCOL', `SASL frame 0x${code.toString(16)} where ${this.expecting === 'init' ? 'a sasl-init' : this.expecting === 'response' ? 'a sasl-response' : 'nothing'} is expected`);
   }
-  return { ok: false, user: undefined };
+
+  private init(fields: readonly AmqpValue[]): void {
+    const mechanism = stringField(fields, 0, 'mechanism') ?? '';
+    const response = fields[1];
+    const bytes = Buffer.isBuffer(response) ? response : undefined;
+    if (!this.offered.includes(mechanism)) {
+      this.refuse(new FerryError('FERRY_AUTHENTICATION_FAILED', `the client chose SASL ${mechanism}, which is not offered here (offered: ${this.offered.join(', ')})`), mechanism);
+      return;
+    }
+    const exchange = this.host.broker.startSasl(mechanism, this.host.facts);
+    if (exchange === undefined) return this.withoutExchange(mechanism, bytes);
+    this.exchange = exchange;
+    if (bytes === undefined && !RESPONSE_OPTIONAL.has(mechanism)) {
+      this.expecting = 'response';
+      this.host.write(challengeFrame(Buffer.alloc(0)));
+      return;
+    }
+    this.step(bytes ?? Buffer.alloc(0));
+  }
+
+  private response(fields: readonly AmqpValue[]): void {
+    const response = fields[0];
+    if (!Buffer.isBuffer(response)) throw new FerryError('FERRY_AMQP_DECODE', 'a sasl-response without its response');
+    this.step(response);
+  }
+
+  /** Hands the client's message to the exchange; input waits until it has answered. */
+  private step(message: Buffer): void {
+    const exchange = this.exchange!;
+    this.expecting = 'nothing';
+    this.host.hold();
+    exchange.respond(message).then(
+      (step: SaslStep) => {
+        if (this.host.gone) return;
+        if (step.done) {
+          this.host.write(outcomeFrame(SaslCode.ok, step.additionalData));
+          this.host.succeeded({ exchange });
+        } else {
+          this.expecting = 'response';
+          this.host.write(challengeFrame(step.challenge));
+        }
+        this.host.readOn();
+      },
+      (err: unknown) => {
+        if (this.host.gone) return;
+        this.refuse(err, exchange.mechanism);
+      },
+    );
+  }
+
+  /** PLAIN and ANONYMOUS for an authenticator that runs no exchanges: the credentials go to core with the open. */
+  private withoutExchange(mechanism: string, bytes: Buffer | undefined): void {
+    if (mechanism === 'PLAIN') {
+      // authzid NUL authcid NUL password [RFC 4616]
+      const parts = bytes?.toString('utf8').split('\u0000') ?? [];
+      if (parts.length !== 3) return this.refuse(new FerryError('FERRY_SASL_MALFORMED', 'a PLAIN response is authzid NUL user NUL password'), mechanism);
+      this.host.write(outcomeFrame(SaslCode.ok));
+      return this.host.succeeded({ username: parts[1], password: parts[2] });
+    }
+    if (mechanism === 'ANONYMOUS') {
+      // the optional trace information (some clients send their user name there)
+      this.host.write(outcomeFrame(SaslCode.ok));
+      return this.host.succeeded({ username: bytes !== undefined && bytes.length > 0 ? bytes.toString('utf8') : 'anonymous' });
+    }
+    this.refuse(new FerryError('FERRY_AUTHENTICATION_FAILED', `SASL ${mechanism} is offered but the authenticator cannot run it`), mechanism);
+  }
+
+  /**
+   * [AMQP 5.3.3.6] auth for credentials refused or a message breaking the mechanism's rules (the
+   * client learns no more than a wrong password tells it); sys for the broker's own failure.
+   */
+  private refuse(err: unknown, mechanism: string): void {
+    const clientSide = isFerryError(err) && (err.code === 'FERRY_AUTHENTICATION_FAILED' || err.code === 'FERRY_SASL_MALFORMED');
+    if (clientSide) {
+      this.host.logger.warn({ event: 'amqp.sasl-refused', mechanism, code: err.code, message: err.message, remote: this.host.remoteAddress }, 'AMQP SASL login refused');
+    } else {
+      this.host.logger.error({ event: 'amqp.sasl-error', mechanism, err, remote: this.host.remoteAddress }, 'AMQP SASL exchange failed');
+    }
+    this.expecting = 'nothing';
+    this.host.write(outcomeFrame(clientSide ? SaslCode.auth : SaslCode.sys));
+    this.host.refused();
+  }
 }

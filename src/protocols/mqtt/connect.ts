@@ -1,7 +1,8 @@
 import type mqttPacket from 'mqtt-packet';
 import type { IConnectPacket } from 'mqtt-packet';
 import { FerryError } from '../../errors.js';
-import type { CoreConnection, DurableSubscriptionInfo } from '../../core/index.js';
+import type { CoreConnection, Credentials, DurableSubscriptionInfo } from '../../core/index.js';
+import { startConnectAuth } from './auth.js';
 import { encodeAck } from './mapping.js';
 import { FOREVER, type MqttConnection, type Version } from './connection.js';
 import { dropDurable, durableSubscriptionsOf, forgetOwedPubrels, owedPubrels, readDurable } from './durable-session.js';
@@ -22,9 +23,6 @@ export function connect(s: MqttConnection, packet: IConnectPacket): void {
   s.version = version;
   const v5 = version === 5;
   const props = packet.properties ?? {};
-  if (props.authenticationMethod !== undefined) {
-    return refuse(s, new FerryError('FERRY_MQTT_BAD_AUTH_METHOD', `authentication method "${props.authenticationMethod}" is not supported`));
-  }
   const clean = packet.clean !== false;
   let clientId = packet.clientId ?? '';
   let assigned: string | undefined;
@@ -49,15 +47,34 @@ export function connect(s: MqttConnection, packet: IConnectPacket): void {
       return refuse(s, err);
     }
   }
-  // what the client sends before its CONNACK waits, and so does the socket, until the broker has decided
-  s.held = [];
-  s.transport.pause();
+  const admit = (credentials: Credentials, auth: ConnackAuth | undefined): void => {
+    // what the client sends before its CONNACK waits, and so does the socket, until the broker has decided
+    s.held ??= [];
+    s.transport.pause();
+    decide(s, packet, credentials, clean, assigned, requestedExpiry, auth);
+  };
+  const method = props.authenticationMethod;
+  if (method === undefined) return admit({ username: packet.username, password: packet.password }, undefined);
+  // [MQTT 4.12] enhanced authentication: the exchange proves the client, and is its credentials
+  startConnectAuth(
+    s,
+    method,
+    props.authenticationData,
+    (exchange, finalData) => admit({ exchange }, { authenticationMethod: method, ...(finalData === undefined ? {} : { authenticationData: finalData }) }),
+    (err) => refuse(s, err),
+  );
+}
+
+/** What a CONNACK carries of an enhanced authentication: its method and final data. */
+type ConnackAuth = { authenticationMethod: string; authenticationData?: Buffer };
+
+function decide(s: MqttConnection, packet: IConnectPacket, credentials: Credentials, clean: boolean, assigned: string | undefined, requestedExpiry: number, auth: ConnackAuth | undefined): void {
   s.broker
     .connect({
       protocol: 'mqtt',
       transport: { remoteAddress: s.transport.remoteAddress, peerCertificate: s.transport.peerCertificate },
-      credentials: { username: packet.username, password: packet.password },
-      clientId,
+      credentials,
+      clientId: s.clientId,
       takeOver: true,
     })
     .then(
@@ -68,13 +85,13 @@ export function connect(s: MqttConnection, packet: IConnectPacket): void {
           return;
         }
         try {
-          connected(s, core, packet, clean, assigned, requestedExpiry);
+          connected(s, core, packet, clean, assigned, requestedExpiry, auth);
         } catch (err) {
           s.held = undefined;
           s.fail(err);
           return;
         }
-        replayHeld(s);
+        s.replayHeld();
       },
       (err: unknown) => {
         s.held = undefined;
@@ -83,19 +100,7 @@ export function connect(s: MqttConnection, packet: IConnectPacket): void {
     );
 }
 
-/** Handles, in order, what came while CONNECT was being decided, then reads on. */
-function replayHeld(s: MqttConnection): void {
-  const held = s.held ?? [];
-  s.held = undefined;
-  for (const { packet, bodyStart } of held) {
-    if (s.closing) return;
-    s.packet(packet, 0, bodyStart, packet.length);
-  }
-  s.afterRead();
-  s.transport.resume();
-}
-
-function connected(s: MqttConnection, core: CoreConnection, packet: IConnectPacket, clean: boolean, assigned: string | undefined, requestedExpiry: number): void {
+function connected(s: MqttConnection, core: CoreConnection, packet: IConnectPacket, clean: boolean, assigned: string | undefined, requestedExpiry: number, auth: ConnackAuth | undefined): void {
   const { clientId, version } = s;
   const v5 = version === 5;
   s.core = core;
@@ -144,6 +149,7 @@ function connected(s: MqttConnection, core: CoreConnection, packet: IConnectPack
     sharedSubscriptionAvailable: true,
   };
   if (assigned !== undefined) connackProps.assignedClientIdentifier = assigned;
+  if (auth !== undefined) Object.assign(connackProps, auth);
   if (serverKeepAlive !== undefined) connackProps.serverKeepAlive = serverKeepAlive;
   if (v5 && s.sessionExpiry !== requestedExpiry) connackProps.sessionExpiryInterval = s.sessionExpiry;
   connack(s, sessionPresent, 0, connackProps);

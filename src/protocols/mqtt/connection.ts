@@ -1,7 +1,7 @@
 import mqttPacket from 'mqtt-packet';
 import type { Packet } from 'mqtt-packet';
 import { FerryError, isFerryError } from '../../errors.js';
-import type { BrokerAccess, ConsumerHandle, CoreConnection, CoreSession, Logger } from '../../core/index.js';
+import type { BrokerAccess, ConsumerHandle, CoreConnection, CoreSession, Logger, SaslExchange } from '../../core/index.js';
 import type { TransportConnection } from '../../transport/index.js';
 import type { publishToMessage, QoS } from './mapping.js';
 import type { MqttOptions } from './options.js';
@@ -41,6 +41,16 @@ export interface Will {
   readonly delay: number;
 }
 
+/** An enhanced-authentication exchange under way (auth.ts). */
+export interface EnhancedAuth {
+  readonly phase: 'connect' | 'reauthenticate';
+  readonly exchange: SaslExchange;
+  /** 'client' while an AUTH from the client is due; 'broker' while the exchange works on the last one. */
+  awaiting: 'client' | 'broker';
+  readonly proved: (finalData: Buffer | undefined) => void;
+  readonly failed: (err: unknown) => void;
+}
+
 /** Never written to: see MqttConnection.subscriptions and .outbound. */
 export const NO_SUBSCRIPTIONS = new Map<string, Subscription>();
 export const NO_OUTBOUND = new Map<number, Outbound>();
@@ -67,6 +77,9 @@ export abstract class MqttConnection implements PacketReceiver {
   held: { readonly packet: Buffer; readonly bodyStart: number }[] | undefined;
   session: CoreSession | undefined;
   state: SessionState | undefined;
+  /** The CONNECT's Authentication Method (MQTT 5 enhanced authentication), which re-authentication keeps. */
+  authMethod: string | undefined;
+  auth: EnhancedAuth | undefined;
   clientId = '';
   sessionExpiry = 0;
   will: Will | undefined;
@@ -151,6 +164,28 @@ export abstract class MqttConnection implements PacketReceiver {
     const entry = { event: 'mqtt.error', code: err.code, message: err.message, remote: this.transport.remoteAddress };
     if (mqttReasonOf(err).badInput) this.logger.warn(entry, what);
     else this.logger.debug(entry, what);
+  }
+
+  /**
+   * Handles, in order, what came while the broker was deciding (a CONNECT, a step of its
+   * authentication), then reads on; a packet that starts a new wait keeps the rest for it.
+   */
+  replayHeld(): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (let i = 0; i < held.length; i++) {
+      if (this.closing) return;
+      const { packet, bodyStart } = held[i]!;
+      this.packet(packet, 0, bodyStart, packet.length);
+      // read again: handling the packet may have begun a new wait
+      const waiting = this.held as typeof held | undefined;
+      if (waiting !== undefined) {
+        waiting.push(...held.slice(i + 1));
+        return;
+      }
+    }
+    this.afterRead();
+    this.transport.resume();
   }
 
   flushAcks(): void {

@@ -55,12 +55,16 @@ const reasons: { readonly [C in ErrorCode]?: MqttReason } = {
   FERRY_MQTT_TOPIC_ALIAS_INVALID: reason(Reason.topicAliasInvalid, Reason.protocolError, undefined, true),
   FERRY_MQTT_RECEIVE_MAXIMUM_EXCEEDED: reason(Reason.receiveMaximumExceeded, Reason.protocolError, undefined, true),
   FERRY_MQTT_UNSUPPORTED_VERSION: reason(Reason.unsupportedVersion, Reason.unsupportedVersion, LegacyConnack.badVersion, true),
-  FERRY_MQTT_BAD_AUTH_METHOD: reason(Reason.badAuthenticationMethod, Reason.badAuthenticationMethod, undefined, true),
+  // DISCONNECT has no 0x8C: a re-authentication naming another method breaks [MQTT-4.12.1-1], a protocol error
+  FERRY_MQTT_BAD_AUTH_METHOD: reason(Reason.protocolError, Reason.badAuthenticationMethod, undefined, true),
   FERRY_MQTT_KEEPALIVE_TIMEOUT: reason(Reason.keepAliveTimeout, Reason.keepAliveTimeout, undefined, false),
   FERRY_MQTT_CONNECT_TIMEOUT: reason(Reason.protocolError, Reason.protocolError, undefined, false),
   FERRY_DESTINATION_INVALID: reason(Reason.topicNameInvalid, Reason.topicNameInvalid, undefined, true),
   FERRY_CLIENT_ID_REQUIRED: reason(Reason.clientIdNotValid, Reason.clientIdNotValid, LegacyConnack.identifierRejected, true),
-  FERRY_AUTHENTICATION_FAILED: reason(Reason.badUserNameOrPassword, Reason.badUserNameOrPassword, LegacyConnack.badUserNameOrPassword, true),
+  // DISCONNECT has no 0x86: a failed re-authentication ([MQTT-4.12.1-2]) is "not authorized"
+  FERRY_AUTHENTICATION_FAILED: reason(Reason.notAuthorized, Reason.badUserNameOrPassword, LegacyConnack.badUserNameOrPassword, true),
+  // a SCRAM message that breaks its rules tells the client no more than a wrong password does
+  FERRY_SASL_MALFORMED: reason(Reason.notAuthorized, Reason.badUserNameOrPassword, LegacyConnack.badUserNameOrPassword, true),
   FERRY_NOT_AUTHORIZED: reason(Reason.notAuthorized, Reason.notAuthorized, LegacyConnack.notAuthorized, true),
   FERRY_BROKER_STOPPING: reason(Reason.serverShuttingDown, Reason.serverUnavailable, LegacyConnack.serverUnavailable, false),
 };

@@ -7,6 +7,7 @@ import type { MqttOptions } from './options.js';
 import type { SessionStates } from './session-state.js';
 import { decodePublish, type PacketReceiver } from './framing.js';
 import { MqttConnection } from './connection.js';
+import { onAuth } from './auth.js';
 import { connect } from './connect.js';
 import { onPublish, onPubrel } from './inbound.js';
 import { onPuback, onPubcomp, onPubrec, wakeAfterRead } from './outbound.js';
@@ -69,7 +70,7 @@ export class MqttSession extends MqttConnection implements PacketReceiver {
 
   private newParser(): ReturnType<typeof mqttPacket.parser> {
     // the version CONNECT chose shapes how later packets parse (MQTT 5 properties, reason codes)
-    const parser = mqttPacket.parser(this.core === undefined ? {} : { protocolVersion: this.version });
+    const parser = mqttPacket.parser(this.core === undefined && this.auth === undefined ? {} : { protocolVersion: this.version });
     parser.on('packet', (packet: Packet) => this.onPacket(packet));
     parser.on('error', (err: unknown) => {
       const message = err instanceof Error ? err.message : String(err);
@@ -134,6 +135,12 @@ export class MqttSession extends MqttConnection implements PacketReceiver {
   private onPacket(packet: Packet): void {
     if (this.closing) return;
     try {
+      if (this.core === undefined && this.auth !== undefined) {
+        // [MQTT-3.1.2-30]: between a CONNECT with an Authentication Method and its CONNACK, only AUTH and DISCONNECT
+        if (packet.cmd === 'auth') return onAuth(this, packet);
+        if (packet.cmd === 'disconnect') return this.shutdown();
+        throw new FerryError('FERRY_MQTT_PROTOCOL', `${packet.cmd.toUpperCase()} during the CONNECT's authentication exchange; only AUTH or DISCONNECT may come before CONNACK`);
+      }
       if (this.core === undefined) {
         // [MQTT-3.1.0-1]: the first packet must be CONNECT
         if (packet.cmd !== 'connect') throw new FerryError('FERRY_MQTT_NOT_CONNECTED', `${packet.cmd.toUpperCase()} before CONNECT; the first packet must be CONNECT`);
@@ -176,7 +183,7 @@ export class MqttSession extends MqttConnection implements PacketReceiver {
           // [MQTT-3.1.0-2]: a second CONNECT is a protocol violation
           throw new FerryError('FERRY_MQTT_PROTOCOL', 'a second CONNECT on one connection');
         case 'auth':
-          throw new FerryError('FERRY_MQTT_PROTOCOL', 'AUTH without an authentication method in CONNECT');
+          return onAuth(this, packet);
         default:
           throw new FerryError('FERRY_MQTT_PROTOCOL', `${packet.cmd.toUpperCase()} is a server packet; a client may not send it`);
       }
@@ -190,8 +197,12 @@ export class MqttSession extends MqttConnection implements PacketReceiver {
     if (this.transport.closed || (this.closing && this.core === undefined)) return;
     const message = err instanceof Error ? err.message : String(err);
     this.logFailure(err, 'closing an MQTT connection');
+    const reasonString = message.length > 200 ? `${message.slice(0, 200)}...` : message;
     if (this.core !== undefined && this.version === 5 && !this.closing) {
-      this.writePacket({ cmd: 'disconnect', reasonCode: mqttReasonOf(err).disconnect, properties: { reasonString: message.length > 200 ? `${message.slice(0, 200)}...` : message } });
+      this.writePacket({ cmd: 'disconnect', reasonCode: mqttReasonOf(err).disconnect, properties: { reasonString } });
+    } else if (this.core === undefined && this.auth?.phase === 'connect' && !this.closing) {
+      // during the CONNECT's authentication exchange the answer is still a CONNACK
+      this.writePacket({ cmd: 'connack', sessionPresent: false, reasonCode: mqttReasonOf(err).connack, properties: { reasonString } });
     }
     this.shutdown();
   }
