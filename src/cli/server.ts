@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
-import { Broker, type Authenticator, type Logger } from '../core/index.js';
+import { Broker, type Authenticator, type Authorizer, type Logger } from '../core/index.js';
+import { buildSecurity } from '../security/index.js';
 import type { FerryConfig } from '../config/index.js';
 import { protocolModules } from '../protocols/registry.js';
 import { join } from 'node:path';
@@ -18,8 +19,10 @@ export interface RunningServer {
 export interface ServerOptions {
   /** Use this store instead of the configured one (tests restart a broker on one MemoryStore). */
   readonly store?: Store;
-  /** Decides who may connect, instead of accepting everyone. */
+  /** Decides who may connect, instead of what `security` configures. */
   readonly authenticator?: Authenticator;
+  /** Decides what each client may do, instead of what `security.authorization` configures. */
+  readonly authorizer?: Authorizer;
 }
 
 /** Optional keys that YAML left out are absent, not undefined, as exactOptionalPropertyTypes wants. */
@@ -79,8 +82,16 @@ function warnIfHeapIsShort(broker: Broker, logger: Logger): void {
 
 /** Builds the broker and its listeners from a configuration and starts them. */
 export async function startServer(config: FerryConfig, logger: Logger, options: ServerOptions = {}): Promise<RunningServer> {
+  // before the data folder is locked: a mistake in the users file stops the start with nothing to undo
+  const security = options.authenticator === undefined ? buildSecurity(config.security, logger) : undefined;
   mkdirSync(config.data, { recursive: true });
-  const lock = DataFolderLock.acquire(config.data);
+  let lock: DataFolderLock;
+  try {
+    lock = DataFolderLock.acquire(config.data);
+  } catch (err) {
+    security?.close();
+    throw err;
+  }
   const store = options.store ?? makeStore(config, logger);
   const broker = new Broker({
     store,
@@ -97,13 +108,16 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
     virtualTopics: config.destinations.virtualTopics,
     expirySweepInterval: config.destinations.expirySweepInterval,
     bodyCacheSize: config.store.bodyCacheSize,
-    ...(options.authenticator === undefined ? {} : { authenticator: options.authenticator }),
+    authenticator: options.authenticator ?? security!.authenticator,
+    ...((options.authorizer ?? security?.authorizer) === undefined ? {} : { authorizer: (options.authorizer ?? security?.authorizer)! }),
     logger,
   });
+  security?.attach(broker);
   try {
     await broker.start();
   } catch (err) {
     lock.release();
+    security?.close();
     throw err;
   }
   warnIfHeapIsShort(broker, logger);
@@ -154,6 +168,7 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
     for (const { adapter } of adapters) adapter.close();
     await broker.stop();
     lock.release();
+    security?.close();
     throw err;
   }
 
@@ -167,6 +182,7 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
         for (const { adapter } of adapters) adapter.close();
         await broker.stop();
         lock.release();
+        security?.close();
         logger.info({ event: 'broker.stopped' }, 'broker stopped');
       })();
       return stopping;

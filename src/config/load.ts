@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { FerryError } from '../errors.js';
 import { checkConfig } from './check.js';
@@ -53,6 +54,7 @@ export function readConfigFile(file: string): Tree {
  */
 export function loadConfig(file: string | undefined, overrides: Overrides = new Map(), origins: OverrideOrigins = new Map()): FerryConfig {
   const tree: Tree = file === undefined ? {} : readConfigFile(file);
+  if (file !== undefined) resolveFilePaths(tree, dirname(resolve(file)));
   for (const [path, value] of overrides) setPath(tree, path, value);
   const where = (key: string): string => {
     const origin = originOf(key, origins);
@@ -76,6 +78,25 @@ export function loadConfig(file: string | undefined, overrides: Overrides = new 
     throw new FerryError('FERRY_CONFIG_INVALID', `${where(blamed)}: ${mistake.problem}`);
   }
   return result.data;
+}
+
+/**
+ * Keys naming files, which a configuration file gives relative to its own folder (so that an example
+ * folder works from wherever the broker starts); options and environment variables stay relative to
+ * the working directory.
+ */
+export const FILE_PATH_KEYS: readonly string[] = ['security.users', 'security.ldap.ca', 'tls.cert', 'tls.key', 'tls.ca'];
+
+function resolveFilePaths(tree: Tree, folder: string): void {
+  for (const key of FILE_PATH_KEYS) {
+    const keys = key.split('.');
+    let node: Json | undefined = tree;
+    for (const k of keys.slice(0, -1)) node = node !== null && typeof node === 'object' && !Array.isArray(node) ? node[k] : undefined;
+    if (node === null || node === undefined || typeof node !== 'object' || Array.isArray(node)) continue;
+    const leaf = keys[keys.length - 1]!;
+    const value = node[leaf];
+    if (typeof value === 'string' && value !== '' && !isAbsolute(value)) node[leaf] = resolve(folder, value);
+  }
 }
 
 /** The option that set `key`, or a key inside it or around it. */

@@ -147,6 +147,10 @@ export class UsersFileDirectory implements UserDirectory {
     return this.users.size;
   }
 
+  knows(username: string): boolean {
+    return this.users.has(username);
+  }
+
   async verify(username: string, password: string): Promise<DirectoryUser | 'wrong-password' | undefined> {
     const entry = this.users.get(username);
     if (entry === undefined) return undefined;

@@ -20,9 +20,10 @@ export interface TestBroker {
 
 /**
  * A real broker in this process: every protocol on 127.0.0.1 port 0, a temporary data folder, logs off.
- * `settings` are dotted configuration keys (`stomp.connectTimeout`) with their values.
+ * `settings` are dotted configuration keys (`stomp.connectTimeout`) with their values, over
+ * `configFile` when one is given.
  */
-export async function startBroker(settings: Record<string, ConfigValue> = {}, options: ServerOptions = {}): Promise<TestBroker> {
+export async function startBroker(settings: Record<string, ConfigValue> = {}, options: ServerOptions = {}, configFile?: string): Promise<TestBroker> {
   const dataDir = mkdtempSync(join(tmpdir(), 'ferry-test-'));
   const overrides = new Map<string, ConfigValue>([
     ['data', dataDir],
@@ -35,7 +36,7 @@ export async function startBroker(settings: Record<string, ConfigValue> = {}, op
     ['listeners.websocket.port', 0],
     ...Object.entries(settings),
   ]);
-  const config = loadConfig(undefined, overrides);
+  const config = loadConfig(configFile, overrides);
   const { pino } = await import('pino');
   const logger = pino({ level: config.log.level });
   const server = await startServer(config, logger, options);

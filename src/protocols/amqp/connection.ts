@@ -323,6 +323,8 @@ export class AmqpConnection implements SessionHost, LinkContext, SaslHost {
             return;
           }
           this.coreConnection = core;
+          // the broker closes the connection itself (its user was removed): the close carries amqp:unauthorized-access
+          core.onRevoked = (reason) => this.fail(reason);
           this.writeOpen();
           this.logger.debug({ event: 'amqp.connected', connection: core.id, container: containerId, remote: this.transport.remoteAddress }, 'AMQP client connected');
           this.transport.resume();

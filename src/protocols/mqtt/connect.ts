@@ -105,6 +105,8 @@ function connected(s: MqttConnection, core: CoreConnection, packet: IConnectPack
   const v5 = version === 5;
   s.core = core;
   core.onEvicted = () => onEvicted(s);
+  // the broker closes the connection itself (its user was removed): MQTT 5 hears DISCONNECT 0x87, 3.1.1 a closed socket
+  core.onRevoked = (reason) => s.fail(reason);
   s.session = core.createSession();
 
   const existing = s.states.get(clientId);

@@ -181,6 +181,8 @@ export class StompSession implements TemporaryNames {
       return;
     }
     this.core = core;
+    // the broker closes the connection itself (its user was removed): an ERROR says why
+    core.onRevoked = (reason) => this.fail(reason, undefined);
     this.session = core.createSession();
     const headers: [string, string][] = [
       ['version', this.version],
