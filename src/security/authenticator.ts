@@ -27,9 +27,21 @@ export interface SecurityAuthenticatorOptions {
   readonly logger: Logger;
 }
 
+/**
+ * The client's address without the port the transport appends (`10.0.0.5:4711`, `[::1]:4711`):
+ * failed logins are counted per address, not per connection.
+ */
+export function hostOf(address: string): string {
+  const bracketed = /^\[([^\]]+)\]:\d+$/.exec(address);
+  if (bracketed !== null) return bracketed[1]!;
+  const v4 = /^([^:]+):\d+$/.exec(address);
+  return v4 === null ? address : v4[1]!;
+}
+
 /** True for 127.0.0.0/8, ::1 and their IPv4-mapped forms. */
 export function isLoopback(address: string): boolean {
-  const plain = address.startsWith('::ffff:') ? address.slice(7) : address;
+  const host = hostOf(address);
+  const plain = host.startsWith('::ffff:') ? host.slice(7) : host;
   if (isIP(plain) === 4) return plain.startsWith('127.');
   return plain === '::1';
 }
@@ -86,7 +98,7 @@ export class SecurityAuthenticator implements Authenticator {
       if (principal === undefined) throw refused('the SASL exchange did not prove a user');
       return principal;
     }
-    const address = request.transport.remoteAddress;
+    const address = hostOf(request.transport.remoteAddress);
     await this.options.loginDelay.wait(address);
     try {
       const principal = await this.decide(request);
@@ -230,7 +242,7 @@ export class SecurityAuthenticator implements Authenticator {
     };
     const inner = this.options.scram!(lookup, this.secret);
     const self = this;
-    const address = transport.remoteAddress;
+    const address = hostOf(transport.remoteAddress);
     const exchange: SaslExchange = {
       mechanism: inner.mechanism,
       get username() {

@@ -49,6 +49,12 @@ export interface TransportHandler {
 
 let nextConnectionId = 1;
 
+/** `127.0.0.1:5000`, or `[::1]:5000` for IPv6, so the address can be taken back out without doubt. */
+export function addressWithPort(address: string | undefined, port: number | undefined): string {
+  const host = address ?? '?';
+  return `${host.includes(':') ? `[${host}]` : host}:${port ?? 0}`;
+}
+
 /**
  * Writes below this size are copied into one buffer per turn of the event loop (the slab) before
  * they reach the socket: each `socket.write` costs a stream request of its own, which for 4-byte
@@ -85,7 +91,7 @@ export class SocketConnection implements TransportConnection {
   private closeError: Error | undefined;
 
   constructor(private readonly socket: Socket) {
-    this.remoteAddress = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
+    this.remoteAddress = addressWithPort(socket.remoteAddress, socket.remotePort);
     socket.setNoDelay(true);
     socket.on('drain', () => this.drained());
     socket.on('error', (err) => {

@@ -5,6 +5,7 @@ import type { BrokerAccess, Logger } from '../core/index.js';
 import type { ProtocolAdapter } from './adapter.js';
 import { bind, boundPort } from './bind.js';
 import { WebSocketConnection } from './websocket-connection.js';
+import { addressWithPort } from './connection.js';
 
 export interface WebSocketListenerOptions {
   readonly host: string;
@@ -146,7 +147,7 @@ export class WebSocketListener {
   }
 
   private accept(ws: WebSocket, socket: Duplex, req: IncomingMessage, adapter: ProtocolAdapter): void {
-    const remoteAddress = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}`;
+    const remoteAddress = addressWithPort(req.socket.remoteAddress, req.socket.remotePort);
     const connection = new WebSocketConnection(ws, socket, remoteAddress, {
       writeHighWaterMark: this.options.writeHighWaterMark,
       binaryOnly: binaryOnlySubprotocols.has(ws.protocol),

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isFerryError } from '../../src/errors.js';
 import { silentLogger, type ConnectRequest, type Principal } from '../../src/core/index.js';
-import { SecurityAuthenticator, isLoopback } from '../../src/security/authenticator.js';
+import { SecurityAuthenticator, hostOf, isLoopback } from '../../src/security/authenticator.js';
 import type { DirectoryUser, UserDirectory } from '../../src/security/directory.js';
 import { LoginDelay } from '../../src/security/login-delay.js';
 import { hashPassword, parsePasswordHash, verifyPassword } from '../../src/security/passwords.js';
@@ -66,8 +66,10 @@ async function authenticator(options: Partial<ConstructorParameters<typeof Secur
 }
 
 test('loopback addresses are told apart from others', () => {
-  for (const a of ['127.0.0.1', '127.3.2.1', '::1', '::ffff:127.0.0.1']) assert.ok(isLoopback(a), a);
-  for (const a of ['10.0.0.1', '::ffff:10.0.0.1', '192.168.1.1', 'fe80::1', '']) assert.ok(!isLoopback(a), a);
+  for (const a of ['127.0.0.1', '127.3.2.1', '::1', '::ffff:127.0.0.1', '127.0.0.1:5000', '[::1]:5000', '[::ffff:127.0.0.1]:61613']) assert.ok(isLoopback(a), a);
+  for (const a of ['10.0.0.1', '::ffff:10.0.0.1', '192.168.1.1', 'fe80::1', '', '10.0.0.1:5000', '[fe80::1]:5000', '[::1:5]:80']) assert.ok(!isLoopback(a), a);
+  assert.equal(hostOf('10.1.2.3:4711'), '10.1.2.3');
+  assert.equal(hostOf('[2001:db8::1]:4711'), '2001:db8::1');
 });
 
 test('a user logs in with the right password and gets its groups; a wrong password and an unknown user are refused alike', async () => {
@@ -171,4 +173,7 @@ test('failed logins from one address wait longer each time, others do not wait, 
   time.advance(10_000);
   assert.equal((await guess('10.6.6.6', 'alice-secret')).username, 'alice');
   assert.equal(loginDelay.delayOf('10.6.6.6'), 0);
+  // a connection's address comes with its port: every port of an address counts as that address
+  await assert.rejects(guess('10.8.8.8:4711', 'd'), refusal);
+  assert.equal(loginDelay.delayOf('10.8.8.8'), 200);
 });
