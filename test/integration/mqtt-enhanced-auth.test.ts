@@ -2,18 +2,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import mqttPacket from 'mqtt-packet';
 import type { IAuthPacket } from 'mqtt-packet';
-import mqtt, { type IConnackPacket, type IDisconnectPacket, type MqttClient } from 'mqtt';
+import type { IConnackPacket } from 'mqtt';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
-import { MqttInbox, connectMqtt, rawMqtt } from '../helpers/mqtt.js';
+import { connectMqtt, rawMqtt } from '../helpers/mqtt.js';
+import { connectScram } from '../helpers/mqtt-scram.js';
 import { saslAuthenticator } from '../helpers/sasl.js';
 import { ScramClient } from '../helpers/scram-client.js';
 
-/**
- * MQTT 5 enhanced authentication with SCRAM-SHA-256, through MQTT.js: the client-first message
- * rides in CONNECT, MQTT.js's `handleAuth` answers the broker's AUTH challenges with the test's
- * SCRAM client, CONNACK carries the server signature. MQTT.js has no call to re-authenticate, so
- * the tests write the AUTH 0x19 to its stream; its `handleAuth` then carries the exchange on.
- */
+/** MQTT 5 enhanced authentication with SCRAM-SHA-256, through MQTT.js (see helpers/mqtt-scram.ts). */
 
 const METHOD = 'SCRAM-SHA-256';
 let broker: TestBroker;
@@ -24,73 +20,10 @@ after(async () => {
   await broker.stop();
 });
 
-interface ScramMqtt {
-  readonly client: MqttClient;
-  readonly connack: IConnackPacket;
-  readonly scram: ScramClient;
-  readonly inbox: MqttInbox;
-  readonly disconnects: IDisconnectPacket[];
-  readonly closed: Promise<void>;
-  /** Sends AUTH 0x19 with a new exchange; resolves with the broker's final AUTH 0x00. */
-  reauthenticate(user: string, password: string, options?: { method?: string; duringChallenge?: () => Promise<void> }): Promise<{ final: IAuthPacket; scram: ScramClient }>;
-}
-
-async function connectScram(user: string, password: string, method = METHOD): Promise<ScramMqtt> {
-  let scram = new ScramClient(user, password);
-  const client = mqtt.connect({
-    host: '127.0.0.1',
-    port: broker.mqttPort,
-    protocolVersion: 5,
-    reconnectPeriod: 0,
-    manualConnect: true,
-    clientId: `scram-${Math.random().toString(36).slice(2)}`,
-    properties: { authenticationMethod: method, authenticationData: scram.clientFirst },
-  });
-  let duringChallenge: (() => Promise<void>) | undefined;
-  let onFinal: ((packet: IAuthPacket) => void) | undefined;
-  client.handleAuth = (packet, callback) => {
-    if (packet.reasonCode === 0x18) {
-      const answer = scram.final(packet.properties!.authenticationData!);
-      const reply = (): void => callback(undefined, { cmd: 'auth', reasonCode: 0x18, properties: { authenticationMethod: method, authenticationData: answer } });
-      if (duringChallenge === undefined) reply();
-      else void duringChallenge().then(reply);
-      return;
-    }
-    onFinal?.(packet);
-    callback();
-  };
-  const disconnects: IDisconnectPacket[] = [];
-  client.on('disconnect', (packet) => disconnects.push(packet));
-  client.on('error', () => {});
-  const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
-  const inbox = new MqttInbox(client);
-  client.connect();
-  const connack = await new Promise<IConnackPacket>((resolve, reject) => {
-    client.once('connect', resolve);
-    client.once('error', reject);
-    void closed.then(() => reject(new Error('closed before CONNACK')));
-  });
-  return {
-    client,
-    connack,
-    scram,
-    inbox,
-    disconnects,
-    closed,
-    reauthenticate(nextUser, nextPassword, options = {}) {
-      scram = new ScramClient(nextUser, nextPassword);
-      duringChallenge = options.duringChallenge;
-      const final = new Promise<IAuthPacket>((resolve) => (onFinal = resolve));
-      client.stream.write(mqttPacket.generate({ cmd: 'auth', reasonCode: 0x19, properties: { authenticationMethod: options.method ?? method, authenticationData: scram.clientFirst } }, { protocolVersion: 5 }));
-      return final.then((packet) => ({ final: packet, scram }));
-    },
-  };
-}
-
 /** The reason code of the CONNACK that refused a client, as MQTT.js reports it. */
 async function refusal(user: string, password: string, method = METHOD): Promise<number> {
   try {
-    const c = await connectScram(user, password, method);
+    const c = await connectScram(broker.mqttPort, user, password, method);
     c.client.end(true);
   } catch (err) {
     return (err as { code: number }).code;
@@ -100,7 +33,7 @@ async function refusal(user: string, password: string, method = METHOD): Promise
 
 describe('MQTT 5 enhanced authentication (SCRAM-SHA-256)', () => {
   test('the right password: CONNACK 0 carries the method and the server signature; messages flow', async () => {
-    const c = await connectScram('alice', 'alice-secret');
+    const c = await connectScram(broker.mqttPort, 'alice', 'alice-secret');
     assert.equal(c.connack.reasonCode, 0);
     assert.equal(c.connack.properties?.authenticationMethod, METHOD);
     assert.ok(c.scram.verify(c.connack.properties?.authenticationData), 'the server proved it knows the keys');
@@ -128,7 +61,7 @@ describe('MQTT 5 enhanced authentication (SCRAM-SHA-256)', () => {
   });
 
   test('re-authentication with the right password ends in AUTH 0x00 with the server signature; messages flow meanwhile', async () => {
-    const c = await connectScram('alice', 'alice-secret');
+    const c = await connectScram(broker.mqttPort, 'alice', 'alice-secret');
     await c.client.subscribeAsync('enhanced/during', { qos: 1 });
     const other = await connectMqtt(broker.mqttPort, { protocolVersion: 5, username: 'bob', password: 'bob-secret' });
     const { final, scram } = await c.reauthenticate('alice', 'alice-secret', {
@@ -149,21 +82,21 @@ describe('MQTT 5 enhanced authentication (SCRAM-SHA-256)', () => {
   });
 
   test('re-authentication with a wrong password: DISCONNECT 0x87 and the connection closes', async () => {
-    const c = await connectScram('alice', 'alice-secret');
+    const c = await connectScram(broker.mqttPort, 'alice', 'alice-secret');
     void c.reauthenticate('alice', 'wrong');
     await c.closed;
     assert.deepEqual(c.disconnects.map((d) => d.reasonCode), [0x87]);
   });
 
   test('re-authentication as another user: DISCONNECT 0x87 (a connection keeps its user)', async () => {
-    const c = await connectScram('alice', 'alice-secret');
+    const c = await connectScram(broker.mqttPort, 'alice', 'alice-secret');
     void c.reauthenticate('bob', 'bob-secret');
     await c.closed;
     assert.deepEqual(c.disconnects.map((d) => d.reasonCode), [0x87]);
   });
 
   test('re-authentication naming another method: DISCONNECT 0x82 (protocol error, [MQTT-4.12.1-1])', async () => {
-    const c = await connectScram('alice', 'alice-secret');
+    const c = await connectScram(broker.mqttPort, 'alice', 'alice-secret');
     void c.reauthenticate('alice', 'alice-secret', { method: 'SCRAM-SHA-1' });
     await c.closed;
     assert.deepEqual(c.disconnects.map((d) => d.reasonCode), [0x82]);
