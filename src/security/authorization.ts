@@ -31,6 +31,9 @@ export const EVERYONE = '*';
 export function patternCovers(entry: string, pattern: string): boolean {
   const e = entry.split('.');
   const p = pattern.split('.');
+  // as in MQTT [MQTT-4.7.2-1], a leading wildcard never reaches the broker's own `$` topics
+  // (`$SYS...`): they are granted only by entries that name them
+  if (p[0]!.startsWith('$') && (e[0] === '*' || e[0] === '>')) return false;
   for (let i = 0; i < e.length; i++) {
     const level = e[i]!;
     if (level === '>') return p.length > i;

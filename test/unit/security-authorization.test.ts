@@ -24,6 +24,10 @@ test('an entry covers a subscription pattern only when it matches every name the
   assert.ok(!patternCovers('orders.>', 'orders'));
   assert.ok(!patternCovers('*.eu', 'orders.us'));
   assert.ok(!patternCovers('orders', 'orders.eu'));
+  // the broker's own topics need entries of their own
+  assert.ok(!patternCovers('>', '$SYS.broker.clients'));
+  assert.ok(!patternCovers('*.broker.>', '$SYS.broker.clients'));
+  assert.ok(patternCovers('$SYS.>', '$SYS.broker.clients'));
 });
 
 test('rights come from the union of the entries that cover the destination, by group', () => {
