@@ -3,6 +3,7 @@ import { isFerryError } from '../errors.js';
 import { browse, browseHelp, purge, purgeHelp, stat, statHelp, store, storeHelp } from './admin.js';
 import { start, startHelp } from './start.js';
 import { receive, receiveHelp, send, sendHelp } from './tools.js';
+import { passwd, passwdHelp, user, userHelp } from './user.js';
 
 const usage = `Usage: ferry <command> [options]
 
@@ -14,6 +15,8 @@ Commands:
   stat      show queues, topics and durable subscriptions with their counts
   purge     drop the messages waiting in a queue
   store     explain the disk: journal files and what keeps each of them
+  user      manage the users file: add, passwd, remove, list, token
+  passwd    change a user's password in the users file (ferry user passwd)
 
 Run "ferry <command> --help" for a command's options.
 `;
@@ -36,12 +39,16 @@ async function main(argv: string[]): Promise<number> {
       return purge(rest);
     case 'store':
       return store(rest);
+    case 'user':
+      return user(rest);
+    case 'passwd':
+      return passwd(rest);
     case 'help':
     case '--help':
     case '-h':
     case undefined: {
       const topic = rest[0];
-      const helps: Record<string, string> = { start: startHelp, send: sendHelp, receive: receiveHelp, browse: browseHelp, stat: statHelp, purge: purgeHelp, store: storeHelp };
+      const helps: Record<string, string> = { start: startHelp, send: sendHelp, receive: receiveHelp, browse: browseHelp, stat: statHelp, purge: purgeHelp, store: storeHelp, user: userHelp, passwd: passwdHelp };
       process.stdout.write(helps[topic ?? ''] ?? usage);
       return command === undefined ? 2 : 0;
     }

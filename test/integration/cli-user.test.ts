@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { silentLogger } from '../../src/core/index.js';
+import { parsePasswordHash, parseScramCredentials, verifyPassword } from '../../src/security/passwords.js';
+import { readUsersFile, UsersFileDirectory } from '../../src/security/users-file.js';
+import { runFerry } from '../helpers/process.js';
+
+const tmp = (): string => mkdtempSync(join(tmpdir(), 'ferry-cli-user-'));
+
+async function verifies(path: string, name: string, password: string): Promise<boolean> {
+  const entry = readUsersFile(path).users.get(name);
+  assert.ok(entry !== undefined, `user ${name} is in the file`);
+  return verifyPassword(password, parsePasswordHash(entry.password, name));
+}
+
+test('ferry user add, passwd, list and remove, with the password on standard input', async () => {
+  const file = join(tmp(), 'users.yaml');
+  const added = await runFerry(['user', 'add', 'alice', '--groups', 'admins, ops', '--file', file], { input: 'alice-secret\n' });
+  assert.equal(added.code, 0, added.stderr);
+  assert.equal(statSync(file).mode & 0o777, 0o600);
+  const text = readFileSync(file, 'utf8');
+  assert.match(text, /written by "ferry user"/);
+  assert.ok(!text.includes('alice-secret'), 'the file holds no password');
+  const entry = readUsersFile(file).users.get('alice')!;
+  assert.match(entry.password, /^scrypt\$/);
+  assert.deepEqual(entry.groups, ['admins', 'ops']);
+  assert.equal(parseScramCredentials(entry.scram!, 'alice').iterations, 4096);
+  assert.ok(await verifies(file, 'alice', 'alice-secret'));
+  assert.ok(!(await verifies(file, 'alice', 'alice-secret\n')), 'the line end is not part of the password');
+
+  // the directory the broker uses agrees
+  const directory = new UsersFileDirectory(file, silentLogger);
+  try {
+    assert.deepEqual(await directory.verify('alice', 'alice-secret'), { name: 'alice', groups: ['admins', 'ops'] });
+    assert.ok(directory.scramCredentials('alice') !== undefined);
+  } finally {
+    directory.close();
+  }
+
+  const twice = await runFerry(['user', 'add', 'alice', '--file', file], { input: 'other\n' });
+  assert.equal(twice.code, 1);
+  assert.match(twice.stderr, /user "alice" already exists/);
+  assert.ok(await verifies(file, 'alice', 'alice-secret'), 'a refused add changes nothing');
+
+  const bob = await runFerry(['user', 'add', 'bob', '--file', file], { input: 'bob-secret\r\nignored second line\n' });
+  assert.equal(bob.code, 0, bob.stderr);
+  assert.ok(await verifies(file, 'bob', 'bob-secret'));
+
+  const changed = await runFerry(['user', 'passwd', 'alice', '--file', file], { input: 'new-secret\n' });
+  assert.equal(changed.code, 0, changed.stderr);
+  assert.ok(await verifies(file, 'alice', 'new-secret'));
+  assert.ok(!(await verifies(file, 'alice', 'alice-secret')));
+  assert.deepEqual(readUsersFile(file).users.get('alice')!.groups, ['admins', 'ops'], 'passwd keeps the groups');
+
+  const short = await runFerry(['passwd', 'bob', '--file', file], { input: 'bob-2\n' });
+  assert.equal(short.code, 0, short.stderr);
+  assert.ok(await verifies(file, 'bob', 'bob-2'));
+
+  const listed = await runFerry(['user', 'list', '--file', file]);
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.deepEqual(listed.stdout.split('\n').map((l) => l.trimEnd().split(/\s+/)), [['alice', 'admins,ops'], ['bob'], ['']]);
+  assert.doesNotMatch(listed.stdout, /scrypt|SCRAM/);
+
+  const removed = await runFerry(['user', 'remove', 'bob', '--file', file]);
+  assert.equal(removed.code, 0, removed.stderr);
+  assert.deepEqual([...readUsersFile(file).users.keys()], ['alice']);
+  const missing = await runFerry(['user', 'remove', 'bob', '--file', file]);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /no user "bob"/);
+});
+
+test('ferry user refuses an empty password, a missing one, and a name the broker would refuse', async () => {
+  const file = join(tmp(), 'users.yaml');
+  for (const input of ['', '\n']) {
+    const result = await runFerry(['user', 'add', 'alice', '--file', file], { input });
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /no password on standard input/);
+  }
+  const spaced = await runFerry(['user', 'add', 'al ice', '--file', file], { input: 'pw\n' });
+  assert.equal(spaced.code, 78);
+  assert.match(spaced.stderr, /user "al ice": a user name without spaces/);
+  assert.throws(() => statSync(file), 'nothing was written');
+  const usage = await runFerry(['user', 'add', '--file', file]);
+  assert.equal(usage.code, 2);
+  assert.match(usage.stderr, /Usage: ferry user/);
+});
+
+test('ferry user token prints a token once and keeps only its SHA-256', async () => {
+  const file = join(tmp(), 'users.yaml');
+  assert.equal((await runFerry(['user', 'add', 'ops', '--groups', 'admins', '--file', file], { input: 'ops-secret\n' })).code, 0);
+  const made = await runFerry(['user', 'token', 'ops', '--file', file]);
+  assert.equal(made.code, 0, made.stderr);
+  const token = made.stdout.trim();
+  assert.match(token, /^[A-Za-z0-9_-]{43}$/);
+  assert.ok(!readFileSync(file, 'utf8').includes(token), 'the token itself is not stored');
+  assert.match(readUsersFile(file).users.get('ops')!.tokens[0]!, /^sha256\$[0-9a-f]{64}$/);
+  const directory = new UsersFileDirectory(file, silentLogger);
+  try {
+    assert.deepEqual(directory.tokenUser(token), { name: 'ops', groups: ['admins'] });
+  } finally {
+    directory.close();
+  }
+  const second = await runFerry(['user', 'token', 'ops', '--file', file]);
+  assert.notEqual(second.stdout.trim(), token);
+  assert.equal(readUsersFile(file).users.get('ops')!.tokens.length, 2);
+});
+
+test('ferry user finds the users file through --config or FERRY_CONFIG, relative to the configuration file', async () => {
+  const dir = tmp();
+  const config = join(dir, 'ferry.yaml');
+  writeFileSync(config, 'security:\n  users: accounts.yaml\n');
+  const viaOption = await runFerry(['user', 'add', 'alice', '--config', config], { input: 'a-secret\n' });
+  assert.equal(viaOption.code, 0, viaOption.stderr);
+  assert.ok(await verifies(join(dir, 'accounts.yaml'), 'alice', 'a-secret'));
+  const viaEnv = await runFerry(['user', 'add', 'bob'], { input: 'b-secret\n', env: { FERRY_CONFIG: config } });
+  assert.equal(viaEnv.code, 0, viaEnv.stderr);
+  assert.ok(await verifies(join(dir, 'accounts.yaml'), 'bob', 'b-secret'));
+});
