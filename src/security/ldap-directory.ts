@@ -1,0 +1,140 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Client, InvalidCredentialsError, type Entry } from 'ldapts';
+import type { FerryConfig } from '../config/index.js';
+import type { Logger } from '../core/logger.js';
+import { FerryError, isFerryError } from '../errors.js';
+import type { DirectoryUser, UserDirectory } from './directory.js';
+
+export type LdapConfig = NonNullable<FerryConfig['security']['ldap']>;
+
+/**
+ * A value put into a search filter, escaped as [RFC 4515] 3 asks: `*`, `(`, `)`, `\` and NUL as
+ * `\xx`, so a login name like `*)(uid=*` matches nothing instead of everyone.
+ */
+export function escapeFilterValue(value: string): string {
+  return value.replace(/[*()\\\0]/g, (ch) => `\\${ch.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+function fillFilter(template: string, values: Record<string, string>): string {
+  return template.replace(/\{(user|dn)\}/g, (whole, key: string) => (key in values ? escapeFilterValue(values[key]!) : whole));
+}
+
+function attributeValues(entry: Entry, attribute: string): string[] {
+  // attribute names are case-insensitive; the server answers in the case its schema has
+  const key = Object.keys(entry).find((k) => k.toLowerCase() === attribute.toLowerCase());
+  if (key === undefined) return [];
+  const value = entry[key]!;
+  const values = Array.isArray(value) ? value : [value];
+  return values.map((v) => (Buffer.isBuffer(v) ? v.toString('utf8') : v));
+}
+
+/**
+ * Users and groups from an LDAP server: the search account (or an anonymous bind) finds the user's
+ * entry by `userFilter` under `userBase`; a bind as that entry checks the password; the groups are
+ * the `groupAttribute` of the entries `groupFilter` finds under `groupBase`.
+ *
+ * Each login opens its own connections and closes them: logins are rare next to messages, and a
+ * connection per login cannot be left bound as the wrong user.
+ */
+export class LdapDirectory implements UserDirectory {
+  readonly description: string;
+  private readonly tlsOptions: { ca: Buffer } | undefined;
+
+  /** `baseDir` resolves a relative `ca` path (the configuration file's folder). */
+  constructor(
+    private readonly config: LdapConfig,
+    private readonly logger: Logger,
+    baseDir = process.cwd(),
+  ) {
+    this.description = `LDAP ${config.url}`;
+    if (config.ca === undefined) {
+      this.tlsOptions = undefined;
+    } else {
+      const caPath = resolve(baseDir, config.ca);
+      try {
+        this.tlsOptions = { ca: readFileSync(caPath) };
+      } catch (err) {
+        throw new FerryError('FERRY_CONFIG_INVALID', `security.ldap.ca: cannot read ${caPath} (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { cause: err });
+      }
+    }
+  }
+
+  async verify(username: string, password: string): Promise<DirectoryUser | 'wrong-password' | undefined> {
+    if (username === '') return undefined;
+    return this.answer('verify', username, async (search) => {
+      const dn = await this.findUser(search, username);
+      if (dn === undefined) return undefined;
+      // [RFC 4513] 5.1.2: a bind with a name and an empty password is an unauthenticated bind,
+      // which many servers accept; it must never count as knowing the password
+      if (password === '') return 'wrong-password';
+      const userClient = this.client();
+      try {
+        await userClient.bind(dn, password);
+      } catch (err) {
+        if (err instanceof InvalidCredentialsError) return 'wrong-password';
+        throw err;
+      } finally {
+        await userClient.unbind().catch(() => undefined);
+      }
+      return { name: username, groups: await this.groups(search, username, dn) };
+    });
+  }
+
+  async lookup(username: string): Promise<DirectoryUser | undefined> {
+    if (username === '') return undefined;
+    return this.answer('lookup', username, async (search) => {
+      const dn = await this.findUser(search, username);
+      return dn === undefined ? undefined : { name: username, groups: await this.groups(search, username, dn) };
+    });
+  }
+
+  private client(): Client {
+    return new Client({
+      url: this.config.url,
+      timeout: this.config.timeout,
+      connectTimeout: this.config.timeout,
+      ...(this.tlsOptions === undefined ? {} : { tlsOptions: this.tlsOptions }),
+    });
+  }
+
+  /**
+   * Runs one question with a connection bound as the search account. A server that cannot answer
+   * (down, slow, refusing the search account) rejects with FERRY_AUTHENTICATION_FAILED, which is
+   * what the client is told; the cause goes to the log, not to the client.
+   */
+  private async answer<T>(operation: string, username: string, work: (search: Client) => Promise<T>): Promise<T> {
+    const search = this.client();
+    try {
+      if (this.config.bindDn !== undefined) await search.bind(this.config.bindDn, this.config.bindPassword ?? '');
+      return await work(search);
+    } catch (err) {
+      if (isFerryError(err)) throw err;
+      const cause = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+      this.logger.warn({ event: 'ldap.unavailable', url: this.config.url, operation, user: username, err: cause }, 'the LDAP server did not answer; the login is refused');
+      throw new FerryError('FERRY_AUTHENTICATION_FAILED', `the user directory (${this.description}) cannot be reached`, { cause: err });
+    } finally {
+      await search.unbind().catch(() => undefined);
+    }
+  }
+
+  private async findUser(search: Client, username: string): Promise<string | undefined> {
+    const filter = fillFilter(this.config.userFilter, { user: username });
+    const { searchEntries } = await search.search(this.config.userBase, { scope: 'sub', filter, attributes: ['1.1'] });
+    if (searchEntries.length === 0) return undefined;
+    if (searchEntries.length > 1) {
+      // two entries for one login name: either could be the user, so neither is
+      this.logger.warn({ event: 'ldap.ambiguous-user', url: this.config.url, user: username, entries: searchEntries.length }, 'more than one LDAP entry matches the login name; the login is refused');
+      throw new FerryError('FERRY_AUTHENTICATION_FAILED', `more than one entry in ${this.description} matches the user`);
+    }
+    return searchEntries[0]!.dn;
+  }
+
+  private async groups(search: Client, username: string, dn: string): Promise<string[]> {
+    if (this.config.groupBase === undefined) return [];
+    const filter = fillFilter(this.config.groupFilter, { user: username, dn });
+    const attribute = this.config.groupAttribute;
+    const { searchEntries } = await search.search(this.config.groupBase, { scope: 'sub', filter, attributes: [attribute] });
+    return [...new Set(searchEntries.flatMap((entry) => attributeValues(entry, attribute)))];
+  }
+}

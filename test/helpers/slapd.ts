@@ -1,0 +1,159 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { missingPrerequisite, run } from './interop.js';
+
+export const SLAPD = '/usr/sbin/slapd';
+
+/** Why the LDAP tests cannot run here (loud, and an error under CI), or undefined. */
+export function slapdMissing(): string | undefined {
+  const available = existsSync(SLAPD) && spawnSync('ldapadd', ['-VV']).error === undefined;
+  return missingPrerequisite('slapd and ldapadd', available, 'apt-get install slapd ldap-utils');
+}
+
+export const SUFFIX = 'dc=example,dc=com';
+export const ROOT_DN = `cn=admin,${SUFFIX}`;
+const ROOT_PASSWORD = 'root-secret';
+
+/** The directory the tests expect: a search account, two users, two groups. */
+export const SEED = `dn: ${SUFFIX}
+objectClass: dcObject
+objectClass: organization
+o: Example
+dc: example
+
+dn: ou=people,${SUFFIX}
+objectClass: organizationalUnit
+ou: people
+
+dn: ou=groups,${SUFFIX}
+objectClass: organizationalUnit
+ou: groups
+
+dn: ou=services,${SUFFIX}
+objectClass: organizationalUnit
+ou: services
+
+dn: cn=ferry,ou=services,${SUFFIX}
+objectClass: organizationalRole
+objectClass: simpleSecurityObject
+cn: ferry
+userPassword: search-secret
+
+dn: uid=alice,ou=people,${SUFFIX}
+objectClass: inetOrgPerson
+uid: alice
+cn: Alice
+sn: Liddell
+userPassword: alice-secret
+
+dn: uid=bob,ou=people,${SUFFIX}
+objectClass: inetOrgPerson
+uid: bob
+cn: Bob
+sn: Builder
+userPassword: bob-secret
+
+dn: cn=admins,ou=groups,${SUFFIX}
+objectClass: groupOfNames
+cn: admins
+member: uid=alice,ou=people,${SUFFIX}
+
+dn: cn=readers,ou=groups,${SUFFIX}
+objectClass: groupOfNames
+cn: readers
+member: uid=alice,ou=people,${SUFFIX}
+member: uid=bob,ou=people,${SUFFIX}
+`;
+
+export interface Slapd {
+  readonly url: string;
+  readonly port: number;
+  /** Stops the server and resolves when it has exited. */
+  stop(): Promise<void>;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function launch(conf: string, url: string): Promise<ChildProcess> {
+  // -d keeps slapd in the foreground, where the test owns it; "slapd starting" means it listens
+  const child = spawn(SLAPD, ['-f', conf, '-h', `${url}/`, '-d', 'stats'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let output = '';
+  return new Promise((resolve, reject) => {
+    child.stderr!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('slapd starting')) resolve(child);
+    });
+    child.once('exit', (code) => reject(new Error(`slapd exited with ${code} before starting:\n${output.slice(-2000)}`)));
+    child.once('error', reject);
+  });
+}
+
+/**
+ * Starts a slapd of its own, with a slapd.conf and an mdb database in a temporary folder, on a free
+ * port of 127.0.0.1, and loads SEED into it with ldapadd.
+ */
+export async function startSlapd(): Promise<Slapd> {
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-slapd-'));
+  mkdirSync(join(dir, 'db'));
+  const conf = join(dir, 'slapd.conf');
+  writeFileSync(
+    conf,
+    `include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/inetorgperson.schema
+modulepath /usr/lib/ldap
+moduleload back_mdb
+# as some servers do by default: a name with an empty password binds, unauthenticated ([RFC 4513] 5.1.2)
+allow bind_anon_dn
+pidfile ${join(dir, 'slapd.pid')}
+database mdb
+maxsize 10485760
+suffix "${SUFFIX}"
+rootdn "${ROOT_DN}"
+rootpw ${ROOT_PASSWORD}
+directory ${join(dir, 'db')}
+access to attrs=userPassword by anonymous auth by * none
+access to * by * read
+`,
+  );
+  let child: ChildProcess | undefined;
+  let url = '';
+  // the port is free when asked for, but another process may take it before slapd binds it
+  for (let attempt = 0; child === undefined; attempt++) {
+    url = `ldap://127.0.0.1:${await freePort()}`;
+    try {
+      child = await launch(conf, url);
+    } catch (err) {
+      if (attempt >= 2) throw err;
+    }
+  }
+  const seed = join(dir, 'seed.ldif');
+  writeFileSync(seed, SEED);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  try {
+    await run('ldapadd', ['-x', '-H', url, '-D', ROOT_DN, '-w', ROOT_PASSWORD, '-f', seed]);
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
+  return {
+    url,
+    port: Number(new URL(url).port),
+    stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}

@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import { createServer, type Socket } from 'node:net';
+import { after, before, test } from 'node:test';
+import { configSchema } from '../../src/config/index.js';
+import type { Logger } from '../../src/core/index.js';
+import { isFerryError } from '../../src/errors.js';
+import { escapeFilterValue, LdapDirectory, type LdapConfig } from '../../src/security/ldap-directory.js';
+import { slapdMissing, startSlapd, SUFFIX, type Slapd } from '../helpers/slapd.js';
+
+const missing = slapdMissing();
+
+/** The security.ldap section as the configuration loader gives it, defaults filled in. */
+function ldapConfig(settings: Record<string, unknown>): LdapConfig {
+  return configSchema.parse({ security: { ldap: settings } }).security.ldap!;
+}
+
+function recordingLogger() {
+  const lines: { level: string; obj: Record<string, unknown> }[] = [];
+  const log = (level: string) => (obj: object) => void lines.push({ level, obj: obj as Record<string, unknown> });
+  const logger: Logger = { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
+  return { logger, lines };
+}
+
+const searchAccount = { bindDn: `cn=ferry,ou=services,${SUFFIX}`, bindPassword: 'search-secret' };
+const bases = { userBase: `ou=people,${SUFFIX}`, groupBase: `ou=groups,${SUFFIX}` };
+
+test('escapeFilterValue escapes what RFC 4515 asks', () => {
+  assert.equal(escapeFilterValue('a*b(c)d\\e\0f'), 'a\\2ab\\28c\\29d\\5ce\\00f');
+  assert.equal(escapeFilterValue('élodie'), 'élodie');
+});
+
+let slapd: Slapd | undefined;
+
+before(async () => {
+  if (missing === undefined) slapd = await startSlapd();
+});
+
+after(async () => {
+  await slapd?.stop();
+});
+
+test('LDAP with a search account: good password, wrong password, unknown user, groups', { skip: missing }, async () => {
+  const directory = new LdapDirectory(ldapConfig({ url: slapd!.url, ...searchAccount, ...bases }), recordingLogger().logger);
+  const alice = await directory.verify('alice', 'alice-secret');
+  assert.ok(alice !== undefined && alice !== 'wrong-password');
+  assert.equal(alice.name, 'alice');
+  assert.deepEqual([...alice.groups].sort(), ['admins', 'readers']);
+  assert.deepEqual(await directory.verify('bob', 'bob-secret'), { name: 'bob', groups: ['readers'] });
+  assert.equal(await directory.verify('alice', 'bob-secret'), 'wrong-password');
+  assert.equal(await directory.verify('alice', ''), 'wrong-password', 'an empty password is not an unauthenticated bind that succeeds');
+  assert.equal(await directory.verify('carol', 'alice-secret'), undefined);
+  assert.equal(await directory.verify('', 'alice-secret'), undefined);
+});
+
+test('LDAP lookup without a password, for certificate users', { skip: missing }, async () => {
+  const directory = new LdapDirectory(ldapConfig({ url: slapd!.url, ...searchAccount, ...bases }), recordingLogger().logger);
+  assert.deepEqual(await directory.lookup('bob'), { name: 'bob', groups: ['readers'] });
+  assert.equal(await directory.lookup('carol'), undefined);
+});
+
+test('LDAP login names are escaped in the filter: a wildcard or a filter in the name matches nobody', { skip: missing }, async () => {
+  const directory = new LdapDirectory(ldapConfig({ url: slapd!.url, ...searchAccount, ...bases }), recordingLogger().logger);
+  for (const name of ['*', 'al*', 'alice)(uid=*', '*)(|(uid=*']) {
+    assert.equal(await directory.verify(name, 'alice-secret'), undefined, name);
+    assert.equal(await directory.lookup(name), undefined, name);
+  }
+});
+
+test('LDAP anonymous search, groups by another filter and attribute, no groupBase', { skip: missing }, async () => {
+  const anonymous = new LdapDirectory(
+    ldapConfig({ url: slapd!.url, ...bases, userFilter: '(&(objectClass=inetOrgPerson)(uid={user}))', groupFilter: '(&(objectClass=groupOfNames)(member={dn}))', groupAttribute: 'description' }),
+    recordingLogger().logger,
+  );
+  assert.deepEqual(await anonymous.verify('alice', 'alice-secret'), { name: 'alice', groups: [] }, 'the groups have no description');
+  assert.equal(await anonymous.verify('alice', 'nope'), 'wrong-password');
+
+  const byCn = new LdapDirectory(ldapConfig({ url: slapd!.url, userBase: bases.userBase, userFilter: '(cn={user})' }), recordingLogger().logger);
+  assert.deepEqual(await byCn.verify('Bob', 'bob-secret'), { name: 'Bob', groups: [] });
+});
+
+test('LDAP: a search account with a wrong password refuses every login, and says why in the log', { skip: missing }, async () => {
+  const { logger, lines } = recordingLogger();
+  const directory = new LdapDirectory(ldapConfig({ url: slapd!.url, ...searchAccount, bindPassword: 'wrong', ...bases }), logger);
+  await assert.rejects(directory.verify('alice', 'alice-secret'), (err: unknown) => isFerryError(err, 'FERRY_AUTHENTICATION_FAILED'));
+  const warned = lines.find((l) => l.obj['event'] === 'ldap.unavailable');
+  assert.equal(warned?.level, 'warn');
+  assert.match(String(warned?.obj['err']), /InvalidCredentials/);
+  assert.ok(!JSON.stringify(lines).includes('alice-secret'), 'no password in the log');
+});
+
+test('LDAP: a server that accepts connections and never answers times out', async () => {
+  const sockets: Socket[] = [];
+  const silent = createServer((socket) => sockets.push(socket));
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  const { port } = silent.address() as { port: number };
+  const { logger, lines } = recordingLogger();
+  const directory = new LdapDirectory(ldapConfig({ url: `ldap://127.0.0.1:${port}`, ...searchAccount, ...bases, timeout: 200 }), logger);
+  try {
+    await assert.rejects(directory.verify('alice', 'alice-secret'), (err: unknown) => isFerryError(err, 'FERRY_AUTHENTICATION_FAILED'));
+    assert.match(String(lines.find((l) => l.obj['event'] === 'ldap.unavailable')?.obj['err']), /timeout|timed out/i);
+  } finally {
+    for (const s of sockets) s.destroy();
+    silent.close();
+  }
+});
+
+// last: it stops the shared server
+test('LDAP: a stopped server rejects with FERRY_AUTHENTICATION_FAILED and logs the cause at warn', { skip: missing }, async () => {
+  const { logger, lines } = recordingLogger();
+  const directory = new LdapDirectory(ldapConfig({ url: slapd!.url, ...searchAccount, ...bases }), logger);
+  assert.ok(typeof (await directory.verify('alice', 'alice-secret')) === 'object');
+  await slapd!.stop();
+  await assert.rejects(directory.verify('alice', 'alice-secret'), (err: unknown) => isFerryError(err, 'FERRY_AUTHENTICATION_FAILED') && /cannot be reached/.test(err.message));
+  await assert.rejects(directory.lookup('alice'), (err: unknown) => isFerryError(err, 'FERRY_AUTHENTICATION_FAILED'));
+  const warned = lines.filter((l) => l.obj['event'] === 'ldap.unavailable');
+  assert.equal(warned.length, 2);
+  assert.ok(warned.every((l) => l.level === 'warn' && l.obj['url'] === slapd!.url));
+  assert.match(String(warned[0]!.obj['err']), /ECONNREFUSED/);
+});
