@@ -58,6 +58,12 @@ test('ferry user add, passwd, list and remove, with the password on standard inp
   const short = await runFerry(['passwd', 'bob', '--file', file], { input: 'bob-2\n' });
   assert.equal(short.code, 0, short.stderr);
   assert.ok(await verifies(file, 'bob', 'bob-2'));
+  const regrouped = await runFerry(['passwd', 'bob', '--groups', 'readers', '--file', file], { input: 'bob-3\n' });
+  assert.equal(regrouped.code, 0, regrouped.stderr);
+  assert.deepEqual(readUsersFile(file).users.get('bob')!.groups, ['readers']);
+  const ungrouped = await runFerry(['passwd', 'bob', '--groups', '', '--file', file], { input: 'bob-4\n' });
+  assert.equal(ungrouped.code, 0, ungrouped.stderr);
+  assert.deepEqual(readUsersFile(file).users.get('bob')!.groups, []);
 
   const listed = await runFerry(['user', 'list', '--file', file]);
   assert.equal(listed.code, 0, listed.stderr);

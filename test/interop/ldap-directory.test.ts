@@ -29,6 +29,13 @@ test('escapeFilterValue escapes what RFC 4515 asks', () => {
   assert.equal(escapeFilterValue('élodie'), 'élodie');
 });
 
+test('an unreadable security.ldap.ca is a configuration error naming the file', () => {
+  assert.throws(
+    () => new LdapDirectory(ldapConfig({ url: 'ldaps://127.0.0.1:1', ca: 'no-such-ca.pem', ...bases }), recordingLogger().logger, '/nonexistent'),
+    (err: unknown) => isFerryError(err, 'FERRY_CONFIG_INVALID') && err.message.includes('/nonexistent/no-such-ca.pem') && err.message.includes('ENOENT'),
+  );
+});
+
 let slapd: Slapd | undefined;
 
 before(async () => {
