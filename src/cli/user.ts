@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/index.js';
 import { hashPassword, makeScramCredentials } from '../security/passwords.js';
-import { readUsersFile, tokenHash, writeUsersFile, type UsersFileEntry, type UsersFileModel } from '../security/users-file.js';
+import { readUsersFile, tokenHash, writeUsersFile, type UserRecord, type UsersFileModel } from '../security/users-file.js';
 
 export const userHelp = `Usage: ferry user <add|passwd|remove|list|token> [NAME] [options]
 
@@ -50,8 +50,9 @@ function usersFilePath(values: { file?: string | undefined; config?: string | un
   if (values.file !== undefined) return resolve(values.file);
   const configFile = values.config ?? (process.env['FERRY_CONFIG'] || undefined);
   if (configFile !== undefined) {
+    // the loader makes it absolute, relative to the configuration file
     const users = loadConfig(configFile).security.users;
-    if (users !== undefined) return resolve(dirname(configFile), users);
+    if (users !== undefined) return resolve(users);
   }
   return resolve('users.yaml');
 }
@@ -130,7 +131,7 @@ async function newPassword(name: string): Promise<string> {
   return line;
 }
 
-async function credentials(name: string): Promise<Pick<UsersFileEntry, 'password' | 'scram'>> {
+async function credentials(name: string): Promise<Pick<UserRecord, 'password' | 'scram'>> {
   const password = await newPassword(name);
   return { password: await hashPassword(password), scram: await makeScramCredentials(password) };
 }
@@ -171,7 +172,7 @@ export async function user(argv: string[]): Promise<number> {
       case 'add': {
         const model = readOrEmpty(path);
         if (model.users.has(name!)) return fail(`user "${name}" already exists in ${path} (change the password with "ferry user passwd ${name}")`);
-        const entry: UsersFileEntry = { ...(await credentials(name!)), groups: groups ?? [], tokens: [] };
+        const entry: UserRecord = { ...(await credentials(name!)), groups: groups ?? [], tokens: [] };
         model.users.set(name!, entry);
         writeUsersFile(path, model);
         process.stderr.write(`added user "${name}" to ${path}\n`);

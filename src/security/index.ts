@@ -4,6 +4,7 @@ import { FerryError } from '../errors.js';
 import { SecurityAuthenticator } from './authenticator.js';
 import { DestinationAuthorizer } from './authorization.js';
 import type { UserDirectory } from './directory.js';
+import { LdapDirectory } from './ldap-directory.js';
 import { LoginDelay } from './login-delay.js';
 import { scramExchange } from './scram.js';
 import { UsersFileDirectory } from './users-file.js';
@@ -54,7 +55,14 @@ export function buildSecurity(config: FerryConfig['security'], logger: Logger): 
     }
     logger.info({ event: 'security.users-loaded', path: config.users, users: usersFile.size }, `${usersFile.size} users from ${config.users}`);
   }
-  if (config.ldap !== undefined) throw new FerryError('FERRY_CONFIG_INVALID', 'security.ldap: LDAP is not available in this build');
+  if (config.ldap !== undefined) {
+    try {
+      directories.push(new LdapDirectory(config.ldap, logger));
+    } catch (err) {
+      for (const directory of directories) directory.close?.();
+      throw err;
+    }
+  }
   const authenticator = new SecurityAuthenticator({
     directories,
     anonymousUser: config.anonymous,

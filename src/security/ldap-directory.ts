@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { Client, InvalidCredentialsError, type Entry } from 'ldapts';
 import type { FerryConfig } from '../config/index.js';
 import type { Logger } from '../core/logger.js';
@@ -41,21 +40,19 @@ export class LdapDirectory implements UserDirectory {
   readonly description: string;
   private readonly tlsOptions: { ca: Buffer } | undefined;
 
-  /** `baseDir` resolves a relative `ca` path (the configuration file's folder). */
+  /** A relative `ca` is taken from the working directory (the configuration loader makes a file's paths absolute). */
   constructor(
     private readonly config: LdapConfig,
     private readonly logger: Logger,
-    baseDir = process.cwd(),
   ) {
     this.description = `LDAP ${config.url}`;
     if (config.ca === undefined) {
       this.tlsOptions = undefined;
     } else {
-      const caPath = resolve(baseDir, config.ca);
       try {
-        this.tlsOptions = { ca: readFileSync(caPath) };
+        this.tlsOptions = { ca: readFileSync(config.ca) };
       } catch (err) {
-        throw new FerryError('FERRY_CONFIG_INVALID', `security.ldap.ca: cannot read ${caPath} (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { cause: err });
+        throw new FerryError('FERRY_CONFIG_INVALID', `security.ldap.ca: cannot read ${config.ca} (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { cause: err });
       }
     }
   }

@@ -20,7 +20,9 @@ import { parsePasswordHash, parseScramCredentials, verifyPassword } from './pass
  *       tokens: [sha256$<hex>]
  */
 
-const userName = z.string().min(1).max(256).regex(/^[^\s:]+$/, 'a user name has no spaces or colons');
+// names travel in SASL, HTTP basic authentication and log lines: a colon, a space or a control
+// character in one is a typing mistake or an attack on a log, never a user
+const userName = z.string().min(1).max(256).regex(/^[^\s:\p{Cc}]+$/u, 'a user name has no spaces, colons or control characters');
 
 const userEntry = z
   .object({
@@ -69,17 +71,35 @@ export function readUsersFile(path: string): UsersFileModel {
   const users = new Map<string, UserRecord>();
   for (const [name, entry] of Object.entries(result.data.users)) {
     // checked now, so that a mistyped hash is found at load, not at the user's first login
-    parsePasswordHash(entry.password, `the users file ${path}: users.${name}.password`);
-    if (entry.scram !== undefined) parseScramCredentials(entry.scram, `the users file ${path}: users.${name}.scram`);
+    checkHashes(path, name, entry);
     users.set(name, entry);
   }
   return { users };
 }
 
-/** Writes the users file whole: a temporary file beside it, synced, then renamed over it, readable by its owner only. */
+function checkHashes(path: string, name: string, record: UserRecord): void {
+  parsePasswordHash(record.password, `the users file ${path}: users.${name}.password`);
+  if (record.scram !== undefined) parseScramCredentials(record.scram, `the users file ${path}: users.${name}.scram`);
+}
+
+/** Throws what readUsersFile would throw for this entry, so a file the broker would refuse is never written. */
+function checkRecord(path: string, name: string, record: UserRecord): void {
+  const named = userName.safeParse(name);
+  const entry = userEntry.safeParse({ ...record, groups: [...record.groups], tokens: [...record.tokens] });
+  const issue = named.success ? (entry.success ? undefined : entry.error.issues[0]!) : named.error.issues[0]!;
+  if (issue !== undefined) throw new FerryError('FERRY_CONFIG_INVALID', `the users file ${path}: ${['users', name, ...issue.path].join('.')}: ${issue.message}`);
+  checkHashes(path, name, record);
+}
+
+/**
+ * Writes the users file whole: a temporary file beside it, synced, then renamed over it, readable by
+ * its owner only. An entry that readUsersFile would refuse throws FERRY_CONFIG_INVALID and nothing
+ * is written.
+ */
 export function writeUsersFile(path: string, model: UsersFileModel): void {
   const users: Record<string, Record<string, unknown>> = {};
   for (const [name, user] of [...model.users].sort(([a], [b]) => a.localeCompare(b))) {
+    checkRecord(path, name, user);
     users[name] = {
       password: user.password,
       ...(user.scram === undefined ? {} : { scram: user.scram }),

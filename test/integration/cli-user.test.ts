@@ -87,7 +87,7 @@ test('ferry user refuses an empty password, a missing one, and a name the broker
   }
   const spaced = await runFerry(['user', 'add', 'al ice', '--file', file], { input: 'pw\n' });
   assert.equal(spaced.code, 78);
-  assert.match(spaced.stderr, /user "al ice": a user name without spaces/);
+  assert.match(spaced.stderr, /users\.al ice: a user name has no spaces/);
   assert.throws(() => statSync(file), 'nothing was written');
   const usage = await runFerry(['user', 'add', '--file', file]);
   assert.equal(usage.code, 2);

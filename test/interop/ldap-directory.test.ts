@@ -5,6 +5,9 @@ import { configSchema } from '../../src/config/index.js';
 import type { Logger } from '../../src/core/index.js';
 import { isFerryError } from '../../src/errors.js';
 import { escapeFilterValue, LdapDirectory, type LdapConfig } from '../../src/security/ldap-directory.js';
+import { connectAmqp } from '../helpers/amqp.js';
+import { startBroker } from '../helpers/broker.js';
+import { RawStompClient } from '../helpers/raw-stomp.js';
 import { slapdMissing, startSlapd, SUFFIX, type Slapd } from '../helpers/slapd.js';
 
 const missing = slapdMissing();
@@ -31,7 +34,7 @@ test('escapeFilterValue escapes what RFC 4515 asks', () => {
 
 test('an unreadable security.ldap.ca is a configuration error naming the file', () => {
   assert.throws(
-    () => new LdapDirectory(ldapConfig({ url: 'ldaps://127.0.0.1:1', ca: 'no-such-ca.pem', ...bases }), recordingLogger().logger, '/nonexistent'),
+    () => new LdapDirectory(ldapConfig({ url: 'ldaps://127.0.0.1:1', ca: '/nonexistent/no-such-ca.pem', ...bases }), recordingLogger().logger),
     (err: unknown) => isFerryError(err, 'FERRY_CONFIG_INVALID') && err.message.includes('/nonexistent/no-such-ca.pem') && err.message.includes('ENOENT'),
   );
 });
@@ -108,6 +111,50 @@ test('LDAP: a server that accepts connections and never answers times out', asyn
   } finally {
     for (const s of sockets) s.destroy();
     silent.close();
+  }
+});
+
+test('a broker with security.ldap: logins over STOMP and AMQP (SASL PLAIN), groups as rights, a stopped server refuses logins', { skip: missing }, async () => {
+  const own = await startSlapd();
+  const broker = await startBroker({
+    'security.ldap': { url: own.url, ...searchAccount, ...bases, timeout: 2000 },
+    'security.authorization': [
+      { queue: '>', read: ['admins'], write: ['admins'], create: ['admins'], browse: ['admins'], admin: ['admins'] },
+      { queue: 'ldap.q', read: ['readers'] },
+    ],
+    'security.failedLoginDelay.initial': 1,
+    'security.failedLoginDelay.max': 1,
+  });
+  try {
+    const alice = await RawStompClient.connected(broker.stompPort, { login: 'alice', passcode: 'alice-secret' });
+    await alice.raw.send('SEND', { destination: '/queue/ldap.q', receipt: 'r1' }, 'from alice');
+    assert.equal((await alice.raw.nextFrameOf('RECEIPT')).headers.get('receipt-id'), 'r1');
+
+    const bob = await RawStompClient.connected(broker.stompPort, { login: 'bob', passcode: 'bob-secret' });
+    await bob.raw.send('SEND', { destination: '/queue/ldap.q', receipt: 'r2' }, 'from bob');
+    assert.equal((await bob.raw.nextFrameOf('ERROR')).headers.get('code'), 'FERRY_NOT_AUTHORIZED', 'readers may not send');
+
+    const amqp = await connectAmqp(broker.amqpPort, { username: 'bob', password: 'bob-secret' });
+    amqp.connection.close();
+
+    for (const [login, passcode] of [['alice', 'wrong'], ['carol', 'alice-secret'], ['alice', '']]) {
+      const guesser = await RawStompClient.open(broker.stompPort);
+      await guesser.send('CONNECT', { 'accept-version': '1.2', host: 'localhost', login: login!, passcode: passcode! });
+      assert.equal((await guesser.nextFrameOf('ERROR')).headers.get('code'), 'FERRY_AUTHENTICATION_FAILED', `${login}/${passcode}`);
+    }
+
+    await own.stop();
+    const late = await RawStompClient.open(broker.stompPort);
+    await late.send('CONNECT', { 'accept-version': '1.2', host: 'localhost', login: 'alice', passcode: 'alice-secret' });
+    const refused = await late.nextFrameOf('ERROR');
+    assert.equal(refused.headers.get('code'), 'FERRY_AUTHENTICATION_FAILED');
+    assert.doesNotMatch(`${refused.headers.get('message') ?? ''} ${refused.body.toString()}`, /ECONNREFUSED/, 'the cause is for the log, not the client');
+    await alice.raw.send('SEND', { destination: '/queue/ldap.q', receipt: 'r3' }, 'still connected');
+    assert.equal((await alice.raw.nextFrameOf('RECEIPT')).headers.get('receipt-id'), 'r3', 'open connections stay');
+    alice.raw.socket.destroy();
+  } finally {
+    await broker.stop();
+    await own.stop();
   }
 });
 

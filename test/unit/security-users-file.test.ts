@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Logger } from '../../src/core/index.js';
+import { isFerryError } from '../../src/errors.js';
 import { hashPassword, makeScramCredentials } from '../../src/security/passwords.js';
 import { UsersFileDirectory, readUsersFile, tokenHash, writeUsersFile } from '../../src/security/users-file.js';
 
@@ -89,4 +90,98 @@ test('the reload watcher sees a file renamed over the users file', async () => {
   writeUsersFile(path, model);
   assert.deepEqual(await changed, ['ann']);
   clearTimeout(keepAlive);
+});
+
+/** Resolves with the next log line of `event`; holds the process open meanwhile (the watcher does not). */
+function nextLine(logger: ReturnType<typeof recordingLogger>, event: string): Promise<Record<string, unknown>> {
+  const seen = logger.lines.length;
+  const keepAlive = setInterval(() => undefined, 1000);
+  return new Promise<Record<string, unknown>>((resolve, reject) => {
+    const deadline = setTimeout(() => reject(new Error(`no ${event} within 5 s`)), 5000);
+    const poll = setInterval(() => {
+      const line = logger.lines.slice(seen).find((l) => l.fields['event'] === event);
+      if (line === undefined) return;
+      clearInterval(poll);
+      clearTimeout(deadline);
+      resolve(line.fields);
+    }, 5);
+  }).finally(() => clearInterval(keepAlive));
+}
+
+test('errors name the file, the user and the field, and never print a hash', async () => {
+  const path = join(mkdtempSync(join(tmpdir(), 'ferry-users-file-')), 'users.yaml');
+  const hash = await hashPassword('pw', CHEAP);
+  const salt = hash.split('$')[2]!;
+  const cases: [string, RegExp][] = [
+    [`users:\n  alice:\n    password: ${JSON.stringify(hash)}\n    groups: admins\n`, /users\.alice\.groups: Expected array/],
+    [`users:\n  alice:\n    password: ${JSON.stringify(hash.slice(0, -4) + '!!!!')}\n`, /users\.alice\.password: the password is not a hash/],
+    [`users:\n  alice:\n    groups: [a]\n`, /users\.alice\.password: Required/],
+    [`users:\n  alice:\n    password: ${JSON.stringify(hash)}\n    tokens: [abc]\n`, /users\.alice\.tokens\.0: a token is kept as sha256/],
+    [`users:\n  "al ice":\n    password: ${JSON.stringify(hash)}\n`, /a user name has no spaces/],
+    [`users: [\n`, /is not valid YAML/],
+  ];
+  for (const [text, expected] of cases) {
+    writeFileSync(path, text);
+    assert.throws(
+      () => readUsersFile(path),
+      (err: unknown) => {
+        assert.ok(isFerryError(err, 'FERRY_CONFIG_INVALID'), String(err));
+        assert.ok(err.message.includes(path), err.message);
+        assert.match(err.message, expected);
+        assert.ok(!err.message.includes(salt), 'no part of the hash is in the message');
+        return true;
+      },
+    );
+  }
+});
+
+test('writeUsersFile refuses, writing nothing, an entry the broker would refuse to read', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-users-file-'));
+  const path = join(dir, 'users.yaml');
+  const good = { password: await hashPassword('pw', CHEAP), groups: [], tokens: [] };
+  for (const [name, record, expected] of [
+    ['al ice', good, /users\.al ice: a user name has no spaces/],
+    ['alice', { ...good, password: 'plain-text' }, /users\.alice\.password: the password is not a hash/],
+    ['alice', { ...good, tokens: ['t-plain'] }, /users\.alice\.tokens\.0/],
+  ] as const) {
+    assert.throws(() => writeUsersFile(path, { users: new Map([[name, record]]) }), (err: unknown) => isFerryError(err, 'FERRY_CONFIG_INVALID') && expected.test(err.message));
+  }
+  assert.deepEqual(readdirSync(dir), [], 'no file, not even a temporary one');
+});
+
+test('a stored token hash is not itself a token', async () => {
+  const path = await usersFile();
+  const directory = new UsersFileDirectory(path, recordingLogger(), { watch: false });
+  assert.equal(directory.tokenUser(tokenHash('t-ann')), undefined);
+  assert.equal(directory.tokenUser('t-ann '), undefined);
+});
+
+test('the watcher: a password changed by a rename works and the old one fails; a change written in place is seen; a deleted file keeps the users', async () => {
+  const path = await usersFile();
+  const logger = recordingLogger();
+  const removed: string[][] = [];
+  const directory = new UsersFileDirectory(path, logger, { onRemoved: (names) => removed.push(names) });
+  try {
+    const model = readUsersFile(path);
+    model.users.set('ann', { ...model.users.get('ann')!, password: await hashPassword('ann-new', CHEAP) });
+    let reloaded = nextLine(logger, 'security.users-reloaded');
+    writeUsersFile(path, model);
+    await reloaded;
+    assert.deepEqual(await directory.verify('ann', 'ann-new'), { name: 'ann', groups: ['ops'] });
+    assert.equal(await directory.verify('ann', 'ann-pw'), 'wrong-password');
+
+    reloaded = nextLine(logger, 'security.users-reloaded');
+    writeFileSync(path, readFileSync(path, 'utf8').replace('- ops', '- ops\n      - audit'));
+    await reloaded;
+    assert.deepEqual(await directory.lookup('ann'), { name: 'ann', groups: ['ops', 'audit'] });
+
+    const failed = nextLine(logger, 'security.users-reload-failed');
+    renameSync(path, `${path}.moved`);
+    await failed;
+    assert.equal(directory.size, 2);
+    assert.deepEqual(await directory.verify('ann', 'ann-new'), { name: 'ann', groups: ['ops', 'audit'] });
+    assert.deepEqual(removed, []);
+  } finally {
+    directory.close();
+  }
 });
