@@ -71,6 +71,9 @@ member: uid=bob,ou=people,${SUFFIX}
 export interface Slapd {
   readonly url: string;
   readonly port: number;
+  /** With `tls`: the ldaps:// URL, and the PEM file of the CA that signed the server's certificate. */
+  readonly ldapsUrl?: string;
+  readonly caFile?: string;
   /** Stops the server and resolves when it has exited. */
   stop(): Promise<void>;
 }
@@ -86,9 +89,9 @@ function freePort(): Promise<number> {
   });
 }
 
-function launch(conf: string, url: string): Promise<ChildProcess> {
+function launch(conf: string, urls: string[]): Promise<ChildProcess> {
   // -d keeps slapd in the foreground, where the test owns it; "slapd starting" means it listens
-  const child = spawn(SLAPD, ['-f', conf, '-h', `${url}/`, '-d', 'stats'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(SLAPD, ['-f', conf, '-h', urls.map((u) => `${u}/`).join(' '), '-d', 'stats'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let output = '';
   return new Promise((resolve, reject) => {
     child.stderr!.on('data', (chunk: Buffer) => {
@@ -100,17 +103,31 @@ function launch(conf: string, url: string): Promise<ChildProcess> {
   });
 }
 
+/** A test CA and a certificate it signs for 127.0.0.1 and localhost, made with openssl in `dir`. */
+async function makeCertificates(dir: string): Promise<{ ca: string; cert: string; key: string }> {
+  const [ca, caKey, cert, key, csr] = ['ca.pem', 'ca.key', 'server.pem', 'server.key', 'server.csr'].map((f) => join(dir, f)) as [string, string, string, string, string];
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  await run('openssl', ['req', '-x509', ...ec, '-keyout', caKey, '-out', ca, '-days', '2', '-subj', '/CN=Ferry test LDAP CA', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign']);
+  await run('openssl', ['req', ...ec, '-keyout', key, '-out', csr, '-subj', '/CN=127.0.0.1']);
+  const extensions = join(dir, 'server.ext');
+  writeFileSync(extensions, 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
+  await run('openssl', ['x509', '-req', '-in', csr, '-CA', ca, '-CAkey', caKey, '-CAcreateserial', '-out', cert, '-days', '2', '-extfile', extensions]);
+  return { ca, cert, key };
+}
+
 /**
  * Starts a slapd of its own, with a slapd.conf and an mdb database in a temporary folder, on a free
- * port of 127.0.0.1, and loads SEED into it with ldapadd.
+ * port of 127.0.0.1 (with `tls`, on a second one for ldaps:// too), and loads SEED into it with
+ * ldapadd.
  */
-export async function startSlapd(): Promise<Slapd> {
+export async function startSlapd(options: { tls?: boolean } = {}): Promise<Slapd> {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-slapd-'));
   mkdirSync(join(dir, 'db'));
   const conf = join(dir, 'slapd.conf');
+  const certificates = options.tls === true ? await makeCertificates(dir) : undefined;
   writeFileSync(
     conf,
-    `include /etc/ldap/schema/core.schema
+    `${certificates === undefined ? '' : `TLSCACertificateFile ${certificates.ca}\nTLSCertificateFile ${certificates.cert}\nTLSCertificateKeyFile ${certificates.key}\n`}include /etc/ldap/schema/core.schema
 include /etc/ldap/schema/cosine.schema
 include /etc/ldap/schema/inetorgperson.schema
 modulepath /usr/lib/ldap
@@ -130,11 +147,13 @@ access to * by * read
   );
   let child: ChildProcess | undefined;
   let url = '';
+  let ldapsUrl: string | undefined;
   // the port is free when asked for, but another process may take it before slapd binds it
   for (let attempt = 0; child === undefined; attempt++) {
     url = `ldap://127.0.0.1:${await freePort()}`;
+    ldapsUrl = certificates === undefined ? undefined : `ldaps://127.0.0.1:${await freePort()}`;
     try {
-      child = await launch(conf, url);
+      child = await launch(conf, ldapsUrl === undefined ? [url] : [url, ldapsUrl]);
     } catch (err) {
       if (attempt >= 2) throw err;
     }
@@ -151,6 +170,7 @@ access to * by * read
   return {
     url,
     port: Number(new URL(url).port),
+    ...(ldapsUrl === undefined ? {} : { ldapsUrl, caFile: certificates!.ca }),
     stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       return exited;

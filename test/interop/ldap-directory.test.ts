@@ -114,6 +114,22 @@ test('LDAP: a server that accepts connections and never answers times out', asyn
   }
 });
 
+test('ldaps:// with security.ldap.ca: the server is trusted through that CA, and refused without it', { skip: missing }, async () => {
+  const own = await startSlapd({ tls: true });
+  try {
+    const trusting = new LdapDirectory(ldapConfig({ url: own.ldapsUrl, ca: own.caFile, ...searchAccount, ...bases }), recordingLogger().logger);
+    assert.deepEqual(await trusting.verify('bob', 'bob-secret'), { name: 'bob', groups: ['readers'] });
+    assert.equal(await trusting.verify('bob', 'alice-secret'), 'wrong-password');
+
+    const { logger, lines } = recordingLogger();
+    const untrusting = new LdapDirectory(ldapConfig({ url: own.ldapsUrl, ...searchAccount, ...bases }), logger);
+    await assert.rejects(untrusting.verify('bob', 'bob-secret'), (err: unknown) => isFerryError(err, 'FERRY_AUTHENTICATION_FAILED'));
+    assert.match(String(lines.find((l) => l.obj['event'] === 'ldap.unavailable')?.obj['err']), /certificate/i);
+  } finally {
+    await own.stop();
+  }
+});
+
 test('a broker with security.ldap: logins over STOMP and AMQP (SASL PLAIN), groups as rights, a stopped server refuses logins', { skip: missing }, async () => {
   const own = await startSlapd();
   const broker = await startBroker({
