@@ -105,6 +105,8 @@ const ldap = z
     groupAttribute: z.string().min(1).default('cn'),
     /** PEM file of the CA that signed the LDAP server's certificate, for ldaps:// and StartTLS. */
     ca: z.string().min(1).optional(),
+    /** On an ldap:// URL, upgrade each connection with StartTLS ([RFC 4511] 4.14) before anything is sent. */
+    startTls: z.boolean().default(false),
     timeout: positiveInt.default(5000),
   })
   .strict();

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { Client, InvalidCredentialsError, type Entry } from 'ldapts';
 import type { FerryConfig } from '../config/index.js';
 import type { Logger } from '../core/logger.js';
@@ -46,6 +47,9 @@ export class LdapDirectory implements UserDirectory {
     private readonly logger: Logger,
   ) {
     this.description = `LDAP ${config.url}`;
+    if (config.url.startsWith('ldap://') && !config.startTls) {
+      logger.warn({ event: 'ldap.cleartext', url: config.url }, 'LDAP over ldap:// without startTls: passwords cross the network in the clear; use ldaps:// or startTls');
+    }
     if (config.ca === undefined) {
       this.tlsOptions = undefined;
     } else {
@@ -65,7 +69,7 @@ export class LdapDirectory implements UserDirectory {
       // [RFC 4513] 5.1.2: a bind with a name and an empty password is an unauthenticated bind,
       // which many servers accept; it must never count as knowing the password
       if (password === '') return 'wrong-password';
-      const userClient = this.client();
+      const userClient = await this.client();
       try {
         await userClient.bind(dn, password);
       } catch (err) {
@@ -86,13 +90,27 @@ export class LdapDirectory implements UserDirectory {
     });
   }
 
-  private client(): Client {
-    return new Client({
+  /** A client, upgraded by StartTLS when configured; a failed upgrade rejects before any password is sent. */
+  private async client(): Promise<Client> {
+    const client = new Client({
       url: this.config.url,
       timeout: this.config.timeout,
       connectTimeout: this.config.timeout,
-      ...(this.tlsOptions === undefined ? {} : { tlsOptions: this.tlsOptions }),
+      // for ldaps:// only: given on an ldap:// client, ldapts spoils the StartTLS handshake
+      ...(this.tlsOptions === undefined || !this.config.url.startsWith('ldaps://') ? {} : { tlsOptions: this.tlsOptions }),
     });
+    if (this.config.startTls && this.config.url.startsWith('ldap://')) {
+      // the certificate is checked against the URL's host, said outright rather than left to Node's
+      // fallbacks for an upgraded socket
+      const host = new URL(this.config.url).hostname.replace(/^\[|\]$/g, '');
+      try {
+        await client.startTLS({ ...this.tlsOptions, host, ...(isIP(host) === 0 ? { servername: host } : {}) });
+      } catch (err) {
+        await client.unbind().catch(() => undefined);
+        throw err;
+      }
+    }
+    return client;
   }
 
   /**
@@ -101,8 +119,9 @@ export class LdapDirectory implements UserDirectory {
    * what the client is told; the cause goes to the log, not to the client.
    */
   private async answer<T>(operation: string, username: string, work: (search: Client) => Promise<T>): Promise<T> {
-    const search = this.client();
+    let search: Client | undefined;
     try {
+      search = await this.client();
       if (this.config.bindDn !== undefined) await search.bind(this.config.bindDn, this.config.bindPassword ?? '');
       return await work(search);
     } catch (err) {
@@ -111,7 +130,7 @@ export class LdapDirectory implements UserDirectory {
       this.logger.warn({ event: 'ldap.unavailable', url: this.config.url, operation, user: username, err: cause }, 'the LDAP server did not answer; the login is refused');
       throw new FerryError('FERRY_AUTHENTICATION_FAILED', `the user directory (${this.description}) cannot be reached`, { cause: err });
     } finally {
-      await search.unbind().catch(() => undefined);
+      await search?.unbind().catch(() => undefined);
     }
   }
 

@@ -114,7 +114,7 @@ test('LDAP: a server that accepts connections and never answers times out', asyn
   }
 });
 
-test('ldaps:// with security.ldap.ca: the server is trusted through that CA, and refused without it', { skip: missing }, async () => {
+test('ldaps:// and StartTLS with security.ldap.ca: the server is trusted through that CA, and refused without it', { skip: missing }, async () => {
   const own = await startSlapd({ tls: true });
   try {
     const trusting = new LdapDirectory(ldapConfig({ url: own.ldapsUrl, ca: own.caFile, ...searchAccount, ...bases }), recordingLogger().logger);
@@ -125,6 +125,14 @@ test('ldaps:// with security.ldap.ca: the server is trusted through that CA, and
     const untrusting = new LdapDirectory(ldapConfig({ url: own.ldapsUrl, ...searchAccount, ...bases }), logger);
     await assert.rejects(untrusting.verify('bob', 'bob-secret'), (err: unknown) => isFerryError(err, 'FERRY_AUTHENTICATION_FAILED'));
     assert.match(String(lines.find((l) => l.obj['event'] === 'ldap.unavailable')?.obj['err']), /certificate/i);
+
+    const upgrading = new LdapDirectory(ldapConfig({ url: own.url, startTls: true, ca: own.caFile, ...searchAccount, ...bases }), logger);
+    assert.deepEqual(await upgrading.verify('alice', 'alice-secret').then((u) => typeof u === 'object' && u.name), 'alice');
+    const untrustingUpgrade = new LdapDirectory(ldapConfig({ url: own.url, startTls: true, ...searchAccount, ...bases }), logger);
+    await assert.rejects(untrustingUpgrade.verify('alice', 'alice-secret'), (err: unknown) => isFerryError(err, 'FERRY_AUTHENTICATION_FAILED'));
+    assert.ok(!lines.some((l) => l.obj['event'] === 'ldap.cleartext'), 'no cleartext warning with TLS');
+    new LdapDirectory(ldapConfig({ url: own.url, ...bases }), logger);
+    assert.equal(lines.find((l) => l.obj['event'] === 'ldap.cleartext')?.level, 'warn');
   } finally {
     await own.stop();
   }
