@@ -68,10 +68,11 @@ function parseGroups(text: string | undefined): string[] | undefined {
 /** Reads one line from the terminal without echoing it. */
 function askHidden(prompt: string): Promise<string> {
   const input = process.stdin;
+  // echo off before the prompt shows, so that nothing typed after it is echoed
+  input.setRawMode(true);
   process.stderr.write(prompt);
   return new Promise((resolvePassword, reject) => {
     let typed = '';
-    input.setRawMode(true);
     input.resume();
     input.setEncoding('utf8');
     const finish = (err?: Error): void => {

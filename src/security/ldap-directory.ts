@@ -48,7 +48,7 @@ export class LdapDirectory implements UserDirectory {
   ) {
     this.description = `LDAP ${config.url}`;
     if (config.url.startsWith('ldap://') && !config.startTls) {
-      logger.warn({ event: 'ldap.cleartext', url: config.url }, 'LDAP over ldap:// without startTls: passwords cross the network in the clear; use ldaps:// or startTls');
+      logger.warn({ event: 'security.ldap-cleartext', url: config.url }, 'LDAP over ldap:// without startTls: passwords cross the network in the clear; use ldaps:// or startTls');
     }
     if (config.ca === undefined) {
       this.tlsOptions = undefined;
@@ -127,7 +127,7 @@ export class LdapDirectory implements UserDirectory {
     } catch (err) {
       if (isFerryError(err)) throw err;
       const cause = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-      this.logger.warn({ event: 'ldap.unavailable', url: this.config.url, operation, user: username, err: cause }, 'the LDAP server did not answer; the login is refused');
+      this.logger.warn({ event: 'security.ldap-unavailable', url: this.config.url, operation, user: username, err: cause }, 'the LDAP server did not answer; the login is refused');
       throw new FerryError('FERRY_AUTHENTICATION_FAILED', `the user directory (${this.description}) cannot be reached`, { cause: err });
     } finally {
       await search?.unbind().catch(() => undefined);
@@ -140,7 +140,7 @@ export class LdapDirectory implements UserDirectory {
     if (searchEntries.length === 0) return undefined;
     if (searchEntries.length > 1) {
       // two entries for one login name: either could be the user, so neither is
-      this.logger.warn({ event: 'ldap.ambiguous-user', url: this.config.url, user: username, entries: searchEntries.length }, 'more than one LDAP entry matches the login name; the login is refused');
+      this.logger.warn({ event: 'security.ldap-ambiguous-user', url: this.config.url, user: username, entries: searchEntries.length }, 'more than one LDAP entry matches the login name; the login is refused');
       throw new FerryError('FERRY_AUTHENTICATION_FAILED', `more than one entry in ${this.description} matches the user`);
     }
     return searchEntries[0]!.dn;

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +7,7 @@ import { test } from 'node:test';
 import { silentLogger } from '../../src/core/index.js';
 import { parsePasswordHash, parseScramCredentials, verifyPassword } from '../../src/security/passwords.js';
 import { readUsersFile, UsersFileDirectory } from '../../src/security/users-file.js';
-import { runFerry } from '../helpers/process.js';
+import { ferryBin, runFerry } from '../helpers/process.js';
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'ferry-cli-user-'));
 
@@ -124,4 +125,41 @@ test('ferry user finds the users file through --config or FERRY_CONFIG, relative
   const viaEnv = await runFerry(['user', 'add', 'bob'], { input: 'b-secret\n', env: { FERRY_CONFIG: config } });
   assert.equal(viaEnv.code, 0, viaEnv.stderr);
   assert.ok(await verifies(join(dir, 'accounts.yaml'), 'bob', 'b-secret'));
+});
+
+/**
+ * Runs `ferry ARGS` on a terminal of its own (util-linux `script` gives it one), answering each
+ * prompt as it appears; resolves with the exit code and everything the terminal showed.
+ */
+function onTerminal(args: string[], answers: [prompt: string, reply: string][]): Promise<{ code: number | null; screen: string }> {
+  const command = [process.execPath, ferryBin, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  const child = spawn('script', ['-qec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let screen = '';
+  let answered = 0;
+  let seen = 0;
+  child.stdout.on('data', (chunk: Buffer) => {
+    screen += chunk.toString();
+    const next = answers[answered];
+    const at = next === undefined ? -1 : screen.indexOf(next[0], seen);
+    if (at < 0) return;
+    seen = at + next![0].length;
+    answered++;
+    child.stdin.write(`${next![1]}\r`);
+  });
+  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, screen })));
+}
+
+const terminalMissing = spawnSync('script', ['--version']).error === undefined ? undefined : 'util-linux script is not installed';
+
+test('on a terminal the password is asked twice without echo, and two different answers are refused', { skip: terminalMissing }, async () => {
+  const file = join(tmp(), 'users.yaml');
+  const added = await onTerminal(['user', 'add', 'tty', '--file', file], [['Password for tty: ', 'tty-secret'], ['Again: ', 'tty-secret']]);
+  assert.equal(added.code, 0, added.screen);
+  assert.ok(!added.screen.includes('tty-secret'), `the password is not echoed: ${JSON.stringify(added.screen)}`);
+  assert.ok(await verifies(file, 'tty', 'tty-secret'));
+
+  const mismatch = await onTerminal(['user', 'passwd', 'tty', '--file', file], [['Password for tty: ', 'one'], ['Again: ', 'two']]);
+  assert.equal(mismatch.code, 1);
+  assert.match(mismatch.screen, /the passwords do not match/);
+  assert.ok(await verifies(file, 'tty', 'tty-secret'), 'nothing changed');
 });

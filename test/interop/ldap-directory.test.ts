@@ -92,7 +92,7 @@ test('LDAP: a search account with a wrong password refuses every login, and says
   const { logger, lines } = recordingLogger();
   const directory = new LdapDirectory(ldapConfig({ url: slapd!.url, ...searchAccount, bindPassword: 'wrong', ...bases }), logger);
   await assert.rejects(directory.verify('alice', 'alice-secret'), (err: unknown) => isFerryError(err, 'FERRY_AUTHENTICATION_FAILED'));
-  const warned = lines.find((l) => l.obj['event'] === 'ldap.unavailable');
+  const warned = lines.find((l) => l.obj['event'] === 'security.ldap-unavailable');
   assert.equal(warned?.level, 'warn');
   assert.match(String(warned?.obj['err']), /InvalidCredentials/);
   assert.ok(!JSON.stringify(lines).includes('alice-secret'), 'no password in the log');
@@ -107,7 +107,7 @@ test('LDAP: a server that accepts connections and never answers times out', asyn
   const directory = new LdapDirectory(ldapConfig({ url: `ldap://127.0.0.1:${port}`, ...searchAccount, ...bases, timeout: 200 }), logger);
   try {
     await assert.rejects(directory.verify('alice', 'alice-secret'), (err: unknown) => isFerryError(err, 'FERRY_AUTHENTICATION_FAILED'));
-    assert.match(String(lines.find((l) => l.obj['event'] === 'ldap.unavailable')?.obj['err']), /timeout|timed out/i);
+    assert.match(String(lines.find((l) => l.obj['event'] === 'security.ldap-unavailable')?.obj['err']), /timeout|timed out/i);
   } finally {
     for (const s of sockets) s.destroy();
     silent.close();
@@ -124,15 +124,15 @@ test('ldaps:// and StartTLS with security.ldap.ca: the server is trusted through
     const { logger, lines } = recordingLogger();
     const untrusting = new LdapDirectory(ldapConfig({ url: own.ldapsUrl, ...searchAccount, ...bases }), logger);
     await assert.rejects(untrusting.verify('bob', 'bob-secret'), (err: unknown) => isFerryError(err, 'FERRY_AUTHENTICATION_FAILED'));
-    assert.match(String(lines.find((l) => l.obj['event'] === 'ldap.unavailable')?.obj['err']), /certificate/i);
+    assert.match(String(lines.find((l) => l.obj['event'] === 'security.ldap-unavailable')?.obj['err']), /certificate/i);
 
     const upgrading = new LdapDirectory(ldapConfig({ url: own.url, startTls: true, ca: own.caFile, ...searchAccount, ...bases }), logger);
     assert.deepEqual(await upgrading.verify('alice', 'alice-secret').then((u) => typeof u === 'object' && u.name), 'alice');
     const untrustingUpgrade = new LdapDirectory(ldapConfig({ url: own.url, startTls: true, ...searchAccount, ...bases }), logger);
     await assert.rejects(untrustingUpgrade.verify('alice', 'alice-secret'), (err: unknown) => isFerryError(err, 'FERRY_AUTHENTICATION_FAILED'));
-    assert.ok(!lines.some((l) => l.obj['event'] === 'ldap.cleartext'), 'no cleartext warning with TLS');
+    assert.ok(!lines.some((l) => l.obj['event'] === 'security.ldap-cleartext'), 'no cleartext warning with TLS');
     new LdapDirectory(ldapConfig({ url: own.url, ...bases }), logger);
-    assert.equal(lines.find((l) => l.obj['event'] === 'ldap.cleartext')?.level, 'warn');
+    assert.equal(lines.find((l) => l.obj['event'] === 'security.ldap-cleartext')?.level, 'warn');
   } finally {
     await own.stop();
   }
@@ -190,7 +190,7 @@ test('LDAP: a stopped server rejects with FERRY_AUTHENTICATION_FAILED and logs t
   await slapd!.stop();
   await assert.rejects(directory.verify('alice', 'alice-secret'), (err: unknown) => isFerryError(err, 'FERRY_AUTHENTICATION_FAILED') && /cannot be reached/.test(err.message));
   await assert.rejects(directory.lookup('alice'), (err: unknown) => isFerryError(err, 'FERRY_AUTHENTICATION_FAILED'));
-  const warned = lines.filter((l) => l.obj['event'] === 'ldap.unavailable');
+  const warned = lines.filter((l) => l.obj['event'] === 'security.ldap-unavailable');
   assert.equal(warned.length, 2);
   assert.ok(warned.every((l) => l.level === 'warn' && l.obj['url'] === slapd!.url));
   assert.match(String(warned[0]!.obj['err']), /ECONNREFUSED/);
