@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/index.js';
 import { hashPassword, makeScramCredentials } from '../security/passwords.js';
-import { readUsersFile, tokenHash, writeUsersFile, type UserRecord, type UsersFileModel } from '../security/users-file.js';
+import { readUsersFile, tokenHash, userNameProblem, writeUsersFile, type UserRecord, type UsersFileModel } from '../security/users-file.js';
 
 export const userHelp = `Usage: ferry user <add|passwd|remove|list|token> [NAME] [options]
 
@@ -160,6 +160,8 @@ export async function user(argv: string[]): Promise<number> {
     process.stderr.write(userHelp);
     return 2;
   }
+  const nameProblem = name === undefined ? undefined : userNameProblem(name);
+  if (nameProblem !== undefined) return fail(`${JSON.stringify(name)}: ${nameProblem}`);
   const groups = parseGroups(values.groups);
   const path = usersFilePath(values);
   try {

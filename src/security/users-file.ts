@@ -82,6 +82,12 @@ function checkHashes(path: string, name: string, record: UserRecord): void {
   if (record.scram !== undefined) parseScramCredentials(record.scram, `the users file ${path}: users.${name}.scram`);
 }
 
+/** Why `name` cannot be a user's name in the users file, or undefined when it can. */
+export function userNameProblem(name: string): string | undefined {
+  const named = userName.safeParse(name);
+  return named.success ? undefined : named.error.issues[0]!.message;
+}
+
 /** Throws what readUsersFile would throw for this entry, so a file the broker would refuse is never written. */
 function checkRecord(path: string, name: string, record: UserRecord): void {
   const named = userName.safeParse(name);

@@ -87,8 +87,8 @@ test('ferry user refuses an empty password, a missing one, and a name the broker
     assert.match(result.stderr, /no password on standard input/);
   }
   const spaced = await runFerry(['user', 'add', 'al ice', '--file', file], { input: 'pw\n' });
-  assert.equal(spaced.code, 78);
-  assert.match(spaced.stderr, /users\.al ice: a user name has no spaces/);
+  assert.equal(spaced.code, 1);
+  assert.match(spaced.stderr, /"al ice": a user name has no spaces/);
   assert.throws(() => statSync(file), 'nothing was written');
   const usage = await runFerry(['user', 'add', '--file', file]);
   assert.equal(usage.code, 2);
