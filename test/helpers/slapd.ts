@@ -9,8 +9,8 @@ export const SLAPD = '/usr/sbin/slapd';
 
 /** Why the LDAP tests cannot run here (loud, and an error under CI), or undefined. */
 export function slapdMissing(): string | undefined {
-  const available = existsSync(SLAPD) && spawnSync('ldapadd', ['-VV']).error === undefined;
-  return missingPrerequisite('slapd and ldapadd', available, 'apt-get install slapd ldap-utils');
+  const available = existsSync(SLAPD) && spawnSync('ldapadd', ['-VV']).error === undefined && spawnSync('openssl', ['version']).error === undefined;
+  return missingPrerequisite('slapd, ldapadd or openssl', available, 'apt-get install slapd ldap-utils openssl');
 }
 
 export const SUFFIX = 'dc=example,dc=com';
