@@ -86,6 +86,18 @@ for (const version of [5, 4] as const) {
       await assertRefusalLogged(broker, 'mqtt', `stranger${version}`, 'stranger-pw');
     });
 
+    test(`a will on a topic the user may not write to: CONNACK ${version === 5 ? '0x87' : 'return code 5'} (the broker would publish it unchecked later)`, async () => {
+      const topic = await existingTopic('will');
+      const will = { topic, payload: Buffer.from('gone'), qos: 0 as const, retain: false };
+      const err = await login('nowrite', version, { will }).then(
+        () => assert.fail('the connect was accepted'),
+        (e: unknown) => e as { code?: number },
+      );
+      assert.equal(err.code, version === 5 ? 0x87 : 5);
+      const allowed = await login('nowrite', version, { will: { ...will, topic: `open/${uniqueName('will')}` } });
+      await allowed.end();
+    });
+
     test('no right to read: SUBACK refuses that filter and grants the other in the same SUBSCRIBE', async () => {
       const client = await login('noread', version);
       const refusedCode = version === 5 ? 0x87 : 0x80;
