@@ -1,7 +1,7 @@
 /**
  * The login/permission matrix over STOMP with @stomp/stompjs: a good login, a wrong password, an
- * unknown user, and a user short of the right to write, to read, to create. STOMP as ActiveMQ speaks
- * it has no browse (a subscription always consumes): browsing is in the AMQP matrix (copy mode).
+ * unknown user, and a user short of the right to write, to read, to create, to browse (ActiveMQ's
+ * `browser:true` subscription, which consumes nothing).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -113,6 +113,19 @@ describe('STOMP login and permission matrix', () => {
     const client = await login('nocreate');
     const error = await refused(client, (receipt) => client.client.subscribe(`/topic/${uniqueName('matrix.stomp.newtopic')}`, () => {}, { receipt }));
     assert.match(error.headers['message']!, /create/);
+  });
+
+  test('browse: a browser:true subscription needs browse, not read, and takes nothing; without browse it gets ERROR', async () => {
+    const queue = await existingQueue('matrix.stomp.browse', ['a', 'b']);
+    const browser = await login('noread');
+    const inbox = await subscribeConfirmed(browser, `/queue/${queue}`, { browser: 'true' });
+    assert.deepEqual([(await inbox.next()).body, (await inbox.next()).body], ['a', 'b']);
+    assert.equal((await inbox.next()).headers['browser'], 'end');
+    await browser.disconnect();
+    const client = await login('nobrowse');
+    const error = await refused(client, (receipt) => client.client.subscribe(`/queue/${queue}`, () => {}, { browser: 'true', receipt }));
+    assert.match(error.headers['message']!, /browse/);
+    assert.equal(broker.server.broker.stats().queues.find((q) => q.name === queue)?.pending, 2, 'browsing took nothing');
   });
 
   test('messages accepted before a refusal are kept: receipted sends survive the ERROR that closes the connection', async () => {

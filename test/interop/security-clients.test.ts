@@ -22,7 +22,7 @@ after(async () => {
 type Report = Record<string, unknown>;
 const matrix = async (script: string, port: number): Promise<Report> => lastJsonLine<Report>(await run(python, [interopScript(script), String(port), 'matrix']));
 
-test('stomp.py: good login, wrong password, unknown user, no write, no read, no create', { skip: stompMissing }, async () => {
+test('stomp.py: good login, wrong password, unknown user, no write, no read, no create, no browse', { skip: stompMissing }, async () => {
   const r = await matrix('stomp_py_client.py', broker!.stompPort);
   assert.deepEqual(r['good'], { connected: true, done: 'hello', closed: true, errors: [] });
   for (const refusedLogin of ['wrong_password', 'unknown_user']) {
@@ -40,6 +40,9 @@ test('stomp.py: good login, wrong password, unknown user, no write, no read, no 
   refusal('no_write', 'w1', /no write right/);
   refusal('no_read', 'r1', /no read right/);
   refusal('no_create', 'c1', /create queue "matrix\.py\.fresh"/);
+  refusal('no_browse', 'b1', /no browse right/);
+  // browse needs browse, not read: the message is shown, then the end, and stays
+  assert.deepEqual((r['browse'] as { done: unknown }).done, ['kept', 'end']);
   await assertRefusalLogged(broker!, 'stomp', 'full', 'py-wrong-password');
   await assertRefusalLogged(broker!, 'stomp', 'py-stranger', 'stranger-secret');
 });

@@ -96,6 +96,15 @@ def matrix():
     out['no_write'] = attempt('nowrite', 'nowrite-secret', lambda conn, c: conn.send('/queue/matrix.py.exists', 'x', headers={'receipt': 'w1'}))
     out['no_read'] = attempt('noread', 'noread-secret', lambda conn, c: conn.subscribe('/queue/matrix.py.exists', id='s', headers={'receipt': 'r1'}))
     out['no_create'] = attempt('nocreate', 'nocreate-secret', lambda conn, c: conn.send('/queue/matrix.py.fresh', 'x', headers={'receipt': 'c1'}))
+    out['no_browse'] = attempt('nobrowse', 'nobrowse-secret', lambda conn, c: conn.subscribe('/queue/matrix.py.exists', id='b', headers={'browser': 'true', 'receipt': 'b1'}))
+
+    def browse(conn, collector):
+        conn.subscribe('/queue/matrix.py.exists', id='b', headers={'browser': 'true'})
+        seen = [collector.next().body, collector.next().headers.get('browser')]
+        conn.disconnect()
+        return seen
+
+    out['browse'] = attempt('noread', 'noread-secret', browse)
     print(json.dumps(out))
 
 
