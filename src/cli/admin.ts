@@ -99,6 +99,9 @@ export async function stat(argv: readonly string[]): Promise<number> {
     ]),
   );
   if (stats.topics.length > 0) out.push('', table([['topic', 'subscriptions'], ...stats.topics.map((t) => [t.name, t.subscriptions])]));
+  if (stats.clients.length > 0) {
+    out.push('', table([['protocol', 'address', 'user', 'client id'], ...stats.clients.map((c) => [c.protocol, c.remoteAddress, c.user ?? '(anonymous)', c.clientId ?? '-'])]));
+  }
   if (stats.durableSubscriptions.length > 0) {
     out.push(
       '',

@@ -214,11 +214,26 @@ export interface DurableSubscriptionStats {
   readonly inFlight: number;
 }
 
+/** A client connection as operators see it. */
+export interface ClientConnectionInfo {
+  readonly id: string;
+  readonly protocol: string;
+  readonly remoteAddress: string;
+  /** Undefined for an anonymous client. */
+  readonly user: string | undefined;
+  readonly clientId: string | undefined;
+  /** When it was opened, in ms since the epoch (the broker's clock). */
+  readonly connectedAt: number;
+}
+
 export interface BrokerStats {
   readonly queues: readonly QueueStats[];
   readonly topics: readonly { readonly name: string; readonly subscriptions: number }[];
   readonly durableSubscriptions: readonly DurableSubscriptionStats[];
+  /** How many client connections are open (those the broker opens for itself left out). */
   readonly connections: number;
+  /** Who is connected as whom, oldest first. */
+  readonly clients: readonly ClientConnectionInfo[];
   readonly scheduled: number;
   /** Persistent message bodies in memory and on disk only (the body cache). */
   readonly messageBodies: BodyCacheStats;

@@ -5,6 +5,7 @@ import {
   type Authenticator,
   type Authorizer,
   type BrokerStats,
+  type ClientConnectionInfo,
   type ConnectRequest,
   type ConsumerHandle,
   type Credentials,
@@ -216,7 +217,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       previous.onEvicted?.();
       previous.close();
     }
-    const connection = new CoreConnection(`${this.idPrefix}-${this.nextConnection++}`, request, principal, this);
+    const connection = new CoreConnection(`${this.idPrefix}-${this.nextConnection++}`, request, principal, this, this.clock());
     this.connections.set(connection.id, connection);
     if (clientId !== undefined) this.clientIds.set(clientId, connection);
     if (!principal.internal) {
@@ -259,7 +260,10 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
 
   /** Checks that a message may be sent to `destination` by `connection` (creating destinations on first use). */
   checkSendable(destination: Destination, connection: CoreConnection): void {
-    if (this.authorizer !== undefined) this.authorize(connection.principal, 'send', destination);
+    if (this.authorizer !== undefined) {
+      this.authorize(connection.principal, 'send', destination);
+      this.authorizeCreation(connection.principal, destination);
+    }
     this.destinations.checkSendable(destination);
   }
 
@@ -270,6 +274,10 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
    */
   send(message: Message, connection: CoreConnection, options: SendOptions | undefined): Promise<void> | null {
     this.checkSendable(message.destination, connection);
+    return this.sendChecked(message, connection, options);
+  }
+
+  private sendChecked(message: Message, connection: CoreConnection, options: SendOptions | undefined): Promise<void> | null {
     if (options?.retain === true) {
       const destination = message.destination;
       if (destination.kind !== 'topic' || destination.temporary === true || isClientComposite(destination)) {
@@ -278,7 +286,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       // the retained copy outlives the message's record
       this.bodies.pin(message);
       const retainedWrote = this.requireRetained().set(message);
-      const routed = this.send(message, connection, options.producerId === undefined ? undefined : { producerId: options.producerId });
+      const routed = this.sendChecked(message, connection, options.producerId === undefined ? undefined : { producerId: options.producerId });
       return routed ?? (retainedWrote ? this.store.sync() : null);
     }
     const duplicateId = this.duplicateIdOf(message);
@@ -358,7 +366,10 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
     if (destination.kind === 'queue') {
       validateDestinationName(destination.name, false);
       if (options.durable !== undefined) throw new FerryError('FERRY_DESTINATION_INVALID', 'a durable subscription needs a topic, not a queue');
-      if (this.authorizer !== undefined) this.authorize(connection.principal, 'consume', destination);
+      if (this.authorizer !== undefined) {
+        this.authorize(connection.principal, 'consume', destination);
+        this.authorizeCreation(connection.principal, destination);
+      }
       const queue = this.destinations.queueForConsumer(destination, connection.id);
       const consumer = makeConsumer(queue, selector);
       queue.addConsumer(consumer);
@@ -369,6 +380,13 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
     if (this.authorizer !== undefined) this.authorize(connection.principal, 'consume', destination);
     if (destination.temporary === true && !connection.ownsTemporary(destination)) {
       throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `temporary topic "${destination.name}" belongs to another connection`);
+    }
+    if (this.authorizer !== undefined && !connection.principal.internal) {
+      // a durable subscription is made once and resumed after: only the making needs the right,
+      // and one check covers a topic and a durable subscription made together
+      const durableOwner = options.durable === undefined ? undefined : (options.durable.owner ?? connection.clientId);
+      const makesDurable = durableOwner !== undefined && this.subscriptions.wouldCreateDurable(durableOwner, options.durable!.name, destination.name);
+      if (makesDurable || (!hasWildcard(destination.name) && this.destinations.wouldCreate(destination))) this.authorize(connection.principal, 'create', destination);
     }
     if (!hasWildcard(destination.name)) this.destinations.topicNamed(destination.name);
     if (options.shareName !== undefined) {
@@ -446,13 +464,18 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
     return describeStore(this.store, this.destinations.queues.values(), this.subscriptions.durableSubscriptions());
   }
 
-  /** The first `limit` messages waiting in a queue; nothing is consumed. */
-  peek(queueName: string, limit: number): Message[] {
+  /**
+   * The first `limit` messages waiting in a queue; nothing is consumed. With a principal (an
+   * operator authenticated by the management API) it needs the browse right.
+   */
+  peek(queueName: string, limit: number, principal?: Principal): Message[] {
+    if (principal !== undefined && this.authorizer !== undefined) this.authorize(principal, 'browse', { kind: 'queue', name: queueName });
     return this.existingQueue(queueName).snapshot(limit);
   }
 
-  /** Drops the waiting messages of a queue; returns how many. */
-  purge(queueName: string): number {
+  /** Drops the waiting messages of a queue; returns how many. With a principal it needs the admin right. */
+  purge(queueName: string, principal?: Principal): number {
+    if (principal !== undefined && this.authorizer !== undefined) this.authorize(principal, 'admin', { kind: 'queue', name: queueName });
     return this.existingQueue(queueName).purge();
   }
 
@@ -464,6 +487,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       topics,
       durableSubscriptions: this.subscriptions.durableStats(),
       connections: this.clientConnections(),
+      clients: this.clientConnectionList(),
       scheduled: this.scheduler?.size ?? 0,
       messageBodies: this.bodies.stats(),
     };
@@ -498,6 +522,15 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
     return n;
   }
 
+  private clientConnectionList(): ClientConnectionInfo[] {
+    const list: ClientConnectionInfo[] = [];
+    for (const c of this.connections.values()) {
+      if (c.principal.internal) continue;
+      list.push({ id: c.id, protocol: c.protocol, remoteAddress: c.remoteAddress, user: c.principal.username, clientId: c.clientId, connectedAt: c.connectedAt });
+    }
+    return list;
+  }
+
   private assertAccepting(): void {
     if (this.state === 'new') throw new FerryError('FERRY_BROKER_NOT_STARTED', 'the broker has not started yet');
     if (this.state !== 'running') throw new FerryError('FERRY_BROKER_STOPPING', 'the broker is not accepting connections');
@@ -507,6 +540,13 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
     if (principal.internal) return;
     const parts = isClientComposite(destination) ? splitComposite(destination) : [destination];
     for (const part of parts) this.authorizer!.authorize(principal, operation, part);
+  }
+
+  /** The create right for each part of `destination` that this use would bring into being. */
+  private authorizeCreation(principal: Principal, destination: Destination): void {
+    if (principal.internal) return;
+    const parts = isClientComposite(destination) ? splitComposite(destination) : [destination];
+    for (const part of parts) if (this.destinations.wouldCreate(part)) this.authorizer!.authorize(principal, 'create', part);
   }
 
   private selectorOf(options: SubscribeOptions): Selector | undefined {

@@ -97,6 +97,8 @@ export class CoreConnection {
     readonly request: ConnectRequest,
     principal: Principal,
     private readonly host: ConnectionHost,
+    /** When the broker opened it, by the broker's clock. */
+    readonly connectedAt: number,
   ) {
     this.currentPrincipal = principal;
   }

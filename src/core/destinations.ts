@@ -86,6 +86,16 @@ export class Destinations {
     else this.topicNamed(destination.name);
   }
 
+  /**
+   * True when using `destination` would bring it into being: a plain queue or topic not known yet,
+   * with creation on first use on. Wildcard patterns, temporary and configured composite
+   * destinations are never created this way.
+   */
+  wouldCreate(destination: Destination): boolean {
+    if (!this.autoCreate || destination.temporary === true || this.composites.has(destinationKey(destination))) return false;
+    return destination.kind === 'queue' ? !this.queues.has(destination.name) : !this.topics.has(destination.name);
+  }
+
   composite(destination: Destination): CompositeDestination | undefined {
     return this.composites.get(destinationKey(destination));
   }

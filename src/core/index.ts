@@ -3,6 +3,7 @@ export type {
   Authenticator,
   Authorizer,
   BrokerStats,
+  ClientConnectionInfo,
   ConnectRequest,
   ConsumerHandle,
   Credentials,

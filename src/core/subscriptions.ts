@@ -202,6 +202,11 @@ export class TopicSubscriptions {
   }
 
   /** The pattern of an owner's durable subscription, for the checks made before deleting it. */
+  /** True when subscribing durably would make a new subscription rather than resume the one there is. */
+  wouldCreateDurable(owner: string, name: string, pattern: string): boolean {
+    return this.durable.get(ownedKey(owner, name))?.pattern !== pattern;
+  }
+
   durablePattern(owner: string, name: string): string | undefined {
     return this.durable.get(ownedKey(owner, name))?.pattern;
   }

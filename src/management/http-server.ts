@@ -29,7 +29,7 @@ function messageView(message: Message): Record<string, unknown> {
  * The management API over HTTP, JSON in and out: what `ferry stat`, `ferry purge` and operators'
  * scripts use.
  *
- *   GET    /api/stats                            queues, topics, durable subscriptions, connections
+ *   GET    /api/stats                            queues, topics, durable subscriptions, client connections (who is connected as whom)
  *   GET    /api/store                            the journal's files, their live and dead bytes, and what keeps each
  *   GET    /api/queues/NAME/messages?limit=N     the first N waiting messages (nothing is consumed)
  *   DELETE /api/queues/NAME/messages             purge: drop every waiting message

@@ -23,11 +23,17 @@ export interface TestBroker {
  * `settings` are dotted configuration keys (`stomp.connectTimeout`) with their values, over
  * `configFile` when one is given.
  */
-export async function startBroker(settings: Record<string, ConfigValue> = {}, options: ServerOptions = {}, configFile?: string): Promise<TestBroker> {
+export interface TestServerOptions extends ServerOptions {
+  /** Collect the broker's log lines (parsed) here, at `log.level` or info, instead of dropping them. */
+  readonly logLines?: Record<string, unknown>[];
+}
+
+export async function startBroker(settings: Record<string, ConfigValue> = {}, testOptions: TestServerOptions = {}, configFile?: string): Promise<TestBroker> {
+  const { logLines, ...options } = testOptions;
   const dataDir = mkdtempSync(join(tmpdir(), 'ferry-test-'));
   const overrides = new Map<string, ConfigValue>([
     ['data', dataDir],
-    ['log.level', process.env['FERRY_TEST_LOG'] ?? 'silent'],
+    ['log.level', process.env['FERRY_TEST_LOG'] ?? (logLines === undefined ? 'silent' : 'info')],
     ...[...protocolModules.map((m) => m.name), 'http'].flatMap((name): [string, ConfigValue][] => [
       [`listeners.${name}.host`, '127.0.0.1'],
       [`listeners.${name}.port`, 0],
@@ -38,7 +44,10 @@ export async function startBroker(settings: Record<string, ConfigValue> = {}, op
   ]);
   const config = loadConfig(configFile, overrides);
   const { pino } = await import('pino');
-  const logger = pino({ level: config.log.level });
+  const logger =
+    logLines === undefined
+      ? pino({ level: config.log.level })
+      : pino({ level: config.log.level }, { write: (line: string) => void logLines.push(JSON.parse(line) as Record<string, unknown>) });
   const server = await startServer(config, logger, options);
   const ports = Object.fromEntries(protocolModules.map((m) => [m.name, server.ports[m.name] ?? 0])) as Record<ProtocolName, number>;
   const stompPort = ports.stomp;

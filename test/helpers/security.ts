@@ -2,9 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ConfigValue } from '../../src/config/index.js';
-import type { ServerOptions } from '../../src/cli/server.js';
 import { hashPassword, makeScramCredentials } from '../../src/security/passwords.js';
-import { startBroker, type TestBroker } from './broker.js';
+import { startBroker, type TestBroker, type TestServerOptions } from './broker.js';
 
 /** scrypt at a cost that keeps tests quick; the format and the check are the real ones. */
 export const TEST_SCRYPT_COST = { N: 1024, r: 8, p: 1 } as const;
@@ -55,7 +54,7 @@ export interface SecureBroker extends TestBroker {
  */
 export async function startSecureBroker(
   options: { users?: Record<string, TestUser>; authorization?: ConfigValue | null; settings?: Record<string, ConfigValue> } = {},
-  serverOptions: ServerOptions = {},
+  serverOptions: TestServerOptions = {},
 ): Promise<SecureBroker> {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-users-'));
   const usersFile = await writeUsers(dir, options.users ?? ADMIN_AND_READER);

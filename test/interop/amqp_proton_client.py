@@ -33,6 +33,72 @@ def drain(receiver, seconds=0.3):
         receiver.accept()
 
 
+def matrix():
+    """The login/permission matrix (`amqp_proton_client.py PORT matrix`) against the users of test/helpers/authz-matrix.ts."""
+    out = {}
+
+    def login(user, password):
+        return BlockingConnection(URL, timeout=TIMEOUT, user=user, password=password, allowed_mechs='PLAIN', allow_insecure_mechs=True)
+
+    def refusal(make):
+        try:
+            make()
+            return None
+        except Exception as e:  # the refusal is what the test looks at
+            condition = getattr(getattr(e, 'link', None), 'remote_condition', None)
+            return condition.name if condition is not None else f'{type(e).__name__}: {e}'
+
+    queue = f'matrix.proton.{TAG}'
+    full = login('full', 'full-secret')
+    sender = full.create_sender(queue)
+    for body in ('a', 'b'):
+        sender.send(Message(body=body, durable=True))
+    out['good'] = True
+    for name, user, password in (('wrong_password', 'full', 'proton-wrong-password'), ('unknown_user', 'proton-stranger', 'stranger-secret')):
+        out[name] = refusal(lambda: login(user, password))
+
+    def still_works(conn):
+        open_queue = f'open.proton.{uuid.uuid4().hex[:8]}'
+        conn.create_sender(open_queue).send(Message(body='still here'))
+        receiver = conn.create_receiver(open_queue)
+        body = receiver.receive(timeout=TIMEOUT).body
+        receiver.accept()
+        return body
+
+    conn = login('nowrite', 'nowrite-secret')
+    out['no_write'] = refusal(lambda: conn.create_sender(queue))
+    relay = conn.create_sender(None)
+    out['no_write_relay'] = refusal(lambda: relay.send(Message(address=queue, body='refused')))
+    out['no_write_after'] = still_works(conn)
+    conn.close()
+
+    conn = login('noread', 'noread-secret')
+    out['no_read'] = refusal(lambda: conn.create_receiver(queue))
+    out['no_read_after'] = still_works(conn)
+    conn.close()
+
+    conn = login('nocreate', 'nocreate-secret')
+    out['no_create'] = refusal(lambda: conn.create_sender(f'matrix.proton.fresh.{TAG}'))
+    out['no_create_existing'] = refusal(lambda: conn.create_sender(queue).send(Message(body='c')))
+    conn.close()
+
+    conn = login('nobrowse', 'nobrowse-secret')
+    out['no_browse'] = refusal(lambda: conn.create_receiver(queue, options=Copy()))
+    conn.close()
+    conn = login('noread', 'noread-secret')
+    browser = conn.create_receiver(queue, options=Copy())
+    out['browsed'] = drain(browser)
+    conn.close()
+    # browsing took nothing: the user with every right still finds all three
+    out['left'] = drain(full.create_receiver(queue))
+    full.close()
+    print(json.dumps(out))
+
+
+if len(sys.argv) > 2 and sys.argv[2] == 'matrix':
+    matrix()
+    sys.exit(0)
+
 conn = BlockingConnection(URL, timeout=TIMEOUT, user='interop', password='secret')
 report['connected'] = True
 

@@ -141,7 +141,90 @@ def run(protocol, tag):
     return out
 
 
+def code_of(rc):
+    return rc.value if hasattr(rc, "value") else int(rc)
+
+
+def login(user, password, protocol, tag):
+    """Connects with credentials; returns the client (or None when refused), the CONNACK code and a closed event."""
+    c = make_client("paho-matrix-" + tag, protocol)
+    c.username_pw_set(user, password)
+    connected = threading.Event()
+    closed = threading.Event()
+    result = {}
+
+    def on_connect(client, userdata, flags, rc, properties=None):
+        result["rc"] = code_of(rc)
+        connected.set()
+
+    c.on_connect = on_connect
+    c.on_disconnect = lambda *args: closed.set()
+    c.connect("127.0.0.1", port, keepalive=30)
+    c.loop_start()
+    if not connected.wait(5):
+        raise RuntimeError("no CONNACK")
+    if result["rc"] != 0:
+        closed.wait(5)
+        c.loop_stop()
+        return None, result["rc"], closed
+    return c, 0, closed
+
+
+def suback(c, filters):
+    got = {}
+    done = threading.Event()
+
+    def on_subscribe(client, userdata, mid, granted, properties=None):
+        got["codes"] = [code_of(g) for g in granted]
+        done.set()
+
+    c.on_subscribe = on_subscribe
+    c.subscribe([(f, 1) for f in filters])
+    done.wait(5)
+    return got.get("codes")
+
+
+def matrix(protocol, tag):
+    """The login/permission matrix against the users of test/helpers/authz-matrix.ts."""
+    out = {}
+    topic = "matrix/paho/" + tag
+    full, rc, _ = login("full", "full-secret", protocol, tag + "-full")
+    collector = Collector()
+    full.on_message = collector.on_message
+    out["good_suback"] = suback(full, [topic, "open/paho/" + tag])
+    full.publish(topic, "hello", qos=1).wait_for_publish(5)
+    out["good_received"] = [m["payload"] for m in collector.wait(1)]
+    out["wrong_password"] = login("full", "paho-wrong-password", protocol, tag + "-wrong")[1]
+    out["unknown_user"] = login("paho-stranger", "stranger-secret", protocol, tag + "-unknown")[1]
+
+    reader, _, _ = login("noread", "noread-secret", protocol, tag + "-noread")
+    out["no_read_suback"] = suback(reader, [topic, "open/paho/" + tag + "/r"])
+    reader.disconnect()
+    reader.loop_stop()
+
+    creator, _, _ = login("nocreate", "nocreate-secret", protocol, tag + "-nocreate")
+    out["no_create_suback"] = suback(creator, ["matrix/paho/fresh/" + tag, "matrix/paho/+"])
+    creator.disconnect()
+    creator.loop_stop()
+
+    writer, _, closed = login("nowrite", "nowrite-secret", protocol, tag + "-nowrite")
+    writer.publish(topic, "refused", qos=1)
+    writer.publish("open/paho/" + tag, "allowed", qos=1)
+    # MQTT 5 refuses the one message and goes on; 3.1.1 closes the connection
+    got = collector.wait(1, timeout=3)
+    out["no_write_first_seen"] = [m["payload"] for m in got]
+    out["no_write_closed"] = closed.wait(0.5 if protocol == mqtt.MQTTv5 else 5)
+    writer.loop_stop()
+    full.disconnect()
+    full.loop_stop()
+    return out
+
+
 import paho.mqtt
+
+if len(sys.argv) > 2 and sys.argv[2] == "matrix":
+    print(json.dumps({"v311": matrix(mqtt.MQTTv311, "v311"), "v5": matrix(mqtt.MQTTv5, "v5")}))
+    sys.exit(0)
 
 report = {"paho": paho.mqtt.__version__}
 report["v311"] = run(mqtt.MQTTv311, "v311")

@@ -55,6 +55,63 @@ def confirmed(conn, listener, rid, call):
         raise SystemExit(f'no RECEIPT {rid} within {TIMEOUT}s')
 
 
+def matrix():
+    """The login/permission matrix (`stomp_py_client.py PORT matrix`) against the users of test/helpers/authz-matrix.ts."""
+    out = {}
+
+    def attempt(user, password, act=None):
+        collector = Collector()
+        disconnected = threading.Event()
+        collector.on_disconnected = disconnected.set
+        errors = []
+        collector.on_error = lambda frame: errors.append(dict(frame.headers))
+        conn = stomp.Connection12([('127.0.0.1', PORT)])
+        conn.set_listener('matrix', collector)
+        try:
+            conn.connect(user, password, wait=True)
+        except stomp.exception.ConnectFailedException:
+            pass
+        result = {'connected': conn.is_connected()}
+        if result['connected'] and act is not None:
+            result['done'] = act(conn, collector)
+        disconnected.wait(TIMEOUT)
+        result['closed'] = disconnected.is_set()
+        result['errors'] = [{k: e.get(k) for k in ('code', 'receipt-id', 'message')} for e in errors]
+        if conn.is_connected():
+            conn.disconnect()
+        return result
+
+    def good(conn, collector):
+        confirmed(conn, collector, 'g1', lambda: conn.send('/queue/matrix.py.good', 'hello', headers={'receipt': 'g1'}))
+        conn.subscribe('/queue/matrix.py.good', id='s')
+        body = collector.next().body
+        conn.disconnect()
+        return body
+
+    # a queue that exists, made by the user with every right
+    attempt('full', 'full-secret', lambda conn, collector: (confirmed(conn, collector, 'm1', lambda: conn.send('/queue/matrix.py.exists', 'kept', headers={'receipt': 'm1'})), conn.disconnect()))
+    out['good'] = attempt('full', 'full-secret', good)
+    out['wrong_password'] = attempt('full', 'py-wrong-password')
+    out['unknown_user'] = attempt('py-stranger', 'stranger-secret')
+    out['no_write'] = attempt('nowrite', 'nowrite-secret', lambda conn, c: conn.send('/queue/matrix.py.exists', 'x', headers={'receipt': 'w1'}))
+    out['no_read'] = attempt('noread', 'noread-secret', lambda conn, c: conn.subscribe('/queue/matrix.py.exists', id='s', headers={'receipt': 'r1'}))
+    out['no_create'] = attempt('nocreate', 'nocreate-secret', lambda conn, c: conn.send('/queue/matrix.py.fresh', 'x', headers={'receipt': 'c1'}))
+    out['no_browse'] = attempt('nobrowse', 'nobrowse-secret', lambda conn, c: conn.subscribe('/queue/matrix.py.exists', id='b', headers={'browser': 'true', 'receipt': 'b1'}))
+
+    def browse(conn, collector):
+        conn.subscribe('/queue/matrix.py.exists', id='b', headers={'browser': 'true'})
+        seen = [collector.next().body, collector.next().headers.get('browser')]
+        conn.disconnect()
+        return seen
+
+    out['browse'] = attempt('noread', 'noread-secret', browse)
+    print(json.dumps(out))
+
+
+if len(sys.argv) > 2 and sys.argv[2] == 'matrix':
+    matrix()
+    sys.exit(0)
+
 report = {}
 listener = Collector()
 conn = stomp.Connection12([('127.0.0.1', PORT)])

@@ -58,6 +58,9 @@ export class SaslServer {
   /** What the layer waits for from the client. */
   private expecting: 'init' | 'response' | 'nothing' = 'init';
 
+  /** The user name the client's first message gives, for the log line of a refusal. */
+  private claimedUser: string | undefined;
+
   constructor(private readonly host: SaslHost) {
     this.offered = host.broker.saslMechanisms(host.facts);
     host.write(mechanismsFrame(this.offered));
@@ -97,6 +100,7 @@ export class SaslServer {
   /** Hands the client's message to the exchange; input waits until it has answered. */
   private step(message: Buffer): void {
     const exchange = this.exchange!;
+    this.claimedUser ??= claimedUser(exchange.mechanism, message);
     this.expecting = 'nothing';
     this.host.hold();
     exchange.respond(message).then(
@@ -123,6 +127,7 @@ export class SaslServer {
     if (mechanism === 'PLAIN') {
       // authzid NUL authcid NUL password [RFC 4616]
       const parts = bytes?.toString('utf8').split('\u0000') ?? [];
+      this.claimedUser = parts[1];
       if (parts.length !== 3) return this.refuse(new FerryError('FERRY_SASL_MALFORMED', 'a PLAIN response is authzid NUL user NUL password'), mechanism);
       this.host.write(outcomeFrame(SaslCode.ok));
       return this.host.succeeded({ username: parts[1], password: parts[2] });
@@ -142,7 +147,8 @@ export class SaslServer {
   private refuse(err: unknown, mechanism: string): void {
     const clientSide = isFerryError(err) && (err.code === 'FERRY_AUTHENTICATION_FAILED' || err.code === 'FERRY_SASL_MALFORMED');
     if (clientSide) {
-      this.host.logger.warn({ event: 'amqp.sasl-refused', mechanism, code: err.code, message: err.message, remote: this.host.remoteAddress }, 'AMQP SASL login refused');
+      // the user name the client claimed, so an operator sees who failed; never the password
+      this.host.logger.warn({ event: 'amqp.sasl-refused', mechanism, user: this.claimedUser, code: err.code, message: err.message, remote: this.host.remoteAddress }, 'AMQP SASL login refused');
     } else {
       this.host.logger.error({ event: 'amqp.sasl-error', mechanism, err, remote: this.host.remoteAddress }, 'AMQP SASL exchange failed');
     }
@@ -150,4 +156,16 @@ export class SaslServer {
     this.host.write(outcomeFrame(clientSide ? SaslCode.auth : SaslCode.sys));
     this.host.refused();
   }
+}
+
+/** The user name a PLAIN response (authzid NUL user NUL password) or a SCRAM client-first message (`n,,n=user,r=...`) claims. */
+function claimedUser(mechanism: string, message: Buffer): string | undefined {
+  const text = message.toString('utf8');
+  if (mechanism === 'PLAIN') return text.split('\u0000')[1];
+  if (mechanism.startsWith('SCRAM-')) {
+    // RFC 5802: '=2C' and '=3D' stand for ',' and '='
+    const name = /^[^,]*,[^,]*,n=([^,]*)/.exec(text)?.[1];
+    return name?.replace(/=2C/g, ',').replace(/=3D/g, '=');
+  }
+  return undefined;
 }

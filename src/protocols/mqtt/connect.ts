@@ -84,6 +84,18 @@ function decide(s: MqttConnection, packet: IConnectPacket, credentials: Credenti
           core.close();
           return;
         }
+        if (packet.will !== undefined) {
+          // the broker publishes the will for the client later, unchecked: the client needs the
+          // right to publish there now (send, and create for a topic not there yet)
+          try {
+            core.checkDestination({ kind: 'topic', name: topicToFerry(packet.will.topic) });
+          } catch (err) {
+            s.held = undefined;
+            core.close();
+            refuse(s, err);
+            return;
+          }
+        }
         try {
           connected(s, core, packet, clean, assigned, requestedExpiry, auth);
         } catch (err) {

@@ -1,5 +1,5 @@
 import type { IPublishPacket } from 'mqtt-packet';
-import { FerryError } from '../../errors.js';
+import { FerryError, errorFields, isFerryError } from '../../errors.js';
 import { encodeAck, publishToMessage } from './mapping.js';
 import type { MqttConnection } from './connection.js';
 import { forgetQos2Id, holdsQos2Id } from './durable-session.js';
@@ -58,6 +58,12 @@ export function onPublish(s: MqttConnection, packet: PublishView, properties: IP
     const init = publishToMessage(properties === undefined ? packet : { qos: packet.qos, payload, properties }, ferryTopic, payload, s.lastReceived, packet.retain);
     durable = s.requireSession().send(init, undefined, packet.retain || producerId !== undefined ? { retain: packet.retain, producerId } : undefined);
   } catch (err) {
+    if (packet.qos === 0 && v5 && isFerryError(err) && err.code === 'FERRY_NOT_AUTHORIZED') {
+      // MQTT 5 has no acknowledgement to refuse a QoS 0 message with: it is dropped, the connection goes on
+      s.logger.warn({ event: 'mqtt.publish-refused', topic, clientId: s.core?.clientId, remoteAddress: s.core?.remoteAddress, ...errorFields(err) }, 'MQTT QoS 0 publish refused and dropped');
+      return;
+    }
+    // 3.1.1 cannot refuse one message: the connection closes [MQTT-3.3.5-2]
     if (packet.qos === 0 || !v5) throw err;
     // MQTT 5 refuses one message and keeps the connection
     s.inboundPending--;

@@ -1,6 +1,6 @@
 import type mqttPacket from 'mqtt-packet';
 import type { ISubscribePacket, IUnsubscribePacket } from 'mqtt-packet';
-import { FerryError, errorFields } from '../../errors.js';
+import { FerryError, errorFields, isFerryError } from '../../errors.js';
 import type { ConsumerHandle } from '../../core/index.js';
 import type { QoS } from './mapping.js';
 import type { MqttConnection, Subscription } from './connection.js';
@@ -56,7 +56,8 @@ function subscribeOne(s: MqttConnection, request: mqttPacket.ISubscription, subs
   } catch (err) {
     closeSubscription(s, subscription, true);
     s.logger.warn({ event: 'mqtt.subscribe-refused', filter: request.topic, ...errorFields(err) }, 'MQTT subscription refused');
-    return failure(Reason.unspecified);
+    // the other filters of the SUBSCRIBE are granted or refused each on its own
+    return failure(isFerryError(err) && err.code === 'FERRY_NOT_AUTHORIZED' ? Reason.notAuthorized : Reason.unspecified);
   }
   s.ownSubscriptions().set(request.topic, subscription);
   return qos;
