@@ -18,8 +18,8 @@ const listenerHelps = [
   listenerHelp('ws', 'WebSocket', 61614),
   listenerHelp('http', 'management API', 8161),
   ...protocolModules.map((m) => listenerHelp(`${m.name}-tls`, `${m.title} over TLS`, m.defaultTlsPort)),
-  listenerHelp('ws-tls', 'WebSocket over TLS (wss)', 61615),
-  listenerHelp('http-tls', 'management API over https', 8162),
+  listenerHelp('ws-tls', 'wss (WebSocket over TLS)', 61615),
+  listenerHelp('http-tls', 'management API (https)', 8162),
 ].join('');
 
 export const startHelp = `Usage: ferry start [options]
