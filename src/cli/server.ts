@@ -14,6 +14,8 @@ export interface RunningServer {
   readonly broker: Broker;
   /** Bound port per protocol, for listeners that are on. */
   readonly ports: Readonly<Record<string, number>>;
+  /** The TLS listeners' certificate, when any is on (reloads when its files change). */
+  readonly tls: TlsCertificates | undefined;
   stop(): Promise<void>;
 }
 
@@ -201,6 +203,7 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
   return {
     broker,
     ports,
+    tls: certificates,
     stop() {
       stopping ??= (async () => {
         await Promise.all(listeners.map((l) => l.close()));

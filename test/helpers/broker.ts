@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { DestinationStream } from 'pino';
 import { loadConfig, type ConfigValue } from '../../src/config/index.js';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/cli/server.js';
 import { protocolModules, type ProtocolName } from '../../src/protocols/registry.js';
@@ -21,9 +22,9 @@ export interface TestBroker {
 /**
  * A real broker in this process: every protocol on 127.0.0.1 port 0, a temporary data folder, logs off.
  * `settings` are dotted configuration keys (`stomp.connectTimeout`) with their values, over
- * `configFile` when one is given.
+ * `configFile` when one is given; `logTo` takes the log lines (from debug up) for a test that looks at them.
  */
-export async function startBroker(settings: Record<string, ConfigValue> = {}, options: ServerOptions = {}, configFile?: string): Promise<TestBroker> {
+export async function startBroker(settings: Record<string, ConfigValue> = {}, options: ServerOptions = {}, configFile?: string, logTo?: DestinationStream): Promise<TestBroker> {
   const dataDir = mkdtempSync(join(tmpdir(), 'ferry-test-'));
   const overrides = new Map<string, ConfigValue>([
     ['data', dataDir],
@@ -38,7 +39,7 @@ export async function startBroker(settings: Record<string, ConfigValue> = {}, op
   ]);
   const config = loadConfig(configFile, overrides);
   const { pino } = await import('pino');
-  const logger = pino({ level: config.log.level });
+  const logger = logTo === undefined ? pino({ level: config.log.level }) : pino({ level: 'debug' }, logTo);
   const server = await startServer(config, logger, options);
   const ports = Object.fromEntries(protocolModules.map((m) => [m.name, server.ports[m.name] ?? 0])) as Record<ProtocolName, number>;
   const stompPort = ports.stomp;
