@@ -39,7 +39,7 @@ test('the Origin rule: none, the same host and port, a listed origin and * pass;
 
 test('a WebSocket upgrade from a page of another site is refused with 403 and logged; others connect', async () => {
   const logs = new LogLines();
-  const broker = await startBroker({ 'websocket.allowedOrigins': ['https://app.example'] }, {}, logs);
+  const broker = await startBroker({ 'websocket.allowedOrigins': ['https://app.example'] }, {}, undefined, logs);
   try {
     const refused = await openFrom(broker.wsPort, 'https://evil.example');
     assert.equal(refused.status, 403);
