@@ -220,3 +220,34 @@ describe('ferry stat, purge and store log in', () => {
     assert.notEqual(untrusted.code, 0, 'without --ca the test CA is not trusted');
   });
 });
+
+describe('management API with the broker\'s own security (users file, authorization entries)', () => {
+  test('Basic with a user\'s password, Bearer with one of its tokens; rights from the entries; anonymous refused once users exist', async () => {
+    const { mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { readUsersFile, tokenHash, writeUsersFile } = await import('../../src/security/users-file.js');
+    const { ADMIN_AND_READER, ADMIN_AND_READER_RIGHTS, writeUsers } = await import('../helpers/security.js');
+    const { startBroker } = await import('../helpers/broker.js');
+    const usersFile = await writeUsers(mkdtempSync(join(tmpdir(), 'ferry-users-')), ADMIN_AND_READER);
+    const model = readUsersFile(usersFile);
+    const reader = model.users.get('reader')!;
+    model.users.set('reader', { ...reader, tokens: [tokenHash('reader-api-token')] });
+    writeUsersFile(usersFile, model);
+    const secure = await startBroker({ 'security.users': usersFile, 'security.authorization': ADMIN_AND_READER_RIGHTS });
+    try {
+      const port = secure.server.ports['http']!;
+      const anonymous = await call(port, 'GET', '/api/stats');
+      assert.equal(anonymous.status, 401);
+      assert.equal(anonymous.body.code, 'FERRY_AUTHENTICATION_FAILED');
+      assert.equal((await call(port, 'GET', '/api/stats', { authorization: basic('admin', 'admin-secret') })).status, 200);
+      assert.equal((await call(port, 'GET', '/api/stats', { authorization: 'Bearer reader-api-token' })).status, 200);
+      const browse = await call(port, 'GET', '/api/queues/secure.q/messages', { authorization: 'Bearer reader-api-token' });
+      assert.equal(browse.status, 403, 'readers may consume secure.q, not browse it');
+      assert.equal(browse.body.code, 'FERRY_NOT_AUTHORIZED');
+      assert.equal((await call(port, 'GET', '/api/queues/secure.q/messages', { authorization: basic('admin', 'admin-secret') })).status, 404, 'admin may browse; the queue does not exist yet');
+    } finally {
+      await secure.stop();
+    }
+  });
+});
