@@ -125,6 +125,10 @@ describe('a client certificate reaches the authenticator', () => {
     const wss = await connectStompWs(ports.websocket, { tls: asAdmin() });
     assert.deepEqual(authenticator.last('stomp').transport.peerCertificate, expectedAdmin());
     await wss.disconnect();
+
+    const mqttWss = await connectMqtt(ports.websocket, { protocol: 'wss', path: '/mqtt', ...asAdmin(), servername: 'localhost' });
+    assert.deepEqual(authenticator.last('mqtt').transport.peerCertificate, expectedAdmin());
+    await mqttWss.end();
   });
 
   test('a client without a certificate connects, with none', async () => {
@@ -186,8 +190,8 @@ describe('certificate reload', () => {
   test('a changed certificate serves new connections; connected clients stay; a bad pair keeps the old one', async () => {
     const tls = broker.server.tls;
     assert.ok(tls !== undefined);
-    const fingerprint = async (): Promise<string> => {
-      const socket = await handshake(ports.stomp, trusting());
+    const fingerprint = async (port = ports.stomp): Promise<string> => {
+      const socket = await handshake(port, trusting());
       const value = socket.getPeerCertificate().fingerprint256;
       socket.destroy();
       return value;
@@ -209,7 +213,7 @@ describe('certificate reload', () => {
     assert.equal((await within(5000, 'the reload', reloaded)).ok, true);
     const renewedPrint = new X509Certificate(certs.pem(certs.serverCert)).fingerprint256;
     assert.notEqual(renewedPrint, original);
-    assert.equal(await fingerprint(), renewedPrint);
+    for (const port of [ports.stomp, ports.mqtt, ports.amqp, ports.websocket, ports.http]) assert.equal(await fingerprint(port), renewedPrint, `port ${port}`);
 
     // the client connected before the reload was not disturbed
     await connected.sendConfirmed(queue, 'after reload');
