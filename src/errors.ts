@@ -22,6 +22,7 @@ export const errorCodes = {
   FERRY_AUTHENTICATION_FAILED: 'the client could not be authenticated: unknown user, wrong password, or no credentials where they are required',
   FERRY_SASL_MALFORMED: 'a SASL message that breaks its mechanism\'s rules (a SCRAM message out of order, with a bad attribute, nonce or encoding)',
   FERRY_NOT_AUTHORIZED: 'the client is authenticated but may not do this to this destination',
+  FERRY_CROSS_SITE_REQUEST: 'a request to change something that a browser says comes from a page of another site (management API, CSRF): refused with HTTP 403',
   FERRY_INTERNAL: 'an unexpected failure inside the broker (a bug, logged with its stack): the connection concerned is closed, everyone else carries on',
   FERRY_STORE_FAILED: 'the store could not write or sync a record',
   FERRY_STORE_LOCKED: 'another running broker holds the data folder',

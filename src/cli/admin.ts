@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { parseArgs } from 'node:util';
 import type { BrokerStats } from '../core/index.js';
 import type { StompFrame } from '../protocols/stomp/index.js';
@@ -13,8 +16,13 @@ dropped (non-persistent, temporary, or already in a dead-letter queue).
 
 Options:
   --host HOST        broker address (default 127.0.0.1)          env FERRY_HOST
-  --http-port PORT   management API port (default 8161)          env FERRY_HTTP_PORT
+  --http-port PORT   management API port (default 8161, 8162 with --tls) env FERRY_HTTP_PORT
   --json             print the raw JSON
+  --user USER        log in as USER                              env FERRY_USER
+  --password PW      USER's password                             env FERRY_PASSWORD
+  --token TOKEN      a management API token instead of a user    env FERRY_TOKEN
+  --tls              https, verifying the broker's certificate
+  --ca FILE          PEM file of the authority that signed it (with --tls)
   -h, --help
 `;
 
@@ -25,7 +33,12 @@ management API, and prints how many were dropped.
 
 Options:
   --host HOST        broker address (default 127.0.0.1)          env FERRY_HOST
-  --http-port PORT   management API port (default 8161)          env FERRY_HTTP_PORT
+  --http-port PORT   management API port (default 8161, 8162 with --tls) env FERRY_HTTP_PORT
+  --user USER        log in as USER                              env FERRY_USER
+  --password PW      USER's password                             env FERRY_PASSWORD
+  --token TOKEN      a management API token instead of a user    env FERRY_TOKEN
+  --tls              https, verifying the broker's certificate
+  --ca FILE          PEM file of the authority that signed it (with --tls)
   -h, --help
 `;
 
@@ -38,33 +51,106 @@ Options:
   --selector SQL     only messages matching this JMS selector
   --headers          print headers too
   --host HOST        broker address (default 127.0.0.1)          env FERRY_HOST
-  --port PORT        broker STOMP port (default 61613)           env FERRY_STOMP_PORT
+  --port PORT        broker STOMP port (default 61613, 61612 with --tls) env FERRY_STOMP_PORT
   -t, --timeout MS   give up after MS milliseconds (default 5000)
+  --user USER        log in as USER                              env FERRY_USER
+  --password PW      USER's password                             env FERRY_PASSWORD
+  --tls              STOMP over TLS, verifying the broker's certificate
+  --ca FILE          PEM file of the authority that signed it (with --tls)
   -h, --help
 `;
+
+const loginOptions = {
+  user: { type: 'string' },
+  password: { type: 'string' },
+  tls: { type: 'boolean' },
+  ca: { type: 'string' },
+} as const;
 
 const httpOptions = {
   host: { type: 'string' },
   'http-port': { type: 'string' },
+  ...loginOptions,
+  token: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-function baseUrl(values: { host?: string | undefined; 'http-port'?: string | undefined }): string {
-  const host = values.host ?? process.env['FERRY_HOST'] ?? '127.0.0.1';
-  const port = values['http-port'] ?? process.env['FERRY_HTTP_PORT'] ?? '8161';
-  return `http://${host}:${port}`;
+interface HttpValues {
+  host?: string | undefined;
+  'http-port'?: string | undefined;
+  user?: string | undefined;
+  password?: string | undefined;
+  token?: string | undefined;
+  tls?: boolean | undefined;
+  ca?: string | undefined;
 }
 
-async function call(url: string, method = 'GET'): Promise<unknown> {
-  let response: Response;
+/** What the management API answered with a refusal: its code, so that scripts can tell them apart. */
+class RefusedError extends Error {}
+
+function env(name: string): string | undefined {
+  const value = process.env[name];
+  return value === undefined || value === '' ? undefined : value;
+}
+
+function readCa(file: string | undefined): Buffer | undefined {
+  if (file === undefined) return undefined;
   try {
-    response = await fetch(url, { method });
+    return readFileSync(file);
   } catch (err) {
-    throw new Error(`cannot reach the management API at ${url}: ${(err as Error).message}`);
+    throw new Error(`cannot read --ca ${file}: ${(err as Error).message}`);
   }
-  const body = (await response.json()) as { error?: string };
-  if (!response.ok) throw new Error(body.error ?? `HTTP ${response.status}`);
+}
+
+/** The `Authorization` header from --token or --user/--password (or their variables), if any. */
+function authorization(values: HttpValues): string | undefined {
+  const token = values.token ?? env('FERRY_TOKEN');
+  if (token !== undefined) return `Bearer ${token}`;
+  const user = values.user ?? env('FERRY_USER');
+  if (user === undefined) return undefined;
+  return `Basic ${Buffer.from(`${user}:${values.password ?? env('FERRY_PASSWORD') ?? ''}`, 'utf8').toString('base64')}`;
+}
+
+/** Calls the management API; a refusal (401, 403) throws with the broker's code. */
+async function call(values: HttpValues, path: string, method = 'GET'): Promise<unknown> {
+  const host = values.host ?? env('FERRY_HOST') ?? '127.0.0.1';
+  const port = Number(values['http-port'] ?? env('FERRY_HTTP_PORT') ?? (values.tls === true ? 8162 : 8161));
+  const secure = values.tls === true;
+  const url = `${secure ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}${path}`;
+  const auth = authorization(values);
+  const ca = readCa(values.ca);
+  const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+    const options = { host, port, path, method, headers: auth === undefined ? {} : { authorization: auth } };
+    const req = secure ? httpsRequest({ ...options, ...(ca === undefined ? {} : { ca }) }) : httpRequest(options);
+    req.on('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('error', (err) => reject(new Error(`cannot reach the management API at ${url}: ${err.message}`)));
+    req.end();
+  });
+  let body: { error?: string; code?: string };
+  try {
+    body = JSON.parse(text) as { error?: string; code?: string };
+  } catch {
+    throw new Error(`the management API at ${url} answered HTTP ${status} with something other than JSON`);
+  }
+  if (status === 401 || status === 403) throw new RefusedError(`${body.code ?? `HTTP ${status}`}: ${body.error ?? ''}`);
+  if (status < 200 || status >= 300) throw new Error(body.error ?? `HTTP ${status}`);
   return body;
+}
+
+/** Runs an admin command; a refusal by the broker prints its code and ends with status 1. */
+async function refusalsPrinted(run: () => Promise<number>): Promise<number> {
+  try {
+    return await run();
+  } catch (err) {
+    if (!(err instanceof RefusedError)) throw err;
+    process.stderr.write(`ferry: ${err.message}\n`);
+    return 1;
+  }
 }
 
 function table(rows: (string | number)[][]): string {
@@ -76,13 +162,17 @@ function mebibytes(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
-export async function stat(argv: readonly string[]): Promise<number> {
+export function stat(argv: readonly string[]): Promise<number> {
+  return refusalsPrinted(() => statCommand(argv));
+}
+
+async function statCommand(argv: readonly string[]): Promise<number> {
   const { values } = parseArgs({ args: [...argv], options: { ...httpOptions, json: { type: 'boolean' } }, strict: true });
   if (values.help === true) {
     process.stdout.write(statHelp);
     return 0;
   }
-  const stats = (await call(`${baseUrl(values)}/api/stats`)) as BrokerStats;
+  const stats = (await call(values, '/api/stats')) as BrokerStats;
   if (values.json === true) {
     process.stdout.write(`${JSON.stringify(stats, null, 2)}\n`);
     return 0;
@@ -115,7 +205,11 @@ export async function stat(argv: readonly string[]): Promise<number> {
   return 0;
 }
 
-export async function purge(argv: readonly string[]): Promise<number> {
+export function purge(argv: readonly string[]): Promise<number> {
+  return refusalsPrinted(() => purgeCommand(argv));
+}
+
+async function purgeCommand(argv: readonly string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: [...argv], options: httpOptions, strict: true, allowPositionals: true });
   if (values.help === true) {
     process.stdout.write(purgeHelp);
@@ -123,7 +217,7 @@ export async function purge(argv: readonly string[]): Promise<number> {
   }
   const queue = positionals[0];
   if (queue === undefined) throw new Error('name the queue to purge: ferry purge QUEUE');
-  const result = (await call(`${baseUrl(values)}/api/queues/${encodeURIComponent(queue)}/messages`, 'DELETE')) as { purged: number };
+  const result = (await call(values, `/api/queues/${encodeURIComponent(queue)}/messages`, 'DELETE')) as { purged: number };
   process.stdout.write(`purged ${result.purged} message${result.purged === 1 ? '' : 's'} from ${queue}\n`);
   return 0;
 }
@@ -137,6 +231,7 @@ export async function browse(argv: readonly string[]): Promise<number> {
       selector: { type: 'string' },
       headers: { type: 'boolean' },
       timeout: { type: 'string', short: 't' },
+      ...loginOptions,
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -149,9 +244,11 @@ export async function browse(argv: readonly string[]): Promise<number> {
   const queue = positionals[0];
   if (queue === undefined) throw new Error('name the queue to browse: ferry browse QUEUE');
   const host = values.host ?? process.env['FERRY_HOST'] ?? '127.0.0.1';
-  const port = Number(values.port ?? process.env['FERRY_STOMP_PORT'] ?? 61613);
+  const port = Number(values.port ?? process.env['FERRY_STOMP_PORT'] ?? (values.tls === true ? 61612 : 61613));
   const timeout = Number(values.timeout ?? 5000);
-  const client = await StompClient.open(host, port);
+  const user = values.user ?? env('FERRY_USER');
+  const login: Record<string, string> = user === undefined ? {} : { login: user, passcode: values.password ?? env('FERRY_PASSWORD') ?? '' };
+  const client = await StompClient.open(host, port, login, values.tls === true ? { ca: readCa(values.ca) } : undefined);
   let count = 0;
   const outcome = await new Promise<number>((resolve) => {
     const timer = setTimeout(() => resolve(1), timeout);
@@ -190,8 +287,13 @@ on disk (a queue's waiting messages, a durable subscription, a transaction), fro
 
 Options:
   --host HOST        broker address (default 127.0.0.1)          env FERRY_HOST
-  --http-port PORT   management API port (default 8161)          env FERRY_HTTP_PORT
+  --http-port PORT   management API port (default 8161, 8162 with --tls) env FERRY_HTTP_PORT
   --json             print the raw JSON
+  --user USER        log in as USER                              env FERRY_USER
+  --password PW      USER's password                             env FERRY_PASSWORD
+  --token TOKEN      a management API token instead of a user    env FERRY_TOKEN
+  --tls              https, verifying the broker's certificate
+  --ca FILE          PEM file of the authority that signed it (with --tls)
   -h, --help
 `;
 
@@ -210,13 +312,17 @@ function bytes(n: number): string {
   return `${n} B`;
 }
 
-export async function store(argv: readonly string[]): Promise<number> {
+export function store(argv: readonly string[]): Promise<number> {
+  return refusalsPrinted(() => storeCommand(argv));
+}
+
+async function storeCommand(argv: readonly string[]): Promise<number> {
   const { values } = parseArgs({ args: [...argv], options: { ...httpOptions, json: { type: 'boolean' } }, strict: true });
   if (values.help === true) {
     process.stdout.write(storeHelp);
     return 0;
   }
-  const report = (await call(`${baseUrl(values)}/api/store`)) as StoreReport;
+  const report = (await call(values, '/api/store')) as StoreReport;
   if (values.json === true) {
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     return 0;

@@ -1,18 +1,21 @@
 import { mkdirSync } from 'node:fs';
 import { Broker, type Authenticator, type Authorizer, type Logger } from '../core/index.js';
 import { buildSecurity } from '../security/index.js';
+import { FerryError } from '../errors.js';
 import type { FerryConfig } from '../config/index.js';
 import { protocolModules } from '../protocols/registry.js';
 import { join } from 'node:path';
 import { getHeapStatistics } from 'node:v8';
 import { DataFolderLock, JournalStore, MemoryStore, type Store } from '../store/index.js';
 import { ManagementServer } from '../management/index.js';
-import { TcpListener, WebSocketListener, type ProtocolAdapter } from '../transport/index.js';
+import { TcpListener, TlsCertificates, WebSocketListener, type ProtocolAdapter } from '../transport/index.js';
 
 export interface RunningServer {
   readonly broker: Broker;
   /** Bound port per protocol, for listeners that are on. */
   readonly ports: Readonly<Record<string, number>>;
+  /** The TLS listeners' certificate, when any is on (reloads when its files change). */
+  readonly tls: TlsCertificates | undefined;
   stop(): Promise<void>;
 }
 
@@ -23,6 +26,19 @@ export interface ServerOptions {
   readonly authenticator?: Authenticator;
   /** Decides what each client may do, instead of what `security.authorization` configures. */
   readonly authorizer?: Authorizer;
+}
+
+/** The certificate of the TLS listeners, when any is on; unreadable files are a configuration mistake. */
+function loadCertificates(config: FerryConfig, logger: Logger): TlsCertificates | undefined {
+  if (!Object.entries(config.listeners).some(([name, l]) => name.endsWith('Tls') && l.enabled)) return undefined;
+  const { cert, key, ca, requestCert } = config.tls;
+  // checkConfig has made sure of both
+  if (cert === undefined || key === undefined) throw new FerryError('FERRY_CONFIG_INVALID', 'tls.cert and tls.key are needed by the TLS listeners');
+  try {
+    return new TlsCertificates({ cert, key, ca, requestCert }, logger);
+  } catch (err) {
+    throw new FerryError('FERRY_CONFIG_INVALID', `tls: the certificate ${cert} and key ${key}${ca === undefined ? '' : ` (ca ${ca})`} do not load: ${(err as Error).message}`, { cause: err });
+  }
 }
 
 /** Optional keys that YAML left out are absent, not undefined, as exactOptionalPropertyTypes wants. */
@@ -82,14 +98,22 @@ function warnIfHeapIsShort(broker: Broker, logger: Logger): void {
 
 /** Builds the broker and its listeners from a configuration and starts them. */
 export async function startServer(config: FerryConfig, logger: Logger, options: ServerOptions = {}): Promise<RunningServer> {
-  // before the data folder is locked: a mistake in the users file stops the start with nothing to undo
-  const security = options.authenticator === undefined ? buildSecurity(config.security, logger) : undefined;
+  // before the data folder is locked: a mistake in the certificate or the users file stops the start with nothing to undo
+  const certificates = loadCertificates(config, logger);
+  let security: ReturnType<typeof buildSecurity> | undefined;
+  try {
+    security = options.authenticator === undefined ? buildSecurity(config.security, logger) : undefined;
+  } catch (err) {
+    certificates?.close();
+    throw err;
+  }
   mkdirSync(config.data, { recursive: true });
   let lock: DataFolderLock;
   try {
     lock = DataFolderLock.acquire(config.data);
   } catch (err) {
     security?.close();
+    certificates?.close();
     throw err;
   }
   const store = options.store ?? makeStore(config, logger);
@@ -118,50 +142,52 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
   } catch (err) {
     lock.release();
     security?.close();
+    certificates?.close();
     throw err;
   }
   warnIfHeapIsShort(broker, logger);
 
-  const adapters: { adapter: ProtocolAdapter; listener: FerryConfig['listeners']['http'] }[] = protocolModules.map((m) => ({
+  const adapters: { adapter: ProtocolAdapter; listener: FerryConfig['listeners']['http']; tlsListener: FerryConfig['listeners']['http'] }[] = protocolModules.map((m) => ({
     // each module's section of the configuration is its own options
     adapter: (m.createAdapter as (options: unknown, logger: Logger) => ProtocolAdapter)(config[m.name], logger),
     listener: config.listeners[m.name],
+    tlsListener: config.listeners[`${m.name}Tls`],
   }));
   const listeners: { close(): Promise<void> }[] = [];
   const ports: Record<string, number> = {};
+  const ready = (name: string, host: string, port: number, text: string, extra: Record<string, unknown> = {}): void => {
+    ports[name] = port;
+    logger.info({ event: 'listener.ready', protocol: name, host, port, ...extra }, text);
+  };
   try {
-    for (const { adapter, listener } of adapters) {
-      if (!listener.enabled) continue;
-      const tcp = new TcpListener(adapter, broker, { host: listener.host, port: listener.port, writeHighWaterMark: config.transport.writeHighWaterMark }, logger);
-      const port = await tcp.listen();
-      listeners.push(tcp);
-      ports[adapter.name] = port;
-      logger.info({ event: 'listener.ready', protocol: adapter.name, host: listener.host, port }, `${adapter.name} listening on ${listener.host}:${port}`);
+    for (const { adapter, listener, tlsListener } of adapters) {
+      for (const [on, tls] of [[listener, undefined], [tlsListener, certificates]] as const) {
+        if (!on.enabled) continue;
+        const tcp = new TcpListener(adapter, broker, { host: on.host, port: on.port, writeHighWaterMark: config.transport.writeHighWaterMark, tls }, logger);
+        const port = await tcp.listen();
+        listeners.push(tcp);
+        ready(tcp.name, on.host, port, `${tcp.name} listening on ${on.host}:${port}`);
+      }
     }
-    const websocket = config.listeners.websocket;
     const webSocketAdapters = adapters.map((a) => a.adapter).filter((a) => a.webSocketProtocols.length > 0);
-    if (websocket.enabled && webSocketAdapters.length > 0) {
+    for (const [websocket, tls] of [[config.listeners.websocket, undefined], [config.listeners.websocketTls, certificates]] as const) {
+      if (!websocket.enabled || webSocketAdapters.length === 0) continue;
       const ws = new WebSocketListener(
         webSocketAdapters,
         broker,
-        { host: websocket.host, port: websocket.port, writeHighWaterMark: config.transport.writeHighWaterMark, ...config.websocket },
+        { host: websocket.host, port: websocket.port, writeHighWaterMark: config.transport.writeHighWaterMark, ...config.websocket, tls },
         logger,
       );
       const port = await ws.listen();
       listeners.push(ws);
-      ports['websocket'] = port;
-      logger.info(
-        { event: 'listener.ready', protocol: 'websocket', host: websocket.host, port, subprotocols: ws.subprotocols },
-        `WebSocket listening on ${websocket.host}:${port} (${ws.subprotocols.join(', ')})`,
-      );
+      ready(ws.name, websocket.host, port, `WebSocket${tls === undefined ? '' : ' (wss)'} listening on ${websocket.host}:${port} (${ws.subprotocols.join(', ')})`, { subprotocols: ws.subprotocols });
     }
-    const http = config.listeners.http;
-    if (http.enabled) {
-      const management = new ManagementServer(broker, { host: http.host, port: http.port }, logger);
+    for (const [http, tls] of [[config.listeners.http, undefined], [config.listeners.httpTls, certificates]] as const) {
+      if (!http.enabled) continue;
+      const management = new ManagementServer(broker, { host: http.host, port: http.port, authenticator: options.authenticator ?? security?.authenticator, authorizer: options.authorizer ?? security?.authorizer, tls }, logger);
       const port = await management.listen();
       listeners.push(management);
-      ports['http'] = port;
-      logger.info({ event: 'listener.ready', protocol: 'http', host: http.host, port }, `management API listening on ${http.host}:${port}`);
+      ready(management.name, http.host, port, `management API (${tls === undefined ? 'http' : 'https'}) listening on ${http.host}:${port}`);
     }
   } catch (err) {
     await Promise.all(listeners.map((l) => l.close()));
@@ -169,6 +195,7 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
     await broker.stop();
     lock.release();
     security?.close();
+    certificates?.close();
     throw err;
   }
 
@@ -176,6 +203,7 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
   return {
     broker,
     ports,
+    tls: certificates,
     stop() {
       stopping ??= (async () => {
         await Promise.all(listeners.map((l) => l.close()));
@@ -183,6 +211,7 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
         await broker.stop();
         lock.release();
         security?.close();
+        certificates?.close();
         logger.info({ event: 'broker.stopped' }, 'broker stopped');
       })();
       return stopping;

@@ -6,10 +6,21 @@ import { protocolModules } from '../protocols/registry.js';
 import { startServer, type RunningServer } from './server.js';
 
 /** Two help lines per listener: its port and its address. */
-function listenerHelp(flag: string, title: string, defaultPort: number, env: string): string {
-  const line = (option: string, text: string, variable: string): string => `  ${option.padEnd(21)}${text.padEnd(47)}env ${variable}\n`;
+function listenerHelp(flag: string, title: string, defaultPort: number): string {
+  const env = flag.toUpperCase().replaceAll('-', '_');
+  const line = (option: string, text: string, variable: string): string => `  ${option.padEnd(23)}${text.padEnd(47)}env ${variable}\n`;
   return line(`--${flag}-port PORT`, `${title} port (default ${defaultPort})`, `FERRY_${env}_PORT`) + line(`--${flag}-host HOST`, `${title} address (default 0.0.0.0)`, `FERRY_${env}_HOST`);
 }
+
+/** Listener options: every protocol's, WebSocket's, HTTP's, then their TLS listeners (off by default). */
+const listenerHelps = [
+  ...protocolModules.map((m) => listenerHelp(m.name, m.title, m.defaultPort)),
+  listenerHelp('ws', 'WebSocket', 61614),
+  listenerHelp('http', 'management API', 8161),
+  ...protocolModules.map((m) => listenerHelp(`${m.name}-tls`, `${m.title} over TLS`, m.defaultTlsPort)),
+  listenerHelp('ws-tls', 'wss (WebSocket over TLS)', 61615),
+  listenerHelp('http-tls', 'management API (https)', 8162),
+].join('');
 
 export const startHelp = `Usage: ferry start [options]
 
@@ -17,19 +28,27 @@ Starts the broker. Settings come from the defaults, then the configuration file,
 variables, then these options (each later one wins).
 
 Options:
-  --config FILE        YAML configuration file                        env FERRY_CONFIG
-  --data DIR           data folder (default ./data)                   env FERRY_DATA
-${protocolModules.map((m) => listenerHelp(m.name, m.title, m.defaultPort, m.name.toUpperCase())).join('')}${listenerHelp('ws', 'WebSocket', 61614, 'WS')}${listenerHelp('http', 'management API', 8161, 'HTTP')}  --broker-name NAME   broker name, used in message ids               env FERRY_BROKER_NAME
-  --log-level LEVEL    trace, debug, info, warn, error, fatal, silent env FERRY_LOG_LEVEL
-  -h, --help           show this help
+  --config FILE          YAML configuration file                        env FERRY_CONFIG
+  --data DIR             data folder (default ./data)                   env FERRY_DATA
+${listenerHelps}  --broker-name NAME     broker name, used in message ids               env FERRY_BROKER_NAME
+  --log-level LEVEL      trace, debug, info, warn, error, fatal, silent env FERRY_LOG_LEVEL
+  -h, --help             show this help
 
-A PORT is a number, 0 (a free port, which the log names) or "off" (no listener).
+A PORT is a number, 0 (a free port, which the log names) or "off" (no listener). A TLS
+listener needs tls.cert and tls.key in the configuration file; its port switches it on.
 Logs are JSON lines on standard output. When a listener is bound, a line with
 "event":"listener.ready" gives its protocol and port. SIGINT or SIGTERM stops the broker cleanly.
 `;
 
 /** Listener option prefixes and the configuration key each sets: every protocol's, WebSocket's, HTTP's. */
-const listenerFlags: readonly (readonly [flag: string, key: string])[] = [...protocolModules.map((m) => [m.name, m.name] as const), ['ws', 'websocket'], ['http', 'http']];
+const listenerFlags: readonly (readonly [flag: string, key: string])[] = [
+  ...protocolModules.map((m) => [m.name, m.name] as const),
+  ['ws', 'websocket'],
+  ['http', 'http'],
+  ...protocolModules.map((m) => [`${m.name}-tls`, `${m.name}Tls`] as const),
+  ['ws-tls', 'websocketTls'],
+  ['http-tls', 'httpTls'],
+];
 
 type Json = string | number | boolean;
 
@@ -99,7 +118,7 @@ export function startOverrides(argv: readonly string[], env: NodeJS.ProcessEnv):
   const settings: Setting[] = [
     [env['FERRY_DATA'], text(values.data), 'data', (v, s) => set('data', v, s)],
     ...listenerFlags.flatMap(([flag, key]): Setting[] => {
-      const env_ = flag.toUpperCase();
+      const env_ = flag.toUpperCase().replaceAll('-', '_');
       const option = values as Record<string, string | boolean | undefined>;
       return [
         [env[`FERRY_${env_}_PORT`], text(option[`${flag}-port`]), `${flag}-port`, (v, s) => portSetting(set, key, v, s)],
@@ -110,7 +129,7 @@ export function startOverrides(argv: readonly string[], env: NodeJS.ProcessEnv):
     [env['FERRY_LOG_LEVEL'], text(values['log-level']), 'log-level', (v, s) => set('log.level', v, s)],
   ];
   for (const [fromEnv, fromArgs, name, apply] of settings) {
-    if (fromEnv !== undefined && fromEnv !== '') apply(fromEnv, `FERRY_${name.toUpperCase().replace('-', '_')}`);
+    if (fromEnv !== undefined && fromEnv !== '') apply(fromEnv, `FERRY_${name.toUpperCase().replaceAll('-', '_')}`);
     if (fromArgs !== undefined) apply(fromArgs, `--${name}`);
   }
   return { configFile: text(values.config) ?? (env['FERRY_CONFIG'] || undefined), overrides, origins, help: values.help === true };

@@ -1,4 +1,5 @@
-import { connect, type Socket } from 'node:net';
+import { connect, isIP, type Socket } from 'node:net';
+import { connect as connectTls } from 'node:tls';
 import { FerryError } from '../errors.js';
 import { StompParser, encodeFrame, type StompFrame } from '../protocols/stomp/index.js';
 
@@ -27,10 +28,14 @@ export class StompClient {
     socket.on('close', () => this.die(new FerryError('FERRY_CONNECTION_CLOSED', 'the broker closed the connection')));
   }
 
-  static async open(host: string, port: number, headers: Record<string, string> = {}): Promise<StompClient> {
-    const socket = connect({ host, port });
+  /** Connects and logs in; with `tls`, over TLS, verifying the broker against `tls.ca` (or the system's authorities). */
+  static async open(host: string, port: number, headers: Record<string, string> = {}, tls?: { readonly ca?: Buffer | undefined }): Promise<StompClient> {
+    const socket =
+      tls === undefined
+        ? connect({ host, port })
+        : connectTls({ host, port, ...(tls.ca === undefined ? {} : { ca: tls.ca }), ...(isIP(host) === 0 ? { servername: host } : {}) });
     await new Promise<void>((resolve, reject) => {
-      socket.once('connect', resolve);
+      socket.once(tls === undefined ? 'connect' : 'secureConnect', resolve);
       socket.once('error', reject);
     });
     const client = new StompClient(socket);

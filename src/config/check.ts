@@ -54,7 +54,17 @@ function compositeProblem(config: FerryConfig): ConfigProblem | undefined {
   return undefined;
 }
 
+/** A TLS listener needs a certificate and its key to present. */
+function tlsProblem(config: FerryConfig): ConfigProblem | undefined {
+  for (const [name, listener] of Object.entries(config.listeners)) {
+    if (!name.endsWith('Tls') || !listener.enabled) continue;
+    const missing = config.tls.cert === undefined ? 'tls.cert' : config.tls.key === undefined ? 'tls.key' : undefined;
+    if (missing !== undefined) return { key: missing, other: `listeners.${name}.port`, problem: `listeners.${name} is on, so ${missing} must name a PEM file` };
+  }
+  return undefined;
+}
+
 /** The first mistake across keys, if any. */
 export function checkConfig(config: FerryConfig): ConfigProblem | undefined {
-  return listenerClash(config) ?? compositeProblem(config);
+  return listenerClash(config) ?? tlsProblem(config) ?? compositeProblem(config);
 }

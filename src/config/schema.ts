@@ -5,11 +5,11 @@ const port = z.number().int().min(0).max(65535);
 const positiveInt = z.number().int().positive();
 const milliseconds = z.number().int().min(0);
 
-const listener = (defaultPort: number) =>
+const listener = (defaultPort: number, enabled = true) =>
   z
     .object({
       /** false switches the listener off. */
-      enabled: z.boolean().default(true),
+      enabled: z.boolean().default(enabled),
       host: z.string().min(1).default('0.0.0.0'),
       /** 0 picks a free port; the log says which. */
       port: port.default(defaultPort),
@@ -19,6 +19,11 @@ const listener = (defaultPort: number) =>
 
 /** A listener for each registered protocol, on its default port. */
 const protocolListeners = Object.fromEntries(protocolModules.map((m) => [m.name, listener(m.defaultPort)])) as { [K in ProtocolName]: ReturnType<typeof listener> };
+
+/** A TLS listener for each registered protocol (`stompTls`, ...), off until switched on. */
+const protocolTlsListeners = Object.fromEntries(protocolModules.map((m) => [`${m.name}Tls`, listener(m.defaultTlsPort, false)])) as {
+  [K in ProtocolName as `${K}Tls`]: ReturnType<typeof listener>;
+};
 
 /** Each registered protocol's own section (`stomp`, `amqp`, `mqtt`), schema and defaults from its folder. */
 const protocolSections = Object.fromEntries(protocolModules.map((m) => [m.name, m.optionsSchema])) as {
@@ -206,6 +211,11 @@ export const configSchema = z
         http: listener(8161),
         /** The protocols that name WebSocket subprotocols, told apart by subprotocol. */
         websocket: listener(61614),
+        ...protocolTlsListeners,
+        /** The management API over https. */
+        httpTls: listener(8162, false),
+        /** WebSocket over TLS (wss). */
+        websocketTls: listener(61615, false),
       })
       .strict()
       .default({}),
@@ -223,6 +233,26 @@ export const configSchema = z
         pingInterval: milliseconds.default(30_000),
         /** ms a client has to send its upgrade request after connecting. */
         handshakeTimeout: positiveInt.default(10_000),
+        /**
+         * Web page origins (`https://app.example.com`) whose scripts may connect, besides pages
+         * served from the broker's own host and port; `*` allows any. Clients that send no Origin
+         * (every client but a browser) are not affected.
+         */
+        allowedOrigins: z.array(z.string().min(1)).default([]),
+      })
+      .strict()
+      .default({}),
+    /** The certificate every TLS listener presents; relative to the configuration file. */
+    tls: z
+      .object({
+        /** PEM file: the server's certificate, then any intermediate certificates. */
+        cert: z.string().min(1).optional(),
+        /** PEM file: its private key (unencrypted). */
+        key: z.string().min(1).optional(),
+        /** PEM file of the certificate authorities that client certificates are verified against. */
+        ca: z.string().min(1).optional(),
+        /** Ask clients for a certificate; one without a certificate, or with one that does not verify, still connects, as a client without one. */
+        requestCert: z.boolean().default(false),
       })
       .strict()
       .default({}),

@@ -29,6 +29,8 @@ export interface ProtocolModule<Options, Name extends string = string> {
   /** How the documentation and help text name it. */
   readonly title: string;
   readonly defaultPort: number;
+  /** Its TLS listener's port (`listeners.<name>Tls`), off unless switched on. */
+  readonly defaultTlsPort: number;
   readonly webSocketProtocols: readonly string[];
   /** Its configuration section, with every default. */
   readonly optionsSchema: ZodType<Options, ZodTypeDef, unknown>;

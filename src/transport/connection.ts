@@ -90,7 +90,10 @@ export class SocketConnection implements TransportConnection {
   private isClosed = false;
   private closeError: Error | undefined;
 
-  constructor(private readonly socket: Socket) {
+  constructor(
+    private readonly socket: Socket,
+    readonly peerCertificate?: PeerCertificate,
+  ) {
     this.remoteAddress = addressWithPort(socket.remoteAddress, socket.remotePort);
     socket.setNoDelay(true);
     socket.on('drain', () => this.drained());

@@ -1,19 +1,24 @@
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import type { BrokerAccess, Logger } from '../core/index.js';
 import type { ProtocolAdapter } from './adapter.js';
 import { bind, boundPort } from './bind.js';
 import { SocketConnection } from './connection.js';
+import { handshakeFailed, verifiedPeerCertificate, type TlsCertificates } from './tls.js';
 
 export interface TcpListenerOptions {
   readonly host: string;
   readonly port: number;
   /** Unsent bytes per connection past which deliveries to it pause until the socket drains. */
   readonly writeHighWaterMark: number;
+  /** Speak TLS with this certificate. */
+  readonly tls?: TlsCertificates | undefined;
 }
 
-/** Accepts TCP connections on one port and hands each to one protocol adapter. */
+/** Accepts TCP (or TLS) connections on one port and hands each to one protocol adapter. */
 export class TcpListener {
   private server: Server | undefined;
+  private secure: TlsServer | undefined;
   private readonly connections = new Set<SocketConnection>();
 
   constructor(
@@ -23,11 +28,26 @@ export class TcpListener {
     private readonly logger: Logger,
   ) {}
 
+  /** The name listeners and logs use: the protocol's, with `-tls` for a TLS listener. */
+  get name(): string {
+    return this.options.tls === undefined ? this.adapter.name : `${this.adapter.name}-tls`;
+  }
+
   /** Starts listening; resolves with the bound port (useful with port 0). */
   listen(): Promise<number> {
-    const server = createServer({ highWaterMark: this.options.writeHighWaterMark, pauseOnConnect: true }, (socket) => this.accept(socket));
+    const tls = this.options.tls;
+    let server: Server;
+    if (tls === undefined) {
+      server = createServer({ highWaterMark: this.options.writeHighWaterMark, pauseOnConnect: true }, (socket) => this.accept(socket));
+    } else {
+      // no pauseOnConnect here: the handshake needs the socket read; the connection pauses once it is made
+      const secure = createTlsServer({ ...tls.serverOptions(), highWaterMark: this.options.writeHighWaterMark }, (socket) => this.accept(socket, socket));
+      secure.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => handshakeFailed(this.logger, this.name, socket, err));
+      tls.serve(secure);
+      this.secure = server = secure;
+    }
     this.server = server;
-    return bind(server, this.options.port, this.options.host, this.adapter.name, this.logger);
+    return bind(server, this.options.port, this.options.host, this.name, this.logger);
   }
 
   get port(): number | undefined {
@@ -43,13 +63,14 @@ export class TcpListener {
     const server = this.server;
     if (server === undefined) return;
     this.server = undefined;
+    if (this.secure !== undefined) this.options.tls?.forget(this.secure);
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     for (const connection of this.connections) connection.end();
     await closed;
   }
 
-  private accept(socket: Socket): void {
-    const connection = new SocketConnection(socket);
+  private accept(socket: Socket, secure?: TLSSocket): void {
+    const connection = new SocketConnection(socket, secure === undefined ? undefined : verifiedPeerCertificate(secure));
     this.connections.add(connection);
     socket.once('close', () => this.connections.delete(connection));
     try {

@@ -2,6 +2,7 @@ import { FerryError } from '../errors.js';
 import { isUtf8 } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
+import type { PeerCertificate } from '../core/index.js';
 import { newConnectionId, type TransportConnection, type TransportHandler } from './connection.js';
 
 /**
@@ -19,6 +20,8 @@ export interface WebSocketConnectionOptions {
   readonly writeHighWaterMark: number;
   /** The subprotocol's specification allows only binary data frames: a text frame closes the connection. */
   readonly binaryOnly: boolean;
+  /** The verified certificate a wss client presented. */
+  readonly peerCertificate?: PeerCertificate | undefined;
 }
 
 /**
@@ -44,6 +47,7 @@ export interface WebSocketConnectionOptions {
  */
 export class WebSocketConnection implements TransportConnection {
   readonly id = newConnectionId();
+  readonly peerCertificate: PeerCertificate | undefined;
   private handler: TransportHandler | undefined;
   private queued: Buffer[] = [];
   private queuedBytes = 0;
@@ -62,6 +66,7 @@ export class WebSocketConnection implements TransportConnection {
     readonly remoteAddress: string,
     private readonly options: WebSocketConnectionOptions,
   ) {
+    this.peerCertificate = options.peerCertificate;
     ws.binaryType = 'nodebuffer';
     ws.on('message', (data: Buffer, isBinary: boolean) => this.received(data, isBinary));
     ws.on('error', (err) => {

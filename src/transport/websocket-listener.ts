@@ -1,9 +1,12 @@
-import { createServer, STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { BrokerAccess, Logger } from '../core/index.js';
 import type { ProtocolAdapter } from './adapter.js';
 import { bind, boundPort } from './bind.js';
+import { handshakeFailed, verifiedPeerCertificate, type TlsCertificates } from './tls.js';
 import { WebSocketConnection } from './websocket-connection.js';
 import { addressWithPort } from './connection.js';
 
@@ -18,6 +21,10 @@ export interface WebSocketListenerOptions {
   readonly pingInterval: number;
   /** ms a client has to send its upgrade request after connecting. */
   readonly handshakeTimeout: number;
+  /** Browser origins (`https://app.example.com`) allowed besides the broker's own host; `*` allows any. */
+  readonly allowedOrigins: readonly string[];
+  /** Speak wss with this certificate. */
+  readonly tls?: TlsCertificates | undefined;
 }
 
 /**
@@ -45,6 +52,27 @@ function refuse(socket: Duplex, status: number, text: string): void {
 }
 
 /**
+ * Whether a browser page from `origin` may open a WebSocket here. A request without an Origin
+ * header is no browser's (browsers always send one on a WebSocket upgrade), so it carries no
+ * cookies or other ambient authority of a user and is let through. A page is let in when its
+ * origin is listed, or when it names the very host and port the request is addressed to (the
+ * broker's own pages); any other page could otherwise drive a user's browser to the broker from
+ * a site the user merely visits (cross-site WebSocket hijacking).
+ */
+export function originAllowed(origin: string | undefined, host: string | undefined, allowed: readonly string[]): boolean {
+  if (origin === undefined) return true;
+  if (allowed.includes('*')) return true;
+  const normalized = origin.trim().toLowerCase().replace(/\/$/, '');
+  if (allowed.some((a) => a.trim().toLowerCase().replace(/\/$/, '') === normalized)) return true;
+  if (host === undefined || normalized === 'null') return false;
+  try {
+    return new URL(normalized).host === host.trim().toLowerCase();
+  } catch {
+    return false;
+  }
+}
+
+/**
  * One port for every protocol that has WebSocket subprotocols; the subprotocol a client offers
  * picks the adapter, and the adapter's session is the very one that serves TCP clients.
  *
@@ -55,6 +83,7 @@ function refuse(socket: Duplex, status: number, text: string): void {
  */
 export class WebSocketListener {
   private server: Server | undefined;
+  private secure: HttpsServer | undefined;
   private readonly wss: WebSocketServer;
   private readonly bySubprotocol = new Map<string, ProtocolAdapter>();
   private readonly connections = new Map<WebSocket, WebSocketConnection>();
@@ -94,10 +123,22 @@ export class WebSocketListener {
   async listen(): Promise<number> {
     const timeout = this.options.handshakeTimeout;
     // the server checks its timeouts on this interval, so it bounds how late a silent socket goes
-    const server = createServer({ headersTimeout: timeout, requestTimeout: timeout, connectionsCheckingInterval: Math.min(timeout, 1000) }, (req, res) => {
+    const httpOptions = { headersTimeout: timeout, requestTimeout: timeout, connectionsCheckingInterval: Math.min(timeout, 1000) };
+    const answer = (_req: IncomingMessage, res: ServerResponse): void => {
       res.writeHead(426, { 'Content-Type': 'text/plain; charset=utf-8', Upgrade: 'websocket', Connection: 'close' });
       res.end(`This is Ferry's WebSocket port; connect with one of the subprotocols ${this.subprotocols.join(', ')}.\n`);
-    });
+    };
+    const tls = this.options.tls;
+    let server: Server;
+    if (tls === undefined) {
+      server = createServer(httpOptions, answer);
+    } else {
+      const secure = createHttpsServer({ ...httpOptions, ...tls.serverOptions() }, answer);
+      secure.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => handshakeFailed(this.logger, this.name, socket, err));
+      tls.serve(secure);
+      this.secure = secure;
+      server = secure;
+    }
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
       if (!socket.writable) socket.destroy();
@@ -105,12 +146,17 @@ export class WebSocketListener {
       else refuse(socket, 400, 'Bad request');
     });
     this.server = server;
-    const port = await bind(server, this.options.port, this.options.host, 'websocket', this.logger);
+    const port = await bind(server, this.options.port, this.options.host, this.name, this.logger);
     if (this.options.pingInterval > 0) {
       this.pinger = setInterval(() => this.ping(), this.options.pingInterval);
       this.pinger.unref();
     }
     return port;
+  }
+
+  /** `websocket`, or `websocket-tls` for wss. */
+  get name(): string {
+    return this.options.tls === undefined ? 'websocket' : 'websocket-tls';
   }
 
   get port(): number | undefined {
@@ -126,6 +172,7 @@ export class WebSocketListener {
     const server = this.server;
     if (server === undefined) return;
     this.server = undefined;
+    if (this.secure !== undefined) this.options.tls?.forget(this.secure);
     clearInterval(this.pinger);
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     const gone = [...this.connections.keys()].map((ws) => new Promise<void>((resolve) => ws.once('close', () => resolve())));
@@ -136,6 +183,15 @@ export class WebSocketListener {
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
+    const origin = req.headers.origin;
+    if (!originAllowed(origin, req.headers.host, this.options.allowedOrigins)) {
+      this.logger.warn(
+        { event: 'websocket.origin-refused', protocol: this.name, origin, host: req.headers.host, remoteAddress: addressWithPort(req.socket.remoteAddress, req.socket.remotePort) },
+        `WebSocket upgrade from a page at ${origin ?? ''} refused: not in websocket.allowedOrigins`,
+      );
+      refuse(socket, 403, `Pages from ${origin ?? ''} may not connect here; the broker's websocket.allowedOrigins lists those that may`);
+      return;
+    }
     const offered = offeredSubprotocols(req.headers['sec-websocket-protocol']);
     const adapter = offered.map((p) => this.bySubprotocol.get(p)).find((a) => a !== undefined);
     if (adapter === undefined) {
@@ -151,6 +207,7 @@ export class WebSocketListener {
     const connection = new WebSocketConnection(ws, socket, remoteAddress, {
       writeHighWaterMark: this.options.writeHighWaterMark,
       binaryOnly: binaryOnlySubprotocols.has(ws.protocol),
+      peerCertificate: this.options.tls === undefined ? undefined : verifiedPeerCertificate(req.socket as TLSSocket),
     });
     this.connections.set(ws, connection);
     this.alive.add(ws);

@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
+import { createHash, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { loadConfig } from '../../src/config/index.js';
-import { startBroker, type TestBroker } from '../helpers/broker.js';
+import type { TestBroker } from '../helpers/broker.js';
+import { makeCertificates, startTlsBroker, type TlsPorts } from '../helpers/tls.js';
 import { subscribeConfirmed, uniqueName } from '../helpers/raw-stomp.js';
 import { connectStomp, type StompTestClient } from '../helpers/stomp.js';
 import { openWebSocket } from '../helpers/ws.js';
@@ -24,7 +26,7 @@ if (missing !== undefined) {
   if (process.env['CI'] !== undefined) throw new Error(`browser test prerequisites missing in CI: ${missing}`);
 }
 
-let broker: TestBroker;
+let broker: TestBroker & { readonly tlsPorts: TlsPorts };
 let pageServer: Server;
 let pageUrl: string;
 let browser: Browser;
@@ -34,7 +36,6 @@ const clients: StompTestClient[] = [];
 
 before(async () => {
   if (missing !== undefined) return;
-  broker = await startBroker();
   pageServer = createServer((req, res) => {
     const file = assets[req.url ?? ''];
     if (file === undefined || !existsSync(file)) {
@@ -47,10 +48,17 @@ before(async () => {
   await new Promise<void>((resolve) => pageServer.listen(0, '127.0.0.1', resolve));
   const address = pageServer.address();
   pageUrl = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}/`;
+  // the page's origin is another port than the broker's, so the broker lists it (websocket.allowedOrigins);
+  // no client certificates asked for: headless Chromium, which has no way to pick one, hangs up when asked
+  const certs = makeCertificates();
+  broker = await startTlsBroker(certs, { 'websocket.allowedOrigins': [new URL(pageUrl).origin], 'tls.requestCert': false });
+  // the test CA is not in Chromium's store: Chromium is told to accept the broker's key, and only it
+  const serverKey = new X509Certificate(certs.pem(certs.serverCert)).publicKey.export({ type: 'spki', format: 'der' });
+  const pinned = createHash('sha256').update(serverKey).digest('base64');
   const { chromium } = await import('playwright-core');
   browser = await chromium.launch({
     executablePath: chromiumPath,
-    args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: [`--ignore-certificate-errors-spki-list=${pinned}`, '--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
   page = await browser.newPage();
   page.on('console', (m) => {
@@ -91,15 +99,15 @@ interface StompResult {
 }
 
 describe('@stomp/stompjs in headless Chromium', () => {
-  for (const binary of [false, true]) {
-    test(`connects over WebSocket, sends, receives and acknowledges (${binary ? 'binary' : 'text'} frames), across to TCP and back`, { timeout: 60_000, skip: missing }, async () => {
+  for (const [binary, secure] of [[false, false], [true, false], [false, true]] as const) {
+    test(`connects over ${secure ? 'wss' : 'WebSocket'}, sends, receives and acknowledges (${binary ? 'binary' : 'text'} frames), across to TCP and back`, { timeout: 60_000, skip: missing }, async () => {
       const loaded = await page.evaluate(() => (globalThis as unknown as { ferry: { loaded: { stomp: boolean } } }).ferry.loaded);
       assert.equal(loaded.stomp, true, `the STOMP bundle did not load: ${pageErrors.join('; ')}`);
       const name = uniqueName('browser.stomp');
       const tcp = await tcpClient();
       await tcp.sendConfirmed(`/queue/${name}.fromNode`, 'waiting for the browser ✓', { type: 'note' });
       const result = await inPage<StompResult>('stompRoundTrip', {
-        url: `ws://127.0.0.1:${broker.wsPort}/stomp`,
+        url: secure ? `wss://127.0.0.1:${broker.tlsPorts.websocket}/stomp` : `ws://127.0.0.1:${broker.wsPort}/stomp`,
         loop: `/queue/${name}.loop`,
         fromNode: `/queue/${name}.fromNode`,
         toNode: `/queue/${name}.toNode`,

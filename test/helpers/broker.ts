@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { DestinationStream } from 'pino';
 import { loadConfig, type ConfigValue } from '../../src/config/index.js';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/cli/server.js';
 import { protocolModules, type ProtocolName } from '../../src/protocols/registry.js';
@@ -21,14 +22,14 @@ export interface TestBroker {
 /**
  * A real broker in this process: every protocol on 127.0.0.1 port 0, a temporary data folder, logs off.
  * `settings` are dotted configuration keys (`stomp.connectTimeout`) with their values, over
- * `configFile` when one is given.
+ * `configFile` when one is given; `logTo` takes the log lines (from debug up) for a test that looks at them.
  */
 export interface TestServerOptions extends ServerOptions {
   /** Collect the broker's log lines (parsed) here, at `log.level` or info, instead of dropping them. */
   readonly logLines?: Record<string, unknown>[];
 }
 
-export async function startBroker(settings: Record<string, ConfigValue> = {}, testOptions: TestServerOptions = {}, configFile?: string): Promise<TestBroker> {
+export async function startBroker(settings: Record<string, ConfigValue> = {}, testOptions: TestServerOptions = {}, configFile?: string, logTo?: DestinationStream): Promise<TestBroker> {
   const { logLines, ...options } = testOptions;
   const dataDir = mkdtempSync(join(tmpdir(), 'ferry-test-'));
   const overrides = new Map<string, ConfigValue>([
@@ -45,7 +46,9 @@ export async function startBroker(settings: Record<string, ConfigValue> = {}, te
   const config = loadConfig(configFile, overrides);
   const { pino } = await import('pino');
   const logger =
-    logLines === undefined
+    logTo !== undefined
+      ? pino({ level: 'debug' }, logTo)
+      : logLines === undefined
       ? pino({ level: config.log.level })
       : pino({ level: config.log.level }, { write: (line: string) => void logLines.push(JSON.parse(line) as Record<string, unknown>) });
   const server = await startServer(config, logger, options);

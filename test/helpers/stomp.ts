@@ -1,5 +1,6 @@
 import { Client, type IFrame, type IMessage, type StompHeaders, type StompSubscription } from '@stomp/stompjs';
 import { TCPWrapper } from '@stomp/tcp-wrapper';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { Inbox as BaseInbox } from './inbox.js';
 
 export interface StompTestClient {
@@ -24,16 +25,25 @@ export class Inbox extends BaseInbox<IMessage> {
   }
 }
 
-/** Connects @stomp/stompjs over TCP (its official TCP wrapper) and waits for CONNECTED. */
+/** The TCP wrapper over TLS, through the socket factory it offers for overriding. */
+function tlsWrapper(options: ConnectionOptions): typeof TCPWrapper {
+  return class extends TCPWrapper {
+    protected override getSocket(port: number, host: string): ReturnType<TCPWrapper['getSocket']> {
+      return tlsConnect({ port, host, ...options });
+    }
+  };
+}
+
+/** Connects @stomp/stompjs over TCP (its official TCP wrapper), or TLS with `tls`, and waits for CONNECTED. */
 export async function connectStomp(
   port: number,
-  options: { version?: '1.0' | '1.1' | '1.2'; headers?: StompHeaders; heartbeatIncoming?: number; heartbeatOutgoing?: number } = {},
+  options: { version?: '1.0' | '1.1' | '1.2'; headers?: StompHeaders; heartbeatIncoming?: number; heartbeatOutgoing?: number; tls?: ConnectionOptions } = {},
 ): Promise<StompTestClient> {
   const errors: IFrame[] = [];
   let onClosed!: () => void;
   const closed = new Promise<void>((resolve) => (onClosed = resolve));
   const client = new Client({
-    webSocketFactory: () => new TCPWrapper('127.0.0.1', port),
+    webSocketFactory: () => (options.tls === undefined ? new TCPWrapper('127.0.0.1', port) : new (tlsWrapper(options.tls))('127.0.0.1', port)),
     connectHeaders: { host: 'localhost', ...(options.headers ?? {}) },
     reconnectDelay: 0,
     heartbeatIncoming: options.heartbeatIncoming ?? 0,

@@ -1,5 +1,5 @@
 import { Client, Versions, type IFrame, type StompHeaders } from '@stomp/stompjs';
-import { WebSocket, type RawData } from 'ws';
+import { WebSocket, type ClientOptions, type RawData } from 'ws';
 import { stompTestClient, type StompTestClient } from './stomp.js';
 
 export const stompSubprotocols = ['v12.stomp', 'v11.stomp', 'v10.stomp'];
@@ -15,6 +15,8 @@ export interface StompWsOptions {
   readonly heartbeatOutgoing?: number;
   /** Called with every WebSocket message the client receives, before stompjs sees it. */
   readonly onRawMessage?: (data: RawData, isBinary: boolean) => void;
+  /** wss, with these TLS options (ca, cert, key). */
+  readonly tls?: ClientOptions;
 }
 
 /** Connects @stomp/stompjs over a real WebSocket (the `ws` package) and waits for CONNECTED. */
@@ -25,7 +27,7 @@ export async function connectStompWs(port: number, options: StompWsOptions = {})
   let socket: WebSocket | undefined;
   const client = new Client({
     webSocketFactory: () => {
-      socket = new WebSocket(`ws://127.0.0.1:${port}/stomp`, [...(options.subprotocols ?? stompSubprotocols)]);
+      socket = new WebSocket(`${options.tls === undefined ? 'ws' : 'wss'}://127.0.0.1:${port}/stomp`, [...(options.subprotocols ?? stompSubprotocols)], options.tls ?? {});
       if (options.onRawMessage !== undefined) socket.on('message', options.onRawMessage);
       return socket;
     },

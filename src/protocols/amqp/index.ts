@@ -6,6 +6,7 @@ export const amqpProtocol: ProtocolModule<AmqpOptions, 'amqp'> = {
   name: 'amqp',
   title: 'AMQP 1.0',
   defaultPort: 5672,
+  defaultTlsPort: 5671,
   webSocketProtocols: amqpWebSocketProtocols,
   optionsSchema: amqpOptionsSchema,
   createAdapter: createAmqpAdapter,

@@ -6,6 +6,7 @@ export const mqttProtocol: ProtocolModule<MqttOptions, 'mqtt'> = {
   name: 'mqtt',
   title: 'MQTT',
   defaultPort: 1883,
+  defaultTlsPort: 8883,
   webSocketProtocols: mqttWebSocketProtocols,
   optionsSchema: mqttOptionsSchema,
   createAdapter: createMqttAdapter,

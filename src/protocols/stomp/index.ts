@@ -6,6 +6,7 @@ export const stompProtocol: ProtocolModule<StompOptions, 'stomp'> = {
   name: 'stomp',
   title: 'STOMP',
   defaultPort: 61613,
+  defaultTlsPort: 61612,
   webSocketProtocols: stompWebSocketProtocols,
   optionsSchema: stompOptionsSchema,
   createAdapter: createStompAdapter,

@@ -1,0 +1,183 @@
+import { X509Certificate } from 'node:crypto';
+import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import { createSecureContext, type SecureContextOptions, type TLSSocket, type TlsOptions } from 'node:tls';
+import type { Logger, PeerCertificate } from '../core/index.js';
+import { addressWithPort } from './connection.js';
+
+export interface TlsFiles {
+  /** PEM: the server's certificate chain. */
+  readonly cert: string;
+  /** PEM: its private key. */
+  readonly key: string;
+  /** PEM: the authorities client certificates are verified against. */
+  readonly ca?: string | undefined;
+  /** Ask clients for a certificate (never required: a client without one is just not identified by it). */
+  readonly requestCert: boolean;
+}
+
+/** Something whose certificate can be swapped while it runs: a tls.Server or https.Server. */
+interface SecureServer {
+  setSecureContext(options: SecureContextOptions): void;
+}
+
+/**
+ * A change to a file often comes as several events (truncate, write, rename), and a certificate and
+ * its key are seldom replaced in the same instant: the reload waits this long after the last event,
+ * so it reads the finished pair rather than warning about a half-written one.
+ */
+const SETTLE_MS = 100;
+
+/**
+ * The certificate every TLS listener presents, read from its files and read again when they change.
+ * A new pair that does not load (unreadable, not PEM, key not matching) leaves the old one in
+ * place with a warning; connections already open keep the context they were made with.
+ */
+export class TlsCertificates {
+  private options: SecureContextOptions;
+  private readonly servers = new Set<SecureServer>();
+  private readonly watchers: FSWatcher[] = [];
+  private settle: NodeJS.Timeout | undefined;
+  private readonly reloadListeners: ((outcome: { ok: boolean; error?: Error }) => void)[] = [];
+
+  /** Reads the files; throws what Node says when they do not load, for the caller to phrase. */
+  constructor(
+    private readonly files: TlsFiles,
+    private readonly logger: Logger,
+  ) {
+    this.options = this.read();
+  }
+
+  /** Options for `tls.createServer` / `https.createServer`. */
+  serverOptions(): TlsOptions {
+    return {
+      ...this.options,
+      minVersion: 'TLSv1.2',
+      requestCert: this.files.requestCert,
+      // a client without a (valid) certificate still connects; only `socket.authorized` makes it count
+      rejectUnauthorized: false,
+    };
+  }
+
+  /** Starts following the files' changes for this server. */
+  serve(server: SecureServer): void {
+    this.servers.add(server);
+    if (this.watchers.length === 0) this.watch();
+  }
+
+  forget(server: SecureServer): void {
+    this.servers.delete(server);
+  }
+
+  /** Called after each reload attempt (tests and logs wait on it). */
+  onReload(listener: (outcome: { ok: boolean; error?: Error }) => void): void {
+    this.reloadListeners.push(listener);
+  }
+
+  /** Reads the files again and, if they load, gives every server the new pair. */
+  reload(): void {
+    let outcome: { ok: boolean; error?: Error };
+    try {
+      this.options = this.read();
+      for (const server of this.servers) server.setSecureContext(this.options);
+      this.logger.info({ event: 'tls.reloaded', cert: this.files.cert }, 'TLS certificate reloaded');
+      outcome = { ok: true };
+    } catch (err) {
+      this.logger.warn({ event: 'tls.reload-failed', cert: this.files.cert, key: this.files.key, reason: (err as Error).message }, 'new TLS certificate does not load; keeping the old one');
+      outcome = { ok: false, error: err as Error };
+    }
+    for (const listener of this.reloadListeners) listener(outcome);
+  }
+
+  close(): void {
+    clearTimeout(this.settle);
+    for (const watcher of this.watchers) watcher.close();
+    this.watchers.length = 0;
+    this.servers.clear();
+  }
+
+  private read(): SecureContextOptions {
+    const options: SecureContextOptions = {
+      cert: readFileSync(this.files.cert),
+      key: readFileSync(this.files.key),
+      ...(this.files.ca === undefined ? {} : { ca: readFileSync(this.files.ca) }),
+    };
+    // builds the context once here so a key that does not match its certificate fails now, not at the next handshake
+    createSecureContext(options);
+    return options;
+  }
+
+  /**
+   * Watches the folders rather than the files: a certificate renewed by writing a new file and
+   * renaming it over the old one (as certbot and `mv` do) leaves a watch on the old file's inode
+   * deaf to every later change.
+   */
+  private watch(): void {
+    const paths = [this.files.cert, this.files.key, ...(this.files.ca === undefined ? [] : [this.files.ca])];
+    const byFolder = new Map<string, Set<string>>();
+    for (const path of paths) {
+      const names = byFolder.get(dirname(path)) ?? new Set<string>();
+      names.add(basename(path));
+      byFolder.set(dirname(path), names);
+    }
+    for (const [folder, names] of byFolder) {
+      try {
+        const watcher = watch(folder, { persistent: false }, (_event, name) => {
+          if (name === null || names.has(name.toString())) this.changed();
+        });
+        watcher.on('error', (err) => this.logger.warn({ event: 'tls.watch-failed', folder, reason: err.message }, 'cannot follow changes to the TLS files'));
+        this.watchers.push(watcher);
+      } catch (err) {
+        this.logger.warn({ event: 'tls.watch-failed', folder, reason: (err as Error).message }, 'cannot follow changes to the TLS files; restart to load new ones');
+      }
+    }
+  }
+
+  private changed(): void {
+    clearTimeout(this.settle);
+    this.settle = setTimeout(() => this.reload(), SETTLE_MS);
+    this.settle.unref();
+  }
+}
+
+/**
+ * The certificate a TLS client presented, if it verified against `tls.ca`: the subject as
+ * `CN=alice,O=Shop`, the alternative names as OpenSSL prints them (`DNS:x`, `email:y`, `URI:z`,
+ * `IP Address:127.0.0.1`), and the SHA-256 fingerprint. An unverified one is no identity at all.
+ */
+export function verifiedPeerCertificate(socket: TLSSocket): PeerCertificate | undefined {
+  if (!socket.authorized) return undefined;
+  const raw = socket.getPeerCertificate(false).raw;
+  if (raw === undefined || raw.length === 0) return undefined;
+  const certificate = new X509Certificate(raw);
+  return {
+    // X509Certificate gives one attribute a line, in the certificate's order
+    subject: certificate.subject.split('\n').join(','),
+    subjectAltNames: splitAltNames(certificate.subjectAltName),
+    fingerprint256: certificate.fingerprint256,
+  };
+}
+
+/** OpenSSL's `DNS:a, DNS:b` list; a name holding a comma comes JSON-quoted (`DNS:"a, b"`). */
+function splitAltNames(list: string | undefined): string[] {
+  if (list === undefined || list === '') return [];
+  const names: string[] = [];
+  const pattern = /([A-Za-z ]+):("(?:[^"\\]|\\.)*"|[^,]*)(?:, |$)/gy;
+  let match: RegExpExecArray | null;
+  while ((match = pattern.exec(list)) !== null && match[0] !== '') {
+    const value = match[2]!.startsWith('"') ? (JSON.parse(match[2]!) as string) : match[2]!;
+    names.push(`${match[1]!}:${value}`);
+  }
+  return names;
+}
+
+/**
+ * A client that did not complete the TLS handshake (a plain-text client on a TLS port, a protocol
+ * version or certificate it refused): Node has closed that socket already, and nothing else is
+ * touched. One line at info: it is the client's mistake, and a port scanner makes many.
+ */
+export function handshakeFailed(logger: Logger, listener: string, socket: TLSSocket, err: NodeJS.ErrnoException): void {
+  // a peer that reset the connection has taken its address with it
+  const remote = socket.remoteAddress === undefined ? 'unknown' : addressWithPort(socket.remoteAddress, socket.remotePort);
+  logger.info({ event: 'tls.handshake-failed', protocol: listener, remoteAddress: remote, reason: err.code ?? err.message }, `TLS handshake with ${remote} failed: ${err.message}`);
+}

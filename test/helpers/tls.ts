@@ -1,0 +1,99 @@
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import type { ConfigValue } from '../../src/config/index.js';
+import type { ServerOptions } from '../../src/cli/server.js';
+import { startBroker, type TestBroker } from './broker.js';
+
+export interface TestCertificates {
+  readonly dir: string;
+  /** Paths of the files docs/examples/secure/make-certs.sh makes. */
+  readonly ca: string;
+  readonly serverCert: string;
+  readonly serverKey: string;
+  readonly admin: { readonly cert: string; readonly key: string };
+  readonly reader: { readonly cert: string; readonly key: string };
+  /** PEM contents, for clients' options. */
+  pem(path: string): Buffer;
+}
+
+/** Runs the example's make-certs.sh into a fresh copy of its folder (a few hundred ms of openssl). */
+export function makeCertificates(): TestCertificates {
+  const source = fileURLToPath(new URL('../../../docs/examples/secure', import.meta.url));
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-certs-'));
+  cpSync(source, dir, { recursive: true, filter: (path) => !path.endsWith('.pem') });
+  execFileSync('sh', [join(dir, 'make-certs.sh')], { stdio: 'ignore' });
+  return {
+    dir,
+    ca: join(dir, 'ca.pem'),
+    serverCert: join(dir, 'server.pem'),
+    serverKey: join(dir, 'server-key.pem'),
+    admin: { cert: join(dir, 'admin.pem'), key: join(dir, 'admin-key.pem') },
+    reader: { cert: join(dir, 'reader.pem'), key: join(dir, 'reader-key.pem') },
+    pem: (path) => readFileSync(path),
+  };
+}
+
+/** The bound port of each TLS listener of a test broker. */
+export interface TlsPorts {
+  readonly stomp: number;
+  readonly mqtt: number;
+  readonly amqp: number;
+  readonly websocket: number;
+  readonly http: number;
+}
+
+/** Log lines a broker wrote, parsed, with a wait for one that matches. */
+export class LogLines extends Writable {
+  readonly lines: Record<string, unknown>[] = [];
+  private waiters: { match: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: () => void): void {
+    for (const text of chunk.toString('utf8').split('\n')) {
+      if (text.trim() === '') continue;
+      const line = JSON.parse(text) as Record<string, unknown>;
+      this.lines.push(line);
+      this.waiters = this.waiters.filter((w) => {
+        if (!w.match(line)) return true;
+        w.resolve(line);
+        return false;
+      });
+    }
+    callback();
+  }
+
+  /** Resolves with the first line (past or future) that matches. */
+  waitFor(match: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
+    const seen = this.lines.find(match);
+    if (seen !== undefined) return Promise.resolve(seen);
+    return new Promise((resolve) => this.waiters.push({ match, resolve }));
+  }
+}
+
+/**
+ * A test broker (see startBroker) with the certificates of `certs` and every TLS listener on
+ * 127.0.0.1 port 0 beside the plain ones; client certificates are asked for and checked against the CA.
+ */
+export async function startTlsBroker(
+  certs: TestCertificates,
+  settings: Record<string, ConfigValue> = {},
+  options: ServerOptions = {},
+  logTo?: LogLines,
+): Promise<TestBroker & { readonly tlsPorts: TlsPorts }> {
+  const listeners = ['stompTls', 'mqttTls', 'amqpTls', 'websocketTls', 'httpTls'].flatMap((name): [string, ConfigValue][] => [
+    [`listeners.${name}.enabled`, true],
+    [`listeners.${name}.host`, '127.0.0.1'],
+    [`listeners.${name}.port`, 0],
+  ]);
+  const broker = await startBroker(
+    { 'tls.cert': certs.serverCert, 'tls.key': certs.serverKey, 'tls.ca': certs.ca, 'tls.requestCert': true, ...Object.fromEntries(listeners), ...settings },
+    options,
+    undefined,
+    logTo,
+  );
+  const port = (name: string): number => broker.server.ports[name] ?? 0;
+  return { ...broker, tlsPorts: { stomp: port('stomp-tls'), mqtt: port('mqtt-tls'), amqp: port('amqp-tls'), websocket: port('websocket-tls'), http: port('http-tls') } };
+}

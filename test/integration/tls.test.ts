@@ -1,0 +1,254 @@
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { copyFileSync, renameSync, writeFileSync } from 'node:fs';
+import { connect as tcpConnect } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import type { Authenticator, ConnectRequest, PeerCertificate, Principal } from '../../src/core/index.js';
+import { connectAmqp } from '../helpers/amqp.js';
+import type { TestBroker } from '../helpers/broker.js';
+import { connectMqtt } from '../helpers/mqtt.js';
+import { subscribeConfirmed, uniqueName, within } from '../helpers/raw-stomp.js';
+import { connectStomp } from '../helpers/stomp.js';
+import { LogLines, makeCertificates, startTlsBroker, type TestCertificates, type TlsPorts } from '../helpers/tls.js';
+import { connectStompWs } from '../helpers/ws.js';
+
+/** Lets everyone in, and keeps what each protocol's connect told it. */
+class RecordingAuthenticator implements Authenticator {
+  readonly requests: ConnectRequest[] = [];
+
+  authenticate(request: ConnectRequest): Principal {
+    if (request.internal !== true) this.requests.push(request);
+    return { username: request.credentials?.username, groups: [], internal: request.internal === true };
+  }
+
+  /** The certificate the last connect of `protocol` carried. */
+  last(protocol: string): ConnectRequest {
+    const found = this.requests.filter((r) => r.protocol === protocol).at(-1);
+    assert.ok(found !== undefined, `no ${protocol} connect reached the authenticator`);
+    return found;
+  }
+}
+
+let certs: TestCertificates;
+let broker: TestBroker & { readonly tlsPorts: TlsPorts };
+let ports: TlsPorts;
+const authenticator = new RecordingAuthenticator();
+const logs = new LogLines();
+
+before(async () => {
+  certs = makeCertificates();
+  broker = await startTlsBroker(certs, {}, { authenticator }, logs);
+  ports = broker.tlsPorts;
+});
+
+after(async () => {
+  await broker?.stop();
+});
+
+/** Trust the test CA; present no certificate. */
+const trusting = (): { ca: Buffer } => ({ ca: certs.pem(certs.ca) });
+/** Trust the test CA and present the admin's certificate. */
+const asAdmin = (): { ca: Buffer; cert: Buffer; key: Buffer } => ({ ca: certs.pem(certs.ca), cert: certs.pem(certs.admin.cert), key: certs.pem(certs.admin.key) });
+
+function expectedAdmin(): PeerCertificate {
+  return { subject: 'O=Ferry example,CN=admin', subjectAltNames: ['email:admin@example.com'], fingerprint256: new X509Certificate(certs.pem(certs.admin.cert)).fingerprint256 };
+}
+
+/** Opens a raw TLS socket and resolves once the handshake is done. */
+function handshake(port: number, options: ConnectionOptions): Promise<TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ...options });
+    socket.once('secureConnect', () => resolve(socket));
+    socket.once('error', reject);
+  });
+}
+
+describe('every protocol over TLS, with the clients people use', () => {
+  test('@stomp/stompjs over a TLS socket sends and receives', async () => {
+    const client = await connectStomp(ports.stomp, { tls: trusting() });
+    const queue = `/queue/${uniqueName('tls.stomp')}`;
+    const inbox = await subscribeConfirmed(client, queue);
+    await client.sendConfirmed(queue, 'over tls');
+    assert.equal((await inbox.next()).body, 'over tls');
+    await client.disconnect();
+  });
+
+  test('MQTT.js over mqtts publishes and receives', async () => {
+    const client = await connectMqtt(ports.mqtt, { protocol: 'mqtts', ...trusting(), servername: 'localhost' });
+    const topic = `tls/${uniqueName('mqtt')}`;
+    await client.subscribe(topic, { qos: 1 });
+    await client.publish(topic, 'over mqtts', { qos: 1 });
+    assert.equal((await client.inbox.next()).payload, 'over mqtts');
+    await client.end();
+  });
+
+  test('rhea over TLS sends and receives', async () => {
+    const client = await connectAmqp(ports.amqp, { transport: 'tls', ...trusting(), servername: 'localhost' });
+    const address = uniqueName('tls.amqp');
+    const { inbox } = await client.openReceiver(address);
+    const sender = await client.openSender(address);
+    assert.deepEqual(await client.send(sender, { body: 'over amqps' }), { state: 'accepted' });
+    assert.equal((await inbox.next()).message.body, 'over amqps');
+    await client.close();
+  });
+
+  test('@stomp/stompjs over wss sends and receives', async () => {
+    const client = await connectStompWs(ports.websocket, { tls: trusting() });
+    const queue = `/queue/${uniqueName('tls.wss')}`;
+    const inbox = await subscribeConfirmed(client, queue);
+    await client.sendConfirmed(queue, 'over wss');
+    assert.equal((await inbox.next()).body, 'over wss');
+    await client.disconnect();
+  });
+
+  test('TLS 1.1 and older are refused', async () => {
+    await assert.rejects(handshake(ports.stomp, { ...trusting(), minVersion: 'TLSv1', maxVersion: 'TLSv1.1' }));
+  });
+});
+
+describe('a client certificate reaches the authenticator', () => {
+  test('each protocol passes the verified certificate of its client', async () => {
+    const stomp = await connectStomp(ports.stomp, { tls: asAdmin() });
+    assert.deepEqual(authenticator.last('stomp').transport.peerCertificate, expectedAdmin());
+    await stomp.disconnect();
+
+    const mqtt = await connectMqtt(ports.mqtt, { protocol: 'mqtts', ...asAdmin(), servername: 'localhost' });
+    assert.deepEqual(authenticator.last('mqtt').transport.peerCertificate, expectedAdmin());
+    await mqtt.end();
+
+    const amqp = await connectAmqp(ports.amqp, { transport: 'tls', ...asAdmin(), servername: 'localhost' });
+    assert.deepEqual(authenticator.last('amqp').transport.peerCertificate, expectedAdmin());
+    await amqp.close();
+
+    const wss = await connectStompWs(ports.websocket, { tls: asAdmin() });
+    assert.deepEqual(authenticator.last('stomp').transport.peerCertificate, expectedAdmin());
+    await wss.disconnect();
+
+    const mqttWss = await connectMqtt(ports.websocket, { protocol: 'wss', path: '/mqtt', ...asAdmin(), servername: 'localhost' });
+    assert.deepEqual(authenticator.last('mqtt').transport.peerCertificate, expectedAdmin());
+    await mqttWss.end();
+  });
+
+  test('a client without a certificate connects, with none', async () => {
+    const stomp = await connectStomp(ports.stomp, { tls: trusting() });
+    assert.equal(authenticator.last('stomp').transport.peerCertificate, undefined);
+    await stomp.disconnect();
+  });
+
+  test('a certificate the CA did not sign connects, but is no identity', async () => {
+    const selfSigned = await selfSignedPair();
+    const stomp = await connectStomp(ports.stomp, { tls: { ...trusting(), ...selfSigned } });
+    assert.equal(authenticator.last('stomp').transport.peerCertificate, undefined);
+    await stomp.disconnect();
+  });
+
+  test('plain listeners carry no certificate', async () => {
+    const stomp = await connectStomp(broker.stompPort);
+    assert.equal(authenticator.last('stomp').transport.peerCertificate, undefined);
+    await stomp.disconnect();
+  });
+});
+
+describe('failures close only their own connection', () => {
+  test('a plain-text client on a TLS port is closed, and logged; a TLS client carries on', async () => {
+    const bystander = await connectStomp(ports.stomp, { tls: trusting() });
+    const queue = `/queue/${uniqueName('tls.bystander')}`;
+    const inbox = await subscribeConfirmed(bystander, queue);
+
+    const plain = tcpConnect(ports.stomp, '127.0.0.1');
+    const closed = new Promise<void>((resolve) => plain.once('close', () => resolve()));
+    plain.on('error', () => {});
+    plain.write('CONNECT\naccept-version:1.2\nhost:localhost\n\n\0');
+    await within(5000, 'the plain client is closed', closed);
+    const line = await within(5000, 'a log line', logs.waitFor((l) => l['event'] === 'tls.handshake-failed' && l['protocol'] === 'stomp-tls'));
+    assert.equal(line['level'], 30);
+    assert.match(String(line['remoteAddress']), /^127\.0\.0\.1:\d+$/);
+    assert.ok(typeof line['reason'] === 'string' && line['reason'] !== '');
+
+    await bystander.sendConfirmed(queue, 'still here');
+    assert.equal((await inbox.next()).body, 'still here');
+    await bystander.disconnect();
+  });
+
+  test('a handshake that fails (a client that trusts another CA) closes that connection only', async () => {
+    const bystander = await connectMqtt(ports.mqtt, { protocol: 'mqtts', ...trusting(), servername: 'localhost' });
+    const before = logs.lines.filter((l) => l['event'] === 'tls.handshake-failed' && l['protocol'] === 'mqtt-tls').length;
+    // this client does not trust the broker's certificate, so it aborts the handshake
+    await assert.rejects(handshake(ports.mqtt, {}));
+    await within(5000, 'a log line', logs.waitFor((l) => l['event'] === 'tls.handshake-failed' && l['protocol'] === 'mqtt-tls' && logs.lines.indexOf(l) >= before));
+    const topic = `tls/${uniqueName('bystander')}`;
+    await bystander.subscribe(topic, { qos: 1 });
+    await bystander.publish(topic, 'still here', { qos: 1 });
+    assert.equal((await bystander.inbox.next()).payload, 'still here');
+    await bystander.end();
+  });
+});
+
+describe('certificate reload', () => {
+  test('a changed certificate serves new connections; connected clients stay; a bad pair keeps the old one', async () => {
+    const tls = broker.server.tls;
+    assert.ok(tls !== undefined);
+    const fingerprint = async (port = ports.stomp): Promise<string> => {
+      const socket = await handshake(port, trusting());
+      const value = socket.getPeerCertificate().fingerprint256;
+      socket.destroy();
+      return value;
+    };
+    const original = new X509Certificate(certs.pem(certs.serverCert)).fingerprint256;
+    assert.equal(await fingerprint(), original);
+
+    const connected = await connectStomp(ports.stomp, { tls: trusting() });
+    const queue = `/queue/${uniqueName('tls.reload')}`;
+    const inbox = await subscribeConfirmed(connected, queue);
+
+    // a renewed pair, written beside and renamed over the old files as renewal tools do
+    const renewed = await renewedServerPair(certs);
+    const reloaded = new Promise<{ ok: boolean }>((resolve) => tls.onReload(resolve));
+    copyFileSync(renewed.key, join(certs.dir, 'server-key.pem.new'));
+    renameSync(join(certs.dir, 'server-key.pem.new'), certs.serverKey);
+    copyFileSync(renewed.cert, join(certs.dir, 'server.pem.new'));
+    renameSync(join(certs.dir, 'server.pem.new'), certs.serverCert);
+    assert.equal((await within(5000, 'the reload', reloaded)).ok, true);
+    const renewedPrint = new X509Certificate(certs.pem(certs.serverCert)).fingerprint256;
+    assert.notEqual(renewedPrint, original);
+    for (const port of [ports.stomp, ports.mqtt, ports.amqp, ports.websocket, ports.http]) assert.equal(await fingerprint(port), renewedPrint, `port ${port}`);
+
+    // the client connected before the reload was not disturbed
+    await connected.sendConfirmed(queue, 'after reload');
+    assert.equal((await inbox.next()).body, 'after reload');
+
+    // a key that is not PEM: a warning, and the last good pair stays
+    const failed = new Promise<{ ok: boolean }>((resolve) => tls.onReload(resolve));
+    writeFileSync(certs.serverKey, 'not a key\n');
+    assert.equal((await within(5000, 'the failed reload', failed)).ok, false);
+    await within(5000, 'a warning', logs.waitFor((l) => l['event'] === 'tls.reload-failed' && l['level'] === 40));
+    assert.equal(await fingerprint(), renewedPrint);
+    await connected.disconnect();
+  });
+});
+
+/** A key pair and a certificate signed by no one the broker trusts. */
+async function selfSignedPair(): Promise<{ cert: Buffer; key: Buffer }> {
+  const { execFileSync } = await import('node:child_process');
+  const { mkdtempSync, readFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-self-'));
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=mallory', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem')], { stdio: 'ignore' });
+  return { cert: readFileSync(join(dir, 'c.pem')), key: readFileSync(join(dir, 'k.pem')) };
+}
+
+/** Another server certificate for localhost and 127.0.0.1 from the same CA, in a folder of its own. */
+async function renewedServerPair(c: TestCertificates): Promise<{ cert: string; key: string }> {
+  const { execFileSync } = await import('node:child_process');
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-renewed-'));
+  const key = join(dir, 'key.pem');
+  const cert = join(dir, 'cert.pem');
+  execFileSync('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-keyout', key, '-out', join(dir, 'req.csr')], { stdio: 'ignore' });
+  writeFileSync(join(dir, 'ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+  execFileSync('openssl', ['x509', '-req', '-in', join(dir, 'req.csr'), '-CA', c.ca, '-CAkey', join(c.dir, 'ca-key.pem'), '-CAcreateserial', '-CAserial', join(dir, 'ca.srl'), '-days', '2', '-extfile', join(dir, 'ext'), '-out', cert], { stdio: 'ignore' });
+  return { cert, key };
+}
