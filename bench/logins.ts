@@ -15,6 +15,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { hashPassword, makeScramCredentials, SCRYPT_COST } from '../src/security/passwords.js';
 import { StompParser, encodeFrame } from '../src/protocols/stomp/codec.js';
 import { startFerry } from './ferry.js';
+import { activeMqInstalled, DEFAULT_ACTIVEMQ_HOME, startActiveMq } from './activemq.js';
+import { portFor } from './broker.js';
+import type { RunningBroker } from './broker.js';
 import { StompClient } from './stomp-client.js';
 import { LatencyHistogram } from './histogram.js';
 import { nowUs } from './clock.js';
@@ -31,6 +34,8 @@ const HELP = `node dist/bench/logins.js [options]
   --window SECONDS    length of each of the storm check's three windows (default 8)
   --storm-sockets N   sockets of the storm, each logging in over and over (default 32)
   --wrong FRACTION    share of the storm's logins with a wrong password (default 0.5)
+  --broker NAME[,NAME] ferry, activemq or both (default both; ActiveMQ only when installed)
+  --activemq-home DIR an ActiveMQ 5.x (default ${DEFAULT_ACTIVEMQ_HOME})
   --keep              keep the broker's temporary folder`;
 
 interface Options {
@@ -41,10 +46,12 @@ interface Options {
   stormSockets: number;
   wrong: number;
   keep: boolean;
+  brokers: string[];
+  activeMqHome: string;
 }
 
 function parseArgs(argv: readonly string[]): Options {
-  const o: Options = { logins: 200, parallel: 8, rate: 1000, windowS: 8, stormSockets: 32, wrong: 0.5, keep: false };
+  const o: Options = { logins: 200, parallel: 8, rate: 1000, windowS: 8, stormSockets: 32, wrong: 0.5, keep: false, brokers: ['ferry', 'activemq'], activeMqHome: DEFAULT_ACTIVEMQ_HOME };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = (): string | undefined => argv[++i];
@@ -61,6 +68,13 @@ function parseArgs(argv: readonly string[]): Options {
         break;
       }
       case '--keep': o.keep = true; break;
+      case '--activemq-home': o.activeMqHome = v() ?? o.activeMqHome; break;
+      case '--broker': {
+        const names = (v() ?? '').split(',');
+        o.brokers = names.includes('both') ? ['ferry', 'activemq'] : names;
+        if (o.brokers.some((b) => b !== 'ferry' && b !== 'activemq')) throw new UsageError('--broker takes ferry, activemq or both');
+        break;
+      }
       case '--help': console.log(HELP); process.exit(0);
       // eslint-disable-next-line no-fallthrough
       default: throw new UsageError(`unknown option ${a}\n${HELP}`);
@@ -177,6 +191,7 @@ async function stormCheck(port: number, o: Options): Promise<{ quiet: Window; st
     await sleep(o.windowS);
     current = undefined; // the logins still under way when the window closes are not counted in it
     storming = false;
+    const inWindow = { ...logins };
     await stormers;
 
     const after = newWindow();
@@ -184,7 +199,7 @@ async function stormCheck(port: number, o: Options): Promise<{ quiet: Window; st
     lastRecv = 0;
     await sleep(o.windowS);
     current = undefined;
-    return { quiet, storm, after, logins };
+    return { quiet, storm, after, logins: inWindow };
   } finally {
     clearInterval(tick);
     await producer.close();
@@ -195,8 +210,51 @@ async function stormCheck(port: number, o: Options): Promise<{ quiet: Window; st
 const ms = (us: number): string => (us / 1000).toFixed(2);
 const ratio = (a: number, b: number): string => (a / b).toFixed(2);
 
+async function measure(name: string, broker: RunningBroker, port: number, o: Options): Promise<void> {
+  const rate = await loginsPerSecond(port, broker.pid, o);
+  console.log(`\n== ${name}`);
+  console.log(
+    `logins: ${o.logins} with ${o.parallel} in parallel: ${rate.perS.toFixed(1)} logins/s, broker CPU ${rate.cpuMsPerLogin.toFixed(1)} ms per login`,
+  );
+  const r = await stormCheck(port, o);
+  console.log(
+    `storm: ${o.stormSockets} sockets, ${r.logins.good} good + ${r.logins.wrong} wrong logins in the ${o.windowS} s window (${((r.logins.good + r.logins.wrong) / o.windowS).toFixed(1)}/s)`,
+  );
+  console.log(`persistent STOMP queue 1->1 at ${o.rate} msg/s, delivery latency in ms:`);
+  console.log('window   delivered      p50      p99    p99.9      max  longest gap');
+  for (const [label, w] of [['quiet', r.quiet], ['storm', r.storm], ['after', r.after]] as const) {
+    console.log(
+      `${label.padEnd(8)} ${String(w.delivered).padStart(9)} ${ms(w.hist.quantileUs(0.5)).padStart(8)} ${ms(w.hist.quantileUs(0.99)).padStart(8)} ${ms(w.hist.quantileUs(0.999)).padStart(8)} ${ms(w.hist.maxUs).padStart(8)} ${ms(w.maxGapUs).padStart(12)}`,
+    );
+  }
+  const q = r.quiet.hist;
+  const s = r.storm.hist;
+  console.log(
+    `storm/quiet: p50 ${ratio(s.quantileUs(0.5), q.quantileUs(0.5))}, p99 ${ratio(s.quantileUs(0.99), q.quantileUs(0.99))}, p99.9 ${ratio(s.quantileUs(0.999), q.quantileUs(0.999))}, longest gap ${ratio(r.storm.maxGapUs, r.quiet.maxGapUs)}`,
+  );
+}
+
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
+  console.log(`Ferry's scrypt cost ${JSON.stringify(SCRYPT_COST)}; ${os.cpus().length} cores`);
+  if (o.brokers.includes('ferry')) await measureFerry(o);
+  if (o.brokers.includes('activemq')) {
+    if (!activeMqInstalled(o.activeMqHome)) {
+      console.log(`\n== activemq: not installed in ${o.activeMqHome}, skipped`);
+      return;
+    }
+    const amq = await startActiveMq({ home: o.activeMqHome, keepFolder: o.keep, user: { name: USER, password: PASSWORD } });
+    try {
+      const port = portFor(amq, 'stomp');
+      if (port === undefined) throw new Error('ActiveMQ has no STOMP port');
+      await measure('activemq (simple authentication plugin)', amq, port, o);
+    } finally {
+      await amq.stop();
+    }
+  }
+}
+
+async function measureFerry(o: Options): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-logins-'));
   // the default scrypt cost, as `ferry user` writes it: what a real login costs
   const hash = await hashPassword(PASSWORD, SCRYPT_COST);
@@ -208,7 +266,7 @@ async function main(): Promise<void> {
   );
   // The failed-login delay is made 1 ms: the storm comes from one address, and the delay would
   // otherwise hold most wrong logins back before their scrypt check, which is not the load in question.
-  const everything = '{ read: [bench], write: [bench], create: [bench], browse: [bench], admin: [bench] }';
+  const everything = 'read: [bench], write: [bench], create: [bench], browse: [bench], admin: [bench] }';
   writeFileSync(
     path.join(dir, 'ferry.yaml'),
     [
@@ -216,35 +274,14 @@ async function main(): Promise<void> {
       '  users: users.yaml',
       '  failedLoginDelay: { initial: 1, max: 1 }',
       '  authorization:',
-      `    - { queue: ">", ${everything.slice(2)}`,
-      `    - { topic: ">", ${everything.slice(2)}`,
+      `    - { queue: ">", ${everything}`,
+      `    - { topic: ">", ${everything}`,
       '',
     ].join('\n'),
   );
   const ferry = await startFerry({ config: path.join(dir, 'ferry.yaml'), keepFolder: o.keep });
   try {
-    const rate = await loginsPerSecond(ferry.stompPort, ferry.pid, o);
-    console.log(`scrypt ${JSON.stringify(SCRYPT_COST)}; ${os.cpus().length} cores`);
-    console.log(
-      `logins: ${o.logins} with ${o.parallel} in parallel: ${rate.perS.toFixed(1)} logins/s, broker CPU ${rate.cpuMsPerLogin.toFixed(1)} ms per login`,
-    );
-    const r = await stormCheck(ferry.stompPort, o);
-    const stormS = o.windowS;
-    console.log(
-      `storm: ${o.stormSockets} sockets, ${r.logins.good} good + ${r.logins.wrong} wrong logins in ${stormS} s (${((r.logins.good + r.logins.wrong) / stormS).toFixed(1)}/s)`,
-    );
-    console.log(`persistent STOMP queue 1->1 at ${o.rate} msg/s, delivery latency in ms:`);
-    console.log('window   delivered      p50      p99    p99.9      max  longest gap');
-    for (const [name, w] of [['quiet', r.quiet], ['storm', r.storm], ['after', r.after]] as const) {
-      console.log(
-        `${name.padEnd(8)} ${String(w.delivered).padStart(9)} ${ms(w.hist.quantileUs(0.5)).padStart(8)} ${ms(w.hist.quantileUs(0.99)).padStart(8)} ${ms(w.hist.quantileUs(0.999)).padStart(8)} ${ms(w.hist.maxUs).padStart(8)} ${ms(w.maxGapUs).padStart(12)}`,
-      );
-    }
-    const q = r.quiet.hist;
-    const s = r.storm.hist;
-    console.log(
-      `storm/quiet: p50 ${ratio(s.quantileUs(0.5), q.quantileUs(0.5))}, p99 ${ratio(s.quantileUs(0.99), q.quantileUs(0.99))}, p99.9 ${ratio(s.quantileUs(0.999), q.quantileUs(0.999))}, longest gap ${ratio(r.storm.maxGapUs, r.quiet.maxGapUs)}`,
-    );
+    await measure('ferry (users file)', ferry, ferry.stompPort, o);
   } finally {
     await ferry.stop();
     if (!o.keep) rmSync(dir, { recursive: true, force: true });
