@@ -21,6 +21,8 @@ export interface ActiveMqOptions {
   keepFolder?: boolean;
   /** ActiveMQ's job scheduler, which AMQ_SCHEDULED_DELAY needs; off (its default) for the scenarios. */
   schedulerSupport?: boolean;
+  /** A user for the simple authentication plugin; without it, anyone connects. */
+  user?: { name: string; password: string };
 }
 
 export const MQTT_CLIENT_JAR = '/usr/share/java/mqtt-client.jar';
@@ -45,8 +47,25 @@ function escapeXml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
-function brokerXml(dataDir: string, stompPort: number, mqttPort: number | undefined, schedulerSupport: boolean): string {
+function brokerXml(
+  dataDir: string,
+  stompPort: number,
+  mqttPort: number | undefined,
+  schedulerSupport: boolean,
+  user?: { name: string; password: string },
+): string {
   const data = escapeXml(dataDir);
+  const plugins =
+    user === undefined
+      ? ''
+      : `    <plugins>
+      <simpleAuthenticationPlugin anonymousAccessAllowed="false">
+        <users>
+          <authenticationUser username="${escapeXml(user.name)}" password="${escapeXml(user.password)}" groups="users"/>
+        </users>
+      </simpleAuthenticationPlugin>
+    </plugins>
+`;
   // Everything not set here is ActiveMQ's default: KahaDB syncs each write batch to disk, producer
   // flow control is on, the STOMP prefetch is the broker's default for each destination kind.
   return `<beans xmlns="http://www.springframework.org/schema/beans"
@@ -58,7 +77,7 @@ function brokerXml(dataDir: string, stompPort: number, mqttPort: number | undefi
     <persistenceAdapter>
       <kahaDB directory="${data}/kahadb"/>
     </persistenceAdapter>
-    <transportConnectors>
+${plugins}    <transportConnectors>
       <transportConnector name="stomp" uri="stomp+nio://127.0.0.1:${stompPort}"/>
 ${mqttPort === undefined ? '' : `      <transportConnector name="mqtt" uri="mqtt+nio://127.0.0.1:${mqttPort}"/>\n`}    </transportConnectors>
   </broker>
@@ -95,7 +114,7 @@ export async function startActiveMq(options: ActiveMqOptions): Promise<RunningBr
   }
   mkdirSync(path.join(dataDir, 'tmp'), { recursive: true });
   const configFile = path.join(confDir, 'activemq.xml');
-  writeFileSync(configFile, brokerXml(dataDir, stompPort, mqttPort, options.schedulerSupport === true));
+  writeFileSync(configFile, brokerXml(dataDir, stompPort, mqttPort, options.schedulerSupport === true, options.user));
   writeFileSync(path.join(confDir, 'log4j.properties'), LOG4J_PROPERTIES);
 
   const java = process.env['JAVA_HOME'] ? path.join(process.env['JAVA_HOME'], 'bin', 'java') : 'java';

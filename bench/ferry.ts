@@ -21,6 +21,8 @@ export interface FerryOptions {
   keepFolder?: boolean;
   /** Extra options for Ferry's Node, before its entry point (e.g. `--trace-gc`, `--import FILE`). */
   nodeArgs?: readonly string[];
+  /** A configuration file (`--config`), e.g. one with a `security` section; options still set the ports. */
+  config?: string;
 }
 
 /** The event of a log line, and the protocol and port of a `listener.ready` one. */
@@ -49,7 +51,7 @@ export async function startFerry(options: FerryOptions = {}): Promise<RunningBro
   const log = createWriteStream(logFile);
   log.on('error', () => undefined); // the log is for reading after a failure, never a reason for one
 
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), main, 'start', '--data', dataDir, '--stomp-port', '0', '--mqtt-port', '0'], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), main, 'start', ...(options.config === undefined ? [] : ['--config', options.config]), '--data', dataDir, '--stomp-port', '0', '--mqtt-port', '0'], {
     cwd: base,
     // STOMP, AMQP and MQTT are measured, on free ports. The HTTP and WebSocket listeners' default ports
     // are fixed (8161, 61614), so a second broker on the machine would make this one exit; the

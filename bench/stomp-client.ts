@@ -62,7 +62,7 @@ export class StompClient {
     });
   }
 
-  static connect(host: string, port: number, timeoutMs = 15_000): Promise<StompClient> {
+  static connect(host: string, port: number, timeoutMs = 15_000, login?: { login: string; passcode: string }): Promise<StompClient> {
     return new Promise((resolve, reject) => {
       const socket = net.connect({ host, port, noDelay: true });
       const client = new StompClient(socket);
@@ -90,6 +90,7 @@ export class StompClient {
               ['accept-version', '1.0,1.1,1.2'],
               ['host', host],
               ['heart-beat', '0,0'],
+              ...(login === undefined ? [] : ([['login', login.login], ['passcode', login.passcode]] as const)),
             ],
             undefined,
             '1.0',
