@@ -20,7 +20,7 @@ test('GET /api/stats and ferry stat list each client connection with protocol, a
     // an AMQP container id is a client id only when the client asks for it (the sole-connection capability)
     const amqp = await connectAmqp(broker.amqpPort, { username: 'admin', password: 'admin-secret', container_id: 'amqp-admin' });
 
-    const stats = (await (await fetch(`http://127.0.0.1:${httpPort}/api/stats`)).json()) as BrokerStats;
+    const stats = (await (await fetch(`http://127.0.0.1:${httpPort}/api/stats`, { headers: { authorization: `Basic ${Buffer.from('admin:admin-secret').toString('base64')}` } })).json()) as BrokerStats;
     const seen = stats.clients.map((c) => [c.protocol, c.user, c.clientId]).sort();
     assert.deepEqual(seen, [['amqp', 'admin', undefined], ['mqtt', 'reader', mqttId], ['stomp', 'admin', 'stomp-admin']].sort());
     assert.equal(stats.connections, 3);
@@ -30,7 +30,7 @@ test('GET /api/stats and ferry stat list each client connection with protocol, a
       assert.match(c.id, /.+/);
     }
 
-    const table = await runFerry(['stat', '--http-port', String(httpPort)]);
+    const table = await runFerry(['stat', '--http-port', String(httpPort), '--user', 'admin', '--password', 'admin-secret']);
     assert.equal(table.code, 0, table.stderr);
     assert.match(table.stdout, /protocol\s+address\s+user\s+client id/);
     assert.match(table.stdout, /stomp\s+127\.0\.0\.1:\d+\s+admin\s+stomp-admin/);
