@@ -1,8 +1,9 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ConfigValue } from '../../src/config/index.js';
 import { hashPassword, makeScramCredentials } from '../../src/security/passwords.js';
+import { writeUsersFile, type UserRecord } from '../../src/security/users-file.js';
 import { startBroker, type TestBroker, type TestServerOptions } from './broker.js';
 
 /** scrypt at a cost that keeps tests quick; the format and the check are the real ones. */
@@ -13,19 +14,14 @@ export interface TestUser {
   readonly groups?: readonly string[];
 }
 
-/** Writes a users file (as `ferry user` would) into `dir`; returns its path. */
+/** Writes a users file with the broker's own writer (as `ferry user` does) into `dir`; returns its path. */
 export async function writeUsers(dir: string, users: Record<string, TestUser>, file = 'users.yaml'): Promise<string> {
-  const lines = ['users:'];
+  const records = new Map<string, UserRecord>();
   for (const [name, user] of Object.entries(users)) {
-    lines.push(
-      `  ${JSON.stringify(name)}:`,
-      `    password: ${JSON.stringify(await hashPassword(user.password, TEST_SCRYPT_COST))}`,
-      `    scram: ${JSON.stringify(await makeScramCredentials(user.password))}`,
-      `    groups: ${JSON.stringify(user.groups ?? [])}`,
-    );
+    records.set(name, { password: await hashPassword(user.password, TEST_SCRYPT_COST), scram: await makeScramCredentials(user.password), groups: [...(user.groups ?? [])], tokens: [] });
   }
   const path = join(dir, file);
-  writeFileSync(path, `${lines.join('\n')}\n`, { mode: 0o600 });
+  writeUsersFile(path, { users: records });
   return path;
 }
 
