@@ -23,14 +23,26 @@ def stomp_py():
 
     received = queue.Queue()
 
+    errors = []
+
     class Listener(stomp.ConnectionListener):
         def on_message(self, frame):
             received.put(frame.body)
 
+        # what the broker said, or how the socket ended, so that a failed connect names its cause
+        def on_error(self, frame):
+            errors.append('ERROR ' + frame.headers.get('code', '') + ' ' + frame.headers.get('message', ''))
+
+        def on_disconnected(self):
+            errors.append('disconnected')
+
     conn = stomp.Connection12([('localhost', STOMP_PORT)])
     conn.set_ssl(for_hosts=[('localhost', STOMP_PORT)], ca_certs=CA, cert_file=CERT, key_file=KEY)
     conn.set_listener('', Listener())
-    conn.connect(wait=True, headers={'host': 'localhost'})
+    try:
+        conn.connect(wait=True, headers={'host': 'localhost'})
+    except stomp.exception.ConnectFailedException as err:
+        raise RuntimeError('connect failed: ' + '; '.join(errors)) from err
     conn.subscribe('/queue/interop.tls.stomp', id='1', ack='auto', headers={'receipt': 'sub'})
     conn.send('/queue/interop.tls.stomp', 'stomp.py over tls')
     body = received.get(timeout=TIMEOUT)
