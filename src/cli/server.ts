@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { getHeapStatistics } from 'node:v8';
 import { DataFolderLock, JournalStore, MemoryStore, type Store } from '../store/index.js';
 import { ManagementServer } from '../management/index.js';
-import { TcpListener, TlsCertificates, WebSocketListener, type ProtocolAdapter } from '../transport/index.js';
+import { TcpListener, TlsCertificates, WebSocketListener, detectingAdapter, type ProtocolAdapter } from '../transport/index.js';
 
 export interface RunningServer {
   readonly broker: Broker;
@@ -153,6 +153,13 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
     listener: config.listeners[m.name],
     tlsListener: config.listeners[`${m.name}Tls`],
   }));
+  // a port that serves every protocol hands each client to the one its first bytes name
+  protocolModules.forEach((m, i) => {
+    const shared = (m.sharedPort as ((options: unknown) => { detectTimeout: number } | undefined) | undefined)?.(config[m.name]);
+    if (shared === undefined) return;
+    const own = adapters[i]!.adapter;
+    adapters[i]!.adapter = detectingAdapter(own.name, [own, ...adapters.filter((_, j) => j !== i).map((a) => a.adapter)], shared.detectTimeout, logger);
+  });
   const listeners: { close(): Promise<void> }[] = [];
   const ports: Record<string, number> = {};
   const ready = (name: string, host: string, port: number, text: string, extra: Record<string, unknown> = {}): void => {

@@ -175,13 +175,30 @@ export class CoreConnection {
     this.host.checkSendable(destination, this);
   }
 
-  /** A temporary queue or topic that lives as long as this connection and only it may consume. */
-  createTemporaryDestination(kind: 'queue' | 'topic'): Destination {
+  /**
+   * A temporary queue or topic that lives as long as this connection (or until deleted) and only it
+   * may consume. Named by the broker, or by the client where its protocol has the client name it
+   * (OpenWire): such a name must begin with `ID:`, as client-made ones do, so it never takes an
+   * ordinary destination's name, and must not be in use.
+   */
+  createTemporaryDestination(kind: 'queue' | 'topic', name?: string): Destination {
     this.assertOpen();
-    const destination: Destination = { kind, name: `ID:${this.id}:${this.nextTemporary++}`, temporary: true };
+    if (name !== undefined && !name.startsWith('ID:')) {
+      throw new FerryError('FERRY_DESTINATION_INVALID', `a temporary destination's name must begin with "ID:", got "${name}"`);
+    }
+    const destination: Destination = { kind, name: name ?? `ID:${this.id}:${this.nextTemporary++}`, temporary: true };
     this.host.createTemporary(destination, this);
     this.temporary.push(destination);
     return destination;
+  }
+
+  /** Deletes a temporary destination this connection made, before the connection ends. */
+  deleteTemporaryDestination(destination: Destination): void {
+    this.assertOpen();
+    const index = this.temporary.findIndex((d) => d.kind === destination.kind && d.name === destination.name);
+    if (index < 0) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `${destination.kind} "${destination.name}" is not a temporary destination of this connection`);
+    this.temporary.splice(index, 1);
+    this.host.deleteTemporary(destination);
   }
 
   ownsTemporary(destination: Destination): boolean {

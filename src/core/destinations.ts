@@ -138,6 +138,10 @@ export class Destinations {
   }
 
   createTemporary(destination: Destination, ownerId: string): void {
+    const key = destinationKey(destination);
+    if (this.temporaryOwners.has(key) || (destination.kind === 'queue' && this.queues.has(destination.name))) {
+      throw new FerryError('FERRY_DESTINATION_INVALID', `${destination.kind} "${destination.name}" already exists`);
+    }
     this.temporaryOwners.set(destinationKey(destination), ownerId);
     if (destination.kind === 'queue') this.queues.set(destination.name, this.host.newQueue(destination.name, 'queue', 0, 'queue'));
   }

@@ -60,6 +60,8 @@ export interface MessageInit {
   originConnectionId?: string;
   originalDestination?: Destination | undefined;
   id?: string;
+  /** The producing adapter's own encoding of parts of the message, seeded into `Message.encodings`. */
+  encodings?: Map<string, unknown> | undefined;
 }
 
 const noProperties: ReadonlyMap<string, PropertyValue> = new Map();
@@ -135,7 +137,7 @@ export type { CoreMessage };
 
 /** Builds a Message; `id` and `originConnectionId` are the broker's unless `init` has its own. */
 export function buildMessage(init: MessageInit, id: string, now: number, originConnectionId?: string): Message {
-  return new CoreMessage(
+  const message = new CoreMessage(
     init.id ?? id,
     init.destination,
     init.body,
@@ -153,6 +155,8 @@ export function buildMessage(init: MessageInit, id: string, now: number, originC
     init.originConnectionId ?? originConnectionId,
     init.originalDestination,
   );
+  if (init.encodings !== undefined) message.encodings = init.encodings;
+  return message;
 }
 
 export function isExpired(message: Message, now: number): boolean {

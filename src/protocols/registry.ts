@@ -1,8 +1,9 @@
 import { amqpProtocol } from './amqp/index.js';
 import { mqttProtocol } from './mqtt/index.js';
+import { openwireProtocol } from './openwire/index.js';
 import { stompProtocol } from './stomp/index.js';
 
 /** Every protocol Ferry speaks, in the order listeners start. A new protocol is one more entry. */
-export const protocolModules = [stompProtocol, amqpProtocol, mqttProtocol] as const;
+export const protocolModules = [stompProtocol, amqpProtocol, mqttProtocol, openwireProtocol] as const;
 
 export type ProtocolName = (typeof protocolModules)[number]['name'];

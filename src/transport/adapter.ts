@@ -34,5 +34,11 @@ export interface ProtocolModule<Options, Name extends string = string> {
   readonly webSocketProtocols: readonly string[];
   /** Its configuration section, with every default. */
   readonly optionsSchema: ZodType<Options, ZodTypeDef, unknown>;
+  /**
+   * For a protocol whose port also serves the others (OpenWire's 61616, as ActiveMQ's `auto`
+   * transport does): how long a client has to say which it speaks, or undefined when its options
+   * switch that off.
+   */
+  sharedPort?(options: Options): { readonly detectTimeout: number } | undefined;
   createAdapter(options: Options, logger: Logger): ProtocolAdapter;
 }

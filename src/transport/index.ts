@@ -4,3 +4,4 @@ export { SocketConnection, addressWithPort } from './connection.js';
 export { TcpListener, type TcpListenerOptions } from './tcp-listener.js';
 export { WebSocketListener, originAllowed, type WebSocketListenerOptions } from './websocket-listener.js';
 export { TlsCertificates, handshakeFailed, verifiedPeerCertificate, type TlsFiles } from './tls.js';
+export { detectingAdapter } from './detect.js';

@@ -17,7 +17,7 @@ export interface BrokerProcess {
 
 /** Every listener but the ones a test names gets a free port on 127.0.0.1, so tests never collide on fixed ports. */
 const freePorts: NodeJS.ProcessEnv = Object.fromEntries(
-  ['HTTP', 'AMQP', 'MQTT', 'WS'].flatMap((listener) => [
+  ['HTTP', 'AMQP', 'MQTT', 'OPENWIRE', 'WS'].flatMap((listener) => [
     [`FERRY_${listener}_PORT`, '0'],
     [`FERRY_${listener}_HOST`, '127.0.0.1'],
   ]),

@@ -41,7 +41,7 @@ test('ferry start on port 0 logs its port; send and receive work through it; SIG
 
 test('ports and the data folder come from the environment too, and a listener can be switched off', async () => {
   const data = join(tmp(), 'from-env');
-  const broker = await spawnBroker(['--stomp-port', 'off'], { FERRY_DATA: data, FERRY_STOMP_PORT: '0', FERRY_HTTP_PORT: 'off', FERRY_AMQP_PORT: 'off', FERRY_MQTT_PORT: 'off', FERRY_WS_PORT: 'off' });
+  const broker = await spawnBroker(['--stomp-port', 'off'], { FERRY_DATA: data, FERRY_STOMP_PORT: '0', FERRY_HTTP_PORT: 'off', FERRY_AMQP_PORT: 'off', FERRY_MQTT_PORT: 'off', FERRY_OPENWIRE_PORT: 'off', FERRY_WS_PORT: 'off' });
   assert.deepEqual(broker.ports, {}, 'the option beats the environment and switches STOMP off; the others are off by environment');
   const started = broker.logs.find((l) => l['event'] === 'broker.started');
   assert.equal(started?.['data'], data);
@@ -94,7 +94,7 @@ test('a mistake in the environment stops the start with 78 and one line naming t
 
 test('keys that contradict each other stop the start with 78 and one line naming one of them', async () => {
   // the option moved STOMP onto MQTT's default port: the option is what to blame
-  await refusedStart(['--stomp-port', '1883', '--mqtt-host', '127.0.0.1'], { FERRY_MQTT_PORT: '', FERRY_HTTP_PORT: '0', FERRY_AMQP_PORT: '0', FERRY_WS_PORT: '0' }, /^ferry: --stomp-port \(listeners\.stomp\.port\): listeners\.\w+\.port and listeners\.\w+\.port are both 1883/);
+  await refusedStart(['--stomp-port', '1883', '--mqtt-host', '127.0.0.1'], { FERRY_MQTT_PORT: '', FERRY_HTTP_PORT: '0', FERRY_AMQP_PORT: '0', FERRY_OPENWIRE_PORT: '0', FERRY_WS_PORT: '0' }, /^ferry: --stomp-port \(listeners\.stomp\.port\): listeners\.\w+\.port and listeners\.\w+\.port are both 1883/);
   const file = join(tmp(), 'ferry.yaml');
   writeFileSync(file, 'destinations:\n  composites:\n    - name: orders\n      forwardTo: ["queue://orders.eu", "queue:// "]\n');
   await refusedStart(['--config', file, '--stomp-port', '0'], {}, /ferry\.yaml: destinations\.composites\.0\.forwardTo\.1: "queue:\/\/ " names no destination/);
@@ -175,7 +175,7 @@ test('a second broker on the same data folder stops, naming the process that hol
   const data = join(tmp(), 'shared');
   const first = await spawnBroker(['--data', data, '--stomp-port', '0', '--stomp-host', '127.0.0.1']);
   try {
-    const second = await runFerry(['start', '--data', data, '--stomp-port', '0', '--http-port', 'off', '--amqp-port', 'off', '--mqtt-port', 'off', '--ws-port', 'off']);
+    const second = await runFerry(['start', '--data', data, '--stomp-port', '0', '--http-port', 'off', '--amqp-port', 'off', '--mqtt-port', 'off', '--openwire-port', 'off', '--ws-port', 'off']);
     assert.equal(second.code, 1);
     assert.match(second.stderr, new RegExp(`in use by process ${first.child.pid}`));
   } finally {
@@ -228,7 +228,7 @@ test('a port another program holds stops the start with one line naming the list
   const first = await spawnBroker(['--data', join(tmp(), 'data'), '--stomp-port', '0', '--stomp-host', '127.0.0.1']);
   try {
     const port = String(first.ports['stomp']);
-    const env = { FERRY_HTTP_PORT: '0', FERRY_AMQP_PORT: '0', FERRY_MQTT_PORT: '0', FERRY_WS_PORT: '0' };
+    const env = { FERRY_HTTP_PORT: '0', FERRY_AMQP_PORT: '0', FERRY_MQTT_PORT: '0', FERRY_OPENWIRE_PORT: '0', FERRY_WS_PORT: '0' };
     const second = await runFerry(['start', '--data', join(tmp(), 'data'), '--stomp-port', port, '--stomp-host', '127.0.0.1'], { env });
     assert.equal(second.code, 1, second.stderr);
     const lines = second.stderr.trim().split('\n');

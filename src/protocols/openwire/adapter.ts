@@ -1,0 +1,31 @@
+import type { BrokerAccess, Logger } from '../../core/index.js';
+import type { ProtocolAdapter, TransportConnection } from '../../transport/index.js';
+import { TemporaryDestinationAdvisories } from './advisories.js';
+import { T } from './commands.js';
+import { OpenWireConnection } from './connection.js';
+import { MAGIC } from './marshal.js';
+import type { OpenWireOptions } from './options.js';
+import { ProducerAudit } from './producer-audit.js';
+
+/** True when the first bytes are a size-prefixed WireFormatInfo: the 4-byte size, type 1, then "ActiveMQ". */
+function detect(firstBytes: Buffer): boolean | undefined {
+  const n = Math.min(firstBytes.length, 13);
+  if (n > 4 && firstBytes[4] !== T.WIREFORMAT_INFO) return false;
+  for (let i = 5; i < n; i++) if (firstBytes[i] !== MAGIC[i - 5]) return false;
+  return n < 13 ? undefined : true;
+}
+
+export function createOpenWireAdapter(options: OpenWireOptions, logger: Logger): ProtocolAdapter {
+  // one per listener: the temporary destinations its clients make, announced to all of them
+  const advisories = new TemporaryDestinationAdvisories();
+  const audit = new ProducerAudit();
+  return {
+    name: 'openwire',
+    detect,
+    webSocketProtocols: [],
+    attach(connection: TransportConnection, broker: BrokerAccess): void {
+      new OpenWireConnection(connection, broker, options, advisories, audit, logger);
+    },
+    close(): void {},
+  };
+}

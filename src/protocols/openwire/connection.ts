@@ -1,0 +1,679 @@
+import { FerryError, isFerryError, type ErrorCode } from '../../errors.js';
+import type { BrokerAccess, CoreConnection, CoreSession, Delivery, Destination, Logger, Message } from '../../core/index.js';
+import type { TransportConnection } from '../../transport/index.js';
+import { TEMP_ADVISORY_TOPICS, destinationInfo, type AdvisoryListener, type TemporaryDestinationAdvisories } from './advisories.js';
+import {
+  ACK,
+  MESSAGE_TYPES,
+  NEWEST_VERSION,
+  OLDEST_VERSION,
+  T,
+  TX,
+  type BaseCommand,
+  type ConnectionId,
+  type ConnectionInfo,
+  type ConsumerInfo,
+  type DataStructure,
+  type DestinationInfo,
+  type MessageAck,
+  type MessagePull,
+  type ProducerId,
+  type ProducerInfo,
+  type RemoveInfo,
+  type RemoveSubscriptionInfo,
+  type SessionInfo,
+  type TransactionId,
+  type TransactionInfo,
+  type WireFormatInfo,
+  type WireMessage,
+  type WireThrowable,
+} from './commands.js';
+import { OpenWireConsumer, type DispatchTarget } from './consumer.js';
+import { CommandSplitter, LooseCodec } from './marshal.js';
+import { messageIdText, toCoreDestination, toMessageId, toMessageInit, toWireMessage, type TemporaryDestinations } from './mapping.js';
+import type { OpenWireOptions } from './options.js';
+import type { ProducerAudit } from './producer-audit.js';
+import { negotiate, wireFormatInfo } from './wire-format.js';
+
+/** The Java exception a JMS client rebuilds from a refusal: its class decides which JMSException the application sees. */
+const exceptionClasses: Partial<Record<ErrorCode, string>> = {
+  FERRY_AUTHENTICATION_FAILED: 'java.lang.SecurityException',
+  FERRY_NOT_AUTHORIZED: 'java.lang.SecurityException',
+  FERRY_CLIENT_ID_IN_USE: 'javax.jms.InvalidClientIDException',
+  FERRY_SELECTOR_INVALID: 'javax.jms.InvalidSelectorException',
+  FERRY_DESTINATION_INVALID: 'javax.jms.InvalidDestinationException',
+  FERRY_DESTINATION_NOT_FOUND: 'javax.jms.InvalidDestinationException',
+  FERRY_TX_NOT_FOUND: 'javax.jms.IllegalStateException',
+  FERRY_TX_EXISTS: 'javax.jms.IllegalStateException',
+  FERRY_CONSUMER_EXISTS: 'javax.jms.IllegalStateException',
+};
+
+/** Failures of the wire itself: the connection cannot go on. Any other refusal answers the one command. */
+const fatalCodes: ReadonlySet<ErrorCode> = new Set(['FERRY_OPENWIRE_MALFORMED', 'FERRY_OPENWIRE_FRAME_TOO_LARGE', 'FERRY_OPENWIRE_PROTOCOL', 'FERRY_OPENWIRE_INACTIVITY', 'FERRY_INTERNAL', 'FERRY_CONNECTION_CLOSED']);
+
+/** ActiveMQ's client counts at least this many bytes per message against its producer window. */
+const MINIMUM_MESSAGE_SIZE = 1024;
+
+interface ProducerState {
+  readonly id: ProducerId;
+  readonly sessionKey: string;
+  readonly windowSize: number;
+}
+
+function sessionKeyOf(connectionValue: number): string {
+  return String(connectionValue);
+}
+
+/**
+ * One OpenWire connection: negotiates the wire format, then turns the JMS client's commands into
+ * calls on core (a JMS session is a core session, a producer is remembered, a consumer is a core
+ * consumer with an OpenWireConsumer as its sink) and answers each command that asks for it with a
+ * Response or an ExceptionResponse. Bad wire input ends the connection with a ConnectionError;
+ * a refused operation answers that command only.
+ */
+export class OpenWireConnection implements DispatchTarget, AdvisoryListener, TemporaryDestinations {
+  private readonly splitter: CommandSplitter;
+  private codec = new LooseCodec(NEWEST_VERSION);
+  private negotiated = false;
+  private core: CoreConnection | undefined;
+  private connectionId: ConnectionId | null = null;
+  /** Commands that came while the broker decided on the ConnectionInfo; handled once it has. */
+  private held: DataStructure[] | undefined;
+  private readonly sessions = new Map<string, CoreSession>();
+  private readonly producers = new Map<string, ProducerState>();
+  private readonly consumers = new Map<string, OpenWireConsumer>();
+  /** Advisory consumers, by key, with the advisory topics each watches. */
+  private readonly advisoryConsumers = new Map<string, { consumer: OpenWireConsumer; topics: ReadonlySet<string> }>();
+  /** Temporary destinations the client has been told of, so a reply-to from another protocol is told once. */
+  private readonly advised = new Set<string>();
+  private readonly temporary: Destination[] = [];
+  /**
+   * Acknowledgements made in each open transaction, applied at commit. A rollback drops them and the
+   * messages stay in flight to their consumer: ActiveMQ's client redelivers them itself, and
+   * acknowledges them again in its next transaction.
+   */
+  private readonly transactionAcks = new Map<string, MessageAck[]>();
+  private dispatchSequence = 0;
+  private nextCommandId = 1;
+  private lastRead = Date.now();
+  private wroteSinceCheck = false;
+  private negotiateTimer: NodeJS.Timeout | undefined;
+  private writeCheck: NodeJS.Timeout | undefined;
+  private readCheck: NodeJS.Timeout | undefined;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private closing = false;
+
+  constructor(
+    private readonly transport: TransportConnection,
+    private readonly broker: BrokerAccess,
+    private readonly options: OpenWireOptions,
+    private readonly advisories: TemporaryDestinationAdvisories,
+    private readonly audit: ProducerAudit,
+    private readonly logger: Logger,
+  ) {
+    this.splitter = new CommandSplitter(options.maxFrameSize, (buffer, start, end) => this.onBytes(buffer, start, end));
+    // the broker speaks first, as ActiveMQ's does: its WireFormatInfo goes out as the socket opens
+    this.write(wireFormatInfo(options));
+    this.negotiateTimer = setTimeout(() => {
+      this.fail(new FerryError('FERRY_OPENWIRE_INACTIVITY', `no WireFormatInfo within ${options.negotiateTimeout} ms`));
+    }, options.negotiateTimeout);
+    transport.setHandler({
+      data: (chunk) => {
+        this.lastRead = Date.now();
+        try {
+          this.splitter.push(chunk);
+        } catch (err) {
+          this.fail(err);
+        }
+      },
+      closed: (error) => this.closed(error),
+    });
+  }
+
+  // TemporaryDestinations: a client names its temporary destinations itself (`ID:<connection>:<n>`)
+
+  resolve(kind: 'queue' | 'topic', name: string): Destination {
+    return { kind, name, temporary: true };
+  }
+
+  // DispatchTarget
+
+  nextSequence(): number {
+    return ++this.dispatchSequence;
+  }
+
+  isWritable(): boolean {
+    return this.transport.isWritable();
+  }
+
+  onWritable(resume: () => void): void {
+    this.transport.onWritable(resume);
+  }
+
+  transactionOf(ack: MessageAck): string | undefined {
+    return ack.transactionId === null ? undefined : this.transactionKey(ack.transactionId);
+  }
+
+  dispatch(consumer: OpenWireConsumer, message: Message | null, delivery: Delivery | undefined, sequence: number): void {
+    let wire: WireMessage | null = null;
+    if (message !== null) {
+      const replyTo = message.replyTo;
+      if (replyTo?.temporary === true && this.advisoryConsumers.size > 0 && !this.advised.has(`${replyTo.kind}:${replyTo.name}`)) {
+        // a reply-to made by another protocol's client: ActiveMQ's client sends to a temporary
+        // destination only once an advisory has told it the destination exists
+        const topic = replyTo.kind === 'queue' ? 'ActiveMQ.Advisory.TempQueue' : 'ActiveMQ.Advisory.TempTopic';
+        this.advise(destinationInfo(replyTo, null, true), topic);
+      }
+      wire = toWireMessage(message, (delivery?.deliveryCount ?? 1) - 1);
+      wire.messageId!.brokerSequenceId = sequence;
+    }
+    this.write({
+      type: T.MESSAGE_DISPATCH,
+      commandId: 0,
+      responseRequired: false,
+      consumerId: consumer.id,
+      destination: consumer.destination,
+      message: wire,
+      redeliveryCounter: wire?.redeliveryCounter ?? 0,
+    });
+  }
+
+  // AdvisoryListener
+
+  advise(info: DestinationInfo, topic: string): void {
+    const destination = info.destination;
+    if (destination !== null) this.advised.add(`${destination.type === T.TEMP_QUEUE ? 'queue' : 'topic'}:${destination.physicalName ?? ''}`);
+    for (const { consumer, topics } of this.advisoryConsumers.values()) {
+      if (!topics.has(topic)) continue;
+      const sequence = this.nextSequence();
+      const messageId = toMessageId(`ID:${this.broker.name}-advisory-${sequence}`);
+      messageId.brokerSequenceId = sequence;
+      const advisory: DataStructure = {
+        type: T.MESSAGE,
+        commandId: 0,
+        responseRequired: false,
+        destination: { type: T.TOPIC, physicalName: topic },
+        messageId,
+        persistent: false,
+        priority: 4,
+        timestamp: Date.now(),
+        dataStructure: info,
+      };
+      this.write({ type: T.MESSAGE_DISPATCH, commandId: 0, responseRequired: false, consumerId: consumer.id, destination: consumer.destination, message: advisory, redeliveryCounter: 0 });
+    }
+  }
+
+  private onBytes(buffer: Buffer, start: number, end: number): void {
+    if (this.closing) return;
+    const command = this.codec.decode(buffer, start, end);
+    if (command === null) return;
+    if (this.held !== undefined) {
+      this.held.push(command);
+      return;
+    }
+    this.onCommand(command);
+  }
+
+  private onCommand(command: DataStructure): void {
+    try {
+      if (!this.negotiated) {
+        if (command.type !== T.WIREFORMAT_INFO) throw new FerryError('FERRY_OPENWIRE_PROTOCOL', `command type ${command.type} before WireFormatInfo`);
+        this.onWireFormat(command as WireFormatInfo);
+        return;
+      }
+      if (this.core === undefined) {
+        if (command.type === T.KEEP_ALIVE_INFO) return this.onKeepAlive(command as BaseCommand);
+        if (command.type === T.SHUTDOWN_INFO) return this.shutdown();
+        if (command.type !== T.CONNECTION_INFO) throw new FerryError('FERRY_OPENWIRE_PROTOCOL', `command type ${command.type} before ConnectionInfo`);
+        this.onConnectionInfo(command as ConnectionInfo);
+        return;
+      }
+      this.handle(command);
+    } catch (err) {
+      this.refuse(command, err);
+    }
+  }
+
+  private handle(command: DataStructure): void {
+    if (MESSAGE_TYPES.has(command.type)) return this.onMessage(command as WireMessage);
+    switch (command.type) {
+      case T.MESSAGE_ACK:
+        return this.onAck(command as MessageAck);
+      case T.SESSION_INFO:
+        return this.onSessionInfo(command as SessionInfo);
+      case T.PRODUCER_INFO:
+        return this.onProducerInfo(command as ProducerInfo);
+      case T.CONSUMER_INFO:
+        return this.onConsumerInfo(command as ConsumerInfo);
+      case T.REMOVE_INFO:
+        return this.onRemoveInfo(command as RemoveInfo);
+      case T.MESSAGE_PULL: {
+        const pull = command as MessagePull;
+        this.consumerOf(pull.consumerId)?.pull(pull.timeout, (fire, ms) => this.timer(fire, ms));
+        return this.respond(command as BaseCommand);
+      }
+      case T.TRANSACTION_INFO:
+        return this.onTransactionInfo(command as TransactionInfo);
+      case T.DESTINATION_INFO:
+        return this.onDestinationInfo(command as DestinationInfo);
+      case T.REMOVE_SUBSCRIPTION_INFO: {
+        const info = command as RemoveSubscriptionInfo;
+        if (info.subscriptionName === null) throw new FerryError('FERRY_OPENWIRE_MALFORMED', 'RemoveSubscriptionInfo without a subscription name');
+        this.requireCore().deleteDurableSubscription(info.subscriptionName, info.clientId ?? undefined);
+        return this.respond(info);
+      }
+      case T.KEEP_ALIVE_INFO:
+        return this.onKeepAlive(command as BaseCommand);
+      case T.SHUTDOWN_INFO:
+        return this.shutdown();
+      case T.FLUSH_COMMAND:
+      case T.CONSUMER_CONTROL:
+      case T.CONNECTION_CONTROL:
+      case T.CONTROL_COMMAND:
+        return this.respond(command as BaseCommand);
+      case T.CONNECTION_INFO:
+        throw new FerryError('FERRY_OPENWIRE_PROTOCOL', 'a second ConnectionInfo on one connection');
+      default:
+        throw new FerryError('FERRY_OPENWIRE_PROTOCOL', `a client may not send data structure type ${command.type}`);
+    }
+  }
+
+  private onWireFormat(info: WireFormatInfo): void {
+    clearTimeout(this.negotiateTimer);
+    const agreed = negotiate(info, this.options);
+    if (agreed.version < OLDEST_VERSION) {
+      throw new FerryError('FERRY_OPENWIRE_PROTOCOL', `OpenWire version ${agreed.version} is older than the oldest Ferry speaks (${OLDEST_VERSION})`);
+    }
+    this.codec = new LooseCodec(agreed.version);
+    this.negotiated = true;
+    this.startInactivityChecks(agreed.maxInactivityDuration, agreed.initialDelay);
+    this.write({
+      type: T.BROKER_INFO,
+      commandId: 0,
+      responseRequired: false,
+      brokerId: { type: T.BROKER_ID, value: `ID:${this.broker.name}` },
+      brokerName: this.broker.name,
+      connectionId: 0,
+    });
+  }
+
+  private onConnectionInfo(info: ConnectionInfo): void {
+    this.connectionId = info.connectionId;
+    // what the client sends before the answer waits, and so does the socket, until the broker has decided
+    this.held = [];
+    this.transport.pause();
+    this.broker
+      .connect({
+        protocol: 'openwire',
+        transport: { remoteAddress: this.transport.remoteAddress, peerCertificate: this.transport.peerCertificate },
+        credentials: { username: info.userName ?? undefined, password: info.password ?? undefined },
+        clientId: info.clientId ?? undefined,
+        takeOver: info.failoverReconnect === true,
+      })
+      .then(
+        (core) => {
+          if (this.closing || this.transport.closed) {
+            core.close();
+            return;
+          }
+          this.core = core;
+          core.onRevoked = (reason) => this.fail(reason);
+          core.onEvicted = () => this.fail(new FerryError('FERRY_CLIENT_ID_IN_USE', `client id "${core.clientId ?? ''}" was taken over by a newer connection`));
+          this.respond(info);
+          this.logger.debug({ event: 'openwire.connected', connection: core.id, version: this.codec.version, remote: this.transport.remoteAddress }, 'OpenWire client connected');
+          const held = this.held ?? [];
+          this.held = undefined;
+          for (const command of held) this.onCommand(command);
+          this.transport.resume();
+        },
+        (err: unknown) => {
+          this.held = undefined;
+          this.refuse(info, err);
+          // a refused connection ends: the client has nothing else to do on it
+          this.shutdown();
+        },
+      );
+  }
+
+  private onSessionInfo(info: SessionInfo): void {
+    if (info.sessionId === null) throw new FerryError('FERRY_OPENWIRE_MALFORMED', 'SessionInfo without a session id');
+    this.sessionFor(sessionKeyOf(info.sessionId.value));
+    this.respond(info);
+  }
+
+  private sessionFor(key: string): CoreSession {
+    let session = this.sessions.get(key);
+    if (session === undefined) {
+      session = this.requireCore().createSession();
+      this.sessions.set(key, session);
+    }
+    return session;
+  }
+
+  private onProducerInfo(info: ProducerInfo): void {
+    const id = info.producerId;
+    if (id === null) throw new FerryError('FERRY_OPENWIRE_MALFORMED', 'ProducerInfo without a producer id');
+    // a producer for one destination is checked now, as ActiveMQ checks it: refused at createProducer, not at the first send
+    if (info.destination !== null) this.requireCore().checkDestination(toCoreDestination(info.destination, this));
+    this.producers.set(`${id.sessionId}:${id.value}`, { id, sessionKey: sessionKeyOf(id.sessionId), windowSize: info.windowSize });
+    this.respond(info);
+  }
+
+  private onMessage(wire: WireMessage): void {
+    const destination = toCoreDestination(wire.destination, this);
+    const producerKey = wire.producerId === null ? undefined : `${wire.producerId.sessionId}:${wire.producerId.value}`;
+    const producer = producerKey === undefined ? undefined : this.producers.get(producerKey);
+    const session = this.sessionFor(producer?.sessionKey ?? sessionKeyOf(wire.producerId?.sessionId ?? -1));
+    const txId = wire.transactionId === null ? undefined : this.transactionKey(wire.transactionId);
+    // a transaction's sends are not audited: a failover replays an uncommitted transaction, which the old connection's end rolled back
+    const id = wire.messageId;
+    const fresh = txId !== undefined || id === null || id.producerId === null || this.audit.accept(messageIdText({ ...id, textView: null, producerSequenceId: 0 }), id.producerSequenceId);
+    if (!fresh) this.logger.debug({ event: 'openwire.duplicate', messageId: messageIdText(id!), remote: this.transport.remoteAddress }, 'a resent message dropped as a duplicate');
+    const durable = fresh ? session.send(toMessageInit(wire, destination, this), txId) : null;
+    const windowed = !wire.responseRequired && producer !== undefined && producer.windowSize > 0;
+    if (!wire.responseRequired && !windowed) {
+      durable?.catch((err: unknown) => this.fail(err));
+      return;
+    }
+    const done = (): void => {
+      if (wire.responseRequired) this.respond(wire);
+      else this.write({ type: T.PRODUCER_ACK, commandId: 0, responseRequired: false, producerId: producer!.id, size: MINIMUM_MESSAGE_SIZE + (wire.content?.length ?? 0) + (wire.marshalledProperties?.length ?? 0) });
+    };
+    if (durable === null) done();
+    else durable.then(done, (err: unknown) => this.refuse(wire, err));
+  }
+
+  private onConsumerInfo(info: ConsumerInfo): void {
+    const id = info.consumerId;
+    if (id === null || info.destination === null) throw new FerryError('FERRY_OPENWIRE_MALFORMED', 'ConsumerInfo without a consumer id or a destination');
+    const key = `${id.sessionId}:${id.value}`;
+    if (this.consumers.has(key) || this.advisoryConsumers.has(key)) throw new FerryError('FERRY_CONSUMER_EXISTS', `consumer ${key} is already open on this connection`);
+    const sessionKey = sessionKeyOf(id.sessionId);
+    const consumer = new OpenWireConsumer(id, key, info.destination, sessionKey, Math.max(0, info.prefetchSize), info.browser, this);
+    const advisoryTopics = info.destination.type === T.TOPIC ? (info.destination.physicalName ?? '').split(',') : [];
+    if (advisoryTopics.length > 0 && advisoryTopics.every((topic) => TEMP_ADVISORY_TOPICS.has(topic))) {
+      // ActiveMQ's client watches these for temporary destinations: the adapter answers them itself
+      this.respond(info);
+      this.advisoryConsumers.set(key, { consumer, topics: new Set(advisoryTopics) });
+      if (this.advisoryConsumers.size === 1) this.advisories.listen(this);
+      return;
+    }
+    const destination = toCoreDestination(info.destination, this);
+    const session = this.sessionFor(sessionKey);
+    const durableName = info.subscriptionName ?? undefined;
+    consumer.handle = session.subscribe({
+      destination,
+      sink: consumer.sink(),
+      // the sink's credit is the prefetch (ActiveMQ's rules, extended by delivered acknowledgements): core's stays out of the way
+      prefetch: Number.MAX_SAFE_INTEGER,
+      ackMode: 'individual',
+      exclusive: info.exclusive,
+      priority: info.priority,
+      noLocal: info.noLocal,
+      selector: info.selector ?? undefined,
+      durable: durableName === undefined || destination.kind !== 'topic' ? undefined : { name: durableName },
+      browse: info.browser,
+    });
+    this.consumers.set(key, consumer);
+    this.respond(info);
+  }
+
+  private onAck(ack: MessageAck): void {
+    const consumer = this.consumerOf(ack.consumerId);
+    const txId = this.transactionOf(ack);
+    if (consumer !== undefined && txId !== undefined && ack.ackType !== ACK.DELIVERED && ack.ackType !== ACK.REDELIVERED) {
+      this.requireCore().assertTransaction(txId);
+      let acks = this.transactionAcks.get(txId);
+      if (acks === undefined) this.transactionAcks.set(txId, (acks = []));
+      acks.push(ack);
+    } else if (consumer !== undefined) {
+      consumer.acknowledge(ack);
+    }
+    this.respond(ack);
+  }
+
+  private consumerOf(id: { sessionId: number; value: number } | null): OpenWireConsumer | undefined {
+    if (id === null) return undefined;
+    const key = `${id.sessionId}:${id.value}`;
+    if (this.advisoryConsumers.has(key)) return undefined;
+    const consumer = this.consumers.get(key);
+    if (consumer === undefined) throw new FerryError('FERRY_CONSUMER_NOT_FOUND', `no consumer ${key} on this connection`);
+    return consumer;
+  }
+
+  private onRemoveInfo(info: RemoveInfo): void {
+    const object = info.objectId;
+    if (object === null) throw new FerryError('FERRY_OPENWIRE_MALFORMED', 'RemoveInfo without an object id');
+    const last = info.lastDeliveredSequenceId;
+    switch (object.type) {
+      case T.CONSUMER_ID: {
+        const key = `${object['sessionId'] as number}:${object['value'] as number}`;
+        this.removeConsumer(key, last);
+        break;
+      }
+      case T.PRODUCER_ID:
+        this.producers.delete(`${object['sessionId'] as number}:${object['value'] as number}`);
+        break;
+      case T.SESSION_ID: {
+        const sessionKey = sessionKeyOf(object['value'] as number);
+        for (const [key, consumer] of [...this.consumers]) if (consumer.sessionKey === sessionKey) this.removeConsumer(key, last);
+        for (const [key, producer] of [...this.producers]) if (producer.sessionKey === sessionKey) this.producers.delete(key);
+        this.sessions.get(sessionKey)?.close();
+        this.sessions.delete(sessionKey);
+        break;
+      }
+      case T.CONNECTION_ID:
+        this.respond(info);
+        this.releaseCore(last);
+        return;
+      default:
+        throw new FerryError('FERRY_OPENWIRE_PROTOCOL', `RemoveInfo for data structure type ${object.type}`);
+    }
+    this.respond(info);
+  }
+
+  private removeConsumer(key: string, lastDeliveredSequence: number): void {
+    if (this.advisoryConsumers.delete(key)) {
+      if (this.advisoryConsumers.size === 0) this.advisories.unlisten(this);
+      return;
+    }
+    const consumer = this.consumers.get(key);
+    if (consumer === undefined) return;
+    this.consumers.delete(key);
+    consumer.close(lastDeliveredSequence);
+  }
+
+  /** Local transactions by their id on this connection; XA is not offered yet and is refused as such. */
+  private transactionKey(id: TransactionId): string {
+    if (id.type === T.LOCAL_TRANSACTION_ID) return `local:${id['value'] as number}`;
+    throw new FerryError('FERRY_NOT_SUPPORTED', 'XA transactions are not supported by this broker yet; use a transacted session');
+  }
+
+  private onTransactionInfo(info: TransactionInfo): void {
+    if (info.transactionId === null) {
+      if (info.transactionType === TX.RECOVER) throw new FerryError('FERRY_NOT_SUPPORTED', 'XA transactions are not supported by this broker yet');
+      throw new FerryError('FERRY_OPENWIRE_MALFORMED', 'TransactionInfo without a transaction id');
+    }
+    const txId = this.transactionKey(info.transactionId);
+    const core = this.requireCore();
+    switch (info.transactionType) {
+      case TX.BEGIN:
+        core.begin(txId);
+        return this.respond(info);
+      case TX.COMMIT_ONE_PHASE: {
+        const acks = this.transactionAcks.get(txId) ?? [];
+        this.transactionAcks.delete(txId);
+        // a consumer closed since is done with: what it held went back to its queue when it closed
+        for (const ack of acks) this.consumers.get(`${ack.consumerId!.sessionId}:${ack.consumerId!.value}`)?.acknowledge(ack);
+        const durable = core.commit(txId);
+        if (durable === null) return this.respond(info);
+        durable.then(() => this.respond(info), (err: unknown) => this.refuse(info, err));
+        return;
+      }
+      case TX.ROLLBACK:
+        this.transactionAcks.delete(txId);
+        core.rollback(txId);
+        return this.respond(info);
+      case TX.END:
+      case TX.FORGET:
+        return this.respond(info);
+      default:
+        throw new FerryError('FERRY_NOT_SUPPORTED', `transaction operation ${info.transactionType} (two-phase commit) is not supported by this broker yet`);
+    }
+  }
+
+  private onDestinationInfo(info: DestinationInfo): void {
+    const wire = info.destination;
+    if (wire === null) throw new FerryError('FERRY_OPENWIRE_MALFORMED', 'DestinationInfo without a destination');
+    const destination = toCoreDestination(wire, this);
+    const core = this.requireCore();
+    const adding = info.operationType === 0;
+    if (destination.temporary === true) {
+      if (adding) {
+        core.createTemporaryDestination(destination.kind, destination.name);
+        this.temporary.push(destination);
+        this.advisories.added(destination, this.connectionId);
+      } else {
+        core.deleteTemporaryDestination(destination);
+        this.forgetTemporary(destination);
+      }
+    } else if (adding) {
+      core.checkDestination(destination);
+    } else {
+      throw new FerryError('FERRY_NOT_SUPPORTED', `deleting ${destination.kind} "${destination.name}" over OpenWire is not supported; use the management API`);
+    }
+    this.respond(info);
+  }
+
+  private forgetTemporary(destination: Destination): void {
+    const index = this.temporary.findIndex((d) => d.kind === destination.kind && d.name === destination.name);
+    if (index >= 0) this.temporary.splice(index, 1);
+    this.advisories.removed(destination);
+  }
+
+  private onKeepAlive(command: BaseCommand): void {
+    if (command.responseRequired) this.write({ type: T.KEEP_ALIVE_INFO, commandId: 0, responseRequired: false });
+  }
+
+  /**
+   * ActiveMQ's inactivity monitor, from the broker's side: something goes out at least every third
+   * of the agreed duration (a KeepAliveInfo when nothing else did), and a client silent for the
+   * whole duration is gone.
+   */
+  private startInactivityChecks(duration: number, initialDelay: number): void {
+    if (duration <= 0) return;
+    this.timer(() => {
+      this.writeCheck = setInterval(() => {
+        if (!this.wroteSinceCheck) this.write({ type: T.KEEP_ALIVE_INFO, commandId: 0, responseRequired: false });
+        this.wroteSinceCheck = false;
+      }, Math.max(1, Math.floor(duration / 3)));
+      this.readCheck = setInterval(() => {
+        if (Date.now() - this.lastRead > duration) {
+          this.fail(new FerryError('FERRY_OPENWIRE_INACTIVITY', `nothing received for more than ${duration} ms (MaxInactivityDuration)`));
+        }
+      }, duration);
+    }, Math.max(0, initialDelay));
+  }
+
+  private timer(fire: () => void, ms: number): NodeJS.Timeout {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      fire();
+    }, ms);
+    this.timers.add(timer);
+    return timer;
+  }
+
+  private respond(command: BaseCommand): void {
+    if (!command.responseRequired) return;
+    this.write({ type: T.RESPONSE, commandId: 0, responseRequired: false, correlationId: command.commandId });
+  }
+
+  /**
+   * Answers a refused command: with an ExceptionResponse when the client waits for an answer, a
+   * ConnectionError when it does not; a failure of the wire itself also closes the connection.
+   */
+  private refuse(command: DataStructure, err: unknown): void {
+    const fatal = !isFerryError(err) || fatalCodes.has(err.code);
+    const base = command as BaseCommand;
+    if (fatal || !base.responseRequired) {
+      this.fail(err, fatal);
+      return;
+    }
+    const { code, message } = err;
+    this.logger.debug({ event: 'openwire.refused', code, message, remote: this.transport.remoteAddress }, 'OpenWire command refused');
+    this.write({ type: T.EXCEPTION_RESPONSE, commandId: 0, responseRequired: false, correlationId: base.commandId, exception: this.throwable(code, message) });
+  }
+
+  private throwable(code: ErrorCode, message: string): WireThrowable {
+    return { className: exceptionClasses[code] ?? 'javax.jms.JMSException', message: `${message} (${code})` };
+  }
+
+  /** Tells the client with a ConnectionError; closes the connection when `fatal`. */
+  private fail(err: unknown, fatal = true): void {
+    if (this.transport.closed) return;
+    let code: ErrorCode;
+    let message: string;
+    if (isFerryError(err)) {
+      ({ code, message } = err);
+      this.logger.warn({ event: 'openwire.error', code, message, remote: this.transport.remoteAddress }, fatal ? 'closing an OpenWire connection' : 'OpenWire command refused');
+    } else {
+      code = 'FERRY_INTERNAL';
+      message = `internal error: ${err instanceof Error ? err.message : String(err)}`;
+      this.logger.error({ event: 'openwire.internal-error', code, err, remote: this.transport.remoteAddress }, 'unexpected error in an OpenWire connection');
+    }
+    if (this.negotiated) {
+      this.write({ type: T.CONNECTION_ERROR, commandId: 0, responseRequired: false, exception: this.throwable(code, message), connectionId: this.connectionId });
+    }
+    if (fatal) this.shutdown();
+  }
+
+  private write(structure: DataStructure): void {
+    if (this.transport.closed) return;
+    if (structure.type !== T.WIREFORMAT_INFO) structure['commandId'] = this.nextCommandId++;
+    this.wroteSinceCheck = true;
+    this.transport.write(this.codec.encode(structure));
+  }
+
+  private shutdown(): void {
+    this.closing = true;
+    this.stopTimers();
+    this.transport.end();
+    this.releaseCore(undefined);
+  }
+
+  private closed(error: Error | undefined): void {
+    this.stopTimers();
+    if (error !== undefined) {
+      this.logger.debug({ event: 'openwire.socket-error', code: (error as NodeJS.ErrnoException).code, message: error.message, remote: this.transport.remoteAddress }, 'OpenWire socket closed with an error');
+    }
+    this.releaseCore(undefined);
+  }
+
+  private releaseCore(lastDeliveredSequence: number | undefined): void {
+    if (this.advisoryConsumers.size > 0) this.advisories.unlisten(this);
+    this.advisoryConsumers.clear();
+    for (const consumer of this.consumers.values()) consumer.close(lastDeliveredSequence);
+    this.consumers.clear();
+    this.producers.clear();
+    this.sessions.clear();
+    for (const destination of this.temporary.splice(0)) this.advisories.removed(destination);
+    const core = this.core;
+    this.core = undefined;
+    core?.close();
+  }
+
+  private stopTimers(): void {
+    clearTimeout(this.negotiateTimer);
+    clearInterval(this.writeCheck);
+    clearInterval(this.readCheck);
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+  }
+
+  private requireCore(): CoreConnection {
+    if (this.core === undefined) throw new FerryError('FERRY_CONNECTION_CLOSED', 'the connection is closed');
+    return this.core;
+  }
+}
+

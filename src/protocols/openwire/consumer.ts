@@ -1,0 +1,184 @@
+import { FerryError } from '../../errors.js';
+import type { ConsumerHandle, Delivery, DeliverySink, Message } from '../../core/index.js';
+import { ACK, type ConsumerId, type MessageAck, type WireDestination } from './commands.js';
+import { messageIdText } from './mapping.js';
+
+/** What a consumer needs of its connection: writing dispatches, and the socket's state. */
+export interface DispatchTarget {
+  /** Writes a MessageDispatch; `message` null ends a browse or answers a pull that found nothing. */
+  dispatch(consumer: OpenWireConsumer, message: Message | null, delivery: Delivery | undefined, sequence: number): void;
+  isWritable(): boolean;
+  onWritable(resume: () => void): void;
+  /** The next number of the connection's dispatch sequence (a MessageId's broker sequence id). */
+  nextSequence(): number;
+  /** A transaction's core id, for acknowledgements made in it. */
+  transactionOf(ack: MessageAck): string | undefined;
+}
+
+interface InFlight {
+  readonly tag: number;
+  readonly sequence: number;
+}
+
+/**
+ * One JMS consumer: its credit (the prefetch, extended by the client's delivered acknowledgements,
+ * or one message per pull when the prefetch is 0), the deliveries it has not acknowledged in the
+ * order they went out, and the acknowledgement types OpenWire has, turned into core's.
+ */
+export class OpenWireConsumer {
+  handle: ConsumerHandle | undefined;
+  /** By message id, in dispatch order: a standard acknowledgement covers every delivery up to the one it names. */
+  private readonly inFlight = new Map<string, InFlight>();
+  /** Deliveries the client has but has not yet acknowledged for good, counted against the prefetch (ActiveMQ's prefetch extension). */
+  private extension = 0;
+  private pulls = 0;
+  private pullTimer: NodeJS.Timeout | undefined;
+  /** Set while closing, so that what is given back is not handed straight back to this consumer. */
+  private closing = false;
+
+  constructor(
+    readonly id: ConsumerId,
+    readonly key: string,
+    readonly destination: WireDestination,
+    readonly sessionKey: string,
+    private readonly prefetch: number,
+    readonly browser: boolean,
+    private readonly target: DispatchTarget,
+  ) {}
+
+  sink(): DeliverySink {
+    return {
+      deliver: (delivery) => this.deliver(delivery),
+      isWritable: () => this.target.isWritable(),
+      onWritable: (resume) => this.target.onWritable(resume),
+      hasCredit: () => this.hasCredit(),
+      browseEnd: () => this.target.dispatch(this, null, undefined, this.target.nextSequence()),
+    };
+  }
+
+  private hasCredit(): boolean {
+    if (this.closing) return false;
+    if (this.prefetch === 0) return this.pulls > 0;
+    return this.inFlight.size - this.extension < this.prefetch;
+  }
+
+  private deliver(delivery: Delivery): void {
+    const sequence = this.target.nextSequence();
+    if (this.prefetch === 0) {
+      this.pulls--;
+      if (this.pulls === 0) clearTimeout(this.pullTimer);
+    }
+    // a browser consumes nothing: there is nothing for the client to acknowledge
+    if (!this.browser) this.inFlight.set(delivery.message.id, { tag: delivery.tag, sequence });
+    this.target.dispatch(this, delivery.message, delivery, sequence);
+  }
+
+  /**
+   * A MessagePull: the client wants one message. With a timeout, the answer is an empty dispatch
+   * if none came in time; -1 means "now or never" (receiveNoWait), 0 means wait as long as it takes.
+   */
+  pull(timeout: number, setTimer: (fire: () => void, ms: number) => NodeJS.Timeout): void {
+    if (this.prefetch !== 0) return;
+    this.pulls = 1;
+    this.handle?.wake();
+    if (this.pulls === 0 || timeout === 0) return;
+    const giveUp = (): void => {
+      if (this.pulls === 0) return;
+      this.pulls = 0;
+      this.target.dispatch(this, null, undefined, this.target.nextSequence());
+    };
+    if (timeout < 0) giveUp();
+    else {
+      clearTimeout(this.pullTimer);
+      this.pullTimer = setTimer(giveUp, timeout);
+    }
+  }
+
+  acknowledge(ack: MessageAck): void {
+    const handle = this.handle;
+    if (handle === undefined || this.browser) return;
+    switch (ack.ackType) {
+      case ACK.DELIVERED:
+        // the application has these: the client may take as many more (ActiveMQ's prefetch extension)
+        this.extension = Math.max(this.extension, this.positionOf(ack.lastMessageId === null ? undefined : messageIdText(ack.lastMessageId)));
+        handle.wake();
+        return;
+      case ACK.REDELIVERED:
+        // the client counts redeliveries of what it still holds; the broker keeps them in flight
+        return;
+      case ACK.STANDARD:
+      case ACK.UNMATCHED:
+      case ACK.INDIVIDUAL: {
+        const txId = this.target.transactionOf(ack);
+        for (const entry of this.take(ack)) handle.acknowledgeOnly(entry.tag, txId);
+        handle.wake();
+        return;
+      }
+      case ACK.POISON:
+      case ACK.EXPIRED: {
+        const txId = this.target.transactionOf(ack);
+        for (const entry of this.take(ack)) handle.rejectOnly(entry.tag, txId);
+        handle.wake();
+        return;
+      }
+      default:
+        throw new FerryError('FERRY_OPENWIRE_MALFORMED', `unknown acknowledgement type ${ack.ackType}`);
+    }
+  }
+
+  /** How many in-flight deliveries, oldest first, lead up to and include `messageId`. */
+  private positionOf(messageId: string | undefined): number {
+    let position = 0;
+    for (const id of this.inFlight.keys()) {
+      position++;
+      if (id === messageId) return position;
+    }
+    return messageId === undefined ? 0 : position;
+  }
+
+  /**
+   * The deliveries an acknowledgement covers: an individual one names one message; the others a
+   * range ending at `lastMessageId` (from `firstMessageId`, or from the oldest when it has none).
+   */
+  private take(ack: MessageAck): InFlight[] {
+    if (ack.lastMessageId === null) throw new FerryError('FERRY_OPENWIRE_MALFORMED', 'an acknowledgement without a last message id');
+    const last = messageIdText(ack.lastMessageId);
+    const taken: InFlight[] = [];
+    if (ack.ackType === ACK.INDIVIDUAL) {
+      const entry = this.inFlight.get(last);
+      if (entry === undefined) throw new FerryError('FERRY_DELIVERY_NOT_FOUND', `message ${last} is not in flight to consumer ${this.key}`);
+      this.inFlight.delete(last);
+      this.extension = Math.max(0, this.extension - 1);
+      return [entry];
+    }
+    const first = ack.firstMessageId === null ? undefined : messageIdText(ack.firstMessageId);
+    if (!this.inFlight.has(last)) throw new FerryError('FERRY_DELIVERY_NOT_FOUND', `message ${last} is not in flight to consumer ${this.key}`);
+    let inRange = first === undefined || !this.inFlight.has(first);
+    for (const [id, entry] of this.inFlight) {
+      if (!inRange && id === first) inRange = true;
+      if (inRange) {
+        taken.push(entry);
+        this.inFlight.delete(id);
+      }
+      if (id === last) break;
+    }
+    this.extension = Math.max(0, this.extension - taken.length);
+    return taken;
+  }
+
+  /**
+   * Closes the consumer. Deliveries after `lastDeliveredSequence` never reached the application:
+   * they go back uncounted; the ones it saw and did not acknowledge come back as redelivered.
+   */
+  close(lastDeliveredSequence: number | undefined): void {
+    clearTimeout(this.pullTimer);
+    const handle = this.handle;
+    if (handle === undefined || handle.isClosed) return;
+    this.closing = true;
+    if (lastDeliveredSequence !== undefined && !this.browser) {
+      for (const entry of this.inFlight.values()) if (entry.sequence > lastDeliveredSequence) handle.release(entry.tag);
+    }
+    this.inFlight.clear();
+    handle.close();
+  }
+}

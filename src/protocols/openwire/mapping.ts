@@ -1,0 +1,239 @@
+import { inflateSync } from 'node:zlib';
+import { FerryError } from '../../errors.js';
+import type { BodyKind, Destination, Message, MessageInit, PropertyValue } from '../../core/index.js';
+import { T, type MessageId, type ProducerId, type WireDestination, type WireMessage } from './commands.js';
+import { DataReader, DataWriter, modifiedUtf8Length } from './data-stream.js';
+import { readProperties, readTypedMap, readTypedValue, writeProperties } from './primitives.js';
+
+/**
+ * OpenWire messages <-> core messages, so that what a JMS application sends reaches STOMP, MQTT and
+ * AMQP clients as they expect, and the other way round: a TextMessage's text is the body as UTF-8, a
+ * BytesMessage's bytes are the body, JMS headers are core's fields, properties keep their types
+ * (core keeps int, long, double, boolean, string, bytes; a byte, short or float property reaches
+ * other protocols as a number). Compressed bodies are inflated on the way in and never sent compressed.
+ * An ObjectMessage's body stays the bytes the client serialised: the broker never deserialises it.
+ */
+
+/** Where a message's OpenWire property bytes are kept, so a JMS consumer gets back exactly what a JMS producer typed. */
+const PROPERTIES_KEY = 'openwire.properties';
+
+const bodyKinds: ReadonlyMap<number, BodyKind> = new Map([
+  [T.TEXT_MESSAGE, 'text'],
+  [T.BYTES_MESSAGE, 'bytes'],
+  [T.MAP_MESSAGE, 'map'],
+  [T.STREAM_MESSAGE, 'stream'],
+  [T.OBJECT_MESSAGE, 'object'],
+  [T.MESSAGE, 'bytes'],
+  [T.BLOB_MESSAGE, 'bytes'],
+]);
+
+/** Names the client gives its temporary destinations, and the other connections' names for theirs. */
+export interface TemporaryDestinations {
+  resolve(kind: 'queue' | 'topic', name: string): Destination;
+}
+
+export function toCoreDestination(wire: WireDestination | null, temporary: TemporaryDestinations): Destination {
+  if (wire === null || wire.physicalName === null || wire.physicalName === '') {
+    throw new FerryError('FERRY_DESTINATION_INVALID', 'a command names no destination');
+  }
+  const name = wire.physicalName;
+  switch (wire.type) {
+    case T.QUEUE:
+      return composite('queue', name);
+    case T.TOPIC:
+      return composite('topic', name);
+    case T.TEMP_QUEUE:
+      return temporary.resolve('queue', name);
+    case T.TEMP_TOPIC:
+      return temporary.resolve('topic', name);
+    default:
+      throw new FerryError('FERRY_DESTINATION_INVALID', `data structure type ${wire.type} is not a destination`);
+  }
+}
+
+/** ActiveMQ's composite `a,b,topic://c`: each part is of the destination's kind unless it says otherwise. */
+function composite(kind: 'queue' | 'topic', name: string): Destination {
+  if (!name.includes(',')) return { kind, name };
+  const parts = name.split(',').map((part) => {
+    const trimmed = part.trim();
+    return trimmed.startsWith('queue://') || trimmed.startsWith('topic://') ? trimmed : `${kind}://${trimmed}`;
+  });
+  return { kind, name: parts.join(',') };
+}
+
+export function toWireDestination(destination: Destination): WireDestination {
+  if (destination.temporary === true) return { type: destination.kind === 'queue' ? T.TEMP_QUEUE : T.TEMP_TOPIC, physicalName: destination.name };
+  return { type: destination.kind === 'queue' ? T.QUEUE : T.TOPIC, physicalName: destination.name };
+}
+
+/** `ID:<connection>:<session>:<producer>:<sequence>`, the form ActiveMQ prints a MessageId in. */
+export function messageIdText(id: MessageId): string {
+  if (id.textView !== null && id.textView !== undefined) return id.textView.startsWith('ID:') ? id.textView : `ID:${id.textView}`;
+  const producer = id.producerId;
+  if (producer === null) throw new FerryError('FERRY_OPENWIRE_MALFORMED', 'a message id with neither text nor producer');
+  return `${producer.connectionId}:${producer.sessionId}:${producer.value}:${id.producerSequenceId}`;
+}
+
+const OPENWIRE_ID = /^(.+):(\d+):(\d+):(\d+)$/;
+const NUMBERED_ID = /^(.*?)(\d+)$/;
+
+/**
+ * A core message id as a MessageId. The client's duplicate check and its acknowledgements compare
+ * producer and sequence, so the same core id must always give the same pair: a JMS producer's id
+ * parses back to its own; any other (`ID:<broker>-<n>`) becomes producer `<broker>`, sequence n.
+ */
+export function toMessageId(coreId: string): MessageId {
+  const full = OPENWIRE_ID.exec(coreId);
+  if (full !== null) {
+    const producerId: ProducerId = { type: T.PRODUCER_ID, connectionId: full[1]!, sessionId: Number(full[2]), value: Number(full[3]) };
+    return { type: T.MESSAGE_ID, textView: null, producerId, producerSequenceId: Number(full[4]), brokerSequenceId: 0 };
+  }
+  const numbered = NUMBERED_ID.exec(coreId);
+  const sequence = numbered === null ? 0 : Number(numbered[2]);
+  const producerId: ProducerId = { type: T.PRODUCER_ID, connectionId: numbered === null ? coreId : numbered[1]!, sessionId: 0, value: 0 };
+  return { type: T.MESSAGE_ID, textView: coreId, producerId, producerSequenceId: Number.isSafeInteger(sequence) ? sequence : 0, brokerSequenceId: 0 };
+}
+
+function inflate(content: Buffer): Buffer {
+  try {
+    return inflateSync(content);
+  } catch (err) {
+    throw new FerryError('FERRY_OPENWIRE_MALFORMED', `a compressed body does not inflate: ${(err as Error).message}`);
+  }
+}
+
+/** The body as core keeps it: a text as UTF-8, everything else as the bytes the client marshalled. */
+function coreBody(wire: WireMessage): { body: Buffer; bodyKind: BodyKind } {
+  const bodyKind = bodyKinds.get(wire.type) ?? 'bytes';
+  let content = wire.content ?? Buffer.alloc(0);
+  if (wire.compressed && content.length > 0) {
+    if (wire.type === T.BYTES_MESSAGE) {
+      // ActiveMQ puts the inflated length in front of a compressed BytesMessage's deflate stream
+      if (content.length < 4) throw new FerryError('FERRY_OPENWIRE_MALFORMED', 'a compressed BytesMessage without its length');
+      content = inflate(content.subarray(4));
+    } else {
+      content = inflate(content);
+    }
+  } else if (content.length * 2 < content.buffer.byteLength) {
+    // a body view that pins a much larger socket chunk is copied, so a queued 1 KiB message does not hold 64 KiB
+    content = Buffer.from(content);
+  }
+  if (bodyKind !== 'text') return { body: content, bodyKind };
+  if (content.length === 0) return { body: content, bodyKind };
+  const reader = new DataReader(content, 0, content.length);
+  const length = reader.int();
+  if (length < 0) return { body: Buffer.alloc(0), bodyKind };
+  return { body: Buffer.from(reader.utfBytes(length), 'utf8'), bodyKind };
+}
+
+/** A message as a JMS producer sent it, for core. */
+export function toMessageInit(wire: WireMessage, destination: Destination, temporary: TemporaryDestinations): MessageInit {
+  const { body, bodyKind } = coreBody(wire);
+  const properties = wire.marshalledProperties === null ? new Map<string, PropertyValue>() : readProperties(wire.marshalledProperties);
+  if (wire.userId !== null) properties.set('JMSXUserID', wire.userId);
+  const init: MessageInit = {
+    destination,
+    body,
+    bodyKind,
+    persistent: wire.persistent,
+    priority: wire.priority,
+    expiration: wire.expiration,
+    correlationId: wire.correlationId ?? undefined,
+    replyTo: wire.replyTo === null ? undefined : toCoreDestination(wire.replyTo, temporary),
+    type: wire.jmsType ?? undefined,
+    groupId: wire.groupId ?? undefined,
+    groupSeq: wire.groupId === null ? undefined : wire.groupSequence,
+    properties,
+    // the client's own bytes, so a JMS consumer gets back a byte as a byte and a float as a float
+    encodings: wire.marshalledProperties === null || wire.userId !== null ? undefined : new Map([[PROPERTIES_KEY, Buffer.from(wire.marshalledProperties)]]),
+  };
+  if (wire.messageId !== null) init.id = messageIdText(wire.messageId);
+  if (wire.timestamp !== 0) init.timestamp = wire.timestamp;
+  return init;
+}
+
+function parsesWhole(body: Buffer, read: (reader: DataReader) => void): boolean {
+  try {
+    const reader = new DataReader(body, 0, body.length);
+    read(reader);
+    return reader.remaining === 0;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The message type and content for a core body. A map or stream body that another protocol
+ * encoded its own way (AMQP) does not parse as ActiveMQ's and goes as a BytesMessage.
+ */
+function wireBody(message: Message): { type: number; content: Buffer } {
+  const body = message.body;
+  switch (message.bodyKind) {
+    case 'text': {
+      const text = body.toString('utf8');
+      const length = modifiedUtf8Length(text);
+      const writer = new DataWriter(length + 4);
+      writer.int(length);
+      writer.utfBytes(text, length);
+      return { type: T.TEXT_MESSAGE, content: writer.finish() };
+    }
+    case 'map':
+      if (parsesWhole(body, (r) => readTypedMap(r))) return { type: T.MAP_MESSAGE, content: body };
+      return { type: T.BYTES_MESSAGE, content: body };
+    case 'stream':
+      if (parsesWhole(body, (r) => { while (r.remaining > 0) readTypedValue(r); })) return { type: T.STREAM_MESSAGE, content: body };
+      return { type: T.BYTES_MESSAGE, content: body };
+    case 'object':
+      return { type: T.OBJECT_MESSAGE, content: body };
+    default:
+      return { type: T.BYTES_MESSAGE, content: body };
+  }
+}
+
+function wireProperties(message: Message): Buffer | null {
+  const kept = message.encodings?.get(PROPERTIES_KEY);
+  if (kept !== undefined) return kept as Buffer;
+  if (message.properties.size === 0) return null;
+  return writeProperties([...message.properties].filter(([name]) => name !== 'JMSXUserID'));
+}
+
+/** A core message as the MessageDispatch to a JMS consumer carries it. */
+export function toWireMessage(message: Message, redeliveryCounter: number): WireMessage {
+  const { type, content } = wireBody(message);
+  const userId = message.properties.get('JMSXUserID');
+  return {
+    type,
+    commandId: 0,
+    responseRequired: false,
+    producerId: null,
+    destination: toWireDestination(message.destination),
+    transactionId: null,
+    originalDestination: message.originalDestination === undefined ? null : toWireDestination(message.originalDestination),
+    messageId: toMessageId(message.id),
+    originalTransactionId: null,
+    groupId: message.groupId ?? null,
+    groupSequence: message.groupSeq ?? 0,
+    correlationId: message.correlationId ?? null,
+    persistent: message.persistent,
+    expiration: message.expiration,
+    priority: message.priority,
+    replyTo: message.replyTo === undefined ? null : toWireDestination(message.replyTo),
+    timestamp: message.timestamp,
+    jmsType: message.type ?? null,
+    content,
+    marshalledProperties: wireProperties(message),
+    dataStructure: null,
+    targetConsumerId: null,
+    compressed: false,
+    redeliveryCounter,
+    brokerPath: null,
+    arrival: 0,
+    userId: typeof userId === 'string' ? userId : null,
+    receivedByDfBridge: false,
+    droppable: false,
+    cluster: null,
+    brokerInTime: 0,
+    brokerOutTime: 0,
+    jmsxGroupFirstForConsumer: false,
+  };
+}

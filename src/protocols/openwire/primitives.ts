@@ -1,0 +1,201 @@
+import { FerryError } from '../../errors.js';
+import type { PropertyValue } from '../../core/index.js';
+import { DataReader, DataWriter, modifiedUtf8Length } from './data-stream.js';
+
+/**
+ * ActiveMQ's typed values (`MarshallingSupport`): message properties, the WireFormatInfo options, a
+ * MapMessage's body and a StreamMessage's items. Each value is a type byte and the value.
+ */
+const P = { NULL: 0, BOOLEAN: 1, BYTE: 2, CHAR: 3, SHORT: 4, INTEGER: 5, LONG: 6, DOUBLE: 7, FLOAT: 8, STRING: 9, BYTE_ARRAY: 10, MAP: 11, LIST: 12, BIG_STRING: 13 } as const;
+
+/** Maps and lists inside values (allowed in MapMessage bodies) nest at most this deep. */
+const MAX_DEPTH = 16;
+
+/** A value as JMS typed it, for bodies whose items keep their Java type (MapMessage, StreamMessage). */
+export type TypedValue =
+  | { readonly t: 'null' }
+  | { readonly t: 'boolean'; readonly v: boolean }
+  | { readonly t: 'byte' | 'short' | 'int' | 'float' | 'double'; readonly v: number }
+  | { readonly t: 'long'; readonly v: bigint }
+  | { readonly t: 'char' | 'string'; readonly v: string }
+  | { readonly t: 'bytes'; readonly v: Buffer }
+  | { readonly t: 'map'; readonly v: Map<string, TypedValue> }
+  | { readonly t: 'list'; readonly v: TypedValue[] };
+
+export function readTypedValue(reader: DataReader, depth = 0): TypedValue {
+  const type = reader.byte();
+  switch (type) {
+    case P.NULL:
+      return { t: 'null' };
+    case P.BOOLEAN:
+      return { t: 'boolean', v: reader.bool() };
+    case P.BYTE:
+      return { t: 'byte', v: reader.byte() };
+    case P.CHAR:
+      return { t: 'char', v: reader.char() };
+    case P.SHORT:
+      return { t: 'short', v: reader.short() };
+    case P.INTEGER:
+      return { t: 'int', v: reader.int() };
+    case P.LONG:
+      return { t: 'long', v: reader.bigLong() };
+    case P.DOUBLE:
+      return { t: 'double', v: reader.double() };
+    case P.FLOAT:
+      return { t: 'float', v: reader.float() };
+    case P.STRING:
+      return { t: 'string', v: reader.utf() };
+    case P.BIG_STRING:
+      return { t: 'string', v: reader.utfBytes(lengthOf(reader)) };
+    case P.BYTE_ARRAY:
+      return { t: 'bytes', v: Buffer.from(reader.bytes(lengthOf(reader))) };
+    case P.MAP:
+      if (depth >= MAX_DEPTH) throw new FerryError('FERRY_OPENWIRE_MALFORMED', `maps nested deeper than ${MAX_DEPTH}`);
+      return { t: 'map', v: readTypedMap(reader, depth + 1) ?? new Map() };
+    case P.LIST: {
+      if (depth >= MAX_DEPTH) throw new FerryError('FERRY_OPENWIRE_MALFORMED', `lists nested deeper than ${MAX_DEPTH}`);
+      const size = lengthOf(reader);
+      const items: TypedValue[] = [];
+      for (let i = 0; i < size; i++) items.push(readTypedValue(reader, depth + 1));
+      return { t: 'list', v: items };
+    }
+    default:
+      throw new FerryError('FERRY_OPENWIRE_MALFORMED', `unknown primitive type ${type}`);
+  }
+}
+
+function lengthOf(reader: DataReader): number {
+  const length = reader.int();
+  if (length < 0 || length > reader.remaining) throw new FerryError('FERRY_OPENWIRE_MALFORMED', `a length of ${length} with ${reader.remaining} bytes left`);
+  return length;
+}
+
+/** A map: its size (-1 for none), then name and value pairs. */
+export function readTypedMap(reader: DataReader, depth = 0): Map<string, TypedValue> | undefined {
+  const size = reader.int();
+  if (size < 0) return undefined;
+  if (size > reader.remaining) throw new FerryError('FERRY_OPENWIRE_MALFORMED', `a map of ${size} entries with ${reader.remaining} bytes left`);
+  const map = new Map<string, TypedValue>();
+  for (let i = 0; i < size; i++) {
+    const name = reader.utf();
+    map.set(name, readTypedValue(reader, depth));
+  }
+  return map;
+}
+
+export function writeTypedValue(writer: DataWriter, value: TypedValue): void {
+  switch (value.t) {
+    case 'null':
+      return writer.byte(P.NULL);
+    case 'boolean':
+      writer.byte(P.BOOLEAN);
+      return writer.bool(value.v);
+    case 'byte':
+      writer.byte(P.BYTE);
+      return writer.byte(value.v);
+    case 'char':
+      writer.byte(P.CHAR);
+      return writer.char(value.v);
+    case 'short':
+      writer.byte(P.SHORT);
+      return writer.short(value.v);
+    case 'int':
+      writer.byte(P.INTEGER);
+      return writer.int(value.v);
+    case 'long':
+      writer.byte(P.LONG);
+      return writer.bigLong(value.v);
+    case 'float':
+      writer.byte(P.FLOAT);
+      return writer.float(value.v);
+    case 'double':
+      writer.byte(P.DOUBLE);
+      return writer.double(value.v);
+    case 'string': {
+      // as ActiveMQ writes them: short strings with a 16-bit length, long ones with a 32-bit one
+      if (value.v.length < 8191) {
+        writer.byte(P.STRING);
+        return writer.utf(value.v);
+      }
+      writer.byte(P.BIG_STRING);
+      const length = modifiedUtf8Length(value.v);
+      writer.int(length);
+      return writer.utfBytes(value.v, length);
+    }
+    case 'bytes':
+      writer.byte(P.BYTE_ARRAY);
+      writer.int(value.v.length);
+      return writer.bytes(value.v);
+    case 'map':
+      writer.byte(P.MAP);
+      return writeTypedMap(writer, value.v);
+    case 'list':
+      writer.byte(P.LIST);
+      writer.int(value.v.length);
+      for (const item of value.v) writeTypedValue(writer, item);
+      return;
+  }
+}
+
+export function writeTypedMap(writer: DataWriter, map: ReadonlyMap<string, TypedValue>): void {
+  writer.int(map.size);
+  for (const [name, value] of map) {
+    writer.utf(name);
+    writeTypedValue(writer, value);
+  }
+}
+
+/**
+ * A typed value as a core property: integers up to int as numbers, long as bigint, float and double
+ * as numbers, char as a one-character string. Maps and lists have no core form (JMS allows them
+ * in properties only through ActiveMQ's own extensions) and are left out.
+ */
+export function toPropertyValue(value: TypedValue): PropertyValue | undefined {
+  switch (value.t) {
+    case 'null':
+      return null;
+    case 'map':
+    case 'list':
+      return undefined;
+    default:
+      return value.v;
+  }
+}
+
+/** The reverse: a number is an int when it is a whole number an int holds, a double otherwise. */
+export function fromPropertyValue(value: PropertyValue): TypedValue {
+  if (value === null) return { t: 'null' };
+  switch (typeof value) {
+    case 'string':
+      return { t: 'string', v: value };
+    case 'boolean':
+      return { t: 'boolean', v: value };
+    case 'bigint':
+      return { t: 'long', v: value };
+    case 'number':
+      return Number.isInteger(value) && value >= -0x8000_0000 && value <= 0x7fff_ffff && !Object.is(value, -0) ? { t: 'int', v: value } : { t: 'double', v: value };
+    default:
+      return { t: 'bytes', v: value };
+  }
+}
+
+/** Decodes marshalled properties into core properties. */
+export function readProperties(bytes: Buffer): Map<string, PropertyValue> {
+  const reader = new DataReader(bytes, 0, bytes.length);
+  const map = readTypedMap(reader);
+  const properties = new Map<string, PropertyValue>();
+  if (map === undefined) return properties;
+  for (const [name, value] of map) {
+    const property = toPropertyValue(value);
+    if (property !== undefined) properties.set(name, property);
+  }
+  return properties;
+}
+
+export function writeProperties(properties: Iterable<readonly [string, PropertyValue]>): Buffer {
+  const writer = new DataWriter();
+  const map = new Map<string, TypedValue>();
+  for (const [name, value] of properties) map.set(name, fromPropertyValue(value));
+  writeTypedMap(writer, map);
+  return writer.finish();
+}

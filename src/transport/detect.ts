@@ -1,0 +1,82 @@
+import type { BrokerAccess, Logger } from '../core/index.js';
+import type { ProtocolAdapter } from './adapter.js';
+import type { TransportConnection, TransportHandler } from './connection.js';
+
+/** Every protocol says what it is within this many bytes; a client that has sent more without one matching is not one of them. */
+const MOST_BYTES_TO_DECIDE = 64;
+
+/**
+ * One port for several protocols (ActiveMQ's `auto` transport): the connection is handed to the
+ * first adapter whose `detect` recognises the client's first bytes, and those bytes are replayed to
+ * it. Until then nothing is sent, so a protocol whose server speaks first (OpenWire) does so once
+ * its client has spoken.
+ */
+export function detectingAdapter(name: string, adapters: readonly ProtocolAdapter[], timeoutMs: number, logger: Logger): ProtocolAdapter {
+  return {
+    name,
+    detect: (firstBytes) => {
+      const verdicts = adapters.map((a) => a.detect(firstBytes));
+      return verdicts.includes(true) ? true : verdicts.includes(undefined) ? undefined : false;
+    },
+    webSocketProtocols: [],
+    attach(connection: TransportConnection, broker: BrokerAccess): void {
+      let first: Buffer = Buffer.alloc(0);
+      const handover: { chosen: TransportHandler | undefined } = { chosen: undefined };
+      const timer = setTimeout(() => {
+        logger.warn({ event: 'listener.detect-timeout', listener: name, remote: connection.remoteAddress }, 'a client sent too little to tell its protocol in time');
+        connection.destroy();
+      }, timeoutMs);
+      connection.setHandler({
+        data: (chunk) => {
+          if (handover.chosen !== undefined) return handover.chosen.data(chunk);
+          first = first.length === 0 ? chunk : Buffer.concat([first, chunk]);
+          const adapter = adapters.find((a) => a.detect(first) === true);
+          if (adapter === undefined) {
+            if (first.length >= MOST_BYTES_TO_DECIDE || adapters.every((a) => a.detect(first) === false)) {
+              clearTimeout(timer);
+              logger.warn({ event: 'listener.unknown-protocol', listener: name, remote: connection.remoteAddress, protocols: adapters.map((a) => a.name) }, 'a client spoke none of the protocols of this port');
+              connection.destroy();
+            }
+            return;
+          }
+          clearTimeout(timer);
+          adapter.attach(handedOver(connection, (handler) => (handover.chosen = handler)), broker);
+          const bytes = first;
+          first = Buffer.alloc(0);
+          (handover.chosen as TransportHandler | undefined)?.data(bytes);
+        },
+        closed: (error) => {
+          clearTimeout(timer);
+          handover.chosen?.closed(error);
+        },
+      });
+    },
+    close(): void {
+      for (const adapter of adapters) adapter.close();
+    },
+  };
+}
+
+/** The same connection for the adapter that takes it over: its handler replaces the detector's. */
+function handedOver(connection: TransportConnection, setHandler: (handler: TransportHandler) => void): TransportConnection {
+  return {
+    id: connection.id,
+    remoteAddress: connection.remoteAddress,
+    peerCertificate: connection.peerCertificate,
+    write: (data) => connection.write(data),
+    ...(connection.reserve === undefined ? {} : { reserve: (size: number) => connection.reserve!(size) }),
+    isWritable: () => connection.isWritable(),
+    onWritable: (resume) => connection.onWritable(resume),
+    get pendingBytes() {
+      return connection.pendingBytes;
+    },
+    pause: () => connection.pause(),
+    resume: () => connection.resume(),
+    end: () => connection.end(),
+    destroy: () => connection.destroy(),
+    get closed() {
+      return connection.closed;
+    },
+    setHandler,
+  };
+}

@@ -1,0 +1,188 @@
+import assert from 'node:assert/strict';
+import { connect, type Socket } from 'node:net';
+import { after, before, test } from 'node:test';
+import { T, type DataStructure } from '../../src/protocols/openwire/commands.js';
+import { DataWriter } from '../../src/protocols/openwire/data-stream.js';
+import { CommandSplitter, LooseCodec } from '../../src/protocols/openwire/marshal.js';
+import { writeTypedMap } from '../../src/protocols/openwire/primitives.js';
+import { connectAmqp } from '../helpers/amqp.js';
+import { startBroker, type TestBroker } from '../helpers/broker.js';
+import { connectMqtt } from '../helpers/mqtt.js';
+import { connectStomp } from '../helpers/stomp.js';
+
+/**
+ * OpenWire's bytes on a raw socket, for what no well-behaved client sends: garbage, oversized
+ * commands, commands only a broker may send. The JMS behaviour is tested with ActiveMQ's own client
+ * (test/interop/openwire-jms.test.ts).
+ */
+
+const codec = new LooseCodec(12);
+
+interface RawClient {
+  readonly socket: Socket;
+  next(): Promise<DataStructure>;
+  /** Resolves once the broker has closed the socket. */
+  readonly ended: Promise<void>;
+  send(structure: DataStructure): void;
+}
+
+function rawClient(port: number): Promise<RawClient> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    const received: DataStructure[] = [];
+    const waiting: ((s: DataStructure) => void)[] = [];
+    const splitter = new CommandSplitter(1 << 24, (buffer, start, end) => {
+      const command = codec.decode(buffer, start, end)!;
+      const waiter = waiting.shift();
+      if (waiter !== undefined) waiter(command);
+      else received.push(command);
+    });
+    socket.on('data', (chunk) => splitter.push(chunk));
+    const ended = new Promise<void>((done) => socket.on('close', () => done()));
+    socket.on('error', () => {});
+    socket.once('connect', () =>
+      resolve({
+        socket,
+        ended,
+        send: (structure) => socket.write(codec.encode(structure)),
+        next: () => {
+          const command = received.shift();
+          if (command !== undefined) return Promise.resolve(command);
+          return new Promise((r) => waiting.push(r));
+        },
+      }),
+    );
+    socket.once('error', reject);
+  });
+}
+
+function clientWireFormat(): DataStructure {
+  const writer = new DataWriter();
+  writeTypedMap(writer, new Map([
+    ['TightEncodingEnabled', { t: 'boolean', v: true }],
+    ['CacheEnabled', { t: 'boolean', v: true }],
+    ['MaxInactivityDuration', { t: 'long', v: 0n }],
+  ]));
+  return { type: T.WIREFORMAT_INFO, magic: Buffer.from('ActiveMQ'), version: 12, marshalledProperties: writer.finish() };
+}
+
+/** As ActiveMQ's client does: its WireFormatInfo first, without waiting (on the shared port the broker waits for it). */
+async function negotiated(port: number): Promise<RawClient> {
+  const client = await rawClient(port);
+  client.send(clientWireFormat());
+  assert.equal((await client.next()).type, T.WIREFORMAT_INFO);
+  assert.equal((await client.next()).type, T.BROKER_INFO);
+  return client;
+}
+
+let broker: TestBroker;
+
+before(async () => {
+  broker = await startBroker({ 'openwire.maxFrameSize': 4096 });
+});
+
+after(async () => {
+  await broker.stop();
+});
+
+test('the broker offers loose encoding without the cache, so a client that prefers tight encoding still speaks loose', async () => {
+  const client = await rawClient(broker.ports.openwire);
+  client.send(clientWireFormat());
+  const offer = await client.next();
+  const properties = (offer['marshalledProperties'] as Buffer).toString('latin1');
+  assert.equal(offer['version'], 12);
+  for (const name of ['TightEncodingEnabled', 'CacheEnabled', 'StackTraceEnabled']) {
+    const at = properties.indexOf(name);
+    assert.ok(at > 0, name);
+    // the name, then the boolean type (1) and false (0)
+    assert.deepEqual([...Buffer.from(properties.slice(at + name.length, at + name.length + 2), 'latin1')], [1, 0], name);
+  }
+  assert.equal((await client.next()).type, T.BROKER_INFO);
+  client.send({ type: T.KEEP_ALIVE_INFO, commandId: 1, responseRequired: true });
+  assert.equal((await client.next()).type, T.KEEP_ALIVE_INFO);
+  client.socket.destroy();
+});
+
+test('bytes that are not OpenWire close that connection only', async () => {
+  const bystander = await negotiated(broker.ports.openwire);
+  const client = await rawClient(broker.ports.openwire);
+  client.socket.write('GET / HTTP/1.1\r\n\r\n');
+  await client.ended;
+  bystander.send({ type: T.KEEP_ALIVE_INFO, commandId: 1, responseRequired: true });
+  assert.equal((await bystander.next()).type, T.KEEP_ALIVE_INFO);
+  bystander.socket.destroy();
+});
+
+test('a command over openwire.maxFrameSize is refused from its size prefix with a ConnectionError', async () => {
+  const client = await negotiated(broker.ports.openwire);
+  const prefix = Buffer.alloc(5);
+  prefix.writeInt32BE(4097, 0);
+  prefix[4] = T.TEXT_MESSAGE;
+  client.socket.write(prefix);
+  const error = await client.next();
+  assert.equal(error.type, T.CONNECTION_ERROR);
+  assert.match(String((error['exception'] as { message: string }).message), /FERRY_OPENWIRE_FRAME_TOO_LARGE/);
+  await client.ended;
+});
+
+test('a command before ConnectionInfo, or one only a broker sends, ends the connection with a ConnectionError', async () => {
+  const early = await negotiated(broker.ports.openwire);
+  early.send({ type: T.SESSION_INFO, commandId: 1, responseRequired: true, sessionId: { type: T.SESSION_ID, connectionId: 'ID:x', value: 1 } });
+  const error = await early.next();
+  assert.equal(error.type, T.CONNECTION_ERROR);
+  assert.match(String((error['exception'] as { message: string }).message), /FERRY_OPENWIRE_PROTOCOL/);
+  await early.ended;
+});
+
+test('an exception sent by a client is never turned into a class: its name is text, and the command is refused', async () => {
+  // CVE-2023-46604: ActiveMQ instantiated the class an ExceptionResponse named, with the message as
+  // its argument; Ferry's codec reads a Throwable as two strings and a client may not send one at all
+  const client = await negotiated(broker.ports.openwire);
+  client.send({ type: T.CONNECTION_INFO, commandId: 1, responseRequired: true, connectionId: { type: T.CONNECTION_ID, value: 'ID:raw-1' }, clientId: 'raw-1' });
+  const ok = await client.next();
+  assert.equal(ok.type, T.RESPONSE);
+  client.send({
+    type: T.EXCEPTION_RESPONSE,
+    commandId: 2,
+    responseRequired: false,
+    correlationId: 1,
+    exception: { className: 'org.springframework.context.support.ClassPathXmlApplicationContext', message: 'http://127.0.0.1:1/evil.xml' },
+  });
+  const error = await client.next();
+  assert.equal(error.type, T.CONNECTION_ERROR);
+  assert.match(String((error['exception'] as { message: string }).message), /may not send data structure type 31/);
+  await client.ended;
+});
+
+test('the OpenWire port serves STOMP, MQTT and AMQP 1.0 clients too, each told by its first bytes', async () => {
+  const port = broker.ports.openwire;
+  const stomp = await connectStomp(port);
+  const mqtt = await connectMqtt(port);
+  const amqp = await connectAmqp(port);
+  const inbox = stomp.subscribe('/topic/shared.port');
+  await mqtt.subscribe('shared/port', { qos: 1 });
+  await stomp.sendConfirmed('/queue/shared.port.sync', 'the subscription is in place once this is confirmed');
+  const { inbox: amqpInbox } = await amqp.openReceiver('topic://shared.port');
+  const sender = await amqp.openSender('topic://shared.port');
+  await amqp.send(sender, { body: 'from AMQP over the OpenWire port' });
+  assert.equal((await inbox.next()).body, 'from AMQP over the OpenWire port');
+  assert.equal((await amqpInbox.next()).message.body, 'from AMQP over the OpenWire port');
+  // MQTT's shared/port is the topic shared.port: one topic, three protocols, one port
+  assert.equal(String((await mqtt.inbox.next()).payload), 'from AMQP over the OpenWire port');
+  await mqtt.publish('shared/port', 'from MQTT', { qos: 1 });
+  assert.equal((await inbox.next()).body, 'from MQTT');
+  await Promise.all([stomp.disconnect(), mqtt.end(), amqp.close()]);
+});
+
+test('with openwire.detectProtocols off, the port speaks OpenWire alone and a STOMP client is closed', async () => {
+  const own = await startBroker({ 'openwire.detectProtocols': false });
+  try {
+    const client = await rawClient(own.ports.openwire);
+    // OpenWire alone: the broker speaks first, without waiting for the client
+    assert.equal((await client.next()).type, T.WIREFORMAT_INFO);
+    client.socket.write('CONNECT\naccept-version:1.2\n\n\0');
+    await client.ended;
+  } finally {
+    await own.stop();
+  }
+});

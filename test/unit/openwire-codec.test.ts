@@ -1,0 +1,173 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { isFerryError } from '../../src/errors.js';
+import { T, schemas, type DataStructure } from '../../src/protocols/openwire/commands.js';
+import { DataReader, DataWriter, encodeModifiedUtf8String } from '../../src/protocols/openwire/data-stream.js';
+import { CommandSplitter, LooseCodec } from '../../src/protocols/openwire/marshal.js';
+import { readProperties, readTypedMap, writeProperties, writeTypedMap, type TypedValue } from '../../src/protocols/openwire/primitives.js';
+import { toMessageId, messageIdText } from '../../src/protocols/openwire/mapping.js';
+
+function code(err: unknown): string | undefined {
+  return isFerryError(err) ? err.code : undefined;
+}
+
+test('strings travel in Java\'s modified UTF-8: NUL in two bytes, astral characters as two surrogates of three bytes', () => {
+  assert.deepEqual([...encodeModifiedUtf8String('a\u0000b')], [0x61, 0xc0, 0x80, 0x62]);
+  assert.deepEqual([...encodeModifiedUtf8String('\u{1F600}')], [0xed, 0xa0, 0xbd, 0xed, 0xb8, 0x80]);
+  for (const text of ['', 'plain ascii', 'ünïcödé', 'a\u0000b', 'emoji \u{1F600} and 中文']) {
+    const writer = new DataWriter(1);
+    writer.utf(text);
+    const bytes = writer.finish();
+    assert.equal(new DataReader(bytes, 0, bytes.length).utf(), text);
+  }
+  const bad = Buffer.from([0x00, 0x02, 0xc3, 0x41]);
+  assert.throws(() => new DataReader(bad, 0, bad.length).utf(), (err) => code(err) === 'FERRY_OPENWIRE_MALFORMED');
+});
+
+test('the writer keeps what it wrote when it grows mid-command', () => {
+  const writer = new DataWriter(2);
+  writer.int(7);
+  writer.bytes(Buffer.alloc(100, 0xab));
+  writer.long(2 ** 40 + 5);
+  writer.utf('after growth');
+  const bytes = writer.finish();
+  const reader = new DataReader(bytes, 0, bytes.length);
+  assert.equal(reader.int(), 7);
+  assert.ok(reader.bytes(100).every((b) => b === 0xab));
+  assert.equal(reader.long(), 2 ** 40 + 5);
+  assert.equal(reader.utf(), 'after growth');
+});
+
+/** A value for every field of a structure, so a round trip checks each field's encoding and order. */
+function sample(type: number, depth = 0): DataStructure {
+  const structure: DataStructure = { type };
+  let n = 1;
+  for (const field of schemas.get(type)!) {
+    n++;
+    switch (field.kind) {
+      case 'bool':
+        structure[field.name] = n % 2 === 0;
+        break;
+      case 'byte':
+        structure[field.name] = -n;
+        break;
+      case 'short':
+      case 'int':
+        structure[field.name] = n * 1000;
+        break;
+      case 'long':
+        structure[field.name] = n * 2 ** 33;
+        break;
+      case 'string':
+        structure[field.name] = `${field.name}-ü-${n}`;
+        break;
+      case 'nested':
+      case 'cached':
+        structure[field.name] = depth > 1 ? null : { type: T.CONNECTION_ID, value: `ID:c-${n}` };
+        break;
+      case 'throwable':
+        structure[field.name] = { className: 'java.lang.IllegalStateException', message: `m${n}` };
+        break;
+      case 'bytes':
+        structure[field.name] = Buffer.from([n, 0, 255]);
+        break;
+      case 'array':
+        structure[field.name] = [{ type: T.BROKER_ID, value: `b${n}` }, null];
+        break;
+      case 'magic':
+        structure[field.name] = Buffer.from('ActiveMQ');
+        break;
+    }
+  }
+  return structure;
+}
+
+test('every structure in the table survives encode and decode, field by field', () => {
+  const codec = new LooseCodec(12);
+  for (const type of schemas.keys()) {
+    const structure = sample(type);
+    const bytes = codec.encode(structure);
+    assert.equal(bytes.readInt32BE(0), bytes.length - 4, `size prefix of type ${type}`);
+    assert.deepEqual(codec.decode(bytes, 4, bytes.length), structure, `type ${type}`);
+  }
+});
+
+test('fields newer than the negotiated version are left out both ways', () => {
+  const v9 = new LooseCodec(9);
+  const id = { type: T.MESSAGE_ID, textView: 'ID:x', producerId: null, producerSequenceId: 3, brokerSequenceId: 4 };
+  const bytes = v9.encode(id);
+  // type, producerId absent (1), two longs: no textView in version 9
+  assert.equal(bytes.length, 4 + 1 + 1 + 8 + 8);
+  assert.deepEqual(v9.decode(bytes, 4, bytes.length), { type: T.MESSAGE_ID, producerId: null, producerSequenceId: 3, brokerSequenceId: 4 });
+});
+
+test('a command that ends early, has bytes left over or names an unknown type is malformed', () => {
+  const codec = new LooseCodec(12);
+  const good = codec.encode({ type: T.SESSION_INFO, commandId: 1, responseRequired: true, sessionId: { type: T.SESSION_ID, connectionId: 'ID:c', value: 1 } });
+  assert.throws(() => codec.decode(good, 4, good.length - 1), (err) => code(err) === 'FERRY_OPENWIRE_MALFORMED');
+  const longer = Buffer.concat([good, Buffer.from([0])]);
+  assert.throws(() => codec.decode(longer, 4, longer.length), (err) => code(err) === 'FERRY_OPENWIRE_MALFORMED');
+  const unknown = Buffer.from([0x7e, 0, 0, 0, 1, 0]);
+  assert.throws(() => codec.decode(unknown, 0, unknown.length), (err) => code(err) === 'FERRY_OPENWIRE_MALFORMED');
+});
+
+test('the splitter joins commands cut across chunks and refuses an oversized one from its prefix', () => {
+  const codec = new LooseCodec(12);
+  const commands = [1, 2, 3].map((commandId) => codec.encode({ type: T.KEEP_ALIVE_INFO, commandId, responseRequired: false }));
+  commands.push(codec.encode({ type: T.BYTES_MESSAGE, commandId: 4, responseRequired: false, content: Buffer.alloc(5000, 7) }));
+  const stream = Buffer.concat(commands);
+  const seen: number[] = [];
+  const splitter = new CommandSplitter(1 << 20, (buffer, start, end) => seen.push(codec.decode(buffer, start, end)!['commandId'] as number));
+  for (let at = 0; at < stream.length; at += 3) splitter.push(stream.subarray(at, at + 3));
+  assert.deepEqual(seen, [1, 2, 3, 4]);
+
+  const small = new CommandSplitter(100, () => assert.fail('no command is whole'));
+  const prefix = Buffer.alloc(4);
+  prefix.writeInt32BE(101, 0);
+  assert.throws(() => small.push(prefix), (err) => code(err) === 'FERRY_OPENWIRE_FRAME_TOO_LARGE');
+  assert.throws(() => new CommandSplitter(100, () => {}).push(Buffer.alloc(4)), (err) => code(err) === 'FERRY_OPENWIRE_FRAME_TOO_LARGE');
+});
+
+test('typed maps keep every JMS type; core properties keep int, long, double, boolean, string and bytes', () => {
+  const map = new Map<string, TypedValue>([
+    ['bool', { t: 'boolean', v: true }],
+    ['byte', { t: 'byte', v: -3 }],
+    ['short', { t: 'short', v: 300 }],
+    ['int', { t: 'int', v: -70000 }],
+    ['long', { t: 'long', v: 1n << 62n }],
+    ['float', { t: 'float', v: 1.5 }],
+    ['double', { t: 'double', v: 0.1 }],
+    ['char', { t: 'char', v: 'x' }],
+    ['string', { t: 'string', v: 'text' }],
+    ['big', { t: 'string', v: 'y'.repeat(20000) }],
+    ['bytes', { t: 'bytes', v: Buffer.from([1, 2]) }],
+    ['null', { t: 'null' }],
+    ['nested', { t: 'map', v: new Map([['inner', { t: 'list', v: [{ t: 'int', v: 1 }] }]]) }],
+  ]);
+  const writer = new DataWriter();
+  writeTypedMap(writer, map);
+  const bytes = writer.finish();
+  assert.deepEqual(readTypedMap(new DataReader(bytes, 0, bytes.length)), map);
+
+  const properties = readProperties(bytes);
+  assert.equal(properties.get('long'), 1n << 62n);
+  assert.equal(properties.get('int'), -70000);
+  assert.equal(properties.get('byte'), -3);
+  assert.equal(properties.has('nested'), false);
+  const again = readProperties(writeProperties(properties));
+  assert.deepEqual(again, properties);
+});
+
+test('a message id keeps its producer and sequence whichever protocol made the message', () => {
+  const jms = 'ID:host-37851-1701111-1:1:2:3:42';
+  const id = toMessageId(jms);
+  assert.equal(id.producerId!.connectionId, 'ID:host-37851-1701111-1:1');
+  assert.equal(id.producerId!.sessionId, 2);
+  assert.equal(id.producerId!.value, 3);
+  assert.equal(id.producerSequenceId, 42);
+  assert.equal(messageIdText(id), jms);
+  const core = toMessageId('ID:ferry-mx9c-17');
+  assert.equal(core.producerSequenceId, 17);
+  assert.equal(messageIdText(core), 'ID:ferry-mx9c-17');
+  assert.deepEqual(toMessageId('ID:ferry-mx9c-17'), core);
+});
