@@ -16,8 +16,69 @@ export interface DispatchTarget {
 }
 
 interface InFlight {
+  readonly id: string;
   readonly tag: number;
   readonly sequence: number;
+  /** Acknowledged (or given back): left in `order` until the front passes it. */
+  done: boolean;
+}
+
+/**
+ * The deliveries a consumer has not acknowledged, oldest first, found by message id too. A range
+ * acknowledgement takes from the front; an individual one marks its entry, which the front skips.
+ */
+class InFlightList {
+  private order: InFlight[] = [];
+  private head = 0;
+  private readonly byId = new Map<string, InFlight>();
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  add(id: string, tag: number, sequence: number): void {
+    const entry: InFlight = { id, tag, sequence, done: false };
+    this.order.push(entry);
+    this.byId.set(id, entry);
+  }
+
+  get(id: string): InFlight | undefined {
+    return this.byId.get(id);
+  }
+
+  remove(entry: InFlight): void {
+    entry.done = true;
+    this.byId.delete(entry.id);
+    while (this.head < this.order.length && this.order[this.head]!.done) this.head++;
+    if (this.head > 1024 && this.head * 2 > this.order.length) {
+      this.order = this.order.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  /** Open entries oldest first, up to and including `last` (a copy: removing while walking it is safe). */
+  upTo(last: InFlight): InFlight[] {
+    const open: InFlight[] = [];
+    for (let i = this.head; i < this.order.length; i++) {
+      const entry = this.order[i]!;
+      if (!entry.done) open.push(entry);
+      if (entry === last) break;
+    }
+    return open;
+  }
+
+  /** Open entries oldest first (a copy: removing while walking it is safe). */
+  entries(): InFlight[] {
+    const open: InFlight[] = [];
+    for (let i = this.head; i < this.order.length; i++) if (!this.order[i]!.done) open.push(this.order[i]!);
+    return open;
+  }
+
+  clear(): void {
+    this.order = [];
+    this.head = 0;
+    this.byId.clear();
+  }
 }
 
 /**
@@ -28,7 +89,7 @@ interface InFlight {
 export class OpenWireConsumer {
   handle: ConsumerHandle | undefined;
   /** By message id, in dispatch order: a standard acknowledgement covers every delivery up to the one it names. */
-  private readonly inFlight = new Map<string, InFlight>();
+  private readonly inFlight = new InFlightList();
   /** Deliveries the client has but has not yet acknowledged for good, counted against the prefetch (ActiveMQ's prefetch extension). */
   private extension = 0;
   private pulls = 0;
@@ -69,7 +130,7 @@ export class OpenWireConsumer {
       if (this.pulls === 0) clearTimeout(this.pullTimer);
     }
     // a browser consumes nothing: there is nothing for the client to acknowledge
-    if (!this.browser) this.inFlight.set(delivery.message.id, { tag: delivery.tag, sequence });
+    if (!this.browser) this.inFlight.add(delivery.message.id, delivery.tag, sequence);
     this.target.dispatch(this, delivery.message, delivery, sequence);
   }
 
@@ -128,12 +189,10 @@ export class OpenWireConsumer {
 
   /** How many in-flight deliveries, oldest first, lead up to and include `messageId`. */
   private positionOf(messageId: string | undefined): number {
-    let position = 0;
-    for (const id of this.inFlight.keys()) {
-      position++;
-      if (id === messageId) return position;
-    }
-    return messageId === undefined ? 0 : position;
+    if (messageId === undefined) return 0;
+    const open = this.inFlight.entries();
+    const at = open.findIndex((entry) => entry.id === messageId);
+    return at < 0 ? open.length : at + 1;
   }
 
   /**
@@ -143,24 +202,22 @@ export class OpenWireConsumer {
   private take(ack: MessageAck): InFlight[] {
     if (ack.lastMessageId === null) throw new FerryError('FERRY_OPENWIRE_MALFORMED', 'an acknowledgement without a last message id');
     const last = messageIdText(ack.lastMessageId);
-    const taken: InFlight[] = [];
-    if (ack.ackType === ACK.INDIVIDUAL) {
-      const entry = this.inFlight.get(last);
-      if (entry === undefined) throw new FerryError('FERRY_DELIVERY_NOT_FOUND', `message ${last} is not in flight to consumer ${this.key}`);
-      this.inFlight.delete(last);
-      this.extension = Math.max(0, this.extension - 1);
-      return [entry];
-    }
+    const lastEntry = this.inFlight.get(last);
+    if (lastEntry === undefined) throw new FerryError('FERRY_DELIVERY_NOT_FOUND', `message ${last} is not in flight to consumer ${this.key}`);
     const first = ack.firstMessageId === null ? undefined : messageIdText(ack.firstMessageId);
-    if (!this.inFlight.has(last)) throw new FerryError('FERRY_DELIVERY_NOT_FOUND', `message ${last} is not in flight to consumer ${this.key}`);
-    let inRange = first === undefined || !this.inFlight.has(first);
-    for (const [id, entry] of this.inFlight) {
-      if (!inRange && id === first) inRange = true;
+    if (ack.ackType === ACK.INDIVIDUAL || first === last || ack.messageCount === 1) {
+      this.inFlight.remove(lastEntry);
+      this.extension = Math.max(0, this.extension - 1);
+      return [lastEntry];
+    }
+    const taken: InFlight[] = [];
+    let inRange = first === undefined || this.inFlight.get(first) === undefined;
+    for (const entry of this.inFlight.upTo(lastEntry)) {
+      if (!inRange && entry.id === first) inRange = true;
       if (inRange) {
         taken.push(entry);
-        this.inFlight.delete(id);
+        this.inFlight.remove(entry);
       }
-      if (id === last) break;
     }
     this.extension = Math.max(0, this.extension - taken.length);
     return taken;
@@ -176,7 +233,7 @@ export class OpenWireConsumer {
     if (handle === undefined || handle.isClosed) return;
     this.closing = true;
     if (lastDeliveredSequence !== undefined && !this.browser) {
-      for (const entry of this.inFlight.values()) if (entry.sequence > lastDeliveredSequence) handle.release(entry.tag);
+      for (const entry of this.inFlight.entries()) if (entry.sequence > lastDeliveredSequence) handle.release(entry.tag);
     }
     this.inFlight.clear();
     handle.close();
