@@ -8,7 +8,7 @@ import { startServer, type RunningServer } from './server.js';
 /** Two help lines per listener: its port and its address. */
 function listenerHelp(flag: string, title: string, defaultPort: number): string {
   const env = flag.toUpperCase().replaceAll('-', '_');
-  const line = (option: string, text: string, variable: string): string => `  ${option.padEnd(23)}${text.padEnd(47)}env ${variable}\n`;
+  const line = (option: string, text: string, variable: string): string => `  ${option.padEnd(26)}${text.padEnd(47)}env ${variable}\n`;
   return line(`--${flag}-port PORT`, `${title} port (default ${defaultPort})`, `FERRY_${env}_PORT`) + line(`--${flag}-host HOST`, `${title} address (default 0.0.0.0)`, `FERRY_${env}_HOST`);
 }
 
