@@ -31,7 +31,8 @@ import { MessageQueue, type QueueEnvironment } from './message-queue.js';
 import { Persistence } from './persistence.js';
 import { PolicyBook, type PolicyRule } from './policy.js';
 import type { EntryQueue, QueueEntry, StoredMessage } from './queue-entry.js';
-import { RecordType, encodeDeliveryMark, type DurableSubscriptionRecord } from './records.js';
+import { PreparedTransactions } from './prepared.js';
+import { RecordType, encodeDeliveryMark, type DurableSubscriptionRecord, type PreparedRecord } from './records.js';
 import { recoverState, type RecoveryTarget } from './recovery.js';
 import { RetainedMessages } from './retained.js';
 import { MessageScheduler, type ScheduledDelivery } from './scheduler.js';
@@ -98,6 +99,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
   private readonly movedMarks = new Set<MessageQueue>();
   private scheduler: MessageScheduler | undefined;
   private duplicates: DuplicateDetector | undefined;
+  private prepared: PreparedTransactions | undefined;
   private queueEnvironment: QueueEnvironment | undefined;
   private readonly idPrefix: string;
   private nextMessage = 1;
@@ -163,6 +165,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
     this.scheduler = new MessageScheduler(this.store, persistence, this.timers, this.clock, this.scheduledDelivery(), this.logger);
     this.duplicates = new DuplicateDetector(this.store, persistence);
     this.retained = new RetainedMessages(this.store, persistence, this.clock);
+    this.prepared = new PreparedTransactions(this.store, persistence, this);
     recoverState(this, recovered.records, this.store, this.bodies, this.logger);
     if (recovered.prepared.length > 0) {
       this.logger.warn({ event: 'store.prepared', count: recovered.prepared.length }, 'prepared transactions found; they stay in doubt until resolved');
@@ -316,9 +319,12 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
     return this.routeOrSchedule(message, undefined, undefined) ? this.store.sync() : null;
   }
 
-  commit(tx: Transaction): Promise<void> | null {
+  /** Applies a transaction; `within` writes more in the same store transaction (a prepared one's record going). */
+  commit(tx: Transaction, within?: (storeTx: number) => void): Promise<void> | null {
     const persistence = this.requirePersistence();
-    const storeTx = tx.touchesStore || tx.sends.some((m) => this.duplicateIdOf(m) !== undefined) ? persistence.allocateId() : undefined;
+    const needsStore = within !== undefined || tx.touchesStore || tx.sends.some((m) => this.duplicateIdOf(m) !== undefined);
+    const storeTx = needsStore ? persistence.allocateId() : undefined;
+    if (within !== undefined) within(storeTx!);
     for (const entry of tx.acknowledged) entry.queue.acknowledge(entry, storeTx);
     const touched = new Set<MessageQueue>();
     for (const message of tx.sends) {
@@ -513,6 +519,20 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
 
   recoverRetained(recordId: number, data: Buffer): void {
     this.requireRetained().recover(recordId, data);
+  }
+
+  recoverPrepared(recordId: number, record: PreparedRecord, entries: ReadonlyMap<number, QueueEntry>): void {
+    this.requirePrepared().recover(recordId, record, entries);
+  }
+
+  prepare(tx: Transaction): Promise<void> {
+    for (const message of tx.sends) this.destinations.checkSendable(message.destination);
+    return this.requirePrepared().prepare(tx);
+  }
+
+  /** Prepared transactions are the broker's: any connection may list and complete them (a transaction manager recovering). */
+  get preparedTransactions(): PreparedTransactions {
+    return this.requirePrepared();
   }
 
   /** Connections of clients, leaving out those protocol adapters open for themselves. */
@@ -770,6 +790,11 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
   private requireRetained(): RetainedMessages {
     if (this.retained === undefined) throw notStarted();
     return this.retained;
+  }
+
+  private requirePrepared(): PreparedTransactions {
+    if (this.prepared === undefined) throw notStarted();
+    return this.prepared;
   }
 
   private requireDuplicates(): DuplicateDetector {

@@ -51,6 +51,9 @@ export interface ConnectionHost {
   browse(connection: CoreConnection, options: SubscribeOptions, onClose: () => void): ConsumerHandle;
   commit(tx: Transaction): Promise<void> | null;
   rollback(tx: Transaction): void;
+  /** Makes the transaction's work durable without applying it (XA's first phase); it becomes the broker's. */
+  prepare(tx: Transaction): Promise<void>;
+  readonly preparedTransactions: PreparedTransactionsAccess;
   createTemporary(destination: Destination, owner: CoreConnection): void;
   deleteTemporary(destination: Destination): void;
   disconnected(connection: CoreConnection): void;
@@ -62,6 +65,14 @@ export interface ConnectionHost {
   stats(): BrokerStats;
   producerIds: IdKeeper;
   sessionIds: IdKeeper;
+}
+
+/** The broker's prepared transactions, by the id their transaction manager gave them. */
+export interface PreparedTransactionsAccess {
+  commit(xid: string): Promise<void> | null;
+  rollback(xid: string): void;
+  xids(): string[];
+  has(xid: string): boolean;
 }
 
 /** Ids kept in the store under a scope until forgotten (see `CoreConnection.rememberSessionId`). */
@@ -163,10 +174,41 @@ export class CoreConnection {
     return this.host.commit(tx);
   }
 
+  /**
+   * Rolls back an open transaction of this connection, or a prepared one of any connection (its
+   * transaction manager rolling it back, perhaps after a restart).
+   */
   rollback(txId: string): void {
-    const tx = this.transaction(txId);
+    const tx = this.transactions?.get(txId);
+    if (tx === undefined && this.host.preparedTransactions.has(txId)) return this.host.preparedTransactions.rollback(txId);
+    const open = this.transaction(txId);
     this.transactions?.delete(txId);
-    this.host.rollback(tx);
+    this.host.rollback(open);
+  }
+
+  /**
+   * XA's first phase: the transaction's sends and acknowledgements are made durable without being
+   * applied, and it no longer ends with this connection; `txId` is then its id for
+   * `commitPrepared` and `rollback`, on any connection, also after a broker restart.
+   */
+  prepare(txId: string): Promise<void> {
+    this.assertOpen();
+    const tx = this.transaction(txId);
+    const durable = this.host.prepare(tx);
+    this.transactions?.delete(txId);
+    return durable;
+  }
+
+  /** XA's second phase for a transaction prepared on any connection. */
+  commitPrepared(txId: string): Promise<void> | null {
+    this.assertOpen();
+    return this.host.preparedTransactions.commit(txId);
+  }
+
+  /** The ids of every transaction prepared and not yet completed, for a transaction manager's recovery. */
+  preparedTransactions(): string[] {
+    this.assertOpen();
+    return this.host.preparedTransactions.xids();
   }
 
   /** Checks that a message may be sent to `destination` now (creating it on first use), without sending one. */

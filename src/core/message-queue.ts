@@ -160,6 +160,13 @@ export class MessageQueue implements EntryQueue {
     this.addPending(entry);
   }
 
+  /** Takes recovered entries out of the queue: a prepared transaction holds them until it is completed. */
+  takeRecovered(referenceIds: ReadonlySet<number>): QueueEntry[] {
+    const taken = this.pending.removeWhere((entry) => referenceIds.has(entry.referenceId));
+    for (const entry of taken) if (entry.message.expiration !== 0) this.expiring--;
+    return taken;
+  }
+
   /** After a crash: what waits at or below the last recorded delivery mark may have been delivered. */
   recoverDeliveryMark(recordId: number, mark: number): void {
     this.deliveryMarkRecord = recordId;

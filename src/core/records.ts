@@ -27,6 +27,11 @@ export const RecordType = {
    * headers and leave the body on disk without parsing anything (see `storedMessageHeaderLength`).
    */
   StoredMessage: 9,
+  /**
+   * A transaction prepared by its transaction manager (XA) and not yet committed or rolled back: its
+   * id, the persistent messages it sends, and the references it acknowledges or rejects.
+   */
+  Prepared: 10,
 } as const;
 
 const bodyKinds: readonly BodyKind[] = ['text', 'bytes', 'map', 'stream', 'object'];
@@ -555,4 +560,39 @@ export function encodeRetained(r: RetainedRecord): Buffer {
 export function decodeRetained(data: Buffer): RetainedRecord {
   const r = new Reader(data);
   return { persistent: r.u8() === 1, message: r.bytes() };
+}
+
+export interface PreparedRecord {
+  xid: string;
+  /** Each a message record (`encodeMessage`), body included. */
+  sends: Buffer[];
+  /** Reference record ids. */
+  acknowledged: number[];
+  rejected: number[];
+}
+
+export function encodePrepared(p: PreparedRecord): Buffer {
+  const w = new Writer();
+  w.str(p.xid);
+  w.u32(p.sends.length);
+  for (const send of p.sends) w.bytes(send);
+  for (const ids of [p.acknowledged, p.rejected]) {
+    w.u32(ids.length);
+    for (const id of ids) w.f64(id);
+  }
+  return w.finish();
+}
+
+export function decodePrepared(data: Buffer): PreparedRecord {
+  const r = new Reader(data);
+  const xid = r.str();
+  const sends: Buffer[] = [];
+  for (let n = r.u32(); n > 0; n--) sends.push(r.bytes());
+  const ids = (): number[] => {
+    const list: number[] = [];
+    for (let n = r.u32(); n > 0; n--) list.push(r.f64());
+    return list;
+  };
+  const acknowledged = ids();
+  return { xid, sends, acknowledged, rejected: ids() };
 }

@@ -3,8 +3,8 @@ import type { BodyCache } from './body-cache.js';
 import type { Logger } from './logger.js';
 import type { Message } from './message.js';
 import type { MessageQueue } from './message-queue.js';
-import type { StoredMessage } from './queue-entry.js';
-import { RecordType, decodeDeliveryMark, decodeDurableSubscription, decodeQueue, decodeStoredMessage, decodeReference, type DurableSubscriptionRecord, type ReferenceRecord } from './records.js';
+import type { QueueEntry, StoredMessage } from './queue-entry.js';
+import { RecordType, decodeDeliveryMark, decodeDurableSubscription, decodePrepared, decodeQueue, decodeStoredMessage, decodeReference, type DurableSubscriptionRecord, type PreparedRecord, type ReferenceRecord } from './records.js';
 
 const CONSUMED: StoreRecord = { id: 0, type: 0, data: Buffer.alloc(0) };
 
@@ -15,6 +15,8 @@ export interface RecoveryTarget {
   recoverScheduled(recordId: number, data: Buffer): void;
   recoverDuplicateId(recordId: number, data: Buffer): void;
   recoverRetained(recordId: number, data: Buffer): void;
+  /** A prepared transaction, with the queue entries (by reference id) it acknowledges or rejects, taken out of their queues. */
+  recoverPrepared(recordId: number, record: PreparedRecord, entries: ReadonlyMap<number, QueueEntry>): void;
 }
 
 /**
@@ -27,6 +29,7 @@ export function recoverState(target: RecoveryTarget, records: StoreRecord[], sto
   const messages = new Map<number, { message: Message; stored: StoredMessage }>();
   const references: { id: number; ref: ReferenceRecord }[] = [];
   const marks: { id: number; queueId: number; seq: number }[] = [];
+  const prepared: { id: number; record: PreparedRecord }[] = [];
   let scheduled = 0;
   for (let i = 0; i < records.length; i++) {
     const record = records[i]!;
@@ -60,6 +63,9 @@ export function recoverState(target: RecoveryTarget, records: StoreRecord[], sto
       case RecordType.Retained:
         target.recoverRetained(record.id, record.data);
         break;
+      case RecordType.Prepared:
+        prepared.push({ id: record.id, record: decodePrepared(record.data) });
+        break;
       case RecordType.DeliveryMark:
         marks.push({ id: record.id, ...decodeDeliveryMark(record.data) });
         break;
@@ -78,6 +84,14 @@ export function recoverState(target: RecoveryTarget, records: StoreRecord[], sto
       continue;
     }
     queue.recover(held.message, held.stored, ref.seq, ref.deliveryCount, id);
+  }
+  // what a prepared transaction consumes is held by it, out of its queue, until it is completed
+  if (prepared.length > 0) {
+    const held = new Set(prepared.flatMap(({ record }) => [...record.acknowledged, ...record.rejected]));
+    const entries = new Map<number, QueueEntry>();
+    for (const queue of queuesById.values()) for (const entry of queue.takeRecovered(held)) entries.set(entry.referenceId, entry);
+    for (const { id, record } of prepared) target.recoverPrepared(id, record, entries);
+    logger.warn({ event: 'broker.prepared-transactions', count: prepared.length }, 'prepared transactions await their transaction manager\'s commit or rollback');
   }
   // a clean stop deletes the marks, so any left say the broker stopped without returning deliveries
   for (const mark of marks) {

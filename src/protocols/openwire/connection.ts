@@ -25,6 +25,7 @@ import {
   type TransactionId,
   type TransactionInfo,
   type WireFormatInfo,
+  type XaTransactionId,
   type WireMessage,
   type WireThrowable,
 } from './commands.js';
@@ -58,6 +59,13 @@ interface ProducerState {
   readonly id: ProducerId;
   readonly sessionKey: string;
   readonly windowSize: number;
+}
+
+/** The Xid of an XA transaction's core id (`xa:<format>:<global hex>:<branch hex>`). */
+function xidOf(key: string): XaTransactionId | undefined {
+  const parts = key.split(':');
+  if (parts.length !== 4 || parts[0] !== 'xa') return undefined;
+  return { type: T.XA_TRANSACTION_ID, formatId: Number(parts[1]), globalTransactionId: Buffer.from(parts[2]!, 'hex'), branchQualifier: Buffer.from(parts[3]!, 'hex') };
 }
 
 function sessionKeyOf(connectionValue: number): string {
@@ -483,42 +491,60 @@ export class OpenWireConnection implements DispatchTarget, AdvisoryListener, Tem
     consumer.close(lastDeliveredSequence);
   }
 
-  /** Local transactions by their id on this connection; XA is not offered yet and is refused as such. */
+  /** A transaction's core id: local ones are the connection's; XA ones are named by their Xid, which any connection may complete. */
   private transactionKey(id: TransactionId): string {
     if (id.type === T.LOCAL_TRANSACTION_ID) return `local:${id['value'] as number}`;
-    throw new FerryError('FERRY_NOT_SUPPORTED', 'XA transactions are not supported by this broker yet; use a transacted session');
+    const xa = id as XaTransactionId;
+    return `xa:${xa.formatId}:${(xa.globalTransactionId ?? Buffer.alloc(0)).toString('hex')}:${(xa.branchQualifier ?? Buffer.alloc(0)).toString('hex')}`;
+  }
+
+  /** Applies the acknowledgements the client made in the transaction, in core's transaction, just before it commits or prepares. */
+  private applyTransactionAcks(txId: string): void {
+    const acks = this.transactionAcks.get(txId) ?? [];
+    this.transactionAcks.delete(txId);
+    // a consumer closed since is done with: what it held went back to its queue when it closed
+    for (const ack of acks) this.consumers.get(`${ack.consumerId!.sessionId}:${ack.consumerId!.value}`)?.acknowledge(ack);
   }
 
   private onTransactionInfo(info: TransactionInfo): void {
-    if (info.transactionId === null) {
-      if (info.transactionType === TX.RECOVER) throw new FerryError('FERRY_NOT_SUPPORTED', 'XA transactions are not supported by this broker yet');
-      throw new FerryError('FERRY_OPENWIRE_MALFORMED', 'TransactionInfo without a transaction id');
-    }
-    const txId = this.transactionKey(info.transactionId);
     const core = this.requireCore();
+    if (info.transactionType === TX.RECOVER) {
+      const data = core.preparedTransactions().flatMap((key) => {
+        const xid = xidOf(key);
+        return xid === undefined ? [] : [xid];
+      });
+      this.write({ type: T.DATA_ARRAY_RESPONSE, commandId: 0, responseRequired: false, correlationId: info.commandId, data });
+      return;
+    }
+    if (info.transactionId === null) throw new FerryError('FERRY_OPENWIRE_MALFORMED', 'TransactionInfo without a transaction id');
+    const txId = this.transactionKey(info.transactionId);
+    const answer = (durable: Promise<void> | null, reply: () => void = () => this.respond(info)): void => {
+      if (durable === null) reply();
+      else durable.then(reply, (err: unknown) => this.refuse(info, err));
+    };
     switch (info.transactionType) {
       case TX.BEGIN:
         core.begin(txId);
         return this.respond(info);
-      case TX.COMMIT_ONE_PHASE: {
-        const acks = this.transactionAcks.get(txId) ?? [];
-        this.transactionAcks.delete(txId);
-        // a consumer closed since is done with: what it held went back to its queue when it closed
-        for (const ack of acks) this.consumers.get(`${ack.consumerId!.sessionId}:${ack.consumerId!.value}`)?.acknowledge(ack);
-        const durable = core.commit(txId);
-        if (durable === null) return this.respond(info);
-        durable.then(() => this.respond(info), (err: unknown) => this.refuse(info, err));
-        return;
-      }
+      case TX.COMMIT_ONE_PHASE:
+        this.applyTransactionAcks(txId);
+        return answer(core.commit(txId));
+      case TX.PREPARE:
+        this.applyTransactionAcks(txId);
+        // XA_OK: the transaction manager then commits or rolls back in the second phase
+        return answer(core.prepare(txId), () => this.write({ type: T.INTEGER_RESPONSE, commandId: 0, responseRequired: false, correlationId: info.commandId, result: 0 }));
+      case TX.COMMIT_TWO_PHASE:
+        return answer(core.commitPrepared(txId));
       case TX.ROLLBACK:
         this.transactionAcks.delete(txId);
         core.rollback(txId);
         return this.respond(info);
       case TX.END:
       case TX.FORGET:
+        // the broker never completes a transaction on its own (no heuristic outcome), so there is nothing to forget
         return this.respond(info);
       default:
-        throw new FerryError('FERRY_NOT_SUPPORTED', `transaction operation ${info.transactionType} (two-phase commit) is not supported by this broker yet`);
+        throw new FerryError('FERRY_OPENWIRE_PROTOCOL', `unknown transaction operation ${info.transactionType}`);
     }
   }
 
