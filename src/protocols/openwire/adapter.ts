@@ -1,6 +1,6 @@
 import type { BrokerAccess, Logger } from '../../core/index.js';
 import type { ProtocolAdapter, TransportConnection } from '../../transport/index.js';
-import { TemporaryDestinationAdvisories } from './advisories.js';
+import { Advisories } from './advisories.js';
 import { T } from './commands.js';
 import { OpenWireConnection } from './connection.js';
 import { MAGIC } from './marshal.js';
@@ -16,8 +16,8 @@ function detect(firstBytes: Buffer): boolean | undefined {
 }
 
 export function createOpenWireAdapter(options: OpenWireOptions, logger: Logger): ProtocolAdapter {
-  // one per listener: the temporary destinations its clients make, announced to all of them
-  const advisories = new TemporaryDestinationAdvisories();
+  // one per listener: what its clients open and make, announced to all of them
+  const advisories = new Advisories();
   const audit = new ProducerAudit();
   return {
     name: 'openwire',

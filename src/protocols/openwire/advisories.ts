@@ -1,17 +1,23 @@
-import type { Destination } from '../../core/index.js';
-import { T, type ConnectionId, type DestinationInfo } from './commands.js';
+import { matchesPattern, type Destination } from '../../core/index.js';
+import { T, type ConnectionId, type DataStructure, type DestinationInfo } from './commands.js';
 import { toWireDestination } from './mapping.js';
 
-/** The advisory topics ActiveMQ's client watches for temporary destinations (`watchTopicAdvisories`). */
-export const TEMP_ADVISORY_TOPICS: ReadonlySet<string> = new Set(['ActiveMQ.Advisory.TempQueue', 'ActiveMQ.Advisory.TempTopic']);
+/** ActiveMQ's advisory topics all start with this; a consumer on one is answered by the adapter, not core. */
+export const ADVISORY_PREFIX = 'ActiveMQ.Advisory.';
 
-export function advisoryTopicOf(destination: Destination): string {
+export function temporaryAdvisoryTopic(destination: Destination): string {
   return destination.kind === 'queue' ? 'ActiveMQ.Advisory.TempQueue' : 'ActiveMQ.Advisory.TempTopic';
 }
 
-/** A connection with an advisory consumer: it is told of temporary destinations as they come and go. */
+/** `ActiveMQ.Advisory.Consumer.Queue.orders` and the like. */
+export function advisoryTopic(what: 'Consumer' | 'Producer', destination: Destination): string {
+  return `${ADVISORY_PREFIX}${what}.${destination.kind === 'queue' ? 'Queue' : 'Topic'}.${destination.name}`;
+}
+
+/** A connection with advisory consumers: it is handed each advisory whose topic one of them watches. */
 export interface AdvisoryListener {
-  advise(info: DestinationInfo, topic: string): void;
+  /** `count`: how many of that topic's things exist now (the `consumerCount` / `producerCount` property). */
+  advise(topic: string, info: DataStructure, count: number): void;
 }
 
 export function destinationInfo(destination: Destination, owner: ConnectionId | null, added: boolean): DestinationInfo {
@@ -28,36 +34,44 @@ export function destinationInfo(destination: Destination, owner: ConnectionId | 
 }
 
 /**
- * The temporary destinations JMS clients have created, for every OpenWire connection of the broker.
- * ActiveMQ's client refuses to send to a temporary destination it has not heard of through these
- * advisories ("Cannot publish to a deleted Destination"), so a reply to another client's temporary
- * queue needs them.
+ * ActiveMQ's advisories for OpenWire clients, per listener: connections, consumers and producers
+ * coming and going, and temporary destinations (which ActiveMQ's client needs before it sends to
+ * another connection's temporary destination: "Cannot publish to a deleted Destination"). A new
+ * advisory consumer is first told of everything that exists, as ActiveMQ does. They describe the
+ * JMS clients only: core keeps no such events for the other protocols.
  */
-export class TemporaryDestinationAdvisories {
-  private readonly known = new Map<string, { destination: Destination; owner: ConnectionId | null }>();
+export class Advisories {
+  /** Advisory topic -> what exists now, by a key unique on the broker. */
+  private readonly live = new Map<string, Map<string, DataStructure>>();
   private readonly listeners = new Set<AdvisoryListener>();
 
-  added(destination: Destination, owner: ConnectionId | null): void {
-    const key = `${destination.kind}:${destination.name}`;
-    if (this.known.has(key)) return;
-    this.known.set(key, { destination, owner });
-    const info = destinationInfo(destination, owner, true);
-    for (const listener of this.listeners) listener.advise(info, advisoryTopicOf(destination));
+  announce(topic: string, key: string, info: DataStructure): void {
+    let things = this.live.get(topic);
+    if (things === undefined) this.live.set(topic, (things = new Map()));
+    if (things.has(key)) return;
+    things.set(key, info);
+    for (const listener of this.listeners) listener.advise(topic, info, things.size);
   }
 
-  removed(destination: Destination): void {
-    const key = `${destination.kind}:${destination.name}`;
-    const entry = this.known.get(key);
-    if (entry === undefined) return;
-    this.known.delete(key);
-    const info = destinationInfo(destination, entry.owner, false);
-    for (const listener of this.listeners) listener.advise(info, advisoryTopicOf(destination));
+  /** `removal` says it went: a RemoveInfo, or a DestinationInfo with the remove operation. */
+  withdraw(topic: string, key: string, removal: DataStructure): void {
+    const things = this.live.get(topic);
+    if (things === undefined || !things.delete(key)) return;
+    if (things.size === 0) this.live.delete(topic);
+    for (const listener of this.listeners) listener.advise(topic, removal, things.size);
   }
 
-  /** Starts telling `listener`, beginning with every temporary destination that exists now. */
+  /** Starts telling `listener` (again is harmless). */
   listen(listener: AdvisoryListener): void {
     this.listeners.add(listener);
-    for (const { destination, owner } of this.known.values()) listener.advise(destinationInfo(destination, owner, true), advisoryTopicOf(destination));
+  }
+
+  /** Everything that exists now under the topics `patterns` match, for a new advisory consumer. */
+  replay(patterns: readonly string[], advise: (topic: string, info: DataStructure, count: number) => void): void {
+    for (const [topic, things] of this.live) {
+      if (!patterns.some((pattern) => matchesPattern(pattern, topic))) continue;
+      for (const info of things.values()) advise(topic, info, things.size);
+    }
   }
 
   unlisten(listener: AdvisoryListener): void {

@@ -1,7 +1,8 @@
 import { FerryError, isFerryError, type ErrorCode } from '../../errors.js';
 import type { BrokerAccess, CoreConnection, CoreSession, Delivery, Destination, Logger, Message } from '../../core/index.js';
 import type { TransportConnection } from '../../transport/index.js';
-import { TEMP_ADVISORY_TOPICS, destinationInfo, type AdvisoryListener, type TemporaryDestinationAdvisories } from './advisories.js';
+import { advisoryTopic, destinationInfo, temporaryAdvisoryTopic, type Advisories } from './advisories.js';
+import { ConnectionAdvisories } from './connection-advisories.js';
 import {
   ACK,
   MESSAGE_TYPES,
@@ -79,7 +80,7 @@ function sessionKeyOf(connectionValue: number): string {
  * Response or an ExceptionResponse. Bad wire input ends the connection with a ConnectionError;
  * a refused operation answers that command only.
  */
-export class OpenWireConnection implements DispatchTarget, AdvisoryListener, TemporaryDestinations {
+export class OpenWireConnection implements DispatchTarget, TemporaryDestinations {
   private readonly splitter: CommandSplitter;
   private codec = new LooseCodec(NEWEST_VERSION);
   private negotiated = false;
@@ -90,10 +91,7 @@ export class OpenWireConnection implements DispatchTarget, AdvisoryListener, Tem
   private readonly sessions = new Map<string, CoreSession>();
   private readonly producers = new Map<string, ProducerState>();
   private readonly consumers = new Map<string, OpenWireConsumer>();
-  /** Advisory consumers, by key, with the advisory topics each watches. */
-  private readonly advisoryConsumers = new Map<string, { consumer: OpenWireConsumer; topics: ReadonlySet<string> }>();
-  /** Temporary destinations the client has been told of, so a reply-to from another protocol is told once. */
-  private readonly advised = new Set<string>();
+  private readonly advisory: ConnectionAdvisories;
   private readonly temporary: Destination[] = [];
   /**
    * Acknowledgements made in each open transaction, applied at commit. A rollback drops them and the
@@ -115,10 +113,13 @@ export class OpenWireConnection implements DispatchTarget, AdvisoryListener, Tem
     private readonly transport: TransportConnection,
     private readonly broker: BrokerAccess,
     private readonly options: OpenWireOptions,
-    private readonly advisories: TemporaryDestinationAdvisories,
+    advisories: Advisories,
     private readonly audit: ProducerAudit,
     private readonly logger: Logger,
   ) {
+    this.advisory = new ConnectionAdvisories(advisories, broker.name, (consumer, message) =>
+      this.write({ type: T.MESSAGE_DISPATCH, commandId: 0, responseRequired: false, consumerId: consumer.id, destination: consumer.destination, message, redeliveryCounter: 0 }),
+    );
     this.splitter = new CommandSplitter(options.maxFrameSize, (buffer, start, end) => this.onBytes(buffer, start, end));
     // the broker speaks first, as ActiveMQ's does: its WireFormatInfo goes out as the socket opens
     this.write(wireFormatInfo(options));
@@ -165,13 +166,7 @@ export class OpenWireConnection implements DispatchTarget, AdvisoryListener, Tem
   dispatch(consumer: OpenWireConsumer, message: Message | null, delivery: Delivery | undefined, sequence: number): void {
     let wire: WireMessage | null = null;
     if (message !== null) {
-      const replyTo = message.replyTo;
-      if (replyTo?.temporary === true && this.advisoryConsumers.size > 0 && !this.advised.has(`${replyTo.kind}:${replyTo.name}`)) {
-        // a reply-to made by another protocol's client: ActiveMQ's client sends to a temporary
-        // destination only once an advisory has told it the destination exists
-        const topic = replyTo.kind === 'queue' ? 'ActiveMQ.Advisory.TempQueue' : 'ActiveMQ.Advisory.TempTopic';
-        this.advise(destinationInfo(replyTo, null, true), topic);
-      }
+      if (message.replyTo?.temporary === true) this.advisory.tellTemporary(message.replyTo);
       wire = toWireMessage(message, (delivery?.deliveryCount ?? 1) - 1);
       wire.messageId!.brokerSequenceId = sequence;
     }
@@ -184,31 +179,6 @@ export class OpenWireConnection implements DispatchTarget, AdvisoryListener, Tem
       message: wire,
       redeliveryCounter: wire?.redeliveryCounter ?? 0,
     });
-  }
-
-  // AdvisoryListener
-
-  advise(info: DestinationInfo, topic: string): void {
-    const destination = info.destination;
-    if (destination !== null) this.advised.add(`${destination.type === T.TEMP_QUEUE ? 'queue' : 'topic'}:${destination.physicalName ?? ''}`);
-    for (const { consumer, topics } of this.advisoryConsumers.values()) {
-      if (!topics.has(topic)) continue;
-      const sequence = this.nextSequence();
-      const messageId = toMessageId(`ID:${this.broker.name}-advisory-${sequence}`);
-      messageId.brokerSequenceId = sequence;
-      const advisory: DataStructure = {
-        type: T.MESSAGE,
-        commandId: 0,
-        responseRequired: false,
-        destination: { type: T.TOPIC, physicalName: topic },
-        messageId,
-        persistent: false,
-        priority: 4,
-        timestamp: Date.now(),
-        dataStructure: info,
-      };
-      this.write({ type: T.MESSAGE_DISPATCH, commandId: 0, responseRequired: false, consumerId: consumer.id, destination: consumer.destination, message: advisory, redeliveryCounter: 0 });
-    }
   }
 
   private onBytes(buffer: Buffer, start: number, end: number): void {
@@ -328,6 +298,8 @@ export class OpenWireConnection implements DispatchTarget, AdvisoryListener, Tem
           core.onRevoked = (reason) => this.fail(reason);
           core.onEvicted = () => this.fail(new FerryError('FERRY_CLIENT_ID_IN_USE', `client id "${core.clientId ?? ''}" was taken over by a newer connection`));
           this.respond(info);
+          const connectionId = info.connectionId ?? { type: T.CONNECTION_ID, value: core.id };
+          this.advisory.announce('ActiveMQ.Advisory.Connection', `${core.id}/connection`, { ...info, password: null }, this.removeInfo(connectionId));
           this.logger.debug({ event: 'openwire.connected', connection: core.id, version: this.codec.version, remote: this.transport.remoteAddress }, 'OpenWire client connected');
           const held = this.held ?? [];
           this.held = undefined;
@@ -362,8 +334,13 @@ export class OpenWireConnection implements DispatchTarget, AdvisoryListener, Tem
     const id = info.producerId;
     if (id === null) throw new FerryError('FERRY_OPENWIRE_MALFORMED', 'ProducerInfo without a producer id');
     // a producer for one destination is checked now, as ActiveMQ checks it: refused at createProducer, not at the first send
-    if (info.destination !== null) this.requireCore().checkDestination(toCoreDestination(info.destination, this));
-    this.producers.set(`${id.sessionId}:${id.value}`, { id, sessionKey: sessionKeyOf(id.sessionId), windowSize: info.windowSize });
+    const key = `${id.sessionId}:${id.value}`;
+    if (info.destination !== null) {
+      const destination = toCoreDestination(info.destination, this);
+      this.requireCore().checkDestination(destination);
+      this.advisory.announce(advisoryTopic('Producer', destination), `${this.requireCore().id}/producer/${key}`, info, this.removeInfo(id));
+    }
+    this.producers.set(key, { id, sessionKey: sessionKeyOf(id.sessionId), windowSize: info.windowSize });
     this.respond(info);
   }
 
@@ -395,15 +372,13 @@ export class OpenWireConnection implements DispatchTarget, AdvisoryListener, Tem
     const id = info.consumerId;
     if (id === null || info.destination === null) throw new FerryError('FERRY_OPENWIRE_MALFORMED', 'ConsumerInfo without a consumer id or a destination');
     const key = `${id.sessionId}:${id.value}`;
-    if (this.consumers.has(key) || this.advisoryConsumers.has(key)) throw new FerryError('FERRY_CONSUMER_EXISTS', `consumer ${key} is already open on this connection`);
+    if (this.consumers.has(key) || this.advisory.has(key)) throw new FerryError('FERRY_CONSUMER_EXISTS', `consumer ${key} is already open on this connection`);
     const sessionKey = sessionKeyOf(id.sessionId);
     const consumer = new OpenWireConsumer(id, key, info.destination, sessionKey, Math.max(0, info.prefetchSize), info.browser, this);
-    const advisoryTopics = info.destination.type === T.TOPIC ? (info.destination.physicalName ?? '').split(',') : [];
-    if (advisoryTopics.length > 0 && advisoryTopics.every((topic) => TEMP_ADVISORY_TOPICS.has(topic))) {
-      // ActiveMQ's client watches these for temporary destinations: the adapter answers them itself
+    if (ConnectionAdvisories.isAdvisory(info.destination)) {
+      // ActiveMQ's advisory topics: the adapter answers them itself
       this.respond(info);
-      this.advisoryConsumers.set(key, { consumer, topics: new Set(advisoryTopics) });
-      if (this.advisoryConsumers.size === 1) this.advisories.listen(this);
+      this.advisory.open(key, consumer);
       return;
     }
     const destination = toCoreDestination(info.destination, this);
@@ -423,7 +398,12 @@ export class OpenWireConnection implements DispatchTarget, AdvisoryListener, Tem
       browse: info.browser,
     });
     this.consumers.set(key, consumer);
+    this.advisory.announce(advisoryTopic('Consumer', destination), `${this.requireCore().id}/consumer/${key}`, info, this.removeInfo(id));
     this.respond(info);
+  }
+
+  private removeInfo(objectId: DataStructure): DataStructure {
+    return { type: T.REMOVE_INFO, commandId: 0, responseRequired: false, objectId, lastDeliveredSequenceId: 0 };
   }
 
   private onAck(ack: MessageAck): void {
@@ -443,7 +423,7 @@ export class OpenWireConnection implements DispatchTarget, AdvisoryListener, Tem
   private consumerOf(id: { sessionId: number; value: number } | null): OpenWireConsumer | undefined {
     if (id === null) return undefined;
     const key = `${id.sessionId}:${id.value}`;
-    if (this.advisoryConsumers.has(key)) return undefined;
+    if (this.advisory.has(key)) return undefined;
     const consumer = this.consumers.get(key);
     if (consumer === undefined) throw new FerryError('FERRY_CONSUMER_NOT_FOUND', `no consumer ${key} on this connection`);
     return consumer;
@@ -459,13 +439,20 @@ export class OpenWireConnection implements DispatchTarget, AdvisoryListener, Tem
         this.removeConsumer(key, last);
         break;
       }
-      case T.PRODUCER_ID:
-        this.producers.delete(`${object['sessionId'] as number}:${object['value'] as number}`);
+      case T.PRODUCER_ID: {
+        const key = `${object['sessionId'] as number}:${object['value'] as number}`;
+        this.producers.delete(key);
+        this.advisory.withdraw(`${this.core?.id ?? ''}/producer/${key}`);
         break;
+      }
       case T.SESSION_ID: {
         const sessionKey = sessionKeyOf(object['value'] as number);
         for (const [key, consumer] of [...this.consumers]) if (consumer.sessionKey === sessionKey) this.removeConsumer(key, last);
-        for (const [key, producer] of [...this.producers]) if (producer.sessionKey === sessionKey) this.producers.delete(key);
+        for (const [key, producer] of [...this.producers]) {
+          if (producer.sessionKey !== sessionKey) continue;
+          this.producers.delete(key);
+          this.advisory.withdraw(`${this.core?.id ?? ''}/producer/${key}`);
+        }
         this.sessions.get(sessionKey)?.close();
         this.sessions.delete(sessionKey);
         break;
@@ -481,13 +468,11 @@ export class OpenWireConnection implements DispatchTarget, AdvisoryListener, Tem
   }
 
   private removeConsumer(key: string, lastDeliveredSequence: number): void {
-    if (this.advisoryConsumers.delete(key)) {
-      if (this.advisoryConsumers.size === 0) this.advisories.unlisten(this);
-      return;
-    }
+    if (this.advisory.close(key)) return;
     const consumer = this.consumers.get(key);
     if (consumer === undefined) return;
     this.consumers.delete(key);
+    this.advisory.withdraw(`${this.core?.id ?? ''}/consumer/${key}`);
     consumer.close(lastDeliveredSequence);
   }
 
@@ -558,7 +543,7 @@ export class OpenWireConnection implements DispatchTarget, AdvisoryListener, Tem
       if (adding) {
         core.createTemporaryDestination(destination.kind, destination.name);
         this.temporary.push(destination);
-        this.advisories.added(destination, this.connectionId);
+        this.advisory.announce(temporaryAdvisoryTopic(destination), `temporary/${destination.kind}/${destination.name}`, destinationInfo(destination, this.connectionId, true), destinationInfo(destination, this.connectionId, false));
       } else {
         core.deleteTemporaryDestination(destination);
         this.forgetTemporary(destination);
@@ -574,7 +559,7 @@ export class OpenWireConnection implements DispatchTarget, AdvisoryListener, Tem
   private forgetTemporary(destination: Destination): void {
     const index = this.temporary.findIndex((d) => d.kind === destination.kind && d.name === destination.name);
     if (index >= 0) this.temporary.splice(index, 1);
-    this.advisories.removed(destination);
+    this.advisory.withdraw(`temporary/${destination.kind}/${destination.name}`);
   }
 
   private onKeepAlive(command: BaseCommand): void {
@@ -677,13 +662,12 @@ export class OpenWireConnection implements DispatchTarget, AdvisoryListener, Tem
   }
 
   private releaseCore(lastDeliveredSequence: number | undefined): void {
-    if (this.advisoryConsumers.size > 0) this.advisories.unlisten(this);
-    this.advisoryConsumers.clear();
+    this.advisory.closeAll();
     for (const consumer of this.consumers.values()) consumer.close(lastDeliveredSequence);
     this.consumers.clear();
     this.producers.clear();
     this.sessions.clear();
-    for (const destination of this.temporary.splice(0)) this.advisories.removed(destination);
+    this.temporary.length = 0;
     const core = this.core;
     this.core = undefined;
     core?.close();
