@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
+import fc from 'fast-check';
 import { T, type DataStructure } from '../../src/protocols/openwire/commands.js';
 import { DataWriter } from '../../src/protocols/openwire/data-stream.js';
 import { CommandSplitter, LooseCodec } from '../../src/protocols/openwire/marshal.js';
@@ -76,9 +77,10 @@ async function negotiated(port: number): Promise<RawClient> {
 }
 
 let broker: TestBroker;
+const logLines: Record<string, unknown>[] = [];
 
 before(async () => {
-  broker = await startBroker({ 'openwire.maxFrameSize': 4096 });
+  broker = await startBroker({ 'openwire.maxFrameSize': 4096 }, { logLines });
 });
 
 after(async () => {
@@ -185,4 +187,39 @@ test('with openwire.detectProtocols off, the port speaks OpenWire alone and a ST
   } finally {
     await own.stop();
   }
+});
+
+test('mutated commands from many clients close those clients only; a bystander keeps working', async () => {
+  const bystander = await negotiated(broker.ports.openwire);
+  bystander.send({ type: T.CONNECTION_INFO, commandId: 1, responseRequired: true, connectionId: { type: T.CONNECTION_ID, value: 'ID:bystander' }, clientId: 'bystander' });
+  assert.equal((await bystander.next()).type, T.RESPONSE);
+  const valid = codec.encode({
+    type: T.TEXT_MESSAGE,
+    commandId: 2,
+    responseRequired: true,
+    destination: { type: T.QUEUE, physicalName: 'fuzz.q' },
+    content: Buffer.from([0, 0, 0, 2, 0x68, 0x69]),
+  });
+  const runs = fc.sample(fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 3 }), { numRuns: 40, seed: 7 });
+  for (const flips of runs) {
+    const client = await negotiated(broker.ports.openwire);
+    client.send({ type: T.CONNECTION_INFO, commandId: 1, responseRequired: true, connectionId: { type: T.CONNECTION_ID, value: 'ID:fuzz' }, clientId: null });
+    await client.next();
+    const bytes = Buffer.from(valid);
+    // the size prefix stays: mutations inside the command, which the decoder must refuse or accept
+    for (const [at, value] of flips) bytes[4 + (at % (bytes.length - 4))] = value;
+    client.socket.write(bytes);
+    client.send({ type: T.KEEP_ALIVE_INFO, commandId: 9, responseRequired: true });
+    // either the broker answers (the mutation was harmless) or it says why and closes
+    for (;;) {
+      const answer = await Promise.race([client.next(), client.ended.then(() => undefined)]);
+      if (answer === undefined || answer.type === T.KEEP_ALIVE_INFO || answer.type === T.CONNECTION_ERROR) break;
+    }
+    client.socket.destroy();
+  }
+  bystander.send({ type: T.KEEP_ALIVE_INFO, commandId: 3, responseRequired: true });
+  assert.equal((await bystander.next()).type, T.KEEP_ALIVE_INFO);
+  bystander.socket.destroy();
+  // a mutation may be refused, never met with a failure of the broker's own
+  assert.deepEqual(logLines.filter((line) => line['code'] === 'FERRY_INTERNAL'), []);
 });

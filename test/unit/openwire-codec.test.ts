@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import fc from 'fast-check';
 import { isFerryError } from '../../src/errors.js';
 import { T, schemas, type DataStructure } from '../../src/protocols/openwire/commands.js';
 import { DataReader, DataWriter, encodeModifiedUtf8String } from '../../src/protocols/openwire/data-stream.js';
@@ -170,4 +171,33 @@ test('a message id keeps its producer and sequence whichever protocol made the m
   assert.equal(core.producerSequenceId, 17);
   assert.equal(messageIdText(core), 'ID:ferry-mx9c-17');
   assert.deepEqual(toMessageId('ID:ferry-mx9c-17'), core);
+});
+
+test('any bytes either decode or are refused as malformed: never another kind of failure', () => {
+  const codec = new LooseCodec(12);
+  const valid = [
+    codec.encode({ type: T.TEXT_MESSAGE, commandId: 5, responseRequired: true, destination: { type: T.QUEUE, physicalName: 'q' }, content: Buffer.from([0, 0, 0, 2, 0x68, 0x69]), marshalledProperties: writeProperties([['p', 1], ['s', 'x']]) }),
+    codec.encode(sample(T.CONSUMER_INFO)),
+    codec.encode(sample(T.MESSAGE_ACK)),
+    codec.encode(sample(T.WIREFORMAT_INFO)),
+  ];
+  const refusedOrDecoded = (bytes: Uint8Array): void => {
+    const buffer = Buffer.from(bytes);
+    try {
+      const structure = codec.decode(buffer, 0, buffer.length);
+      const properties = structure?.['marshalledProperties'];
+      if (Buffer.isBuffer(properties)) readProperties(properties);
+    } catch (err) {
+      assert.equal(code(err)?.startsWith('FERRY_OPENWIRE_'), true, `not a FerryError: ${String(err)}`);
+    }
+  };
+  fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), refusedOrDecoded), { numRuns: 2000 });
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: valid.length - 1 }), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }), (which, flips) => {
+      const bytes = Buffer.from(valid[which]!.subarray(4));
+      for (const [at, value] of flips) bytes[at % bytes.length] = value;
+      refusedOrDecoded(bytes);
+    }),
+    { numRuns: 3000 },
+  );
 });
