@@ -188,10 +188,13 @@ export interface ConsumerHandle {
    * (an MQTT read of many PUBACKs) and then calls `wake` once.
    */
   acknowledgeOnly(tag: number, txId?: string): void;
-  /** The client refuses the delivery as poison: it goes to the dead-letter queue (at commit, in a transaction). */
-  reject(tag: number, txId?: string): void;
+  /**
+   * The client refuses the delivery as poison: it goes to the dead-letter queue (at commit, in a
+   * transaction), with `reason` (what the client said, if it said) as its failure cause.
+   */
+  reject(tag: number, txId?: string, reason?: string): void;
   /** `reject` without the dispatch that follows it; `wake` dispatches. */
-  rejectOnly(tag: number, txId?: string): void;
+  rejectOnly(tag: number, txId?: string, reason?: string): void;
   /** The delivery failed and may be tried again: a counted redelivery, under the redelivery policy. */
   redeliver(tag: number): void;
   /** The client gives the delivery back untouched: not counted as a delivery attempt. */

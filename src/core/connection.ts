@@ -435,12 +435,12 @@ class SessionConsumer implements ConsumerHandle {
     this.consumer.acknowledgeOnly(tag, this.transactionOf(txId));
   }
 
-  reject(tag: number, txId?: string): void {
-    this.consumer.reject(tag, this.transactionOf(txId));
+  reject(tag: number, txId?: string, reason?: string): void {
+    this.consumer.reject(tag, this.transactionOf(txId), reason);
   }
 
-  rejectOnly(tag: number, txId?: string): void {
-    this.consumer.rejectOnly(tag, this.transactionOf(txId));
+  rejectOnly(tag: number, txId?: string, reason?: string): void {
+    this.consumer.rejectOnly(tag, this.transactionOf(txId), reason);
   }
 
   private transactionOf(txId: string | undefined): Transaction | undefined {

@@ -141,19 +141,19 @@ export class Consumer implements QueueConsumer {
    * The client refuses the delivery as poison (STOMP NACK, AMQP rejected): it goes to the
    * dead-letter queue, as ActiveMQ does; inside a transaction, when that commits.
    */
-  reject(tag: number, transaction?: Transaction): void {
-    this.rejectOnly(tag, transaction);
+  reject(tag: number, transaction?: Transaction, reason?: string): void {
+    this.rejectOnly(tag, transaction, reason);
     this.queue.dispatch();
   }
 
   /** `reject` without the dispatch that follows it (see `acknowledgeOnly`). */
-  rejectOnly(tag: number, transaction?: Transaction): void {
+  rejectOnly(tag: number, transaction?: Transaction, reason = 'rejected by the consumer'): void {
     const entries = this.removeInFlight(tag, false);
     if (transaction !== undefined) {
-      for (const entry of entries) transaction.holdRejected(entry);
+      for (const entry of entries) transaction.holdRejected(entry, reason);
       return;
     }
-    for (const entry of entries) this.queue.deadLetter(entry, 'rejected by the consumer');
+    for (const entry of entries) this.queue.deadLetter(entry, reason);
   }
 
   /**

@@ -9,6 +9,8 @@ export class Transaction {
   readonly sends: Message[] = [];
   readonly acknowledged: QueueEntry[] = [];
   readonly rejected: QueueEntry[] = [];
+  /** Why the client rejected each (its `dlqDeliveryFailureCause` in the dead-letter queue). */
+  readonly rejectReasons = new Map<QueueEntry, string>();
 
   constructor(readonly id: string) {}
 
@@ -20,8 +22,9 @@ export class Transaction {
     this.acknowledged.push(entry);
   }
 
-  holdRejected(entry: QueueEntry): void {
+  holdRejected(entry: QueueEntry, reason?: string): void {
     this.rejected.push(entry);
+    if (reason !== undefined) this.rejectReasons.set(entry, reason);
   }
 
   /** True when committing writes to the store. */

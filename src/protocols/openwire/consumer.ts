@@ -178,7 +178,9 @@ export class OpenWireConsumer {
       case ACK.POISON:
       case ACK.EXPIRED: {
         const txId = this.target.transactionOf(ack);
-        for (const entry of this.take(ack)) handle.rejectOnly(entry.tag, txId);
+        const cause = ack.poisonCause;
+        const reason = ack.ackType === ACK.EXPIRED ? 'expired before the consumer took it' : cause === null ? 'poison acknowledgement from the client' : `${cause.className ?? 'java.lang.Throwable'}: ${cause.message ?? ''}`;
+        for (const entry of this.take(ack)) handle.rejectOnly(entry.tag, txId, reason);
         handle.wake();
         return;
       }
