@@ -202,6 +202,8 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
       if (this.core === undefined) {
         if (command.type === T.KEEP_ALIVE_INFO) return this.onKeepAlive(command as BaseCommand);
         if (command.type === T.SHUTDOWN_INFO) return this.shutdown();
+        // a failover client restoring its state starts with a ConnectionControl
+        if (command.type === T.CONNECTION_CONTROL || command.type === T.FLUSH_COMMAND) return this.respond(command as BaseCommand);
         if (command.type !== T.CONNECTION_INFO) throw new FerryError('FERRY_OPENWIRE_PROTOCOL', `command type ${command.type} before ConnectionInfo`);
         this.onConnectionInfo(command as ConnectionInfo);
         return;

@@ -16,6 +16,7 @@ import { readProperties, readTypedMap, readTypedValue, writeProperties } from '.
 
 /** Where a message's OpenWire property bytes are kept, so a JMS consumer gets back exactly what a JMS producer typed. */
 const PROPERTIES_KEY = 'openwire.properties';
+const TYPE_KEY = 'openwire.type';
 
 const bodyKinds: ReadonlyMap<number, BodyKind> = new Map([
   [T.TEXT_MESSAGE, 'text'],
@@ -126,6 +127,20 @@ function coreBody(wire: WireMessage): { body: Buffer; bodyKind: BodyKind } {
   return { body: Buffer.from(reader.utfBytes(length), 'utf8'), bodyKind };
 }
 
+/**
+ * What a JMS consumer should get back exactly, while the message is in memory: the client's own
+ * property bytes (a byte stays a byte, a float a float), and the type of a message whose body
+ * says nothing of it (a plain Message, empty like an empty BytesMessage).
+ */
+function ownEncodings(wire: WireMessage): Map<string, unknown> | undefined {
+  const keepProperties = wire.marshalledProperties !== null && wire.userId === null;
+  if (!keepProperties && wire.type !== T.MESSAGE) return undefined;
+  const encodings = new Map<string, unknown>();
+  if (keepProperties) encodings.set(PROPERTIES_KEY, Buffer.from(wire.marshalledProperties!));
+  if (wire.type === T.MESSAGE) encodings.set(TYPE_KEY, T.MESSAGE);
+  return encodings;
+}
+
 /** A message as a JMS producer sent it, for core. */
 export function toMessageInit(wire: WireMessage, destination: Destination, temporary: TemporaryDestinations): MessageInit {
   const { body, bodyKind } = coreBody(wire);
@@ -145,7 +160,7 @@ export function toMessageInit(wire: WireMessage, destination: Destination, tempo
     groupSeq: wire.groupId === null ? undefined : wire.groupSequence,
     properties,
     // the client's own bytes, so a JMS consumer gets back a byte as a byte and a float as a float
-    encodings: wire.marshalledProperties === null || wire.userId !== null ? undefined : new Map([[PROPERTIES_KEY, Buffer.from(wire.marshalledProperties)]]),
+    encodings: ownEncodings(wire),
   };
   if (wire.messageId !== null) init.id = messageIdText(wire.messageId);
   if (wire.timestamp !== 0) init.timestamp = wire.timestamp;
@@ -168,6 +183,7 @@ function parsesWhole(body: Buffer, read: (reader: DataReader) => void): boolean 
  */
 function wireBody(message: Message): { type: number; content: Buffer } {
   const body = message.body;
+  if (message.encodings?.get(TYPE_KEY) === T.MESSAGE) return { type: T.MESSAGE, content: body };
   switch (message.bodyKind) {
     case 'text': {
       const text = body.toString('utf8');
