@@ -28,8 +28,15 @@ export interface ActiveMqOptions {
    * of `keyStore` (PKCS12), `client.user` the only user (simple authentication plugin, in `group`),
    * and an authorization plugin granting `group` every queue and topic, as Ferry's rules do.
    */
-  secure?: { keyStore: string; keyStorePassword: string; group: string; client: ClientSecurity };
+  secure?: { keyStore: string; keyStorePassword: string; group: string; client: ClientSecurity; transport?: ActiveMqTlsTransport };
 }
+
+/**
+ * ActiveMQ's TLS transports: `ssl` (stomp+ssl, mqtt+ssl: a thread per connection, ActiveMQ's usual
+ * TLS connector) or `nio+ssl` (the NIO selector, as the plain connectors use).
+ */
+export type ActiveMqTlsTransport = 'ssl' | 'nio+ssl';
+export const ACTIVEMQ_TLS_TRANSPORTS: readonly ActiveMqTlsTransport[] = ['ssl', 'nio+ssl'];
 
 interface SecurePorts {
   stomp: number;
@@ -37,6 +44,7 @@ interface SecurePorts {
   keyStore: string;
   keyStorePassword: string;
   group: string;
+  transport: ActiveMqTlsTransport;
 }
 
 export const MQTT_CLIENT_JAR = '/usr/share/java/mqtt-client.jar';
@@ -107,12 +115,11 @@ ${authorization}    </plugins>
       <sslContext keyStore="file:${escapeXml(secure.keyStore)}" keyStorePassword="${escapeXml(secure.keyStorePassword)}" keyStoreType="PKCS12"/>
     </sslContext>
 `;
-  // +nio+ssl, as the plain connectors are +nio: the one difference between the two is TLS
   const secureConnectors =
     secure === undefined
       ? ''
-      : `      <transportConnector name="stomp-tls" uri="stomp+nio+ssl://127.0.0.1:${secure.stomp}"/>
-${secure.mqtt === undefined ? '' : `      <transportConnector name="mqtt-tls" uri="mqtt+nio+ssl://127.0.0.1:${secure.mqtt}"/>\n`}`;
+      : `      <transportConnector name="stomp-tls" uri="stomp+${secure.transport}://127.0.0.1:${secure.stomp}"/>
+${secure.mqtt === undefined ? '' : `      <transportConnector name="mqtt-tls" uri="mqtt+${secure.transport}://127.0.0.1:${secure.mqtt}"/>\n`}`;
   // Everything not set here is ActiveMQ's default: KahaDB syncs each write batch to disk, producer
   // flow control is on, the STOMP prefetch is the broker's default for each destination kind.
   return `<beans xmlns="http://www.springframework.org/schema/beans"
@@ -163,6 +170,7 @@ export async function startActiveMq(options: ActiveMqOptions): Promise<RunningBr
           keyStore: options.secure.keyStore,
           keyStorePassword: options.secure.keyStorePassword,
           group: options.secure.group,
+          transport: options.secure.transport ?? 'ssl',
         };
   const user = options.secure === undefined ? options.user : { name: options.secure.client.user, password: options.secure.client.password };
   mkdirSync(confDir);

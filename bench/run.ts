@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { UsageError, positive } from './args.js';
-import { ACTIVEMQ_INSTALL_HINT, DEFAULT_ACTIVEMQ_HOME, MQTT_CLIENT_INSTALL_HINT, MQTT_CLIENT_JAR, activeMqInstalled, startActiveMq } from './activemq.js';
+import { ACTIVEMQ_INSTALL_HINT, ACTIVEMQ_TLS_TRANSPORTS, DEFAULT_ACTIVEMQ_HOME, MQTT_CLIENT_INSTALL_HINT, MQTT_CLIENT_JAR, activeMqInstalled, startActiveMq } from './activemq.js';
 import { existsSync } from 'node:fs';
 import { portFor } from './broker.js';
 import type { BrokerName, RunningBroker } from './broker.js';
@@ -38,6 +38,8 @@ const USAGE = `usage: npm run bench -- [options]
   --ferry-main FILE              Ferry's CLI entry point (default dist/src/cli/main.js of this build)
   --ferry-node-args ARGS         options for Ferry's Node, space-separated (e.g. "--trace-gc --max-semi-space-size=16")
   --activemq-home DIR            ActiveMQ 5.x installation (default ${DEFAULT_ACTIVEMQ_HOME})
+  --activemq-tls ssl|nio+ssl     ActiveMQ's TLS connectors for the secure scenarios: stomp+ssl and mqtt+ssl
+                                 (default), or stomp+nio+ssl and mqtt+nio+ssl
   --mosquitto FILE               Mosquitto's executable (default ${DEFAULT_MOSQUITTO})
   --rabbitmq FILE                RabbitMQ's start script (default ${DEFAULT_RABBITMQ_SERVER})
   --results DIR                  folder for the JSON results (default bench/results)
@@ -59,6 +61,7 @@ function parse(argv: string[]) {
       'receipt-window': { type: 'string' },
       'drain-timeout': { type: 'string' },
       'activemq-home': { type: 'string', default: DEFAULT_ACTIVEMQ_HOME },
+      'activemq-tls': { type: 'string', default: 'ssl' },
       'ferry-main': { type: 'string' },
       'ferry-node-args': { type: 'string' },
       mosquitto: { type: 'string', default: DEFAULT_MOSQUITTO },
@@ -88,6 +91,8 @@ function parse(argv: string[]) {
     if (scenario === undefined) throw new UsageError(`unknown scenario ${JSON.stringify(name)}; --list shows them`);
     if (!scenarios.includes(scenario)) scenarios.push(scenario);
   }
+  const activeMqTls = ACTIVEMQ_TLS_TRANSPORTS.find((t) => t === values['activemq-tls']);
+  if (activeMqTls === undefined) throw new UsageError(`--activemq-tls takes ${ACTIVEMQ_TLS_TRANSPORTS.join(' or ')}`);
   const run: RunOptions = {
     durationSeconds: positive('duration', values.duration, 10, false),
     warmupSeconds: positive('warmup', values.warmup, 3, false),
@@ -106,6 +111,7 @@ function parse(argv: string[]) {
     rabbitmq: values.rabbitmq,
     run,
     activeMqHome: values['activemq-home'],
+    activeMqTls,
     ferryMain: values['ferry-main'],
     ferryNodeArgs: (values['ferry-node-args'] ?? '').split(' ').filter((a) => a !== ''),
     resultsDir: values.results,
@@ -128,7 +134,15 @@ function start(name: BrokerName, args: ReturnType<typeof parse>, secure?: Secure
       keepFolder: args.keep,
       ...(secure === undefined || client === undefined
         ? {}
-        : { secure: { keyStore: secure.keyStore, keyStorePassword: secure.keyStorePassword, group: secure.group, client } }),
+        : {
+            secure: {
+              keyStore: secure.keyStore,
+              keyStorePassword: secure.keyStorePassword,
+              group: secure.group,
+              client,
+              transport: args.activeMqTls,
+            },
+          }),
     });
   }
   if (name === 'rabbitmq') return startRabbitMq({ server: args.rabbitmq, keepFolder: args.keep });
@@ -210,7 +224,7 @@ async function main(): Promise<number> {
 
   if (wasInterrupted()) return 130;
   process.stdout.write(`\n${formatResults(results, args.scenarios)}\n`);
-  const file = writeResults(args.resultsDir, startedAt, { brokers: args.brokers, ...args.run }, args.scenarios, results);
+  const file = writeResults(args.resultsDir, startedAt, { brokers: args.brokers, activeMqTls: args.activeMqTls, ...args.run }, args.scenarios, results);
   process.stdout.write(`\nresults: ${file}\n`);
   return results.some((r) => r.error !== undefined) ? 1 : 0;
 }
