@@ -1,5 +1,6 @@
 // Starts a fresh Apache ActiveMQ Classic 5.17 (Debian's `activemq` package) for one benchmark run:
-// its own folder, KahaDB inside it, a STOMP and an MQTT connector on free ports, no JMX. Debian's build
+// its own folder, KahaDB inside it, a STOMP and an MQTT connector on free ports (and, for the secure
+// scenarios, the same over TLS with authentication and authorization), no JMX. Debian's build
 // lacks the MQTT codec (mqtt-client.jar, package libmqtt-client-java): the instance's lib/ folder,
 // which ActiveMQ adds to its class path, links to it; without it the MQTT port accepts connections and
 // never answers CONNECT.
