@@ -1,5 +1,6 @@
 // Starts a fresh Apache ActiveMQ Classic 5.17 (Debian's `activemq` package) for one benchmark run:
-// its own folder, KahaDB inside it, a STOMP and an MQTT connector on free ports, no JMX. Debian's build
+// its own folder, KahaDB inside it, a STOMP and an MQTT connector on free ports (and, for the secure
+// scenarios, the same over TLS with authentication and authorization), no JMX. Debian's build
 // lacks the MQTT codec (mqtt-client.jar, package libmqtt-client-java): the instance's lib/ folder,
 // which ActiveMQ adds to its class path, links to it; without it the MQTT port accepts connections and
 // never answers CONNECT.
@@ -10,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { stopChild, track, watchExit } from './children.js';
 import { BenchSetupError, freePort, tailOf, waitForPort } from './broker.js';
-import type { RunningBroker } from './broker.js';
+import type { ClientSecurity, RunningBroker } from './broker.js';
 
 export const DEFAULT_ACTIVEMQ_HOME = '/usr/share/activemq';
 
@@ -23,6 +24,28 @@ export interface ActiveMqOptions {
   schedulerSupport?: boolean;
   /** A user for the simple authentication plugin; without it, anyone connects. */
   user?: { name: string; password: string };
+  /**
+   * For the secure scenarios: STOMP and MQTT connectors over TLS presenting the key and certificate
+   * of `keyStore` (PKCS12), `client.user` the only user (simple authentication plugin, in `group`),
+   * and an authorization plugin granting `group` every queue and topic, as Ferry's rules do.
+   */
+  secure?: { keyStore: string; keyStorePassword: string; group: string; client: ClientSecurity; transport?: ActiveMqTlsTransport };
+}
+
+/**
+ * ActiveMQ's TLS transports: `ssl` (stomp+ssl, mqtt+ssl: a thread per connection, ActiveMQ's usual
+ * TLS connector) or `nio+ssl` (the NIO selector, as the plain connectors use).
+ */
+export type ActiveMqTlsTransport = 'ssl' | 'nio+ssl';
+export const ACTIVEMQ_TLS_TRANSPORTS: readonly ActiveMqTlsTransport[] = ['ssl', 'nio+ssl'];
+
+interface SecurePorts {
+  stomp: number;
+  mqtt: number | undefined;
+  keyStore: string;
+  keyStorePassword: string;
+  group: string;
+  transport: ActiveMqTlsTransport;
 }
 
 export const MQTT_CLIENT_JAR = '/usr/share/java/mqtt-client.jar';
@@ -53,19 +76,51 @@ function brokerXml(
   mqttPort: number | undefined,
   schedulerSupport: boolean,
   user?: { name: string; password: string },
+  secure?: SecurePorts,
 ): string {
   const data = escapeXml(dataDir);
+  const group = escapeXml(secure?.group ?? 'users');
+  // ActiveMQ's advisory topics (ActiveMQ.Advisory.>) are topics too: `topic=">"` grants them, which
+  // every connection and consumer needs, and Ferry's rules grant every topic alike
+  const authorization =
+    secure === undefined
+      ? ''
+      : `      <authorizationPlugin>
+        <map>
+          <authorizationMap>
+            <authorizationEntries>
+              <authorizationEntry queue=">" read="${group}" write="${group}" admin="${group}"/>
+              <authorizationEntry topic=">" read="${group}" write="${group}" admin="${group}"/>
+            </authorizationEntries>
+          </authorizationMap>
+        </map>
+      </authorizationPlugin>
+`;
   const plugins =
     user === undefined
       ? ''
       : `    <plugins>
       <simpleAuthenticationPlugin anonymousAccessAllowed="false">
         <users>
-          <authenticationUser username="${escapeXml(user.name)}" password="${escapeXml(user.password)}" groups="users"/>
+          <authenticationUser username="${escapeXml(user.name)}" password="${escapeXml(user.password)}" groups="${group}"/>
         </users>
       </simpleAuthenticationPlugin>
-    </plugins>
+${authorization}    </plugins>
 `;
+  // the keystore is PKCS12, which Java 17 reads as it is; no truststore, since clients log in with
+  // passwords rather than certificates
+  const sslContext =
+    secure === undefined
+      ? ''
+      : `    <sslContext>
+      <sslContext keyStore="file:${escapeXml(secure.keyStore)}" keyStorePassword="${escapeXml(secure.keyStorePassword)}" keyStoreType="PKCS12"/>
+    </sslContext>
+`;
+  const secureConnectors =
+    secure === undefined
+      ? ''
+      : `      <transportConnector name="stomp-tls" uri="stomp+${secure.transport}://127.0.0.1:${secure.stomp}"/>
+${secure.mqtt === undefined ? '' : `      <transportConnector name="mqtt-tls" uri="mqtt+${secure.transport}://127.0.0.1:${secure.mqtt}"/>\n`}`;
   // Everything not set here is ActiveMQ's default: KahaDB syncs each write batch to disk, producer
   // flow control is on, the STOMP prefetch is the broker's default for each destination kind.
   return `<beans xmlns="http://www.springframework.org/schema/beans"
@@ -77,9 +132,9 @@ function brokerXml(
     <persistenceAdapter>
       <kahaDB directory="${data}/kahadb"/>
     </persistenceAdapter>
-${plugins}    <transportConnectors>
+${plugins}${sslContext}    <transportConnectors>
       <transportConnector name="stomp" uri="stomp+nio://127.0.0.1:${stompPort}"/>
-${mqttPort === undefined ? '' : `      <transportConnector name="mqtt" uri="mqtt+nio://127.0.0.1:${mqttPort}"/>\n`}    </transportConnectors>
+${mqttPort === undefined ? '' : `      <transportConnector name="mqtt" uri="mqtt+nio://127.0.0.1:${mqttPort}"/>\n`}${secureConnectors}    </transportConnectors>
   </broker>
 </beans>
 `;
@@ -107,6 +162,18 @@ export async function startActiveMq(options: ActiveMqOptions): Promise<RunningBr
   const stompPort = await freePort(host);
   // without the codec the connector would hang every MQTT client; then ActiveMQ serves STOMP alone
   const mqttPort = existsSync(MQTT_CLIENT_JAR) ? await freePort(host) : undefined;
+  const secure: SecurePorts | undefined =
+    options.secure === undefined
+      ? undefined
+      : {
+          stomp: await freePort(host),
+          mqtt: mqttPort === undefined ? undefined : await freePort(host),
+          keyStore: options.secure.keyStore,
+          keyStorePassword: options.secure.keyStorePassword,
+          group: options.secure.group,
+          transport: options.secure.transport ?? 'ssl',
+        };
+  const user = options.secure === undefined ? options.user : { name: options.secure.client.user, password: options.secure.client.password };
   mkdirSync(confDir);
   if (mqttPort !== undefined) {
     mkdirSync(path.join(base, 'lib'));
@@ -114,7 +181,7 @@ export async function startActiveMq(options: ActiveMqOptions): Promise<RunningBr
   }
   mkdirSync(path.join(dataDir, 'tmp'), { recursive: true });
   const configFile = path.join(confDir, 'activemq.xml');
-  writeFileSync(configFile, brokerXml(dataDir, stompPort, mqttPort, options.schedulerSupport === true, options.user));
+  writeFileSync(configFile, brokerXml(dataDir, stompPort, mqttPort, options.schedulerSupport === true, user, secure));
   writeFileSync(path.join(confDir, 'log4j.properties'), LOG4J_PROPERTIES);
 
   const java = process.env['JAVA_HOME'] ? path.join(process.env['JAVA_HOME'], 'bin', 'java') : 'java';
@@ -148,6 +215,8 @@ export async function startActiveMq(options: ActiveMqOptions): Promise<RunningBr
   try {
     await waitForPort(host, stompPort, options.startTimeoutMs ?? 180_000, exited);
     if (mqttPort !== undefined) await waitForPort(host, mqttPort, 30_000, exited);
+    if (secure !== undefined) await waitForPort(host, secure.stomp, 30_000, exited);
+    if (secure?.mqtt !== undefined) await waitForPort(host, secure.mqtt, 30_000, exited);
   } catch (err) {
     const log = tailOf(logFile);
     await cleanUp();
@@ -167,7 +236,12 @@ export async function startActiveMq(options: ActiveMqOptions): Promise<RunningBr
     pid,
     host,
     stompPort,
-    ports: mqttPort === undefined ? {} : { mqtt: mqttPort },
+    ports: {
+      ...(mqttPort === undefined ? {} : { mqtt: mqttPort }),
+      ...(secure === undefined ? {} : { 'stomp-tls': secure.stomp }),
+      ...(secure?.mqtt === undefined ? {} : { 'mqtt-tls': secure.mqtt }),
+    },
+    ...(options.secure === undefined ? {} : { secure: options.secure.client }),
     logFile,
     exited,
     stop: cleanUp,

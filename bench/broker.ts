@@ -6,6 +6,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 export type BrokerName = 'ferry' | 'mosquitto' | 'activemq' | 'rabbitmq';
 
+/** What a client of a secure port needs: the authority to trust and the user to log in as. */
+export interface ClientSecurity {
+  /** PEM of the certificate authority that signed the broker's certificate. */
+  readonly ca: string;
+  readonly user: string;
+  readonly password: string;
+}
+
 export interface RunningBroker {
   readonly name: BrokerName;
   /** The process whose CPU time is charged to the broker (for ActiveMQ, the JVM itself). */
@@ -15,6 +23,11 @@ export interface RunningBroker {
   readonly stompPort?: number;
   /** Bound ports by protocol other than STOMP (Ferry: `amqp`, `mqtt`; ActiveMQ and Mosquitto: `mqtt`; RabbitMQ: `amqp`). */
   readonly ports?: Readonly<Record<string, number>>;
+  /**
+   * Set when the broker was started for the secure scenarios: its TLS ports (`stomp-tls`,
+   * `mqtt-tls` in `ports`) present a certificate signed by `ca`, and every client must log in.
+   */
+  readonly secure?: ClientSecurity;
   /** Where the broker's own output goes, for the error messages of a failed run. */
   readonly logFile: string;
   /** The process exited on its own; the runner stops rather than measuring a dead broker. */

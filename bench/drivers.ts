@@ -1,7 +1,7 @@
 // What the load generator needs from a protocol: a producer that writes stamped messages in batches
 // and a consumer that reports them. Each protocol implements this once; scenarios pick one by name.
 
-import type { BrokerName } from './broker.js';
+import type { BrokerName, ClientSecurity } from './broker.js';
 import type { SendSchedule } from './clock.js';
 import type { Scenario } from './scenarios.js';
 import { amqpDriver } from './amqp-driver.js';
@@ -19,6 +19,8 @@ export interface Target {
   readonly port: number;
   /** Unique to one scenario run, so that runs never see each other's messages, e.g. `bench.queue-1-1.k3x9`. */
   readonly destination: string;
+  /** A secure scenario's port: connect with TLS trusting `ca`, and log in as `user`. */
+  readonly secure?: ClientSecurity;
 }
 
 export interface ProducerLink {

@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { stopChild, track, watchExit } from './children.js';
 import { BenchSetupError, tailOf } from './broker.js';
-import type { RunningBroker } from './broker.js';
+import type { ClientSecurity, RunningBroker } from './broker.js';
 
 /** dist/bench/ferry.js → dist/src/cli/main.js */
 export const FERRY_MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -23,6 +23,11 @@ export interface FerryOptions {
   nodeArgs?: readonly string[];
   /** A configuration file (`--config`), e.g. one with a `security` section; options still set the ports. */
   config?: string;
+  /**
+   * For the secure scenarios: `config` names TLS, users and authorization (secure.ts writes it), and
+   * the STOMP and MQTT TLS listeners are switched on, on free ports; `client` is what their clients need.
+   */
+  secure?: { config: string; client: ClientSecurity };
 }
 
 /** The event of a log line, and the protocol and port of a `listener.ready` one. */
@@ -51,12 +56,18 @@ export async function startFerry(options: FerryOptions = {}): Promise<RunningBro
   const log = createWriteStream(logFile);
   log.on('error', () => undefined); // the log is for reading after a failure, never a reason for one
 
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), main, 'start', ...(options.config === undefined ? [] : ['--config', options.config]), '--data', dataDir, '--stomp-port', '0', '--mqtt-port', '0'], {
+  if (options.config !== undefined && options.secure !== undefined) {
+    throw new BenchSetupError('BENCH_FERRY_START', 'a secure Ferry takes its configuration from its security setup, not from `config`');
+  }
+  const config = options.secure?.config ?? options.config;
+  const args = [main, 'start', ...(config === undefined ? [] : ['--config', config]), '--data', dataDir, '--stomp-port', '0', '--mqtt-port', '0'];
+  if (options.secure !== undefined) args.push('--stomp-tls-port', '0', '--mqtt-tls-port', '0');
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...args], {
     cwd: base,
-    // STOMP, AMQP and MQTT are measured, on free ports. The HTTP and WebSocket listeners' default ports
-    // are fixed (8161, 61614), so a second broker on the machine would make this one exit; the
-    // environment, unlike an option, is simply ignored by a build that has no such listener.
-    env: { ...process.env, FERRY_HTTP_PORT: 'off', FERRY_WS_PORT: 'off', FERRY_AMQP_PORT: '0' },
+    // STOMP, AMQP and MQTT are measured, on free ports. The HTTP, WebSocket and OpenWire listeners'
+    // default ports are fixed (8161, 61614, 61616), so a second broker on the machine would make this
+    // one exit; the environment, unlike an option, is simply ignored by a build that has no such listener.
+    env: { ...process.env, FERRY_HTTP_PORT: 'off', FERRY_WS_PORT: 'off', FERRY_OPENWIRE_PORT: 'off', FERRY_AMQP_PORT: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   track(child, options.keepFolder ? undefined : base);
@@ -111,5 +122,15 @@ export async function startFerry(options: FerryOptions = {}): Promise<RunningBro
   }
   const pid = child.pid;
   if (pid === undefined) throw new BenchSetupError('BENCH_FERRY_START', 'Ferry has no pid');
-  return { name: 'ferry', pid, host, stompPort, ports, logFile, exited, stop: cleanUp };
+  return {
+    name: 'ferry',
+    pid,
+    host,
+    stompPort,
+    ports,
+    logFile,
+    exited,
+    stop: cleanUp,
+    ...(options.secure === undefined ? {} : { secure: options.secure.client }),
+  };
 }

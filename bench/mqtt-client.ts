@@ -3,6 +3,7 @@
 // by a chunk boundary is copied), which keeps a ten-subscriber fan-out from measuring the parser.
 
 import net from 'node:net';
+import tls from 'node:tls';
 import { nowUs } from './clock.js';
 
 export const PacketType = {
@@ -41,11 +42,23 @@ export function packet(firstByte: number, ...parts: Buffer[]): Buffer {
   return Buffer.concat([Buffer.from([firstByte]), remainingLength(body.length), body]);
 }
 
-/** CONNECT, protocol level 4 (3.1.1), clean session; keep-alive 0 switches the broker's timeout off. */
-export function connectPacket(clientId: string, keepAliveSeconds = 0): Buffer {
+/**
+ * CONNECT, protocol level 4 (3.1.1), clean session; keep-alive 0 switches the broker's timeout off.
+ * With `login`, the user name and password flags are set and both follow the client id [MQTT-3.1.3-1].
+ */
+export function connectPacket(clientId: string, keepAliveSeconds = 0, login?: { user: string; password: string }): Buffer {
   const keepAlive = Buffer.allocUnsafe(2);
   keepAlive.writeUInt16BE(keepAliveSeconds, 0);
-  return packet(PacketType.connect << 4, mqttString('MQTT'), Buffer.from([4, 0x02]), keepAlive, mqttString(clientId));
+  const flags = login === undefined ? 0x02 : 0xc2;
+  const credentials = login === undefined ? [] : [mqttString(login.user), mqttString(login.password)];
+  return packet(PacketType.connect << 4, mqttString('MQTT'), Buffer.from([4, flags]), keepAlive, mqttString(clientId), ...credentials);
+}
+
+/** A secure connection: TLS trusting `ca`, and CONNECT with a user name and password. */
+export interface MqttSecurity {
+  readonly ca: string;
+  readonly user: string;
+  readonly password: string;
 }
 
 export function subscribePacket(packetId: number, topic: string, qos: number): Buffer {
@@ -124,9 +137,11 @@ export function connectMqtt(
   clientId: string,
   onPacket: PacketHandler,
   onChunkEnd?: () => void,
+  secure?: MqttSecurity,
 ): Promise<MqttConnection> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port });
+    // the plain path stays a bare socket: TLS only where the scenario asks for it
+    const socket = secure === undefined ? net.connect({ host, port }) : tls.connect({ host, port, ca: secure.ca });
     socket.setNoDelay(true);
     let connected = false;
     const reader = new PacketReader((type, flags, chunk, start, end, recvUs) => {
@@ -161,6 +176,7 @@ export function connectMqtt(
     socket.once('close', () => {
       if (!connected) reject(new Error('the broker closed the connection before CONNACK'));
     });
-    socket.once('connect', () => socket.write(connectPacket(clientId)));
+    if (secure === undefined) socket.once('connect', () => socket.write(connectPacket(clientId)));
+    else socket.once('secureConnect', () => socket.write(connectPacket(clientId, 0, secure)));
   });
 }

@@ -134,7 +134,7 @@ function watch(owner: { closing: boolean }, connection: MqttConnection, onFailur
 export const mqttDriver: ProtocolDriver = {
   async openProducer(target, scenario, index, onFailure: FailureHandler): Promise<ProducerLink> {
     const producer = new MqttProducer(scenario, target, index);
-    producer.connection = await connectMqtt(target.host, target.port, clientId('producer', index), (type) => producer.onPacket(type));
+    producer.connection = await connectMqtt(target.host, target.port, clientId('producer', index), (type) => producer.onPacket(type), undefined, target.secure);
     watch(producer, producer.connection, onFailure, `MQTT producer ${index}`);
     return producer;
   },
@@ -182,7 +182,7 @@ export const mqttDriver: ProtocolDriver = {
       }
       events.readEnd();
     };
-    connection = await connectMqtt(target.host, target.port, clientId('consumer', index), onPacket, onChunkEnd);
+    connection = await connectMqtt(target.host, target.port, clientId('consumer', index), onPacket, onChunkEnd, target.secure);
     const granted = new Promise<number>((resolve) => (subscribed = resolve));
     connection.socket.write(subscribePacket(1, target.destination, qos));
     const code = await Promise.race([

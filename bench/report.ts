@@ -122,6 +122,15 @@ export function formatResults(results: readonly ScenarioResult[], scenarios: rea
       against,
     ]);
   }
+  const security = securityRows(results, scenarios);
+  if (security.length > 0) {
+    out.push(
+      '',
+      'What security costs: each broker with TLS, a login and authorization against itself without them (secure / plain),\n' +
+        'and Ferry against ActiveMQ with them on (throughput: higher is better; CPU per delivery: lower is better)',
+      table(['scenario', 'compared', 'throughput', 'CPU/delivery'], security, [false, false, true, true]),
+    );
+  }
   if (ratioRows.length > 0) {
     out.push(
       '',
@@ -131,6 +140,38 @@ export function formatResults(results: readonly ScenarioResult[], scenarios: rea
     );
   }
   return out.join('\n');
+}
+
+/**
+ * For each secure scenario: every broker's secure figure over its own plain one (the scenario named
+ * by `secureOf`, same run), then Ferry's secure figure over each other broker's. Throughput and
+ * broker CPU per delivery, each on its own; a pair with a failed side is left out.
+ */
+export function securityRows(results: readonly ScenarioResult[], scenarios: readonly Scenario[]): string[][] {
+  const rows: string[][] = [];
+  const ok = (scenario: string, broker: string): ScenarioResult | undefined =>
+    results.find((r) => r.scenario === scenario && r.broker === broker && r.error === undefined);
+  const ratios = (a: ScenarioResult, b: ScenarioResult): string[] => [
+    fixed(a.deliveriesPerSecond / b.deliveriesPerSecond, 2),
+    fixed(a.brokerCpuUsPerDelivery / b.brokerCpuUsPerDelivery, 2),
+  ];
+  for (const scenario of scenarios) {
+    const plainName = scenario.secureOf;
+    if (plainName === undefined) continue;
+    const brokers = [...new Set(results.filter((r) => r.scenario === scenario.name).map((r) => r.broker))];
+    for (const broker of brokers) {
+      const secure = ok(scenario.name, broker);
+      const plain = ok(plainName, broker);
+      if (secure !== undefined && plain !== undefined) rows.push([scenario.name, `${broker}: secure / plain`, ...ratios(secure, plain)]);
+    }
+    const ferry = ok(scenario.name, 'ferry');
+    if (ferry === undefined) continue;
+    for (const broker of brokers.filter((b) => b !== 'ferry')) {
+      const other = ok(scenario.name, broker);
+      if (other !== undefined) rows.push([scenario.name, `secure: ferry / ${broker}`, ...ratios(ferry, other)]);
+    }
+  }
+  return rows;
 }
 
 export function writeResults(

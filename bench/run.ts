@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { UsageError, positive } from './args.js';
-import { ACTIVEMQ_INSTALL_HINT, DEFAULT_ACTIVEMQ_HOME, MQTT_CLIENT_INSTALL_HINT, MQTT_CLIENT_JAR, activeMqInstalled, startActiveMq } from './activemq.js';
+import { ACTIVEMQ_INSTALL_HINT, ACTIVEMQ_TLS_TRANSPORTS, DEFAULT_ACTIVEMQ_HOME, MQTT_CLIENT_INSTALL_HINT, MQTT_CLIENT_JAR, activeMqInstalled, startActiveMq } from './activemq.js';
 import { existsSync } from 'node:fs';
 import { portFor } from './broker.js';
 import type { BrokerName, RunningBroker } from './broker.js';
@@ -20,6 +20,8 @@ import { emptyResult, runScenario } from './runner.js';
 import type { RunOptions, ScenarioResult } from './runner.js';
 import { SCENARIOS, findScenario, scenarioBrokers } from './scenarios.js';
 import type { Scenario } from './scenarios.js';
+import { makeSecureSetup } from './secure.js';
+import type { SecureSetup } from './secure.js';
 
 const USAGE = `usage: npm run bench -- [options]
 
@@ -36,6 +38,8 @@ const USAGE = `usage: npm run bench -- [options]
   --ferry-main FILE              Ferry's CLI entry point (default dist/src/cli/main.js of this build)
   --ferry-node-args ARGS         options for Ferry's Node, space-separated (e.g. "--trace-gc --max-semi-space-size=16")
   --activemq-home DIR            ActiveMQ 5.x installation (default ${DEFAULT_ACTIVEMQ_HOME})
+  --activemq-tls ssl|nio+ssl     ActiveMQ's TLS connectors for the secure scenarios: stomp+ssl and mqtt+ssl
+                                 (default), or stomp+nio+ssl and mqtt+nio+ssl
   --mosquitto FILE               Mosquitto's executable (default ${DEFAULT_MOSQUITTO})
   --rabbitmq FILE                RabbitMQ's start script (default ${DEFAULT_RABBITMQ_SERVER})
   --results DIR                  folder for the JSON results (default bench/results)
@@ -57,6 +61,7 @@ function parse(argv: string[]) {
       'receipt-window': { type: 'string' },
       'drain-timeout': { type: 'string' },
       'activemq-home': { type: 'string', default: DEFAULT_ACTIVEMQ_HOME },
+      'activemq-tls': { type: 'string', default: 'ssl' },
       'ferry-main': { type: 'string' },
       'ferry-node-args': { type: 'string' },
       mosquitto: { type: 'string', default: DEFAULT_MOSQUITTO },
@@ -86,6 +91,8 @@ function parse(argv: string[]) {
     if (scenario === undefined) throw new UsageError(`unknown scenario ${JSON.stringify(name)}; --list shows them`);
     if (!scenarios.includes(scenario)) scenarios.push(scenario);
   }
+  const activeMqTls = ACTIVEMQ_TLS_TRANSPORTS.find((t) => t === values['activemq-tls']);
+  if (activeMqTls === undefined) throw new UsageError(`--activemq-tls takes ${ACTIVEMQ_TLS_TRANSPORTS.join(' or ')}`);
   const run: RunOptions = {
     durationSeconds: positive('duration', values.duration, 10, false),
     warmupSeconds: positive('warmup', values.warmup, 3, false),
@@ -104,6 +111,7 @@ function parse(argv: string[]) {
     rabbitmq: values.rabbitmq,
     run,
     activeMqHome: values['activemq-home'],
+    activeMqTls,
     ferryMain: values['ferry-main'],
     ferryNodeArgs: (values['ferry-node-args'] ?? '').split(' ').filter((a) => a !== ''),
     resultsDir: values.results,
@@ -113,11 +121,49 @@ function parse(argv: string[]) {
   };
 }
 
-function start(name: BrokerName, args: ReturnType<typeof parse>): Promise<RunningBroker> {
+/** Starts a broker; with `secure`, with TLS listeners, one user and authorization rules (secure.ts). */
+function start(name: BrokerName, args: ReturnType<typeof parse>, secure?: SecureSetup): Promise<RunningBroker> {
+  if (secure !== undefined && name !== 'ferry' && name !== 'activemq') {
+    throw new Error(`the secure scenarios run on Ferry and ActiveMQ, not ${name}`);
+  }
+  const client = secure === undefined ? undefined : { ca: secure.ca, user: secure.user, password: secure.password };
   if (name === 'mosquitto') return startMosquitto({ executable: args.mosquitto, keepFolder: args.keep });
-  if (name === 'activemq') return startActiveMq({ home: args.activeMqHome, keepFolder: args.keep });
+  if (name === 'activemq') {
+    return startActiveMq({
+      home: args.activeMqHome,
+      keepFolder: args.keep,
+      ...(secure === undefined || client === undefined
+        ? {}
+        : {
+            secure: {
+              keyStore: secure.keyStore,
+              keyStorePassword: secure.keyStorePassword,
+              group: secure.group,
+              client,
+              transport: args.activeMqTls,
+            },
+          }),
+    });
+  }
   if (name === 'rabbitmq') return startRabbitMq({ server: args.rabbitmq, keepFolder: args.keep });
-  return startFerry({ keepFolder: args.keep, nodeArgs: args.ferryNodeArgs, ...(args.ferryMain === undefined ? {} : { main: path.resolve(args.ferryMain) }) });
+  return startFerry({
+    keepFolder: args.keep,
+    nodeArgs: args.ferryNodeArgs,
+    ...(args.ferryMain === undefined ? {} : { main: path.resolve(args.ferryMain) }),
+    ...(secure === undefined || client === undefined ? {} : { secure: { config: secure.ferryConfig, client } }),
+  });
+}
+
+/**
+ * Each broker's scenarios in two groups, each on a broker started for it: the plain ones on a broker
+ * as it is by default (no users, no TLS), the secure ones on a broker with TLS, a user and
+ * authorization rules, so that a plain scenario measures exactly what it measured before.
+ */
+function startsFor(name: BrokerName, scenarios: readonly Scenario[]): { secure: boolean; scenarios: Scenario[] }[] {
+  const mine = scenarios.filter((s) => scenarioBrokers(s).includes(name));
+  return [false, true]
+    .map((secure) => ({ secure, scenarios: mine.filter((s) => (s.secureOf !== undefined) === secure) }))
+    .filter((group) => group.scenarios.length > 0);
 }
 
 async function main(): Promise<number> {
@@ -160,61 +206,82 @@ async function main(): Promise<number> {
     `scenarios: ${args.scenarios.map((s) => s.name).join(', ')}; ${args.run.warmupSeconds} s warm-up + ` +
       `${args.run.durationSeconds} s measured each; window ${args.run.window}\n`,
   );
-  for (const name of args.brokers) {
-    if (wasInterrupted()) break;
-    process.stdout.write(`starting ${name}... `);
-    const began = Date.now();
-    let broker: RunningBroker;
-    try {
-      broker = await start(name, args);
-    } catch (err) {
-      process.stdout.write('failed\n');
-      process.stderr.write(`${(err as Error).message}\n`);
-      for (const s of args.scenarios) {
-        results.push({ ...emptyResult(s.name, name), error: `${name} did not start` });
-      }
-      continue;
-    }
-    const listening = [
-      ...(broker.stompPort === undefined ? [] : [`STOMP on ${broker.stompPort}`]),
-      ...Object.entries(broker.ports ?? {}).filter(([protocol]) => protocol !== 'stomp').map(([protocol, port]) => `${protocol.toUpperCase()} on ${port}`),
-    ];
-    process.stdout.write(`pid ${broker.pid}, ${listening.join(', ')} (${((Date.now() - began) / 1000).toFixed(1)} s)\n`);
-    try {
-      for (const scenario of args.scenarios) {
+  let secureSetup: SecureSetup | undefined;
+  if (args.scenarios.some((s) => s.secureOf !== undefined)) {
+    secureSetup = await makeSecureSetup();
+    if (args.keep) process.stdout.write(`certificates, users and Ferry's configuration in ${secureSetup.folder}\n`);
+  }
+  try {
+    for (const name of args.brokers) {
+      for (const group of startsFor(name, args.scenarios)) {
         if (wasInterrupted()) break;
-        // ActiveMQ's Debian build has no AMQP connector, Mosquitto serves MQTT alone, RabbitMQ is
-        // measured on AMQP 1.0 alone: those rows are the other brokers' alone
-        if (!scenarioBrokers(scenario).includes(name)) continue;
-        if (portFor(broker, scenario.protocol) === undefined) {
-          process.stdout.write(`  ${scenario.name} on ${name}: skipped, no ${scenario.protocol} listener\n`);
-          continue;
-        }
-        process.stdout.write(`  ${scenario.name} on ${name}... `);
-        const result =
-          scenario.idleConnections !== undefined ? await runIdle(broker, scenario) : await runScenario(broker, scenario, args.run, runTag);
-        if (wasInterrupted()) break;
-        results.push(result);
-        process.stdout.write(
-          result.error !== undefined
-            ? `failed: ${result.error}\n`
-            : result.idle !== undefined
-              ? `${Math.round(result.idle.connectsPerSecond).toLocaleString('en-US')} connects/s, ${(result.idle.bytesPerConnection / 1024).toFixed(2)} KiB/conn\n`
-              : `${Math.round(result.deliveriesPerSecond).toLocaleString('en-US')}/s, lost ${result.lost}\n`,
-        );
-        if (broker.exited()) break;
+        await runOn(name, group.scenarios, group.secure ? secureSetup : undefined, args, runTag, results);
       }
-    } finally {
-      await broker.stop();
-      if (args.keep) process.stdout.write(`  ${name} log: ${broker.logFile}\n`);
     }
+  } finally {
+    if (!args.keep) secureSetup?.remove();
   }
 
   if (wasInterrupted()) return 130;
   process.stdout.write(`\n${formatResults(results, args.scenarios)}\n`);
-  const file = writeResults(args.resultsDir, startedAt, { brokers: args.brokers, ...args.run }, args.scenarios, results);
+  const file = writeResults(args.resultsDir, startedAt, { brokers: args.brokers, activeMqTls: args.activeMqTls, ...args.run }, args.scenarios, results);
   process.stdout.write(`\nresults: ${file}\n`);
   return results.some((r) => r.error !== undefined) ? 1 : 0;
+}
+
+/** Starts one broker, runs `scenarios` against it, stops it; a result for each scenario goes to `results`. */
+async function runOn(
+  name: BrokerName,
+  scenarios: readonly Scenario[],
+  secure: SecureSetup | undefined,
+  args: ReturnType<typeof parse>,
+  runTag: string,
+  results: ScenarioResult[],
+): Promise<void> {
+  process.stdout.write(`starting ${name}${secure === undefined ? '' : ' (TLS, users, authorization)'}... `);
+  const began = Date.now();
+  let broker: RunningBroker;
+  try {
+    broker = await start(name, args, secure);
+  } catch (err) {
+    process.stdout.write('failed\n');
+    process.stderr.write(`${(err as Error).message}\n`);
+    for (const s of scenarios) {
+      results.push({ ...emptyResult(s.name, name), error: `${name} did not start` });
+    }
+    return;
+  }
+  const listening = [
+    ...(broker.stompPort === undefined ? [] : [`STOMP on ${broker.stompPort}`]),
+    ...Object.entries(broker.ports ?? {}).filter(([protocol]) => protocol !== 'stomp').map(([protocol, port]) => `${protocol.toUpperCase()} on ${port}`),
+  ];
+  process.stdout.write(`pid ${broker.pid}, ${listening.join(', ')} (${((Date.now() - began) / 1000).toFixed(1)} s)\n`);
+  try {
+    for (const scenario of scenarios) {
+      if (wasInterrupted()) break;
+      const listener = scenario.secureOf === undefined ? scenario.protocol : `${scenario.protocol}-tls`;
+      if (portFor(broker, listener) === undefined) {
+        process.stdout.write(`  ${scenario.name} on ${name}: skipped, no ${listener} listener\n`);
+        continue;
+      }
+      process.stdout.write(`  ${scenario.name} on ${name}... `);
+      const result =
+        scenario.idleConnections !== undefined ? await runIdle(broker, scenario) : await runScenario(broker, scenario, args.run, runTag);
+      if (wasInterrupted()) break;
+      results.push(result);
+      process.stdout.write(
+        result.error !== undefined
+          ? `failed: ${result.error}\n`
+          : result.idle !== undefined
+            ? `${Math.round(result.idle.connectsPerSecond).toLocaleString('en-US')} connects/s, ${(result.idle.bytesPerConnection / 1024).toFixed(2)} KiB/conn\n`
+            : `${Math.round(result.deliveriesPerSecond).toLocaleString('en-US')}/s, lost ${result.lost}\n`,
+      );
+      if (broker.exited()) break;
+    }
+  } finally {
+    await broker.stop();
+    if (args.keep) process.stdout.write(`  ${name} log: ${broker.logFile}\n`);
+  }
 }
 
 main().then(

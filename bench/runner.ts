@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { portFor, tailOf } from './broker.js';
 import type { BrokerName, RunningBroker } from './broker.js';
+import type { Target } from './drivers.js';
 import { processCpuUs } from './cpu.js';
 import { LatencyHistogram } from './histogram.js';
 import { consumerShards, counterLayout, groupCount } from './scenarios.js';
@@ -171,9 +172,18 @@ export async function runScenario(
 ): Promise<ScenarioResult> {
   const result = emptyResult(scenario.name, broker.name);
   const counters = new SharedCounters(counterLayout(scenario));
-  const port = portFor(broker, scenario.protocol);
-  if (port === undefined) return { ...result, error: `${broker.name} has no ${scenario.protocol} listener` };
-  const target = { broker: broker.name, host: broker.host, port, destination: `bench.${scenario.name}.${runTag}` };
+  const secure = scenario.secureOf !== undefined;
+  const listener = secure ? `${scenario.protocol}-tls` : scenario.protocol;
+  const port = portFor(broker, listener);
+  if (port === undefined) return { ...result, error: `${broker.name} has no ${listener} listener` };
+  if (secure && broker.secure === undefined) return { ...result, error: `${broker.name} was not started with security on` };
+  const target: Target = {
+    broker: broker.name,
+    host: broker.host,
+    port,
+    destination: `bench.${scenario.name}.${runTag}`,
+    ...(secure && broker.secure !== undefined ? { secure: broker.secure } : {}),
+  };
   const handles: WorkerHandle[] = [];
   const check = (): void => {
     for (const h of handles) if (h.failure !== undefined) throw h.failure;

@@ -62,9 +62,14 @@ export interface Scenario {
   readonly idleKeepAlive?: number;
   /** Idle scenarios: measure a broker as it is, without the warm-up of 2,000 connections first. */
   readonly idleCold?: boolean;
+  /**
+   * The name of the scenario whose traffic this one repeats over TLS, every connection logging in
+   * and every operation checked against authorization rules, on a broker started for it (secure.ts).
+   */
+  readonly secureOf?: string;
 }
 
-export const SCENARIOS: readonly Scenario[] = [
+const PLAIN_SCENARIOS: readonly Scenario[] = [
   {
     name: 'queue-1-1',
     summary: 'STOMP queue, 1 producer -> 1 consumer, non-persistent, 1 KiB bodies',
@@ -269,6 +274,29 @@ export const SCENARIOS: readonly Scenario[] = [
     idleKeepAlive: 60,
     idleCold: true,
   },
+];
+
+/**
+ * `<name>-secure`: the same traffic as `name` over TLS, with a user that logs in and authorization
+ * rules checked on every send and subscription, against Ferry and ActiveMQ (the brokers whose
+ * security is compared; see bench/README.md).
+ */
+function secureVariant(name: string): Scenario {
+  const plain = PLAIN_SCENARIOS.find((s) => s.name === name);
+  if (plain === undefined) throw new Error(`no scenario ${name} to make secure`);
+  return {
+    ...plain,
+    name: `${name}-secure`,
+    summary: `${name} over TLS, logged in, every operation authorized`,
+    brokers: ['ferry', 'activemq'],
+    secureOf: name,
+  };
+}
+
+export const SCENARIOS: readonly Scenario[] = [
+  ...PLAIN_SCENARIOS,
+  secureVariant('queue-1-1-persistent'),
+  secureVariant('mqtt-qos1-1-1'),
 ];
 
 /**

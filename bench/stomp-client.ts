@@ -3,6 +3,7 @@
 // failed run.
 
 import net from 'node:net';
+import tls from 'node:tls';
 import { StompParser, encodeFrame } from '../src/protocols/stomp/codec.js';
 import type { StompFrame, StompVersion } from '../src/protocols/stomp/codec.js';
 import { nowUs } from './clock.js';
@@ -62,9 +63,20 @@ export class StompClient {
     });
   }
 
-  static connect(host: string, port: number, timeoutMs = 15_000, login?: { login: string; passcode: string }): Promise<StompClient> {
+  /**
+   * With `ca`, the connection is TLS and the broker's certificate must be signed by that authority
+   * and name `host` (an IP address is checked against the certificate's IP SANs). Without it, the
+   * socket is a plain one, with nothing in between.
+   */
+  static connect(
+    host: string,
+    port: number,
+    timeoutMs = 15_000,
+    login?: { login: string; passcode: string },
+    ca?: string,
+  ): Promise<StompClient> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ host, port, noDelay: true });
+      const socket = ca === undefined ? net.connect({ host, port, noDelay: true }) : tls.connect({ host, port, ca }).setNoDelay(true);
       const client = new StompClient(socket);
       const timer = setTimeout(() => {
         socket.destroy();
@@ -82,7 +94,7 @@ export class StompClient {
         client.onFailure = undefined;
         resolve(client);
       };
-      socket.once('connect', () => {
+      socket.once(ca === undefined ? 'connect' : 'secureConnect', () => {
         socket.write(
           encodeFrame(
             'CONNECT',

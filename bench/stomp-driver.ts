@@ -129,15 +129,21 @@ function header(frame: { headers: Map<string, string> }, name: string): number {
   return value === undefined ? Number.NaN : Number(value);
 }
 
+function connect(target: Target): Promise<StompClient> {
+  const secure = target.secure;
+  if (secure === undefined) return StompClient.connect(target.host, target.port);
+  return StompClient.connect(target.host, target.port, 15_000, { login: secure.user, passcode: secure.password }, secure.ca);
+}
+
 export const stompDriver: ProtocolDriver = {
   async openProducer(target, scenario, index, onFailure: FailureHandler): Promise<ProducerLink> {
-    const client = await StompClient.connect(target.host, target.port);
+    const client = await connect(target);
     client.onFailure = onFailure;
     return new StompProducer(client, scenario, target, index);
   },
 
   async openConsumer(target, scenario, index, events: ConsumerEvents, onFailure: FailureHandler): Promise<ConsumerLink> {
-    const client = await StompClient.connect(target.host, target.port);
+    const client = await connect(target);
     client.onFailure = onFailure;
     client.onMessage = (frame, recvUs) => {
       const phase: Phase = frame.headers.get('phase') === 'w' ? 'warmup' : 'measure';
