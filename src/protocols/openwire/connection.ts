@@ -168,6 +168,7 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
     if (message !== null) {
       if (message.replyTo?.temporary === true) this.advisory.tellTemporary(message.replyTo);
       wire = toWireMessage(message, (delivery?.deliveryCount ?? 1) - 1);
+      if (message.groupId !== undefined && consumer.firstOfGroup(message.groupId, message.groupSeq)) wire.jmsxGroupFirstForConsumer = true;
       wire.messageId!.brokerSequenceId = sequence;
     }
     this.write({

@@ -94,6 +94,8 @@ export class OpenWireConsumer {
   private extension = 0;
   private pulls = 0;
   private pullTimer: NodeJS.Timeout | undefined;
+  /** Message groups this consumer has had a message of (ActiveMQ marks the first: JMSXGroupFirstForConsumer). */
+  private groups: Set<string> | undefined;
   /** Set while closing, so that what is given back is not handed straight back to this consumer. */
   private closing = false;
 
@@ -132,6 +134,15 @@ export class OpenWireConsumer {
     // a browser consumes nothing: there is nothing for the client to acknowledge
     if (!this.browser) this.inFlight.add(delivery.message.id, delivery.tag, sequence);
     this.target.dispatch(this, delivery.message, delivery, sequence);
+  }
+
+  /** True for the first message of a group this consumer gets; a group closed by sequence -1 starts afresh. */
+  firstOfGroup(groupId: string, sequence: number | undefined): boolean {
+    const groups = (this.groups ??= new Set());
+    const first = !groups.has(groupId);
+    if (sequence === -1) groups.delete(groupId);
+    else groups.add(groupId);
+    return first;
   }
 
   /**
