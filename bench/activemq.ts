@@ -30,6 +30,15 @@ export interface ActiveMqOptions {
    * and an authorization plugin granting `group` every queue and topic, as Ferry's rules do.
    */
   secure?: { keyStore: string; keyStorePassword: string; group: string; client: ClientSecurity; transport?: ActiveMqTlsTransport };
+  /** With `user`: connections that give no user name still get in (a wrong password never does). */
+  anonymousAccessAllowed?: boolean;
+  /** An OpenWire (JMS) connector as well, on `ports.openwire` of the result. */
+  openwire?: boolean;
+  /**
+   * Run in this folder and keep it, on these ports: a second start with the same folder and ports
+   * is a restart that finds the first one's KahaDB (after a kill -9, say).
+   */
+  reuse?: { base: string; ports?: { stomp: number; mqtt?: number; openwire?: number } };
 }
 
 /**
@@ -77,6 +86,8 @@ function brokerXml(
   schedulerSupport: boolean,
   user?: { name: string; password: string },
   secure?: SecurePorts,
+  openwirePort?: number,
+  anonymousAccessAllowed = false,
 ): string {
   const data = escapeXml(dataDir);
   const group = escapeXml(secure?.group ?? 'users');
@@ -100,7 +111,7 @@ function brokerXml(
     user === undefined
       ? ''
       : `    <plugins>
-      <simpleAuthenticationPlugin anonymousAccessAllowed="false">
+      <simpleAuthenticationPlugin anonymousAccessAllowed="${String(anonymousAccessAllowed)}">
         <users>
           <authenticationUser username="${escapeXml(user.name)}" password="${escapeXml(user.password)}" groups="${group}"/>
         </users>
@@ -133,7 +144,7 @@ ${secure.mqtt === undefined ? '' : `      <transportConnector name="mqtt-tls" ur
       <kahaDB directory="${data}/kahadb"/>
     </persistenceAdapter>
 ${plugins}${sslContext}    <transportConnectors>
-      <transportConnector name="stomp" uri="stomp+nio://127.0.0.1:${stompPort}"/>
+${openwirePort === undefined ? '' : `      <transportConnector name="openwire" uri="tcp://127.0.0.1:${openwirePort}"/>\n`}      <transportConnector name="stomp" uri="stomp+nio://127.0.0.1:${stompPort}"/>
 ${mqttPort === undefined ? '' : `      <transportConnector name="mqtt" uri="mqtt+nio://127.0.0.1:${mqttPort}"/>\n`}${secureConnectors}    </transportConnectors>
   </broker>
 </beans>
@@ -154,14 +165,16 @@ export async function startActiveMq(options: ActiveMqOptions): Promise<RunningBr
   if (!activeMqInstalled(home)) {
     throw new BenchSetupError('BENCH_ACTIVEMQ_MISSING', ACTIVEMQ_INSTALL_HINT);
   }
-  const base = mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-activemq-'));
+  const base = options.reuse?.base ?? mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-activemq-'));
+  const fixed = options.reuse?.ports;
   const confDir = path.join(base, 'conf');
   const dataDir = path.join(base, 'data');
   const logFile = path.join(base, 'broker.log');
   const host = '127.0.0.1';
-  const stompPort = await freePort(host);
+  const stompPort = fixed?.stomp ?? (await freePort(host));
   // without the codec the connector would hang every MQTT client; then ActiveMQ serves STOMP alone
-  const mqttPort = existsSync(MQTT_CLIENT_JAR) ? await freePort(host) : undefined;
+  const mqttPort = existsSync(MQTT_CLIENT_JAR) ? fixed?.mqtt ?? (await freePort(host)) : undefined;
+  const openwirePort = options.openwire === true ? fixed?.openwire ?? (await freePort(host)) : undefined;
   const secure: SecurePorts | undefined =
     options.secure === undefined
       ? undefined
@@ -174,14 +187,17 @@ export async function startActiveMq(options: ActiveMqOptions): Promise<RunningBr
           transport: options.secure.transport ?? 'ssl',
         };
   const user = options.secure === undefined ? options.user : { name: options.secure.client.user, password: options.secure.client.password };
-  mkdirSync(confDir);
-  if (mqttPort !== undefined) {
-    mkdirSync(path.join(base, 'lib'));
+  mkdirSync(confDir, { recursive: true });
+  if (mqttPort !== undefined && !existsSync(path.join(base, 'lib', 'mqtt-client.jar'))) {
+    mkdirSync(path.join(base, 'lib'), { recursive: true });
     symlinkSync(MQTT_CLIENT_JAR, path.join(base, 'lib', 'mqtt-client.jar'));
   }
   mkdirSync(path.join(dataDir, 'tmp'), { recursive: true });
   const configFile = path.join(confDir, 'activemq.xml');
-  writeFileSync(configFile, brokerXml(dataDir, stompPort, mqttPort, options.schedulerSupport === true, user, secure));
+  writeFileSync(
+    configFile,
+    brokerXml(dataDir, stompPort, mqttPort, options.schedulerSupport === true, user, secure, openwirePort, options.anonymousAccessAllowed === true),
+  );
   writeFileSync(path.join(confDir, 'log4j.properties'), LOG4J_PROPERTIES);
 
   const java = process.env['JAVA_HOME'] ? path.join(process.env['JAVA_HOME'], 'bin', 'java') : 'java';
@@ -207,7 +223,7 @@ export async function startActiveMq(options: ActiveMqOptions): Promise<RunningBr
     { cwd: base, stdio: ['ignore', logFd, logFd] },
   );
   closeSync(logFd);
-  track(child, options.keepFolder ? undefined : base);
+  track(child, options.keepFolder === true || options.reuse !== undefined ? undefined : base);
   const { exited, spawnError } = watchExit(child);
 
   const cleanUp = (): Promise<void> => stopChild(child);
@@ -215,6 +231,7 @@ export async function startActiveMq(options: ActiveMqOptions): Promise<RunningBr
   try {
     await waitForPort(host, stompPort, options.startTimeoutMs ?? 180_000, exited);
     if (mqttPort !== undefined) await waitForPort(host, mqttPort, 30_000, exited);
+    if (openwirePort !== undefined) await waitForPort(host, openwirePort, 30_000, exited);
     if (secure !== undefined) await waitForPort(host, secure.stomp, 30_000, exited);
     if (secure?.mqtt !== undefined) await waitForPort(host, secure.mqtt, 30_000, exited);
   } catch (err) {
@@ -238,6 +255,7 @@ export async function startActiveMq(options: ActiveMqOptions): Promise<RunningBr
     stompPort,
     ports: {
       ...(mqttPort === undefined ? {} : { mqtt: mqttPort }),
+      ...(openwirePort === undefined ? {} : { openwire: openwirePort }),
       ...(secure === undefined ? {} : { 'stomp-tls': secure.stomp }),
       ...(secure?.mqtt === undefined ? {} : { 'mqtt-tls': secure.mqtt }),
     },

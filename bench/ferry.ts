@@ -64,10 +64,10 @@ export async function startFerry(options: FerryOptions = {}): Promise<RunningBro
   if (options.secure !== undefined) args.push('--stomp-tls-port', '0', '--mqtt-tls-port', '0');
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...args], {
     cwd: base,
-    // STOMP, AMQP and MQTT are measured, on free ports. The HTTP, WebSocket and OpenWire listeners'
-    // default ports are fixed (8161, 61614, 61616), so a second broker on the machine would make this
-    // one exit; the environment, unlike an option, is simply ignored by a build that has no such listener.
-    env: { ...process.env, FERRY_HTTP_PORT: 'off', FERRY_WS_PORT: 'off', FERRY_OPENWIRE_PORT: 'off', FERRY_AMQP_PORT: '0' },
+    // STOMP, AMQP, MQTT and OpenWire are measured, on free ports. The HTTP and WebSocket listeners'
+    // default ports are fixed (8161, 61614), so a second broker on the machine would make this one exit;
+    // the environment, unlike an option, is simply ignored by a build that has no such listener.
+    env: { ...process.env, FERRY_HTTP_PORT: 'off', FERRY_WS_PORT: 'off', FERRY_OPENWIRE_PORT: '0', FERRY_AMQP_PORT: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   track(child, options.keepFolder ? undefined : base);
