@@ -60,6 +60,8 @@ interface ProducerState {
   readonly id: ProducerId;
   readonly sessionKey: string;
   readonly windowSize: number;
+  /** The producer as the failover audit knows it, made once rather than per message. */
+  readonly auditKey: string;
 }
 
 /** The Xid of an XA transaction's core id (`xa:<format>:<global hex>:<branch hex>`). */
@@ -171,15 +173,18 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
       if (message.groupId !== undefined && consumer.firstOfGroup(message.groupId, message.groupSeq)) wire.jmsxGroupFirstForConsumer = true;
       wire.messageId!.brokerSequenceId = sequence;
     }
-    this.write({
-      type: T.MESSAGE_DISPATCH,
-      commandId: 0,
-      responseRequired: false,
-      consumerId: consumer.id,
-      destination: consumer.destination,
-      message: wire,
-      redeliveryCounter: wire?.redeliveryCounter ?? 0,
-    });
+    this.write(
+      {
+        type: T.MESSAGE_DISPATCH,
+        commandId: 0,
+        responseRequired: false,
+        consumerId: consumer.id,
+        destination: consumer.destination,
+        message: wire,
+        redeliveryCounter: wire?.redeliveryCounter ?? 0,
+      },
+      wire === null ? 256 : 512 + (wire.content?.length ?? 0) + (wire.marshalledProperties?.length ?? 0),
+    );
   }
 
   private onBytes(buffer: Buffer, start: number, end: number): void {
@@ -343,7 +348,7 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
       this.requireCore().checkDestination(destination);
       this.advisory.announce(advisoryTopic('Producer', destination), `${this.requireCore().id}/producer/${key}`, info, this.removeInfo(id));
     }
-    this.producers.set(key, { id, sessionKey: sessionKeyOf(id.sessionId), windowSize: info.windowSize });
+    this.producers.set(key, { id, sessionKey: sessionKeyOf(id.sessionId), windowSize: info.windowSize, auditKey: `${id.connectionId}:${id.sessionId}:${id.value}` });
     this.respond(info);
   }
 
@@ -355,7 +360,8 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
     const txId = wire.transactionId === null ? undefined : this.transactionKey(wire.transactionId);
     // a transaction's sends are not audited: a failover replays an uncommitted transaction, which the old connection's end rolled back
     const id = wire.messageId;
-    const fresh = txId !== undefined || id === null || id.producerId === null || this.audit.accept(messageIdText({ ...id, textView: null, producerSequenceId: 0 }), id.producerSequenceId);
+    const auditKey = producer?.auditKey ?? (id?.producerId == null ? undefined : `${id.producerId.connectionId}:${id.producerId.sessionId}:${id.producerId.value}`);
+    const fresh = txId !== undefined || id === null || auditKey === undefined || this.audit.accept(auditKey, id.producerSequenceId);
     if (!fresh) this.logger.debug({ event: 'openwire.duplicate', messageId: messageIdText(id!), remote: this.transport.remoteAddress }, 'a resent message dropped as a duplicate');
     const durable = fresh ? session.send(toMessageInit(wire, destination, this), txId) : null;
     const windowed = !wire.responseRequired && producer !== undefined && producer.windowSize > 0;
@@ -642,11 +648,11 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
     if (fatal) this.shutdown();
   }
 
-  private write(structure: DataStructure): void {
+  private write(structure: DataStructure, sizeHint?: number): void {
     if (this.transport.closed) return;
     if (structure.type !== T.WIREFORMAT_INFO) structure['commandId'] = this.nextCommandId++;
     this.wroteSinceCheck = true;
-    this.transport.write(this.codec.encode(structure));
+    this.transport.write(this.codec.encode(structure, sizeHint));
   }
 
   private shutdown(): void {

@@ -120,9 +120,12 @@ export class LooseCodec {
     return structure;
   }
 
-  /** A command with its 4-byte size prefix. */
-  encode(structure: DataStructure): Buffer {
-    const writer = new DataWriter();
+  /**
+   * A command with its 4-byte size prefix. `sizeHint`: about how large it will be (a message's body
+   * and properties and some), so that the buffer is not regrown and copied as it fills.
+   */
+  encode(structure: DataStructure, sizeHint = 256): Buffer {
+    const writer = new DataWriter(sizeHint);
     writer.int(0);
     writer.byte(structure.type);
     this.writeBody(writer, structure, 0);
