@@ -15,6 +15,9 @@ export interface DispatchTarget {
   transactionOf(ack: MessageAck): string | undefined;
 }
 
+/** RemoveInfo's lastDeliveredSequenceId when the client cannot say. */
+const LAST_DELIVERED_UNKNOWN = -2;
+
 interface InFlight {
   readonly id: string;
   readonly tag: number;
@@ -237,16 +240,20 @@ export class OpenWireConsumer {
   }
 
   /**
-   * Closes the consumer. Deliveries after `lastDeliveredSequence` never reached the application:
-   * they go back uncounted; the ones it saw and did not acknowledge come back as redelivered.
+   * Closes the consumer, as ActiveMQ decides what was delivered: the unacknowledged deliveries up to
+   * the one the client names as the last it handed to the application come back redelivered; those
+   * after it, or all of them when that one is not among them (it was acknowledged), go back
+   * uncounted. Unknown (-2, or the connection simply dropped): all of them count.
    */
   close(lastDeliveredSequence: number | undefined): void {
     clearTimeout(this.pullTimer);
     const handle = this.handle;
     if (handle === undefined || handle.isClosed) return;
     this.closing = true;
-    if (lastDeliveredSequence !== undefined && !this.browser) {
-      for (const entry of this.inFlight.entries()) if (entry.sequence > lastDeliveredSequence) handle.release(entry.tag);
+    if (lastDeliveredSequence !== undefined && lastDeliveredSequence !== LAST_DELIVERED_UNKNOWN && !this.browser) {
+      const open = this.inFlight.entries();
+      const last = open.findIndex((entry) => entry.sequence === lastDeliveredSequence);
+      for (const entry of open.slice(last + 1)) handle.release(entry.tag);
     }
     this.inFlight.clear();
     handle.close();
