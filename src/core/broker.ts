@@ -5,7 +5,6 @@ import {
   type Authenticator,
   type Authorizer,
   type BrokerStats,
-  type ClientConnectionInfo,
   type ConnectRequest,
   type ConsumerHandle,
   type Credentials,
@@ -24,7 +23,7 @@ import { CoreConnection, type BrokerAccess, type ConnectionHost, type IdKeeper, 
 import { Consumer } from './consumer.js';
 import { Destinations, destinationKey, isClientComposite, splitComposite, type CompositeDestination, type VirtualTopicOptions } from './destinations.js';
 import { DUPLICATE_ID_PROPERTY, DuplicateDetector } from './duplicates.js';
-import { describeStore, type StoreReport } from './inspection.js';
+import { describeClients, describeStore, type StoreReport } from './inspection.js';
 import { silentLogger, type Logger } from './logger.js';
 import { buildMessage, copyMessage, type Destination, type Message, type MessageInit, type PropertyValue } from './message.js';
 import { MessageQueue, type QueueEnvironment } from './message-queue.js';
@@ -488,12 +487,13 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
   stats(): BrokerStats {
     const topics = [...this.destinations.topics].sort().map((name) => ({ name, subscriptions: this.subscriptions.countMatching(name) }));
     const queues = [...this.destinations.queues.values()].map((q) => q.stats()).sort((a, b) => a.name.localeCompare(b.name));
+    const clients = describeClients(this.connections.values());
     return {
       queues,
       topics,
       durableSubscriptions: this.subscriptions.durableStats(),
-      connections: this.clientConnections(),
-      clients: this.clientConnectionList(),
+      connections: clients.length,
+      clients,
       scheduled: this.scheduler?.size ?? 0,
       messageBodies: this.bodies.stats(),
     };
@@ -533,22 +533,6 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
   /** Prepared transactions are the broker's: any connection may list and complete them (a transaction manager recovering). */
   get preparedTransactions(): PreparedTransactions {
     return this.requirePrepared();
-  }
-
-  /** Connections of clients, leaving out those protocol adapters open for themselves. */
-  private clientConnections(): number {
-    let n = 0;
-    for (const connection of this.connections.values()) if (!connection.principal.internal) n++;
-    return n;
-  }
-
-  private clientConnectionList(): ClientConnectionInfo[] {
-    const list: ClientConnectionInfo[] = [];
-    for (const c of this.connections.values()) {
-      if (c.principal.internal) continue;
-      list.push({ id: c.id, protocol: c.protocol, remoteAddress: c.remoteAddress, user: c.principal.username, clientId: c.clientId, connectedAt: c.connectedAt });
-    }
-    return list;
   }
 
   private assertAccepting(): void {

@@ -1,4 +1,6 @@
 import type { Store, StoreDescription } from '../store/index.js';
+import type { ClientConnectionInfo } from './access.js';
+import type { CoreConnection } from './connection.js';
 import type { MessageQueue } from './message-queue.js';
 import type { TopicSubscription } from './subscriptions.js';
 
@@ -34,4 +36,14 @@ export function describeStore(store: Store, queues: Iterable<MessageQueue>, dura
   for (const s of durable) describeQueue(s.queue, `durable subscription ${s.durable!.owner}:${s.durable!.name} on topic ${s.pattern}`);
   for (const id of wanted) owners[id] ??= 'a scheduled message, duplicate-detection id or transaction record';
   return { store: description, owners };
+}
+
+/** Who is connected as whom, leaving out the connections protocol adapters open for themselves. */
+export function describeClients(connections: Iterable<CoreConnection>): ClientConnectionInfo[] {
+  const list: ClientConnectionInfo[] = [];
+  for (const c of connections) {
+    if (c.principal.internal) continue;
+    list.push({ id: c.id, protocol: c.protocol, remoteAddress: c.remoteAddress, user: c.principal.username, clientId: c.clientId, connectedAt: c.connectedAt });
+  }
+  return list;
 }
