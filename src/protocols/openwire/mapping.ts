@@ -17,6 +17,7 @@ import { readProperties, readTypedMap, readTypedValue, writeProperties } from '.
 /** Where a message's OpenWire property bytes are kept, so a JMS consumer gets back exactly what a JMS producer typed. */
 const PROPERTIES_KEY = 'openwire.properties';
 const TYPE_KEY = 'openwire.type';
+const PARTS_KEY = 'openwire.parts';
 
 const bodyKinds: ReadonlyMap<number, BodyKind> = new Map([
   [T.TEXT_MESSAGE, 'text'],
@@ -213,9 +214,27 @@ function wireProperties(message: Message): Buffer | null {
   return writeProperties([...message.properties].filter(([name]) => name !== 'JMSXUserID'));
 }
 
+interface EncodedParts {
+  readonly type: number;
+  readonly content: Buffer;
+  readonly properties: Buffer | null;
+}
+
+/**
+ * The body and properties as OpenWire carries them, made once per message: a topic's message to
+ * ten JMS subscribers, or one redelivered, is not re-encoded for each delivery.
+ */
+function encodedParts(message: Message): EncodedParts {
+  const cached = message.encodings?.get(PARTS_KEY);
+  if (cached !== undefined) return cached as EncodedParts;
+  const parts: EncodedParts = { ...wireBody(message), properties: wireProperties(message) };
+  (message.encodings ??= new Map()).set(PARTS_KEY, parts);
+  return parts;
+}
+
 /** A core message as the MessageDispatch to a JMS consumer carries it. */
 export function toWireMessage(message: Message, redeliveryCounter: number): WireMessage {
-  const { type, content } = wireBody(message);
+  const { type, content, properties } = encodedParts(message);
   const userId = message.properties.get('JMSXUserID');
   return {
     type,
@@ -237,7 +256,7 @@ export function toWireMessage(message: Message, redeliveryCounter: number): Wire
     timestamp: message.timestamp,
     jmsType: message.type ?? null,
     content,
-    marshalledProperties: wireProperties(message),
+    marshalledProperties: properties,
     dataStructure: null,
     targetConsumerId: null,
     compressed: false,
