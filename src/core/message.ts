@@ -11,6 +11,14 @@ export type BodyKind = 'text' | 'bytes' | 'map' | 'stream' | 'object';
 export type PropertyValue = string | number | boolean | bigint | Buffer | null;
 
 /**
+ * The type a producer's protocol gave a property where its core value alone does not say it: a
+ * number that was a byte, short, int, float or double, a one-character string that was a char.
+ * JMS, AMQP and AMQP 0-9-1 consumers read a property back as the type it was sent with (JMS refuses
+ * `getDoubleProperty` on an int), so the type is kept with the message, also across a restart.
+ */
+export type PropertyWireType = 'byte' | 'short' | 'int' | 'float' | 'double' | 'char';
+
+/**
  * One message as core sees it, whatever protocol brought it. Immutable once it is routed: the same
  * object is shared by every queue and subscription it reaches, so per-delivery state (delivery
  * count, which consumer has it) lives on the queue entry, never here.
@@ -32,6 +40,8 @@ export interface Message {
   readonly groupId: string | undefined;
   readonly groupSeq: number | undefined;
   readonly properties: ReadonlyMap<string, PropertyValue>;
+  /** Wire types of the properties that had one (see `PropertyWireType`); undefined when none did. */
+  readonly propertyTypes: ReadonlyMap<string, PropertyWireType> | undefined;
   /** Where a dead-lettered message was first sent. */
   readonly originalDestination: Destination | undefined;
   /** Connection that produced it, for no-local subscriptions; not persisted. */
@@ -57,6 +67,7 @@ export interface MessageInit {
   groupId?: string | undefined;
   groupSeq?: number | undefined;
   properties?: ReadonlyMap<string, PropertyValue>;
+  propertyTypes?: ReadonlyMap<string, PropertyWireType> | undefined;
   originConnectionId?: string;
   originalDestination?: Destination | undefined;
   id?: string;
@@ -110,6 +121,7 @@ class CoreMessage implements Message {
     readonly properties: ReadonlyMap<string, PropertyValue>,
     readonly originConnectionId: string | undefined,
     readonly originalDestination: Destination | undefined,
+    readonly propertyTypes: ReadonlyMap<string, PropertyWireType> | undefined,
   ) {
     this.residentBody = body;
     this.bodyLength = body.length;
@@ -154,6 +166,7 @@ export function buildMessage(init: MessageInit, id: string, now: number, originC
     init.properties ?? noProperties,
     init.originConnectionId ?? originConnectionId,
     init.originalDestination,
+    init.propertyTypes !== undefined && init.propertyTypes.size > 0 ? init.propertyTypes : undefined,
   );
   if (init.encodings !== undefined) message.encodings = init.encodings;
   return message;
@@ -181,6 +194,7 @@ export function copyMessage(message: Message, changes: Partial<MessageInit>): Me
       groupId: message.groupId,
       groupSeq: message.groupSeq,
       properties: message.properties,
+      propertyTypes: message.propertyTypes,
       originalDestination: message.originalDestination,
       ...(message.originConnectionId === undefined ? {} : { originConnectionId: message.originConnectionId }),
       ...changes,

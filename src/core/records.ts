@@ -1,5 +1,5 @@
 import { FerryError } from '../errors.js';
-import { buildMessage, markBodyOnDisk, type BodyKind, type Destination, type Message, type MessageInit, type PropertyValue } from './message.js';
+import { buildMessage, markBodyOnDisk, type BodyKind, type Destination, type Message, type MessageInit, type PropertyValue, type PropertyWireType } from './message.js';
 
 /**
  * The records core keeps in the store, and their byte layouts. Layouts are versioned by the record
@@ -130,6 +130,11 @@ class Reader {
     if (this.pos + n > this.buf.length) throw new FerryError('FERRY_STORE_CORRUPT', 'record ends before its last field');
   }
 
+  peekU8(): number {
+    this.need(1);
+    return this.buf[this.pos]!;
+  }
+
   u8(): number {
     this.need(1);
     return this.buf[this.pos++]!;
@@ -217,7 +222,11 @@ const enum PropertyTag {
   False = 4,
   Long = 5,
   Bytes = 6,
+  /** A property's wire type (`PropertyWireType`, by index), then the property itself. */
+  Typed = 7,
 }
+
+const propertyWireTypes: readonly PropertyWireType[] = ['byte', 'short', 'int', 'float', 'double', 'char'];
 
 function writeProperty(w: Writer, v: PropertyValue): void {
   if (v === null) w.u8(PropertyTag.Null);
@@ -281,8 +290,14 @@ function writeMessage(w: Writer, m: Message): void {
     writeDestination(w, m.originalDestination);
   }
   w.u32(m.properties.size);
+  const types = m.propertyTypes;
   for (const [name, value] of m.properties) {
     w.str(name);
+    const type = types?.get(name);
+    if (type !== undefined) {
+      w.u8(PropertyTag.Typed);
+      w.u8(propertyWireTypes.indexOf(type));
+    }
     writeProperty(w, value);
   }
   w.bytes(m.body);
@@ -305,8 +320,15 @@ function readMessageHeaders(r: Reader): MessageInit & { id: string } {
   const originalDestination = r.u8() === 0 ? undefined : readDestination(r);
   const count = r.u32();
   const properties = count === 0 ? undefined : new Map<string, PropertyValue>();
+  let propertyTypes: Map<string, PropertyWireType> | undefined;
   for (let i = 0; i < count; i++) {
     const name = r.str();
+    if (r.peekU8() === PropertyTag.Typed) {
+      r.u8();
+      const type = propertyWireTypes[r.u8()];
+      if (type === undefined) throw new FerryError('FERRY_STORE_CORRUPT', `message record ${id} has a property of an unknown wire type`);
+      (propertyTypes ??= new Map()).set(name, type);
+    }
     properties!.set(name, readProperty(r));
   }
   return {
@@ -325,6 +347,7 @@ function readMessageHeaders(r: Reader): MessageInit & { id: string } {
     groupSeq: Number.isNaN(groupSeq) ? undefined : groupSeq,
     originalDestination,
     ...(properties === undefined ? {} : { properties }),
+    propertyTypes,
   };
 }
 

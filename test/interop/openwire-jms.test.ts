@@ -356,3 +356,40 @@ test('XA: prepared branches survive kill -9; recovery lists them and commits one
   assert.deepEqual(received.lines.filter((l) => l['event'] === 'received').map((l) => l['body']), ['ferry-xa-1-0', 'ferry-xa-1-1', 'ferry-xa-1-2']);
   assert.deepEqual(eventLine(received, 'after')['bodies'], []);
 });
+
+test('typed properties keep their JMS types across kill -9 and a restart (a byte stays a byte, a float a float)', options(600_000), async () => {
+  crashable ??= await target.crashable();
+  const url = crashable.url;
+  const queue = 'interop.types-restart';
+  // round 0 is persistent: one message of every JMS type, each with one property of every JMS type
+  const sent = (await runDriver('send', url, { queue, rounds: 1 })).lines.filter((l) => l['event'] === 'sent');
+  assert.equal(sent.length, 6);
+  await crashable.kill9();
+  await crashable.restart();
+  const received = (await runDriver('receive', url, { queue, count: 6 })).lines.filter((l) => l['event'] === 'received');
+  assert.equal(received.length, 6);
+  const kindOf = new Map(sent.map((s) => [s['id'], s['kind'] as string]));
+  for (const r of received) {
+    const kind = kindOf.get(r['id'])!;
+    assert.deepEqual(
+      r['properties'],
+      {
+        JMSXGroupID: ['string', `group-${kind}`],
+        JMSXGroupSeq: ['int', 1],
+        pBoolean: ['boolean', true],
+        pByte: ['byte', -7],
+        pDouble: ['double', 0.125],
+        pFloat: ['float', 3.5],
+        pInt: ['int', 0],
+        pLong: ['long', 2 ** 40],
+        pShort: ['short', 300],
+        pString: ['string', `prop ${kind}`],
+      },
+      kind,
+    );
+    // a plain Message has no body type of its own in core: after a restart it arrives as an empty
+    // BytesMessage (docs/openwire.md lists this difference)
+    if (kind === 'message' && targetName === 'ferry') assert.equal(r['kind'], 'bytes');
+    else assert.deepEqual(r['body'], expectedBody(kind, 0), kind);
+  }
+});

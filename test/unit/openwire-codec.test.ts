@@ -129,7 +129,7 @@ test('the splitter joins commands cut across chunks and refuses an oversized one
   assert.throws(() => new CommandSplitter(100, () => {}).push(Buffer.alloc(4)), (err) => code(err) === 'FERRY_OPENWIRE_FRAME_TOO_LARGE');
 });
 
-test('typed maps keep every JMS type; core properties keep int, long, double, boolean, string and bytes', () => {
+test('typed maps keep every JMS type; core properties keep each type, narrow ones through the kept wire types', () => {
   const map = new Map<string, TypedValue>([
     ['bool', { t: 'boolean', v: true }],
     ['byte', { t: 'byte', v: -3 }],
@@ -150,13 +150,18 @@ test('typed maps keep every JMS type; core properties keep int, long, double, bo
   const bytes = writer.finish();
   assert.deepEqual(readTypedMap(new DataReader(bytes, 0, bytes.length)), map);
 
-  const properties = readProperties(bytes);
+  const { properties, types } = readProperties(bytes);
   assert.equal(properties.get('long'), 1n << 62n);
   assert.equal(properties.get('int'), -70000);
   assert.equal(properties.get('byte'), -3);
   assert.equal(properties.has('nested'), false);
-  const again = readProperties(writeProperties(properties));
-  assert.deepEqual(again, properties);
+  // the types core keeps are exactly those a number or string alone would not give back
+  assert.deepEqual(types, new Map([['byte', 'byte'], ['short', 'short'], ['float', 'float'], ['char', 'char']]));
+  const again = readProperties(writeProperties(properties, types));
+  assert.deepEqual(again.properties, properties);
+  assert.deepEqual(again.types, types);
+  // without the kept types, each narrow property comes back as the type its value suggests
+  assert.equal(readProperties(writeProperties(properties)).types, undefined);
 });
 
 test('a message id keeps its producer and sequence whichever protocol made the message', () => {

@@ -145,7 +145,7 @@ function ownEncodings(wire: WireMessage): Map<string, unknown> | undefined {
 /** A message as a JMS producer sent it, for core. */
 export function toMessageInit(wire: WireMessage, destination: Destination, temporary: TemporaryDestinations): MessageInit {
   const { body, bodyKind } = coreBody(wire);
-  const properties = wire.marshalledProperties === null ? new Map<string, PropertyValue>() : readProperties(wire.marshalledProperties);
+  const { properties, types } = wire.marshalledProperties === null ? { properties: new Map<string, PropertyValue>(), types: undefined } : readProperties(wire.marshalledProperties);
   if (wire.userId !== null) properties.set('JMSXUserID', wire.userId);
   const init: MessageInit = {
     destination,
@@ -160,6 +160,7 @@ export function toMessageInit(wire: WireMessage, destination: Destination, tempo
     groupId: wire.groupId ?? undefined,
     groupSeq: wire.groupId === null ? undefined : wire.groupSequence,
     properties,
+    propertyTypes: types,
     // the client's own bytes, so a JMS consumer gets back a byte as a byte and a float as a float
     encodings: ownEncodings(wire),
   };
@@ -211,7 +212,7 @@ function wireProperties(message: Message): Buffer | null {
   const kept = message.encodings?.get(PROPERTIES_KEY);
   if (kept !== undefined) return kept as Buffer;
   if (message.properties.size === 0) return null;
-  return writeProperties([...message.properties].filter(([name]) => name !== 'JMSXUserID'));
+  return writeProperties([...message.properties].filter(([name]) => name !== 'JMSXUserID'), message.propertyTypes);
 }
 
 interface EncodedParts {

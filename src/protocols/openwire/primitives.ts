@@ -1,5 +1,5 @@
 import { FerryError } from '../../errors.js';
-import type { PropertyValue } from '../../core/index.js';
+import type { PropertyValue, PropertyWireType } from '../../core/index.js';
 import { DataReader, DataWriter, modifiedUtf8Length } from './data-stream.js';
 
 /**
@@ -162,40 +162,52 @@ export function toPropertyValue(value: TypedValue): PropertyValue | undefined {
   }
 }
 
-/** The reverse: a number is an int when it is a whole number an int holds, a double otherwise. */
-export function fromPropertyValue(value: PropertyValue): TypedValue {
+/**
+ * The reverse: a property keeps the wire type it came with (`type`, kept by core when it differs from
+ * the guess); otherwise a number is an int when it is a whole number an int holds, a double otherwise.
+ */
+export function fromPropertyValue(value: PropertyValue, type?: PropertyWireType): TypedValue {
   if (value === null) return { t: 'null' };
   switch (typeof value) {
     case 'string':
-      return { t: 'string', v: value };
+      return type === 'char' && value.length === 1 ? { t: 'char', v: value } : { t: 'string', v: value };
     case 'boolean':
       return { t: 'boolean', v: value };
     case 'bigint':
       return { t: 'long', v: value };
     case 'number':
+      if (type !== undefined && type !== 'char') return { t: type, v: value };
       return Number.isInteger(value) && value >= -0x8000_0000 && value <= 0x7fff_ffff && !Object.is(value, -0) ? { t: 'int', v: value } : { t: 'double', v: value };
     default:
       return { t: 'bytes', v: value };
   }
 }
 
-/** Decodes marshalled properties into core properties. */
-export function readProperties(bytes: Buffer): Map<string, PropertyValue> {
+/**
+ * Decodes marshalled properties into core properties, with the wire types core must keep because
+ * `fromPropertyValue` would not guess them back (a byte, a short, a float, a whole double, a char).
+ */
+export function readProperties(bytes: Buffer): { properties: Map<string, PropertyValue>; types: Map<string, PropertyWireType> | undefined } {
   const reader = new DataReader(bytes, 0, bytes.length);
   const map = readTypedMap(reader);
   const properties = new Map<string, PropertyValue>();
-  if (map === undefined) return properties;
+  let types: Map<string, PropertyWireType> | undefined;
+  if (map === undefined) return { properties, types };
   for (const [name, value] of map) {
     const property = toPropertyValue(value);
-    if (property !== undefined) properties.set(name, property);
+    if (property === undefined) continue;
+    properties.set(name, property);
+    if (value.t === 'byte' || value.t === 'short' || value.t === 'float' || value.t === 'double' || value.t === 'char') {
+      if (fromPropertyValue(property).t !== value.t) (types ??= new Map()).set(name, value.t);
+    }
   }
-  return properties;
+  return { properties, types };
 }
 
-export function writeProperties(properties: Iterable<readonly [string, PropertyValue]>): Buffer {
+export function writeProperties(properties: Iterable<readonly [string, PropertyValue]>, types?: ReadonlyMap<string, PropertyWireType>): Buffer {
   const writer = new DataWriter();
   const map = new Map<string, TypedValue>();
-  for (const [name, value] of properties) map.set(name, fromPropertyValue(value));
+  for (const [name, value] of properties) map.set(name, fromPropertyValue(value, types?.get(name)));
   writeTypedMap(writer, map);
   return writer.finish();
 }
