@@ -23,7 +23,7 @@ import { CoreConnection, type BrokerAccess, type ConnectionHost, type IdKeeper, 
 import { Consumer } from './consumer.js';
 import { Destinations, destinationKey, isClientComposite, splitComposite, type CompositeDestination, type VirtualTopicOptions } from './destinations.js';
 import { DUPLICATE_ID_PROPERTY, DuplicateDetector } from './duplicates.js';
-import { describeClients, describeStore, type StoreReport } from './inspection.js';
+import { describeClients, describeStore, waitingMessageIds, type StoreReport } from './inspection.js';
 import { silentLogger, type Logger } from './logger.js';
 import { buildMessage, copyMessage, type Destination, type Message, type MessageInit, type PropertyValue } from './message.js';
 import { MessageQueue, type QueueEnvironment } from './message-queue.js';
@@ -465,6 +465,10 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
   // for operators (the management API and the CLI behind it)
 
   /** What the store keeps on disk, file by file, with the records keeping each file alive named. */
+  waitingMessageIds(): Iterable<string> {
+    return waitingMessageIds(this.destinations.queues.values(), this.subscriptions.durableSubscriptions());
+  }
+
   storeReport(): StoreReport | undefined {
     return describeStore(this.store, this.destinations.queues.values(), this.subscriptions.durableSubscriptions());
   }

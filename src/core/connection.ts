@@ -26,6 +26,11 @@ export interface BrokerAccess {
    * `reauthenticate` takes as credentials; undefined for a mechanism that is not offered here.
    */
   startSasl(mechanism: string, transport: TransportFacts): SaslExchange | undefined;
+  /**
+   * Ids of the messages waiting in queues and durable subscriptions, for a protocol's duplicate
+   * check to learn after a restart what the broker already holds (walks every waiting message).
+   */
+  waitingMessageIds(): Iterable<string>;
 }
 
 export interface SendOptions {

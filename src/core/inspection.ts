@@ -38,6 +38,15 @@ export function describeStore(store: Store, queues: Iterable<MessageQueue>, dura
   return { store: description, owners };
 }
 
+/**
+ * The ids of the messages waiting in queues and durable subscriptions, pending or in flight: what a
+ * protocol's duplicate check must know after a restart (OpenWire's failover audit).
+ */
+export function* waitingMessageIds(queues: Iterable<MessageQueue>, durable: Iterable<TopicSubscription>): IterableIterator<string> {
+  for (const queue of queues) for (const entry of queue.entries()) yield entry.message.id;
+  for (const s of durable) for (const entry of s.queue.entries()) yield entry.message.id;
+}
+
 /** Who is connected as whom, leaving out the connections protocol adapters open for themselves. */
 export function describeClients(connections: Iterable<CoreConnection>): ClientConnectionInfo[] {
   const list: ClientConnectionInfo[] = [];

@@ -223,3 +223,47 @@ test('mutated commands from many clients close those clients only; a bystander k
   // a mutation may be refused, never met with a failure of the broker's own
   assert.deepEqual(logLines.filter((line) => line['code'] === 'FERRY_INTERNAL'), []);
 });
+
+test('after a restart, a failover resend of a message the broker took before it died is confirmed and not taken twice', async () => {
+  const first = await startBroker();
+  const dataDir = first.dataDir;
+  const producerId = { type: T.PRODUCER_ID, connectionId: 'ID:failover-producer-1', sessionId: 1, value: 1 };
+  const message = (commandId: number, sequence: number): DataStructure => ({
+    type: T.TEXT_MESSAGE,
+    commandId,
+    responseRequired: true,
+    persistent: true,
+    producerId,
+    messageId: { type: T.MESSAGE_ID, producerId, producerSequenceId: sequence, brokerSequenceId: 0 },
+    destination: { type: T.QUEUE, physicalName: 'failover.audit' },
+    content: Buffer.from([0, 0, 0, 2, 0x68, 0x69]),
+  });
+  const connectionInfo = { type: T.CONNECTION_INFO, commandId: 1, responseRequired: true, connectionId: { type: T.CONNECTION_ID, value: 'ID:failover-producer-1' }, clientId: 'failover' };
+  const before = await negotiated(first.ports.openwire);
+  before.send(connectionInfo);
+  assert.equal((await before.next()).type, T.RESPONSE);
+  for (const sequence of [1, 2, 3]) {
+    before.send(message(1 + sequence, sequence));
+    assert.equal((await before.next()).type, T.RESPONSE);
+  }
+  before.socket.destroy();
+  await first.server.stop();
+
+  const second = await startBroker({ data: dataDir });
+  try {
+    const after = await negotiated(second.ports.openwire);
+    after.send(connectionInfo);
+    assert.equal((await after.next()).type, T.RESPONSE);
+    // the client resends 3 (it never saw its confirmation), then goes on with 4
+    for (const sequence of [3, 4]) {
+      after.send(message(10 + sequence, sequence));
+      const answer = await after.next();
+      assert.equal(answer.type, T.RESPONSE, `sequence ${sequence} is confirmed`);
+    }
+    const queue = second.server.broker.stats().queues.find((q) => q.name === 'failover.audit');
+    assert.equal(queue?.pending, 4, 'messages 1-4 wait once each');
+    after.socket.destroy();
+  } finally {
+    await second.stop();
+  }
+});

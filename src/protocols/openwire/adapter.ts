@@ -19,11 +19,17 @@ export function createOpenWireAdapter(options: OpenWireOptions, logger: Logger):
   // one per listener: what its clients open and make, announced to all of them
   const advisories = new Advisories();
   const audit = new ProducerAudit();
+  let seeded = false;
   return {
     name: 'openwire',
     detect,
     webSocketProtocols: [],
     attach(connection: TransportConnection, broker: BrokerAccess): void {
+      if (!seeded) {
+        // before the first client after a start can resend anything: what the broker recovered
+        audit.seed(broker.waitingMessageIds());
+        seeded = true;
+      }
       new OpenWireConnection(connection, broker, options, advisories, audit, logger);
     },
     close(): void {},
