@@ -6,7 +6,8 @@ import type { FerryConfig } from '../config/index.js';
 import { protocolModules } from '../protocols/registry.js';
 import { join } from 'node:path';
 import { getHeapStatistics } from 'node:v8';
-import { DataFolderLock, JournalStore, MemoryStore, type Store } from '../store/index.js';
+import { DataFolderLock, JournalStore, MemoryStore, nodeFileSystem, type Store } from '../store/index.js';
+import { BackupStatusServer, HaLease, fencedFileSystem } from '../ha/index.js';
 import { ManagementServer } from '../management/index.js';
 import { TcpListener, TlsCertificates, WebSocketListener, detectingAdapter, type ProtocolAdapter } from '../transport/index.js';
 
@@ -17,6 +18,11 @@ export interface RunningServer {
   /** The TLS listeners' certificate, when any is on (reloads when its files change). */
   readonly tls: TlsCertificates | undefined;
   stop(): Promise<void>;
+  /**
+   * Resolves if the broker stops by itself: with `ha.role: auto`, when it lost the lease (it then
+   * writes nothing more, closes its listeners and resolves with the reason).
+   */
+  readonly fenced: Promise<string>;
 }
 
 export interface ServerOptions {
@@ -26,6 +32,8 @@ export interface ServerOptions {
   readonly authenticator?: Authenticator;
   /** Decides what each client may do, instead of what `security.authorization` configures. */
   readonly authorizer?: Authorizer;
+  /** Aborts the wait of a backup (`ha.role: auto`): the start then fails with FERRY_BROKER_STOPPING. */
+  readonly signal?: AbortSignal;
 }
 
 /** The certificate of the TLS listeners, when any is on; unreadable files are a configuration mistake. */
@@ -46,11 +54,12 @@ function withoutUndefined<T extends object>(value: T): { [K in keyof T]: Exclude
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as { [K in keyof T]: Exclude<T[K], undefined> };
 }
 
-function makeStore(config: FerryConfig, logger: Logger): Store {
+function makeStore(config: FerryConfig, logger: Logger, lease: HaLease | undefined): Store {
   if (config.store.type === 'memory') return new MemoryStore();
   const { journal } = config.store;
   return new JournalStore({
     dir: join(config.data, 'journal'),
+    fileSystem: lease === undefined ? nodeFileSystem : fencedFileSystem(nodeFileSystem, () => lease.guard()),
     segmentSize: journal.segmentSize,
     syncOnWrite: journal.syncOnWrite,
     compactBelow: journal.compactBelow,
@@ -108,15 +117,21 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
     throw err;
   }
   mkdirSync(config.data, { recursive: true });
-  let lock: DataFolderLock;
+  // with a shared folder the lease is the lock: the folder's other broker may be alive on another host
+  const lease = config.ha.role === 'auto' ? new HaLease({ folder: config.data, leaseDuration: config.ha.leaseDuration, logger }) : undefined;
+  let lock: { release(): void };
   try {
-    lock = DataFolderLock.acquire(config.data);
+    if (lease === undefined) lock = DataFolderLock.acquire(config.data);
+    else {
+      await waitAsBackup(lease, config, logger, options.signal);
+      lock = { release: () => void lease.release() };
+    }
   } catch (err) {
     security?.close();
     certificates?.close();
     throw err;
   }
-  const store = options.store ?? makeStore(config, logger);
+  const store = options.store ?? makeStore(config, logger, lease);
   const broker = new Broker({
     store,
     name: config.broker.name,
@@ -207,21 +222,49 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
   }
 
   let stopping: Promise<void> | undefined;
-  return {
-    broker,
-    ports,
-    tls: certificates,
-    stop() {
-      stopping ??= (async () => {
-        await Promise.all(listeners.map((l) => l.close()));
-        for (const { adapter } of adapters) adapter.close();
-        await broker.stop();
-        lock.release();
-        security?.close();
-        certificates?.close();
-        logger.info({ event: 'broker.stopped' }, 'broker stopped');
-      })();
-      return stopping;
-    },
+  let fencedWith: (reason: string) => void = () => {};
+  const fenced = new Promise<string>((resolve) => (fencedWith = resolve));
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      await Promise.all(listeners.map((l) => l.close()));
+      for (const { adapter } of adapters) adapter.close();
+      await broker.stop().catch((err: unknown) => {
+        // a fenced broker's last writes are refused on purpose
+        if (lease?.role !== 'fenced') throw err;
+      });
+      if (lease !== undefined) await lease.release();
+      else lock.release();
+      security?.close();
+      certificates?.close();
+      logger.info({ event: 'broker.stopped' }, 'broker stopped');
+    })();
+    return stopping;
   };
+  lease?.startRenewing((reason) => {
+    void stop().finally(() => fencedWith(reason));
+  });
+  return { broker, ports, tls: certificates, stop, fenced };
+}
+
+/**
+ * With `ha.role: auto`: takes the folder's lease, or waits as a backup until it can, answering on
+ * the management port meanwhile that this broker is a backup.
+ */
+async function waitAsBackup(lease: HaLease, config: FerryConfig, logger: Logger, signal: AbortSignal | undefined): Promise<void> {
+  const http = config.listeners.http;
+  const status = http.enabled ? new BackupStatusServer(http.host, http.port) : undefined;
+  let listening: Promise<number> | undefined;
+  try {
+    await lease.acquire(signal, (holder) => {
+      if (status === undefined) return;
+      status.waitingFor(holder);
+      listening = status.listen().then((port) => {
+        logger.info({ event: 'ha.status-ready', host: http.host, port }, `backup status on ${http.host}:${port} (HTTP 503 until this broker takes over)`);
+        return port;
+      });
+    });
+  } finally {
+    if (listening !== undefined) await listening.catch(() => undefined);
+    await status?.close();
+  }
 }

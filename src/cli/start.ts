@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { loadConfig, type FerryConfig, type OverrideOrigins, type Overrides } from '../config/index.js';
-import { FerryError } from '../errors.js';
+import { FerryError, isFerryError } from '../errors.js';
 import { protocolModules } from '../protocols/registry.js';
 import { startServer, type RunningServer } from './server.js';
 
@@ -31,6 +31,7 @@ Options:
   --config FILE          YAML configuration file                        env FERRY_CONFIG
   --data DIR             data folder (default ./data)                   env FERRY_DATA
 ${listenerHelps}  --broker-name NAME     broker name, used in message ids               env FERRY_BROKER_NAME
+  --ha                   share the data folder with a backup (ha.role auto) env FERRY_HA=auto
   --log-level LEVEL      trace, debug, info, warn, error, fatal, silent env FERRY_LOG_LEVEL
   -h, --help             show this help
 
@@ -78,6 +79,7 @@ const startOptions = {
   data: { type: 'string' },
   ...(Object.fromEntries(listenerFlags.flatMap(([flag]) => [[`${flag}-port`, { type: 'string' }] as const, [`${flag}-host`, { type: 'string' }] as const])) as Record<string, { type: 'string' }>),
   'broker-name': { type: 'string' },
+  ha: { type: 'boolean' },
   'log-level': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -126,6 +128,7 @@ export function startOverrides(argv: readonly string[], env: NodeJS.ProcessEnv):
       ];
     }),
     [env['FERRY_BROKER_NAME'], text(values['broker-name']), 'broker-name', (v, s) => set('broker.name', v, s)],
+    [env['FERRY_HA'], values.ha === true ? 'auto' : undefined, 'ha', (v, s) => set('ha.role', v, s)],
     [env['FERRY_LOG_LEVEL'], text(values['log-level']), 'log-level', (v, s) => set('log.level', v, s)],
   ];
   for (const [fromEnv, fromArgs, name, apply] of settings) {
@@ -147,6 +150,8 @@ export async function start(argv: readonly string[]): Promise<void> {
   let server: RunningServer | undefined;
   let stopRequested: string | undefined;
   let signals = 0;
+  // a backup waiting for the lease has nothing to stop: a signal ends the wait
+  const waiting = new AbortController();
   const stop = (signal: string): void => {
     logger.info({ event: 'broker.stopping', signal }, 'stopping');
     server!.stop().then(
@@ -162,16 +167,27 @@ export async function start(argv: readonly string[]): Promise<void> {
       logger.warn({ event: 'broker.forced-exit', signal }, 'second signal: exiting now');
       process.exit(1);
     }
-    if (server === undefined) stopRequested = signal;
-    else stop(signal);
+    if (server === undefined) {
+      stopRequested = signal;
+      waiting.abort();
+    } else stop(signal);
   };
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   try {
-    server = await startServer(config, logger);
+    server = await startServer(config, logger, { signal: waiting.signal });
   } catch (err) {
+    if (isFerryError(err, 'FERRY_BROKER_STOPPING') && stopRequested !== undefined) {
+      logger.info({ event: 'broker.stopped', signal: stopRequested }, 'stopped while waiting as a backup');
+      process.exit(0);
+    }
     throw portTaken(err, config, origins) ?? err;
   }
+  // a broker that lost its lease has stopped writing and closed its listeners; its supervisor restarts it, as a backup
+  void server.fenced.then((reason) => {
+    logger.fatal({ event: 'broker.fenced', reason }, `stopped: ${reason}`);
+    process.exit(3);
+  });
   // a broker with every listener off still runs until told to stop
   const keepAlive = setInterval(() => {}, 1 << 30);
   process.once('exit', () => clearInterval(keepAlive));

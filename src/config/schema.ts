@@ -199,6 +199,16 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /** Primary and backup on one shared data folder (docs/ha.md). */
+    ha: z
+      .object({
+        /** off: this broker owns its folder alone. auto: take the folder's lease, or wait as a backup until it is free. */
+        role: z.enum(['off', 'auto']).default('off'),
+        /** How long the lease lasts unrenewed (ms): a backup takes over this long after the primary's last renewal; renewed every third of it. */
+        leaseDuration: milliseconds.refine((ms) => ms >= 300, 'at least 300 ms').default(5000),
+      })
+      .strict()
+      .default({}),
     log: z
       .object({
         level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),

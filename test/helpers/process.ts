@@ -13,6 +13,10 @@ export interface BrokerProcess {
   readonly otherOutput: string[];
   /** Sends a signal and resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** Resolves with the exit code when the process ends. */
+  readonly exited: Promise<number | null>;
+  /** Resolves with the first log line (past or future) with this `event`. */
+  logged(event: string, timeoutMs?: number): Promise<Record<string, unknown>>;
 }
 
 /** Every listener but the ones a test names gets a free port on 127.0.0.1, so tests never collide on fixed ports. */
@@ -23,8 +27,11 @@ const freePorts: NodeJS.ProcessEnv = Object.fromEntries(
   ]),
 );
 
-/** Starts `ferry start` as a child process and waits for the log line that says it has started. */
-export function spawnBroker(args: string[], env: NodeJS.ProcessEnv = {}): Promise<BrokerProcess> {
+/**
+ * Starts `ferry start` as a child process and waits for the log line that says it has started (or
+ * another, `readyEvent`: a backup logs `ha.backup` and starts only when it takes over).
+ */
+export function spawnBroker(args: string[], env: NodeJS.ProcessEnv = {}, readyEvent = 'broker.started'): Promise<BrokerProcess> {
   const child = spawn(process.execPath, [ferryBin, 'start', ...args], { env: { ...freePorts, ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Record<string, unknown>[] = [];
   const otherOutput: string[] = [];
@@ -32,6 +39,15 @@ export function spawnBroker(args: string[], env: NodeJS.ProcessEnv = {}): Promis
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const waiters: { event: string; resolve: (entry: Record<string, unknown>) => void }[] = [];
+  const logged = (event: string, timeoutMs = 60_000): Promise<Record<string, unknown>> => {
+    const past = logs.find((entry) => entry['event'] === event);
+    if (past !== undefined) return Promise.resolve(past);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no "${event}" log line within ${timeoutMs} ms`)), timeoutMs);
+      waiters.push({ event, resolve: (entry) => (clearTimeout(timer), resolve(entry)) });
+    });
+  };
   return new Promise((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! });
     lines.on('line', (line) => {
@@ -44,12 +60,17 @@ export function spawnBroker(args: string[], env: NodeJS.ProcessEnv = {}): Promis
       }
       logs.push(entry);
       if (entry['event'] === 'listener.ready') ports[entry['protocol'] as string] = entry['port'] as number;
-      if (entry['event'] === 'broker.started') {
+      for (let i = waiters.length - 1; i >= 0; i--) {
+        if (waiters[i]!.event === entry['event']) waiters.splice(i, 1)[0]!.resolve(entry);
+      }
+      if (entry['event'] === readyEvent) {
         resolve({
           child,
           ports,
           logs,
           otherOutput,
+          exited,
+          logged,
           stop(signal = 'SIGTERM') {
             child.kill(signal);
             return exited;

@@ -1,0 +1,4 @@
+export { HaLease, type HaLeaseOptions, type HaRole } from './lease.js';
+export { LeaseFile, LEASE_FILE, type LeaseRecord } from './lease-file.js';
+export { fencedFileSystem } from './fenced-file-system.js';
+export { BackupStatusServer } from './backup-status.js';

@@ -1,0 +1,110 @@
+import { randomUUID } from 'node:crypto';
+import { constants, promises as fs } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * The lease record on the shared folder. It is the only thing the brokers sharing a folder agree
+ * through: an OS lock alone is not enough, since NFS can lose one silently while its holder runs on.
+ *
+ * `generation` counts takeovers and `counter` renewals within one. A backup decides that the holder
+ * is gone when neither has changed for a whole lease duration by its own clock, so the brokers need
+ * no synchronised clocks; `renewedAt` is for people reading the file.
+ */
+export interface LeaseRecord {
+  readonly holder: string;
+  readonly host: string;
+  readonly pid: number;
+  readonly generation: number;
+  readonly counter: number;
+  /** Written by a holder that stopped cleanly: a backup takes over at once. */
+  readonly released: boolean;
+  /** A broker asking the holder to hand the lease over (failback). */
+  readonly handbackTo?: string | undefined;
+  readonly renewedAt: string;
+}
+
+export const LEASE_FILE = 'ha-lease';
+const CLAIM_PREFIX = 'ha-claim-';
+
+/** A name for this broker process that no other process on any host shares. */
+export function newHolderId(): string {
+  return `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
+}
+
+function isLeaseRecord(value: unknown): value is LeaseRecord {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return typeof v['holder'] === 'string' && typeof v['generation'] === 'number' && typeof v['counter'] === 'number' && typeof v['released'] === 'boolean';
+}
+
+/**
+ * Reads and writes the lease on the shared folder, every write synced: a new version goes to a
+ * file of its own, is fsynced, renamed over the lease (atomic on a local file system and on NFS),
+ * and the folder is fsynced, so a reader sees the old record or the new one, never half of one.
+ */
+export class LeaseFile {
+  constructor(private readonly folder: string) {}
+
+  get path(): string {
+    return join(this.folder, LEASE_FILE);
+  }
+
+  /** The current record; undefined when no broker ever held the folder. */
+  async read(): Promise<LeaseRecord | undefined> {
+    let text: string;
+    try {
+      text = await fs.readFile(this.path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    const parsed: unknown = JSON.parse(text);
+    if (!isLeaseRecord(parsed)) throw new Error(`${this.path} is not a lease record`);
+    return parsed;
+  }
+
+  async write(record: LeaseRecord): Promise<void> {
+    const temporary = join(this.folder, `${LEASE_FILE}.${record.holder.replaceAll('/', '_')}.tmp`);
+    const file = await fs.open(temporary, 'w');
+    try {
+      await file.writeFile(JSON.stringify(record));
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await fs.rename(temporary, this.path);
+    await this.syncFolder();
+  }
+
+  /**
+   * Claims `generation` for this broker: creating the claim file exclusively succeeds for exactly
+   * one of the brokers racing to take over (O_EXCL is atomic on local file systems and NFSv3+).
+   */
+  async claim(generation: number, holder: string): Promise<boolean> {
+    try {
+      const file = await fs.open(join(this.folder, `${CLAIM_PREFIX}${generation}`), constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY);
+      try {
+        await file.writeFile(holder);
+        await file.sync();
+      } finally {
+        await file.close();
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw err;
+    }
+    // claims of generations before the previous one can no longer be raced for
+    await fs.rm(join(this.folder, `${CLAIM_PREFIX}${generation - 2}`), { force: true });
+    return true;
+  }
+
+  private async syncFolder(): Promise<void> {
+    const dir = await fs.open(this.folder, 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+  }
+}

@@ -1,0 +1,111 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { silentLogger } from '../../src/core/index.js';
+import { isFerryError } from '../../src/errors.js';
+import { HaLease, LeaseFile, fencedFileSystem } from '../../src/ha/index.js';
+import { JournalStore, nodeFileSystem } from '../../src/store/index.js';
+
+const LEASE = 300;
+const folders: string[] = [];
+after(() => {
+  for (const f of folders) rmSync(f, { recursive: true, force: true });
+});
+
+function folder(): string {
+  const f = mkdtempSync(join(tmpdir(), 'ferry-lease-'));
+  folders.push(f);
+  return f;
+}
+
+/** A monotonic clock the test moves by hand. */
+function manualClock(): { now: () => number; advance: (ms: number) => void } {
+  let t = 1_000;
+  return { now: () => t, advance: (ms) => (t += ms) };
+}
+
+const fenced = (err: unknown): boolean => isFerryError(err, 'FERRY_HA_FENCED');
+
+test('a broker that has not renewed for most of its lease refuses to write, and its journal gets nothing more', async () => {
+  const dir = folder();
+  const clock = manualClock();
+  const lease = new HaLease({ folder: dir, leaseDuration: LEASE, logger: silentLogger, clock: clock.now });
+  await lease.acquire();
+  assert.equal(lease.role, 'primary');
+  const journal = new JournalStore({ dir: join(dir, 'journal'), fileSystem: fencedFileSystem(nodeFileSystem, () => lease.guard()) });
+  await journal.open();
+  journal.add(1, 1, Buffer.from('before'));
+  await journal.sync();
+
+  clock.advance(LEASE * 0.79);
+  lease.guard();
+  clock.advance(LEASE * 0.02);
+  assert.throws(() => lease.guard(), fenced);
+  assert.equal(lease.role, 'fenced');
+  journal.add(2, 1, Buffer.from('after'));
+  // the journal fails the write as any failed write, naming the refusal
+  await assert.rejects(journal.sync(), (err: unknown) => isFerryError(err, 'FERRY_STORE_FAILED') && fenced(err.cause));
+  await journal.close().catch(() => undefined);
+
+  const reopened = new JournalStore({ dir: join(dir, 'journal') });
+  const state = await reopened.open();
+  assert.deepEqual(state.records.map((r) => r.data.toString()), ['before']);
+  await reopened.close();
+});
+
+test('a backup takes a lease left unrenewed for a whole duration by its clock; the old holder learns it at its next renewal', async () => {
+  const dir = folder();
+  const first = new HaLease({ folder: dir, leaseDuration: LEASE, logger: silentLogger, holder: 'first' });
+  await first.acquire();
+  const clock = manualClock();
+  let waitingFor: string | undefined;
+  const second = new HaLease({ folder: dir, leaseDuration: LEASE, logger: silentLogger, clock: clock.now, holder: 'second' });
+  const taking = second.acquire(undefined, (holder) => (waitingFor = holder.holder));
+  // the backup has read the lease at least once before its clock moves: it counts from what it saw
+  while (waitingFor === undefined) await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.equal(waitingFor, 'first');
+  assert.equal(second.role, 'backup');
+  clock.advance(LEASE);
+  await taking;
+  assert.equal(second.role, 'primary');
+  assert.deepEqual(await new LeaseFile(dir).read().then((r) => [r?.holder, r?.generation, r?.released]), ['second', 2, false]);
+
+  const lost = await new Promise<string>((resolve) => first.startRenewing(resolve));
+  assert.match(lost, /taken by second/);
+  assert.equal(first.role, 'fenced');
+  assert.throws(() => first.guard(), fenced);
+  await first.release();
+  await second.release();
+  assert.equal((await new LeaseFile(dir).read())?.released, true);
+});
+
+test('a renewing holder keeps its lease: the backup never sees it still', async () => {
+  const dir = folder();
+  const holder = new HaLease({ folder: dir, leaseDuration: LEASE, logger: silentLogger, holder: 'holder' });
+  await holder.acquire();
+  holder.startRenewing(() => assert.fail('the lease was lost'));
+  const file = new LeaseFile(dir);
+  const counters = new Set<number>();
+  // renewed every third of the lease: within two durations the counter has moved at least three times
+  while (counters.size < 4) {
+    counters.add((await file.read())!.counter);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  const controller = new AbortController();
+  const backup = new HaLease({ folder: dir, leaseDuration: LEASE, logger: silentLogger, holder: 'backup' });
+  const waiting = backup.acquire(controller.signal);
+  // waiting through several renewals is a real-time wait by nature; the check is that it never took over
+  await new Promise((resolve) => setTimeout(resolve, LEASE * 3));
+  assert.equal(backup.role, 'backup');
+  controller.abort();
+  await assert.rejects(waiting, (err: unknown) => isFerryError(err, 'FERRY_BROKER_STOPPING'));
+  await holder.release();
+});
+
+test('of brokers racing to take one generation, exactly one claims it', async () => {
+  const file = new LeaseFile(folder());
+  const claims = await Promise.all(['a', 'b', 'c', 'd'].map((who) => file.claim(7, who)));
+  assert.equal(claims.filter(Boolean).length, 1);
+});
