@@ -39,6 +39,14 @@ export interface ActiveMqOptions {
    * is a restart that finds the first one's KahaDB (after a kill -9, say).
    */
   reuse?: { base: string; ports?: { stomp: number; mqtt?: number; openwire?: number } };
+  /**
+   * KahaDB's folder, shared with another instance: ActiveMQ's shared file system master/slave. The
+   * instance that gets KahaDB's file lock is the master; the other (a slave) waits for the lock and
+   * opens no port until it has it, so its start is called with `waitForPorts: false`.
+   */
+  sharedDataDir?: string;
+  /** Default true: the start resolves once the connectors listen. */
+  waitForPorts?: boolean;
 }
 
 /**
@@ -168,7 +176,7 @@ export async function startActiveMq(options: ActiveMqOptions): Promise<RunningBr
   const base = options.reuse?.base ?? mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-activemq-'));
   const fixed = options.reuse?.ports;
   const confDir = path.join(base, 'conf');
-  const dataDir = path.join(base, 'data');
+  const dataDir = options.sharedDataDir ?? path.join(base, 'data');
   const logFile = path.join(base, 'broker.log');
   const host = '127.0.0.1';
   const stompPort = fixed?.stomp ?? (await freePort(host));
@@ -228,22 +236,24 @@ export async function startActiveMq(options: ActiveMqOptions): Promise<RunningBr
 
   const cleanUp = (): Promise<void> => stopChild(child);
 
-  try {
-    await waitForPort(host, stompPort, options.startTimeoutMs ?? 180_000, exited);
-    if (mqttPort !== undefined) await waitForPort(host, mqttPort, 30_000, exited);
-    if (openwirePort !== undefined) await waitForPort(host, openwirePort, 30_000, exited);
-    if (secure !== undefined) await waitForPort(host, secure.stomp, 30_000, exited);
-    if (secure?.mqtt !== undefined) await waitForPort(host, secure.mqtt, 30_000, exited);
-  } catch (err) {
-    const log = tailOf(logFile);
-    await cleanUp();
-    const failed = spawnError();
-    if (failed !== undefined) {
-      throw new BenchSetupError('BENCH_JAVA_MISSING', `could not run ${java}: ${failed.message}`, {
-        cause: failed,
-      });
+  if (options.waitForPorts !== false) {
+    try {
+      await waitForPort(host, stompPort, options.startTimeoutMs ?? 180_000, exited);
+      if (mqttPort !== undefined) await waitForPort(host, mqttPort, 30_000, exited);
+      if (openwirePort !== undefined) await waitForPort(host, openwirePort, 30_000, exited);
+      if (secure !== undefined) await waitForPort(host, secure.stomp, 30_000, exited);
+      if (secure?.mqtt !== undefined) await waitForPort(host, secure.mqtt, 30_000, exited);
+    } catch (err) {
+      const log = tailOf(logFile);
+      await cleanUp();
+      const failed = spawnError();
+      if (failed !== undefined) {
+        throw new BenchSetupError('BENCH_JAVA_MISSING', `could not run ${java}: ${failed.message}`, {
+          cause: failed,
+        });
+      }
+      throw new BenchSetupError('BENCH_ACTIVEMQ_START', `ActiveMQ did not start:\n${log}`, { cause: err });
     }
-    throw new BenchSetupError('BENCH_ACTIVEMQ_START', `ActiveMQ did not start:\n${log}`, { cause: err });
   }
   const pid = child.pid;
   if (pid === undefined) throw new BenchSetupError('BENCH_ACTIVEMQ_START', 'ActiveMQ has no pid');

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { constants, promises as fs } from 'node:fs';
+import { constants, promises as fs, readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 
@@ -14,6 +14,8 @@ import { join } from 'node:path';
 export interface LeaseRecord {
   readonly holder: string;
   readonly host: string;
+  /** Where `pid` means something: this boot of this machine, in this process-id namespace. */
+  readonly processSpace: string;
   readonly pid: number;
   readonly generation: number;
   readonly counter: number;
@@ -27,6 +29,22 @@ export interface LeaseRecord {
 export const LEASE_FILE = 'ha-lease';
 const CLAIM_PREFIX = 'ha-claim-';
 
+/**
+ * Where a process id names this process: the host name, the machine's boot id and the pid
+ * namespace. Two containers with one host name have different pid namespaces, so a broker never
+ * takes a lease because a pid that belongs to another namespace looks dead from its own.
+ */
+export function processSpace(): string {
+  const read = (what: () => string): string => {
+    try {
+      return what().trim();
+    } catch {
+      return 'unknown';
+    }
+  };
+  return `${hostname()}/${read(() => readFileSync('/proc/sys/kernel/random/boot_id', 'utf8'))}/${read(() => readlinkSync('/proc/self/ns/pid'))}`;
+}
+
 /** A name for this broker process that no other process on any host shares. */
 export function newHolderId(): string {
   return `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
@@ -35,7 +53,7 @@ export function newHolderId(): string {
 function isLeaseRecord(value: unknown): value is LeaseRecord {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
-  return typeof v['holder'] === 'string' && typeof v['generation'] === 'number' && typeof v['counter'] === 'number' && typeof v['released'] === 'boolean';
+  return typeof v['holder'] === 'string' && typeof v['processSpace'] === 'string' && typeof v['generation'] === 'number' && typeof v['counter'] === 'number' && typeof v['released'] === 'boolean';
 }
 
 /**

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { FerryError } from '../errors.js';
 import type { Logger } from '../core/index.js';
-import { LeaseFile, newHolderId, type LeaseRecord } from './lease-file.js';
+import { LeaseFile, newHolderId, processSpace, type LeaseRecord } from './lease-file.js';
 
 export interface HaLeaseOptions {
   /** The shared data folder. */
@@ -50,8 +50,8 @@ function abortable(ms: number, signal: AbortSignal | undefined): Promise<void> {
 
 /**
  * Primary and backup on one shared data folder. `acquire` waits as a backup until the lease is free
- * (never held, released by a clean stop, held by a dead process on this host, or not renewed for a
- * whole lease duration) and takes it; `startRenewing` keeps it; `guard` is called before every write
+ * (never held, released by a clean stop, held by a dead process of this machine's boot and pid
+ * namespace, or not renewed for a whole lease duration) and takes it; `startRenewing` keeps it; `guard` is called before every write
  * to the folder and refuses once this broker can no longer be sure it holds the lease (it was paused,
  * or cut off from the folder), so two brokers never append to one journal.
  */
@@ -66,6 +66,7 @@ export class HaLease {
   private renewStartedAt = Number.NEGATIVE_INFINITY;
   private renewTimer: NodeJS.Timeout | undefined;
   private lostReason: string | undefined;
+  private readonly space = processSpace();
 
   constructor(private readonly options: HaLeaseOptions) {
     this.holder = options.holder ?? newHolderId();
@@ -101,7 +102,9 @@ export class HaLease {
       let free: string | undefined;
       if (record === undefined) free = 'no broker has held the folder';
       else if (record.released) free = `${record.holder} released it`;
-      else if (record.host === hostname() && record.pid !== process.pid && !processAlive(record.pid)) free = `its holder ${record.holder} is no longer running`;
+      else if (record.processSpace === this.space && !this.space.includes('unknown') && record.pid !== process.pid && !processAlive(record.pid)) {
+        free = `its holder ${record.holder} is no longer running`;
+      }
       else {
         const version = `${record.generation}/${record.counter}`;
         if (version !== seen) {
@@ -138,7 +141,7 @@ export class HaLease {
   }
 
   private record(released: boolean): LeaseRecord {
-    return { holder: this.holder, host: hostname(), pid: process.pid, generation: this.generation, counter: this.counter, released, renewedAt: new Date().toISOString() };
+    return { holder: this.holder, host: hostname(), processSpace: this.space, pid: process.pid, generation: this.generation, counter: this.counter, released, renewedAt: new Date().toISOString() };
   }
 
   /** Throws FERRY_HA_FENCED unless this broker surely still holds the lease. */
