@@ -4,7 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import type { IMessage } from '@stomp/stompjs';
+import mqtt from 'mqtt';
+import { freePort } from '../../bench/broker.js';
 import { spawnBroker, type BrokerProcess } from '../helpers/process.js';
+import { connectMqtt } from '../helpers/mqtt.js';
 import { connectStomp, type StompTestClient } from '../helpers/stomp.js';
 
 /**
@@ -31,8 +34,12 @@ function sharedFolder(): { data: string; config: string } {
   return { data, config };
 }
 
-async function haBroker(folder: { data: string; config: string }, readyEvent = 'broker.started'): Promise<BrokerProcess> {
-  const broker = await spawnBroker(['--data', folder.data, '--config', folder.config, '--ha', '--stomp-port', '0', '--stomp-host', '127.0.0.1'], {}, readyEvent);
+async function haBroker(folder: { data: string; config: string }, readyEvent = 'broker.started', ports: { stomp?: number; mqtt?: number } = {}): Promise<BrokerProcess> {
+  const broker = await spawnBroker(
+    ['--data', folder.data, '--config', folder.config, '--ha', '--stomp-port', String(ports.stomp ?? 0), '--stomp-host', '127.0.0.1'],
+    ports.mqtt === undefined ? {} : { FERRY_MQTT_PORT: String(ports.mqtt) },
+    readyEvent,
+  );
   processes.push(broker);
   return broker;
 }
@@ -190,4 +197,36 @@ test('a primary that stops cleanly releases the lease: the backup takes over wit
   assert.match(String(took['reason']), /released it/);
   await backup.logged('broker.started');
   assert.equal(await backup.stop(), 0);
+});
+
+test('an MQTT client with both brokers in its list reconnects to the new primary and finds its persistent session, its queued message and the retained one', async () => {
+  const folder = sharedFolder();
+  const ports = [await freePort(), await freePort()];
+  const primary = await haBroker(folder, 'broker.started', { mqtt: ports[0]! });
+  const backup = await haBroker(folder, 'ha.backup', { mqtt: ports[1]! });
+
+  // a persistent session with a QoS 1 subscription, then offline
+  const first = await connectMqtt(ports[0]!, { clientId: 'ha-device', clean: false });
+  await first.subscribe('ha/orders/+', { qos: 1 });
+  await first.end();
+  const publisher = await connectMqtt(ports[0]!, { clientId: 'ha-publisher' });
+  await publisher.publish('ha/state', 'open', { qos: 1, retain: true });
+  await publisher.publish('ha/orders/1', 'queued while offline', { qos: 1 });
+  await publisher.end();
+  await primary.stop('SIGKILL');
+
+  // the device knows both brokers and starts with the dead one, as it would after the failure
+  const device = mqtt.connect({ servers: ports.map((port) => ({ host: '127.0.0.1', port })), clientId: 'ha-device', clean: false, reconnectPeriod: 100, connectTimeout: 2000 });
+  const queued = new Promise<string>((resolve) => device.once('message', (_topic, payload) => resolve(payload.toString())));
+  const connack = await new Promise<mqtt.IConnackPacket>((resolve) => device.once('connect', resolve));
+  assert.equal(connack.sessionPresent, true, 'the new primary has the device\'s session');
+  assert.equal(await queued, 'queued while offline');
+  await backup.logged('broker.started');
+
+  const late = await connectMqtt(ports[1]!, { clientId: 'ha-late' });
+  await late.subscribe('ha/state', { qos: 1 });
+  assert.equal((await late.inbox.next(10_000)).payload, 'open', 'the retained message survived the takeover');
+  await late.end();
+  await new Promise<void>((resolve) => device.end(false, {}, () => resolve()));
+  await backup.stop();
 });
