@@ -54,12 +54,15 @@ async function startFerryMember(data: string, config: string | undefined, stompP
     stdio: ['ignore', 'pipe', 'ignore'],
   });
   track(child, undefined);
+  const last: string[] = [];
   await new Promise<void>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! });
     lines.on('line', (line) => {
+      last.push(line);
+      if (last.length > 5) last.shift();
       if (line.includes(`"event":"${event}"`)) resolve();
     });
-    child.once('exit', (code) => reject(new Error(`ferry exited with ${code} before "${event}"`)));
+    child.once('exit', (code) => reject(new Error(`ferry exited with ${code} before "${event}":\n${last.join('\n')}`)));
   });
   return { child, stompPort };
 }
@@ -136,7 +139,7 @@ async function activeMqTakeovers(): Promise<number[]> {
   const bases = [mkdtempSync(join(tmpdir(), 'ferry-bench-ha-amq-a-')), mkdtempSync(join(tmpdir(), 'ferry-bench-ha-amq-b-'))];
   const ports = [await freePort(HOST), await freePort(HOST)];
   const start = (i: number, wait: boolean): Promise<RunningBroker> =>
-    startActiveMq({ home: DEFAULT_ACTIVEMQ_HOME, sharedDataDir: shared, waitForPorts: wait, reuse: { base: bases[i]!, ports: { stomp: ports[i]!, mqtt: ports[i]! + 0 } } });
+    startActiveMq({ home: DEFAULT_ACTIVEMQ_HOME, sharedDataDir: shared, waitForPorts: wait, reuse: { base: bases[i]!, ports: { stomp: ports[i]! } } });
   let primaryIndex = 0;
   let primary = await start(0, true);
   let backup = await start(1, false);
@@ -175,7 +178,11 @@ const results: [string, number[]][] = [];
 try {
   if (brokers.includes('ferry')) {
     results.push(['ferry, one machine', await ferryTakeovers(false)]);
-    if (process.getuid?.() === 0) results.push(['ferry, apart', await ferryTakeovers(true)]);
+    process.stdout.write(`${summary(...results.at(-1)!)}\n`);
+    if (process.getuid?.() === 0) {
+      results.push(['ferry, apart', await ferryTakeovers(true)]);
+      process.stdout.write(`${summary(...results.at(-1)!)}\n`);
+    }
     else process.stdout.write('ferry, apart: skipped: separate process-id namespaces need root (unshare)\n');
   }
   if (brokers.includes('activemq')) results.push(['activemq', await activeMqTakeovers()]);
