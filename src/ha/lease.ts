@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { FerryError } from '../errors.js';
 import type { Logger } from '../core/index.js';
+import { processAlive } from '../store/index.js';
 import { LeaseFile, newHolderId, processSpace, type LeaseRecord } from './lease-file.js';
 
 export interface HaLeaseOptions {
@@ -23,15 +24,6 @@ export type HaRole = 'backup' | 'primary' | 'fenced' | 'stopped';
  * clocks that run at slightly different rates and for the write already under way.
  */
 const SAFE_SHARE = 0.8;
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function abortable(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -2,7 +2,8 @@ import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { FerryError } from '../errors.js';
 
-function alive(pid: number): boolean {
+/** True when a process with this id runs (in this pid namespace), ours or another user's. */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -31,7 +32,7 @@ export class DataFolderLock {
           throw new FerryError('FERRY_STORE_FAILED', `cannot lock the data folder ${folder}: ${(err as Error).message}`, { cause: err });
         }
         const owner = Number(readFileSync(file, 'utf8').trim());
-        if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && alive(owner)) {
+        if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && processAlive(owner)) {
           throw new FerryError('FERRY_STORE_LOCKED', `the data folder ${folder} is in use by process ${owner}; give this broker its own with --data`);
         }
         rmSync(file, { force: true });
