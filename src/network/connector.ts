@@ -27,7 +27,7 @@ export interface ConnectorStats {
   readonly neighbour: string | undefined;
   readonly uri: string;
   /** Destinations this broker pulls from the neighbour, with the path of the demand. */
-  readonly demand: readonly { readonly kind: string; readonly name: string; readonly path: readonly string[]; readonly selector: string | undefined }[];
+  readonly demand: readonly { readonly kind: string; readonly name: string; readonly path: readonly string[]; readonly selector: string | undefined; readonly open: boolean }[];
   /** Messages taken from the neighbour and stored here. */
   readonly received: number;
   /** How many times the link was made (1 + reconnections). */
@@ -40,6 +40,8 @@ interface Pull {
   readonly key: string;
   readonly demand: Demand;
   readonly selector: string;
+  /** The neighbour has confirmed the subscription: what is sent there from now on is forwarded. */
+  open: boolean;
   /** Set once the decision to unsubscribe is taken: what arrives after goes back to the neighbour unacknowledged. */
   closing: boolean;
   /** Acknowledgements wait on the local store in arrival order; the unsubscribe waits on them. */
@@ -114,7 +116,7 @@ export class NetworkConnector {
       state: this.currentState,
       neighbour: this.link?.brokerName,
       uri: this.settings.uris[(this.nextUri + this.settings.uris.length - 1) % this.settings.uris.length]!,
-      demand: [...this.pulls.values()].map((p) => ({ kind: p.demand.destination.kind, name: p.demand.destination.name, path: p.demand.path, selector: p.demand.selector })),
+      demand: [...this.pulls.values()].map((p) => ({ kind: p.demand.destination.kind, name: p.demand.destination.name, path: p.demand.path, selector: p.demand.selector, open: p.open })),
       received: this.received,
       links: this.linkCount,
     };
@@ -133,6 +135,10 @@ export class NetworkConnector {
       this.currentState = 'connected';
       this.delay = this.settings.reconnectDelay;
       link.onMessage = (message) => this.onMessage(message);
+      link.onSubscribed = (id) => {
+        const pull = this.byId.get(id);
+        if (pull !== undefined) pull.open = true;
+      };
       link.onClose = (reason) => this.lost(reason);
       this.logger.info({ event: 'network.linked', connector: this.settings.name, neighbour: link.brokerName, uri }, `network connector ${this.settings.name} linked to ${link.brokerName}`);
       this.pulls.clear();
@@ -181,6 +187,7 @@ export class NetworkConnector {
         key,
         demand,
         selector: linkSelector(rules.self, rules.ttl, demand),
+        open: false,
         closing: false,
         settled: Promise.resolve(),
       };

@@ -2,6 +2,9 @@ import { connect, type Socket } from 'node:net';
 import { FerryError } from '../errors.js';
 import { StompParser, encodeFrame, type StompFrame } from '../protocols/stomp/index.js';
 
+/** The receipt asked for with a SUBSCRIBE is this and the subscription id. */
+const SUBSCRIBED = 'subscribed:';
+
 export interface LinkAddress {
   readonly host: string;
   readonly port: number;
@@ -35,6 +38,8 @@ export class NeighbourLink {
   private readonly parser: StompParser;
   private closed = false;
   onMessage: ((message: LinkMessage) => void) | undefined;
+  /** The neighbour has opened the subscription of this id. */
+  onSubscribed: ((id: string) => void) | undefined;
   onClose: ((reason: FerryError) => void) | undefined;
 
   private constructor(
@@ -99,6 +104,7 @@ export class NeighbourLink {
       ['ack', 'client-individual'],
       ['selector', subscription.selector],
       ['activemq.prefetchSize', String(subscription.prefetch)],
+      ['receipt', `${SUBSCRIBED}${subscription.id}`],
     ];
     if (subscription.priority !== undefined) headers.push(['activemq.priority', String(subscription.priority)]);
     this.write('SUBSCRIBE', headers);
@@ -137,6 +143,9 @@ export class NeighbourLink {
         return this.fail(new FerryError('FERRY_NETWORK_LINK', 'the neighbour sent a MESSAGE without subscription or ack header'));
       }
       this.onMessage?.({ subscription, ackId, headers: frame.headers, body: frame.body });
+    } else if (frame.command === 'RECEIPT') {
+      const receipt = frame.headers.get('receipt-id') ?? '';
+      if (receipt.startsWith(SUBSCRIBED)) this.onSubscribed?.(receipt.slice(SUBSCRIBED.length));
     } else if (frame.command === 'ERROR') {
       this.fail(new FerryError('FERRY_NETWORK_LINK', `the neighbour refused: ${frame.headers.get('message') ?? frame.body.toString('utf8')}`));
     }

@@ -37,7 +37,7 @@ export interface ConnectorView {
   readonly name: string;
   readonly state: string;
   readonly neighbour: string | undefined;
-  readonly demand: readonly { readonly kind: string; readonly name: string; readonly path: readonly string[] }[];
+  readonly demand: readonly { readonly kind: string; readonly name: string; readonly path: readonly string[]; readonly open: boolean }[];
   readonly received: number;
   readonly links: number;
 }
@@ -84,10 +84,19 @@ export async function until(what: string, check: () => Promise<boolean> | boolea
   }
 }
 
-/** True when `node`'s connector named `connector` is linked and carries demand for `queue`. */
+/** True when `node`'s connector named `connector` is linked and its neighbour has confirmed a subscription for the destination. */
 export async function pulls(node: NetworkNode, connector: string, kind: string, name: string): Promise<boolean> {
   const view = (await node.stats()).network.find((c) => c.name === connector);
-  return view !== undefined && view.state === 'connected' && view.demand.some((d) => d.kind === kind && d.name === name);
+  return view !== undefined && view.state === 'connected' && view.demand.some((d) => d.kind === kind && d.name === name && d.open);
+}
+
+/** Every connector of every node, with the destinations it pulls, as `node/connector: kind:name ...`. */
+export async function demandMap(nodes: readonly NetworkNode[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const node of nodes) {
+    for (const c of (await node.stats()).network) out.push(`${node.spec.name}/${c.name}: ${c.demand.map((d) => `${d.kind}:${d.name}`).sort().join(' ')}`);
+  }
+  return out;
 }
 
 export async function linked(node: NetworkNode): Promise<boolean> {
