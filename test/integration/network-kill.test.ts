@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { connectStomp } from '../helpers/stomp.js';
+import { freePort, startNode, stopAll, until, type NetworkNode } from '../helpers/network.js';
+
+describe('network of brokers: a killed broker in the middle', () => {
+  const nodes: NetworkNode[] = [];
+  after(() => stopAll(nodes));
+
+  it('loses, doubles and strands nothing when B between A and C is killed with SIGKILL under load', async () => {
+    const [a, b, c] = [await freePort(), await freePort(), await freePort()];
+    const A = await startNode({ name: 'A', stompPort: a, neighbours: [] });
+    const B = await startNode({ name: 'B', stompPort: b, neighbours: [{ name: 'to-A', port: a }] });
+    const C = await startNode({ name: 'C', stompPort: c, neighbours: [{ name: 'to-B', port: b }] });
+    nodes.push(A, B, C);
+
+    const consumer = await connectStomp(c);
+    const inbox = consumer.subscribe('/queue/load', { ack: 'client-individual' });
+    const seen = new Map<string, number>();
+    const total = 600;
+    let killed = false;
+    let restarted: Promise<void> | undefined;
+    const allIn = (async () => {
+      while (seen.size < total) {
+        const m = await inbox.next(60_000);
+        seen.set(m.body, (seen.get(m.body) ?? 0) + 1);
+        m.ack();
+        if (!killed && seen.size === 150) {
+          killed = true;
+          // B dies with messages on its disk, in flight to C and unacknowledged to A
+          await B.process.stop('SIGKILL');
+          restarted = B.restart();
+        }
+      }
+    })();
+
+    const producer = await connectStomp(a);
+    for (let i = 0; i < total; i++) await producer.sendConfirmed('/queue/load', `m-${i}`, { persistent: 'true' });
+    await allIn;
+    await restarted;
+    assert.ok(killed, 'B was killed mid-stream');
+    await inbox.expectNothing(500);
+    const doubled = [...seen].filter(([, n]) => n > 1).map(([body]) => body);
+    assert.deepEqual(doubled, [], 'no message delivered twice');
+    assert.equal(seen.size, total);
+    for (const node of [A, B, C]) {
+      await until(`nothing left on ${node.spec.name}`, async () => {
+        const queue = (await node.stats()).queues.find((q) => q.name === 'load');
+        return (queue?.pending ?? 0) === 0 && (queue?.inFlight ?? 0) === 0;
+      });
+    }
+    await producer.disconnect();
+    await consumer.disconnect();
+  });
+});
