@@ -1,5 +1,5 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnBroker, type BrokerProcess } from './process.js';
@@ -105,4 +105,43 @@ export async function linked(node: NetworkNode): Promise<boolean> {
 
 export async function stopAll(nodes: readonly (NetworkNode | undefined)[]): Promise<void> {
   await Promise.all(nodes.map((n) => (n === undefined || n.process.child.exitCode !== null ? undefined : n.process.stop('SIGKILL'))));
+}
+
+/** A TCP relay on loopback between a connector and its neighbour, whose link a test can cut. */
+export interface CuttableLink {
+  readonly port: number;
+  /** How many connections it has relayed. */
+  readonly accepted: number;
+  /** Drops every relayed connection at once, both ways, as a broken network would. */
+  cut(): void;
+  close(): Promise<void>;
+}
+
+export async function cuttableLink(targetPort: number): Promise<CuttableLink> {
+  const sockets = new Set<Socket>();
+  let accepted = 0;
+  const server: Server = createServer((inbound) => {
+    accepted++;
+    const outbound = connect({ host: '127.0.0.1', port: targetPort });
+    for (const [from, to] of [[inbound, outbound], [outbound, inbound]] as const) {
+      sockets.add(from);
+      from.pipe(to);
+      from.on('error', () => to.destroy());
+      from.on('close', () => (sockets.delete(from), to.destroy()));
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as { port: number }).port,
+    get accepted() {
+      return accepted;
+    },
+    cut() {
+      for (const socket of sockets) socket.resetAndDestroy();
+    },
+    close() {
+      for (const socket of sockets) socket.destroy();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
 }
