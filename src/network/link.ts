@@ -37,6 +37,7 @@ export interface LinkSubscription {
 export class NeighbourLink {
   private readonly parser: StompParser;
   private closed = false;
+  private corked = false;
   onMessage: ((message: LinkMessage) => void) | undefined;
   /** The neighbour has opened the subscription of this id. */
   onSubscribed: ((id: string) => void) | undefined;
@@ -131,7 +132,16 @@ export class NeighbourLink {
 
   private write(command: string, headers: [string, string][], evenIfClosed = false): void {
     if (this.closed && !evenIfClosed) return;
-    // frames to the neighbour are small (acks, subscriptions): its own flow control is the prefetch
+    // frames to the neighbour are small (acks, subscriptions), bounded by the prefetch; the
+    // acknowledgements of one sync come in one turn and leave in one write
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
     this.socket.write(encodeFrame(command, headers, undefined, '1.2'));
   }
 
