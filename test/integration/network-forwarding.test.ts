@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import { runFerry } from '../helpers/process.js';
 import { connectStomp } from '../helpers/stomp.js';
 import { freePort, pulls, startNode, stopAll, until, type NetworkNode } from '../helpers/network.js';
 
@@ -31,6 +32,10 @@ describe('network of brokers: queues', () => {
     await inbox.expectNothing(300);
 
     assert.ok(await pulls(C, 'to-B', 'queue', 'orders'));
+    // operators see the connector, its neighbour, its demand and what it brought in
+    const table = await runFerry(['stat', '--http-port', String(C.process.ports['http'])]);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, new RegExp(`to-B\\s+B\\s+connected\\s+queue:orders\\s+${sent.length}\\s+1`));
     const demandOnA = (await B.stats()).network[0]!.demand.find((d) => d.name === 'orders');
     assert.deepEqual(demandOnA?.path, ['C', 'B']);
     for (const node of [A, B]) {
