@@ -55,6 +55,7 @@ export const errorCodes = {
   FERRY_OPENWIRE_FRAME_TOO_LARGE: 'an OpenWire command whose size prefix is over openwire.maxFrameSize (refused from the prefix, before its bytes are read)',
   FERRY_OPENWIRE_PROTOCOL: 'an OpenWire command that decodes but breaks the protocol: a command before WireFormatInfo or ConnectionInfo, an unsupported version, a command only a broker sends, an id of another connection',
   FERRY_OPENWIRE_INACTIVITY: 'an OpenWire client that sent nothing, not even a KeepAliveInfo, for longer than the negotiated MaxInactivityDuration, or no WireFormatInfo in time',
+  FERRY_NETWORK_LINK: 'a network connector\'s link to its neighbour broker failed: refused, closed, or answered with an ERROR frame; the connector reconnects with back-off',
   FERRY_NOT_SUPPORTED: 'a request for something Ferry does not do, refused in the protocol\'s terms without closing the connection: deleting an ordinary destination over OpenWire',
 } as const;
 

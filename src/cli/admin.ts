@@ -3,6 +3,7 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { parseArgs } from 'node:util';
 import type { BrokerStats } from '../core/index.js';
+import type { ConnectorStats } from '../network/index.js';
 import type { StompFrame } from '../protocols/stomp/index.js';
 import { StompClient } from './stomp-client.js';
 
@@ -198,6 +199,16 @@ async function statCommand(argv: readonly string[]): Promise<number> {
       table([
         ['durable subscription', 'topic', 'active', 'waiting', 'in flight'],
         ...stats.durableSubscriptions.map((d) => [`${d.clientId}:${d.name}`, d.topic, d.active ? 'yes' : 'no', d.pending, d.inFlight]),
+      ]),
+    );
+  }
+  const network = (stats as BrokerStats & { network?: ConnectorStats[] }).network ?? [];
+  if (network.length > 0) {
+    out.push(
+      '',
+      table([
+        ['network connector', 'neighbour', 'state', 'demand', 'received', 'links'],
+        ...network.map((c) => [c.name, c.neighbour ?? c.uri, c.state, c.demand.map((d) => `${d.kind}:${d.name}`).join(' ') || '-', c.received, c.links]),
       ]),
     );
   }

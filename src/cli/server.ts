@@ -9,6 +9,7 @@ import { getHeapStatistics } from 'node:v8';
 import { DataFolderLock, JournalStore, MemoryStore, nodeFileSystem, type Store } from '../store/index.js';
 import { BackupStatusServer, HaLease, fencedFileSystem } from '../ha/index.js';
 import { ManagementServer } from '../management/index.js';
+import { BrokerNetwork } from '../network/index.js';
 import { TcpListener, TlsCertificates, WebSocketListener, detectingAdapter, type ProtocolAdapter } from '../transport/index.js';
 
 export interface RunningServer {
@@ -175,6 +176,7 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
     const own = adapters[i]!.adapter;
     adapters[i]!.adapter = detectingAdapter(own.name, [own, ...adapters.filter((_, j) => j !== i).map((a) => a.adapter)], shared.detectTimeout, logger);
   });
+  const network = new BrokerNetwork(config.network.connectors, broker, logger);
   const listeners: { close(): Promise<void> }[] = [];
   const ports: Record<string, number> = {};
   const ready = (name: string, host: string, port: number, text: string, extra: Record<string, unknown> = {}): void => {
@@ -206,12 +208,15 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
     }
     for (const [http, tls] of [[config.listeners.http, undefined], [config.listeners.httpTls, certificates]] as const) {
       if (!http.enabled) continue;
-      const management = new ManagementServer(broker, { host: http.host, port: http.port, authenticator: options.authenticator ?? security?.authenticator, authorizer: options.authorizer ?? security?.authorizer, tls }, logger);
+      const management = new ManagementServer(broker, { host: http.host, port: http.port, authenticator: options.authenticator ?? security?.authenticator, authorizer: options.authorizer ?? security?.authorizer, tls, network: () => network.stats() }, logger);
       const port = await management.listen();
       listeners.push(management);
       ready(management.name, http.host, port, `management API (${tls === undefined ? 'http' : 'https'}) listening on ${http.host}:${port}`);
     }
+    // after the listeners: a neighbour's connector may link here as soon as this one links there
+    await network.start();
   } catch (err) {
+    network.stop();
     await Promise.all(listeners.map((l) => l.close()));
     for (const { adapter } of adapters) adapter.close();
     await broker.stop();
@@ -226,6 +231,7 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
   const fenced = new Promise<string>((resolve) => (fencedWith = resolve));
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
+      network.stop();
       await Promise.all(listeners.map((l) => l.close()));
       for (const { adapter } of adapters) adapter.close();
       await broker.stop().catch((err: unknown) => {

@@ -32,6 +32,31 @@ const protocolSections = Object.fromEntries(protocolModules.map((m) => [m.name, 
 
 const destinationName = z.string().min(1).max(1024);
 
+/** A link to one neighbour broker, over STOMP (docs/network.md). */
+const networkConnector = z
+  .object({
+    /** Names the connector in logs and statistics. */
+    name: z.string().min(1).regex(/^[A-Za-z0-9._-]+$/, 'use letters, digits, dot, dash or underscore'),
+    /** The neighbour's STOMP listeners, `stomp://host:port`, tried in turn. */
+    uris: z.array(z.string().regex(/^stomp:\/\/[^/:]+:\d+$/, 'each is stomp://host:port')).min(1),
+    username: z.string().min(1).optional(),
+    password: z.string().optional(),
+    /** Destination names (wildcards `*` and `>`) that are forwarded; none listed: all. */
+    include: z.array(destinationName).default([]),
+    /** Destination names never forwarded; they win over `include`. */
+    exclude: z.array(destinationName).default([]),
+    /** How many brokers a message, and the demand for it, may pass through. */
+    ttl: positiveInt.default(4),
+    /** Messages in flight from the neighbour per forwarded destination. */
+    prefetch: positiveInt.default(100),
+    /** Subscribe on the neighbour below its own consumers' priority, so its local consumers go first. */
+    localFirst: z.boolean().default(false),
+    /** First wait before reconnecting (ms); it doubles on each failure up to `maxReconnectDelay`. */
+    reconnectDelay: positiveInt.default(100),
+    maxReconnectDelay: positiveInt.default(5000),
+  })
+  .strict();
+
 const policyRule = z
   .object({
     /** Destination names the rule applies to, with wildcards `*` and `>`. */
@@ -267,6 +292,13 @@ export const configSchema = z
       .strict()
       .default({}),
     security,
+    /** Links to neighbour brokers: demand forwarding, store and forward (docs/network.md). */
+    network: z
+      .object({
+        connectors: z.array(networkConnector).default([]),
+      })
+      .strict()
+      .default({}),
     ...protocolSections,
   })
   .strict();

@@ -160,6 +160,8 @@ export interface SubscribeOptions {
    * is called once it has passed the end.
    */
   readonly browse?: boolean | undefined;
+  /** What the client calls the subscription (a STOMP subscription id), told to consumer watchers. */
+  readonly label?: string | undefined;
 }
 
 /** A durable subscription as stored, for its owner. */

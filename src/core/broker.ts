@@ -22,6 +22,7 @@ import { QueueBrowser } from './browser.js';
 import { CoreConnection, type BrokerAccess, type ConnectionHost, type IdKeeper, type SendOptions } from './connection.js';
 import { Consumer } from './consumer.js';
 import { Destinations, destinationKey, isClientComposite, splitComposite, type CompositeDestination, type VirtualTopicOptions } from './destinations.js';
+import { ConsumerEvents, type ConsumerWatcher } from './consumer-events.js';
 import { DUPLICATE_ID_PROPERTY, DuplicateDetector } from './duplicates.js';
 import { describeClients, describeStore, waitingMessageIds, type StoreReport } from './inspection.js';
 import { silentLogger, type Logger } from './logger.js';
@@ -465,6 +466,12 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
   // for operators (the management API and the CLI behind it)
 
   /** What the store keeps on disk, file by file, with the records keeping each file alive named. */
+  readonly consumerEvents = new ConsumerEvents();
+
+  watchConsumers(watcher: ConsumerWatcher): () => void {
+    return this.consumerEvents.watch(watcher);
+  }
+
   waitingMessageIds(): Iterable<string> {
     return waitingMessageIds(this.destinations.queues.values(), this.subscriptions.durableSubscriptions());
   }

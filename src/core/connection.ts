@@ -1,6 +1,7 @@
 import { FerryError } from '../errors.js';
 import type { BrokerStats, ConnectRequest, ConsumerHandle, Credentials, DurableSubscriptionInfo, Principal, SaslExchange, SubscribeOptions, TransportFacts } from './access.js';
 import type { Consumer } from './consumer.js';
+import type { ConsumerEvents, ConsumerWatcher } from './consumer-events.js';
 import type { Destination, Message, MessageInit } from './message.js';
 import { Transaction } from './transaction.js';
 
@@ -31,6 +32,11 @@ export interface BrokerAccess {
    * check to learn after a restart what the broker already holds (walks every waiting message).
    */
   waitingMessageIds(): Iterable<string>;
+  /**
+   * Tells `watcher` of every consumer open now and of each one opened or closed later, until the
+   * returned function is called: what a network connector needs to follow demand.
+   */
+  watchConsumers(watcher: ConsumerWatcher): () => void;
 }
 
 export interface SendOptions {
@@ -70,6 +76,7 @@ export interface ConnectionHost {
   stats(): BrokerStats;
   producerIds: IdKeeper;
   sessionIds: IdKeeper;
+  readonly consumerEvents: ConsumerEvents;
 }
 
 /** The broker's prepared transactions, by the id their transaction manager gave them. */
@@ -389,10 +396,22 @@ export class CoreSession {
     const handle = new SessionConsumer(this.host.subscribe(this.connection, options), this.connection);
     consumers.add(handle);
     const previous = handle.consumer.onClose;
+    const events = this.host.consumerEvents;
     handle.consumer.onClose = () => {
       consumers.delete(handle);
+      events.closed(handle.id);
       previous?.();
     };
+    events.opened({
+      id: handle.id,
+      connectionId: this.connection.id,
+      internal: this.connection.principal.internal,
+      destination: options.destination,
+      selector: options.selector,
+      priority: options.priority ?? 0,
+      durable: options.durable !== undefined,
+      label: options.label,
+    });
     return handle;
   }
 

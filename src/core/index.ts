@@ -23,6 +23,7 @@ export type { BrokerAccess, CoreConnection, CoreSession, SendOptions } from './c
 export type { CompositeDestination, VirtualTopicOptions } from './destinations.js';
 export type { StoreReport } from './inspection.js';
 export type { AckMode } from './consumer.js';
+export type { ConsumerInfo, ConsumerWatcher } from './consumer-events.js';
 export type { OverlapMember } from './overlap.js';
 export type { Delivery, DeliverySink } from './sink.js';
 export type { Logger } from './logger.js';
@@ -30,3 +31,4 @@ export { silentLogger } from './logger.js';
 export { matchesPattern, validateDestinationName, hasWildcard, isSystemTopic, subscriptionMatches } from './address.js';
 export { clampPriority, isExpired, type BodyKind, type Destination, type Message, type MessageInit, type PropertyValue, type PropertyWireType } from './message.js';
 export type { QueueStats } from './message-queue.js';
+export { DUPLICATE_ID_PROPERTY } from './duplicates.js';

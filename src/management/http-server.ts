@@ -14,6 +14,8 @@ export interface ManagementOptions {
   readonly authorizer?: Authorizer | undefined;
   /** Serve https with this certificate. */
   readonly tls?: TlsCertificates | undefined;
+  /** The network connectors' figures, listed under `network` in `GET /api/stats`. */
+  readonly network?: (() => unknown) | undefined;
 }
 
 function messageView(message: Message): Record<string, unknown> {
@@ -83,7 +85,7 @@ export function crossSite(req: IncomingMessage): boolean {
  * operators' scripts use. Every route needs a principal from the broker's authenticator
  * (`Authorization: Basic` or `Bearer`, or anonymous where the broker lets anonymous clients in).
  *
- *   GET    /api/stats                            queues, topics, durable subscriptions, client connections (who is connected as whom)
+ *   GET    /api/stats                            queues, topics, durable subscriptions, client connections (who is connected as whom), network connectors
  *   GET    /api/store                            the journal's files, their live and dead bytes, and what keeps each
  *   GET    /api/queues/NAME/messages?limit=N     the first N waiting messages (nothing is consumed); browse on NAME
  *   DELETE /api/queues/NAME/messages             purge: drop every waiting message; admin on NAME
@@ -175,7 +177,10 @@ export class ManagementServer {
     }
 
     try {
-      if (req.method === 'GET' && url.pathname === '/api/stats') return send(200, this.broker.stats());
+      if (req.method === 'GET' && url.pathname === '/api/stats') {
+        const network = this.options.network;
+        return send(200, network === undefined ? this.broker.stats() : { ...this.broker.stats(), network: network() });
+      }
       if (req.method === 'GET' && url.pathname === '/api/store') {
         const report = this.broker.storeReport();
         return report === undefined ? send(404, { error: 'this broker keeps no files (memory store)' }) : send(200, report);

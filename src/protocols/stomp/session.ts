@@ -188,6 +188,8 @@ export class StompSession implements TemporaryNames {
       ['version', this.version],
       ['session', core.id],
       ['server', SERVER],
+      // a neighbour's network connector puts this name on the path of what it forwards (docs/network.md)
+      ['ferry-broker', this.broker.name],
     ];
     if (this.version !== '1.0') headers.push(['heart-beat', `${sendBeat},${receiveBeat}`]);
     this.writeFrame('CONNECTED', headers, undefined);
@@ -280,6 +282,7 @@ export class StompSession implements TemporaryNames {
       // STOMP headers are all strings: compare them with numbers as numbers, as ActiveMQ does
       selectorConvertsStrings: true,
       durable: durableName === undefined ? undefined : { name: durableName },
+      label: id,
     });
     subscription = { id, consumer, durableName };
     this.subscriptions.set(id, subscription);

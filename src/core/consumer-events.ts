@@ -1,0 +1,50 @@
+import type { Destination } from './message.js';
+
+/** A consumer as those watching demand see it: where it takes from, and on what terms. */
+export interface ConsumerInfo {
+  readonly id: number;
+  readonly connectionId: string;
+  /** Opened by a connection the broker opened for itself. */
+  readonly internal: boolean;
+  /** A queue, or a topic pattern. */
+  readonly destination: Destination;
+  readonly selector: string | undefined;
+  readonly priority: number;
+  readonly durable: boolean;
+  /** What the client calls the subscription (a STOMP subscription id), when its protocol names it. */
+  readonly label: string | undefined;
+}
+
+/** Told when consumers come and go (a network connector follows demand this way). */
+export interface ConsumerWatcher {
+  added(consumer: ConsumerInfo): void;
+  removed(consumer: ConsumerInfo): void;
+}
+
+/**
+ * The broker's open consumers (browsers left out) and who watches them. A new watcher hears of
+ * every consumer already open first, so it never has to list and watch in two steps.
+ */
+export class ConsumerEvents {
+  private readonly open = new Map<number, ConsumerInfo>();
+  private readonly watchers = new Set<ConsumerWatcher>();
+
+  opened(consumer: ConsumerInfo): void {
+    this.open.set(consumer.id, consumer);
+    for (const watcher of this.watchers) watcher.added(consumer);
+  }
+
+  closed(id: number): void {
+    const consumer = this.open.get(id);
+    if (consumer === undefined) return;
+    this.open.delete(id);
+    for (const watcher of this.watchers) watcher.removed(consumer);
+  }
+
+  /** Returns the function that stops watching. */
+  watch(watcher: ConsumerWatcher): () => void {
+    this.watchers.add(watcher);
+    for (const consumer of this.open.values()) watcher.added(consumer);
+    return () => void this.watchers.delete(watcher);
+  }
+}

@@ -1,0 +1,264 @@
+import { FerryError, errorFields } from '../errors.js';
+import { DUPLICATE_ID_PROPERTY, type BrokerAccess, type ConsumerInfo, type CoreConnection, type CoreSession, type Destination, type Logger, type MessageInit, type PropertyValue } from '../core/index.js';
+import { HOPS_PROPERTY, PATH_PROPERTY, demandFrom, demandLabel, linkSelector, type Demand, type DemandRules } from './demand.js';
+import { NeighbourLink, type LinkAddress, type LinkMessage } from './link.js';
+import { messageFromLink } from './mapping.js';
+
+export interface ConnectorSettings {
+  readonly name: string;
+  readonly uris: readonly string[];
+  readonly username?: string | undefined;
+  readonly password?: string | undefined;
+  readonly include: readonly string[];
+  readonly exclude: readonly string[];
+  readonly ttl: number;
+  readonly prefetch: number;
+  readonly localFirst: boolean;
+  readonly reconnectDelay: number;
+  readonly maxReconnectDelay: number;
+}
+
+export type ConnectorState = 'connecting' | 'connected' | 'stopped';
+
+export interface ConnectorStats {
+  readonly name: string;
+  readonly state: ConnectorState;
+  /** The neighbour's broker name once linked, else the address tried last. */
+  readonly neighbour: string | undefined;
+  readonly uri: string;
+  /** Destinations this broker pulls from the neighbour, with the path of the demand. */
+  readonly demand: readonly { readonly kind: string; readonly name: string; readonly path: readonly string[]; readonly selector: string | undefined; readonly open: boolean }[];
+  /** Messages taken from the neighbour and stored here. */
+  readonly received: number;
+  /** How many times the link was made (1 + reconnections). */
+  readonly links: number;
+}
+
+/** One subscription on the neighbour and the forwarding it carries. */
+interface Pull {
+  readonly id: string;
+  readonly key: string;
+  readonly demand: Demand;
+  readonly selector: string;
+  /** The neighbour has confirmed the subscription: what is sent there from now on is forwarded. */
+  open: boolean;
+  /** Set once the decision to unsubscribe is taken: what arrives after goes back to the neighbour unacknowledged. */
+  closing: boolean;
+  /** Acknowledgements wait on the local store in arrival order; the unsubscribe waits on them. */
+  settled: Promise<void>;
+}
+
+/**
+ * A network connector: the broker pulls from one neighbour what its consumers want. Consumers on
+ * this broker (and the neighbours' connectors subscribed here) are the demand; for each demanded
+ * destination it subscribes on the neighbour over STOMP, stores what arrives in its own broker
+ * through an internal core connection, and acknowledges it to the neighbour only once it is on
+ * disk here (store and forward). When demand goes, so does the subscription, and the messages
+ * stay where they are: with the consumers.
+ */
+export class NetworkConnector {
+  private readonly consumers = new Map<number, ConsumerInfo>();
+  private demand = new Map<string, Demand>();
+  private readonly pulls = new Map<string, Pull>();
+  private readonly byId = new Map<string, Pull>();
+  private link: NeighbourLink | undefined;
+  private core: CoreConnection | undefined;
+  private session: CoreSession | undefined;
+  private unwatch: (() => void) | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private delay: number;
+  private nextUri = 0;
+  private nextPull = 1;
+  private received = 0;
+  private linkCount = 0;
+  private currentState: ConnectorState = 'connecting';
+
+  constructor(
+    readonly settings: ConnectorSettings,
+    private readonly broker: BrokerAccess,
+    private readonly logger: Logger,
+  ) {
+    this.delay = settings.reconnectDelay;
+  }
+
+  get state(): ConnectorState {
+    return this.currentState;
+  }
+
+  async start(): Promise<void> {
+    this.core = await this.broker.connect({ protocol: 'network', transport: { remoteAddress: `network:${this.settings.name}` }, internal: true });
+    this.session = this.core.createSession();
+    this.unwatch = this.broker.watchConsumers({
+      added: (consumer) => {
+        this.consumers.set(consumer.id, consumer);
+        this.refresh();
+      },
+      removed: (consumer) => {
+        this.consumers.delete(consumer.id);
+        this.refresh();
+      },
+    });
+    void this.connect();
+  }
+
+  stop(): void {
+    this.currentState = 'stopped';
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.unwatch?.();
+    this.link?.close();
+    this.link = undefined;
+    this.core?.close();
+  }
+
+  stats(): ConnectorStats {
+    return {
+      name: this.settings.name,
+      state: this.currentState,
+      neighbour: this.link?.brokerName,
+      uri: this.settings.uris[(this.nextUri + this.settings.uris.length - 1) % this.settings.uris.length]!,
+      demand: [...this.pulls.values()].map((p) => ({ kind: p.demand.destination.kind, name: p.demand.destination.name, path: p.demand.path, selector: p.demand.selector, open: p.open })),
+      received: this.received,
+      links: this.linkCount,
+    };
+  }
+
+  private async connect(): Promise<void> {
+    if (this.currentState === 'stopped') return;
+    const uri = this.settings.uris[this.nextUri++ % this.settings.uris.length]!;
+    const address = addressOf(uri, this.settings);
+    try {
+      const link = await NeighbourLink.open(address, 10_000);
+      // stop() may have run while the link was being made
+      if ((this.currentState as ConnectorState) === 'stopped') return link.close();
+      this.link = link;
+      this.linkCount++;
+      this.currentState = 'connected';
+      this.delay = this.settings.reconnectDelay;
+      link.onMessage = (message) => this.onMessage(message);
+      link.onSubscribed = (id) => {
+        const pull = this.byId.get(id);
+        if (pull !== undefined) pull.open = true;
+      };
+      link.onClose = (reason) => this.lost(reason);
+      this.logger.info({ event: 'network.linked', connector: this.settings.name, neighbour: link.brokerName, uri }, `network connector ${this.settings.name} linked to ${link.brokerName}`);
+      this.pulls.clear();
+      this.byId.clear();
+      this.refresh();
+    } catch (err) {
+      this.logger.warn({ event: 'network.link-failed', connector: this.settings.name, uri, ...errorFields(err) }, `network connector ${this.settings.name} cannot reach ${uri}`);
+      this.retry();
+    }
+  }
+
+  private lost(reason: FerryError): void {
+    if (this.currentState === 'stopped') return;
+    this.logger.warn({ event: 'network.link-lost', connector: this.settings.name, code: reason.code, message: reason.message }, `network connector ${this.settings.name} lost its link`);
+    this.link = undefined;
+    // the neighbour gives back whatever was not acknowledged: a later resend is dropped here by id
+    for (const pull of this.pulls.values()) pull.closing = true;
+    this.pulls.clear();
+    this.byId.clear();
+    this.retry();
+  }
+
+  private retry(): void {
+    this.currentState = 'connecting';
+    const wait = this.delay;
+    this.delay = Math.min(this.delay * 2, this.settings.maxReconnectDelay);
+    this.timer = setTimeout(() => void this.connect(), wait);
+    this.timer.unref();
+  }
+
+  /** Brings the subscriptions on the neighbour in line with the demand here. */
+  private refresh(): void {
+    const link = this.link;
+    if (link === undefined || link.isClosed) return;
+    const rules: DemandRules = { self: this.broker.name, neighbour: link.brokerName, ttl: this.settings.ttl, include: this.settings.include, exclude: this.settings.exclude };
+    this.demand = demandFrom(this.consumers.values(), rules);
+    for (const [key, pull] of this.pulls) {
+      const wanted = this.demand.get(key);
+      if (wanted !== undefined && linkSelector(rules.self, rules.ttl, wanted) === pull.selector) continue;
+      this.close(pull, link);
+    }
+    for (const [key, demand] of this.demand) {
+      if (this.pulls.has(key)) continue;
+      const pull: Pull = {
+        id: demandLabel(demand.path, this.nextPull++),
+        key,
+        demand,
+        selector: linkSelector(rules.self, rules.ttl, demand),
+        open: false,
+        closing: false,
+        settled: Promise.resolve(),
+      };
+      this.pulls.set(key, pull);
+      this.byId.set(pull.id, pull);
+      link.subscribe({
+        id: pull.id,
+        destination: `/${demand.destination.kind}/${demand.destination.name}`,
+        selector: pull.selector,
+        prefetch: this.settings.prefetch,
+        priority: this.settings.localFirst ? -1 : undefined,
+      });
+    }
+  }
+
+  /**
+   * Ends a subscription on the neighbour after every message already stored here has been
+   * acknowledged there: the acknowledgements and then the UNSUBSCRIBE leave in that order, so what
+   * the neighbour takes back is exactly what this broker does not have.
+   */
+  private close(pull: Pull, link: NeighbourLink): void {
+    pull.closing = true;
+    this.pulls.delete(pull.key);
+    pull.settled = pull.settled.then(() => {
+      this.byId.delete(pull.id);
+      link.unsubscribe(pull.id);
+    });
+  }
+
+  private onMessage(message: LinkMessage): void {
+    const link = this.link;
+    const pull = this.byId.get(message.subscription);
+    // sent before the neighbour read our UNSUBSCRIBE: it takes back what is not acknowledged
+    if (link === undefined || pull === undefined || pull.closing) return;
+    let durable: Promise<void> | null;
+    try {
+      durable = this.session!.send(this.forwarded(message, pull.demand.destination, link.brokerName));
+    } catch (err) {
+      this.logger.warn({ event: 'network.store-failed', connector: this.settings.name, ...errorFields(err) }, 'a forwarded message could not be stored; the neighbour keeps it');
+      link.nack(message.ackId);
+      return;
+    }
+    this.received++;
+    const stored = durable ?? Promise.resolve();
+    pull.settled = Promise.all([pull.settled, stored]).then(
+      () => link.ack(message.ackId),
+      (err: unknown) => {
+        // not on disk here: the neighbour must keep it, and gives it back when the link is remade
+        this.logger.warn({ event: 'network.store-failed', connector: this.settings.name, ...errorFields(err) }, 'a forwarded message was not stored; relinking');
+        link.close();
+        this.lost(new FerryError('FERRY_NETWORK_LINK', 'a forwarded message was not stored'));
+      },
+    );
+  }
+
+  /** The neighbour's message as this broker stores it, one broker further along its path. */
+  private forwarded(message: LinkMessage, demanded: Destination, neighbour: string): MessageInit {
+    const init = messageFromLink(message.headers, message.body, demanded);
+    const properties = new Map<string, PropertyValue>(init.properties ?? []);
+    const path = message.headers.get(PATH_PROPERTY) ?? '|';
+    properties.set(PATH_PROPERTY, path.includes(`|${neighbour}|`) ? path : `${path}${neighbour}|`);
+    properties.set(HOPS_PROPERTY, String(Number(message.headers.get(HOPS_PROPERTY) ?? '0') + 1));
+    // the id the message had where it was first sent: every broker it reaches drops a second copy
+    if (!properties.has(DUPLICATE_ID_PROPERTY)) properties.set(DUPLICATE_ID_PROPERTY, message.headers.get('message-id') ?? '');
+    init.properties = properties;
+    return init;
+  }
+}
+
+function addressOf(uri: string, settings: ConnectorSettings): LinkAddress {
+  const match = /^stomp:\/\/([^/:]+):(\d+)$/.exec(uri);
+  if (match === null) throw new FerryError('FERRY_NETWORK_LINK', `network connector ${settings.name}: "${uri}" is not stomp://host:port`);
+  return { host: match[1]!, port: Number(match[2]), username: settings.username, password: settings.password };
+}

@@ -1,0 +1,173 @@
+import { connect, type Socket } from 'node:net';
+import { FerryError } from '../errors.js';
+import { StompParser, encodeFrame, type StompFrame } from '../protocols/stomp/index.js';
+
+/** The receipt asked for with a SUBSCRIBE is this and the subscription id. */
+const SUBSCRIBED = 'subscribed:';
+
+export interface LinkAddress {
+  readonly host: string;
+  readonly port: number;
+  readonly username?: string | undefined;
+  readonly password?: string | undefined;
+}
+
+/** A message the neighbour dispatched to one of the link's subscriptions. */
+export interface LinkMessage {
+  readonly subscription: string;
+  /** What an ACK or NACK names (STOMP 1.2's `ack` header). */
+  readonly ackId: string;
+  readonly headers: ReadonlyMap<string, string>;
+  readonly body: Buffer;
+}
+
+export interface LinkSubscription {
+  readonly id: string;
+  /** `/queue/NAME` or `/topic/PATTERN`. */
+  readonly destination: string;
+  readonly selector: string;
+  readonly prefetch: number;
+  readonly priority: number | undefined;
+}
+
+/**
+ * A network connector's STOMP 1.2 connection to its neighbour: the neighbour sees an ordinary
+ * client that subscribes with individual acknowledgement. It speaks through Ferry's own codec.
+ */
+export class NeighbourLink {
+  private readonly parser: StompParser;
+  private closed = false;
+  private corked = false;
+  onMessage: ((message: LinkMessage) => void) | undefined;
+  /** The neighbour has opened the subscription of this id. */
+  onSubscribed: ((id: string) => void) | undefined;
+  onClose: ((reason: FerryError) => void) | undefined;
+
+  private constructor(
+    private readonly socket: Socket,
+    /** The neighbour's broker name, from its CONNECTED frame. */
+    readonly brokerName: string,
+  ) {
+    this.parser = new StompParser(
+      { maxFrameSize: 1024 * 1024 * 1024, maxHeaderSize: 1024 * 1024, maxHeaders: 100_000 },
+      (frame) => this.onFrame(frame),
+      (err) => this.fail(new FerryError('FERRY_NETWORK_LINK', `the neighbour sent a frame that does not parse: ${err.message}`, { cause: err })),
+    );
+    this.parser.version = '1.2';
+    socket.on('data', (chunk: Buffer) => this.parser.push(chunk));
+    socket.on('error', (err) => this.fail(new FerryError('FERRY_NETWORK_LINK', `link to the neighbour failed: ${err.message}`, { cause: err })));
+    socket.on('close', () => this.fail(new FerryError('FERRY_NETWORK_LINK', 'the neighbour closed the link')));
+  }
+
+  /** Connects and logs in; rejects with FERRY_NETWORK_LINK when the neighbour cannot be reached or refuses. */
+  static open(address: LinkAddress, timeoutMs: number): Promise<NeighbourLink> {
+    return new Promise((resolve, reject) => {
+      const socket = connect({ host: address.host, port: address.port });
+      // a neighbour killed without closing its sockets is found by keep-alive probes, not by a write
+      socket.setKeepAlive(true, 1000);
+      socket.setNoDelay(true);
+      const timer = setTimeout(() => fail(new Error(`no CONNECTED within ${timeoutMs} ms`)), timeoutMs);
+      const fail = (err: Error): void => {
+        clearTimeout(timer);
+        socket.destroy();
+        reject(new FerryError('FERRY_NETWORK_LINK', `cannot link to ${address.host}:${address.port}: ${err.message}`, { cause: err }));
+      };
+      socket.once('error', fail);
+      socket.once('connect', () => {
+        const parser = new StompParser({ maxFrameSize: 1024 * 1024, maxHeaderSize: 64 * 1024, maxHeaders: 1000 }, (frame) => {
+          socket.off('data', onData);
+          socket.off('error', fail);
+          clearTimeout(timer);
+          if (frame.command !== 'CONNECTED') return fail(new Error(frame.headers.get('message') ?? frame.command));
+          socket.pause();
+          const link = new NeighbourLink(socket, frame.headers.get('ferry-broker') ?? `${address.host}:${address.port}`);
+          resolve(link);
+          socket.resume();
+        }, fail);
+        const onData = (chunk: Buffer): void => parser.push(chunk);
+        socket.on('data', onData);
+        const headers: [string, string][] = [['accept-version', '1.2'], ['host', address.host], ['heart-beat', '0,0']];
+        if (address.username !== undefined) headers.push(['login', address.username]);
+        if (address.password !== undefined) headers.push(['passcode', address.password]);
+        socket.write(encodeFrame('CONNECT', headers, undefined, '1.2'));
+      });
+    });
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  subscribe(subscription: LinkSubscription): void {
+    const headers: [string, string][] = [
+      ['id', subscription.id],
+      ['destination', subscription.destination],
+      ['ack', 'client-individual'],
+      ['selector', subscription.selector],
+      ['activemq.prefetchSize', String(subscription.prefetch)],
+      ['receipt', `${SUBSCRIBED}${subscription.id}`],
+    ];
+    if (subscription.priority !== undefined) headers.push(['activemq.priority', String(subscription.priority)]);
+    this.write('SUBSCRIBE', headers);
+  }
+
+  unsubscribe(id: string): void {
+    this.write('UNSUBSCRIBE', [['id', id]]);
+  }
+
+  ack(ackId: string): void {
+    this.write('ACK', [['id', ackId]]);
+  }
+
+  nack(ackId: string): void {
+    this.write('NACK', [['id', ackId]]);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.write('DISCONNECT', [], true);
+    this.socket.end();
+  }
+
+  private write(command: string, headers: [string, string][], evenIfClosed = false): void {
+    if (this.closed && !evenIfClosed) return;
+    // frames to the neighbour are small (acks, subscriptions), bounded by the prefetch; the
+    // acknowledgements of one sync come in one turn and leave in one write
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
+    this.socket.write(encodeFrame(command, headers, undefined, '1.2'));
+  }
+
+  private onFrame(frame: StompFrame): void {
+    if (frame.command === 'MESSAGE') {
+      const subscription = frame.headers.get('subscription');
+      const ackId = frame.headers.get('ack');
+      if (subscription === undefined || ackId === undefined) {
+        return this.fail(new FerryError('FERRY_NETWORK_LINK', 'the neighbour sent a MESSAGE without subscription or ack header'));
+      }
+      this.onMessage?.({ subscription, ackId, headers: frame.headers, body: frame.body });
+    } else if (frame.command === 'RECEIPT') {
+      const receipt = frame.headers.get('receipt-id') ?? '';
+      if (receipt.startsWith(SUBSCRIBED)) this.onSubscribed?.(receipt.slice(SUBSCRIBED.length));
+    } else if (frame.command === 'ERROR') {
+      this.fail(new FerryError('FERRY_NETWORK_LINK', `the neighbour refused: ${frame.headers.get('message') ?? frame.body.toString('utf8')}`));
+    }
+  }
+
+  private fail(reason: FerryError): void {
+    this.socket.destroy();
+    // a link closed on purpose tells no one
+    if (this.closed) return;
+    this.closed = true;
+    const onClose = this.onClose;
+    this.onClose = undefined;
+    onClose?.(reason);
+  }
+}

@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { runFerry } from '../helpers/process.js';
+import { connectStomp } from '../helpers/stomp.js';
+import { freePort, pulls, startNode, stopAll, until, type NetworkNode } from '../helpers/network.js';
+
+const bodies = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+
+describe('network of brokers: queues', () => {
+  const nodes: NetworkNode[] = [];
+  after(() => stopAll(nodes));
+
+  it('carries a producer on A to a consumer on C through B, once each, and leaves nothing behind', async () => {
+    const [a, b, c] = [await freePort(), await freePort(), await freePort()];
+    // C pulls from B, B pulls from A: demand travels C -> B -> A, messages A -> B -> C
+    const A = await startNode({ name: 'A', stompPort: a, neighbours: [] });
+    const B = await startNode({ name: 'B', stompPort: b, neighbours: [{ name: 'to-A', port: a }] });
+    const C = await startNode({ name: 'C', stompPort: c, neighbours: [{ name: 'to-B', port: b }] });
+    nodes.push(A, B, C);
+
+    const producer = await connectStomp(a);
+    const sent = bodies('m', 40);
+    // sent before anyone consumes: they wait on A until the demand reaches it
+    for (const body of sent) await producer.sendConfirmed('/queue/orders', body, { persistent: 'true' });
+
+    const consumer = await connectStomp(c);
+    const inbox = consumer.subscribe('/queue/orders');
+    const got = await inbox.take(sent.length, 20_000);
+    assert.deepEqual(got.map((m) => m.body).sort(), [...sent].sort());
+    assert.equal(got[0]!.headers['FerryNetworkPath'], '|A|B|');
+    assert.equal(got[0]!.headers['FerryNetworkHops'], '2');
+    await inbox.expectNothing(300);
+
+    assert.ok(await pulls(C, 'to-B', 'queue', 'orders'));
+    // operators see the connector, its neighbour, its demand and what it brought in
+    const table = await runFerry(['stat', '--http-port', String(C.process.ports['http'])]);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, new RegExp(`to-B\\s+B\\s+connected\\s+queue:orders\\s+${sent.length}\\s+1`));
+    const demandOnA = (await B.stats()).network[0]!.demand.find((d) => d.name === 'orders');
+    assert.deepEqual(demandOnA?.path, ['C', 'B']);
+    for (const node of [A, B]) {
+      const queue = (await node.stats()).queues.find((q) => q.name === 'orders');
+      assert.equal(queue?.pending ?? 0, 0, `${node.spec.name} keeps nothing`);
+      assert.equal(queue?.inFlight ?? 0, 0, `${node.spec.name} has nothing in flight`);
+    }
+    await producer.disconnect();
+    await consumer.disconnect();
+    // the demand goes with the consumer: C stops pulling from B
+    await until('C to drop its demand', async () => !(await pulls(C, 'to-B', 'queue', 'orders')));
+    await until('B to drop its demand', async () => !(await pulls(B, 'to-A', 'queue', 'orders')));
+  });
+
+  it('moves a backlog from B to C when the consumer moves, and nothing comes back', async () => {
+    const [b, c] = [await freePort(), await freePort()];
+    // each pulls from the other
+    const B = await startNode({ name: 'B', stompPort: b, neighbours: [{ name: 'to-C', port: c }] });
+    const C = await startNode({ name: 'C', stompPort: c, neighbours: [{ name: 'to-B', port: b }] });
+    nodes.push(B, C);
+
+    const producer = await connectStomp(b);
+    const sent = bodies('w', 60);
+    for (const body of sent) await producer.sendConfirmed('/queue/work', body, { persistent: 'true' });
+
+    const first = await connectStomp(b);
+    const onB = first.subscribe('/queue/work', { ack: 'client-individual', 'activemq.prefetchSize': '1' });
+    const taken = [];
+    for (let i = 0; i < 10; i++) {
+      const m = await onB.next(10_000);
+      m.ack();
+      taken.push(m);
+    }
+    await first.disconnect();
+
+    const second = await connectStomp(c);
+    const onC = second.subscribe('/queue/work');
+    const rest = await onC.take(sent.length - taken.length, 20_000);
+    const all = [...taken, ...rest].map((m) => m.body).sort();
+    assert.deepEqual(all, [...sent].sort());
+    await onC.expectNothing(300);
+    assert.equal((await B.stats()).queues.find((q) => q.name === 'work')?.pending ?? 0, 0);
+    // C's consumer is demand for B's messages only: B asks nothing of C for it
+    assert.ok(!(await pulls(B, 'to-C', 'queue', 'work')));
+    await producer.disconnect();
+    await second.disconnect();
+  });
+});

@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { ConsumerInfo } from '../../src/core/index.js';
+import { buildMessage } from '../../src/core/message.js';
+import { compileSelector } from '../../src/core/selector/index.js';
+import { demandFrom, demandLabel, demandPathOf, linkSelector, type DemandRules } from '../../src/network/demand.js';
+
+let nextId = 1;
+const consumer = (name: string, extra: Partial<ConsumerInfo> = {}, kind: 'queue' | 'topic' = 'queue'): ConsumerInfo => ({
+  id: nextId++,
+  connectionId: 'c1',
+  internal: false,
+  destination: { kind, name },
+  selector: undefined,
+  priority: 0,
+  durable: false,
+  label: undefined,
+  ...extra,
+});
+
+const rules: DemandRules = { self: 'B', neighbour: 'A', ttl: 3, include: [], exclude: [] };
+
+test('a local consumer is demand that begins here; a connector\'s is demand that carries its path on', () => {
+  const demand = demandFrom([consumer('orders'), consumer('orders', { label: demandLabel(['C'], 4) })], rules);
+  assert.deepEqual(demand.get('queue:orders')?.path, ['B']);
+  const viaC = demandFrom([consumer('orders', { label: demandLabel(['D', 'C'], 4) })], rules);
+  assert.deepEqual(viaC.get('queue:orders')?.path, ['D', 'C', 'B']);
+  assert.deepEqual(demandPathOf(consumer('x', { label: 'sub-1' })), []);
+});
+
+test('demand never goes back to a broker it passed, nor past the TTL', () => {
+  assert.equal(demandFrom([consumer('q', { label: demandLabel(['A'], 1) })], rules).size, 0);
+  assert.equal(demandFrom([consumer('q', { label: demandLabel(['C', 'A', 'D'], 1) })], rules).size, 0);
+  assert.equal(demandFrom([consumer('q', { label: demandLabel(['B'], 1) })], rules).size, 0);
+  // with ttl 3, demand that passed C and D may reach a third broker, one more may not
+  assert.equal(demandFrom([consumer('q', { label: demandLabel(['C', 'D'], 1) })], rules).size, 1);
+  assert.equal(demandFrom([consumer('q', { label: demandLabel(['C', 'D', 'E'], 1) })], rules).size, 0);
+});
+
+test('selectors are joined, and one consumer that takes everything takes the selector away', () => {
+  const selective = demandFrom([consumer('q', { selector: "region = 'eu'" }), consumer('q', { selector: 'size > 3' })], rules);
+  assert.equal(selective.get('queue:q')?.selector, "(region = 'eu') OR (size > 3)");
+  const open = demandFrom([consumer('q', { selector: "region = 'eu'" }), consumer('q')], rules);
+  assert.equal(open.get('queue:q')?.selector, undefined);
+});
+
+test('include and exclude lists pick destinations by name and wildcard; temporary ones never go', () => {
+  const picky: DemandRules = { ...rules, include: ['orders.>'], exclude: ['orders.local.>'] };
+  const demand = demandFrom([consumer('orders.eu'), consumer('orders.local.x'), consumer('stock'), consumer('orders.>', {}, 'topic'), consumer('ID:c:1', { destination: { kind: 'queue', name: 'ID:c:1', temporary: true } })], picky);
+  assert.deepEqual([...demand.keys()].sort(), ['queue:orders.eu', 'topic:orders.>']);
+});
+
+test('the link selector keeps out messages that were here, and messages past the TTL', () => {
+  const selfName = 'my_b';
+  const demand = demandFrom([consumer('q', { selector: "colour = 'red'" })], { ...rules, self: selfName });
+  const selector = compileSelector(linkSelector(selfName, 3, demand.get('queue:q')!), { convertStringExpressions: true });
+  const message = (properties: Record<string, string>) =>
+    buildMessage({ destination: { kind: 'queue', name: 'q' }, body: Buffer.alloc(0), properties: new Map(Object.entries({ colour: 'red', ...properties })) }, 'ID:1', 0);
+  assert.ok(selector.matches(message({})), 'a message never forwarded');
+  assert.ok(selector.matches(message({ FerryNetworkPath: '|A|C|', FerryNetworkHops: '2' })));
+  assert.ok(!selector.matches(message({ FerryNetworkPath: '|A|my_b|', FerryNetworkHops: '2' })), 'it was here');
+  // `_` in a LIKE pattern would match any character: the name is escaped
+  assert.ok(selector.matches(message({ FerryNetworkPath: '|A|myXb|', FerryNetworkHops: '2' })));
+  assert.ok(!selector.matches(message({ FerryNetworkPath: '|A|C|D|', FerryNetworkHops: '3' })), 'past the TTL');
+  assert.ok(!selector.matches(message({ colour: 'blue' })), 'no local consumer selects it');
+});
