@@ -20,8 +20,10 @@ export interface TestPostgres {
   createDatabase(name?: string): Promise<string>;
   /** Ends the server and deletes the folder (idempotent). */
   stop(): Promise<void>;
-  /** Kills every backend serving Ferry (the server goes on): connections drop as in a network failure. */
-  dropConnections(database: string): Promise<number>;
+  /** Shuts the server down (fast shutdown) and keeps its data: clients see the database go away. */
+  halt(): Promise<void>;
+  /** Starts the server again on the same data after `halt`. */
+  resume(): Promise<void>;
 }
 
 export interface PostgresStartOptions {
@@ -97,23 +99,30 @@ export async function startPostgres(options: PostgresStartOptions = {}): Promise
   if (bin === undefined) return skipping('no PostgreSQL server in /usr/lib/postgresql (apt-get install postgresql; .ci/run installs it)');
   const dir = mkdtempSync(join(tmpdir(), 'ferry-pg-'));
   let server: ChildProcess | undefined;
+  let user: { uid: number; gid: number } | undefined;
+  const data = join(dir, 'data');
+  const fsync = options.fsync ?? false;
   try {
-    const user = postgresUser();
-    const data = join(dir, 'data');
+    user = postgresUser();
     mkdirSync(data, { mode: 0o700 });
     if (user !== undefined) {
       chownSync(dir, user.uid, user.gid);
       chownSync(data, user.uid, user.gid);
     }
     await runAs(join(bin, 'initdb'), ['-D', data, '--username=ferry', '--auth=trust', '--encoding=UTF8', '--no-sync', '--no-instructions'], user);
-    server = await launch(bin, data, dir, options.fsync ?? false, user);
+    server = await launch(bin, data, dir, fsync, user);
   } catch (err) {
     server?.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
     return skipping(`PostgreSQL could not be started: ${(err as Error).message}`);
   }
-  const child = server;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let child = server;
+  const exitOf = (process: ChildProcess): Promise<void> => new Promise<void>((resolve) => (process.exitCode !== null || process.signalCode !== null ? resolve() : process.once('exit', () => resolve())));
+  const halt = async (): Promise<void> => {
+    // SIGINT is PostgreSQL's fast shutdown: sessions are ended, and the data is left consistent
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
+    await exitOf(child);
+  };
   const url = (database: string): string => `postgresql://ferry@/${database}?host=${encodeURIComponent(dir)}&port=${PORT}`;
   const admin = async <T>(body: (client: pg.Client) => Promise<T>): Promise<T> => {
     const client = new pg.Client({ connectionString: url('postgres') });
@@ -127,24 +136,23 @@ export async function startPostgres(options: PostgresStartOptions = {}): Promise
   let databases = 0;
   let stopped: Promise<void> | undefined;
   return {
-    pid: child.pid!,
+    get pid() {
+      return child.pid!;
+    },
     socketDir: dir,
     url,
     async createDatabase(name = `ferry_${process.pid}_${++databases}`) {
       await admin((client) => client.query(`CREATE DATABASE ${name}`));
       return url(name);
     },
-    dropConnections(database) {
-      return admin(async (client) => {
-        const result = await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [database]);
-        return result.rowCount ?? 0;
-      });
+    halt,
+    async resume() {
+      await halt();
+      child = await launch(bin, data, dir, fsync, user);
     },
     stop() {
       stopped ??= (async () => {
-        // SIGINT is PostgreSQL's fast shutdown: sessions are ended, no checkpoint wait for them
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
-        await exited;
+        await halt();
         rmSync(dir, { recursive: true, force: true });
       })();
       return stopped;
