@@ -29,8 +29,14 @@ interface SyncWaiter {
   readonly reject: (err: Error) => void;
 }
 
+function ignoreBetweenStatements(): void {}
+
 /** Rows fetched per round trip while recovering. */
 const RECOVERY_FETCH = 5000;
+/** A connection not made within this fails the batch, which is then retried. */
+const CONNECT_TIMEOUT = 10_000;
+/** A statement without an answer within this fails (its connection is closed), and is retried. */
+const STATEMENT_TIMEOUT = 60_000;
 const RETRY_FIRST = 100;
 const RETRY_MAX = 2000;
 
@@ -81,7 +87,17 @@ export class PostgresStore implements Store {
     const poolSize = options.poolSize ?? 4;
     if (!(Number.isInteger(poolSize) && poolSize >= 1)) throw new RangeError(`postgres poolSize ${poolSize} must be a positive integer`);
     this.onEvent = options.onEvent;
-    this.pool = new pg.Pool({ connectionString: options.url, max: poolSize, connectionTimeoutMillis: 10_000, keepAlive: true, application_name: 'ferry' });
+    this.pool = new pg.Pool({
+      connectionString: options.url,
+      max: poolSize,
+      connectionTimeoutMillis: CONNECT_TIMEOUT,
+      // a server that vanishes without closing the connection (a partition, a power cut) is noticed
+      // by TCP keep-alive within about a minute, or at the latest by the statement's own time limit
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+      query_timeout: STATEMENT_TIMEOUT,
+      application_name: 'ferry',
+    });
     // an idle connection that the server drops is an 'error' on the pool; without a listener it
     // would end the process. The pool forgets the connection and the next batch opens another.
     this.pool.on('error', () => undefined);
@@ -92,14 +108,14 @@ export class PostgresStore implements Store {
     this.phase = 'opening';
     let client: PoolClient | undefined;
     try {
-      client = await this.pool.connect();
+      client = await this.checkOut();
       await prepareSchema(client);
       const state = await this.recover(client);
-      client.release();
+      this.checkIn(client);
       this.phase = 'open';
       return state;
     } catch (err) {
-      client?.release(err instanceof Error ? err : true);
+      if (client !== undefined) this.checkIn(client, err);
       this.phase = 'closed';
       await this.pool.end().catch(() => undefined);
       if (isFerryError(err)) throw err;
@@ -346,12 +362,11 @@ export class PostgresStore implements Store {
       this.committing = batch;
       let client: PoolClient | undefined;
       try {
-        client = await this.pool.connect();
+        client = await this.checkOut();
         await commitBatch(client, batch, maxId);
-        client.release();
+        this.checkIn(client);
       } catch (err) {
-        // a connection that failed mid-statement is not given back to the pool for reuse
-        client?.release(err instanceof Error ? err : true);
+        if (client !== undefined) this.checkIn(client, err);
         this.committing = undefined;
         this.failed(batch, seq, err);
         return;
@@ -360,6 +375,23 @@ export class PostgresStore implements Store {
       this.maxIdWritten = Math.max(this.maxIdWritten, maxId);
       this.durable(seq);
     }
+  }
+
+  /**
+   * A connection of the pool's, for a sequence of statements. The pool listens for a connection's
+   * errors only while it is idle; one that drops between two statements while it is checked out
+   * would otherwise be an unhandled 'error' and end the process. The next statement then fails.
+   */
+  private async checkOut(): Promise<PoolClient> {
+    const client = await this.pool.connect();
+    client.on('error', ignoreBetweenStatements);
+    return client;
+  }
+
+  /** Gives a connection back; one that failed (`err`) is closed rather than reused. */
+  private checkIn(client: PoolClient, err?: unknown): void {
+    client.off('error', ignoreBetweenStatements);
+    client.release(err === undefined ? undefined : err instanceof Error ? err : true);
   }
 
   private durable(seq: number): void {
