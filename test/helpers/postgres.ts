@@ -20,6 +20,8 @@ export interface TestPostgres {
   createDatabase(name?: string): Promise<string>;
   /** Ends the server and deletes the folder (idempotent). */
   stop(): Promise<void>;
+  /** Ends every connection to `database` from the server's side, as a server restart or a proxy would; resolves with how many. */
+  terminate(database: string): Promise<number>;
   /** Shuts the server down (fast shutdown) and keeps its data: clients see the database go away. */
   halt(): Promise<void>;
   /** Starts the server again on the same data after `halt`. */
@@ -144,6 +146,12 @@ export async function startPostgres(options: PostgresStartOptions = {}): Promise
     async createDatabase(name = `ferry_${process.pid}_${++databases}`) {
       await admin((client) => client.query(`CREATE DATABASE ${name}`));
       return url(name);
+    },
+    terminate(database) {
+      return admin(async (client) => {
+        const result = await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [database]);
+        return result.rowCount ?? 0;
+      });
     },
     halt,
     async resume() {

@@ -116,6 +116,34 @@ describe('PostgresStore batches', { skip }, () => {
     }
   });
 
+  test('connections the server ends are replaced: the next batch goes out on a new one', async () => {
+    const database = 'ferry_terminated';
+    const url = await cluster.createDatabase(database);
+    const store = new PostgresStore({ url, poolSize: 2 });
+    await store.open();
+    store.add(1, 4, Buffer.from('one'));
+    await store.sync();
+    assert.ok((await cluster.terminate(database)) >= 1);
+    store.add(2, 4, Buffer.from('two'));
+    // the commit may find the ended connection before the pool has noticed: then it fails, and the
+    // batch goes out again with the next
+    const outcome = await store.sync().then(
+      () => 'committed',
+      (err: unknown) => (isFerryError(err, 'FERRY_STORE_FAILED') ? 'failed' : err),
+    );
+    assert.ok(outcome === 'committed' || outcome === 'failed', String(outcome));
+    store.add(3, 4, Buffer.from('three'));
+    await store.sync();
+    await store.close();
+    const again = new PostgresStore({ url });
+    const state = await again.open();
+    assert.deepEqual(
+      state.records.map((r) => r.data.toString()),
+      ['one', 'two', 'three'],
+    );
+    await again.close();
+  });
+
   test('a database that goes away fails the waiting syncs with FERRY_STORE_FAILED; once it is back, the held batch goes out with the next', async () => {
     const url = await cluster.createDatabase();
     const events: PostgresEvent[] = [];
