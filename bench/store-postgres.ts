@@ -9,6 +9,10 @@
 // /proc as the postmaster's own time, its live children's, and its reaped children's (cutime).
 //
 //   npm run build && node dist/bench/store-postgres.js [--rounds 3] [--duration 10] [--warmup 3] [--no-activemq]
+//
+// With --commits, the stores alone instead, no broker and no sockets: 100 records of 1.1 KB per
+// commit, one commit at a time, for 4 s each, on PostgreSQL (fsync on, then a second cluster with
+// fsync off) and on the journal: how long one group commit takes.
 
 import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -20,6 +24,9 @@ import { CLK_TCK, processCpuUs } from './cpu.js';
 import { startFerry } from './ferry.js';
 import { runScenario, type ScenarioResult } from './runner.js';
 import { findScenario } from './scenarios.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { JournalStore, PostgresStore, type Store } from '../src/store/index.js';
 import { startPostgres } from '../test/helpers/postgres.js';
 
 type Target = 'ferry-journal' | 'ferry-postgres' | 'activemq-kahadb';
@@ -31,6 +38,7 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '3' },
     'activemq-home': { type: 'string', default: DEFAULT_ACTIVEMQ_HOME },
     'no-activemq': { type: 'boolean', default: false },
+    commits: { type: 'boolean', default: false },
   },
 });
 const rounds = Number(values.rounds);
@@ -119,6 +127,41 @@ async function main(): Promise<void> {
   report(outcomes);
 }
 
+/** Group commits per second of `store`, 100 records of 1.1 KB each. */
+async function commitRate(label: string, store: Store): Promise<void> {
+  await store.open();
+  const body = Buffer.alloc(1100, 0x61);
+  let id = 1;
+  let commits = 0;
+  const started = performance.now();
+  while (performance.now() - started < 4000) {
+    for (let i = 0; i < 100; i++) store.add(id++, 3, body);
+    await store.sync();
+    commits++;
+  }
+  const seconds = (performance.now() - started) / 1000;
+  await store.close();
+  process.stdout.write(`${label.padEnd(26)} ${(commits / seconds).toFixed(0).padStart(5)} commits/s  ${((seconds * 1000) / commits).toFixed(2).padStart(6)} ms per commit\n`);
+}
+
+async function commits(): Promise<void> {
+  for (const fsync of [true, false]) {
+    const cluster = await startPostgres({ fsync });
+    if (typeof cluster === 'string') throw new Error(cluster);
+    try {
+      await commitRate(`PostgreSQL, fsync ${fsync ? 'on' : 'off'}`, new PostgresStore({ url: await cluster.createDatabase('commits') }));
+    } finally {
+      await cluster.stop();
+    }
+  }
+  const dir = mkdtempSync(path.join(tmpdir(), 'ferry-bench-journal-'));
+  try {
+    await commitRate('journal', new JournalStore({ dir, compactInterval: 0 }));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
@@ -163,7 +206,7 @@ function report(outcomes: Outcome[]): void {
   if (failed.length > 0) process.exitCode = 1;
 }
 
-main().then(
+(values.commits ? commits() : main()).then(
   async () => {
     await stopAll();
     process.exit(process.exitCode ?? 0);
