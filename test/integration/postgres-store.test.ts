@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { startPostgres } from '../helpers/postgres.js';
+import { spawnBroker, type BrokerProcess } from '../helpers/process.js';
 import { RawStompClient, subscribeConfirmed, uniqueName, withReceipt } from '../helpers/raw-stomp.js';
 import { connectStomp, type StompTestClient } from '../helpers/stomp.js';
 
@@ -82,6 +86,60 @@ describe('a broker on the PostgreSQL store', { skip }, () => {
       );
     } finally {
       await second.stop();
+    }
+  });
+
+  test('kill -9 of the broker mid-stream: every receipted message comes back, once and in order', async () => {
+    const url = await cluster.createDatabase();
+    const data = mkdtempSync(join(tmpdir(), 'ferry-pg-kill-'));
+    const config = join(data, 'ferry.yaml');
+    writeFileSync(config, `store:\n  type: postgres\n  postgres:\n    url: ${JSON.stringify(url)}\n`);
+    const start = (): Promise<BrokerProcess> => spawnBroker(['--data', data, '--config', config, '--stomp-port', '0', '--stomp-host', '127.0.0.1']);
+    const queue = '/queue/pg.kill';
+    try {
+      const first = await start();
+      const producer = await connectStomp(first.ports['stomp']!);
+      const confirmed = new Set<number>();
+      let killed: Promise<number | null> | undefined;
+      let outstanding = 0;
+      let wake: (() => void) | undefined;
+      producer.closed.then(() => wake?.());
+      // at most 64 sends without their receipt, until 1,000 receipts are in: then SIGKILL, sends still in flight
+      for (let n = 1; killed === undefined; n++) {
+        while (outstanding >= 64) await new Promise<void>((resolve) => (wake = resolve));
+        outstanding++;
+        producer.client.watchForReceipt(`s-${n}`, () => {
+          confirmed.add(n);
+          outstanding--;
+          if (confirmed.size >= 1000) killed ??= first.stop('SIGKILL');
+          wake?.();
+        });
+        producer.client.publish({ destination: queue, body: `m${n}`, headers: { persistent: 'true', seq: String(n), receipt: `s-${n}` } });
+        if (n % 16 === 0) await new Promise((resolve) => setImmediate(resolve));
+      }
+      await killed;
+      await producer.closed;
+      const receipted = new Set(confirmed);
+
+      const second = await start();
+      try {
+        const consumer = await connectStomp(second.ports['stomp']!);
+        const inbox = consumer.subscribe(queue);
+        const seqs: number[] = [];
+        const missing = new Set(receipted);
+        while (missing.size > 0) {
+          const seq = Number((await inbox.next(30_000)).headers['seq']);
+          seqs.push(seq);
+          missing.delete(seq);
+        }
+        assert.equal(new Set(seqs).size, seqs.length, 'none twice');
+        for (let i = 1; i < seqs.length; i++) assert.ok(seqs[i]! > seqs[i - 1]!, `in order: ${seqs[i - 1]} then ${seqs[i]}`);
+        await consumer.disconnect();
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      rmSync(data, { recursive: true, force: true });
     }
   });
 
