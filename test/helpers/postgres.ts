@@ -119,6 +119,12 @@ export async function startPostgres(options: PostgresStartOptions = {}): Promise
     return skipping(`PostgreSQL could not be started: ${(err as Error).message}`);
   }
   let child = server;
+  // a test process that dies without stopping its cluster must not leave a server behind:
+  // SIGQUIT is PostgreSQL's immediate shutdown, and can be sent from an 'exit' handler
+  const orphaned = (): void => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGQUIT');
+  };
+  process.once('exit', orphaned);
   const exitOf = (process: ChildProcess): Promise<void> => new Promise<void>((resolve) => (process.exitCode !== null || process.signalCode !== null ? resolve() : process.once('exit', () => resolve())));
   const halt = async (): Promise<void> => {
     // SIGINT is PostgreSQL's fast shutdown: sessions are ended, and the data is left consistent
@@ -160,6 +166,7 @@ export async function startPostgres(options: PostgresStartOptions = {}): Promise
     },
     stop() {
       stopped ??= (async () => {
+        process.off('exit', orphaned);
         await halt();
         rmSync(dir, { recursive: true, force: true });
       })();
