@@ -30,6 +30,11 @@ export interface RunningBroker {
   readonly secure?: ClientSecurity;
   /** Where the broker's own output goes, for the error messages of a failed run. */
   readonly logFile: string;
+  /**
+   * CPU time so far, in µs, of the broker and of the processes it stores through (a database), when
+   * `pid` alone does not cover them; by default the runner reads `pid`'s.
+   */
+  cpuUs?(): number;
   /** The process exited on its own; the runner stops rather than measuring a dead broker. */
   exited(): boolean;
   stop(): Promise<void>;

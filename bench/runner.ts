@@ -214,7 +214,7 @@ export async function runScenario(
     const warm = await producers.next('done', phaseTimeoutMs(options.warmupSeconds), 'the warm-up');
     result.warmupDrained = warm.drained;
 
-    const cpuBefore = processCpuUs(broker.pid);
+    const cpuBefore = broker.cpuUs?.() ?? processCpuUs(broker.pid);
     const loadBefore = process.cpuUsage();
     producers.post({ type: 'run', phase: 'measure', seconds: options.durationSeconds, drainTimeoutMs: options.drainTimeoutMs });
     const done = await producers.next('done', phaseTimeoutMs(options.durationSeconds), 'the measured window');
@@ -231,7 +231,7 @@ export async function runScenario(
       check();
       await sleep(5);
     }
-    const cpuAfter = processCpuUs(broker.pid);
+    const cpuAfter = broker.cpuUs?.() ?? processCpuUs(broker.pid);
     const load = process.cpuUsage(loadBefore);
     // Late copies of messages already counted would show up as duplicates in this short wait.
     await sleep(200);

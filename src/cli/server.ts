@@ -6,7 +6,7 @@ import type { FerryConfig } from '../config/index.js';
 import { protocolModules } from '../protocols/registry.js';
 import { join } from 'node:path';
 import { getHeapStatistics } from 'node:v8';
-import { DataFolderLock, JournalStore, MemoryStore, nodeFileSystem, type Store } from '../store/index.js';
+import { DataFolderLock, JournalStore, MemoryStore, PostgresStore, nodeFileSystem, type Store } from '../store/index.js';
 import { BackupStatusServer, HaLease, fencedFileSystem } from '../ha/index.js';
 import { ManagementServer } from '../management/index.js';
 import { BrokerNetwork } from '../network/index.js';
@@ -57,6 +57,13 @@ function withoutUndefined<T extends object>(value: T): { [K in keyof T]: Exclude
 
 function makeStore(config: FerryConfig, logger: Logger, lease: HaLease | undefined): Store {
   if (config.store.type === 'memory') return new MemoryStore();
+  if (config.store.type === 'postgres') {
+    return new PostgresStore({
+      url: config.store.postgres.url,
+      poolSize: config.store.postgres.poolSize,
+      onEvent: (event) => logger.warn(event, event.event === 'postgres.failed' ? 'PostgreSQL did not commit a batch; it is sent again with the next' : 'PostgreSQL commits again'),
+    });
+  }
   const { journal } = config.store;
   return new JournalStore({
     dir: join(config.data, 'journal'),

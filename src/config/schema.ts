@@ -205,8 +205,8 @@ export const configSchema = z
     data: z.string().min(1).default('./data'),
     store: z
       .object({
-        /** journal: on disk in <data>/journal, survives restarts and crashes. memory: nothing survives the process. */
-        type: z.enum(['journal', 'memory']).default('journal'),
+        /** journal: on disk in <data>/journal, survives restarts and crashes. memory: nothing survives the process. postgres: in a PostgreSQL database (store.postgres). */
+        type: z.enum(['journal', 'memory', 'postgres']).default('journal'),
         /** Bytes of persistent message bodies kept in memory; past it, bodies wait in the journal until near the head of their queue. */
         bodyCacheSize: z.number().int().min(0).default(256 * 1024 * 1024),
         journal: z
@@ -218,6 +218,15 @@ export const configSchema = z
             compactInterval: milliseconds.default(30_000),
             /** Open a journal damaged in the middle by dropping the rest of the damaged segment. */
             repair: z.boolean().default(false),
+          })
+          .strict()
+          .default({}),
+        postgres: z
+          .object({
+            /** Connection string of the database (docs/store-postgres.md); `?host=/dir` for a unix socket. */
+            url: z.string().min(1).default('postgresql://localhost:5432/ferry'),
+            /** Connections kept open: commits use one at a time, recovery and reads the others. */
+            poolSize: z.number().int().min(1).max(100).default(4),
           })
           .strict()
           .default({}),

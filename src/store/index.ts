@@ -2,3 +2,4 @@ export type { OpenOptions, PreparedTransaction, RecordReader, RecoveredState, St
 export { MemoryStore } from './memory-store.js';
 export { JournalStore, nodeFileSystem, type JournalFileSystem, type JournalOptions, type JournalDescription } from './journal/index.js';
 export { DataFolderLock, processAlive } from './data-lock.js';
+export { PostgresStore, type PostgresOptions, type PostgresEvent } from './postgres/index.js';

@@ -1,0 +1,1 @@
+export { PostgresStore, type PostgresOptions, type PostgresEvent } from './postgres-store.js';

@@ -1,0 +1,447 @@
+import pg from 'pg';
+import type { PoolClient } from 'pg';
+import { FerryError, isFerryError } from '../../errors.js';
+import type { PreparedTransaction, RecoveredState, Store, StoreRecord, StoreStats, TransactionOperation } from '../store.js';
+import { PendingBatch, decodeOperations, encodeOperations } from './batch.js';
+import { commitBatch, prepareSchema } from './schema.js';
+
+export interface PostgresOptions {
+  /** A libpq-style connection string: postgresql://user:password@host:port/database (`?host=/dir` for a unix socket). */
+  readonly url: string;
+  /** Connections kept open; commits use one at a time, reads and recovery the others. Default 4. */
+  readonly poolSize?: number | undefined;
+  /** Receives the store's events: postgres.failed (a commit did not go through), postgres.recovered (one did again). */
+  readonly onEvent?: ((event: PostgresEvent) => void) | undefined;
+}
+
+export type PostgresEvent = { readonly event: 'postgres.failed'; readonly error: string; readonly retryIn: number } | { readonly event: 'postgres.recovered'; readonly failedBatches: number };
+
+interface OpenTransaction {
+  readonly operations: TransactionOperation[];
+  prepared: boolean;
+}
+
+interface SyncWaiter {
+  seq: number;
+  readonly batch: number;
+  readonly promise: Promise<void>;
+  readonly resolve: () => void;
+  readonly reject: (err: Error) => void;
+}
+
+function ignoreBetweenStatements(): void {}
+
+/** Rows fetched per round trip while recovering. */
+const RECOVERY_FETCH = 5000;
+/** A connection not made within this fails the batch, which is then retried. */
+const CONNECT_TIMEOUT = 10_000;
+/** A statement without an answer within this fails (its connection is closed), and is retried. */
+const STATEMENT_TIMEOUT = 60_000;
+const RETRY_FIRST = 100;
+const RETRY_MAX = 2000;
+
+/**
+ * The `Store` in a PostgreSQL database, for brokers that share their storage or want it replicated
+ * by the database. Records are rows of `ferry_records`; prepared transactions rows of
+ * `ferry_prepared` (docs/store-postgres.md).
+ *
+ * Appends are synchronous: they change the store's view of what is live at once and join the
+ * pending batch, folded by id. All appends of one turn of the event loop go to the database in one
+ * statement (one round trip, one commit), with at most one commit in flight; `sync()` resolves when
+ * the commit carrying everything appended before it has committed.
+ *
+ * A commit that fails (the connection dropped, the server restarting) rejects the syncs waiting for
+ * it with FERRY_STORE_FAILED, so nothing in it is acknowledged; the batch stays pending, folded with
+ * what comes next, and goes out again on a new connection, so the database catches up with what
+ * the broker holds once it is back.
+ *
+ * There is no synchronous read from PostgreSQL, so the store offers no `reader`: every record's data
+ * stays in memory, as core keeps it (see docs/store-postgres.md for what that costs). `readMany`
+ * reads records back with one query, for tools.
+ */
+export class PostgresStore implements Store {
+  private readonly pool: pg.Pool;
+  private readonly onEvent: ((event: PostgresEvent) => void) | undefined;
+  private phase: 'new' | 'opening' | 'open' | 'closing' | 'closed' = 'new';
+  /** Data length of every live record, pending ones included: what `stats` and `update` go by. */
+  private readonly live = new Map<number, number>();
+  private liveBytes = 0;
+  private readonly transactions = new Map<number, OpenTransaction>();
+  private pending = new PendingBatch();
+  /** The batch being committed: its records are read from here until it has. */
+  private committing: PendingBatch | undefined;
+  private nextSeq = 1;
+  private maxId = 0;
+  private maxIdWritten = -1;
+  private appendSeq = 0;
+  private durableSeq = 0;
+  private batchesTaken = 0;
+  private waiters: SyncWaiter[] = [];
+  private flushing: Promise<void> | undefined;
+  private flushScheduled = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryDelay = RETRY_FIRST;
+  private failedBatches = 0;
+
+  constructor(options: PostgresOptions) {
+    const poolSize = options.poolSize ?? 4;
+    if (!(Number.isInteger(poolSize) && poolSize >= 1)) throw new RangeError(`postgres poolSize ${poolSize} must be a positive integer`);
+    this.onEvent = options.onEvent;
+    this.pool = new pg.Pool({
+      connectionString: options.url,
+      max: poolSize,
+      connectionTimeoutMillis: CONNECT_TIMEOUT,
+      // a server that vanishes without closing the connection (a partition, a power cut) is noticed
+      // by TCP keep-alive within about a minute, or at the latest by the statement's own time limit
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+      query_timeout: STATEMENT_TIMEOUT,
+      application_name: 'ferry',
+    });
+    // an idle connection that the server drops is an 'error' on the pool; without a listener it
+    // would end the process. The pool forgets the connection and the next batch opens another.
+    this.pool.on('error', () => undefined);
+  }
+
+  async open(): Promise<RecoveredState> {
+    if (this.phase !== 'new') throw new FerryError('FERRY_STORE_FAILED', 'a PostgresStore opens once; make a new one to open the database again');
+    this.phase = 'opening';
+    let client: PoolClient | undefined;
+    try {
+      client = await this.checkOut();
+      await prepareSchema(client);
+      const state = await this.recover(client);
+      this.checkIn(client);
+      this.phase = 'open';
+      return state;
+    } catch (err) {
+      if (client !== undefined) this.checkIn(client, err);
+      this.phase = 'closed';
+      await this.pool.end().catch(() => undefined);
+      if (isFerryError(err)) throw err;
+      throw new FerryError('FERRY_STORE_FAILED', `the PostgreSQL store could not be opened: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  add(id: number, type: number, data: Buffer, txId?: number): void {
+    this.check(id, type, txId);
+    if (txId === undefined) this.put(id, type, data, true);
+    else this.transaction(txId).operations.push({ op: 'add', record: { id, type, data } });
+  }
+
+  update(id: number, type: number, data: Buffer, txId?: number): void {
+    this.check(id, type, txId);
+    if (txId === undefined) this.put(id, type, data, false);
+    else this.transaction(txId).operations.push({ op: 'update', record: { id, type, data } });
+  }
+
+  delete(id: number, txId?: number): void {
+    this.check(id, 0, txId);
+    if (txId === undefined) this.remove(id);
+    else this.transaction(txId).operations.push({ op: 'delete', id });
+  }
+
+  prepare(txId: number, data: Buffer): void {
+    this.check(txId, 0, undefined);
+    const tx = this.transaction(txId);
+    this.pending.putPrepared(txId, data, encodeOperations(tx.operations), !tx.prepared);
+    tx.prepared = true;
+    this.appended();
+  }
+
+  commit(txId: number): void {
+    this.assertWritable();
+    const tx = this.transactions.get(txId);
+    // a transaction with nothing in it leaves nothing to write
+    if (tx === undefined) return;
+    this.transactions.delete(txId);
+    // every operation joins the same pending batch: the database applies them in one commit
+    for (const operation of tx.operations) {
+      if (operation.op === 'delete') this.remove(operation.id);
+      else this.put(operation.record.id, operation.record.type, operation.record.data, operation.op === 'add');
+    }
+    if (tx.prepared) this.pending.deletePrepared(txId);
+    this.appended();
+  }
+
+  rollback(txId: number): void {
+    this.assertWritable();
+    const tx = this.transactions.get(txId);
+    if (tx === undefined) return;
+    this.transactions.delete(txId);
+    if (!tx.prepared) return;
+    this.pending.deletePrepared(txId);
+    this.appended();
+  }
+
+  sync(): Promise<void> {
+    if (this.phase !== 'open' && this.phase !== 'closing') return Promise.reject(this.notOpen());
+    if (this.appendSeq === this.durableSeq) return Promise.resolve();
+    // syncs asked before the next batch is taken share one promise (thousands of receipts in one turn)
+    const last = this.waiters[this.waiters.length - 1];
+    if (last !== undefined && last.batch === this.batchesTaken) {
+      last.seq = this.appendSeq;
+      return last.promise;
+    }
+    let resolve!: () => void;
+    let reject!: (err: Error) => void;
+    const promise = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    this.waiters.push({ seq: this.appendSeq, batch: this.batchesTaken, promise, resolve, reject });
+    this.scheduleFlush();
+    return promise;
+  }
+
+  /**
+   * Reads live records' data, in the order asked, with one query for those already committed.
+   * Records still waiting for their commit come from memory.
+   */
+  async readMany(ids: readonly number[]): Promise<Buffer[]> {
+    const found = new Map<number, Buffer>();
+    const wanted: number[] = [];
+    for (const id of ids) {
+      const change = this.pending.records.get(id) ?? this.committing?.records.get(id);
+      if (change?.put === true) found.set(id, change.data);
+      else if (this.live.has(id)) wanted.push(id);
+    }
+    if (wanted.length > 0) {
+      const result = await this.pool.query<{ id: string; data: Buffer }>('SELECT id, data FROM ferry_records WHERE id = ANY($1::int8[])', [wanted]);
+      for (const row of result.rows) if (!found.has(Number(row.id))) found.set(Number(row.id), row.data);
+    }
+    return ids.map((id) => {
+      const data = found.get(id);
+      if (data === undefined) throw new FerryError('FERRY_STORE_FAILED', `record ${id} is not in the PostgreSQL store`);
+      return data;
+    });
+  }
+
+  /**
+   * Nothing to do: a delete removes its row, and PostgreSQL's autovacuum reclaims the space of
+   * dead rows in the background, so the database follows the backlog without Ferry's help.
+   */
+  async compact(): Promise<void> {}
+
+  stats(): StoreStats {
+    return { records: this.live.size, bytes: this.liveBytes };
+  }
+
+  async close(): Promise<void> {
+    if (this.phase === 'new' || this.phase === 'closed') {
+      if (this.phase === 'new') await this.pool.end().catch(() => undefined);
+      this.phase = 'closed';
+      return;
+    }
+    if (this.phase === 'closing' || this.phase === 'opening') throw new FerryError('FERRY_STORE_FAILED', `the PostgreSQL store is ${this.phase}`);
+    this.phase = 'closing';
+    let error: unknown;
+    // one last try for what is pending, without waiting out a retry delay
+    if (this.retryTimer !== undefined) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = undefined;
+    }
+    await this.flushing;
+    if (this.appendSeq !== this.durableSeq) {
+      const last = this.sync();
+      await this.flush();
+      await last.catch((err: unknown) => (error = err));
+    }
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.phase = 'closed';
+    for (const waiter of this.waiters.splice(0)) waiter.reject(this.notOpen());
+    await this.pool.end().catch((err: unknown) => (error ??= err));
+    if (error !== undefined) throw error;
+  }
+
+  private async recover(client: PoolClient): Promise<RecoveredState> {
+    const records: StoreRecord[] = [];
+    // one snapshot for everything read, and a cursor so that a large backlog does not arrive as one result
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    try {
+      await client.query('DECLARE ferry_recovery NO SCROLL CURSOR FOR SELECT id, seq, type, data FROM ferry_records ORDER BY seq');
+      for (;;) {
+        const batch = await client.query<[string, string, string, Buffer]>({ text: `FETCH ${RECOVERY_FETCH} FROM ferry_recovery`, rowMode: 'array' });
+        for (const [id, seq, type, data] of batch.rows) {
+          const record = { id: Number(id), type: Number(type), data };
+          records.push(record);
+          this.live.set(record.id, data.length);
+          this.liveBytes += data.length;
+          if (record.id > this.maxId) this.maxId = record.id;
+          this.nextSeq = Math.max(this.nextSeq, Number(seq) + 1);
+        }
+        if (batch.rows.length < RECOVERY_FETCH) break;
+      }
+      await client.query('CLOSE ferry_recovery');
+      const preparedRows = await client.query<[string, Buffer, Buffer]>({ text: 'SELECT tx_id, data, operations FROM ferry_prepared ORDER BY tx_id', rowMode: 'array' });
+      const meta = await client.query<[string]>({ text: "SELECT value FROM ferry_meta WHERE key = 'max_id'", rowMode: 'array' });
+      await client.query('COMMIT');
+      const prepared: PreparedTransaction[] = [];
+      for (const [id, data, encoded] of preparedRows.rows) {
+        const txId = Number(id);
+        const operations = decodeOperations(txId, encoded);
+        prepared.push({ txId, data, operations });
+        // kept, so that a commit or rollback after the restart finds it
+        this.transactions.set(txId, { operations: [...operations], prepared: true });
+        if (txId > this.maxId) this.maxId = txId;
+      }
+      this.maxIdWritten = Number(meta.rows[0]?.[0] ?? 0);
+      this.maxId = Math.max(this.maxId, this.maxIdWritten);
+      return { records, prepared, maxId: this.maxId };
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private put(id: number, type: number, data: Buffer, add: boolean): void {
+    const old = this.live.get(id);
+    // as in the other stores, an update of a record that is not live is ignored
+    if (old === undefined && !add) return;
+    this.live.set(id, data.length);
+    this.liveBytes += data.length - (old ?? 0);
+    this.pending.putRecord(id, type, data, this.nextSeq++, old === undefined);
+    this.appended();
+  }
+
+  private remove(id: number): void {
+    const old = this.live.get(id);
+    if (old === undefined) return;
+    this.live.delete(id);
+    this.liveBytes -= old;
+    this.pending.deleteRecord(id);
+    this.appended();
+  }
+
+  private transaction(txId: number): OpenTransaction {
+    let tx = this.transactions.get(txId);
+    if (tx === undefined) {
+      tx = { operations: [], prepared: false };
+      this.transactions.set(txId, tx);
+    }
+    return tx;
+  }
+
+  private appended(): void {
+    this.appendSeq++;
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushing !== undefined || this.flushScheduled || this.retryTimer !== undefined) return;
+    this.flushScheduled = true;
+    // setImmediate, not a microtask: every append of this turn of the event loop (all the sockets
+    // read in it) joins the same commit
+    setImmediate(() => {
+      this.flushScheduled = false;
+      void this.flush();
+    });
+  }
+
+  private flush(): Promise<void> {
+    this.flushing ??= this.commitPending().finally(() => {
+      this.flushing = undefined;
+      // appended while the last commit was finishing, with no one left to take it
+      if (this.appendSeq !== this.durableSeq && this.retryTimer === undefined && this.phase !== 'closed') this.scheduleFlush();
+    });
+    return this.flushing;
+  }
+
+  private async commitPending(): Promise<void> {
+    while (this.appendSeq !== this.durableSeq && this.retryTimer === undefined && this.phase !== 'closed') {
+      const batch = this.pending;
+      const seq = this.appendSeq;
+      const maxId = this.maxId;
+      this.pending = new PendingBatch();
+      this.batchesTaken++;
+      if (batch.empty && maxId <= this.maxIdWritten) {
+        this.durable(seq);
+        continue;
+      }
+      this.committing = batch;
+      let client: PoolClient | undefined;
+      try {
+        client = await this.checkOut();
+        await commitBatch(client, batch, maxId);
+        this.checkIn(client);
+      } catch (err) {
+        if (client !== undefined) this.checkIn(client, err);
+        this.committing = undefined;
+        this.failed(batch, seq, err);
+        return;
+      }
+      this.committing = undefined;
+      this.maxIdWritten = Math.max(this.maxIdWritten, maxId);
+      this.durable(seq);
+    }
+  }
+
+  /**
+   * A connection of the pool's, for a sequence of statements. The pool listens for a connection's
+   * errors only while it is idle; one that drops between two statements while it is checked out
+   * would otherwise be an unhandled 'error' and end the process. The next statement then fails.
+   */
+  private async checkOut(): Promise<PoolClient> {
+    const client = await this.pool.connect();
+    client.on('error', ignoreBetweenStatements);
+    return client;
+  }
+
+  /** Gives a connection back; one that failed (`err`) is closed rather than reused. */
+  private checkIn(client: PoolClient, err?: unknown): void {
+    client.off('error', ignoreBetweenStatements);
+    client.release(err === undefined ? undefined : err instanceof Error ? err : true);
+  }
+
+  private durable(seq: number): void {
+    this.durableSeq = seq;
+    if (this.failedBatches > 0) {
+      this.onEvent?.({ event: 'postgres.recovered', failedBatches: this.failedBatches });
+      this.failedBatches = 0;
+    }
+    this.retryDelay = RETRY_FIRST;
+    let n = 0;
+    while (n < this.waiters.length && this.waiters[n]!.seq <= seq) this.waiters[n++]!.resolve();
+    if (n > 0) this.waiters.splice(0, n);
+  }
+
+  private failed(batch: PendingBatch, seq: number, err: unknown): void {
+    const reason = err instanceof Error ? err.message : String(err);
+    // the commit may have reached the disk before the connection went: send it again with what came since
+    batch.unsure();
+    batch.absorb(this.pending);
+    this.pending = batch;
+    this.failedBatches++;
+    const failure = new FerryError('FERRY_STORE_FAILED', `PostgreSQL did not commit the store's last batch (${reason}); what it held is not acknowledged, and goes out again with the next batch`, { cause: err });
+    let n = 0;
+    while (n < this.waiters.length && this.waiters[n]!.seq <= seq) this.waiters[n++]!.reject(failure);
+    if (n > 0) this.waiters.splice(0, n);
+    const retryIn = this.retryDelay;
+    this.retryDelay = Math.min(RETRY_MAX, this.retryDelay * 2);
+    this.onEvent?.({ event: 'postgres.failed', error: reason, retryIn });
+    if (this.phase !== 'open') return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (this.appendSeq !== this.durableSeq) void this.flush();
+    }, retryIn);
+    this.retryTimer.unref();
+  }
+
+  private check(id: number, type: number, txId: number | undefined): void {
+    this.assertWritable();
+    if (!Number.isSafeInteger(id) || id < 0) throw new FerryError('FERRY_STORE_FAILED', `record and transaction ids are non-negative integers, not ${id}`);
+    if (txId !== undefined && (!Number.isSafeInteger(txId) || txId < 0)) throw new FerryError('FERRY_STORE_FAILED', `record and transaction ids are non-negative integers, not ${txId}`);
+    if (!Number.isInteger(type) || type < 0 || type > 0xffff_ffff) throw new FerryError('FERRY_STORE_FAILED', `record types are 32-bit unsigned integers, not ${type}`);
+    if (id > this.maxId) this.maxId = id;
+    if (txId !== undefined && txId > this.maxId) this.maxId = txId;
+  }
+
+  private assertWritable(): void {
+    if (this.phase !== 'open') throw this.notOpen();
+  }
+
+  private notOpen(): FerryError {
+    return new FerryError('FERRY_STORE_FAILED', `the PostgreSQL store is ${this.phase === 'new' ? 'not open yet' : 'closed'}`);
+  }
+}

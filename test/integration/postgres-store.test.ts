@@ -1,0 +1,196 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { startBroker, type TestBroker } from '../helpers/broker.js';
+import { startPostgres } from '../helpers/postgres.js';
+import { spawnBroker, type BrokerProcess } from '../helpers/process.js';
+import { RawStompClient, subscribeConfirmed, uniqueName, withReceipt } from '../helpers/raw-stomp.js';
+import { connectStomp, type StompTestClient } from '../helpers/stomp.js';
+
+const cluster = await startPostgres();
+const skip = typeof cluster === 'string' ? cluster : false;
+if (typeof cluster !== 'string') after(() => cluster.stop());
+
+const clients: StompTestClient[] = [];
+after(async () => {
+  await Promise.all(clients.map((c) => c.disconnect()));
+});
+
+async function client(port: number, clientId?: string): Promise<StompTestClient> {
+  const c = await connectStomp(port, clientId === undefined ? {} : { headers: { 'client-id': clientId } });
+  clients.push(c);
+  return c;
+}
+
+describe('a broker on the PostgreSQL store', { skip }, () => {
+  if (typeof cluster === 'string') return;
+
+  const brokerOn = (url: string): Promise<TestBroker> => startBroker({ 'store.type': 'postgres', 'store.postgres.url': url });
+
+  test('receipted persistent sends, a committed transaction and a durable subscription come back after a restart', async () => {
+    const url = await cluster.createDatabase();
+    const queue = `/queue/${uniqueName('pg')}`;
+    const topic = `/topic/${uniqueName('pg')}`;
+    const subscriberId = uniqueName('sub');
+
+    const first = await brokerOn(url);
+    try {
+      const subscriber = await client(first.stompPort, subscriberId);
+      await subscribeConfirmed(subscriber, topic, { 'activemq.subscriptionName': 'audit' });
+      await subscriber.disconnect();
+
+      const producer = await client(first.stompPort);
+      const sends: Promise<void>[] = [];
+      // many receipts in flight at once: they share commits
+      for (let i = 0; i < 200; i++) sends.push(producer.sendConfirmed(queue, `m${i}`, { persistent: 'true' }));
+      await Promise.all(sends);
+
+      const committed = producer.client.begin();
+      for (const body of ['t1', 't2']) producer.client.publish({ destination: queue, body, headers: { transaction: committed.id, persistent: 'true' } });
+      committed.commit();
+      const aborted = producer.client.begin();
+      producer.client.publish({ destination: queue, body: 'never', headers: { transaction: aborted.id, persistent: 'true' } });
+      aborted.abort();
+      // a receipt comes only after every earlier store sync of the connection: the commit's too
+
+      for (let i = 0; i < 5; i++) await producer.sendConfirmed(topic, `t${i}`, { persistent: 'true' });
+
+      // ten consumed and acknowledged before the restart stay consumed
+      const consumer = await client(first.stompPort);
+      const inbox = consumer.subscribe(queue, { ack: 'client-individual' });
+      const taken = await inbox.take(10);
+      for (const m of taken) await withReceipt(consumer, (receipt) => m.ack(receipt));
+      await consumer.disconnect();
+    } finally {
+      await first.stop();
+    }
+
+    const second = await brokerOn(url);
+    try {
+      const consumer = await client(second.stompPort);
+      const inbox = consumer.subscribe(queue);
+      const expected = [...Array.from({ length: 190 }, (_, i) => `m${i + 10}`), 't1', 't2'];
+      assert.deepEqual(
+        (await inbox.take(expected.length)).map((m) => m.body),
+        expected,
+      );
+      await inbox.expectNothing(200);
+
+      const subscriber = await client(second.stompPort, subscriberId);
+      const audit = subscriber.subscribe(topic, { 'activemq.subscriptionName': 'audit' });
+      assert.deepEqual(
+        (await audit.take(5)).map((m) => m.body),
+        ['t0', 't1', 't2', 't3', 't4'],
+      );
+    } finally {
+      await second.stop();
+    }
+  });
+
+  test('kill -9 of the broker mid-stream: every receipted message comes back, once and in order', async () => {
+    const url = await cluster.createDatabase();
+    const data = mkdtempSync(join(tmpdir(), 'ferry-pg-kill-'));
+    const config = join(data, 'ferry.yaml');
+    writeFileSync(config, `store:\n  type: postgres\n  postgres:\n    url: ${JSON.stringify(url)}\n`);
+    const start = (): Promise<BrokerProcess> => spawnBroker(['--data', data, '--config', config, '--stomp-port', '0', '--stomp-host', '127.0.0.1']);
+    const queue = '/queue/pg.kill';
+    try {
+      const first = await start();
+      const producer = await connectStomp(first.ports['stomp']!);
+      const confirmed = new Set<number>();
+      let killed: Promise<number | null> | undefined;
+      let outstanding = 0;
+      let wake: (() => void) | undefined;
+      producer.closed.then(() => wake?.());
+      // at most 64 sends without their receipt, until 1,000 receipts are in: then SIGKILL, sends still in flight
+      for (let n = 1; killed === undefined; n++) {
+        while (outstanding >= 64) await new Promise<void>((resolve) => (wake = resolve));
+        outstanding++;
+        producer.client.watchForReceipt(`s-${n}`, () => {
+          confirmed.add(n);
+          outstanding--;
+          if (confirmed.size >= 1000) killed ??= first.stop('SIGKILL');
+          wake?.();
+        });
+        producer.client.publish({ destination: queue, body: `m${n}`, headers: { persistent: 'true', seq: String(n), receipt: `s-${n}` } });
+        if (n % 16 === 0) await new Promise((resolve) => setImmediate(resolve));
+      }
+      await killed;
+      await producer.closed;
+      const receipted = new Set(confirmed);
+
+      const second = await start();
+      try {
+        const consumer = await connectStomp(second.ports['stomp']!);
+        const inbox = consumer.subscribe(queue);
+        const seqs: number[] = [];
+        const missing = new Set(receipted);
+        while (missing.size > 0) {
+          const seq = Number((await inbox.next(30_000)).headers['seq']);
+          seqs.push(seq);
+          missing.delete(seq);
+        }
+        assert.equal(new Set(seqs).size, seqs.length, 'none twice');
+        for (let i = 1; i < seqs.length; i++) assert.ok(seqs[i]! > seqs[i - 1]!, `in order: ${seqs[i - 1]} then ${seqs[i]}`);
+        await consumer.disconnect();
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      rmSync(data, { recursive: true, force: true });
+    }
+  });
+
+  test('while the database is away, a persistent send gets an ERROR and no RECEIPT; the broker carries on and stores again once it is back', async () => {
+    const url = await cluster.createDatabase();
+    const queue = `/queue/${uniqueName('pg-away')}`;
+    const broker = await brokerOn(url);
+    const raw: RawStompClient[] = [];
+    try {
+      const before = (await RawStompClient.connected(broker.stompPort)).raw;
+      raw.push(before);
+      await before.sendWithReceipt('SEND', { destination: queue, persistent: 'true' }, 'stored before');
+
+      await cluster.halt();
+      let error;
+      try {
+        await before.send('SEND', { destination: queue, persistent: 'true', receipt: 'while-away' }, 'not acknowledged');
+        error = await before.nextFrame(15_000);
+      } finally {
+        await cluster.resume();
+      }
+      assert.equal(error.command, 'ERROR');
+      assert.equal(error.headers.get('code'), 'FERRY_STORE_FAILED');
+
+      // the broker is still up: a new client stores and is acknowledged
+      const after = (await RawStompClient.connected(broker.stompPort)).raw;
+      raw.push(after);
+      // the first commit after the database is back may wait out the store's retry delay (at most 2 s)
+      await after.send('SEND', { destination: queue, persistent: 'true', receipt: 'after' }, 'stored after');
+      const receipt = await after.nextFrame(15_000);
+      assert.equal(receipt.command, 'RECEIPT');
+      assert.equal(receipt.headers.get('receipt-id'), 'after');
+    } finally {
+      for (const r of raw) r.destroy();
+      await broker.stop();
+    }
+
+    const again = await brokerOn(url);
+    try {
+      const consumer = await client(again.stompPort);
+      const inbox = consumer.subscribe(queue);
+      // the unacknowledged send was kept with the failed batch and went out with the next: at least
+      // once, as a producer that resends after the ERROR expects
+      assert.deepEqual(
+        (await inbox.take(3)).map((m) => m.body),
+        ['stored before', 'not acknowledged', 'stored after'],
+      );
+    } finally {
+      await again.stop();
+    }
+  });
+});
+
+if (typeof cluster === 'string') test('a broker on the PostgreSQL store', { skip }, () => undefined);

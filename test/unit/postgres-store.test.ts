@@ -1,0 +1,196 @@
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import pg from 'pg';
+import { loadConfig } from '../../src/config/index.js';
+import { isFerryError } from '../../src/errors.js';
+import { PostgresStore, type PostgresEvent, type Store } from '../../src/store/index.js';
+import { startPostgres } from '../helpers/postgres.js';
+import { storeConformance } from './store-conformance.js';
+
+const cluster = await startPostgres();
+const skip = typeof cluster === 'string' ? cluster : false;
+if (typeof cluster !== 'string') after(() => cluster.stop());
+
+if (typeof cluster !== 'string') {
+  storeConformance('PostgresStore', async () => {
+    const url = await cluster.createDatabase();
+    const open = (): PostgresStore => new PostgresStore({ url, poolSize: 2 });
+    let current: Store = open();
+    return {
+      store: current,
+      reopen: async () => {
+        await current.close();
+        current = open();
+        return current;
+      },
+      cleanup: () => current.close(),
+    };
+  });
+}
+
+/** Every row change of ferry_records, with the database transaction that made it, from a trigger. */
+async function audited(url: string): Promise<{ changes(): Promise<{ op: string; id: number; tx: string }[]>; end(): Promise<void> }> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  await client.query(`
+    CREATE TABLE audit (n serial, op text, id int8, tx int8);
+    CREATE FUNCTION audit_row() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      INSERT INTO audit (op, id, tx) VALUES (TG_OP, CASE WHEN TG_OP = 'DELETE' THEN OLD.id ELSE NEW.id END, txid_current());
+      RETURN NULL;
+    END $$;
+    CREATE TRIGGER audit_records AFTER INSERT OR UPDATE OR DELETE ON ferry_records FOR EACH ROW EXECUTE FUNCTION audit_row();`);
+  return {
+    async changes() {
+      const result = await client.query<{ op: string; id: string; tx: string }>('SELECT op, id, tx FROM audit ORDER BY n');
+      return result.rows.map((r) => ({ op: r.op, id: Number(r.id), tx: r.tx }));
+    },
+    end: () => client.end(),
+  };
+}
+
+describe('PostgresStore batches', { skip }, () => {
+  if (typeof cluster === 'string') return;
+
+  test('the appends of one turn go to the database in one transaction; a record added and deleted in it never does', async () => {
+    const url = await cluster.createDatabase();
+    const store = new PostgresStore({ url });
+    await store.open();
+    const audit = await audited(url);
+    try {
+      store.add(1, 4, Buffer.from('one'));
+      store.add(2, 4, Buffer.from('two'));
+      store.update(2, 4, Buffer.from('two, again'));
+      store.add(3, 4, Buffer.from('three'));
+      store.delete(3);
+      for (let id = 10; id < 110; id++) store.add(id, 4, Buffer.from(`r${id}`));
+      await store.sync();
+      const first = await audit.changes();
+      assert.equal(first.length, 102, 'one row change per record left: 2 folded into one, 3 never written');
+      assert.ok(first.every((c) => c.op === 'INSERT'));
+      assert.deepEqual(new Set(first.map((c) => c.id)).has(3), false);
+      assert.equal(new Set(first.map((c) => c.tx)).size, 1, 'one database transaction');
+
+      store.delete(1);
+      store.update(2, 4, Buffer.from('two, third time'));
+      await store.sync();
+      const second = (await audit.changes()).slice(first.length);
+      assert.deepEqual(
+        second.map((c) => [c.op, c.id]).sort(),
+        [
+          ['DELETE', 1],
+          ['UPDATE', 2],
+        ],
+      );
+      assert.equal(new Set(second.map((c) => c.tx)).size, 1);
+      assert.notEqual(second[0]!.tx, first[0]!.tx);
+      assert.deepEqual(await store.readMany([2, 10]), [Buffer.from('two, third time'), Buffer.from('r10')]);
+    } finally {
+      await audit.end();
+      await store.close();
+    }
+  });
+
+  test('a batch larger than one statement takes is still one transaction', async () => {
+    const url = await cluster.createDatabase();
+    const store = new PostgresStore({ url });
+    await store.open();
+    const audit = await audited(url);
+    try {
+      const mib = Buffer.alloc(1024 * 1024, 7);
+      for (let id = 1; id <= 40; id++) store.add(id, 3, Buffer.concat([Buffer.from([id]), mib]));
+      await store.sync();
+      const changes = await audit.changes();
+      assert.equal(changes.length, 40);
+      assert.equal(new Set(changes.map((c) => c.tx)).size, 1);
+      const again = new PostgresStore({ url });
+      await store.close();
+      const state = await again.open();
+      assert.deepEqual(
+        state.records.map((r) => [r.id, r.data.length, r.data[0]]),
+        Array.from({ length: 40 }, (_, i) => [i + 1, mib.length + 1, i + 1]),
+      );
+      await again.close();
+    } finally {
+      await audit.end();
+      await store.close().catch(() => undefined);
+    }
+  });
+
+  test('connections the server ends are replaced: the next batch goes out on a new one', async () => {
+    const database = 'ferry_terminated';
+    const url = await cluster.createDatabase(database);
+    const store = new PostgresStore({ url, poolSize: 2 });
+    await store.open();
+    store.add(1, 4, Buffer.from('one'));
+    await store.sync();
+    assert.ok((await cluster.terminate(database)) >= 1);
+    store.add(2, 4, Buffer.from('two'));
+    // the commit may find the ended connection before the pool has noticed: then it fails, and the
+    // batch goes out again with the next
+    const outcome = await store.sync().then(
+      () => 'committed',
+      (err: unknown) => (isFerryError(err, 'FERRY_STORE_FAILED') ? 'failed' : err),
+    );
+    assert.ok(outcome === 'committed' || outcome === 'failed', String(outcome));
+    store.add(3, 4, Buffer.from('three'));
+    await store.sync();
+    await store.close();
+    const again = new PostgresStore({ url });
+    const state = await again.open();
+    assert.deepEqual(
+      state.records.map((r) => r.data.toString()),
+      ['one', 'two', 'three'],
+    );
+    await again.close();
+  });
+
+  test('a database that goes away fails the waiting syncs with FERRY_STORE_FAILED; once it is back, the held batch goes out with the next', async () => {
+    const url = await cluster.createDatabase();
+    const events: PostgresEvent[] = [];
+    const store = new PostgresStore({ url, onEvent: (event) => events.push(event) });
+    await store.open();
+    store.add(1, 4, Buffer.from('before'));
+    store.add(2, 4, Buffer.from('deleted while down'));
+    await store.sync();
+
+    await cluster.halt();
+    try {
+      store.add(3, 4, Buffer.from('while down'));
+      store.delete(2);
+      await assert.rejects(store.sync(), (err: unknown) => isFerryError(err, 'FERRY_STORE_FAILED'));
+      assert.equal(events[0]?.event, 'postgres.failed');
+      // appends go on while the database is away; the store keeps them with the failed batch
+      store.add(4, 4, Buffer.from('added meanwhile'));
+      store.update(3, 4, Buffer.from('while down, updated'));
+    } finally {
+      await cluster.resume();
+    }
+    store.add(5, 4, Buffer.from('after'));
+    await store.sync();
+    assert.equal(events[events.length - 1]?.event, 'postgres.recovered');
+    await store.close();
+
+    const again = new PostgresStore({ url });
+    const state = await again.open();
+    assert.deepEqual(
+      state.records.map((r) => [r.id, r.data.toString()]),
+      [
+        [1, 'before'],
+        [3, 'while down, updated'],
+        [4, 'added meanwhile'],
+        [5, 'after'],
+      ],
+    );
+    await again.close();
+  });
+});
+
+test('ha.role auto with the PostgreSQL store stops the start: the folder lease does not fence the database', () => {
+  assert.throws(
+    () => loadConfig(undefined, new Map<string, string>([['store.type', 'postgres'], ['ha.role', 'auto']])),
+    (err: unknown) => isFerryError(err, 'FERRY_CONFIG_INVALID') && /ha\.role/.test((err as Error).message),
+  );
+});
+
+if (typeof cluster === 'string') test('PostgresStore', { skip }, () => undefined);
