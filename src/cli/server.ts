@@ -7,7 +7,7 @@ import { protocolModules } from '../protocols/registry.js';
 import { join } from 'node:path';
 import { getHeapStatistics } from 'node:v8';
 import { DataFolderLock, JournalStore, MemoryStore, PostgresStore, nodeFileSystem, type Store } from '../store/index.js';
-import { BackupStatusServer, HaLease, fencedFileSystem } from '../ha/index.js';
+import { BackupStatusServer, HaLease, LeaseFile, PostgresLease, fencedFileSystem } from '../ha/index.js';
 import { ManagementServer } from '../management/index.js';
 import { BrokerNetwork } from '../network/index.js';
 import { TcpListener, TlsCertificates, WebSocketListener, detectingAdapter, type ProtocolAdapter } from '../transport/index.js';
@@ -61,6 +61,7 @@ function makeStore(config: FerryConfig, logger: Logger, lease: HaLease | undefin
     return new PostgresStore({
       url: config.store.postgres.url,
       poolSize: config.store.postgres.poolSize,
+      ...(lease === undefined ? {} : { guard: () => lease.guard() }),
       onEvent: (event) => logger.warn(event, event.event === 'postgres.failed' ? 'PostgreSQL did not commit a batch; it is sent again with the next' : 'PostgreSQL commits again'),
     });
   }
@@ -125,8 +126,15 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
     throw err;
   }
   mkdirSync(config.data, { recursive: true });
-  // with a shared folder the lease is the lock: the folder's other broker may be alive on another host
-  const lease = config.ha.role === 'auto' ? new HaLease({ folder: config.data, leaseDuration: config.ha.leaseDuration, logger }) : undefined;
+  // with a shared folder (or database) the lease is the lock: the other broker may be alive on another host
+  const lease =
+    config.ha.role === 'auto'
+      ? new HaLease({
+          store: config.store.type === 'postgres' ? new PostgresLease(config.store.postgres.url, config.ha.leaseDuration / 3) : new LeaseFile(config.data),
+          leaseDuration: config.ha.leaseDuration,
+          logger,
+        })
+      : undefined;
   let lock: { release(): void };
   try {
     if (lease === undefined) lock = DataFolderLock.acquire(config.data);

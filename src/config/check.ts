@@ -64,16 +64,7 @@ function tlsProblem(config: FerryConfig): ConfigProblem | undefined {
   return undefined;
 }
 
-/**
- * The shared folder's lease fences only the journal's writes: a primary paused past its lease on the
- * PostgreSQL store would write to the database after its backup took over.
- */
-function haStoreProblem(config: FerryConfig): ConfigProblem | undefined {
-  if (config.ha.role !== 'auto' || config.store.type !== 'postgres') return undefined;
-  return { key: 'ha.role', other: 'store.type', problem: 'ha.role auto works with the journal only for now: the lease that fences a broker on store.type postgres is not there yet' };
-}
-
 /** The first mistake across keys, if any. */
 export function checkConfig(config: FerryConfig): ConfigProblem | undefined {
-  return listenerClash(config) ?? tlsProblem(config) ?? compositeProblem(config) ?? haStoreProblem(config);
+  return listenerClash(config) ?? tlsProblem(config) ?? compositeProblem(config);
 }

@@ -57,12 +57,31 @@ function isLeaseRecord(value: unknown): value is LeaseRecord {
 }
 
 /**
+ * Where the lease lives: a shared folder (`LeaseFile`) or a database (`PostgresLease`). `claim`
+ * must succeed for exactly one of several brokers claiming one generation.
+ */
+export interface LeaseStore {
+  /** Where the lease is, for logs and errors: a folder, a database. */
+  readonly where: string;
+  read(): Promise<LeaseRecord | undefined>;
+  write(record: LeaseRecord): Promise<void>;
+  claim(generation: number, holder: string): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/**
  * Reads and writes the lease on the shared folder, every write synced: a new version goes to a
  * file of its own, is fsynced, renamed over the lease (atomic on a local file system and on NFS),
  * and the folder is fsynced, so a reader sees the old record or the new one, never half of one.
  */
-export class LeaseFile {
+export class LeaseFile implements LeaseStore {
   constructor(private readonly folder: string) {}
+
+  get where(): string {
+    return this.folder;
+  }
+
+  async close(): Promise<void> {}
 
   get path(): string {
     return join(this.folder, LEASE_FILE);

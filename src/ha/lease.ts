@@ -2,11 +2,11 @@ import { hostname } from 'node:os';
 import { FerryError } from '../errors.js';
 import type { Logger } from '../core/index.js';
 import { processAlive } from '../store/index.js';
-import { LeaseFile, newHolderId, processSpace, type LeaseRecord } from './lease-file.js';
+import { newHolderId, processSpace, type LeaseRecord, type LeaseStore } from './lease-file.js';
 
 export interface HaLeaseOptions {
-  /** The shared data folder. */
-  readonly folder: string;
+  /** Where the lease is kept: the shared data folder, or the shared database. */
+  readonly store: LeaseStore;
   /** How long a lease lasts without renewal (ms); renewed every third of it. */
   readonly leaseDuration: number;
   readonly logger: Logger;
@@ -41,15 +41,15 @@ function abortable(ms: number, signal: AbortSignal | undefined): Promise<void> {
 }
 
 /**
- * Primary and backup on one shared data folder. `acquire` waits as a backup until the lease is free
+ * Primary and backup on one shared data folder or database. `acquire` waits as a backup until the lease is free
  * (never held, released by a clean stop, held by a dead process of this machine's boot and pid
  * namespace, or not renewed for a whole lease duration) and takes it; `startRenewing` keeps it; `guard` is called before every write
- * to the folder and refuses once this broker can no longer be sure it holds the lease (it was paused,
- * or cut off from the folder), so two brokers never append to one journal.
+ * to the store and refuses once this broker can no longer be sure it holds the lease (it was paused,
+ * or cut off from the folder or database), so two brokers never write to one store.
  */
 export class HaLease {
   readonly holder: string;
-  private readonly file: LeaseFile;
+  private readonly file: LeaseStore;
   private readonly clock: () => number;
   private roleNow: HaRole = 'backup';
   private generation = 0;
@@ -62,7 +62,7 @@ export class HaLease {
 
   constructor(private readonly options: HaLeaseOptions) {
     this.holder = options.holder ?? newHolderId();
-    this.file = new LeaseFile(options.folder);
+    this.file = options.store;
     this.clock = options.clock ?? (() => performance.now());
   }
 
@@ -92,7 +92,7 @@ export class HaLease {
       const record = await this.file.read();
       const now = this.clock();
       let free: string | undefined;
-      if (record === undefined) free = 'no broker has held the folder';
+      if (record === undefined) free = 'no broker has held the lease';
       else if (record.released) free = `${record.holder} released it`;
       else if (record.processSpace === this.space && !this.space.includes('unknown') && record.pid !== process.pid && !processAlive(record.pid)) {
         free = `its holder ${record.holder} is no longer running`;
@@ -113,7 +113,7 @@ export class HaLease {
         seen = undefined;
       } else if (!announced && record !== undefined) {
         announced = true;
-        this.options.logger.info({ event: 'ha.backup', holder: record.holder, generation: record.generation }, `backup: the lease on ${this.options.folder} is held by ${record.holder}; waiting`);
+        this.options.logger.info({ event: 'ha.backup', holder: record.holder, generation: record.generation }, `backup: the lease on ${this.file.where} is held by ${record.holder}; waiting`);
         onWaiting?.(record);
       }
       await abortable(this.pollInterval, signal);
@@ -138,10 +138,10 @@ export class HaLease {
 
   /** Throws FERRY_HA_FENCED unless this broker surely still holds the lease. */
   guard(): void {
-    if (this.roleNow !== 'primary') throw new FerryError('FERRY_HA_FENCED', `this broker does not hold the lease on ${this.options.folder} (${this.lostReason ?? this.roleNow}); it writes nothing there`);
+    if (this.roleNow !== 'primary') throw new FerryError('FERRY_HA_FENCED', `this broker does not hold the lease on ${this.file.where} (${this.lostReason ?? this.roleNow}); it writes nothing there`);
     if (this.clock() >= this.renewStartedAt + this.options.leaseDuration * SAFE_SHARE) {
       this.fence(`the lease was last renewed ${Math.round(this.clock() - this.renewStartedAt)} ms ago, too long to be sure no backup has taken it`);
-      throw new FerryError('FERRY_HA_FENCED', `this broker lost the lease on ${this.options.folder}: ${this.lostReason!}`);
+      throw new FerryError('FERRY_HA_FENCED', `this broker lost the lease on ${this.file.where}: ${this.lostReason!}`);
     }
   }
 
@@ -186,6 +186,7 @@ export class HaLease {
     clearTimeout(this.renewTimer);
     if (this.roleNow !== 'primary') {
       this.roleNow = this.roleNow === 'fenced' ? 'fenced' : 'stopped';
+      await this.file.close().catch(() => undefined);
       return;
     }
     try {
@@ -196,5 +197,6 @@ export class HaLease {
       this.options.logger.warn({ event: 'ha.release-failed', err }, 'could not release the lease; a backup takes over when it expires');
     }
     this.roleNow = 'stopped';
+    await this.file.close().catch(() => undefined);
   }
 }

@@ -31,7 +31,7 @@ const fenced = (err: unknown): boolean => isFerryError(err, 'FERRY_HA_FENCED');
 test('a broker that has not renewed for most of its lease refuses to write, and its journal gets nothing more', async () => {
   const dir = folder();
   const clock = manualClock();
-  const lease = new HaLease({ folder: dir, leaseDuration: LEASE, logger: silentLogger, clock: clock.now });
+  const lease = new HaLease({ store: new LeaseFile(dir), leaseDuration: LEASE, logger: silentLogger, clock: clock.now });
   await lease.acquire();
   assert.equal(lease.role, 'primary');
   const journal = new JournalStore({ dir: join(dir, 'journal'), fileSystem: fencedFileSystem(nodeFileSystem, () => lease.guard()) });
@@ -57,11 +57,11 @@ test('a broker that has not renewed for most of its lease refuses to write, and 
 
 test('a backup takes a lease left unrenewed for a whole duration by its clock; the old holder learns it at its next renewal', async () => {
   const dir = folder();
-  const first = new HaLease({ folder: dir, leaseDuration: LEASE, logger: silentLogger, holder: 'first' });
+  const first = new HaLease({ store: new LeaseFile(dir), leaseDuration: LEASE, logger: silentLogger, holder: 'first' });
   await first.acquire();
   const clock = manualClock();
   let waitingFor: string | undefined;
-  const second = new HaLease({ folder: dir, leaseDuration: LEASE, logger: silentLogger, clock: clock.now, holder: 'second' });
+  const second = new HaLease({ store: new LeaseFile(dir), leaseDuration: LEASE, logger: silentLogger, clock: clock.now, holder: 'second' });
   const taking = second.acquire(undefined, (holder) => (waitingFor = holder.holder));
   // the backup has read the lease at least once before its clock moves: it counts from what it saw
   while (waitingFor === undefined) await new Promise((resolve) => setTimeout(resolve, 10));
@@ -83,7 +83,7 @@ test('a backup takes a lease left unrenewed for a whole duration by its clock; t
 
 test('a renewing holder keeps its lease: the backup never sees it still', async () => {
   const dir = folder();
-  const holder = new HaLease({ folder: dir, leaseDuration: LEASE, logger: silentLogger, holder: 'holder' });
+  const holder = new HaLease({ store: new LeaseFile(dir), leaseDuration: LEASE, logger: silentLogger, holder: 'holder' });
   await holder.acquire();
   holder.startRenewing(() => assert.fail('the lease was lost'));
   const file = new LeaseFile(dir);
@@ -94,7 +94,7 @@ test('a renewing holder keeps its lease: the backup never sees it still', async 
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   const controller = new AbortController();
-  const backup = new HaLease({ folder: dir, leaseDuration: LEASE, logger: silentLogger, holder: 'backup' });
+  const backup = new HaLease({ store: new LeaseFile(dir), leaseDuration: LEASE, logger: silentLogger, holder: 'backup' });
   const waiting = backup.acquire(controller.signal);
   // waiting through several renewals is a real-time wait by nature; the check is that it never took over
   await new Promise((resolve) => setTimeout(resolve, LEASE * 3));

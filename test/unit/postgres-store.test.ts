@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import pg from 'pg';
-import { loadConfig } from '../../src/config/index.js';
 import { isFerryError } from '../../src/errors.js';
 import { PostgresStore, type PostgresEvent, type Store } from '../../src/store/index.js';
 import { startPostgres } from '../helpers/postgres.js';
@@ -184,13 +183,6 @@ describe('PostgresStore batches', { skip }, () => {
     );
     await again.close();
   });
-});
-
-test('ha.role auto with the PostgreSQL store stops the start: the folder lease does not fence the database', () => {
-  assert.throws(
-    () => loadConfig(undefined, new Map<string, string>([['store.type', 'postgres'], ['ha.role', 'auto']])),
-    (err: unknown) => isFerryError(err, 'FERRY_CONFIG_INVALID') && /ha\.role/.test((err as Error).message),
-  );
 });
 
 if (typeof cluster === 'string') test('PostgresStore', { skip }, () => undefined);

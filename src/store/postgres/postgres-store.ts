@@ -10,6 +10,12 @@ export interface PostgresOptions {
   readonly url: string;
   /** Connections kept open; commits use one at a time, reads and recovery the others. Default 4. */
   readonly poolSize?: number | undefined;
+  /**
+   * Called before each commit; a throw fails the commit as a lost connection would (its syncs are
+   * rejected, the batch is tried again later). High availability passes its lease check here, so a
+   * broker that lost the lease commits nothing more.
+   */
+  readonly guard?: (() => void) | undefined;
   /** Receives the store's events: postgres.failed (a commit did not go through), postgres.recovered (one did again). */
   readonly onEvent?: ((event: PostgresEvent) => void) | undefined;
 }
@@ -62,6 +68,7 @@ const RETRY_MAX = 2000;
 export class PostgresStore implements Store {
   private readonly pool: pg.Pool;
   private readonly onEvent: ((event: PostgresEvent) => void) | undefined;
+  private readonly guard: (() => void) | undefined;
   private phase: 'new' | 'opening' | 'open' | 'closing' | 'closed' = 'new';
   /** Data length of every live record, pending ones included: what `stats` and `update` go by. */
   private readonly live = new Map<number, number>();
@@ -87,6 +94,7 @@ export class PostgresStore implements Store {
     const poolSize = options.poolSize ?? 4;
     if (!(Number.isInteger(poolSize) && poolSize >= 1)) throw new RangeError(`postgres poolSize ${poolSize} must be a positive integer`);
     this.onEvent = options.onEvent;
+    this.guard = options.guard;
     this.pool = new pg.Pool({
       connectionString: options.url,
       max: poolSize,
@@ -362,6 +370,7 @@ export class PostgresStore implements Store {
       this.committing = batch;
       let client: PoolClient | undefined;
       try {
+        this.guard?.();
         client = await this.checkOut();
         await commitBatch(client, batch, maxId);
         this.checkIn(client);

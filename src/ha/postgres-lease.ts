@@ -1,0 +1,72 @@
+import pg from 'pg';
+import type { LeaseRecord, LeaseStore } from './lease-file.js';
+
+/**
+ * The lease in the shared PostgreSQL database, as ActiveMQ's lease database locker keeps it in a
+ * table: one row (`ferry_lease`) holding the lease record, and a claims table whose primary key
+ * lets exactly one of the brokers racing to take over claim a generation. Every write is its own
+ * committed transaction, so a backup reads what the primary last committed.
+ */
+export class PostgresLease implements LeaseStore {
+  private readonly pool: pg.Pool;
+  private prepared: Promise<void> | undefined;
+
+  constructor(
+    private readonly url: string,
+    /** A statement without an answer within this fails: a renewal must not wait longer than a lease. */
+    statementTimeout: number,
+  ) {
+    this.pool = new pg.Pool({ connectionString: url, max: 1, connectionTimeoutMillis: statementTimeout, query_timeout: statementTimeout, keepAlive: true, application_name: 'ferry-lease' });
+    // an idle connection the server drops is forgotten; the next statement opens another
+    this.pool.on('error', () => undefined);
+  }
+
+  get where(): string {
+    // the connection string may carry a password: name the database only
+    try {
+      const parsed = new URL(this.url);
+      return `PostgreSQL database ${parsed.pathname.slice(1) || parsed.searchParams.get('dbname') || '(default)'}`;
+    } catch {
+      return 'the PostgreSQL database';
+    }
+  }
+
+  private prepare(): Promise<void> {
+    this.prepared ??= this.pool
+      .query(
+        `CREATE TABLE IF NOT EXISTS ferry_lease (name text PRIMARY KEY, record jsonb NOT NULL);
+         CREATE TABLE IF NOT EXISTS ferry_lease_claims (generation bigint PRIMARY KEY, holder text NOT NULL, claimed_at timestamptz NOT NULL DEFAULT now())`,
+      )
+      .then(
+        () => undefined,
+        (err: unknown) => {
+          this.prepared = undefined;
+          throw err;
+        },
+      );
+    return this.prepared;
+  }
+
+  async read(): Promise<LeaseRecord | undefined> {
+    await this.prepare();
+    const result = await this.pool.query<{ record: LeaseRecord }>(`SELECT record FROM ferry_lease WHERE name = 'primary'`);
+    return result.rows[0]?.record;
+  }
+
+  async write(record: LeaseRecord): Promise<void> {
+    await this.prepare();
+    await this.pool.query(`INSERT INTO ferry_lease (name, record) VALUES ('primary', $1) ON CONFLICT (name) DO UPDATE SET record = EXCLUDED.record`, [JSON.stringify(record)]);
+  }
+
+  async claim(generation: number, holder: string): Promise<boolean> {
+    await this.prepare();
+    const result = await this.pool.query(`INSERT INTO ferry_lease_claims (generation, holder) VALUES ($1, $2) ON CONFLICT (generation) DO NOTHING`, [generation, holder]);
+    if (result.rowCount !== 1) return false;
+    await this.pool.query(`DELETE FROM ferry_lease_claims WHERE generation < $1`, [generation - 2]);
+    return true;
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}

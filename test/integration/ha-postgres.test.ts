@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import type { IMessage } from '@stomp/stompjs';
+import { startPostgres } from '../helpers/postgres.js';
+import { spawnBroker, type BrokerProcess } from '../helpers/process.js';
+import { connectStomp } from '../helpers/stomp.js';
+
+/**
+ * Primary and backup on one PostgreSQL database, as two broker processes with folders of their own:
+ * the lease is a row in the database, the backup takes over when the primary dies, and a primary
+ * paused past its lease commits nothing when it wakes.
+ */
+
+const cluster = await startPostgres();
+const skip = typeof cluster === 'string' ? cluster : false;
+if (typeof cluster !== 'string') after(() => cluster.stop());
+const folders: string[] = [];
+const processes: BrokerProcess[] = [];
+after(async () => {
+  for (const p of processes) if (p.child.exitCode === null && p.child.signalCode === null) await p.stop('SIGKILL');
+  for (const f of folders) rmSync(f, { recursive: true, force: true });
+});
+
+async function member(url: string, readyEvent: string): Promise<BrokerProcess> {
+  const data = mkdtempSync(join(tmpdir(), 'ferry-ha-pg-'));
+  folders.push(data);
+  const config = join(data, 'ferry.yaml');
+  writeFileSync(config, `ha:\n  role: auto\n  leaseDuration: 1000\nstore:\n  type: postgres\n  postgres:\n    url: ${JSON.stringify(url)}\n`);
+  const broker = await spawnBroker(['--data', data, '--config', config, '--stomp-port', '0', '--stomp-host', '127.0.0.1'], {}, readyEvent);
+  processes.push(broker);
+  return broker;
+}
+
+async function receiveAll(port: number, queue: string, count: number): Promise<IMessage[]> {
+  const client = await connectStomp(port);
+  const inbox = client.subscribe(queue, { ack: 'auto' });
+  const got: IMessage[] = [];
+  while (got.length < count) got.push(await inbox.next(30_000));
+  await client.disconnect();
+  return got;
+}
+
+describe('primary and backup on one PostgreSQL database', { skip }, () => {
+  if (typeof cluster === 'string') return;
+
+  test('the backup waits on the lease row and takes over after a kill -9 with every receipted message', async () => {
+    const url = await cluster.createDatabase();
+    const primary = await member(url, 'broker.started');
+    const backup = await member(url, 'ha.backup');
+    assert.equal((await backup.logged('ha.backup'))['holder'], (await primary.logged('ha.primary'))['holder']);
+    const producer = await connectStomp(primary.ports['stomp']!);
+    for (let n = 1; n <= 50; n++) await producer.sendConfirmed('/queue/ha.pg', `m${n}`, { persistent: 'true' });
+    await primary.stop('SIGKILL');
+    await backup.logged('broker.started');
+    const got = await receiveAll(backup.ports['stomp']!, '/queue/ha.pg', 50);
+    assert.deepEqual(got.map((m) => m.body), Array.from({ length: 50 }, (_, i) => `m${i + 1}`));
+    assert.equal(await backup.stop(), 0);
+  });
+
+  test('a primary paused past its lease commits nothing after it wakes and exits; the backup has the database', async () => {
+    const url = await cluster.createDatabase();
+    const primary = await member(url, 'broker.started');
+    const backup = await member(url, 'ha.backup');
+    const stale = await connectStomp(primary.ports['stomp']!);
+    primary.child.kill('SIGSTOP');
+    await backup.logged('broker.started');
+    let staleReceipt = false;
+    stale.client.watchForReceipt('stale-1', () => (staleReceipt = true));
+    stale.client.publish({ destination: '/queue/ha.pg-paused', body: 'stale', headers: { persistent: 'true', receipt: 'stale-1' } });
+    const producer = await connectStomp(backup.ports['stomp']!);
+    await producer.sendConfirmed('/queue/ha.pg-paused', 'fresh', { persistent: 'true' });
+    primary.child.kill('SIGCONT');
+    assert.equal(await primary.exited, 3);
+    assert.equal(staleReceipt, false);
+    await producer.disconnect();
+    const got = await receiveAll(backup.ports['stomp']!, '/queue/ha.pg-paused', 1);
+    assert.deepEqual(got.map((m) => m.body), ['fresh']);
+    // nothing more: the paused broker's message never reached the database
+    const again = await connectStomp(backup.ports['stomp']!);
+    await assert.rejects(again.subscribe('/queue/ha.pg-paused').next(1000));
+    await again.disconnect();
+    await backup.stop();
+  });
+});
