@@ -28,7 +28,7 @@ async function member(url: string, readyEvent: string): Promise<BrokerProcess> {
   const data = mkdtempSync(join(tmpdir(), 'ferry-ha-pg-'));
   folders.push(data);
   const config = join(data, 'ferry.yaml');
-  writeFileSync(config, `ha:\n  role: auto\n  leaseDuration: 1000\nstore:\n  type: postgres\n  postgres:\n    url: ${JSON.stringify(url)}\n`);
+  writeFileSync(config, `ha:\n  role: auto\n  leaseDuration: 2000\nstore:\n  type: postgres\n  postgres:\n    url: ${JSON.stringify(url)}\n`);
   const broker = await spawnBroker(['--data', data, '--config', config, '--stomp-port', '0', '--stomp-host', '127.0.0.1'], {}, readyEvent);
   processes.push(broker);
   return broker;

@@ -16,7 +16,7 @@ import { connectStomp, type StompTestClient } from '../helpers/stomp.js';
  * was paused past its lease writes nothing more when it wakes up.
  */
 
-const LEASE_MS = 1000;
+const LEASE_MS = 2000;
 const folders: string[] = [];
 const processes: BrokerProcess[] = [];
 
