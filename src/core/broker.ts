@@ -16,6 +16,7 @@ import {
   type SubscribeOptions,
   type TransportFacts,
 } from './access.js';
+import { BrokerAdmin } from './admin.js';
 import { hasWildcard, validateDestinationName } from './address.js';
 import { BodyCache } from './body-cache.js';
 import { QueueBrowser } from './browser.js';
@@ -24,7 +25,7 @@ import { Consumer } from './consumer.js';
 import { Destinations, destinationKey, isClientComposite, splitComposite, type CompositeDestination, type VirtualTopicOptions } from './destinations.js';
 import { ConsumerEvents, type ConsumerWatcher } from './consumer-events.js';
 import { DUPLICATE_ID_PROPERTY, DuplicateDetector } from './duplicates.js';
-import { describeClients, describeStore, waitingMessageIds, type StoreReport } from './inspection.js';
+import { describeBroker, describeStore, waitingMessageIds, type StoreReport } from './inspection.js';
 import { silentLogger, type Logger } from './logger.js';
 import { buildMessage, copyMessage, type Destination, type Message, type MessageInit, type PropertyValue } from './message.js';
 import { MessageQueue, type QueueEnvironment } from './message-queue.js';
@@ -36,6 +37,7 @@ import { RecordType, encodeDeliveryMark, type DurableSubscriptionRecord, type Pr
 import { recoverState, type RecoveryTarget } from './recovery.js';
 import { RetainedMessages } from './retained.js';
 import { MessageScheduler, type ScheduledDelivery } from './scheduler.js';
+import { isSchedulerCommand } from './scheduler-commands.js';
 import { compileSelector, type Selector } from './selector/index.js';
 import { TopicSubscriptions, type TopicSubscription } from './subscriptions.js';
 import { overlapTarget, type RouteTarget } from './overlap.js';
@@ -101,6 +103,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
   private duplicates: DuplicateDetector | undefined;
   private prepared: PreparedTransactions | undefined;
   private queueEnvironment: QueueEnvironment | undefined;
+  private adminView: BrokerAdmin | undefined;
   private readonly idPrefix: string;
   private nextMessage = 1;
   private nextConnection = 1;
@@ -220,7 +223,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       previous.onEvicted?.();
       previous.close();
     }
-    const connection = new CoreConnection(`${this.idPrefix}-${this.nextConnection++}`, request, principal, this, this.clock());
+    const connection = new CoreConnection(`${this.idPrefix}-${this.nextConnection++}`, request, principal, this, this.clock(), this.clock);
     this.connections.set(connection.id, connection);
     if (clientId !== undefined) this.clientIds.set(clientId, connection);
     if (!principal.internal) {
@@ -465,6 +468,13 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
 
   // for operators (the management API and the CLI behind it)
 
+  /** The operator's controls (see admin.ts), made on first use. */
+  get admin(): BrokerAdmin {
+    const { store, destinations, subscriptions, connections, bodies, clock } = this;
+    const host = { store, destinations, subscriptions, connections, bodies, clock, persistence: () => this.requirePersistence(), scheduler: () => this.requireScheduler() };
+    return (this.adminView ??= new BrokerAdmin({ ...host, newMessageId: () => `ID:${this.idPrefix}-${this.nextMessage++}`, route: (m, tx, t) => this.route(m, tx, t) }));
+  }
+
   /** What the store keeps on disk, file by file, with the records keeping each file alive named. */
   readonly consumerEvents = new ConsumerEvents();
 
@@ -496,18 +506,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
   }
 
   stats(): BrokerStats {
-    const topics = [...this.destinations.topics].sort().map((name) => ({ name, subscriptions: this.subscriptions.countMatching(name) }));
-    const queues = [...this.destinations.queues.values()].map((q) => q.stats()).sort((a, b) => a.name.localeCompare(b.name));
-    const clients = describeClients(this.connections.values());
-    return {
-      queues,
-      topics,
-      durableSubscriptions: this.subscriptions.durableStats(),
-      connections: clients.length,
-      clients,
-      scheduled: this.scheduler?.size ?? 0,
-      messageBodies: this.bodies.stats(),
-    };
+    return describeBroker(this.destinations, this.subscriptions, this.connections.values(), this.scheduler?.size ?? 0, this.bodies.stats());
   }
 
   // RecoveryTarget: how recovery puts the store's records back
@@ -619,6 +618,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
   }
 
   private routeOrSchedule(message: Message, storeTx: number | undefined, touched: Set<MessageQueue> | undefined): boolean {
+    if (isSchedulerCommand(message)) return this.admin.schedulerCommand(message);
     if (MessageScheduler.wants(message)) return this.requireScheduler().schedule(message, storeTx);
     return this.route(message, storeTx, touched);
   }
@@ -664,6 +664,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       if (queue !== undefined) into.push([queue, message]);
       return;
     }
+    this.destinations.topicSent(destination.name);
     let groups: Map<string, TopicSubscription[]> | undefined;
     this.subscriptions.index.match(destination.name, (subscription) => {
       if (subscription.noLocal && subscription.localConnectionId === message.originConnectionId) return;

@@ -3,6 +3,8 @@ import type { BrokerStats, ConnectRequest, ConsumerHandle, Credentials, DurableS
 import type { Consumer } from './consumer.js';
 import type { ConsumerEvents, ConsumerWatcher } from './consumer-events.js';
 import type { Destination, Message, MessageInit } from './message.js';
+import type { DeliverySink } from './sink.js';
+import { ConnectionTraffic } from './traffic.js';
 import { Transaction } from './transaction.js';
 
 /**
@@ -122,8 +124,18 @@ export class CoreConnection {
     private readonly host: ConnectionHost,
     /** When the broker opened it, by the broker's clock. */
     readonly connectedAt: number,
+    clock: () => number = Date.now,
   ) {
     this.currentPrincipal = principal;
+    this.traffic = new ConnectionTraffic(clock);
+  }
+
+  /** Messages in and out, for operators. */
+  readonly traffic: ConnectionTraffic;
+
+  /** The sessions open now, for operators. */
+  sessionList(): ReadonlySet<CoreSession> {
+    return this.sessions;
   }
 
   private currentPrincipal: Principal;
@@ -379,9 +391,12 @@ export class CoreSession {
       if (options?.retain === true) throw new FerryError('FERRY_DESTINATION_INVALID', 'a retained message cannot be sent in a transaction');
       this.host.checkSendable(message.destination, this.connection);
       this.connection.transaction(txId).holdSend(message);
+      this.connection.traffic.sent(message.destination);
       return null;
     }
-    return this.host.send(message, this.connection, options);
+    const sent = this.host.send(message, this.connection, options);
+    this.connection.traffic.sent(message.destination);
+    return sent;
   }
 
   /** Opens a consumer (or, with `browse`, a browser) on a queue or a topic pattern. */
@@ -393,7 +408,7 @@ export class CoreSession {
       consumers.add(browser);
       return browser;
     }
-    const handle = new SessionConsumer(this.host.subscribe(this.connection, options), this.connection);
+    const handle = new SessionConsumer(this.host.subscribe(this.connection, { ...options, sink: countingSink(options.sink, this.connection.traffic) }), this.connection);
     consumers.add(handle);
     const previous = handle.consumer.onClose;
     const events = this.host.consumerEvents;
@@ -415,6 +430,13 @@ export class CoreSession {
     return handle;
   }
 
+  /** The consumers open on this session (browsers included), for operators. */
+  consumerList(): Consumer[] {
+    const list: Consumer[] = [];
+    for (const handle of this.consumers ?? []) if (handle instanceof SessionConsumer) list.push(handle.consumer);
+    return list;
+  }
+
   stopConsumers(): void {
     for (const consumer of this.consumers ?? []) if (consumer instanceof SessionConsumer) consumer.consumer.stop();
   }
@@ -426,6 +448,20 @@ export class CoreSession {
     for (const consumer of [...(this.consumers ?? [])]) consumer.close();
     this.connection.forgetSession(this);
   }
+}
+
+/** The adapter's sink, with each delivery counted as the connection's message out. */
+function countingSink(sink: DeliverySink, traffic: ConnectionTraffic): DeliverySink {
+  const counted: DeliverySink = {
+    deliver: (delivery) => {
+      traffic.out.count();
+      sink.deliver(delivery);
+    },
+    isWritable: () => sink.isWritable(),
+    onWritable: (resume) => sink.onWritable(resume),
+  };
+  if (sink.hasCredit !== undefined) counted.hasCredit = () => sink.hasCredit!();
+  return counted;
 }
 
 /** A consumer as its adapter holds it: transactions are named by id, the queue stays inside core. */
