@@ -89,6 +89,7 @@ function failure(err: FerryError): { status: number; code: string } {
     case 'FERRY_DESTINATION_NOT_FOUND':
       return { status: 404, code: err.code };
     case 'FERRY_CONFLICT':
+    case 'FERRY_CONSUMER_EXISTS':
       return { status: 409, code: err.code };
     case 'FERRY_NOT_AUTHORIZED':
     case 'FERRY_CROSS_SITE_REQUEST':
