@@ -24,6 +24,11 @@ export class BrokerMetrics {
   ) {
     const registry = this.registry;
     collectDefaultMetrics({ register: registry });
+    // prom-client's counts of active handles are gauges named `_total`, which Prometheus' own lint
+    // refuses (a `_total` is a counter): dropped, so a scrape passes `promtool check metrics`
+    for (const metric of registry.getMetricsAsArray()) {
+      if (metric.name.endsWith('_total') && String(metric.type) === 'gauge') registry.removeSingleMetric(metric.name);
+    }
     const labelNames = ['kind', 'name'] as const;
     const perDestination = (figures: () => DestinationFigures[], read: (d: DestinationFigures) => number, set: (labels: { kind: string; name: string }, value: number) => void): void => {
       for (const d of figures()) set({ kind: d.kind, name: d.name }, read(d));
