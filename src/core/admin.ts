@@ -29,6 +29,11 @@ export interface AdminHost {
   route(message: Message, storeTx: number | undefined, touched: Set<MessageQueue>): boolean;
 }
 
+export interface DestinationKey {
+  readonly kind: 'queue' | 'topic';
+  readonly name: string;
+}
+
 /** One queue or topic with its figures. */
 export interface DestinationFigures {
   readonly kind: 'queue' | 'topic';
@@ -132,10 +137,27 @@ export class BrokerAdmin {
   // destinations
 
   destinationList(): DestinationFigures[] {
+    return this.figuresOf(this.destinationKeys());
+  }
+
+  /** Every destination's kind and name, without figures: what a filter or a sort by name needs. */
+  destinationKeys(): DestinationKey[] {
+    const keys: DestinationKey[] = [];
+    for (const name of this.host.destinations.queues.keys()) keys.push({ kind: 'queue', name });
+    for (const name of this.host.destinations.topics) keys.push({ kind: 'topic', name });
+    return keys;
+  }
+
+  /** The figures of these destinations (those gone meanwhile left out). */
+  figuresOf(keys: readonly DestinationKey[]): DestinationFigures[] {
     const producers = this.producerCounts();
     const list: DestinationFigures[] = [];
-    for (const queue of this.host.destinations.queues.values()) list.push(this.queueFigures(queue, producers));
-    for (const name of this.host.destinations.topics) list.push(this.topicFigures(name, producers));
+    for (const { kind, name } of keys) {
+      if (kind === 'queue') {
+        const queue = this.host.destinations.queues.get(name);
+        if (queue !== undefined) list.push(this.queueFigures(queue, producers));
+      } else if (this.host.destinations.topics.has(name)) list.push(this.topicFigures(name, producers));
+    }
     return list;
   }
 
@@ -437,7 +459,7 @@ export class BrokerAdmin {
       expired: s.expired,
       deadLettered: s.deadLettered,
       consumers: s.consumers,
-      producers: producers.get(`queue:${queue.name}`) ?? 0,
+      producers: producers.size === 0 ? 0 : (producers.get(`queue:${queue.name}`) ?? 0),
       paused: queue.paused,
       temporary: queue.recordId === 0,
     };

@@ -210,7 +210,8 @@ export class ManagementServer {
         res.end();
         return;
       }
-      const text = JSON.stringify(body, null, 2);
+      // compact: a page of 1,000 destinations is a third smaller, and quicker to make
+      const text = JSON.stringify(body);
       res.writeHead(status, { ...SECURITY_HEADERS, ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
       res.end(head ? undefined : text);
     };
