@@ -83,6 +83,19 @@ describe('broker, store, whoami', () => {
     const me = await api.get('/api/v1/whoami');
     assert.deepEqual(me.body, { user: null, groups: [], monitor: true, manage: true });
   });
+
+  test('a memory store has no store report (404) and says so in the broker view', async () => {
+    const memory = await startBroker({ 'store.type': 'memory' });
+    try {
+      const client = new ApiClient(memory.server.ports['http']!);
+      const report = await client.get('/api/v1/store');
+      assert.equal(report.status, 404);
+      assert.equal(report.body['code'], 'FERRY_NOT_FOUND');
+      assert.deepEqual((await client.get<Record<string, any>>('/api/v1/broker')).body['store'], { type: 'memory', bytes: 0, files: 0, directory: null });
+    } finally {
+      await memory.stop();
+    }
+  });
 });
 
 describe('destinations', () => {
