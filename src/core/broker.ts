@@ -370,6 +370,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
         priority: options.priority ?? 0,
         noLocal: options.noLocal ?? false,
         selector: queueSelector,
+        delivered: connection.traffic.out,
       });
 
     if (destination.kind === 'queue') {

@@ -3,7 +3,6 @@ import type { BrokerStats, ConnectRequest, ConsumerHandle, Credentials, DurableS
 import type { Consumer } from './consumer.js';
 import type { ConsumerEvents, ConsumerWatcher } from './consumer-events.js';
 import type { Destination, Message, MessageInit } from './message.js';
-import type { DeliverySink } from './sink.js';
 import { ConnectionTraffic } from './traffic.js';
 import { Transaction } from './transaction.js';
 
@@ -408,7 +407,7 @@ export class CoreSession {
       consumers.add(browser);
       return browser;
     }
-    const handle = new SessionConsumer(this.host.subscribe(this.connection, { ...options, sink: countingSink(options.sink, this.connection.traffic) }), this.connection);
+    const handle = new SessionConsumer(this.host.subscribe(this.connection, options), this.connection);
     consumers.add(handle);
     const previous = handle.consumer.onClose;
     const events = this.host.consumerEvents;
@@ -448,20 +447,6 @@ export class CoreSession {
     for (const consumer of [...(this.consumers ?? [])]) consumer.close();
     this.connection.forgetSession(this);
   }
-}
-
-/** The adapter's sink, with each delivery counted as the connection's message out. */
-function countingSink(sink: DeliverySink, traffic: ConnectionTraffic): DeliverySink {
-  const counted: DeliverySink = {
-    deliver: (delivery) => {
-      traffic.out.count();
-      sink.deliver(delivery);
-    },
-    isWritable: () => sink.isWritable(),
-    onWritable: (resume) => sink.onWritable(resume),
-  };
-  if (sink.hasCredit !== undefined) counted.hasCredit = () => sink.hasCredit!();
-  return counted;
 }
 
 /** A consumer as its adapter holds it: transactions are named by id, the queue stays inside core. */

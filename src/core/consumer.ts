@@ -20,6 +20,8 @@ export interface ConsumerSettings {
   readonly noLocal: boolean;
   /** Applied at dispatch on a queue; a topic subscription's selector is applied when routing instead. */
   readonly selector: Selector | undefined;
+  /** Counts each delivery as one of its connection's messages out (operators' figures). */
+  readonly delivered?: { count(): void } | undefined;
 }
 
 /**
@@ -97,6 +99,7 @@ export class Consumer implements QueueConsumer {
   take(entry: QueueEntry): void {
     entry.tag = this.nextTag++;
     this.delivered++;
+    this.settings.delivered?.count();
     if (this.ackMode === 'auto') {
       this.sink.deliver(entry);
       this.queue.acknowledge(entry);
