@@ -4,7 +4,12 @@
  * management-permissions.test.ts, metrics in management-metrics.test.ts.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { silentLogger } from '../../src/core/index.js';
+import { ManagementServer } from '../../src/management/index.js';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { ApiClient } from '../helpers/management.js';
 import { eventually, subscribeConfirmed, uniqueName } from '../helpers/raw-stomp.js';
@@ -377,6 +382,29 @@ describe('the server', () => {
     assert.equal(missing.headers.get('x-content-type-options'), 'nosniff');
     assert.equal(missing.headers.get('cache-control'), 'no-store');
     assert.equal(missing.headers.get('access-control-allow-origin'), null);
+  });
+
+  test('the console\'s files are served at / when they are there, index.html for unknown paths outside the API', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'ferry-console-'));
+    writeFileSync(join(root, 'index.html'), '<!doctype html><title>console</title>');
+    writeFileSync(join(root, 'app.js'), 'console.log(1)');
+    const server = new ManagementServer(broker.server.broker, { host: '127.0.0.1', port: 0, consoleDirectory: root }, silentLogger);
+    const port = await server.listen();
+    try {
+      const page = async (path: string): Promise<[number, string, string]> => {
+        const res = await fetch(`http://127.0.0.1:${port}${path}`);
+        return [res.status, res.headers.get('content-type') ?? '', await res.text()];
+      };
+      assert.deepEqual(await page('/'), [200, 'text/html; charset=utf-8', '<!doctype html><title>console</title>']);
+      assert.deepEqual(await page('/app.js'), [200, 'text/javascript; charset=utf-8', 'console.log(1)']);
+      assert.deepEqual(await page('/queues/orders'), [200, 'text/html; charset=utf-8', '<!doctype html><title>console</title>']);
+      // nothing outside the folder, and the API keeps its own 404
+      assert.equal((await page('/%2e%2e/%2e%2e/package.json'))[2], '<!doctype html><title>console</title>');
+      assert.equal((await page('/api/v1/nothing'))[0], 404);
+    } finally {
+      await server.close();
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 
   test('the routes before v1 keep working', async () => {
