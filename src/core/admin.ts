@@ -561,7 +561,7 @@ function consumerFigures(consumer: Consumer, durable: Map<MessageQueue, string>)
 
 function producersOf(c: CoreConnection): ProducerFigures[] {
   const list: ProducerFigures[] = [];
-  for (const [name, sent] of c.traffic.sentToQueue) list.push({ connectionId: c.id, destination: { kind: 'queue', name }, sent });
-  for (const [name, sent] of c.traffic.sentToTopic) list.push({ connectionId: c.id, destination: { kind: 'topic', name }, sent });
+  for (const [name, { sent }] of c.traffic.sentToQueue) list.push({ connectionId: c.id, destination: { kind: 'queue', name }, sent });
+  for (const [name, { sent }] of c.traffic.sentToTopic) list.push({ connectionId: c.id, destination: { kind: 'topic', name }, sent });
   return list;
 }

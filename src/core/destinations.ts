@@ -56,7 +56,7 @@ export class Destinations {
   /** Virtual topic name -> its consumer queues. */
   private readonly virtualConsumers = new Map<string, Set<MessageQueue>>();
   private readonly composites = new Map<string, CompositeDestination>();
-  private readonly topicSends = new Map<string, number>();
+  private readonly topicSends = new Map<string, { sent: number }>();
   /** Temporary destination key -> the id of the connection that owns it. */
   private readonly temporaryOwners = new Map<string, string>();
 
@@ -167,12 +167,14 @@ export class Destinations {
 
   /** Counts a message routed to a topic (operators' enqueued count): a number in a map, nothing allocated. */
   topicSent(name: string): void {
-    this.topicSends.set(name, (this.topicSends.get(name) ?? 0) + 1);
+    const count = this.topicSends.get(name);
+    if (count === undefined) this.topicSends.set(name, { sent: 1 });
+    else count.sent++;
   }
 
   /** Messages routed to a topic since the start. */
   topicSentCount(name: string): number {
-    return this.topicSends.get(name) ?? 0;
+    return this.topicSends.get(name)?.sent ?? 0;
   }
 
   /** The consumer queues of a virtual topic (empty when `topic` is none). */

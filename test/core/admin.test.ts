@@ -267,7 +267,8 @@ test('connection figures: messages in and out, producers by destination, consume
 
 test('a rate is the count of the last ten seconds over ten, by the injected clock', () => {
   let now = 1_000_000;
-  const rate = new RateCounter(() => now);
+  // the clock read on every count, so that each count lands in its own second
+  const rate = new RateCounter(() => now, 1);
   for (let s = 0; s < 10; s++) {
     rate.count(10);
     now += 1000;
@@ -281,6 +282,14 @@ test('a rate is the count of the last ten seconds over ten, by the injected cloc
   rate.count(20);
   assert.equal(rate.rate(), 2);
   assert.equal(rate.total, 120);
+  // read once per batch: counts between reads land in the second their batch completes in
+  const batched = new RateCounter(() => now, 64);
+  for (let i = 0; i < 63; i++) batched.count();
+  now += 1000;
+  batched.count();
+  now += 20_000;
+  assert.equal(batched.rate(), 0);
+  assert.equal(batched.total, 64);
 });
 
 test('scheduled messages are listed soonest first and cancelled by id or by due time, their records gone', async (t) => {
