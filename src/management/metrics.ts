@@ -17,6 +17,8 @@ type Figure = 'depth' | 'inFlight' | 'enqueued' | 'dequeued' | 'expired' | 'dead
 export class BrokerMetrics {
   private readonly registry = new Registry();
   private readonly detachStore: () => void;
+  /** The destinations' figures of the scrape under way. */
+  private rows: DestinationFigures[] | undefined;
 
   constructor(
     private readonly broker: Broker,
@@ -33,13 +35,8 @@ export class BrokerMetrics {
     const perDestination = (figures: () => DestinationFigures[], read: (d: DestinationFigures) => number, set: (labels: { kind: string; name: string }, value: number) => void): void => {
       for (const d of figures()) set({ kind: d.kind, name: d.name }, read(d));
     };
-    let cached: { at: number; rows: DestinationFigures[] } | undefined;
     // one walk of the destinations per scrape, shared by every per-destination metric
-    const rows = (): DestinationFigures[] => {
-      const now = performance.now();
-      if (cached === undefined || now - cached.at > 100) cached = { at: now, rows: this.capped() };
-      return cached.rows;
-    };
+    const rows = (): DestinationFigures[] => (this.rows ??= this.capped());
     const gauge = (name: string, help: string, figure: Figure): void => {
       new Gauge({
         name,
@@ -146,8 +143,13 @@ export class BrokerMetrics {
     return this.registry.contentType;
   }
 
-  scrape(): Promise<string> {
-    return this.registry.metrics();
+  async scrape(): Promise<string> {
+    this.rows = undefined;
+    try {
+      return await this.registry.metrics();
+    } finally {
+      this.rows = undefined;
+    }
   }
 
   close(): void {
