@@ -285,11 +285,6 @@ export class MessageQueue implements EntryQueue {
     return taken;
   }
 
-  /** The consumers taking from this queue now. */
-  consumerList(): readonly QueueConsumer[] {
-    return this.consumers;
-  }
-
   /** Drops every waiting message (not those in flight); returns how many. */
   purge(): number {
     const removed = this.pending.removeWhere(() => true);

@@ -1,7 +1,7 @@
 import type { Destination } from './message.js';
 
 /** Seconds a rate is measured over. */
-export const RATE_WINDOW_SECONDS = 10;
+const RATE_WINDOW_SECONDS = 10;
 
 /**
  * A running count with its rate over the last RATE_WINDOW_SECONDS: a ring of per-second counts,
