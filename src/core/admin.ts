@@ -11,6 +11,7 @@ import type { Persistence } from './persistence.js';
 import type { QueueEntry } from './queue-entry.js';
 import type { MessageScheduler, ScheduledJob } from './scheduler.js';
 import { SchedulerCommand, schedulerRequest } from './scheduler-commands.js';
+export { isSchedulerCommand } from './scheduler-commands.js';
 import { compileSelector } from './selector/index.js';
 import type { TopicSubscriptions } from './subscriptions.js';
 

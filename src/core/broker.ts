@@ -16,7 +16,7 @@ import {
   type SubscribeOptions,
   type TransportFacts,
 } from './access.js';
-import { BrokerAdmin } from './admin.js';
+import { BrokerAdmin, isSchedulerCommand } from './admin.js';
 import { hasWildcard, validateDestinationName } from './address.js';
 import { BodyCache } from './body-cache.js';
 import { QueueBrowser } from './browser.js';
@@ -37,7 +37,6 @@ import { RecordType, encodeDeliveryMark, type DurableSubscriptionRecord, type Pr
 import { recoverState, type RecoveryTarget } from './recovery.js';
 import { RetainedMessages } from './retained.js';
 import { MessageScheduler, type ScheduledDelivery } from './scheduler.js';
-import { isSchedulerCommand } from './scheduler-commands.js';
 import { compileSelector, type Selector } from './selector/index.js';
 import { TopicSubscriptions, type TopicSubscription } from './subscriptions.js';
 import { overlapTarget, type RouteTarget } from './overlap.js';
@@ -472,8 +471,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
   /** The operator's controls (see admin.ts), made on first use. */
   get admin(): BrokerAdmin {
     const { store, destinations, subscriptions, connections, bodies, clock } = this;
-    const host = { store, destinations, subscriptions, connections, bodies, clock, persistence: () => this.requirePersistence(), scheduler: () => this.requireScheduler() };
-    return (this.adminView ??= new BrokerAdmin({ ...host, newMessageId: () => `ID:${this.idPrefix}-${this.nextMessage++}`, route: (m, tx, t) => this.route(m, tx, t) }));
+    return (this.adminView ??= new BrokerAdmin({ store, destinations, subscriptions, connections, bodies, clock, persistence: () => this.requirePersistence(), scheduler: () => this.requireScheduler(), newMessageId: () => `ID:${this.idPrefix}-${this.nextMessage++}`, route: (m, tx, t) => this.route(m, tx, t) }));
   }
 
   /** What the store keeps on disk, file by file, with the records keeping each file alive named. */
