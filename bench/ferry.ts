@@ -28,6 +28,8 @@ export interface FerryOptions {
    * the STOMP and MQTT TLS listeners are switched on, on free ports; `client` is what their clients need.
    */
   secure?: { config: string; client: ClientSecurity };
+  /** More `ferry start` options, after the ones above (e.g. `--http-port 0` for the management benchmark). */
+  args?: readonly string[];
 }
 
 /** The event of a log line, and the protocol and port of a `listener.ready` one. */
@@ -62,6 +64,7 @@ export async function startFerry(options: FerryOptions = {}): Promise<RunningBro
   const config = options.secure?.config ?? options.config;
   const args = [main, 'start', ...(config === undefined ? [] : ['--config', config]), '--data', dataDir, '--stomp-port', '0', '--mqtt-port', '0'];
   if (options.secure !== undefined) args.push('--stomp-tls-port', '0', '--mqtt-tls-port', '0');
+  args.push(...(options.args ?? []));
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...args], {
     cwd: base,
     // STOMP, AMQP, MQTT and OpenWire are measured, on free ports. The HTTP and WebSocket listeners'

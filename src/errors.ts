@@ -57,6 +57,10 @@ export const errorCodes = {
   FERRY_OPENWIRE_INACTIVITY: 'an OpenWire client that sent nothing, not even a KeepAliveInfo, for longer than the negotiated MaxInactivityDuration, or no WireFormatInfo in time',
   FERRY_NETWORK_LINK: 'a network connector\'s link to its neighbour broker failed: refused, closed, or answered with an ERROR frame; the connector reconnects with back-off',
   FERRY_NOT_SUPPORTED: 'a request for something Ferry does not do, refused in the protocol\'s terms without closing the connection: deleting an ordinary destination over OpenWire',
+  FERRY_BAD_REQUEST: 'a management API request that cannot be acted on: a body that is not JSON or lacks a field, a bad query parameter (HTTP 400)',
+  FERRY_NOT_FOUND: 'a management API request for something that does not exist: a message, connection, durable subscription or scheduled job, or an unknown route (HTTP 404)',
+  FERRY_CONFLICT: 'a management API request that clashes with what exists: creating a destination that is already there (HTTP 409)',
+  FERRY_METHOD_NOT_ALLOWED: 'a management API request with a method the route does not answer (HTTP 405)',
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

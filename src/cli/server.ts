@@ -1,4 +1,5 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Broker, type Authenticator, type Authorizer, type Logger } from '../core/index.js';
 import { buildSecurity } from '../security/index.js';
 import { FerryError } from '../errors.js';
@@ -8,7 +9,7 @@ import { join } from 'node:path';
 import { getHeapStatistics } from 'node:v8';
 import { DataFolderLock, JournalStore, MemoryStore, PostgresStore, nodeFileSystem, type Store } from '../store/index.js';
 import { BackupStatusServer, HaLease, LeaseFile, PostgresLease, fencedFileSystem } from '../ha/index.js';
-import { ManagementServer } from '../management/index.js';
+import { defaultPermissions, ManagementServer, type ManagementPermissions } from '../management/index.js';
 import { BrokerNetwork } from '../network/index.js';
 import { TcpListener, TlsCertificates, WebSocketListener, detectingAdapter, type ProtocolAdapter } from '../transport/index.js';
 
@@ -114,6 +115,24 @@ function warnIfHeapIsShort(broker: Broker, logger: Logger): void {
   if (advice !== undefined) logger.warn({ event: 'broker.heap-short', waiting, heapLimitBytes: limit }, advice);
 }
 
+/** The web console's files, built next to the compiled code (dist/console). */
+const CONSOLE_DIRECTORY = fileURLToPath(new URL('../../console/', import.meta.url));
+
+/** Ferry's version, from its package.json. */
+const FERRY_VERSION = ((): string => {
+  try {
+    return (JSON.parse(readFileSync(fileURLToPath(new URL('../../../package.json', import.meta.url)), 'utf8')) as { version?: string }).version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+})();
+
+/** `management.monitor` / `manage` as configured, or their defaults: everyone without destination rights, admins (and monitors) with them. */
+function managementPermissions(config: FerryConfig, ownAuthorizer: boolean): ManagementPermissions {
+  const defaults = defaultPermissions(ownAuthorizer || config.security.authorization !== undefined);
+  return { monitor: config.management.monitor ?? defaults.monitor, manage: config.management.manage ?? defaults.manage };
+}
+
 /** Builds the broker and its listeners from a configuration and starts them. */
 export async function startServer(config: FerryConfig, logger: Logger, options: ServerOptions = {}): Promise<RunningServer> {
   // before the data folder is locked: a mistake in the certificate or the users file stops the start with nothing to undo
@@ -194,8 +213,10 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
   const network = new BrokerNetwork(config.network.connectors, broker, logger);
   const listeners: { close(): Promise<void> }[] = [];
   const ports: Record<string, number> = {};
+  const listenerViews: { name: string; host: string; port: number; tls: boolean }[] = [];
   const ready = (name: string, host: string, port: number, text: string, extra: Record<string, unknown> = {}): void => {
     ports[name] = port;
+    listenerViews.push({ name, host, port, tls: /tls/i.test(name) });
     logger.info({ event: 'listener.ready', protocol: name, host, port, ...extra }, text);
   };
   try {
@@ -223,7 +244,24 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
     }
     for (const [http, tls] of [[config.listeners.http, undefined], [config.listeners.httpTls, certificates]] as const) {
       if (!http.enabled) continue;
-      const management = new ManagementServer(broker, { host: http.host, port: http.port, authenticator: options.authenticator ?? security?.authenticator, authorizer: options.authorizer ?? security?.authorizer, tls, network: () => network.stats() }, logger);
+      const management = new ManagementServer(
+        broker,
+        {
+          host: http.host,
+          port: http.port,
+          authenticator: options.authenticator ?? security?.authenticator,
+          authorizer: options.authorizer ?? security?.authorizer,
+          tls,
+          permissions: managementPermissions(config, options.authorizer !== undefined),
+          consoleDirectory: CONSOLE_DIRECTORY,
+          version: FERRY_VERSION,
+          storeDirectory: config.data,
+          listeners: () => listenerViews.slice(),
+          maxMetricDestinations: config.metrics.maxDestinations,
+          network: () => network.stats(),
+        },
+        logger,
+      );
       const port = await management.listen();
       listeners.push(management);
       ready(management.name, http.host, port, `management API (${tls === undefined ? 'http' : 'https'}) listening on ${http.host}:${port}`);

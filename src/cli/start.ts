@@ -6,20 +6,20 @@ import { protocolModules } from '../protocols/registry.js';
 import { startServer, type RunningServer } from './server.js';
 
 /** Two help lines per listener: its port and its address. */
-function listenerHelp(flag: string, title: string, defaultPort: number): string {
+function listenerHelp(flag: string, title: string, defaultPort: number, defaultHost = '0.0.0.0'): string {
   const env = flag.toUpperCase().replaceAll('-', '_');
   const line = (option: string, text: string, variable: string): string => `  ${option.padEnd(26)}${text.padEnd(47)}env ${variable}\n`;
-  return line(`--${flag}-port PORT`, `${title} port (default ${defaultPort})`, `FERRY_${env}_PORT`) + line(`--${flag}-host HOST`, `${title} address (default 0.0.0.0)`, `FERRY_${env}_HOST`);
+  return line(`--${flag}-port PORT`, `${title} port (default ${defaultPort})`, `FERRY_${env}_PORT`) + line(`--${flag}-host HOST`, `${title} address (default ${defaultHost})`, `FERRY_${env}_HOST`);
 }
 
 /** Listener options: every protocol's, WebSocket's, HTTP's, then their TLS listeners (off by default). */
 const listenerHelps = [
   ...protocolModules.map((m) => listenerHelp(m.name, m.title, m.defaultPort)),
   listenerHelp('ws', 'WebSocket', 61614),
-  listenerHelp('http', 'management API', 8161),
+  listenerHelp('http', 'management API', 8161, '127.0.0.1'),
   ...protocolModules.map((m) => listenerHelp(`${m.name}-tls`, `${m.title} over TLS`, m.defaultTlsPort)),
   listenerHelp('ws-tls', 'wss (WebSocket over TLS)', 61615),
-  listenerHelp('http-tls', 'management API (https)', 8162),
+  listenerHelp('http-tls', 'management API (https)', 8162, '127.0.0.1'),
 ].join('');
 
 export const startHelp = `Usage: ferry start [options]

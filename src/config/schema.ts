@@ -5,12 +5,12 @@ const port = z.number().int().min(0).max(65535);
 const positiveInt = z.number().int().positive();
 const milliseconds = z.number().int().min(0);
 
-const listener = (defaultPort: number, enabled = true) =>
+const listener = (defaultPort: number, enabled = true, host = '0.0.0.0') =>
   z
     .object({
       /** false switches the listener off. */
       enabled: z.boolean().default(enabled),
-      host: z.string().min(1).default('0.0.0.0'),
+      host: z.string().min(1).default(host),
       /** 0 picks a free port; the log says which. */
       port: port.default(defaultPort),
     })
@@ -252,12 +252,13 @@ export const configSchema = z
     listeners: z
       .object({
         ...protocolListeners,
-        http: listener(8161),
+        /** The management API, metrics and console: on loopback unless opened on purpose. */
+        http: listener(8161, true, '127.0.0.1'),
         /** The protocols that name WebSocket subprotocols, told apart by subprotocol. */
         websocket: listener(61614),
         ...protocolTlsListeners,
         /** The management API over https. */
-        httpTls: listener(8162, false),
+        httpTls: listener(8162, false, '127.0.0.1'),
         /** WebSocket over TLS (wss). */
         websocketTls: listener(61615, false),
       })
@@ -305,6 +306,23 @@ export const configSchema = z
     network: z
       .object({
         connectors: z.array(networkConnector).default([]),
+      })
+      .strict()
+      .default({}),
+    /** Who may use the management API: group names, `*` for everyone. */
+    management: z
+      .object({
+        /** Every GET (figures, lists, metrics). Default: everyone without security.authorization, else groups admins and monitors. */
+        monitor: z.array(z.string().min(1)).optional(),
+        /** Every change, and reading message bodies. Default: everyone without security.authorization, else group admins. */
+        manage: z.array(z.string().min(1)).optional(),
+      })
+      .strict()
+      .default({}),
+    metrics: z
+      .object({
+        /** Destinations with series of their own in /metrics; the rest are summed under name="_other". */
+        maxDestinations: positiveInt.default(500),
       })
       .strict()
       .default({}),

@@ -16,6 +16,7 @@ import {
   type SubscribeOptions,
   type TransportFacts,
 } from './access.js';
+import { BrokerAdmin, isSchedulerCommand } from './admin.js';
 import { hasWildcard, validateDestinationName } from './address.js';
 import { BodyCache } from './body-cache.js';
 import { QueueBrowser } from './browser.js';
@@ -24,7 +25,7 @@ import { Consumer } from './consumer.js';
 import { Destinations, destinationKey, isClientComposite, splitComposite, type CompositeDestination, type VirtualTopicOptions } from './destinations.js';
 import { ConsumerEvents, type ConsumerWatcher } from './consumer-events.js';
 import { DUPLICATE_ID_PROPERTY, DuplicateDetector } from './duplicates.js';
-import { describeClients, describeStore, waitingMessageIds, type StoreReport } from './inspection.js';
+import { describeBroker, describeStore, waitingMessageIds, type StoreReport } from './inspection.js';
 import { silentLogger, type Logger } from './logger.js';
 import { buildMessage, copyMessage, type Destination, type Message, type MessageInit, type PropertyValue } from './message.js';
 import { MessageQueue, type QueueEnvironment } from './message-queue.js';
@@ -101,6 +102,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
   private duplicates: DuplicateDetector | undefined;
   private prepared: PreparedTransactions | undefined;
   private queueEnvironment: QueueEnvironment | undefined;
+  private adminView: BrokerAdmin | undefined;
   private readonly idPrefix: string;
   private nextMessage = 1;
   private nextConnection = 1;
@@ -220,7 +222,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       previous.onEvicted?.();
       previous.close();
     }
-    const connection = new CoreConnection(`${this.idPrefix}-${this.nextConnection++}`, request, principal, this, this.clock());
+    const connection = new CoreConnection(`${this.idPrefix}-${this.nextConnection++}`, request, principal, this, this.clock(), this.clock);
     this.connections.set(connection.id, connection);
     if (clientId !== undefined) this.clientIds.set(clientId, connection);
     if (!principal.internal) {
@@ -367,6 +369,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
         priority: options.priority ?? 0,
         noLocal: options.noLocal ?? false,
         selector: queueSelector,
+        delivered: connection.traffic.out,
       });
 
     if (destination.kind === 'queue') {
@@ -465,6 +468,12 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
 
   // for operators (the management API and the CLI behind it)
 
+  /** The operator's controls (see admin.ts), made on first use. */
+  get admin(): BrokerAdmin {
+    const { store, destinations, subscriptions, connections, bodies, clock } = this;
+    return (this.adminView ??= new BrokerAdmin({ store, destinations, subscriptions, connections, bodies, clock, persistence: () => this.requirePersistence(), scheduler: () => this.requireScheduler(), newMessageId: () => `ID:${this.idPrefix}-${this.nextMessage++}`, route: (m, tx, t) => this.route(m, tx, t) }));
+  }
+
   /** What the store keeps on disk, file by file, with the records keeping each file alive named. */
   readonly consumerEvents = new ConsumerEvents();
 
@@ -496,18 +505,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
   }
 
   stats(): BrokerStats {
-    const topics = [...this.destinations.topics].sort().map((name) => ({ name, subscriptions: this.subscriptions.countMatching(name) }));
-    const queues = [...this.destinations.queues.values()].map((q) => q.stats()).sort((a, b) => a.name.localeCompare(b.name));
-    const clients = describeClients(this.connections.values());
-    return {
-      queues,
-      topics,
-      durableSubscriptions: this.subscriptions.durableStats(),
-      connections: clients.length,
-      clients,
-      scheduled: this.scheduler?.size ?? 0,
-      messageBodies: this.bodies.stats(),
-    };
+    return describeBroker(this.destinations, this.subscriptions, this.connections.values(), this.scheduler?.size ?? 0, this.bodies.stats());
   }
 
   // RecoveryTarget: how recovery puts the store's records back
@@ -619,6 +617,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
   }
 
   private routeOrSchedule(message: Message, storeTx: number | undefined, touched: Set<MessageQueue> | undefined): boolean {
+    if (isSchedulerCommand(message)) return this.admin.schedulerCommand(message);
     if (MessageScheduler.wants(message)) return this.requireScheduler().schedule(message, storeTx);
     return this.route(message, storeTx, touched);
   }
@@ -664,6 +663,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       if (queue !== undefined) into.push([queue, message]);
       return;
     }
+    this.destinations.topicSent(destination.name);
     let groups: Map<string, TopicSubscription[]> | undefined;
     this.subscriptions.index.match(destination.name, (subscription) => {
       if (subscription.noLocal && subscription.localConnectionId === message.originConnectionId) return;

@@ -3,6 +3,7 @@ import type { BrokerStats, ConnectRequest, ConsumerHandle, Credentials, DurableS
 import type { Consumer } from './consumer.js';
 import type { ConsumerEvents, ConsumerWatcher } from './consumer-events.js';
 import type { Destination, Message, MessageInit } from './message.js';
+import { ConnectionTraffic } from './traffic.js';
 import { Transaction } from './transaction.js';
 
 /**
@@ -122,8 +123,18 @@ export class CoreConnection {
     private readonly host: ConnectionHost,
     /** When the broker opened it, by the broker's clock. */
     readonly connectedAt: number,
+    clock: () => number = Date.now,
   ) {
     this.currentPrincipal = principal;
+    this.traffic = new ConnectionTraffic(clock);
+  }
+
+  /** Messages in and out, for operators. */
+  readonly traffic: ConnectionTraffic;
+
+  /** The sessions open now, for operators. */
+  sessionList(): ReadonlySet<CoreSession> {
+    return this.sessions;
   }
 
   private currentPrincipal: Principal;
@@ -379,9 +390,12 @@ export class CoreSession {
       if (options?.retain === true) throw new FerryError('FERRY_DESTINATION_INVALID', 'a retained message cannot be sent in a transaction');
       this.host.checkSendable(message.destination, this.connection);
       this.connection.transaction(txId).holdSend(message);
+      this.connection.traffic.sent(message.destination);
       return null;
     }
-    return this.host.send(message, this.connection, options);
+    const sent = this.host.send(message, this.connection, options);
+    this.connection.traffic.sent(message.destination);
+    return sent;
   }
 
   /** Opens a consumer (or, with `browse`, a browser) on a queue or a topic pattern. */
@@ -413,6 +427,13 @@ export class CoreSession {
       label: options.label,
     });
     return handle;
+  }
+
+  /** The consumers open on this session (browsers included), for operators. */
+  consumerList(): Consumer[] {
+    const list: Consumer[] = [];
+    for (const handle of this.consumers ?? []) if (handle instanceof SessionConsumer) list.push(handle.consumer);
+    return list;
   }
 
   stopConsumers(): void {

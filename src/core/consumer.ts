@@ -20,6 +20,8 @@ export interface ConsumerSettings {
   readonly noLocal: boolean;
   /** Applied at dispatch on a queue; a topic subscription's selector is applied when routing instead. */
   readonly selector: Selector | undefined;
+  /** Counts each delivery as one of its connection's messages out (operators' figures). */
+  readonly delivered?: { count(): void } | undefined;
 }
 
 /**
@@ -37,6 +39,9 @@ export class Consumer implements QueueConsumer {
   readonly exclusive: boolean;
   readonly priority: number;
   readonly selector: Selector | undefined;
+  /** Messages handed to the sink, and those of them consumed, for operators. */
+  delivered = 0;
+  acknowledged = 0;
   /** Runs once when the consumer closes, for whoever opened it (to drop a non-durable subscription). */
   onClose: (() => void) | undefined;
 
@@ -93,9 +98,12 @@ export class Consumer implements QueueConsumer {
   /** Called by the queue with an entry this consumer is ready for. */
   take(entry: QueueEntry): void {
     entry.tag = this.nextTag++;
+    this.delivered++;
+    this.settings.delivered?.count();
     if (this.ackMode === 'auto') {
       this.sink.deliver(entry);
       this.queue.acknowledge(entry);
+      this.acknowledged++;
       return;
     }
     entry.consumer = this;
@@ -128,9 +136,11 @@ export class Consumer implements QueueConsumer {
     if (this.ackMode !== 'client' && transaction === undefined) {
       // one delivery, the common case: no array for it
       this.queue.acknowledge(this.removeOneInFlight(tag));
+      this.acknowledged++;
       return;
     }
     const entries = this.removeInFlight(tag, this.ackMode === 'client');
+    this.acknowledged += entries.length;
     for (const entry of entries) {
       if (transaction !== undefined) transaction.holdAcknowledged(entry);
       else this.queue.acknowledge(entry);

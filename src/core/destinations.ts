@@ -56,6 +56,7 @@ export class Destinations {
   /** Virtual topic name -> its consumer queues. */
   private readonly virtualConsumers = new Map<string, Set<MessageQueue>>();
   private readonly composites = new Map<string, CompositeDestination>();
+  private readonly topicSends = new Map<string, { sent: number }>();
   /** Temporary destination key -> the id of the connection that owns it. */
   private readonly temporaryOwners = new Map<string, string>();
 
@@ -152,6 +153,28 @@ export class Destinations {
       this.queues.get(destination.name)?.destroy();
       this.queues.delete(destination.name);
     }
+  }
+
+  isTemporary(destination: Destination): boolean {
+    return this.temporaryOwners.has(destinationKey(destination));
+  }
+
+  /** Forgets a queue an operator deleted (its records are the caller's). */
+  removeQueue(queue: MessageQueue): void {
+    this.queues.delete(queue.name);
+    for (const set of this.virtualConsumers.values()) set.delete(queue);
+  }
+
+  /** Counts a message routed to a topic (operators' enqueued count): a number in a map, nothing allocated. */
+  topicSent(name: string): void {
+    const count = this.topicSends.get(name);
+    if (count === undefined) this.topicSends.set(name, { sent: 1 });
+    else count.sent++;
+  }
+
+  /** Messages routed to a topic since the start. */
+  topicSentCount(name: string): number {
+    return this.topicSends.get(name)?.sent ?? 0;
   }
 
   /** The consumer queues of a virtual topic (empty when `topic` is none). */

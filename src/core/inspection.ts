@@ -1,8 +1,10 @@
 import type { Store, StoreDescription } from '../store/index.js';
-import type { ClientConnectionInfo } from './access.js';
+import type { BodyCacheStats } from './body-cache.js';
+import type { BrokerStats, ClientConnectionInfo } from './access.js';
+import type { Destinations } from './destinations.js';
 import type { CoreConnection } from './connection.js';
 import type { MessageQueue } from './message-queue.js';
-import type { TopicSubscription } from './subscriptions.js';
+import type { TopicSubscription, TopicSubscriptions } from './subscriptions.js';
 
 export interface StoreReport {
   readonly store: StoreDescription;
@@ -55,4 +57,12 @@ export function describeClients(connections: Iterable<CoreConnection>): ClientCo
     list.push({ id: c.id, protocol: c.protocol, remoteAddress: c.remoteAddress, user: c.principal.username, clientId: c.clientId, connectedAt: c.connectedAt });
   }
   return list;
+}
+
+/** The broker's figures as `/api/stats` and MQTT's `$SYS` topics show them. */
+export function describeBroker(destinations: Destinations, subscriptions: TopicSubscriptions, connections: Iterable<CoreConnection>, scheduled: number, messageBodies: BodyCacheStats): BrokerStats {
+  const topics = [...destinations.topics].sort().map((name) => ({ name, subscriptions: subscriptions.countMatching(name) }));
+  const queues = [...destinations.queues.values()].map((q) => q.stats()).sort((a, b) => a.name.localeCompare(b.name));
+  const clients = describeClients(connections);
+  return { queues, topics, durableSubscriptions: subscriptions.durableStats(), connections: clients.length, clients, scheduled, messageBodies };
 }

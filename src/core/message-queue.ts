@@ -103,6 +103,8 @@ export class MessageQueue implements EntryQueue {
   deliveryMark = 0;
   /** Store record holding the mark, 0 until first written. */
   deliveryMarkRecord = 0;
+  /** An operator stopped dispatch; sends are still taken. */
+  paused = false;
 
   constructor(
     readonly name: string,
@@ -267,6 +269,22 @@ export class MessageQueue implements EntryQueue {
     return messages;
   }
 
+  /**
+   * Takes the waiting entries `pick` chooses out of the queue, in dispatch order, without consuming
+   * them: the caller acknowledges each (inside its store transaction) once it has put its copy elsewhere.
+   */
+  takeWaiting(pick: (entry: QueueEntry) => boolean): QueueEntry[] {
+    const taken = this.pending.removeWhere(pick);
+    for (const entry of taken) {
+      if (entry.message.expiration !== 0) this.expiring--;
+      if (this.policy.lastValueKey !== undefined) {
+        const key = entry.message.properties.get(this.policy.lastValueKey);
+        if (this.lastValues.get(key) === entry) this.lastValues.delete(key);
+      }
+    }
+    return taken;
+  }
+
   /** Drops every waiting message (not those in flight); returns how many. */
   purge(): number {
     const removed = this.pending.removeWhere(() => true);
@@ -308,6 +326,7 @@ export class MessageQueue implements EntryQueue {
 
   /** Hands waiting messages to consumers with room, until either runs out. Safe to call re-entrantly. */
   dispatch(): void {
+    if (this.paused) return;
     if (this.dispatching) {
       this.dispatchAgain = true;
       return;

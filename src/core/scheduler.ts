@@ -22,6 +22,19 @@ interface Job {
   timer: TimerHandle | undefined;
 }
 
+/** A job waiting in the scheduler, as operators see it. */
+export interface ScheduledJob {
+  /** The scheduled message's id (ActiveMQ's scheduledJobId). */
+  readonly id: string;
+  readonly message: Message;
+  /** When it comes due next, ms since the epoch. */
+  readonly due: number;
+  /** Deliveries left after the next one; -1 with a cron expression. */
+  readonly remaining: number;
+  readonly period: number;
+  readonly cron: string | undefined;
+}
+
 /** Where due messages go: the broker's routing, told apart from its dispatch. */
 export interface ScheduledDelivery {
   /** Routes a due message into its queues without dispatching them; with `txId`, inside that store transaction. */
@@ -113,6 +126,31 @@ export class MessageScheduler {
     this.arm(job);
   }
 
+  /** The waiting jobs, soonest first. */
+  list(): ScheduledJob[] {
+    const jobs: ScheduledJob[] = [];
+    for (const job of this.jobs.values()) {
+      const { due, remaining, period, cron } = job.state;
+      jobs.push({ id: job.message.id, message: job.message, due, remaining, period, cron });
+    }
+    return jobs.sort((a, b) => a.due - b.due || (a.id < b.id ? -1 : 1));
+  }
+
+  /** Cancels the jobs `pick` chooses (their records leave the store); returns how many. */
+  cancel(pick: (job: ScheduledJob) => boolean): number {
+    let cancelled = 0;
+    for (const job of [...this.jobs.values()]) {
+      const { due, remaining, period, cron } = job.state;
+      if (!pick({ id: job.message.id, message: job.message, due, remaining, period, cron })) continue;
+      if (job.timer !== undefined) this.timers.cancel(job.timer);
+      job.timer = undefined;
+      this.jobs.delete(job.recordId);
+      if (job.recordId > 0) this.store.delete(job.recordId);
+      cancelled++;
+    }
+    return cancelled;
+  }
+
   stop(): void {
     this.stopped = true;
     for (const job of this.jobs.values()) if (job.timer !== undefined) this.timers.cancel(job.timer);
@@ -159,6 +197,8 @@ export class MessageScheduler {
     }
     let txId: number | undefined;
     for (const job of batch) {
+      // cancelled after it came due, before its batch ran
+      if (!this.jobs.has(job.recordId)) continue;
       if (job.recordId > 0) txId ??= this.persistence.allocateId();
       this.fireOne(job, job.recordId > 0 ? txId : undefined);
     }

@@ -2,8 +2,15 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { FerryError, isFerryError } from '../errors.js';
-import { allowEveryone, type Authenticator, type Authorizer, type Broker, type Credentials, type Logger, type Message, type Principal } from '../core/index.js';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { extname, join, resolve, sep } from 'node:path';
+import { allowEveryone, type Authenticator, type Authorizer, type Broker, type CoreConnection, type Credentials, type Logger, type Principal } from '../core/index.js';
 import { addressWithPort, handshakeFailed, verifiedPeerCertificate, type TlsCertificates } from '../transport/index.js';
+import type { BrokerFacts, ListenerView } from './controls/broker.js';
+import { BrokerMetrics } from './metrics.js';
+import { accessOf, defaultPermissions, type Access, type ManagementPermissions } from './permissions.js';
+import { Router, type Match, type Route } from './router.js';
+import { managementRoutes } from './routes.js';
 
 export interface ManagementOptions {
   readonly host: string;
@@ -16,24 +23,17 @@ export interface ManagementOptions {
   readonly tls?: TlsCertificates | undefined;
   /** The network connectors' figures, listed under `network` in `GET /api/stats`. */
   readonly network?: (() => unknown) | undefined;
-}
-
-function messageView(message: Message): Record<string, unknown> {
-  return {
-    id: message.id,
-    destination: `${message.destination.kind}://${message.destination.name}`,
-    persistent: message.persistent,
-    priority: message.priority,
-    timestamp: message.timestamp,
-    expiration: message.expiration,
-    correlationId: message.correlationId,
-    type: message.type,
-    groupId: message.groupId,
-    properties: Object.fromEntries([...message.properties].map(([k, v]) => [k, typeof v === 'bigint' ? v.toString() : Buffer.isBuffer(v) ? v.toString('base64') : v])),
-    bodyKind: message.bodyKind,
-    bodyBytes: message.body.length,
-    body: message.bodyKind === 'text' ? message.body.toString('utf8') : message.body.toString('base64'),
-  };
+  /** Who may monitor and who may manage (default: everyone both). */
+  readonly permissions?: ManagementPermissions | undefined;
+  /** The web console's files (index.html and its assets), served at `/` when the folder exists. */
+  readonly consoleDirectory?: string | undefined;
+  /** Facts about the running server for GET /api/v1/broker. */
+  readonly version?: string | undefined;
+  readonly storeDirectory?: string | undefined;
+  listeners?(): readonly ListenerView[];
+  readonly clock?: (() => number) | undefined;
+  /** Destinations with metrics of their own; the rest are summed under `_other`. */
+  readonly maxMetricDestinations?: number | undefined;
 }
 
 /**
@@ -80,20 +80,45 @@ export function crossSite(req: IncomingMessage): boolean {
   }
 }
 
+/** A body over this is refused: the API takes small JSON documents. */
+const MAX_BODY = 16 * 1024 * 1024;
+
+function failure(err: FerryError): { status: number; code: string } {
+  switch (err.code) {
+    case 'FERRY_NOT_FOUND':
+    case 'FERRY_DESTINATION_NOT_FOUND':
+      return { status: 404, code: err.code };
+    case 'FERRY_CONFLICT':
+    case 'FERRY_CONSUMER_EXISTS':
+      return { status: 409, code: err.code };
+    case 'FERRY_NOT_AUTHORIZED':
+    case 'FERRY_CROSS_SITE_REQUEST':
+      return { status: 403, code: err.code };
+    case 'FERRY_AUTHENTICATION_FAILED':
+      return { status: 401, code: err.code };
+    case 'FERRY_METHOD_NOT_ALLOWED':
+      return { status: 405, code: err.code };
+    default:
+      // the rest are what the request asked for that cannot be done: a bad name, selector, value
+      return { status: 400, code: err.code };
+  }
+}
+
 /**
- * The management API over HTTP or https, JSON in and out: what `ferry stat`, `ferry purge` and
- * operators' scripts use. Every route needs a principal from the broker's authenticator
- * (`Authorization: Basic` or `Bearer`, or anonymous where the broker lets anonymous clients in).
- *
- *   GET    /api/stats                            queues, topics, durable subscriptions, client connections (who is connected as whom), network connectors
- *   GET    /api/store                            the journal's files, their live and dead bytes, and what keeps each
- *   GET    /api/queues/NAME/messages?limit=N     the first N waiting messages (nothing is consumed); browse on NAME
- *   DELETE /api/queues/NAME/messages             purge: drop every waiting message; admin on NAME
+ * The management API over HTTP or https, JSON in and out (docs/management-api.md): what the web
+ * console, `ferry` tools and operators' scripts use, and Prometheus' `/metrics`. This module is the
+ * server: authentication, permissions, errors, security headers, the console's static files. The
+ * routes are in routes.ts and work through the controls (controls/), over the broker's operator
+ * interface (`Broker.admin`).
  */
 export class ManagementServer {
   private server: Server | HttpsServer | undefined;
   private readonly authenticator: Authenticator;
   private readonly authorizer: Authorizer;
+  private readonly permissions: ManagementPermissions;
+  private readonly router: Router;
+  private readonly metrics: BrokerMetrics;
+  private sender: Promise<CoreConnection> | undefined;
 
   constructor(
     private readonly broker: Broker,
@@ -102,6 +127,31 @@ export class ManagementServer {
   ) {
     this.authenticator = options.authenticator ?? allowEveryone;
     this.authorizer = options.authorizer ?? allowEveryone;
+    this.permissions = options.permissions ?? defaultPermissions(false);
+    const clock = options.clock ?? Date.now;
+    const facts: BrokerFacts = {
+      version: options.version ?? '0.0.0',
+      startedAt: clock(),
+      storeDirectory: options.storeDirectory,
+      listeners: () => options.listeners?.() ?? [],
+      clock,
+    };
+    this.metrics = new BrokerMetrics(broker, options.maxMetricDestinations ?? 500);
+    this.router = new Router(
+      managementRoutes({
+        broker,
+        authorizer: this.authorizer,
+        facts,
+        sender: () => (this.sender ??= broker.connect({ protocol: 'http', transport: { remoteAddress: 'management API' }, internal: true })),
+        metrics: async () => ({ text: await this.metrics.scrape(), contentType: this.metrics.contentType }),
+        network: options.network,
+      }),
+    );
+  }
+
+  /** The routes this server answers, for the OpenAPI check. */
+  get routes(): readonly Route[] {
+    return this.router.routes;
   }
 
   /** `http`, or `http-tls` for https. */
@@ -145,69 +195,139 @@ export class ManagementServer {
     if ('setSecureContext' in server) this.options.tls?.forget(server);
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
+    const sender = this.sender;
+    this.sender = undefined;
+    if (sender !== undefined) (await sender.catch(() => undefined))?.close();
+    this.metrics.close();
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
+    const head = req.method === 'HEAD';
     const send = (status: number, body: unknown, headers: Record<string, string> = {}): void => {
-      const text = JSON.stringify(body, null, 2);
+      if (status === 204) {
+        res.writeHead(204, { ...SECURITY_HEADERS, ...headers });
+        res.end();
+        return;
+      }
+      // compact: a page of 1,000 destinations is a third smaller, and quicker to make
+      const text = JSON.stringify(body);
       res.writeHead(status, { ...SECURITY_HEADERS, ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
-      res.end(text);
+      res.end(head ? undefined : text);
     };
     const remoteAddress = addressWithPort(req.socket.remoteAddress, req.socket.remotePort);
-    const refuse = (status: 401 | 403, err: FerryError): void => {
-      this.logger.info({ event: 'management.refused', remoteAddress, method: req.method, path: url.pathname, code: err.code, reason: err.message }, `management request from ${remoteAddress} refused`);
+    const refuse = (status: number, err: FerryError): void => {
+      if (status === 401 || status === 403) {
+        this.logger.info({ event: 'management.refused', remoteAddress, method: req.method, path: url.pathname, code: err.code, reason: err.message }, `management request from ${remoteAddress} refused`);
+      }
       send(status, { code: err.code, error: err.message }, status === 401 ? { 'www-authenticate': 'Basic realm="ferry"' } : {});
     };
 
     if (req.method !== 'GET' && req.method !== 'HEAD' && crossSite(req)) {
       return refuse(403, new FerryError('FERRY_CROSS_SITE_REQUEST', `a ${req.method ?? ''} request from a page of another site (${req.headers.origin ?? 'Sec-Fetch-Site: cross-site'}) is refused`));
     }
-    const credentials = credentialsOf(req.headers.authorization);
-    if (credentials === 'malformed') {
-      return refuse(401, new FerryError('FERRY_AUTHENTICATION_FAILED', 'the Authorization header is neither "Basic <base64 of user:password>" nor "Bearer <token>"'));
-    }
-    let principal: Principal;
+    let match: Match;
     try {
-      const peerCertificate = this.options.tls === undefined ? undefined : verifiedPeerCertificate(req.socket as TLSSocket);
-      principal = await this.authenticator.authenticate({ protocol: 'http', transport: { remoteAddress, peerCertificate }, credentials });
+      match = this.router.match(req.method ?? 'GET', url.pathname);
     } catch (err) {
-      if (isFerryError(err, 'FERRY_AUTHENTICATION_FAILED')) return refuse(401, err);
+      if (isFerryError(err)) return refuse(400, err);
       throw err;
+    }
+    if (match === undefined && (req.method === 'GET' || head) && !url.pathname.startsWith('/api/') && url.pathname !== '/metrics' && this.serveConsole(url.pathname, res, head)) return;
+    const route = match !== undefined && 'route' in match ? match.route : undefined;
+
+    // who asks comes first: a caller the broker does not admit learns nothing, not even which routes exist
+    let principal: Principal = anonymous;
+    let access: Access = { monitor: false, manage: false };
+    if (route?.permission !== 'public') {
+      const credentials = credentialsOf(req.headers.authorization);
+      if (credentials === 'malformed') {
+        return refuse(401, new FerryError('FERRY_AUTHENTICATION_FAILED', 'the Authorization header is neither "Basic <base64 of user:password>" nor "Bearer <token>"'));
+      }
+      try {
+        const peerCertificate = this.options.tls === undefined ? undefined : verifiedPeerCertificate(req.socket as TLSSocket);
+        principal = await this.authenticator.authenticate({ protocol: 'http', transport: { remoteAddress, peerCertificate }, credentials });
+      } catch (err) {
+        if (isFerryError(err, 'FERRY_AUTHENTICATION_FAILED')) return refuse(401, err);
+        throw err;
+      }
+      access = accessOf(this.permissions, principal);
+    }
+    if (match === undefined) return refuse(404, new FerryError('FERRY_NOT_FOUND', `no such resource: ${url.pathname}`));
+    if ('allowed' in match) {
+      return refuse(405, new FerryError('FERRY_METHOD_NOT_ALLOWED', `${req.method ?? ''} is not allowed on ${url.pathname}; try ${match.allowed.join(', ')}`));
+    }
+    const params = match.params;
+    if ((match.route.permission === 'monitor' && !access.monitor) || (match.route.permission === 'manage' && !access.manage)) {
+      return refuse(403, new FerryError('FERRY_NOT_AUTHORIZED', `${principal.username ?? 'an anonymous client'} may not ${match.route.permission === 'manage' ? 'manage' : 'monitor'} the broker (management.${match.route.permission})`));
     }
 
     try {
-      if (req.method === 'GET' && url.pathname === '/api/stats') {
-        const network = this.options.network;
-        return send(200, network === undefined ? this.broker.stats() : { ...this.broker.stats(), network: network() });
-      }
-      if (req.method === 'GET' && url.pathname === '/api/store') {
-        const report = this.broker.storeReport();
-        return report === undefined ? send(404, { error: 'this broker keeps no files (memory store)' }) : send(200, report);
-      }
-      const match = /^\/api\/queues\/([^/]+)\/messages$/.exec(url.pathname);
-      if (match !== null) {
-        const name = decodeURIComponent(match[1]!);
-        if (req.method === 'GET') {
-          this.authorizer.authorize(principal, 'browse', { kind: 'queue', name });
-          const limit = Math.max(0, Math.min(10_000, Number(url.searchParams.get('limit') ?? 100) || 0));
-          return send(200, this.broker.peek(name, limit).map(messageView));
-        }
-        if (req.method === 'DELETE') {
-          this.authorizer.authorize(principal, 'admin', { kind: 'queue', name });
-          return send(200, { queue: name, purged: this.broker.purge(name) });
-        }
-        return send(405, { error: `${req.method ?? ''} is not allowed here` });
-      }
-      send(404, { error: `no such resource: ${url.pathname}` });
-    } catch (err) {
-      if (isFerryError(err, 'FERRY_NOT_AUTHORIZED')) return refuse(403, err);
-      if (isFerryError(err)) {
-        send(err.code === 'FERRY_DESTINATION_NOT_FOUND' ? 404 : 400, { error: err.message, code: err.code });
+      const answer = await match.route.handle({ principal, access, params, query: url.searchParams, body: () => readJson(req) });
+      if (answer.text !== undefined) {
+        res.writeHead(answer.status, { ...SECURITY_HEADERS, 'content-type': answer.contentType ?? 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(answer.text) });
+        res.end(head ? undefined : answer.text);
         return;
       }
-      this.logger.error({ event: 'management.error', err }, 'management request failed');
-      send(500, { error: 'internal error' });
+      send(answer.status, answer.body);
+    } catch (err) {
+      if (isFerryError(err)) {
+        const { status } = failure(err);
+        return refuse(status, err);
+      }
+      this.logger.error({ event: 'management.error', err, path: url.pathname }, 'management request failed');
+      send(500, { code: 'FERRY_INTERNAL', error: 'internal error' });
     }
+  }
+
+  /** The console's files; any other path that is not the API gets its index.html (the console routes in the page). */
+  private serveConsole(path: string, res: ServerResponse, head: boolean): boolean {
+    const root = this.options.consoleDirectory;
+    if (root === undefined || !existsSync(join(root, 'index.html'))) return false;
+    let file = resolve(root, `.${decodeURIComponentSafe(path)}`);
+    if (!file.startsWith(resolve(root) + sep) || !existsSync(file) || !statSync(file).isFile()) file = join(root, 'index.html');
+    const data = readFileSync(file);
+    res.writeHead(200, { ...SECURITY_HEADERS, 'cache-control': 'no-cache', 'content-type': CONTENT_TYPES[extname(file)] ?? 'application/octet-stream', 'content-length': data.length });
+    res.end(head ? undefined : data);
+    return true;
+  }
+}
+
+const anonymous: Principal = { username: undefined, groups: [], internal: false };
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.woff2': 'font/woff2',
+};
+
+function decodeURIComponentSafe(path: string): string {
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return '/';
+  }
+}
+
+/** The request's body as JSON; an empty body is `{}`. */
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY) throw new FerryError('FERRY_BAD_REQUEST', `the body is over ${MAX_BODY} bytes`);
+    chunks.push(chunk);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (text.trim() === '') return {};
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new FerryError('FERRY_BAD_REQUEST', `the body is not JSON: ${(err as Error).message}`);
   }
 }

@@ -76,6 +76,14 @@ export interface RecordReader {
   readSync(id: number): Buffer;
 }
 
+/** Hears how a store's writes go, for metrics; it must be quick, and it must not throw. */
+export interface StoreObserver {
+  /** One write's sync to disk took this long. */
+  synced(seconds: number): void;
+  /** One group commit wrote this many records. */
+  batchWritten(records: number): void;
+}
+
 export interface Store {
   /** Opens the store and returns what it holds. Called once, before any append. */
   open(options?: OpenOptions): Promise<RecoveredState>;
@@ -100,5 +108,7 @@ export interface Store {
   stats(): StoreStats;
   /** What the store holds on disk and why, where it keeps files. */
   describe?(): StoreDescription;
+  /** Tells `observer` of each sync and group commit (a store that writes files). */
+  observe?(observer: StoreObserver | undefined): void;
   close(): Promise<void>;
 }

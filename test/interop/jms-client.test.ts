@@ -37,6 +37,14 @@ describe('ActiveMQ JMS client with the rest of Ferry', { skip }, () => {
     assert.equal(one(result, 'after'), 'still here');
   });
 
+  test('ActiveMQ\'s scheduler management with the client\'s own constants: BROWSE to a temporary queue, REMOVE by scheduledJobId, REMOVEALL', async () => {
+    const result = await jmsCheck(url, 'scheduler', 'jms.scheduled');
+    assert.equal(one(result, 'browse'), 'first,second');
+    assert.equal(one(result, 'browseIds'), true);
+    assert.equal(one(result, 'afterRemove'), 'second');
+    assert.equal(one(result, 'afterRemoveAll'), '');
+  });
+
   test('a JMS TextMessage reaches STOMP as text; STOMP sends reach JMS as text, or bytes with content-length', async () => {
     const stomp = await connectStomp(broker.stompPort);
     const inbox = stomp.subscribe('/queue/jms.cross.out');

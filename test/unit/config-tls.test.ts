@@ -21,7 +21,9 @@ test('each protocol names its TLS port, and its TLS listener is off by default o
   );
   for (const m of protocolModules) assert.deepEqual(config.listeners[`${m.name}Tls`], { enabled: false, host: '0.0.0.0', port: m.defaultTlsPort });
   assert.deepEqual(config.listeners.websocketTls, { enabled: false, host: '0.0.0.0', port: 61615 });
-  assert.deepEqual(config.listeners.httpTls, { enabled: false, host: '0.0.0.0', port: 8162 });
+  // the management API stays on loopback unless opened on purpose
+  assert.deepEqual(config.listeners.httpTls, { enabled: false, host: '127.0.0.1', port: 8162 });
+  assert.equal(config.listeners.http.host, '127.0.0.1');
   assert.deepEqual(config.tls, { requestCert: false });
 });
 

@@ -1,5 +1,5 @@
 import { FerryError, isFerryError } from '../../errors.js';
-import type { OpenOptions, RecordReader, RecoveredState, Store, StoreStats } from '../store.js';
+import type { OpenOptions, RecordReader, RecoveredState, Store, StoreObserver, StoreStats } from '../store.js';
 import { JournalContext, type JournalEvent } from './context.js';
 import { nodeFileSystem, writeFully, type JournalFileSystem } from './file-system.js';
 import { BATCH_FRAME_SIZE, FrameKind, SEGMENT_HEADER_SIZE, encodeSegmentHeader } from './format.js';
@@ -80,6 +80,10 @@ export class JournalStore implements Store {
     this.reading = new JournalReader(this.journal, this.writer);
     this.maintenance = new JournalMaintenance(this.journal, this.writer, this.reading, compactBelow, options.compactInterval ?? 30_000);
     this.reader = this.reading.records;
+  }
+
+  observe(observer: StoreObserver | undefined): void {
+    this.writer.observer = observer;
   }
 
   /** Reads live records back; the body cache uses it to leave message bodies on disk. */

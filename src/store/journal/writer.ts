@@ -3,6 +3,7 @@ import type { JournalContext } from './context.js';
 import { writeFully } from './file-system.js';
 import { BATCH_FRAME_SIZE, FrameArena, FrameKind, MAX_RECORD_DATA, SEGMENT_HEADER_SIZE, dataOffset, encodeFrame, encodeSegmentHeader, frameSize, sealBatchFrame } from './format.js';
 import { JournalSegment } from './segment.js';
+import type { StoreObserver } from '../store.js';
 
 const ARENA_INITIAL = 16 * 1024;
 const ARENA_MAX_HINT = 4 * 1024 * 1024;
@@ -61,6 +62,10 @@ export class JournalWriter {
   private waiters: SyncWaiter[] = [];
   private batchesTaken = 0;
   private arenaHint = ARENA_INITIAL;
+  /** Records appended since the last batch was taken. */
+  private pendingRecords = 0;
+  /** Hears of each sync and batch (metrics); unset, nothing is measured. */
+  observer: StoreObserver | undefined;
 
   constructor(
     private readonly journal: JournalContext,
@@ -79,6 +84,7 @@ export class JournalWriter {
     const segment = chunk.segment;
     segment.size += size;
     segment.frames++;
+    this.pendingRecords++;
     const seq = ++this.appendSeq;
     segment.lastSeq = seq;
     this.journal.ledger.seq = seq;
@@ -174,9 +180,12 @@ export class JournalWriter {
         this.batchesTaken++;
         this.writing = batch;
         const seq = this.appendSeq;
+        const records = this.pendingRecords;
+        this.pendingRecords = 0;
         for (const chunk of batch) await this.writeChunk(chunk);
         this.writing = [];
         this.durableSeq = seq;
+        this.observer?.batchWritten(records);
         this.settleWaiters();
         this.events.batchWritten();
       }
@@ -203,7 +212,9 @@ export class JournalWriter {
     if (!journal.syncOnWrite) return;
     // A segment is synced before the next one is written: a torn write is then always at the
     // tail of the last segment, which is what recovery may cut off without asking.
+    const started = this.observer === undefined ? 0 : performance.now();
     await journal.fs.fdatasync(segment.fd);
+    this.observer?.synced((performance.now() - started) / 1000);
     if (chunk.createsFile) await journal.syncDir();
   }
 

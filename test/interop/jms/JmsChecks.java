@@ -3,6 +3,7 @@ import java.util.Arrays;
 import java.util.List;
 import javax.jms.*;
 import org.apache.activemq.ActiveMQConnectionFactory;
+import org.apache.activemq.ScheduledMessage;
 import org.apache.activemq.command.ActiveMQMessage;
 
 /**
@@ -28,6 +29,7 @@ public class JmsChecks {
         case "produce": produce(rest[0], Integer.parseInt(rest[1]), rest.length > 2 ? rest[2] : null); break;
         case "login": login(rest[0], rest[1], rest[2]); break;
         case "bad-selector": badSelector(rest[0]); break;
+        case "scheduler": scheduler(rest[0]); break;
         default: throw new IllegalArgumentException("unknown check " + check);
       }
     } catch (Throwable e) {
@@ -154,5 +156,54 @@ public class JmsChecks {
     s.createProducer(s.createQueue(queue)).send(s.createTextMessage("still here"));
     out("after", ((TextMessage) need(s.createConsumer(s.createQueue(queue)).receive(WAIT), "after a refused selector")).getText());
     c.close();
+  }
+
+  /**
+   * ActiveMQ's scheduler management as its documentation shows it, with the client's own constants:
+   * two delayed messages, BROWSE to a temporary queue (each reply has its scheduledJobId), REMOVE
+   * one by id, browse again, REMOVEALL, browse again.
+   */
+  static void scheduler(String queue) throws Exception {
+    Connection c = connect();
+    Session s = c.createSession(false, Session.AUTO_ACKNOWLEDGE);
+    MessageProducer producer = s.createProducer(s.createQueue(queue));
+    for (String text : new String[] {"first", "second"}) {
+      TextMessage m = s.createTextMessage(text);
+      m.setLongProperty(ScheduledMessage.AMQ_SCHEDULED_DELAY, 3_600_000L);
+      producer.send(m);
+    }
+    Destination management = s.createTopic(ScheduledMessage.AMQ_SCHEDULER_MANAGEMENT_DESTINATION);
+    MessageProducer requests = s.createProducer(management);
+    TemporaryQueue replies = s.createTemporaryQueue();
+    MessageConsumer browser = s.createConsumer(replies);
+    List<String> ids = browseJobs(s, requests, replies, browser, "browse");
+    Message remove = s.createMessage();
+    remove.setStringProperty(ScheduledMessage.AMQ_SCHEDULER_ACTION, ScheduledMessage.AMQ_SCHEDULER_ACTION_REMOVE);
+    remove.setStringProperty(ScheduledMessage.AMQ_SCHEDULED_ID, ids.get(0));
+    requests.send(remove);
+    browseJobs(s, requests, replies, browser, "afterRemove");
+    Message removeAll = s.createMessage();
+    removeAll.setStringProperty(ScheduledMessage.AMQ_SCHEDULER_ACTION, ScheduledMessage.AMQ_SCHEDULER_ACTION_REMOVEALL);
+    requests.send(removeAll);
+    browseJobs(s, requests, replies, browser, "afterRemoveAll");
+    c.close();
+  }
+
+  /** Asks for a BROWSE and prints the texts of the jobs that come back; returns their ids. */
+  static List<String> browseJobs(Session s, MessageProducer requests, TemporaryQueue replies, MessageConsumer browser, String key) throws Exception {
+    Message request = s.createMessage();
+    request.setStringProperty(ScheduledMessage.AMQ_SCHEDULER_ACTION, ScheduledMessage.AMQ_SCHEDULER_ACTION_BROWSE);
+    request.setJMSReplyTo(replies);
+    requests.send(request);
+    List<String> texts = new ArrayList<>();
+    List<String> ids = new ArrayList<>();
+    Message m;
+    while ((m = browser.receive(1000)) != null) {
+      texts.add(((TextMessage) m).getText());
+      ids.add(m.getStringProperty(ScheduledMessage.AMQ_SCHEDULED_ID));
+    }
+    out(key, String.join(",", texts));
+    out(key + "Ids", ids.stream().allMatch(id -> id != null && !id.isEmpty()));
+    return ids;
   }
 }

@@ -1,0 +1,568 @@
+import { FerryError } from '../errors.js';
+import type { Store } from '../store/index.js';
+import { hasWildcard, validateDestinationName } from './address.js';
+import type { BodyCache } from './body-cache.js';
+import type { CoreConnection } from './connection.js';
+import type { Consumer } from './consumer.js';
+import type { Destinations } from './destinations.js';
+import { copyMessage, isExpired, type Destination, type Message, type PropertyValue } from './message.js';
+import type { MessageQueue } from './message-queue.js';
+import type { Persistence } from './persistence.js';
+import type { QueueEntry } from './queue-entry.js';
+import type { MessageScheduler, ScheduledJob } from './scheduler.js';
+import { SchedulerCommand, schedulerRequest } from './scheduler-commands.js';
+export { isSchedulerCommand } from './scheduler-commands.js';
+import { compileSelector } from './selector/index.js';
+import type { TopicSubscriptions } from './subscriptions.js';
+
+/** What the operator's controls reach of the broker; the broker builds it (see `Broker.admin`). */
+export interface AdminHost {
+  readonly store: Store;
+  readonly destinations: Destinations;
+  readonly subscriptions: TopicSubscriptions;
+  readonly connections: ReadonlyMap<string, CoreConnection>;
+  readonly bodies: BodyCache;
+  readonly clock: () => number;
+  persistence(): Persistence;
+  scheduler(): MessageScheduler;
+  newMessageId(): string;
+  /** Routes into queues without dispatching them; with `storeTx`, inside that store transaction. */
+  route(message: Message, storeTx: number | undefined, touched: Set<MessageQueue>): boolean;
+}
+
+export interface DestinationKey {
+  readonly kind: 'queue' | 'topic';
+  readonly name: string;
+}
+
+/** One queue or topic with its figures. */
+export interface DestinationFigures {
+  readonly kind: 'queue' | 'topic';
+  readonly name: string;
+  /** Messages waiting (a topic: in its subscriptions). */
+  readonly depth: number;
+  readonly inFlight: number;
+  readonly enqueued: number;
+  readonly dequeued: number;
+  readonly expired: number;
+  readonly deadLettered: number;
+  readonly consumers: number;
+  /** Connections that have sent to it. */
+  readonly producers: number;
+  readonly paused: boolean;
+  readonly temporary: boolean;
+}
+
+/** A waiting message with what its queue knows of its deliveries. */
+export interface WaitingMessage {
+  readonly message: Message;
+  readonly deliveryCount: number;
+  readonly redelivered: boolean;
+}
+
+/** Which waiting messages an operation takes: by id, by selector, or (neither) all. */
+export interface MessagePick {
+  readonly ids?: readonly string[] | undefined;
+  readonly selector?: string | undefined;
+}
+
+export interface ConnectionFigures {
+  readonly id: string;
+  readonly protocol: string;
+  readonly remoteAddress: string;
+  readonly user: string | undefined;
+  readonly clientId: string | undefined;
+  readonly connectedAt: number;
+  readonly sessions: number;
+  readonly consumers: number;
+  readonly producers: number;
+  readonly inFlight: number;
+  readonly messagesIn: number;
+  readonly messagesOut: number;
+  /** Messages per second over the last 10 s. */
+  readonly rateIn: number;
+  readonly rateOut: number;
+}
+
+export interface ConsumerFigures {
+  readonly connectionId: string;
+  readonly destination: Destination;
+  readonly selector: string | undefined;
+  readonly prefetch: number;
+  readonly inFlight: number;
+  readonly delivered: number;
+  readonly acknowledged: number;
+  readonly exclusive: boolean;
+  readonly priority: number;
+  readonly durableName: string | undefined;
+}
+
+/** A connection's sends to one destination: the producer of protocols without producer objects. */
+export interface ProducerFigures {
+  readonly connectionId: string;
+  readonly destination: Destination;
+  readonly sent: number;
+}
+
+export interface DurableFigures {
+  readonly owner: string;
+  readonly name: string;
+  readonly topic: string;
+  readonly selector: string | undefined;
+  readonly noLocal: boolean;
+  readonly depth: number;
+  readonly active: boolean;
+}
+
+export interface MessageTotals {
+  readonly enqueued: number;
+  readonly dequeued: number;
+  readonly pending: number;
+}
+
+/** Where a message goes in `transfer`: to one destination (move, copy) or back where it failed (retry). */
+export type TransferMode = 'move' | 'copy' | 'retry';
+
+/** The property a dead letter carries its failure in; a retried message leaves it behind. */
+const FAILURE_CAUSE = 'dlqDeliveryFailureCause';
+
+/**
+ * The operator's controls over a running broker: figures for every destination, connection,
+ * consumer and producer, and the changes operators make (create, delete, pause, purge, move, copy,
+ * retry, cancel). Everything that moves a message between queues is one store transaction, so a
+ * crash half way leaves each message where it was or where it went, never both or neither.
+ */
+export class BrokerAdmin {
+  constructor(private readonly host: AdminHost) {}
+
+  // destinations
+
+  destinationList(): DestinationFigures[] {
+    return this.figuresOf(this.destinationKeys());
+  }
+
+  /** Every destination's kind and name, without figures: what a filter or a sort by name needs. */
+  destinationKeys(): DestinationKey[] {
+    const keys: DestinationKey[] = [];
+    for (const name of this.host.destinations.queues.keys()) keys.push({ kind: 'queue', name });
+    for (const name of this.host.destinations.topics) keys.push({ kind: 'topic', name });
+    return keys;
+  }
+
+  /** The figures of these destinations (those gone meanwhile left out). */
+  figuresOf(keys: readonly DestinationKey[]): DestinationFigures[] {
+    const producers = this.producerCounts();
+    const list: DestinationFigures[] = [];
+    for (const { kind, name } of keys) {
+      if (kind === 'queue') {
+        const queue = this.host.destinations.queues.get(name);
+        if (queue !== undefined) list.push(this.queueFigures(queue, producers));
+      } else if (this.host.destinations.topics.has(name)) list.push(this.topicFigures(name, producers));
+    }
+    return list;
+  }
+
+  destination(kind: 'queue' | 'topic', name: string): DestinationFigures {
+    if (kind === 'queue') return this.queueFigures(this.queue(name), this.producerCounts());
+    if (!this.host.destinations.topics.has(name)) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `no topic "${name}"`);
+    return this.topicFigures(name, this.producerCounts());
+  }
+
+  /** Creates a queue or topic; false when it exists already. */
+  createDestination(kind: 'queue' | 'topic', name: string): boolean {
+    validateDestinationName(name, false);
+    if (hasWildcard(name)) throw new FerryError('FERRY_DESTINATION_INVALID', `"${name}" holds a wildcard`);
+    const destinations = this.host.destinations;
+    if (kind === 'queue') {
+      if (destinations.queues.has(name)) return false;
+      destinations.queueNamed(name, true);
+      return true;
+    }
+    if (destinations.topics.has(name)) return false;
+    destinations.topics.add(name);
+    return true;
+  }
+
+  /**
+   * Deletes a queue with its messages (its consumers are closed), or forgets a topic (its
+   * subscriptions stay: they are bound to patterns, not to the name).
+   */
+  deleteDestination(kind: 'queue' | 'topic', name: string): void {
+    const destinations = this.host.destinations;
+    if (kind === 'topic') {
+      if (!destinations.topics.delete(name)) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `no topic "${name}"`);
+      return;
+    }
+    const queue = this.queue(name);
+    const store = this.host.store;
+    // the queue's record first: references left by a crash after it are deleted by recovery as dangling
+    if (queue.recordId !== 0) store.delete(queue.recordId);
+    if (queue.deliveryMarkRecord !== 0) store.delete(queue.deliveryMarkRecord);
+    const persistence = this.host.persistence();
+    for (const entry of [...queue.entries()]) if (entry.consumer !== null) persistence.removeReference(entry);
+    destinations.removeQueue(queue);
+    queue.destroy();
+  }
+
+  purge(name: string): number {
+    return this.queue(name).purge();
+  }
+
+  /** Stops (true) or restarts dispatch from a queue; sends are taken either way. */
+  setPaused(name: string, paused: boolean): DestinationFigures {
+    const queue = this.queue(name);
+    queue.paused = paused;
+    if (!paused) queue.dispatch();
+    return this.queueFigures(queue, this.producerCounts());
+  }
+
+  // messages
+
+  /** Waiting messages of a queue that `selector` takes, from the `offset`th on; nothing is consumed. */
+  browse(name: string, selector: string | undefined, offset: number, limit: number): { items: WaitingMessage[]; more: boolean } {
+    const queue = this.queue(name);
+    const matches = this.matcher({ selector });
+    const now = this.host.clock();
+    const items: WaitingMessage[] = [];
+    let skipped = 0;
+    let more = false;
+    for (const entry of queue.waitingEntries()) {
+      if (isExpired(entry.message, now) || !matches(entry)) continue;
+      if (skipped < offset) {
+        skipped++;
+        continue;
+      }
+      if (items.length >= limit) {
+        more = true;
+        break;
+      }
+      items.push(waiting(entry));
+    }
+    return { items, more };
+  }
+
+  /** One waiting or in-flight message of a queue by id. */
+  message(name: string, id: string): WaitingMessage {
+    for (const entry of this.queue(name).entries()) if (entry.message.id === id) return waiting(entry);
+    throw new FerryError('FERRY_NOT_FOUND', `no message "${id}" in queue "${name}"`);
+  }
+
+  /** Deletes the waiting messages `pick` chooses; returns how many. */
+  deleteMessages(name: string, pick: MessagePick): number {
+    const queue = this.queue(name);
+    const taken = queue.takeWaiting(this.matcher(pick));
+    for (const entry of taken) queue.acknowledge(entry);
+    return taken.length;
+  }
+
+  /**
+   * Moves or copies the waiting messages `pick` chooses to `to`, or (retry) sends dead letters back
+   * to their original destination; returns how many. One store transaction: the copies' records and
+   * the originals' deletions commit together.
+   */
+  transfer(name: string, pick: MessagePick, mode: TransferMode, to?: Destination): number {
+    const queue = this.queue(name);
+    const matches = this.matcher(pick);
+    const wanted = mode === 'retry' ? (entry: QueueEntry) => entry.message.originalDestination !== undefined && matches(entry) : matches;
+    if (mode !== 'retry') {
+      if (to === undefined) throw new FerryError('FERRY_DESTINATION_INVALID', `a ${mode} needs a destination to go to`);
+      if (mode === 'move' && to.kind === 'queue' && to.name === name) throw new FerryError('FERRY_DESTINATION_INVALID', `messages cannot move from queue "${name}" to itself`);
+    }
+    const candidates = queue.waitingEntries().filter(wanted);
+    // every destination is checked (and made, where destinations come with first use) before anything moves
+    const targets = new Map<string, Destination>();
+    for (const entry of candidates) {
+      const target = mode === 'retry' ? entry.message.originalDestination! : to!;
+      targets.set(`${target.kind}:${target.name}`, target);
+    }
+    for (const target of targets.values()) this.host.destinations.checkSendable(target);
+    const chosen = new Set(candidates);
+    const entries = mode === 'copy' ? candidates : queue.takeWaiting((entry) => chosen.has(entry));
+    if (entries.length === 0) return 0;
+    const txId = entries.some((e) => e.message.persistent) ? this.host.persistence().allocateId() : undefined;
+    const touched = new Set<MessageQueue>();
+    for (const entry of entries) {
+      this.host.route(this.transferred(entry.message, mode, to), txId, touched);
+      if (mode !== 'copy') queue.acknowledge(entry, txId);
+    }
+    if (txId !== undefined) this.host.store.commit(txId);
+    for (const q of touched) if (!q.paused) q.dispatch();
+    return entries.length;
+  }
+
+  /** An id for a message an operator sends, so that the answer can name it. */
+  newMessageId(): string {
+    return this.host.newMessageId();
+  }
+
+  // clients
+
+  connectionList(): ConnectionFigures[] {
+    const list: ConnectionFigures[] = [];
+    for (const c of this.host.connections.values()) if (!c.principal.internal) list.push(this.connectionFigures(c));
+    return list;
+  }
+
+  connection(id: string): { figures: ConnectionFigures; consumers: ConsumerFigures[]; producers: ProducerFigures[] } {
+    const c = this.clientConnection(id);
+    const durable = this.durableNames();
+    return { figures: this.connectionFigures(c), consumers: consumersOf(c).map((consumer) => consumerFigures(consumer, durable)), producers: producersOf(c) };
+  }
+
+  /** Closes a client connection as the broker's own choice (its adapter hears why through `onRevoked`). */
+  closeConnection(id: string): void {
+    const c = this.clientConnection(id);
+    c.onRevoked?.(new FerryError('FERRY_CONNECTION_CLOSED', 'an operator closed the connection'));
+    c.close();
+  }
+
+  consumerList(): ConsumerFigures[] {
+    const durable = this.durableNames();
+    const list: ConsumerFigures[] = [];
+    for (const c of this.host.connections.values()) if (!c.principal.internal) for (const consumer of consumersOf(c)) list.push(consumerFigures(consumer, durable));
+    return list;
+  }
+
+  producerList(): ProducerFigures[] {
+    const list: ProducerFigures[] = [];
+    for (const c of this.host.connections.values()) if (!c.principal.internal) list.push(...producersOf(c));
+    return list;
+  }
+
+  durableList(): DurableFigures[] {
+    const list: DurableFigures[] = [];
+    for (const s of this.host.subscriptions.durableSubscriptions()) {
+      list.push({ owner: s.durable!.owner, name: s.durable!.name, topic: s.pattern, selector: s.selectorText, noLocal: s.noLocal, depth: s.queue.pendingCount, active: s.consumer !== null });
+    }
+    return list;
+  }
+
+  deleteDurable(owner: string, name: string): void {
+    if (this.host.subscriptions.durablePattern(owner, name) === undefined) throw new FerryError('FERRY_NOT_FOUND', `no durable subscription "${name}" of "${owner}"`);
+    this.host.subscriptions.deleteDurable(owner, name);
+  }
+
+  // scheduled messages
+
+  scheduledList(): ScheduledJob[] {
+    return this.host.scheduler().list();
+  }
+
+  /** Cancels scheduled jobs: one by id, or those due between `from` and `to` (ms, inclusive). */
+  cancelScheduled(pick: { id?: string; from?: number; to?: number }): number {
+    return this.host.scheduler().cancel((job) => (pick.id === undefined || job.id === pick.id) && job.due >= (pick.from ?? 0) && job.due <= (pick.to ?? Number.POSITIVE_INFINITY));
+  }
+
+  /**
+   * Runs an ActiveMQ scheduler command sent as a message (see scheduler-commands.ts); the replies
+   * of a browse are routed at once, non-persistent. Returns false: nothing waits on the store.
+   */
+  schedulerCommand(message: Message): boolean {
+    const request = schedulerRequest(message);
+    const { from, to } = request;
+    if (request.action === 'REMOVE') {
+      if (request.jobId !== undefined) this.cancelScheduled({ id: request.jobId });
+    } else if (request.action === 'REMOVEALL') this.cancelScheduled({ from, to });
+    else if (request.action === 'BROWSE' && message.replyTo !== undefined) {
+      const touched = new Set<MessageQueue>();
+      for (const job of this.scheduledList()) {
+        if (job.due < from || job.due > to) continue;
+        const properties = new Map<string, PropertyValue>(job.message.properties);
+        properties.set(SchedulerCommand.jobId, job.id);
+        const reply = copyMessage(job.message, { id: this.host.newMessageId(), destination: message.replyTo, persistent: false, properties, originalDestination: undefined });
+        this.host.route(reply, undefined, touched);
+      }
+      for (const q of touched) q.dispatch();
+    }
+    return false;
+  }
+
+  // the broker as a whole
+
+  connectionsByProtocol(): Record<string, number> {
+    const counts: Record<string, number> = {};
+    for (const c of this.host.connections.values()) if (!c.principal.internal) counts[c.protocol] = (counts[c.protocol] ?? 0) + 1;
+    return counts;
+  }
+
+  destinationCounts(): { queues: number; topics: number } {
+    return { queues: this.host.destinations.queues.size, topics: this.host.destinations.topics.size };
+  }
+
+  /** Messages in and out of every queue and durable subscription since the start, and those waiting now. */
+  messageTotals(): MessageTotals {
+    let enqueued = 0;
+    let dequeued = 0;
+    let pending = 0;
+    const add = (queue: MessageQueue): void => {
+      const s = queue.stats();
+      enqueued += s.enqueued;
+      dequeued += s.dequeued;
+      pending += s.pending;
+    };
+    for (const queue of this.host.destinations.queues.values()) add(queue);
+    for (const queue of this.host.subscriptions.durableQueues()) add(queue);
+    return { enqueued, dequeued, pending };
+  }
+
+  bodyCache(): { bytes: number; limit: number | null } {
+    const stats = this.host.bodies.stats();
+    return { bytes: stats.residentBytes, limit: stats.limitBytes };
+  }
+
+  private queue(name: string): MessageQueue {
+    const queue = this.host.destinations.queues.get(name);
+    if (queue === undefined) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `no queue "${name}"`);
+    return queue;
+  }
+
+  private clientConnection(id: string): CoreConnection {
+    const c = this.host.connections.get(id);
+    if (c === undefined || c.principal.internal) throw new FerryError('FERRY_NOT_FOUND', `no connection "${id}"`);
+    return c;
+  }
+
+  private matcher(pick: MessagePick): (entry: QueueEntry) => boolean {
+    const ids = pick.ids === undefined ? undefined : new Set(pick.ids);
+    const selector = pick.selector === undefined || pick.selector.trim() === '' ? undefined : compileSelector(pick.selector);
+    return (entry) => (ids === undefined || ids.has(entry.message.id)) && (selector === undefined || selector.matches(entry.message, { deliveryCount: entry.deliveryCount }));
+  }
+
+  private transferred(message: Message, mode: TransferMode, to: Destination | undefined): Message {
+    if (mode === 'move') return copyMessage(message, { destination: to! });
+    // a copy is a message of its own: operations by id must tell the two apart
+    if (mode === 'copy') return copyMessage(message, { destination: to!, id: this.host.newMessageId() });
+    const properties = new Map<string, PropertyValue>(message.properties);
+    properties.delete(FAILURE_CAUSE);
+    return copyMessage(message, { destination: message.originalDestination!, originalDestination: undefined, properties });
+  }
+
+  /** Destination key -> connections that have sent to it. */
+  private producerCounts(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const c of this.host.connections.values()) {
+      if (c.principal.internal) continue;
+      for (const name of c.traffic.sentToQueue.keys()) counts.set(`queue:${name}`, (counts.get(`queue:${name}`) ?? 0) + 1);
+      for (const name of c.traffic.sentToTopic.keys()) counts.set(`topic:${name}`, (counts.get(`topic:${name}`) ?? 0) + 1);
+    }
+    return counts;
+  }
+
+  private queueFigures(queue: MessageQueue, producers: Map<string, number>): DestinationFigures {
+    const s = queue.stats();
+    return {
+      kind: 'queue',
+      name: queue.name,
+      depth: s.pending,
+      inFlight: s.inFlight,
+      enqueued: s.enqueued,
+      dequeued: s.dequeued,
+      expired: s.expired,
+      deadLettered: s.deadLettered,
+      consumers: s.consumers,
+      producers: producers.size === 0 ? 0 : (producers.get(`queue:${queue.name}`) ?? 0),
+      paused: queue.paused,
+      temporary: queue.recordId === 0,
+    };
+  }
+
+  private topicFigures(name: string, producers: Map<string, number>): DestinationFigures {
+    let depth = 0;
+    let inFlight = 0;
+    let dequeued = 0;
+    let expired = 0;
+    let deadLettered = 0;
+    let consumers = 0;
+    this.host.subscriptions.index.match(name, (subscription) => {
+      const s = subscription.queue.stats();
+      depth += s.pending;
+      inFlight += s.inFlight;
+      dequeued += s.dequeued;
+      expired += s.expired;
+      deadLettered += s.deadLettered;
+      consumers += s.consumers;
+    });
+    return {
+      kind: 'topic',
+      name,
+      depth,
+      inFlight,
+      enqueued: this.host.destinations.topicSentCount(name),
+      dequeued,
+      expired,
+      deadLettered,
+      consumers,
+      producers: producers.get(`topic:${name}`) ?? 0,
+      paused: false,
+      temporary: this.host.destinations.isTemporary({ kind: 'topic', name }),
+    };
+  }
+
+  private connectionFigures(c: CoreConnection): ConnectionFigures {
+    const sessions = c.sessionList();
+    let consumers = 0;
+    let inFlight = 0;
+    for (const session of sessions) {
+      for (const consumer of session.consumerList()) {
+        consumers++;
+        inFlight += consumer.inFlightCount;
+      }
+    }
+    const t = c.traffic;
+    return {
+      id: c.id,
+      protocol: c.protocol,
+      remoteAddress: c.remoteAddress,
+      user: c.principal.username,
+      clientId: c.clientId,
+      connectedAt: c.connectedAt,
+      sessions: sessions.size,
+      consumers,
+      producers: t.sentToQueue.size + t.sentToTopic.size,
+      inFlight,
+      messagesIn: t.in.total,
+      messagesOut: t.out.total,
+      rateIn: t.in.rate(),
+      rateOut: t.out.rate(),
+    };
+  }
+
+  private durableNames(): Map<MessageQueue, string> {
+    const names = new Map<MessageQueue, string>();
+    for (const s of this.host.subscriptions.durableSubscriptions()) names.set(s.queue, s.durable!.name);
+    return names;
+  }
+}
+
+function waiting(entry: QueueEntry): WaitingMessage {
+  return { message: entry.message, deliveryCount: entry.deliveryCount, redelivered: entry.redelivered };
+}
+
+function consumersOf(c: CoreConnection): Consumer[] {
+  const list: Consumer[] = [];
+  for (const session of c.sessionList()) list.push(...session.consumerList());
+  return list;
+}
+
+function consumerFigures(consumer: Consumer, durable: Map<MessageQueue, string>): ConsumerFigures {
+  const queue = consumer.queue;
+  return {
+    connectionId: consumer.connectionId,
+    destination: { kind: queue.kind === 'queue' ? 'queue' : 'topic', name: queue.name },
+    selector: consumer.selector?.text,
+    prefetch: consumer.prefetch,
+    inFlight: consumer.inFlightCount,
+    delivered: consumer.delivered,
+    acknowledged: consumer.acknowledged,
+    exclusive: consumer.exclusive,
+    priority: consumer.priority,
+    durableName: durable.get(queue),
+  };
+}
+
+function producersOf(c: CoreConnection): ProducerFigures[] {
+  const list: ProducerFigures[] = [];
+  for (const [name, { sent }] of c.traffic.sentToQueue) list.push({ connectionId: c.id, destination: { kind: 'queue', name }, sent });
+  for (const [name, { sent }] of c.traffic.sentToTopic) list.push({ connectionId: c.id, destination: { kind: 'topic', name }, sent });
+  return list;
+}

@@ -1,0 +1,88 @@
+import type { Destination } from './message.js';
+
+/** Seconds a rate is measured over. */
+const RATE_WINDOW_SECONDS = 10;
+
+/**
+ * A running count with its rate over the last RATE_WINDOW_SECONDS: a ring of per-second counts,
+ * moved on by the clock as counts arrive or the rate is read, so nothing runs between messages.
+ * The clock is read once per `batch` counts (and on each read of the rate), not once per message:
+ * a batch is put in the second it completes in, which moves at most `batch` counts by a second.
+ */
+export class RateCounter {
+  total = 0;
+  private readonly ring = new Float64Array(RATE_WINDOW_SECONDS);
+  private second = 0;
+  /** Counted since the clock was last read. */
+  private unplaced = 0;
+
+  constructor(
+    private readonly clock: () => number,
+    private readonly batch = 64,
+  ) {}
+
+  count(n = 1): void {
+    this.total += n;
+    this.unplaced += n;
+    if (this.unplaced >= this.batch) this.place();
+  }
+
+  /** Per second, averaged over the window (the current second included). */
+  rate(): number {
+    this.place();
+    let sum = 0;
+    for (const n of this.ring) sum += n;
+    return sum / RATE_WINDOW_SECONDS;
+  }
+
+  private place(): void {
+    const second = Math.floor(this.clock() / 1000);
+    if (second !== this.second) this.advance(second);
+    this.ring[second % RATE_WINDOW_SECONDS]! += this.unplaced;
+    this.unplaced = 0;
+  }
+
+  private advance(second: number): void {
+    if (second <= this.second) return;
+    // the seconds passed since the last count held none
+    const gap = Math.min(second - this.second, RATE_WINDOW_SECONDS);
+    for (let i = 1; i <= gap; i++) this.ring[(this.second + i) % RATE_WINDOW_SECONDS] = 0;
+    this.second = second;
+  }
+}
+
+/**
+ * What one connection sent and was delivered, for operators: totals with rates, and its sends by
+ * destination (a producer, for protocols without producer objects). Names are map keys as they
+ * come, so counting a send allocates nothing.
+ */
+export class ConnectionTraffic {
+  readonly in: RateCounter;
+  readonly out: RateCounter;
+  /** Destination name -> sends to it. */
+  readonly sentToQueue = new Map<string, { sent: number }>();
+  readonly sentToTopic = new Map<string, { sent: number }>();
+  /** The last destination sent to: a producer mostly sends to one, and then finds it without a lookup. */
+  private last: Destination | undefined;
+  private lastCount: { sent: number } | undefined;
+
+  constructor(clock: () => number) {
+    this.in = new RateCounter(clock);
+    this.out = new RateCounter(clock);
+  }
+
+  sent(destination: Destination): void {
+    this.in.count();
+    const last = this.last;
+    if (last !== undefined && (last === destination || (last.name === destination.name && last.kind === destination.kind))) {
+      this.lastCount!.sent++;
+      return;
+    }
+    const map = destination.kind === 'queue' ? this.sentToQueue : this.sentToTopic;
+    let count = map.get(destination.name);
+    if (count === undefined) map.set(destination.name, (count = { sent: 0 }));
+    count.sent++;
+    this.last = destination;
+    this.lastCount = count;
+  }
+}

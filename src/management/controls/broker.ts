@@ -1,0 +1,46 @@
+import type { Broker } from '../../core/index.js';
+
+/** A listener as operators see it. */
+export interface ListenerView {
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  readonly tls: boolean;
+}
+
+/** What the broker view needs besides the broker: facts the server that runs it knows. */
+export interface BrokerFacts {
+  readonly version: string;
+  /** ms since the epoch. */
+  readonly startedAt: number;
+  /** The data folder, for a store that keeps files. */
+  readonly storeDirectory: string | undefined;
+  listeners(): readonly ListenerView[];
+  readonly clock: () => number;
+}
+
+/** GET /api/v1/broker: the broker at a glance. */
+export function brokerView(broker: Broker, facts: BrokerFacts): Record<string, unknown> {
+  const admin = broker.admin;
+  const description = broker.store.describe?.();
+  const byProtocol = admin.connectionsByProtocol();
+  const memory = process.memoryUsage();
+  return {
+    name: broker.name,
+    version: facts.version,
+    startedAt: new Date(facts.startedAt).toISOString(),
+    uptimeSeconds: Math.max(0, Math.floor((facts.clock() - facts.startedAt) / 1000)),
+    listeners: facts.listeners(),
+    store: {
+      type: description === undefined ? 'memory' : 'journal',
+      bytes: description?.diskBytes ?? broker.store.stats().bytes,
+      files: description?.segments.length ?? 0,
+      directory: description === undefined ? null : (facts.storeDirectory ?? null),
+    },
+    memory: { rss: memory.rss, heapUsed: memory.heapUsed, heapTotal: memory.heapTotal, external: memory.external },
+    bodyCache: admin.bodyCache(),
+    connections: { total: Object.values(byProtocol).reduce((a, b) => a + b, 0), byProtocol },
+    destinations: admin.destinationCounts(),
+    messages: admin.messageTotals(),
+  };
+}

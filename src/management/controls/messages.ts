@@ -1,0 +1,144 @@
+import { z } from 'zod';
+import { FerryError } from '../../errors.js';
+import type { Destination, MessageInit, PropertyValue } from '../../core/index.js';
+import type { MessagePick, WaitingMessage } from '../../core/admin.js';
+
+/** `queue://x` or `topic://x`, as messages name their destinations here. */
+export function destinationUri(d: Destination | undefined): string | null {
+  return d === undefined ? null : `${d.kind}://${d.name}`;
+}
+
+export function parseDestinationUri(text: string, field: string): Destination {
+  const m = /^(queue|topic):\/\/(.+)$/.exec(text);
+  if (m === null) throw new FerryError('FERRY_BAD_REQUEST', `${field} must be queue://NAME or topic://NAME, got "${text}"`);
+  return { kind: m[1] as 'queue' | 'topic', name: m[2]! };
+}
+
+/** A message in a list: headers, no body. */
+export function messageSummary(w: WaitingMessage): Record<string, unknown> {
+  const m = w.message;
+  return {
+    id: m.id,
+    timestamp: m.timestamp,
+    persistent: m.persistent,
+    priority: m.priority,
+    expiration: m.expiration,
+    redelivered: w.redelivered,
+    deliveryCount: w.deliveryCount,
+    correlationId: m.correlationId ?? null,
+    type: m.type ?? null,
+    groupId: m.groupId ?? null,
+    bodyKind: m.bodyKind === 'text' ? 'text' : 'bytes',
+    bodyBytes: m.body.length,
+    originalDestination: destinationUri(m.originalDestination),
+  };
+}
+
+type PropertyType = 'boolean' | 'byte' | 'short' | 'int' | 'long' | 'float' | 'double' | 'string' | 'bytes';
+
+/** Core keeps JavaScript values: a whole number in 32 bits reads as int, any other number as double. */
+function typedProperty(name: string, value: PropertyValue): { name: string; type: PropertyType | 'null'; value: unknown } {
+  if (value === null) return { name, type: 'null', value: null };
+  if (typeof value === 'boolean') return { name, type: 'boolean', value };
+  if (typeof value === 'bigint') return { name, type: 'long', value: value.toString() };
+  if (typeof value === 'string') return { name, type: 'string', value };
+  if (Buffer.isBuffer(value)) return { name, type: 'bytes', value: value.toString('base64') };
+  return { name, type: Number.isInteger(value) && value >= -(2 ** 31) && value < 2 ** 31 ? 'int' : 'double', value };
+}
+
+/** One message whole: the summary, reply-to, typed properties and the body (parsed too when it is JSON text). */
+export function messageView(w: WaitingMessage): Record<string, unknown> {
+  const m = w.message;
+  const text = m.bodyKind === 'text';
+  const body: Record<string, unknown> = text ? { encoding: 'text', data: m.body.toString('utf8') } : { encoding: 'base64', data: m.body.toString('base64') };
+  if (text) {
+    try {
+      body['json'] = JSON.parse(body['data'] as string) as unknown;
+    } catch {
+      // not JSON: the text alone
+    }
+  }
+  return {
+    ...messageSummary(w),
+    replyTo: destinationUri(m.replyTo),
+    properties: [...m.properties].map(([name, value]) => typedProperty(name, value)),
+    body,
+  };
+}
+
+const typedValue = z.object({ type: z.enum(['boolean', 'byte', 'short', 'int', 'long', 'float', 'double', 'string', 'bytes']), value: z.union([z.string(), z.number(), z.boolean()]) }).strict();
+
+export const sendBody = z
+  .object({
+    body: z.string().default(''),
+    bodyEncoding: z.enum(['text', 'base64']).default('text'),
+    persistent: z.boolean().default(true),
+    priority: z.number().int().min(0).max(9).default(4),
+    timeToLive: z.number().int().min(0).default(0),
+    correlationId: z.string().optional(),
+    type: z.string().optional(),
+    groupId: z.string().optional(),
+    replyTo: z.string().optional(),
+    properties: z.record(z.union([z.string(), z.number(), z.boolean(), z.null(), typedValue])).default({}),
+  })
+  .strict();
+
+function propertyValue(name: string, v: z.infer<typeof sendBody>['properties'][string]): PropertyValue {
+  if (v === null || typeof v !== 'object') return v;
+  const fail = (): never => {
+    throw new FerryError('FERRY_BAD_REQUEST', `property "${name}": ${JSON.stringify(v.value)} is not a ${v.type}`);
+  };
+  switch (v.type) {
+    case 'boolean':
+      return typeof v.value === 'boolean' ? v.value : v.value === 'true' ? true : v.value === 'false' ? false : fail();
+    case 'string':
+      return String(v.value);
+    case 'bytes':
+      return typeof v.value === 'string' ? Buffer.from(v.value, 'base64') : fail();
+    case 'long':
+      try {
+        return BigInt(typeof v.value === 'boolean' ? fail() : v.value);
+      } catch {
+        return fail();
+      }
+    default: {
+      const n = Number(v.value);
+      if (typeof v.value === 'boolean' || !Number.isFinite(n)) return fail();
+      const whole = v.type === 'byte' || v.type === 'short' || v.type === 'int';
+      return whole && !Number.isInteger(n) ? fail() : n;
+    }
+  }
+}
+
+/** What POST .../messages sends, as core takes it. */
+export function messageInit(destination: Destination, input: z.infer<typeof sendBody>, now: number): MessageInit {
+  const properties = new Map<string, PropertyValue>();
+  for (const [name, value] of Object.entries(input.properties)) properties.set(name, propertyValue(name, value));
+  return {
+    destination,
+    body: input.bodyEncoding === 'base64' ? Buffer.from(input.body, 'base64') : Buffer.from(input.body, 'utf8'),
+    bodyKind: input.bodyEncoding === 'base64' ? 'bytes' : 'text',
+    persistent: input.persistent,
+    priority: input.priority,
+    expiration: input.timeToLive > 0 ? now + input.timeToLive : 0,
+    correlationId: input.correlationId,
+    type: input.type,
+    groupId: input.groupId,
+    replyTo: input.replyTo === undefined ? undefined : parseDestinationUri(input.replyTo, 'replyTo'),
+    properties,
+  };
+}
+
+/** `{ids}`, `{selector}` or `{}` (all), with `to` where the operation needs one. */
+export const pickBody = z
+  .object({
+    to: z.string().optional(),
+    ids: z.array(z.string()).optional(),
+    selector: z.string().optional(),
+  })
+  .strict()
+  .refine((b) => b.ids === undefined || b.selector === undefined, 'give ids or selector, not both');
+
+export function pickOf(body: z.infer<typeof pickBody>): MessagePick {
+  return { ids: body.ids, selector: body.selector };
+}

@@ -1,0 +1,188 @@
+import type { z } from 'zod';
+import { FerryError } from '../errors.js';
+import type { Authorizer, Broker, CoreConnection, Destination, Principal } from '../core/index.js';
+import { brokerView, type BrokerFacts } from './controls/broker.js';
+import { listConnections, listConsumers, listProducers, showConnection } from './controls/clients.js';
+import { destinationKind, destinationQuery, listDestinations, MAX_LIMIT, queryInt } from './controls/destinations.js';
+import { messageInit, messageSummary, messageView, parseDestinationUri, pickBody, pickOf, sendBody } from './controls/messages.js';
+import { listScheduled } from './controls/scheduled.js';
+import { listSubscriptions } from './controls/subscriptions.js';
+import { createDestinationBody, legacyMessageView } from './bodies.js';
+import { openApiDocument } from './openapi.js';
+import type { ApiAnswer, ApiRequest, Route } from './router.js';
+
+/** What the routes work with. */
+export interface RouteContext {
+  readonly broker: Broker;
+  readonly authorizer: Authorizer;
+  readonly facts: BrokerFacts;
+  /** The connection the API sends messages on (internal: rights are checked here, for the operator). */
+  sender(): Promise<CoreConnection>;
+  /** Prometheus text for GET /metrics. */
+  metrics(): Promise<{ text: string; contentType: string }>;
+  /** The network connectors' figures, listed under `network` in `GET /api/stats`. */
+  readonly network?: (() => unknown) | undefined;
+}
+
+const ok = (body: unknown, status = 200): ApiAnswer => ({ status, body });
+const noContent: ApiAnswer = { status: 204 };
+
+async function parsed<T extends z.ZodTypeAny>(request: ApiRequest, schema: T): Promise<z.infer<T>> {
+  const result = schema.safeParse(await request.body());
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    throw new FerryError('FERRY_BAD_REQUEST', `the body is not as expected: ${issue.path.length > 0 ? `${issue.path.join('.')}: ` : ''}${issue.message}`);
+  }
+  return result.data as z.infer<T>;
+}
+
+/** The API's routes: v1 (docs/management-api.md) and the older ones `ferry stat` and scripts still use. */
+export function managementRoutes(ctx: RouteContext): Route[] {
+  const { broker } = ctx;
+  const admin = (): Broker['admin'] => broker.admin;
+  const may = (principal: Principal, operation: Parameters<Authorizer['authorize']>[1], destination: Destination): void => {
+    if (!principal.internal) ctx.authorizer.authorize(principal, operation, destination);
+  };
+  const queue = (name: string): Destination => ({ kind: 'queue', name });
+  const get = (path: string, permission: Route['permission'], handle: Route['handle']): Route => ({ method: 'GET', path, permission, handle });
+  const post = (path: string, handle: Route['handle']): Route => ({ method: 'POST', path, permission: 'manage', handle });
+  const del = (path: string, handle: Route['handle']): Route => ({ method: 'DELETE', path, permission: 'manage', handle });
+
+  const transfer = (mode: 'move' | 'copy' | 'retry', key: 'moved' | 'copied' | 'retried') =>
+    post(`/api/v1/queues/{name}/messages/${mode}`, async (r) => {
+      const name = r.params['name']!;
+      const body = await parsed(r, pickBody);
+      may(r.principal, 'admin', queue(name));
+      let to: Destination | undefined;
+      if (mode !== 'retry') {
+        if (body.to === undefined) throw new FerryError('FERRY_BAD_REQUEST', `a ${mode} needs "to": queue://NAME or topic://NAME`);
+        to = parseDestinationUri(body.to, 'to');
+        may(r.principal, 'send', to);
+      } else if (body.to !== undefined) throw new FerryError('FERRY_BAD_REQUEST', 'a retry sends each message back where it came from: no "to"');
+      return ok({ [key]: admin().transfer(name, pickOf(body), mode, to) });
+    });
+
+  return [
+    get('/api/v1/openapi.json', 'public', () => ok(openApiDocument)),
+    get('/api/v1/whoami', 'authenticated', (r) => ok({ user: r.principal.username ?? null, groups: r.principal.groups, monitor: r.access.monitor, manage: r.access.manage })),
+    get('/api/v1/broker', 'monitor', () => ok(brokerView(broker, ctx.facts))),
+    get('/api/v1/store', 'monitor', () => {
+      const report = broker.storeReport();
+      if (report === undefined) throw new FerryError('FERRY_NOT_FOUND', 'this broker keeps no files (memory store)');
+      return ok(report);
+    }),
+
+    get('/api/v1/destinations', 'monitor', (r) => ok(listDestinations(broker, destinationQuery(r.query)))),
+    post('/api/v1/destinations', async (r) => {
+      const body = await parsed(r, createDestinationBody);
+      may(r.principal, 'create', { kind: body.kind, name: body.name });
+      if (!admin().createDestination(body.kind, body.name)) throw new FerryError('FERRY_CONFLICT', `${body.kind} "${body.name}" already exists`);
+      return ok(admin().destination(body.kind, body.name), 201);
+    }),
+    get('/api/v1/destinations/{kind}/{name}', 'monitor', (r) => ok(admin().destination(destinationKind(r.params['kind']), r.params['name']!))),
+    del('/api/v1/destinations/{kind}/{name}', (r) => {
+      const kind = destinationKind(r.params['kind']);
+      may(r.principal, 'admin', { kind, name: r.params['name']! });
+      admin().deleteDestination(kind, r.params['name']!);
+      return noContent;
+    }),
+    post('/api/v1/destinations/queue/{name}/purge', (r) => {
+      may(r.principal, 'admin', queue(r.params['name']!));
+      return ok({ purged: admin().purge(r.params['name']!) });
+    }),
+    post('/api/v1/destinations/queue/{name}/pause', (r) => {
+      may(r.principal, 'admin', queue(r.params['name']!));
+      return ok(admin().setPaused(r.params['name']!, true));
+    }),
+    post('/api/v1/destinations/queue/{name}/resume', (r) => {
+      may(r.principal, 'admin', queue(r.params['name']!));
+      return ok(admin().setPaused(r.params['name']!, false));
+    }),
+    post('/api/v1/destinations/{kind}/{name}/messages', async (r) => {
+      const destination: Destination = { kind: destinationKind(r.params['kind']), name: r.params['name']! };
+      const body = await parsed(r, sendBody);
+      may(r.principal, 'send', destination);
+      const init = messageInit(destination, body, ctx.facts.clock());
+      // the id is given here, so that the answer can name it
+      init.id = admin().newMessageId();
+      const session = (await ctx.sender()).createSession();
+      try {
+        await session.send(init);
+      } finally {
+        session.close();
+      }
+      return ok({ id: init.id }, 201);
+    }),
+
+    get('/api/v1/queues/{name}/messages', 'monitor', (r) => {
+      const name = r.params['name']!;
+      may(r.principal, 'browse', queue(name));
+      const offset = queryInt(r.query, 'offset', 0);
+      const limit = queryInt(r.query, 'limit', 50, MAX_LIMIT);
+      const { items, more } = admin().browse(name, r.query.get('selector') ?? undefined, offset, limit);
+      return ok({ items: items.map(messageSummary), offset, limit, more });
+    }),
+    // a body is read only by managers: it may hold what monitoring should not see
+    get('/api/v1/queues/{name}/messages/{id}', 'manage', (r) => {
+      const name = r.params['name']!;
+      may(r.principal, 'browse', queue(name));
+      return ok(messageView(admin().message(name, r.params['id']!)));
+    }),
+    del('/api/v1/queues/{name}/messages/{id}', (r) => {
+      const name = r.params['name']!;
+      may(r.principal, 'admin', queue(name));
+      if (admin().deleteMessages(name, { ids: [r.params['id']!] }) === 0) throw new FerryError('FERRY_NOT_FOUND', `no message "${r.params['id']!}" waiting in queue "${name}"`);
+      return noContent;
+    }),
+    transfer('move', 'moved'),
+    transfer('copy', 'copied'),
+    transfer('retry', 'retried'),
+
+    get('/api/v1/connections', 'monitor', () => ok(listConnections(broker))),
+    get('/api/v1/connections/{id}', 'monitor', (r) => ok(showConnection(broker, r.params['id']!))),
+    del('/api/v1/connections/{id}', (r) => {
+      admin().closeConnection(r.params['id']!);
+      return noContent;
+    }),
+    get('/api/v1/consumers', 'monitor', () => ok(listConsumers(broker))),
+    get('/api/v1/producers', 'monitor', () => ok(listProducers(broker))),
+    get('/api/v1/subscriptions', 'monitor', () => ok(listSubscriptions(broker))),
+    del('/api/v1/subscriptions/{owner}/{name}', (r) => {
+      const pattern = admin().durableList().find((s) => s.owner === r.params['owner'] && s.name === r.params['name'])?.topic;
+      if (pattern !== undefined) may(r.principal, 'delete', { kind: 'topic', name: pattern });
+      admin().deleteDurable(r.params['owner']!, r.params['name']!);
+      return noContent;
+    }),
+    get('/api/v1/scheduled', 'monitor', (r) => ok(listScheduled(broker, queryInt(r.query, 'offset', 0), queryInt(r.query, 'limit', 50, MAX_LIMIT)))),
+    del('/api/v1/scheduled/{id}', (r) => {
+      if (admin().cancelScheduled({ id: r.params['id']! }) === 0) throw new FerryError('FERRY_NOT_FOUND', `no scheduled message "${r.params['id']!}"`);
+      return noContent;
+    }),
+
+    // the routes before v1, as `ferry stat`, `ferry purge` and scripts call them
+    get('/api/stats', 'authenticated', () => {
+      const network = ctx.network;
+      return ok(network === undefined ? broker.stats() : { ...broker.stats(), network: network() });
+    }),
+    get('/api/store', 'authenticated', () => {
+      const report = broker.storeReport();
+      return report === undefined ? { status: 404, body: { code: 'FERRY_NOT_FOUND', error: 'this broker keeps no files (memory store)' } } : ok(report);
+    }),
+    get('/api/queues/{name}/messages', 'authenticated', (r) => {
+      const name = r.params['name']!;
+      may(r.principal, 'browse', queue(name));
+      const limit = Math.max(0, Math.min(10_000, Number(r.query.get('limit') ?? 100) || 0));
+      return ok(broker.peek(name, limit).map(legacyMessageView));
+    }),
+    { method: 'DELETE', path: '/api/queues/{name}/messages', permission: 'authenticated', handle: (r) => {
+      const name = r.params['name']!;
+      may(r.principal, 'admin', queue(name));
+      return ok({ queue: name, purged: broker.purge(name) });
+    } },
+
+    get('/metrics', 'monitor', async () => {
+      const { text, contentType } = await ctx.metrics();
+      return { status: 200, text, contentType };
+    }),
+  ];
+}

@@ -1,0 +1,420 @@
+/**
+ * Every management API v1 route against a real broker on port 0, with fetch(): what it answers,
+ * and its 404s and 400s. Clients are real (@stomp/stompjs); permissions are in
+ * management-permissions.test.ts, metrics in management-metrics.test.ts.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { silentLogger } from '../../src/core/index.js';
+import { ManagementServer } from '../../src/management/index.js';
+import { startBroker, type TestBroker } from '../helpers/broker.js';
+import { ApiClient } from '../helpers/management.js';
+import { eventually, subscribeConfirmed, uniqueName } from '../helpers/raw-stomp.js';
+import { connectStomp, type StompTestClient } from '../helpers/stomp.js';
+
+interface Destination {
+  kind: string;
+  name: string;
+  depth: number;
+  inFlight: number;
+  enqueued: number;
+  dequeued: number;
+  consumers: number;
+  producers: number;
+  paused: boolean;
+  temporary: boolean;
+}
+interface Page<T> {
+  total: number;
+  offset: number;
+  limit: number;
+  items: T[];
+  more?: boolean;
+}
+type Summary = Record<string, unknown> & { id: string; deliveryCount: number; originalDestination: string | null; bodyBytes: number };
+
+let broker: TestBroker;
+let api: ApiClient;
+const clients: StompTestClient[] = [];
+
+before(async () => {
+  broker = await startBroker();
+  api = new ApiClient(broker.server.ports['http']!);
+});
+
+after(async () => {
+  for (const c of clients) await c.disconnect().catch(() => undefined);
+  await broker.stop();
+});
+
+async function stomp(headers: Record<string, string> = {}): Promise<StompTestClient> {
+  const c = await connectStomp(broker.stompPort, { headers });
+  clients.push(c);
+  return c;
+}
+
+const enc = encodeURIComponent;
+
+describe('broker, store, whoami', () => {
+  test('GET /api/v1/broker names the broker, its listeners, store, memory and counts', async () => {
+    const producer = await stomp();
+    const q = uniqueName('b');
+    await producer.sendConfirmed(`/queue/${q}`, 'x', { persistent: 'true' });
+    const { status, body } = await api.get<Record<string, any>>('/api/v1/broker');
+    assert.equal(status, 200);
+    assert.equal(body['name'], 'ferry');
+    assert.match(body['version'], /^\d+\.\d+\.\d+/);
+    assert.ok(!Number.isNaN(Date.parse(body['startedAt'])));
+    assert.equal(typeof body['uptimeSeconds'], 'number');
+    const http = body['listeners'].find((l: { name: string }) => l.name === 'http');
+    assert.deepEqual(http, { name: 'http', host: '127.0.0.1', port: api.port, tls: false });
+    assert.equal(body['store'].type, 'journal');
+    assert.equal(body['store'].directory, broker.dataDir);
+    assert.ok(body['store'].files >= 1 && body['store'].bytes > 0);
+    assert.ok(body['memory'].rss > 0 && body['memory'].heapUsed > 0);
+    assert.equal(typeof body['bodyCache'].bytes, 'number');
+    assert.ok(body['connections'].byProtocol.stomp >= 1);
+    assert.ok(body['destinations'].queues >= 1);
+    assert.ok(body['messages'].enqueued >= 1 && body['messages'].pending >= 1);
+  });
+
+  test('GET /api/v1/store is the store report; GET /api/v1/whoami says what the caller may do', async () => {
+    const store = await api.get<{ store: { segments: unknown[] } }>('/api/v1/store');
+    assert.equal(store.status, 200);
+    assert.ok(store.body.store.segments.length >= 1);
+    const me = await api.get('/api/v1/whoami');
+    assert.deepEqual(me.body, { user: null, groups: [], monitor: true, manage: true });
+  });
+
+  test('a memory store has no store report (404) and says so in the broker view', async () => {
+    const memory = await startBroker({ 'store.type': 'memory' });
+    try {
+      const client = new ApiClient(memory.server.ports['http']!);
+      const report = await client.get('/api/v1/store');
+      assert.equal(report.status, 404);
+      assert.equal(report.body['code'], 'FERRY_NOT_FOUND');
+      assert.deepEqual((await client.get<Record<string, any>>('/api/v1/broker')).body['store'], { type: 'memory', bytes: 0, files: 0, directory: null });
+    } finally {
+      await memory.stop();
+    }
+  });
+});
+
+describe('destinations', () => {
+  test('list with kind, glob filter, sort by any column both ways, and paging; total counts after the filter', async () => {
+    const prefix = uniqueName('list');
+    const producer = await stomp();
+    for (const [name, n] of [['a', 3], ['b', 1], ['c', 2]] as const) {
+      for (let i = 0; i < n; i++) await producer.sendConfirmed(`/queue/${prefix}.${name}`, 'm');
+    }
+    await producer.sendConfirmed(`/topic/${prefix}.t`, 'm');
+    const page = await api.get<Page<Destination>>(`/api/v1/destinations?kind=queue&filter=${enc(`${prefix}.*`)}&sort=depth&order=desc`);
+    assert.equal(page.status, 200);
+    assert.equal(page.body.total, 3);
+    assert.deepEqual(page.body.items.map((d) => [d.name.slice(prefix.length + 1), d.depth]), [['a', 3], ['c', 2], ['b', 1]]);
+    const d = page.body.items[0]!;
+    assert.deepEqual({ kind: d.kind, enqueued: d.enqueued, dequeued: d.dequeued, inFlight: d.inFlight, consumers: d.consumers, producers: d.producers, paused: d.paused, temporary: d.temporary }, { kind: 'queue', enqueued: 3, dequeued: 0, inFlight: 0, consumers: 0, producers: 1, paused: false, temporary: false });
+    const second = await api.get<Page<Destination>>(`/api/v1/destinations?filter=${enc(`${prefix}.?`)}&sort=name&offset=1&limit=2`);
+    assert.deepEqual([second.body.total, second.body.offset, second.body.limit], [4, 1, 2]);
+    assert.deepEqual(second.body.items.map((x) => `${x.kind}:${x.name.slice(prefix.length + 1)}`), ['queue:b', 'queue:c']);
+    const topics = await api.get<Page<Destination>>(`/api/v1/destinations?kind=topic&filter=${enc(`${prefix}*`)}`);
+    assert.deepEqual(topics.body.items.map((x) => [x.name.slice(prefix.length + 1), x.enqueued]), [['t', 1]]);
+    const byName = await api.get<Page<Destination>>(`/api/v1/destinations?filter=${enc(`${prefix}*`)}&sort=name&order=desc&kind=queue`);
+    assert.deepEqual(byName.body.items.map((x) => x.name.slice(prefix.length + 1)), ['c', 'b', 'a']);
+  });
+
+  test('bad list parameters are 400 with FERRY_BAD_REQUEST', async () => {
+    for (const query of ['kind=exchange', 'sort=colour', 'order=up', 'limit=1001', 'offset=-1', 'limit=x']) {
+      const r = await api.get(`/api/v1/destinations?${query}`);
+      assert.equal(r.status, 400, query);
+      assert.equal(r.body['code'], 'FERRY_BAD_REQUEST', query);
+    }
+  });
+
+  test('create (201, then 409), get one, delete (204, then 404); a bad body is 400', async () => {
+    const name = uniqueName('made');
+    const created = await api.post<Destination>('/api/v1/destinations', { kind: 'queue', name });
+    assert.equal(created.status, 201);
+    assert.equal(created.body.name, name);
+    assert.equal(created.body.depth, 0);
+    const again = await api.post('/api/v1/destinations', { kind: 'queue', name });
+    assert.equal(again.status, 409);
+    assert.equal(again.body['code'], 'FERRY_CONFLICT');
+    assert.equal((await api.get(`/api/v1/destinations/queue/${name}`)).status, 200);
+    const topic = await api.post<Destination>('/api/v1/destinations', { kind: 'topic', name });
+    assert.equal(topic.status, 201);
+    assert.equal((await api.delete(`/api/v1/destinations/topic/${name}`)).status, 204);
+    assert.equal((await api.delete(`/api/v1/destinations/queue/${name}`)).status, 204);
+    const gone = await api.delete(`/api/v1/destinations/queue/${name}`);
+    assert.equal(gone.status, 404);
+    assert.equal(gone.body['code'], 'FERRY_DESTINATION_NOT_FOUND');
+    assert.equal((await api.get(`/api/v1/destinations/queue/${name}`)).status, 404);
+    for (const body of [{ kind: 'exchange', name: 'x' }, { kind: 'queue' }, { kind: 'queue', name: 'a', extra: 1 }]) {
+      const bad = await api.post('/api/v1/destinations', body);
+      assert.equal(bad.status, 400, JSON.stringify(body));
+      assert.equal(bad.body['code'], 'FERRY_BAD_REQUEST');
+    }
+    const notJson = await api.call('POST', '/api/v1/destinations', undefined, '{"kind": ');
+    assert.equal(notJson.status, 400);
+    assert.match(String(notJson.body['error']), /not JSON/);
+    const wildcard = await api.post('/api/v1/destinations', { kind: 'queue', name: 'a.*' });
+    assert.equal(wildcard.status, 400);
+    assert.equal((await api.delete(`/api/v1/destinations/exchange/${name}`)).status, 400);
+  });
+
+  test('purge, pause and resume: a paused queue takes sends and delivers once resumed', async () => {
+    const name = uniqueName('pause');
+    const client = await stomp();
+    await client.sendConfirmed(`/queue/${name}`, 'p1');
+    const paused = await api.post<Destination>(`/api/v1/destinations/queue/${name}/pause`);
+    assert.equal(paused.status, 200);
+    assert.equal(paused.body.paused, true);
+    const inbox = await subscribeConfirmed(client, `/queue/${name}`);
+    await client.sendConfirmed(`/queue/${name}`, 'p2');
+    assert.equal((await api.get<Destination>(`/api/v1/destinations/queue/${name}`)).body.depth, 2);
+    assert.equal(inbox.size, 0);
+    const resumed = await api.post<Destination>(`/api/v1/destinations/queue/${name}/resume`);
+    assert.equal(resumed.body.paused, false);
+    assert.deepEqual((await inbox.take(2)).map((m) => m.body), ['p1', 'p2']);
+    inbox.subscription.unsubscribe();
+    const other = uniqueName('purge');
+    await client.sendConfirmed(`/queue/${other}`, 'x');
+    await client.sendConfirmed(`/queue/${other}`, 'y');
+    assert.deepEqual((await api.post(`/api/v1/destinations/queue/${other}/purge`)).body, { purged: 2 });
+    for (const action of ['purge', 'pause', 'resume']) {
+      const missing = await api.post(`/api/v1/destinations/queue/${uniqueName('none')}/${action}`);
+      assert.equal(missing.status, 404, action);
+    }
+  });
+});
+
+describe('messages', () => {
+  test('send with headers and typed properties, browse with a selector and paging, read one whole, delete one', async () => {
+    const name = uniqueName('msgs');
+    const sent = await api.post<{ id: string }>(`/api/v1/destinations/queue/${name}/messages`, {
+      body: '{"order": 7}',
+      priority: 6,
+      correlationId: 'c-1',
+      type: 'order',
+      replyTo: 'queue://replies',
+      timeToLive: 600_000,
+      properties: { colour: 'red', n: 5, ok: true, big: { type: 'long', value: '9007199254740993' }, raw: { type: 'bytes', value: Buffer.from([1, 2]).toString('base64') } },
+    });
+    assert.equal(sent.status, 201);
+    const bytes = await api.post<{ id: string }>(`/api/v1/destinations/queue/${name}/messages`, { body: Buffer.from([0, 255]).toString('base64'), bodyEncoding: 'base64', persistent: false, properties: { colour: 'blue' } });
+    assert.equal(bytes.status, 201);
+    const all = await api.get<Page<Summary>>(`/api/v1/queues/${name}/messages`);
+    assert.equal(all.status, 200);
+    assert.equal(all.body.items.length, 2);
+    assert.equal(all.body.more, false);
+    const first = all.body.items[0]!;
+    assert.equal(first.id, sent.body.id);
+    assert.deepEqual(
+      { persistent: first['persistent'], priority: first['priority'], redelivered: first['redelivered'], deliveryCount: first.deliveryCount, correlationId: first['correlationId'], type: first['type'], groupId: first['groupId'], bodyKind: first['bodyKind'], bodyBytes: first.bodyBytes, originalDestination: first.originalDestination },
+      { persistent: true, priority: 6, redelivered: false, deliveryCount: 1, correlationId: 'c-1', type: 'order', groupId: null, bodyKind: 'text', bodyBytes: 12, originalDestination: null },
+    );
+    assert.ok((first['expiration'] as number) > (first['timestamp'] as number));
+    const blue = await api.get<Page<Summary>>(`/api/v1/queues/${name}/messages?selector=${enc("colour = 'blue'")}`);
+    assert.deepEqual(blue.body.items.map((m) => m.id), [bytes.body.id]);
+    const paged = await api.get<Page<Summary>>(`/api/v1/queues/${name}/messages?offset=0&limit=1`);
+    assert.deepEqual([paged.body.items.length, paged.body.more], [1, true]);
+    const whole = await api.get<Record<string, any>>(`/api/v1/queues/${name}/messages/${enc(sent.body.id)}`);
+    assert.equal(whole.status, 200);
+    assert.equal(whole.body['replyTo'], 'queue://replies');
+    assert.deepEqual(whole.body['body'], { encoding: 'text', data: '{"order": 7}', json: { order: 7 } });
+    const props = Object.fromEntries((whole.body['properties'] as { name: string; type: string; value: unknown }[]).map((p) => [p.name, [p.type, p.value]]));
+    assert.deepEqual(props, { colour: ['string', 'red'], n: ['int', 5], ok: ['boolean', true], big: ['long', '9007199254740993'], raw: ['bytes', 'AQI='] });
+    const binary = await api.get<Record<string, any>>(`/api/v1/queues/${name}/messages/${enc(bytes.body.id)}`);
+    assert.deepEqual(binary.body['body'], { encoding: 'base64', data: 'AP8=' });
+    assert.equal((await api.delete(`/api/v1/queues/${name}/messages/${enc(bytes.body.id)}`)).status, 204);
+    assert.equal((await api.delete(`/api/v1/queues/${name}/messages/${enc(bytes.body.id)}`)).status, 404);
+    assert.equal((await api.get(`/api/v1/queues/${name}/messages/${enc(bytes.body.id)}`)).status, 404);
+    // a consumer gets what the API sent, as sent
+    const client = await stomp();
+    const inbox = await subscribeConfirmed(client, `/queue/${name}`);
+    const got = await inbox.next();
+    assert.equal(got.body, '{"order": 7}');
+    assert.equal(got.headers['colour'], 'red');
+    assert.equal(got.headers['correlation-id'], 'c-1');
+    inbox.subscription.unsubscribe();
+  });
+
+  test('bad sends and browses are 400; unknown queues and messages 404', async () => {
+    const name = uniqueName('bad');
+    for (const body of [{ priority: 10 }, { bodyEncoding: 'hex' }, { replyTo: 'nowhere' }, { properties: { n: { type: 'int', value: 'seven' } } }, { unknown: 1 }]) {
+      const r = await api.post(`/api/v1/destinations/queue/${name}/messages`, body);
+      assert.equal(r.status, 400, JSON.stringify(body));
+      assert.equal(r.body['code'], 'FERRY_BAD_REQUEST', JSON.stringify(body));
+    }
+    await api.post(`/api/v1/destinations/queue/${name}/messages`, { body: 'x' });
+    const badSelector = await api.get(`/api/v1/queues/${name}/messages?selector=${enc('colour = ')}`);
+    assert.equal(badSelector.status, 400);
+    assert.equal(badSelector.body['code'], 'FERRY_SELECTOR_INVALID');
+    assert.equal((await api.get(`/api/v1/queues/${uniqueName('none')}/messages`)).status, 404);
+    assert.equal((await api.get(`/api/v1/queues/${name}/messages/ID:none`)).status, 404);
+    assert.equal((await api.post(`/api/v1/destinations/queue/${name}/messages`, { body: 'x', persistent: 'yes' })).status, 400);
+  });
+
+  test('move, copy (by ids, selector, all) and retry of dead letters to their original destination', async () => {
+    const src = uniqueName('src');
+    const dst = uniqueName('dst');
+    const ids: string[] = [];
+    for (const [body, colour] of [['r1', 'red'], ['b1', 'blue'], ['r2', 'red'], ['b2', 'blue']]) {
+      ids.push((await api.post<{ id: string }>(`/api/v1/destinations/queue/${src}/messages`, { body, properties: { colour } })).body.id);
+    }
+    assert.deepEqual((await api.post(`/api/v1/queues/${src}/messages/move`, { to: `queue://${dst}`, ids: [ids[0]] })).body, { moved: 1 });
+    assert.deepEqual((await api.post(`/api/v1/queues/${src}/messages/copy`, { to: `queue://${dst}`, selector: "colour = 'blue'" })).body, { copied: 2 });
+    assert.deepEqual((await api.post(`/api/v1/queues/${src}/messages/move`, { to: `queue://${dst}` })).body, { moved: 3 });
+    const moved = await api.get<Page<Summary>>(`/api/v1/queues/${dst}/messages?limit=10`);
+    assert.equal(moved.body.items.length, 6);
+    assert.equal(moved.body.items[0]!.id, ids[0]);
+    assert.equal((await api.get<Page<Summary>>(`/api/v1/queues/${src}/messages`)).body.items.length, 0);
+    for (const body of [{}, { to: 'nowhere' }, { to: `queue://${dst}`, ids: ['a'], selector: 'x = 1' }, { to: `queue://${src}`, ids: 'a' }]) {
+      const r = await api.post(`/api/v1/queues/${dst}/messages/move`, body);
+      assert.equal(r.status, 400, JSON.stringify(body));
+    }
+    assert.equal((await api.post(`/api/v1/queues/${dst}/messages/move`, { to: `queue://${dst}` })).status, 400);
+    assert.equal((await api.post(`/api/v1/queues/${uniqueName('none')}/messages/copy`, { to: `queue://${dst}` })).status, 404);
+
+    // a dead letter: rejected by a STOMP client (NACK), it lands in ActiveMQ.DLQ with its origin
+    const work = uniqueName('work');
+    const client = await stomp();
+    await client.sendConfirmed(`/queue/${work}`, 'poison', { persistent: 'true' });
+    const inbox = await subscribeConfirmed(client, `/queue/${work}`, { ack: 'client-individual' });
+    const m = await inbox.next();
+    m.nack();
+    const inDlq = (): boolean => broker.server.broker.admin.destinationList().some((d) => d.name === 'ActiveMQ.DLQ') && broker.server.broker.admin.browse('ActiveMQ.DLQ', `JMSMessageID = '${m.headers['message-id']}'`, 0, 1).items.length === 1;
+    await eventually('the message is dead-lettered', inDlq);
+    inbox.subscription.unsubscribe();
+    const dead = await api.get<Page<Summary>>(`/api/v1/queues/ActiveMQ.DLQ/messages?selector=${enc(`JMSMessageID = '${m.headers['message-id']}'`)}`);
+    assert.equal(dead.body.items[0]!.originalDestination, `queue://${work}`);
+    assert.deepEqual((await api.post('/api/v1/queues/ActiveMQ.DLQ/messages/retry', { ids: [dead.body.items[0]!.id] })).body, { retried: 1 });
+    const back = await api.get<Page<Summary>>(`/api/v1/queues/${work}/messages`);
+    assert.deepEqual(back.body.items.map((x) => x.originalDestination), [null]);
+    assert.equal((await api.post('/api/v1/queues/ActiveMQ.DLQ/messages/retry', { to: 'queue://x' })).status, 400);
+    assert.deepEqual((await api.post(`/api/v1/queues/${dst}/messages/retry`, {})).body, { retried: 0 });
+  });
+});
+
+describe('clients', () => {
+  test('connections with protocol, address, user, client id, counts and rates; one with its consumers and producers; close one', async () => {
+    const clientId = uniqueName('cid');
+    const q = uniqueName('conn');
+    const client = await stomp({ 'client-id': clientId, login: 'someone', passcode: 'x' });
+    const inbox = await subscribeConfirmed(client, `/queue/${q}`, { ack: 'client', 'activemq.prefetchSize': '10', selector: "n > 0" });
+    for (let i = 1; i <= 3; i++) await client.sendConfirmed(`/queue/${q}`, `m${i}`, { n: String(i) });
+    await inbox.take(3);
+    const list = await api.get<{ items: Record<string, any>[] }>('/api/v1/connections');
+    assert.equal(list.status, 200);
+    const mine = list.body.items.find((c) => c['clientId'] === clientId)!;
+    assert.ok(mine !== undefined);
+    assert.equal(mine['protocol'], 'stomp');
+    assert.match(mine['remoteAddress'], /^127\.0\.0\.1:\d+$/);
+    assert.equal(mine['user'], 'someone');
+    assert.ok(!Number.isNaN(Date.parse(mine['connectedAt'])));
+    assert.deepEqual([mine['consumers'], mine['producers'], mine['inFlight'], mine['messagesIn'], mine['messagesOut']], [1, 1, 3, 3, 3]);
+    assert.ok(mine['sessions'] >= 1);
+    assert.ok(mine['rateIn'] > 0 && mine['rateOut'] > 0);
+    const one = await api.get<Record<string, any>>(`/api/v1/connections/${enc(mine['id'])}`);
+    assert.equal(one.status, 200);
+    assert.deepEqual(one.body['consumerList'].map((c: Record<string, unknown>) => [c['destination'], c['selector'], c['prefetch'], c['inFlight'], c['delivered'], c['acknowledged'], c['exclusive'], c['priority'], c['durableName']]), [[`queue://${q}`, 'n > 0', 10, 3, 3, 0, false, 0, null]]);
+    assert.deepEqual(one.body['producerList'], [{ connectionId: mine['id'], destination: `queue://${q}`, sent: 3 }]);
+    const consumers = await api.get<{ items: Record<string, unknown>[] }>('/api/v1/consumers');
+    assert.ok(consumers.body.items.some((c) => c['connectionId'] === mine['id'] && c['destination'] === `queue://${q}`));
+    const producers = await api.get<{ items: Record<string, unknown>[] }>('/api/v1/producers');
+    assert.ok(producers.body.items.some((p) => p['connectionId'] === mine['id'] && p['sent'] === 3));
+    assert.equal((await api.delete(`/api/v1/connections/${enc(mine['id'])}`)).status, 204);
+    await client.closed;
+    assert.ok(client.errors.length >= 1, 'the client is told why');
+    assert.equal((await api.get(`/api/v1/connections/${enc(mine['id'])}`)).status, 404);
+    assert.equal((await api.delete(`/api/v1/connections/${enc(mine['id'])}`)).status, 404);
+  });
+
+  test('durable subscriptions: listed with owner, topic, selector, depth and activity; deleted once inactive', async () => {
+    const clientId = uniqueName('dur');
+    const topic = uniqueName('news');
+    const subscriber = await stomp({ 'client-id': clientId });
+    const inbox = await subscribeConfirmed(subscriber, `/topic/${topic}`, { 'activemq.subscriptionName': 'sub1', selector: "kind = 'a'" });
+    const list = async (): Promise<Record<string, unknown> | undefined> => (await api.get<{ items: Record<string, unknown>[] }>('/api/v1/subscriptions')).body.items.find((s) => s['owner'] === clientId);
+    assert.deepEqual(await list(), { owner: clientId, name: 'sub1', topic, selector: "kind = 'a'", noLocal: false, depth: 0, active: true });
+    const busy = await api.delete(`/api/v1/subscriptions/${clientId}/sub1`);
+    assert.equal(busy.status, 409);
+    inbox.subscription.unsubscribe();
+    await subscriber.disconnect();
+    const producer = await stomp();
+    await producer.sendConfirmed(`/topic/${topic}`, 'n1', { kind: 'a', persistent: 'true' });
+    assert.deepEqual(await list(), { owner: clientId, name: 'sub1', topic, selector: "kind = 'a'", noLocal: false, depth: 1, active: false });
+    assert.equal((await api.delete(`/api/v1/subscriptions/${clientId}/sub1`)).status, 204);
+    assert.equal(await list(), undefined);
+    assert.equal((await api.delete(`/api/v1/subscriptions/${clientId}/sub1`)).status, 404);
+  });
+
+  test('scheduled messages: listed soonest first with paging, cancelled by id', async () => {
+    const client = await stomp();
+    const q = uniqueName('sched');
+    await client.sendConfirmed(`/queue/${q}`, 'later', { AMQ_SCHEDULED_DELAY: '3600000', persistent: 'true' });
+    await client.sendConfirmed(`/queue/${q}`, 'sooner', { AMQ_SCHEDULED_DELAY: '1800000', AMQ_SCHEDULED_PERIOD: '1000', AMQ_SCHEDULED_REPEAT: '2' });
+    const list = await api.get<{ items: Record<string, any>[]; total: number }>('/api/v1/scheduled?limit=1000');
+    const mine = list.body.items.filter((j) => j['destination'] === `queue://${q}`);
+    assert.deepEqual(mine.map((j) => [j['bodyBytes'], j['repeatsLeft'], j['period'], j['cron']]), [[6, 2, 1000, null], [5, 0, 0, null]]);
+    assert.ok(Date.parse(mine[0]!['nextDue']) < Date.parse(mine[1]!['nextDue']));
+    const page = await api.get<{ items: unknown[] }>('/api/v1/scheduled?offset=0&limit=1');
+    assert.equal(page.body.items.length, 1);
+    for (const job of mine) assert.equal((await api.delete(`/api/v1/scheduled/${enc(job['id'])}`)).status, 204);
+    const after = await api.get<{ items: Record<string, any>[] }>('/api/v1/scheduled?limit=1000');
+    assert.equal(after.body.items.filter((j) => j['destination'] === `queue://${q}`).length, 0);
+    assert.equal((await api.delete(`/api/v1/scheduled/${enc(mine[0]!['id'])}`)).status, 404);
+    assert.equal((await api.get('/api/v1/scheduled?limit=lots')).status, 400);
+  });
+});
+
+describe('the server', () => {
+  test('unknown routes are 404, other methods 405, with JSON codes and the security headers', async () => {
+    const missing = await api.get('/api/v1/nothing');
+    assert.equal(missing.status, 404);
+    assert.equal(missing.body['code'], 'FERRY_NOT_FOUND');
+    const wrong = await api.call('PUT', '/api/v1/broker');
+    assert.equal(wrong.status, 405);
+    assert.equal(wrong.body['code'], 'FERRY_METHOD_NOT_ALLOWED');
+    assert.equal(missing.headers.get('x-content-type-options'), 'nosniff');
+    assert.equal(missing.headers.get('cache-control'), 'no-store');
+    assert.equal(missing.headers.get('access-control-allow-origin'), null);
+  });
+
+  test('the console\'s files are served at / when they are there, index.html for unknown paths outside the API', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'ferry-console-'));
+    writeFileSync(join(root, 'index.html'), '<!doctype html><title>console</title>');
+    writeFileSync(join(root, 'app.js'), 'console.log(1)');
+    const server = new ManagementServer(broker.server.broker, { host: '127.0.0.1', port: 0, consoleDirectory: root }, silentLogger);
+    const port = await server.listen();
+    try {
+      const page = async (path: string): Promise<[number, string, string]> => {
+        const res = await fetch(`http://127.0.0.1:${port}${path}`);
+        return [res.status, res.headers.get('content-type') ?? '', await res.text()];
+      };
+      assert.deepEqual(await page('/'), [200, 'text/html; charset=utf-8', '<!doctype html><title>console</title>']);
+      assert.deepEqual(await page('/app.js'), [200, 'text/javascript; charset=utf-8', 'console.log(1)']);
+      assert.deepEqual(await page('/queues/orders'), [200, 'text/html; charset=utf-8', '<!doctype html><title>console</title>']);
+      // nothing outside the folder, and the API keeps its own 404
+      assert.equal((await page('/%2e%2e/%2e%2e/package.json'))[2], '<!doctype html><title>console</title>');
+      assert.equal((await page('/api/v1/nothing'))[0], 404);
+    } finally {
+      await server.close();
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  test('the routes before v1 keep working', async () => {
+    const name = uniqueName('old');
+    await api.post(`/api/v1/destinations/queue/${name}/messages`, { body: 'kept' });
+    const stats = await api.get<{ queues: { name: string; pending: number }[] }>('/api/stats');
+    assert.equal(stats.body.queues.find((q) => q.name === name)?.pending, 1);
+    assert.equal((await api.get('/api/store')).status, 200);
+    const peek = await api.get<{ body: string }[]>(`/api/queues/${name}/messages`);
+    assert.deepEqual(peek.body.map((m) => m.body), ['kept']);
+    assert.deepEqual((await api.delete(`/api/queues/${name}/messages`)).body, { queue: name, purged: 1 });
+  });
+});

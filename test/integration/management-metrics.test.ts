@@ -1,0 +1,112 @@
+/**
+ * /metrics: a scrape from a broker with traffic passes `promtool check metrics` (Debian's
+ * prometheus package), its values are what the clients sent and took, and destinations past
+ * metrics.maxDestinations are summed under name="_other".
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { after, before, test } from 'node:test';
+import { startBroker, type TestBroker } from '../helpers/broker.js';
+import { ApiClient } from '../helpers/management.js';
+import { subscribeConfirmed, uniqueName, withReceipt } from '../helpers/raw-stomp.js';
+import { connectStomp, type StompTestClient } from '../helpers/stomp.js';
+
+/** `name{labels} value` lines of the text format, by name and label text. */
+function samples(text: string): Map<string, number> {
+  const found = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
+    assert.ok(m !== null, `not a sample line: ${line}`);
+    found.set(`${m[1]}${m[2] ?? ''}`, Number(m[3]));
+  }
+  return found;
+}
+
+let broker: TestBroker;
+let api: ApiClient;
+const clients: StompTestClient[] = [];
+
+before(async () => {
+  broker = await startBroker({ 'metrics.maxDestinations': 6 });
+  api = new ApiClient(broker.server.ports['http']!);
+});
+
+after(async () => {
+  for (const c of clients) await c.disconnect().catch(() => undefined);
+  await broker.stop();
+});
+
+test('a scrape after traffic passes promtool, and its values are what was sent and taken', async () => {
+  const q = uniqueName('metered');
+  const producer = await connectStomp(broker.stompPort);
+  const consumer = await connectStomp(broker.stompPort);
+  clients.push(producer, consumer);
+  for (let i = 0; i < 7; i++) await producer.sendConfirmed(`/queue/${q}`, `m${i}`, { persistent: 'true' });
+  const inbox = await subscribeConfirmed(consumer, `/queue/${q}`, { ack: 'client-individual', 'activemq.prefetchSize': '3' });
+  const taken = await inbox.take(3);
+  for (const m of taken.slice(0, 2)) await withReceipt(consumer, (receipt) => m.ack(receipt));
+  // the two acknowledged make room for two more: 5 delivered, 3 in flight, 2 waiting
+  await inbox.take(2);
+  const answer = await api.get('/metrics');
+  assert.equal(answer.status, 200);
+  assert.match(answer.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+
+  const check = spawnSync('promtool', ['check', 'metrics'], { input: answer.text, encoding: 'utf8' });
+  assert.equal(check.status, 0, `promtool: ${check.stdout}${check.stderr}`);
+
+  const s = samples(answer.text);
+  const labels = `{kind="queue",name="${q}"}`;
+  assert.equal(s.get(`ferry_destination_enqueued_total${labels}`), 7);
+  assert.equal(s.get(`ferry_destination_dequeued_total${labels}`), 2);
+  assert.equal(s.get(`ferry_destination_in_flight${labels}`), 3);
+  assert.equal(s.get(`ferry_destination_depth${labels}`), 2);
+  assert.equal(s.get(`ferry_destination_consumers${labels}`), 1);
+  assert.equal(s.get(`ferry_destination_producers${labels}`), 1);
+  assert.equal(s.get(`ferry_destination_expired_total${labels}`), 0);
+  assert.equal(s.get(`ferry_destination_dead_lettered_total${labels}`), 0);
+  assert.equal(s.get('ferry_connections{protocol="stomp"}'), 2);
+  assert.ok(s.get('ferry_messages_enqueued_total')! >= 7);
+  assert.ok(s.get('ferry_messages_dequeued_total')! >= 2);
+  assert.ok(s.get('ferry_journal_bytes')! > 0);
+  assert.ok(s.get('ferry_journal_files')! >= 1);
+  assert.equal(typeof s.get('ferry_body_cache_bytes'), 'number');
+  // every persistent send and ack was synced: the histograms saw them
+  assert.ok(s.get('ferry_journal_fsync_seconds_count')! >= 1);
+  assert.ok(s.get('ferry_journal_batch_records_count')! >= 1);
+  assert.ok(s.get('ferry_journal_batch_records_sum')! >= 9);
+  assert.ok(s.get('process_resident_memory_bytes')! > 0);
+  assert.ok(s.has('nodejs_eventloop_lag_seconds'));
+});
+
+test('past metrics.maxDestinations the rest are summed under name="_other"', async () => {
+  const prefix = uniqueName('many');
+  const producer = await connectStomp(broker.stompPort);
+  clients.push(producer);
+  for (let i = 0; i < 10; i++) await producer.sendConfirmed(`/queue/${prefix}.${i}`, 'x');
+  const s = samples((await api.get('/metrics')).text);
+  const series = [...s.keys()].filter((k) => k.startsWith('ferry_destination_depth{'));
+  // six of their own, and one _other per kind that has some
+  assert.ok(series.length <= 6 + 2, series.join(', '));
+  const other = s.get('ferry_destination_depth{kind="queue",name="_other"}');
+  assert.ok(other !== undefined, series.join(', '));
+  const total = series.reduce((sum, k) => sum + (k.includes('kind="queue"') ? s.get(k)! : 0), 0);
+  const listed = (await api.get<{ items: { depth: number }[] }>('/api/v1/destinations?kind=queue&limit=1000')).body.items.reduce((sum, d) => sum + d.depth, 0);
+  assert.equal(total, listed);
+});
+
+test('/metrics needs monitor', async () => {
+  const { FerryError } = await import('../../src/errors.js');
+  const security = {
+    authenticate: () => ({ username: 'x', groups: [], internal: false }),
+    authorize: () => {
+      throw new FerryError('FERRY_NOT_AUTHORIZED', 'no');
+    },
+  };
+  const locked = await startBroker({}, { authenticator: security, authorizer: security });
+  try {
+    assert.equal((await new ApiClient(locked.server.ports['http']!).get('/metrics')).status, 403);
+  } finally {
+    await locked.stop();
+  }
+});

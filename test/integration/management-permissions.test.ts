@@ -1,0 +1,154 @@
+/**
+ * Who may call what: every documented route with no credentials (401), with a user holding neither
+ * permission, monitor only, and manage (403 where it falls short), the destination rights on top,
+ * and `management.monitor` / `management.manage` from the configuration.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { FerryError } from '../../src/errors.js';
+import type { Authenticator, Authorizer, ConnectRequest, Destination, Operation, Principal } from '../../src/core/index.js';
+import { openApiDocument } from '../../src/management/openapi.js';
+import { startBroker, type TestBroker } from '../helpers/broker.js';
+import { ApiClient, basicAuth } from '../helpers/management.js';
+
+/** admin (admins), watcher (monitors), nobody (no group), ops (ops), boxed (admins, but no rights on secret.*); no anonymous. */
+class TestSecurity implements Authenticator, Authorizer {
+  authenticate(request: ConnectRequest): Principal {
+    if (request.internal === true) return { username: undefined, groups: [], internal: true };
+    const c = request.credentials;
+    const groups: Record<string, string[]> = { admin: ['admins'], watcher: ['monitors'], nobody: [], ops: ['ops'], boxed: ['admins'] };
+    if (c?.username !== undefined && c.password === `${c.username}-pw` && groups[c.username] !== undefined) return { username: c.username, groups: groups[c.username]!, internal: false };
+    throw new FerryError('FERRY_AUTHENTICATION_FAILED', 'unknown user or wrong password');
+  }
+
+  authorize(principal: Principal, operation: Operation, destination: Destination): void {
+    if (principal.username === 'boxed' && destination.name.startsWith('secret.')) throw new FerryError('FERRY_NOT_AUTHORIZED', `boxed may not ${operation} ${destination.name}`);
+  }
+}
+
+type Level = 'public' | 'authenticated' | 'monitor' | 'manage';
+
+/** Every documented route with its permission, its path made concrete. */
+const routes: { method: string; path: string; permission: Level }[] = Object.entries(openApiDocument.paths).flatMap(([template, ops]) =>
+  Object.entries(ops as unknown as Record<string, { 'x-ferry-permission': Level }>).map(([method, op]) => ({
+    method: method.toUpperCase(),
+    path: template.replace('{kind}', 'queue').replace(/\{\w+\}/g, 'perm.q'),
+    permission: op['x-ferry-permission'],
+  })),
+);
+
+let broker: TestBroker;
+let api: ApiClient;
+const as = (user: string): ApiClient => api.as(basicAuth(user, `${user}-pw`));
+
+before(async () => {
+  const security = new TestSecurity();
+  broker = await startBroker({}, { authenticator: security, authorizer: security });
+  api = new ApiClient(broker.server.ports['http']!);
+});
+
+after(() => broker.stop());
+
+describe('permission levels on every route', () => {
+  test('the routes cover each level', () => {
+    for (const level of ['public', 'authenticated', 'monitor', 'manage'] as const) assert.ok(routes.some((r) => r.permission === level), level);
+  });
+
+  test('no credentials, or wrong ones: 401 with a Basic challenge on every route but the OpenAPI document', async () => {
+    for (const r of routes) {
+      const anonymous = await api.call(r.method, r.path, r.method === 'POST' ? {} : undefined);
+      const wrong = await api.as(basicAuth('admin', 'nope')).call(r.method, r.path, r.method === 'POST' ? {} : undefined);
+      if (r.permission === 'public') {
+        assert.equal(anonymous.status, 200, `${r.method} ${r.path}`);
+        continue;
+      }
+      for (const answer of [anonymous, wrong]) {
+        assert.equal(answer.status, 401, `${r.method} ${r.path}`);
+        assert.equal(answer.body['code'], 'FERRY_AUTHENTICATION_FAILED');
+        assert.equal(answer.headers.get('www-authenticate'), 'Basic realm="ferry"');
+      }
+    }
+  });
+
+  test('a user with neither permission: 403 on monitor and manage routes', async () => {
+    for (const r of routes) {
+      const answer = await as('nobody').call(r.method, r.path, r.method === 'POST' ? {} : undefined);
+      if (r.permission === 'monitor' || r.permission === 'manage') {
+        assert.equal(answer.status, 403, `${r.method} ${r.path}`);
+        assert.equal(answer.body['code'], 'FERRY_NOT_AUTHORIZED');
+        assert.match(String(answer.body['error']), new RegExp(`management\\.${r.permission}`));
+      } else assert.notEqual(answer.status, 403, `${r.method} ${r.path}`);
+    }
+  });
+
+  test('a monitor: every GET but a message body; 403 on every change', async () => {
+    for (const r of routes) {
+      const answer = await as('watcher').call(r.method, r.path, r.method === 'POST' ? {} : undefined);
+      if (r.permission === 'manage') assert.equal(answer.status, 403, `${r.method} ${r.path}`);
+      else assert.ok(answer.status !== 401 && answer.status !== 403, `${r.method} ${r.path}: ${answer.status}`);
+    }
+    assert.deepEqual((await as('watcher').get('/api/v1/whoami')).body, { user: 'watcher', groups: ['monitors'], monitor: true, manage: false });
+  });
+
+  test('a manager: no route refuses', async () => {
+    for (const r of routes) {
+      const answer = await as('admin').call(r.method, r.path, r.method === 'POST' ? {} : undefined);
+      assert.ok(answer.status !== 401 && answer.status !== 403, `${r.method} ${r.path}: ${answer.status}`);
+    }
+    assert.deepEqual((await as('admin').get('/api/v1/whoami')).body, { user: 'admin', groups: ['admins'], monitor: true, manage: true });
+  });
+});
+
+describe('destination rights on top', () => {
+  test('browse, send, purge, move and delete need the destination\'s right', async () => {
+    const admin = as('admin');
+    for (const name of ['secret.box', 'open.box']) assert.equal((await admin.post(`/api/v1/destinations/queue/${name}/messages`, { body: name })).status, 201);
+    const boxed = as('boxed');
+    const calls: [string, string, unknown?][] = [
+      ['GET', '/api/v1/queues/{q}/messages'],
+      ['POST', '/api/v1/destinations/queue/{q}/messages', { body: 'x' }],
+      ['POST', '/api/v1/destinations/queue/{q}/purge'],
+      ['POST', '/api/v1/destinations/queue/{q}/pause'],
+      ['POST', '/api/v1/queues/{q}/messages/copy', { to: 'queue://open.copies' }],
+      ['POST', '/api/v1/queues/{q}/messages/retry', {}],
+      ['DELETE', '/api/v1/destinations/queue/{q}'],
+    ];
+    for (const [method, path, body] of calls) {
+      const refused = await boxed.call(method, path.replace('{q}', 'secret.box'), body);
+      assert.equal(refused.status, 403, `${method} ${path}`);
+      assert.equal(refused.body['code'], 'FERRY_NOT_AUTHORIZED');
+      const allowed = await boxed.call(method, path.replace('{q}', 'open.box'), body);
+      assert.ok(allowed.status < 300, `${method} ${path}: ${allowed.status}`);
+    }
+    // the target of a move counts too
+    await admin.post('/api/v1/destinations/queue/open.two/messages', { body: 'y' });
+    assert.equal((await boxed.post('/api/v1/queues/open.two/messages/move', { to: 'queue://secret.box' })).status, 403);
+  });
+});
+
+describe('management.monitor and management.manage from the configuration', () => {
+  test('the configured groups replace the defaults', async () => {
+    const security = new TestSecurity();
+    const other = await startBroker({ 'management.manage': ['ops'], 'management.monitor': [] }, { authenticator: security, authorizer: security });
+    try {
+      const client = new ApiClient(other.server.ports['http']!);
+      const ops = client.as(basicAuth('ops', 'ops-pw'));
+      assert.deepEqual((await ops.get('/api/v1/whoami')).body, { user: 'ops', groups: ['ops'], monitor: true, manage: true });
+      assert.equal((await ops.post('/api/v1/destinations', { kind: 'queue', name: 'by.ops' })).status, 201);
+      assert.equal((await client.as(basicAuth('admin', 'admin-pw')).get('/api/v1/broker')).status, 403);
+      assert.equal((await client.as(basicAuth('watcher', 'watcher-pw')).get('/metrics')).status, 403);
+    } finally {
+      await other.stop();
+    }
+  });
+
+  test('without destination rights configured everyone has both', async () => {
+    const open = await startBroker();
+    try {
+      const client = new ApiClient(open.server.ports['http']!);
+      assert.deepEqual((await client.get('/api/v1/whoami')).body, { user: null, groups: [], monitor: true, manage: true });
+    } finally {
+      await open.stop();
+    }
+  });
+});
