@@ -1,6 +1,25 @@
 #!/usr/bin/env node
 import { isFerryError } from '../errors.js';
-import { browse, browseHelp, purge, purgeHelp, stat, statHelp, store, storeHelp } from './admin.js';
+import { stat, statHelp, stompBrowse, stompBrowseHelp, store, storeHelp } from './admin.js';
+import { bench, benchHelp } from './bench/index.js';
+import { exportHelp, exportMessages, importHelp, importMessages } from './message-lines.js';
+import {
+  browse,
+  browseApiHelp,
+  closeConnection,
+  closeConnectionHelp,
+  connections,
+  connectionsHelp,
+  copy,
+  dstat,
+  dstatHelp,
+  move,
+  moveHelp,
+  purge,
+  purgeHelp,
+  retryDlq,
+  retryHelp,
+} from './operate.js';
 import { start, startHelp } from './start.js';
 import { receive, receiveHelp, send, sendHelp } from './tools.js';
 import { passwd, passwdHelp, user, userHelp } from './user.js';
@@ -15,6 +34,16 @@ Commands:
   stat      show queues, topics and durable subscriptions with their counts
   purge     drop the messages waiting in a queue
   store     explain the disk: journal files and what keeps each of them
+
+Operating a running broker (through its management API):
+  dstat             the destinations table: depth, in flight, enqueued, dequeued, consumers
+  move, copy        move or copy a queue's messages to another destination
+  retry-dlq         send dead letters back to where they came from
+  export, import    a queue's messages to JSON lines, and JSON lines to a destination
+  connections       the clients connected, with rates
+  close-connection  close one client's connection
+  bench             producers and consumers over STOMP, MQTT or AMQP 1.0: rates and latency
+
   user      manage the users file: add, passwd, remove, list, token
   passwd    change a user's password in the users file (ferry user passwd)
 
@@ -32,7 +61,26 @@ async function main(argv: string[]): Promise<number> {
     case 'receive':
       return receive(rest);
     case 'browse':
-      return browse(rest);
+      // the older form browses over STOMP; naming the STOMP port asks for it
+      return rest.some((a) => a === '--port' || a.startsWith('--port=')) ? stompBrowse(rest) : browse(rest);
+    case 'dstat':
+      return dstat(rest);
+    case 'move':
+      return move(rest);
+    case 'copy':
+      return copy(rest);
+    case 'retry-dlq':
+      return retryDlq(rest);
+    case 'export':
+      return exportMessages(rest);
+    case 'import':
+      return importMessages(rest);
+    case 'connections':
+      return connections(rest);
+    case 'close-connection':
+      return closeConnection(rest);
+    case 'bench':
+      return bench(rest);
     case 'stat':
       return stat(rest);
     case 'purge':
@@ -48,13 +96,32 @@ async function main(argv: string[]): Promise<number> {
     case '-h':
     case undefined: {
       const topic = rest[0];
-      const helps: Record<string, string> = { start: startHelp, send: sendHelp, receive: receiveHelp, browse: browseHelp, stat: statHelp, purge: purgeHelp, store: storeHelp, user: userHelp, passwd: passwdHelp };
+      const helps: Record<string, string> = {
+        start: startHelp,
+        send: sendHelp,
+        receive: receiveHelp,
+        browse: `${browseApiHelp}\n${stompBrowseHelp}`,
+        stat: statHelp,
+        purge: purgeHelp,
+        store: storeHelp,
+        user: userHelp,
+        passwd: passwdHelp,
+        dstat: dstatHelp,
+        move: moveHelp,
+        copy: moveHelp,
+        'retry-dlq': retryHelp,
+        export: exportHelp,
+        import: importHelp,
+        connections: connectionsHelp,
+        'close-connection': closeConnectionHelp,
+        bench: benchHelp,
+      };
       process.stdout.write(helps[topic ?? ''] ?? usage);
-      return command === undefined ? 2 : 0;
+      return command === undefined ? 1 : 0;
     }
     default:
-      process.stderr.write(`ferry: unknown command "${command}"\n\n${usage}`);
-      return 2;
+      process.stderr.write(`ferry: FERRY_CLI_USAGE: unknown command "${command}"\n\n${usage}`);
+      return 1;
   }
 }
 

@@ -66,7 +66,7 @@ function parseGroups(text: string | undefined): string[] | undefined {
 }
 
 /** Reads one line from the terminal without echoing it. */
-function askHidden(prompt: string): Promise<string> {
+export function askHidden(prompt: string): Promise<string> {
   const input = process.stdin;
   // echo off before the prompt shows, so that nothing typed after it is echoed
   input.setRawMode(true);
