@@ -106,12 +106,16 @@ Options:
 
 const dstatSorts: Record<string, string> = { 'in-flight': 'inFlight', inflight: 'inFlight', 'dead-lettered': 'deadLettered' };
 
-/** `--watch` takes an optional number, which parseArgs cannot say: give it one when it has none. */
-function watchWithValue(argv: readonly string[]): string[] {
+/**
+ * What parseArgs cannot read as given: `--watch` with its number optional (given one when it has
+ * none), and `--sort -depth`, whose value starts with a dash.
+ */
+function dstatArguments(argv: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
-    if (arg !== '--watch') out.push(arg);
+    if (arg === '--sort' && argv[i + 1]?.startsWith('-') === true) out.push(`--sort=${argv[++i]!}`);
+    else if (arg !== '--watch') out.push(arg);
     else if (argv[i + 1] !== undefined && /^\d+(\.\d+)?$/.test(argv[i + 1]!)) out.push(`--watch=${argv[++i]!}`);
     else out.push('--watch=2');
   }
@@ -129,7 +133,7 @@ export async function allDestinations(api: ManagementApi, query: Record<string, 
 
 export function dstat(argv: readonly string[]): Promise<number> {
   return managementCommand(async () => {
-    const { values } = parseManagement(watchWithValue(argv), { kind: { type: 'string' }, filter: { type: 'string' }, sort: { type: 'string' }, watch: { type: 'string' } });
+    const { values } = parseManagement(dstatArguments(argv), { kind: { type: 'string' }, filter: { type: 'string' }, sort: { type: 'string' }, watch: { type: 'string' } });
     if (values.help === true) return help(dstatHelp);
     if (values.kind !== undefined && values.kind !== 'queue' && values.kind !== 'topic') throw usageError(`--kind must be queue or topic, got "${values.kind}"`);
     let sort: string | undefined;
