@@ -6,8 +6,8 @@ import { RawStompClient, uniqueName } from '../helpers/raw-stomp.js';
 import { startSecureBroker, type SecureBroker } from '../helpers/security.js';
 
 // What the tools do on a terminal, under a real pseudo-terminal (`script`, from Debian's essential
-// bsdutils package, so CI needs nothing more): the
-// password is asked without echo, `dstat --watch` redraws in place, `bench` shows a progress line.
+// bsdutils package, so CI needs nothing more): the password is asked without echo, `dstat --watch`
+// redraws in place, `bench` shows a progress line.
 
 interface Terminal {
   /** Everything the terminal showed so far. */
