@@ -111,8 +111,14 @@ test('import reads standard input and names the line it cannot use', async () =>
   assert.equal(fine.code, 0, fine.stderr);
   assert.equal(await depth(target), 2);
 
+  const grouped = JSON.stringify({ body: { encoding: 'base64', data: 'AAEC' }, groupId: 'g-1', properties: [{ name: 'cleared', type: 'null', value: null }] });
+  const more = await ferry(['import', target], { input: `${grouped}\n` });
+  assert.equal(more.code, 0, more.stderr);
+  const last = (await ferry(['export', target])).stdout.trim().split('\n').map((l) => JSON.parse(l) as Line & { groupId: string | null })[2]!;
+  assert.deepEqual([last.groupId, last.properties, last.body], ['g-1', [{ name: 'cleared', type: 'null', value: null }], { encoding: 'base64', data: 'AAEC' }]);
+
   const bad = await ferry(['import', target], { input: `${good}\n{"body": 3}\n` });
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /FERRY_CLI_USAGE: standard input line 2: "body" must be/);
-  assert.equal(await depth(target), 3, 'the lines before the bad one were sent');
+  assert.equal(await depth(target), 4, 'the lines before the bad one were sent');
 });
