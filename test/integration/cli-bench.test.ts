@@ -57,6 +57,12 @@ test('AMQP 1.0: non-persistent messages of 4 KiB to a queue', async () => {
   consistent(r, 2000, 2000);
 });
 
+test('--duration sends for a while instead of a number of messages, and every one arrives', async () => {
+  const r = await bench(['--url', `stomp://127.0.0.1:${broker.stompPort}`, '--duration', '1', '--destination', uniqueName('bench.duration')]);
+  assert.ok(r.sent > 0);
+  consistent(r, r.sent, r.sent);
+});
+
 test('the table summary names rates and percentiles; a closed port exits 2, a queue over MQTT 5, a bad option 1', async () => {
   const run = await runFerry(['bench', '--url', `stomp://127.0.0.1:${broker.stompPort}`, '--messages', '100', '--destination', uniqueName('bench.table')]);
   assert.equal(run.code, 0, run.stderr);

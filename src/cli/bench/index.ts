@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { FerryError, isFerryError } from '../../errors.js';
 import { destinationUri, usageError } from '../http-api.js';
 import { managementCommand, plural, printJson } from '../output.js';
+import { askHidden } from '../user.js';
 import { amqpBench } from './amqp.js';
 import { Latencies } from './latency.js';
 import type { BenchConsumer, BenchProducer, BenchProtocol, BenchTarget } from './links.js';
@@ -30,7 +31,7 @@ Options:
                                topic://ferry.bench over MQTT, which has topics only)
   --window N                   unconfirmed persistent sends per producer (default 100)
   --timeout SECONDS            give up when nothing arrives for this long (default 10)
-  --user USER, --password PW   log in (password also from FERRY_PASSWORD)
+  --user USER, --password PW   log in (the password also from FERRY_PASSWORD, or asked on a terminal)
   --json                       the summary as JSON
   -h, --help
 
@@ -73,7 +74,7 @@ export interface BenchSettings {
   timeoutSeconds: number;
 }
 
-export function benchSettings(argv: readonly string[]): BenchSettings | 'help' {
+export async function benchSettings(argv: readonly string[]): Promise<BenchSettings | 'help'> {
   const { values } = parseArgs({
     args: [...argv],
     options: {
@@ -118,6 +119,8 @@ export function benchSettings(argv: readonly string[]): BenchSettings | 'help' {
   if (durationSeconds !== undefined && !(durationSeconds > 0)) throw usageError(`--duration must be a number of seconds above 0, got "${values.duration}"`);
   if (durationSeconds !== undefined && values.messages !== undefined) throw usageError('give --messages or --duration, not both');
   const user = values.user ?? (url?.username === '' || url === undefined ? undefined : decodeURIComponent(url.username));
+  let password = values.password ?? (env === '' ? undefined : env) ?? (url?.password === '' || url === undefined ? undefined : decodeURIComponent(url.password));
+  if (user !== undefined && password === undefined && process.stdin.isTTY) password = await askHidden(`password for ${user}: `);
   return {
     protocol,
     target: {
@@ -128,7 +131,7 @@ export function benchSettings(argv: readonly string[]): BenchSettings | 'help' {
       name: destination.name,
       persistent: values.persistent === true,
       user,
-      password: values.password ?? (env === '' ? undefined : env) ?? (url?.password === '' || url === undefined ? undefined : decodeURIComponent(url.password)),
+      password,
     },
     producers: whole('--producers', values.producers, 1),
     consumers: whole('--consumers', values.consumers, 1),
@@ -317,7 +320,7 @@ export function summary(r: BenchResult): string {
 
 export function bench(argv: readonly string[]): Promise<number> {
   return managementCommand(async () => {
-    const settings = benchSettings(argv);
+    const settings = await benchSettings(argv);
     if (settings === 'help') {
       process.stdout.write(benchHelp);
       return 0;
