@@ -34,6 +34,8 @@ Commands:
   stat      show queues, topics and durable subscriptions with their counts
   purge     drop the messages waiting in a queue
   store     explain the disk: journal files and what keeps each of them
+  user      manage the users file: add, passwd, remove, list, token
+  passwd    change a user's password in the users file (ferry user passwd)
 
 Operating a running broker (through its management API):
   dstat             the destinations table: depth, in flight, enqueued, dequeued, consumers
@@ -43,9 +45,6 @@ Operating a running broker (through its management API):
   connections       the clients connected, with rates
   close-connection  close one client's connection
   bench             producers and consumers over STOMP, MQTT or AMQP 1.0: rates and latency
-
-  user      manage the users file: add, passwd, remove, list, token
-  passwd    change a user's password in the users file (ferry user passwd)
 
 Run "ferry <command> --help" for a command's options.
 `;
