@@ -104,6 +104,9 @@ export async function authorization(values: ManagementValues): Promise<string | 
   return `Basic ${Buffer.from(`${user}:${password}`, 'utf8').toString('base64')}`;
 }
 
+/** How long one request may wait for its answer; the API answers in milliseconds, a purge of millions in seconds. */
+const REQUEST_TIMEOUT_MS = 60_000;
+
 export class ManagementApi {
   private constructor(
     readonly url: URL,
@@ -160,6 +163,8 @@ export class ManagementApi {
         res.on('error', (err) => reject(new FerryError('FERRY_CLI_UNREACHABLE', `the connection to ${this.url.origin} dropped: ${err.message}`, { cause: err })));
       });
       req.on('error', (err) => reject(new FerryError('FERRY_CLI_UNREACHABLE', `cannot reach the broker at ${this.url.origin}: ${err.message}`, { cause: err })));
+      // a listener that takes the connection and never answers (a stopped process, a wrong port) would hang a script
+      req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS / 1000} s`)));
       req.end(payload);
     });
     let parsed: unknown;
