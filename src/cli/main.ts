@@ -60,8 +60,8 @@ async function main(argv: string[]): Promise<number> {
     case 'receive':
       return receive(rest);
     case 'browse':
-      // the older form browses over STOMP; naming the STOMP port asks for it
-      return rest.some((a) => a === '--port' || a.startsWith('--port=')) ? stompBrowse(rest) : browse(rest);
+      // the older form browses over STOMP; an option only it has (the STOMP port, headers, a timeout) asks for it
+      return rest.some((a) => /^(--port|--headers|--timeout|-t)(=|$)/.test(a)) ? stompBrowse(rest) : browse(rest);
     case 'dstat':
       return dstat(rest);
     case 'move':

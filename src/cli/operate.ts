@@ -213,8 +213,8 @@ Options:
   --selector SQL           only messages matching this JMS selector
   --limit N                at most N messages (default 50; 0 = all)
   --body                   print properties and bodies
-  --port PORT              browse over STOMP instead (the older form: one body per line; see
-                           "ferry browse --port P --help")
+  --port PORT              browse over STOMP instead, as before (one body per line; so do
+                           --headers and --timeout; see "ferry help browse")
 `;
 
 export async function browseMessages(api: ManagementApi, queue: string, selector: string | undefined, limit: number): Promise<MessageSummary[]> {

@@ -170,6 +170,9 @@ describe('browse', () => {
     const run = await runFerry(['browse', queue, '--port', String(broker.stompPort)]);
     assert.equal(run.code, 0, run.stderr);
     assert.deepEqual(run.stdout.trim().split('\n'), ['first', 'second']);
+    const headers = await runFerry(['browse', queue, '--headers'], { env: { FERRY_STOMP_PORT: String(broker.stompPort) } });
+    assert.equal(headers.code, 0, headers.stderr);
+    assert.match(headers.stdout, new RegExp(`^destination:/queue/${queue.replaceAll('.', '\\.')}$`, 'm'));
   });
 });
 
