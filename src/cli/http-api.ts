@@ -3,7 +3,7 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
 import { FerryError } from '../errors.js';
-import { askHidden } from './user.js';
+import { askHidden } from './prompt.js';
 
 /**
  * The management API as the operators' tools see it: one base URL, one login, JSON in and out.

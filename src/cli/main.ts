@@ -1,28 +1,89 @@
 #!/usr/bin/env node
 import { isFerryError } from '../errors.js';
-import { stat, statHelp, stompBrowse, stompBrowseHelp, store, storeHelp } from './admin.js';
-import { bench, benchHelp } from './bench/index.js';
-import { exportHelp, exportMessages, importHelp, importMessages } from './message-lines.js';
-import {
-  browse,
-  browseApiHelp,
-  closeConnection,
-  closeConnectionHelp,
-  connections,
-  connectionsHelp,
-  copy,
-  dstat,
-  dstatHelp,
-  move,
-  moveHelp,
-  purge,
-  purgeHelp,
-  retryDlq,
-  retryHelp,
-} from './operate.js';
-import { start, startHelp } from './start.js';
-import { receive, receiveHelp, send, sendHelp } from './tools.js';
-import { passwd, passwdHelp, user, userHelp } from './user.js';
+
+type Run = (argv: string[]) => Promise<number>;
+
+/**
+ * Each command's module is loaded when the command runs: the broker behind `start` takes most of a
+ * second to load, which an operator's `ferry dstat` or a script calling it in a loop should not pay.
+ */
+const commands: Record<string, () => Promise<{ run: Run; help: string }>> = {
+  start: async () => {
+    const m = await import('./start.js');
+    // start keeps running until a signal: -1 leaves the exit status alone
+    return { run: async (argv) => (await m.start(argv), -1), help: m.startHelp };
+  },
+  send: async () => {
+    const m = await import('./tools.js');
+    return { run: m.send, help: m.sendHelp };
+  },
+  receive: async () => {
+    const m = await import('./tools.js');
+    return { run: m.receive, help: m.receiveHelp };
+  },
+  browse: async () => {
+    const [api, admin] = await Promise.all([import('./operate.js'), import('./admin.js')]);
+    // the older form browses over STOMP; an option only it has (the STOMP port, headers, a timeout) asks for it
+    const run: Run = (argv) => (argv.some((a) => /^(--port|--headers|--timeout|-t)(=|$)/.test(a)) ? admin.stompBrowse(argv) : api.browse(argv));
+    return { run, help: `${api.browseApiHelp}\n${admin.stompBrowseHelp}` };
+  },
+  stat: async () => {
+    const m = await import('./admin.js');
+    return { run: m.stat, help: m.statHelp };
+  },
+  store: async () => {
+    const m = await import('./admin.js');
+    return { run: m.store, help: m.storeHelp };
+  },
+  purge: async () => {
+    const m = await import('./operate.js');
+    return { run: m.purge, help: m.purgeHelp };
+  },
+  user: async () => {
+    const m = await import('./user.js');
+    return { run: m.user, help: m.userHelp };
+  },
+  passwd: async () => {
+    const m = await import('./user.js');
+    return { run: m.passwd, help: m.passwdHelp };
+  },
+  dstat: async () => {
+    const m = await import('./operate.js');
+    return { run: m.dstat, help: m.dstatHelp };
+  },
+  move: async () => {
+    const m = await import('./operate.js');
+    return { run: m.move, help: m.moveHelp };
+  },
+  copy: async () => {
+    const m = await import('./operate.js');
+    return { run: m.copy, help: m.moveHelp };
+  },
+  'retry-dlq': async () => {
+    const m = await import('./operate.js');
+    return { run: m.retryDlq, help: m.retryHelp };
+  },
+  export: async () => {
+    const m = await import('./message-lines.js');
+    return { run: m.exportMessages, help: m.exportHelp };
+  },
+  import: async () => {
+    const m = await import('./message-lines.js');
+    return { run: m.importMessages, help: m.importHelp };
+  },
+  connections: async () => {
+    const m = await import('./operate.js');
+    return { run: m.connections, help: m.connectionsHelp };
+  },
+  'close-connection': async () => {
+    const m = await import('./operate.js');
+    return { run: m.closeConnection, help: m.closeConnectionHelp };
+  },
+  bench: async () => {
+    const m = await import('./bench/index.js');
+    return { run: m.bench, help: m.benchHelp };
+  },
+};
 
 const usage = `Usage: ferry <command> [options]
 
@@ -51,77 +112,17 @@ Run "ferry <command> --help" for a command's options.
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  switch (command) {
-    case 'start':
-      await start(rest);
-      return -1;
-    case 'send':
-      return send(rest);
-    case 'receive':
-      return receive(rest);
-    case 'browse':
-      // the older form browses over STOMP; an option only it has (the STOMP port, headers, a timeout) asks for it
-      return rest.some((a) => /^(--port|--headers|--timeout|-t)(=|$)/.test(a)) ? stompBrowse(rest) : browse(rest);
-    case 'dstat':
-      return dstat(rest);
-    case 'move':
-      return move(rest);
-    case 'copy':
-      return copy(rest);
-    case 'retry-dlq':
-      return retryDlq(rest);
-    case 'export':
-      return exportMessages(rest);
-    case 'import':
-      return importMessages(rest);
-    case 'connections':
-      return connections(rest);
-    case 'close-connection':
-      return closeConnection(rest);
-    case 'bench':
-      return bench(rest);
-    case 'stat':
-      return stat(rest);
-    case 'purge':
-      return purge(rest);
-    case 'store':
-      return store(rest);
-    case 'user':
-      return user(rest);
-    case 'passwd':
-      return passwd(rest);
-    case 'help':
-    case '--help':
-    case '-h':
-    case undefined: {
-      const topic = rest[0];
-      const helps: Record<string, string> = {
-        start: startHelp,
-        send: sendHelp,
-        receive: receiveHelp,
-        browse: `${browseApiHelp}\n${stompBrowseHelp}`,
-        stat: statHelp,
-        purge: purgeHelp,
-        store: storeHelp,
-        user: userHelp,
-        passwd: passwdHelp,
-        dstat: dstatHelp,
-        move: moveHelp,
-        copy: moveHelp,
-        'retry-dlq': retryHelp,
-        export: exportHelp,
-        import: importHelp,
-        connections: connectionsHelp,
-        'close-connection': closeConnectionHelp,
-        bench: benchHelp,
-      };
-      process.stdout.write(helps[topic ?? ''] ?? usage);
-      return command === undefined ? 1 : 0;
-    }
-    default:
-      process.stderr.write(`ferry: FERRY_CLI_USAGE: unknown command "${command}"\n\n${usage}`);
-      return 1;
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    const topic = command === undefined ? undefined : commands[rest[0] ?? ''];
+    process.stdout.write(topic === undefined ? usage : (await topic()).help);
+    return command === undefined ? 1 : 0;
   }
+  const load = commands[command];
+  if (load === undefined) {
+    process.stderr.write(`ferry: FERRY_CLI_USAGE: unknown command "${command}"\n\n${usage}`);
+    return 1;
+  }
+  return (await load()).run(rest);
 }
 
 // a reader that stops early (`ferry receive ... | head`) ends the command, without a stack trace

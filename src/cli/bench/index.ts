@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { FerryError, isFerryError } from '../../errors.js';
 import { destinationUri, usageError } from '../http-api.js';
 import { managementCommand, plural, printJson } from '../output.js';
-import { askHidden } from '../user.js';
+import { askHidden } from '../prompt.js';
 import { amqpBench } from './amqp.js';
 import { Latencies } from './latency.js';
 import type { BenchConsumer, BenchProducer, BenchProtocol, BenchTarget } from './links.js';
