@@ -79,6 +79,9 @@ test('export then import into another queue keeps text and binary bodies and typ
   assert.equal(bytesLine.properties.find((p) => p.name === 'label')?.type, 'string');
   assert.deepEqual(textLine.body, { encoding: 'text', data: text });
   assert.equal(await depth(source), 2, 'export consumes nothing');
+  const eu = await ferry(['export', source, '--selector', "region = 'eu'"]);
+  assert.equal(eu.code, 0, eu.stderr);
+  assert.deepEqual(lines(eu.stdout).map((l) => l.body.data), [text]);
 
   const imported = await ferry(['import', target, file]);
   assert.equal(imported.code, 0, imported.stderr);
@@ -107,8 +110,10 @@ test('export then import into another queue keeps text and binary bodies and typ
 test('import reads standard input and names the line it cannot use', async () => {
   const target = uniqueName('import.stdin');
   const good = JSON.stringify({ body: { encoding: 'text', data: 'from stdin' }, persistent: true, priority: 4, properties: [{ name: 'n', type: 'int', value: 3 }] });
-  const fine = await ferry(['import', `queue://${target}`], { input: `${good}\n\n${good}\n` });
+  const stale = JSON.stringify({ body: { encoding: 'text', data: 'stale' }, expiration: 1 });
+  const fine = await ferry(['import', `queue://${target}`], { input: `${good}\n\n${stale}\n${good}\n` });
   assert.equal(fine.code, 0, fine.stderr);
+  assert.match(fine.stderr, /imported 2 messages into queue:\/\/\S+; skipped 1 already expired/);
   assert.equal(await depth(target), 2);
 
   const grouped = JSON.stringify({ body: { encoding: 'base64', data: 'AAEC' }, groupId: 'g-1', properties: [{ name: 'cleared', type: 'null', value: null }] });
