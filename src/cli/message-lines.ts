@@ -83,6 +83,10 @@ export function exportMessages(argv: readonly string[]): Promise<number> {
     const api = await ManagementApi.open(values);
     const summaries = await browseMessages(api, queue, values.selector, 0);
     const out = file === undefined || file === '-' ? process.stdout : createWriteStream(file);
+    if (out !== process.stdout) {
+      // a file that cannot be written says so before anything is fetched, as one line rather than a stack
+      await new Promise<void>((resolve, reject) => out.once('open', () => resolve()).once('error', (err: Error) => reject(usageError(`cannot write ${file}: ${err.message}`))));
+    }
     let written = 0;
     const fetchOne = async (id: string): Promise<FullMessage | undefined> => {
       try {

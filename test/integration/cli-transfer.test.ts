@@ -107,7 +107,7 @@ test('export then import into another queue keeps text and binary bodies and typ
   }
 });
 
-test('import reads standard input and names the line it cannot use', async () => {
+test('import reads standard input and names the line it cannot use; a file that cannot be read or written is named', async () => {
   const target = uniqueName('import.stdin');
   const good = JSON.stringify({ body: { encoding: 'text', data: 'from stdin' }, persistent: true, priority: 4, properties: [{ name: 'n', type: 'int', value: 3 }] });
   const stale = JSON.stringify({ body: { encoding: 'text', data: 'stale' }, expiration: 1 });
@@ -121,6 +121,13 @@ test('import reads standard input and names the line it cannot use', async () =>
   assert.equal(more.code, 0, more.stderr);
   const last = (await ferry(['export', target])).stdout.trim().split('\n').map((l) => JSON.parse(l) as Line & { groupId: string | null })[2]!;
   assert.deepEqual([last.groupId, last.properties, last.body], ['g-1', [{ name: 'cleared', type: 'null', value: null }], { encoding: 'base64', data: 'AAEC' }]);
+
+  const unwritable = await ferry(['export', target, join(tmpdir(), 'no-such-folder-for-ferry', 'x.jsonl')]);
+  assert.equal(unwritable.code, 1);
+  assert.match(unwritable.stderr, /^ferry: FERRY_CLI_USAGE: cannot write .*no-such-folder-for-ferry/);
+  const unreadable = await ferry(['import', target, join(tmpdir(), 'no-such-folder-for-ferry', 'x.jsonl')]);
+  assert.equal(unreadable.code, 1);
+  assert.match(unreadable.stderr, /^ferry: FERRY_CLI_USAGE: cannot read .*no-such-folder-for-ferry/);
 
   const bad = await ferry(['import', target], { input: `${good}\n{"body": 3}\n` });
   assert.equal(bad.code, 1);
