@@ -3,6 +3,7 @@ import { after, before, test } from 'node:test';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { runFerry } from '../helpers/process.js';
 import { uniqueName } from '../helpers/raw-stomp.js';
+import { startSecureBroker } from '../helpers/security.js';
 
 // `ferry bench` against a broker on port 0, once per protocol: every message sent arrives, and the
 // summary's figures hang together (rates from counts, percentiles in order).
@@ -78,4 +79,22 @@ test('the table summary names rates and percentiles; a closed port exits 2, a qu
   const bad = await runFerry(['bench', '--protocol', 'carrier-pigeon']);
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /FERRY_CLI_USAGE: --protocol must be stomp, mqtt or amqp/);
+});
+
+test('with users, each protocol logs in with --user and FERRY_PASSWORD; a wrong password is a failed run, not an unreachable broker', async () => {
+  const secure = await startSecureBroker();
+  try {
+    const urls = { stomp: `stomp://127.0.0.1:${secure.stompPort}`, mqtt: `mqtt://127.0.0.1:${secure.mqttPort}`, amqp: `amqp://127.0.0.1:${secure.amqpPort}` };
+    for (const [protocol, url] of Object.entries(urls)) {
+      const destination = protocol === 'mqtt' ? `topic://${uniqueName('bench.login')}` : uniqueName('bench.login');
+      const run = await runFerry(['bench', '--url', url, '--user', 'admin', '--messages', '200', '--persistent', '--destination', destination, '--json'], { env: { FERRY_PASSWORD: 'admin-secret' } });
+      assert.equal(run.code, 0, `${protocol}: ${run.stderr}`);
+      assert.equal((JSON.parse(run.stdout) as BenchResult).received, 200, protocol);
+      const wrong = await runFerry(['bench', '--url', url, '--user', 'admin', '--messages', '1', '--destination', destination], { env: { FERRY_PASSWORD: 'wrong' } });
+      assert.equal(wrong.code, 5, `${protocol}: ${wrong.stderr}`);
+      assert.match(wrong.stderr, /bench failed/);
+    }
+  } finally {
+    await secure.stop();
+  }
 });

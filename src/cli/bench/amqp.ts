@@ -27,7 +27,11 @@ async function connect(target: BenchTarget, onFailure: (err: Error) => void): Pr
   connection.on('disconnected', failed);
   await new Promise<void>((resolve, reject) => {
     connection.once('connection_open', () => resolve());
-    connection.once('disconnected', (ctx: EventContext) => reject(new Error(`AMQP: cannot connect to ${target.host}:${target.port}: ${ctx.error instanceof Error ? ctx.error.message : 'refused'}`)));
+    connection.once('disconnected', (ctx: EventContext) => {
+      const cause = ctx.error as NodeJS.ErrnoException | undefined;
+      // the socket's code (ECONNREFUSED...) tells a broker that is not there from one that refused the login
+      reject(Object.assign(new Error(`AMQP: the connection to ${target.host}:${target.port} ended before it opened: ${cause?.message ?? 'closed'}`), { code: cause?.code }));
+    });
   });
   return {
     connection,

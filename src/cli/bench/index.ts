@@ -170,7 +170,7 @@ const unreachableCodes = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', '
 function asUnreachable(err: unknown, settings: BenchSettings): unknown {
   const code = (err as { code?: unknown } | null)?.code;
   const text = err instanceof Error ? err.message : String(err);
-  if ((typeof code === 'string' && unreachableCodes.has(code)) || /cannot connect|ECONNREFUSED/.test(text)) {
+  if (typeof code === 'string' && unreachableCodes.has(code)) {
     return new FerryError('FERRY_CLI_UNREACHABLE', `cannot reach the ${settings.protocol} listener at ${settings.target.host}:${settings.target.port}: ${text}`, { cause: err });
   }
   return err;

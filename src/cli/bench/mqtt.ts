@@ -36,7 +36,7 @@ class MqttLink {
     const socket = target.tls ? connectTls({ host: target.host, port: target.port }) : connectTcp({ host: target.host, port: target.port });
     await new Promise<void>((resolve, reject) => {
       socket.once(target.tls ? 'secureConnect' : 'connect', resolve);
-      socket.once('error', (err) => reject(new Error(`MQTT: cannot connect to ${target.host}:${target.port}: ${err.message}`)));
+      socket.once('error', (err: NodeJS.ErrnoException) => reject(Object.assign(new Error(`MQTT: cannot connect to ${target.host}:${target.port}: ${err.message}`), { code: err.code })));
     });
     const link = new MqttLink(socket, onFailure);
     const code = await new Promise<number>((resolve) => {
