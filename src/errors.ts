@@ -61,6 +61,8 @@ export const errorCodes = {
   FERRY_NOT_FOUND: 'a management API request for something that does not exist: a message, connection, durable subscription or scheduled job, or an unknown route (HTTP 404)',
   FERRY_CONFLICT: 'a management API request that clashes with what exists: creating a destination that is already there (HTTP 409)',
   FERRY_METHOD_NOT_ALLOWED: 'a management API request with a method the route does not answer (HTTP 405)',
+  FERRY_CLI_USAGE: 'a ferry command line that names an unknown option, misses an argument or gives a bad value, or a file it reads that is not what it should be (exit status 1)',
+  FERRY_CLI_UNREACHABLE: 'a ferry tool cannot reach the broker: nothing listens at the URL, the address does not resolve, or the connection drops (exit status 2)',
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

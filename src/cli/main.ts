@@ -1,9 +1,89 @@
 #!/usr/bin/env node
 import { isFerryError } from '../errors.js';
-import { browse, browseHelp, purge, purgeHelp, stat, statHelp, store, storeHelp } from './admin.js';
-import { start, startHelp } from './start.js';
-import { receive, receiveHelp, send, sendHelp } from './tools.js';
-import { passwd, passwdHelp, user, userHelp } from './user.js';
+
+type Run = (argv: string[]) => Promise<number>;
+
+/**
+ * Each command's module is loaded when the command runs: the broker behind `start` takes most of a
+ * second to load, which an operator's `ferry dstat` or a script calling it in a loop should not pay.
+ */
+const commands: Record<string, () => Promise<{ run: Run; help: string }>> = {
+  start: async () => {
+    const m = await import('./start.js');
+    // start keeps running until a signal: -1 leaves the exit status alone
+    return { run: async (argv) => (await m.start(argv), -1), help: m.startHelp };
+  },
+  send: async () => {
+    const m = await import('./tools.js');
+    return { run: m.send, help: m.sendHelp };
+  },
+  receive: async () => {
+    const m = await import('./tools.js');
+    return { run: m.receive, help: m.receiveHelp };
+  },
+  browse: async () => {
+    const [api, admin] = await Promise.all([import('./operate.js'), import('./admin.js')]);
+    // the older form browses over STOMP; an option only it has (the STOMP port, headers, a timeout) asks for it
+    const run: Run = (argv) => (argv.some((a) => /^(--port|--headers|--timeout|-t)(=|$)/.test(a)) ? admin.stompBrowse(argv) : api.browse(argv));
+    return { run, help: `${api.browseApiHelp}\n${admin.stompBrowseHelp}` };
+  },
+  stat: async () => {
+    const m = await import('./admin.js');
+    return { run: m.stat, help: m.statHelp };
+  },
+  store: async () => {
+    const m = await import('./admin.js');
+    return { run: m.store, help: m.storeHelp };
+  },
+  purge: async () => {
+    const m = await import('./operate.js');
+    return { run: m.purge, help: m.purgeHelp };
+  },
+  user: async () => {
+    const m = await import('./user.js');
+    return { run: m.user, help: m.userHelp };
+  },
+  passwd: async () => {
+    const m = await import('./user.js');
+    return { run: m.passwd, help: m.passwdHelp };
+  },
+  dstat: async () => {
+    const m = await import('./operate.js');
+    return { run: m.dstat, help: m.dstatHelp };
+  },
+  move: async () => {
+    const m = await import('./operate.js');
+    return { run: m.move, help: m.moveHelp };
+  },
+  copy: async () => {
+    const m = await import('./operate.js');
+    return { run: m.copy, help: m.moveHelp };
+  },
+  'retry-dlq': async () => {
+    const m = await import('./operate.js');
+    return { run: m.retryDlq, help: m.retryHelp };
+  },
+  export: async () => {
+    const m = await import('./message-lines.js');
+    return { run: m.exportMessages, help: m.exportHelp };
+  },
+  import: async () => {
+    const m = await import('./message-lines.js');
+    return { run: m.importMessages, help: m.importHelp };
+  },
+  connections: async () => {
+    const m = await import('./operate.js');
+    return { run: m.connections, help: m.connectionsHelp };
+  },
+  'close-connection': async () => {
+    const m = await import('./operate.js');
+    return { run: m.closeConnection, help: m.closeConnectionHelp };
+  },
+  bench: async () => {
+    const m = await import('./bench/index.js');
+    return { run: m.bench, help: m.benchHelp };
+  },
+};
 
 const usage = `Usage: ferry <command> [options]
 
@@ -18,44 +98,31 @@ Commands:
   user      manage the users file: add, passwd, remove, list, token
   passwd    change a user's password in the users file (ferry user passwd)
 
+Operating a running broker (through its management API):
+  dstat             the destinations table: depth, in flight, enqueued, dequeued, consumers
+  move, copy        move or copy a queue's messages to another destination
+  retry-dlq         send dead letters back to where they came from
+  export, import    a queue's messages to JSON lines, and JSON lines to a destination
+  connections       the clients connected, with rates
+  close-connection  close one client's connection
+  bench             producers and consumers over STOMP, MQTT or AMQP 1.0: rates and latency
+
 Run "ferry <command> --help" for a command's options.
 `;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  switch (command) {
-    case 'start':
-      await start(rest);
-      return -1;
-    case 'send':
-      return send(rest);
-    case 'receive':
-      return receive(rest);
-    case 'browse':
-      return browse(rest);
-    case 'stat':
-      return stat(rest);
-    case 'purge':
-      return purge(rest);
-    case 'store':
-      return store(rest);
-    case 'user':
-      return user(rest);
-    case 'passwd':
-      return passwd(rest);
-    case 'help':
-    case '--help':
-    case '-h':
-    case undefined: {
-      const topic = rest[0];
-      const helps: Record<string, string> = { start: startHelp, send: sendHelp, receive: receiveHelp, browse: browseHelp, stat: statHelp, purge: purgeHelp, store: storeHelp, user: userHelp, passwd: passwdHelp };
-      process.stdout.write(helps[topic ?? ''] ?? usage);
-      return command === undefined ? 2 : 0;
-    }
-    default:
-      process.stderr.write(`ferry: unknown command "${command}"\n\n${usage}`);
-      return 2;
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    const topic = command === undefined ? undefined : commands[rest[0] ?? ''];
+    process.stdout.write(topic === undefined ? usage : (await topic()).help);
+    return command === undefined ? 1 : 0;
   }
+  const load = commands[command];
+  if (load === undefined) {
+    process.stderr.write(`ferry: FERRY_CLI_USAGE: unknown command "${command}"\n\n${usage}`);
+    return 1;
+  }
+  return (await load()).run(rest);
 }
 
 // a reader that stops early (`ferry receive ... | head`) ends the command, without a stack trace

@@ -46,8 +46,27 @@ export class StompClient {
     return client;
   }
 
-  write(command: string, headers: Record<string, string>, body?: Buffer): void {
-    this.socket.write(encodeFrame(command, Object.entries(headers), body, '1.2'));
+  /** Writes a frame; false when the socket's buffer is full and the caller should wait for `drained()`. */
+  write(command: string, headers: Record<string, string>, body?: Buffer): boolean {
+    return this.socket.write(encodeFrame(command, Object.entries(headers), body, '1.2'));
+  }
+
+  /** Resolves when the socket can take more (at once when it can), or rejects once the connection failed. */
+  drained(): Promise<void> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (!this.socket.writableNeedDrain) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const done = (err?: Error): void => {
+        this.socket.off('drain', onDrain);
+        this.socket.off('close', onClose);
+        if (err === undefined) resolve();
+        else reject(err);
+      };
+      const onDrain = (): void => done();
+      const onClose = (): void => done(this.failure ?? new FerryError('FERRY_CONNECTION_CLOSED', 'the broker closed the connection'));
+      this.socket.on('drain', onDrain);
+      this.socket.on('close', onClose);
+    });
   }
 
   /** Sends a frame with a receipt header and resolves when the broker confirms it. */

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/index.js';
 import { hashPassword, makeScramCredentials } from '../security/passwords.js';
 import { readUsersFile, tokenHash, userNameProblem, writeUsersFile, type UserRecord, type UsersFileModel } from '../security/users-file.js';
+import { askHidden } from './prompt.js';
 
 export const userHelp = `Usage: ferry user <add|passwd|remove|list|token> [NAME] [options]
 
@@ -63,36 +64,6 @@ function parseGroups(text: string | undefined): string[] | undefined {
     .split(',')
     .map((g) => g.trim())
     .filter((g) => g !== '');
-}
-
-/** Reads one line from the terminal without echoing it. */
-function askHidden(prompt: string): Promise<string> {
-  const input = process.stdin;
-  // echo off before the prompt shows, so that nothing typed after it is echoed
-  input.setRawMode(true);
-  process.stderr.write(prompt);
-  return new Promise((resolvePassword, reject) => {
-    let typed = '';
-    input.resume();
-    input.setEncoding('utf8');
-    const finish = (err?: Error): void => {
-      input.setRawMode(false);
-      input.pause();
-      input.off('data', onData);
-      process.stderr.write('\n');
-      if (err === undefined) resolvePassword(typed);
-      else reject(err);
-    };
-    const onData = (chunk: string): void => {
-      for (const ch of chunk) {
-        if (ch === '\r' || ch === '\n') return finish();
-        if (ch === '\u0003' || ch === '\u0004') return finish(new Error('cancelled'));
-        if (ch === '\u007f' || ch === '\b') typed = typed.slice(0, -1);
-        else typed += ch;
-      }
-    };
-    input.on('data', onData);
-  });
 }
 
 /** The first line of standard input; the rest is left unread. */

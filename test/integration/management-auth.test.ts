@@ -193,10 +193,10 @@ describe('management API over https', () => {
 });
 
 describe('ferry stat, purge and store log in', () => {
-  test('with --user/--password, FERRY_TOKEN, and over https with --tls --ca; a refusal prints the code and exits 1', async () => {
+  test('with --user/--password, FERRY_TOKEN, and over https with --tls --ca or --url https://; a refusal prints the code and exits 3', async () => {
     const port = String(http);
     const refused = await runFerry(['stat', '--http-port', port]);
-    assert.equal(refused.code, 1);
+    assert.equal(refused.code, 3);
     assert.match(refused.stderr, /FERRY_AUTHENTICATION_FAILED/);
 
     const ok = await runFerry(['stat', '--http-port', port, '--json', '--user', 'admin', '--password', 'admin:secret']);
@@ -209,12 +209,16 @@ describe('ferry stat, purge and store log in', () => {
     const queue = uniqueName('cli.q');
     await fill(queue);
     const forbidden = await runFerry(['purge', queue, '--http-port', port], { env: { FERRY_USER: 'reader', FERRY_PASSWORD: 'reader-secret' } });
-    assert.equal(forbidden.code, 1);
+    assert.equal(forbidden.code, 3);
     assert.match(forbidden.stderr, /FERRY_NOT_AUTHORIZED/);
 
     const overTls = await runFerry(['purge', queue, '--http-port', String(broker.tlsPorts.http), '--host', 'localhost', '--tls', '--ca', certs.ca, '--user', 'admin', '--password', 'admin:secret']);
     assert.equal(overTls.code, 0, overTls.stderr);
     assert.match(overTls.stdout, /purged 1 message from/);
+    await fill(queue);
+    const byUrl = await runFerry(['purge', queue, '--url', `https://localhost:${broker.tlsPorts.http}`, '--ca', certs.ca, '--user', 'admin', '--password', 'admin:secret']);
+    assert.equal(byUrl.code, 0, byUrl.stderr);
+    assert.match(byUrl.stdout, /purged 1 message from/);
 
     const untrusted = await runFerry(['stat', '--http-port', String(broker.tlsPorts.http), '--host', 'localhost', '--tls', '--token', 'reader-token']);
     assert.notEqual(untrusted.code, 0, 'without --ca the test CA is not trusted');

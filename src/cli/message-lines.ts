@@ -1,0 +1,199 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import type { Writable } from 'node:stream';
+import { ApiError, ManagementApi, destinationUri, managementHelp, segment, usageError } from './http-api.js';
+import { browseMessages, fetchMessage, parseManagement, type FullMessage, type TypedProperty } from './operate.js';
+import { managementCommand, plural } from './output.js';
+
+/**
+ * A queue's messages as JSON lines, one message a line, and back. A line keeps what the broker
+ * lets a sender set (headers, typed properties, the body with its encoding), so that an import
+ * into another broker or queue sends the same message again; the broker gives it a new id.
+ */
+export interface MessageLine {
+  id: string;
+  timestamp: number;
+  persistent: boolean;
+  priority: number;
+  /** Epoch ms, 0 when it never expires. */
+  expiration: number;
+  correlationId: string | null;
+  type: string | null;
+  groupId: string | null;
+  replyTo: string | null;
+  deliveryCount: number;
+  originalDestination: string | null;
+  properties: TypedProperty[];
+  body: { encoding: 'text' | 'base64'; data: string };
+}
+
+/** Message requests in flight at once during an export. */
+const EXPORT_WINDOW = 8;
+
+export const exportHelp = `Usage: ferry export QUEUE [FILE] [options]
+
+Writes the messages waiting in QUEUE to FILE (standard output without one) as JSON lines, one
+message a line: headers, typed properties, and the body as text or base64 with its encoding.
+Nothing is consumed.
+
+Options:
+  --selector SQL           only messages matching this JMS selector
+`;
+
+export const importHelp = `Usage: ferry import DESTINATION [FILE] [options]
+
+Sends each message of FILE (standard input without one), JSON lines as "ferry export" writes
+them, to DESTINATION (a queue name, queue://NAME or topic://NAME) through the management API.
+A message whose expiration has passed is skipped and counted.
+`;
+
+function lineOf(m: FullMessage): MessageLine {
+  return {
+    id: m.id,
+    timestamp: m.timestamp,
+    persistent: m.persistent,
+    priority: m.priority,
+    expiration: m.expiration,
+    correlationId: m.correlationId,
+    type: m.type,
+    groupId: m.groupId,
+    replyTo: m.replyTo,
+    deliveryCount: m.deliveryCount,
+    originalDestination: m.originalDestination,
+    properties: m.properties,
+    body: { encoding: m.body.encoding, data: m.body.data },
+  };
+}
+
+async function writeLine(out: Writable, text: string): Promise<void> {
+  if (!out.write(`${text}\n`)) await once(out, 'drain');
+}
+
+export function exportMessages(argv: readonly string[]): Promise<number> {
+  return managementCommand(async () => {
+    const { values, positionals } = parseManagement(argv, { selector: { type: 'string' } });
+    if (values.help === true) {
+      process.stdout.write(`${exportHelp}\n${managementHelp}`);
+      return 0;
+    }
+    const queue = positionals[0];
+    if (queue === undefined) throw usageError('name the queue to export: ferry export QUEUE [FILE]');
+    const file = positionals[1];
+    const api = await ManagementApi.open(values);
+    const summaries = await browseMessages(api, queue, values.selector, 0);
+    const out = file === undefined || file === '-' ? process.stdout : createWriteStream(file);
+    if (out !== process.stdout) {
+      // a file that cannot be written says so before anything is fetched, as one line rather than a stack
+      await new Promise<void>((resolve, reject) => out.once('open', () => resolve()).once('error', (err: Error) => reject(usageError(`cannot write ${file}: ${err.message}`))));
+    }
+    let written = 0;
+    const fetchOne = async (id: string): Promise<FullMessage | undefined> => {
+      try {
+        return await fetchMessage(api, queue, id);
+      } catch (err) {
+        // consumed between the listing and now: it is no longer there to export
+        if (err instanceof ApiError && err.status === 404) return undefined;
+        throw err;
+      }
+    };
+    // a few requests at a time, written in the queue's order: one at a time spends most of its time waiting
+    for (let i = 0; i < summaries.length; i += EXPORT_WINDOW) {
+      const messages = await Promise.all(summaries.slice(i, i + EXPORT_WINDOW).map((m) => fetchOne(m.id)));
+      for (const message of messages) {
+        if (message === undefined) continue;
+        await writeLine(out, JSON.stringify(lineOf(message)));
+        written++;
+      }
+    }
+    if (out !== process.stdout) {
+      out.end();
+      await once(out, 'finish');
+    }
+    process.stderr.write(`exported ${plural(written, 'message')} from ${queue}${file === undefined || file === '-' ? '' : ` to ${file}`}\n`);
+    return 0;
+  });
+}
+
+const propertyTypes = new Set(['boolean', 'byte', 'short', 'int', 'long', 'float', 'double', 'string', 'bytes']);
+
+/** The send body of the management API for one line; throws a usage error naming the line when it is not one. */
+export function sendBodyOf(line: unknown, where: string, now: number): Record<string, unknown> | 'expired' {
+  if (typeof line !== 'object' || line === null || Array.isArray(line)) throw usageError(`${where}: not a JSON object`);
+  const m = line as Partial<MessageLine>;
+  const body = m.body;
+  if (typeof body !== 'object' || body === null || typeof body.data !== 'string' || (body.encoding !== 'text' && body.encoding !== 'base64')) {
+    throw usageError(`${where}: "body" must be {"encoding": "text" or "base64", "data": string}`);
+  }
+  const send: Record<string, unknown> = { body: body.data, bodyEncoding: body.encoding };
+  if (typeof m.persistent === 'boolean') send['persistent'] = m.persistent;
+  if (typeof m.priority === 'number') send['priority'] = m.priority;
+  if (typeof m.expiration === 'number' && m.expiration > 0) {
+    if (m.expiration <= now) return 'expired';
+    send['timeToLive'] = m.expiration - now;
+  }
+  if (typeof m.correlationId === 'string') send['correlationId'] = m.correlationId;
+  if (typeof m.type === 'string') send['type'] = m.type;
+  if (typeof m.groupId === 'string') send['groupId'] = m.groupId;
+  if (typeof m.replyTo === 'string') send['replyTo'] = m.replyTo;
+  if (m.properties !== undefined) {
+    if (!Array.isArray(m.properties)) throw usageError(`${where}: "properties" must be a list of {"name", "type", "value"}`);
+    const properties: Record<string, { type: string; value: unknown } | null> = {};
+    for (const p of m.properties as unknown[]) {
+      const { name, type, value } = (p ?? {}) as { name?: unknown; type?: unknown; value?: unknown };
+      if (typeof name !== 'string' || typeof type !== 'string' || (type !== 'null' && !propertyTypes.has(type))) {
+        throw usageError(`${where}: a property needs a name and one of the types ${[...propertyTypes].join(', ')} or null`);
+      }
+      // a property set to null has no type to check a value against
+      properties[name] = type === 'null' ? null : { type, value };
+    }
+    send['properties'] = properties;
+  }
+  return send;
+}
+
+export function importMessages(argv: readonly string[]): Promise<number> {
+  return managementCommand(async () => {
+    const { values, positionals } = parseManagement(argv, {});
+    if (values.help === true) {
+      process.stdout.write(`${importHelp}\n${managementHelp}`);
+      return 0;
+    }
+    const target = positionals[0];
+    if (target === undefined) throw usageError('name the destination to import into: ferry import DESTINATION [FILE]');
+    const destination = destinationUri(target);
+    const file = positionals[1];
+    const api = await ManagementApi.open(values);
+    const input = file === undefined || file === '-' ? process.stdin : createReadStream(file);
+    const opened = new Promise<void>((resolve, reject) => {
+      if (input === process.stdin) resolve();
+      else input.once('open', () => resolve()).once('error', (err: Error) => reject(usageError(`cannot read ${file}: ${err.message}`)));
+    });
+    await opened;
+    const path = `/api/v1/destinations/${destination.kind}/${segment(destination.name)}/messages`;
+    let sent = 0;
+    let expired = 0;
+    let number = 0;
+    for await (const text of createInterface({ input, crlfDelay: Infinity })) {
+      number++;
+      if (text.trim() === '') continue;
+      const where = `${file ?? 'standard input'} line ${number}`;
+      let line: unknown;
+      try {
+        line = JSON.parse(text);
+      } catch (err) {
+        throw usageError(`${where}: not JSON (${(err as Error).message})`);
+      }
+      const body = sendBodyOf(line, where, Date.now());
+      if (body === 'expired') {
+        expired++;
+        continue;
+      }
+      await api.post(path, body);
+      sent++;
+    }
+    process.stderr.write(`imported ${plural(sent, 'message')} into ${destination.uri}${expired > 0 ? `; skipped ${expired} already expired` : ''}\n`);
+    if (values.json === true) process.stdout.write(`${JSON.stringify({ imported: sent, expired })}\n`);
+    return 0;
+  });
+}

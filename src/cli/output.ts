@@ -1,0 +1,55 @@
+import { isFerryError } from '../errors.js';
+import { ApiError } from './http-api.js';
+
+/** Columns padded to their widest cell; numbers right-aligned so that magnitudes line up. */
+export function table(rows: readonly (readonly (string | number)[])[]): string {
+  if (rows.length === 0) return '';
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => String(r[i] ?? '').length)));
+  return rows
+    .map((r) => r.map((cell, i) => (typeof cell === 'number' ? String(cell).padStart(widths[i]!) : String(cell).padEnd(widths[i]!))).join('  ').trimEnd())
+    .join('\n');
+}
+
+export function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/**
+ * The exit status a script can branch on: 1 the command line, 2 the broker cannot be reached,
+ * 3 refused, 4 not found, 5 any other answer from the API. Anything else (a bug) is 1, as before.
+ */
+export function exitStatusOf(err: unknown): number {
+  if (err instanceof ApiError) {
+    if (err.status === 401 || err.status === 403) return 3;
+    if (err.status === 404) return 4;
+    return 5;
+  }
+  if (isFerryError(err, 'FERRY_CLI_UNREACHABLE')) return 2;
+  return 1;
+}
+
+/** parseArgs' own mistakes (an unknown option, a missing value) are usage errors too. */
+function isParseArgsError(err: unknown): err is Error {
+  return err instanceof Error && typeof (err as { code?: unknown }).code === 'string' && (err as unknown as { code: string }).code.startsWith('ERR_PARSE_ARGS');
+}
+
+/** Runs a management command; what fails is printed with its code and turned into the exit status. */
+export async function managementCommand(run: () => Promise<number>): Promise<number> {
+  try {
+    return await run();
+  } catch (err) {
+    if (err instanceof ApiError || isFerryError(err)) {
+      process.stderr.write(`ferry: ${err.code}: ${err.message}\n`);
+      return exitStatusOf(err);
+    }
+    if (isParseArgsError(err)) {
+      process.stderr.write(`ferry: FERRY_CLI_USAGE: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,297 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { after, before, describe, test } from 'node:test';
+import { startBroker, type TestBroker } from '../helpers/broker.js';
+import { ferryBin, runFerry, type Finished } from '../helpers/process.js';
+import { RawStompClient, uniqueName } from '../helpers/raw-stomp.js';
+import { startSecureBroker, type SecureBroker } from '../helpers/security.js';
+
+// The operators' verbs, run as the built `ferry` against a broker on port 0: what they print is
+// checked against what was sent over STOMP, and their exit statuses against what went wrong.
+
+interface DestinationItem {
+  kind: string;
+  name: string;
+  depth: number;
+  inFlight: number;
+  enqueued: number;
+  dequeued: number;
+  consumers: number;
+  producers: number;
+}
+
+let broker: TestBroker;
+let url: string;
+let raw: RawStompClient;
+
+before(async () => {
+  broker = await startBroker();
+  url = `http://127.0.0.1:${broker.server.ports['http']}`;
+  ({ raw } = await RawStompClient.connected(broker.stompPort));
+});
+
+after(async () => {
+  raw.destroy();
+  await broker.stop();
+});
+
+const ferry = (args: string[], options: Parameters<typeof runFerry>[1] = {}): Promise<Finished> => runFerry([...args, '--url', url], options);
+
+async function ok(args: string[]): Promise<string> {
+  const run = await ferry(args);
+  assert.equal(run.code, 0, `ferry ${args.join(' ')}: ${run.stderr}`);
+  return run.stdout;
+}
+
+async function json<T>(args: string[]): Promise<T> {
+  return JSON.parse(await ok([...args, '--json'])) as T;
+}
+
+async function send(queue: string, body: string, headers: Record<string, string> = {}): Promise<void> {
+  await raw.sendWithReceipt('SEND', { destination: `/queue/${queue}`, persistent: 'true', ...headers }, body);
+}
+
+async function destination(name: string): Promise<DestinationItem | undefined> {
+  const { items } = await json<{ items: DestinationItem[] }>(['dstat', '--filter', name]);
+  return items.find((d) => d.name === name && d.kind === 'queue');
+}
+
+/** The cells of `name`'s row, by the table's column headings. */
+function row(table: string, first: string): Record<string, string> {
+  const lines = table.trimEnd().split('\n');
+  const heads = lines[0]!.split(/\s{2,}/);
+  const line = lines.find((l) => l.split(/\s{2,}/)[1] === first || l.split(/\s{2,}/)[0] === first);
+  assert.ok(line !== undefined, `a row for ${first} in\n${table}`);
+  const cells = line.split(/\s{2,}/);
+  return Object.fromEntries(heads.map((h, i) => [h, cells[i] ?? '']));
+}
+
+describe('dstat', () => {
+  test('the table and --json show each queue\'s depth, in flight, counts and consumers', async () => {
+    const prefix = uniqueName('dstat');
+    const [a, b] = [`${prefix}.a`, `${prefix}.b`];
+    for (const n of [1, 2, 3]) await send(a, `a ${n}`);
+    await send(b, 'b 1');
+    const consumer = (await RawStompClient.connected(broker.stompPort)).raw;
+    try {
+      await consumer.sendWithReceipt('SUBSCRIBE', { id: 'held', destination: `/queue/${b}`, ack: 'client-individual' });
+      await consumer.nextFrameOf('MESSAGE');
+
+      const { total, items } = await json<{ total: number; items: DestinationItem[] }>(['dstat', '--filter', `${prefix}.*`]);
+      assert.equal(total, 2);
+      const byName = new Map(items.map((d) => [d.name, d]));
+      assert.deepEqual(
+        [a, b].map((n) => {
+          const d = byName.get(n)!;
+          return [d.kind, d.depth, d.inFlight, d.enqueued, d.consumers];
+        }),
+        [
+          ['queue', 3, 0, 3, 0],
+          ['queue', 0, 1, 1, 1],
+        ],
+      );
+
+      const table = await ok(['dstat', '--filter', `${prefix}.*`]);
+      assert.deepEqual(table.split('\n')[0]!.split(/\s{2,}/), ['kind', 'name', 'depth', 'in flight', 'enqueued', 'dequeued', 'consumers', 'producers']);
+      assert.deepEqual([row(table, a)['depth'], row(table, a)['enqueued'], row(table, b)['in flight'], row(table, b)['consumers']], ['3', '3', '1', '1']);
+
+      const deepestFirst = await json<{ items: DestinationItem[] }>(['dstat', '--filter', `${prefix}.*`, '--sort', '-depth']);
+      assert.deepEqual(deepestFirst.items.map((d) => d.name), [a, b]);
+      const byInFlight = await json<{ items: DestinationItem[] }>(['dstat', '--filter', `${prefix}.*`, '--sort', '-in-flight']);
+      assert.deepEqual(byInFlight.items.map((d) => d.name), [b, a]);
+      const topics = await json<{ items: DestinationItem[] }>(['dstat', '--kind', 'topic', '--filter', `${prefix}.*`]);
+      assert.deepEqual(topics.items, []);
+    } finally {
+      consumer.destroy();
+    }
+  });
+
+  test('--watch redraws until interrupted, then exits 0', async () => {
+    const name = uniqueName('watched');
+    await send(name, 'one');
+    const child = spawn(process.execPath, [ferryBin, 'dstat', '--watch', '1', '--filter', name, '--url', url], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const shown = (depth: number): Promise<void> =>
+      new Promise((resolve, reject) => {
+        const pattern = new RegExp(`${name.replaceAll('.', '\\.')}\\s+${depth}\\s`);
+        const check = (): void => {
+          if (!pattern.test(out)) return;
+          child.stdout.off('data', check);
+          resolve();
+        };
+        child.stdout.on('data', check);
+        check();
+        void exited.then(() => reject(new Error(`dstat --watch ended by itself: ${out}`)));
+      });
+    await shown(1);
+    // the next drawing shows a message sent after the first
+    await send(name, 'two');
+    await shown(2);
+    child.kill('SIGINT');
+    assert.equal(await exited, 0);
+    assert.ok(out.split('\nkind').length >= 3, 'at least two drawings');
+  });
+});
+
+describe('browse', () => {
+  test('lists waiting messages without consuming them; --selector, --limit and --body', async () => {
+    const queue = uniqueName('browsed');
+    await send(queue, 'order 1', { region: 'eu', priority: '7', type: 'order', 'correlation-id': 'c-1' });
+    await send(queue, 'order 2', { region: 'us' });
+    await send(queue, 'order 3', { region: 'eu' });
+
+    const all = await json<{ items: { id: string; priority: number; type: string | null; correlationId: string | null; bodyBytes: number }[] }>(['browse', queue]);
+    assert.equal(all.items.length, 3);
+    const first = all.items.find((m) => m.correlationId === 'c-1')!;
+    assert.deepEqual([first.priority, first.type, first.bodyBytes], [7, 'order', 7]);
+
+    const table = await ok(['browse', queue]);
+    assert.deepEqual(table.split('\n')[0]!.split(/\s{2,}/), ['id', 'time', 'priority', 'persistent', 'deliveries', 'type', 'correlation id', 'body']);
+    const cells = row(table, first.id);
+    assert.deepEqual([cells['priority'], cells['type'], cells['correlation id'], cells['body']], ['7', 'order', 'c-1', 'text 7 B']);
+
+    const eu = await json<{ items: { body: { data: string }; properties: { name: string; value: unknown }[] }[] }>(['browse', queue, '--selector', "region = 'eu'", '--body']);
+    assert.deepEqual(eu.items.map((m) => m.body.data).sort(), ['order 1', 'order 3']);
+    assert.ok(eu.items.every((m) => m.properties.some((p) => p.name === 'region' && p.value === 'eu')));
+    const withBodies = await ok(['browse', queue, '--body', '--selector', "region = 'us'"]);
+    assert.match(withBodies, /region \(string\) = us\norder 2\n/);
+
+    const one = await json<{ items: unknown[] }>(['browse', queue, '--limit', '1']);
+    assert.equal(one.items.length, 1);
+    assert.equal((await destination(queue))?.depth, 3, 'browsing consumed nothing');
+  });
+
+  test('the older STOMP form still prints one body per line', async () => {
+    const queue = uniqueName('stomp.browsed');
+    await send(queue, 'first');
+    await send(queue, 'second');
+    const run = await runFerry(['browse', queue, '--port', String(broker.stompPort)]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(run.stdout.trim().split('\n'), ['first', 'second']);
+    const headers = await runFerry(['browse', queue, '--headers'], { env: { FERRY_STOMP_PORT: String(broker.stompPort) } });
+    assert.equal(headers.code, 0, headers.stderr);
+    assert.match(headers.stdout, new RegExp(`^destination:/queue/${queue.replaceAll('.', '\\.')}$`, 'm'));
+  });
+});
+
+describe('purge, move, copy, retry-dlq', () => {
+  test('purge drops the waiting messages and says how many', async () => {
+    const queue = uniqueName('purged');
+    for (const n of [1, 2, 3, 4]) await send(queue, `m ${n}`);
+    assert.equal(await ok(['purge', queue]), `purged 4 messages from ${queue}\n`);
+    assert.equal((await destination(queue))?.depth, 0);
+    await send(queue, 'again');
+    assert.deepEqual(await json(['purge', queue]), { purged: 1 });
+  });
+
+  test('copy by selector, move by id, then move the rest', async () => {
+    const from = uniqueName('from');
+    const to = uniqueName('to');
+    await send(from, 'eu 1', { region: 'eu' });
+    await send(from, 'us 1', { region: 'us' });
+    await send(from, 'eu 2', { region: 'eu' });
+
+    assert.equal(await ok(['copy', from, to, '--selector', "region = 'us'"]), `copied 1 message from ${from} to queue://${to}\n`);
+    assert.deepEqual([(await destination(from))?.depth, (await destination(to))?.depth], [3, 1]);
+
+    const { items } = await json<{ items: { id: string; body: { data: string } }[] }>(['browse', from, '--body']);
+    const eu2 = items.find((m) => m.body.data === 'eu 2')!;
+    assert.deepEqual(await json(['move', from, `queue://${to}`, '--id', eu2.id]), { moved: 1 });
+    assert.deepEqual(await json(['move', from, to]), { moved: 2 });
+    assert.equal((await destination(from))?.depth, 0);
+    const moved = await json<{ items: { body: { data: string } }[] }>(['browse', to, '--body']);
+    assert.deepEqual(moved.items.map((m) => m.body.data).sort(), ['eu 1', 'eu 2', 'us 1', 'us 1']);
+  });
+
+  test('retry-dlq sends a dead letter back to the queue it came from', async () => {
+    const queue = uniqueName('poisoned');
+    await send(queue, 'poison');
+    const consumer = (await RawStompClient.connected(broker.stompPort)).raw;
+    try {
+      await consumer.sendWithReceipt('SUBSCRIBE', { id: 's', destination: `/queue/${queue}`, ack: 'client-individual' });
+      const message = await consumer.nextFrameOf('MESSAGE');
+      await consumer.sendWithReceipt('NACK', { id: message.headers.get('ack')! });
+      await consumer.sendWithReceipt('UNSUBSCRIBE', { id: 's' });
+    } finally {
+      consumer.destroy();
+    }
+    const dead = await json<{ items: { id: string; originalDestination: string | null }[] }>(['browse', 'ActiveMQ.DLQ']);
+    const letter = dead.items.find((m) => m.originalDestination === `queue://${queue}`);
+    assert.ok(letter !== undefined, `the dead letter of ${queue} is in ActiveMQ.DLQ`);
+    assert.equal((await destination(queue))?.depth, 0);
+    assert.equal(await ok(['retry-dlq', 'ActiveMQ.DLQ', '--id', letter.id]), 'retried 1 message from ActiveMQ.DLQ\n');
+    const back = await json<{ items: { body: { data: string } }[] }>(['browse', queue, '--body']);
+    assert.deepEqual(back.items.map((m) => m.body.data), ['poison']);
+  });
+});
+
+describe('connections', () => {
+  test('lists a client with its protocol and client id, and close-connection closes it', async () => {
+    const clientId = uniqueName('client');
+    const { raw: client } = await RawStompClient.connected(broker.stompPort, { 'client-id': clientId, login: 'guest', passcode: 'x' });
+    try {
+      const { items } = await json<{ items: { id: string; protocol: string; clientId: string | null; remoteAddress: string }[] }>(['connections']);
+      const mine = items.find((c) => c.clientId === clientId);
+      assert.ok(mine !== undefined, `a connection with client id ${clientId}`);
+      assert.equal(mine.protocol, 'stomp');
+      assert.match(mine.remoteAddress, /127\.0\.0\.1/);
+      const cells = row(await ok(['connections']), mine.id);
+      assert.deepEqual([cells['protocol'], cells['client id']], ['stomp', clientId]);
+
+      assert.equal(await ok(['close-connection', mine.id]), `closed connection ${mine.id}\n`);
+      await client.closed;
+      const after = await json<{ items: { clientId: string | null }[] }>(['connections']);
+      assert.ok(!after.items.some((c) => c.clientId === clientId));
+    } finally {
+      client.destroy();
+    }
+  });
+});
+
+describe('exit statuses', () => {
+  test('4 for a missing queue or connection, with the broker\'s code', async () => {
+    for (const args of [['purge', 'no.such.queue'], ['browse', 'no.such.queue'], ['close-connection', 'no-such-connection']]) {
+      const run = await ferry(args);
+      assert.equal(run.code, 4, `ferry ${args.join(' ')}: ${run.stderr}`);
+      assert.match(run.stderr, /^ferry: FERRY_[A-Z_]+: /);
+    }
+  });
+
+  test('2 when nothing listens at --url', async () => {
+    const run = await runFerry(['dstat', '--url', 'http://127.0.0.1:1']);
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /FERRY_CLI_UNREACHABLE: cannot reach the broker at http:\/\/127\.0\.0\.1:1/);
+  });
+
+  test('1 for a bad command line', async () => {
+    for (const args of [['move', 'only.one'], ['dstat', '--no-such-option'], ['dstat', '--kind', 'exchange'], ['browse', 'q', '--limit', 'many'], ['no-such-command']]) {
+      const run = await ferry(args);
+      assert.equal(run.code, 1, `ferry ${args.join(' ')}: ${run.stderr}`);
+      assert.match(run.stderr, /FERRY_CLI_USAGE/);
+    }
+  });
+
+  describe('with users', () => {
+    let secure: SecureBroker;
+    let secureUrl: string;
+    before(async () => {
+      secure = await startSecureBroker();
+      secureUrl = `http://127.0.0.1:${secure.server.ports['http']}`;
+    });
+    after(() => secure.stop());
+
+    test('3 for a wrong password or a user without the right; 0 with the right one', async () => {
+      const wrong = await runFerry(['dstat', '--url', secureUrl, '--user', 'admin'], { env: { FERRY_PASSWORD: 'wrong' } });
+      assert.equal(wrong.code, 3, wrong.stderr);
+      assert.match(wrong.stderr, /FERRY_AUTHENTICATION_FAILED/);
+      const reader = await runFerry(['dstat', '--url', secureUrl, '--user', 'reader'], { env: { FERRY_PASSWORD: 'reader-secret' } });
+      assert.equal(reader.code, 3, reader.stderr);
+      assert.match(reader.stderr, /FERRY_NOT_AUTHORIZED/);
+      const admin = await runFerry(['dstat', '--url', secureUrl, '--user', 'admin', '--json'], { env: { FERRY_PASSWORD: 'admin-secret' } });
+      assert.equal(admin.code, 0, admin.stderr);
+      assert.equal(typeof (JSON.parse(admin.stdout) as { total: unknown }).total, 'number');
+    });
+  });
+});

@@ -1,0 +1,136 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { connectAmqp, rhea, type AmqpTestClient } from '../helpers/amqp.js';
+import { startBroker, type TestBroker } from '../helpers/broker.js';
+import { runFerry, type Finished } from '../helpers/process.js';
+import { RawStompClient, uniqueName } from '../helpers/raw-stomp.js';
+
+// ferry export and import: a queue's messages to JSON lines and back into another queue, with
+// bodies (text and binary) and typed properties as real clients sent and receive them.
+
+interface Line {
+  id: string;
+  timestamp: number;
+  deliveryCount: number;
+  originalDestination: string | null;
+  properties: { name: string; type: string; value: unknown }[];
+  body: { encoding: string; data: string };
+  [key: string]: unknown;
+}
+
+let broker: TestBroker;
+let url: string;
+let amqp: AmqpTestClient;
+before(async () => {
+  broker = await startBroker();
+  url = `http://127.0.0.1:${broker.server.ports['http']}`;
+  amqp = await connectAmqp(broker.amqpPort);
+});
+after(async () => {
+  await amqp.close();
+  await broker.stop();
+});
+
+const ferry = (args: string[], options: Parameters<typeof runFerry>[1] = {}): Promise<Finished> => runFerry([...args, '--url', url], options);
+const lines = (text: string): Line[] => text.trim().split('\n').map((l) => JSON.parse(l) as Line);
+/** What the broker gives anew to each message it takes in: the rest must survive the round trip. */
+const sendable = ({ id: _id, timestamp: _t, deliveryCount: _d, originalDestination: _o, ...rest }: Line): Record<string, unknown> => ({
+  ...rest,
+  properties: [...rest.properties].sort((a, b) => a.name.localeCompare(b.name)),
+});
+
+const binary = Buffer.from([...Array(256).keys()].map((i) => (i * 7) % 256));
+const typed = { count: 7, ratio: 1.5, flag: true, label: 'x y' };
+
+async function depth(queue: string): Promise<number | undefined> {
+  const run = await ferry(['dstat', '--filter', queue, '--json']);
+  assert.equal(run.code, 0, run.stderr);
+  return (JSON.parse(run.stdout) as { items: { name: string; depth: number }[] }).items.find((d) => d.name === queue)?.depth;
+}
+
+test('export then import into another queue keeps text and binary bodies and typed properties', async () => {
+  const source = uniqueName('export.source');
+  const target = uniqueName('import.target');
+  const sender = await amqp.openSender(source);
+  const outcome = await amqp.send(sender, { body: rhea.message.data_section(binary), application_properties: typed, durable: true, priority: 6, correlation_id: 'corr-1' });
+  assert.equal(outcome.state, 'accepted');
+  const { raw } = await RawStompClient.connected(broker.stompPort);
+  const text = 'héllo\nworld {"a": 1}';
+  try {
+    await raw.sendWithReceipt('SEND', { destination: `/queue/${source}`, persistent: 'true', region: 'eu', type: 'greeting' }, text);
+  } finally {
+    raw.destroy();
+  }
+
+  const file = join(mkdtempSync(join(tmpdir(), 'ferry-export-')), 'messages.jsonl');
+  const exported = await ferry(['export', source, file]);
+  assert.equal(exported.code, 0, exported.stderr);
+  assert.match(exported.stderr, new RegExp(`exported 2 messages from ${source.replaceAll('.', '\\.')} to `));
+  const written = lines(readFileSync(file, 'utf8'));
+  assert.equal(written.length, 2);
+  const [bytesLine, textLine] = written as [Line, Line];
+  assert.equal(bytesLine.body.encoding, 'base64');
+  assert.deepEqual(Buffer.from(bytesLine.body.data, 'base64'), binary);
+  assert.deepEqual(Object.fromEntries(bytesLine.properties.map((p) => [p.name, p.value])), typed);
+  assert.equal(bytesLine.properties.find((p) => p.name === 'flag')?.type, 'boolean');
+  assert.equal(bytesLine.properties.find((p) => p.name === 'label')?.type, 'string');
+  assert.deepEqual(textLine.body, { encoding: 'text', data: text });
+  assert.equal(await depth(source), 2, 'export consumes nothing');
+  const eu = await ferry(['export', source, '--selector', "region = 'eu'"]);
+  assert.equal(eu.code, 0, eu.stderr);
+  assert.deepEqual(lines(eu.stdout).map((l) => l.body.data), [text]);
+
+  const imported = await ferry(['import', target, file]);
+  assert.equal(imported.code, 0, imported.stderr);
+  assert.match(imported.stderr, /imported 2 messages into queue:\/\//);
+  const again = await ferry(['export', target]);
+  assert.equal(again.code, 0, again.stderr);
+  assert.deepEqual(lines(again.stdout).map(sendable), written.map(sendable));
+
+  // a real client receives the imported messages as they were first sent
+  const { receiver, inbox } = await amqp.openReceiver({ source: { address: target }, credit_window: 10 });
+  try {
+    const first = await inbox.next();
+    const second = await inbox.next();
+    const body = first.message.body as { content?: Buffer };
+    assert.deepEqual(body.content, binary);
+    assert.deepEqual(first.message.application_properties, typed);
+    assert.equal(first.message.priority, 6);
+    assert.equal(first.message.correlation_id, 'corr-1');
+    assert.equal(second.message.body, text);
+    assert.equal(second.message.application_properties?.['region'], 'eu');
+  } finally {
+    receiver.close();
+  }
+});
+
+test('import reads standard input and names the line it cannot use; a file that cannot be read or written is named', async () => {
+  const target = uniqueName('import.stdin');
+  const good = JSON.stringify({ body: { encoding: 'text', data: 'from stdin' }, persistent: true, priority: 4, properties: [{ name: 'n', type: 'int', value: 3 }] });
+  const stale = JSON.stringify({ body: { encoding: 'text', data: 'stale' }, expiration: 1 });
+  const fine = await ferry(['import', `queue://${target}`], { input: `${good}\n\n${stale}\n${good}\n` });
+  assert.equal(fine.code, 0, fine.stderr);
+  assert.match(fine.stderr, /imported 2 messages into queue:\/\/\S+; skipped 1 already expired/);
+  assert.equal(await depth(target), 2);
+
+  const grouped = JSON.stringify({ body: { encoding: 'base64', data: 'AAEC' }, groupId: 'g-1', properties: [{ name: 'cleared', type: 'null', value: null }] });
+  const more = await ferry(['import', target], { input: `${grouped}\n` });
+  assert.equal(more.code, 0, more.stderr);
+  const last = (await ferry(['export', target])).stdout.trim().split('\n').map((l) => JSON.parse(l) as Line & { groupId: string | null })[2]!;
+  assert.deepEqual([last.groupId, last.properties, last.body], ['g-1', [{ name: 'cleared', type: 'null', value: null }], { encoding: 'base64', data: 'AAEC' }]);
+
+  const unwritable = await ferry(['export', target, join(tmpdir(), 'no-such-folder-for-ferry', 'x.jsonl')]);
+  assert.equal(unwritable.code, 1);
+  assert.match(unwritable.stderr, /^ferry: FERRY_CLI_USAGE: cannot write .*no-such-folder-for-ferry/);
+  const unreadable = await ferry(['import', target, join(tmpdir(), 'no-such-folder-for-ferry', 'x.jsonl')]);
+  assert.equal(unreadable.code, 1);
+  assert.match(unreadable.stderr, /^ferry: FERRY_CLI_USAGE: cannot read .*no-such-folder-for-ferry/);
+
+  const bad = await ferry(['import', target], { input: `${good}\n{"body": 3}\n` });
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /FERRY_CLI_USAGE: standard input line 2: "body" must be/);
+  assert.equal(await depth(target), 4, 'the lines before the bad one were sent');
+});
