@@ -8,12 +8,13 @@ export interface Series {
   readonly values: readonly number[];
 }
 
-/** A round upper bound for the y axis: 1, 2 or 5 times a power of ten, at least the data's top. */
+/** The y axis's top: four round steps (1, 2, 2.5 or 5 times a power of ten) that reach the data's top. */
 function niceCeiling(max: number): number {
-  if (max <= 0) return 1;
-  const power = 10 ** Math.floor(Math.log10(max));
-  for (const step of [1, 2, 5, 10]) if (step * power >= max) return step * power;
-  return 10 * power;
+  if (max <= 0) return 4;
+  const quarter = max / 4;
+  const power = 10 ** Math.floor(Math.log10(quarter));
+  for (const step of [1, 2, 2.5, 5, 10]) if (step * power >= quarter) return 4 * step * power;
+  return 40 * power;
 }
 
 /**

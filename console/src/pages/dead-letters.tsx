@@ -42,30 +42,20 @@ export function DeadLetters(): JSX.Element {
           <Empty title="No dead letters">Every message so far was delivered or is still waiting. A message that fails its redeliveries lands here.</Empty>
         </Card>
       ) : (
-        <div class="split">
-          <Card title="Dead-letter queues" class="split-list">
-            <ul class="pick-list">
-              {list.map((d) => (
-                <li>
-                  <button type="button" class={`pick${chosen === d.name ? ' active' : ''}`} onClick={() => setChosen(d.name)}>
-                    <span class="mono ellipsis">{d.name}</span>
-                    <span class={`count-pill${d.depth > 0 ? ' hot' : ''}`}>{count(d.depth)}</span>
-                  </button>
-                </li>
-              ))}
-            </ul>
-          </Card>
-          <div class="split-main">
-            {chosen !== undefined && (
-              <>
-                <div class="split-title">
-                  <Link href={`/queues/${encodeURIComponent(chosen)}`}>Open {chosen} as a queue →</Link>
-                </div>
-                <MessageBrowser queue={chosen} deadLetter onChanged={queues.reload} key={chosen} />
-              </>
-            )}
+        <>
+          <div class="pick-bar" role="tablist" aria-label="Dead-letter queues">
+            <span class="pick-bar-label">Dead-letter queues</span>
+            {list.map((d) => (
+              <button type="button" role="tab" aria-selected={chosen === d.name} class={`pick${chosen === d.name ? ' active' : ''}`} onClick={() => setChosen(d.name)}>
+                <span class="mono">{d.name}</span>
+                <span class={`count-pill${d.depth > 0 ? ' hot' : ''}`}>{count(d.depth)}</span>
+              </button>
+            ))}
+            <span class="spacer" />
+            {chosen !== undefined && <Link href={`/queues/${encodeURIComponent(chosen)}`}>Open {chosen} as a queue →</Link>}
           </div>
-        </div>
+          {chosen !== undefined && <MessageBrowser queue={chosen} deadLetter onChanged={queues.reload} key={chosen} />}
+        </>
       )}
     </div>
   );

@@ -164,7 +164,7 @@ function MessageRow(props: { message: MessageSummary; deadLetter: boolean; ticke
           <input type="checkbox" aria-label={`Select ${m.id}`} checked={props.ticked} onChange={props.onTick} />
         </td>
       )}
-      <td class="mono ellipsis" title={m.id}>
+      <td class="mono nowrap" title={m.id}>
         {m.id}
         {m.redelivered && <Badge tone="amber">redelivered</Badge>}
         {!m.persistent && <Badge>non-persistent</Badge>}
