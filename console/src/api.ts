@@ -240,6 +240,16 @@ export class Api {
     return this.get(`/destinations${queryString(query)}`);
   }
 
+  /** One destination's figures; null when there is no such destination. */
+  async destination(kind: Kind, name: string): Promise<Destination | null> {
+    try {
+      return await this.get<Destination>(`/destinations/${kind}/${enc(name)}`);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) return null;
+      throw err;
+    }
+  }
+
   createDestination(kind: Kind, name: string): Promise<Destination> {
     return this.call('POST', '/destinations', { kind, name });
   }

@@ -1,6 +1,6 @@
 import './styles.css';
 import { render, type JSX } from 'preact';
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { Api, ApiError, errorText, type WhoAmI } from './api.js';
 import { Ctx, type ConsoleContext } from './context.js';
 import { Shell } from './shell.js';
@@ -12,9 +12,12 @@ function App(): JSX.Element {
   const api = useMemo(() => new Api(), []);
   const [state, setState] = useState<State>({ phase: 'checking' });
   const [note, setNote] = useState<{ text: string; n: number } | undefined>(undefined);
+  const loggedIn = useRef(false);
+  loggedIn.current = state.phase === 'in';
 
   // Ask who we are: with stored credentials, or anonymously where the broker admits anonymous users.
   const check = async (): Promise<void> => {
+    const withCredentials = api.hasCredentials;
     try {
       const me = await api.whoami();
       if (!me.monitor) {
@@ -24,14 +27,19 @@ function App(): JSX.Element {
       }
       setState({ phase: 'in', me });
     } catch (err) {
-      const expected = err instanceof ApiError && err.status === 401 && !api.hasCredentials;
-      setState({ phase: 'login', ...(expected ? {} : { error: errorText(err) }) });
+      if (err instanceof ApiError && err.status === 401) {
+        api.forget();
+        // no credentials yet: the broker wants a login, which is no error
+        setState(withCredentials ? { phase: 'login', error: `Not logged in: ${err.message}` } : { phase: 'login' });
+        return;
+      }
+      setState({ phase: 'login', error: errorText(err) });
     }
   };
 
   useEffect(() => {
     api.onUnauthorized = () => {
-      if (!api.hasCredentials) return;
+      if (!loggedIn.current) return;
       api.forget();
       setState({ phase: 'login', error: 'The broker no longer accepts these credentials. Log in again.' });
     };

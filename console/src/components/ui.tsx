@@ -135,11 +135,13 @@ export function Dialog(props: {
 
 export function Field(props: { label: string; hint?: string; children: ComponentChildren }): JSX.Element {
   return (
-    <label class="field">
-      <span class="field-label">{props.label}</span>
-      {props.children}
+    <div class="field">
+      <label class="field-inner">
+        <span class="field-label">{props.label}</span>
+        {props.children}
+      </label>
       {props.hint !== undefined && <span class="field-hint">{props.hint}</span>}
-    </label>
+    </div>
   );
 }
 

@@ -9,10 +9,9 @@ import { count } from '../format.js';
 import { navigate } from '../router.js';
 import { MessageBrowser } from './message-browser.js';
 
-/** One destination's row, asked for by name (the list's filter, then the exact match). */
-export async function findDestination(api: ReturnType<typeof useConsole>['api'], kind: 'queue' | 'topic', name: string): Promise<Destination | null> {
-  const page = await api.destinations({ kind, filter: name, offset: 0, limit: 50 });
-  return page.items.find((d) => d.name === name) ?? null;
+/** One destination's figures; null when it does not exist. */
+export function findDestination(api: ReturnType<typeof useConsole>['api'], kind: 'queue' | 'topic', name: string): Promise<Destination | null> {
+  return api.destination(kind, name);
 }
 
 type Pending = 'purge' | 'delete' | undefined;
