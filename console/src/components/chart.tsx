@@ -8,10 +8,10 @@ export interface Series {
   readonly values: readonly number[];
 }
 
-/** The y axis's top: four round steps (1, 2, 2.5 or 5 times a power of ten) that reach the data's top. */
-function niceCeiling(max: number): number {
+/** The y axis's top: four round steps (1, 2, 2.5 or 5 times a power of ten) that reach the data's top; whole steps for counts. */
+function niceCeiling(max: number, whole: boolean): number {
   if (max <= 0) return 4;
-  const quarter = max / 4;
+  const quarter = whole ? Math.max(1, max / 4) : max / 4;
   const power = 10 ** Math.floor(Math.log10(quarter));
   for (const step of [1, 2, 2.5, 5, 10]) if (step * power >= quarter) return 4 * step * power;
   return 40 * power;
@@ -22,7 +22,16 @@ function niceCeiling(max: number): number {
  * grid lines with their values, the first series filled below its line. Sized to its box (a
  * ResizeObserver), so text stays crisp instead of being stretched with a viewBox.
  */
-export function LineChart(props: { series: readonly Series[]; capacity: number; height?: number; format: (n: number) => string; intervalSeconds: number }): JSX.Element {
+export function LineChart(props: {
+  series: readonly Series[];
+  /** The most samples shown; fewer fill the width once there are at least a minute's worth. */
+  capacity: number;
+  height?: number;
+  format: (n: number) => string;
+  intervalSeconds: number;
+  /** The values are counts: the axis steps are whole numbers. */
+  whole?: boolean;
+}): JSX.Element {
   const box = useRef<HTMLDivElement>(null);
   const [width, setWidth] = useState(600);
   useEffect(() => {
@@ -43,11 +52,14 @@ export function LineChart(props: { series: readonly Series[]; capacity: number; 
   const bottom = 22;
   const plotW = Math.max(10, width - left - right);
   const plotH = height - top - bottom;
-  const max = niceCeiling(Math.max(0, ...props.series.flatMap((s) => s.values)));
-  const x = (i: number): number => left + (plotW * (props.capacity - 1 - i)) / Math.max(1, props.capacity - 1);
+  const max = niceCeiling(Math.max(0, ...props.series.flatMap((s) => s.values)), props.whole === true);
+  // the time axis starts at a minute and widens with the history, up to `capacity` samples
+  const samples = Math.max(...props.series.map((s) => s.values.length), 0);
+  const span = Math.min(props.capacity, Math.max(Math.ceil(60 / props.intervalSeconds) + 1, samples));
+  const x = (i: number): number => left + (plotW * (span - 1 - i)) / Math.max(1, span - 1);
   const y = (v: number): number => top + plotH - (plotH * v) / max;
   const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => f * max);
-  const spanSeconds = (props.capacity - 1) * props.intervalSeconds;
+  const spanSeconds = (span - 1) * props.intervalSeconds;
 
   const path = (values: readonly number[]): string => {
     // values[values.length - 1] is the newest; i counts back from it
@@ -71,7 +83,7 @@ export function LineChart(props: { series: readonly Series[]; capacity: number; 
           </g>
         ))}
         <text class="chart-tick" x={left} y={height - 4}>
-          {`${Math.round(spanSeconds / 60)} min ago`}
+          {spanSeconds >= 120 ? `${Math.round(spanSeconds / 60)} min ago` : `${Math.round(spanSeconds)} s ago`}
         </text>
         <text class="chart-tick" x={left + plotW} y={height - 4} text-anchor="end">
           now

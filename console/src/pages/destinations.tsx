@@ -24,7 +24,7 @@ const QUEUE_COLUMNS: readonly Column[] = [
   { key: 'inFlight', label: 'In flight', numeric: true },
   { key: 'enqueued', label: 'Enqueued', numeric: true },
   { key: 'dequeued', label: 'Dequeued', numeric: true },
-  { key: 'deadLettered', label: 'Dead-lettered', numeric: true },
+  { key: 'deadLettered', label: 'To DLQ', numeric: true },
   { key: 'consumers', label: 'Consumers', numeric: true },
   { key: 'producers', label: 'Producers', numeric: true },
 ];

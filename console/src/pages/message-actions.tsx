@@ -74,7 +74,7 @@ export function MessageActionDialog(props: { queue: string; action: Action; scop
         onClose={props.onClose}
         onConfirm={async () => {
           const r = await api.retry(props.queue, selectionOf(props.scope));
-          props.done(`${plural(r.retried, 'message')} sent back to where they were dead-lettered from`);
+          props.done(`${plural(r.retried, 'message')} sent back to ${r.retried === 1 ? 'its' : 'their'} original destination`);
         }}
       >
         <p>Each message goes back to the destination it was dead-lettered from, with its delivery count reset.</p>

@@ -32,7 +32,8 @@ function push(series: number[], value: number): void {
 
 function record(info: BrokerInfo, at: number): void {
   const last = history.last;
-  if (last !== undefined && at > last.at && info.startedAt === last.info.startedAt) {
+  // a rate over a gap (the overview was left, the broker did not answer) would smear a burst: none then
+  if (last !== undefined && at > last.at && at - last.at < 3 * INTERVAL_MS && info.startedAt === last.info.startedAt) {
     const seconds = (at - last.at) / 1000;
     push(history.rateIn, Math.max(0, (info.messages.enqueued - last.info.messages.enqueued) / seconds));
     push(history.rateOut, Math.max(0, (info.messages.dequeued - last.info.messages.dequeued) / seconds));
@@ -120,10 +121,10 @@ export function Overview(): JSX.Element {
               />
             </Card>
             <Card title="Messages waiting">
-              <LineChart capacity={CAPACITY} intervalSeconds={INTERVAL_MS / 1000} format={(n) => compact(Math.round(n))} series={[{ label: 'waiting', tone: 'amber', values: history.depth }]} />
+              <LineChart capacity={CAPACITY} intervalSeconds={INTERVAL_MS / 1000} whole format={(n) => compact(Math.round(n))} series={[{ label: 'waiting', tone: 'amber', values: history.depth }]} />
             </Card>
             <Card title="Connections">
-              <LineChart capacity={CAPACITY} intervalSeconds={INTERVAL_MS / 1000} format={(n) => compact(Math.round(n))} series={[{ label: 'connections', tone: 'rose', values: history.connections }]} />
+              <LineChart capacity={CAPACITY} intervalSeconds={INTERVAL_MS / 1000} whole format={(n) => compact(Math.round(n))} series={[{ label: 'connections', tone: 'rose', values: history.connections }]} />
             </Card>
             <Card title="Broker">
               <dl class="facts">
