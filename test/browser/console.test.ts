@@ -214,6 +214,17 @@ describe('the web console in headless Chromium', { skip: missing }, () => {
     assert.equal(left.body.depth, 0);
   });
 
+  test('pauses and resumes a queue\'s dispatch', { timeout: 60_000 }, async () => {
+    const { page } = admin;
+    await page.getByRole('button', { name: 'Pause dispatch' }).click();
+    await page.getByRole('button', { name: 'Resume dispatch' }).waitFor();
+    await page.getByRole('heading', { name: /console\.orders/ }).getByText('paused').waitFor();
+    assert.equal((await api<{ paused: boolean }>('GET', '/destinations/queue/console.orders')).body.paused, true);
+    await page.getByRole('button', { name: 'Resume dispatch' }).click();
+    await page.getByRole('button', { name: 'Pause dispatch' }).waitFor();
+    assert.equal((await api<{ paused: boolean }>('GET', '/destinations/queue/console.orders')).body.paused, false);
+  });
+
   test('retries a dead letter that a STOMP client NACKed back to its queue', { timeout: 60_000 }, async () => {
     const { page } = admin;
     const client = await worker();
