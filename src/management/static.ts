@@ -80,11 +80,11 @@ export async function serveConsole(req: IncomingMessage, res: ServerResponse, pa
     const immutable = relative.startsWith(`assets${sep}`);
     return sendFile(req, res, file, immutable ? 'public, max-age=31536000, immutable' : 'no-cache');
   }
-  // A missing script or image must not come back as the page, or the browser runs HTML as a script.
-  // The console's own paths hold destination names, dots and all (`/queues/orders.json`): only the
-  // asset folder and the top level (`/robots.txt`) are taken to name files.
+  // A missing script or stylesheet must not come back as the page, or the browser reads HTML as
+  // one. The console's own paths hold destination names, dots and all (`/queues/orders.json`):
+  // only the asset folder, and scripts and stylesheets named at the top level, are taken as files.
   const segments = decoded.split('/').filter((s) => s !== '');
-  if (segments[0] === 'assets' || (segments.length === 1 && segments[0]!.includes('.'))) return notFound(req, res);
+  if (segments[0] === 'assets' || (segments.length === 1 && /\.(m?js|css|map)$/i.test(segments[0]!))) return notFound(req, res);
   const index = join(root, 'index.html');
   if (!(await isFile(index))) {
     const text = 'The web console is not built: run `npm run build`.\n';

@@ -63,7 +63,7 @@ describe('the web console on the management listener', () => {
   });
 
   test('a page of the console (a path of its own) is index.html; an If-None-Match of its ETag is a 304', async () => {
-    for (const path of ['/queues/orders.eu', '/queues/orders.json', '/topics/prices%2Feu', '/no-such-page']) {
+    for (const path of ['/queues/orders.eu', '/queues/orders.json', '/topics/prices%2Feu', '/no-such-page', '/robots.txt']) {
       const res = await fetch(`${base}${path}`);
       assert.equal(res.status, 200, path);
       assert.equal(await res.text(), index, path);
@@ -92,7 +92,7 @@ describe('the web console on the management listener', () => {
   });
 
   test('a file that is not there is a 404, not the page (a browser would run HTML as a script)', async () => {
-    for (const path of ['/assets/main-MISSING.js', '/assets/deep/er.css', '/nothing.css', '/robots.txt']) {
+    for (const path of ['/assets/main-MISSING.js', '/assets/deep/er.css', '/assets/logo.png', '/nothing.css', '/missing.js', '/main.js.map']) {
       const res = await fetch(`${base}${path}`);
       assert.equal(res.status, 404, path);
       assert.equal(res.headers.get('content-type'), 'text/plain; charset=utf-8', path);
