@@ -2,8 +2,6 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { FerryError, isFerryError } from '../errors.js';
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { extname, join, resolve, sep } from 'node:path';
 import { allowEveryone, type Authenticator, type Authorizer, type Broker, type CoreConnection, type Credentials, type Logger, type Principal } from '../core/index.js';
 import { addressWithPort, handshakeFailed, verifiedPeerCertificate, type TlsCertificates } from '../transport/index.js';
 import type { BrokerFacts, ListenerView } from './controls/broker.js';
@@ -11,6 +9,7 @@ import { BrokerMetrics } from './metrics.js';
 import { accessOf, defaultPermissions, type Access, type ManagementPermissions } from './permissions.js';
 import { Router, type Match, type Route } from './router.js';
 import { managementRoutes } from './routes.js';
+import { serveConsole } from './static.js';
 
 export interface ManagementOptions {
   readonly host: string;
@@ -233,7 +232,9 @@ export class ManagementServer {
       if (isFerryError(err)) return refuse(400, err);
       throw err;
     }
-    if (match === undefined && (req.method === 'GET' || head) && !url.pathname.startsWith('/api/') && url.pathname !== '/metrics' && this.serveConsole(url.pathname, res, head)) return;
+    // the web console's files (static.ts): outside /api, and before authentication, since its page is where one logs in
+    const consoleDirectory = this.options.consoleDirectory;
+    if (match === undefined && consoleDirectory !== undefined && (await serveConsole(req, res, url.pathname, consoleDirectory))) return;
     const route = match !== undefined && 'route' in match ? match.route : undefined;
 
     // who asks comes first: a caller the broker does not admit learns nothing, not even which routes exist
@@ -279,40 +280,9 @@ export class ManagementServer {
       send(500, { code: 'FERRY_INTERNAL', error: 'internal error' });
     }
   }
-
-  /** The console's files; any other path that is not the API gets its index.html (the console routes in the page). */
-  private serveConsole(path: string, res: ServerResponse, head: boolean): boolean {
-    const root = this.options.consoleDirectory;
-    if (root === undefined || !existsSync(join(root, 'index.html'))) return false;
-    let file = resolve(root, `.${decodeURIComponentSafe(path)}`);
-    if (!file.startsWith(resolve(root) + sep) || !existsSync(file) || !statSync(file).isFile()) file = join(root, 'index.html');
-    const data = readFileSync(file);
-    res.writeHead(200, { ...SECURITY_HEADERS, 'cache-control': 'no-cache', 'content-type': CONTENT_TYPES[extname(file)] ?? 'application/octet-stream', 'content-length': data.length });
-    res.end(head ? undefined : data);
-    return true;
-  }
 }
 
 const anonymous: Principal = { username: undefined, groups: [], internal: false };
-
-const CONTENT_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.ico': 'image/x-icon',
-  '.woff2': 'font/woff2',
-};
-
-function decodeURIComponentSafe(path: string): string {
-  try {
-    return decodeURIComponent(path);
-  } catch {
-    return '/';
-  }
-}
 
 /** The request's body as JSON; an empty body is `{}`. */
 async function readJson(req: IncomingMessage): Promise<unknown> {
