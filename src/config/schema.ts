@@ -218,6 +218,10 @@ export const configSchema = z
             compactInterval: milliseconds.default(30_000),
             /** Open a journal damaged in the middle by dropping the rest of the damaged segment. */
             repair: z.boolean().default(false),
+            /** Bytes of journal files past which persistent sends are refused (consumers go on); 0: no limit. */
+            maxSize: z.number().int().min(0).default(0),
+            /** Free bytes on the journal's disk under which persistent sends are refused (consumers go on); 0: not checked. */
+            minFreeDisk: z.number().int().min(0).default(64 * 1024 * 1024),
           })
           .strict()
           .default({}),

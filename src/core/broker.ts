@@ -279,6 +279,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
    */
   send(message: Message, connection: CoreConnection, options: SendOptions | undefined): Promise<void> | null {
     this.checkSendable(message.destination, connection);
+    if (message.persistent) this.checkStoreAdmits();
     return this.sendChecked(message, connection, options);
   }
 
@@ -321,9 +322,19 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
     return this.routeOrSchedule(message, undefined, undefined) ? this.store.sync() : null;
   }
 
+  /**
+   * Refuses a persistent message while the store cannot take one (a full disk, a watermark): the
+   * producer hears it in its protocol's terms, and acknowledgements, which free the space, go on.
+   */
+  private checkStoreAdmits(): void {
+    const refusal = this.store.writeRefusal?.();
+    if (refusal !== undefined) throw refusal;
+  }
+
   /** Applies a transaction; `within` writes more in the same store transaction (a prepared one's record going). */
   commit(tx: Transaction, within?: (storeTx: number) => void): Promise<void> | null {
     const persistence = this.requirePersistence();
+    if (tx.sends.some((m) => m.persistent)) this.checkStoreAdmits();
     const needsStore = within !== undefined || tx.touchesStore || tx.sends.some((m) => this.duplicateIdOf(m) !== undefined);
     const storeTx = needsStore ? persistence.allocateId() : undefined;
     if (within !== undefined) within(storeTx!);
@@ -505,7 +516,10 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
   }
 
   stats(): BrokerStats {
-    return describeBroker(this.destinations, this.subscriptions, this.connections.values(), this.scheduler?.size ?? 0, this.bodies.stats());
+    return {
+      ...describeBroker(this.destinations, this.subscriptions, this.connections.values(), this.scheduler?.size ?? 0, this.bodies.stats()),
+      store: { ...this.store.stats(), refusing: this.store.writeRefusal?.()?.message ?? null },
+    };
   }
 
   // RecoveryTarget: how recovery puts the store's records back

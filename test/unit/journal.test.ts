@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, open as openFile, readdir, readlink, rm, stat, truncate } from 'node:fs/promises';
+import { cp, mkdtemp, open as openFile, readdir, readlink, rm, stat, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -600,46 +600,107 @@ test('describe reports live and dead bytes, records by type, and who keeps a seg
   assert.equal(view.failure, null);
 });
 
-test('a failed write rejects the sync with FERRY_STORE_FAILED and stops appends; the disk stays readable', async (t) => {
+test('a failed write stalls the journal: its syncs reject with FERRY_STORE_FULL, appends go on in memory, and it writes again by itself once the disk takes it', async (t) => {
   const dir = await tempDir(t);
   const fs = new TestFileSystem();
-  const { store } = await openJournal(t, { dir, fileSystem: fs });
+  const { store, events, until } = await openJournal(t, { dir, fileSystem: fs });
   await addRecords(store, 1, 20, 100);
   const cause = Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
   fs.failWrite = cause;
   fs.partialWrite = 80; // the failing write leaves part of itself behind: its batch frame and part of a record
   for (let id = 21; id <= 30; id++) store.add(id, 4, payload(id, 100));
-  await assert.rejects(store.sync(), (err: unknown) => isFerryError(err, 'FERRY_STORE_FAILED') && err.cause === cause);
-  assert.throws(
-    () => store.add(31, 4, payload(31, 100)),
-    (err: unknown) => isFerryError(err, 'FERRY_STORE_FAILED'),
-  );
-  await assert.rejects(store.sync(), (err: unknown) => isFerryError(err, 'FERRY_STORE_FAILED'));
+  await assert.rejects(store.sync(), (err: unknown) => isFerryError(err, 'FERRY_STORE_FULL') && err.cause === cause);
+  assert.ok(isFerryError(store.writeRefusal(), 'FERRY_STORE_FULL'), 'persistent sends are refused meanwhile');
   assert.match(store.describe().failure ?? '', /no space/);
-  await store.close();
+  assert.equal(events.filter((e) => e.event === 'journal.stalled').length, 1);
+  // a consumer's acknowledgement (a delete) and what else core appends must not throw
+  store.delete(1);
+  store.add(31, 4, payload(31, 100));
+  await assert.rejects(store.sync(), (err: unknown) => isFerryError(err, 'FERRY_STORE_FULL'), 'a sync while stalled does not wait for an unknown time');
+  assert.deepEqual(await store.read(25), payload(25, 100), 'a record waiting to be written is read from memory');
 
+  // a crash now: the journal on disk opens with what was written before the failure
+  const copy = await tempDir(t);
+  await cp(dir, copy, { recursive: true });
+  const crashed = await openJournal(t, { dir: copy });
+  assert.deepEqual(
+    crashed.state.records.map((r) => r.id),
+    Array.from({ length: 20 }, (_, i) => i + 1),
+  );
+  assert.equal(crashed.store.lastRecovery?.dropped[0]?.kind, 'torn-tail');
+
+  fs.failWrite = undefined;
+  await until((e) => e.some((x) => x.event === 'journal.resumed'));
+  assert.equal(store.writeRefusal(), undefined);
+  await store.sync();
+  await store.close();
   const again = await openJournal(t, { dir });
   assert.deepEqual(
     again.state.records.map((r) => r.id),
-    Array.from({ length: 20 }, (_, i) => i + 1),
+    Array.from({ length: 30 }, (_, i) => i + 2),
   );
-  assert.equal(again.store.lastRecovery?.dropped[0]?.kind, 'torn-tail');
 });
 
-test('a failed fdatasync rejects the sync with FERRY_STORE_FAILED', async (t) => {
+test('a failed fdatasync rejects the syncs waiting for it, keeps the records, and writes them again', async (t) => {
   const dir = await tempDir(t);
   const fs = new TestFileSystem();
-  const { store } = await openJournal(t, { dir, fileSystem: fs });
+  const { store, until } = await openJournal(t, { dir, fileSystem: fs });
   store.add(1, 4, payload(1, 10));
   await store.sync();
-  fs.failSync = new Error('EIO');
+  fs.failSync = Object.assign(new Error('input/output error'), { code: 'EIO' });
   store.add(2, 4, payload(2, 10));
   const a = store.sync();
   store.add(3, 4, payload(3, 10));
   const b = store.sync();
-  await assert.rejects(a, (err: unknown) => isFerryError(err, 'FERRY_STORE_FAILED'));
-  await assert.rejects(b, (err: unknown) => isFerryError(err, 'FERRY_STORE_FAILED'));
-  assert.throws(() => store.delete(1), (err: unknown) => isFerryError(err, 'FERRY_STORE_FAILED'));
+  await assert.rejects(a, (err: unknown) => isFerryError(err, 'FERRY_STORE_FULL'));
+  await assert.rejects(b, (err: unknown) => isFerryError(err, 'FERRY_STORE_FULL'));
+  store.delete(1);
+  fs.failSync = undefined;
+  await until((e) => e.some((x) => x.event === 'journal.resumed'));
+  await store.sync();
+  await store.close();
+  const again = await openJournal(t, { dir });
+  assert.deepEqual(
+    again.state.records.map((r) => r.id),
+    [2, 3],
+  );
+});
+
+test('store.journal.maxSize: past it persistent sends are refused; deletes still go in, and once files are reclaimed sends are taken again', async (t) => {
+  const dir = await tempDir(t);
+  const segmentSize = 4096;
+  const { store, events, until } = await openJournal(t, { dir, segmentSize, maxSize: 5 * segmentSize });
+  let id = 0;
+  while (store.writeRefusal() === undefined) {
+    store.add(++id, 4, payload(id, 500));
+    await store.sync();
+    assert.ok(id < 100, 'refused before 100 records of 500 bytes (about 52 KiB) against 20 KiB');
+  }
+  const refusal = store.writeRefusal();
+  assert.ok(isFerryError(refusal, 'FERRY_STORE_FULL'));
+  assert.match(refusal.message, /store\.journal\.maxSize \(20480\)/);
+  assert.ok(events.some((e) => e.event === 'journal.space.exhausted'));
+  for (let n = 1; n <= id; n++) store.delete(n);
+  await store.sync();
+  await until((e) => e.some((x) => x.event === 'journal.space.available'));
+  assert.equal(store.writeRefusal(), undefined);
+  assert.equal(store.describe().refusing, null);
+});
+
+test('store.journal.minFreeDisk: under it persistent sends are refused, and taken again once the disk has room', async (t) => {
+  const dir = await tempDir(t);
+  let free = 500;
+  const { store, until } = await openJournal(t, { dir, minFreeDisk: 1000, freeSpace: async () => free });
+  const refusal = store.writeRefusal();
+  assert.ok(isFerryError(refusal, 'FERRY_STORE_FULL'));
+  assert.match(refusal.message, /500 bytes are free .* under store\.journal\.minFreeDisk \(1000\)/);
+  assert.equal(store.describe().freeDiskBytes, 500);
+  free = 1_000_000;
+  // what is written makes the journal look at the disk again, without waiting for its timer
+  store.add(1, 4, payload(1, 300));
+  await store.sync();
+  await until((e) => e.some((x) => x.event === 'journal.space.available'));
+  assert.equal(store.writeRefusal(), undefined);
 });
 
 test('syncOnWrite false writes without fdatasync and still recovers after a clean close', async (t) => {
