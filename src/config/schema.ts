@@ -216,7 +216,7 @@ export const configSchema = z
             syncOnWrite: z.boolean().default(true),
             compactBelow: z.number().min(0).max(1).default(0.3),
             compactInterval: milliseconds.default(30_000),
-            /** Open a journal damaged in the middle by dropping the rest of the damaged segment. */
+            /** Open a journal damaged in the middle by dropping the damaged records (reported by id) and keeping the rest. */
             repair: z.boolean().default(false),
             /** Bytes of journal files past which persistent sends are refused (consumers go on); 0: no limit. */
             maxSize: z.number().int().min(0).default(0),

@@ -106,8 +106,8 @@ function payload(id: number, size: number): Buffer {
   return data;
 }
 
-/** Bytes an add frame takes: 8 (length, CRC) + 13 (kind, id, type) + data. */
-const addFrame = (dataLength: number): number => 21 + dataLength;
+/** Bytes an add frame takes: 12 (magic, CRC, length) + 13 (kind, id, type) + data. */
+const addFrame = (dataLength: number): number => 25 + dataLength;
 
 async function flipByte(path: string, offset: number): Promise<void> {
   const file = await openFile(path, 'r+');
@@ -202,7 +202,7 @@ test('a torn last record is cut off, reported, and the journal goes on', async (
     Array.from({ length: 49 }, (_, i) => i + 1),
   );
   assert.deepEqual(second.store.lastRecovery?.dropped, [
-    { file, offset: size - addFrame(100), bytes: addFrame(100) - 60, reason: second.store.lastRecovery?.dropped[0]?.reason, kind: 'torn-tail' },
+    { file, offset: size - addFrame(100), bytes: addFrame(100) - 60, reason: second.store.lastRecovery?.dropped[0]?.reason, kind: 'torn-tail', ids: [] },
   ]);
   assert.ok(second.events.some((e) => e.event === 'journal.truncated' && e['file'] === file && e['offset'] === size - addFrame(100)));
   assert.equal((await stat(path)).size, size - addFrame(100), 'the file is truncated where the torn record began');
@@ -236,7 +236,7 @@ test('a flipped byte in the last record is treated as a torn tail', async (t) =>
   assert.match(dropped[0]!.reason, /checksum/);
 });
 
-test('a flipped byte in the middle stops the open unless repair is on', async (t) => {
+test('a flipped byte in the middle stops the open unless store.journal.repair is on, which drops that record only', async (t) => {
   const dir = await tempDir(t);
   const first = await openJournal(t, { dir });
   await addRecords(first.store, 1, 50, 100, 10);
@@ -244,30 +244,32 @@ test('a flipped byte in the middle stops the open unless repair is on', async (t
   const [file] = await segmentFiles(dir);
   const path = join(dir, file!);
   const size = (await stat(path)).size;
-  // record 15 sits in the second of five writes; each write starts with a 13-byte batch frame
-  const offsetOf15 = 32 + 13 + 10 * addFrame(100) + 13 + 4 * addFrame(100);
+  // record 15 sits in the second of five writes; each write starts with a 17-byte batch frame
+  const offsetOf15 = 32 + 17 + 10 * addFrame(100) + 17 + 4 * addFrame(100);
   await flipByte(path, offsetOf15 + 50);
 
   await assert.rejects(
     () => new JournalStore({ dir, compactInterval: 0 }).open(),
-    (err: unknown) => isFerryError(err, 'FERRY_STORE_CORRUPT') && err.message.includes(file!) && err.message.includes(`offset ${offsetOf15}`) && /repair/.test(err.message),
+    (err: unknown) => isFerryError(err, 'FERRY_STORE_CORRUPT') && err.message.includes(file!) && err.message.includes(`offset ${offsetOf15}`) && err.message.includes('store.journal.repair') && !err.message.includes('JournalOptions'),
   );
   assert.equal((await stat(path)).size, size, 'a refused open changes nothing');
 
   const repaired = await openJournal(t, { dir, repair: true });
   assert.deepEqual(
     repaired.state.records.map((r) => r.id),
-    Array.from({ length: 14 }, (_, i) => i + 1),
+    Array.from({ length: 50 }, (_, i) => i + 1).filter((id) => id !== 15),
   );
   assert.deepEqual(
-    repaired.store.lastRecovery?.dropped.map((d) => [d.file, d.offset, d.bytes, d.kind]),
-    [[file, offsetOf15, size - offsetOf15, 'repaired']],
+    repaired.store.lastRecovery?.dropped.map((d) => [d.file, d.offset, d.bytes, d.kind, d.ids]),
+    [[file, offsetOf15, addFrame(100), 'repaired', [15]]],
   );
-  assert.ok(repaired.events.some((e) => e.event === 'journal.repaired'));
+  assert.ok(repaired.events.some((e) => e.event === 'journal.repaired' && JSON.stringify(e['ids']) === '[15]'));
   await repaired.store.close();
 
+  // the damaged record was overwritten with padding: the journal opens without repair from now on
   const after = await openJournal(t, { dir });
-  assert.equal(after.state.records.length, 14);
+  assert.equal(after.state.records.length, 49);
+  assert.deepEqual(after.store.lastRecovery?.dropped, []);
 });
 
 test('damage in a segment that is not the last is corruption, even at its end', async (t) => {
@@ -594,7 +596,7 @@ test('describe reports live and dead bytes, records by type, and who keeps a seg
   assert.equal(segment.current, true);
   assert.equal(segment.liveBytes, 15 * addFrame(100));
   assert.equal(segment.deadBytes, segment.size - segment.liveBytes);
-  assert.equal(segment.size, 32 + 13 + 30 * addFrame(100) + 15 * 17);
+  assert.equal(segment.size, 32 + 17 + 30 * addFrame(100) + 15 * 21);
   assert.deepEqual(segment.liveRecordsByType, { 3: 5, 4: 10 });
   assert.deepEqual(segment.keptAliveBy, [2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30]);
   assert.equal(view.failure, null);

@@ -35,8 +35,9 @@ export interface JournalOptions {
   readonly compactInterval?: number | undefined;
   /**
    * Default false: damage in the middle of the journal (a bad record followed by good ones) stops
-   * `open()` with FERRY_STORE_CORRUPT. With true, `open()` drops the rest of the damaged segment,
-   * reports it in `lastRecovery`, and carries on.
+   * `open()` with FERRY_STORE_CORRUPT. With true, `open()` drops the damaged records (up to the
+   * next whole frame; in a version 1 segment, up to the next write), reports them with their ids in
+   * `lastRecovery`, and carries on.
    */
   readonly repair?: boolean | undefined;
   /** Bytes of segment files past which persistent sends are refused (`writeRefusal`); 0, the default: no limit. */
