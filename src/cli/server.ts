@@ -231,7 +231,7 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
     for (const { adapter, listener, tlsListener } of adapters) {
       for (const [on, tls] of [[listener, undefined], [tlsListener, certificates]] as const) {
         if (!on.enabled) continue;
-        const tcp = new TcpListener(adapter, broker, { host: on.host, port: on.port, writeHighWaterMark: config.transport.writeHighWaterMark, tls }, logger);
+        const tcp = new TcpListener(adapter, broker, { host: on.host, port: on.port, writeHighWaterMark: config.transport.writeHighWaterMark, handshakeTimeout: config.transport.handshakeTimeout, tls }, logger);
         const port = await tcp.listen();
         listeners.push(tcp);
         ready(tcp.name, on.host, port, `${tcp.name} listening on ${on.host}:${port}`);
@@ -267,6 +267,7 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
           listeners: () => listenerViews.slice(),
           maxMetricDestinations: config.metrics.maxDestinations,
           network: () => network.stats(),
+          ...config.http,
         },
         logger,
       );

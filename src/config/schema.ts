@@ -268,9 +268,23 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /** The management API's HTTP listeners (http, httpTls). */
+    http: z
+      .object({
+        /** ms from a client's connect to the end of its request head; a slower one is dropped. */
+        headersTimeout: positiveInt.default(10_000),
+        /** ms for a whole request, body included. */
+        requestTimeout: positiveInt.default(30_000),
+        /** Open connections past which new ones are dropped as they come. */
+        maxConnections: positiveInt.default(256),
+      })
+      .strict()
+      .default({}),
     transport: z
       .object({
         writeHighWaterMark: positiveInt.default(256 * 1024),
+        /** ms a TLS client has from its TCP connect to the end of its handshake. */
+        handshakeTimeout: positiveInt.default(10_000),
       })
       .strict()
       .default({}),

@@ -9,6 +9,11 @@ import type { PeerCertificate } from '../core/index.js';
 export interface TransportConnection {
   readonly id: number;
   readonly remoteAddress: string;
+  /**
+   * When the socket under it was accepted (`Date.now()`), before any TLS handshake or WebSocket
+   * upgrade: a protocol's CONNECT time-out counts from here (`deadlineTimer`).
+   */
+  readonly openedAt?: number;
   /** The verified certificate a TLS client presented, for authentication; undefined on plain TCP and WebSocket. */
   readonly peerCertificate?: PeerCertificate | undefined;
   /**
@@ -93,6 +98,7 @@ export class SocketConnection implements TransportConnection {
   constructor(
     private readonly socket: Socket,
     readonly peerCertificate?: PeerCertificate,
+    readonly openedAt: number = Date.now(),
   ) {
     this.remoteAddress = addressWithPort(socket.remoteAddress, socket.remotePort);
     socket.setNoDelay(true);

@@ -4,6 +4,7 @@ import type { BrokerAccess, Logger } from '../core/index.js';
 import type { ProtocolAdapter } from './adapter.js';
 import { bind, boundPort } from './bind.js';
 import { SocketConnection } from './connection.js';
+import { OpeningDeadlines } from './deadline.js';
 import { handshakeFailed, verifiedPeerCertificate, type TlsCertificates } from './tls.js';
 
 export interface TcpListenerOptions {
@@ -13,6 +14,8 @@ export interface TcpListenerOptions {
   readonly writeHighWaterMark: number;
   /** Speak TLS with this certificate. */
   readonly tls?: TlsCertificates | undefined;
+  /** ms a TLS client has from its TCP connect to the end of its handshake (transport.handshakeTimeout). */
+  readonly handshakeTimeout?: number | undefined;
 }
 
 /** Accepts TCP (or TLS) connections on one port and hands each to one protocol adapter. */
@@ -20,13 +23,19 @@ export class TcpListener {
   private server: Server | undefined;
   private secure: TlsServer | undefined;
   private readonly connections = new Set<SocketConnection>();
+  private readonly handshakes: OpeningDeadlines;
 
   constructor(
     readonly adapter: ProtocolAdapter,
     private readonly broker: BrokerAccess,
     private readonly options: TcpListenerOptions,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.handshakes = new OpeningDeadlines(options.handshakeTimeout ?? 10_000, (socket) => {
+      this.logger.debug({ event: 'tls.handshake-timeout', listener: this.name, remote: socket.remoteAddress }, 'TLS client did not finish its handshake in time');
+      socket.destroy();
+    });
+  }
 
   /** The name listeners and logs use: the protocol's, with `-tls` for a TLS listener. */
   get name(): string {
@@ -43,6 +52,8 @@ export class TcpListener {
       // no pauseOnConnect here: the handshake needs the socket read; the connection pauses once it is made
       const secure = createTlsServer({ ...tls.serverOptions(), highWaterMark: this.options.writeHighWaterMark }, (socket) => this.accept(socket, socket));
       secure.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => handshakeFailed(this.logger, this.name, socket, err));
+      // Node's own handshakeTimeout (120 s by default) is left as a backstop; this one counts from accept
+      secure.on('connection', (socket: Socket) => this.handshakes.accepted(socket));
       tls.serve(secure);
       this.secure = server = secure;
     }
@@ -65,12 +76,14 @@ export class TcpListener {
     this.server = undefined;
     if (this.secure !== undefined) this.options.tls?.forget(this.secure);
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    this.handshakes.clear();
     for (const connection of this.connections) connection.end();
     await closed;
   }
 
   private accept(socket: Socket, secure?: TLSSocket): void {
-    const connection = new SocketConnection(socket, secure === undefined ? undefined : verifiedPeerCertificate(secure));
+    const openedAt = secure === undefined ? Date.now() : (this.handshakes.opened(secure) ?? Date.now());
+    const connection = new SocketConnection(socket, secure === undefined ? undefined : verifiedPeerCertificate(secure), openedAt);
     this.connections.add(connection);
     socket.once('close', () => this.connections.delete(connection));
     try {

@@ -22,6 +22,8 @@ export interface WebSocketConnectionOptions {
   readonly binaryOnly: boolean;
   /** The verified certificate a wss client presented. */
   readonly peerCertificate?: PeerCertificate | undefined;
+  /** When the TCP socket was accepted, before the upgrade (`TransportConnection.openedAt`). */
+  readonly openedAt?: number | undefined;
 }
 
 /**
@@ -47,6 +49,7 @@ export interface WebSocketConnectionOptions {
  */
 export class WebSocketConnection implements TransportConnection {
   readonly id = newConnectionId();
+  readonly openedAt: number;
   readonly peerCertificate: PeerCertificate | undefined;
   private handler: TransportHandler | undefined;
   private queued: Buffer[] = [];
@@ -67,6 +70,7 @@ export class WebSocketConnection implements TransportConnection {
     private readonly options: WebSocketConnectionOptions,
   ) {
     this.peerCertificate = options.peerCertificate;
+    this.openedAt = options.openedAt ?? Date.now();
     ws.binaryType = 'nodebuffer';
     ws.on('message', (data: Buffer, isBinary: boolean) => this.received(data, isBinary));
     ws.on('error', (err) => {

@@ -156,7 +156,7 @@ test('a broker killed while its disk is full opens its journal cleanly and keeps
   const consumer = await connectStomp(second.ports['stomp']!);
   const inbox = consumer.subscribe('/queue/killed', { ack: 'auto' });
   const seen = new Set<number>();
-  while ([...confirmed].some((n) => !seen.has(n))) seen.add(Number((await inbox.next(10_000)).headers['seq']));
+  while ([...confirmed].some((n) => !seen.has(n))) seen.add(Number((await inbox.next(30_000)).headers['seq']));
   await consumer.disconnect();
 });
 
