@@ -73,6 +73,12 @@ const policyRule = z
     expiredToDeadLetter: z.boolean().optional(),
     lastValueKey: z.string().min(1).optional(),
     duplicateWindow: z.number().int().min(1).optional(),
+    /** Waiting messages past which a non-durable topic subscription is a slow consumer; 0: no limit (the default). */
+    pendingMessageLimit: z.number().int().min(0).optional(),
+    /** notify (the default): a log line and a count; abort: the connection is closed after slowConsumerGrace; evict-oldest: the oldest non-persistent messages are dropped. */
+    slowConsumerPolicy: z.enum(['notify', 'abort', 'evict-oldest']).optional(),
+    /** ms an abort slow consumer has to catch up (default 5000). */
+    slowConsumerGrace: milliseconds.optional(),
   })
   .strict();
 
@@ -283,6 +289,8 @@ export const configSchema = z
     transport: z
       .object({
         writeHighWaterMark: positiveInt.default(256 * 1024),
+        /** Unsent bytes per connection past which it is dropped (a client that stops reading); 0: no bound. */
+        maxPendingBytes: z.number().int().min(0).default(64 * 1024 * 1024),
         /** ms a TLS client has from its TCP connect to the end of its handshake. */
         handshakeTimeout: positiveInt.default(10_000),
       })

@@ -245,4 +245,6 @@ export interface BrokerStats {
   readonly messageBodies: BodyCacheStats;
   /** The store's live records and bytes, and why persistent sends are refused (a full disk, a watermark), or null. */
   readonly store: StoreStats & { readonly refusing: string | null };
+  /** Non-durable subscriptions that went over their pending-message limit, connections closed for it, messages evicted. */
+  readonly slowConsumers: { readonly notified: number; readonly aborted: number; readonly evicted: number };
 }

@@ -14,6 +14,8 @@ export interface TcpListenerOptions {
   readonly writeHighWaterMark: number;
   /** Speak TLS with this certificate. */
   readonly tls?: TlsCertificates | undefined;
+  /** Unsent bytes past which a connection is dropped (transport.maxPendingBytes); 0: no bound. */
+  readonly maxPendingBytes?: number | undefined;
   /** ms a TLS client has from its TCP connect to the end of its handshake (transport.handshakeTimeout). */
   readonly handshakeTimeout?: number | undefined;
 }
@@ -83,7 +85,7 @@ export class TcpListener {
 
   private accept(socket: Socket, secure?: TLSSocket): void {
     const openedAt = secure === undefined ? Date.now() : (this.handshakes.opened(secure) ?? Date.now());
-    const connection = new SocketConnection(socket, secure === undefined ? undefined : verifiedPeerCertificate(secure), openedAt);
+    const connection = new SocketConnection(socket, secure === undefined ? undefined : verifiedPeerCertificate(secure), openedAt, this.options.maxPendingBytes ?? 0);
     this.connections.add(connection);
     socket.once('close', () => this.connections.delete(connection));
     try {

@@ -24,6 +24,8 @@ export interface WebSocketConnectionOptions {
   readonly peerCertificate?: PeerCertificate | undefined;
   /** When the TCP socket was accepted, before the upgrade (`TransportConnection.openedAt`). */
   readonly openedAt?: number | undefined;
+  /** Unsent bytes past which the connection is dropped (transport.maxPendingBytes); 0: no bound. */
+  readonly maxPendingBytes?: number | undefined;
 }
 
 /**
@@ -101,6 +103,12 @@ export class WebSocketConnection implements TransportConnection {
     if (this.isClosed || this.ws.readyState !== this.ws.OPEN) return;
     const chunk = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
     if (chunk.length === 0) return;
+    const max = this.options.maxPendingBytes ?? 0;
+    if (max > 0 && this.pendingBytes > max) {
+      this.closeError ??= new FerryError('FERRY_SLOW_CONSUMER', `more than ${max} bytes written and not taken by the client (transport.maxPendingBytes)`);
+      this.ws.terminate();
+      return;
+    }
     this.queued.push(chunk);
     this.queuedBytes += chunk.length;
     if (!this.flushScheduled) {

@@ -17,6 +17,8 @@ export interface WebSocketListenerOptions {
   readonly port: number;
   /** Unsent bytes per connection past which deliveries to it pause until the socket drains. */
   readonly writeHighWaterMark: number;
+  /** Unsent bytes past which a connection is dropped (transport.maxPendingBytes); 0: no bound. */
+  readonly maxPendingBytes?: number | undefined;
   /** Largest WebSocket message accepted from a client (bytes); a larger one closes with 1009. */
   readonly maxPayload: number;
   /** ms between WebSocket pings; a client that has not answered the previous ping is dropped. 0: no pings. */
@@ -221,6 +223,7 @@ export class WebSocketListener {
       binaryOnly: binaryOnlySubprotocols.has(ws.protocol),
       peerCertificate: this.options.tls === undefined ? undefined : verifiedPeerCertificate(req.socket as TLSSocket),
       openedAt,
+      maxPendingBytes: this.options.maxPendingBytes,
     });
     this.connections.set(ws, connection);
     this.alive.add(ws);

@@ -67,7 +67,7 @@ function mockClock(t: TestContext): void {
 }
 
 describe('connect time-outs', () => {
-  test('a socket that never speaks is dropped at the time-out of every protocol and stage, not a moment before', async (t) => {
+  test('a socket that never speaks is dropped at the time-out of every protocol and stage, not a moment before', { timeout: 60_000 }, async (t) => {
     mockClock(t);
     const ports: [string, number][] = [
       ['stomp', broker.stompPort],
@@ -92,7 +92,7 @@ describe('connect time-outs', () => {
     await closedAll(sockets);
   });
 
-  test('stages count from the accept: a WebSocket upgraded, or a TLS handshake finished, at 9 s and then silent is dropped at 10 s', async (t) => {
+  test('stages count from the accept: a WebSocket upgraded, or a TLS handshake finished, at 9 s and then silent is dropped at 10 s', { timeout: 60_000 }, async (t) => {
     mockClock(t);
     const raw = connect(broker.wsPort, '127.0.0.1');
     await opened(raw);
@@ -120,7 +120,7 @@ describe('connect time-outs', () => {
     await wsClosed;
   });
 
-  test('500 half-sent HTTP requests are dropped at http.headersTimeout while a whole request still gets its answer', async (t) => {
+  test('500 half-sent HTTP requests are dropped at http.headersTimeout while a whole request still gets its answer', { timeout: 60_000 }, async (t) => {
     mockClock(t);
     const port = broker.server.ports['http'] ?? 0;
     const sockets: Watched[] = [];
