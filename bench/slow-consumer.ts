@@ -131,7 +131,7 @@ const folder = mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-slow-'));
 const bounded = path.join(folder, 'bounded.yaml');
 writeFileSync(bounded, 'destinations:\n  policies:\n    - match: iso.busy\n      kind: topic\n      pendingMessageLimit: 1000\n      slowConsumerPolicy: evict-oldest\n');
 const unbounded = path.join(folder, 'unbounded.yaml');
-writeFileSync(unbounded, 'log:\n  level: warn\n');
+writeFileSync(unbounded, 'store:\n  bodyCacheSize: 268435456\n');
 console.log(`topic flood ${TOPIC_RATE} msg/s of 1 KiB, pair of 1 KiB non-persistent messages, ${DURATION / 1000} s measured after 2 s`);
 await scenario('ferry, evict-oldest past 1,000 waiting', () => startFerry({ config: bounded }));
 await scenario('ferry, no pendingMessageLimit (the default)', () => startFerry({ config: unbounded }));

@@ -231,7 +231,7 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
     for (const { adapter, listener, tlsListener } of adapters) {
       for (const [on, tls] of [[listener, undefined], [tlsListener, certificates]] as const) {
         if (!on.enabled) continue;
-        const tcp = new TcpListener(adapter, broker, { host: on.host, port: on.port, writeHighWaterMark: config.transport.writeHighWaterMark, maxPendingBytes: config.transport.maxPendingBytes, handshakeTimeout: config.transport.handshakeTimeout, tls }, logger);
+        const tcp = new TcpListener(adapter, broker, { host: on.host, port: on.port, maxConnections: on.maxConnections, writeHighWaterMark: config.transport.writeHighWaterMark, maxPendingBytes: config.transport.maxPendingBytes, handshakeTimeout: config.transport.handshakeTimeout, tls }, logger);
         const port = await tcp.listen();
         listeners.push(tcp);
         ready(tcp.name, on.host, port, `${tcp.name} listening on ${on.host}:${port}`);
@@ -243,7 +243,7 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
       const ws = new WebSocketListener(
         webSocketAdapters,
         broker,
-        { host: websocket.host, port: websocket.port, writeHighWaterMark: config.transport.writeHighWaterMark, maxPendingBytes: config.transport.maxPendingBytes, ...config.websocket, tls },
+        { host: websocket.host, port: websocket.port, maxConnections: websocket.maxConnections, writeHighWaterMark: config.transport.writeHighWaterMark, maxPendingBytes: config.transport.maxPendingBytes, ...config.websocket, tls },
         logger,
       );
       const port = await ws.listen();
@@ -268,6 +268,7 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
           maxMetricDestinations: config.metrics.maxDestinations,
           network: () => network.stats(),
           ...config.http,
+          ...(http.maxConnections > 0 ? { maxConnections: http.maxConnections } : {}),
         },
         logger,
       );

@@ -13,6 +13,8 @@ const listener = (defaultPort: number, enabled = true, host = '0.0.0.0') =>
       host: z.string().min(1).default(host),
       /** 0 picks a free port; the log says which. */
       port: port.default(defaultPort),
+      /** Open connections past which new ones are dropped as they come; 0: no limit (the management listeners: http.maxConnections). */
+      maxConnections: z.number().int().min(0).default(0),
     })
     .strict()
     .default({});

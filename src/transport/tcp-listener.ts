@@ -3,7 +3,7 @@ import { createServer as createTlsServer, type Server as TlsServer, type TLSSock
 import type { BrokerAccess, Logger } from '../core/index.js';
 import type { ProtocolAdapter } from './adapter.js';
 import { bind, boundPort } from './bind.js';
-import { SocketConnection } from './connection.js';
+import { SocketConnection, addressWithPort } from './connection.js';
 import { OpeningDeadlines } from './deadline.js';
 import { handshakeFailed, verifiedPeerCertificate, type TlsCertificates } from './tls.js';
 
@@ -14,6 +14,8 @@ export interface TcpListenerOptions {
   readonly writeHighWaterMark: number;
   /** Speak TLS with this certificate. */
   readonly tls?: TlsCertificates | undefined;
+  /** Open connections past which new ones are dropped as they come (listeners.NAME.maxConnections); 0: no limit. */
+  readonly maxConnections?: number | undefined;
   /** Unsent bytes past which a connection is dropped (transport.maxPendingBytes); 0: no bound. */
   readonly maxPendingBytes?: number | undefined;
   /** ms a TLS client has from its TCP connect to the end of its handshake (transport.handshakeTimeout). */
@@ -59,8 +61,19 @@ export class TcpListener {
       tls.serve(secure);
       this.secure = server = secure;
     }
+    this.limitConnections(server);
     this.server = server;
     return bind(server, this.options.port, this.options.host, this.name, this.logger);
+  }
+
+  private limitConnections(server: Server): void {
+    const max = this.options.maxConnections ?? 0;
+    if (max <= 0) return;
+    server.maxConnections = max;
+    // Node closes the socket before any protocol sees it; the log says why
+    server.on('drop', (data?: { remoteAddress?: string; remotePort?: number }) => {
+      this.logger.warn({ event: 'listener.connection-dropped', listener: this.name, remote: addressWithPort(data?.remoteAddress, data?.remotePort), maxConnections: max }, `${this.name}: connection dropped, maxConnections (${max}) reached`);
+    });
   }
 
   get port(): number | undefined {

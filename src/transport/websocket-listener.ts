@@ -19,6 +19,8 @@ export interface WebSocketListenerOptions {
   readonly writeHighWaterMark: number;
   /** Unsent bytes past which a connection is dropped (transport.maxPendingBytes); 0: no bound. */
   readonly maxPendingBytes?: number | undefined;
+  /** Open connections past which new ones are dropped as they come (listeners.websocket.maxConnections); 0: no limit. */
+  readonly maxConnections?: number | undefined;
   /** Largest WebSocket message accepted from a client (bytes); a larger one closes with 1009. */
   readonly maxPayload: number;
   /** ms between WebSocket pings; a client that has not answered the previous ping is dropped. 0: no pings. */
@@ -157,6 +159,12 @@ export class WebSocketListener {
       else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') refuse(socket, 408, 'No upgrade request in time');
       else refuse(socket, 400, 'Bad request');
     });
+    if ((this.options.maxConnections ?? 0) > 0) {
+      server.maxConnections = this.options.maxConnections!;
+      server.on('drop', (data?: { remoteAddress?: string; remotePort?: number }) => {
+        this.logger.warn({ event: 'listener.connection-dropped', listener: this.name, remote: addressWithPort(data?.remoteAddress, data?.remotePort), maxConnections: server.maxConnections }, `${this.name}: connection dropped, maxConnections reached`);
+      });
+    }
     this.server = server;
     const port = await bind(server, this.options.port, this.options.host, this.name, this.logger);
     if (this.options.pingInterval > 0) {
