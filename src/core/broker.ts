@@ -192,9 +192,13 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
     }
     this.scheduler?.stop();
     this.timers.stop();
-    await this.store.sync();
-    await this.store.close();
-    this.state = 'stopped';
+    try {
+      // a journal whose writes fail refuses the sync at once; its close makes the last attempt and says if it failed
+      await this.store.sync().catch(() => undefined);
+      await this.store.close();
+    } finally {
+      this.state = 'stopped';
+    }
   }
 
   /**

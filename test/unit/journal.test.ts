@@ -643,6 +643,31 @@ test('a failed write stalls the journal: its syncs reject with FERRY_STORE_FULL,
   );
 });
 
+test('closing a stalled journal tries its batch once more: it closes cleanly if the disk takes it, and says so if not', async (t) => {
+  const dir = await tempDir(t);
+  const fs = new TestFileSystem();
+  const { store } = await openJournal(t, { dir, fileSystem: fs });
+  await addRecords(store, 1, 5, 50);
+  fs.failWrite = Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+  store.delete(1);
+  await assert.rejects(store.sync(), (err: unknown) => isFerryError(err, 'FERRY_STORE_FULL'));
+  await assert.rejects(store.close(), (err: unknown) => isFerryError(err, 'FERRY_STORE_FULL'), 'the delete could not be written');
+
+  fs.failWrite = undefined;
+  const second = await openJournal(t, { dir, fileSystem: fs });
+  assert.equal(second.state.records.length, 5, 'what was not written is not there');
+  fs.failWrite = Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+  second.store.delete(1);
+  await assert.rejects(second.store.sync());
+  fs.failWrite = undefined;
+  await second.store.close();
+  const third = await openJournal(t, { dir });
+  assert.deepEqual(
+    third.state.records.map((r) => r.id),
+    [2, 3, 4, 5],
+  );
+});
+
 test('a failed fdatasync rejects the syncs waiting for it, keeps the records, and writes them again', async (t) => {
   const dir = await tempDir(t);
   const fs = new TestFileSystem();
