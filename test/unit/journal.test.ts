@@ -668,7 +668,7 @@ test('closing a stalled journal tries its batch once more: it closes cleanly if 
   );
 });
 
-test('a failed fdatasync rejects the syncs waiting for it, keeps the records, and writes them again', async (t) => {
+test('a failed fdatasync (EIO) rejects the syncs waiting for it with FERRY_STORE_FAILED, keeps the records, and writes them again', async (t) => {
   const dir = await tempDir(t);
   const fs = new TestFileSystem();
   const { store, until } = await openJournal(t, { dir, fileSystem: fs });
@@ -679,8 +679,8 @@ test('a failed fdatasync rejects the syncs waiting for it, keeps the records, an
   const a = store.sync();
   store.add(3, 4, payload(3, 10));
   const b = store.sync();
-  await assert.rejects(a, (err: unknown) => isFerryError(err, 'FERRY_STORE_FULL'));
-  await assert.rejects(b, (err: unknown) => isFerryError(err, 'FERRY_STORE_FULL'));
+  await assert.rejects(a, (err: unknown) => isFerryError(err, 'FERRY_STORE_FAILED'), 'EIO is a failure, not a full disk');
+  await assert.rejects(b, (err: unknown) => isFerryError(err, 'FERRY_STORE_FAILED'));
   store.delete(1);
   fs.failSync = undefined;
   await until((e) => e.some((x) => x.event === 'journal.resumed'));

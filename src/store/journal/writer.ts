@@ -10,6 +10,8 @@ const ARENA_MAX_HINT = 4 * 1024 * 1024;
 /** First wait before a failed write is tried again, doubling up to the last. */
 const RETRY_FIRST_MS = 50;
 const RETRY_MAX_MS = 1000;
+/** Errors that say the disk is full, rather than failing. */
+const NO_SPACE: ReadonlySet<string> = new Set(['ENOSPC', 'EDQUOT', 'EFBIG']);
 
 /** One write: the frames appended to one segment since the last write began. */
 interface WriteChunk {
@@ -280,8 +282,10 @@ export class JournalWriter {
     const journal = this.journal;
     const first = journal.stalled === undefined;
     const reason = err instanceof Error ? err.message : String(err);
+    // a full disk is the producer's FERRY_STORE_FULL; anything else (EIO, a fenced HA primary) is a failed store
+    const full = NO_SPACE.has((err as NodeJS.ErrnoException | undefined)?.code ?? '');
     journal.stalled = new FerryError(
-      'FERRY_STORE_FULL',
+      full ? 'FERRY_STORE_FULL' : 'FERRY_STORE_FAILED',
       `the journal in ${journal.dir} could not write or sync (${reason}); persistent sends are refused and acknowledgements kept in memory until a write succeeds`,
       { cause: err },
     );
