@@ -56,6 +56,11 @@ function withoutUndefined<T extends object>(value: T): { [K in keyof T]: Exclude
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as { [K in keyof T]: Exclude<T[K], undefined> };
 }
 
+/** Journal events an operator must see: damage, and writes or space that stop persistent sends. */
+const JOURNAL_WARNINGS: ReadonlySet<string> = new Set(['journal.truncated', 'journal.repaired', 'journal.stalled', 'journal.space.exhausted', 'journal.reclaim.failed', 'journal.compaction.failed']);
+/** ... and the ends of those spells. */
+const JOURNAL_NOTICES: ReadonlySet<string> = new Set(['journal.resumed', 'journal.space.available']);
+
 function makeStore(config: FerryConfig, logger: Logger, lease: HaLease | undefined): Store {
   if (config.store.type === 'memory') return new MemoryStore();
   if (config.store.type === 'postgres') {
@@ -75,8 +80,11 @@ function makeStore(config: FerryConfig, logger: Logger, lease: HaLease | undefin
     compactBelow: journal.compactBelow,
     compactInterval: journal.compactInterval,
     repair: journal.repair,
+    maxSize: journal.maxSize,
+    minFreeDisk: journal.minFreeDisk,
     onEvent: (event) => {
-      if (event.event === 'journal.truncated' || event.event === 'journal.repaired' || event.event === 'journal.failed') logger.warn(event, event.event);
+      if (JOURNAL_WARNINGS.has(event.event)) logger.warn(event, event.event);
+      else if (JOURNAL_NOTICES.has(event.event)) logger.info(event, event.event);
       else logger.debug(event, event.event);
     },
   });
@@ -223,7 +231,7 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
     for (const { adapter, listener, tlsListener } of adapters) {
       for (const [on, tls] of [[listener, undefined], [tlsListener, certificates]] as const) {
         if (!on.enabled) continue;
-        const tcp = new TcpListener(adapter, broker, { host: on.host, port: on.port, writeHighWaterMark: config.transport.writeHighWaterMark, tls }, logger);
+        const tcp = new TcpListener(adapter, broker, { host: on.host, port: on.port, maxConnections: on.maxConnections, writeHighWaterMark: config.transport.writeHighWaterMark, maxPendingBytes: config.transport.maxPendingBytes, handshakeTimeout: config.transport.handshakeTimeout, tls }, logger);
         const port = await tcp.listen();
         listeners.push(tcp);
         ready(tcp.name, on.host, port, `${tcp.name} listening on ${on.host}:${port}`);
@@ -235,7 +243,7 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
       const ws = new WebSocketListener(
         webSocketAdapters,
         broker,
-        { host: websocket.host, port: websocket.port, writeHighWaterMark: config.transport.writeHighWaterMark, ...config.websocket, tls },
+        { host: websocket.host, port: websocket.port, maxConnections: websocket.maxConnections, writeHighWaterMark: config.transport.writeHighWaterMark, maxPendingBytes: config.transport.maxPendingBytes, ...config.websocket, tls },
         logger,
       );
       const port = await ws.listen();
@@ -259,6 +267,8 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
           listeners: () => listenerViews.slice(),
           maxMetricDestinations: config.metrics.maxDestinations,
           network: () => network.stats(),
+          ...config.http,
+          ...(http.maxConnections > 0 ? { maxConnections: http.maxConnections } : {}),
         },
         logger,
       );

@@ -13,6 +13,8 @@ const listener = (defaultPort: number, enabled = true, host = '0.0.0.0') =>
       host: z.string().min(1).default(host),
       /** 0 picks a free port; the log says which. */
       port: port.default(defaultPort),
+      /** Open connections past which new ones are dropped as they come; 0: no limit (the management listeners: http.maxConnections). */
+      maxConnections: z.number().int().min(0).default(0),
     })
     .strict()
     .default({});
@@ -73,6 +75,12 @@ const policyRule = z
     expiredToDeadLetter: z.boolean().optional(),
     lastValueKey: z.string().min(1).optional(),
     duplicateWindow: z.number().int().min(1).optional(),
+    /** Waiting messages past which a non-durable topic subscription is a slow consumer; 0: no limit (the default). */
+    pendingMessageLimit: z.number().int().min(0).optional(),
+    /** notify (the default): a log line and a count; abort: the connection is closed after slowConsumerGrace; evict-oldest: the oldest non-persistent messages are dropped. */
+    slowConsumerPolicy: z.enum(['notify', 'abort', 'evict-oldest']).optional(),
+    /** ms an abort slow consumer has to catch up (default 5000). */
+    slowConsumerGrace: milliseconds.optional(),
   })
   .strict();
 
@@ -216,8 +224,12 @@ export const configSchema = z
             syncOnWrite: z.boolean().default(true),
             compactBelow: z.number().min(0).max(1).default(0.3),
             compactInterval: milliseconds.default(30_000),
-            /** Open a journal damaged in the middle by dropping the rest of the damaged segment. */
+            /** Open a journal damaged in the middle by dropping the damaged records (reported by id) and keeping the rest. */
             repair: z.boolean().default(false),
+            /** Bytes of journal files past which persistent sends are refused (consumers go on); 0: no limit. */
+            maxSize: z.number().int().min(0).default(0),
+            /** Free bytes on the journal's disk under which persistent sends are refused (consumers go on); 0: not checked. */
+            minFreeDisk: z.number().int().min(0).default(64 * 1024 * 1024),
           })
           .strict()
           .default({}),
@@ -264,9 +276,25 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /** The management API's HTTP listeners (http, httpTls). */
+    http: z
+      .object({
+        /** ms from a client's connect to the end of its request head; a slower one is dropped. */
+        headersTimeout: positiveInt.default(10_000),
+        /** ms for a whole request, body included. */
+        requestTimeout: positiveInt.default(30_000),
+        /** Open connections past which new ones are dropped as they come. */
+        maxConnections: positiveInt.default(256),
+      })
+      .strict()
+      .default({}),
     transport: z
       .object({
         writeHighWaterMark: positiveInt.default(256 * 1024),
+        /** Unsent bytes per connection past which it is dropped (a client that stops reading); 0: no bound. */
+        maxPendingBytes: z.number().int().min(0).default(64 * 1024 * 1024),
+        /** ms a TLS client has from its TCP connect to the end of its handshake. */
+        handshakeTimeout: positiveInt.default(10_000),
       })
       .strict()
       .default({}),

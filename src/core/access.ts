@@ -4,6 +4,7 @@ import type { Destination } from './message.js';
 import type { QueueStats } from './message-queue.js';
 import type { DeliverySink } from './sink.js';
 import type { OverlapMember } from './overlap.js';
+import type { StoreStats } from '../store/index.js';
 
 /** What the client says about itself, as its protocol carries it. */
 export interface Credentials {
@@ -242,4 +243,8 @@ export interface BrokerStats {
   readonly scheduled: number;
   /** Persistent message bodies in memory and on disk only (the body cache). */
   readonly messageBodies: BodyCacheStats;
+  /** The store's live records and bytes, and why persistent sends are refused (a full disk, a watermark), or null. */
+  readonly store: StoreStats & { readonly refusing: string | null };
+  /** Non-durable subscriptions that went over their pending-message limit, connections closed for it, messages evicted. */
+  readonly slowConsumers: { readonly notified: number; readonly aborted: number; readonly evicted: number };
 }

@@ -111,6 +111,9 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
   readonly producerIds: IdKeeper;
   readonly sessionIds: IdKeeper;
 
+  /** Slow consumers seen: subscriptions that went over their limit, connections closed for it, messages evicted. */
+  private readonly slowConsumerCounts = { notified: 0, aborted: 0, evicted: 0 };
+
   constructor(options: BrokerOptions) {
     this.store = options.store;
     this.name = options.name ?? 'ferry';
@@ -163,6 +166,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       timers: this.timers,
       deadLetter: (queue, entry, reason) => this.deadLetter(queue, entry, reason),
       deliveryMarkMoved: (queue) => this.deliveryMarkMoved(queue),
+      slowConsumer: (queue, action) => this.slowConsumer(queue, action),
     };
     this.scheduler = new MessageScheduler(this.store, persistence, this.timers, this.clock, this.scheduledDelivery(), this.logger);
     this.duplicates = new DuplicateDetector(this.store, persistence);
@@ -188,9 +192,13 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
     }
     this.scheduler?.stop();
     this.timers.stop();
-    await this.store.sync();
-    await this.store.close();
-    this.state = 'stopped';
+    try {
+      // a journal whose writes fail refuses the sync at once; its close makes the last attempt and says if it failed
+      await this.store.sync().catch(() => undefined);
+      await this.store.close();
+    } finally {
+      this.state = 'stopped';
+    }
   }
 
   /**
@@ -279,6 +287,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
    */
   send(message: Message, connection: CoreConnection, options: SendOptions | undefined): Promise<void> | null {
     this.checkSendable(message.destination, connection);
+    if (message.persistent) this.checkStoreAdmits();
     return this.sendChecked(message, connection, options);
   }
 
@@ -321,9 +330,19 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
     return this.routeOrSchedule(message, undefined, undefined) ? this.store.sync() : null;
   }
 
+  /**
+   * Refuses a persistent message while the store cannot take one (a full disk, a watermark): the
+   * producer hears it in its protocol's terms, and acknowledgements, which free the space, go on.
+   */
+  private checkStoreAdmits(): void {
+    const refusal = this.store.writeRefusal?.();
+    if (refusal !== undefined) throw refusal;
+  }
+
   /** Applies a transaction; `within` writes more in the same store transaction (a prepared one's record going). */
   commit(tx: Transaction, within?: (storeTx: number) => void): Promise<void> | null {
     const persistence = this.requirePersistence();
+    if (tx.sends.some((m) => m.persistent)) this.checkStoreAdmits();
     const needsStore = within !== undefined || tx.touchesStore || tx.sends.some((m) => this.duplicateIdOf(m) !== undefined);
     const storeTx = needsStore ? persistence.allocateId() : undefined;
     if (within !== undefined) within(storeTx!);
@@ -504,8 +523,36 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
     return this.existingQueue(queueName).purge();
   }
 
+  /** A non-durable subscription over its pending-message limit: counted, logged, and by policy its connection closed. */
+  private slowConsumer(queue: MessageQueue, action: 'notify' | 'abort' | 'evict'): void {
+    const counts = this.slowConsumerCounts;
+    if (action === 'evict') {
+      counts.evicted++;
+      return;
+    }
+    const { pendingMessageLimit: limit, slowConsumerPolicy: policy, slowConsumerGrace: grace } = queue.policy;
+    if (action === 'notify') {
+      counts.notified++;
+      this.logger.warn({ event: 'subscription.slow-consumer', subscription: queue.name, pending: queue.pendingCount, limit, policy }, `a subscriber of ${queue.name} is not keeping up: more than ${limit} messages waiting`);
+      return;
+    }
+    const reason = new FerryError('FERRY_SLOW_CONSUMER', `more than ${limit} messages waited for this subscriber for ${grace} ms (pendingMessageLimit, slowConsumerPolicy abort)`);
+    for (const id of new Set(queue.consumerConnections())) {
+      const connection = this.connections.get(id);
+      if (connection === undefined) continue;
+      counts.aborted++;
+      this.logger.warn({ event: 'connection.slow-consumer-closed', connection: id, subscription: queue.name, pending: queue.pendingCount, limit }, 'closing a slow consumer\'s connection');
+      connection.onRevoked?.(reason);
+      connection.close();
+    }
+  }
+
   stats(): BrokerStats {
-    return describeBroker(this.destinations, this.subscriptions, this.connections.values(), this.scheduler?.size ?? 0, this.bodies.stats());
+    return {
+      ...describeBroker(this.destinations, this.subscriptions, this.connections.values(), this.scheduler?.size ?? 0, this.bodies.stats()),
+      store: { ...this.store.stats(), refusing: this.store.writeRefusal?.()?.message ?? null },
+      slowConsumers: { ...this.slowConsumerCounts },
+    };
   }
 
   // RecoveryTarget: how recovery puts the store's records back

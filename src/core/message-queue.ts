@@ -2,6 +2,7 @@ import type { BodyCache } from './body-cache.js';
 import { bodyState, isExpired, type Message } from './message.js';
 import type { Persistence } from './persistence.js';
 import { PendingEntries } from './pending.js';
+import { SlowConsumerGuard } from './slow-consumer.js';
 import { redeliveryDelay, type DestinationPolicy } from './policy.js';
 import { QueueEntry, type EntryQueue, type StoredMessage } from './queue-entry.js';
 import type { Selector } from './selector/index.js';
@@ -33,6 +34,8 @@ export interface QueueStats {
 
 /** A consumer as its queue sees it (Consumer, in consumer.ts, is the one there is). */
 export interface QueueConsumer {
+  /** The core connection it belongs to. */
+  readonly connectionId: string;
   readonly exclusive: boolean;
   readonly priority: number;
   readonly selector: Selector | undefined;
@@ -60,6 +63,8 @@ export interface QueueEnvironment {
   deadLetter(queue: MessageQueue, entry: QueueEntry, reason: string): boolean;
   /** The queue has handed persistent messages to consumers past its recorded delivery mark. */
   deliveryMarkMoved(queue: MessageQueue): void;
+  /** A non-durable subscription is over its pending-message limit (notify, abort), or dropped its oldest message (evict). */
+  slowConsumer?(queue: MessageQueue, action: 'notify' | 'abort' | 'evict'): void;
 }
 
 /**
@@ -91,6 +96,8 @@ export class MessageQueue implements EntryQueue {
   private expired = 0;
   private deadLettered = 0;
   private discarded = 0;
+  /** Bounds a non-durable subscription's backlog, when its policy sets a pending-message limit. */
+  private readonly slow: SlowConsumerGuard | undefined;
   /** Waiting entries that carry an expiration, so the sweep skips queues without any. */
   private expiring = 0;
   delayed = 0;
@@ -116,6 +123,20 @@ export class MessageQueue implements EntryQueue {
     firstSeq = 1,
   ) {
     this.nextSeq = firstSeq;
+    // durable subscriptions exist to keep what their subscriber has not read: only the others are bounded
+    if (kind === 'subscription' && recordId === 0 && policy.pendingMessageLimit > 0) {
+      this.slow = new SlowConsumerGuard(policy.pendingMessageLimit, policy.slowConsumerPolicy, policy.slowConsumerGrace, {
+        timers: env.timers,
+        clock: env.clock,
+        slow: (action) => env.slowConsumer?.(this, action),
+        evictOldest: () => this.evictOldest(),
+      });
+    }
+  }
+
+  /** Connections of this queue's consumers (a slow subscriber's, to close). */
+  consumerConnections(): string[] {
+    return this.consumers.map((c) => c.connectionId);
   }
 
   get consumerCount(): number {
@@ -136,6 +157,7 @@ export class MessageQueue implements EntryQueue {
     if (this.policy.lastValueKey !== undefined) this.replaceLastValue(entry, txId);
     this.addPending(entry);
     if (dispatchNow) this.dispatch();
+    this.slow?.added(this.pending.length);
   }
 
   /**
@@ -298,6 +320,7 @@ export class MessageQueue implements EntryQueue {
   destroy(): void {
     this.purge();
     this.destroyed = true;
+    this.slow?.stop();
     for (const consumer of [...this.consumers]) consumer.close();
   }
 
@@ -487,6 +510,19 @@ export class MessageQueue implements EntryQueue {
       this.env.deliveryMarkMoved(this);
     }
     consumer.take(entry);
+    this.slow?.removed(this.pending.length);
+  }
+
+  /** evict-oldest: the head goes if it is non-persistent; false when it is not, or there is none. */
+  private evictOldest(): boolean {
+    const head = this.pending.peek();
+    if (head === undefined || head.message.persistent) return false;
+    this.pending.shift();
+    if (head.message.expiration !== 0) this.expiring--;
+    this.discarded++;
+    this.acknowledge(head);
+    this.env.slowConsumer?.(this, 'evict');
+    return true;
   }
 
   private expire(entry: QueueEntry): void {

@@ -1,4 +1,5 @@
 import { matchesPattern } from './address.js';
+import type { SlowConsumerPolicy } from './slow-consumer.js';
 
 /** What happens to a destination's messages when delivery fails or they expire. */
 export interface DestinationPolicy {
@@ -23,6 +24,12 @@ export interface DestinationPolicy {
   readonly lastValueKey: string | undefined;
   /** Distinct duplicate-detection ids remembered per destination. */
   readonly duplicateWindow: number;
+  /** Waiting messages past which a non-durable topic subscription is a slow consumer; 0: no limit. */
+  readonly pendingMessageLimit: number;
+  /** What a slow consumer costs: `notify` (a log line and a count), `abort` (its connection closed after the grace), `evict-oldest`. */
+  readonly slowConsumerPolicy: SlowConsumerPolicy;
+  /** ms an `abort` slow consumer has to catch up before its connection is closed. */
+  readonly slowConsumerGrace: number;
 }
 
 export const defaultPolicy: DestinationPolicy = {
@@ -37,6 +44,9 @@ export const defaultPolicy: DestinationPolicy = {
   expiredToDeadLetter: true,
   lastValueKey: undefined,
   duplicateWindow: 10_000,
+  pendingMessageLimit: 0,
+  slowConsumerPolicy: 'notify',
+  slowConsumerGrace: 5_000,
 };
 
 export interface PolicyRule extends Partial<DestinationPolicy> {

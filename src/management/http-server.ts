@@ -3,7 +3,8 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { TLSSocket } from 'node:tls';
 import { FerryError, isFerryError } from '../errors.js';
 import { allowEveryone, type Authenticator, type Authorizer, type Broker, type CoreConnection, type Credentials, type Logger, type Principal } from '../core/index.js';
-import { addressWithPort, handshakeFailed, verifiedPeerCertificate, type TlsCertificates } from '../transport/index.js';
+import type { Socket } from 'node:net';
+import { OpeningDeadlines, addressWithPort, handshakeFailed, verifiedPeerCertificate, type TlsCertificates } from '../transport/index.js';
 import type { BrokerFacts, ListenerView } from './controls/broker.js';
 import { BrokerMetrics } from './metrics.js';
 import { accessOf, defaultPermissions, type Access, type ManagementPermissions } from './permissions.js';
@@ -33,6 +34,12 @@ export interface ManagementOptions {
   readonly clock?: (() => number) | undefined;
   /** Destinations with metrics of their own; the rest are summed under `_other`. */
   readonly maxMetricDestinations?: number | undefined;
+  /** ms from a client's connect to the end of its request head (http.headersTimeout); default 10 s. */
+  readonly headersTimeout?: number | undefined;
+  /** ms for a whole request, body included (http.requestTimeout); default 30 s. */
+  readonly requestTimeout?: number | undefined;
+  /** Open connections past which new ones are dropped as they come (http.maxConnections); default 256. */
+  readonly maxConnections?: number | undefined;
 }
 
 /**
@@ -112,6 +119,7 @@ function failure(err: FerryError): { status: number; code: string } {
  */
 export class ManagementServer {
   private server: Server | HttpsServer | undefined;
+  private heads: OpeningDeadlines | undefined;
   private readonly authenticator: Authenticator;
   private readonly authorizer: Authorizer;
   private readonly permissions: ManagementPermissions;
@@ -167,15 +175,31 @@ export class ManagementServer {
       });
     };
     const tls = this.options.tls;
+    const headersTimeout = this.options.headersTimeout ?? 10_000;
+    const requestTimeout = Math.max(headersTimeout, this.options.requestTimeout ?? 30_000);
+    // Node's own time-outs stay as a backstop (a kept-alive connection's later requests); they are
+    // checked on a sweep, so a first request head has its own timer from the connect
+    const timeouts = { headersTimeout, requestTimeout, connectionsCheckingInterval: Math.min(1000, headersTimeout) };
     let server: Server | HttpsServer;
     if (tls === undefined) {
-      server = createServer(handler);
+      server = createServer(timeouts, handler);
     } else {
-      const secure = createHttpsServer(tls.serverOptions(), handler);
+      const secure = createHttpsServer({ ...tls.serverOptions(), ...timeouts }, handler);
       secure.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => handshakeFailed(this.logger, this.name, socket, err));
       tls.serve(secure);
       server = secure;
     }
+    server.maxConnections = this.options.maxConnections ?? 256;
+    const heads = new OpeningDeadlines(headersTimeout, (socket) => {
+      this.logger.debug({ event: 'management.headers-timeout', remoteAddress: addressWithPort(socket.remoteAddress, socket.remotePort) }, 'HTTP client sent no whole request head in time');
+      socket.destroy();
+    });
+    this.heads = heads;
+    server.on('connection', (socket: Socket) => heads.accepted(socket));
+    server.on('request', (req: IncomingMessage) => heads.opened(req.socket));
+    server.on('drop', (data?: { remoteAddress?: string }) => {
+      this.logger.warn({ event: 'management.connection-dropped', remoteAddress: data?.remoteAddress, maxConnections: server.maxConnections }, 'HTTP connection dropped: http.maxConnections reached');
+    });
     this.server = server;
     return new Promise((resolve, reject) => {
       server.once('error', reject);
@@ -192,6 +216,7 @@ export class ManagementServer {
     this.server = undefined;
     if (server === undefined) return;
     if ('setSecureContext' in server) this.options.tls?.forget(server);
+    this.heads?.clear();
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     const sender = this.sender;

@@ -1,3 +1,5 @@
+import type { FerryError } from '../errors.js';
+
 /**
  * The store deals in records, not messages: core encodes what it needs to keep (destinations,
  * durable subscriptions, messages, references of messages from queues, delivery counts) as records
@@ -103,6 +105,12 @@ export interface Store {
   rollback(txId: number): void;
   /** Resolves when every record appended before this call is durable. */
   sync(): Promise<void>;
+  /**
+   * Why new persistent messages are refused now (FERRY_STORE_FULL: writes failing for lack of
+   * space, or a size or free-disk watermark passed), if they are. Appends still go on while it
+   * says so: the deletes of acknowledgements are what frees the space, so they must never throw.
+   */
+  writeRefusal?(): FerryError | undefined;
   /** Reclaims space held by dead records; never blocks appends for long. */
   compact(): Promise<void>;
   stats(): StoreStats;

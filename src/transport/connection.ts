@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { PeerCertificate } from '../core/index.js';
+import { FerryError } from '../errors.js';
 
 /**
  * A client's byte stream, whatever carries it (TCP, TLS, and later WebSocket). Protocol sessions
@@ -9,6 +10,11 @@ import type { PeerCertificate } from '../core/index.js';
 export interface TransportConnection {
   readonly id: number;
   readonly remoteAddress: string;
+  /**
+   * When the socket under it was accepted (`Date.now()`), before any TLS handshake or WebSocket
+   * upgrade: a protocol's CONNECT time-out counts from here (`deadlineTimer`).
+   */
+  readonly openedAt?: number;
   /** The verified certificate a TLS client presented, for authentication; undefined on plain TCP and WebSocket. */
   readonly peerCertificate?: PeerCertificate | undefined;
   /**
@@ -93,6 +99,9 @@ export class SocketConnection implements TransportConnection {
   constructor(
     private readonly socket: Socket,
     readonly peerCertificate?: PeerCertificate,
+    readonly openedAt: number = Date.now(),
+    /** transport.maxPendingBytes: unsent bytes past which the connection is dropped; 0: no bound. */
+    private readonly maxPendingBytes = 0,
   ) {
     this.remoteAddress = addressWithPort(socket.remoteAddress, socket.remotePort);
     socket.setNoDelay(true);
@@ -120,6 +129,12 @@ export class SocketConnection implements TransportConnection {
 
   write(data: Buffer | string): void {
     if (this.isClosed || this.socket.destroyed) return;
+    if (this.maxPendingBytes > 0 && this.socket.writableLength > this.maxPendingBytes) {
+      // deliveries stop at the high-water mark; what still piles up (receipts, acknowledgements to
+      // a client that never reads) is bounded here, as nats-server bounds a slow consumer
+      this.socket.destroy(new FerryError('FERRY_SLOW_CONSUMER', `more than ${this.maxPendingBytes} bytes written and not taken by the client (transport.maxPendingBytes)`));
+      return;
+    }
     if (!this.corked && this.socket.writableLength === 0) {
       // The first write of a turn to an idle socket leaves at once, and only what follows it in the
       // same turn is joined. Held to the end of the turn, it waited behind all the turn's other work:

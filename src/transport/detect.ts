@@ -1,6 +1,7 @@
 import type { BrokerAccess, Logger } from '../core/index.js';
 import type { ProtocolAdapter } from './adapter.js';
 import type { TransportConnection, TransportHandler } from './connection.js';
+import { deadlineTimer } from './deadline.js';
 
 /** Every protocol says what it is within this many bytes; a client that has sent more without one matching is not one of them. */
 const MOST_BYTES_TO_DECIDE = 64;
@@ -22,10 +23,10 @@ export function detectingAdapter(name: string, adapters: readonly ProtocolAdapte
     attach(connection: TransportConnection, broker: BrokerAccess): void {
       let first: Buffer = Buffer.alloc(0);
       const handover: { chosen: TransportHandler | undefined } = { chosen: undefined };
-      const timer = setTimeout(() => {
+      const timer = deadlineTimer(connection.openedAt, timeoutMs, () => {
         logger.warn({ event: 'listener.detect-timeout', listener: name, remote: connection.remoteAddress }, 'a client sent too little to tell its protocol in time');
         connection.destroy();
-      }, timeoutMs);
+      });
       connection.setHandler({
         data: (chunk) => {
           if (handover.chosen !== undefined) return handover.chosen.data(chunk);
@@ -62,6 +63,7 @@ function handedOver(connection: TransportConnection, setHandler: (handler: Trans
   return {
     id: connection.id,
     remoteAddress: connection.remoteAddress,
+    ...(connection.openedAt === undefined ? {} : { openedAt: connection.openedAt }),
     peerCertificate: connection.peerCertificate,
     write: (data) => connection.write(data),
     ...(connection.reserve === undefined ? {} : { reserve: (size: number) => connection.reserve!(size) }),

@@ -5,3 +5,4 @@ export { TcpListener, type TcpListenerOptions } from './tcp-listener.js';
 export { WebSocketListener, originAllowed, type WebSocketListenerOptions } from './websocket-listener.js';
 export { TlsCertificates, handshakeFailed, verifiedPeerCertificate, type TlsFiles } from './tls.js';
 export { detectingAdapter } from './detect.js';
+export { OpeningDeadlines, deadlineTimer } from './deadline.js';

@@ -3,7 +3,8 @@ import { createServer as createTlsServer, type Server as TlsServer, type TLSSock
 import type { BrokerAccess, Logger } from '../core/index.js';
 import type { ProtocolAdapter } from './adapter.js';
 import { bind, boundPort } from './bind.js';
-import { SocketConnection } from './connection.js';
+import { SocketConnection, addressWithPort } from './connection.js';
+import { OpeningDeadlines } from './deadline.js';
 import { handshakeFailed, verifiedPeerCertificate, type TlsCertificates } from './tls.js';
 
 export interface TcpListenerOptions {
@@ -13,6 +14,12 @@ export interface TcpListenerOptions {
   readonly writeHighWaterMark: number;
   /** Speak TLS with this certificate. */
   readonly tls?: TlsCertificates | undefined;
+  /** Open connections past which new ones are dropped as they come (listeners.NAME.maxConnections); 0: no limit. */
+  readonly maxConnections?: number | undefined;
+  /** Unsent bytes past which a connection is dropped (transport.maxPendingBytes); 0: no bound. */
+  readonly maxPendingBytes?: number | undefined;
+  /** ms a TLS client has from its TCP connect to the end of its handshake (transport.handshakeTimeout). */
+  readonly handshakeTimeout?: number | undefined;
 }
 
 /** Accepts TCP (or TLS) connections on one port and hands each to one protocol adapter. */
@@ -20,13 +27,19 @@ export class TcpListener {
   private server: Server | undefined;
   private secure: TlsServer | undefined;
   private readonly connections = new Set<SocketConnection>();
+  private readonly handshakes: OpeningDeadlines;
 
   constructor(
     readonly adapter: ProtocolAdapter,
     private readonly broker: BrokerAccess,
     private readonly options: TcpListenerOptions,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.handshakes = new OpeningDeadlines(options.handshakeTimeout ?? 10_000, (socket) => {
+      this.logger.debug({ event: 'tls.handshake-timeout', listener: this.name, remote: socket.remoteAddress }, 'TLS client did not finish its handshake in time');
+      socket.destroy();
+    });
+  }
 
   /** The name listeners and logs use: the protocol's, with `-tls` for a TLS listener. */
   get name(): string {
@@ -43,11 +56,24 @@ export class TcpListener {
       // no pauseOnConnect here: the handshake needs the socket read; the connection pauses once it is made
       const secure = createTlsServer({ ...tls.serverOptions(), highWaterMark: this.options.writeHighWaterMark }, (socket) => this.accept(socket, socket));
       secure.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => handshakeFailed(this.logger, this.name, socket, err));
+      // Node's own handshakeTimeout (120 s by default) is left as a backstop; this one counts from accept
+      secure.on('connection', (socket: Socket) => this.handshakes.accepted(socket));
       tls.serve(secure);
       this.secure = server = secure;
     }
+    this.limitConnections(server);
     this.server = server;
     return bind(server, this.options.port, this.options.host, this.name, this.logger);
+  }
+
+  private limitConnections(server: Server): void {
+    const max = this.options.maxConnections ?? 0;
+    if (max <= 0) return;
+    server.maxConnections = max;
+    // Node closes the socket before any protocol sees it; the log says why
+    server.on('drop', (data?: { remoteAddress?: string; remotePort?: number }) => {
+      this.logger.warn({ event: 'listener.connection-dropped', listener: this.name, remote: addressWithPort(data?.remoteAddress, data?.remotePort), maxConnections: max }, `${this.name}: connection dropped, maxConnections (${max}) reached`);
+    });
   }
 
   get port(): number | undefined {
@@ -65,12 +91,14 @@ export class TcpListener {
     this.server = undefined;
     if (this.secure !== undefined) this.options.tls?.forget(this.secure);
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    this.handshakes.clear();
     for (const connection of this.connections) connection.end();
     await closed;
   }
 
   private accept(socket: Socket, secure?: TLSSocket): void {
-    const connection = new SocketConnection(socket, secure === undefined ? undefined : verifiedPeerCertificate(secure));
+    const openedAt = secure === undefined ? Date.now() : (this.handshakes.opened(secure) ?? Date.now());
+    const connection = new SocketConnection(socket, secure === undefined ? undefined : verifiedPeerCertificate(secure), openedAt, this.options.maxPendingBytes ?? 0);
     this.connections.add(connection);
     socket.once('close', () => this.connections.delete(connection));
     try {

@@ -22,6 +22,10 @@ export interface WebSocketConnectionOptions {
   readonly binaryOnly: boolean;
   /** The verified certificate a wss client presented. */
   readonly peerCertificate?: PeerCertificate | undefined;
+  /** When the TCP socket was accepted, before the upgrade (`TransportConnection.openedAt`). */
+  readonly openedAt?: number | undefined;
+  /** Unsent bytes past which the connection is dropped (transport.maxPendingBytes); 0: no bound. */
+  readonly maxPendingBytes?: number | undefined;
 }
 
 /**
@@ -47,6 +51,7 @@ export interface WebSocketConnectionOptions {
  */
 export class WebSocketConnection implements TransportConnection {
   readonly id = newConnectionId();
+  readonly openedAt: number;
   readonly peerCertificate: PeerCertificate | undefined;
   private handler: TransportHandler | undefined;
   private queued: Buffer[] = [];
@@ -67,6 +72,7 @@ export class WebSocketConnection implements TransportConnection {
     private readonly options: WebSocketConnectionOptions,
   ) {
     this.peerCertificate = options.peerCertificate;
+    this.openedAt = options.openedAt ?? Date.now();
     ws.binaryType = 'nodebuffer';
     ws.on('message', (data: Buffer, isBinary: boolean) => this.received(data, isBinary));
     ws.on('error', (err) => {
@@ -97,6 +103,12 @@ export class WebSocketConnection implements TransportConnection {
     if (this.isClosed || this.ws.readyState !== this.ws.OPEN) return;
     const chunk = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
     if (chunk.length === 0) return;
+    const max = this.options.maxPendingBytes ?? 0;
+    if (max > 0 && this.pendingBytes > max) {
+      this.closeError ??= new FerryError('FERRY_SLOW_CONSUMER', `more than ${max} bytes written and not taken by the client (transport.maxPendingBytes)`);
+      this.ws.terminate();
+      return;
+    }
     this.queued.push(chunk);
     this.queuedBytes += chunk.length;
     if (!this.flushScheduled) {

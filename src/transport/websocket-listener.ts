@@ -1,5 +1,6 @@
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -9,12 +10,17 @@ import { bind, boundPort } from './bind.js';
 import { handshakeFailed, verifiedPeerCertificate, type TlsCertificates } from './tls.js';
 import { WebSocketConnection } from './websocket-connection.js';
 import { addressWithPort } from './connection.js';
+import { OpeningDeadlines } from './deadline.js';
 
 export interface WebSocketListenerOptions {
   readonly host: string;
   readonly port: number;
   /** Unsent bytes per connection past which deliveries to it pause until the socket drains. */
   readonly writeHighWaterMark: number;
+  /** Unsent bytes past which a connection is dropped (transport.maxPendingBytes); 0: no bound. */
+  readonly maxPendingBytes?: number | undefined;
+  /** Open connections past which new ones are dropped as they come (listeners.websocket.maxConnections); 0: no limit. */
+  readonly maxConnections?: number | undefined;
   /** Largest WebSocket message accepted from a client (bytes); a larger one closes with 1009. */
   readonly maxPayload: number;
   /** ms between WebSocket pings; a client that has not answered the previous ping is dropped. 0: no pings. */
@@ -89,6 +95,8 @@ export class WebSocketListener {
   private readonly connections = new Map<WebSocket, WebSocketConnection>();
   private readonly alive = new WeakSet<WebSocket>();
   private pinger: NodeJS.Timeout | undefined;
+  /** Sockets that have not sent their upgrade request yet, each on its own websocket.handshakeTimeout. */
+  private readonly upgrades: OpeningDeadlines;
 
   constructor(
     adapters: readonly ProtocolAdapter[],
@@ -96,6 +104,8 @@ export class WebSocketListener {
     private readonly options: WebSocketListenerOptions,
     private readonly logger: Logger,
   ) {
+    // under TLS the socket is the TCP one below the handshake: nothing readable can be said on it
+    this.upgrades = new OpeningDeadlines(options.handshakeTimeout, (socket) => (options.tls === undefined ? refuse(socket, 408, 'No upgrade request in time') : socket.destroy()));
     for (const adapter of adapters) {
       for (const subprotocol of adapter.webSocketProtocols) {
         if (!this.bySubprotocol.has(subprotocol)) this.bySubprotocol.set(subprotocol, adapter);
@@ -139,12 +149,22 @@ export class WebSocketListener {
       this.secure = secure;
       server = secure;
     }
+    // each socket's upgrade deadline runs on its own timer: the server's own headersTimeout is only
+    // checked once a second (connectionsCheckingInterval), and only once a request has begun
+    server.on('connection', (socket: Socket) => this.upgrades.accepted(socket));
+    server.on('request', (req: IncomingMessage) => this.upgrades.opened(req.socket));
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
       if (!socket.writable) socket.destroy();
       else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') refuse(socket, 408, 'No upgrade request in time');
       else refuse(socket, 400, 'Bad request');
     });
+    if ((this.options.maxConnections ?? 0) > 0) {
+      server.maxConnections = this.options.maxConnections!;
+      server.on('drop', (data?: { remoteAddress?: string; remotePort?: number }) => {
+        this.logger.warn({ event: 'listener.connection-dropped', listener: this.name, remote: addressWithPort(data?.remoteAddress, data?.remotePort), maxConnections: server.maxConnections }, `${this.name}: connection dropped, maxConnections reached`);
+      });
+    }
     this.server = server;
     const port = await bind(server, this.options.port, this.options.host, this.name, this.logger);
     if (this.options.pingInterval > 0) {
@@ -174,6 +194,7 @@ export class WebSocketListener {
     this.server = undefined;
     if (this.secure !== undefined) this.options.tls?.forget(this.secure);
     clearInterval(this.pinger);
+    this.upgrades.clear();
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     const gone = [...this.connections.keys()].map((ws) => new Promise<void>((resolve) => ws.once('close', () => resolve())));
     for (const connection of this.connections.values()) connection.end();
@@ -182,6 +203,7 @@ export class WebSocketListener {
   }
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const openedAt = this.upgrades.opened(req.socket);
     socket.on('error', () => socket.destroy());
     const origin = req.headers.origin;
     if (!originAllowed(origin, req.headers.host, this.options.allowedOrigins)) {
@@ -199,15 +221,17 @@ export class WebSocketListener {
       refuse(socket, 400, `Offer one of the WebSocket subprotocols ${this.subprotocols.join(', ')}; offered: ${offered.join(', ') || 'none'}`);
       return;
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket, req, adapter));
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket, req, adapter, openedAt));
   }
 
-  private accept(ws: WebSocket, socket: Duplex, req: IncomingMessage, adapter: ProtocolAdapter): void {
+  private accept(ws: WebSocket, socket: Duplex, req: IncomingMessage, adapter: ProtocolAdapter, openedAt: number | undefined): void {
     const remoteAddress = addressWithPort(req.socket.remoteAddress, req.socket.remotePort);
     const connection = new WebSocketConnection(ws, socket, remoteAddress, {
       writeHighWaterMark: this.options.writeHighWaterMark,
       binaryOnly: binaryOnlySubprotocols.has(ws.protocol),
       peerCertificate: this.options.tls === undefined ? undefined : verifiedPeerCertificate(req.socket as TLSSocket),
+      openedAt,
+      maxPendingBytes: this.options.maxPendingBytes,
     });
     this.connections.set(ws, connection);
     this.alive.add(ws);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, open as openFile, readdir, readlink, rm, stat, truncate } from 'node:fs/promises';
+import { cp, mkdtemp, open as openFile, readdir, readlink, rm, stat, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -106,8 +106,8 @@ function payload(id: number, size: number): Buffer {
   return data;
 }
 
-/** Bytes an add frame takes: 8 (length, CRC) + 13 (kind, id, type) + data. */
-const addFrame = (dataLength: number): number => 21 + dataLength;
+/** Bytes an add frame takes: 12 (magic, CRC, length) + 13 (kind, id, type) + data. */
+const addFrame = (dataLength: number): number => 25 + dataLength;
 
 async function flipByte(path: string, offset: number): Promise<void> {
   const file = await openFile(path, 'r+');
@@ -202,7 +202,7 @@ test('a torn last record is cut off, reported, and the journal goes on', async (
     Array.from({ length: 49 }, (_, i) => i + 1),
   );
   assert.deepEqual(second.store.lastRecovery?.dropped, [
-    { file, offset: size - addFrame(100), bytes: addFrame(100) - 60, reason: second.store.lastRecovery?.dropped[0]?.reason, kind: 'torn-tail' },
+    { file, offset: size - addFrame(100), bytes: addFrame(100) - 60, reason: second.store.lastRecovery?.dropped[0]?.reason, kind: 'torn-tail', ids: [] },
   ]);
   assert.ok(second.events.some((e) => e.event === 'journal.truncated' && e['file'] === file && e['offset'] === size - addFrame(100)));
   assert.equal((await stat(path)).size, size - addFrame(100), 'the file is truncated where the torn record began');
@@ -236,7 +236,7 @@ test('a flipped byte in the last record is treated as a torn tail', async (t) =>
   assert.match(dropped[0]!.reason, /checksum/);
 });
 
-test('a flipped byte in the middle stops the open unless repair is on', async (t) => {
+test('a flipped byte in the middle stops the open unless store.journal.repair is on, which drops that record only', async (t) => {
   const dir = await tempDir(t);
   const first = await openJournal(t, { dir });
   await addRecords(first.store, 1, 50, 100, 10);
@@ -244,30 +244,32 @@ test('a flipped byte in the middle stops the open unless repair is on', async (t
   const [file] = await segmentFiles(dir);
   const path = join(dir, file!);
   const size = (await stat(path)).size;
-  // record 15 sits in the second of five writes; each write starts with a 13-byte batch frame
-  const offsetOf15 = 32 + 13 + 10 * addFrame(100) + 13 + 4 * addFrame(100);
+  // record 15 sits in the second of five writes; each write starts with a 17-byte batch frame
+  const offsetOf15 = 32 + 17 + 10 * addFrame(100) + 17 + 4 * addFrame(100);
   await flipByte(path, offsetOf15 + 50);
 
   await assert.rejects(
     () => new JournalStore({ dir, compactInterval: 0 }).open(),
-    (err: unknown) => isFerryError(err, 'FERRY_STORE_CORRUPT') && err.message.includes(file!) && err.message.includes(`offset ${offsetOf15}`) && /repair/.test(err.message),
+    (err: unknown) => isFerryError(err, 'FERRY_STORE_CORRUPT') && err.message.includes(file!) && err.message.includes(`offset ${offsetOf15}`) && err.message.includes('store.journal.repair') && !err.message.includes('JournalOptions'),
   );
   assert.equal((await stat(path)).size, size, 'a refused open changes nothing');
 
   const repaired = await openJournal(t, { dir, repair: true });
   assert.deepEqual(
     repaired.state.records.map((r) => r.id),
-    Array.from({ length: 14 }, (_, i) => i + 1),
+    Array.from({ length: 50 }, (_, i) => i + 1).filter((id) => id !== 15),
   );
   assert.deepEqual(
-    repaired.store.lastRecovery?.dropped.map((d) => [d.file, d.offset, d.bytes, d.kind]),
-    [[file, offsetOf15, size - offsetOf15, 'repaired']],
+    repaired.store.lastRecovery?.dropped.map((d) => [d.file, d.offset, d.bytes, d.kind, d.ids]),
+    [[file, offsetOf15, addFrame(100), 'repaired', [15]]],
   );
-  assert.ok(repaired.events.some((e) => e.event === 'journal.repaired'));
+  assert.ok(repaired.events.some((e) => e.event === 'journal.repaired' && JSON.stringify(e['ids']) === '[15]'));
   await repaired.store.close();
 
+  // the damaged record was overwritten with padding: the journal opens without repair from now on
   const after = await openJournal(t, { dir });
-  assert.equal(after.state.records.length, 14);
+  assert.equal(after.state.records.length, 49);
+  assert.deepEqual(after.store.lastRecovery?.dropped, []);
 });
 
 test('damage in a segment that is not the last is corruption, even at its end', async (t) => {
@@ -594,52 +596,138 @@ test('describe reports live and dead bytes, records by type, and who keeps a seg
   assert.equal(segment.current, true);
   assert.equal(segment.liveBytes, 15 * addFrame(100));
   assert.equal(segment.deadBytes, segment.size - segment.liveBytes);
-  assert.equal(segment.size, 32 + 13 + 30 * addFrame(100) + 15 * 17);
+  assert.equal(segment.size, 32 + 17 + 30 * addFrame(100) + 15 * 21);
   assert.deepEqual(segment.liveRecordsByType, { 3: 5, 4: 10 });
   assert.deepEqual(segment.keptAliveBy, [2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30]);
   assert.equal(view.failure, null);
 });
 
-test('a failed write rejects the sync with FERRY_STORE_FAILED and stops appends; the disk stays readable', async (t) => {
+test('a failed write stalls the journal: its syncs reject with FERRY_STORE_FULL, appends go on in memory, and it writes again by itself once the disk takes it', async (t) => {
   const dir = await tempDir(t);
   const fs = new TestFileSystem();
-  const { store } = await openJournal(t, { dir, fileSystem: fs });
+  const { store, events, until } = await openJournal(t, { dir, fileSystem: fs });
   await addRecords(store, 1, 20, 100);
   const cause = Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
   fs.failWrite = cause;
   fs.partialWrite = 80; // the failing write leaves part of itself behind: its batch frame and part of a record
   for (let id = 21; id <= 30; id++) store.add(id, 4, payload(id, 100));
-  await assert.rejects(store.sync(), (err: unknown) => isFerryError(err, 'FERRY_STORE_FAILED') && err.cause === cause);
-  assert.throws(
-    () => store.add(31, 4, payload(31, 100)),
-    (err: unknown) => isFerryError(err, 'FERRY_STORE_FAILED'),
-  );
-  await assert.rejects(store.sync(), (err: unknown) => isFerryError(err, 'FERRY_STORE_FAILED'));
+  await assert.rejects(store.sync(), (err: unknown) => isFerryError(err, 'FERRY_STORE_FULL') && err.cause === cause);
+  assert.ok(isFerryError(store.writeRefusal(), 'FERRY_STORE_FULL'), 'persistent sends are refused meanwhile');
   assert.match(store.describe().failure ?? '', /no space/);
-  await store.close();
+  assert.equal(events.filter((e) => e.event === 'journal.stalled').length, 1);
+  // a consumer's acknowledgement (a delete) and what else core appends must not throw
+  store.delete(1);
+  store.add(31, 4, payload(31, 100));
+  await assert.rejects(store.sync(), (err: unknown) => isFerryError(err, 'FERRY_STORE_FULL'), 'a sync while stalled does not wait for an unknown time');
+  assert.deepEqual(await store.read(25), payload(25, 100), 'a record waiting to be written is read from memory');
 
+  // a crash now: the journal on disk opens with what was written before the failure
+  const copy = await tempDir(t);
+  await cp(dir, copy, { recursive: true });
+  const crashed = await openJournal(t, { dir: copy });
+  assert.deepEqual(
+    crashed.state.records.map((r) => r.id),
+    Array.from({ length: 20 }, (_, i) => i + 1),
+  );
+  assert.equal(crashed.store.lastRecovery?.dropped[0]?.kind, 'torn-tail');
+
+  fs.failWrite = undefined;
+  await until((e) => e.some((x) => x.event === 'journal.resumed'));
+  assert.equal(store.writeRefusal(), undefined);
+  await store.sync();
+  await store.close();
   const again = await openJournal(t, { dir });
   assert.deepEqual(
     again.state.records.map((r) => r.id),
-    Array.from({ length: 20 }, (_, i) => i + 1),
+    Array.from({ length: 30 }, (_, i) => i + 2),
   );
-  assert.equal(again.store.lastRecovery?.dropped[0]?.kind, 'torn-tail');
 });
 
-test('a failed fdatasync rejects the sync with FERRY_STORE_FAILED', async (t) => {
+test('closing a stalled journal tries its batch once more: it closes cleanly if the disk takes it, and says so if not', async (t) => {
   const dir = await tempDir(t);
   const fs = new TestFileSystem();
   const { store } = await openJournal(t, { dir, fileSystem: fs });
+  await addRecords(store, 1, 5, 50);
+  fs.failWrite = Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+  store.delete(1);
+  await assert.rejects(store.sync(), (err: unknown) => isFerryError(err, 'FERRY_STORE_FULL'));
+  await assert.rejects(store.close(), (err: unknown) => isFerryError(err, 'FERRY_STORE_FULL'), 'the delete could not be written');
+
+  fs.failWrite = undefined;
+  const second = await openJournal(t, { dir, fileSystem: fs });
+  assert.equal(second.state.records.length, 5, 'what was not written is not there');
+  fs.failWrite = Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+  second.store.delete(1);
+  await assert.rejects(second.store.sync());
+  fs.failWrite = undefined;
+  await second.store.close();
+  const third = await openJournal(t, { dir });
+  assert.deepEqual(
+    third.state.records.map((r) => r.id),
+    [2, 3, 4, 5],
+  );
+});
+
+test('a failed fdatasync (EIO) rejects the syncs waiting for it with FERRY_STORE_FAILED, keeps the records, and writes them again', async (t) => {
+  const dir = await tempDir(t);
+  const fs = new TestFileSystem();
+  const { store, until } = await openJournal(t, { dir, fileSystem: fs });
   store.add(1, 4, payload(1, 10));
   await store.sync();
-  fs.failSync = new Error('EIO');
+  fs.failSync = Object.assign(new Error('input/output error'), { code: 'EIO' });
   store.add(2, 4, payload(2, 10));
   const a = store.sync();
   store.add(3, 4, payload(3, 10));
   const b = store.sync();
-  await assert.rejects(a, (err: unknown) => isFerryError(err, 'FERRY_STORE_FAILED'));
+  await assert.rejects(a, (err: unknown) => isFerryError(err, 'FERRY_STORE_FAILED'), 'EIO is a failure, not a full disk');
   await assert.rejects(b, (err: unknown) => isFerryError(err, 'FERRY_STORE_FAILED'));
-  assert.throws(() => store.delete(1), (err: unknown) => isFerryError(err, 'FERRY_STORE_FAILED'));
+  store.delete(1);
+  fs.failSync = undefined;
+  await until((e) => e.some((x) => x.event === 'journal.resumed'));
+  await store.sync();
+  await store.close();
+  const again = await openJournal(t, { dir });
+  assert.deepEqual(
+    again.state.records.map((r) => r.id),
+    [2, 3],
+  );
+});
+
+test('store.journal.maxSize: past it persistent sends are refused; deletes still go in, and once files are reclaimed sends are taken again', async (t) => {
+  const dir = await tempDir(t);
+  const segmentSize = 4096;
+  const { store, events, until } = await openJournal(t, { dir, segmentSize, maxSize: 5 * segmentSize });
+  let id = 0;
+  while (store.writeRefusal() === undefined) {
+    store.add(++id, 4, payload(id, 500));
+    await store.sync();
+    assert.ok(id < 100, 'refused before 100 records of 500 bytes (about 52 KiB) against 20 KiB');
+  }
+  const refusal = store.writeRefusal();
+  assert.ok(isFerryError(refusal, 'FERRY_STORE_FULL'));
+  assert.match(refusal.message, /store\.journal\.maxSize \(20480\)/);
+  assert.ok(events.some((e) => e.event === 'journal.space.exhausted'));
+  for (let n = 1; n <= id; n++) store.delete(n);
+  await store.sync();
+  await until((e) => e.some((x) => x.event === 'journal.space.available'));
+  assert.equal(store.writeRefusal(), undefined);
+  assert.equal(store.describe().refusing, null);
+});
+
+test('store.journal.minFreeDisk: under it persistent sends are refused, and taken again once the disk has room', async (t) => {
+  const dir = await tempDir(t);
+  let free = 500;
+  const { store, until } = await openJournal(t, { dir, minFreeDisk: 1000, freeSpace: async () => free });
+  const refusal = store.writeRefusal();
+  assert.ok(isFerryError(refusal, 'FERRY_STORE_FULL'));
+  assert.match(refusal.message, /500 bytes are free .* under store\.journal\.minFreeDisk \(1000\)/);
+  assert.equal(store.describe().freeDiskBytes, 500);
+  free = 1_000_000;
+  // what is written makes the journal look at the disk again, without waiting for its timer
+  store.add(1, 4, payload(1, 300));
+  await store.sync();
+  await until((e) => e.some((x) => x.event === 'journal.space.available'));
+  assert.equal(store.writeRefusal(), undefined);
 });
 
 test('syncOnWrite false writes without fdatasync and still recovers after a clean close', async (t) => {

@@ -1,6 +1,6 @@
 import { FerryError, isFerryError } from '../../errors.js';
 import type { BrokerAccess, CoreConnection, Credentials, Logger, TransportFacts } from '../../core/index.js';
-import type { TransportConnection } from '../../transport/index.js';
+import { deadlineTimer, type TransportConnection } from '../../transport/index.js';
 import { openLink, type LinkContext } from './attach.js';
 import type { AmqpValue } from './codec.js';
 import { FrameGuard, protocolHeader } from './frame-guard.js';
@@ -64,9 +64,9 @@ export class AmqpConnection implements SessionHost, LinkContext, SaslHost {
     readonly logger: Logger,
   ) {
     this.guard = new FrameGuard(options.maxFrameSize);
-    this.openTimer = setTimeout(() => {
+    this.openTimer = deadlineTimer(transport.openedAt, options.openTimeout, () => {
       this.fail(new FerryError('FERRY_AMQP_OPEN_TIMEOUT', `no open within ${options.openTimeout} ms`));
-    }, options.openTimeout);
+    });
     transport.setHandler({
       data: (chunk) => this.data(chunk),
       closed: (error) => this.closed(error),

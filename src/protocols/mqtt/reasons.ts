@@ -67,6 +67,9 @@ const reasons: { readonly [C in ErrorCode]?: MqttReason } = {
   FERRY_SASL_MALFORMED: reason(Reason.notAuthorized, Reason.badUserNameOrPassword, LegacyConnack.badUserNameOrPassword, true),
   FERRY_NOT_AUTHORIZED: reason(Reason.notAuthorized, Reason.notAuthorized, LegacyConnack.notAuthorized, true),
   FERRY_BROKER_STOPPING: reason(Reason.serverShuttingDown, Reason.serverUnavailable, LegacyConnack.serverUnavailable, false),
+  // a PUBACK may say 0x97 (quota exceeded) of one message and the connection goes on
+  FERRY_SLOW_CONSUMER: reason(Reason.quotaExceeded, Reason.serverUnavailable, LegacyConnack.serverUnavailable, false),
+  FERRY_STORE_FULL: reason(Reason.quotaExceeded, Reason.serverUnavailable, LegacyConnack.serverUnavailable, false),
 };
 
 /** Anything else, an internal error included. */

@@ -2,7 +2,7 @@ import mqttPacket from 'mqtt-packet';
 import type { Packet } from 'mqtt-packet';
 import { FerryError } from '../../errors.js';
 import type { BrokerAccess, Logger } from '../../core/index.js';
-import type { TransportConnection } from '../../transport/index.js';
+import { deadlineTimer, type TransportConnection } from '../../transport/index.js';
 import type { MqttOptions } from './options.js';
 import type { SessionStates } from './session-state.js';
 import { decodePublish, type PacketReceiver } from './framing.js';
@@ -24,9 +24,9 @@ const PINGRESP = Buffer.from([0xd0, 0]);
 export class MqttSession extends MqttConnection implements PacketReceiver {
   constructor(transport: TransportConnection, broker: BrokerAccess, options: MqttOptions, states: SessionStates, logger: Logger, counters: { received: number; sent: number }) {
     super(transport, broker, options, states, logger, counters);
-    this.connectTimer = setTimeout(() => {
+    this.connectTimer = deadlineTimer(transport.openedAt, options.connectTimeout, () => {
       this.fail(new FerryError('FERRY_MQTT_CONNECT_TIMEOUT', `no CONNECT packet within ${options.connectTimeout} ms`));
-    }, options.connectTimeout);
+    });
     transport.setHandler({
       data: (chunk) => this.onData(chunk),
       closed: (error) => this.closed(error),

@@ -1,6 +1,6 @@
 import { FerryError, isFerryError, type ErrorCode } from '../../errors.js';
 import type { BrokerAccess, CoreConnection, CoreSession, Delivery, Destination, Logger, Message } from '../../core/index.js';
-import type { TransportConnection } from '../../transport/index.js';
+import { deadlineTimer, type TransportConnection } from '../../transport/index.js';
 import { advisoryTopic, destinationInfo, temporaryAdvisoryTopic, type Advisories } from './advisories.js';
 import { ConnectionAdvisories } from './connection-advisories.js';
 import {
@@ -125,9 +125,9 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
     this.splitter = new CommandSplitter(options.maxFrameSize, (buffer, start, end) => this.onBytes(buffer, start, end));
     // the broker speaks first, as ActiveMQ's does: its WireFormatInfo goes out as the socket opens
     this.write(wireFormatInfo(options));
-    this.negotiateTimer = setTimeout(() => {
+    this.negotiateTimer = deadlineTimer(transport.openedAt, options.negotiateTimeout, () => {
       this.fail(new FerryError('FERRY_OPENWIRE_INACTIVITY', `no WireFormatInfo within ${options.negotiateTimeout} ms`));
-    }, options.negotiateTimeout);
+    });
     transport.setHandler({
       data: (chunk) => {
         this.lastRead = Date.now();

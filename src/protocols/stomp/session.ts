@@ -1,6 +1,6 @@
 import { FerryError, isFerryError, type ErrorCode } from '../../errors.js';
 import type { AckMode, BrokerAccess, ConsumerHandle, CoreConnection, CoreSession, Delivery, DeliverySink, Destination, Logger, Message } from '../../core/index.js';
-import type { TransportConnection } from '../../transport/index.js';
+import { deadlineTimer, type TransportConnection } from '../../transport/index.js';
 import { StompParser, encodeFrame, escapeHeader, type StompFrame, type StompVersion } from './codec.js';
 import { messageHead, parseDestination, sendToMessage, type TemporaryNames } from './mapping.js';
 import type { StompOptions } from './options.js';
@@ -71,9 +71,9 @@ export class StompSession implements TemporaryNames {
       (err) => this.fail(err, undefined),
     );
     this.headKey = 'stomp';
-    this.connectTimer = setTimeout(() => {
+    this.connectTimer = deadlineTimer(transport.openedAt, options.connectTimeout, () => {
       this.fail(new FerryError('FERRY_STOMP_CONNECT_TIMEOUT', `no CONNECT frame within ${options.connectTimeout} ms`), undefined);
-    }, options.connectTimeout);
+    });
     transport.setHandler({
       data: (chunk) => {
         this.lastReceived = Date.now();

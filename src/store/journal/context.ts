@@ -17,8 +17,11 @@ export type Phase = 'new' | 'opening' | 'open' | 'closing' | 'closed';
  */
 export class JournalContext {
   phase: Phase = 'new';
-  /** Set once a write or sync fails; the journal then takes no more records. */
-  failure: FerryError | undefined;
+  /**
+   * Set while writes fail (a full disk, EIO): appends are kept in memory and written again, and
+   * the store refuses persistent sends; cleared by the first write that succeeds.
+   */
+  stalled: FerryError | undefined;
   segments = new Map<number, JournalSegment>();
   ledger = new JournalLedger(this.segments);
   current: JournalSegment | undefined;
@@ -37,7 +40,6 @@ export class JournalContext {
   }
 
   assertWritable(): void {
-    if (this.failure !== undefined) throw this.failure;
     if (this.phase !== 'open') throw this.notOpen();
   }
 

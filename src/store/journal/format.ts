@@ -14,11 +14,12 @@ import zlib from 'node:zlib';
  *  24  u32 reserved, 0
  *  28  u32 CRC32 of bytes 0..27
  *
- * then frames, back to back:
+ * then frames, back to back. Format version 2 (every segment this build creates):
  *
- *   0  u32 body length (bytes after the CRC)
- *   4  u32 CRC32 of the body
- *   8  body: u8 kind, then by kind
+ *   0  u32 frame magic "FRYR"
+ *   4  u32 CRC32 of bytes 8..end (the length and the body)
+ *   8  u32 body length
+ *  12  body: u8 kind, then by kind
  *        Batch               u32 bytes of frames that follow in the same write
  *        Add, Update         u64 id, u32 type, data
  *        Delete              u64 id
@@ -26,15 +27,23 @@ import zlib from 'node:zlib';
  *        TxDelete            u64 txId, u64 id
  *        Prepare             u64 txId, data
  *        Commit, Rollback    u64 txId
+ *        Padding             data (ignored: what repair wrote over a damaged record)
+ *
+ * Version 1 (still read) has no magic: u32 body length, u32 CRC32 of the body, body.
  *
  * Every write to a segment starts with a Batch frame. Recovery uses it to tell a torn tail (the
  * last write did not reach the disk whole: nothing valid follows) from damage in the middle (a
- * later write follows the bad frame, so the bad frame had been written and synced before).
+ * later write follows the bad frame, so the bad frame had been written and synced before). The
+ * magic, with the CRC over the length, is what lets repair find the next whole record after a
+ * damaged one (in version 1, the next write's Batch frame), so damage costs only what it hit.
  */
 export const SEGMENT_MAGIC = 0x4a595246; // "FRYJ" read as a little-endian u32
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
+export const FRAME_MAGIC = 0x52595246; // "FRYR" read as a little-endian u32
 export const SEGMENT_HEADER_SIZE = 32;
-export const FRAME_PREFIX_SIZE = 8;
+/** Frame prefix of the version written (2): magic, CRC, length. */
+export const FRAME_PREFIX_SIZE = 12;
+const V1_PREFIX_SIZE = 8;
 /** The largest data a record may carry; a segment file must fit in one Buffer at recovery. */
 export const MAX_RECORD_DATA = 512 * 1024 * 1024;
 
@@ -49,6 +58,7 @@ export const FrameKind = {
   Prepare: 8,
   Commit: 9,
   Rollback: 10,
+  Padding: 11,
 } as const;
 export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
 
@@ -63,6 +73,7 @@ const kindNames: Record<number, string> = {
   8: 'prepare',
   9: 'commit',
   10: 'rollback',
+  11: 'padding',
 };
 
 export function frameKindName(kind: number): string {
@@ -70,8 +81,8 @@ export function frameKindName(kind: number): string {
 }
 
 /** Body bytes before the data, by kind; the data (if the kind has any) follows. */
-const fixedBodySize: readonly number[] = [0, 5, 13, 13, 9, 21, 21, 17, 9, 9, 9];
-const kindHasData: readonly boolean[] = [false, false, true, true, false, true, true, false, true, false, false];
+const fixedBodySize: readonly number[] = [0, 5, 13, 13, 9, 21, 21, 17, 9, 9, 9, 1];
+const kindHasData: readonly boolean[] = [false, false, true, true, false, true, true, false, true, false, false, true];
 
 export const BATCH_FRAME_SIZE = FRAME_PREFIX_SIZE + 5;
 
@@ -134,15 +145,15 @@ export function encodeSegmentHeader(number: number, maxId: number): Buffer {
   return buf;
 }
 
-export type SegmentHeader = { readonly ok: true; readonly number: number; readonly maxId: number } | { readonly ok: false; readonly reason: string };
+export type SegmentHeader = { readonly ok: true; readonly number: number; readonly maxId: number; readonly version: number } | { readonly ok: false; readonly reason: string };
 
 export function decodeSegmentHeader(buf: Buffer): SegmentHeader {
   if (buf.length < SEGMENT_HEADER_SIZE) return { ok: false, reason: `the file is shorter (${buf.length} bytes) than a segment header` };
   if (buf.readUInt32LE(0) !== SEGMENT_MAGIC) return { ok: false, reason: 'the file does not start with the journal magic bytes' };
   if (buf.readUInt32LE(28) !== crc32(buf.subarray(0, 28))) return { ok: false, reason: 'the segment header checksum does not match' };
   const version = buf.readUInt16LE(4);
-  if (version !== FORMAT_VERSION) return { ok: false, reason: `segment format version ${version} is not supported (this build reads version ${FORMAT_VERSION})` };
-  return { ok: true, number: buf.readUInt32LE(8), maxId: readU64(buf, 16) };
+  if (version !== 1 && version !== FORMAT_VERSION) return { ok: false, reason: `segment format version ${version} is not supported (this build reads versions 1 and ${FORMAT_VERSION})` };
+  return { ok: true, number: buf.readUInt32LE(8), maxId: readU64(buf, 16), version };
 }
 
 /**
@@ -226,14 +237,32 @@ export function encodeFrame(arena: FrameArena, kind: FrameKind, txId: number, id
 }
 
 function sealFrame(buf: Buffer, at: number, size: number): void {
-  buf.writeUInt32LE(size - FRAME_PREFIX_SIZE, at);
-  buf.writeUInt32LE(crc32(buf.subarray(at + FRAME_PREFIX_SIZE, at + size)), at + 4);
+  buf.writeUInt32LE(FRAME_MAGIC, at);
+  buf.writeUInt32LE(size - FRAME_PREFIX_SIZE, at + 8);
+  buf.writeUInt32LE(crc32(buf.subarray(at + 8, at + size)), at + 4);
 }
 
 /** Writes the byte count of the frames after a Batch frame and seals it. */
 export function sealBatchFrame(buf: Buffer, at: number, followingBytes: number): void {
   buf.writeUInt32LE(followingBytes, at + FRAME_PREFIX_SIZE + 1);
   sealFrame(buf, at, BATCH_FRAME_SIZE);
+}
+
+/** The smallest frame of a segment's format version: a Padding frame can fill no less. */
+export function minFrameSize(version: number): number {
+  return (version === 1 ? V1_PREFIX_SIZE : FRAME_PREFIX_SIZE) + fixedBodySize[FrameKind.Padding]!;
+}
+
+/** A Padding frame of exactly `size` bytes (at least `minFrameSize`), in the segment's format version. */
+export function encodePadding(size: number, version: number): Buffer {
+  const buf = Buffer.alloc(size);
+  const prefix = version === 1 ? V1_PREFIX_SIZE : FRAME_PREFIX_SIZE;
+  buf[prefix] = FrameKind.Padding;
+  if (version === 1) {
+    buf.writeUInt32LE(size - prefix, 0);
+    buf.writeUInt32LE(crc32(buf.subarray(prefix)), 4);
+  } else sealFrame(buf, 0, size);
+  return buf;
 }
 
 export interface DecodedFrame {
@@ -251,57 +280,92 @@ export interface DecodedFrame {
 }
 
 /**
- * Decodes the frame at `at`, or returns why it is not a valid frame: too short, a length that
- * runs past the end, a checksum that does not match, an unknown kind.
+ * Decodes the frame at `at` in a segment of format `version`, or returns why it is not a valid
+ * frame: no magic, too short, a length that runs past the end, a checksum that does not match, an
+ * unknown kind.
  */
-export function decodeFrame(buf: Buffer, at: number, out: DecodedFrame): string | undefined {
-  if (at + FRAME_PREFIX_SIZE > buf.length) return `only ${buf.length - at} bytes left, fewer than a frame header`;
-  const bodyLength = buf.readUInt32LE(at);
+export function decodeFrame(buf: Buffer, at: number, out: DecodedFrame, version = FORMAT_VERSION): string | undefined {
+  let bodyLength: number;
+  let bodyStart: number;
+  if (version === 1) {
+    if (at + V1_PREFIX_SIZE > buf.length) return `only ${buf.length - at} bytes left, fewer than a frame header`;
+    bodyLength = buf.readUInt32LE(at);
+    bodyStart = at + V1_PREFIX_SIZE;
+  } else {
+    if (at + FRAME_PREFIX_SIZE > buf.length) return `only ${buf.length - at} bytes left, fewer than a frame header`;
+    if (buf.readUInt32LE(at) !== FRAME_MAGIC) return 'no frame magic';
+    bodyLength = buf.readUInt32LE(at + 8);
+    bodyStart = at + FRAME_PREFIX_SIZE;
+  }
   if (bodyLength === 0) return 'a frame length of 0';
-  const end = at + FRAME_PREFIX_SIZE + bodyLength;
+  const end = bodyStart + bodyLength;
   if (end > buf.length) return `a frame length of ${bodyLength} bytes that runs past the end of the file`;
-  const bodyStart = at + FRAME_PREFIX_SIZE;
-  if (buf.readUInt32LE(at + 4) !== crc32(buf.subarray(bodyStart, end))) return 'a checksum that does not match';
+  const crc = version === 1 ? crc32(buf.subarray(bodyStart, end)) : crc32(buf.subarray(at + 8, end));
+  if (buf.readUInt32LE(at + 4) !== crc) return 'a checksum that does not match';
   const kind = buf[bodyStart]!;
   const fixed = fixedBodySize[kind];
   if (kind === 0 || fixed === undefined) return `an unknown frame kind ${kind}`;
   if (bodyLength < fixed || (!kindHasData[kind] && bodyLength !== fixed)) return `a ${frameKindName(kind)} frame of the wrong length ${bodyLength}`;
+  readBody(buf, bodyStart, kind, out);
+  out.dataStart = bodyStart + fixed;
+  out.dataEnd = end;
+  out.end = end;
+  return undefined;
+}
+
+function readBody(buf: Buffer, bodyStart: number, kind: number, out: DecodedFrame): void {
   const p = bodyStart + 1;
   out.kind = kind as FrameKind;
   out.txId = 0;
   out.id = 0;
   out.type = 0;
   out.batchBytes = 0;
-  out.dataStart = bodyStart + fixed;
-  out.dataEnd = end;
-  out.end = end;
   switch (kind) {
     case FrameKind.Batch:
       out.batchBytes = buf.readUInt32LE(p);
       break;
     case FrameKind.Add:
     case FrameKind.Update:
-      out.id = readU64(buf, p);
-      out.type = buf.readUInt32LE(p + 8);
-      break;
     case FrameKind.Delete:
       out.id = readU64(buf, p);
+      if (kind !== FrameKind.Delete) out.type = buf.readUInt32LE(p + 8);
       break;
     case FrameKind.TxAdd:
     case FrameKind.TxUpdate:
-      out.txId = readU64(buf, p);
-      out.id = readU64(buf, p + 8);
-      out.type = buf.readUInt32LE(p + 16);
-      break;
     case FrameKind.TxDelete:
       out.txId = readU64(buf, p);
       out.id = readU64(buf, p + 8);
+      if (kind !== FrameKind.TxDelete) out.type = buf.readUInt32LE(p + 16);
+      break;
+    case FrameKind.Padding:
       break;
     default:
       out.txId = readU64(buf, p);
       break;
   }
-  return undefined;
+}
+
+/**
+ * The record ids that the damaged frames in `from..to` name, as far as their unchecked headers can
+ * be read (a flipped byte in a record's data leaves its id readable): what repair reports lost.
+ */
+export function damagedRecordIds(buf: Buffer, from: number, to: number, version: number): number[] {
+  const ids: number[] = [];
+  const out = emptyFrame();
+  const prefix = version === 1 ? V1_PREFIX_SIZE : FRAME_PREFIX_SIZE;
+  let at = from;
+  while (at + prefix < to) {
+    if (version !== 1 && buf.readUInt32LE(at) !== FRAME_MAGIC) break;
+    const bodyLength = buf.readUInt32LE(version === 1 ? at : at + 8);
+    const bodyStart = at + prefix;
+    const kind = buf[bodyStart]!;
+    const fixed = fixedBodySize[kind];
+    if (kind === 0 || fixed === undefined || bodyLength < fixed || bodyStart + bodyLength > to) break;
+    readBody(buf, bodyStart, kind, out);
+    if (kind !== FrameKind.Batch && kind !== FrameKind.Padding && kind !== FrameKind.Prepare && kind !== FrameKind.Commit && kind !== FrameKind.Rollback) ids.push(out.id);
+    at = bodyStart + bodyLength;
+  }
+  return ids;
 }
 
 export function emptyFrame(): DecodedFrame {
@@ -309,11 +373,30 @@ export function emptyFrame(): DecodedFrame {
 }
 
 /** Finds the next valid Batch frame at or after `from`: evidence that a later write followed. */
-export function findBatchFrame(buf: Buffer, from: number): number {
+export function findBatchFrame(buf: Buffer, from: number, version = FORMAT_VERSION): number {
   const frame = emptyFrame();
-  for (let at = from; at + BATCH_FRAME_SIZE <= buf.length; at++) {
-    if (buf.readUInt32LE(at) !== BATCH_FRAME_SIZE - FRAME_PREFIX_SIZE || buf[at + FRAME_PREFIX_SIZE] !== FrameKind.Batch) continue;
-    if (decodeFrame(buf, at, frame) === undefined) return at;
+  const prefix = version === 1 ? V1_PREFIX_SIZE : FRAME_PREFIX_SIZE;
+  const size = prefix + fixedBodySize[FrameKind.Batch]!;
+  const lengthAt = version === 1 ? 0 : 8;
+  for (let at = from; at + size <= buf.length; at++) {
+    if (buf.readUInt32LE(at + lengthAt) !== size - prefix || buf[at + prefix] !== FrameKind.Batch) continue;
+    if (decodeFrame(buf, at, frame, version) === undefined) return at;
   }
   return -1;
 }
+
+/**
+ * Finds the next whole frame at or after `from`, where replay can pick up after damage: in
+ * version 2 any frame (found by its magic, checked by its CRC), in version 1 the next write's
+ * Batch frame, the only place a frame is known to start.
+ */
+export function findNextFrame(buf: Buffer, from: number, version: number): number {
+  if (version === 1) return findBatchFrame(buf, from, 1);
+  const frame = emptyFrame();
+  for (let at = buf.indexOf(MAGIC_BYTES, from); at >= 0; at = buf.indexOf(MAGIC_BYTES, at + 1)) {
+    if (decodeFrame(buf, at, frame, version) === undefined) return at;
+  }
+  return -1;
+}
+
+const MAGIC_BYTES = Buffer.from([0x46, 0x52, 0x59, 0x52]);

@@ -8,6 +8,7 @@ import { JournalMaintenance, type JournalDescription } from './maintenance.js';
 import { JournalReader } from './reader.js';
 import { recoverJournal, type RecoveryReport } from './recovery.js';
 import { JournalSegment } from './segment.js';
+import { JournalSpace, statfsProbe, type FreeSpaceProbe } from './space.js';
 import { JournalWriter } from './writer.js';
 
 export type { JournalEvent } from './context.js';
@@ -34,11 +35,22 @@ export interface JournalOptions {
   readonly compactInterval?: number | undefined;
   /**
    * Default false: damage in the middle of the journal (a bad record followed by good ones) stops
-   * `open()` with FERRY_STORE_CORRUPT. With true, `open()` drops the rest of the damaged segment,
-   * reports it in `lastRecovery`, and carries on.
+   * `open()` with FERRY_STORE_CORRUPT. With true, `open()` drops the damaged records (up to the
+   * next whole frame; in a version 1 segment, up to the next write), reports them with their ids in
+   * `lastRecovery`, and carries on.
    */
   readonly repair?: boolean | undefined;
-  /** Receives the journal's events: journal.truncated, journal.repaired, journal.segment.deleted, journal.compacted, journal.failed. */
+  /** Bytes of segment files past which persistent sends are refused (`writeRefusal`); 0, the default: no limit. */
+  readonly maxSize?: number | undefined;
+  /** Free bytes on the journal's disk under which persistent sends are refused; 0, the default: not checked. */
+  readonly minFreeDisk?: number | undefined;
+  /** How free space is measured; tests pass their own. */
+  readonly freeSpace?: FreeSpaceProbe | undefined;
+  /**
+   * Receives the journal's events: journal.truncated, journal.repaired, journal.segment.deleted,
+   * journal.compacted, journal.stalled and journal.resumed (writes failing and succeeding again),
+   * journal.space.exhausted and journal.space.available (the watermarks).
+   */
   readonly onEvent?: ((event: JournalEvent) => void) | undefined;
   /** File operations; tests pass their own. */
   readonly fileSystem?: JournalFileSystem | undefined;
@@ -63,6 +75,7 @@ export class JournalStore implements Store {
   private readonly writer: JournalWriter;
   private readonly reading: JournalReader;
   private readonly maintenance: JournalMaintenance;
+  private readonly space: JournalSpace;
 
   constructor(options: JournalOptions) {
     const segmentSize = options.segmentSize ?? DEFAULT_SEGMENT_SIZE;
@@ -71,14 +84,25 @@ export class JournalStore implements Store {
     if (!(segmentSize >= SEGMENT_HEADER_SIZE + BATCH_FRAME_SIZE + 64)) throw new RangeError(`journal segmentSize ${segmentSize} is too small`);
     if (!(compactBelow >= 0 && compactBelow <= 1)) throw new RangeError(`journal compactBelow ${compactBelow} must be between 0 and 1`);
     this.journal = new JournalContext(options.dir, options.fileSystem ?? nodeFileSystem, segmentSize, options.syncOnWrite ?? true, options.onEvent);
+    this.space = new JournalSpace(this.journal, { maxSize: options.maxSize ?? 0, minFreeDisk: options.minFreeDisk ?? 0 }, options.freeSpace ?? statfsProbe);
     this.writer = new JournalWriter(this.journal, {
       sealedInUse: (segment) => this.reading.usedSealed(segment),
-      batchWritten: () => {
+      batchWritten: (bytes) => {
+        this.space.written(bytes);
         if (this.journal.ledger.emptied.size > 0) this.maintenance.queueReclaim();
+      },
+      stalled: (error) => {
+        if (error !== undefined) this.journal.emit({ event: 'journal.stalled', error: error.message });
+        else this.journal.emit({ event: 'journal.resumed' });
       },
     });
     this.reading = new JournalReader(this.journal, this.writer);
-    this.maintenance = new JournalMaintenance(this.journal, this.writer, this.reading, compactBelow, options.compactInterval ?? 30_000);
+    this.maintenance = new JournalMaintenance(this.journal, this.writer, this.reading, compactBelow, options.compactInterval ?? 30_000, () => {
+      this.space.evaluate();
+      void this.space.look();
+      // deleted files may be the room a failed write was waiting for
+      this.writer.retryNow();
+    });
     this.reader = this.reading.records;
   }
 
@@ -116,6 +140,7 @@ export class JournalStore implements Store {
       journal.current = segment;
 
       journal.phase = 'open';
+      await this.space.start();
       this.maintenance.start();
       return recovered.state;
     } catch (err) {
@@ -187,6 +212,11 @@ export class JournalStore implements Store {
     return this.writer.sync();
   }
 
+  /** Why persistent sends are refused now: writes failing (a full disk), or a watermark passed. */
+  writeRefusal(): FerryError | undefined {
+    return this.journal.stalled ?? this.space.refusing;
+  }
+
   /** Reads a live record's data back from disk (waiting for it to be written if it was just appended). */
   read(id: number): Promise<Buffer> {
     return this.reading.read(id);
@@ -201,7 +231,8 @@ export class JournalStore implements Store {
   }
 
   describe(): JournalDescription {
-    return this.maintenance.describe();
+    const free = this.space.free;
+    return { ...this.maintenance.describe(), refusing: this.space.refusing?.message ?? null, freeDiskBytes: free === Number.POSITIVE_INFINITY ? null : free };
   }
 
   async close(): Promise<void> {
@@ -213,8 +244,9 @@ export class JournalStore implements Store {
     if (journal.phase === 'closing') throw new FerryError('FERRY_STORE_FAILED', 'the journal is already closing');
     journal.phase = 'closing';
     this.maintenance.stopTimer();
+    this.space.stop();
     let error: unknown;
-    if (journal.failure === undefined) await this.writer.sync().catch((err: unknown) => (error = err));
+    await this.writer.drain().catch((err: unknown) => (error = err));
     await this.maintenance.idle();
     await this.reading.settled();
     journal.phase = 'closed';

@@ -37,8 +37,12 @@ export interface JournalDescription {
   readonly bytes: number;
   readonly diskBytes: number;
   readonly openTransactions: number;
-  /** Why the journal stopped accepting records, if it did. */
+  /** Why writes are failing, while they are (they are retried, and acknowledgements kept in memory). */
   readonly failure: string | null;
+  /** Why the watermarks (`maxSize`, `minFreeDisk`) refuse persistent sends, while they do. */
+  readonly refusing?: string | null;
+  /** Free bytes on the journal's disk when it watches them (`minFreeDisk`), else null. */
+  readonly freeDiskBytes?: number | null;
   readonly segments: readonly JournalSegmentDescription[];
 }
 
@@ -60,6 +64,8 @@ export class JournalMaintenance {
     private readonly reader: JournalReader,
     private readonly compactBelow: number,
     private readonly compactInterval: number,
+    /** Files were deleted: the disk has more room. */
+    private readonly reclaimed: () => void,
   ) {}
 
   /** Once open: reclaims what recovery left, and compacts in the background from now on. */
@@ -81,7 +87,7 @@ export class JournalMaintenance {
   }
 
   async compact(): Promise<void> {
-    if (this.journal.phase !== 'open') throw this.journal.failure ?? this.journal.notOpen();
+    if (this.journal.phase !== 'open') throw this.journal.notOpen();
     const run = this.chain.then(() => this.compactNow());
     this.chain = run.catch(() => undefined);
     return run;
@@ -145,7 +151,7 @@ export class JournalMaintenance {
       bytes: ledger.dataBytes,
       diskBytes,
       openTransactions: ledger.transactions.size,
-      failure: journal.failure?.message ?? null,
+      failure: journal.stalled?.message ?? null,
       segments,
     };
   }
@@ -197,7 +203,10 @@ export class JournalMaintenance {
       unsynced.add(segment.number);
       journal.emit({ event: 'journal.segment.deleted', file: segment.file, size: segment.size });
     }
-    if (unsynced.size > 0) await journal.syncDir();
+    if (unsynced.size > 0) {
+      await journal.syncDir();
+      this.reclaimed();
+    }
     if (blockedCount >= BLOCKED_SEGMENTS_COMPACT && this.compactInterval > 0 && performance.now() - this.lastCompaction > MIN_COMPACTION_GAP_MS) {
       this.compactInBackground();
     }
@@ -239,7 +248,7 @@ export class JournalMaintenance {
       get current() {
         return journal.current!;
       },
-      stopped: () => journal.phase !== 'open' || journal.failure !== undefined,
+      stopped: () => journal.phase !== 'open' || journal.stalled !== undefined,
       readSegment: (segment) => this.reader.readSegment(segment),
       readRecord: (id) => this.reader.read(id),
       rewrite: (id: number, record: LiveRecord, data: Buffer, asAdd: boolean) => {

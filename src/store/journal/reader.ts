@@ -96,7 +96,10 @@ export class JournalReader {
       if (record.length === 0) return Buffer.alloc(0);
       const segment = this.journal.segments.get(record.seg)!;
       if (record.pos + record.length > segment.writtenSize) {
-        // appended but not yet written: wait for the write, then look again (it may have moved)
+        // appended but not yet written: copied from the batch (which a stalled journal keeps
+        // until it can write it), else wait for the write and look again (it may have moved)
+        const data = Buffer.allocUnsafe(record.length);
+        if (this.writer.copyUnwritten(segment, record.pos, data)) return data;
         await this.writer.sync();
         continue;
       }

@@ -4,14 +4,18 @@ import type { PreparedTransaction, RecoveredState, StoreRecord, TransactionOpera
 import {
   SEGMENT_HEADER_SIZE,
   FrameKind,
+  damagedRecordIds,
   decodeFrame,
   decodeSegmentHeader,
   emptyFrame,
+  encodePadding,
   findBatchFrame,
+  findNextFrame,
+  minFrameSize,
   parseSegmentFileName,
   segmentFileName,
 } from './format.js';
-import { readFully, type JournalFileSystem } from './file-system.js';
+import { readFully, writeFully, type JournalFileSystem } from './file-system.js';
 import { JournalLedger, TxOp } from './ledger.js';
 import { JournalSegment } from './segment.js';
 
@@ -23,6 +27,8 @@ export interface RecoveryDrop {
   readonly reason: string;
   /** `torn-tail`: the last write did not reach the disk whole (expected after a crash). `repaired`: damage in the middle, dropped because `repair` was on. */
   readonly kind: 'torn-tail' | 'repaired';
+  /** The ids of the records lost, as far as the damaged bytes still name them. */
+  readonly ids: readonly number[];
 }
 
 export interface RecoveryReport {
@@ -47,7 +53,8 @@ export type JournalEventSink = (event: { readonly event: string; readonly [key: 
 /**
  * Replays every segment in order into a fresh ledger. A record that does not check out at the
  * very end of the last segment is a torn write and is cut off; anywhere else it is damage, which
- * stops the open unless `repair` is set.
+ * stops the open unless `repair` is set. Repair drops the damaged bytes up to the next whole frame
+ * (overwriting them with padding) and replays on from there.
  */
 export async function recoverJournal(
   fsys: JournalFileSystem,
@@ -74,7 +81,7 @@ export async function recoverJournal(
 
   const drop = (entry: RecoveryDrop): void => {
     dropped.push(entry);
-    emit({ event: entry.kind === 'torn-tail' ? 'journal.truncated' : 'journal.repaired', file: entry.file, offset: entry.offset, bytes: entry.bytes, reason: entry.reason });
+    emit({ event: entry.kind === 'torn-tail' ? 'journal.truncated' : 'journal.repaired', file: entry.file, offset: entry.offset, bytes: entry.bytes, reason: entry.reason, ids: entry.ids });
   };
 
   for (let i = 0; i < numbers.length; i++) {
@@ -92,32 +99,44 @@ export async function recoverJournal(
       const headerProblem = !header.ok ? header.reason : header.number !== number ? `the header says segment ${header.number}` : undefined;
       if (header.ok === false || headerProblem !== undefined) {
         // the header goes out with the segment's first write: if no later write follows, that write was torn
-        const torn = last && findBatchFrame(buf, SEGMENT_HEADER_SIZE) < 0;
+        const torn = last && findBatchFrame(buf, SEGMENT_HEADER_SIZE) < 0 && findBatchFrame(buf, SEGMENT_HEADER_SIZE, 1) < 0;
         if (!torn && !repair) throw corrupt(file, 0, headerProblem ?? 'a bad header');
         await fsys.unlink(path);
-        drop({ file, offset: 0, bytes: size, reason: headerProblem ?? 'a bad header', kind: torn ? 'torn-tail' : 'repaired' });
+        drop({ file, offset: 0, bytes: size, reason: headerProblem ?? 'a bad header', kind: torn ? 'torn-tail' : 'repaired', ids: [] });
         continue;
       }
       if (header.maxId > headerMaxId) headerMaxId = header.maxId;
 
       const segment = new JournalSegment(number, dir, header.maxId);
       segments.set(number, segment);
+      const version = header.version;
       const frame = emptyFrame();
       let pos = SEGMENT_HEADER_SIZE;
       let end = size;
       while (pos < end) {
-        const problem = decodeFrame(buf, pos, frame);
+        const problem = decodeFrame(buf, pos, frame, version);
         if (problem !== undefined) {
           // a later write after the bad frame means the bad frame had been synced: damage, not a torn write
-          const torn = last && findBatchFrame(buf, pos + 1) < 0;
+          const torn = last && findBatchFrame(buf, pos + 1, version) < 0;
           if (!torn && !repair) throw corrupt(file, pos, problem);
-          await fsys.ftruncate(fd, pos);
+          const next = torn ? -1 : findNextFrame(buf, pos + 1, version);
+          if (next < 0 || next - pos < minFrameSize(version)) {
+            await fsys.ftruncate(fd, pos);
+            await fsys.fdatasync(fd);
+            drop({ file, offset: pos, bytes: end - pos, reason: problem, kind: torn ? 'torn-tail' : 'repaired', ids: damagedRecordIds(buf, pos, end, version) });
+            end = pos;
+            break;
+          }
+          // repair: what lies between the bad frame and the next whole one becomes padding on disk,
+          // so the segment reads cleanly from now on, and replay picks up at the next frame
+          const ids = damagedRecordIds(buf, pos, next, version);
+          await writeFully(fsys, fd, encodePadding(next - pos, version), next - pos, pos);
           await fsys.fdatasync(fd);
-          drop({ file, offset: pos, bytes: end - pos, reason: problem, kind: torn ? 'torn-tail' : 'repaired' });
-          end = pos;
-          break;
+          drop({ file, offset: pos, bytes: next - pos, reason: problem, kind: 'repaired', ids });
+          pos = next;
+          continue;
         }
-        if (frame.kind !== FrameKind.Batch) {
+        if (frame.kind !== FrameKind.Batch && frame.kind !== FrameKind.Padding) {
           replay(ledger, number, buf, pos, frame.end, frame.kind, frame.txId, frame.id, frame.type, frame.dataStart, frame.dataEnd, keep);
           segment.frames++;
           frames++;
@@ -167,8 +186,8 @@ function corrupt(file: string, offset: number, reason: string): FerryError {
   return new FerryError(
     'FERRY_STORE_CORRUPT',
     `journal segment ${file} is damaged at offset ${offset}: ${reason}, and valid records follow, so this is not a torn write from a crash. ` +
-      'To open the journal anyway, copy the data folder aside, then start with journal repair enabled (JournalOptions.repair: true): ' +
-      'it drops the rest of that segment from the damaged record on and keeps everything else.',
+      'To open the journal anyway, copy the data folder aside, then start with store.journal.repair: true (ferry start, in the configuration file): ' +
+      'it drops the damaged records only, logs their ids (journal.repaired), and keeps everything else.',
   );
 }
 
@@ -224,6 +243,7 @@ function replay(
       ledger.rollback(txId, seg);
       break;
     case FrameKind.Batch:
+    case FrameKind.Padding:
       break;
   }
 }

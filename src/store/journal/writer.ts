@@ -7,6 +7,11 @@ import type { StoreObserver } from '../store.js';
 
 const ARENA_INITIAL = 16 * 1024;
 const ARENA_MAX_HINT = 4 * 1024 * 1024;
+/** First wait before a failed write is tried again, doubling up to the last. */
+const RETRY_FIRST_MS = 50;
+const RETRY_MAX_MS = 1000;
+/** Errors that say the disk is full, rather than failing. */
+const NO_SPACE: ReadonlySet<string> = new Set(['ENOSPC', 'EDQUOT', 'EFBIG']);
 
 /** One write: the frames appended to one segment since the last write began. */
 interface WriteChunk {
@@ -41,14 +46,22 @@ export interface Placed {
 export interface WriterEvents {
   /** A sealed segment's descriptor was used (or opened), for the reader's cache of open files. */
   sealedInUse(segment: JournalSegment): void;
-  /** A batch is durable. */
-  batchWritten(): void;
+  /** A batch of `bytes` is durable. */
+  batchWritten(bytes: number): void;
+  /** A write or sync failed (with the error) and will be tried again, or (undefined) writing has resumed. */
+  stalled(error: FerryError | undefined): void;
 }
 
 /**
  * Appends and group commit. Appends are synchronous and join the current batch; at most one write
  * (and fdatasync) is in flight, and everything appended meanwhile goes out together in the next
  * one. A sync resolves once the batch holding the appends before it is durable.
+ *
+ * A write that fails (ENOSPC, EIO) stalls the journal rather than ending it: the syncs waiting for
+ * it are rejected (their sends are never acknowledged), the batch stays in memory and is written
+ * again, from its start, on a backing-off timer, and appends go on joining it meanwhile (a
+ * consumer's acknowledgement must never throw). Nothing is written after the failed batch until it
+ * is on disk, so whatever a crash leaves torn is still the tail of the newest segment.
  */
 export class JournalWriter {
   private pending: WriteChunk[] = [];
@@ -66,6 +79,8 @@ export class JournalWriter {
   private pendingRecords = 0;
   /** Hears of each sync and batch (metrics); unset, nothing is measured. */
   observer: StoreObserver | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryDelay = RETRY_FIRST_MS;
 
   constructor(
     private readonly journal: JournalContext,
@@ -94,9 +109,10 @@ export class JournalWriter {
 
   sync(): Promise<void> {
     const journal = this.journal;
-    if (journal.failure !== undefined) return Promise.reject(journal.failure);
     if (!journal.readable) return Promise.reject(journal.notOpen());
     if (this.appendSeq === this.durableSeq) return Promise.resolve();
+    // while writes fail, nobody waits for an unknown time: the appends are kept and written later
+    if (journal.stalled !== undefined) return Promise.reject(journal.stalled);
     // every append since the last batch was taken goes out in the next write: one promise serves
     // all who wait for it (thousands of producers' receipts in one turn)
     const last = this.waiters[this.waiters.length - 1];
@@ -157,8 +173,31 @@ export class JournalWriter {
     return next;
   }
 
-  private scheduleFlush(): void {
+  /** Writes what waits now, when a stalled journal has reason to think the disk has room again. */
+  retryNow(): void {
+    if (this.retryTimer === undefined) return;
+    clearTimeout(this.retryTimer);
+    this.retry();
+  }
+
+  /** For close: stops the retry timer and tries once more; rejects if appends are still unwritten. */
+  async drain(): Promise<void> {
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    while (this.flushing) await new Promise<void>((resolve) => setImmediate(resolve));
+    if (this.pending.length > 0) await this.flush();
+    if (this.pending.length > 0) throw this.journal.stalled ?? new FerryError('FERRY_STORE_FAILED', 'the journal closed with records unwritten');
+  }
+
+  private readonly retry = (): void => {
+    this.retryTimer = undefined;
     if (this.flushing || this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(this.startFlush);
+  };
+
+  private scheduleFlush(): void {
+    if (this.flushing || this.flushScheduled || this.retryTimer !== undefined) return;
     this.flushScheduled = true;
     // setImmediate, not a microtask: every append of this turn of the event loop (all the
     // sockets read in it) joins the same write
@@ -174,7 +213,7 @@ export class JournalWriter {
     if (this.flushing) return;
     this.flushing = true;
     try {
-      while (this.pending.length > 0 && this.journal.failure === undefined) {
+      while (this.pending.length > 0 && this.journal.phase !== 'closed') {
         const batch = this.pending;
         this.pending = [];
         this.batchesTaken++;
@@ -182,15 +221,29 @@ export class JournalWriter {
         const seq = this.appendSeq;
         const records = this.pendingRecords;
         this.pendingRecords = 0;
-        for (const chunk of batch) await this.writeChunk(chunk);
+        let written = 0;
+        let bytes = 0;
+        for (const chunk of batch) bytes += chunk.arena.length;
+        try {
+          for (const chunk of batch) {
+            await this.writeChunk(chunk);
+            written++;
+          }
+        } catch (err) {
+          // the chunks not on disk go back in front of what was appended since, in order
+          this.pending = [...batch.slice(written), ...this.pending];
+          this.pendingRecords += records;
+          this.writing = [];
+          this.stall(err);
+          return;
+        }
         this.writing = [];
         this.durableSeq = seq;
         this.observer?.batchWritten(records);
+        if (this.journal.stalled !== undefined) this.resume();
         this.settleWaiters();
-        this.events.batchWritten();
+        this.events.batchWritten(bytes);
       }
-    } catch (err) {
-      this.fail(err);
     } finally {
       this.flushing = false;
     }
@@ -199,7 +252,8 @@ export class JournalWriter {
   private async writeChunk(chunk: WriteChunk): Promise<void> {
     const journal = this.journal;
     const segment = chunk.segment;
-    if (chunk.createsFile) {
+    if (chunk.createsFile && segment.fd < 0) {
+      // a retry after a failed open: the file was not made, so it is opened (made) again
       segment.fd = await journal.fs.open(segment.path, 'wx+');
       // rolled past already, within one batch: a sealed segment like the others from now on
       if (segment !== journal.current) this.events.sealedInUse(segment);
@@ -224,15 +278,32 @@ export class JournalWriter {
     if (n > 0) this.waiters.splice(0, n);
   }
 
-  private fail(err: unknown): void {
+  private stall(err: unknown): void {
     const journal = this.journal;
-    if (journal.failure !== undefined) return;
+    const first = journal.stalled === undefined;
     const reason = err instanceof Error ? err.message : String(err);
-    journal.failure = new FerryError('FERRY_STORE_FAILED', `the journal in ${journal.dir} could not write or sync (${reason}); it takes no more records until it is reopened`, { cause: err });
-    this.pending = [];
+    // a full disk is the producer's FERRY_STORE_FULL; anything else (EIO, a fenced HA primary) is a failed store
+    const full = NO_SPACE.has((err as NodeJS.ErrnoException | undefined)?.code ?? '');
+    journal.stalled = new FerryError(
+      full ? 'FERRY_STORE_FULL' : 'FERRY_STORE_FAILED',
+      `the journal in ${journal.dir} could not write or sync (${reason}); persistent sends are refused and acknowledgements kept in memory until a write succeeds`,
+      { cause: err },
+    );
     const waiters = this.waiters;
     this.waiters = [];
-    for (const waiter of waiters) waiter.reject(journal.failure);
-    journal.emit({ event: 'journal.failed', error: reason });
+    for (const waiter of waiters) waiter.reject(journal.stalled);
+    if (first) {
+      this.retryDelay = RETRY_FIRST_MS;
+      this.events.stalled(journal.stalled);
+    } else this.retryDelay = Math.min(RETRY_MAX_MS, this.retryDelay * 2);
+    if (journal.phase !== 'open') return;
+    // not unref'd: records wait in memory for it; close() stops it
+    this.retryTimer = setTimeout(this.retry, this.retryDelay);
+  }
+
+  private resume(): void {
+    this.journal.stalled = undefined;
+    this.retryDelay = RETRY_FIRST_MS;
+    this.events.stalled(undefined);
   }
 }

@@ -1,0 +1,72 @@
+import type { Socket } from 'node:net';
+import { addressWithPort } from './connection.js';
+
+/**
+ * A timer for what is left of `timeoutMs` counted from `openedAt` (ms, `Date.now()`): every stage
+ * of opening a connection (TLS handshake, WebSocket upgrade, protocol detection, the protocol's
+ * CONNECT) counts from the moment the socket was accepted, so a client that dawdles through each
+ * stage is dropped when the time-out says, not once per stage later.
+ */
+export function deadlineTimer(openedAt: number | undefined, timeoutMs: number, fire: () => void): NodeJS.Timeout {
+  const left = openedAt === undefined ? timeoutMs : openedAt + timeoutMs - Date.now();
+  return setTimeout(fire, Math.max(0, left));
+}
+
+interface Opening {
+  readonly at: number;
+  readonly timer: NodeJS.Timeout;
+}
+
+/**
+ * The stage of opening a connection that happens before a `TransportConnection` exists (a TLS
+ * handshake, an HTTP upgrade or request head): a socket accepted and not `opened` within the
+ * time-out is destroyed, on its own timer rather than on the HTTP server's coarse sweep (which
+ * checks once a second, and then only for sockets that have sent something). Sockets are known
+ * by their remote address, which a TLS socket shares with the TCP socket under it.
+ */
+export class OpeningDeadlines {
+  private readonly opening = new Map<string, Opening>();
+
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly expired: (socket: Socket) => void = (socket) => socket.destroy(),
+  ) {}
+
+  /** A TCP socket was accepted: its clock starts. */
+  accepted(socket: Socket): void {
+    const key = addressWithPort(socket.remoteAddress, socket.remotePort);
+    const at = Date.now();
+    const timer = setTimeout(() => {
+      this.opening.delete(key);
+      this.expired(socket);
+    }, this.timeoutMs);
+    this.opening.set(key, { at, timer });
+    socket.once('close', () => {
+      const entry = this.opening.get(key);
+      if (entry?.timer === timer) {
+        clearTimeout(timer);
+        this.opening.delete(key);
+      }
+    });
+  }
+
+  /** The stage is done for this socket: stops its timer; returns when it was accepted. */
+  opened(socket: { readonly remoteAddress?: string | undefined; readonly remotePort?: number | undefined }): number | undefined {
+    const key = addressWithPort(socket.remoteAddress, socket.remotePort);
+    const entry = this.opening.get(key);
+    if (entry === undefined) return undefined;
+    clearTimeout(entry.timer);
+    this.opening.delete(key);
+    return entry.at;
+  }
+
+  /** Sockets still opening. */
+  get size(): number {
+    return this.opening.size;
+  }
+
+  clear(): void {
+    for (const entry of this.opening.values()) clearTimeout(entry.timer);
+    this.opening.clear();
+  }
+}
