@@ -55,6 +55,10 @@ export const errorCodes = {
   FERRY_OPENWIRE_FRAME_TOO_LARGE: 'an OpenWire command whose size prefix is over openwire.maxFrameSize (refused from the prefix, before its bytes are read)',
   FERRY_OPENWIRE_PROTOCOL: 'an OpenWire command that decodes but breaks the protocol: a command before WireFormatInfo or ConnectionInfo, an unsupported version, a command only a broker sends, an id of another connection',
   FERRY_OPENWIRE_INACTIVITY: 'an OpenWire client that sent nothing, not even a KeepAliveInfo, for longer than the negotiated MaxInactivityDuration, or no WireFormatInfo in time',
+  FERRY_AMQP091_FRAMING: 'bytes that are not AMQP 0-9-1 framing: a frame over the negotiated frame-max (refused from its size, before its payload is read), a frame end other than 0xCE, an unknown frame type (connection exception 501)',
+  FERRY_AMQP091_SYNTAX: 'an AMQP 0-9-1 method or content header whose fields do not decode: a field past the end of its frame, an unknown field-table type, a short string over 255 bytes (connection exception 502)',
+  FERRY_AMQP091_PROTOCOL: 'an AMQP 0-9-1 frame that decodes but breaks the protocol: an unknown class or method (540), a method only a server sends (503), a frame on a channel not open (504), content where none is expected (505), an unknown delivery tag (406); the reply code says which',
+  FERRY_AMQP091_HEARTBEAT_TIMEOUT: 'an AMQP 0-9-1 client silent for two negotiated heartbeat intervals, or that did not finish the handshake in amqp091.handshakeTimeout',
   FERRY_NOT_SUPPORTED: 'a request for something Ferry does not do, refused in the protocol\'s terms without closing the connection: deleting an ordinary destination over OpenWire',
 } as const;
 
