@@ -1,0 +1,386 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { ChannelModel } from 'amqplib';
+import { startBroker, type TestBroker } from '../helpers/broker.js';
+import { channelError, connect091, consumeInto } from '../helpers/amqp091.js';
+
+let broker: TestBroker;
+let conn: ChannelModel;
+before(async () => {
+  broker = await startBroker();
+  conn = await connect091(broker.amqpPort);
+});
+after(async () => {
+  await conn.close();
+  await broker.stop();
+});
+
+let counter = 0;
+function unique(name: string): string {
+  return `t091.${name}.${counter++}`;
+}
+
+describe('connection', () => {
+  test('the server properties announce the capabilities RabbitMQ clients look for', () => {
+    const props = (conn.connection as unknown as { serverProperties: { product: string; capabilities: Record<string, boolean> } }).serverProperties;
+    assert.equal(props.product, 'Ferry');
+    for (const c of ['publisher_confirms', 'exchange_exchange_bindings', 'basic.nack', 'consumer_cancel_notify', 'per_consumer_qos']) assert.equal(props.capabilities[c], true, c);
+    assert.equal(props.capabilities['connection.blocked'], false);
+  });
+
+  test('a virtual host other than / is 530 NOT_ALLOWED', async () => {
+    await assert.rejects(connect091(broker.amqpPort, '/other'), /530|NOT_ALLOWED/);
+  });
+
+  test('heartbeats keep an idle connection open', async () => {
+    const c = await connect091(broker.amqpPort, '?heartbeat=1');
+    const ch = await c.createChannel();
+    // three heartbeat intervals with nothing else said; the connection must still work after
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const q = await ch.assertQueue(unique('hb'), { autoDelete: true });
+    assert.ok(q.queue.startsWith('t091.hb'));
+    await c.close();
+  });
+});
+
+describe('queues and the default exchange', () => {
+  test('declare, publish to the default exchange, consume with manual acks', async () => {
+    const ch = await conn.createChannel();
+    const q = unique('basic');
+    const ok = await ch.assertQueue(q, { durable: true });
+    assert.deepEqual(ok, { queue: q, messageCount: 0, consumerCount: 0 });
+    ch.sendToQueue(q, Buffer.from('one'), { persistent: true });
+    ch.sendToQueue(q, Buffer.from('two'));
+    const { inbox } = await consumeInto(ch, q);
+    const [a, b] = await inbox.take(2);
+    assert.equal(a!.content.toString(), 'one');
+    assert.equal(a!.properties.deliveryMode, 2);
+    assert.equal(a!.fields.exchange, '');
+    assert.equal(a!.fields.routingKey, q);
+    assert.equal(b!.content.toString(), 'two');
+    ch.ack(b!, true);
+    await ch.close();
+  });
+
+  test('a server-named queue is amq.gen-..., and an empty name means the last declared', async () => {
+    const ch = await conn.createChannel();
+    const { queue } = await ch.assertQueue('', { exclusive: true });
+    assert.match(queue, /^amq\.gen-/);
+    ch.sendToQueue(queue, Buffer.from('x'));
+    const got = await ch.get('');
+    assert.ok(got !== false);
+    assert.equal(got.content.toString(), 'x');
+    ch.ack(got);
+    await ch.close();
+  });
+
+  test('basic.get answers get-empty, then get-ok with the count left', async () => {
+    const ch = await conn.createChannel();
+    const q = unique('get');
+    await ch.assertQueue(q);
+    assert.equal(await ch.get(q), false);
+    for (const body of ['a', 'b', 'c']) ch.sendToQueue(q, Buffer.from(body));
+    await ch.checkQueue(q);
+    const first = await ch.get(q, { noAck: true });
+    assert.ok(first !== false);
+    assert.equal(first.content.toString(), 'a');
+    assert.equal(first.fields.messageCount, 2);
+    const second = await ch.get(q);
+    assert.ok(second !== false);
+    ch.nack(second, false, true);
+    const again = await ch.get(q);
+    assert.ok(again !== false);
+    assert.equal(again.content.toString(), 'b');
+    assert.equal(again.fields.redelivered, true);
+    ch.ack(again);
+    await ch.close();
+  });
+
+  test('purge and delete answer with message counts; passive declare of a missing queue is 404', async () => {
+    const ch = await conn.createChannel();
+    const q = unique('purge');
+    await ch.assertQueue(q);
+    for (let i = 0; i < 3; i++) ch.sendToQueue(q, Buffer.from(String(i)));
+    await ch.checkQueue(q);
+    assert.deepEqual(await ch.purgeQueue(q), { messageCount: 3 });
+    ch.sendToQueue(q, Buffer.from('left'));
+    await ch.checkQueue(q);
+    assert.deepEqual(await ch.deleteQueue(q), { messageCount: 1 });
+    const failed = channelError(ch);
+    await assert.rejects(ch.checkQueue(q), /404/);
+    const err = await failed;
+    assert.equal(err.code, 404);
+  });
+
+  test('redeclaring with other flags is 406; another connection\'s exclusive queue is 405', async () => {
+    const ch = await conn.createChannel();
+    const q = unique('flags');
+    await ch.assertQueue(q, { durable: false });
+    await assert.rejects(ch.assertQueue(q, { durable: true }), /406|PRECONDITION_FAILED/);
+    const ch2 = await conn.createChannel();
+    const ex = unique('excl');
+    await ch2.assertQueue(ex, { exclusive: true });
+    const other = await connect091(broker.amqpPort);
+    const och = await other.createChannel();
+    await assert.rejects(och.consume(ex, () => {}), /405|RESOURCE_LOCKED/);
+    await other.close();
+    await ch2.close();
+  });
+});
+
+describe('exchanges', () => {
+  test('direct, topic (* and #), fanout and headers route to their bound queues', async () => {
+    const ch = await conn.createChannel();
+    const names = { direct: unique('direct'), topic: unique('topic'), fanout: unique('fanout'), headers: unique('headers') };
+    for (const [type, name] of Object.entries(names)) await ch.assertExchange(name, type);
+    const q = async (): Promise<string> => (await ch.assertQueue('', { exclusive: true })).queue;
+    const dq = await q();
+    const tq = await q();
+    const tq2 = await q();
+    const fq1 = await q();
+    const fq2 = await q();
+    const hq = await q();
+    await ch.bindQueue(dq, names.direct, 'red');
+    await ch.bindQueue(tq, names.topic, 'a.*.c');
+    await ch.bindQueue(tq2, names.topic, 'a.#');
+    await ch.bindQueue(fq1, names.fanout, '');
+    await ch.bindQueue(fq2, names.fanout, '');
+    await ch.bindQueue(hq, names.headers, '', { 'x-match': 'all', kind: 'order', n: 1 });
+    ch.publish(names.direct, 'red', Buffer.from('d1'));
+    ch.publish(names.direct, 'blue', Buffer.from('d2'));
+    ch.publish(names.topic, 'a.b.c', Buffer.from('t1'));
+    ch.publish(names.topic, 'a', Buffer.from('t2'));
+    ch.publish(names.fanout, 'whatever', Buffer.from('f'));
+    ch.publish(names.headers, '', Buffer.from('h1'), { headers: { kind: 'order', n: 1 } });
+    ch.publish(names.headers, '', Buffer.from('h2'), { headers: { kind: 'order', n: 2 } });
+    const bodies = async (queue: string): Promise<string[]> => {
+      const out: string[] = [];
+      for (;;) {
+        const m = await ch.get(queue, { noAck: true });
+        if (m === false) return out;
+        out.push(m.content.toString());
+      }
+    };
+    await ch.checkQueue(hq);
+    assert.deepEqual(await bodies(dq), ['d1']);
+    assert.deepEqual(await bodies(tq), ['t1']);
+    assert.deepEqual(await bodies(tq2), ['t1', 't2']);
+    assert.deepEqual(await bodies(fq1), ['f']);
+    assert.deepEqual(await bodies(fq2), ['f']);
+    assert.deepEqual(await bodies(hq), ['h1']);
+    await ch.close();
+  });
+
+  test('exchange-to-exchange bindings, and a delivery names the exchange and key it was published with', async () => {
+    const ch = await conn.createChannel();
+    const source = unique('e2e.src');
+    const dest = unique('e2e.dst');
+    await ch.assertExchange(source, 'topic', { autoDelete: false });
+    await ch.assertExchange(dest, 'fanout');
+    await ch.bindExchange(dest, source, 'orders.#');
+    const { queue } = await ch.assertQueue('', { exclusive: true });
+    await ch.bindQueue(queue, dest, '');
+    const { inbox } = await consumeInto(ch, queue, { noAck: true });
+    ch.publish(source, 'orders.eu', Buffer.from('x'));
+    const m = await inbox.next();
+    assert.equal(m.fields.exchange, source);
+    assert.equal(m.fields.routingKey, 'orders.eu');
+    await ch.unbindExchange(dest, source, 'orders.#');
+    await ch.deleteExchange(dest);
+    await ch.close();
+  });
+
+  test('a mandatory publish nobody takes comes back as basic.return 312 NO_ROUTE', async () => {
+    const ch = await conn.createChannel();
+    const ex = unique('nowhere');
+    await ch.assertExchange(ex, 'direct');
+    const returned = new Promise<{ replyCode: number; body: string; key: string }>((resolve) =>
+      ch.once('return', (m: { fields: { replyCode: number; routingKey: string }; content: Buffer }) => resolve({ replyCode: m.fields.replyCode, body: m.content.toString(), key: m.fields.routingKey })),
+    );
+    ch.publish(ex, 'no.such.key', Buffer.from('lost'), { mandatory: true });
+    assert.deepEqual(await returned, { replyCode: 312, body: 'lost', key: 'no.such.key' });
+    await ch.close();
+  });
+
+  test('publishing to a missing exchange is 404; declaring amq.* is 403', async () => {
+    const ch = await conn.createChannel();
+    const failed = channelError(ch);
+    ch.publish(unique('missing'), 'k', Buffer.from('x'));
+    const err = await failed;
+    assert.equal(err.code, 404);
+    assert.equal(err.classId, 60);
+    assert.equal(err.methodId, 40);
+    const ch2 = await conn.createChannel();
+    await assert.rejects(ch2.assertExchange('amq.mine', 'direct'), /403|ACCESS_REFUSED/);
+  });
+});
+
+describe('consumers', () => {
+  test('nack with requeue redelivers with redelivered set and x-delivery-count; reject dead-letters to the queue\'s exchange', async () => {
+    const ch = await conn.createChannel();
+    const dlx = unique('dlx');
+    await ch.assertExchange(dlx, 'fanout');
+    const dead = (await ch.assertQueue('', { exclusive: true })).queue;
+    await ch.bindQueue(dead, dlx, '');
+    const q = unique('nack');
+    await ch.assertQueue(q, { deadLetterExchange: dlx });
+    ch.sendToQueue(q, Buffer.from('m'));
+    const { inbox, tag } = await consumeInto(ch, q);
+    const first = await inbox.next();
+    assert.equal(first.fields.redelivered, false);
+    ch.nack(first, false, true);
+    const second = await inbox.next();
+    assert.equal(second.fields.redelivered, true);
+    assert.equal(second.properties.headers?.['x-delivery-count'], 1);
+    ch.reject(second, false);
+    await ch.cancel(tag);
+    const deadLettered = await ch.get(dead);
+    assert.ok(deadLettered !== false);
+    assert.equal(deadLettered.content.toString(), 'm');
+    ch.ack(deadLettered);
+    await ch.close();
+  });
+
+  test('prefetch holds deliveries until acks; ack with multiple settles every earlier one', async () => {
+    const ch = await conn.createChannel();
+    const q = unique('qos');
+    await ch.assertQueue(q);
+    await ch.prefetch(2);
+    for (let i = 0; i < 5; i++) ch.sendToQueue(q, Buffer.from(String(i)));
+    const { inbox } = await consumeInto(ch, q);
+    const two = await inbox.take(2);
+    await inbox.expectNothing(200);
+    ch.ack(two[1]!, true);
+    const next = await inbox.take(2);
+    assert.deepEqual(next.map((m) => m.content.toString()), ['2', '3']);
+    ch.ack(next[1]!, true);
+    const last = await inbox.next();
+    ch.ack(last);
+    await ch.close();
+  });
+
+  test('an unknown delivery tag is 406 PRECONDITION_FAILED on that channel only', async () => {
+    const ch = await conn.createChannel();
+    const failed = channelError(ch);
+    ch.ack({ fields: { deliveryTag: 999 } } as never);
+    const err = await failed;
+    assert.equal(err.code, 406);
+    const ch2 = await conn.createChannel();
+    await ch2.assertQueue(unique('after'));
+    await ch2.close();
+  });
+
+  test('deleting a queue cancels its consumers with a server-sent basic.cancel', async () => {
+    const ch = await conn.createChannel();
+    const q = unique('cancel');
+    await ch.assertQueue(q);
+    const cancelled = new Promise<null>((resolve) => void ch.consume(q, (m) => m === null && resolve(m)));
+    const other = await conn.createChannel();
+    await other.deleteQueue(q);
+    assert.equal(await cancelled, null);
+    await other.close();
+    await ch.close();
+  });
+
+  test('basic.recover redelivers what is unacknowledged', async () => {
+    const ch = await conn.createChannel();
+    const q = unique('recover');
+    await ch.assertQueue(q);
+    ch.sendToQueue(q, Buffer.from('r'));
+    const { inbox } = await consumeInto(ch, q);
+    const m = await inbox.next();
+    assert.equal(m.fields.redelivered, false);
+    await ch.recover();
+    const again = await inbox.next();
+    assert.equal(again.fields.redelivered, true);
+    ch.ack(again);
+    await ch.close();
+  });
+});
+
+describe('publisher confirms', () => {
+  test('persistent messages are confirmed once durable, every one of them', async () => {
+    const ch = await conn.createConfirmChannel();
+    const q = unique('confirms');
+    await ch.assertQueue(q, { durable: true });
+    const acks: Promise<void>[] = [];
+    for (let i = 0; i < 200; i++) {
+      acks.push(new Promise((resolve, reject) => ch.sendToQueue(q, Buffer.alloc(64, i), { persistent: true }, (err) => (err ? reject(err) : resolve()))));
+    }
+    await Promise.all(acks);
+    await ch.waitForConfirms();
+    assert.equal((await ch.checkQueue(q)).messageCount, 200);
+    await ch.close();
+  });
+
+  test('a queue full with reject-publish refuses: the publish is nacked', async () => {
+    const ch = await conn.createConfirmChannel();
+    const q = unique('full');
+    await ch.assertQueue(q, { maxLength: 1, arguments: { 'x-overflow': 'reject-publish' } });
+    const outcome = (body: string): Promise<string> => new Promise((resolve) => ch.sendToQueue(q, Buffer.from(body), {}, (err) => resolve(err ? 'nack' : 'ack')));
+    assert.equal(await outcome('1'), 'ack');
+    assert.equal(await outcome('2'), 'nack');
+    await ch.close();
+  });
+});
+
+describe('properties', () => {
+  test('every property and typed headers come through to a 0-9-1 consumer as sent', async () => {
+    const ch = await conn.createChannel();
+    const q = unique('props');
+    await ch.assertQueue(q);
+    const { inbox } = await consumeInto(ch, q, { noAck: true });
+    ch.sendToQueue(q, Buffer.from('{}'), {
+      contentType: 'application/json',
+      contentEncoding: 'identity',
+      headers: { s: 'text', i: 42, big: 2 ** 40, f: 1.5, b: true, nested: { a: [1, 'x'] } },
+      deliveryMode: 2,
+      priority: 3,
+      correlationId: 'corr',
+      replyTo: 'replies',
+      expiration: '60000',
+      messageId: 'mid-1',
+      timestamp: 1_700_000_000,
+      type: 'kind',
+      userId: 'guest',
+      appId: 'app',
+    });
+    const m = await inbox.next();
+    const p = m.properties;
+    assert.equal(p.contentType, 'application/json');
+    assert.equal(p.contentEncoding, 'identity');
+    assert.deepEqual(p.headers, { s: 'text', i: 42, big: 2 ** 40, f: 1.5, b: true, nested: { a: [1, 'x'] } });
+    assert.equal(p.deliveryMode, 2);
+    assert.equal(p.priority, 3);
+    assert.equal(p.correlationId, 'corr');
+    assert.equal(p.replyTo, 'replies');
+    assert.equal(p.expiration, '60000');
+    assert.equal(p.messageId, 'mid-1');
+    assert.equal(p.timestamp, 1_700_000_000);
+    assert.equal(p.type, 'kind');
+    assert.equal(p.userId, 'guest');
+    assert.equal(p.appId, 'app');
+    await ch.close();
+  });
+
+  test('a user-id other than the connection\'s user is 406, as RabbitMQ checks it', async () => {
+    const ch = await conn.createChannel();
+    const failed = channelError(ch);
+    ch.sendToQueue(unique('uid'), Buffer.from('x'), { userId: 'someone-else' });
+    assert.equal((await failed).code, 406);
+  });
+
+  test('a message that expires before it is consumed is not delivered', async () => {
+    const ch = await conn.createChannel();
+    const q = unique('ttl');
+    await ch.assertQueue(q);
+    // expiration 0: gone unless a consumer takes it at once, as RabbitMQ has it
+    ch.sendToQueue(q, Buffer.from('gone'), { expiration: '0' });
+    ch.sendToQueue(q, Buffer.from('kept'));
+    await ch.checkQueue(q);
+    const m = await ch.get(q, { noAck: true });
+    assert.ok(m !== false);
+    assert.equal(m.content.toString(), 'kept');
+    await ch.close();
+  });
+});
