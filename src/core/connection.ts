@@ -1,7 +1,9 @@
 import { FerryError } from '../errors.js';
 import type { BrokerStats, ConnectRequest, ConsumerHandle, Credentials, DurableSubscriptionInfo, Principal, SaslExchange, SubscribeOptions, TransportFacts } from './access.js';
 import type { Consumer } from './consumer.js';
+import type { BindingSpec, ExchangeSpec, PublishOptions, PublishResult } from './exchanges.js';
 import type { Destination, Message, MessageInit } from './message.js';
+import type { DeleteQueueOptions, QueueDeclared, QueueSpec } from './queue-arguments.js';
 import { Transaction } from './transaction.js';
 
 /**
@@ -70,7 +72,29 @@ export interface ConnectionHost {
   stats(): BrokerStats;
   producerIds: IdKeeper;
   sessionIds: IdKeeper;
+  readonly declarations: DeclarationHost;
 }
+
+/**
+ * Exchanges, declared queues and bindings (RabbitMQ's model), as a connection reaches them; the
+ * broker's `Declarations` implements it. Every call is authorized for the connection's principal.
+ */
+export interface DeclarationHost {
+  declareExchange(connection: CoreConnection, spec: ExchangeSpec, passive: boolean): void;
+  deleteExchange(connection: CoreConnection, name: string, ifUnused: boolean): void;
+  declareQueue(connection: CoreConnection, spec: QueueSpec, passive: boolean): QueueDeclared;
+  deleteQueue(connection: CoreConnection, name: string, options: DeleteQueueOptions): number;
+  purgeQueue(connection: CoreConnection, name: string): number;
+  bind(connection: CoreConnection, binding: BindingSpec): void;
+  unbind(connection: CoreConnection, binding: BindingSpec): void;
+  /** Authorizes and routes a message built with its exchange and routing key; in a transaction, holds it. */
+  publish(connection: CoreConnection, message: Message, tx: Transaction | undefined, options: PublishOptions | undefined): PublishResult;
+  /** The connection is gone: its exclusive queues go too. */
+  connectionClosed(connection: CoreConnection): void;
+}
+
+/** What `CoreSession.publish` takes: a message without its destination, which the exchange decides. */
+export type PublishInit = Omit<MessageInit, 'destination' | 'exchange' | 'routingKey'>;
 
 /** The broker's prepared transactions, by the id their transaction manager gave them. */
 export interface PreparedTransactionsAccess {
@@ -298,6 +322,57 @@ export class CoreConnection {
     for (const kind of kinds) this.host.sessionIds.forgetAll(`${kind}:${key}`);
   }
 
+  /**
+   * Declares an exchange, or with `passive` checks that it exists (FERRY_DESTINATION_NOT_FOUND
+   * otherwise). Redeclaring with another type or flags is FERRY_PRECONDITION_FAILED; a new name
+   * starting `amq.` is FERRY_NAME_RESERVED.
+   */
+  declareExchange(spec: ExchangeSpec, passive = false): void {
+    this.assertOpen();
+    this.host.declarations.declareExchange(this, spec, passive);
+  }
+
+  /** Deletes an exchange and its bindings; `ifUnused` refuses (FERRY_PRECONDITION_FAILED) while it has bindings as a source. */
+  deleteExchange(name: string, ifUnused: boolean): void {
+    this.assertOpen();
+    this.host.declarations.deleteExchange(this, name, ifUnused);
+  }
+
+  /**
+   * Declares a queue (a core queue: every protocol reaches it by name), or with `passive` checks
+   * that it exists. An empty name is a server-named `amq.gen-...` queue. Another connection's
+   * exclusive queue is FERRY_RESOURCE_LOCKED; a redeclaration with other flags or arguments is
+   * FERRY_PRECONDITION_FAILED.
+   */
+  declareQueue(spec: QueueSpec, passive = false): QueueDeclared {
+    this.assertOpen();
+    return this.host.declarations.declareQueue(this, spec, passive);
+  }
+
+  /** Deletes a queue, its bindings and its messages (returns how many); its consumers hear of it (`DeliverySink.cancelled`). */
+  deleteQueue(name: string, options: DeleteQueueOptions): number {
+    this.assertOpen();
+    return this.host.declarations.deleteQueue(this, name, options);
+  }
+
+  /** Drops the messages waiting in a queue (not those in flight); returns how many. */
+  purgeQueue(name: string): number {
+    this.assertOpen();
+    return this.host.declarations.purgeQueue(this, name);
+  }
+
+  /** Binds a queue or an exchange to a source exchange; binding twice is one binding. */
+  bind(binding: BindingSpec): void {
+    this.assertOpen();
+    this.host.declarations.bind(this, binding);
+  }
+
+  /** Removes a binding; one that does not exist is no error (as RabbitMQ). */
+  unbind(binding: BindingSpec): void {
+    this.assertOpen();
+    this.host.declarations.unbind(this, binding);
+  }
+
   /** How many topics have a retained message. */
   retainedCount(): number {
     return this.host.retainedCount();
@@ -320,6 +395,7 @@ export class CoreConnection {
     for (const session of this.sessions) session.close();
     this.sessions.clear();
     for (const destination of this.temporary) this.host.deleteTemporary(destination);
+    this.host.declarations.connectionClosed(this);
     this.host.disconnected(this);
   }
 
@@ -377,6 +453,20 @@ export class CoreSession {
     return this.host.send(message, this.connection, options);
   }
 
+  /**
+   * Publishes a message to an exchange (`''`: the default exchange, which routes to the queue the
+   * key names). The message lands, one shared message, in every queue its bindings reach, following
+   * exchange-to-exchange bindings (each queue once) and alternate exchanges. In transaction `txId` it
+   * is held until commit and `routed` is what it would reach now. An unknown exchange is
+   * FERRY_DESTINATION_NOT_FOUND; an internal one FERRY_NAME_RESERVED.
+   */
+  publish(exchange: string, routingKey: string, init: PublishInit, txId?: string, options?: PublishOptions): PublishResult {
+    this.connection.assertOpen();
+    const tx = txId === undefined ? undefined : this.connection.transaction(txId);
+    const message = this.host.createMessage({ ...init, destination: publishedDestination(exchange, routingKey), exchange, routingKey }, this.connection);
+    return this.host.declarations.publish(this.connection, message, tx, options);
+  }
+
   /** Opens a consumer (or, with `browse`, a browser) on a queue or a topic pattern. */
   subscribe(options: SubscribeOptions): ConsumerHandle {
     this.connection.assertOpen();
@@ -407,6 +497,17 @@ export class CoreSession {
     for (const consumer of [...(this.consumers ?? [])]) consumer.close();
     this.connection.forgetSession(this);
   }
+}
+
+/**
+ * The destination a published message names, for consumers of other protocols and dead letters:
+ * the queue its key names for the default exchange (as a send to that queue), the topic its key
+ * names for `amq.topic` (as a send to that topic), and otherwise the exchange as a topic.
+ */
+export function publishedDestination(exchange: string, routingKey: string): Destination {
+  if (exchange === '') return { kind: 'queue', name: routingKey };
+  if (exchange === 'amq.topic' && routingKey !== '') return { kind: 'topic', name: routingKey };
+  return { kind: 'topic', name: exchange };
 }
 
 /** A consumer as its adapter holds it: transactions are named by id, the queue stays inside core. */

@@ -47,6 +47,12 @@ export interface Message {
   /** Connection that produced it, for no-local subscriptions; not persisted. */
   readonly originConnectionId: string | undefined;
   /**
+   * The exchange it was published to and its routing key (`CoreSession.publish`), which a 0-9-1
+   * delivery names; undefined for a message sent to a destination.
+   */
+  readonly exchange: string | undefined;
+  readonly routingKey: string | undefined;
+  /**
    * Encodings of this message made by protocol adapters, keyed by a name each adapter chooses, so
    * that a message fanned out to many consumers of one protocol is encoded once. Core never reads it.
    */
@@ -70,6 +76,9 @@ export interface MessageInit {
   propertyTypes?: ReadonlyMap<string, PropertyWireType> | undefined;
   originConnectionId?: string;
   originalDestination?: Destination | undefined;
+  /** Set by core when the message is published to an exchange (see `Message.exchange`). */
+  exchange?: string | undefined;
+  routingKey?: string | undefined;
   id?: string;
   /** The producing adapter's own encoding of parts of the message, seeded into `Message.encodings`. */
   encodings?: Map<string, unknown> | undefined;
@@ -122,6 +131,8 @@ class CoreMessage implements Message {
     readonly originConnectionId: string | undefined,
     readonly originalDestination: Destination | undefined,
     readonly propertyTypes: ReadonlyMap<string, PropertyWireType> | undefined,
+    readonly exchange: string | undefined,
+    readonly routingKey: string | undefined,
   ) {
     this.residentBody = body;
     this.bodyLength = body.length;
@@ -167,6 +178,8 @@ export function buildMessage(init: MessageInit, id: string, now: number, originC
     init.originConnectionId ?? originConnectionId,
     init.originalDestination,
     init.propertyTypes !== undefined && init.propertyTypes.size > 0 ? init.propertyTypes : undefined,
+    init.exchange,
+    init.routingKey,
   );
   if (init.encodings !== undefined) message.encodings = init.encodings;
   return message;
@@ -196,6 +209,8 @@ export function copyMessage(message: Message, changes: Partial<MessageInit>): Me
       properties: message.properties,
       propertyTypes: message.propertyTypes,
       originalDestination: message.originalDestination,
+      exchange: message.exchange,
+      routingKey: message.routingKey,
       ...(message.originConnectionId === undefined ? {} : { originConnectionId: message.originConnectionId }),
       ...changes,
     },
