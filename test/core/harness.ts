@@ -65,6 +65,13 @@ export class RecordingSink implements DeliverySink {
     this.browseEnds++;
   }
 
+  /** Why the broker cancelled the consumer (its queue was deleted), once per cancel. */
+  readonly cancels: string[] = [];
+
+  cancelled(reason: string): void {
+    this.cancels.push(reason);
+  }
+
   /** The socket is full from now on. */
   block(): void {
     this.writable = false;
