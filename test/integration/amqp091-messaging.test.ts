@@ -28,8 +28,8 @@ describe('connection', () => {
     assert.equal(props.capabilities['connection.blocked'], false);
   });
 
-  test('a virtual host other than / is 530 NOT_ALLOWED', async () => {
-    await assert.rejects(connect091(broker.amqpPort, '/other'), /530|NOT_ALLOWED/);
+  test('a virtual host other than / is refused with a connection.close', async () => {
+    await assert.rejects(connect091(broker.amqpPort, '/other'), /ConnectionClose/);
   });
 
   test('heartbeats keep an idle connection open', async () => {
@@ -116,12 +116,15 @@ describe('queues and the default exchange', () => {
     const ch = await conn.createChannel();
     const q = unique('flags');
     await ch.assertQueue(q, { durable: false });
+    const redeclared = channelError(ch);
     await assert.rejects(ch.assertQueue(q, { durable: true }), /406|PRECONDITION_FAILED/);
+    assert.equal((await redeclared).code, 406);
     const ch2 = await conn.createChannel();
     const ex = unique('excl');
     await ch2.assertQueue(ex, { exclusive: true });
     const other = await connect091(broker.amqpPort);
     const och = await other.createChannel();
+    och.on('error', () => {});
     await assert.rejects(och.consume(ex, () => {}), /405|RESOURCE_LOCKED/);
     await other.close();
     await ch2.close();
@@ -211,7 +214,9 @@ describe('exchanges', () => {
     assert.equal(err.classId, 60);
     assert.equal(err.methodId, 40);
     const ch2 = await conn.createChannel();
+    const refused = channelError(ch2);
     await assert.rejects(ch2.assertExchange('amq.mine', 'direct'), /403|ACCESS_REFUSED/);
+    assert.equal((await refused).code, 403);
   });
 });
 

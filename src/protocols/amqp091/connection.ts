@@ -37,6 +37,8 @@ export class Amqp091Connection implements ChannelHost {
   private wrote = false;
   /** Frames that came while `connect` was under way, handled once it resolves. */
   private held: Buffer[] | undefined;
+  /** Frames of the read under way when the connection was held (payloads are views of socket reads, which are never reused). */
+  private heldFrames: { type: number; channel: number; payload: Buffer }[] = [];
   clientCapabilities: FieldTable = new Map();
 
   constructor(
@@ -135,6 +137,10 @@ export class Amqp091Connection implements ChannelHost {
   private frame(type: number, channel: number, payload: Buffer): void {
     this.heard = true;
     if (this.phase === 'closed') return;
+    if (this.held !== undefined) {
+      this.heldFrames.push({ type, channel, payload });
+      return;
+    }
     if (type === FRAME_HEARTBEAT) {
       if (channel !== 0) throw new Amqp091Error('FERRY_AMQP091_FRAMING', Reply.frameError, 'a heartbeat frame on a channel other than 0');
       return;
@@ -255,12 +261,39 @@ export class Amqp091Connection implements ChannelHost {
     throw new Amqp091Error('FERRY_AMQP091_PROTOCOL', Reply.accessRefused, `the mechanism ${mechanism} is not offered`);
   }
 
-  /** Hands over the bytes that came while the client was being authenticated. */
+  /**
+   * Holds the client's later frames until the returned function is called: a reply core gives a
+   * turn later (basic.get's message) must not be overtaken by the replies to what the client sent next.
+   */
+  hold(): () => void {
+    if (this.held !== undefined) return () => {};
+    this.held = [];
+    this.transport.pause();
+    return () => {
+      if (this.phase !== 'closed') this.release();
+    };
+  }
+
+  /** Hands over what came while the connection was held: the frames already split, then the chunks. */
   private release(): void {
-    const held = this.held ?? [];
+    const frames = this.heldFrames;
+    const chunks = this.held ?? [];
+    this.heldFrames = [];
     this.held = undefined;
     this.transport.resume();
-    for (const chunk of held) this.data(chunk);
+    for (let i = 0; i < frames.length; i++) {
+      if (this.held !== undefined || this.phase === 'closed') {
+        this.heldFrames.push(...frames.slice(i));
+        break;
+      }
+      const f = frames[i]!;
+      try {
+        this.frame(f.type, f.channel, f.payload);
+      } catch (err) {
+        this.fail(err, 0, 0, 0);
+      }
+    }
+    for (const chunk of chunks) this.data(chunk);
   }
 
   private tuneOk(args: MethodArgs<'connection.tune-ok'>): void {

@@ -25,7 +25,8 @@ interface Unacked {
  */
 class ChannelConsumer implements DeliverySink {
   handle!: ConsumerHandle;
-  cancelled = false;
+  /** Cancelled by the client or the broker: it takes nothing more. */
+  stopped = false;
   unacked = 0;
   /** A basic.get's consumer takes one message and closes once it is settled. */
   readonly single: boolean;
@@ -55,13 +56,13 @@ class ChannelConsumer implements DeliverySink {
   }
 
   hasCredit(): boolean {
-    if (this.cancelled) return false;
+    if (this.stopped) return false;
     if (this.single) return this.taken === 0;
     return this.consumers.hasChannelCredit();
   }
 
-  /** Core closed the consumer: its queue was deleted. */
-  cancelledByBroker(): void {
+  /** Core closes the consumer: its queue was deleted. */
+  cancelled(): void {
     this.consumers.brokerCancelled(this);
   }
 }
@@ -107,13 +108,11 @@ export class Consumers {
     const consumer = new ChannelConsumer(this, tag, shortString(tag), a.noAck, false);
     const priority = a.arguments.get('x-priority');
     const priorityValue = priority instanceof Typed ? priority.value : typeof priority === 'bigint' ? Number(priority) : typeof priority === 'number' ? priority : undefined;
-    // consume-ok goes before the first delivery, which core may make during subscribe
-    if (!a.noWait) this.channel.send('basic.consume-ok', { consumerTag: tag });
     this.byTag.set(tag, consumer);
     try {
       consumer.handle = this.channel.coreSession.subscribe({
         destination: { kind: 'queue', name: queue },
-        sink: Object.assign(consumer, { cancelled: () => consumer.cancelledByBroker() }),
+        sink: consumer,
         prefetch: a.noAck || this.consumerPrefetch === 0 ? UNLIMITED : this.consumerPrefetch,
         ackMode: a.noAck ? 'auto' : 'individual',
         exclusive: a.exclusive,
@@ -124,6 +123,8 @@ export class Consumers {
       this.byTag.delete(tag);
       throw err;
     }
+    // core's first dispatch to a new consumer is a microtask away, so consume-ok goes out before it
+    if (!a.noWait) this.channel.send('basic.consume-ok', { consumerTag: tag });
   }
 
   cancel(tag: string, noWait: boolean): void {
@@ -131,41 +132,55 @@ export class Consumers {
     if (!noWait) this.channel.send('basic.cancel-ok', { consumerTag: tag });
     if (consumer === undefined) return;
     this.byTag.delete(tag);
-    consumer.cancelled = true;
+    consumer.stopped = true;
     if (consumer.unacked === 0) consumer.handle.close();
   }
 
   /** Core closed a consumer (its queue was deleted): the client hears a basic.cancel if it said it can. */
   brokerCancelled(consumer: ChannelConsumer): void {
-    if (consumer.cancelled) return;
-    consumer.cancelled = true;
+    if (consumer.stopped) return;
+    consumer.stopped = true;
     this.byTag.delete(consumer.tag);
     for (const [tag, u] of this.unacked) if (u.consumer === consumer) this.forget(tag, u);
     if (this.channel.isOpen && this.channel.host.cancelNotify) this.channel.send('basic.cancel', { consumerTag: consumer.tag, noWait: true });
   }
 
-  /** basic.get: a consumer of one message, opened for this get and closed when its message is settled. */
+  /**
+   * basic.get: a consumer of one message, opened for this get and closed once its message is
+   * settled. Core dispatches to a new consumer a microtask later, so the answer waits for that, and
+   * the connection holds the client's next frames meanwhile: replies go out in the order asked.
+   */
   get(a: MethodArgs<'basic.get'>): void {
     const queue = this.channel.queueName(a.queue);
     const consumer = new ChannelConsumer(this, '', Buffer.alloc(0), a.noAck, true);
     let delivered: Delivery | undefined;
-    Object.assign(consumer, { deliver: (d: Delivery) => ((delivered = d), consumer.taken++) });
+    consumer.deliver = (d: Delivery) => {
+      delivered = d;
+      consumer.taken++;
+    };
     consumer.handle = this.channel.coreSession.subscribe({ destination: { kind: 'queue', name: queue }, sink: consumer, prefetch: 1, ackMode: a.noAck ? 'auto' : 'individual' });
-    if (delivered === undefined) {
+    const release = this.channel.host.hold();
+    queueMicrotask(() => {
+      try {
+        this.answerGet(consumer, queue, delivered, a.noAck);
+      } catch (err) {
+        this.channel.host.fail(err, this.channel.id, 60, 70);
+      }
+      release();
+    });
+  }
+
+  private answerGet(consumer: ChannelConsumer, queue: string, d: Delivery | undefined, noAck: boolean): void {
+    if (!this.channel.isOpen) return consumer.handle.close();
+    if (d === undefined) {
       consumer.handle.close();
       this.channel.send('basic.get-empty', { clusterId: '' });
       return;
     }
-    const d: Delivery = delivered;
-    let left = 0;
-    try {
-      left = this.channel.core.declareQueue({ name: queue, durable: false, exclusive: false, autoDelete: false, arguments: {} }, true).messageCount;
-    } catch {
-      left = 0;
-    }
+    const left = this.channel.core.declareQueue({ name: queue, durable: false, exclusive: false, autoDelete: false, arguments: {} }, true).messageCount;
     const deliveryTag = this.track(consumer, d);
     this.write(consumer, d, { methodId: 71, text: consumer.tagBytes, deliveryTag, redelivered: d.redelivered, count: left });
-    if (a.noAck) consumer.handle.close();
+    if (noAck) consumer.handle.close();
   }
 
   deliver(consumer: ChannelConsumer, d: Delivery): void {
@@ -267,7 +282,7 @@ export class Consumers {
 
   /** After a settlement: a cancelled consumer with nothing left closes; the others (all of the channel's, under a channel-wide limit) may take more. */
   private afterSettle(consumer: ChannelConsumer): void {
-    if ((consumer.cancelled || consumer.single) && consumer.unacked === 0) {
+    if ((consumer.stopped || consumer.single) && consumer.unacked === 0) {
       if (!consumer.handle.isClosed) consumer.handle.close();
       return;
     }
@@ -286,7 +301,7 @@ export class Consumers {
     this.unacked.clear();
     this.unackedBytes = 0;
     for (const c of all) {
-      c.cancelled = true;
+      c.stopped = true;
       if (c.handle !== undefined && !c.handle.isClosed) c.handle.close();
     }
   }

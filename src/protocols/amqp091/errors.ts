@@ -75,12 +75,11 @@ export class Amqp091Error extends FerryError {
 export function replyCodeOf(err: unknown): number {
   if (err instanceof Amqp091Error) return err.replyCode;
   if (!(err instanceof FerryError)) return Reply.internalError;
-  switch (err.code as string) {
+  switch (err.code) {
     case 'FERRY_DESTINATION_NOT_FOUND':
-    case 'FERRY_NOT_FOUND':
       return Reply.notFound;
     case 'FERRY_NOT_AUTHORIZED':
-    case 'FERRY_ACCESS_REFUSED':
+    case 'FERRY_NAME_RESERVED':
       return Reply.accessRefused;
     case 'FERRY_RESOURCE_LOCKED':
       return Reply.resourceLocked;
