@@ -233,6 +233,7 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
   const fenced = new Promise<string>((resolve) => (fencedWith = resolve));
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
+      for (const { adapter } of adapters) adapter.stopping?.();
       await Promise.all(listeners.map((l) => l.close()));
       for (const { adapter } of adapters) adapter.close();
       await broker.stop().catch((err: unknown) => {

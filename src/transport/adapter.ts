@@ -14,6 +14,11 @@ export interface ProtocolAdapter {
   /** WebSocket subprotocols this adapter serves. */
   readonly webSocketProtocols: readonly string[];
   attach(connection: TransportConnection, broker: BrokerAccess): void;
+  /**
+   * The broker is about to stop, before listeners end their connections: a protocol that tells its
+   * clients why (AMQP 0-9-1's 320 CONNECTION_FORCED) does so now.
+   */
+  stopping?(): void;
   /** The broker is stopping: timers and connections the adapter keeps for itself end. */
   close(): void;
 }

@@ -53,6 +53,10 @@ export function detectingAdapter(name: string, adapters: readonly ProtocolAdapte
         },
       });
     },
+    stopping(): void {
+      for (const adapter of adapters) adapter.stopping?.();
+      fallback?.stopping?.();
+    },
     close(): void {
       for (const adapter of adapters) adapter.close();
       fallback?.close();

@@ -28,9 +28,10 @@ export function createAmqp091Adapter(options: Amqp091Options, logger: Logger): P
     attach(connection: TransportConnection, broker: BrokerAccess): void {
       open.add(new Amqp091Connection(connection, broker, options, logger, (c) => open.delete(c)));
     },
-    close(): void {
+    stopping(): void {
       // 320 CONNECTION_FORCED tells clients the broker is going, before their sockets close
       for (const c of [...open]) c.shutdown();
     },
+    close(): void {},
   };
 }

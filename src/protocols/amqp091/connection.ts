@@ -155,7 +155,12 @@ export class Amqp091Connection implements ChannelHost {
     }
     if (channel === 0) {
       if (type !== FRAME_METHOD) throw new Amqp091Error('FERRY_AMQP091_PROTOCOL', Reply.commandInvalid, 'content on channel 0');
-      return this.connectionMethod(decodeMethod(payload));
+      const m = decodeMethod(payload);
+      try {
+        return this.connectionMethod(m);
+      } catch (err) {
+        return this.fail(err, 0, m.classId, m.methodId);
+      }
     }
     if (this.phase !== 'opened') throw new Amqp091Error('FERRY_AMQP091_PROTOCOL', Reply.channelError, `a frame on channel ${channel} before the connection is open`);
     const ch = this.channels.get(channel);

@@ -1,12 +1,32 @@
 import { randomBytes } from 'node:crypto';
-import type { ConsumerHandle, Delivery, DeliverySink } from '../../core/index.js';
-import type { Amqp091Channel } from './channel.js';
+import type { ConsumerHandle, CoreConnection, CoreSession, Delivery, DeliverySink } from '../../core/index.js';
+import type { TransportConnection } from '../../transport/index.js';
 import { shortString, writeContent } from './delivery.js';
 import { Amqp091Error, Reply } from './errors.js';
 import { Typed } from './field-table.js';
 import { decodeContentHeader } from './frames.js';
 import { propertiesOf, redeliveryProperties } from './mapping.js';
-import type { MethodArgs } from './methods.js';
+import type { MethodArgs, MethodName } from './methods.js';
+
+/** What the consumers need of their channel (`Amqp091Channel`). */
+export interface ConsumerChannel {
+  readonly id: number;
+  readonly isOpen: boolean;
+  readonly flowActive: boolean;
+  readonly txId: string | undefined;
+  readonly core: CoreConnection;
+  readonly coreSession: CoreSession;
+  readonly host: {
+    readonly transport: TransportConnection;
+    readonly frameMax: number;
+    readonly cancelNotify: boolean;
+    noteWrite(): void;
+    hold(): () => void;
+    fail(err: unknown, channel: number, classId: number, methodId: number): void;
+  };
+  send<M extends MethodName>(name: M, args: MethodArgs<M>): void;
+  queueName(name: string): string;
+}
 
 /** No prefetch limit: 0-9-1's prefetch-count 0, and a no-ack consumer. */
 const UNLIMITED = 0x7fffffff;
@@ -80,7 +100,7 @@ export class Consumers {
   private channelPrefetch = 0;
   private prefetchSize = 0;
 
-  constructor(readonly channel: Amqp091Channel) {}
+  constructor(readonly channel: ConsumerChannel) {}
 
   qos(a: MethodArgs<'basic.qos'>): void {
     if (a.global) {
