@@ -19,7 +19,7 @@ const BATCH = 64;
 
 async function connect(target: Target, onFailure: FailureHandler, what: string): Promise<{ connection: ChannelModel; closing: () => void }> {
   // guest/guest is RabbitMQ's default account; Ferry without authentication takes any
-  const connection = await amqplib.connect({ hostname: target.host, port: target.port, username: 'guest', password: 'guest', frameMax: 131072, heartbeat: 0 });
+  const connection = await amqplib.connect({ hostname: target.host, port: target.port, username: "guest", password: "guest", frameMax: 131072, heartbeat: 0 }, { noDelay: true });
   let closing = false;
   connection.on('error', (err: Error) => {
     if (!closing) onFailure(new Error(`${what}: ${err.message}`));

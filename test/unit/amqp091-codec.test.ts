@@ -190,7 +190,7 @@ describe('AMQP 0-9-1 frames', () => {
     const written: Buffer[] = [];
     const transport = { write: (b: Buffer) => written.push(b) } as unknown as TransportConnection;
     const body = Buffer.alloc(10_000, 7);
-    writeContent(transport, 3, { methodId: 60, text: Buffer.from('ctag'), deliveryTag: 2 ** 40, redelivered: true, exchange: 'ex', routingKey: 'rk', count: 0 }, encodeProperties({ deliveryMode: 2 }), body, 4096);
+    writeContent(transport, 3, 60, Buffer.from('ctag'), 2 ** 40, true, 'ex', 'rk', 0, encodeProperties({ deliveryMode: 2 }), body, 4096);
     const got: { type: number; channel: number; payload: Buffer }[] = [];
     new FrameReader(4096, { frame: (type, channel, payload) => got.push({ type, channel, payload: Buffer.from(payload) }) }).push(written[0]!);
     assert.deepEqual(got.map((f) => f.type), [1, 2, 3, 3, 3]);

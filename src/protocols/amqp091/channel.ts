@@ -45,6 +45,7 @@ interface Confirm {
 }
 
 const BASIC = 60;
+const MANDATORY = { mandatory: true } as const;
 const PUBLISH = 40;
 
 /**
@@ -289,14 +290,8 @@ export class Amqp091Channel {
 
   private publish(incoming: Incoming, body: Buffer): void {
     const seq = this.confirmSeq === 0 ? 0 : this.confirmSeq++;
-    const init = publishToInit(
-      { exchange: incoming.exchange, routingKey: incoming.routingKey, properties: incoming.properties!, propertiesBytes: incoming.propertiesBytes!, body },
-      { kind: 'queue', name: incoming.routingKey },
-      this.host.user,
-      Date.now(),
-    );
-    const { destination: _destination, ...rest } = init;
-    const result = this.coreSession.publish(incoming.exchange, incoming.routingKey, rest, this.txId, { mandatory: incoming.mandatory });
+    const init = publishToInit(incoming.properties!, incoming.propertiesBytes!, body, this.host.user, Date.now());
+    const result = this.coreSession.publish(incoming.exchange, incoming.routingKey, init, this.txId, incoming.mandatory ? MANDATORY : undefined);
     if (incoming.mandatory && result.routed === 0) this.returnMessage(incoming, body);
     if (seq === 0) return;
     const confirm: Confirm = { tag: seq, state: 'pending' };
@@ -311,14 +306,8 @@ export class Amqp091Channel {
 
   /** basic.return with 312 NO_ROUTE: the publisher's own properties and body back, before any confirm of it. */
   private returnMessage(incoming: Incoming, body: Buffer): void {
-    writeContent(
-      this.host.transport,
-      this.id,
-      { methodId: 50, text: shortString(replyText(Reply.noRoute, '').replace(/ - $/, '')), deliveryTag: 0, redelivered: false, exchange: incoming.exchange, routingKey: incoming.routingKey, count: Reply.noRoute },
-      incoming.propertiesBytes!,
-      body,
-      this.host.frameMax,
-    );
+    const text = shortString(replyText(Reply.noRoute, '').replace(/ - $/, ''));
+    writeContent(this.host.transport, this.id, 50, text, 0, false, incoming.exchange, incoming.routingKey, Reply.noRoute, incoming.propertiesBytes!, body, this.host.frameMax);
     this.host.noteWrite();
   }
 
@@ -327,7 +316,7 @@ export class Amqp091Channel {
     if (this.confirmFlush) return;
     this.confirmFlush = true;
     // every confirm settled in one turn goes out together: one basic.ack with multiple for the run
-    setImmediate(() => this.flushConfirms());
+    queueMicrotask(() => this.flushConfirms());
   }
 
   /**

@@ -199,13 +199,13 @@ export class Consumers {
     }
     const left = this.channel.core.declareQueue({ name: queue, durable: false, exclusive: false, autoDelete: false, arguments: {} }, true).messageCount;
     const deliveryTag = this.track(consumer, d);
-    this.write(consumer, d, { methodId: 71, text: consumer.tagBytes, deliveryTag, redelivered: d.redelivered, count: left });
+    this.write(d, 71, consumer.tagBytes, deliveryTag, left);
     if (noAck) consumer.handle.close();
   }
 
   deliver(consumer: ChannelConsumer, d: Delivery): void {
     const deliveryTag = this.track(consumer, d);
-    this.write(consumer, d, { methodId: 60, text: consumer.tagBytes, deliveryTag, redelivered: d.redelivered, count: 0 });
+    this.write(d, 60, consumer.tagBytes, deliveryTag, 0);
   }
 
   private track(consumer: ChannelConsumer, d: Delivery): number {
@@ -219,7 +219,7 @@ export class Consumers {
     return deliveryTag;
   }
 
-  private write(consumer: ChannelConsumer, d: Delivery, m: { methodId: 60 | 71; text: Buffer; deliveryTag: number; redelivered: boolean; count: number }): void {
+  private write(d: Delivery, methodId: 60 | 71, tag: Buffer, deliveryTag: number, count: number): void {
     const message = d.message;
     const now = Date.now();
     let properties = propertiesOf(message, now);
@@ -228,17 +228,10 @@ export class Consumers {
       const decoded = Buffer.isBuffer(kept) ? decodeContentHeader(headerPayload(kept)).properties : undefined;
       properties = redeliveryProperties(message, d.deliveryCount, now, decoded);
     }
-    const channel = this.channel;
-    writeContent(
-      channel.host.transport,
-      channel.id,
-      { ...m, exchange: message.exchange ?? '', routingKey: message.routingKey ?? message.destination.name },
-      properties,
-      message.body,
-      channel.host.frameMax,
-    );
-    channel.host.noteWrite();
-    void consumer;
+    const host = this.channel.host;
+    const routingKey = message.routingKey ?? message.destination.name;
+    writeContent(host.transport, this.channel.id, methodId, tag, deliveryTag, d.redelivered, message.exchange ?? '', routingKey, count, properties, message.body, host.frameMax);
+    host.noteWrite();
   }
 
   ack(deliveryTag: number, multiple: boolean): void {

@@ -1,4 +1,4 @@
-import type { Destination, Message, MessageInit, PropertyValue } from '../../core/index.js';
+import type { Message, PropertyValue, PublishInit } from '../../core/index.js';
 import { Amqp091Error, Reply } from './errors.js';
 import { Decimal, Timestamp, Typed, type FieldTable, type FieldValue } from './field-table.js';
 import { encodeProperties, type BasicProperties } from './frames.js';
@@ -33,21 +33,14 @@ const APP_ID = 'app-id';
 /** RabbitMQ's header for how many times a message was delivered before (quorum queues). */
 export const DELIVERY_COUNT = 'x-delivery-count';
 
-export interface Published {
-  readonly exchange: string;
-  readonly routingKey: string;
-  readonly properties: BasicProperties;
-  /** The properties as they came on the wire, kept for 0-9-1 consumers. */
-  readonly propertiesBytes: Buffer;
-  readonly body: Buffer;
-}
-
-/** The core message a publish becomes. `user` is the authenticated user, which a user-id must name. */
-export function publishToInit(p: Published, destination: Destination, user: string | undefined, now: number): MessageInit {
-  const props = p.properties;
-  const init: MessageInit = {
-    destination,
-    body: p.body,
+/**
+ * The core message a publish becomes (core names its destination from the exchange and routing key).
+ * `user` is the authenticated user, which a user-id must name; `propertiesBytes` are the properties as
+ * they came on the wire, kept for 0-9-1 consumers.
+ */
+export function publishToInit(props: BasicProperties, propertiesBytes: Buffer, body: Buffer, user: string | undefined, now: number): PublishInit {
+  const init: { -readonly [K in keyof PublishInit]: PublishInit[K] } = {
+    body,
     bodyKind: props.contentType !== undefined && props.contentType.startsWith('text/') ? 'text' : 'bytes',
     persistent: props.deliveryMode === 2,
     priority: props.priority === undefined ? 0 : Math.min(9, props.priority),
@@ -69,7 +62,7 @@ export function publishToInit(p: Published, destination: Destination, user: stri
     properties.set(USER_ID, props.userId);
   }
   if (properties.size > 0) init.properties = properties;
-  init.encodings = new Map([[ENCODING, p.propertiesBytes]]);
+  init.encodings = new Map([[ENCODING, propertiesBytes]]);
   return init;
 }
 
