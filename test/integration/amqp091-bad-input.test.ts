@@ -150,6 +150,23 @@ describe('connection exceptions close that connection only', () => {
   });
 });
 
+describe('heartbeats', () => {
+  test('a client silent for two heartbeat intervals is disconnected; the broker sends heartbeats meanwhile', async () => {
+    const raw = await Raw091.open(broker.amqpPort);
+    raw.write(PROTOCOL_HEADER);
+    await raw.method();
+    raw.send(0, 'connection.start-ok', { clientProperties: new Map(), mechanism: 'PLAIN', response: Buffer.from('\0guest\0guest'), locale: 'en_US' });
+    await raw.method();
+    raw.send(0, 'connection.tune-ok', { channelMax: 0, frameMax: 4096, heartbeat: 1 });
+    raw.send(0, 'connection.open', { virtualHost: '/', capabilities: '', insist: false });
+    await raw.method();
+    const heartbeat = await raw.frames.next(3000);
+    assert.equal(heartbeat.type, 8);
+    await raw.closed;
+    await bystanderCarriesOn();
+  });
+});
+
 describe('channel exceptions close that channel only', () => {
   test('a 404 names the class and method; the connection and its other channels carry on', async () => {
     const raw = await Raw091.ready(broker.amqpPort);
