@@ -5,8 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { isFerryError } from '../../src/errors.js';
-import { drain, queue, settle, startBroker } from './harness.js';
+import type { Authorizer } from '../../src/core/index.js';
+import { FerryError, isFerryError } from '../../src/errors.js';
+import { drain, queue, settle, startBroker, topic } from './harness.js';
 
 const bodies = async (client: Parameters<typeof drain>[0], name: string): Promise<string[]> => (await drain(client, queue(name))).map((d) => d.message.body.toString());
 
@@ -118,4 +119,82 @@ test('declarations that disagree, reserved names and missing exchanges are refus
   assert.throws(() => c.publish('e', 'k', 'x'), (err) => isFerryError(err, 'FERRY_DESTINATION_NOT_FOUND'));
   const named = c.declareQueue('');
   assert.match(named.name, /^amq\.gen-/);
+});
+
+test('amq.topic meets core topics both ways: a topic send reaches bound queues, a publish reaches topic subscribers', async (t) => {
+  const b = await startBroker(t);
+  const c = await b.connect();
+  c.declareQueue('readings');
+  c.bind('amq.topic', 'readings', 'sensors.#');
+  const subscriber = c.subscribe(topic('a.b'));
+  const wildcard = c.subscribe(topic('sensors.>'));
+  await settle();
+  await c.send(topic('sensors.kitchen'), 'from-a-topic-send');
+  assert.equal(c.publish('amq.topic', 'a.b', 'from-a-publish').routed, 1, 'a topic subscription counts as routed');
+  assert.equal(c.publish('amq.topic', 'sensors.hall', 'both').routed, 2, 'a bound queue and a topic subscription');
+  await settle();
+  assert.deepEqual(await bodies(c, 'readings'), ['from-a-topic-send', 'both']);
+  assert.deepEqual(subscriber.bodies(), ['from-a-publish']);
+  assert.deepEqual(wildcard.bodies(), ['from-a-topic-send', 'both']);
+  assert.equal(c.publish('amq.direct', 'a.b', 'not-a-topic').routed, 0, 'only amq.topic is the bridge');
+});
+
+test('a publish in a transaction is held until commit and routed through its exchange then', async (t) => {
+  const b = await startBroker(t);
+  const c = await b.connect();
+  c.declareQueue('held');
+  c.bind('amq.direct', 'held', 'k');
+  c.begin('tx');
+  assert.equal(c.publish('amq.direct', 'k', 'in-tx', { txId: 'tx', persistent: true }).routed, 1);
+  assert.equal(b.queueStats('held').pending, 0);
+  await c.commit('tx');
+  const [d] = await drain(c, queue('held'));
+  assert.equal(d!.message.body.toString(), 'in-tx');
+  assert.equal(d!.message.exchange, 'amq.direct');
+});
+
+test('authorization: declare needs create, delete and purge need admin, publish needs send on the exchange, bind needs send on the queue and consume on the exchange', async (t) => {
+  const checks: string[] = [];
+  const refuse = new Set<string>();
+  const authorizer: Authorizer = {
+    authorize: (_principal, operation, destination) => {
+      const check = `${operation} ${destination.kind}:${destination.name}`;
+      checks.push(check);
+      if (refuse.has(check)) throw new FerryError('FERRY_NOT_AUTHORIZED', `may not ${check}`);
+    },
+  };
+  const b = await startBroker(t, { authorizer, authenticator: { authenticate: () => ({ username: 'alice', groups: [], internal: false }) } });
+  const c = await b.connect();
+  const refused = (err: unknown): boolean => isFerryError(err, 'FERRY_NOT_AUTHORIZED');
+  c.declareExchange('ex', 'direct');
+  c.declareQueue('q');
+  c.bind('ex', 'q', 'k');
+  c.publish('ex', 'k', 'm');
+  c.publish('', 'q', 'n');
+  c.connection.purgeQueue('q');
+  c.connection.deleteQueue('q', { ifUnused: false, ifEmpty: false });
+  c.connection.deleteExchange('ex', false);
+  assert.deepEqual(checks.splice(0), [
+    'create topic:ex',
+    'create queue:q',
+    'send queue:q',
+    'consume topic:ex',
+    'send topic:ex',
+    'send queue:q',
+    'admin queue:q',
+    'admin queue:q',
+    'admin topic:ex',
+  ]);
+  refuse.add('create queue:secret');
+  assert.throws(() => c.declareQueue('secret'), refused);
+  assert.equal(b.hasQueue('secret'), false);
+  c.declareExchange('ex', 'direct');
+  c.declareQueue('q');
+  refuse.add('consume topic:ex');
+  assert.throws(() => c.bind('ex', 'q', 'k'), refused);
+  refuse.add('send topic:ex');
+  assert.throws(() => c.publish('ex', 'k', 'x'), refused);
+  refuse.add('admin queue:q');
+  assert.throws(() => c.connection.deleteQueue('q', { ifUnused: false, ifEmpty: false }), refused);
+  assert.equal(b.hasQueue('q'), true);
 });
