@@ -19,13 +19,13 @@ import {
 import { hasWildcard, validateDestinationName } from './address.js';
 import { BodyCache } from './body-cache.js';
 import { QueueBrowser } from './browser.js';
-import { CoreConnection, type BrokerAccess, type ConnectionHost, type IdKeeper, type SendOptions } from './connection.js';
+import { CoreConnection, type BrokerAccess, type ConnectionHost, type IdKeeper, type PublishInit, type SendOptions } from './connection.js';
 import { Consumer } from './consumer.js';
 import { Destinations, destinationKey, isClientComposite, splitComposite, type CompositeDestination, type VirtualTopicOptions } from './destinations.js';
 import { DUPLICATE_ID_PROPERTY, DuplicateDetector } from './duplicates.js';
 import { describeClients, describeStore, waitingMessageIds, type StoreReport } from './inspection.js';
 import { silentLogger, type Logger } from './logger.js';
-import { buildMessage, type Destination, type Message, type MessageInit } from './message.js';
+import { buildMessage, type Destination, type Message, type MessageInit, type PublishedAs } from './message.js';
 import { MessageQueue, type QueueEnvironment } from './message-queue.js';
 import { Persistence } from './persistence.js';
 import { PolicyBook, type PolicyRule } from './policy.js';
@@ -293,8 +293,8 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
 
   // ConnectionHost: what a CoreConnection asks of the broker
 
-  createMessage(init: MessageInit, connection: CoreConnection): Message {
-    return buildMessage(init, `ID:${this.idPrefix}-${this.nextMessage++}`, this.clock(), connection.id);
+  createMessage(init: MessageInit | PublishInit, connection: CoreConnection, published?: PublishedAs): Message {
+    return buildMessage(init, `ID:${this.idPrefix}-${this.nextMessage++}`, this.clock(), connection.id, published);
   }
 
   /** Checks that a message may be sent to `destination` by `connection` (creating destinations on first use). */

@@ -2,7 +2,7 @@ import { FerryError } from '../errors.js';
 import type { BrokerStats, ConnectRequest, ConsumerHandle, Credentials, DurableSubscriptionInfo, Principal, SaslExchange, SubscribeOptions, TransportFacts } from './access.js';
 import type { Consumer } from './consumer.js';
 import type { BindingSpec, ExchangeSpec, PublishOptions, PublishResult } from './exchanges.js';
-import type { Destination, Message, MessageInit } from './message.js';
+import type { Destination, Message, MessageInit, PublishedAs } from './message.js';
 import type { DeleteQueueOptions, QueueDeclared, QueueSpec } from './queue-arguments.js';
 import { Transaction } from './transaction.js';
 
@@ -51,7 +51,8 @@ export interface SendOptions {
  * the rest of the broker, and the broker module is the only one that imports both.
  */
 export interface ConnectionHost {
-  createMessage(init: MessageInit, connection: CoreConnection): Message;
+  /** A message from its producer's init; a published one's destination, exchange and key come from `published`. */
+  createMessage(init: MessageInit | PublishInit, connection: CoreConnection, published?: PublishedAs): Message;
   send(message: Message, connection: CoreConnection, options: SendOptions | undefined): Promise<void> | null;
   checkSendable(destination: Destination, connection: CoreConnection): void;
   subscribe(connection: CoreConnection, options: SubscribeOptions): Consumer;
@@ -463,7 +464,7 @@ export class CoreSession {
   publish(exchange: string, routingKey: string, init: PublishInit, txId?: string, options?: PublishOptions): PublishResult {
     this.connection.assertOpen();
     const tx = txId === undefined ? undefined : this.connection.transaction(txId);
-    const message = this.host.createMessage({ ...init, destination: publishedDestination(exchange, routingKey), exchange, routingKey }, this.connection);
+    const message = this.host.createMessage(init, this.connection, { destination: publishedDestination(exchange, routingKey), exchange, routingKey });
     return this.host.declarations.publish(this.connection, message, tx, options);
   }
 

@@ -350,6 +350,15 @@ export class Declarations implements DeclarationHost {
   targetsOf(message: Message, into: RouteTarget[]): void {
     const exchange = this.exchanges.get(message.exchange!);
     if (exchange === undefined) return;
+    // the common case, the default exchange or a direct key bound to one queue: one Map lookup, no sets
+    if (exchange.spec.alternateExchange === undefined) {
+      const single = exchange.name === '' ? this.env.queues.get(message.routingKey!) : exchange.directQueue(message.routingKey!);
+      if (single !== undefined) {
+        into.push([single, message]);
+        return;
+      }
+      if (exchange.name === '') return;
+    }
     const queues = new Set<MessageQueue>();
     this.routeThrough(exchange, message.routingKey ?? '', message.properties, queues, new Set());
     for (const queue of queues) into.push([queue, message]);

@@ -131,6 +131,14 @@ export class Exchange<Q> {
     return binding;
   }
 
+  /** For a direct exchange whose key leads to exactly one binding, to a queue: that queue. */
+  directQueue(routingKey: string): Q | undefined {
+    const set = this.byKey?.get(routingKey);
+    if (set === undefined || set.size !== 1) return undefined;
+    for (const binding of set) return binding.target instanceof Exchange ? undefined : binding.target;
+    return undefined;
+  }
+
   /** Calls `visit` for each binding the message matches (maybe more than once for one target). */
   match(routingKey: string, properties: ReadonlyMap<string, PropertyValue>, visit: (binding: Binding<Q>) => void): void {
     switch (this.spec.type) {

@@ -159,10 +159,17 @@ export function markBodyOnDisk(message: Message, bodyLength: number): void {
 export type { CoreMessage };
 
 /** Builds a Message; `id` and `originConnectionId` are the broker's unless `init` has its own. */
-export function buildMessage(init: MessageInit, id: string, now: number, originConnectionId?: string): Message {
+/** Where a published message goes, which core decides rather than its producer (see `CoreSession.publish`). */
+export interface PublishedAs {
+  readonly destination: Destination;
+  readonly exchange: string;
+  readonly routingKey: string;
+}
+
+export function buildMessage(init: MessageInit | Omit<MessageInit, 'destination'>, id: string, now: number, originConnectionId?: string, published?: PublishedAs): Message {
   const message = new CoreMessage(
     init.id ?? id,
-    init.destination,
+    published?.destination ?? (init as MessageInit).destination,
     init.body,
     init.bodyKind ?? 'bytes',
     init.persistent ?? false,
@@ -178,8 +185,8 @@ export function buildMessage(init: MessageInit, id: string, now: number, originC
     init.originConnectionId ?? originConnectionId,
     init.originalDestination,
     init.propertyTypes !== undefined && init.propertyTypes.size > 0 ? init.propertyTypes : undefined,
-    init.exchange,
-    init.routingKey,
+    published?.exchange ?? init.exchange,
+    published?.routingKey ?? init.routingKey,
   );
   if (init.encodings !== undefined) message.encodings = init.encodings;
   return message;
