@@ -16,6 +16,7 @@ import {
   type SubscribeOptions,
   type TransportFacts,
 } from './access.js';
+import type { DeliverySink } from './sink.js';
 import { hasWildcard, validateDestinationName } from './address.js';
 import { BodyCache } from './body-cache.js';
 import { QueueBrowser } from './browser.js';
@@ -442,6 +443,18 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       return this.subscriptions.subscribeDurable(connection.id, owner, options, selector, makeConsumer);
     }
     return this.subscriptions.subscribe(connection.id, options, selector, makeConsumer);
+  }
+
+  getter(connection: CoreConnection, name: string, ackMode: 'auto' | 'individual', sink: DeliverySink, reuse: Consumer | undefined): Consumer {
+    const destination: Destination = { kind: 'queue', name };
+    validateDestinationName(name, false);
+    if (this.authorizer !== undefined) this.authorize(connection.principal, 'consume', destination);
+    const queue = this.destinations.queues.get(name);
+    if (queue === undefined) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `no queue "${name}"`);
+    if (queue.declared !== undefined) this.declarations.checkOwner(queue, connection);
+    if (reuse !== undefined && reuse.queue === queue && !reuse.isClosed) return reuse;
+    const settings = { prefetch: Number.POSITIVE_INFINITY, ackMode, exclusive: false, priority: 0, noLocal: false, selector: undefined };
+    return new Consumer(this.nextConsumer++, connection.id, queue, sink, settings);
   }
 
   /** A browser on a queue: what waits in it now, handed over once through the sink (see QueueBrowser). */

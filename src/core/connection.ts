@@ -1,6 +1,7 @@
 import { FerryError } from '../errors.js';
 import type { BrokerStats, ConnectRequest, ConsumerHandle, Credentials, DurableSubscriptionInfo, Principal, SaslExchange, SubscribeOptions, TransportFacts } from './access.js';
 import type { Consumer } from './consumer.js';
+import type { Delivery, DeliverySink } from './sink.js';
 import type { BindingSpec, ExchangeSpec, PublishOptions, PublishResult } from './exchanges.js';
 import type { Destination, Message, MessageInit, PublishedAs } from './message.js';
 import type { DeleteQueueOptions, QueueDeclared, QueueSpec } from './queue-arguments.js';
@@ -56,6 +57,11 @@ export interface ConnectionHost {
   send(message: Message, connection: CoreConnection, options: SendOptions | undefined): Promise<void> | null;
   checkSendable(destination: Destination, connection: CoreConnection): void;
   subscribe(connection: CoreConnection, options: SubscribeOptions): Consumer;
+  /**
+   * A consumer for single gets from queue `name` (authorized for consume, exclusive queues checked),
+   * not registered with the queue: `reuse` when it is still on the queue of that name.
+   */
+  getter(connection: CoreConnection, name: string, ackMode: 'auto' | 'individual', sink: DeliverySink, reuse: Consumer | undefined): Consumer;
   browse(connection: CoreConnection, options: SubscribeOptions, onClose: () => void): ConsumerHandle;
   commit(tx: Transaction): Promise<void> | null;
   rollback(tx: Transaction): void;
@@ -431,6 +437,8 @@ export class CoreConnection {
 export class CoreSession {
   /** Made by the first subscription: a producer's session never needs it. */
   private consumers: Set<ConsumerHandle> | undefined;
+  /** basic.get's consumers, by ack mode and queue: made by the first get. */
+  private getters: Map<string, { handle: SessionConsumer; sink: GetSink }> | undefined;
   private closed = false;
 
   constructor(
@@ -466,6 +474,39 @@ export class CoreSession {
     const tx = txId === undefined ? undefined : this.connection.transaction(txId);
     const message = this.host.createMessage(init, this.connection, { destination: publishedDestination(exchange, routingKey), exchange, routingKey });
     return this.host.declarations.publish(this.connection, message, tx, options);
+  }
+
+  /**
+   * Takes the next message waiting in a queue, without opening a consumer (AMQP 0-9-1's basic.get):
+   * undefined when the queue is empty. With `individual`, settle the delivery through the returned
+   * handle (one per session and queue, closed with the session, its unsettled messages then
+   * redelivered); with `auto`, it is consumed as it is handed over. `messageCount` is what still waits.
+   */
+  get(queue: string, ackMode: 'auto' | 'individual'): { delivery: Delivery; consumer: ConsumerHandle; messageCount: number } | undefined {
+    this.connection.assertOpen();
+    const key = `${ackMode}:${queue}`;
+    const getters = (this.getters ??= new Map());
+    const previous = getters.get(key);
+    const sink = previous?.sink ?? new GetSink();
+    const consumer = this.host.getter(this.connection, queue, ackMode, sink, previous?.handle.consumer);
+    let getter = previous;
+    if (getter === undefined || getter.handle.consumer !== consumer) {
+      if (getter !== undefined) getter.handle.close();
+      getter = { handle: new SessionConsumer(consumer, this.connection), sink };
+      getters.set(key, getter);
+      const consumers = (this.consumers ??= new Set());
+      const handle = getter.handle;
+      consumers.add(handle);
+      consumer.onClose = () => {
+        consumers.delete(handle);
+        if (getters.get(key)?.handle === handle) getters.delete(key);
+      };
+    }
+    sink.taken = undefined;
+    if (!consumer.queue.takeOne(consumer)) return undefined;
+    const delivery = sink.taken as Delivery | undefined;
+    if (delivery === undefined) return undefined;
+    return { delivery, consumer: getter.handle, messageCount: consumer.queue.pendingCount };
   }
 
   /** Opens a consumer (or, with `browse`, a browser) on a queue or a topic pattern. */
@@ -509,6 +550,21 @@ export function publishedDestination(exchange: string, routingKey: string): Dest
   if (exchange === '') return { kind: 'queue', name: routingKey };
   if (exchange === 'amq.topic' && routingKey !== '') return { kind: 'topic', name: routingKey };
   return { kind: 'topic', name: exchange };
+}
+
+/** Where a get's delivery lands: the get takes it from here as soon as the queue has handed it over. */
+class GetSink implements DeliverySink {
+  taken: Delivery | undefined;
+
+  deliver(delivery: Delivery): void {
+    this.taken = delivery;
+  }
+
+  isWritable(): boolean {
+    return true;
+  }
+
+  onWritable(): void {}
 }
 
 /** A consumer as its adapter holds it: transactions are named by id, the queue stays inside core. */

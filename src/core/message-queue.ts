@@ -300,6 +300,23 @@ export class MessageQueue implements EntryQueue {
     else if (this.singleActive && i === 0) queueMicrotask(() => this.dispatch());
   }
 
+  /**
+   * Hands the next waiting message to `consumer`, which need not be one of this queue's consumers
+   * (AMQP 0-9-1's basic.get, which is no consumer: it counts for neither auto-delete nor single
+   * active consumer). Returns false when nothing waits.
+   */
+  takeOne(consumer: QueueConsumer): boolean {
+    if (this.destroyed) return false;
+    const now = this.env.clock();
+    while (this.pending.length > 0) {
+      const head = this.pending.shift()!;
+      if (this.removeIfStale(head, now)) continue;
+      this.handOver(consumer, head);
+      return true;
+    }
+    return false;
+  }
+
   /** Every entry waiting or in flight (not those in a redelivery delay or a transaction). */
   *entries(): IterableIterator<QueueEntry> {
     yield* this.pending;

@@ -217,3 +217,27 @@ test('consumers hear that their queue was deleted; if-unused and if-empty refuse
   assert.equal(b.hasQueue('doomed'), false);
   assert.equal(c.connection.deleteQueue('doomed', { ifUnused: false, ifEmpty: false }), 0, 'deleting what is gone succeeds, as RabbitMQ');
 });
+
+test('a get takes one waiting message without being a consumer; what it has not settled comes back when its session closes', async (t) => {
+  const b = await startBroker(t);
+  const owner = await b.connect();
+  const c = await b.connect();
+  owner.declareQueue('polled', { autoDelete: true });
+  for (const body of ['a', 'b', 'c']) c.publish('', 'polled', body, { persistent: true });
+  const first = c.session.get('polled', 'individual')!;
+  assert.equal(first.delivery.message.body.toString(), 'a');
+  assert.equal(first.messageCount, 2);
+  assert.equal(b.queueStats('polled').consumers, 0, 'a get is no consumer');
+  const second = c.session.get('polled', 'auto')!;
+  assert.equal(second.delivery.message.body.toString(), 'b');
+  const third = c.session.get('polled', 'individual')!;
+  assert.equal(third.consumer, first.consumer, 'one handle per session and queue');
+  first.consumer.acknowledge(first.delivery.tag);
+  await settle();
+  assert.equal(b.hasQueue('polled'), true, 'gets never make an auto-delete queue go');
+  assert.equal(c.session.get('polled', 'individual'), undefined);
+  c.close();
+  const left = await drain(owner, queue('polled'));
+  assert.deepEqual(left.map((d) => [d.message.body.toString(), d.redelivered]), [['c', true]]);
+  assert.throws(() => owner.session.get('missing', 'auto'), (err) => isFerryError(err, 'FERRY_DESTINATION_NOT_FOUND'));
+});
