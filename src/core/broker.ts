@@ -451,7 +451,10 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
     if (this.authorizer !== undefined) this.authorize(connection.principal, 'consume', destination);
     const queue = this.destinations.queues.get(name);
     if (queue === undefined) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `no queue "${name}"`);
-    if (queue.declared !== undefined) this.declarations.checkOwner(queue, connection);
+    if (queue.declared !== undefined) {
+      this.declarations.checkOwner(queue, connection);
+      this.declarations.touch(queue);
+    }
     if (reuse !== undefined && reuse.queue === queue && !reuse.isClosed) return reuse;
     const settings = { prefetch: Number.POSITIVE_INFINITY, ackMode, exclusive: false, priority: 0, noLocal: false, selector: undefined };
     return new Consumer(this.nextConsumer++, connection.id, queue, sink, settings);

@@ -223,8 +223,8 @@ export class Declarations implements DeclarationHost {
     else this.touch(queue);
   }
 
-  /** The queue was used (declared again): its `expires` countdown starts over while it has no consumer. */
-  private touch(queue: MessageQueue): void {
+  /** The queue was used (declared again, or a get): its `expires` countdown starts over while it has no consumer. */
+  touch(queue: MessageQueue): void {
     const state = queue.declared;
     const expires = state?.spec.arguments.expires;
     if (state === undefined || expires === undefined) return;
