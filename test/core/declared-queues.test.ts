@@ -11,8 +11,8 @@ import { drain, queue, settle, startBroker, type Client } from './harness.js';
 
 const bodiesOf = async (client: Client, name: string): Promise<string[]> => (await drain(client, queue(name))).map((d) => d.message.body.toString());
 
-test('durable exchanges, bindings and queue arguments come back after a restart; transient ones do not', async (t) => {
-  let b = await startBroker(t);
+for (const storeKind of ['memory', 'journal'] as const) test(`durable exchanges, bindings and queue arguments come back after a restart; transient ones do not (${storeKind} store)`, async (t) => {
+  let b = await startBroker(t, { storeKind });
   let c = await b.connect();
   c.declareExchange('keep', 'topic');
   c.declareExchange('lose', 'fanout', { durable: false });
