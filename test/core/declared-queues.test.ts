@@ -241,3 +241,16 @@ test('a get takes one waiting message without being a consumer; what it has not 
   assert.deepEqual(left.map((d) => [d.message.body.toString(), d.redelivered]), [['c', true]]);
   assert.throws(() => owner.session.get('missing', 'auto'), (err) => isFerryError(err, 'FERRY_DESTINATION_NOT_FOUND'));
 });
+
+test('reject-publish-dlx refuses the publish and dead-letters the refused message', async (t) => {
+  const b = await startBroker(t);
+  const c = await b.connect();
+  c.declareQueue('refusals');
+  c.declareQueue('full', { arguments: { maxLength: 1, overflow: 'reject-publish-dlx', deadLetterExchange: '', deadLetterRoutingKey: 'refusals' } });
+  assert.equal(c.publish('', 'full', 'in').refused, false);
+  const second = c.publish('', 'full', 'out');
+  assert.deepEqual([second.refused, second.routed], [true, 0]);
+  assert.deepEqual(await bodiesOf(c, 'full'), ['in']);
+  const dead = await drain(c, queue('refusals'));
+  assert.deepEqual(dead.map((d) => [d.message.body.toString(), d.message.properties.get('x-first-death-reason')]), [['out', 'maxlen']]);
+});

@@ -198,3 +198,23 @@ test('authorization: declare needs create, delete and purge need admin, publish 
   assert.throws(() => c.connection.deleteQueue('q', { ifUnused: false, ifEmpty: false }), refused);
   assert.equal(b.hasQueue('q'), true);
 });
+
+test('an auto-delete exchange goes when its last binding goes; an internal one takes messages only from other exchanges', async (t) => {
+  const b = await startBroker(t);
+  const c = await b.connect();
+  c.declareExchange('passing', 'fanout', { autoDelete: true, durable: false });
+  c.declareExchange('inner', 'fanout', { internal: true });
+  c.declareQueue('q1');
+  c.declareQueue('q2');
+  c.bind('passing', 'q1', '');
+  c.bind('passing', 'q2', '');
+  c.connection.unbind({ source: 'passing', destination: { kind: 'queue', name: 'q1' }, routingKey: '' });
+  assert.equal(c.publish('passing', '', 'still').routed, 1);
+  c.connection.deleteQueue('q2', { ifUnused: false, ifEmpty: false });
+  assert.throws(() => c.publish('passing', '', 'gone'), (err) => isFerryError(err, 'FERRY_DESTINATION_NOT_FOUND'));
+  c.bind('inner', 'q1', '');
+  c.connection.bind({ source: 'amq.fanout', destination: { kind: 'exchange', name: 'inner' }, routingKey: '' });
+  assert.throws(() => c.publish('inner', '', 'direct'), (err) => isFerryError(err, 'FERRY_NAME_RESERVED'));
+  assert.equal(c.publish('amq.fanout', '', 'through').routed, 1);
+  assert.deepEqual(await bodies(c, 'q1'), ['through']);
+});
