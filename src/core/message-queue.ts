@@ -174,7 +174,11 @@ export class MessageQueue implements EntryQueue {
     this.enqueued++;
     if (this.policy.lastValueKey !== undefined) this.replaceLastValue(entry, txId);
     this.addPending(entry);
-    if (this.pending.length > this.maxLength || this.pending.bytes > this.maxLengthBytes) this.dropHead();
+    if (this.pending.length > this.maxLength || this.pending.bytes > this.maxLengthBytes) {
+      // inside a store transaction the oldest may be this very entry, whose reference is not committed yet
+      if (txId === undefined) this.dropHead();
+      else queueMicrotask(() => this.dropHead());
+    }
     if (dispatchNow) this.dispatch();
   }
 
