@@ -415,7 +415,11 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       }
       const queue = this.destinations.queueForConsumer(destination, connection.id);
       if (queue.declared !== undefined) this.declarations.checkOwner(queue, connection);
+      if (queue.soleConsumer !== undefined || (options.soleConsumer === true && queue.consumerCount > 0)) {
+        throw new FerryError('FERRY_QUEUE_IN_USE', `queue "${queue.name}" is in exclusive use`);
+      }
       const consumer = makeConsumer(queue, selector);
+      if (options.soleConsumer === true) queue.soleConsumer = consumer;
       queue.addConsumer(consumer);
       return consumer;
     }

@@ -122,6 +122,8 @@ export class MessageQueue implements EntryQueue {
   private maxLengthBytes = Number.POSITIVE_INFINITY;
   private overflow: NonNullable<QueueArguments['overflow']> = 'drop-head';
   private singleActive = false;
+  /** A consumer that asked to be the queue's only one (see `SubscribeOptions.soleConsumer`). */
+  soleConsumer: QueueConsumer | undefined = undefined;
 
   constructor(
     readonly name: string,
@@ -295,6 +297,7 @@ export class MessageQueue implements EntryQueue {
     const i = this.consumers.indexOf(consumer);
     if (i < 0) return;
     this.consumers.splice(i, 1);
+    if (this.soleConsumer === consumer) this.soleConsumer = undefined;
     if (consumer.selector !== undefined) this.selectingConsumers--;
     if (this.nextConsumer >= this.consumers.length) this.nextConsumer = 0;
     // its message groups move on to whichever consumer takes their next message

@@ -254,3 +254,21 @@ test('reject-publish-dlx refuses the publish and dead-letters the refused messag
   const dead = await drain(c, queue('refusals'));
   assert.deepEqual(dead.map((d) => [d.message.body.toString(), d.message.properties.get('x-first-death-reason')]), [['out', 'maxlen']]);
 });
+
+test('a sole consumer (0-9-1 exclusive consume) is refused on a queue with consumers and keeps others out while it is open', async (t) => {
+  const b = await startBroker(t);
+  const c = await b.connect();
+  const other = await b.connect();
+  c.declareQueue('mine');
+  const inUse = (err: unknown): boolean => isFerryError(err, 'FERRY_QUEUE_IN_USE');
+  const plain = c.subscribe(queue('mine'));
+  assert.throws(() => other.subscribe(queue('mine'), { soleConsumer: true }), inUse);
+  plain.close();
+  const sole = other.subscribe(queue('mine'), { soleConsumer: true });
+  assert.throws(() => c.subscribe(queue('mine')), inUse, 'a consumer of any protocol is kept out');
+  c.publish('', 'mine', 'x');
+  await settle();
+  assert.deepEqual(sole.bodies(), ['x']);
+  sole.close();
+  c.subscribe(queue('mine')).close();
+});
