@@ -219,7 +219,11 @@ export class Declarations implements DeclarationHost {
   consumersGone(queue: MessageQueue): void {
     const state = queue.declared!;
     // after the closing consumer has given its messages back
-    if (state.spec.autoDelete && state.hadConsumer) queueMicrotask(() => this.removeQueue(queue, `auto-delete queue "${queue.name}" lost its last consumer`));
+    if (state.spec.autoDelete && state.hadConsumer) {
+      queueMicrotask(() => {
+        if (queue.consumerCount === 0) this.removeQueue(queue, `auto-delete queue "${queue.name}" lost its last consumer`);
+      });
+    }
     else this.touch(queue);
   }
 
