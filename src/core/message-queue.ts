@@ -158,6 +158,11 @@ export class MessageQueue implements EntryQueue {
     return this.pending.length >= this.maxLength || this.pending.bytes + bodyState(message).bodyLength > this.maxLengthBytes;
   }
 
+  /** A message it refused was not placed: counted as discarded. */
+  refused(): void {
+    this.discarded++;
+  }
+
   get consumerCount(): number {
     return this.consumers.length;
   }

@@ -90,6 +90,11 @@ export class Router {
     let wrote = false;
     let heldInMemory: Set<Message> | undefined;
     for (const [queue, routed, matched] of targets) {
+      // a full reject-publish queue reached by a send, a commit or a dead letter drops what it cannot take
+      if (queue.refuses(routed)) {
+        queue.refused();
+        continue;
+      }
       let record: StoredMessage | null = null;
       if (routed.persistent && queue.recordId !== 0) {
         if (storedFor !== routed) {

@@ -272,3 +272,13 @@ test('a sole consumer (0-9-1 exclusive consume) is refused on a queue with consu
   sole.close();
   c.subscribe(queue('mine')).close();
 });
+
+test('a full reject-publish queue drops a message sent by another protocol rather than its oldest', async (t) => {
+  const b = await startBroker(t);
+  const c = await b.connect();
+  c.declareQueue('strict', { arguments: { maxLength: 1, overflow: 'reject-publish' } });
+  await c.send(queue('strict'), 'first', { persistent: true });
+  await c.send(queue('strict'), 'second', { persistent: true });
+  assert.equal(b.queueStats('strict').discarded, 1);
+  assert.deepEqual(await bodiesOf(c, 'strict'), ['first']);
+});
