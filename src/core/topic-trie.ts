@@ -6,13 +6,16 @@
  */
 class TrieNode<T> {
   readonly id: number;
+  /** Reached by a `#`: it may take one more word and stay here. */
+  readonly isHash: boolean;
   readonly words = new Map<string, TrieNode<T>>();
   star: TrieNode<T> | undefined;
   hash: TrieNode<T> | undefined;
   readonly values = new Set<T>();
 
-  constructor(id: number) {
+  constructor(id: number, isHash = false) {
     this.id = id;
+    this.isHash = isHash;
   }
 
   get empty(): boolean {
@@ -66,11 +69,9 @@ export class TopicTrie<T> {
       const mark = node.id * (words.length + 1) + i;
       if (seen.has(mark)) return;
       seen.add(mark);
-      if (node.hash !== undefined) {
-        // `#` takes zero words, or one more and stays
-        walk(node.hash, i);
-        for (let j = i; j < words.length; j++) walk(node.hash, j + 1);
-      }
+      // `#` takes zero words on the way in, then one more word at a time without leaving its node
+      if (node.isHash && i < words.length) walk(node, i + 1);
+      if (node.hash !== undefined) walk(node.hash, i);
       if (i === words.length) {
         for (const value of node.values) visit(value);
         return;
@@ -85,7 +86,7 @@ export class TopicTrie<T> {
 
   private child(node: TrieNode<T>, word: string): TrieNode<T> {
     if (word === '*') return (node.star ??= new TrieNode<T>(this.nextId++));
-    if (word === '#') return (node.hash ??= new TrieNode<T>(this.nextId++));
+    if (word === '#') return (node.hash ??= new TrieNode<T>(this.nextId++, true));
     let next = node.words.get(word);
     if (next === undefined) node.words.set(word, (next = new TrieNode<T>(this.nextId++)));
     return next;
