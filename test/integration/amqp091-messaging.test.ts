@@ -287,6 +287,18 @@ describe('consumers', () => {
     await ch.close();
   });
 
+  test('an exclusive consumer is its queue\'s only one: another consume is 403 ACCESS_REFUSED', async () => {
+    const ch = await conn.createChannel();
+    const q = unique('sole');
+    await ch.assertQueue(q);
+    await ch.consume(q, () => {}, { exclusive: true });
+    const other = await conn.createChannel();
+    const refused = channelError(other);
+    await assert.rejects(other.consume(q, () => {}), /403|ACCESS_REFUSED/);
+    assert.equal((await refused).code, 403);
+    await ch.close();
+  });
+
   test('basic.recover redelivers what is unacknowledged', async () => {
     const ch = await conn.createChannel();
     const q = unique('recover');

@@ -23,7 +23,6 @@ export interface ChannelHost {
   noteWrite(): void;
   fail(err: unknown, channel: number, classId: number, methodId: number): void;
   channelClosed(channel: number): void;
-  hold(): () => void;
 }
 
 /** A basic.publish waiting for its content header and body frames. */

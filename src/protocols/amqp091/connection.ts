@@ -266,19 +266,6 @@ export class Amqp091Connection implements ChannelHost {
     throw new Amqp091Error('FERRY_AMQP091_PROTOCOL', Reply.accessRefused, `the mechanism ${mechanism} is not offered`);
   }
 
-  /**
-   * Holds the client's later frames until the returned function is called: a reply core gives a
-   * turn later (basic.get's message) must not be overtaken by the replies to what the client sent next.
-   */
-  hold(): () => void {
-    if (this.held !== undefined) return () => {};
-    this.held = [];
-    this.transport.pause();
-    return () => {
-      if (this.phase !== 'closed') this.release();
-    };
-  }
-
   /** Hands over what came while the connection was held: the frames already split, then the chunks. */
   private release(): void {
     const frames = this.heldFrames;

@@ -21,8 +21,7 @@ export interface ConsumerChannel {
     readonly frameMax: number;
     readonly cancelNotify: boolean;
     noteWrite(): void;
-    hold(): () => void;
-    fail(err: unknown, channel: number, classId: number, methodId: number): void;
+      fail(err: unknown, channel: number, classId: number, methodId: number): void;
   };
   send<M extends MethodName>(name: M, args: MethodArgs<M>): void;
   queueName(name: string): string;
@@ -48,9 +47,8 @@ class ChannelConsumer implements DeliverySink {
   /** Cancelled by the client or the broker: it takes nothing more. */
   stopped = false;
   unacked = 0;
-  /** A basic.get's consumer takes one message and closes once it is settled. */
+  /** Stands for core's getter of a queue in one basic.get: settling through it neither closes nor wakes it. */
   readonly single: boolean;
-  taken = 0;
 
   constructor(
     readonly consumers: Consumers,
@@ -63,7 +61,6 @@ class ChannelConsumer implements DeliverySink {
   }
 
   deliver(delivery: Delivery): void {
-    this.taken++;
     this.consumers.deliver(this, delivery);
   }
 
@@ -77,7 +74,6 @@ class ChannelConsumer implements DeliverySink {
 
   hasCredit(): boolean {
     if (this.stopped) return false;
-    if (this.single) return this.taken === 0;
     return this.consumers.hasChannelCredit();
   }
 
@@ -135,7 +131,7 @@ export class Consumers {
         sink: consumer,
         prefetch: a.noAck || this.consumerPrefetch === 0 ? UNLIMITED : this.consumerPrefetch,
         ackMode: a.noAck ? 'auto' : 'individual',
-        exclusive: a.exclusive,
+        soleConsumer: a.exclusive,
         ...(priorityValue === undefined ? {} : { priority: priorityValue }),
         noLocal: a.noLocal,
       });
@@ -165,42 +161,18 @@ export class Consumers {
     if (this.channel.isOpen && this.channel.host.cancelNotify) this.channel.send('basic.cancel', { consumerTag: consumer.tag, noWait: true });
   }
 
-  /**
-   * basic.get: a consumer of one message, opened for this get and closed once its message is
-   * settled. Core dispatches to a new consumer a microtask later, so the answer waits for that, and
-   * the connection holds the client's next frames meanwhile: replies go out in the order asked.
-   */
+  /** basic.get: core hands over the next waiting message, if any, through the session's getter for that queue. */
   get(a: MethodArgs<'basic.get'>): void {
     const queue = this.channel.queueName(a.queue);
-    const consumer = new ChannelConsumer(this, '', Buffer.alloc(0), a.noAck, true);
-    let delivered: Delivery | undefined;
-    consumer.deliver = (d: Delivery) => {
-      delivered = d;
-      consumer.taken++;
-    };
-    consumer.handle = this.channel.coreSession.subscribe({ destination: { kind: 'queue', name: queue }, sink: consumer, prefetch: 1, ackMode: a.noAck ? 'auto' : 'individual' });
-    const release = this.channel.host.hold();
-    queueMicrotask(() => {
-      try {
-        this.answerGet(consumer, queue, delivered, a.noAck);
-      } catch (err) {
-        this.channel.host.fail(err, this.channel.id, 60, 70);
-      }
-      release();
-    });
-  }
-
-  private answerGet(consumer: ChannelConsumer, queue: string, d: Delivery | undefined, noAck: boolean): void {
-    if (!this.channel.isOpen) return consumer.handle.close();
-    if (d === undefined) {
-      consumer.handle.close();
+    const got = this.channel.coreSession.get(queue, a.noAck ? 'auto' : 'individual');
+    if (got === undefined) {
       this.channel.send('basic.get-empty', { clusterId: '' });
       return;
     }
-    const left = this.channel.core.declareQueue({ name: queue, durable: false, exclusive: false, autoDelete: false, arguments: {} }, true).messageCount;
-    const deliveryTag = this.track(consumer, d);
-    this.write(d, 71, consumer.tagBytes, deliveryTag, left);
-    if (noAck) consumer.handle.close();
+    const getter = new ChannelConsumer(this, '', Buffer.alloc(0), a.noAck, true);
+    getter.handle = got.consumer;
+    const deliveryTag = this.track(getter, got.delivery);
+    this.write(got.delivery, 71, getter.tagBytes, deliveryTag, got.messageCount);
   }
 
   deliver(consumer: ChannelConsumer, d: Delivery): void {
@@ -295,7 +267,8 @@ export class Consumers {
 
   /** After a settlement: a cancelled consumer with nothing left closes; the others (all of the channel's, under a channel-wide limit) may take more. */
   private afterSettle(consumer: ChannelConsumer): void {
-    if ((consumer.stopped || consumer.single) && consumer.unacked === 0) {
+    if (consumer.single) return;
+    if (consumer.stopped && consumer.unacked === 0) {
       if (!consumer.handle.isClosed) consumer.handle.close();
       return;
     }

@@ -80,6 +80,7 @@ export function replyCodeOf(err: unknown): number {
       return Reply.notFound;
     case 'FERRY_NOT_AUTHORIZED':
     case 'FERRY_NAME_RESERVED':
+    case 'FERRY_QUEUE_IN_USE':
       return Reply.accessRefused;
     case 'FERRY_RESOURCE_LOCKED':
       return Reply.resourceLocked;
