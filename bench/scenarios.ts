@@ -326,7 +326,7 @@ export const SCENARIOS: readonly Scenario[] = [
 
 /**
  * The brokers that serve each protocol (Debian's ActiveMQ has no AMQP; Mosquitto is MQTT only; the
- * benchmark starts RabbitMQ for AMQP 1.0 alone, its own protocol being AMQP 0-9-1).
+ * benchmark starts RabbitMQ for its AMQP port: AMQP 1.0 through rhea, and its own AMQP 0-9-1 through amqplib).
  */
 export const PROTOCOL_BROKERS: Readonly<Record<Protocol, readonly BrokerName[]>> = {
   stomp: ['ferry', 'activemq'],
