@@ -220,7 +220,104 @@ describe('exchanges', () => {
   });
 });
 
+describe('queue arguments', () => {
+  const drain = async (ch: Awaited<ReturnType<ChannelModel['createChannel']>>, queue: string): Promise<string[]> => {
+    const out: string[] = [];
+    for (;;) {
+      const m = await ch.get(queue, { noAck: true });
+      if (m === false) return out;
+      out.push(m.content.toString());
+    }
+  };
+
+  test('x-max-priority orders by priority; without it the queue is FIFO', async () => {
+    const ch = await conn.createChannel();
+    const prio = unique('prio');
+    const fifo = unique('fifo');
+    await ch.assertQueue(prio, { maxPriority: 9 });
+    await ch.assertQueue(fifo);
+    for (const [body, priority] of [['low', 1], ['high', 8], ['mid', 5]] as const) {
+      ch.sendToQueue(prio, Buffer.from(body), { priority });
+      ch.sendToQueue(fifo, Buffer.from(body), { priority });
+    }
+    await ch.checkQueue(fifo);
+    assert.deepEqual(await drain(ch, prio), ['high', 'mid', 'low']);
+    assert.deepEqual(await drain(ch, fifo), ['low', 'high', 'mid']);
+    await ch.close();
+  });
+
+  test('x-max-length with drop-head keeps the newest; x-message-ttl 0 drops what no consumer takes at once', async () => {
+    const ch = await conn.createChannel();
+    const capped = unique('capped');
+    await ch.assertQueue(capped, { maxLength: 2 });
+    for (const body of ['1', '2', '3']) ch.sendToQueue(capped, Buffer.from(body));
+    await ch.checkQueue(capped);
+    assert.deepEqual(await drain(ch, capped), ['2', '3']);
+    const ttl = unique('ttl0');
+    await ch.assertQueue(ttl, { messageTtl: 0 });
+    ch.sendToQueue(ttl, Buffer.from('gone'));
+    await ch.checkQueue(ttl);
+    assert.deepEqual(await drain(ch, ttl), []);
+    await ch.close();
+  });
+
+  test('x-single-active-consumer: one consumer gets everything, the next takes over when it goes', async () => {
+    const ch = await conn.createChannel();
+    const q = unique('sac');
+    await ch.assertQueue(q, { arguments: { 'x-single-active-consumer': true } });
+    const first = await consumeInto(ch, q, { noAck: true });
+    const second = await consumeInto(ch, q, { noAck: true });
+    ch.sendToQueue(q, Buffer.from('a'));
+    ch.sendToQueue(q, Buffer.from('b'));
+    assert.deepEqual((await first.inbox.take(2)).map((m) => m.content.toString()), ['a', 'b']);
+    await ch.cancel(first.tag);
+    ch.sendToQueue(q, Buffer.from('c'));
+    assert.equal((await second.inbox.next()).content.toString(), 'c');
+    assert.equal(second.inbox.size, 0);
+    await ch.close();
+  });
+
+  test('an alternate exchange takes what its exchange cannot route', async () => {
+    const ch = await conn.createChannel();
+    const ae = unique('ae');
+    const main = unique('main');
+    await ch.assertExchange(ae, 'fanout');
+    await ch.assertExchange(main, 'direct', { alternateExchange: ae });
+    const { queue } = await ch.assertQueue('', { exclusive: true });
+    await ch.bindQueue(queue, ae, '');
+    ch.publish(main, 'unbound', Buffer.from('caught'));
+    await ch.checkQueue(queue);
+    assert.deepEqual(await drain(ch, queue), ['caught']);
+    await ch.close();
+  });
+
+  test('a bad argument is 406 PRECONDITION_FAILED', async () => {
+    const ch = await conn.createChannel();
+    const failed = channelError(ch);
+    await assert.rejects(ch.assertQueue(unique('bad'), { arguments: { 'x-overflow': 'sideways' } }), /406|PRECONDITION_FAILED/);
+    assert.equal((await failed).code, 406);
+  });
+});
+
 describe('consumers', () => {
+  test('a global prefetch limits the channel\'s consumers together', async () => {
+    const ch = await conn.createChannel();
+    const a = unique('global.a');
+    const b = unique('global.b');
+    await ch.assertQueue(a);
+    await ch.assertQueue(b);
+    await ch.prefetch(1, true);
+    const ca = await consumeInto(ch, a);
+    const cb = await consumeInto(ch, b);
+    ch.sendToQueue(a, Buffer.from('a1'));
+    ch.sendToQueue(b, Buffer.from('b1'));
+    const first = await ca.inbox.next();
+    await cb.inbox.expectNothing(200);
+    ch.ack(first);
+    assert.equal((await cb.inbox.next()).content.toString(), 'b1');
+    await ch.close();
+  });
+
   test('nack with requeue redelivers with redelivered set and x-delivery-count; reject dead-letters to the queue\'s exchange', async () => {
     const ch = await conn.createChannel();
     const dlx = unique('dlx');
