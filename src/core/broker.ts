@@ -150,6 +150,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       clock: this.clock,
       logger: this.logger,
       queues: this.destinations.queues,
+      isRunning: () => this.state === 'running',
       persistence: () => this.requirePersistence(),
       createQueue: (name, recordId) => this.destinations.declaredQueue(name, recordId),
       forgetQueue: (queue) => {
@@ -528,7 +529,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
   }
 
   storeReport(): StoreReport | undefined {
-    return describeStore(this.store, this.destinations.queues.values(), this.subscriptions.durableSubscriptions());
+    return describeStore(this.store, this.destinations.queues.values(), this.subscriptions.durableSubscriptions(), this.declarations.records());
   }
 
   /**

@@ -22,6 +22,8 @@ export interface DeclarationsEnv {
   readonly timers: TimerQueue;
   readonly clock: () => number;
   readonly logger: Logger;
+  /** False once the broker is stopping. */
+  isRunning(): boolean;
   /** Every queue destination by name (the default exchange's bindings). */
   readonly queues: ReadonlyMap<string, MessageQueue>;
   persistence(): Persistence;
@@ -221,7 +223,8 @@ export class Declarations implements DeclarationHost {
     // after the closing consumer has given its messages back
     if (state.spec.autoDelete && state.hadConsumer) {
       queueMicrotask(() => {
-        if (queue.consumerCount === 0) this.removeQueue(queue, `auto-delete queue "${queue.name}" lost its last consumer`);
+        // consumers that go because the broker stops leave a durable auto-delete queue in place
+        if (queue.consumerCount === 0 && this.env.isRunning()) this.removeQueue(queue, `auto-delete queue "${queue.name}" lost its last consumer`);
       });
     }
     else this.touch(queue);
@@ -295,6 +298,16 @@ export class Declarations implements DeclarationHost {
     const index = binding.target instanceof Exchange ? this.toExchange : this.toQueue;
     index.get(binding.target as MessageQueue & Exchange<MessageQueue>)?.delete(binding);
     if (autoDelete && source.spec.autoDelete && source.bindings.size === 0) this.removeExchange(source);
+  }
+
+  /** Exchange and binding records by id, named for operators (`Broker.storeReport`). */
+  *records(): IterableIterator<readonly [number, string]> {
+    for (const exchange of this.exchanges.values()) {
+      if (exchange.recordId !== 0) yield [exchange.recordId, `exchange ${exchange.name}`];
+      for (const b of exchange.bindings.values()) {
+        if (b.recordId !== 0) yield [b.recordId, `binding of ${b.spec.destination.kind} ${b.spec.destination.name} to exchange ${exchange.name}`];
+      }
+    }
   }
 
   // recovery

@@ -282,3 +282,15 @@ test('a full reject-publish queue drops a message sent by another protocol rathe
   assert.equal(b.queueStats('strict').discarded, 1);
   assert.deepEqual(await bodiesOf(c, 'strict'), ['first']);
 });
+
+test('a durable auto-delete queue whose consumers go because the broker stops is there after the restart', async (t) => {
+  let b = await startBroker(t);
+  let c = await b.connect();
+  c.declareQueue('lasting', { autoDelete: true });
+  c.subscribe(queue('lasting'));
+  c.publish('', 'lasting', 'kept', { persistent: true });
+  await settle();
+  b = await b.restart();
+  c = await b.connect();
+  assert.equal(b.hasQueue('lasting'), true);
+});
