@@ -6,7 +6,7 @@ import { redeliveryDelay, type DestinationPolicy } from './policy.js';
 import type { DeclaredQueue, QueueArguments } from './queue-arguments.js';
 import { QueueEntry, type EntryQueue, type StoredMessage } from './queue-entry.js';
 import type { Selector } from './selector/index.js';
-import type { TimerQueue } from './timers.js';
+import type { TimerHandle, TimerQueue } from './timers.js';
 
 /** How far ahead of delivery a queue reads bodies back from the store: entries, and bytes of bodies. */
 const READ_AHEAD_ENTRIES = 1000;
@@ -122,6 +122,8 @@ export class MessageQueue implements EntryQueue {
   private maxLengthBytes = Number.POSITIVE_INFINITY;
   private overflow: NonNullable<QueueArguments['overflow']> = 'drop-head';
   private singleActive = false;
+  private ttlTimer: TimerHandle | undefined;
+  private ttlTimerDue = Number.POSITIVE_INFINITY;
   /** A consumer that asked to be the queue's only one (see `SubscribeOptions.soleConsumer`). */
   soleConsumer: QueueConsumer | undefined = undefined;
 
@@ -535,8 +537,29 @@ export class MessageQueue implements EntryQueue {
   }
 
   private addPending(entry: QueueEntry): void {
-    if (entry.expiresAt !== 0) this.expiring++;
+    if (entry.expiresAt !== 0) {
+      this.expiring++;
+      if (this.messageTtl >= 0 && entry.expiresAt < this.ttlTimerDue) this.armTtlTimer(entry.expiresAt);
+    }
     this.pending.push(entry);
+  }
+
+  /**
+   * A queue with a message TTL expires its messages when they come due, not at the next periodic
+   * sweep (RabbitMQ's TTL-then-dead-letter queues are used as delays): one timer per queue, for the
+   * earliest expiry it has seen, moved on to the head's after each sweep.
+   */
+  private armTtlTimer(due: number): void {
+    if (this.ttlTimer !== undefined) this.env.timers.cancel(this.ttlTimer);
+    this.ttlTimerDue = due;
+    this.ttlTimer = this.env.timers.at(due, () => {
+      this.ttlTimer = undefined;
+      this.ttlTimerDue = Number.POSITIVE_INFINITY;
+      if (this.destroyed) return;
+      this.sweepExpired(this.env.clock());
+      const head = this.pending.peek();
+      if (head !== undefined && head.expiresAt !== 0) this.armTtlTimer(head.expiresAt);
+    });
   }
 
   /** Expired entries leave instead of being delivered; returns true when `entry` was one. */

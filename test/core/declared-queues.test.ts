@@ -294,3 +294,21 @@ test('a durable auto-delete queue whose consumers go because the broker stops is
   c = await b.connect();
   assert.equal(b.hasQueue('lasting'), true);
 });
+
+test('a queue with a message TTL dead-letters each message when it comes due, not at the next periodic sweep', async (t) => {
+  const b = await startBroker(t, { manualClock: true, expirySweepInterval: 60_000 });
+  const clock = b.clock!;
+  const c = await b.connect();
+  c.declareQueue('retry-now');
+  c.declareQueue('delay', { arguments: { messageTtl: 250, deadLetterExchange: '', deadLetterRoutingKey: 'retry-now' } });
+  const retries = c.subscribe(queue('retry-now'));
+  c.publish('', 'delay', 'first');
+  await clock.advance(100);
+  c.publish('', 'delay', 'second');
+  await clock.advance(100);
+  assert.deepEqual(retries.bodies(), []);
+  await clock.advance(100);
+  assert.deepEqual(retries.bodies(), ['first']);
+  await clock.advance(100);
+  assert.deepEqual(retries.bodies(), ['first', 'second']);
+});
