@@ -360,7 +360,7 @@ export class Declarations implements DeclarationHost {
     }
     if (refused) for (const [queue] of targets) if (queue.refuses(message) && queue.declared?.spec.arguments.overflow === 'reject-publish-dlx') this.deadLetterRefused(queue, message);
     const wrote = kept.length > 0 && this.env.place(kept, undefined, undefined);
-    return { routed: kept.length, refused, durable: wrote ? this.env.store.sync() : null };
+    return { routed: targets.length, refused, durable: wrote ? this.env.store.sync() : null };
   }
 
   /** Every queue a published message lands in, each once. */

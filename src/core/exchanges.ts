@@ -54,7 +54,11 @@ export const DEFAULT_EXCHANGES: readonly ExchangeSpec[] = [
 
 /** What a publish to an exchange did. */
 export interface PublishResult {
-  /** How many queues the message landed in (after alternate exchanges). 0: unroutable (a mandatory publish is returned). */
+  /**
+   * How many queues its bindings reached (after alternate exchanges), a full queue that refused it
+   * included: 0 means unroutable (a mandatory publish is returned), and a refusal is told by
+   * `refused` (a nack), as RabbitMQ returns only what matched no queue.
+   */
   readonly routed: number;
   /**
    * True when a queue in its way refused it (`overflow: 'reject-publish'` or `'reject-publish-dlx'`
