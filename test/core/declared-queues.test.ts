@@ -312,3 +312,22 @@ test('a queue with a message TTL dead-letters each message when it comes due, no
   await clock.advance(100);
   assert.deepEqual(retries.bodies(), ['first', 'second']);
 });
+
+test('a dead letter moved to its exchange is in its new queue only, after a restart too', async (t) => {
+  let b = await startBroker(t, { storeKind: 'journal' });
+  let c = await b.connect();
+  c.declareExchange('dlx', 'fanout');
+  c.declareQueue('graveyard');
+  c.bind('dlx', 'graveyard', '');
+  c.declareQueue('work', { arguments: { deadLetterExchange: 'dlx' } });
+  await c.publish('', 'work', 'poison', { persistent: true }).durable;
+  const s = c.subscribe(queue('work'), { ackMode: 'individual' });
+  await settle();
+  s.reject('poison');
+  await b.store.sync();
+  b = await b.restart();
+  c = await b.connect();
+  assert.equal(b.queueStats('work').pending, 0);
+  const dead = await drain(c, queue('graveyard'));
+  assert.deepEqual(dead.map((d) => [d.message.body.toString(), d.message.properties.get('x-first-death-queue'), d.message.exchange]), [['poison', 'work', 'dlx']]);
+});
