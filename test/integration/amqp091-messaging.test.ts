@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { ChannelModel } from 'amqplib';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
-import { channelError, connect091, consumeInto } from '../helpers/amqp091.js';
+import { Raw091, channelError, connect091, consumeInto } from '../helpers/amqp091.js';
 
 let broker: TestBroker;
 let conn: ChannelModel;
@@ -59,6 +59,21 @@ describe('queues and the default exchange', () => {
     assert.equal(a!.fields.routingKey, q);
     assert.equal(b!.content.toString(), 'two');
     ch.ack(b!, true);
+    await ch.close();
+  });
+
+  test('bodies over frame-max travel in several body frames both ways; an empty body is a message too', async () => {
+    const ch = await conn.createChannel();
+    const q = unique('large');
+    await ch.assertQueue(q);
+    const large = Buffer.alloc(300_000);
+    for (let i = 0; i < large.length; i++) large[i] = i % 251;
+    ch.sendToQueue(q, large);
+    ch.sendToQueue(q, Buffer.alloc(0));
+    const { inbox } = await consumeInto(ch, q, { noAck: true });
+    const [big, empty] = await inbox.take(2);
+    assert.deepEqual(big!.content, large);
+    assert.equal(empty!.content.length, 0);
     await ch.close();
   });
 
@@ -408,6 +423,27 @@ describe('consumers', () => {
     const again = await inbox.next();
     assert.equal(again.fields.redelivered, true);
     ch.ack(again);
+    await ch.close();
+  });
+});
+
+describe('channel.flow', () => {
+  test('a client\'s flow off stops deliveries to its channel until flow on', async () => {
+    const q = unique('flow');
+    const ch = await conn.createChannel();
+    await ch.assertQueue(q);
+    const raw = await Raw091.ready(broker.amqpPort);
+    raw.send(1, 'basic.consume', { ticket: 0, queue: q, consumerTag: 'flow', noLocal: false, noAck: true, exclusive: false, noWait: false, arguments: new Map() });
+    assert.deepEqual(await raw.method().then((m) => [m.classId, m.methodId]), [60, 21]);
+    raw.send(1, 'channel.flow', { active: false });
+    assert.deepEqual(await raw.method().then((m) => [m.classId, m.methodId, m.args[0]]), [20, 21, 0]);
+    ch.sendToQueue(q, Buffer.from('held'));
+    await ch.checkQueue(q);
+    await assert.rejects(raw.method(300), /no frame/);
+    raw.send(1, 'channel.flow', { active: true });
+    assert.deepEqual(await raw.method().then((m) => [m.classId, m.methodId]), [20, 21]);
+    assert.deepEqual(await raw.method().then((m) => [m.classId, m.methodId]), [60, 60]);
+    raw.socket.destroy();
     await ch.close();
   });
 });
