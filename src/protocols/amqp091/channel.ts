@@ -2,13 +2,12 @@ import type { CoreConnection, CoreSession, Logger } from '../../core/index.js';
 import type { TransportConnection } from '../../transport/index.js';
 import { Consumers } from './consumers.js';
 import { bindingSpec, declareExchange, queueArguments } from './declare.js';
-import { writeContent } from './delivery.js';
+import { shortString, writeContent } from './delivery.js';
 import { Amqp091Error, Reply, replyText } from './errors.js';
 import { decodeContentHeader, propertiesBytes, type BasicProperties } from './frames.js';
 import { publishToInit } from './mapping.js';
 import { type Method, type MethodArgs, type MethodName } from './methods.js';
 import type { Amqp091Options } from './options.js';
-import { shortString } from './delivery.js';
 
 /** What a channel needs of its connection. */
 export interface ChannelHost {
@@ -90,7 +89,7 @@ export class Amqp091Channel {
     this.host.send(this.id, name, args);
   }
 
-  method(m: Method, payload: Buffer): void {
+  method(m: Method): void {
     if (this.state === 'closing') {
       // [AMQP 0-9-1 channel.close] after its close the broker discards everything but close and close-ok
       if (m.name === 'channel.close-ok' || m.name === 'channel.close') this.closed(m.name === 'channel.close');
@@ -102,7 +101,6 @@ export class Amqp091Channel {
     } catch (err) {
       this.host.fail(err, this.id, m.classId, m.methodId);
     }
-    void payload;
   }
 
   private handle(m: Method): void {
@@ -214,7 +212,7 @@ export class Amqp091Channel {
     }
   }
 
-  /** An empty queue name is the channel's last declared queue; none declared yet is 530 NOT_ALLOWED... as RabbitMQ, a channel error. */
+  /** An empty queue name is the channel's last declared queue; with none declared yet, 404 on the channel. */
   queueName(name: string): string {
     if (name !== '') return name;
     if (this.lastQueue === '') throw new Amqp091Error('FERRY_AMQP091_PROTOCOL', Reply.notFound, 'no previously declared queue');

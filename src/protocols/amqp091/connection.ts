@@ -173,7 +173,7 @@ export class Amqp091Connection implements ChannelHost {
         this.send(channel, 'channel.open-ok', { channelId: Buffer.alloc(0) });
         return;
       }
-      return ch.method(m, payload);
+      return ch.method(m);
     }
     if (ch === undefined) throw new Amqp091Error('FERRY_AMQP091_PROTOCOL', Reply.channelError, `channel ${channel} is not open`);
     if (type === FRAME_HEADER) return ch.contentHeader(payload);

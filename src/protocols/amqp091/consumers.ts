@@ -21,7 +21,7 @@ export interface ConsumerChannel {
     readonly frameMax: number;
     readonly cancelNotify: boolean;
     noteWrite(): void;
-      fail(err: unknown, channel: number, classId: number, methodId: number): void;
+    fail(err: unknown, channel: number, classId: number, methodId: number): void;
   };
   send<M extends MethodName>(name: M, args: MethodArgs<M>): void;
   queueName(name: string): string;
