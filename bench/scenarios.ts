@@ -212,6 +212,18 @@ const PLAIN_SCENARIOS: readonly Scenario[] = [
     confirmSends: true,
   },
   {
+    name: 'queue-1-1-amqp091',
+    summary: 'queue-1-1-amqp091-persistent with transient messages: what the AMQP 0-9-1 path costs without the disk',
+    protocol: 'amqp',
+    client: 'amqplib',
+    kind: 'queue',
+    producers: 1,
+    consumers: 1,
+    bodyBytes: 1024,
+    persistent: false,
+    confirmSends: true,
+  },
+  {
     name: 'fanout-1-10-amqp091',
     summary: 'AMQP 0-9-1 with amqplib, a fanout exchange to 10 queues (one consumer each, no-ack), transient 1 KiB bodies',
     protocol: 'amqp',
