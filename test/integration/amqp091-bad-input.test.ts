@@ -103,6 +103,15 @@ describe('connection exceptions close that connection only', () => {
     await bystanderCarriesOn();
   });
 
+  test('a method whose fields run past its frame is 502 SYNTAX_ERROR', async () => {
+    const raw = await Raw091.ready(broker.amqpPort);
+    // queue.declare with a queue name claiming 200 bytes in a 9-byte payload
+    raw.write(Buffer.from([1, 0, 1, 0, 0, 0, 9, 0, 50, 0, 10, 0, 0, 200, 0x71, 0x71, 0xce]));
+    assert.equal((await raw.close()).replyCode, 502);
+    await raw.closed;
+    await bystanderCarriesOn();
+  });
+
   test('a method only servers send is 503 COMMAND_INVALID', async () => {
     const raw = await Raw091.ready(broker.amqpPort);
     raw.write(encodeMethod(1, 'basic.deliver', { consumerTag: 'x', deliveryTag: 1, redelivered: false, exchange: '', routingKey: 'q' }));

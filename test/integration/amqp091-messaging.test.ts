@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { ChannelModel } from 'amqplib';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
+import { encodeContentHeader, encodeProperties } from '../../src/protocols/amqp091/frames.js';
+import { encodeMethod } from '../../src/protocols/amqp091/methods.js';
 import { Raw091, channelError, connect091, consumeInto } from '../helpers/amqp091.js';
 
 let broker: TestBroker;
@@ -461,6 +463,23 @@ describe('publisher confirms', () => {
     await ch.waitForConfirms();
     assert.equal((await ch.checkQueue(q)).messageCount, 200);
     await ch.close();
+  });
+
+  test('the confirms of one read go out as one basic.ack with multiple', async () => {
+    const q = unique('batched');
+    const raw = await Raw091.ready(broker.amqpPort);
+    raw.send(1, 'queue.declare', { ticket: 0, queue: q, passive: false, durable: false, exclusive: false, autoDelete: false, noWait: false, arguments: new Map() });
+    await raw.method();
+    raw.send(1, 'confirm.select', { noWait: false });
+    assert.deepEqual(await raw.method().then((m) => [m.classId, m.methodId]), [85, 11]);
+    const publish = Buffer.concat([
+      encodeMethod(1, 'basic.publish', { ticket: 0, exchange: '', routingKey: q, mandatory: false, immediate: false }),
+      encodeContentHeader(1, 0, encodeProperties({})),
+    ]);
+    raw.write(Buffer.concat([publish, publish, publish, publish, publish]));
+    const ack = await raw.method();
+    assert.deepEqual([ack.classId, ack.methodId, Number(ack.args.readBigUInt64BE(0)), ack.args[8]], [60, 80, 5, 1]);
+    raw.socket.destroy();
   });
 
   test('a queue full with reject-publish refuses: the publish is nacked', async () => {
