@@ -1,5 +1,5 @@
 import type { BrokerAccess, CoreConnection, Credentials, Logger } from '../../core/index.js';
-import { errorFields, isFerryError } from '../../errors.js';
+import { errorFields, isFerryError, type ErrorCode } from '../../errors.js';
 import type { TransportConnection } from '../../transport/index.js';
 import { Amqp091Channel, type ChannelHost } from './channel.js';
 import { Amqp091Error, isConnectionException, Reply, replyCodeOf, replyText } from './errors.js';
@@ -39,6 +39,7 @@ export class Amqp091Connection implements ChannelHost {
   private held: Buffer[] | undefined;
   /** Frames of the read under way when the connection was held (payloads are views of socket reads, which are never reused). */
   private heldFrames: { type: number; channel: number; payload: Buffer }[] = [];
+  private heldBytes = 0;
   clientCapabilities: FieldTable = new Map();
 
   constructor(
@@ -78,6 +79,9 @@ export class Amqp091Connection implements ChannelHost {
     if (this.phase === 'closed') return;
     if (this.held !== undefined) {
       this.held.push(chunk);
+      this.heldBytes += chunk.length;
+      // a client waits for tune before it says more: one that keeps sending while it is authenticated is not buffered without end
+      if (this.heldBytes > this.options.frameMax) this.drop('FERRY_AMQP091_PROTOCOL', 'a client sent more than frame-max before its login was decided');
       return;
     }
     try {
@@ -272,6 +276,7 @@ export class Amqp091Connection implements ChannelHost {
     const chunks = this.held ?? [];
     this.heldFrames = [];
     this.held = undefined;
+    this.heldBytes = 0;
     this.transport.resume();
     for (let i = 0; i < frames.length; i++) {
       if (this.held !== undefined || this.phase === 'closed') {
@@ -320,8 +325,13 @@ export class Amqp091Connection implements ChannelHost {
   }
 
   private timedOut(text: string): void {
+    this.drop('FERRY_AMQP091_HEARTBEAT_TIMEOUT', text);
+  }
+
+  /** Closes the socket without a connection.close: the client is gone, or is not listening. */
+  private drop(code: ErrorCode, text: string): void {
     if (this.phase === 'closed') return;
-    this.logger.warn({ event: 'amqp091.timeout', remote: this.transport.remoteAddress, code: 'FERRY_AMQP091_HEARTBEAT_TIMEOUT' }, text);
+    this.logger.warn({ event: 'amqp091.dropped', remote: this.transport.remoteAddress, code }, text);
     this.phase = 'closed';
     this.transport.destroy();
   }
