@@ -92,7 +92,9 @@ export class Amqp091Channel {
   method(m: Method): void {
     if (this.state === 'closing') {
       // [AMQP 0-9-1 channel.close] after its close the broker discards everything but close and close-ok
-      if (m.name === 'channel.close-ok' || m.name === 'channel.close') this.closed(m.name === 'channel.close');
+      // both sides closed at once: each answers the other's close
+      if (m.name === 'channel.close') this.send('channel.close-ok', {});
+      if (m.name === 'channel.close-ok' || m.name === 'channel.close') this.closed(false);
       return;
     }
     if (this.incoming !== undefined) throw new Amqp091Error('FERRY_AMQP091_PROTOCOL', Reply.unexpectedFrame, `expected content for basic.publish, got ${m.name}`);

@@ -153,7 +153,8 @@ export class Amqp091Connection implements ChannelHost {
       // after its close the broker reads nothing but close and close-ok ([AMQP 0-9-1 2.2.4])
       if (type === FRAME_METHOD && channel === 0) {
         const m = decodeMethod(payload);
-        if (m.name === 'connection.close-ok' || m.name === 'connection.close') this.finish(m.name === 'connection.close');
+        if (m.name === 'connection.close') this.send(0, 'connection.close-ok', {});
+        if (m.name === 'connection.close-ok' || m.name === 'connection.close') this.finish(false);
       }
       return;
     }
