@@ -205,3 +205,36 @@ describe('AMQP 0-9-1 frames', () => {
     assert.deepEqual(Buffer.concat(got.slice(2).map((f) => f.payload)), body);
   });
 });
+
+describe('AMQP 0-9-1 decoders under random input', () => {
+  it('random and mutated bytes either decode or fail with a 0-9-1 error, never anything else', () => {
+    const valid = Buffer.concat([
+      encodeMethod(1, 'queue.declare', { ticket: 0, queue: 'q', passive: false, durable: true, exclusive: false, autoDelete: false, noWait: false, arguments: new Map<string, FieldValue>([['x-max-length', 5], ['t', new Map([['a', [1, 'b']]])]]) }),
+      encodeMethod(1, 'basic.publish', { ticket: 0, exchange: 'e', routingKey: 'k', mandatory: true, immediate: false }),
+      encodeContentHeader(1, 3, encodeProperties({ contentType: 'x', headers: new Map<string, FieldValue>([['n', new Typed('u', 7)]]), timestamp: 5 })),
+    ]);
+    const inputs = fc.oneof(
+      fc.uint8Array({ maxLength: 200 }).map((a) => Buffer.from(a)),
+      fc.array(fc.tuple(fc.nat(valid.length - 1), fc.nat(255)), { minLength: 1, maxLength: 8 }).map((changes) => {
+        const b = Buffer.from(valid);
+        for (const [at, v] of changes) b[at] = v;
+        return b;
+      }),
+    );
+    fc.assert(
+      fc.property(inputs, (bytes) => {
+        try {
+          new FrameReader(4096, {
+            frame: (type, _channel, payload) => {
+              if (type === 1) decodeMethod(payload);
+              else if (type === 2) decodeContentHeader(payload);
+            },
+          }).push(bytes);
+        } catch (err) {
+          assert.ok(err instanceof Amqp091Error, String(err));
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});
