@@ -30,6 +30,13 @@ describe('connection', () => {
     assert.equal(props.capabilities['connection.blocked'], false);
   });
 
+  test('the OpenWire port, which serves every protocol, serves 0-9-1 too', async () => {
+    const c = await connect091(broker.ports.openwire);
+    const ch = await c.createChannel();
+    assert.equal((await ch.assertQueue(unique('openwire-port'))).messageCount, 0);
+    await c.close();
+  });
+
   test('a virtual host other than / is refused with a connection.close', async () => {
     await assert.rejects(connect091(broker.amqpPort, '/other'), /ConnectionClose/);
   });
