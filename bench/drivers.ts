@@ -5,6 +5,7 @@ import type { BrokerName, ClientSecurity } from './broker.js';
 import type { SendSchedule } from './clock.js';
 import type { Scenario } from './scenarios.js';
 import { amqpDriver } from './amqp-driver.js';
+import { amqplibDriver } from './amqplib-driver.js';
 import { mqttDriver } from './mqtt-driver.js';
 import { rheaDriver } from './rhea-driver.js';
 import { stompDriver } from './stomp-driver.js';
@@ -65,8 +66,8 @@ export interface ProtocolDriver {
   ): Promise<ConsumerLink>;
 }
 
-/** The driver of a scenario: its protocol's, or for AMQP with `client: 'rhea'`, rhea's. */
+/** The driver of a scenario: its protocol's, or for AMQP with `client: 'rhea'` or `'amqplib'` (AMQP 0-9-1), that client's. */
 export function driverFor(scenario: Scenario): ProtocolDriver {
-  if (scenario.protocol === 'amqp') return scenario.client === 'rhea' ? rheaDriver : amqpDriver;
+  if (scenario.protocol === 'amqp') return scenario.client === 'rhea' ? rheaDriver : scenario.client === 'amqplib' ? amqplibDriver : amqpDriver;
   return scenario.protocol === 'mqtt' ? mqttDriver : stompDriver;
 }

@@ -27,7 +27,7 @@ const USAGE = `usage: npm run bench -- [options]
 
   --broker NAME[,NAME]           ferry, mosquitto, activemq, rabbitmq, both (ferry,activemq) or all (default):
                                  brokers to run, in that order; each runs only the scenarios of the protocols it
-                                 serves (Mosquitto: MQTT; ActiveMQ: STOMP, MQTT; RabbitMQ: AMQP 1.0 with rhea)
+                                 serves (Mosquitto: MQTT; ActiveMQ: STOMP, MQTT; RabbitMQ: AMQP 1.0 with rhea, AMQP 0-9-1)
                                  and is not started for none
   --scenario NAME[,NAME]         scenarios to run, repeatable (default all): ${SCENARIOS.map((s) => s.name).join(', ')}
   --duration SECONDS             measured window per scenario (default 10)

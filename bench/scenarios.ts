@@ -46,9 +46,10 @@ export interface Scenario {
   readonly selectorPartition?: { readonly header: string };
   /**
    * AMQP only: the client. By default the benchmark's own (amqp-client.ts), which RabbitMQ's address
-   * scheme does not fit; `rhea` is the client users run (rhea-driver.ts), and serves every AMQP broker.
+   * scheme does not fit; `rhea` is the client users run (rhea-driver.ts), and serves every AMQP broker;
+   * `amqplib` speaks AMQP 0-9-1 on the same port (amqplib-driver.ts), RabbitMQ's own protocol.
    */
-  readonly client?: 'rhea';
+  readonly client?: 'rhea' | 'amqplib';
   /** The brokers that run the scenario, when not every broker of its protocol (PROTOCOL_BROKERS) does. */
   readonly brokers?: readonly BrokerName[];
   /** MQTT only: the QoS of every PUBLISH and of every subscription (0 when absent). */
@@ -199,6 +200,42 @@ const PLAIN_SCENARIOS: readonly Scenario[] = [
     confirmSends: true,
   },
   {
+    name: 'queue-1-1-amqp091-persistent',
+    summary: 'AMQP 0-9-1 with amqplib, durable queue, 1 producer -> 1 consumer, persistent 1 KiB bodies, publisher confirms (at most --receipt-window unconfirmed), manual acks, prefetch 1000',
+    protocol: 'amqp',
+    client: 'amqplib',
+    kind: 'queue',
+    producers: 1,
+    consumers: 1,
+    bodyBytes: 1024,
+    persistent: true,
+    confirmSends: true,
+  },
+  {
+    name: 'queue-1-1-amqp091',
+    summary: 'queue-1-1-amqp091-persistent with transient messages: what the AMQP 0-9-1 path costs without the disk',
+    protocol: 'amqp',
+    client: 'amqplib',
+    kind: 'queue',
+    producers: 1,
+    consumers: 1,
+    bodyBytes: 1024,
+    persistent: false,
+    confirmSends: true,
+  },
+  {
+    name: 'fanout-1-10-amqp091',
+    summary: 'AMQP 0-9-1 with amqplib, a fanout exchange to 10 queues (one consumer each, no-ack), transient 1 KiB bodies',
+    protocol: 'amqp',
+    client: 'amqplib',
+    kind: 'topic',
+    producers: 1,
+    consumers: 10,
+    bodyBytes: 1024,
+    persistent: false,
+    confirmSends: false,
+  },
+  {
     name: 'queue-1-1-amqp-rhea-persistent-rate-1k',
     summary: 'queue-1-1-amqp-rhea-persistent paced at 1,000 msgs/s: latency at light load',
     protocol: 'amqp',
@@ -301,7 +338,7 @@ export const SCENARIOS: readonly Scenario[] = [
 
 /**
  * The brokers that serve each protocol (Debian's ActiveMQ has no AMQP; Mosquitto is MQTT only; the
- * benchmark starts RabbitMQ for AMQP 1.0 alone, its own protocol being AMQP 0-9-1).
+ * benchmark starts RabbitMQ for its AMQP port: AMQP 1.0 through rhea, and its own AMQP 0-9-1 through amqplib).
  */
 export const PROTOCOL_BROKERS: Readonly<Record<Protocol, readonly BrokerName[]>> = {
   stomp: ['ferry', 'activemq'],

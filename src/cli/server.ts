@@ -211,6 +211,13 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
     listener: config.listeners[m.name],
     tlsListener: config.listeners[`${m.name}Tls`],
   }));
+  // a protocol that is a guest on another's listeners gets the clients whose first bytes name it; the host keeps the rest
+  protocolModules.forEach((m, i) => {
+    const guest = (m.guestOf as ((options: unknown) => { protocol: string; detectTimeout: number } | undefined) | undefined)?.(config[m.name]);
+    const host = guest === undefined ? undefined : adapters.find((a) => a.adapter.name === guest.protocol);
+    if (guest === undefined || host === undefined) return;
+    host.adapter = { ...detectingAdapter(host.adapter.name, [adapters[i]!.adapter], guest.detectTimeout, logger, host.adapter), webSocketProtocols: host.adapter.webSocketProtocols };
+  });
   // a port that serves every protocol hands each client to the one its first bytes name
   protocolModules.forEach((m, i) => {
     const shared = (m.sharedPort as ((options: unknown) => { detectTimeout: number } | undefined) | undefined)?.(config[m.name]);
@@ -295,6 +302,7 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       network.stop();
+      for (const { adapter } of adapters) adapter.stopping?.();
       await Promise.all(listeners.map((l) => l.close()));
       for (const { adapter } of adapters) adapter.close();
       await broker.stop().catch((err: unknown) => {

@@ -19,8 +19,8 @@ const listener = (defaultPort: number, enabled = true, host = '0.0.0.0') =>
     .strict()
     .default({});
 
-/** A listener for each registered protocol, on its default port. */
-const protocolListeners = Object.fromEntries(protocolModules.map((m) => [m.name, listener(m.defaultPort)])) as { [K in ProtocolName]: ReturnType<typeof listener> };
+/** A listener for each registered protocol, on its default port; off for a guest on another's listeners (AMQP 0-9-1). */
+const protocolListeners = Object.fromEntries(protocolModules.map((m) => [m.name, listener(m.defaultPort, !('guestOf' in m))])) as { [K in ProtocolName]: ReturnType<typeof listener> };
 
 /** A TLS listener for each registered protocol (`stompTls`, ...), off until switched on. */
 const protocolTlsListeners = Object.fromEntries(protocolModules.map((m) => [`${m.name}Tls`, listener(m.defaultTlsPort, false)])) as {

@@ -134,6 +134,12 @@ export interface SubscribeOptions {
   readonly prefetch?: number | undefined;
   readonly ackMode?: AckMode | undefined;
   readonly exclusive?: boolean | undefined;
+  /**
+   * On a queue: this consumer must be its only one (AMQP 0-9-1's exclusive consume). Refused with
+   * FERRY_QUEUE_IN_USE when the queue has consumers; while it is open, any other consumer of the
+   * queue is refused the same way.
+   */
+  readonly soleConsumer?: boolean | undefined;
   readonly priority?: number | undefined;
   readonly noLocal?: boolean | undefined;
   /** A JMS selector; refused with FERRY_SELECTOR_INVALID when it does not parse. */

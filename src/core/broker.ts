@@ -17,30 +17,33 @@ import {
   type TransportFacts,
 } from './access.js';
 import { BrokerAdmin, isSchedulerCommand } from './admin.js';
+import type { DeliverySink } from './sink.js';
 import { hasWildcard, validateDestinationName } from './address.js';
 import { BodyCache } from './body-cache.js';
 import { QueueBrowser } from './browser.js';
-import { CoreConnection, type BrokerAccess, type ConnectionHost, type IdKeeper, type SendOptions } from './connection.js';
+import { CoreConnection, type BrokerAccess, type ConnectionHost, type IdKeeper, type PublishInit, type SendOptions } from './connection.js';
 import { Consumer } from './consumer.js';
 import { Destinations, destinationKey, isClientComposite, splitComposite, type CompositeDestination, type VirtualTopicOptions } from './destinations.js';
 import { ConsumerEvents, type ConsumerWatcher } from './consumer-events.js';
 import { DUPLICATE_ID_PROPERTY, DuplicateDetector } from './duplicates.js';
 import { describeBroker, describeStore, waitingMessageIds, type StoreReport } from './inspection.js';
 import { silentLogger, type Logger } from './logger.js';
-import { buildMessage, copyMessage, type Destination, type Message, type MessageInit, type PropertyValue } from './message.js';
+import { buildMessage, type Destination, type Message, type MessageInit, type PublishedAs } from './message.js';
 import { MessageQueue, type QueueEnvironment } from './message-queue.js';
 import { Persistence } from './persistence.js';
 import { PolicyBook, type PolicyRule } from './policy.js';
-import type { EntryQueue, QueueEntry, StoredMessage } from './queue-entry.js';
+import type { EntryQueue, QueueEntry } from './queue-entry.js';
 import { PreparedTransactions } from './prepared.js';
-import { RecordType, encodeDeliveryMark, type DurableSubscriptionRecord, type PreparedRecord } from './records.js';
+import { RecordType, encodeDeliveryMark, type DurableSubscriptionRecord, type PreparedRecord, type QueueRecord } from './records.js';
 import { recoverState, type RecoveryTarget } from './recovery.js';
 import { RetainedMessages } from './retained.js';
 import { MessageScheduler, type ScheduledDelivery } from './scheduler.js';
 import { compileSelector, type Selector } from './selector/index.js';
-import { TopicSubscriptions, type TopicSubscription } from './subscriptions.js';
-import { overlapTarget, type RouteTarget } from './overlap.js';
+import { TopicSubscriptions } from './subscriptions.js';
 import { TimerQueue } from './timers.js';
+import { Declarations } from './declarations.js';
+import type { BindingSpec, ExchangeSpec } from './exchanges.js';
+import { Router } from './router.js';
 import type { Transaction } from './transaction.js';
 
 export interface BrokerOptions {
@@ -91,6 +94,9 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
   private readonly timers: TimerQueue;
   private readonly destinations: Destinations;
   private readonly subscriptions: TopicSubscriptions;
+  /** Exchanges, bindings and declared queues (RabbitMQ's model). */
+  readonly declarations: Declarations;
+  private readonly router: Router;
   private retained: RetainedMessages | undefined;
   private readonly connections = new Map<string, CoreConnection>();
   private readonly clientIds = new Map<string, CoreConnection>();
@@ -144,6 +150,37 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       topicSeen: (name) => this.destinations.topics.add(name),
       retainedMatching: (pattern) => this.requireRetained().matching(pattern),
     });
+    this.declarations = new Declarations({
+      store: this.store,
+      timers: this.timers,
+      clock: this.clock,
+      logger: this.logger,
+      queues: this.destinations.queues,
+      isRunning: () => this.state === 'running',
+      persistence: () => this.requirePersistence(),
+      createQueue: (name, recordId) => this.destinations.declaredQueue(name, recordId),
+      forgetQueue: (queue) => {
+        this.movedMarks.delete(queue);
+        if (queue.deliveryMarkRecord !== 0) this.store.delete(queue.deliveryMarkRecord);
+        queue.deliveryMarkRecord = 0;
+        this.destinations.forgetQueue(queue);
+      },
+      authorize: (principal, operation, destination) => {
+        if (this.authorizer !== undefined) this.authorize(principal, operation, destination);
+      },
+      place: (targets, storeTx, touched) => this.router.place(targets, storeTx, touched),
+      topicTargets: (message, topic, into) => this.router.targetsOf(message, { kind: 'topic', name: topic }, into, 1),
+    });
+    this.router = new Router({
+      store: this.store,
+      destinations: this.destinations,
+      subscriptions: this.subscriptions,
+      declarations: this.declarations,
+      bodies: this.bodies,
+      policies: this.policies,
+      logger: this.logger,
+      persistence: () => this.requirePersistence(),
+    });
     this.producerIds = this.idKeeper((clientId) => `${PRODUCER}:${clientId}`);
     this.sessionIds = this.idKeeper((scope) => scope);
   }
@@ -164,7 +201,9 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       bodies: this.bodies,
       clock: this.clock,
       timers: this.timers,
-      deadLetter: (queue, entry, reason) => this.deadLetter(queue, entry, reason),
+      deadLetter: (queue, entry, reason) => this.router.deadLetter(queue, entry, reason),
+      declaredQueueInUse: (queue) => this.declarations.consumerAdded(queue),
+      declaredQueueUnused: (queue) => this.declarations.consumersGone(queue),
       deliveryMarkMoved: (queue) => this.deliveryMarkMoved(queue),
       slowConsumer: (queue, action) => this.slowConsumer(queue, action),
     };
@@ -267,8 +306,8 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
 
   // ConnectionHost: what a CoreConnection asks of the broker
 
-  createMessage(init: MessageInit, connection: CoreConnection): Message {
-    return buildMessage(init, `ID:${this.idPrefix}-${this.nextMessage++}`, this.clock(), connection.id);
+  createMessage(init: MessageInit | PublishInit, connection: CoreConnection, published?: PublishedAs): Message {
+    return buildMessage(init, `ID:${this.idPrefix}-${this.nextMessage++}`, this.clock(), connection.id, published);
   }
 
   /** Checks that a message may be sent to `destination` by `connection` (creating destinations on first use). */
@@ -350,7 +389,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
     const touched = new Set<MessageQueue>();
     for (const message of tx.sends) {
       try {
-        this.destinations.checkSendable(message.destination);
+        if (message.exchange === undefined) this.destinations.checkSendable(message.destination);
       } catch (err) {
         this.logger.warn({ event: 'tx.send.dropped', destination: message.destination.name, err }, 'destination went away before commit');
         continue;
@@ -399,7 +438,12 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
         this.authorizeCreation(connection.principal, destination);
       }
       const queue = this.destinations.queueForConsumer(destination, connection.id);
+      if (queue.declared !== undefined) this.declarations.checkOwner(queue, connection);
+      if (queue.soleConsumer !== undefined || (options.soleConsumer === true && queue.consumerCount > 0)) {
+        throw new FerryError('FERRY_QUEUE_IN_USE', `queue "${queue.name}" is in exclusive use`);
+      }
       const consumer = makeConsumer(queue, selector);
+      if (options.soleConsumer === true) queue.soleConsumer = consumer;
       queue.addConsumer(consumer);
       return consumer;
     }
@@ -427,6 +471,21 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       return this.subscriptions.subscribeDurable(connection.id, owner, options, selector, makeConsumer);
     }
     return this.subscriptions.subscribe(connection.id, options, selector, makeConsumer);
+  }
+
+  getter(connection: CoreConnection, name: string, ackMode: 'auto' | 'individual', sink: DeliverySink, reuse: Consumer | undefined): Consumer {
+    const destination: Destination = { kind: 'queue', name };
+    validateDestinationName(name, false);
+    if (this.authorizer !== undefined) this.authorize(connection.principal, 'consume', destination);
+    const queue = this.destinations.queues.get(name);
+    if (queue === undefined) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `no queue "${name}"`);
+    if (queue.declared !== undefined) {
+      this.declarations.checkOwner(queue, connection);
+      this.declarations.touch(queue);
+    }
+    if (reuse !== undefined && reuse.queue === queue && !reuse.isClosed) return reuse;
+    const settings = { prefetch: Number.POSITIVE_INFINITY, ackMode, exclusive: false, priority: 0, noLocal: false, selector: undefined };
+    return new Consumer(this.nextConsumer++, connection.id, queue, sink, settings);
   }
 
   /** A browser on a queue: what waits in it now, handed over once through the sink (see QueueBrowser). */
@@ -490,7 +549,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
   /** The operator's controls (see admin.ts), made on first use. */
   get admin(): BrokerAdmin {
     const { store, destinations, subscriptions, connections, bodies, clock } = this;
-    return (this.adminView ??= new BrokerAdmin({ store, destinations, subscriptions, connections, bodies, clock, persistence: () => this.requirePersistence(), scheduler: () => this.requireScheduler(), newMessageId: () => `ID:${this.idPrefix}-${this.nextMessage++}`, route: (m, tx, t) => this.route(m, tx, t) }));
+    return (this.adminView ??= new BrokerAdmin({ store, destinations, subscriptions, connections, bodies, clock, persistence: () => this.requirePersistence(), scheduler: () => this.requireScheduler(), newMessageId: () => `ID:${this.idPrefix}-${this.nextMessage++}`, route: (m, tx, t) => this.router.route(m, tx, t) }));
   }
 
   /** What the store keeps on disk, file by file, with the records keeping each file alive named. */
@@ -505,7 +564,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
   }
 
   storeReport(): StoreReport | undefined {
-    return describeStore(this.store, this.destinations.queues.values(), this.subscriptions.durableSubscriptions());
+    return describeStore(this.store, this.destinations.queues.values(), this.subscriptions.durableSubscriptions(), this.declarations.records());
   }
 
   /**
@@ -557,8 +616,18 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
 
   // RecoveryTarget: how recovery puts the store's records back
 
-  recoverQueue(recordId: number, name: string): MessageQueue {
-    return this.destinations.recoverQueue(recordId, name);
+  recoverQueue(recordId: number, record: QueueRecord): MessageQueue {
+    const queue = this.destinations.recoverQueue(recordId, record.name);
+    if (record.spec !== undefined) this.declarations.adopt(queue, record.spec, undefined);
+    return queue;
+  }
+
+  recoverExchange(recordId: number, spec: ExchangeSpec): void {
+    this.declarations.recoverExchange(recordId, spec);
+  }
+
+  recoverBinding(recordId: number, spec: BindingSpec): void {
+    this.declarations.recoverBinding(recordId, spec);
   }
 
   recoverDurable(recordId: number, subscription: DurableSubscriptionRecord): MessageQueue {
@@ -582,7 +651,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
   }
 
   prepare(tx: Transaction): Promise<void> {
-    for (const message of tx.sends) this.destinations.checkSendable(message.destination);
+    for (const message of tx.sends) if (message.exchange === undefined) this.destinations.checkSendable(message.destination);
     return this.requirePrepared().prepare(tx);
   }
 
@@ -666,7 +735,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
   private routeOrSchedule(message: Message, storeTx: number | undefined, touched: Set<MessageQueue> | undefined): boolean {
     if (isSchedulerCommand(message)) return this.admin.schedulerCommand(message);
     if (MessageScheduler.wants(message)) return this.requireScheduler().schedule(message, storeTx);
-    return this.route(message, storeTx, touched);
+    return this.router.route(message, storeTx, touched);
   }
 
   private scheduledDelivery(): ScheduledDelivery {
@@ -675,7 +744,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       route: (message, txId) => {
         // a repeating schedule routes the same message again
         this.bodies.pin(message);
-        this.route(message, txId, touched);
+        this.router.route(message, txId, touched);
       },
       dispatch: () => {
         const queues = [...touched];
@@ -683,117 +752,6 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
         for (const queue of queues) queue.dispatch();
       },
     };
-  }
-
-  /**
-   * Every queue a message sent to `destination` lands in, following composites and virtual topics.
-   * A composite hands each part its own copy named by that part (as ActiveMQ does), with the
-   * composite's name as the original destination.
-   */
-  private targetsOf(message: Message, destination: Destination, into: RouteTarget[], depth: number): void {
-    if (depth > 8) throw new FerryError('FERRY_DESTINATION_INVALID', `composite destinations nest too deep at "${destination.name}"`);
-    const forward = (to: Destination): void => {
-      const copy = copyMessage(message, { destination: to, originalDestination: message.originalDestination ?? message.destination });
-      this.targetsOf(copy, to, into, depth + 1);
-    };
-    if (isClientComposite(destination)) {
-      for (const part of splitComposite(destination)) forward(part);
-      return;
-    }
-    const composite = this.destinations.composite(destination);
-    if (composite !== undefined) {
-      for (const to of composite.forwardTo) forward(to);
-      if (composite.forwardOnly) return;
-    }
-    if (destination.kind === 'queue') {
-      const queue = this.destinations.queues.get(destination.name) ?? (destination.temporary === true ? undefined : this.destinations.queueNamed(destination.name));
-      if (queue !== undefined) into.push([queue, message]);
-      return;
-    }
-    this.destinations.topicSent(destination.name);
-    let groups: Map<string, TopicSubscription[]> | undefined;
-    this.subscriptions.index.match(destination.name, (subscription) => {
-      if (subscription.noLocal && subscription.localConnectionId === message.originConnectionId) return;
-      if (subscription.selector !== undefined && !subscription.selector.matches(message)) return;
-      const overlap = subscription.overlap;
-      if (overlap === undefined) into.push([subscription.queue, message]);
-      else {
-        const members = (groups ??= new Map()).get(overlap.key);
-        if (members === undefined) groups.set(overlap.key, [subscription]);
-        else members.push(subscription);
-      }
-    });
-    if (groups !== undefined) for (const members of groups.values()) into.push(overlapTarget(members, message));
-    for (const queue of this.destinations.virtualConsumersOf(destination.name)) into.push([queue, message]);
-  }
-
-  private route(message: Message, storeTx: number | undefined, touched?: Set<MessageQueue>): boolean {
-    const persistence = this.requirePersistence();
-    const targets: RouteTarget[] = [];
-    this.targetsOf(message, message.destination, targets, 0);
-    // one message record per distinct message that some persisting queue keeps
-    let stored: StoredMessage | null = null;
-    let storedFor: Message | undefined;
-    let wrote = false;
-    let heldInMemory: Set<Message> | undefined;
-    for (const [queue, routed, matched] of targets) {
-      let record: StoredMessage | null = null;
-      if (routed.persistent && queue.recordId !== 0) {
-        if (storedFor !== routed) {
-          stored = persistence.storeMessage(routed, storeTx);
-          storedFor = routed;
-          wrote = true;
-        }
-        record = stored;
-      }
-      if (touched === undefined) queue.accept(routed, record, storeTx, true, matched);
-      else {
-        queue.accept(routed, record, storeTx, false, matched);
-        touched.add(queue);
-      }
-    }
-    if (wrote && this.bodies.overLimit) {
-      // a body may leave memory only if every queue holding its message can read it back from the store
-      for (const [queue, routed] of targets) if (queue.recordId === 0 && routed.persistent) (heldInMemory ??= new Set()).add(routed);
-      for (const [queue, routed] of targets) {
-        if (queue.recordId !== 0 && routed.persistent && heldInMemory?.has(routed) !== true) this.bodies.offer(routed);
-      }
-    }
-    return wrote;
-  }
-
-  /**
-   * Moves an entry to its dead-letter queue inside one store transaction (a crash keeps it in one
-   * place or the other, never both or neither). Non-persistent messages are dropped unless the
-   * policy says otherwise, and so is anything failing in a dead-letter queue itself.
-   */
-  private deadLetter(queue: MessageQueue, entry: QueueEntry, reason: string): boolean {
-    const message = entry.message;
-    const policy = queue.policy;
-    const origin = message.originalDestination ?? message.destination;
-    const target = policy.individualDeadLetter ? `${policy.individualDeadLetterPrefix}${origin.name}` : policy.deadLetterQueue;
-    const drop = this.policies.isDeadLetterQueue(queue.name) || (!message.persistent && !policy.deadLetterNonPersistent) || message.destination.temporary === true;
-    if (drop) {
-      queue.acknowledge(entry);
-      this.logger.debug({ event: 'message.discarded', messageId: message.id, queue: queue.name, reason }, 'message discarded');
-      return false;
-    }
-    const properties = new Map<string, PropertyValue>(message.properties);
-    properties.set('dlqDeliveryFailureCause', reason);
-    if (message.expiration !== 0) properties.set('originalExpiration', message.expiration);
-    const copy = copyMessage(message, { destination: { kind: 'queue', name: target }, originalDestination: origin, expiration: 0, properties });
-    const persistence = this.requirePersistence();
-    const dlq = this.destinations.queueNamed(target, true);
-    const txId = copy.persistent ? persistence.allocateId() : undefined;
-    const stored = copy.persistent ? persistence.storeMessage(copy, txId) : null;
-    dlq.accept(copy, stored, txId, false);
-    queue.acknowledge(entry, txId);
-    if (txId !== undefined) this.store.commit(txId);
-    // a dead-letter queue that fills up must not fill memory either
-    if (stored !== null) this.bodies.offer(copy);
-    this.logger.debug({ event: 'message.dead-lettered', messageId: message.id, from: queue.name, to: target, reason }, 'message dead-lettered');
-    queueMicrotask(() => dlq.dispatch());
-    return true;
   }
 
   private giveBack(entries: readonly QueueEntry[]): void {

@@ -2,8 +2,11 @@ import { FerryError } from '../errors.js';
 import type { BrokerStats, ConnectRequest, ConsumerHandle, Credentials, DurableSubscriptionInfo, Principal, SaslExchange, SubscribeOptions, TransportFacts } from './access.js';
 import type { Consumer } from './consumer.js';
 import type { ConsumerEvents, ConsumerWatcher } from './consumer-events.js';
-import type { Destination, Message, MessageInit } from './message.js';
 import { ConnectionTraffic } from './traffic.js';
+import type { Delivery, DeliverySink } from './sink.js';
+import type { BindingSpec, ExchangeSpec, PublishOptions, PublishResult } from './exchanges.js';
+import type { Destination, Message, MessageInit, PublishedAs } from './message.js';
+import type { DeleteQueueOptions, QueueDeclared, QueueSpec } from './queue-arguments.js';
 import { Transaction } from './transaction.js';
 
 /**
@@ -56,10 +59,16 @@ export interface SendOptions {
  * the rest of the broker, and the broker module is the only one that imports both.
  */
 export interface ConnectionHost {
-  createMessage(init: MessageInit, connection: CoreConnection): Message;
+  /** A message from its producer's init; a published one's destination, exchange and key come from `published`. */
+  createMessage(init: MessageInit | PublishInit, connection: CoreConnection, published?: PublishedAs): Message;
   send(message: Message, connection: CoreConnection, options: SendOptions | undefined): Promise<void> | null;
   checkSendable(destination: Destination, connection: CoreConnection): void;
   subscribe(connection: CoreConnection, options: SubscribeOptions): Consumer;
+  /**
+   * A consumer for single gets from queue `name` (authorized for consume, exclusive queues checked),
+   * not registered with the queue: `reuse` when it is still on the queue of that name.
+   */
+  getter(connection: CoreConnection, name: string, ackMode: 'auto' | 'individual', sink: DeliverySink, reuse: Consumer | undefined): Consumer;
   browse(connection: CoreConnection, options: SubscribeOptions, onClose: () => void): ConsumerHandle;
   commit(tx: Transaction): Promise<void> | null;
   rollback(tx: Transaction): void;
@@ -78,7 +87,29 @@ export interface ConnectionHost {
   producerIds: IdKeeper;
   sessionIds: IdKeeper;
   readonly consumerEvents: ConsumerEvents;
+  readonly declarations: DeclarationHost;
 }
+
+/**
+ * Exchanges, declared queues and bindings (RabbitMQ's model), as a connection reaches them; the
+ * broker's `Declarations` implements it. Every call is authorized for the connection's principal.
+ */
+export interface DeclarationHost {
+  declareExchange(connection: CoreConnection, spec: ExchangeSpec, passive: boolean): void;
+  deleteExchange(connection: CoreConnection, name: string, ifUnused: boolean): void;
+  declareQueue(connection: CoreConnection, spec: QueueSpec, passive: boolean): QueueDeclared;
+  deleteQueue(connection: CoreConnection, name: string, options: DeleteQueueOptions): number;
+  purgeQueue(connection: CoreConnection, name: string): number;
+  bind(connection: CoreConnection, binding: BindingSpec): void;
+  unbind(connection: CoreConnection, binding: BindingSpec): void;
+  /** Authorizes and routes a message built with its exchange and routing key; in a transaction, holds it. */
+  publish(connection: CoreConnection, message: Message, tx: Transaction | undefined, options: PublishOptions | undefined): PublishResult;
+  /** The connection is gone: its exclusive queues go too. */
+  connectionClosed(connection: CoreConnection): void;
+}
+
+/** What `CoreSession.publish` takes: a message without its destination, which the exchange decides. */
+export type PublishInit = Omit<MessageInit, 'destination' | 'exchange' | 'routingKey'>;
 
 /** The broker's prepared transactions, by the id their transaction manager gave them. */
 export interface PreparedTransactionsAccess {
@@ -316,6 +347,57 @@ export class CoreConnection {
     for (const kind of kinds) this.host.sessionIds.forgetAll(`${kind}:${key}`);
   }
 
+  /**
+   * Declares an exchange, or with `passive` checks that it exists (FERRY_DESTINATION_NOT_FOUND
+   * otherwise). Redeclaring with another type or flags is FERRY_PRECONDITION_FAILED; a new name
+   * starting `amq.` is FERRY_NAME_RESERVED.
+   */
+  declareExchange(spec: ExchangeSpec, passive = false): void {
+    this.assertOpen();
+    this.host.declarations.declareExchange(this, spec, passive);
+  }
+
+  /** Deletes an exchange and its bindings; `ifUnused` refuses (FERRY_PRECONDITION_FAILED) while it has bindings as a source. */
+  deleteExchange(name: string, ifUnused: boolean): void {
+    this.assertOpen();
+    this.host.declarations.deleteExchange(this, name, ifUnused);
+  }
+
+  /**
+   * Declares a queue (a core queue: every protocol reaches it by name), or with `passive` checks
+   * that it exists. An empty name is a server-named `amq.gen-...` queue. Another connection's
+   * exclusive queue is FERRY_RESOURCE_LOCKED; a redeclaration with other flags or arguments is
+   * FERRY_PRECONDITION_FAILED.
+   */
+  declareQueue(spec: QueueSpec, passive = false): QueueDeclared {
+    this.assertOpen();
+    return this.host.declarations.declareQueue(this, spec, passive);
+  }
+
+  /** Deletes a queue, its bindings and its messages (returns how many); its consumers hear of it (`DeliverySink.cancelled`). */
+  deleteQueue(name: string, options: DeleteQueueOptions): number {
+    this.assertOpen();
+    return this.host.declarations.deleteQueue(this, name, options);
+  }
+
+  /** Drops the messages waiting in a queue (not those in flight); returns how many. */
+  purgeQueue(name: string): number {
+    this.assertOpen();
+    return this.host.declarations.purgeQueue(this, name);
+  }
+
+  /** Binds a queue or an exchange to a source exchange; binding twice is one binding. */
+  bind(binding: BindingSpec): void {
+    this.assertOpen();
+    this.host.declarations.bind(this, binding);
+  }
+
+  /** Removes a binding; one that does not exist is no error (as RabbitMQ). */
+  unbind(binding: BindingSpec): void {
+    this.assertOpen();
+    this.host.declarations.unbind(this, binding);
+  }
+
   /** How many topics have a retained message. */
   retainedCount(): number {
     return this.host.retainedCount();
@@ -338,6 +420,7 @@ export class CoreConnection {
     for (const session of this.sessions) session.close();
     this.sessions.clear();
     for (const destination of this.temporary) this.host.deleteTemporary(destination);
+    this.host.declarations.connectionClosed(this);
     this.host.disconnected(this);
   }
 
@@ -372,6 +455,8 @@ export class CoreConnection {
 export class CoreSession {
   /** Made by the first subscription: a producer's session never needs it. */
   private consumers: Set<ConsumerHandle> | undefined;
+  /** basic.get's consumers, by ack mode and queue: made by the first get. */
+  private getters: Map<string, { handle: SessionConsumer; sink: GetSink }> | undefined;
   private closed = false;
 
   constructor(
@@ -396,6 +481,53 @@ export class CoreSession {
     const sent = this.host.send(message, this.connection, options);
     this.connection.traffic.sent(message.destination);
     return sent;
+  }
+
+  /**
+   * Publishes a message to an exchange (`''`: the default exchange, which routes to the queue the
+   * key names). The message lands, one shared message, in every queue its bindings reach, following
+   * exchange-to-exchange bindings (each queue once) and alternate exchanges. In transaction `txId` it
+   * is held until commit and `routed` is what it would reach now. An unknown exchange is
+   * FERRY_DESTINATION_NOT_FOUND; an internal one FERRY_NAME_RESERVED.
+   */
+  publish(exchange: string, routingKey: string, init: PublishInit, txId?: string, options?: PublishOptions): PublishResult {
+    this.connection.assertOpen();
+    const tx = txId === undefined ? undefined : this.connection.transaction(txId);
+    const message = this.host.createMessage(init, this.connection, { destination: publishedDestination(exchange, routingKey), exchange, routingKey });
+    return this.host.declarations.publish(this.connection, message, tx, options);
+  }
+
+  /**
+   * Takes the next message waiting in a queue, without opening a consumer (AMQP 0-9-1's basic.get):
+   * undefined when the queue is empty. With `individual`, settle the delivery through the returned
+   * handle (one per session and queue, closed with the session, its unsettled messages then
+   * redelivered); with `auto`, it is consumed as it is handed over. `messageCount` is what still waits.
+   */
+  get(queue: string, ackMode: 'auto' | 'individual'): { delivery: Delivery; consumer: ConsumerHandle; messageCount: number } | undefined {
+    this.connection.assertOpen();
+    const key = `${ackMode}:${queue}`;
+    const getters = (this.getters ??= new Map());
+    const previous = getters.get(key);
+    const sink = previous?.sink ?? new GetSink();
+    const consumer = this.host.getter(this.connection, queue, ackMode, sink, previous?.handle.consumer);
+    let getter = previous;
+    if (getter === undefined || getter.handle.consumer !== consumer) {
+      if (getter !== undefined) getter.handle.close();
+      getter = { handle: new SessionConsumer(consumer, this.connection), sink };
+      getters.set(key, getter);
+      const consumers = (this.consumers ??= new Set());
+      const handle = getter.handle;
+      consumers.add(handle);
+      consumer.onClose = () => {
+        consumers.delete(handle);
+        if (getters.get(key)?.handle === handle) getters.delete(key);
+      };
+    }
+    sink.taken = undefined;
+    if (!consumer.queue.takeOne(consumer)) return undefined;
+    const delivery = sink.taken as Delivery | undefined;
+    if (delivery === undefined) return undefined;
+    return { delivery, consumer: getter.handle, messageCount: consumer.queue.pendingCount };
   }
 
   /** Opens a consumer (or, with `browse`, a browser) on a queue or a topic pattern. */
@@ -447,6 +579,32 @@ export class CoreSession {
     for (const consumer of [...(this.consumers ?? [])]) consumer.close();
     this.connection.forgetSession(this);
   }
+}
+
+/**
+ * The destination a published message names, for consumers of other protocols and dead letters:
+ * the queue its key names for the default exchange (as a send to that queue), the topic its key
+ * names for `amq.topic` (as a send to that topic), and otherwise the exchange as a topic.
+ */
+export function publishedDestination(exchange: string, routingKey: string): Destination {
+  if (exchange === '') return { kind: 'queue', name: routingKey };
+  if (exchange === 'amq.topic' && routingKey !== '') return { kind: 'topic', name: routingKey };
+  return { kind: 'topic', name: exchange };
+}
+
+/** Where a get's delivery lands: the get takes it from here as soon as the queue has handed it over. */
+class GetSink implements DeliverySink {
+  taken: Delivery | undefined;
+
+  deliver(delivery: Delivery): void {
+    this.taken = delivery;
+  }
+
+  isWritable(): boolean {
+    return true;
+  }
+
+  onWritable(): void {}
 }
 
 /** A consumer as its adapter holds it: transactions are named by id, the queue stays inside core. */

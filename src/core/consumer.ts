@@ -204,6 +204,12 @@ export class Consumer implements QueueConsumer {
     this.onClose?.();
   }
 
+  cancel(reason: string): void {
+    if (this.closed) return;
+    this.sink.cancelled?.(reason);
+    this.close();
+  }
+
   private removeOneInFlight(tag: number): QueueEntry {
     const entry = this.inFlightEntry(tag);
     this.inFlight.delete(tag);

@@ -133,6 +133,19 @@ export class Destinations {
     this.topics.add(name);
   }
 
+  /** A declared queue (RabbitMQ's model): made by its declaration, with the record its durability asks for (0: none). */
+  declaredQueue(name: string, recordId: number): MessageQueue {
+    return this.addQueue(this.host.newQueue(name, 'queue', recordId, 'queue'));
+  }
+
+  /** A deleted queue (already destroyed) leaves, with its record. */
+  forgetQueue(queue: MessageQueue): void {
+    if (this.queues.get(queue.name) !== queue) return;
+    this.queues.delete(queue.name);
+    if (queue.recordId !== 0) this.host.store.delete(queue.recordId);
+    for (const set of this.virtualConsumers.values()) set.delete(queue);
+  }
+
   /** A queue read back from the store. */
   recoverQueue(recordId: number, name: string): MessageQueue {
     return this.addQueue(this.host.newQueue(name, 'queue', recordId, 'queue'));

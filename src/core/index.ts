@@ -19,7 +19,10 @@ export type {
   TransportFacts,
 } from './access.js';
 export { allowEveryone, DEFAULT_SASL_MECHANISMS } from './access.js';
-export type { BrokerAccess, CoreConnection, CoreSession, SendOptions } from './connection.js';
+export type { BrokerAccess, CoreConnection, CoreSession, PublishInit, SendOptions } from './connection.js';
+export type { BindingSpec, ExchangeSpec, ExchangeType, HeadersMatch, PublishOptions, PublishResult } from './exchanges.js';
+export { DEFAULT_EXCHANGES } from './exchanges.js';
+export type { DeleteQueueOptions, QueueArguments, QueueDeclared, QueueSpec } from './queue-arguments.js';
 export type { CompositeDestination, VirtualTopicOptions } from './destinations.js';
 export type { StoreReport } from './inspection.js';
 export type { AckMode } from './consumer.js';

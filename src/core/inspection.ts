@@ -17,7 +17,7 @@ export interface StoreReport {
  * what they belong to: a queue, a durable subscription, a waiting message. Undefined for stores
  * without files.
  */
-export function describeStore(store: Store, queues: Iterable<MessageQueue>, durable: Iterable<TopicSubscription>): StoreReport | undefined {
+export function describeStore(store: Store, queues: Iterable<MessageQueue>, durable: Iterable<TopicSubscription>, others: Iterable<readonly [number, string]> = []): StoreReport | undefined {
   const description = store.describe?.();
   if (description === undefined) return undefined;
   const wanted = new Set<number>();
@@ -36,6 +36,7 @@ export function describeStore(store: Store, queues: Iterable<MessageQueue>, dura
   };
   for (const queue of queues) if (queue.recordId !== 0) describeQueue(queue, `queue ${queue.name}`);
   for (const s of durable) describeQueue(s.queue, `durable subscription ${s.durable!.owner}:${s.durable!.name} on topic ${s.pattern}`);
+  for (const [id, what] of others) name(id, what);
   for (const id of wanted) owners[id] ??= 'a scheduled message, duplicate-detection id or transaction record';
   return { store: description, owners };
 }

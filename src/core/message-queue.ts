@@ -1,12 +1,13 @@
 import type { BodyCache } from './body-cache.js';
-import { bodyState, isExpired, type Message } from './message.js';
+import { bodyState, type Message } from './message.js';
 import type { Persistence } from './persistence.js';
 import { PendingEntries } from './pending.js';
 import { SlowConsumerGuard } from './slow-consumer.js';
 import { redeliveryDelay, type DestinationPolicy } from './policy.js';
+import type { DeclaredQueue, QueueArguments } from './queue-arguments.js';
 import { QueueEntry, type EntryQueue, type StoredMessage } from './queue-entry.js';
 import type { Selector } from './selector/index.js';
-import type { TimerQueue } from './timers.js';
+import type { TimerHandle, TimerQueue } from './timers.js';
 
 /** How far ahead of delivery a queue reads bodies back from the store: entries, and bytes of bodies. */
 const READ_AHEAD_ENTRIES = 1000;
@@ -48,6 +49,8 @@ export interface QueueConsumer {
   take(entry: QueueEntry): void;
   inFlightEntries(): IterableIterator<QueueEntry>;
   close(): void;
+  /** Closed by the broker (its queue is deleted): the sink hears why, then it closes. */
+  cancel(reason: string): void;
 }
 
 /** What a queue needs from the broker around it. */
@@ -65,6 +68,14 @@ export interface QueueEnvironment {
   deliveryMarkMoved(queue: MessageQueue): void;
   /** A non-durable subscription is over its pending-message limit (notify, abort), or dropped its oldest message (evict). */
   slowConsumer?(queue: MessageQueue, action: 'notify' | 'abort' | 'evict'): void;
+  /** A declared queue gained a consumer. */
+  declaredQueueInUse(queue: MessageQueue): void;
+  /** A declared queue lost its last consumer (auto-delete, expires). */
+  declaredQueueUnused(queue: MessageQueue): void;
+}
+
+function entryExpired(entry: QueueEntry, now: number): boolean {
+  return entry.expiresAt !== 0 && entry.expiresAt <= now;
 }
 
 /**
@@ -112,6 +123,18 @@ export class MessageQueue implements EntryQueue {
   deliveryMarkRecord = 0;
   /** An operator stopped dispatch; sends are still taken. */
   paused = false;
+  /** Set for a queue declared with RabbitMQ's flags and arguments (see `Declarations`). */
+  declared: DeclaredQueue | undefined = undefined;
+  /** Declared arguments the queue applies itself (TTL, maximum length, single active consumer). */
+  private messageTtl = -1;
+  private maxLength = Number.POSITIVE_INFINITY;
+  private maxLengthBytes = Number.POSITIVE_INFINITY;
+  private overflow: NonNullable<QueueArguments['overflow']> = 'drop-head';
+  private singleActive = false;
+  private ttlTimer: TimerHandle | undefined;
+  private ttlTimerDue = Number.POSITIVE_INFINITY;
+  /** A consumer that asked to be the queue's only one (see `SubscribeOptions.soleConsumer`). */
+  soleConsumer: QueueConsumer | undefined = undefined;
 
   constructor(
     readonly name: string,
@@ -139,6 +162,32 @@ export class MessageQueue implements EntryQueue {
     return this.consumers.map((c) => c.connectionId);
   }
 
+  /** Makes this a declared queue, before any message is in it. */
+  declare(state: DeclaredQueue, args: QueueArguments): void {
+    this.declared = state;
+    this.messageTtl = args.messageTtl ?? -1;
+    this.maxLength = args.maxLength ?? Number.POSITIVE_INFINITY;
+    this.maxLengthBytes = args.maxLengthBytes ?? Number.POSITIVE_INFINITY;
+    this.overflow = args.overflow ?? 'drop-head';
+    this.singleActive = args.singleActiveConsumer === true;
+    this.pending.capPriority(args.maxPriority ?? 0);
+  }
+
+  get isDestroyed(): boolean {
+    return this.destroyed;
+  }
+
+  /** True when the queue is full and refuses a publish rather than dropping its oldest (`overflow: reject-publish`). */
+  refuses(message: Message): boolean {
+    if (this.overflow === 'drop-head') return false;
+    return this.pending.length >= this.maxLength || this.pending.bytes + bodyState(message).bodyLength > this.maxLengthBytes;
+  }
+
+  /** A message it refused was not placed: counted as discarded. */
+  refused(): void {
+    this.discarded++;
+  }
+
   get consumerCount(): number {
     return this.consumers.length;
   }
@@ -152,10 +201,16 @@ export class MessageQueue implements EntryQueue {
     const persisted = stored !== null && this.recordId !== 0;
     const entry = new QueueEntry(this, message, this.nextSeq++, persisted ? stored : null);
     if (matched !== undefined) entry.matched = matched;
+    if (this.messageTtl >= 0) this.applyTtl(entry, this.env.clock());
     if (persisted) this.env.persistence.addReference(this.recordId, entry, txId);
     this.enqueued++;
     if (this.policy.lastValueKey !== undefined) this.replaceLastValue(entry, txId);
     this.addPending(entry);
+    if (this.pending.length > this.maxLength || this.pending.bytes > this.maxLengthBytes) {
+      // inside a store transaction the oldest may be this very entry, whose reference is not committed yet
+      if (txId === undefined) this.dropHead();
+      else queueMicrotask(() => this.dropHead());
+    }
     if (dispatchNow) this.dispatch();
     this.slow?.added(this.pending.length);
   }
@@ -175,6 +230,8 @@ export class MessageQueue implements EntryQueue {
   recover(message: Message, stored: StoredMessage, seq: number, redeliveries: number, referenceId: number): void {
     const entry = new QueueEntry(this, message, seq, stored, redeliveries);
     entry.referenceId = referenceId;
+    // the time it entered is not kept: its TTL counts from when it was sent
+    if (this.messageTtl >= 0) this.applyTtl(entry, message.timestamp);
     stored.references++;
     if (seq >= this.nextSeq) this.nextSeq = seq + 1;
     if (this.policy.lastValueKey !== undefined) {
@@ -187,7 +244,7 @@ export class MessageQueue implements EntryQueue {
   /** Takes recovered entries out of the queue: a prepared transaction holds them until it is completed. */
   takeRecovered(referenceIds: ReadonlySet<number>): QueueEntry[] {
     const taken = this.pending.removeWhere((entry) => referenceIds.has(entry.referenceId));
-    for (const entry of taken) if (entry.message.expiration !== 0) this.expiring--;
+    for (const entry of taken) if (entry.expiresAt !== 0) this.expiring--;
     return taken;
   }
 
@@ -207,14 +264,19 @@ export class MessageQueue implements EntryQueue {
     const now = this.env.clock();
     for (const entry of entries) {
       entry.consumer = null;
-      if (this.destroyed) continue;
-      if (isExpired(entry.message, now)) {
+      if (this.destroyed) {
+        // its queue is gone, and its reference with it
+        this.acknowledge(entry);
+        continue;
+      }
+      if (entryExpired(entry, now)) {
         this.expire(entry);
         continue;
       }
       if (counted) {
         entry.redeliveries++;
-        const max = this.policy.maxRedeliveries;
+        // RabbitMQ's queues redeliver without a maximum
+        const max = this.declared === undefined ? this.policy.maxRedeliveries : -1;
         if (max >= 0 && entry.redeliveries > max) {
           this.deadLetter(entry, `delivery failed ${entry.redeliveries} times (max redeliveries ${max})`);
           continue;
@@ -254,8 +316,10 @@ export class MessageQueue implements EntryQueue {
   addConsumer(consumer: QueueConsumer): void {
     this.consumers.push(consumer);
     if (consumer.selector !== undefined) this.selectingConsumers++;
-    // exclusive first, then higher priority; the sort is stable, so among equals the earliest wins
-    this.consumers.sort((a, b) => Number(b.exclusive) - Number(a.exclusive) || b.priority - a.priority);
+    // exclusive first, then higher priority; the sort is stable, so among equals the earliest wins.
+    // A single-active-consumer queue keeps the order of subscription: the first is the active one.
+    if (!this.singleActive) this.consumers.sort((a, b) => Number(b.exclusive) - Number(a.exclusive) || b.priority - a.priority);
+    if (this.declared !== undefined) this.env.declaredQueueInUse(this);
     // not before the adapter has recorded the consumer and answered the subscribe
     queueMicrotask(() => this.dispatch());
   }
@@ -264,10 +328,31 @@ export class MessageQueue implements EntryQueue {
     const i = this.consumers.indexOf(consumer);
     if (i < 0) return;
     this.consumers.splice(i, 1);
+    if (this.soleConsumer === consumer) this.soleConsumer = undefined;
     if (consumer.selector !== undefined) this.selectingConsumers--;
     if (this.nextConsumer >= this.consumers.length) this.nextConsumer = 0;
     // its message groups move on to whichever consumer takes their next message
     for (const [group, owner] of this.groups) if (owner === consumer) this.groups.delete(group);
+    if (this.declared !== undefined && this.consumers.length === 0 && !this.destroyed) this.env.declaredQueueUnused(this);
+    // the next in line takes over everything
+    else if (this.singleActive && i === 0) queueMicrotask(() => this.dispatch());
+  }
+
+  /**
+   * Hands the next waiting message to `consumer`, which need not be one of this queue's consumers
+   * (AMQP 0-9-1's basic.get, which is no consumer: it counts for neither auto-delete nor single
+   * active consumer). Returns false when nothing waits.
+   */
+  takeOne(consumer: QueueConsumer): boolean {
+    if (this.destroyed) return false;
+    const now = this.env.clock();
+    while (this.pending.length > 0) {
+      const head = this.pending.shift()!;
+      if (this.removeIfStale(head, now)) continue;
+      this.handOver(consumer, head);
+      return true;
+    }
+    return false;
   }
 
   /** Every entry waiting or in flight (not those in a redelivery delay or a transaction). */
@@ -316,18 +401,21 @@ export class MessageQueue implements EntryQueue {
     return removed.length;
   }
 
-  /** Drops everything, in flight too: the queue is being deleted. */
-  destroy(): void {
+  /** Drops everything, in flight too: the queue is being deleted; with a reason, its consumers hear it. */
+  destroy(reason?: string): void {
     this.purge();
     this.destroyed = true;
     this.slow?.stop();
-    for (const consumer of [...this.consumers]) consumer.close();
+    for (const consumer of [...this.consumers]) {
+      if (reason === undefined) consumer.close();
+      else consumer.cancel(reason);
+    }
   }
 
   /** Takes expired messages out of the waiting ones; called by the broker's periodic sweep. */
   sweepExpired(now: number): void {
     if (this.expiring === 0) return;
-    const expired = this.pending.removeWhere((entry) => isExpired(entry.message, now));
+    const expired = this.pending.removeWhere((entry) => entryExpired(entry, now));
     this.expiring -= expired.length;
     for (const entry of expired) this.expire(entry);
   }
@@ -470,7 +558,7 @@ export class MessageQueue implements EntryQueue {
     const n = consumers.length;
     if (n === 0) return null;
     const first = consumers[0]!;
-    if (first.exclusive) return first.ready() && (entry === undefined || first.accepts(entry)) ? first : null;
+    if (first.exclusive || this.singleActive) return first.ready() && (entry === undefined || first.accepts(entry)) ? first : null;
     let start = 0;
     while (start < n) {
       const priority = consumers[start]!.priority;
@@ -491,20 +579,41 @@ export class MessageQueue implements EntryQueue {
   }
 
   private addPending(entry: QueueEntry): void {
-    if (entry.message.expiration !== 0) this.expiring++;
+    if (entry.expiresAt !== 0) {
+      this.expiring++;
+      if (this.messageTtl >= 0 && entry.expiresAt < this.ttlTimerDue) this.armTtlTimer(entry.expiresAt);
+    }
     this.pending.push(entry);
+  }
+
+  /**
+   * A queue with a message TTL expires its messages when they come due, not at the next periodic
+   * sweep (RabbitMQ's TTL-then-dead-letter queues are used as delays): one timer per queue, for the
+   * earliest expiry it has seen, moved on to the head's after each sweep.
+   */
+  private armTtlTimer(due: number): void {
+    if (this.ttlTimer !== undefined) this.env.timers.cancel(this.ttlTimer);
+    this.ttlTimerDue = due;
+    this.ttlTimer = this.env.timers.at(due, () => {
+      this.ttlTimer = undefined;
+      this.ttlTimerDue = Number.POSITIVE_INFINITY;
+      if (this.destroyed) return;
+      this.sweepExpired(this.env.clock());
+      const head = this.pending.peek();
+      if (head !== undefined && head.expiresAt !== 0) this.armTtlTimer(head.expiresAt);
+    });
   }
 
   /** Expired entries leave instead of being delivered; returns true when `entry` was one. */
   private removeIfStale(entry: QueueEntry, now: number): boolean {
-    if (!isExpired(entry.message, now)) return false;
+    if (!entryExpired(entry, now)) return false;
     this.expiring--;
     this.expire(entry);
     return true;
   }
 
   private handOver(consumer: QueueConsumer, entry: QueueEntry): void {
-    if (entry.message.expiration !== 0) this.expiring--;
+    if (entry.expiresAt !== 0) this.expiring--;
     if (entry.referenceId !== 0 && entry.seq > this.deliveryMark) {
       this.deliveryMark = entry.seq;
       this.env.deliveryMarkMoved(this);
@@ -528,8 +637,23 @@ export class MessageQueue implements EntryQueue {
   private expire(entry: QueueEntry): void {
     // counted once, as expired, whether it then moves to the dead-letter queue or is dropped
     this.expired++;
-    if (this.policy.expiredToDeadLetter) this.env.deadLetter(this, entry, 'expired');
+    // a declared queue dead-letters to its exchange, or drops, as RabbitMQ (see Declarations.deadLetter)
+    if (this.policy.expiredToDeadLetter || this.declared !== undefined) this.env.deadLetter(this, entry, 'expired');
     else this.acknowledge(entry);
+  }
+
+  private applyTtl(entry: QueueEntry, from: number): void {
+    const due = from + this.messageTtl;
+    if (entry.expiresAt === 0 || due < entry.expiresAt) entry.expiresAt = due;
+  }
+
+  /** Over its maximum length: the oldest waiting messages go, dead-lettered as `maxlen` (RabbitMQ's drop-head). */
+  private dropHead(): void {
+    while (this.pending.length > 0 && (this.pending.length > this.maxLength || this.pending.bytes > this.maxLengthBytes)) {
+      const head = this.pending.shift()!;
+      if (head.expiresAt !== 0) this.expiring--;
+      this.deadLetter(head, 'maxlen');
+    }
   }
 
   private replaceLastValue(entry: QueueEntry, txId: number | undefined): void {
@@ -540,7 +664,7 @@ export class MessageQueue implements EntryQueue {
     if (previous === undefined || previous.consumer !== null) return;
     const removed = this.pending.removeWhere((e) => e === previous);
     for (const old of removed) {
-      if (old.message.expiration !== 0) this.expiring--;
+      if (old.expiresAt !== 0) this.expiring--;
       this.acknowledge(old, txId);
     }
   }

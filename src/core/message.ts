@@ -47,6 +47,12 @@ export interface Message {
   /** Connection that produced it, for no-local subscriptions; not persisted. */
   readonly originConnectionId: string | undefined;
   /**
+   * The exchange it was published to and its routing key (`CoreSession.publish`), which a 0-9-1
+   * delivery names; undefined for a message sent to a destination.
+   */
+  readonly exchange: string | undefined;
+  readonly routingKey: string | undefined;
+  /**
    * Encodings of this message made by protocol adapters, keyed by a name each adapter chooses, so
    * that a message fanned out to many consumers of one protocol is encoded once. Core never reads it.
    */
@@ -70,6 +76,9 @@ export interface MessageInit {
   propertyTypes?: ReadonlyMap<string, PropertyWireType> | undefined;
   originConnectionId?: string;
   originalDestination?: Destination | undefined;
+  /** Set by core when the message is published to an exchange (see `Message.exchange`). */
+  exchange?: string | undefined;
+  routingKey?: string | undefined;
   id?: string;
   /** The producing adapter's own encoding of parts of the message, seeded into `Message.encodings`. */
   encodings?: Map<string, unknown> | undefined;
@@ -122,6 +131,8 @@ class CoreMessage implements Message {
     readonly originConnectionId: string | undefined,
     readonly originalDestination: Destination | undefined,
     readonly propertyTypes: ReadonlyMap<string, PropertyWireType> | undefined,
+    readonly exchange: string | undefined,
+    readonly routingKey: string | undefined,
   ) {
     this.residentBody = body;
     this.bodyLength = body.length;
@@ -148,10 +159,17 @@ export function markBodyOnDisk(message: Message, bodyLength: number): void {
 export type { CoreMessage };
 
 /** Builds a Message; `id` and `originConnectionId` are the broker's unless `init` has its own. */
-export function buildMessage(init: MessageInit, id: string, now: number, originConnectionId?: string): Message {
+/** Where a published message goes, which core decides rather than its producer (see `CoreSession.publish`). */
+export interface PublishedAs {
+  readonly destination: Destination;
+  readonly exchange: string;
+  readonly routingKey: string;
+}
+
+export function buildMessage(init: MessageInit | Omit<MessageInit, 'destination'>, id: string, now: number, originConnectionId?: string, published?: PublishedAs): Message {
   const message = new CoreMessage(
     init.id ?? id,
-    init.destination,
+    published?.destination ?? (init as MessageInit).destination,
     init.body,
     init.bodyKind ?? 'bytes',
     init.persistent ?? false,
@@ -167,6 +185,8 @@ export function buildMessage(init: MessageInit, id: string, now: number, originC
     init.originConnectionId ?? originConnectionId,
     init.originalDestination,
     init.propertyTypes !== undefined && init.propertyTypes.size > 0 ? init.propertyTypes : undefined,
+    published?.exchange ?? init.exchange,
+    published?.routingKey ?? init.routingKey,
   );
   if (init.encodings !== undefined) message.encodings = init.encodings;
   return message;
@@ -196,6 +216,8 @@ export function copyMessage(message: Message, changes: Partial<MessageInit>): Me
       properties: message.properties,
       propertyTypes: message.propertyTypes,
       originalDestination: message.originalDestination,
+      exchange: message.exchange,
+      routingKey: message.routingKey,
       ...(message.originConnectionId === undefined ? {} : { originConnectionId: message.originConnectionId }),
       ...changes,
     },

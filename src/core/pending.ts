@@ -1,4 +1,5 @@
 import { EntryList } from './entry-list.js';
+import { bodyState } from './message.js';
 import type { QueueEntry } from './queue-entry.js';
 
 /**
@@ -10,13 +11,26 @@ export class PendingEntries {
   private count = 0;
   /** Highest priority that may be non-empty, so the common all-priority-4 queue looks at one list. */
   private top = 0;
+  /**
+   * The highest priority kept apart: 9 (JMS) unless the queue was declared, where it is the queue's
+   * maximum priority, or 0 for a queue declared without one (first in, first out, as RabbitMQ).
+   */
+  private cap = 9;
+  /** Bytes of the waiting bodies, for a maximum length in bytes. */
+  bytes = 0;
 
   get length(): number {
     return this.count;
   }
 
+  /** Sets the priority cap; only while empty. */
+  capPriority(cap: number): void {
+    this.cap = Math.max(0, Math.min(9, cap));
+  }
+
   push(entry: QueueEntry): void {
-    const p = entry.message.priority;
+    const p = Math.min(entry.message.priority, this.cap);
+    this.bytes += bodyState(entry.message).bodyLength;
     this.byPriority[p]!.push(entry);
     this.count++;
     if (p > this.top) this.top = p;
@@ -27,6 +41,7 @@ export class PendingEntries {
       const entry = this.byPriority[p]!.shift();
       if (entry !== undefined) {
         this.count--;
+        this.bytes -= bodyState(entry.message).bodyLength;
         this.top = p;
         return entry;
       }
@@ -52,7 +67,11 @@ export class PendingEntries {
       const list = this.byPriority[p]!;
       if (list.length === 0) continue;
       const before = list.length;
-      const stopped = list.scan(visit);
+      const stopped = list.scan((entry) => {
+        const taken = visit(entry);
+        if (taken === true) this.bytes -= bodyState(entry.message).bodyLength;
+        return taken;
+      });
       this.count -= before - list.length;
       if (stopped) return;
     }
@@ -62,7 +81,10 @@ export class PendingEntries {
     const removed: QueueEntry[] = [];
     for (const list of this.byPriority) {
       if (list.length === 0) continue;
-      for (const entry of list.removeWhere(predicate)) removed.push(entry);
+      for (const entry of list.removeWhere(predicate)) {
+        removed.push(entry);
+        this.bytes -= bodyState(entry.message).bodyLength;
+      }
     }
     this.count -= removed.length;
     return removed;

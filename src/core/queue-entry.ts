@@ -34,6 +34,8 @@ export class QueueEntry implements Delivery {
   gone = false;
   /** The tags of an overlap group's subscriptions the message matched, when more than one (see `OverlapMember`). */
   matched: readonly number[] | undefined = undefined;
+  /** When it expires here, 0 for never: the message's own expiration, or earlier by its queue's message TTL. */
+  expiresAt: number;
 
   constructor(
     readonly queue: EntryQueue,
@@ -43,6 +45,7 @@ export class QueueEntry implements Delivery {
     redeliveries = 0,
   ) {
     this.redeliveries = redeliveries;
+    this.expiresAt = message.expiration;
   }
 
   get deliveryCount(): number {

@@ -1,5 +1,7 @@
 import { FerryError } from '../errors.js';
 import { buildMessage, markBodyOnDisk, type BodyKind, type Destination, type Message, type MessageInit, type PropertyValue, type PropertyWireType } from './message.js';
+import type { BindingSpec, ExchangeSpec, ExchangeType } from './exchanges.js';
+import type { QueueArguments, QueueSpec } from './queue-arguments.js';
 
 /**
  * The records core keeps in the store, and their byte layouts. Layouts are versioned by the record
@@ -32,6 +34,10 @@ export const RecordType = {
    * id, the persistent messages it sends, and the references it acknowledges or rejects.
    */
   Prepared: 10,
+  /** A durable exchange: name, type, flags, alternate exchange. */
+  Exchange: 11,
+  /** A durable binding (its source and destination both durable): source, destination, key, header condition. */
+  Binding: 12,
 } as const;
 
 const bodyKinds: readonly BodyKind[] = ['text', 'bytes', 'map', 'stream', 'object'];
@@ -203,7 +209,7 @@ function writeDestination(w: Writer, d: Destination): void {
 const recoveredDestinations = new Map<string, Destination>();
 
 function readDestination(r: Reader): Destination {
-  const flags = r.u8();
+  const flags = r.u8() & ~PUBLISHED;
   const name = r.str();
   const key = `${flags}:${name}`;
   const known = recoveredDestinations.get(key);
@@ -268,9 +274,19 @@ function readProperty(r: Reader): PropertyValue {
   }
 }
 
+/** In a message's destination flags: an exchange name and routing key follow the destination's name (older records have neither). */
+const PUBLISHED = 4;
+
 function writeMessage(w: Writer, m: Message): void {
   w.str(m.id);
-  writeDestination(w, m.destination);
+  if (m.exchange === undefined) writeDestination(w, m.destination);
+  else {
+    const d = m.destination;
+    w.u8((d.kind === 'topic' ? 1 : 0) | (d.temporary === true ? 2 : 0) | PUBLISHED);
+    w.str(d.name);
+    w.str(m.exchange);
+    w.str(m.routingKey ?? '');
+  }
   w.u8(bodyKinds.indexOf(m.bodyKind));
   w.u8(m.priority);
   w.f64(m.expiration);
@@ -306,7 +322,14 @@ function writeMessage(w: Writer, m: Message): void {
 /** Everything of a message but its body, read up to the body's length prefix. */
 function readMessageHeaders(r: Reader): MessageInit & { id: string } {
   const id = r.str();
+  let exchange: string | undefined;
+  let routingKey: string | undefined;
+  const published = (r.peekU8() & PUBLISHED) !== 0;
   const destination = readDestination(r);
+  if (published) {
+    exchange = r.str();
+    routingKey = r.str();
+  }
   const bodyKind = bodyKinds[r.u8()];
   if (bodyKind === undefined) throw new FerryError('FERRY_STORE_CORRUPT', `message record ${id} has an unknown body kind`);
   const priority = r.u8();
@@ -346,6 +369,8 @@ function readMessageHeaders(r: Reader): MessageInit & { id: string } {
     groupId,
     groupSeq: Number.isNaN(groupSeq) ? undefined : groupSeq,
     originalDestination,
+    exchange,
+    routingKey,
     ...(properties === undefined ? {} : { properties }),
     propertyTypes,
   };
@@ -411,16 +436,95 @@ export function decodeStoredMessage(data: Buffer, type: number): { message: Mess
 
 export interface QueueRecord {
   name: string;
+  /** A declared queue's spec; records of queues made on first use, and older records, have none. */
+  spec?: QueueSpec | undefined;
 }
+
+const OVERFLOW_NAMES = ['drop-head', 'reject-publish', 'reject-publish-dlx'] as const;
 
 export function encodeQueue(q: QueueRecord): Buffer {
   const w = new Writer();
   w.str(q.name);
+  const spec = q.spec;
+  if (spec === undefined) return w.finish();
+  const a = spec.arguments;
+  w.u8((spec.durable ? 1 : 0) | (spec.exclusive ? 2 : 0) | (spec.autoDelete ? 4 : 0) | (a.singleActiveConsumer === true ? 8 : 0));
+  for (const n of [a.messageTtl, a.expires, a.maxLength, a.maxLengthBytes, a.maxPriority]) w.f64(n ?? Number.NaN);
+  w.optStr(a.deadLetterExchange);
+  w.optStr(a.deadLetterRoutingKey);
+  w.u8(a.overflow === undefined ? 0 : OVERFLOW_NAMES.indexOf(a.overflow) + 1);
   return w.finish();
 }
 
 export function decodeQueue(data: Buffer): QueueRecord {
-  return { name: new Reader(data).str() };
+  const r = new Reader(data);
+  const name = r.str();
+  if (r.remaining() === 0) return { name };
+  const flags = r.u8();
+  const [messageTtl, expires, maxLength, maxLengthBytes, maxPriority] = [r.f64(), r.f64(), r.f64(), r.f64(), r.f64()].map((n) => (Number.isNaN(n) ? undefined : n));
+  const deadLetterExchange = r.optStr();
+  const deadLetterRoutingKey = r.optStr();
+  const overflow = OVERFLOW_NAMES[r.u8() - 1];
+  const args: Record<string, unknown> = { messageTtl, expires, maxLength, maxLengthBytes, maxPriority, deadLetterExchange, deadLetterRoutingKey, overflow };
+  if ((flags & 8) !== 0) args['singleActiveConsumer'] = true;
+  for (const key of Object.keys(args)) if (args[key] === undefined) delete args[key];
+  return { name, spec: { name, durable: (flags & 1) !== 0, exclusive: (flags & 2) !== 0, autoDelete: (flags & 4) !== 0, arguments: args as QueueArguments } };
+}
+
+const EXCHANGE_TYPES: readonly ExchangeType[] = ['direct', 'topic', 'fanout', 'headers'];
+
+export function encodeExchange(e: ExchangeSpec): Buffer {
+  const w = new Writer();
+  w.str(e.name);
+  w.u8(EXCHANGE_TYPES.indexOf(e.type));
+  w.u8((e.durable ? 1 : 0) | (e.autoDelete ? 2 : 0) | (e.internal ? 4 : 0));
+  w.optStr(e.alternateExchange);
+  return w.finish();
+}
+
+export function decodeExchange(data: Buffer): ExchangeSpec {
+  const r = new Reader(data);
+  const name = r.str();
+  const type = EXCHANGE_TYPES[r.u8()];
+  if (type === undefined) throw new FerryError('FERRY_STORE_CORRUPT', `exchange record "${name}" has an unknown type`);
+  const flags = r.u8();
+  const alternateExchange = r.optStr();
+  return { name, type, durable: (flags & 1) !== 0, autoDelete: (flags & 2) !== 0, internal: (flags & 4) !== 0, ...(alternateExchange === undefined ? {} : { alternateExchange }) };
+}
+
+export function encodeBinding(b: BindingSpec): Buffer {
+  const w = new Writer();
+  w.str(b.source);
+  w.u8(b.destination.kind === 'exchange' ? 1 : 0);
+  w.str(b.destination.name);
+  w.str(b.routingKey);
+  if (b.headers === undefined) w.u8(0);
+  else {
+    w.u8(b.headers.match === 'all' ? 1 : 2);
+    w.u32(b.headers.values.size);
+    for (const [name, value] of b.headers.values) {
+      w.str(name);
+      writeProperty(w, value);
+    }
+  }
+  return w.finish();
+}
+
+export function decodeBinding(data: Buffer): BindingSpec {
+  const r = new Reader(data);
+  const source = r.str();
+  const kind = r.u8() === 1 ? 'exchange' : 'queue';
+  const name = r.str();
+  const routingKey = r.str();
+  const match = r.u8();
+  if (match === 0) return { source, destination: { kind, name }, routingKey };
+  const values = new Map<string, PropertyValue>();
+  const count = r.u32();
+  for (let i = 0; i < count; i++) {
+    const key = r.str();
+    values.set(key, readProperty(r));
+  }
+  return { source, destination: { kind, name }, routingKey, headers: { match: match === 1 ? 'all' : 'any', values } };
 }
 
 export interface DurableSubscriptionRecord {

@@ -4,13 +4,18 @@ import type { Logger } from './logger.js';
 import type { Message } from './message.js';
 import type { MessageQueue } from './message-queue.js';
 import type { QueueEntry, StoredMessage } from './queue-entry.js';
-import { RecordType, decodeDeliveryMark, decodeDurableSubscription, decodePrepared, decodeQueue, decodeStoredMessage, decodeReference, type DurableSubscriptionRecord, type PreparedRecord, type ReferenceRecord } from './records.js';
+import type { BindingSpec, ExchangeSpec } from './exchanges.js';
+import { RecordType, decodeBinding, decodeExchange, decodeDeliveryMark, decodeDurableSubscription, decodePrepared, decodeQueue, decodeStoredMessage, decodeReference, type DurableSubscriptionRecord, type PreparedRecord, type QueueRecord, type ReferenceRecord } from './records.js';
 
 const CONSUMED: StoreRecord = { id: 0, type: 0, data: Buffer.alloc(0) };
 
 /** What recovery rebuilds; the broker implements it. */
 export interface RecoveryTarget {
-  recoverQueue(recordId: number, name: string): MessageQueue;
+  /** A queue destination, with its declared spec when it has one. */
+  recoverQueue(recordId: number, record: QueueRecord): MessageQueue;
+  recoverExchange(recordId: number, spec: ExchangeSpec): void;
+  /** Called after every queue and exchange is back. */
+  recoverBinding(recordId: number, spec: BindingSpec): void;
   recoverDurable(recordId: number, subscription: DurableSubscriptionRecord): MessageQueue;
   recoverScheduled(recordId: number, data: Buffer): void;
   recoverDuplicateId(recordId: number, data: Buffer): void;
@@ -30,6 +35,7 @@ export function recoverState(target: RecoveryTarget, records: StoreRecord[], sto
   const references: { id: number; ref: ReferenceRecord }[] = [];
   const marks: { id: number; queueId: number; seq: number }[] = [];
   const prepared: { id: number; record: PreparedRecord }[] = [];
+  const bindings: { id: number; spec: BindingSpec }[] = [];
   let scheduled = 0;
   for (let i = 0; i < records.length; i++) {
     const record = records[i]!;
@@ -37,7 +43,7 @@ export function recoverState(target: RecoveryTarget, records: StoreRecord[], sto
     records[i] = CONSUMED;
     switch (record.type) {
       case RecordType.Queue:
-        queuesById.set(record.id, target.recoverQueue(record.id, decodeQueue(record.data).name));
+        queuesById.set(record.id, target.recoverQueue(record.id, decodeQueue(record.data)));
         break;
       case RecordType.DurableSubscription: {
         queuesById.set(record.id, target.recoverDurable(record.id, decodeDurableSubscription(record.data)));
@@ -66,6 +72,12 @@ export function recoverState(target: RecoveryTarget, records: StoreRecord[], sto
       case RecordType.Prepared:
         prepared.push({ id: record.id, record: decodePrepared(record.data) });
         break;
+      case RecordType.Exchange:
+        target.recoverExchange(record.id, decodeExchange(record.data));
+        break;
+      case RecordType.Binding:
+        bindings.push({ id: record.id, spec: decodeBinding(record.data) });
+        break;
       case RecordType.DeliveryMark:
         marks.push({ id: record.id, ...decodeDeliveryMark(record.data) });
         break;
@@ -73,6 +85,7 @@ export function recoverState(target: RecoveryTarget, records: StoreRecord[], sto
         logger.warn({ event: 'store.unknown-record', type: record.type, id: record.id }, 'skipping a record of unknown type');
     }
   }
+  for (const { id, spec } of bindings) target.recoverBinding(id, spec);
   references.sort((a, b) => a.ref.queueId - b.ref.queueId || a.ref.seq - b.ref.seq);
   let dangling = 0;
   for (const { id, ref } of references) {

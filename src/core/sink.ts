@@ -32,4 +32,10 @@ export interface DeliverySink {
   hasCredit?(): boolean;
   /** A browser's sink: called once when the browser has handed over every message it will. */
   browseEnd?(): void;
+  /**
+   * The consumer was closed by the broker, not by the adapter: its queue was deleted (AMQP 0-9-1
+   * sends a server-side basic.cancel). Called once, just before the consumer closes; its in-flight
+   * messages are gone with the queue.
+   */
+  cancelled?(reason: string): void;
 }

@@ -14,6 +14,11 @@ export interface ProtocolAdapter {
   /** WebSocket subprotocols this adapter serves. */
   readonly webSocketProtocols: readonly string[];
   attach(connection: TransportConnection, broker: BrokerAccess): void;
+  /**
+   * The broker is about to stop, before listeners end their connections: a protocol that tells its
+   * clients why (AMQP 0-9-1's 320 CONNECTION_FORCED) does so now.
+   */
+  stopping?(): void;
   /** The broker is stopping: timers and connections the adapter keeps for itself end. */
   close(): void;
 }
@@ -40,5 +45,11 @@ export interface ProtocolModule<Options, Name extends string = string> {
    * switch that off.
    */
   sharedPort?(options: Options): { readonly detectTimeout: number } | undefined;
+  /**
+   * For a protocol served on another protocol's listeners (AMQP 0-9-1 on AMQP 1.0's port, as
+   * RabbitMQ does): that protocol's name and how long a client has to send the bytes that tell them
+   * apart; undefined when its options switch that off. Its own listener is then off by default.
+   */
+  guestOf?(options: Options): { readonly protocol: string; readonly detectTimeout: number } | undefined;
   createAdapter(options: Options, logger: Logger): ProtocolAdapter;
 }

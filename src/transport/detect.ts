@@ -12,11 +12,11 @@ const MOST_BYTES_TO_DECIDE = 64;
  * it. Until then nothing is sent, so a protocol whose server speaks first (OpenWire) does so once
  * its client has spoken.
  */
-export function detectingAdapter(name: string, adapters: readonly ProtocolAdapter[], timeoutMs: number, logger: Logger): ProtocolAdapter {
+export function detectingAdapter(name: string, adapters: readonly ProtocolAdapter[], timeoutMs: number, logger: Logger, fallback?: ProtocolAdapter): ProtocolAdapter {
   return {
     name,
     detect: (firstBytes) => {
-      const verdicts = adapters.map((a) => a.detect(firstBytes));
+      const verdicts = (fallback === undefined ? adapters : [...adapters, fallback]).map((a) => a.detect(firstBytes));
       return verdicts.includes(true) ? true : verdicts.includes(undefined) ? undefined : false;
     },
     webSocketProtocols: [],
@@ -31,7 +31,9 @@ export function detectingAdapter(name: string, adapters: readonly ProtocolAdapte
         data: (chunk) => {
           if (handover.chosen !== undefined) return handover.chosen.data(chunk);
           first = first.length === 0 ? chunk : Buffer.concat([first, chunk]);
-          const adapter = adapters.find((a) => a.detect(first) === true);
+          let adapter = adapters.find((a) => a.detect(first) === true);
+          // a port whose own protocol answers what it does not understand (AMQP 1.0 sends its header back) keeps doing so
+          if (adapter === undefined && fallback !== undefined && adapters.every((a) => a.detect(first) === false)) adapter = fallback;
           if (adapter === undefined) {
             if (first.length >= MOST_BYTES_TO_DECIDE || adapters.every((a) => a.detect(first) === false)) {
               clearTimeout(timer);
@@ -52,8 +54,13 @@ export function detectingAdapter(name: string, adapters: readonly ProtocolAdapte
         },
       });
     },
+    stopping(): void {
+      for (const adapter of adapters) adapter.stopping?.();
+      fallback?.stopping?.();
+    },
     close(): void {
       for (const adapter of adapters) adapter.close();
+      fallback?.close();
     },
   };
 }

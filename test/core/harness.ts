@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { Broker, type BrokerOptions, type ConsumerHandle, type CoreConnection, type CoreSession, type Delivery, type DeliverySink, type Destination, type MessageInit, type SendOptions, type SubscribeOptions } from '../../src/core/index.js';
+import { Broker, type BindingSpec, type BrokerOptions, type ConsumerHandle, type ExchangeSpec, type ExchangeType, type PublishInit, type PublishResult, type QueueDeclared, type QueueSpec, type CoreConnection, type CoreSession, type Delivery, type DeliverySink, type Destination, type MessageInit, type SendOptions, type SubscribeOptions } from '../../src/core/index.js';
 import { JournalStore, MemoryStore, type Store } from '../../src/store/index.js';
 
 export const queue = (name: string): Destination => ({ kind: 'queue', name });
@@ -63,6 +63,13 @@ export class RecordingSink implements DeliverySink {
 
   browseEnd(): void {
     this.browseEnds++;
+  }
+
+  /** Why the broker cancelled the consumer (its queue was deleted), once per cancel. */
+  readonly cancels: string[] = [];
+
+  cancelled(reason: string): void {
+    this.cancels.push(reason);
   }
 
   /** The socket is full from now on. */
@@ -176,6 +183,27 @@ export class Client {
     const message: MessageInit = { destination, body: Buffer.from(body), ...init };
     if (properties !== undefined) message.properties = new Map(Object.entries(properties));
     return this.session.send(message, txId, options);
+  }
+
+  /** Publishes to an exchange (`''`: the default exchange) with a routing key. */
+  publish(exchange: string, routingKey: string, body: string, spec: SendSpec & { readonly mandatory?: boolean } = {}): PublishResult {
+    const { properties, txId, options: _options, mandatory, ...init } = spec;
+    const message: PublishInit = { body: Buffer.from(body), ...init };
+    if (properties !== undefined) message.properties = new Map(Object.entries(properties));
+    return this.session.publish(exchange, routingKey, message, txId, mandatory === undefined ? undefined : { mandatory });
+  }
+
+  /** Declares a queue with RabbitMQ's defaults unless `spec` says otherwise: durable, not exclusive, not auto-delete, no arguments. */
+  declareQueue(name: string, spec: Partial<QueueSpec> = {}): QueueDeclared {
+    return this.connection.declareQueue({ name, durable: true, exclusive: false, autoDelete: false, arguments: {}, ...spec });
+  }
+
+  declareExchange(name: string, type: ExchangeType, spec: Partial<ExchangeSpec> = {}): void {
+    this.connection.declareExchange({ name, type, durable: true, autoDelete: false, internal: false, ...spec });
+  }
+
+  bind(source: string, queueName: string, routingKey: string, headers?: BindingSpec['headers']): void {
+    this.connection.bind({ source, destination: { kind: 'queue', name: queueName }, routingKey, ...(headers === undefined ? {} : { headers }) });
   }
 
   /** Sends each body in turn, non-persistent unless `spec` says otherwise. */

@@ -51,11 +51,13 @@ describe('protocol header', () => {
     await othersUnaffected();
   });
 
-  test('an AMQP 0-9-1 header gets the AMQP 1.0 header of the same protocol id', async () => {
+  test('an AMQP 0-9-1 header is handed to AMQP 0-9-1, which shares the port: connection.start, not an AMQP 1.0 header', async () => {
     const raw = await rawAmqp(broker.amqpPort);
     raw.write(Buffer.from([0x41, 0x4d, 0x51, 0x50, 0, 0, 9, 1]));
-    await raw.closed;
-    assert.deepEqual(raw.received(), AMQP_HEADER);
+    const bytes = await raw.waitFor(11);
+    // a method frame on channel 0: class 10 (connection), method 10 (start)
+    assert.deepEqual([bytes[0], bytes.readUInt16BE(7), bytes.readUInt16BE(9)], [1, 10, 10]);
+    raw.socket.destroy();
   });
 
   test('the header may arrive a byte at a time', async () => {

@@ -17,6 +17,7 @@ test('each protocol names its TLS port, and its TLS listener is off by default o
       ['amqp', 5671],
       ['mqtt', 8883],
       ['openwire', 61617],
+      ['amqp091', 5671],
     ],
   );
   for (const m of protocolModules) assert.deepEqual(config.listeners[`${m.name}Tls`], { enabled: false, host: '0.0.0.0', port: m.defaultTlsPort });

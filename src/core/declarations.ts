@@ -1,0 +1,500 @@
+import { randomBytes } from 'node:crypto';
+import { FerryError } from '../errors.js';
+import type { Store } from '../store/index.js';
+import type { Operation, Principal } from './access.js';
+import { hasWildcard, validateDestinationName } from './address.js';
+import { publishedDestination, type CoreConnection, type DeclarationHost } from './connection.js';
+import { bindingId, DEFAULT_EXCHANGES, Exchange, type Binding, type BindingSpec, type ExchangeSpec, type PublishOptions, type PublishResult } from './exchanges.js';
+import type { Logger } from './logger.js';
+import { copyMessage, type Destination, type Message, type PropertyValue } from './message.js';
+import type { MessageQueue } from './message-queue.js';
+import type { RouteTarget } from './overlap.js';
+import type { Persistence } from './persistence.js';
+import { firstUseSpec, sameQueueSpec, validateQueueArguments, type DeclaredQueue, type DeleteQueueOptions, type QueueDeclared, type QueueSpec } from './queue-arguments.js';
+import type { QueueEntry } from './queue-entry.js';
+import { RecordType, encodeBinding, encodeExchange, encodeQueue } from './records.js';
+import type { TimerQueue } from './timers.js';
+import type { Transaction } from './transaction.js';
+
+/** What the exchanges and declared queues need of the broker around them. */
+export interface DeclarationsEnv {
+  readonly store: Store;
+  readonly timers: TimerQueue;
+  readonly clock: () => number;
+  readonly logger: Logger;
+  /** False once the broker is stopping. */
+  isRunning(): boolean;
+  /** Every queue destination by name (the default exchange's bindings). */
+  readonly queues: ReadonlyMap<string, MessageQueue>;
+  persistence(): Persistence;
+  /** Makes and registers a queue destination. */
+  createQueue(name: string, recordId: number): MessageQueue;
+  /** Unregisters a queue destination and deletes its record; the queue is already destroyed. */
+  forgetQueue(queue: MessageQueue): void;
+  /** Checks a right when the broker has an authorizer; nothing otherwise. */
+  authorize(principal: Principal, operation: Operation, destination: Destination): void;
+  /** Places a message in routed queues (writing its record once), as every route does; true when it wrote to the store. */
+  place(targets: RouteTarget[], storeTx: number | undefined, touched: Set<MessageQueue> | undefined): boolean;
+  /** Where a send to this core topic lands (its subscriptions), for `amq.topic`'s publishes. */
+  topicTargets(message: Message, topic: string, into: RouteTarget[]): void;
+}
+
+/** The dead-letter reasons RabbitMQ names in `x-first-death-reason`. */
+export type DeathReason = 'rejected' | 'expired' | 'maxlen';
+
+/**
+ * RabbitMQ's model in core: exchanges and their bindings in front of core's queues, and the
+ * lifecycle of declared queues (exclusive, auto-delete, expires) and their dead-letter exchanges.
+ * A declared queue is an ordinary `MessageQueue` carrying its `DeclaredQueue` state.
+ */
+export class Declarations implements DeclarationHost {
+  private readonly exchanges = new Map<string, Exchange<MessageQueue>>();
+  /** Bindings leading to each queue, and to each exchange, so deleting either unbinds it. */
+  private readonly toQueue = new Map<MessageQueue, Set<Binding<MessageQueue>>>();
+  private readonly toExchange = new Map<Exchange<MessageQueue>, Set<Binding<MessageQueue>>>();
+  /** Connection id -> its exclusive queues. */
+  private readonly exclusive = new Map<string, Set<MessageQueue>>();
+  private readonly amqTopic: Exchange<MessageQueue>;
+
+  constructor(private readonly env: DeclarationsEnv) {
+    for (const spec of DEFAULT_EXCHANGES) this.exchanges.set(spec.name, new Exchange(spec));
+    this.amqTopic = this.exchanges.get('amq.topic')!;
+  }
+
+  // exchanges
+
+  declareExchange(connection: CoreConnection, spec: ExchangeSpec, passive: boolean): void {
+    const existing = this.exchanges.get(spec.name);
+    if (passive) {
+      if (existing === undefined) throw notFound('exchange', spec.name);
+      return;
+    }
+    if (spec.name === '') throw new FerryError('FERRY_NAME_RESERVED', 'the default exchange cannot be declared');
+    if (existing !== undefined) {
+      const e = existing.spec;
+      if (e.type !== spec.type || e.durable !== spec.durable || e.autoDelete !== spec.autoDelete || e.internal !== spec.internal || e.alternateExchange !== spec.alternateExchange) {
+        throw new FerryError('FERRY_PRECONDITION_FAILED', `exchange "${spec.name}" exists as ${describeExchange(e)}, not ${describeExchange(spec)}`);
+      }
+      return;
+    }
+    if (spec.name.startsWith('amq.')) throw new FerryError('FERRY_NAME_RESERVED', `exchange names starting "amq." are reserved: "${spec.name}"`);
+    if (spec.name.length > 255) throw new FerryError('FERRY_DESTINATION_INVALID', 'an exchange name is at most 255 characters');
+    this.env.authorize(connection.principal, 'create', exchangeDestination(spec.name));
+    const exchange = new Exchange<MessageQueue>({ ...spec });
+    if (spec.durable) {
+      exchange.recordId = this.env.persistence().allocateId();
+      this.env.store.add(exchange.recordId, RecordType.Exchange, encodeExchange(exchange.spec));
+    }
+    this.exchanges.set(spec.name, exchange);
+  }
+
+  deleteExchange(connection: CoreConnection, name: string, ifUnused: boolean): void {
+    if (name === '' || name.startsWith('amq.')) throw new FerryError('FERRY_NAME_RESERVED', `exchange "${name}" is the broker's and cannot be deleted`);
+    const exchange = this.exchanges.get(name);
+    // deleting what is not there succeeds, as RabbitMQ's exchange.delete does
+    if (exchange === undefined) return;
+    if (ifUnused && exchange.bindings.size > 0) throw new FerryError('FERRY_PRECONDITION_FAILED', `exchange "${name}" has bindings`);
+    this.env.authorize(connection.principal, 'admin', exchangeDestination(name));
+    this.removeExchange(exchange);
+  }
+
+  private removeExchange(exchange: Exchange<MessageQueue>): void {
+    if (exchange.deleted) return;
+    exchange.deleted = true;
+    this.exchanges.delete(exchange.name);
+    for (const binding of [...exchange.bindings.values()]) this.dropBinding(exchange, binding, false);
+    for (const binding of [...(this.toExchange.get(exchange) ?? [])]) {
+      const source = this.exchanges.get(binding.spec.source);
+      if (source !== undefined) this.dropBinding(source, binding, true);
+    }
+    this.toExchange.delete(exchange);
+    if (exchange.recordId !== 0) this.env.store.delete(exchange.recordId);
+  }
+
+  // queues
+
+  declareQueue(connection: CoreConnection, spec: QueueSpec, passive: boolean): QueueDeclared {
+    if (passive) {
+      const queue = this.env.queues.get(spec.name);
+      if (queue === undefined || spec.name === '') throw notFound('queue', spec.name);
+      this.checkOwner(queue, connection);
+      this.touch(queue);
+      return declared(queue);
+    }
+    const name = spec.name === '' ? `amq.gen-${randomBytes(16).toString('base64url')}` : spec.name;
+    const existing = this.env.queues.get(name);
+    const wanted: QueueSpec = { ...spec, name, arguments: { ...spec.arguments } };
+    if (existing !== undefined) {
+      this.checkOwner(existing, connection);
+      const have = existing.declared?.spec ?? firstUseSpec(name);
+      if (!sameQueueSpec(have, wanted)) throw new FerryError('FERRY_PRECONDITION_FAILED', `queue "${name}" exists with other flags or arguments`);
+      this.touch(existing);
+      return declared(existing);
+    }
+    if (spec.name.startsWith('amq.')) throw new FerryError('FERRY_NAME_RESERVED', `queue names starting "amq." are reserved: "${spec.name}"`);
+    validateDestinationName(name, false);
+    validateQueueArguments(wanted.arguments, (message) => new FerryError('FERRY_PRECONDITION_FAILED', message));
+    this.env.authorize(connection.principal, 'create', { kind: 'queue', name });
+    // an exclusive queue dies with its connection, so it is never worth a record
+    const keep = wanted.durable && !wanted.exclusive;
+    let recordId = 0;
+    if (keep) {
+      recordId = this.env.persistence().allocateId();
+      this.env.store.add(recordId, RecordType.Queue, encodeQueue({ name, spec: wanted }));
+    }
+    const queue = this.env.createQueue(name, recordId);
+    this.adopt(queue, wanted, wanted.exclusive ? connection.id : undefined);
+    return declared(queue);
+  }
+
+  /** Gives a queue its declared behaviour (also for one recovered from its record). */
+  adopt(queue: MessageQueue, spec: QueueSpec, owner: string | undefined): void {
+    const state: DeclaredQueue = { spec, owner, hadConsumer: false, expiry: undefined };
+    queue.declare(state, spec.arguments);
+    if (owner !== undefined) {
+      let set = this.exclusive.get(owner);
+      if (set === undefined) this.exclusive.set(owner, (set = new Set()));
+      set.add(queue);
+    }
+    this.touch(queue);
+  }
+
+  deleteQueue(connection: CoreConnection, name: string, options: DeleteQueueOptions): number {
+    const queue = this.env.queues.get(name);
+    if (queue === undefined) return 0;
+    this.checkOwner(queue, connection);
+    if (options.ifUnused && queue.consumerCount > 0) throw new FerryError('FERRY_PRECONDITION_FAILED', `queue "${name}" has consumers`);
+    if (options.ifEmpty && queue.pendingCount > 0) throw new FerryError('FERRY_PRECONDITION_FAILED', `queue "${name}" is not empty`);
+    this.env.authorize(connection.principal, 'admin', { kind: 'queue', name });
+    const count = queue.pendingCount;
+    this.removeQueue(queue, `queue "${name}" was deleted`);
+    return count;
+  }
+
+  purgeQueue(connection: CoreConnection, name: string): number {
+    const queue = this.env.queues.get(name);
+    if (queue === undefined) throw notFound('queue', name);
+    this.checkOwner(queue, connection);
+    this.env.authorize(connection.principal, 'admin', { kind: 'queue', name });
+    return queue.purge();
+  }
+
+  /** Takes a queue away: its bindings, its messages, its consumers (told through their sinks), its record. */
+  removeQueue(queue: MessageQueue, reason: string): void {
+    if (queue.isDestroyed) return;
+    for (const binding of [...(this.toQueue.get(queue) ?? [])]) {
+      const source = this.exchanges.get(binding.spec.source);
+      if (source !== undefined) this.dropBinding(source, binding, true);
+    }
+    this.toQueue.delete(queue);
+    const state = queue.declared;
+    if (state?.expiry !== undefined) state.expiry.cancelled = true;
+    if (state?.owner !== undefined) this.exclusive.get(state.owner)?.delete(queue);
+    queue.destroy(reason);
+    this.env.forgetQueue(queue);
+  }
+
+  /** A consumer (of any protocol) may not take from another connection's exclusive queue. */
+  checkOwner(queue: MessageQueue, connection: CoreConnection): void {
+    const owner = queue.declared?.owner;
+    if (owner !== undefined && owner !== connection.id) {
+      throw new FerryError('FERRY_RESOURCE_LOCKED', `queue "${queue.name}" is exclusive to another connection`);
+    }
+  }
+
+  connectionClosed(connection: CoreConnection): void {
+    const queues = this.exclusive.get(connection.id);
+    if (queues === undefined) return;
+    this.exclusive.delete(connection.id);
+    for (const queue of queues) this.removeQueue(queue, `exclusive queue "${queue.name}" went with its connection`);
+  }
+
+  /** A declared queue gained a consumer: it is in use. */
+  consumerAdded(queue: MessageQueue): void {
+    const state = queue.declared!;
+    state.hadConsumer = true;
+    if (state.expiry !== undefined) state.expiry.cancelled = true;
+    state.expiry = undefined;
+  }
+
+  /** A declared queue lost its last consumer: an auto-delete queue goes, one with `expires` starts counting. */
+  consumersGone(queue: MessageQueue): void {
+    const state = queue.declared!;
+    // after the closing consumer has given its messages back
+    if (state.spec.autoDelete && state.hadConsumer) {
+      queueMicrotask(() => {
+        // consumers that go because the broker stops leave a durable auto-delete queue in place
+        if (queue.consumerCount === 0 && this.env.isRunning()) this.removeQueue(queue, `auto-delete queue "${queue.name}" lost its last consumer`);
+      });
+    }
+    else this.touch(queue);
+  }
+
+  /** The queue was used (declared again, or a get): its `expires` countdown starts over while it has no consumer. */
+  touch(queue: MessageQueue): void {
+    const state = queue.declared;
+    const expires = state?.spec.arguments.expires;
+    if (state === undefined || expires === undefined) return;
+    if (state.expiry !== undefined) state.expiry.cancelled = true;
+    state.expiry = undefined;
+    if (queue.consumerCount > 0) return;
+    state.expiry = this.env.timers.at(this.env.clock() + expires, () => {
+      state.expiry = undefined;
+      if (queue.consumerCount === 0) this.removeQueue(queue, `queue "${queue.name}" expired unused`);
+    });
+  }
+
+  // bindings
+
+  bind(connection: CoreConnection, spec: BindingSpec): void {
+    const { source, destination, target } = this.resolve(connection, spec);
+    this.env.authorize(connection.principal, 'send', destination.kind === 'queue' ? { kind: 'queue', name: destination.name } : exchangeDestination(destination.name));
+    this.env.authorize(connection.principal, 'consume', exchangeDestination(source.name));
+    const durable = source.spec.durable && (target instanceof Exchange ? target.spec.durable : target.recordId !== 0);
+    this.addBinding(source, { spec: { ...spec }, id: bindingId(spec), target, recordId: 0 }, durable);
+  }
+
+  unbind(connection: CoreConnection, spec: BindingSpec): void {
+    const { source } = this.resolve(connection, spec);
+    const binding = source.bindings.get(bindingId(spec));
+    if (binding === undefined) return;
+    this.env.authorize(connection.principal, 'admin', exchangeDestination(source.name));
+    this.dropBinding(source, binding, true);
+  }
+
+  private resolve(connection: CoreConnection, spec: BindingSpec): { source: Exchange<MessageQueue>; destination: BindingSpec['destination']; target: MessageQueue | Exchange<MessageQueue> } {
+    if (spec.source === '') throw new FerryError('FERRY_NAME_RESERVED', 'the default exchange takes no bindings');
+    const source = this.exchanges.get(spec.source);
+    if (source === undefined) throw notFound('exchange', spec.source);
+    const { destination } = spec;
+    if (destination.kind === 'exchange') {
+      const target = this.exchanges.get(destination.name);
+      if (target === undefined) throw notFound('exchange', destination.name);
+      return { source, destination, target };
+    }
+    const target = this.env.queues.get(destination.name);
+    if (target === undefined) throw notFound('queue', destination.name);
+    this.checkOwner(target, connection);
+    return { source, destination, target };
+  }
+
+  private addBinding(source: Exchange<MessageQueue>, binding: Binding<MessageQueue>, durable: boolean): void {
+    if (!source.add(binding)) return;
+    if (durable) {
+      binding.recordId = this.env.persistence().allocateId();
+      this.env.store.add(binding.recordId, RecordType.Binding, encodeBinding(binding.spec));
+    }
+    const index = binding.target instanceof Exchange ? this.toExchange : this.toQueue;
+    const key = binding.target as MessageQueue & Exchange<MessageQueue>;
+    let set = index.get(key);
+    if (set === undefined) index.set(key, (set = new Set()));
+    set.add(binding);
+  }
+
+  /** Removes a binding; `autoDelete` lets an auto-delete source that loses its last one go. */
+  private dropBinding(source: Exchange<MessageQueue>, binding: Binding<MessageQueue>, autoDelete: boolean): void {
+    if (source.remove(binding.id) === undefined) return;
+    if (binding.recordId !== 0) this.env.store.delete(binding.recordId);
+    const index = binding.target instanceof Exchange ? this.toExchange : this.toQueue;
+    index.get(binding.target as MessageQueue & Exchange<MessageQueue>)?.delete(binding);
+    if (autoDelete && source.spec.autoDelete && source.bindings.size === 0) this.removeExchange(source);
+  }
+
+  /** Exchange and binding records by id, named for operators (`Broker.storeReport`). */
+  *records(): IterableIterator<readonly [number, string]> {
+    for (const exchange of this.exchanges.values()) {
+      if (exchange.recordId !== 0) yield [exchange.recordId, `exchange ${exchange.name}`];
+      for (const b of exchange.bindings.values()) {
+        if (b.recordId !== 0) yield [b.recordId, `binding of ${b.spec.destination.kind} ${b.spec.destination.name} to exchange ${exchange.name}`];
+      }
+    }
+  }
+
+  // recovery
+
+  recoverExchange(recordId: number, spec: ExchangeSpec): void {
+    const exchange = new Exchange<MessageQueue>(spec);
+    exchange.recordId = recordId;
+    this.exchanges.set(spec.name, exchange);
+  }
+
+  /** A binding read back, after every queue and exchange: one whose ends are gone is deleted. */
+  recoverBinding(recordId: number, spec: BindingSpec): void {
+    const source = this.exchanges.get(spec.source);
+    const target = spec.destination.kind === 'exchange' ? this.exchanges.get(spec.destination.name) : this.env.queues.get(spec.destination.name);
+    if (source === undefined || target === undefined) {
+      this.env.store.delete(recordId);
+      return;
+    }
+    const binding: Binding<MessageQueue> = { spec, id: bindingId(spec), target, recordId };
+    if (!source.add(binding)) return;
+    const index = target instanceof Exchange ? this.toExchange : this.toQueue;
+    const key = target as MessageQueue & Exchange<MessageQueue>;
+    let set = index.get(key);
+    if (set === undefined) index.set(key, (set = new Set()));
+    set.add(binding);
+  }
+
+  // routing
+
+  publish(connection: CoreConnection, message: Message, tx: Transaction | undefined, _options: PublishOptions | undefined): PublishResult {
+    const name = message.exchange!;
+    const exchange = this.exchanges.get(name);
+    if (exchange === undefined) throw notFound('exchange', name);
+    if (exchange.spec.internal) throw new FerryError('FERRY_NAME_RESERVED', `exchange "${name}" is internal: only other exchanges publish to it`);
+    this.env.authorize(connection.principal, 'send', name === '' ? { kind: 'queue', name: message.routingKey! } : exchangeDestination(name));
+    const targets: RouteTarget[] = [];
+    this.targetsOf(message, targets);
+    if (tx !== undefined) {
+      tx.holdSend(message);
+      return { routed: targets.length, refused: false, durable: null };
+    }
+    let refused = false;
+    let kept = targets;
+    for (const [queue] of targets) {
+      if (queue.refuses(message)) {
+        refused = true;
+        kept = targets.filter(([q]) => !q.refuses(message));
+        break;
+      }
+    }
+    if (refused) for (const [queue] of targets) if (queue.refuses(message) && queue.declared?.spec.arguments.overflow === 'reject-publish-dlx') this.deadLetterRefused(queue, message);
+    const wrote = kept.length > 0 && this.env.place(kept, undefined, undefined);
+    return { routed: targets.length, refused, durable: wrote ? this.env.store.sync() : null };
+  }
+
+  /** Every queue a published message lands in, each once. */
+  targetsOf(message: Message, into: RouteTarget[]): void {
+    const exchange = this.exchanges.get(message.exchange!);
+    if (exchange === undefined) return;
+    // the common case, the default exchange or a direct key bound to one queue: one Map lookup, no sets
+    if (exchange.spec.alternateExchange === undefined) {
+      const single = exchange.name === '' ? this.env.queues.get(message.routingKey!) : exchange.directQueue(message.routingKey!);
+      if (single !== undefined) {
+        into.push([single, message]);
+        return;
+      }
+      if (exchange.name === '') return;
+    }
+    const queues = new Set<MessageQueue>();
+    this.routeThrough(exchange, message.routingKey ?? '', message.properties, queues, new Set());
+    for (const queue of queues) into.push([queue, message]);
+    // a publish to amq.topic is also a send to the core topic its key names, as RabbitMQ's STOMP and MQTT plugins see it
+    if (exchange === this.amqTopic && isTopicName(message.routingKey ?? '')) this.env.topicTargets(message, message.routingKey!, into);
+  }
+
+  /** Queues bound to `amq.topic` whose pattern matches a core topic that `message` was sent to. */
+  amqTopicTargets(message: Message, topic: string, into: RouteTarget[]): void {
+    if (this.amqTopic.bindings.size === 0) return;
+    const queues = new Set<MessageQueue>();
+    this.routeThrough(this.amqTopic, topic, message.properties, queues, new Set());
+    for (const queue of queues) into.push([queue, message]);
+  }
+
+  /**
+   * Follows bindings from `exchange`, through exchange-to-exchange bindings (each exchange once per
+   * publish, so a loop ends), to queues; an exchange that routes nowhere hands over to its alternate.
+   */
+  private routeThrough(exchange: Exchange<MessageQueue>, key: string, properties: ReadonlyMap<string, PropertyValue>, queues: Set<MessageQueue>, seen: Set<Exchange<MessageQueue>>): void {
+    if (seen.has(exchange)) return;
+    seen.add(exchange);
+    const before = queues.size;
+    if (exchange.name === '') {
+      const queue = this.env.queues.get(key);
+      if (queue !== undefined) queues.add(queue);
+    } else {
+      exchange.match(key, properties, (binding) => {
+        const target = binding.target;
+        if (target instanceof Exchange) this.routeThrough(target, key, properties, queues, seen);
+        else queues.add(target);
+      });
+    }
+    const alternate = exchange.spec.alternateExchange;
+    if (queues.size === before && alternate !== undefined) {
+      const next = this.exchanges.get(alternate);
+      if (next !== undefined) this.routeThrough(next, key, properties, queues, seen);
+    }
+  }
+
+  // dead letters
+
+  /**
+   * A declared queue's dead letter: republished to its dead-letter exchange, in one store
+   * transaction with its removal from this queue; without one it is dropped, as RabbitMQ drops it.
+   * Returns true when it moved.
+   */
+  deadLetter(queue: MessageQueue, entry: QueueEntry, reason: string): boolean {
+    const kind: DeathReason = reason === 'expired' || reason === 'maxlen' ? reason : 'rejected';
+    const copy = this.deadLetterCopy(queue, entry.message, kind);
+    const targets: RouteTarget[] = [];
+    if (copy !== undefined) this.targetsOf(copy, targets);
+    // an expired or overflowing message never comes back to the queue it left (RabbitMQ drops such cycles)
+    const kept = kind === 'rejected' ? targets : targets.filter(([q]) => q !== queue);
+    if (kept.length === 0) {
+      queue.acknowledge(entry);
+      return false;
+    }
+    const storeTx = this.env.persistence().allocateId();
+    const touched = new Set<MessageQueue>();
+    this.env.place(kept, storeTx, touched);
+    queue.acknowledge(entry, storeTx);
+    this.env.store.commit(storeTx);
+    queueMicrotask(() => {
+      for (const q of touched) q.dispatch();
+    });
+    this.env.logger.debug({ event: 'message.dead-lettered', messageId: entry.message.id, from: queue.name, to: copy!.exchange, reason: kind }, 'message dead-lettered');
+    return true;
+  }
+
+  private deadLetterRefused(queue: MessageQueue, message: Message): void {
+    const copy = this.deadLetterCopy(queue, message, 'maxlen');
+    if (copy === undefined) return;
+    const targets: RouteTarget[] = [];
+    this.targetsOf(copy, targets);
+    const kept = targets.filter(([q]) => q !== queue && !q.refuses(copy));
+    if (kept.length > 0) this.env.place(kept, undefined, undefined);
+  }
+
+  /** The message as its dead-letter exchange receives it, with RabbitMQ's `x-first-death-*` and `x-last-death-*` headers. */
+  private deadLetterCopy(queue: MessageQueue, message: Message, reason: DeathReason): Message | undefined {
+    const args = queue.declared?.spec.arguments;
+    const exchange = args?.deadLetterExchange;
+    if (exchange === undefined || !this.exchanges.has(exchange)) return undefined;
+    const routingKey = args!.deadLetterRoutingKey ?? message.routingKey ?? message.destination.name;
+    const properties = new Map<string, PropertyValue>(message.properties);
+    const from = message.exchange ?? '';
+    if (!properties.has('x-first-death-queue')) {
+      properties.set('x-first-death-queue', queue.name);
+      properties.set('x-first-death-reason', reason);
+      properties.set('x-first-death-exchange', from);
+    }
+    properties.set('x-last-death-queue', queue.name);
+    properties.set('x-last-death-reason', reason);
+    properties.set('x-last-death-exchange', from);
+    // the message's own expiration goes, as RabbitMQ removes it, so it does not expire again where it lands
+    return copyMessage(message, { properties, expiration: 0, exchange, routingKey, destination: publishedDestination(exchange, routingKey) });
+  }
+}
+
+function declared(queue: MessageQueue): QueueDeclared {
+  return { name: queue.name, messageCount: queue.pendingCount, consumerCount: queue.consumerCount };
+}
+
+function notFound(kind: 'queue' | 'exchange', name: string): FerryError {
+  return new FerryError('FERRY_DESTINATION_NOT_FOUND', `no ${kind} "${name}"`);
+}
+
+/** An exchange as the authorizer sees it: a topic of its name. */
+function exchangeDestination(name: string): Destination {
+  return { kind: 'topic', name };
+}
+
+function describeExchange(e: ExchangeSpec): string {
+  const flags = [e.durable ? 'durable' : 'transient', e.autoDelete ? 'auto-delete' : '', e.internal ? 'internal' : '', e.alternateExchange === undefined ? '' : `alternate "${e.alternateExchange}"`];
+  return `${e.type} (${flags.filter((f) => f !== '').join(', ')})`;
+}
+
+/** A routing key that is also a core topic name: not empty, no core wildcards, no empty level. */
+function isTopicName(key: string): boolean {
+  return key !== '' && key.length <= 1024 && !hasWildcard(key) && !key.split('.').includes('');
+}

@@ -1,0 +1,377 @@
+import type { CoreConnection, CoreSession, Logger } from '../../core/index.js';
+import type { TransportConnection } from '../../transport/index.js';
+import { Consumers } from './consumers.js';
+import { bindingSpec, declareExchange, queueArguments } from './declare.js';
+import { shortString, writeContent } from './delivery.js';
+import { Amqp091Error, Reply, replyText } from './errors.js';
+import { decodeContentHeader, propertiesBytes, type BasicProperties } from './frames.js';
+import { publishToInit } from './mapping.js';
+import { type Method, type MethodArgs, type MethodName } from './methods.js';
+import type { Amqp091Options } from './options.js';
+
+/** What a channel needs of its connection. */
+export interface ChannelHost {
+  readonly transport: TransportConnection;
+  readonly options: Amqp091Options;
+  readonly logger: Logger;
+  readonly core: CoreConnection | undefined;
+  readonly frameMax: number;
+  readonly user: string | undefined;
+  readonly cancelNotify: boolean;
+  send<M extends MethodName>(channel: number, name: M, args: MethodArgs<M>): void;
+  noteWrite(): void;
+  fail(err: unknown, channel: number, classId: number, methodId: number): void;
+  channelClosed(channel: number): void;
+}
+
+/** A basic.publish waiting for its content header and body frames. */
+interface Incoming {
+  readonly exchange: string;
+  readonly routingKey: string;
+  readonly mandatory: boolean;
+  properties: BasicProperties | undefined;
+  propertiesBytes: Buffer | undefined;
+  size: number;
+  received: number;
+  parts: Buffer[];
+}
+
+/** A publish in confirm mode: its sequence number, and whether it is settled and how. */
+interface Confirm {
+  readonly tag: number;
+  state: 'pending' | 'ack' | 'nack';
+}
+
+const BASIC = 60;
+const MANDATORY = { mandatory: true } as const;
+const PUBLISH = 40;
+
+/**
+ * One channel: its methods, the content of its publishes, publisher confirms and transactions.
+ * Consumers and their deliveries are in `consumers.ts`.
+ */
+export class Amqp091Channel {
+  private state: 'open' | 'closing' = 'open';
+  private incoming: Incoming | undefined;
+  private session: CoreSession | undefined;
+  readonly consumers: Consumers;
+  /** The queue the channel declared last: an empty queue name in later methods means it ([AMQP 0-9-1 queue]). */
+  lastQueue = '';
+  /** Publisher confirms: the next publish sequence number, 0 until confirm.select. */
+  private confirmSeq = 0;
+  private readonly confirms: Confirm[] = [];
+  private confirmFlush = false;
+  /** tx.select makes every later publish and acknowledgement part of a transaction, renewed at each commit and rollback. */
+  txId: string | undefined;
+  private txCount = 0;
+  flowActive = true;
+
+  constructor(
+    readonly id: number,
+    readonly host: ChannelHost,
+  ) {
+    this.consumers = new Consumers(this);
+  }
+
+  get core(): CoreConnection {
+    return this.host.core!;
+  }
+
+  get coreSession(): CoreSession {
+    return (this.session ??= this.core.createSession());
+  }
+
+  get isOpen(): boolean {
+    return this.state === 'open';
+  }
+
+  send<M extends MethodName>(name: M, args: MethodArgs<M>): void {
+    this.host.send(this.id, name, args);
+  }
+
+  method(m: Method): void {
+    if (this.state === 'closing') {
+      // [AMQP 0-9-1 channel.close] after its close the broker discards everything but close and close-ok
+      // both sides closed at once: each answers the other's close
+      if (m.name === 'channel.close') this.send('channel.close-ok', {});
+      if (m.name === 'channel.close-ok' || m.name === 'channel.close') this.closed(false);
+      return;
+    }
+    if (this.incoming !== undefined) throw new Amqp091Error('FERRY_AMQP091_PROTOCOL', Reply.unexpectedFrame, `expected content for basic.publish, got ${m.name}`);
+    try {
+      this.handle(m);
+    } catch (err) {
+      this.host.fail(err, this.id, m.classId, m.methodId);
+    }
+  }
+
+  private handle(m: Method): void {
+    const core = this.core;
+    switch (m.name) {
+      case 'channel.open':
+        throw new Amqp091Error('FERRY_AMQP091_PROTOCOL', Reply.channelError, `channel ${this.id} is already open`);
+      case 'channel.close':
+        this.send('channel.close-ok', {});
+        return this.closed(true);
+      case 'channel.close-ok':
+        return;
+      case 'channel.flow':
+        this.flowActive = m.args.active;
+        this.send('channel.flow-ok', { active: m.args.active });
+        if (m.args.active) this.consumers.wakeAll();
+        return;
+      case 'channel.flow-ok':
+        return;
+      case 'exchange.declare':
+        declareExchange(core, m.args);
+        if (!m.args.noWait) this.send('exchange.declare-ok', {});
+        return;
+      case 'exchange.delete':
+        core.deleteExchange(m.args.exchange, m.args.ifUnused);
+        if (!m.args.noWait) this.send('exchange.delete-ok', {});
+        return;
+      case 'exchange.bind':
+        core.bind(bindingSpec(m.args.source, { kind: 'exchange', name: m.args.destination }, m.args.routingKey, m.args.arguments));
+        if (!m.args.noWait) this.send('exchange.bind-ok', {});
+        return;
+      case 'exchange.unbind':
+        core.unbind(bindingSpec(m.args.source, { kind: 'exchange', name: m.args.destination }, m.args.routingKey, m.args.arguments));
+        if (!m.args.noWait) this.send('exchange.unbind-ok', {});
+        return;
+      case 'queue.declare': {
+        const declared = core.declareQueue(
+          { name: m.args.queue, durable: m.args.durable, exclusive: m.args.exclusive, autoDelete: m.args.autoDelete, arguments: queueArguments(m.args.arguments) },
+          m.args.passive,
+        );
+        this.lastQueue = declared.name;
+        if (!m.args.noWait) this.send('queue.declare-ok', { queue: declared.name, messageCount: declared.messageCount, consumerCount: declared.consumerCount });
+        return;
+      }
+      case 'queue.bind':
+        core.bind(bindingSpec(m.args.exchange, { kind: 'queue', name: this.queueName(m.args.queue) }, m.args.routingKey, m.args.arguments));
+        if (!m.args.noWait) this.send('queue.bind-ok', {});
+        return;
+      case 'queue.unbind':
+        core.unbind(bindingSpec(m.args.exchange, { kind: 'queue', name: this.queueName(m.args.queue) }, m.args.routingKey, m.args.arguments));
+        this.send('queue.unbind-ok', {});
+        return;
+      case 'queue.purge': {
+        const count = core.purgeQueue(this.queueName(m.args.queue));
+        if (!m.args.noWait) this.send('queue.purge-ok', { messageCount: count });
+        return;
+      }
+      case 'queue.delete': {
+        const count = core.deleteQueue(this.queueName(m.args.queue), { ifUnused: m.args.ifUnused, ifEmpty: m.args.ifEmpty });
+        if (!m.args.noWait) this.send('queue.delete-ok', { messageCount: count });
+        return;
+      }
+      case 'basic.publish':
+        if (m.args.immediate) throw new Amqp091Error('FERRY_AMQP091_PROTOCOL', Reply.notImplemented, 'immediate=true');
+        this.incoming = { exchange: m.args.exchange, routingKey: m.args.routingKey, mandatory: m.args.mandatory, properties: undefined, propertiesBytes: undefined, size: 0, received: 0, parts: [] };
+        return;
+      case 'basic.qos':
+        return this.consumers.qos(m.args);
+      case 'basic.consume':
+        return this.consumers.consume(m.args);
+      case 'basic.cancel':
+        return this.consumers.cancel(m.args.consumerTag, m.args.noWait);
+      case 'basic.cancel-ok':
+        return;
+      case 'basic.get':
+        return this.consumers.get(m.args);
+      case 'basic.ack':
+        return this.consumers.ack(m.args.deliveryTag, m.args.multiple);
+      case 'basic.nack':
+        return this.consumers.nack(m.args.deliveryTag, m.args.multiple, m.args.requeue);
+      case 'basic.reject':
+        return this.consumers.nack(m.args.deliveryTag, false, m.args.requeue);
+      case 'basic.recover-async':
+      case 'basic.recover':
+        this.consumers.recover();
+        if (m.name === 'basic.recover') this.send('basic.recover-ok', {});
+        return;
+      case 'confirm.select':
+        if (this.txId !== undefined) throw new Amqp091Error('FERRY_AMQP091_PROTOCOL', Reply.preconditionFailed, 'cannot switch from tx to confirm mode');
+        if (this.confirmSeq === 0) this.confirmSeq = 1;
+        if (!m.args.noWait) this.send('confirm.select-ok', {});
+        return;
+      case 'tx.select':
+        if (this.confirmSeq !== 0) throw new Amqp091Error('FERRY_AMQP091_PROTOCOL', Reply.preconditionFailed, 'cannot switch from confirm to tx mode');
+        if (this.txId === undefined) this.beginTx();
+        this.send('tx.select-ok', {});
+        return;
+      case 'tx.commit':
+        return this.commit();
+      case 'tx.rollback': {
+        const txId = this.requireTx();
+        this.core.rollback(txId);
+        this.beginTx();
+        this.send('tx.rollback-ok', {});
+        return;
+      }
+      default:
+        throw new Amqp091Error('FERRY_AMQP091_PROTOCOL', Reply.commandInvalid, `${m.name} is not a method a client sends on a channel`);
+    }
+  }
+
+  /** An empty queue name is the channel's last declared queue; with none declared yet, 404 on the channel. */
+  queueName(name: string): string {
+    if (name !== '') return name;
+    if (this.lastQueue === '') throw new Amqp091Error('FERRY_AMQP091_PROTOCOL', Reply.notFound, 'no previously declared queue');
+    return this.lastQueue;
+  }
+
+  private requireTx(): string {
+    if (this.txId === undefined) throw new Amqp091Error('FERRY_AMQP091_PROTOCOL', Reply.preconditionFailed, 'channel is not transactional');
+    return this.txId;
+  }
+
+  private beginTx(): void {
+    this.txId = `amqp091:${this.id}:${++this.txCount}`;
+    this.core.begin(this.txId);
+  }
+
+  private commit(): void {
+    const txId = this.requireTx();
+    const durable = this.core.commit(txId);
+    this.beginTx();
+    if (durable === null) return this.send('tx.commit-ok', {});
+    durable.then(
+      () => {
+        if (this.state === 'open') this.send('tx.commit-ok', {});
+      },
+      (err: unknown) => this.host.fail(err, this.id, 90, 20),
+    );
+  }
+
+  /** A content header frame: the publish it follows is now known in full but for its body. */
+  contentHeader(payload: Buffer): void {
+    if (this.state === 'closing') return;
+    const incoming = this.incoming;
+    if (incoming === undefined || incoming.properties !== undefined) throw new Amqp091Error('FERRY_AMQP091_PROTOCOL', Reply.unexpectedFrame, 'a content header where none was expected');
+    const header = decodeContentHeader(payload);
+    if (header.classId !== BASIC) throw new Amqp091Error('FERRY_AMQP091_PROTOCOL', Reply.unexpectedFrame, `a content header of class ${header.classId}, not basic`);
+    incoming.properties = header.properties;
+    // the message keeps a copy of the properties' bytes: the payload is a view of a socket read
+    incoming.propertiesBytes = Buffer.from(propertiesBytes(payload));
+    incoming.size = header.bodySize;
+    if (header.bodySize > this.host.options.maxMessageSize) {
+      this.incoming = undefined;
+      return this.host.fail(
+        new Amqp091Error('FERRY_AMQP091_PROTOCOL', Reply.preconditionFailed, `message size ${header.bodySize} is larger than configured max size ${this.host.options.maxMessageSize}`),
+        this.id,
+        BASIC,
+        PUBLISH,
+      );
+    }
+    if (header.bodySize === 0) this.published(incoming, Buffer.alloc(0));
+  }
+
+  contentBody(payload: Buffer): void {
+    if (this.state === 'closing') return;
+    const incoming = this.incoming;
+    if (incoming === undefined || incoming.properties === undefined) throw new Amqp091Error('FERRY_AMQP091_PROTOCOL', Reply.unexpectedFrame, 'a content body where none was expected');
+    incoming.received += payload.length;
+    if (incoming.received > incoming.size) throw new Amqp091Error('FERRY_AMQP091_PROTOCOL', Reply.frameError, `content bodies of ${incoming.received} bytes, more than the header's ${incoming.size}`);
+    if (incoming.received === incoming.size && incoming.parts.length === 0) return this.published(incoming, payload);
+    incoming.parts.push(payload);
+    if (incoming.received === incoming.size) this.published(incoming, Buffer.concat(incoming.parts, incoming.size));
+  }
+
+  private published(incoming: Incoming, body: Buffer): void {
+    this.incoming = undefined;
+    try {
+      this.publish(incoming, body);
+    } catch (err) {
+      this.host.fail(err, this.id, BASIC, PUBLISH);
+    }
+  }
+
+  private publish(incoming: Incoming, body: Buffer): void {
+    const seq = this.confirmSeq === 0 ? 0 : this.confirmSeq++;
+    const init = publishToInit(incoming.properties!, incoming.propertiesBytes!, body, this.host.user, Date.now());
+    const result = this.coreSession.publish(incoming.exchange, incoming.routingKey, init, this.txId, incoming.mandatory ? MANDATORY : undefined);
+    if (incoming.mandatory && result.routed === 0) this.returnMessage(incoming, body);
+    if (seq === 0) return;
+    const confirm: Confirm = { tag: seq, state: 'pending' };
+    this.confirms.push(confirm);
+    if (result.refused) return this.settle(confirm, 'nack');
+    if (result.durable === null) return this.settle(confirm, 'ack');
+    result.durable.then(
+      () => this.settle(confirm, 'ack'),
+      () => this.settle(confirm, 'nack'),
+    );
+  }
+
+  /** basic.return with 312 NO_ROUTE: the publisher's own properties and body back, before any confirm of it. */
+  private returnMessage(incoming: Incoming, body: Buffer): void {
+    const text = shortString(replyText(Reply.noRoute, '').replace(/ - $/, ''));
+    writeContent(this.host.transport, this.id, 50, text, 0, false, incoming.exchange, incoming.routingKey, Reply.noRoute, incoming.propertiesBytes!, body, this.host.frameMax);
+    this.host.noteWrite();
+  }
+
+  private settle(confirm: Confirm, state: 'ack' | 'nack'): void {
+    confirm.state = state;
+    if (this.confirmFlush) return;
+    this.confirmFlush = true;
+    // every confirm settled in one turn goes out together: one basic.ack with multiple for the run
+    queueMicrotask(() => this.flushConfirms());
+  }
+
+  /**
+   * Confirms go out in publish order: a run of acknowledged publishes as one basic.ack with
+   * multiple set, a refused one as its own basic.nack. A publish settled early waits for those
+   * before it, so `multiple` never covers one still pending.
+   */
+  private flushConfirms(): void {
+    this.confirmFlush = false;
+    if (this.state !== 'open') return;
+    let lastAck = 0;
+    let ackedInRun = 0;
+    let i = 0;
+    for (; i < this.confirms.length; i++) {
+      const c = this.confirms[i]!;
+      if (c.state === 'pending') break;
+      if (c.state === 'ack') {
+        lastAck = c.tag;
+        ackedInRun++;
+        continue;
+      }
+      if (lastAck !== 0) this.send('basic.ack', { deliveryTag: lastAck, multiple: ackedInRun > 1 });
+      lastAck = 0;
+      ackedInRun = 0;
+      this.send('basic.nack', { deliveryTag: c.tag, multiple: false, requeue: false });
+    }
+    if (lastAck !== 0) this.send('basic.ack', { deliveryTag: lastAck, multiple: ackedInRun > 1 });
+    this.confirms.splice(0, i);
+  }
+
+  /** Closes the channel with a channel exception: consumers end, and only close and close-ok are read until the client answers. */
+  closeWith(code: number, text: string, classId: number, methodId: number): void {
+    if (this.state === 'closing') return;
+    this.state = 'closing';
+    this.incoming = undefined;
+    this.end();
+    this.send('channel.close', { replyCode: code, replyText: replyText(code, text), classId, methodId });
+  }
+
+  private closed(byClient: boolean): void {
+    if (byClient) this.end();
+    this.host.channelClosed(this.id);
+  }
+
+  /** Releases what the channel holds in core: its consumers (their unacknowledged messages return) and its transaction. */
+  end(): void {
+    this.consumers.end();
+    if (this.txId !== undefined && this.host.core?.isClosed === false) {
+      try {
+        this.core.rollback(this.txId);
+      } catch {
+        // already ended with the connection
+      }
+    }
+    this.txId = undefined;
+    this.session?.close();
+    this.session = undefined;
+  }
+}

@@ -1,0 +1,302 @@
+import { randomBytes } from 'node:crypto';
+import type { ConsumerHandle, CoreConnection, CoreSession, Delivery, DeliverySink } from '../../core/index.js';
+import type { TransportConnection } from '../../transport/index.js';
+import { shortString, writeContent } from './delivery.js';
+import { Amqp091Error, Reply } from './errors.js';
+import { Typed } from './field-table.js';
+import { decodeContentHeader } from './frames.js';
+import { propertiesOf, redeliveryProperties } from './mapping.js';
+import type { MethodArgs, MethodName } from './methods.js';
+
+/** What the consumers need of their channel (`Amqp091Channel`). */
+export interface ConsumerChannel {
+  readonly id: number;
+  readonly isOpen: boolean;
+  readonly flowActive: boolean;
+  readonly txId: string | undefined;
+  readonly core: CoreConnection;
+  readonly coreSession: CoreSession;
+  readonly host: {
+    readonly transport: TransportConnection;
+    readonly frameMax: number;
+    readonly cancelNotify: boolean;
+    noteWrite(): void;
+    fail(err: unknown, channel: number, classId: number, methodId: number): void;
+  };
+  send<M extends MethodName>(name: M, args: MethodArgs<M>): void;
+  queueName(name: string): string;
+}
+
+/** No prefetch limit: 0-9-1's prefetch-count 0, and a no-ack consumer. */
+const UNLIMITED = 0x7fffffff;
+
+/** A delivery the client has not acknowledged yet, by its channel-wide delivery tag. */
+interface Unacked {
+  readonly consumer: ChannelConsumer;
+  readonly coreTag: number;
+  readonly size: number;
+}
+
+/**
+ * One basic.consume (or one basic.get): the sink core delivers to. A consumer the client cancels
+ * while it still has unacknowledged deliveries stays open in core, taking nothing, until they are
+ * settled: the client may still acknowledge them, as RabbitMQ allows.
+ */
+class ChannelConsumer implements DeliverySink {
+  handle!: ConsumerHandle;
+  /** Cancelled by the client or the broker: it takes nothing more. */
+  stopped = false;
+  unacked = 0;
+  /** Stands for core's getter of a queue in one basic.get: settling through it neither closes nor wakes it. */
+  readonly single: boolean;
+
+  constructor(
+    readonly consumers: Consumers,
+    readonly tag: string,
+    readonly tagBytes: Buffer,
+    readonly noAck: boolean,
+    single: boolean,
+  ) {
+    this.single = single;
+  }
+
+  deliver(delivery: Delivery): void {
+    this.consumers.deliver(this, delivery);
+  }
+
+  isWritable(): boolean {
+    return this.consumers.channel.flowActive && this.consumers.channel.host.transport.isWritable();
+  }
+
+  onWritable(resume: () => void): void {
+    this.consumers.channel.host.transport.onWritable(resume);
+  }
+
+  hasCredit(): boolean {
+    if (this.stopped) return false;
+    return this.consumers.hasChannelCredit();
+  }
+
+  /** Core closes the consumer: its queue was deleted. */
+  cancelled(): void {
+    this.consumers.brokerCancelled(this);
+  }
+}
+
+/** The channel's consumers, its delivery tags and what is unacknowledged, and basic.qos. */
+export class Consumers {
+  private readonly byTag = new Map<string, ChannelConsumer>();
+  /** In delivery-tag order (tags only grow), so an acknowledgement with `multiple` walks from the front. */
+  private readonly unacked = new Map<number, Unacked>();
+  private nextDeliveryTag = 1;
+  private unackedBytes = 0;
+  /** basic.qos with global=false: the prefetch of consumers opened after it. */
+  private consumerPrefetch = 0;
+  /** basic.qos with global=true: the limit for the whole channel. */
+  private channelPrefetch = 0;
+  private prefetchSize = 0;
+
+  constructor(readonly channel: ConsumerChannel) {}
+
+  qos(a: MethodArgs<'basic.qos'>): void {
+    if (a.global) {
+      this.channelPrefetch = a.prefetchCount;
+      this.prefetchSize = a.prefetchSize;
+    } else {
+      this.consumerPrefetch = a.prefetchCount;
+      if (a.prefetchSize !== 0) this.prefetchSize = a.prefetchSize;
+    }
+    this.channel.send('basic.qos-ok', {});
+    this.wakeAll();
+  }
+
+  hasChannelCredit(): boolean {
+    if (this.channelPrefetch !== 0 && this.unacked.size >= this.channelPrefetch) return false;
+    // at least one message goes out whatever its size, as the specification asks of prefetch-size
+    if (this.prefetchSize !== 0 && this.unacked.size > 0 && this.unackedBytes >= this.prefetchSize) return false;
+    return true;
+  }
+
+  consume(a: MethodArgs<'basic.consume'>): void {
+    const queue = this.channel.queueName(a.queue);
+    const tag = a.consumerTag === '' ? `amq.ctag-${randomBytes(16).toString('base64url')}` : a.consumerTag;
+    if (this.byTag.has(tag)) throw new Amqp091Error('FERRY_AMQP091_PROTOCOL', Reply.notAllowed, `attempt to reuse consumer tag '${tag}'`);
+    const consumer = new ChannelConsumer(this, tag, shortString(tag), a.noAck, false);
+    const priority = a.arguments.get('x-priority');
+    const priorityValue = priority instanceof Typed ? priority.value : typeof priority === 'bigint' ? Number(priority) : typeof priority === 'number' ? priority : undefined;
+    this.byTag.set(tag, consumer);
+    try {
+      consumer.handle = this.channel.coreSession.subscribe({
+        destination: { kind: 'queue', name: queue },
+        sink: consumer,
+        prefetch: a.noAck || this.consumerPrefetch === 0 ? UNLIMITED : this.consumerPrefetch,
+        ackMode: a.noAck ? 'auto' : 'individual',
+        soleConsumer: a.exclusive,
+        ...(priorityValue === undefined ? {} : { priority: priorityValue }),
+        noLocal: a.noLocal,
+      });
+    } catch (err) {
+      this.byTag.delete(tag);
+      throw err;
+    }
+    // core's first dispatch to a new consumer is a microtask away, so consume-ok goes out before it
+    if (!a.noWait) this.channel.send('basic.consume-ok', { consumerTag: tag });
+  }
+
+  cancel(tag: string, noWait: boolean): void {
+    const consumer = this.byTag.get(tag);
+    if (!noWait) this.channel.send('basic.cancel-ok', { consumerTag: tag });
+    if (consumer === undefined) return;
+    this.byTag.delete(tag);
+    consumer.stopped = true;
+    if (consumer.unacked === 0) consumer.handle.close();
+  }
+
+  /** Core closed a consumer (its queue was deleted): the client hears a basic.cancel if it said it can. */
+  brokerCancelled(consumer: ChannelConsumer): void {
+    if (consumer.stopped) return;
+    consumer.stopped = true;
+    this.byTag.delete(consumer.tag);
+    for (const [tag, u] of this.unacked) if (u.consumer === consumer) this.forget(tag, u);
+    if (this.channel.isOpen && this.channel.host.cancelNotify) this.channel.send('basic.cancel', { consumerTag: consumer.tag, noWait: true });
+  }
+
+  /** basic.get: core hands over the next waiting message, if any, through the session's getter for that queue. */
+  get(a: MethodArgs<'basic.get'>): void {
+    const queue = this.channel.queueName(a.queue);
+    const got = this.channel.coreSession.get(queue, a.noAck ? 'auto' : 'individual');
+    if (got === undefined) {
+      this.channel.send('basic.get-empty', { clusterId: '' });
+      return;
+    }
+    const getter = new ChannelConsumer(this, '', Buffer.alloc(0), a.noAck, true);
+    getter.handle = got.consumer;
+    const deliveryTag = this.track(getter, got.delivery);
+    this.write(got.delivery, 71, getter.tagBytes, deliveryTag, got.messageCount);
+  }
+
+  deliver(consumer: ChannelConsumer, d: Delivery): void {
+    const deliveryTag = this.track(consumer, d);
+    this.write(d, 60, consumer.tagBytes, deliveryTag, 0);
+  }
+
+  private track(consumer: ChannelConsumer, d: Delivery): number {
+    const deliveryTag = this.nextDeliveryTag++;
+    if (!consumer.noAck) {
+      const size = d.message.body.length;
+      this.unacked.set(deliveryTag, { consumer, coreTag: d.tag, size });
+      this.unackedBytes += size;
+      consumer.unacked++;
+    }
+    return deliveryTag;
+  }
+
+  private write(d: Delivery, methodId: 60 | 71, tag: Buffer, deliveryTag: number, count: number): void {
+    const message = d.message;
+    const now = Date.now();
+    let properties = propertiesOf(message, now);
+    if (d.deliveryCount > 1) {
+      const kept = message.encodings?.get('amqp091');
+      const decoded = Buffer.isBuffer(kept) ? decodeContentHeader(headerPayload(kept)).properties : undefined;
+      properties = redeliveryProperties(message, d.deliveryCount, now, decoded);
+    }
+    const host = this.channel.host;
+    const routingKey = message.routingKey ?? message.destination.name;
+    writeContent(host.transport, this.channel.id, methodId, tag, deliveryTag, d.redelivered, message.exchange ?? '', routingKey, count, properties, message.body, host.frameMax);
+    host.noteWrite();
+  }
+
+  ack(deliveryTag: number, multiple: boolean): void {
+    const woken = new Set<ChannelConsumer>();
+    this.settle(deliveryTag, multiple, (u) => {
+      u.consumer.handle.acknowledgeOnly(u.coreTag, this.channel.txId);
+      woken.add(u.consumer);
+    });
+    for (const c of woken) this.afterSettle(c);
+  }
+
+  nack(deliveryTag: number, multiple: boolean, requeue: boolean): void {
+    const woken = new Set<ChannelConsumer>();
+    this.settle(deliveryTag, multiple, (u) => {
+      // a requeue is a counted redelivery (it raises x-delivery-count); no requeue dead-letters
+      if (requeue) u.consumer.handle.redeliver(u.coreTag);
+      else u.consumer.handle.rejectOnly(u.coreTag, this.channel.txId);
+      woken.add(u.consumer);
+    });
+    for (const c of woken) this.afterSettle(c);
+  }
+
+  /** basic.recover: every unacknowledged delivery of the channel goes back to its queue, redelivered. */
+  recover(): void {
+    const woken = new Set<ChannelConsumer>();
+    for (const [tag, u] of [...this.unacked]) {
+      this.forget(tag, u);
+      u.consumer.handle.redeliver(u.coreTag);
+      woken.add(u.consumer);
+    }
+    for (const c of woken) this.afterSettle(c);
+  }
+
+  private settle(deliveryTag: number, multiple: boolean, each: (u: Unacked) => void): void {
+    if (!multiple || deliveryTag === 0) {
+      if (multiple && deliveryTag === 0) {
+        for (const [tag, u] of [...this.unacked]) {
+          this.forget(tag, u);
+          each(u);
+        }
+        return;
+      }
+      const u = this.unacked.get(deliveryTag);
+      if (u === undefined) throw new Amqp091Error('FERRY_AMQP091_PROTOCOL', Reply.preconditionFailed, `unknown delivery tag ${deliveryTag}`);
+      this.forget(deliveryTag, u);
+      return each(u);
+    }
+    if (!this.unacked.has(deliveryTag)) throw new Amqp091Error('FERRY_AMQP091_PROTOCOL', Reply.preconditionFailed, `unknown delivery tag ${deliveryTag}`);
+    for (const [tag, u] of this.unacked) {
+      if (tag > deliveryTag) break;
+      this.forget(tag, u);
+      each(u);
+    }
+  }
+
+  private forget(tag: number, u: Unacked): void {
+    this.unacked.delete(tag);
+    this.unackedBytes -= u.size;
+    u.consumer.unacked--;
+  }
+
+  /** After a settlement: a cancelled consumer with nothing left closes; the others (all of the channel's, under a channel-wide limit) may take more. */
+  private afterSettle(consumer: ChannelConsumer): void {
+    if (consumer.single) return;
+    if (consumer.stopped && consumer.unacked === 0) {
+      if (!consumer.handle.isClosed) consumer.handle.close();
+      return;
+    }
+    if (this.channelPrefetch !== 0 || this.prefetchSize !== 0) this.wakeAll();
+    else if (!consumer.handle.isClosed) consumer.handle.wake();
+  }
+
+  wakeAll(): void {
+    for (const c of this.byTag.values()) if (!c.handle.isClosed) c.handle.wake();
+  }
+
+  /** The channel is closing: every consumer closes in core, and its unacknowledged messages go back. */
+  end(): void {
+    const all = new Set<ChannelConsumer>([...this.byTag.values(), ...[...this.unacked.values()].map((u) => u.consumer)]);
+    this.byTag.clear();
+    this.unacked.clear();
+    this.unackedBytes = 0;
+    for (const c of all) {
+      c.stopped = true;
+      if (c.handle !== undefined && !c.handle.isClosed) c.handle.close();
+    }
+  }
+}
+
+/** A content header payload rebuilt around kept properties, to decode them again. */
+function headerPayload(properties: Buffer): Buffer {
+  const b = Buffer.alloc(12 + properties.length);
+  b.writeUInt16BE(60, 0);
+  properties.copy(b, 12);
+  return b;
+}

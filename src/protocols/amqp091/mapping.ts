@@ -1,0 +1,151 @@
+import type { Message, PropertyValue, PublishInit } from '../../core/index.js';
+import { Amqp091Error, Reply } from './errors.js';
+import { Decimal, Timestamp, Typed, type FieldTable, type FieldValue } from './field-table.js';
+import { encodeProperties, type BasicProperties } from './frames.js';
+
+/**
+ * AMQP 0-9-1 content <-> core messages.
+ *
+ * delivery-mode 2 <-> persistent; priority <-> priority (clamped to core's 0-9; absent is 0, as
+ * RabbitMQ ranks it); correlation-id, type <-> the same; message-id <-> the message's id (a message
+ * without one gets the broker's, which goes out to 0-9-1 consumers only when the message came from
+ * another protocol); reply-to <-> a queue of that name (a topic's name when the reply-to is a
+ * topic); timestamp (seconds) <-> timestamp (ms); expiration (a string of milliseconds to live) ->
+ * an absolute expiration from the time of publishing, and back as what is left of it; content-type,
+ * content-encoding, app-id <-> user properties of those names (AMQP 1.0 and STOMP keep
+ * content-type there too); user-id <-> `JMSXUserID`, checked against the connection's user first.
+ *
+ * Headers <-> user properties, by type: booleans, strings (longstr), byte arrays (Buffer) and void
+ * (null) as they are; every integer up to 32 bits as a number, 64-bit ones as a bigint; floats and
+ * doubles as numbers; a timestamp as a number of milliseconds; a decimal as its decimal text. A
+ * nested table or an array has no counterpart in core's flat properties: it becomes its JSON text
+ * (bigints as strings, byte arrays as base64), so other protocols can still read it. A 0-9-1
+ * consumer gets the exact header frame the publisher sent (kept in `Message.encodings`), nested
+ * values and exact integer types included; only messages from other protocols are encoded anew.
+ */
+
+/** The key of the encoded content properties in `Message.encodings`. */
+export const ENCODING = 'amqp091';
+export const USER_ID = 'JMSXUserID';
+const CONTENT_TYPE = 'content-type';
+const CONTENT_ENCODING = 'content-encoding';
+const APP_ID = 'app-id';
+/** RabbitMQ's header for how many times a message was delivered before (quorum queues). */
+export const DELIVERY_COUNT = 'x-delivery-count';
+
+/**
+ * The core message a publish becomes (core names its destination from the exchange and routing key).
+ * `user` is the authenticated user, which a user-id must name; `propertiesBytes` are the properties as
+ * they came on the wire, kept for 0-9-1 consumers.
+ */
+export function publishToInit(props: BasicProperties, propertiesBytes: Buffer, body: Buffer, user: string | undefined, now: number): PublishInit {
+  const init: { -readonly [K in keyof PublishInit]: PublishInit[K] } = {
+    body,
+    bodyKind: props.contentType !== undefined && props.contentType.startsWith('text/') ? 'text' : 'bytes',
+    persistent: props.deliveryMode === 2,
+    priority: props.priority === undefined ? 0 : Math.min(9, props.priority),
+  };
+  if (props.expiration !== undefined) init.expiration = now + parseExpiration(props.expiration);
+  if (props.correlationId !== undefined) init.correlationId = props.correlationId;
+  if (props.type !== undefined) init.type = props.type;
+  if (props.messageId !== undefined && props.messageId !== '') init.id = props.messageId;
+  if (props.timestamp !== undefined) init.timestamp = props.timestamp * 1000;
+  if (props.replyTo !== undefined) init.replyTo = { kind: 'queue', name: props.replyTo };
+  const properties = new Map<string, PropertyValue>();
+  if (props.headers !== undefined) for (const [name, value] of props.headers) properties.set(name, toProperty(value));
+  if (props.contentType !== undefined) properties.set(CONTENT_TYPE, props.contentType);
+  if (props.contentEncoding !== undefined) properties.set(CONTENT_ENCODING, props.contentEncoding);
+  if (props.appId !== undefined) properties.set(APP_ID, props.appId);
+  if (props.userId !== undefined) {
+    // as RabbitMQ: a user-id must be the connection's own user ([RabbitMQ validated user-id])
+    if (props.userId !== user) throw new Amqp091Error('FERRY_AMQP091_PROTOCOL', Reply.preconditionFailed, `user_id property set to '${props.userId}' but authenticated user was '${user ?? ''}'`);
+    properties.set(USER_ID, props.userId);
+  }
+  if (properties.size > 0) init.properties = properties;
+  init.encodings = new Map([[ENCODING, propertiesBytes]]);
+  return init;
+}
+
+/** RabbitMQ's rule: a non-negative integer of milliseconds, as text. */
+function parseExpiration(text: string): number {
+  if (!/^\d{1,15}$/.test(text)) throw new Amqp091Error('FERRY_AMQP091_PROTOCOL', Reply.preconditionFailed, `invalid expiration '${text}'`);
+  return Number(text);
+}
+
+export function toProperty(value: FieldValue): PropertyValue {
+  if (value === null || typeof value !== 'object' || Buffer.isBuffer(value)) return value;
+  if (value instanceof Typed) return value.value;
+  if (value instanceof Timestamp) return Number(value.seconds) * 1000;
+  if (value instanceof Decimal) return decimalText(value);
+  return JSON.stringify(toJson(value));
+}
+
+function decimalText(d: Decimal): string {
+  if (d.scale === 0) return String(d.value);
+  const digits = Math.abs(d.value).toString().padStart(d.scale + 1, '0');
+  return `${d.value < 0 ? '-' : ''}${digits.slice(0, -d.scale)}.${digits.slice(-d.scale)}`;
+}
+
+function toJson(value: FieldValue): unknown {
+  if (value === null || typeof value === 'boolean' || typeof value === 'number' || typeof value === 'string') return value;
+  if (typeof value === 'bigint') return value.toString();
+  if (Buffer.isBuffer(value)) return value.toString('base64');
+  if (Array.isArray(value)) return value.map(toJson);
+  if (value instanceof Map) return Object.fromEntries([...value].map(([k, v]) => [k, toJson(v)]));
+  if (value instanceof Typed) return value.value;
+  if (value instanceof Timestamp) return Number(value.seconds) * 1000;
+  return decimalText(value);
+}
+
+/** A core property as a header value: numbers that are integers as 32-bit or 64-bit integers, others as doubles. */
+function toField(value: PropertyValue): FieldValue {
+  return value;
+}
+
+/**
+ * The content properties of a core message, encoded: the publisher's own bytes for a message that
+ * came over 0-9-1, otherwise made once per message and kept in `Message.encodings`.
+ */
+export function propertiesOf(message: Message, now: number): Buffer {
+  const encodings = (message.encodings ??= new Map());
+  const kept = encodings.get(ENCODING);
+  if (kept !== undefined) return kept as Buffer;
+  const encoded = encodeProperties(basicProperties(message, now));
+  encodings.set(ENCODING, encoded);
+  return encoded;
+}
+
+/**
+ * A redelivery carries `x-delivery-count` (deliveries before this one, as RabbitMQ's quorum queues
+ * count), so its properties are encoded for that delivery alone: redeliveries are rare, and the
+ * message's kept encoding stays that of a first delivery.
+ */
+export function redeliveryProperties(message: Message, deliveryCount: number, now: number, decoded: BasicProperties | undefined): Buffer {
+  const p = decoded ?? basicProperties(message, now);
+  const headers: FieldTable = new Map(p.headers ?? []);
+  headers.set(DELIVERY_COUNT, deliveryCount - 1);
+  return encodeProperties({ ...p, headers });
+}
+
+export function basicProperties(message: Message, now: number): BasicProperties {
+  const p: BasicProperties = {};
+  const headers: FieldTable = new Map();
+  for (const [name, value] of message.properties) {
+    if (name === CONTENT_TYPE && typeof value === 'string') p.contentType = value;
+    else if (name === CONTENT_ENCODING && typeof value === 'string') p.contentEncoding = value;
+    else if (name === APP_ID && typeof value === 'string') p.appId = value;
+    else if (name === USER_ID && typeof value === 'string') p.userId = value;
+    else headers.set(name, toField(value));
+  }
+  if (p.contentType === undefined && message.bodyKind === 'text') p.contentType = 'text/plain';
+  if (headers.size > 0) p.headers = headers;
+  p.deliveryMode = message.persistent ? 2 : 1;
+  p.priority = message.priority;
+  if (message.correlationId !== undefined) p.correlationId = message.correlationId;
+  if (message.replyTo !== undefined) p.replyTo = message.replyTo.name;
+  if (message.expiration !== 0) p.expiration = String(Math.max(0, message.expiration - now));
+  p.messageId = message.id;
+  p.timestamp = Math.floor(message.timestamp / 1000);
+  if (message.type !== undefined) p.type = message.type;
+  return p;
+}

@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { Channel, ChannelModel } from 'amqplib';
+import { startBroker, type TestBroker } from '../helpers/broker.js';
+import { connect091, consumeInto } from '../helpers/amqp091.js';
+import { connectStomp, type StompTestClient } from '../helpers/stomp.js';
+import { connectMqtt, type MqttTestClient } from '../helpers/mqtt.js';
+import { connectAmqp, type AmqpTestClient } from '../helpers/amqp.js';
+
+let broker: TestBroker;
+let conn: ChannelModel;
+let ch: Channel;
+let stomp: StompTestClient;
+let mqtt: MqttTestClient;
+let amqp: AmqpTestClient;
+before(async () => {
+  broker = await startBroker();
+  conn = await connect091(broker.amqpPort);
+  ch = await conn.createChannel();
+  stomp = await connectStomp(broker.stompPort);
+  mqtt = await connectMqtt(broker.mqttPort);
+  amqp = await connectAmqp(broker.amqpPort);
+});
+after(async () => {
+  await conn.close();
+  await stomp.disconnect();
+  await mqtt.end();
+  await amqp.close();
+  await broker.stop();
+});
+
+let counter = 0;
+function unique(name: string): string {
+  return `x091.${name}.${counter++}`;
+}
+
+async function stompSubscribe(destination: string): Promise<ReturnType<StompTestClient['subscribe']>> {
+  const receipt = `sub-${counter++}`;
+  const confirmed = new Promise<void>((resolve) => stomp.client.watchForReceipt(receipt, () => resolve()));
+  const inbox = stomp.subscribe(destination, { receipt });
+  await confirmed;
+  return inbox;
+}
+
+test('0-9-1 -> STOMP: a declared queue is STOMP\'s /queue/x, with properties as headers', async () => {
+  const q = unique('to-stomp');
+  await ch.assertQueue(q);
+  const inbox = await stompSubscribe(`/queue/${q}`);
+  ch.sendToQueue(q, Buffer.from('hello stomp'), { contentType: 'text/plain', persistent: true, priority: 6, correlationId: 'c1', type: 'greet', headers: { region: 'eu', n: 3 } });
+  const m = await inbox.next();
+  assert.equal(m.body, 'hello stomp');
+  assert.equal(m.headers['destination'], `/queue/${q}`);
+  assert.equal(m.headers['persistent'], 'true');
+  assert.equal(m.headers['priority'], '6');
+  assert.equal(m.headers['correlation-id'], 'c1');
+  assert.equal(m.headers['type'], 'greet');
+  assert.equal(m.headers['content-type'], 'text/plain');
+  assert.equal(m.headers['region'], 'eu');
+  assert.equal(m.headers['n'], '3');
+});
+
+test('STOMP -> 0-9-1: a STOMP send to /queue/x reaches a 0-9-1 consumer of queue x', async () => {
+  const q = unique('from-stomp');
+  await ch.assertQueue(q);
+  const { inbox } = await consumeInto(ch, q, { noAck: true });
+  const receipt = `send-${counter++}`;
+  const sent = new Promise<void>((resolve) => stomp.client.watchForReceipt(receipt, () => resolve()));
+  stomp.client.publish({ destination: `/queue/${q}`, body: 'hello 0-9-1', headers: { receipt, persistent: 'true', 'correlation-id': 'c2', region: 'us' }, skipContentLengthHeader: true });
+  await sent;
+  const m = await inbox.next();
+  assert.equal(m.content.toString(), 'hello 0-9-1');
+  assert.equal(m.properties.deliveryMode, 2);
+  assert.equal(m.properties.correlationId, 'c2');
+  assert.equal(m.properties.headers?.['region'], 'us');
+  assert.equal(m.fields.routingKey, q);
+});
+
+test('0-9-1 -> MQTT: a publish to amq.topic with key a.b reaches an MQTT subscriber of a/b', async () => {
+  const topic = unique('sensor').replace(/\./g, '-');
+  await mqtt.subscribe(`${topic}/temp`, { qos: 1 });
+  ch.publish('amq.topic', `${topic}.temp`, Buffer.from('21.5'));
+  const m = await mqtt.inbox.next();
+  assert.equal(m.topic, `${topic}/temp`);
+  assert.equal(m.payload, '21.5');
+});
+
+test('MQTT -> 0-9-1: a queue bound to amq.topic with # receives MQTT publishes', async () => {
+  const topic = unique('meter').replace(/\./g, '-');
+  const { queue } = await ch.assertQueue('', { exclusive: true });
+  await ch.bindQueue(queue, 'amq.topic', `${topic}.#`);
+  const { inbox } = await consumeInto(ch, queue, { noAck: true });
+  await mqtt.publish(`${topic}/kitchen/power`, '42', { qos: 1 });
+  const m = await inbox.next();
+  assert.equal(m.content.toString(), '42');
+  assert.equal(m.fields.routingKey, `${topic}.kitchen.power`);
+});
+
+test('0-9-1 <-> AMQP 1.0: the same queue, properties both ways', async () => {
+  const q = unique('amqp10');
+  await ch.assertQueue(q);
+  const { inbox } = await amqp.openReceiver(q);
+  ch.sendToQueue(q, Buffer.from('to 1.0'), { messageId: 'm-091', correlationId: 'c3', persistent: true, headers: { k: 'v' } });
+  const { message } = await inbox.next();
+  assert.deepEqual((message.body as { content: Buffer }).content ?? message.body, Buffer.from('to 1.0'));
+  assert.equal(message.message_id, 'm-091');
+  assert.equal(message.correlation_id, 'c3');
+  assert.equal(message.durable, true);
+  assert.equal(message.application_properties?.['k'], 'v');
+
+  const back = unique('amqp10-back');
+  await ch.assertQueue(back);
+  const { inbox: in091 } = await consumeInto(ch, back, { noAck: true });
+  await amqp.send(await amqp.openSender(back), { body: 'from 1.0', message_id: 'm-10', subject: 'kind', application_properties: { flag: true } });
+  const m = await in091.next();
+  assert.equal(m.content.toString(), 'from 1.0');
+  assert.equal(m.properties.messageId, 'm-10');
+  assert.equal(m.properties.type, 'kind');
+  assert.equal(m.properties.headers?.['flag'], true);
+});
