@@ -40,6 +40,7 @@ import { RetainedMessages } from './retained.js';
 import { MessageScheduler, type ScheduledDelivery } from './scheduler.js';
 import { compileSelector, type Selector } from './selector/index.js';
 import { TopicSubscriptions } from './subscriptions.js';
+import { answerSlowConsumer } from './slow-consumer-answer.js';
 import { TimerQueue } from './timers.js';
 import { Declarations } from './declarations.js';
 import type { BindingSpec, ExchangeSpec } from './exchanges.js';
@@ -552,7 +553,6 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
     return (this.adminView ??= new BrokerAdmin({ store, destinations, subscriptions, connections, bodies, clock, persistence: () => this.requirePersistence(), scheduler: () => this.requireScheduler(), newMessageId: () => `ID:${this.idPrefix}-${this.nextMessage++}`, route: (m, tx, t) => this.router.route(m, tx, t) }));
   }
 
-  /** What the store keeps on disk, file by file, with the records keeping each file alive named. */
   readonly consumerEvents = new ConsumerEvents();
 
   watchConsumers(watcher: ConsumerWatcher): () => void {
@@ -563,6 +563,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
     return waitingMessageIds(this.destinations.queues.values(), this.subscriptions.durableSubscriptions());
   }
 
+  /** What the store keeps on disk, file by file, with the records keeping each file alive named. */
   storeReport(): StoreReport | undefined {
     return describeStore(this.store, this.destinations.queues.values(), this.subscriptions.durableSubscriptions(), this.declarations.records());
   }
@@ -584,26 +585,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
 
   /** A non-durable subscription over its pending-message limit: counted, logged, and by policy its connection closed. */
   private slowConsumer(queue: MessageQueue, action: 'notify' | 'abort' | 'evict'): void {
-    const counts = this.slowConsumerCounts;
-    if (action === 'evict') {
-      counts.evicted++;
-      return;
-    }
-    const { pendingMessageLimit: limit, slowConsumerPolicy: policy, slowConsumerGrace: grace } = queue.policy;
-    if (action === 'notify') {
-      counts.notified++;
-      this.logger.warn({ event: 'subscription.slow-consumer', subscription: queue.name, pending: queue.pendingCount, limit, policy }, `a subscriber of ${queue.name} is not keeping up: more than ${limit} messages waiting`);
-      return;
-    }
-    const reason = new FerryError('FERRY_SLOW_CONSUMER', `more than ${limit} messages waited for this subscriber for ${grace} ms (pendingMessageLimit, slowConsumerPolicy abort)`);
-    for (const id of new Set(queue.consumerConnections())) {
-      const connection = this.connections.get(id);
-      if (connection === undefined) continue;
-      counts.aborted++;
-      this.logger.warn({ event: 'connection.slow-consumer-closed', connection: id, subscription: queue.name, pending: queue.pendingCount, limit }, 'closing a slow consumer\'s connection');
-      connection.onRevoked?.(reason);
-      connection.close();
-    }
+    answerSlowConsumer(queue, action, this.slowConsumerCounts, this.connections, this.logger);
   }
 
   stats(): BrokerStats {

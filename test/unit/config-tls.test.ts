@@ -20,10 +20,10 @@ test('each protocol names its TLS port, and its TLS listener is off by default o
       ['amqp091', 5671],
     ],
   );
-  for (const m of protocolModules) assert.deepEqual(config.listeners[`${m.name}Tls`], { enabled: false, host: '0.0.0.0', port: m.defaultTlsPort });
-  assert.deepEqual(config.listeners.websocketTls, { enabled: false, host: '0.0.0.0', port: 61615 });
+  for (const m of protocolModules) assert.deepEqual(config.listeners[`${m.name}Tls`], { enabled: false, host: '0.0.0.0', port: m.defaultTlsPort, maxConnections: 0 });
+  assert.deepEqual(config.listeners.websocketTls, { enabled: false, host: '0.0.0.0', port: 61615, maxConnections: 0 });
   // the management API stays on loopback unless opened on purpose
-  assert.deepEqual(config.listeners.httpTls, { enabled: false, host: '127.0.0.1', port: 8162 });
+  assert.deepEqual(config.listeners.httpTls, { enabled: false, host: '127.0.0.1', port: 8162, maxConnections: 0 });
   assert.equal(config.listeners.http.host, '127.0.0.1');
   assert.deepEqual(config.tls, { requestCert: false });
 });
@@ -31,8 +31,8 @@ test('each protocol names its TLS port, and its TLS listener is off by default o
 test('a TLS port option or variable switches its listener on; off switches it off', () => {
   const { overrides, origins } = startOverrides(['--mqtt-tls-port', '0', '--http-tls-port', 'off', '--ws-tls-host', '127.0.0.1'], { FERRY_STOMP_TLS_PORT: '7000', FERRY_HTTP_TLS_PORT: '9000' });
   const config = loadConfig(undefined, new Map([...overrides, ['tls.cert', 'c.pem'], ['tls.key', 'k.pem']]), origins);
-  assert.deepEqual(config.listeners.stompTls, { enabled: true, host: '0.0.0.0', port: 7000 });
-  assert.deepEqual(config.listeners.mqttTls, { enabled: true, host: '0.0.0.0', port: 0 });
+  assert.deepEqual(config.listeners.stompTls, { enabled: true, host: '0.0.0.0', port: 7000, maxConnections: 0 });
+  assert.deepEqual(config.listeners.mqttTls, { enabled: true, host: '0.0.0.0', port: 0, maxConnections: 0 });
   assert.equal(config.listeners.httpTls.enabled, false, 'the option beats the variable');
   assert.equal(config.listeners.websocketTls.host, '127.0.0.1');
   assert.equal(config.listeners.amqpTls.enabled, false);
