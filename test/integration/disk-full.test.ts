@@ -8,6 +8,7 @@ import { connectAmqp } from '../helpers/amqp.js';
 import { connectMqtt } from '../helpers/mqtt.js';
 import { spawnBroker } from '../helpers/process.js';
 import { connectStomp, type StompTestClient } from '../helpers/stomp.js';
+import { streamUntil } from '../helpers/stream.js';
 import { mountTmpfs } from '../helpers/tmpfs.js';
 
 /**
@@ -29,40 +30,6 @@ async function until(what: string, done: () => boolean, ms = 20_000): Promise<vo
   }
 }
 
-/**
- * Sends persistent messages 1, 2, 3... with a window of unconfirmed sends until the broker answers
- * with an ERROR (and closes); returns the seq of every send that got its receipt.
- */
-async function sendUntilRefused(client: StompTestClient, destination: string, window: number): Promise<Set<number>> {
-  const confirmed = new Set<number>();
-  let seq = 0;
-  let outstanding = 0;
-  let wake: (() => void) | undefined;
-  let dead = false;
-  client.closed.then(() => {
-    dead = true;
-    wake?.();
-  });
-  while (!dead) {
-    if (outstanding >= window) {
-      await new Promise<void>((resolve) => (wake = resolve));
-      wake = undefined;
-      continue;
-    }
-    const n = ++seq;
-    const receipt = `s-${n}`;
-    outstanding++;
-    client.client.watchForReceipt(receipt, () => {
-      confirmed.add(n);
-      outstanding--;
-      wake?.();
-    });
-    client.client.publish({ destination, body: `${n}:${BODY}`, headers: { persistent: 'true', seq: String(n), receipt } });
-    if (n % 8 === 0) await new Promise((resolve) => setImmediate(resolve));
-  }
-  return confirmed;
-}
-
 function journalSettings(dir: string, extra: Record<string, number> = {}): Record<string, string | number> {
   return { data: dir, 'store.journal.segmentSize': 128 * 1024, 'store.journal.minFreeDisk': 0, 'store.journal.compactInterval': 200, ...extra };
 }
@@ -78,7 +45,7 @@ test('a full disk: producers of every protocol are refused, consumers drain, wri
   const consumer = await connectStomp(broker.stompPort);
   const inbox = consumer.subscribe('/queue/full', { ack: 'client-individual', 'activemq.prefetchSize': '100000' });
   const producer = await connectStomp(broker.stompPort);
-  const confirmed = await sendUntilRefused(producer, '/queue/full', 16);
+  const confirmed = await streamUntil(producer, '/queue/full', 16, () => false, (n) => `${n}:${BODY}`);
   assert.ok(confirmed.size > 50, `${confirmed.size} sends were written before the disk filled`);
   assert.equal(producer.errors[0]?.headers['code'], 'FERRY_STORE_FULL', 'the producer hears why in an ERROR frame');
   assert.ok(logLines.some((l) => l['event'] === 'journal.stalled'), 'the broker logs that writes fail');
@@ -144,7 +111,7 @@ test('a broker killed while its disk is full opens its journal cleanly and keeps
   const args = ['--data', join(dir, 'data'), '--config', config, '--stomp-port', '0', '--stomp-host', '127.0.0.1'];
   const first = await spawnBroker(args);
   const producer = await connectStomp(first.ports['stomp']!);
-  const confirmed = await sendUntilRefused(producer, '/queue/killed', 16);
+  const confirmed = await streamUntil(producer, '/queue/killed', 16, () => false, (n) => `${n}:${BODY}`);
   assert.equal(producer.errors[0]?.headers['code'], 'FERRY_STORE_FULL');
   assert.ok(first.logs.some((l) => l['event'] === 'journal.stalled'));
   assert.equal(await first.stop('SIGKILL'), null);
@@ -169,7 +136,7 @@ test('store.journal.minFreeDisk refuses persistent sends before the disk is full
   const consumer = await connectStomp(broker.stompPort);
   const inbox = consumer.subscribe('/queue/watermark', { ack: 'client-individual', 'activemq.prefetchSize': '100000' });
   const producer = await connectStomp(broker.stompPort);
-  const confirmed = await sendUntilRefused(producer, '/queue/watermark', 16);
+  const confirmed = await streamUntil(producer, '/queue/watermark', 16, () => false, (n) => `${n}:${BODY}`);
   assert.equal(producer.errors[0]?.headers['code'], 'FERRY_STORE_FULL');
   assert.match(producer.errors[0]?.headers['message'] ?? '', /minFreeDisk/);
   assert.ok(logLines.some((l) => l['event'] === 'journal.space.exhausted'));

@@ -8,7 +8,8 @@ import mqtt from 'mqtt';
 import { freePort } from '../../bench/broker.js';
 import { spawnBroker, type BrokerProcess } from '../helpers/process.js';
 import { connectMqtt } from '../helpers/mqtt.js';
-import { connectStomp, type StompTestClient } from '../helpers/stomp.js';
+import { connectStomp } from '../helpers/stomp.js';
+import { drain, streamUntil } from '../helpers/stream.js';
 
 /**
  * Primary and backup on one shared folder, as two real broker processes: the backup waits while the
@@ -42,54 +43,6 @@ async function haBroker(folder: { data: string; config: string }, readyEvent = '
   );
   processes.push(broker);
   return broker;
-}
-
-/** Sends persistent messages 1, 2, 3... (64 unconfirmed at most) until `stop` says so; returns those with a receipt. */
-async function sendUntil(client: StompTestClient, destination: string, stop: (confirmed: number) => boolean): Promise<Set<number>> {
-  const confirmed = new Set<number>();
-  let seq = 0;
-  let outstanding = 0;
-  let wake: (() => void) | undefined;
-  let dead = false;
-  void client.closed.then(() => {
-    dead = true;
-    wake?.();
-  });
-  while (!dead && !stop(confirmed.size)) {
-    if (outstanding >= 64) {
-      await new Promise<void>((resolve) => (wake = resolve));
-      wake = undefined;
-      continue;
-    }
-    const n = ++seq;
-    outstanding++;
-    client.client.watchForReceipt(`s-${n}`, () => {
-      confirmed.add(n);
-      outstanding--;
-      wake?.();
-    });
-    client.client.publish({ destination, body: `m${n}`, headers: { persistent: 'true', seq: String(n), receipt: `s-${n}` } });
-    if (n % 16 === 0) await new Promise((resolve) => setImmediate(resolve));
-  }
-  return new Set(confirmed);
-}
-
-/** Receives and acknowledges until every expected seq has come and then nothing more for a moment. */
-async function drain(client: StompTestClient, destination: string, expected: ReadonlySet<number>): Promise<IMessage[]> {
-  const got: IMessage[] = [];
-  const missing = new Set(expected);
-  const inbox = client.subscribe(destination, { ack: 'client-individual' });
-  for (;;) {
-    let m: IMessage;
-    try {
-      m = await inbox.next(missing.size > 0 ? 60_000 : 500);
-    } catch {
-      return got;
-    }
-    got.push(m);
-    missing.delete(Number(m.headers['seq']));
-    m.ack();
-  }
 }
 
 test('the backup waits and says so; when the primary is killed with SIGKILL it takes over: nothing receipted is lost, nothing comes back unflagged or twice', async () => {
@@ -129,7 +82,7 @@ test('the backup waits and says so; when the primary is killed with SIGKILL it t
     }
   })();
   let killed: Promise<number | null> | undefined;
-  const confirmed = await sendUntil(producer, queue, (n) => {
+  const confirmed = await streamUntil(producer, queue, 64, (n) => {
     if (n >= 300 && killed === undefined) killed = primary.stop('SIGKILL');
     return killed !== undefined;
   });
@@ -162,7 +115,7 @@ test('a primary paused past its lease (SIGSTOP) finds the backup in charge when 
   primary.child.kill('SIGSTOP');
   await backup.logged('broker.started');
   const producer = await connectStomp(backup.ports['stomp']!);
-  const confirmed = await sendUntil(producer, queue, (n) => n >= 50);
+  const confirmed = await streamUntil(producer, queue, 64, (n) => n >= 50);
   await producer.disconnect();
 
   let staleReceipt = false;
