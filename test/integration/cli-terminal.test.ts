@@ -22,8 +22,10 @@ interface Terminal {
 const quote = (arg: string): string => `'${arg.replaceAll("'", "'\\''")}'`;
 
 function terminal(args: string[], env: NodeJS.ProcessEnv = {}): Terminal {
-  const command = [process.execPath, ferryBin, ...args].map(quote).join(' ');
-  const child = spawn('script', ['-q', '-e', '-c', command, '/dev/null'], { env: { ...process.env, FERRY_PASSWORD: '', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  // `exec`, so the tool is the terminal's foreground process itself: a shell left waiting in
+  // between (dash, when SHELL is unset) would die of the same Ctrl-C and report 130.
+  const command = `exec ${[process.execPath, ferryBin, ...args].map(quote).join(' ')}`;
+  const child = spawn('script', ['-q', '-e', '-c', command, '/dev/null'], { env: { ...process.env, SHELL: '/bin/sh', FERRY_PASSWORD: '', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
   let screen = '';
   const waiters: (() => void)[] = [];
   child.stdout.on('data', (chunk: Buffer) => {
