@@ -24,6 +24,13 @@ const CONCURRENT = 64;
 /** Time for the broker to finish allocating (a JVM's lazily touched pages, deferred buffers). */
 const SETTLE_MS = 2000;
 /**
+ * How long the connections then stay idle before the second reading. A runtime that grew under the
+ * burst gives memory back once it is quiet (V8's memory reducer shrinks the young generation and
+ * compacts the old one some seconds after allocation stops); what is left then is what an idle
+ * connection costs. Both readings are reported.
+ */
+const IDLE_MS = 30_000;
+/**
  * Connections opened and closed before the measurement, for every broker alike: what a broker
  * grows once under a burst of handshakes (a JIT's code, Node's young generation, a JVM's first
  * touched pages) is not memory per connection, and without this it is charged to the first
@@ -80,7 +87,8 @@ export async function runIdle(broker: RunningBroker, scenario: Scenario): Promis
   const sockets: net.Socket[] = [];
   let failure: Error | undefined;
   try {
-    if (scenario.idleCold === true) await sleep(SETTLE_MS);
+    // A cold broker is read quiet too, so both readings are of a broker at rest.
+    if (scenario.idleCold === true) await sleep(IDLE_MS);
     else await warmUp(broker.host, port, tag);
     const rssBefore = residentBytes(broker.pid);
     const cpuBefore = processCpuUs(broker.pid);
@@ -110,6 +118,9 @@ export async function runIdle(broker: RunningBroker, scenario: Scenario): Promis
     await sleep(SETTLE_MS);
     const rssAfter = residentBytes(broker.pid);
     if (failure !== undefined) throw failure;
+    await sleep(IDLE_MS);
+    const rssIdle = residentBytes(broker.pid);
+    if (failure !== undefined) throw failure;
     const open = sockets.filter((s) => !s.destroyed && s.readyState === 'open').length;
     if (open < count) throw new Error(`${count - open} of ${count} connections were closed while idle`);
     if (broker.exited()) throw new Error('the broker exited');
@@ -122,6 +133,8 @@ export async function runIdle(broker: RunningBroker, scenario: Scenario): Promis
       rssBeforeBytes: rssBefore,
       rssAfterBytes: rssAfter,
       bytesPerConnection: (rssAfter - rssBefore) / count,
+      rssIdleBytes: rssIdle,
+      idleBytesPerConnection: (rssIdle - rssBefore) / count,
       brokerCpuUsPerConnection: (cpuAfter - cpuBefore) / count,
     };
     result.warmupDrained = true;

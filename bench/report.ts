@@ -49,13 +49,14 @@ export function formatResults(results: readonly ScenarioResult[], scenarios: rea
 
   const idleRows = results.filter(isIdle).map((r) =>
     r.error !== undefined || r.idle === undefined
-      ? [r.scenario, r.broker, 'failed', '', '', '', '']
+      ? [r.scenario, r.broker, 'failed', '', '', '', '', '']
       : [
           r.scenario,
           r.broker,
           grouped(r.idle.connections),
           grouped(r.idle.connectsPerSecond),
           fixed(r.idle.bytesPerConnection / 1024, 2),
+          fixed(r.idle.idleBytesPerConnection / 1024, 2),
           fixed(r.idle.brokerCpuUsPerConnection, 0),
           fixed(r.loadGeneratorCores * 100, 0),
         ],
@@ -64,9 +65,9 @@ export function formatResults(results: readonly ScenarioResult[], scenarios: rea
     out.push(
       '',
       table(
-        ['scenario', 'broker', 'connections', 'connects/s', 'KiB/conn', 'CPU µs/conn', 'load CPU%'],
+        ['scenario', 'broker', 'connections', 'connects/s', 'KiB/conn at 2 s', 'KiB/conn at 32 s', 'CPU µs/conn', 'load CPU%'],
         idleRows,
-        [false, false, true, true, true, true, true],
+        [false, false, true, true, true, true, true, true],
       ),
     );
   }
@@ -104,7 +105,7 @@ export function formatResults(results: readonly ScenarioResult[], scenarios: rea
         scenario.name,
         fixed(ferry.idle.connectsPerSecond / best(idles.map((i) => i.connectsPerSecond), 'max'), 2),
         '',
-        fixed(ferry.idle.bytesPerConnection / best(idles.map((i) => i.bytesPerConnection), 'min'), 2),
+        fixed(ferry.idle.idleBytesPerConnection / best(idles.map((i) => i.idleBytesPerConnection), 'min'), 2),
         '',
         '',
         against,

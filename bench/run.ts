@@ -273,7 +273,7 @@ async function runOn(
         result.error !== undefined
           ? `failed: ${result.error}\n`
           : result.idle !== undefined
-            ? `${Math.round(result.idle.connectsPerSecond).toLocaleString('en-US')} connects/s, ${(result.idle.bytesPerConnection / 1024).toFixed(2)} KiB/conn\n`
+            ? `${Math.round(result.idle.connectsPerSecond).toLocaleString('en-US')} connects/s, ${(result.idle.bytesPerConnection / 1024).toFixed(2)} KiB/conn at 2 s, ${(result.idle.idleBytesPerConnection / 1024).toFixed(2)} at 32 s\n`
             : `${Math.round(result.deliveriesPerSecond).toLocaleString('en-US')}/s, lost ${result.lost}\n`,
       );
       if (broker.exited()) break;

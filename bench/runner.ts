@@ -55,7 +55,11 @@ export interface ScenarioResult {
     connectsPerSecond: number;
     rssBeforeBytes: number;
     rssAfterBytes: number;
+    /** Resident memory per connection 2 s after the last handshake. */
     bytesPerConnection: number;
+    rssIdleBytes: number;
+    /** Resident memory per connection after the connections stayed idle for 30 s more. */
+    idleBytesPerConnection: number;
     brokerCpuUsPerConnection: number;
   };
 }

@@ -11,7 +11,8 @@ const RATE_WINDOW_SECONDS = 10;
  */
 export class RateCounter {
   total = 0;
-  private readonly ring = new Float64Array(RATE_WINDOW_SECONDS);
+  /** Made on the first count: most connections of a big fleet are idle, and each has two counters. */
+  private ring: Float64Array | undefined;
   private second = 0;
   /** Counted since the clock was last read. */
   private unplaced = 0;
@@ -30,23 +31,28 @@ export class RateCounter {
   /** Per second, averaged over the window (the current second included). */
   rate(): number {
     this.place();
+    if (this.ring === undefined) return 0;
     let sum = 0;
     for (const n of this.ring) sum += n;
     return sum / RATE_WINDOW_SECONDS;
   }
 
   private place(): void {
+    if (this.ring === undefined) {
+      if (this.unplaced === 0) return;
+      this.ring = new Float64Array(RATE_WINDOW_SECONDS);
+    }
     const second = Math.floor(this.clock() / 1000);
-    if (second !== this.second) this.advance(second);
+    if (second !== this.second) this.advance(this.ring, second);
     this.ring[second % RATE_WINDOW_SECONDS]! += this.unplaced;
     this.unplaced = 0;
   }
 
-  private advance(second: number): void {
+  private advance(ring: Float64Array, second: number): void {
     if (second <= this.second) return;
     // the seconds passed since the last count held none
     const gap = Math.min(second - this.second, RATE_WINDOW_SECONDS);
-    for (let i = 1; i <= gap; i++) this.ring[(this.second + i) % RATE_WINDOW_SECONDS] = 0;
+    for (let i = 1; i <= gap; i++) ring[(this.second + i) % RATE_WINDOW_SECONDS] = 0;
     this.second = second;
   }
 }
