@@ -86,6 +86,18 @@ export interface Connection {
   readonly rateOut: number;
 }
 
+export interface Session {
+  readonly id: string;
+  readonly connectionId: string;
+  readonly openedAt: string;
+  readonly consumers: number;
+  readonly inFlight: number;
+  readonly messagesIn: number;
+  readonly messagesOut: number;
+  readonly rateIn: number;
+  readonly rateOut: number;
+}
+
 export interface Consumer {
   readonly connectionId: string;
   readonly destination: string;
@@ -106,6 +118,7 @@ export interface Producer {
 }
 
 export interface ConnectionDetail extends Connection {
+  readonly sessionList: readonly Session[];
   readonly consumerList: readonly Consumer[];
   readonly producerList: readonly Producer[];
 }

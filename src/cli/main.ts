@@ -75,6 +75,10 @@ const commands: Record<string, () => Promise<{ run: Run; help: string }>> = {
     const m = await import('./operate.js');
     return { run: m.connections, help: m.connectionsHelp };
   },
+  sessions: async () => {
+    const m = await import('./operate.js');
+    return { run: m.sessions, help: m.sessionsHelp };
+  },
   'close-connection': async () => {
     const m = await import('./operate.js');
     return { run: m.closeConnection, help: m.closeConnectionHelp };
@@ -104,6 +108,7 @@ Operating a running broker (through its management API):
   retry-dlq         send dead letters back to where they came from
   export, import    a queue's messages to JSON lines, and JSON lines to a destination
   connections       the clients connected, with rates
+  sessions          the clients' sessions, with rates
   close-connection  close one client's connection
   bench             producers and consumers over STOMP, MQTT or AMQP 1.0: rates and latency
 

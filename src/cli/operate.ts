@@ -385,6 +385,53 @@ export function connections(argv: readonly string[]): Promise<number> {
   });
 }
 
+export const sessionsHelp = `Usage: ferry sessions [options]
+
+The client sessions (a connection holds one or more: a JMS session, an AMQP session or channel):
+id, connection, protocol, address, user, client id, since when, consumers, messages in flight,
+messages in and out, and rates over the last 10 seconds.
+
+Options:
+  --connection ID          only the sessions of connection ID (from "ferry connections")
+`;
+
+interface SessionItem {
+  id: string;
+  connectionId: string;
+  protocol: string;
+  remoteAddress: string;
+  user: string | null;
+  clientId: string | null;
+  openedAt: string;
+  consumers: number;
+  inFlight: number;
+  messagesIn: number;
+  messagesOut: number;
+  rateIn: number;
+  rateOut: number;
+}
+
+export function sessions(argv: readonly string[]): Promise<number> {
+  return managementCommand(async () => {
+    const { values } = parseManagement(argv, { connection: { type: 'string' } });
+    if (values.help === true) return help(sessionsHelp);
+    const api = await ManagementApi.open(values);
+    const only = typeof values.connection === 'string' ? `?connection=${encodeURIComponent(values.connection)}` : '';
+    const { items } = await api.get<{ items: SessionItem[] }>(`/api/v1/sessions${only}`);
+    if (values.json === true) {
+      printJson({ items });
+      return 0;
+    }
+    process.stdout.write(
+      `${table([
+        ['id', 'connection', 'protocol', 'address', 'user', 'client id', 'opened', 'consumers', 'in flight', 'in', 'out', 'in/s', 'out/s'],
+        ...items.map((s) => [s.id, s.connectionId, s.protocol, s.remoteAddress, s.user ?? '(anonymous)', s.clientId ?? '-', s.openedAt, s.consumers, s.inFlight, s.messagesIn, s.messagesOut, rate(s.rateIn), rate(s.rateOut)]),
+      ])}\n`,
+    );
+    return 0;
+  });
+}
+
 export const closeConnectionHelp = `Usage: ferry close-connection ID [options]
 
 Closes the client connection ID (from "ferry connections"), as the broker's choice.

@@ -2,7 +2,7 @@ import { FerryError } from '../errors.js';
 import type { Store } from '../store/index.js';
 import { hasWildcard, validateDestinationName } from './address.js';
 import type { BodyCache } from './body-cache.js';
-import type { CoreConnection } from './connection.js';
+import type { CoreConnection, CoreSession } from './connection.js';
 import type { Consumer } from './consumer.js';
 import type { Destinations } from './destinations.js';
 import { copyMessage, isExpired, type Destination, type Message, type PropertyValue } from './message.js';
@@ -76,6 +76,24 @@ export interface ConnectionFigures {
   readonly sessions: number;
   readonly consumers: number;
   readonly producers: number;
+  readonly inFlight: number;
+  readonly messagesIn: number;
+  readonly messagesOut: number;
+  /** Messages per second over the last 10 s. */
+  readonly rateIn: number;
+  readonly rateOut: number;
+}
+
+/** One session of a client connection: the unit that holds consumers (and, in JMS, acknowledgements). */
+export interface SessionFigures {
+  readonly id: string;
+  readonly connectionId: string;
+  readonly protocol: string;
+  readonly remoteAddress: string;
+  readonly user: string | undefined;
+  readonly clientId: string | undefined;
+  readonly openedAt: number;
+  readonly consumers: number;
   readonly inFlight: number;
   readonly messagesIn: number;
   readonly messagesOut: number;
@@ -303,10 +321,24 @@ export class BrokerAdmin {
     return list;
   }
 
-  connection(id: string): { figures: ConnectionFigures; consumers: ConsumerFigures[]; producers: ProducerFigures[] } {
+  connection(id: string): { figures: ConnectionFigures; sessions: SessionFigures[]; consumers: ConsumerFigures[]; producers: ProducerFigures[] } {
     const c = this.clientConnection(id);
     const durable = this.durableNames();
-    return { figures: this.connectionFigures(c), consumers: consumersOf(c).map((consumer) => consumerFigures(consumer, durable)), producers: producersOf(c) };
+    return {
+      figures: this.connectionFigures(c),
+      sessions: [...c.sessionList()].map(sessionFigures),
+      consumers: consumersOf(c).map((consumer) => consumerFigures(consumer, durable)),
+      producers: producersOf(c),
+    };
+  }
+
+  sessionList(): SessionFigures[] {
+    const list: SessionFigures[] = [];
+    for (const c of this.host.connections.values()) {
+      if (c.principal.internal) continue;
+      for (const session of c.sessionList()) list.push(sessionFigures(session));
+    }
+    return list;
   }
 
   /** Closes a client connection as the broker's own choice (its adapter hears why through `onRevoked`). */
@@ -536,6 +568,29 @@ export class BrokerAdmin {
 
 function waiting(entry: QueueEntry): WaitingMessage {
   return { message: entry.message, deliveryCount: entry.deliveryCount, redelivered: entry.redelivered };
+}
+
+function sessionFigures(session: CoreSession): SessionFigures {
+  const c = session.connection;
+  const consumers = session.consumerList();
+  let inFlight = 0;
+  for (const consumer of consumers) inFlight += consumer.inFlightCount;
+  const t = session.traffic;
+  return {
+    id: session.id,
+    connectionId: c.id,
+    protocol: c.protocol,
+    remoteAddress: c.remoteAddress,
+    user: c.principal.username,
+    clientId: c.clientId,
+    openedAt: session.openedAt,
+    consumers: consumers.length,
+    inFlight,
+    messagesIn: t.in.total,
+    messagesOut: t.out.total,
+    rateIn: t.in.rate(),
+    rateOut: t.out.rate(),
+  };
 }
 
 function consumersOf(c: CoreConnection): Consumer[] {

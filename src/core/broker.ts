@@ -417,7 +417,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
     tx.sends.length = 0;
   }
 
-  subscribe(connection: CoreConnection, options: SubscribeOptions): Consumer {
+  subscribe(connection: CoreConnection, options: SubscribeOptions, delivered: { count(): void } = connection.traffic.out): Consumer {
     const { destination } = options;
     const selector = this.selectorOf(options);
     const makeConsumer = (queue: MessageQueue, queueSelector: Selector | undefined): Consumer =>
@@ -428,7 +428,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
         priority: options.priority ?? 0,
         noLocal: options.noLocal ?? false,
         selector: queueSelector,
-        delivered: connection.traffic.out,
+        delivered,
       });
 
     if (destination.kind === 'queue') {

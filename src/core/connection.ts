@@ -2,7 +2,7 @@ import { FerryError } from '../errors.js';
 import type { BrokerStats, ConnectRequest, ConsumerHandle, Credentials, DurableSubscriptionInfo, Principal, SaslExchange, SubscribeOptions, TransportFacts } from './access.js';
 import type { Consumer } from './consumer.js';
 import type { ConsumerEvents, ConsumerWatcher } from './consumer-events.js';
-import { ConnectionTraffic } from './traffic.js';
+import { ConnectionTraffic, SessionTraffic } from './traffic.js';
 import type { Delivery, DeliverySink } from './sink.js';
 import type { BindingSpec, ExchangeSpec, PublishOptions, PublishResult } from './exchanges.js';
 import type { Destination, Message, MessageInit, PublishedAs } from './message.js';
@@ -63,7 +63,8 @@ export interface ConnectionHost {
   createMessage(init: MessageInit | PublishInit, connection: CoreConnection, published?: PublishedAs): Message;
   send(message: Message, connection: CoreConnection, options: SendOptions | undefined): Promise<void> | null;
   checkSendable(destination: Destination, connection: CoreConnection): void;
-  subscribe(connection: CoreConnection, options: SubscribeOptions): Consumer;
+  /** `delivered` counts each delivery (the session's traffic); the connection's by default. */
+  subscribe(connection: CoreConnection, options: SubscribeOptions, delivered?: { count(): void }): Consumer;
   /**
    * A consumer for single gets from queue `name` (authorized for consume, exclusive queues checked),
    * not registered with the queue: `reuse` when it is still on the queue of that name.
@@ -134,6 +135,7 @@ export interface IdKeeper {
  */
 export class CoreConnection {
   private readonly sessions = new Set<CoreSession>();
+  private sessionsOpened = 0;
   /** Made by the first transaction: most connections never open one. */
   private transactions: Map<string, Transaction> | undefined;
   private readonly temporary: Destination[] = [];
@@ -154,7 +156,7 @@ export class CoreConnection {
     private readonly host: ConnectionHost,
     /** When the broker opened it, by the broker's clock. */
     readonly connectedAt: number,
-    clock: () => number = Date.now,
+    private readonly clock: () => number = Date.now,
   ) {
     this.currentPrincipal = principal;
     this.traffic = new ConnectionTraffic(clock);
@@ -203,7 +205,7 @@ export class CoreConnection {
 
   createSession(): CoreSession {
     this.assertOpen();
-    const session = new CoreSession(this, this.host);
+    const session = new CoreSession(this, this.host, `${this.id}:${++this.sessionsOpened}`, new SessionTraffic(this.clock, this.traffic), this.clock());
     this.sessions.add(session);
     return session;
   }
@@ -462,7 +464,14 @@ export class CoreSession {
   constructor(
     readonly connection: CoreConnection,
     private readonly host: ConnectionHost,
+    /** Unique in the broker: the connection's id and the session's number on it. */
+    readonly id: string,
+    /** Messages in and out, for operators. */
+    readonly traffic: SessionTraffic,
+    /** When it opened, by the broker's clock. */
+    readonly openedAt: number,
   ) {}
+
 
   /**
    * Sends a message, or holds it in transaction `txId` until commit. Resolves when the message is
@@ -475,11 +484,11 @@ export class CoreSession {
       if (options?.retain === true) throw new FerryError('FERRY_DESTINATION_INVALID', 'a retained message cannot be sent in a transaction');
       this.host.checkSendable(message.destination, this.connection);
       this.connection.transaction(txId).holdSend(message);
-      this.connection.traffic.sent(message.destination);
+      this.traffic.sent(message.destination);
       return null;
     }
     const sent = this.host.send(message, this.connection, options);
-    this.connection.traffic.sent(message.destination);
+    this.traffic.sent(message.destination);
     return sent;
   }
 
@@ -494,7 +503,9 @@ export class CoreSession {
     this.connection.assertOpen();
     const tx = txId === undefined ? undefined : this.connection.transaction(txId);
     const message = this.host.createMessage(init, this.connection, { destination: publishedDestination(exchange, routingKey), exchange, routingKey });
-    return this.host.declarations.publish(this.connection, message, tx, options);
+    const result = this.host.declarations.publish(this.connection, message, tx, options);
+    this.traffic.sent(message.destination);
+    return result;
   }
 
   /**
@@ -539,7 +550,7 @@ export class CoreSession {
       consumers.add(browser);
       return browser;
     }
-    const handle = new SessionConsumer(this.host.subscribe(this.connection, options), this.connection);
+    const handle = new SessionConsumer(this.host.subscribe(this.connection, options, this.traffic), this.connection);
     consumers.add(handle);
     const previous = handle.consumer.onClose;
     const events = this.host.consumerEvents;

@@ -92,3 +92,31 @@ export class ConnectionTraffic {
     this.lastCount = count;
   }
 }
+
+/**
+ * What one session sent and was delivered, for operators. A delivery counts for its connection
+ * too, so the connection's figures stay whole when the session closes.
+ */
+export class SessionTraffic {
+  readonly in: RateCounter;
+  readonly out: RateCounter;
+
+  constructor(
+    clock: () => number,
+    private readonly connection: ConnectionTraffic,
+  ) {
+    this.in = new RateCounter(clock);
+    this.out = new RateCounter(clock);
+  }
+
+  sent(destination: Destination): void {
+    this.in.count();
+    this.connection.sent(destination);
+  }
+
+  /** One delivery to a consumer of the session. */
+  count(): void {
+    this.out.count();
+    this.connection.out.count();
+  }
+}

@@ -112,6 +112,22 @@ const connection = obj({
   rateOut: num,
 });
 
+const session = obj({
+  id: str,
+  connectionId: str,
+  protocol: str,
+  remoteAddress: str,
+  user: nullable(str),
+  clientId: nullable(str),
+  openedAt: { type: 'string', format: 'date-time' },
+  consumers: int,
+  inFlight: int,
+  messagesIn: int,
+  messagesOut: int,
+  rateIn: num,
+  rateOut: num,
+});
+
 const consumer = obj({
   connectionId: str,
   destination: str,
@@ -169,6 +185,7 @@ export const openApiDocument = {
       MessageSummary: summary,
       Message: message,
       Connection: connection,
+      Session: session,
       Consumer: consumer,
       Producer: producer,
     },
@@ -242,13 +259,16 @@ export const openApiDocument = {
     '/api/v1/connections': { get: operation({ summary: 'client connections', permission: 'monitor', ok: { 200: list(ref('Connection')) } }) },
     '/api/v1/connections/{id}': {
       get: operation({
-        summary: 'one connection with its consumers and producers',
+        summary: 'one connection with its sessions, consumers and producers',
         permission: 'monitor',
         parameters: [pathParam('id', 'connection id')],
-        ok: { 200: { allOf: [ref('Connection'), obj({ consumerList: { type: 'array', items: ref('Consumer') }, producerList: { type: 'array', items: ref('Producer') } })] } },
+        ok: { 200: { allOf: [ref('Connection'), obj({ sessionList: { type: 'array', items: ref('Session') }, consumerList: { type: 'array', items: ref('Consumer') }, producerList: { type: 'array', items: ref('Producer') } })] } },
         notFound: true,
       }),
       delete: operation({ summary: 'close a connection', permission: 'manage', parameters: [pathParam('id', 'connection id')], ok: { 204: undefined }, notFound: true }),
+    },
+    '/api/v1/sessions': {
+      get: operation({ summary: 'client sessions (a connection holds one or more)', permission: 'monitor', parameters: [queryParam('connection', str, 'only the sessions of this connection id')], ok: { 200: list(ref('Session')) } }),
     },
     '/api/v1/consumers': { get: operation({ summary: 'every consumer', permission: 'monitor', ok: { 200: list(ref('Consumer')) } }) },
     '/api/v1/producers': { get: operation({ summary: 'every producer (a connection\'s sends to one destination)', permission: 'monitor', ok: { 200: list(ref('Producer')) } }) },

@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import { FerryError } from '../errors.js';
 import type { Authorizer, Broker, CoreConnection, Destination, Principal } from '../core/index.js';
 import { brokerView, type BrokerFacts } from './controls/broker.js';
-import { listConnections, listConsumers, listProducers, showConnection } from './controls/clients.js';
+import { listConnections, listSessions, listConsumers, listProducers, showConnection } from './controls/clients.js';
 import { destinationKind, destinationQuery, listDestinations, MAX_LIMIT, queryInt } from './controls/destinations.js';
 import { messageInit, messageSummary, messageView, parseDestinationUri, pickBody, pickOf, sendBody } from './controls/messages.js';
 import { listScheduled } from './controls/scheduled.js';
@@ -144,6 +144,7 @@ export function managementRoutes(ctx: RouteContext): Route[] {
       admin().closeConnection(r.params['id']!);
       return noContent;
     }),
+    get('/api/v1/sessions', 'monitor', (r) => ok(listSessions(broker, r.query.get('connection') ?? undefined))),
     get('/api/v1/consumers', 'monitor', () => ok(listConsumers(broker))),
     get('/api/v1/producers', 'monitor', () => ok(listProducers(broker))),
     get('/api/v1/subscriptions', 'monitor', () => ok(listSubscriptions(broker))),

@@ -257,10 +257,14 @@ describe('the web console in headless Chromium', { skip: missing }, () => {
     await go(page, '/connections');
     const row = page.locator('tr', { hasText: 'console-closed-client' });
     await row.waitFor();
-    // a connection's consumers and producers open under its row: the move test's consumer is there
+    // a connection's sessions, consumers and producers open under its row: the move test's consumer is there
     const consuming = page.locator('tr[data-connection]').filter({ hasNotText: 'console-closed-client' }).first();
     await consuming.click();
     await page.locator('.detail-row td.mono', { hasText: 'queue://console.moved' }).waitFor();
+    // and its sessions, each with its consumers
+    const session = page.locator('.detail-row tr[data-session]').first();
+    await session.waitFor();
+    assert.match((await session.locator('td').first().textContent()) ?? '', /:\d+$/);
     await shot(page, '07-connections');
     await row.getByRole('button', { name: 'Close' }).click();
     await page.getByRole('dialog').getByRole('button', { name: 'Close connection' }).click();

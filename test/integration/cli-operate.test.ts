@@ -250,6 +250,27 @@ describe('connections', () => {
   });
 });
 
+describe('sessions', () => {
+  test('lists a connection\'s sessions, all of them or those of one connection', async () => {
+    const clientId = uniqueName('sessions');
+    const { raw: client } = await RawStompClient.connected(broker.stompPort, { 'client-id': clientId, login: 'guest', passcode: 'x' });
+    try {
+      await client.sendWithReceipt('SEND', { destination: `/queue/${uniqueName('sessions')}` }, 'one');
+      const connection = (await json<{ items: { id: string; clientId: string | null }[] }>(['connections'])).items.find((c) => c.clientId === clientId)!;
+      assert.ok(connection !== undefined);
+      const { items } = await json<{ items: { id: string; connectionId: string; protocol: string; messagesIn: number }[] }>(['sessions', '--connection', connection.id]);
+      assert.deepEqual(items.map((s) => [s.connectionId, s.protocol, s.messagesIn]), [[connection.id, 'stomp', 1]]);
+      const all = await json<{ items: { id: string }[] }>(['sessions']);
+      assert.ok(all.items.some((s) => s.id === items[0]!.id));
+      const cells = row(await ok(['sessions']), items[0]!.id);
+      assert.deepEqual([cells['connection'], cells['protocol'], cells['client id'], cells['in']], [connection.id, 'stomp', clientId, '1']);
+      assert.equal((await ferry(['sessions', '--connection', 'no-such-connection'])).code, 4);
+    } finally {
+      client.destroy();
+    }
+  });
+});
+
 describe('exit statuses', () => {
   test('4 for a missing queue or connection, with the broker\'s code', async () => {
     for (const args of [['purge', 'no.such.queue'], ['browse', 'no.such.queue'], ['close-connection', 'no-such-connection']]) {

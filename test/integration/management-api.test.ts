@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import amqplib from 'amqplib';
 import { silentLogger } from '../../src/core/index.js';
 import { ManagementServer } from '../../src/management/index.js';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
@@ -331,6 +332,55 @@ describe('clients', () => {
     assert.ok(client.errors.length >= 1, 'the client is told why');
     assert.equal((await api.get(`/api/v1/connections/${enc(mine['id'])}`)).status, 404);
     assert.equal((await api.delete(`/api/v1/connections/${enc(mine['id'])}`)).status, 404);
+  });
+
+  test('sessions: each channel of one AMQP 0-9-1 connection is a session, with its own consumers, in flight and traffic', async () => {
+    const q = uniqueName('sessions');
+    const amqp = await amqplib.connect(`amqp://guest:guest@127.0.0.1:${broker.amqpPort}`);
+    try {
+      const consuming = await amqp.createChannel();
+      const publishing = await amqp.createConfirmChannel();
+      await consuming.assertQueue(q, { durable: false });
+      await consuming.prefetch(10);
+      const received: string[] = [];
+      const all = new Promise<void>((resolve) => {
+        void consuming.consume(q, (m) => {
+          if (m !== null) received.push(m.content.toString());
+          if (received.length === 3) resolve();
+        });
+      });
+      for (let i = 1; i <= 3; i++) publishing.sendToQueue(q, Buffer.from(`m${i}`));
+      await publishing.waitForConfirms();
+      await all;
+      const consumer = (await api.get<{ items: Record<string, any>[] }>('/api/v1/consumers')).body.items.find((c) => c['destination'] === `queue://${q}`)!;
+      assert.ok(consumer !== undefined);
+      const connectionId = consumer['connectionId'] as string;
+      const listed = await api.get<{ items: Record<string, any>[] }>(`/api/v1/sessions?connection=${enc(connectionId)}`);
+      assert.equal(listed.status, 200);
+      const rows = listed.body.items;
+      assert.equal(rows.length, 2, JSON.stringify(rows));
+      for (const s of rows) {
+        assert.equal(s['connectionId'], connectionId);
+        assert.equal(s['protocol'], 'amqp091');
+        assert.match(s['remoteAddress'], /^127\.0\.0\.1:\d+$/);
+        assert.equal(s['user'], 'guest');
+        assert.ok(!Number.isNaN(Date.parse(s['openedAt'])));
+      }
+      const reader = rows.find((s) => s['consumers'] === 1)!;
+      const writer = rows.find((s) => s['consumers'] === 0)!;
+      assert.deepEqual([reader['inFlight'], reader['messagesIn'], reader['messagesOut']], [3, 0, 3]);
+      assert.deepEqual([writer['inFlight'], writer['messagesIn'], writer['messagesOut']], [0, 3, 0]);
+      assert.ok(reader['rateOut'] > 0 && writer['rateIn'] > 0 && reader['rateIn'] === 0);
+      assert.notEqual(reader['id'], writer['id']);
+      const everyone = await api.get<{ items: Record<string, any>[] }>('/api/v1/sessions');
+      assert.deepEqual(everyone.body.items.filter((s) => s['connectionId'] === connectionId).map((s) => s['id']).sort(), rows.map((s) => s['id']).sort());
+      const one = await api.get<Record<string, any>>(`/api/v1/connections/${enc(connectionId)}`);
+      assert.deepEqual(one.body['sessionList'].map((s: Record<string, unknown>) => s['id']).sort(), rows.map((s) => s['id']).sort());
+      assert.equal(one.body['sessions'], 2);
+      assert.equal((await api.get(`/api/v1/sessions?connection=nothing-${q}`)).status, 404);
+    } finally {
+      await amqp.close();
+    }
   });
 
   test('durable subscriptions: listed with owner, topic, selector, depth and activity; deleted once inactive', async () => {

@@ -121,6 +121,43 @@ function ConnectionDetailView(props: { id: string }): JSX.Element {
   if (detail === undefined) return <Spinner />;
   return (
     <div class="detail-grid">
+      <div class="detail-wide">
+        <h3>Sessions</h3>
+        {detail.sessionList.length === 0 ? (
+          <p class="muted">None.</p>
+        ) : (
+          <table class="table table-compact sessions">
+            <thead>
+              <tr>
+                <th>Session</th>
+                <th>Opened</th>
+                <th class="num">Consumers</th>
+                <th class="num">In flight</th>
+                <th class="num">In</th>
+                <th class="num">Out</th>
+              </tr>
+            </thead>
+            <tbody>
+              {detail.sessionList.map((s) => (
+                <tr data-session={s.id}>
+                  <td class="mono">{s.id}</td>
+                  <td class="nowrap" title={s.openedAt}>
+                    {ago(s.openedAt)}
+                  </td>
+                  <td class="num">{count(s.consumers)}</td>
+                  <td class="num">{count(s.inFlight)}</td>
+                  <td class="num nowrap" title={`${count(s.messagesIn)} in all`}>
+                    {rate(s.rateIn)}
+                  </td>
+                  <td class="num nowrap" title={`${count(s.messagesOut)} in all`}>
+                    {rate(s.rateOut)}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </div>
       <div>
         <h3>Consumers</h3>
         {detail.consumerList.length === 0 ? (
