@@ -2,8 +2,8 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import type { Writable } from 'node:stream';
-import { ApiError, ManagementApi, destinationUri, managementHelp, segment, usageError } from './http-api.js';
-import { browseMessages, fetchMessage, parseManagement, type FullMessage, type TypedProperty } from './operate.js';
+import { ManagementApi, destinationUri, managementHelp, segment, usageError } from './http-api.js';
+import { parseManagement, type FullMessage, type TypedProperty } from './operate.js';
 import { managementCommand, plural } from './output.js';
 
 /**
@@ -28,8 +28,8 @@ export interface MessageLine {
   body: { encoding: 'text' | 'base64'; data: string };
 }
 
-/** Message requests in flight at once during an export. */
-const EXPORT_WINDOW = 8;
+/** Whole messages asked for at once during an export: one request per page, memory bounded by one page. */
+const EXPORT_PAGE = 500;
 
 export const exportHelp = `Usage: ferry export QUEUE [FILE] [options]
 
@@ -81,30 +81,22 @@ export function exportMessages(argv: readonly string[]): Promise<number> {
     if (queue === undefined) throw usageError('name the queue to export: ferry export QUEUE [FILE]');
     const file = positionals[1];
     const api = await ManagementApi.open(values);
-    const summaries = await browseMessages(api, queue, values.selector, 0);
     const out = file === undefined || file === '-' ? process.stdout : createWriteStream(file);
     if (out !== process.stdout) {
       // a file that cannot be written says so before anything is fetched, as one line rather than a stack
       await new Promise<void>((resolve, reject) => out.once('open', () => resolve()).once('error', (err: Error) => reject(usageError(`cannot write ${file}: ${err.message}`))));
     }
     let written = 0;
-    const fetchOne = async (id: string): Promise<FullMessage | undefined> => {
-      try {
-        return await fetchMessage(api, queue, id);
-      } catch (err) {
-        // consumed between the listing and now: it is no longer there to export
-        if (err instanceof ApiError && err.status === 404) return undefined;
-        throw err;
-      }
-    };
-    // a few requests at a time, written in the queue's order: one at a time spends most of its time waiting
-    for (let i = 0; i < summaries.length; i += EXPORT_WINDOW) {
-      const messages = await Promise.all(summaries.slice(i, i + EXPORT_WINDOW).map((m) => fetchOne(m.id)));
-      for (const message of messages) {
-        if (message === undefined) continue;
+    // page by page, each page whole messages in the queue's order, written before the next is asked
+    // for: the export holds one page, however deep the queue
+    for (let offset = 0; ; ) {
+      const page = await api.get<{ items: FullMessage[]; more: boolean }>(`/api/v1/queues/${segment(queue)}/messages`, { selector: values.selector, offset, limit: EXPORT_PAGE, full: 'true' });
+      for (const message of page.items) {
         await writeLine(out, JSON.stringify(lineOf(message)));
         written++;
       }
+      offset += page.items.length;
+      if (!page.more || page.items.length === 0) break;
     }
     if (out !== process.stdout) {
       out.end();

@@ -242,10 +242,10 @@ export const openApiDocument = {
     },
     '/api/v1/queues/{name}/messages': {
       get: operation({
-        summary: 'browse waiting messages (nothing is consumed)',
+        summary: 'browse waiting messages (nothing is consumed); with full=true, whole messages (management permission)',
         permission: 'monitor',
-        parameters: [queueName, queryParam('selector', str, 'JMS selector'), ...paging],
-        ok: { 200: list(ref('MessageSummary'), { offset: int, limit: int, more: bool }) },
+        parameters: [queueName, queryParam('selector', str, 'JMS selector'), queryParam('full', bool, 'whole messages: headers, properties, body'), ...paging],
+        ok: { 200: list({ oneOf: [ref('MessageSummary'), ref('Message')] }, { offset: int, limit: int, more: bool }) },
         notFound: true,
       }),
     },

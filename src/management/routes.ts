@@ -119,8 +119,11 @@ export function managementRoutes(ctx: RouteContext): Route[] {
       may(r.principal, 'browse', queue(name));
       const offset = queryInt(r.query, 'offset', 0);
       const limit = queryInt(r.query, 'limit', 50, MAX_LIMIT);
+      const full = r.query.get('full') === 'true';
+      // whole messages (bodies) are for managers, as one message is
+      if (full && !r.access.manage) throw new FerryError('FERRY_NOT_AUTHORIZED', 'whole messages (full=true) need the management permission');
       const { items, more } = admin().browse(name, r.query.get('selector') ?? undefined, offset, limit);
-      return ok({ items: items.map(messageSummary), offset, limit, more });
+      return ok({ items: items.map(full ? messageView : messageSummary), offset, limit, more });
     }),
     // a body is read only by managers: it may hold what monitoring should not see
     get('/api/v1/queues/{name}/messages/{id}', 'manage', (r) => {

@@ -134,3 +134,19 @@ test('import reads standard input and names the line it cannot use; a file that 
   assert.match(bad.stderr, /FERRY_CLI_USAGE: standard input line 2: "body" must be/);
   assert.equal(await depth(target), 4, 'the lines before the bad one were sent');
 });
+
+test('export walks a queue deeper than one page, in order, each message once', async () => {
+  const source = uniqueName('export.deep');
+  const { raw } = await RawStompClient.connected(broker.stompPort);
+  const count = 1_234;
+  try {
+    for (let i = 0; i < count; i++) await raw.send('SEND', { destination: `/queue/${source}`, n: String(i) }, `m${i}`);
+    await raw.sendWithReceipt('SEND', { destination: `/queue/${source}`, n: String(count) }, `m${count}`);
+  } finally {
+    raw.destroy();
+  }
+  const exported = await ferry(['export', source]);
+  assert.equal(exported.code, 0, exported.stderr);
+  const bodies = lines(exported.stdout).map((l) => l.body.data);
+  assert.deepEqual(bodies, Array.from({ length: count + 1 }, (_, i) => `m${i}`));
+});

@@ -10,6 +10,7 @@ import type { Authenticator, Authorizer, ConnectRequest, Destination, Operation,
 import { openApiDocument } from '../../src/management/openapi.js';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { ApiClient, basicAuth } from '../helpers/management.js';
+import { uniqueName } from '../helpers/raw-stomp.js';
 
 /** admin (admins), watcher (monitors), nobody (no group), ops (ops), boxed (admins, but no rights on secret.*); no anonymous. */
 class TestSecurity implements Authenticator, Authorizer {
@@ -88,6 +89,15 @@ describe('permission levels on every route', () => {
       else assert.ok(answer.status !== 401 && answer.status !== 403, `${r.method} ${r.path}: ${answer.status}`);
     }
     assert.deepEqual((await as('watcher').get('/api/v1/whoami')).body, { user: 'watcher', groups: ['monitors'], monitor: true, manage: false });
+    // nor whole messages in a page of them
+    const q = uniqueName('bodies');
+    assert.equal((await as('admin').post(`/api/v1/destinations/queue/${q}/messages`, { body: 'secret' })).status, 201);
+    const refused = await as('watcher').get(`/api/v1/queues/${q}/messages?full=true`);
+    assert.equal(refused.status, 403);
+    assert.equal(refused.body['code'], 'FERRY_NOT_AUTHORIZED');
+    assert.equal((await as('watcher').get<Record<string, any>>(`/api/v1/queues/${q}/messages`)).body['items'].length, 1);
+    const whole = await as('admin').get<Record<string, any>>(`/api/v1/queues/${q}/messages?full=true`);
+    assert.deepEqual(whole.body['items'].map((m: Record<string, any>) => [m['body'].encoding, m['body'].data]), [['text', 'secret']]);
   });
 
   test('a manager: no route refuses', async () => {
