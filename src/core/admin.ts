@@ -102,8 +102,16 @@ export interface SessionFigures {
   readonly rateOut: number;
 }
 
-export interface ConsumerFigures {
+/** Who a consumer or producer is: its connection's facts. */
+export interface ClientFacts {
   readonly connectionId: string;
+  readonly protocol: string;
+  readonly remoteAddress: string;
+  readonly user: string | undefined;
+  readonly clientId: string | undefined;
+}
+
+export interface ConsumerFigures extends ClientFacts {
   readonly destination: Destination;
   readonly selector: string | undefined;
   readonly prefetch: number;
@@ -113,13 +121,16 @@ export interface ConsumerFigures {
   readonly exclusive: boolean;
   readonly priority: number;
   readonly durableName: string | undefined;
+  /** Deliveries per second over the last 10 s. */
+  readonly rate: number;
 }
 
 /** A connection's sends to one destination: the producer of protocols without producer objects. */
-export interface ProducerFigures {
-  readonly connectionId: string;
+export interface ProducerFigures extends ClientFacts {
   readonly destination: Destination;
   readonly sent: number;
+  /** Sends per second over the last 10 s. */
+  readonly rate: number;
 }
 
 export interface DurableFigures {
@@ -327,7 +338,7 @@ export class BrokerAdmin {
     return {
       figures: this.connectionFigures(c),
       sessions: [...c.sessionList()].map(sessionFigures),
-      consumers: consumersOf(c).map((consumer) => consumerFigures(consumer, durable)),
+      consumers: consumersOf(c).map((consumer) => consumerFigures(consumer, durable, c)),
       producers: producersOf(c),
     };
   }
@@ -351,7 +362,7 @@ export class BrokerAdmin {
   consumerList(): ConsumerFigures[] {
     const durable = this.durableNames();
     const list: ConsumerFigures[] = [];
-    for (const c of this.host.connections.values()) if (!c.principal.internal) for (const consumer of consumersOf(c)) list.push(consumerFigures(consumer, durable));
+    for (const c of this.host.connections.values()) if (!c.principal.internal) for (const consumer of consumersOf(c)) list.push(consumerFigures(consumer, durable, c));
     return list;
   }
 
@@ -599,10 +610,14 @@ function consumersOf(c: CoreConnection): Consumer[] {
   return list;
 }
 
-function consumerFigures(consumer: Consumer, durable: Map<MessageQueue, string>): ConsumerFigures {
+function clientFacts(c: CoreConnection): ClientFacts {
+  return { connectionId: c.id, protocol: c.protocol, remoteAddress: c.remoteAddress, user: c.principal.username, clientId: c.clientId };
+}
+
+function consumerFigures(consumer: Consumer, durable: Map<MessageQueue, string>, c: CoreConnection): ConsumerFigures {
   const queue = consumer.queue;
   return {
-    connectionId: consumer.connectionId,
+    ...clientFacts(c),
     destination: { kind: queue.kind === 'queue' ? 'queue' : 'topic', name: queue.name },
     selector: consumer.selector?.text,
     prefetch: consumer.prefetch,
@@ -612,12 +627,14 @@ function consumerFigures(consumer: Consumer, durable: Map<MessageQueue, string>)
     exclusive: consumer.exclusive,
     priority: consumer.priority,
     durableName: durable.get(queue),
+    rate: consumer.settings.deliveryRate?.rate() ?? 0,
   };
 }
 
 function producersOf(c: CoreConnection): ProducerFigures[] {
   const list: ProducerFigures[] = [];
-  for (const [name, { sent }] of c.traffic.sentToQueue) list.push({ connectionId: c.id, destination: { kind: 'queue', name }, sent });
-  for (const [name, { sent }] of c.traffic.sentToTopic) list.push({ connectionId: c.id, destination: { kind: 'topic', name }, sent });
+  const facts = clientFacts(c);
+  for (const [name, { sent, rate }] of c.traffic.sentToQueue) list.push({ ...facts, destination: { kind: 'queue', name }, sent, rate: rate.rate() });
+  for (const [name, { sent, rate }] of c.traffic.sentToTopic) list.push({ ...facts, destination: { kind: 'topic', name }, sent, rate: rate.rate() });
   return list;
 }

@@ -42,6 +42,7 @@ import { compileSelector, type Selector } from './selector/index.js';
 import { TopicSubscriptions } from './subscriptions.js';
 import { answerSlowConsumer } from './slow-consumer-answer.js';
 import { TimerQueue } from './timers.js';
+import { RateCounter } from './traffic.js';
 import { Declarations } from './declarations.js';
 import type { BindingSpec, ExchangeSpec } from './exchanges.js';
 import { Router } from './router.js';
@@ -429,6 +430,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
         noLocal: options.noLocal ?? false,
         selector: queueSelector,
         delivered,
+        deliveryRate: new RateCounter(this.clock),
       });
 
     if (destination.kind === 'queue') {

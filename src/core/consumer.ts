@@ -22,6 +22,8 @@ export interface ConsumerSettings {
   readonly selector: Selector | undefined;
   /** Counts each delivery as one of its connection's messages out (operators' figures). */
   readonly delivered?: { count(): void } | undefined;
+  /** This consumer's own deliveries per second, for operators. */
+  readonly deliveryRate?: { count(): void; rate(): number } | undefined;
 }
 
 /**
@@ -100,6 +102,7 @@ export class Consumer implements QueueConsumer {
     entry.tag = this.nextTag++;
     this.delivered++;
     this.settings.delivered?.count();
+    this.settings.deliveryRate?.count();
     if (this.ackMode === 'auto') {
       this.sink.deliver(entry);
       this.queue.acknowledge(entry);

@@ -57,6 +57,12 @@ export class RateCounter {
   }
 }
 
+/** A connection's sends to one destination. */
+export interface ProducerTraffic {
+  sent: number;
+  readonly rate: RateCounter;
+}
+
 /**
  * What one connection sent and was delivered, for operators: totals with rates, and its sends by
  * destination (a producer, for protocols without producer objects). Names are map keys as they
@@ -66,13 +72,13 @@ export class ConnectionTraffic {
   readonly in: RateCounter;
   readonly out: RateCounter;
   /** Destination name -> sends to it. */
-  readonly sentToQueue = new Map<string, { sent: number }>();
-  readonly sentToTopic = new Map<string, { sent: number }>();
+  readonly sentToQueue = new Map<string, ProducerTraffic>();
+  readonly sentToTopic = new Map<string, ProducerTraffic>();
   /** The last destination sent to: a producer mostly sends to one, and then finds it without a lookup. */
   private last: Destination | undefined;
-  private lastCount: { sent: number } | undefined;
+  private lastCount: ProducerTraffic | undefined;
 
-  constructor(clock: () => number) {
+  constructor(private readonly clock: () => number) {
     this.in = new RateCounter(clock);
     this.out = new RateCounter(clock);
   }
@@ -82,12 +88,14 @@ export class ConnectionTraffic {
     const last = this.last;
     if (last !== undefined && (last === destination || (last.name === destination.name && last.kind === destination.kind))) {
       this.lastCount!.sent++;
+      this.lastCount!.rate.count();
       return;
     }
     const map = destination.kind === 'queue' ? this.sentToQueue : this.sentToTopic;
     let count = map.get(destination.name);
-    if (count === undefined) map.set(destination.name, (count = { sent: 0 }));
+    if (count === undefined) map.set(destination.name, (count = { sent: 0, rate: new RateCounter(this.clock) }));
     count.sent++;
+    count.rate.count();
     this.last = destination;
     this.lastCount = count;
   }

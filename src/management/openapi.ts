@@ -128,8 +128,10 @@ const session = obj({
   rateOut: num,
 });
 
+const clientFacts = { connectionId: str, protocol: str, remoteAddress: str, user: nullable(str), clientId: nullable(str) };
+
 const consumer = obj({
-  connectionId: str,
+  ...clientFacts,
   destination: str,
   selector: nullable(str),
   prefetch: int,
@@ -139,9 +141,10 @@ const consumer = obj({
   exclusive: bool,
   priority: int,
   durableName: nullable(str),
+  rate: num,
 });
 
-const producer = obj({ connectionId: str, destination: str, sent: int });
+const producer = obj({ ...clientFacts, destination: str, sent: int, rate: num });
 
 const pick = {
   type: 'object',

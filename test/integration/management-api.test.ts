@@ -322,7 +322,12 @@ describe('clients', () => {
     const one = await api.get<Record<string, any>>(`/api/v1/connections/${enc(mine['id'])}`);
     assert.equal(one.status, 200);
     assert.deepEqual(one.body['consumerList'].map((c: Record<string, unknown>) => [c['destination'], c['selector'], c['prefetch'], c['inFlight'], c['delivered'], c['acknowledged'], c['exclusive'], c['priority'], c['durableName']]), [[`queue://${q}`, 'n > 0', 10, 3, 3, 0, false, 0, null]]);
-    assert.deepEqual(one.body['producerList'], [{ connectionId: mine['id'], destination: `queue://${q}`, sent: 3 }]);
+    const [producer] = one.body['producerList'];
+    assert.deepEqual({ ...producer, rate: undefined }, { connectionId: mine['id'], protocol: 'stomp', remoteAddress: mine['remoteAddress'], user: 'someone', clientId, destination: `queue://${q}`, sent: 3, rate: undefined });
+    assert.ok(producer['rate'] > 0);
+    const [consumer] = one.body['consumerList'];
+    assert.deepEqual([consumer['protocol'], consumer['remoteAddress'], consumer['user'], consumer['clientId']], ['stomp', mine['remoteAddress'], 'someone', clientId]);
+    assert.ok(consumer['rate'] > 0);
     const consumers = await api.get<{ items: Record<string, unknown>[] }>('/api/v1/consumers');
     assert.ok(consumers.body.items.some((c) => c['connectionId'] === mine['id'] && c['destination'] === `queue://${q}`));
     const producers = await api.get<{ items: Record<string, unknown>[] }>('/api/v1/producers');

@@ -15,11 +15,11 @@ function sessionView(s: SessionFigures): Record<string, unknown> {
 }
 
 function consumerView(c: ConsumerFigures): Record<string, unknown> {
-  return { ...c, destination: destinationUri(c.destination), selector: c.selector ?? null, durableName: c.durableName ?? null };
+  return { ...c, user: c.user ?? null, clientId: c.clientId ?? null, destination: destinationUri(c.destination), selector: c.selector ?? null, durableName: c.durableName ?? null, rate: round(c.rate) };
 }
 
 function producerView(p: ProducerFigures): Record<string, unknown> {
-  return { ...p, destination: destinationUri(p.destination) };
+  return { ...p, user: p.user ?? null, clientId: p.clientId ?? null, destination: destinationUri(p.destination), rate: round(p.rate) };
 }
 
 export function listConnections(broker: Broker): { items: Record<string, unknown>[] } {
