@@ -5,9 +5,15 @@ import type { Message } from './message.js';
 import type { MessageQueue } from './message-queue.js';
 import type { QueueEntry, StoredMessage } from './queue-entry.js';
 import type { BindingSpec, ExchangeSpec } from './exchanges.js';
-import { RecordType, decodeBinding, decodeExchange, decodeDeliveryMark, decodeDurableSubscription, decodePrepared, decodeQueue, decodeStoredMessage, decodeReference, type DurableSubscriptionRecord, type PreparedRecord, type QueueRecord, type ReferenceRecord } from './records.js';
+import { RecordType, decodeBinding, decodeExchange, decodeDeliveryMark, decodeDurableSubscription, decodePrepared, decodeQueue, decodeStoredMessage, type DurableSubscriptionRecord, type PreparedRecord, type QueueRecord } from './records.js';
+import { RecoveredReferences } from './recovery-references.js';
 
 const CONSUMED: StoreRecord = { id: 0, type: 0, data: Buffer.alloc(0) };
+
+/** A recovered message and its store bookkeeping in one object (one per waiting message, so it counts). */
+interface HeldMessage extends StoredMessage {
+  readonly message: Message;
+}
 
 /** What recovery rebuilds; the broker implements it. */
 export interface RecoveryTarget {
@@ -31,8 +37,8 @@ export interface RecoveryTarget {
  */
 export function recoverState(target: RecoveryTarget, records: StoreRecord[], store: Store, bodies: BodyCache, logger: Logger): void {
   const queuesById = new Map<number, MessageQueue>();
-  const messages = new Map<number, { message: Message; stored: StoredMessage }>();
-  const references: { id: number; ref: ReferenceRecord }[] = [];
+  const messages = new Map<number, HeldMessage>();
+  const references = new RecoveredReferences();
   const marks: { id: number; queueId: number; seq: number }[] = [];
   const prepared: { id: number; record: PreparedRecord }[] = [];
   const bindings: { id: number; spec: BindingSpec }[] = [];
@@ -53,11 +59,11 @@ export function recoverState(target: RecoveryTarget, records: StoreRecord[], sto
       case RecordType.StoredMessage: {
         const { message } = decodeStoredMessage(record.data, record.type);
         bodies.recovered(message, record.id);
-        messages.set(record.id, { message, stored: { recordId: record.id, references: 0 } });
+        messages.set(record.id, { recordId: record.id, references: 0, message });
         break;
       }
       case RecordType.Reference:
-        references.push({ id: record.id, ref: decodeReference(record.data) });
+        references.add(record.id, record.data);
         break;
       case RecordType.Scheduled:
         target.recoverScheduled(record.id, record.data);
@@ -86,18 +92,17 @@ export function recoverState(target: RecoveryTarget, records: StoreRecord[], sto
     }
   }
   for (const { id, spec } of bindings) target.recoverBinding(id, spec);
-  references.sort((a, b) => a.ref.queueId - b.ref.queueId || a.ref.seq - b.ref.seq);
   let dangling = 0;
-  for (const { id, ref } of references) {
-    const queue = queuesById.get(ref.queueId);
-    const held = messages.get(ref.messageRecordId);
+  references.forEachInOrder((id, queueId, messageRecordId, seq, deliveryCount) => {
+    const queue = queuesById.get(queueId);
+    const held = messages.get(messageRecordId);
     if (queue === undefined || held === undefined) {
       store.delete(id);
       dangling++;
-      continue;
+      return;
     }
-    queue.recover(held.message, held.stored, ref.seq, ref.deliveryCount, id);
-  }
+    queue.recover(held.message, held, seq, deliveryCount, id);
+  });
   // what a prepared transaction consumes is held by it, out of its queue, until it is completed
   if (prepared.length > 0) {
     const held = new Set(prepared.flatMap(({ record }) => [...record.acknowledged, ...record.rejected]));
@@ -113,10 +118,10 @@ export function recoverState(target: RecoveryTarget, records: StoreRecord[], sto
     else queue.recoverDeliveryMark(mark.id, mark.seq);
   }
   let orphans = 0;
-  for (const { message, stored } of messages.values()) {
-    if (stored.references === 0) {
-      store.delete(stored.recordId);
-      bodies.released(message);
+  for (const held of messages.values()) {
+    if (held.references === 0) {
+      store.delete(held.recordId);
+      bodies.released(held.message);
       orphans++;
     }
   }

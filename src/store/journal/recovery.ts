@@ -73,11 +73,11 @@ export async function recoverJournal(
 
   const segments = new Map<number, JournalSegment>();
   const ledger = new JournalLedger(segments);
-  const recoveredData = new Map<number, Buffer>();
-  ledger.recoveredData = recoveredData;
+  ledger.recovering = true;
   const dropped: RecoveryDrop[] = [];
   let headerMaxId = 0;
   let frames = 0;
+  const copies = new CopySlab();
 
   const drop = (entry: RecoveryDrop): void => {
     dropped.push(entry);
@@ -137,7 +137,7 @@ export async function recoverJournal(
           continue;
         }
         if (frame.kind !== FrameKind.Batch && frame.kind !== FrameKind.Padding) {
-          replay(ledger, number, buf, pos, frame.end, frame.kind, frame.txId, frame.id, frame.type, frame.dataStart, frame.dataEnd, keep);
+          replay(ledger, number, buf, pos, frame.end, frame.kind, frame.txId, frame.id, frame.type, frame.dataStart, frame.dataEnd, keep, copies);
           segment.frames++;
           frames++;
         }
@@ -154,8 +154,12 @@ export async function recoverJournal(
   ledger.dropUnprepared();
   const records: StoreRecord[] = [];
   // from here on the journal keeps only where the data is
-  ledger.recoveredData = undefined;
-  for (const [id, record] of ledger.records) records.push({ id, type: record.type, data: recoveredData.get(id) ?? Buffer.alloc(0) });
+  ledger.recovering = false;
+  const none = Buffer.alloc(0);
+  for (const [id, record] of ledger.records) {
+    records.push({ id, type: record.type, data: record.data ?? none });
+    record.data = undefined;
+  }
   const prepared: PreparedTransaction[] = [];
   for (const [txId, tx] of ledger.transactions) {
     const operations: TransactionOperation[] = tx.ops.map((op) => {
@@ -204,6 +208,7 @@ function replay(
   dataStart: number,
   dataEnd: number,
   keep: ((type: number, data: Buffer) => number) | undefined,
+  copies: CopySlab,
 ): void {
   const bytes = end - at;
   const length = dataEnd - dataStart;
@@ -212,9 +217,8 @@ function replay(
   switch (kind) {
     case FrameKind.Add: {
       // the caller may leave the rest of a record on disk, to be read back when needed
-      const whole = buf.subarray(dataStart, dataEnd);
-      const kept = keep === undefined ? length : Math.min(length, keep(type, whole));
-      ledger.add(id, type, seg, dataStart, length, bytes, Buffer.from(kept === length ? whole : whole.subarray(0, kept)));
+      const kept = keep === undefined ? length : Math.min(length, keep(type, buf.subarray(dataStart, dataEnd)));
+      ledger.add(id, type, seg, dataStart, length, bytes, copies.copy(buf, dataStart, dataStart + kept));
       break;
     }
     case FrameKind.Update:
@@ -245,5 +249,30 @@ function replay(
     case FrameKind.Batch:
     case FrameKind.Padding:
       break;
+  }
+}
+
+/**
+ * Copies recovered record data out of a segment's read buffer into shared slabs, so the read
+ * buffer can go while the records stay: one copy and one view per record, without the per-call
+ * work of Buffer.from. A slab lives as long as any record copied into it; slabs are small so a
+ * few long-lived records do not hold much.
+ */
+class CopySlab {
+  private static readonly SIZE = 64 * 1024;
+  private slab = Buffer.allocUnsafeSlow(0);
+  private used = 0;
+
+  copy(from: Buffer, start: number, end: number): Buffer {
+    const length = end - start;
+    if (length > CopySlab.SIZE / 4) return Buffer.from(from.subarray(start, end));
+    if (this.used + length > this.slab.length) {
+      this.slab = Buffer.allocUnsafeSlow(CopySlab.SIZE);
+      this.used = 0;
+    }
+    const at = this.used;
+    from.copy(this.slab, at, start, end);
+    this.used += length;
+    return this.slab.subarray(at, at + length);
   }
 }
