@@ -25,6 +25,8 @@ export interface RunningServer {
    * writes nothing more, closes its listeners and resolves with the reason).
    */
   readonly fenced: Promise<string>;
+  /** Resolves, with the broker it went to, once this broker handed its lease over (`ha.failback` on the other) and stopped. */
+  readonly handedBack: Promise<string>;
 }
 
 export interface ServerOptions {
@@ -159,6 +161,7 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
       ? new HaLease({
           store: config.store.type === 'postgres' ? new PostgresLease(config.store.postgres.url, config.ha.leaseDuration / 3) : new LeaseFile(config.data),
           leaseDuration: config.ha.leaseDuration,
+          failback: config.ha.failback,
           logger,
         })
       : undefined;
@@ -299,6 +302,9 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
   let stopping: Promise<void> | undefined;
   let fencedWith: (reason: string) => void = () => {};
   const fenced = new Promise<string>((resolve) => (fencedWith = resolve));
+  let handedBackTo: (to: string) => void = () => {};
+  const handedBack = new Promise<string>((resolve) => (handedBackTo = resolve));
+  let handbackTo: string | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       network.stop();
@@ -309,7 +315,8 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
         // a fenced broker's last writes are refused on purpose
         if (lease?.role !== 'fenced') throw err;
       });
-      if (lease !== undefined) await lease.release();
+      // the store is closed: its last group commit is on disk before the lease goes to the asker
+      if (lease !== undefined) await lease.release(handbackTo);
       else lock.release();
       security?.close();
       certificates?.close();
@@ -317,10 +324,22 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
     })();
     return stopping;
   };
-  lease?.startRenewing((reason) => {
-    void stop().finally(() => fencedWith(reason));
-  });
-  return { broker, ports, tls: certificates, stop, fenced };
+  lease?.startRenewing(
+    (reason) => {
+      void stop().finally(() => fencedWith(reason));
+    },
+    (asker) => {
+      handbackTo = asker;
+      void stop().then(
+        () => handedBackTo(asker),
+        (err: unknown) => {
+          logger.error({ event: 'ha.handback-failed', err }, 'stopping to hand the lease over failed');
+          fencedWith(`stopping to hand the lease to ${asker} failed`);
+        },
+      );
+    },
+  );
+  return { broker, ports, tls: certificates, stop, fenced, handedBack };
 }
 
 /**
