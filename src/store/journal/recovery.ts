@@ -78,6 +78,7 @@ export async function recoverJournal(
   let headerMaxId = 0;
   let frames = 0;
   const copies = new CopySlab();
+  let readBuffer = Buffer.allocUnsafeSlow(0);
 
   const drop = (entry: RecoveryDrop): void => {
     dropped.push(entry);
@@ -92,7 +93,10 @@ export async function recoverJournal(
     const fd = await fsys.open(path, 'r+');
     try {
       const size = await fsys.size(fd);
-      const buf = Buffer.allocUnsafe(size);
+      // one read buffer for every segment: a fresh one each would grow the process's memory outside
+      // the heap by a segment at a time, and each such growth makes V8 run a full collection
+      if (size > readBuffer.length) readBuffer = Buffer.allocUnsafeSlow(size);
+      const buf = readBuffer.subarray(0, size);
       await readFully(fsys, fd, buf, size, 0);
 
       const header = decodeSegmentHeader(buf);
