@@ -96,7 +96,7 @@ async function fillBacklog(port: number, count: number): Promise<void> {
   const window: Promise<void>[] = [];
   for (let i = 0; i < count; i++) {
     const id = `b-${i}`;
-    window.push(client.request('SEND', [['destination', '/queue/ha.backlog'], ['persistent', 'true'], ['content-length', String(body.length)], ['id', id]]));
+    window.push(client.request('SEND', [['destination', '/queue/ha.backlog'], ['persistent', 'true'], ['content-length', String(body.length)], ['id', id]], 60_000, body));
     if (window.length >= 200) await Promise.all(window.splice(0));
   }
   await Promise.all(window);
