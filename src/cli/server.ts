@@ -166,11 +166,21 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
         })
       : undefined;
   let lock: { release(): void };
+  // what the lease's renewal calls, bound once the broker runs; until then it is noted
+  let onLeaseLost: ((reason: string) => void) | undefined;
+  let onHandback: ((asker: string) => void) | undefined;
+  let lostEarly: string | undefined;
+  let askedEarly: string | undefined;
   try {
     if (lease === undefined) lock = DataFolderLock.acquire(config.data);
     else {
       await waitAsBackup(lease, config, logger, options.signal);
       lock = { release: () => void lease.release() };
+      // renewed from the moment it is taken: recovering a large backlog takes longer than a lease
+      lease.startRenewing(
+        (reason) => (onLeaseLost === undefined ? (lostEarly = reason) : onLeaseLost(reason)),
+        (asker) => (onHandback === undefined ? (askedEarly = asker) : onHandback(asker)),
+      );
     }
   } catch (err) {
     security?.close();
@@ -324,21 +334,21 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
     })();
     return stopping;
   };
-  lease?.startRenewing(
-    (reason) => {
-      void stop().finally(() => fencedWith(reason));
-    },
-    (asker) => {
-      handbackTo = asker;
-      void stop().then(
-        () => handedBackTo(asker),
-        (err: unknown) => {
-          logger.error({ event: 'ha.handback-failed', err }, 'stopping to hand the lease over failed');
-          fencedWith(`stopping to hand the lease to ${asker} failed`);
-        },
-      );
-    },
-  );
+  onLeaseLost = (reason) => {
+    void stop().finally(() => fencedWith(reason));
+  };
+  onHandback = (asker) => {
+    handbackTo = asker;
+    void stop().then(
+      () => handedBackTo(asker),
+      (err: unknown) => {
+        logger.error({ event: 'ha.handback-failed', err }, 'stopping to hand the lease over failed');
+        fencedWith(`stopping to hand the lease to ${asker} failed`);
+      },
+    );
+  };
+  if (lostEarly !== undefined) onLeaseLost(lostEarly);
+  else if (askedEarly !== undefined) onHandback(askedEarly);
   return { broker, ports, tls: certificates, stop, fenced, handedBack };
 }
 

@@ -25,9 +25,9 @@ export class RecoveredReferences {
     this.counts[i] = ref.deliveryCount;
   }
 
-  /** Visits every reference by queue, then by sequence within its queue. */
-  forEachInOrder(visit: (id: number, queueId: number, messageRecordId: number, seq: number, deliveryCount: number) => void): void {
-    const { ids, queueIds, messageIds, seqs, counts } = this;
+  /** Indices of the references by queue, then by sequence within its queue. */
+  order(): Uint32Array {
+    const { queueIds, seqs } = this;
     const order = new Uint32Array(this.length);
     let sorted = true;
     for (let i = 0; i < order.length; i++) {
@@ -36,10 +36,27 @@ export class RecoveredReferences {
     }
     // references are mostly written in order already (one queue, sends in sequence); sort only when not
     if (!sorted) order.sort((a, b) => queueIds[a]! - queueIds[b]! || seqs[a]! - seqs[b]!);
-    for (let k = 0; k < order.length; k++) {
-      const i = order[k]!;
-      visit(ids[i]!, queueIds[i]!, messageIds[i]!, seqs[i]!, counts[i]!);
-    }
+    return order;
+  }
+
+  id(i: number): number {
+    return this.ids[i]!;
+  }
+
+  queueId(i: number): number {
+    return this.queueIds[i]!;
+  }
+
+  messageRecordId(i: number): number {
+    return this.messageIds[i]!;
+  }
+
+  seq(i: number): number {
+    return this.seqs[i]!;
+  }
+
+  deliveryCount(i: number): number {
+    return this.counts[i]!;
   }
 
   private grow(): void {

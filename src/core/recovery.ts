@@ -10,6 +10,14 @@ import { RecoveredReferences } from './recovery-references.js';
 
 const CONSUMED: StoreRecord = { id: 0, type: 0, data: Buffer.alloc(0) };
 
+/**
+ * Recovery gives the event loop a turn this often (a power of two, less one): with a large backlog
+ * it runs for seconds, and the HA lease must be renewed meanwhile. Nothing else acts on the broker
+ * then: it accepts no connection before it runs, and its timers are held.
+ */
+const YIELD_EVERY = 0x7ff;
+const yieldTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 /** A recovered message and its store bookkeeping in one object (one per waiting message, so it counts). */
 interface HeldMessage extends StoredMessage {
   readonly message: Message;
@@ -35,7 +43,7 @@ export interface RecoveryTarget {
  * every waiting message in its queue's order with its delivery count. Records that nothing refers
  * to any more (a reference to a missing queue, a message with no reference) are deleted.
  */
-export function recoverState(target: RecoveryTarget, records: StoreRecord[], store: Store, bodies: BodyCache, logger: Logger): void {
+export async function recoverState(target: RecoveryTarget, records: StoreRecord[], store: Store, bodies: BodyCache, logger: Logger): Promise<void> {
   const queuesById = new Map<number, MessageQueue>();
   const messages = new Map<number, HeldMessage>();
   const references = new RecoveredReferences();
@@ -44,6 +52,7 @@ export function recoverState(target: RecoveryTarget, records: StoreRecord[], sto
   const bindings: { id: number; spec: BindingSpec }[] = [];
   let scheduled = 0;
   for (let i = 0; i < records.length; i++) {
+    if ((i & YIELD_EVERY) === YIELD_EVERY) await yieldTurn();
     const record = records[i]!;
     // each record is let go once read: recovery's peak memory is the records or what they become, not both
     records[i] = CONSUMED;
@@ -93,16 +102,20 @@ export function recoverState(target: RecoveryTarget, records: StoreRecord[], sto
   }
   for (const { id, spec } of bindings) target.recoverBinding(id, spec);
   let dangling = 0;
-  references.forEachInOrder((id, queueId, messageRecordId, seq, deliveryCount) => {
-    const queue = queuesById.get(queueId);
-    const held = messages.get(messageRecordId);
+  const order = references.order();
+  for (let k = 0; k < order.length; k++) {
+    if ((k & YIELD_EVERY) === YIELD_EVERY) await yieldTurn();
+    const i = order[k]!;
+    const id = references.id(i);
+    const queue = queuesById.get(references.queueId(i));
+    const held = messages.get(references.messageRecordId(i));
     if (queue === undefined || held === undefined) {
       store.delete(id);
       dangling++;
-      return;
+      continue;
     }
-    queue.recover(held.message, held, seq, deliveryCount, id);
-  });
+    queue.recover(held.message, held, references.seq(i), references.deliveryCount(i), id);
+  }
   // what a prepared transaction consumes is held by it, out of its queue, until it is completed
   if (prepared.length > 0) {
     const held = new Set(prepared.flatMap(({ record }) => [...record.acknowledged, ...record.rejected]));

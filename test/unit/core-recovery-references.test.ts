@@ -5,7 +5,7 @@ import { RecoveredReferences } from '../../src/core/recovery-references.js';
 
 function visited(refs: RecoveredReferences): string[] {
   const out: string[] = [];
-  refs.forEachInOrder((id, queueId, messageRecordId, seq, deliveryCount) => out.push(`${queueId}/${seq}:${id}:${messageRecordId}:${deliveryCount}`));
+  for (const i of refs.order()) out.push(`${refs.queueId(i)}/${refs.seq(i)}:${refs.id(i)}:${refs.messageRecordId(i)}:${refs.deliveryCount(i)}`);
   return out;
 }
 

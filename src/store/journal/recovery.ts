@@ -141,6 +141,8 @@ export async function recoverJournal(
           continue;
         }
         if (frame.kind !== FrameKind.Batch && frame.kind !== FrameKind.Padding) {
+          // a turn for the event loop now and then: an HA primary renews its lease while it recovers
+          if ((frames & 0x7ff) === 0x7ff) await new Promise((resolve) => setImmediate(resolve));
           replay(ledger, number, buf, pos, frame.end, frame.kind, frame.txId, frame.id, frame.type, frame.dataStart, frame.dataEnd, keep, copies);
           segment.frames++;
           frames++;
