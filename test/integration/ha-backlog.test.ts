@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { spawnBroker, type BrokerProcess } from '../helpers/process.js';
 import { connectStomp } from '../helpers/stomp.js';
-import { streamUntil } from '../helpers/stream.js';
+import { drain, streamUntil } from '../helpers/stream.js';
 
 /**
  * A backup that takes over a backlog which takes longer to recover than most of a lease renews the
@@ -50,4 +50,33 @@ test(`a backup taking over ${BACKLOG.toLocaleString('en')} waiting messages rene
   await client.disconnect();
   assert.equal(backup.logs.find((e) => e['event'] === 'ha.fenced'), undefined, 'the backup kept its lease through recovery');
   assert.equal(await backup.stop(), 0);
+});
+
+test('a backup killed with SIGKILL while it recovers the backlog loses nothing: the next one serves every confirmed message once, in order', { timeout: 300_000 }, async () => {
+  const data = mkdtempSync(join(tmpdir(), 'ferry-ha-backlog-'));
+  paths.push(data);
+  const config = join(data, '..', `${data.split('/').pop()!}.yaml`);
+  writeFileSync(config, `ha:\n  leaseDuration: ${LEASE_MS}\n`);
+  paths.push(config);
+  const primary = await member(data, config, 'broker.started');
+  const backup = await member(data, config, 'ha.backup');
+  const producer = await connectStomp(primary.ports['stomp']!);
+  const confirmed = await streamUntil(producer, '/queue/ha.loading', 512, (n) => n >= 50_000);
+  await producer.disconnect();
+  await primary.stop('SIGKILL');
+
+  // killed as soon as it has the lease: it is reading the journal and rebuilding the queue
+  await backup.logged('ha.primary');
+  await backup.stop('SIGKILL');
+  assert.equal(backup.logs.find((e) => e['event'] === 'broker.started'), undefined, 'killed before it served');
+
+  const next = await member(data, config, 'broker.started');
+  const client = await connectStomp(next.ports['stomp']!);
+  const got = (await drain(client, '/queue/ha.loading', confirmed)).map((m) => Number(m.headers['seq']));
+  await client.disconnect();
+  const present = new Set(got);
+  assert.deepEqual([...confirmed].filter((n) => !present.has(n)), [], 'every confirmed message is there');
+  assert.equal(new Set(got).size, got.length, 'nothing twice');
+  assert.ok(got.every((n, i) => i === 0 || got[i - 1]! < n), 'in the order sent');
+  assert.equal(await next.stop(), 0);
 });
