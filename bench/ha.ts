@@ -9,7 +9,10 @@
 // process gone takes over at once, and as two machines would behave, each broker in a process-id
 // namespace of its own (`unshare`, as root), where the backup waits out the lease.
 //
-//   npm run build && node dist/bench/ha.js [--kills 20] [--activemq-kills 5] [--lease MS] [--backlog N] [--broker ferry,activemq]
+// With --store postgres (or journal,postgres) Ferry keeps its store and its lease in a PostgreSQL
+// database of the run's own (Debian's server, fsync on) instead of on the shared folder.
+//
+//   npm run build && node dist/bench/ha.js [--kills 20] [--activemq-kills 5] [--lease MS] [--backlog N] [--broker ferry,activemq] [--store journal,postgres]
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,6 +26,7 @@ import { freePort, type RunningBroker } from './broker.js';
 import { stopAll, track } from './children.js';
 import { FERRY_MAIN } from './ferry.js';
 import { StompClient } from './stomp-client.js';
+import { startPostgres } from '../test/helpers/postgres.js';
 
 const { values } = parseArgs({
   options: {
@@ -31,12 +35,14 @@ const { values } = parseArgs({
     lease: { type: 'string' },
     backlog: { type: 'string' },
     broker: { type: 'string' },
+    store: { type: 'string' },
   },
 });
 const kills = Number(values.kills ?? 20);
 const activeMqKills = Number(values['activemq-kills'] ?? 5);
 const backlog = Number(values.backlog ?? 0);
 const brokers = (values.broker ?? 'ferry,activemq').split(',');
+const stores = (values.store ?? 'journal').split(',');
 const HOST = '127.0.0.1';
 
 interface Member {
@@ -90,7 +96,7 @@ async function fillBacklog(port: number, count: number): Promise<void> {
   const window: Promise<void>[] = [];
   for (let i = 0; i < count; i++) {
     const id = `b-${i}`;
-    window.push(client.request('SEND', [['destination', '/queue/ha.backlog'], ['persistent', 'true'], ['content-length', String(body.length)], ['id', id]]));
+    window.push(client.request('SEND', [['destination', '/queue/ha.backlog'], ['persistent', 'true'], ['content-length', String(body.length)], ['id', id]], 60_000, body));
     if (window.length >= 200) await Promise.all(window.splice(0));
   }
   await Promise.all(window);
@@ -105,10 +111,13 @@ function killed(child: ChildProcess): Promise<void> {
   });
 }
 
-async function ferryTakeovers(apart: boolean): Promise<number[]> {
+async function ferryTakeovers(apart: boolean, postgresUrl?: string): Promise<number[]> {
   const data = mkdtempSync(join(tmpdir(), 'ferry-bench-ha-'));
-  const config = values.lease === undefined ? undefined : join(data, '..', `${data.split('/').pop()!}.yaml`);
-  if (config !== undefined) writeFileSync(config, `ha:\n  leaseDuration: ${Number(values.lease)}\n`);
+  const text =
+    (values.lease === undefined ? '' : `ha:\n  leaseDuration: ${Number(values.lease)}\n`) +
+    (postgresUrl === undefined ? '' : `store:\n  type: postgres\n  postgres:\n    url: ${JSON.stringify(postgresUrl)}\n`);
+  const config = text === '' ? undefined : join(data, '..', `${data.split('/').pop()!}.yaml`);
+  if (config !== undefined) writeFileSync(config, text);
   const ports = [await freePort(HOST), await freePort(HOST)];
   let primary = await startFerryMember(data, config, ports[0]!, 'broker.started', apart);
   let backup = await startFerryMember(data, config, ports[1]!, 'ha.backup', apart);
@@ -171,12 +180,12 @@ function summary(name: string, times: number[]): string {
   if (times.length === 0) return `${name}: no takeovers`;
   const sorted = [...times].sort((a, b) => a - b);
   const median = sorted[Math.floor((sorted.length - 1) / 2)]!;
-  return `${name.padEnd(18)} takeovers ${String(times.length).padStart(3)}  median ${Math.round(median).toLocaleString('en')} ms  max ${Math.round(sorted.at(-1)!).toLocaleString('en')} ms`;
+  return `${name.padEnd(22)} takeovers ${String(times.length).padStart(3)}  median ${Math.round(median).toLocaleString('en')} ms  max ${Math.round(sorted.at(-1)!).toLocaleString('en')} ms`;
 }
 
 const results: [string, number[]][] = [];
 try {
-  if (brokers.includes('ferry')) {
+  if (brokers.includes('ferry') && stores.includes('journal')) {
     results.push(['ferry, one machine', await ferryTakeovers(false)]);
     process.stdout.write(`${summary(...results.at(-1)!)}\n`);
     if (process.getuid?.() === 0) {
@@ -184,6 +193,22 @@ try {
       process.stdout.write(`${summary(...results.at(-1)!)}\n`);
     }
     else process.stdout.write('ferry, apart: skipped: separate process-id namespaces need root (unshare)\n');
+  }
+  if (brokers.includes('ferry') && stores.includes('postgres')) {
+    const cluster = await startPostgres({ fsync: true });
+    if (typeof cluster === 'string') process.stdout.write(`ferry on PostgreSQL: skipped: ${cluster}\n`);
+    else {
+      try {
+        results.push(['ferry pg, one machine', await ferryTakeovers(false, await cluster.createDatabase('ha_one'))]);
+        process.stdout.write(`${summary(...results.at(-1)!)}\n`);
+        if (process.getuid?.() === 0) {
+          results.push(['ferry pg, apart', await ferryTakeovers(true, await cluster.createDatabase('ha_apart'))]);
+          process.stdout.write(`${summary(...results.at(-1)!)}\n`);
+        }
+      } finally {
+        await cluster.stop();
+      }
+    }
   }
   if (brokers.includes('activemq')) results.push(['activemq', await activeMqTakeovers()]);
 } finally {

@@ -138,7 +138,7 @@ export class StompClient {
   }
 
   /** Sends a frame with a `receipt` header and resolves when the broker's RECEIPT arrives. */
-  request(command: string, headers: ReadonlyArray<readonly [string, string]>, timeoutMs = 15_000): Promise<void> {
+  request(command: string, headers: ReadonlyArray<readonly [string, string]>, timeoutMs = 15_000, body?: Buffer): Promise<void> {
     const id = `req-${this.nextReceipt++}`;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -146,7 +146,7 @@ export class StompClient {
         reject(new StompClientError('BENCH_STOMP_TIMEOUT', `no RECEIPT for ${command} within ${timeoutMs} ms`));
       }, timeoutMs);
       this.waiters.set(id, { resolve, reject, timer });
-      this.write(this.encode(command, [...headers, ['receipt', id]]));
+      this.write(this.encode(command, [...headers, ['receipt', id]], body));
     });
   }
 

@@ -25,6 +25,8 @@ export interface RunningServer {
    * writes nothing more, closes its listeners and resolves with the reason).
    */
   readonly fenced: Promise<string>;
+  /** Resolves, with the broker it went to, once this broker handed its lease over (`ha.failback` on the other) and stopped. */
+  readonly handedBack: Promise<string>;
 }
 
 export interface ServerOptions {
@@ -159,15 +161,26 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
       ? new HaLease({
           store: config.store.type === 'postgres' ? new PostgresLease(config.store.postgres.url, config.ha.leaseDuration / 3) : new LeaseFile(config.data),
           leaseDuration: config.ha.leaseDuration,
+          failback: config.ha.failback,
           logger,
         })
       : undefined;
   let lock: { release(): void };
+  // what the lease's renewal calls, bound once the broker runs; until then it is noted
+  let onLeaseLost: ((reason: string) => void) | undefined;
+  let onHandback: ((asker: string) => void) | undefined;
+  let lostEarly: string | undefined;
+  let askedEarly: string | undefined;
   try {
     if (lease === undefined) lock = DataFolderLock.acquire(config.data);
     else {
       await waitAsBackup(lease, config, logger, options.signal);
       lock = { release: () => void lease.release() };
+      // renewed from the moment it is taken: recovering a large backlog takes longer than a lease
+      lease.startRenewing(
+        (reason) => (onLeaseLost === undefined ? (lostEarly = reason) : onLeaseLost(reason)),
+        (asker) => (onHandback === undefined ? (askedEarly = asker) : onHandback(asker)),
+      );
     }
   } catch (err) {
     security?.close();
@@ -299,6 +312,9 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
   let stopping: Promise<void> | undefined;
   let fencedWith: (reason: string) => void = () => {};
   const fenced = new Promise<string>((resolve) => (fencedWith = resolve));
+  let handedBackTo: (to: string) => void = () => {};
+  const handedBack = new Promise<string>((resolve) => (handedBackTo = resolve));
+  let handbackTo: string | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       network.stop();
@@ -309,7 +325,8 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
         // a fenced broker's last writes are refused on purpose
         if (lease?.role !== 'fenced') throw err;
       });
-      if (lease !== undefined) await lease.release();
+      // the store is closed: its last group commit is on disk before the lease goes to the asker
+      if (lease !== undefined) await lease.release(handbackTo);
       else lock.release();
       security?.close();
       certificates?.close();
@@ -317,10 +334,22 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
     })();
     return stopping;
   };
-  lease?.startRenewing((reason) => {
+  onLeaseLost = (reason) => {
     void stop().finally(() => fencedWith(reason));
-  });
-  return { broker, ports, tls: certificates, stop, fenced };
+  };
+  onHandback = (asker) => {
+    handbackTo = asker;
+    void stop().then(
+      () => handedBackTo(asker),
+      (err: unknown) => {
+        logger.error({ event: 'ha.handback-failed', err }, 'stopping to hand the lease over failed');
+        fencedWith(`stopping to hand the lease to ${asker} failed`);
+      },
+    );
+  };
+  if (lostEarly !== undefined) onLeaseLost(lostEarly);
+  else if (askedEarly !== undefined) onHandback(askedEarly);
+  return { broker, ports, tls: certificates, stop, fenced, handedBack };
 }
 
 /**

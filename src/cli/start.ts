@@ -183,11 +183,32 @@ export async function start(argv: readonly string[]): Promise<void> {
     }
     throw portTaken(err, config, origins) ?? err;
   }
-  // a broker that lost its lease has stopped writing and closed its listeners; its supervisor restarts it, as a backup
-  void server.fenced.then((reason) => {
-    logger.fatal({ event: 'broker.fenced', reason }, `stopped: ${reason}`);
-    process.exit(3);
-  });
+  const watch = (running: RunningServer): void => {
+    // a broker that lost its lease has stopped writing and closed its listeners; its supervisor restarts it, as a backup
+    void running.fenced.then((reason) => {
+      logger.fatal({ event: 'broker.fenced', reason }, `stopped: ${reason}`);
+      process.exit(3);
+    });
+    // failback: having handed the lease over cleanly, this broker waits as the backup
+    void running.handedBack.then(async (to) => {
+      logger.info({ event: 'ha.handed-back', to }, `handed the lease to ${to}; waiting as the backup`);
+      server = undefined;
+      try {
+        server = await startServer(config, logger, { signal: waiting.signal });
+      } catch (err) {
+        if (isFerryError(err, 'FERRY_BROKER_STOPPING') && stopRequested !== undefined) {
+          logger.info({ event: 'broker.stopped', signal: stopRequested }, 'stopped while waiting as a backup');
+          process.exit(0);
+        }
+        logger.fatal({ event: 'broker.start-failed', err }, 'could not start again as the backup');
+        process.exit(1);
+      }
+      watch(server);
+      logger.info({ event: 'broker.started', data: config.data, store: config.store.type, ports: server.ports }, 'Ferry started');
+      if (stopRequested !== undefined) stop(stopRequested);
+    });
+  };
+  watch(server);
   // a broker with every listener off still runs until told to stop
   const keepAlive = setInterval(() => {}, 1 << 30);
   process.once('exit', () => clearInterval(keepAlive));

@@ -252,6 +252,8 @@ export const configSchema = z
         role: z.enum(['off', 'auto']).default('off'),
         /** How long the lease lasts unrenewed (ms): a backup takes over this long after the primary's last renewal; renewed every third of it. */
         leaseDuration: milliseconds.refine((ms) => ms >= 300, 'at least 300 ms').default(5000),
+        /** true: this is the preferred primary; restarted while another broker holds the lease, it asks for it back, and the holder hands it over cleanly and becomes the backup. false: it stays the backup. */
+        failback: z.boolean().default(false),
       })
       .strict()
       .default({}),

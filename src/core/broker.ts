@@ -213,7 +213,9 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
     this.duplicates = new DuplicateDetector(this.store, persistence);
     this.retained = new RetainedMessages(this.store, persistence, this.clock);
     this.prepared = new PreparedTransactions(this.store, persistence, this);
-    recoverState(this, recovered.records, this.store, this.bodies, this.logger);
+    this.timers.hold();
+    await recoverState(this, recovered.records, this.store, this.bodies, this.logger);
+    this.timers.resume();
     if (recovered.prepared.length > 0) {
       this.logger.warn({ event: 'store.prepared', count: recovered.prepared.length }, 'prepared transactions found; they stay in doubt until resolved');
     }

@@ -5,9 +5,23 @@ import type { Message } from './message.js';
 import type { MessageQueue } from './message-queue.js';
 import type { QueueEntry, StoredMessage } from './queue-entry.js';
 import type { BindingSpec, ExchangeSpec } from './exchanges.js';
-import { RecordType, decodeBinding, decodeExchange, decodeDeliveryMark, decodeDurableSubscription, decodePrepared, decodeQueue, decodeStoredMessage, decodeReference, type DurableSubscriptionRecord, type PreparedRecord, type QueueRecord, type ReferenceRecord } from './records.js';
+import { RecordType, decodeBinding, decodeExchange, decodeDeliveryMark, decodeDurableSubscription, decodePrepared, decodeQueue, decodeStoredMessage, type DurableSubscriptionRecord, type PreparedRecord, type QueueRecord } from './records.js';
+import { RecoveredReferences } from './recovery-references.js';
 
 const CONSUMED: StoreRecord = { id: 0, type: 0, data: Buffer.alloc(0) };
+
+/**
+ * Recovery gives the event loop a turn this often (a power of two, less one): with a large backlog
+ * it runs for seconds, and the HA lease must be renewed meanwhile. Nothing else acts on the broker
+ * then: it accepts no connection before it runs, and its timers are held.
+ */
+const YIELD_EVERY = 0x7ff;
+const yieldTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** A recovered message and its store bookkeeping in one object (one per waiting message, so it counts). */
+interface HeldMessage extends StoredMessage {
+  readonly message: Message;
+}
 
 /** What recovery rebuilds; the broker implements it. */
 export interface RecoveryTarget {
@@ -29,15 +43,16 @@ export interface RecoveryTarget {
  * every waiting message in its queue's order with its delivery count. Records that nothing refers
  * to any more (a reference to a missing queue, a message with no reference) are deleted.
  */
-export function recoverState(target: RecoveryTarget, records: StoreRecord[], store: Store, bodies: BodyCache, logger: Logger): void {
+export async function recoverState(target: RecoveryTarget, records: StoreRecord[], store: Store, bodies: BodyCache, logger: Logger): Promise<void> {
   const queuesById = new Map<number, MessageQueue>();
-  const messages = new Map<number, { message: Message; stored: StoredMessage }>();
-  const references: { id: number; ref: ReferenceRecord }[] = [];
+  const messages = new Map<number, HeldMessage>();
+  const references = new RecoveredReferences();
   const marks: { id: number; queueId: number; seq: number }[] = [];
   const prepared: { id: number; record: PreparedRecord }[] = [];
   const bindings: { id: number; spec: BindingSpec }[] = [];
   let scheduled = 0;
   for (let i = 0; i < records.length; i++) {
+    if ((i & YIELD_EVERY) === YIELD_EVERY) await yieldTurn();
     const record = records[i]!;
     // each record is let go once read: recovery's peak memory is the records or what they become, not both
     records[i] = CONSUMED;
@@ -53,11 +68,11 @@ export function recoverState(target: RecoveryTarget, records: StoreRecord[], sto
       case RecordType.StoredMessage: {
         const { message } = decodeStoredMessage(record.data, record.type);
         bodies.recovered(message, record.id);
-        messages.set(record.id, { message, stored: { recordId: record.id, references: 0 } });
+        messages.set(record.id, { recordId: record.id, references: 0, message });
         break;
       }
       case RecordType.Reference:
-        references.push({ id: record.id, ref: decodeReference(record.data) });
+        references.add(record.id, record.data);
         break;
       case RecordType.Scheduled:
         target.recoverScheduled(record.id, record.data);
@@ -86,17 +101,20 @@ export function recoverState(target: RecoveryTarget, records: StoreRecord[], sto
     }
   }
   for (const { id, spec } of bindings) target.recoverBinding(id, spec);
-  references.sort((a, b) => a.ref.queueId - b.ref.queueId || a.ref.seq - b.ref.seq);
   let dangling = 0;
-  for (const { id, ref } of references) {
-    const queue = queuesById.get(ref.queueId);
-    const held = messages.get(ref.messageRecordId);
+  const order = references.order();
+  for (let k = 0; k < order.length; k++) {
+    if ((k & YIELD_EVERY) === YIELD_EVERY) await yieldTurn();
+    const i = order[k]!;
+    const id = references.id(i);
+    const queue = queuesById.get(references.queueId(i));
+    const held = messages.get(references.messageRecordId(i));
     if (queue === undefined || held === undefined) {
       store.delete(id);
       dangling++;
       continue;
     }
-    queue.recover(held.message, held.stored, ref.seq, ref.deliveryCount, id);
+    queue.recover(held.message, held, references.seq(i), references.deliveryCount(i), id);
   }
   // what a prepared transaction consumes is held by it, out of its queue, until it is completed
   if (prepared.length > 0) {
@@ -113,10 +131,10 @@ export function recoverState(target: RecoveryTarget, records: StoreRecord[], sto
     else queue.recoverDeliveryMark(mark.id, mark.seq);
   }
   let orphans = 0;
-  for (const { message, stored } of messages.values()) {
-    if (stored.references === 0) {
-      store.delete(stored.recordId);
-      bodies.released(message);
+  for (const held of messages.values()) {
+    if (held.references === 0) {
+      store.delete(held.recordId);
+      bodies.released(held.message);
       orphans++;
     }
   }

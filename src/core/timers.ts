@@ -31,6 +31,7 @@ export class TimerQueue {
   private timer: NodeJS.Timeout | undefined;
   private armedFor = Number.POSITIVE_INFINITY;
   private stopped = false;
+  private held = false;
 
   constructor(private readonly clock: () => number) {}
 
@@ -67,8 +68,21 @@ export class TimerQueue {
     this.count = 0;
   }
 
+  /** Nothing runs until `resume`: recovery yields to the event loop while what timers act on is half built. */
+  hold(): void {
+    this.held = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.armedFor = Number.POSITIVE_INFINITY;
+  }
+
+  resume(): void {
+    this.held = false;
+    this.arm();
+  }
+
   private arm(): void {
-    if (this.stopped) return;
+    if (this.stopped || this.held) return;
     const first = this.heap[0];
     if (first === undefined) return;
     if (this.timer !== undefined && this.armedFor <= first.due) return;

@@ -27,6 +27,7 @@ export interface LeaseRecord {
 }
 
 export const LEASE_FILE = 'ha-lease';
+const HANDBACK_FILE = 'ha-handback';
 const CLAIM_PREFIX = 'ha-claim-';
 
 /**
@@ -66,6 +67,13 @@ export interface LeaseStore {
   read(): Promise<LeaseRecord | undefined>;
   write(record: LeaseRecord): Promise<void>;
   claim(generation: number, holder: string): Promise<boolean>;
+  /**
+   * Failback: a backup with `ha.failback: true` asks the holder to hand the lease over to `holder`
+   * (kept apart from the lease record, which only its holder writes); `undefined` withdraws it.
+   */
+  requestHandback(holder: string | undefined): Promise<void>;
+  /** The broker that asked for the lease, if one did. */
+  handbackRequest(): Promise<string | undefined>;
   close(): Promise<void>;
 }
 
@@ -134,6 +142,28 @@ export class LeaseFile implements LeaseStore {
     // claims of generations before the previous one can no longer be raced for
     await fs.rm(join(this.folder, `${CLAIM_PREFIX}${generation - 2}`), { force: true });
     return true;
+  }
+
+  async requestHandback(holder: string | undefined): Promise<void> {
+    const path = join(this.folder, HANDBACK_FILE);
+    if (holder === undefined) {
+      await fs.rm(path, { force: true });
+      return;
+    }
+    const temporary = `${path}.${holder.replaceAll('/', '_')}.tmp`;
+    await fs.writeFile(temporary, holder);
+    await fs.rename(temporary, path);
+    await this.syncFolder();
+  }
+
+  async handbackRequest(): Promise<string | undefined> {
+    try {
+      const holder = (await fs.readFile(join(this.folder, HANDBACK_FILE), 'utf8')).trim();
+      return holder === '' ? undefined : holder;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
   }
 
   private async syncFolder(): Promise<void> {

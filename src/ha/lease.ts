@@ -13,6 +13,8 @@ export interface HaLeaseOptions {
   /** Monotonic milliseconds; tests pass their own. */
   readonly clock?: () => number;
   readonly holder?: string;
+  /** `ha.failback`: while waiting as a backup, ask the holder to hand the lease over. */
+  readonly failback?: boolean;
 }
 
 export type HaRole = 'backup' | 'primary' | 'fenced' | 'stopped';
@@ -57,6 +59,9 @@ export class HaLease {
   /** Monotonic time the last successful write of our lease began. */
   private renewStartedAt = Number.NEGATIVE_INFINITY;
   private renewTimer: NodeJS.Timeout | undefined;
+  /** The renewal under way, which a release waits for so that it cannot overwrite the released record. */
+  private renewing: Promise<void> | undefined;
+  private releasing = false;
   private lostReason: string | undefined;
   private readonly space = processSpace();
 
@@ -88,36 +93,60 @@ export class HaLease {
     let seen: string | undefined;
     let seenAt = this.clock();
     let announced = false;
-    for (;;) {
-      const record = await this.file.read();
-      const now = this.clock();
-      let free: string | undefined;
-      if (record === undefined) free = 'no broker has held the lease';
-      else if (record.released) free = `${record.holder} released it`;
-      else if (record.processSpace === this.space && !this.space.includes('unknown') && record.pid !== process.pid && !processAlive(record.pid)) {
-        free = `its holder ${record.holder} is no longer running`;
-      }
-      else {
-        const version = `${record.generation}/${record.counter}`;
-        if (version !== seen) {
-          seen = version;
+    let asked = false;
+    try {
+      for (;;) {
+        const record = await this.file.read();
+        const now = this.clock();
+        const free = this.freeBecause(record, now, seen, seenAt);
+        if (record !== undefined && `${record.generation}/${record.counter}` !== seen) {
+          seen = `${record.generation}/${record.counter}`;
           seenAt = now;
-        } else if (now - seenAt >= this.options.leaseDuration) {
-          free = `${record.holder} has not renewed it for ${Math.round(now - seenAt)} ms`;
         }
+        if (free !== undefined) {
+          const generation = (record?.generation ?? 0) + 1;
+          if (await this.take(generation, free)) {
+            // the request is answered; left behind, it would send the lease back to us later
+            if (asked) await this.file.requestHandback(undefined).catch(() => undefined);
+            asked = false;
+            return;
+          }
+          // another backup won the race: watch the new holder from now
+          seen = undefined;
+        } else if (record !== undefined) {
+          if (!announced) {
+            announced = true;
+            // a lease just handed to another broker is as good as that broker's
+            const holder = record.released && record.handbackTo !== undefined ? record.handbackTo : record.holder;
+            this.options.logger.info({ event: 'ha.backup', holder, generation: record.generation }, `backup: the lease on ${this.file.where} is held by ${holder}; waiting`);
+            onWaiting?.(record);
+          }
+          if (this.options.failback === true && !record.released && record.holder !== this.holder && (await this.file.handbackRequest()) !== this.holder) {
+            await this.file.requestHandback(this.holder);
+            asked = true;
+            this.options.logger.info({ event: 'ha.failback-requested', holder: record.holder }, `failback: asked ${record.holder} to hand the lease over`);
+          }
+        }
+        await abortable(this.pollInterval, signal);
       }
-      if (free !== undefined) {
-        const generation = (record?.generation ?? 0) + 1;
-        if (await this.take(generation, free)) return;
-        // another backup won the race: watch the new holder from now
-        seen = undefined;
-      } else if (!announced && record !== undefined) {
-        announced = true;
-        this.options.logger.info({ event: 'ha.backup', holder: record.holder, generation: record.generation }, `backup: the lease on ${this.file.where} is held by ${record.holder}; waiting`);
-        onWaiting?.(record);
-      }
-      await abortable(this.pollInterval, signal);
+    } finally {
+      if (asked) await this.file.requestHandback(undefined).catch(() => undefined);
     }
+  }
+
+  /** Why the lease can be taken now, or undefined while its holder keeps it. */
+  private freeBecause(record: LeaseRecord | undefined, now: number, seen: string | undefined, seenAt: number): string | undefined {
+    if (record === undefined) return 'no broker has held the lease';
+    const unrenewed = `${record.generation}/${record.counter}` === seen && now - seenAt >= this.options.leaseDuration;
+    if (record.released) {
+      // handed over to another broker: that one takes it, unless it does not within a lease duration
+      if (record.handbackTo === undefined || record.handbackTo === this.holder) return `${record.holder} released it${record.handbackTo === undefined ? '' : ' to this broker'}`;
+      return unrenewed ? `${record.holder} handed it to ${record.handbackTo}, which did not take it within ${Math.round(now - seenAt)} ms` : undefined;
+    }
+    if (record.processSpace === this.space && !this.space.includes('unknown') && record.pid !== process.pid && !processAlive(record.pid)) {
+      return `its holder ${record.holder} is no longer running`;
+    }
+    return unrenewed ? `${record.holder} has not renewed it for ${Math.round(now - seenAt)} ms` : undefined;
   }
 
   private async take(generation: number, why: string): Promise<boolean> {
@@ -132,8 +161,18 @@ export class HaLease {
     return true;
   }
 
-  private record(released: boolean): LeaseRecord {
-    return { holder: this.holder, host: hostname(), processSpace: this.space, pid: process.pid, generation: this.generation, counter: this.counter, released, renewedAt: new Date().toISOString() };
+  private record(released: boolean, handbackTo?: string): LeaseRecord {
+    return {
+      holder: this.holder,
+      host: hostname(),
+      processSpace: this.space,
+      pid: process.pid,
+      generation: this.generation,
+      counter: this.counter,
+      released,
+      ...(handbackTo === undefined ? {} : { handbackTo }),
+      renewedAt: new Date().toISOString(),
+    };
   }
 
   /** Throws FERRY_HA_FENCED unless this broker surely still holds the lease. */
@@ -145,11 +184,17 @@ export class HaLease {
     }
   }
 
-  /** Renews the lease every third of its duration; `onLost` is called once if it is lost. */
-  startRenewing(onLost: (reason: string) => void): void {
+  /**
+   * Renews the lease every third of its duration; `onLost` is called once if it is lost.
+   * `onHandback` is called once when a backup with `ha.failback` asks for the lease: the holder
+   * stops serving and calls `release(asker)`; renewal goes on meanwhile, so the lease stays safe
+   * to write under while the last group commit finishes.
+   */
+  startRenewing(onLost: (reason: string) => void, onHandback?: (asker: string) => void): void {
+    let handing = false;
     const period = Math.max(10, Math.floor(this.options.leaseDuration / 3));
     const tick = async (): Promise<void> => {
-      if (this.roleNow !== 'primary') return;
+      if (this.roleNow !== 'primary' || this.releasing) return;
       const started = this.clock();
       try {
         // a broker that was paused past its lease learns it here, before anything else it writes
@@ -161,6 +206,12 @@ export class HaLease {
           this.counter++;
           await this.file.write(this.record(false));
           if (this.roleNow === 'primary') this.renewStartedAt = started;
+          const asker = onHandback === undefined || handing ? undefined : await this.file.handbackRequest();
+          if (asker !== undefined && asker !== this.holder && this.roleNow === 'primary') {
+            handing = true;
+            this.options.logger.info({ event: 'ha.handback', to: asker }, `failback: ${asker} asked for the lease; handing it over`);
+            onHandback!(asker);
+          }
         }
       } catch (err) {
         if (this.roleNow === 'primary') this.options.logger.warn({ event: 'ha.renew-failed', err }, 'could not renew the lease');
@@ -169,9 +220,12 @@ export class HaLease {
         onLost(this.lostReason ?? 'lease lost');
         return;
       }
-      this.renewTimer = setTimeout(() => void tick(), period);
+      if (!this.releasing) this.renewTimer = setTimeout(run, period);
     };
-    this.renewTimer = setTimeout(() => void tick(), period);
+    const run = (): void => {
+      this.renewing = tick().finally(() => (this.renewing = undefined));
+    };
+    this.renewTimer = setTimeout(run, period);
   }
 
   private fence(reason: string): void {
@@ -181,9 +235,11 @@ export class HaLease {
     this.options.logger.error({ event: 'ha.fenced', holder: this.holder, reason }, `lost the lease: ${reason}; this broker stops and writes nothing more`);
   }
 
-  /** On a clean stop: gives the lease up so that a backup takes over at once. */
-  async release(): Promise<void> {
+  /** On a clean stop: gives the lease up so that a backup (`handbackTo`, when named) takes over at once. */
+  async release(handbackTo?: string): Promise<void> {
+    this.releasing = true;
     clearTimeout(this.renewTimer);
+    await this.renewing;
     if (this.roleNow !== 'primary') {
       this.roleNow = this.roleNow === 'fenced' ? 'fenced' : 'stopped';
       await this.file.close().catch(() => undefined);
@@ -191,8 +247,8 @@ export class HaLease {
     }
     try {
       this.guard();
-      await this.file.write(this.record(true));
-      this.options.logger.info({ event: 'ha.released', holder: this.holder }, 'released the lease');
+      await this.file.write(this.record(true, handbackTo));
+      this.options.logger.info({ event: 'ha.released', holder: this.holder, ...(handbackTo === undefined ? {} : { to: handbackTo }) }, 'released the lease');
     } catch (err) {
       this.options.logger.warn({ event: 'ha.release-failed', err }, 'could not release the lease; a backup takes over when it expires');
     }

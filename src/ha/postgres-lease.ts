@@ -66,6 +66,19 @@ export class PostgresLease implements LeaseStore {
     return true;
   }
 
+  async requestHandback(holder: string | undefined): Promise<void> {
+    await this.prepare();
+    if (holder === undefined) await this.pool.query(`DELETE FROM ferry_lease WHERE name = 'handback'`);
+    else await this.pool.query(`INSERT INTO ferry_lease (name, record) VALUES ('handback', $1) ON CONFLICT (name) DO UPDATE SET record = EXCLUDED.record`, [JSON.stringify({ holder })]);
+  }
+
+  async handbackRequest(): Promise<string | undefined> {
+    await this.prepare();
+    const result = await this.pool.query<{ record: { holder?: unknown } }>(`SELECT record FROM ferry_lease WHERE name = 'handback'`);
+    const holder = result.rows[0]?.record.holder;
+    return typeof holder === 'string' ? holder : undefined;
+  }
+
   async close(): Promise<void> {
     await this.pool.end();
   }

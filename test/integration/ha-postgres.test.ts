@@ -24,11 +24,11 @@ after(async () => {
   for (const f of folders) rmSync(f, { recursive: true, force: true });
 });
 
-async function member(url: string, readyEvent: string): Promise<BrokerProcess> {
+async function member(url: string, readyEvent: string, failback = false): Promise<BrokerProcess> {
   const data = mkdtempSync(join(tmpdir(), 'ferry-ha-pg-'));
   folders.push(data);
   const config = join(data, 'ferry.yaml');
-  writeFileSync(config, `ha:\n  role: auto\n  leaseDuration: 2000\nstore:\n  type: postgres\n  postgres:\n    url: ${JSON.stringify(url)}\n`);
+  writeFileSync(config, `ha:\n  role: auto\n  leaseDuration: 2000\n  failback: ${failback}\nstore:\n  type: postgres\n  postgres:\n    url: ${JSON.stringify(url)}\n`);
   const broker = await spawnBroker(['--data', data, '--config', config, '--stomp-port', '0', '--stomp-host', '127.0.0.1'], {}, readyEvent);
   processes.push(broker);
   return broker;
@@ -83,5 +83,26 @@ describe('primary and backup on one PostgreSQL database', { skip }, () => {
     await assert.rejects(again.subscribe('/queue/ha.pg-paused').next(1000));
     await again.disconnect();
     await backup.stop();
+  });
+
+  test('ha.failback: the restarted preferred primary asks through the database; the holder hands over what it confirmed and waits as the backup', async () => {
+    const url = await cluster.createDatabase();
+    let preferred = await member(url, 'broker.started', true);
+    const other = await member(url, 'ha.backup');
+    await preferred.stop('SIGKILL');
+    await other.logged('broker.started');
+    const producer = await connectStomp(other.ports['stomp']!);
+    for (let i = 0; i < 20; i++) await producer.sendConfirmed('/queue/ha.pg-failback', `m${i}`, { persistent: 'true' });
+    await producer.disconnect();
+    preferred = await member(url, 'ha.backup', true);
+    await preferred.logged('broker.started');
+    const took = await preferred.logged('ha.primary');
+    assert.match(String(took['reason']), /released it to this broker/);
+    assert.equal((await other.logged('ha.handed-back'))['to'], took['holder']);
+    const got = await receiveAll(preferred.ports['stomp']!, '/queue/ha.pg-failback', 20);
+    assert.deepEqual(got.map((m) => m.body), Array.from({ length: 20 }, (_, i) => `m${i}`));
+    assert.equal(other.child.exitCode, null, 'the old holder runs on as the backup');
+    assert.equal(await preferred.stop(), 0);
+    assert.equal(await other.stop(), 0);
   });
 });

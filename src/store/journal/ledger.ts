@@ -7,6 +7,8 @@ import type { JournalSegment } from './segment.js';
 export class LiveRecord {
   /** Segments of add frames of this id other than the anchor's (left behind by compaction), if any. */
   olderAdds: number[] | undefined = undefined;
+  /** Only during recovery: the record's data, handed back once (a field rather than a second map of every id: fewer objects for the collector). */
+  data: Buffer | undefined = undefined;
 
   constructor(
     public type: number,
@@ -64,8 +66,8 @@ export class JournalLedger {
   readonly pendingTargets = new Map<number, number>();
   /** Segments whose live count reached 0, for the reclaimer to look at. */
   readonly emptied = new Set<JournalSegment>();
-  /** Only during recovery: the data of live records, handed back once. */
-  recoveredData: Map<number, Buffer> | undefined;
+  /** Only during recovery: live records keep their data (`LiveRecord.data`) to be handed back once. */
+  recovering = false;
   maxId = 0;
   dataBytes = 0;
   /** Append sequence of the frame being applied; stamped on segments as they empty. */
@@ -189,7 +191,9 @@ export class JournalLedger {
     if (commit >= 0) this.pin(commit, 0);
     const old = this.records.get(id);
     if (old === undefined) {
-      this.records.set(id, new LiveRecord(type, seg, pos, length, seg, bytes, commit, -1, 0, -1));
+      const record = new LiveRecord(type, seg, pos, length, seg, bytes, commit, -1, 0, -1);
+      if (this.recovering) record.data = data;
+      this.records.set(id, record);
     } else {
       // a second add of a live id is how compaction moves a record: replay replaces it in place
       this.releaseAnchor(old);
@@ -203,9 +207,9 @@ export class JournalLedger {
       old.anchorSeg = seg;
       old.anchorBytes = bytes;
       old.anchorCommit = commit;
+      if (this.recovering) old.data = data;
     }
     this.dataBytes += length;
-    this.recoveredData?.set(id, data!);
   }
 
   private replace(id: number, type: number, seg: number, pos: number, length: number, bytes: number, commit: number, data: Buffer | undefined): void {
@@ -223,7 +227,7 @@ export class JournalLedger {
     record.latestSeg = seg;
     record.latestBytes = bytes;
     record.latestCommit = commit;
-    this.recoveredData?.set(id, data!);
+    if (this.recovering) record.data = data;
   }
 
   /** Removes a live record; the frames cancelling it (in segments `a` and `b`) must outlive its adds. */
@@ -231,7 +235,7 @@ export class JournalLedger {
     const record = this.records.get(id);
     if (record === undefined) return;
     this.records.delete(id);
-    this.recoveredData?.delete(id);
+    record.data = undefined;
     this.dataBytes -= record.length;
     this.releaseAnchor(record);
     this.releaseLatest(record);

@@ -73,11 +73,12 @@ export async function recoverJournal(
 
   const segments = new Map<number, JournalSegment>();
   const ledger = new JournalLedger(segments);
-  const recoveredData = new Map<number, Buffer>();
-  ledger.recoveredData = recoveredData;
+  ledger.recovering = true;
   const dropped: RecoveryDrop[] = [];
   let headerMaxId = 0;
   let frames = 0;
+  const copies = new CopySlab();
+  let readBuffer = Buffer.allocUnsafeSlow(0);
 
   const drop = (entry: RecoveryDrop): void => {
     dropped.push(entry);
@@ -92,7 +93,10 @@ export async function recoverJournal(
     const fd = await fsys.open(path, 'r+');
     try {
       const size = await fsys.size(fd);
-      const buf = Buffer.allocUnsafe(size);
+      // one read buffer for every segment: a fresh one each would grow the process's memory outside
+      // the heap by a segment at a time, and each such growth makes V8 run a full collection
+      if (size > readBuffer.length) readBuffer = Buffer.allocUnsafeSlow(size);
+      const buf = readBuffer.subarray(0, size);
       await readFully(fsys, fd, buf, size, 0);
 
       const header = decodeSegmentHeader(buf);
@@ -137,7 +141,9 @@ export async function recoverJournal(
           continue;
         }
         if (frame.kind !== FrameKind.Batch && frame.kind !== FrameKind.Padding) {
-          replay(ledger, number, buf, pos, frame.end, frame.kind, frame.txId, frame.id, frame.type, frame.dataStart, frame.dataEnd, keep);
+          // a turn for the event loop now and then: an HA primary renews its lease while it recovers
+          if ((frames & 0x7ff) === 0x7ff) await new Promise((resolve) => setImmediate(resolve));
+          replay(ledger, number, buf, pos, frame.end, frame.kind, frame.txId, frame.id, frame.type, frame.dataStart, frame.dataEnd, keep, copies);
           segment.frames++;
           frames++;
         }
@@ -154,8 +160,12 @@ export async function recoverJournal(
   ledger.dropUnprepared();
   const records: StoreRecord[] = [];
   // from here on the journal keeps only where the data is
-  ledger.recoveredData = undefined;
-  for (const [id, record] of ledger.records) records.push({ id, type: record.type, data: recoveredData.get(id) ?? Buffer.alloc(0) });
+  ledger.recovering = false;
+  const none = Buffer.alloc(0);
+  for (const [id, record] of ledger.records) {
+    records.push({ id, type: record.type, data: record.data ?? none });
+    record.data = undefined;
+  }
   const prepared: PreparedTransaction[] = [];
   for (const [txId, tx] of ledger.transactions) {
     const operations: TransactionOperation[] = tx.ops.map((op) => {
@@ -204,6 +214,7 @@ function replay(
   dataStart: number,
   dataEnd: number,
   keep: ((type: number, data: Buffer) => number) | undefined,
+  copies: CopySlab,
 ): void {
   const bytes = end - at;
   const length = dataEnd - dataStart;
@@ -212,9 +223,8 @@ function replay(
   switch (kind) {
     case FrameKind.Add: {
       // the caller may leave the rest of a record on disk, to be read back when needed
-      const whole = buf.subarray(dataStart, dataEnd);
-      const kept = keep === undefined ? length : Math.min(length, keep(type, whole));
-      ledger.add(id, type, seg, dataStart, length, bytes, Buffer.from(kept === length ? whole : whole.subarray(0, kept)));
+      const kept = keep === undefined ? length : Math.min(length, keep(type, buf.subarray(dataStart, dataEnd)));
+      ledger.add(id, type, seg, dataStart, length, bytes, copies.copy(buf, dataStart, dataStart + kept));
       break;
     }
     case FrameKind.Update:
@@ -245,5 +255,30 @@ function replay(
     case FrameKind.Batch:
     case FrameKind.Padding:
       break;
+  }
+}
+
+/**
+ * Copies recovered record data out of a segment's read buffer into shared slabs, so the read
+ * buffer can go while the records stay: one copy and one view per record, without the per-call
+ * work of Buffer.from. A slab lives as long as any record copied into it; slabs are small so a
+ * few long-lived records do not hold much.
+ */
+class CopySlab {
+  private static readonly SIZE = 64 * 1024;
+  private slab = Buffer.allocUnsafeSlow(0);
+  private used = 0;
+
+  copy(from: Buffer, start: number, end: number): Buffer {
+    const length = end - start;
+    if (length > CopySlab.SIZE / 4) return Buffer.from(from.subarray(start, end));
+    if (this.used + length > this.slab.length) {
+      this.slab = Buffer.allocUnsafeSlow(CopySlab.SIZE);
+      this.used = 0;
+    }
+    const at = this.used;
+    from.copy(this.slab, at, start, end);
+    this.used += length;
+    return this.slab.subarray(at, at + length);
   }
 }

@@ -1,0 +1,75 @@
+import { decodeReference } from './records.js';
+
+/**
+ * The reference records read at recovery, one column per field in typed arrays rather than an
+ * object per record: with a million messages waiting, two objects per reference were a good part
+ * of what the collector had to trace while recovery ran.
+ */
+export class RecoveredReferences {
+  length = 0;
+  private ids = new Float64Array(1024);
+  private queueIds = new Float64Array(1024);
+  private messageIds = new Float64Array(1024);
+  private seqs = new Float64Array(1024);
+  private counts = new Uint32Array(1024);
+
+  add(id: number, data: Buffer): void {
+    // decodeReference checks the length and says what is wrong; its result is short-lived
+    const ref = decodeReference(data);
+    if (this.length === this.ids.length) this.grow();
+    const i = this.length++;
+    this.ids[i] = id;
+    this.queueIds[i] = ref.queueId;
+    this.messageIds[i] = ref.messageRecordId;
+    this.seqs[i] = ref.seq;
+    this.counts[i] = ref.deliveryCount;
+  }
+
+  /** Indices of the references by queue, then by sequence within its queue. */
+  order(): Uint32Array {
+    const { queueIds, seqs } = this;
+    const order = new Uint32Array(this.length);
+    let sorted = true;
+    for (let i = 0; i < order.length; i++) {
+      order[i] = i;
+      if (i > 0 && (queueIds[i - 1]! > queueIds[i]! || (queueIds[i - 1] === queueIds[i] && seqs[i - 1]! > seqs[i]!))) sorted = false;
+    }
+    // references are mostly written in order already (one queue, sends in sequence); sort only when not
+    if (!sorted) order.sort((a, b) => queueIds[a]! - queueIds[b]! || seqs[a]! - seqs[b]!);
+    return order;
+  }
+
+  id(i: number): number {
+    return this.ids[i]!;
+  }
+
+  queueId(i: number): number {
+    return this.queueIds[i]!;
+  }
+
+  messageRecordId(i: number): number {
+    return this.messageIds[i]!;
+  }
+
+  seq(i: number): number {
+    return this.seqs[i]!;
+  }
+
+  deliveryCount(i: number): number {
+    return this.counts[i]!;
+  }
+
+  private grow(): void {
+    const size = this.ids.length * 2;
+    const bigger = <T extends Float64Array | Uint32Array>(old: T, make: (n: number) => T): T => {
+      const next = make(size);
+      next.set(old);
+      return next;
+    };
+    this.ids = bigger(this.ids, (n) => new Float64Array(n));
+    this.queueIds = bigger(this.queueIds, (n) => new Float64Array(n));
+    this.messageIds = bigger(this.messageIds, (n) => new Float64Array(n));
+    this.seqs = bigger(this.seqs, (n) => new Float64Array(n));
+    this.counts = bigger(this.counts, (n) => new Uint32Array(n));
+  }
+}

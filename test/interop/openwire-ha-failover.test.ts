@@ -1,0 +1,76 @@
+// ActiveMQ's JMS client with failover:(tcp://a,tcp://b) across a Ferry HA pair on one shared folder:
+// the primary is killed with SIGKILL while the client produces, and again (the other broker by
+// then) while it consumes; the client moves to the broker that took over each time.
+
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { freePort } from '../../bench/broker.js';
+import { eventLine, openwireJavaMissing, spawnDriver, type DriverResult } from '../helpers/openwire-java.js';
+import { spawnBroker, type BrokerProcess } from '../helpers/process.js';
+
+const skip = openwireJavaMissing();
+const LEASE_MS = 2000;
+const paths: string[] = [];
+const processes: BrokerProcess[] = [];
+
+after(async () => {
+  for (const p of processes) if (p.child.exitCode === null && p.child.signalCode === null) await p.stop('SIGKILL');
+  for (const path of paths) rmSync(path, { recursive: true, force: true });
+});
+
+/** An HA member on fixed ports: a backup opens its listeners only when it takes over, where the client's URL already points. */
+async function member(data: string, config: string, openwirePort: number, readyEvent: string): Promise<BrokerProcess> {
+  const broker = await spawnBroker(['--data', data, '--config', config, '--ha', '--stomp-port', '0', '--stomp-host', '127.0.0.1'], { FERRY_OPENWIRE_PORT: String(openwirePort), FERRY_OPENWIRE_HOST: '127.0.0.1' }, readyEvent);
+  processes.push(broker);
+  return broker;
+}
+
+test('failover:(a,b) across an HA pair: kill -9 of the primary mid-produce and mid-consume; every message sent is received, none twice', { skip: skip ?? false, timeout: 600_000 }, async () => {
+  const data = mkdtempSync(join(tmpdir(), 'ferry-ow-ha-'));
+  paths.push(data);
+  const config = join(data, '..', `${data.split('/').pop()!}.yaml`);
+  writeFileSync(config, `ha:\n  leaseDuration: ${LEASE_MS}\n`);
+  paths.push(config);
+  const ports = [await freePort('127.0.0.1'), await freePort('127.0.0.1')] as const;
+  const members: BrokerProcess[] = [await member(data, config, ports[0], 'broker.started'), await member(data, config, ports[1], 'ha.backup')];
+  let primary = 0;
+  const url = `failover:(tcp://127.0.0.1:${ports[0]},tcp://127.0.0.1:${ports[1]})?initialReconnectDelay=100&maxReconnectDelay=1000`;
+
+  /** Runs the driver; past `killAt`, kills the primary, waits for the backup to take over and starts the killed one again as the backup. */
+  const withTakeover = async (command: string, field: string, killAt: number): Promise<{ result: DriverResult; afterTakeover: number }> => {
+    let takeover: Promise<void> | undefined;
+    let tookOver = false;
+    let afterTakeover = 0;
+    const running = spawnDriver(command, url, { queue: 'interop.ha.failover', count: 1000, progress: 50, rate: 200, timeout: 120_000 }, 180_000, (line) => {
+      if (line['event'] !== 'progress') return;
+      if (tookOver) afterTakeover++;
+      if (takeover === undefined && (line[field] as number) >= killAt) {
+        takeover = (async () => {
+          const killed = primary;
+          await members[killed]!.stop('SIGKILL');
+          primary = 1 - killed;
+          await members[primary]!.logged('broker.started');
+          tookOver = true;
+          members[killed] = await member(data, config, ports[killed]!, 'ha.backup');
+        })();
+      }
+    });
+    const result = await running.done;
+    await takeover;
+    assert.ok(takeover !== undefined, `${command} finished before the primary could be killed`);
+    if (result.code !== 0) throw new Error(`${command} failed:\n${result.lines.map((l) => JSON.stringify(l)).join('\n')}\n${result.stderr}`);
+    return { result, afterTakeover };
+  };
+
+  const produced = await withTakeover('failover-produce', 'sent', 300);
+  assert.equal(eventLine(produced.result, 'produced')['sent'], 1000);
+  assert.ok(produced.afterTakeover > 0, 'the producer carried on with the broker that took over');
+  const consumed = await withTakeover('failover-consume', 'received', 300);
+  assert.ok(consumed.afterTakeover > 0, 'the consumer carried on with the broker that took over');
+  const summary = eventLine(consumed.result, 'consumed');
+  assert.deepEqual({ distinct: summary['distinct'], duplicates: summary['duplicates'], outOfRange: summary['outOfRange'] }, { distinct: 1000, duplicates: [], outOfRange: 0 });
+  for (const m of members) await m.stop();
+});
