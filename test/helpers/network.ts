@@ -37,8 +37,9 @@ export interface ConnectorView {
   readonly name: string;
   readonly state: string;
   readonly neighbour: string | undefined;
-  readonly demand: readonly { readonly kind: string; readonly name: string; readonly path: readonly string[]; readonly open: boolean }[];
+  readonly demand: readonly { readonly kind: string; readonly name: string; readonly path: readonly string[]; readonly open: boolean; readonly back: boolean }[];
   readonly received: number;
+  readonly returned: number;
   readonly links: number;
 }
 
@@ -87,14 +88,14 @@ export async function until(what: string, check: () => Promise<boolean> | boolea
 /** True when `node`'s connector named `connector` is linked and its neighbour has confirmed a subscription for the destination. */
 export async function pulls(node: NetworkNode, connector: string, kind: string, name: string): Promise<boolean> {
   const view = (await node.stats()).network.find((c) => c.name === connector);
-  return view !== undefined && view.state === 'connected' && view.demand.some((d) => d.kind === kind && d.name === name && d.open);
+  return view !== undefined && view.state === 'connected' && view.demand.some((d) => d.kind === kind && d.name === name && d.open && !d.back);
 }
 
 /** Every connector of every node, with the destinations it pulls, as `node/connector: kind:name ...`. */
 export async function demandMap(nodes: readonly NetworkNode[]): Promise<string[]> {
   const out: string[] = [];
   for (const node of nodes) {
-    for (const c of (await node.stats()).network) out.push(`${node.spec.name}/${c.name}: ${c.demand.map((d) => `${d.kind}:${d.name}`).sort().join(' ')}`);
+    for (const c of (await node.stats()).network) out.push(`${node.spec.name}/${c.name}: ${c.demand.filter((d) => !d.back).map((d) => `${d.kind}:${d.name}`).sort().join(' ')}`);
   }
   return out;
 }
