@@ -46,6 +46,7 @@ export interface ConnectorView {
 export interface NodeStats {
   readonly queues: readonly { readonly name: string; readonly pending: number; readonly inFlight: number; readonly consumers: number }[];
   readonly network: readonly ConnectorView[];
+  readonly durableSubscriptions: readonly { readonly clientId: string; readonly name: string; readonly topic: string; readonly active: boolean; readonly pending: number }[];
 }
 
 /** Starts one broker process of a network, with its connectors in a configuration file. */
