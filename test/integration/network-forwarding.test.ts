@@ -36,6 +36,12 @@ describe('network of brokers: queues', () => {
     const table = await runFerry(['stat', '--http-port', String(C.process.ports['http'])]);
     assert.equal(table.code, 0, table.stderr);
     assert.match(table.stdout, new RegExp(`to-B\\s+B\\s+connected\\s+queue:orders\\s+${sent.length}\\s+1`));
+    // and Prometheus the same figures
+    const metrics = await (await fetch(`http://127.0.0.1:${C.process.ports['http']}/metrics`)).text();
+    assert.match(metrics, /^ferry_network_connector_up\{connector="to-B"\} 1$/m);
+    assert.match(metrics, /^ferry_network_demand\{connector="to-B"\} 1$/m);
+    assert.match(metrics, new RegExp(`^ferry_network_received_total\\{connector="to-B"\\} ${sent.length}$`, 'm'));
+    assert.match(metrics, /^ferry_network_links_total\{connector="to-B"\} 1$/m);
     const demandOnA = (await B.stats()).network[0]!.demand.find((d) => d.name === 'orders');
     assert.deepEqual(demandOnA?.path, ['C', 'B']);
     for (const node of [A, B]) {
