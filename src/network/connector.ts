@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { FerryError, errorFields } from '../errors.js';
 import { DUPLICATE_ID_PROPERTY, type BrokerAccess, type ConsumerInfo, type CoreConnection, type CoreSession, type Destination, type Logger, type MessageInit, type PropertyValue } from '../core/index.js';
 import { HOPS_PROPERTY, PATH_PROPERTY, RETURNS_PROPERTY, demandLabel, demandOf, destinationKey, linkSelector, returnSelector, type Demand, type DemandRules } from './demand.js';
@@ -16,6 +17,8 @@ export interface ConnectorSettings {
   readonly localFirst: boolean;
   readonly reconnectDelay: number;
   readonly maxReconnectDelay: number;
+  /** For `ssl://` neighbours: PEM files (the authorities to verify the neighbour by, a client certificate and its key). */
+  readonly tls?: { readonly ca?: string | undefined; readonly cert?: string | undefined; readonly key?: string | undefined; readonly servername?: string | undefined; readonly verify: boolean } | undefined;
 }
 
 export type ConnectorState = 'connecting' | 'connected' | 'stopped';
@@ -34,6 +37,8 @@ export interface ConnectorStats {
   readonly returned: number;
   /** How many times the link was made (1 + reconnections). */
   readonly links: number;
+  /** Destinations the neighbour refused this broker (`kind:name`): not asked for again until their demand here goes and comes back. */
+  readonly refused: readonly string[];
 }
 
 /** One subscription on the neighbour and the forwarding it carries. */
@@ -66,6 +71,8 @@ export class NetworkConnector {
   private readonly consumers = new Map<string, Map<number, ConsumerInfo>>();
   private readonly pulls = new Map<string, Pull>();
   private readonly byId = new Map<string, Pull>();
+  /** Destinations (by key) the neighbour refused (the link user may not read them). */
+  private readonly refused = new Set<string>();
   private link: NeighbourLink | undefined;
   private core: CoreConnection | undefined;
   private session: CoreSession | undefined;
@@ -132,15 +139,15 @@ export class NetworkConnector {
       received: this.received,
       returned: this.returned,
       links: this.linkCount,
+      refused: [...this.refused],
     };
   }
 
   private async connect(): Promise<void> {
     if (this.currentState === 'stopped') return;
     const uri = this.settings.uris[this.nextUri++ % this.settings.uris.length]!;
-    const address = addressOf(uri, this.settings);
     try {
-      const link = await NeighbourLink.open(address, 10_000);
+      const link = await NeighbourLink.open(addressOf(uri, this.settings), 10_000);
       // stop() may have run while the link was being made
       if ((this.currentState as ConnectorState) === 'stopped') return link.close();
       this.link = link;
@@ -151,6 +158,12 @@ export class NetworkConnector {
       link.onSubscribed = (id) => {
         const pull = this.byId.get(id);
         if (pull !== undefined) pull.open = true;
+      };
+      link.onRefused = (id, reason) => {
+        const pull = this.byId.get(id);
+        if (pull === undefined) return;
+        this.refused.add(destinationKey(pull.demand.destination));
+        this.logger.warn({ event: 'network.refused', connector: this.settings.name, destination: `${pull.demand.destination.kind}:${pull.demand.destination.name}`, message: reason.message }, `the neighbour refused connector ${this.settings.name} a subscription; the link user needs the right to read it`);
       };
       link.onClose = (reason) => this.lost(reason);
       this.logger.info({ event: 'network.linked', connector: this.settings.name, neighbour: link.brokerName, uri }, `network connector ${this.settings.name} linked to ${link.brokerName}`);
@@ -192,8 +205,11 @@ export class NetworkConnector {
     if (link === undefined || link.isClosed) return;
     const rules: DemandRules = { self: this.broker.name, neighbour: link.brokerName, ttl: this.settings.ttl, include: this.settings.include, exclude: this.settings.exclude };
     const { demand, neighbourWants } = demandOf(this.consumers.get(key)?.values() ?? [], rules);
-    this.align(link, key, demand, demand === undefined ? '' : linkSelector(rules.self, rules.ttl, demand), false);
-    const back = demand !== undefined && demand.destination.kind === 'queue' && !neighbourWants ? demand : undefined;
+    if (demand === undefined) this.refused.delete(key);
+    // a destination the neighbour refused once is not asked for, either way, until its demand comes again
+    const wanted = this.refused.has(key) ? undefined : demand;
+    this.align(link, key, wanted, wanted === undefined ? '' : linkSelector(rules.self, rules.ttl, wanted), false);
+    const back = wanted !== undefined && wanted.destination.kind === 'queue' && !neighbourWants ? wanted : undefined;
     this.align(link, `back:${key}`, back, back === undefined ? '' : returnSelector(rules.self, back), true);
   }
 
@@ -281,8 +297,28 @@ export class NetworkConnector {
   }
 }
 
+const SCHEMES: Readonly<Record<string, boolean>> = { 'stomp:': false, 'ssl:': true, 'stomp+ssl:': true };
+
+/** The neighbour's address and the link's login: `stomp://host:port`, or over TLS `ssl://` (`stomp+ssl://`). */
 function addressOf(uri: string, settings: ConnectorSettings): LinkAddress {
-  const match = /^stomp:\/\/([^/:]+):(\d+)$/.exec(uri);
-  if (match === null) throw new FerryError('FERRY_NETWORK_LINK', `network connector ${settings.name}: "${uri}" is not stomp://host:port`);
-  return { host: match[1]!, port: Number(match[2]), username: settings.username, password: settings.password };
+  const match = /^([a-z+]+:)\/\/([^/:]+):(\d+)$/.exec(uri);
+  const secure = match === null ? undefined : SCHEMES[match[1]!];
+  if (match === null || secure === undefined) throw new FerryError('FERRY_NETWORK_LINK', `network connector ${settings.name}: "${uri}" is not stomp://, ssl:// or stomp+ssl://host:port`);
+  const host = match[2]!;
+  const tls = settings.tls;
+  const read = (path: string | undefined): Buffer | undefined => {
+    if (path === undefined) return undefined;
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new FerryError('FERRY_NETWORK_LINK', `network connector ${settings.name}: cannot read ${path}: ${(err as Error).message}`, { cause: err });
+    }
+  };
+  return {
+    host,
+    port: Number(match[3]),
+    username: settings.username,
+    password: settings.password,
+    tls: secure ? { ca: read(tls?.ca), cert: read(tls?.cert), key: read(tls?.key), servername: tls?.servername, rejectUnauthorized: tls?.verify ?? true } : undefined,
+  };
 }

@@ -19,9 +19,16 @@ export function freePort(): Promise<number> {
 export interface NodeSpec {
   readonly name: string;
   readonly stompPort: number;
-  /** The STOMP ports of the neighbours this broker pulls from, by connector name. */
-  readonly neighbours: readonly { readonly name: string; readonly port: number }[];
+  /**
+   * The STOMP ports of the neighbours this broker pulls from, by connector name; `uri` instead of
+   * the plain one on `port`, `settings` more of the connector's keys (YAML, one per line).
+   */
+  readonly neighbours: readonly { readonly name: string; readonly port: number; readonly uri?: string; readonly settings?: readonly string[] }[];
   readonly ttl?: number;
+  /** More of the configuration file, top-level YAML. */
+  readonly config?: string;
+  /** A STOMP TLS listener on this port (needs `tls` in `config`). */
+  readonly stompTlsPort?: number;
 }
 
 export interface NetworkNode {
@@ -41,6 +48,7 @@ export interface ConnectorView {
   readonly received: number;
   readonly returned: number;
   readonly links: number;
+  readonly refused: readonly string[];
 }
 
 export interface NodeStats {
@@ -54,10 +62,14 @@ export async function startNode(spec: NodeSpec): Promise<NetworkNode> {
   const data = mkdtempSync(join(tmpdir(), `ferry-net-${spec.name}-`));
   const config = join(data, '..', `${data.split('/').pop()!}.yaml`);
   const connectors = spec.neighbours
-    .map((n) => `    - name: ${n.name}\n      uris: ["stomp://127.0.0.1:${n.port}"]\n      ttl: ${spec.ttl ?? 4}\n      reconnectDelay: 50\n      maxReconnectDelay: 500\n`)
+    .map((n) => {
+      const more = (n.settings ?? []).map((line) => `      ${line}\n`).join('');
+      return `    - name: ${n.name}\n      uris: ["${n.uri ?? `stomp://127.0.0.1:${n.port}`}"]\n      ttl: ${spec.ttl ?? 4}\n      reconnectDelay: 50\n      maxReconnectDelay: 500\n${more}`;
+    })
     .join('');
-  writeFileSync(config, `broker:\n  name: ${spec.name}\nnetwork:\n  connectors:\n${connectors === '' ? '    []\n' : connectors}`);
-  const start = (): Promise<BrokerProcess> => spawnBroker(['--data', data, '--config', config, '--stomp-port', String(spec.stompPort), '--stomp-host', '127.0.0.1']);
+  writeFileSync(config, `broker:\n  name: ${spec.name}\nnetwork:\n  connectors:\n${connectors === '' ? '    []\n' : connectors}${spec.config ?? ''}`);
+  const tls = spec.stompTlsPort === undefined ? [] : ['--stomp-tls-port', String(spec.stompTlsPort), '--stomp-tls-host', '127.0.0.1'];
+  const start = (): Promise<BrokerProcess> => spawnBroker(['--data', data, '--config', config, '--stomp-port', String(spec.stompPort), '--stomp-host', '127.0.0.1', ...tls]);
   const node: NetworkNode = {
     spec,
     data,
