@@ -108,8 +108,8 @@ function printStats(stats: BrokerStats): void {
     out.push(
       '',
       table([
-        ['network connector', 'neighbour', 'state', 'demand', 'received', 'links'],
-        ...network.map((c) => [c.name, c.neighbour ?? c.uri, c.state, c.demand.map((d) => `${d.kind}:${d.name}`).join(' ') || '-', c.received, c.links]),
+        ['network connector', 'neighbour', 'state', 'demand', 'received', 'links', 'returned'],
+        ...network.map((c) => [c.name, c.neighbour ?? c.uri, c.state, c.demand.filter((d) => !d.back).map((d) => `${d.kind}:${d.name}`).join(' ') || '-', c.received, c.links, c.returned]),
       ]),
     );
   }

@@ -87,7 +87,25 @@ export function loadConfig(file: string | undefined, overrides: Overrides = new 
  */
 export const FILE_PATH_KEYS: readonly string[] = ['security.users', 'security.ldap.ca', 'tls.cert', 'tls.key', 'tls.ca'];
 
+/** The same, for each network connector's `tls` files (keys inside a list, which FILE_PATH_KEYS cannot name). */
+const CONNECTOR_FILE_KEYS = ['ca', 'cert', 'key'] as const;
+
+function resolveConnectorPaths(tree: Tree, folder: string): void {
+  const network = tree['network'];
+  const connectors = network !== null && typeof network === 'object' && !Array.isArray(network) ? network['connectors'] : undefined;
+  if (!Array.isArray(connectors)) return;
+  for (const connector of connectors) {
+    const tls = connector !== null && typeof connector === 'object' && !Array.isArray(connector) ? connector['tls'] : undefined;
+    if (tls === null || tls === undefined || typeof tls !== 'object' || Array.isArray(tls)) continue;
+    for (const key of CONNECTOR_FILE_KEYS) {
+      const value = tls[key];
+      if (typeof value === 'string' && value !== '' && !isAbsolute(value)) tls[key] = resolve(folder, value);
+    }
+  }
+}
+
 function resolveFilePaths(tree: Tree, folder: string): void {
+  resolveConnectorPaths(tree, folder);
   for (const key of FILE_PATH_KEYS) {
     const keys = key.split('.');
     let node: Json | undefined = tree;

@@ -39,8 +39,8 @@ const networkConnector = z
   .object({
     /** Names the connector in logs and statistics. */
     name: z.string().min(1).regex(/^[A-Za-z0-9._-]+$/, 'use letters, digits, dot, dash or underscore'),
-    /** The neighbour's STOMP listeners, `stomp://host:port`, tried in turn. */
-    uris: z.array(z.string().regex(/^stomp:\/\/[^/:]+:\d+$/, 'each is stomp://host:port')).min(1),
+    /** The neighbour's STOMP listeners, `stomp://host:port` or over TLS `ssl://host:port` (also `stomp+ssl://`), tried in turn. */
+    uris: z.array(z.string().regex(/^(stomp|ssl|stomp\+ssl):\/\/[^/:]+:\d+$/, 'each is stomp://host:port or ssl://host:port')).min(1),
     username: z.string().min(1).optional(),
     password: z.string().optional(),
     /** Destination names (wildcards `*` and `>`) that are forwarded; none listed: all. */
@@ -56,6 +56,22 @@ const networkConnector = z
     /** First wait before reconnecting (ms); it doubles on each failure up to `maxReconnectDelay`. */
     reconnectDelay: positiveInt.default(100),
     maxReconnectDelay: positiveInt.default(5000),
+    /** For `ssl://` neighbours; PEM files relative to the configuration file. */
+    tls: z
+      .object({
+        /** The authorities the neighbour's certificate is verified against; default the system's. */
+        ca: z.string().min(1).optional(),
+        /** A client certificate to present (a neighbour with security.certificateUsers takes it as the link user), and its key. */
+        cert: z.string().min(1).optional(),
+        key: z.string().min(1).optional(),
+        /** The name the neighbour's certificate must carry; default the host of the URI. */
+        servername: z.string().min(1).optional(),
+        /** false accepts any certificate from the neighbour: for tests only. */
+        verify: z.boolean().default(true),
+      })
+      .strict()
+      .refine((t) => (t.cert === undefined) === (t.key === undefined), 'cert and key go together')
+      .optional(),
   })
   .strict();
 

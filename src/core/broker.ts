@@ -151,6 +151,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       ...parts,
       topicSeen: (name) => this.destinations.topics.add(name),
       retainedMatching: (pattern) => this.requireRetained().matching(pattern),
+      durableChanged: (key, pattern, selector) => this.consumerEvents.durableChanged(key, pattern, selector),
     });
     this.declarations = new Declarations({
       store: this.store,

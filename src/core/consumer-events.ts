@@ -1,7 +1,11 @@
 import type { Destination } from './message.js';
 
-/** A consumer as those watching demand see it: where it takes from, and on what terms. */
+/**
+ * A consumer as those watching demand see it: where it takes from, and on what terms. A durable
+ * subscription is one too, whether its subscriber is connected or not: it keeps what it is sent.
+ */
 export interface ConsumerInfo {
+  /** Negative for a durable subscription itself (its subscriber, when connected, is a consumer of its own). */
   readonly id: number;
   readonly connectionId: string;
   /** Opened by a connection the broker opened for itself. */
@@ -28,6 +32,22 @@ export interface ConsumerWatcher {
 export class ConsumerEvents {
   private readonly open = new Map<number, ConsumerInfo>();
   private readonly watchers = new Set<ConsumerWatcher>();
+  /** Durable subscriptions by their owner-and-name key, as the ids they have here. */
+  private readonly durables = new Map<string, number>();
+  private nextDurable = -1;
+
+  /** A durable subscription kept (made, or read back at start) on `pattern`, or, with no pattern, gone. */
+  durableChanged(key: string, pattern: string | undefined, selector: string | undefined): void {
+    const id = this.durables.get(key);
+    if (id !== undefined) {
+      this.durables.delete(key);
+      this.closed(id);
+    }
+    if (pattern === undefined) return;
+    const created = this.nextDurable--;
+    this.durables.set(key, created);
+    this.opened({ id: created, connectionId: '', internal: false, destination: { kind: 'topic', name: pattern }, selector, priority: 0, durable: true, label: undefined });
+  }
 
   opened(consumer: ConsumerInfo): void {
     this.open.set(consumer.id, consumer);

@@ -35,6 +35,8 @@ export interface SubscriptionHost {
   allocateId(): number;
   topicSeen(name: string): void;
   retainedMatching(pattern: string): Message[];
+  /** A durable subscription was kept on `pattern` or, with none, removed: demand for a network of brokers. */
+  durableChanged(key: string, pattern: string | undefined, selector: string | undefined): void;
 }
 
 export type ConsumerFactory = (queue: MessageQueue, selector: Selector | undefined) => Consumer;
@@ -264,6 +266,7 @@ export class TopicSubscriptions {
     this.durable.set(ownedKey(record.clientId, record.name), subscription);
     this.index.add(record.topic, subscription);
     if (!hasWildcard(record.topic)) this.host.topicSeen(record.topic);
+    this.host.durableChanged(ownedKey(record.clientId, record.name), record.topic, record.selector);
     return subscription;
   }
 
@@ -272,6 +275,7 @@ export class TopicSubscriptions {
     this.index.remove(subscription.pattern, subscription);
     subscription.queue.destroy();
     this.host.store.delete(subscription.queue.recordId);
+    this.host.durableChanged(key, undefined, undefined);
   }
 
   /** Puts the retained messages `pattern` matches into a starting subscription's queue, ahead of what routing brings. */

@@ -7,6 +7,7 @@ import type { Socket } from 'node:net';
 import { OpeningDeadlines, addressWithPort, handshakeFailed, verifiedPeerCertificate, type TlsCertificates } from '../transport/index.js';
 import type { BrokerFacts, ListenerView } from './controls/broker.js';
 import { BrokerMetrics } from './metrics.js';
+import type { ConnectorFigures } from './network-metrics.js';
 import { accessOf, defaultPermissions, type Access, type ManagementPermissions } from './permissions.js';
 import { Router, type Match, type Route } from './router.js';
 import { managementRoutes } from './routes.js';
@@ -21,8 +22,8 @@ export interface ManagementOptions {
   readonly authorizer?: Authorizer | undefined;
   /** Serve https with this certificate. */
   readonly tls?: TlsCertificates | undefined;
-  /** The network connectors' figures, listed under `network` in `GET /api/stats`. */
-  readonly network?: (() => unknown) | undefined;
+  /** The network connectors' figures, listed under `network` in `GET /api/stats` and in `/metrics`. */
+  readonly network?: (() => readonly ConnectorFigures[]) | undefined;
   /** Who may monitor and who may manage (default: everyone both). */
   readonly permissions?: ManagementPermissions | undefined;
   /** The web console's files (index.html and its assets), served at `/` when the folder exists. */
@@ -143,7 +144,7 @@ export class ManagementServer {
       listeners: () => options.listeners?.() ?? [],
       clock,
     };
-    this.metrics = new BrokerMetrics(broker, options.maxMetricDestinations ?? 500);
+    this.metrics = new BrokerMetrics(broker, options.maxMetricDestinations ?? 500, options.network);
     this.router = new Router(
       managementRoutes({
         broker,

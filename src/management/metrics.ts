@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Broker } from '../core/index.js';
 import type { DestinationFigures } from '../core/admin.js';
+import { registerNetworkMetrics, type ConnectorFigures } from './network-metrics.js';
 
 /** The name every destination past the cap is summed under. */
 export const OTHER = '_other';
@@ -23,8 +24,10 @@ export class BrokerMetrics {
   constructor(
     private readonly broker: Broker,
     private readonly maxDestinations: number,
+    network?: () => readonly ConnectorFigures[],
   ) {
     const registry = this.registry;
+    if (network !== undefined) registerNetworkMetrics(registry, network);
     collectDefaultMetrics({ register: registry });
     // prom-client's counts of active handles are gauges named `_total`, which Prometheus' own lint
     // refuses (a `_total` is a counter): dropped, so a scrape passes `promtool check metrics`

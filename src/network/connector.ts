@@ -1,6 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { FerryError, errorFields } from '../errors.js';
 import { DUPLICATE_ID_PROPERTY, type BrokerAccess, type ConsumerInfo, type CoreConnection, type CoreSession, type Destination, type Logger, type MessageInit, type PropertyValue } from '../core/index.js';
-import { HOPS_PROPERTY, PATH_PROPERTY, demandFrom, demandLabel, linkSelector, type Demand, type DemandRules } from './demand.js';
+import { HOPS_PROPERTY, PATH_PROPERTY, RETURNS_PROPERTY, demandLabel, demandOf, destinationKey, linkSelector, returnSelector, type Demand, type DemandRules } from './demand.js';
 import { NeighbourLink, type LinkAddress, type LinkMessage } from './link.js';
 import { messageFromLink } from './mapping.js';
 
@@ -16,6 +17,8 @@ export interface ConnectorSettings {
   readonly localFirst: boolean;
   readonly reconnectDelay: number;
   readonly maxReconnectDelay: number;
+  /** For `ssl://` neighbours: PEM files (the authorities to verify the neighbour by, a client certificate and its key). */
+  readonly tls?: { readonly ca?: string | undefined; readonly cert?: string | undefined; readonly key?: string | undefined; readonly servername?: string | undefined; readonly verify: boolean } | undefined;
 }
 
 export type ConnectorState = 'connecting' | 'connected' | 'stopped';
@@ -27,18 +30,25 @@ export interface ConnectorStats {
   readonly neighbour: string | undefined;
   readonly uri: string;
   /** Destinations this broker pulls from the neighbour, with the path of the demand. */
-  readonly demand: readonly { readonly kind: string; readonly name: string; readonly path: readonly string[]; readonly selector: string | undefined; readonly open: boolean }[];
+  readonly demand: readonly { readonly kind: string; readonly name: string; readonly path: readonly string[]; readonly selector: string | undefined; readonly open: boolean; readonly back: boolean }[];
   /** Messages taken from the neighbour and stored here. */
   readonly received: number;
+  /** Of those, messages that came back: they had left this broker before (docs/network.md). */
+  readonly returned: number;
   /** How many times the link was made (1 + reconnections). */
   readonly links: number;
+  /** Destinations the neighbour refused this broker (`kind:name`): not asked for again until their demand here goes and comes back. */
+  readonly refused: readonly string[];
 }
 
 /** One subscription on the neighbour and the forwarding it carries. */
 interface Pull {
   readonly id: string;
+  /** The destination's key, with `back:` before it for a subscription that brings messages back. */
   readonly key: string;
   readonly demand: Demand;
+  /** Takes only messages that have been here before, while the neighbour has no demand of its own. */
+  readonly back: boolean;
   readonly selector: string;
   /** The neighbour has confirmed the subscription: what is sent there from now on is forwarded. */
   open: boolean;
@@ -57,10 +67,12 @@ interface Pull {
  * stay where they are: with the consumers.
  */
 export class NetworkConnector {
-  private readonly consumers = new Map<number, ConsumerInfo>();
-  private demand = new Map<string, Demand>();
+  /** The consumers open here, by destination key: an event recomputes the demand of its destination only. */
+  private readonly consumers = new Map<string, Map<number, ConsumerInfo>>();
   private readonly pulls = new Map<string, Pull>();
   private readonly byId = new Map<string, Pull>();
+  /** Destinations (by key) the neighbour refused (the link user may not read them). */
+  private readonly refused = new Set<string>();
   private link: NeighbourLink | undefined;
   private core: CoreConnection | undefined;
   private session: CoreSession | undefined;
@@ -70,6 +82,7 @@ export class NetworkConnector {
   private nextUri = 0;
   private nextPull = 1;
   private received = 0;
+  private returned = 0;
   private linkCount = 0;
   private currentState: ConnectorState = 'connecting';
 
@@ -90,12 +103,18 @@ export class NetworkConnector {
     this.session = this.core.createSession();
     this.unwatch = this.broker.watchConsumers({
       added: (consumer) => {
-        this.consumers.set(consumer.id, consumer);
-        this.refresh();
+        const key = destinationKey(consumer.destination);
+        let open = this.consumers.get(key);
+        if (open === undefined) this.consumers.set(key, (open = new Map()));
+        open.set(consumer.id, consumer);
+        this.refresh(key);
       },
       removed: (consumer) => {
-        this.consumers.delete(consumer.id);
-        this.refresh();
+        const key = destinationKey(consumer.destination);
+        const open = this.consumers.get(key);
+        open?.delete(consumer.id);
+        if (open?.size === 0) this.consumers.delete(key);
+        this.refresh(key);
       },
     });
     void this.connect();
@@ -116,18 +135,19 @@ export class NetworkConnector {
       state: this.currentState,
       neighbour: this.link?.brokerName,
       uri: this.settings.uris[(this.nextUri + this.settings.uris.length - 1) % this.settings.uris.length]!,
-      demand: [...this.pulls.values()].map((p) => ({ kind: p.demand.destination.kind, name: p.demand.destination.name, path: p.demand.path, selector: p.demand.selector, open: p.open })),
+      demand: [...this.pulls.values()].map((p) => ({ kind: p.demand.destination.kind, name: p.demand.destination.name, path: p.demand.path, selector: p.demand.selector, open: p.open, back: p.back })),
       received: this.received,
+      returned: this.returned,
       links: this.linkCount,
+      refused: [...this.refused],
     };
   }
 
   private async connect(): Promise<void> {
     if (this.currentState === 'stopped') return;
     const uri = this.settings.uris[this.nextUri++ % this.settings.uris.length]!;
-    const address = addressOf(uri, this.settings);
     try {
-      const link = await NeighbourLink.open(address, 10_000);
+      const link = await NeighbourLink.open(addressOf(uri, this.settings), 10_000);
       // stop() may have run while the link was being made
       if ((this.currentState as ConnectorState) === 'stopped') return link.close();
       this.link = link;
@@ -139,11 +159,17 @@ export class NetworkConnector {
         const pull = this.byId.get(id);
         if (pull !== undefined) pull.open = true;
       };
+      link.onRefused = (id, reason) => {
+        const pull = this.byId.get(id);
+        if (pull === undefined) return;
+        this.refused.add(destinationKey(pull.demand.destination));
+        this.logger.warn({ event: 'network.refused', connector: this.settings.name, destination: `${pull.demand.destination.kind}:${pull.demand.destination.name}`, message: reason.message }, `the neighbour refused connector ${this.settings.name} a subscription; the link user needs the right to read it`);
+      };
       link.onClose = (reason) => this.lost(reason);
       this.logger.info({ event: 'network.linked', connector: this.settings.name, neighbour: link.brokerName, uri }, `network connector ${this.settings.name} linked to ${link.brokerName}`);
       this.pulls.clear();
       this.byId.clear();
-      this.refresh();
+      for (const key of this.consumers.keys()) this.refresh(key);
     } catch (err) {
       this.logger.warn({ event: 'network.link-failed', connector: this.settings.name, uri, ...errorFields(err) }, `network connector ${this.settings.name} cannot reach ${uri}`);
       this.retry();
@@ -169,38 +195,42 @@ export class NetworkConnector {
     this.timer.unref();
   }
 
-  /** Brings the subscriptions on the neighbour in line with the demand here. */
-  private refresh(): void {
+  /**
+   * Brings the subscriptions on the neighbour for one destination in line with the demand here:
+   * the forward one, and for a queue the one that brings messages back while the neighbour has no
+   * demand of its own for it.
+   */
+  private refresh(key: string): void {
     const link = this.link;
     if (link === undefined || link.isClosed) return;
     const rules: DemandRules = { self: this.broker.name, neighbour: link.brokerName, ttl: this.settings.ttl, include: this.settings.include, exclude: this.settings.exclude };
-    this.demand = demandFrom(this.consumers.values(), rules);
-    for (const [key, pull] of this.pulls) {
-      const wanted = this.demand.get(key);
-      if (wanted !== undefined && linkSelector(rules.self, rules.ttl, wanted) === pull.selector) continue;
-      this.close(pull, link);
+    const { demand, neighbourWants } = demandOf(this.consumers.get(key)?.values() ?? [], rules);
+    if (demand === undefined) this.refused.delete(key);
+    // a destination the neighbour refused once is not asked for, either way, until its demand comes again
+    const wanted = this.refused.has(key) ? undefined : demand;
+    this.align(link, key, wanted, wanted === undefined ? '' : linkSelector(rules.self, rules.ttl, wanted), false);
+    const back = wanted !== undefined && wanted.destination.kind === 'queue' && !neighbourWants ? wanted : undefined;
+    this.align(link, `back:${key}`, back, back === undefined ? '' : returnSelector(rules.self, back), true);
+  }
+
+  private align(link: NeighbourLink, key: string, demand: Demand | undefined, selector: string, back: boolean): void {
+    const current = this.pulls.get(key);
+    if (current !== undefined) {
+      if (demand !== undefined && current.selector === selector) return;
+      this.close(current, link);
     }
-    for (const [key, demand] of this.demand) {
-      if (this.pulls.has(key)) continue;
-      const pull: Pull = {
-        id: demandLabel(demand.path, this.nextPull++),
-        key,
-        demand,
-        selector: linkSelector(rules.self, rules.ttl, demand),
-        open: false,
-        closing: false,
-        settled: Promise.resolve(),
-      };
-      this.pulls.set(key, pull);
-      this.byId.set(pull.id, pull);
-      link.subscribe({
-        id: pull.id,
-        destination: `/${demand.destination.kind}/${demand.destination.name}`,
-        selector: pull.selector,
-        prefetch: this.settings.prefetch,
-        priority: this.settings.localFirst ? -1 : undefined,
-      });
-    }
+    if (demand === undefined) return;
+    const pull: Pull = { id: demandLabel(demand.path, this.nextPull++), key, demand, back, selector, open: false, closing: false, settled: Promise.resolve() };
+    this.pulls.set(key, pull);
+    this.byId.set(pull.id, pull);
+    link.subscribe({
+      id: pull.id,
+      destination: `/${demand.destination.kind}/${demand.destination.name}`,
+      selector,
+      prefetch: this.settings.prefetch,
+      // below the neighbour's own consumers: a message goes back only if nobody there takes it
+      priority: back || this.settings.localFirst ? -1 : undefined,
+    });
   }
 
   /**
@@ -231,6 +261,7 @@ export class NetworkConnector {
       return;
     }
     this.received++;
+    if (pull.back) this.returned++;
     const stored = durable ?? Promise.resolve();
     pull.settled = Promise.all([pull.settled, stored]).then(
       () => link.ack(message.ackId),
@@ -249,16 +280,45 @@ export class NetworkConnector {
     const properties = new Map<string, PropertyValue>(init.properties ?? []);
     const path = message.headers.get(PATH_PROPERTY) ?? '|';
     properties.set(PATH_PROPERTY, path.includes(`|${neighbour}|`) ? path : `${path}${neighbour}|`);
-    properties.set(HOPS_PROPERTY, String(Number(message.headers.get(HOPS_PROPERTY) ?? '0') + 1));
     // the id the message had where it was first sent: every broker it reaches drops a second copy
-    if (!properties.has(DUPLICATE_ID_PROPERTY)) properties.set(DUPLICATE_ID_PROPERTY, message.headers.get('message-id') ?? '');
+    const original = properties.get(DUPLICATE_ID_PROPERTY) ?? message.headers.get('message-id') ?? '';
+    if (path.includes(`|${this.broker.name}|`)) {
+      // back where it has been: not a hop further from its source, and not the copy seen before,
+      // so its id here names the trip (a resend of the same trip carries the same count)
+      const returns = Number(message.headers.get(RETURNS_PROPERTY) ?? '0') + 1;
+      properties.set(RETURNS_PROPERTY, String(returns));
+      properties.set(DUPLICATE_ID_PROPERTY, `${String(original)}~return${returns}`);
+    } else {
+      properties.set(HOPS_PROPERTY, String(Number(message.headers.get(HOPS_PROPERTY) ?? '0') + 1));
+      properties.set(DUPLICATE_ID_PROPERTY, original);
+    }
     init.properties = properties;
     return init;
   }
 }
 
+const SCHEMES: Readonly<Record<string, boolean>> = { 'stomp:': false, 'ssl:': true, 'stomp+ssl:': true };
+
+/** The neighbour's address and the link's login: `stomp://host:port`, or over TLS `ssl://` (`stomp+ssl://`). */
 function addressOf(uri: string, settings: ConnectorSettings): LinkAddress {
-  const match = /^stomp:\/\/([^/:]+):(\d+)$/.exec(uri);
-  if (match === null) throw new FerryError('FERRY_NETWORK_LINK', `network connector ${settings.name}: "${uri}" is not stomp://host:port`);
-  return { host: match[1]!, port: Number(match[2]), username: settings.username, password: settings.password };
+  const match = /^([a-z+]+:)\/\/([^/:]+):(\d+)$/.exec(uri);
+  const secure = match === null ? undefined : SCHEMES[match[1]!];
+  if (match === null || secure === undefined) throw new FerryError('FERRY_NETWORK_LINK', `network connector ${settings.name}: "${uri}" is not stomp://, ssl:// or stomp+ssl://host:port`);
+  const host = match[2]!;
+  const tls = settings.tls;
+  const read = (path: string | undefined): Buffer | undefined => {
+    if (path === undefined) return undefined;
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new FerryError('FERRY_NETWORK_LINK', `network connector ${settings.name}: cannot read ${path}: ${(err as Error).message}`, { cause: err });
+    }
+  };
+  return {
+    host,
+    port: Number(match[3]),
+    username: settings.username,
+    password: settings.password,
+    tls: secure ? { ca: read(tls?.ca), cert: read(tls?.cert), key: read(tls?.key), servername: tls?.servername, rejectUnauthorized: tls?.verify ?? true } : undefined,
+  };
 }

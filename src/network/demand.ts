@@ -11,6 +11,8 @@ const LABEL_PREFIX = 'ferry-network|';
 /** The message properties a forwarded message carries (see docs/network.md). */
 export const PATH_PROPERTY = 'FerryNetworkPath';
 export const HOPS_PROPERTY = 'FerryNetworkHops';
+/** How many times the message went back to a broker on its path. */
+export const RETURNS_PROPERTY = 'FerryNetworkReturns';
 
 export function demandLabel(path: readonly string[], sequence: number): string {
   return `${LABEL_PREFIX}${path.join(',')}|${sequence}`;
@@ -52,28 +54,45 @@ export function forwards(rules: DemandRules, name: string): boolean {
 }
 
 /**
- * The demand a connector carries to its neighbour, by destination key, from the consumers open on
- * this broker. A consumer whose demand already passed the neighbour (or this broker) adds none: that
- * is what stops demand going round a ring.
+ * The demand a connector carries to its neighbour for one destination, from the consumers open on
+ * this broker for it (all of one destination key). A consumer whose demand already passed the
+ * neighbour (or this broker) adds none: that is what stops demand going round a ring. `neighbourWants`
+ * says whether such a consumer is there: the neighbour (or a broker behind it) has demand of its own.
  */
-export function demandFrom(consumers: Iterable<ConsumerInfo>, rules: DemandRules): Map<string, Demand> {
-  const byKey = new Map<string, { destination: Destination; path: string[]; selectors: Set<string>; everything: boolean }>();
+export function demandOf(consumers: Iterable<ConsumerInfo>, rules: DemandRules): { readonly demand: Demand | undefined; readonly neighbourWants: boolean } {
+  let destination: Destination | undefined;
+  let shortest: string[] = [];
+  let everything = false;
+  let neighbourWants = false;
+  const selectors = new Set<string>();
   for (const consumer of consumers) {
-    const { destination } = consumer;
-    if (destination.temporary === true || !forwards(rules, destination.name)) continue;
+    if (consumer.destination.temporary === true || !forwards(rules, consumer.destination.name)) continue;
     const path = demandPathOf(consumer);
+    if (path.includes(rules.neighbour)) neighbourWants = true;
     if (path.includes(rules.neighbour) || path.includes(rules.self) || path.length + 1 > rules.ttl) continue;
-    const key = destinationKey(destination);
-    let entry = byKey.get(key);
-    if (entry === undefined) byKey.set(key, (entry = { destination, path, selectors: new Set(), everything: false }));
-    else if (path.length < entry.path.length) entry.path = path;
-    if (consumer.selector === undefined || consumer.selector.trim() === '') entry.everything = true;
-    else entry.selectors.add(consumer.selector);
+    if (destination === undefined || path.length < shortest.length) shortest = path;
+    destination ??= consumer.destination;
+    if (consumer.selector === undefined || consumer.selector.trim() === '') everything = true;
+    else selectors.add(consumer.selector);
+  }
+  if (destination === undefined) return { demand: undefined, neighbourWants };
+  const selector = everything ? undefined : [...selectors].map((s) => `(${s})`).join(' OR ');
+  return { demand: { destination, path: [...shortest, rules.self], selector }, neighbourWants };
+}
+
+/** The demand a connector carries to its neighbour, by destination key, from every consumer open here. */
+export function demandFrom(consumers: Iterable<ConsumerInfo>, rules: DemandRules): Map<string, Demand> {
+  const byKey = new Map<string, ConsumerInfo[]>();
+  for (const consumer of consumers) {
+    const key = destinationKey(consumer.destination);
+    const list = byKey.get(key);
+    if (list === undefined) byKey.set(key, [consumer]);
+    else list.push(consumer);
   }
   const demand = new Map<string, Demand>();
-  for (const [key, entry] of byKey) {
-    const selector = entry.everything ? undefined : [...entry.selectors].map((s) => `(${s})`).join(' OR ');
-    demand.set(key, { destination: entry.destination, path: [...entry.path, rules.self], selector });
+  for (const [key, list] of byKey) {
+    const one = demandOf(list, rules).demand;
+    if (one !== undefined) demand.set(key, one);
   }
   return demand;
 }
@@ -96,4 +115,16 @@ export function linkSelector(self: string, ttl: number, demand: Demand): string 
   const loops = `(${PATH_PROPERTY} IS NULL OR ${PATH_PROPERTY} NOT LIKE '%|${likeLiteral(self)}|%' ESCAPE '\\')`;
   const hops = `(${HOPS_PROPERTY} IS NULL OR ${HOPS_PROPERTY} < ${ttl})`;
   return demand.selector === undefined ? `${loops} AND ${hops}` : `${loops} AND ${hops} AND (${demand.selector})`;
+}
+
+/**
+ * The selector of the subscription that brings messages back: only those that have been on this
+ * broker already, which the forward subscription refuses. It is opened only while this broker has
+ * demand and the neighbour has none (docs/network.md, "Back along the path"), so a message moves
+ * back only toward a consumer, and the TTL does not apply: the trips are bounded by the consumers'
+ * moves, not by the shape of the network.
+ */
+export function returnSelector(self: string, demand: Demand): string {
+  const been = `${PATH_PROPERTY} LIKE '%|${likeLiteral(self)}|%' ESCAPE '\\'`;
+  return demand.selector === undefined ? been : `${been} AND (${demand.selector})`;
 }

@@ -1,4 +1,5 @@
 import { connect, type Socket } from 'node:net';
+import { connect as connectTls } from 'node:tls';
 import { FerryError } from '../errors.js';
 import { StompParser, encodeFrame, type StompFrame } from '../protocols/stomp/index.js';
 
@@ -10,6 +11,17 @@ export interface LinkAddress {
   readonly port: number;
   readonly username?: string | undefined;
   readonly password?: string | undefined;
+  /** Link over TLS, verifying the neighbour against `ca` (else the system's authorities), presenting `cert` when given. */
+  readonly tls?: LinkTls | undefined;
+}
+
+export interface LinkTls {
+  readonly ca?: Buffer | undefined;
+  readonly cert?: Buffer | undefined;
+  readonly key?: Buffer | undefined;
+  /** The name the neighbour's certificate must carry; default the host. */
+  readonly servername?: string | undefined;
+  readonly rejectUnauthorized: boolean;
 }
 
 /** A message the neighbour dispatched to one of the link's subscriptions. */
@@ -41,6 +53,8 @@ export class NeighbourLink {
   onMessage: ((message: LinkMessage) => void) | undefined;
   /** The neighbour has opened the subscription of this id. */
   onSubscribed: ((id: string) => void) | undefined;
+  /** The neighbour refused the subscription of this id (and closes the link, as STOMP's ERROR does). */
+  onRefused: ((id: string, reason: FerryError) => void) | undefined;
   onClose: ((reason: FerryError) => void) | undefined;
 
   private constructor(
@@ -62,7 +76,11 @@ export class NeighbourLink {
   /** Connects and logs in; rejects with FERRY_NETWORK_LINK when the neighbour cannot be reached or refuses. */
   static open(address: LinkAddress, timeoutMs: number): Promise<NeighbourLink> {
     return new Promise((resolve, reject) => {
-      const socket = connect({ host: address.host, port: address.port });
+      const tls = address.tls;
+      const socket: Socket =
+        tls === undefined
+          ? connect({ host: address.host, port: address.port })
+          : connectTls({ host: address.host, port: address.port, ca: tls.ca, cert: tls.cert, key: tls.key, servername: tls.servername ?? address.host, rejectUnauthorized: tls.rejectUnauthorized });
       // a neighbour killed without closing its sockets is found by keep-alive probes, not by a write
       socket.setKeepAlive(true, 1000);
       socket.setNoDelay(true);
@@ -73,7 +91,8 @@ export class NeighbourLink {
         reject(new FerryError('FERRY_NETWORK_LINK', `cannot link to ${address.host}:${address.port}: ${err.message}`, { cause: err }));
       };
       socket.once('error', fail);
-      socket.once('connect', () => {
+      // the CONNECT frame goes once the handshake is done: its credentials never leave in clear
+      socket.once(tls === undefined ? 'connect' : 'secureConnect', () => {
         const parser = new StompParser({ maxFrameSize: 1024 * 1024, maxHeaderSize: 64 * 1024, maxHeaders: 1000 }, (frame) => {
           socket.off('data', onData);
           socket.off('error', fail);
@@ -157,7 +176,10 @@ export class NeighbourLink {
       const receipt = frame.headers.get('receipt-id') ?? '';
       if (receipt.startsWith(SUBSCRIBED)) this.onSubscribed?.(receipt.slice(SUBSCRIBED.length));
     } else if (frame.command === 'ERROR') {
-      this.fail(new FerryError('FERRY_NETWORK_LINK', `the neighbour refused: ${frame.headers.get('message') ?? frame.body.toString('utf8')}`));
+      const reason = new FerryError('FERRY_NETWORK_LINK', `the neighbour refused: ${frame.headers.get('message') ?? frame.body.toString('utf8')}`);
+      const receipt = frame.headers.get('receipt-id') ?? '';
+      if (receipt.startsWith(SUBSCRIBED)) this.onRefused?.(receipt.slice(SUBSCRIBED.length), reason);
+      this.fail(reason);
     }
   }
 

@@ -19,9 +19,16 @@ export function freePort(): Promise<number> {
 export interface NodeSpec {
   readonly name: string;
   readonly stompPort: number;
-  /** The STOMP ports of the neighbours this broker pulls from, by connector name. */
-  readonly neighbours: readonly { readonly name: string; readonly port: number }[];
+  /**
+   * The STOMP ports of the neighbours this broker pulls from, by connector name; `uri` instead of
+   * the plain one on `port`, `settings` more of the connector's keys (YAML, one per line).
+   */
+  readonly neighbours: readonly { readonly name: string; readonly port: number; readonly uri?: string; readonly settings?: readonly string[] }[];
   readonly ttl?: number;
+  /** More of the configuration file, top-level YAML. */
+  readonly config?: string;
+  /** A STOMP TLS listener on this port (needs `tls` in `config`). */
+  readonly stompTlsPort?: number;
 }
 
 export interface NetworkNode {
@@ -37,14 +44,17 @@ export interface ConnectorView {
   readonly name: string;
   readonly state: string;
   readonly neighbour: string | undefined;
-  readonly demand: readonly { readonly kind: string; readonly name: string; readonly path: readonly string[]; readonly open: boolean }[];
+  readonly demand: readonly { readonly kind: string; readonly name: string; readonly path: readonly string[]; readonly open: boolean; readonly back: boolean }[];
   readonly received: number;
+  readonly returned: number;
   readonly links: number;
+  readonly refused: readonly string[];
 }
 
 export interface NodeStats {
   readonly queues: readonly { readonly name: string; readonly pending: number; readonly inFlight: number; readonly consumers: number }[];
   readonly network: readonly ConnectorView[];
+  readonly durableSubscriptions: readonly { readonly clientId: string; readonly name: string; readonly topic: string; readonly active: boolean; readonly pending: number }[];
 }
 
 /** Starts one broker process of a network, with its connectors in a configuration file. */
@@ -52,10 +62,14 @@ export async function startNode(spec: NodeSpec): Promise<NetworkNode> {
   const data = mkdtempSync(join(tmpdir(), `ferry-net-${spec.name}-`));
   const config = join(data, '..', `${data.split('/').pop()!}.yaml`);
   const connectors = spec.neighbours
-    .map((n) => `    - name: ${n.name}\n      uris: ["stomp://127.0.0.1:${n.port}"]\n      ttl: ${spec.ttl ?? 4}\n      reconnectDelay: 50\n      maxReconnectDelay: 500\n`)
+    .map((n) => {
+      const more = (n.settings ?? []).map((line) => `      ${line}\n`).join('');
+      return `    - name: ${n.name}\n      uris: ["${n.uri ?? `stomp://127.0.0.1:${n.port}`}"]\n      ttl: ${spec.ttl ?? 4}\n      reconnectDelay: 50\n      maxReconnectDelay: 500\n${more}`;
+    })
     .join('');
-  writeFileSync(config, `broker:\n  name: ${spec.name}\nnetwork:\n  connectors:\n${connectors === '' ? '    []\n' : connectors}`);
-  const start = (): Promise<BrokerProcess> => spawnBroker(['--data', data, '--config', config, '--stomp-port', String(spec.stompPort), '--stomp-host', '127.0.0.1']);
+  writeFileSync(config, `broker:\n  name: ${spec.name}\nnetwork:\n  connectors:\n${connectors === '' ? '    []\n' : connectors}${spec.config ?? ''}`);
+  const tls = spec.stompTlsPort === undefined ? [] : ['--stomp-tls-port', String(spec.stompTlsPort), '--stomp-tls-host', '127.0.0.1'];
+  const start = (): Promise<BrokerProcess> => spawnBroker(['--data', data, '--config', config, '--stomp-port', String(spec.stompPort), '--stomp-host', '127.0.0.1', ...tls]);
   const node: NetworkNode = {
     spec,
     data,
@@ -87,14 +101,14 @@ export async function until(what: string, check: () => Promise<boolean> | boolea
 /** True when `node`'s connector named `connector` is linked and its neighbour has confirmed a subscription for the destination. */
 export async function pulls(node: NetworkNode, connector: string, kind: string, name: string): Promise<boolean> {
   const view = (await node.stats()).network.find((c) => c.name === connector);
-  return view !== undefined && view.state === 'connected' && view.demand.some((d) => d.kind === kind && d.name === name && d.open);
+  return view !== undefined && view.state === 'connected' && view.demand.some((d) => d.kind === kind && d.name === name && d.open && !d.back);
 }
 
 /** Every connector of every node, with the destinations it pulls, as `node/connector: kind:name ...`. */
 export async function demandMap(nodes: readonly NetworkNode[]): Promise<string[]> {
   const out: string[] = [];
   for (const node of nodes) {
-    for (const c of (await node.stats()).network) out.push(`${node.spec.name}/${c.name}: ${c.demand.map((d) => `${d.kind}:${d.name}`).sort().join(' ')}`);
+    for (const c of (await node.stats()).network) out.push(`${node.spec.name}/${c.name}: ${c.demand.filter((d) => !d.back).map((d) => `${d.kind}:${d.name}`).sort().join(' ')}`);
   }
   return out;
 }

@@ -36,6 +36,12 @@ describe('network of brokers: queues', () => {
     const table = await runFerry(['stat', '--http-port', String(C.process.ports['http'])]);
     assert.equal(table.code, 0, table.stderr);
     assert.match(table.stdout, new RegExp(`to-B\\s+B\\s+connected\\s+queue:orders\\s+${sent.length}\\s+1`));
+    // and Prometheus the same figures
+    const metrics = await (await fetch(`http://127.0.0.1:${C.process.ports['http']}/metrics`)).text();
+    assert.match(metrics, /^ferry_network_connector_up\{connector="to-B"\} 1$/m);
+    assert.match(metrics, /^ferry_network_demand\{connector="to-B"\} 1$/m);
+    assert.match(metrics, new RegExp(`^ferry_network_received_total\\{connector="to-B"\\} ${sent.length}$`, 'm'));
+    assert.match(metrics, /^ferry_network_links_total\{connector="to-B"\} 1$/m);
     const demandOnA = (await B.stats()).network[0]!.demand.find((d) => d.name === 'orders');
     assert.deepEqual(demandOnA?.path, ['C', 'B']);
     for (const node of [A, B]) {
@@ -82,5 +88,50 @@ describe('network of brokers: queues', () => {
     assert.ok(!(await pulls(B, 'to-C', 'queue', 'work')));
     await producer.disconnect();
     await second.disconnect();
+  });
+
+  it('with localFirst, gives the neighbour only what the local consumers cannot take; without it, shares', async () => {
+    const [a, b, c] = [await freePort(), await freePort(), await freePort()];
+    const A = await startNode({ name: 'A', stompPort: a, neighbours: [] });
+    const B = await startNode({ name: 'B', stompPort: b, neighbours: [{ name: 'to-A', port: a, settings: ['localFirst: true'] }] });
+    const C = await startNode({ name: 'C', stompPort: c, neighbours: [{ name: 'to-A', port: a }] });
+    nodes.push(A, B, C);
+    const producer = await connectStomp(a);
+    const send = async (queue: string, prefix: string, n: number): Promise<string[]> => {
+      const sent = bodies(prefix, n);
+      for (const body of sent) await producer.sendConfirmed(`/queue/${queue}`, body, { persistent: 'true' });
+      return sent;
+    };
+
+    // B is localFirst: A's own consumer, while it has room, takes everything
+    const local = await connectStomp(a);
+    const onA = local.subscribe('/queue/first');
+    const remote = await connectStomp(b);
+    const onB = remote.subscribe('/queue/first');
+    await until('B to pull first from A', () => pulls(B, 'to-A', 'queue', 'first'));
+    const sent = await send('first', 'f', 30);
+    const taken = await onA.take(sent.length, 10_000);
+    assert.deepEqual(taken.map((m) => m.body).sort(), [...sent].sort());
+    await onB.expectNothing(300);
+    // and once A's consumer has no room (nothing acknowledged, prefetch 1), B takes the rest
+    await local.disconnect();
+    const slow = await connectStomp(a);
+    const onSlow = slow.subscribe('/queue/first', { ack: 'client-individual', 'activemq.prefetchSize': '1' });
+    const more = await send('first', 'g', 20);
+    const held = await onSlow.next(10_000);
+    const toB = await onB.take(more.length - 1, 10_000);
+    assert.deepEqual([held, ...toB].map((m) => m.body).sort(), [...more].sort());
+
+    // C is not localFirst: A's consumer and C's subscription share
+    const shared = await connectStomp(a);
+    const onShared = shared.subscribe('/queue/second');
+    const onCClient = await connectStomp(c);
+    const onC = onCClient.subscribe('/queue/second');
+    await until('C to pull second from A', () => pulls(C, 'to-A', 'queue', 'second'));
+    await send('second', 's', 30);
+    // each side gets some: this is the contrast that shows the first part's order is localFirst's doing
+    const [x, y] = await Promise.all([onShared.take(1, 10_000), onC.take(1, 10_000)]);
+    assert.equal(x.length + y.length, 2);
+    await Promise.all([producer.disconnect(), slow.disconnect(), remote.disconnect(), shared.disconnect(), onCClient.disconnect()]);
   });
 });
