@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
-import { AMQP_HEADER, connectAmqp, encodeMessage, frame, frames, rawAmqp, readFrames, terminus, type RawAmqp } from '../helpers/amqp.js';
+import { AMQP_HEADER, closeCondition, connectAmqp, encodeMessage, frame, frames, rawAmqp, readFrames, terminus, type RawAmqp } from '../helpers/amqp.js';
 
 let broker: TestBroker;
 before(async () => {
@@ -109,6 +109,17 @@ describe('the broker on the wire', () => {
     assert.deepEqual(again.map((r) => r.message.body), ['a', 'b']);
     assert.equal(again[0]!.message.delivery_count, 1, 'counted as redelivered');
     await c.close();
+  });
+
+  test('a bad frame in the same write as the header still gets the header, an open and a close that says why', async () => {
+    const raw = await rawAmqp(broker.amqpPort);
+    const oversized = Buffer.from([0, 0, 0x20, 0, 2, 0, 0, 0]);
+    raw.write(Buffer.concat([AMQP_HEADER, oversized]));
+    await raw.closed;
+    const got = raw.received();
+    assert.deepEqual(got.subarray(0, 8), AMQP_HEADER);
+    assert.deepEqual(readFrames(got).map((f) => f.name), ['open', 'close']);
+    assert.equal(closeCondition(got), 'amqp:connection:framing-error');
   });
 
   test('mutated frames close at most their own connection', async () => {

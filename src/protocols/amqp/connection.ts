@@ -89,6 +89,9 @@ export class AmqpConnection implements SessionHost, LinkContext, SaslHost {
         this.release();
         return;
       }
+      // a header that came in the same chunk as the bad frame is still unanswered: answered now,
+      // the close frame can say why ([AMQP 2.4.2]) instead of the socket just ending
+      if (this.expectHeader && this.layer === 'amqp' && this.guard.pastPlainHeader) this.header(0);
       this.fail(new FerryError('FERRY_AMQP_FRAMING', failure.message));
       return;
     }

@@ -85,6 +85,11 @@ export class FrameGuard {
     return undefined;
   }
 
+  /** An AMQP header without SASL has been accepted: a failure after it can be told in a close frame. */
+  get pastPlainHeader(): boolean {
+    return this.layer === 'amqp' && this.expecting === 'frame' && this.nextHeader === 'any';
+  }
+
   private fail(failure: GuardFailure): GuardFailure {
     this.failed = failure;
     return failure;
