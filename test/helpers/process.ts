@@ -11,6 +11,8 @@ export interface BrokerProcess {
   readonly logs: Record<string, unknown>[];
   /** Lines on standard output that are not JSON log lines (there should be none). */
   readonly otherOutput: string[];
+  /** Everything written to standard error so far (an uncaught exception's stack lands here). */
+  stderr(): string;
   /** Sends a signal and resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
   /** Resolves with the exit code when the process ends. */
@@ -69,6 +71,7 @@ export function spawnBroker(args: string[], env: NodeJS.ProcessEnv = {}, readyEv
           ports,
           logs,
           otherOutput,
+          stderr: () => stderr,
           exited,
           logged,
           stop(signal = 'SIGTERM') {

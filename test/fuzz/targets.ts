@@ -1,0 +1,14 @@
+import { amqpSaslTarget, amqpTarget } from './amqp.js';
+import { mqtt311Target, mqtt5Target } from './mqtt.js';
+import { stompTarget } from './stomp.js';
+import type { FuzzTarget } from './target.js';
+import type { PairProtocol } from './pair.js';
+
+/** Each decoder with the protocol its well-behaved pair speaks (OpenWire's is STOMP: see docs). */
+export const fuzzTargets: readonly (FuzzTarget & { readonly pair: PairProtocol })[] = [
+  { ...stompTarget, pair: 'stomp' },
+  { ...mqtt311Target, pair: 'mqtt' },
+  { ...mqtt5Target, pair: 'mqtt' },
+  { ...amqpTarget, pair: 'amqp' },
+  { ...amqpSaslTarget, pair: 'amqp' },
+];
