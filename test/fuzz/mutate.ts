@@ -106,14 +106,18 @@ function handshakeSequence(count: number): fc.Arbitrary<Payload> {
   }));
 }
 
-/** The bytes of a payload, and whether one of its mutations made an outer length huge. */
+/** The bytes of a payload, and whether one of its mutations made an outer length huge where the decoder must meet it. */
 export function render(payload: Payload, seeds: readonly Seed[]): { bytes: Buffer; frames: number; hugeOuterLength: boolean } {
   if (payload.kind === 'random') return { bytes: Buffer.from(payload.bytes), frames: 1, hugeOuterLength: false };
   let huge = false;
+  // a huge length counts only where the decoder surely reaches it: an earlier mutated frame may
+  // announce a length of its own that the decoder is still waiting to fill
+  let earlierIntact = true;
   const parts = payload.frames.map((spec) => {
     const seed = seeds[spec.seed % seeds.length]!;
     const { bytes, hugeOuterLength } = mutate(seed, spec.mutations);
-    huge ||= hugeOuterLength;
+    huge ||= hugeOuterLength && earlierIntact;
+    earlierIntact &&= spec.mutations.length === 0;
     return bytes;
   });
   return { bytes: Buffer.concat(parts), frames: parts.length, hugeOuterLength: huge };
@@ -130,6 +134,9 @@ export function mutate(seed: Seed, mutations: readonly Mutation[]): { bytes: Buf
   let moved = false;
   for (const m of mutations) {
     if (bytes.length === 0) break;
+    // a later mutation may move or change the huge length (an insert before it): only a length left
+    // as set is one the decoder must refuse from the header
+    hugeOuterLength = false;
     switch (m.op) {
       case 'flip': {
         const at = m.at % bytes.length;
