@@ -1,3 +1,4 @@
+import { amqp091Target } from './amqp091.js';
 import { amqpSaslTarget, amqpTarget } from './amqp.js';
 import { mqtt311Target, mqtt5Target } from './mqtt.js';
 import { stompTarget } from './stomp.js';
@@ -11,4 +12,5 @@ export const fuzzTargets: readonly (FuzzTarget & { readonly pair: PairProtocol }
   { ...mqtt5Target, pair: 'mqtt' },
   { ...amqpTarget, pair: 'amqp' },
   { ...amqpSaslTarget, pair: 'amqp' },
+  { ...amqp091Target, pair: 'amqp091' },
 ];

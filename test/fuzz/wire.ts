@@ -7,7 +7,8 @@ import type { FuzzTarget, Reply } from './target.js';
  * How one case ended:
  * - `accepted`: the probe after the case was answered, so the broker took the bytes (a mutation
  *   that kept the frame valid) or skipped them as its protocol allows;
- * - `refused`: the broker closed the connection and said why in its protocol;
+ * - `refused`: the broker said why it ends the connection, in its protocol, and ended it (at the
+ *   latest when the client ended its side: 0-9-1's connection.close waits for the client's close-ok);
  * - `closed`: the broker closed it without a word;
  * - `incomplete`: the broker was still waiting for the rest of a frame (a cut frame, a length
  *   larger than what followed) and closed when the client ended the connection.
@@ -120,7 +121,11 @@ export async function runCase(target: FuzzTarget, c: FuzzCase, options: WireOpti
     }
     raw.socket.write(bytes);
     raw.socket.write(target.probe);
-    await raw.until(() => target.read(raw.received()).probeAnswered, options.quietMs);
+    // an error ends the wait too: 0-9-1's connection.close waits for the client's close-ok
+    await raw.until(() => {
+      const reply = target.read(raw.received());
+      return reply.probeAnswered || reply.errors.length > 0;
+    }, options.quietMs);
     const closedFirst = raw.brokerClosed;
     if (!closedFirst) {
       raw.socket.end();
@@ -128,7 +133,8 @@ export async function runCase(target: FuzzTarget, c: FuzzCase, options: WireOpti
       if (!ended) problems.push(`the broker did not close the connection within ${options.answerMs} ms of the client's end`);
     }
     const reply = target.read(raw.received());
-    const outcome: Outcome = reply.probeAnswered ? 'accepted' : closedFirst ? (reply.errors.length > 0 ? 'refused' : 'closed') : 'incomplete';
+    // an answer to the probe after an error is courtesy (0-9-1 answers a close crossing its own), not a connection that carried on
+    const outcome: Outcome = reply.errors.length > 0 ? 'refused' : reply.probeAnswered ? 'accepted' : closedFirst ? 'closed' : 'incomplete';
     if (outcome === 'closed' && target.errorDue(c.phase, bytes)) problems.push('closed without the protocol\'s error');
     if (outcome === 'incomplete' && hugeOuterLength) problems.push('a frame announcing a huge length was not refused from its header');
     return { outcome, reply, frames, bytes, problems };
