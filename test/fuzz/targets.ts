@@ -3,6 +3,7 @@ import { amqpSaslTarget, amqpTarget } from './amqp.js';
 import { mqtt311Target, mqtt5Target } from './mqtt.js';
 import { stompTarget } from './stomp.js';
 import type { FuzzTarget } from './target.js';
+import { wsMqttTarget, wsStompTarget } from './websocket.js';
 import type { PairProtocol } from './pair.js';
 
 /** Each decoder with the protocol its well-behaved pair speaks (OpenWire's is STOMP: see docs). */
@@ -13,4 +14,6 @@ export const fuzzTargets: readonly (FuzzTarget & { readonly pair: PairProtocol }
   { ...amqpTarget, pair: 'amqp' },
   { ...amqpSaslTarget, pair: 'amqp' },
   { ...amqp091Target, pair: 'amqp091' },
+  { ...wsStompTarget, pair: 'stomp' },
+  { ...wsMqttTarget, pair: 'mqtt' },
 ];
