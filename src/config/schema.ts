@@ -316,6 +316,24 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    /** What one client may hold; each refusal is FERRY_LIMIT_EXCEEDED in the client's protocol. 0: no limit. */
+    limits: z
+      .object({
+        /** Open connections per authenticated user. */
+        connectionsPerUser: z.number().int().min(0).default(0),
+        /** Open connections of all anonymous clients together. */
+        anonymousConnections: z.number().int().min(0).default(0),
+        /** Per-user overrides of connectionsPerUser, by user name. */
+        users: z.record(z.string(), z.number().int().min(0)).optional(),
+        /** Queues and topics in the broker (creation on first use, declarations and operators alike; dead-letter queues are never refused). */
+        maxDestinations: z.number().int().min(0).default(100_000),
+        /** Consumers of one queue, or subscriptions one topic name reaches. */
+        maxConsumersPerDestination: z.number().int().min(0).default(10_000),
+        /** Consumers and subscriptions open on one connection. */
+        maxSubscriptionsPerConnection: z.number().int().min(0).default(10_000),
+      })
+      .strict()
+      .default({}),
     websocket: z
       .object({
         /** Largest WebSocket message a client may send (bytes); larger closes the connection with 1009. */

@@ -238,6 +238,14 @@ export interface ClientConnectionInfo {
   readonly connectedAt: number;
 }
 
+/** Refusals by the configured limits (limits.*) since the start, for stats and metrics. */
+export interface LimitRefusals {
+  readonly connections: number;
+  readonly destinations: number;
+  readonly consumers: number;
+  readonly subscriptions: number;
+}
+
 export interface BrokerStats {
   readonly queues: readonly QueueStats[];
   readonly topics: readonly { readonly name: string; readonly subscriptions: number }[];
@@ -253,4 +261,6 @@ export interface BrokerStats {
   readonly store: StoreStats & { readonly refusing: string | null };
   /** Non-durable subscriptions that went over their pending-message limit, connections closed for it, messages evicted. */
   readonly slowConsumers: { readonly notified: number; readonly aborted: number; readonly evicted: number };
+  /** Connections, destinations and consumers refused by the configured limits since the start. */
+  readonly limitRefusals: LimitRefusals;
 }

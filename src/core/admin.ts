@@ -204,10 +204,11 @@ export class BrokerAdmin {
     const destinations = this.host.destinations;
     if (kind === 'queue') {
       if (destinations.queues.has(name)) return false;
-      destinations.queueNamed(name, true);
+      destinations.queueNamed(name, 'operator');
       return true;
     }
     if (destinations.topics.has(name)) return false;
+    destinations.checkRoom('topic', name);
     destinations.topics.add(name);
     return true;
   }

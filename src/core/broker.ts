@@ -41,6 +41,8 @@ import { MessageScheduler, type ScheduledDelivery } from './scheduler.js';
 import { compileSelector, type Selector } from './selector/index.js';
 import { TopicSubscriptions } from './subscriptions.js';
 import { answerSlowConsumer } from './slow-consumer-answer.js';
+import { ClientLimits, type ClientLimitOptions } from './limits.js';
+import { idKeeperOn } from './id-keeper.js';
 import { TimerQueue } from './timers.js';
 import { RateCounter } from './traffic.js';
 import { Declarations } from './declarations.js';
@@ -69,6 +71,8 @@ export interface BrokerOptions {
   readonly authenticator?: Authenticator;
   /** What each principal may do to which destination (default: everything). */
   readonly authorizer?: Authorizer;
+  /** What one client may hold: connections per user, destinations, consumers (default: no limits). */
+  readonly limits?: ClientLimitOptions;
   readonly logger?: Logger;
   readonly clock?: () => number;
 }
@@ -118,6 +122,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
   readonly producerIds: IdKeeper;
   readonly sessionIds: IdKeeper;
+  readonly limits: ClientLimits;
 
   /** Slow consumers seen: subscriptions that went over their limit, connections closed for it, messages evicted. */
   private readonly slowConsumerCounts = { notified: 0, aborted: 0, evicted: 0 };
@@ -132,6 +137,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
     this.expirySweepInterval = options.expirySweepInterval ?? 1000;
     this.authenticator = options.authenticator ?? allowEveryone;
     this.authorizer = options.authorizer;
+    this.limits = new ClientLimits(options.limits);
     this.timers = new TimerQueue(this.clock);
     this.bodies = new BodyCache(this.store.reader, options.bodyCacheSize ?? Number.POSITIVE_INFINITY, this.logger);
     this.idPrefix = `${this.name}-${Date.now().toString(36)}`;
@@ -146,6 +152,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       options.autoCreateDestinations ?? true,
       options.virtualTopics ?? { enabled: true, prefix: 'VirtualTopic.', consumerPrefix: 'Consumer.' },
       options.composites ?? [],
+      this.limits,
     );
     this.subscriptions = new TopicSubscriptions({
       ...parts,
@@ -162,6 +169,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       isRunning: () => this.state === 'running',
       persistence: () => this.requirePersistence(),
       createQueue: (name, recordId) => this.destinations.declaredQueue(name, recordId),
+      checkRoom: (name) => this.destinations.checkRoom('queue', name),
       forgetQueue: (queue) => {
         this.movedMarks.delete(queue);
         if (queue.deliveryMarkRecord !== 0) this.store.delete(queue.deliveryMarkRecord);
@@ -184,8 +192,8 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       logger: this.logger,
       persistence: () => this.requirePersistence(),
     });
-    this.producerIds = this.idKeeper((clientId) => `${PRODUCER}:${clientId}`);
-    this.sessionIds = this.idKeeper((scope) => scope);
+    this.producerIds = idKeeperOn(() => this.requireDuplicates(), (clientId) => `${PRODUCER}:${clientId}`);
+    this.sessionIds = idKeeperOn(() => this.requireDuplicates(), (scope) => scope);
   }
 
   get isRunning(): boolean {
@@ -274,6 +282,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       previous.onEvicted?.();
       previous.close();
     }
+    this.limits.admit(principal);
     const connection = new CoreConnection(`${this.idPrefix}-${this.nextConnection++}`, request, principal, this, this.clock(), this.clock);
     this.connections.set(connection.id, connection);
     if (clientId !== undefined) this.clientIds.set(clientId, connection);
@@ -448,6 +457,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       if (queue.soleConsumer !== undefined || (options.soleConsumer === true && queue.consumerCount > 0)) {
         throw new FerryError('FERRY_QUEUE_IN_USE', `queue "${queue.name}" is in exclusive use`);
       }
+      this.limits.checkConsumers(queue.consumerCount, destination, connection.principal);
       const consumer = makeConsumer(queue, selector);
       if (options.soleConsumer === true) queue.soleConsumer = consumer;
       queue.addConsumer(consumer);
@@ -467,6 +477,8 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       if (makesDurable || (!hasWildcard(destination.name) && this.destinations.wouldCreate(destination))) this.authorize(connection.principal, 'create', destination);
     }
     if (!hasWildcard(destination.name)) this.destinations.topicNamed(destination.name);
+    // a durable subscription resumed is counted already
+    if (options.durable === undefined && !hasWildcard(destination.name)) this.limits.checkConsumers(this.subscriptions.countMatching(destination.name), destination, connection.principal);
     if (options.shareName !== undefined) {
       if (options.durable !== undefined) throw new FerryError('FERRY_DESTINATION_INVALID', 'a subscription is either shared or durable, not both');
       return this.subscriptions.subscribeShared(connection.id, options, selector, makeConsumer);
@@ -530,7 +542,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
         `${connection.protocol} client ${connection.clientId ?? ''} from ${connection.remoteAddress} disconnected`,
       );
     }
-    this.connections.delete(connection.id);
+    if (this.connections.delete(connection.id)) this.limits.release(connection.principal);
     if (connection.clientId !== undefined && this.clientIds.get(connection.clientId) === connection) {
       this.clientIds.delete(connection.clientId);
     }
@@ -598,6 +610,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       ...describeBroker(this.destinations, this.subscriptions, this.connections.values(), this.scheduler?.size ?? 0, this.bodies.stats()),
       store: { ...this.store.stats(), refusing: this.store.writeRefusal?.()?.message ?? null },
       slowConsumers: { ...this.slowConsumerCounts },
+      limitRefusals: this.limits.refusals(),
     };
   }
 
@@ -674,16 +687,6 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
     const queue = this.destinations.queues.get(name);
     if (queue === undefined) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `no queue "${name}"`);
     return queue;
-  }
-
-  private idKeeper(scopeOf: (scope: string) => string): IdKeeper {
-    return {
-      holds: (scope, id) => this.requireDuplicates().isDuplicate(scopeOf(scope), id),
-      remember: (scope, id) => this.requireDuplicates().remember(scopeOf(scope), id, Number.POSITIVE_INFINITY, true),
-      ids: (scope) => this.requireDuplicates().idsOf(scopeOf(scope)),
-      forget: (scope, id) => this.requireDuplicates().forget(scopeOf(scope), id),
-      forgetAll: (scope) => this.requireDuplicates().forgetAll(scopeOf(scope)),
-    };
   }
 
   private deliveryMarkMoved(queue: MessageQueue): void {

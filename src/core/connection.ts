@@ -8,6 +8,7 @@ import type { BindingSpec, ExchangeSpec, PublishOptions, PublishResult } from '.
 import type { Destination, Message, MessageInit, PublishedAs } from './message.js';
 import type { DeleteQueueOptions, QueueDeclared, QueueSpec } from './queue-arguments.js';
 import { Transaction } from './transaction.js';
+import type { ClientLimits } from './limits.js';
 
 /**
  * All of the broker that a protocol adapter (and a listener) holds: it connects, and does
@@ -89,6 +90,7 @@ export interface ConnectionHost {
   sessionIds: IdKeeper;
   readonly consumerEvents: ConsumerEvents;
   readonly declarations: DeclarationHost;
+  readonly limits: ClientLimits;
 }
 
 /**
@@ -141,6 +143,8 @@ export class CoreConnection {
   private readonly temporary: Destination[] = [];
   private nextTemporary = 1;
   private closed = false;
+  /** Consumers open across the sessions, against limits.maxSubscriptionsPerConnection. */
+  openConsumers = 0;
   /** Called when a newer connection takes this one's client id over, just before core closes this one. */
   onEvicted: (() => void) | undefined;
   /**
@@ -550,12 +554,15 @@ export class CoreSession {
       consumers.add(browser);
       return browser;
     }
+    this.host.limits.checkSubscriptions(this.connection.openConsumers, this.connection.principal);
     const handle = new SessionConsumer(this.host.subscribe(this.connection, options, this.traffic), this.connection);
     consumers.add(handle);
+    this.connection.openConsumers++;
     const previous = handle.consumer.onClose;
     const events = this.host.consumerEvents;
     handle.consumer.onClose = () => {
       consumers.delete(handle);
+      this.connection.openConsumers--;
       events.closed(handle.id);
       previous?.();
     };

@@ -29,6 +29,8 @@ export interface DeclarationsEnv {
   persistence(): Persistence;
   /** Makes and registers a queue destination. */
   createQueue(name: string, recordId: number): MessageQueue;
+  /** Refuses a queue past the broker's limit on destinations, before anything of it is written. */
+  checkRoom(name: string): void;
   /** Unregisters a queue destination and deletes its record; the queue is already destroyed. */
   forgetQueue(queue: MessageQueue): void;
   /** Checks a right when the broker has an authorizer; nothing otherwise. */
@@ -135,6 +137,7 @@ export class Declarations implements DeclarationHost {
     validateDestinationName(name, false);
     validateQueueArguments(wanted.arguments, (message) => new FerryError('FERRY_PRECONDITION_FAILED', message));
     this.env.authorize(connection.principal, 'create', { kind: 'queue', name });
+    this.env.checkRoom(name);
     // an exclusive queue dies with its connection, so it is never worth a record
     const keep = wanted.durable && !wanted.exclusive;
     let recordId = 0;

@@ -1,6 +1,7 @@
 import { FerryError } from '../errors.js';
 import type { Store } from '../store/index.js';
 import { validateDestinationName } from './address.js';
+import type { ClientLimits } from './limits.js';
 import type { Destination } from './message.js';
 import type { MessageQueue } from './message-queue.js';
 import { RecordType, encodeQueue } from './records.js';
@@ -65,6 +66,7 @@ export class Destinations {
     private readonly autoCreate: boolean,
     readonly virtualTopics: VirtualTopicOptions,
     composites: readonly CompositeDestination[],
+    private readonly limits?: ClientLimits,
   ) {
     for (const composite of composites) this.composites.set(destinationKey(composite), composite);
   }
@@ -118,10 +120,15 @@ export class Destinations {
     return this.queues.get(destination.name);
   }
 
-  queueNamed(name: string, force = false): MessageQueue {
+  /**
+   * The queue of that name, made when missing: by a client's first use (when creation on first use
+   * is on), by an operator, or by the broker itself (a dead-letter queue, which no limit may refuse).
+   */
+  queueNamed(name: string, creator: 'client' | 'operator' | 'broker' = 'client'): MessageQueue {
     const existing = this.queues.get(name);
     if (existing !== undefined) return existing;
-    if (!this.autoCreate && !force) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `queue "${name}" does not exist and destinations are not created on first use`);
+    if (!this.autoCreate && creator === 'client') throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `queue "${name}" does not exist and destinations are not created on first use`);
+    if (creator !== 'broker') this.checkRoom('queue', name);
     const recordId = this.host.allocateId();
     this.host.store.add(recordId, RecordType.Queue, encodeQueue({ name }));
     return this.addQueue(this.host.newQueue(name, 'queue', recordId, 'queue'));
@@ -130,6 +137,7 @@ export class Destinations {
   topicNamed(name: string): void {
     if (this.topics.has(name)) return;
     if (!this.autoCreate) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `topic "${name}" does not exist and destinations are not created on first use`);
+    this.checkRoom('topic', name);
     this.topics.add(name);
   }
 
@@ -156,6 +164,7 @@ export class Destinations {
     if (this.temporaryOwners.has(key) || (destination.kind === 'queue' && this.queues.has(destination.name))) {
       throw new FerryError('FERRY_DESTINATION_INVALID', `${destination.kind} "${destination.name}" already exists`);
     }
+    this.checkRoom(destination.kind, destination.name);
     this.temporaryOwners.set(destinationKey(destination), ownerId);
     if (destination.kind === 'queue') this.queues.set(destination.name, this.host.newQueue(destination.name, 'queue', 0, 'queue'));
   }
@@ -194,6 +203,11 @@ export class Destinations {
   virtualConsumersOf(topic: string): Iterable<MessageQueue> {
     if (!this.virtualTopics.enabled || !topic.startsWith(this.virtualTopics.prefix)) return [];
     return this.virtualConsumers.get(topic) ?? [];
+  }
+
+  /** Refuses a new destination past limits.maxDestinations (queues and topics together). */
+  checkRoom(kind: 'queue' | 'topic', name: string): void {
+    this.limits?.checkDestinations(this.queues.size + this.topics.size, { kind, name });
   }
 
   private addQueue(queue: MessageQueue): MessageQueue {

@@ -143,7 +143,7 @@ export class Router {
     if (message.expiration !== 0) properties.set('originalExpiration', message.expiration);
     const copy = copyMessage(message, { destination: { kind: 'queue', name: target }, originalDestination: origin, expiration: 0, properties });
     const persistence = this.parts.persistence();
-    const dlq = this.parts.destinations.queueNamed(target, true);
+    const dlq = this.parts.destinations.queueNamed(target, 'broker');
     const txId = copy.persistent ? persistence.allocateId() : undefined;
     const stored = copy.persistent ? persistence.storeMessage(copy, txId) : null;
     dlq.accept(copy, stored, txId, false);

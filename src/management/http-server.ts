@@ -97,6 +97,7 @@ function failure(err: FerryError): { status: number; code: string } {
       return { status: 404, code: err.code };
     case 'FERRY_CONFLICT':
     case 'FERRY_CONSUMER_EXISTS':
+    case 'FERRY_LIMIT_EXCEEDED':
       return { status: 409, code: err.code };
     case 'FERRY_NOT_AUTHORIZED':
     case 'FERRY_CROSS_SITE_REQUEST':

@@ -125,6 +125,16 @@ export class BrokerMetrics {
         this.inc(broker.admin.messageTotals().dequeued);
       },
     });
+    new Counter({
+      name: 'ferry_limit_refusals_total',
+      help: 'Requests refused by a configured limit (limits.*), by the limit',
+      labelNames: ['limit'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [limit, n] of Object.entries(broker.limits.refusals())) this.inc({ limit }, n);
+      },
+    });
     const fsync = new Histogram({
       name: 'ferry_journal_fsync_seconds',
       help: 'Time one journal write took to sync to disk',

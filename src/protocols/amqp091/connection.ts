@@ -245,8 +245,10 @@ export class Amqp091Connection implements ChannelHost {
           this.held = undefined;
           this.transport.resume();
           this.logger.warn({ event: 'amqp091.refused', remote: this.transport.remoteAddress, ...errorFields(err) }, 'an AMQP 0-9-1 connection was refused');
-          const text = isFerryError(err, 'FERRY_AUTHENTICATION_FAILED') ? `ACCESS_REFUSED - Login was refused using authentication mechanism ${args.mechanism}` : replyText(replyCodeOf(err), (err as Error).message);
-          this.closeWithText(Reply.accessRefused, text, 0, 0);
+          // a user at its connection limit hears not-allowed, as from RabbitMQ
+          const code = isFerryError(err, 'FERRY_LIMIT_EXCEEDED') ? Reply.notAllowed : Reply.accessRefused;
+          const text = isFerryError(err, 'FERRY_AUTHENTICATION_FAILED') ? `ACCESS_REFUSED - Login was refused using authentication mechanism ${args.mechanism}` : replyText(code === Reply.notAllowed ? code : replyCodeOf(err), (err as Error).message);
+          this.closeWithText(code, text, 0, 0);
         },
       );
   }

@@ -85,6 +85,8 @@ export function replyCodeOf(err: unknown): number {
     case 'FERRY_RESOURCE_LOCKED':
       return Reply.resourceLocked;
     case 'FERRY_PRECONDITION_FAILED':
+    // RabbitMQ refuses a queue past its virtual host's limit with precondition-failed too
+    case 'FERRY_LIMIT_EXCEEDED':
     case 'FERRY_DESTINATION_INVALID':
     case 'FERRY_SELECTOR_INVALID':
     case 'FERRY_CONSUMER_EXISTS':

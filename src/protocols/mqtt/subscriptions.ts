@@ -57,7 +57,7 @@ function subscribeOne(s: MqttConnection, request: mqttPacket.ISubscription, subs
     closeSubscription(s, subscription, true);
     s.logger.warn({ event: 'mqtt.subscribe-refused', filter: request.topic, ...errorFields(err) }, 'MQTT subscription refused');
     // the other filters of the SUBSCRIBE are granted or refused each on its own
-    return failure(isFerryError(err) && err.code === 'FERRY_NOT_AUTHORIZED' ? Reason.notAuthorized : Reason.unspecified);
+    return failure(isFerryError(err, 'FERRY_NOT_AUTHORIZED') ? Reason.notAuthorized : isFerryError(err, 'FERRY_LIMIT_EXCEEDED') ? Reason.quotaExceeded : Reason.unspecified);
   }
   s.ownSubscriptions().set(request.topic, subscription);
   return qos;

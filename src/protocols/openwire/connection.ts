@@ -48,6 +48,7 @@ const exceptionClasses: Partial<Record<ErrorCode, string>> = {
   FERRY_TX_NOT_FOUND: 'javax.jms.IllegalStateException',
   FERRY_TX_EXISTS: 'javax.jms.IllegalStateException',
   FERRY_CONSUMER_EXISTS: 'javax.jms.IllegalStateException',
+  FERRY_LIMIT_EXCEEDED: 'javax.jms.ResourceAllocationException',
 };
 
 /** Failures of the wire itself: the connection cannot go on. Any other refusal answers the one command. */

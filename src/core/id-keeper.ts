@@ -1,0 +1,16 @@
+import type { IdKeeper } from './connection.js';
+import type { DuplicateDetector } from './duplicates.js';
+
+/**
+ * Ids a client names (producer and session ids) kept in the duplicate detector, each kind under
+ * scopes of its own, so they survive a restart as the detector's ids do.
+ */
+export function idKeeperOn(detector: () => DuplicateDetector, scopeOf: (scope: string) => string): IdKeeper {
+  return {
+    holds: (scope, id) => detector().isDuplicate(scopeOf(scope), id),
+    remember: (scope, id) => detector().remember(scopeOf(scope), id, Number.POSITIVE_INFINITY, true),
+    ids: (scope) => detector().idsOf(scopeOf(scope)),
+    forget: (scope, id) => detector().forget(scopeOf(scope), id),
+    forgetAll: (scope) => detector().forgetAll(scopeOf(scope)),
+  };
+}
