@@ -155,11 +155,23 @@ describe('AMQP SASL with the security authenticator', () => {
     }
   });
 
-  test('a sasl-response where none was asked for closes the socket without an outcome', async () => {
+  test('a sasl-response where none was asked for ends the exchange with outcome sys-perm, then the socket', async () => {
     const raw = await rawAmqp(broker.amqpPort);
     raw.write(Buffer.concat([SASL_HEADER, saslResponse(Buffer.from('x'))]));
     await raw.closed;
-    assert.deepEqual(readFrames(raw.received().subarray(8)).map((f) => f.name), ['sasl_mechanisms']);
+    const frames = readFrames(raw.received().subarray(8));
+    assert.deepEqual(frames.map((f) => f.name), ['sasl_mechanisms', 'sasl_outcome']);
+    assert.equal(frames[1]!.fields['code'], 3);
+  });
+
+  test('an AMQP frame where a SASL one is due, in the same read as the SASL header: the header and mechanisms, then outcome sys-perm', async () => {
+    const raw = await rawAmqp(broker.amqpPort);
+    raw.write(Buffer.concat([SASL_HEADER, frame(frames.open({ container_id: 'early' }))]));
+    await raw.closed;
+    assert.equal(raw.received().subarray(0, 8).toString('hex'), SASL_HEADER.toString('hex'));
+    const got = readFrames(raw.received().subarray(8));
+    assert.deepEqual(got.map((f) => f.name), ['sasl_mechanisms', 'sasl_outcome']);
+    assert.equal(got[1]!.fields['code'], 3);
   });
 
   test('other clients carry on while logins fail', async () => {

@@ -92,6 +92,8 @@ export class AmqpConnection implements SessionHost, LinkContext, SaslHost {
       // a header that came in the same chunk as the bad frame is still unanswered: answered now,
       // the close frame can say why ([AMQP 2.4.2]) instead of the socket just ending
       if (this.expectHeader && this.layer === 'amqp' && this.guard.pastPlainHeader) this.header(0);
+      // likewise a SASL header: answered with the mechanisms, so the sasl-outcome can end the exchange
+      else if (this.expectHeader && this.guard.pastSaslHeader) this.header(3);
       this.fail(new FerryError('FERRY_AMQP_FRAMING', failure.message));
       return;
     }
@@ -260,7 +262,8 @@ export class AmqpConnection implements SessionHost, LinkContext, SaslHost {
   /**
    * Closes the connection with an error condition; nothing else is affected. Once the AMQP header
    * is exchanged the close frame goes out (after the broker's open, which the specification asks
-   * for even when the client's open never came); during SASL or before a header the socket just ends.
+   * for even when the client's open never came); during SASL a sasl-outcome says the exchange is
+   * over; before a header the socket just ends.
    */
   private fail(err: unknown, info: Record<string, string> = {}): void {
     if (this.failed || this.transport.closed) return;
@@ -271,7 +274,7 @@ export class AmqpConnection implements SessionHost, LinkContext, SaslHost {
     if (this.amqpReady) {
       this.writeOpen();
       this.transport.write(amqpFrame(0, Performative.close, [put.error(error)]));
-    }
+    } else if (this.layer === 'sasl') this.sasl?.abort();
     this.transport.end();
     this.release();
   }

@@ -90,6 +90,11 @@ export class FrameGuard {
     return this.layer === 'amqp' && this.expecting === 'frame' && this.nextHeader === 'any';
   }
 
+  /** A SASL header (the first one) has been accepted: a failure after it can be told in a sasl-outcome. */
+  get pastSaslHeader(): boolean {
+    return this.layer === 'sasl' && this.expecting === 'frame' && this.nextHeader === 'any';
+  }
+
   private fail(failure: GuardFailure): GuardFailure {
     this.failed = failure;
     return failure;

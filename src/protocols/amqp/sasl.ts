@@ -57,6 +57,8 @@ export class SaslServer {
   private exchange: SaslExchange | undefined;
   /** What the layer waits for from the client. */
   private expecting: 'init' | 'response' | 'nothing' = 'init';
+  /** A sasl-outcome has gone out. */
+  private decided = false;
 
   /** The user name the client's first message gives, for the log line of a refusal. */
   private claimedUser: string | undefined;
@@ -64,6 +66,20 @@ export class SaslServer {
   constructor(private readonly host: SaslHost) {
     this.offered = host.broker.saslMechanisms(host.facts);
     host.write(mechanismsFrame(this.offered));
+  }
+
+  /**
+   * The connection fails before the exchange has decided (a frame out of place, bytes that are no
+   * frame): the client hears sys-perm, the SASL layer's only way to say it will not go on
+   * ([AMQP 5.3.3.6]), before the socket ends.
+   */
+  abort(): void {
+    if (!this.decided) this.outcome(SaslCode.sysPerm);
+  }
+
+  private outcome(code: SaslCode, additionalData?: Buffer): void {
+    this.decided = true;
+    this.host.write(outcomeFrame(code, additionalData));
   }
 
   frame(code: number, fields: readonly AmqpValue[]): void {
@@ -107,7 +123,7 @@ export class SaslServer {
       (step: SaslStep) => {
         if (this.host.gone) return;
         if (step.done) {
-          this.host.write(outcomeFrame(SaslCode.ok, step.additionalData));
+          this.outcome(SaslCode.ok, step.additionalData);
           this.host.succeeded({ exchange });
         } else {
           this.expecting = 'response';
@@ -129,12 +145,12 @@ export class SaslServer {
       const parts = bytes?.toString('utf8').split('\u0000') ?? [];
       this.claimedUser = parts[1];
       if (parts.length !== 3) return this.refuse(new FerryError('FERRY_SASL_MALFORMED', 'a PLAIN response is authzid NUL user NUL password'), mechanism);
-      this.host.write(outcomeFrame(SaslCode.ok));
+      this.outcome(SaslCode.ok);
       return this.host.succeeded({ username: parts[1], password: parts[2] });
     }
     if (mechanism === 'ANONYMOUS') {
       // the optional trace information (some clients send their user name there)
-      this.host.write(outcomeFrame(SaslCode.ok));
+      this.outcome(SaslCode.ok);
       return this.host.succeeded({ username: bytes !== undefined && bytes.length > 0 ? bytes.toString('utf8') : 'anonymous' });
     }
     this.refuse(new FerryError('FERRY_AUTHENTICATION_FAILED', `SASL ${mechanism} is offered but the authenticator cannot run it`), mechanism);
@@ -153,7 +169,7 @@ export class SaslServer {
       this.host.logger.error({ event: 'amqp.sasl-error', mechanism, err, remote: this.host.remoteAddress }, 'AMQP SASL exchange failed');
     }
     this.expecting = 'nothing';
-    this.host.write(outcomeFrame(clientSide ? SaslCode.auth : SaslCode.sys));
+    this.outcome(clientSide ? SaslCode.auth : SaslCode.sys);
     this.host.refused();
   }
 }
