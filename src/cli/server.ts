@@ -11,7 +11,7 @@ import { DataFolderLock, JournalStore, MemoryStore, PostgresStore, nodeFileSyste
 import { BackupStatusServer, HaLease, LeaseFile, PostgresLease, fencedFileSystem } from '../ha/index.js';
 import { defaultPermissions, ManagementServer, type ManagementPermissions } from '../management/index.js';
 import { BrokerNetwork } from '../network/index.js';
-import { TcpListener, TlsCertificates, WebSocketListener, detectingAdapter, type ProtocolAdapter } from '../transport/index.js';
+import { DescriptorBudget, TcpListener, TlsCertificates, WebSocketListener, detectingAdapter, descriptorLimit, openDescriptors, type ProtocolAdapter } from '../transport/index.js';
 
 export interface RunningServer {
   readonly broker: Broker;
@@ -240,6 +240,8 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
     adapters[i]!.adapter = detectingAdapter(own.name, [own, ...adapters.filter((_, j) => j !== i).map((a) => a.adapter)], shared.detectTimeout, logger);
   });
   const network = new BrokerNetwork(config.network.connectors, broker, logger);
+  // what the broker has open once its store is, so the reserve is what it may open later
+  const descriptors = new DescriptorBudget(descriptorLimit(logger), openDescriptors(), config.transport.descriptorReserve, logger);
   const listeners: { close(): Promise<void> }[] = [];
   const ports: Record<string, number> = {};
   const listenerViews: { name: string; host: string; port: number; tls: boolean }[] = [];
@@ -252,7 +254,7 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
     for (const { adapter, listener, tlsListener } of adapters) {
       for (const [on, tls] of [[listener, undefined], [tlsListener, certificates]] as const) {
         if (!on.enabled) continue;
-        const tcp = new TcpListener(adapter, broker, { host: on.host, port: on.port, maxConnections: on.maxConnections, writeHighWaterMark: config.transport.writeHighWaterMark, maxPendingBytes: config.transport.maxPendingBytes, handshakeTimeout: config.transport.handshakeTimeout, tls }, logger);
+        const tcp = new TcpListener(adapter, broker, { host: on.host, port: on.port, maxConnections: on.maxConnections, writeHighWaterMark: config.transport.writeHighWaterMark, maxPendingBytes: config.transport.maxPendingBytes, handshakeTimeout: config.transport.handshakeTimeout, tls, descriptors }, logger);
         const port = await tcp.listen();
         listeners.push(tcp);
         ready(tcp.name, on.host, port, `${tcp.name} listening on ${on.host}:${port}`);
@@ -264,7 +266,7 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
       const ws = new WebSocketListener(
         webSocketAdapters,
         broker,
-        { host: websocket.host, port: websocket.port, maxConnections: websocket.maxConnections, writeHighWaterMark: config.transport.writeHighWaterMark, maxPendingBytes: config.transport.maxPendingBytes, ...config.websocket, tls },
+        { host: websocket.host, port: websocket.port, maxConnections: websocket.maxConnections, writeHighWaterMark: config.transport.writeHighWaterMark, maxPendingBytes: config.transport.maxPendingBytes, ...config.websocket, tls, descriptors },
         logger,
       );
       const port = await ws.listen();

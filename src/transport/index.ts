@@ -6,3 +6,4 @@ export { WebSocketListener, originAllowed, type WebSocketListenerOptions } from 
 export { TlsCertificates, handshakeFailed, verifiedPeerCertificate, type TlsFiles } from './tls.js';
 export { detectingAdapter } from './detect.js';
 export { OpeningDeadlines, deadlineTimer } from './deadline.js';
+export { DescriptorBudget, descriptorLimits, descriptorLimit, openDescriptors } from './descriptors.js';

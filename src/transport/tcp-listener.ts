@@ -3,6 +3,7 @@ import { createServer as createTlsServer, type Server as TlsServer, type TLSSock
 import type { BrokerAccess, Logger } from '../core/index.js';
 import type { ProtocolAdapter } from './adapter.js';
 import { bind, boundPort } from './bind.js';
+import type { DescriptorBudget } from './descriptors.js';
 import { SocketConnection, addressWithPort } from './connection.js';
 import { OpeningDeadlines } from './deadline.js';
 import { handshakeFailed, verifiedPeerCertificate, type TlsCertificates } from './tls.js';
@@ -20,6 +21,8 @@ export interface TcpListenerOptions {
   readonly maxPendingBytes?: number | undefined;
   /** ms a TLS client has from its TCP connect to the end of its handshake (transport.handshakeTimeout). */
   readonly handshakeTimeout?: number | undefined;
+  /** The file descriptors every listener's clients share; a socket past it is closed at once. */
+  readonly descriptors?: DescriptorBudget | undefined;
 }
 
 /** Accepts TCP (or TLS) connections on one port and hands each to one protocol adapter. */
@@ -57,7 +60,9 @@ export class TcpListener {
       const secure = createTlsServer({ ...tls.serverOptions(), highWaterMark: this.options.writeHighWaterMark }, (socket) => this.accept(socket, socket));
       secure.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => handshakeFailed(this.logger, this.name, socket, err));
       // Node's own handshakeTimeout (120 s by default) is left as a backstop; this one counts from accept
-      secure.on('connection', (socket: Socket) => this.handshakes.accepted(socket));
+      secure.on('connection', (socket: Socket) => {
+        if (this.options.descriptors?.admit(socket, this.name) !== false) this.handshakes.accepted(socket);
+      });
       tls.serve(secure);
       this.secure = server = secure;
     }
@@ -97,6 +102,8 @@ export class TcpListener {
   }
 
   private accept(socket: Socket, secure?: TLSSocket): void {
+    // a TLS socket was counted when its TCP connection came
+    if (secure === undefined && this.options.descriptors?.admit(socket, this.name) === false) return;
     const openedAt = secure === undefined ? Date.now() : (this.handshakes.opened(secure) ?? Date.now());
     const connection = new SocketConnection(socket, secure === undefined ? undefined : verifiedPeerCertificate(secure), openedAt, this.options.maxPendingBytes ?? 0);
     this.connections.add(connection);

@@ -11,6 +11,7 @@ import { handshakeFailed, verifiedPeerCertificate, type TlsCertificates } from '
 import { WebSocketConnection } from './websocket-connection.js';
 import { addressWithPort } from './connection.js';
 import { OpeningDeadlines } from './deadline.js';
+import type { DescriptorBudget } from './descriptors.js';
 
 export interface WebSocketListenerOptions {
   readonly host: string;
@@ -31,6 +32,8 @@ export interface WebSocketListenerOptions {
   readonly allowedOrigins: readonly string[];
   /** Speak wss with this certificate. */
   readonly tls?: TlsCertificates | undefined;
+  /** The file descriptors every listener's clients share; a socket past it is closed at once. */
+  readonly descriptors?: DescriptorBudget | undefined;
 }
 
 /**
@@ -151,7 +154,9 @@ export class WebSocketListener {
     }
     // each socket's upgrade deadline runs on its own timer: the server's own headersTimeout is only
     // checked once a second (connectionsCheckingInterval), and only once a request has begun
-    server.on('connection', (socket: Socket) => this.upgrades.accepted(socket));
+    server.on('connection', (socket: Socket) => {
+      if (this.options.descriptors?.admit(socket, this.name) !== false) this.upgrades.accepted(socket);
+    });
     server.on('request', (req: IncomingMessage) => this.upgrades.opened(req.socket));
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {

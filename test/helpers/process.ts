@@ -31,10 +31,13 @@ const freePorts: NodeJS.ProcessEnv = Object.fromEntries(
 
 /**
  * Starts `ferry start` as a child process and waits for the log line that says it has started (or
- * another, `readyEvent`: a backup logs `ha.backup` and starts only when it takes over).
+ * another, `readyEvent`: a backup logs `ha.backup` and starts only when it takes over); `launcher`
+ * is a command that runs node in its place (`prlimit --nofile=256:256`).
  */
-export function spawnBroker(args: string[], env: NodeJS.ProcessEnv = {}, readyEvent = 'broker.started'): Promise<BrokerProcess> {
-  const child = spawn(process.execPath, [ferryBin, 'start', ...args], { env: { ...freePorts, ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export function spawnBroker(args: string[], env: NodeJS.ProcessEnv = {}, readyEvent = 'broker.started', launcher: readonly string[] = []): Promise<BrokerProcess> {
+  // a launcher (`prlimit --nofile=...`) execs node in its own place: the child's pid stays the broker's
+  const command = [...launcher, process.execPath, ferryBin, 'start', ...args];
+  const child = spawn(command[0]!, command.slice(1), { env: { ...freePorts, ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Record<string, unknown>[] = [];
   const otherOutput: string[] = [];
   const ports: Record<string, number> = {};
