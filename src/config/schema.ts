@@ -97,6 +97,8 @@ const policyRule = z
     slowConsumerPolicy: z.enum(['notify', 'abort', 'evict-oldest']).optional(),
     /** ms an abort slow consumer has to catch up (default 5000). */
     slowConsumerGrace: milliseconds.optional(),
+    /** ms a delivery may stay unacknowledged before it returns to the queue as a counted redelivery; 0: no time-out (the default). */
+    ackTimeout: z.number().int().min(0).optional(),
   })
   .strict();
 

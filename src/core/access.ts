@@ -169,6 +169,8 @@ export interface SubscribeOptions {
   readonly browse?: boolean | undefined;
   /** What the client calls the subscription (a STOMP subscription id), told to consumer watchers. */
   readonly label?: string | undefined;
+  /** ms a delivery may stay unacknowledged before it returns to the queue; the destination's policy (`ackTimeout`) when absent. */
+  readonly ackTimeout?: number | undefined;
 }
 
 /** A durable subscription as stored, for its owner. */
@@ -208,6 +210,12 @@ export interface ConsumerHandle {
   redeliver(tag: number): void;
   /** The client gives the delivery back untouched: not counted as a delivery attempt. */
   release(tag: number): void;
+  /**
+   * The client is still working on the delivery: its acknowledgement time-out (its lease) runs `ms`
+   * from now, the consumer's time-out when not given. False when the consumer has no time-out or
+   * the delivery is no longer in flight (docs/delivery-lease.md).
+   */
+  extend(tag: number, ms?: number): boolean;
   /** The tag of the oldest in-flight delivery of a message, for protocols that acknowledge by message id. */
   tagOf(messageId: string): number | undefined;
   /** The protocol has more credit for this consumer (an AMQP flow frame). */

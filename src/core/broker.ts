@@ -443,6 +443,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
         selector: queueSelector,
         delivered,
         deliveryRate: new RateCounter(this.clock),
+        ackTimeout: options.ackTimeout,
       });
 
     if (destination.kind === 'queue') {
@@ -477,7 +478,6 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       if (makesDurable || (!hasWildcard(destination.name) && this.destinations.wouldCreate(destination))) this.authorize(connection.principal, 'create', destination);
     }
     if (!hasWildcard(destination.name)) this.destinations.topicNamed(destination.name);
-    // a durable subscription resumed is counted already
     if (options.durable === undefined && !hasWildcard(destination.name)) this.limits.checkConsumers(this.subscriptions.countMatching(destination.name), destination, connection.principal);
     if (options.shareName !== undefined) {
       if (options.durable !== undefined) throw new FerryError('FERRY_DESTINATION_INVALID', 'a subscription is either shared or durable, not both');

@@ -42,6 +42,10 @@ export class QueueBrowser implements ConsumerHandle {
   redeliver(): void {}
   release(): void {}
 
+  extend(): boolean {
+    return false;
+  }
+
   tagOf(): number | undefined {
     return undefined;
   }

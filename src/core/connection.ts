@@ -676,6 +676,10 @@ class SessionConsumer implements ConsumerHandle {
     this.consumer.release(tag);
   }
 
+  extend(tag: number, ms?: number): boolean {
+    return this.consumer.extend(tag, ms);
+  }
+
   tagOf(messageId: string): number | undefined {
     return this.consumer.tagOf(messageId);
   }

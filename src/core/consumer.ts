@@ -1,4 +1,5 @@
 import { FerryError } from '../errors.js';
+import { DeliveryLeases } from './delivery-lease.js';
 import type { MessageQueue, QueueConsumer } from './message-queue.js';
 import type { QueueEntry } from './queue-entry.js';
 import type { Selector } from './selector/index.js';
@@ -24,6 +25,8 @@ export interface ConsumerSettings {
   readonly delivered?: { count(): void } | undefined;
   /** This consumer's own deliveries per second, for operators. */
   readonly deliveryRate?: { count(): void; rate(): number } | undefined;
+  /** ms a delivery may stay unacknowledged before it returns to the queue; 0 never; the queue's policy's `ackTimeout` when absent. */
+  readonly ackTimeout?: number | undefined;
 }
 
 /**
@@ -46,6 +49,9 @@ export class Consumer implements QueueConsumer {
   acknowledged = 0;
   /** Runs once when the consumer closes, for whoever opened it (to drop a non-durable subscription). */
   onClose: (() => void) | undefined;
+  /** Deliveries whose lease ran out and were taken back, for operators. */
+  leasesExpired = 0;
+  private readonly leases: DeliveryLeases | undefined;
 
   constructor(
     readonly id: number,
@@ -59,6 +65,35 @@ export class Consumer implements QueueConsumer {
     this.exclusive = settings.exclusive;
     this.priority = settings.priority;
     this.selector = settings.selector;
+    const timeout = settings.ackTimeout ?? queue.policy.ackTimeout;
+    if (timeout > 0 && this.ackMode !== 'auto') {
+      this.leases = new DeliveryLeases(timeout, queue.environment.timers, queue.environment.clock, (tags) => this.leasesRanOut(tags));
+    }
+  }
+
+  /**
+   * Asks for more time on a delivery the client is still working on: its lease runs `ms` from now
+   * (the consumer's time-out when not given). False when the consumer has no time-out or the
+   * delivery is no longer in flight.
+   */
+  extend(tag: number, ms?: number): boolean {
+    return this.leases?.extend(tag, ms) ?? false;
+  }
+
+  /** Deliveries not acknowledged in time go back to the queue as counted redeliveries. */
+  private leasesRanOut(tags: readonly number[]): void {
+    const entries: QueueEntry[] = [];
+    for (const tag of tags) {
+      const entry = this.inFlight.get(tag);
+      if (entry === undefined) continue;
+      this.inFlight.delete(tag);
+      entry.consumer = null;
+      entries.push(entry);
+    }
+    this.queue.inFlight -= entries.length;
+    this.leasesExpired += entries.length;
+    this.sink.leaseExpired?.(entries.length);
+    this.queue.giveBack(entries, true);
   }
 
   /** True when this consumer's selector (if any) takes the entry. */
@@ -112,6 +147,7 @@ export class Consumer implements QueueConsumer {
     entry.consumer = this;
     this.inFlight.set(entry.tag, entry);
     this.queue.inFlight++;
+    this.leases?.started(entry.tag);
     this.sink.deliver(entry);
   }
 
@@ -136,6 +172,7 @@ export class Consumer implements QueueConsumer {
    * instead of many dispatches of one.
    */
   acknowledgeOnly(tag: number, transaction?: Transaction): void {
+    if (this.leases?.wasExpired(tag) === true) return;
     if (this.ackMode !== 'client' && transaction === undefined) {
       // one delivery, the common case: no array for it
       this.queue.acknowledge(this.removeOneInFlight(tag));
@@ -161,6 +198,8 @@ export class Consumer implements QueueConsumer {
 
   /** `reject` without the dispatch that follows it (see `acknowledgeOnly`). */
   rejectOnly(tag: number, transaction?: Transaction, reason = 'rejected by the consumer'): void {
+    // a delivery taken back for its lease is the queue's again: a late verdict on it has nothing to do
+    if (this.leases?.wasExpired(tag) === true) return;
     const entries = this.removeInFlight(tag, false);
     if (transaction !== undefined) {
       for (const entry of entries) transaction.holdRejected(entry, reason);
@@ -174,6 +213,7 @@ export class Consumer implements QueueConsumer {
    * a counted redelivery, subject to the redelivery policy's delay and maximum.
    */
   redeliver(tag: number): void {
+    if (this.leases?.wasExpired(tag) === true) return;
     this.queue.giveBack(this.removeInFlight(tag, false), true);
   }
 
@@ -182,6 +222,7 @@ export class Consumer implements QueueConsumer {
    * counting as a delivery attempt.
    */
   release(tag: number): void {
+    if (this.leases?.wasExpired(tag) === true) return;
     this.queue.giveBack(this.removeInFlight(tag, false), false);
   }
 
@@ -199,6 +240,7 @@ export class Consumer implements QueueConsumer {
     if (this.closed) return;
     this.closed = true;
     this.stopped = true;
+    this.leases?.clear();
     this.queue.removeConsumer(this);
     const entries = [...this.inFlight.values()];
     this.inFlight.clear();
@@ -216,6 +258,7 @@ export class Consumer implements QueueConsumer {
   private removeOneInFlight(tag: number): QueueEntry {
     const entry = this.inFlightEntry(tag);
     this.inFlight.delete(tag);
+    this.leases?.ended(tag);
     this.queue.inFlight--;
     entry.consumer = null;
     return entry;
@@ -229,6 +272,7 @@ export class Consumer implements QueueConsumer {
       if (t > tag) break;
       entries.push(entry);
       this.inFlight.delete(t);
+      this.leases?.ended(t);
     }
     this.queue.inFlight -= entries.length;
     for (const entry of entries) entry.consumer = null;

@@ -65,7 +65,7 @@ export class ClientLimits {
     }
   }
 
-  /** Refuses another consumer of `destination`, which has `existing` already. */
+  /** Refuses another consumer of `destination`, which has `existing` already (not asked for a durable subscription resumed, which is counted already). */
   checkConsumers(existing: number, destination: Destination, principal: Principal): void {
     const max = this.options.maxConsumersPerDestination ?? 0;
     if (max > 0 && existing >= max && !principal.internal) {

@@ -188,6 +188,11 @@ export class MessageQueue implements EntryQueue {
     this.discarded++;
   }
 
+  /** The broker's clock and timers, for its consumers' delivery leases. */
+  get environment(): Pick<QueueEnvironment, 'clock' | 'timers'> {
+    return this.env;
+  }
+
   get consumerCount(): number {
     return this.consumers.length;
   }

@@ -30,6 +30,8 @@ export interface DestinationPolicy {
   readonly slowConsumerPolicy: SlowConsumerPolicy;
   /** ms an `abort` slow consumer has to catch up before its connection is closed. */
   readonly slowConsumerGrace: number;
+  /** ms a delivery may stay unacknowledged before it returns to the queue as a counted redelivery; 0: no time-out. */
+  readonly ackTimeout: number;
 }
 
 export const defaultPolicy: DestinationPolicy = {
@@ -47,6 +49,7 @@ export const defaultPolicy: DestinationPolicy = {
   pendingMessageLimit: 0,
   slowConsumerPolicy: 'notify',
   slowConsumerGrace: 5_000,
+  ackTimeout: 0,
 };
 
 export interface PolicyRule extends Partial<DestinationPolicy> {

@@ -38,4 +38,6 @@ export interface DeliverySink {
    * messages are gone with the queue.
    */
   cancelled?(reason: string): void;
+  /** `count` deliveries were not acknowledged within their lease and went back to the queue. */
+  leaseExpired?(count: number): void;
 }

@@ -110,7 +110,12 @@ export class ConsumerLink extends Link implements DeliverySink {
       if (!settled) return false;
       code = Composite.accepted;
     }
-    if (code === Composite.received) return false;
+    // [AMQP 3.4.1] received is the one non-terminal state a receiver sends: here it says the client
+    // is still working on the delivery, and extends its lease (docs/delivery-lease.md)
+    if (code === Composite.received) {
+      if (!settled && consumer !== undefined && !this.closed) consumer.extend(tag);
+      return false;
+    }
     if (consumer === undefined || this.closed) return true;
     const tx = txnId === undefined ? undefined : this.session.owner.transactionName(txnId);
     try {

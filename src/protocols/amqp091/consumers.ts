@@ -123,7 +123,12 @@ export class Consumers {
     if (this.byTag.has(tag)) throw new Amqp091Error('FERRY_AMQP091_PROTOCOL', Reply.notAllowed, `attempt to reuse consumer tag '${tag}'`);
     const consumer = new ChannelConsumer(this, tag, shortString(tag), a.noAck, false);
     const priority = a.arguments.get('x-priority');
-    const priorityValue = priority instanceof Typed ? priority.value : typeof priority === 'bigint' ? Number(priority) : typeof priority === 'number' ? priority : undefined;
+    const priorityValue = numberArgument(priority);
+    // Ferry's delivery lease (docs/delivery-lease.md): unacknowledged past it, a message returns to the queue
+    const ackTimeout = numberArgument(a.arguments.get('x-ack-timeout'));
+    if (ackTimeout !== undefined && (!Number.isInteger(ackTimeout) || ackTimeout < 1)) {
+      throw new Amqp091Error('FERRY_PRECONDITION_FAILED', Reply.preconditionFailed, `x-ack-timeout must be a positive number of milliseconds, got ${String(ackTimeout)}`);
+    }
     this.byTag.set(tag, consumer);
     try {
       consumer.handle = this.channel.coreSession.subscribe({
@@ -133,6 +138,7 @@ export class Consumers {
         ackMode: a.noAck ? 'auto' : 'individual',
         soleConsumer: a.exclusive,
         ...(priorityValue === undefined ? {} : { priority: priorityValue }),
+        ackTimeout,
         noLocal: a.noLocal,
       });
     } catch (err) {
@@ -299,4 +305,9 @@ function headerPayload(properties: Buffer): Buffer {
   b.writeUInt16BE(60, 0);
   properties.copy(b, 12);
   return b;
+}
+
+/** A numeric consumer argument as amqplib and pika send them (a typed value, a bigint, a number); undefined otherwise. */
+function numberArgument(value: unknown): number | undefined {
+  return value instanceof Typed ? Number(value.value) : typeof value === 'bigint' ? Number(value) : typeof value === 'number' ? value : undefined;
 }

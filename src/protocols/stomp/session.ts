@@ -269,6 +269,7 @@ export class StompSession implements TemporaryNames {
       throw new FerryError('FERRY_STOMP_PROTOCOL', `activemq.priority must be an integer, got "${priorityHeader}"`);
     }
     const durableName = frame.headers.get('activemq.subscriptionName') ?? frame.headers.get('durable-subscription-name');
+    const ackTimeout = millisecondsHeader(frame, 'ferry.ack-timeout');
     let subscription: Subscription | undefined;
     const consumer = this.requireSession().subscribe({
       destination,
@@ -283,6 +284,7 @@ export class StompSession implements TemporaryNames {
       selectorConvertsStrings: true,
       durable: durableName === undefined ? undefined : { name: durableName },
       label: id,
+      ackTimeout,
     });
     subscription = { id, consumer, durableName };
     this.subscriptions.set(id, subscription);
@@ -330,6 +332,13 @@ export class StompSession implements TemporaryNames {
     const { subscription, tag } = this.findDelivery(frame);
     const txId = frame.headers.get('transaction');
     const consumer = subscription.consumer;
+    if (frame.command === 'ACK' && frame.headers.has('ferry.extend')) {
+      // not an acknowledgement: more time on the delivery's lease (docs/delivery-lease.md); the
+      // receipt says whether there was a lease to extend
+      const extended = consumer.extend(tag, millisecondsHeader(frame, 'ferry.extend'));
+      this.receipt(frame, null, [['ferry.extended', String(extended)]]);
+      return;
+    }
     if (frame.command === 'ACK') consumer.acknowledgeOnly(tag, txId);
     else consumer.rejectOnly(tag, txId);
     // the receipt says the ACK or NACK is done, so it goes before the messages the freed slot lets
@@ -380,7 +389,7 @@ export class StompSession implements TemporaryNames {
   }
 
   /** Sends the RECEIPT a frame asked for once `durable` (and every earlier sync) is on disk. */
-  private receipt(frame: StompFrame, durable: Promise<void> | null): void {
+  private receipt(frame: StompFrame, durable: Promise<void> | null, extra: readonly [string, string][] = []): void {
     if (durable !== null) {
       this.durable = durable;
       durable.then(
@@ -393,8 +402,9 @@ export class StompSession implements TemporaryNames {
     const receiptId = frame.headers.get('receipt');
     if (receiptId === undefined) return;
     const wait = this.durable;
-    if (wait === null) this.writeFrame('RECEIPT', [['receipt-id', receiptId]], undefined);
-    else wait.then(() => this.writeFrame('RECEIPT', [['receipt-id', receiptId]], undefined), () => {});
+    const headers: [string, string][] = [['receipt-id', receiptId], ...extra];
+    if (wait === null) this.writeFrame('RECEIPT', headers, undefined);
+    else wait.then(() => this.writeFrame('RECEIPT', headers, undefined), () => {});
   }
 
   private sinkFor(subscription: () => Subscription, ackMode: AckMode): DeliverySink & { browseEnd?: () => void } {
@@ -521,4 +531,13 @@ export class StompSession implements TemporaryNames {
     if (this.session === undefined) throw new FerryError('FERRY_CONNECTION_CLOSED', 'the connection is closed');
     return this.session;
   }
+}
+
+/** A header of milliseconds (a positive integer); undefined when absent or empty (the default then applies). */
+function millisecondsHeader(frame: StompFrame, name: string): number | undefined {
+  const text = frame.headers.get(name);
+  if (text === undefined || text === '') return undefined;
+  const ms = Number(text);
+  if (!Number.isInteger(ms) || ms < 1) throw new FerryError('FERRY_STOMP_PROTOCOL', `${name} must be a positive number of milliseconds, got "${text}"`);
+  return ms;
 }
