@@ -99,6 +99,10 @@ const policyRule = z
     slowConsumerGrace: milliseconds.optional(),
     /** ms a delivery may stay unacknowledged before it returns to the queue as a counted redelivery; 0: no time-out (the default). */
     ackTimeout: z.number().int().min(0).optional(),
+    /** Bytes of message bodies a queue keeps waiting before memoryPolicy applies; 0: no limit (the default). */
+    memoryLimit: z.number().int().min(0).optional(),
+    /** page (the default): keep taking, persistent bodies wait on disk; fail: sends are refused (FERRY_DESTINATION_FULL); drop-oldest: the oldest waiting messages are discarded. */
+    memoryPolicy: z.enum(['page', 'fail', 'drop-oldest']).optional(),
   })
   .strict();
 

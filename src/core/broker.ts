@@ -341,6 +341,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
   send(message: Message, connection: CoreConnection, options: SendOptions | undefined): Promise<void> | null {
     this.checkSendable(message.destination, connection);
     if (message.persistent) this.checkStoreAdmits();
+    this.destinations.checkRoomForSend(message.destination);
     return this.sendChecked(message, connection, options);
   }
 
@@ -585,10 +586,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
     return describeStore(this.store, this.destinations.queues.values(), this.subscriptions.durableSubscriptions(), this.declarations.records());
   }
 
-  /**
-   * The first `limit` messages waiting in a queue; nothing is consumed. With a principal (an
-   * operator authenticated by the management API) it needs the browse right.
-   */
+  /** The first `limit` messages waiting in a queue, none consumed; an operator's principal needs the browse right. */
   peek(queueName: string, limit: number, principal?: Principal): Message[] {
     if (principal !== undefined && this.authorizer !== undefined) this.authorize(principal, 'browse', { kind: 'queue', name: queueName });
     return this.existingQueue(queueName).snapshot(limit);

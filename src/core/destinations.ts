@@ -205,6 +205,15 @@ export class Destinations {
     return this.virtualConsumers.get(topic) ?? [];
   }
 
+  /** Refuses a send to a queue at its memoryLimit whose memoryPolicy is fail. */
+  checkRoomForSend(destination: Destination): void {
+    if (destination.kind !== 'queue') return;
+    const queue = this.queues.get(destination.name);
+    if (queue?.fullForSends === true) {
+      throw new FerryError('FERRY_DESTINATION_FULL', `queue "${destination.name}" holds its memoryLimit (${queue.policy.memoryLimit} bytes) of waiting messages; sends are refused until its consumers make room`);
+    }
+  }
+
   /** Refuses a new destination past limits.maxDestinations (queues and topics together). */
   checkRoom(kind: 'queue' | 'topic', name: string): void {
     this.limits?.checkDestinations(this.queues.size + this.topics.size, { kind, name });

@@ -183,6 +183,11 @@ export class MessageQueue implements EntryQueue {
     return this.pending.length >= this.maxLength || this.pending.bytes + bodyState(message).bodyLength > this.maxLengthBytes;
   }
 
+  /** At its memoryLimit with memoryPolicy fail: a send to it is refused (FERRY_DESTINATION_FULL). */
+  get fullForSends(): boolean {
+    return this.policy.memoryPolicy === 'fail' && this.policy.memoryLimit > 0 && this.pending.bytes >= this.policy.memoryLimit;
+  }
+
   /** A message it refused was not placed: counted as discarded. */
   refused(): void {
     this.discarded++;
@@ -216,6 +221,7 @@ export class MessageQueue implements EntryQueue {
       if (txId === undefined) this.dropHead();
       else queueMicrotask(() => this.dropHead());
     }
+    if (this.policy.memoryPolicy === 'drop-oldest' && this.policy.memoryLimit > 0 && this.pending.bytes > this.policy.memoryLimit) this.discardOldest(txId);
     if (dispatchNow) this.dispatch();
     this.slow?.added(this.pending.length);
   }
@@ -650,6 +656,19 @@ export class MessageQueue implements EntryQueue {
   private applyTtl(entry: QueueEntry, from: number): void {
     const due = from + this.messageTtl;
     if (entry.expiresAt === 0 || due < entry.expiresAt) entry.expiresAt = due;
+  }
+
+  /**
+   * Over its memoryLimit with drop-oldest: the oldest waiting messages are discarded, not
+   * dead-lettered (a dead-letter queue would keep what the limit is there to let go); the newest stays.
+   */
+  private discardOldest(txId: number | undefined): void {
+    while (this.pending.length > 1 && this.pending.bytes > this.policy.memoryLimit) {
+      const head = this.pending.shift()!;
+      if (head.expiresAt !== 0) this.expiring--;
+      this.acknowledge(head, txId);
+      this.discarded++;
+    }
   }
 
   /** Over its maximum length: the oldest waiting messages go, dead-lettered as `maxlen` (RabbitMQ's drop-head). */

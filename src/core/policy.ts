@@ -32,6 +32,14 @@ export interface DestinationPolicy {
   readonly slowConsumerGrace: number;
   /** ms a delivery may stay unacknowledged before it returns to the queue as a counted redelivery; 0: no time-out. */
   readonly ackTimeout: number;
+  /** Bytes of message bodies a queue keeps waiting before `memoryPolicy` applies; 0: no limit. */
+  readonly memoryLimit: number;
+  /**
+   * A queue at its memoryLimit: `page` keeps taking (persistent bodies wait on disk past
+   * store.bodyCacheSize), `fail` refuses sends with FERRY_DESTINATION_FULL, `drop-oldest` discards
+   * the oldest waiting messages (a bounded ring).
+   */
+  readonly memoryPolicy: 'page' | 'fail' | 'drop-oldest';
 }
 
 export const defaultPolicy: DestinationPolicy = {
@@ -50,6 +58,8 @@ export const defaultPolicy: DestinationPolicy = {
   slowConsumerPolicy: 'notify',
   slowConsumerGrace: 5_000,
   ackTimeout: 0,
+  memoryLimit: 0,
+  memoryPolicy: 'page',
 };
 
 export interface PolicyRule extends Partial<DestinationPolicy> {

@@ -98,6 +98,7 @@ function failure(err: FerryError): { status: number; code: string } {
     case 'FERRY_CONFLICT':
     case 'FERRY_CONSUMER_EXISTS':
     case 'FERRY_LIMIT_EXCEEDED':
+    case 'FERRY_DESTINATION_FULL':
       return { status: 409, code: err.code };
     case 'FERRY_NOT_AUTHORIZED':
     case 'FERRY_CROSS_SITE_REQUEST':

@@ -91,6 +91,7 @@ const conditions: Partial<Record<ErrorCode, string>> = {
   FERRY_STORE_FULL: 'amqp:resource-limit-exceeded',
   FERRY_SLOW_CONSUMER: 'amqp:resource-limit-exceeded',
   FERRY_LIMIT_EXCEEDED: 'amqp:resource-limit-exceeded',
+  FERRY_DESTINATION_FULL: 'amqp:resource-limit-exceeded',
 };
 
 /** The AMQP error for a failure: its condition from the Ferry code, the code itself in `info`. */

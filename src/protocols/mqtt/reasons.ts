@@ -70,6 +70,7 @@ const reasons: { readonly [C in ErrorCode]?: MqttReason } = {
   // a PUBACK may say 0x97 (quota exceeded) of one message and the connection goes on
   FERRY_SLOW_CONSUMER: reason(Reason.quotaExceeded, Reason.serverUnavailable, LegacyConnack.serverUnavailable, false),
   FERRY_STORE_FULL: reason(Reason.quotaExceeded, Reason.serverUnavailable, LegacyConnack.serverUnavailable, false),
+  FERRY_DESTINATION_FULL: reason(Reason.quotaExceeded, Reason.quotaExceeded, LegacyConnack.serverUnavailable, false),
   FERRY_LIMIT_EXCEEDED: reason(Reason.quotaExceeded, Reason.quotaExceeded, LegacyConnack.serverUnavailable, false),
 };
 

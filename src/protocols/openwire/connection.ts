@@ -49,6 +49,7 @@ const exceptionClasses: Partial<Record<ErrorCode, string>> = {
   FERRY_TX_EXISTS: 'javax.jms.IllegalStateException',
   FERRY_CONSUMER_EXISTS: 'javax.jms.IllegalStateException',
   FERRY_LIMIT_EXCEEDED: 'javax.jms.ResourceAllocationException',
+  FERRY_DESTINATION_FULL: 'javax.jms.ResourceAllocationException',
 };
 
 /** Failures of the wire itself: the connection cannot go on. Any other refusal answers the one command. */
