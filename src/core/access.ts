@@ -206,6 +206,13 @@ export interface ConsumerHandle {
   reject(tag: number, txId?: string, reason?: string): void;
   /** `reject` without the dispatch that follows it; `wake` dispatches. */
   rejectOnly(tag: number, txId?: string, reason?: string): void;
+  /**
+   * Resolves once every acknowledgement and rejection this consumer made so far (outside a
+   * transaction) is on disk, so a protocol confirms an acknowledgement only when a crash can no
+   * longer bring the message back; null when its queue writes nothing. Rejects as the store's sync
+   * does (writes failing).
+   */
+  written(): Promise<void> | null;
   /** The delivery failed and may be tried again: a counted redelivery, under the redelivery policy. */
   redeliver(tag: number): void;
   /** The client gives the delivery back untouched: not counted as a delivery attempt. */

@@ -38,6 +38,9 @@ export class QueueBrowser implements ConsumerHandle {
   acknowledge(): void {}
   acknowledgeOnly(): void {}
   reject(): void {}
+  written(): null {
+    return null;
+  }
   rejectOnly(): void {}
   redeliver(): void {}
   release(): void {}

@@ -664,6 +664,10 @@ class SessionConsumer implements ConsumerHandle {
     this.consumer.rejectOnly(tag, this.transactionOf(txId), reason);
   }
 
+  written(): Promise<void> | null {
+    return this.consumer.written();
+  }
+
   private transactionOf(txId: string | undefined): Transaction | undefined {
     return txId === undefined ? undefined : this.connection.transaction(txId);
   }

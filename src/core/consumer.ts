@@ -208,6 +208,11 @@ export class Consumer implements QueueConsumer {
     for (const entry of entries) this.queue.deadLetter(entry, reason);
   }
 
+  /** See `ConsumerHandle.written`: the store's next sync covers every delete appended so far. */
+  written(): Promise<void> | null {
+    return this.queue.written();
+  }
+
   /**
    * The delivery failed and may be tried again (AMQP modified with delivery-failed): it returns as
    * a counted redelivery, subject to the redelivery policy's delay and maximum.

@@ -317,6 +317,11 @@ export class MessageQueue implements EntryQueue {
     this.dequeued++;
   }
 
+  /** Resolves once what this queue appended to the store so far is durable; null for a queue never persisted. */
+  written(): Promise<void> | null {
+    return this.recordId === 0 ? null : this.env.persistence.store.sync();
+  }
+
   /** A poison message, or one past its redeliveries: off to the dead-letter queue. */
   deadLetter(entry: QueueEntry, reason: string): void {
     entry.consumer = null;

@@ -343,8 +343,16 @@ export class StompSession implements TemporaryNames {
     else consumer.rejectOnly(tag, txId);
     // the receipt says the ACK or NACK is done, so it goes before the messages the freed slot lets
     // through, as ActiveMQ orders them: a client that waits for it, then for the next message, gets both
-    this.receipt(frame, null);
-    consumer.wake();
+    const written = txId === undefined && frame.headers.has('receipt') ? consumer.written() : null;
+    if (written === null) {
+      this.receipt(frame, null);
+      consumer.wake();
+      return;
+    }
+    // done means on disk: a receipt sent before the delete is written would let a crash bring back
+    // a message its consumer was told is gone
+    this.receipt(frame, written);
+    written.then(() => consumer.wake(), () => {});
   }
 
   private findDelivery(frame: StompFrame): { subscription: Subscription; tag: number } {
