@@ -41,8 +41,10 @@ function wsFrame(name: string, opcode: number, payload: Buffer, shape: FrameShap
   // the 64-bit form's low word: 'huge' is past any payload limit, which the header alone shows
   if (long) lengths.push({ at: 6, kind: 'uint', width: 4, outer: true });
   else if (extended === 2) lengths.push({ at: 2, kind: 'uint', width: 2 });
-  // the payload's own lengths are only meaningful unmasked: with the zero key the bytes are the payload's
-  if (masked && key.every((b) => b === 0)) lengths.push(...inner.map((f) => ({ ...f, at: f.at + head.length })));
+  // the payload's own lengths are only meaningful unmasked: with the zero key the bytes are the
+  // payload's. None of them is outer here: a length made longer also moves the frame's end past what
+  // its WebSocket header says, so the decoder inside may never see it whole
+  if (masked && key.every((b) => b === 0)) lengths.push(...inner.map((f) => ({ ...f, at: f.at + head.length, outer: false })));
   return { name, bytes: Buffer.concat([head, body]), lengths };
 }
 
