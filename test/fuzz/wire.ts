@@ -121,11 +121,13 @@ export async function runCase(target: FuzzTarget, c: FuzzCase, options: WireOpti
     }
     raw.socket.write(bytes);
     raw.socket.write(target.probe);
-    // an error ends the wait too: 0-9-1's connection.close waits for the client's close-ok
+    // an error ends the wait too: 0-9-1's connection.close waits for the client's close-ok. A huge
+    // length must end in a close, so that case waits as long as an answer may take: a busy broker
+    // can be slower than quietMs, and its close would be judged a wait for the rest of the frame
     await raw.until(() => {
       const reply = target.read(raw.received());
       return reply.probeAnswered || reply.errors.length > 0;
-    }, options.quietMs);
+    }, hugeOuterLength ? options.answerMs : options.quietMs);
     const closedFirst = raw.brokerClosed;
     if (!closedFirst) {
       raw.socket.end();
