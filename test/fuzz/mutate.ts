@@ -132,6 +132,9 @@ export function mutate(seed: Seed, mutations: readonly Mutation[]): { bytes: Buf
   let bytes: Buffer = Buffer.from(seed.bytes);
   let hugeOuterLength = false;
   let moved = false;
+  // the lowest offset a flip or a set changed: a change before a length may have changed what the
+  // length is (WebSocket's 7-bit length picks the form of the extended length after it)
+  let lowestChanged = Infinity;
   for (const m of mutations) {
     if (bytes.length === 0) break;
     // a later mutation may move or change the huge length (an insert before it): only a length left
@@ -140,10 +143,12 @@ export function mutate(seed: Seed, mutations: readonly Mutation[]): { bytes: Buf
     switch (m.op) {
       case 'flip': {
         const at = m.at % bytes.length;
+        lowestChanged = Math.min(lowestChanged, at);
         bytes[at] = bytes[at]! ^ (1 << m.bit);
         break;
       }
       case 'set':
+        lowestChanged = Math.min(lowestChanged, m.at % bytes.length);
         bytes[m.at % bytes.length] = m.value;
         break;
       case 'truncate':
@@ -160,7 +165,7 @@ export function mutate(seed: Seed, mutations: readonly Mutation[]): { bytes: Buf
         const changed = setLength(bytes, field, m.value);
         if (changed.length !== bytes.length) moved = true;
         bytes = changed;
-        if (field.outer === true && m.value === 'huge') hugeOuterLength = true;
+        if (field.outer === true && m.value === 'huge' && lowestChanged >= field.at) hugeOuterLength = true;
         break;
       }
       case 'repeat': {

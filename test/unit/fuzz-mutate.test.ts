@@ -1,0 +1,19 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { mutate } from '../fuzz/mutate.js';
+import { wsStompTarget } from '../fuzz/websocket.js';
+
+/**
+ * The fuzzer's judge asserts that a huge outer length is refused from the header only where the
+ * length is still a length. Found by the long run (ws-stomp, seed 1, case 11859): a flip of the
+ * 7-bit length byte turned a 64-bit-length WebSocket frame into a 95-byte one, so the "huge" word
+ * after it was mask and payload, and the broker rightly waited for 95 bytes.
+ */
+test('a huge length after a flip before it is not one the broker must refuse from the header', () => {
+  const seed = wsStompTarget.seeds[9]!;
+  const flipped = mutate(seed, [{ op: 'flip', at: 268157, bit: 5 }, { op: 'length', field: 8, value: 'huge' }]);
+  assert.equal(flipped.bytes.toString('hex', 0, 10), '81df00000000ffffffff', 'the case the long run reported');
+  assert.equal(flipped.hugeOuterLength, false);
+  const intact = mutate(seed, [{ op: 'length', field: 8, value: 'huge' }]);
+  assert.equal(intact.hugeOuterLength, true, 'an untouched 64-bit length made huge must be refused');
+});
