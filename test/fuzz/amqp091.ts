@@ -1,4 +1,5 @@
 import { PROTOCOL_HEADER, encodeContentHeader, encodeProperties } from '../../src/protocols/amqp091/frames.js';
+import { bodyFrame } from '../helpers/amqp091.js';
 import { encodeMethod, type MethodArgs, type MethodName } from '../../src/protocols/amqp091/methods.js';
 import { readAmqp } from './amqp.js';
 import type { LengthField, Seed } from './mutate.js';
@@ -9,16 +10,6 @@ const FRAME_SIZE: LengthField = { at: 3, kind: 'uint', width: 4, outer: true };
 
 function method<M extends MethodName>(channel: number, name: M, args: MethodArgs<M>, extra: LengthField[] = []): Seed {
   return { name, bytes: encodeMethod(channel, name, args), lengths: [FRAME_SIZE, ...extra] };
-}
-
-function bodyFrame(channel: number, body: Buffer): Buffer {
-  const f = Buffer.alloc(8 + body.length);
-  f[0] = 3;
-  f.writeUInt16BE(channel, 1);
-  f.writeUInt32BE(body.length, 3);
-  body.copy(f, 7);
-  f[7 + body.length] = 0xce;
-  return f;
 }
 
 const Q = 'fuzz.amqp091';

@@ -63,6 +63,15 @@ function upgradeRequest(subprotocol: string): Seed {
   return { name: 'upgrade request', bytes: Buffer.from(text, 'latin1') };
 }
 
+/** A frame's payload length ([RFC 6455 5.2]: 7 bits, or 16 or 64 after them) and where what follows it starts; undefined when cut. */
+function frameLength(bytes: Buffer, at: number): { start: number; length: number } | undefined {
+  const short = bytes[at + 1]! & 0x7f;
+  const start = at + 2;
+  if (short === 126) return start + 2 > bytes.length ? undefined : { start: start + 2, length: bytes.readUInt16BE(start) };
+  if (short === 127) return start + 8 > bytes.length ? undefined : { start: start + 8, length: Number(bytes.readBigUInt64BE(start)) };
+  return { start, length: short };
+}
+
 /** The server's frames after its 101 answer: unmasked, so read as they are; stops at a cut frame. */
 export function serverFrames(received: Buffer): { status: number | undefined; frames: { opcode: number; payload: Buffer }[] } {
   const headEnd = received.indexOf('\r\n\r\n');
@@ -72,17 +81,9 @@ export function serverFrames(received: Buffer): { status: number | undefined; fr
   if (status !== 101) return { status, frames };
   let at = headEnd + 4;
   while (at + 2 <= received.length) {
-    let length = received[at + 1]! & 0x7f;
-    let start = at + 2;
-    if (length === 126) {
-      if (start + 2 > received.length) break;
-      length = received.readUInt16BE(start);
-      start += 2;
-    } else if (length === 127) {
-      if (start + 8 > received.length) break;
-      length = Number(received.readBigUInt64BE(start));
-      start += 8;
-    }
+    const head = frameLength(received, at);
+    if (head === undefined) break;
+    const { start, length } = head;
     if (start + length > received.length) break;
     frames.push({ opcode: received[at]! & 0x0f, payload: received.subarray(start, start + length) });
     at = start + length;
@@ -96,17 +97,10 @@ function clientPayloads(sent: Buffer): { opcode: number; payload: Buffer }[] {
   let at = sent.indexOf('\r\n\r\n') >= 0 && sent.toString('latin1', 0, 3) === 'GET' ? sent.indexOf('\r\n\r\n') + 4 : 0;
   while (at + 2 <= sent.length) {
     const masked = (sent[at + 1]! & 0x80) !== 0;
-    let length = sent[at + 1]! & 0x7f;
-    let start = at + 2;
-    if (length === 126) {
-      if (start + 2 > sent.length) break;
-      length = sent.readUInt16BE(start);
-      start += 2;
-    } else if (length === 127) {
-      if (start + 8 > sent.length) break;
-      length = Number(sent.readBigUInt64BE(start));
-      start += 8;
-    }
+    const head = frameLength(sent, at);
+    if (head === undefined) break;
+    const { length } = head;
+    let { start } = head;
     const key = masked ? sent.subarray(start, start + 4) : undefined;
     if (masked) start += 4;
     // a cut frame is kept as far as it goes: what follows it (the probe) may complete it, so a cut

@@ -119,3 +119,14 @@ export class Raw091 {
 }
 
 export { encodeTable };
+
+/** A content body frame (type 3) as bytes, for what amqplib would never send. */
+export function bodyFrame(channel: number, body: Buffer): Buffer {
+  const f = Buffer.alloc(8 + body.length);
+  f[0] = 3;
+  f.writeUInt16BE(channel, 1);
+  f.writeUInt32BE(body.length, 3);
+  body.copy(f, 7);
+  f[7 + body.length] = 0xce;
+  return f;
+}

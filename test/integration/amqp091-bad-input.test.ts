@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { Channel, ChannelModel } from 'amqplib';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
-import { Raw091, connect091, consumeInto, type AmqplibInbox } from '../helpers/amqp091.js';
+import { Raw091, bodyFrame, connect091, consumeInto, type AmqplibInbox } from '../helpers/amqp091.js';
 import { PROTOCOL_HEADER, encodeContentHeader, encodeProperties } from '../../src/protocols/amqp091/frames.js';
 import { encodeMethod } from '../../src/protocols/amqp091/methods.js';
 
@@ -32,16 +32,6 @@ async function bystanderCarriesOn(): Promise<void> {
   const body = `alive-${sent++}`;
   bystanderChannel.sendToQueue(QUEUE, Buffer.from(body));
   assert.equal((await bystanderInbox.next()).content.toString(), body);
-}
-
-function bodyFrame(channel: number, body: Buffer): Buffer {
-  const f = Buffer.alloc(8 + body.length);
-  f[0] = 3;
-  f.writeUInt16BE(channel, 1);
-  f.writeUInt32BE(body.length, 3);
-  body.copy(f, 7);
-  f[7 + body.length] = 0xce;
-  return f;
 }
 
 describe('protocol header', () => {
