@@ -4,16 +4,25 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnBroker, type BrokerProcess } from './process.js';
 
-/** A port free on loopback now, for a broker that must come back on the same address after a kill. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
+/** Below Linux's ephemeral range (32768-60999): no listener on port 0 and no outgoing connection of another test takes one of these. */
+const FIXED_PORTS = { from: 20_000, to: 32_767 };
+
+/**
+ * A port free on loopback now, for a broker that must come back on the same address after a kill
+ * or that neighbours name before it starts. It is drawn below the ephemeral range: a port the kernel
+ * handed out for port 0 and gave back could be handed to another test's listener or client in the
+ * moment between this check and the broker's bind.
+ */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = FIXED_PORTS.from + Math.floor(Math.random() * (FIXED_PORTS.to - FIXED_PORTS.from));
+    const free = await new Promise<boolean>((resolve) => {
+      const server = createServer();
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
     });
-  });
+    if (free) return port;
+  }
 }
 
 export interface NodeSpec {
