@@ -227,7 +227,7 @@ export class BrokerAdmin {
     const store = this.host.store;
     // the queue's record first: references left by a crash after it are deleted by recovery as dangling
     if (queue.recordId !== 0) store.delete(queue.recordId);
-    if (queue.deliveryMarkRecord !== 0) store.delete(queue.deliveryMarkRecord);
+    if (queue.deliveryMark.recordId !== 0) store.delete(queue.deliveryMark.recordId);
     const persistence = this.host.persistence();
     for (const entry of [...queue.entries()]) if (entry.consumer !== null) persistence.removeReference(entry);
     destinations.removeQueue(queue);

@@ -109,7 +109,6 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
   private persistence: Persistence | undefined;
   private readonly bodies: BodyCache;
   /** Queues whose delivery mark moved this turn; written together at the end of it. */
-  private readonly movedMarks = new Set<MessageQueue>();
   private scheduler: MessageScheduler | undefined;
   private duplicates: DuplicateDetector | undefined;
   private prepared: PreparedTransactions | undefined;
@@ -171,9 +170,8 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       createQueue: (name, recordId) => this.destinations.declaredQueue(name, recordId),
       checkRoom: (name) => this.destinations.checkRoom('queue', name),
       forgetQueue: (queue) => {
-        this.movedMarks.delete(queue);
-        if (queue.deliveryMarkRecord !== 0) this.store.delete(queue.deliveryMarkRecord);
-        queue.deliveryMarkRecord = 0;
+        if (queue.deliveryMark.recordId !== 0) this.store.delete(queue.deliveryMark.recordId);
+        queue.deliveryMark.forget();
         this.destinations.forgetQueue(queue);
       },
       authorize: (principal, operation, destination) => {
@@ -215,7 +213,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       deadLetter: (queue, entry, reason) => this.router.deadLetter(queue, entry, reason),
       declaredQueueInUse: (queue) => this.declarations.consumerAdded(queue),
       declaredQueueUnused: (queue) => this.declarations.consumersGone(queue),
-      deliveryMarkMoved: (queue) => this.deliveryMarkMoved(queue),
+      writeDeliveryMark: (queue, seq) => this.writeDeliveryMark(queue, seq),
       slowConsumer: (queue, action) => this.slowConsumer(queue, action),
     };
     this.scheduler = new MessageScheduler(this.store, persistence, this.timers, this.clock, this.scheduledDelivery(), this.logger);
@@ -237,10 +235,9 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
     this.state = 'stopping';
     for (const connection of [...this.connections.values()]) connection.close();
     // everything delivered came back with its count: the marks are not needed to flag redeliveries
-    this.movedMarks.clear();
     for (const queue of this.allPersistentQueues()) {
-      if (queue.deliveryMarkRecord !== 0) this.store.delete(queue.deliveryMarkRecord);
-      queue.deliveryMarkRecord = 0;
+      if (queue.deliveryMark.recordId !== 0) this.store.delete(queue.deliveryMark.recordId);
+      queue.deliveryMark.forget();
     }
     this.scheduler?.stop();
     this.timers.stop();
@@ -687,23 +684,17 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
     return queue;
   }
 
-  private deliveryMarkMoved(queue: MessageQueue): void {
-    if (this.movedMarks.size === 0) setImmediate(() => this.writeDeliveryMarks());
-    this.movedMarks.add(queue);
-  }
-
-  private writeDeliveryMarks(): void {
+  private writeDeliveryMark(queue: MessageQueue, seq: number): Promise<void> | undefined {
     const persistence = this.persistence;
-    if (persistence === undefined || this.state !== 'running') return;
-    for (const queue of this.movedMarks) {
-      if (queue.recordId === 0) continue;
-      const data = encodeDeliveryMark({ queueId: queue.recordId, seq: queue.deliveryMark });
-      if (queue.deliveryMarkRecord === 0) {
-        queue.deliveryMarkRecord = persistence.allocateId();
-        this.store.add(queue.deliveryMarkRecord, RecordType.DeliveryMark, data);
-      } else this.store.update(queue.deliveryMarkRecord, RecordType.DeliveryMark, data);
-    }
-    this.movedMarks.clear();
+    // while stopping, everything delivered comes back counted: the marks are deleted, not moved
+    if (persistence === undefined || this.state !== 'running' || queue.recordId === 0) return undefined;
+    const mark = queue.deliveryMark;
+    const data = encodeDeliveryMark({ queueId: queue.recordId, seq });
+    if (mark.recordId === 0) {
+      mark.recordId = persistence.allocateId();
+      this.store.add(mark.recordId, RecordType.DeliveryMark, data);
+    } else this.store.update(mark.recordId, RecordType.DeliveryMark, data);
+    return this.store.keepsAppendsAtOnce === true ? undefined : this.store.sync();
   }
 
   private *allPersistentQueues(): IterableIterator<MessageQueue> {

@@ -28,7 +28,7 @@ export function describeStore(store: Store, queues: Iterable<MessageQueue>, dura
   };
   const describeQueue = (queue: MessageQueue, label: string): void => {
     name(queue.recordId, label);
-    name(queue.deliveryMarkRecord, `delivery mark of ${label}`);
+    name(queue.deliveryMark.recordId, `delivery mark of ${label}`);
     for (const entry of queue.entries()) {
       name(entry.referenceId, `message waiting in ${label}`);
       if (entry.stored !== null) name(entry.stored.recordId, `message waiting in ${label}`);

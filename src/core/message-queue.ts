@@ -6,6 +6,7 @@ import { SlowConsumerGuard } from './slow-consumer.js';
 import { redeliveryDelay, type DestinationPolicy } from './policy.js';
 import type { DeclaredQueue, QueueArguments } from './queue-arguments.js';
 import { QueueEntry, type EntryQueue, type StoredMessage } from './queue-entry.js';
+import { DeliveryMark } from './delivery-mark.js';
 import type { Selector } from './selector/index.js';
 import type { TimerHandle, TimerQueue } from './timers.js';
 
@@ -64,8 +65,8 @@ export interface QueueEnvironment {
    * true when it moved, false when it was dropped.
    */
   deadLetter(queue: MessageQueue, entry: QueueEntry, reason: string): boolean;
-  /** The queue has handed persistent messages to consumers past its recorded delivery mark. */
-  deliveryMarkMoved(queue: MessageQueue): void;
+  /** Writes the queue's delivery mark (see `DeliveryMark`). */
+  writeDeliveryMark(queue: MessageQueue, seq: number): Promise<void> | undefined;
   /** A non-durable subscription is over its pending-message limit (notify, abort), or dropped its oldest message (evict). */
   slowConsumer?(queue: MessageQueue, action: 'notify' | 'abort' | 'evict'): void;
   /** A declared queue gained a consumer. */
@@ -113,14 +114,8 @@ export class MessageQueue implements EntryQueue {
   private expiring = 0;
   delayed = 0;
   inFlight = 0;
-  /**
-   * Highest sequence of a persistent message handed to a consumer. The broker records it once per
-   * turn; after a crash, waiting messages at or below it may have been seen by a consumer already,
-   * so they come back flagged redelivered.
-   */
-  deliveryMark = 0;
-  /** Store record holding the mark, 0 until first written. */
-  deliveryMarkRecord = 0;
+  /** Written ahead of the persistent messages that go out, so a crash flags every one that may have. */
+  readonly deliveryMark: DeliveryMark;
   /** An operator stopped dispatch; sends are still taken. */
   paused = false;
   /** Set for a queue declared with RabbitMQ's flags and arguments (see `Declarations`). */
@@ -146,6 +141,12 @@ export class MessageQueue implements EntryQueue {
     firstSeq = 1,
   ) {
     this.nextSeq = firstSeq;
+    this.deliveryMark = new DeliveryMark(
+      (seq) => env.writeDeliveryMark(this, seq),
+      () => {
+        if (!this.destroyed) this.dispatch();
+      },
+    );
     // durable subscriptions exist to keep what their subscriber has not read: only the others are bounded
     if (kind === 'subscription' && recordId === 0 && policy.pendingMessageLimit > 0) {
       this.slow = new SlowConsumerGuard(policy.pendingMessageLimit, policy.slowConsumerPolicy, policy.slowConsumerGrace, {
@@ -261,9 +262,10 @@ export class MessageQueue implements EntryQueue {
 
   /** After a crash: what waits at or below the last recorded delivery mark may have been delivered. */
   recoverDeliveryMark(recordId: number, mark: number): void {
-    this.deliveryMarkRecord = recordId;
-    this.deliveryMark = mark;
+    this.deliveryMark.recovered(recordId, mark);
     for (const entry of this.pending) if (entry.seq <= mark) entry.redeliveries++;
+    // new messages start past the mark, so a second crash does not flag them before they go out
+    if (mark >= this.nextSeq) this.nextSeq = mark + 1;
   }
 
   /**
@@ -365,6 +367,8 @@ export class MessageQueue implements EntryQueue {
     while (this.pending.length > 0) {
       const head = this.pending.shift()!;
       if (this.removeIfStale(head, now)) continue;
+      // a get is answered at once: its message may go out while the mark that covers it is written
+      if (head.referenceId !== 0) this.deliveryMark.covers(head.seq);
       this.handOver(consumer, head);
       return true;
     }
@@ -485,6 +489,7 @@ export class MessageQueue implements EntryQueue {
       if (bodies.anyOnDisk && bodyState(head.message).residentBody === null && !this.readAheadFailed && this.readAhead()) return false;
       const consumer = this.readyConsumer(undefined);
       if (consumer === null) return false;
+      if (head.referenceId !== 0 && !this.deliveryMark.covers(head.seq)) return false;
       this.pending.shift();
       if (this.removeIfStale(head, now)) continue;
       this.handOver(consumer, head);
@@ -537,6 +542,7 @@ export class MessageQueue implements EntryQueue {
     this.pending.scan((entry) => {
       if (!this.anyConsumerReady()) return 'stop';
       if (this.removeIfStale(entry, now)) return true;
+      if (entry.referenceId !== 0 && !this.deliveryMark.covers(entry.seq)) return 'stop';
       const consumer = this.consumerFor(entry);
       if (consumer === null) return false;
       this.handOver(consumer, entry);
@@ -630,10 +636,6 @@ export class MessageQueue implements EntryQueue {
 
   private handOver(consumer: QueueConsumer, entry: QueueEntry): void {
     if (entry.expiresAt !== 0) this.expiring--;
-    if (entry.referenceId !== 0 && entry.seq > this.deliveryMark) {
-      this.deliveryMark = entry.seq;
-      this.env.deliveryMarkMoved(this);
-    }
     consumer.take(entry);
     this.slow?.removed(this.pending.length);
   }

@@ -11,6 +11,7 @@ interface OpenTransaction {
  * again, which is how tests restart a broker on the same records without a disk.
  */
 export class MemoryStore implements Store {
+  readonly keepsAppendsAtOnce = true;
   private readonly records = new Map<number, StoreRecord>();
   private readonly transactions = new Map<number, OpenTransaction>();
   private maxId = 0;

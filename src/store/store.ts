@@ -106,6 +106,11 @@ export interface Store {
   /** Resolves when every record appended before this call is durable. */
   sync(): Promise<void>;
   /**
+   * True for a store that keeps each append at once (in memory): nothing an append is waiting for,
+   * so a caller need not wait for `sync()` before acting on it.
+   */
+  readonly keepsAppendsAtOnce?: boolean;
+  /**
    * Why new persistent messages are refused now (FERRY_STORE_FULL: writes failing for lack of
    * space, or a size or free-disk watermark passed), if they are. Appends still go on while it
    * says so: the deletes of acknowledgements are what frees the space, so they must never throw.

@@ -13,9 +13,19 @@ import { JournalStore, MemoryStore, type Store } from '../../src/store/index.js'
 export const queue = (name: string): Destination => ({ kind: 'queue', name });
 export const topic = (name: string): Destination => ({ kind: 'topic', name });
 
-/** Lets queued microtasks and immediates run: core dispatches synchronously or in a microtask, and writes delivery marks in an immediate. */
+/** Stores of the brokers under test, whose syncs `settle` waits for. */
+const openStores = new Set<Store>();
+
+/**
+ * Lets queued microtasks and immediates run, and the stores' writes be synced: core dispatches
+ * synchronously or in a microtask, but a journal's persistent messages go out only once the
+ * delivery mark that covers them is synced.
+ */
 export async function settle(): Promise<void> {
-  for (let i = 0; i < 3; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+  for (let i = 0; i < 3; i++) {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    await Promise.all([...openStores].map((store) => store.sync().catch(() => undefined)));
+  }
 }
 
 /**
@@ -349,7 +359,11 @@ export class TestBroker {
     const store = openStore();
     const broker = new Broker({ ...options, store, ...(clock === undefined ? {} : { clock: clock.read }) });
     await broker.start();
-    cleanups.push(() => broker.stop());
+    openStores.add(store);
+    cleanups.push(async () => {
+      openStores.delete(store);
+      await broker.stop();
+    });
     return new TestBroker(t, cleanups, broker, store, spec, openStore, clock);
   }
 
@@ -359,6 +373,7 @@ export class TestBroker {
   }
 
   async restart(): Promise<TestBroker> {
+    openStores.delete(this.store);
     await this.broker.stop();
     return TestBroker.open(this.t, this.cleanups, this.spec, this.openStore, this.clock);
   }

@@ -1,0 +1,92 @@
+/**
+ * A queue's delivery mark is written and synced ahead of the persistent messages it covers, so a
+ * crash at any moment brings back every message a consumer may have seen flagged redelivered. The
+ * crash is a copy of the journal's folder taken inside the delivery itself: what a kill -9 at that
+ * instant would leave on disk.
+ */
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { Broker, type CoreSession, type Delivery } from '../../src/core/index.js';
+import { DELIVERY_MARK_WINDOW } from '../../src/core/delivery-mark.js';
+import { JournalStore } from '../../src/store/index.js';
+import { RecordingSink, queue } from './harness.js';
+
+async function journalBroker(t: TestContext, dir: string): Promise<{ broker: Broker; session: CoreSession }> {
+  const broker = new Broker({ store: new JournalStore({ dir, compactInterval: 0 }) });
+  await broker.start();
+  t.after(() => broker.stop());
+  const connection = await broker.connect({ protocol: 'core-test', transport: { remoteAddress: 'test' } });
+  return { broker, session: connection.createSession() };
+}
+
+/** Waits, a turn and a sync at a time, until `sink` holds `count` deliveries. */
+async function deliveriesOf(sink: RecordingSink, count: number): Promise<Delivery[]> {
+  for (let turn = 0; turn < 1000 && sink.deliveries.length < count; turn++) await nextTurn();
+  assert.equal(sink.deliveries.length, count, `expected ${count} deliveries`);
+  return sink.deliveries;
+}
+
+/** A sink that copies the journal's folder at its first delivery, before recording it. */
+function crashingSink(dir: string, crashCopy: string): RecordingSink {
+  const sink = new RecordingSink();
+  const record = sink.deliver.bind(sink);
+  let crashed = false;
+  sink.deliver = (delivery) => {
+    if (!crashed) cpSync(dir, crashCopy, { recursive: true });
+    crashed = true;
+    record(delivery);
+  };
+  return sink;
+}
+
+async function folders(t: TestContext): Promise<{ dir: string; crashCopy: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'ferry-mark-'));
+  const crashCopy = `${dir}-crash`;
+  t.after(async () => {
+    await rm(dir, { recursive: true, force: true });
+    await rm(crashCopy, { recursive: true, force: true });
+  });
+  return { dir, crashCopy };
+}
+
+test('a crash at the moment a persistent message goes out brings it back flagged redelivered', async (t) => {
+  const { dir, crashCopy } = await folders(t);
+  const { session } = await journalBroker(t, dir);
+  await session.send({ destination: queue('orders'), body: Buffer.from('pay 10'), persistent: true });
+  const sink = crashingSink(dir, crashCopy);
+  session.subscribe({ destination: queue('orders'), sink, ackMode: 'client' });
+  const [first] = await deliveriesOf(sink, 1);
+  assert.equal(first!.redelivered, false);
+
+  const after = await journalBroker(t, crashCopy);
+  const again = new RecordingSink();
+  after.session.subscribe({ destination: queue('orders'), sink: again, ackMode: 'client' });
+  const [back] = await deliveriesOf(again, 1);
+  assert.equal(back!.message.body.toString(), 'pay 10');
+  assert.equal(back!.redelivered, true, 'the consumer may have seen it before the crash');
+});
+
+test('what the mark covers ahead of the deliveries is bounded by its window; later messages come back as first deliveries', async (t) => {
+  const { dir, crashCopy } = await folders(t);
+  const { session } = await journalBroker(t, dir);
+  const total = DELIVERY_MARK_WINDOW + 500;
+  for (let i = 1; i <= total; i++) void session.send({ destination: queue('orders'), body: Buffer.from(`m${i}`), persistent: true });
+  await session.send({ destination: queue('orders'), body: Buffer.from('last'), persistent: true });
+  const sink = crashingSink(dir, crashCopy);
+  session.subscribe({ destination: queue('orders'), sink, ackMode: 'client', prefetch: 1 });
+  await deliveriesOf(sink, 1);
+
+  const after = await journalBroker(t, crashCopy);
+  const again = new RecordingSink();
+  after.session.subscribe({ destination: queue('orders'), sink: again, ackMode: 'client', prefetch: total + 1 });
+  const back = await deliveriesOf(again, total + 1);
+  const flagged = back.filter((d) => d.redelivered).map((d) => d.message.body.toString());
+  assert.equal(flagged[0], 'm1', 'the one delivered is flagged');
+  assert.ok(flagged.length <= DELIVERY_MARK_WINDOW + 1, `at most the window past it is flagged too (${flagged.length})`);
+  assert.equal(back.at(-1)!.redelivered, false, 'a message past the window comes back as a first delivery');
+});
