@@ -34,6 +34,7 @@ import { Persistence } from './persistence.js';
 import { PolicyBook, type PolicyRule } from './policy.js';
 import type { EntryQueue, QueueEntry } from './queue-entry.js';
 import { PreparedTransactions } from './prepared.js';
+import { ProducerFlow } from './producer-flow.js';
 import { RecordType, encodeDeliveryMark, type DurableSubscriptionRecord, type PreparedRecord, type QueueRecord } from './records.js';
 import { recoverState, type RecoveryTarget } from './recovery.js';
 import { RetainedMessages } from './retained.js';
@@ -124,6 +125,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
   readonly limits: ClientLimits;
 
   /** Slow consumers seen: subscriptions that went over their limit, connections closed for it, messages evicted. */
+  readonly producerFlow = new ProducerFlow();
   private readonly slowConsumerCounts = { notified: 0, aborted: 0, evicted: 0 };
 
   constructor(options: BrokerOptions) {
@@ -214,6 +216,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       declaredQueueInUse: (queue) => this.declarations.consumerAdded(queue),
       declaredQueueUnused: (queue) => this.declarations.consumersGone(queue),
       writeDeliveryMark: (queue, seq) => this.writeDeliveryMark(queue, seq),
+      producerFlow: this.producerFlow,
       slowConsumer: (queue, action) => this.slowConsumer(queue, action),
     };
     this.scheduler = new MessageScheduler(this.store, persistence, this.timers, this.clock, this.scheduledDelivery(), this.logger);

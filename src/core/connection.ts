@@ -9,6 +9,7 @@ import type { Destination, Message, MessageInit, PublishedAs } from './message.j
 import type { DeleteQueueOptions, QueueDeclared, QueueSpec } from './queue-arguments.js';
 import { Transaction } from './transaction.js';
 import type { ClientLimits } from './limits.js';
+import type { ProducerFlow } from './producer-flow.js';
 
 /**
  * All of the broker that a protocol adapter (and a listener) holds: it connects, and does
@@ -91,6 +92,7 @@ export interface ConnectionHost {
   readonly consumerEvents: ConsumerEvents;
   readonly declarations: DeclarationHost;
   readonly limits: ClientLimits;
+  readonly producerFlow: ProducerFlow;
 }
 
 /**
@@ -488,13 +490,24 @@ export class CoreSession {
       if (options?.retain === true) throw new FerryError('FERRY_DESTINATION_INVALID', 'a retained message cannot be sent in a transaction');
       this.host.checkSendable(message.destination, this.connection);
       this.connection.transaction(txId).holdSend(message);
+      this.roomAfterSend = undefined;
       this.traffic.sent(message.destination);
       return null;
     }
+    const flow = this.host.producerFlow;
+    flow.clear();
     const sent = this.host.send(message, this.connection, options);
+    this.roomAfterSend = flow.take(this.connection.id);
     this.traffic.sent(message.destination);
     return sent;
   }
+
+  /**
+   * Set by each send and publish: undefined when the producer may go on, otherwise it resolves once
+   * the queue that send filled has room again (memoryPolicy block); until then the adapter holds
+   * that producer's next sends, in its protocol's way (see `ProducerFlow`).
+   */
+  roomAfterSend: Promise<void> | undefined;
 
   /**
    * Publishes a message to an exchange (`''`: the default exchange, which routes to the queue the
@@ -507,7 +520,10 @@ export class CoreSession {
     this.connection.assertOpen();
     const tx = txId === undefined ? undefined : this.connection.transaction(txId);
     const message = this.host.createMessage(init, this.connection, { destination: publishedDestination(exchange, routingKey), exchange, routingKey });
+    const flow = this.host.producerFlow;
+    flow.clear();
     const result = this.host.declarations.publish(this.connection, message, tx, options);
+    this.roomAfterSend = flow.take(this.connection.id);
     this.traffic.sent(message.destination);
     return result;
   }

@@ -7,6 +7,7 @@ import { redeliveryDelay, type DestinationPolicy } from './policy.js';
 import type { DeclaredQueue, QueueArguments } from './queue-arguments.js';
 import { QueueEntry, type EntryQueue, type StoredMessage } from './queue-entry.js';
 import { DeliveryMark } from './delivery-mark.js';
+import type { ProducerFlow } from './producer-flow.js';
 import type { Selector } from './selector/index.js';
 import type { TimerHandle, TimerQueue } from './timers.js';
 
@@ -67,6 +68,8 @@ export interface QueueEnvironment {
   deadLetter(queue: MessageQueue, entry: QueueEntry, reason: string): boolean;
   /** Writes the queue's delivery mark (see `DeliveryMark`). */
   writeDeliveryMark(queue: MessageQueue, seq: number): Promise<void> | undefined;
+  /** Where a queue that a send leaves at its memoryLimit, with memoryPolicy block, says so. */
+  readonly producerFlow: ProducerFlow;
   /** A non-durable subscription is over its pending-message limit (notify, abort), or dropped its oldest message (evict). */
   slowConsumer?(queue: MessageQueue, action: 'notify' | 'abort' | 'evict'): void;
   /** A declared queue gained a consumer. */
@@ -114,6 +117,8 @@ export class MessageQueue implements EntryQueue {
   private expiring = 0;
   delayed = 0;
   inFlight = 0;
+  /** Producers held by memoryPolicy block wait for this (see `whenRoom`). */
+  private room: Promise<void> | undefined;
   /** Written ahead of the persistent messages that go out, so a crash flags every one that may have. */
   readonly deliveryMark: DeliveryMark;
   /** An operator stopped dispatch; sends are still taken. */
@@ -184,6 +189,28 @@ export class MessageQueue implements EntryQueue {
     return this.pending.length >= this.maxLength || this.pending.bytes + bodyState(message).bodyLength > this.maxLengthBytes;
   }
 
+  /** At its memoryLimit with memoryPolicy block: its producers wait for `whenRoom`. */
+  get holdsProducers(): boolean {
+    return this.policy.memoryPolicy === 'block' && this.policy.memoryLimit > 0 && this.pending.bytes >= this.policy.memoryLimit;
+  }
+
+  /** Resolves once the waiting bodies are under the memoryLimit again, or the queue is gone. */
+  whenRoom(): Promise<void> {
+    if (!this.holdsProducers || this.destroyed) return Promise.resolve();
+    this.room ??= new Promise<void>((resolve) => {
+      this.pending.watchRoom(this.policy.memoryLimit, () => {
+        this.room = undefined;
+        resolve();
+      });
+    });
+    return this.room;
+  }
+
+  /** True when a consumer of `connection` takes from this queue: holding its sends would wait on its own acknowledgements. */
+  consumedBy(connectionId: string): boolean {
+    return this.consumers.some((consumer) => consumer.connectionId === connectionId);
+  }
+
   /** At its memoryLimit with memoryPolicy fail: a send to it is refused (FERRY_DESTINATION_FULL). */
   get fullForSends(): boolean {
     return this.policy.memoryPolicy === 'fail' && this.policy.memoryLimit > 0 && this.pending.bytes >= this.policy.memoryLimit;
@@ -224,6 +251,7 @@ export class MessageQueue implements EntryQueue {
     }
     if (this.policy.memoryPolicy === 'drop-oldest' && this.policy.memoryLimit > 0 && this.pending.bytes > this.policy.memoryLimit) this.discardOldest(txId);
     if (dispatchNow) this.dispatch();
+    if (this.policy.memoryPolicy === 'block' && this.holdsProducers) this.env.producerFlow.filled(this);
     this.slow?.added(this.pending.length);
   }
 

@@ -18,6 +18,29 @@ export class PendingEntries {
   private cap = 9;
   /** Bytes of the waiting bodies, for a maximum length in bytes. */
   bytes = 0;
+  /** Told once when the waiting bodies fall below a number of bytes (a blocked queue's room). */
+  private roomWatch: { readonly below: number; readonly made: () => void } | undefined;
+
+  /** Calls `made` once, when the waiting bodies take fewer than `below` bytes (at once if they do). */
+  watchRoom(below: number, made: () => void): void {
+    this.roomWatch = { below, made };
+    this.shrunk();
+  }
+
+  /** Ends a watch without waiting for room (the queue is going away). */
+  endWatch(): void {
+    const watch = this.roomWatch;
+    this.roomWatch = undefined;
+    watch?.made();
+  }
+
+  private shrunk(): void {
+    const watch = this.roomWatch;
+    if (watch !== undefined && this.bytes < watch.below) {
+      this.roomWatch = undefined;
+      watch.made();
+    }
+  }
 
   get length(): number {
     return this.count;
@@ -43,6 +66,7 @@ export class PendingEntries {
         this.count--;
         this.bytes -= bodyState(entry.message).bodyLength;
         this.top = p;
+        if (this.roomWatch !== undefined) this.shrunk();
         return entry;
       }
     }
@@ -73,6 +97,7 @@ export class PendingEntries {
         return taken;
       });
       this.count -= before - list.length;
+      if (this.roomWatch !== undefined) this.shrunk();
       if (stopped) return;
     }
   }
@@ -87,6 +112,7 @@ export class PendingEntries {
       }
     }
     this.count -= removed.length;
+    if (this.roomWatch !== undefined) this.shrunk();
     return removed;
   }
 

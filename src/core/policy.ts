@@ -36,10 +36,11 @@ export interface DestinationPolicy {
   readonly memoryLimit: number;
   /**
    * A queue at its memoryLimit: `page` keeps taking (persistent bodies wait on disk past
-   * store.bodyCacheSize), `fail` refuses sends with FERRY_DESTINATION_FULL, `drop-oldest` discards
-   * the oldest waiting messages (a bounded ring).
+   * store.bodyCacheSize), `block` holds the queue's producers until it has room (producer flow
+   * control, see `ProducerFlow`), `fail` refuses sends with FERRY_DESTINATION_FULL, `drop-oldest`
+   * discards the oldest waiting messages (a bounded ring).
    */
-  readonly memoryPolicy: 'page' | 'fail' | 'drop-oldest';
+  readonly memoryPolicy: 'page' | 'block' | 'fail' | 'drop-oldest';
 }
 
 export const defaultPolicy: DestinationPolicy = {

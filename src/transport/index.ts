@@ -7,3 +7,4 @@ export { TlsCertificates, handshakeFailed, verifiedPeerCertificate, type TlsFile
 export { detectingAdapter } from './detect.js';
 export { OpeningDeadlines, deadlineTimer } from './deadline.js';
 export { DescriptorBudget, descriptorLimits, descriptorLimit, openDescriptors } from './descriptors.js';
+export { ReadHold } from './read-hold.js';

@@ -1,13 +1,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { connectAmqp } from '../helpers/amqp.js';
+import { connect091 } from '../helpers/amqp091.js';
 import { startBroker } from '../helpers/broker.js';
-import { RawStompClient } from '../helpers/raw-stomp.js';
+import { RawStompClient, within } from '../helpers/raw-stomp.js';
 import { connectStomp } from '../helpers/stomp.js';
+import { connectMqtt } from '../helpers/mqtt.js';
 
 /**
  * A queue's memoryLimit and what its memoryPolicy does there: `fail` refuses sends in the
- * producer's protocol while consumers go on, `drop-oldest` keeps the newest as a bounded ring.
+ * producer's protocol while consumers go on, `drop-oldest` keeps the newest as a bounded ring,
+ * `block` holds the queue's producers, each in its protocol's way, until a consumer makes room.
  */
 
 const KIB = 'k'.repeat(1024);
@@ -56,4 +59,113 @@ test('memoryPolicy drop-oldest: the queue keeps the newest messages within its l
   const inbox = producer.subscribe('/queue/mem.ring');
   assert.deepEqual([(await inbox.next()).body[0], (await inbox.next()).body[0]], ['8', '9']);
   await producer.disconnect();
+});
+
+/** Waiting messages of queue `name`. */
+function waitingIn(broker: Awaited<ReturnType<typeof startBroker>>, name: string): number {
+  return broker.server.broker.stats().queues.find((q) => q.name === name)?.pending ?? 0;
+}
+
+test('memoryPolicy block: a STOMP producer that fills a queue is no longer read until a consumer makes room; other connections carry on', async (t) => {
+  const broker = await startBroker({ 'destinations.policies': [{ match: 'mem.block', memoryLimit: 4096, memoryPolicy: 'block' }] });
+  t.after(() => broker.stop());
+  const { raw } = await RawStompClient.connected(broker.stompPort);
+  for (let i = 0; i < 4; i++) await raw.sendWithReceipt('SEND', { destination: '/queue/mem.block', persistent: 'true' }, `${i}${KIB.slice(1)}`);
+  // the fourth filled the queue: the fifth waits unread in the socket
+  await raw.send('SEND', { destination: '/queue/mem.block', persistent: 'true', receipt: 'fifth' }, `4${KIB.slice(1)}`);
+  const other = await connectStomp(broker.stompPort);
+  await other.sendConfirmed('/queue/mem.elsewhere', 'other queues and connections carry on');
+  assert.equal(waitingIn(broker, 'mem.block'), 4);
+  assert.equal(raw.received.toString().split('RECEIPT').length - 1, 4, 'no receipt for the fifth yet');
+
+  const inbox = other.subscribe('/queue/mem.block', { ack: 'client-individual', 'activemq.prefetchSize': '1' });
+  const bodies: string[] = [];
+  const first = await inbox.next();
+  bodies.push(first.body[0]!);
+  first.ack();
+  const receipt = await raw.nextFrame();
+  assert.equal(receipt.command, 'RECEIPT');
+  assert.equal(receipt.headers.get('receipt-id'), 'fifth');
+  for (let i = 0; i < 4; i++) {
+    const next = await inbox.next();
+    bodies.push(next.body[0]!);
+    next.ack();
+  }
+  assert.deepEqual(bodies, ['0', '1', '2', '3', '4'], 'every message, in order: nothing held was dropped');
+  raw.destroy();
+  await other.disconnect();
+});
+
+test('memoryPolicy block on a topic: an MQTT publisher gets no PUBACK while an absent subscriber\'s session holds the limit; its return releases the publisher', async (t) => {
+  const broker = await startBroker({ 'destinations.policies': [{ match: 'mem.mqtt', memoryLimit: 4096, memoryPolicy: 'block' }] });
+  t.after(() => broker.stop());
+  const away = await connectMqtt(broker.mqttPort, { clientId: 'block-sub', clean: false });
+  await away.subscribe('mem/mqtt', { qos: 1 });
+  await away.end();
+  const publisher = await connectMqtt(broker.mqttPort, { clientId: 'block-pub' });
+  for (let i = 0; i < 4; i++) await publisher.publish('mem/mqtt', `${i}${KIB.slice(1)}`, { qos: 1 });
+  let fifthAcked = false;
+  const fifth = publisher.publish('mem/mqtt', `4${KIB.slice(1)}`, { qos: 1 }).then(() => (fifthAcked = true));
+  const other = await connectStomp(broker.stompPort);
+  await other.sendConfirmed('/queue/mem.elsewhere', 'the broker carries on');
+  assert.equal(fifthAcked, false, 'the fifth PUBLISH waits unread');
+  assert.deepEqual(broker.server.broker.stats().durableSubscriptions.map((d) => d.pending), [4], 'the absent session holds four');
+
+  const back = await connectMqtt(broker.mqttPort, { clientId: 'block-sub', clean: false });
+  const got = await back.inbox.take(5);
+  await within(5000, 'the fifth PUBACK', fifth);
+  assert.deepEqual(got.map((m) => m.payload[0]), ['0', '1', '2', '3', '4']);
+  await back.end();
+  await publisher.end();
+  await other.disconnect();
+});
+
+test('memoryPolicy block: an AMQP 1.0 link that fills a queue gets no more credit until the queue has room; the connection\'s other links go on', async (t) => {
+  const broker = await startBroker({ 'destinations.policies': [{ match: 'mem.amqp', memoryLimit: 4096, memoryPolicy: 'block' }], 'amqp.producerCredit': 4 });
+  t.after(() => broker.stop());
+  const amqp = await connectAmqp(broker.amqpPort);
+  const sender = await amqp.openSender('mem.amqp');
+  let sent = 0;
+  // bounded: without flow control the credit would never run out
+  while (sender.sendable() && sent < 50) {
+    assert.deepEqual(await amqp.send(sender, { body: KIB }), { state: 'accepted' });
+    sent++;
+  }
+  assert.equal(sender.sendable(), false, 'the link ran out of credit');
+  assert.ok(sent >= 4 && sent <= 8, `the queue's limit plus the credit the client held (${sent})`);
+  const elsewhere = await amqp.openSender('mem.amqp.other');
+  assert.deepEqual(await amqp.send(elsewhere, { body: 'another link of the same connection' }), { state: 'accepted' });
+
+  const credit = new Promise<void>((resolve) => sender.once('sendable', () => resolve()));
+  const { inbox } = await amqp.openReceiver('mem.amqp');
+  await inbox.take(sent);
+  await within(5000, 'credit on the full link', credit);
+  assert.deepEqual(await amqp.send(sender, { body: 'after' }), { state: 'accepted' });
+  await amqp.close();
+});
+
+test('memoryPolicy block: an AMQP 0-9-1 publisher hears connection.blocked, is not read, and hears connection.unblocked once a consumer made room', async (t) => {
+  const broker = await startBroker({ 'destinations.policies': [{ match: 'mem.rabbit', memoryLimit: 4096, memoryPolicy: 'block' }] });
+  t.after(() => broker.stop());
+  const connection = await connect091(broker.amqpPort);
+  const blocked = new Promise<string>((resolve) => connection.once('blocked', (reason: string) => resolve(reason)));
+  const unblocked = new Promise<void>((resolve) => connection.once('unblocked', () => resolve()));
+  const channel = await connection.createConfirmChannel();
+  await channel.assertQueue('mem.rabbit');
+  for (let i = 0; i < 4; i++) channel.sendToQueue('mem.rabbit', Buffer.from(`${i}${KIB.slice(1)}`), { persistent: true });
+  await channel.waitForConfirms();
+  assert.match(await within(5000, 'connection.blocked', blocked), /memoryLimit/);
+  channel.sendToQueue('mem.rabbit', Buffer.from(`4${KIB.slice(1)}`), { persistent: true });
+  const fifth = channel.waitForConfirms();
+  const other = await connectStomp(broker.stompPort);
+  await other.sendConfirmed('/queue/mem.elsewhere', 'the broker carries on');
+  assert.equal(waitingIn(broker, 'mem.rabbit'), 4, 'the fifth publish waits unread');
+
+  const inbox = other.subscribe('/queue/mem.rabbit');
+  await within(5000, 'connection.unblocked', unblocked);
+  await within(5000, 'the fifth confirm', fifth);
+  const bodies = (await inbox.take(5)).map((m) => m.body[0]);
+  assert.deepEqual(bodies, ['0', '1', '2', '3', '4']);
+  await connection.close();
+  await other.disconnect();
 });

@@ -105,6 +105,8 @@ export class ProducerLink extends ReceivingLink {
   /** The store's sync this link's latest deliveries wait for, and their ids. */
   private waitingOn: Promise<void> | undefined;
   private waiting: number[] = [];
+  /** A send filled a queue with memoryPolicy block: no credit is given until it has room. */
+  private held = false;
 
   constructor(
     session: SessionPort,
@@ -135,17 +137,31 @@ export class ProducerLink extends ReceivingLink {
       const txName = txnId === undefined ? undefined : this.session.owner.transactionName(txnId);
       fields.destination = destination;
       durable = this.core.send(fields, txName);
+      this.holdFor(this.core.roomAfterSend);
     } catch (err) {
       if (!isFerryError(err)) throw err;
       if (!settled) this.settle(deliveryId, states.rejected(amqpError(err)), txnId);
-      this.topUp(this.session.owner.options.producerCredit);
+      if (!this.held) this.topUp(this.session.owner.options.producerCredit);
       return;
     }
     if (!settled) {
       if (durable === null) this.settle(deliveryId, undefined, txnId);
       else this.settleWhenDurable(durable, deliveryId, txnId);
     }
-    this.topUp(this.session.owner.options.producerCredit);
+    if (!this.held) this.topUp(this.session.owner.options.producerCredit);
+  }
+
+  /**
+   * Producer flow control for this link only: what credit the client holds it may use, and no more
+   * comes until the queue has room; other links of the connection go on.
+   */
+  private holdFor(room: Promise<void> | undefined): void {
+    if (room === undefined || this.held) return;
+    this.held = true;
+    void room.then(() => {
+      this.held = false;
+      this.topUp(this.session.owner.options.producerCredit);
+    });
   }
 
   /**

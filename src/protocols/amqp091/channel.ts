@@ -21,6 +21,8 @@ export interface ChannelHost {
   send<M extends MethodName>(channel: number, name: M, args: MethodArgs<M>): void;
   noteWrite(): void;
   fail(err: unknown, channel: number, classId: number, methodId: number): void;
+  /** Stops reading publishes until `room` resolves (see `Amqp091Connection.holdPublishers`). */
+  holdPublishers(room: Promise<void> | undefined): void;
   channelClosed(channel: number): void;
 }
 
@@ -291,6 +293,7 @@ export class Amqp091Channel {
     const seq = this.confirmSeq === 0 ? 0 : this.confirmSeq++;
     const init = publishToInit(incoming.properties!, incoming.propertiesBytes!, body, this.host.user, Date.now());
     const result = this.coreSession.publish(incoming.exchange, incoming.routingKey, init, this.txId, incoming.mandatory ? MANDATORY : undefined);
+    this.host.holdPublishers(this.coreSession.roomAfterSend);
     if (incoming.mandatory && result.routed === 0) this.returnMessage(incoming, body);
     if (seq === 0) return;
     const confirm: Confirm = { tag: seq, state: 'pending' };

@@ -1,6 +1,6 @@
 import type { BrokerAccess, CoreConnection, Credentials, Logger } from '../../core/index.js';
 import { errorFields, isFerryError, type ErrorCode } from '../../errors.js';
-import type { TransportConnection } from '../../transport/index.js';
+import { ReadHold, type TransportConnection } from '../../transport/index.js';
 import { Amqp091Channel, type ChannelHost } from './channel.js';
 import { Amqp091Error, isConnectionException, Reply, replyCodeOf, replyText } from './errors.js';
 import { FieldReader, tableOf, type FieldTable } from './field-table.js';
@@ -35,6 +35,8 @@ export class Amqp091Connection implements ChannelHost {
   private closeTimer: NodeJS.Timeout | undefined;
   private heard = true;
   private wrote = false;
+  /** A publish that filled a queue with memoryPolicy block stops reading until it has room. */
+  private readonly readHold: ReadHold;
   /** Frames that came while `connect` was under way, handled once it resolves. */
   private held: Buffer[] | undefined;
   /** Frames of the read under way when the connection was held (payloads are views of socket reads, which are never reused). */
@@ -51,6 +53,7 @@ export class Amqp091Connection implements ChannelHost {
   ) {
     this.frameMax = options.frameMax;
     this.channelMax = options.channelMax;
+    this.readHold = new ReadHold(transport);
     this.reader = new FrameReader(MIN_FRAME_MAX, { frame: (type, channel, payload) => this.frame(type, channel, payload) });
     this.handshakeTimer = setTimeout(() => this.timedOut('the handshake did not finish in time'), options.handshakeTimeout);
     this.handshakeTimer.unref?.();
@@ -124,7 +127,7 @@ export class Amqp091Connection implements ChannelHost {
           exchange_exchange_bindings: true,
           'basic.nack': true,
           consumer_cancel_notify: true,
-          'connection.blocked': false,
+          'connection.blocked': true,
           consumer_priorities: true,
           authentication_failure_close: true,
           per_consumer_qos: true,
@@ -321,10 +324,27 @@ export class Amqp091Connection implements ChannelHost {
       this.wrote = false;
       ticks++;
       if (ticks % 4 !== 0) return;
-      if (!this.heard) return this.timedOut(`no frame from the client for ${2 * this.heartbeat} seconds`);
+      // a held publisher's frames wait unread: its silence is ours
+      if (!this.heard && !this.readHold.held) return this.timedOut(`no frame from the client for ${2 * this.heartbeat} seconds`);
       this.heard = false;
     }, halfInterval);
     this.heartbeatTimer.unref?.();
+  }
+
+  /**
+   * A publish filled a queue with memoryPolicy block: no more is read from this connection until the
+   * queue has room, as RabbitMQ does under a memory alarm, and a client that asked for it hears
+   * connection.blocked and connection.unblocked.
+   */
+  holdPublishers(room: Promise<void> | undefined): void {
+    if (room === undefined || this.readHold.held) return;
+    this.readHold.until(room);
+    const tell = this.clientCapabilities.get('connection.blocked') === true;
+    if (tell) this.send(0, 'connection.blocked', { reason: 'a queue is at its memoryLimit (memoryPolicy block)' });
+    void room.then(() => {
+      this.heard = true;
+      if (tell && !this.transport.closed) this.send(0, 'connection.unblocked', {});
+    });
   }
 
   private timedOut(text: string): void {

@@ -2,7 +2,7 @@ import mqttPacket from 'mqtt-packet';
 import type { Packet } from 'mqtt-packet';
 import { FerryError, isFerryError } from '../../errors.js';
 import type { BrokerAccess, ConsumerHandle, CoreConnection, CoreSession, Logger, SaslExchange } from '../../core/index.js';
-import type { TransportConnection } from '../../transport/index.js';
+import { ReadHold, type TransportConnection } from '../../transport/index.js';
 import type { publishToMessage, QoS } from './mapping.js';
 import type { MqttOptions } from './options.js';
 import type { SessionState, SessionStates } from './session-state.js';
@@ -104,6 +104,8 @@ export abstract class MqttConnection implements PacketReceiver {
   connectTimer: NodeJS.Timeout | undefined;
   keepAliveTimer: NodeJS.Timeout | undefined;
   lastReceived = Date.now();
+  /** A PUBLISH that filled a queue with memoryPolicy block stops reading until it has room. */
+  readonly readHold: ReadHold;
   closing = false;
   evicted = false;
   readonly v5Key: string;
@@ -138,6 +140,7 @@ export abstract class MqttConnection implements PacketReceiver {
   ) {
     this.sendWindow = options.maxInflight;
     this.v5Key = 'mqtt5';
+    this.readHold = new ReadHold(transport);
     // the connection is its framer's receiver, so an idle connection carries no closures for it
     this.framer = new PacketFramer(options.maxPacketSize, this);
   }

@@ -56,7 +56,9 @@ export function onPublish(s: MqttConnection, packet: PublishView, properties: IP
   let durable: Promise<void> | null;
   try {
     const init = publishToMessage(properties === undefined ? packet : { qos: packet.qos, payload, properties }, ferryTopic, payload, s.lastReceived, packet.retain);
-    durable = s.requireSession().send(init, undefined, packet.retain || producerId !== undefined ? { retain: packet.retain, producerId } : undefined);
+    const session = s.requireSession();
+    durable = session.send(init, undefined, packet.retain || producerId !== undefined ? { retain: packet.retain, producerId } : undefined);
+    s.readHold.until(session.roomAfterSend);
   } catch (err) {
     if (packet.qos === 0 && v5 && isFerryError(err) && err.code === 'FERRY_NOT_AUTHORIZED') {
       // MQTT 5 has no acknowledgement to refuse a QoS 0 message with: it is dropped, the connection goes on

@@ -1,6 +1,6 @@
 import { FerryError, isFerryError, type ErrorCode } from '../../errors.js';
 import type { BrokerAccess, CoreConnection, CoreSession, Delivery, Destination, Logger, Message } from '../../core/index.js';
-import { deadlineTimer, type TransportConnection } from '../../transport/index.js';
+import { ReadHold, deadlineTimer, type TransportConnection } from '../../transport/index.js';
 import { advisoryTopic, destinationInfo, temporaryAdvisoryTopic, type Advisories } from './advisories.js';
 import { ConnectionAdvisories } from './connection-advisories.js';
 import {
@@ -106,6 +106,8 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
   private dispatchSequence = 0;
   private nextCommandId = 1;
   private lastRead = Date.now();
+  /** An asynchronous send without a producer window that filled a queue with memoryPolicy block stops reading. */
+  private readonly readHold: ReadHold;
   private wroteSinceCheck = false;
   private negotiateTimer: NodeJS.Timeout | undefined;
   private writeCheck: NodeJS.Timeout | undefined;
@@ -124,6 +126,7 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
     this.advisory = new ConnectionAdvisories(advisories, broker.name, (consumer, message) =>
       this.write({ type: T.MESSAGE_DISPATCH, commandId: 0, responseRequired: false, consumerId: consumer.id, destination: consumer.destination, message, redeliveryCounter: 0 }),
     );
+    this.readHold = new ReadHold(transport);
     this.splitter = new CommandSplitter(options.maxFrameSize, (buffer, start, end) => this.onBytes(buffer, start, end));
     // the broker speaks first, as ActiveMQ's does: its WireFormatInfo goes out as the socket opens
     this.write(wireFormatInfo(options));
@@ -366,15 +369,20 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
     const fresh = txId !== undefined || id === null || auditKey === undefined || this.audit.accept(auditKey, id.producerSequenceId);
     if (!fresh) this.logger.debug({ event: 'openwire.duplicate', messageId: messageIdText(id!), remote: this.transport.remoteAddress }, 'a resent message dropped as a duplicate');
     const durable = fresh ? session.send(toMessageInit(wire, destination, this), txId) : null;
+    // memoryPolicy block: a synchronous send waits for its Response and a windowed one for its
+    // ProducerAck, that producer alone; an asynchronous one without a window, only by no longer being read
+    const room = fresh ? session.roomAfterSend : undefined;
     const windowed = !wire.responseRequired && producer !== undefined && producer.windowSize > 0;
     if (!wire.responseRequired && !windowed) {
+      this.readHold.until(room);
       durable?.catch((err: unknown) => this.fail(err));
       return;
     }
-    const done = (): void => {
+    const answer = (): void => {
       if (wire.responseRequired) this.respond(wire);
       else this.write({ type: T.PRODUCER_ACK, commandId: 0, responseRequired: false, producerId: producer!.id, size: MINIMUM_MESSAGE_SIZE + (wire.content?.length ?? 0) + (wire.marshalledProperties?.length ?? 0) });
     };
+    const done = room === undefined ? answer : (): void => void room.then(() => !this.closing && answer());
     if (durable === null) done();
     else durable.then(done, (err: unknown) => this.refuse(wire, err));
   }
@@ -590,7 +598,8 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
         this.wroteSinceCheck = false;
       }, Math.max(1, Math.floor(duration / 3)));
       this.readCheck = setInterval(() => {
-        if (Date.now() - this.lastRead > duration) {
+        // a held producer's commands wait unread: its silence is ours
+        if (!this.readHold.held && Date.now() - Math.max(this.lastRead, this.readHold.endedAt) > duration) {
           this.fail(new FerryError('FERRY_OPENWIRE_INACTIVITY', `nothing received for more than ${duration} ms (MaxInactivityDuration)`));
         }
       }, duration);

@@ -1,6 +1,6 @@
 import { FerryError, isFerryError, type ErrorCode } from '../../errors.js';
 import type { AckMode, BrokerAccess, ConsumerHandle, CoreConnection, CoreSession, Delivery, DeliverySink, Destination, Logger, Message } from '../../core/index.js';
-import { deadlineTimer, type TransportConnection } from '../../transport/index.js';
+import { ReadHold, deadlineTimer, type TransportConnection } from '../../transport/index.js';
 import { StompParser, encodeFrame, escapeHeader, type StompFrame, type StompVersion } from './codec.js';
 import { messageHead, parseDestination, sendToMessage, type TemporaryNames } from './mapping.js';
 import type { StompOptions } from './options.js';
@@ -55,6 +55,8 @@ export class StompSession implements TemporaryNames {
   private sendBeat: NodeJS.Timeout | undefined;
   private receiveCheck: NodeJS.Timeout | undefined;
   private lastReceived = Date.now();
+  /** A SEND that filled a queue with memoryPolicy block stops reading until it has room. */
+  private readonly readHold: ReadHold;
   private wroteSinceBeat = false;
   private closing = false;
   private readonly headKey: string;
@@ -71,6 +73,7 @@ export class StompSession implements TemporaryNames {
       (err) => this.fail(err, undefined),
     );
     this.headKey = 'stomp';
+    this.readHold = new ReadHold(transport);
     this.connectTimer = deadlineTimer(transport.openedAt, options.connectTimeout, () => {
       this.fail(new FerryError('FERRY_STOMP_CONNECT_TIMEOUT', `no CONNECT frame within ${options.connectTimeout} ms`), undefined);
     });
@@ -227,7 +230,8 @@ export class StompSession implements TemporaryNames {
     if (receive > 0) {
       const limit = receive * this.options.heartbeatGrace;
       this.receiveCheck = setInterval(() => {
-        if (Date.now() - this.lastReceived > limit) {
+        // a held producer's frames wait unread: its silence is ours
+        if (!this.readHold.held && Date.now() - Math.max(this.lastReceived, this.readHold.endedAt) > limit) {
           this.fail(new FerryError('FERRY_STOMP_HEARTBEAT_TIMEOUT', `nothing received for more than ${Math.round(limit)} ms (heart-beat ${receive} ms)`), undefined);
         }
       }, Math.max(10, Math.floor(receive / 2)));
@@ -238,7 +242,9 @@ export class StompSession implements TemporaryNames {
     const destination = parseDestination(header(frame, 'destination'), this);
     const init = sendToMessage(frame.headers, ownBody(frame.body), destination, this);
     const tx = frame.headers.get('transaction');
-    const durable = this.requireSession().send(init, tx);
+    const session = this.requireSession();
+    const durable = session.send(init, tx);
+    this.readHold.until(session.roomAfterSend);
     this.receipt(frame, durable);
   }
 
