@@ -339,6 +339,8 @@ export const configSchema = z
         maxConsumersPerDestination: z.number().int().min(0).default(10_000),
         /** Consumers and subscriptions open on one connection. */
         maxSubscriptionsPerConnection: z.number().int().min(0).default(10_000),
+        /** Bytes of message bodies waiting in all queues together; past it each queue's memoryPolicy applies as at its own memoryLimit (page keeps taking). */
+        messageMemory: z.number().int().min(0).default(1024 * 1024 * 1024),
       })
       .strict()
       .default({}),

@@ -217,6 +217,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       declaredQueueUnused: (queue) => this.declarations.consumersGone(queue),
       writeDeliveryMark: (queue, seq) => this.writeDeliveryMark(queue, seq),
       producerFlow: this.producerFlow,
+      messageMemory: this.limits.messageMemory,
       slowConsumer: (queue, action) => this.slowConsumer(queue, action),
     };
     this.scheduler = new MessageScheduler(this.store, persistence, this.timers, this.clock, this.scheduledDelivery(), this.logger);

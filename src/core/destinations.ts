@@ -210,7 +210,7 @@ export class Destinations {
     if (destination.kind !== 'queue') return;
     const queue = this.queues.get(destination.name);
     if (queue?.fullForSends === true) {
-      throw new FerryError('FERRY_DESTINATION_FULL', `queue "${destination.name}" holds its memoryLimit (${queue.policy.memoryLimit} bytes) of waiting messages; sends are refused until its consumers make room`);
+      throw new FerryError('FERRY_DESTINATION_FULL', `queue "${destination.name}" is at its memoryLimit (${queue.policy.memoryLimit} bytes, 0: none) or the broker at limits.messageMemory of waiting messages; sends are refused until consumers make room`);
     }
   }
 

@@ -1,4 +1,5 @@
 import { FerryError } from '../errors.js';
+import { MessageMemory } from './message-memory.js';
 import type { LimitRefusals, Principal } from './access.js';
 import type { Destination } from './message.js';
 
@@ -19,6 +20,8 @@ export interface ClientLimitOptions {
   readonly maxConsumersPerDestination?: number;
   /** Consumers and subscriptions open on one connection, across its sessions. */
   readonly maxSubscriptionsPerConnection?: number;
+  /** Bytes of message bodies waiting in all queues together before each queue's memoryPolicy applies (see `MessageMemory`); 0: no limit. */
+  readonly messageMemory?: number;
 }
 
 /**
@@ -31,7 +34,12 @@ export class ClientLimits {
   private readonly openByUser = new Map<string, number>();
   private readonly refused = { connections: 0, destinations: 0, consumers: 0, subscriptions: 0 };
 
-  constructor(private readonly options: ClientLimitOptions = {}) {}
+  /** The waiting bodies of all queues together, against `messageMemory`. */
+  readonly messageMemory: MessageMemory;
+
+  constructor(private readonly options: ClientLimitOptions = {}) {
+    this.messageMemory = new MessageMemory(options.messageMemory ?? 0);
+  }
 
   /** Counts a connection in for its user, or refuses it when the user is at its limit. */
   admit(principal: Principal): void {

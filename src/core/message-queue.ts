@@ -8,6 +8,7 @@ import type { DeclaredQueue, QueueArguments } from './queue-arguments.js';
 import { QueueEntry, type EntryQueue, type StoredMessage } from './queue-entry.js';
 import { DeliveryMark } from './delivery-mark.js';
 import type { ProducerFlow } from './producer-flow.js';
+import type { MessageMemory } from './message-memory.js';
 import type { Selector } from './selector/index.js';
 import type { TimerHandle, TimerQueue } from './timers.js';
 
@@ -68,6 +69,8 @@ export interface QueueEnvironment {
   deadLetter(queue: MessageQueue, entry: QueueEntry, reason: string): boolean;
   /** Writes the queue's delivery mark (see `DeliveryMark`). */
   writeDeliveryMark(queue: MessageQueue, seq: number): Promise<void> | undefined;
+  /** The waiting bodies of all queues, against limits.messageMemory. */
+  readonly messageMemory?: MessageMemory;
   /** Where a queue that a send leaves at its memoryLimit, with memoryPolicy block, says so. */
   readonly producerFlow: ProducerFlow;
   /** A non-durable subscription is over its pending-message limit (notify, abort), or dropped its oldest message (evict). */
@@ -90,7 +93,7 @@ function entryExpired(entry: QueueEntry, now: number): boolean {
  * in-flight map, or one transaction.
  */
 export class MessageQueue implements EntryQueue {
-  private readonly pending = new PendingEntries();
+  private readonly pending: PendingEntries;
   private readonly consumers: QueueConsumer[] = [];
   /** Message group id -> the consumer that owns the group while it lives. */
   private readonly groups = new Map<string, QueueConsumer>();
@@ -146,6 +149,7 @@ export class MessageQueue implements EntryQueue {
     firstSeq = 1,
   ) {
     this.nextSeq = firstSeq;
+    this.pending = new PendingEntries(env.messageMemory);
     this.deliveryMark = new DeliveryMark(
       (seq) => env.writeDeliveryMark(this, seq),
       () => {
@@ -189,14 +193,20 @@ export class MessageQueue implements EntryQueue {
     return this.pending.length >= this.maxLength || this.pending.bytes + bodyState(message).bodyLength > this.maxLengthBytes;
   }
 
-  /** At its memoryLimit with memoryPolicy block: its producers wait for `whenRoom`. */
-  get holdsProducers(): boolean {
-    return this.policy.memoryPolicy === 'block' && this.policy.memoryLimit > 0 && this.pending.bytes >= this.policy.memoryLimit;
+  /** At its own memoryLimit, or all queues together at limits.messageMemory: its memoryPolicy applies. */
+  private get atMemoryLimit(): boolean {
+    return (this.policy.memoryLimit > 0 && this.pending.bytes >= this.policy.memoryLimit) || this.env.messageMemory?.over === true;
   }
 
-  /** Resolves once the waiting bodies are under the memoryLimit again, or the queue is gone. */
+  /** At a memory limit with memoryPolicy block: its producers wait for `whenRoom`. */
+  get holdsProducers(): boolean {
+    return this.policy.memoryPolicy === 'block' && this.atMemoryLimit;
+  }
+
+  /** Resolves once the waiting bodies are under the memory limit that was reached, or the queue is gone. */
   whenRoom(): Promise<void> {
     if (!this.holdsProducers || this.destroyed) return Promise.resolve();
+    if (!(this.policy.memoryLimit > 0 && this.pending.bytes >= this.policy.memoryLimit)) return this.env.messageMemory!.whenRoom();
     this.room ??= new Promise<void>((resolve) => {
       this.pending.watchRoom(this.policy.memoryLimit, () => {
         this.room = undefined;
@@ -213,7 +223,7 @@ export class MessageQueue implements EntryQueue {
 
   /** At its memoryLimit with memoryPolicy fail: a send to it is refused (FERRY_DESTINATION_FULL). */
   get fullForSends(): boolean {
-    return this.policy.memoryPolicy === 'fail' && this.policy.memoryLimit > 0 && this.pending.bytes >= this.policy.memoryLimit;
+    return this.policy.memoryPolicy === 'fail' && this.atMemoryLimit;
   }
 
   /** A message it refused was not placed: counted as discarded. */
@@ -249,7 +259,7 @@ export class MessageQueue implements EntryQueue {
       if (txId === undefined) this.dropHead();
       else queueMicrotask(() => this.dropHead());
     }
-    if (this.policy.memoryPolicy === 'drop-oldest' && this.policy.memoryLimit > 0 && this.pending.bytes > this.policy.memoryLimit) this.discardOldest(txId);
+    if (this.policy.memoryPolicy === 'drop-oldest' && this.atMemoryLimit) this.discardOldest(txId);
     if (dispatchNow) this.dispatch();
     if (this.policy.memoryPolicy === 'block' && this.holdsProducers) this.env.producerFlow.filled(this);
     this.slow?.added(this.pending.length);
@@ -698,7 +708,9 @@ export class MessageQueue implements EntryQueue {
    * dead-lettered (a dead-letter queue would keep what the limit is there to let go); the newest stays.
    */
   private discardOldest(txId: number | undefined): void {
-    while (this.pending.length > 1 && this.pending.bytes > this.policy.memoryLimit) {
+    const memory = this.env.messageMemory;
+    const over = (): boolean => (this.policy.memoryLimit > 0 && this.pending.bytes > this.policy.memoryLimit) || (memory !== undefined && memory.limit > 0 && memory.bytes > memory.limit);
+    while (this.pending.length > 1 && over()) {
       const head = this.pending.shift()!;
       if (head.expiresAt !== 0) this.expiring--;
       this.acknowledge(head, txId);

@@ -1,4 +1,5 @@
 import { EntryList } from './entry-list.js';
+import type { MessageMemory } from './message-memory.js';
 import { bodyState } from './message.js';
 import type { QueueEntry } from './queue-entry.js';
 
@@ -21,6 +22,9 @@ export class PendingEntries {
   /** Told once when the waiting bodies fall below a number of bytes (a blocked queue's room). */
   private roomWatch: { readonly below: number; readonly made: () => void } | undefined;
 
+  /** `memory` counts the waiting bodies of every queue together (limits.messageMemory). */
+  constructor(private readonly memory?: MessageMemory) {}
+
   /** Calls `made` once, when the waiting bodies take fewer than `below` bytes (at once if they do). */
   watchRoom(below: number, made: () => void): void {
     this.roomWatch = { below, made };
@@ -32,6 +36,11 @@ export class PendingEntries {
     const watch = this.roomWatch;
     this.roomWatch = undefined;
     watch?.made();
+  }
+
+  private left(length: number): void {
+    this.bytes -= length;
+    this.memory?.removed(length);
   }
 
   private shrunk(): void {
@@ -53,7 +62,9 @@ export class PendingEntries {
 
   push(entry: QueueEntry): void {
     const p = Math.min(entry.message.priority, this.cap);
-    this.bytes += bodyState(entry.message).bodyLength;
+    const length = bodyState(entry.message).bodyLength;
+    this.bytes += length;
+    this.memory?.added(length);
     this.byPriority[p]!.push(entry);
     this.count++;
     if (p > this.top) this.top = p;
@@ -64,7 +75,7 @@ export class PendingEntries {
       const entry = this.byPriority[p]!.shift();
       if (entry !== undefined) {
         this.count--;
-        this.bytes -= bodyState(entry.message).bodyLength;
+        this.left(bodyState(entry.message).bodyLength);
         this.top = p;
         if (this.roomWatch !== undefined) this.shrunk();
         return entry;
@@ -93,7 +104,7 @@ export class PendingEntries {
       const before = list.length;
       const stopped = list.scan((entry) => {
         const taken = visit(entry);
-        if (taken === true) this.bytes -= bodyState(entry.message).bodyLength;
+        if (taken === true) this.left(bodyState(entry.message).bodyLength);
         return taken;
       });
       this.count -= before - list.length;
@@ -108,7 +119,7 @@ export class PendingEntries {
       if (list.length === 0) continue;
       for (const entry of list.removeWhere(predicate)) {
         removed.push(entry);
-        this.bytes -= bodyState(entry.message).bodyLength;
+        this.left(bodyState(entry.message).bodyLength);
       }
     }
     this.count -= removed.length;

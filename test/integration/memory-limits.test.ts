@@ -169,3 +169,39 @@ test('memoryPolicy block: an AMQP 0-9-1 publisher hears connection.blocked, is n
   await connection.close();
   await other.disconnect();
 });
+
+test('limits.messageMemory: past the bytes waiting in all queues together, each queue applies its memoryPolicy (block holds, fail refuses, page keeps taking) until consumers make room', async (t) => {
+  const broker = await startBroker({
+    'limits.messageMemory': 4096,
+    'destinations.policies': [
+      { match: 'all.block', memoryPolicy: 'block' },
+      { match: 'all.fail', memoryPolicy: 'fail' },
+    ],
+  });
+  t.after(() => broker.stop());
+  const producer = await connectStomp(broker.stompPort);
+  for (let i = 0; i < 4; i++) await producer.sendConfirmed('/queue/all.backlog', KIB, { persistent: 'true' });
+
+  await producer.sendConfirmed('/queue/all.paged', KIB, { persistent: 'true' });
+  const { raw: refused } = await RawStompClient.connected(broker.stompPort);
+  await refused.send('SEND', { destination: '/queue/all.fail', receipt: 'r' }, KIB);
+  const error = await refused.nextFrame();
+  assert.equal(error.command, 'ERROR');
+  assert.equal(error.headers.get('code'), 'FERRY_DESTINATION_FULL');
+
+  const { raw: held } = await RawStompClient.connected(broker.stompPort);
+  await held.sendWithReceipt('SEND', { destination: '/queue/all.block' }, 'taken, then its producer is held');
+  await held.send('SEND', { destination: '/queue/all.block', receipt: 'second' }, 'waits unread');
+  await producer.sendConfirmed('/queue/all.paged', 'the broker carries on');
+  assert.equal(waitingIn(broker, 'all.block'), 1);
+
+  const consumer = await connectStomp(broker.stompPort);
+  const inbox = consumer.subscribe('/queue/all.backlog');
+  await inbox.take(4);
+  const receipt = await held.nextFrame();
+  assert.equal(receipt.headers.get('receipt-id'), 'second');
+  assert.equal(waitingIn(broker, 'all.block'), 2);
+  held.destroy();
+  await consumer.disconnect();
+  await producer.disconnect();
+});
