@@ -47,6 +47,12 @@ export interface ActiveMqOptions {
   sharedDataDir?: string;
   /** Default true: the start resolves once the connectors listen. */
   waitForPorts?: boolean;
+  /**
+   * Queues given a memoryLimit in bytes with producer flow control. Their messages wait in memory
+   * (the VM cursor): with the default store cursor ActiveMQ pages persistent messages to KahaDB
+   * past the limit rather than hold the producer.
+   */
+  queueMemoryLimits?: Readonly<Record<string, number>>;
 }
 
 /**
@@ -96,6 +102,7 @@ function brokerXml(
   secure?: SecurePorts,
   openwirePort?: number,
   anonymousAccessAllowed = false,
+  queueMemoryLimits?: Readonly<Record<string, number>>,
 ): string {
   const data = escapeXml(dataDir);
   const group = escapeXml(secure?.group ?? 'users');
@@ -140,6 +147,17 @@ ${authorization}    </plugins>
       ? ''
       : `      <transportConnector name="stomp-tls" uri="stomp+${secure.transport}://127.0.0.1:${secure.stomp}"/>
 ${secure.mqtt === undefined ? '' : `      <transportConnector name="mqtt-tls" uri="mqtt+${secure.transport}://127.0.0.1:${secure.mqtt}"/>\n`}`;
+  const limits = Object.entries(queueMemoryLimits ?? {});
+  const destinationPolicy =
+    limits.length === 0
+      ? ''
+      : `    <destinationPolicy>
+      <policyMap>
+        <policyEntries>
+${limits.map(([queue, bytes]) => `          <policyEntry queue="${escapeXml(queue)}" memoryLimit="${bytes}" producerFlowControl="true">\n            <pendingQueuePolicy><vmQueueCursor/></pendingQueuePolicy>\n          </policyEntry>\n`).join('')}        </policyEntries>
+      </policyMap>
+    </destinationPolicy>
+`;
   // Everything not set here is ActiveMQ's default: KahaDB syncs each write batch to disk, producer
   // flow control is on, the STOMP prefetch is the broker's default for each destination kind.
   return `<beans xmlns="http://www.springframework.org/schema/beans"
@@ -151,7 +169,7 @@ ${secure.mqtt === undefined ? '' : `      <transportConnector name="mqtt-tls" ur
     <persistenceAdapter>
       <kahaDB directory="${data}/kahadb"/>
     </persistenceAdapter>
-${plugins}${sslContext}    <transportConnectors>
+${plugins}${sslContext}${destinationPolicy}    <transportConnectors>
 ${openwirePort === undefined ? '' : `      <transportConnector name="openwire" uri="tcp://127.0.0.1:${openwirePort}"/>\n`}      <transportConnector name="stomp" uri="stomp+nio://127.0.0.1:${stompPort}"/>
 ${mqttPort === undefined ? '' : `      <transportConnector name="mqtt" uri="mqtt+nio://127.0.0.1:${mqttPort}"/>\n`}${secureConnectors}    </transportConnectors>
   </broker>
@@ -204,7 +222,7 @@ export async function startActiveMq(options: ActiveMqOptions): Promise<RunningBr
   const configFile = path.join(confDir, 'activemq.xml');
   writeFileSync(
     configFile,
-    brokerXml(dataDir, stompPort, mqttPort, options.schedulerSupport === true, user, secure, openwirePort, options.anonymousAccessAllowed === true),
+    brokerXml(dataDir, stompPort, mqttPort, options.schedulerSupport === true, user, secure, openwirePort, options.anonymousAccessAllowed === true, options.queueMemoryLimits),
   );
   writeFileSync(path.join(confDir, 'log4j.properties'), LOG4J_PROPERTIES);
 

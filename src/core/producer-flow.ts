@@ -1,4 +1,10 @@
-import type { MessageQueue } from './message-queue.js';
+/** What producer flow control needs of a queue (`MessageQueue` is one). */
+export interface HoldingQueue {
+  /** True when a consumer of that connection takes from the queue. */
+  consumedBy(connectionId: string): boolean;
+  /** Resolves once the queue has room again. */
+  whenRoom(): Promise<void>;
+}
 
 /**
  * Producer flow control (a queue's `memoryPolicy: block`). A send is always taken; a queue that it
@@ -11,10 +17,10 @@ import type { MessageQueue } from './message-queue.js';
  * Routing is synchronous and one send is routed at a time, so one slot is enough.
  */
 export class ProducerFlow {
-  private full: MessageQueue | undefined;
+  private full: HoldingQueue | undefined;
 
   /** A queue that the send being routed left at its limit. The first one is kept. */
-  filled(queue: MessageQueue): void {
+  filled(queue: HoldingQueue): void {
     this.full ??= queue;
   }
 

@@ -57,6 +57,9 @@ export interface CrashableBroker {
   stop(): Promise<void>;
 }
 
+/** The queue both targets hold producers of past a few KiB waiting (the flow-control test). */
+const FLOW_CONTROLLED = { queue: 'interop.block', bytes: 4096 } as const;
+
 function portOf(ports: Readonly<Record<string, number>> | undefined): number {
   const port = ports?.['openwire'];
   if (port === undefined || port === 0) throw new Error('the broker has no OpenWire listener');
@@ -75,6 +78,7 @@ async function activeMq(base?: string, ports?: { stomp: number; openwire: number
     schedulerSupport: true,
     user: JMS_USER,
     anonymousAccessAllowed: true,
+    queueMemoryLimits: { [FLOW_CONTROLLED.queue]: FLOW_CONTROLLED.bytes },
     ...(base === undefined ? {} : { reuse: { base, ...(ports === undefined ? {} : { ports }) } }),
   });
 }
@@ -136,7 +140,12 @@ export async function startOpenWireTarget(): Promise<OpenWireTarget> {
       },
     };
   }
-  const broker: TestBroker = await startBroker({ 'listeners.openwire.port': 0, 'listeners.openwire.host': '127.0.0.1' });
+  const broker: TestBroker = await startBroker({
+    'listeners.openwire.port': 0,
+    'listeners.openwire.host': '127.0.0.1',
+    // producer flow control, as the ActiveMQ target's policy entry for the same queue
+    'destinations.policies': [{ match: 'interop.block', memoryLimit: FLOW_CONTROLLED.bytes, memoryPolicy: 'block' }],
+  });
   return {
     name: 'ferry',
     url: `tcp://127.0.0.1:${portOf(broker.ports)}`,

@@ -215,6 +215,14 @@ test('asynchronous sends within a producer window: every message once, in order'
   assert.equal(r['extra'], 0);
 });
 
+test('producer flow control: a producer to a queue at its memory limit waits in send() until a consumer makes room; every message arrives once, in order', options(), async () => {
+  const count = 30;
+  const r = eventLine(await drive('blocked-producer', { dest: 'interop', count }), 'blocked');
+  assert.ok(Number(r['stalledAt']) < count, `the producer stalled before its last send (after ${String(r['stalledAt'])})`);
+  assert.equal(r['sent'], count);
+  assert.deepEqual(r['received'], Array.from({ length: count }, (_, i) => i));
+});
+
 test('redelivery policy exhausted: the message goes to the dead-letter queue with the cause', options(), async () => {
   const r = eventLine(await drive('dlq', { dest: 'interop.dlq', dlq: target.deadLetterQueue }), 'dead-letter');
   assert.deepEqual(r['attempts'], [1, 2]);

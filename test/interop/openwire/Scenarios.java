@@ -47,6 +47,7 @@ final class Scenarios {
       case "groups": groups(); break;
       case "prefetch0": prefetchZero(); break;
       case "async-send": asyncSend(); break;
+      case "blocked-producer": blockedProducer(); break;
       case "dlq": deadLetter(); break;
       case "scheduled": scheduled(); break;
       case "wildcards": wildcards(); break;
@@ -460,6 +461,52 @@ final class Scenarios {
       List<Object> order = new ArrayList<>();
       for (Message m : d.receive(consumer, n)) order.add(m.getIntProperty("n"));
       JmsDriver.emit("event", "async", "received", order, "extra", d.drain(consumer).size());
+    }
+  }
+
+  /**
+   * Producer flow control: a synchronous producer to a queue at its memory limit waits inside send()
+   * until a consumer on another connection makes room; nothing it sent is lost or reordered. The
+   * producer runs in its own thread; its count of completed sends is read once it has not moved for
+   * `quiet` ms (a stall), then the consumer starts.
+   */
+  private void blockedProducer() throws Exception {
+    int n = d.count();
+    String name = base + ".block";
+    try (JmsDriver.Conn pc = d.connect(); JmsDriver.Conn cc = d.connect()) {
+      Session ps = JmsDriver.session(pc, Session.AUTO_ACKNOWLEDGE);
+      MessageProducer p = ps.createProducer(ps.createQueue(name));
+      p.setDeliveryMode(DeliveryMode.PERSISTENT);
+      java.util.concurrent.atomic.AtomicInteger sent = new java.util.concurrent.atomic.AtomicInteger();
+      java.util.concurrent.atomic.AtomicReference<Exception> failed = new java.util.concurrent.atomic.AtomicReference<>();
+      Thread producer = new Thread(() -> {
+        try {
+          byte[] body = new byte[1024];
+          for (int i = 0; i < n; i++) {
+            javax.jms.BytesMessage m = ps.createBytesMessage();
+            m.writeBytes(body);
+            m.setIntProperty("n", i);
+            p.send(m);
+            sent.incrementAndGet();
+          }
+        } catch (Exception e) {
+          failed.set(e);
+        }
+      });
+      producer.start();
+      int seen = -1;
+      while (sent.get() != seen && sent.get() < n) {
+        seen = sent.get();
+        Thread.sleep(d.quiet);
+      }
+      int stalledAt = sent.get();
+      Session cs = JmsDriver.session(cc, Session.AUTO_ACKNOWLEDGE);
+      MessageConsumer consumer = cs.createConsumer(cs.createQueue(name));
+      List<Object> order = new ArrayList<>();
+      for (Message m : d.receive(consumer, n)) order.add(m.getIntProperty("n"));
+      producer.join(d.timeout);
+      if (failed.get() != null) throw failed.get();
+      JmsDriver.emit("event", "blocked", "stalledAt", stalledAt, "sent", sent.get(), "received", order);
     }
   }
 
