@@ -101,7 +101,7 @@ const policyRule = z
     ackTimeout: z.number().int().min(0).optional(),
     /** Bytes of message bodies a queue keeps waiting before memoryPolicy applies; 0: no limit (the default). */
     memoryLimit: z.number().int().min(0).optional(),
-    /** page (the default): keep taking, persistent bodies wait on disk; block: the queue's producers wait (producer flow control); fail: sends are refused (FERRY_DESTINATION_FULL); drop-oldest: the oldest waiting messages are discarded. */
+    /** page (the default): keep taking, persistent bodies (and past the limit, non-persistent ones sent to the queue) wait on disk; block: the queue's producers wait (producer flow control); fail: sends are refused (FERRY_DESTINATION_FULL); drop-oldest: the oldest waiting messages are discarded. */
     memoryPolicy: z.enum(['page', 'block', 'fail', 'drop-oldest']).optional(),
   })
   .strict();

@@ -65,6 +65,8 @@ export class BodyCache implements BodyHome {
     if (!this.enabled) return undefined;
     let kept = 0;
     return (type, data) => {
+      // a paged non-persistent message is deleted as soon as it is read: only its headers are kept
+      if (type === RecordType.PagedMessage) return storedMessageHeaderLength(data);
       if (type !== RecordType.StoredMessage) return data.length;
       const headers = storedMessageHeaderLength(data);
       const bodyLength = data.length - headers;

@@ -198,6 +198,16 @@ export class MessageQueue implements EntryQueue {
     return (this.policy.memoryLimit > 0 && this.pending.bytes >= this.policy.memoryLimit) || this.env.messageMemory?.over === true;
   }
 
+  /**
+   * memoryPolicy page: a non-persistent message sent to this queue alone (not to a topic, a composite
+   * or a temporary queue, whose messages may wait in several places) may have its body written out.
+   */
+  private pagesOut(message: Message): boolean {
+    if (message.persistent || this.policy.memoryPolicy !== 'page' || this.kind !== 'queue') return false;
+    const destination = message.destination;
+    return destination.kind === 'queue' && destination.name === this.name && destination.temporary !== true;
+  }
+
   /** At a memory limit with memoryPolicy block: its producers wait for `whenRoom`. */
   get holdsProducers(): boolean {
     return this.policy.memoryPolicy === 'block' && this.atMemoryLimit;
@@ -254,6 +264,7 @@ export class MessageQueue implements EntryQueue {
     this.enqueued++;
     if (this.policy.lastValueKey !== undefined) this.replaceLastValue(entry, txId);
     this.addPending(entry);
+    if (this.pagesOut(message) && this.atMemoryLimit) this.env.persistence.page(message);
     if (this.pending.length > this.maxLength || this.pending.bytes > this.maxLengthBytes) {
       // inside a store transaction the oldest may be this very entry, whose reference is not committed yet
       if (txId === undefined) this.dropHead();
@@ -354,6 +365,7 @@ export class MessageQueue implements EntryQueue {
   acknowledge(entry: QueueEntry, txId?: number): void {
     entry.gone = true;
     this.env.persistence.removeReference(entry, txId);
+    if (entry.stored === null && bodyState(entry.message).paged) this.env.persistence.unpage(entry.message);
     this.dequeued++;
   }
 

@@ -110,6 +110,8 @@ class CoreMessage implements Message {
   residentBody: Buffer | null;
   /** Store record the body can be read back from, 0 until the body cache may drop it. */
   bodyRecordId = 0;
+  /** A non-persistent message whose body was written to the store to leave memory (`Persistence.page`). */
+  paged = false;
   bodyHome: BodyHome | null = null;
   bodyLength: number;
 

@@ -3,6 +3,7 @@ import type { Message } from './message.js';
 import type { QueueEntry, StoredMessage } from './queue-entry.js';
 import type { BodyCache } from './body-cache.js';
 import { RecordType, encodeReference, encodeStoredMessage } from './records.js';
+import { bodyState } from './message.js';
 
 /**
  * Turns core's state changes into store records: one message record per persistent message, one
@@ -29,6 +30,32 @@ export class Persistence {
     this.store.add(recordId, RecordType.StoredMessage, encodeStoredMessage(message), txId);
     this.bodies.stored(message, recordId);
     return { recordId, references: 0 };
+  }
+
+  /**
+   * Writes a non-persistent message waiting in one queue to the store, so that the body cache may
+   * let its body leave memory as it does persistent ones' (memoryPolicy page past a memory limit).
+   * Nothing waits for the write: the message does not outlive the broker anyway. The record goes
+   * when the queue lets the message go (`unpage`), or at the next start.
+   */
+  page(message: Message): void {
+    const m = bodyState(message);
+    if (!this.bodies.enabled || m.bodyRecordId !== 0 || m.residentBody === null) return;
+    const recordId = this.allocateId();
+    this.store.add(recordId, RecordType.PagedMessage, encodeStoredMessage(message));
+    this.bodies.stored(message, recordId);
+    m.paged = true;
+    this.bodies.offer(message);
+  }
+
+  /** The queue a paged message waited in let it go: its record goes. */
+  unpage(message: Message): void {
+    const m = bodyState(message);
+    if (!m.paged) return;
+    m.paged = false;
+    // a body still needed elsewhere (a dead-letter copy is made before) was read already
+    if (m.bodyRecordId !== 0) this.store.delete(m.bodyRecordId);
+    this.bodies.released(message);
   }
 
   addReference(queueId: number, entry: QueueEntry, txId?: number): void {

@@ -35,8 +35,8 @@ export interface DestinationPolicy {
   /** Bytes of message bodies a queue keeps waiting before `memoryPolicy` applies; 0: no limit. */
   readonly memoryLimit: number;
   /**
-   * A queue at its memoryLimit: `page` keeps taking (persistent bodies wait on disk past
-   * store.bodyCacheSize), `block` holds the queue's producers until it has room (producer flow
+   * A queue at its memoryLimit: `page` keeps taking (persistent bodies, and non-persistent ones
+   * sent to the queue past the limit, wait on disk past store.bodyCacheSize), `block` holds the queue's producers until it has room (producer flow
    * control, see `ProducerFlow`), `fail` refuses sends with FERRY_DESTINATION_FULL, `drop-oldest`
    * discards the oldest waiting messages (a bounded ring).
    */

@@ -38,6 +38,12 @@ export const RecordType = {
   Exchange: 11,
   /** A durable binding (its source and destination both durable): source, destination, key, header condition. */
   Binding: 12,
+  /**
+   * A non-persistent message written out so that its body can leave memory (memoryPolicy page past
+   * a memory limit), in StoredMessage's layout; non-persistent messages do not outlive the broker,
+   * so recovery deletes every one.
+   */
+  PagedMessage: 13,
 } as const;
 
 const bodyKinds: readonly BodyKind[] = ['text', 'bytes', 'map', 'stream', 'object'];

@@ -96,6 +96,9 @@ export async function recoverState(target: RecoveryTarget, records: StoreRecord[
       case RecordType.DeliveryMark:
         marks.push({ id: record.id, ...decodeDeliveryMark(record.data) });
         break;
+      case RecordType.PagedMessage:
+        store.delete(record.id);
+        break;
       default:
         logger.warn({ event: 'store.unknown-record', type: record.type, id: record.id }, 'skipping a record of unknown type');
     }

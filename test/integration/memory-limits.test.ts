@@ -205,3 +205,32 @@ test('limits.messageMemory: past the bytes waiting in all queues together, each 
   await consumer.disconnect();
   await producer.disconnect();
 });
+
+test('memoryPolicy page: past the limit, non-persistent messages sent to the queue wait on disk too, come back whole and in order, and their records go once consumed', async (t) => {
+  const broker = await startBroker({ 'store.bodyCacheSize': 2048, 'destinations.policies': [{ match: 'mem.page', memoryLimit: 4096, memoryPolicy: 'page' }] });
+  t.after(() => broker.stop());
+  const stats = (): ReturnType<typeof broker.server.broker.stats> => broker.server.broker.stats();
+  const producer = await connectStomp(broker.stompPort);
+  await producer.sendConfirmed('/queue/mem.page', 'first, in memory');
+  const recordsBefore = stats().store.records;
+  const bodies = Array.from({ length: 20 }, (_, i) => `${String(i).padStart(2, '0')}${'p'.repeat(1022)}`);
+  for (const body of bodies) await producer.sendConfirmed('/queue/mem.page', body);
+  assert.ok(stats().messageBodies.onDisk > 0, `bodies wait on disk (${stats().messageBodies.onDisk})`);
+  assert.ok(stats().store.records > recordsBefore, 'the paged messages were written');
+
+  const inbox = producer.subscribe('/queue/mem.page', { ack: 'client-individual' });
+  const got: string[] = [];
+  for (let i = 0; i < 21; i++) {
+    const message = await inbox.next();
+    got.push(message.body);
+    message.ack();
+  }
+  assert.deepEqual(got, ['first, in memory', ...bodies], 'every body whole, in order');
+  await producer.sendConfirmed('/queue/mem.page', 'a receipt after the acknowledgements');
+  const drained = await inbox.next();
+  drained.ack();
+  while (stats().queues.find((q) => q.name === 'mem.page')!.inFlight > 0) await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(stats().messageBodies.onDisk, 0);
+  assert.equal(stats().store.records, recordsBefore, 'each paged record went with its message');
+  await producer.disconnect();
+});
