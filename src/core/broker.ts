@@ -342,8 +342,12 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
   send(message: Message, connection: CoreConnection, options: SendOptions | undefined): Promise<void> | null {
     this.checkSendable(message.destination, connection);
     if (message.persistent) this.checkStoreAdmits();
-    this.destinations.checkRoomForSend(message.destination);
+    this.checkRoomForSend(message.destination);
     return this.sendChecked(message, connection, options);
+  }
+
+  checkRoomForSend(destination: Destination): void {
+    this.destinations.checkRoomForSend(destination);
   }
 
   private sendChecked(message: Message, connection: CoreConnection, options: SendOptions | undefined): Promise<void> | null {

@@ -65,6 +65,8 @@ export interface ConnectionHost {
   createMessage(init: MessageInit | PublishInit, connection: CoreConnection, published?: PublishedAs): Message;
   send(message: Message, connection: CoreConnection, options: SendOptions | undefined): Promise<void> | null;
   checkSendable(destination: Destination, connection: CoreConnection): void;
+  /** Refuses a send to a queue at its memory limit whose memoryPolicy is fail (FERRY_DESTINATION_FULL). */
+  checkRoomForSend(destination: Destination): void;
   /** `delivered` counts each delivery (the session's traffic); the connection's by default. */
   subscribe(connection: CoreConnection, options: SubscribeOptions, delivered?: { count(): void }): Consumer;
   /**
@@ -489,6 +491,8 @@ export class CoreSession {
     if (txId !== undefined) {
       if (options?.retain === true) throw new FerryError('FERRY_DESTINATION_INVALID', 'a retained message cannot be sent in a transaction');
       this.host.checkSendable(message.destination, this.connection);
+      // refused when sent, as outside a transaction, rather than at a commit that would then fail whole
+      this.host.checkRoomForSend(message.destination);
       this.connection.transaction(txId).holdSend(message);
       this.roomAfterSend = undefined;
       this.traffic.sent(message.destination);

@@ -33,6 +33,14 @@ test('memoryPolicy fail: a send to a full queue is refused in STOMP and AMQP 1.0
   assert.equal(outcome.state, 'rejected');
   assert.equal(outcome.state === 'rejected' ? outcome.error?.condition : undefined, 'amqp:resource-limit-exceeded');
 
+  // inside a transaction the send is refused when made, not at a commit that would then fail whole
+  const { raw: transacted } = await RawStompClient.connected(broker.stompPort);
+  await transacted.send('BEGIN', { transaction: 'tx1' });
+  await transacted.send('SEND', { destination: '/queue/mem.fail', transaction: 'tx1', receipt: 'in-tx' }, KIB);
+  const txError = await transacted.nextFrame();
+  assert.equal(txError.command, 'ERROR');
+  assert.equal(txError.headers.get('code'), 'FERRY_DESTINATION_FULL');
+
   // another queue is not affected, and neither is the producer's own connection for it
   await producer.sendConfirmed('/queue/mem.other', 'elsewhere');
   // a consumer makes room; the queue takes sends again
