@@ -26,7 +26,7 @@ export const errorCodes = {
   FERRY_INTERNAL: 'an unexpected failure inside the broker (a bug, logged with its stack): the connection concerned is closed, everyone else carries on',
   FERRY_STORE_FAILED: 'the store could not write or sync a record; the journal retries such a write (EIO, a fenced HA primary) and refuses persistent sends with this code meanwhile',
   FERRY_STORE_FULL: 'a persistent message refused because the journal cannot take it now: its writes fail for lack of space (ENOSPC, EDQUOT; they are retried), it is at store.journal.maxSize, or its disk is under store.journal.minFreeDisk; consumers go on',
-  FERRY_DESTINATION_FULL: 'a send refused because its queue holds its policy\'s memoryLimit of waiting message bodies (or all queues together hold limits.messageMemory) and its memoryPolicy is fail; consumers go on, and sends are taken again once they have made room',
+  FERRY_DESTINATION_FULL: 'a send refused because its queue holds its policy\'s memoryLimit of waiting messages (or all queues together hold limits.messageMemory) and its memoryPolicy is fail; consumers go on, and sends are taken again once they have made room',
   FERRY_LIMIT_EXCEEDED: 'a configured limit refused this: connections per user (limits.connectionsPerUser, limits.anonymousConnections), destinations (limits.maxDestinations), consumers of one destination (limits.maxConsumersPerDestination) or consumers on one connection (limits.maxSubscriptionsPerConnection)',
   FERRY_SLOW_CONSUMER: 'a topic subscriber that kept more messages waiting than its pendingMessageLimit for longer than slowConsumerGrace (slowConsumerPolicy abort): its connection is closed',
   FERRY_STORE_LOCKED: 'another running broker holds the data folder',

@@ -99,7 +99,7 @@ const policyRule = z
     slowConsumerGrace: milliseconds.optional(),
     /** ms a delivery may stay unacknowledged before it returns to the queue as a counted redelivery; 0: no time-out (the default). */
     ackTimeout: z.number().int().min(0).optional(),
-    /** Bytes of message bodies a queue keeps waiting before memoryPolicy applies; 0: no limit (the default). */
+    /** Bytes a queue's waiting messages hold (bodies, headers and the objects around them) before memoryPolicy applies; 0: no limit (the default). */
     memoryLimit: z.number().int().min(0).optional(),
     /** page (the default): keep taking, persistent bodies (and past the limit, non-persistent ones sent to the queue) wait on disk; block: the queue's producers wait (producer flow control); fail: sends are refused (FERRY_DESTINATION_FULL); drop-oldest: the oldest waiting messages are discarded. */
     memoryPolicy: z.enum(['page', 'block', 'fail', 'drop-oldest']).optional(),
@@ -339,7 +339,7 @@ export const configSchema = z
         maxConsumersPerDestination: z.number().int().min(0).default(10_000),
         /** Consumers and subscriptions open on one connection. */
         maxSubscriptionsPerConnection: z.number().int().min(0).default(10_000),
-        /** Bytes of message bodies waiting in all queues together; past it each queue's memoryPolicy applies as at its own memoryLimit (page keeps taking). */
+        /** Bytes waiting messages hold in all queues together (bodies, headers and the objects around them); past it each queue's memoryPolicy applies as at its own memoryLimit (page keeps taking). */
         messageMemory: z.number().int().min(0).default(1024 * 1024 * 1024),
       })
       .strict()

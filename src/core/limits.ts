@@ -20,7 +20,7 @@ export interface ClientLimitOptions {
   readonly maxConsumersPerDestination?: number;
   /** Consumers and subscriptions open on one connection, across its sessions. */
   readonly maxSubscriptionsPerConnection?: number;
-  /** Bytes of message bodies waiting in all queues together before each queue's memoryPolicy applies (see `MessageMemory`); 0: no limit. */
+  /** Bytes waiting messages hold in all queues together (`heldBytes`) before each queue's memoryPolicy applies (see `MessageMemory`); 0: no limit. */
   readonly messageMemory?: number;
 }
 
@@ -34,7 +34,7 @@ export class ClientLimits {
   private readonly openByUser = new Map<string, number>();
   private readonly refused = { connections: 0, destinations: 0, consumers: 0, subscriptions: 0 };
 
-  /** The waiting bodies of all queues together, against `messageMemory`. */
+  /** What the waiting messages of all queues hold, against `messageMemory`. */
   readonly messageMemory: MessageMemory;
 
   constructor(private readonly options: ClientLimitOptions = {}) {

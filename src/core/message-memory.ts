@@ -1,5 +1,5 @@
 /**
- * The bytes of message bodies waiting in all queues together, against `limits.messageMemory`. Past
+ * The bytes waiting messages hold in all queues together (`heldBytes`), against `limits.messageMemory`. Past
  * it every queue acts as if at its own memoryLimit, by its memoryPolicy: `block` holds its
  * producers, `fail` refuses sends, `drop-oldest` discards its oldest; `page` keeps taking, its
  * persistent bodies waiting on disk past `store.bodyCacheSize`. One counter, moved by every queue's
@@ -29,7 +29,7 @@ export class MessageMemory {
     }
   }
 
-  /** Resolves once the waiting bodies of all queues are under the limit again. */
+  /** Resolves once what the waiting messages of all queues hold is under the limit again. */
   whenRoom(): Promise<void> {
     if (!this.over) return Promise.resolve();
     if (this.room === undefined) {

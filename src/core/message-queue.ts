@@ -195,7 +195,7 @@ export class MessageQueue implements EntryQueue {
 
   /** At its own memoryLimit, or all queues together at limits.messageMemory: its memoryPolicy applies. */
   private get atMemoryLimit(): boolean {
-    return (this.policy.memoryLimit > 0 && this.pending.bytes >= this.policy.memoryLimit) || this.env.messageMemory?.over === true;
+    return (this.policy.memoryLimit > 0 && this.pending.held >= this.policy.memoryLimit) || this.env.messageMemory?.over === true;
   }
 
   /**
@@ -216,7 +216,7 @@ export class MessageQueue implements EntryQueue {
   /** Resolves once the waiting bodies are under the memory limit that was reached, or the queue is gone. */
   whenRoom(): Promise<void> {
     if (!this.holdsProducers || this.destroyed) return Promise.resolve();
-    if (!(this.policy.memoryLimit > 0 && this.pending.bytes >= this.policy.memoryLimit)) return this.env.messageMemory!.whenRoom();
+    if (!(this.policy.memoryLimit > 0 && this.pending.held >= this.policy.memoryLimit)) return this.env.messageMemory!.whenRoom();
     this.room ??= new Promise<void>((resolve) => {
       this.pending.watchRoom(this.policy.memoryLimit, () => {
         this.room = undefined;
@@ -721,7 +721,7 @@ export class MessageQueue implements EntryQueue {
    */
   private discardOldest(txId: number | undefined): void {
     const memory = this.env.messageMemory;
-    const over = (): boolean => (this.policy.memoryLimit > 0 && this.pending.bytes > this.policy.memoryLimit) || (memory !== undefined && memory.limit > 0 && memory.bytes > memory.limit);
+    const over = (): boolean => (this.policy.memoryLimit > 0 && this.pending.held > this.policy.memoryLimit) || (memory !== undefined && memory.limit > 0 && memory.bytes > memory.limit);
     while (this.pending.length > 1 && over()) {
       const head = this.pending.shift()!;
       if (head.expiresAt !== 0) this.expiring--;

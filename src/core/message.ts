@@ -112,6 +112,8 @@ class CoreMessage implements Message {
   bodyRecordId = 0;
   /** A non-persistent message whose body was written to the store to leave memory (`Persistence.page`). */
   paged = false;
+  /** What memory limits count for it, once worked out (`heldBytes`); 0 until then. */
+  heldBytes = 0;
   bodyHome: BodyHome | null = null;
   bodyLength: number;
 
@@ -149,6 +151,31 @@ class CoreMessage implements Message {
 /** The body-cache view of a message: whether its body is in memory, and where else it lives. */
 export function bodyState(message: Message): CoreMessage {
   return message as CoreMessage;
+}
+
+/**
+ * Memory a message object takes beside its body and properties: the message, its queue entry and
+ * their fields. Measured: 65,536 waiting 1 KiB messages with a few headers grew the broker by about
+ * 880 bytes each beyond their bodies.
+ */
+const MESSAGE_OVERHEAD = 640;
+
+/**
+ * What a waiting message counts for against memoryLimit and limits.messageMemory: its body, its
+ * headers and properties, and the objects that hold them (an estimate, worked out once per message).
+ */
+export function heldBytes(message: Message): number {
+  const m = message as CoreMessage;
+  if (m.heldBytes !== 0) return m.heldBytes;
+  let bytes = MESSAGE_OVERHEAD + m.bodyLength + m.id.length + m.destination.name.length + (m.correlationId?.length ?? 0) + (m.type?.length ?? 0);
+  for (const [key, value] of m.properties) {
+    bytes += 32 + key.length;
+    if (typeof value === 'string') bytes += value.length;
+    else if (Buffer.isBuffer(value)) bytes += value.length;
+    else bytes += 8;
+  }
+  m.heldBytes = bytes;
+  return bytes;
 }
 
 /** A recovered message whose body recovery left on disk: the body cache reads it back when needed. */

@@ -1,6 +1,6 @@
 import { EntryList } from './entry-list.js';
 import type { MessageMemory } from './message-memory.js';
-import { bodyState } from './message.js';
+import { bodyState, heldBytes, type Message } from './message.js';
 import type { QueueEntry } from './queue-entry.js';
 
 /**
@@ -17,15 +17,17 @@ export class PendingEntries {
    * maximum priority, or 0 for a queue declared without one (first in, first out, as RabbitMQ).
    */
   private cap = 9;
-  /** Bytes of the waiting bodies, for a maximum length in bytes. */
+  /** Bytes of the waiting bodies, for a maximum length in bytes (RabbitMQ's counts bodies only). */
   bytes = 0;
-  /** Told once when the waiting bodies fall below a number of bytes (a blocked queue's room). */
+  /** What the waiting messages hold in memory, bodies and headers (`heldBytes`), for memory limits. */
+  held = 0;
+  /** Told once when what the waiting messages hold falls below a number of bytes (a blocked queue's room). */
   private roomWatch: { readonly below: number; readonly made: () => void } | undefined;
 
   /** `memory` counts the waiting bodies of every queue together (limits.messageMemory). */
   constructor(private readonly memory?: MessageMemory) {}
 
-  /** Calls `made` once, when the waiting bodies take fewer than `below` bytes (at once if they do). */
+  /** Calls `made` once, when the waiting messages hold fewer than `below` bytes (at once if they do). */
   watchRoom(below: number, made: () => void): void {
     this.roomWatch = { below, made };
     this.shrunk();
@@ -38,14 +40,16 @@ export class PendingEntries {
     watch?.made();
   }
 
-  private left(length: number): void {
-    this.bytes -= length;
-    this.memory?.removed(length);
+  private left(message: Message): void {
+    this.bytes -= bodyState(message).bodyLength;
+    const held = heldBytes(message);
+    this.held -= held;
+    this.memory?.removed(held);
   }
 
   private shrunk(): void {
     const watch = this.roomWatch;
-    if (watch !== undefined && this.bytes < watch.below) {
+    if (watch !== undefined && this.held < watch.below) {
       this.roomWatch = undefined;
       watch.made();
     }
@@ -62,9 +66,10 @@ export class PendingEntries {
 
   push(entry: QueueEntry): void {
     const p = Math.min(entry.message.priority, this.cap);
-    const length = bodyState(entry.message).bodyLength;
-    this.bytes += length;
-    this.memory?.added(length);
+    this.bytes += bodyState(entry.message).bodyLength;
+    const held = heldBytes(entry.message);
+    this.held += held;
+    this.memory?.added(held);
     this.byPriority[p]!.push(entry);
     this.count++;
     if (p > this.top) this.top = p;
@@ -75,7 +80,7 @@ export class PendingEntries {
       const entry = this.byPriority[p]!.shift();
       if (entry !== undefined) {
         this.count--;
-        this.left(bodyState(entry.message).bodyLength);
+        this.left(entry.message);
         this.top = p;
         if (this.roomWatch !== undefined) this.shrunk();
         return entry;
@@ -104,7 +109,7 @@ export class PendingEntries {
       const before = list.length;
       const stopped = list.scan((entry) => {
         const taken = visit(entry);
-        if (taken === true) this.left(bodyState(entry.message).bodyLength);
+        if (taken === true) this.left(entry.message);
         return taken;
       });
       this.count -= before - list.length;
@@ -119,7 +124,7 @@ export class PendingEntries {
       if (list.length === 0) continue;
       for (const entry of list.removeWhere(predicate)) {
         removed.push(entry);
-        this.left(bodyState(entry.message).bodyLength);
+        this.left(entry.message);
       }
     }
     this.count -= removed.length;

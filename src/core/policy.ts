@@ -32,7 +32,7 @@ export interface DestinationPolicy {
   readonly slowConsumerGrace: number;
   /** ms a delivery may stay unacknowledged before it returns to the queue as a counted redelivery; 0: no time-out. */
   readonly ackTimeout: number;
-  /** Bytes of message bodies a queue keeps waiting before `memoryPolicy` applies; 0: no limit. */
+  /** Bytes a queue's waiting messages hold (`heldBytes`) before `memoryPolicy` applies; 0: no limit. */
   readonly memoryLimit: number;
   /**
    * A queue at its memoryLimit: `page` keeps taking (persistent bodies, and non-persistent ones

@@ -13,30 +13,33 @@ import { connectMqtt } from '../helpers/mqtt.js';
  * `block` holds the queue's producers, each in its protocol's way, until a consumer makes room.
  */
 
-const KIB = 'k'.repeat(1024);
+/** Large enough that what each message holds beside its body (headers, the objects around it) never adds up to one more. */
+const BODY = 'k'.repeat(64 * 1024);
+/** What `n` such messages hold, near enough for a limit: the next one goes past it. */
+const heldBy = (n: number): number => n * BODY.length;
 
 test('memoryPolicy fail: a send to a full queue is refused in STOMP and AMQP 1.0 terms; other queues carry on; room made by a consumer takes sends again', async (t) => {
-  const broker = await startBroker({ 'destinations.policies': [{ match: 'mem.fail', memoryLimit: 4096, memoryPolicy: 'fail' }] });
+  const broker = await startBroker({ 'destinations.policies': [{ match: 'mem.fail', memoryLimit: heldBy(4), memoryPolicy: 'fail' }] });
   t.after(() => broker.stop());
   const producer = await connectStomp(broker.stompPort);
-  for (let i = 0; i < 4; i++) await producer.sendConfirmed('/queue/mem.fail', KIB, { persistent: 'true' });
+  for (let i = 0; i < 4; i++) await producer.sendConfirmed('/queue/mem.fail', BODY, { persistent: 'true' });
 
   const { raw } = await RawStompClient.connected(broker.stompPort);
-  await raw.send('SEND', { destination: '/queue/mem.fail', receipt: 'r' }, KIB);
+  await raw.send('SEND', { destination: '/queue/mem.fail', receipt: 'r' }, BODY);
   const error = await raw.nextFrame();
   assert.equal(error.command, 'ERROR');
   assert.equal(error.headers.get('code'), 'FERRY_DESTINATION_FULL');
 
   const amqp = await connectAmqp(broker.amqpPort);
   const sender = await amqp.openSender('mem.fail');
-  const outcome = await amqp.send(sender, { body: KIB });
+  const outcome = await amqp.send(sender, { body: BODY });
   assert.equal(outcome.state, 'rejected');
   assert.equal(outcome.state === 'rejected' ? outcome.error?.condition : undefined, 'amqp:resource-limit-exceeded');
 
   // inside a transaction the send is refused when made, not at a commit that would then fail whole
   const { raw: transacted } = await RawStompClient.connected(broker.stompPort);
   await transacted.send('BEGIN', { transaction: 'tx1' });
-  await transacted.send('SEND', { destination: '/queue/mem.fail', transaction: 'tx1', receipt: 'in-tx' }, KIB);
+  await transacted.send('SEND', { destination: '/queue/mem.fail', transaction: 'tx1', receipt: 'in-tx' }, BODY);
   const txError = await transacted.nextFrame();
   assert.equal(txError.command, 'ERROR');
   assert.equal(txError.headers.get('code'), 'FERRY_DESTINATION_FULL');
@@ -50,17 +53,17 @@ test('memoryPolicy fail: a send to a full queue is refused in STOMP and AMQP 1.0
   first.ack();
   const waiting = (): number => broker.server.broker.stats().queues.find((q) => q.name === 'mem.fail')!.pending;
   while (waiting() > 2) await new Promise((resolve) => setImmediate(resolve));
-  assert.deepEqual(await amqp.send(sender, { body: KIB }), { state: 'accepted' });
+  assert.deepEqual(await amqp.send(sender, { body: BODY }), { state: 'accepted' });
   await amqp.close();
   await consumer.disconnect();
   await producer.disconnect();
 });
 
 test('memoryPolicy drop-oldest: the queue keeps the newest messages within its limit and counts what it discarded', async (t) => {
-  const broker = await startBroker({ 'destinations.policies': [{ match: 'mem.ring', memoryLimit: 3000, memoryPolicy: 'drop-oldest' }] });
+  const broker = await startBroker({ 'destinations.policies': [{ match: 'mem.ring', memoryLimit: heldBy(3) - 1000, memoryPolicy: 'drop-oldest' }] });
   t.after(() => broker.stop());
   const producer = await connectStomp(broker.stompPort);
-  for (let i = 0; i < 10; i++) await producer.sendConfirmed('/queue/mem.ring', `${i}${KIB.slice(1)}`, { persistent: 'true' });
+  for (let i = 0; i < 10; i++) await producer.sendConfirmed('/queue/mem.ring', `${i}${BODY.slice(1)}`, { persistent: 'true' });
   const stats = broker.server.broker.stats().queues.find((q) => q.name === 'mem.ring')!;
   assert.equal(stats.pending, 2);
   assert.equal(stats.discarded, 8);
@@ -75,12 +78,12 @@ function waitingIn(broker: Awaited<ReturnType<typeof startBroker>>, name: string
 }
 
 test('memoryPolicy block: a STOMP producer that fills a queue is no longer read until a consumer makes room; other connections carry on', async (t) => {
-  const broker = await startBroker({ 'destinations.policies': [{ match: 'mem.block', memoryLimit: 4096, memoryPolicy: 'block' }] });
+  const broker = await startBroker({ 'destinations.policies': [{ match: 'mem.block', memoryLimit: heldBy(4), memoryPolicy: 'block' }] });
   t.after(() => broker.stop());
   const { raw } = await RawStompClient.connected(broker.stompPort);
-  for (let i = 0; i < 4; i++) await raw.sendWithReceipt('SEND', { destination: '/queue/mem.block', persistent: 'true' }, `${i}${KIB.slice(1)}`);
+  for (let i = 0; i < 4; i++) await raw.sendWithReceipt('SEND', { destination: '/queue/mem.block', persistent: 'true' }, `${i}${BODY.slice(1)}`);
   // the fourth filled the queue: the fifth waits unread in the socket
-  await raw.send('SEND', { destination: '/queue/mem.block', persistent: 'true', receipt: 'fifth' }, `4${KIB.slice(1)}`);
+  await raw.send('SEND', { destination: '/queue/mem.block', persistent: 'true', receipt: 'fifth' }, `4${BODY.slice(1)}`);
   const other = await connectStomp(broker.stompPort);
   await other.sendConfirmed('/queue/mem.elsewhere', 'other queues and connections carry on');
   assert.equal(waitingIn(broker, 'mem.block'), 4);
@@ -105,15 +108,15 @@ test('memoryPolicy block: a STOMP producer that fills a queue is no longer read 
 });
 
 test('memoryPolicy block on a topic: an MQTT publisher gets no PUBACK while an absent subscriber\'s session holds the limit; its return releases the publisher', async (t) => {
-  const broker = await startBroker({ 'destinations.policies': [{ match: 'mem.mqtt', memoryLimit: 4096, memoryPolicy: 'block' }] });
+  const broker = await startBroker({ 'destinations.policies': [{ match: 'mem.mqtt', memoryLimit: heldBy(4), memoryPolicy: 'block' }] });
   t.after(() => broker.stop());
   const away = await connectMqtt(broker.mqttPort, { clientId: 'block-sub', clean: false });
   await away.subscribe('mem/mqtt', { qos: 1 });
   await away.end();
   const publisher = await connectMqtt(broker.mqttPort, { clientId: 'block-pub' });
-  for (let i = 0; i < 4; i++) await publisher.publish('mem/mqtt', `${i}${KIB.slice(1)}`, { qos: 1 });
+  for (let i = 0; i < 4; i++) await publisher.publish('mem/mqtt', `${i}${BODY.slice(1)}`, { qos: 1 });
   let fifthAcked = false;
-  const fifth = publisher.publish('mem/mqtt', `4${KIB.slice(1)}`, { qos: 1 }).then(() => (fifthAcked = true));
+  const fifth = publisher.publish('mem/mqtt', `4${BODY.slice(1)}`, { qos: 1 }).then(() => (fifthAcked = true));
   const other = await connectStomp(broker.stompPort);
   await other.sendConfirmed('/queue/mem.elsewhere', 'the broker carries on');
   assert.equal(fifthAcked, false, 'the fifth PUBLISH waits unread');
@@ -129,14 +132,14 @@ test('memoryPolicy block on a topic: an MQTT publisher gets no PUBACK while an a
 });
 
 test('memoryPolicy block: an AMQP 1.0 link that fills a queue gets no more credit until the queue has room; the connection\'s other links go on', async (t) => {
-  const broker = await startBroker({ 'destinations.policies': [{ match: 'mem.amqp', memoryLimit: 4096, memoryPolicy: 'block' }], 'amqp.producerCredit': 4 });
+  const broker = await startBroker({ 'destinations.policies': [{ match: 'mem.amqp', memoryLimit: heldBy(4), memoryPolicy: 'block' }], 'amqp.producerCredit': 4 });
   t.after(() => broker.stop());
   const amqp = await connectAmqp(broker.amqpPort);
   const sender = await amqp.openSender('mem.amqp');
   let sent = 0;
   // bounded: without flow control the credit would never run out
   while (sender.sendable() && sent < 50) {
-    assert.deepEqual(await amqp.send(sender, { body: KIB }), { state: 'accepted' });
+    assert.deepEqual(await amqp.send(sender, { body: BODY }), { state: 'accepted' });
     sent++;
   }
   assert.equal(sender.sendable(), false, 'the link ran out of credit');
@@ -153,17 +156,17 @@ test('memoryPolicy block: an AMQP 1.0 link that fills a queue gets no more credi
 });
 
 test('memoryPolicy block: an AMQP 0-9-1 publisher hears connection.blocked, is not read, and hears connection.unblocked once a consumer made room', async (t) => {
-  const broker = await startBroker({ 'destinations.policies': [{ match: 'mem.rabbit', memoryLimit: 4096, memoryPolicy: 'block' }] });
+  const broker = await startBroker({ 'destinations.policies': [{ match: 'mem.rabbit', memoryLimit: heldBy(4), memoryPolicy: 'block' }] });
   t.after(() => broker.stop());
   const connection = await connect091(broker.amqpPort);
   const blocked = new Promise<string>((resolve) => connection.once('blocked', (reason: string) => resolve(reason)));
   const unblocked = new Promise<void>((resolve) => connection.once('unblocked', () => resolve()));
   const channel = await connection.createConfirmChannel();
   await channel.assertQueue('mem.rabbit');
-  for (let i = 0; i < 4; i++) channel.sendToQueue('mem.rabbit', Buffer.from(`${i}${KIB.slice(1)}`), { persistent: true });
+  for (let i = 0; i < 4; i++) channel.sendToQueue('mem.rabbit', Buffer.from(`${i}${BODY.slice(1)}`), { persistent: true });
   await channel.waitForConfirms();
   assert.match(await within(5000, 'connection.blocked', blocked), /memoryLimit/);
-  channel.sendToQueue('mem.rabbit', Buffer.from(`4${KIB.slice(1)}`), { persistent: true });
+  channel.sendToQueue('mem.rabbit', Buffer.from(`4${BODY.slice(1)}`), { persistent: true });
   const fifth = channel.waitForConfirms();
   const other = await connectStomp(broker.stompPort);
   await other.sendConfirmed('/queue/mem.elsewhere', 'the broker carries on');
@@ -180,7 +183,7 @@ test('memoryPolicy block: an AMQP 0-9-1 publisher hears connection.blocked, is n
 
 test('limits.messageMemory: past the bytes waiting in all queues together, each queue applies its memoryPolicy (block holds, fail refuses, page keeps taking) until consumers make room', async (t) => {
   const broker = await startBroker({
-    'limits.messageMemory': 4096,
+    'limits.messageMemory': heldBy(4),
     'destinations.policies': [
       { match: 'all.block', memoryPolicy: 'block' },
       { match: 'all.fail', memoryPolicy: 'fail' },
@@ -188,11 +191,11 @@ test('limits.messageMemory: past the bytes waiting in all queues together, each 
   });
   t.after(() => broker.stop());
   const producer = await connectStomp(broker.stompPort);
-  for (let i = 0; i < 4; i++) await producer.sendConfirmed('/queue/all.backlog', KIB, { persistent: 'true' });
+  for (let i = 0; i < 4; i++) await producer.sendConfirmed('/queue/all.backlog', BODY, { persistent: 'true' });
 
-  await producer.sendConfirmed('/queue/all.paged', KIB, { persistent: 'true' });
+  await producer.sendConfirmed('/queue/all.paged', BODY, { persistent: 'true' });
   const { raw: refused } = await RawStompClient.connected(broker.stompPort);
-  await refused.send('SEND', { destination: '/queue/all.fail', receipt: 'r' }, KIB);
+  await refused.send('SEND', { destination: '/queue/all.fail', receipt: 'r' }, BODY);
   const error = await refused.nextFrame();
   assert.equal(error.command, 'ERROR');
   assert.equal(error.headers.get('code'), 'FERRY_DESTINATION_FULL');
