@@ -5,7 +5,7 @@
 //   flood  a producer sending to a queue nobody consumes, as fast as the broker takes it;
 //   idle   --idle (20,000) STOMP connections that connected and then say nothing.
 //
-//   npm run build && node dist/bench/isolation.js [--duration 10] [--topic-rate 5000] [--idle 20000] [--no-activemq]
+//   npm run build && node dist/bench/isolation.js [--duration 10] [--topic-rate 5000] [--idle 20000] [--cases slow,flood,idle] [--no-activemq]
 //
 // Both the load generator and the broker hold one descriptor per idle connection, so the idle case
 // opens at most the descriptor limit less 1,000 (raise it with `prlimit --nofile=65536:65536` where
@@ -199,7 +199,8 @@ writeFileSync(
     '',
   ].join('\n'),
 );
-const disturbances: Disturbance[] = ['slow', 'flood', 'idle'];
+const casesAt = args.indexOf('--cases');
+const disturbances = (casesAt >= 0 ? args[casesAt + 1]!.split(',') : ['slow', 'flood', 'idle']) as Disturbance[];
 console.log(`pair of 1 KiB non-persistent STOMP messages, ${DURATION / 1000} s measured after 2 s; slow: topic at ${TOPIC_RATE} msg/s of 1 KiB; flood: 1 KiB as fast as taken (Ferry: memoryLimit ${FLOOD_LIMIT / 1024 / 1024} MiB, block); idle: ${IDLE} connections`);
 await scenario('ferry', disturbances, () => startFerry({ config }));
 if (!args.includes('--no-activemq') && activeMqInstalled(DEFAULT_ACTIVEMQ_HOME)) {
