@@ -348,6 +348,8 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
 
   checkRoomForSend(destination: Destination): void {
     this.destinations.checkRoomForSend(destination);
+    // a topic refuses while a subscription it reaches is full and fails sends (MQTT 5's quota exceeded)
+    if (destination.kind === 'topic' && this.policies.refusesWhenFull) this.subscriptions.checkRoomForSend(destination.name);
   }
 
   private sendChecked(message: Message, connection: CoreConnection, options: SendOptions | undefined): Promise<void> | null {

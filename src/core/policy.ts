@@ -75,10 +75,15 @@ export interface PolicyRule extends Partial<DestinationPolicy> {
  * overriding the fields it sets. List general rules first and specific ones after.
  */
 export class PolicyBook {
+  /** Some rule sets memoryPolicy fail: only then must a topic send look for a full subscription. */
+  readonly refusesWhenFull: boolean;
+
   constructor(
     private readonly rules: readonly PolicyRule[],
     private readonly base: DestinationPolicy = defaultPolicy,
-  ) {}
+  ) {
+    this.refusesWhenFull = base.memoryPolicy === 'fail' || rules.some((rule) => rule.memoryPolicy === 'fail');
+  }
 
   resolve(kind: 'queue' | 'topic', name: string): DestinationPolicy {
     let policy = this.base;

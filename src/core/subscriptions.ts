@@ -242,6 +242,17 @@ export class TopicSubscriptions {
     });
   }
 
+  /** Refuses a send to `topic` while a subscription it reaches is at a memory limit with memoryPolicy fail. */
+  checkRoomForSend(topic: string): void {
+    let full: TopicSubscription | undefined;
+    this.index.match(topic, (subscription) => {
+      if (full === undefined && subscription.queue.fullForSends) full = subscription;
+    });
+    if (full !== undefined) {
+      throw new FerryError('FERRY_DESTINATION_FULL', `topic "${topic}" reaches subscription "${full.queue.name}", at its memory limit with memoryPolicy fail; sends are refused until its subscriber makes room`);
+    }
+  }
+
   /** How many subscriptions a topic name reaches. */
   countMatching(topic: string): number {
     let n = 0;

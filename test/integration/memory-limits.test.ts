@@ -245,3 +245,25 @@ test('memoryPolicy page: past the limit, non-persistent messages sent to the que
   assert.equal(stats().store.records, recordsBefore, 'each paged record went with its message');
   await producer.disconnect();
 });
+
+test('memoryPolicy fail on a topic: an MQTT 5 publish that reaches a full subscription gets PUBACK 0x97 (quota exceeded) and the connection stays; room made by the subscriber takes publishes again', async (t) => {
+  const broker = await startBroker({ 'destinations.policies': [{ match: 'mem.quota', kind: 'topic', memoryLimit: heldBy(4), memoryPolicy: 'fail' }] });
+  t.after(() => broker.stop());
+  const session = { clientId: 'quota-sub', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 3600 } } as const;
+  const away = await connectMqtt(broker.mqttPort, session);
+  await away.subscribe('mem/quota', { qos: 1 });
+  await away.end();
+  const publisher = await connectMqtt(broker.mqttPort, { clientId: 'quota-pub', protocolVersion: 5 });
+  for (let i = 0; i < 4; i++) await publisher.publish('mem/quota', `${i}${BODY.slice(1)}`, { qos: 1 });
+  await assert.rejects(publisher.publish('mem/quota', 'refused', { qos: 1 }), (err: { code?: number }) => err.code === 0x97);
+  await publisher.publish('mem/other', 'another topic, the same connection', { qos: 1 });
+
+  const back = await connectMqtt(broker.mqttPort, session);
+  const got = await back.inbox.take(4);
+  assert.deepEqual(got.map((m) => m.payload[0]), ['0', '1', '2', '3'], 'what was taken is all there');
+  while (broker.server.broker.stats().durableSubscriptions[0]!.pending > 0) await new Promise((resolve) => setImmediate(resolve));
+  await publisher.publish('mem/quota', 'room again', { qos: 1 });
+  assert.equal((await back.inbox.next()).payload, 'room again');
+  await back.end();
+  await publisher.end();
+});
