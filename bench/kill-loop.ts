@@ -1,7 +1,7 @@
 // The kill loop: producers that count a send only once the broker confirmed it (STOMP receipts,
-// MQTT QoS 1 PUBACK, AMQP 1.0 accepted outcomes, AMQP 0-9-1 publisher confirms) and consumers that
-// acknowledge (STOMP ACKs with receipts, MQTT PUBACK, AMQP 1.0 accepted, 0-9-1 basic.ack), on every
-// protocol at once, while the broker is killed with SIGKILL at a random moment and restarted, again
+// MQTT QoS 1 PUBACK, AMQP 1.0 accepted outcomes, AMQP 0-9-1 publisher confirms, JMS synchronous
+// sends) and consumers that acknowledge (STOMP ACKs with receipts, MQTT PUBACK, AMQP 1.0 accepted,
+// 0-9-1 basic.ack, JMS individual acknowledgements), on every protocol at once, while the broker is killed with SIGKILL at a random moment and restarted, again
 // and again; then a last run drains what is left. It counts, per protocol: confirmed sends never
 // delivered (lost), deliveries after the first that did not say they were redeliveries (unflagged
 // duplicates), and messages whose acknowledgement the broker confirmed that came back anyway.
@@ -20,9 +20,14 @@ import { connect091 } from '../test/helpers/amqp091.js';
 import { connectMqtt } from '../test/helpers/mqtt.js';
 import { spawnBroker, type BrokerProcess } from '../test/helpers/process.js';
 import { connectStomp } from '../test/helpers/stomp.js';
+import { JmsKillLoopClient } from './kill-loop-jms.js';
 
-type Protocol = 'stomp' | 'mqtt' | 'amqp' | 'amqp091';
-const PROTOCOLS: readonly Protocol[] = ['stomp', 'mqtt', 'amqp', 'amqp091'];
+type Protocol = 'stomp' | 'mqtt' | 'amqp' | 'amqp091' | 'openwire';
+
+/** OpenWire's clients run in a JVM of their own, when the JMS client is installed. */
+const jms = JmsKillLoopClient.start();
+const PROTOCOLS: readonly Protocol[] = typeof jms === 'string' ? ['stomp', 'mqtt', 'amqp', 'amqp091'] : ['stomp', 'mqtt', 'amqp', 'amqp091', 'openwire'];
+if (typeof jms === 'string') console.log(`openwire: left out, ${jms}`);
 
 /** What one protocol's clients saw over every run. */
 class Ledger {
@@ -156,6 +161,14 @@ async function openClients(protocol: Protocol, ports: Record<string, number>, le
       }
       break;
     }
+    case 'openwire': {
+      const client = jms as JmsKillLoopClient;
+      client.onDelivered = (n, redelivered) => ledger.delivered(n, redelivered);
+      await client.open(ports['openwire']!, `${QUEUE}.openwire`, consume, produce);
+      if (produce) send = (n) => client.send(n);
+      closers.push(() => client.close());
+      break;
+    }
   }
   return {
     send,
@@ -185,7 +198,7 @@ async function main(): Promise<number> {
   const next = random(positive('seed', values.seed, 1, true));
   const dir = mkdtempSync(join(tmpdir(), 'ferry-kill-loop-'));
   const data = join(dir, 'data');
-  const start = (): Promise<BrokerProcess> => spawnBroker(['--data', data, '--stomp-port', '0', '--stomp-host', '127.0.0.1'], {}, 'broker.started');
+  const start = (): Promise<BrokerProcess> => spawnBroker(['--data', data, '--stomp-port', '0', '--stomp-host', '127.0.0.1', '--openwire-port', '0', '--openwire-host', '127.0.0.1'], {}, 'broker.started');
   const ledgers = new Map(PROTOCOLS.map((p) => [p, new Ledger()]));
   let counter = 0;
   const started = Date.now();
@@ -239,6 +252,7 @@ async function main(): Promise<number> {
     await Promise.all(clients.map((c) => c.close()));
     await broker.stop();
   } finally {
+    if (typeof jms !== 'string') jms.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 
