@@ -235,8 +235,15 @@ export class CoreConnection {
   commit(txId: string): Promise<void> | null {
     const tx = this.transaction(txId);
     this.transactions?.delete(txId);
-    return this.host.commit(tx);
+    const flow = this.host.producerFlow;
+    flow.clear();
+    const durable = this.host.commit(tx);
+    this.roomAfterCommit = flow.take(this.id);
+    return durable;
   }
+
+  /** Set by each commit: as `CoreSession.roomAfterSend`, for the sends the commit routed (memoryPolicy block). */
+  roomAfterCommit: Promise<void> | undefined;
 
   /**
    * Rolls back an open transaction of this connection, or a prepared one of any connection (its

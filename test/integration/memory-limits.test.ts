@@ -267,3 +267,24 @@ test('memoryPolicy fail on a topic: an MQTT 5 publish that reaches a full subscr
   await back.end();
   await publisher.end();
 });
+
+test('memoryPolicy block: a STOMP transaction whose commit fills the queue holds its producer after the commit, until a consumer makes room', async (t) => {
+  const broker = await startBroker({ 'destinations.policies': [{ match: 'mem.txblock', memoryLimit: heldBy(4), memoryPolicy: 'block' }] });
+  t.after(() => broker.stop());
+  const { raw } = await RawStompClient.connected(broker.stompPort);
+  await raw.send('BEGIN', { transaction: 't1' });
+  for (let i = 0; i < 4; i++) await raw.send('SEND', { destination: '/queue/mem.txblock', transaction: 't1' }, `${i}${BODY.slice(1)}`);
+  const committed = await raw.sendWithReceipt('COMMIT', { transaction: 't1' });
+  assert.equal(committed.command, 'RECEIPT');
+  await raw.send('SEND', { destination: '/queue/mem.txblock', receipt: 'after' }, 'waits unread');
+  const other = await connectStomp(broker.stompPort);
+  await other.sendConfirmed('/queue/mem.elsewhere', 'the broker carries on');
+  assert.equal(waitingIn(broker, 'mem.txblock'), 4, 'the send after the commit waits unread');
+
+  const inbox = other.subscribe('/queue/mem.txblock');
+  await inbox.take(4);
+  assert.equal((await raw.nextFrame()).headers.get('receipt-id'), 'after');
+  assert.equal((await inbox.next()).body, 'waits unread');
+  raw.destroy();
+  await other.disconnect();
+});

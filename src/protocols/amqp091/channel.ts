@@ -236,6 +236,7 @@ export class Amqp091Channel {
   private commit(): void {
     const txId = this.requireTx();
     const durable = this.core.commit(txId);
+    this.host.holdPublishers(this.core.roomAfterCommit);
     this.beginTx();
     if (durable === null) return this.send('tx.commit-ok', {});
     durable.then(

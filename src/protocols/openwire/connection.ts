@@ -530,9 +530,13 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
       case TX.BEGIN:
         core.begin(txId);
         return this.respond(info);
-      case TX.COMMIT_ONE_PHASE:
+      case TX.COMMIT_ONE_PHASE: {
         this.applyTransactionAcks(txId);
-        return answer(core.commit(txId));
+        const durable = core.commit(txId);
+        // memoryPolicy block: the commit's Response waits for room, as a synchronous send's does
+        const room = core.roomAfterCommit;
+        return answer(room === undefined ? durable : (durable ?? Promise.resolve()).then(() => room));
+      }
       case TX.PREPARE:
         this.applyTransactionAcks(txId);
         // XA_OK: the transaction manager then commits or rolls back in the second phase

@@ -130,8 +130,12 @@ export class StompSession implements TemporaryNames {
         case 'BEGIN':
           this.requireCore().begin(header(frame, 'transaction'));
           return this.receipt(frame, null);
-        case 'COMMIT':
-          return this.receipt(frame, this.requireCore().commit(header(frame, 'transaction')));
+        case 'COMMIT': {
+          const core = this.requireCore();
+          const durable = core.commit(header(frame, 'transaction'));
+          this.readHold.until(core.roomAfterCommit);
+          return this.receipt(frame, durable);
+        }
         case 'ABORT':
           this.requireCore().rollback(header(frame, 'transaction'));
           return this.receipt(frame, null);
