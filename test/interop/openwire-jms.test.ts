@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { eventLine, openwireJavaMissing, runDriver, spawnDriver, type DriverLine, type DriverResult } from '../helpers/openwire-java.js';
+import { startBroker } from '../helpers/broker.js';
 import { JMS_USER, startOpenWireTarget, targetMissing, targetName, type CrashableBroker, type OpenWireTarget } from '../helpers/openwire-target.js';
 
 const skip = openwireJavaMissing() ?? targetMissing();
@@ -297,6 +298,19 @@ test('login: the right password connects; a wrong one is a JMSSecurityException'
     assert.ok(String(error['message'] ?? '').length > 0, 'the refusal says why');
   } finally {
     await secured.stop();
+  }
+});
+
+test('a configured limit refuses in JMS terms: the consumer past limits.maxConsumersPerDestination is a ResourceAllocationException', { ...options(), skip: skip ?? (targetName === 'activemq' ? 'limits.maxConsumersPerDestination is Ferry\'s own setting' : false) }, async () => {
+  const limited = await startBroker({ 'listeners.openwire.port': 0, 'listeners.openwire.host': '127.0.0.1', 'limits.maxConsumersPerDestination': 1 });
+  try {
+    const refused = await runDriver('two-consumers', `tcp://127.0.0.1:${limited.ports['openwire']!}`, { dest: 'interop' }, 60_000, true);
+    assert.notEqual(refused.code, 0);
+    const error = eventLine(refused, 'error');
+    assert.equal(error['class'], 'javax.jms.ResourceAllocationException');
+    assert.match(String(error['message']), /maxConsumersPerDestination/);
+  } finally {
+    await limited.stop();
   }
 });
 

@@ -48,6 +48,7 @@ final class Scenarios {
       case "prefetch0": prefetchZero(); break;
       case "async-send": asyncSend(); break;
       case "blocked-producer": blockedProducer(); break;
+      case "two-consumers": twoConsumers(); break;
       case "dlq": deadLetter(); break;
       case "scheduled": scheduled(); break;
       case "wildcards": wildcards(); break;
@@ -507,6 +508,17 @@ final class Scenarios {
       producer.join(d.timeout);
       if (failed.get() != null) throw failed.get();
       JmsDriver.emit("event", "blocked", "stalledAt", stalledAt, "sent", sent.get(), "received", order);
+    }
+  }
+
+  /** Two consumers on one queue: a broker whose limit allows one refuses the second in createConsumer(). */
+  private void twoConsumers() throws Exception {
+    try (JmsDriver.Conn c = d.connect()) {
+      Session s = JmsDriver.session(c, Session.AUTO_ACKNOWLEDGE);
+      Queue q = s.createQueue(base + ".limited");
+      s.createConsumer(q);
+      s.createConsumer(q);
+      JmsDriver.emit("event", "two-consumers");
     }
   }
 
