@@ -69,7 +69,7 @@ export interface QueueEnvironment {
   deadLetter(queue: MessageQueue, entry: QueueEntry, reason: string): boolean;
   /** Writes the queue's delivery mark (see `DeliveryMark`). */
   writeDeliveryMark(queue: MessageQueue, seq: number): Promise<void> | undefined;
-  /** The waiting bodies of all queues, against limits.messageMemory. */
+  /** What the waiting messages of all queues hold, against limits.messageMemory. */
   readonly messageMemory?: MessageMemory;
   /** Where a queue that a send leaves at its memoryLimit, with memoryPolicy block, says so. */
   readonly producerFlow: ProducerFlow;
@@ -213,7 +213,7 @@ export class MessageQueue implements EntryQueue {
     return this.policy.memoryPolicy === 'block' && this.atMemoryLimit;
   }
 
-  /** Resolves once the waiting bodies are under the memory limit that was reached, or the queue is gone. */
+  /** Resolves once what its waiting messages hold is under the memory limit that was reached, or the queue is gone. */
   whenRoom(): Promise<void> {
     if (!this.holdsProducers || this.destroyed) return Promise.resolve();
     if (!(this.policy.memoryLimit > 0 && this.pending.held >= this.policy.memoryLimit)) return this.env.messageMemory!.whenRoom();
