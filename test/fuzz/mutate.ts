@@ -166,6 +166,9 @@ export function mutate(seed: Seed, mutations: readonly Mutation[]): { bytes: Buf
         if (changed.length !== bytes.length) moved = true;
         bytes = changed;
         if (field.outer === true && m.value === 'huge' && lowestChanged >= field.at) hugeOuterLength = true;
+        // a length changed here may leave its frame unfinished, so that the decoder never reaches a
+        // length after it: like a flip, it counts as a change at its offset
+        lowestChanged = Math.min(lowestChanged, field.at);
         break;
       }
       case 'repeat': {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { mutate } from '../fuzz/mutate.js';
 import { wsStompTarget } from '../fuzz/websocket.js';
+import { amqp091Target } from '../fuzz/amqp091.js';
 
 /**
  * The fuzzer's judge asserts that a huge outer length is refused from the header only where the
@@ -16,4 +17,18 @@ test('a huge length after a flip before it is not one the broker must refuse fro
   assert.equal(flipped.hugeOuterLength, false);
   const intact = mutate(seed, [{ op: 'length', field: 8, value: 'huge' }]);
   assert.equal(intact.hugeOuterLength, true, 'an untouched 64-bit length made huge must be refused');
+});
+
+/**
+ * Found by the 10,000,000-frame run (amqp091, seed 1, case 749441): the frame's size was doubled,
+ * so the frame never ended and the broker rightly waited for the rest; the huge body size inside it
+ * was never reached.
+ */
+test('a huge length inside a frame whose own length was changed first is not one the broker must refuse', () => {
+  const seed = amqp091Target.seeds[4]!;
+  const doubled = mutate(seed, [{ op: 'length', field: 3, value: 'double' }, { op: 'length', field: 11, value: 'huge' }]);
+  assert.equal(doubled.bytes.toString('hex', 0, 7), '0200010000007c', 'the case the long run reported');
+  assert.equal(doubled.hugeOuterLength, false);
+  const intact = mutate(seed, [{ op: 'length', field: 11, value: 'huge' }]);
+  assert.equal(intact.hugeOuterLength, true, 'a body size made huge in a whole frame must be refused from the content header');
 });
