@@ -77,3 +77,20 @@ for (const [what, version, bytes] of cases) {
     await Promise.all([pub.end(), bystander.end()]);
   });
 }
+
+// Found by fuzzing: mqtt-packet leaves a binary property whose length runs past the packet's end
+// as null instead of failing, and mapping it then threw a TypeError inside the session.
+test('an MQTT 5 PUBLISH whose Correlation Data runs past the packet\'s end is a malformed packet: DISCONNECT 0x81, logged at warn without a stack', async () => {
+  const raw = await rawMqtt(port, 5);
+  raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: 'malformed-correlation', clean: true, keepalive: 0 });
+  await raw.next('connack');
+  const before = logged.length;
+  // topic "a", properties of 3 bytes: Correlation Data (0x09) announcing 16 bytes; 2 follow
+  raw.socket.write(Buffer.from([0x30, 9, 0, 1, 0x61, 3, 0x09, 0, 16, 0x41, 0x42]));
+  const disconnect = (await raw.next('disconnect')) as { reasonCode?: number };
+  assert.equal(disconnect.reasonCode, 0x81);
+  await raw.closed;
+  const entries = logged.slice(before).filter((e) => e.code !== undefined || e.level >= 50);
+  assert.deepEqual(entries.map((e) => [e.level, e.code]), [[40, 'FERRY_MQTT_MALFORMED']]);
+  assert.equal(entries[0]!.err, undefined, 'no stack: bad input is not a bug');
+});

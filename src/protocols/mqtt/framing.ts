@@ -126,6 +126,23 @@ export interface KnownTopic {
   readonly text: string;
 }
 
+/**
+ * Refuses a packet in which mqtt-packet left a property null: it does so, instead of an error, for a
+ * string or binary property whose length runs past the packet's end (found by fuzzing: a PUBLISH
+ * whose Correlation Data was cut short).
+ */
+export function checkPropertiesWhole(packet: { readonly properties?: object; readonly will?: { readonly properties?: object } | null }): void {
+  for (const properties of [packet.properties, packet.will?.properties]) {
+    if (properties === undefined || properties === null) continue;
+    for (const [name, value] of Object.entries(properties)) {
+      if (value === null) throw malformed(`property ${name} runs past the end of the packet`);
+      if (name === 'userProperties' && typeof value === 'object' && Object.values(value as object).some((v) => v === null)) {
+        throw malformed('a user property runs past the end of the packet');
+      }
+    }
+  }
+}
+
 function malformed(what: string): FerryError {
   return new FerryError('FERRY_MQTT_MALFORMED', `malformed packet: ${what}`);
 }

@@ -5,7 +5,7 @@ import type { BrokerAccess, Logger } from '../../core/index.js';
 import { deadlineTimer, type TransportConnection } from '../../transport/index.js';
 import type { MqttOptions } from './options.js';
 import type { SessionStates } from './session-state.js';
-import { decodePublish, type PacketReceiver } from './framing.js';
+import { checkPropertiesWhole, decodePublish, type PacketReceiver } from './framing.js';
 import { MqttConnection } from './connection.js';
 import { onAuth } from './auth.js';
 import { connect } from './connect.js';
@@ -135,6 +135,7 @@ export class MqttSession extends MqttConnection implements PacketReceiver {
   private onPacket(packet: Packet): void {
     if (this.closing) return;
     try {
+      checkPropertiesWhole(packet as { properties?: object; will?: { properties?: object } | null });
       if (this.core === undefined && this.auth !== undefined) {
         // [MQTT-3.1.2-30]: between a CONNECT with an Authentication Method and its CONNACK, only AUTH and DISCONNECT
         if (packet.cmd === 'auth') return onAuth(this, packet);
