@@ -16,17 +16,21 @@ import { DELIVERY_MARK_WINDOW } from '../../src/core/delivery-mark.js';
 import { JournalStore } from '../../src/store/index.js';
 import { RecordingSink, queue } from './harness.js';
 
-async function journalBroker(t: TestContext, dir: string): Promise<{ broker: Broker; session: CoreSession }> {
-  const broker = new Broker({ store: new JournalStore({ dir, compactInterval: 0 }) });
+async function journalBroker(t: TestContext, dir: string): Promise<{ broker: Broker; session: CoreSession; store: JournalStore }> {
+  const store = new JournalStore({ dir, compactInterval: 0 });
+  const broker = new Broker({ store });
   await broker.start();
   t.after(() => broker.stop());
   const connection = await broker.connect({ protocol: 'core-test', transport: { remoteAddress: 'test' } });
-  return { broker, session: connection.createSession() };
+  return { broker, session: connection.createSession(), store };
 }
 
-/** Waits, a turn and a sync at a time, until `sink` holds `count` deliveries. */
-async function deliveriesOf(sink: RecordingSink, count: number): Promise<Delivery[]> {
-  for (let turn = 0; turn < 1000 && sink.deliveries.length < count; turn++) await nextTurn();
+/** Waits, a turn and a store sync at a time (a mark must be synced before what it covers goes out), until `sink` holds `count` deliveries. */
+async function deliveriesOf(sink: RecordingSink, count: number, store: JournalStore): Promise<Delivery[]> {
+  for (let turn = 0; turn < 1000 && sink.deliveries.length < count; turn++) {
+    await nextTurn();
+    await store.sync();
+  }
   assert.equal(sink.deliveries.length, count, `expected ${count} deliveries`);
   return sink.deliveries;
 }
@@ -56,35 +60,35 @@ async function folders(t: TestContext): Promise<{ dir: string; crashCopy: string
 
 test('a crash at the moment a persistent message goes out brings it back flagged redelivered', async (t) => {
   const { dir, crashCopy } = await folders(t);
-  const { session } = await journalBroker(t, dir);
+  const { session, store } = await journalBroker(t, dir);
   await session.send({ destination: queue('orders'), body: Buffer.from('pay 10'), persistent: true });
   const sink = crashingSink(dir, crashCopy);
   session.subscribe({ destination: queue('orders'), sink, ackMode: 'client' });
-  const [first] = await deliveriesOf(sink, 1);
+  const [first] = await deliveriesOf(sink, 1, store);
   assert.equal(first!.redelivered, false);
 
   const after = await journalBroker(t, crashCopy);
   const again = new RecordingSink();
   after.session.subscribe({ destination: queue('orders'), sink: again, ackMode: 'client' });
-  const [back] = await deliveriesOf(again, 1);
+  const [back] = await deliveriesOf(again, 1, after.store);
   assert.equal(back!.message.body.toString(), 'pay 10');
   assert.equal(back!.redelivered, true, 'the consumer may have seen it before the crash');
 });
 
 test('what the mark covers ahead of the deliveries is bounded by its window; later messages come back as first deliveries', async (t) => {
   const { dir, crashCopy } = await folders(t);
-  const { session } = await journalBroker(t, dir);
+  const { session, store } = await journalBroker(t, dir);
   const total = DELIVERY_MARK_WINDOW + 500;
   for (let i = 1; i <= total; i++) void session.send({ destination: queue('orders'), body: Buffer.from(`m${i}`), persistent: true });
   await session.send({ destination: queue('orders'), body: Buffer.from('last'), persistent: true });
   const sink = crashingSink(dir, crashCopy);
   session.subscribe({ destination: queue('orders'), sink, ackMode: 'client', prefetch: 1 });
-  await deliveriesOf(sink, 1);
+  await deliveriesOf(sink, 1, store);
 
   const after = await journalBroker(t, crashCopy);
   const again = new RecordingSink();
   after.session.subscribe({ destination: queue('orders'), sink: again, ackMode: 'client', prefetch: total + 1 });
-  const back = await deliveriesOf(again, total + 1);
+  const back = await deliveriesOf(again, total + 1, after.store);
   const flagged = back.filter((d) => d.redelivered).map((d) => d.message.body.toString());
   assert.equal(flagged[0], 'm1', 'the one delivered is flagged');
   assert.ok(flagged.length <= DELIVERY_MARK_WINDOW + 1, `at most the window past it is flagged too (${flagged.length})`);
