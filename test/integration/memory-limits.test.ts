@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { connectAmqp } from '../helpers/amqp.js';
+import { connectAmqp, transactions } from '../helpers/amqp.js';
 import { connect091 } from '../helpers/amqp091.js';
 import { startBroker } from '../helpers/broker.js';
 import { RawStompClient, within } from '../helpers/raw-stomp.js';
@@ -287,4 +287,31 @@ test('memoryPolicy block: a STOMP transaction whose commit fills the queue holds
   assert.equal((await inbox.next()).body, 'waits unread');
   raw.destroy();
   await other.disconnect();
+});
+
+test('memoryPolicy block: an AMQP 1.0 discharge whose commit fills the queue is settled only once a consumer makes room; other connections carry on', async (t) => {
+  const broker = await startBroker({ 'destinations.policies': [{ match: 'mem.amqptx', memoryLimit: heldBy(4), memoryPolicy: 'block' }] });
+  t.after(() => broker.stop());
+  const amqp = await connectAmqp(broker.amqpPort);
+  const tx = await transactions(amqp);
+  const txnId = await tx.declare();
+  const sender = await amqp.openSender('mem.amqptx');
+  for (let i = 0; i < 4; i++) assert.deepEqual(await tx.send(sender, { body: `${i}${BODY.slice(1)}` }, txnId), { state: 'accepted' });
+  let settled = false;
+  const discharged = tx.discharge(txnId, false).then((outcome) => {
+    settled = true;
+    return outcome;
+  });
+  const stomp = await connectStomp(broker.stompPort);
+  while (waitingIn(broker, 'mem.amqptx') < 4) await new Promise((resolve) => setImmediate(resolve));
+  // a round trip through another connection: had the discharge been settled, it would be here by now
+  await stomp.sendConfirmed('/queue/mem.elsewhere', 'the broker carries on');
+  await amqp.send(await amqp.openSender('mem.amqptx.other'), { body: 'and so does this connection' });
+  assert.equal(settled, false, 'the discharge waits while its commit left the queue full');
+
+  const inbox = stomp.subscribe('/queue/mem.amqptx');
+  await inbox.take(4);
+  assert.deepEqual(await within(5000, 'the discharge', discharged), { state: 'accepted' });
+  await amqp.close();
+  await stomp.disconnect();
 });

@@ -469,6 +469,11 @@ export class AmqpConnection implements SessionHost, LinkContext, SaslHost {
       core.rollback(this.txName(txnId));
       return null;
     }
-    return core.commit(this.txName(txnId));
+    const durable = core.commit(this.txName(txnId));
+    // memoryPolicy block: a commit that filled a queue is settled once that queue has room, as
+    // OpenWire's commit Response waits; the client's next transaction waits with it
+    const room = core.roomAfterCommit;
+    if (room === undefined) return durable;
+    return Promise.all([durable, room]).then(() => undefined);
   }
 }

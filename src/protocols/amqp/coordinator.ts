@@ -16,7 +16,8 @@ function hex(id: Buffer): string {
 /**
  * The transaction coordinator ([AMQP 4.5]): a link whose target is a coordinator and whose messages
  * are declare and discharge requests. Declare begins a core transaction and answers with its
- * txn-id; discharge commits it (settled once the commit is durable) or, with fail, rolls it back.
+ * txn-id; discharge commits it (settled once the commit is durable and, with memoryPolicy block,
+ * once the queues it filled have room) or, with fail, rolls it back.
  * Transactions still open when the coordinator link goes away are rolled back. Only local
  * transactions: a declare with a global-id is rejected.
  */
