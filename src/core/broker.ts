@@ -159,7 +159,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       ...parts,
       topicSeen: (name) => this.destinations.topics.add(name),
       retainedMatching: (pattern) => this.requireRetained().matching(pattern),
-      durableChanged: (key, pattern, selector) => this.consumerEvents.durableChanged(key, pattern, selector),
+      durableChanged: (key, kept) => this.consumerEvents.durableChanged(key, kept),
     });
     this.declarations = new Declarations({
       store: this.store,

@@ -19,6 +19,13 @@ export interface ConsumerInfo {
   readonly label: string | undefined;
 }
 
+/** A durable subscription as demand: its topic pattern, selector and name. */
+export interface DurableKept {
+  readonly pattern: string;
+  readonly selector: string | undefined;
+  readonly name: string;
+}
+
 /** Told when consumers come and go (a network connector follows demand this way). */
 export interface ConsumerWatcher {
   added(consumer: ConsumerInfo): void;
@@ -36,17 +43,20 @@ export class ConsumerEvents {
   private readonly durables = new Map<string, number>();
   private nextDurable = -1;
 
-  /** A durable subscription kept (made, or read back at start) on `pattern`, or, with no pattern, gone. */
-  durableChanged(key: string, pattern: string | undefined, selector: string | undefined): void {
+  /**
+   * A durable subscription kept (made, or read back at start), or, with `kept` undefined, gone. Its
+   * name is its label: a network connector's durable conduit names the path of its demand there.
+   */
+  durableChanged(key: string, kept: DurableKept | undefined): void {
     const id = this.durables.get(key);
     if (id !== undefined) {
       this.durables.delete(key);
       this.closed(id);
     }
-    if (pattern === undefined) return;
+    if (kept === undefined) return;
     const created = this.nextDurable--;
     this.durables.set(key, created);
-    this.opened({ id: created, connectionId: '', internal: false, destination: { kind: 'topic', name: pattern }, selector, priority: 0, durable: true, label: undefined });
+    this.opened({ id: created, connectionId: '', internal: false, destination: { kind: 'topic', name: kept.pattern }, selector: kept.selector, priority: 0, durable: true, label: kept.name });
   }
 
   opened(consumer: ConsumerInfo): void {

@@ -3,6 +3,7 @@ import type { Store } from '../store/index.js';
 import type { DurableSubscriptionInfo, DurableSubscriptionStats, SubscribeOptions } from './access.js';
 import { SubscriptionIndex, hasWildcard } from './address.js';
 import type { Consumer } from './consumer.js';
+import type { DurableKept } from './consumer-events.js';
 import type { Message } from './message.js';
 import type { MessageQueue } from './message-queue.js';
 import { overlapOf, type OverlapKey } from './overlap.js';
@@ -35,8 +36,8 @@ export interface SubscriptionHost {
   allocateId(): number;
   topicSeen(name: string): void;
   retainedMatching(pattern: string): Message[];
-  /** A durable subscription was kept on `pattern` or, with none, removed: demand for a network of brokers. */
-  durableChanged(key: string, pattern: string | undefined, selector: string | undefined): void;
+  /** A durable subscription was kept or, with `kept` undefined, removed: demand for a network of brokers. */
+  durableChanged(key: string, kept: DurableKept | undefined): void;
 }
 
 export type ConsumerFactory = (queue: MessageQueue, selector: Selector | undefined) => Consumer;
@@ -277,7 +278,7 @@ export class TopicSubscriptions {
     this.durable.set(ownedKey(record.clientId, record.name), subscription);
     this.index.add(record.topic, subscription);
     if (!hasWildcard(record.topic)) this.host.topicSeen(record.topic);
-    this.host.durableChanged(ownedKey(record.clientId, record.name), record.topic, record.selector);
+    this.host.durableChanged(ownedKey(record.clientId, record.name), { pattern: record.topic, selector: record.selector, name: record.name });
     return subscription;
   }
 
@@ -286,7 +287,7 @@ export class TopicSubscriptions {
     this.index.remove(subscription.pattern, subscription);
     subscription.queue.destroy();
     this.host.store.delete(subscription.queue.recordId);
-    this.host.durableChanged(key, undefined, undefined);
+    this.host.durableChanged(key, undefined);
   }
 
   /** Puts the retained messages `pattern` matches into a starting subscription's queue, ahead of what routing brings. */

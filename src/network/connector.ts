@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { FerryError, errorFields } from '../errors.js';
 import { DUPLICATE_ID_PROPERTY, type BrokerAccess, type ConsumerInfo, type CoreConnection, type CoreSession, type Destination, type Logger, type MessageInit, type PropertyValue } from '../core/index.js';
-import { HOPS_PROPERTY, PATH_PROPERTY, RETURNS_PROPERTY, demandLabel, demandOf, destinationKey, linkSelector, returnSelector, type Demand, type DemandRules } from './demand.js';
+import { HOPS_PROPERTY, PATH_PROPERTY, RETURNS_PROPERTY, conduitName, demandLabel, demandOf, destinationKey, linkSelector, returnSelector, type Demand, type DemandRules } from './demand.js';
 import { NeighbourLink, type LinkAddress, type LinkMessage } from './link.js';
 import { messageFromLink } from './mapping.js';
 
@@ -50,6 +50,10 @@ interface Pull {
   /** Takes only messages that have been here before, while the neighbour has no demand of its own. */
   readonly back: boolean;
   readonly selector: string;
+  /** The durable subscription on the neighbour this pull is the subscriber of (durable demand on a topic). */
+  readonly durableName: string | undefined;
+  /** Its SUBSCRIBE has been written: an UNSUBSCRIBE may follow. */
+  subscribed: boolean;
   /** The neighbour has confirmed the subscription: what is sent there from now on is forwarded. */
   open: boolean;
   /** Set once the decision to unsubscribe is taken: what arrives after goes back to the neighbour unacknowledged. */
@@ -147,7 +151,7 @@ export class NetworkConnector {
     if (this.currentState === 'stopped') return;
     const uri = this.settings.uris[this.nextUri++ % this.settings.uris.length]!;
     try {
-      const link = await NeighbourLink.open(addressOf(uri, this.settings), 10_000);
+      const link = await NeighbourLink.open(addressOf(uri, this.settings), `ferry-network:${this.broker.name}:${this.settings.name}`, 10_000);
       // stop() may have run while the link was being made
       if ((this.currentState as ConnectorState) === 'stopped') return link.close();
       this.link = link;
@@ -215,35 +219,49 @@ export class NetworkConnector {
 
   private align(link: NeighbourLink, key: string, demand: Demand | undefined, selector: string, back: boolean): void {
     const current = this.pulls.get(key);
+    const durableName = demand !== undefined && demand.durable && !back ? conduitName(demand) : undefined;
     if (current !== undefined) {
-      if (demand !== undefined && current.selector === selector) return;
-      this.close(current, link);
+      if (demand !== undefined && current.selector === selector && current.durableName === durableName) return;
+      // the neighbour deletes a durable conduit (and what it kept) only when none takes its name here
+      this.close(current, link, current.durableName !== undefined && current.durableName !== durableName);
     }
     if (demand === undefined) return;
-    const pull: Pull = { id: demandLabel(demand.path, this.nextPull++), key, demand, back, selector, open: false, closing: false, settled: Promise.resolve() };
+    // a durable subscription has one subscriber: the new one subscribes once the old one has left
+    const follows = durableName !== undefined && current?.durableName === durableName ? current.settled : undefined;
+    const pull: Pull = { id: demandLabel(demand.path, this.nextPull++), key, demand, back, selector, durableName, subscribed: false, open: false, closing: false, settled: follows ?? Promise.resolve() };
     this.pulls.set(key, pull);
     this.byId.set(pull.id, pull);
-    link.subscribe({
-      id: pull.id,
-      destination: `/${demand.destination.kind}/${demand.destination.name}`,
-      selector,
-      prefetch: this.settings.prefetch,
-      // below the neighbour's own consumers: a message goes back only if nobody there takes it
-      priority: back || this.settings.localFirst ? -1 : undefined,
-    });
+    const subscribe = (): void => {
+      if (this.pulls.get(key) !== pull) return;
+      pull.subscribed = true;
+      link.subscribe({
+        id: pull.id,
+        destination: `/${demand.destination.kind}/${demand.destination.name}`,
+        selector,
+        prefetch: this.settings.prefetch,
+        // below the neighbour's own consumers: a message goes back only if nobody there takes it
+        priority: back || this.settings.localFirst ? -1 : undefined,
+        durableName,
+      });
+    };
+    if (follows === undefined) subscribe();
+    else pull.settled = follows.then(subscribe);
   }
 
   /**
    * Ends a subscription on the neighbour after every message already stored here has been
    * acknowledged there: the acknowledgements and then the UNSUBSCRIBE leave in that order, so what
-   * the neighbour takes back is exactly what this broker does not have.
+   * the neighbour takes back is exactly what this broker does not have. A durable conduit stays
+   * there, keeping what is published for this broker, unless `deleteDurable`.
    */
-  private close(pull: Pull, link: NeighbourLink): void {
+  private close(pull: Pull, link: NeighbourLink, deleteDurable: boolean): void {
     pull.closing = true;
     this.pulls.delete(pull.key);
     pull.settled = pull.settled.then(() => {
       this.byId.delete(pull.id);
-      link.unsubscribe(pull.id);
+      const durableName = deleteDurable ? pull.durableName : undefined;
+      // one that never subscribed still deletes the durable conduit it would have taken up
+      if (pull.subscribed || durableName !== undefined) link.unsubscribe(pull.id, durableName);
     });
   }
 

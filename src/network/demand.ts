@@ -18,12 +18,22 @@ export function demandLabel(path: readonly string[], sequence: number): string {
   return `${LABEL_PREFIX}${path.join(',')}|${sequence}`;
 }
 
+/**
+ * The name of the durable subscription a connector keeps on its neighbour for durable demand on a
+ * topic (`ferry-network|C,B|prices.>`): the same for the same demand on every link, so a new link
+ * takes up what the neighbour kept while the link was down, and a label like the others, so the
+ * neighbour's connectors read its path from it.
+ */
+export function conduitName(demand: Demand): string {
+  return `${LABEL_PREFIX}${demand.path.join(',')}|${demand.destination.name}`;
+}
+
 /** The brokers a consumer's demand came through, oldest first: empty for a client's own consumer. */
 export function demandPathOf(consumer: ConsumerInfo): string[] {
   const label = consumer.label;
   if (label === undefined || !label.startsWith(LABEL_PREFIX)) return [];
-  const end = label.lastIndexOf('|');
-  return label.slice(LABEL_PREFIX.length, end).split(',').filter((name) => name !== '');
+  const end = label.indexOf('|', LABEL_PREFIX.length);
+  return label.slice(LABEL_PREFIX.length, end === -1 ? undefined : end).split(',').filter((name) => name !== '');
 }
 
 /** What a connector asks its neighbour for on one destination, made from the local consumers. */
@@ -33,6 +43,11 @@ export interface Demand {
   readonly path: readonly string[];
   /** The consumers' selectors joined by OR; undefined when one of them takes everything. */
   readonly selector: string | undefined;
+  /**
+   * A durable subscription is among the consumers of a topic: the neighbour keeps a durable
+   * subscription for it, so what is published there while the link is down waits there.
+   */
+  readonly durable: boolean;
 }
 
 export interface DemandRules {
@@ -64,6 +79,7 @@ export function demandOf(consumers: Iterable<ConsumerInfo>, rules: DemandRules):
   let shortest: string[] = [];
   let everything = false;
   let neighbourWants = false;
+  let durable = false;
   const selectors = new Set<string>();
   for (const consumer of consumers) {
     if (consumer.destination.temporary === true || !forwards(rules, consumer.destination.name)) continue;
@@ -72,12 +88,13 @@ export function demandOf(consumers: Iterable<ConsumerInfo>, rules: DemandRules):
     if (path.includes(rules.neighbour) || path.includes(rules.self) || path.length + 1 > rules.ttl) continue;
     if (destination === undefined || path.length < shortest.length) shortest = path;
     destination ??= consumer.destination;
+    if (consumer.durable && consumer.destination.kind === 'topic') durable = true;
     if (consumer.selector === undefined || consumer.selector.trim() === '') everything = true;
     else selectors.add(consumer.selector);
   }
   if (destination === undefined) return { demand: undefined, neighbourWants };
   const selector = everything ? undefined : [...selectors].map((s) => `(${s})`).join(' OR ');
-  return { demand: { destination, path: [...shortest, rules.self], selector }, neighbourWants };
+  return { demand: { destination, path: [...shortest, rules.self], selector, durable }, neighbourWants };
 }
 
 /** The demand a connector carries to its neighbour, by destination key, from every consumer open here. */

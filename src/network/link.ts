@@ -40,6 +40,8 @@ export interface LinkSubscription {
   readonly selector: string;
   readonly prefetch: number;
   readonly priority: number | undefined;
+  /** A durable subscription of the link's client id, kept by the neighbour while the link is down. */
+  readonly durableName?: string | undefined;
 }
 
 /**
@@ -73,8 +75,12 @@ export class NeighbourLink {
     socket.on('close', () => this.fail(new FerryError('FERRY_NETWORK_LINK', 'the neighbour closed the link')));
   }
 
-  /** Connects and logs in; rejects with FERRY_NETWORK_LINK when the neighbour cannot be reached or refuses. */
-  static open(address: LinkAddress, timeoutMs: number): Promise<NeighbourLink> {
+  /**
+   * Connects and logs in as `clientId` (the owner of the link's durable subscriptions there, taking
+   * over from an older link of the same connector); rejects with FERRY_NETWORK_LINK when the
+   * neighbour cannot be reached or refuses.
+   */
+  static open(address: LinkAddress, clientId: string, timeoutMs: number): Promise<NeighbourLink> {
     return new Promise((resolve, reject) => {
       const tls = address.tls;
       const socket: Socket =
@@ -105,7 +111,7 @@ export class NeighbourLink {
         }, fail);
         const onData = (chunk: Buffer): void => parser.push(chunk);
         socket.on('data', onData);
-        const headers: [string, string][] = [['accept-version', '1.2'], ['host', address.host], ['heart-beat', '0,0']];
+        const headers: [string, string][] = [['accept-version', '1.2'], ['host', address.host], ['heart-beat', '0,0'], ['client-id', clientId], ['ferry.take-over', 'true']];
         if (address.username !== undefined) headers.push(['login', address.username]);
         if (address.password !== undefined) headers.push(['passcode', address.password]);
         socket.write(encodeFrame('CONNECT', headers, undefined, '1.2'));
@@ -127,11 +133,13 @@ export class NeighbourLink {
       ['receipt', `${SUBSCRIBED}${subscription.id}`],
     ];
     if (subscription.priority !== undefined) headers.push(['activemq.priority', String(subscription.priority)]);
+    if (subscription.durableName !== undefined) headers.push(['activemq.subscriptionName', subscription.durableName]);
     this.write('SUBSCRIBE', headers);
   }
 
-  unsubscribe(id: string): void {
-    this.write('UNSUBSCRIBE', [['id', id]]);
+  /** Ends a subscription; with `durableName`, the neighbour also deletes the durable subscription and what it kept. */
+  unsubscribe(id: string, durableName?: string): void {
+    this.write('UNSUBSCRIBE', durableName === undefined ? [['id', id]] : [['id', id], ['activemq.subscriptionName', durableName]]);
   }
 
   ack(ackId: string): void {

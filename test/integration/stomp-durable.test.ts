@@ -211,6 +211,21 @@ describe('durable subscription errors', () => {
     assert.equal((await inbox.next()).body, 'still mine');
   });
 
+  test('a CONNECT with ferry.take-over: true takes the client-id over: the older connection hears an ERROR and closes, the newer resumes its durable subscription', async () => {
+    const clientId = uniqueName('cid');
+    const topic = `/topic/${uniqueName('durable-takeover')}`;
+    const { raw: first } = await RawStompClient.connected(broker.stompPort, { 'client-id': clientId });
+    await first.sendWithReceipt('SUBSCRIBE', { id: 's1', destination: topic, 'activemq.subscriptionName': 'kept' });
+    const second = await connectStomp(broker.stompPort, { headers: { 'client-id': clientId, 'ferry.take-over': 'true' } });
+    clients.push(second);
+    const frames = await first.untilClosed();
+    assert.equal(frames.at(-1)?.command, 'ERROR');
+    assert.equal(frames.at(-1)?.headers.get('code'), 'FERRY_CLIENT_ID_IN_USE');
+    const inbox = await subscribeConfirmed(second, topic, durable('kept'));
+    await second.sendConfirmed(topic, 'to the newer one');
+    assert.equal((await inbox.next()).body, 'to the newer one');
+  });
+
   test('the client-id is free again once its connection has gone', async () => {
     const clientId = uniqueName('cid');
     const first = await client(clientId);

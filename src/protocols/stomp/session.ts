@@ -172,6 +172,9 @@ export class StompSession implements TemporaryNames {
         transport: { remoteAddress: this.transport.remoteAddress, peerCertificate: this.transport.peerCertificate },
         credentials: { username: frame.headers.get('login'), password: frame.headers.get('passcode') },
         clientId: frame.headers.get('client-id'),
+        // Ferry's own: a network connector's new link replaces its old one, which the neighbour
+        // may not have seen die (a cut link), instead of being refused until it does
+        takeOver: frame.headers.get('ferry.take-over') === 'true',
       })
       .then(
         (core) => this.connected(core, sendBeat, receiveBeat),
@@ -190,6 +193,7 @@ export class StompSession implements TemporaryNames {
     this.core = core;
     // the broker closes the connection itself (its user was removed): an ERROR says why
     core.onRevoked = (reason) => this.fail(reason, undefined);
+    core.onEvicted = () => this.fail(new FerryError('FERRY_CLIENT_ID_IN_USE', `client id "${core.clientId ?? ''}" was taken over by a newer connection`), undefined);
     this.session = core.createSession();
     const headers: [string, string][] = [
       ['version', this.version],
