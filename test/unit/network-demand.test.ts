@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import type { ConsumerInfo } from '../../src/core/index.js';
 import { buildMessage } from '../../src/core/message.js';
 import { compileSelector } from '../../src/core/selector/index.js';
-import { demandFrom, demandLabel, demandPathOf, linkSelector, type DemandRules } from '../../src/network/demand.js';
+import { conduitName, demandFrom, demandLabel, demandPathOf, linkSelector, type DemandRules } from '../../src/network/demand.js';
 
 let nextId = 1;
 const consumer = (name: string, extra: Partial<ConsumerInfo> = {}, kind: 'queue' | 'topic' = 'queue'): ConsumerInfo => ({
@@ -35,6 +35,18 @@ test('demand never goes back to a broker it passed, nor past the TTL', () => {
   // with ttl 3, demand that passed C and D may reach a third broker, one more may not
   assert.equal(demandFrom([consumer('q', { label: demandLabel(['C', 'D'], 1) })], rules).size, 1);
   assert.equal(demandFrom([consumer('q', { label: demandLabel(['C', 'D', 'E'], 1) })], rules).size, 0);
+});
+
+test('a durable subscription makes topic demand durable; the durable conduit\'s name carries the path, read back whatever the pattern holds', () => {
+  const live = demandFrom([consumer('prices.>', {}, 'topic')], rules).get('topic:prices.>')!;
+  assert.equal(live.durable, false);
+  const kept = demandFrom([consumer('prices.>', {}, 'topic'), consumer('prices.>', { durable: true, label: 'feed' }, 'topic')], rules).get('topic:prices.>')!;
+  assert.equal(kept.durable, true);
+  assert.equal(conduitName(kept), 'ferry-network|B|prices.>');
+  // on the neighbour, the durable conduit is demand that came through B (and C before it)
+  assert.deepEqual(demandPathOf(consumer('odd|name', { durable: true, label: conduitName({ ...kept, path: ['C', 'B'], destination: { kind: 'topic', name: 'odd|name' } }) }, 'topic')), ['C', 'B']);
+  const fromA = demandFrom([consumer('prices.>', { durable: true, label: conduitName({ ...kept, path: ['A'] }) }, 'topic')], rules);
+  assert.equal(fromA.size, 0, 'a durable conduit A keeps here is not demand to send back to A');
 });
 
 test('selectors are joined, and one consumer that takes everything takes the selector away', () => {
