@@ -56,6 +56,8 @@ const networkConnector = z
     /** First wait before reconnecting (ms); it doubles on each failure up to `maxReconnectDelay`. */
     reconnectDelay: positiveInt.default(100),
     maxReconnectDelay: positiveInt.default(5000),
+    /** STOMP heart-beat on the link (ms, both ways; 0: none): a cut link is found by its silence on both sides within about twice this. */
+    heartbeat: z.number().int().min(0).default(1000),
     /** For `ssl://` neighbours; PEM files relative to the configuration file. */
     tls: z
       .object({

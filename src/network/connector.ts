@@ -17,6 +17,8 @@ export interface ConnectorSettings {
   readonly localFirst: boolean;
   readonly reconnectDelay: number;
   readonly maxReconnectDelay: number;
+  /** STOMP heart-beat on the link, ms, both ways; 0: none. */
+  readonly heartbeat: number;
   /** For `ssl://` neighbours: PEM files (the authorities to verify the neighbour by, a client certificate and its key). */
   readonly tls?: { readonly ca?: string | undefined; readonly cert?: string | undefined; readonly key?: string | undefined; readonly servername?: string | undefined; readonly verify: boolean } | undefined;
 }
@@ -337,6 +339,7 @@ function addressOf(uri: string, settings: ConnectorSettings): LinkAddress {
     port: Number(match[3]),
     username: settings.username,
     password: settings.password,
+    heartbeat: settings.heartbeat,
     tls: secure ? { ca: read(tls?.ca), cert: read(tls?.cert), key: read(tls?.key), servername: tls?.servername, rejectUnauthorized: tls?.verify ?? true } : undefined,
   };
 }

@@ -13,6 +13,12 @@ export interface LinkAddress {
   readonly password?: string | undefined;
   /** Link over TLS, verifying the neighbour against `ca` (else the system's authorities), presenting `cert` when given. */
   readonly tls?: LinkTls | undefined;
+  /**
+   * STOMP heart-beat asked for, ms, both ways; 0: none. A link cut without a reset (a partition)
+   * is found by its silence, here and on the neighbour, which then gives back what it had in
+   * flight on this link; TCP keep-alive alone would leave the neighbour waiting.
+   */
+  readonly heartbeat: number;
 }
 
 export interface LinkTls {
@@ -52,6 +58,9 @@ export class NeighbourLink {
   private readonly parser: StompParser;
   private closed = false;
   private corked = false;
+  private wroteSinceBeat = false;
+  private lastReceived = Date.now();
+  private readonly timers: NodeJS.Timeout[] = [];
   onMessage: ((message: LinkMessage) => void) | undefined;
   /** The neighbour has opened the subscription of this id. */
   onSubscribed: ((id: string) => void) | undefined;
@@ -63,6 +72,8 @@ export class NeighbourLink {
     private readonly socket: Socket,
     /** The neighbour's broker name, from its CONNECTED frame. */
     readonly brokerName: string,
+    /** What the neighbour's CONNECTED answered to the heart-beat asked for: [it sends every, it wants every] ms. */
+    beats: readonly [number, number],
   ) {
     this.parser = new StompParser(
       { maxFrameSize: 1024 * 1024 * 1024, maxHeaderSize: 1024 * 1024, maxHeaders: 100_000 },
@@ -70,7 +81,11 @@ export class NeighbourLink {
       (err) => this.fail(new FerryError('FERRY_NETWORK_LINK', `the neighbour sent a frame that does not parse: ${err.message}`, { cause: err })),
     );
     this.parser.version = '1.2';
-    socket.on('data', (chunk: Buffer) => this.parser.push(chunk));
+    socket.on('data', (chunk: Buffer) => {
+      this.lastReceived = Date.now();
+      this.parser.push(chunk);
+    });
+    this.startHeartbeats(beats);
     socket.on('error', (err) => this.fail(new FerryError('FERRY_NETWORK_LINK', `link to the neighbour failed: ${err.message}`, { cause: err })));
     socket.on('close', () => this.fail(new FerryError('FERRY_NETWORK_LINK', 'the neighbour closed the link')));
   }
@@ -105,13 +120,13 @@ export class NeighbourLink {
           clearTimeout(timer);
           if (frame.command !== 'CONNECTED') return fail(new Error(frame.headers.get('message') ?? frame.command));
           socket.pause();
-          const link = new NeighbourLink(socket, frame.headers.get('ferry-broker') ?? `${address.host}:${address.port}`);
+          const link = new NeighbourLink(socket, frame.headers.get('ferry-broker') ?? `${address.host}:${address.port}`, negotiated(address.heartbeat, frame.headers.get('heart-beat')));
           resolve(link);
           socket.resume();
         }, fail);
         const onData = (chunk: Buffer): void => parser.push(chunk);
         socket.on('data', onData);
-        const headers: [string, string][] = [['accept-version', '1.2'], ['host', address.host], ['heart-beat', '0,0'], ['client-id', clientId], ['ferry.take-over', 'true']];
+        const headers: [string, string][] = [['accept-version', '1.2'], ['host', address.host], ['heart-beat', `${address.heartbeat},${address.heartbeat}`], ['client-id', clientId], ['ferry.take-over', 'true']];
         if (address.username !== undefined) headers.push(['login', address.username]);
         if (address.password !== undefined) headers.push(['passcode', address.password]);
         socket.write(encodeFrame('CONNECT', headers, undefined, '1.2'));
@@ -153,6 +168,7 @@ export class NeighbourLink {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.stopHeartbeats();
     this.write('DISCONNECT', [], true);
     this.socket.end();
   }
@@ -170,6 +186,33 @@ export class NeighbourLink {
       });
     }
     this.socket.write(encodeFrame(command, headers, undefined, '1.2'));
+    this.wroteSinceBeat = true;
+  }
+
+  private startHeartbeats([theySend, theyWant]: readonly [number, number]): void {
+    if (theyWant > 0) {
+      // half the interval: the neighbour never waits longer than it asked, whenever the last frame left
+      this.timers.push(
+        setInterval(() => {
+          if (!this.wroteSinceBeat && !this.closed) this.socket.write('\n');
+          this.wroteSinceBeat = false;
+        }, Math.max(1, Math.floor(theyWant / 2))),
+      );
+    }
+    if (theySend > 0) {
+      const limit = theySend * 2;
+      this.timers.push(
+        setInterval(() => {
+          if (Date.now() - this.lastReceived > limit) this.fail(new FerryError('FERRY_NETWORK_LINK', `nothing from the neighbour for more than ${limit} ms (heart-beat ${theySend} ms)`));
+        }, Math.max(10, Math.floor(theySend / 2))),
+      );
+    }
+    for (const timer of this.timers) timer.unref();
+  }
+
+  private stopHeartbeats(): void {
+    for (const timer of this.timers) clearInterval(timer);
+    this.timers.length = 0;
   }
 
   private onFrame(frame: StompFrame): void {
@@ -192,6 +235,7 @@ export class NeighbourLink {
   }
 
   private fail(reason: FerryError): void {
+    this.stopHeartbeats();
     this.socket.destroy();
     // a link closed on purpose tells no one
     if (this.closed) return;
@@ -200,4 +244,16 @@ export class NeighbourLink {
     this.onClose = undefined;
     onClose?.(reason);
   }
+}
+
+/**
+ * STOMP 1.1 heart-beating from the link's side: the neighbour's CONNECTED says `sx,sy` (it sends
+ * every sx, wants every sy); each direction is on only if both sides want it.
+ */
+function negotiated(asked: number, answer: string | undefined): [number, number] {
+  if (asked === 0 || answer === undefined) return [0, 0];
+  const [sx, sy] = answer.split(',').map(Number);
+  const send = Number.isInteger(sx) && sx! > 0 ? Math.max(sx!, asked) : 0;
+  const want = Number.isInteger(sy) && sy! > 0 ? Math.max(sy!, asked) : 0;
+  return [send, want];
 }

@@ -38,6 +38,10 @@ export interface NodeSpec {
   readonly config?: string;
   /** A STOMP TLS listener on this port (needs `tls` in `config`). */
   readonly stompTlsPort?: number;
+  /** Where its STOMP listener listens; default 127.0.0.1. */
+  readonly stompHost?: string;
+  /** Runs it in this network namespace, its listeners on every address, reached at `address`. */
+  readonly netns?: { readonly name: string; readonly address: string };
 }
 
 export interface NetworkNode {
@@ -78,7 +82,10 @@ export async function startNode(spec: NodeSpec): Promise<NetworkNode> {
     .join('');
   writeFileSync(config, `broker:\n  name: ${spec.name}\nnetwork:\n  connectors:\n${connectors === '' ? '    []\n' : connectors}${spec.config ?? ''}`);
   const tls = spec.stompTlsPort === undefined ? [] : ['--stomp-tls-port', String(spec.stompTlsPort), '--stomp-tls-host', '127.0.0.1'];
-  const start = (): Promise<BrokerProcess> => spawnBroker(['--data', data, '--config', config, '--stomp-port', String(spec.stompPort), '--stomp-host', '127.0.0.1', ...tls]);
+  const host = spec.netns === undefined ? (spec.stompHost ?? '127.0.0.1') : '0.0.0.0';
+  const env = spec.netns === undefined ? {} : { FERRY_HTTP_HOST: '0.0.0.0' };
+  const prefix = spec.netns === undefined ? [] : ['ip', 'netns', 'exec', spec.netns.name];
+  const start = (): Promise<BrokerProcess> => spawnBroker(['--data', data, '--config', config, '--stomp-port', String(spec.stompPort), '--stomp-host', host, ...tls], env, 'broker.started', prefix);
   const node: NetworkNode = {
     spec,
     data,
@@ -87,7 +94,7 @@ export async function startNode(spec: NodeSpec): Promise<NetworkNode> {
       node.process = await start();
     },
     async stats() {
-      const response = await fetch(`http://127.0.0.1:${node.process.ports['http']}/api/stats`);
+      const response = await fetch(`http://${spec.netns?.address ?? '127.0.0.1'}:${node.process.ports['http']}/api/stats`);
       return (await response.json()) as NodeStats;
     },
   };

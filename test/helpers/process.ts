@@ -32,7 +32,7 @@ const freePorts: NodeJS.ProcessEnv = Object.fromEntries(
 /**
  * Starts `ferry start` as a child process and waits for the log line that says it has started (or
  * another, `readyEvent`: a backup logs `ha.backup` and starts only when it takes over); `launcher`
- * is a command that runs node in its place (`prlimit --nofile=256:256`).
+ * is a command that runs node in its place (`prlimit --nofile=256:256`, `ip netns exec NAME`).
  */
 export function spawnBroker(args: string[], env: NodeJS.ProcessEnv = {}, readyEvent = 'broker.started', launcher: readonly string[] = []): Promise<BrokerProcess> {
   // a launcher (`prlimit --nofile=...`) execs node in its own place: the child's pid stays the broker's

@@ -37,13 +37,14 @@ function tlsWrapper(options: ConnectionOptions): typeof TCPWrapper {
 /** Connects @stomp/stompjs over TCP (its official TCP wrapper), or TLS with `tls`, and waits for CONNECTED. */
 export async function connectStomp(
   port: number,
-  options: { version?: '1.0' | '1.1' | '1.2'; headers?: StompHeaders; heartbeatIncoming?: number; heartbeatOutgoing?: number; tls?: ConnectionOptions } = {},
+  options: { version?: '1.0' | '1.1' | '1.2'; headers?: StompHeaders; heartbeatIncoming?: number; heartbeatOutgoing?: number; tls?: ConnectionOptions; host?: string } = {},
 ): Promise<StompTestClient> {
+  const host = options.host ?? '127.0.0.1';
   const errors: IFrame[] = [];
   let onClosed!: () => void;
   const closed = new Promise<void>((resolve) => (onClosed = resolve));
   const client = new Client({
-    webSocketFactory: () => (options.tls === undefined ? new TCPWrapper('127.0.0.1', port) : new (tlsWrapper(options.tls))('127.0.0.1', port)),
+    webSocketFactory: () => (options.tls === undefined ? new TCPWrapper(host, port) : new (tlsWrapper(options.tls))(host, port)),
     connectHeaders: { host: 'localhost', ...(options.headers ?? {}) },
     reconnectDelay: 0,
     heartbeatIncoming: options.heartbeatIncoming ?? 0,
