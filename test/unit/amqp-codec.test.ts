@@ -74,6 +74,13 @@ describe('AMQP codec', () => {
     }
   });
 
+  it('refuses an array that asks for more elements than it has bytes (zero-width elements take none), without building them', () => {
+    // array32 of 0xffffffff nulls in 14 bytes: decoded element by element, four billion values
+    const huge = [0xf0, 0, 0, 0, 5, 0xff, 0xff, 0xff, 0xff, 0x40];
+    assert.throws(() => new AmqpReader(Buffer.from(huge)).read(), (err: unknown) => isFerryError(err, 'FERRY_AMQP_DECODE') && /cannot hold 4294967295 elements/.test((err as Error).message));
+    assert.deepEqual(new AmqpReader(Buffer.from([0xe0, 2, 2, 0x40])).read(), [null, null]);
+  });
+
   it('random bytes never throw anything but FERRY_AMQP_DECODE', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 40 }), (bytes) => {

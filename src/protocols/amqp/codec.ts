@@ -298,6 +298,9 @@ export class AmqpReader {
       case 0xe0:
       case 0xf0: {
         const { size, count } = this.sizeCount(code === 0xf0);
+        // elements of a zero-width type (null, true, an empty list...) take no bytes at all: without
+        // this bound a 14-byte array could ask for four billion of them
+        if (count > size) throw decodeError(`an array of ${size} bytes cannot hold ${count} elements`);
         const end = this.offset + size - (code === 0xf0 ? 4 : 1);
         let element = this.u8();
         let descriptor: number | string | undefined;
