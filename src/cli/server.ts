@@ -11,6 +11,7 @@ import { DataFolderLock, JournalStore, MemoryStore, PostgresStore, nodeFileSyste
 import { BackupStatusServer, HaLease, LeaseFile, PostgresLease, fencedFileSystem } from '../ha/index.js';
 import { defaultPermissions, ManagementServer, type ManagementPermissions } from '../management/index.js';
 import { BrokerNetwork } from '../network/index.js';
+import type { StompAdapter } from '../protocols/stomp/index.js';
 import { DescriptorBudget, TcpListener, TlsCertificates, WebSocketListener, detectingAdapter, descriptorLimit, openDescriptors, type ProtocolAdapter } from '../transport/index.js';
 
 export interface RunningServer {
@@ -225,6 +226,7 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
     listener: config.listeners[m.name],
     tlsListener: config.listeners[`${m.name}Tls`],
   }));
+  const stompAdapter = adapters.find((a) => a.adapter.name === 'stomp')?.adapter as StompAdapter | undefined;
   // a protocol that is a guest on another's listeners gets the clients whose first bytes name it; the host keeps the rest
   protocolModules.forEach((m, i) => {
     const guest = (m.guestOf as ((options: unknown) => { protocol: string; detectTimeout: number } | undefined) | undefined)?.(config[m.name]);
@@ -239,7 +241,9 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
     const own = adapters[i]!.adapter;
     adapters[i]!.adapter = detectingAdapter(own.name, [own, ...adapters.filter((_, j) => j !== i).map((a) => a.adapter)], shared.detectTimeout, logger);
   });
-  const network = new BrokerNetwork(config.network.connectors, broker, logger);
+  const network = new BrokerNetwork(config.network.connectors, broker, logger, config.stomp);
+  // a neighbour's duplex link arrives on a STOMP listener, which hands it to the network
+  if (stompAdapter !== undefined) stompAdapter.duplexLinks.acceptor = network;
   // what the broker has open once its store is, so the reserve is what it may open later
   const descriptors = new DescriptorBudget(descriptorLimit(logger), openDescriptors(), config.transport.descriptorReserve, logger);
   const listeners: { close(): Promise<void> }[] = [];

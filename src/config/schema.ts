@@ -58,6 +58,12 @@ const networkConnector = z
     maxReconnectDelay: positiveInt.default(5000),
     /** STOMP heart-beat on the link (ms, both ways; 0: none): a cut link is found by its silence on both sides within about twice this. */
     heartbeat: z.number().int().min(0).default(1000),
+    /**
+     * One connection carries both directions: the neighbour also pulls from this broker over it,
+     * with this connector's include, exclude, ttl, prefetch and localFirst (for a neighbour this
+     * broker can reach but that cannot reach it: a firewall, a NAT).
+     */
+    duplex: z.boolean().default(false),
     /** For `ssl://` neighbours; PEM files relative to the configuration file. */
     tls: z
       .object({

@@ -2,26 +2,14 @@ import { readFileSync } from 'node:fs';
 import { FerryError, errorFields } from '../errors.js';
 import { DUPLICATE_ID_PROPERTY, type BrokerAccess, type ConsumerInfo, type CoreConnection, type CoreSession, type Destination, type Logger, type MessageInit, type PropertyValue } from '../core/index.js';
 import { HOPS_PROPERTY, PATH_PROPERTY, RETURNS_PROPERTY, conduitName, demandLabel, demandOf, destinationKey, linkSelector, returnSelector, type Demand, type DemandRules } from './demand.js';
+import { DuplexServerSide, duplexHeaders } from './duplex.js';
 import { NeighbourLink, type LinkAddress, type LinkMessage } from './link.js';
+import type { ProtocolAdapter } from '../transport/index.js';
 import { messageFromLink } from './mapping.js';
+import type { ConnectorSettings } from './settings.js';
 
-export interface ConnectorSettings {
-  readonly name: string;
-  readonly uris: readonly string[];
-  readonly username?: string | undefined;
-  readonly password?: string | undefined;
-  readonly include: readonly string[];
-  readonly exclude: readonly string[];
-  readonly ttl: number;
-  readonly prefetch: number;
-  readonly localFirst: boolean;
-  readonly reconnectDelay: number;
-  readonly maxReconnectDelay: number;
-  /** STOMP heart-beat on the link, ms, both ways; 0: none. */
-  readonly heartbeat: number;
-  /** For `ssl://` neighbours: PEM files (the authorities to verify the neighbour by, a client certificate and its key). */
-  readonly tls?: { readonly ca?: string | undefined; readonly cert?: string | undefined; readonly key?: string | undefined; readonly servername?: string | undefined; readonly verify: boolean } | undefined;
-}
+export type { ConnectorSettings } from './settings.js';
+
 
 export type ConnectorState = 'connecting' | 'connected' | 'stopped';
 
@@ -41,6 +29,16 @@ export interface ConnectorStats {
   readonly links: number;
   /** Destinations the neighbour refused this broker (`kind:name`): not asked for again until their demand here goes and comes back. */
   readonly refused: readonly string[];
+}
+
+/** How a connector takes part in duplex links (docs/network.md, "Duplex"). */
+export interface DuplexOptions {
+  /** Serves the neighbour's link that runs back over this connector's duplex connection. */
+  readonly stomp?: ProtocolAdapter | undefined;
+  /** This connector runs back over a duplex connection a neighbour opened: its link, once open. */
+  readonly accepted?: Promise<NeighbourLink> | undefined;
+  /** Told when the connector stops, for good. */
+  readonly stopped?: (() => void) | undefined;
 }
 
 /** One subscription on the neighbour and the forwarding it carries. */
@@ -96,6 +94,7 @@ export class NetworkConnector {
     readonly settings: ConnectorSettings,
     private readonly broker: BrokerAccess,
     private readonly logger: Logger,
+    private readonly duplex: DuplexOptions = {},
   ) {
     this.delay = settings.reconnectDelay;
   }
@@ -123,11 +122,14 @@ export class NetworkConnector {
         this.refresh(key);
       },
     });
-    void this.connect();
+    if (this.duplex.accepted === undefined) void this.connect();
+    else void this.adopt(this.duplex.accepted);
   }
 
   stop(): void {
+    if (this.currentState === 'stopped') return;
     this.currentState = 'stopped';
+    this.duplex.stopped?.();
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.unwatch?.();
     this.link?.close();
@@ -153,33 +155,57 @@ export class NetworkConnector {
     if (this.currentState === 'stopped') return;
     const uri = this.settings.uris[this.nextUri++ % this.settings.uris.length]!;
     try {
-      const link = await NeighbourLink.open(addressOf(uri, this.settings), `ferry-network:${this.broker.name}:${this.settings.name}`, 10_000);
+      const extra = this.settings.duplex ? duplexHeaders(this.broker.name, this.settings) : [];
+      const link = await NeighbourLink.open(addressOf(uri, this.settings), `ferry-network:${this.broker.name}:${this.settings.name}`, 10_000, extra);
       // stop() may have run while the link was being made
       if ((this.currentState as ConnectorState) === 'stopped') return link.close();
-      this.link = link;
-      this.linkCount++;
-      this.currentState = 'connected';
-      this.delay = this.settings.reconnectDelay;
-      link.onMessage = (message) => this.onMessage(message);
-      link.onSubscribed = (id) => {
-        const pull = this.byId.get(id);
-        if (pull !== undefined) pull.open = true;
-      };
-      link.onRefused = (id, reason) => {
-        const pull = this.byId.get(id);
-        if (pull === undefined) return;
-        this.refused.add(destinationKey(pull.demand.destination));
-        this.logger.warn({ event: 'network.refused', connector: this.settings.name, destination: `${pull.demand.destination.kind}:${pull.demand.destination.name}`, message: reason.message }, `the neighbour refused connector ${this.settings.name} a subscription; the link user needs the right to read it`);
-      };
-      link.onClose = (reason) => this.lost(reason);
-      this.logger.info({ event: 'network.linked', connector: this.settings.name, neighbour: link.brokerName, uri }, `network connector ${this.settings.name} linked to ${link.brokerName}`);
-      this.pulls.clear();
-      this.byId.clear();
-      for (const key of this.consumers.keys()) this.refresh(key);
+      if (this.settings.duplex && this.duplex.stomp !== undefined) {
+        // the neighbour's own link runs back over this connection: this broker serves it
+        const server = new DuplexServerSide(link, this.duplex.stomp, this.broker, this.settings.name);
+        link.onClientFrame = (frame) => server.frame(frame);
+        link.onGone = () => server.closed();
+      }
+      this.linked(link, uri);
     } catch (err) {
       this.logger.warn({ event: 'network.link-failed', connector: this.settings.name, uri, ...errorFields(err) }, `network connector ${this.settings.name} cannot reach ${uri}`);
       this.retry();
     }
+  }
+
+  /** The link a neighbour opened here as duplex, running back to it: this connector lives as long as that link. */
+  private async adopt(accepted: Promise<NeighbourLink>): Promise<void> {
+    try {
+      const link = await accepted;
+      if (this.currentState === 'stopped') return link.close();
+      this.linked(link, this.settings.uris[0]!);
+    } catch (err) {
+      this.logger.warn({ event: 'network.link-failed', connector: this.settings.name, ...errorFields(err) }, `the duplex link of ${this.settings.name} did not open`);
+      this.stop();
+    }
+  }
+
+  /** A link is up: it carries this connector's demand from now on. */
+  private linked(link: NeighbourLink, uri: string): void {
+    this.link = link;
+    this.linkCount++;
+    this.currentState = 'connected';
+    this.delay = this.settings.reconnectDelay;
+    link.onMessage = (message) => this.onMessage(message);
+    link.onSubscribed = (id) => {
+      const pull = this.byId.get(id);
+      if (pull !== undefined) pull.open = true;
+    };
+    link.onRefused = (id, reason) => {
+      const pull = this.byId.get(id);
+      if (pull === undefined) return;
+      this.refused.add(destinationKey(pull.demand.destination));
+      this.logger.warn({ event: 'network.refused', connector: this.settings.name, destination: `${pull.demand.destination.kind}:${pull.demand.destination.name}`, message: reason.message }, `the neighbour refused connector ${this.settings.name} a subscription; the link user needs the right to read it`);
+    };
+    link.onClose = (reason) => this.lost(reason);
+    this.logger.info({ event: 'network.linked', connector: this.settings.name, neighbour: link.brokerName, uri }, `network connector ${this.settings.name} linked to ${link.brokerName}`);
+    this.pulls.clear();
+    this.byId.clear();
+    for (const key of this.consumers.keys()) this.refresh(key);
   }
 
   private lost(reason: FerryError): void {
@@ -190,7 +216,9 @@ export class NetworkConnector {
     for (const pull of this.pulls.values()) pull.closing = true;
     this.pulls.clear();
     this.byId.clear();
-    this.retry();
+    // a duplex link's far end cannot link again: the neighbour does, and a new connector serves it
+    if (this.duplex.accepted !== undefined) this.stop();
+    else this.retry();
   }
 
   private retry(): void {

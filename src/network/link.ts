@@ -1,7 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import { FerryError } from '../errors.js';
-import { StompParser, encodeFrame, type StompFrame } from '../protocols/stomp/index.js';
+import { StompParser, encodeFrame, type DuplexEnd, type DuplexPeer, type StompFrame } from '../protocols/stomp/index.js';
 
 /** The receipt asked for with a SUBSCRIBE is this and the subscription id. */
 const SUBSCRIBED = 'subscribed:';
@@ -51,51 +51,48 @@ export interface LinkSubscription {
 }
 
 /**
+ * What carries a link's frames: a socket of its own, or, for a duplex link a neighbour opened to
+ * this broker, that neighbour's STOMP connection here.
+ */
+interface LinkWire {
+  write(command: string, headers: Iterable<readonly [string, string]>): void;
+  /** Flushes, then closes. */
+  end(): void;
+  destroy(): void;
+}
+
+/**
  * A network connector's STOMP 1.2 connection to its neighbour: the neighbour sees an ordinary
  * client that subscribes with individual acknowledgement. It speaks through Ferry's own codec.
  */
 export class NeighbourLink {
-  private readonly parser: StompParser;
   private closed = false;
-  private corked = false;
-  private wroteSinceBeat = false;
-  private lastReceived = Date.now();
-  private readonly timers: NodeJS.Timeout[] = [];
   onMessage: ((message: LinkMessage) => void) | undefined;
   /** The neighbour has opened the subscription of this id. */
   onSubscribed: ((id: string) => void) | undefined;
   /** The neighbour refused the subscription of this id (and closes the link, as STOMP's ERROR does). */
   onRefused: ((id: string, reason: FerryError) => void) | undefined;
   onClose: ((reason: FerryError) => void) | undefined;
+  /**
+   * A duplex link: the client frames the neighbour sends (its own link running the other way over
+   * this connection), for the connector to serve. Unset, such a frame breaks the link.
+   */
+  onClientFrame: ((frame: StompFrame) => void) | undefined;
+  /** Told once when the connection goes, whoever closed it (the server side of a duplex link). */
+  onGone: (() => void) | undefined;
+  private wire: LinkWire | undefined;
 
   private constructor(
-    private readonly socket: Socket,
     /** The neighbour's broker name, from its CONNECTED frame. */
     readonly brokerName: string,
-    /** What the neighbour's CONNECTED answered to the heart-beat asked for: [it sends every, it wants every] ms. */
-    beats: readonly [number, number],
-  ) {
-    this.parser = new StompParser(
-      { maxFrameSize: 1024 * 1024 * 1024, maxHeaderSize: 1024 * 1024, maxHeaders: 100_000 },
-      (frame) => this.onFrame(frame),
-      (err) => this.fail(new FerryError('FERRY_NETWORK_LINK', `the neighbour sent a frame that does not parse: ${err.message}`, { cause: err })),
-    );
-    this.parser.version = '1.2';
-    socket.on('data', (chunk: Buffer) => {
-      this.lastReceived = Date.now();
-      this.parser.push(chunk);
-    });
-    this.startHeartbeats(beats);
-    socket.on('error', (err) => this.fail(new FerryError('FERRY_NETWORK_LINK', `link to the neighbour failed: ${err.message}`, { cause: err })));
-    socket.on('close', () => this.fail(new FerryError('FERRY_NETWORK_LINK', 'the neighbour closed the link')));
-  }
+  ) {}
 
   /**
    * Connects and logs in as `clientId` (the owner of the link's durable subscriptions there, taking
    * over from an older link of the same connector); rejects with FERRY_NETWORK_LINK when the
-   * neighbour cannot be reached or refuses.
+   * neighbour cannot be reached or refuses. `extraHeaders` go on the CONNECT frame (a duplex link's settings).
    */
-  static open(address: LinkAddress, clientId: string, timeoutMs: number): Promise<NeighbourLink> {
+  static open(address: LinkAddress, clientId: string, timeoutMs: number, extraHeaders: readonly [string, string][] = []): Promise<NeighbourLink> {
     return new Promise((resolve, reject) => {
       const tls = address.tls;
       const socket: Socket =
@@ -120,18 +117,58 @@ export class NeighbourLink {
           clearTimeout(timer);
           if (frame.command !== 'CONNECTED') return fail(new Error(frame.headers.get('message') ?? frame.command));
           socket.pause();
-          const link = new NeighbourLink(socket, frame.headers.get('ferry-broker') ?? `${address.host}:${address.port}`, negotiated(address.heartbeat, frame.headers.get('heart-beat')));
+          const link = new NeighbourLink(frame.headers.get('ferry-broker') ?? `${address.host}:${address.port}`);
+          link.wire = new SocketWire(socket, link, negotiated(address.heartbeat, frame.headers.get('heart-beat')));
           resolve(link);
           socket.resume();
         }, fail);
         const onData = (chunk: Buffer): void => parser.push(chunk);
         socket.on('data', onData);
-        const headers: [string, string][] = [['accept-version', '1.2'], ['host', address.host], ['heart-beat', `${address.heartbeat},${address.heartbeat}`], ['client-id', clientId], ['ferry.take-over', 'true']];
+        const headers: [string, string][] = [['accept-version', '1.2'], ['host', address.host], ['heart-beat', `${address.heartbeat},${address.heartbeat}`], ['client-id', clientId], ['ferry.take-over', 'true'], ...extraHeaders];
         if (address.username !== undefined) headers.push(['login', address.username]);
         if (address.password !== undefined) headers.push(['passcode', address.password]);
         socket.write(encodeFrame('CONNECT', headers, undefined, '1.2'));
       });
     });
+  }
+
+  /**
+   * The link that runs the other way over a duplex connection a neighbour opened here: it logs in
+   * to the neighbour through that connection (the neighbour serves it as a STOMP client of its own).
+   * `end` takes the neighbour's server frames; `link` resolves on its CONNECTED.
+   */
+  static over(peer: DuplexPeer, clientId: string, timeoutMs: number): { readonly link: Promise<NeighbourLink>; readonly end: DuplexEnd } {
+    let current: NeighbourLink | undefined;
+    let settle: { resolve(link: NeighbourLink): void; reject(err: Error): void } | undefined;
+    const link = new Promise<NeighbourLink>((resolve, reject) => (settle = { resolve, reject }));
+    const timer = setTimeout(() => refuse(`no CONNECTED within ${timeoutMs} ms`), timeoutMs);
+    timer.unref();
+    const refuse = (why: string): void => {
+      clearTimeout(timer);
+      settle?.reject(new FerryError('FERRY_NETWORK_LINK', `the duplex link from ${peer.remoteAddress} did not open: ${why}`));
+      settle = undefined;
+    };
+    const end: DuplexEnd = {
+      frame: (frame) => {
+        if (current !== undefined) return current.receive(frame);
+        if (settle === undefined) return;
+        if (frame.command !== 'CONNECTED') {
+          refuse(frame.headers.get('message') ?? frame.command);
+          return peer.close();
+        }
+        clearTimeout(timer);
+        current = new NeighbourLink(frame.headers.get('ferry-broker') ?? peer.remoteAddress);
+        current.wire = { write: (command, headers) => peer.write(command, headers), end: () => peer.close(), destroy: () => peer.close() };
+        settle.resolve(current);
+        settle = undefined;
+      },
+      closed: () => {
+        refuse('the connection closed');
+        current?.lost(new FerryError('FERRY_NETWORK_LINK', 'the neighbour closed the duplex link'));
+      },
+    };
+    peer.write('CONNECT', [['accept-version', '1.2'], ['host', 'ferry-network'], ['heart-beat', '0,0'], ['client-id', clientId], ['ferry.take-over', 'true']]);
+    return { link, end };
   }
 
   get isClosed(): boolean {
@@ -168,13 +205,119 @@ export class NeighbourLink {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.stopHeartbeats();
     this.write('DISCONNECT', [], true);
-    this.socket.end();
+    this.wire?.end();
+    this.gone();
+  }
+
+  /** Bytes a duplex link's server side (this broker serving the neighbour) writes down the connection. */
+  writeServerBytes(data: Buffer | string): void {
+    if (this.wire instanceof SocketWire) this.wire.writeBytes(data);
+  }
+
+  /** Bytes unsent on the connection: what the server side of a duplex link holds back on. */
+  get pendingBytes(): number {
+    return this.wire instanceof SocketWire ? this.wire.pendingBytes : 0;
+  }
+
+  /** Calls `resume` once the unsent bytes have drained. */
+  onDrained(resume: () => void): void {
+    if (this.wire instanceof SocketWire) this.wire.onDrained(resume);
+    else resume();
   }
 
   private write(command: string, headers: [string, string][], evenIfClosed = false): void {
     if (this.closed && !evenIfClosed) return;
+    this.wire?.write(command, headers);
+  }
+
+  /** A frame from the neighbour. */
+  receive(frame: StompFrame): void {
+    if (frame.command === 'MESSAGE') {
+      const subscription = frame.headers.get('subscription');
+      const ackId = frame.headers.get('ack');
+      if (subscription === undefined || ackId === undefined) {
+        return this.lost(new FerryError('FERRY_NETWORK_LINK', 'the neighbour sent a MESSAGE without subscription or ack header'));
+      }
+      this.onMessage?.({ subscription, ackId, headers: frame.headers, body: frame.body });
+    } else if (frame.command === 'RECEIPT') {
+      const receipt = frame.headers.get('receipt-id') ?? '';
+      if (receipt.startsWith(SUBSCRIBED)) this.onSubscribed?.(receipt.slice(SUBSCRIBED.length));
+    } else if (frame.command === 'ERROR') {
+      const reason = new FerryError('FERRY_NETWORK_LINK', `the neighbour refused: ${frame.headers.get('message') ?? frame.body.toString('utf8')}`);
+      const receipt = frame.headers.get('receipt-id') ?? '';
+      if (receipt.startsWith(SUBSCRIBED)) this.onRefused?.(receipt.slice(SUBSCRIBED.length), reason);
+      this.lost(reason);
+    } else if (this.onClientFrame !== undefined) {
+      this.onClientFrame(frame);
+    } else {
+      this.lost(new FerryError('FERRY_NETWORK_LINK', `the neighbour sent ${frame.command} on a link that is not duplex`));
+    }
+  }
+
+  /** The link is gone (or must go): closes what carries it and tells the connector, once. */
+  lost(reason: FerryError): void {
+    this.wire?.destroy();
+    this.gone();
+    // a link closed on purpose tells no one
+    if (this.closed) return;
+    this.closed = true;
+    const onClose = this.onClose;
+    this.onClose = undefined;
+    onClose?.(reason);
+  }
+
+  private gone(): void {
+    const onGone = this.onGone;
+    this.onGone = undefined;
+    onGone?.();
+  }
+}
+
+/** A link's own socket: the parser, the writes of a turn joined, and STOMP heart-beats both ways. */
+class SocketWire implements LinkWire {
+  private readonly parser: StompParser;
+  private corked = false;
+  private wroteSinceBeat = false;
+  private lastReceived = Date.now();
+  private readonly timers: NodeJS.Timeout[] = [];
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly link: NeighbourLink,
+    /** What the neighbour's CONNECTED answered to the heart-beat asked for: [it sends every, it wants every] ms. */
+    beats: readonly [number, number],
+  ) {
+    this.parser = new StompParser(
+      { maxFrameSize: 1024 * 1024 * 1024, maxHeaderSize: 1024 * 1024, maxHeaders: 100_000 },
+      (frame) => link.receive(frame),
+      (err) => link.lost(new FerryError('FERRY_NETWORK_LINK', `the neighbour sent a frame that does not parse: ${err.message}`, { cause: err })),
+    );
+    this.parser.version = '1.2';
+    socket.on('data', (chunk: Buffer) => {
+      this.lastReceived = Date.now();
+      this.parser.push(chunk);
+    });
+    this.startHeartbeats(beats);
+    socket.on('error', (err) => link.lost(new FerryError('FERRY_NETWORK_LINK', `link to the neighbour failed: ${err.message}`, { cause: err })));
+    socket.on('close', () => link.lost(new FerryError('FERRY_NETWORK_LINK', 'the neighbour closed the link')));
+  }
+
+  get pendingBytes(): number {
+    return this.socket.writableLength;
+  }
+
+  onDrained(resume: () => void): void {
+    if (this.socket.writableLength === 0) resume();
+    else this.socket.once('drain', resume);
+  }
+
+  write(command: string, headers: Iterable<readonly [string, string]>): void {
+    this.writeBytes(encodeFrame(command, headers, undefined, '1.2'));
+  }
+
+  writeBytes(data: Buffer | string): void {
+    if (this.socket.destroyed) return;
     // frames to the neighbour are small (acks, subscriptions), bounded by the prefetch; the
     // acknowledgements of one sync come in one turn and leave in one write
     if (!this.corked) {
@@ -185,8 +328,18 @@ export class NeighbourLink {
         this.socket.uncork();
       });
     }
-    this.socket.write(encodeFrame(command, headers, undefined, '1.2'));
+    this.socket.write(data);
     this.wroteSinceBeat = true;
+  }
+
+  end(): void {
+    this.stopHeartbeats();
+    this.socket.end();
+  }
+
+  destroy(): void {
+    this.stopHeartbeats();
+    this.socket.destroy();
   }
 
   private startHeartbeats([theySend, theyWant]: readonly [number, number]): void {
@@ -194,7 +347,7 @@ export class NeighbourLink {
       // half the interval: the neighbour never waits longer than it asked, whenever the last frame left
       this.timers.push(
         setInterval(() => {
-          if (!this.wroteSinceBeat && !this.closed) this.socket.write('\n');
+          if (!this.wroteSinceBeat && !this.socket.destroyed) this.socket.write('\n');
           this.wroteSinceBeat = false;
         }, Math.max(1, Math.floor(theyWant / 2))),
       );
@@ -203,7 +356,7 @@ export class NeighbourLink {
       const limit = theySend * 2;
       this.timers.push(
         setInterval(() => {
-          if (Date.now() - this.lastReceived > limit) this.fail(new FerryError('FERRY_NETWORK_LINK', `nothing from the neighbour for more than ${limit} ms (heart-beat ${theySend} ms)`));
+          if (Date.now() - this.lastReceived > limit) this.link.lost(new FerryError('FERRY_NETWORK_LINK', `nothing from the neighbour for more than ${limit} ms (heart-beat ${theySend} ms)`));
         }, Math.max(10, Math.floor(theySend / 2))),
       );
     }
@@ -213,36 +366,6 @@ export class NeighbourLink {
   private stopHeartbeats(): void {
     for (const timer of this.timers) clearInterval(timer);
     this.timers.length = 0;
-  }
-
-  private onFrame(frame: StompFrame): void {
-    if (frame.command === 'MESSAGE') {
-      const subscription = frame.headers.get('subscription');
-      const ackId = frame.headers.get('ack');
-      if (subscription === undefined || ackId === undefined) {
-        return this.fail(new FerryError('FERRY_NETWORK_LINK', 'the neighbour sent a MESSAGE without subscription or ack header'));
-      }
-      this.onMessage?.({ subscription, ackId, headers: frame.headers, body: frame.body });
-    } else if (frame.command === 'RECEIPT') {
-      const receipt = frame.headers.get('receipt-id') ?? '';
-      if (receipt.startsWith(SUBSCRIBED)) this.onSubscribed?.(receipt.slice(SUBSCRIBED.length));
-    } else if (frame.command === 'ERROR') {
-      const reason = new FerryError('FERRY_NETWORK_LINK', `the neighbour refused: ${frame.headers.get('message') ?? frame.body.toString('utf8')}`);
-      const receipt = frame.headers.get('receipt-id') ?? '';
-      if (receipt.startsWith(SUBSCRIBED)) this.onRefused?.(receipt.slice(SUBSCRIBED.length), reason);
-      this.fail(reason);
-    }
-  }
-
-  private fail(reason: FerryError): void {
-    this.stopHeartbeats();
-    this.socket.destroy();
-    // a link closed on purpose tells no one
-    if (this.closed) return;
-    this.closed = true;
-    const onClose = this.onClose;
-    this.onClose = undefined;
-    onClose?.(reason);
   }
 }
 

@@ -67,6 +67,8 @@ export interface ConnectorView {
 export interface NodeStats {
   readonly queues: readonly { readonly name: string; readonly pending: number; readonly inFlight: number; readonly consumers: number }[];
   readonly network: readonly ConnectorView[];
+  /** Client connections open (a network link it accepted counts as one). */
+  readonly connections: number;
   readonly durableSubscriptions: readonly { readonly clientId: string; readonly name: string; readonly topic: string; readonly active: boolean; readonly pending: number }[];
 }
 

@@ -1,5 +1,6 @@
 import type { BrokerAccess, Logger } from '../../core/index.js';
 import type { ProtocolAdapter, TransportConnection } from '../../transport/index.js';
+import { DuplexLinks } from './duplex.js';
 import type { StompOptions } from './options.js';
 import { StompSession } from './session.js';
 
@@ -18,13 +19,18 @@ function detect(firstBytes: Buffer): boolean | undefined {
   return false;
 }
 
-export function createStompAdapter(options: StompOptions, logger: Logger): ProtocolAdapter {
+/** The STOMP adapter, with where its sessions hand duplex network links (`duplexLinks.acceptor`). */
+export type StompAdapter = ProtocolAdapter & { readonly duplexLinks: DuplexLinks };
+
+export function createStompAdapter(options: StompOptions, logger: Logger): StompAdapter {
+  const duplexLinks = new DuplexLinks();
   return {
     name: 'stomp',
     detect,
     webSocketProtocols: stompWebSocketProtocols,
+    duplexLinks,
     attach(connection: TransportConnection, broker: BrokerAccess): void {
-      new StompSession(connection, broker, options, logger);
+      new StompSession(connection, broker, options, logger, duplexLinks);
     },
     close(): void {},
   };

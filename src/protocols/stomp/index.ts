@@ -12,7 +12,8 @@ export const stompProtocol: ProtocolModule<StompOptions, 'stomp'> = {
   createAdapter: createStompAdapter,
 };
 
-export { createStompAdapter } from './adapter.js';
+export { createStompAdapter, type StompAdapter } from './adapter.js';
 export { defaultStompOptions, type StompOptions } from './options.js';
 export { StompParser, encodeFrame, escapeHeader, type StompFrame, type StompParserLimits, type StompVersion } from './codec.js';
 export { formatDestination, messageHead, parseDestination, sendToMessage, type TemporaryNames } from './mapping.js';
+export { DuplexLinks, serverCommands, type DuplexAcceptor, type DuplexEnd, type DuplexPeer } from './duplex.js';

@@ -3,6 +3,7 @@ import type { AckMode, BrokerAccess, ConsumerHandle, CoreConnection, CoreSession
 import { ReadHold, deadlineTimer, type TransportConnection } from '../../transport/index.js';
 import { StompParser, encodeFrame, escapeHeader, type StompFrame, type StompVersion } from './codec.js';
 import { messageHead, parseDestination, sendToMessage, type TemporaryNames } from './mapping.js';
+import { serverCommands, type DuplexEnd, type DuplexLinks } from './duplex.js';
 import type { StompOptions } from './options.js';
 
 const SERVER = 'Ferry/0.1.0';
@@ -60,12 +61,16 @@ export class StompSession implements TemporaryNames {
   private wroteSinceBeat = false;
   private closing = false;
   private readonly headKey: string;
+  /** A duplex network link: the CONNECT that asked for it, then the end of the link that runs back. */
+  private duplexAsked: ReadonlyMap<string, string> | undefined;
+  private duplex: DuplexEnd | undefined;
 
   constructor(
     private readonly transport: TransportConnection,
     private readonly broker: BrokerAccess,
     private readonly options: StompOptions,
     private readonly logger: Logger,
+    private readonly duplexLinks?: DuplexLinks,
   ) {
     this.parser = new StompParser(
       { maxFrameSize: options.maxFrameSize, maxHeaderSize: options.maxHeaderSize, maxHeaders: options.maxHeaders },
@@ -117,6 +122,7 @@ export class StompSession implements TemporaryNames {
         this.connect(frame);
         return;
       }
+      if (this.duplex !== undefined && serverCommands.has(frame.command)) return this.duplex.frame(frame);
       switch (frame.command) {
         case 'SEND':
           return this.onSend(frame);
@@ -162,6 +168,8 @@ export class StompSession implements TemporaryNames {
     }
     this.version = version;
     this.parser.version = version;
+    // Ferry's own: a neighbour's network connector asks this broker to pull from it over this connection
+    if (frame.headers.get('ferry.duplex') === 'true') this.duplexAsked = frame.headers;
     const [sendBeat, receiveBeat] = this.negotiateHeartbeat(frame.headers.get('heart-beat'));
     // what the client sends before CONNECTED waits, and so does the socket, until the broker has decided
     this.held = [];
@@ -206,6 +214,16 @@ export class StompSession implements TemporaryNames {
     this.writeFrame('CONNECTED', headers, undefined);
     this.startHeartbeats(sendBeat, receiveBeat);
     this.logger.debug({ event: 'stomp.connected', connection: core.id, version: this.version, remote: this.transport.remoteAddress }, 'STOMP client connected');
+    const asked = this.duplexAsked;
+    const acceptor = this.duplexLinks?.acceptor;
+    if (asked !== undefined && acceptor !== undefined) {
+      this.duplex = acceptor.accept({
+        connect: asked,
+        remoteAddress: this.transport.remoteAddress,
+        write: (command, headers) => this.writeFrame(command, headers, undefined),
+        close: () => this.shutdown(),
+      });
+    }
     const held = this.held ?? [];
     this.held = undefined;
     for (const frame of held) this.onFrame(frame);
@@ -530,6 +548,9 @@ export class StompSession implements TemporaryNames {
   }
 
   private releaseCore(): void {
+    const duplex = this.duplex;
+    this.duplex = undefined;
+    duplex?.closed();
     const core = this.core;
     this.core = undefined;
     this.session = undefined;
