@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { FerryError, errorFields } from '../errors.js';
+import { FerryError, errorFields, isFerryError } from '../errors.js';
 import { DUPLICATE_ID_PROPERTY, type BrokerAccess, type ConsumerInfo, type CoreConnection, type CoreSession, type Destination, type Logger, type MessageInit, type PropertyValue } from '../core/index.js';
 import { HOPS_PROPERTY, PATH_PROPERTY, RETURNS_PROPERTY, conduitName, demandLabel, demandOf, destinationKey, linkSelector, returnSelector, type Demand, type DemandRules } from './demand.js';
 import { DuplexServerSide, duplexHeaders } from './duplex.js';
@@ -37,6 +37,8 @@ export interface DuplexOptions {
   readonly stomp?: ProtocolAdapter | undefined;
   /** This connector runs back over a duplex connection a neighbour opened: its link, once open. */
   readonly accepted?: Promise<NeighbourLink> | undefined;
+  /** ... and the core connection of the user the neighbour logged in as, which stores what it pulls. */
+  readonly as?: CoreConnection | undefined;
   /** Told when the connector stops, for good. */
   readonly stopped?: (() => void) | undefined;
 }
@@ -104,7 +106,8 @@ export class NetworkConnector {
   }
 
   async start(): Promise<void> {
-    this.core = await this.broker.connect({ protocol: 'network', transport: { remoteAddress: `network:${this.settings.name}` }, internal: true });
+    // a duplex link's far end stores what it pulls with the rights of the user the neighbour logged in as
+    this.core = this.duplex.as ?? (await this.broker.connect({ protocol: 'network', transport: { remoteAddress: `network:${this.settings.name}` }, internal: true }));
     this.session = this.core.createSession();
     this.unwatch = this.broker.watchConsumers({
       added: (consumer) => {
@@ -134,7 +137,8 @@ export class NetworkConnector {
     this.unwatch?.();
     this.link?.close();
     this.link = undefined;
-    this.core?.close();
+    // the connection of a duplex link belongs to the session it arrived on
+    if (this.duplex.as === undefined) this.core?.close();
   }
 
   stats(): ConnectorStats {
@@ -241,10 +245,28 @@ export class NetworkConnector {
     const { demand, neighbourWants } = demandOf(this.consumers.get(key)?.values() ?? [], rules);
     if (demand === undefined) this.refused.delete(key);
     // a destination the neighbour refused once is not asked for, either way, until its demand comes again
-    const wanted = this.refused.has(key) ? undefined : demand;
+    const wanted = this.refused.has(key) || (demand !== undefined && !this.mayStore(demand.destination)) ? undefined : demand;
     this.align(link, key, wanted, wanted === undefined ? '' : linkSelector(rules.self, rules.ttl, wanted), false);
     const back = wanted !== undefined && wanted.destination.kind === 'queue' && !neighbourWants ? wanted : undefined;
     this.align(link, `back:${key}`, back, back === undefined ? '' : returnSelector(rules.self, back), true);
+  }
+
+  /**
+   * Whether what is pulled for `destination` may be stored here: always for a connector of this
+   * broker's configuration; for the far end of a duplex link, only into a queue (or a topic without
+   * wildcards) the neighbour's user may send to, so a client that asks for a duplex link learns of
+   * no other demand and sends nowhere it could not send anyway. Messages for a wildcard pattern are
+   * checked one by one when stored.
+   */
+  private mayStore(destination: Destination): boolean {
+    if (this.duplex.as === undefined || destination.name.includes('*') || destination.name.includes('>')) return true;
+    try {
+      this.duplex.as.checkDestination(destination);
+      return true;
+    } catch (err) {
+      if (!isFerryError(err)) throw err;
+      return false;
+    }
   }
 
   private align(link: NeighbourLink, key: string, demand: Demand | undefined, selector: string, back: boolean): void {

@@ -51,7 +51,7 @@ export class BrokerNetwork implements DuplexAcceptor {
     }
     const settings = acceptedSettings(peer);
     const { link, end } = NeighbourLink.over(peer, `ferry-network:${this.broker.name}:${settings.name}`, 10_000);
-    const connector = new NetworkConnector(settings, this.broker, this.logger, { accepted: link, stopped: () => this.accepted.delete(connector) });
+    const connector = new NetworkConnector(settings, this.broker, this.logger, { accepted: link, as: peer.connection, stopped: () => this.accepted.delete(connector) });
     this.accepted.add(connector);
     this.logger.info({ event: 'network.duplex-accepted', connector: settings.name, remote: peer.remoteAddress }, `a neighbour opened duplex link ${settings.name}: this broker pulls from it over the same connection`);
     void connector.start();

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { connectStomp } from '../helpers/stomp.js';
 import { freePort, pulls, startNode, stopAll, until, type NetworkNode } from '../helpers/network.js';
 
@@ -59,5 +60,29 @@ describe('network of brokers: a duplex connector', () => {
     await atA.expectNothing(300);
     assert.equal((await duplexOnA())?.state, 'connected');
     for (const client of [onA, producerOnA, producerAgain]) await client.disconnect();
+  });
+
+  it('pulls back only into destinations the user the link logged in as may send to', async () => {
+    const [a, b] = [await freePort(), await freePort()];
+    const users = fileURLToPath(new URL('../../../docs/examples/secure/users.yaml', import.meta.url));
+    const rights = (kind: string, name: string, groups: string): string[] => [`    - ${kind}: "${name}"`, ...['read', 'write', 'create', 'browse', 'admin'].map((r) => `      ${r}: [${groups}]`)];
+    // the test's own clients are anonymous admins; B's link logs in as reader, who may send only to west.open
+    const config = ['security:', `  users: ${users}`, '  anonymous: admin', '  authorization:', ...rights('queue', '>', 'admins'), ...rights('topic', '>', 'admins'), ...rights('queue', 'west.open', 'readers'), ''].join('\n');
+    const A = await startNode({ name: 'A', stompPort: a, neighbours: [], config });
+    const B = await startNode({ name: 'B', stompPort: b, neighbours: [{ name: 'to-A', port: a, settings: ['duplex: true', 'username: reader', 'password: reader-secret'] }] });
+    nodes.push(A, B);
+    await until('A to run a connector back over the link', async () => (await A.stats()).network.some((c) => c.state === 'connected'));
+
+    const onA = await connectStomp(a);
+    const open = onA.subscribe('/queue/west.open');
+    onA.subscribe('/queue/west.private');
+    await until('A to pull west.open from B', () => pulls(A, 'duplex-B-to-A', 'queue', 'west.open'));
+    const producerOnB = await connectStomp(b);
+    await producerOnB.sendConfirmed('/queue/west.open', 'allowed');
+    await producerOnB.sendConfirmed('/queue/west.private', 'stays on B');
+    assert.equal((await open.next(20_000)).body, 'allowed');
+    assert.equal(await pulls(A, 'duplex-B-to-A', 'queue', 'west.private'), false, 'no demand the link user could not fill');
+    assert.equal((await B.stats()).queues.find((q) => q.name === 'west.private')?.pending, 1);
+    for (const client of [onA, producerOnB]) await client.disconnect();
   });
 });

@@ -1,3 +1,4 @@
+import type { CoreConnection } from '../../core/index.js';
 import type { StompFrame } from './codec.js';
 
 /**
@@ -10,6 +11,8 @@ export interface DuplexPeer {
   /** The CONNECT frame's headers: the neighbour's name and the settings of its connector. */
   readonly connect: ReadonlyMap<string, string>;
   readonly remoteAddress: string;
+  /** The connection the neighbour logged in with: what the link brings here goes in with its rights. */
+  readonly connection: CoreConnection;
   /** Writes a client frame to the neighbour. */
   write(command: string, headers: Iterable<readonly [string, string]>): void;
   /** Closes the whole connection. */

@@ -220,6 +220,7 @@ export class StompSession implements TemporaryNames {
       this.duplex = acceptor.accept({
         connect: asked,
         remoteAddress: this.transport.remoteAddress,
+        connection: core,
         write: (command, headers) => this.writeFrame(command, headers, undefined),
         close: () => this.shutdown(),
       });
