@@ -3,7 +3,9 @@
 // both on one Ferry broker, or the producer on A and the consumer on C of a line A <- B <- C (C's
 // connector pulls from B, B's from A). Reported: messages per second end to end, and the brokers'
 // CPU time per message (the line's is the sum of the three processes, and B's alone is one hop's
-// cost). Then the time for a backlog on B to follow a consumer that appears on C.
+// cost). Aggregate: three producer/consumer pairs at once, all on one broker, or one pair on each
+// of A, B and C (what a network adds when the load is spread over its brokers). Then the time for a
+// backlog on B to follow a consumer that appears on C.
 //
 //   npm run build && node dist/bench/network.js [--messages 20000] [--backlog 10000] [--rounds 3]
 
@@ -70,11 +72,17 @@ async function consume(port: number, queue: string, count: number): Promise<void
 
 /** Producer on `into`, consumer on `outOf`, at once; messages per second and CPU µs per message of `brokers`. */
 async function run(into: Ferry, outOf: Ferry, brokers: readonly Ferry[], queue: string): Promise<{ rate: number; cpuUs: number[] }> {
+  return runPairs([[into, outOf]], brokers, queue);
+}
+
+/** One producer and one consumer per pair, all at once, each pair on its own queue: all messages per second. */
+async function runPairs(pairs: readonly (readonly [Ferry, Ferry])[], brokers: readonly Ferry[], queue: string): Promise<{ rate: number; cpuUs: number[] }> {
   const cpu0 = brokers.map((b) => processCpuUs(b.pid));
   const t0 = process.hrtime.bigint();
-  await Promise.all([consume(outOf.stompPort, queue, messages), produce(into.stompPort, queue, messages)]);
+  await Promise.all(pairs.flatMap(([into, outOf], i) => [consume(outOf.stompPort, `${queue}.${i}`, messages), produce(into.stompPort, `${queue}.${i}`, messages)]));
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  return { rate: messages / seconds, cpuUs: brokers.map((b, i) => (processCpuUs(b.pid) - cpu0[i]!) / messages) };
+  const total = messages * pairs.length;
+  return { rate: total / seconds, cpuUs: brokers.map((b, i) => (processCpuUs(b.pid) - cpu0[i]!) / total) };
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -98,10 +106,20 @@ async function main(): Promise<void> {
   const oneCpu = median(one.map((x) => x.cpu));
   const lineCpu = median(line.map((x) => x.cpu));
   const hop = median(line.map((x) => x.hop));
+  const spreadOne: number[] = [];
+  const spreadThree: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    spreadOne.push((await runPairs([[single, single], [single, single], [single, single]], [single], `bench.agg1.${r}`)).rate);
+    spreadThree.push((await runPairs([[A, A], [B, B], [C, C]], [A, B, C], `bench.agg3.${r}`)).rate);
+    console.log(`round ${r + 1}: three pairs on one broker ${spreadOne[r]!.toFixed(0)} msg/s; one pair on each of A, B, C ${spreadThree[r]!.toFixed(0)} msg/s`);
+  }
   console.log(`\n${messages} persistent 1 KiB messages, median of ${rounds} rounds`);
   console.log(`one broker:       ${oneRate.toFixed(0)} msg/s, broker CPU ${oneCpu.toFixed(0)} µs/msg`);
   console.log(`A -> B -> C:      ${lineRate.toFixed(0)} msg/s (${(lineRate / oneRate).toFixed(2)}x one broker), CPU of the three ${lineCpu.toFixed(0)} µs/msg (${(lineCpu / oneCpu).toFixed(2)}x)`);
   console.log(`one hop (B alone): ${hop.toFixed(0)} µs CPU per forwarded message (${(hop / oneCpu).toFixed(2)}x a single broker's per-message cost)`);
+  const aggOne = median(spreadOne);
+  const aggThree = median(spreadThree);
+  console.log(`aggregate, three pairs: one broker ${aggOne.toFixed(0)} msg/s; spread over A, B, C ${aggThree.toFixed(0)} msg/s (${(aggThree / aggOne).toFixed(2)}x)`);
 
   // a backlog waiting on B, then a consumer on C: the time until C has had all of it
   await produce(B.stompPort, 'bench.move', backlog);
