@@ -5,7 +5,8 @@ export interface Destination {
   readonly temporary?: boolean;
 }
 
-export type BodyKind = 'text' | 'bytes' | 'map' | 'stream' | 'object';
+/** `none`: a message that has no body at all (JMS's plain `Message`), kept as empty bytes and read as bytes elsewhere. */
+export type BodyKind = 'text' | 'bytes' | 'map' | 'stream' | 'object' | 'none';
 
 /** User property values keep their JMS type where JavaScript can tell: bigint is a long. */
 export type PropertyValue = string | number | boolean | bigint | Buffer | null;

@@ -46,7 +46,8 @@ export const RecordType = {
   PagedMessage: 13,
 } as const;
 
-const bodyKinds: readonly BodyKind[] = ['text', 'bytes', 'map', 'stream', 'object'];
+// stored as the index: new kinds go at the end
+const bodyKinds: readonly BodyKind[] = ['text', 'bytes', 'map', 'stream', 'object', 'none'];
 
 class Writer {
   private buf: Buffer;

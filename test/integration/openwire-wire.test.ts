@@ -267,3 +267,36 @@ test('after a restart, a failover resend of a message the broker took before it 
     await second.stop();
   }
 });
+
+test('a plain JMS Message (no body) that waited through a restart is dispatched as a plain Message again', async () => {
+  const first = await startBroker();
+  const connectionId = 'ID:plain-1';
+  const producerId = { type: T.PRODUCER_ID, connectionId, sessionId: 1, value: 1 };
+  const destination = { type: T.QUEUE, physicalName: 'plain.restart' };
+  const connectionInfo = { type: T.CONNECTION_INFO, commandId: 1, responseRequired: true, connectionId: { type: T.CONNECTION_ID, value: connectionId } };
+  const producer = await negotiated(first.ports.openwire);
+  producer.send(connectionInfo);
+  assert.equal((await producer.next()).type, T.RESPONSE);
+  producer.send({ type: T.MESSAGE, commandId: 2, responseRequired: true, persistent: true, producerId, destination, messageId: { type: T.MESSAGE_ID, producerId, producerSequenceId: 1, brokerSequenceId: 0 } });
+  assert.equal((await producer.next()).type, T.RESPONSE);
+  producer.socket.destroy();
+  await first.server.stop();
+
+  const second = await startBroker({ data: first.dataDir });
+  try {
+    const consumer = await negotiated(second.ports.openwire);
+    consumer.send(connectionInfo);
+    assert.equal((await consumer.next()).type, T.RESPONSE);
+    const sessionId = { type: T.SESSION_ID, connectionId, value: 1 };
+    consumer.send({ type: T.SESSION_INFO, commandId: 2, responseRequired: true, sessionId });
+    assert.equal((await consumer.next()).type, T.RESPONSE);
+    consumer.send({ type: T.CONSUMER_INFO, commandId: 3, responseRequired: true, consumerId: { type: T.CONSUMER_ID, connectionId, sessionId: 1, value: 1 }, destination, prefetchSize: 10 });
+    let dispatch = await consumer.next();
+    while (dispatch.type === T.RESPONSE) dispatch = await consumer.next();
+    assert.equal(dispatch.type, T.MESSAGE_DISPATCH);
+    assert.equal((dispatch['message'] as DataStructure).type, T.MESSAGE, 'a plain Message, not an empty BytesMessage');
+    consumer.socket.destroy();
+  } finally {
+    await second.stop();
+  }
+});

@@ -63,7 +63,7 @@ const JMS_DEST = 'x-opt-jms-dest';
 const JMS_REPLY_TYPE = 'x-opt-jms-reply-type';
 const generatedAnnotations: ReadonlySet<string> = new Set([JMS_MSG_TYPE, JMS_DEST, JMS_REPLY_TYPE]);
 /** Qpid JMS's codes for message types and destination types in those annotations. */
-const jmsMessageTypes: Readonly<Record<BodyKind, number>> = { object: 1, map: 2, bytes: 3, stream: 4, text: 5 };
+const jmsMessageTypes: Readonly<Record<BodyKind, number>> = { none: 0, object: 1, map: 2, bytes: 3, stream: 4, text: 5 };
 const SERIALIZED_JAVA = 'application/x-java-serialized-object';
 
 /** User properties that travel in the properties section instead of application-properties. */
@@ -376,7 +376,7 @@ export function encodeMessage(message: Message): Buffer {
   else if (bodyKind === 'stream' && isSingleValue(body, (c) => LIST_CODES.has(c))) bodyAs = 'raw-value';
   else if (bodyKind === 'stream' && isSequenceSections(body)) bodyAs = 'raw-sections';
   else if (bodyKind === 'object' && isSingleValue(body, (c) => c !== 0xa0 && c !== 0xb0)) bodyAs = 'raw-value';
-  else if (bodyKind !== 'bytes') {
+  else if (bodyKind !== 'bytes' && bodyKind !== 'none') {
     if (bodyKind === 'object') contentType ??= SERIALIZED_JAVA;
     else bodyKind = 'bytes';
   }

@@ -16,7 +16,6 @@ import { readProperties, readTypedMap, readTypedValue, writeProperties } from '.
 
 /** Where a message's OpenWire property bytes are kept, so a JMS consumer gets back exactly what a JMS producer typed. */
 const PROPERTIES_KEY = 'openwire.properties';
-const TYPE_KEY = 'openwire.type';
 const PARTS_KEY = 'openwire.parts';
 
 const bodyKinds: ReadonlyMap<number, BodyKind> = new Map([
@@ -25,7 +24,7 @@ const bodyKinds: ReadonlyMap<number, BodyKind> = new Map([
   [T.MAP_MESSAGE, 'map'],
   [T.STREAM_MESSAGE, 'stream'],
   [T.OBJECT_MESSAGE, 'object'],
-  [T.MESSAGE, 'bytes'],
+  [T.MESSAGE, 'none'],
   [T.BLOB_MESSAGE, 'bytes'],
 ]);
 
@@ -138,7 +137,6 @@ function ownEncodings(wire: WireMessage): Map<string, unknown> | undefined {
   if (!keepProperties && wire.type !== T.MESSAGE) return undefined;
   const encodings = new Map<string, unknown>();
   if (keepProperties) encodings.set(PROPERTIES_KEY, Buffer.from(wire.marshalledProperties!));
-  if (wire.type === T.MESSAGE) encodings.set(TYPE_KEY, T.MESSAGE);
   return encodings;
 }
 
@@ -185,7 +183,6 @@ function parsesWhole(body: Buffer, read: (reader: DataReader) => void): boolean 
  */
 function wireBody(message: Message): { type: number; content: Buffer } {
   const body = message.body;
-  if (message.encodings?.get(TYPE_KEY) === T.MESSAGE) return { type: T.MESSAGE, content: body };
   switch (message.bodyKind) {
     case 'text': {
       const text = body.toString('utf8');
@@ -203,6 +200,8 @@ function wireBody(message: Message): { type: number; content: Buffer } {
       return { type: T.BYTES_MESSAGE, content: body };
     case 'object':
       return { type: T.OBJECT_MESSAGE, content: body };
+    case 'none':
+      return { type: T.MESSAGE, content: body };
     default:
       return { type: T.BYTES_MESSAGE, content: body };
   }
