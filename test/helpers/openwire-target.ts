@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { activeMqInstalled, ACTIVEMQ_INSTALL_HINT, DEFAULT_ACTIVEMQ_HOME, startActiveMq } from '../../bench/activemq.js';
-import { freePort, type RunningBroker } from '../../bench/broker.js';
+import type { RunningBroker } from '../../bench/broker.js';
+// below the ephemeral range: a killed broker's port must still be free when it comes back
+import { freePort } from './network.js';
 import { configSchema } from '../../src/config/schema.js';
 import { startBroker, type TestBroker } from './broker.js';
 import { missingPrerequisite } from './interop.js';

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import type { IMessage } from '@stomp/stompjs';
 import mqtt from 'mqtt';
-import { freePort } from '../../bench/broker.js';
+// below the ephemeral range: after a kill, a port 0 listener of another test could take the killed member's port
+import { freePort } from '../helpers/network.js';
 import { spawnBroker, type BrokerProcess } from '../helpers/process.js';
 import { connectMqtt } from '../helpers/mqtt.js';
 import { connectStomp } from '../helpers/stomp.js';
