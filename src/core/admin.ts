@@ -209,8 +209,7 @@ export class BrokerAdmin {
     }
     if (destinations.topics.has(name)) return false;
     destinations.checkRoom('topic', name);
-    destinations.topics.add(name);
-    return true;
+    return destinations.addTopic(name);
   }
 
   /**
@@ -220,7 +219,7 @@ export class BrokerAdmin {
   deleteDestination(kind: 'queue' | 'topic', name: string): void {
     const destinations = this.host.destinations;
     if (kind === 'topic') {
-      if (!destinations.topics.delete(name)) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `no topic "${name}"`);
+      if (!destinations.deleteTopic(name)) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `no topic "${name}"`);
       return;
     }
     const queue = this.queue(name);

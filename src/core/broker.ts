@@ -25,7 +25,8 @@ import { CoreConnection, type BrokerAccess, type ConnectionHost, type IdKeeper, 
 import { Consumer } from './consumer.js';
 import { Destinations, destinationKey, isClientComposite, splitComposite, type CompositeDestination, type VirtualTopicOptions } from './destinations.js';
 import { ConsumerEvents, type ConsumerWatcher } from './consumer-events.js';
-import { DUPLICATE_ID_PROPERTY, DuplicateDetector } from './duplicates.js';
+import type { DestinationWatcher } from './destination-events.js';
+import { DuplicateDetector, duplicateIdOf } from './duplicates.js';
 import { describeBroker, describeStore, waitingMessageIds, type StoreReport } from './inspection.js';
 import { silentLogger, type Logger } from './logger.js';
 import { buildMessage, type Destination, type Message, type MessageInit, type PublishedAs } from './message.js';
@@ -157,7 +158,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
     );
     this.subscriptions = new TopicSubscriptions({
       ...parts,
-      topicSeen: (name) => this.destinations.topics.add(name),
+      topicSeen: (name) => this.destinations.addTopic(name),
       retainedMatching: (pattern) => this.requireRetained().matching(pattern),
       durableChanged: (key, kept) => this.consumerEvents.durableChanged(key, kept),
     });
@@ -364,7 +365,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       const routed = this.sendChecked(message, connection, options.producerId === undefined ? undefined : { producerId: options.producerId });
       return routed ?? (retainedWrote ? this.store.sync() : null);
     }
-    const duplicateId = this.duplicateIdOf(message);
+    const duplicateId = duplicateIdOf(message);
     const producerId = options?.producerId;
     if (duplicateId !== undefined || producerId !== undefined) {
       const duplicates = this.requireDuplicates();
@@ -404,7 +405,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
   commit(tx: Transaction, within?: (storeTx: number) => void): Promise<void> | null {
     const persistence = this.requirePersistence();
     if (tx.sends.some((m) => m.persistent)) this.checkStoreAdmits();
-    const needsStore = within !== undefined || tx.touchesStore || tx.sends.some((m) => this.duplicateIdOf(m) !== undefined);
+    const needsStore = within !== undefined || tx.touchesStore || tx.sends.some((m) => duplicateIdOf(m) !== undefined);
     const storeTx = needsStore ? persistence.allocateId() : undefined;
     if (within !== undefined) within(storeTx!);
     for (const entry of tx.acknowledged) entry.queue.acknowledge(entry, storeTx);
@@ -416,7 +417,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
         this.logger.warn({ event: 'tx.send.dropped', destination: message.destination.name, err }, 'destination went away before commit');
         continue;
       }
-      const duplicateId = this.duplicateIdOf(message);
+      const duplicateId = duplicateIdOf(message);
       if (duplicateId !== undefined) {
         const key = destinationKey(message.destination);
         if (this.requireDuplicates().isDuplicate(key, duplicateId)) continue;
@@ -584,6 +585,10 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
     return this.consumerEvents.watch(watcher);
   }
 
+  watchDestinations(watcher: DestinationWatcher): () => void {
+    return this.destinations.events.watch(watcher);
+  }
+
   waitingMessageIds(): Iterable<string> {
     return waitingMessageIds(this.destinations.queues.values(), this.subscriptions.durableSubscriptions());
   }
@@ -710,11 +715,6 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
   private *allPersistentQueues(): IterableIterator<MessageQueue> {
     for (const queue of this.destinations.queues.values()) if (queue.recordId !== 0) yield queue;
     yield* this.subscriptions.durableQueues();
-  }
-
-  private duplicateIdOf(message: Message): string | undefined {
-    const value = message.properties.get(DUPLICATE_ID_PROPERTY);
-    return value === undefined || value === null ? undefined : String(value);
   }
 
   private policyFor(destination: Destination): ReturnType<PolicyBook['resolve']> {

@@ -2,6 +2,7 @@ import { FerryError } from '../errors.js';
 import type { BrokerStats, ConnectRequest, ConsumerHandle, Credentials, DurableSubscriptionInfo, Principal, SaslExchange, SubscribeOptions, TransportFacts } from './access.js';
 import type { Consumer } from './consumer.js';
 import type { ConsumerEvents, ConsumerWatcher } from './consumer-events.js';
+import type { DestinationWatcher } from './destination-events.js';
 import { ConnectionTraffic, SessionTraffic } from './traffic.js';
 import type { Delivery, DeliverySink } from './sink.js';
 import type { BindingSpec, ExchangeSpec, PublishOptions, PublishResult } from './exchanges.js';
@@ -43,6 +44,8 @@ export interface BrokerAccess {
    * returned function is called: what a network connector needs to follow demand.
    */
   watchConsumers(watcher: ConsumerWatcher): () => void;
+  /** The same for queues and topics (temporary ones left out): made and deleted. */
+  watchDestinations(watcher: DestinationWatcher): () => void;
 }
 
 export interface SendOptions {

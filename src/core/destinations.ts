@@ -5,6 +5,7 @@ import type { ClientLimits } from './limits.js';
 import type { Destination } from './message.js';
 import type { MessageQueue } from './message-queue.js';
 import { RecordType, encodeQueue } from './records.js';
+import { DestinationEvents } from './destination-events.js';
 
 /** A destination that forwards what is sent to it (ActiveMQ's compositeQueue / compositeTopic). */
 export interface CompositeDestination {
@@ -60,6 +61,7 @@ export class Destinations {
   private readonly topicSends = new Map<string, { sent: number }>();
   /** Temporary destination key -> the id of the connection that owns it. */
   private readonly temporaryOwners = new Map<string, string>();
+  readonly events = new DestinationEvents(() => this.lasting());
 
   constructor(
     private readonly host: DestinationHost,
@@ -138,7 +140,22 @@ export class Destinations {
     if (this.topics.has(name)) return;
     if (!this.autoCreate) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `topic "${name}" does not exist and destinations are not created on first use`);
     this.checkRoom('topic', name);
+    this.addTopic(name);
+  }
+
+  /** Records a topic (made by a send, a subscription or an operator); false when it was known. */
+  addTopic(name: string): boolean {
+    if (this.topics.has(name)) return false;
     this.topics.add(name);
+    this.events.added({ kind: 'topic', name });
+    return true;
+  }
+
+  /** Forgets a topic; false when there was none. */
+  deleteTopic(name: string): boolean {
+    if (!this.topics.delete(name)) return false;
+    this.events.removed({ kind: 'topic', name });
+    return true;
   }
 
   /** A declared queue (RabbitMQ's model): made by its declaration, with the record its durability asks for (0: none). */
@@ -152,6 +169,7 @@ export class Destinations {
     this.queues.delete(queue.name);
     if (queue.recordId !== 0) this.host.store.delete(queue.recordId);
     for (const set of this.virtualConsumers.values()) set.delete(queue);
+    this.events.removed({ kind: 'queue', name: queue.name });
   }
 
   /** A queue read back from the store. */
@@ -185,6 +203,7 @@ export class Destinations {
   removeQueue(queue: MessageQueue): void {
     this.queues.delete(queue.name);
     for (const set of this.virtualConsumers.values()) set.delete(queue);
+    this.events.removed({ kind: 'queue', name: queue.name });
   }
 
   /** Counts a message routed to a topic (operators' enqueued count): a number in a map, nothing allocated. */
@@ -222,7 +241,14 @@ export class Destinations {
   private addQueue(queue: MessageQueue): MessageQueue {
     this.queues.set(queue.name, queue);
     this.indexVirtualConsumer(queue);
+    this.events.added({ kind: 'queue', name: queue.name });
     return queue;
+  }
+
+  /** The queues and topics that are not temporary. */
+  private *lasting(): IterableIterator<Destination> {
+    for (const name of this.queues.keys()) if (!this.temporaryOwners.has(`queue:${name}`)) yield { kind: 'queue', name };
+    for (const name of this.topics) yield { kind: 'topic', name };
   }
 
   /** `Consumer.A.VirtualTopic.orders` receives what is sent to topic `VirtualTopic.orders`. */

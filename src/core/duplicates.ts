@@ -1,9 +1,16 @@
 import type { Store } from '../store/index.js';
+import type { Message } from './message.js';
 import type { Persistence } from './persistence.js';
 import { RecordType, decodeDuplicateId, encodeDuplicateId } from './records.js';
 
 /** The property a producer sets to a unique id so that a resend of the same message is dropped. */
 export const DUPLICATE_ID_PROPERTY = '_AMQ_DUPL_ID';
+
+/** The message's duplicate-detection id, when its producer gave one. */
+export function duplicateIdOf(message: Message): string | undefined {
+  const value = message.properties.get(DUPLICATE_ID_PROPERTY);
+  return value === undefined || value === null ? undefined : String(value);
+}
 
 /**
  * Remembers, per destination, the last `window` duplicate-detection ids, in the store, so a

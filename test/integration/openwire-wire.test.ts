@@ -300,3 +300,36 @@ test('a plain JMS Message (no body) that waited through a restart is dispatched 
     await second.stop();
   }
 });
+
+test('ActiveMQ.Advisory.Queue and .Topic: a JMS advisory consumer hears of every queue and topic, made by any protocol, and of a deleted one', async () => {
+  const stomp = await connectStomp(broker.stompPort);
+  await stomp.sendConfirmed('/queue/adv.before', 'made before the advisory consumer');
+  const connectionId = 'ID:advisory-1';
+  const client = await negotiated(broker.ports.openwire);
+  client.send({ type: T.CONNECTION_INFO, commandId: 1, responseRequired: true, connectionId: { type: T.CONNECTION_ID, value: connectionId } });
+  client.send({ type: T.SESSION_INFO, commandId: 2, responseRequired: true, sessionId: { type: T.SESSION_ID, connectionId, value: 1 } });
+  client.send({ type: T.CONSUMER_INFO, commandId: 3, responseRequired: true, consumerId: { type: T.CONSUMER_ID, connectionId, sessionId: 1, value: 1 }, destination: { type: T.TOPIC, physicalName: 'ActiveMQ.Advisory.Queue' }, prefetchSize: 1000 });
+  const seen: string[] = [];
+  /** Reads dispatches until one names `name`: "+name" made, "-name" deleted. */
+  const until = async (wanted: string): Promise<void> => {
+    while (!seen.includes(wanted)) {
+      const command = await client.next();
+      if (command.type !== T.MESSAGE_DISPATCH) continue;
+      const info = (command['message'] as DataStructure)['dataStructure'] as DataStructure;
+      assert.equal(info.type, T.DESTINATION_INFO);
+      const destination = info['destination'] as DataStructure;
+      assert.equal(destination.type, T.QUEUE);
+      seen.push(`${info['operationType'] === 0 ? '+' : '-'}${destination['physicalName'] as string}`);
+    }
+  };
+  await until('+adv.before');
+  const amqp = await connectAmqp(broker.amqpPort);
+  await amqp.openReceiver('adv.made-by-amqp');
+  await until('+adv.made-by-amqp');
+  broker.server.broker.admin.deleteDestination('queue', 'adv.made-by-amqp');
+  await until('-adv.made-by-amqp');
+  assert.ok(!seen.some((s) => s.includes('ActiveMQ.Advisory')), 'advisory topics are not announced');
+  client.socket.destroy();
+  await amqp.close();
+  await stomp.disconnect();
+});

@@ -1,6 +1,6 @@
 import type { BrokerAccess, Logger } from '../../core/index.js';
 import type { ProtocolAdapter, TransportConnection } from '../../transport/index.js';
-import { Advisories } from './advisories.js';
+import { ADVISORY_PREFIX, Advisories, destinationAdvisoryTopic, destinationInfo } from './advisories.js';
 import { T } from './commands.js';
 import { OpenWireConnection } from './connection.js';
 import { MAGIC } from './marshal.js';
@@ -20,6 +20,7 @@ export function createOpenWireAdapter(options: OpenWireOptions, logger: Logger):
   const advisories = new Advisories();
   const audit = new ProducerAudit();
   let seeded = false;
+  let unwatch: (() => void) | undefined;
   return {
     name: 'openwire',
     detect,
@@ -29,9 +30,18 @@ export function createOpenWireAdapter(options: OpenWireOptions, logger: Logger):
         // before the first client after a start can resend anything: what the broker recovered
         audit.seed(broker.waitingMessageIds());
         seeded = true;
+        // ActiveMQ.Advisory.Queue and .Topic: every queue and topic, however it was made
+        unwatch = broker.watchDestinations({
+          added: (destination) => {
+            if (!destination.name.startsWith(ADVISORY_PREFIX)) advisories.announce(destinationAdvisoryTopic(destination), `${destination.kind}:${destination.name}`, destinationInfo(destination, null, true));
+          },
+          removed: (destination) => advisories.withdraw(destinationAdvisoryTopic(destination), `${destination.kind}:${destination.name}`, destinationInfo(destination, null, false)),
+        });
       }
       new OpenWireConnection(connection, broker, options, advisories, audit, logger);
     },
-    close(): void {},
+    close(): void {
+      unwatch?.();
+    },
   };
 }

@@ -9,6 +9,11 @@ export function temporaryAdvisoryTopic(destination: Destination): string {
   return destination.kind === 'queue' ? 'ActiveMQ.Advisory.TempQueue' : 'ActiveMQ.Advisory.TempTopic';
 }
 
+/** `ActiveMQ.Advisory.Queue` or `.Topic`: where queues and topics are announced as they are made and deleted. */
+export function destinationAdvisoryTopic(destination: Destination): string {
+  return `${ADVISORY_PREFIX}${destination.kind === 'queue' ? 'Queue' : 'Topic'}`;
+}
+
 /** `ActiveMQ.Advisory.Consumer.Queue.orders` and the like. */
 export function advisoryTopic(what: 'Consumer' | 'Producer', destination: Destination): string {
   return `${ADVISORY_PREFIX}${what}.${destination.kind === 'queue' ? 'Queue' : 'Topic'}.${destination.name}`;
@@ -37,8 +42,9 @@ export function destinationInfo(destination: Destination, owner: ConnectionId | 
  * ActiveMQ's advisories for OpenWire clients, per listener: connections, consumers and producers
  * coming and going, and temporary destinations (which ActiveMQ's client needs before it sends to
  * another connection's temporary destination: "Cannot publish to a deleted Destination"). A new
- * advisory consumer is first told of everything that exists, as ActiveMQ does. They describe the
- * JMS clients only: core keeps no such events for the other protocols.
+ * advisory consumer is first told of everything that exists, as ActiveMQ does. Queues and topics
+ * come from core's destination events, whoever made them; connections, consumers and producers
+ * describe the JMS clients only.
  */
 export class Advisories {
   /** Advisory topic -> what exists now, by a key unique on the broker. */
