@@ -209,6 +209,7 @@ export class NetworkConnector {
     this.logger.info({ event: 'network.linked', connector: this.settings.name, neighbour: link.brokerName, uri }, `network connector ${this.settings.name} linked to ${link.brokerName}`);
     this.pulls.clear();
     this.byId.clear();
+    link.start();
     for (const key of this.consumers.keys()) this.refresh(key);
   }
 

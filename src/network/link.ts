@@ -81,6 +81,8 @@ export class NeighbourLink {
   /** Told once when the connection goes, whoever closed it (the server side of a duplex link). */
   onGone: (() => void) | undefined;
   private wire: LinkWire | undefined;
+  /** Frames that came before the connector set its handlers (in the same read as CONNECTED), until `start`. */
+  private early: StompFrame[] | undefined = [];
 
   private constructor(
     /** The neighbour's broker name, from its CONNECTED frame. */
@@ -111,13 +113,16 @@ export class NeighbourLink {
       socket.once('error', fail);
       // the CONNECT frame goes once the handshake is done: its credentials never leave in clear
       socket.once(tls === undefined ? 'connect' : 'secureConnect', () => {
+        let link: NeighbourLink | undefined;
         const parser = new StompParser({ maxFrameSize: 1024 * 1024, maxHeaderSize: 64 * 1024, maxHeaders: 1000 }, (frame) => {
+          // the rest of the read that carried CONNECTED (a duplex neighbour's own CONNECT may follow at once)
+          if (link !== undefined) return link.receive(frame);
           socket.off('data', onData);
           socket.off('error', fail);
           clearTimeout(timer);
           if (frame.command !== 'CONNECTED') return fail(new Error(frame.headers.get('message') ?? frame.command));
           socket.pause();
-          const link = new NeighbourLink(frame.headers.get('ferry-broker') ?? `${address.host}:${address.port}`);
+          link = new NeighbourLink(frame.headers.get('ferry-broker') ?? `${address.host}:${address.port}`);
           link.wire = new SocketWire(socket, link, negotiated(address.heartbeat, frame.headers.get('heart-beat')));
           resolve(link);
           socket.resume();
@@ -173,6 +178,13 @@ export class NeighbourLink {
 
   get isClosed(): boolean {
     return this.closed;
+  }
+
+  /** The connector has set its handlers: frames from now on (and those that came early) go to them. */
+  start(): void {
+    const early = this.early ?? [];
+    this.early = undefined;
+    for (const frame of early) this.receive(frame);
   }
 
   subscribe(subscription: LinkSubscription): void {
@@ -233,6 +245,10 @@ export class NeighbourLink {
 
   /** A frame from the neighbour. */
   receive(frame: StompFrame): void {
+    if (this.early !== undefined) {
+      this.early.push(frame);
+      return;
+    }
     if (frame.command === 'MESSAGE') {
       const subscription = frame.headers.get('subscription');
       const ackId = frame.headers.get('ack');
