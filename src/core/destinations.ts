@@ -247,7 +247,7 @@ export class Destinations {
 
   /** The queues and topics that are not temporary. */
   private *lasting(): IterableIterator<Destination> {
-    for (const name of this.queues.keys()) if (!this.temporaryOwners.has(`queue:${name}`)) yield { kind: 'queue', name };
+    for (const name of this.queues.keys()) if (!this.temporaryOwners.has(destinationKey({ kind: 'queue', name }))) yield { kind: 'queue', name };
     for (const name of this.topics) yield { kind: 'topic', name };
   }
 
