@@ -170,6 +170,46 @@ test('group commit: a thousand appends in one tick share one write and one fdata
   assert.equal(store.stats().records, 2001);
 });
 
+test('appends nobody waits for (acknowledgements\' deletes) ride in the next sync\'s write, or go out by themselves a moment later', async (t) => {
+  const dir = await tempDir(t);
+  const fs = new TestFileSystem();
+  const { store } = await openJournal(t, { dir, fileSystem: fs });
+  store.add(1, 4, payload(1, 28));
+  store.add(2, 4, payload(2, 28));
+  await store.sync();
+  fs.fdatasyncs = 0;
+  fs.writes = 0;
+
+  // a delete made while a write is in flight is not written after it: nobody waits for it
+  let release = (): void => undefined;
+  fs.hold = new Promise((resolve) => (release = resolve));
+  const inFlight = new Promise<void>((resolve) => (fs.syncStarted = resolve));
+  store.add(3, 4, payload(3, 28));
+  const firstSync = store.sync();
+  await inFlight;
+  fs.syncStarted = undefined;
+  fs.hold = undefined;
+  store.delete(1);
+  release();
+  await firstSync;
+  assert.equal(fs.writes, 1);
+  // the next send's sync takes it along: one more write and fdatasync for both
+  store.add(4, 4, payload(4, 28));
+  await store.sync();
+  assert.equal(fs.writes, 2);
+  assert.equal(fs.fdatasyncs, 2);
+
+  // with no send after it, it is written by itself all the same
+  store.delete(2);
+  while (fs.writes < 3) await new Promise((resolve) => setTimeout(resolve, 5));
+  assert.equal(fs.writes, 3);
+  await store.close();
+  const reopened = new JournalStore({ dir, compactInterval: 0 });
+  const state = await reopened.open();
+  t.after(() => reopened.close());
+  assert.deepEqual(state.records.map((r) => r.id), [3, 4]);
+});
+
 test('background compaction runs on its timer', { timeout: 30_000 }, async (t) => {
   const dir = await tempDir(t);
   const { store, until } = await openJournal(t, { dir, segmentSize: 4096, compactInterval: 20 });

@@ -10,6 +10,14 @@ const ARENA_MAX_HINT = 4 * 1024 * 1024;
 /** First wait before a failed write is tried again, doubling up to the last. */
 const RETRY_FIRST_MS = 50;
 const RETRY_MAX_MS = 1000;
+/**
+ * How long appends that nobody waits for (the deletes of acknowledgements, paged bodies) may stay in
+ * memory before they are written anyway. Under load a producer's sync comes long before and takes
+ * them along in its write; they never cost a sync of their own.
+ */
+const UNWAITED_WRITE_MS = 20;
+/** Appends nobody waits for are written at once past this many bytes, so memory stays bounded. */
+const UNWAITED_MAX_BYTES = 1024 * 1024;
 /** Errors that say the disk is full, rather than failing. */
 const NO_SPACE: ReadonlySet<string> = new Set(['ENOSPC', 'EDQUOT', 'EFBIG']);
 
@@ -57,6 +65,12 @@ export interface WriterEvents {
  * (and fdatasync) is in flight, and everything appended meanwhile goes out together in the next
  * one. A sync resolves once the batch holding the appends before it is durable.
  *
+ * A batch is written as soon as someone waits for it (`sync`). Appends nobody waits for wait up to
+ * UNWAITED_WRITE_MS for one who does: an acknowledgement's delete then rides in the next send's
+ * write instead of costing a write and a sync of its own, which with one synchronous producer was
+ * every other sync. Such an append is not promised to anyone, so a crash in that window only
+ * brings back a message its consumer had acknowledged, flagged redelivered.
+ *
  * A write that fails (ENOSPC, EIO) stalls the journal rather than ending it: the syncs waiting for
  * it are rejected (their sends are never acknowledged), the batch stays in memory and is written
  * again, from its start, on a backing-off timer, and appends go on joining it meanwhile (a
@@ -75,8 +89,11 @@ export class JournalWriter {
   private waiters: SyncWaiter[] = [];
   private batchesTaken = 0;
   private arenaHint = ARENA_INITIAL;
-  /** Records appended since the last batch was taken. */
+  /** Records appended since the last batch was taken, and their bytes. */
   private pendingRecords = 0;
+  private pendingBytes = 0;
+  /** Writes appends nobody has waited for yet, UNWAITED_WRITE_MS after the first of them. */
+  private unwaitedTimer: NodeJS.Timeout | undefined;
   /** Hears of each sync and batch (metrics); unset, nothing is measured. */
   observer: StoreObserver | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -100,10 +117,11 @@ export class JournalWriter {
     segment.size += size;
     segment.frames++;
     this.pendingRecords++;
+    this.pendingBytes += size;
     const seq = ++this.appendSeq;
     segment.lastSeq = seq;
     this.journal.ledger.seq = seq;
-    this.scheduleFlush();
+    this.scheduleFlush(this.wanted());
     return { seg: segment.number, pos: chunk.start + at + dataOffset(kind), bytes: size };
   }
 
@@ -127,7 +145,7 @@ export class JournalWriter {
       reject = rej;
     });
     this.waiters.push({ seq: this.appendSeq, resolve, reject, promise, batch: this.batchesTaken });
-    this.scheduleFlush();
+    this.scheduleFlush(true);
     return promise;
   }
 
@@ -184,8 +202,9 @@ export class JournalWriter {
   async drain(): Promise<void> {
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
+    this.clearUnwaitedTimer();
     while (this.flushing) await new Promise<void>((resolve) => setImmediate(resolve));
-    if (this.pending.length > 0) await this.flush();
+    if (this.pending.length > 0) await this.flush('all');
     if (this.pending.length > 0) throw this.journal.stalled ?? new FerryError('FERRY_STORE_FAILED', 'the journal closed with records unwritten');
   }
 
@@ -196,24 +215,52 @@ export class JournalWriter {
     setImmediate(this.startFlush);
   };
 
-  private scheduleFlush(): void {
+  /** Someone waits for the appends not yet taken, or they are too many to keep waiting. */
+  private wanted(): boolean {
+    return this.waiters.length > 0 || this.pendingBytes >= UNWAITED_MAX_BYTES;
+  }
+
+  private scheduleFlush(now: boolean): void {
     if (this.flushing || this.flushScheduled || this.retryTimer !== undefined) return;
+    if (!now) {
+      this.unwaitedTimer ??= setTimeout(this.writeUnwaited, UNWAITED_WRITE_MS);
+      return;
+    }
+    this.clearUnwaitedTimer();
     this.flushScheduled = true;
     // setImmediate, not a microtask: every append of this turn of the event loop (all the
     // sockets read in it) joins the same write
     setImmediate(this.startFlush);
   }
 
+  private clearUnwaitedTimer(): void {
+    if (this.unwaitedTimer === undefined) return;
+    clearTimeout(this.unwaitedTimer);
+    this.unwaitedTimer = undefined;
+  }
+
   private readonly startFlush = (): void => {
     this.flushScheduled = false;
-    void this.flush();
+    void this.flush('one');
   };
 
-  private async flush(): Promise<void> {
+  private readonly writeUnwaited = (): void => {
+    this.unwaitedTimer = undefined;
+    if (this.flushing || this.flushScheduled || this.retryTimer !== undefined) return;
+    void this.flush('one');
+  };
+
+  /**
+   * Writes the appends waiting: `one` batch and then as long as someone waits, or `all` of them
+   * (closing). What is left for nobody waits for the timer, or for the next sync.
+   */
+  private async flush(mode: 'one' | 'all'): Promise<void> {
     if (this.flushing) return;
     this.flushing = true;
+    let first = true;
     try {
-      while (this.pending.length > 0 && this.journal.phase !== 'closed') {
+      while (this.pending.length > 0 && this.journal.phase !== 'closed' && (first || mode === 'all' || this.wanted())) {
+        first = false;
         const batch = this.pending;
         this.pending = [];
         this.batchesTaken++;
@@ -221,6 +268,7 @@ export class JournalWriter {
         const seq = this.appendSeq;
         const records = this.pendingRecords;
         this.pendingRecords = 0;
+        this.pendingBytes = 0;
         let written = 0;
         let bytes = 0;
         for (const chunk of batch) bytes += chunk.arena.length;
@@ -233,6 +281,7 @@ export class JournalWriter {
           // the chunks not on disk go back in front of what was appended since, in order
           this.pending = [...batch.slice(written), ...this.pending];
           this.pendingRecords += records;
+          for (const chunk of batch.slice(written)) this.pendingBytes += chunk.arena.length;
           this.writing = [];
           this.stall(err);
           return;
@@ -247,6 +296,7 @@ export class JournalWriter {
     } finally {
       this.flushing = false;
     }
+    if (this.pending.length > 0 && this.journal.phase !== 'closed' && this.journal.stalled === undefined) this.scheduleFlush(this.wanted());
   }
 
   private async writeChunk(chunk: WriteChunk): Promise<void> {
