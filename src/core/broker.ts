@@ -33,7 +33,7 @@ import { buildMessage, type Destination, type Message, type MessageInit, type Pu
 import { MessageQueue, type QueueEnvironment } from './message-queue.js';
 import { Persistence } from './persistence.js';
 import { PolicyBook, type PolicyRule } from './policy.js';
-import type { EntryQueue, QueueEntry } from './queue-entry.js';
+import type { EntryQueue, QueueEntry, StoredMessage } from './queue-entry.js';
 import { PreparedTransactions } from './prepared.js';
 import { ProducerFlow } from './producer-flow.js';
 import { RecordType, encodeDeliveryMark, type DurableSubscriptionRecord, type PreparedRecord, type QueueRecord } from './records.js';
@@ -363,7 +363,8 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       this.bodies.pin(message);
       const retainedWrote = this.requireRetained().set(message);
       const routed = this.sendChecked(message, connection, options.producerId === undefined ? undefined : { producerId: options.producerId });
-      return routed ?? (retainedWrote ? this.store.sync() : null);
+      // the retained copy must be on disk whoever consumed the routed one
+      return routed !== null || retainedWrote ? this.store.sync() : null;
     }
     const duplicateId = duplicateIdOf(message);
     const producerId = options?.producerId;
@@ -389,8 +390,13 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       for (const queue of touched) queue.dispatch();
       return txId !== undefined ? this.store.sync() : null;
     }
-    return this.routeOrSchedule(message, undefined, undefined) ? this.store.sync() : null;
+    const persistence = this.persistence;
+    if (!message.persistent || persistence === undefined) return this.routeOrSchedule(message, undefined, undefined) ? this.store.sync() : null;
+    const stored: StoredMessage[] = [];
+    if (!persistence.storedBy(stored, () => this.routeOrSchedule(message, undefined, undefined))) return null;
+    return persistence.durableOrConsumed(stored);
   }
+
 
   /**
    * Refuses a persistent message while the store cannot take one (a full disk, a watermark): the
@@ -408,7 +414,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
     const needsStore = within !== undefined || tx.touchesStore || tx.sends.some((m) => duplicateIdOf(m) !== undefined);
     const storeTx = needsStore ? persistence.allocateId() : undefined;
     if (within !== undefined) within(storeTx!);
-    for (const entry of tx.acknowledged) entry.queue.acknowledge(entry, storeTx);
+    for (const entry of tx.acknowledged) entry.queue.consume(entry, storeTx);
     const touched = new Set<MessageQueue>();
     for (const message of tx.sends) {
       try {

@@ -150,6 +150,8 @@ export class CoreConnection {
   private readonly temporary: Destination[] = [];
   private nextTemporary = 1;
   private closed = false;
+  /** The promise of this connection's latest send not yet settled (see `inOrder`). */
+  private sendOwed: Promise<void> | undefined;
   /** Consumers open across the sessions, against limits.maxSubscriptionsPerConnection. */
   openConsumers = 0;
   /** Called when a newer connection takes this one's client id over, just before core closes this one. */
@@ -333,6 +335,23 @@ export class CoreConnection {
     this.host.deleteDurableSubscription(this, this.ownerOf(owner), name);
   }
 
+  /**
+   * `sent`, settled no earlier than every earlier send of this connection: a message consumed
+   * before its write is synced is confirmed early (`Persistence.durableOrConsumed`), but protocols
+   * answer a connection's sends in order (MQTT's PUBACKs, STOMP's receipts, which also vouch for
+   * what came before them).
+   */
+  inOrder(sent: Promise<void>): Promise<void> {
+    const before = this.sendOwed;
+    const ordered = before === undefined ? sent : before.then(() => sent, () => sent);
+    this.sendOwed = ordered;
+    const settled = (): void => {
+      if (this.sendOwed === ordered) this.sendOwed = undefined;
+    };
+    ordered.then(settled, settled);
+    return ordered;
+  }
+
   /** True while this client's producer has not forgotten `id` (see `SendOptions.producerId`). */
   holdsProducerId(id: string): boolean {
     return this.host.producerIds.holds(this.requireClientId(), id);
@@ -513,7 +532,7 @@ export class CoreSession {
     const sent = this.host.send(message, this.connection, options);
     this.roomAfterSend = flow.take(this.connection.id);
     this.traffic.sent(message.destination);
-    return sent;
+    return sent === null ? null : this.connection.inOrder(sent);
   }
 
   /**
@@ -539,7 +558,7 @@ export class CoreSession {
     const result = this.host.declarations.publish(this.connection, message, tx, options);
     this.roomAfterSend = flow.take(this.connection.id);
     this.traffic.sent(message.destination);
-    return result;
+    return result.durable === null ? result : { ...result, durable: this.connection.inOrder(result.durable) };
   }
 
   /**

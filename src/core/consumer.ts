@@ -140,7 +140,7 @@ export class Consumer implements QueueConsumer {
     this.settings.deliveryRate?.count();
     if (this.ackMode === 'auto') {
       this.sink.deliver(entry);
-      this.queue.acknowledge(entry);
+      this.queue.consume(entry);
       this.acknowledged++;
       return;
     }
@@ -175,7 +175,7 @@ export class Consumer implements QueueConsumer {
     if (this.leases?.wasExpired(tag) === true) return;
     if (this.ackMode !== 'client' && transaction === undefined) {
       // one delivery, the common case: no array for it
-      this.queue.acknowledge(this.removeOneInFlight(tag));
+      this.queue.consume(this.removeOneInFlight(tag));
       this.acknowledged++;
       return;
     }
@@ -183,7 +183,7 @@ export class Consumer implements QueueConsumer {
     this.acknowledged += entries.length;
     for (const entry of entries) {
       if (transaction !== undefined) transaction.holdAcknowledged(entry);
-      else this.queue.acknowledge(entry);
+      else this.queue.consume(entry);
     }
   }
 

@@ -11,7 +11,7 @@ import type { MessageQueue } from './message-queue.js';
 import type { RouteTarget } from './overlap.js';
 import type { Persistence } from './persistence.js';
 import { firstUseSpec, sameQueueSpec, validateQueueArguments, type DeclaredQueue, type DeleteQueueOptions, type QueueDeclared, type QueueSpec } from './queue-arguments.js';
-import type { QueueEntry } from './queue-entry.js';
+import type { QueueEntry, StoredMessage } from './queue-entry.js';
 import { RecordType, encodeBinding, encodeExchange, encodeQueue } from './records.js';
 import type { TimerQueue } from './timers.js';
 import type { Transaction } from './transaction.js';
@@ -362,8 +362,11 @@ export class Declarations implements DeclarationHost {
       }
     }
     if (refused) for (const [queue] of targets) if (queue.refuses(message) && queue.declared?.spec.arguments.overflow === 'reject-publish-dlx') this.deadLetterRefused(queue, message);
-    const wrote = kept.length > 0 && this.env.place(kept, undefined, undefined);
-    return { routed: targets.length, refused, durable: wrote ? this.env.store.sync() : null };
+    if (kept.length === 0) return { routed: targets.length, refused, durable: null };
+    const persistence = this.env.persistence();
+    const stored: StoredMessage[] = [];
+    const wrote = persistence.storedBy(stored, () => this.env.place(kept, undefined, undefined));
+    return { routed: targets.length, refused, durable: wrote ? persistence.durableOrConsumed(stored) : null };
   }
 
   /** Every queue a published message lands in, each once. */

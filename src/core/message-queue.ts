@@ -369,6 +369,16 @@ export class MessageQueue implements EntryQueue {
     this.dequeued++;
   }
 
+  /** A consumer acknowledged the entry: as `acknowledge`, and the message's producer may hear so. */
+  consume(entry: QueueEntry, txId?: number): void {
+    this.acknowledge(entry, txId);
+    const stored = entry.stored;
+    if (stored === null || stored.references !== 0 || stored.whenConsumed === undefined) return;
+    const consumed = stored.whenConsumed;
+    stored.whenConsumed = undefined;
+    consumed();
+  }
+
   /** Resolves once what this queue appended to the store so far is durable; null for a queue never persisted. */
   written(): Promise<void> | null {
     return this.recordId === 0 ? null : this.env.persistence.store.sync();

@@ -12,6 +12,8 @@ import { bodyState } from './message.js';
  */
 export class Persistence {
   private nextId: number;
+  /** While set, every message record stored is listed here (see `storedBy`). */
+  private collecting: StoredMessage[] | undefined;
 
   constructor(
     readonly store: Store,
@@ -29,7 +31,19 @@ export class Persistence {
     const recordId = this.allocateId();
     this.store.add(recordId, RecordType.StoredMessage, encodeStoredMessage(message), txId);
     this.bodies.stored(message, recordId);
-    return { recordId, references: 0 };
+    const stored: StoredMessage = { recordId, references: 0, whenConsumed: undefined };
+    this.collecting?.push(stored);
+    return stored;
+  }
+
+  /** Runs `route` and lists the message records it stored into `stored`; returns what `route` did. */
+  storedBy(stored: StoredMessage[], route: () => boolean): boolean {
+    this.collecting = stored;
+    try {
+      return route();
+    } finally {
+      this.collecting = undefined;
+    }
   }
 
   /**
@@ -88,5 +102,31 @@ export class Persistence {
       this.store.delete(stored.recordId, txId);
       this.bodies.released(entry.message);
     }
+  }
+
+  /**
+   * Resolves once the message records are durable, or once consumers have acknowledged them
+   * everywhere they were stored, whichever comes first: a message consumed before its write is
+   * synced needs no disk to keep its promise (it was delivered), so its producer does not wait for
+   * one. ActiveMQ (concurrent store and dispatch) and RabbitMQ (a confirm for a consumed message) do
+   * the same. Sends that carry duplicate-detection ids, transactions and retained messages always
+   * wait for the disk: what they promise outlives the delivery.
+   */
+  durableOrConsumed(stored: readonly StoredMessage[]): Promise<void> {
+    const durable = this.store.sync();
+    if (stored.length === 0) return durable;
+    return new Promise<void>((resolve, reject) => {
+      durable.then(resolve, reject);
+      let waiting = 0;
+      const consumed = (): void => {
+        if (--waiting === 0) resolve();
+      };
+      for (const record of stored) {
+        if (record.references === 0) continue;
+        waiting++;
+        record.whenConsumed = consumed;
+      }
+      if (waiting === 0) resolve();
+    });
   }
 }

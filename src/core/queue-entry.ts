@@ -5,12 +5,16 @@ import type { Delivery } from './sink.js';
 export interface StoredMessage {
   readonly recordId: number;
   references: number;
+  /** Told once consumers have acknowledged it in every queue that stored it (see `Persistence.durableOrConsumed`). */
+  whenConsumed?: (() => void) | undefined;
 }
 
 /** The queue an entry belongs to, as the broker reaches it through an entry (MessageQueue is the one there is). */
 export interface EntryQueue {
   readonly name: string;
   acknowledge(entry: QueueEntry, txId?: number): void;
+  /** `acknowledge` for a consumer's acknowledgement: the message was delivered and is done with. */
+  consume(entry: QueueEntry, txId?: number): void;
   deadLetter(entry: QueueEntry, reason: string): void;
   giveBack(entries: Iterable<QueueEntry>, counted?: boolean): void;
 }
