@@ -204,6 +204,7 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
     virtualTopics: config.destinations.virtualTopics,
     expirySweepInterval: config.destinations.expirySweepInterval,
     bodyCacheSize: config.store.bodyCacheSize,
+    confirmConsumed: config.store.confirmConsumed,
     limits: withoutUndefined(config.limits),
     authenticator: options.authenticator ?? security!.authenticator,
     ...((options.authorizer ?? security?.authorizer) === undefined ? {} : { authorizer: (options.authorizer ?? security?.authorizer)! }),

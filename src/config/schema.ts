@@ -247,6 +247,8 @@ export const configSchema = z
         type: z.enum(['journal', 'memory', 'postgres']).default('journal'),
         /** Bytes of persistent message bodies kept in memory; past it, bodies wait in the journal until near the head of their queue. */
         bodyCacheSize: z.number().int().min(0).default(256 * 1024 * 1024),
+        /** Confirm a persistent message once its consumers have acknowledged it, if that comes before its write is synced (as ActiveMQ and RabbitMQ do); false: every confirm waits for the disk. */
+        confirmConsumed: z.boolean().default(true),
         journal: z
           .object({
             segmentSize: z.number().int().min(64 * 1024).default(32 * 1024 * 1024),

@@ -69,6 +69,12 @@ export interface BrokerOptions {
    * the store and are read back near the head of their queue; a store without a reader keeps all.
    */
   readonly bodyCacheSize?: number;
+  /**
+   * A persistent message consumed and acknowledged before its write is synced is confirmed to its
+   * producer then (default true; see `Persistence.durableOrConsumed`); false: every confirm waits
+   * for the disk.
+   */
+  readonly confirmConsumed?: boolean;
   /** Who may connect (default: everyone, as who they say they are). */
   readonly authenticator?: Authenticator;
   /** What each principal may do to which destination (default: everything). */
@@ -129,12 +135,15 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
   readonly producerFlow = new ProducerFlow();
   private readonly slowConsumerCounts = { notified: 0, aborted: 0, evicted: 0 };
 
+  private readonly confirmConsumed: boolean;
+
   constructor(options: BrokerOptions) {
     this.store = options.store;
     this.name = options.name ?? 'ferry';
     this.logger = options.logger ?? silentLogger;
     this.clock = options.clock ?? Date.now;
     this.defaultPrefetch = options.defaultPrefetch ?? 1000;
+    this.confirmConsumed = options.confirmConsumed ?? true;
     this.policies = new PolicyBook(options.policies ?? []);
     this.expirySweepInterval = options.expirySweepInterval ?? 1000;
     this.authenticator = options.authenticator ?? allowEveryone;
@@ -206,7 +215,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
     if (this.state !== 'new') throw new FerryError('FERRY_BROKER_STOPPING', 'a broker starts only once');
     const keep = this.bodies.recoveryFilter();
     const recovered = await this.store.open(keep === undefined ? undefined : { keep });
-    const persistence = new Persistence(this.store, recovered.maxId, this.bodies);
+    const persistence = new Persistence(this.store, recovered.maxId, this.bodies, this.confirmConsumed);
     this.persistence = persistence;
     this.queueEnvironment = {
       persistence,

@@ -19,6 +19,8 @@ export class Persistence {
     readonly store: Store,
     maxRecoveredId: number,
     readonly bodies: BodyCache,
+    /** See `BrokerOptions.confirmConsumed`. */
+    private readonly confirmConsumed = true,
   ) {
     this.nextId = maxRecoveredId + 1;
   }
@@ -114,7 +116,7 @@ export class Persistence {
    */
   durableOrConsumed(stored: readonly StoredMessage[]): Promise<void> {
     const durable = this.store.sync();
-    if (stored.length === 0) return durable;
+    if (stored.length === 0 || !this.confirmConsumed) return durable;
     return new Promise<void>((resolve, reject) => {
       durable.then(resolve, reject);
       let waiting = 0;

@@ -59,9 +59,9 @@ class HeldStore implements Store {
   }
 }
 
-async function heldBroker(t: TestContext): Promise<{ store: HeldStore; client: Client; other: Client }> {
+async function heldBroker(t: TestContext, confirmConsumed?: boolean): Promise<{ store: HeldStore; client: Client; other: Client }> {
   const store = new HeldStore();
-  const broker = new Broker({ store });
+  const broker = new Broker({ store, ...(confirmConsumed === undefined ? {} : { confirmConsumed }) });
   await broker.start();
   t.after(async () => {
     store.release();
@@ -169,4 +169,19 @@ test('an AMQP 0-9-1 style publish through an exchange is confirmed early too, on
   assert.equal(await settledSoon(published), false);
   consumer.ack('job-1');
   assert.equal(await settledSoon(published), true);
+});
+
+test('store.confirmConsumed false: a consumed message is still confirmed only once on disk', async (t) => {
+  const { store, client } = await heldBroker(t, false);
+  const q = queue('audited');
+  const consumer = client.subscribe(q, { ackMode: 'individual' });
+  await client.send(q, 'warm-up', { persistent: true });
+  consumer.ack('warm-up');
+
+  store.holding = true;
+  const sent = client.send(q, 'm1', { persistent: true })!;
+  consumer.ack('m1');
+  assert.equal(await settledSoon(sent), false);
+  store.release();
+  assert.equal(await settledSoon(sent), true);
 });

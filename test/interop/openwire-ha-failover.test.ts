@@ -75,6 +75,17 @@ test('failover:(a,b) across an HA pair: kill -9 of the primary mid-produce and m
     return { result, afterTakeover };
   };
 
+  try {
+    await produceAndConsume(withTakeover);
+  } catch (err) {
+    // what each broker incarnation logged is what tells a stall in takeover from one in the client
+    const logs = processes.map((p, i) => `--- broker process ${i} (pid ${p.child.pid}, exit ${p.child.exitCode ?? p.child.signalCode}):\n${p.logs.slice(-60).map((l) => JSON.stringify(l)).join('\n')}\n${p.stderr()}`);
+    throw new Error(`${(err as Error).message}\n${logs.join('\n')}`, { cause: err });
+  }
+  for (const m of members) await m.stop();
+});
+
+async function produceAndConsume(withTakeover: (command: string, field: string, killAt: number) => Promise<{ result: DriverResult; afterTakeover: number }>): Promise<void> {
   const produced = await withTakeover('failover-produce', 'sent', 300);
   assert.equal(eventLine(produced.result, 'produced')['sent'], 1000);
   assert.ok(produced.afterTakeover > 0, 'the producer carried on with the broker that took over');
@@ -82,5 +93,4 @@ test('failover:(a,b) across an HA pair: kill -9 of the primary mid-produce and m
   assert.ok(consumed.afterTakeover > 0, 'the consumer carried on with the broker that took over');
   const summary = eventLine(consumed.result, 'consumed');
   assert.deepEqual({ distinct: summary['distinct'], duplicates: summary['duplicates'], outOfRange: summary['outOfRange'] }, { distinct: 1000, duplicates: [], outOfRange: 0 });
-  for (const m of members) await m.stop();
-});
+}

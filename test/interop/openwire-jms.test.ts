@@ -280,9 +280,13 @@ test('expiry: an expired message is not delivered; a persistent one goes to the 
   assert.deepEqual(r, { event: 'expiry', live: ['long'], deadLetter: ['short-persistent'] });
 });
 
-test('JMSPriority: messages waiting on a queue keep their send order (no priority reordering by default)', options(120_000, 'waiting messages are delivered highest priority first'), async () => {
+// A chosen difference (docs/openwire.md): Ferry delivers waiting messages highest JMSPriority first,
+// as JMS asks; ActiveMQ keeps send order unless its policy sets prioritizedMessages.
+test('JMSPriority: messages waiting on a queue come highest priority first on Ferry, in send order on ActiveMQ (its default)', options(), async () => {
   const r = eventLine(await drive('priority', { dest: 'interop' }), 'priority');
-  assert.deepEqual(r['received'], r['sent']);
+  const sent = r['sent'] as number[];
+  const expected = targetName === 'ferry' ? [...sent].sort((a, b) => b - a) : sent;
+  assert.deepEqual(r['received'], expected);
 });
 
 test('login: the right password connects; a wrong one is a JMSSecurityException', options(), async () => {
