@@ -208,6 +208,22 @@ test('a deleted queue leaves the subscription; a late acknowledgement of its del
   assert.equal(s.bodies().at(-1), 'a2', 'the queue made again joins again');
 });
 
+test('a lease that runs out frees the shared prefetch for the other queues; a late acknowledgement does nothing', async (t) => {
+  const b = await startBroker(t, { manualClock: true });
+  const client = await b.connect();
+  client.send(queue('jobs.a'), 'a1');
+  const s = client.subscribe(queue('jobs.*'), { ackMode: 'individual', prefetch: 1, ackTimeout: 10_000 });
+  await settle();
+  const first = s.delivery('a1').tag;
+  client.send(queue('jobs.b'), 'b1');
+  await settle();
+  assert.deepEqual(s.bodies(), ['a1'], 'the prefetch is full');
+  await b.clock!.advance(10_000);
+  assert.deepEqual(s.bodies(), ['a1', 'b1'], 'the slot a1 left went to jobs.b, which waited longest');
+  s.handle.acknowledge(first);
+  assert.equal(b.queueStats('jobs.a').pending, 1, 'a1 waits, counted, for the slot');
+});
+
 test('sending to a wildcard queue is still refused', async (t) => {
   const b = await startBroker(t);
   const client = await b.connect();
