@@ -37,8 +37,8 @@ export interface MemberParts {
 
 /**
  * Refuses what a consumer on a wildcard queue cannot be. Each member queue has consumers of its
- * own, so neither ActiveMQ's exclusive consumer nor a sole consumer can be had across them; a
- * browser walks one queue; durable subscriptions are topics'.
+ * own, so neither ActiveMQ's exclusive consumer nor a sole consumer can be had across them;
+ * durable subscriptions are topics'. (A browser walks one queue: `Broker.browse` refuses patterns.)
  */
 export function checkQueuePattern(options: SubscribeOptions): void {
   const { name } = options.destination;
@@ -48,7 +48,6 @@ export function checkQueuePattern(options: SubscribeOptions): void {
   };
   if (options.destination.temporary === true) refuse('a temporary queue');
   if (options.durable !== undefined) refuse('a durable subscription');
-  if (options.browse === true) refuse('a browser');
   if (options.exclusive === true) refuse('an exclusive consumer');
   if (options.soleConsumer === true) refuse('a sole consumer');
 }
@@ -107,11 +106,6 @@ export class WildcardQueueConsumer implements ConsumerHandle {
 
   get inFlightCount(): number {
     return this.ledger.inFlight;
-  }
-
-  /** The queues it takes from now, for operators. */
-  get queueNames(): string[] {
-    return [...this.members.keys()];
   }
 
   get delivered(): number {
