@@ -14,6 +14,7 @@ import { SchedulerCommand, schedulerRequest } from './scheduler-commands.js';
 export { isSchedulerCommand } from './scheduler-commands.js';
 import { compileSelector } from './selector/index.js';
 import type { TopicSubscriptions } from './subscriptions.js';
+import { WildcardQueueConsumer } from './wildcard-queue-consumer.js';
 
 /** What the operator's controls reach of the broker; the broker builds it (see `Broker.admin`). */
 export interface AdminHost {
@@ -604,8 +605,8 @@ function sessionFigures(session: CoreSession): SessionFigures {
   };
 }
 
-function consumersOf(c: CoreConnection): Consumer[] {
-  const list: Consumer[] = [];
+function consumersOf(c: CoreConnection): (Consumer | WildcardQueueConsumer)[] {
+  const list: (Consumer | WildcardQueueConsumer)[] = [];
   for (const session of c.sessionList()) list.push(...session.consumerList());
   return list;
 }
@@ -614,7 +615,12 @@ function clientFacts(c: CoreConnection): ClientFacts {
   return { connectionId: c.id, protocol: c.protocol, remoteAddress: c.remoteAddress, user: c.principal.username, clientId: c.clientId };
 }
 
-function consumerFigures(consumer: Consumer, durable: Map<MessageQueue, string>, c: CoreConnection): ConsumerFigures {
+function consumerFigures(consumer: Consumer | WildcardQueueConsumer, durable: Map<MessageQueue, string>, c: CoreConnection): ConsumerFigures {
+  // listed once, under its pattern, as ActiveMQ lists it
+  if (consumer instanceof WildcardQueueConsumer) {
+    const { destination, selector, prefetch, inFlightCount, delivered, acknowledged, priority, deliveryRate } = consumer;
+    return { ...clientFacts(c), destination, selector: selector?.text, prefetch, inFlight: inFlightCount, delivered, acknowledged, exclusive: false, priority, durableName: undefined, rate: deliveryRate };
+  }
   const queue = consumer.queue;
   return {
     ...clientFacts(c),

@@ -51,6 +51,7 @@ import { Declarations } from './declarations.js';
 import type { BindingSpec, ExchangeSpec } from './exchanges.js';
 import { Router } from './router.js';
 import type { Transaction } from './transaction.js';
+import { checkQueuePattern, WildcardQueueConsumer, type MemberParts } from './wildcard-queue-consumer.js';
 
 export interface BrokerOptions {
   readonly store: Store;
@@ -454,11 +455,11 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
     tx.sends.length = 0;
   }
 
-  subscribe(connection: CoreConnection, options: SubscribeOptions, delivered: { count(): void } = connection.traffic.out): Consumer {
+  subscribe(connection: CoreConnection, options: SubscribeOptions, delivered: { count(): void } = connection.traffic.out): Consumer | WildcardQueueConsumer {
     const { destination } = options;
     const selector = this.selectorOf(options);
-    const makeConsumer = (queue: MessageQueue, queueSelector: Selector | undefined): Consumer =>
-      new Consumer(this.nextConsumer++, connection.id, queue, options.sink, {
+    const makeConsumer = (queue: MessageQueue, queueSelector: Selector | undefined, member?: MemberParts): Consumer =>
+      new Consumer(this.nextConsumer++, connection.id, queue, member?.sink ?? options.sink, {
         prefetch: options.prefetch ?? this.defaultPrefetch,
         ackMode: options.ackMode ?? 'auto',
         exclusive: options.exclusive ?? false,
@@ -466,11 +467,13 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
         noLocal: options.noLocal ?? false,
         selector: queueSelector,
         delivered,
-        deliveryRate: new RateCounter(this.clock),
+        deliveryRate: member?.deliveryRate ?? new RateCounter(this.clock),
         ackTimeout: options.ackTimeout,
+        ledger: member?.ledger,
       });
 
     if (destination.kind === 'queue') {
+      if (hasWildcard(destination.name)) return this.subscribeQueuePattern(connection, options, selector, makeConsumer);
       validateDestinationName(destination.name, false);
       if (options.durable !== undefined) throw new FerryError('FERRY_DESTINATION_INVALID', 'a durable subscription needs a topic, not a queue');
       if (this.authorizer !== undefined) {
@@ -478,11 +481,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
         this.authorizeCreation(connection.principal, destination);
       }
       const queue = this.destinations.queueForConsumer(destination, connection.id);
-      if (queue.declared !== undefined) this.declarations.checkOwner(queue, connection);
-      if (queue.soleConsumer !== undefined || (options.soleConsumer === true && queue.consumerCount > 0)) {
-        throw new FerryError('FERRY_QUEUE_IN_USE', `queue "${queue.name}" is in exclusive use`);
-      }
-      this.limits.checkConsumers(queue.consumerCount, destination, connection.principal);
+      this.admitToQueue(connection, queue, options.soleConsumer === true);
       const consumer = makeConsumer(queue, selector);
       if (options.soleConsumer === true) queue.soleConsumer = consumer;
       queue.addConsumer(consumer);
@@ -513,6 +512,35 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       return this.subscriptions.subscribeDurable(connection.id, owner, options, selector, makeConsumer);
     }
     return this.subscriptions.subscribe(connection.id, options, selector, makeConsumer);
+  }
+
+  /** Refuses a consumer on `queue` that another connection's exclusive queue, a sole consumer or the limits do not allow. */
+  private admitToQueue(connection: CoreConnection, queue: MessageQueue, soleConsumer: boolean): void {
+    if (queue.declared !== undefined) this.declarations.checkOwner(queue, connection);
+    if (queue.soleConsumer !== undefined || (soleConsumer && queue.consumerCount > 0)) {
+      throw new FerryError('FERRY_QUEUE_IN_USE', `queue "${queue.name}" is in exclusive use`);
+    }
+    this.limits.checkConsumers(queue.consumerCount, { kind: 'queue', name: queue.name }, connection.principal);
+  }
+
+  /** A consumer on every queue a wildcard pattern matches, now and later (see WildcardQueueConsumer). */
+  private subscribeQueuePattern(connection: CoreConnection, options: SubscribeOptions, selector: Selector | undefined, makeConsumer: (queue: MessageQueue, selector: Selector | undefined, member: MemberParts) => Consumer): WildcardQueueConsumer {
+    checkQueuePattern(options);
+    if (this.authorizer !== undefined) this.authorize(connection.principal, 'consume', options.destination);
+    const deliveryRate = new RateCounter(this.clock);
+    return new WildcardQueueConsumer(this.nextConsumer++, options, Math.max(1, options.prefetch ?? this.defaultPrefetch), selector, {
+      watch: (watcher) => this.destinations.events.watch(watcher),
+      queue: (name) => this.destinations.queues.get(name),
+      member: (queue, sink, ledger) => {
+        if (this.authorizer !== undefined) this.authorize(connection.principal, 'consume', { kind: 'queue', name: queue.name });
+        this.admitToQueue(connection, queue, false);
+        const consumer = makeConsumer(queue, selector, { sink, ledger, deliveryRate });
+        queue.addConsumer(consumer);
+        return consumer;
+      },
+      transaction: (txId) => connection.transaction(txId),
+      deliveryRate,
+    });
   }
 
   getter(connection: CoreConnection, name: string, ackMode: 'auto' | 'individual', sink: DeliverySink, reuse: Consumer | undefined): Consumer {

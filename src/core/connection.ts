@@ -1,6 +1,6 @@
 import { FerryError } from '../errors.js';
 import type { BrokerStats, ConnectRequest, ConsumerHandle, Credentials, DurableSubscriptionInfo, Principal, SaslExchange, SubscribeOptions, TransportFacts } from './access.js';
-import type { Consumer } from './consumer.js';
+import { Consumer } from './consumer.js';
 import type { ConsumerEvents, ConsumerWatcher } from './consumer-events.js';
 import type { DestinationWatcher } from './destination-events.js';
 import { ConnectionTraffic, SessionTraffic } from './traffic.js';
@@ -11,6 +11,7 @@ import type { DeleteQueueOptions, QueueDeclared, QueueSpec } from './queue-argum
 import { Transaction } from './transaction.js';
 import type { ClientLimits } from './limits.js';
 import type { ProducerFlow } from './producer-flow.js';
+import { WildcardQueueConsumer } from './wildcard-queue-consumer.js';
 
 /**
  * All of the broker that a protocol adapter (and a listener) holds: it connects, and does
@@ -70,8 +71,8 @@ export interface ConnectionHost {
   checkSendable(destination: Destination, connection: CoreConnection): void;
   /** Refuses a send to a queue at its memory limit whose memoryPolicy is fail (FERRY_DESTINATION_FULL). */
   checkRoomForSend(destination: Destination): void;
-  /** `delivered` counts each delivery (the session's traffic); the connection's by default. */
-  subscribe(connection: CoreConnection, options: SubscribeOptions, delivered?: { count(): void }): Consumer;
+  /** `delivered` counts each delivery (the session's traffic); the connection's by default. A wildcard queue gets a WildcardQueueConsumer. */
+  subscribe(connection: CoreConnection, options: SubscribeOptions, delivered?: { count(): void }): Consumer | WildcardQueueConsumer;
   /**
    * A consumer for single gets from queue `name` (authorized for consume, exclusive queues checked),
    * not registered with the queue: `reuse` when it is still on the queue of that name.
@@ -604,12 +605,14 @@ export class CoreSession {
       return browser;
     }
     this.host.limits.checkSubscriptions(this.connection.openConsumers, this.connection.principal);
-    const handle = new SessionConsumer(this.host.subscribe(this.connection, options, this.traffic), this.connection);
+    const opened = this.host.subscribe(this.connection, options, this.traffic);
+    const handle = opened instanceof Consumer ? new SessionConsumer(opened, this.connection) : opened;
     consumers.add(handle);
     this.connection.openConsumers++;
-    const previous = handle.consumer.onClose;
+    const closes = handle instanceof SessionConsumer ? handle.consumer : handle;
+    const previous = closes.onClose;
     const events = this.host.consumerEvents;
-    handle.consumer.onClose = () => {
+    closes.onClose = () => {
       consumers.delete(handle);
       this.connection.openConsumers--;
       events.closed(handle.id);
@@ -629,14 +632,20 @@ export class CoreSession {
   }
 
   /** The consumers open on this session (browsers included), for operators. */
-  consumerList(): Consumer[] {
-    const list: Consumer[] = [];
-    for (const handle of this.consumers ?? []) if (handle instanceof SessionConsumer) list.push(handle.consumer);
+  consumerList(): (Consumer | WildcardQueueConsumer)[] {
+    const list: (Consumer | WildcardQueueConsumer)[] = [];
+    for (const handle of this.consumers ?? []) {
+      if (handle instanceof SessionConsumer) list.push(handle.consumer);
+      else if (handle instanceof WildcardQueueConsumer) list.push(handle);
+    }
     return list;
   }
 
   stopConsumers(): void {
-    for (const consumer of this.consumers ?? []) if (consumer instanceof SessionConsumer) consumer.consumer.stop();
+    for (const consumer of this.consumers ?? []) {
+      if (consumer instanceof SessionConsumer) consumer.consumer.stop();
+      else if (consumer instanceof WildcardQueueConsumer) consumer.stop();
+    }
   }
 
   close(): void {

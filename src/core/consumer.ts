@@ -27,6 +27,18 @@ export interface ConsumerSettings {
   readonly deliveryRate?: { count(): void; rate(): number } | undefined;
   /** ms a delivery may stay unacknowledged before it returns to the queue; 0 never; the queue's policy's `ackTimeout` when absent. */
   readonly ackTimeout?: number | undefined;
+  /** Shared by the consumers of one wildcard queue consumer; the consumer's own when absent. */
+  readonly ledger?: DeliveryLedger | undefined;
+}
+
+/**
+ * Delivery tags given out and deliveries in flight. The consumers of one wildcard queue consumer
+ * share one, so that a tag names one delivery across all of them and one prefetch bounds them all.
+ * Tags only increase, so an in-flight map iterates in tag order.
+ */
+export interface DeliveryLedger {
+  nextTag: number;
+  inFlight: number;
 }
 
 /**
@@ -35,7 +47,7 @@ export interface ConsumerSettings {
  */
 export class Consumer implements QueueConsumer {
   private readonly inFlight = new Map<number, QueueEntry>();
-  private nextTag = 1;
+  private readonly ledger: DeliveryLedger;
   private waitingForWritable = false;
   private closed = false;
   private stopped = false;
@@ -65,6 +77,7 @@ export class Consumer implements QueueConsumer {
     this.exclusive = settings.exclusive;
     this.priority = settings.priority;
     this.selector = settings.selector;
+    this.ledger = settings.ledger ?? { nextTag: 1, inFlight: 0 };
     const timeout = settings.ackTimeout ?? queue.policy.ackTimeout;
     if (timeout > 0 && this.ackMode !== 'auto') {
       this.leases = new DeliveryLeases(timeout, queue.environment.timers, queue.environment.clock, (tags) => this.leasesRanOut(tags));
@@ -90,7 +103,7 @@ export class Consumer implements QueueConsumer {
       entry.consumer = null;
       entries.push(entry);
     }
-    this.queue.inFlight -= entries.length;
+    this.countInFlight(-entries.length);
     this.leasesExpired += entries.length;
     this.sink.leaseExpired?.(entries.length);
     this.queue.giveBack(entries, true);
@@ -134,7 +147,7 @@ export class Consumer implements QueueConsumer {
 
   /** Called by the queue with an entry this consumer is ready for. */
   take(entry: QueueEntry): void {
-    entry.tag = this.nextTag++;
+    entry.tag = this.ledger.nextTag++;
     this.delivered++;
     this.settings.delivered?.count();
     this.settings.deliveryRate?.count();
@@ -146,7 +159,7 @@ export class Consumer implements QueueConsumer {
     }
     entry.consumer = this;
     this.inFlight.set(entry.tag, entry);
-    this.queue.inFlight++;
+    this.countInFlight(1);
     this.leases?.started(entry.tag);
     this.sink.deliver(entry);
   }
@@ -179,12 +192,33 @@ export class Consumer implements QueueConsumer {
       this.acknowledged++;
       return;
     }
-    const entries = this.removeInFlight(tag, this.ackMode === 'client');
+    this.consumeAll(this.removeInFlight(tag, this.ackMode === 'client'), transaction);
+  }
+
+  /**
+   * Client mode across the consumers of one wildcard queue consumer: an acknowledgement of `tag`,
+   * made to a sibling, covers every delivery of this consumer with an earlier tag too.
+   */
+  acknowledgeEarlier(tag: number, transaction?: Transaction): void {
+    this.consumeAll(this.removeThrough(tag), transaction);
+  }
+
+  private consumeAll(entries: readonly QueueEntry[], transaction: Transaction | undefined): void {
     this.acknowledged += entries.length;
     for (const entry of entries) {
       if (transaction !== undefined) transaction.holdAcknowledged(entry);
       else this.queue.consume(entry);
     }
+  }
+
+  /** True when delivery `tag` is in flight to this consumer. */
+  holds(tag: number): boolean {
+    return this.inFlight.has(tag);
+  }
+
+  /** True when delivery `tag` was this consumer's: in flight, or taken back when its lease ran out. */
+  owns(tag: number): boolean {
+    return this.inFlight.has(tag) || this.leases?.wasExpired(tag) === true;
   }
 
   /**
@@ -249,7 +283,7 @@ export class Consumer implements QueueConsumer {
     this.queue.removeConsumer(this);
     const entries = [...this.inFlight.values()];
     this.inFlight.clear();
-    this.queue.inFlight -= entries.length;
+    this.countInFlight(-entries.length);
     this.queue.giveBack(entries);
     this.onClose?.();
   }
@@ -260,11 +294,16 @@ export class Consumer implements QueueConsumer {
     this.close();
   }
 
+  private countInFlight(n: number): void {
+    this.queue.inFlight += n;
+    this.ledger.inFlight += n;
+  }
+
   private removeOneInFlight(tag: number): QueueEntry {
     const entry = this.inFlightEntry(tag);
     this.inFlight.delete(tag);
     this.leases?.ended(tag);
-    this.queue.inFlight--;
+    this.countInFlight(-1);
     entry.consumer = null;
     return entry;
   }
@@ -272,6 +311,11 @@ export class Consumer implements QueueConsumer {
   private removeInFlight(tag: number, cumulative: boolean): QueueEntry[] {
     if (!cumulative) return [this.removeOneInFlight(tag)];
     this.inFlightEntry(tag);
+    return this.removeThrough(tag);
+  }
+
+  /** Every delivery in flight with a tag up to `tag`, taken out of the in-flight map. */
+  private removeThrough(tag: number): QueueEntry[] {
     const entries: QueueEntry[] = [];
     for (const [t, entry] of this.inFlight) {
       if (t > tag) break;
@@ -279,7 +323,7 @@ export class Consumer implements QueueConsumer {
       this.inFlight.delete(t);
       this.leases?.ended(t);
     }
-    this.queue.inFlight -= entries.length;
+    this.countInFlight(-entries.length);
     for (const entry of entries) entry.consumer = null;
     return entries;
   }

@@ -46,6 +46,18 @@ describe('queues', () => {
     assert.deepEqual(bodies(await inbox.take(5)), ['m0', 'm1', 'm2', 'm3', 'm4']);
   });
 
+  test('a receiver whose source is a wildcard queue takes from every queue it matches, existing or made after', async () => {
+    const base = unique('wild');
+    const producer = await client();
+    const a = await producer.openSender(`${base}.a`);
+    assert.deepEqual(await producer.send(a, { body: 'from a' }), { state: 'accepted' });
+    const consumer = await client();
+    const { inbox } = await consumer.openReceiver(`queue://${base}.*`);
+    const b = await producer.openSender(`${base}.b`);
+    assert.deepEqual(await producer.send(b, { body: 'from b' }), { state: 'accepted' });
+    assert.deepEqual(bodies(await inbox.take(2)).sort(), ['from a', 'from b']);
+  });
+
   test('each queue message goes to one consumer; consumers take turns', async () => {
     const q = unique('competing');
     const c = await client();

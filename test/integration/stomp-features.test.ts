@@ -263,6 +263,31 @@ describe('virtual topics and composite destinations', () => {
   });
 });
 
+describe('wildcard queues', () => {
+  test('SUBSCRIBE to /queue/x.* receives from x.a, which existed, and x.b, made after; a client ACK covers both', async () => {
+    const base = name('wq');
+    const c = await client();
+    await c.sendConfirmed(`/queue/${base}.a`, 'from a');
+    const all = c.subscribe(`/queue/${base}.*`, { ack: 'client', receipt: 'wq-sub' });
+    await new Promise<void>((resolve) => c.client.watchForReceipt('wq-sub', () => resolve()));
+    await c.sendConfirmed(`/queue/${base}.b`, 'from b');
+    await c.sendConfirmed(`/queue/${base}.b.deep`, 'too deep');
+    const got = await all.take(2);
+    assert.deepEqual(got.map((m) => [m.headers['destination'], m.body]).sort(), [
+      [`/queue/${base}.a`, 'from a'],
+      [`/queue/${base}.b`, 'from b'],
+    ]);
+    got[1]!.ack();
+    await c.disconnect();
+    // what the ACK covered is gone from both queues; the marker is the first thing a new subscriber gets
+    const again = await client();
+    const next = again.subscribe(`/queue/${base}.*`);
+    await again.sendConfirmed(`/queue/${base}.a`, 'marker');
+    assert.equal((await next.next()).body, 'marker');
+    assert.equal((await again.subscribe(`/queue/${base}.b.deep`).next()).body, 'too deep');
+  });
+});
+
 describe('browsing and last-value queues', () => {
   test('a browser:true subscription sees the waiting messages, then browser:end, and consumes nothing', async () => {
     const q = `/queue/${name('browse')}`;
