@@ -1,5 +1,6 @@
 import { errorFields, FerryError } from '../errors.js';
 import type { Store } from '../store/index.js';
+import type { BrokerOptions } from './broker-options.js';
 import {
   allowEveryone,
   type Authenticator,
@@ -23,7 +24,7 @@ import { BodyCache } from './body-cache.js';
 import { QueueBrowser } from './browser.js';
 import { CoreConnection, type BrokerAccess, type ConnectionHost, type IdKeeper, type PublishInit, type SendOptions } from './connection.js';
 import { Consumer } from './consumer.js';
-import { Destinations, destinationKey, isClientComposite, splitComposite, type CompositeDestination, type VirtualTopicOptions } from './destinations.js';
+import { Destinations, destinationKey, isClientComposite, splitComposite } from './destinations.js';
 import { ConsumerEvents, type ConsumerWatcher } from './consumer-events.js';
 import type { DestinationWatcher } from './destination-events.js';
 import { DuplicateDetector, duplicateIdOf } from './duplicates.js';
@@ -32,7 +33,7 @@ import { silentLogger, type Logger } from './logger.js';
 import { buildMessage, type Destination, type Message, type MessageInit, type PublishedAs } from './message.js';
 import { MessageQueue, type QueueEnvironment } from './message-queue.js';
 import { Persistence } from './persistence.js';
-import { PolicyBook, type PolicyRule } from './policy.js';
+import { PolicyBook } from './policy.js';
 import type { EntryQueue, QueueEntry, StoredMessage } from './queue-entry.js';
 import { PreparedTransactions } from './prepared.js';
 import { ProducerFlow } from './producer-flow.js';
@@ -43,7 +44,7 @@ import { MessageScheduler, type ScheduledDelivery } from './scheduler.js';
 import { compileSelector, type Selector } from './selector/index.js';
 import { TopicSubscriptions } from './subscriptions.js';
 import { answerSlowConsumer } from './slow-consumer-answer.js';
-import { ClientLimits, type ClientLimitOptions } from './limits.js';
+import { ClientLimits } from './limits.js';
 import { idKeeperOn } from './id-keeper.js';
 import { TimerQueue } from './timers.js';
 import { RateCounter } from './traffic.js';
@@ -53,38 +54,6 @@ import { Router } from './router.js';
 import type { Transaction } from './transaction.js';
 import { checkQueuePattern, WildcardQueueConsumer, type MemberParts } from './wildcard-queue-consumer.js';
 
-export interface BrokerOptions {
-  readonly store: Store;
-  /** Appears in message and connection ids. */
-  readonly name?: string;
-  /** Create queues and topics the first time they are used (ActiveMQ's default). */
-  readonly autoCreateDestinations?: boolean;
-  readonly defaultPrefetch?: number;
-  readonly policies?: readonly PolicyRule[];
-  readonly composites?: readonly CompositeDestination[];
-  readonly virtualTopics?: VirtualTopicOptions;
-  /** How often waiting messages are checked for expiry, in ms. */
-  readonly expirySweepInterval?: number;
-  /**
-   * Bytes of persistent message bodies kept in memory (default: no limit). Past it, bodies wait in
-   * the store and are read back near the head of their queue; a store without a reader keeps all.
-   */
-  readonly bodyCacheSize?: number;
-  /**
-   * A persistent message consumed and acknowledged before its write is synced is confirmed to its
-   * producer then (default true; see `Persistence.durableOrConsumed`); false: every confirm waits
-   * for the disk.
-   */
-  readonly confirmConsumed?: boolean;
-  /** Who may connect (default: everyone, as who they say they are). */
-  readonly authenticator?: Authenticator;
-  /** What each principal may do to which destination (default: everything). */
-  readonly authorizer?: Authorizer;
-  /** What one client may hold: connections per user, destinations, consumers (default: no limits). */
-  readonly limits?: ClientLimitOptions;
-  readonly logger?: Logger;
-  readonly clock?: () => number;
-}
 
 /** Ids a producer gives its messages are kept under its client id, in this scope. */
 const PRODUCER = 'producer';

@@ -1,4 +1,5 @@
-export { Broker, type BrokerOptions } from './broker.js';
+export { Broker } from './broker.js';
+export type { BrokerOptions } from './broker-options.js';
 export type {
   Authenticator,
   Authorizer,

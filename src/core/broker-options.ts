@@ -1,0 +1,40 @@
+import type { Store } from '../store/index.js';
+import type { Authenticator, Authorizer } from './access.js';
+import type { CompositeDestination, VirtualTopicOptions } from './destinations.js';
+import type { ClientLimitOptions } from './limits.js';
+import type { Logger } from './logger.js';
+import type { PolicyRule } from './policy.js';
+
+/** What a broker is built with: its store, defaults, policies, security, logger and clock. */
+export interface BrokerOptions {
+  readonly store: Store;
+  /** Appears in message and connection ids. */
+  readonly name?: string;
+  /** Create queues and topics the first time they are used (ActiveMQ's default). */
+  readonly autoCreateDestinations?: boolean;
+  readonly defaultPrefetch?: number;
+  readonly policies?: readonly PolicyRule[];
+  readonly composites?: readonly CompositeDestination[];
+  readonly virtualTopics?: VirtualTopicOptions;
+  /** How often waiting messages are checked for expiry, in ms. */
+  readonly expirySweepInterval?: number;
+  /**
+   * Bytes of persistent message bodies kept in memory (default: no limit). Past it, bodies wait in
+   * the store and are read back near the head of their queue; a store without a reader keeps all.
+   */
+  readonly bodyCacheSize?: number;
+  /**
+   * A persistent message consumed and acknowledged before its write is synced is confirmed to its
+   * producer then (default true; see `Persistence.durableOrConsumed`); false: every confirm waits
+   * for the disk.
+   */
+  readonly confirmConsumed?: boolean;
+  /** Who may connect (default: everyone, as who they say they are). */
+  readonly authenticator?: Authenticator;
+  /** What each principal may do to which destination (default: everything). */
+  readonly authorizer?: Authorizer;
+  /** What one client may hold: connections per user, destinations, consumers (default: no limits). */
+  readonly limits?: ClientLimitOptions;
+  readonly logger?: Logger;
+  readonly clock?: () => number;
+}
