@@ -118,11 +118,25 @@ export class Persistence {
     const durable = this.store.sync();
     if (stored.length === 0 || !this.confirmConsumed) return durable;
     return new Promise<void>((resolve, reject) => {
-      durable.then(resolve, reject);
       let waiting = 0;
       const consumed = (): void => {
         if (--waiting === 0) resolve();
       };
+      // once on disk the hook is let go: a backlog of a million messages would otherwise keep a
+      // million closures until each is consumed
+      const forget = (): void => {
+        for (const record of stored) if (record.whenConsumed === consumed) record.whenConsumed = undefined;
+      };
+      durable.then(
+        () => {
+          forget();
+          resolve();
+        },
+        (err: unknown) => {
+          forget();
+          reject(err);
+        },
+      );
       for (const record of stored) {
         if (record.references === 0) continue;
         waiting++;
