@@ -27,6 +27,7 @@ import { Consumer } from './consumer.js';
 import { Destinations, destinationKey, isClientComposite, splitComposite } from './destinations.js';
 import { ConsumerEvents, type ConsumerWatcher } from './consumer-events.js';
 import type { DestinationWatcher } from './destination-events.js';
+import { ConnectionEvents, type ConnectionWatcher } from './connection-events.js';
 import { DuplicateDetector, duplicateIdOf } from './duplicates.js';
 import { describeBroker, describeStore, waitingMessageIds, type StoreReport } from './inspection.js';
 import { silentLogger, type Logger } from './logger.js';
@@ -272,6 +273,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
         { event: 'connection.opened', connection: connection.id, protocol: request.protocol, remoteAddress: request.transport.remoteAddress, user: principal.username, clientId },
         `${request.protocol} client ${clientId ?? ''} connected from ${request.transport.remoteAddress} as ${principal.username ?? 'anonymous'}`,
       );
+      this.connectionEvents.opened({ id: connection.id, protocol: request.protocol, clientId, user: principal.username, remoteAddress: request.transport.remoteAddress });
     }
     return connection;
   }
@@ -564,6 +566,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       );
     }
     if (this.connections.delete(connection.id)) this.limits.release(connection.principal);
+    this.connectionEvents.closed(connection.id);
     if (connection.clientId !== undefined && this.clientIds.get(connection.clientId) === connection) {
       this.clientIds.delete(connection.clientId);
     }
@@ -599,6 +602,12 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
 
   watchDestinations(watcher: DestinationWatcher): () => void {
     return this.destinations.events.watch(watcher);
+  }
+
+  private readonly connectionEvents = new ConnectionEvents();
+
+  watchConnections(watcher: ConnectionWatcher): () => void {
+    return this.connectionEvents.watch(watcher);
   }
 
   waitingMessageIds(): Iterable<string> {

@@ -3,6 +3,7 @@ import type { BrokerStats, ConnectRequest, ConsumerHandle, Credentials, DurableS
 import { Consumer } from './consumer.js';
 import type { ConsumerEvents, ConsumerWatcher } from './consumer-events.js';
 import type { DestinationWatcher } from './destination-events.js';
+import type { ConnectionWatcher } from './connection-events.js';
 import { ConnectionTraffic, SessionTraffic } from './traffic.js';
 import type { Delivery, DeliverySink } from './sink.js';
 import type { BindingSpec, ExchangeSpec, PublishOptions, PublishResult } from './exchanges.js';
@@ -47,6 +48,8 @@ export interface BrokerAccess {
   watchConsumers(watcher: ConsumerWatcher): () => void;
   /** The same for queues and topics (temporary ones left out): made and deleted. */
   watchDestinations(watcher: DestinationWatcher): () => void;
+  /** The same for the clients' connections (the broker's internal ones left out). */
+  watchConnections(watcher: ConnectionWatcher): () => void;
 }
 
 export interface SendOptions {
@@ -621,6 +624,7 @@ export class CoreSession {
     events.opened({
       id: handle.id,
       connectionId: this.connection.id,
+      protocol: this.connection.protocol,
       internal: this.connection.principal.internal,
       destination: options.destination,
       selector: options.selector,

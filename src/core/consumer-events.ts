@@ -8,6 +8,8 @@ export interface ConsumerInfo {
   /** Negative for a durable subscription itself (its subscriber, when connected, is a consumer of its own). */
   readonly id: number;
   readonly connectionId: string;
+  /** The protocol of that connection; empty for a durable subscription itself. */
+  readonly protocol: string;
   /** Opened by a connection the broker opened for itself. */
   readonly internal: boolean;
   /** A queue, or a topic pattern. */
@@ -56,7 +58,7 @@ export class ConsumerEvents {
     if (kept === undefined) return;
     const created = this.nextDurable--;
     this.durables.set(key, created);
-    this.opened({ id: created, connectionId: '', internal: false, destination: { kind: 'topic', name: kept.pattern }, selector: kept.selector, priority: 0, durable: true, label: kept.name });
+    this.opened({ id: created, connectionId: '', protocol: '', internal: false, destination: { kind: 'topic', name: kept.pattern }, selector: kept.selector, priority: 0, durable: true, label: kept.name });
   }
 
   opened(consumer: ConsumerInfo): void {

@@ -333,3 +333,49 @@ test('ActiveMQ.Advisory.Queue and .Topic: a JMS advisory consumer hears of every
   await amqp.close();
   await stomp.disconnect();
 });
+
+test('ActiveMQ.Advisory.Connection and .Consumer: a JMS advisory consumer hears of STOMP and MQTT clients and their consumers, and of their going', { timeout: 30_000 }, async () => {
+  const connectionId = 'ID:advisory-2';
+  const client = await negotiated(broker.ports.openwire);
+  client.send({ type: T.CONNECTION_INFO, commandId: 1, responseRequired: true, connectionId: { type: T.CONNECTION_ID, value: connectionId } });
+  client.send({ type: T.SESSION_INFO, commandId: 2, responseRequired: true, sessionId: { type: T.SESSION_ID, connectionId, value: 1 } });
+  const watch = (value: number, topic: string): void =>
+    client.send({ type: T.CONSUMER_INFO, commandId: 2 + value, responseRequired: true, consumerId: { type: T.CONSUMER_ID, connectionId, sessionId: 1, value }, destination: { type: T.TOPIC, physicalName: topic }, prefetchSize: 1000 });
+  watch(1, 'ActiveMQ.Advisory.Connection');
+  watch(2, 'ActiveMQ.Advisory.Consumer.Queue.adv.foreign');
+  /** The data structures of the advisories read until `done` says enough, in order. */
+  const seen: DataStructure[] = [];
+  const until = async (done: () => boolean): Promise<void> => {
+    while (!done()) {
+      const command = await client.next();
+      if (command.type === T.MESSAGE_DISPATCH) seen.push((command['message'] as DataStructure)['dataStructure'] as DataStructure);
+    }
+  };
+  const connectionOf = (info: DataStructure): string | undefined => (info['connectionId'] as DataStructure | undefined)?.['value'] as string | undefined;
+
+  const stomp = await connectStomp(broker.stompPort, { headers: { 'client-id': 'stomp-watched' } });
+  await until(() => seen.some((s) => s.type === T.CONNECTION_INFO && s['clientId'] === 'stomp-watched'));
+  const stompConnection = seen.find((s) => s.type === T.CONNECTION_INFO && s['clientId'] === 'stomp-watched')!;
+  assert.match(String(stompConnection['clientIp']), /^127\.0\.0\.1:\d+$/);
+
+  const inbox = stomp.subscribe('/queue/adv.foreign', { selector: "kind = 'x'" });
+  await until(() => seen.some((s) => s.type === T.CONSUMER_INFO));
+  const consumer = seen.find((s) => s.type === T.CONSUMER_INFO)!;
+  assert.deepEqual(consumer['destination'], { type: T.QUEUE, physicalName: 'adv.foreign' });
+  assert.equal(consumer['selector'], "kind = 'x'");
+  const consumerId = consumer['consumerId'] as DataStructure;
+  assert.equal(consumerId['connectionId'], connectionOf(stompConnection));
+
+  inbox.subscription.unsubscribe();
+  const removed = (id: DataStructure): boolean => seen.some((s) => s.type === T.REMOVE_INFO && JSON.stringify(s['objectId']) === JSON.stringify(id));
+  await until(() => removed(consumerId));
+
+  const mqtt = await connectMqtt(broker.mqttPort, { clientId: 'mqtt-watched' });
+  await until(() => seen.some((s) => s.type === T.CONNECTION_INFO && s['clientId'] === 'mqtt-watched'));
+  await mqtt.end();
+  await stomp.disconnect();
+  const mqttConnection = seen.find((s) => s.type === T.CONNECTION_INFO && s['clientId'] === 'mqtt-watched')!;
+  await until(() => removed(mqttConnection['connectionId'] as DataStructure) && removed(stompConnection['connectionId'] as DataStructure));
+  assert.equal(seen.filter((s) => s.type === T.CONNECTION_INFO && connectionOf(s) === connectionId).length, 1, 'the JMS connection is announced once, as its client sent it, not again as another protocol');
+  client.socket.destroy();
+});

@@ -9,6 +9,7 @@ let nextId = 1;
 const consumer = (name: string, extra: Partial<ConsumerInfo> = {}, kind: 'queue' | 'topic' = 'queue'): ConsumerInfo => ({
   id: nextId++,
   connectionId: 'c1',
+  protocol: 'stomp',
   internal: false,
   destination: { kind, name },
   selector: undefined,

@@ -1,6 +1,7 @@
 import type { BrokerAccess, Logger } from '../../core/index.js';
 import type { ProtocolAdapter, TransportConnection } from '../../transport/index.js';
 import { ADVISORY_PREFIX, Advisories, destinationAdvisoryTopic, destinationInfo } from './advisories.js';
+import { watchOtherProtocols } from './foreign-advisories.js';
 import { T } from './commands.js';
 import { OpenWireConnection } from './connection.js';
 import { MAGIC } from './marshal.js';
@@ -21,6 +22,7 @@ export function createOpenWireAdapter(options: OpenWireOptions, logger: Logger):
   const audit = new ProducerAudit();
   let seeded = false;
   let unwatch: (() => void) | undefined;
+  let unwatchOthers: (() => void) | undefined;
   return {
     name: 'openwire',
     detect,
@@ -37,11 +39,13 @@ export function createOpenWireAdapter(options: OpenWireOptions, logger: Logger):
           },
           removed: (destination) => advisories.withdraw(destinationAdvisoryTopic(destination), `${destination.kind}:${destination.name}`, destinationInfo(destination, null, false)),
         });
+        unwatchOthers = watchOtherProtocols(broker, advisories);
       }
       new OpenWireConnection(connection, broker, options, advisories, audit, logger);
     },
     close(): void {
       unwatch?.();
+      unwatchOthers?.();
     },
   };
 }

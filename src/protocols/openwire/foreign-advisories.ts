@@ -1,0 +1,88 @@
+import type { BrokerAccess, ConnectionFacts, ConsumerInfo as CoreConsumerInfo } from '../../core/index.js';
+import { ADVISORY_PREFIX, advisoryTopic, type Advisories } from './advisories.js';
+import { T, type ConnectionInfo, type ConsumerId, type ConsumerInfo, type DataStructure, type RemoveInfo } from './commands.js';
+import { toWireDestination } from './mapping.js';
+
+const CONNECTION_ADVISORY = `${ADVISORY_PREFIX}Connection`;
+
+/**
+ * The connections and consumers of the other protocols (STOMP, MQTT, AMQP) on
+ * `ActiveMQ.Advisory.Connection` and `.Consumer.*`, as ActiveMQ announces every client whatever it
+ * speaks: JMS tools that watch advisories see them all. OpenWire's own connections announce
+ * themselves with the commands their clients sent; the others get commands made from what core
+ * knows, with the core connection's id as their connection id and the core consumer's id as the
+ * consumer's (session 0).
+ */
+export function watchOtherProtocols(broker: BrokerAccess, advisories: Advisories): () => void {
+  const unwatchConnections = broker.watchConnections({
+    opened: (connection) => {
+      if (connection.protocol === 'openwire') return;
+      advisories.announce(CONNECTION_ADVISORY, connectionKey(connection.id), connectionInfo(connection));
+    },
+    closed: (connection) => advisories.withdraw(CONNECTION_ADVISORY, connectionKey(connection.id), removeInfo({ type: T.CONNECTION_ID, value: connection.id })),
+  });
+  const unwatchConsumers = broker.watchConsumers({
+    added: (consumer) => {
+      if (!announced(consumer)) return;
+      advisories.announce(advisoryTopic('Consumer', consumer.destination), consumerKey(consumer), consumerInfo(consumer));
+    },
+    removed: (consumer) => {
+      if (!announced(consumer)) return;
+      advisories.withdraw(advisoryTopic('Consumer', consumer.destination), consumerKey(consumer), removeInfo(consumerId(consumer)));
+    },
+  });
+  return () => {
+    unwatchConnections();
+    unwatchConsumers();
+  };
+}
+
+/** A consumer of a client of another protocol; a durable subscription's own entry (no connection) is not one. */
+function announced(consumer: CoreConsumerInfo): boolean {
+  return consumer.protocol !== 'openwire' && consumer.protocol !== '' && !consumer.internal && !consumer.destination.name.startsWith(ADVISORY_PREFIX);
+}
+
+// the keys of OpenWire's own announcements have the same shape: one core id never speaks two protocols
+const connectionKey = (id: string): string => `${id}/connection`;
+const consumerKey = (consumer: CoreConsumerInfo): string => `${consumer.connectionId}/consumer/${consumer.id}`;
+
+function connectionInfo(connection: ConnectionFacts): ConnectionInfo {
+  return {
+    type: T.CONNECTION_INFO,
+    commandId: 0,
+    responseRequired: false,
+    connectionId: { type: T.CONNECTION_ID, value: connection.id },
+    clientId: connection.clientId ?? null,
+    password: null,
+    userName: connection.user ?? null,
+    clientIp: connection.remoteAddress,
+  };
+}
+
+function consumerId(consumer: CoreConsumerInfo): ConsumerId {
+  return { type: T.CONSUMER_ID, connectionId: consumer.connectionId, sessionId: 0, value: consumer.id };
+}
+
+function consumerInfo(consumer: CoreConsumerInfo): ConsumerInfo {
+  return {
+    type: T.CONSUMER_INFO,
+    commandId: 0,
+    responseRequired: false,
+    consumerId: consumerId(consumer),
+    browser: false,
+    destination: toWireDestination(consumer.destination),
+    // what the other protocol's credit is, core does not say: ActiveMQ's default queue prefetch
+    prefetchSize: 1000,
+    selector: consumer.selector ?? null,
+    subscriptionName: consumer.durable ? (consumer.label ?? null) : null,
+    noLocal: false,
+    exclusive: false,
+    retroactive: false,
+    priority: consumer.priority,
+    noRangeAcks: false,
+  };
+}
+
+function removeInfo(objectId: DataStructure): RemoveInfo {
+  return { type: T.REMOVE_INFO, commandId: 0, responseRequired: false, objectId, lastDeliveredSequenceId: 0 };
+}
