@@ -28,6 +28,7 @@ import { Destinations, destinationKey, isClientComposite, splitComposite } from 
 import { ConsumerEvents, type ConsumerWatcher } from './consumer-events.js';
 import type { DestinationWatcher } from './destination-events.js';
 import { ConnectionEvents, type ConnectionWatcher } from './connection-events.js';
+import { SequenceMarks, type SequenceMarkBook } from './sequence-marks.js';
 import { DuplicateDetector, duplicateIdOf } from './duplicates.js';
 import { describeBroker, describeStore, waitingMessageIds, type StoreReport } from './inspection.js';
 import { silentLogger, type Logger } from './logger.js';
@@ -83,6 +84,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
   readonly declarations: Declarations;
   private readonly router: Router;
   private retained: RetainedMessages | undefined;
+  private marks: SequenceMarks | undefined;
   private readonly connections = new Map<string, CoreConnection>();
   private readonly clientIds = new Map<string, CoreConnection>();
   private persistence: Persistence | undefined;
@@ -204,6 +206,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
     this.scheduler = new MessageScheduler(this.store, persistence, this.timers, this.clock, this.scheduledDelivery(), this.logger);
     this.duplicates = new DuplicateDetector(this.store, persistence);
     this.retained = new RetainedMessages(this.store, persistence, this.clock);
+    this.marks = new SequenceMarks(this.store, persistence);
     this.prepared = new PreparedTransactions(this.store, persistence, this);
     this.timers.hold();
     await recoverState(this, recovered.records, this.store, this.bodies, this.logger);
@@ -675,6 +678,20 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
 
   recoverRetained(recordId: number, data: Buffer): void {
     this.requireRetained().recover(recordId, data);
+  }
+
+  recoverSequenceMark(recordId: number, data: Buffer): void {
+    this.requireSequenceMarks().recover(recordId, data);
+  }
+
+  /** Sequence marks under `scope` (a protocol's name), kept across restarts (see `SequenceMarks`). */
+  sequenceMarks(scope: string): SequenceMarkBook {
+    return this.requireSequenceMarks().book(scope);
+  }
+
+  private requireSequenceMarks(): SequenceMarks {
+    if (this.marks === undefined) throw new FerryError('FERRY_BROKER_NOT_STARTED', 'the broker has not started');
+    return this.marks;
   }
 
   recoverPrepared(recordId: number, record: PreparedRecord, entries: ReadonlyMap<number, QueueEntry>): void {

@@ -4,6 +4,7 @@ import { Consumer } from './consumer.js';
 import type { ConsumerEvents, ConsumerWatcher } from './consumer-events.js';
 import type { DestinationWatcher } from './destination-events.js';
 import type { ConnectionWatcher } from './connection-events.js';
+import type { SequenceMarkBook } from './sequence-marks.js';
 import { ConnectionTraffic, SessionTraffic } from './traffic.js';
 import type { Delivery, DeliverySink } from './sink.js';
 import type { BindingSpec, ExchangeSpec, PublishOptions, PublishResult } from './exchanges.js';
@@ -50,6 +51,8 @@ export interface BrokerAccess {
   watchDestinations(watcher: DestinationWatcher): () => void;
   /** The same for the clients' connections (the broker's internal ones left out). */
   watchConnections(watcher: ConnectionWatcher): () => void;
+  /** Highest sequences taken from a protocol's producers, under its `scope`, kept across restarts (once started). */
+  sequenceMarks(scope: string): SequenceMarkBook;
 }
 
 export interface SendOptions {

@@ -30,6 +30,7 @@ export type { AckMode } from './consumer.js';
 export type { ConsumerInfo, ConsumerWatcher } from './consumer-events.js';
 export type { DestinationWatcher } from './destination-events.js';
 export type { ConnectionFacts, ConnectionWatcher } from './connection-events.js';
+export type { SequenceMarkBook } from './sequence-marks.js';
 export type { OverlapMember } from './overlap.js';
 export type { Delivery, DeliverySink } from './sink.js';
 export type { Logger } from './logger.js';

@@ -44,6 +44,8 @@ export const RecordType = {
    * so recovery deletes every one.
    */
   PagedMessage: 13,
+  /** The highest sequence taken from one of a protocol's producers, by a key the protocol names (see `SequenceMarks`). */
+  SequenceMark: 14,
 } as const;
 
 // stored as the index: new kinds go at the end
@@ -729,4 +731,21 @@ export function decodePrepared(data: Buffer): PreparedRecord {
   };
   const acknowledged = ids();
   return { xid, sends, acknowledged, rejected: ids() };
+}
+
+export interface SequenceMarkRecord {
+  readonly key: string;
+  readonly value: number;
+}
+
+export function encodeSequenceMark(m: SequenceMarkRecord): Buffer {
+  const w = new Writer(16 + m.key.length * 3);
+  w.str(m.key);
+  w.f64(m.value);
+  return w.finish();
+}
+
+export function decodeSequenceMark(data: Buffer): SequenceMarkRecord {
+  const r = new Reader(data);
+  return { key: r.str(), value: r.f64() };
 }

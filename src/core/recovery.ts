@@ -34,6 +34,7 @@ export interface RecoveryTarget {
   recoverScheduled(recordId: number, data: Buffer): void;
   recoverDuplicateId(recordId: number, data: Buffer): void;
   recoverRetained(recordId: number, data: Buffer): void;
+  recoverSequenceMark(recordId: number, data: Buffer): void;
   /** A prepared transaction, with the queue entries (by reference id) it acknowledges or rejects, taken out of their queues. */
   recoverPrepared(recordId: number, record: PreparedRecord, entries: ReadonlyMap<number, QueueEntry>): void;
 }
@@ -83,6 +84,9 @@ export async function recoverState(target: RecoveryTarget, records: StoreRecord[
         break;
       case RecordType.Retained:
         target.recoverRetained(record.id, record.data);
+        break;
+      case RecordType.SequenceMark:
+        target.recoverSequenceMark(record.id, record.data);
         break;
       case RecordType.Prepared:
         prepared.push({ id: record.id, record: decodePrepared(record.data) });

@@ -268,6 +268,53 @@ test('after a restart, a failover resend of a message the broker took before it 
   }
 });
 
+test('after a restart, a failover resend of a message consumed before it is confirmed and not taken again: the producer audit is kept in the store', async () => {
+  const first = await startBroker();
+  const dataDir = first.dataDir;
+  const producerId = { type: T.PRODUCER_ID, connectionId: 'ID:failover-producer-2', sessionId: 1, value: 1 };
+  const message = (commandId: number, sequence: number): DataStructure => ({
+    type: T.TEXT_MESSAGE,
+    commandId,
+    responseRequired: true,
+    persistent: true,
+    producerId,
+    messageId: { type: T.MESSAGE_ID, producerId, producerSequenceId: sequence, brokerSequenceId: 0 },
+    destination: { type: T.QUEUE, physicalName: 'failover.consumed' },
+    content: Buffer.from([0, 0, 0, 2, 0x68, 0x69]),
+  });
+  const connectionInfo = { type: T.CONNECTION_INFO, commandId: 1, responseRequired: true, connectionId: { type: T.CONNECTION_ID, value: 'ID:failover-producer-2' }, clientId: 'failover-consumed' };
+  const stomp = await connectStomp(first.stompPort);
+  const inbox = stomp.subscribe('/queue/failover.consumed');
+  const before = await negotiated(first.ports.openwire);
+  before.send(connectionInfo);
+  assert.equal((await before.next()).type, T.RESPONSE);
+  for (const sequence of [1, 2, 3]) {
+    before.send(message(1 + sequence, sequence));
+    assert.equal((await before.next()).type, T.RESPONSE);
+  }
+  for (let i = 0; i < 3; i++) await inbox.next();
+  await stomp.disconnect();
+  before.socket.destroy();
+  await first.server.stop();
+
+  const second = await startBroker({ data: dataDir });
+  try {
+    const after = await negotiated(second.ports.openwire);
+    after.send(connectionInfo);
+    assert.equal((await after.next()).type, T.RESPONSE);
+    // the client resends 3, consumed before the restart (it never saw its confirmation), then goes on with 4
+    for (const sequence of [3, 4]) {
+      after.send(message(10 + sequence, sequence));
+      assert.equal((await after.next()).type, T.RESPONSE, `sequence ${sequence} is confirmed`);
+    }
+    const queue = second.server.broker.stats().queues.find((q) => q.name === 'failover.consumed');
+    assert.equal(queue?.pending, 1, 'only message 4 waits: 3 was taken, and consumed, before the restart');
+    after.socket.destroy();
+  } finally {
+    await second.stop();
+  }
+});
+
 test('a plain JMS Message (no body) that waited through a restart is dispatched as a plain Message again', async () => {
   const first = await startBroker();
   const connectionId = 'ID:plain-1';

@@ -30,6 +30,7 @@ export function createOpenWireAdapter(options: OpenWireOptions, logger: Logger):
     attach(connection: TransportConnection, broker: BrokerAccess): void {
       if (!seeded) {
         // before the first client after a start can resend anything: what the broker recovered
+        audit.keepIn(broker.sequenceMarks('openwire'));
         audit.seed(broker.waitingMessageIds());
         seeded = true;
         // ActiveMQ.Advisory.Queue and .Topic: every queue and topic, however it was made

@@ -366,9 +366,12 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
     // a transaction's sends are not audited: a failover replays an uncommitted transaction, which the old connection's end rolled back
     const id = wire.messageId;
     const auditKey = producer?.auditKey ?? (id?.producerId == null ? undefined : `${id.producerId.connectionId}:${id.producerId.sessionId}:${id.producerId.value}`);
-    const fresh = txId !== undefined || id === null || auditKey === undefined || this.audit.accept(auditKey, id.producerSequenceId);
+    const audited = txId === undefined && id !== null && auditKey !== undefined;
+    const fresh = !audited || this.audit.isNew(auditKey, id.producerSequenceId);
     if (!fresh) this.logger.debug({ event: 'openwire.duplicate', messageId: messageIdText(id!), remote: this.transport.remoteAddress }, 'a resent message dropped as a duplicate');
     const durable = fresh ? session.send(toMessageInit(wire, destination, this), txId) : null;
+    // only once the message's own records are appended: a kept mark must never cover a message the store lost
+    if (fresh && audited) this.audit.taken(auditKey, id.producerSequenceId);
     // memoryPolicy block: a synchronous send waits for its Response and a windowed one for its
     // ProducerAck, that producer alone; an asynchronous one without a window, only by no longer being read
     const room = fresh ? session.roomAfterSend : undefined;
@@ -458,20 +461,13 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
         this.removeConsumer(key, last);
         break;
       }
-      case T.PRODUCER_ID: {
-        const key = `${object['sessionId'] as number}:${object['value'] as number}`;
-        this.producers.delete(key);
-        this.advisory.withdraw(`${this.core?.id ?? ''}/producer/${key}`);
+      case T.PRODUCER_ID:
+        this.removeProducer(`${object['sessionId'] as number}:${object['value'] as number}`);
         break;
-      }
       case T.SESSION_ID: {
         const sessionKey = sessionKeyOf(object['value'] as number);
         for (const [key, consumer] of [...this.consumers]) if (consumer.sessionKey === sessionKey) this.removeConsumer(key, last);
-        for (const [key, producer] of [...this.producers]) {
-          if (producer.sessionKey !== sessionKey) continue;
-          this.producers.delete(key);
-          this.advisory.withdraw(`${this.core?.id ?? ''}/producer/${key}`);
-        }
+        for (const [key, producer] of [...this.producers]) if (producer.sessionKey === sessionKey) this.removeProducer(key);
         this.sessions.get(sessionKey)?.close();
         this.sessions.delete(sessionKey);
         break;
@@ -484,6 +480,15 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
         throw new FerryError('FERRY_OPENWIRE_PROTOCOL', `RemoveInfo for data structure type ${object.type}`);
     }
     this.respond(info);
+  }
+
+  /** A producer closed by its client: it resends nothing after a failover, so the audit lets it go. */
+  private removeProducer(key: string): void {
+    const producer = this.producers.get(key);
+    if (producer === undefined) return;
+    this.producers.delete(key);
+    this.audit.forget(producer.auditKey);
+    this.advisory.withdraw(`${this.core?.id ?? ''}/producer/${key}`);
   }
 
   private removeConsumer(key: string, lastDeliveredSequence: number): void {
