@@ -36,10 +36,11 @@ import { buildMessage, type Destination, type Message, type MessageInit, type Pu
 import { MessageQueue, type QueueEnvironment } from './message-queue.js';
 import { Persistence } from './persistence.js';
 import { PolicyBook } from './policy.js';
-import type { EntryQueue, QueueEntry, StoredMessage } from './queue-entry.js';
+import { giveBackToQueues, type QueueEntry, type StoredMessage } from './queue-entry.js';
 import { PreparedTransactions } from './prepared.js';
 import { ProducerFlow } from './producer-flow.js';
-import { RecordType, encodeDeliveryMark, type DurableSubscriptionRecord, type PreparedRecord, type QueueRecord } from './records.js';
+import type { DurableSubscriptionRecord, PreparedRecord, QueueRecord } from './records.js';
+import { writeDeliveryMark } from './delivery-mark.js';
 import { recoverState, type RecoveryTarget } from './recovery.js';
 import { RetainedMessages } from './retained.js';
 import { MessageScheduler, type ScheduledDelivery } from './scheduler.js';
@@ -198,7 +199,8 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       deadLetter: (queue, entry, reason) => this.router.deadLetter(queue, entry, reason),
       declaredQueueInUse: (queue) => this.declarations.consumerAdded(queue),
       declaredQueueUnused: (queue) => this.declarations.consumersGone(queue),
-      writeDeliveryMark: (queue, seq) => this.writeDeliveryMark(queue, seq),
+      // while stopping, everything delivered comes back counted: the marks are deleted, not moved
+      writeDeliveryMark: (queue, seq) => (this.state === 'running' && queue.recordId !== 0 ? writeDeliveryMark(persistence, queue.deliveryMark, queue.recordId, seq) : undefined),
       producerFlow: this.producerFlow,
       messageMemory: this.limits.messageMemory,
       slowConsumer: (queue, action) => this.slowConsumer(queue, action),
@@ -423,7 +425,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
   }
 
   rollback(tx: Transaction): void {
-    this.giveBack([...tx.acknowledged, ...tx.rejected]);
+    giveBackToQueues([...tx.acknowledged, ...tx.rejected]);
     tx.acknowledged.length = 0;
     tx.rejected.length = 0;
     tx.sends.length = 0;
@@ -737,19 +739,6 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
     return queue;
   }
 
-  private writeDeliveryMark(queue: MessageQueue, seq: number): Promise<void> | undefined {
-    const persistence = this.persistence;
-    // while stopping, everything delivered comes back counted: the marks are deleted, not moved
-    if (persistence === undefined || this.state !== 'running' || queue.recordId === 0) return undefined;
-    const mark = queue.deliveryMark;
-    const data = encodeDeliveryMark({ queueId: queue.recordId, seq });
-    if (mark.recordId === 0) {
-      mark.recordId = persistence.allocateId();
-      this.store.add(mark.recordId, RecordType.DeliveryMark, data);
-    } else this.store.update(mark.recordId, RecordType.DeliveryMark, data);
-    return this.store.keepsAppendsAtOnce === true ? undefined : this.store.sync();
-  }
-
   private *allPersistentQueues(): IterableIterator<MessageQueue> {
     for (const queue of this.destinations.queues.values()) if (queue.recordId !== 0) yield queue;
     yield* this.subscriptions.durableQueues();
@@ -779,16 +768,6 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
         for (const queue of queues) queue.dispatch();
       },
     };
-  }
-
-  private giveBack(entries: readonly QueueEntry[]): void {
-    const byQueue = new Map<EntryQueue, QueueEntry[]>();
-    for (const entry of entries) {
-      let list = byQueue.get(entry.queue);
-      if (list === undefined) byQueue.set(entry.queue, (list = []));
-      list.push(entry);
-    }
-    for (const [queue, list] of byQueue) queue.giveBack(list);
   }
 
   private sweepExpired(): void {

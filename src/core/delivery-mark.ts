@@ -1,3 +1,6 @@
+import type { Persistence } from './persistence.js';
+import { RecordType, encodeDeliveryMark } from './records.js';
+
 /**
  * How far past a persistent message about to go out a queue's delivery mark is written. After a
  * crash, every message still waiting at or below the mark comes back flagged redelivered, so up to
@@ -79,4 +82,15 @@ export class DeliveryMark {
     // and the store's own refusal is what producers see (holding consumers back would free no space)
     durable.then(done, done);
   }
+}
+
+/** Writes `seq` as the mark of the queue whose record is `queueId`: added the first time, updated after. */
+export function writeDeliveryMark(persistence: Persistence, mark: DeliveryMark, queueId: number, seq: number): Promise<void> | undefined {
+  const store = persistence.store;
+  const data = encodeDeliveryMark({ queueId, seq });
+  if (mark.recordId === 0) {
+    mark.recordId = persistence.allocateId();
+    store.add(mark.recordId, RecordType.DeliveryMark, data);
+  } else store.update(mark.recordId, RecordType.DeliveryMark, data);
+  return store.keepsAppendsAtOnce === true ? undefined : store.sync();
 }

@@ -60,3 +60,14 @@ export class QueueEntry implements Delivery {
     return this.redeliveries > 0;
   }
 }
+
+/** Gives entries back to their queues, each queue's in one call (see `EntryQueue.giveBack`). */
+export function giveBackToQueues(entries: readonly QueueEntry[]): void {
+  const byQueue = new Map<EntryQueue, QueueEntry[]>();
+  for (const entry of entries) {
+    let list = byQueue.get(entry.queue);
+    if (list === undefined) byQueue.set(entry.queue, (list = []));
+    list.push(entry);
+  }
+  for (const [queue, list] of byQueue) queue.giveBack(list);
+}
