@@ -84,17 +84,12 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
   /** Exchanges, bindings and declared queues (RabbitMQ's model). */
   readonly declarations: Declarations;
   private readonly router: Router;
-  private retained: RetainedMessages | undefined;
-  private marks: SequenceMarks | undefined;
   private readonly connections = new Map<string, CoreConnection>();
   private readonly clientIds = new Map<string, CoreConnection>();
-  private persistence: Persistence | undefined;
+  /** What the broker makes once its store is open: undefined before `start`. */
+  private started: StartedParts | undefined;
   private readonly bodies: BodyCache;
   /** Queues whose delivery mark moved this turn; written together at the end of it. */
-  private scheduler: MessageScheduler | undefined;
-  private duplicates: DuplicateDetector | undefined;
-  private prepared: PreparedTransactions | undefined;
-  private queueEnvironment: QueueEnvironment | undefined;
   private adminView: BrokerAdmin | undefined;
   private readonly idPrefix: string;
   private nextMessage = 1;
@@ -129,8 +124,8 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
     const parts = {
       store: this.store,
       newQueue: (name: string, kind: 'queue' | 'subscription', recordId: number, policyKind: 'queue' | 'topic', policyName = name) =>
-        new MessageQueue(name, kind, recordId, this.policies.resolve(policyKind, policyName), this.requireEnvironment()),
-      allocateId: () => this.requirePersistence().allocateId(),
+        new MessageQueue(name, kind, recordId, this.policies.resolve(policyKind, policyName), this.parts.environment),
+      allocateId: () => this.parts.persistence.allocateId(),
     };
     this.destinations = new Destinations(
       parts,
@@ -142,7 +137,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
     this.subscriptions = new TopicSubscriptions({
       ...parts,
       topicSeen: (name) => this.destinations.addTopic(name),
-      retainedMatching: (pattern) => this.requireRetained().matching(pattern),
+      retainedMatching: (pattern) => this.parts.retained.matching(pattern),
       durableChanged: (key, kept) => this.consumerEvents.durableChanged(key, kept),
     });
     this.declarations = new Declarations({
@@ -152,7 +147,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       logger: this.logger,
       queues: this.destinations.queues,
       isRunning: () => this.state === 'running',
-      persistence: () => this.requirePersistence(),
+      persistence: () => this.parts.persistence,
       createQueue: (name, recordId) => this.destinations.declaredQueue(name, recordId),
       checkRoom: (name) => this.destinations.checkRoom('queue', name),
       forgetQueue: (queue) => {
@@ -174,10 +169,10 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       bodies: this.bodies,
       policies: this.policies,
       logger: this.logger,
-      persistence: () => this.requirePersistence(),
+      persistence: () => this.parts.persistence,
     });
-    this.producerIds = idKeeperOn(() => this.requireDuplicates(), (clientId) => `${PRODUCER}:${clientId}`);
-    this.sessionIds = idKeeperOn(() => this.requireDuplicates(), (scope) => scope);
+    this.producerIds = idKeeperOn(() => this.parts.duplicates, (clientId) => `${PRODUCER}:${clientId}`);
+    this.sessionIds = idKeeperOn(() => this.parts.duplicates, (scope) => scope);
   }
 
   get isRunning(): boolean {
@@ -190,8 +185,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
     const keep = this.bodies.recoveryFilter();
     const recovered = await this.store.open(keep === undefined ? undefined : { keep });
     const persistence = new Persistence(this.store, recovered.maxId, this.bodies, this.confirmConsumed);
-    this.persistence = persistence;
-    this.queueEnvironment = {
+    const environment: QueueEnvironment = {
       persistence,
       bodies: this.bodies,
       clock: this.clock,
@@ -205,11 +199,15 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       messageMemory: this.limits.messageMemory,
       slowConsumer: (queue, action) => this.slowConsumer(queue, action),
     };
-    this.scheduler = new MessageScheduler(this.store, persistence, this.timers, this.clock, this.scheduledDelivery(), this.logger);
-    this.duplicates = new DuplicateDetector(this.store, persistence);
-    this.retained = new RetainedMessages(this.store, persistence, this.clock);
-    this.marks = new SequenceMarks(this.store, persistence);
-    this.prepared = new PreparedTransactions(this.store, persistence, this);
+    this.started = {
+      persistence,
+      environment,
+      scheduler: new MessageScheduler(this.store, persistence, this.timers, this.clock, this.scheduledDelivery(), this.logger),
+      duplicates: new DuplicateDetector(this.store, persistence),
+      retained: new RetainedMessages(this.store, persistence, this.clock),
+      marks: new SequenceMarks(this.store, persistence),
+      prepared: new PreparedTransactions(this.store, persistence, this),
+    };
     this.timers.hold();
     await recoverState(this, recovered.records, this.store, this.bodies, this.logger);
     this.timers.resume();
@@ -229,7 +227,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       if (queue.deliveryMark.recordId !== 0) this.store.delete(queue.deliveryMark.recordId);
       queue.deliveryMark.forget();
     }
-    this.scheduler?.stop();
+    this.started?.scheduler.stop();
     this.timers.stop();
     try {
       // a journal whose writes fail refuses the sync at once; its close makes the last attempt and says if it failed
@@ -347,7 +345,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       }
       // the retained copy outlives the message's record
       this.bodies.pin(message);
-      const retainedWrote = this.requireRetained().set(message);
+      const retainedWrote = this.parts.retained.set(message);
       const routed = this.sendChecked(message, connection, options.producerId === undefined ? undefined : { producerId: options.producerId });
       // the retained copy must be on disk whoever consumed the routed one
       return routed !== null || retainedWrote ? this.store.sync() : null;
@@ -355,7 +353,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
     const duplicateId = duplicateIdOf(message);
     const producerId = options?.producerId;
     if (duplicateId !== undefined || producerId !== undefined) {
-      const duplicates = this.requireDuplicates();
+      const duplicates = this.parts.duplicates;
       const key = destinationKey(message.destination);
       let producer: string | undefined;
       if (producerId !== undefined) {
@@ -367,7 +365,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
         return null;
       }
       // the ids and the message go in one store transaction: a crash keeps all or none
-      const txId = message.persistent ? this.requirePersistence().allocateId() : undefined;
+      const txId = message.persistent ? this.parts.persistence.allocateId() : undefined;
       const touched = new Set<MessageQueue>();
       this.routeOrSchedule(message, txId, touched);
       if (duplicateId !== undefined) duplicates.remember(key, duplicateId, this.policyFor(message.destination).duplicateWindow, message.persistent, txId);
@@ -376,7 +374,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       for (const queue of touched) queue.dispatch();
       return txId !== undefined ? this.store.sync() : null;
     }
-    const persistence = this.persistence;
+    const persistence = this.started?.persistence;
     if (!message.persistent || persistence === undefined) return this.routeOrSchedule(message, undefined, undefined) ? this.store.sync() : null;
     const stored: StoredMessage[] = [];
     if (!persistence.storedBy(stored, () => this.routeOrSchedule(message, undefined, undefined))) return null;
@@ -395,7 +393,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
 
   /** Applies a transaction; `within` writes more in the same store transaction (a prepared one's record going). */
   commit(tx: Transaction, within?: (storeTx: number) => void): Promise<void> | null {
-    const persistence = this.requirePersistence();
+    const persistence = this.parts.persistence;
     if (tx.sends.some((m) => m.persistent)) this.checkStoreAdmits();
     const needsStore = within !== undefined || tx.touchesStore || tx.sends.some((m) => duplicateIdOf(m) !== undefined);
     const storeTx = needsStore ? persistence.allocateId() : undefined;
@@ -412,8 +410,8 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       const duplicateId = duplicateIdOf(message);
       if (duplicateId !== undefined) {
         const key = destinationKey(message.destination);
-        if (this.requireDuplicates().isDuplicate(key, duplicateId)) continue;
-        this.requireDuplicates().remember(key, duplicateId, this.policyFor(message.destination).duplicateWindow, message.persistent, storeTx);
+        if (this.parts.duplicates.isDuplicate(key, duplicateId)) continue;
+        this.parts.duplicates.remember(key, duplicateId, this.policyFor(message.destination).duplicateWindow, message.persistent, storeTx);
       }
       this.routeOrSchedule(message, storeTx, touched);
     }
@@ -588,7 +586,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
   }
 
   retainedCount(): number {
-    return this.retained?.size ?? 0;
+    return this.started?.retained.size ?? 0;
   }
 
   // for operators (the management API and the CLI behind it)
@@ -596,7 +594,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
   /** The operator's controls (see admin.ts), made on first use. */
   get admin(): BrokerAdmin {
     const { store, destinations, subscriptions, connections, bodies, clock } = this;
-    return (this.adminView ??= new BrokerAdmin({ store, destinations, subscriptions, connections, bodies, clock, persistence: () => this.requirePersistence(), scheduler: () => this.requireScheduler(), newMessageId: () => `ID:${this.idPrefix}-${this.nextMessage++}`, route: (m, tx, t) => this.router.route(m, tx, t) }));
+    return (this.adminView ??= new BrokerAdmin({ store, destinations, subscriptions, connections, bodies, clock, persistence: () => this.parts.persistence, scheduler: () => this.parts.scheduler, newMessageId: () => `ID:${this.idPrefix}-${this.nextMessage++}`, route: (m, tx, t) => this.router.route(m, tx, t) }));
   }
 
   readonly consumerEvents = new ConsumerEvents();
@@ -643,7 +641,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
 
   stats(): BrokerStats {
     return {
-      ...describeBroker(this.destinations, this.subscriptions, this.connections.values(), this.scheduler?.size ?? 0, this.bodies.stats()),
+      ...describeBroker(this.destinations, this.subscriptions, this.connections.values(), this.started?.scheduler.size ?? 0, this.bodies.stats()),
       store: { ...this.store.stats(), refusing: this.store.writeRefusal?.()?.message ?? null },
       slowConsumers: { ...this.slowConsumerCounts },
       limitRefusals: this.limits.refusals(),
@@ -671,43 +669,39 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
   }
 
   recoverScheduled(recordId: number, data: Buffer): void {
-    this.requireScheduler().recover(recordId, data);
+    this.parts.scheduler.recover(recordId, data);
   }
 
   recoverDuplicateId(recordId: number, data: Buffer): void {
-    this.requireDuplicates().recover(recordId, data);
+    this.parts.duplicates.recover(recordId, data);
   }
 
   recoverRetained(recordId: number, data: Buffer): void {
-    this.requireRetained().recover(recordId, data);
+    this.parts.retained.recover(recordId, data);
   }
 
   recoverSequenceMark(recordId: number, data: Buffer): void {
-    this.requireSequenceMarks().recover(recordId, data);
+    this.parts.marks.recover(recordId, data);
   }
 
   /** Sequence marks under `scope` (a protocol's name), kept across restarts (see `SequenceMarks`). */
   sequenceMarks(scope: string): SequenceMarkBook {
-    return this.requireSequenceMarks().book(scope);
+    return this.parts.marks.book(scope);
   }
 
-  private requireSequenceMarks(): SequenceMarks {
-    if (this.marks === undefined) throw new FerryError('FERRY_BROKER_NOT_STARTED', 'the broker has not started');
-    return this.marks;
-  }
 
   recoverPrepared(recordId: number, record: PreparedRecord, entries: ReadonlyMap<number, QueueEntry>): void {
-    this.requirePrepared().recover(recordId, record, entries);
+    this.parts.prepared.recover(recordId, record, entries);
   }
 
   prepare(tx: Transaction): Promise<void> {
     for (const message of tx.sends) if (message.exchange === undefined) this.destinations.checkSendable(message.destination);
-    return this.requirePrepared().prepare(tx);
+    return this.parts.prepared.prepare(tx);
   }
 
   /** Prepared transactions are the broker's: any connection may list and complete them (a transaction manager recovering). */
   get preparedTransactions(): PreparedTransactions {
-    return this.requirePrepared();
+    return this.parts.prepared;
   }
 
   private assertAccepting(): void {
@@ -750,7 +744,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
 
   private routeOrSchedule(message: Message, storeTx: number | undefined, touched: Set<MessageQueue> | undefined): boolean {
     if (isSchedulerCommand(message)) return this.admin.schedulerCommand(message);
-    if (MessageScheduler.wants(message)) return this.requireScheduler().schedule(message, storeTx);
+    if (MessageScheduler.wants(message)) return this.parts.scheduler.schedule(message, storeTx);
     return this.router.route(message, storeTx, touched);
   }
 
@@ -778,35 +772,21 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
     this.timers.at(now + this.expirySweepInterval, () => this.sweepExpired());
   }
 
-  private requirePersistence(): Persistence {
-    if (this.persistence === undefined) throw notStarted();
-    return this.persistence;
+  private get parts(): StartedParts {
+    if (this.started === undefined) throw notStarted();
+    return this.started;
   }
+}
 
-  private requireEnvironment(): QueueEnvironment {
-    if (this.queueEnvironment === undefined) throw notStarted();
-    return this.queueEnvironment;
-  }
-
-  private requireScheduler(): MessageScheduler {
-    if (this.scheduler === undefined) throw notStarted();
-    return this.scheduler;
-  }
-
-  private requireRetained(): RetainedMessages {
-    if (this.retained === undefined) throw notStarted();
-    return this.retained;
-  }
-
-  private requirePrepared(): PreparedTransactions {
-    if (this.prepared === undefined) throw notStarted();
-    return this.prepared;
-  }
-
-  private requireDuplicates(): DuplicateDetector {
-    if (this.duplicates === undefined) throw notStarted();
-    return this.duplicates;
-  }
+/** What the broker makes once its store is open (see `Broker.start`). */
+interface StartedParts {
+  readonly persistence: Persistence;
+  readonly environment: QueueEnvironment;
+  readonly scheduler: MessageScheduler;
+  readonly duplicates: DuplicateDetector;
+  readonly retained: RetainedMessages;
+  readonly marks: SequenceMarks;
+  readonly prepared: PreparedTransactions;
 }
 
 const internalPrincipal: Principal = { username: undefined, groups: [], internal: true };
