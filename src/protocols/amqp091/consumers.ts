@@ -7,7 +7,7 @@ import { Typed } from './field-table.js';
 import { decodeContentHeader } from './frames.js';
 import { propertiesOf, redeliveryProperties } from './mapping.js';
 import type { MethodArgs, MethodName } from './methods.js';
-import { REPLY_QUEUE, type DirectReplyTo } from './reply-to.js';
+import { REPLY_QUEUE, replyKeyOf, type DirectReplyTo } from './reply-to.js';
 
 /** What the consumers need of their channel (`Amqp091Channel`). */
 export interface ConsumerChannel {
@@ -213,7 +213,9 @@ export class Consumers {
       properties = redeliveryProperties(message, d.deliveryCount, now, decoded);
     }
     const host = this.channel.host;
-    const routingKey = message.routingKey ?? message.destination.name;
+    // another protocol's send to a temporary queue: its key is the one a 0-9-1 client would have replied to
+    const destination = message.destination;
+    const routingKey = message.routingKey ?? (destination.kind === 'queue' && destination.temporary === true ? replyKeyOf(destination) : destination.name);
     writeContent(host.transport, this.channel.id, methodId, tag, deliveryTag, d.redelivered, message.exchange ?? '', routingKey, count, properties, message.body, host.frameMax);
     host.noteWrite();
   }
