@@ -3,7 +3,8 @@ import { after, before, describe, test } from 'node:test';
 import amqplib, { type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { startSecureBroker, type SecureBroker } from '../helpers/security.js';
-import { AmqplibInbox, channelError, connect091, consumeInto } from '../helpers/amqp091.js';
+import { AmqplibInbox, Raw091, bodyFrame, channelError, connect091, consumeInto } from '../helpers/amqp091.js';
+import { encodeContentHeader, encodeProperties } from '../../src/protocols/amqp091/frames.js';
 import { Inbox } from '../helpers/inbox.js';
 import { connectStomp } from '../helpers/stomp.js';
 
@@ -77,6 +78,33 @@ describe('direct reply-to', () => {
     assert.equal(a!.properties.replyTo, b!.properties.replyTo);
     await new Promise<void>((resolve, reject) => serverCh.publish('', a!.properties.replyTo as string, Buffer.from('to a'), {}, (err) => (err ? reject(err) : resolve())));
     assert.equal((await replies.next()).content.toString(), 'to a');
+    await serverCh.close();
+    await ch.close();
+  });
+
+  test('a reply published in a transaction arrives at its commit', async () => {
+    const queue = unique('tx');
+    const requests = new AmqplibInbox();
+    const serverCh = await server.createChannel();
+    await serverCh.assertQueue(queue);
+    await serverCh.consume(queue, (m) => m !== null && requests.push(m), { noAck: true });
+    const ch = await client.createChannel();
+    const { inbox: replies } = await consumeInto(ch, REPLY_TO, { noAck: true });
+    ch.sendToQueue(queue, Buffer.from('q'), { replyTo: REPLY_TO });
+    const key = (await requests.next()).properties.replyTo as string;
+    // amqplib has no tx.select: a raw client publishes the reply in a transaction
+    const raw = await Raw091.ready(broker.amqpPort);
+    raw.send(1, 'tx.select', {});
+    await raw.method(); // select-ok
+    const body = Buffer.from('committed');
+    raw.send(1, 'basic.publish', { ticket: 0, exchange: '', routingKey: key, mandatory: false, immediate: false });
+    raw.write(Buffer.concat([encodeContentHeader(1, body.length, encodeProperties({})), bodyFrame(1, body)]));
+    await replies.expectNothing(100);
+    raw.send(1, 'tx.commit', {});
+    const commitOk = await raw.method();
+    assert.deepEqual([commitOk.classId, commitOk.methodId], [90, 21]);
+    assert.equal((await replies.next()).content.toString(), 'committed');
+    raw.socket.destroy();
     await serverCh.close();
     await ch.close();
   });
@@ -206,6 +234,23 @@ describe('direct reply-to', () => {
     assert.ok(reply.fields.routingKey.startsWith(`${REPLY_TO}.`), reply.fields.routingKey);
     await stomp.disconnect();
     await ch.close();
+  });
+
+  test('a STOMP requester\'s temporary reply queue reaches a 0-9-1 server as a reply key it can publish to', async () => {
+    const queue = unique('stomp-requester');
+    const serverCh = await server.createChannel();
+    await serverCh.assertQueue(queue);
+    const requests = new AmqplibInbox();
+    await serverCh.consume(queue, (m) => m !== null && requests.push(m), { noAck: true });
+    const stomp = await connectStomp(broker.ports.stomp);
+    const replies = stomp.subscribe('/temp-queue/replies');
+    await stomp.sendConfirmed(`/queue/${queue}`, 'from STOMP', { 'reply-to': '/temp-queue/replies' });
+    const key = (await requests.next()).properties.replyTo as string;
+    assert.ok(key.startsWith(`${REPLY_TO}.`), key);
+    serverCh.publish('', key, Buffer.from('from 0-9-1'));
+    assert.equal((await replies.next()).body, 'from 0-9-1');
+    await stomp.disconnect();
+    await serverCh.close();
   });
 });
 
