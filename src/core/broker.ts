@@ -146,6 +146,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       clock: this.clock,
       logger: this.logger,
       queues: this.destinations.queues,
+      isTemporary: (destination) => this.destinations.isTemporary(destination),
       isRunning: () => this.state === 'running',
       persistence: () => this.parts.persistence,
       createQueue: (name, recordId) => this.destinations.declaredQueue(name, recordId),

@@ -559,7 +559,9 @@ export class CoreSession {
   publish(exchange: string, routingKey: string, init: PublishInit, txId?: string, options?: PublishOptions): PublishResult {
     this.connection.assertOpen();
     const tx = txId === undefined ? undefined : this.connection.transaction(txId);
-    const message = this.host.createMessage(init, this.connection, { destination: publishedDestination(exchange, routingKey), exchange, routingKey });
+    const temporaryQueue = exchange === '' ? options?.temporaryQueue : undefined;
+    const destination: Destination = temporaryQueue === undefined ? publishedDestination(exchange, routingKey) : { kind: 'queue', name: temporaryQueue, temporary: true };
+    const message = this.host.createMessage(init, this.connection, { destination, exchange, routingKey });
     const flow = this.host.producerFlow;
     flow.clear();
     const result = this.host.declarations.publish(this.connection, message, tx, options);

@@ -24,6 +24,8 @@ export interface DeclarationsEnv {
   readonly logger: Logger;
   /** False once the broker is stopping. */
   isRunning(): boolean;
+  /** True while a temporary destination exists. */
+  isTemporary(destination: Destination): boolean;
   /** Every queue destination by name (the default exchange's bindings). */
   readonly queues: ReadonlyMap<string, MessageQueue>;
   persistence(): Persistence;
@@ -373,6 +375,13 @@ export class Declarations implements DeclarationHost {
   targetsOf(message: Message, into: RouteTarget[]): void {
     const exchange = this.exchanges.get(message.exchange!);
     if (exchange === undefined) return;
+    // the key stands for a temporary queue (PublishOptions.temporaryQueue), which the message names,
+    // so a commit routes it as the publish would have
+    if (exchange.name === '' && message.destination.temporary === true) {
+      const queue = this.env.queues.get(message.destination.name);
+      if (queue !== undefined && this.env.isTemporary(message.destination)) into.push([queue, message]);
+      return;
+    }
     // the common case, the default exchange or a direct key bound to one queue: one Map lookup, no sets
     if (exchange.spec.alternateExchange === undefined) {
       const single = exchange.name === '' ? this.env.queues.get(message.routingKey!) : exchange.directQueue(message.routingKey!);

@@ -75,6 +75,13 @@ export interface PublishOptions {
    * `routed: 0`; the adapter returns it (basic.return).
    */
   readonly mandatory?: boolean | undefined;
+  /**
+   * The default exchange only: the temporary queue the routing key stands for, where a protocol
+   * names one by a key of its own (AMQP 0-9-1's direct reply-to keys). The right to send is still
+   * checked on the key, as for every default-exchange publish, not on the temporary queue; a queue
+   * that is gone, or not temporary, routes nowhere.
+   */
+  readonly temporaryQueue?: string | undefined;
 }
 
 /** One binding as the book holds it: its spec, and what it leads to (a queue, or another exchange). */

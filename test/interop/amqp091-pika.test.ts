@@ -14,7 +14,7 @@ after(async () => {
   await broker?.stop();
 });
 
-test('pika: topic exchange with confirms and acks, mandatory return, nack and requeue, basic.get, headers exchange, tx', { skip: missing }, async () => {
+test('pika: topic exchange with confirms and acks, mandatory return, nack and requeue, basic.get, headers exchange, tx, direct reply-to', { skip: missing }, async () => {
   const report = lastJsonLine<Record<string, unknown>>(await run(python, [script, String(broker.amqpPort)]));
   assert.equal(report['unroutable_returned'], true);
   assert.deepEqual(report['received'], [
@@ -28,4 +28,6 @@ test('pika: topic exchange with confirms and acks, mandatory return, nack and re
   assert.equal(report['before_commit'], 0);
   assert.equal(report['after_commit'], 1);
   assert.equal(report['tx_body'], 'committed');
+  assert.equal(report['rpc_reply_to_is_key'], true);
+  assert.deepEqual(report['rpc_replies'], [{ body: 'PING', correlation_id: 'pika-1' }]);
 });

@@ -71,5 +71,26 @@ report['after_commit'] = tx.queue_declare(tq, passive=True).method.message_count
 m = tx.basic_get(tq, auto_ack=True)
 report['tx_body'] = m[2].decode()
 
+# direct reply-to: the requester consumes amq.rabbitmq.reply-to, a server on another connection replies
+rpc = conn.channel()
+rpc.queue_declare('amq.rabbitmq.reply-to', passive=True)
+replies = []
+rpc.basic_consume('amq.rabbitmq.reply-to', lambda c, m, p, b: replies.append({'body': b.decode(), 'correlation_id': p.correlation_id}), auto_ack=True)
+rpc.queue_declare('pika.rpc')
+rpc.basic_publish('', 'pika.rpc', b'ping', pika.BasicProperties(reply_to='amq.rabbitmq.reply-to', correlation_id='pika-1'))
+server = pika.BlockingConnection(params)
+sch = server.channel()
+for method, props, body in sch.consume('pika.rpc', auto_ack=True, inactivity_timeout=5):
+    break
+report['rpc_reply_to_is_key'] = props.reply_to.startswith('amq.rabbitmq.reply-to.')
+sch.basic_publish('', props.reply_to, body.upper(), pika.BasicProperties(correlation_id=props.correlation_id))
+server.close()
+for _ in range(50):
+    if replies:
+        break
+    # the reply consumer's callback runs only while the connection processes its events
+    conn.process_data_events(time_limit=0.1)
+report['rpc_replies'] = replies
+
 conn.close()
 print(json.dumps(report))

@@ -8,6 +8,7 @@ import { decodeContentHeader, propertiesBytes, type BasicProperties } from './fr
 import { publishToInit } from './mapping.js';
 import { type Method, type MethodArgs, type MethodName } from './methods.js';
 import type { Amqp091Options } from './options.js';
+import { DirectReplyTo, REPLY_QUEUE, replyQueueOfKey } from './reply-to.js';
 
 /** What a channel needs of its connection. */
 export interface ChannelHost {
@@ -57,6 +58,7 @@ export class Amqp091Channel {
   private incoming: Incoming | undefined;
   private session: CoreSession | undefined;
   readonly consumers: Consumers;
+  readonly replyTo = new DirectReplyTo(() => this.core);
   /** The queue the channel declared last: an empty queue name in later methods means it ([AMQP 0-9-1 queue]). */
   lastQueue = '';
   /** Publisher confirms: the next publish sequence number, 0 until confirm.select. */
@@ -141,6 +143,11 @@ export class Amqp091Channel {
         if (!m.args.noWait) this.send('exchange.unbind-ok', {});
         return;
       case 'queue.declare': {
+        if (m.args.passive && m.args.queue === REPLY_QUEUE) {
+          // RabbitMQ's answer, which Spring AMQP asks for before it relies on direct reply-to
+          if (!m.args.noWait) this.send('queue.declare-ok', { queue: REPLY_QUEUE, messageCount: 0, consumerCount: 0 });
+          return;
+        }
         const declared = core.declareQueue(
           { name: m.args.queue, durable: m.args.durable, exclusive: m.args.exclusive, autoDelete: m.args.autoDelete, arguments: queueArguments(m.args.arguments) },
           m.args.passive,
@@ -292,8 +299,11 @@ export class Amqp091Channel {
 
   private publish(incoming: Incoming, body: Buffer): void {
     const seq = this.confirmSeq === 0 ? 0 : this.confirmSeq++;
-    const init = publishToInit(incoming.properties!, incoming.propertiesBytes!, body, this.host.user, Date.now());
-    const result = this.coreSession.publish(incoming.exchange, incoming.routingKey, init, this.txId, incoming.mandatory ? MANDATORY : undefined);
+    const directReply = this.replyTo.rewrite(incoming.properties!.replyTo);
+    const init = publishToInit(incoming.properties!, incoming.propertiesBytes!, body, this.host.user, Date.now(), directReply);
+    const temporaryQueue = incoming.exchange === '' ? replyQueueOfKey(incoming.routingKey) : undefined;
+    const options = temporaryQueue === undefined ? (incoming.mandatory ? MANDATORY : undefined) : { mandatory: incoming.mandatory, temporaryQueue };
+    const result = this.coreSession.publish(incoming.exchange, incoming.routingKey, init, this.txId, options);
     this.host.holdPublishers(this.coreSession.roomAfterSend);
     if (incoming.mandatory && result.routed === 0) this.returnMessage(incoming, body);
     if (seq === 0) return;
@@ -367,6 +377,7 @@ export class Amqp091Channel {
   /** Releases what the channel holds in core: its consumers (their unacknowledged messages return) and its transaction. */
   end(): void {
     this.consumers.end();
+    this.replyTo.close();
     if (this.txId !== undefined && this.host.core?.isClosed === false) {
       try {
         this.core.rollback(this.txId);

@@ -7,6 +7,7 @@ import { Typed } from './field-table.js';
 import { decodeContentHeader } from './frames.js';
 import { propertiesOf, redeliveryProperties } from './mapping.js';
 import type { MethodArgs, MethodName } from './methods.js';
+import { REPLY_QUEUE, replyKeyOf, type DirectReplyTo } from './reply-to.js';
 
 /** What the consumers need of their channel (`Amqp091Channel`). */
 export interface ConsumerChannel {
@@ -16,6 +17,7 @@ export interface ConsumerChannel {
   readonly txId: string | undefined;
   readonly core: CoreConnection;
   readonly coreSession: CoreSession;
+  readonly replyTo: DirectReplyTo;
   readonly host: {
     readonly transport: TransportConnection;
     readonly frameMax: number;
@@ -129,10 +131,11 @@ export class Consumers {
     if (ackTimeout !== undefined && (!Number.isInteger(ackTimeout) || ackTimeout < 1)) {
       throw new Amqp091Error('FERRY_PRECONDITION_FAILED', Reply.preconditionFailed, `x-ack-timeout must be a positive number of milliseconds, got ${String(ackTimeout)}`);
     }
+    const destination = queue === REPLY_QUEUE ? this.channel.replyTo.open(a.noAck) : { kind: 'queue' as const, name: queue };
     this.byTag.set(tag, consumer);
     try {
       consumer.handle = this.channel.coreSession.subscribe({
-        destination: { kind: 'queue', name: queue },
+        destination,
         sink: consumer,
         prefetch: a.noAck || this.consumerPrefetch === 0 ? UNLIMITED : this.consumerPrefetch,
         ackMode: a.noAck ? 'auto' : 'individual',
@@ -143,8 +146,10 @@ export class Consumers {
       });
     } catch (err) {
       this.byTag.delete(tag);
+      if (destination.temporary === true) this.channel.replyTo.close();
       throw err;
     }
+    if (destination.temporary === true) this.channel.replyTo.opened(tag);
     // core's first dispatch to a new consumer is a microtask away, so consume-ok goes out before it
     if (!a.noWait) this.channel.send('basic.consume-ok', { consumerTag: tag });
   }
@@ -156,6 +161,7 @@ export class Consumers {
     this.byTag.delete(tag);
     consumer.stopped = true;
     if (consumer.unacked === 0) consumer.handle.close();
+    this.channel.replyTo.close(tag);
   }
 
   /** Core closed a consumer (its queue was deleted): the client hears a basic.cancel if it said it can. */
@@ -207,7 +213,9 @@ export class Consumers {
       properties = redeliveryProperties(message, d.deliveryCount, now, decoded);
     }
     const host = this.channel.host;
-    const routingKey = message.routingKey ?? message.destination.name;
+    // another protocol's send to a temporary queue: its key is the one a 0-9-1 client would have replied to
+    const destination = message.destination;
+    const routingKey = message.routingKey ?? (destination.kind === 'queue' && destination.temporary === true ? replyKeyOf(destination) : destination.name);
     writeContent(host.transport, this.channel.id, methodId, tag, deliveryTag, d.redelivered, message.exchange ?? '', routingKey, count, properties, message.body, host.frameMax);
     host.noteWrite();
   }

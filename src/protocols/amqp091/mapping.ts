@@ -1,7 +1,8 @@
-import type { Message, PropertyValue, PublishInit } from '../../core/index.js';
+import type { Destination, Message, PropertyValue, PublishInit } from '../../core/index.js';
 import { Amqp091Error, Reply } from './errors.js';
 import { Decimal, Timestamp, Typed, type FieldTable, type FieldValue } from './field-table.js';
 import { encodeProperties, type BasicProperties } from './frames.js';
+import { replyKeyOf } from './reply-to.js';
 
 /**
  * AMQP 0-9-1 content <-> core messages.
@@ -10,8 +11,9 @@ import { encodeProperties, type BasicProperties } from './frames.js';
  * RabbitMQ ranks it); correlation-id, type <-> the same; message-id <-> the message's id (a message
  * without one gets the broker's, which goes out to 0-9-1 consumers only when the message came from
  * another protocol); reply-to <-> a queue of that name (a topic's name when the reply-to is a
- * topic); timestamp (seconds) <-> timestamp (ms); expiration (a string of milliseconds to live) ->
- * an absolute expiration from the time of publishing, and back as what is left of it; content-type,
+ * topic; a temporary queue's direct reply-to key, see `reply-to.ts`); timestamp (seconds) <->
+ * timestamp (ms); expiration (a string of milliseconds to live) -> an absolute expiration from the
+ * time of publishing, and back as what is left of it; content-type,
  * content-encoding, app-id <-> user properties of those names (AMQP 1.0 and STOMP keep
  * content-type there too); user-id <-> `JMSXUserID`, checked against the connection's user first.
  *
@@ -38,7 +40,14 @@ export const DELIVERY_COUNT = 'x-delivery-count';
  * `user` is the authenticated user, which a user-id must name; `propertiesBytes` are the properties as
  * they came on the wire, kept for 0-9-1 consumers.
  */
-export function publishToInit(props: BasicProperties, propertiesBytes: Buffer, body: Buffer, user: string | undefined, now: number): PublishInit {
+export function publishToInit(
+  props: BasicProperties,
+  propertiesBytes: Buffer,
+  body: Buffer,
+  user: string | undefined,
+  now: number,
+  directReply?: { readonly key: string; readonly queue: Destination },
+): PublishInit {
   const init: { -readonly [K in keyof PublishInit]: PublishInit[K] } = {
     body,
     bodyKind: props.contentType !== undefined && props.contentType.startsWith('text/') ? 'text' : 'bytes',
@@ -50,7 +59,9 @@ export function publishToInit(props: BasicProperties, propertiesBytes: Buffer, b
   if (props.type !== undefined) init.type = props.type;
   if (props.messageId !== undefined && props.messageId !== '') init.id = props.messageId;
   if (props.timestamp !== undefined) init.timestamp = props.timestamp * 1000;
-  if (props.replyTo !== undefined) init.replyTo = { kind: 'queue', name: props.replyTo };
+  // a direct reply-to names the requester's temporary queue, which other protocols can send to as such
+  if (directReply !== undefined) init.replyTo = directReply.queue;
+  else if (props.replyTo !== undefined) init.replyTo = { kind: 'queue', name: props.replyTo };
   const properties = new Map<string, PropertyValue>();
   if (props.headers !== undefined) for (const [name, value] of props.headers) properties.set(name, toProperty(value));
   if (props.contentType !== undefined) properties.set(CONTENT_TYPE, props.contentType);
@@ -62,7 +73,9 @@ export function publishToInit(props: BasicProperties, propertiesBytes: Buffer, b
     properties.set(USER_ID, props.userId);
   }
   if (properties.size > 0) init.properties = properties;
-  init.encodings = new Map([[ENCODING, propertiesBytes]]);
+  // 0-9-1 consumers must see the reply key, not the publisher's `amq.rabbitmq.reply-to`
+  const kept = directReply === undefined ? propertiesBytes : encodeProperties({ ...props, replyTo: directReply.key });
+  init.encodings = new Map([[ENCODING, kept]]);
   return init;
 }
 
@@ -142,7 +155,8 @@ export function basicProperties(message: Message, now: number): BasicProperties 
   p.deliveryMode = message.persistent ? 2 : 1;
   p.priority = message.priority;
   if (message.correlationId !== undefined) p.correlationId = message.correlationId;
-  if (message.replyTo !== undefined) p.replyTo = message.replyTo.name;
+  // a temporary queue goes out as a direct reply-to key, which a 0-9-1 replier publishes to as RabbitMQ's clients do
+  if (message.replyTo !== undefined) p.replyTo = message.replyTo.kind === 'queue' && message.replyTo.temporary === true ? replyKeyOf(message.replyTo) : message.replyTo.name;
   if (message.expiration !== 0) p.expiration = String(Math.max(0, message.expiration - now));
   p.messageId = message.id;
   p.timestamp = Math.floor(message.timestamp / 1000);
