@@ -224,21 +224,28 @@ test('mutated commands from many clients close those clients only; a bystander k
   assert.deepEqual(logLines.filter((line) => line['code'] === 'FERRY_INTERNAL'), []);
 });
 
+/** A JMS producer's connection and its numbered persistent text messages to `queue`, as a failover client would send them again. */
+function failoverProducer(connection: string, clientId: string, queue: string): { connectionInfo: DataStructure; message: (commandId: number, sequence: number) => DataStructure } {
+  const producerId = { type: T.PRODUCER_ID, connectionId: connection, sessionId: 1, value: 1 };
+  return {
+    connectionInfo: { type: T.CONNECTION_INFO, commandId: 1, responseRequired: true, connectionId: { type: T.CONNECTION_ID, value: connection }, clientId },
+    message: (commandId, sequence) => ({
+      type: T.TEXT_MESSAGE,
+      commandId,
+      responseRequired: true,
+      persistent: true,
+      producerId,
+      messageId: { type: T.MESSAGE_ID, producerId, producerSequenceId: sequence, brokerSequenceId: 0 },
+      destination: { type: T.QUEUE, physicalName: queue },
+      content: Buffer.from([0, 0, 0, 2, 0x68, 0x69]),
+    }),
+  };
+}
+
 test('after a restart, a failover resend of a message the broker took before it died is confirmed and not taken twice', async () => {
   const first = await startBroker();
   const dataDir = first.dataDir;
-  const producerId = { type: T.PRODUCER_ID, connectionId: 'ID:failover-producer-1', sessionId: 1, value: 1 };
-  const message = (commandId: number, sequence: number): DataStructure => ({
-    type: T.TEXT_MESSAGE,
-    commandId,
-    responseRequired: true,
-    persistent: true,
-    producerId,
-    messageId: { type: T.MESSAGE_ID, producerId, producerSequenceId: sequence, brokerSequenceId: 0 },
-    destination: { type: T.QUEUE, physicalName: 'failover.audit' },
-    content: Buffer.from([0, 0, 0, 2, 0x68, 0x69]),
-  });
-  const connectionInfo = { type: T.CONNECTION_INFO, commandId: 1, responseRequired: true, connectionId: { type: T.CONNECTION_ID, value: 'ID:failover-producer-1' }, clientId: 'failover' };
+  const { connectionInfo, message } = failoverProducer('ID:failover-producer-1', 'failover', 'failover.audit');
   const before = await negotiated(first.ports.openwire);
   before.send(connectionInfo);
   assert.equal((await before.next()).type, T.RESPONSE);
@@ -271,18 +278,7 @@ test('after a restart, a failover resend of a message the broker took before it 
 test('after a restart, a failover resend of a message consumed before it is confirmed and not taken again: the producer audit is kept in the store', async () => {
   const first = await startBroker();
   const dataDir = first.dataDir;
-  const producerId = { type: T.PRODUCER_ID, connectionId: 'ID:failover-producer-2', sessionId: 1, value: 1 };
-  const message = (commandId: number, sequence: number): DataStructure => ({
-    type: T.TEXT_MESSAGE,
-    commandId,
-    responseRequired: true,
-    persistent: true,
-    producerId,
-    messageId: { type: T.MESSAGE_ID, producerId, producerSequenceId: sequence, brokerSequenceId: 0 },
-    destination: { type: T.QUEUE, physicalName: 'failover.consumed' },
-    content: Buffer.from([0, 0, 0, 2, 0x68, 0x69]),
-  });
-  const connectionInfo = { type: T.CONNECTION_INFO, commandId: 1, responseRequired: true, connectionId: { type: T.CONNECTION_ID, value: 'ID:failover-producer-2' }, clientId: 'failover-consumed' };
+  const { connectionInfo, message } = failoverProducer('ID:failover-producer-2', 'failover-consumed', 'failover.consumed');
   const stomp = await connectStomp(first.stompPort);
   const inbox = stomp.subscribe('/queue/failover.consumed');
   const before = await negotiated(first.ports.openwire);
