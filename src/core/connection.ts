@@ -157,8 +157,9 @@ export class CoreConnection {
   private readonly temporary: Destination[] = [];
   private nextTemporary = 1;
   private closed = false;
-  /** The promise of this connection's latest send not yet settled (see `inOrder`). */
+  /** The promise of this connection's latest send not yet settled (see `inOrder`), and what it waits for. */
   private sendOwed: Promise<void> | undefined;
+  private sendOwedFor: Promise<void> | undefined;
   /** Consumers open across the sessions, against limits.maxSubscriptionsPerConnection. */
   openConsumers = 0;
   /** Called when a newer connection takes this one's client id over, just before core closes this one. */
@@ -350,10 +351,16 @@ export class CoreConnection {
    */
   inOrder(sent: Promise<void>): Promise<void> {
     const before = this.sendOwed;
+    // sends that wait for one store sync (group commit) keep sharing one promise, which lets a
+    // protocol settle them all in one callback (AMQP 1.0's ProducerLink)
+    if (before !== undefined && sent === this.sendOwedFor) return before;
     const ordered = before === undefined ? sent : before.then(() => sent, () => sent);
     this.sendOwed = ordered;
+    this.sendOwedFor = sent;
     const settled = (): void => {
-      if (this.sendOwed === ordered) this.sendOwed = undefined;
+      if (this.sendOwed !== ordered) return;
+      this.sendOwed = undefined;
+      this.sendOwedFor = undefined;
     };
     ordered.then(settled, settled);
     return ordered;

@@ -96,8 +96,8 @@ export abstract class ReceivingLink extends Link {
  * message's `to` says where it goes.
  *
  * A delivery the client did not settle is settled with accepted once core has it, and for a
- * persistent message only once the store has synced it (CoreSession.send's promise), so settlement
- * means what a STOMP receipt means. A message core refuses (a bad destination, a payload that does
+ * persistent message only once the store has synced it or its consumers have acknowledged it
+ * (CoreSession.send's promise), so settlement means what a STOMP receipt means. A message core refuses (a bad destination, a payload that does
  * not decode) is settled with rejected and its error; the link stays. Credit is given in
  * `amqp.producerCredit` portions and topped up when half is used.
  */
@@ -165,9 +165,9 @@ export class ProducerLink extends ReceivingLink {
   }
 
   /**
-   * Settles once the store has synced. The store hands every send of one write the same promise
-   * (group commit), so deliveries waiting on it are gathered here and settled by one callback: no
-   * closures per message.
+   * Settles once the send's promise resolves. Sends that wait only for one store sync share its
+   * promise (group commit), so deliveries waiting on it are gathered here and settled by one
+   * callback: no closures per message. A message that may be confirmed once consumed has its own.
    */
   private settleWhenDurable(durable: Promise<void>, deliveryId: number, txnId: Buffer | undefined): void {
     if (durable === this.waitingOn && txnId === undefined) {
