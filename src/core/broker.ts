@@ -28,6 +28,7 @@ import { Destinations, destinationKey, isClientComposite, splitComposite } from 
 import { ConsumerEvents, type ConsumerWatcher } from './consumer-events.js';
 import type { DestinationWatcher } from './destination-events.js';
 import { ConnectionEvents, type ConnectionWatcher } from './connection-events.js';
+import { ProducerEvents, type ProducerWatcher } from './producer-events.js';
 import { SequenceMarks, type SequenceMarkBook } from './sequence-marks.js';
 import { DuplicateDetector, duplicateIdOf } from './duplicates.js';
 import { describeBroker, describeStore, waitingMessageIds, type StoreReport } from './inspection.js';
@@ -599,6 +600,11 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
   }
 
   readonly consumerEvents = new ConsumerEvents();
+  readonly producerEvents = new ProducerEvents();
+
+  watchProducers(watcher: ProducerWatcher): () => void {
+    return this.producerEvents.watch(watcher);
+  }
 
   watchConsumers(watcher: ConsumerWatcher): () => void {
     return this.consumerEvents.watch(watcher);

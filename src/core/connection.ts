@@ -4,6 +4,7 @@ import { Consumer } from './consumer.js';
 import type { ConsumerEvents, ConsumerWatcher } from './consumer-events.js';
 import type { DestinationWatcher } from './destination-events.js';
 import type { ConnectionWatcher } from './connection-events.js';
+import type { ProducerEvents, ProducerHandle, ProducerWatcher } from './producer-events.js';
 import type { SequenceMarkBook } from './sequence-marks.js';
 import { ConnectionTraffic, SessionTraffic } from './traffic.js';
 import type { Delivery, DeliverySink } from './sink.js';
@@ -51,6 +52,8 @@ export interface BrokerAccess {
   watchDestinations(watcher: DestinationWatcher): () => void;
   /** The same for the clients' connections (the broker's internal ones left out). */
   watchConnections(watcher: ConnectionWatcher): () => void;
+  /** The same for the producers protocols name (AMQP 1.0 sending links). */
+  watchProducers(watcher: ProducerWatcher): () => void;
   /** Highest sequences taken from a protocol's producers, under its `scope`, kept across restarts (once started). */
   sequenceMarks(scope: string): SequenceMarkBook;
 }
@@ -102,6 +105,7 @@ export interface ConnectionHost {
   producerIds: IdKeeper;
   sessionIds: IdKeeper;
   readonly consumerEvents: ConsumerEvents;
+  readonly producerEvents: ProducerEvents;
   readonly declarations: DeclarationHost;
   readonly limits: ClientLimits;
   readonly producerFlow: ProducerFlow;
@@ -508,6 +512,8 @@ export class CoreConnection {
 export class CoreSession {
   /** Made by the first subscription: a producer's session never needs it. */
   private consumers: Set<ConsumerHandle> | undefined;
+  /** Producers named by the protocol (`openProducer`): made by the first. */
+  private producers: Set<ProducerHandle> | undefined;
   /** basic.get's consumers, by ack mode and queue: made by the first get. */
   private getters: Map<string, { handle: SessionConsumer; sink: GetSink }> | undefined;
   private closed = false;
@@ -664,11 +670,30 @@ export class CoreSession {
     }
   }
 
+  /**
+   * Names a producer sending to `destination` (undefined: each message says where), for those who
+   * watch producers (ActiveMQ's producer advisories); it closes with the session.
+   */
+  openProducer(destination: Destination | undefined): ProducerHandle {
+    const connection = this.connection;
+    const handle = this.host.producerEvents.opened({ connectionId: connection.id, protocol: connection.protocol, internal: connection.principal.internal, destination });
+    const producers = (this.producers ??= new Set());
+    producers.add(handle);
+    return {
+      id: handle.id,
+      close: () => {
+        if (producers.delete(handle)) handle.close();
+      },
+    };
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.stopConsumers();
     for (const consumer of [...(this.consumers ?? [])]) consumer.close();
+    for (const producer of this.producers ?? []) producer.close();
+    this.producers = undefined;
     this.connection.forgetSession(this);
   }
 }

@@ -31,6 +31,7 @@ export type { ConsumerInfo, ConsumerWatcher } from './consumer-events.js';
 export type { DestinationWatcher } from './destination-events.js';
 export type { ConnectionFacts, ConnectionWatcher } from './connection-events.js';
 export type { SequenceMarkBook } from './sequence-marks.js';
+export type { ProducerFacts, ProducerHandle, ProducerWatcher } from './producer-events.js';
 export type { OverlapMember } from './overlap.js';
 export type { Delivery, DeliverySink } from './sink.js';
 export type { Logger } from './logger.js';

@@ -377,7 +377,7 @@ test('ActiveMQ.Advisory.Queue and .Topic: a JMS advisory consumer hears of every
   await stomp.disconnect();
 });
 
-test('ActiveMQ.Advisory.Connection and .Consumer: a JMS advisory consumer hears of STOMP and MQTT clients and their consumers, and of their going', { timeout: 30_000 }, async () => {
+test('ActiveMQ.Advisory.Connection, .Consumer and .Producer: a JMS advisory consumer hears of STOMP, AMQP and MQTT clients, their consumers and producers, and of their going', { timeout: 30_000 }, async () => {
   const connectionId = 'ID:advisory-2';
   const client = await negotiated(broker.ports.openwire);
   client.send({ type: T.CONNECTION_INFO, commandId: 1, responseRequired: true, connectionId: { type: T.CONNECTION_ID, value: connectionId } });
@@ -412,6 +412,17 @@ test('ActiveMQ.Advisory.Connection and .Consumer: a JMS advisory consumer hears 
   inbox.subscription.unsubscribe();
   const removed = (id: DataStructure): boolean => seen.some((s) => s.type === T.REMOVE_INFO && JSON.stringify(s['objectId']) === JSON.stringify(id));
   await until(() => removed(consumerId));
+
+  // an AMQP 1.0 sending link is a producer of its target
+  watch(3, 'ActiveMQ.Advisory.Producer.Queue.adv.foreign');
+  const amqp = await connectAmqp(broker.amqpPort);
+  const sender = await amqp.openSender('adv.foreign');
+  await until(() => seen.some((s) => s.type === T.PRODUCER_INFO));
+  const producer = seen.find((s) => s.type === T.PRODUCER_INFO)!;
+  assert.deepEqual(producer['destination'], { type: T.QUEUE, physicalName: 'adv.foreign' });
+  sender.close();
+  await until(() => removed(producer['producerId'] as DataStructure));
+  await amqp.close();
 
   const mqtt = await connectMqtt(broker.mqttPort, { clientId: 'mqtt-watched' });
   await until(() => seen.some((s) => s.type === T.CONNECTION_INFO && s['clientId'] === 'mqtt-watched'));

@@ -1,5 +1,5 @@
 import { FerryError, isFerryError } from '../../errors.js';
-import type { CoreSession, Destination } from '../../core/index.js';
+import type { CoreSession, Destination, ProducerHandle } from '../../core/index.js';
 import { parseAddress } from './address.js';
 import { AmqpConditionError, Link, amqpError, states, type DeliveryState, type SessionPort } from './link.js';
 import { decodeMessage } from './mapping.js';
@@ -107,6 +107,8 @@ export class ProducerLink extends ReceivingLink {
   private waiting: number[] = [];
   /** A send filled a queue with memoryPolicy block: no credit is given until it has room. */
   private held = false;
+  /** The link as core's producer events show it (ActiveMQ's producer advisories), while attached. */
+  private producer: ProducerHandle | undefined;
 
   constructor(
     session: SessionPort,
@@ -121,7 +123,14 @@ export class ProducerLink extends ReceivingLink {
 
   /** Gives the client its first credit. */
   start(): void {
+    this.producer = this.core.openProducer(this.destination);
     this.topUp(this.session.owner.options.producerCredit);
+  }
+
+  override close(): void {
+    super.close();
+    this.producer?.close();
+    this.producer = undefined;
   }
 
   protected message(deliveryId: number, settled: boolean, payload: Buffer, format: number, txnId: Buffer | undefined): void {

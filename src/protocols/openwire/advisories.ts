@@ -43,8 +43,8 @@ export function destinationInfo(destination: Destination, owner: ConnectionId | 
  * coming and going, and temporary destinations (which ActiveMQ's client needs before it sends to
  * another connection's temporary destination: "Cannot publish to a deleted Destination"). A new
  * advisory consumer is first told of everything that exists, as ActiveMQ does. Queues and topics
- * come from core's destination events, whoever made them; so do the connections and consumers of
- * the other protocols (`foreign-advisories.ts`); producers are the JMS clients' only.
+ * come from core's destination events, whoever made them; so do the connections, consumers and
+ * producers of the other protocols (`foreign-advisories.ts`).
  */
 export class Advisories {
   /** Advisory topic -> what exists now, by a key unique on the broker. */

@@ -1,17 +1,18 @@
-import type { BrokerAccess, ConnectionFacts, ConsumerInfo as CoreConsumerInfo } from '../../core/index.js';
+import type { BrokerAccess, ConnectionFacts, ConsumerInfo as CoreConsumerInfo, ProducerFacts } from '../../core/index.js';
 import { ADVISORY_PREFIX, advisoryTopic, type Advisories } from './advisories.js';
-import { T, type ConnectionInfo, type ConsumerId, type ConsumerInfo, type DataStructure, type RemoveInfo } from './commands.js';
+import { T, type ConnectionInfo, type ConsumerId, type ConsumerInfo, type DataStructure, type ProducerId, type ProducerInfo, type RemoveInfo } from './commands.js';
 import { toWireDestination } from './mapping.js';
 
 const CONNECTION_ADVISORY = `${ADVISORY_PREFIX}Connection`;
 
 /**
- * The connections and consumers of the other protocols (STOMP, MQTT, AMQP) on
- * `ActiveMQ.Advisory.Connection` and `.Consumer.*`, as ActiveMQ announces every client whatever it
- * speaks: JMS tools that watch advisories see them all. OpenWire's own connections announce
- * themselves with the commands their clients sent; the others get commands made from what core
- * knows, with the core connection's id as their connection id and the core consumer's id as the
- * consumer's (session 0).
+ * The connections, consumers and producers of the other protocols (STOMP, MQTT, AMQP) on
+ * `ActiveMQ.Advisory.Connection`, `.Consumer.*` and `.Producer.*`, as ActiveMQ announces every
+ * client whatever it speaks: JMS tools that watch advisories see them all. OpenWire's own
+ * connections announce themselves with the commands their clients sent; the others get commands
+ * made from what core knows, with the core connection's id as their connection id and core's
+ * consumer or producer id as theirs (session 0). Of the other protocols only AMQP 1.0 names
+ * producers (its sending links); STOMP and MQTT sends say where they go, one by one.
  */
 export function watchOtherProtocols(broker: BrokerAccess, advisories: Advisories): () => void {
   const unwatchConnections = broker.watchConnections({
@@ -31,10 +32,36 @@ export function watchOtherProtocols(broker: BrokerAccess, advisories: Advisories
       advisories.withdraw(advisoryTopic('Consumer', consumer.destination), consumerKey(consumer), removeInfo(consumerId(consumer)));
     },
   });
+  const unwatchProducers = broker.watchProducers({
+    added: (producer) => {
+      if (!producerAnnounced(producer)) return;
+      advisories.announce(advisoryTopic('Producer', producer.destination!), producerKey(producer), producerInfo(producer));
+    },
+    removed: (producer) => {
+      if (!producerAnnounced(producer)) return;
+      advisories.withdraw(advisoryTopic('Producer', producer.destination!), producerKey(producer), removeInfo(producerId(producer)));
+    },
+  });
   return () => {
     unwatchConnections();
     unwatchConsumers();
+    unwatchProducers();
   };
+}
+
+/** A producer of another protocol with a destination of its own (an anonymous relay has no advisory topic). */
+function producerAnnounced(producer: ProducerFacts): boolean {
+  return producer.protocol !== 'openwire' && !producer.internal && producer.destination !== undefined && !producer.destination.name.startsWith(ADVISORY_PREFIX);
+}
+
+const producerKey = (producer: ProducerFacts): string => `${producer.connectionId}/producer/${producer.id}`;
+
+function producerId(producer: ProducerFacts): ProducerId {
+  return { type: T.PRODUCER_ID, connectionId: producer.connectionId, sessionId: 0, value: producer.id };
+}
+
+function producerInfo(producer: ProducerFacts): ProducerInfo {
+  return { type: T.PRODUCER_INFO, commandId: 0, responseRequired: false, producerId: producerId(producer), destination: toWireDestination(producer.destination!), windowSize: 0 };
 }
 
 /** A consumer of a client of another protocol; a durable subscription's own entry (no connection) is not one. */
