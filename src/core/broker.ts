@@ -27,7 +27,8 @@ import { Consumer } from './consumer.js';
 import { Destinations, destinationKey, isClientComposite, splitComposite } from './destinations.js';
 import { ConsumerEvents, type ConsumerWatcher } from './consumer-events.js';
 import type { DestinationWatcher } from './destination-events.js';
-import { ConnectionEvents, type ConnectionWatcher } from './connection-events.js';
+import type { ConnectionFacts, ConnectionWatcher } from './connection-events.js';
+import { Watched } from './watched.js';
 import { ProducerEvents, type ProducerWatcher } from './producer-events.js';
 import { SequenceMarks, type SequenceMarkBook } from './sequence-marks.js';
 import { DuplicateDetector, duplicateIdOf } from './duplicates.js';
@@ -199,7 +200,8 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       writeDeliveryMark: (queue, seq) => (this.state === 'running' && queue.recordId !== 0 ? writeDeliveryMark(persistence, queue.deliveryMark, queue.recordId, seq) : undefined),
       producerFlow: this.producerFlow,
       messageMemory: this.limits.messageMemory,
-      slowConsumer: (queue, action) => this.slowConsumer(queue, action),
+      // a non-durable subscription over its pending-message limit: counted, logged, and by policy its connection closed
+      slowConsumer: (queue, action) => answerSlowConsumer(queue, action, this.slowConsumerCounts, this.connections, this.logger),
     };
     this.started = {
       persistence,
@@ -278,7 +280,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
         { event: 'connection.opened', connection: connection.id, protocol: request.protocol, remoteAddress: request.transport.remoteAddress, user: principal.username, clientId },
         `${request.protocol} client ${clientId ?? ''} connected from ${request.transport.remoteAddress} as ${principal.username ?? 'anonymous'}`,
       );
-      this.connectionEvents.opened({ id: connection.id, protocol: request.protocol, clientId, user: principal.username, remoteAddress: request.transport.remoteAddress });
+      this.connectionEvents.opened(connection.id, { id: connection.id, protocol: request.protocol, clientId, user: principal.username, remoteAddress: request.transport.remoteAddress });
     }
     return connection;
   }
@@ -601,6 +603,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
 
   readonly consumerEvents = new ConsumerEvents();
   readonly producerEvents = new ProducerEvents();
+  private readonly connectionEvents = new Watched<string, ConnectionFacts>();
 
   watchProducers(watcher: ProducerWatcher): () => void {
     return this.producerEvents.watch(watcher);
@@ -613,8 +616,6 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
   watchDestinations(watcher: DestinationWatcher): () => void {
     return this.destinations.events.watch(watcher);
   }
-
-  private readonly connectionEvents = new ConnectionEvents();
 
   watchConnections(watcher: ConnectionWatcher): () => void {
     return this.connectionEvents.watch(watcher);
@@ -639,11 +640,6 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
   purge(queueName: string, principal?: Principal): number {
     if (principal !== undefined && this.authorizer !== undefined) this.authorize(principal, 'admin', { kind: 'queue', name: queueName });
     return this.existingQueue(queueName).purge();
-  }
-
-  /** A non-durable subscription over its pending-message limit: counted, logged, and by policy its connection closed. */
-  private slowConsumer(queue: MessageQueue, action: 'notify' | 'abort' | 'evict'): void {
-    answerSlowConsumer(queue, action, this.slowConsumerCounts, this.connections, this.logger);
   }
 
   stats(): BrokerStats {

@@ -1,3 +1,4 @@
+import { Watched, type Watcher } from './watched.js';
 import type { Destination } from './message.js';
 
 /**
@@ -29,18 +30,14 @@ export interface DurableKept {
 }
 
 /** Told when consumers come and go (a network connector follows demand this way). */
-export interface ConsumerWatcher {
-  added(consumer: ConsumerInfo): void;
-  removed(consumer: ConsumerInfo): void;
-}
+export type ConsumerWatcher = Watcher<ConsumerInfo>;
 
 /**
  * The broker's open consumers (browsers left out) and who watches them. A new watcher hears of
  * every consumer already open first, so it never has to list and watch in two steps.
  */
 export class ConsumerEvents {
-  private readonly open = new Map<number, ConsumerInfo>();
-  private readonly watchers = new Set<ConsumerWatcher>();
+  private readonly open = new Watched<number, ConsumerInfo>();
   /** Durable subscriptions by their owner-and-name key, as the ids they have here. */
   private readonly durables = new Map<string, number>();
   private nextDurable = -1;
@@ -62,21 +59,15 @@ export class ConsumerEvents {
   }
 
   opened(consumer: ConsumerInfo): void {
-    this.open.set(consumer.id, consumer);
-    for (const watcher of this.watchers) watcher.added(consumer);
+    this.open.opened(consumer.id, consumer);
   }
 
   closed(id: number): void {
-    const consumer = this.open.get(id);
-    if (consumer === undefined) return;
-    this.open.delete(id);
-    for (const watcher of this.watchers) watcher.removed(consumer);
+    this.open.closed(id);
   }
 
   /** Returns the function that stops watching. */
   watch(watcher: ConsumerWatcher): () => void {
-    this.watchers.add(watcher);
-    for (const consumer of this.open.values()) watcher.added(consumer);
-    return () => void this.watchers.delete(watcher);
+    return this.open.watch(watcher);
   }
 }

@@ -16,11 +16,11 @@ const CONNECTION_ADVISORY = `${ADVISORY_PREFIX}Connection`;
  */
 export function watchOtherProtocols(broker: BrokerAccess, advisories: Advisories): () => void {
   const unwatchConnections = broker.watchConnections({
-    opened: (connection) => {
+    added: (connection) => {
       if (connection.protocol === 'openwire') return;
       advisories.announce(CONNECTION_ADVISORY, connectionKey(connection.id), connectionInfo(connection));
     },
-    closed: (connection) => advisories.withdraw(CONNECTION_ADVISORY, connectionKey(connection.id), removeInfo({ type: T.CONNECTION_ID, value: connection.id })),
+    removed: (connection) => advisories.withdraw(CONNECTION_ADVISORY, connectionKey(connection.id), removeInfo({ type: T.CONNECTION_ID, value: connection.id })),
   });
   const unwatchConsumers = broker.watchConsumers({
     added: (consumer) => {
