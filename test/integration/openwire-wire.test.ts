@@ -433,3 +433,40 @@ test('ActiveMQ.Advisory.Connection, .Consumer and .Producer: a JMS advisory cons
   assert.equal(seen.filter((s) => s.type === T.CONNECTION_INFO && connectionOf(s) === connectionId).length, 1, 'the JMS connection is announced once, as its client sent it, not again as another protocol');
   client.socket.destroy();
 });
+
+test('an acknowledgement of a message this broker never delivered (a failover client acknowledging what the broker it left had sent) is answered and let go; the consumer goes on', { timeout: 30_000 }, async () => {
+  const connectionId = 'ID:failover-acker-1';
+  const client = await negotiated(broker.ports.openwire);
+  client.send({ type: T.CONNECTION_INFO, commandId: 1, responseRequired: true, connectionId: { type: T.CONNECTION_ID, value: connectionId } });
+  client.send({ type: T.SESSION_INFO, commandId: 2, responseRequired: true, sessionId: { type: T.SESSION_ID, connectionId, value: 1 } });
+  const consumerId = { type: T.CONSUMER_ID, connectionId, sessionId: 1, value: 1 };
+  const destination = { type: T.QUEUE, physicalName: 'failover.acks' };
+  client.send({ type: T.CONSUMER_INFO, commandId: 3, responseRequired: true, consumerId, destination, prefetchSize: 10 });
+  const stomp = await connectStomp(broker.stompPort);
+  /** The next command other than a Response to the setup. */
+  const nextDispatch = async (): Promise<DataStructure> => {
+    for (;;) {
+      const command = await client.next();
+      if (command.type === T.MESSAGE_DISPATCH) return command;
+    }
+  };
+  const ack = (commandId: number, messageId: DataStructure): DataStructure => ({
+    type: T.MESSAGE_ACK, commandId, responseRequired: true, destination, consumerId, ackType: 2, firstMessageId: messageId, lastMessageId: messageId, messageCount: 1,
+  });
+  const producerId = { type: T.PRODUCER_ID, connectionId: 'ID:old-broker-1', sessionId: 1, value: 1 };
+  client.send(ack(10, { type: T.MESSAGE_ID, producerId, producerSequenceId: 303, brokerSequenceId: 0 }));
+  let answer = await client.next();
+  while (answer['correlationId'] !== 10) answer = await client.next();
+  assert.equal(answer.type, T.RESPONSE, 'answered, not refused');
+
+  await stomp.sendConfirmed('/queue/failover.acks', 'after');
+  const dispatch = await nextDispatch();
+  const message = dispatch['message'] as DataStructure;
+  client.send(ack(11, message['messageId'] as DataStructure));
+  answer = await client.next();
+  while (answer['correlationId'] !== 11) answer = await client.next();
+  assert.equal(answer.type, T.RESPONSE);
+  assert.equal(broker.server.broker.stats().queues.find((q) => q.name === 'failover.acks')?.pending, 0, 'the real one was acknowledged');
+  client.socket.destroy();
+  await stomp.disconnect();
+});

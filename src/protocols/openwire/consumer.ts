@@ -219,7 +219,10 @@ export class OpenWireConsumer {
     if (ack.lastMessageId === null) throw new FerryError('FERRY_OPENWIRE_MALFORMED', 'an acknowledgement without a last message id');
     const last = messageIdText(ack.lastMessageId);
     const lastEntry = this.inFlight.get(last);
-    if (lastEntry === undefined) throw new FerryError('FERRY_DELIVERY_NOT_FOUND', `message ${last} is not in flight to consumer ${this.key}`);
+    // after a failover the client acknowledges what the broker it left had delivered: this broker
+    // gives those messages again (redelivered), so such an acknowledgement is let go, as ActiveMQ
+    // lets go one it cannot correlate; refusing it stalled the client's consumer
+    if (lastEntry === undefined) return [];
     const first = ack.firstMessageId === null ? undefined : messageIdText(ack.firstMessageId);
     if (ack.ackType === ACK.INDIVIDUAL || first === last || ack.messageCount === 1) {
       this.inFlight.remove(lastEntry);
