@@ -27,7 +27,8 @@ const HELP = `node dist/bench/openwire.js [options]
   --scenario NAME[,NAME] sync-persistent, parallel-persistent, async-non-persistent (default all)
   --broker NAME[,NAME] ferry, activemq or both (default both)
   --activemq-home DIR  an ActiveMQ 5.x (default ${DEFAULT_ACTIVEMQ_HOME})
-  --keep               keep the brokers' temporary folders`;
+  --keep               keep the brokers' temporary folders
+  --ferry-node-args ARGS  options for Ferry's Node, space-separated (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof")`;
 
 interface Scenario {
   readonly name: string;
@@ -49,10 +50,11 @@ interface Options {
   brokers: string[];
   activeMqHome: string;
   keep: boolean;
+  ferryNodeArgs: string[];
 }
 
 function parseArgs(argv: readonly string[]): Options {
-  const o: Options = { durationS: 10, warmupS: 3, scenarios: [...SCENARIOS], brokers: ['ferry', 'activemq'], activeMqHome: DEFAULT_ACTIVEMQ_HOME, keep: false };
+  const o: Options = { durationS: 10, warmupS: 3, scenarios: [...SCENARIOS], brokers: ['ferry', 'activemq'], activeMqHome: DEFAULT_ACTIVEMQ_HOME, keep: false, ferryNodeArgs: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = (): string | undefined => argv[++i];
@@ -71,6 +73,7 @@ function parseArgs(argv: readonly string[]): Options {
       case '--broker': o.brokers = (v() ?? '').split(',').flatMap((b) => (b === 'both' ? ['ferry', 'activemq'] : [b])); break;
       case '--activemq-home': o.activeMqHome = v() ?? o.activeMqHome; break;
       case '--keep': o.keep = true; break;
+      case '--ferry-node-args': o.ferryNodeArgs = (v() ?? '').split(' ').filter((arg) => arg !== ''); break;
       case '--help': console.log(HELP); process.exit(0); break;
       default: throw new UsageError(`unknown option ${String(a)}\n${HELP}`);
     }
@@ -149,7 +152,7 @@ async function main(): Promise<void> {
     if (!ferryHasOpenWire()) {
       console.log('ferry: skipped, its configuration has no openwire listener yet');
     } else {
-      const ferry = await startFerry({ keepFolder: o.keep });
+      const ferry = await startFerry({ keepFolder: o.keep, nodeArgs: o.ferryNodeArgs });
       try {
         await measure('ferry', ferry, classPath, o, results);
       } finally {
