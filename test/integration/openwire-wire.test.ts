@@ -311,6 +311,34 @@ test('after a restart, a failover resend of a message consumed before it is conf
   }
 });
 
+test('non-persistent sends keep no sequence mark in the store, yet a resend of one is still dropped while the broker runs', async () => {
+  const broker = await startBroker();
+  try {
+    const { connectionInfo, message } = failoverProducer('ID:failover-producer-3', 'failover-transient', 'failover.transient');
+    const transient = (commandId: number, sequence: number): DataStructure => ({ ...message(commandId, sequence), persistent: false });
+    const client = await negotiated(broker.ports.openwire);
+    client.send(connectionInfo);
+    assert.equal((await client.next()).type, T.RESPONSE);
+    for (const sequence of [1, 2, 3]) {
+      client.send(transient(1 + sequence, sequence));
+      assert.equal((await client.next()).type, T.RESPONSE);
+    }
+    const marks = (): [string, number][] => [...broker.server.broker.sequenceMarks('openwire').entries()].filter(([key]) => key.startsWith('ID:failover-producer-3'));
+    assert.deepEqual(marks(), [], 'a message a crash loses anyway needs no mark');
+    // resent within the broker's life: the audit in memory knows it
+    client.send(transient(10, 2));
+    assert.equal((await client.next()).type, T.RESPONSE);
+    client.send(message(11, 4));
+    assert.equal((await client.next()).type, T.RESPONSE);
+    assert.deepEqual(marks(), [['ID:failover-producer-3:1:1', 4]], 'a stored message is marked');
+    const queue = broker.server.broker.stats().queues.find((q) => q.name === 'failover.transient');
+    assert.equal(queue?.pending, 4, 'messages 1-4 wait once each: the resend of 2 was dropped');
+    client.socket.destroy();
+  } finally {
+    await broker.stop();
+  }
+});
+
 test('a plain JMS Message (no body) that waited through a restart is dispatched as a plain Message again', async () => {
   const first = await startBroker();
   const connectionId = 'ID:plain-1';

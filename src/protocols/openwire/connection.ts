@@ -371,7 +371,7 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
     if (!fresh) this.logger.debug({ event: 'openwire.duplicate', messageId: messageIdText(id!), remote: this.transport.remoteAddress }, 'a resent message dropped as a duplicate');
     const durable = fresh ? session.send(toMessageInit(wire, destination, this), txId) : null;
     // only once the message's own records are appended: a kept mark must never cover a message the store lost
-    if (fresh && audited) this.audit.taken(auditKey, id.producerSequenceId);
+    if (fresh && audited) this.audit.taken(auditKey, id.producerSequenceId, durable !== null);
     // memoryPolicy block: a synchronous send waits for its Response and a windowed one for its
     // ProducerAck, that producer alone; an asynchronous one without a window, only by no longer being read
     const room = fresh ? session.roomAfterSend : undefined;

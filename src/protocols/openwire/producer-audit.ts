@@ -40,10 +40,14 @@ export class ProducerAudit {
     return last === undefined || sequence > last;
   }
 
-  /** The message was taken: its own records are appended, so its mark may follow them. */
-  taken(producer: string, sequence: number): void {
+  /**
+   * The message was taken. `stored`: its own records are appended, so its mark may follow them. A
+   * message that is not stored (non-persistent) moves only the audit in memory: a crash loses it
+   * anyway, and a mark written for each one was a journal record per message for nothing.
+   */
+  taken(producer: string, sequence: number, stored: boolean): void {
     if (!this.raise(producer, sequence)) return;
-    this.book?.set(producer, sequence);
+    if (stored) this.book?.set(producer, sequence);
     this.trim();
   }
 
