@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { PoolClient } from 'pg';
 import { FerryError, isFerryError } from '../../errors.js';
 import type { OpenOptions, PreparedTransaction, RecordReader, RecoveredState, Store, StoreRecord, StoreStats, TransactionOperation } from '../store.js';
+import { CopySlab } from '../copy-slab.js';
 import { PendingBatch, decodeOperations, encodeOperations } from './batch.js';
 import { commitBatch, prepareSchema } from './schema.js';
 
@@ -298,6 +299,7 @@ export class PostgresStore implements Store {
 
   private async recover(client: PoolClient, keep: OpenOptions['keep']): Promise<RecoveredState> {
     const records: StoreRecord[] = [];
+    const copies = new CopySlab();
     // one snapshot for everything read, and a cursor so that a large backlog does not arrive as one result
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     try {
@@ -305,9 +307,10 @@ export class PostgresStore implements Store {
       for (;;) {
         const batch = await client.query<[string, string, string, Buffer]>({ text: `FETCH ${RECOVERY_FETCH} FROM ferry_recovery`, rowMode: 'array' });
         for (const [id, seq, type, data] of batch.rows) {
+          // with `keep`, only a prefix stays, and every record is copied: a small row's buffer is a slice of a
+          // pooled one shared with its neighbours, whose bodies would otherwise stay in memory through it
           const kept = keep === undefined ? data.length : Math.min(data.length, keep(Number(type), data));
-          // a copy of the prefix: a view would keep the whole row's buffer alive
-          const record = { id: Number(id), type: Number(type), data: kept < data.length ? Buffer.from(data.subarray(0, kept)) : data };
+          const record = { id: Number(id), type: Number(type), data: keep === undefined ? data : copies.copy(data, 0, kept) };
           records.push(record);
           this.live.set(record.id, data.length);
           this.liveBytes += data.length;
