@@ -245,7 +245,7 @@ export const configSchema = z
       .object({
         /** journal: on disk in <data>/journal, survives restarts and crashes. memory: nothing survives the process. postgres: in a PostgreSQL database (store.postgres). */
         type: z.enum(['journal', 'memory', 'postgres']).default('journal'),
-        /** Bytes of persistent message bodies kept in memory; past it, bodies wait in the journal until near the head of their queue. */
+        /** Bytes of persistent message bodies kept in memory; past it, bodies wait in the journal or the PostgreSQL database until near the head of their queue. */
         bodyCacheSize: z.number().int().min(0).default(256 * 1024 * 1024),
         /** Confirm a persistent message once its consumers have acknowledged it, if that comes before its write is synced (as ActiveMQ and RabbitMQ do); false: every confirm waits for the disk. */
         confirmConsumed: z.boolean().default(true),

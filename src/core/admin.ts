@@ -292,6 +292,35 @@ export class BrokerAdmin {
    */
   transfer(name: string, pick: MessagePick, mode: TransferMode, to?: Destination): number {
     const queue = this.queue(name);
+    const candidates = this.transferCandidates(queue, name, pick, mode, to);
+    // a body that a store reads asynchronously only must be read back first (`transferAll`)
+    const bodies = this.host.bodies;
+    return this.transferEntries(queue, candidates.filter((entry) => !bodies.mustReadFirst(entry.message)), mode, to);
+  }
+
+  /**
+   * `transfer`, reading back first the bodies that wait in a store that reads asynchronously only
+   * (PostgreSQL). Those are read, and moved, `TRANSFER_STEP` messages at a time, each step in a store
+   * transaction of its own: a transfer of a backlog does not bring it all into memory at once.
+   */
+  async transferAll(name: string, pick: MessagePick, mode: TransferMode, to?: Destination): Promise<number> {
+    const queue = this.queue(name);
+    const candidates = this.transferCandidates(queue, name, pick, mode, to);
+    const bodies = this.host.bodies;
+    if (!candidates.some((entry) => bodies.mustReadFirst(entry.message))) return this.transferEntries(queue, candidates, mode, to);
+    let moved = 0;
+    for (let i = 0; i < candidates.length; i += TRANSFER_STEP) {
+      const step = candidates.slice(i, i + TRANSFER_STEP);
+      const loaded = await bodies.withBodies(step.map((entry) => entry.message));
+      const withBody = new Map<QueueEntry, Message>();
+      for (let k = 0; k < step.length; k++) withBody.set(step[k]!, loaded[k]!);
+      // consumed meanwhile: not moved
+      moved += this.transferEntries(queue, step.filter((entry) => !entry.gone), mode, to, withBody);
+    }
+    return moved;
+  }
+
+  private transferCandidates(queue: MessageQueue, name: string, pick: MessagePick, mode: TransferMode, to: Destination | undefined): QueueEntry[] {
     const matches = this.matcher(pick);
     const wanted = mode === 'retry' ? (entry: QueueEntry) => entry.message.originalDestination !== undefined && matches(entry) : matches;
     if (mode !== 'retry') {
@@ -306,18 +335,34 @@ export class BrokerAdmin {
       targets.set(`${target.kind}:${target.name}`, target);
     }
     for (const target of targets.values()) this.host.destinations.checkSendable(target);
+    return candidates;
+  }
+
+  /** Moves or copies `candidates` in one store transaction; `withBody` holds copies of messages whose bodies were read back. */
+  private transferEntries(queue: MessageQueue, candidates: QueueEntry[], mode: TransferMode, to: Destination | undefined, withBody?: Map<QueueEntry, Message>): number {
     const chosen = new Set(candidates);
     const entries = mode === 'copy' ? candidates : queue.takeWaiting((entry) => chosen.has(entry));
     if (entries.length === 0) return 0;
     const txId = entries.some((e) => e.message.persistent) ? this.host.persistence().allocateId() : undefined;
     const touched = new Set<MessageQueue>();
     for (const entry of entries) {
-      this.host.route(this.transferred(entry.message, mode, to), txId, touched);
+      this.host.route(this.transferred(withBody?.get(entry) ?? entry.message, mode, to), txId, touched);
       if (mode !== 'copy') queue.acknowledge(entry, txId);
     }
     if (txId !== undefined) this.host.store.commit(txId);
     for (const q of touched) if (!q.paused) q.dispatch();
     return entries.length;
+  }
+
+  /** `messages` with their bodies in memory (see `BodyCache.withBodies`). */
+  messagesWithBodies(messages: readonly Message[]): Promise<Message[]> {
+    return this.host.bodies.withBodies(messages);
+  }
+
+  /** `items` with their bodies in memory, for an answer that shows them (see `BodyCache.withBodies`). */
+  async withBodies(items: readonly WaitingMessage[]): Promise<WaitingMessage[]> {
+    const messages = await this.host.bodies.withBodies(items.map((item) => item.message));
+    return items.map((item, i) => (messages[i] === item.message ? item : { ...item, message: messages[i]! }));
   }
 
   /** An id for a message an operator sends, so that the answer can name it. */
@@ -577,6 +622,9 @@ export class BrokerAdmin {
     return names;
   }
 }
+
+/** Messages a transfer reads back and moves at a time, from a store that reads asynchronously only. */
+const TRANSFER_STEP = 1000;
 
 function waiting(entry: QueueEntry): WaitingMessage {
   return { message: entry.message, deliveryCount: entry.deliveryCount, redelivered: entry.redelivered };

@@ -1,7 +1,7 @@
 import { FerryError } from '../errors.js';
 import type { RecordReader } from '../store/index.js';
 import type { Logger } from './logger.js';
-import { bodyState, type BodyHome, type Message } from './message.js';
+import { bodyState, copyMessage, type BodyHome, type Message } from './message.js';
 import { RecordType, bodyOfRecord, storedMessageHeaderLength } from './records.js';
 
 export interface BodyCacheStats {
@@ -55,6 +55,35 @@ export class BodyCache implements BodyHome {
 
   get enabled(): boolean {
     return this.reader !== undefined && this.limit < Number.POSITIVE_INFINITY;
+  }
+
+  /** False for a store that reads asynchronously only (PostgreSQL). */
+  get readsSynchronously(): boolean {
+    return this.reader?.readSync !== undefined;
+  }
+
+  /** A read back from the store failed; whoever asked tries again later. */
+  readFailed(err: unknown): void {
+    this.logger.warn({ event: 'body-cache.read-failed', error: err instanceof Error ? err.message : String(err) }, 'message bodies could not be read back from the store; trying again');
+  }
+
+  /** Runs `work` that was waiting for a read; the broker may have stopped meanwhile, which it logs. */
+  guarded(work: () => void): void {
+    try {
+      work();
+    } catch (err) {
+      this.logger.warn({ event: 'body-cache.move-failed', error: err instanceof Error ? err.message : String(err) }, 'a message whose body was read back could not be moved; it stays in the store');
+    }
+  }
+
+  /**
+   * True when `message`'s body waits on disk and the store cannot read it synchronously
+   * (PostgreSQL): whoever needs the body must read it back first (`readBack`, `withBodies`), since
+   * `message.body` would throw.
+   */
+  mustReadFirst(message: Message): boolean {
+    const m = bodyState(message);
+    return m.residentBody === null && m.bodyRecordId !== 0 && this.reader?.readSync === undefined;
   }
 
   /**
@@ -125,6 +154,7 @@ export class BodyCache implements BodyHome {
       const m = bodyState(message);
       return m.residentBody === null && m.bodyRecordId !== 0;
     });
+    if (wanted.length === 0) return;
     const records = await reader.readMany(wanted.map((message) => bodyState(message).bodyRecordId));
     for (let i = 0; i < wanted.length; i++) {
       const m = bodyState(wanted[i]!);
@@ -136,10 +166,41 @@ export class BodyCache implements BodyHome {
     }
   }
 
+  /**
+   * `messages`, each with its body in memory, for a reader that must not fill the cache (a browse,
+   * the management API): a body on disk is read back, with the others, into a copy of its message
+   * that the cache does not count; a message whose body is in memory is itself.
+   */
+  async withBodies(messages: readonly Message[]): Promise<Message[]> {
+    const reader = this.reader;
+    const wanted: number[] = [];
+    for (let i = 0; i < messages.length; i++) {
+      const m = bodyState(messages[i]!);
+      if (m.residentBody === null && m.bodyRecordId !== 0) wanted.push(i);
+    }
+    if (reader === undefined || wanted.length === 0) return [...messages];
+    const records = await reader.readMany(wanted.map((i) => bodyState(messages[i]!).bodyRecordId));
+    const out = [...messages];
+    for (let k = 0; k < wanted.length; k++) {
+      const i = wanted[k]!;
+      const m = bodyState(messages[i]!);
+      if (m.residentBody !== null) continue;
+      const data = records[k];
+      if (data === undefined) throw new FerryError('FERRY_STORE_FAILED', `the body of message ${m.id} left the store while it was read`);
+      this.readOnDemand++;
+      out[i] = copyMessage(m, { body: Buffer.from(bodyOfRecord(data, m.bodyLength)) });
+    }
+    return out;
+  }
+
   readBodySync(message: Message, recordId: number, bodyLength: number): Buffer {
     const reader = this.reader;
     if (reader === undefined || recordId === 0) {
       throw new FerryError('FERRY_STORE_FAILED', `the body of message ${message.id} (${bodyLength} bytes) is neither in memory nor in the store`);
+    }
+    // core reads every body back before it needs it from such a store: this is a path that did not
+    if (reader.readSync === undefined) {
+      throw new FerryError('FERRY_STORE_FAILED', `the body of message ${message.id} (${bodyLength} bytes) waits in a store that reads asynchronously only, and was needed before it was read back`);
     }
     this.readOnDemand++;
     const m = bodyState(message);

@@ -1,14 +1,25 @@
 import type { ConsumerHandle } from './access.js';
-import { isExpired } from './message.js';
+import type { BodyCache } from './body-cache.js';
+import { bodyLengthOf, isExpired, type Message } from './message.js';
 import type { QueueEntry } from './queue-entry.js';
 import type { Selector } from './selector/index.js';
 import type { DeliverySink } from './sink.js';
+
+/** Bodies read back ahead of a browse, at most. */
+const BROWSE_READ_ENTRIES = 200;
+const BROWSE_READ_BYTES = 4 * 1024 * 1024;
+/** A read that failed (the database away) is tried again after this long. */
+const BROWSE_RETRY_MS = 1000;
 
 /**
  * A browser on a queue (JMS QueueBrowser, STOMP `browser:true`, AMQP distribution-mode `copy`): it
  * walks the entries that were waiting when it opened and hands each to its sink like a delivery,
  * as fast as the sink's credit and socket allow, and consumes nothing. It holds references to
  * entries, not copies of messages; an entry consumed meanwhile is skipped.
+ *
+ * A body that waits in a store that reads asynchronously only is read back ahead, with the next
+ * ones, into copies of their messages that the body cache does not keep: a browse of a long queue
+ * does not fill memory.
  */
 export class QueueBrowser implements ConsumerHandle {
   readonly ackMode = 'auto' as const;
@@ -18,6 +29,9 @@ export class QueueBrowser implements ConsumerHandle {
   private closed = false;
   private ended = false;
   private waitingForWritable = false;
+  /** Copies of the next entries' messages with their bodies read back, and whether a read is under way. */
+  private readonly loaded = new Map<QueueEntry, Message>();
+  private loading = false;
 
   constructor(
     readonly id: number,
@@ -26,6 +40,7 @@ export class QueueBrowser implements ConsumerHandle {
     private readonly selector: Selector | undefined,
     private readonly clock: () => number,
     private readonly onClose: () => void,
+    private readonly bodies: BodyCache,
   ) {
     // like a consumer, the first delivery comes after `subscribe` has returned to the adapter
     queueMicrotask(() => this.pump());
@@ -77,13 +92,54 @@ export class QueueBrowser implements ConsumerHandle {
         }
         return;
       }
-      const entry = this.entries[this.next++]!;
-      if (entry.gone || isExpired(entry.message, now)) continue;
-      if (this.selector !== undefined && !this.selector.matches(entry.message, { deliveryCount: entry.deliveryCount })) continue;
-      this.sink.deliver({ message: entry.message, tag: this.nextTag++, deliveryCount: entry.deliveryCount, redelivered: entry.redelivered });
+      const entry = this.entries[this.next]!;
+      if (entry.gone || isExpired(entry.message, now) || (this.selector !== undefined && !this.selector.matches(entry.message, { deliveryCount: entry.deliveryCount }))) {
+        this.next++;
+        this.loaded.delete(entry);
+        continue;
+      }
+      let message = entry.message;
+      if (this.bodies.mustReadFirst(message)) {
+        const copy = this.loaded.get(entry);
+        if (copy === undefined) {
+          this.load();
+          return;
+        }
+        this.loaded.delete(entry);
+        message = copy;
+      }
+      this.next++;
+      this.sink.deliver({ message, tag: this.nextTag++, deliveryCount: entry.deliveryCount, redelivered: entry.redelivered });
     }
     if (this.closed || this.ended) return;
     this.ended = true;
     this.sink.browseEnd?.();
+  }
+
+  /** Reads back the bodies of the next entries that wait on disk, then goes on. */
+  private load(): void {
+    if (this.loading) return;
+    const wanted: QueueEntry[] = [];
+    let bytes = 0;
+    for (let i = this.next; i < this.entries.length && wanted.length < BROWSE_READ_ENTRIES && bytes < BROWSE_READ_BYTES; i++) {
+      const entry = this.entries[i]!;
+      if (entry.gone || !this.bodies.mustReadFirst(entry.message) || this.loaded.has(entry)) continue;
+      wanted.push(entry);
+      bytes += bodyLengthOf(entry.message);
+    }
+    this.loading = true;
+    this.bodies.withBodies(wanted.map((entry) => entry.message)).then(
+      (messages) => {
+        this.loading = false;
+        for (let i = 0; i < wanted.length; i++) this.loaded.set(wanted[i]!, messages[i]!);
+        this.pump();
+      },
+      (err: unknown) => {
+        this.loading = false;
+        this.bodies.readFailed(err);
+        // an entry consumed meanwhile has left the store: the next try skips it
+        setTimeout(() => this.pump(), BROWSE_RETRY_MS).unref();
+      },
+    );
   }
 }

@@ -11,10 +11,7 @@ import type { ProducerFlow } from './producer-flow.js';
 import type { MessageMemory } from './message-memory.js';
 import type { Selector } from './selector/index.js';
 import type { TimerHandle, TimerQueue } from './timers.js';
-
-/** How far ahead of delivery a queue reads bodies back from the store: entries, and bytes of bodies. */
-const READ_AHEAD_ENTRIES = 1000;
-const READ_AHEAD_BYTES = 8 * 1024 * 1024;
+import { QueueReads, READ_AHEAD_ENTRIES } from './queue-reads.js';
 
 export interface QueueStats {
   readonly name: string;
@@ -104,10 +101,8 @@ export class MessageQueue implements EntryQueue {
   private nextSeq: number;
   private dispatching = false;
   private dispatchAgain = false;
-  /** A read of bodies near the head is in progress; dispatch resumes when it ends. */
-  private readingAhead = false;
-  private readAheadFailed = false;
-  private sinceReadAhead = 0;
+  /** Reads of bodies that wait on disk, ahead of dispatch and of dead letters. */
+  private readonly reads: QueueReads;
   private destroyed = false;
   private enqueued = 0;
   private dequeued = 0;
@@ -150,6 +145,18 @@ export class MessageQueue implements EntryQueue {
   ) {
     this.nextSeq = firstSeq;
     this.pending = new PendingEntries(env.messageMemory);
+    this.reads = new QueueReads(
+      {
+        isDestroyed: () => this.destroyed,
+        dispatch: () => this.dispatch(),
+        waiting: () => this.pending,
+        putBack: (entry) => this.addPending(entry),
+        drop: (entry) => this.acknowledge(entry),
+      },
+      env.bodies,
+      env.timers,
+      env.clock,
+    );
     this.deliveryMark = new DeliveryMark(
       (seq) => env.writeDeliveryMark(this, seq),
       () => {
@@ -387,8 +394,10 @@ export class MessageQueue implements EntryQueue {
   /** A poison message, or one past its redeliveries: off to the dead-letter queue. */
   deadLetter(entry: QueueEntry, reason: string): void {
     entry.consumer = null;
-    if (this.env.deadLetter(this, entry, reason)) this.deadLettered++;
-    else this.discarded++;
+    this.reads.moveOut(entry, () => {
+      if (this.env.deadLetter(this, entry, reason)) this.deadLettered++;
+      else this.discarded++;
+    });
   }
 
   addConsumer(consumer: QueueConsumer): void {
@@ -425,7 +434,13 @@ export class MessageQueue implements EntryQueue {
     if (this.destroyed) return false;
     const now = this.env.clock();
     while (this.pending.length > 0) {
-      const head = this.pending.shift()!;
+      const head = this.pending.peek()!;
+      if (this.env.bodies.mustReadFirst(head.message) && !entryExpired(head, now)) {
+        // a get is answered at once, and this body can only be read asynchronously: a later get has it
+        this.reads.readAhead();
+        return false;
+      }
+      this.pending.shift();
       if (this.removeIfStale(head, now)) continue;
       // a get is answered at once: its message may go out while the mark that covers it is written
       if (head.referenceId !== 0) this.deliveryMark.covers(head.seq);
@@ -546,50 +561,16 @@ export class MessageQueue implements EntryQueue {
       const head = this.pending.peek()!;
       if (head.message.groupId !== undefined) return true;
       // a body on disk is read back before it goes out, with those behind it, without blocking
-      if (bodies.anyOnDisk && bodyState(head.message).residentBody === null && !this.readAheadFailed && this.readAhead()) return false;
+      if (bodies.anyOnDisk && this.reads.holdsHead(head)) return false;
       const consumer = this.readyConsumer(undefined);
       if (consumer === null) return false;
       if (head.referenceId !== 0 && !this.deliveryMark.covers(head.seq)) return false;
       this.pending.shift();
       if (this.removeIfStale(head, now)) continue;
       this.handOver(consumer, head);
-      if (bodies.anyOnDisk && ++this.sinceReadAhead >= READ_AHEAD_ENTRIES / 2) this.readAhead();
+      this.reads.handedOver();
     }
     return false;
-  }
-
-  /**
-   * Starts reading back the bodies on disk among the entries at the head of the queue; returns true
-   * while such a read is in progress.
-   */
-  private readAhead(): boolean {
-    if (this.readingAhead) return true;
-    this.sinceReadAhead = 0;
-    const wanted: Message[] = [];
-    let scanned = 0;
-    let bytes = 0;
-    for (const entry of this.pending) {
-      if (++scanned > READ_AHEAD_ENTRIES || bytes >= READ_AHEAD_BYTES) break;
-      const m = bodyState(entry.message);
-      if (m.residentBody !== null || m.bodyRecordId === 0) continue;
-      wanted.push(entry.message);
-      bytes += m.bodyLength;
-    }
-    if (wanted.length === 0) return false;
-    this.readingAhead = true;
-    this.env.bodies.readBack(wanted).then(
-      () => {
-        this.readingAhead = false;
-        if (!this.destroyed) this.dispatch();
-      },
-      () => {
-        // deliveries then read each body themselves, and a store that cannot read says so there
-        this.readingAhead = false;
-        this.readAheadFailed = true;
-        if (!this.destroyed) this.dispatch();
-      },
-    );
-    return true;
   }
 
   /**
@@ -599,15 +580,34 @@ export class MessageQueue implements EntryQueue {
    */
   private dispatchSelectively(): void {
     const now = this.env.clock();
+    const bodies = this.env.bodies;
+    // bodies to read back before dispatch goes past the first of them, so that it keeps its order
+    let unread: QueueEntry[] | undefined;
+    let scanned = 0;
     this.pending.scan((entry) => {
+      if (unread !== undefined) {
+        if (bodies.mustReadFirst(entry.message) && this.anyAccepts(entry)) unread.push(entry);
+        return ++scanned >= READ_AHEAD_ENTRIES ? 'stop' : false;
+      }
       if (!this.anyConsumerReady()) return 'stop';
       if (this.removeIfStale(entry, now)) return true;
       if (entry.referenceId !== 0 && !this.deliveryMark.covers(entry.seq)) return 'stop';
+      if (bodies.anyOnDisk && bodies.mustReadFirst(entry.message)) {
+        if (this.anyAccepts(entry)) unread = [entry];
+        return false;
+      }
       const consumer = this.consumerFor(entry);
       if (consumer === null) return false;
       this.handOver(consumer, entry);
       return true;
     });
+    if (unread !== undefined) this.reads.readSelected(unread);
+  }
+
+  /** Some consumer's selector takes the entry (whether or not it has room now). */
+  private anyAccepts(entry: QueueEntry): boolean {
+    for (const consumer of this.consumers) if (!consumer.isClosed && consumer.accepts(entry)) return true;
+    return false;
   }
 
   private consumerFor(entry: QueueEntry): QueueConsumer | null {
@@ -716,7 +716,7 @@ export class MessageQueue implements EntryQueue {
     // counted once, as expired, whether it then moves to the dead-letter queue or is dropped
     this.expired++;
     // a declared queue dead-letters to its exchange, or drops, as RabbitMQ (see Declarations.deadLetter)
-    if (this.policy.expiredToDeadLetter || this.declared !== undefined) this.env.deadLetter(this, entry, 'expired');
+    if (this.policy.expiredToDeadLetter || this.declared !== undefined) this.reads.moveOut(entry, () => this.env.deadLetter(this, entry, 'expired'));
     else this.acknowledge(entry);
   }
 

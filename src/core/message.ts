@@ -186,6 +186,11 @@ export function markBodyOnDisk(message: Message, bodyLength: number): void {
   m.bodyLength = bodyLength;
 }
 
+/** The length of `message`'s body, whether or not the body is in memory. */
+export function bodyLengthOf(message: Message): number {
+  return (message as CoreMessage).bodyLength;
+}
+
 export type { CoreMessage };
 
 /** Builds a Message; `id` and `originConnectionId` are the broker's unless `init` has its own. */
@@ -232,7 +237,8 @@ export function copyMessage(message: Message, changes: Partial<MessageInit>): Me
     {
       id: message.id,
       destination: message.destination,
-      body: message.body,
+      // a copy that brings its own body does not read the original's back from the store
+      body: changes.body ?? message.body,
       bodyKind: message.bodyKind,
       persistent: message.persistent,
       priority: message.priority,

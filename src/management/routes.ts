@@ -59,7 +59,7 @@ export function managementRoutes(ctx: RouteContext): Route[] {
         to = parseDestinationUri(body.to, 'to');
         may(r.principal, 'send', to);
       } else if (body.to !== undefined) throw new FerryError('FERRY_BAD_REQUEST', 'a retry sends each message back where it came from: no "to"');
-      return ok({ [key]: admin().transfer(name, pickOf(body), mode, to) });
+      return ok({ [key]: await admin().transferAll(name, pickOf(body), mode, to) });
     });
 
   return [
@@ -114,7 +114,7 @@ export function managementRoutes(ctx: RouteContext): Route[] {
       return ok({ id: init.id }, 201);
     }),
 
-    get('/api/v1/queues/{name}/messages', 'monitor', (r) => {
+    get('/api/v1/queues/{name}/messages', 'monitor', async (r) => {
       const name = r.params['name']!;
       may(r.principal, 'browse', queue(name));
       const offset = queryInt(r.query, 'offset', 0);
@@ -123,13 +123,14 @@ export function managementRoutes(ctx: RouteContext): Route[] {
       // whole messages (bodies) are for managers, as one message is
       if (full && !r.access.manage) throw new FerryError('FERRY_NOT_AUTHORIZED', 'whole messages (full=true) need the management permission');
       const { items, more } = admin().browse(name, r.query.get('selector') ?? undefined, offset, limit);
-      return ok({ items: items.map(full ? messageView : messageSummary), offset, limit, more });
+      return ok({ items: full ? (await admin().withBodies(items)).map(messageView) : items.map(messageSummary), offset, limit, more });
     }),
     // a body is read only by managers: it may hold what monitoring should not see
-    get('/api/v1/queues/{name}/messages/{id}', 'manage', (r) => {
+    get('/api/v1/queues/{name}/messages/{id}', 'manage', async (r) => {
       const name = r.params['name']!;
       may(r.principal, 'browse', queue(name));
-      return ok(messageView(admin().message(name, r.params['id']!)));
+      const [whole] = await admin().withBodies([admin().message(name, r.params['id']!)]);
+      return ok(messageView(whole!));
     }),
     del('/api/v1/queues/{name}/messages/{id}', (r) => {
       const name = r.params['name']!;
@@ -172,11 +173,11 @@ export function managementRoutes(ctx: RouteContext): Route[] {
       const report = broker.storeReport();
       return report === undefined ? { status: 404, body: { code: 'FERRY_NOT_FOUND', error: 'this broker keeps no files (memory store)' } } : ok(report);
     }),
-    get('/api/queues/{name}/messages', 'authenticated', (r) => {
+    get('/api/queues/{name}/messages', 'authenticated', async (r) => {
       const name = r.params['name']!;
       may(r.principal, 'browse', queue(name));
       const limit = Math.max(0, Math.min(10_000, Number(r.query.get('limit') ?? 100) || 0));
-      return ok(broker.peek(name, limit).map(legacyMessageView));
+      return ok((await admin().messagesWithBodies(broker.peek(name, limit))).map(legacyMessageView));
     }),
     { method: 'DELETE', path: '/api/queues/{name}/messages', permission: 'authenticated', handle: (r) => {
       const name = r.params['name']!;

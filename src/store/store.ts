@@ -72,10 +72,17 @@ export interface OpenOptions {
 export interface RecordReader {
   /** True when record `id` is live and can be read back. */
   has(id: number): boolean;
-  /** The records' data, in the order asked; a buffer may be a view into a larger read. */
-  readMany(ids: readonly number[]): Promise<Buffer[]>;
-  /** One record's data, read before returning: for the rare read that cannot wait. */
-  readSync(id: number): Buffer;
+  /**
+   * The records' data, in the order asked; a buffer may be a view into a larger read. A record
+   * deleted while the read was under way may come back undefined.
+   */
+  readMany(ids: readonly number[]): Promise<(Buffer | undefined)[]>;
+  /**
+   * One record's data, read before returning: for the rare read that cannot wait. Absent from a
+   * store that reads asynchronously only (PostgreSQL): core then reads every body with `readMany`
+   * before it needs it, and keeps in memory a body it could not wait for.
+   */
+  readSync?(id: number): Buffer;
 }
 
 /** Hears how a store's writes go, for metrics; it must be quick, and it must not throw. */

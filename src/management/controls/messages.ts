@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { FerryError } from '../../errors.js';
-import type { Destination, MessageInit, PropertyValue } from '../../core/index.js';
+import { bodyLengthOf, type Destination, type MessageInit, type PropertyValue } from '../../core/index.js';
 import type { MessagePick, WaitingMessage } from '../../core/admin.js';
 
 /** `queue://x` or `topic://x`, as messages name their destinations here. */
@@ -29,7 +29,7 @@ export function messageSummary(w: WaitingMessage): Record<string, unknown> {
     type: m.type ?? null,
     groupId: m.groupId ?? null,
     bodyKind: m.bodyKind === 'text' ? 'text' : 'bytes',
-    bodyBytes: m.body.length,
+    bodyBytes: bodyLengthOf(m),
     originalDestination: destinationUri(m.originalDestination),
   };
 }

@@ -1,4 +1,4 @@
-import type { Broker } from '../../core/index.js';
+import { bodyLengthOf, type Broker } from '../../core/index.js';
 import { destinationUri } from './messages.js';
 
 export function listScheduled(broker: Broker, offset: number, limit: number): { items: Record<string, unknown>[]; offset: number; limit: number; total: number } {
@@ -10,7 +10,7 @@ export function listScheduled(broker: Broker, offset: number, limit: number): { 
     repeatsLeft: job.remaining,
     period: job.period,
     cron: job.cron ?? null,
-    bodyBytes: job.message.body.length,
+    bodyBytes: bodyLengthOf(job.message),
   }));
   return { items, offset, limit, total: jobs.length };
 }

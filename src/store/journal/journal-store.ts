@@ -1,11 +1,11 @@
 import { FerryError, isFerryError } from '../../errors.js';
-import type { OpenOptions, RecordReader, RecoveredState, Store, StoreObserver, StoreStats } from '../store.js';
+import type { OpenOptions, RecoveredState, Store, StoreObserver, StoreStats } from '../store.js';
 import { JournalContext, type JournalEvent } from './context.js';
 import { nodeFileSystem, writeFully, type JournalFileSystem } from './file-system.js';
 import { BATCH_FRAME_SIZE, FrameKind, SEGMENT_HEADER_SIZE, encodeSegmentHeader } from './format.js';
 import { TxOp } from './ledger.js';
 import { JournalMaintenance, type JournalDescription } from './maintenance.js';
-import { JournalReader } from './reader.js';
+import { JournalReader, type JournalRecordReader } from './reader.js';
 import { recoverJournal, type RecoveryReport } from './recovery.js';
 import { JournalSegment } from './segment.js';
 import { JournalSpace, statfsProbe, type FreeSpaceProbe } from './space.js';
@@ -111,7 +111,7 @@ export class JournalStore implements Store {
   }
 
   /** Reads live records back; the body cache uses it to leave message bodies on disk. */
-  readonly reader: RecordReader;
+  readonly reader: JournalRecordReader;
 
   async open(options?: OpenOptions): Promise<RecoveredState> {
     const journal = this.journal;

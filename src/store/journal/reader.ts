@@ -1,6 +1,9 @@
 import fs from 'node:fs';
 import { FerryError } from '../../errors.js';
 import type { RecordReader } from '../store.js';
+
+/** The journal reads synchronously too, and every record it is asked for was live when asked. */
+export type JournalRecordReader = Omit<Required<RecordReader>, 'readMany'> & { readMany(ids: readonly number[]): Promise<Buffer[]> };
 import type { JournalContext } from './context.js';
 import { readFully } from './file-system.js';
 import type { LiveRecord } from './ledger.js';
@@ -28,7 +31,7 @@ export class JournalReader {
   ) {}
 
   /** The store's `RecordReader`: the body cache uses it to leave message bodies on disk. */
-  readonly records: RecordReader = {
+  readonly records: JournalRecordReader = {
     has: (id) => this.journal.readable && this.journal.ledger.records.has(id),
     readMany: (ids) => this.tracked(this.readMany(ids)),
     readSync: (id) => this.readSync(id),

@@ -1,7 +1,8 @@
 import pg from 'pg';
 import type { PoolClient } from 'pg';
 import { FerryError, isFerryError } from '../../errors.js';
-import type { PreparedTransaction, RecoveredState, Store, StoreRecord, StoreStats, TransactionOperation } from '../store.js';
+import type { OpenOptions, PreparedTransaction, RecordReader, RecoveredState, Store, StoreRecord, StoreStats, TransactionOperation } from '../store.js';
+import { CopySlab } from '../copy-slab.js';
 import { PendingBatch, decodeOperations, encodeOperations } from './batch.js';
 import { commitBatch, prepareSchema } from './schema.js';
 
@@ -61,9 +62,10 @@ const RETRY_MAX = 2000;
  * what comes next, and goes out again on a new connection, so the database catches up with what
  * the broker holds once it is back.
  *
- * There is no synchronous read from PostgreSQL, so the store offers no `reader`: every record's data
- * stays in memory, as core keeps it (see docs/store-postgres.md for what that costs). `readMany`
- * reads records back with one query, for tools.
+ * Its `reader` reads records back asynchronously only (`readMany`, one query for many ids; there is no
+ * synchronous read from PostgreSQL), so core's body cache can let message bodies leave memory and
+ * reads them back before it needs them; recovery then keeps only the prefix of each record that
+ * `OpenOptions.keep` asks for.
  */
 export class PostgresStore implements Store {
   private readonly pool: pg.Pool;
@@ -90,6 +92,12 @@ export class PostgresStore implements Store {
   private retryDelay = RETRY_FIRST;
   private failedBatches = 0;
 
+  /** Reads live records back: the body cache uses it to let message bodies leave memory. */
+  readonly reader: RecordReader = {
+    has: (id) => this.phase === 'open' && this.live.has(id),
+    readMany: (ids) => this.readLive(ids),
+  };
+
   constructor(options: PostgresOptions) {
     const poolSize = options.poolSize ?? 4;
     if (!(Number.isInteger(poolSize) && poolSize >= 1)) throw new RangeError(`postgres poolSize ${poolSize} must be a positive integer`);
@@ -111,14 +119,14 @@ export class PostgresStore implements Store {
     this.pool.on('error', () => undefined);
   }
 
-  async open(): Promise<RecoveredState> {
+  async open(options?: OpenOptions): Promise<RecoveredState> {
     if (this.phase !== 'new') throw new FerryError('FERRY_STORE_FAILED', 'a PostgresStore opens once; make a new one to open the database again');
     this.phase = 'opening';
     let client: PoolClient | undefined;
     try {
       client = await this.checkOut();
       await prepareSchema(client);
-      const state = await this.recover(client);
+      const state = await this.recover(client, options?.keep);
       this.checkIn(client);
       this.phase = 'open';
       return state;
@@ -226,6 +234,32 @@ export class PostgresStore implements Store {
   }
 
   /**
+   * `readMany` for the body cache: a record deleted before or while it is read comes back undefined,
+   * since a message acknowledged meanwhile no longer needs its body.
+   */
+  private async readLive(ids: readonly number[]): Promise<(Buffer | undefined)[]> {
+    const found = new Map<number, Buffer>();
+    const wanted: number[] = [];
+    for (const id of ids) {
+      const change = this.pending.records.get(id) ?? this.committing?.records.get(id);
+      if (change?.put === true) found.set(id, change.data);
+      else if (this.live.has(id)) wanted.push(id);
+    }
+    if (wanted.length > 0) {
+      const result = await this.pool.query<{ id: string; data: Buffer }>('SELECT id, data FROM ferry_records WHERE id = ANY($1::int8[])', [wanted]);
+      for (const row of result.rows) if (!found.has(Number(row.id))) found.set(Number(row.id), row.data);
+    }
+    return ids.map((id) => {
+      const data = found.get(id);
+      // live but not found: a record the database lost, which must not pass for an acknowledged one
+      if (data === undefined && this.live.has(id) && this.pending.records.get(id) === undefined) {
+        throw new FerryError('FERRY_STORE_FAILED', `record ${id} is live but not in the PostgreSQL store`);
+      }
+      return data;
+    });
+  }
+
+  /**
    * Nothing to do: a delete removes its row, and PostgreSQL's autovacuum reclaims the space of
    * dead rows in the background, so the database follows the backlog without Ferry's help.
    */
@@ -263,8 +297,9 @@ export class PostgresStore implements Store {
     if (error !== undefined) throw error;
   }
 
-  private async recover(client: PoolClient): Promise<RecoveredState> {
+  private async recover(client: PoolClient, keep: OpenOptions['keep']): Promise<RecoveredState> {
     const records: StoreRecord[] = [];
+    const copies = new CopySlab();
     // one snapshot for everything read, and a cursor so that a large backlog does not arrive as one result
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     try {
@@ -272,7 +307,10 @@ export class PostgresStore implements Store {
       for (;;) {
         const batch = await client.query<[string, string, string, Buffer]>({ text: `FETCH ${RECOVERY_FETCH} FROM ferry_recovery`, rowMode: 'array' });
         for (const [id, seq, type, data] of batch.rows) {
-          const record = { id: Number(id), type: Number(type), data };
+          // with `keep`, only a prefix stays, and every record is copied: a small row's buffer is a slice of a
+          // pooled one shared with its neighbours, whose bodies would otherwise stay in memory through it
+          const kept = keep === undefined ? data.length : Math.min(data.length, keep(Number(type), data));
+          const record = { id: Number(id), type: Number(type), data: keep === undefined ? data : copies.copy(data, 0, kept) };
           records.push(record);
           this.live.set(record.id, data.length);
           this.liveBytes += data.length;
