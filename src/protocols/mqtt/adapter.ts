@@ -5,6 +5,7 @@ import type { MqttOptions } from './options.js';
 import { MqttSession } from './session.js';
 import { SessionStates } from './session-state.js';
 import { SysPublisher } from './sys.js';
+import { KeepAliveWheel } from './keep-alive.js';
 
 /**
  * True when the first bytes are an MQTT CONNECT: packet type 1 with flags 0, a remaining length,
@@ -24,7 +25,7 @@ function detect(firstBytes: Buffer): boolean | undefined {
   return false;
 }
 
-export function createMqttAdapter(options: MqttOptions, logger: Logger): ProtocolAdapter {
+export function createMqttAdapter(options: MqttOptions, logger: Logger, keepAlive: KeepAliveWheel = new KeepAliveWheel()): ProtocolAdapter {
   // mqtt-packet's generate fills, on its first call, a cache of 65,536 two-byte Buffers for packet
   // ids: 6 MiB of heap the broker never needs (it writes the message path itself, framing.ts), and
   // which a cold broker charged to its first connections (3 KiB each of 2,000, measured)
@@ -41,11 +42,12 @@ export function createMqttAdapter(options: MqttOptions, logger: Logger): Protoco
         sys = new SysPublisher(broker, states, counters, options.sysInterval);
         sys.start();
       }
-      new MqttSession(connection, broker, options, states, logger, counters);
+      new MqttSession(connection, broker, options, states, logger, counters, keepAlive);
     },
     close(): void {
       sys?.stop();
       states.close();
+      keepAlive.close();
     },
   };
 }

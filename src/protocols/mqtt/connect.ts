@@ -211,13 +211,8 @@ function resume(s: MqttConnection, durables: readonly DurableSubscriptionInfo[],
 
 function startKeepAlive(s: MqttConnection, seconds: number): void {
   // [MQTT-3.1.2-24]: one and a half keep-alive periods of silence close the connection
-  const limit = seconds * 1000 * s.options.keepAliveGrace;
-  s.keepAliveTimer = setInterval(() => {
-    // a held producer's packets wait unread: its silence is ours
-    if (!s.readHold.held && Date.now() - Math.max(s.lastReceived, s.readHold.endedAt) > limit) {
-      s.fail(new FerryError('FERRY_MQTT_KEEPALIVE_TIMEOUT', `nothing received for more than ${Math.round(limit)} ms (keep-alive ${seconds} s)`));
-    }
-  }, Math.max(50, Math.floor(limit / 4)));
+  s.keepAliveLimit = seconds * 1000 * s.options.keepAliveGrace;
+  s.keepAlive.watch(s);
 }
 
 /** A newer connection with this client id took over: tell this client (MQTT 5) and go. */

@@ -8,6 +8,7 @@ import type { MqttOptions } from './options.js';
 import type { SessionState, SessionStates } from './session-state.js';
 import { mqttReasonOf } from './reasons.js';
 import { PacketFramer, type KnownTopic, type PacketReceiver } from './framing.js';
+import type { KeepAliveWatched, KeepAliveWheel } from './keep-alive.js';
 
 export type Version = 3 | 4 | 5;
 
@@ -63,7 +64,7 @@ export const NO_OUTBOUND = new Map<number, Outbound>();
  * outbound.ts (deliveries and their acknowledgements), subscriptions.ts, will-and-expiry.ts.
  * Its members are the folder's own: index.ts exports none of them.
  */
-export abstract class MqttConnection implements PacketReceiver {
+export abstract class MqttConnection implements PacketReceiver, KeepAliveWatched {
   /**
    * mqtt-packet's parser, for the packets not decoded on the message path. Made when one comes and
    * let go after a control packet (CONNECT, SUBSCRIBE, ...): a parser and its stream are about a
@@ -102,7 +103,9 @@ export abstract class MqttConnection implements PacketReceiver {
   /** The latest store sync an acknowledgement must wait for; syncs complete in order. */
   durable: Promise<void> | null = null;
   connectTimer: NodeJS.Timeout | undefined;
-  keepAliveTimer: NodeJS.Timeout | undefined;
+  /** Milliseconds of silence that close the connection (keep-alive times its grace); 0: none. */
+  keepAliveLimit = 0;
+  keepAliveSlot = -1;
   lastReceived = Date.now();
   /** A PUBLISH that filled a queue with memoryPolicy block stops reading until it has room. */
   readonly readHold: ReadHold;
@@ -137,6 +140,7 @@ export abstract class MqttConnection implements PacketReceiver {
     readonly states: SessionStates,
     readonly logger: Logger,
     readonly counters: { received: number; sent: number },
+    readonly keepAlive: KeepAliveWheel,
   ) {
     this.sendWindow = options.maxInflight;
     this.v5Key = 'mqtt5';
@@ -157,6 +161,17 @@ export abstract class MqttConnection implements PacketReceiver {
 
   /** After a read: the acknowledgements it batched go out, the consumers they freed are dispatched to. */
   abstract afterRead(): void;
+
+  /** KeepAliveWatched: a held producer's packets wait unread, so its silence is the broker's. */
+  silentSince(): number | undefined {
+    return this.readHold.held ? undefined : Math.max(this.lastReceived, this.readHold.endedAt);
+  }
+
+  /** KeepAliveWatched: [MQTT-3.1.2-24]. */
+  keepAliveExpired(): void {
+    const seconds = Math.round(this.keepAliveLimit / this.options.keepAliveGrace / 1000);
+    this.fail(new FerryError('FERRY_MQTT_KEEPALIVE_TIMEOUT', `nothing received for more than ${Math.round(this.keepAliveLimit)} ms (keep-alive ${seconds} s)`));
+  }
 
   /** Bad input at warn, without a stack; other FerryErrors at debug; anything else is a bug, logged with its stack. */
   logFailure(err: unknown, what: string): void {

@@ -5,6 +5,7 @@ import type { BrokerAccess, Logger } from '../../core/index.js';
 import { deadlineTimer, type TransportConnection } from '../../transport/index.js';
 import type { MqttOptions } from './options.js';
 import type { SessionStates } from './session-state.js';
+import type { KeepAliveWheel } from './keep-alive.js';
 import { checkPropertiesWhole, decodePublish, type PacketReceiver } from './framing.js';
 import { MqttConnection } from './connection.js';
 import { onAuth } from './auth.js';
@@ -22,8 +23,8 @@ const PINGRESP = Buffer.from([0xd0, 0]);
  * connection.ts); answers bad input and closes the connection.
  */
 export class MqttSession extends MqttConnection implements PacketReceiver {
-  constructor(transport: TransportConnection, broker: BrokerAccess, options: MqttOptions, states: SessionStates, logger: Logger, counters: { received: number; sent: number }) {
-    super(transport, broker, options, states, logger, counters);
+  constructor(transport: TransportConnection, broker: BrokerAccess, options: MqttOptions, states: SessionStates, logger: Logger, counters: { received: number; sent: number }, keepAlive: KeepAliveWheel) {
+    super(transport, broker, options, states, logger, counters, keepAlive);
     this.connectTimer = deadlineTimer(transport.openedAt, options.connectTimeout, () => {
       this.fail(new FerryError('FERRY_MQTT_CONNECT_TIMEOUT', `no CONNECT packet within ${options.connectTimeout} ms`));
     });

@@ -29,7 +29,7 @@ export function onDisconnect(s: MqttConnection, packet: IDisconnectPacket): void
 /** Ends this connection's hold on core and on its session: the will, the session's expiry. */
 export function release(s: MqttConnection, publishWill: boolean): void {
   clearTimeout(s.connectTimer);
-  clearInterval(s.keepAliveTimer);
+  s.keepAlive.unwatch(s);
   const core = s.core;
   const state = s.state;
   if (core === undefined || state === undefined) return;
