@@ -68,12 +68,18 @@ export interface ProducerTraffic {
  * destination (a producer, for protocols without producer objects). Names are map keys as they
  * come, so counting a send allocates nothing.
  */
+/** Never written to: the maps of a connection that has sent nothing yet. */
+const NOTHING_SENT: ReadonlyMap<string, ProducerTraffic> = new Map();
+
 export class ConnectionTraffic {
   readonly in: RateCounter;
   readonly out: RateCounter;
-  /** Destination name -> sends to it. */
-  readonly sentToQueue = new Map<string, ProducerTraffic>();
-  readonly sentToTopic = new Map<string, ProducerTraffic>();
+  /**
+   * Destination name -> sends to it. Made on the first send to that kind: an idle connection kept two
+   * empty maps of about 250 bytes each (measured on 2,000 idle MQTT connections).
+   */
+  private toQueue: Map<string, ProducerTraffic> | undefined;
+  private toTopic: Map<string, ProducerTraffic> | undefined;
   /** The last destination sent to: a producer mostly sends to one, and then finds it without a lookup. */
   private last: Destination | undefined;
   private lastCount: ProducerTraffic | undefined;
@@ -81,6 +87,14 @@ export class ConnectionTraffic {
   constructor(private readonly clock: () => number) {
     this.in = new RateCounter(clock);
     this.out = new RateCounter(clock);
+  }
+
+  get sentToQueue(): ReadonlyMap<string, ProducerTraffic> {
+    return this.toQueue ?? NOTHING_SENT;
+  }
+
+  get sentToTopic(): ReadonlyMap<string, ProducerTraffic> {
+    return this.toTopic ?? NOTHING_SENT;
   }
 
   sent(destination: Destination): void {
@@ -91,7 +105,7 @@ export class ConnectionTraffic {
       this.lastCount!.rate.count();
       return;
     }
-    const map = destination.kind === 'queue' ? this.sentToQueue : this.sentToTopic;
+    const map = destination.kind === 'queue' ? (this.toQueue ??= new Map()) : (this.toTopic ??= new Map());
     let count = map.get(destination.name);
     if (count === undefined) map.set(destination.name, (count = { sent: 0, rate: new RateCounter(this.clock) }));
     count.sent++;

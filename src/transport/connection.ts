@@ -73,6 +73,25 @@ const SLAB_MAX = 64 * 1024;
 /** The smallest slab (taken from Node's shared buffer pool). */
 const SLAB_MIN = 1024;
 
+/** The SocketConnection a socket belongs to, for the socket's listeners (below). */
+const owner = Symbol('ferry.socketConnection');
+type OwnedSocket = Socket & { [owner]: SocketConnection };
+
+// One listener function per event for every socket, finding its connection through the socket (the
+// emitter is `this`): a closure per event and connection cost an idle connection about 300 bytes.
+function onSocketDrain(this: OwnedSocket): void {
+  this[owner].drained();
+}
+function onSocketError(this: OwnedSocket, err: Error): void {
+  this[owner].failed(err);
+}
+function onSocketClose(this: OwnedSocket): void {
+  this[owner].onClose();
+}
+function onSocketData(this: OwnedSocket, chunk: Buffer): void {
+  this[owner].received(chunk);
+}
+
 /** Connection ids are unique across every transport, so logs never confuse a WebSocket with a TCP client. */
 export function newConnectionId(): number {
   return nextConnectionId++;
@@ -102,14 +121,15 @@ export class SocketConnection implements TransportConnection {
     readonly openedAt: number = Date.now(),
     /** transport.maxPendingBytes: unsent bytes past which the connection is dropped; 0: no bound. */
     private readonly maxPendingBytes = 0,
+    /** Called once the socket has closed, after the handler: the listener's bookkeeping, one function for all its connections. */
+    private readonly gone?: (connection: SocketConnection) => void,
   ) {
     this.remoteAddress = addressWithPort(socket.remoteAddress, socket.remotePort);
     socket.setNoDelay(true);
-    socket.on('drain', () => this.drained());
-    socket.on('error', (err) => {
-      this.closeError ??= err;
-    });
-    socket.on('close', () => this.onClose());
+    (socket as OwnedSocket)[owner] = this;
+    socket.on('drain', onSocketDrain);
+    socket.on('error', onSocketError);
+    socket.on('close', onSocketClose);
     socket.pause();
   }
 
@@ -123,7 +143,7 @@ export class SocketConnection implements TransportConnection {
 
   setHandler(handler: TransportHandler): void {
     this.handler = handler;
-    this.socket.on('data', (chunk: Buffer) => handler.data(chunk));
+    this.socket.on('data', onSocketData);
     this.socket.resume();
   }
 
@@ -229,17 +249,30 @@ export class SocketConnection implements TransportConnection {
     this.socket.uncork();
   }
 
-  private drained(): void {
+  /** The socket's listeners (above). */
+  received(chunk: Buffer): void {
+    this.handler!.data(chunk);
+  }
+
+  failed(err: Error): void {
+    this.closeError ??= err;
+  }
+
+  drained(): void {
     const waiters = this.writableWaiters;
     if (waiters === undefined) return;
     this.writableWaiters = undefined;
     for (const resume of waiters) resume();
   }
 
-  private onClose(): void {
+  onClose(): void {
     if (this.isClosed) return;
     this.isClosed = true;
     this.writableWaiters = undefined;
-    this.handler?.closed(this.closeError);
+    try {
+      this.handler?.closed(this.closeError);
+    } finally {
+      this.gone?.(this);
+    }
   }
 }

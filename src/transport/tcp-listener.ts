@@ -30,6 +30,7 @@ export class TcpListener {
   private server: Server | undefined;
   private secure: TlsServer | undefined;
   private readonly connections = new Set<SocketConnection>();
+  private readonly forget = (connection: SocketConnection): void => void this.connections.delete(connection);
   private readonly handshakes: OpeningDeadlines;
 
   constructor(
@@ -105,9 +106,8 @@ export class TcpListener {
     // a TLS socket was counted when its TCP connection came
     if (secure === undefined && this.options.descriptors?.admit(socket, this.name) === false) return;
     const openedAt = secure === undefined ? Date.now() : (this.handshakes.opened(secure) ?? Date.now());
-    const connection = new SocketConnection(socket, secure === undefined ? undefined : verifiedPeerCertificate(secure), openedAt, this.options.maxPendingBytes ?? 0);
+    const connection = new SocketConnection(socket, secure === undefined ? undefined : verifiedPeerCertificate(secure), openedAt, this.options.maxPendingBytes ?? 0, this.forget);
     this.connections.add(connection);
-    socket.once('close', () => this.connections.delete(connection));
     try {
       this.adapter.attach(connection, this.broker);
     } catch (err) {
