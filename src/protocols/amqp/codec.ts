@@ -167,6 +167,38 @@ export class AmqpReader {
     return this.readAfter(code);
   }
 
+  /**
+   * A map key: as `read`, except that a short ASCII str8 comes from a small table of names seen
+   * before. Application-property names repeat from message to message, and a string taken from the
+   * table is neither decoded nor hashed again when it goes into the message's property map.
+   */
+  readKey(): AmqpValue {
+    const b = this.buf;
+    const at = this.offset;
+    if (at + 2 > this.end || b[at] !== 0xa1) return this.read();
+    const size = b[at + 1]!;
+    const start = at + 2;
+    if (size > KEY_MAX || start + size > this.end) return this.read();
+    let hash = size;
+    let bits = 0;
+    for (let i = start; i < start + size; i++) {
+      hash = (Math.imul(hash, 31) + b[i]!) | 0;
+      bits |= b[i]!;
+    }
+    const slot = hash & (KEY_SLOTS - 1);
+    const known = keyTable[slot];
+    this.offset = start + size;
+    if (known !== undefined && known.length === size) {
+      let i = 0;
+      while (i < size && known.charCodeAt(i) === b[start + i]) i++;
+      if (i === size) return known;
+    }
+    const key = b.toString('utf8', start, start + size);
+    // only ASCII names go in: one character per byte, which the comparison above relies on
+    if (bits < 0x80) keyTable[slot] = key;
+    return key;
+  }
+
   private readAfter(code: number): AmqpValue {
     const b = this.buf;
     switch (code) {
@@ -370,6 +402,12 @@ export function isSingleValue(buf: Buffer, accept: (formatCode: number) => boole
     return false;
   }
 }
+
+/** The longest map key `AmqpReader.readKey` looks up among the keys it has seen. */
+const KEY_MAX = 32;
+/** Slots of that table (a power of two); a key whose slot another took is decoded again, nothing worse. */
+const KEY_SLOTS = 512;
+const keyTable: (string | undefined)[] = new Array<string | undefined>(KEY_SLOTS).fill(undefined);
 
 const INT32_MIN = -0x80000000;
 /** The longest string `AmqpWriter.string` tries to write as ASCII in JavaScript. */

@@ -264,7 +264,7 @@ export function decodeMessage(payload: Buffer, now: number): DecodedMessage {
       case SECTION_APPLICATION_PROPERTIES: {
         const count = reader.compoundHead(true);
         for (let i = 0; i < count; i += 2) {
-          const key = reader.read();
+          const key = reader.readKey();
           const value = reader.read();
           if (typeof key !== 'string') throw decodeError('application-properties keys must be strings');
           const converted = toPropertyValue(value);
