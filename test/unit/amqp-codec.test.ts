@@ -94,6 +94,67 @@ describe('AMQP codec', () => {
       { numRuns: 5000 },
     );
   });
+
+  it('a map key read through the table of seen keys is what an ordinary read gives, however keys collide', () => {
+    const str8 = (bytes: Uint8Array): Buffer => Buffer.concat([Buffer.from([0xa1, bytes.length]), bytes]);
+    // a handful of names, ASCII or not, over and over: most reads find their slot taken by the same
+    // name or by another one, and invalid UTF-8 must never be mistaken for a name in the table
+    const names = fc.oneof(
+      fc.string({ maxLength: 40 }).map((s) => Buffer.from(s, 'utf8')),
+      fc.uint8Array({ maxLength: 34 }).map((a) => Buffer.from(a)),
+      fc.constantFrom('producer', 'seq', 'ts', 'phase', 'pháse').map((s) => Buffer.from(s, 'utf8')),
+    );
+    fc.assert(
+      fc.property(fc.array(names, { minLength: 1, maxLength: 8 }), fc.array(fc.nat(), { minLength: 1, maxLength: 60 }), (pool, picks) => {
+        for (const pick of picks) {
+          const bytes = pool[pick % pool.length]!;
+          if (bytes.length > 255) continue;
+          const buf = str8(bytes);
+          const viaTable = new AmqpReader(buf);
+          assert.equal(viaTable.readKey(), new AmqpReader(buf).read());
+          assert.equal(viaTable.offset, buf.length);
+        }
+      }),
+      { numRuns: 300 },
+    );
+    // other types of key are read as they are
+    const w = new AmqpWriter();
+    w.symbol('s');
+    w.uint(7);
+    const r = new AmqpReader(w.toBuffer());
+    assert.deepEqual(r.readKey(), new AmqpSymbol('s'));
+    assert.equal(r.readKey(), 7);
+  });
+
+  it('writes timestamps as 64-bit milliseconds and reads them back, either side of the epoch', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: -8.64e15, max: 8.64e15 }), (ms) => {
+        const w = new AmqpWriter(4);
+        w.timestamp(ms);
+        const expected = Buffer.alloc(9);
+        expected[0] = 0x83;
+        expected.writeBigInt64BE(BigInt(ms), 1);
+        assert.deepEqual(w.toBuffer(), expected);
+        assert.equal(new AmqpReader(expected).read(), ms);
+      }),
+    );
+    // a peer's timestamp beyond 2^53 reads as the nearest number, as before
+    const far = Buffer.from([0x83, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+    assert.equal(new AmqpReader(far).read(), Number(2n ** 63n - 1n));
+  });
+
+  it('writes strings as their UTF-8 bytes, short ASCII ones and all others alike', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.string({ maxLength: 80 }), fc.string({ maxLength: 80, unit: 'grapheme' })), (text) => {
+        const w = new AmqpWriter(1);
+        w.string(text);
+        const bytes = Buffer.from(text, 'utf8');
+        const head = bytes.length < 256 ? Buffer.from([0xa1, bytes.length]) : Buffer.from([0xb1, 0, 0, 0, 0]);
+        if (bytes.length >= 256) head.writeUInt32BE(bytes.length, 1);
+        assert.deepEqual(w.toBuffer(), Buffer.concat([head, bytes]));
+      }),
+    );
+  });
 });
 
 describe('frame guard', () => {

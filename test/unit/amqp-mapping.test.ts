@@ -243,6 +243,26 @@ describe('core -> AMQP', () => {
     assert.equal(m.encodings?.get('amqp'), cached);
     assert.equal(rheaDecode(again).delivery_count, 2);
   });
+
+  it('what is kept is everything but the body, which every delivery takes from the message', () => {
+    for (const [bodyKind, body] of [
+      ['bytes', Buffer.alloc(1024, 7)],
+      ['bytes', Buffer.alloc(300, 1)],
+      ['text', Buffer.from('é'.repeat(200))],
+      ['map', Buffer.from([0xc1, 0x03, 0x02, 0xa1, 0x00, 0x40])],
+      ['stream', Buffer.from([0x00, 0x53, 0x76, 0x45])],
+    ] as const) {
+      const m = message({ bodyKind, body, replyTo: { kind: 'topic', name: 'answers' } });
+      const payload = deliveryPayload(m, 0, NOW);
+      const kept = m.encodings?.get('amqp') as Buffer;
+      assert.ok(kept.length < 200, `${bodyKind}: ${kept.length} bytes kept`);
+      assert.deepEqual(payload.subarray(payload.length - body.length), body);
+      assert.deepEqual(encodeMessage(m), Buffer.concat([kept, body]));
+      const out = rheaDecode(payload);
+      assert.equal(out.reply_to, 'topic://answers');
+      assert.equal(out.message_annotations?.['x-opt-jms-reply-type'], 1);
+    }
+  });
 });
 
 describe('both ways', () => {

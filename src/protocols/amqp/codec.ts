@@ -167,6 +167,38 @@ export class AmqpReader {
     return this.readAfter(code);
   }
 
+  /**
+   * A map key: as `read`, except that a short ASCII str8 comes from a small table of names seen
+   * before. Application-property names repeat from message to message, and a string taken from the
+   * table is neither decoded nor hashed again when it goes into the message's property map.
+   */
+  readKey(): AmqpValue {
+    const b = this.buf;
+    const at = this.offset;
+    if (at + 2 > this.end || b[at] !== 0xa1) return this.read();
+    const size = b[at + 1]!;
+    const start = at + 2;
+    if (size > KEY_MAX || start + size > this.end) return this.read();
+    let hash = size;
+    let bits = 0;
+    for (let i = start; i < start + size; i++) {
+      hash = (Math.imul(hash, 31) + b[i]!) | 0;
+      bits |= b[i]!;
+    }
+    const slot = hash & (KEY_SLOTS - 1);
+    const known = keyTable[slot];
+    this.offset = start + size;
+    if (known !== undefined && known.length === size) {
+      let i = 0;
+      while (i < size && known.charCodeAt(i) === b[start + i]) i++;
+      if (i === size) return known;
+    }
+    const key = b.toString('utf8', start, start + size);
+    // only ASCII names go in: one character per byte, which the comparison above relies on
+    if (bits < 0x80) keyTable[slot] = key;
+    return key;
+  }
+
   private readAfter(code: number): AmqpValue {
     const b = this.buf;
     switch (code) {
@@ -239,7 +271,8 @@ export class AmqpReader {
       case 0x83:
         this.need(8);
         this.offset += 8;
-        return Number(b.readBigInt64BE(this.offset - 8));
+        // the halves summed round as Number(BigInt) would, without a BigInt per timestamp
+        return b.readInt32BE(this.offset - 8) * 0x100000000 + b.readUInt32BE(this.offset - 4);
       case 0x74:
       case 0x84:
       case 0x94: {
@@ -370,7 +403,15 @@ export function isSingleValue(buf: Buffer, accept: (formatCode: number) => boole
   }
 }
 
+/** The longest map key `AmqpReader.readKey` looks up among the keys it has seen. */
+const KEY_MAX = 32;
+/** Slots of that table (a power of two); a key whose slot another took is decoded again, nothing worse. */
+const KEY_SLOTS = 512;
+const keyTable: (string | undefined)[] = new Array<string | undefined>(KEY_SLOTS).fill(undefined);
+
 const INT32_MIN = -0x80000000;
+/** The longest string `AmqpWriter.string` tries to write as ASCII in JavaScript. */
+const SHORT_ASCII = 64;
 const INT32_MAX = 0x7fffffff;
 
 /**
@@ -496,7 +537,11 @@ export class AmqpWriter {
   timestamp(ms: number): void {
     this.room(9);
     this.buf[this.offset++] = 0x83;
-    this.buf.writeBigInt64BE(BigInt(Math.trunc(ms)), this.offset);
+    // two 32-bit halves instead of a BigInt per timestamp (two of them in every message's properties)
+    const t = Math.trunc(ms);
+    const high = Math.floor(t / 0x100000000);
+    this.buf.writeInt32BE(high | 0, this.offset);
+    this.buf.writeUInt32BE(t - high * 0x100000000, this.offset + 4);
     this.offset += 8;
   }
 
@@ -516,6 +561,22 @@ export class AmqpWriter {
     this.bytes(Buffer.from(hex, 'hex'));
   }
 
+  /**
+   * Only the head (format code and size) of a variable-width value of `size` bytes, the 8-bit form
+   * when it fits: the bytes themselves are written elsewhere (a delivery's body, after its head).
+   */
+  sizeHead(short: number, long: number, size: number): void {
+    this.room(5);
+    if (size < 256) {
+      this.buf[this.offset++] = short;
+      this.buf[this.offset++] = size;
+    } else {
+      this.buf[this.offset++] = long;
+      this.buf.writeUInt32BE(size, this.offset);
+      this.offset += 4;
+    }
+  }
+
   /** A variable-width value of `size` bytes: the 8-bit form when it fits. */
   private variableHead(short: number, long: number, size: number): void {
     if (size < 256) {
@@ -531,6 +592,26 @@ export class AmqpWriter {
   }
 
   string(v: string): void {
+    const n = v.length;
+    if (n <= SHORT_ASCII) {
+      // short ASCII strings (property names and values, ids) are copied a character at a time:
+      // cheaper than measuring and writing them through Buffer's native calls
+      this.room(2 + n);
+      const buf = this.buf;
+      const at = this.offset + 2;
+      let i = 0;
+      while (i < n) {
+        const c = v.charCodeAt(i);
+        if (c > 0x7f) break;
+        buf[at + i++] = c;
+      }
+      if (i === n) {
+        buf[at - 2] = 0xa1;
+        buf[at - 1] = n;
+        this.offset = at + n;
+        return;
+      }
+    }
     const size = Buffer.byteLength(v, 'utf8');
     this.variableHead(0xa1, 0xb1, size);
     this.offset += this.buf.write(v, this.offset, 'utf8');

@@ -264,7 +264,7 @@ export function decodeMessage(payload: Buffer, now: number): DecodedMessage {
       case SECTION_APPLICATION_PROPERTIES: {
         const count = reader.compoundHead(true);
         for (let i = 0; i < count; i += 2) {
-          const key = reader.read();
+          const key = reader.readKey();
           const value = reader.read();
           if (typeof key !== 'string') throw decodeError('application-properties keys must be strings');
           const converted = toPropertyValue(value);
@@ -351,41 +351,11 @@ function destinationType(destination: Destination): number {
   return (destination.kind === 'queue' ? 0 : 1) + (destination.temporary === true ? 2 : 0);
 }
 
-/**
- * Everything of a message after its header, the same for every delivery of it: annotations,
- * properties, application properties and body. Deliveries add their own header (encodeHeader).
- */
-export function encodeMessage(message: Message): Buffer {
-  const w = new AmqpWriter(message.body.length + 256);
-  let contentType: string | undefined;
-  let contentEncoding: string | undefined;
-  let applicationCount = 0;
-  let annotationCount = 0;
-  for (const [name, value] of message.properties) {
-    if (name === CONTENT_TYPE && typeof value === 'string') contentType = value;
-    else if (name === CONTENT_ENCODING && typeof value === 'string') contentEncoding = value;
-    else if (name.startsWith('x-opt-')) annotationCount++;
-    else applicationCount++;
-  }
-
-  let bodyKind = message.bodyKind;
-  const body = message.body;
-  let bodyAs: 'data' | 'string' | 'raw-value' | 'raw-sections' = 'data';
-  if (bodyKind === 'text') bodyAs = 'string';
-  else if (bodyKind === 'map' && isSingleValue(body, (c) => MAP_CODES.has(c))) bodyAs = 'raw-value';
-  else if (bodyKind === 'stream' && isSingleValue(body, (c) => LIST_CODES.has(c))) bodyAs = 'raw-value';
-  else if (bodyKind === 'stream' && isSequenceSections(body)) bodyAs = 'raw-sections';
-  else if (bodyKind === 'object' && isSingleValue(body, (c) => c !== 0xa0 && c !== 0xb0)) bodyAs = 'raw-value';
-  else if (bodyKind !== 'bytes' && bodyKind !== 'none') {
-    if (bodyKind === 'object') contentType ??= SERIALIZED_JAVA;
-    else bodyKind = 'bytes';
-  }
-
-  // message annotations: the JMS type annotations, then x-opt- properties
+function writeAnnotations(w: AmqpWriter, jmsType: number, message: Pick<Message, 'destination' | 'replyTo' | 'properties'>, annotationCount: number): void {
   w.descriptor(0x72);
   w.compound(true, () => {
     w.symbol(JMS_MSG_TYPE);
-    w.byte(jmsMessageTypes[bodyKind]);
+    w.byte(jmsType);
     w.symbol(JMS_DEST);
     w.byte(destinationType(message.destination));
     let count = 4;
@@ -404,6 +374,81 @@ export function encodeMessage(message: Message): Buffer {
     }
     return count;
   });
+}
+
+/** A destination's address as an encoded string, kept per destination object (a link sends all its messages to one). */
+const addressStrings = new WeakMap<Destination, Buffer>();
+
+function addressString(destination: Destination): Buffer {
+  let encoded = addressStrings.get(destination);
+  if (encoded === undefined) {
+    const w = new AmqpWriter(64);
+    w.string(formatAddress(destination));
+    encoded = Buffer.from(w.toBuffer());
+    addressStrings.set(destination, encoded);
+  }
+  return encoded;
+}
+
+/** The message-annotations sections of messages without x-opt- properties: a few dozen, made once each. */
+const annotationSections = new Map<number, Buffer>();
+
+/** The message-annotations section that carries only the JMS type annotations, made once per combination. */
+function jmsAnnotations(jmsType: number, destination: Destination, replyTo: Destination | undefined): Buffer {
+  const key = jmsType + 8 * destinationType(destination) + 32 * (replyTo === undefined ? 0 : 1 + destinationType(replyTo));
+  let section = annotationSections.get(key);
+  if (section === undefined) {
+    const w = new AmqpWriter(64);
+    writeAnnotations(w, jmsType, { destination, replyTo, properties: new Map() }, 0);
+    section = Buffer.from(w.toBuffer());
+    annotationSections.set(key, section);
+  }
+  return section;
+}
+
+/**
+ * Everything of a message after its header, the same for every delivery of it: annotations,
+ * properties, application properties and body. Deliveries add their own header (encodeHeader).
+ */
+export function encodeMessage(message: Message): Buffer {
+  const body = message.body;
+  const head = messageHead(message, body);
+  return Buffer.concat([head, body], head.length + body.length);
+}
+
+/**
+ * What `encodeMessage` writes before the body's own bytes: annotations, properties, application
+ * properties and the body section's opening (its descriptor and length, or nothing for sections
+ * kept whole). Every body goes out as the bytes it is, so a delivery is this, then `message.body`.
+ */
+function encodeMessageHead(message: Message, body: Buffer): Buffer {
+  const w = new AmqpWriter(256);
+  let contentType: string | undefined;
+  let contentEncoding: string | undefined;
+  let applicationCount = 0;
+  let annotationCount = 0;
+  for (const [name, value] of message.properties) {
+    if (name === CONTENT_TYPE && typeof value === 'string') contentType = value;
+    else if (name === CONTENT_ENCODING && typeof value === 'string') contentEncoding = value;
+    else if (name.startsWith('x-opt-')) annotationCount++;
+    else applicationCount++;
+  }
+
+  let bodyKind = message.bodyKind;
+  let bodyAs: 'data' | 'string' | 'raw-value' | 'raw-sections' = 'data';
+  if (bodyKind === 'text') bodyAs = 'string';
+  else if (bodyKind === 'map' && isSingleValue(body, (c) => MAP_CODES.has(c))) bodyAs = 'raw-value';
+  else if (bodyKind === 'stream' && isSingleValue(body, (c) => LIST_CODES.has(c))) bodyAs = 'raw-value';
+  else if (bodyKind === 'stream' && isSequenceSections(body)) bodyAs = 'raw-sections';
+  else if (bodyKind === 'object' && isSingleValue(body, (c) => c !== 0xa0 && c !== 0xb0)) bodyAs = 'raw-value';
+  else if (bodyKind !== 'bytes' && bodyKind !== 'none') {
+    if (bodyKind === 'object') contentType ??= SERIALIZED_JAVA;
+    else bodyKind = 'bytes';
+  }
+
+  // message annotations: the JMS type annotations, then x-opt- properties
+  if (annotationCount === 0) w.bytes(jmsAnnotations(jmsMessageTypes[bodyKind], message.destination, message.replyTo));
+  else writeAnnotations(w, jmsMessageTypes[bodyKind], message, annotationCount);
 
   // properties: trailing nulls are left out
   w.descriptor(0x73);
@@ -411,10 +456,10 @@ export function encodeMessage(message: Message): Buffer {
     const last = message.groupSeq !== undefined ? 12 : message.groupId !== undefined ? 11 : 10;
     writeId(w, message.id);
     w.null();
-    w.string(formatAddress(message.destination));
+    w.bytes(addressString(message.destination));
     if (message.type !== undefined) w.string(message.type);
     else w.null();
-    if (message.replyTo !== undefined) w.string(formatAddress(message.replyTo));
+    if (message.replyTo !== undefined) w.bytes(addressString(message.replyTo));
     else w.null();
     if (message.correlationId !== undefined) writeId(w, message.correlationId);
     else w.null();
@@ -448,18 +493,16 @@ export function encodeMessage(message: Message): Buffer {
   switch (bodyAs) {
     case 'string':
       w.descriptor(0x77);
-      w.stringBytes(body);
+      w.sizeHead(0xa1, 0xb1, body.length);
       break;
     case 'raw-value':
       w.descriptor(0x77);
-      w.bytes(body);
       break;
     case 'raw-sections':
-      w.bytes(body);
       break;
     case 'data':
       w.descriptor(0x75);
-      w.binary(body);
+      w.sizeHead(0xa0, 0xb0, body.length);
       break;
   }
   return w.toBuffer();
@@ -530,25 +573,32 @@ export function writeHeader(out: Buffer, at: number, message: Message, redeliver
 const ENCODING_KEY = 'amqp';
 
 /**
- * A delivery's whole payload: its header, then the message's encoding, made once and kept on the
- * message (`Message.encodings`) so that every further delivery, to any AMQP consumer, reuses it.
+ * A delivery's whole payload: its header, the message's head (made once and kept on the message,
+ * `Message.encodings`, so that every further delivery, to any AMQP consumer, reuses it), then its body.
  */
 export function deliveryPayload(message: Message, redeliveries: number, now: number): Buffer {
-  const rest = messageEncoding(message);
+  const body = message.body;
+  const head = messageHead(message, body);
   const header = encodeHeader(message, redeliveries, now);
-  return Buffer.concat([header, rest], header.length + rest.length);
+  return Buffer.concat([header, head, body], header.length + head.length + body.length);
 }
 
-/** The message's encoding after the header, made once and kept on the message (`Message.encodings`). */
-export function messageEncoding(message: Message): Buffer {
+/**
+ * The message's encoding after the header and before the body's bytes, made once and kept on the
+ * message (`Message.encodings`); `body` is `message.body`, read once by the caller (it may come from
+ * the store). The body is not in it: a delivery copies the body from the message
+ * straight into the socket's write slab (or hands a large one over as it is), which spares each
+ * message an encoding buffer of its body's size and one copy of the body (bench/README.md).
+ */
+export function messageHead(message: Message, body: Buffer): Buffer {
   let encodings = message.encodings;
-  let rest = encodings?.get(ENCODING_KEY) as Buffer | undefined;
-  if (rest === undefined) {
-    rest = encodeMessage(message);
+  let head = encodings?.get(ENCODING_KEY) as Buffer | undefined;
+  if (head === undefined) {
+    head = encodeMessageHead(message, body);
     if (encodings === undefined) message.encodings = encodings = new Map();
-    encodings.set(ENCODING_KEY, rest);
+    encodings.set(ENCODING_KEY, head);
   }
-  return rest;
+  return head;
 }
 
 /** Reads a described value (a coordinator's declare or discharge) from an amqp-value body. */

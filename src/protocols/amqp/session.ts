@@ -20,7 +20,7 @@ import {
 } from './frames.js';
 import { ReceivingLink } from './incoming.js';
 import { AmqpConditionError, Link, type DeliveryState, type LinkOwner, type SessionPort } from './link.js';
-import { encodeHeader, headerSize, messageEncoding } from './mapping.js';
+import { encodeHeader, headerSize, messageHead } from './mapping.js';
 import { ConsumerLink } from './outgoing.js';
 import { transferSize, writeTransfer, writeTransferFrames, type TransferFrame } from './transfers.js';
 
@@ -433,25 +433,26 @@ export class AmqpSession implements SessionPort {
     } else if (id === this.oldestUnsettled) this.oldestUnsettled++;
     link.credit--;
     link.deliveryCount++;
-    const body = messageEncoding(message);
-    const size = transferSize(link.handle, id >>> 0, tag, headerSize(message, redeliveries, now) + body.length);
+    const body = message.body;
+    const head = messageHead(message, body);
+    const size = transferSize(link.handle, id >>> 0, tag, headerSize(message, redeliveries, now) + head.length + body.length);
     if (size <= this.host.peerMaxFrame) {
       const transport = this.host.transport;
       const room = transport.reserve?.(size);
-      if (room !== undefined) writeTransfer(room, this.channel, link.handle, id >>> 0, tag, settled, message, redeliveries, now, body);
+      if (room !== undefined) writeTransfer(room, this.channel, link.handle, id >>> 0, tag, settled, message, redeliveries, now, head, body);
       else {
-        // too large for the slab: the frame's head and header in a buffer of their own, the body as it is
-        const headLength = size - body.length;
-        const head = Buffer.allocUnsafe(headLength);
-        writeTransfer(head, this.channel, link.handle, id >>> 0, tag, settled, message, redeliveries, now, undefined, size);
-        transport.write(head);
+        // too large for the slab: everything before the body in a buffer of its own, the body as it is
+        const before = Buffer.allocUnsafe(size - body.length);
+        writeTransfer(before, this.channel, link.handle, id >>> 0, tag, settled, message, redeliveries, now, head, undefined, size);
+        transport.write(before);
         transport.write(body);
       }
       this.nextOutgoingId++;
       this.remoteIncomingWindow--;
       return;
     }
-    const payload = Buffer.concat([encodeHeader(message, redeliveries, now), body]);
+    const header = encodeHeader(message, redeliveries, now);
+    const payload = Buffer.concat([header, head, body], header.length + head.length + body.length);
     const frames = writeTransferFrames(this.host.transport, this.host.peerMaxFrame, this.channel, link.handle, id >>> 0, tag, settled, payload);
     this.nextOutgoingId += frames;
     this.remoteIncomingWindow -= frames;

@@ -8,8 +8,8 @@ import { writeHeader } from './mapping.js';
 /**
  * The hot path of a message, both ways: transfer frames are read field by field without building
  * the performative's list, and written straight into room the transport reserves in its write slab
- * (the frame head, the performative, the delivery's header section, then the message's encoding,
- * which is made once per message however many consumers it has).
+ * (the frame head, the performative, the delivery's header section, the message's head, made once
+ * per message however many consumers it has, then the body from the message itself).
  */
 
 const EMPTY = Buffer.alloc(0);
@@ -119,8 +119,8 @@ export function transferSize(handle: number, id: number, tag: number, payloadSiz
 
 /**
  * Writes a single-frame transfer into `out`: the frame head (for a frame of `frameSize` bytes), the
- * performative, the delivery's header section, then `body` when given (otherwise the caller writes
- * it next).
+ * performative, the delivery's header section, the message's head (`messageHead`), then `body` when
+ * given (otherwise the caller writes it next).
  */
 export function writeTransfer(
   out: Buffer,
@@ -132,6 +132,7 @@ export function writeTransfer(
   message: Message,
   redeliveries: number,
   now: number,
+  head: Buffer,
   body: Buffer | undefined,
   frameSize = out.length,
 ): void {
@@ -161,6 +162,7 @@ export function writeTransfer(
   out[at++] = 0x43;
   out[at++] = settled ? 0x41 : 0x42;
   at = writeHeader(out, at, message, redeliveries, now);
+  at += head.copy(out, at);
   if (body !== undefined) body.copy(out, at);
 }
 
