@@ -215,17 +215,7 @@ export class PostgresStore implements Store {
    * Records still waiting for their commit come from memory.
    */
   async readMany(ids: readonly number[]): Promise<Buffer[]> {
-    const found = new Map<number, Buffer>();
-    const wanted: number[] = [];
-    for (const id of ids) {
-      const change = this.pending.records.get(id) ?? this.committing?.records.get(id);
-      if (change?.put === true) found.set(id, change.data);
-      else if (this.live.has(id)) wanted.push(id);
-    }
-    if (wanted.length > 0) {
-      const result = await this.pool.query<{ id: string; data: Buffer }>('SELECT id, data FROM ferry_records WHERE id = ANY($1::int8[])', [wanted]);
-      for (const row of result.rows) if (!found.has(Number(row.id))) found.set(Number(row.id), row.data);
-    }
+    const found = await this.find(ids);
     return ids.map((id) => {
       const data = found.get(id);
       if (data === undefined) throw new FerryError('FERRY_STORE_FAILED', `record ${id} is not in the PostgreSQL store`);
@@ -238,6 +228,19 @@ export class PostgresStore implements Store {
    * since a message acknowledged meanwhile no longer needs its body.
    */
   private async readLive(ids: readonly number[]): Promise<(Buffer | undefined)[]> {
+    const found = await this.find(ids);
+    return ids.map((id) => {
+      const data = found.get(id);
+      // live but not found: a record the database lost, which must not pass for an acknowledged one
+      if (data === undefined && this.live.has(id) && this.pending.records.get(id) === undefined) {
+        throw new FerryError('FERRY_STORE_FAILED', `record ${id} is live but not in the PostgreSQL store`);
+      }
+      return data;
+    });
+  }
+
+  /** The data of those of `ids` that are live: from memory while their commit is pending, else from one query. */
+  private async find(ids: readonly number[]): Promise<Map<number, Buffer>> {
     const found = new Map<number, Buffer>();
     const wanted: number[] = [];
     for (const id of ids) {
@@ -249,14 +252,7 @@ export class PostgresStore implements Store {
       const result = await this.pool.query<{ id: string; data: Buffer }>('SELECT id, data FROM ferry_records WHERE id = ANY($1::int8[])', [wanted]);
       for (const row of result.rows) if (!found.has(Number(row.id))) found.set(Number(row.id), row.data);
     }
-    return ids.map((id) => {
-      const data = found.get(id);
-      // live but not found: a record the database lost, which must not pass for an acknowledged one
-      if (data === undefined && this.live.has(id) && this.pending.records.get(id) === undefined) {
-        throw new FerryError('FERRY_STORE_FAILED', `record ${id} is live but not in the PostgreSQL store`);
-      }
-      return data;
-    });
+    return found;
   }
 
   /**
