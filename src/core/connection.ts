@@ -616,6 +616,11 @@ export class CoreSession {
     return { delivery, consumer: getter.handle, messageCount: consumer.queue.pendingCount };
   }
 
+  /** After `get` found nothing: resolves once the first message's body is read back (PostgreSQL); undefined when the queue is empty. */
+  whenGettable(queue: string, ackMode: 'auto' | 'individual'): Promise<void> | undefined {
+    return this.getters?.get(`${ackMode}:${queue}`)?.handle.consumer.queue.bodiesBeingRead();
+  }
+
   /** Opens a consumer (or, with `browse`, a browser) on a queue or a topic pattern. */
   subscribe(options: SubscribeOptions): ConsumerHandle {
     this.connection.assertOpen();

@@ -436,7 +436,8 @@ export class MessageQueue implements EntryQueue {
     while (this.pending.length > 0) {
       const head = this.pending.peek()!;
       if (this.env.bodies.mustReadFirst(head.message) && !entryExpired(head, now)) {
-        // a get is answered at once, and this body can only be read asynchronously: a later get has it
+        // a get is answered at once, and this body can only be read asynchronously: a get that can
+        // wait for the read (`bodiesBeingRead`) has it then
         this.reads.readAhead();
         return false;
       }
@@ -448,6 +449,14 @@ export class MessageQueue implements EntryQueue {
       return true;
     }
     return false;
+  }
+
+  /**
+   * When `takeOne` found the head's body on disk in a store that reads asynchronously only: resolves
+   * once the read it started has ended, for a get that can wait (AMQP 0-9-1's basic.get).
+   */
+  bodiesBeingRead(): Promise<void> | undefined {
+    return this.reads.whenRead();
   }
 
   /** Every entry waiting or in flight (not those in a redelivery delay or a transaction). */

@@ -37,6 +37,8 @@ interface Move {
  */
 export class QueueReads {
   private reading = false;
+  /** Resolves when the read under way has ended: at once when it brought the bodies back, after the retry delay when it failed. */
+  private settled: Promise<void> | undefined;
   private failed = false;
   private sinceReadAhead = 0;
   private moves: Move[] = [];
@@ -142,11 +144,23 @@ export class QueueReads {
     );
   }
 
+  /** The read under way, if any: resolves once it has ended (after the retry delay, when it failed). */
+  whenRead(): Promise<void> | undefined {
+    return this.settled;
+  }
+
   private read(wanted: Message[]): void {
     this.reading = true;
+    let ended!: () => void;
+    this.settled = new Promise<void>((resolve) => (ended = resolve));
+    const end = (): void => {
+      this.settled = undefined;
+      ended();
+    };
     this.bodies.readBack(wanted).then(
       () => {
         this.reading = false;
+        end();
         if (!this.queue.isDestroyed()) this.queue.dispatch();
       },
       (err: unknown) => {
@@ -155,12 +169,14 @@ export class QueueReads {
         if (!this.bodies.readsSynchronously) {
           // nothing else can bring these bodies back: try again, without spinning while the store is away
           this.timers.at(this.clock() + READ_RETRY_MS, () => {
+            end();
             if (!this.queue.isDestroyed()) this.queue.dispatch();
           });
           return;
         }
         // deliveries then read each body themselves, and a store that cannot read says so there
         this.failed = true;
+        end();
         if (!this.queue.isDestroyed()) this.queue.dispatch();
       },
     );

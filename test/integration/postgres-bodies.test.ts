@@ -3,6 +3,7 @@ import { after, describe, test } from 'node:test';
 import { Broker, type ConsumerHandle, type CoreConnection, type Delivery, type Destination } from '../../src/core/index.js';
 import { PostgresStore } from '../../src/store/index.js';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
+import { connect091 } from '../helpers/amqp091.js';
 import { startPostgres } from '../helpers/postgres.js';
 import { eventually, uniqueName } from '../helpers/raw-stomp.js';
 import { connectStomp, type StompTestClient } from '../helpers/stomp.js';
@@ -112,6 +113,31 @@ describe('message bodies in the PostgreSQL store, over STOMP', { skip }, () => {
       );
       assert.ok(broker.server.broker.isRunning, 'the broker kept running');
     } finally {
+      await broker.stop();
+    }
+  });
+
+  test('an AMQP 0-9-1 basic.get whose message waits in the database answers with it, not with get-empty', async () => {
+    const url = await cluster.createDatabase();
+    const queue = uniqueName('pg-get');
+    const broker = await brokerOn(url, 64 * KIB);
+    const connection = await connect091(broker.amqpPort);
+    try {
+      const ch = await connection.createConfirmChannel();
+      await ch.assertQueue(queue, { durable: true });
+      for (let i = 0; i < 300; i++) ch.sendToQueue(queue, Buffer.from(textOf(i)), { persistent: true });
+      await ch.waitForConfirms();
+      assert.ok(broker.server.broker.stats().messageBodies.onDisk >= 300 - 64, 'the oldest bodies are in the database only');
+      const got: string[] = [];
+      for (let i = 0; i < 300; i++) {
+        const message = await Promise.race([ch.get(queue, { noAck: true }), new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`get ${i} got no answer`)), 10_000))]);
+        assert.ok(message !== false, `get ${i} found the queue empty, with ${300 - i} messages waiting`);
+        got.push(message.content.toString());
+      }
+      assertTexts(got, range(300));
+      assert.equal(await ch.get(queue, { noAck: true }), false, 'an empty queue still answers get-empty');
+    } finally {
+      await connection.close();
       await broker.stop();
     }
   });

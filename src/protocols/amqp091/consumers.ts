@@ -176,9 +176,22 @@ export class Consumers {
   /** basic.get: core hands over the next waiting message, if any, through the session's getter for that queue. */
   get(a: MethodArgs<'basic.get'>): void {
     const queue = this.channel.queueName(a.queue);
-    const got = this.channel.coreSession.get(queue, a.noAck ? 'auto' : 'individual');
+    const ackMode = a.noAck ? 'auto' : 'individual';
+    const got = this.channel.coreSession.get(queue, ackMode);
     if (got === undefined) {
-      this.channel.send('basic.get-empty', { clusterId: '' });
+      // the first message's body is being read back from the store (PostgreSQL past the body
+      // cache): the answer waits for it, as the client waits for its answer
+      const read = this.channel.coreSession.whenGettable(queue, ackMode);
+      if (read === undefined) this.channel.send('basic.get-empty', { clusterId: '' });
+      else
+        void read.then(() => {
+          if (!this.channel.isOpen) return;
+          try {
+            this.get(a);
+          } catch (err) {
+            this.channel.host.fail(err, this.channel.id, 60, 70);
+          }
+        });
       return;
     }
     const getter = new ChannelConsumer(this, '', Buffer.alloc(0), a.noAck, true);
