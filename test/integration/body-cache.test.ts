@@ -7,6 +7,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Broker, type ConsumerHandle, type CoreConnection, type Delivery, type Destination } from '../../src/core/index.js';
 import { JournalStore } from '../../src/store/index.js';
+import { consume } from '../helpers/core-consumer.js';
 
 // Bodies past the cache limit wait in the journal; these tests check that they come back whole, in
 // order, through every path that needs a body: in-order dispatch, selectors, redelivery, dead letters,
@@ -55,35 +56,6 @@ function browseAll(connection: CoreConnection, destination: Destination): Promis
   });
 }
 
-function consume(connection: CoreConnection, destination: Destination, count: number, options: { selector?: string; acknowledge?: boolean; prefetch?: number } = {}): { done: Promise<Buffer[]>; consumer: ConsumerHandle } {
-  const bodies: Buffer[] = [];
-  let resolve!: (bodies: Buffer[]) => void;
-  const done = new Promise<Buffer[]>((r) => (resolve = r));
-  const consumer: ConsumerHandle = connection.createSession().subscribe({
-    destination,
-    ackMode: 'individual',
-    prefetch: options.prefetch ?? 100,
-    ...(options.selector === undefined ? {} : { selector: options.selector }),
-    sink: {
-      deliver: (delivery: Delivery) => {
-        bodies.push(Buffer.from(delivery.message.body));
-        const last = bodies.length === count;
-        if (options.acknowledge === false) {
-          if (last) resolve(bodies);
-          return;
-        }
-        // acknowledged a turn later, as a consumer over a socket would
-        setImmediate(() => {
-          consumer.acknowledge(delivery.tag);
-          if (last) resolve(bodies);
-        });
-      },
-      isWritable: () => true,
-      onWritable: () => {},
-    },
-  });
-  return { done, consumer };
-}
 
 function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([promise, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`timed out: ${what}`)), ms).unref())]);

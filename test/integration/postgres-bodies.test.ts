@@ -7,6 +7,7 @@ import { connect091 } from '../helpers/amqp091.js';
 import { startPostgres } from '../helpers/postgres.js';
 import { eventually, uniqueName } from '../helpers/raw-stomp.js';
 import { connectStomp, type StompTestClient } from '../helpers/stomp.js';
+import { consume } from '../helpers/core-consumer.js';
 
 // The PostgreSQL store reads asynchronously only: bodies past the cache limit leave memory, and core
 // reads each back before it needs it, never synchronously. These tests check that every body comes
@@ -194,35 +195,6 @@ async function sendAll(connection: CoreConnection, destination: Destination, cou
   await new Promise((resolve) => setImmediate(resolve));
 }
 
-/** Consumes `count` messages, acknowledging each a turn later unless told not to; resolves with their bodies in arrival order. */
-function consume(connection: CoreConnection, destination: Destination, count: number, options: { selector?: string; acknowledge?: boolean; prefetch?: number } = {}): { done: Promise<Buffer[]>; consumer: ConsumerHandle } {
-  const bodies: Buffer[] = [];
-  let resolve!: (bodies: Buffer[]) => void;
-  const done = new Promise<Buffer[]>((r) => (resolve = r));
-  const consumer: ConsumerHandle = connection.createSession().subscribe({
-    destination,
-    ackMode: 'individual',
-    prefetch: options.prefetch ?? 100,
-    ...(options.selector === undefined ? {} : { selector: options.selector }),
-    sink: {
-      deliver: (delivery: Delivery) => {
-        bodies.push(Buffer.from(delivery.message.body));
-        const last = bodies.length === count;
-        if (options.acknowledge === false) {
-          if (last) resolve(bodies);
-          return;
-        }
-        setImmediate(() => {
-          consumer.acknowledge(delivery.tag);
-          if (last) resolve(bodies);
-        });
-      },
-      isWritable: () => true,
-      onWritable: () => {},
-    },
-  });
-  return { done, consumer };
-}
 
 function browseAll(connection: CoreConnection, destination: Destination): Promise<Buffer[]> {
   return new Promise((resolve) => {
