@@ -498,3 +498,31 @@ test('an acknowledgement of a message this broker never delivered (a failover cl
   client.socket.destroy();
   await stomp.disconnect();
 });
+
+test('a ConsumerControl sets the consumer\'s prefetch: a failover client restores a consumer at prefetch 0, then gives it back its prefetch this way', { timeout: 30_000 }, async () => {
+  const connectionId = 'ID:failover-restorer-1';
+  const queue = 'failover.prefetch';
+  const stomp = await connectStomp(broker.stompPort);
+  for (let i = 0; i < 3; i++) await stomp.sendConfirmed(`/queue/${queue}`, `waiting ${i}`);
+  const client = await negotiated(broker.ports.openwire);
+  client.send({ type: T.CONNECTION_INFO, commandId: 1, responseRequired: true, connectionId: { type: T.CONNECTION_ID, value: connectionId } });
+  client.send({ type: T.SESSION_INFO, commandId: 2, responseRequired: true, sessionId: { type: T.SESSION_ID, connectionId, value: 1 } });
+  const consumerId = { type: T.CONSUMER_ID, connectionId, sessionId: 1, value: 1 };
+  const destination = { type: T.QUEUE, physicalName: queue };
+  client.send({ type: T.CONSUMER_INFO, commandId: 3, responseRequired: true, consumerId, destination, prefetchSize: 0 });
+  for (let answered = 0; answered < 3; ) if ((await client.next()).type === T.RESPONSE) answered++;
+  // at prefetch 0 and without a MessagePull nothing is dispatched
+  assert.equal(broker.server.broker.stats().queues.find((q) => q.name === queue)?.pending, 3, 'all three still wait');
+
+  client.send({ type: T.CONSUMER_CONTROL, commandId: 4, responseRequired: true, consumerId, destination, prefetch: 10, close: false, flush: false, start: false, stop: false });
+  let dispatched = 0;
+  let answered = false;
+  while (dispatched < 3 || !answered) {
+    const command = await client.next();
+    if (command.type === T.RESPONSE && command['correlationId'] === 4) answered = true;
+    else if (command.type === T.MESSAGE_DISPATCH && command['message'] !== null) dispatched++;
+  }
+  assert.equal(broker.server.broker.stats().queues.find((q) => q.name === queue)?.pending, 0, 'the three waiting messages went out once the prefetch was back');
+  client.socket.destroy();
+  await stomp.disconnect();
+});

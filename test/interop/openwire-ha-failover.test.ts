@@ -34,8 +34,11 @@ async function member(data: string, config: string, openwirePort: number, readyE
 // Such an acknowledgement is now let go (test/integration/openwire-wire.test.ts), and the test then
 // passed alone seven times and in two full runs. In a third full run it stalled again: the consumer
 // reconnected to the primary that had recovered 702 waiting messages, and nothing was dispatched to
-// it until it gave up. The cause of that one is not found; the logs this test prints are the lead.
-const STALLED_IN_FULL_RUNS = 'in one full run in three, the consumer stalled after the second takeover with 702 messages waiting on the new primary; cause not found';
+// it until it gave up. The likely cause: ActiveMQ's client restores a consumer that had deliveries
+// in hand with prefetch 0 and gives it back its prefetch with a ConsumerControl, which Ferry answered
+// and ignored. Ferry now applies it (test/integration/openwire-wire.test.ts); the test stays todo
+// until full runs have shown that this was the cause.
+const STALLED_IN_FULL_RUNS = 'in one full run in three the consumer stalled after the second takeover; a likely cause (ConsumerControl ignored) is fixed; todo until full runs confirm it';
 
 test('failover:(a,b) across an HA pair: kill -9 of the primary mid-produce and mid-consume; every message sent is received, none twice', { skip: skip ?? false, todo: STALLED_IN_FULL_RUNS, timeout: 600_000 }, async () => {
   const data = mkdtempSync(join(tmpdir(), 'ferry-ow-ha-'));

@@ -29,6 +29,7 @@ import {
   type XaTransactionId,
   type WireMessage,
   type WireThrowable,
+  type ConsumerControl,
 } from './commands.js';
 import { OpenWireConsumer, type DispatchTarget } from './consumer.js';
 import { CommandSplitter, LooseCodec } from './marshal.js';
@@ -257,8 +258,13 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
         return this.onKeepAlive(command as BaseCommand);
       case T.SHUTDOWN_INFO:
         return this.shutdown();
+      case T.CONSUMER_CONTROL: {
+        const control = command as ConsumerControl;
+        const id = control.consumerId;
+        if (id !== null) this.consumers.get(`${id.sessionId}:${id.value}`)?.setPrefetch(control.prefetch);
+        return this.respond(control);
+      }
       case T.FLUSH_COMMAND:
-      case T.CONSUMER_CONTROL:
       case T.CONNECTION_CONTROL:
       case T.CONTROL_COMMAND:
         return this.respond(command as BaseCommand);

@@ -107,7 +107,7 @@ export class OpenWireConsumer {
     readonly key: string,
     readonly destination: WireDestination,
     readonly sessionKey: string,
-    private readonly prefetch: number,
+    private prefetch: number,
     readonly browser: boolean,
     private readonly target: DispatchTarget,
   ) {}
@@ -137,6 +137,21 @@ export class OpenWireConsumer {
     // a browser consumes nothing: there is nothing for the client to acknowledge
     if (!this.browser) this.inFlight.add(delivery.message.id, delivery.tag, sequence);
     this.target.dispatch(this, delivery.message, delivery, sequence);
+  }
+
+  /**
+   * A ConsumerControl's new prefetch. A failover client restores a consumer that had deliveries in
+   * hand with prefetch 0, and once it has dealt with them sends the real prefetch this way; left at
+   * 0, the consumer would get nothing more.
+   */
+  setPrefetch(prefetch: number): void {
+    if (this.browser || prefetch < 0 || prefetch === this.prefetch) return;
+    this.prefetch = prefetch;
+    if (prefetch > 0) {
+      this.pulls = 0;
+      clearTimeout(this.pullTimer);
+    }
+    this.handle?.wake();
   }
 
   /** True for the first message of a group this consumer gets; a group closed by sequence -1 starts afresh. */
