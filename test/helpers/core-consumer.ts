@@ -38,3 +38,15 @@ export function consume(
   });
   return { done, consumer };
 }
+
+/** Every body a browser on `destination` is handed, once it reports the end. */
+export function browseAll(connection: CoreConnection, destination: Destination): Promise<Buffer[]> {
+  return new Promise((resolve) => {
+    const bodies: Buffer[] = [];
+    connection.createSession().subscribe({
+      destination,
+      browse: true,
+      sink: { deliver: (d) => bodies.push(d.message.body), isWritable: () => true, onWritable: () => {}, browseEnd: () => resolve(bodies) },
+    });
+  });
+}

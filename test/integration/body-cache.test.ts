@@ -7,7 +7,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Broker, type ConsumerHandle, type CoreConnection, type Delivery, type Destination } from '../../src/core/index.js';
 import { JournalStore } from '../../src/store/index.js';
-import { consume } from '../helpers/core-consumer.js';
+import { browseAll, consume } from '../helpers/core-consumer.js';
 
 // Bodies past the cache limit wait in the journal; these tests check that they come back whole, in
 // order, through every path that needs a body: in-order dispatch, selectors, redelivery, dead letters,
@@ -42,20 +42,6 @@ async function sendAll(connection: CoreConnection, destination: Destination, cou
   // evictions run after the send that made them
   await new Promise((resolve) => setImmediate(resolve));
 }
-
-/** Consumes `count` messages, acknowledging each a turn later; resolves with their bodies in arrival order. */
-/** Every body a browser on `destination` is handed, once it reports the end. */
-function browseAll(connection: CoreConnection, destination: Destination): Promise<Buffer[]> {
-  return new Promise((resolve) => {
-    const bodies: Buffer[] = [];
-    connection.createSession().subscribe({
-      destination,
-      browse: true,
-      sink: { deliver: (d) => bodies.push(d.message.body), isWritable: () => true, onWritable: () => {}, browseEnd: () => resolve(bodies) },
-    });
-  });
-}
-
 
 function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([promise, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`timed out: ${what}`)), ms).unref())]);

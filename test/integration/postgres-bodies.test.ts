@@ -7,7 +7,7 @@ import { connect091 } from '../helpers/amqp091.js';
 import { startPostgres } from '../helpers/postgres.js';
 import { eventually, uniqueName } from '../helpers/raw-stomp.js';
 import { connectStomp, type StompTestClient } from '../helpers/stomp.js';
-import { consume } from '../helpers/core-consumer.js';
+import { browseAll, consume } from '../helpers/core-consumer.js';
 
 // The PostgreSQL store reads asynchronously only: bodies past the cache limit leave memory, and core
 // reads each back before it needs it, never synchronously. These tests check that every body comes
@@ -193,18 +193,6 @@ async function sendAll(connection: CoreConnection, destination: Destination, cou
   await Promise.all(window);
   // evictions run after the send that made them
   await new Promise((resolve) => setImmediate(resolve));
-}
-
-
-function browseAll(connection: CoreConnection, destination: Destination): Promise<Buffer[]> {
-  return new Promise((resolve) => {
-    const bodies: Buffer[] = [];
-    connection.createSession().subscribe({
-      destination,
-      browse: true,
-      sink: { deliver: (d) => bodies.push(d.message.body), isWritable: () => true, onWritable: () => {}, browseEnd: () => resolve(bodies) },
-    });
-  });
 }
 
 describe('message bodies in the PostgreSQL store, through core', { skip }, () => {
