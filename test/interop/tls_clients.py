@@ -45,17 +45,19 @@ def stomp_py():
 
     # stomp.py's receiver thread reads the SSL socket while its caller writes CONNECT on it, and on a
     # loaded 2-core machine that CONNECT is sometimes never sent (the broker then answers with its
-    # CONNECT time-out; a Node TLS client making the same connects under the same load never misses):
-    # one more attempt, and the first attempt's failure is kept if the second fails too
+    # CONNECT time-out; a Node TLS client making the same connects under the same load never misses),
+    # or Python's ssl module fails the write with "[SSL] internal error", since one SSL socket is not
+    # safe to read and write from two threads at once: one more attempt, and the first attempt's
+    # failure is kept if the second fails too
     try:
         conn = connect()
-    except stomp.exception.ConnectFailedException:
-        first = '; '.join(errors)
+    except (stomp.exception.ConnectFailedException, ssl.SSLError) as err:
+        first = '; '.join(errors) or repr(err)
         errors.clear()
         try:
             conn = connect()
-        except stomp.exception.ConnectFailedException as err:
-            raise RuntimeError('connect failed twice: ' + first + ' / ' + '; '.join(errors)) from err
+        except (stomp.exception.ConnectFailedException, ssl.SSLError) as err:
+            raise RuntimeError('connect failed twice: ' + first + ' / ' + ('; '.join(errors) or repr(err))) from err
     conn.subscribe('/queue/interop.tls.stomp', id='1', ack='auto', headers={'receipt': 'sub'})
     conn.send('/queue/interop.tls.stomp', 'stomp.py over tls')
     body = received.get(timeout=TIMEOUT)
