@@ -1,4 +1,4 @@
-import type { JournalLedger, LiveRecord } from './ledger.js';
+import type { JournalLedger } from './ledger.js';
 import type { JournalSegment } from './segment.js';
 
 /** What compaction needs from the journal it runs in. */
@@ -11,7 +11,7 @@ export interface CompactionHost {
   readSegment(segment: JournalSegment): Promise<Buffer>;
   readRecord(id: number): Promise<Buffer>;
   /** Appends the record again at the head: as an add if its creating frames move, else as an update. */
-  rewrite(id: number, record: LiveRecord, data: Buffer, asAdd: boolean): void;
+  rewrite(id: number, type: number, data: Buffer, asAdd: boolean): void;
   sync(): Promise<void>;
 }
 
@@ -73,13 +73,13 @@ export async function compactSegments(host: CompactionHost, candidates: readonly
   const chosen = new Set(candidates.map((s) => s.number));
   const owned = new Map<number, number[]>();
   let looked = 0;
-  // Map iteration tolerates the appends and deletes that happen while this yields
-  for (const [id, record] of ledger.records) {
-    const owner = lowestChosen(ledger.pinnedSegments(record), chosen);
+  // the walk over rows tolerates the appends and deletes that happen while this yields
+  for (const row of ledger.records.rows()) {
+    const owner = lowestChosen(ledger.pinnedSegments(row), chosen);
     if (owner >= 0) {
       let ids = owned.get(owner);
       if (ids === undefined) owned.set(owner, (ids = []));
-      ids.push(id);
+      ids.push(ledger.records.ids[row]!);
     }
     if (++looked % SLICE_RECORDS === 0) {
       await yieldToLoop();
@@ -99,19 +99,21 @@ export async function compactSegments(host: CompactionHost, candidates: readonly
     const file = await host.readSegment(segment);
     for (const id of ids) {
       if (host.stopped()) break;
-      let record = ledger.records.get(id);
-      if (record === undefined || ledger.pendingTargets.has(id) || !ledger.pinnedSegments(record).includes(segment.number)) continue;
+      const records = ledger.records;
+      let row = records.rowOf(id);
+      if (row < 0 || ledger.pendingTargets.has(id) || !ledger.pins(row, segment.number)) continue;
       let data: Buffer;
-      if (record.seg === segment.number) data = file.subarray(record.pos, record.pos + record.length);
+      if (records.segs[row] === segment.number) data = file.subarray(records.positions[row]!, records.positions[row]! + records.lengths[row]!);
       else {
         // created here, but its current data lives in a newer segment
-        const before = record;
+        const before = row;
+        const generation = records.generations[row];
         data = await host.readRecord(id);
-        record = ledger.records.get(id);
-        if (record !== before || ledger.pendingTargets.has(id) || !ledger.pinnedSegments(record).includes(segment.number)) continue;
+        row = records.rowOf(id);
+        if (row !== before || records.generations[row] !== generation || ledger.pendingTargets.has(id) || !ledger.pins(row, segment.number)) continue;
       }
-      const asAdd = anchoredIn(record, chosen);
-      host.rewrite(id, record, data, asAdd);
+      const asAdd = anchoredIn(ledger, row, chosen);
+      host.rewrite(id, records.types[row]!, data, asAdd);
       moved++;
       bytes += data.length;
       sliceRecords++;
@@ -138,6 +140,8 @@ function lowestChosen(segs: readonly number[], chosen: ReadonlySet<number>): num
   return lowest;
 }
 
-function anchoredIn(record: LiveRecord, chosen: ReadonlySet<number>): boolean {
-  return chosen.has(record.anchorSeg) || (record.anchorCommit >= 0 && chosen.has(record.anchorCommit));
+function anchoredIn(ledger: JournalLedger, row: number, chosen: ReadonlySet<number>): boolean {
+  const anchor = ledger.records.anchorSegs[row]!;
+  const commit = ledger.records.anchorCommits[row]!;
+  return chosen.has(anchor) || (commit >= 0 && chosen.has(commit));
 }

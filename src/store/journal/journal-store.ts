@@ -156,10 +156,10 @@ export class JournalStore implements Store {
     const ledger = this.journal.ledger;
     if (txId === undefined) {
       const at = this.writer.append(FrameKind.Add, 0, id, type, data);
-      ledger.add(id, type, at.seg, at.pos, data.length, at.bytes, undefined);
+      ledger.add(id, type, at.seg, at.pos, data.length, at.bytes);
     } else {
       const at = this.writer.append(FrameKind.TxAdd, txId, id, type, data);
-      ledger.operation(txId, TxOp.Add, id, type, at.seg, at.pos, data.length, at.bytes, undefined);
+      ledger.operation(txId, TxOp.Add, id, type, at.seg, at.pos, data.length, at.bytes);
     }
   }
 
@@ -168,10 +168,10 @@ export class JournalStore implements Store {
     const ledger = this.journal.ledger;
     if (txId === undefined) {
       const at = this.writer.append(FrameKind.Update, 0, id, type, data);
-      ledger.update(id, type, at.seg, at.pos, data.length, at.bytes, undefined);
+      ledger.update(id, type, at.seg, at.pos, data.length, at.bytes);
     } else {
       const at = this.writer.append(FrameKind.TxUpdate, txId, id, type, data);
-      ledger.operation(txId, TxOp.Update, id, type, at.seg, at.pos, data.length, at.bytes, undefined);
+      ledger.operation(txId, TxOp.Update, id, type, at.seg, at.pos, data.length, at.bytes);
     }
   }
 
@@ -183,14 +183,14 @@ export class JournalStore implements Store {
       ledger.delete(id, at.seg);
     } else {
       const at = this.writer.append(FrameKind.TxDelete, txId, id, 0, undefined);
-      ledger.operation(txId, TxOp.Delete, id, 0, at.seg, at.pos, 0, at.bytes, undefined);
+      ledger.operation(txId, TxOp.Delete, id, 0, at.seg, at.pos, 0, at.bytes);
     }
   }
 
   prepare(txId: number, data: Buffer): void {
     checkId(txId, 0, undefined);
     const at = this.writer.append(FrameKind.Prepare, txId, 0, 0, data);
-    this.journal.ledger.prepare(txId, at.seg, at.bytes, undefined);
+    this.journal.ledger.prepare(txId, at.seg, at.bytes);
   }
 
   commit(txId: number): void {

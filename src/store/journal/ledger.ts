@@ -1,31 +1,6 @@
 import type { JournalSegment } from './segment.js';
-
-/**
- * A live record: where its data is, and which frames a replay needs to rebuild it. Kept small
- * (plain number fields, no arrays in the common case): there is one per message and reference.
- */
-export class LiveRecord {
-  /** Segments of add frames of this id other than the anchor's (left behind by compaction), if any. */
-  olderAdds: number[] | undefined = undefined;
-  /** Only during recovery: the record's data, handed back once (a field rather than a second map of every id: fewer objects for the collector). */
-  data: Buffer | undefined = undefined;
-
-  constructor(
-    public type: number,
-    /** Segment and file offset of the current data, and its length. */
-    public seg: number,
-    public pos: number,
-    public length: number,
-    /** The add frame that creates the record on replay, and the commit frame if it was transactional (-1 if not). */
-    public anchorSeg: number,
-    public anchorBytes: number,
-    public anchorCommit: number,
-    /** The frame of its latest update (-1 if none), and that update's commit frame (-1 if not transactional). */
-    public latestSeg: number,
-    public latestBytes: number,
-    public latestCommit: number,
-  ) {}
-}
+import { RecordTable } from './record-table.js';
+import { RecoveredData } from './recovered-data.js';
 
 export const TxOp = { Add: 0, Update: 1, Delete: 2 } as const;
 export type TxOp = (typeof TxOp)[keyof typeof TxOp];
@@ -60,14 +35,17 @@ export interface OpenTransaction {
  * that is deleted only after every older segment holding what it cancels is gone.
  */
 export class JournalLedger {
-  readonly records = new Map<number, LiveRecord>();
+  /** Live records: where each one's data is, and which frames a replay needs to rebuild it. */
+  readonly records = new RecordTable();
+  /** Segments of add frames of a record other than its anchor's (left behind by compaction), by id; rare. */
+  private readonly olderAdds = new Map<number, number[]>();
   readonly transactions = new Map<number, OpenTransaction>();
   /** Records that an open transaction touches, with how many of its operations do; compaction leaves them be. */
   readonly pendingTargets = new Map<number, number>();
   /** Segments whose live count reached 0, for the reclaimer to look at. */
   readonly emptied = new Set<JournalSegment>();
-  /** Only during recovery: live records keep their data (`LiveRecord.data`) to be handed back once. */
-  recovering = false;
+  /** Only during recovery: live records' data, to be handed back once. */
+  recovered: RecoveredData | undefined;
   maxId = 0;
   dataBytes = 0;
   /** Append sequence of the frame being applied; stamped on segments as they empty. */
@@ -75,14 +53,33 @@ export class JournalLedger {
 
   constructor(private readonly segments: ReadonlyMap<number, JournalSegment>) {}
 
-  add(id: number, type: number, seg: number, pos: number, length: number, bytes: number, data: Buffer | undefined): void {
-    this.seen(id);
-    this.put(id, type, seg, pos, length, bytes, -1, data);
+  /** Starts a replay: records keep their data until `endRecovery`, and rows keep the order of first adds. */
+  startRecovery(): RecoveredData {
+    this.records.appendOnly = true;
+    const recovered = new RecoveredData();
+    this.recovered = recovered;
+    this.records.moved = (from, to) => recovered.move(from, to);
+    return recovered;
   }
 
-  update(id: number, type: number, seg: number, pos: number, length: number, bytes: number, data: Buffer | undefined): void {
+  /** From here on the journal keeps only where the data is. */
+  endRecovery(): void {
+    this.recovered = undefined;
+    this.records.moved = undefined;
+    this.records.reuseRemoved();
+  }
+
+  /** Adds a record; during recovery, `data` is what to keep of it, copied from `from[start, end)`. */
+  add(id: number, type: number, seg: number, pos: number, length: number, bytes: number, from?: Buffer, start = 0, end = 0): void {
     this.seen(id);
-    this.replace(id, type, seg, pos, length, bytes, -1, data);
+    const row = this.put(id, type, seg, pos, length, bytes, -1);
+    if (from !== undefined) this.recovered?.copy(row, from, start, end);
+  }
+
+  update(id: number, type: number, seg: number, pos: number, length: number, bytes: number, from?: Buffer, start = 0, end = 0): void {
+    this.seen(id);
+    const row = this.replace(id, type, seg, pos, length, bytes, -1);
+    if (row >= 0 && from !== undefined) this.recovered?.copy(row, from, start, end);
   }
 
   delete(id: number, seg: number): void {
@@ -90,7 +87,7 @@ export class JournalLedger {
     this.remove(id, seg, seg);
   }
 
-  operation(txId: number, op: TxOp, id: number, type: number, seg: number, pos: number, length: number, bytes: number, data: Buffer | undefined): void {
+  operation(txId: number, op: TxOp, id: number, type: number, seg: number, pos: number, length: number, bytes: number, data?: Buffer): void {
     this.seen(id);
     const tx = this.transaction(txId);
     tx.ops.push({ op, id, type, seg, pos, length, bytes, data });
@@ -98,7 +95,7 @@ export class JournalLedger {
     this.holdTxFrame(tx, seg, bytes);
   }
 
-  prepare(txId: number, seg: number, bytes: number, data: Buffer | undefined): void {
+  prepare(txId: number, seg: number, bytes: number, data?: Buffer): void {
     const tx = this.transaction(txId);
     tx.prepared = true;
     tx.prepareSeg = seg;
@@ -112,8 +109,8 @@ export class JournalLedger {
     if (tx === undefined) return;
     this.transactions.delete(txId);
     for (const op of tx.ops) {
-      if (op.op === TxOp.Add) this.put(op.id, op.type, op.seg, op.pos, op.length, op.bytes, seg, op.data);
-      else if (op.op === TxOp.Update) this.replace(op.id, op.type, op.seg, op.pos, op.length, op.bytes, seg, op.data);
+      if (op.op === TxOp.Add) this.keep(this.put(op.id, op.type, op.seg, op.pos, op.length, op.bytes, seg), op.data);
+      else if (op.op === TxOp.Update) this.keep(this.replace(op.id, op.type, op.seg, op.pos, op.length, op.bytes, seg), op.data);
       // replay applies the delete only if both the operation and the commit are there
       else this.remove(op.id, op.seg, seg);
     }
@@ -140,18 +137,24 @@ export class JournalLedger {
     }
   }
 
-  /** Segments whose frames this record pins (at most four, may repeat). */
-  pinnedSegments(record: LiveRecord): number[] {
-    const out = [record.anchorSeg];
-    if (record.anchorCommit >= 0) out.push(record.anchorCommit);
-    if (record.latestSeg >= 0) out.push(record.latestSeg);
-    if (record.latestCommit >= 0) out.push(record.latestCommit);
+  /** Segments whose frames the record in `row` pins (at most four, may repeat). */
+  pinnedSegments(row: number): number[] {
+    const r = this.records;
+    const out = [r.anchorSegs[row]!];
+    if (r.anchorCommits[row]! >= 0) out.push(r.anchorCommits[row]!);
+    if (r.latestSegs[row]! >= 0) out.push(r.latestSegs[row]!);
+    if (r.latestCommits[row]! >= 0) out.push(r.latestCommits[row]!);
     return out;
   }
 
-  /** Segments holding an add frame of this record: its delete must outlive them all. */
-  addSegments(record: LiveRecord): readonly number[] {
-    return record.olderAdds === undefined ? [record.anchorSeg] : [record.anchorSeg, ...record.olderAdds];
+  /** True when the record in `row` pins a frame in segment `seg`. */
+  pins(row: number, seg: number): boolean {
+    const r = this.records;
+    return r.anchorSegs[row] === seg || r.anchorCommits[row] === seg || r.latestSegs[row] === seg || r.latestCommits[row] === seg;
+  }
+
+  private keep(row: number, data: Buffer | undefined): void {
+    if (row >= 0 && data !== undefined) this.recovered?.keep(row, data);
   }
 
   private seen(id: number): void {
@@ -186,77 +189,97 @@ export class JournalLedger {
     }
   }
 
-  private put(id: number, type: number, seg: number, pos: number, length: number, bytes: number, commit: number, data: Buffer | undefined): void {
+  /** The record's row. */
+  private put(id: number, type: number, seg: number, pos: number, length: number, bytes: number, commit: number): number {
     this.pin(seg, bytes);
     if (commit >= 0) this.pin(commit, 0);
-    const old = this.records.get(id);
-    if (old === undefined) {
-      const record = new LiveRecord(type, seg, pos, length, seg, bytes, commit, -1, 0, -1);
-      if (this.recovering) record.data = data;
-      this.records.set(id, record);
+    const r = this.records;
+    let row = r.rowOf(id);
+    if (row < 0) {
+      row = r.insert(id);
+      r.latestSegs[row] = -1;
+      r.latestBytes[row] = 0;
+      r.latestCommits[row] = -1;
     } else {
       // a second add of a live id is how compaction moves a record: replay replaces it in place
-      this.releaseAnchor(old);
-      this.releaseLatest(old);
-      this.dataBytes -= old.length;
-      if (old.anchorSeg !== seg && !(old.olderAdds?.includes(old.anchorSeg) ?? false)) (old.olderAdds ??= []).push(old.anchorSeg);
-      old.type = type;
-      old.seg = seg;
-      old.pos = pos;
-      old.length = length;
-      old.anchorSeg = seg;
-      old.anchorBytes = bytes;
-      old.anchorCommit = commit;
-      if (this.recovering) old.data = data;
+      this.releaseAnchor(row);
+      this.releaseLatest(row);
+      this.dataBytes -= r.lengths[row]!;
+      const anchor = r.anchorSegs[row]!;
+      if (anchor !== seg) {
+        const older = this.olderAdds.get(id);
+        if (older === undefined) this.olderAdds.set(id, [anchor]);
+        else if (!older.includes(anchor)) older.push(anchor);
+      }
     }
+    r.types[row] = type;
+    r.segs[row] = seg;
+    r.positions[row] = pos;
+    r.lengths[row] = length;
+    r.anchorSegs[row] = seg;
+    r.anchorBytes[row] = bytes;
+    r.anchorCommits[row] = commit;
     this.dataBytes += length;
+    return row;
   }
 
-  private replace(id: number, type: number, seg: number, pos: number, length: number, bytes: number, commit: number, data: Buffer | undefined): void {
-    const record = this.records.get(id);
-    // an update of a record that is not live is ignored, here as on replay
-    if (record === undefined) return;
+  /** The record's row, or -1: an update of a record that is not live is ignored, here as on replay. */
+  private replace(id: number, type: number, seg: number, pos: number, length: number, bytes: number, commit: number): number {
+    const r = this.records;
+    const row = r.rowOf(id);
+    if (row < 0) return -1;
     this.pin(seg, bytes);
     if (commit >= 0) this.pin(commit, 0);
-    this.releaseLatest(record);
-    this.dataBytes += length - record.length;
-    record.type = type;
-    record.seg = seg;
-    record.pos = pos;
-    record.length = length;
-    record.latestSeg = seg;
-    record.latestBytes = bytes;
-    record.latestCommit = commit;
-    if (this.recovering) record.data = data;
+    this.releaseLatest(row);
+    this.dataBytes += length - r.lengths[row]!;
+    r.types[row] = type;
+    r.segs[row] = seg;
+    r.positions[row] = pos;
+    r.lengths[row] = length;
+    r.latestSegs[row] = seg;
+    r.latestBytes[row] = bytes;
+    r.latestCommits[row] = commit;
+    return row;
   }
 
   /** Removes a live record; the frames cancelling it (in segments `a` and `b`) must outlive its adds. */
   private remove(id: number, a: number, b: number): void {
-    const record = this.records.get(id);
-    if (record === undefined) return;
-    this.records.delete(id);
-    record.data = undefined;
-    this.dataBytes -= record.length;
-    this.releaseAnchor(record);
-    this.releaseLatest(record);
-    for (const s of this.addSegments(record)) {
-      this.outlive(a, s);
-      this.outlive(b, s);
+    const r = this.records;
+    const row = r.rowOf(id);
+    if (row < 0) return;
+    this.recovered?.drop(row);
+    this.dataBytes -= r.lengths[row]!;
+    this.releaseAnchor(row);
+    this.releaseLatest(row);
+    const anchor = r.anchorSegs[row]!;
+    r.remove(row);
+    this.outlive(a, anchor);
+    this.outlive(b, anchor);
+    const older = this.olderAdds.get(id);
+    if (older !== undefined) {
+      this.olderAdds.delete(id);
+      for (const s of older) {
+        this.outlive(a, s);
+        this.outlive(b, s);
+      }
     }
   }
 
-  private releaseAnchor(record: LiveRecord): void {
-    this.unpin(record.anchorSeg, record.anchorBytes);
-    if (record.anchorCommit >= 0) this.unpin(record.anchorCommit, 0);
+  private releaseAnchor(row: number): void {
+    const r = this.records;
+    this.unpin(r.anchorSegs[row]!, r.anchorBytes[row]!);
+    if (r.anchorCommits[row]! >= 0) this.unpin(r.anchorCommits[row]!, 0);
   }
 
-  private releaseLatest(record: LiveRecord): void {
-    if (record.latestSeg < 0) return;
-    this.unpin(record.latestSeg, record.latestBytes);
-    if (record.latestCommit >= 0) this.unpin(record.latestCommit, 0);
-    record.latestSeg = -1;
-    record.latestBytes = 0;
-    record.latestCommit = -1;
+  private releaseLatest(row: number): void {
+    const r = this.records;
+    const latest = r.latestSegs[row]!;
+    if (latest < 0) return;
+    this.unpin(latest, r.latestBytes[row]!);
+    if (r.latestCommits[row]! >= 0) this.unpin(r.latestCommits[row]!, 0);
+    r.latestSegs[row] = -1;
+    r.latestBytes[row] = 0;
+    r.latestCommits[row] = -1;
   }
 
   private outlive(canceller: number, cancelled: number): void {

@@ -2,7 +2,6 @@ import type { StoreStats } from '../store.js';
 import { compactSegments, compactionCandidates, type CompactionHost } from './compactor.js';
 import type { JournalContext } from './context.js';
 import { FrameKind } from './format.js';
-import type { LiveRecord } from './ledger.js';
 import type { JournalReader } from './reader.js';
 import type { JournalWriter } from './writer.js';
 
@@ -113,15 +112,17 @@ export class JournalMaintenance {
     const journal = this.journal;
     const ledger = journal.ledger;
     const perSegment = new Map<number, { records: number; byType: Record<number, number>; ids: number[] }>();
-    for (const [id, record] of ledger.records) {
-      const segs = ledger.pinnedSegments(record);
+    for (const row of ledger.records.rows()) {
+      const id = ledger.records.ids[row]!;
+      const type = ledger.records.types[row]!;
+      const segs = ledger.pinnedSegments(row);
       for (let i = 0; i < segs.length; i++) {
         const s = segs[i]!;
         if (segs.indexOf(s) !== i) continue;
         let entry = perSegment.get(s);
         if (entry === undefined) perSegment.set(s, (entry = { records: 0, byType: {}, ids: [] }));
         entry.records++;
-        entry.byType[record.type] = (entry.byType[record.type] ?? 0) + 1;
+        entry.byType[type] = (entry.byType[type] ?? 0) + 1;
         if (entry.ids.length < DESCRIBE_IDS) entry.ids.push(id);
       }
     }
@@ -251,13 +252,13 @@ export class JournalMaintenance {
       stopped: () => journal.phase !== 'open' || journal.stalled !== undefined,
       readSegment: (segment) => this.reader.readSegment(segment),
       readRecord: (id) => this.reader.read(id),
-      rewrite: (id: number, record: LiveRecord, data: Buffer, asAdd: boolean) => {
+      rewrite: (id: number, type: number, data: Buffer, asAdd: boolean) => {
         if (asAdd) {
-          const at = this.writer.append(FrameKind.Add, 0, id, record.type, data);
-          journal.ledger.add(id, record.type, at.seg, at.pos, data.length, at.bytes, undefined);
+          const at = this.writer.append(FrameKind.Add, 0, id, type, data);
+          journal.ledger.add(id, type, at.seg, at.pos, data.length, at.bytes);
         } else {
-          const at = this.writer.append(FrameKind.Update, 0, id, record.type, data);
-          journal.ledger.update(id, record.type, at.seg, at.pos, data.length, at.bytes, undefined);
+          const at = this.writer.append(FrameKind.Update, 0, id, type, data);
+          journal.ledger.update(id, type, at.seg, at.pos, data.length, at.bytes);
         }
       },
       sync: () => this.writer.sync(),

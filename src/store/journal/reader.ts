@@ -6,7 +6,6 @@ import type { RecordReader } from '../store.js';
 export type JournalRecordReader = Omit<Required<RecordReader>, 'readMany'> & { readMany(ids: readonly number[]): Promise<Buffer[]> };
 import type { JournalContext } from './context.js';
 import { readFully } from './file-system.js';
-import type { LiveRecord } from './ledger.js';
 import type { JournalSegment } from './segment.js';
 import type { JournalWriter } from './writer.js';
 
@@ -110,10 +109,12 @@ export class JournalReader {
     }
   }
 
-  private liveRecord(id: number): LiveRecord {
-    const record = this.journal.ledger.records.get(id);
-    if (record === undefined) throw new FerryError('FERRY_STORE_FAILED', `record ${id} is not live in the journal`);
-    return record;
+  /** Where a live record's data is now (it may move once the caller awaits). */
+  private liveRecord(id: number): { readonly seg: number; readonly pos: number; readonly length: number } {
+    const records = this.journal.ledger.records;
+    const row = records.rowOf(id);
+    if (row < 0) throw new FerryError('FERRY_STORE_FAILED', `record ${id} is not live in the journal`);
+    return { seg: records.segs[row]!, pos: records.positions[row]!, length: records.lengths[row]! };
   }
 
   /**

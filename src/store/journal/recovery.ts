@@ -15,7 +15,6 @@ import {
   parseSegmentFileName,
   segmentFileName,
 } from './format.js';
-import { CopySlab } from '../copy-slab.js';
 import { readFully, writeFully, type JournalFileSystem } from './file-system.js';
 import { JournalLedger, TxOp } from './ledger.js';
 import { JournalSegment } from './segment.js';
@@ -74,99 +73,117 @@ export async function recoverJournal(
 
   const segments = new Map<number, JournalSegment>();
   const ledger = new JournalLedger(segments);
-  ledger.recovering = true;
+  const kept = ledger.startRecovery();
   const dropped: RecoveryDrop[] = [];
   let headerMaxId = 0;
   let frames = 0;
-  const copies = new CopySlab();
-  let readBuffer = Buffer.allocUnsafeSlow(0);
+  // Two read buffers, reused: the next segment is read into one while the other is replayed. A
+  // fresh buffer per segment would grow the process's memory outside the heap by a segment at a
+  // time, and each such growth makes V8 run a full collection.
+  const readBuffers = [Buffer.allocUnsafeSlow(0), Buffer.allocUnsafeSlow(0)];
+  const load = async (i: number): Promise<{ fd: number; buf: Buffer }> => {
+    const fd = await fsys.open(join(dir, segmentFileName(numbers[i]!)), 'r+');
+    try {
+      const size = await fsys.size(fd);
+      if (size > readBuffers[i & 1]!.length) readBuffers[i & 1] = Buffer.allocUnsafeSlow(size);
+      const buf = readBuffers[i & 1]!.subarray(0, size);
+      await readFully(fsys, fd, buf, size, 0);
+      return { fd, buf };
+    } catch (err) {
+      await fsys.close(fd);
+      throw err;
+    }
+  };
+  let next = numbers.length > 0 ? load(0) : undefined;
 
   const drop = (entry: RecoveryDrop): void => {
     dropped.push(entry);
     emit({ event: entry.kind === 'torn-tail' ? 'journal.truncated' : 'journal.repaired', file: entry.file, offset: entry.offset, bytes: entry.bytes, reason: entry.reason, ids: entry.ids });
   };
 
-  for (let i = 0; i < numbers.length; i++) {
-    const number = numbers[i]!;
-    const last = i === numbers.length - 1;
-    const file = segmentFileName(number);
-    const path = join(dir, file);
-    const fd = await fsys.open(path, 'r+');
-    try {
-      const size = await fsys.size(fd);
-      // one read buffer for every segment: a fresh one each would grow the process's memory outside
-      // the heap by a segment at a time, and each such growth makes V8 run a full collection
-      if (size > readBuffer.length) readBuffer = Buffer.allocUnsafeSlow(size);
-      const buf = readBuffer.subarray(0, size);
-      await readFully(fsys, fd, buf, size, 0);
+  try {
+    for (let i = 0; i < numbers.length; i++) {
+      const number = numbers[i]!;
+      const last = i === numbers.length - 1;
+      const file = segmentFileName(number);
+      const path = join(dir, file);
+      const { fd, buf } = await next!;
+      next = last ? undefined : load(i + 1);
+      // awaited at the next turn of this loop; until then a failure is not unhandled
+      next?.catch(() => undefined);
+      try {
+        const size = buf.length;
 
-      const header = decodeSegmentHeader(buf);
-      const headerProblem = !header.ok ? header.reason : header.number !== number ? `the header says segment ${header.number}` : undefined;
-      if (header.ok === false || headerProblem !== undefined) {
-        // the header goes out with the segment's first write: if no later write follows, that write was torn
-        const torn = last && findBatchFrame(buf, SEGMENT_HEADER_SIZE) < 0 && findBatchFrame(buf, SEGMENT_HEADER_SIZE, 1) < 0;
-        if (!torn && !repair) throw corrupt(file, 0, headerProblem ?? 'a bad header');
-        await fsys.unlink(path);
-        drop({ file, offset: 0, bytes: size, reason: headerProblem ?? 'a bad header', kind: torn ? 'torn-tail' : 'repaired', ids: [] });
-        continue;
-      }
-      if (header.maxId > headerMaxId) headerMaxId = header.maxId;
-
-      const segment = new JournalSegment(number, dir, header.maxId);
-      segments.set(number, segment);
-      const version = header.version;
-      const frame = emptyFrame();
-      let pos = SEGMENT_HEADER_SIZE;
-      let end = size;
-      while (pos < end) {
-        const problem = decodeFrame(buf, pos, frame, version);
-        if (problem !== undefined) {
-          // a later write after the bad frame means the bad frame had been synced: damage, not a torn write
-          const torn = last && findBatchFrame(buf, pos + 1, version) < 0;
-          if (!torn && !repair) throw corrupt(file, pos, problem);
-          const next = torn ? -1 : findNextFrame(buf, pos + 1, version);
-          if (next < 0 || next - pos < minFrameSize(version)) {
-            await fsys.ftruncate(fd, pos);
-            await fsys.fdatasync(fd);
-            drop({ file, offset: pos, bytes: end - pos, reason: problem, kind: torn ? 'torn-tail' : 'repaired', ids: damagedRecordIds(buf, pos, end, version) });
-            end = pos;
-            break;
-          }
-          // repair: what lies between the bad frame and the next whole one becomes padding on disk,
-          // so the segment reads cleanly from now on, and replay picks up at the next frame
-          const ids = damagedRecordIds(buf, pos, next, version);
-          await writeFully(fsys, fd, encodePadding(next - pos, version), next - pos, pos);
-          await fsys.fdatasync(fd);
-          drop({ file, offset: pos, bytes: next - pos, reason: problem, kind: 'repaired', ids });
-          pos = next;
+        const header = decodeSegmentHeader(buf);
+        const headerProblem = !header.ok ? header.reason : header.number !== number ? `the header says segment ${header.number}` : undefined;
+        if (header.ok === false || headerProblem !== undefined) {
+          // the header goes out with the segment's first write: if no later write follows, that write was torn
+          const torn = last && findBatchFrame(buf, SEGMENT_HEADER_SIZE) < 0 && findBatchFrame(buf, SEGMENT_HEADER_SIZE, 1) < 0;
+          if (!torn && !repair) throw corrupt(file, 0, headerProblem ?? 'a bad header');
+          await fsys.unlink(path);
+          drop({ file, offset: 0, bytes: size, reason: headerProblem ?? 'a bad header', kind: torn ? 'torn-tail' : 'repaired', ids: [] });
           continue;
         }
-        if (frame.kind !== FrameKind.Batch && frame.kind !== FrameKind.Padding) {
-          // a turn for the event loop now and then: an HA primary renews its lease while it recovers
-          if ((frames & 0x7ff) === 0x7ff) await new Promise((resolve) => setImmediate(resolve));
-          replay(ledger, number, buf, pos, frame.end, frame.kind, frame.txId, frame.id, frame.type, frame.dataStart, frame.dataEnd, keep, copies);
-          segment.frames++;
-          frames++;
+        if (header.maxId > headerMaxId) headerMaxId = header.maxId;
+
+        const segment = new JournalSegment(number, dir, header.maxId);
+        segments.set(number, segment);
+        const version = header.version;
+        const frame = emptyFrame();
+        let pos = SEGMENT_HEADER_SIZE;
+        let end = size;
+        while (pos < end) {
+          const problem = decodeFrame(buf, pos, frame, version);
+          if (problem !== undefined) {
+            // a later write after the bad frame means the bad frame had been synced: damage, not a torn write
+            const torn = last && findBatchFrame(buf, pos + 1, version) < 0;
+            if (!torn && !repair) throw corrupt(file, pos, problem);
+            const next = torn ? -1 : findNextFrame(buf, pos + 1, version);
+            if (next < 0 || next - pos < minFrameSize(version)) {
+              await fsys.ftruncate(fd, pos);
+              await fsys.fdatasync(fd);
+              drop({ file, offset: pos, bytes: end - pos, reason: problem, kind: torn ? 'torn-tail' : 'repaired', ids: damagedRecordIds(buf, pos, end, version) });
+              end = pos;
+              break;
+            }
+            // repair: what lies between the bad frame and the next whole one becomes padding on disk,
+            // so the segment reads cleanly from now on, and replay picks up at the next frame
+            const ids = damagedRecordIds(buf, pos, next, version);
+            await writeFully(fsys, fd, encodePadding(next - pos, version), next - pos, pos);
+            await fsys.fdatasync(fd);
+            drop({ file, offset: pos, bytes: next - pos, reason: problem, kind: 'repaired', ids });
+            pos = next;
+            continue;
+          }
+          if (frame.kind !== FrameKind.Batch && frame.kind !== FrameKind.Padding) {
+            // a turn for the event loop now and then: an HA primary renews its lease while it recovers
+            if ((frames & 0x7ff) === 0x7ff) await new Promise((resolve) => setImmediate(resolve));
+            replay(ledger, number, buf, pos, frame.end, frame.kind, frame.txId, frame.id, frame.type, frame.dataStart, frame.dataEnd, keep);
+            segment.frames++;
+            frames++;
+          }
+          pos = frame.end;
         }
-        pos = frame.end;
+        segment.size = end;
+        segment.writtenSize = end;
+      } finally {
+        // sealed segments are opened again when a read needs them
+        await fsys.close(fd);
       }
-      segment.size = end;
-      segment.writtenSize = end;
-    } finally {
-      // sealed segments are opened again when a read needs them
-      await fsys.close(fd);
     }
+  } finally {
+    // a damaged segment stops the open: the one read ahead is closed unread
+    if (next !== undefined) await next.then(({ fd }) => fsys.close(fd), () => undefined);
   }
 
   ledger.dropUnprepared();
-  const records: StoreRecord[] = [];
-  // from here on the journal keeps only where the data is
-  ledger.recovering = false;
+  const records: StoreRecord[] = new Array<StoreRecord>(ledger.records.size);
   const none = Buffer.alloc(0);
-  for (const [id, record] of ledger.records) {
-    records.push({ id, type: record.type, data: record.data ?? none });
-    record.data = undefined;
-  }
+  const table = ledger.records;
+  let n = 0;
+  // rows are in the order of first adds while recovering
+  for (const row of table.rows()) records[n++] = { id: table.ids[row]!, type: table.types[row]!, data: kept.get(row) ?? none };
+  ledger.endRecovery();
   const prepared: PreparedTransaction[] = [];
   for (const [txId, tx] of ledger.transactions) {
     const operations: TransactionOperation[] = tx.ops.map((op) => {
@@ -215,7 +232,6 @@ function replay(
   dataStart: number,
   dataEnd: number,
   keep: ((type: number, data: Buffer) => number) | undefined,
-  copies: CopySlab,
 ): void {
   const bytes = end - at;
   const length = dataEnd - dataStart;
@@ -225,12 +241,11 @@ function replay(
     case FrameKind.Add: {
       // the caller may leave the rest of a record on disk, to be read back when needed
       const kept = keep === undefined ? length : Math.min(length, keep(type, buf.subarray(dataStart, dataEnd)));
-      ledger.add(id, type, seg, dataStart, length, bytes, copies.copy(buf, dataStart, dataStart + kept));
+      ledger.add(id, type, seg, dataStart, length, bytes, buf, dataStart, dataStart + kept);
       break;
     }
     case FrameKind.Update:
-      if (ledger.records.has(id)) ledger.update(id, type, seg, dataStart, length, bytes, data());
-      else ledger.update(id, type, seg, dataStart, length, bytes, undefined);
+      ledger.update(id, type, seg, dataStart, length, bytes, buf, dataStart, dataEnd);
       break;
     case FrameKind.Delete:
       ledger.delete(id, seg);
