@@ -14,6 +14,7 @@ import type { DeleteQueueOptions, QueueDeclared, QueueSpec } from './queue-argum
 import { Transaction } from './transaction.js';
 import type { ClientLimits } from './limits.js';
 import type { ProducerFlow } from './producer-flow.js';
+import { QueueGets } from './queue-gets.js';
 import { WildcardQueueConsumer } from './wildcard-queue-consumer.js';
 
 /**
@@ -514,8 +515,8 @@ export class CoreSession {
   private consumers: Set<ConsumerHandle> | undefined;
   /** Producers named by the protocol (`openProducer`): made by the first. */
   private producers: Set<ProducerHandle> | undefined;
-  /** basic.get's consumers, by ack mode and queue: made by the first get. */
-  private getters: Map<string, { handle: SessionConsumer; sink: GetSink }> | undefined;
+  /** basic.get's consumers: made by the first get. */
+  private gets: QueueGets | undefined;
   private closed = false;
 
   constructor(
@@ -591,34 +592,17 @@ export class CoreSession {
    */
   get(queue: string, ackMode: 'auto' | 'individual'): { delivery: Delivery; consumer: ConsumerHandle; messageCount: number } | undefined {
     this.connection.assertOpen();
-    const key = `${ackMode}:${queue}`;
-    const getters = (this.getters ??= new Map());
-    const previous = getters.get(key);
-    const sink = previous?.sink ?? new GetSink();
-    const consumer = this.host.getter(this.connection, queue, ackMode, sink, previous?.handle.consumer);
-    let getter = previous;
-    if (getter === undefined || getter.handle.consumer !== consumer) {
-      if (getter !== undefined) getter.handle.close();
-      getter = { handle: new SessionConsumer(consumer, this.connection), sink };
-      getters.set(key, getter);
-      const consumers = (this.consumers ??= new Set());
-      const handle = getter.handle;
-      consumers.add(handle);
-      consumer.onClose = () => {
-        consumers.delete(handle);
-        if (getters.get(key)?.handle === handle) getters.delete(key);
-      };
-    }
-    sink.taken = undefined;
-    if (!consumer.queue.takeOne(consumer)) return undefined;
-    const delivery = sink.taken as Delivery | undefined;
-    if (delivery === undefined) return undefined;
-    return { delivery, consumer: getter.handle, messageCount: consumer.queue.pendingCount };
+    this.gets ??= new QueueGets(
+      (name, mode, sink, reuse) => this.host.getter(this.connection, name, mode, sink, reuse),
+      (consumer) => new SessionConsumer(consumer, this.connection),
+      (this.consumers ??= new Set()),
+    );
+    return this.gets.get(queue, ackMode);
   }
 
   /** After `get` found nothing: resolves once the first message's body is read back (PostgreSQL); undefined when the queue is empty. */
   whenGettable(queue: string, ackMode: 'auto' | 'individual'): Promise<void> | undefined {
-    return this.getters?.get(`${ackMode}:${queue}`)?.handle.consumer.queue.bodiesBeingRead();
+    return this.gets?.whenGettable(queue, ackMode);
   }
 
   /** Opens a consumer (or, with `browse`, a browser) on a queue or a topic pattern. */
@@ -712,21 +696,6 @@ export function publishedDestination(exchange: string, routingKey: string): Dest
   if (exchange === '') return { kind: 'queue', name: routingKey };
   if (exchange === 'amq.topic' && routingKey !== '') return { kind: 'topic', name: routingKey };
   return { kind: 'topic', name: exchange };
-}
-
-/** Where a get's delivery lands: the get takes it from here as soon as the queue has handed it over. */
-class GetSink implements DeliverySink {
-  taken: Delivery | undefined;
-
-  deliver(delivery: Delivery): void {
-    this.taken = delivery;
-  }
-
-  isWritable(): boolean {
-    return true;
-  }
-
-  onWritable(): void {}
 }
 
 /** A consumer as its adapter holds it: transactions are named by id, the queue stays inside core. */
