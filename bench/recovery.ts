@@ -80,7 +80,7 @@ gc?.();
 gc?.();
 const after = process.memoryUsage();
 const queue = recovered.stats().queues.find((q) => q.name === 'backlog');
-console.log(`recovered ${queue?.pending.toLocaleString()} waiting messages in ${seconds.toFixed(1)} s`);
+console.log(`recovered ${(queue?.pending ?? 0).toLocaleString()} waiting messages in ${seconds.toFixed(1)} s`);
 console.log(`memory after recovery: rss ${mib(after.rss)}, heap ${mib(after.heapUsed)}, buffers ${mib(after.arrayBuffers)} (before: rss ${mib(before.rss)}, heap ${mib(before.heapUsed)})`);
 const bodies = recovered.stats().messageBodies;
 console.log(`body cache (limit ${bodyCacheSize === Number.POSITIVE_INFINITY ? 'none' : mib(bodyCacheSize)}): ${mib(bodies.residentBytes)} of bodies in memory, ${bodies.onDisk.toLocaleString()} bodies on disk only`);
