@@ -213,7 +213,7 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       prepared: new PreparedTransactions(this.store, persistence, this),
     };
     this.timers.hold();
-    await recoverState(this, recovered.records, this.store, this.bodies, this.logger);
+    await recoverState(this, recovered.stream ?? recovered.records, this.store, this.bodies, this.logger);
     this.timers.resume();
     if (recovered.prepared.length > 0) {
       this.logger.warn({ event: 'store.prepared', count: recovered.prepared.length }, 'prepared transactions found; they stay in doubt until resolved');

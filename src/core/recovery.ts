@@ -18,6 +18,15 @@ const CONSUMED: StoreRecord = { id: 0, type: 0, data: Buffer.alloc(0) };
 const YIELD_EVERY = 0x7ff;
 const yieldTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/** Each record of the array, let go once read: recovery's peak memory is the records or what they become, not both. */
+function* consuming(records: StoreRecord[]): Generator<StoreRecord> {
+  for (let i = 0; i < records.length; i++) {
+    const record = records[i]!;
+    records[i] = CONSUMED;
+    yield record;
+  }
+}
+
 /** A recovered message and its store bookkeeping in one object (one per waiting message, so it counts). */
 interface HeldMessage extends StoredMessage {
   readonly message: Message;
@@ -44,7 +53,7 @@ export interface RecoveryTarget {
  * every waiting message in its queue's order with its delivery count. Records that nothing refers
  * to any more (a reference to a missing queue, a message with no reference) are deleted.
  */
-export async function recoverState(target: RecoveryTarget, records: StoreRecord[], store: Store, bodies: BodyCache, logger: Logger): Promise<void> {
+export async function recoverState(target: RecoveryTarget, records: StoreRecord[] | Iterable<StoreRecord>, store: Store, bodies: BodyCache, logger: Logger): Promise<void> {
   const queuesById = new Map<number, MessageQueue>();
   const messages = new Map<number, HeldMessage>();
   const references = new RecoveredReferences();
@@ -52,11 +61,9 @@ export async function recoverState(target: RecoveryTarget, records: StoreRecord[
   const prepared: { id: number; record: PreparedRecord }[] = [];
   const bindings: { id: number; spec: BindingSpec }[] = [];
   let scheduled = 0;
-  for (let i = 0; i < records.length; i++) {
-    if ((i & YIELD_EVERY) === YIELD_EVERY) await yieldTurn();
-    const record = records[i]!;
-    // each record is let go once read: recovery's peak memory is the records or what they become, not both
-    records[i] = CONSUMED;
+  let i = 0;
+  for (const record of Array.isArray(records) ? consuming(records) : records) {
+    if ((i++ & YIELD_EVERY) === YIELD_EVERY) await yieldTurn();
     switch (record.type) {
       case RecordType.Queue:
         queuesById.set(record.id, target.recoverQueue(record.id, decodeQueue(record.data)));

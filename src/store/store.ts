@@ -29,8 +29,17 @@ export type TransactionOperation =
   | { readonly op: 'delete'; readonly id: number };
 
 export interface RecoveredState {
-  /** Live records in the order they were first added; the caller may empty it as it goes. */
+  /**
+   * Live records in the order they were first added; the caller may empty it as it goes. A store
+   * that offers `stream` builds this array only when it is read.
+   */
   readonly records: StoreRecord[];
+  /**
+   * The same records, each made as the caller takes it, so that millions of them need not exist at
+   * once. Read either this or `records`, once; a store offering it keeps what recovery read until
+   * the caller has taken every record.
+   */
+  readonly stream?: Iterable<StoreRecord>;
   /** Transactions prepared (two-phase) but neither committed nor rolled back. */
   readonly prepared: readonly PreparedTransaction[];
   /** Highest record or transaction id ever used, so new ids never collide with old ones. */

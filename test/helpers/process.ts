@@ -49,7 +49,12 @@ export function spawnBroker(args: string[], env: NodeJS.ProcessEnv = {}, readyEv
     const past = logs.find((entry) => entry['event'] === event);
     if (past !== undefined) return Promise.resolve(past);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no "${event}" log line within ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(() => {
+        // what the broker was doing instead, so that a failure in a loaded run can be told from a slow one
+        const state = child.exitCode !== null || child.signalCode !== null ? `it exited (${String(child.exitCode ?? child.signalCode)})` : 'it still runs';
+        const last = logs.slice(-6).map((entry) => `${String(entry['event'])}: ${String(entry['msg'])}`).join(' | ');
+        reject(new Error(`no "${event}" log line within ${timeoutMs} ms; ${state}; its last log lines: ${last === '' ? 'none' : last}; its stderr ends: ${stderr.slice(-600) || 'nothing'}`));
+      }, timeoutMs);
       waiters.push({ event, resolve: (entry) => (clearTimeout(timer), resolve(entry)) });
     });
   };

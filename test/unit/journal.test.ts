@@ -573,6 +573,47 @@ test('open keeps only the prefix of a record that keep() asks for, and the rest 
   assert.deepEqual(store.reader.readSync(1), payload(1, 1000));
 });
 
+test('the records stream one at a time in the order first added; deletes and adds made while it streams are neither handed back nor lost', async (t) => {
+  const dir = await tempDir(t);
+  const first = await openJournal(t, { dir });
+  await addRecords(first.store, 1, 300, 40);
+  // a record updated after later ones were added keeps its place; a deleted one is gone
+  first.store.update(5, 4, payload(5005, 40));
+  first.store.delete(7);
+  await first.store.sync();
+  await first.store.close();
+
+  const store = new JournalStore({ dir, compactInterval: 0 });
+  const state = await store.open();
+  t.after(() => store.close().catch(() => undefined));
+  assert.ok(state.stream !== undefined, 'the journal streams its records');
+  const seen: number[] = [];
+  for (const record of state.stream) {
+    seen.push(record.id);
+    if (record.id === 5) assert.deepEqual(record.data, payload(5005, 40));
+    else assert.deepEqual(record.data, payload(record.id, 40));
+    // what a caller does while it recovers: deletes some records still to come, adds new ones
+    if (record.id === 100) {
+      for (let id = 150; id < 160; id++) store.delete(id);
+      for (let id = 1000; id < 1010; id++) store.add(id, 4, payload(id, 40));
+    }
+  }
+  const expected = [...Array.from({ length: 300 }, (_, i) => i + 1)].filter((id) => id !== 7 && (id < 150 || id >= 160));
+  assert.deepEqual(seen, expected);
+  // once the stream ends, rows are reused: more adds and deletes, then a restart, keep everything straight
+  for (let id = 1010; id < 1100; id++) store.add(id, 4, payload(id, 40));
+  for (let id = 1; id < 50; id++) store.delete(id);
+  await store.sync();
+  await store.close();
+  const again = new JournalStore({ dir, compactInterval: 0 });
+  const reopened = await again.open();
+  t.after(() => again.close().catch(() => undefined));
+  const ids = reopened.records.map((r) => r.id).sort((a, b) => a - b);
+  const live = [...expected.filter((id) => id >= 50), ...Array.from({ length: 100 }, (_, i) => 1000 + i)];
+  assert.deepEqual(ids, live);
+  for (const r of reopened.records) assert.deepEqual(r.data, r.id === 5 ? payload(5005, 40) : payload(r.id, 40));
+});
+
 test('a journal of many segments keeps only a few of them open', async (t) => {
   const dir = await tempDir(t);
   const first = await openJournal(t, { dir, segmentSize: 4096 });

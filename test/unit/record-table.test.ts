@@ -58,6 +58,7 @@ test('append-only rows keep the order of first inserts, through squeezes that dr
   const table = new RecordTable();
   const moved: [number, number][] = [];
   table.appendOnly = true;
+  table.squeezable = true;
   table.moved = (from, to) => moved.push([from, to]);
   const order: number[] = [];
   for (let id = 1; id <= 5000; id++) {

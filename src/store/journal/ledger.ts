@@ -56,10 +56,20 @@ export class JournalLedger {
   /** Starts a replay: records keep their data until `endRecovery`, and rows keep the order of first adds. */
   startRecovery(): RecoveredData {
     this.records.appendOnly = true;
+    this.records.squeezable = true;
     const recovered = new RecoveredData();
     this.recovered = recovered;
     this.records.moved = (from, to) => recovered.move(from, to);
     return recovered;
+  }
+
+  /**
+   * Replay is over; the records are being handed back by row number, so rows stay where they are
+   * and removed ones are not reused until `endRecovery`.
+   */
+  replayed(): void {
+    this.records.squeezable = false;
+    this.records.moved = undefined;
   }
 
   /** From here on the journal keeps only where the data is. */

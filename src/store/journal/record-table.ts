@@ -14,6 +14,8 @@ export class RecordTable {
   high = 0;
   size = 0;
   appendOnly = false;
+  /** While append-only: removed rows may be squeezed out when the columns fill (no one holds a row number meanwhile). */
+  squeezable = false;
   /** Told of each row `squeeze` moves, so that what is kept beside the table by row moves with it. */
   moved: ((from: number, to: number) => void) | undefined = undefined;
 
@@ -100,6 +102,7 @@ export class RecordTable {
   /** Ends append-only use: removed rows are reused from now on. */
   reuseRemoved(): void {
     this.appendOnly = false;
+    this.squeezable = false;
     this.free = [];
     for (let row = this.high - 1; row >= 0; row--) if (this.live[row] === 0) this.free.push(row);
   }
@@ -132,7 +135,7 @@ export class RecordTable {
   /** Columns are full: squeeze out removed rows when they are half of them (keeping row order), else grow. */
   private makeRoom(): void {
     const rows = this.ids.length;
-    if (this.appendOnly && rows >= 1024 && this.size <= rows >> 1) {
+    if (this.appendOnly && this.squeezable && rows >= 1024 && this.size <= rows >> 1) {
       this.squeeze();
       return;
     }

@@ -17,6 +17,7 @@ import {
 } from './format.js';
 import { readFully, writeFully, type JournalFileSystem } from './file-system.js';
 import { JournalLedger, TxOp } from './ledger.js';
+import type { RecoveredData } from './recovered-data.js';
 import { JournalSegment } from './segment.js';
 
 /** Bytes recovery dropped from one segment file. */
@@ -82,7 +83,9 @@ export async function recoverJournal(
   // time, and each such growth makes V8 run a full collection.
   const readBuffers = [Buffer.allocUnsafeSlow(0), Buffer.allocUnsafeSlow(0)];
   const load = async (i: number): Promise<{ fd: number; buf: Buffer }> => {
-    const fd = await fsys.open(join(dir, segmentFileName(numbers[i]!)), 'r+');
+    // read-only: reading needs no lease (an HA backup's file system refuses a writable open without
+    // one); a segment that needs a repair is opened for writing then
+    const fd = await fsys.open(join(dir, segmentFileName(numbers[i]!)), 'r');
     try {
       const size = await fsys.size(fd);
       if (size > readBuffers[i & 1]!.length) readBuffers[i & 1] = Buffer.allocUnsafeSlow(size);
@@ -95,6 +98,14 @@ export async function recoverJournal(
     }
   };
   let next = numbers.length > 0 ? load(0) : undefined;
+  const rewrite = async (path: string, change: (fd: number) => Promise<void>): Promise<void> => {
+    const fd = await fsys.open(path, 'r+');
+    try {
+      await change(fd);
+    } finally {
+      await fsys.close(fd);
+    }
+  };
 
   const drop = (entry: RecoveryDrop): void => {
     dropped.push(entry);
@@ -140,8 +151,10 @@ export async function recoverJournal(
             if (!torn && !repair) throw corrupt(file, pos, problem);
             const next = torn ? -1 : findNextFrame(buf, pos + 1, version);
             if (next < 0 || next - pos < minFrameSize(version)) {
-              await fsys.ftruncate(fd, pos);
-              await fsys.fdatasync(fd);
+              await rewrite(path, async (wfd) => {
+                await fsys.ftruncate(wfd, pos);
+                await fsys.fdatasync(wfd);
+              });
               drop({ file, offset: pos, bytes: end - pos, reason: problem, kind: torn ? 'torn-tail' : 'repaired', ids: damagedRecordIds(buf, pos, end, version) });
               end = pos;
               break;
@@ -149,8 +162,10 @@ export async function recoverJournal(
             // repair: what lies between the bad frame and the next whole one becomes padding on disk,
             // so the segment reads cleanly from now on, and replay picks up at the next frame
             const ids = damagedRecordIds(buf, pos, next, version);
-            await writeFully(fsys, fd, encodePadding(next - pos, version), next - pos, pos);
-            await fsys.fdatasync(fd);
+            await rewrite(path, async (wfd) => {
+              await writeFully(fsys, wfd, encodePadding(next - pos, version), next - pos, pos);
+              await fsys.fdatasync(wfd);
+            });
             drop({ file, offset: pos, bytes: next - pos, reason: problem, kind: 'repaired', ids });
             pos = next;
             continue;
@@ -177,13 +192,9 @@ export async function recoverJournal(
   }
 
   ledger.dropUnprepared();
-  const records: StoreRecord[] = new Array<StoreRecord>(ledger.records.size);
-  const none = Buffer.alloc(0);
-  const table = ledger.records;
-  let n = 0;
-  // rows are in the order of first adds while recovering
-  for (const row of table.rows()) records[n++] = { id: table.ids[row]!, type: table.types[row]!, data: kept.get(row) ?? none };
-  ledger.endRecovery();
+  ledger.replayed();
+  const stream = handBack(ledger, kept);
+  let records: StoreRecord[] | undefined;
   const prepared: PreparedTransaction[] = [];
   for (const [txId, tx] of ledger.transactions) {
     const operations: TransactionOperation[] = tx.ops.map((op) => {
@@ -201,13 +212,40 @@ export async function recoverJournal(
   const report: RecoveryReport = {
     segments: segments.size,
     frames,
-    records: records.length,
+    records: ledger.records.size,
     prepared: prepared.length,
     maxId,
     dropped,
     durationMs: Math.round(performance.now() - started),
   };
-  return { state: { records, prepared, maxId }, ledger, segments, report };
+  const state: RecoveredState = {
+    get records() {
+      return (records ??= [...stream]);
+    },
+    stream,
+    prepared,
+    maxId,
+  };
+  return { state, ledger, segments, report };
+}
+
+/**
+ * The live records, each made as it is taken, in the order of first adds (rows are while
+ * recovering); the ledger keeps their data until the last is taken. Records the caller deletes or
+ * adds meanwhile are neither handed back nor mistaken for recovered ones.
+ */
+function* handBack(ledger: JournalLedger, kept: RecoveredData): Generator<StoreRecord> {
+  const table = ledger.records;
+  const none = Buffer.alloc(0);
+  const end = table.high;
+  try {
+    for (let row = 0; row < end; row++) {
+      if (!table.isLive(row)) continue;
+      yield { id: table.ids[row]!, type: table.types[row]!, data: kept.get(row) ?? none };
+    }
+  } finally {
+    ledger.endRecovery();
+  }
 }
 
 function corrupt(file: string, offset: number, reason: string): FerryError {
