@@ -95,10 +95,11 @@ function makeStore(config: FerryConfig, logger: Logger, lease: HaLease | undefin
 
 /**
  * Heap a waiting persistent message takes at the peak of recovery, besides its cached body (its
- * headers, queue entry and journal index take about 720 bytes once recovered): 1,000,000 messages
- * recovered with a 1,100 MiB heap limit and not with 900 (bench/recovery.js).
+ * headers and queue entry take about 540 bytes once recovered; the journal's index of it is in
+ * typed arrays outside the heap): 1,000,000 messages recovered with a 600 MiB heap limit and not
+ * with 520 (bench/recovery.js).
  */
-const HEAP_PER_WAITING_MESSAGE = 1100;
+const HEAP_PER_WAITING_MESSAGE = 640;
 
 /**
  * Advice for the operator when the recovered backlog already takes a large share of Node's heap
