@@ -73,3 +73,60 @@ export class RecoveredReferences {
     this.counts = bigger(this.counts, (n) => new Uint32Array(n));
   }
 }
+
+/**
+ * Recovered items by record id, for lookups once all are in: the ids in a typed column, searched by
+ * halves (records come back mostly in id order, so sorting is rarely needed). A Map of a million
+ * messages was a good part of recovery's own time, and all of it garbage once recovery ends.
+ */
+export class RecoveredById<T> {
+  private ids = new Float64Array(1024);
+  private readonly items: T[] = [];
+  /** Indices by ascending id, once a lookup needs them and the ids came out of order. */
+  private order: Uint32Array | undefined;
+  private ascending = true;
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  add(id: number, item: T): void {
+    const n = this.items.length;
+    if (n === this.ids.length) {
+      const bigger = new Float64Array(n * 2);
+      bigger.set(this.ids);
+      this.ids = bigger;
+    }
+    if (n > 0 && this.ids[n - 1]! >= id) this.ascending = false;
+    this.ids[n] = id;
+    this.items.push(item);
+    this.order = undefined;
+  }
+
+  get(id: number): T | undefined {
+    const { ids } = this;
+    const order = this.ascending ? undefined : (this.order ??= this.sortedOrder());
+    let low = 0;
+    let high = this.items.length - 1;
+    while (low <= high) {
+      const mid = (low + high) >>> 1;
+      const at = order === undefined ? mid : order[mid]!;
+      const found = ids[at]!;
+      if (found === id) return this.items[at];
+      if (found < id) low = mid + 1;
+      else high = mid - 1;
+    }
+    return undefined;
+  }
+
+  values(): readonly T[] {
+    return this.items;
+  }
+
+  private sortedOrder(): Uint32Array {
+    const { ids } = this;
+    const order = new Uint32Array(this.items.length);
+    for (let i = 0; i < order.length; i++) order[i] = i;
+    return order.sort((a, b) => ids[a]! - ids[b]!);
+  }
+}

@@ -6,7 +6,7 @@ import type { MessageQueue } from './message-queue.js';
 import type { QueueEntry, StoredMessage } from './queue-entry.js';
 import type { BindingSpec, ExchangeSpec } from './exchanges.js';
 import { RecordType, decodeBinding, decodeExchange, decodeDeliveryMark, decodeDurableSubscription, decodePrepared, decodeQueue, decodeStoredMessage, type DurableSubscriptionRecord, type PreparedRecord, type QueueRecord } from './records.js';
-import { RecoveredReferences } from './recovery-references.js';
+import { RecoveredById, RecoveredReferences } from './recovery-references.js';
 
 const CONSUMED: StoreRecord = { id: 0, type: 0, data: Buffer.alloc(0) };
 
@@ -55,7 +55,7 @@ export interface RecoveryTarget {
  */
 export async function recoverState(target: RecoveryTarget, records: StoreRecord[] | Iterable<StoreRecord>, store: Store, bodies: BodyCache, logger: Logger): Promise<void> {
   const queuesById = new Map<number, MessageQueue>();
-  const messages = new Map<number, HeldMessage>();
+  const messages = new RecoveredById<HeldMessage>();
   const references = new RecoveredReferences();
   const marks: { id: number; queueId: number; seq: number }[] = [];
   const prepared: { id: number; record: PreparedRecord }[] = [];
@@ -76,7 +76,7 @@ export async function recoverState(target: RecoveryTarget, records: StoreRecord[
       case RecordType.StoredMessage: {
         const { message } = decodeStoredMessage(record.data, record.type);
         bodies.recovered(message, record.id);
-        messages.set(record.id, { recordId: record.id, references: 0, message });
+        messages.add(record.id, { recordId: record.id, references: 0, message });
         break;
       }
       case RecordType.Reference:
