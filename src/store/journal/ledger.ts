@@ -222,10 +222,7 @@ export class JournalLedger {
         else if (!older.includes(anchor)) older.push(anchor);
       }
     }
-    r.types[row] = type;
-    r.segs[row] = seg;
-    r.positions[row] = pos;
-    r.lengths[row] = length;
+    this.locate(row, type, seg, pos, length);
     r.anchorSegs[row] = seg;
     r.anchorBytes[row] = bytes;
     r.anchorCommits[row] = commit;
@@ -242,14 +239,20 @@ export class JournalLedger {
     if (commit >= 0) this.pin(commit, 0);
     this.releaseLatest(row);
     this.dataBytes += length - r.lengths[row]!;
-    r.types[row] = type;
-    r.segs[row] = seg;
-    r.positions[row] = pos;
-    r.lengths[row] = length;
+    this.locate(row, type, seg, pos, length);
     r.latestSegs[row] = seg;
     r.latestBytes[row] = bytes;
     r.latestCommits[row] = commit;
     return row;
+  }
+
+  /** Where the record in `row` now reads its data from. */
+  private locate(row: number, type: number, seg: number, pos: number, length: number): void {
+    const r = this.records;
+    r.types[row] = type;
+    r.segs[row] = seg;
+    r.positions[row] = pos;
+    r.lengths[row] = length;
   }
 
   /** Removes a live record; the frames cancelling it (in segments `a` and `b`) must outlive its adds. */
