@@ -80,9 +80,14 @@ export class HaLease {
     return this.lostReason;
   }
 
-  /** How often a backup reads the lease. */
+  /**
+   * How often a backup reads the lease: a tenth of its duration, at most 100 ms. A holder that died
+   * on this machine is seen at the next read, so this is most of a takeover there; reading a small
+   * file ten times a second costs nothing, and how often it is read does not change when a backup
+   * may take an unrenewed lease (a whole duration after it saw the last change).
+   */
   private get pollInterval(): number {
-    return Math.max(50, Math.floor(this.options.leaseDuration / 10));
+    return Math.max(50, Math.min(100, Math.floor(this.options.leaseDuration / 10)));
   }
 
   /**
