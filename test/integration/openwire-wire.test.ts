@@ -499,6 +499,46 @@ test('an acknowledgement of a message this broker never delivered (a failover cl
   await stomp.disconnect();
 });
 
+test('an acknowledgement is matched by the broker sequence its dispatch carried and the rest of the id: a stale id with a reused sequence acknowledges nothing, an id without the sequence still acknowledges', { timeout: 30_000 }, async () => {
+  const connectionId = 'ID:sequence-acker-1';
+  const queue = 'acks.by-sequence';
+  const client = await negotiated(broker.ports.openwire);
+  client.send({ type: T.CONNECTION_INFO, commandId: 1, responseRequired: true, connectionId: { type: T.CONNECTION_ID, value: connectionId } });
+  client.send({ type: T.SESSION_INFO, commandId: 2, responseRequired: true, sessionId: { type: T.SESSION_ID, connectionId, value: 1 } });
+  const consumerId = { type: T.CONSUMER_ID, connectionId, sessionId: 1, value: 1 };
+  const destination = { type: T.QUEUE, physicalName: queue };
+  client.send({ type: T.CONSUMER_INFO, commandId: 3, responseRequired: true, consumerId, destination, prefetchSize: 10 });
+  const stomp = await connectStomp(broker.stompPort);
+  await stomp.sendConfirmed(`/queue/${queue}`, 'one');
+  await stomp.sendConfirmed(`/queue/${queue}`, 'two');
+  const ids: DataStructure[] = [];
+  while (ids.length < 2) {
+    const command = await client.next();
+    if (command.type === T.MESSAGE_DISPATCH && command['message'] !== null) ids.push((command['message'] as DataStructure)['messageId'] as DataStructure);
+  }
+  const inFlight = (): number | undefined => broker.server.broker.stats().queues.find((q) => q.name === queue)?.inFlight;
+  let commandId = 10;
+  const acknowledge = async (messageId: DataStructure): Promise<void> => {
+    const id = commandId++;
+    client.send({ type: T.MESSAGE_ACK, commandId: id, responseRequired: true, destination, consumerId, ackType: 4, firstMessageId: messageId, lastMessageId: messageId, messageCount: 1 });
+    let answer = await client.next();
+    while (answer['correlationId'] !== id) answer = await client.next();
+    assert.equal(answer.type, T.RESPONSE);
+  };
+  assert.equal(inFlight(), 2);
+  // what a failover client may send: an id from the broker it left, whose broker sequence this connection gave the first message
+  const stale = { type: T.MESSAGE_ID, producerId: { type: T.PRODUCER_ID, connectionId: 'ID:old-broker-2', sessionId: 1, value: 1 }, producerSequenceId: 999, brokerSequenceId: ids[0]!['brokerSequenceId'] };
+  await acknowledge(stale);
+  assert.equal(inFlight(), 2, 'the stale id acknowledged nothing');
+  // a client that does not send the broker sequence back: the id's text finds the delivery
+  await acknowledge({ ...ids[0]!, brokerSequenceId: 0 });
+  assert.equal(inFlight(), 1, 'the first message was acknowledged by its id without the sequence');
+  await acknowledge(ids[1]!);
+  assert.equal(inFlight(), 0, 'the second by the id its dispatch carried');
+  client.socket.destroy();
+  await stomp.disconnect();
+});
+
 test('a ConsumerControl sets the consumer\'s prefetch: a failover client restores a consumer at prefetch 0, then gives it back its prefetch this way', { timeout: 30_000 }, async () => {
   const connectionId = 'ID:failover-restorer-1';
   const queue = 'failover.prefetch';

@@ -17,6 +17,7 @@ import {
   type DataStructure,
   type DestinationInfo,
   type MessageAck,
+  type MessageId,
   type MessagePull,
   type ProducerId,
   type ProducerInfo,
@@ -171,11 +172,11 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
     return ack.transactionId === null ? undefined : this.transactionKey(ack.transactionId);
   }
 
-  dispatch(consumer: OpenWireConsumer, message: Message | null, delivery: Delivery | undefined, sequence: number): void {
+  dispatch(consumer: OpenWireConsumer, message: Message | null, delivery: Delivery | undefined, sequence: number, messageId?: MessageId): void {
     let wire: WireMessage | null = null;
     if (message !== null) {
       if (message.replyTo?.temporary === true) this.advisory.tellTemporary(message.replyTo);
-      wire = toWireMessage(message, (delivery?.deliveryCount ?? 1) - 1);
+      wire = toWireMessage(message, (delivery?.deliveryCount ?? 1) - 1, messageId);
       if (message.groupId !== undefined && consumer.firstOfGroup(message.groupId, message.groupSeq)) wire.jmsxGroupFirstForConsumer = true;
       wire.messageId!.brokerSequenceId = sequence;
     }

@@ -1,12 +1,15 @@
 import { FerryError } from '../../errors.js';
 import type { ConsumerHandle, Delivery, DeliverySink, Message } from '../../core/index.js';
-import { ACK, type ConsumerId, type MessageAck, type WireDestination } from './commands.js';
-import { messageIdText } from './mapping.js';
+import { ACK, type ConsumerId, type MessageAck, type MessageId, type WireDestination } from './commands.js';
+import { messageIdText, sameMessageId, toMessageId } from './mapping.js';
 
 /** What a consumer needs of its connection: writing dispatches, and the socket's state. */
 export interface DispatchTarget {
-  /** Writes a MessageDispatch; `message` null ends a browse or answers a pull that found nothing. */
-  dispatch(consumer: OpenWireConsumer, message: Message | null, delivery: Delivery | undefined, sequence: number): void;
+  /**
+   * Writes a MessageDispatch; `message` null ends a browse or answers a pull that found nothing.
+   * `messageId` is the message's id on the wire, when the consumer has made it already.
+   */
+  dispatch(consumer: OpenWireConsumer, message: Message | null, delivery: Delivery | undefined, sequence: number, messageId?: MessageId): void;
   isWritable(): boolean;
   onWritable(resume: () => void): void;
   /** The next number of the connection's dispatch sequence (a MessageId's broker sequence id). */
@@ -19,7 +22,10 @@ export interface DispatchTarget {
 const LAST_DELIVERED_UNKNOWN = -2;
 
 interface InFlight {
+  /** Core's message id. */
   readonly id: string;
+  /** The id the dispatch carried, whose broker sequence is `sequence`. */
+  readonly wireId: MessageId;
   readonly tag: number;
   readonly sequence: number;
   /** Acknowledged (or given back): left in `order` until the front passes it. */
@@ -27,31 +33,42 @@ interface InFlight {
 }
 
 /**
- * The deliveries a consumer has not acknowledged, oldest first, found by message id too. A range
+ * The deliveries a consumer has not acknowledged, oldest first. An acknowledgement names a message
+ * by the id its dispatch carried, whose broker sequence number the connection gave that dispatch
+ * alone: deliveries are found by that number, and the rest of the id must match too (an id from
+ * before a failover may carry a number this connection has since given to another message). A
+ * client that does not send the number back is served by the id's text, by a walk. A range
  * acknowledgement takes from the front; an individual one marks its entry, which the front skips.
  */
 class InFlightList {
   private order: InFlight[] = [];
   private head = 0;
-  private readonly byId = new Map<string, InFlight>();
+  private readonly bySequence = new Map<number, InFlight>();
 
   get size(): number {
-    return this.byId.size;
+    return this.bySequence.size;
   }
 
-  add(id: string, tag: number, sequence: number): void {
-    const entry: InFlight = { id, tag, sequence, done: false };
+  add(entry: InFlight): void {
     this.order.push(entry);
-    this.byId.set(id, entry);
+    this.bySequence.set(entry.sequence, entry);
   }
 
-  get(id: string): InFlight | undefined {
-    return this.byId.get(id);
+  /** The open delivery `id` names, if any. */
+  find(id: MessageId): InFlight | undefined {
+    const numbered = this.bySequence.get(id.brokerSequenceId);
+    if (numbered !== undefined && sameMessageId(numbered.wireId, id)) return numbered;
+    const text = messageIdText(id);
+    for (let i = this.head; i < this.order.length; i++) {
+      const entry = this.order[i]!;
+      if (!entry.done && entry.id === text) return entry;
+    }
+    return undefined;
   }
 
   remove(entry: InFlight): void {
     entry.done = true;
-    this.byId.delete(entry.id);
+    this.bySequence.delete(entry.sequence);
     while (this.head < this.order.length && this.order[this.head]!.done) this.head++;
     if (this.head > 1024 && this.head * 2 > this.order.length) {
       this.order = this.order.slice(this.head);
@@ -80,7 +97,7 @@ class InFlightList {
   clear(): void {
     this.order = [];
     this.head = 0;
-    this.byId.clear();
+    this.bySequence.clear();
   }
 }
 
@@ -91,7 +108,7 @@ class InFlightList {
  */
 export class OpenWireConsumer {
   handle: ConsumerHandle | undefined;
-  /** By message id, in dispatch order: a standard acknowledgement covers every delivery up to the one it names. */
+  /** In dispatch order: a standard acknowledgement covers every delivery up to the one it names. */
   private readonly inFlight = new InFlightList();
   /** Deliveries the client has but has not yet acknowledged for good, counted against the prefetch (ActiveMQ's prefetch extension). */
   private extension = 0;
@@ -134,9 +151,10 @@ export class OpenWireConsumer {
       this.pulls--;
       if (this.pulls === 0) clearTimeout(this.pullTimer);
     }
+    const wireId = toMessageId(delivery.message.id);
     // a browser consumes nothing: there is nothing for the client to acknowledge
-    if (!this.browser) this.inFlight.add(delivery.message.id, delivery.tag, sequence);
-    this.target.dispatch(this, delivery.message, delivery, sequence);
+    if (!this.browser) this.inFlight.add({ id: delivery.message.id, wireId, tag: delivery.tag, sequence, done: false });
+    this.target.dispatch(this, delivery.message, delivery, sequence, wireId);
   }
 
   /**
@@ -190,7 +208,7 @@ export class OpenWireConsumer {
     switch (ack.ackType) {
       case ACK.DELIVERED:
         // the application has these: the client may take as many more (ActiveMQ's prefetch extension)
-        this.extension = Math.max(this.extension, this.positionOf(ack.lastMessageId === null ? undefined : messageIdText(ack.lastMessageId)));
+        this.extension = Math.max(this.extension, this.positionOf(ack.lastMessageId ?? undefined));
         handle.wake();
         return;
       case ACK.REDELIVERED:
@@ -219,10 +237,11 @@ export class OpenWireConsumer {
   }
 
   /** How many in-flight deliveries, oldest first, lead up to and include `messageId`. */
-  private positionOf(messageId: string | undefined): number {
+  private positionOf(messageId: MessageId | undefined): number {
     if (messageId === undefined) return 0;
     const open = this.inFlight.entries();
-    const at = open.findIndex((entry) => entry.id === messageId);
+    const target = this.inFlight.find(messageId);
+    const at = target === undefined ? -1 : open.indexOf(target);
     return at < 0 ? open.length : at + 1;
   }
 
@@ -232,22 +251,21 @@ export class OpenWireConsumer {
    */
   private take(ack: MessageAck): InFlight[] {
     if (ack.lastMessageId === null) throw new FerryError('FERRY_OPENWIRE_MALFORMED', 'an acknowledgement without a last message id');
-    const last = messageIdText(ack.lastMessageId);
-    const lastEntry = this.inFlight.get(last);
+    const lastEntry = this.inFlight.find(ack.lastMessageId);
     // after a failover the client acknowledges what the broker it left had delivered: this broker
     // gives those messages again (redelivered), so such an acknowledgement is let go, as ActiveMQ
     // lets go one it cannot correlate; refusing it stalled the client's consumer
     if (lastEntry === undefined) return [];
-    const first = ack.firstMessageId === null ? undefined : messageIdText(ack.firstMessageId);
-    if (ack.ackType === ACK.INDIVIDUAL || first === last || ack.messageCount === 1) {
+    const firstEntry = ack.firstMessageId === null ? undefined : this.inFlight.find(ack.firstMessageId);
+    if (ack.ackType === ACK.INDIVIDUAL || firstEntry === lastEntry || ack.messageCount === 1) {
       this.inFlight.remove(lastEntry);
       this.extension = Math.max(0, this.extension - 1);
       return [lastEntry];
     }
     const taken: InFlight[] = [];
-    let inRange = first === undefined || this.inFlight.get(first) === undefined;
+    let inRange = firstEntry === undefined;
     for (const entry of this.inFlight.upTo(lastEntry)) {
-      if (!inRange && entry.id === first) inRange = true;
+      if (!inRange && entry === firstEntry) inRange = true;
       if (inRange) {
         taken.push(entry);
         this.inFlight.remove(entry);

@@ -75,6 +75,15 @@ export function messageIdText(id: MessageId): string {
   return `${producer.connectionId}:${producer.sessionId}:${producer.value}:${id.producerSequenceId}`;
 }
 
+/** True when two MessageIds name one message (what comparing their `messageIdText` says, without building it). */
+export function sameMessageId(a: MessageId, b: MessageId): boolean {
+  if (a.producerSequenceId !== b.producerSequenceId) return false;
+  if ((a.textView ?? null) !== null || (b.textView ?? null) !== null || a.producerId === null || b.producerId === null) return messageIdText(a) === messageIdText(b);
+  const p = a.producerId;
+  const q = b.producerId;
+  return p.value === q.value && p.sessionId === q.sessionId && p.connectionId === q.connectionId;
+}
+
 const OPENWIRE_ID = /^(.+):(\d+):(\d+):(\d+)$/;
 const NUMBERED_ID = /^(.*?)(\d+)$/;
 
@@ -233,7 +242,7 @@ function encodedParts(message: Message): EncodedParts {
 }
 
 /** A core message as the MessageDispatch to a JMS consumer carries it. */
-export function toWireMessage(message: Message, redeliveryCounter: number): WireMessage {
+export function toWireMessage(message: Message, redeliveryCounter: number, messageId: MessageId = toMessageId(message.id)): WireMessage {
   const { type, content, properties } = encodedParts(message);
   const userId = message.properties.get('JMSXUserID');
   return {
@@ -244,7 +253,7 @@ export function toWireMessage(message: Message, redeliveryCounter: number): Wire
     destination: toWireDestination(message.destination),
     transactionId: null,
     originalDestination: message.originalDestination === undefined ? null : toWireDestination(message.originalDestination),
-    messageId: toMessageId(message.id),
+    messageId,
     originalTransactionId: null,
     groupId: message.groupId ?? null,
     groupSequence: message.groupSeq ?? 0,
