@@ -77,6 +77,16 @@ async function negotiated(port: number): Promise<RawClient> {
 }
 
 let broker: TestBroker;
+/** Opens a connection, a session and a consumer on `queue` for a raw client (commands 1 to 3, each asking for a Response). */
+function openRawConsumer(client: RawClient, connectionId: string, queue: string, prefetchSize: number): { consumerId: DataStructure; destination: DataStructure } {
+  client.send({ type: T.CONNECTION_INFO, commandId: 1, responseRequired: true, connectionId: { type: T.CONNECTION_ID, value: connectionId } });
+  client.send({ type: T.SESSION_INFO, commandId: 2, responseRequired: true, sessionId: { type: T.SESSION_ID, connectionId, value: 1 } });
+  const consumerId = { type: T.CONSUMER_ID, connectionId, sessionId: 1, value: 1 };
+  const destination = { type: T.QUEUE, physicalName: queue };
+  client.send({ type: T.CONSUMER_INFO, commandId: 3, responseRequired: true, consumerId, destination, prefetchSize });
+  return { consumerId, destination };
+}
+
 const logLines: Record<string, unknown>[] = [];
 
 before(async () => {
@@ -465,11 +475,7 @@ test('ActiveMQ.Advisory.Connection, .Consumer and .Producer: a JMS advisory cons
 test('an acknowledgement of a message this broker never delivered (a failover client acknowledging what the broker it left had sent) is answered and let go; the consumer goes on', { timeout: 30_000 }, async () => {
   const connectionId = 'ID:failover-acker-1';
   const client = await negotiated(broker.ports.openwire);
-  client.send({ type: T.CONNECTION_INFO, commandId: 1, responseRequired: true, connectionId: { type: T.CONNECTION_ID, value: connectionId } });
-  client.send({ type: T.SESSION_INFO, commandId: 2, responseRequired: true, sessionId: { type: T.SESSION_ID, connectionId, value: 1 } });
-  const consumerId = { type: T.CONSUMER_ID, connectionId, sessionId: 1, value: 1 };
-  const destination = { type: T.QUEUE, physicalName: 'failover.acks' };
-  client.send({ type: T.CONSUMER_INFO, commandId: 3, responseRequired: true, consumerId, destination, prefetchSize: 10 });
+  const { consumerId, destination } = openRawConsumer(client, connectionId, 'failover.acks', 10);
   const stomp = await connectStomp(broker.stompPort);
   /** The next command other than a Response to the setup. */
   const nextDispatch = async (): Promise<DataStructure> => {
@@ -503,11 +509,7 @@ test('an acknowledgement is matched by the broker sequence its dispatch carried 
   const connectionId = 'ID:sequence-acker-1';
   const queue = 'acks.by-sequence';
   const client = await negotiated(broker.ports.openwire);
-  client.send({ type: T.CONNECTION_INFO, commandId: 1, responseRequired: true, connectionId: { type: T.CONNECTION_ID, value: connectionId } });
-  client.send({ type: T.SESSION_INFO, commandId: 2, responseRequired: true, sessionId: { type: T.SESSION_ID, connectionId, value: 1 } });
-  const consumerId = { type: T.CONSUMER_ID, connectionId, sessionId: 1, value: 1 };
-  const destination = { type: T.QUEUE, physicalName: queue };
-  client.send({ type: T.CONSUMER_INFO, commandId: 3, responseRequired: true, consumerId, destination, prefetchSize: 10 });
+  const { consumerId, destination } = openRawConsumer(client, connectionId, queue, 10);
   const stomp = await connectStomp(broker.stompPort);
   await stomp.sendConfirmed(`/queue/${queue}`, 'one');
   await stomp.sendConfirmed(`/queue/${queue}`, 'two');
@@ -545,11 +547,7 @@ test('a ConsumerControl sets the consumer\'s prefetch: a failover client restore
   const stomp = await connectStomp(broker.stompPort);
   for (let i = 0; i < 3; i++) await stomp.sendConfirmed(`/queue/${queue}`, `waiting ${i}`);
   const client = await negotiated(broker.ports.openwire);
-  client.send({ type: T.CONNECTION_INFO, commandId: 1, responseRequired: true, connectionId: { type: T.CONNECTION_ID, value: connectionId } });
-  client.send({ type: T.SESSION_INFO, commandId: 2, responseRequired: true, sessionId: { type: T.SESSION_ID, connectionId, value: 1 } });
-  const consumerId = { type: T.CONSUMER_ID, connectionId, sessionId: 1, value: 1 };
-  const destination = { type: T.QUEUE, physicalName: queue };
-  client.send({ type: T.CONSUMER_INFO, commandId: 3, responseRequired: true, consumerId, destination, prefetchSize: 0 });
+  const { consumerId, destination } = openRawConsumer(client, connectionId, queue, 0);
   for (let answered = 0; answered < 3; ) if ((await client.next()).type === T.RESPONSE) answered++;
   // at prefetch 0 and without a MessagePull nothing is dispatched
   assert.equal(broker.server.broker.stats().queues.find((q) => q.name === queue)?.pending, 3, 'all three still wait');
