@@ -1,3 +1,4 @@
+import { grown } from '../store/typed-columns.js';
 import { decodeReference } from './records.js';
 
 /**
@@ -61,16 +62,11 @@ export class RecoveredReferences {
 
   private grow(): void {
     const size = this.ids.length * 2;
-    const bigger = <T extends Float64Array | Uint32Array>(old: T, make: (n: number) => T): T => {
-      const next = make(size);
-      next.set(old);
-      return next;
-    };
-    this.ids = bigger(this.ids, (n) => new Float64Array(n));
-    this.queueIds = bigger(this.queueIds, (n) => new Float64Array(n));
-    this.messageIds = bigger(this.messageIds, (n) => new Float64Array(n));
-    this.seqs = bigger(this.seqs, (n) => new Float64Array(n));
-    this.counts = bigger(this.counts, (n) => new Uint32Array(n));
+    this.ids = grown(this.ids, size);
+    this.queueIds = grown(this.queueIds, size);
+    this.messageIds = grown(this.messageIds, size);
+    this.seqs = grown(this.seqs, size);
+    this.counts = grown(this.counts, size);
   }
 }
 
@@ -92,11 +88,7 @@ export class RecoveredById<T> {
 
   add(id: number, item: T): void {
     const n = this.items.length;
-    if (n === this.ids.length) {
-      const bigger = new Float64Array(n * 2);
-      bigger.set(this.ids);
-      this.ids = bigger;
-    }
+    if (n === this.ids.length) this.ids = grown(this.ids, n * 2);
     if (n > 0 && this.ids[n - 1]! >= id) this.ascending = false;
     this.ids[n] = id;
     this.items.push(item);

@@ -1,3 +1,5 @@
+import { grown } from '../typed-columns.js';
+
 /**
  * The journal's live records, one row per record in typed-array columns and found by id through an
  * open-addressing index of row numbers. A million waiting messages are two million live records;
@@ -140,24 +142,19 @@ export class RecordTable {
       return;
     }
     const capacity = Math.max(1024, rows * 2);
-    const grow = <T extends Float64Array | Int32Array | Uint32Array | Uint8Array>(old: T, make: (n: number) => T): T => {
-      const next = make(capacity);
-      next.set(old);
-      return next;
-    };
-    this.ids = grow(this.ids, (n) => new Float64Array(n));
-    this.types = grow(this.types, (n) => new Int32Array(n));
-    this.segs = grow(this.segs, (n) => new Int32Array(n));
-    this.positions = grow(this.positions, (n) => new Float64Array(n));
-    this.lengths = grow(this.lengths, (n) => new Uint32Array(n));
-    this.anchorSegs = grow(this.anchorSegs, (n) => new Int32Array(n));
-    this.anchorBytes = grow(this.anchorBytes, (n) => new Uint32Array(n));
-    this.anchorCommits = grow(this.anchorCommits, (n) => new Int32Array(n));
-    this.latestSegs = grow(this.latestSegs, (n) => new Int32Array(n));
-    this.latestBytes = grow(this.latestBytes, (n) => new Uint32Array(n));
-    this.latestCommits = grow(this.latestCommits, (n) => new Int32Array(n));
-    this.generations = grow(this.generations, (n) => new Uint32Array(n));
-    this.live = grow(this.live, (n) => new Uint8Array(n));
+    this.ids = grown(this.ids, capacity);
+    this.types = grown(this.types, capacity);
+    this.segs = grown(this.segs, capacity);
+    this.positions = grown(this.positions, capacity);
+    this.lengths = grown(this.lengths, capacity);
+    this.anchorSegs = grown(this.anchorSegs, capacity);
+    this.anchorBytes = grown(this.anchorBytes, capacity);
+    this.anchorCommits = grown(this.anchorCommits, capacity);
+    this.latestSegs = grown(this.latestSegs, capacity);
+    this.latestBytes = grown(this.latestBytes, capacity);
+    this.latestCommits = grown(this.latestCommits, capacity);
+    this.generations = grown(this.generations, capacity);
+    this.live = grown(this.live, capacity);
   }
 
   /** Moves live rows down over removed ones, in order, and reindexes. Callers holding row numbers must not be mid-flight (recovery only). */

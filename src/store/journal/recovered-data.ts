@@ -1,3 +1,5 @@
+import { grown } from '../typed-columns.js';
+
 /**
  * The data replay keeps of each live record until recovery hands it back, by ledger row: copied out
  * of the segment's read buffer into shared slabs, and noted as slab, offset and length in typed
@@ -77,13 +79,8 @@ export class RecoveredData {
   private grow(row: number): void {
     let capacity = Math.max(1024, this.slabOf.length * 2);
     while (capacity <= row) capacity *= 2;
-    const grow = (old: Int32Array<ArrayBuffer>): Int32Array<ArrayBuffer> => {
-      const next = new Int32Array(capacity);
-      next.set(old);
-      return next;
-    };
-    this.slabOf = grow(this.slabOf);
-    this.offsets = grow(this.offsets);
-    this.lengths = grow(this.lengths);
+    this.slabOf = grown(this.slabOf, capacity);
+    this.offsets = grown(this.offsets, capacity);
+    this.lengths = grown(this.lengths, capacity);
   }
 }
