@@ -67,6 +67,7 @@ export const errorCodes = {
   FERRY_PRECONDITION_FAILED: 'a declaration of an exchange or queue that exists with another type, flags or arguments, bad queue arguments, or a delete whose if-unused or if-empty condition does not hold (AMQP 0-9-1 precondition-failed, 406)',
   FERRY_RESOURCE_LOCKED: 'an exclusive queue that another connection declared and owns (AMQP 0-9-1 resource-locked, 405)',
   FERRY_QUEUE_IN_USE: 'a consumer asking to be the only one on a queue that has consumers, or any consumer of a queue that has such a one (AMQP 0-9-1 exclusive consume; access-refused, 403)',
+  FERRY_QUEUE_LOADING: 'a queue\'s messages were asked to be browsed, listed, moved, copied or deleted one by one while the broker, started or taken over with a large backlog (store.loadInBackgroundAbove), is still putting them back from the store; sends, consumers, purges and deletes are taken meanwhile (management API: HTTP 503)',
   FERRY_NAME_RESERVED: 'declaring or deleting an exchange or queue whose name begins with "amq.", or binding to or deleting the default exchange: only the broker may (AMQP 0-9-1 access-refused, 403)',
   FERRY_NOT_SUPPORTED: 'a request for something Ferry does not do, refused in the protocol\'s terms without closing the connection: deleting an ordinary destination over OpenWire',
   FERRY_BAD_REQUEST: 'a management API request that cannot be acted on: a body that is not JSON or lacks a field, a bad query parameter (HTTP 400)',

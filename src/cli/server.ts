@@ -206,6 +206,7 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
     expirySweepInterval: config.destinations.expirySweepInterval,
     bodyCacheSize: config.store.bodyCacheSize,
     confirmConsumed: config.store.confirmConsumed,
+    loadInBackgroundAbove: config.store.loadInBackgroundAbove,
     limits: withoutUndefined(config.limits),
     authenticator: options.authenticator ?? security!.authenticator,
     ...((options.authorizer ?? security?.authorizer) === undefined ? {} : { authorizer: (options.authorizer ?? security?.authorizer)! }),
@@ -356,6 +357,11 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
       },
     );
   };
+  // a record that cannot be put back leaves its queue incomplete: the broker stops rather than serve it so
+  broker.loaded.catch((err: unknown) => {
+    logger.error({ event: 'broker.load-failed', err }, 'putting stored messages back in their queues failed');
+    void stop().finally(() => fencedWith(`putting stored messages back failed: ${(err as Error).message}`));
+  });
   if (lostEarly !== undefined) onLeaseLost(lostEarly);
   else if (askedEarly !== undefined) onHandback(askedEarly);
   return { broker, ports, tls: certificates, stop, fenced, handedBack };

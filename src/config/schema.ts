@@ -249,6 +249,11 @@ export const configSchema = z
         bodyCacheSize: z.number().int().min(0).default(256 * 1024 * 1024),
         /** Confirm a persistent message once its consumers have acknowledged it, if that comes before its write is synced (as ActiveMQ and RabbitMQ do); false: every confirm waits for the disk. */
         confirmConsumed: z.boolean().default(true),
+        /**
+         * Waiting messages in the store above which the broker opens its listeners before they are all
+         * back in their queues: sends are taken at once, and each queue delivers once it is whole.
+         */
+        loadInBackgroundAbove: z.number().int().min(0).default(100_000),
         journal: z
           .object({
             segmentSize: z.number().int().min(64 * 1024).default(32 * 1024 * 1024),

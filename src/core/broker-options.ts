@@ -29,6 +29,12 @@ export interface BrokerOptions {
    * for the disk.
    */
   readonly confirmConsumed?: boolean;
+  /**
+   * Waiting messages in the store above which `start` returns before they are all back in their
+   * queues (default: never): the broker serves at once, each such queue takes sends meanwhile and
+   * delivers once it is whole (`loaded`). A takeover with a large backlog serves in seconds.
+   */
+  readonly loadInBackgroundAbove?: number;
   /** Who may connect (default: everyone, as who they say they are). */
   readonly authenticator?: Authenticator;
   /** What each principal may do to which destination (default: everything). */

@@ -107,9 +107,13 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
   private readonly slowConsumerCounts = { notified: 0, aborted: 0, evicted: 0 };
 
   private readonly confirmConsumed: boolean;
+  private readonly loadInBackgroundAbove: number;
+  /** Resolves once every recovered message is back in its queue (at once unless `loadInBackgroundAbove` was passed); rejects if that failed. */
+  loaded: Promise<void> = Promise.resolve();
 
   constructor(options: BrokerOptions) {
     this.store = options.store;
+    this.loadInBackgroundAbove = options.loadInBackgroundAbove ?? Number.POSITIVE_INFINITY;
     this.name = options.name ?? 'ferry';
     this.logger = options.logger ?? silentLogger;
     this.clock = options.clock ?? Date.now;
@@ -213,7 +217,8 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
       prepared: new PreparedTransactions(this.store, persistence, this),
     };
     this.timers.hold();
-    await recoverState(this, recovered.stream ?? recovered.records, this.store, this.bodies, this.logger);
+    const wanted = (): boolean => this.state === 'new' || this.state === 'running';
+    ({ loaded: this.loaded } = await recoverState(this, recovered.stream ?? recovered.records, this.store, this.bodies, this.logger, { loadInBackgroundAbove: this.loadInBackgroundAbove, wanted }));
     this.timers.resume();
     if (recovered.prepared.length > 0) {
       this.logger.warn({ event: 'store.prepared', count: recovered.prepared.length }, 'prepared transactions found; they stay in doubt until resolved');
@@ -228,7 +233,8 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
     for (const connection of [...this.connections.values()]) connection.close();
     // everything delivered came back with its count: the marks are not needed to flag redeliveries
     for (const queue of this.allPersistentQueues()) {
-      if (queue.deliveryMark.recordId !== 0) this.store.delete(queue.deliveryMark.recordId);
+      // a queue still loading keeps its mark: the messages not yet back may have gone out before a crash
+      if (queue.deliveryMark.recordId !== 0 && !queue.isLoading) this.store.delete(queue.deliveryMark.recordId);
       queue.deliveryMark.forget();
     }
     this.started?.scheduler.stop();

@@ -1,3 +1,4 @@
+import { FerryError } from '../errors.js';
 import type { BodyCache } from './body-cache.js';
 import { bodyState, type Message } from './message.js';
 import type { Persistence } from './persistence.js';
@@ -31,6 +32,18 @@ export interface QueueStats {
    * a dead-letter queue itself.
    */
   readonly discarded: number;
+  /** Present while recovery is still putting the queue's stored messages back (counted in `pending`); nothing is delivered until it is done. */
+  readonly loading?: true;
+}
+
+/** What a queue that recovery is still filling keeps meanwhile. */
+interface QueueLoading {
+  /** Stored messages recovery has still to put back. */
+  remaining: number;
+  /** Entries accepted meanwhile (stored already, when persistent), in order. */
+  arrivals: QueueEntry[];
+  /** Purged or deleted meanwhile: recovery deletes the rest instead of putting it back. */
+  discard: boolean;
 }
 
 /** A consumer as its queue sees it (Consumer, in consumer.ts, is the one there is). */
@@ -133,6 +146,10 @@ export class MessageQueue implements EntryQueue {
   private ttlTimerDue = Number.POSITIVE_INFINITY;
   /** A consumer that asked to be the queue's only one (see `SubscribeOptions.soleConsumer`). */
   soleConsumer: QueueConsumer | undefined = undefined;
+  /** Set while recovery still has this queue's stored messages to put back (see `startLoading`). */
+  private loading: QueueLoading | undefined;
+  /** Recovered entries at or below this sequence number may have been delivered before a crash. */
+  private recoveredMark = 0;
 
   constructor(
     readonly name: string,
@@ -197,7 +214,7 @@ export class MessageQueue implements EntryQueue {
   /** True when the queue is full and refuses a publish rather than dropping its oldest (`overflow: reject-publish`). */
   refuses(message: Message): boolean {
     if (this.overflow === 'drop-head') return false;
-    return this.pending.length >= this.maxLength || this.pending.bytes + bodyState(message).bodyLength > this.maxLengthBytes;
+    return this.pendingCount >= this.maxLength || this.pending.bytes + bodyState(message).bodyLength > this.maxLengthBytes;
   }
 
   /** At its own memoryLimit, or all queues together at limits.messageMemory: its memoryPolicy applies. */
@@ -257,8 +274,42 @@ export class MessageQueue implements EntryQueue {
     return this.consumers.length;
   }
 
+  /** Waiting messages, those recovery has still to put back included. */
   get pendingCount(): number {
-    return this.pending.length;
+    const loading = this.loading;
+    return loading === undefined ? this.pending.length : this.pending.length + loading.remaining + loading.arrivals.length;
+  }
+
+  /** True while recovery is still putting this queue's stored messages back: nothing is dispatched from it yet. */
+  get isLoading(): boolean {
+    return this.loading !== undefined;
+  }
+
+  /**
+   * Recovery will put back `count` stored messages, the last numbered `lastSeq`, after the broker
+   * has started serving. Until `finishLoading`, sends are stored and numbered after them but
+   * placed only then, and nothing is dispatched: the queue is delivered in order once it is whole.
+   */
+  startLoading(count: number, lastSeq: number): void {
+    if (lastSeq >= this.nextSeq) this.nextSeq = lastSeq + 1;
+    this.loading = { remaining: count, arrivals: [], discard: false };
+  }
+
+  /** True when what recovery still holds for this queue is to be deleted, not put back (it was purged or deleted meanwhile). */
+  get discardsRecovered(): boolean {
+    return this.loading?.discard === true;
+  }
+
+  /** Every stored message is back: what arrived meanwhile takes its place after them, and dispatch begins. */
+  finishLoading(): void {
+    const loading = this.loading;
+    if (loading === undefined) return;
+    this.loading = undefined;
+    for (const entry of loading.arrivals) {
+      if (entry.retained) this.addPending(entry);
+      else this.place(entry, undefined);
+    }
+    if (!this.destroyed) this.dispatch();
   }
 
   /** Places a routed message in this queue, writing its reference when both are persistent. */
@@ -269,6 +320,18 @@ export class MessageQueue implements EntryQueue {
     if (this.messageTtl >= 0) this.applyTtl(entry, this.env.clock());
     if (persisted) this.env.persistence.addReference(this.recordId, entry, txId);
     this.enqueued++;
+    if (this.loading !== undefined) {
+      // stored now, so the send can be confirmed; placed after the stored messages once they are back
+      this.loading.arrivals.push(entry);
+      return;
+    }
+    this.place(entry, txId);
+    if (dispatchNow) this.dispatch();
+  }
+
+  /** Places an accepted entry among the waiting ones, applying the queue's last-value key and limits. */
+  private place(entry: QueueEntry, txId: number | undefined): void {
+    const message = entry.message;
     if (this.policy.lastValueKey !== undefined) this.replaceLastValue(entry, txId);
     this.addPending(entry);
     if (this.pagesOut(message) && this.atMemoryLimit) this.env.persistence.page(message);
@@ -278,7 +341,6 @@ export class MessageQueue implements EntryQueue {
       else queueMicrotask(() => this.dropHead());
     }
     if (this.policy.memoryPolicy === 'drop-oldest' && this.atMemoryLimit) this.discardOldest(txId);
-    if (dispatchNow) this.dispatch();
     if (this.policy.memoryPolicy === 'block' && this.holdsProducers) this.env.producerFlow.filled(this);
     this.slow?.added(this.pending.length);
   }
@@ -291,13 +353,15 @@ export class MessageQueue implements EntryQueue {
     const entry = new QueueEntry(this, message, this.nextSeq++, null);
     entry.retained = true;
     this.enqueued++;
-    this.addPending(entry);
+    if (this.loading !== undefined) this.loading.arrivals.push(entry);
+    else this.addPending(entry);
   }
 
   /** Puts back an entry recovered from the store. */
   recover(message: Message, stored: StoredMessage, seq: number, redeliveries: number, referenceId: number): void {
-    const entry = new QueueEntry(this, message, seq, stored, redeliveries);
+    const entry = new QueueEntry(this, message, seq, stored, seq <= this.recoveredMark ? redeliveries + 1 : redeliveries);
     entry.referenceId = referenceId;
+    if (this.loading !== undefined && this.loading.remaining > 0) this.loading.remaining--;
     // the time it entered is not kept: its TTL counts from when it was sent
     if (this.messageTtl >= 0) this.applyTtl(entry, message.timestamp);
     stored.references++;
@@ -320,6 +384,8 @@ export class MessageQueue implements EntryQueue {
   recoverDeliveryMark(recordId: number, mark: number): void {
     this.deliveryMark.recovered(recordId, mark);
     for (const entry of this.pending) if (entry.seq <= mark) entry.redeliveries++;
+    // and those recovery puts back later
+    this.recoveredMark = mark;
     // new messages start past the mark, so a second crash does not flag them before they go out
     if (mark >= this.nextSeq) this.nextSeq = mark + 1;
   }
@@ -431,7 +497,7 @@ export class MessageQueue implements EntryQueue {
    * active consumer). Returns false when nothing waits.
    */
   takeOne(consumer: QueueConsumer): boolean {
-    if (this.destroyed) return false;
+    if (this.destroyed || this.loading !== undefined) return false;
     const now = this.env.clock();
     while (this.pending.length > 0) {
       const head = this.pending.peek()!;
@@ -467,11 +533,13 @@ export class MessageQueue implements EntryQueue {
 
   /** The waiting entries, in dispatch order, for a browser to walk; nothing is consumed. */
   waitingEntries(): QueueEntry[] {
+    this.mustBeLoaded();
     return [...this.pending];
   }
 
   /** The waiting messages, in dispatch order, for operators; nothing is consumed. */
   snapshot(limit = Number.POSITIVE_INFINITY): Message[] {
+    this.mustBeLoaded();
     const messages: Message[] = [];
     for (const entry of this.pending) {
       if (messages.length >= limit) break;
@@ -485,6 +553,7 @@ export class MessageQueue implements EntryQueue {
    * them: the caller acknowledges each (inside its store transaction) once it has put its copy elsewhere.
    */
   takeWaiting(pick: (entry: QueueEntry) => boolean): QueueEntry[] {
+    this.mustBeLoaded();
     const taken = this.pending.removeWhere(pick);
     for (const entry of taken) {
       if (entry.message.expiration !== 0) this.expiring--;
@@ -502,7 +571,22 @@ export class MessageQueue implements EntryQueue {
     for (const entry of removed) this.acknowledge(entry);
     this.lastValues.clear();
     this.expiring = 0;
-    return removed.length;
+    const loading = this.loading;
+    if (loading === undefined) return removed.length;
+    // what recovery has still to put back is deleted by it instead; what arrived meanwhile goes now
+    for (const entry of loading.arrivals) this.acknowledge(entry);
+    const count = removed.length + loading.remaining + loading.arrivals.length;
+    loading.arrivals = [];
+    loading.remaining = 0;
+    loading.discard = true;
+    return count;
+  }
+
+  /** Walking or picking from the waiting messages needs all of them: refused while some are still on their way back from the store. */
+  private mustBeLoaded(): void {
+    if (this.loading !== undefined) {
+      throw new FerryError('FERRY_QUEUE_LOADING', `queue "${this.name}" is still being loaded from the store after the broker started; its messages can be browsed, listed or moved once it is loaded`);
+    }
   }
 
   /** Drops everything, in flight too: the queue is being deleted; with a reason, its consumers hear it. */
@@ -527,7 +611,8 @@ export class MessageQueue implements EntryQueue {
   stats(): QueueStats {
     return {
       name: this.name,
-      pending: this.pending.length,
+      pending: this.pendingCount,
+      ...(this.loading === undefined ? {} : { loading: true }),
       inFlight: this.inFlight,
       delayed: this.delayed,
       consumers: this.consumers.length,
@@ -541,7 +626,7 @@ export class MessageQueue implements EntryQueue {
 
   /** Hands waiting messages to consumers with room, until either runs out. Safe to call re-entrantly. */
   dispatch(): void {
-    if (this.paused) return;
+    if (this.paused || this.loading !== undefined) return;
     if (this.dispatching) {
       this.dispatchAgain = true;
       return;

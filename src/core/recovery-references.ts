@@ -96,6 +96,12 @@ export class RecoveredById<T> {
   }
 
   get(id: number): T | undefined {
+    const at = this.indexOf(id);
+    return at < 0 ? undefined : this.items[at];
+  }
+
+  /** Where `id` was added (its position in `values()`), or -1. */
+  indexOf(id: number): number {
     const { ids } = this;
     const order = this.ascending ? undefined : (this.order ??= this.sortedOrder());
     let low = 0;
@@ -104,11 +110,21 @@ export class RecoveredById<T> {
       const mid = (low + high) >>> 1;
       const at = order === undefined ? mid : order[mid]!;
       const found = ids[at]!;
-      if (found === id) return this.items[at];
+      if (found === id) return at;
       if (found < id) low = mid + 1;
       else high = mid - 1;
     }
-    return undefined;
+    return -1;
+  }
+
+  /** The id added at `index`. */
+  idAt(index: number): number {
+    return this.ids[index]!;
+  }
+
+  /** Replaces the item added at `index`. */
+  set(index: number, item: T): void {
+    this.items[index] = item;
   }
 
   values(): readonly T[] {
@@ -120,5 +136,62 @@ export class RecoveredById<T> {
     const order = new Uint32Array(this.items.length);
     for (let i = 0; i < order.length; i++) order[i] = i;
     return order.sort((a, b) => ids[a]! - ids[b]!);
+  }
+}
+
+/**
+ * The message records read at recovery, kept as the store handed them back (as slab, offset and
+ * length in the store's own buffers) and decoded only when a reference puts the message in a queue.
+ * A broker that serves while its queues load reads every record before it opens its listeners and
+ * decodes most messages after; a view or a decoded message per record would be a million objects
+ * made before the first client is served.
+ */
+export class RecoveredMessages<T> {
+  private readonly byId = new RecoveredById<T | undefined>();
+  private readonly slabs: ArrayBufferLike[] = [];
+  private slabOf = new Int32Array(1024);
+  private offsets = new Int32Array(1024);
+  private lengths = new Int32Array(1024);
+  private types = new Uint8Array(1024);
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  /** Notes record `id`; `data` must stay as it is until the record is taken or recovery ends. */
+  add(id: number, type: number, data: Buffer): void {
+    const i = this.byId.size;
+    if (i === this.offsets.length) {
+      const size = i * 2;
+      this.slabOf = grown(this.slabOf, size);
+      this.offsets = grown(this.offsets, size);
+      this.lengths = grown(this.lengths, size);
+      this.types = grown(this.types, size);
+    }
+    // records come back packed into a few large buffers: each is noted once
+    if (this.slabs[this.slabs.length - 1] !== data.buffer) this.slabs.push(data.buffer);
+    this.slabOf[i] = this.slabs.length - 1;
+    this.offsets[i] = data.byteOffset;
+    this.lengths[i] = data.length;
+    this.types[i] = type;
+    this.byId.add(id, undefined);
+  }
+
+  /** What `make` made of record `id`, made the first time it is asked for; undefined when no message record `id` was read. */
+  take(id: number, make: (id: number, type: number, data: Buffer) => T): T | undefined {
+    const i = this.byId.indexOf(id);
+    if (i < 0) return undefined;
+    let item = this.byId.values()[i];
+    if (item === undefined) {
+      item = make(id, this.types[i]!, Buffer.from(this.slabs[this.slabOf[i]!]!, this.offsets[i]!, this.lengths[i]!));
+      this.byId.set(i, item);
+    }
+    return item;
+  }
+
+  /** Each record's id and what was made of it, if it was ever taken. */
+  forEach(visit: (id: number, item: T | undefined) => void): void {
+    const items = this.byId.values();
+    for (let i = 0; i < items.length; i++) visit(this.byId.idAt(i), items[i]);
   }
 }

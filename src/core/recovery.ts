@@ -6,7 +6,7 @@ import type { MessageQueue } from './message-queue.js';
 import type { QueueEntry, StoredMessage } from './queue-entry.js';
 import type { BindingSpec, ExchangeSpec } from './exchanges.js';
 import { RecordType, decodeBinding, decodeExchange, decodeDeliveryMark, decodeDurableSubscription, decodePrepared, decodeQueue, decodeStoredMessage, type DurableSubscriptionRecord, type PreparedRecord, type QueueRecord } from './records.js';
-import { RecoveredById, RecoveredReferences } from './recovery-references.js';
+import { RecoveredMessages, RecoveredReferences } from './recovery-references.js';
 
 const CONSUMED: StoreRecord = { id: 0, type: 0, data: Buffer.alloc(0) };
 
@@ -48,14 +48,42 @@ export interface RecoveryTarget {
   recoverPrepared(recordId: number, record: PreparedRecord, entries: ReadonlyMap<number, QueueEntry>): void;
 }
 
+export interface RecoveryOptions {
+  /**
+   * Waiting messages (references) above which queues are put back after `recoverState` has
+   * returned, while the broker serves: each queue then takes sends at once and delivers once it is
+   * whole. At or below it, and whenever a prepared transaction waits (it holds messages of several
+   * queues), everything is back before it returns.
+   */
+  readonly loadInBackgroundAbove: number;
+  /** False once the broker is stopping: a load under way gives up at its next turn (the store still holds what it did not put back). */
+  readonly wanted: () => boolean;
+}
+
+export interface Recovered {
+  /** Resolves once every queue is whole; rejects if putting messages back failed. */
+  readonly loaded: Promise<void>;
+  /** Waiting messages still to put back when `recoverState` returned (0 when everything was back). */
+  readonly loading: number;
+}
+
 /**
- * Rebuilds the broker from the store's live records (emptying `records` as it reads them): queues and durable subscriptions first, then
- * every waiting message in its queue's order with its delivery count. Records that nothing refers
- * to any more (a reference to a missing queue, a message with no reference) are deleted.
+ * Rebuilds the broker from the store's live records (emptying `records` as it reads them): queues,
+ * durable subscriptions and everything else but waiting messages first, then every waiting
+ * message in its queue's order with its delivery count, now or (past
+ * `options.loadInBackgroundAbove`) in the background. Records that nothing refers to any more (a
+ * reference to a missing queue, a message with no reference) are deleted.
  */
-export async function recoverState(target: RecoveryTarget, records: StoreRecord[] | Iterable<StoreRecord>, store: Store, bodies: BodyCache, logger: Logger): Promise<void> {
+export async function recoverState(
+  target: RecoveryTarget,
+  records: StoreRecord[] | Iterable<StoreRecord>,
+  store: Store,
+  bodies: BodyCache,
+  logger: Logger,
+  options: RecoveryOptions = { loadInBackgroundAbove: Number.POSITIVE_INFINITY, wanted: () => true },
+): Promise<Recovered> {
   const queuesById = new Map<number, MessageQueue>();
-  const messages = new RecoveredById<HeldMessage>();
+  const messages = new RecoveredMessages<HeldMessage>();
   const references = new RecoveredReferences();
   const marks: { id: number; queueId: number; seq: number }[] = [];
   const prepared: { id: number; record: PreparedRecord }[] = [];
@@ -73,12 +101,10 @@ export async function recoverState(target: RecoveryTarget, records: StoreRecord[
         break;
       }
       case RecordType.Message:
-      case RecordType.StoredMessage: {
-        const { message } = decodeStoredMessage(record.data, record.type);
-        bodies.recovered(message, record.id);
-        messages.add(record.id, { recordId: record.id, references: 0, message });
+      case RecordType.StoredMessage:
+        // decoded when a reference puts it in its queue
+        messages.add(record.id, record.type, record.data);
         break;
-      }
       case RecordType.Reference:
         references.add(record.id, record.data);
         break;
@@ -115,46 +141,116 @@ export async function recoverState(target: RecoveryTarget, records: StoreRecord[
     }
   }
   for (const { id, spec } of bindings) target.recoverBinding(id, spec);
-  let dangling = 0;
-  const order = references.order();
-  for (let k = 0; k < order.length; k++) {
-    if ((k & YIELD_EVERY) === YIELD_EVERY) await yieldTurn();
-    const i = order[k]!;
-    const id = references.id(i);
-    const queue = queuesById.get(references.queueId(i));
-    const held = messages.get(references.messageRecordId(i));
-    if (queue === undefined || held === undefined) {
-      store.delete(id);
-      dangling++;
-      continue;
-    }
-    queue.recover(held.message, held, references.seq(i), references.deliveryCount(i), id);
-  }
-  // what a prepared transaction consumes is held by it, out of its queue, until it is completed
-  if (prepared.length > 0) {
-    const held = new Set(prepared.flatMap(({ record }) => [...record.acknowledged, ...record.rejected]));
-    const entries = new Map<number, QueueEntry>();
-    for (const queue of queuesById.values()) for (const entry of queue.takeRecovered(held)) entries.set(entry.referenceId, entry);
-    for (const { id, record } of prepared) target.recoverPrepared(id, record, entries);
-    logger.warn({ event: 'broker.prepared-transactions', count: prepared.length }, 'prepared transactions await their transaction manager\'s commit or rollback');
-  }
   // a clean stop deletes the marks, so any left say the broker stopped without returning deliveries
   for (const mark of marks) {
     const queue = queuesById.get(mark.queueId);
     if (queue === undefined) store.delete(mark.id);
     else queue.recoverDeliveryMark(mark.id, mark.seq);
   }
-  let orphans = 0;
-  for (const held of messages.values()) {
-    if (held.references === 0) {
-      store.delete(held.recordId);
-      bodies.released(held.message);
-      orphans++;
+  const order = references.order();
+  const counts = { queues: queuesById.size, messages: 0, references: references.length, scheduled, dangling: 0, orphans: 0 };
+  const load = (): Promise<void> => loadMessages(queuesById, messages, references, order, store, bodies, options.wanted, counts);
+
+  if (prepared.length > 0 || references.length <= options.loadInBackgroundAbove) {
+    await load();
+    // what a prepared transaction consumes is held by it, out of its queue, until it is completed
+    if (prepared.length > 0) {
+      const held = new Set(prepared.flatMap(({ record }) => [...record.acknowledged, ...record.rejected]));
+      const entries = new Map<number, QueueEntry>();
+      for (const queue of queuesById.values()) for (const entry of queue.takeRecovered(held)) entries.set(entry.referenceId, entry);
+      for (const { id, record } of prepared) target.recoverPrepared(id, record, entries);
+      logger.warn({ event: 'broker.prepared-transactions', count: prepared.length }, 'prepared transactions await their transaction manager\'s commit or rollback');
     }
+    logRecovered(logger, counts);
+    return { loaded: Promise.resolve(), loading: 0 };
+  }
+
+  // the queues that have messages to come take sends from now on, numbered after those
+  for (let k = 0; k < order.length; ) {
+    const queueId = references.queueId(order[k]!);
+    let end = k + 1;
+    while (end < order.length && references.queueId(order[end]!) === queueId) end++;
+    queuesById.get(queueId)?.startLoading(end - k, references.seq(order[end - 1]!));
+    k = end;
   }
   logger.info(
-    { event: 'broker.recovered', queues: queuesById.size, messages: messages.size - orphans, references: references.length - dangling, scheduled },
-    'recovered from the store',
+    { event: 'broker.loading', queues: queuesById.size, references: references.length, scheduled },
+    'serving while waiting messages are put back in their queues; each queue delivers once it is whole',
   );
+  const loaded = (async () => {
+    // the broker finishes starting before the first message goes back
+    await yieldTurn();
+    await load();
+    if (options.wanted()) logRecovered(logger, counts);
+  })();
+  return { loaded, loading: references.length };
+}
+
+interface RecoveryCounts {
+  readonly queues: number;
+  messages: number;
+  readonly references: number;
+  readonly scheduled: number;
+  dangling: number;
+  orphans: number;
+}
+
+/** Puts every recovered reference's message back in its queue, queue by queue in sequence order; then deletes what nothing refers to. */
+async function loadMessages(
+  queuesById: ReadonlyMap<number, MessageQueue>,
+  messages: RecoveredMessages<HeldMessage>,
+  references: RecoveredReferences,
+  order: Uint32Array,
+  store: Store,
+  bodies: BodyCache,
+  wanted: () => boolean,
+  counts: RecoveryCounts,
+): Promise<void> {
+  const decode = (id: number, type: number, data: Buffer): HeldMessage => {
+    const { message } = decodeStoredMessage(data, type);
+    bodies.recovered(message, id);
+    return { recordId: id, references: 0, message };
+  };
+  let filling: MessageQueue | undefined;
+  for (let k = 0; k < order.length; k++) {
+    if ((k & YIELD_EVERY) === YIELD_EVERY) {
+      await yieldTurn();
+      if (!wanted()) return;
+    }
+    const i = order[k]!;
+    const id = references.id(i);
+    const queue = queuesById.get(references.queueId(i));
+    if (queue !== filling) {
+      filling?.finishLoading();
+      filling = queue;
+    }
+    if (queue?.discardsRecovered === true) {
+      // purged or deleted while it loaded
+      store.delete(id);
+      continue;
+    }
+    const held = queue === undefined ? undefined : messages.take(references.messageRecordId(i), decode);
+    if (queue === undefined || held === undefined) {
+      store.delete(id);
+      counts.dangling++;
+      continue;
+    }
+    queue.recover(held.message, held, references.seq(i), references.deliveryCount(i), id);
+  }
+  filling?.finishLoading();
+  messages.forEach((id, held) => {
+    if (held !== undefined && held.references > 0) {
+      counts.messages++;
+      return;
+    }
+    store.delete(id);
+    if (held !== undefined) bodies.released(held.message);
+    counts.orphans++;
+  });
+}
+
+function logRecovered(logger: Logger, counts: RecoveryCounts): void {
+  const { queues, messages, references, scheduled, dangling, orphans } = counts;
+  logger.info({ event: 'broker.recovered', queues, messages, references: references - dangling, scheduled }, 'recovered from the store');
   if (dangling + orphans > 0) logger.warn({ event: 'store.orphans', dangling, orphans }, 'deleted records that nothing refers to');
 }

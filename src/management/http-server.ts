@@ -107,6 +107,8 @@ function failure(err: FerryError): { status: number; code: string } {
       return { status: 401, code: err.code };
     case 'FERRY_METHOD_NOT_ALLOWED':
       return { status: 405, code: err.code };
+    case 'FERRY_QUEUE_LOADING':
+      return { status: 503, code: err.code };
     default:
       // the rest are what the request asked for that cannot be done: a bad name, selector, value
       return { status: 400, code: err.code };
