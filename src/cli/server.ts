@@ -167,28 +167,7 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
           logger,
         })
       : undefined;
-  let lock: { release(): void };
-  // what the lease's renewal calls, bound once the broker runs; until then it is noted
-  let onLeaseLost: ((reason: string) => void) | undefined;
-  let onHandback: ((asker: string) => void) | undefined;
-  let lostEarly: string | undefined;
-  let askedEarly: string | undefined;
-  try {
-    if (lease === undefined) lock = DataFolderLock.acquire(config.data);
-    else {
-      await waitAsBackup(lease, config, logger, options.signal);
-      lock = { release: () => void lease.release() };
-      // renewed from the moment it is taken: recovering a large backlog takes longer than a lease
-      lease.startRenewing(
-        (reason) => (onLeaseLost === undefined ? (lostEarly = reason) : onLeaseLost(reason)),
-        (asker) => (onHandback === undefined ? (askedEarly = asker) : onHandback(asker)),
-      );
-    }
-  } catch (err) {
-    security?.close();
-    certificates?.close();
-    throw err;
-  }
+  // made before the lease is taken: a backup reads the store ahead once the holder misses a renewal
   const store = options.store ?? makeStore(config, logger, lease);
   const broker = new Broker({
     store,
@@ -212,6 +191,29 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
     ...((options.authorizer ?? security?.authorizer) === undefined ? {} : { authorizer: (options.authorizer ?? security?.authorizer)! }),
     logger,
   });
+  let lock: { release(): void };
+  // what the lease's renewal calls, bound once the broker runs; until then it is noted
+  let onLeaseLost: ((reason: string) => void) | undefined;
+  let onHandback: ((asker: string) => void) | undefined;
+  let lostEarly: string | undefined;
+  let askedEarly: string | undefined;
+  try {
+    if (lease === undefined) lock = DataFolderLock.acquire(config.data);
+    else {
+      await waitAsBackup(lease, config, logger, options.signal, (overdue) => broker.readAhead(overdue));
+      lock = { release: () => void lease.release() };
+      // renewed from the moment it is taken: recovering a large backlog takes longer than a lease
+      lease.startRenewing(
+        (reason) => (onLeaseLost === undefined ? (lostEarly = reason) : onLeaseLost(reason)),
+        (asker) => (onHandback === undefined ? (askedEarly = asker) : onHandback(asker)),
+      );
+    }
+  } catch (err) {
+    broker.readAhead(false);
+    security?.close();
+    certificates?.close();
+    throw err;
+  }
   security?.attach(broker);
   try {
     await broker.start();
@@ -371,7 +373,7 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
  * With `ha.role: auto`: takes the folder's lease, or waits as a backup until it can, answering on
  * the management port meanwhile that this broker is a backup.
  */
-async function waitAsBackup(lease: HaLease, config: FerryConfig, logger: Logger, signal: AbortSignal | undefined): Promise<void> {
+async function waitAsBackup(lease: HaLease, config: FerryConfig, logger: Logger, signal: AbortSignal | undefined, onOverdue: (overdue: boolean) => void): Promise<void> {
   const http = config.listeners.http;
   const status = http.enabled ? new BackupStatusServer(http.host, http.port) : undefined;
   let listening: Promise<number> | undefined;
@@ -383,7 +385,7 @@ async function waitAsBackup(lease: HaLease, config: FerryConfig, logger: Logger,
         logger.info({ event: 'ha.status-ready', host: http.host, port }, `backup status on ${http.host}:${port} (HTTP 503 until this broker takes over)`);
         return port;
       });
-    });
+    }, onOverdue);
   } finally {
     if (listening !== undefined) await listening.catch(() => undefined);
     await status?.close();

@@ -227,6 +227,13 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
     this.sweepExpired();
   }
 
+  /** Has the store read ahead what `start` will recover (true), or forget it (false); see `Store.readAhead`. */
+  readAhead(wanted: boolean): void {
+    const keep = wanted && this.state === 'new' ? this.bodies.recoveryFilter() : undefined;
+    if (!wanted) this.store.dropReadAhead?.();
+    else if (this.state === 'new') void this.store.readAhead?.(keep === undefined ? undefined : { keep });
+  }
+
   async stop(): Promise<void> {
     if (this.state !== 'running') return;
     this.state = 'stopping';

@@ -92,13 +92,17 @@ export class HaLease {
 
   /**
    * Waits as a backup until this broker holds the lease. `onWaiting` is called once with the holder
-   * it waits for. Rejects with FERRY_BROKER_STOPPING when `signal` aborts.
+   * it waits for. `onOverdue` hears true when the holder has missed a renewal by a tenth of the
+   * duration (it may be dead: the backup can get ready meanwhile), and false if it renews after all.
+   * Rejects with FERRY_BROKER_STOPPING when `signal` aborts.
    */
-  async acquire(signal?: AbortSignal, onWaiting?: (holder: LeaseRecord) => void): Promise<void> {
+  async acquire(signal?: AbortSignal, onWaiting?: (holder: LeaseRecord) => void, onOverdue?: (overdue: boolean) => void): Promise<void> {
     let seen: string | undefined;
     let seenAt = this.clock();
     let announced = false;
     let asked = false;
+    let overdue = false;
+    const overdueAfter = this.options.leaseDuration / 3 + this.options.leaseDuration / 10;
     try {
       for (;;) {
         const record = await this.file.read();
@@ -107,6 +111,12 @@ export class HaLease {
         if (record !== undefined && `${record.generation}/${record.counter}` !== seen) {
           seen = `${record.generation}/${record.counter}`;
           seenAt = now;
+        }
+        const late = free === undefined && record !== undefined && !record.released && now - seenAt >= overdueAfter;
+        if (late !== overdue) {
+          overdue = late;
+          this.options.logger.info({ event: late ? 'ha.holder-overdue' : 'ha.holder-renewed', holder: record?.holder, sinceMs: Math.round(now - seenAt) }, late ? 'the lease holder missed a renewal; reading the store ahead in case it is gone' : 'the lease holder renewed after all');
+          onOverdue?.(late);
         }
         if (free !== undefined) {
           const generation = (record?.generation ?? 0) + 1;

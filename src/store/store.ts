@@ -105,6 +105,14 @@ export interface StoreObserver {
 export interface Store {
   /** Opens the store and returns what it holds. Called once, before any append. */
   open(options?: OpenOptions): Promise<RecoveredState>;
+  /**
+   * Starts reading, before `open` and without writing, what `open` will return; `open` uses it if
+   * nothing changed meanwhile. For an HA backup whose primary stopped renewing its lease. Resolves
+   * when the reading has ended, whether or not it succeeded.
+   */
+  readAhead?(options?: OpenOptions): Promise<void>;
+  /** Forgets what `readAhead` read (the primary renews its lease again). */
+  dropReadAhead?(): void;
   /** Present when the store can read records back, so their data need not stay in memory. */
   readonly reader?: RecordReader;
   /** Adds a record; with `txId`, only when that transaction commits. */

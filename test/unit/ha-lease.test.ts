@@ -112,3 +112,35 @@ test('of brokers racing to take one generation, exactly one claims it', async ()
   const claims = await Promise.all(['a', 'b', 'c', 'd'].map((who) => file.claim(7, who)));
   assert.equal(claims.filter(Boolean).length, 1);
 });
+
+test('a backup hears when the holder misses a renewal by a tenth of the lease, and when it renews after all', async () => {
+  const dir = folder();
+  // the holder's own clock stands still: it never thinks itself too late to renew
+  const first = new HaLease({ store: new LeaseFile(dir), leaseDuration: LEASE, logger: silentLogger, holder: 'first', clock: manualClock().now });
+  await first.acquire();
+  const clock = manualClock();
+  const overdue: boolean[] = [];
+  let waiting = false;
+  const second = new HaLease({ store: new LeaseFile(dir), leaseDuration: LEASE, logger: silentLogger, clock: clock.now, holder: 'second' });
+  const taking = second.acquire(undefined, () => (waiting = true), (late) => overdue.push(late));
+  const polls = async (n: number): Promise<void> => {
+    // each poll of the backup is at most 100 ms apart in real time
+    for (let i = 0; i < n; i++) await new Promise((resolve) => setTimeout(resolve, 60));
+  };
+  while (!waiting) await new Promise((resolve) => setTimeout(resolve, 10));
+  clock.advance(LEASE / 3 + LEASE / 10 - 5);
+  await polls(3);
+  assert.deepEqual(overdue, [], 'a renewal not yet a tenth of the lease late is not overdue');
+  clock.advance(10);
+  for (let i = 0; i < 50 && overdue.length === 0; i++) await polls(1);
+  assert.deepEqual(overdue, [true]);
+  // the holder was slow, not dead
+  first.startRenewing(() => {});
+  for (let i = 0; i < 50 && overdue.length === 1; i++) await polls(1);
+  assert.deepEqual(overdue, [true, false]);
+  assert.equal(second.role, 'backup');
+  await first.release();
+  await taking;
+  assert.equal(second.role, 'primary');
+  await second.release();
+});

@@ -6,7 +6,7 @@ import { BATCH_FRAME_SIZE, FrameKind, SEGMENT_HEADER_SIZE, encodeSegmentHeader }
 import { TxOp } from './ledger.js';
 import { JournalMaintenance, type JournalDescription } from './maintenance.js';
 import { JournalReader, type JournalRecordReader } from './reader.js';
-import { recoverJournal, type RecoveryReport } from './recovery.js';
+import { recoverJournal, unchangedSince, type RecoveryReport, type RecoveryResult } from './recovery.js';
 import { JournalSegment } from './segment.js';
 import { JournalSpace, statfsProbe, type FreeSpaceProbe } from './space.js';
 import { JournalWriter } from './writer.js';
@@ -76,6 +76,8 @@ export class JournalStore implements Store {
   private readonly reading: JournalReader;
   private readonly maintenance: JournalMaintenance;
   private readonly space: JournalSpace;
+  /** A replay made before `open` by `readAhead`, and whether it is still wanted. */
+  private ahead: { readonly result: Promise<RecoveryResult | undefined>; wanted: boolean } | undefined;
 
   constructor(options: JournalOptions) {
     const segmentSize = options.segmentSize ?? DEFAULT_SEGMENT_SIZE;
@@ -113,13 +115,55 @@ export class JournalStore implements Store {
   /** Reads live records back; the body cache uses it to leave message bodies on disk. */
   readonly reader: JournalRecordReader;
 
+  /**
+   * Replays the folder now, writing nothing, for `open` to use if no segment file has changed by
+   * then: an HA backup whose primary has stopped renewing its lease reads the journal while the
+   * lease runs out. A cut or repair the replay finds is made by `open`. Once `dropReadAhead`, or
+   * when the files changed (the primary was alive after all), `open` replays again. Resolves when
+   * the replay has ended, whether or not it succeeded.
+   */
+  readAhead(options?: OpenOptions): Promise<void> {
+    const journal = this.journal;
+    if (journal.phase !== 'new') return Promise.resolve();
+    if (this.ahead !== undefined) return this.ahead.result.then(() => undefined);
+    const ahead: { result: Promise<RecoveryResult | undefined>; wanted: boolean } = {
+      wanted: true,
+      // a replay that failed or was abandoned leaves `open` to replay afresh, and says why then if it fails again
+      result: recoverJournal(journal.fs, journal.dir, this.repair, (event) => journal.emit(event), options?.keep, { readOnly: true, wanted: (): boolean => ahead.wanted }).catch(() => undefined),
+    };
+    this.ahead = ahead;
+    return ahead.result.then(() => undefined);
+  }
+
+  /** Forgets a replay made ahead, ending it if it is still under way. */
+  dropReadAhead(): void {
+    if (this.ahead !== undefined) this.ahead.wanted = false;
+    this.ahead = undefined;
+  }
+
+  /** The replay made ahead, if the folder is as it was when it was read; its cuts and repairs are made now. */
+  private async adoptReadAhead(): Promise<RecoveryResult | undefined> {
+    const ahead = this.ahead;
+    this.ahead = undefined;
+    const result = await ahead?.result;
+    if (result === undefined) return undefined;
+    const journal = this.journal;
+    if (!(await unchangedSince(journal.fs, journal.dir, result.files))) {
+      journal.emit({ event: 'journal.read-ahead-stale', segments: result.files.size });
+      return undefined;
+    }
+    for (const step of result.deferred) await step();
+    journal.emit({ event: 'journal.read-ahead-used', segments: result.files.size, records: result.report.records });
+    return result;
+  }
+
   async open(options?: OpenOptions): Promise<RecoveredState> {
     const journal = this.journal;
     if (journal.phase !== 'new') throw new FerryError('FERRY_STORE_FAILED', 'a JournalStore opens once; make a new one to open the folder again');
     journal.phase = 'opening';
     try {
       await journal.fs.mkdir(journal.dir);
-      const recovered = await recoverJournal(journal.fs, journal.dir, this.repair, (event) => journal.emit(event), options?.keep);
+      const recovered = (await this.adoptReadAhead()) ?? (await recoverJournal(journal.fs, journal.dir, this.repair, (event) => journal.emit(event), options?.keep));
       journal.segments = recovered.segments;
       journal.ledger = recovered.ledger;
       journal.recoveredMaxId = recovered.state.maxId;
@@ -237,6 +281,7 @@ export class JournalStore implements Store {
 
   async close(): Promise<void> {
     const journal = this.journal;
+    this.dropReadAhead();
     if (journal.phase === 'new' || journal.phase === 'closed') {
       journal.phase = 'closed';
       return;

@@ -47,6 +47,20 @@ export interface RecoveryResult {
   readonly ledger: JournalLedger;
   readonly segments: Map<number, JournalSegment>;
   readonly report: RecoveryReport;
+  /** Each segment file read, with the size it had: a replay that wrote nothing holds while these are unchanged. */
+  readonly files: ReadonlyMap<string, number>;
+  /**
+   * A replay that may not write (`readOnly`) leaves the cutting of a torn tail and any repair here,
+   * with the events that say so, for whoever holds the folder to carry out.
+   */
+  readonly deferred: readonly (() => Promise<void>)[];
+}
+
+export interface RecoveryMode {
+  /** Write nothing: cuts and repairs are left in `deferred`. */
+  readonly readOnly?: boolean;
+  /** Asked at each turn given to the event loop; false abandons the replay (FERRY_STORE_FAILED). */
+  readonly wanted?: () => boolean;
 }
 
 export type JournalEventSink = (event: { readonly event: string; readonly [key: string]: unknown }) => void;
@@ -63,8 +77,11 @@ export async function recoverJournal(
   repair: boolean,
   emit: JournalEventSink,
   keep: ((type: number, data: Buffer) => number) | undefined,
+  mode: RecoveryMode = {},
 ): Promise<RecoveryResult> {
   const started = performance.now();
+  const files = new Map<string, number>();
+  const deferred: (() => Promise<void>)[] = [];
   const numbers: number[] = [];
   for (const name of await fsys.readdir(dir)) {
     const number = parseSegmentFileName(name);
@@ -88,6 +105,7 @@ export async function recoverJournal(
     const fd = await fsys.open(join(dir, segmentFileName(numbers[i]!)), 'r');
     try {
       const size = await fsys.size(fd);
+      files.set(segmentFileName(numbers[i]!), size);
       if (size > readBuffers[i & 1]!.length) readBuffers[i & 1] = Buffer.allocUnsafeSlow(size);
       const buf = readBuffers[i & 1]!.subarray(0, size);
       await readFully(fsys, fd, buf, size, 0);
@@ -98,18 +116,27 @@ export async function recoverJournal(
     }
   };
   let next = numbers.length > 0 ? load(0) : undefined;
-  const rewrite = async (path: string, change: (fd: number) => Promise<void>): Promise<void> => {
-    const fd = await fsys.open(path, 'r+');
-    try {
-      await change(fd);
-    } finally {
-      await fsys.close(fd);
-    }
+  // what changes the folder happens now, or (read-only) later, by whoever holds it
+  const change = async (step: () => Promise<void>): Promise<void> => {
+    if (mode.readOnly === true) deferred.push(step);
+    else await step();
   };
+  const rewrite = (path: string, edit: (fd: number) => Promise<void>): Promise<void> =>
+    change(async () => {
+      const fd = await fsys.open(path, 'r+');
+      try {
+        await edit(fd);
+      } finally {
+        await fsys.close(fd);
+      }
+    });
 
   const drop = (entry: RecoveryDrop): void => {
     dropped.push(entry);
-    emit({ event: entry.kind === 'torn-tail' ? 'journal.truncated' : 'journal.repaired', file: entry.file, offset: entry.offset, bytes: entry.bytes, reason: entry.reason, ids: entry.ids });
+    void change(async () => emit({ event: entry.kind === 'torn-tail' ? 'journal.truncated' : 'journal.repaired', file: entry.file, offset: entry.offset, bytes: entry.bytes, reason: entry.reason, ids: entry.ids }));
+  };
+  const stillWanted = (): void => {
+    if (mode.wanted?.() === false) throw new FerryError('FERRY_STORE_FAILED', `the replay of ${dir} was abandoned`);
   };
 
   try {
@@ -131,7 +158,7 @@ export async function recoverJournal(
           // the header goes out with the segment's first write: if no later write follows, that write was torn
           const torn = last && findBatchFrame(buf, SEGMENT_HEADER_SIZE) < 0 && findBatchFrame(buf, SEGMENT_HEADER_SIZE, 1) < 0;
           if (!torn && !repair) throw corrupt(file, 0, headerProblem ?? 'a bad header');
-          await fsys.unlink(path);
+          await change(() => fsys.unlink(path));
           drop({ file, offset: 0, bytes: size, reason: headerProblem ?? 'a bad header', kind: torn ? 'torn-tail' : 'repaired', ids: [] });
           continue;
         }
@@ -172,7 +199,10 @@ export async function recoverJournal(
           }
           if (frame.kind !== FrameKind.Batch && frame.kind !== FrameKind.Padding) {
             // a turn for the event loop now and then: an HA primary renews its lease while it recovers
-            if ((frames & 0x7ff) === 0x7ff) await new Promise((resolve) => setImmediate(resolve));
+            if ((frames & 0x7ff) === 0x7ff) {
+              await new Promise((resolve) => setImmediate(resolve));
+              stillWanted();
+            }
             replay(ledger, number, buf, pos, frame.end, frame.kind, frame.txId, frame.id, frame.type, frame.dataStart, frame.dataEnd, keep);
             segment.frames++;
             frames++;
@@ -226,7 +256,27 @@ export async function recoverJournal(
     prepared,
     maxId,
   };
-  return { state, ledger, segments, report };
+  return { state, ledger, segments, report, files, deferred };
+}
+
+/** True when the folder holds exactly the segment files `files` names, each still of the size it had. */
+export async function unchangedSince(fsys: JournalFileSystem, dir: string, files: ReadonlyMap<string, number>): Promise<boolean> {
+  const names = (await fsys.readdir(dir)).filter((name) => {
+    const number = parseSegmentFileName(name);
+    return number !== undefined && segmentFileName(number) === name;
+  });
+  if (names.length !== files.size) return false;
+  for (const name of names) {
+    const size = files.get(name);
+    if (size === undefined) return false;
+    const fd = await fsys.open(join(dir, name), 'r');
+    try {
+      if ((await fsys.size(fd)) !== size) return false;
+    } finally {
+      await fsys.close(fd);
+    }
+  }
+  return true;
 }
 
 /**
