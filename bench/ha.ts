@@ -12,7 +12,9 @@
 // With --store postgres (or journal,postgres) Ferry keeps its store and its lease in a PostgreSQL
 // database of the run's own (Debian's server, fsync on) instead of on the shared folder.
 //
-//   npm run build && node dist/bench/ha.js [--kills 20] [--activemq-kills 5] [--lease MS] [--backlog N] [--broker ferry,activemq] [--store journal,postgres]
+// --timeline shows, after each takeover, when the new primary logged the steps of it.
+//
+//   npm run build && node dist/bench/ha.js [--kills 20] [--activemq-kills 5] [--lease MS] [--backlog N] [--broker ferry,activemq] [--store journal,postgres] [--timeline]
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -36,6 +38,7 @@ const { values } = parseArgs({
     backlog: { type: 'string' },
     broker: { type: 'string' },
     store: { type: 'string' },
+    timeline: { type: 'boolean' },
   },
 });
 const kills = Number(values.kills ?? 20);
@@ -48,7 +51,12 @@ const HOST = '127.0.0.1';
 interface Member {
   readonly child: ChildProcess;
   readonly stompPort: number;
+  /** When (performance.now()) each event of TIMELINE was logged, last one of each. */
+  readonly seen: Map<string, number>;
 }
+
+/** What a takeover is made of, shown after each one with --timeline. */
+const TIMELINE = ['ha.holder-overdue', 'journal.read-ahead-used', 'journal.read-ahead-stale', 'ha.primary', 'broker.loading', 'broker.started', 'broker.recovered'];
 
 /** One Ferry process with `--ha` on `data`; resolves once it logs `event` (`broker.started` or `ha.backup`). */
 async function startFerryMember(data: string, config: string | undefined, stompPort: number, event: string, apart: boolean): Promise<Member> {
@@ -61,16 +69,19 @@ async function startFerryMember(data: string, config: string | undefined, stompP
   });
   track(child, undefined);
   const last: string[] = [];
+  const seen = new Map<string, number>();
   await new Promise<void>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! });
     lines.on('line', (line) => {
       last.push(line);
       if (last.length > 5) last.shift();
+      const logged = /"event":"([^"]+)"/.exec(line)?.[1];
+      if (logged !== undefined && TIMELINE.includes(logged)) seen.set(logged, performance.now());
       if (line.includes(`"event":"${event}"`)) resolve();
     });
     child.once('exit', (code) => reject(new Error(`ferry exited with ${code} before "${event}":\n${last.join('\n')}`)));
   });
-  return { child, stompPort };
+  return { child, stompPort, seen };
 }
 
 /** Until a persistent SEND to `port` is confirmed by a RECEIPT: connect, send, and retry every 20 ms. */
@@ -130,6 +141,10 @@ async function ferryTakeovers(apart: boolean, postgresUrl?: string): Promise<num
       await firstConfirmedSend(backup.stompPort);
       times.push(performance.now() - started);
       process.stdout.write(`ferry${apart ? ' (apart)' : ''} takeover ${round + 1}/${kills}: ${Math.round(times.at(-1)!)} ms\n`);
+      if (values.timeline === true) {
+        const steps = TIMELINE.filter((e) => (backup.seen.get(e) ?? 0) > started).map((e) => `${e} +${Math.round(backup.seen.get(e)! - started)}`);
+        process.stdout.write(`  after the kill, ms: ${steps.join(', ')}\n`);
+      }
       const next = await startFerryMember(data, config, primary.stompPort, 'ha.backup', apart);
       primary = backup;
       backup = next;

@@ -61,8 +61,8 @@ function withoutUndefined<T extends object>(value: T): { [K in keyof T]: Exclude
 
 /** Journal events an operator must see: damage, and writes or space that stop persistent sends. */
 const JOURNAL_WARNINGS: ReadonlySet<string> = new Set(['journal.truncated', 'journal.repaired', 'journal.stalled', 'journal.space.exhausted', 'journal.reclaim.failed', 'journal.compaction.failed']);
-/** ... and the ends of those spells. */
-const JOURNAL_NOTICES: ReadonlySet<string> = new Set(['journal.resumed', 'journal.space.available']);
+/** ... and the ends of those spells, and whether an HA backup's reading ahead served its takeover. */
+const JOURNAL_NOTICES: ReadonlySet<string> = new Set(['journal.resumed', 'journal.space.available', 'journal.read-ahead-used', 'journal.read-ahead-stale']);
 
 function makeStore(config: FerryConfig, logger: Logger, lease: HaLease | undefined): Store {
   if (config.store.type === 'memory') return new MemoryStore();

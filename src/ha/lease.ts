@@ -112,8 +112,9 @@ export class HaLease {
           seen = `${record.generation}/${record.counter}`;
           seenAt = now;
         }
-        const late = free === undefined && record !== undefined && !record.released && now - seenAt >= overdueAfter;
-        if (late !== overdue) {
+        const late = record !== undefined && !record.released && now - seenAt >= overdueAfter;
+        // a lease about to be taken keeps what was read ahead for it
+        if (free === undefined && late !== overdue) {
           overdue = late;
           this.options.logger.info({ event: late ? 'ha.holder-overdue' : 'ha.holder-renewed', holder: record?.holder, sinceMs: Math.round(now - seenAt) }, late ? 'the lease holder missed a renewal; reading the store ahead in case it is gone' : 'the lease holder renewed after all');
           onOverdue?.(late);

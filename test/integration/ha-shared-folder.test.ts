@@ -119,6 +119,9 @@ test('a primary paused past its lease (SIGSTOP) finds the backup in charge when 
   const stale = await connectStomp(primary.ports['stomp']!);
   primary.child.kill('SIGSTOP');
   await backup.logged('broker.started');
+  // the holder missed a renewal first: the backup read the journal ahead, and its takeover used that replay
+  await backup.logged('ha.holder-overdue');
+  await backup.logged('journal.read-ahead-used');
   const producer = await connectStomp(backup.ports['stomp']!);
   const confirmed = await streamUntil(producer, queue, 64, (n) => n >= 50);
   await producer.disconnect();

@@ -144,3 +144,23 @@ test('a backup hears when the holder misses a renewal by a tenth of the lease, a
   assert.equal(second.role, 'primary');
   await second.release();
 });
+
+test('a backup that takes an unrenewed lease is not told the holder renewed: what it read ahead is kept for the takeover', async () => {
+  const dir = folder();
+  const first = new HaLease({ store: new LeaseFile(dir), leaseDuration: LEASE, logger: silentLogger, holder: 'first', clock: manualClock().now });
+  await first.acquire();
+  const clock = manualClock();
+  const overdue: boolean[] = [];
+  let waiting = false;
+  const second = new HaLease({ store: new LeaseFile(dir), leaseDuration: LEASE, logger: silentLogger, clock: clock.now, holder: 'second' });
+  const taking = second.acquire(undefined, () => (waiting = true), (late) => overdue.push(late));
+  while (!waiting) await new Promise((resolve) => setTimeout(resolve, 10));
+  clock.advance(LEASE / 2);
+  for (let i = 0; i < 50 && overdue.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 60));
+  assert.deepEqual(overdue, [true]);
+  clock.advance(LEASE);
+  await taking;
+  assert.equal(second.role, 'primary');
+  assert.deepEqual(overdue, [true]);
+  await second.release();
+});
