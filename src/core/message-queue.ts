@@ -44,6 +44,9 @@ interface QueueLoading {
   arrivals: QueueEntry[];
   /** Purged or deleted meanwhile: recovery deletes the rest instead of putting it back. */
   discard: boolean;
+  /** Resolves once the queue is whole, for a get that waits (made when one asks). */
+  whole?: Promise<void>;
+  wholeNow?: () => void;
 }
 
 /** A consumer as its queue sees it (Consumer, in consumer.ts, is the one there is). */
@@ -305,6 +308,7 @@ export class MessageQueue implements EntryQueue {
     const loading = this.loading;
     if (loading === undefined) return;
     this.loading = undefined;
+    loading.wholeNow?.();
     for (const entry of loading.arrivals) {
       if (entry.retained) this.addPending(entry);
       else this.place(entry, undefined);
@@ -518,10 +522,13 @@ export class MessageQueue implements EntryQueue {
   }
 
   /**
-   * When `takeOne` found the head's body on disk in a store that reads asynchronously only: resolves
-   * once the read it started has ended, for a get that can wait (AMQP 0-9-1's basic.get).
+   * When `takeOne` found the head's body on disk in a store that reads asynchronously only, or the
+   * queue still loading: resolves once the read it started has ended or the queue is whole, for a
+   * get that can wait (AMQP 0-9-1's basic.get).
    */
   bodiesBeingRead(): Promise<void> | undefined {
+    // a queue still loading answers a get once it is whole, not with a wrong "empty"
+    if (this.loading !== undefined) return (this.loading.whole ??= new Promise<void>((resolve) => (this.loading!.wholeNow = resolve)));
     return this.reads.whenRead();
   }
 

@@ -128,3 +128,22 @@ test('a consumer of a loading queue gets nothing before the queue is whole, so a
   await received(subscriber, 10);
   assert.deepEqual(subscriber.bodies().slice(0, 2), ['urgent', 'old-0']);
 });
+
+test('a get from a loading queue is not answered "empty": it waits until the queue is whole', async (t) => {
+  const first = await withBacklog(t, 'orders', BACKLOG);
+  const broker = await first.restart();
+  const client = await broker.connect();
+  assert.equal(client.session.get('orders', 'auto'), undefined, 'nothing can be taken yet');
+  const whole = client.session.whenGettable('orders', 'auto');
+  assert.ok(whole !== undefined, 'the get is told to wait, not that the queue is empty');
+  await whole;
+  assert.equal((broker.queueStats('orders') as { loading?: true }).loading, undefined);
+  // the journal reads the head's body back first when it is not in memory
+  let got = client.session.get('orders', 'auto');
+  for (let i = 0; i < 100 && got === undefined; i++) {
+    await client.session.whenGettable('orders', 'auto');
+    got = client.session.get('orders', 'auto');
+  }
+  assert.equal(got?.delivery.message.body.toString(), 'old-0');
+  assert.equal(got?.messageCount, BACKLOG - 1);
+});
