@@ -90,18 +90,19 @@ export class BodyCache implements BodyHome {
    * What recovery keeps in memory of each record: message records whole while their bodies fit in the
    * limit (the oldest first, as the journal replays them), then only their headers.
    */
-  recoveryFilter(): ((type: number, data: Buffer) => number) | undefined {
+  recoveryFilter(): ((type: number, data: Buffer, start: number, end: number) => number) | undefined {
     if (!this.enabled) return undefined;
     let kept = 0;
-    return (type, data) => {
+    return (type, data, start, end) => {
+      const length = end - start;
       // a paged non-persistent message is deleted as soon as it is read: only its headers are kept
-      if (type === RecordType.PagedMessage) return storedMessageHeaderLength(data);
-      if (type !== RecordType.StoredMessage) return data.length;
-      const headers = storedMessageHeaderLength(data);
-      const bodyLength = data.length - headers;
+      if (type === RecordType.PagedMessage) return storedMessageHeaderLength(data, start, end);
+      if (type !== RecordType.StoredMessage) return length;
+      const headers = storedMessageHeaderLength(data, start, end);
+      const bodyLength = length - headers;
       if (kept + bodyLength > this.limit) return headers;
       kept += bodyLength;
-      return data.length;
+      return length;
     };
   }
 

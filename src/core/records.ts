@@ -410,9 +410,9 @@ export function encodeStoredMessage(m: Message): Buffer {
 }
 
 /** How much of a StoredMessage record comes before its body: what recovery keeps when the body stays on disk. */
-export function storedMessageHeaderLength(data: Buffer): number {
-  if (data.length < 4) throw new FerryError('FERRY_STORE_CORRUPT', 'message record ends before its body length');
-  return data.length - data.readUInt32LE(0);
+export function storedMessageHeaderLength(data: Buffer, start = 0, end = data.length): number {
+  if (end - start < 4) throw new FerryError('FERRY_STORE_CORRUPT', 'message record ends before its body length');
+  return end - start - data.readUInt32LE(start);
 }
 
 /** The body of a whole message record of either layout: its last bytes. */

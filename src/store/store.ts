@@ -72,9 +72,10 @@ export interface StoreDescription {
 export interface OpenOptions {
   /**
    * How many bytes of a recovered record to keep in memory: all of it by default. A store that can
-   * read records back (`reader`) may keep only this prefix; the rest stays on disk.
+   * read records back (`reader`) may keep only this prefix; the rest stays on disk. The record is
+   * `data[start, end)`: the journal asks of millions of records, each within a segment it read whole.
    */
-  readonly keep?: (type: number, data: Buffer) => number;
+  readonly keep?: (type: number, data: Buffer, start: number, end: number) => number;
 }
 
 /** Reads live records back from disk, for a store that does not keep their data in memory. */

@@ -76,7 +76,7 @@ export async function recoverJournal(
   dir: string,
   repair: boolean,
   emit: JournalEventSink,
-  keep: ((type: number, data: Buffer) => number) | undefined,
+  keep: ((type: number, data: Buffer, start: number, end: number) => number) | undefined,
   mode: RecoveryMode = {},
 ): Promise<RecoveryResult> {
   const started = performance.now();
@@ -319,16 +319,14 @@ function replay(
   type: number,
   dataStart: number,
   dataEnd: number,
-  keep: ((type: number, data: Buffer) => number) | undefined,
+  keep: ((type: number, data: Buffer, start: number, end: number) => number) | undefined,
 ): void {
   const bytes = end - at;
   const length = dataEnd - dataStart;
-  // a copy, so that the file's buffer is not kept alive by the records recovered from it
-  const data = (): Buffer => Buffer.from(buf.subarray(dataStart, dataEnd));
   switch (kind) {
     case FrameKind.Add: {
       // the caller may leave the rest of a record on disk, to be read back when needed
-      const kept = keep === undefined ? length : Math.min(length, keep(type, buf.subarray(dataStart, dataEnd)));
+      const kept = keep === undefined ? length : Math.min(length, keep(type, buf, dataStart, dataEnd));
       ledger.add(id, type, seg, dataStart, length, bytes, buf, dataStart, dataStart + kept);
       break;
     }
@@ -339,16 +337,16 @@ function replay(
       ledger.delete(id, seg);
       break;
     case FrameKind.TxAdd:
-      ledger.operation(txId, TxOp.Add, id, type, seg, dataStart, length, bytes, data());
+      ledger.operation(txId, TxOp.Add, id, type, seg, dataStart, length, bytes, copyOf(buf, dataStart, dataEnd));
       break;
     case FrameKind.TxUpdate:
-      ledger.operation(txId, TxOp.Update, id, type, seg, dataStart, length, bytes, data());
+      ledger.operation(txId, TxOp.Update, id, type, seg, dataStart, length, bytes, copyOf(buf, dataStart, dataEnd));
       break;
     case FrameKind.TxDelete:
       ledger.operation(txId, TxOp.Delete, id, type, seg, dataStart, length, bytes, undefined);
       break;
     case FrameKind.Prepare:
-      ledger.prepare(txId, seg, bytes, data());
+      ledger.prepare(txId, seg, bytes, copyOf(buf, dataStart, dataEnd));
       break;
     case FrameKind.Commit:
       ledger.commit(txId, seg);
@@ -360,4 +358,9 @@ function replay(
     case FrameKind.Padding:
       break;
   }
+}
+
+/** A copy, so that the file's buffer is not kept alive by the records recovered from it. */
+function copyOf(buf: Buffer, start: number, end: number): Buffer {
+  return Buffer.from(buf.subarray(start, end));
 }

@@ -305,7 +305,7 @@ export class PostgresStore implements Store {
         for (const [id, seq, type, data] of batch.rows) {
           // with `keep`, only a prefix stays, and every record is copied: a small row's buffer is a slice of a
           // pooled one shared with its neighbours, whose bodies would otherwise stay in memory through it
-          const kept = keep === undefined ? data.length : Math.min(data.length, keep(Number(type), data));
+          const kept = keep === undefined ? data.length : Math.min(data.length, keep(Number(type), data, 0, data.length));
           const record = { id: Number(id), type: Number(type), data: keep === undefined ? data : copies.copy(data, 0, kept) };
           records.push(record);
           this.live.set(record.id, data.length);
