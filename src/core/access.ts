@@ -1,7 +1,7 @@
 import type { BodyCacheStats } from './body-cache.js';
 import type { AckMode } from './consumer.js';
 import type { Destination } from './message.js';
-import type { QueueStats } from './message-queue.js';
+import type { QueueStats } from './queue-types.js';
 import type { DeliverySink } from './sink.js';
 import type { OverlapMember } from './overlap.js';
 import type { StoreStats } from '../store/index.js';

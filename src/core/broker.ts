@@ -38,12 +38,12 @@ import { buildMessage, type Destination, type Message, type MessageInit, type Pu
 import { MessageQueue, type QueueEnvironment } from './message-queue.js';
 import { Persistence } from './persistence.js';
 import { PolicyBook } from './policy.js';
-import { giveBackToQueues, type QueueEntry, type StoredMessage } from './queue-entry.js';
+import { giveBackToQueues, type StoredMessage } from './queue-entry.js';
 import { PreparedTransactions } from './prepared.js';
 import { ProducerFlow } from './producer-flow.js';
-import type { DurableSubscriptionRecord, PreparedRecord, QueueRecord } from './records.js';
 import { writeDeliveryMark } from './delivery-mark.js';
-import { recoverState, type RecoveryTarget } from './recovery.js';
+import { recoverState } from './recovery.js';
+import { recoveryTarget } from './recovery-target.js';
 import { RetainedMessages } from './retained.js';
 import { MessageScheduler, type ScheduledDelivery } from './scheduler.js';
 import { compileSelector, type Selector } from './selector/index.js';
@@ -54,7 +54,6 @@ import { idKeeperOn } from './id-keeper.js';
 import { TimerQueue } from './timers.js';
 import { RateCounter } from './traffic.js';
 import { Declarations } from './declarations.js';
-import type { BindingSpec, ExchangeSpec } from './exchanges.js';
 import { Router } from './router.js';
 import type { Transaction } from './transaction.js';
 import { checkQueuePattern, WildcardQueueConsumer, type MemberParts } from './wildcard-queue-consumer.js';
@@ -69,7 +68,7 @@ const PRODUCER = 'producer';
  * state) and do everything else through the `CoreConnection` they get, which sees the broker only
  * as its `ConnectionHost`.
  */
-export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
+export class Broker implements BrokerAccess, ConnectionHost {
   readonly name: string;
   readonly logger: Logger;
   readonly store: Store;
@@ -218,7 +217,8 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
     };
     this.timers.hold();
     const wanted = (): boolean => this.state === 'new' || this.state === 'running';
-    ({ loaded: this.loaded } = await recoverState(this, recovered.stream ?? recovered.records, this.store, this.bodies, this.logger, { loadInBackgroundAbove: this.loadInBackgroundAbove, wanted }));
+    const target = recoveryTarget(this.destinations, this.declarations, this.subscriptions, this.started);
+    ({ loaded: this.loaded } = await recoverState(target, recovered.stream ?? recovered.records, this.store, this.bodies, this.logger, { loadInBackgroundAbove: this.loadInBackgroundAbove, wanted }));
     this.timers.resume();
     if (recovered.prepared.length > 0) {
       this.logger.warn({ event: 'store.prepared', count: recovered.prepared.length }, 'prepared transactions found; they stay in doubt until resolved');
@@ -664,51 +664,11 @@ export class Broker implements BrokerAccess, ConnectionHost, RecoveryTarget {
     };
   }
 
-  // RecoveryTarget: how recovery puts the store's records back
-
-  recoverQueue(recordId: number, record: QueueRecord): MessageQueue {
-    const queue = this.destinations.recoverQueue(recordId, record.name);
-    if (record.spec !== undefined) this.declarations.adopt(queue, record.spec, undefined);
-    return queue;
-  }
-
-  recoverExchange(recordId: number, spec: ExchangeSpec): void {
-    this.declarations.recoverExchange(recordId, spec);
-  }
-
-  recoverBinding(recordId: number, spec: BindingSpec): void {
-    this.declarations.recoverBinding(recordId, spec);
-  }
-
-  recoverDurable(recordId: number, subscription: DurableSubscriptionRecord): MessageQueue {
-    return this.subscriptions.recoverDurable(recordId, subscription);
-  }
-
-  recoverScheduled(recordId: number, data: Buffer): void {
-    this.parts.scheduler.recover(recordId, data);
-  }
-
-  recoverDuplicateId(recordId: number, data: Buffer): void {
-    this.parts.duplicates.recover(recordId, data);
-  }
-
-  recoverRetained(recordId: number, data: Buffer): void {
-    this.parts.retained.recover(recordId, data);
-  }
-
-  recoverSequenceMark(recordId: number, data: Buffer): void {
-    this.parts.marks.recover(recordId, data);
-  }
-
   /** Sequence marks under `scope` (a protocol's name), kept across restarts (see `SequenceMarks`). */
   sequenceMarks(scope: string): SequenceMarkBook {
     return this.parts.marks.book(scope);
   }
 
-
-  recoverPrepared(recordId: number, record: PreparedRecord, entries: ReadonlyMap<number, QueueEntry>): void {
-    this.parts.prepared.recover(recordId, record, entries);
-  }
 
   prepare(tx: Transaction): Promise<void> {
     for (const message of tx.sends) if (message.exchange === undefined) this.destinations.checkSendable(message.destination);

@@ -1,6 +1,7 @@
 import { FerryError } from '../errors.js';
 import { DeliveryLeases } from './delivery-lease.js';
-import type { MessageQueue, QueueConsumer } from './message-queue.js';
+import type { MessageQueue } from './message-queue.js';
+import type { QueueConsumer } from './queue-types.js';
 import type { QueueEntry } from './queue-entry.js';
 import type { Selector } from './selector/index.js';
 import type { DeliverySink } from './sink.js';

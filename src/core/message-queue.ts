@@ -10,64 +10,10 @@ import { QueueEntry, type EntryQueue, type StoredMessage } from './queue-entry.j
 import { DeliveryMark } from './delivery-mark.js';
 import type { ProducerFlow } from './producer-flow.js';
 import type { MessageMemory } from './message-memory.js';
-import type { Selector } from './selector/index.js';
+import type { QueueConsumer, QueueStats } from './queue-types.js';
+import { QueueLoading } from './queue-loading.js';
 import type { TimerHandle, TimerQueue } from './timers.js';
 import { QueueReads, READ_AHEAD_ENTRIES } from './queue-reads.js';
-
-export interface QueueStats {
-  readonly name: string;
-  readonly pending: number;
-  readonly inFlight: number;
-  readonly delayed: number;
-  readonly consumers: number;
-  readonly enqueued: number;
-  readonly dequeued: number;
-  /** Messages that expired here, whether they then moved to a dead-letter queue or were dropped. */
-  readonly expired: number;
-  /** Rejected messages and messages past their maximum redeliveries that moved to a dead-letter queue. */
-  readonly deadLettered: number;
-  /**
-   * Rejected messages and messages past their maximum redeliveries that were dropped instead:
-   * non-persistent ones (unless the policy dead-letters them), temporary ones, and those failing in
-   * a dead-letter queue itself.
-   */
-  readonly discarded: number;
-  /** Present while recovery is still putting the queue's stored messages back (counted in `pending`); nothing is delivered until it is done. */
-  readonly loading?: true;
-}
-
-/** What a queue that recovery is still filling keeps meanwhile. */
-interface QueueLoading {
-  /** Stored messages recovery has still to put back. */
-  remaining: number;
-  /** Entries accepted meanwhile (stored already, when persistent), in order. */
-  arrivals: QueueEntry[];
-  /** Purged or deleted meanwhile: recovery deletes the rest instead of putting it back. */
-  discard: boolean;
-  /** Resolves once the queue is whole, for a get that waits (made when one asks). */
-  whole?: Promise<void>;
-  wholeNow?: () => void;
-}
-
-/** A consumer as its queue sees it (Consumer, in consumer.ts, is the one there is). */
-export interface QueueConsumer {
-  /** The core connection it belongs to. */
-  readonly connectionId: string;
-  readonly exclusive: boolean;
-  readonly priority: number;
-  readonly selector: Selector | undefined;
-  readonly isClosed: boolean;
-  /** True when it can take one more message now; if only its socket is full, it asks to be woken. */
-  ready(): boolean;
-  /** True when its selector (if any) takes the entry. */
-  accepts(entry: QueueEntry): boolean;
-  /** Hands it an entry it is ready for. */
-  take(entry: QueueEntry): void;
-  inFlightEntries(): IterableIterator<QueueEntry>;
-  close(): void;
-  /** Closed by the broker (its queue is deleted): the sink hears why, then it closes. */
-  cancel(reason: string): void;
-}
 
 /** What a queue needs from the broker around it. */
 export interface QueueEnvironment {
@@ -279,8 +225,7 @@ export class MessageQueue implements EntryQueue {
 
   /** Waiting messages, those recovery has still to put back included. */
   get pendingCount(): number {
-    const loading = this.loading;
-    return loading === undefined ? this.pending.length : this.pending.length + loading.remaining + loading.arrivals.length;
+    return this.pending.length + (this.loading?.count ?? 0);
   }
 
   /** True while recovery is still putting this queue's stored messages back: nothing is dispatched from it yet. */
@@ -295,12 +240,12 @@ export class MessageQueue implements EntryQueue {
    */
   startLoading(count: number, lastSeq: number): void {
     if (lastSeq >= this.nextSeq) this.nextSeq = lastSeq + 1;
-    this.loading = { remaining: count, arrivals: [], discard: false };
+    this.loading = new QueueLoading(count);
   }
 
   /** True when what recovery still holds for this queue is to be deleted, not put back (it was purged or deleted meanwhile). */
   get discardsRecovered(): boolean {
-    return this.loading?.discard === true;
+    return this.loading?.discarding === true;
   }
 
   /** Every stored message is back: what arrived meanwhile takes its place after them, and dispatch begins. */
@@ -308,8 +253,7 @@ export class MessageQueue implements EntryQueue {
     const loading = this.loading;
     if (loading === undefined) return;
     this.loading = undefined;
-    loading.wholeNow?.();
-    for (const entry of loading.arrivals) {
+    for (const entry of loading.whole()) {
       if (entry.retained) this.addPending(entry);
       else this.place(entry, undefined);
     }
@@ -326,7 +270,7 @@ export class MessageQueue implements EntryQueue {
     this.enqueued++;
     if (this.loading !== undefined) {
       // stored now, so the send can be confirmed; placed after the stored messages once they are back
-      this.loading.arrivals.push(entry);
+      this.loading.arrived(entry);
       return;
     }
     this.place(entry, txId);
@@ -357,7 +301,7 @@ export class MessageQueue implements EntryQueue {
     const entry = new QueueEntry(this, message, this.nextSeq++, null);
     entry.retained = true;
     this.enqueued++;
-    if (this.loading !== undefined) this.loading.arrivals.push(entry);
+    if (this.loading !== undefined) this.loading.arrived(entry);
     else this.addPending(entry);
   }
 
@@ -365,7 +309,7 @@ export class MessageQueue implements EntryQueue {
   recover(message: Message, stored: StoredMessage, seq: number, redeliveries: number, referenceId: number): void {
     const entry = new QueueEntry(this, message, seq, stored, seq <= this.recoveredMark ? redeliveries + 1 : redeliveries);
     entry.referenceId = referenceId;
-    if (this.loading !== undefined && this.loading.remaining > 0) this.loading.remaining--;
+    this.loading?.putBack();
     // the time it entered is not kept: its TTL counts from when it was sent
     if (this.messageTtl >= 0) this.applyTtl(entry, message.timestamp);
     stored.references++;
@@ -528,7 +472,7 @@ export class MessageQueue implements EntryQueue {
    */
   bodiesBeingRead(): Promise<void> | undefined {
     // a queue still loading answers a get once it is whole, not with a wrong "empty"
-    if (this.loading !== undefined) return (this.loading.whole ??= new Promise<void>((resolve) => (this.loading!.wholeNow = resolve)));
+    if (this.loading !== undefined) return this.loading.whenWhole();
     return this.reads.whenRead();
   }
 
@@ -581,11 +525,8 @@ export class MessageQueue implements EntryQueue {
     const loading = this.loading;
     if (loading === undefined) return removed.length;
     // what recovery has still to put back is deleted by it instead; what arrived meanwhile goes now
-    for (const entry of loading.arrivals) this.acknowledge(entry);
-    const count = removed.length + loading.remaining + loading.arrivals.length;
-    loading.arrivals = [];
-    loading.remaining = 0;
-    loading.discard = true;
+    const count = removed.length + loading.count;
+    for (const entry of loading.discard()) this.acknowledge(entry);
     return count;
   }
 
