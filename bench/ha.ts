@@ -12,7 +12,8 @@
 // With --store postgres (or journal,postgres) Ferry keeps its store and its lease in a PostgreSQL
 // database of the run's own (Debian's server, fsync on) instead of on the shared folder.
 //
-// --timeline shows, after each takeover, when the new primary logged the steps of it.
+// With --backlog N, N persistent 1 KiB messages wait in a queue before the first kill, in ActiveMQ
+// as in Ferry. --timeline shows, after each takeover, when the new primary logged the steps of it.
 //
 //   npm run build && node dist/bench/ha.js [--kills 20] [--activemq-kills 5] [--lease MS] [--backlog N] [--broker ferry,activemq] [--store journal,postgres] [--timeline]
 
@@ -167,6 +168,7 @@ async function activeMqTakeovers(): Promise<number[]> {
   let primaryIndex = 0;
   let primary = await start(0, true);
   let backup = await start(1, false);
+  await fillBacklog(ports[0]!, backlog);
   // the slave must be up and polling for the lock before the master dies: give its JVM the time it takes to start
   await sleep(20_000);
   const times: number[] = [];
