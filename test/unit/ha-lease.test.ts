@@ -113,9 +113,13 @@ test('of brokers racing to take one generation, exactly one claims it', async ()
   assert.equal(claims.filter(Boolean).length, 1);
 });
 
-test('a backup hears when the holder misses a renewal by a tenth of the lease, and when it renews after all', async () => {
+/**
+ * A holder whose clock stands still (it never thinks itself too late to renew) and a backup on a
+ * hand-moved clock that records what it hears of the holder's lateness; resolves once the backup has
+ * read the lease and waits.
+ */
+async function holderAndWatchingBackup(): Promise<{ first: HaLease; second: HaLease; clock: ReturnType<typeof manualClock>; overdue: boolean[]; taking: Promise<void> }> {
   const dir = folder();
-  // the holder's own clock stands still: it never thinks itself too late to renew
   const first = new HaLease({ store: new LeaseFile(dir), leaseDuration: LEASE, logger: silentLogger, holder: 'first', clock: manualClock().now });
   await first.acquire();
   const clock = manualClock();
@@ -123,11 +127,17 @@ test('a backup hears when the holder misses a renewal by a tenth of the lease, a
   let waiting = false;
   const second = new HaLease({ store: new LeaseFile(dir), leaseDuration: LEASE, logger: silentLogger, clock: clock.now, holder: 'second' });
   const taking = second.acquire(undefined, () => (waiting = true), (late) => overdue.push(late));
-  const polls = async (n: number): Promise<void> => {
-    // each poll of the backup is at most 100 ms apart in real time
-    for (let i = 0; i < n; i++) await new Promise((resolve) => setTimeout(resolve, 60));
-  };
   while (!waiting) await new Promise((resolve) => setTimeout(resolve, 10));
+  return { first, second, clock, overdue, taking };
+}
+
+/** Lets the backup read the lease `n` more times (its reads are at most 100 ms apart in real time). */
+async function polls(n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await new Promise((resolve) => setTimeout(resolve, 60));
+}
+
+test('a backup hears when the holder misses a renewal by a tenth of the lease, and when it renews after all', async () => {
+  const { first, second, clock, overdue, taking } = await holderAndWatchingBackup();
   clock.advance(LEASE / 3 + LEASE / 10 - 5);
   await polls(3);
   assert.deepEqual(overdue, [], 'a renewal not yet a tenth of the lease late is not overdue');
@@ -146,17 +156,9 @@ test('a backup hears when the holder misses a renewal by a tenth of the lease, a
 });
 
 test('a backup that takes an unrenewed lease is not told the holder renewed: what it read ahead is kept for the takeover', async () => {
-  const dir = folder();
-  const first = new HaLease({ store: new LeaseFile(dir), leaseDuration: LEASE, logger: silentLogger, holder: 'first', clock: manualClock().now });
-  await first.acquire();
-  const clock = manualClock();
-  const overdue: boolean[] = [];
-  let waiting = false;
-  const second = new HaLease({ store: new LeaseFile(dir), leaseDuration: LEASE, logger: silentLogger, clock: clock.now, holder: 'second' });
-  const taking = second.acquire(undefined, () => (waiting = true), (late) => overdue.push(late));
-  while (!waiting) await new Promise((resolve) => setTimeout(resolve, 10));
+  const { second, clock, overdue, taking } = await holderAndWatchingBackup();
   clock.advance(LEASE / 2);
-  for (let i = 0; i < 50 && overdue.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 60));
+  for (let i = 0; i < 50 && overdue.length === 0; i++) await polls(1);
   assert.deepEqual(overdue, [true]);
   clock.advance(LEASE);
   await taking;

@@ -29,6 +29,16 @@ function ids(records: Iterable<{ id: number }>): number[] {
   return [...records].map((r) => r.id);
 }
 
+/** A folder holding a closed journal of records 1 to `count`. */
+async function closedJournal(t: TestContext, count: number): Promise<string> {
+  const dir = await folder(t);
+  const first = journal(dir);
+  await first.open();
+  await fill(first, 1, count);
+  await first.close();
+  return dir;
+}
+
 async function sizes(dir: string): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (const name of await readdir(dir)) out[name] = (await stat(join(dir, name))).size;
@@ -36,11 +46,7 @@ async function sizes(dir: string): Promise<Record<string, number>> {
 }
 
 test('open uses a replay made ahead when no segment changed since', async (t) => {
-  const dir = await folder(t);
-  const first = journal(dir);
-  await first.open();
-  await fill(first, 1, 3000);
-  await first.close();
+  const dir = await closedJournal(t, 3000);
 
   const events: JournalEvent[] = [];
   const second = journal(dir, events);
@@ -72,11 +78,7 @@ test('open replays again when the folder changed after the replay made ahead, an
 });
 
 test('a replay made ahead writes nothing: the torn tail it finds is cut by open, and reported once', async (t) => {
-  const dir = await folder(t);
-  const first = journal(dir);
-  await first.open();
-  await fill(first, 1, 200);
-  await first.close();
+  const dir = await closedJournal(t, 200);
   const segments = (await readdir(dir)).sort();
   const last = segments.at(-1)!;
   // half a record at the end of the last segment: a write the kill cut short
@@ -98,11 +100,7 @@ test('a replay made ahead writes nothing: the torn tail it finds is cut by open,
 });
 
 test('a replay made ahead and dropped is not used', async (t) => {
-  const dir = await folder(t);
-  const first = journal(dir);
-  await first.open();
-  await fill(first, 1, 10);
-  await first.close();
+  const dir = await closedJournal(t, 10);
   const events: JournalEvent[] = [];
   const backup = journal(dir, events);
   backup.readAhead();
