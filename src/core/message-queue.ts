@@ -1,4 +1,3 @@
-import { FerryError } from '../errors.js';
 import type { BodyCache } from './body-cache.js';
 import { bodyState, type Message } from './message.js';
 import type { Persistence } from './persistence.js';
@@ -11,7 +10,7 @@ import { DeliveryMark } from './delivery-mark.js';
 import type { ProducerFlow } from './producer-flow.js';
 import type { MessageMemory } from './message-memory.js';
 import type { QueueConsumer, QueueStats } from './queue-types.js';
-import { QueueLoading } from './queue-loading.js';
+import { QueueLoading, stillLoading } from './queue-loading.js';
 import type { TimerHandle, TimerQueue } from './timers.js';
 import { QueueReads, READ_AHEAD_ENTRIES } from './queue-reads.js';
 
@@ -331,8 +330,7 @@ export class MessageQueue implements EntryQueue {
   /** After a crash: what waits at or below the last recorded delivery mark may have been delivered. */
   recoverDeliveryMark(recordId: number, mark: number): void {
     this.deliveryMark.recovered(recordId, mark);
-    for (const entry of this.pending) if (entry.seq <= mark) entry.redeliveries++;
-    // and those recovery puts back later
+    // recovery puts the queue's entries back after its mark, and flags those at or below it then
     this.recoveredMark = mark;
     // new messages start past the mark, so a second crash does not flag them before they go out
     if (mark >= this.nextSeq) this.nextSeq = mark + 1;
@@ -532,9 +530,7 @@ export class MessageQueue implements EntryQueue {
 
   /** Walking or picking from the waiting messages needs all of them: refused while some are still on their way back from the store. */
   private mustBeLoaded(): void {
-    if (this.loading !== undefined) {
-      throw new FerryError('FERRY_QUEUE_LOADING', `queue "${this.name}" is still being loaded from the store after the broker started; its messages can be browsed, listed or moved once it is loaded`);
-    }
+    if (this.loading !== undefined) throw stillLoading(this.name);
   }
 
   /** Drops everything, in flight too: the queue is being deleted; with a reason, its consumers hear it. */

@@ -1,3 +1,4 @@
+import { FerryError } from '../errors.js';
 import type { QueueEntry } from './queue-entry.js';
 
 /**
@@ -55,4 +56,9 @@ export class QueueLoading {
     this.wholeNow?.();
     return this.arrivals;
   }
+}
+
+/** The refusal of what needs every waiting message of queue `name` while some are still to come. */
+export function stillLoading(name: string): FerryError {
+  return new FerryError('FERRY_QUEUE_LOADING', `queue "${name}" is still being loaded from the store after the broker started; its messages can be browsed, listed or moved once it is loaded`);
 }

@@ -63,8 +63,6 @@ export interface RecoveryOptions {
 export interface Recovered {
   /** Resolves once every queue is whole; rejects if putting messages back failed. */
   readonly loaded: Promise<void>;
-  /** Waiting messages still to put back when `recoverState` returned (0 when everything was back). */
-  readonly loading: number;
 }
 
 /**
@@ -162,7 +160,7 @@ export async function recoverState(
       logger.warn({ event: 'broker.prepared-transactions', count: prepared.length }, 'prepared transactions await their transaction manager\'s commit or rollback');
     }
     logRecovered(logger, counts);
-    return { loaded: Promise.resolve(), loading: 0 };
+    return { loaded: Promise.resolve() };
   }
 
   // the queues that have messages to come take sends from now on, numbered after those
@@ -183,7 +181,7 @@ export async function recoverState(
     await load();
     if (options.wanted()) logRecovered(logger, counts);
   })();
-  return { loaded, loading: references.length };
+  return { loaded };
 }
 
 interface RecoveryCounts {
