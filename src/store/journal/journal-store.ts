@@ -77,7 +77,7 @@ export class JournalStore implements Store {
   private readonly maintenance: JournalMaintenance;
   private readonly space: JournalSpace;
   /** A replay made before `open` by `readAhead`, and whether it is still wanted. */
-  private ahead: { readonly result: Promise<RecoveryResult | undefined>; wanted: boolean } | undefined;
+  private ahead: ReadAhead | undefined;
 
   constructor(options: JournalOptions) {
     const segmentSize = options.segmentSize ?? DEFAULT_SEGMENT_SIZE;
@@ -126,7 +126,7 @@ export class JournalStore implements Store {
     const journal = this.journal;
     if (journal.phase !== 'new') return Promise.resolve();
     if (this.ahead !== undefined) return this.ahead.result.then(() => undefined);
-    const ahead: { result: Promise<RecoveryResult | undefined>; wanted: boolean } = {
+    const ahead: ReadAhead = {
       wanted: true,
       // a replay that failed or was abandoned leaves `open` to replay afresh, and says why then if it fails again
       result: recoverJournal(journal.fs, journal.dir, this.repair, (event) => journal.emit(event), options?.keep, { readOnly: true, wanted: (): boolean => ahead.wanted }).catch(() => undefined),
@@ -310,4 +310,10 @@ function checkId(id: number, type: number, txId: number | undefined): void {
   if (!Number.isSafeInteger(id) || id < 0) throw new FerryError('FERRY_STORE_FAILED', `record and transaction ids are non-negative integers, not ${id}`);
   if (txId !== undefined && (!Number.isSafeInteger(txId) || txId < 0)) throw new FerryError('FERRY_STORE_FAILED', `record and transaction ids are non-negative integers, not ${txId}`);
   if (!Number.isInteger(type) || type < 0 || type > 0xffff_ffff) throw new FerryError('FERRY_STORE_FAILED', `record types are 32-bit unsigned integers, not ${type}`);
+}
+
+/** A replay made ahead of `open` (undefined when it failed or was abandoned), and whether it is still wanted. */
+interface ReadAhead {
+  readonly result: Promise<RecoveryResult | undefined>;
+  wanted: boolean;
 }

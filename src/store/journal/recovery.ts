@@ -82,12 +82,7 @@ export async function recoverJournal(
   const started = performance.now();
   const files = new Map<string, number>();
   const deferred: (() => Promise<void>)[] = [];
-  const numbers: number[] = [];
-  for (const name of await fsys.readdir(dir)) {
-    const number = parseSegmentFileName(name);
-    if (number !== undefined && segmentFileName(number) === name) numbers.push(number);
-  }
-  numbers.sort((a, b) => a - b);
+  const numbers = await segmentNumbers(fsys, dir);
 
   const segments = new Map<number, JournalSegment>();
   const ledger = new JournalLedger(segments);
@@ -261,12 +256,9 @@ export async function recoverJournal(
 
 /** True when the folder holds exactly the segment files `files` names, each still of the size it had. */
 export async function unchangedSince(fsys: JournalFileSystem, dir: string, files: ReadonlyMap<string, number>): Promise<boolean> {
-  const names = (await fsys.readdir(dir)).filter((name) => {
-    const number = parseSegmentFileName(name);
-    return number !== undefined && segmentFileName(number) === name;
-  });
-  if (names.length !== files.size) return false;
-  for (const name of names) {
+  const numbers = await segmentNumbers(fsys, dir);
+  if (numbers.length !== files.size) return false;
+  for (const name of numbers.map(segmentFileName)) {
     const size = files.get(name);
     if (size === undefined) return false;
     const fd = await fsys.open(join(dir, name), 'r');
@@ -363,4 +355,14 @@ function replay(
 /** A copy, so that the file's buffer is not kept alive by the records recovered from it. */
 function copyOf(buf: Buffer, start: number, end: number): Buffer {
   return Buffer.from(buf.subarray(start, end));
+}
+
+/** The numbers of the segment files in `dir`, ascending; other files are not the journal's. */
+async function segmentNumbers(fsys: JournalFileSystem, dir: string): Promise<number[]> {
+  const numbers: number[] = [];
+  for (const name of await fsys.readdir(dir)) {
+    const number = parseSegmentFileName(name);
+    if (number !== undefined && segmentFileName(number) === name) numbers.push(number);
+  }
+  return numbers.sort((a, b) => a - b);
 }
