@@ -1,5 +1,5 @@
 import { errorFields, FerryError } from '../errors.js';
-import type { Store } from '../store/index.js';
+import type { OpenOptions, Store } from '../store/index.js';
 import type { BrokerOptions } from './broker-options.js';
 import {
   allowEveryone,
@@ -42,7 +42,7 @@ import { giveBackToQueues, type StoredMessage } from './queue-entry.js';
 import { PreparedTransactions } from './prepared.js';
 import { ProducerFlow } from './producer-flow.js';
 import { writeDeliveryMark } from './delivery-mark.js';
-import { recoverState } from './recovery.js';
+import { neededBeforeServing, recoverState } from './recovery.js';
 import { recoveryTarget } from './recovery-target.js';
 import { RetainedMessages } from './retained.js';
 import { MessageScheduler, type ScheduledDelivery } from './scheduler.js';
@@ -188,8 +188,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
   /** Opens the store and rebuilds destinations, durable subscriptions, waiting and scheduled messages from it. */
   async start(): Promise<void> {
     if (this.state !== 'new') throw new FerryError('FERRY_BROKER_STOPPING', 'a broker starts only once');
-    const keep = this.bodies.recoveryFilter();
-    const recovered = await this.store.open(keep === undefined ? undefined : { keep });
+    const recovered = await this.store.open(this.openOptions());
     const persistence = new Persistence(this.store, recovered.maxId, this.bodies, this.confirmConsumed);
     const environment: QueueEnvironment = {
       persistence,
@@ -218,7 +217,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
     this.timers.hold();
     const wanted = (): boolean => this.state === 'new' || this.state === 'running';
     const target = recoveryTarget(this.destinations, this.declarations, this.subscriptions, this.started);
-    ({ loaded: this.loaded } = await recoverState(target, recovered.stream ?? recovered.records, this.store, this.bodies, this.logger, { loadInBackgroundAbove: this.loadInBackgroundAbove, wanted }));
+    ({ loaded: this.loaded } = await recoverState(target, recovered.stream ?? recovered.records, this.store, this.bodies, this.logger, { loadInBackgroundAbove: this.loadInBackgroundAbove, wanted, later: recovered.later }));
     this.timers.resume();
     if (recovered.prepared.length > 0) {
       this.logger.warn({ event: 'store.prepared', count: recovered.prepared.length }, 'prepared transactions found; they stay in doubt until resolved');
@@ -229,9 +228,13 @@ export class Broker implements BrokerAccess, ConnectionHost {
 
   /** Has the store read ahead what `start` will recover (true), or forget it (false); see `Store.readAhead`. */
   readAhead(wanted: boolean): void {
-    const keep = wanted && this.state === 'new' ? this.bodies.recoveryFilter() : undefined;
     if (!wanted) this.store.dropReadAhead?.();
-    else if (this.state === 'new') void this.store.readAhead?.(keep === undefined ? undefined : { keep });
+    else if (this.state === 'new') void this.store.readAhead?.(this.openOptions());
+  }
+
+  /** Bodies past the cache stay on disk; waiting and scheduled messages may come back after the broker serves. */
+  private openOptions(): OpenOptions {
+    return { keep: this.bodies.recoveryFilter(), early: { types: neededBeforeServing, laterAbove: this.loadInBackgroundAbove } };
   }
 
   async stop(): Promise<void> {

@@ -233,13 +233,13 @@ export class MessageQueue implements EntryQueue {
   }
 
   /**
-   * Recovery will put back `count` stored messages, the last numbered `lastSeq`, after the broker
-   * has started serving. Until `finishLoading`, sends are stored and numbered after them but
+   * Recovery will put back `count` stored messages (0: not known yet) numbered up to `lastSeq`, after
+   * the broker started serving. Until `finishLoading`, sends are stored and numbered after them but
    * placed only then, and nothing is dispatched: the queue is delivered in order once it is whole.
    */
-  startLoading(count: number, lastSeq: number): void {
+  startLoading(count: number, lastSeq: number): QueueLoading {
     if (lastSeq >= this.nextSeq) this.nextSeq = lastSeq + 1;
-    this.loading = new QueueLoading(count);
+    return (this.loading = new QueueLoading(count));
   }
 
   /** True when what recovery still holds for this queue is to be deleted, not put back (it was purged or deleted meanwhile). */

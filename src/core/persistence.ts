@@ -2,7 +2,10 @@ import type { Store } from '../store/index.js';
 import type { Message } from './message.js';
 import type { QueueEntry, StoredMessage } from './queue-entry.js';
 import type { BodyCache } from './body-cache.js';
-import { RecordType, encodeReference, encodeStoredMessage } from './records.js';
+import { RecordType, decodeSequenceCeiling, encodeReference, encodeSequenceCeiling, encodeStoredMessage } from './records.js';
+
+/** How far past the sequence number that reaches it the ceiling is raised: one record per this many references. */
+const CEILING_STEP = 1 << 20;
 import { bodyState } from './message.js';
 
 /**
@@ -14,6 +17,14 @@ export class Persistence {
   private nextId: number;
   /** While set, every message record stored is listed here (see `storedBy`). */
   private collecting: StoredMessage[] | undefined;
+  /**
+   * Above the sequence number of every reference in the store, and its record (0: none yet). A
+   * reference that reaches it raises it first, in an earlier append: the store keeps a prefix of
+   * what was appended, so whatever a crash leaves, the ceiling recovered is above every sequence
+   * number recovered.
+   */
+  private ceiling = 0;
+  private ceilingRecordId = 0;
 
   constructor(
     readonly store: Store,
@@ -74,8 +85,33 @@ export class Persistence {
     this.bodies.released(message);
   }
 
+  /** The ceiling recovered from the store (see `ceiling`), undefined if it held none. */
+  recoverSequenceCeiling(recordId: number, data: Buffer): void {
+    const value = decodeSequenceCeiling(data);
+    if (this.ceilingRecordId !== 0) this.store.delete(value > this.ceiling ? this.ceilingRecordId : recordId);
+    if (value <= this.ceiling) return;
+    this.ceiling = value;
+    this.ceilingRecordId = recordId;
+  }
+
+  /** The ceiling recovered, if the store held one: every stored reference's sequence number is below it. */
+  get sequenceCeiling(): number | undefined {
+    return this.ceilingRecordId === 0 ? undefined : this.ceiling;
+  }
+
+  /** Every sequence number up to `seq` may be in the store from now on: raises the ceiling past it if needed. */
+  coverSequence(seq: number): void {
+    if (seq < this.ceiling) return;
+    this.ceiling = seq + CEILING_STEP;
+    if (this.ceilingRecordId === 0) {
+      this.ceilingRecordId = this.allocateId();
+      this.store.add(this.ceilingRecordId, RecordType.SequenceCeiling, encodeSequenceCeiling(this.ceiling));
+    } else this.store.update(this.ceilingRecordId, RecordType.SequenceCeiling, encodeSequenceCeiling(this.ceiling));
+  }
+
   addReference(queueId: number, entry: QueueEntry, txId?: number): void {
     const stored = entry.stored!;
+    if (entry.seq >= this.ceiling) this.coverSequence(entry.seq);
     entry.referenceId = this.allocateId();
     stored.references++;
     this.store.add(

@@ -32,6 +32,11 @@ export class QueueLoading {
     this.arrivals.push(entry);
   }
 
+  /** Recovery now knows how many stored messages it will put back (it started without knowing). */
+  expect(count: number): void {
+    if (!this.discarded) this.remaining = count;
+  }
+
   /** Recovery put one stored message back. */
   putBack(): void {
     if (this.remaining > 0) this.remaining--;

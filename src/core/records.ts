@@ -46,6 +46,11 @@ export const RecordType = {
   PagedMessage: 13,
   /** The highest sequence taken from one of a protocol's producers, by a key the protocol names (see `SequenceMarks`). */
   SequenceMark: 14,
+  /**
+   * Above every queue sequence number in the store: a queue taking sends while its stored messages
+   * are still being read back numbers them from here (see `Persistence.addReference`).
+   */
+  SequenceCeiling: 15,
 } as const;
 
 // stored as the index: new kinds go at the end
@@ -748,4 +753,15 @@ export function encodeSequenceMark(m: SequenceMarkRecord): Buffer {
 export function decodeSequenceMark(data: Buffer): SequenceMarkRecord {
   const r = new Reader(data);
   return { key: r.str(), value: r.f64() };
+}
+
+export function encodeSequenceCeiling(value: number): Buffer {
+  const b = Buffer.allocUnsafe(8);
+  b.writeDoubleLE(value, 0);
+  return b;
+}
+
+export function decodeSequenceCeiling(data: Buffer): number {
+  if (data.length !== 8) throw new FerryError('FERRY_STORE_CORRUPT', `sequence ceiling record has ${data.length} bytes, expected 8`);
+  return data.readDoubleLE(0);
 }

@@ -12,6 +12,7 @@ export interface RecoveringParts {
   readonly retained: { recover(recordId: number, data: Buffer): void };
   readonly marks: { recover(recordId: number, data: Buffer): void };
   readonly prepared: { recover(recordId: number, record: PreparedRecord, entries: ReadonlyMap<number, QueueEntry>): void };
+  readonly persistence: { recoverSequenceCeiling(recordId: number, data: Buffer): void; readonly sequenceCeiling: number | undefined; coverSequence(seq: number): void };
 }
 
 /** How recovery puts the store's records back into a starting broker. */
@@ -29,6 +30,9 @@ export function recoveryTarget(destinations: Destinations, declarations: Declara
     recoverDuplicateId: (recordId, data) => parts.duplicates.recover(recordId, data),
     recoverRetained: (recordId, data) => parts.retained.recover(recordId, data),
     recoverSequenceMark: (recordId, data) => parts.marks.recover(recordId, data),
+    recoverSequenceCeiling: (recordId, data) => parts.persistence.recoverSequenceCeiling(recordId, data),
+    sequenceCeiling: () => parts.persistence.sequenceCeiling,
+    coverSequence: (seq) => parts.persistence.coverSequence(seq),
     recoverPrepared: (recordId, record, entries) => parts.prepared.recover(recordId, record, entries),
   };
 }

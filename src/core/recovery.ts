@@ -3,6 +3,7 @@ import type { BodyCache } from './body-cache.js';
 import type { Logger } from './logger.js';
 import type { Message } from './message.js';
 import type { MessageQueue } from './message-queue.js';
+import type { QueueLoading } from './queue-loading.js';
 import type { QueueEntry, StoredMessage } from './queue-entry.js';
 import type { BindingSpec, ExchangeSpec } from './exchanges.js';
 import { RecordType, decodeBinding, decodeExchange, decodeDeliveryMark, decodeDurableSubscription, decodePrepared, decodeQueue, decodeStoredMessage, type DurableSubscriptionRecord, type PreparedRecord, type QueueRecord } from './records.js';
@@ -44,6 +45,11 @@ export interface RecoveryTarget {
   recoverDuplicateId(recordId: number, data: Buffer): void;
   recoverRetained(recordId: number, data: Buffer): void;
   recoverSequenceMark(recordId: number, data: Buffer): void;
+  recoverSequenceCeiling(recordId: number, data: Buffer): void;
+  /** The sequence ceiling recovered, if the store held one (see `Persistence.coverSequence`). */
+  sequenceCeiling(): number | undefined;
+  /** Every queue sequence number up to `seq` may be in the store. */
+  coverSequence(seq: number): void;
   /** A prepared transaction, with the queue entries (by reference id) it acknowledges or rejects, taken out of their queues. */
   recoverPrepared(recordId: number, record: PreparedRecord, entries: ReadonlyMap<number, QueueEntry>): void;
 }
@@ -58,6 +64,12 @@ export interface RecoveryOptions {
   readonly loadInBackgroundAbove: number;
   /** False once the broker is stopping: a load under way gives up at its next turn (the store still holds what it did not put back). */
   readonly wanted: () => boolean;
+  /**
+   * The records the store hands back later, when it opened from its catalog (`RecoveredState.later`):
+   * waiting and scheduled messages. Every queue then takes sends at once, and delivers once its
+   * messages are read and back.
+   */
+  readonly later?: Promise<Iterable<StoreRecord>> | undefined;
 }
 
 export interface Recovered {
@@ -65,12 +77,18 @@ export interface Recovered {
   readonly loaded: Promise<void>;
 }
 
+/** The record types a broker needs before it serves; waiting and scheduled messages can come later (see `OpenOptions.early`). */
+export function neededBeforeServing(type: number): boolean {
+  return type !== RecordType.Message && type !== RecordType.StoredMessage && type !== RecordType.Reference && type !== RecordType.Scheduled && type !== RecordType.PagedMessage;
+}
+
 /**
  * Rebuilds the broker from the store's live records (emptying `records` as it reads them): queues,
  * durable subscriptions and everything else but waiting messages first, then every waiting
  * message in its queue's order with its delivery count, now or (past
- * `options.loadInBackgroundAbove`) in the background. Records that nothing refers to any more (a
- * reference to a missing queue, a message with no reference) are deleted.
+ * `options.loadInBackgroundAbove`, or when the store hands them back later) in the background.
+ * Records that nothing refers to any more (a reference to a missing queue, a message with no
+ * reference) are deleted.
  */
 export async function recoverState(
   target: RecoveryTarget,
@@ -87,9 +105,7 @@ export async function recoverState(
   const prepared: { id: number; record: PreparedRecord }[] = [];
   const bindings: { id: number; spec: BindingSpec }[] = [];
   let scheduled = 0;
-  let i = 0;
-  for (const record of Array.isArray(records) ? consuming(records) : records) {
-    if ((i++ & YIELD_EVERY) === YIELD_EVERY) await yieldTurn();
+  const take = (record: StoreRecord): void => {
     switch (record.type) {
       case RecordType.Queue:
         queuesById.set(record.id, target.recoverQueue(record.id, decodeQueue(record.data)));
@@ -119,6 +135,9 @@ export async function recoverState(
       case RecordType.SequenceMark:
         target.recoverSequenceMark(record.id, record.data);
         break;
+      case RecordType.SequenceCeiling:
+        target.recoverSequenceCeiling(record.id, record.data);
+        break;
       case RecordType.Prepared:
         prepared.push({ id: record.id, record: decodePrepared(record.data) });
         break;
@@ -137,7 +156,20 @@ export async function recoverState(
       default:
         logger.warn({ event: 'store.unknown-record', type: record.type, id: record.id }, 'skipping a record of unknown type');
     }
-  }
+  };
+  /** Takes every record, giving the event loop a turn now and then; false if the broker stopped meanwhile. */
+  const takeAll = async (from: StoreRecord[] | Iterable<StoreRecord>): Promise<boolean> => {
+    let i = 0;
+    for (const record of Array.isArray(from) ? consuming(from) : from) {
+      if ((i++ & YIELD_EVERY) === YIELD_EVERY) {
+        await yieldTurn();
+        if (!options.wanted()) return false;
+      }
+      take(record);
+    }
+    return true;
+  };
+  await takeAll(records);
   for (const { id, spec } of bindings) target.recoverBinding(id, spec);
   // a clean stop deletes the marks, so any left say the broker stopped without returning deliveries
   for (const mark of marks) {
@@ -145,12 +177,31 @@ export async function recoverState(
     if (queue === undefined) store.delete(mark.id);
     else queue.recoverDeliveryMark(mark.id, mark.seq);
   }
-  const order = references.order();
-  const counts = { queues: queuesById.size, messages: 0, references: references.length, scheduled, dangling: 0, orphans: 0 };
-  const load = (): Promise<void> => loadMessages(queuesById, messages, references, order, store, bodies, options.wanted, counts);
+  const counts = { queues: queuesById.size, messages: 0, references: 0, scheduled, dangling: 0, orphans: 0 };
+  // a store written before there was a ceiling gets one above every sequence number it holds
+  const coverSequences = (): void => {
+    let top = 0;
+    for (let i = 0; i < references.length; i++) top = Math.max(top, references.seq(i));
+    for (const mark of marks) top = Math.max(top, mark.seq);
+    target.coverSequence(top);
+  };
+  const ceiling = target.sequenceCeiling();
+  if (options.later !== undefined && (prepared.length > 0 || ceiling === undefined)) {
+    // A prepared transaction holds messages of several queues; and without a ceiling (a store
+    // written before there was one), sends could not be numbered after messages not read yet.
+    // Either way, the rest comes first.
+    await takeAll(await options.later);
+    counts.scheduled = scheduled;
+  } else if (options.later !== undefined) {
+    return { loaded: loadLater(options.later, ceiling!) };
+  }
 
+  const order = references.order();
+  counts.references = references.length;
+  const load = (): Promise<void> => loadMessages(queuesById, messages, references, order, store, bodies, options.wanted, counts);
   if (prepared.length > 0 || references.length <= options.loadInBackgroundAbove) {
     await load();
+    coverSequences();
     // what a prepared transaction consumes is held by it, out of its queue, until it is completed
     if (prepared.length > 0) {
       const held = new Set(prepared.flatMap(({ record }) => [...record.acknowledged, ...record.rejected]));
@@ -179,16 +230,55 @@ export async function recoverState(
     // the broker finishes starting before the first message goes back
     await yieldTurn();
     await load();
-    if (options.wanted()) logRecovered(logger, counts);
+    if (!options.wanted()) return;
+    coverSequences();
+    logRecovered(logger, counts);
   })();
   return { loaded };
+
+  /**
+   * The store hands back waiting and scheduled messages later: every queue takes sends from now on,
+   * numbered from the ceiling (above every stored message's), and delivers once the store has read
+   * its messages and they are back.
+   */
+  async function loadLater(later: Promise<Iterable<StoreRecord>>, from: number): Promise<void> {
+    const loading = new Map<MessageQueue, QueueLoading>();
+    for (const queue of queuesById.values()) loading.set(queue, queue.startLoading(0, from - 1));
+    logger.info({ event: 'broker.loading', queues: queuesById.size, references: null, scheduled: null }, 'serving while the store reads waiting messages back; each queue delivers once it is whole');
+    // the broker finishes starting before the store's records are taken
+    await yieldTurn();
+    let rest: Iterable<StoreRecord>;
+    try {
+      rest = await later;
+    } catch (err) {
+      // a store closed under the broker's stop gives up its reading
+      if (!options.wanted()) return;
+      throw err;
+    }
+    if (!(await takeAll(rest))) return;
+    counts.scheduled = scheduled;
+    const order = references.order();
+    counts.references = references.length;
+    const expected = new Map<number, number>();
+    for (let k = 0; k < order.length; k++) {
+      const queueId = references.queueId(order[k]!);
+      expected.set(queueId, (expected.get(queueId) ?? 0) + 1);
+    }
+    for (const [queueId, queue] of queuesById) {
+      const count = expected.get(queueId);
+      if (count === undefined) queue.finishLoading();
+      else loading.get(queue)!.expect(count);
+    }
+    await loadMessages(queuesById, messages, references, order, store, bodies, options.wanted, counts);
+    if (options.wanted()) logRecovered(logger, counts);
+  }
 }
 
 interface RecoveryCounts {
   readonly queues: number;
   messages: number;
-  readonly references: number;
-  readonly scheduled: number;
+  references: number;
+  scheduled: number;
   dangling: number;
   orphans: number;
 }

@@ -21,5 +21,6 @@ export function fencedFileSystem(inner: JournalFileSystem, guard: () => void): J
     write: (fd, buffer, offset, length, position) => checked(() => inner.write(fd, buffer, offset, length, position)),
     ftruncate: (fd, length) => checked(() => inner.ftruncate(fd, length)),
     unlink: (path) => checked(() => inner.unlink(path)),
+    rename: (from, to) => checked(() => inner.rename(from, to)),
   };
 }

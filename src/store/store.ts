@@ -44,6 +44,13 @@ export interface RecoveredState {
   readonly prepared: readonly PreparedTransaction[];
   /** Highest record or transaction id ever used, so new ids never collide with old ones. */
   readonly maxId: number;
+  /**
+   * Present when the store opened from its catalog (see `OpenOptions.early`): `records` and
+   * `stream` hold the early records only, `prepared` is empty, and this resolves to the others
+   * once the store has read them (each made as it is taken, as in `stream`), or rejects if it could
+   * not. The store takes appends meanwhile.
+   */
+  readonly later?: Promise<Iterable<StoreRecord>>;
 }
 
 export interface StoreStats {
@@ -75,7 +82,14 @@ export interface OpenOptions {
    * read records back (`reader`) may keep only this prefix; the rest stays on disk. The record is
    * `data[start, end)`: the journal asks of millions of records, each within a segment it read whole.
    */
-  readonly keep?: (type: number, data: Buffer, start: number, end: number) => number;
+  readonly keep?: ((type: number, data: Buffer, start: number, end: number) => number) | undefined;
+  /**
+   * The record types the caller needs before it serves (destinations, subscriptions...); it can
+   * take the others (waiting messages) later. A store that keeps a catalog of the early records
+   * (the journal) then opens from it when more than `laterAbove` records of the other types are
+   * live: `open` returns the early records at once, and the others in `later`.
+   */
+  readonly early?: { readonly types: (type: number) => boolean; readonly laterAbove: number } | undefined;
 }
 
 /** Reads live records back from disk, for a store that does not keep their data in memory. */

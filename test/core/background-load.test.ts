@@ -4,12 +4,17 @@
  * dispatches nothing, and once it is whole it delivers its stored messages first, then what arrived
  * meanwhile. The load puts messages back a turn's worth at a time, so what a test does right after
  * `restart` (no timer or I/O turn in between) happens before the first message is back.
+ *
+ * Two ways to get there: a journal that keeps a catalog serves from it before it reads the rest
+ * (every queue loads then, and how many messages each will get back is not known until the journal
+ * is read); one without replays it whole first, then puts messages back while it serves.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { isFerryError } from '../../src/errors.js';
-import { queue, settle, startBroker, type TestBroker } from './harness.js';
+import { JournalStore } from '../../src/store/index.js';
+import { queue, settle, startBroker, type StoreKind, type TestBroker } from './harness.js';
 
 /** More than the load puts back in one turn, so that it takes several. */
 const BACKLOG = 5000;
@@ -19,7 +24,7 @@ async function received(subscriber: { deliveries: readonly unknown[] }, count: n
   for (let turn = 0; turn < 200 && subscriber.deliveries.length < count; turn++) await settle();
 }
 
-async function withBacklog(t: Parameters<typeof startBroker>[0], name: string, count: number, storeKind: 'journal' | 'memory' = 'journal'): Promise<TestBroker> {
+async function withBacklog(t: Parameters<typeof startBroker>[0], name: string, count: number, storeKind: StoreKind = 'journal'): Promise<TestBroker> {
   const broker = await startBroker(t, { storeKind, loadInBackgroundAbove: 0 });
   const client = await broker.connect();
   const confirms: (Promise<void> | null)[] = [];
@@ -28,61 +33,67 @@ async function withBacklog(t: Parameters<typeof startBroker>[0], name: string, c
   return broker;
 }
 
-test('a queue still loading takes sends and confirms them, delivers nothing, and once whole delivers its stored messages in order, then the new ones', async (t) => {
-  const first = await withBacklog(t, 'orders', BACKLOG);
-  const broker = await first.restart();
-  const stats = broker.queueStats('orders') as { pending: number; loading?: true };
-  assert.equal(stats.loading, true, 'the queue is still loading when the broker has started');
-  assert.equal(stats.pending, BACKLOG, 'its pending count includes what is still to come');
+for (const storeKind of ['journal', 'journal-without-catalog'] as const) {
+  test(`${storeKind}: a queue still loading takes sends and confirms them, delivers nothing, and once whole delivers its stored messages in order, then the new ones`, async (t) => {
+    const first = await withBacklog(t, 'orders', BACKLOG, storeKind);
+    const broker = await first.restart();
+    const fromCatalog = (broker.store as JournalStore).openedFromCatalog;
+    assert.equal(fromCatalog, storeKind === 'journal');
+    const stats = broker.queueStats('orders') as { pending: number; loading?: true };
+    assert.equal(stats.loading, true, 'the queue is still loading when the broker has started');
+    // read from the catalog, the journal has not said yet what waits where
+    assert.equal(stats.pending, fromCatalog ? 0 : BACKLOG, 'its pending count includes what is known to come');
 
-  const client = await broker.connect();
-  const subscriber = client.subscribe(queue('orders'), { prefetch: BACKLOG + 10 });
-  const loading = (): boolean => broker.broker.stats().queues.find((q) => q.name === 'orders')?.loading === true;
-  const deliveredWhileLoading: string[] = [];
-  const record = subscriber.sink.deliver.bind(subscriber.sink);
-  subscriber.sink.deliver = (delivery) => {
-    if (loading()) deliveredWhileLoading.push(delivery.message.body.toString());
-    record(delivery);
-  };
-  const confirms = [client.send(queue('orders'), 'new-1', { persistent: true }), client.send(queue('orders'), 'new-2', { persistent: true })];
-  assert.equal(broker.queueStats('orders').pending, BACKLOG + 2);
-  // a browse needs every waiting message: refused until they are back
-  assert.throws(
-    () => broker.broker.admin.browse('orders', undefined, 0, 10),
-    (err: unknown) => isFerryError(err) && err.code === 'FERRY_QUEUE_LOADING',
-  );
-  await Promise.all(confirms);
+    const client = await broker.connect();
+    const subscriber = client.subscribe(queue('orders'), { prefetch: BACKLOG + 10 });
+    const loading = (): boolean => broker.broker.stats().queues.find((q) => q.name === 'orders')?.loading === true;
+    const deliveredWhileLoading: string[] = [];
+    const record = subscriber.sink.deliver.bind(subscriber.sink);
+    subscriber.sink.deliver = (delivery) => {
+      if (loading()) deliveredWhileLoading.push(delivery.message.body.toString());
+      record(delivery);
+    };
+    const confirms = [client.send(queue('orders'), 'new-1', { persistent: true }), client.send(queue('orders'), 'new-2', { persistent: true })];
+    assert.equal(broker.queueStats('orders').pending, fromCatalog ? 2 : BACKLOG + 2);
+    // a browse needs every waiting message: refused until they are back
+    assert.throws(
+      () => broker.broker.admin.browse('orders', undefined, 0, 10),
+      (err: unknown) => isFerryError(err) && err.code === 'FERRY_QUEUE_LOADING',
+    );
+    await Promise.all(confirms);
 
-  await broker.broker.loaded;
-  await received(subscriber, BACKLOG + 2);
-  const expected = [...Array.from({ length: BACKLOG }, (_, i) => `old-${i}`), 'new-1', 'new-2'];
-  assert.deepEqual(subscriber.bodies(), expected);
-  assert.deepEqual(deliveredWhileLoading, [], 'nothing is delivered while the queue loads');
-  assert.equal((broker.queueStats('orders') as { loading?: true }).loading, undefined);
-  // and a browse is answered now
-  assert.equal(broker.broker.admin.browse('orders', undefined, 0, 1).items.length, 0, 'everything waiting went to the consumer');
-});
+    await broker.broker.loaded;
+    await received(subscriber, BACKLOG + 2);
+    const expected = [...Array.from({ length: BACKLOG }, (_, i) => `old-${i}`), 'new-1', 'new-2'];
+    assert.deepEqual(subscriber.bodies(), expected);
+    assert.deepEqual(deliveredWhileLoading, [], 'nothing is delivered while the queue loads');
+    assert.equal((broker.queueStats('orders') as { loading?: true }).loading, undefined);
+    // and a browse is answered now
+    assert.equal(broker.broker.admin.browse('orders', undefined, 0, 1).items.length, 0, 'everything waiting went to the consumer');
+  });
 
-test('a queue purged while it loads loses its stored messages and those sent meanwhile, for good', async (t) => {
-  const first = await withBacklog(t, 'stale', BACKLOG);
-  const client0 = await first.connect();
-  await client0.send(queue('kept'), 'keep-me', { persistent: true });
-  const broker = await first.restart();
-  assert.equal((broker.queueStats('stale') as { loading?: true }).loading, true);
-  const client = await broker.connect();
-  const confirm = client.send(queue('stale'), 'late', { persistent: true });
-  assert.equal(broker.broker.admin.purge('stale'), BACKLOG + 1, 'the purge counts what is still to come');
-  assert.equal(broker.queueStats('stale').pending, 0);
-  await confirm;
-  await broker.broker.loaded;
-  await settle();
-  assert.equal(broker.queueStats('stale').pending, 0, 'nothing came back after the purge');
+  test(`${storeKind}: a queue purged while it loads loses its stored messages and those sent meanwhile, for good`, async (t) => {
+    const first = await withBacklog(t, 'stale', BACKLOG, storeKind);
+    const client0 = await first.connect();
+    await client0.send(queue('kept'), 'keep-me', { persistent: true });
+    const broker = await first.restart();
+    assert.equal((broker.queueStats('stale') as { loading?: true }).loading, true);
+    const client = await broker.connect();
+    const confirm = client.send(queue('stale'), 'late', { persistent: true });
+    const fromCatalog = (broker.store as JournalStore).openedFromCatalog;
+    assert.equal(broker.broker.admin.purge('stale'), fromCatalog ? 1 : BACKLOG + 1, 'the purge counts what is known to come');
+    assert.equal(broker.queueStats('stale').pending, 0);
+    await confirm;
+    await broker.broker.loaded;
+    await settle();
+    assert.equal(broker.queueStats('stale').pending, 0, 'nothing came back after the purge');
 
-  const again = await broker.restart();
-  await again.broker.loaded;
-  assert.equal(again.queueStats('stale').pending, 0, 'the purged messages were deleted from the store');
-  assert.equal(again.queueStats('kept').pending, 1, 'another queue kept its message');
-});
+    const again = await broker.restart();
+    await again.broker.loaded;
+    assert.equal(again.queueStats('stale').pending, 0, 'the purged messages were deleted from the store');
+    assert.equal(again.queueStats('kept').pending, 1, 'another queue kept its message');
+  });
+}
 
 test('a stop while queues load leaves every message in the store for the next start', async (t) => {
   const first = await withBacklog(t, 'orders', BACKLOG);
@@ -146,4 +157,35 @@ test('a get from a loading queue is not answered "empty": it waits until the que
   }
   assert.equal(got?.delivery.message.body.toString(), 'old-0');
   assert.equal(got?.messageCount, BACKLOG - 1);
+});
+
+test('opened from its catalog, every queue loads, one with nothing stored too, and delivers what it took meanwhile once the journal is read', async (t) => {
+  const first = await withBacklog(t, 'orders', BACKLOG);
+  first.broker.admin.createDestination('queue', 'quiet');
+  const broker = await first.restart();
+  assert.equal((broker.store as JournalStore).openedFromCatalog, true);
+  assert.equal((broker.queueStats('quiet') as { loading?: true }).loading, true, 'whether it had messages stored is not known yet');
+  const client = await broker.connect();
+  const subscriber = client.subscribe(queue('quiet'));
+  await client.send(queue('quiet'), 'meanwhile', { persistent: true });
+  assert.deepEqual(subscriber.bodies(), []);
+  await broker.broker.loaded;
+  await received(subscriber, 1);
+  assert.deepEqual(subscriber.bodies(), ['meanwhile']);
+  assert.equal(broker.queueStats('orders').pending, BACKLOG);
+});
+
+test('sends taken before the journal was read keep their place after the stored messages, through a restart before the load was over', async (t) => {
+  const first = await withBacklog(t, 'orders', BACKLOG);
+  const loading = await first.restart();
+  assert.equal((loading.store as JournalStore).openedFromCatalog, true);
+  const client = await loading.connect();
+  // numbered before anything tells the queue how far its stored messages go
+  await Promise.all([client.send(queue('orders'), 'new-1', { persistent: true }), client.send(queue('orders'), 'new-2', { persistent: true })]);
+  assert.equal((loading.queueStats('orders') as { loading?: true }).loading, true, 'still loading when stopped');
+  const again = await loading.restart();
+  await again.broker.loaded;
+  const subscriber = (await again.connect()).subscribe(queue('orders'), { prefetch: BACKLOG + 10 });
+  await received(subscriber, BACKLOG + 2);
+  assert.deepEqual(subscriber.bodies(), [...Array.from({ length: BACKLOG }, (_, i) => `old-${i}`), 'new-1', 'new-2']);
 });

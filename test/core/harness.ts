@@ -315,7 +315,8 @@ export class ManualClock {
   }
 }
 
-export type StoreKind = 'memory' | 'journal';
+/** 'journal-without-catalog': a journal that keeps no catalog, so a restart replays it whole before serving. */
+export type StoreKind = 'memory' | 'journal' | 'journal-without-catalog';
 
 export interface BrokerSpec extends Omit<BrokerOptions, 'store' | 'clock'> {
   /** Drive time by hand (see ManualClock). */
@@ -342,10 +343,11 @@ export class TestBroker {
       for (const cleanup of cleanups.reverse()) await cleanup();
     });
     let openStore: () => Store;
-    if (spec.storeKind === 'journal') {
+    if (spec.storeKind === 'journal' || spec.storeKind === 'journal-without-catalog') {
       const dir = await mkdtemp(join(tmpdir(), 'ferry-core-'));
       cleanups.push(() => rm(dir, { recursive: true, force: true }));
-      openStore = () => new JournalStore({ dir, compactInterval: 0 });
+      const catalogEvery = spec.storeKind === 'journal' ? {} : { catalogEvery: 0 };
+      openStore = () => new JournalStore({ dir, compactInterval: 0, ...catalogEvery });
     } else {
       const store = new MemoryStore();
       openStore = () => store;

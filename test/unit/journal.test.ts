@@ -43,6 +43,10 @@ class TestFileSystem implements JournalFileSystem {
     if (!this.crashed) return nodeFileSystem.unlink(path);
   }
 
+  async rename(from: string, to: string): Promise<void> {
+    if (!this.crashed) return nodeFileSystem.rename(from, to);
+  }
+
   async write(fd: number, buffer: Buffer, offset: number, length: number, position: number): Promise<number> {
     if (this.crashed) return length;
     this.writes++;

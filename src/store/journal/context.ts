@@ -26,6 +26,11 @@ export class JournalContext {
   ledger = new JournalLedger(this.segments);
   current: JournalSegment | undefined;
   recoveredMaxId = 0;
+  /**
+   * True while the segments the journal opened with are replayed in the background (it opened from
+   * its catalog): the ledger does not know their records yet, so nothing is deleted or compacted.
+   */
+  loading = false;
 
   constructor(
     readonly dir: string,

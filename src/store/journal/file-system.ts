@@ -17,6 +17,8 @@ export interface JournalFileSystem {
   fsync(fd: number): Promise<void>;
   ftruncate(fd: number, length: number): Promise<void>;
   unlink(path: string): Promise<void>;
+  /** Replaces `to` with `from` (the catalog, written whole aside first). */
+  rename(from: string, to: string): Promise<void>;
 }
 
 function done(resolve: () => void, reject: (err: unknown) => void): (err: NodeJS.ErrnoException | null) => void {
@@ -37,6 +39,7 @@ export const nodeFileSystem: JournalFileSystem = {
   fsync: (fd) => new Promise((resolve, reject) => fs.fsync(fd, done(resolve, reject))),
   ftruncate: (fd, length) => new Promise((resolve, reject) => fs.ftruncate(fd, length, done(resolve, reject))),
   unlink: (path) => new Promise((resolve, reject) => fs.unlink(path, done(resolve, reject))),
+  rename: (from, to) => new Promise((resolve, reject) => fs.rename(from, to, done(resolve, reject))),
 };
 
 /** Reads `length` bytes at `position`, looping over short reads; fails if the file is shorter. */

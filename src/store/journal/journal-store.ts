@@ -1,12 +1,17 @@
 import { FerryError, isFerryError } from '../../errors.js';
-import type { OpenOptions, RecoveredState, Store, StoreObserver, StoreStats } from '../store.js';
+import type { OpenOptions, RecoveredState, Store, StoreObserver, StoreRecord, StoreStats } from '../store.js';
+import { EarlyOp, EarlyRecords, readCatalog, removeCatalog } from './catalog.js';
+import { CatalogKeeper } from './catalog-keeper.js';
+import { HeldChanges } from './held-changes.js';
+import { scanTail } from './tail.js';
 import { JournalContext, type JournalEvent } from './context.js';
 import { nodeFileSystem, writeFully, type JournalFileSystem } from './file-system.js';
 import { BATCH_FRAME_SIZE, FrameKind, SEGMENT_HEADER_SIZE, encodeSegmentHeader } from './format.js';
-import { TxOp } from './ledger.js';
+import { TxOp, type JournalLedger } from './ledger.js';
 import { JournalMaintenance, type JournalDescription } from './maintenance.js';
 import { JournalReader, type JournalRecordReader } from './reader.js';
-import { recoverJournal, unchangedSince, type RecoveryReport, type RecoveryResult } from './recovery.js';
+import type { RecoveredData } from './recovered-data.js';
+import { recoverJournal, segmentNumbers, unchangedSince, type RecoveryReport, type RecoveryResult } from './recovery.js';
 import { JournalSegment } from './segment.js';
 import { JournalSpace, statfsProbe, type FreeSpaceProbe } from './space.js';
 import { JournalWriter } from './writer.js';
@@ -15,6 +20,7 @@ export type { JournalEvent } from './context.js';
 export type { JournalDescription, JournalSegmentDescription } from './maintenance.js';
 
 const DEFAULT_SEGMENT_SIZE = 32 * 1024 * 1024;
+const DEFAULT_CATALOG_EVERY = 64 * 1024 * 1024;
 
 export interface JournalOptions {
   /** The folder of segment files; created if missing. */
@@ -54,6 +60,12 @@ export interface JournalOptions {
   readonly onEvent?: ((event: JournalEvent) => void) | undefined;
   /** File operations; tests pass their own. */
   readonly fileSystem?: JournalFileSystem | undefined;
+  /**
+   * Journal bytes written between two catalogs, when the store is opened with `OpenOptions.early`
+   * (see `catalog.ts`); 0 keeps no catalog. Default 64 MiB: an open from the catalog reads about
+   * that much of the journal before it serves.
+   */
+  readonly catalogEvery?: number | undefined;
 }
 
 /**
@@ -67,8 +79,10 @@ export interface JournalOptions {
  * turns the `Store` calls into frames and ledger entries.
  */
 export class JournalStore implements Store {
-  /** What the last `open()` replayed and dropped. */
+  /** What the last `open()` replayed and dropped (opened from the catalog: once the replay in the background is over). */
   lastRecovery: RecoveryReport | undefined;
+  /** True when the last `open()` served from the catalog, the rest of the journal replayed in the background. */
+  openedFromCatalog = false;
 
   private readonly journal: JournalContext;
   private readonly repair: boolean;
@@ -78,6 +92,11 @@ export class JournalStore implements Store {
   private readonly space: JournalSpace;
   /** A replay made before `open` by `readAhead`, and whether it is still wanted. */
   private ahead: ReadAhead | undefined;
+  private readonly catalog: CatalogKeeper;
+  /** Ledger changes waiting for the replay in the background (opened from the catalog). */
+  private held: HeldChanges | undefined;
+  /** That replay, while it runs. */
+  private background: Promise<unknown> | undefined;
 
   constructor(options: JournalOptions) {
     const segmentSize = options.segmentSize ?? DEFAULT_SEGMENT_SIZE;
@@ -91,6 +110,7 @@ export class JournalStore implements Store {
       sealedInUse: (segment) => this.reading.usedSealed(segment),
       batchWritten: (bytes) => {
         this.space.written(bytes);
+        this.catalog.written(bytes);
         if (this.journal.ledger.emptied.size > 0) this.maintenance.queueReclaim();
       },
       stalled: (error) => {
@@ -106,6 +126,7 @@ export class JournalStore implements Store {
       this.writer.retryNow();
     });
     this.reader = this.reading.records;
+    this.catalog = new CatalogKeeper(this.journal, this.writer, options.catalogEvery ?? DEFAULT_CATALOG_EVERY);
   }
 
   observe(observer: StoreObserver | undefined): void {
@@ -128,8 +149,11 @@ export class JournalStore implements Store {
     if (this.ahead !== undefined) return this.ahead.result.then(() => undefined);
     const ahead: ReadAhead = {
       wanted: true,
+      done: false,
       // a replay that failed or was abandoned leaves `open` to replay afresh, and says why then if it fails again
-      result: recoverJournal(journal.fs, journal.dir, this.repair, (event) => journal.emit(event), options?.keep, { readOnly: true, wanted: (): boolean => ahead.wanted }).catch(() => undefined),
+      result: recoverJournal(journal.fs, journal.dir, this.repair, (event) => journal.emit(event), keepOf(options), { readOnly: true, wanted: (): boolean => ahead.wanted })
+        .catch(() => undefined)
+        .finally(() => (ahead.done = true)),
     };
     this.ahead = ahead;
     return ahead.result.then(() => undefined);
@@ -163,30 +187,31 @@ export class JournalStore implements Store {
     journal.phase = 'opening';
     try {
       await journal.fs.mkdir(journal.dir);
-      const recovered = (await this.adoptReadAhead()) ?? (await recoverJournal(journal.fs, journal.dir, this.repair, (event) => journal.emit(event), options?.keep));
+      const early = this.catalog.kept ? options?.early : undefined;
+      // a replay made ahead and finished gives every record at once; one still under way is not waited for
+      if (early !== undefined && this.ahead?.done !== true) {
+        const opened = await this.openFromCatalog(options, early.types, early.laterAbove);
+        if (opened !== undefined) {
+          this.dropReadAhead();
+          return opened;
+        }
+      }
+      const recovered = (await this.adoptReadAhead()) ?? (await recoverJournal(journal.fs, journal.dir, this.repair, (event) => journal.emit(event), keepOf(options)));
       journal.segments = recovered.segments;
       journal.ledger = recovered.ledger;
       journal.recoveredMaxId = recovered.state.maxId;
       this.lastRecovery = recovered.report;
+      // a repair may have dropped records that the catalog lists
+      if (recovered.report.dropped.some((drop) => drop.kind === 'repaired')) await removeCatalog(journal.fs, journal.dir);
 
-      // Appends go to a fresh segment: the last one may end where a torn write was cut off. Its
-      // header carries the highest id so far, so ids stay unique even after older segments go.
       let last = 0;
       for (const number of journal.segments.keys()) if (number > last) last = number;
-      const segment = new JournalSegment(last + 1, journal.dir, journal.recoveredMaxId);
-      segment.fd = await journal.fs.open(segment.path, 'wx+');
-      journal.segments.set(segment.number, segment);
-      const header = encodeSegmentHeader(segment.number, journal.recoveredMaxId);
-      await writeFully(journal.fs, segment.fd, header, header.length, 0);
-      await journal.fs.fdatasync(segment.fd);
-      await journal.syncDir();
-      segment.size = segment.writtenSize = SEGMENT_HEADER_SIZE;
-      journal.current = segment;
-
+      await this.startAppending(last);
       journal.phase = 'open';
       await this.space.start();
       this.maintenance.start();
-      return recovered.state;
+      if (early === undefined) return recovered.state;
+      return this.followEarly(recovered.state, early.types);
     } catch (err) {
       journal.phase = 'closed';
       for (const segment of journal.segments.values()) if (segment.fd >= 0) await journal.fs.close(segment.fd).catch(() => undefined);
@@ -195,61 +220,205 @@ export class JournalStore implements Store {
     }
   }
 
+  /**
+   * Appends go to a fresh segment after segment `last`: the last one may end where a torn write
+   * was cut off. Its header carries the highest id so far, so ids stay unique even after older
+   * segments go.
+   */
+  private async startAppending(last: number): Promise<void> {
+    const journal = this.journal;
+    const segment = new JournalSegment(last + 1, journal.dir, journal.recoveredMaxId);
+    segment.fd = await journal.fs.open(segment.path, 'wx+');
+    journal.segments.set(segment.number, segment);
+    const header = encodeSegmentHeader(segment.number, journal.recoveredMaxId);
+    await writeFully(journal.fs, segment.fd, header, header.length, 0);
+    await journal.fs.fdatasync(segment.fd);
+    await journal.syncDir();
+    segment.size = segment.writtenSize = SEGMENT_HEADER_SIZE;
+    journal.current = segment;
+  }
+
+  /** The early records of a full replay are followed for the catalog from now on, as they are handed back. */
+  private followEarly(state: RecoveredState, early: (type: number) => boolean): RecoveredState {
+    const records = new EarlyRecords(early);
+    // a prepared transaction's early operations apply if it commits
+    for (const tx of state.prepared) {
+      for (const op of tx.operations) {
+        if (op.op === 'delete') records.operation(tx.txId, EarlyOp.Delete, op.id, 0, undefined);
+        else records.operation(tx.txId, op.op === 'add' ? EarlyOp.Add : EarlyOp.Update, op.record.id, op.record.type, op.record.data);
+      }
+      records.prepare(tx.txId);
+    }
+    this.catalog.follow(records, false);
+    const stream = this.catalog.collect(state.stream ?? state.records);
+    let taken: StoreRecord[] | undefined;
+    return {
+      get records() {
+        return (taken ??= [...stream]);
+      },
+      stream,
+      prepared: state.prepared,
+      maxId: state.maxId,
+    };
+  }
+
+  /**
+   * Opens from the catalog when there is one that stands for the journal and more than
+   * `laterAbove` records of the other types: reads the catalog and the journal after it, starts
+   * appending, and replays the segments it opened with in the background; undefined otherwise.
+   */
+  private async openFromCatalog(options: OpenOptions | undefined, early: (type: number) => boolean, laterAbove: number): Promise<RecoveredState | undefined> {
+    const journal = this.journal;
+    const emit = (event: JournalEvent): void => journal.emit(event);
+    const catalog = await readCatalog(journal.fs, journal.dir);
+    if (catalog === undefined) return undefined;
+    if (typeof catalog === 'string') {
+      emit({ event: 'journal.catalog.unused', reason: `it cannot be read: ${catalog}` });
+      return undefined;
+    }
+    const numbers = await segmentNumbers(journal.fs, journal.dir);
+    const scan = await scanTail(journal.fs, journal.dir, numbers, catalog, early, emit);
+    if (typeof scan === 'string') {
+      emit({ event: 'journal.catalog.unused', reason: scan });
+      return undefined;
+    }
+    if (scan.lateRecords <= laterAbove) return undefined;
+
+    const ledger = journal.ledger;
+    const kept = ledger.startRecovery();
+    journal.recoveredMaxId = scan.maxId;
+    this.held = new HeldChanges(scan.maxId);
+    journal.loading = true;
+    await this.startAppending(scan.lastSegment);
+    journal.phase = 'open';
+    await this.space.start();
+    this.catalog.follow(scan.early, false);
+    const later = this.replayInBackground(ledger, kept, keepOf(options), early, scan.lastSegment + 1, scan.maxId);
+    this.background = later.catch(() => undefined);
+    const records: StoreRecord[] = [...scan.early.records].sort((a, b) => a[0] - b[0]).map(([id, { type, data }]) => ({ id, type, data }));
+    this.openedFromCatalog = true;
+    emit({ event: 'journal.opened-from-catalog', records: records.length, later: scan.lateRecords, segments: numbers.length });
+    return { records, stream: records, prepared: [], maxId: scan.maxId, later };
+  }
+
+  /** Replays the segments numbered below `below` into the ledger while the journal takes appends; resolves to the records to hand back. */
+  private async replayInBackground(
+    ledger: JournalLedger,
+    kept: RecoveredData,
+    keep: OpenOptions['keep'],
+    early: (type: number) => boolean,
+    below: number,
+    ownedAbove: number,
+  ): Promise<Iterable<StoreRecord>> {
+    const journal = this.journal;
+    // the owner starts serving before the replay begins
+    await new Promise((resolve) => setImmediate(resolve));
+    const recovered = await recoverJournal(journal.fs, journal.dir, this.repair, (event) => journal.emit(event), keep, {
+      wanted: () => journal.phase === 'open',
+      into: { ledger, kept, below, ownedAbove, handBack: (type) => !early(type) },
+    });
+    if (recovered.state.prepared.length > 0) throw new FerryError('FERRY_STORE_FAILED', `the journal in ${journal.dir} holds a prepared transaction that its catalog did not list`);
+    if (recovered.report.dropped.some((drop) => drop.kind === 'repaired')) await removeCatalog(journal.fs, journal.dir);
+    this.held?.applyTo(ledger);
+    this.held = undefined;
+    this.lastRecovery = recovered.report;
+    journal.emit({ event: 'journal.replayed', records: recovered.report.records, ms: recovered.report.durationMs });
+    return this.afterLoading(recovered.state.stream ?? recovered.state.records);
+  }
+
+  /** The records replayed in the background; once the last is taken, the journal is whole and maintained again. */
+  private *afterLoading(stream: Iterable<StoreRecord>): Generator<StoreRecord> {
+    try {
+      yield* stream;
+    } finally {
+      this.journal.loading = false;
+      this.background = undefined;
+      this.catalog.completed();
+      if (this.journal.phase === 'open') this.maintenance.start();
+    }
+  }
+
   add(id: number, type: number, data: Buffer, txId?: number): void {
     checkId(id, type, txId);
-    const ledger = this.journal.ledger;
+    const early = this.catalog.early;
     if (txId === undefined) {
       const at = this.writer.append(FrameKind.Add, 0, id, type, data);
-      ledger.add(id, type, at.seg, at.pos, data.length, at.bytes);
+      this.change(id, undefined, (ledger) => ledger.add(id, type, at.seg, at.pos, data.length, at.bytes));
+      early?.add(id, type, data);
     } else {
       const at = this.writer.append(FrameKind.TxAdd, txId, id, type, data);
-      ledger.operation(txId, TxOp.Add, id, type, at.seg, at.pos, data.length, at.bytes);
+      this.change(id, txId, (ledger) => ledger.operation(txId, TxOp.Add, id, type, at.seg, at.pos, data.length, at.bytes));
+      early?.operation(txId, EarlyOp.Add, id, type, data);
     }
   }
 
   update(id: number, type: number, data: Buffer, txId?: number): void {
     checkId(id, type, txId);
-    const ledger = this.journal.ledger;
+    const early = this.catalog.early;
     if (txId === undefined) {
       const at = this.writer.append(FrameKind.Update, 0, id, type, data);
-      ledger.update(id, type, at.seg, at.pos, data.length, at.bytes);
+      this.change(id, undefined, (ledger) => ledger.update(id, type, at.seg, at.pos, data.length, at.bytes));
+      early?.update(id, type, data);
     } else {
       const at = this.writer.append(FrameKind.TxUpdate, txId, id, type, data);
-      ledger.operation(txId, TxOp.Update, id, type, at.seg, at.pos, data.length, at.bytes);
+      this.change(id, txId, (ledger) => ledger.operation(txId, TxOp.Update, id, type, at.seg, at.pos, data.length, at.bytes));
+      early?.operation(txId, EarlyOp.Update, id, type, data);
     }
   }
 
   delete(id: number, txId?: number): void {
     checkId(id, 0, txId);
-    const ledger = this.journal.ledger;
+    const early = this.catalog.early;
     if (txId === undefined) {
       const at = this.writer.append(FrameKind.Delete, 0, id, 0, undefined);
-      ledger.delete(id, at.seg);
+      this.change(id, undefined, (ledger) => ledger.delete(id, at.seg));
+      early?.delete(id);
     } else {
       const at = this.writer.append(FrameKind.TxDelete, txId, id, 0, undefined);
-      ledger.operation(txId, TxOp.Delete, id, 0, at.seg, at.pos, 0, at.bytes);
+      this.change(id, txId, (ledger) => ledger.operation(txId, TxOp.Delete, id, 0, at.seg, at.pos, 0, at.bytes));
+      early?.operation(txId, EarlyOp.Delete, id, 0, undefined);
     }
   }
 
   prepare(txId: number, data: Buffer): void {
     checkId(txId, 0, undefined);
     const at = this.writer.append(FrameKind.Prepare, txId, 0, 0, data);
-    this.journal.ledger.prepare(txId, at.seg, at.bytes);
+    this.transactionChange(txId, (ledger) => ledger.prepare(txId, at.seg, at.bytes));
+    this.catalog.early?.prepare(txId);
   }
 
   commit(txId: number): void {
     this.journal.assertWritable();
     // a transaction with nothing in it leaves nothing to replay
-    if (!this.journal.ledger.transactions.has(txId)) return;
+    if (!this.hasTransaction(txId)) return;
     const at = this.writer.append(FrameKind.Commit, txId, 0, 0, undefined);
-    this.journal.ledger.commit(txId, at.seg);
+    this.transactionChange(txId, (ledger) => ledger.commit(txId, at.seg));
+    this.catalog.early?.commit(txId);
   }
 
   rollback(txId: number): void {
     this.journal.assertWritable();
-    if (!this.journal.ledger.transactions.has(txId)) return;
+    if (!this.hasTransaction(txId)) return;
     const at = this.writer.append(FrameKind.Rollback, txId, 0, 0, undefined);
-    this.journal.ledger.rollback(txId, at.seg);
+    this.transactionChange(txId, (ledger) => ledger.rollback(txId, at.seg));
+    this.catalog.early?.rollback(txId);
+  }
+
+  /** Makes a ledger change now, or holds it for the replay in the background (see `HeldChanges`). */
+  private change(id: number, txId: number | undefined, change: (ledger: JournalLedger) => void): void {
+    const held = this.held;
+    if (held !== undefined && held.holds(id, txId)) held.hold(change);
+    else change(this.journal.ledger);
+  }
+
+  private transactionChange(txId: number, change: (ledger: JournalLedger) => void): void {
+    const held = this.held;
+    if (held !== undefined && held.holdsTransaction(txId)) held.hold(change);
+    else change(this.journal.ledger);
+  }
+
+  private hasTransaction(txId: number): boolean {
+    return this.journal.ledger.transactions.has(txId) || this.held?.holdsTransaction(txId) === true;
   }
 
   sync(): Promise<void> {
@@ -291,8 +460,15 @@ export class JournalStore implements Store {
     this.maintenance.stopTimer();
     this.space.stop();
     let error: unknown;
+    // a replay in the background gives up at its next turn
+    await this.background;
     await this.writer.drain().catch((err: unknown) => (error = err));
     await this.maintenance.idle();
+    await this.catalog.settled();
+    // the next open starts from here, without a replay of the whole journal
+    if (error === undefined && journal.stalled === undefined) {
+      await this.catalog.write().catch((err: unknown) => journal.emit({ event: 'journal.catalog.failed', error: (err as Error).message }));
+    }
     await this.reading.settled();
     journal.phase = 'closed';
     this.reading.forgetAll();
@@ -312,8 +488,20 @@ function checkId(id: number, type: number, txId: number | undefined): void {
   if (!Number.isInteger(type) || type < 0 || type > 0xffff_ffff) throw new FerryError('FERRY_STORE_FAILED', `record types are 32-bit unsigned integers, not ${type}`);
 }
 
-/** A replay made ahead of `open` (undefined when it failed or was abandoned), and whether it is still wanted. */
+/** A replay made ahead of `open` (undefined when it failed or was abandoned), whether it is still wanted, and whether it has ended. */
 interface ReadAhead {
   readonly result: Promise<RecoveryResult | undefined>;
   wanted: boolean;
+  done: boolean;
+}
+
+/**
+ * What to keep of each recovered record: the caller's choice, but all of an early one, which the
+ * catalog keeps whole.
+ */
+function keepOf(options: OpenOptions | undefined): OpenOptions['keep'] {
+  const keep = options?.keep;
+  const early = options?.early?.types;
+  if (keep === undefined || early === undefined) return keep;
+  return (type, data, start, end) => (early(type) ? end - start : keep(type, data, start, end));
 }

@@ -51,7 +51,7 @@ export class JournalLedger {
   /** Append sequence of the frame being applied; stamped on segments as they empty. */
   seq = 0;
 
-  constructor(private readonly segments: ReadonlyMap<number, JournalSegment>) {}
+  constructor(readonly segments: Map<number, JournalSegment>) {}
 
   /** Starts a replay: records keep their data until `endRecovery`, and rows keep the order of first adds. */
   startRecovery(): RecoveredData {
@@ -138,10 +138,13 @@ export class JournalLedger {
     this.endTransaction(tx);
   }
 
-  /** At the end of replay: a transaction neither prepared nor ended never happened. */
-  dropUnprepared(): void {
+  /**
+   * At the end of replay: a transaction neither prepared nor ended never happened. Those above
+   * `ownedAbove` were begun since the journal opened (a replay in the background) and go on.
+   */
+  dropUnprepared(ownedAbove = Number.POSITIVE_INFINITY): void {
     for (const [txId, tx] of this.transactions) {
-      if (tx.prepared) continue;
+      if (tx.prepared || txId > ownedAbove) continue;
       this.transactions.delete(txId);
       this.endTransaction(tx);
     }

@@ -87,13 +87,15 @@ export class JournalMaintenance {
 
   async compact(): Promise<void> {
     if (this.journal.phase !== 'open') throw this.journal.notOpen();
+    // the ledger does not know the older segments' records yet (see JournalContext.loading)
+    if (this.journal.loading) return;
     const run = this.chain.then(() => this.compactNow());
     this.chain = run.catch(() => undefined);
     return run;
   }
 
   queueReclaim(): void {
-    if (this.reclaimQueued || this.journal.phase !== 'open') return;
+    if (this.reclaimQueued || this.journal.phase !== 'open' || this.journal.loading) return;
     this.reclaimQueued = true;
     this.chain = this.chain
       .then(() => {
@@ -214,7 +216,7 @@ export class JournalMaintenance {
   }
 
   private compactInBackground(): void {
-    if (this.compacting || this.journal.phase !== 'open') return;
+    if (this.compacting || this.journal.phase !== 'open' || this.journal.loading) return;
     this.compact().catch((err: unknown) => this.journal.emit({ event: 'journal.compaction.failed', error: (err as Error).message }));
   }
 

@@ -61,6 +61,20 @@ export interface RecoveryMode {
   readonly readOnly?: boolean;
   /** Asked at each turn given to the event loop; false abandons the replay (FERRY_STORE_FAILED). */
   readonly wanted?: () => boolean;
+  /**
+   * Replay in the background of a journal that is open already (see `JournalStore.open`): into its
+   * ledger (`startRecovery` called, with what it returned), the segments numbered below `below`
+   * only. Records and transactions with ids above `ownedAbove` are those appended since: they are
+   * not handed back, and their open transactions are not dropped. Only records `handBack` accepts
+   * are handed back (the others were handed back from the catalog).
+   */
+  readonly into?: {
+    readonly ledger: JournalLedger;
+    readonly kept: RecoveredData;
+    readonly below: number;
+    readonly ownedAbove: number;
+    readonly handBack: (type: number) => boolean;
+  };
 }
 
 export type JournalEventSink = (event: { readonly event: string; readonly [key: string]: unknown }) => void;
@@ -82,11 +96,12 @@ export async function recoverJournal(
   const started = performance.now();
   const files = new Map<string, number>();
   const deferred: (() => Promise<void>)[] = [];
-  const numbers = await segmentNumbers(fsys, dir);
+  const into = mode.into;
+  const numbers = (await segmentNumbers(fsys, dir)).filter((n) => into === undefined || n < into.below);
 
-  const segments = new Map<number, JournalSegment>();
-  const ledger = new JournalLedger(segments);
-  const kept = ledger.startRecovery();
+  const ledger = into?.ledger ?? new JournalLedger(new Map());
+  const segments = ledger.segments;
+  const kept = into?.kept ?? ledger.startRecovery();
   const dropped: RecoveryDrop[] = [];
   let headerMaxId = 0;
   let frames = 0;
@@ -216,12 +231,13 @@ export async function recoverJournal(
     if (next !== undefined) await next.then(({ fd }) => fsys.close(fd), () => undefined);
   }
 
-  ledger.dropUnprepared();
+  ledger.dropUnprepared(into?.ownedAbove);
   ledger.replayed();
-  const stream = handBack(ledger, kept);
+  const stream = handBack(ledger, kept, into === undefined ? undefined : (id, type) => id <= into.ownedAbove && into.handBack(type));
   let records: StoreRecord[] | undefined;
   const prepared: PreparedTransaction[] = [];
   for (const [txId, tx] of ledger.transactions) {
+    if (into !== undefined && txId > into.ownedAbove) continue;
     const operations: TransactionOperation[] = tx.ops.map((op) => {
       const data = op.data ?? Buffer.alloc(0);
       op.data = undefined;
@@ -276,13 +292,14 @@ export async function unchangedSince(fsys: JournalFileSystem, dir: string, files
  * recovering); the ledger keeps their data until the last is taken. Records the caller deletes or
  * adds meanwhile are neither handed back nor mistaken for recovered ones.
  */
-function* handBack(ledger: JournalLedger, kept: RecoveredData): Generator<StoreRecord> {
+function* handBack(ledger: JournalLedger, kept: RecoveredData, only?: (id: number, type: number) => boolean): Generator<StoreRecord> {
   const table = ledger.records;
   const none = Buffer.alloc(0);
   const end = table.high;
   try {
     for (let row = 0; row < end; row++) {
       if (!table.isLive(row)) continue;
+      if (only !== undefined && !only(table.ids[row]!, table.types[row]!)) continue;
       yield { id: table.ids[row]!, type: table.types[row]!, data: kept.get(row) ?? none };
     }
   } finally {
@@ -358,7 +375,7 @@ function copyOf(buf: Buffer, start: number, end: number): Buffer {
 }
 
 /** The numbers of the segment files in `dir`, ascending; other files are not the journal's. */
-async function segmentNumbers(fsys: JournalFileSystem, dir: string): Promise<number[]> {
+export async function segmentNumbers(fsys: JournalFileSystem, dir: string): Promise<number[]> {
   const numbers: number[] = [];
   for (const name of await fsys.readdir(dir)) {
     const number = parseSegmentFileName(name);
