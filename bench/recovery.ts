@@ -8,8 +8,10 @@
 //
 // With --background, the broker serves before its queues are loaded (`store.loadInBackgroundAbove`
 // 0): the figure is then the time until it serves, and the time until every queue is whole follows.
+// The filling broker stops cleanly, writing the journal's catalog; with --crash it is left running
+// instead, as after kill -9, and the next start finds the catalog last written while filling.
 //
-//   npm run build && node --expose-gc dist/bench/recovery.js [--messages 1000000] [--size 1024] [--cache BYTES|none] [--background] [--no-drain] [--keep]
+//   npm run build && node --expose-gc dist/bench/recovery.js [--messages 1000000] [--size 1024] [--cache BYTES|none] [--background] [--crash] [--no-drain] [--keep]
 
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,6 +30,7 @@ const { values } = parseArgs({
     'no-drain': { type: 'boolean' },
     keep: { type: 'boolean' },
     background: { type: 'boolean' },
+    crash: { type: 'boolean' },
     // the second half, in its own process: recover the journal in DIR
     'recover-only': { type: 'string' },
   },
@@ -58,7 +61,8 @@ async function fill(): Promise<number> {
   }
   await Promise.all(window);
   const seconds = (performance.now() - started) / 1000;
-  await filling.stop();
+  // left running: its process ends once recovery's has
+  if (values.crash !== true) await filling.stop();
   return seconds;
 }
 

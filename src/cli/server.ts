@@ -59,10 +59,27 @@ function withoutUndefined<T extends object>(value: T): { [K in keyof T]: Exclude
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as { [K in keyof T]: Exclude<T[K], undefined> };
 }
 
-/** Journal events an operator must see: damage, and writes or space that stop persistent sends. */
-const JOURNAL_WARNINGS: ReadonlySet<string> = new Set(['journal.truncated', 'journal.repaired', 'journal.stalled', 'journal.space.exhausted', 'journal.reclaim.failed', 'journal.compaction.failed']);
-/** ... and the ends of those spells, and whether an HA backup's reading ahead served its takeover. */
-const JOURNAL_NOTICES: ReadonlySet<string> = new Set(['journal.resumed', 'journal.space.available', 'journal.read-ahead-used', 'journal.read-ahead-stale']);
+/** Journal events an operator must see: damage, writes or space that stop persistent sends, a catalog that could not be written. */
+const JOURNAL_WARNINGS: ReadonlySet<string> = new Set([
+  'journal.truncated',
+  'journal.repaired',
+  'journal.stalled',
+  'journal.space.exhausted',
+  'journal.reclaim.failed',
+  'journal.compaction.failed',
+  'journal.catalog.failed',
+  'journal.catalog.skipped',
+]);
+/** ... the ends of those spells, and how the journal opened: from its catalog or not, and with the replay an HA backup made ahead or not. */
+const JOURNAL_NOTICES: ReadonlySet<string> = new Set([
+  'journal.resumed',
+  'journal.space.available',
+  'journal.read-ahead-used',
+  'journal.read-ahead-stale',
+  'journal.opened-from-catalog',
+  'journal.catalog.unused',
+  'journal.replayed',
+]);
 
 function makeStore(config: FerryConfig, logger: Logger, lease: HaLease | undefined): Store {
   if (config.store.type === 'memory') return new MemoryStore();
@@ -85,6 +102,7 @@ function makeStore(config: FerryConfig, logger: Logger, lease: HaLease | undefin
     repair: journal.repair,
     maxSize: journal.maxSize,
     minFreeDisk: journal.minFreeDisk,
+    catalogEvery: journal.catalogEvery,
     onEvent: (event) => {
       if (JOURNAL_WARNINGS.has(event.event)) logger.warn(event, event.event);
       else if (JOURNAL_NOTICES.has(event.event)) logger.info(event, event.event);

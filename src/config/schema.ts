@@ -267,6 +267,11 @@ export const configSchema = z
             maxSize: z.number().int().min(0).default(0),
             /** Free bytes on the journal's disk under which persistent sends are refused (consumers go on); 0: not checked. */
             minFreeDisk: z.number().int().min(0).default(64 * 1024 * 1024),
+            /**
+             * Journal bytes written between two catalogs (the records a restart needs before it serves);
+             * a restart or takeover reads about this much of the journal before it serves. 0: no catalog.
+             */
+            catalogEvery: z.number().int().min(0).default(64 * 1024 * 1024),
           })
           .strict()
           .default({}),

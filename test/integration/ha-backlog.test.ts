@@ -80,3 +80,36 @@ test('a backup killed with SIGKILL while it recovers the backlog loses nothing: 
   assert.ok(got.every((n, i) => i === 0 || got[i - 1]! < n), 'in the order sent');
   assert.equal(await next.stop(), 0);
 });
+
+test('a backup takes over from the journal\'s catalog: it serves before it has read the backlog, then delivers every confirmed message once, in order, before those sent meanwhile', { timeout: 300_000 }, async () => {
+  const data = mkdtempSync(join(tmpdir(), 'ferry-ha-backlog-'));
+  paths.push(data);
+  const config = join(data, '..', `${data.split('/').pop()!}.yaml`);
+  // a catalog every MiB of journal, and queues loaded in the background past 1,000 waiting messages
+  writeFileSync(config, `ha:\n  leaseDuration: ${LEASE_MS}\nstore:\n  loadInBackgroundAbove: 1000\n  journal:\n    catalogEvery: 1048576\n`);
+  paths.push(config);
+  const primary = await member(data, config, 'broker.started');
+  const backup = await member(data, config, 'ha.backup');
+  const producer = await connectStomp(primary.ports['stomp']!);
+  const queue = '/queue/ha.catalog';
+  const confirmed = await streamUntil(producer, queue, 512, (n) => n >= 30_000);
+  await producer.disconnect();
+  await primary.stop('SIGKILL');
+
+  const opened = await backup.logged('journal.opened-from-catalog', 120_000);
+  assert.ok((opened['later'] as number) >= confirmed.size, `the catalog left ${String(opened['later'])} records to read in the background`);
+  const loading = await backup.logged('broker.loading');
+  assert.equal(loading['references'], null, 'no waiting message was read before the broker served');
+  await backup.logged('broker.started');
+  const client = await connectStomp(backup.ports['stomp']!);
+  const meanwhile = [1_000_001, 1_000_002];
+  for (const seq of meanwhile) await client.sendConfirmed(queue, `m${seq}`, { persistent: 'true', seq: String(seq) });
+  const got = (await drain(client, queue, new Set([...confirmed, ...meanwhile]))).map((m) => Number(m.headers['seq']));
+  await client.disconnect();
+  const present = new Set(got);
+  assert.deepEqual([...confirmed, ...meanwhile].filter((n) => !present.has(n)), [], 'every confirmed message is there');
+  assert.equal(present.size, got.length, 'nothing twice');
+  assert.ok(got.every((n, i) => i === 0 || got[i - 1]! < n), 'in the order sent, those sent to the backup last');
+  await backup.logged('broker.recovered');
+  assert.equal(await backup.stop(), 0);
+});
