@@ -42,7 +42,7 @@ import { giveBackToQueues, type StoredMessage } from './queue-entry.js';
 import { PreparedTransactions } from './prepared.js';
 import { ProducerFlow } from './producer-flow.js';
 import { writeDeliveryMark } from './delivery-mark.js';
-import { neededBeforeServing, recoverState } from './recovery.js';
+import { TAKEN_AFTER_SERVING, recoverState } from './recovery.js';
 import { recoveryTarget } from './recovery-target.js';
 import { RetainedMessages } from './retained.js';
 import { MessageScheduler, type ScheduledDelivery } from './scheduler.js';
@@ -234,7 +234,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
 
   /** Bodies past the cache stay on disk; waiting and scheduled messages may come back after the broker serves. */
   private openOptions(): OpenOptions {
-    return { keep: this.bodies.recoveryFilter(), early: { types: neededBeforeServing, laterAbove: this.loadInBackgroundAbove } };
+    return { keep: this.bodies.recoveryFilter(), later: { types: TAKEN_AFTER_SERVING, above: this.loadInBackgroundAbove } };
   }
 
   async stop(): Promise<void> {

@@ -77,10 +77,8 @@ export interface Recovered {
   readonly loaded: Promise<void>;
 }
 
-/** The record types a broker needs before it serves; waiting and scheduled messages can come later (see `OpenOptions.early`). */
-export function neededBeforeServing(type: number): boolean {
-  return type !== RecordType.Message && type !== RecordType.StoredMessage && type !== RecordType.Reference && type !== RecordType.Scheduled && type !== RecordType.PagedMessage;
-}
+/** The record types a broker can take after it has started serving: waiting and scheduled messages (see `OpenOptions.later`). */
+export const TAKEN_AFTER_SERVING: readonly number[] = [RecordType.Message, RecordType.StoredMessage, RecordType.Reference, RecordType.Scheduled, RecordType.PagedMessage];
 
 /**
  * Rebuilds the broker from the store's live records (emptying `records` as it reads them): queues,

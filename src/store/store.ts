@@ -45,8 +45,8 @@ export interface RecoveredState {
   /** Highest record or transaction id ever used, so new ids never collide with old ones. */
   readonly maxId: number;
   /**
-   * Present when the store opened from its catalog (see `OpenOptions.early`): `records` and
-   * `stream` hold the early records only, `prepared` is empty, and this resolves to the others
+   * Present when the store read first the records the caller needs first (see `OpenOptions.later`):
+   * `records` and `stream` hold those only, `prepared` is empty, and this resolves to the others
    * once the store has read them (each made as it is taken, as in `stream`), or rejects if it could
    * not. The store takes appends meanwhile.
    */
@@ -84,12 +84,12 @@ export interface OpenOptions {
    */
   readonly keep?: ((type: number, data: Buffer, start: number, end: number) => number) | undefined;
   /**
-   * The record types the caller needs before it serves (destinations, subscriptions...); it can
-   * take the others (waiting messages) later. A store that keeps a catalog of the early records
-   * (the journal) then opens from it when more than `laterAbove` records of the other types are
-   * live: `open` returns the early records at once, and the others in `later`.
+   * The record types the caller can take after it has started serving (waiting messages); it needs
+   * the others first (destinations, subscriptions...). A store that can read those first (the
+   * journal from its catalog, PostgreSQL through an index) then does so when more than `above`
+   * records of these types are live: `open` returns the others at once, and these in `later`.
    */
-  readonly early?: { readonly types: (type: number) => boolean; readonly laterAbove: number } | undefined;
+  readonly later?: { readonly types: readonly number[]; readonly above: number } | undefined;
 }
 
 /** Reads live records back from disk, for a store that does not keep their data in memory. */

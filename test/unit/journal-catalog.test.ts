@@ -12,8 +12,9 @@ import { join } from 'node:path';
 import { JournalStore, nodeFileSystem, type JournalFileSystem, type RecoveredState, type StoreRecord } from '../../src/store/index.js';
 import type { JournalEvent } from '../../src/store/journal/index.js';
 
-/** Types below 10 are early (destinations and the like), the others late (waiting messages). */
-const early = { types: (type: number): boolean => type < 10, laterAbove: 0 };
+/** Type 20 can come later (waiting messages); the others (destinations and the like) come first. */
+const takenLater = { types: [20], above: 0 };
+const early = (type: number): boolean => type !== 20;
 
 async function tempDir(t: TestContext): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'ferry-catalog-'));
@@ -56,7 +57,7 @@ function sorted(map: ReadonlyMap<number, string>): [number, string][] {
 test('a journal closed with a catalog opens from it: the early records at once, the others once replayed', async (t) => {
   const dir = await tempDir(t);
   const first = new JournalStore({ dir });
-  await everything(await first.open({ early }));
+  await everything(await first.open({ later: takenLater }));
   first.add(1, 1, Buffer.from('queue a'));
   for (let id = 2; id < 50; id++) first.add(id, 20, Buffer.from(`message ${id}`));
   first.add(50, 2, Buffer.from('subscription'));
@@ -69,7 +70,7 @@ test('a journal closed with a catalog opens from it: the early records at once, 
   const events: JournalEvent[] = [];
   const second = new JournalStore({ dir, onEvent: (e) => events.push(e) });
   t.after(() => second.close());
-  const state = await second.open({ early });
+  const state = await second.open({ later: takenLater });
   assert.equal(second.openedFromCatalog, true);
   assert.deepEqual(
     state.records.map((r) => [r.id, r.data.toString()]),
@@ -88,15 +89,15 @@ test('a journal closed with a catalog opens from it: the early records at once, 
   assert.ok(events.some((e) => e.event === 'journal.opened-from-catalog'));
 });
 
-test('under laterAbove waiting records, or without early types, the journal is replayed whole before open returns', async (t) => {
+test('at most `above` records to take later, or without types to take later, the journal is replayed whole before open returns', async (t) => {
   const dir = await tempDir(t);
   const first = new JournalStore({ dir });
-  await everything(await first.open({ early }));
+  await everything(await first.open({ later: takenLater }));
   first.add(1, 1, Buffer.from('queue'));
   first.add(2, 20, Buffer.from('message'));
   await first.close();
   const second = new JournalStore({ dir });
-  const state = await second.open({ early: { ...early, laterAbove: 1 } });
+  const state = await second.open({ later: { ...takenLater, above: 1 } });
   assert.equal(state.later, undefined);
   assert.equal(second.openedFromCatalog, false);
   assert.deepEqual(sorted(await everything(state)), [
@@ -114,14 +115,14 @@ test('under laterAbove waiting records, or without early types, the journal is r
 test('changes to older records made while the journal is replayed in the background are kept, in order', async (t) => {
   const dir = await tempDir(t);
   const first = new JournalStore({ dir });
-  await everything(await first.open({ early }));
+  await everything(await first.open({ later: takenLater }));
   first.add(1, 1, Buffer.from('queue'));
   first.add(2, 3, Buffer.from('duplicate id'));
   first.add(3, 20, Buffer.from('message'));
   await first.close();
 
   const second = new JournalStore({ dir });
-  const state = await second.open({ early });
+  const state = await second.open({ later: takenLater });
   assert.ok(state.later !== undefined);
   // before the replay has begun: an older record deleted, another changed, new ones in and out of a transaction
   second.delete(2);
@@ -148,11 +149,11 @@ test('changes to older records made while the journal is replayed in the backgro
 test('a torn write after the catalog is cut off, and the records before it stay', async (t) => {
   const dir = await tempDir(t);
   const first = new JournalStore({ dir });
-  await everything(await first.open({ early }));
+  await everything(await first.open({ later: takenLater }));
   first.add(1, 1, Buffer.from('queue'));
   await first.close();
   const second = new JournalStore({ dir, catalogEvery: 0 });
-  await everything(await second.open({ early }));
+  await everything(await second.open({ later: takenLater }));
   second.add(2, 20, Buffer.from('message'));
   second.add(3, 2, Buffer.from('subscription'));
   await second.sync();
@@ -164,7 +165,7 @@ test('a torn write after the catalog is cut off, and the records before it stay'
   const events: JournalEvent[] = [];
   const third = new JournalStore({ dir, onEvent: (e) => events.push(e) });
   t.after(() => third.close());
-  const state = await third.open({ early });
+  const state = await third.open({ later: takenLater });
   assert.equal(third.openedFromCatalog, true);
   assert.ok(events.some((e) => e.event === 'journal.truncated'));
   assert.deepEqual(sorted(await everything(state)), [
@@ -176,13 +177,13 @@ test('a torn write after the catalog is cut off, and the records before it stay'
 test('a transaction prepared after the catalog makes the open replay the journal whole', async (t) => {
   const dir = await tempDir(t);
   const first = new JournalStore({ dir });
-  await everything(await first.open({ early }));
+  await everything(await first.open({ later: takenLater }));
   first.add(1, 1, Buffer.from('queue'));
   first.add(2, 20, Buffer.from('message'));
   await first.close();
   const fs = crashable();
   const second = new JournalStore({ dir, fileSystem: fs, catalogEvery: 0 });
-  await everything(await second.open({ early }));
+  await everything(await second.open({ later: takenLater }));
   second.add(3, 20, Buffer.from('sent in doubt'), 4);
   second.prepare(4, Buffer.from('xid'));
   await second.sync();
@@ -191,7 +192,7 @@ test('a transaction prepared after the catalog makes the open replay the journal
   const events: JournalEvent[] = [];
   const third = new JournalStore({ dir, onEvent: (e) => events.push(e) });
   t.after(() => third.close());
-  const state = await third.open({ early });
+  const state = await third.open({ later: takenLater });
   assert.equal(third.openedFromCatalog, false);
   assert.equal(state.prepared.length, 1);
   assert.ok(events.some((e) => e.event === 'journal.catalog.unused' && /prepared/.test(String(e.reason))));
@@ -231,7 +232,7 @@ for (const seed of [1, 2, 3, 4, 5, 6]) {
         compactBelow: 0.6,
         onEvent: (e) => seen.add(e.event),
       });
-      const state = await store.open({ early });
+      const state = await store.open({ later: takenLater });
       if (store.openedFromCatalog) fromCatalog++;
       const atOpen = new Map(model);
       const deletedMeanwhile = new Set<number>();
@@ -254,7 +255,7 @@ for (const seed of [1, 2, 3, 4, 5, 6]) {
         await store.sync();
       }
       // the early records as they were at open, and the others that were not deleted before they came back
-      const expected = new Map([...atOpen].filter(([id, value]) => early.types(Number(value.split(':')[0])) || !deletedMeanwhile.has(id)));
+      const expected = new Map([...atOpen].filter(([id, value]) => early(Number(value.split(':')[0])) || !deletedMeanwhile.has(id)));
       assert.deepEqual(sorted(await everything(state)), sorted(expected), `life ${life}: the open hands back what the journal holds`);
 
       for (let i = 0; i < 300; i++) {
@@ -318,7 +319,7 @@ for (const seed of [1, 2, 3, 4, 5, 6]) {
     assert.ok(fromCatalog >= 3, `${fromCatalog} of 5 opens after the first were from the catalog`);
     for (const event of ['journal.segment.deleted', 'journal.compacted']) assert.ok(seen.has(event), `the journal went through ${event}`);
     const last = new JournalStore({ dir });
-    const state = await last.open({ early });
+    const state = await last.open({ later: takenLater });
     assert.equal(last.openedFromCatalog, true, 'the last open is from the catalog');
     assert.deepEqual(sorted(await everything(state)), sorted(model));
     await last.close();

@@ -187,10 +187,11 @@ export class JournalStore implements Store {
     journal.phase = 'opening';
     try {
       await journal.fs.mkdir(journal.dir);
-      const early = this.catalog.kept ? options?.early : undefined;
+      const later = this.catalog.kept ? options?.later : undefined;
+      const early = later === undefined ? undefined : earlyTypes(later.types);
       // a replay made ahead and finished gives every record at once; one still under way is not waited for
-      if (early !== undefined && this.ahead?.done !== true) {
-        const opened = await this.openFromCatalog(options, early.types, early.laterAbove);
+      if (early !== undefined && later !== undefined && this.ahead?.done !== true) {
+        const opened = await this.openFromCatalog(options, early, later.above);
         if (opened !== undefined) {
           this.dropReadAhead();
           return opened;
@@ -211,7 +212,7 @@ export class JournalStore implements Store {
       await this.space.start();
       this.maintenance.start();
       if (early === undefined) return recovered.state;
-      return this.followEarly(recovered.state, early.types);
+      return this.followEarly(recovered.state, early);
     } catch (err) {
       journal.phase = 'closed';
       for (const segment of journal.segments.values()) if (segment.fd >= 0) await journal.fs.close(segment.fd).catch(() => undefined);
@@ -263,11 +264,11 @@ export class JournalStore implements Store {
   }
 
   /**
-   * Opens from the catalog when there is one that stands for the journal and more than
-   * `laterAbove` records of the other types: reads the catalog and the journal after it, starts
-   * appending, and replays the segments it opened with in the background; undefined otherwise.
+   * Opens from the catalog when there is one that stands for the journal and more than `above`
+   * records of the other types: reads the catalog and the journal after it, starts appending, and
+   * replays the segments it opened with in the background; undefined otherwise.
    */
-  private async openFromCatalog(options: OpenOptions | undefined, early: (type: number) => boolean, laterAbove: number): Promise<RecoveredState | undefined> {
+  private async openFromCatalog(options: OpenOptions | undefined, early: (type: number) => boolean, above: number): Promise<RecoveredState | undefined> {
     const journal = this.journal;
     const emit = (event: JournalEvent): void => journal.emit(event);
     const catalog = await readCatalog(journal.fs, journal.dir);
@@ -282,7 +283,7 @@ export class JournalStore implements Store {
       emit({ event: 'journal.catalog.unused', reason: scan });
       return undefined;
     }
-    if (scan.lateRecords <= laterAbove) return undefined;
+    if (scan.lateRecords <= above) return undefined;
 
     const ledger = journal.ledger;
     const kept = ledger.startRecovery();
@@ -501,7 +502,14 @@ interface ReadAhead {
  */
 function keepOf(options: OpenOptions | undefined): OpenOptions['keep'] {
   const keep = options?.keep;
-  const early = options?.early?.types;
-  if (keep === undefined || early === undefined) return keep;
+  const later = options?.later?.types;
+  if (keep === undefined || later === undefined) return keep;
+  const early = earlyTypes(later);
   return (type, data, start, end) => (early(type) ? end - start : keep(type, data, start, end));
+}
+
+/** The record types the catalog keeps: all but those the owner can take later. */
+function earlyTypes(later: readonly number[]): (type: number) => boolean {
+  const late = new Set(later);
+  return (type) => !late.has(type);
 }
