@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import pg from 'pg';
 import { isFerryError } from '../../src/errors.js';
-import { PostgresStore, type PostgresEvent, type Store } from '../../src/store/index.js';
+import { PostgresStore, type PostgresEvent, type RecoveredState, type Store } from '../../src/store/index.js';
 import { startPostgres } from '../helpers/postgres.js';
 import { storeConformance } from './store-conformance.js';
 
@@ -186,3 +186,70 @@ describe('PostgresStore batches', { skip }, () => {
 });
 
 if (typeof cluster === 'string') test('PostgresStore', { skip }, () => undefined);
+
+describe('PostgresStore, the rows a broker needs first', { skip }, () => {
+  if (typeof cluster === 'string') return;
+  const later = { types: [20], above: 0 };
+  const all = async (state: RecoveredState): Promise<[number, string][]> => {
+    const records = [...state.records, ...(state.later === undefined ? [] : await state.later)];
+    return records.map((r): [number, string] => [r.id, `${r.type}:${r.data.toString()}`]).sort((a, b) => a[0] - b[0]);
+  };
+
+  test('the others are read in the background, in the snapshot of the open, while appends go on; a new row comes after every old one', async () => {
+    const url = await cluster.createDatabase();
+    const first = new PostgresStore({ url });
+    assert.equal((await first.open({ later })).later, undefined, 'an empty database is read whole');
+    first.add(1, 1, Buffer.from('queue'));
+    for (let id = 2; id < 50; id++) first.add(id, 20, Buffer.from(`m${id}`));
+    first.delete(7);
+    await first.sync();
+    await first.close();
+
+    const second = new PostgresStore({ url });
+    const state = await second.open({ later });
+    assert.deepEqual(
+      state.records.map((r) => r.id),
+      [1],
+      'only the rows needed first',
+    );
+    assert.ok(state.later !== undefined);
+    second.add(100, 20, Buffer.from('new'));
+    second.delete(1);
+    await second.sync();
+    const rest = [...(await state.later)].map((r) => r.id).sort((a, b) => a - b);
+    assert.deepEqual(
+      rest,
+      Array.from({ length: 48 }, (_, i) => i + 2).filter((id) => id !== 7),
+      'what was there at the open, not what came since',
+    );
+    assert.equal(second.stats().records, 48, 'the rows read in the background count as live');
+    await second.close();
+
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    const newest = await client.query<{ id: string }>('SELECT id FROM ferry_records ORDER BY seq DESC LIMIT 1');
+    await client.end();
+    assert.equal(Number(newest.rows[0]?.id), 100, 'the row added after the open is last in the recovery order');
+
+    const third = new PostgresStore({ url });
+    assert.deepEqual(await all(await third.open()), [...rest.map((id): [number, string] => [id, `20:m${id}`]), [100, '20:new']]);
+    await third.close();
+  });
+
+  test('a prepared transaction has everything read before open returns', async () => {
+    const url = await cluster.createDatabase();
+    const first = new PostgresStore({ url });
+    await first.open({ later });
+    first.add(1, 20, Buffer.from('waiting'));
+    first.add(2, 20, Buffer.from('in doubt'), 3);
+    first.prepare(3, Buffer.from('xid'));
+    await first.sync();
+    await first.close();
+    const second = new PostgresStore({ url });
+    const state = await second.open({ later });
+    assert.equal(state.later, undefined);
+    assert.equal(state.prepared.length, 1);
+    assert.deepEqual(await all(state), [[1, '20:waiting']]);
+    await second.close();
+  });
+});

@@ -4,7 +4,7 @@ import { FerryError, isFerryError } from '../../errors.js';
 import type { OpenOptions, PreparedTransaction, RecordReader, RecoveredState, Store, StoreRecord, StoreStats, TransactionOperation } from '../store.js';
 import { CopySlab } from '../copy-slab.js';
 import { PendingBatch, decodeOperations, encodeOperations } from './batch.js';
-import { commitBatch, prepareSchema } from './schema.js';
+import { commitBatch, estimatedRows, firstRowsCondition, prepareFirstRowsIndex, prepareSchema } from './schema.js';
 
 export interface PostgresOptions {
   /** A libpq-style connection string: postgresql://user:password@host:port/database (`?host=/dir` for a unix socket). */
@@ -126,6 +126,16 @@ export class PostgresStore implements Store {
     try {
       client = await this.checkOut();
       await prepareSchema(client);
+      const later = options?.later;
+      if (later !== undefined) {
+        await prepareFirstRowsIndex(client, later.types);
+        if (await this.manyLater(client, later.types, later.above)) {
+          const state = await this.recoverFirst(client, options?.keep, later.types);
+          // the client reads the rest in the background, in the same snapshot, and is checked in then
+          client = undefined;
+          return state;
+        }
+      }
       const state = await this.recover(client, options?.keep);
       this.checkIn(client);
       this.phase = 'open';
@@ -293,6 +303,97 @@ export class PostgresStore implements Store {
     if (error !== undefined) throw error;
   }
 
+  /** True when more than `above` rows of the types `later` are live: from the planner's estimate when it says so, else counted. */
+  private async manyLater(client: PoolClient, later: readonly number[], above: number): Promise<boolean> {
+    if (later.length === 0) return false;
+    const estimate = await estimatedRows(client);
+    if (estimate !== undefined && estimate > above) return true;
+    const counted = await client.query<[string]>({ text: 'SELECT count(*) FROM ferry_records WHERE type = ANY($1::int8[])', values: [later], rowMode: 'array' });
+    return Number(counted.rows[0]?.[0] ?? 0) > above;
+  }
+
+  /**
+   * Reads the rows of every type but `later` (through their index), and returns them with the rest
+   * to come in `later`, read in the background in the same snapshot while the store takes appends.
+   * A prepared transaction (it may hold rows of every type) has everything read now instead.
+   */
+  private async recoverFirst(client: PoolClient, keep: OpenOptions['keep'], later: readonly number[]): Promise<RecoveredState> {
+    const records: StoreRecord[] = [];
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    try {
+      const first = await client.query<[string, string, string, Buffer]>({ text: `SELECT id, seq, type, data FROM ferry_records WHERE ${firstRowsCondition(later)} ORDER BY seq`, rowMode: 'array' });
+      for (const [id, , type, data] of first.rows) {
+        const record = { id: Number(id), type: Number(type), data };
+        records.push(record);
+        this.live.set(record.id, data.length);
+        this.liveBytes += data.length;
+      }
+      const preparedRows = await client.query<[string]>({ text: 'SELECT count(*) FROM ferry_prepared', rowMode: 'array' });
+      if (Number(preparedRows.rows[0]?.[0] ?? 0) > 0) {
+        await client.query('ROLLBACK');
+        this.live.clear();
+        this.liveBytes = 0;
+        const state = await this.recover(client, keep);
+        this.checkIn(client);
+        this.phase = 'open';
+        return state;
+      }
+      const meta = await client.query<[string, string]>({ text: "SELECT key, value FROM ferry_meta WHERE key IN ('max_id', 'next_seq')", rowMode: 'array' });
+      for (const [key, value] of meta.rows) {
+        if (key === 'max_id') this.maxIdWritten = Number(value);
+        else this.nextSeq = Math.max(this.nextSeq, Number(value));
+      }
+      this.maxId = this.maxIdWritten;
+      for (const r of records) if (r.id > this.maxId) this.maxId = r.id;
+      const maxId = this.maxId;
+      this.phase = 'open';
+      const rest = this.recoverLater(client, keep, later, maxId);
+      rest.catch(() => undefined);
+      return { records, prepared: [], maxId, later: rest };
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** The rows of the types `later` with ids up to `maxId`, read through a cursor in the snapshot the open began; the store stops reading if it closes. */
+  private async recoverLater(client: PoolClient, keep: OpenOptions['keep'], later: readonly number[], maxId: number): Promise<StoreRecord[]> {
+    const records: StoreRecord[] = [];
+    const lengths: number[] = [];
+    const copies = new CopySlab();
+    let failure: unknown;
+    try {
+      // the open's turn ends first: the broker serves before the rest is read
+      await new Promise((resolve) => setImmediate(resolve));
+      await client.query({ text: 'DECLARE ferry_later NO SCROLL CURSOR FOR SELECT id, type, data FROM ferry_records WHERE type = ANY($1::int8[]) AND id <= $2', values: [later, maxId] });
+      for (;;) {
+        if (this.phase !== 'open') throw new FerryError('FERRY_STORE_FAILED', 'the PostgreSQL store closed while it read the waiting messages back');
+        const batch = await client.query<[string, string, Buffer]>({ text: `FETCH ${RECOVERY_FETCH} FROM ferry_later`, rowMode: 'array' });
+        for (const [id, type, data] of batch.rows) {
+          const kept = keep === undefined ? data.length : Math.min(data.length, keep(Number(type), data, 0, data.length));
+          records.push({ id: Number(id), type: Number(type), data: keep === undefined ? data : copies.copy(data, 0, kept) });
+          lengths.push(data.length);
+        }
+        if (batch.rows.length < RECOVERY_FETCH) break;
+      }
+      await client.query('COMMIT');
+    } catch (err) {
+      failure = err;
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      this.checkIn(client, failure);
+    }
+    // nothing deletes or updates a record before it is handed back, so each read is live
+    for (let i = 0; i < records.length; i++) {
+      const id = records[i]!.id;
+      if (this.live.has(id)) continue;
+      this.live.set(id, lengths[i]!);
+      this.liveBytes += lengths[i]!;
+    }
+    return records;
+  }
+
   private async recover(client: PoolClient, keep: OpenOptions['keep']): Promise<RecoveredState> {
     const records: StoreRecord[] = [];
     const copies = new CopySlab();
@@ -406,7 +507,7 @@ export class PostgresStore implements Store {
       try {
         this.guard?.();
         client = await this.checkOut();
-        await commitBatch(client, batch, maxId);
+        await commitBatch(client, batch, maxId, this.nextSeq);
         this.checkIn(client);
       } catch (err) {
         if (client !== undefined) this.checkIn(client, err);

@@ -50,7 +50,7 @@ WITH
     SELECT p.tx_id, substring($6::bytea FROM p.off FOR p.len), substring($6::bytea FROM p.ops_off FOR p.ops_len)
     FROM unnest($9::int8[], $10::int4[], $11::int4[], $12::int4[], $13::int4[]) AS p(tx_id, off, len, ops_off, ops_len)
     ON CONFLICT (tx_id) DO UPDATE SET data = excluded.data, operations = excluded.operations)
-UPDATE ferry_meta SET value = GREATEST(value, $14::int8) WHERE key = 'max_id'`;
+UPDATE ferry_meta SET value = GREATEST(value, CASE key WHEN 'max_id' THEN $14::int8 ELSE $15::int8 END) WHERE key IN ('max_id', 'next_seq')`;
 
 /**
  * Bytes of data per statement. A batch larger than this (a burst of large messages) goes out as
@@ -83,9 +83,9 @@ class StatementValues {
     return at;
   }
 
-  values(maxId: number): unknown[] {
+  values(maxId: number, nextSeq: number): unknown[] {
     const blob = this.pieces.length === 1 ? this.pieces[0]! : Buffer.concat(this.pieces, this.bytes);
-    return [this.deleted, this.ids, this.seqs, this.types, this.offsets, blob, this.lengths, this.unprepared, this.txIds, this.txOffsets, this.txLengths, this.opsOffsets, this.opsLengths, maxId];
+    return [this.deleted, this.ids, this.seqs, this.types, this.offsets, blob, this.lengths, this.unprepared, this.txIds, this.txOffsets, this.txLengths, this.opsOffsets, this.opsLengths, maxId, nextSeq];
   }
 }
 
@@ -123,16 +123,16 @@ function statements(batch: PendingBatch): StatementValues[] {
   return all;
 }
 
-/** Writes `batch` and the highest id used in one database transaction, on `client`. */
-export async function commitBatch(client: ClientBase, batch: PendingBatch, maxId: number): Promise<void> {
+/** Writes `batch`, the highest id used and the next record sequence in one database transaction, on `client`. */
+export async function commitBatch(client: ClientBase, batch: PendingBatch, maxId: number, nextSeq: number): Promise<void> {
   const parts = statements(batch);
   if (parts.length === 1) {
-    await client.query({ name: 'ferry_batch', text: BATCH_STATEMENT, values: parts[0]!.values(maxId) });
+    await client.query({ name: 'ferry_batch', text: BATCH_STATEMENT, values: parts[0]!.values(maxId, nextSeq) });
     return;
   }
   await client.query('BEGIN');
   try {
-    for (const part of parts) await client.query({ name: 'ferry_batch', text: BATCH_STATEMENT, values: part.values(maxId) });
+    for (const part of parts) await client.query({ name: 'ferry_batch', text: BATCH_STATEMENT, values: part.values(maxId, nextSeq) });
     await client.query('COMMIT');
   } catch (err) {
     // the connection is dropped by the caller when the rollback cannot reach the server either
@@ -158,4 +158,36 @@ export async function prepareSchema(client: ClientBase): Promise<void> {
   if (version > SCHEMA_VERSION) {
     throw new FerryError('FERRY_STORE_FAILED', `the PostgreSQL database holds Ferry's schema version ${version}, newer than this broker's (${SCHEMA_VERSION}); upgrade the broker`);
   }
+  // the next record sequence, kept by every batch since it was added: a database written before
+  // has it computed once, from its rows
+  const next = await client.query("SELECT 1 FROM ferry_meta WHERE key = 'next_seq'");
+  if (next.rowCount === 0) {
+    await client.query("INSERT INTO ferry_meta (key, value) SELECT 'next_seq', COALESCE(max(seq), 0) + 1 FROM ferry_records ON CONFLICT (key) DO NOTHING");
+  }
+}
+
+/**
+ * The condition of the rows a broker needs before it serves: every type but `later` (integers,
+ * checked). Written out, not a parameter, so that the planner matches it to the partial index.
+ */
+export function firstRowsCondition(later: readonly number[]): string {
+  for (const type of later) if (!Number.isInteger(type) || type < 0) throw new RangeError(`record type ${type} is not a non-negative integer`);
+  return later.length === 0 ? 'true' : `type <> ALL ('{${[...later].sort((a, b) => a - b).join(',')}}'::int8[])`;
+}
+
+/**
+ * An index of the rows read before the broker serves (destinations, subscriptions...), in their
+ * recovery order: with it they are read without a scan of the backlog. Only those rows are in it,
+ * so writing a waiting message does not touch it. Its name carries the types left out.
+ */
+export async function prepareFirstRowsIndex(client: ClientBase, later: readonly number[]): Promise<void> {
+  const name = `ferry_records_first_${[...later].sort((a, b) => a - b).join('_')}`;
+  await client.query(`CREATE INDEX IF NOT EXISTS ${name} ON ferry_records (seq) WHERE ${firstRowsCondition(later)}`);
+}
+
+/** About how many rows `ferry_records` holds, from the planner's statistics; undefined when it has none yet. */
+export async function estimatedRows(client: ClientBase): Promise<number | undefined> {
+  const result = await client.query<{ rows: string }>("SELECT reltuples::int8 AS rows FROM pg_class WHERE oid = 'ferry_records'::regclass");
+  const rows = Number(result.rows[0]?.rows ?? -1);
+  return rows >= 0 ? rows : undefined;
 }
