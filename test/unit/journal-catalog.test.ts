@@ -50,6 +50,14 @@ async function everything(state: RecoveredState): Promise<Map<number, string>> {
   return all;
 }
 
+/** Writes `records` ([id, type, data]) to the journal in `dir` and closes it, leaving a catalog. */
+async function written(dir: string, records: readonly [number, number, string][]): Promise<void> {
+  const store = new JournalStore({ dir });
+  await everything(await store.open({ later: takenLater }));
+  for (const [id, type, data] of records) store.add(id, type, Buffer.from(data));
+  await store.close();
+}
+
 function sorted(map: ReadonlyMap<number, string>): [number, string][] {
   return [...map].sort((a, b) => a[0] - b[0]);
 }
@@ -91,11 +99,10 @@ test('a journal closed with a catalog opens from it: the early records at once, 
 
 test('at most `above` records to take later, or without types to take later, the journal is replayed whole before open returns', async (t) => {
   const dir = await tempDir(t);
-  const first = new JournalStore({ dir });
-  await everything(await first.open({ later: takenLater }));
-  first.add(1, 1, Buffer.from('queue'));
-  first.add(2, 20, Buffer.from('message'));
-  await first.close();
+  await written(dir, [
+    [1, 1, 'queue'],
+    [2, 20, 'message'],
+  ]);
   const second = new JournalStore({ dir });
   const state = await second.open({ later: { ...takenLater, above: 1 } });
   assert.equal(state.later, undefined);
@@ -114,12 +121,11 @@ test('at most `above` records to take later, or without types to take later, the
 
 test('changes to older records made while the journal is replayed in the background are kept, in order', async (t) => {
   const dir = await tempDir(t);
-  const first = new JournalStore({ dir });
-  await everything(await first.open({ later: takenLater }));
-  first.add(1, 1, Buffer.from('queue'));
-  first.add(2, 3, Buffer.from('duplicate id'));
-  first.add(3, 20, Buffer.from('message'));
-  await first.close();
+  await written(dir, [
+    [1, 1, 'queue'],
+    [2, 3, 'duplicate id'],
+    [3, 20, 'message'],
+  ]);
 
   const second = new JournalStore({ dir });
   const state = await second.open({ later: takenLater });
@@ -148,10 +154,7 @@ test('changes to older records made while the journal is replayed in the backgro
 
 test('a torn write after the catalog is cut off, and the records before it stay', async (t) => {
   const dir = await tempDir(t);
-  const first = new JournalStore({ dir });
-  await everything(await first.open({ later: takenLater }));
-  first.add(1, 1, Buffer.from('queue'));
-  await first.close();
+  await written(dir, [[1, 1, 'queue']]);
   const second = new JournalStore({ dir, catalogEvery: 0 });
   await everything(await second.open({ later: takenLater }));
   second.add(2, 20, Buffer.from('message'));
@@ -176,11 +179,10 @@ test('a torn write after the catalog is cut off, and the records before it stay'
 
 test('a transaction prepared after the catalog makes the open replay the journal whole', async (t) => {
   const dir = await tempDir(t);
-  const first = new JournalStore({ dir });
-  await everything(await first.open({ later: takenLater }));
-  first.add(1, 1, Buffer.from('queue'));
-  first.add(2, 20, Buffer.from('message'));
-  await first.close();
+  await written(dir, [
+    [1, 1, 'queue'],
+    [2, 20, 'message'],
+  ]);
   const fs = crashable();
   const second = new JournalStore({ dir, fileSystem: fs, catalogEvery: 0 });
   await everything(await second.open({ later: takenLater }));
