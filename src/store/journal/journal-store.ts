@@ -61,7 +61,7 @@ export interface JournalOptions {
   /** File operations; tests pass their own. */
   readonly fileSystem?: JournalFileSystem | undefined;
   /**
-   * Journal bytes written between two catalogs, when the store is opened with `OpenOptions.early`
+   * Journal bytes written between two catalogs, when the store is opened with `OpenOptions.later`
    * (see `catalog.ts`); 0 keeps no catalog. Default 64 MiB: an open from the catalog reads about
    * that much of the journal before it serves.
    */
