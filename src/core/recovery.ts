@@ -176,13 +176,6 @@ export async function recoverState(
     else queue.recoverDeliveryMark(mark.id, mark.seq);
   }
   const counts = { queues: queuesById.size, messages: 0, references: 0, scheduled, dangling: 0, orphans: 0 };
-  // a store written before there was a ceiling gets one above every sequence number it holds
-  const coverSequences = (): void => {
-    let top = 0;
-    for (let i = 0; i < references.length; i++) top = Math.max(top, references.seq(i));
-    for (const mark of marks) top = Math.max(top, mark.seq);
-    target.coverSequence(top);
-  };
   const ceiling = target.sequenceCeiling();
   if (options.later !== undefined && (prepared.length > 0 || ceiling === undefined)) {
     // A prepared transaction holds messages of several queues; and without a ceiling (a store
@@ -196,10 +189,16 @@ export async function recoverState(
 
   const order = references.order();
   counts.references = references.length;
+  // The ceiling stays above every sequence number in the store (one written before there was a
+  // ceiling gets one), from before any send is taken: a crash while queues load leaves it so too.
+  // A store with none (empty) gets its ceiling with its first reference.
+  let top = 0;
+  for (let i = 0; i < references.length; i++) top = Math.max(top, references.seq(i));
+  for (const mark of marks) top = Math.max(top, mark.seq);
+  if (top > 0) target.coverSequence(top);
   const load = (): Promise<void> => loadMessages(queuesById, messages, references, order, store, bodies, options.wanted, counts);
   if (prepared.length > 0 || references.length <= options.loadInBackgroundAbove) {
     await load();
-    coverSequences();
     // what a prepared transaction consumes is held by it, out of its queue, until it is completed
     if (prepared.length > 0) {
       const held = new Set(prepared.flatMap(({ record }) => [...record.acknowledged, ...record.rejected]));
@@ -228,9 +227,7 @@ export async function recoverState(
     // the broker finishes starting before the first message goes back
     await yieldTurn();
     await load();
-    if (!options.wanted()) return;
-    coverSequences();
-    logRecovered(logger, counts);
+    if (options.wanted()) logRecovered(logger, counts);
   })();
   return { loaded };
 

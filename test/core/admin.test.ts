@@ -238,7 +238,7 @@ test('a deleted queue is gone with its messages, after a restart too; its consum
   b.broker.admin.deleteDestination('queue', 'doomed');
   const again = await b.restart();
   assert.equal(again.hasQueue('doomed'), false);
-  // nothing of it is left in the store (no message, no reference): only the broker's sequence ceiling
+  // nothing of it is left in the store: no message, no reference (the sequence ceiling written with the first stays)
   assert.equal(again.store.stats().records, 1);
 });
 
