@@ -85,8 +85,10 @@ test('a backup takes over from the journal\'s catalog: it serves before it has r
   const data = mkdtempSync(join(tmpdir(), 'ferry-ha-backlog-'));
   paths.push(data);
   const config = join(data, '..', `${data.split('/').pop()!}.yaml`);
-  // a catalog every MiB of journal, and queues loaded in the background past 1,000 waiting messages
-  writeFileSync(config, `ha:\n  leaseDuration: ${LEASE_MS}\nstore:\n  loadInBackgroundAbove: 1000\n  journal:\n    catalogEvery: 1048576\n`);
+  // A catalog every MiB of journal, and queues loaded in the background past 1,000 waiting
+  // messages. The default lease: the backup sees the primary's process gone well before the primary
+  // would be overdue, so it does not replay the journal ahead instead of opening from the catalog.
+  writeFileSync(config, `store:\n  loadInBackgroundAbove: 1000\n  journal:\n    catalogEvery: 1048576\n`);
   paths.push(config);
   const primary = await member(data, config, 'broker.started');
   const backup = await member(data, config, 'ha.backup');
