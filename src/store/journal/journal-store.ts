@@ -190,7 +190,7 @@ export class JournalStore implements Store {
       const later = this.catalog.kept ? options?.later : undefined;
       const early = later === undefined ? undefined : earlyTypes(later.types);
       // a replay made ahead and finished gives every record at once; one still under way is not waited for
-      if (early !== undefined && later !== undefined && this.ahead?.done !== true) {
+      if (early !== undefined && later !== undefined && Number.isFinite(later.above) && this.ahead?.done !== true) {
         const opened = await this.openFromCatalog(options, early, later.above);
         if (opened !== undefined) {
           this.dropReadAhead();

@@ -305,7 +305,7 @@ export class PostgresStore implements Store {
 
   /** True when more than `above` rows of the types `later` are live: from the planner's estimate when it says so, else counted. */
   private async manyLater(client: PoolClient, later: readonly number[], above: number): Promise<boolean> {
-    if (later.length === 0) return false;
+    if (later.length === 0 || !Number.isFinite(above)) return false;
     const estimate = await estimatedRows(client);
     if (estimate !== undefined && estimate > above) return true;
     const counted = await client.query<[string]>({ text: 'SELECT count(*) FROM ferry_records WHERE type = ANY($1::int8[])', values: [later], rowMode: 'array' });
