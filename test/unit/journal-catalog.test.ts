@@ -327,3 +327,29 @@ for (const seed of [1, 2, 3, 4, 5, 6]) {
     await last.close();
   });
 }
+
+test('a replay made ahead that the folder has outgrown gives way to the catalog', async (t) => {
+  const dir = await tempDir(t);
+  await written(dir, [
+    [1, 1, 'queue'],
+    [2, 20, 'message'],
+  ]);
+  const events: JournalEvent[] = [];
+  const backup = new JournalStore({ dir, onEvent: (e) => events.push(e) });
+  t.after(() => backup.close());
+  await backup.readAhead({ later: takenLater });
+  // the holder was slow, not dead: it wrote more before it went
+  const holder = new JournalStore({ dir });
+  await everything(await holder.open({ later: takenLater }));
+  holder.add(3, 20, Buffer.from('written after the read ahead'));
+  await holder.close();
+
+  const state = await backup.open({ later: takenLater });
+  assert.ok(events.some((e) => e.event === 'journal.read-ahead-stale'));
+  assert.equal(backup.openedFromCatalog, true);
+  assert.deepEqual(sorted(await everything(state)), [
+    [1, '1:queue'],
+    [2, '20:message'],
+    [3, '20:written after the read ahead'],
+  ]);
+});

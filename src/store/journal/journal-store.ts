@@ -189,15 +189,16 @@ export class JournalStore implements Store {
       await journal.fs.mkdir(journal.dir);
       const later = this.catalog.kept ? options?.later : undefined;
       const early = later === undefined ? undefined : earlyTypes(later.types);
-      // a replay made ahead and finished gives every record at once; one still under way is not waited for
-      if (early !== undefined && later !== undefined && Number.isFinite(later.above) && this.ahead?.done !== true) {
+      // a replay made ahead, finished and still true, gives every record at once; one still under way is not waited for
+      const ahead = this.ahead?.done === true ? await this.adoptReadAhead() : undefined;
+      if (ahead === undefined && early !== undefined && later !== undefined && Number.isFinite(later.above)) {
         const opened = await this.openFromCatalog(options, early, later.above);
         if (opened !== undefined) {
           this.dropReadAhead();
           return opened;
         }
       }
-      const recovered = (await this.adoptReadAhead()) ?? (await recoverJournal(journal.fs, journal.dir, this.repair, (event) => journal.emit(event), keepOf(options)));
+      const recovered = ahead ?? (await this.adoptReadAhead()) ?? (await recoverJournal(journal.fs, journal.dir, this.repair, (event) => journal.emit(event), keepOf(options)));
       journal.segments = recovered.segments;
       journal.ledger = recovered.ledger;
       journal.recoveredMaxId = recovered.state.maxId;
