@@ -227,9 +227,12 @@ export class MessageQueue implements EntryQueue {
     return this.pending.length + (this.loading?.count ?? 0);
   }
 
-  /** True while recovery is still putting this queue's stored messages back: nothing is dispatched from it yet. */
-  get isLoading(): boolean {
-    return this.loading !== undefined;
+  /**
+   * Set while recovery is still putting this queue's stored messages back (nothing is dispatched from
+   * it yet); `discarding` once it was purged or deleted meanwhile.
+   */
+  get loadingState(): QueueLoading | undefined {
+    return this.loading;
   }
 
   /**
@@ -237,14 +240,9 @@ export class MessageQueue implements EntryQueue {
    * the broker started serving. Until `finishLoading`, sends are stored and numbered after them but
    * placed only then, and nothing is dispatched: the queue is delivered in order once it is whole.
    */
-  startLoading(count: number, lastSeq: number): QueueLoading {
+  startLoading(count: number, lastSeq: number): void {
     if (lastSeq >= this.nextSeq) this.nextSeq = lastSeq + 1;
-    return (this.loading = new QueueLoading(count));
-  }
-
-  /** True when what recovery still holds for this queue is to be deleted, not put back (it was purged or deleted meanwhile). */
-  get discardsRecovered(): boolean {
-    return this.loading?.discarding === true;
+    this.loading = new QueueLoading(count);
   }
 
   /** Every stored message is back: what arrived meanwhile takes its place after them, and dispatch begins. */

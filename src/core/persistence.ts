@@ -3,10 +3,10 @@ import type { Message } from './message.js';
 import type { QueueEntry, StoredMessage } from './queue-entry.js';
 import type { BodyCache } from './body-cache.js';
 import { RecordType, decodeSequenceCeiling, encodeReference, encodeSequenceCeiling, encodeStoredMessage } from './records.js';
+import { bodyState } from './message.js';
 
 /** How far past the sequence number that reaches it the ceiling is raised: one record per this many references. */
 const CEILING_STEP = 1 << 20;
-import { bodyState } from './message.js';
 
 /**
  * Turns core's state changes into store records: one message record per persistent message, one
@@ -85,7 +85,7 @@ export class Persistence {
     this.bodies.released(message);
   }
 
-  /** The ceiling recovered from the store (see `ceiling`), undefined if it held none. */
+  /** A ceiling record from the store (see `ceiling`); of two, the higher stays. */
   recoverSequenceCeiling(recordId: number, data: Buffer): void {
     const value = decodeSequenceCeiling(data);
     if (this.ceilingRecordId !== 0) this.store.delete(value > this.ceiling ? this.ceilingRecordId : recordId);

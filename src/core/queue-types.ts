@@ -19,7 +19,7 @@ export interface QueueStats {
    * a dead-letter queue itself.
    */
   readonly discarded: number;
-  /** Present while recovery is still putting the queue's stored messages back (counted in `pending`); nothing is delivered until it is done. */
+  /** Present while recovery is still putting the queue's stored messages back (those it knows of are counted in `pending`); nothing is delivered until it is done. */
   readonly loading?: true;
 }
 

@@ -3,7 +3,6 @@ import type { BodyCache } from './body-cache.js';
 import type { Logger } from './logger.js';
 import type { Message } from './message.js';
 import type { MessageQueue } from './message-queue.js';
-import type { QueueLoading } from './queue-loading.js';
 import type { QueueEntry, StoredMessage } from './queue-entry.js';
 import type { BindingSpec, ExchangeSpec } from './exchanges.js';
 import { RecordType, decodeBinding, decodeExchange, decodeDeliveryMark, decodeDurableSubscription, decodePrepared, decodeQueue, decodeStoredMessage, type DurableSubscriptionRecord, type PreparedRecord, type QueueRecord } from './records.js';
@@ -237,8 +236,7 @@ export async function recoverState(
    * its messages and they are back.
    */
   async function loadLater(later: Promise<Iterable<StoreRecord>>, from: number): Promise<void> {
-    const loading = new Map<MessageQueue, QueueLoading>();
-    for (const queue of queuesById.values()) loading.set(queue, queue.startLoading(0, from - 1));
+    for (const queue of queuesById.values()) queue.startLoading(0, from - 1);
     logger.info({ event: 'broker.loading', queues: queuesById.size, references: null, scheduled: null }, 'serving while the store reads waiting messages back; each queue delivers once it is whole');
     // the broker finishes starting before the store's records are taken
     await yieldTurn();
@@ -262,7 +260,7 @@ export async function recoverState(
     for (const [queueId, queue] of queuesById) {
       const count = expected.get(queueId);
       if (count === undefined) queue.finishLoading();
-      else loading.get(queue)!.expect(count);
+      else queue.loadingState?.expect(count);
     }
     await loadMessages(queuesById, messages, references, order, store, bodies, options.wanted, counts);
     if (options.wanted()) logRecovered(logger, counts);
@@ -307,7 +305,7 @@ async function loadMessages(
       filling?.finishLoading();
       filling = queue;
     }
-    if (queue?.discardsRecovered === true) {
+    if (queue?.loadingState?.discarding === true) {
       // purged or deleted while it loaded
       store.delete(id);
       continue;

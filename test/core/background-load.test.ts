@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { isFerryError } from '../../src/errors.js';
 import { JournalStore } from '../../src/store/index.js';
-import { queue, settle, startBroker, type StoreKind, type TestBroker } from './harness.js';
+import { queue, settle, startBroker, type StoreKind, type Subscriber, type TestBroker } from './harness.js';
 
 /** More than the load puts back in one turn, so that it takes several. */
 const BACKLOG = 5000;
@@ -22,6 +22,18 @@ const BACKLOG = 5000;
 /** Settles until `subscriber` holds `count` deliveries (persistent ones go out a delivery mark's window at a time). */
 async function received(subscriber: { deliveries: readonly unknown[] }, count: number): Promise<void> {
   for (let turn = 0; turn < 200 && subscriber.deliveries.length < count; turn++) await settle();
+}
+
+/** The bodies `subscriber` is handed while queue `name` of `broker` is still loading, as they come. */
+function deliveredWhileLoading(broker: TestBroker, name: string, subscriber: Subscriber): string[] {
+  const loading = (): boolean => broker.broker.stats().queues.find((q) => q.name === name)?.loading === true;
+  const delivered: string[] = [];
+  const record = subscriber.sink.deliver.bind(subscriber.sink);
+  subscriber.sink.deliver = (delivery) => {
+    if (loading()) delivered.push(delivery.message.body.toString());
+    record(delivery);
+  };
+  return delivered;
 }
 
 async function withBacklog(t: Parameters<typeof startBroker>[0], name: string, count: number, storeKind: StoreKind = 'journal'): Promise<TestBroker> {
@@ -46,13 +58,7 @@ for (const storeKind of ['journal', 'journal-without-catalog'] as const) {
 
     const client = await broker.connect();
     const subscriber = client.subscribe(queue('orders'), { prefetch: BACKLOG + 10 });
-    const loading = (): boolean => broker.broker.stats().queues.find((q) => q.name === 'orders')?.loading === true;
-    const deliveredWhileLoading: string[] = [];
-    const record = subscriber.sink.deliver.bind(subscriber.sink);
-    subscriber.sink.deliver = (delivery) => {
-      if (loading()) deliveredWhileLoading.push(delivery.message.body.toString());
-      record(delivery);
-    };
+    const whileLoading = deliveredWhileLoading(broker, 'orders', subscriber);
     const confirms = [client.send(queue('orders'), 'new-1', { persistent: true }), client.send(queue('orders'), 'new-2', { persistent: true })];
     assert.equal(broker.queueStats('orders').pending, fromCatalog ? 2 : BACKLOG + 2);
     // a browse needs every waiting message: refused until they are back
@@ -66,7 +72,7 @@ for (const storeKind of ['journal', 'journal-without-catalog'] as const) {
     await received(subscriber, BACKLOG + 2);
     const expected = [...Array.from({ length: BACKLOG }, (_, i) => `old-${i}`), 'new-1', 'new-2'];
     assert.deepEqual(subscriber.bodies(), expected);
-    assert.deepEqual(deliveredWhileLoading, [], 'nothing is delivered while the queue loads');
+    assert.deepEqual(whileLoading, [], 'nothing is delivered while the queue loads');
     assert.equal((broker.queueStats('orders') as { loading?: true }).loading, undefined);
     // and a browse is answered now
     assert.equal(broker.broker.admin.browse('orders', undefined, 0, 1).items.length, 0, 'everything waiting went to the consumer');
@@ -167,16 +173,10 @@ test('opened from its catalog, every queue loads, one with nothing stored too, a
   assert.equal((broker.queueStats('quiet') as { loading?: true }).loading, true, 'whether it had messages stored is not known yet');
   const client = await broker.connect();
   const subscriber = client.subscribe(queue('quiet'));
-  const loading = (): boolean => broker.broker.stats().queues.find((q) => q.name === 'quiet')?.loading === true;
-  const deliveredWhileLoading: string[] = [];
-  const record = subscriber.sink.deliver.bind(subscriber.sink);
-  subscriber.sink.deliver = (delivery) => {
-    if (loading()) deliveredWhileLoading.push(delivery.message.body.toString());
-    record(delivery);
-  };
+  const whileLoading = deliveredWhileLoading(broker, 'quiet', subscriber);
   await client.send(queue('quiet'), 'meanwhile', { persistent: true });
   await broker.broker.loaded;
-  assert.deepEqual(deliveredWhileLoading, [], 'nothing is delivered while the queue loads');
+  assert.deepEqual(whileLoading, [], 'nothing is delivered while the queue loads');
   await received(subscriber, 1);
   assert.deepEqual(subscriber.bodies(), ['meanwhile']);
   assert.equal(broker.queueStats('orders').pending, BACKLOG);

@@ -80,8 +80,10 @@ export class EarlyRecords {
   }
 
   operation(txId: number, op: EarlyOp, id: number, type: number, data: Buffer | undefined): void {
-    // only what can change an early record: the others are the background replay's
-    if (op !== EarlyOp.Delete && !this.early(type)) return;
+    // Only what can change an early record: the others are the background replay's. A delete
+    // matters only for a record live now or added earlier in the transaction (ids are never
+    // reused), which spares a transaction of acknowledgements a list of them.
+    if (op !== EarlyOp.Delete ? !this.early(type) : !this.records.has(id) && !this.transactions.get(txId)?.some((o) => o.id === id)) return;
     let ops = this.transactions.get(txId);
     if (ops === undefined) this.transactions.set(txId, (ops = []));
     ops.push({ op, id, type, data: data === undefined ? undefined : copy(data) });

@@ -345,11 +345,15 @@ export class JournalStore implements Store {
     const early = this.catalog.early;
     if (txId === undefined) {
       const at = this.writer.append(FrameKind.Add, 0, id, type, data);
-      this.change(id, undefined, (ledger) => ledger.add(id, type, at.seg, at.pos, data.length, at.bytes));
+      const ledger = this.ledgerFor(id, undefined);
+      if (ledger !== undefined) ledger.add(id, type, at.seg, at.pos, data.length, at.bytes);
+      else this.held!.hold((held) => held.add(id, type, at.seg, at.pos, data.length, at.bytes));
       early?.add(id, type, data);
     } else {
       const at = this.writer.append(FrameKind.TxAdd, txId, id, type, data);
-      this.change(id, txId, (ledger) => ledger.operation(txId, TxOp.Add, id, type, at.seg, at.pos, data.length, at.bytes));
+      const ledger = this.ledgerFor(id, txId);
+      if (ledger !== undefined) ledger.operation(txId, TxOp.Add, id, type, at.seg, at.pos, data.length, at.bytes);
+      else this.held!.hold((held) => held.operation(txId, TxOp.Add, id, type, at.seg, at.pos, data.length, at.bytes));
       early?.operation(txId, EarlyOp.Add, id, type, data);
     }
   }
@@ -359,11 +363,15 @@ export class JournalStore implements Store {
     const early = this.catalog.early;
     if (txId === undefined) {
       const at = this.writer.append(FrameKind.Update, 0, id, type, data);
-      this.change(id, undefined, (ledger) => ledger.update(id, type, at.seg, at.pos, data.length, at.bytes));
+      const ledger = this.ledgerFor(id, undefined);
+      if (ledger !== undefined) ledger.update(id, type, at.seg, at.pos, data.length, at.bytes);
+      else this.held!.hold((held) => held.update(id, type, at.seg, at.pos, data.length, at.bytes));
       early?.update(id, type, data);
     } else {
       const at = this.writer.append(FrameKind.TxUpdate, txId, id, type, data);
-      this.change(id, txId, (ledger) => ledger.operation(txId, TxOp.Update, id, type, at.seg, at.pos, data.length, at.bytes));
+      const ledger = this.ledgerFor(id, txId);
+      if (ledger !== undefined) ledger.operation(txId, TxOp.Update, id, type, at.seg, at.pos, data.length, at.bytes);
+      else this.held!.hold((held) => held.operation(txId, TxOp.Update, id, type, at.seg, at.pos, data.length, at.bytes));
       early?.operation(txId, EarlyOp.Update, id, type, data);
     }
   }
@@ -373,11 +381,15 @@ export class JournalStore implements Store {
     const early = this.catalog.early;
     if (txId === undefined) {
       const at = this.writer.append(FrameKind.Delete, 0, id, 0, undefined);
-      this.change(id, undefined, (ledger) => ledger.delete(id, at.seg));
+      const ledger = this.ledgerFor(id, undefined);
+      if (ledger !== undefined) ledger.delete(id, at.seg);
+      else this.held!.hold((held) => held.delete(id, at.seg));
       early?.delete(id);
     } else {
       const at = this.writer.append(FrameKind.TxDelete, txId, id, 0, undefined);
-      this.change(id, txId, (ledger) => ledger.operation(txId, TxOp.Delete, id, 0, at.seg, at.pos, 0, at.bytes));
+      const ledger = this.ledgerFor(id, txId);
+      if (ledger !== undefined) ledger.operation(txId, TxOp.Delete, id, 0, at.seg, at.pos, 0, at.bytes);
+      else this.held!.hold((held) => held.operation(txId, TxOp.Delete, id, 0, at.seg, at.pos, 0, at.bytes));
       early?.operation(txId, EarlyOp.Delete, id, 0, undefined);
     }
   }
@@ -385,7 +397,9 @@ export class JournalStore implements Store {
   prepare(txId: number, data: Buffer): void {
     checkId(txId, 0, undefined);
     const at = this.writer.append(FrameKind.Prepare, txId, 0, 0, data);
-    this.transactionChange(txId, (ledger) => ledger.prepare(txId, at.seg, at.bytes));
+    const ledger = this.ledgerForTransaction(txId);
+    if (ledger !== undefined) ledger.prepare(txId, at.seg, at.bytes);
+    else this.held!.hold((held) => held.prepare(txId, at.seg, at.bytes));
     this.catalog.early?.prepare(txId);
   }
 
@@ -394,7 +408,9 @@ export class JournalStore implements Store {
     // a transaction with nothing in it leaves nothing to replay
     if (!this.hasTransaction(txId)) return;
     const at = this.writer.append(FrameKind.Commit, txId, 0, 0, undefined);
-    this.transactionChange(txId, (ledger) => ledger.commit(txId, at.seg));
+    const ledger = this.ledgerForTransaction(txId);
+    if (ledger !== undefined) ledger.commit(txId, at.seg);
+    else this.held!.hold((held) => held.commit(txId, at.seg));
     this.catalog.early?.commit(txId);
   }
 
@@ -402,21 +418,22 @@ export class JournalStore implements Store {
     this.journal.assertWritable();
     if (!this.hasTransaction(txId)) return;
     const at = this.writer.append(FrameKind.Rollback, txId, 0, 0, undefined);
-    this.transactionChange(txId, (ledger) => ledger.rollback(txId, at.seg));
+    const ledger = this.ledgerForTransaction(txId);
+    if (ledger !== undefined) ledger.rollback(txId, at.seg);
+    else this.held!.hold((held) => held.rollback(txId, at.seg));
     this.catalog.early?.rollback(txId);
   }
 
-  /** Makes a ledger change now, or holds it for the replay in the background (see `HeldChanges`). */
-  private change(id: number, txId: number | undefined, change: (ledger: JournalLedger) => void): void {
-    const held = this.held;
-    if (held !== undefined && held.holds(id, txId)) held.hold(change);
-    else change(this.journal.ledger);
+  /**
+   * The ledger to change now for record `id` (in transaction `txId`), or undefined when the change
+   * waits for the replay in the background (see `HeldChanges`): the caller then holds it.
+   */
+  private ledgerFor(id: number, txId: number | undefined): JournalLedger | undefined {
+    return this.held?.holds(id, txId) === true ? undefined : this.journal.ledger;
   }
 
-  private transactionChange(txId: number, change: (ledger: JournalLedger) => void): void {
-    const held = this.held;
-    if (held !== undefined && held.holdsTransaction(txId)) held.hold(change);
-    else change(this.journal.ledger);
+  private ledgerForTransaction(txId: number): JournalLedger | undefined {
+    return this.held?.holdsTransaction(txId) === true ? undefined : this.journal.ledger;
   }
 
   private hasTransaction(txId: number): boolean {

@@ -370,8 +370,7 @@ export class PostgresStore implements Store {
         if (this.phase !== 'open') throw new FerryError('FERRY_STORE_FAILED', 'the PostgreSQL store closed while it read the waiting messages back');
         const batch = await client.query<[string, string, Buffer]>({ text: `FETCH ${RECOVERY_FETCH} FROM ferry_later`, rowMode: 'array' });
         for (const [id, type, data] of batch.rows) {
-          const kept = keep === undefined ? data.length : Math.min(data.length, keep(Number(type), data, 0, data.length));
-          records.push({ id: Number(id), type: Number(type), data: keep === undefined ? data : copies.copy(data, 0, kept) });
+          records.push(keptRecord(id, type, data, keep, copies));
           lengths.push(data.length);
         }
         if (batch.rows.length < RECOVERY_FETCH) break;
@@ -404,10 +403,7 @@ export class PostgresStore implements Store {
       for (;;) {
         const batch = await client.query<[string, string, string, Buffer]>({ text: `FETCH ${RECOVERY_FETCH} FROM ferry_recovery`, rowMode: 'array' });
         for (const [id, seq, type, data] of batch.rows) {
-          // with `keep`, only a prefix stays, and every record is copied: a small row's buffer is a slice of a
-          // pooled one shared with its neighbours, whose bodies would otherwise stay in memory through it
-          const kept = keep === undefined ? data.length : Math.min(data.length, keep(Number(type), data, 0, data.length));
-          const record = { id: Number(id), type: Number(type), data: keep === undefined ? data : copies.copy(data, 0, kept) };
+          const record = keptRecord(id, type, data, keep, copies);
           records.push(record);
           this.live.set(record.id, data.length);
           this.liveBytes += data.length;
@@ -588,4 +584,15 @@ export class PostgresStore implements Store {
   private notOpen(): FerryError {
     return new FerryError('FERRY_STORE_FAILED', `the PostgreSQL store is ${this.phase === 'new' ? 'not open yet' : 'closed'}`);
   }
+}
+
+/**
+ * A recovered row as a record: with `keep`, only a prefix stays, and every record is copied (a
+ * small row's buffer is a slice of a pooled one shared with its neighbours, whose bodies would
+ * otherwise stay in memory through it).
+ */
+function keptRecord(id: string, type: string, data: Buffer, keep: OpenOptions['keep'], copies: CopySlab): StoreRecord {
+  if (keep === undefined) return { id: Number(id), type: Number(type), data };
+  const kept = Math.min(data.length, keep(Number(type), data, 0, data.length));
+  return { id: Number(id), type: Number(type), data: copies.copy(data, 0, kept) };
 }
