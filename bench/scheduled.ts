@@ -37,6 +37,7 @@ const USAGE = `usage: npm run build && node dist/bench/scheduled.js [options]
                             each, every run on a fresh broker
   --drain-timeout SECONDS   wait after the last due time before counting the rest lost (default 15)
   --ferry-main FILE         Ferry's CLI entry point (default dist/src/cli/main.js of this build)
+  --ferry-node-args ARGS    options for Ferry's Node, space-separated (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof")
   --activemq-home DIR       an ActiveMQ 5.x (default /usr/share/activemq), started with schedulerSupport
   --results DIR             folder for the JSON result (default bench/results)
   --keep                    keep Ferry's temporary folder (log, data)
@@ -70,6 +71,7 @@ function parse(argv: string[]) {
       persistent: { type: 'boolean', default: false },
       'drain-timeout': { type: 'string' },
       'ferry-main': { type: 'string' },
+      'ferry-node-args': { type: 'string' },
       results: { type: 'string', default: RESULTS_DIR },
       keep: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -96,6 +98,7 @@ function parse(argv: string[]) {
     activeMqHome: values['activemq-home'],
     drainTimeoutSeconds: positive('drain-timeout', values['drain-timeout'], 15, false),
     ferryMain: values['ferry-main'],
+    ferryNodeArgs: (values['ferry-node-args'] ?? '').split(' ').filter((arg) => arg !== ''),
     resultsDir: values.results,
     keep: values.keep,
     help: values.help,
@@ -371,7 +374,7 @@ function tables(name: string, outcome: Outcome): string {
 
 async function startBroker(options: Options, name: Run['broker']): Promise<RunningBroker & { readonly stompPort: number }> {
   if (name === 'ferry') {
-    return startFerry({ keepFolder: options.keep, ...(options.ferryMain === undefined ? {} : { main: path.resolve(options.ferryMain) }) });
+    return startFerry({ keepFolder: options.keep, nodeArgs: options.ferryNodeArgs, ...(options.ferryMain === undefined ? {} : { main: path.resolve(options.ferryMain) }) });
   }
   const broker = await startActiveMq({ home: options.activeMqHome, keepFolder: options.keep, schedulerSupport: true });
   if (broker.stompPort === undefined) throw new Error('ActiveMQ has no STOMP port');

@@ -26,7 +26,8 @@ export interface TransportConnection {
   /**
    * Room for `size` bytes at the end of what is written, for an encoder to fill before the next
    * write (so a frame is not built in a buffer of its own only to be copied); undefined when the
-   * transport offers none for that size.
+   * transport offers none for that size, or when a write now would leave at once (then `write`
+   * is the faster way out).
    */
   reserve?(size: number): Buffer | undefined;
   /** False once unsent bytes pass the high-water mark; deliveries should stop until `onWritable`. */
@@ -177,6 +178,8 @@ export class SocketConnection implements TransportConnection {
 
   reserve(size: number): Buffer | undefined {
     if (size >= JOIN_BELOW || this.isClosed || this.socket.destroyed) return undefined;
+    // the first write of a turn to an idle socket leaves at once (see write): room here would hold it to the turn's end
+    if (!this.corked && this.socket.writableLength === 0) return undefined;
     this.cork();
     const at = this.room(size);
     return this.slab!.subarray(at, at + size);

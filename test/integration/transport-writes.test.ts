@@ -66,12 +66,13 @@ test('writes small and large, strings and reserved room, in one turn and across 
   await close();
 });
 
-test('the first write of a turn to an idle connection leaves at once; the rest of the turn is joined and leaves at its end', { timeout: 10_000 }, async () => {
+test('the first write of a turn to an idle connection leaves at once (no room is reserved for it); the rest of the turn is joined and leaves at its end', { timeout: 10_000 }, async () => {
   const { connection, received, peer, close } = await pair();
   const first = Buffer.alloc(300, 1);
   const second = Buffer.alloc(200, 2);
   const third = Buffer.alloc(100, 3);
   try {
+    assert.equal(connection.reserve(first.length), undefined, 'an idle connection offers no room: a write to it leaves at once');
     connection.write(first);
     // handed to the kernel already: nothing of it waits in the connection or the socket
     assert.equal(connection.pendingBytes, 0);

@@ -136,7 +136,7 @@ function headerText(value: string, version: StompVersion): string {
  * version: the command and the message's headers. Each delivery adds its subscription, ack and
  * redelivered headers, the blank line and the body.
  */
-export function messageHead(message: Message, version: StompVersion, temporary: TemporaryNames | undefined): Buffer {
+export function messageHead(message: Message, version: StompVersion, temporary: TemporaryNames | undefined): string {
   let head = 'MESSAGE\nmessage-id:' + headerText(message.id, version) +
     '\ndestination:' + headerText(formatDestination(message.destination, temporary), version) +
     '\nexpires:' + message.expiration +
@@ -157,5 +157,5 @@ export function messageHead(message: Message, version: StompVersion, temporary: 
   }
   // ActiveMQ sends content-length for bytes messages; a text body with a NUL needs it too
   if (message.bodyKind !== 'text' || message.body.includes(0)) head += 'content-length:' + message.body.length + '\n';
-  return Buffer.from(head, 'utf8');
+  return head;
 }

@@ -39,6 +39,16 @@ function ownBody(body: Buffer): Buffer {
  * frames. Holds only what the wire needs: subscription ids, the negotiated version, the client's
  * names for its temporary destinations, heart-beat timers.
  */
+/** A MESSAGE frame's command and headers, and their length in UTF-8. */
+interface MessageHead {
+  readonly text: string;
+  readonly bytes: number;
+}
+
+function headOf(text: string): MessageHead {
+  return { text, bytes: Buffer.byteLength(text, 'utf8') };
+}
+
 export class StompSession implements TemporaryNames {
   private readonly parser: StompParser;
   private version: StompVersion = '1.0';
@@ -470,32 +480,40 @@ export class StompSession implements TemporaryNames {
     if (delivery.redelivered) extra += 'redelivered:true\n';
     extra += '\n';
     const body = message.body;
-    const size = head.length + subscriptionLine.length + extra.length + body.length + 1;
+    const size = head.bytes + subscriptionLine.length + extra.length + body.length + 1;
     this.wroteSinceBeat = true;
     if (body.length > 65536) {
-      this.transport.write(Buffer.concat([head, subscriptionLine, Buffer.from(extra, 'latin1')]));
+      this.transport.write(Buffer.concat([Buffer.from(head.text, 'utf8'), subscriptionLine, Buffer.from(extra, 'latin1')]));
       this.transport.write(body);
       this.transport.write(NUL);
       return;
     }
-    const frame = Buffer.allocUnsafe(size);
-    let offset = head.copy(frame, 0);
+    // Built in the transport's buffer for this turn where it offers room: a buffer of its own per
+    // delivery would be allocated, copied and collected for nothing, which is most of what a burst
+    // of deliveries (a backlog, scheduled messages coming due together) costs.
+    const room = this.transport.reserve?.(size);
+    const frame = room ?? Buffer.allocUnsafe(size);
+    let offset = frame.write(head.text, 0, head.bytes, 'utf8');
     offset += subscriptionLine.copy(frame, offset);
     offset += frame.write(extra, offset, 'latin1');
     offset += body.copy(frame, offset);
     frame[offset] = 0;
-    this.transport.write(frame);
+    if (room === undefined) this.transport.write(frame);
   }
 
-  /** The message's headers encoded once per STOMP version and shared by every delivery of it. */
-  private headFor(message: Message): Buffer {
+  /**
+   * The message's headers for this STOMP version, kept on the message and shared by every delivery
+   * of it. Kept as text, not bytes: a buffer per message would be one more allocation outside V8's
+   * heap for every message delivered, and writing the text is as cheap as copying the bytes.
+   */
+  private headFor(message: Message): MessageHead {
     const temporary = message.destination.temporary === true || message.replyTo?.temporary === true;
-    if (temporary) return messageHead(message, this.version, this);
+    if (temporary) return headOf(messageHead(message, this.version, this));
     const key = this.headKey + this.version;
     let encodings = message.encodings;
     const cached = encodings?.get(key);
-    if (cached !== undefined) return cached as Buffer;
-    const head = messageHead(message, this.version, undefined);
+    if (cached !== undefined) return cached as MessageHead;
+    const head = headOf(messageHead(message, this.version, undefined));
     if (encodings === undefined) message.encodings = encodings = new Map();
     encodings.set(key, head);
     return head;
