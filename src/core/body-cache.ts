@@ -33,7 +33,6 @@ export class BodyCache implements BodyHome {
   private onDisk = 0;
   private readAhead = 0;
   private readOnDemand = 0;
-  private readonly pinned = new WeakSet<Message>();
   private candidates: Message[] = [];
   private evictScheduled = false;
 
@@ -125,7 +124,9 @@ export class BodyCache implements BodyHome {
 
   /** Keeps `message`'s body in memory for good (it is held by more than persisting queues). */
   pin(message: Message): void {
-    this.pinned.add(message);
+    // a field of the message, not a WeakSet: a weak table with an entry per scheduled message made
+    // every full collection slower, and adding to it cost more than the rest of routing the message
+    bodyState(message).bodyPinned = true;
   }
 
   /** Only persisting queues hold the stored `message`: when the cache is over its limit, its body leaves memory. */
@@ -232,7 +233,7 @@ export class BodyCache implements BodyHome {
     for (const message of candidates) {
       if (this.resident <= this.limit) break;
       const m = bodyState(message);
-      if (m.residentBody === null || m.bodyRecordId === 0 || this.pinned.has(message)) continue;
+      if (m.residentBody === null || m.bodyRecordId === 0 || m.bodyPinned) continue;
       if (!reader.has(m.bodyRecordId)) {
         this.logger.debug({ event: 'body-cache.kept', messageId: message.id }, 'a message body stays in memory: its record is not readable yet');
         continue;

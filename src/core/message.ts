@@ -115,6 +115,8 @@ class CoreMessage implements Message {
   paged = false;
   /** What memory limits count for it, once worked out (`heldBytes`); 0 until then. */
   heldBytes = 0;
+  /** Held by more than persisting queues (retained, scheduled): its body stays in memory (`BodyCache.pin`). */
+  bodyPinned = false;
   bodyHome: BodyHome | null = null;
   bodyLength: number;
 
