@@ -4,6 +4,9 @@
 //   sync-persistent        1 producer, persistent, synchronous sends (the JMS default)
 //   parallel-persistent    10 producers at once, persistent, synchronous sends
 //   async-non-persistent   1 producer, non-persistent, asynchronous sends (jms.useAsyncSend)
+//   sync-persistent-rate-500, async-non-persistent-rate-1k
+//                          the same paced at 500 and 1,000 msgs/s: latency at light load, where
+//                          neither the disk nor the CPU is the limit
 //
 // Per scenario: messages per second, p50 and p99 latency (send to onMessage, one JVM's clock), and the
 // broker's CPU time per message over the measured window (its process, all threads; bench/cpu.ts).
@@ -24,7 +27,8 @@ import { compileJava, javaCommand, jmsClientMissing } from './java.js';
 const HELP = `node dist/bench/openwire.js [options]
   --duration SECONDS   measured window per scenario (default 10)
   --warmup SECONDS     warm-up before each window (default 3)
-  --scenario NAME[,NAME] sync-persistent, parallel-persistent, async-non-persistent (default all)
+  --scenario NAME[,NAME] sync-persistent, parallel-persistent, async-non-persistent,
+                       sync-persistent-rate-500, async-non-persistent-rate-1k (default all)
   --broker NAME[,NAME] ferry, activemq or both (default both)
   --activemq-home DIR  an ActiveMQ 5.x (default ${DEFAULT_ACTIVEMQ_HOME})
   --keep               keep the brokers' temporary folders
@@ -35,12 +39,16 @@ interface Scenario {
   readonly producers: number;
   readonly persistent: boolean;
   readonly async: boolean;
+  /** msgs/s for all producers together, each message sent at its planned time; unpaced when absent. */
+  readonly rate?: number;
 }
 
 const SCENARIOS: readonly Scenario[] = [
   { name: 'sync-persistent', producers: 1, persistent: true, async: false },
   { name: 'parallel-persistent', producers: 10, persistent: true, async: false },
   { name: 'async-non-persistent', producers: 1, persistent: false, async: true },
+  { name: 'sync-persistent-rate-500', producers: 1, persistent: true, async: false, rate: 500 },
+  { name: 'async-non-persistent-rate-1k', producers: 1, persistent: false, async: true, rate: 1000 },
 ];
 
 interface Options {
@@ -85,6 +93,7 @@ interface Result {
   readonly msgsPerS: number;
   readonly p50Us: number;
   readonly p99Us: number;
+  readonly p999Us: number;
   readonly cpuUsPerMsg: number;
   readonly measured: number;
 }
@@ -92,7 +101,7 @@ interface Result {
 /** Runs JmsBench once; the broker's CPU time is read when the window opens and when all has arrived. */
 function runScenario(classPath: string, broker: RunningBroker, url: string, s: Scenario, o: Options): Promise<Result> {
   const queue = `bench.openwire.${s.name}.${randomBytes(4).toString('hex')}`;
-  const args = ['--url', url, '--queue', queue, '--producers', String(s.producers), '--persistent', String(s.persistent), '--async', String(s.async), '--duration', String(o.durationS), '--warmup', String(o.warmupS)];
+  const args = ['--url', url, '--queue', queue, '--producers', String(s.producers), '--persistent', String(s.persistent), '--async', String(s.async), '--duration', String(o.durationS), '--warmup', String(o.warmupS), '--rate', String(s.rate ?? 0)];
   const [java, javaArgs] = javaCommand(classPath, 'JmsBench', args);
   const child = spawn(java, javaArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
@@ -120,7 +129,7 @@ function runScenario(classPath: string, broker: RunningBroker, url: string, s: S
         reject(new Error(`JmsBench ${s.name} failed (exit ${code})${result ? `: sent ${result['sent']}, received ${result['received']}` : ''}\n${stderr}`));
         return;
       }
-      resolve({ msgsPerS: result['msgsPerS']!, p50Us: result['p50Us']!, p99Us: result['p99Us']!, cpuUsPerMsg: result['cpuUs']! / result['measured']!, measured: result['measured']! });
+      resolve({ msgsPerS: result['msgsPerS']!, p50Us: result['p50Us']!, p99Us: result['p99Us']!, p999Us: result['p999Us']!, cpuUsPerMsg: result['cpuUs']! / result['measured']!, measured: result['measured']! });
     });
   });
 }
@@ -137,7 +146,7 @@ async function measure(name: string, broker: RunningBroker, classPath: string, o
   for (const s of o.scenarios) {
     const r = await runScenario(classPath, broker, `tcp://127.0.0.1:${port}`, s, o);
     byScenario.set(s.name, r);
-    console.log(`${name.padEnd(9)} ${s.name.padEnd(21)} ${r.msgsPerS.toFixed(0).padStart(8)} msgs/s  p50 ${(r.p50Us / 1000).toFixed(2).padStart(7)} ms  p99 ${(r.p99Us / 1000).toFixed(2).padStart(7)} ms  CPU ${r.cpuUsPerMsg.toFixed(1).padStart(6)} µs/msg  (${r.measured} msgs)`);
+    console.log(`${name.padEnd(9)} ${s.name.padEnd(28)} ${r.msgsPerS.toFixed(0).padStart(8)} msgs/s  p50 ${(r.p50Us / 1000).toFixed(2).padStart(7)} ms  p99 ${(r.p99Us / 1000).toFixed(2).padStart(7)} ms  p99.9 ${(r.p999Us / 1000).toFixed(2).padStart(7)} ms  CPU ${r.cpuUsPerMsg.toFixed(1).padStart(6)} µs/msg  (${r.measured} msgs)`);
   }
 }
 
@@ -175,11 +184,11 @@ async function main(): Promise<void> {
   const ferry = results.get('ferry');
   const amq = results.get('activemq');
   if (ferry !== undefined && amq !== undefined) {
-    console.log('\nFerry / ActiveMQ: msgs/s (higher is better), p50, p99 and CPU per message (lower is better)');
+    console.log('\nFerry / ActiveMQ: msgs/s (higher is better), p50, p99, p99.9 and CPU per message (lower is better)');
     for (const s of o.scenarios) {
       const f = ferry.get(s.name)!;
       const a = amq.get(s.name)!;
-      console.log(`${s.name.padEnd(21)} ${(f.msgsPerS / a.msgsPerS).toFixed(2)}x  p50 ${(f.p50Us / a.p50Us).toFixed(2)}x  p99 ${(f.p99Us / a.p99Us).toFixed(2)}x  CPU ${(f.cpuUsPerMsg / a.cpuUsPerMsg).toFixed(2)}x`);
+      console.log(`${s.name.padEnd(28)} ${(f.msgsPerS / a.msgsPerS).toFixed(2)}x  p50 ${(f.p50Us / a.p50Us).toFixed(2)}x  p99 ${(f.p99Us / a.p99Us).toFixed(2)}x  p99.9 ${(f.p999Us / a.p999Us).toFixed(2)}x  CPU ${(f.cpuUsPerMsg / a.cpuUsPerMsg).toFixed(2)}x`);
     }
   }
 }

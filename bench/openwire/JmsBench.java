@@ -5,6 +5,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
 import javax.jms.BytesMessage;
 import javax.jms.Connection;
 import javax.jms.DeliveryMode;
@@ -21,8 +22,11 @@ import org.apache.activemq.ActiveMQConnectionFactory;
  * message carries its send time (System.nanoTime, one JVM for both ends) in a long property.
  * Prints {"event":"start"} when the measured window opens and one {"event":"result",...} line at
  * the end, so the caller can read the broker's CPU time at both.
+ * With --rate R the producers together send R messages a second, each at its planned time, and the
+ * stamp is that planned time: a send held up (by the broker or by the client) is charged to the
+ * latency of the messages behind it rather than hidden (coordinated omission).
  * Usage: JmsBench --url URL --queue NAME --producers P --persistent true|false --async true|false
- *        [--duration S] [--warmup S] [--size BYTES]
+ *        [--duration S] [--warmup S] [--size BYTES] [--rate MSGS_PER_S]
  */
 public final class JmsBench {
   private static final class Consumer {
@@ -58,6 +62,9 @@ public final class JmsBench {
     double durationS = Double.parseDouble(o.getOrDefault("duration", "10"));
     double warmupS = Double.parseDouble(o.getOrDefault("warmup", "3"));
     int size = Integer.parseInt(o.getOrDefault("size", "1024"));
+    double rate = Double.parseDouble(o.getOrDefault("rate", "0"));
+    // each producer's interval between planned sends; 0: as fast as it can
+    long stepNs = rate > 0 ? (long) (1e9 * producers / rate) : 0;
     // a broker that stops answering ends the run instead of hanging it
     Thread watchdog = new Thread(() -> {
       try {
@@ -94,6 +101,7 @@ public final class JmsBench {
     List<Connection> connections = new ArrayList<>();
     Throwable[] failure = {null};
     for (int p = 0; p < producers; p++) {
+      final int index = p;
       Connection c = factory.createConnection();
       c.start();
       connections.add(c);
@@ -104,10 +112,16 @@ public final class JmsBench {
       byte[] body = new byte[size];
       threads.add(new Thread(() -> {
         try {
+          // producers start evenly spread over one interval, so a paced run is not a burst per interval
+          long plannedNs = startNs + stepNs * index / producers;
           while (System.nanoTime() < stopNs) {
             BytesMessage m = s.createBytesMessage();
             m.writeBytes(body);
-            m.setLongProperty("ts", System.nanoTime());
+            if (stepNs > 0) {
+              for (long wait = plannedNs - System.nanoTime(); wait > 0; wait = plannedNs - System.nanoTime()) LockSupport.parkNanos(wait);
+              m.setLongProperty("ts", plannedNs);
+              plannedNs += stepNs;
+            } else m.setLongProperty("ts", System.nanoTime());
             producer.send(m);
             sent.incrementAndGet();
           }
@@ -143,6 +157,7 @@ public final class JmsBench {
     result.put("msgsPerS", (received - receivedBefore) / (windowNs / 1e9));
     result.put("p50Us", lat.length == 0 ? 0 : lat[(int) (lat.length * 0.5)]);
     result.put("p99Us", lat.length == 0 ? 0 : lat[Math.min(lat.length - 1, (int) (lat.length * 0.99))]);
+    result.put("p999Us", lat.length == 0 ? 0 : lat[Math.min(lat.length - 1, (int) (lat.length * 0.999))]);
     StringBuilder line = new StringBuilder("{");
     for (Map.Entry<String, Object> e : result.entrySet()) {
       if (line.length() > 1) line.append(',');
