@@ -124,8 +124,8 @@ export class BodyCache implements BodyHome {
 
   /** Keeps `message`'s body in memory for good (it is held by more than persisting queues). */
   pin(message: Message): void {
-    // a field of the message, not a WeakSet: a weak table with an entry per scheduled message made
-    // every full collection slower, and adding to it cost more than the rest of routing the message
+    // a field of the message, not a WeakSet: a weak table with an entry per scheduled message is
+    // walked by every full collection and rehashed as it grows
     bodyState(message).bodyPinned = true;
   }
 
