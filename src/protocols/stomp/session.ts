@@ -34,11 +34,6 @@ function ownBody(body: Buffer): Buffer {
   return body.length * 2 < body.buffer.byteLength ? Buffer.from(body) : body;
 }
 
-/**
- * One STOMP connection: translates frames into calls on a core session and deliveries into MESSAGE
- * frames. Holds only what the wire needs: subscription ids, the negotiated version, the client's
- * names for its temporary destinations, heart-beat timers.
- */
 /** A MESSAGE frame's command and headers, and their length in UTF-8. */
 interface MessageHead {
   readonly text: string;
@@ -49,6 +44,11 @@ function headOf(text: string): MessageHead {
   return { text, bytes: Buffer.byteLength(text, 'utf8') };
 }
 
+/**
+ * One STOMP connection: translates frames into calls on a core session and deliveries into MESSAGE
+ * frames. Holds only what the wire needs: subscription ids, the negotiated version, the client's
+ * names for its temporary destinations, heart-beat timers.
+ */
 export class StompSession implements TemporaryNames {
   private readonly parser: StompParser;
   private version: StompVersion = '1.0';
@@ -504,7 +504,7 @@ export class StompSession implements TemporaryNames {
   /**
    * The message's headers for this STOMP version, kept on the message and shared by every delivery
    * of it. Kept as text, not bytes: a buffer per message would be one more allocation outside V8's
-   * heap for every message delivered, and writing the text is as cheap as copying the bytes.
+   * heap for every message delivered.
    */
   private headFor(message: Message): MessageHead {
     const temporary = message.destination.temporary === true || message.replyTo?.temporary === true;
