@@ -111,6 +111,13 @@ export class SocketConnection implements TransportConnection {
   private slabStart = 0;
   private slabEnd = 0;
   private slabNext = SLAB_MIN;
+  /** Writes in this turn; more than one at the turn's end marks the connection busy. */
+  private turnWrites = 0;
+  /**
+   * The last turn wrote more than once: its first write is joined as well, since under load the
+   * write that leaves at once is one system call more per turn, each waking the client for one frame.
+   */
+  private busy = false;
   private handler: TransportHandler | undefined;
   private writableWaiters: (() => void)[] | undefined;
   private isClosed = false;
@@ -156,7 +163,7 @@ export class SocketConnection implements TransportConnection {
       this.socket.destroy(new FerryError('FERRY_SLOW_CONSUMER', `more than ${this.maxPendingBytes} bytes written and not taken by the client (transport.maxPendingBytes)`));
       return;
     }
-    if (!this.corked && this.socket.writableLength === 0) {
+    if (this.leavesAtOnce()) {
       // The first write of a turn to an idle socket leaves at once, and only what follows it in the
       // same turn is joined. Held to the end of the turn, it waited behind all the turn's other work:
       // a topic's fan-out to ten subscribers encodes every delivery before the first one left, and
@@ -164,9 +171,11 @@ export class SocketConnection implements TransportConnection {
       // light load it costs no system call, since the turn would flush this socket once anyway.
       this.socket.write(data);
       this.cork();
+      this.turnWrites++;
       return;
     }
     this.cork();
+    this.turnWrites++;
     if (typeof data === 'string' || data.length >= JOIN_BELOW) {
       this.writeSlab();
       this.socket.write(data);
@@ -179,10 +188,15 @@ export class SocketConnection implements TransportConnection {
   reserve(size: number): Buffer | undefined {
     if (size >= JOIN_BELOW || this.isClosed || this.socket.destroyed) return undefined;
     // the first write of a turn to an idle socket leaves at once (see write): room here would hold it to the turn's end
-    if (!this.corked && this.socket.writableLength === 0) return undefined;
+    if (this.leavesAtOnce()) return undefined;
     this.cork();
+    this.turnWrites++;
     const at = this.room(size);
     return this.slab!.subarray(at, at + size);
+  }
+
+  private leavesAtOnce(): boolean {
+    return !this.corked && !this.busy && this.socket.writableLength === 0;
   }
 
   private cork(): void {
@@ -244,6 +258,8 @@ export class SocketConnection implements TransportConnection {
   private uncork(): void {
     if (!this.corked) return;
     this.corked = false;
+    this.busy = this.turnWrites > 1;
+    this.turnWrites = 0;
     this.writeSlab();
     // the next turn's slab: about twice what this one wrote
     this.slabNext = Math.max(SLAB_MIN, Math.min(SLAB_MAX, 2 * this.slabEnd));

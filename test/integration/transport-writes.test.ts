@@ -89,3 +89,38 @@ test('the first write of a turn to an idle connection leaves at once (no room is
     await close();
   }
 });
+
+test('under load the first write of a turn is joined too: after a turn of several writes the next one leaves whole at its end, and after a turn of one write the next first write leaves at once again', { timeout: 10_000 }, async () => {
+  const { connection, received, peer, close } = await pair();
+  const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+  const sent: Buffer[] = [];
+  const write = (fill: number, length: number): void => {
+    const data = Buffer.alloc(length, fill);
+    connection.write(data);
+    sent.push(data);
+  };
+  try {
+    write(1, 300);
+    write(2, 300);
+    await turn();
+    // the last turn wrote twice: this one's first write waits for the turn's end, with the rest
+    const room = connection.reserve(10);
+    assert.ok(room !== undefined, 'a busy connection offers room for its first write');
+    room.fill(9);
+    sent.push(Buffer.alloc(10, 9));
+    write(3, 200);
+    assert.equal(connection.pendingBytes, 210);
+    await turn();
+    // one write in that turn (room and a write count as two): now one write alone
+    write(4, 100);
+    await turn();
+    write(5, 100);
+    assert.equal(connection.pendingBytes, 0, 'after a turn of one write, the next first write leaves at once');
+    await turn();
+    const all = Buffer.concat(sent);
+    while (received().length < all.length) await once(peer, 'data');
+    assert.ok(received().equals(all));
+  } finally {
+    await close();
+  }
+});
