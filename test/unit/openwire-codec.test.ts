@@ -93,6 +93,23 @@ test('every structure in the table survives encode and decode, field by field', 
   }
 });
 
+test('a command is written into the room sized for it, and a room of the wrong size is refused without writing past it', () => {
+  const codec = new LooseCodec(12);
+  for (const type of schemas.keys()) {
+    const structure = sample(type);
+    const size = codec.size(structure);
+    const slab = Buffer.alloc(size + 16, 0xee);
+    codec.encodeInto(structure, slab.subarray(8, 8 + size));
+    assert.ok(slab.subarray(8, 8 + size).equals(codec.encode(structure)), `type ${type}`);
+    assert.ok(slab.subarray(0, 8).every((b) => b === 0xee) && slab.subarray(8 + size).every((b) => b === 0xee), `type ${type}: nothing outside its room`);
+    const short = Buffer.alloc(size);
+    assert.throws(() => codec.encodeInto(structure, short.subarray(0, size - 1)), /sized/);
+  }
+  // a string no 16-bit length can carry is refused while sizing, before any room is taken
+  const tooLong = { type: T.MESSAGE_ID, textView: 'é'.repeat(40_000), producerId: null, producerSequenceId: 1, brokerSequenceId: 1 };
+  assert.throws(() => codec.size(tooLong), (err) => code(err) === 'FERRY_OPENWIRE_MALFORMED');
+});
+
 test('fields newer than the negotiated version are left out both ways', () => {
   const v9 = new LooseCodec(9);
   const id = { type: T.MESSAGE_ID, textView: 'ID:x', producerId: null, producerSequenceId: 3, brokerSequenceId: 4 };
@@ -176,6 +193,25 @@ test('a message id keeps its producer and sequence whichever protocol made the m
   assert.equal(core.producerSequenceId, 17);
   assert.equal(messageIdText(core), 'ID:ferry-mx9c-17');
   assert.deepEqual(toMessageId('ID:ferry-mx9c-17'), core);
+});
+
+test('a message id is split where the pattern <text>:<n>:<n>:<n>, or else <text><n>, splits it', () => {
+  // the patterns as regular expressions, greedy as written, against the parser's hand-written scan
+  const full = /^(.+):(\d+):(\d+):(\d+)$/;
+  const numbered = /^(.*?)(\d+)$/;
+  fc.assert(
+    fc.property(fc.array(fc.stringMatching(/^([a-z-]?[0-9]{0,3}|[0-9]{1,3})$/), { maxLength: 6 }).map((parts) => parts.join(':')), (coreId) => {
+      const id = toMessageId(coreId);
+      const f = full.exec(coreId);
+      if (f !== null) {
+        assert.deepEqual([id.producerId!.connectionId, id.producerId!.sessionId, id.producerId!.value, id.producerSequenceId, id.textView], [f[1], Number(f[2]), Number(f[3]), Number(f[4]), null]);
+        return;
+      }
+      const n = numbered.exec(coreId);
+      assert.deepEqual([id.producerId!.connectionId, id.producerSequenceId, id.textView], [n === null ? coreId : n[1], n === null ? 0 : Number(n[2]), coreId]);
+    }),
+    { numRuns: 2000 },
+  );
 });
 
 test('any bytes either decode or are refused as malformed: never another kind of failure', () => {

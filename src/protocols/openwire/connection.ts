@@ -34,7 +34,7 @@ import {
 } from './commands.js';
 import { OpenWireConsumer, type DispatchTarget } from './consumer.js';
 import { CommandSplitter, LooseCodec } from './marshal.js';
-import { messageIdText, toCoreDestination, toMessageId, toMessageInit, toWireMessage, type TemporaryDestinations } from './mapping.js';
+import { messageIdText, toCoreDestination, toMessageInit, toWireMessage, type TemporaryDestinations } from './mapping.js';
 import type { OpenWireOptions } from './options.js';
 import type { ProducerAudit } from './producer-audit.js';
 import { negotiate, wireFormatInfo } from './wire-format.js';
@@ -180,18 +180,15 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
       if (message.groupId !== undefined && consumer.firstOfGroup(message.groupId, message.groupSeq)) wire.jmsxGroupFirstForConsumer = true;
       wire.messageId!.brokerSequenceId = sequence;
     }
-    this.write(
-      {
-        type: T.MESSAGE_DISPATCH,
-        commandId: 0,
-        responseRequired: false,
-        consumerId: consumer.id,
-        destination: consumer.destination,
-        message: wire,
-        redeliveryCounter: wire?.redeliveryCounter ?? 0,
-      },
-      wire === null ? 256 : 512 + (wire.content?.length ?? 0) + (wire.marshalledProperties?.length ?? 0),
-    );
+    this.write({
+      type: T.MESSAGE_DISPATCH,
+      commandId: 0,
+      responseRequired: false,
+      consumerId: consumer.id,
+      destination: consumer.destination,
+      message: wire,
+      redeliveryCounter: wire?.redeliveryCounter ?? 0,
+    });
   }
 
   private onBytes(buffer: Buffer, start: number, end: number): void {
@@ -675,11 +672,23 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
     if (fatal) this.shutdown();
   }
 
-  private write(structure: DataStructure, sizeHint?: number): void {
+  private write(structure: DataStructure): void {
     if (this.transport.closed) return;
     if (structure.type !== T.WIREFORMAT_INFO) structure['commandId'] = this.nextCommandId++;
     this.wroteSinceCheck = true;
-    this.transport.write(this.codec.encode(structure, sizeHint));
+    const size = this.codec.size(structure);
+    const room = this.transport.reserve?.(size);
+    if (room === undefined) {
+      this.transport.write(this.codec.encode(structure, size));
+      return;
+    }
+    try {
+      this.codec.encodeInto(structure, room);
+    } catch (err) {
+      // room half written cannot be taken back: what follows it would be misread, so none of it is sent
+      this.transport.destroy();
+      throw err;
+    }
   }
 
   private shutdown(): void {

@@ -1,7 +1,7 @@
 import { FerryError } from '../../errors.js';
 import type { ConsumerHandle, Delivery, DeliverySink, Message } from '../../core/index.js';
 import { ACK, type ConsumerId, type MessageAck, type MessageId, type WireDestination } from './commands.js';
-import { messageIdText, sameMessageId, toMessageId } from './mapping.js';
+import { dispatchMessageId, messageIdText, sameMessageId } from './mapping.js';
 
 /** What a consumer needs of its connection: writing dispatches, and the socket's state. */
 export interface DispatchTarget {
@@ -151,7 +151,7 @@ export class OpenWireConsumer {
       this.pulls--;
       if (this.pulls === 0) clearTimeout(this.pullTimer);
     }
-    const wireId = toMessageId(delivery.message.id);
+    const wireId = dispatchMessageId(delivery.message);
     // a browser consumes nothing: there is nothing for the client to acknowledge
     if (!this.browser) this.inFlight.add({ id: delivery.message.id, wireId, tag: delivery.tag, sequence, done: false });
     this.target.dispatch(this, delivery.message, delivery, sequence, wireId);

@@ -86,13 +86,17 @@ export class DataReader {
   }
 }
 
-/** Builds one command; grows as needed and hands back exactly what was written. */
+/**
+ * Builds one command, in a buffer given to it (then `grew` says whether it had to leave that
+ * buffer) or one of its own; grows as needed and hands back exactly what was written.
+ */
 export class DataWriter {
   private buffer: Buffer;
   offset = 0;
+  grew = false;
 
-  constructor(initial = 256) {
-    this.buffer = Buffer.allocUnsafe(initial);
+  constructor(initial: number | Buffer = 256) {
+    this.buffer = typeof initial === 'number' ? Buffer.allocUnsafe(initial) : initial;
   }
 
   /** Makes room and returns where to write; it may replace `this.buffer`, so callers read `this.buffer` after it. */
@@ -102,6 +106,7 @@ export class DataWriter {
       const grown = Buffer.allocUnsafe(Math.max(this.buffer.length * 2, at + bytes));
       this.buffer.copy(grown, 0, 0, at);
       this.buffer = grown;
+      this.grew = true;
     }
     this.offset = at + bytes;
     return at;
@@ -161,8 +166,7 @@ export class DataWriter {
 
   /** `writeUTF`: refused over 65,535 encoded bytes, as Java refuses it. */
   utf(value: string): void {
-    const length = modifiedUtf8Length(value);
-    if (length > 0xffff) throw new FerryError('FERRY_OPENWIRE_MALFORMED', `a string of ${length} encoded bytes does not fit a 16-bit length`);
+    const length = utfLength(value);
     const at = this.room(2);
     this.buffer.writeUInt16BE(length, at);
     this.utfBytes(value, length);
@@ -178,14 +182,16 @@ export class DataWriter {
     encodeModifiedUtf8(value, this.buffer, at);
   }
 
-  /** Writes a 32-bit value at an earlier position (a size known only once what follows is written). */
-  patchInt(at: number, value: number): void {
-    this.buffer.writeInt32BE(value, at);
-  }
-
   finish(): Buffer {
     return this.buffer.subarray(0, this.offset);
   }
+}
+
+/** The length `utf` writes before the string: refused over 65,535 bytes, as Java's `writeUTF` refuses it. */
+export function utfLength(value: string): number {
+  const length = modifiedUtf8Length(value);
+  if (length > 0xffff) throw new FerryError('FERRY_OPENWIRE_MALFORMED', `a string of ${length} encoded bytes does not fit a 16-bit length`);
+  return length;
 }
 
 export function modifiedUtf8Length(value: string): number {
