@@ -174,6 +174,35 @@ test('group commit: a thousand appends in one tick share one write and one fdata
   assert.equal(store.stats().records, 2001);
 });
 
+test('a batch larger than one arena goes out as several writes with one fdatasync, reads back whole, and is written again from its first unsynced write when the sync fails', async (t) => {
+  const dir = await tempDir(t);
+  const fs = new TestFileSystem();
+  const { store, until } = await openJournal(t, { dir, fileSystem: fs, segmentSize: 64 * 1024 * 1024 });
+  fs.fdatasyncs = 0;
+  fs.writes = 0;
+  const count = 12_000;
+  const syncs: Promise<void>[] = [];
+  // 12 MB in one turn: arenas stop at 4 MB
+  for (let id = 1; id <= count / 2; id++) {
+    store.add(id, 4, payload(id, 1000));
+    syncs.push(store.sync());
+  }
+  await Promise.all(syncs);
+  assert.ok(fs.writes >= 2, `${fs.writes} writes`);
+  assert.equal(fs.fdatasyncs, 1);
+  fs.failSync = Object.assign(new Error('input/output error'), { code: 'EIO' });
+  for (let id = count / 2 + 1; id <= count; id++) store.add(id, 4, payload(id, 1000));
+  await assert.rejects(store.sync(), (err: unknown) => isFerryError(err, 'FERRY_STORE_FAILED'));
+  const writesBefore = fs.writes;
+  fs.failSync = undefined;
+  await until((e) => e.some((x) => x.event === 'journal.resumed'));
+  assert.ok(fs.writes - writesBefore >= 2, 'every write of the unsynced batch went again, not only its last');
+  await store.close();
+  const again = await openJournal(t, { dir });
+  assert.equal(again.state.records.length, count);
+  for (const record of again.state.records) assert.ok(record.data.equals(payload(record.id, 1000)), `record ${record.id}`);
+});
+
 test('appends nobody waits for (acknowledgements\' deletes) ride in the next sync\'s write, or go out by themselves a moment later', async (t) => {
   const dir = await tempDir(t);
   const fs = new TestFileSystem();

@@ -163,8 +163,9 @@ export class FrameArena {
   buf: Buffer;
   length = 0;
 
-  constructor(initial: number) {
-    this.buf = Buffer.allocUnsafe(initial);
+  /** `spare`: a buffer of an earlier write, at least `initial` long, to fill again. */
+  constructor(initial: number, spare?: Buffer) {
+    this.buf = spare ?? Buffer.allocUnsafe(initial);
   }
 
   /** Makes room for `n` more bytes and returns where they start. */
