@@ -20,7 +20,8 @@ export interface TransportConnection {
   /**
    * Sends bytes; the writes of one turn of the event loop are joined into few system calls (over
    * TCP, the first write of a turn to an idle socket leaves at once, unless the last turn wrote
-   * more than once, and the rest at the end of the turn). The bytes may be sent without a copy, so the caller must not change them afterwards.
+   * more than once, and the rest at the end of the turn). The bytes may be sent without a copy, so
+   * the caller must not change them afterwards.
    */
   write(data: Buffer | string): void;
   /**

@@ -177,22 +177,22 @@ export class JournalWriter {
   private chunkFor(frameBytes: number): WriteChunk {
     let segment = this.journal.current!;
     let chunk = this.pending[this.pending.length - 1];
-    const opening = chunk === undefined || chunk.segment !== segment ? BATCH_FRAME_SIZE : 0;
-    if (segment.frames > 0 && segment.size + opening + frameBytes > this.journal.segmentSize) {
+    let fresh = chunk === undefined || chunk.segment !== segment || chunk.arena.length + frameBytes > ARENA_MAX;
+    // a new chunk opens with a Batch frame of its own
+    if (segment.frames > 0 && segment.size + (fresh ? BATCH_FRAME_SIZE : 0) + frameBytes > this.journal.segmentSize) {
       segment = this.roll();
-      chunk = undefined;
+      fresh = true;
     }
-    if (chunk === undefined || chunk.segment !== segment || chunk.arena.length + frameBytes > ARENA_MAX) {
-      const createsFile = segment.size === 0;
-      // sized like the last write, so that a steady load does not copy the arena as it grows
-      const size = Math.max(this.arenaHint, frameBytes + SEGMENT_HEADER_SIZE + BATCH_FRAME_SIZE);
-      const arena = new FrameArena(size, this.takeSpareArena(size));
-      if (createsFile) encodeSegmentHeader(segment.number, segment.maxIdAtCreation).copy(arena.buf, arena.reserve(SEGMENT_HEADER_SIZE));
-      const batchAt = encodeFrame(arena, FrameKind.Batch, 0, 0, 0, undefined);
-      chunk = { segment, arena, start: segment.size, batchAt, createsFile };
-      segment.size += arena.length;
-      this.pending.push(chunk);
-    }
+    if (!fresh && chunk !== undefined) return chunk;
+    const createsFile = segment.size === 0;
+    // sized like the last write, so that a steady load does not copy the arena as it grows
+    const size = Math.max(this.arenaHint, frameBytes + SEGMENT_HEADER_SIZE + BATCH_FRAME_SIZE);
+    const arena = new FrameArena(size, this.takeSpareArena(size));
+    if (createsFile) encodeSegmentHeader(segment.number, segment.maxIdAtCreation).copy(arena.buf, arena.reserve(SEGMENT_HEADER_SIZE));
+    const batchAt = encodeFrame(arena, FrameKind.Batch, 0, 0, 0, undefined);
+    chunk = { segment, arena, start: segment.size, batchAt, createsFile };
+    segment.size += arena.length;
+    this.pending.push(chunk);
     return chunk;
   }
 
