@@ -8,10 +8,10 @@ import type { StoreObserver } from '../store.js';
 const ARENA_INITIAL = 16 * 1024;
 const ARENA_MAX_HINT = 4 * 1024 * 1024;
 /**
- * An arena that would grow past this starts another chunk of the same write instead. Grown by
- * doubling, a burst's one arena (a hundred thousand scheduled messages falling due) was copied
- * again at each doubling into memory never touched before, and those copies and page faults took
- * a fifth of the broker's time in the burst.
+ * An arena that would grow past this starts another chunk (its own write and fdatasync) instead.
+ * Grown by doubling, a burst's one arena (a hundred thousand scheduled messages falling due) was
+ * copied again at each doubling into memory never touched before, and those copies and page faults
+ * took a fifth of the broker's time in the burst.
  */
 const ARENA_MAX = 4 * 1024 * 1024;
 /**
@@ -298,19 +298,9 @@ export class JournalWriter {
         let bytes = 0;
         for (const chunk of batch) bytes += chunk.arena.length;
         try {
-          let createdFile = false;
-          for (let i = 0; i < batch.length; i++) {
-            const chunk = batch[i]!;
-            createdFile ||= chunk.createsFile;
-            // one sync for the chunks of one segment, after the last of them
-            const lastOfSegment = batch[i + 1]?.segment !== chunk.segment;
-            await this.writeChunk(chunk, lastOfSegment, createdFile && lastOfSegment);
-            if (lastOfSegment) {
-              createdFile = false;
-              // written and synced; one only written goes again if what follows fails (writes go
-              // to their own offsets, so writing it twice is harmless)
-              written = i + 1;
-            }
+          for (const chunk of batch) {
+            await this.writeChunk(chunk);
+            written++;
           }
         } catch (err) {
           // the chunks not on disk go back in front of what was appended since, in order
@@ -336,8 +326,7 @@ export class JournalWriter {
     if (this.pending.length > 0 && this.journal.phase !== 'closed' && this.journal.stalled === undefined) this.scheduleFlush(this.wanted());
   }
 
-  /** Writes a chunk; with `sync`, then syncs its segment, and with `syncDir` the folder that names the segment's new file. */
-  private async writeChunk(chunk: WriteChunk, sync: boolean, syncDir: boolean): Promise<void> {
+  private async writeChunk(chunk: WriteChunk): Promise<void> {
     const journal = this.journal;
     const segment = chunk.segment;
     if (chunk.createsFile && segment.fd < 0) {
@@ -351,13 +340,14 @@ export class JournalWriter {
     sealBatchFrame(bytes, chunk.batchAt, bytes.length - chunk.batchAt - BATCH_FRAME_SIZE);
     await writeFully(journal.fs, segment.fd, bytes, bytes.length, chunk.start);
     segment.writtenSize = chunk.start + bytes.length;
-    if (!journal.syncOnWrite || !sync) return;
-    // A segment is synced before the next one is written: a torn write is then always at the
-    // tail of the last segment, which is what recovery may cut off without asking.
+    if (!journal.syncOnWrite) return;
+    // Each chunk is synced before the next is written, also within one segment: a torn write is
+    // then always at the tail of the last segment, which is what recovery may cut off without
+    // asking (a whole Batch frame after a bad one says the bad one had been synced).
     const started = this.observer === undefined ? 0 : performance.now();
     await journal.fs.fdatasync(segment.fd);
     this.observer?.synced((performance.now() - started) / 1000);
-    if (syncDir) await journal.syncDir();
+    if (chunk.createsFile) await journal.syncDir();
   }
 
   private settleWaiters(): void {
