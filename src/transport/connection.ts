@@ -172,11 +172,9 @@ export class SocketConnection implements TransportConnection {
       // light load it costs no system call, since the turn would flush this socket once anyway.
       this.socket.write(data);
       this.cork();
-      this.turnWrites++;
       return;
     }
     this.cork();
-    this.turnWrites++;
     if (typeof data === 'string' || data.length >= JOIN_BELOW) {
       this.writeSlab();
       this.socket.write(data);
@@ -191,7 +189,6 @@ export class SocketConnection implements TransportConnection {
     // the first write of a turn to an idle socket leaves at once (see write): room here would hold it to the turn's end
     if (this.leavesAtOnce()) return undefined;
     this.cork();
-    this.turnWrites++;
     const at = this.room(size);
     return this.slab!.subarray(at, at + size);
   }
@@ -200,7 +197,9 @@ export class SocketConnection implements TransportConnection {
     return !this.corked && !this.busy && this.socket.writableLength === 0;
   }
 
+  /** Every write and reservation of a turn comes through here once: it is counted, and corks the socket for the turn. */
   private cork(): void {
+    this.turnWrites++;
     if (this.corked) return;
     this.corked = true;
     this.socket.cork();
