@@ -4,12 +4,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 
+export interface Tmpfs {
+  readonly dir: string;
+  /**
+   * Runs `stop` when the test ends, before the file system is unmounted. A test's own `after` hooks
+   * run in the order they were added, so a broker stopped by one added after the mount would find
+   * its journal folder already gone.
+   */
+  beforeUnmount(stop: () => unknown): void;
+}
+
 /**
- * Mounts a tmpfs of `bytes` on a new folder for the test and unmounts it afterwards (after the
- * test's other `after` hooks, which stop brokers on it). Returns undefined, having skipped the test
- * with the reason, where mounting is not permitted (CI runs these tests as root).
+ * Mounts a tmpfs of `bytes` on a new folder for the test and unmounts it when the test ends. Returns
+ * undefined, having skipped the test with the reason, where mounting is not permitted (CI runs these
+ * tests as root).
  */
-export function mountTmpfs(t: TestContext, bytes: number): string | undefined {
+export function mountTmpfs(t: TestContext, bytes: number): Tmpfs | undefined {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-tmpfs-'));
   try {
     execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${bytes}`, 'tmpfs', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -20,9 +30,14 @@ export function mountTmpfs(t: TestContext, bytes: number): string | undefined {
     t.skip(reason);
     return undefined;
   }
-  t.after(() => {
-    execFileSync('umount', ['-l', dir]);
-    rmSync(dir, { recursive: true, force: true });
+  const stops: (() => unknown)[] = [];
+  t.after(async () => {
+    try {
+      for (const stop of stops.reverse()) await stop();
+    } finally {
+      execFileSync('umount', ['-l', dir]);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
-  return dir;
+  return { dir, beforeUnmount: (stop) => void stops.push(stop) };
 }

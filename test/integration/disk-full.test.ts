@@ -35,12 +35,13 @@ function journalSettings(dir: string, extra: Record<string, number> = {}): Recor
 }
 
 test('a full disk: producers of every protocol are refused, consumers drain, writing resumes when space returns, nothing acknowledged is lost', async (t) => {
-  const dir = mountTmpfs(t, DISK);
-  if (dir === undefined) return;
+  const tmpfs = mountTmpfs(t, DISK);
+  if (tmpfs === undefined) return;
+  const dir = tmpfs.dir;
   writeFileSync(join(dir, 'ballast'), Buffer.alloc(BALLAST));
   const logLines: Record<string, unknown>[] = [];
   let broker: TestBroker | undefined = await startBroker(journalSettings(dir), { logLines });
-  t.after(() => broker?.stop());
+  tmpfs.beforeUnmount(() => broker?.stop());
 
   const consumer = await connectStomp(broker.stompPort);
   const inbox = consumer.subscribe('/queue/full', { ack: 'client-individual', 'activemq.prefetchSize': '100000' });
@@ -103,15 +104,16 @@ test('a full disk: producers of every protocol are refused, consumers drain, wri
 });
 
 test('a broker killed while its disk is full opens its journal cleanly and keeps every confirmed send', async (t) => {
-  const dir = mountTmpfs(t, DISK);
-  if (dir === undefined) return;
+  const tmpfs = mountTmpfs(t, DISK);
+  if (tmpfs === undefined) return;
+  const dir = tmpfs.dir;
   writeFileSync(join(dir, 'ballast'), Buffer.alloc(BALLAST));
   const config = join(dir, 'ferry.yaml');
   writeFileSync(config, 'store:\n  journal:\n    segmentSize: 131072\n    minFreeDisk: 0\n');
   const args = ['--data', join(dir, 'data'), '--config', config, '--stomp-port', '0', '--stomp-host', '127.0.0.1'];
   const first = await spawnBroker(args);
   // a failed assertion must not leave the broker running, or the test file never ends
-  t.after(() => first.stop('SIGKILL'));
+  tmpfs.beforeUnmount(() => first.stop('SIGKILL'));
   const producer = await connectStomp(first.ports['stomp']!);
   const confirmed = await streamUntil(producer, '/queue/killed', 16, () => false, (n) => `${n}:${BODY}`);
   // the broker's log lines reach the test through a pipe, after the producer may have seen its connection close
@@ -124,7 +126,7 @@ test('a broker killed while its disk is full opens its journal cleanly and keeps
 
   rmSync(join(dir, 'ballast'));
   const second = await spawnBroker(args);
-  t.after(() => second.stop());
+  tmpfs.beforeUnmount(() => second.stop());
   assert.ok(!second.logs.some((l) => l['level'] === 60 || l['event'] === 'journal.repaired'), 'opened without repair');
   const consumer = await connectStomp(second.ports['stomp']!);
   const inbox = consumer.subscribe('/queue/killed', { ack: 'auto' });
@@ -134,11 +136,12 @@ test('a broker killed while its disk is full opens its journal cleanly and keeps
 });
 
 test('store.journal.minFreeDisk refuses persistent sends before the disk is full, so the journal never fails a write, and takes them again as consumers free space', async (t) => {
-  const dir = mountTmpfs(t, DISK);
-  if (dir === undefined) return;
+  const tmpfs = mountTmpfs(t, DISK);
+  if (tmpfs === undefined) return;
+  const dir = tmpfs.dir;
   const logLines: Record<string, unknown>[] = [];
   const broker = await startBroker(journalSettings(dir, { 'store.journal.minFreeDisk': 1024 * 1024 }), { logLines });
-  t.after(() => broker.stop());
+  tmpfs.beforeUnmount(() => broker.stop());
   const consumer = await connectStomp(broker.stompPort);
   const inbox = consumer.subscribe('/queue/watermark', { ack: 'client-individual', 'activemq.prefetchSize': '100000' });
   const producer = await connectStomp(broker.stompPort);
