@@ -11,6 +11,8 @@ import { JournalStore, nodeFileSystem, type JournalEvent, type JournalFileSystem
 class TestFileSystem implements JournalFileSystem {
   fdatasyncs = 0;
   writes = 0;
+  /** The memory each write came from. */
+  readonly written = new Set<ArrayBufferLike>();
   failWrite: Error | undefined;
   /** With failWrite: write this many bytes of the next write before failing. */
   partialWrite = 0;
@@ -50,6 +52,7 @@ class TestFileSystem implements JournalFileSystem {
   async write(fd: number, buffer: Buffer, offset: number, length: number, position: number): Promise<number> {
     if (this.crashed) return length;
     this.writes++;
+    this.written.add(buffer.buffer);
     if (this.failWrite !== undefined) {
       if (this.partialWrite > 0) {
         const n = Math.min(this.partialWrite, length);
@@ -201,6 +204,21 @@ test('a batch larger than one arena goes out as several writes, each synced befo
   const again = await openJournal(t, { dir });
   assert.equal(again.state.records.length, count);
   for (const record of again.state.records) assert.ok(record.data.equals(payload(record.id, 1000)), `record ${record.id}`);
+});
+
+test('one small write after another fills the same few buffers again, not a fresh one each (V8 counts every fresh one against the heap until a full collection)', async (t) => {
+  const dir = await tempDir(t);
+  const fs = new TestFileSystem();
+  const { store } = await openJournal(t, { dir, fileSystem: fs });
+  fs.writes = 0;
+  fs.written.clear();
+  for (let id = 1; id <= 200; id++) {
+    store.add(id, 4, payload(id, 1000));
+    await store.sync();
+  }
+  assert.equal(fs.writes, 200);
+  assert.ok(fs.written.size <= 3, `${fs.written.size} buffers for 200 writes`);
+  await store.close();
 });
 
 test('appends nobody waits for (acknowledgements\' deletes) ride in the next sync\'s write, or go out by themselves a moment later', async (t) => {

@@ -15,12 +15,14 @@ const ARENA_MAX_HINT = 4 * 1024 * 1024;
  */
 const ARENA_MAX = 4 * 1024 * 1024;
 /**
- * Written arenas kept for the next writes, and the smallest worth keeping: each page of a fresh
- * large buffer costs a page fault when first written, which made copying a burst's records into
- * new arenas run at a fraction of the memory's speed.
+ * Written arenas kept for the next writes, whatever their size. Each page of a fresh large buffer
+ * costs a page fault when first written, which made copying a burst's records into new arenas run at
+ * a fraction of the memory's speed. And every fresh arena, small ones too, is a buffer of its own
+ * that V8 counts against the heap's limit until the next full collection: at light load a new 16 KiB
+ * arena per write added up to 7 MB a second, which kept V8 starting a full collection every 0.6 s
+ * (pauses of 3 to 10 ms) once the heap's limit had settled (bench/README.md, "light load").
  */
 const SPARE_ARENAS = 2;
-const SPARE_MIN = 256 * 1024;
 /** First wait before a failed write is tried again, doubling up to the last. */
 const RETRY_FIRST_MS = 50;
 const RETRY_MAX_MS = 1000;
@@ -201,8 +203,16 @@ export class JournalWriter {
     return at < 0 ? undefined : this.spareArenas.splice(at, 1)[0];
   }
 
+  /** A full set keeps its larger arenas: a burst's are the costly ones to build again. */
   private keepSpareArena(buf: Buffer): void {
-    if (buf.length >= SPARE_MIN && this.spareArenas.length < SPARE_ARENAS) this.spareArenas.push(buf);
+    const spares = this.spareArenas;
+    if (spares.length < SPARE_ARENAS) {
+      spares.push(buf);
+      return;
+    }
+    let smallest = 0;
+    for (let i = 1; i < spares.length; i++) if (spares[i]!.length < spares[smallest]!.length) smallest = i;
+    if (spares[smallest]!.length < buf.length) spares[smallest] = buf;
   }
 
   private roll(): JournalSegment {
