@@ -7,13 +7,12 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { Broker, type CoreSession, type Delivery } from '../../src/core/index.js';
 import { DELIVERY_MARK_WINDOW } from '../../src/core/delivery-mark.js';
 import { JournalStore } from '../../src/store/index.js';
+import { testFolder } from '../helpers/temp-dir.js';
 import { RecordingSink, queue } from './harness.js';
 
 async function journalBroker(t: TestContext, dir: string): Promise<{ broker: Broker; session: CoreSession; store: JournalStore }> {
@@ -48,18 +47,14 @@ function crashingSink(dir: string, crashCopy: string): RecordingSink {
   return sink;
 }
 
-async function folders(t: TestContext): Promise<{ dir: string; crashCopy: string }> {
-  const dir = await mkdtemp(join(tmpdir(), 'ferry-mark-'));
-  const crashCopy = `${dir}-crash`;
-  t.after(async () => {
-    await rm(dir, { recursive: true, force: true });
-    await rm(crashCopy, { recursive: true, force: true });
-  });
-  return { dir, crashCopy };
+/** The broker's data folder, and where the copy taken at the moment of the crash goes. */
+async function folders(): Promise<{ dir: string; crashCopy: string }> {
+  const dir = await testFolder('ferry-mark-');
+  return { dir, crashCopy: join(await testFolder('ferry-mark-crash-'), 'data') };
 }
 
 test('a crash at the moment a persistent message goes out brings it back flagged redelivered', async (t) => {
-  const { dir, crashCopy } = await folders(t);
+  const { dir, crashCopy } = await folders();
   const { session, store } = await journalBroker(t, dir);
   await session.send({ destination: queue('orders'), body: Buffer.from('pay 10'), persistent: true });
   const sink = crashingSink(dir, crashCopy);
@@ -76,7 +71,7 @@ test('a crash at the moment a persistent message goes out brings it back flagged
 });
 
 test('what the mark covers ahead of the deliveries is bounded by its window; later messages come back as first deliveries', async (t) => {
-  const { dir, crashCopy } = await folders(t);
+  const { dir, crashCopy } = await folders();
   const { session, store } = await journalBroker(t, dir);
   const total = DELIVERY_MARK_WINDOW + 500;
   for (let i = 1; i <= total; i++) void session.send({ destination: queue('orders'), body: Buffer.from(`m${i}`), persistent: true });

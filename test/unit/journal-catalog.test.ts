@@ -4,23 +4,17 @@
  * would, whatever the journal went through (transactions, compaction, deleted segments, torn
  * writes, appends made while the background replay runs).
  */
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm, stat, truncate } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, stat, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { JournalStore, nodeFileSystem, type JournalFileSystem, type RecoveredState, type StoreRecord } from '../../src/store/index.js';
 import type { JournalEvent } from '../../src/store/journal/index.js';
+import { testFolder } from '../helpers/temp-dir.js';
 
 /** Type 20 can come later (waiting messages); the others (destinations and the like) come first. */
 const takenLater = { types: [20], above: 0 };
 const early = (type: number): boolean => type !== 20;
-
-async function tempDir(t: TestContext): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'ferry-catalog-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 /** File operations that stop reaching the disk at a crash, as a killed process's would. */
 function crashable(): JournalFileSystem & { crash(): void } {
@@ -63,7 +57,7 @@ function sorted(map: ReadonlyMap<number, string>): [number, string][] {
 }
 
 test('a journal closed with a catalog opens from it: the early records at once, the others once replayed', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await testFolder('ferry-catalog-');
   const first = new JournalStore({ dir });
   await everything(await first.open({ later: takenLater }));
   first.add(1, 1, Buffer.from('queue a'));
@@ -98,7 +92,7 @@ test('a journal closed with a catalog opens from it: the early records at once, 
 });
 
 test('at most `above` records to take later, or without types to take later, the journal is replayed whole before open returns', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await testFolder('ferry-catalog-');
   await written(dir, [
     [1, 1, 'queue'],
     [2, 20, 'message'],
@@ -120,7 +114,7 @@ test('at most `above` records to take later, or without types to take later, the
 });
 
 test('changes to older records made while the journal is replayed in the background are kept, in order', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await testFolder('ferry-catalog-');
   await written(dir, [
     [1, 1, 'queue'],
     [2, 3, 'duplicate id'],
@@ -153,7 +147,7 @@ test('changes to older records made while the journal is replayed in the backgro
 });
 
 test('a torn write after the catalog is cut off, and the records before it stay', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await testFolder('ferry-catalog-');
   await written(dir, [[1, 1, 'queue']]);
   const second = new JournalStore({ dir, catalogEvery: 0 });
   await everything(await second.open({ later: takenLater }));
@@ -178,7 +172,7 @@ test('a torn write after the catalog is cut off, and the records before it stay'
 });
 
 test('a transaction prepared after the catalog makes the open replay the journal whole', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await testFolder('ferry-catalog-');
   await written(dir, [
     [1, 1, 'queue'],
     [2, 20, 'message'],
@@ -213,7 +207,7 @@ function random(seed: number): () => number {
 
 for (const seed of [1, 2, 3, 4, 5, 6]) {
   test(`seed ${seed}: after crashes at random points, an open from the catalog hands back what the journal holds`, async (t) => {
-    const dir = await tempDir(t);
+    const dir = await testFolder('ferry-catalog-');
     const rand = random(seed * 7919);
     const pick = <T>(items: readonly T[]): T => items[Math.floor(rand() * items.length)]!;
     /** What the journal must hold: id -> "type:data". */
@@ -329,7 +323,7 @@ for (const seed of [1, 2, 3, 4, 5, 6]) {
 }
 
 test('a replay made ahead that the folder has outgrown gives way to the catalog', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await testFolder('ferry-catalog-');
   await written(dir, [
     [1, 1, 'queue'],
     [2, 20, 'message'],

@@ -4,17 +4,11 @@
  * found is cut by `open`, by the broker that then holds the folder.
  */
 import assert from 'node:assert/strict';
-import { appendFile, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { appendFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { JournalStore, type JournalEvent } from '../../src/store/journal/index.js';
-
-async function folder(t: TestContext): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'ferry-read-ahead-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
+import { testFolder } from '../helpers/temp-dir.js';
 
 function journal(dir: string, events: JournalEvent[] = []): JournalStore {
   return new JournalStore({ dir, compactInterval: 0, onEvent: (event) => events.push(event) });
@@ -31,7 +25,7 @@ function ids(records: Iterable<{ id: number }>): number[] {
 
 /** A folder holding a closed journal of records 1 to `count`. */
 async function closedJournal(t: TestContext, count: number): Promise<string> {
-  const dir = await folder(t);
+  const dir = await testFolder('ferry-read-ahead-');
   const first = journal(dir);
   await first.open();
   await fill(first, 1, count);
@@ -58,7 +52,7 @@ test('open uses a replay made ahead when no segment changed since', async (t) =>
 });
 
 test('open replays again when the folder changed after the replay made ahead, and so misses nothing written meanwhile', async (t) => {
-  const dir = await folder(t);
+  const dir = await testFolder('ferry-read-ahead-');
   const primary = journal(dir);
   await primary.open();
   await fill(primary, 1, 100);

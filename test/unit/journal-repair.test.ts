@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, open as openFile, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, open as openFile, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import fc from 'fast-check';
 import { isFerryError } from '../../src/errors.js';
 import { JournalStore } from '../../src/store/journal/index.js';
 import { crc32, encodeSegmentHeader } from '../../src/store/journal/format.js';
+import { testFolder } from '../helpers/temp-dir.js';
 
 /** Repair loses only what is damaged: a flipped byte costs the record it is in, reported by id. */
 
@@ -14,12 +14,6 @@ const HEADER = 32;
 const BATCH = 17;
 /** 12 (magic, CRC, length) + 13 (kind, id, type) + data. */
 const addFrame = (dataLength: number): number => 25 + dataLength;
-
-async function tempDir(t: TestContext): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'ferry-repair-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 function payload(id: number, size: number): Buffer {
   const data = Buffer.alloc(size, 0x61 + (id % 26));
@@ -59,7 +53,7 @@ function offsetOf(id: number, size: number, perBatch: number): number {
 }
 
 test('one flipped byte in the middle of a 2,000-message segment: repair loses that message only, and says which', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await testFolder('ferry-repair-');
   const size = 200;
   const file = await writeSegment(dir, 2000, size, 50);
   const at = offsetOf(1000, size, 50);
@@ -111,7 +105,7 @@ function v1Segment(number: number, batches: readonly (readonly number[])[], size
 }
 
 test('a version 1 segment still reads; repaired, its damage costs the rest of that write, not of the file', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await testFolder('ferry-repair-');
   const size = 50;
   const batches = [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]];
   const bytes = v1Segment(1, batches, size);
@@ -139,7 +133,7 @@ test('a version 1 segment still reads; repaired, its damage costs the rest of th
 });
 
 test('random damage: repair never loses more records than the damage touched, and every record it keeps is whole', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await testFolder('ferry-repair-');
   const size = 64;
   const perBatch = 20;
   const count = 400;

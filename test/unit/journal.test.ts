@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, open as openFile, readdir, readlink, rm, stat, truncate } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cp, open as openFile, readdir, readlink, stat, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { isFerryError } from '../../src/errors.js';
 import { MemoryStore, type RecoveredState } from '../../src/store/index.js';
 import { JournalStore, nodeFileSystem, type JournalEvent, type JournalFileSystem, type JournalOptions } from '../../src/store/journal/index.js';
+import { testFolder } from '../helpers/temp-dir.js';
 
 /** The file system the journal uses, with counters and switches to make an operation fail. */
 class TestFileSystem implements JournalFileSystem {
@@ -82,12 +82,6 @@ interface Opened {
   until(done: (events: readonly JournalEvent[]) => boolean): Promise<void>;
 }
 
-async function tempDir(t: TestContext): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'ferry-journal-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
-
 async function openJournal(t: TestContext, options: JournalOptions): Promise<Opened> {
   const events: JournalEvent[] = [];
   let waiters: { done: (events: readonly JournalEvent[]) => boolean; resolve: () => void }[] = [];
@@ -138,7 +132,7 @@ async function addRecords(store: JournalStore, firstId: number, count: number, s
 }
 
 test('group commit: a thousand appends in one tick share one write and one fdatasync', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await testFolder('ferry-journal-');
   const fs = new TestFileSystem();
   const { store } = await openJournal(t, { dir, fileSystem: fs });
   fs.fdatasyncs = 0;
@@ -178,7 +172,7 @@ test('group commit: a thousand appends in one tick share one write and one fdata
 });
 
 test('a batch larger than one arena goes out as several writes, each synced before the next (so a torn one is always the tail), reads back whole, and is written again when a sync fails', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await testFolder('ferry-journal-');
   const fs = new TestFileSystem();
   const { store, until } = await openJournal(t, { dir, fileSystem: fs, segmentSize: 64 * 1024 * 1024 });
   fs.fdatasyncs = 0;
@@ -207,7 +201,7 @@ test('a batch larger than one arena goes out as several writes, each synced befo
 });
 
 test('one small write after another fills the same few buffers again, not a fresh one each (V8 counts every fresh one against the heap until a full collection)', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await testFolder('ferry-journal-');
   const fs = new TestFileSystem();
   const { store } = await openJournal(t, { dir, fileSystem: fs });
   fs.writes = 0;
@@ -222,7 +216,7 @@ test('one small write after another fills the same few buffers again, not a fres
 });
 
 test('appends nobody waits for (acknowledgements\' deletes) ride in the next sync\'s write, or go out by themselves a moment later', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await testFolder('ferry-journal-');
   const fs = new TestFileSystem();
   const { store } = await openJournal(t, { dir, fileSystem: fs });
   store.add(1, 4, payload(1, 28));
@@ -262,7 +256,7 @@ test('appends nobody waits for (acknowledgements\' deletes) ride in the next syn
 });
 
 test('background compaction runs on its timer', { timeout: 30_000 }, async (t) => {
-  const dir = await tempDir(t);
+  const dir = await testFolder('ferry-journal-');
   const { store, until } = await openJournal(t, { dir, segmentSize: 4096, compactInterval: 20 });
   // the journal's timer is unref'd and does not keep the process alive on its own
   const keepAlive = setInterval(() => undefined, 1000);
@@ -277,7 +271,7 @@ test('background compaction runs on its timer', { timeout: 30_000 }, async (t) =
 });
 
 test('a torn last record is cut off, reported, and the journal goes on', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await testFolder('ferry-journal-');
   const first = await openJournal(t, { dir });
   await addRecords(first.store, 1, 50, 100);
   await first.store.close();
@@ -308,7 +302,7 @@ test('a torn last record is cut off, reported, and the journal goes on', async (
 });
 
 test('a flipped byte in the last record is treated as a torn tail', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await testFolder('ferry-journal-');
   const first = await openJournal(t, { dir });
   await addRecords(first.store, 1, 30, 100);
   await first.store.close();
@@ -328,7 +322,7 @@ test('a flipped byte in the last record is treated as a torn tail', async (t) =>
 });
 
 test('a flipped byte in the middle stops the open unless store.journal.repair is on, which drops that record only', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await testFolder('ferry-journal-');
   const first = await openJournal(t, { dir });
   await addRecords(first.store, 1, 50, 100, 10);
   await first.store.close();
@@ -364,7 +358,7 @@ test('a flipped byte in the middle stops the open unless store.journal.repair is
 });
 
 test('damage in a segment that is not the last is corruption, even at its end', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await testFolder('ferry-journal-');
   const first = await openJournal(t, { dir, segmentSize: 4096 });
   await addRecords(first.store, 1, 100, 100);
   await first.store.close();
@@ -382,7 +376,7 @@ test('damage in a segment that is not the last is corruption, even at its end', 
 });
 
 test('segments roll at segmentSize, and a larger record gets a segment of its own', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await testFolder('ferry-journal-');
   const { store } = await openJournal(t, { dir, segmentSize: 4096 });
   await addRecords(store, 1, 100, 200, 7);
   store.add(1000, 3, payload(1000, 10_000));
@@ -402,7 +396,7 @@ test('segments roll at segmentSize, and a larger record gets a segment of its ow
 });
 
 test('segments whose records are all deleted are removed from disk after the sync', { timeout: 30_000 }, async (t) => {
-  const dir = await tempDir(t);
+  const dir = await testFolder('ferry-journal-');
   const { store, until } = await openJournal(t, { dir, segmentSize: 4096 });
   await addRecords(store, 1, 100, 200);
   const before = (await segmentFiles(dir)).length;
@@ -426,7 +420,7 @@ test('segments whose records are all deleted are removed from disk after the syn
 });
 
 test('a segment holding the delete of a record in an older segment outlives that segment', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await testFolder('ferry-journal-');
   // compactBelow 0: compact() only reclaims, so the oldest segment stays for now
   const first = await openJournal(t, { dir, segmentSize: 4096, compactBelow: 0 });
   const { store } = first;
@@ -466,7 +460,7 @@ test('a segment holding the delete of a record in an older segment outlives that
 });
 
 test('compaction moves the one live record out of a segment of dead ones and frees the file', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await testFolder('ferry-journal-');
   const { store, events } = await openJournal(t, { dir, segmentSize: 8192 });
   store.add(1, 1, payload(1, 300));
   await addRecords(store, 2, 200, 200);
@@ -493,7 +487,7 @@ test('compaction moves the one live record out of a segment of dead ones and fre
 });
 
 test('a record updated in a newer segment survives compaction of the segment that created it', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await testFolder('ferry-journal-');
   const { store } = await openJournal(t, { dir, segmentSize: 4096 });
   store.add(1, 4, payload(1, 100));
   await addRecords(store, 2, 30, 200);
@@ -513,7 +507,7 @@ test('a record updated in a newer segment survives compaction of the segment tha
 });
 
 test('transactions survive compaction and reclaim across segments', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await testFolder('ferry-journal-');
   const { store } = await openJournal(t, { dir, segmentSize: 4096 });
   store.add(1, 4, payload(1, 100));
   store.add(10, 3, payload(10, 300), 500);
@@ -554,7 +548,7 @@ test('transactions survive compaction and reclaim across segments', async (t) =>
 });
 
 test('read returns a live record from disk, also one appended a moment ago', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await testFolder('ferry-journal-');
   const { store } = await openJournal(t, { dir });
   store.add(1, 3, payload(1, 5000));
   store.add(2, 4, Buffer.alloc(0));
@@ -570,7 +564,7 @@ test('read returns a live record from disk, also one appended a moment ago', asy
 });
 
 test('the reader: readSync serves a record still in the write batch, readMany groups reads across segments', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await testFolder('ferry-journal-');
   const { store } = await openJournal(t, { dir, segmentSize: 4096 });
   store.add(1, 3, payload(1, 900));
   // not written yet: copied from the batch in memory
@@ -595,7 +589,7 @@ test('the reader: readSync serves a record still in the write batch, readMany gr
 });
 
 test('the reader reads a sealed segment whose descriptor was closed, and follows a record compaction moved', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await testFolder('ferry-journal-');
   const first = await openJournal(t, { dir, segmentSize: 4096 });
   await addRecords(first.store, 1, 600, 200, 50);
   await first.store.close();
@@ -610,7 +604,7 @@ test('the reader reads a sealed segment whose descriptor was closed, and follows
 });
 
 test('open keeps only the prefix of a record that keep() asks for, and the rest stays readable', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await testFolder('ferry-journal-');
   const first = await openJournal(t, { dir });
   first.store.add(1, 9, payload(1, 1000));
   first.store.add(2, 4, payload(2, 1000));
@@ -625,7 +619,7 @@ test('open keeps only the prefix of a record that keep() asks for, and the rest 
 });
 
 test('the records stream one at a time in the order first added; deletes and adds made while it streams are neither handed back nor lost', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await testFolder('ferry-journal-');
   const first = await openJournal(t, { dir });
   await addRecords(first.store, 1, 300, 40);
   // a record updated after later ones were added keeps its place; a deleted one is gone
@@ -666,7 +660,7 @@ test('the records stream one at a time in the order first added; deletes and add
 });
 
 test('a journal of many segments keeps only a few of them open', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await testFolder('ferry-journal-');
   const first = await openJournal(t, { dir, segmentSize: 4096 });
   await addRecords(first.store, 1, 1000, 200, 50);
   await first.store.close();
@@ -695,7 +689,7 @@ async function openDescriptorsUnder(dir: string): Promise<number | undefined> {
 }
 
 test('a long-lived record that keeps emptied segments on disk is moved without waiting for the timer', { timeout: 30_000 }, async (t) => {
-  const dir = await tempDir(t);
+  const dir = await testFolder('ferry-journal-');
   const { store, until } = await openJournal(t, { dir, segmentSize: 4096, compactInterval: 60_000 });
   const keepAlive = setInterval(() => undefined, 1000);
   t.after(() => clearInterval(keepAlive));
@@ -715,7 +709,7 @@ test('a long-lived record that keeps emptied segments on disk is moved without w
 });
 
 test('describe reports live and dead bytes, records by type, and who keeps a segment', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await testFolder('ferry-journal-');
   const { store } = await openJournal(t, { dir });
   for (let id = 1; id <= 30; id++) store.add(id, id <= 10 ? 3 : 4, payload(id, 100));
   for (let id = 1; id <= 30; id += 2) store.delete(id);
@@ -735,7 +729,7 @@ test('describe reports live and dead bytes, records by type, and who keeps a seg
 });
 
 test('a failed write stalls the journal: its syncs reject with FERRY_STORE_FULL, appends go on in memory, and it writes again by itself once the disk takes it', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await testFolder('ferry-journal-');
   const fs = new TestFileSystem();
   const { store, events, until } = await openJournal(t, { dir, fileSystem: fs });
   await addRecords(store, 1, 20, 100);
@@ -754,7 +748,7 @@ test('a failed write stalls the journal: its syncs reject with FERRY_STORE_FULL,
   assert.deepEqual(await store.read(25), payload(25, 100), 'a record waiting to be written is read from memory');
 
   // a crash now: the journal on disk opens with what was written before the failure
-  const copy = await tempDir(t);
+  const copy = await testFolder('ferry-journal-');
   await cp(dir, copy, { recursive: true });
   const crashed = await openJournal(t, { dir: copy });
   assert.deepEqual(
@@ -776,7 +770,7 @@ test('a failed write stalls the journal: its syncs reject with FERRY_STORE_FULL,
 });
 
 test('closing a stalled journal tries its batch once more: it closes cleanly if the disk takes it, and says so if not', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await testFolder('ferry-journal-');
   const fs = new TestFileSystem();
   const { store } = await openJournal(t, { dir, fileSystem: fs });
   await addRecords(store, 1, 5, 50);
@@ -801,7 +795,7 @@ test('closing a stalled journal tries its batch once more: it closes cleanly if 
 });
 
 test('a failed fdatasync (EIO) rejects the syncs waiting for it with FERRY_STORE_FAILED, keeps the records, and writes them again', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await testFolder('ferry-journal-');
   const fs = new TestFileSystem();
   const { store, until } = await openJournal(t, { dir, fileSystem: fs });
   store.add(1, 4, payload(1, 10));
@@ -826,7 +820,7 @@ test('a failed fdatasync (EIO) rejects the syncs waiting for it with FERRY_STORE
 });
 
 test('store.journal.maxSize: past it persistent sends are refused; deletes still go in, and once files are reclaimed sends are taken again', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await testFolder('ferry-journal-');
   const segmentSize = 4096;
   const { store, events, until } = await openJournal(t, { dir, segmentSize, maxSize: 5 * segmentSize });
   let id = 0;
@@ -847,7 +841,7 @@ test('store.journal.maxSize: past it persistent sends are refused; deletes still
 });
 
 test('store.journal.minFreeDisk: under it persistent sends are refused, and taken again once the disk has room', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await testFolder('ferry-journal-');
   let free = 500;
   const { store, until } = await openJournal(t, { dir, minFreeDisk: 1000, freeSpace: async () => free });
   const refusal = store.writeRefusal();
@@ -863,7 +857,7 @@ test('store.journal.minFreeDisk: under it persistent sends are refused, and take
 });
 
 test('syncOnWrite false writes without fdatasync and still recovers after a clean close', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await testFolder('ferry-journal-');
   const fs = new TestFileSystem();
   const { store } = await openJournal(t, { dir, fileSystem: fs, syncOnWrite: false });
   fs.fdatasyncs = 0;
@@ -875,7 +869,7 @@ test('syncOnWrite false writes without fdatasync and still recovers after a clea
 });
 
 test('throughput: 100k 1 KiB records in batches of 100, and the raw fdatasync rate of this disk', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await testFolder('ferry-journal-');
   const { store } = await openJournal(t, { dir });
   const data = Buffer.alloc(1024, 0x78);
   const started = performance.now();
@@ -920,7 +914,7 @@ test('throughput: 100k 1 KiB records in batches of 100, and the raw fdatasync ra
 
 test('random operations leave the journal where the in-memory store is, across compactions and restarts', async (t) => {
   for (const seed of [1, 2, 3, 4]) {
-    const dir = await tempDir(t);
+    const dir = await testFolder('ferry-journal-');
     let next = seed * 0x9e3779b9;
     const random = (): number => {
       next = (next + 0x6d2b79f5) | 0;
