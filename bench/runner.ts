@@ -1,6 +1,7 @@
 // Runs one scenario against one running broker: consumers subscribed first, then a warm-up, then the
 // measured window, then a drain that counts every message of every consumer.
 
+import v8 from 'node:v8';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { portFor, tailOf } from './broker.js';
@@ -63,6 +64,13 @@ export interface ScenarioResult {
     brokerCpuUsPerConnection: number;
   };
 }
+
+// The load generator's threads must not pause on their own while they time deliveries. At a light,
+// steady load V8's memory reducer sees a heap that allocates little and runs up to three full
+// collections about 8 s after start-up (10-25 ms each, a consumer's whole inbox waiting), which
+// landed in the same second of every 20 s window whichever broker was measured. The flag is
+// process-wide and read when each worker's heap is made, so it must be set before any worker starts.
+v8.setFlagsFromString('--no-memory-reducer');
 
 /** A worker thread that answers in order; a failure it reports is kept and rejects every wait. */
 class WorkerHandle {
