@@ -74,6 +74,7 @@ function handedOver(connection: TransportConnection, setHandler: (handler: Trans
     peerCertificate: connection.peerCertificate,
     write: (data) => connection.write(data),
     ...(connection.reserve === undefined ? {} : { reserve: (size: number) => connection.reserve!(size) }),
+    ...(connection.sendReserved === undefined ? {} : { sendReserved: () => connection.sendReserved!() }),
     isWritable: () => connection.isWritable(),
     onWritable: (resume) => connection.onWritable(resume),
     get pendingBytes() {

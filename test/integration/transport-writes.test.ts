@@ -54,6 +54,7 @@ test('writes small and large, strings and reserved room, in one turn and across 
         const room = connection.reserve(content.length);
         assert.ok(room !== undefined);
         content.copy(room);
+        connection.sendReserved();
         expected.push(content);
       }
     }
@@ -66,13 +67,15 @@ test('writes small and large, strings and reserved room, in one turn and across 
   await close();
 });
 
-test('the first write of a turn to an idle connection leaves at once (no room is reserved for it); the rest of the turn is joined and leaves at its end', { timeout: 10_000 }, async () => {
+test('the first write of a turn to an idle connection leaves at once, written or reserved; the rest of the turn is joined and leaves at its end', { timeout: 10_000 }, async () => {
   const { connection, received, peer, close } = await pair();
   const first = Buffer.alloc(300, 1);
   const second = Buffer.alloc(200, 2);
   const third = Buffer.alloc(100, 3);
+  const fourth = Buffer.alloc(50, 4);
+  const fifth = Buffer.alloc(20, 5);
+  const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
   try {
-    assert.equal(connection.reserve(first.length), undefined, 'an idle connection offers no room: a write to it leaves at once');
     connection.write(first);
     // handed to the kernel already: nothing of it waits in the connection or the socket
     assert.equal(connection.pendingBytes, 0);
@@ -80,9 +83,20 @@ test('the first write of a turn to an idle connection leaves at once (no room is
     const room = connection.reserve(third.length);
     assert.ok(room !== undefined);
     third.copy(room);
+    connection.sendReserved();
     assert.equal(connection.pendingBytes, second.length + third.length, 'the later writes of the turn wait for its end');
+    await turn();
+    // that turn wrote more than once, so this one's single write waits for its end too (see below)
+    connection.write(fifth);
+    await turn();
+    // idle again: room for the first write is lent, and sending it hands it to the kernel at once
+    const lent = connection.reserve(fourth.length);
+    assert.ok(lent !== undefined);
+    fourth.copy(lent);
+    connection.sendReserved();
+    assert.equal(connection.pendingBytes, 0);
     await new Promise((resolve) => setImmediate(resolve));
-    const all = Buffer.concat([first, second, third]);
+    const all = Buffer.concat([first, second, third, fifth, fourth]);
     while (received().length < all.length) await once(peer, 'data');
     assert.ok(received().equals(all));
   } finally {
@@ -107,6 +121,7 @@ test('under load the first write of a turn is joined too: after a turn of severa
     const room = connection.reserve(10);
     assert.ok(room !== undefined, 'a busy connection offers room for its first write');
     room.fill(9);
+    connection.sendReserved();
     sent.push(Buffer.alloc(10, 9));
     write(3, 200);
     assert.equal(connection.pendingBytes, 210);
@@ -120,6 +135,101 @@ test('under load the first write of a turn is joined too: after a turn of severa
     const all = Buffer.concat(sent);
     while (received().length < all.length) await once(peer, 'data');
     assert.ok(received().equals(all));
+  } finally {
+    await close();
+  }
+});
+
+/** Waits for the end of this turn of the event loop. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** `size` bytes of a pattern that differs from turn to turn, so a reused buffer would show. */
+function pattern(n: number, size: number): Buffer {
+  const b = Buffer.allocUnsafe(size);
+  for (let i = 0; i < size; i++) b[i] = (n * 31 + i) & 0xff;
+  return b;
+}
+
+test('the first writes of turns to idle connections are built in one lent buffer, turn after turn, and arrive as written', { timeout: 10_000 }, async () => {
+  const { connection, received, peer, close } = await pair();
+  const sent: Buffer[] = [];
+  const buffers = new Set<ArrayBufferLike>();
+  try {
+    for (let n = 0; n < 50; n++) {
+      const content = pattern(n, 100 + n);
+      const room = connection.reserve(content.length);
+      assert.ok(room !== undefined);
+      buffers.add(room.buffer);
+      content.copy(room);
+      connection.sendReserved();
+      sent.push(content);
+      await nextTurn();
+    }
+    assert.equal(buffers.size, 1, 'no buffer of its own for each first write');
+    const all = Buffer.concat(sent);
+    while (received().length < all.length) await once(peer, 'data');
+    assert.ok(received().equals(all));
+  } finally {
+    await close();
+  }
+});
+
+test('room lent to one connection and not yet sent is sent before the room is lent to another', { timeout: 10_000 }, async () => {
+  const a = await pair();
+  const b = await pair();
+  try {
+    const forA = pattern(1, 500);
+    const forB = pattern(2, 400);
+    const roomA = a.connection.reserve(forA.length)!;
+    forA.copy(roomA);
+    // a caller that fills its room and writes elsewhere before sending it: the shared room is not overwritten
+    const roomB = b.connection.reserve(forB.length)!;
+    forB.copy(roomB);
+    b.connection.sendReserved();
+    a.connection.sendReserved();
+    while (a.received().length < forA.length) await once(a.peer, 'data');
+    while (b.received().length < forB.length) await once(b.peer, 'data');
+    assert.ok(a.received().equals(forA));
+    assert.ok(b.received().equals(forB));
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+test("lent room the kernel could not take at once stays the socket's, and the next first write is built elsewhere", { timeout: 60_000 }, async () => {
+  const { connection, received, peer, close } = await pair();
+  const sent: Buffer[] = [];
+  try {
+    peer.pause();
+    let first: ArrayBufferLike | undefined;
+    // one first write per turn until the kernel's buffers are full and the socket keeps what it was given
+    for (let n = 0; connection.pendingBytes === 0; n++) {
+      assert.ok(n < 20_000, 'the kernel kept taking writes from a peer that does not read');
+      const content = pattern(n, 7000);
+      const room = connection.reserve(content.length);
+      assert.ok(room !== undefined);
+      first ??= room.buffer;
+      content.copy(room);
+      connection.sendReserved();
+      sent.push(content);
+      await nextTurn();
+    }
+    peer.resume();
+    const all = Buffer.concat(sent);
+    while (received().length < all.length) await once(peer, 'data');
+    // every byte as written: the buffer the socket kept was not written over by later turns
+    assert.ok(received().equals(all));
+    await nextTurn();
+    const room = connection.reserve(10);
+    assert.ok(room !== undefined);
+    assert.notEqual(room.buffer, first, 'the buffer the socket kept is not lent again');
+    room.fill(7);
+    connection.sendReserved();
+    while (received().length < all.length + 10) await once(peer, 'data');
+    assert.ok(received().subarray(all.length).equals(Buffer.alloc(10, 7)));
   } finally {
     await close();
   }

@@ -332,8 +332,10 @@ export class AmqpSession implements SessionPort {
       }
       const size = dispositionSize(start, prev, accepted);
       const room = this.host.transport.reserve?.(size);
-      if (room !== undefined) writeDisposition(room, 0, this.channel, role, start, prev, accepted);
-      else {
+      if (room !== undefined) {
+        writeDisposition(room, 0, this.channel, role, start, prev, accepted);
+        this.host.transport.sendReserved?.();
+      } else {
         const out = Buffer.allocUnsafe(size);
         writeDisposition(out, 0, this.channel, role, start, prev, accepted);
         this.write(out);
@@ -408,8 +410,10 @@ export class AmqpSession implements SessionPort {
     }
     const size = flowSize(f);
     const room = this.host.transport.reserve?.(size);
-    if (room !== undefined) writeFlow(room, 0, this.channel, f);
-    else {
+    if (room !== undefined) {
+      writeFlow(room, 0, this.channel, f);
+      this.host.transport.sendReserved?.();
+    } else {
       const out = Buffer.allocUnsafe(size);
       writeFlow(out, 0, this.channel, f);
       this.write(out);
@@ -439,8 +443,10 @@ export class AmqpSession implements SessionPort {
     if (size <= this.host.peerMaxFrame) {
       const transport = this.host.transport;
       const room = transport.reserve?.(size);
-      if (room !== undefined) writeTransfer(room, this.channel, link.handle, id >>> 0, tag, settled, message, redeliveries, now, head, body);
-      else {
+      if (room !== undefined) {
+        writeTransfer(room, this.channel, link.handle, id >>> 0, tag, settled, message, redeliveries, now, head, body);
+        transport.sendReserved?.();
+      } else {
         // too large for the slab: everything before the body in a buffer of its own, the body as it is
         const before = Buffer.allocUnsafe(size - body.length);
         writeTransfer(before, this.channel, link.handle, id >>> 0, tag, settled, message, redeliveries, now, head, undefined, size);

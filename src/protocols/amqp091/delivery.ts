@@ -67,6 +67,7 @@ export function writeContent(
   at = writeContentHeader(out, at, channel, body.length, properties);
   writeBodyFrames(out, at, channel, body, frameMax);
   if (reserved === undefined) transport.write(out);
+  else transport.sendReserved?.();
 }
 
 /** A short string's bytes, for a consumer tag written into every delivery. */

@@ -70,7 +70,10 @@ function deliver(s: MqttConnection, subscription: Subscription, consumer: Consum
   s.flushAcks();
   const room = s.transport.reserve?.(size);
   if (room === undefined) s.transport.write(encodePublish(frame));
-  else writePublish(frame, room);
+  else {
+    writePublish(frame, room);
+    s.transport.sendReserved?.();
+  }
   if (qos === 0) {
     if (!autoAck) consumer.acknowledge(delivery.tag);
     return;

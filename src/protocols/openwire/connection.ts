@@ -689,6 +689,7 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
       this.transport.destroy();
       throw err;
     }
+    this.transport.sendReserved?.();
   }
 
   private shutdown(): void {

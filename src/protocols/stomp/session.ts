@@ -499,6 +499,7 @@ export class StompSession implements TemporaryNames {
     offset += body.copy(frame, offset);
     frame[offset] = 0;
     if (room === undefined) this.transport.write(frame);
+    else this.transport.sendReserved?.();
   }
 
   /**
