@@ -95,6 +95,26 @@ function sendLent(): void {
   lentTo?.sendReserved();
 }
 
+/**
+ * Slabs whose bytes the socket took whole at the end of their turn, free for the next turn of any
+ * connection. A slab of 4 KiB or more is a buffer of its own, and a connection that writes twice a
+ * turn at light load took a new one every turn: at 1,000 AMQP 0-9-1 deliveries a second, 2.4 MB/s of
+ * new memory towards V8's next full collection.
+ */
+const freeSlabs: Buffer[] = [];
+const FREE_SLABS_KEPT = 4;
+
+function freeSlabOf(length: number): Buffer | undefined {
+  for (let i = freeSlabs.length - 1; i >= 0; i--) {
+    const slab = freeSlabs[i]!;
+    if (slab.length < length) continue;
+    freeSlabs[i] = freeSlabs[freeSlabs.length - 1]!;
+    freeSlabs.pop();
+    return slab;
+  }
+  return undefined;
+}
+
 /** The SocketConnection a socket belongs to, for the socket's listeners (below). */
 const owner = Symbol('ferry.socketConnection');
 type OwnedSocket = Socket & { [owner]: SocketConnection };
@@ -256,7 +276,7 @@ export class SocketConnection implements TransportConnection {
     if (slab === undefined || this.slabEnd + size > slab.length) {
       this.writeSlab();
       const length = Math.max(this.slabNext, size);
-      this.slab = slab = length < SLAB_MAX ? Buffer.allocUnsafe(length) : Buffer.allocUnsafeSlow(length);
+      this.slab = slab = freeSlabOf(length) ?? (length < SLAB_MAX ? Buffer.allocUnsafe(length) : Buffer.allocUnsafeSlow(length));
       this.slabStart = this.slabEnd = 0;
       this.slabNext = Math.min(SLAB_MAX, length * 2);
     }
@@ -308,9 +328,13 @@ export class SocketConnection implements TransportConnection {
     this.writeSlab();
     // the next turn's slab: about twice what this one wrote
     this.slabNext = Math.max(SLAB_MIN, Math.min(SLAB_MAX, 2 * this.slabEnd));
+    const slab = this.slab;
     this.slab = undefined;
     this.slabStart = this.slabEnd = 0;
     this.socket.uncork();
+    // what the kernel did not take at once the socket keeps, in the slab it was given; a slab taken
+    // whole is free again
+    if (slab !== undefined && freeSlabs.length < FREE_SLABS_KEPT && !this.socket.destroyed && this.socket.writableLength === 0) freeSlabs.push(slab);
   }
 
   /** The socket's listeners (above). */

@@ -234,3 +234,41 @@ test("lent room the kernel could not take at once stays the socket's, and the ne
     await close();
   }
 });
+
+test('a slab the socket took whole is used again in a later turn; one the socket kept is not, and every byte arrives as written', { timeout: 60_000 }, async () => {
+  const { connection, received, peer, close } = await pair();
+  const sent: Buffer[] = [];
+  // two writes a turn keep the connection busy, so every write of a turn goes into its slab
+  const busyTurn = async (n: number): Promise<ArrayBufferLike> => {
+    const one = pattern(2 * n, 3000);
+    const two = pattern(2 * n + 1, 3000);
+    connection.write(one);
+    const room = connection.reserve(two.length);
+    assert.ok(room !== undefined);
+    two.copy(room);
+    connection.sendReserved();
+    sent.push(one, two);
+    await nextTurn();
+    return room.buffer;
+  };
+  try {
+    await busyTurn(0);
+    const slabs = new Set<ArrayBufferLike>();
+    for (let n = 1; n < 20; n++) slabs.add(await busyTurn(n));
+    assert.ok(slabs.size <= 2, `${slabs.size} slabs for 19 turns`);
+    peer.pause();
+    let n = 20;
+    while (connection.pendingBytes === 0) {
+      assert.ok(n < 20_000, 'the kernel kept taking writes from a peer that does not read');
+      await busyTurn(n++);
+    }
+    // a few more turns while the socket holds what it was given
+    for (let i = 0; i < 5; i++) await busyTurn(n++);
+    peer.resume();
+    const all = Buffer.concat(sent);
+    while (received().length < all.length) await once(peer, 'data');
+    assert.ok(received().equals(all));
+  } finally {
+    await close();
+  }
+});
