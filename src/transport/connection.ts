@@ -154,6 +154,12 @@ export class SocketConnection implements TransportConnection {
   private slabNext = SLAB_MIN;
   /** Bytes of `lent` this connection was given and has not sent yet. */
   private lentSize = 0;
+  /**
+   * Whether the first write of a turn may be built in `lent`. A TLS socket takes the bytes at once
+   * (it encrypts them) but reports every write done only later, so it would keep each buffer lent
+   * to it: its first write is built in a buffer of its own, as any frame was before.
+   */
+  private readonly lends: boolean;
   /** Writes in this turn; more than one at the turn's end marks the connection busy. */
   private turnWrites = 0;
   /**
@@ -176,6 +182,7 @@ export class SocketConnection implements TransportConnection {
     private readonly gone?: (connection: SocketConnection) => void,
   ) {
     this.remoteAddress = addressWithPort(socket.remoteAddress, socket.remotePort);
+    this.lends = (socket as { encrypted?: boolean }).encrypted !== true;
     socket.setNoDelay(true);
     (socket as OwnedSocket)[owner] = this;
     socket.on('drain', onSocketDrain);
@@ -233,6 +240,7 @@ export class SocketConnection implements TransportConnection {
     if (this.leavesAtOnce()) {
       // the first write of a turn to an idle socket leaves at once (see write): room in the slab
       // would hold it to the turn's end, so it gets the lent room, which sendReserved writes
+      if (!this.lends) return undefined;
       if (lentTo !== undefined) lentTo.sendReserved();
       else process.nextTick(sendLent); // should a caller never send it
       lentTo = this;

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, connect, type Socket } from 'node:net';
+import * as tls from 'node:tls';
 import { test } from 'node:test';
 import { SocketConnection } from '../../src/transport/index.js';
+import { makeCertificates } from '../helpers/tls.js';
 
 /** A SocketConnection on one end of a real TCP connection, and everything the other end reads. */
 async function pair(): Promise<{ connection: SocketConnection; received: () => Buffer; peer: Socket; close: () => Promise<void> }> {
@@ -270,5 +272,39 @@ test('a slab the socket took whole is used again in a later turn; one the socket
     assert.ok(received().equals(all));
   } finally {
     await close();
+  }
+});
+
+test('over TLS the first write of a turn is lent no room (the socket reports every write done later, so it would keep each buffer) and still leaves whole', { timeout: 20_000 }, async () => {
+  const certs = makeCertificates();
+  const server = tls.createServer({ key: certs.pem(certs.serverKey), cert: certs.pem(certs.serverCert) });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  const accepted = once(server, 'secureConnection') as Promise<[tls.TLSSocket]>;
+  const peer = tls.connect({ port, host: '127.0.0.1', ca: certs.pem(certs.ca), servername: 'localhost' });
+  const chunks: Buffer[] = [];
+  peer.on('data', (c: Buffer) => chunks.push(c));
+  const [socket] = await accepted;
+  const connection = new SocketConnection(socket);
+  connection.setHandler({ data: () => {}, closed: () => {} });
+  try {
+    const sent: Buffer[] = [];
+    for (let n = 0; n < 5; n++) {
+      // wait until the last write is reported done, so the connection is idle again
+      while (connection.pendingBytes > 0) await nextTurn();
+      assert.equal(connection.reserve(100), undefined);
+      const frame = pattern(n, 100);
+      connection.write(frame);
+      sent.push(frame);
+      await nextTurn();
+    }
+    const all = Buffer.concat(sent);
+    while (Buffer.concat(chunks).length < all.length) await once(peer, 'data');
+    assert.ok(Buffer.concat(chunks).equals(all));
+  } finally {
+    peer.destroy();
+    connection.destroy();
+    server.close();
   }
 });
