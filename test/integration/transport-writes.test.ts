@@ -134,13 +134,17 @@ test('under load the first write of a turn is joined too: after a turn of severa
     write(5, 100);
     assert.equal(connection.pendingBytes, 0, 'after a turn of one write, the next first write leaves at once');
     await turn();
-    const all = Buffer.concat(sent);
-    while (received().length < all.length) await once(peer, 'data');
-    assert.ok(received().equals(all));
+    await arrivedWhole(received, peer, Buffer.concat(sent));
   } finally {
     await close();
   }
 });
+
+/** Waits until the peer has read as many bytes as `expected` holds, and checks they are those bytes. */
+async function arrivedWhole(received: () => Buffer, peer: Socket, expected: Buffer): Promise<void> {
+  while (received().length < expected.length) await once(peer, 'data');
+  assert.ok(received().equals(expected));
+}
 
 /** Waits for the end of this turn of the event loop. */
 function nextTurn(): Promise<void> {
@@ -170,9 +174,7 @@ test('the first writes of turns to idle connections are built in one lent buffer
       await nextTurn();
     }
     assert.equal(buffers.size, 1, 'no buffer of its own for each first write');
-    const all = Buffer.concat(sent);
-    while (received().length < all.length) await once(peer, 'data');
-    assert.ok(received().equals(all));
+    await arrivedWhole(received, peer, Buffer.concat(sent));
   } finally {
     await close();
   }
@@ -267,9 +269,7 @@ test('a slab the socket took whole is used again in a later turn; one the socket
     // a few more turns while the socket holds what it was given
     for (let i = 0; i < 5; i++) await busyTurn(n++);
     peer.resume();
-    const all = Buffer.concat(sent);
-    while (received().length < all.length) await once(peer, 'data');
-    assert.ok(received().equals(all));
+    await arrivedWhole(received, peer, Buffer.concat(sent));
   } finally {
     await close();
   }
