@@ -486,6 +486,35 @@ test('compaction moves the one live record out of a segment of dead ones and fre
   assert.equal(again.state.maxId, 201);
 });
 
+test('compaction reads only the live records of the segment it empties, not the whole file', async (t) => {
+  const dir = await testFolder('ferry-journal-');
+  let bytesRead = 0;
+  const fileSystem: JournalFileSystem = {
+    ...nodeFileSystem,
+    read: async (fd, buffer, offset, length, position) => {
+      const n = await nodeFileSystem.read(fd, buffer, offset, length, position);
+      bytesRead += n;
+      return n;
+    },
+  };
+  const segmentSize = 64 * 1024;
+  const { store } = await openJournal(t, { dir, segmentSize, fileSystem });
+  store.add(1, 1, payload(1, 300));
+  store.add(2, 1, payload(2, 500));
+  await addRecords(store, 3, 200, 1000);
+  for (let id = 3; id <= 202; id++) store.delete(id);
+  await store.sync();
+  const oldest = store.describe().segments[0]!;
+  assert.deepEqual(oldest.keptAliveBy, [1, 2]);
+  bytesRead = 0;
+  await store.compact();
+  assert.ok(!(await segmentFiles(dir)).includes(oldest.file), 'the segment was compacted away');
+  // two records of 800 bytes in all, read in one span (they lie side by side), against 64 KiB
+  assert.ok(bytesRead < 2048, `compaction read ${bytesRead} bytes`);
+  assert.deepEqual(await store.read(1), payload(1, 300));
+  assert.deepEqual(await store.read(2), payload(2, 500));
+});
+
 test('a record updated in a newer segment survives compaction of the segment that created it', async (t) => {
   const dir = await testFolder('ferry-journal-');
   const { store } = await openJournal(t, { dir, segmentSize: 4096 });

@@ -8,8 +8,8 @@ export interface CompactionHost {
   readonly current: JournalSegment;
   /** True once the journal is closing or has failed: compaction stops at the next slice. */
   stopped(): boolean;
-  readSegment(segment: JournalSegment): Promise<Buffer>;
-  readRecord(id: number): Promise<Buffer>;
+  /** The live records' current data, read in as few reads as their layout allows. */
+  readRecords(ids: readonly number[]): Promise<Buffer[]>;
   /** Appends the record again at the head: as an add if its creating frames move, else as an update. */
   rewrite(id: number, type: number, data: Buffer, asAdd: boolean): void;
   sync(): Promise<void>;
@@ -21,8 +21,9 @@ export interface CompactionResult {
   readonly bytes: number;
 }
 
-/** Records looked at, and bytes moved, between two yields to the event loop. */
+/** Records looked at, and records read and moved, between two yields to the event loop. */
 const SLICE_RECORDS = 2000;
+/** Bytes of live records read and moved at once. */
 const SLICE_BYTES = 1024 * 1024;
 /** Moved bytes after which compaction waits for them to be written, so its batch stays bounded. */
 const SYNC_BYTES = 16 * 1024 * 1024;
@@ -89,43 +90,42 @@ export async function compactSegments(host: CompactionHost, candidates: readonly
 
   let moved = 0;
   let bytes = 0;
-  let sliceRecords = 0;
-  let sliceBytes = 0;
   let unsynced = 0;
   const done: string[] = [];
   for (const segment of candidates) {
     const ids = owned.get(segment.number);
     if (ids === undefined || host.stopped()) continue;
-    const file = await host.readSegment(segment);
-    for (const id of ids) {
-      if (host.stopped()) break;
-      const records = ledger.records;
-      let row = records.rowOf(id);
-      if (row < 0 || ledger.pendingTargets.has(id) || !ledger.pins(row, segment.number)) continue;
-      let data: Buffer;
-      if (records.segs[row] === segment.number) data = file.subarray(records.positions[row]!, records.positions[row]! + records.lengths[row]!);
-      else {
-        // created here, but its current data lives in a newer segment
-        const before = row;
-        const generation = records.generations[row];
-        data = await host.readRecord(id);
-        row = records.rowOf(id);
-        if (row !== before || records.generations[row] !== generation || ledger.pendingTargets.has(id) || !ledger.pins(row, segment.number)) continue;
+    // Only the live records are read, a slice at a time: a segment is compacted because little of
+    // it is live, and reading the whole file would allocate its full size at once (32 MB by default).
+    let next = 0;
+    while (next < ids.length && !host.stopped()) {
+      const slice: number[] = [];
+      const generations: number[] = [];
+      let sliceBytes = 0;
+      for (; next < ids.length && slice.length < SLICE_RECORDS && sliceBytes < SLICE_BYTES; next++) {
+        const id = ids[next]!;
+        const row = ledger.records.rowOf(id);
+        if (row < 0 || ledger.pendingTargets.has(id) || !ledger.pins(row, segment.number)) continue;
+        slice.push(id);
+        generations.push(ledger.records.generations[row]!);
+        sliceBytes += ledger.records.lengths[row]!;
       }
-      const asAdd = anchoredIn(ledger, row, chosen);
-      host.rewrite(id, records.types[row]!, data, asAdd);
-      moved++;
-      bytes += data.length;
-      sliceRecords++;
-      sliceBytes += data.length;
-      unsynced += data.length;
+      if (slice.length === 0) continue;
+      const data = await host.readRecords(slice);
+      for (let i = 0; i < slice.length; i++) {
+        const id = slice[i]!;
+        const records = ledger.records;
+        const row = records.rowOf(id);
+        // changed, deleted or claimed by a transaction while it was read
+        if (row < 0 || records.generations[row] !== generations[i] || ledger.pendingTargets.has(id) || !ledger.pins(row, segment.number)) continue;
+        host.rewrite(id, records.types[row]!, data[i]!, anchoredIn(ledger, row, chosen));
+        moved++;
+        bytes += data[i]!.length;
+        unsynced += data[i]!.length;
+      }
       if (unsynced >= SYNC_BYTES) {
         unsynced = 0;
         await host.sync();
-      } else if (sliceRecords >= SLICE_RECORDS || sliceBytes >= SLICE_BYTES) {
-        sliceRecords = 0;
-        sliceBytes = 0;
-        await yieldToLoop();
       }
     }
     done.push(segment.file);

@@ -252,8 +252,7 @@ export class JournalMaintenance {
         return journal.current!;
       },
       stopped: () => journal.phase !== 'open' || journal.stalled !== undefined,
-      readSegment: (segment) => this.reader.readSegment(segment),
-      readRecord: (id) => this.reader.read(id),
+      readRecords: (ids) => this.reader.records.readMany(ids),
       rewrite: (id: number, type: number, data: Buffer, asAdd: boolean) => {
         if (asAdd) {
           const at = this.writer.append(FrameKind.Add, 0, id, type, data);

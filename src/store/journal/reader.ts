@@ -46,18 +46,6 @@ export class JournalReader {
     await Promise.allSettled([...this.reads]);
   }
 
-  /** A whole segment file, for compaction. */
-  async readSegment(segment: JournalSegment): Promise<Buffer> {
-    const buf = Buffer.allocUnsafe(segment.size);
-    segment.readers++;
-    try {
-      await readFully(this.journal.fs, await this.descriptor(segment), buf, segment.size, 0);
-    } finally {
-      segment.readers--;
-    }
-    return buf;
-  }
-
   /** A sealed segment's descriptor was used: it becomes the most recently used, and the least recently used beyond the limit are closed. */
   usedSealed(segment: JournalSegment): void {
     if (segment === this.journal.current || segment.fd < 0) return;
