@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { isFerryError } from '../errors.js';
+import { tuneHeap } from './heap-tuning.js';
 
 type Run = (argv: string[]) => Promise<number>;
 
@@ -9,6 +10,7 @@ type Run = (argv: string[]) => Promise<number>;
  */
 const commands: Record<string, () => Promise<{ run: Run; help: string }>> = {
   start: async () => {
+    tuneHeap();
     const m = await import('./start.js');
     // start keeps running until a signal: -1 leaves the exit status alone
     return { run: async (argv) => (await m.start(argv), -1), help: m.startHelp };

@@ -1,0 +1,19 @@
+import v8 from 'node:v8';
+
+/**
+ * V8 settings for the broker's process, made before the broker loads.
+ *
+ * Allocation-site pretenuring: V8 watches object literals, and once most objects of one survive a
+ * young collection it allocates every later one straight in the old generation, for good. A broker
+ * goes through phases: a backlog, or persistent messages waiting for their disk write, make a
+ * delivery's literals survive for a while, and after that every delivery of a light load fills the
+ * old generation (0.6 MB/s at 1,000 JMS messages a second), which then needs a full collection every
+ * 10 s, each a pause of several milliseconds that the deliveries of that moment wait out. Without
+ * it the old generation stays flat at light load, and unpaced throughput did not change. A
+ * `node --allocation-site-pretenuring` (or `--no-…`) given explicitly is left as given.
+ */
+export function tuneHeap(execArgv: readonly string[] = process.execArgv): { pretenuring: 'off' | 'as given' } {
+  if (execArgv.some((arg) => /^--(no-)?allocation[-_]site[-_]pretenuring$/.test(arg))) return { pretenuring: 'as given' };
+  v8.setFlagsFromString('--no-allocation-site-pretenuring');
+  return { pretenuring: 'off' };
+}
