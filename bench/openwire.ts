@@ -64,8 +64,12 @@ interface Options {
 function parseArgs(argv: readonly string[]): Options {
   const o: Options = { durationS: 10, warmupS: 3, scenarios: [...SCENARIOS], brokers: ['ferry', 'activemq'], activeMqHome: DEFAULT_ACTIVEMQ_HOME, keep: false, ferryNodeArgs: [] };
   for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const v = (): string | undefined => argv[++i];
+    let a = argv[i];
+    // `--option=value` as well as `--option value`, as `run.js` takes them
+    const eq = a?.startsWith('--') === true ? a.indexOf('=') : -1;
+    const inline = eq > 0 ? a!.slice(eq + 1) : undefined;
+    if (eq > 0) a = a!.slice(0, eq);
+    const v = (): string | undefined => inline ?? argv[++i];
     switch (a) {
       case '--duration': o.durationS = positive('duration', v(), o.durationS, false); break;
       case '--warmup': o.warmupS = positive('warmup', v(), o.warmupS, false); break;
