@@ -12,8 +12,9 @@ import v8 from 'node:v8';
  * generation stays flat at light load, and unpaced throughput did not change. The price is paid
  * once: under a burst of connections their objects go through the young generation, which grows
  * by a few MB more (1.6 KiB per connection after 2,000 connects to a cold broker, none measured
- * after a warm-up, at 10,000). A `node
- * --allocation-site-pretenuring` (or `--no-…`) given explicitly is left as given.
+ * after a warm-up, at 10,000).
+ *
+ * `node --allocation-site-pretenuring` (or `--no-…`) given explicitly is left as given.
  */
 export function tuneHeap(execArgv: readonly string[] = process.execArgv): { pretenuring: 'off' | 'as given' } {
   if (execArgv.some((arg) => /^--(no-)?allocation[-_]site[-_]pretenuring$/.test(arg))) return { pretenuring: 'as given' };
