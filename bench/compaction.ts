@@ -45,6 +45,6 @@ const compacted = events.find((e) => e.event === 'journal.compacted');
 await store.close();
 rmSync(dir, { recursive: true, force: true });
 console.log(
-  `compacted ${String(compacted?.['segments'] instanceof Array ? compacted['segments'].length : 0)} files, moved ${String(compacted?.['moved'] ?? 0)} records ` +
+  `compacted ${String(Array.isArray(compacted?.['segments']) ? compacted['segments'].length : 0)} files, moved ${String(compacted?.['moved'] ?? 0)} records ` +
     `(${live * 100}% of ${records} live) in ${Math.round(ms)} ms; at most ${(peak / 1048576).toFixed(1)} MB more outside the heap`,
 );

@@ -16,6 +16,7 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { configSchema } from '../src/config/schema.js';
 import { activeMqInstalled, DEFAULT_ACTIVEMQ_HOME, startActiveMq } from './activemq.js';
 import { positive, UsageError } from './args.js';
@@ -32,7 +33,7 @@ const HELP = `node dist/bench/openwire.js [options]
   --broker NAME[,NAME] ferry, activemq or both (default both)
   --activemq-home DIR  an ActiveMQ 5.x (default ${DEFAULT_ACTIVEMQ_HOME})
   --keep               keep the brokers' temporary folders
-  --ferry-node-args ARGS  options for Ferry's Node, space-separated (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof")`;
+  --ferry-node-args=ARGS  options for Ferry's Node, space-separated (e.g. --ferry-node-args="--cpu-prof --cpu-prof-dir=/tmp/prof")`;
 
 interface Scenario {
   readonly name: string;
@@ -61,36 +62,46 @@ interface Options {
   ferryNodeArgs: string[];
 }
 
-function parseArgs(argv: readonly string[]): Options {
-  const o: Options = { durationS: 10, warmupS: 3, scenarios: [...SCENARIOS], brokers: ['ferry', 'activemq'], activeMqHome: DEFAULT_ACTIVEMQ_HOME, keep: false, ferryNodeArgs: [] };
-  for (let i = 0; i < argv.length; i++) {
-    let a = argv[i];
-    // `--option=value` as well as `--option value`, as `run.js` takes them
-    const eq = a?.startsWith('--') === true ? a.indexOf('=') : -1;
-    const inline = eq > 0 ? a!.slice(eq + 1) : undefined;
-    if (eq > 0) a = a!.slice(0, eq);
-    const v = (): string | undefined => inline ?? argv[++i];
-    switch (a) {
-      case '--duration': o.durationS = positive('duration', v(), o.durationS, false); break;
-      case '--warmup': o.warmupS = positive('warmup', v(), o.warmupS, false); break;
-      case '--scenario': {
-        const names = (v() ?? '').split(',');
-        o.scenarios = names.map((n) => {
+function parseOptions(argv: string[]): Options {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        duration: { type: 'string' },
+        warmup: { type: 'string' },
+        scenario: { type: 'string' },
+        broker: { type: 'string' },
+        'activemq-home': { type: 'string', default: DEFAULT_ACTIVEMQ_HOME },
+        keep: { type: 'boolean', default: false },
+        'ferry-node-args': { type: 'string', default: '' },
+        help: { type: 'boolean', default: false },
+      },
+    }));
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}\n${HELP}`);
+  }
+  if (values.help) {
+    console.log(HELP);
+    process.exit(0);
+  }
+  const scenarios =
+    values.scenario === undefined
+      ? [...SCENARIOS]
+      : values.scenario.split(',').map((n) => {
           const s = SCENARIOS.find((x) => x.name === n);
           if (s === undefined) throw new UsageError(`unknown scenario ${n}; one of ${SCENARIOS.map((x) => x.name).join(', ')}`);
           return s;
         });
-        break;
-      }
-      case '--broker': o.brokers = (v() ?? '').split(',').flatMap((b) => (b === 'both' ? ['ferry', 'activemq'] : [b])); break;
-      case '--activemq-home': o.activeMqHome = v() ?? o.activeMqHome; break;
-      case '--keep': o.keep = true; break;
-      case '--ferry-node-args': o.ferryNodeArgs = (v() ?? '').split(' ').filter((arg) => arg !== ''); break;
-      case '--help': console.log(HELP); process.exit(0); break;
-      default: throw new UsageError(`unknown option ${String(a)}\n${HELP}`);
-    }
-  }
-  return o;
+  return {
+    durationS: positive('duration', values.duration, 10, false),
+    warmupS: positive('warmup', values.warmup, 3, false),
+    scenarios,
+    brokers: values.broker === undefined ? ['ferry', 'activemq'] : values.broker.split(',').flatMap((b) => (b === 'both' ? ['ferry', 'activemq'] : [b])),
+    activeMqHome: values['activemq-home'],
+    keep: values.keep,
+    ferryNodeArgs: values['ferry-node-args'].split(' ').filter((arg) => arg !== ''),
+  };
 }
 
 interface Result {
@@ -155,7 +166,7 @@ async function measure(name: string, broker: RunningBroker, classPath: string, o
 }
 
 async function main(): Promise<void> {
-  const o = parseArgs(process.argv.slice(2));
+  const o = parseOptions(process.argv.slice(2));
   const missing = jmsClientMissing();
   if (missing !== undefined) throw new UsageError(`ActiveMQ's JMS client cannot run: ${missing}`);
   const classPath = compileJava(fileURLToPath(new URL('../../bench/openwire/', import.meta.url)));

@@ -36,7 +36,7 @@ const USAGE = `usage: npm run bench -- [options]
   --receipt-window N             most unconfirmed sends when a scenario confirms them (default 100)
   --drain-timeout SECONDS        wait for the last messages before counting them lost (default 15)
   --ferry-main FILE              Ferry's CLI entry point (default dist/src/cli/main.js of this build)
-  --ferry-node-args ARGS         options for Ferry's Node, space-separated (e.g. "--trace-gc --max-semi-space-size=16")
+  --ferry-node-args=ARGS         options for Ferry's Node, space-separated (e.g. --ferry-node-args="--trace-gc --max-semi-space-size=16")
   --activemq-home DIR            ActiveMQ 5.x installation (default ${DEFAULT_ACTIVEMQ_HOME})
   --activemq-tls ssl|nio+ssl     ActiveMQ's TLS connectors for the secure scenarios: stomp+ssl and mqtt+ssl
                                  (default), or stomp+nio+ssl and mqtt+nio+ssl

@@ -32,6 +32,17 @@ async function pair(): Promise<{ connection: SocketConnection; received: () => B
   };
 }
 
+/** Waits until the peer has read as many bytes as `expected` holds, and checks they are those bytes. */
+async function arrivedWhole(received: () => Buffer, peer: Socket, expected: Buffer): Promise<void> {
+  while (received().length < expected.length) await once(peer, 'data');
+  assert.ok(received().equals(expected));
+}
+
+/** Waits for the end of this turn of the event loop. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 test('writes small and large, strings and reserved room, in one turn and across turns, arrive whole and in order', { timeout: 10_000 }, async () => {
   const { connection, received, peer, close } = await pair();
   const expected: Buffer[] = [];
@@ -61,11 +72,9 @@ test('writes small and large, strings and reserved room, in one turn and across 
       }
     }
     assert.equal(connection.reserve(1 << 20), undefined, 'no room reserved for a frame that goes as it is');
-    await new Promise((resolve) => setImmediate(resolve));
+    await nextTurn();
   }
-  const all = Buffer.concat(expected);
-  while (received().length < all.length) await once(peer, 'data');
-  assert.ok(received().equals(all));
+  await arrivedWhole(received, peer, Buffer.concat(expected));
   await close();
 });
 
@@ -76,7 +85,6 @@ test('the first write of a turn to an idle connection leaves at once, written or
   const third = Buffer.alloc(100, 3);
   const fourth = Buffer.alloc(50, 4);
   const fifth = Buffer.alloc(20, 5);
-  const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
   try {
     connection.write(first);
     // handed to the kernel already: nothing of it waits in the connection or the socket
@@ -87,20 +95,18 @@ test('the first write of a turn to an idle connection leaves at once, written or
     third.copy(room);
     connection.sendReserved();
     assert.equal(connection.pendingBytes, second.length + third.length, 'the later writes of the turn wait for its end');
-    await turn();
+    await nextTurn();
     // that turn wrote more than once, so this one's single write waits for its end too (see below)
     connection.write(fifth);
-    await turn();
+    await nextTurn();
     // idle again: room for the first write is lent, and sending it hands it to the kernel at once
     const lent = connection.reserve(fourth.length);
     assert.ok(lent !== undefined);
     fourth.copy(lent);
     connection.sendReserved();
     assert.equal(connection.pendingBytes, 0);
-    await new Promise((resolve) => setImmediate(resolve));
-    const all = Buffer.concat([first, second, third, fifth, fourth]);
-    while (received().length < all.length) await once(peer, 'data');
-    assert.ok(received().equals(all));
+    await nextTurn();
+    await arrivedWhole(received, peer, Buffer.concat([first, second, third, fifth, fourth]));
   } finally {
     await close();
   }
@@ -108,7 +114,6 @@ test('the first write of a turn to an idle connection leaves at once, written or
 
 test('under load the first write of a turn is joined too: after a turn of several writes the next one leaves whole at its end, and after a turn of one write the next first write leaves at once again', { timeout: 10_000 }, async () => {
   const { connection, received, peer, close } = await pair();
-  const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
   const sent: Buffer[] = [];
   const write = (fill: number, length: number): void => {
     const data = Buffer.alloc(length, fill);
@@ -118,7 +123,7 @@ test('under load the first write of a turn is joined too: after a turn of severa
   try {
     write(1, 300);
     write(2, 300);
-    await turn();
+    await nextTurn();
     // the last turn wrote twice: this one's first write waits for the turn's end, with the rest
     const room = connection.reserve(10);
     assert.ok(room !== undefined, 'a busy connection offers room for its first write');
@@ -127,29 +132,18 @@ test('under load the first write of a turn is joined too: after a turn of severa
     sent.push(Buffer.alloc(10, 9));
     write(3, 200);
     assert.equal(connection.pendingBytes, 210);
-    await turn();
+    await nextTurn();
     // one write in that turn (room and a write count as two): now one write alone
     write(4, 100);
-    await turn();
+    await nextTurn();
     write(5, 100);
     assert.equal(connection.pendingBytes, 0, 'after a turn of one write, the next first write leaves at once');
-    await turn();
+    await nextTurn();
     await arrivedWhole(received, peer, Buffer.concat(sent));
   } finally {
     await close();
   }
 });
-
-/** Waits until the peer has read as many bytes as `expected` holds, and checks they are those bytes. */
-async function arrivedWhole(received: () => Buffer, peer: Socket, expected: Buffer): Promise<void> {
-  while (received().length < expected.length) await once(peer, 'data');
-  assert.ok(received().equals(expected));
-}
-
-/** Waits for the end of this turn of the event loop. */
-function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
 
 /** `size` bytes of a pattern that differs from turn to turn, so a reused buffer would show. */
 function pattern(n: number, size: number): Buffer {
@@ -193,10 +187,8 @@ test('room lent to one connection and not yet sent is sent before the room is le
     forB.copy(roomB);
     b.connection.sendReserved();
     a.connection.sendReserved();
-    while (a.received().length < forA.length) await once(a.peer, 'data');
-    while (b.received().length < forB.length) await once(b.peer, 'data');
-    assert.ok(a.received().equals(forA));
-    assert.ok(b.received().equals(forB));
+    await arrivedWhole(a.received, a.peer, forA);
+    await arrivedWhole(b.received, b.peer, forB);
   } finally {
     await a.close();
     await b.close();
@@ -223,9 +215,8 @@ test("lent room the kernel could not take at once stays the socket's, and the ne
     }
     peer.resume();
     const all = Buffer.concat(sent);
-    while (received().length < all.length) await once(peer, 'data');
     // every byte as written: the buffer the socket kept was not written over by later turns
-    assert.ok(received().equals(all));
+    await arrivedWhole(received, peer, all);
     await nextTurn();
     const room = connection.reserve(10);
     assert.ok(room !== undefined);
