@@ -20,7 +20,8 @@ export interface TransportConnection {
   /**
    * Sends bytes; the writes of one turn of the event loop are joined into few system calls (over
    * TCP, the first write of a turn to an idle socket leaves at once, unless the last turn wrote
-   * more than once, and the rest at the end of the turn). The bytes may be sent without a copy, so
+   * more than once, and the rest at the end of the turn; a connection that has already written in
+   * this pass of the event loop holds a small turn to the pass's end). The bytes may be sent without a copy, so
    * the caller must not change them afterwards.
    */
   write(data: Buffer | string): void;
@@ -115,6 +116,33 @@ function freeSlabOf(length: number): Buffer | undefined {
   return undefined;
 }
 
+/**
+ * Passes of the event loop, counted only while connections write in them. A connection that has
+ * already made its system call of this pass holds what it writes next (when that is small) to the
+ * pass's end, so the dispatches caused by several sockets' reads in one pass (ten producers' sends
+ * to one consumer) leave in one write instead of one each: on this kind of machine a write to a
+ * loopback socket costs tens of µs, most of it the receiver's side of TCP.
+ */
+let pass = 0;
+let passEndArmed = false;
+const heldToPassEnd: SocketConnection[] = [];
+
+/** Below this a turn's bytes may wait for the pass's end; a larger turn is worth its own write. */
+const HOLD_BELOW = 16 * 1024;
+
+function wroteInPass(): void {
+  if (passEndArmed) return;
+  passEndArmed = true;
+  setImmediate(endPass);
+}
+
+function endPass(): void {
+  passEndArmed = false;
+  pass++;
+  for (let i = 0; i < heldToPassEnd.length; i++) heldToPassEnd[i]!.uncork(true);
+  heldToPassEnd.length = 0;
+}
+
 /** The SocketConnection a socket belongs to, for the socket's listeners (below). */
 const owner = Symbol('ferry.socketConnection');
 type OwnedSocket = Socket & { [owner]: SocketConnection };
@@ -167,6 +195,10 @@ export class SocketConnection implements TransportConnection {
    * write that leaves at once is one system call more per turn, each waking the client for one frame.
    */
   private busy = false;
+  /** The pass of the event loop in which this connection last made a write system call. */
+  private wrotePass = -1;
+  /** Corked until the pass's end (`heldToPassEnd`), not the turn's. */
+  private held = false;
   private handler: TransportHandler | undefined;
   private writableWaiters: (() => void)[] | undefined;
   private isClosed = false;
@@ -221,6 +253,7 @@ export class SocketConnection implements TransportConnection {
       // the per-turn flush came 50-200 µs after the first write for most turns (bench/README.md). At
       // light load it costs no system call, since the turn would flush this socket once anyway.
       this.socket.write(data);
+      this.wrote();
       this.cork();
       return;
     }
@@ -259,6 +292,7 @@ export class SocketConnection implements TransportConnection {
     lentTo = undefined;
     if (this.isClosed || this.socket.destroyed) return;
     this.socket.write(lent.subarray(0, size));
+    this.wrote();
     // what the kernel did not take at once the socket keeps, in the buffer it was given: it is the
     // socket's until written, and the next room is lent from another
     if (this.socket.writableLength > 0) lent = Buffer.allocUnsafeSlow(JOIN_BELOW);
@@ -266,7 +300,12 @@ export class SocketConnection implements TransportConnection {
   }
 
   private leavesAtOnce(): boolean {
-    return !this.corked && !this.busy && this.socket.writableLength === 0;
+    return !this.corked && !this.busy && this.socket.writableLength === 0 && this.wrotePass !== pass;
+  }
+
+  private wrote(): void {
+    this.wrotePass = pass;
+    wroteInPass();
   }
 
   /** Every write and reservation of a turn comes through here once: it is counted, and corks the socket for the turn. */
@@ -318,7 +357,7 @@ export class SocketConnection implements TransportConnection {
   end(): void {
     if (this.lentSize > 0) this.sendReserved();
     if (this.isClosed) return;
-    this.uncork();
+    this.uncork(true);
     this.socket.end();
     // a peer that never reads must not keep the socket half-open for ever
     setTimeout(() => this.socket.destroy(), 5000).unref();
@@ -328,10 +367,21 @@ export class SocketConnection implements TransportConnection {
     this.socket.destroy();
   }
 
-  private uncork(): void {
+  /** Ends the turn's cork, or at `passEnd` the pass's: see `heldToPassEnd`. */
+  uncork(passEnd = false): void {
     if (!this.corked) return;
+    if (passEnd) {
+      this.held = false;
+    } else if (this.held) {
+      return;
+    } else if (this.wrotePass === pass && this.socket.writableLength + this.slabEnd - this.slabStart < HOLD_BELOW && !this.isClosed && !this.socket.destroyed) {
+      this.held = true;
+      heldToPassEnd.push(this);
+      return;
+    }
     this.corked = false;
-    this.busy = this.turnWrites > 1;
+    const writes = this.turnWrites;
+    this.busy = writes > 1;
     this.turnWrites = 0;
     this.writeSlab();
     // the next turn's slab: about twice what this one wrote
@@ -340,6 +390,7 @@ export class SocketConnection implements TransportConnection {
     this.slab = undefined;
     this.slabStart = this.slabEnd = 0;
     this.socket.uncork();
+    if (writes > 0 && !passEnd) this.wrote();
     // what the kernel did not take at once the socket keeps, in the slab it was given; a slab taken
     // whole is free again
     if (slab !== undefined && freeSlabs.length < FREE_SLABS_KEPT && !this.socket.destroyed && this.socket.writableLength === 0) freeSlabs.push(slab);

@@ -136,6 +136,8 @@ test('memoryPolicy block: an AMQP 1.0 link that fills a queue gets no more credi
   t.after(() => broker.stop());
   const amqp = await connectAmqp(broker.amqpPort);
   const sender = await amqp.openSender('mem.amqp');
+  // the broker's first flow may follow its attach in a later read
+  if (!sender.sendable()) await new Promise<void>((resolve) => sender.once('sendable', () => resolve()));
   let sent = 0;
   // bounded: without flow control the credit would never run out
   while (sender.sendable() && sent < 50) {

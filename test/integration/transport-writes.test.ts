@@ -38,9 +38,18 @@ async function arrivedWhole(received: () => Buffer, peer: Socket, expected: Buff
   assert.ok(received().equals(expected));
 }
 
-/** Waits for the end of this turn of the event loop. */
-function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
+/**
+ * Waits until this pass of the event loop has ended, and with it what a connection held to its end:
+ * the pass's end may be armed by a write after this call, so it is the next pass's check phase that
+ * resolves.
+ */
+function nextPass(): Promise<void> {
+  return new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
+}
+
+/** Waits for the end of this turn (the callbacks queued with process.nextTick), within the same pass. */
+function nextTick(): Promise<void> {
+  return new Promise((resolve) => process.nextTick(resolve));
 }
 
 test('writes small and large, strings and reserved room, in one turn and across turns, arrive whole and in order', { timeout: 10_000 }, async () => {
@@ -72,7 +81,7 @@ test('writes small and large, strings and reserved room, in one turn and across 
       }
     }
     assert.equal(connection.reserve(1 << 20), undefined, 'no room reserved for a frame that goes as it is');
-    await nextTurn();
+    await nextPass();
   }
   await arrivedWhole(received, peer, Buffer.concat(expected));
   await close();
@@ -95,17 +104,17 @@ test('the first write of a turn to an idle connection leaves at once, written or
     third.copy(room);
     connection.sendReserved();
     assert.equal(connection.pendingBytes, second.length + third.length, 'the later writes of the turn wait for its end');
-    await nextTurn();
+    await nextPass();
     // that turn wrote more than once, so this one's single write waits for its end too (see below)
     connection.write(fifth);
-    await nextTurn();
+    await nextPass();
     // idle again: room for the first write is lent, and sending it hands it to the kernel at once
     const lent = connection.reserve(fourth.length);
     assert.ok(lent !== undefined);
     fourth.copy(lent);
     connection.sendReserved();
     assert.equal(connection.pendingBytes, 0);
-    await nextTurn();
+    await nextPass();
     await arrivedWhole(received, peer, Buffer.concat([first, second, third, fifth, fourth]));
   } finally {
     await close();
@@ -123,7 +132,7 @@ test('under load the first write of a turn is joined too: after a turn of severa
   try {
     write(1, 300);
     write(2, 300);
-    await nextTurn();
+    await nextPass();
     // the last turn wrote twice: this one's first write waits for the turn's end, with the rest
     const room = connection.reserve(10);
     assert.ok(room !== undefined, 'a busy connection offers room for its first write');
@@ -132,13 +141,45 @@ test('under load the first write of a turn is joined too: after a turn of severa
     sent.push(Buffer.alloc(10, 9));
     write(3, 200);
     assert.equal(connection.pendingBytes, 210);
-    await nextTurn();
+    await nextPass();
     // one write in that turn (room and a write count as two): now one write alone
     write(4, 100);
-    await nextTurn();
+    await nextPass();
     write(5, 100);
     assert.equal(connection.pendingBytes, 0, 'after a turn of one write, the next first write leaves at once');
-    await nextTurn();
+    await nextPass();
+    await arrivedWhole(received, peer, Buffer.concat(sent));
+  } finally {
+    await close();
+  }
+});
+
+test('after a write in this pass of the event loop, a small turn waits for the pass to end and leaves with the pass\'s other turns; a large turn leaves at its own end', { timeout: 10_000 }, async () => {
+  const { connection, received, peer, close } = await pair();
+  const sent: Buffer[] = [];
+  const write = (fill: number, length: number): void => {
+    const data = Buffer.alloc(length, fill);
+    connection.write(data);
+    sent.push(data);
+  };
+  try {
+    // as when ten producers' sends, each read in a callback of its own, go to one consumer
+    write(1, 300);
+    assert.equal(connection.pendingBytes, 0, 'the first write of the pass leaves at once');
+    await nextTick();
+    write(2, 300);
+    await nextTick();
+    write(3, 300);
+    await nextTick();
+    assert.equal(connection.pendingBytes, 600, 'the later turns of the pass are held to its end');
+    await nextPass();
+    assert.equal(connection.pendingBytes, 0);
+    write(4, 100);
+    await nextTick();
+    for (let i = 0; i < 20; i++) write(5, 1000);
+    await nextTick();
+    assert.equal(connection.pendingBytes, 0, 'a turn of 16 KiB or more is worth a write of its own');
+    await nextPass();
     await arrivedWhole(received, peer, Buffer.concat(sent));
   } finally {
     await close();
@@ -165,7 +206,7 @@ test('the first writes of turns to idle connections are built in one lent buffer
       content.copy(room);
       connection.sendReserved();
       sent.push(content);
-      await nextTurn();
+      await nextPass();
     }
     assert.equal(buffers.size, 1, 'no buffer of its own for each first write');
     await arrivedWhole(received, peer, Buffer.concat(sent));
@@ -211,13 +252,13 @@ test("lent room the kernel could not take at once stays the socket's, and the ne
       content.copy(room);
       connection.sendReserved();
       sent.push(content);
-      await nextTurn();
+      await nextPass();
     }
     peer.resume();
     const all = Buffer.concat(sent);
     // every byte as written: the buffer the socket kept was not written over by later turns
     await arrivedWhole(received, peer, all);
-    await nextTurn();
+    await nextPass();
     const room = connection.reserve(10);
     assert.ok(room !== undefined);
     assert.notEqual(room.buffer, first, 'the buffer the socket kept is not lent again');
@@ -243,7 +284,7 @@ test('a slab the socket took whole is used again in a later turn; one the socket
     two.copy(room);
     connection.sendReserved();
     sent.push(one, two);
-    await nextTurn();
+    await nextPass();
     return room.buffer;
   };
   try {
@@ -283,12 +324,12 @@ test('over TLS the first write of a turn is lent no room (the socket reports eve
     const sent: Buffer[] = [];
     for (let n = 0; n < 5; n++) {
       // wait until the last write is reported done, so the connection is idle again
-      while (connection.pendingBytes > 0) await nextTurn();
+      while (connection.pendingBytes > 0) await nextPass();
       assert.equal(connection.reserve(100), undefined);
       const frame = pattern(n, 100);
       connection.write(frame);
       sent.push(frame);
-      await nextTurn();
+      await nextPass();
     }
     const all = Buffer.concat(sent);
     while (Buffer.concat(chunks).length < all.length) await once(peer, 'data');
