@@ -125,7 +125,7 @@ function freeSlabOf(length: number): Buffer | undefined {
  */
 let pass = 0;
 let passEndArmed = false;
-const heldToPassEnd: SocketConnection[] = [];
+let heldToPassEnd: SocketConnection[] = [];
 
 /** Below this a turn's bytes may wait for the pass's end; a larger turn is worth its own write. */
 const HOLD_BELOW = 16 * 1024;
@@ -139,8 +139,17 @@ function wroteInPass(): void {
 function endPass(): void {
   passEndArmed = false;
   pass++;
-  for (let i = 0; i < heldToPassEnd.length; i++) heldToPassEnd[i]!.uncork(true);
-  heldToPassEnd.length = 0;
+  // taken first: one that fails to flush must not keep the others held
+  const held = heldToPassEnd;
+  heldToPassEnd = [];
+  for (const connection of held) {
+    try {
+      connection.uncork(true);
+    } catch (err) {
+      connection.failed(err as Error);
+      connection.destroy();
+    }
+  }
 }
 
 /** The SocketConnection a socket belongs to, for the socket's listeners (below). */
