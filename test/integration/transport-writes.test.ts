@@ -32,6 +32,19 @@ async function pair(): Promise<{ connection: SocketConnection; received: () => B
   };
 }
 
+/** Writes `length` bytes of `fill` at a time, keeping them to compare with what arrives. */
+function recorder(connection: SocketConnection): { sent: Buffer[]; write: (fill: number, length: number) => void } {
+  const sent: Buffer[] = [];
+  return {
+    sent,
+    write: (fill, length) => {
+      const data = Buffer.alloc(length, fill);
+      connection.write(data);
+      sent.push(data);
+    },
+  };
+}
+
 /** Waits until the peer has read as many bytes as `expected` holds, and checks they are those bytes. */
 async function arrivedWhole(received: () => Buffer, peer: Socket, expected: Buffer): Promise<void> {
   while (received().length < expected.length) await once(peer, 'data');
@@ -123,12 +136,7 @@ test('the first write of a turn to an idle connection leaves at once, written or
 
 test('under load the first write of a turn is joined too: after a turn of several writes the next one leaves whole at its end, and after a turn of one write the next first write leaves at once again', { timeout: 10_000 }, async () => {
   const { connection, received, peer, close } = await pair();
-  const sent: Buffer[] = [];
-  const write = (fill: number, length: number): void => {
-    const data = Buffer.alloc(length, fill);
-    connection.write(data);
-    sent.push(data);
-  };
+  const { sent, write } = recorder(connection);
   try {
     write(1, 300);
     write(2, 300);
@@ -156,12 +164,7 @@ test('under load the first write of a turn is joined too: after a turn of severa
 
 test('after a write in this pass of the event loop, a small turn waits for the pass to end and leaves with the pass\'s other turns; a large turn leaves at its own end', { timeout: 10_000 }, async () => {
   const { connection, received, peer, close } = await pair();
-  const sent: Buffer[] = [];
-  const write = (fill: number, length: number): void => {
-    const data = Buffer.alloc(length, fill);
-    connection.write(data);
-    sent.push(data);
-  };
+  const { sent, write } = recorder(connection);
   try {
     // as when ten producers' sends, each read in a callback of its own, go to one consumer
     write(1, 300);
