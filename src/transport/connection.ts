@@ -120,8 +120,8 @@ function freeSlabOf(length: number): Buffer | undefined {
  * Passes of the event loop, counted only while connections write in them. A connection that has
  * already made its system call of this pass holds what it writes next (when that is small) to the
  * pass's end, so the dispatches caused by several sockets' reads in one pass (ten producers' sends
- * to one consumer) leave in one write instead of one each: on this kind of machine a write to a
- * loopback socket costs tens of µs, most of it the receiver's side of TCP.
+ * to one consumer) leave in one write instead of one each: on the virtual machines the benchmarks
+ * ran on, a write to a loopback socket costs tens of µs, most of it the receiver's side of TCP.
  */
 let pass = 0;
 let passEndArmed = false;
