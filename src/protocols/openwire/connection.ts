@@ -66,6 +66,8 @@ interface ProducerState {
   readonly windowSize: number;
   /** The producer as the failover audit knows it, made once rather than per message. */
   readonly auditKey: string;
+  /** Bytes of its window taken and not yet given back in a ProducerAck (see `ackProduced`). */
+  windowDue: number;
 }
 
 /** The Xid of an XA transaction's core id (`xa:<format>:<global hex>:<branch hex>`). */
@@ -116,6 +118,8 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
   private readCheck: NodeJS.Timeout | undefined;
   private readonly timers = new Set<NodeJS.Timeout>();
   private closing = false;
+  /** Producers whose window is owed bytes this turn: one ProducerAck each at its end. */
+  private windowsDue: ProducerState[] = [];
 
   constructor(
     private readonly transport: TransportConnection,
@@ -357,7 +361,7 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
       this.requireCore().checkDestination(destination);
       this.advisory.announce(advisoryTopic('Producer', destination), `${this.requireCore().id}/producer/${key}`, info, this.removeInfo(id));
     }
-    this.producers.set(key, { id, sessionKey: sessionKeyOf(id.sessionId), windowSize: info.windowSize, auditKey: `${id.connectionId}:${id.sessionId}:${id.value}` });
+    this.producers.set(key, { id, sessionKey: sessionKeyOf(id.sessionId), windowSize: info.windowSize, auditKey: `${id.connectionId}:${id.sessionId}:${id.value}`, windowDue: 0 });
     this.respond(info);
   }
 
@@ -387,12 +391,36 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
     }
     const answer = (): void => {
       if (wire.responseRequired) this.respond(wire);
-      else this.write({ type: T.PRODUCER_ACK, commandId: 0, responseRequired: false, producerId: producer!.id, size: MINIMUM_MESSAGE_SIZE + (wire.content?.length ?? 0) + (wire.marshalledProperties?.length ?? 0) });
+      else this.ackProduced(producer!, MINIMUM_MESSAGE_SIZE + (wire.content?.length ?? 0) + (wire.marshalledProperties?.length ?? 0));
     };
     const done = room === undefined ? answer : (): void => void room.then(() => !this.closing && answer());
     if (durable === null) done();
     else durable.then(done, (err: unknown) => this.refuse(wire, err));
   }
+
+  /**
+   * Gives `size` bytes back to a windowed producer's window. The client only subtracts each
+   * ProducerAck's size from what its window holds, so the sends of one turn (about 50 per socket
+   * read of an asynchronous producer) are given back in one ProducerAck, not one each as ActiveMQ
+   * sends them: the client is the one that decodes them, on the cores it shares with the broker.
+   */
+  private ackProduced(producer: ProducerState, size: number): void {
+    if (producer.windowDue === 0) {
+      if (this.windowsDue.length === 0) process.nextTick(this.giveWindowsBack);
+      this.windowsDue.push(producer);
+    }
+    producer.windowDue += size;
+  }
+
+  private readonly giveWindowsBack = (): void => {
+    const due = this.windowsDue;
+    this.windowsDue = [];
+    for (const producer of due) {
+      const size = producer.windowDue;
+      producer.windowDue = 0;
+      if (!this.closing) this.write({ type: T.PRODUCER_ACK, commandId: 0, responseRequired: false, producerId: producer.id, size });
+    }
+  };
 
   private onConsumerInfo(info: ConsumerInfo): void {
     const id = info.consumerId;
