@@ -10,12 +10,13 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { UsageError, positive } from './args.js';
 import type { JournalEvent, JournalStore as JournalStoreType } from '../src/store/journal/index.js';
 
 const { values } = parseArgs({ options: { live: { type: 'string' }, records: { type: 'string' }, journal: { type: 'string' } } });
 const live = Number(values.live ?? 0.25);
-const records = Number(values.records ?? 120_000);
-if (!(live >= 0 && live <= 1) || !(Number.isInteger(records) && records > 0)) throw new Error('--live is a fraction from 0 to 1, --records a positive whole number');
+if (!(live >= 0 && live <= 1)) throw new UsageError(`--live must be a fraction from 0 to 1, not ${JSON.stringify(values.live)}`);
+const records = positive('records', values.records, 120_000, true);
 const moduleUrl = values.journal === undefined ? new URL('../src/store/journal/index.js', import.meta.url).href : pathToFileURL(resolve(values.journal)).href;
 const { JournalStore } = (await import(moduleUrl)) as { JournalStore: typeof JournalStoreType };
 
