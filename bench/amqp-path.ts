@@ -4,22 +4,23 @@
 // over, built into a core message, and written as a delivery into a write slab (the message's head
 // made once, then the body). Run it against two builds to see what a change to the codec or the
 // mapping gives; the benchmark's broker CPU per message also holds core, the journal and the socket.
-//
-//   npm run build && node dist/bench/amqp-path.js [--rounds 7] [--messages 300000]
 
 import { createRequire } from 'node:module';
-import { parseArgs } from 'node:util';
 import { buildMessage } from '../src/core/message.js';
 import type { Destination } from '../src/core/index.js';
 import { decodeMessage, headerSize, messageHead } from '../src/protocols/amqp/mapping.js';
 import { transferSize, writeTransfer } from '../src/protocols/amqp/transfers.js';
+import { commandLine, positive } from './args.js';
+
+const USAGE = `usage: npm run build && node dist/bench/amqp-path.js [--rounds 7] [--messages 300000]`;
 
 const require = createRequire(import.meta.url);
 const rhea = require('rhea') as { message: { encode(message: unknown): Buffer } };
 
-const { values } = parseArgs({ options: { rounds: { type: 'string' }, messages: { type: 'string' } } });
-const rounds = Number(values.rounds ?? 7);
-const perRound = Number(values.messages ?? 300_000);
+const { rounds, perRound } = commandLine(USAGE, { rounds: { type: 'string' }, messages: { type: 'string' } }, (values) => ({
+  rounds: positive('rounds', values.rounds, 7, true),
+  perRound: positive('messages', values.messages, 300_000, true),
+}));
 
 const body = Buffer.alloc(1024, 'x');
 const BATCH = 50;

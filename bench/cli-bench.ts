@@ -1,14 +1,14 @@
 // `ferry bench` against Ferry and against ActiveMQ in one run: the operators' load tool is a client
 // like any other, so the same scenarios run against both brokers, one after the other, and the
 // figures come out as ratios. Each scenario runs --rounds times per broker; medians are compared.
-//
-//   node dist/bench/cli-bench.js [--rounds 3] [--messages 20000] [--activemq-home /usr/share/activemq]
 
 import { spawn } from 'node:child_process';
-import { parseArgs } from 'node:util';
 import { DEFAULT_ACTIVEMQ_HOME, startActiveMq } from './activemq.js';
 import type { RunningBroker } from './broker.js';
 import { FERRY_MAIN, startFerry } from './ferry.js';
+import { commandLine, positive } from './args.js';
+
+const USAGE = `usage: node dist/bench/cli-bench.js [--rounds 3] [--messages 20000] [--activemq-home /usr/share/activemq]`;
 
 interface Result {
   sendRate: number;
@@ -60,9 +60,11 @@ async function measure(broker: RunningBroker, rounds: number, messages: number):
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { rounds: { type: 'string' }, messages: { type: 'string' }, 'activemq-home': { type: 'string' } } });
-  const rounds = Number(values.rounds ?? 3);
-  const messages = Number(values.messages ?? 20_000);
+  const { rounds, messages, activemqHome } = commandLine(USAGE, { rounds: { type: 'string' }, messages: { type: 'string' }, 'activemq-home': { type: 'string' } }, (values) => ({
+    rounds: positive('rounds', values.rounds, 3, true),
+    messages: positive('messages', values.messages, 20_000, true),
+    activemqHome: values['activemq-home'] ?? DEFAULT_ACTIVEMQ_HOME,
+  }));
   const ferry = await startFerry();
   let ferryFigures;
   try {
@@ -70,7 +72,7 @@ async function main(): Promise<void> {
   } finally {
     await ferry.stop();
   }
-  const activemq = await startActiveMq({ home: values['activemq-home'] ?? DEFAULT_ACTIVEMQ_HOME });
+  const activemq = await startActiveMq({ home: activemqHome });
   let activemqFigures;
   try {
     activemqFigures = await measure(activemq, rounds, messages);

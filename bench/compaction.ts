@@ -2,22 +2,25 @@
 // rest deleted, spread evenly), then `compact()` timed, with the most memory outside the heap it
 // took on top of what was there (sampled every 5 ms). To compare with another build, pass that
 // build's journal module.
-//
-//   npm run build && node dist/bench/compaction.js [--live 0.25] [--records 120000] [--journal FILE]
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
-import { UsageError, positive } from './args.js';
+import { commandLine, positive, UsageError } from './args.js';
 import type { JournalEvent, JournalStore as JournalStoreType } from '../src/store/journal/index.js';
 
-const { values } = parseArgs({ options: { live: { type: 'string' }, records: { type: 'string' }, journal: { type: 'string' } } });
-const live = Number(values.live ?? 0.25);
-if (!(live >= 0 && live <= 1)) throw new UsageError(`--live must be a fraction from 0 to 1, not ${JSON.stringify(values.live)}`);
-const records = positive('records', values.records, 120_000, true);
-const moduleUrl = values.journal === undefined ? new URL('../src/store/journal/index.js', import.meta.url).href : pathToFileURL(resolve(values.journal)).href;
+const USAGE = `usage: npm run build && node dist/bench/compaction.js [--live 0.25] [--records 120000] [--journal FILE]`;
+
+const { live, records, moduleUrl } = commandLine(USAGE, { live: { type: 'string' }, records: { type: 'string' }, journal: { type: 'string' } }, (values) => {
+  const fraction = Number(values.live ?? 0.25);
+  if (!(fraction >= 0 && fraction <= 1)) throw new UsageError(`--live must be a fraction from 0 to 1, not ${JSON.stringify(values.live)}`);
+  return {
+    live: fraction,
+    records: positive('records', values.records, 120_000, true),
+    moduleUrl: values.journal === undefined ? new URL('../src/store/journal/index.js', import.meta.url).href : pathToFileURL(resolve(values.journal)).href,
+  };
+});
 const { JournalStore } = (await import(moduleUrl)) as { JournalStore: typeof JournalStoreType };
 
 const dir = mkdtempSync(join(tmpdir(), 'ferry-compaction-'));

@@ -1,17 +1,19 @@
 // The disk's own rate of small durable writes: 4 KiB written and fdatasync'ed, one after another, in
 // a temporary folder (pass --dir to measure another disk). A broker that syncs once per message can
 // go no faster than this; group commit is how the journal goes past it.
-//
-//   npm run build && node dist/bench/fsync.js [--seconds 3] [--dir DIR]
 
 import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { commandLine, positive } from './args.js';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string' }, dir: { type: 'string' } } });
-const seconds = Number(values.seconds ?? 3);
-const dir = mkdtempSync(join(values.dir ?? tmpdir(), 'ferry-fsync-'));
+const USAGE = `usage: npm run build && node dist/bench/fsync.js [--seconds 3] [--dir DIR]`;
+
+const { seconds, parent } = commandLine(USAGE, { seconds: { type: 'string' }, dir: { type: 'string' } }, (values) => ({
+  seconds: positive('seconds', values.seconds, 3, false),
+  parent: values.dir ?? tmpdir(),
+}));
+const dir = mkdtempSync(join(parent, 'ferry-fsync-'));
 const fd = openSync(join(dir, 'probe'), 'w');
 const block = Buffer.alloc(4096, 0x5a);
 const latencies: number[] = [];

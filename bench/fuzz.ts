@@ -4,16 +4,15 @@
 // frames per second, how each case ended, the errors the broker answered with, and the pair's
 // counts; it exits non-zero if the broker crashed, logged an error or a stack, mishandled a case,
 // or the pair lost a message.
-//
-//   node dist/bench/fuzz.js [--frames 10000000] [--target stomp,mqtt-5,...] [--seed 1]
-//                           [--concurrency 64] [--frames-per-case 16] [--quiet-ms 100]
 
-import { parseArgs } from 'node:util';
-import { positive, UsageError } from './args.js';
+import { commandLine, positive, UsageError } from './args.js';
 import { startFuzzBroker } from '../test/fuzz/broker.js';
 import { startPair, type PairCounts } from '../test/fuzz/pair.js';
 import { fuzz, summarise, type FuzzReport } from '../test/fuzz/run.js';
 import { fuzzTargets } from '../test/fuzz/targets.js';
+
+const USAGE = `usage: node dist/bench/fuzz.js [--frames 10000000] [--target stomp,mqtt-5,...] [--seed 1]
+                               [--concurrency 64] [--frames-per-case 16] [--quiet-ms 100]`;
 
 interface TargetResult {
   readonly report: FuzzReport;
@@ -22,24 +21,26 @@ interface TargetResult {
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: {
-      frames: { type: 'string' },
-      target: { type: 'string' },
-      seed: { type: 'string' },
-      concurrency: { type: 'string' },
-      'frames-per-case': { type: 'string' },
-      'quiet-ms': { type: 'string' },
-    },
+  const { frames, seed, concurrency, framesPerCase, quietMs, names } = commandLine(USAGE, {
+    frames: { type: 'string' },
+    target: { type: 'string' },
+    seed: { type: 'string' },
+    concurrency: { type: 'string' },
+    'frames-per-case': { type: 'string' },
+    'quiet-ms': { type: 'string' },
+  }, (values) => {
+    const targets = values.target?.split(',') ?? fuzzTargets.map((t) => t.name);
+    const unknown = targets.filter((n) => !fuzzTargets.some((t) => t.name === n));
+    if (unknown.length > 0) throw new UsageError(`unknown --target ${unknown.join(', ')}; known: ${fuzzTargets.map((t) => t.name).join(', ')}`);
+    return {
+      frames: positive('frames', values.frames, 10_000_000, true),
+      seed: positive('seed', values.seed, 1, true),
+      concurrency: positive('concurrency', values.concurrency, 64, true),
+      framesPerCase: positive('frames-per-case', values['frames-per-case'], 16, true),
+      quietMs: positive('quiet-ms', values['quiet-ms'], 100, true),
+      names: targets,
+    };
   });
-  const frames = positive('frames', values.frames, 10_000_000, true);
-  const seed = positive('seed', values.seed, 1, true);
-  const concurrency = positive('concurrency', values.concurrency, 64, true);
-  const framesPerCase = positive('frames-per-case', values['frames-per-case'], 16, true);
-  const quietMs = positive('quiet-ms', values['quiet-ms'], 100, true);
-  const names = values.target?.split(',') ?? fuzzTargets.map((t) => t.name);
-  const unknown = names.filter((n) => !fuzzTargets.some((t) => t.name === n));
-  if (unknown.length > 0) throw new UsageError(`unknown --target ${unknown.join(', ')}; known: ${fuzzTargets.map((t) => t.name).join(', ')}`);
 
   // one broker for every target, as in the test: a decoder's bad input must not harm the others
   const broker = await startFuzzBroker();

@@ -14,8 +14,6 @@
 //
 // With --backlog N, N persistent 1 KiB messages wait in a queue before the first kill, in ActiveMQ
 // as in Ferry. --timeline shows, after each takeover, when the new primary logged the steps of it.
-//
-//   npm run build && node dist/bench/ha.js [--kills 20] [--activemq-kills 5] [--lease MS] [--backlog N] [--broker ferry,activemq] [--store journal,postgres] [--timeline]
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,28 +21,31 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
 import { DEFAULT_ACTIVEMQ_HOME, startActiveMq } from './activemq.js';
 import { freePort, type RunningBroker } from './broker.js';
 import { stopAll, track } from './children.js';
 import { FERRY_MAIN } from './ferry.js';
 import { StompClient } from './stomp-client.js';
 import { startPostgres } from '../test/helpers/postgres.js';
+import { commandLine, positive } from './args.js';
 
-const { values } = parseArgs({
-  options: {
-    kills: { type: 'string' },
-    'activemq-kills': { type: 'string' },
-    lease: { type: 'string' },
-    backlog: { type: 'string' },
-    broker: { type: 'string' },
-    store: { type: 'string' },
-    timeline: { type: 'boolean' },
-  },
-});
-const kills = Number(values.kills ?? 20);
-const activeMqKills = Number(values['activemq-kills'] ?? 5);
-const backlog = Number(values.backlog ?? 0);
+const USAGE = `usage: npm run build && node dist/bench/ha.js [--kills 20] [--activemq-kills 5] [--lease MS] [--backlog N] [--broker ferry,activemq] [--store journal,postgres] [--timeline]`;
+
+const { values, kills, activeMqKills, backlog, lease } = commandLine(USAGE, {
+  kills: { type: 'string' },
+  'activemq-kills': { type: 'string' },
+  lease: { type: 'string' },
+  backlog: { type: 'string' },
+  broker: { type: 'string' },
+  store: { type: 'string' },
+  timeline: { type: 'boolean' },
+}, (values) => ({
+  values,
+  kills: positive('kills', values.kills, 20, true),
+  activeMqKills: positive('activemq-kills', values['activemq-kills'], 5, true),
+  backlog: positive('backlog', values.backlog, 0, true),
+  lease: values.lease === undefined ? undefined : positive('lease', values.lease, 0, true),
+}));
 const brokers = (values.broker ?? 'ferry,activemq').split(',');
 const stores = (values.store ?? 'journal').split(',');
 const HOST = '127.0.0.1';
@@ -126,7 +127,7 @@ function killed(child: ChildProcess): Promise<void> {
 async function ferryTakeovers(apart: boolean, postgresUrl?: string): Promise<number[]> {
   const data = mkdtempSync(join(tmpdir(), 'ferry-bench-ha-'));
   const text =
-    (values.lease === undefined ? '' : `ha:\n  leaseDuration: ${Number(values.lease)}\n`) +
+    (lease === undefined ? '' : `ha:\n  leaseDuration: ${lease}\n`) +
     (postgresUrl === undefined ? '' : `store:\n  type: postgres\n  postgres:\n    url: ${JSON.stringify(postgresUrl)}\n`);
   const config = text === '' ? undefined : join(data, '..', `${data.split('/').pop()!}.yaml`);
   if (config !== undefined) writeFileSync(config, text);

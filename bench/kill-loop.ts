@@ -10,21 +10,20 @@
 // --from-catalog starts every broker with `store.loadInBackgroundAbove: 0` and a journal catalog
 // every 64 KiB, so that each restart after a kill serves from the catalog and reads the rest of the
 // journal while the clients are already at work.
-//
-//   node dist/bench/kill-loop.js [--kills 100] [--min-ms 300] [--max-ms 1500] [--seed 1] [--from-catalog]
 
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import type { ConfirmChannel } from 'amqplib';
-import { positive, UsageError } from './args.js';
+import { commandLine, positive, UsageError } from './args.js';
 import { connectAmqp } from '../test/helpers/amqp.js';
 import { connect091 } from '../test/helpers/amqp091.js';
 import { connectMqtt } from '../test/helpers/mqtt.js';
 import { spawnBroker, type BrokerProcess } from '../test/helpers/process.js';
 import { connectStomp } from '../test/helpers/stomp.js';
 import { JmsKillLoopClient } from './kill-loop-jms.js';
+
+const USAGE = `usage: node dist/bench/kill-loop.js [--kills 100] [--min-ms 300] [--max-ms 1500] [--seed 1] [--from-catalog]`;
 
 type Protocol = 'stomp' | 'mqtt' | 'amqp' | 'amqp091' | 'openwire';
 
@@ -194,16 +193,23 @@ function random(seed: number): () => number {
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { kills: { type: 'string' }, 'min-ms': { type: 'string' }, 'max-ms': { type: 'string' }, seed: { type: 'string' }, 'from-catalog': { type: 'boolean' } } });
-  const kills = positive('kills', values.kills, 100, true);
-  const minMs = positive('min-ms', values['min-ms'], 300, true);
-  const maxMs = positive('max-ms', values['max-ms'], 1500, true);
-  if (maxMs < minMs) throw new UsageError('--max-ms must be at least --min-ms');
-  const next = random(positive('seed', values.seed, 1, true));
+  const options = { kills: { type: 'string' }, 'min-ms': { type: 'string' }, 'max-ms': { type: 'string' }, seed: { type: 'string' }, 'from-catalog': { type: 'boolean' } } as const;
+  const { kills, minMs, maxMs, seed, startFromCatalog } = commandLine(USAGE, options, (values) => {
+    const settings = {
+      kills: positive('kills', values.kills, 100, true),
+      minMs: positive('min-ms', values['min-ms'], 300, true),
+      maxMs: positive('max-ms', values['max-ms'], 1500, true),
+      seed: positive('seed', values.seed, 1, true),
+      startFromCatalog: values['from-catalog'] === true,
+    };
+    if (settings.maxMs < settings.minMs) throw new UsageError('--max-ms must be at least --min-ms');
+    return settings;
+  });
+  const next = random(seed);
   const dir = mkdtempSync(join(tmpdir(), 'ferry-kill-loop-'));
   const data = join(dir, 'data');
   const config = join(dir, 'ferry.yaml');
-  writeFileSync(config, values['from-catalog'] === true ? 'store:\n  loadInBackgroundAbove: 0\n  journal:\n    catalogEvery: 65536\n' : '{}\n');
+  writeFileSync(config, startFromCatalog ? 'store:\n  loadInBackgroundAbove: 0\n  journal:\n    catalogEvery: 65536\n' : '{}\n');
   const start = (): Promise<BrokerProcess> =>
     spawnBroker(['--data', data, '--config', config, '--stomp-port', '0', '--stomp-host', '127.0.0.1', '--openwire-port', '0', '--openwire-host', '127.0.0.1'], {}, 'broker.started');
   const ledgers = new Map(PROTOCOLS.map((p) => [p, new Ledger()]));

@@ -6,23 +6,24 @@
 // cost). Aggregate: three producer/consumer pairs at once, all on one broker, or one pair on each
 // of A, B and C (what a network adds when the load is spread over its brokers). Then the time for a
 // backlog on B to follow a consumer that appears on C.
-//
-//   npm run build && node dist/bench/network.js [--messages 20000] [--backlog 10000] [--rounds 3]
 
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { encodeFrame } from '../src/protocols/stomp/index.js';
 import { stopAll } from './children.js';
 import { processCpuUs } from './cpu.js';
 import { startFerry } from './ferry.js';
 import { StompClient } from './stomp-client.js';
+import { commandLine, positive } from './args.js';
 
-const { values } = parseArgs({ options: { messages: { type: 'string' }, backlog: { type: 'string' }, rounds: { type: 'string' } } });
-const messages = Number(values.messages ?? 20_000);
-const backlog = Number(values.backlog ?? 10_000);
-const rounds = Number(values.rounds ?? 3);
+const USAGE = `usage: npm run build && node dist/bench/network.js [--messages 20000] [--backlog 10000] [--rounds 3]`;
+
+const { messages, backlog, rounds } = commandLine(USAGE, { messages: { type: 'string' }, backlog: { type: 'string' }, rounds: { type: 'string' } }, (values) => ({
+  messages: positive('messages', values.messages, 20_000, true),
+  backlog: positive('backlog', values.backlog, 10_000, true),
+  rounds: positive('rounds', values.rounds, 3, true),
+}));
 const HOST = '127.0.0.1';
 const BODY = Buffer.alloc(1024, 0x61);
 

@@ -5,10 +5,7 @@
 // into a write slab; then the consumer's acknowledgements arrive 50 to a chunk, one per message, as
 // the client sends them in AUTO_ACKNOWLEDGE. Run it against two builds to see what a change gives;
 // `openwire.js`'s broker CPU per message also holds the sockets, and moves with the client's pace.
-//
-//   npm run build && node dist/bench/openwire-path.js [--rounds 7] [--messages 50000]
 
-import { parseArgs } from 'node:util';
 import { Broker } from '../src/core/broker.js';
 import { silentLogger } from '../src/core/index.js';
 import { T, type DataStructure } from '../src/protocols/openwire/commands.js';
@@ -18,10 +15,14 @@ import { createOpenWireAdapter, defaultOpenWireOptions } from '../src/protocols/
 import { writeProperties, writeTypedMap } from '../src/protocols/openwire/primitives.js';
 import { MemoryStore } from '../src/store/memory-store.js';
 import type { TransportConnection, TransportHandler } from '../src/transport/index.js';
+import { commandLine, positive } from './args.js';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string' }, messages: { type: 'string' } } });
-const rounds = Number(values.rounds ?? 7);
-const perRound = Number(values.messages ?? 50_000);
+const USAGE = `usage: npm run build && node dist/bench/openwire-path.js [--rounds 7] [--messages 50000]`;
+
+const { rounds, perRound } = commandLine(USAGE, { rounds: { type: 'string' }, messages: { type: 'string' } }, (values) => ({
+  rounds: positive('rounds', values.rounds, 7, true),
+  perRound: positive('messages', values.messages, 50_000, true),
+}));
 const CHUNK = 50;
 
 const codec = new LooseCodec(12);

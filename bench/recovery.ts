@@ -10,34 +10,34 @@
 // 0): the figure is then the time until it serves, and the time until every queue is whole follows.
 // The filling broker stops cleanly, writing the journal's catalog; with --crash it is left running
 // instead, as after kill -9, and the next start finds the catalog last written while filling.
-//
-//   npm run build && node --expose-gc dist/bench/recovery.js [--messages 1000000] [--size 1024] [--cache BYTES|none] [--background] [--crash] [--no-drain] [--keep]
 
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { Broker } from '../src/core/index.js';
 import { JournalStore } from '../src/store/index.js';
+import { commandLine, positive } from './args.js';
 
-const { values } = parseArgs({
-  options: {
-    messages: { type: 'string' },
-    size: { type: 'string' },
-    cache: { type: 'string' },
-    'no-drain': { type: 'boolean' },
-    keep: { type: 'boolean' },
-    background: { type: 'boolean' },
-    crash: { type: 'boolean' },
-    // the second half, in its own process: recover the journal in DIR
-    'recover-only': { type: 'string' },
-  },
-});
-const messages = Number(values.messages ?? 1_000_000);
-const bodyCacheSize = values.cache === 'none' ? Number.POSITIVE_INFINITY : Number(values.cache ?? 256 * 1024 * 1024);
-const size = Number(values.size ?? 1024);
+const USAGE = `usage: npm run build && node --expose-gc dist/bench/recovery.js [--messages 1000000] [--size 1024] [--cache BYTES|none] [--background] [--crash] [--no-drain] [--keep]`;
+
+const { values, messages, bodyCacheSize, size } = commandLine(USAGE, {
+  messages: { type: 'string' },
+  size: { type: 'string' },
+  cache: { type: 'string' },
+  'no-drain': { type: 'boolean' },
+  keep: { type: 'boolean' },
+  background: { type: 'boolean' },
+  crash: { type: 'boolean' },
+  // the second half, in its own process: recover the journal in DIR
+  'recover-only': { type: 'string' },
+}, (values) => ({
+  values,
+  messages: positive('messages', values.messages, 1_000_000, true),
+  bodyCacheSize: values.cache === 'none' ? Number.POSITIVE_INFINITY : positive('cache', values.cache, 256 * 1024 * 1024, true),
+  size: positive('size', values.size, 1024, true),
+}));
 const recoverOnly = values['recover-only'];
 const dir = recoverOnly ?? mkdtempSync(join(tmpdir(), 'ferry-recovery-'));
 const mib = (n: number): string => `${(n / 1024 / 1024).toFixed(0)} MiB`;

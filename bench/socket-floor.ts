@@ -3,14 +3,14 @@
 // process accepts `--connections` sockets (64 handshakes at a time, each client sending an MQTT
 // CONNECT that the server reads and drops) and reports (VmRSS 2 s after the last connect − VmRSS
 // before the first) ÷ the connections.
-//
-//   npm run build && node dist/bench/socket-floor.js [--connections 2000] [--node-args="--max-semi-space-size=1"]
 
 import { fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { commandLine, positive } from './args.js';
+
+const USAGE = `usage: npm run build && node dist/bench/socket-floor.js [--connections 2000] [--node-args="--max-semi-space-size=1"]`;
 
 const CONNECT = Buffer.from([0x10, 0x0c, 0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 2, 0, 60, 0, 0]);
 
@@ -31,9 +31,10 @@ function serve(): void {
 }
 
 async function drive(): Promise<void> {
-  const { values } = parseArgs({ options: { connections: { type: 'string' }, 'node-args': { type: 'string' } } });
-  const count = Number(values.connections ?? 2000);
-  const nodeArgs = values['node-args']?.split(' ').filter((a) => a !== '') ?? [];
+  const { count, nodeArgs } = commandLine(USAGE, { connections: { type: 'string' }, 'node-args': { type: 'string' } }, (values) => ({
+    count: positive('connections', values.connections, 2000, true),
+    nodeArgs: values['node-args']?.split(' ').filter((a) => a !== '') ?? [],
+  }));
   const server = fork(fileURLToPath(import.meta.url), ['--serve'], { execArgv: nodeArgs });
   const reply = (): Promise<{ port: number; rss: number; connections: number }> => new Promise((resolve) => server.once('message', resolve as (m: unknown) => void));
   const before = await reply();

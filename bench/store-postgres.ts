@@ -22,8 +22,8 @@
 
 import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { DEFAULT_ACTIVEMQ_HOME, activeMqInstalled, startActiveMq } from './activemq.js';
+import { commandLine, positive } from './args.js';
 import type { RunningBroker } from './broker.js';
 import { stopAll } from './children.js';
 import { CLK_TCK, processCpuUs } from './cpu.js';
@@ -38,20 +38,28 @@ import { startPostgres } from '../test/helpers/postgres.js';
 
 type Target = 'ferry-journal' | 'ferry-postgres' | 'activemq-kahadb';
 
-const { values } = parseArgs({
-  options: {
-    rounds: { type: 'string', default: '3' },
-    duration: { type: 'string', default: '10' },
-    warmup: { type: 'string', default: '3' },
-    'activemq-home': { type: 'string', default: DEFAULT_ACTIVEMQ_HOME },
-    'no-activemq': { type: 'boolean', default: false },
-    commits: { type: 'boolean', default: false },
-    recovery: { type: 'string' },
-    'body-cache': { type: 'string' },
-  },
-});
-const rounds = Number(values.rounds);
-const run = { durationSeconds: Number(values.duration), warmupSeconds: Number(values.warmup), window: 5000, confirmWindow: 100, drainTimeoutMs: 15_000 };
+const USAGE = `usage: npm run build && node dist/bench/store-postgres.js [--rounds 3] [--duration 10] [--warmup 3] [--no-activemq] [--activemq-home DIR]
+       node dist/bench/store-postgres.js --commits
+       node dist/bench/store-postgres.js --recovery N [--body-cache BYTES]`;
+
+const { values, rounds, durationSeconds, warmupSeconds, recoveryMessages, bodyCache } = commandLine(USAGE, {
+  rounds: { type: 'string' },
+  duration: { type: 'string' },
+  warmup: { type: 'string' },
+  'activemq-home': { type: 'string', default: DEFAULT_ACTIVEMQ_HOME },
+  'no-activemq': { type: 'boolean', default: false },
+  commits: { type: 'boolean', default: false },
+  recovery: { type: 'string' },
+  'body-cache': { type: 'string' },
+}, (values) => ({
+  values,
+  rounds: positive('rounds', values.rounds, 3, true),
+  durationSeconds: positive('duration', values.duration, 10, false),
+  warmupSeconds: positive('warmup', values.warmup, 3, false),
+  recoveryMessages: values.recovery === undefined ? undefined : positive('recovery', values.recovery, 0, true),
+  bodyCache: values['body-cache'] === undefined ? undefined : positive('body-cache', values['body-cache'], 0, true),
+}));
+const run = { durationSeconds, warmupSeconds, window: 5000, confirmWindow: 100, drainTimeoutMs: 15_000 };
 const scenario = findScenario('queue-1-1-persistent')!;
 
 /** utime + stime (+ cutime + cstime with `reaped`), in µs, from /proc/<pid>/stat. */
@@ -201,8 +209,7 @@ async function recovery(messages: number): Promise<void> {
     const before = process.memoryUsage();
     const rssBefore = before.rss;
     const started = performance.now();
-    const cache = values['body-cache'] === undefined ? undefined : Number(values['body-cache']);
-    const recovered = new Broker({ store: new PostgresStore({ url }), ...(cache === undefined ? {} : { bodyCacheSize: cache }) });
+    const recovered = new Broker({ store: new PostgresStore({ url }), ...(bodyCache === undefined ? {} : { bodyCacheSize: bodyCache }) });
     await recovered.start();
     const seconds = (performance.now() - started) / 1000;
     const waiting = recovered.stats().queues.find((q) => q.name === 'backlog')?.pending ?? 0;
@@ -213,7 +220,7 @@ async function recovery(messages: number): Promise<void> {
     if (collect !== undefined) process.stdout.write(`after a collection: heap used up ${mib(held.heapUsed - before.heapUsed)} MiB, buffers up ${mib(held.arrayBuffers - before.arrayBuffers)} MiB, rss up ${mib(held.rss - before.rss)} MiB\n`);
     process.stdout.write(
       `recovered ${waiting} waiting messages from PostgreSQL in ${seconds.toFixed(1)} s; rss grew by ${((process.memoryUsage().rss - rssBefore) / 1024 / 1024).toFixed(0)} MiB; ` +
-        `body cache ${cache === undefined ? 'unlimited' : `${cache} bytes`}: ${(bodies.residentBytes / 1024 / 1024).toFixed(1)} MiB of bodies in memory, ${bodies.onDisk} left in the database\n`,
+        `body cache ${bodyCache === undefined ? 'unlimited' : `${bodyCache} bytes`}: ${(bodies.residentBytes / 1024 / 1024).toFixed(1)} MiB of bodies in memory, ${bodies.onDisk} left in the database\n`,
     );
     await recovered.stop();
   } finally {
@@ -265,7 +272,7 @@ function report(outcomes: Outcome[]): void {
   if (failed.length > 0) process.exitCode = 1;
 }
 
-(values.commits ? commits() : values.recovery !== undefined ? recovery(Number(values.recovery)) : main()).then(
+(values.commits ? commits() : recoveryMessages !== undefined ? recovery(recoveryMessages) : main()).then(
   async () => {
     await stopAll();
     process.exit(process.exitCode ?? 0);
