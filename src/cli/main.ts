@@ -144,7 +144,8 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exitCode = code;
   },
   (err: unknown) => {
-    const message = isFerryError(err) ? err.message : err instanceof Error ? err.message : String(err);
+    // a configuration mistake names the option or key at fault; any other refusal says its code too
+    const message = isFerryError(err) ? (err.code.startsWith('FERRY_CONFIG') ? err.message : `${err.code}: ${err.message}`) : err instanceof Error ? err.message : String(err);
     process.stderr.write(`ferry: ${message}\n`);
     process.exitCode = isFerryError(err) && err.code.startsWith('FERRY_CONFIG') ? 78 : 1;
   },

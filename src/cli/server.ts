@@ -219,7 +219,20 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
     if (lease === undefined) lock = DataFolderLock.acquire(config.data);
     else {
       await waitAsBackup(lease, config, logger, options.signal, (overdue) => broker.readAhead(overdue));
-      lock = { release: () => void lease.release() };
+      let folderLock: DataFolderLock;
+      try {
+        // a broker started without --ha on this folder does not look at the lease: its lock keeps this one out
+        folderLock = DataFolderLock.acquire(config.data, 'ha');
+      } catch (err) {
+        await lease.release();
+        throw err;
+      }
+      lock = {
+        release: () => {
+          folderLock.release();
+          void lease.release();
+        },
+      };
       // renewed from the moment it is taken: recovering a large backlog takes longer than a lease
       lease.startRenewing(
         (reason) => (onLeaseLost === undefined ? (lostEarly = reason) : onLeaseLost(reason)),

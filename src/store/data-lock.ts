@@ -13,27 +13,38 @@ export function processAlive(pid: number): boolean {
 }
 
 /**
- * One broker per data folder: a `lock` file holding the owner's pid, created exclusively. A lock
- * left by a process that no longer runs (a broker killed with SIGKILL) is taken over.
+ * How a broker holds its data folder: `alone`, the only broker on it; `ha`, the primary of brokers
+ * that share it, each started with `--ha`, of which the lease decides which one runs.
+ */
+export type FolderHolding = 'alone' | 'ha';
+
+/**
+ * One broker per data folder: a `lock` file holding the owner's pid (and `ha` for a primary that
+ * shares the folder with its backups), created exclusively. A lock left by a process that no longer
+ * runs (a broker killed with SIGKILL) is taken over. The lease, not this file, decides between
+ * brokers started with `--ha`: a primary takes over the lock of a live `--ha` broker, which lost
+ * its lease and is fenced; it never takes over that of a broker started without `--ha`, which
+ * never looks at the lease. The pid means something on this host only: brokers on several hosts
+ * share a folder only with `--ha`.
  */
 export class DataFolderLock {
   private constructor(private readonly file: string) {}
 
-  static acquire(folder: string): DataFolderLock {
+  static acquire(folder: string, holding: FolderHolding = 'alone'): DataFolderLock {
     const file = join(folder, 'lock');
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         const fd = openSync(file, 'wx');
-        writeSync(fd, `${process.pid}\n`);
+        writeSync(fd, holding === 'ha' ? `${process.pid} ha\n` : `${process.pid}\n`);
         closeSync(fd);
         return new DataFolderLock(file);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
           throw new FerryError('FERRY_STORE_FAILED', `cannot lock the data folder ${folder}: ${(err as Error).message}`, { cause: err });
         }
-        const owner = Number(readFileSync(file, 'utf8').trim());
-        if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && processAlive(owner)) {
-          throw new FerryError('FERRY_STORE_LOCKED', `the data folder ${folder} is in use by process ${owner}; give this broker its own with --data`);
+        const owner = readOwner(file);
+        if (owner !== undefined && owner.pid !== process.pid && processAlive(owner.pid) && !(holding === 'ha' && owner.holding === 'ha')) {
+          throw new FerryError('FERRY_STORE_LOCKED', refusal(folder, owner, holding));
         }
         rmSync(file, { force: true });
       }
@@ -41,7 +52,27 @@ export class DataFolderLock {
     throw new FerryError('FERRY_STORE_LOCKED', `could not lock the data folder ${folder}`);
   }
 
+  /** Removes the lock, unless another broker has taken it over since (a primary that lost its lease). */
   release(): void {
-    rmSync(this.file, { force: true });
+    if (readOwner(this.file)?.pid === process.pid) rmSync(this.file, { force: true });
   }
+}
+
+function readOwner(file: string): { pid: number; holding: FolderHolding } | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const [pid, mark] = text.trim().split(/\s+/);
+  const owner = Number(pid);
+  return Number.isInteger(owner) && owner > 0 ? { pid: owner, holding: mark === 'ha' ? 'ha' : 'alone' } : undefined;
+}
+
+function refusal(folder: string, owner: { pid: number; holding: FolderHolding }, holding: FolderHolding): string {
+  if (owner.holding === 'alone') {
+    return `the data folder ${folder} is in use by process ${owner.pid}, a broker started without --ha${holding === 'ha' ? ', which shares it with no backup' : ''}; give this broker its own with --data`;
+  }
+  return `the data folder ${folder} is in use by process ${owner.pid}, the primary of brokers started with --ha; start this one with --ha to be its backup, or give it its own folder with --data`;
 }

@@ -186,6 +186,39 @@ test('a second broker on the same data folder stops, naming the process that hol
   assert.equal(await again.stop(), 0);
 });
 
+test('a broker started without --ha and one started with it never share a data folder, whichever starts first', async () => {
+  const alone = { data: join(tmp(), 'alone-first') };
+  const quiet = ['--http-port', 'off', '--amqp-port', 'off', '--mqtt-port', 'off', '--openwire-port', 'off', '--ws-port', 'off'];
+  const first = await spawnBroker(['--data', alone.data, '--stomp-port', '0', '--stomp-host', '127.0.0.1']);
+  try {
+    // the lease is free, so the --ha broker would be primary at once: the lock keeps it from opening the journal in use
+    const second = await runFerry(['start', '--data', alone.data, '--ha', '--stomp-port', '0', ...quiet]);
+    assert.equal(second.code, 1);
+    assert.match(second.stderr, new RegExp(`^ferry: FERRY_STORE_LOCKED: .*in use by process ${first.child.pid}, a broker started without --ha`));
+    const sent = await runFerry(['send', '--port', String(first.ports['stomp']), '-d', 'kept.alone', '--body', 'order {n}', '-n', '3', '--persistent']);
+    assert.equal(sent.code, 0, sent.stderr);
+  } finally {
+    assert.equal(await first.stop(), 0);
+  }
+  const again = await spawnBroker(['--data', alone.data, '--stomp-port', '0', '--stomp-host', '127.0.0.1', '--http-port', '0', '--http-host', '127.0.0.1']);
+  try {
+    const stat = await runFerry(['stat', '--http-port', String(again.ports['http'])]);
+    assert.match(stat.stdout, /kept\.alone\s+3\b/, 'what the first broker confirmed is still there');
+  } finally {
+    assert.equal(await again.stop(), 0);
+  }
+
+  const shared = join(tmp(), 'ha-first');
+  const primary = await spawnBroker(['--data', shared, '--ha', '--stomp-port', '0', '--stomp-host', '127.0.0.1']);
+  try {
+    const second = await runFerry(['start', '--data', shared, '--stomp-port', '0', ...quiet]);
+    assert.equal(second.code, 1);
+    assert.match(second.stderr, new RegExp(`^ferry: FERRY_STORE_LOCKED: .*in use by process ${primary.child.pid}, the primary of brokers started with --ha`));
+  } finally {
+    assert.equal(await primary.stop(), 0);
+  }
+});
+
 test('ferry stat counts dead-lettered, discarded and expired messages each in its own column', async () => {
   const broker = await spawnBroker(['--data', join(tmp(), 'data'), '--stomp-port', '0', '--stomp-host', '127.0.0.1', '--http-port', '0', '--http-host', '127.0.0.1']);
   const { raw } = await RawStompClient.connected(broker.ports['stomp']!);
