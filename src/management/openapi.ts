@@ -291,8 +291,8 @@ export const openApiDocument = {
     },
     '/api/v1/scheduled/{id}': { delete: operation({ summary: 'cancel a scheduled message', permission: 'manage', parameters: [pathParam('id', 'scheduled message id')], ok: { 204: undefined }, notFound: true }) },
     '/metrics': { get: operation({ summary: 'Prometheus text format', permission: 'monitor', ok: { 200: str }, text: true }) },
-    '/api/stats': { get: operation({ summary: 'before v1: queues, topics, durable subscriptions, clients', permission: 'authenticated', ok: { 200: { type: 'object' } } }) },
-    '/api/store': { get: operation({ summary: 'before v1: the store report', permission: 'authenticated', ok: { 200: { type: 'object' } }, notFound: true }) },
+    '/api/stats': { get: operation({ summary: 'before v1: queues, topics, durable subscriptions, clients', permission: 'monitor', ok: { 200: { type: 'object' } } }) },
+    '/api/store': { get: operation({ summary: 'before v1: the store report', permission: 'monitor', ok: { 200: { type: 'object' } }, notFound: true }) },
     '/api/queues/{name}/messages': {
       get: operation({ summary: 'before v1: the first waiting messages', permission: 'authenticated', parameters: [queueName, queryParam('limit', int, 'at most this many')], ok: { 200: { type: 'array' } }, notFound: true }),
       delete: operation({ summary: 'before v1: purge', permission: 'authenticated', parameters: [queueName], ok: { 200: obj({ queue: str, purged: int }) }, notFound: true }),

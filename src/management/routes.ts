@@ -165,11 +165,11 @@ export function managementRoutes(ctx: RouteContext): Route[] {
     }),
 
     // the routes before v1, as `ferry stat`, `ferry purge` and scripts call them
-    get('/api/stats', 'authenticated', () => {
+    get('/api/stats', 'monitor', () => {
       const network = ctx.network;
       return ok(network === undefined ? broker.stats() : { ...broker.stats(), network: network() });
     }),
-    get('/api/store', 'authenticated', () => {
+    get('/api/store', 'monitor', () => {
       const report = broker.storeReport();
       return report === undefined ? { status: 404, body: { code: 'FERRY_NOT_FOUND', error: 'this broker keeps no files (memory store)' } } : ok(report);
     }),

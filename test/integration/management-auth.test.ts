@@ -19,6 +19,7 @@ class TestSecurity implements Authenticator, Authorizer {
     this.requests.push(request);
     const c = request.credentials;
     if (c?.token === 'reader-token') return { username: 'reader', groups: ['readers'], internal: false };
+    if (c?.token === 'admin-token') return { username: 'admin', groups: ['admins'], internal: false };
     if (c?.username === 'admin' && c.password === 'admin:secret') return { username: 'admin', groups: ['admins'], internal: false };
     if (c?.username === 'reader' && c.password === 'reader-secret') return { username: 'reader', groups: ['readers'], internal: false };
     throw new FerryError('FERRY_AUTHENTICATION_FAILED', 'unknown user or wrong password');
@@ -106,10 +107,11 @@ describe('management API authentication', () => {
   });
 
   test('a Bearer token reaches the authenticator as a token', async () => {
-    const answer = await call(http, 'GET', '/api/stats', { authorization: 'Bearer reader-token' });
+    const answer = await call(http, 'GET', '/api/v1/whoami', { authorization: 'Bearer reader-token' });
     assert.equal(answer.status, 200);
+    assert.equal(answer.body['user'], 'reader');
     assert.deepEqual(security.requests.at(-1)!.credentials, { token: 'reader-token' });
-    assert.equal((await call(http, 'GET', '/api/stats', { authorization: 'Bearer other' })).status, 401);
+    assert.equal((await call(http, 'GET', '/api/v1/whoami', { authorization: 'Bearer other' })).status, 401);
   });
 
   test('an Authorization header of another scheme, or unreadable, is a 401', async () => {
@@ -122,6 +124,15 @@ describe('management API authentication', () => {
 });
 
 describe('management API authorization', () => {
+  test('the routes before v1 that list the broker need monitor, as every GET of v1 does', async () => {
+    for (const path of ['/api/stats', '/api/store', '/api/v1/destinations']) {
+      const refused = await call(http, 'GET', path, { authorization: 'Bearer reader-token' });
+      assert.equal(refused.status, 403, path);
+      assert.equal(refused.body.code, 'FERRY_NOT_AUTHORIZED', path);
+      assert.equal((await call(http, 'GET', path, { authorization: 'Bearer admin-token' })).status, 200, path);
+    }
+  });
+
   test('reading a queue needs browse on it; purging needs admin on it', async () => {
     const readable = uniqueName('reader.q');
     const other = uniqueName('private.q');
@@ -187,7 +198,7 @@ describe('management API over https', () => {
   test('answers with the configured certificate, with the same rules', async () => {
     const ca = certs.pem(certs.ca);
     assert.equal((await call(broker.tlsPorts.http, 'GET', '/api/stats', {}, ca)).status, 401);
-    const answer = await call(broker.tlsPorts.http, 'GET', '/api/stats', { authorization: 'Bearer reader-token' }, ca);
+    const answer = await call(broker.tlsPorts.http, 'GET', '/api/stats', { authorization: 'Bearer admin-token' }, ca);
     assert.equal(answer.status, 200);
     assert.equal(answer.headers['x-frame-options'], 'DENY');
   });
@@ -204,8 +215,11 @@ describe('ferry stat, purge and store log in', () => {
     assert.equal(ok.code, 0, ok.stderr);
     assert.ok(Array.isArray((JSON.parse(ok.stdout) as { queues: unknown }).queues));
 
-    const byEnv = await runFerry(['stat', '--http-port', port, '--json'], { env: { FERRY_TOKEN: 'reader-token' } });
+    const byEnv = await runFerry(['stat', '--http-port', port, '--json'], { env: { FERRY_TOKEN: 'admin-token' } });
     assert.equal(byEnv.code, 0, byEnv.stderr);
+    const notMonitor = await runFerry(['stat', '--http-port', port], { env: { FERRY_TOKEN: 'reader-token' } });
+    assert.equal(notMonitor.code, 3);
+    assert.match(notMonitor.stderr, /FERRY_NOT_AUTHORIZED/);
 
     const queue = uniqueName('cli.q');
     await fill(queue);
@@ -246,7 +260,8 @@ describe('management API with the broker\'s own security (users file, authorizat
       assert.equal(anonymous.status, 401);
       assert.equal(anonymous.body.code, 'FERRY_AUTHENTICATION_FAILED');
       assert.equal((await call(port, 'GET', '/api/stats', { authorization: basic('admin', 'admin-secret') })).status, 200);
-      assert.equal((await call(port, 'GET', '/api/stats', { authorization: 'Bearer reader-api-token' })).status, 200);
+      assert.equal((await call(port, 'GET', '/api/v1/whoami', { authorization: 'Bearer reader-api-token' })).status, 200);
+      assert.equal((await call(port, 'GET', '/api/stats', { authorization: 'Bearer reader-api-token' })).status, 403, 'a reader is not a monitor');
       const browse = await call(port, 'GET', '/api/queues/secure.q/messages', { authorization: 'Bearer reader-api-token' });
       assert.equal(browse.status, 403, 'readers may consume secure.q, not browse it');
       assert.equal(browse.body.code, 'FERRY_NOT_AUTHORIZED');
