@@ -63,6 +63,22 @@ describe('queues', () => {
     assert.equal((await otherInbox.next()).body, 'after unsubscribe');
     assert.equal(inbox.size, 0);
   });
+
+  test('an ACK or NACK that follows the UNSUBSCRIBE of its subscription gets its receipt; the message has gone back to the queue, and the connection carries on', async () => {
+    const q = queue('late-ack');
+    const c = await client();
+    await c.sendConfirmed(q, 'first');
+    await c.sendConfirmed(q, 'second');
+    const inbox = await subscribeConfirmed(c, q, { ack: 'client-individual', 'activemq.prefetchSize': '2' });
+    const [first, second] = await inbox.take(2);
+    await withReceipt(c, (headers) => inbox.subscription.unsubscribe(headers));
+    await within(5000, 'the receipt of the late ACK', withReceipt(c, (headers) => first!.ack(headers)));
+    await within(5000, 'the receipt of the late NACK', withReceipt(c, (headers) => second!.nack(headers)));
+    await c.sendConfirmed(q, 'third');
+    const other = await client();
+    const again = (await other.subscribe(q).take(3)).map((m) => [m.body, m.headers['redelivered'] ?? 'false']);
+    assert.deepEqual(again, [['first', 'true'], ['second', 'true'], ['third', 'false']]);
+  });
 });
 
 describe('MESSAGE headers', () => {

@@ -58,6 +58,12 @@ export class StompSession implements TemporaryNames {
   private held: StompFrame[] | undefined;
   private readonly subscriptions = new Map<string, Subscription>();
   private readonly byConsumer = new Map<number, Subscription>();
+  /**
+   * The consumers and subscription ids this connection unsubscribed, the latest first to go: an ACK
+   * or NACK that names one comes after its message went back to the queue, and is let go, as
+   * ActiveMQ lets it go, rather than taken for a protocol error.
+   */
+  private readonly unsubscribed = { consumers: new Set<number>(), ids: new Set<string>() };
   private readonly temporaryByLocal = new Map<string, Destination>();
   private readonly localByTemporary = new Map<string, string>();
   /** The latest store sync a receipt must wait for; syncs complete in order, so the latest covers the earlier ones. */
@@ -364,6 +370,8 @@ export class StompSession implements TemporaryNames {
       this.subscriptions.delete(id);
       this.byConsumer.delete(subscription.consumer.id);
       subscription.consumer.close();
+      remember(this.unsubscribed.consumers, subscription.consumer.id);
+      remember(this.unsubscribed.ids, id);
     }
     // ActiveMQ: an UNSUBSCRIBE that names the durable subscription removes it, not just its subscriber
     if (durableName !== undefined) this.requireCore().deleteDurableSubscription(durableName);
@@ -372,7 +380,12 @@ export class StompSession implements TemporaryNames {
 
   private onAck(frame: StompFrame): void {
     if (frame.command === 'NACK' && this.version === '1.0') throw new FerryError('FERRY_STOMP_PROTOCOL', 'NACK is not part of STOMP 1.0');
-    const { subscription, tag } = this.findDelivery(frame);
+    const found = this.findDelivery(frame);
+    if (found === undefined) {
+      this.receipt(frame, null);
+      return;
+    }
+    const { subscription, tag } = found;
     const txId = frame.headers.get('transaction');
     const consumer = subscription.consumer;
     if (frame.command === 'ACK' && frame.headers.has('ferry.extend')) {
@@ -398,12 +411,15 @@ export class StompSession implements TemporaryNames {
     written.then(() => consumer.wake(), () => {});
   }
 
-  private findDelivery(frame: StompFrame): { subscription: Subscription; tag: number } {
+  /** The delivery an ACK or NACK names; undefined when it names one of a subscription this connection ended. */
+  private findDelivery(frame: StompFrame): { subscription: Subscription; tag: number } | undefined {
     if (this.version === '1.2') {
       const ackId = header(frame, 'id');
       const dash = ackId.indexOf('-');
-      const subscription = dash > 0 ? this.byConsumer.get(Number(ackId.slice(0, dash))) : undefined;
+      const consumerId = Number(ackId.slice(0, dash));
+      const subscription = dash > 0 ? this.byConsumer.get(consumerId) : undefined;
       const tag = Number(ackId.slice(dash + 1));
+      if (subscription === undefined && Number.isInteger(tag) && this.unsubscribed.consumers.has(consumerId)) return undefined;
       if (subscription === undefined || !Number.isInteger(tag)) {
         throw new FerryError('FERRY_DELIVERY_NOT_FOUND', `ack id "${ackId}" does not name a message delivered on this connection`);
       }
@@ -413,6 +429,7 @@ export class StompSession implements TemporaryNames {
     const subscriptionId = frame.headers.get('subscription');
     const candidates = subscriptionId !== undefined ? [this.subscriptions.get(subscriptionId)] : [...this.subscriptions.values()];
     if (this.version === '1.1' && subscriptionId === undefined) header(frame, 'subscription');
+    if (subscriptionId !== undefined && !this.subscriptions.has(subscriptionId) && this.unsubscribed.ids.has(subscriptionId)) return undefined;
     for (const subscription of candidates) {
       if (subscription === undefined) continue;
       const tag = subscription.consumer.tagOf(messageId);
@@ -603,4 +620,13 @@ function millisecondsHeader(frame: StompFrame, name: string): number | undefined
   const ms = Number(text);
   if (!Number.isInteger(ms) || ms < 1) throw new FerryError('FERRY_STOMP_PROTOCOL', `${name} must be a positive number of milliseconds, got "${text}"`);
   return ms;
+}
+
+/** How many ended subscriptions a connection remembers, for the ACKs that follow an UNSUBSCRIBE. */
+const UNSUBSCRIBED_REMEMBERED = 256;
+
+function remember<T>(set: Set<T>, value: T): void {
+  set.delete(value);
+  set.add(value);
+  if (set.size > UNSUBSCRIBED_REMEMBERED) set.delete(set.values().next().value as T);
 }
