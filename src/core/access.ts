@@ -140,6 +140,11 @@ export interface SubscribeOptions {
    * queue is refused the same way.
    */
   readonly soleConsumer?: boolean | undefined;
+  /**
+   * On a queue: it must exist already (AMQP 0-9-1's basic.consume); refused with
+   * FERRY_DESTINATION_NOT_FOUND instead of created on first use.
+   */
+  readonly existing?: boolean | undefined;
   readonly priority?: number | undefined;
   readonly noLocal?: boolean | undefined;
   /** A JMS selector; refused with FERRY_SELECTOR_INVALID when it does not parse. */

@@ -470,10 +470,12 @@ export class Broker implements BrokerAccess, ConnectionHost {
       if (hasWildcard(destination.name)) return this.subscribeQueuePattern(connection, options, selector, makeConsumer);
       validateDestinationName(destination.name, false);
       if (options.durable !== undefined) throw new FerryError('FERRY_DESTINATION_INVALID', 'a durable subscription needs a topic, not a queue');
+      const existing = options.existing === true && destination.temporary !== true;
       if (this.authorizer !== undefined) {
         this.authorize(connection.principal, 'consume', destination);
-        this.authorizeCreation(connection.principal, destination);
+        if (!existing) this.authorizeCreation(connection.principal, destination);
       }
+      if (existing && !this.destinations.queues.has(destination.name)) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `no queue "${destination.name}"`);
       const queue = this.destinations.queueForConsumer(destination, connection.id);
       this.admitToQueue(connection, queue, options.soleConsumer === true);
       const consumer = makeConsumer(queue, selector);

@@ -135,6 +135,22 @@ describe('queues and the default exchange', () => {
     assert.equal(err.code, 404);
   });
 
+  test('consuming from a queue never declared is 404 and creates no queue, as basic.get', async () => {
+    const q = unique('undeclared');
+    for (const attempt of ['consume', 'get']) {
+      const ch = await conn.createChannel();
+      const failed = channelError(ch);
+      await assert.rejects(attempt === 'consume' ? ch.consume(q, () => {}) : ch.get(q), /404/, attempt);
+      const err = await failed;
+      assert.equal(err.code, 404, attempt);
+      assert.match(err.message, new RegExp(`NOT_FOUND - no queue "${q}"`), attempt);
+    }
+    const check = await conn.createChannel();
+    const missing = channelError(check);
+    await assert.rejects(check.checkQueue(q), /404/, 'the refused consume left no queue behind');
+    await missing;
+  });
+
   test('redeclaring with other flags is 406; another connection\'s exclusive queue is 405', async () => {
     const ch = await conn.createChannel();
     const q = unique('flags');

@@ -140,6 +140,8 @@ export class Consumers {
         prefetch: a.noAck || this.consumerPrefetch === 0 ? UNLIMITED : this.consumerPrefetch,
         ackMode: a.noAck ? 'auto' : 'individual',
         soleConsumer: a.exclusive,
+        // RabbitMQ: a consume names a declared queue, and creates none
+        existing: true,
         ...(priorityValue === undefined ? {} : { priority: priorityValue }),
         ackTimeout,
         noLocal: a.noLocal,
