@@ -6,11 +6,12 @@ import { StompClient } from './stomp-client.js';
 export const sendHelp = `Usage: ferry send --destination DEST [options]
 
 Sends messages over STOMP. DEST is /queue/NAME or /topic/NAME (a bare name means /queue/NAME).
-The body comes from --body, or --file, or standard input.
+The body comes from --body (a text message), or --file, or standard input (a bytes message, as
+a SEND with content-length is).
 
 Options:
   -d, --destination DEST   where to send
-  --body TEXT              message body
+  --body TEXT              message body, sent as text
   --file FILE              read the body from a file (sent as bytes, with content-length)
   -n, --count N            send the message N times (default 1); "{n}" in --body is replaced by 1..N
   -H, --header NAME=VALUE  add a header (repeatable), for example -H priority=9 -H type=order

@@ -155,6 +155,23 @@ test('ferry browse, stat and purge: see waiting messages, count them, drop them'
   }
 });
 
+test('ferry send: --body sends text, --file and standard input send bytes', async () => {
+  const broker = await spawnBroker(['--data', join(tmp(), 'data'), '--stomp-port', '0', '--stomp-host', '127.0.0.1', '--http-port', '0', '--http-host', '127.0.0.1']);
+  const port = String(broker.ports['stomp']);
+  try {
+    const file = join(tmp(), 'body.bin');
+    writeFileSync(file, Buffer.from([1, 0, 2]));
+    assert.equal((await runFerry(['send', '--port', port, '-d', 'kinds', '--body', 'order 1'])).code, 0);
+    assert.equal((await runFerry(['send', '--port', port, '-d', 'kinds', '--file', file])).code, 0);
+    assert.equal((await runFerry(['send', '--port', port, '-d', 'kinds'], { input: 'from stdin' })).code, 0);
+    const answer = await fetch(`http://127.0.0.1:${broker.ports['http']!}/api/v1/queues/kinds/messages?full=true`);
+    const page = (await answer.json()) as { items: { bodyKind: string; body: { data: string } }[] };
+    assert.deepEqual(page.items.map((m) => [m.bodyKind, m.body.data]), [['text', 'order 1'], ['bytes', 'AQAC'], ['bytes', Buffer.from('from stdin').toString('base64')]]);
+  } finally {
+    assert.equal(await broker.stop(), 0);
+  }
+});
+
 test('ferry store names what keeps each journal file on disk', async () => {
   const broker = await spawnBroker(['--data', join(tmp(), 'data'), '--stomp-port', '0', '--stomp-host', '127.0.0.1']);
   try {

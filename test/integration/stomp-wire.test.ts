@@ -365,7 +365,10 @@ describe('acknowledgements on the wire', () => {
     const secondAck = second.headers.get('ack')!;
     assert.notEqual(secondAck, firstAck, 'a redelivery has its own ack id');
     await r.sendWithReceipt('ACK', { id: secondAck });
-    await r.send('ACK', { id: firstAck });
+    // the first ack id names a delivery of the ended subscription, which went back at the UNSUBSCRIBE: let go
+    await r.sendWithReceipt('ACK', { id: firstAck });
+    // one that names no delivery of this connection is an error
+    await r.send('ACK', { id: '999999-1' });
     const frames = await r.untilClosed();
     assert.equal(frames[0]?.headers.get('code'), 'FERRY_DELIVERY_NOT_FOUND');
   });

@@ -418,8 +418,8 @@ export function escapeHeader(value: string, version: StompVersion): string {
 
 /**
  * Encodes a frame. Headers are escaped as `version` requires, except CONNECT/STOMP/CONNECTED frames
- * which are never escaped (spec). Adds no headers of its own except content-length when `body` is
- * non-empty and the caller did not give one. Names and values are written as given otherwise: a 1.0
+ * which are never escaped (spec). Adds no headers of its own except content-length when `body`
+ * holds a NUL and the caller did not give one. Names and values are written as given otherwise: a 1.0
  * or CONNECT(ED) header containing LF cannot be represented and is the caller's to refuse.
  */
 export function encodeFrame(
@@ -438,7 +438,9 @@ export function encodeFrame(
       : name + ':' + value + '\n';
   }
   const bodyLength = body === undefined ? 0 : body.length;
-  if (bodyLength > 0 && !hasContentLength) head += 'content-length:' + bodyLength + '\n';
+  // content-length says "bytes" to the receiver (ActiveMQ's rule): a body the headers give without
+  // it stays text, unless it holds a NUL, which only content-length can carry
+  if (bodyLength > 0 && !hasContentLength && body!.includes(NUL)) head += 'content-length:' + bodyLength + '\n';
   head += '\n';
   // One string, one byteLength, one write: cheaper than a Buffer per header.
   const headLength = Buffer.byteLength(head, 'utf8');
