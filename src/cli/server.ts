@@ -330,6 +330,7 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
           listeners: () => listenerViews.slice(),
           maxMetricDestinations: config.metrics.maxDestinations,
           network: () => network.stats(),
+          protocols: protocolModules.map((m) => m.name),
           ...config.http,
           ...(http.maxConnections > 0 ? { maxConnections: http.maxConnections } : {}),
         },

@@ -24,6 +24,8 @@ export interface ManagementOptions {
   readonly tls?: TlsCertificates | undefined;
   /** The network connectors' figures, listed under `network` in `GET /api/stats` and in `/metrics`. */
   readonly network?: (() => readonly ConnectorFigures[]) | undefined;
+  /** The protocols the broker serves: `ferry_connections` has a series for each, 0 while none is connected. */
+  readonly protocols?: readonly string[] | undefined;
   /** Who may monitor and who may manage (default: everyone both). */
   readonly permissions?: ManagementPermissions | undefined;
   /** The web console's files (index.html and its assets), served at `/` when the folder exists. */
@@ -148,7 +150,7 @@ export class ManagementServer {
       listeners: () => options.listeners?.() ?? [],
       clock,
     };
-    this.metrics = new BrokerMetrics(broker, options.maxMetricDestinations ?? 500, options.network);
+    this.metrics = new BrokerMetrics(broker, options.maxMetricDestinations ?? 500, options.network, options.protocols);
     this.router = new Router(
       managementRoutes({
         broker,

@@ -25,6 +25,7 @@ export class BrokerMetrics {
     private readonly broker: Broker,
     private readonly maxDestinations: number,
     network?: () => readonly ConnectorFigures[],
+    protocols: readonly string[] = [],
   ) {
     const registry = this.registry;
     if (network !== undefined) registerNetworkMetrics(registry, network);
@@ -80,6 +81,8 @@ export class BrokerMetrics {
       registers: [registry],
       collect() {
         this.reset();
+        // a protocol nobody is connected with reads 0, so a panel or an alert on it has a series
+        for (const protocol of protocols) this.set({ protocol }, 0);
         for (const [protocol, n] of Object.entries(broker.admin.connectionsByProtocol())) this.set({ protocol }, n);
       },
     });

@@ -66,6 +66,8 @@ test('a scrape after traffic passes promtool, and its values are what was sent a
   assert.equal(s.get(`ferry_destination_expired_total${labels}`), 0);
   assert.equal(s.get(`ferry_destination_dead_lettered_total${labels}`), 0);
   assert.equal(s.get('ferry_connections{protocol="stomp"}'), 2);
+  // nobody is connected with these: a series that reads 0, not a missing one
+  for (const protocol of ['mqtt', 'amqp', 'openwire']) assert.equal(s.get(`ferry_connections{protocol="${protocol}"}`), 0, protocol);
   assert.ok(s.get('ferry_messages_enqueued_total')! >= 7);
   assert.ok(s.get('ferry_messages_dequeued_total')! >= 2);
   assert.ok(s.get('ferry_journal_bytes')! > 0);
