@@ -215,6 +215,12 @@ describe('core -> AMQP', () => {
     assert.equal(out.body, 'hi');
   });
 
+  it('a ulong property past a long\'s range goes out as a ulong; every long keeps its sign', () => {
+    const values = new Map<string, PropertyValue>([['top', 2n ** 64n - 1n], ['half', 2n ** 63n], ['max', 2n ** 63n - 1n], ['min', -(2n ** 63n)], ['minus', -1n]]);
+    const { fields } = decodeMessage(deliveryPayload(message({ properties: values }), 0, NOW), NOW);
+    assert.deepEqual(Object.fromEntries([...(fields.properties ?? [])].filter(([k]) => values.has(k))), Object.fromEntries(values));
+  });
+
   it('the header carries the delivery count and what is left of the ttl', () => {
     const m = message({ expiration: NOW + 1000 });
     const header = rheaDecode(encodeHeader(m, 3, NOW + 400));

@@ -17,7 +17,8 @@ import { AmqpReader, AmqpSymbol, AmqpWriter, isSingleValue, type AmqpValue } fro
  * STOMP keeps its content-type header); creation-time <-> timestamp; absolute-expiry-time <->
  * expiration; group-id and group-sequence <-> group id and sequence.
  * Application properties <-> user properties: strings, booleans, binary and null as they are; every
- * integer type up to int as a number (an int on the way out), long and ulong as a bigint (a long),
+ * integer type up to int as a number (an int on the way out), long and ulong as a bigint (a long, or
+ * a ulong when past a long's range),
  * float and double as a number (a double), timestamp as epoch milliseconds, uuid, symbol and char as
  * text. Lists and maps, which the specification does not allow there, are dropped.
  * Message annotations are kept as user properties under their own names (`x-opt-...`); on the way
@@ -117,11 +118,14 @@ function toPropertyValue(value: AmqpValue): PropertyValue | undefined {
   return undefined;
 }
 
+const LONG_MAX = 2n ** 63n - 1n;
+
 function writeProperty(w: AmqpWriter, value: PropertyValue): void {
   if (value === null) w.null();
   else if (typeof value === 'string') w.string(value);
   else if (typeof value === 'number') w.number(value);
-  else if (typeof value === 'bigint') w.long(value);
+  // a ulong past a long's range goes back as the ulong it came as, not wrapped to a negative long
+  else if (typeof value === 'bigint') value > LONG_MAX ? w.ulong(value) : w.long(value);
   else if (typeof value === 'boolean') w.boolean(value);
   else w.binary(value);
 }
