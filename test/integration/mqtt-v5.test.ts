@@ -78,6 +78,18 @@ test('request/response: the responder answers on the response topic with the cor
   await Promise.all([responder.end(), requester.end()]);
 });
 
+test('Correlation Data that is not UTF-8 text, or text that looks like an AMQP id, arrives unaltered [MQTT-3.3.2-16]', async () => {
+  const sub = await connectMqtt(broker.mqttPort, v5);
+  await sub.subscribe('corr/t', { qos: 1 });
+  const pub = await connectMqtt(broker.mqttPort, v5);
+  const sent = [Buffer.from([0x00, 0xff, 0xfe, 0x80]), Buffer.from('0123456789abcdef0123456789abcdef', 'hex'), Buffer.from('AMQP_BINARY:00'), Buffer.from('plain')];
+  for (const data of sent) await pub.publish('corr/t', 'x', { qos: 1, properties: { correlationData: data } });
+  const got: Buffer[] = [];
+  for (let i = 0; i < sent.length; i++) got.push(Buffer.from((await sub.inbox.next()).packet.properties!.correlationData!));
+  assert.deepEqual(got.map((b) => b.toString('hex')), sent.map((b) => b.toString('hex')));
+  await Promise.all([sub.end(), pub.end()]);
+});
+
 test('an expired message is not delivered', async () => {
   const sub = await connectMqtt(broker.mqttPort, { ...v5, clientId: 'expiry-sub', clean: false, properties: { sessionExpiryInterval: 60 } });
   await sub.subscribe('exp/t', { qos: 1 });

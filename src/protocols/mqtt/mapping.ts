@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import type { IPublishPacket, UserProperties } from 'mqtt-packet';
 import type { Message, MessageInit, PropertyValue } from '../../core/index.js';
 import { topicFromFerry, topicToFerry } from './topics.js';
@@ -5,8 +6,8 @@ import { topicFromFerry, topicToFerry } from './topics.js';
 /**
  * MQTT PUBLISH <-> core messages. QoS 1 and 2 are persistent, QoS 0 is not; MQTT 5's user
  * properties are message properties, Content Type is the `content-type` property (STOMP's header
- * of that name), Response Topic is the reply-to topic, Correlation Data the correlation id (as
- * UTF-8), Message Expiry Interval the expiration, and a Payload Format Indicator of 1 makes a text
+ * of that name), Response Topic is the reply-to topic, Correlation Data the correlation id (UTF-8
+ * text as it is, other bytes as Qpid JMS writes a binary id, see `correlationId`), Message Expiry Interval the expiration, and a Payload Format Indicator of 1 makes a text
  * message (bytes otherwise).
  */
 
@@ -40,7 +41,7 @@ export function publishToMessage(packet: Pick<IPublishPacket, 'qos' | 'payload' 
     if (props.payloadFormatIndicator === true) init.bodyKind = 'text';
     if (props.messageExpiryInterval !== undefined) init.expiration = now + props.messageExpiryInterval * 1000;
     if (props.responseTopic !== undefined) init.replyTo = { kind: 'topic', name: topicToFerry(props.responseTopic) };
-    if (props.correlationData !== undefined) init.correlationId = props.correlationData.toString('utf8');
+    if (props.correlationData !== undefined) init.correlationId = correlationId(props.correlationData);
     if (props.contentType !== undefined) (properties ??= new Map()).set(CONTENT_TYPE_PROPERTY, props.contentType);
     const user = props.userProperties;
     if (user !== undefined) {
@@ -55,6 +56,30 @@ export function publishToMessage(packet: Pick<IPublishPacket, 'qos' | 'payload' 
   return init;
 }
 
+// Qpid JMS's convention for an id that is not a plain string, which the AMQP 1.0 mapping reads and writes too
+const BINARY_ID = 'AMQP_BINARY:';
+const STRING_ID = 'AMQP_STRING:';
+
+/**
+ * Correlation Data as a core correlation id: UTF-8 text as it is (prefixed `AMQP_STRING:` when it
+ * starts with `AMQP_`, as the AMQP 1.0 mapping does), any other bytes as `AMQP_BINARY:` and their
+ * hex, so they reach an MQTT or AMQP 1.0 consumer unaltered [MQTT-3.3.2-16].
+ */
+function correlationId(data: Buffer): string {
+  if (!isUtf8(data)) return BINARY_ID + data.toString('hex').toUpperCase();
+  const text = data.toString('utf8');
+  return text.startsWith('AMQP_') ? STRING_ID + text : text;
+}
+
+/** The Correlation Data a core correlation id stands for (see `correlationId`). */
+function correlationData(id: string): Buffer {
+  if (id.startsWith(BINARY_ID)) {
+    const hex = id.slice(BINARY_ID.length);
+    if (/^(?:[0-9a-fA-F]{2})*$/.test(hex)) return Buffer.from(hex, 'hex');
+  }
+  return Buffer.from(id.startsWith(STRING_ID) ? id.slice(STRING_ID.length) : id, 'utf8');
+}
+
 function propertyText(value: PropertyValue): string {
   if (value === null) return '';
   if (Buffer.isBuffer(value)) return value.toString('base64');
@@ -66,7 +91,7 @@ export function messageProperties(message: Message): NonNullable<IPublishPacket[
   const out: NonNullable<IPublishPacket['properties']> = {};
   if (message.bodyKind === 'text') out.payloadFormatIndicator = true;
   if (message.replyTo !== undefined && message.replyTo.kind === 'topic') out.responseTopic = topicFromFerry(message.replyTo.name);
-  if (message.correlationId !== undefined) out.correlationData = Buffer.from(message.correlationId, 'utf8');
+  if (message.correlationId !== undefined) out.correlationData = correlationData(message.correlationId);
   let user: UserProperties | undefined;
   for (const [name, value] of message.properties) {
     if (name === QOS_PROPERTY || name === RETAIN_PROPERTY) continue;
