@@ -4,6 +4,7 @@ import type { Store } from '../store/index.js';
 import type { Operation, Principal } from './access.js';
 import { hasWildcard, validateDestinationName } from './address.js';
 import { publishedDestination, type CoreConnection, type DeclarationHost } from './connection.js';
+import { DEATH_HISTORY, withDeath } from './death-history.js';
 import { bindingId, DEFAULT_EXCHANGES, Exchange, type Binding, type BindingSpec, type ExchangeSpec, type PublishOptions, type PublishResult } from './exchanges.js';
 import type { Logger } from './logger.js';
 import { copyMessage, type Destination, type Message, type PropertyValue } from './message.js';
@@ -470,7 +471,7 @@ export class Declarations implements DeclarationHost {
     if (kept.length > 0) this.env.place(kept, undefined, undefined);
   }
 
-  /** The message as its dead-letter exchange receives it, with RabbitMQ's `x-first-death-*` and `x-last-death-*` headers. */
+  /** The message as its dead-letter exchange receives it, with RabbitMQ's `x-death`, `x-first-death-*` and `x-last-death-*` headers. */
   private deadLetterCopy(queue: MessageQueue, message: Message, reason: DeathReason): Message | undefined {
     const args = queue.declared?.spec.arguments;
     const exchange = args?.deadLetterExchange;
@@ -486,6 +487,8 @@ export class Declarations implements DeclarationHost {
     properties.set('x-last-death-queue', queue.name);
     properties.set('x-last-death-reason', reason);
     properties.set('x-last-death-exchange', from);
+    const routingKeys = [message.routingKey ?? message.destination.name];
+    properties.set(DEATH_HISTORY, withDeath(properties.get(DEATH_HISTORY), { queue: queue.name, reason, time: this.env.clock(), exchange: from, 'routing-keys': routingKeys }));
     // the message's own expiration goes, as RabbitMQ removes it, so it does not expire again where it lands
     return copyMessage(message, { properties, expiration: 0, exchange, routingKey, destination: publishedDestination(exchange, routingKey) });
   }

@@ -40,3 +40,4 @@ export { matchesPattern, validateDestinationName, hasWildcard, isSystemTopic, su
 export { bodyLengthOf, clampPriority, isExpired, type BodyKind, type Destination, type Message, type MessageInit, type PropertyValue, type PropertyWireType } from './message.js';
 export type { QueueStats } from './queue-types.js';
 export { DUPLICATE_ID_PROPERTY } from './duplicates.js';
+export { DEATH_HISTORY, readDeaths, type Death } from './death-history.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { ChannelModel } from 'amqplib';
+import type { ChannelModel, GetMessage } from 'amqplib';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { encodeContentHeader, encodeProperties } from '../../src/protocols/amqp091/frames.js';
 import { encodeMethod } from '../../src/protocols/amqp091/methods.js';
@@ -379,6 +379,41 @@ describe('consumers', () => {
     assert.ok(deadLettered !== false);
     assert.equal(deadLettered.content.toString(), 'm');
     ch.ack(deadLettered);
+    await ch.close();
+  });
+
+  test('x-death counts each queue and reason a message died in, the latest first, as retries through a dead-letter exchange read it', async () => {
+    const ch = await conn.createChannel();
+    const [work, retry] = [unique('work'), unique('retry')];
+    await ch.assertQueue(work, { deadLetterExchange: '', deadLetterRoutingKey: retry });
+    await ch.assertQueue(retry, { deadLetterExchange: '', deadLetterRoutingKey: work });
+    ch.sendToQueue(work, Buffer.from('job'));
+    const take = async (q: string): Promise<GetMessage> => {
+      for (;;) {
+        const got = await ch.get(q);
+        if (got !== false) return got;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    };
+    const deaths = (m: GetMessage): [string, string, number][] => (m.properties.headers?.['x-death'] ?? []).map((d) => [d.queue, d.reason, d.count]);
+    const first = await take(work);
+    assert.equal(first.properties.headers?.['x-death'], undefined, 'no death yet');
+    ch.reject(first, false);
+    const once = await take(retry);
+    assert.deepEqual(deaths(once), [[work, 'rejected', 1]]);
+    const entry = once.properties.headers!['x-death']![0]!;
+    assert.equal(entry.exchange, '');
+    assert.deepEqual(entry['routing-keys'], [work]);
+    assert.ok(entry.time !== undefined, 'the time of the death');
+    ch.reject(once, false);
+    const back = await take(work);
+    assert.deepEqual(deaths(back), [[retry, 'rejected', 1], [work, 'rejected', 1]]);
+    ch.reject(back, false);
+    const twice = await take(retry);
+    assert.deepEqual(deaths(twice), [[work, 'rejected', 2], [retry, 'rejected', 1]]);
+    assert.equal(twice.properties.headers?.['x-first-death-queue'], work);
+    assert.equal(twice.properties.headers?.['x-last-death-queue'], work);
+    ch.ack(twice);
     await ch.close();
   });
 

@@ -1,4 +1,4 @@
-import type { Destination, Message, PropertyValue, PublishInit } from '../../core/index.js';
+import { DEATH_HISTORY, readDeaths, type Destination, type Message, type PropertyValue, type PublishInit } from '../../core/index.js';
 import { Amqp091Error, Reply } from './errors.js';
 import { Decimal, Timestamp, Typed, type FieldTable, type FieldValue } from './field-table.js';
 import { encodeProperties, type BasicProperties } from './frames.js';
@@ -21,7 +21,9 @@ import { replyKeyOf } from './reply-to.js';
  * (null) as they are; every integer up to 32 bits as a number, 64-bit ones as a bigint; floats and
  * doubles as numbers; a timestamp as a number of milliseconds; a decimal as its decimal text. A
  * nested table or an array has no counterpart in core's flat properties: it becomes its JSON text
- * (bigints as strings, byte arrays as base64), so other protocols can still read it. A 0-9-1
+ * (bigints as strings, byte arrays as base64), so other protocols can still read it; `x-death`,
+ * the history core keeps as such text when it dead-letters a message, goes out as the array of
+ * tables RabbitMQ writes (`deathTables`). A 0-9-1
  * consumer gets the exact header frame the publisher sent (kept in `Message.encodings`), nested
  * values and exact integer types included; only messages from other protocols are encoded anew.
  */
@@ -110,6 +112,23 @@ function toJson(value: FieldValue): unknown {
   return decimalText(value);
 }
 
+/**
+ * `x-death` as RabbitMQ writes it: an array of tables, count a long, time a timestamp, the routing
+ * keys an array; a property by that name that is not such a history goes out as it is.
+ */
+function deathTables(value: PropertyValue): FieldValue {
+  const deaths = readDeaths(value);
+  if (deaths.length === 0) return toField(value);
+  return deaths.map((d): FieldTable => new Map<string, FieldValue>([
+    ['count', BigInt(d.count)],
+    ['reason', d.reason],
+    ['queue', d.queue],
+    ['time', new Timestamp(BigInt(Math.floor(d.time / 1000)))],
+    ['exchange', d.exchange],
+    ['routing-keys', [...d['routing-keys']]],
+  ]));
+}
+
 /** A core property as a header value: numbers that are integers as 32-bit or 64-bit integers, others as doubles. */
 function toField(value: PropertyValue): FieldValue {
   return value;
@@ -148,6 +167,7 @@ export function basicProperties(message: Message, now: number): BasicProperties 
     else if (name === CONTENT_ENCODING && typeof value === 'string') p.contentEncoding = value;
     else if (name === APP_ID && typeof value === 'string') p.appId = value;
     else if (name === USER_ID && typeof value === 'string') p.userId = value;
+    else if (name === DEATH_HISTORY) headers.set(name, deathTables(value));
     else headers.set(name, toField(value));
   }
   if (p.contentType === undefined && message.bodyKind === 'text') p.contentType = 'text/plain';
