@@ -434,6 +434,15 @@ export const selectorCases: readonly SelectorCase[] = [
   c('l * l = 100', true),
   c('big + 1 > big', true, props({ big: 9223372036854775807n })), // long arithmetic stays exact
   c('l + f = 12.5', true),
+  // '%', ActiveMQ's remainder: the precedence of * and /, the sign of the dividend, as in Java
+  c('i % 2 = 1', true),
+  c('l % 3 = 1', true), // long % long stays a long
+  c('-i % 3 = -2', true),
+  c('1 + i % 3 * 2 = 5', true),
+  c('f % 2 = 0.5', true),
+  c('l % (l - l) = 0', false), // a long's remainder by a long zero is UNKNOWN...
+  c('NOT (l % (l - l) = 0)', false), // ...not FALSE
+  c('i % zero = i % zero', false), // a double's is NaN
   c('1 + 2 = 3 AND 2 * 2 = 4', true),
   c('i + 1 > 5 = TRUE', true), // (i + 1 > 5) = TRUE: ordering binds tighter than =
 

@@ -133,7 +133,7 @@ const { condition } = fc.letrec((tie) => ({
     { depthSize: 'small', withCrossShrink: true },
     numberLiteral,
     identifier,
-    fc.tuple(tie('number'), fc.constantFrom('+', '-', '*', '/'), tie('number')).map(([l, op, r]) => `${String(l)} ${op} ${String(r)}`),
+    fc.tuple(tie('number'), fc.constantFrom('+', '-', '*', '/', '%'), tie('number')).map(([l, op, r]) => `${String(l)} ${op} ${String(r)}`),
     tie('number').map((n) => `-${String(n)}`),
     tie('number').map((n) => `(${String(n)})`),
   ),

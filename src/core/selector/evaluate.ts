@@ -1,6 +1,6 @@
 import type { Message, PropertyValue } from '../message.js';
 import { compileLike } from './like.js';
-import type { Node } from './parser.js';
+import type { ArithmeticOperator, Node } from './parser.js';
 
 /** A selector value: a property value, a header field, a literal, or NULL (also UNKNOWN for conditions). */
 type Value = PropertyValue;
@@ -157,10 +157,12 @@ function arithmeticOperand(value: Value, convert: boolean): Numeric | undefined 
 /**
  * long op long stays exact (bigint); anything involving a JS number is done in doubles. Division is
  * always floating point, as ActiveMQ does it: 7 / 2 = 3.5, x / 0 = Infinity, 0 / 0 = NaN (Java double
- * semantics, never an error).
+ * semantics, never an error). The remainder (ActiveMQ's `%`) takes the sign of the dividend, as
+ * Java's does; a long's remainder by zero, an error in Java, is unknown (null): nothing matches it.
  */
-function arithmetic(op: '+' | '-' | '*' | '/', l: Numeric, r: Numeric): Numeric {
+function arithmetic(op: ArithmeticOperator, l: Numeric, r: Numeric): Numeric | null {
   if (typeof l === 'bigint' && typeof r === 'bigint' && op !== '/') {
+    if (op === '%') return r === 0n ? null : l % r;
     return op === '+' ? l + r : op === '-' ? l - r : l * r;
   }
   const a = Number(l);
@@ -174,6 +176,8 @@ function arithmetic(op: '+' | '-' | '*' | '/', l: Numeric, r: Numeric): Numeric 
       return a * b;
     case '/':
       return a / b;
+    case '%':
+      return a % b;
   }
 }
 

@@ -6,7 +6,7 @@ const keywords: ReadonlySet<string> = new Set<Keyword>([
   'NOT', 'AND', 'OR', 'BETWEEN', 'LIKE', 'IN', 'IS', 'NULL', 'TRUE', 'FALSE', 'ESCAPE',
 ]);
 
-export type Punctuation = '=' | '<>' | '<' | '<=' | '>' | '>=' | '+' | '-' | '*' | '/' | '(' | ')' | ',';
+export type Punctuation = '=' | '<>' | '<' | '<=' | '>' | '>=' | '+' | '-' | '*' | '/' | '%' | '(' | ')' | ',';
 
 export type Token =
   | { readonly kind: 'keyword'; readonly keyword: Keyword; readonly column: number; readonly text: string }
@@ -130,7 +130,8 @@ export function tokenize(selector: string): Token[] {
     if (two === '!=') fail(start, "'!=' is not a selector operator; not-equal is written '<>'");
     if (two === '==') fail(start, "'==' is not a selector operator; equality is written '='");
     switch (c) {
-      case '=': case '<': case '>': case '+': case '-': case '*': case '/': case '(': case ')': case ',':
+      // '%', the remainder, is ActiveMQ's, not JMS's: selectors written for ActiveMQ use it
+      case '=': case '<': case '>': case '+': case '-': case '*': case '/': case '%': case '(': case ')': case ',':
         tokens.push({ kind: 'punctuation', symbol: c, column, text: c });
         i++;
         continue;

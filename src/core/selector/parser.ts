@@ -14,7 +14,9 @@ interface Span {
 }
 
 export type ComparisonOperator = '=' | '<>' | '<' | '<=' | '>' | '>=';
-export type ArithmeticOperator = '+' | '-' | '*' | '/';
+export type ArithmeticOperator = '+' | '-' | '*' | '/' | '%';
+const ADDITIVE: ReadonlySet<string> = new Set<ArithmeticOperator>(['+', '-']);
+const MULTIPLICATIVE: ReadonlySet<string> = new Set<ArithmeticOperator>(['*', '/', '%']);
 
 export type Node = Span &
   (
@@ -367,25 +369,25 @@ class SelectorParser {
   }
 
   private parseAdditive(): Node {
-    return this.parseArithmetic('+', '-', () => this.parseMultiplicative());
+    return this.parseArithmetic(ADDITIVE, () => this.parseMultiplicative());
   }
 
   private parseMultiplicative(): Node {
-    return this.parseArithmetic('*', '/', () => this.parseUnary());
+    return this.parseArithmetic(MULTIPLICATIVE, () => this.parseUnary());
   }
 
-  /** Operands from `operand` joined, left to right, by either of two operators of one precedence. */
-  private parseArithmetic(a: ArithmeticOperator, b: ArithmeticOperator, operand: () => Node): Node {
+  /** Operands from `operand` joined, left to right, by the operators of one precedence. */
+  private parseArithmetic(operators: ReadonlySet<string>, operand: () => Node): Node {
     let left = operand();
     for (;;) {
       const token = this.peek();
-      if (token.kind !== 'punctuation' || (token.symbol !== a && token.symbol !== b)) return left;
+      if (token.kind !== 'punctuation' || !operators.has(token.symbol)) return left;
       this.advance();
       const right = operand();
       const operator = `'${token.symbol}'`;
       left = {
         kind: 'arithmetic',
-        op: token.symbol === a ? a : b,
+        op: token.symbol as ArithmeticOperator,
         left: this.numeric(left, operator),
         right: this.numeric(right, operator),
         start: left.start,
