@@ -109,6 +109,21 @@ test('every JMS message type keeps its body, headers and typed properties', opti
   assert.deepEqual(eventLine(received, 'after')['bodies'], []);
 });
 
+test('bodies at their edges: compressed bytes keep their length, no text or object stays null, an empty map stays a map, a JMSXUserID property is listed once', options(), async () => {
+  const received = (await drive('edge-bodies', { dest: 'interop.edge' })).lines.filter((l) => l['event'] === 'received');
+  assert.deepEqual(
+    received.map((l) => [l['kind'], l['body'], l['names']]),
+    [
+      ['bytes', Buffer.from('hello world').toString('base64'), []],
+      ['bytes', [2100, 0, 0, 1, 2, 2], []],
+      ['text', null, []],
+      ['object', { class: null }, []],
+      ['map', {}, []],
+      ['text', 'user', ['JMSXUserID']],
+    ],
+  );
+});
+
 const six = ['m0', 'm1', 'm2', 'm3', 'm4', 'm5'];
 
 for (const mode of ['auto', 'dups']) {
@@ -158,6 +173,7 @@ test('durable subscriber: what is published while it is away arrives on resume; 
   assert.deepEqual(eventLine(r, 'live')['bodies'], ['live0']);
   assert.deepEqual(eventLine(r, 'resumed'), { event: 'resumed', bodies: ['away0', 'away1', 'away2'], more: [] });
   assert.deepEqual(eventLine(r, 'resubscribed')['bodies'], []);
+  assert.equal(eventLine(r, 'unsubscribed-again')['exception'], 'javax.jms.InvalidDestinationException', 'JMS: no such subscription');
 });
 
 test('request/reply over a temporary queue with JMSReplyTo and JMSCorrelationID', options(), async () => {

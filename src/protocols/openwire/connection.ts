@@ -253,7 +253,13 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
       case T.REMOVE_SUBSCRIPTION_INFO: {
         const info = command as RemoveSubscriptionInfo;
         if (info.subscriptionName === null) throw new FerryError('FERRY_OPENWIRE_MALFORMED', 'RemoveSubscriptionInfo without a subscription name');
-        this.requireCore().deleteDurableSubscription(info.subscriptionName, info.clientId ?? undefined);
+        try {
+          this.requireCore().deleteDurableSubscription(info.subscriptionName, info.clientId ?? undefined);
+        } catch (err) {
+          // JMS: unsubscribing a name that no subscription has is an InvalidDestinationException
+          if (isFerryError(err, 'FERRY_CONSUMER_NOT_FOUND')) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', err.message);
+          throw err;
+        }
         return this.respond(info);
       }
       case T.KEEP_ALIVE_INFO:

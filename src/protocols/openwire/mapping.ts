@@ -17,6 +17,8 @@ import { readProperties, readTypedMap, readTypedValue, writeProperties } from '.
 /** Where a message's OpenWire property bytes are kept, so a JMS consumer gets back exactly what a JMS producer typed. */
 const PROPERTIES_KEY = 'openwire.properties';
 const PARTS_KEY = 'openwire.parts';
+/** Marks a TextMessage sent without a text (`getText()` null), which core keeps as an empty text. */
+const NULL_TEXT_KEY = 'openwire.null-text';
 
 const bodyKinds: ReadonlyMap<number, BodyKind> = new Map([
   [T.TEXT_MESSAGE, 'text'],
@@ -131,9 +133,13 @@ function coreBody(wire: WireMessage): { body: Buffer; bodyKind: BodyKind } {
   let content = wire.content ?? Buffer.alloc(0);
   if (wire.compressed && content.length > 0) {
     if (wire.type === T.BYTES_MESSAGE) {
-      // ActiveMQ puts the inflated length in front of a compressed BytesMessage's deflate stream
+      // ActiveMQ puts the body's length in front of a compressed BytesMessage's deflate stream, and
+      // deflates its whole write buffer: what inflates past that length is not the body
       if (content.length < 4) throw new FerryError('FERRY_OPENWIRE_MALFORMED', 'a compressed BytesMessage without its length');
-      content = inflate(content.subarray(4));
+      const length = content.readInt32BE(0);
+      const inflated = inflate(content.subarray(4));
+      if (length < 0 || length > inflated.length) throw new FerryError('FERRY_OPENWIRE_MALFORMED', `a compressed BytesMessage says ${length} bytes and inflates to ${inflated.length}`);
+      content = length === inflated.length ? inflated : Buffer.from(inflated.subarray(0, length));
     } else {
       content = inflate(content);
     }
@@ -156,9 +162,11 @@ function coreBody(wire: WireMessage): { body: Buffer; bodyKind: BodyKind } {
  */
 function ownEncodings(wire: WireMessage): Map<string, unknown> | undefined {
   const keepProperties = wire.marshalledProperties !== null && wire.userId === null;
-  if (!keepProperties && wire.type !== T.MESSAGE) return undefined;
+  const nullText = wire.type === T.TEXT_MESSAGE && wire.content === null;
+  if (!keepProperties && !nullText && wire.type !== T.MESSAGE) return undefined;
   const encodings = new Map<string, unknown>();
   if (keepProperties) encodings.set(PROPERTIES_KEY, Buffer.from(wire.marshalledProperties!));
+  if (nullText) encodings.set(NULL_TEXT_KEY, true);
   return encodings;
 }
 
@@ -203,10 +211,11 @@ function parsesWhole(body: Buffer, read: (reader: DataReader) => void): boolean 
  * The message type and content for a core body. A map or stream body that another protocol
  * encoded its own way (AMQP) does not parse as ActiveMQ's and goes as a BytesMessage.
  */
-function wireBody(message: Message): { type: number; content: Buffer } {
+function wireBody(message: Message): { type: number; content: Buffer | null } {
   const body = message.body;
   switch (message.bodyKind) {
     case 'text': {
+      if (body.length === 0 && message.encodings?.get(NULL_TEXT_KEY) === true) return { type: T.TEXT_MESSAGE, content: null };
       const text = body.toString('utf8');
       const length = modifiedUtf8Length(text);
       const writer = new DataWriter(length + 4);
@@ -215,13 +224,16 @@ function wireBody(message: Message): { type: number; content: Buffer } {
       return { type: T.TEXT_MESSAGE, content: writer.finish() };
     }
     case 'map':
+      // the client sends an empty map with no content at all
+      if (body.length === 0) return { type: T.MAP_MESSAGE, content: null };
       if (parsesWhole(body, (r) => readTypedMap(r))) return { type: T.MAP_MESSAGE, content: body };
       return { type: T.BYTES_MESSAGE, content: body };
     case 'stream':
       if (parsesWhole(body, (r) => { while (r.remaining > 0) readTypedValue(r); })) return { type: T.STREAM_MESSAGE, content: body };
       return { type: T.BYTES_MESSAGE, content: body };
     case 'object':
-      return { type: T.OBJECT_MESSAGE, content: body };
+      // no serialised object (`getObject()` null) is no content, not an empty stream the client cannot read
+      return { type: T.OBJECT_MESSAGE, content: body.length === 0 ? null : body };
     case 'none':
       return { type: T.MESSAGE, content: body };
     default:
@@ -238,7 +250,7 @@ function wireProperties(message: Message): Buffer | null {
 
 interface EncodedParts {
   readonly type: number;
-  readonly content: Buffer;
+  readonly content: Buffer | null;
   readonly properties: Buffer | null;
   /** The message id as parsed from core's; each delivery copies it (its broker sequence is the delivery's). */
   readonly id: MessageId;
@@ -267,7 +279,8 @@ export function dispatchMessageId(message: Message): MessageId {
 /** A core message as the MessageDispatch to a JMS consumer carries it. */
 export function toWireMessage(message: Message, redeliveryCounter: number, messageId: MessageId = dispatchMessageId(message)): WireMessage {
   const { type, content, properties } = encodedParts(message);
-  const userId = message.properties.get('JMSXUserID');
+  // a JMSXUserID among the client's own property bytes is there already: the client lists both
+  const userId = message.encodings?.has(PROPERTIES_KEY) === true ? undefined : message.properties.get('JMSXUserID');
   return {
     type,
     commandId: 0,

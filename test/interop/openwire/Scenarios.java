@@ -1,9 +1,11 @@
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.Enumeration;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import javax.jms.BytesMessage;
 import javax.jms.Connection;
 import javax.jms.DeliveryMode;
 import javax.jms.Destination;
@@ -56,6 +58,7 @@ final class Scenarios {
       case "virtual-topic": virtualTopic(); break;
       case "expiry": expiry(); break;
       case "priority": priority(); break;
+      case "edge-bodies": edgeBodies(); break;
       default: new Recovery(d).run(command);
     }
   }
@@ -124,6 +127,47 @@ final class Scenarios {
               "deliveryMode", mode == DeliveryMode.PERSISTENT ? "persistent" : "non-persistent", "expiration", m.getJMSExpiration(),
               "timestamp", m.getJMSTimestamp());
         }
+      }
+    }
+  }
+
+  /**
+   * Bodies at their edges, from a client that compresses (`jms.useCompression=true`): a short
+   * BytesMessage and one written in three parts (the client deflates its whole write buffer), a
+   * TextMessage and an ObjectMessage without a body, an empty MapMessage, and a JMSXUserID set as a
+   * property; each as the consumer sees it, with its property names as the client lists them.
+   */
+  private void edgeBodies() throws Exception {
+    try (JmsDriver.Conn c = d.connect("jms.useCompression=true", null)) {
+      Session s = JmsDriver.session(c, Session.AUTO_ACKNOWLEDGE);
+      Queue q = s.createQueue(base + ".edge");
+      MessageProducer p = s.createProducer(q);
+      BytesMessage hello = s.createBytesMessage();
+      hello.writeBytes("hello world".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+      p.send(hello);
+      BytesMessage parts = s.createBytesMessage();
+      for (int i = 0; i < 3; i++) {
+        byte[] part = new byte[700];
+        Arrays.fill(part, (byte) i);
+        parts.writeBytes(part);
+      }
+      p.send(parts);
+      p.send(s.createTextMessage(null));
+      p.send(s.createObjectMessage(null));
+      p.send(s.createMapMessage());
+      Message user = s.createTextMessage("user");
+      user.setStringProperty("JMSXUserID", "mallory");
+      p.send(user);
+      for (Message m : d.receive(s.createConsumer(q), 6)) {
+        List<String> names = new ArrayList<>();
+        for (Enumeration<?> e = m.getPropertyNames(); e.hasMoreElements(); ) names.add((String) e.nextElement());
+        Object body = Messages.body(m);
+        // a long body is told by its length and the bytes at its part boundaries
+        if (body instanceof byte[] && ((byte[]) body).length > 64) {
+          byte[] b = (byte[]) body;
+          body = Arrays.asList(b.length, b[0], b[699], b[700], b[1400], b[b.length - 1]);
+        }
+        JmsDriver.emit("event", "received", "kind", Messages.kindOf(m), "body", body, "names", names);
       }
     }
   }
@@ -277,6 +321,13 @@ final class Scenarios {
       JmsDriver.emit("event", "resubscribed", "bodies", JmsDriver.bodies(d.drain(fresh)));
       fresh.close();
       s.unsubscribe(name);
+      String refusal = null;
+      try {
+        s.unsubscribe(name);
+      } catch (JMSException gone) {
+        refusal = gone.getClass().getName();
+      }
+      JmsDriver.emit("event", "unsubscribed-again", "exception", refusal);
     }
   }
 
