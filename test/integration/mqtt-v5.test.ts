@@ -90,6 +90,17 @@ test('Correlation Data that is not UTF-8 text, or text that looks like an AMQP i
   await Promise.all([sub.end(), pub.end()]);
 });
 
+test('a topic name with "*" or ">", which MQTT does not reserve, is published to and delivered as it was written', async () => {
+  const sub = await connectMqtt(broker.mqttPort, v5);
+  await sub.subscribe(['stars/#', 'stars/+/t*'], { qos: 1 });
+  const pub = await connectMqtt(broker.mqttPort, v5);
+  await pub.publish('stars/a*b/t*', 'one', { qos: 1 });
+  await pub.publish('stars/>', 'two', { qos: 1 });
+  const got = [await sub.inbox.next(), await sub.inbox.next()];
+  assert.deepEqual(got.map((m) => [m.topic, m.payload]), [['stars/a*b/t*', 'one'], ['stars/>', 'two']]);
+  await Promise.all([sub.end(), pub.end()]);
+});
+
 test('an expired message is not delivered', async () => {
   const sub = await connectMqtt(broker.mqttPort, { ...v5, clientId: 'expiry-sub', clean: false, properties: { sessionExpiryInterval: 60 } });
   await sub.subscribe('exp/t', { qos: 1 });

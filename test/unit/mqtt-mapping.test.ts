@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import mqttPacket from 'mqtt-packet';
+import { hasWildcard, matchesPattern } from '../../src/core/address.js';
 import { buildMessage } from '../../src/core/message.js';
 import { encodePublish, messageProperties, messageQos, parseFilter, publishToMessage, topicFromFerry, topicToFerry } from '../../src/protocols/mqtt/index.js';
 import { encodeMessageProperties } from '../../src/protocols/mqtt/mapping.js';
@@ -10,7 +11,19 @@ test('topic names: "/" and "." swap, wildcards are refused in names', () => {
   assert.equal(topicToFerry('a/b/c'), 'a.b.c');
   assert.equal(topicToFerry('v1.2/x'), 'v1/2.x');
   assert.equal(topicFromFerry(topicToFerry('/lead/and.dot/')), '/lead/and.dot/');
-  for (const bad of ['a/+', 'a/#', '', 'a*b', 'a>']) assert.throws(() => topicToFerry(bad), { code: 'FERRY_DESTINATION_INVALID' }, bad);
+  for (const bad of ['a/+', 'a/#', '', 'a\u0000']) assert.throws(() => topicToFerry(bad), { code: 'FERRY_DESTINATION_INVALID' }, bad);
+});
+
+test('topic names: "*" and ">", which are not MQTT wildcards, make Ferry names without wildcards, and every name comes back as it went', () => {
+  for (const name of ['a*b', 'a/*/c', '>', 'x/>', '\uE000', '\uE000s', 'a\uE000*>.b/']) {
+    const ferry = topicToFerry(name);
+    assert.ok(!hasWildcard(ferry), `${JSON.stringify(name)} -> ${JSON.stringify(ferry)}`);
+    assert.equal(topicFromFerry(ferry), name);
+  }
+  assert.notEqual(topicToFerry('a*'), topicToFerry('a\uE000s'));
+  // a filter matches such names level by level, as any other
+  assert.deepEqual(parseFilter('a/+/*').patterns, [`a.*.${topicToFerry('*')}`]);
+  assert.ok(matchesPattern(parseFilter('sensors/+/t*').patterns[0]!, topicToFerry('sensors/x/t*')));
 });
 
 test('topic filters: + is *, # is > and also its parent level; $share is split off; bad filters refused', () => {
@@ -18,7 +31,7 @@ test('topic filters: + is *, # is > and also its parent level; $share is split o
   assert.deepEqual(parseFilter('a/#').patterns, ['a.>', 'a']);
   assert.deepEqual(parseFilter('#').patterns, ['>']);
   assert.deepEqual(parseFilter('$share/g1/s/+'), { filter: 's/+', shareName: 'g1', patterns: ['s.*'] });
-  for (const bad of ['a/#/b', 'a/b#', 'a+/b', '', '$share/g', '$share//x', 'a*']) assert.throws(() => parseFilter(bad), { code: 'FERRY_DESTINATION_INVALID' }, bad);
+  for (const bad of ['a/#/b', 'a/b#', 'a+/b', '', '$share/g', '$share//x']) assert.throws(() => parseFilter(bad), { code: 'FERRY_DESTINATION_INVALID' }, bad);
 });
 
 test('PUBLISH to message and back: QoS, expiry, properties', () => {

@@ -3,13 +3,34 @@ import { FerryError } from '../../errors.js';
 /**
  * MQTT topic names and filters <-> Ferry topic names and patterns, as ActiveMQ maps them: `/` and
  * `.` swap places (so both survive the trip), `+` is `*` and `#` is `>`.
+ *
+ * `*` and `>` are Ferry's wildcards and no Ferry name holds them, but an MQTT topic name may (only
+ * `+` and `#` are MQTT's wildcards [MQTT-4.7.1]): they travel behind U+E000, a character of
+ * Unicode's private use area, which is itself escaped the same way, so that every name comes back
+ * as it went.
  */
+const ESCAPE = '\uE000';
+const ESCAPED: Readonly<Record<string, string>> = { '*': `${ESCAPE}s`, '>': `${ESCAPE}g`, [ESCAPE]: `${ESCAPE}e` };
+const UNESCAPED: Readonly<Record<string, string>> = { s: '*', g: '>', e: ESCAPE };
 
-function swapSeparators(name: string): string {
+function toFerryName(name: string): string {
   let out = '';
   for (let i = 0; i < name.length; i++) {
     const c = name[i]!;
-    out += c === '/' ? '.' : c === '.' ? '/' : c;
+    out += c === '/' ? '.' : c === '.' ? '/' : (ESCAPED[c] ?? c);
+  }
+  return out;
+}
+
+function toMqttName(name: string): string {
+  let out = '';
+  for (let i = 0; i < name.length; i++) {
+    const c = name[i]!;
+    const unescaped = c === ESCAPE ? UNESCAPED[name[i + 1] ?? ''] : undefined;
+    if (unescaped !== undefined) {
+      out += unescaped;
+      i++;
+    } else out += c === '/' ? '.' : c === '.' ? '/' : c;
   }
   return out;
 }
@@ -18,14 +39,12 @@ function swapSeparators(name: string): string {
 export function topicToFerry(topic: string): string {
   if (topic.length === 0) throw new FerryError('FERRY_DESTINATION_INVALID', 'the topic name is empty');
   if (/[+#\u0000]/.test(topic)) throw new FerryError('FERRY_DESTINATION_INVALID', `a topic name may not contain wildcards: "${topic}"`);
-  // `*` and `>` are Ferry's wildcards: a topic name that contains them cannot be a Ferry name
-  if (/[*>]/.test(topic)) throw new FerryError('FERRY_DESTINATION_INVALID', `Ferry topic names cannot contain "*" or ">": "${topic}"`);
-  return swapSeparators(topic);
+  return toFerryName(topic);
 }
 
 /** A Ferry topic name as the MQTT topic name a subscriber sees. */
 export function topicFromFerry(name: string): string {
-  return swapSeparators(name);
+  return toMqttName(name);
 }
 
 export interface ParsedFilter {
@@ -62,8 +81,7 @@ export function parseFilter(value: string): ParsedFilter {
       mapped.push('>');
     } else if (level === '+') mapped.push('*');
     else if (/[+#]/.test(level)) throw new FerryError('FERRY_DESTINATION_INVALID', `a wildcard must be a whole level: "${filter}"`);
-    else if (/[*>]/.test(level)) throw new FerryError('FERRY_DESTINATION_INVALID', `Ferry topic names cannot contain "*" or ">": "${filter}"`);
-    else mapped.push(swapSeparators(level));
+    else mapped.push(toFerryName(level));
   }
   const patterns = [mapped.join('.')];
   if (mapped.length > 1 && mapped[mapped.length - 1] === '>') patterns.push(mapped.slice(0, -1).join('.'));
