@@ -6,10 +6,23 @@ import { FerryError } from '../errors.js';
 export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
+  // a broker killed with SIGKILL stays a zombie until its parent reaps it: it runs no more
+  return !isZombie(pid);
+}
+
+/** Linux's state of the process is Z; false where there is no /proc to say. */
+function isZombie(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch {
+    return false;
+  }
+  // pid (comm) state ...: the name may hold spaces and parentheses, the state follows the last ')'
+  return stat.charAt(stat.lastIndexOf(')') + 2) === 'Z';
 }
 
 /**

@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { DataFolderLock, processAlive } from '../../src/store/index.js';
+
+const folders: string[] = [];
+after(() => {
+  for (const folder of folders) rmSync(folder, { recursive: true, force: true });
+});
+
+function folder(): string {
+  const made = mkdtempSync(join(tmpdir(), 'ferry-lock-'));
+  folders.push(made);
+  return made;
+}
+
+/** A process killed with SIGKILL whose parent has not reaped it (a zombie), and that parent. */
+async function zombie(): Promise<{ pid: number; parent: number; done: () => void }> {
+  // the parent forks, kills its child and sleeps without waiting for it
+  const parent = spawn(process.execPath, ['-e', `
+    const { spawn } = require('node:child_process');
+    const child = spawn('sleep', ['60'], { stdio: 'ignore' });
+    process.kill(child.pid, 'SIGKILL');
+    // Node reaps its children from its event loop: blocking it keeps the dead child a zombie
+    console.log(child.pid);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60000);
+  `], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const pid = await new Promise<number>((resolve) => parent.stdout.once('data', (line: Buffer) => resolve(Number(line.toString().trim()))));
+  // the SIGKILL is delivered at once, but the state says so only when the child has died
+  for (let i = 0; i < 1000 && !readFileSync(`/proc/${pid}/stat`, 'latin1').includes(') Z '); i++) await new Promise((r) => setTimeout(r, 5));
+  return { pid, parent: parent.pid!, done: () => parent.kill('SIGKILL') };
+}
+
+test('a broker killed with SIGKILL and not yet reaped (a zombie) holds no data folder', { skip: process.platform !== 'linux' && 'zombies are read from /proc' }, async () => {
+  const dead = await zombie();
+  try {
+    assert.equal(processAlive(dead.parent), true);
+    assert.equal(processAlive(dead.pid), false, 'a zombie runs no more');
+    const data = folder();
+    writeFileSync(join(data, 'lock'), `${dead.pid}\n`);
+    const lock = DataFolderLock.acquire(data);
+    assert.equal(readFileSync(join(data, 'lock'), 'utf8'), `${process.pid}\n`);
+    lock.release();
+  } finally {
+    dead.done();
+  }
+});
+
+test('the lock of a live broker started without --ha keeps out both kinds; that of a live --ha broker only one started without it', () => {
+  const alone = folder();
+  writeFileSync(join(alone, 'lock'), `${process.ppid}\n`);
+  for (const holding of ['alone', 'ha'] as const) {
+    assert.throws(() => DataFolderLock.acquire(alone, holding), { code: 'FERRY_STORE_LOCKED', message: new RegExp(`process ${process.ppid}, a broker started without --ha`) });
+  }
+  const shared = folder();
+  writeFileSync(join(shared, 'lock'), `${process.ppid} ha\n`);
+  assert.throws(() => DataFolderLock.acquire(shared, 'alone'), { code: 'FERRY_STORE_LOCKED', message: /the primary of brokers started with --ha/ });
+  // the lease made this one primary: the other lost it and is fenced
+  const primary = DataFolderLock.acquire(shared, 'ha');
+  assert.equal(readFileSync(join(shared, 'lock'), 'utf8'), `${process.pid} ha\n`);
+  // a release leaves alone a lock another broker took over since
+  writeFileSync(join(shared, 'lock'), `${process.ppid} ha\n`);
+  primary.release();
+  assert.equal(readFileSync(join(shared, 'lock'), 'utf8'), `${process.ppid} ha\n`);
+});
