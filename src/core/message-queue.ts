@@ -280,7 +280,7 @@ export class MessageQueue implements EntryQueue {
     if (this.policy.lastValueKey !== undefined) this.replaceLastValue(entry, txId);
     this.addPending(entry);
     if (this.pagesOut(message) && this.atMemoryLimit) this.env.persistence.page(message);
-    if (this.pending.length > this.maxLength || this.pending.bytes > this.maxLengthBytes) {
+    if (this.overLimits()) {
       // inside a store transaction the oldest may be this very entry, whose reference is not committed yet
       if (txId === undefined) this.dropHead();
       else queueMicrotask(() => this.dropHead());
@@ -368,6 +368,7 @@ export class MessageQueue implements EntryQueue {
             this.delayed--;
             if (this.destroyed) return;
             this.addPending(entry);
+            this.trimAfterGiveBack();
             this.dispatch();
           });
           continue;
@@ -375,6 +376,7 @@ export class MessageQueue implements EntryQueue {
       }
       this.addPending(entry);
     }
+    this.trimAfterGiveBack();
     this.dispatch();
   }
 
@@ -776,9 +778,18 @@ export class MessageQueue implements EntryQueue {
     }
   }
 
+  /** What comes back counts against the queue's length as a publish does, as RabbitMQ's drop-head counts it. */
+  private trimAfterGiveBack(): void {
+    if (this.overflow === 'drop-head' && this.overLimits()) this.dropHead();
+  }
+
+  private overLimits(): boolean {
+    return this.pending.length > this.maxLength || this.pending.bytes > this.maxLengthBytes;
+  }
+
   /** Over its maximum length: the oldest waiting messages go, dead-lettered as `maxlen` (RabbitMQ's drop-head). */
   private dropHead(): void {
-    while (this.pending.length > 0 && (this.pending.length > this.maxLength || this.pending.bytes > this.maxLengthBytes)) {
+    while (this.pending.length > 0 && this.overLimits()) {
       const head = this.pending.shift()!;
       if (head.expiresAt !== 0) this.expiring--;
       this.deadLetter(head, 'maxlen');

@@ -292,6 +292,17 @@ describe('queue arguments', () => {
     for (const body of ['1', '2', '3']) ch.sendToQueue(capped, Buffer.from(body));
     await ch.checkQueue(capped);
     assert.deepEqual(await drain(ch, capped), ['2', '3']);
+    // a message that comes back counts against the limit as a publish does: the head goes, as in RabbitMQ
+    const requeued = unique('capped-requeue');
+    await ch.assertQueue(requeued, { maxLength: 2 });
+    for (const body of ['0', '1']) ch.sendToQueue(requeued, Buffer.from(body));
+    const held = await ch.get(requeued);
+    assert.ok(held !== false);
+    for (const body of ['2', '3']) ch.sendToQueue(requeued, Buffer.from(body));
+    await ch.checkQueue(requeued);
+    ch.reject(held, true);
+    assert.equal((await ch.checkQueue(requeued)).messageCount, 2);
+    assert.deepEqual(await drain(ch, requeued), ['2', '3']);
     const ttl = unique('ttl0');
     await ch.assertQueue(ttl, { messageTtl: 0 });
     ch.sendToQueue(ttl, Buffer.from('gone'));
