@@ -174,7 +174,12 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
     certificates?.close();
     throw err;
   }
-  mkdirSync(config.data, { recursive: true });
+  try {
+    mkdirSync(config.data, { recursive: true });
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === 'EEXIST' ? 'it is a file, not a folder' : (err as Error).message;
+    throw new FerryError('FERRY_STORE_FAILED', `cannot use ${config.data} as the data folder: ${reason}; give another with --data`, { cause: err });
+  }
   // with a shared folder (or database) the lease is the lock: the other broker may be alive on another host
   const lease =
     config.ha.role === 'auto'

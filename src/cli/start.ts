@@ -97,15 +97,30 @@ function parseStartArgs(argv: readonly string[]): ReturnType<typeof parseArgs<{ 
   }
 }
 
-/** A port another program holds, said with the listener's key and option rather than as a bare EADDRINUSE. */
-function portTaken(err: unknown, config: FerryConfig, origins: OverrideOrigins): Error | undefined {
-  const e = err as { code?: unknown; port?: unknown; address?: unknown };
-  if (e.code !== 'EADDRINUSE' || typeof e.port !== 'number') return undefined;
-  const entry = Object.entries(config.listeners).find(([, listener]) => listener.enabled && listener.port === e.port);
+/**
+ * A listener that could not listen, said with its key and option rather than as a bare system
+ * error: a port another program holds or that needs privileges, a host that is no address of this
+ * machine or that does not resolve.
+ */
+function listenerRefused(err: unknown, config: FerryConfig, origins: OverrideOrigins): Error | undefined {
+  const e = err as { code?: unknown; port?: unknown; address?: unknown; hostname?: unknown };
+  const byPort = e.code === 'EADDRINUSE' || e.code === 'EACCES';
+  const byHost = e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN';
+  const host = typeof e.hostname === 'string' ? e.hostname : typeof e.address === 'string' ? e.address : undefined;
+  const entry = Object.entries(config.listeners).find(([, listener]) =>
+    listener.enabled && (byPort ? typeof e.port === 'number' && listener.port === e.port : byHost && listener.host === host),
+  );
   if (entry === undefined) return undefined;
-  const key = `listeners.${entry[0]}.port`;
-  const option = origins.get(key) ?? `--${listenerFlags.find(([, name]) => name === entry[0])?.[0] ?? entry[0]}-port`;
-  return new Error(`${key} (${option}): port ${e.port} on ${String(e.address ?? entry[1].host)} is in use by another program; choose another port, or "off"`, { cause: err });
+  const [name, listener] = entry;
+  const setting = byPort ? 'port' : 'host';
+  const key = `listeners.${name}.${setting}`;
+  const option = origins.get(key) ?? `--${listenerFlags.find(([, flag]) => flag === name)?.[0] ?? name}-${setting}`;
+  const what =
+    e.code === 'EADDRINUSE' ? `port ${listener.port} on ${String(e.address ?? listener.host)} is in use by another program; choose another port, or "off"`
+    : e.code === 'EACCES' ? `port ${listener.port} needs privileges this process lacks; choose a port above 1023`
+    : e.code === 'EADDRNOTAVAIL' ? `${listener.host} is not an address of this machine`
+    : `${listener.host} does not resolve to an address (${String(e.code)})`;
+  return new Error(`${key} (${option}): ${what}`, { cause: err });
 }
 
 /** Environment first, options second, so that an option beats the environment. */
@@ -181,7 +196,7 @@ export async function start(argv: readonly string[]): Promise<void> {
       logger.info({ event: 'broker.stopped', signal: stopRequested }, 'stopped while waiting as a backup');
       process.exit(0);
     }
-    throw portTaken(err, config, origins) ?? err;
+    throw listenerRefused(err, config, origins) ?? err;
   }
   const watch = (running: RunningServer): void => {
     // a broker that lost its lease has stopped writing and closed its listeners; its supervisor restarts it, as a backup

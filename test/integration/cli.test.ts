@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -74,6 +75,31 @@ async function refusedStart(args: string[], env: NodeJS.ProcessEnv, names: RegEx
   assert.match(lines[0]!, names);
   assert.equal(run.stdout, '', 'nothing is logged: the broker never started');
 }
+
+test('a listener that cannot listen, or a data folder that is a file, stops the start with 1 and one line saying which', async () => {
+  const holder = createServer();
+  await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+  const held = (holder.address() as AddressInfo).port;
+  const others = ['--amqp-port', 'off', '--mqtt-port', 'off', '--openwire-port', 'off', '--ws-port', 'off', '--http-port', 'off'];
+  try {
+    for (const [args, line] of [
+      [['--stomp-port', String(held), '--stomp-host', '127.0.0.1'], new RegExp(`^ferry: listeners\\.stomp\\.port \\(--stomp-port\\): port ${held} on 127\\.0\\.0\\.1 is in use by another program`)],
+      [['--stomp-port', '0', '--stomp-host', '192.0.2.1'], /^ferry: listeners\.stomp\.host \(--stomp-host\): 192\.0\.2\.1 is not an address of this machine$/],
+    ] as const) {
+      const run = await runFerry(['start', '--data', join(tmp(), 'data'), ...args, ...others, '--log-level', 'silent']);
+      assert.equal(run.code, 1, run.stderr);
+      assert.equal(run.stderr.trim().split('\n').length, 1, run.stderr);
+      assert.match(run.stderr.trim(), line);
+    }
+  } finally {
+    holder.close();
+  }
+  const file = join(tmp(), 'a-file');
+  writeFileSync(file, '');
+  const run = await runFerry(['start', '--data', file, '--stomp-port', '0', ...others, '--log-level', 'silent']);
+  assert.equal(run.code, 1);
+  assert.equal(run.stderr, `ferry: FERRY_STORE_FAILED: cannot use ${file} as the data folder: it is a file, not a folder; give another with --data\n`);
+});
 
 test('a mistake on the command line stops the start with 78 and one line naming the option', async () => {
   await refusedStart(['--stomp-port', 'abc'], {}, /^ferry: --stomp-port \(listeners\.stomp\.port\): .*"abc"/);
