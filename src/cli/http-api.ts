@@ -35,8 +35,8 @@ export const managementHelp = `Connection options (every management command):
   --json             machine-readable output
   -h, --help
 
-Exit status: 0 done, 1 bad command line, 2 cannot reach the broker, 3 refused (401, 403),
-4 not found, 5 any other error from the API.
+Exit status: 0 done, 1 bad command line (or a request the API found bad, 400), 2 cannot reach
+the broker, 3 refused (401, 403), 4 not found, 5 any other error from the API.
 `;
 
 export interface ManagementValues {

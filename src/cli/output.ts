@@ -19,11 +19,13 @@ export function printJson(value: unknown): void {
 }
 
 /**
- * The exit status a script can branch on: 1 the command line, 2 the broker cannot be reached,
- * 3 refused, 4 not found, 5 any other answer from the API. Anything else (a bug) is 1, as before.
+ * The exit status a script can branch on: 1 the command line (and a request the API found bad,
+ * 400, which the command line made), 2 the broker cannot be reached, 3 refused, 4 not found, 5
+ * any other answer from the API. Anything else (a bug) is 1, as before.
  */
 export function exitStatusOf(err: unknown): number {
   if (err instanceof ApiError) {
+    if (err.status === 400) return 1;
     if (err.status === 401 || err.status === 403) return 3;
     if (err.status === 404) return 4;
     return 5;

@@ -292,6 +292,10 @@ describe('exit statuses', () => {
       assert.equal(run.code, 1, `ferry ${args.join(' ')}: ${run.stderr}`);
       assert.match(run.stderr, /FERRY_CLI_USAGE/);
     }
+    // what only the broker can find wrong in the command line: the API answers 400
+    const sorted = await ferry(['dstat', '--sort', 'no-such-column']);
+    assert.equal(sorted.code, 1, sorted.stderr);
+    assert.match(sorted.stderr, /^ferry: FERRY_[A-Z_]+: /);
   });
 
   describe('with users', () => {
