@@ -99,8 +99,11 @@ export async function authorization(values: ManagementValues): Promise<string | 
   const user = values.user ?? env('FERRY_USER');
   if (user === undefined) return undefined;
   let password = values.password ?? env('FERRY_PASSWORD');
-  // a script without a terminal logs in with an empty password rather than hanging on a prompt
-  if (password === undefined) password = process.stdin.isTTY ? await askHidden(`password for ${user}: `) : '';
+  if (password === undefined) {
+    // a script without a terminal is told so, rather than logging in with no password (a failed login the broker counts)
+    if (process.stdin.isTTY !== true) throw usageError(`--user ${user} needs a password: give --password or FERRY_PASSWORD (standard input is not a terminal to ask on)`);
+    password = await askHidden(`password for ${user}: `);
+  }
   return `Basic ${Buffer.from(`${user}:${password}`, 'utf8').toString('base64')}`;
 }
 

@@ -317,6 +317,10 @@ describe('exit statuses', () => {
       const admin = await runFerry(['dstat', '--url', secureUrl, '--user', 'admin', '--json'], { env: { FERRY_PASSWORD: 'admin-secret' } });
       assert.equal(admin.code, 0, admin.stderr);
       assert.equal(typeof (JSON.parse(admin.stdout) as { total: unknown }).total, 'number');
+      // no password and no terminal to ask on: a usage error, not a login with an empty password
+      const none = await runFerry(['dstat', '--url', secureUrl, '--user', 'admin'], { input: '' });
+      assert.equal(none.code, 1, none.stderr);
+      assert.match(none.stderr, /^ferry: FERRY_CLI_USAGE: --user admin needs a password/);
     });
   });
 });
