@@ -294,7 +294,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
     if (!principal.internal) {
       this.logger.info(
         { event: 'connection.opened', connection: connection.id, protocol: request.protocol, remoteAddress: request.transport.remoteAddress, user: principal.username, clientId },
-        `${request.protocol} client ${clientId ?? ''} connected from ${request.transport.remoteAddress} as ${principal.username ?? 'anonymous'}`,
+        `${request.protocol} client ${clientId === undefined ? '' : `${clientId} `}connected from ${request.transport.remoteAddress} as ${principal.username ?? 'anonymous'}`,
       );
       this.connectionEvents.opened(connection.id, { id: connection.id, protocol: request.protocol, clientId, user: principal.username, remoteAddress: request.transport.remoteAddress });
     }
@@ -587,7 +587,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
     if (!connection.principal.internal && this.connections.has(connection.id)) {
       this.logger.info(
         { event: 'connection.closed', connection: connection.id, protocol: connection.protocol, remoteAddress: connection.remoteAddress, user: connection.principal.username, clientId: connection.clientId },
-        `${connection.protocol} client ${connection.clientId ?? ''} from ${connection.remoteAddress} disconnected`,
+        `${connection.protocol} client ${connection.clientId === undefined ? '' : `${connection.clientId} `}from ${connection.remoteAddress} disconnected`,
       );
     }
     if (this.connections.delete(connection.id)) this.limits.release(connection.principal);
