@@ -36,7 +36,7 @@ export class StompClient {
         : connectTls({ host, port, ...(tls.ca === undefined ? {} : { ca: tls.ca }), ...(isIP(host) === 0 ? { servername: host } : {}) });
     await new Promise<void>((resolve, reject) => {
       socket.once(tls === undefined ? 'connect' : 'secureConnect', resolve);
-      socket.once('error', reject);
+      socket.once('error', (err) => reject(new FerryError('FERRY_CLI_UNREACHABLE', `cannot reach the broker at ${host}:${port}: ${err.message}`, { cause: err })));
     });
     const client = new StompClient(socket);
     await new Promise<void>((resolve, reject) => {

@@ -42,7 +42,8 @@ Options:
   --user USER --password PASSWORD
   -h, --help
 
-Exits 0 when it received --count messages, 1 when the timeout came first.
+Exits 0 when it received --count messages, 1 when the timeout came first, 2 when the broker
+cannot be reached or closed the connection.
 `;
 
 const connectionOptions = {

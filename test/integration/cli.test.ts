@@ -198,6 +198,14 @@ test('ferry send: --body sends text, --file and standard input send bytes', asyn
   }
 });
 
+test('ferry send, receive and browse exit 2 when nothing listens at the port, as the other tools do', async () => {
+  for (const args of [['send', '-d', 'q', '--body', 'x'], ['receive', '-d', 'q'], ['browse', 'q']]) {
+    const run = await runFerry([...args, '--port', '1']);
+    assert.equal(run.code, 2, `ferry ${args[0]!}: ${run.stderr}`);
+    assert.match(run.stderr, /^ferry: FERRY_CLI_UNREACHABLE: cannot reach the broker at 127\.0\.0\.1:1: /);
+  }
+});
+
 test('ferry store names what keeps each journal file on disk', async () => {
   const broker = await spawnBroker(['--data', join(tmp(), 'data'), '--stomp-port', '0', '--stomp-host', '127.0.0.1']);
   try {
