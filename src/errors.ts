@@ -76,6 +76,7 @@ export const errorCodes = {
   FERRY_METHOD_NOT_ALLOWED: 'a management API request with a method the route does not answer (HTTP 405)',
   FERRY_CLI_USAGE: 'a ferry command line that names an unknown option, misses an argument or gives a bad value, or a file it reads that is not what it should be (exit status 1)',
   FERRY_CLI_UNREACHABLE: 'a ferry tool cannot reach the broker: nothing listens at the URL, the address does not resolve, or the connection drops (exit status 2)',
+  FERRY_CLI_UNTRUSTED: 'a ferry tool reached the broker over TLS but does not trust its certificate: signed by an authority it does not know (give it with --ca), issued for another name, or expired (exit status 2)',
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -4,6 +4,7 @@ import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
 import { FerryError } from '../errors.js';
 import { askHidden } from './prompt.js';
+import { notThrough } from './unreachable.js';
 
 /**
  * The management API as the operators' tools see it: one base URL, one login, JSON in and out.
@@ -165,7 +166,7 @@ export class ManagementApi {
         res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
         res.on('error', (err) => reject(new FerryError('FERRY_CLI_UNREACHABLE', `the connection to ${this.url.origin} dropped: ${err.message}`, { cause: err })));
       });
-      req.on('error', (err) => reject(new FerryError('FERRY_CLI_UNREACHABLE', `cannot reach the broker at ${this.url.origin}: ${err.message}`, { cause: err })));
+      req.on('error', (err) => reject(notThrough(this.url.origin, err)));
       // a listener that takes the connection and never answers (a stopped process, a wrong port) would hang a script
       req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS / 1000} s`)));
       req.end(payload);

@@ -147,6 +147,6 @@ main(process.argv.slice(2)).then(
     // a configuration mistake names the option or key at fault; any other refusal says its code too
     const message = isFerryError(err) ? (err.code.startsWith('FERRY_CONFIG') ? err.message : `${err.code}: ${err.message}`) : err instanceof Error ? err.message : String(err);
     process.stderr.write(`ferry: ${message}\n`);
-    process.exitCode = isFerryError(err) && err.code.startsWith('FERRY_CONFIG') ? 78 : isFerryError(err, 'FERRY_CLI_UNREACHABLE') ? 2 : 1;
+    process.exitCode = isFerryError(err) && err.code.startsWith('FERRY_CONFIG') ? 78 : isFerryError(err, 'FERRY_CLI_UNREACHABLE') || isFerryError(err, 'FERRY_CLI_UNTRUSTED') ? 2 : 1;
   },
 );

@@ -30,7 +30,7 @@ export function exitStatusOf(err: unknown): number {
     if (err.status === 404) return 4;
     return 5;
   }
-  if (isFerryError(err, 'FERRY_CLI_UNREACHABLE')) return 2;
+  if (isFerryError(err, 'FERRY_CLI_UNREACHABLE') || isFerryError(err, 'FERRY_CLI_UNTRUSTED')) return 2;
   return 1;
 }
 

@@ -2,6 +2,7 @@ import { connect, isIP, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import { FerryError } from '../errors.js';
 import { StompParser, encodeFrame, type StompFrame } from '../protocols/stomp/index.js';
+import { notThrough } from './unreachable.js';
 
 /**
  * The small STOMP 1.2 client behind `ferry send` and `ferry receive`. It speaks through Ferry's own
@@ -36,7 +37,7 @@ export class StompClient {
         : connectTls({ host, port, ...(tls.ca === undefined ? {} : { ca: tls.ca }), ...(isIP(host) === 0 ? { servername: host } : {}) });
     await new Promise<void>((resolve, reject) => {
       socket.once(tls === undefined ? 'connect' : 'secureConnect', resolve);
-      socket.once('error', (err) => reject(new FerryError('FERRY_CLI_UNREACHABLE', `cannot reach the broker at ${host}:${port}: ${err.message}`, { cause: err })));
+      socket.once('error', (err) => reject(notThrough(`${host}:${port}`, err)));
     });
     const client = new StompClient(socket);
     await new Promise<void>((resolve, reject) => {

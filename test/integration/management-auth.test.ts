@@ -236,7 +236,8 @@ describe('ferry stat, purge and store log in', () => {
     assert.match(byUrl.stdout, /purged 1 message from/);
 
     const untrusted = await runFerry(['stat', '--http-port', String(broker.tlsPorts.http), '--host', 'localhost', '--tls', '--token', 'reader-token']);
-    assert.notEqual(untrusted.code, 0, 'without --ca the test CA is not trusted');
+    assert.equal(untrusted.code, 2, 'without --ca the test CA is not trusted');
+    assert.match(untrusted.stderr, /^ferry: FERRY_CLI_UNTRUSTED: the broker at https:\/\/localhost:\d+ presented a certificate this tool does not trust: .*\(give its authority with --ca\)/);
   });
 });
 
