@@ -1,13 +1,22 @@
 import { isFerryError } from '../errors.js';
 import { ApiError } from './http-api.js';
 
-/** Columns padded to their widest cell; numbers right-aligned so that magnitudes line up. */
+/**
+ * Columns padded to their widest cell; numbers right-aligned so that magnitudes line up. A control
+ * character in a cell (a destination name may hold a line feed) is shown escaped, so that each
+ * row stays one line.
+ */
 export function table(rows: readonly (readonly (string | number)[])[]): string {
   if (rows.length === 0) return '';
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => String(r[i] ?? '').length)));
-  return rows
-    .map((r) => r.map((cell, i) => (typeof cell === 'number' ? String(cell).padStart(widths[i]!) : String(cell).padEnd(widths[i]!))).join('  ').trimEnd())
+  const text = rows.map((r) => r.map((cell) => (typeof cell === 'number' ? String(cell) : printable(String(cell)))));
+  const widths = text[0]!.map((_, i) => Math.max(...text.map((r) => (r[i] ?? '').length)));
+  return text
+    .map((r, row) => r.map((cell, i) => (typeof rows[row]![i] === 'number' ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  ').trimEnd())
     .join('\n');
+}
+
+function printable(cell: string): string {
+  return cell.replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1));
 }
 
 export function plural(n: number, word: string): string {
