@@ -10,14 +10,18 @@ import { FerryError } from '../../errors.js';
  * as it went.
  */
 const ESCAPE = '\uE000';
-const ESCAPED: Readonly<Record<string, string>> = { '*': `${ESCAPE}s`, '>': `${ESCAPE}g`, [ESCAPE]: `${ESCAPE}e` };
 const UNESCAPED: Readonly<Record<string, string>> = { s: '*', g: '>', e: ESCAPE };
 
 function toFerryName(name: string): string {
   let out = '';
   for (let i = 0; i < name.length; i++) {
     const c = name[i]!;
-    out += c === '/' ? '.' : c === '.' ? '/' : (ESCAPED[c] ?? c);
+    if (c === '/') out += '.';
+    else if (c === '.') out += '/';
+    else if (c === '*') out += `${ESCAPE}s`;
+    else if (c === '>') out += `${ESCAPE}g`;
+    else if (c === ESCAPE) out += `${ESCAPE}e`;
+    else out += c;
   }
   return out;
 }
