@@ -151,11 +151,25 @@ export function verifiedPeerCertificate(socket: TLSSocket): PeerCertificate | un
   if (raw === undefined || raw.length === 0) return undefined;
   const certificate = new X509Certificate(raw);
   return {
-    // X509Certificate gives one attribute a line, in the certificate's order
-    subject: certificate.subject.split('\n').join(','),
+    subject: subjectText(certificate),
     subjectAltNames: splitAltNames(certificate.subjectAltName),
     fingerprint256: certificate.fingerprint256,
   };
+}
+
+/**
+ * The subject as RFC 4514 text, attributes in the certificate's order joined by commas, in which
+ * the only commas and plus signs are the separators: a special character inside a value is its
+ * backslash and hex code (`OU=x\2CCN=admin`), never a backslash and itself (`OU=x\,CN=admin`),
+ * which a rule such as `(?:^|,)CN=([^,]+)` would read as a second CN, naming whom the value's
+ * writer chose.
+ */
+export function subjectText(certificate: X509Certificate): string {
+  // X509Certificate gives one RDN a line (control characters already as hex), escaping ,+"\<>;= with a backslash
+  return certificate.subject
+    .split('\n')
+    .map((rdn) => rdn.replace(/\\([^0-9A-Fa-f])/g, (_escape, c: string) => `\\${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`))
+    .join(',');
 }
 
 /** OpenSSL's `DNS:a, DNS:b` list; a name holding a comma comes JSON-quoted (`DNS:"a, b"`). */
