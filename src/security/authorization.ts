@@ -81,7 +81,8 @@ export class DestinationAuthorizer implements Authorizer {
 
   authorize(principal: Principal, operation: Operation, destination: Destination): void {
     const right = RIGHT_OF[operation];
-    const key = `${right} ${destination.temporary === true ? 't' : destination.kind[0]} ${destination.name}`;
+    // temporary destinations are matched by their own entries: their answers are kept apart from a topic's or queue's of the same name
+    const key = `${right} ${destination.temporary === true ? 'temporary' : destination.kind} ${destination.name}`;
     let answers = this.memo.get(principal);
     let allowed = answers?.get(key);
     if (allowed === undefined) {

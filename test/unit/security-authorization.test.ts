@@ -72,3 +72,15 @@ test('an answer is remembered per principal, and a principal with other groups g
   // the same user after a reload of the users file left the group: a new principal, a new answer
   refuses(() => authorizer.authorize(user('w'), 'send', { kind: 'queue', name: 'q' }), /no write right/);
 });
+
+test('a remembered answer for a temporary destination is never taken for the topic or queue of the same name, nor the other way', () => {
+  const authorizer = new DestinationAuthorizer([{ temporary: true, read: ['apps'], write: ['apps'] }, { topic: 'secret.>', read: ['ops'] }]);
+  const app = user('alice', 'apps');
+  for (const kind of ['topic', 'queue'] as const) {
+    authorizer.authorize(app, 'consume', { kind, name: 'secret.t', temporary: true });
+    refuses(() => authorizer.authorize(app, 'consume', { kind, name: 'secret.t' }), /no read right/);
+    const other = user('bob', 'apps');
+    refuses(() => authorizer.authorize(other, 'consume', { kind, name: 'secret.u' }), /no read right/);
+    authorizer.authorize(other, 'consume', { kind, name: 'secret.u', temporary: true });
+  }
+});
