@@ -85,6 +85,8 @@ export class Declarations implements DeclarationHost {
     if (spec.name.startsWith('amq.')) throw new FerryError('FERRY_NAME_RESERVED', `exchange names starting "amq." are reserved: "${spec.name}"`);
     if (spec.name.length > 255) throw new FerryError('FERRY_DESTINATION_INVALID', 'an exchange name is at most 255 characters');
     this.env.authorize(connection.principal, 'create', exchangeDestination(spec.name));
+    // what this exchange cannot route goes to its alternate, with whatever routing key it came with
+    if (spec.alternateExchange !== undefined) this.authorizeRouting(connection.principal, spec.alternateExchange, undefined);
     const exchange = new Exchange<MessageQueue>({ ...spec });
     if (spec.durable) {
       exchange.recordId = this.env.persistence().allocateId();
@@ -140,6 +142,9 @@ export class Declarations implements DeclarationHost {
     validateDestinationName(name, false);
     validateQueueArguments(wanted.arguments, (message) => new FerryError('FERRY_PRECONDITION_FAILED', message));
     this.env.authorize(connection.principal, 'create', { kind: 'queue', name });
+    // the queue's dead letters are published for it later: the declarer must be allowed that publish now
+    const deadLetters = wanted.arguments.deadLetterExchange;
+    if (deadLetters !== undefined) this.authorizeRouting(connection.principal, deadLetters, wanted.arguments.deadLetterRoutingKey);
     this.env.checkRoom(name);
     // an exclusive queue dies with its connection, so it is never worth a record
     const keep = wanted.durable && !wanted.exclusive;
@@ -256,6 +261,8 @@ export class Declarations implements DeclarationHost {
     const { source, destination, target } = this.resolve(connection, spec);
     this.env.authorize(connection.principal, 'send', destination.kind === 'queue' ? { kind: 'queue', name: destination.name } : exchangeDestination(destination.name));
     this.env.authorize(connection.principal, 'consume', exchangeDestination(source.name));
+    // amq.topic carries core's topics too (every protocol's): a binding to it subscribes to what its key matches
+    if (source === this.amqTopic && spec.routingKey !== '') this.env.authorize(connection.principal, 'consume', { kind: 'topic', name: corePattern(spec.routingKey) });
     const durable = source.spec.durable && (target instanceof Exchange ? target.spec.durable : target.recordId !== 0);
     this.addBinding(source, { spec: { ...spec }, id: bindingId(spec), target, recordId: 0 }, durable);
   }
@@ -348,7 +355,7 @@ export class Declarations implements DeclarationHost {
     const exchange = this.exchanges.get(name);
     if (exchange === undefined) throw notFound('exchange', name);
     if (exchange.spec.internal) throw new FerryError('FERRY_NAME_RESERVED', `exchange "${name}" is internal: only other exchanges publish to it`);
-    this.env.authorize(connection.principal, 'send', name === '' ? { kind: 'queue', name: message.routingKey! } : exchangeDestination(name));
+    this.authorizeRouting(connection.principal, name, message.routingKey!);
     const targets: RouteTarget[] = [];
     this.targetsOf(message, targets);
     if (tx !== undefined) {
@@ -370,6 +377,23 @@ export class Declarations implements DeclarationHost {
     const stored: StoredMessage[] = [];
     const wrote = persistence.storedBy(stored, () => this.env.place(kept, undefined, undefined));
     return { routed: targets.length, refused, durable: wrote ? persistence.durableOrConsumed(stored) : null };
+  }
+
+  /**
+   * The right to publish to `exchange` with `routingKey`, or, when the key is not known yet (an
+   * alternate exchange, a dead-letter exchange without its own key), with any key: the default
+   * exchange is a send to the queue the key names (any key: to every queue), amq.topic also a send
+   * to the core topic the key names (any key: to every topic), any other exchange a send to it.
+   */
+  private authorizeRouting(principal: Principal, exchange: string, routingKey: string | undefined): void {
+    if (exchange === '') {
+      this.env.authorize(principal, 'send', { kind: 'queue', name: routingKey ?? '>' });
+      return;
+    }
+    this.env.authorize(principal, 'send', exchangeDestination(exchange));
+    if (exchange !== this.amqTopic.name) return;
+    if (routingKey === undefined) this.env.authorize(principal, 'send', { kind: 'topic', name: '>' });
+    else if (isTopicName(routingKey)) this.env.authorize(principal, 'send', { kind: 'topic', name: routingKey });
   }
 
   /** Every queue a published message lands in, each once. */
@@ -513,6 +537,17 @@ function describeExchange(e: ExchangeSpec): string {
 }
 
 /** A routing key that is also a core topic name: not empty, no core wildcards, no empty level. */
+/**
+ * The core topic pattern that covers what a binding key of amq.topic matches: `*` is one level in
+ * both, and `#` (any number of words) is `>` at the end; a `#` before the end is taken as `>` there,
+ * which covers more, never less.
+ */
+function corePattern(bindingKey: string): string {
+  const words = bindingKey.split('.');
+  const hash = words.indexOf('#');
+  return hash < 0 ? bindingKey : [...words.slice(0, hash), '>'].join('.');
+}
+
 function isTopicName(key: string): boolean {
   return key !== '' && key.length <= 1024 && !hasWildcard(key) && !key.split('.').includes('');
 }

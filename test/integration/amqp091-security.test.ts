@@ -43,3 +43,52 @@ test('the authorizer\'s refusal is 403 ACCESS_REFUSED on that channel', async ()
   assert.equal((await failed).code, 403);
   await conn.close();
 });
+
+test('dead-letter and alternate exchanges, and amq.topic, route only where the user may send or consume, as RabbitMQ checks them', async () => {
+  const app = { read: ['app'], write: ['app'], create: ['app'] };
+  const everything = { read: ['admins'], write: ['admins'], create: ['admins'], browse: ['admins'], admin: ['admins'] };
+  const secure = await startSecureBroker({
+    users: { admin: { password: 'admin-secret', groups: ['admins'] }, alice: { password: 'alice-secret', groups: ['app'] } },
+    authorization: [{ queue: '>', ...everything }, { topic: '>', ...everything }, { queue: 'app.>', ...app }, { topic: 'app.>', ...app }, { topic: 'amq.topic', read: ['app'], write: ['app'] }],
+  });
+  const connect = (user: string): Promise<amqplib.ChannelModel> => amqplib.connect(`amqp://${user}:${user}-secret@127.0.0.1:${secure.amqpPort}`);
+  const admin = await connect('admin');
+  const alice = await connect('alice');
+  try {
+    const adminChannel = await admin.createChannel();
+    await adminChannel.assertQueue('secret.q');
+    await adminChannel.assertExchange('secret.ex', 'fanout');
+    /** What `act` does on a fresh channel of alice's: 'ok', or the code of the channel's refusal. */
+    const outcome = async (act: (ch: amqplib.Channel) => Promise<unknown>): Promise<number | 'ok'> => {
+      const ch = await alice.createChannel();
+      const failed = channelError(ch);
+      try {
+        await act(ch);
+        // a refused publish is heard only when the channel closes for it: a round trip makes sure
+        await ch.checkQueue('app.q');
+        await ch.close();
+        return 'ok';
+      } catch {
+        return (await failed).code ?? -1;
+      }
+    };
+    assert.equal(await outcome((ch) => ch.assertQueue('app.q')), 'ok');
+    const deadLetters = (exchange: string, key?: string) => ({ arguments: { 'x-dead-letter-exchange': exchange, ...(key === undefined ? {} : { 'x-dead-letter-routing-key': key }) } });
+    assert.equal(await outcome((ch) => ch.assertQueue('app.dl1', deadLetters('', 'secret.q'))), 403, 'dead letters to a queue she may not send to');
+    assert.equal(await outcome((ch) => ch.assertQueue('app.dl2', deadLetters(''))), 403, 'dead letters by their own keys: to any queue');
+    assert.equal(await outcome((ch) => ch.assertQueue('app.dl3', deadLetters('secret.ex'))), 403, 'dead letters to an exchange she may not send to');
+    assert.equal(await outcome((ch) => ch.assertQueue('app.dl4', deadLetters('', 'app.q'))), 'ok');
+    assert.equal(await outcome((ch) => ch.assertExchange('app.ex1', 'direct', { alternateExchange: 'secret.ex' })), 403);
+    assert.equal(await outcome((ch) => ch.assertExchange('app.ex2', 'direct', { alternateExchange: 'amq.topic' })), 403, 'amq.topic with any key: every core topic');
+    assert.equal(await outcome(async (ch) => ch.publish('amq.topic', 'secret.t', Buffer.from('x'))), 403, 'amq.topic carries core topic secret.t');
+    assert.equal(await outcome(async (ch) => ch.publish('amq.topic', 'app.t', Buffer.from('x'))), 'ok');
+    assert.equal(await outcome((ch) => ch.bindQueue('app.q', 'amq.topic', '#')), 403, 'a binding to amq.topic subscribes to the core topics its key matches');
+    assert.equal(await outcome((ch) => ch.bindQueue('app.q', 'amq.topic', 'app.#')), 'ok');
+    const spied = await adminChannel.checkQueue('secret.q');
+    assert.equal(spied.messageCount, 0);
+  } finally {
+    await alice.close().catch(() => undefined);
+    await admin.close();
+    await secure.stop();
+  }
+});
