@@ -601,9 +601,9 @@ export class Broker implements BrokerAccess, ConnectionHost {
     return this.subscriptions.durableOf(owner);
   }
 
-  deleteDurableSubscription(connection: CoreConnection, owner: string, name: string): void {
+  deleteDurableSubscription(connection: CoreConnection, owner: string, name: string, asSubscriber: boolean): void {
     const pattern = this.subscriptions.durablePattern(owner, name);
-    if (this.authorizer !== undefined && pattern !== undefined) this.authorize(connection.principal, 'delete', { kind: 'topic', name: pattern });
+    if (this.authorizer !== undefined && pattern !== undefined) this.authorize(connection.principal, asSubscriber ? 'consume' : 'delete', { kind: 'topic', name: pattern });
     this.subscriptions.deleteDurable(owner, name);
   }
 

@@ -100,7 +100,7 @@ export interface ConnectionHost {
   /** Authenticates again as the connection's own user (MQTT 5 re-authentication); resolves to the new principal. */
   reauthenticate(connection: CoreConnection, credentials: Credentials): Promise<Principal>;
   durableSubscriptions(connection: CoreConnection, owner: string): DurableSubscriptionInfo[];
-  deleteDurableSubscription(connection: CoreConnection, owner: string, name: string): void;
+  deleteDurableSubscription(connection: CoreConnection, owner: string, name: string, asSubscriber: boolean): void;
   retainedCount(): number;
   stats(): BrokerStats;
   producerIds: IdKeeper;
@@ -342,10 +342,15 @@ export class CoreConnection {
     return this.host.durableSubscriptions(this, this.ownerOf(owner));
   }
 
-  /** Removes a durable subscription and the messages it kept. It must have no active subscriber. */
-  deleteDurableSubscription(name: string, owner?: string): void {
+  /**
+   * Removes a durable subscription and the messages it kept. It must have no active subscriber.
+   * An unsubscribe is administrative (the `admin` right on its topic, as in ActiveMQ), unless
+   * `asSubscriber`: a protocol whose sessions keep their subscriptions as durable ones (MQTT) ends
+   * one of its own as its subscriber, with the `read` right that subscribing needs.
+   */
+  deleteDurableSubscription(name: string, owner?: string, asSubscriber = false): void {
     this.assertOpen();
-    this.host.deleteDurableSubscription(this, this.ownerOf(owner), name);
+    this.host.deleteDurableSubscription(this, this.ownerOf(owner), name, asSubscriber);
   }
 
   /**

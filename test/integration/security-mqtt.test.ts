@@ -126,6 +126,25 @@ for (const version of [5, 4] as const) {
       assert.deepEqual(await suback(allowed, [topic]), [1]);
       await allowed.end();
     });
+
+    test('a persistent session ends its own subscriptions with the rights subscribing needs: unsubscribe, a new QoS, a clean start need no admin right', async () => {
+      const topic = `matrix/${uniqueName('own')}`;
+      const clientId = uniqueName('own-session');
+      const persistent = version === 5 ? { clean: false, clientId, properties: { sessionExpiryInterval: 300 } } : { clean: false, clientId };
+      const client = await login('full', version, persistent);
+      assert.deepEqual(await suback(client, [topic]), [1]);
+      // a second SUBSCRIBE to the filter replaces the subscription
+      assert.deepEqual((await client.subscribe(topic, { qos: 2 })).map((g) => g.qos), [2]);
+      await client.client.unsubscribeAsync(topic);
+      await client.publish(topic, 'nobody hears this', { qos: 1 });
+      await client.inbox.expectNothing(200);
+      assert.deepEqual(await suback(client, [topic]), [1]);
+      await client.end();
+      const fresh = await login('full', version, { clean: true, clientId });
+      assert.equal(version === 5 ? fresh.connack.reasonCode : fresh.connack.returnCode, 0);
+      assert.equal(fresh.connack.sessionPresent, false);
+      await fresh.end();
+    });
   });
 }
 

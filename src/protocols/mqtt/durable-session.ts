@@ -65,10 +65,14 @@ export function durableSubscriptionsOf(core: CoreConnection, clientId?: string):
   return core.durableSubscriptions(clientId);
 }
 
-/** Removes one durable subscription; one already gone is no error. */
+/**
+ * Removes one durable subscription of the session, as its subscriber (an unsubscribe, a
+ * subscription replaced, a clean start need no more right than subscribing did); one already
+ * gone is no error.
+ */
 export function dropDurable(core: CoreConnection, name: string): void {
   try {
-    core.deleteDurableSubscription(name);
+    core.deleteDurableSubscription(name, undefined, true);
   } catch (err) {
     if (!isFerryError(err, 'FERRY_CONSUMER_NOT_FOUND')) throw err;
   }
@@ -79,7 +83,7 @@ export function dropInactiveDurables(core: CoreConnection, clientId: string, fai
   for (const d of core.durableSubscriptions(clientId)) {
     if (d.active) continue;
     try {
-      core.deleteDurableSubscription(d.name, clientId);
+      core.deleteDurableSubscription(d.name, clientId, true);
     } catch (err) {
       failed(err);
     }
