@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import type { EventContext } from 'rhea';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { connectAmqp, rhea, type AmqpTestClient } from '../helpers/amqp.js';
+import { within } from '../helpers/raw-stomp.js';
 
 let broker: TestBroker;
 before(async () => {
@@ -403,5 +404,22 @@ describe('selectors', () => {
   test('a selector that does not parse refuses the link', async () => {
     const c = await client();
     await assert.rejects(c.openReceiver({ source: { address: unique('bad-selector'), filter: rhea.filter.selector('color = = red') } }), /link refused/);
+  });
+});
+
+describe('link state at attach', () => {
+  test('a sender that starts its delivery count above 0 is granted credit from it [AMQP 2.6.7]; the broker, receiving, says it settles first [AMQP 2.6.12]', async () => {
+    const c = await client();
+    const q = unique('initial-count');
+    const sender = c.connection.open_sender({ target: { address: q }, rcv_settle_mode: 1, snd_settle_mode: 0 });
+    // rhea has no option for initial-delivery-count: the attach it is about to send, and its own count, start at 1000
+    (sender as unknown as { local: { attach: { initial_delivery_count: number } }; delivery_count: number }).local.attach.initial_delivery_count = 1000;
+    (sender as unknown as { delivery_count: number }).delivery_count = 1000;
+    const opened = await within(5000, 'the attach', new Promise<EventContext>((resolve) => sender.once('sender_open', resolve)));
+    assert.equal((opened.sender as unknown as { remote: { attach?: { rcv_settle_mode?: number } } }).remote.attach?.rcv_settle_mode ?? 0, 0, 'the broker settles first');
+    await within(5000, 'credit for a sender whose count starts at 1000', new Promise<void>((resolve) => (sender.sendable() ? resolve() : sender.once('sendable', () => resolve()))));
+    assert.equal((await c.send(sender, { body: 'counted from 1000' })).state, 'accepted');
+    const { inbox } = await c.openReceiver(q);
+    assert.equal((await inbox.next()).message.body, 'counted from 1000');
   });
 });

@@ -172,6 +172,8 @@ function openProducer(ctx: LinkContext, session: AmqpSession, request: AttachReq
     ctx.core().checkDestination(destination);
   }
   const link = new ProducerLink(session, request.name, handle, request.handle, session.core, destination);
+  // [AMQP 2.6.7] the receiver's delivery-count starts at the sender's: the credit it grants counts from there
+  link.deliveryCount = request.initialDeliveryCount;
   const address = destination === undefined ? undefined : target?.dynamic === true ? formatAddress(destination) : target?.address;
   return {
     link,
@@ -186,7 +188,8 @@ function openProducer(ctx: LinkContext, session: AmqpSession, request: AttachReq
       destination === undefined ? undefined : put.symbols([capabilityOf(destination)]),
     ]),
     sndSettleMode: request.sndSettleMode,
-    rcvSettleMode: request.rcvSettleMode === 1 ? 1 : 0,
+    // as the receiver the broker settles first, whatever the client asked: its attach says so [AMQP 2.6.12, 3.8.3]
+    rcvSettleMode: 0,
     maxMessageSize: ctx.options.maxMessageSize,
     started: () => link.start(),
   };

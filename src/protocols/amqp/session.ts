@@ -34,6 +34,8 @@ export interface AttachRequest {
   readonly rcvSettleMode: number;
   readonly source: AmqpValue;
   readonly target: AmqpValue;
+  /** A sending client's initial-delivery-count, where the broker's count of its transfers starts. */
+  readonly initialDeliveryCount: number;
   readonly desiredCapabilities: readonly string[];
 }
 
@@ -203,6 +205,7 @@ export class AmqpSession implements SessionPort {
       rcvSettleMode: optionalUint(fields, 4, 'rcv-settle-mode') ?? 0,
       source: fields[5] ?? null,
       target: fields[6] ?? null,
+      initialDeliveryCount: optionalUint(fields, 9, 'initial-delivery-count') ?? 0,
       desiredCapabilities: symbolsField(fields, 12),
     };
     let handle = this.localHandles.indexOf(undefined);
