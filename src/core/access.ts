@@ -197,6 +197,12 @@ export interface ConsumerHandle {
   readonly ackMode: AckMode;
   readonly isClosed: boolean;
   readonly inFlightCount: number;
+  /**
+   * True while the message next in line for this consumer waits on the store before it can go
+   * (a delivery mark being written, a body being read back): a drain that ended now would miss it.
+   * The queue dispatches it, and wakes its consumers, when the store is done.
+   */
+  readonly waitsOnStore: boolean;
   /** Consumes the delivery (in `client` mode, every earlier one too), or holds it in the transaction. */
   acknowledge(tag: number, txId?: string): void;
   /**

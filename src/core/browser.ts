@@ -24,6 +24,8 @@ const BROWSE_RETRY_MS = 1000;
 export class QueueBrowser implements ConsumerHandle {
   readonly ackMode = 'auto' as const;
   readonly inFlightCount = 0;
+  /** A browser says it has passed the end through `browseEnd`. */
+  readonly waitsOnStore = false;
   private next = 0;
   private nextTag = 1;
   private closed = false;

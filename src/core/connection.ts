@@ -726,6 +726,10 @@ class SessionConsumer implements ConsumerHandle {
     return this.consumer.inFlightCount;
   }
 
+  get waitsOnStore(): boolean {
+    return this.consumer.queue.waitsOnStore;
+  }
+
   acknowledge(tag: number, txId?: string): void {
     this.consumer.acknowledge(tag, this.transactionOf(txId));
   }

@@ -587,6 +587,13 @@ export class MessageQueue implements EntryQueue {
     }
   }
 
+  /** See `ConsumerHandle.waitsOnStore`: the head of the queue waits on its delivery mark or on its body. */
+  get waitsOnStore(): boolean {
+    const head = this.pending.peek();
+    if (head === undefined) return false;
+    return (head.referenceId !== 0 && !this.deliveryMark.covers(head.seq)) || (this.env.bodies.anyOnDisk && this.reads.holdsHead(head));
+  }
+
   /**
    * The common case: no selectors, no groups: the head goes to the next ready consumer. Returns
    * true when it met something that needs the selective path.

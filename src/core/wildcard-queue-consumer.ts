@@ -108,6 +108,11 @@ export class WildcardQueueConsumer implements ConsumerHandle {
     return this.ledger.inFlight;
   }
 
+  get waitsOnStore(): boolean {
+    for (const member of this.members.values()) if (member.queue.waitsOnStore) return true;
+    return false;
+  }
+
   get delivered(): number {
     let n = this.retired.delivered;
     for (const member of this.members.values()) n += member.delivered;

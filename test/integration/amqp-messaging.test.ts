@@ -407,6 +407,24 @@ describe('selectors', () => {
   });
 });
 
+describe('drain', () => {
+  test('a drain on a queue of durable messages gets them all before it ends [AMQP 2.6.7]', async () => {
+    const c = await client();
+    const q = unique('drain-durable');
+    const sender = await c.openSender(q);
+    for (let i = 0; i < 5; i++) await c.send(sender, { body: `d${i}`, durable: true });
+    const receiver = c.connection.open_receiver({ source: { address: q }, credit_window: 0, autoaccept: true });
+    await within(5000, 'the attach', new Promise((resolve) => receiver.once('receiver_open', resolve)));
+    const got: string[] = [];
+    receiver.on('message', (ctx: EventContext) => got.push(ctx.message!.body as string));
+    const drained = new Promise((resolve) => receiver.once('receiver_drained', resolve));
+    receiver.drain = true;
+    receiver.add_credit(5);
+    await within(5000, 'the end of the drain', drained);
+    assert.deepEqual(got, ['d0', 'd1', 'd2', 'd3', 'd4']);
+  });
+});
+
 describe('link state at attach', () => {
   test('a sender that starts its delivery count above 0 is granted credit from it [AMQP 2.6.7]; the broker, receiving, says it settles first [AMQP 2.6.12]', async () => {
     const c = await client();

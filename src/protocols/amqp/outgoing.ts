@@ -56,11 +56,30 @@ export class ConsumerLink extends Link implements DeliverySink {
 
   /**
    * True when a drain can complete now: an ordinary consumer has sent what there was once it has
-   * been woken; a browser that has not reached its end may still have messages coming (bodies read
-   * back from disk), so its drain waits for `browseEnd`.
+   * been woken, unless its next message waits on the store (its delivery mark being written, its
+   * body read back: see `drainAfterStore`); a browser that has not reached its end may still have
+   * messages coming, so its drain waits for `browseEnd`.
    */
   get drainable(): boolean {
-    return !this.browse || this.browsed;
+    if (this.browse) return this.browsed;
+    return this.consumer?.waitsOnStore !== true;
+  }
+
+  private drainCheck: NodeJS.Timeout | undefined;
+
+  /**
+   * A drain that could not complete because the next message waited on the store: the store lets it
+   * go within milliseconds and core dispatches it then, so the drain is looked at again each
+   * millisecond until it can complete, or the credit ran out with the messages that came.
+   */
+  drainAfterStore(): void {
+    if (this.browse || this.drainCheck !== undefined) return;
+    this.drainCheck = setTimeout(() => {
+      this.drainCheck = undefined;
+      if (this.closed || !this.drain || this.credit <= 0) return;
+      if (this.drainable) this.session.drained(this);
+      else this.drainAfterStore();
+    }, 1);
   }
 
   // DeliverySink
@@ -69,6 +88,8 @@ export class ConsumerLink extends Link implements DeliverySink {
     const message = delivery.message;
     // the clock is read only for a message whose remaining ttl goes in its header
     this.session.sendTransfer(this, delivery.tag, message, delivery.deliveryCount - 1, message.expiration === 0 ? 0 : Date.now(), this.presettled);
+    // a drain that the deliveries used up is over: the flow says so, as it would have with credit left
+    if (this.drain && this.credit === 0) this.session.flow(this);
   }
 
   isWritable(): boolean {
@@ -159,6 +180,7 @@ export class ConsumerLink extends Link implements DeliverySink {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.drainCheck);
     this.consumer?.close();
     // core has taken the unsettled messages back; their slots in the session are free
     this.session.forget(this);

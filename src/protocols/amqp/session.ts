@@ -368,7 +368,10 @@ export class AmqpSession implements SessionPort {
         link.flowed();
         // nothing more to send now: the rest of the credit is used up by advancing the delivery count
         if (link.drain && link.credit > 0 && link.drainable) this.drained(link);
-        else if (echo) this.writeFlowFrame(link);
+        else {
+          if (link.drain && link.credit > 0) link.drainAfterStore();
+          if (echo) this.writeFlowFrame(link);
+        }
       } else if (echo && !(link instanceof RefusedLink)) this.writeFlowFrame(link);
     }
     if (wasClosed && this.remoteIncomingWindow > 0) this.unblock();
