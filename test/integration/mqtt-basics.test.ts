@@ -104,6 +104,28 @@ test('persistent session: subscriptions and QoS 1 messages wait for the client; 
   await Promise.all([resumed.end(), pub.end()]);
 });
 
+test('a persistent session that subscribes again to its filters on reconnecting, as paho clients do in on_connect, gets what waited for it [MQTT-3.8.4-3]', async () => {
+  for (const [version, qos] of [[4, 1], [5, 1], [4, 2], [5, 2]] as const) {
+    const clientId = `resubscribe-${version}-${qos}`;
+    const persistent = version === 5 ? { clientId, protocolVersion: version, clean: false, properties: { sessionExpiryInterval: 300 } } : { clientId, protocolVersion: version, clean: false };
+    const first = await connectMqtt(broker.mqttPort, persistent);
+    await first.subscribe('resubscribe/#', { qos: 1 });
+    await first.end();
+    const pub = await connectMqtt(broker.mqttPort);
+    for (let i = 0; i < 20; i++) await pub.publish('resubscribe/x', `m${i}`, { qos: 1 });
+    await pub.end();
+    const again = await connectMqtt(broker.mqttPort, persistent);
+    assert.equal(again.connack.sessionPresent, true);
+    // the same filter, at the same QoS or another: the subscription is replaced, its messages kept
+    await again.subscribe('resubscribe/#', { qos });
+    const got = await again.inbox.take(20);
+    assert.deepEqual(got.map((m) => m.payload), Array.from({ length: 20 }, (_, i) => `m${i}`), `MQTT ${version}, again at QoS ${qos}`);
+    await again.inbox.expectNothing(100);
+    await again.end();
+    await (await connectMqtt(broker.mqttPort, { clientId, protocolVersion: version, clean: true })).end();
+  }
+});
+
 test('unacknowledged QoS 1 deliveries come back with DUP, under their original packet ids, when a persistent session reconnects', async () => {
   const raw = await rawMqtt(broker.mqttPort);
   raw.send({ cmd: 'connect', clientId: 'dup-client', clean: false, keepalive: 0, protocolVersion: 4, protocolId: 'MQTT' });

@@ -43,9 +43,11 @@ function subscribeOne(s: MqttConnection, request: mqttPacket.ISubscription, subs
   if (existing === undefined && s.subscriptions.size >= s.options.maxSubscriptions) return failure(Reason.quotaExceeded);
   const retainHandling = v5 ? (request.rh ?? 0) : 0;
   const handRetained = retainHandling === 2 || (retainHandling === 1 && existing !== undefined) ? 'none' : 'all';
-  // [MQTT-3.8.4-3]: a subscription to the same filter replaces the old one
-  if (existing !== undefined) closeSubscription(s, existing, true);
   const persistent = s.sessionExpiry > 0 && filter.shareName === undefined;
+  // [MQTT-3.8.4-3]: a subscription to the same filter replaces the old one without interrupting
+  // its flow: a persistent session's durable subscriptions stay, with what they kept, and the new
+  // consumers resume them under the same names
+  if (existing !== undefined) closeSubscription(s, existing, !persistent);
   const subscription: Subscription = { key: request.topic, qos, noLocal, retainAsPublished: rap, subscriptionId, consumers: [], durableNames: [] };
   try {
     const data = persistent ? durableData({ qos, noLocal, rap, subscriptionId }) : undefined;
