@@ -607,6 +607,10 @@ export class Broker implements BrokerAccess, ConnectionHost {
     this.subscriptions.deleteDurable(owner, name);
   }
 
+  synced(): Promise<void> {
+    return this.store.sync();
+  }
+
   retainedCount(): number {
     return this.started?.retained.size ?? 0;
   }

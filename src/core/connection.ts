@@ -101,6 +101,8 @@ export interface ConnectionHost {
   reauthenticate(connection: CoreConnection, credentials: Credentials): Promise<Principal>;
   durableSubscriptions(connection: CoreConnection, owner: string): DurableSubscriptionInfo[];
   deleteDurableSubscription(connection: CoreConnection, owner: string, name: string, asSubscriber: boolean): void;
+  /** Resolves once everything written to the store so far is on disk. */
+  synced(): Promise<void>;
   retainedCount(): number;
   stats(): BrokerStats;
   producerIds: IdKeeper;
@@ -374,6 +376,14 @@ export class CoreConnection {
     };
     ordered.then(settled, settled);
     return ordered;
+  }
+
+  /**
+   * Resolves once what this connection has had written to the store so far (a durable
+   * subscription it made, say) is on disk: a protocol confirms such a change only then.
+   */
+  synced(): Promise<void> {
+    return this.host.synced();
   }
 
   /** True while this client's producer has not forgotten `id` (see `SendOptions.producerId`). */

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { startBroker } from '../helpers/broker.js';
 import mqttPacket from 'mqtt-packet';
 import { connectMqtt, rawMqtt } from '../helpers/mqtt.js';
+import { spawnBroker, type BrokerProcess } from '../helpers/process.js';
 
 test('a persistent session, its queued QoS 1 and 2 messages and retained messages survive a broker restart (journal)', async () => {
   const data = mkdtempSync(join(tmpdir(), 'ferry-mqtt-restart-'));
@@ -160,6 +161,32 @@ test('a persistent session away across a broker restart still gets one copy of w
     assert.equal(got!.packet.qos, 1, "the copy kept is the QoS 1 subscription's");
     assert.equal(marker!.payload, 'marker', 'no second copy of the first message came before the marker');
     await back.end();
+  } finally {
+    await broker.stop();
+    rmSync(data, { recursive: true, force: true });
+  }
+});
+
+test('a persistent session\'s SUBACK comes once its subscription is on disk: a kill -9 right after it keeps the subscription', async () => {
+  const data = mkdtempSync(join(tmpdir(), 'ferry-mqtt-suback-'));
+  const start = (): Promise<BrokerProcess> => spawnBroker(['--data', data, '--mqtt-port', '0', '--mqtt-host', '127.0.0.1', '--stomp-port', 'off', '--amqp-port', 'off', '--openwire-port', 'off', '--ws-port', 'off', '--http-port', 'off']);
+  let broker = await start();
+  try {
+    for (const version of [4, 5] as const) {
+      const persistent = { clientId: `suback-${version}`, protocolVersion: version, clean: false, ...(version === 5 ? { properties: { sessionExpiryInterval: 3600 } } : {}) };
+      const sub = await connectMqtt(broker.ports['mqtt']!, persistent);
+      await sub.subscribe('suback/t', { qos: 1 });
+      await broker.stop('SIGKILL');
+      sub.client.end(true);
+      broker = await start();
+      const pub = await connectMqtt(broker.ports['mqtt']!);
+      await pub.publish('suback/t', `after the kill ${version}`, { qos: 1 });
+      await pub.end();
+      const again = await connectMqtt(broker.ports['mqtt']!, persistent);
+      assert.equal(again.connack.sessionPresent, true, `MQTT ${version}`);
+      assert.equal((await again.inbox.next()).payload, `after the kill ${version}`);
+      await again.end();
+    }
   } finally {
     await broker.stop();
     rmSync(data, { recursive: true, force: true });

@@ -120,7 +120,7 @@ function track(s: MqttConnection, durable: Promise<void> | null): void {
 }
 
 /** Runs `then` once `durable` and every earlier sync of this connection are on disk, so acknowledgements keep their order. */
-function afterDurable(s: MqttConnection, durable: Promise<void> | null, then: () => void): void {
+export function afterDurable(s: MqttConnection, durable: Promise<void> | null, then: () => void): void {
   track(s, durable);
   const wait = s.durable;
   if (wait === null) then();

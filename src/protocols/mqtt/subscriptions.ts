@@ -5,6 +5,7 @@ import type { ConsumerHandle } from '../../core/index.js';
 import type { QoS } from './mapping.js';
 import type { MqttConnection, Subscription } from './connection.js';
 import { dropDurable, durableData, durableName } from './durable-session.js';
+import { afterDurable } from './inbound.js';
 import { sinkFor } from './outbound.js';
 import { Reason } from './reasons.js';
 import { parseFilter } from './topics.js';
@@ -22,7 +23,10 @@ export function onSubscribe(s: MqttConnection, packet: ISubscribePacket): void {
   for (const request of packet.subscriptions) {
     granted.push(subscribeOne(s, request, subscriptionId));
   }
-  s.writePacket({ cmd: 'suback', messageId: packet.messageId ?? 0, granted });
+  const suback = (): void => s.writePacket({ cmd: 'suback', messageId: packet.messageId ?? 0, granted });
+  // a persistent session's subscriptions are durable ones: the SUBACK vouches for them only once they are on disk
+  if (s.sessionExpiry > 0 && granted.some((g) => g < 0x80)) afterDurable(s, s.requireCore().synced(), suback);
+  else suback();
 }
 
 function subscribeOne(s: MqttConnection, request: mqttPacket.ISubscription, subscriptionId: number | undefined): number {
