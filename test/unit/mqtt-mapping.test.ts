@@ -30,6 +30,8 @@ test('topic filters: + is *, # is > and also its parent level; $share is split o
   assert.deepEqual(parseFilter('a/+/c').patterns, ['a.*.c']);
   assert.deepEqual(parseFilter('a/#').patterns, ['a.>', 'a']);
   assert.deepEqual(parseFilter('#').patterns, ['>']);
+  // the parent of `/#` is the empty name, which no topic has
+  assert.deepEqual(parseFilter('/#').patterns, ['.>']);
   assert.deepEqual(parseFilter('$share/g1/s/+'), { filter: 's/+', shareName: 'g1', patterns: ['s.*'] });
   for (const bad of ['a/#/b', 'a/b#', 'a+/b', '', '$share/g', '$share//x']) assert.throws(() => parseFilter(bad), { code: 'FERRY_DESTINATION_INVALID' }, bad);
 });

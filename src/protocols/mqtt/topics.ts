@@ -88,6 +88,8 @@ export function parseFilter(value: string): ParsedFilter {
     else mapped.push(toFerryName(level));
   }
   const patterns = [mapped.join('.')];
-  if (mapped.length > 1 && mapped[mapped.length - 1] === '>') patterns.push(mapped.slice(0, -1).join('.'));
+  // `/#` is `.>` alone: its parent level is the empty topic name, which no publish can have
+  const parent = mapped.slice(0, -1).join('.');
+  if (mapped.length > 1 && mapped[mapped.length - 1] === '>' && parent !== '') patterns.push(parent);
   return { filter, shareName, patterns };
 }
