@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { pino } from 'pino';
+import type mqttPacket from 'mqtt-packet';
 import { loadConfig, type ConfigValue } from '../../src/config/index.js';
 import { startServer, type RunningServer } from '../../src/cli/server.js';
 import { connectMqtt, rawMqtt } from '../helpers/mqtt.js';
@@ -93,4 +94,20 @@ test('an MQTT 5 PUBLISH whose Correlation Data runs past the packet\'s end is a 
   const entries = logged.slice(before).filter((e) => e.code !== undefined || e.level >= 50);
   assert.deepEqual(entries.map((e) => [e.level, e.code]), [[40, 'FERRY_MQTT_MALFORMED']]);
   assert.equal(entries[0]!.err, undefined, 'no stack: bad input is not a bug');
+});
+
+test('a SUBSCRIBE with packet identifier 0 is malformed [MQTT-2.3.1-1], and one with subscription identifier 0 a protocol error: no SUBACK, the connection closes', async () => {
+  for (const [version, packet, reason] of [
+    [4, { cmd: 'subscribe', messageId: 0, subscriptions: [{ topic: 'zero/id', qos: 1 }] }, undefined],
+    [5, { cmd: 'subscribe', messageId: 0, subscriptions: [{ topic: 'zero/id', qos: 1 }] }, 0x81],
+    [5, { cmd: 'subscribe', messageId: 7, subscriptions: [{ topic: 'zero/sid', qos: 1 }], properties: { subscriptionIdentifier: 0 } }, 0x82],
+  ] as const) {
+    const raw = await rawMqtt(port, version);
+    raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: version, clientId: `zero-${version}-${String(reason)}`, clean: true, keepalive: 0 });
+    await raw.next('connack');
+    raw.send(packet as unknown as mqttPacket.Packet);
+    if (reason !== undefined) assert.equal(((await raw.next('disconnect')) as { reasonCode?: number }).reasonCode, reason);
+    await raw.closed;
+    assert.equal(raw.packets.filter((p) => p.cmd === 'suback').length, 0);
+  }
 });

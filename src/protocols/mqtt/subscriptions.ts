@@ -18,7 +18,11 @@ import { parseFilter } from './topics.js';
 export function onSubscribe(s: MqttConnection, packet: ISubscribePacket): void {
   // [MQTT-3.8.3-3]
   if (packet.subscriptions.length === 0) throw new FerryError('FERRY_MQTT_MALFORMED', 'a SUBSCRIBE with no topic filter');
+  // [MQTT-2.3.1-1]: a packet that needs an id has a non-zero one
+  if ((packet.messageId ?? 0) === 0) throw new FerryError('FERRY_MQTT_MALFORMED', 'a SUBSCRIBE with packet identifier 0');
   const subscriptionId = packet.properties?.subscriptionIdentifier;
+  // MQTT 5 3.8.2.1.2: a subscription identifier of 0 is a protocol error
+  if (subscriptionId === 0) throw new FerryError('FERRY_MQTT_PROTOCOL', 'a SUBSCRIBE with subscription identifier 0');
   const granted: number[] = [];
   for (const request of packet.subscriptions) {
     granted.push(subscribeOne(s, request, subscriptionId));
@@ -107,6 +111,7 @@ function closeSubscription(s: MqttConnection, subscription: Subscription, drop: 
 export function onUnsubscribe(s: MqttConnection, packet: IUnsubscribePacket): void {
   // [MQTT-3.10.3-2]
   if (packet.unsubscriptions.length === 0) throw new FerryError('FERRY_MQTT_MALFORMED', 'an UNSUBSCRIBE with no topic filter');
+  if ((packet.messageId ?? 0) === 0) throw new FerryError('FERRY_MQTT_MALFORMED', 'an UNSUBSCRIBE with packet identifier 0');
   const codes: number[] = [];
   for (const filter of packet.unsubscriptions) {
     const subscription = s.subscriptions.get(filter);
