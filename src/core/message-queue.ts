@@ -6,12 +6,13 @@ import { SlowConsumerGuard } from './slow-consumer.js';
 import { redeliveryDelay, type DestinationPolicy } from './policy.js';
 import type { DeclaredQueue, QueueArguments } from './queue-arguments.js';
 import { QueueEntry, type EntryQueue, type StoredMessage } from './queue-entry.js';
+import { DeclaredLimits, ExpiryTimer } from './queue-limits.js';
 import { DeliveryMark } from './delivery-mark.js';
 import type { ProducerFlow } from './producer-flow.js';
 import type { MessageMemory } from './message-memory.js';
 import type { QueueConsumer, QueueStats } from './queue-types.js';
 import { QueueLoading, stillLoading } from './queue-loading.js';
-import type { TimerHandle, TimerQueue } from './timers.js';
+import type { TimerQueue } from './timers.js';
 import { QueueReads, READ_AHEAD_ENTRIES } from './queue-reads.js';
 
 /** What a queue needs from the broker around it. */
@@ -85,13 +86,9 @@ export class MessageQueue implements EntryQueue {
   /** Set for a queue declared with RabbitMQ's flags and arguments (see `Declarations`). */
   declared: DeclaredQueue | undefined = undefined;
   /** Declared arguments the queue applies itself (TTL, maximum length, single active consumer). */
-  private messageTtl = -1;
-  private maxLength = Number.POSITIVE_INFINITY;
-  private maxLengthBytes = Number.POSITIVE_INFINITY;
-  private overflow: NonNullable<QueueArguments['overflow']> = 'drop-head';
+  private readonly limits = new DeclaredLimits();
   private singleActive = false;
-  private ttlTimer: TimerHandle | undefined;
-  private ttlTimerDue = Number.POSITIVE_INFINITY;
+  private readonly expiryTimer: ExpiryTimer;
   /** A consumer that asked to be the queue's only one (see `SubscribeOptions.soleConsumer`). */
   soleConsumer: QueueConsumer | undefined = undefined;
   /** Set while recovery still has this queue's stored messages to put back (see `startLoading`). */
@@ -109,6 +106,12 @@ export class MessageQueue implements EntryQueue {
     firstSeq = 1,
   ) {
     this.nextSeq = firstSeq;
+    this.expiryTimer = new ExpiryTimer(env.timers, () => {
+      if (this.destroyed) return undefined;
+      this.sweepExpired(env.clock());
+      const head = this.pending.peek();
+      return head !== undefined && head.expiresAt !== 0 ? head.expiresAt : undefined;
+    });
     this.pending = new PendingEntries(env.messageMemory);
     this.reads = new QueueReads(
       {
@@ -147,10 +150,7 @@ export class MessageQueue implements EntryQueue {
   /** Makes this a declared queue, before any message is in it. */
   declare(state: DeclaredQueue, args: QueueArguments): void {
     this.declared = state;
-    this.messageTtl = args.messageTtl ?? -1;
-    this.maxLength = args.maxLength ?? Number.POSITIVE_INFINITY;
-    this.maxLengthBytes = args.maxLengthBytes ?? Number.POSITIVE_INFINITY;
-    this.overflow = args.overflow ?? 'drop-head';
+    this.limits.set(args);
     this.singleActive = args.singleActiveConsumer === true;
     this.pending.capPriority(args.maxPriority ?? 0);
   }
@@ -161,8 +161,7 @@ export class MessageQueue implements EntryQueue {
 
   /** True when the queue is full and refuses a publish rather than dropping its oldest (`overflow: reject-publish`). */
   refuses(message: Message): boolean {
-    if (this.overflow === 'drop-head') return false;
-    return this.pendingCount >= this.maxLength || this.pending.bytes + bodyState(message).bodyLength > this.maxLengthBytes;
+    return this.limits.refuses(this.pendingCount, this.pending.bytes, bodyState(message).bodyLength);
   }
 
   /** At its own memoryLimit, or all queues together at limits.messageMemory: its memoryPolicy applies. */
@@ -262,7 +261,7 @@ export class MessageQueue implements EntryQueue {
     const persisted = stored !== null && this.recordId !== 0;
     const entry = new QueueEntry(this, message, this.nextSeq++, persisted ? stored : null);
     if (matched !== undefined) entry.matched = matched;
-    if (this.messageTtl >= 0) this.applyTtl(entry, this.env.clock());
+    this.limits.applyTtl(entry, this.env.clock());
     if (persisted) this.env.persistence.addReference(this.recordId, entry, txId);
     this.enqueued++;
     if (this.loading !== undefined) {
@@ -308,7 +307,7 @@ export class MessageQueue implements EntryQueue {
     entry.referenceId = referenceId;
     this.loading?.putBack();
     // the time it entered is not kept: its TTL counts from when it was sent
-    if (this.messageTtl >= 0) this.applyTtl(entry, message.timestamp);
+    this.limits.applyTtl(entry, message.timestamp);
     stored.references++;
     if (seq >= this.nextSeq) this.nextSeq = seq + 1;
     if (this.policy.lastValueKey !== undefined) {
@@ -590,8 +589,7 @@ export class MessageQueue implements EntryQueue {
   /** See `ConsumerHandle.waitsOnStore`: the head of the queue waits on its delivery mark or on its body. */
   get waitsOnStore(): boolean {
     const head = this.pending.peek();
-    if (head === undefined) return false;
-    return (head.referenceId !== 0 && !this.deliveryMark.covers(head.seq)) || (this.env.bodies.anyOnDisk && this.reads.holdsHead(head));
+    return head !== undefined && ((head.referenceId !== 0 && !this.deliveryMark.covers(head.seq)) || (this.env.bodies.anyOnDisk && this.reads.holdsHead(head)));
   }
 
   /**
@@ -708,27 +706,9 @@ export class MessageQueue implements EntryQueue {
   private addPending(entry: QueueEntry): void {
     if (entry.expiresAt !== 0) {
       this.expiring++;
-      if (this.messageTtl >= 0 && entry.expiresAt < this.ttlTimerDue) this.armTtlTimer(entry.expiresAt);
+      if (this.limits.hasTtl) this.expiryTimer.armFor(entry.expiresAt);
     }
     this.pending.push(entry);
-  }
-
-  /**
-   * A queue with a message TTL expires its messages when they come due, not at the next periodic
-   * sweep (RabbitMQ's TTL-then-dead-letter queues are used as delays): one timer per queue, for the
-   * earliest expiry it has seen, moved on to the head's after each sweep.
-   */
-  private armTtlTimer(due: number): void {
-    if (this.ttlTimer !== undefined) this.env.timers.cancel(this.ttlTimer);
-    this.ttlTimerDue = due;
-    this.ttlTimer = this.env.timers.at(due, () => {
-      this.ttlTimer = undefined;
-      this.ttlTimerDue = Number.POSITIVE_INFINITY;
-      if (this.destroyed) return;
-      this.sweepExpired(this.env.clock());
-      const head = this.pending.peek();
-      if (head !== undefined && head.expiresAt !== 0) this.armTtlTimer(head.expiresAt);
-    });
   }
 
   /** Expired entries leave instead of being delivered; returns true when `entry` was one. */
@@ -765,11 +745,6 @@ export class MessageQueue implements EntryQueue {
     else this.acknowledge(entry);
   }
 
-  private applyTtl(entry: QueueEntry, from: number): void {
-    const due = from + this.messageTtl;
-    if (entry.expiresAt === 0 || due < entry.expiresAt) entry.expiresAt = due;
-  }
-
   /**
    * Over its memoryLimit with drop-oldest: the oldest waiting messages are discarded, not
    * dead-lettered (a dead-letter queue would keep what the limit is there to let go); the newest stays.
@@ -787,11 +762,11 @@ export class MessageQueue implements EntryQueue {
 
   /** What comes back counts against the queue's length as a publish does, as RabbitMQ's drop-head counts it. */
   private trimAfterGiveBack(): void {
-    if (this.overflow === 'drop-head' && this.overLimits()) this.dropHead();
+    if (this.limits.dropsHead && this.overLimits()) this.dropHead();
   }
 
   private overLimits(): boolean {
-    return this.pending.length > this.maxLength || this.pending.bytes > this.maxLengthBytes;
+    return this.limits.over(this.pending.length, this.pending.bytes);
   }
 
   /** Over its maximum length: the oldest waiting messages go, dead-lettered as `maxlen` (RabbitMQ's drop-head). */

@@ -1,0 +1,77 @@
+import type { QueueEntry } from './queue-entry.js';
+import type { TimerHandle, TimerQueue } from './timers.js';
+import type { QueueArguments } from './queue-arguments.js';
+
+/**
+ * The arguments a declared queue applies to its own messages (RabbitMQ's): a message TTL
+ * (`x-message-ttl`), and a length (`x-max-length`, `x-max-length-bytes`) past which a publish is
+ * refused (`x-overflow: reject-publish`) or the oldest waiting messages go (`drop-head`).
+ */
+export class DeclaredLimits {
+  private messageTtl = -1;
+  private maxLength = Number.POSITIVE_INFINITY;
+  private maxLengthBytes = Number.POSITIVE_INFINITY;
+  private overflow: NonNullable<QueueArguments['overflow']> = 'drop-head';
+
+  set(args: QueueArguments): void {
+    this.messageTtl = args.messageTtl ?? -1;
+    this.maxLength = args.maxLength ?? Number.POSITIVE_INFINITY;
+    this.maxLengthBytes = args.maxLengthBytes ?? Number.POSITIVE_INFINITY;
+    this.overflow = args.overflow ?? 'drop-head';
+  }
+
+  get hasTtl(): boolean {
+    return this.messageTtl >= 0;
+  }
+
+  /** The entry expires `x-message-ttl` after `from`, or at its own expiry when that comes first. */
+  applyTtl(entry: QueueEntry, from: number): void {
+    if (this.messageTtl < 0) return;
+    const due = from + this.messageTtl;
+    if (entry.expiresAt === 0 || due < entry.expiresAt) entry.expiresAt = due;
+  }
+
+  /** True when a queue of `count` waiting messages and `bytes` refuses one of `adding` bytes rather than dropping its oldest. */
+  refuses(count: number, bytes: number, adding: number): boolean {
+    if (this.overflow === 'drop-head') return false;
+    return count >= this.maxLength || bytes + adding > this.maxLengthBytes;
+  }
+
+  /** True when `count` waiting messages of `bytes` are past the length, which drop-head brings back by dropping the oldest. */
+  over(count: number, bytes: number): boolean {
+    return count > this.maxLength || bytes > this.maxLengthBytes;
+  }
+
+  get dropsHead(): boolean {
+    return this.overflow === 'drop-head';
+  }
+}
+
+/**
+ * A queue with a message TTL expires its messages when they come due, not at the next periodic
+ * sweep (RabbitMQ's TTL-then-dead-letter queues are used as delays): one timer per queue, for the
+ * earliest expiry it has seen, moved on to the next after each firing.
+ */
+export class ExpiryTimer {
+  private timer: TimerHandle | undefined;
+  private due = Number.POSITIVE_INFINITY;
+
+  /** `sweep` takes the expired messages away and says when the next one expires, if one does. */
+  constructor(
+    private readonly timers: TimerQueue,
+    private readonly sweep: () => number | undefined,
+  ) {}
+
+  /** Fires at `due`, unless it fires sooner already. */
+  armFor(due: number): void {
+    if (due >= this.due) return;
+    if (this.timer !== undefined) this.timers.cancel(this.timer);
+    this.due = due;
+    this.timer = this.timers.at(due, () => {
+      this.timer = undefined;
+      this.due = Number.POSITIVE_INFINITY;
+      const next = this.sweep();
+      if (next !== undefined) this.armFor(next);
+    });
+  }
+}
