@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { isFerryError } from '../errors.js';
 import { tuneHeap } from './heap-tuning.js';
+import { didNotGetThrough } from './unreachable.js';
 
 type Run = (argv: string[]) => Promise<number>;
 
@@ -147,6 +148,6 @@ main(process.argv.slice(2)).then(
     // a configuration mistake names the option or key at fault; any other refusal says its code too
     const message = isFerryError(err) ? (err.code.startsWith('FERRY_CONFIG') ? err.message : `${err.code}: ${err.message}`) : err instanceof Error ? err.message : String(err);
     process.stderr.write(`ferry: ${message}\n`);
-    process.exitCode = isFerryError(err) && err.code.startsWith('FERRY_CONFIG') ? 78 : isFerryError(err, 'FERRY_CLI_UNREACHABLE') || isFerryError(err, 'FERRY_CLI_UNTRUSTED') ? 2 : 1;
+    process.exitCode = isFerryError(err) && err.code.startsWith('FERRY_CONFIG') ? 78 : didNotGetThrough(err) ? 2 : 1;
   },
 );

@@ -1,5 +1,6 @@
 import { isFerryError } from '../errors.js';
 import { ApiError } from './http-api.js';
+import { didNotGetThrough } from './unreachable.js';
 
 /**
  * Columns padded to their widest cell; numbers right-aligned so that magnitudes line up. A control
@@ -39,7 +40,7 @@ export function exitStatusOf(err: unknown): number {
     if (err.status === 404) return 4;
     return 5;
   }
-  if (isFerryError(err, 'FERRY_CLI_UNREACHABLE') || isFerryError(err, 'FERRY_CLI_UNTRUSTED')) return 2;
+  if (didNotGetThrough(err)) return 2;
   return 1;
 }
 

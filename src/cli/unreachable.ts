@@ -1,4 +1,4 @@
-import { FerryError } from '../errors.js';
+import { FerryError, isFerryError } from '../errors.js';
 
 // what Node's TLS says when the broker's certificate is not one this side trusts
 const UNTRUSTED = new Set([
@@ -23,4 +23,9 @@ export function notThrough(where: string, err: Error): FerryError {
     return new FerryError('FERRY_CLI_UNTRUSTED', `the broker at ${where} presented a certificate this tool does not trust: ${err.message} (give its authority with --ca)`, { cause: err });
   }
   return new FerryError('FERRY_CLI_UNREACHABLE', `cannot reach the broker at ${where}: ${err.message}`, { cause: err });
+}
+
+/** A failure to get through to the broker (exit status 2 for every tool): `notThrough`'s codes. */
+export function didNotGetThrough(err: unknown): boolean {
+  return isFerryError(err, 'FERRY_CLI_UNREACHABLE') || isFerryError(err, 'FERRY_CLI_UNTRUSTED');
 }
