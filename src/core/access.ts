@@ -167,6 +167,15 @@ export interface SubscribeOptions {
   /** Puts a topic subscription, not a shared one, in an overlap group (see `OverlapMember`). */
   readonly overlap?: OverlapMember | undefined;
   /**
+   * A consumer of this session that the new one replaces on the same topic subscription (an MQTT
+   * SUBSCRIBE to a filter the client already has): the new consumer takes over its subscription,
+   * with the messages queued there and its deliveries in flight under the same tags, and the old
+   * one closes; nothing is redelivered and nothing dropped. When the subscription cannot carry
+   * over (another pattern, or a durable one whose selector or no-local changes), the old consumer
+   * just closes first.
+   */
+  readonly replaces?: ConsumerHandle | undefined;
+  /**
    * A browser on a queue: it is handed each message waiting in the queue once, in order, through
    * the sink (honouring its credit and writability), and consumes nothing; the sink's `browseEnd`
    * is called once it has passed the end.
@@ -203,6 +212,8 @@ export interface ConsumerHandle {
    * The queue dispatches it, and wakes its consumers, when the store is done.
    */
   readonly waitsOnStore: boolean;
+  /** True when it took over the consumer it replaced (`SubscribeOptions.replaces`), with that one's deliveries in flight under their tags. */
+  readonly tookOver?: boolean;
   /** Consumes the delivery (in `client` mode, every earlier one too), or holds it in the transaction. */
   acknowledge(tag: number, txId?: string): void;
   /**

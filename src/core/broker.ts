@@ -449,7 +449,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
     tx.sends.length = 0;
   }
 
-  subscribe(connection: CoreConnection, options: SubscribeOptions, delivered: { count(): void } = connection.traffic.out): Consumer | WildcardQueueConsumer {
+  subscribe(connection: CoreConnection, options: SubscribeOptions, delivered: { count(): void } = connection.traffic.out, replaces?: Consumer): Consumer | WildcardQueueConsumer {
     const { destination } = options;
     const selector = this.selectorOf(options);
     const makeConsumer = (queue: MessageQueue, queueSelector: Selector | undefined, member?: MemberParts): Consumer =>
@@ -467,6 +467,8 @@ export class Broker implements BrokerAccess, ConnectionHost {
       });
 
     if (destination.kind === 'queue') {
+      // a queue's consumers hold no subscription to carry over
+      replaces?.close();
       if (hasWildcard(destination.name)) return this.subscribeQueuePattern(connection, options, selector, makeConsumer);
       validateDestinationName(destination.name, false);
       if (options.durable !== undefined) throw new FerryError('FERRY_DESTINATION_INVALID', 'a durable subscription needs a topic, not a queue');
@@ -497,17 +499,17 @@ export class Broker implements BrokerAccess, ConnectionHost {
       if (makesDurable || (!hasWildcard(destination.name) && this.destinations.wouldCreate(destination))) this.authorize(connection.principal, 'create', destination);
     }
     if (!hasWildcard(destination.name)) this.destinations.topicNamed(destination.name);
-    if (options.durable === undefined && !hasWildcard(destination.name)) this.limits.checkConsumers(this.subscriptions.countMatching(destination.name), destination, connection.principal);
+    if (options.durable === undefined && !hasWildcard(destination.name)) this.limits.checkConsumers(this.subscriptions.countMatching(destination.name) - (replaces === undefined ? 0 : 1), destination, connection.principal);
     if (options.shareName !== undefined) {
       if (options.durable !== undefined) throw new FerryError('FERRY_DESTINATION_INVALID', 'a subscription is either shared or durable, not both');
-      return this.subscriptions.subscribeShared(connection.id, options, selector, makeConsumer);
+      return this.subscriptions.subscribeShared(connection.id, options, selector, makeConsumer, replaces);
     }
     if (options.durable !== undefined) {
       const owner = options.durable.owner ?? connection.clientId;
       if (owner === undefined) throw new FerryError('FERRY_CLIENT_ID_REQUIRED', `durable subscription "${options.durable.name}" needs a client id on the connection`);
-      return this.subscriptions.subscribeDurable(connection.id, owner, options, selector, makeConsumer);
+      return this.subscriptions.subscribeDurable(connection.id, owner, options, selector, makeConsumer, replaces);
     }
-    return this.subscriptions.subscribe(connection.id, options, selector, makeConsumer);
+    return this.subscriptions.subscribe(connection.id, options, selector, makeConsumer, replaces);
   }
 
   /** Refuses a consumer on `queue` that another connection's exclusive queue, a sole consumer or the limits do not allow. */

@@ -81,8 +81,11 @@ export interface ConnectionHost {
   checkSendable(destination: Destination, connection: CoreConnection): void;
   /** Refuses a send to a queue at its memory limit whose memoryPolicy is fail (FERRY_DESTINATION_FULL). */
   checkRoomForSend(destination: Destination): void;
-  /** `delivered` counts each delivery (the session's traffic); the connection's by default. A wildcard queue gets a WildcardQueueConsumer. */
-  subscribe(connection: CoreConnection, options: SubscribeOptions, delivered?: { count(): void }): Consumer | WildcardQueueConsumer;
+  /**
+   * `delivered` counts each delivery (the session's traffic); the connection's by default. A
+   * wildcard queue gets a WildcardQueueConsumer. `replaces` is `options.replaces`, as core holds it.
+   */
+  subscribe(connection: CoreConnection, options: SubscribeOptions, delivered?: { count(): void }, replaces?: Consumer): Consumer | WildcardQueueConsumer;
   /**
    * A consumer for single gets from queue `name` (authorized for consume, exclusive queues checked),
    * not registered with the queue: `reuse` when it is still on the queue of that name.
@@ -629,8 +632,9 @@ export class CoreSession {
       consumers.add(browser);
       return browser;
     }
-    this.host.limits.checkSubscriptions(this.connection.openConsumers, this.connection.principal);
-    const opened = this.host.subscribe(this.connection, options, this.traffic);
+    const replaces = options.replaces === undefined ? undefined : this.ownConsumer(options.replaces);
+    this.host.limits.checkSubscriptions(this.connection.openConsumers - (replaces === undefined ? 0 : 1), this.connection.principal);
+    const opened = this.host.subscribe(this.connection, options, this.traffic, replaces);
     const handle = opened instanceof Consumer ? new SessionConsumer(opened, this.connection) : opened;
     consumers.add(handle);
     this.connection.openConsumers++;
@@ -655,6 +659,14 @@ export class CoreSession {
       label: options.label,
     });
     return handle;
+  }
+
+  /** A consumer this session opened and has not closed, as core holds it. */
+  private ownConsumer(handle: ConsumerHandle): Consumer {
+    if (!(handle instanceof SessionConsumer) || !this.consumers?.has(handle) || handle.isClosed) {
+      throw new FerryError('FERRY_CONSUMER_NOT_FOUND', 'the consumer to replace is not open on this session');
+    }
+    return handle.consumer;
   }
 
   /** The consumers open on this session (browsers included), for operators. */
@@ -738,6 +750,10 @@ class SessionConsumer implements ConsumerHandle {
 
   get waitsOnStore(): boolean {
     return this.consumer.queue.waitsOnStore;
+  }
+
+  get tookOver(): boolean {
+    return this.consumer.tookOver;
   }
 
   acknowledge(tag: number, txId?: string): void {

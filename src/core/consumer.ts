@@ -64,6 +64,8 @@ export class Consumer implements QueueConsumer {
   onClose: (() => void) | undefined;
   /** Deliveries whose lease ran out and were taken back, for operators. */
   leasesExpired = 0;
+  /** It took over another consumer's deliveries in flight (`handOver`). */
+  tookOver = false;
   private readonly leases: DeliveryLeases | undefined;
 
   constructor(
@@ -163,6 +165,29 @@ export class Consumer implements QueueConsumer {
     this.countInFlight(1);
     this.leases?.started(entry.tag);
     this.sink.deliver(entry);
+  }
+
+  /**
+   * Takes no more messages and gives its deliveries in flight to `successor`, a new consumer on the
+   * same queue, under the same tags (see `SubscribeOptions.replaces`). The caller then adds the
+   * successor to the queue and closes this one, which has nothing left to give back.
+   */
+  handOver(successor: Consumer): void {
+    if (successor.queue !== this.queue || successor.inFlight.size > 0) throw new Error('a consumer hands over only to a new consumer on its own queue');
+    this.stop();
+    // the successor's tags go on after the ones it takes, so its in-flight map stays in tag order
+    successor.ledger.nextTag = Math.max(successor.ledger.nextTag, this.ledger.nextTag);
+    for (const [tag, entry] of this.inFlight) {
+      this.leases?.ended(tag);
+      entry.consumer = successor;
+      successor.inFlight.set(tag, entry);
+      successor.leases?.started(tag);
+    }
+    const moved = this.inFlight.size;
+    this.inFlight.clear();
+    this.countInFlight(-moved);
+    successor.countInFlight(moved);
+    successor.tookOver = true;
   }
 
   /** The protocol has more credit for this consumer (for example an AMQP flow frame). */

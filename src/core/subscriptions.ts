@@ -17,7 +17,7 @@ const MAX_ADAPTER_DATA = 1024;
 export interface TopicSubscription {
   readonly pattern: string;
   readonly queue: MessageQueue;
-  readonly noLocal: boolean;
+  noLocal: boolean;
   readonly selectorText: string | undefined;
   readonly selector: Selector | undefined;
   readonly selectorConvertsStrings: boolean;
@@ -83,26 +83,44 @@ export class TopicSubscriptions {
   private readonly durable = new Map<string, TopicSubscription>();
   /** Shared subscriptions by share name and pattern. */
   private readonly shared = new Map<string, TopicSubscription>();
+  /** Plain subscriptions by their queue, for a consumer that replaces another on one. */
+  private readonly plain = new WeakMap<MessageQueue, TopicSubscription>();
 
   constructor(private readonly host: SubscriptionHost) {}
 
-  /** A subscription that lives as long as its one consumer. */
-  subscribe(connectionId: string, options: SubscribeOptions, selector: Selector | undefined, makeConsumer: ConsumerFactory): Consumer {
+  /** A subscription that lives as long as its one consumer, or the consumers that replace it. */
+  subscribe(connectionId: string, options: SubscribeOptions, selector: Selector | undefined, makeConsumer: ConsumerFactory, replaces?: Consumer): Consumer {
     const pattern = options.destination.name;
-    const subscription = inMemory(this.host.newQueue(pattern, 'subscription', 0, 'topic'), options, selector, connectionId, {
-      noLocal: options.noLocal ?? false,
-      overlap: options.overlap === undefined ? undefined : overlapOf(connectionId, options.overlap),
-    });
-    if (options.retainedMessages === 'all' || options.retainedMessages === 'new') this.handRetained(subscription.queue, pattern);
+    const own = { noLocal: options.noLocal ?? false, overlap: options.overlap === undefined ? undefined : overlapOf(connectionId, options.overlap) };
+    const kept = replaces === undefined ? undefined : this.plain.get(replaces.queue);
+    const carries =
+      kept !== undefined &&
+      kept.consumer === replaces &&
+      kept.pattern === pattern &&
+      kept.selectorText === options.selector &&
+      (options.selector === undefined || kept.selectorConvertsStrings === (options.selectorConvertsStrings === true));
+    if (!carries) replaces?.close();
+    const subscription = carries ? kept! : inMemory(this.host.newQueue(pattern, 'subscription', 0, 'topic'), options, selector, connectionId, own);
+    subscription.noLocal = own.noLocal;
+    subscription.overlap = own.overlap;
+    if (options.retainedMessages === 'all' || (options.retainedMessages === 'new' && !carries)) this.handRetained(subscription.queue, pattern);
     // the subscription filters when routing, so its consumer takes everything that reaches it
     const consumer = makeConsumer(subscription.queue, undefined);
+    const handing = carries ? replaces : undefined;
+    handing?.handOver(consumer);
     subscription.consumer = consumer;
     subscription.queue.addConsumer(consumer);
-    this.index.add(pattern, subscription);
+    if (!carries) {
+      this.plain.set(subscription.queue, subscription);
+      this.index.add(pattern, subscription);
+    }
     consumer.onClose = () => {
+      // a consumer that handed the subscription over leaves it to its successor
+      if (subscription.consumer !== consumer) return;
       this.index.remove(subscription.pattern, subscription);
       subscription.queue.destroy();
     };
+    handing?.close();
     return consumer;
   }
 
@@ -110,7 +128,7 @@ export class TopicSubscriptions {
    * Resumes the owner's durable subscription of that name, or creates it; subscribing under the
    * same name with another pattern, selector or no-local replaces it (JMS).
    */
-  subscribeDurable(connectionId: string, owner: string, options: SubscribeOptions, selector: Selector | undefined, makeConsumer: ConsumerFactory): Consumer {
+  subscribeDurable(connectionId: string, owner: string, options: SubscribeOptions, selector: Selector | undefined, makeConsumer: ConsumerFactory, replaces?: Consumer): Consumer {
     const durable = options.durable!;
     const name = durable.name;
     if (durable.adapterData !== undefined && Buffer.byteLength(durable.adapterData) > MAX_ADAPTER_DATA) {
@@ -122,16 +140,18 @@ export class TopicSubscriptions {
     const noLocal = options.noLocal ?? false;
     const selectorText = selector === undefined ? undefined : options.selector;
     const convertsStrings = options.selectorConvertsStrings === true;
-    if (subscription !== undefined && subscription.consumer !== null) {
-      throw new FerryError('FERRY_CONSUMER_EXISTS', `durable subscription "${name}" of "${owner}" already has an active subscriber`);
-    }
-    if (
+    const changed =
       subscription !== undefined &&
       (subscription.pattern !== options.destination.name ||
         subscription.selectorText !== selectorText ||
         subscription.noLocal !== noLocal ||
-        (selectorText !== undefined && subscription.selectorConvertsStrings !== convertsStrings))
-    ) {
+        (selectorText !== undefined && subscription.selectorConvertsStrings !== convertsStrings));
+    const handing = replaces !== undefined && subscription?.consumer === replaces && !changed ? replaces : undefined;
+    if (handing === undefined) replaces?.close();
+    if (subscription !== undefined && subscription.consumer !== null && handing === undefined) {
+      throw new FerryError('FERRY_CONSUMER_EXISTS', `durable subscription "${name}" of "${owner}" already has an active subscriber`);
+    }
+    if (subscription !== undefined && changed) {
       this.removeDurable(key, subscription);
       subscription = undefined;
     }
@@ -157,22 +177,26 @@ export class TopicSubscriptions {
     }
     const consumer = makeConsumer(subscription.queue, undefined);
     const active = subscription;
+    handing?.handOver(consumer);
     active.consumer = consumer;
     active.localConnectionId = connectionId;
     active.overlap = overlap;
     consumer.onClose = () => {
-      active.consumer = null;
+      if (active.consumer === consumer) active.consumer = null;
     };
     active.queue.addConsumer(consumer);
+    handing?.close();
     if (options.retainedMessages === 'all' || (options.retainedMessages === 'new' && !existed)) this.handRetained(active.queue, active.pattern);
     return consumer;
   }
 
   /** Joins (or starts) the shared subscription of `options.shareName` on the pattern; its consumers compete. */
-  subscribeShared(connectionId: string, options: SubscribeOptions, selector: Selector | undefined, makeConsumer: ConsumerFactory): Consumer {
+  subscribeShared(connectionId: string, options: SubscribeOptions, selector: Selector | undefined, makeConsumer: ConsumerFactory, replaces?: Consumer): Consumer {
     const pattern = options.destination.name;
     const key = ownedKey(options.shareName!, pattern);
     let subscription = this.shared.get(key);
+    const handing = replaces !== undefined && replaces.queue === subscription?.queue ? replaces : undefined;
+    if (handing === undefined) replaces?.close();
     if (subscription === undefined) {
       // shared by several owners: it is nobody's overlap group
       subscription = inMemory(this.host.newQueue(`${options.shareName!}:${pattern}`, 'subscription', 0, 'topic', pattern), options, selector, connectionId, {
@@ -184,7 +208,9 @@ export class TopicSubscriptions {
     }
     const shared = subscription;
     const consumer = makeConsumer(shared.queue, undefined);
+    handing?.handOver(consumer);
     shared.queue.addConsumer(consumer);
+    handing?.close();
     consumer.onClose = () => {
       if (shared.queue.consumerCount > 0 || this.shared.get(key) !== shared) return;
       this.shared.delete(key);

@@ -52,19 +52,22 @@ function subscribeOne(s: MqttConnection, request: mqttPacket.ISubscription, subs
   const retainHandling = v5 ? (request.rh ?? 0) : 0;
   const handRetained = retainHandling === 2 || (retainHandling === 1 && existing !== undefined) ? 'none' : 'all';
   const persistent = s.sessionExpiry > 0 && filter.shareName === undefined;
-  // [MQTT-3.8.4-3]: a subscription to the same filter replaces the old one without interrupting
-  // its flow: a persistent session's durable subscriptions stay, with what they kept, and the new
-  // consumers resume them under the same names
-  if (existing !== undefined) closeSubscription(s, existing, !persistent);
   const subscription: Subscription = { key: request.topic, qos, noLocal, retainAsPublished: rap, subscriptionId, consumers: [], durableNames: [] };
   try {
     const data = persistent ? durableData({ qos, noLocal, rap, subscriptionId }) : undefined;
     filter.patterns.forEach((pattern, part) => {
       const durable = data === undefined ? undefined : { name: durableName(request.topic, part), adapterData: data };
-      openConsumer(s, subscription, pattern, durable, filter.shareName, filter.shareName === undefined ? handRetained : 'none');
+      // [MQTT-3.8.4-3]: a subscription to the same filter replaces the old one without interrupting
+      // its flow: each new consumer takes over the old one's subscription, with what it holds and
+      // what is in flight, so the client's acknowledgements of those still count
+      const replaces = existing?.consumers[part];
+      openConsumer(s, subscription, pattern, durable, filter.shareName, filter.shareName === undefined ? handRetained : 'none', replaces);
+      if (replaces !== undefined) carryInFlight(s, replaces, subscription.consumers[part]!);
     });
+    if (existing !== undefined) closeSubscription(s, existing, false);
   } catch (err) {
     closeSubscription(s, subscription, true);
+    if (existing !== undefined) closeSubscription(s, existing, true);
     s.logger.warn({ event: 'mqtt.subscribe-refused', filter: request.topic, ...errorFields(err) }, 'MQTT subscription refused');
     // the other filters of the SUBSCRIBE are granted or refused each on its own
     return failure(isFerryError(err, 'FERRY_NOT_AUTHORIZED') ? Reason.notAuthorized : isFerryError(err, 'FERRY_LIMIT_EXCEEDED') ? Reason.quotaExceeded : Reason.unspecified);
@@ -80,6 +83,7 @@ export function openConsumer(
   durable: { readonly name: string; readonly adapterData: string } | undefined,
   shareName: string | undefined,
   retained: 'all' | 'none',
+  replaces?: ConsumerHandle,
 ): void {
   let consumer: ConsumerHandle | undefined;
   consumer = s.requireSession().subscribe({
@@ -95,9 +99,16 @@ export function openConsumer(
     // (so a persistent session keeps it), retain-as-published breaking a tie; shared subscriptions
     // are not the client's own
     overlap: shareName === undefined ? { group: 'mqtt', rank: subscription.qos * 2 + (subscription.retainAsPublished ? 1 : 0), tag: subscription.subscriptionId ?? 0 } : undefined,
+    replaces,
   });
   subscription.consumers.push(consumer);
   if (durable !== undefined) subscription.durableNames.push(durable.name);
+}
+
+/** The publishes in flight to `from` are now `to`'s, under the same tags (`SubscribeOptions.replaces`). */
+function carryInFlight(s: MqttConnection, from: ConsumerHandle, to: ConsumerHandle): void {
+  if (to.tookOver !== true) return;
+  for (const [id, out] of s.outbound) if (out.consumer === from) s.outbound.set(id, { ...out, consumer: to });
 }
 
 /** Closes a subscription's consumers; `drop` also removes its durable subscriptions from core. */

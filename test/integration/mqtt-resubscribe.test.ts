@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type mqttPacket from 'mqtt-packet';
+import { startBroker, type TestBroker } from '../helpers/broker.js';
+import { connectMqtt, rawMqtt } from '../helpers/mqtt.js';
+
+let broker: TestBroker;
+before(async () => {
+  broker = await startBroker();
+});
+after(async () => {
+  await broker.stop();
+});
+
+type Raw = Awaited<ReturnType<typeof rawMqtt>>;
+
+/** Acknowledges a publish as its QoS asks, through to PUBCOMP for QoS 2. */
+async function acknowledge(raw: Raw, publish: mqttPacket.IPublishPacket): Promise<void> {
+  const messageId = publish.messageId!;
+  if (publish.qos === 1) raw.send({ cmd: 'puback', messageId });
+  else if (publish.qos === 2) {
+    raw.send({ cmd: 'pubrec', messageId });
+    await raw.next('pubrel');
+    raw.send({ cmd: 'pubcomp', messageId });
+  }
+}
+
+const cases = [
+  { session: 'clean', first: 1, again: 1 },
+  { session: 'clean', first: 1, again: 2 },
+  { session: 'clean', first: 2, again: 0 },
+  { session: 'persistent', first: 1, again: 1 },
+  { session: 'persistent', first: 2, again: 2 },
+  { session: 'persistent', first: 1, again: 2 },
+  { session: 'clean', first: 1, again: 1, shared: true },
+] as const;
+
+for (const { session, first, again, ...rest } of cases) {
+  const shared = 'shared' in rest;
+  test(`a ${session} session that subscribes again to a ${shared ? 'shared subscription' : 'filter'}, QoS ${first} then ${again}, with publishes in flight and more queued, gets each message once [MQTT-3.8.4-3]`, async () => {
+    const topic = `resub-${session}-${first}-${again}${shared ? '-shared' : ''}`;
+    const filter = shared ? `$share/g/${topic}/#` : `${topic}/#`;
+    const raw = await rawMqtt(broker.mqttPort, 5);
+    const persistent = session === 'persistent';
+    raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: topic, clean: true, keepalive: 0, properties: { receiveMaximum: 5, ...(persistent ? { sessionExpiryInterval: 300 } : {}) } });
+    await raw.next('connack');
+    raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: filter, qos: first }] });
+    await raw.next('suback');
+    const pub = await connectMqtt(broker.mqttPort);
+    const sent = Array.from({ length: 20 }, (_, i) => `m${i}`);
+    for (const body of sent) await pub.publish(`${topic}/x`, body, { qos: 1 });
+    await pub.end();
+    // the client's Receive Maximum holds five in flight, unacknowledged; fifteen wait behind them
+    const inFlight: mqttPacket.IPublishPacket[] = [];
+    for (let i = 0; i < 5; i++) inFlight.push((await raw.next('publish')) as mqttPacket.IPublishPacket);
+    raw.send({ cmd: 'subscribe', messageId: 2, subscriptions: [{ topic: filter, qos: again }] });
+    await raw.next('suback');
+    for (const publish of inFlight) await acknowledge(raw, publish);
+    const received = inFlight.map((p) => p.payload.toString());
+    while (received.length < sent.length) {
+      const publish = (await raw.next('publish')) as mqttPacket.IPublishPacket;
+      received.push(publish.payload.toString());
+      await acknowledge(raw, publish);
+    }
+    assert.deepEqual(received, sent, 'every message once, in order');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(
+      raw.packets.filter((p) => p.cmd === 'publish').map((p) => (p as mqttPacket.IPublishPacket).payload.toString()),
+      [],
+      'nothing sent twice',
+    );
+    raw.send({ cmd: 'disconnect', reasonCode: 0, properties: { sessionExpiryInterval: 0 } });
+    raw.socket.end();
+    await raw.closed;
+  });
+}
