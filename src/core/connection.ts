@@ -15,6 +15,7 @@ import { Transaction } from './transaction.js';
 import type { ClientLimits } from './limits.js';
 import type { ProducerFlow } from './producer-flow.js';
 import { QueueGets } from './queue-gets.js';
+import { SessionConsumer } from './session-consumer.js';
 import { WildcardQueueConsumer } from './wildcard-queue-consumer.js';
 
 /**
@@ -723,84 +724,4 @@ export function publishedDestination(exchange: string, routingKey: string): Dest
   if (exchange === '') return { kind: 'queue', name: routingKey };
   if (exchange === 'amq.topic' && routingKey !== '') return { kind: 'topic', name: routingKey };
   return { kind: 'topic', name: exchange };
-}
-
-/** A consumer as its adapter holds it: transactions are named by id, the queue stays inside core. */
-class SessionConsumer implements ConsumerHandle {
-  constructor(
-    readonly consumer: Consumer,
-    private readonly connection: CoreConnection,
-  ) {}
-
-  get id(): number {
-    return this.consumer.id;
-  }
-
-  get ackMode(): ConsumerHandle['ackMode'] {
-    return this.consumer.ackMode;
-  }
-
-  get isClosed(): boolean {
-    return this.consumer.isClosed;
-  }
-
-  get inFlightCount(): number {
-    return this.consumer.inFlightCount;
-  }
-
-  get waitsOnStore(): boolean {
-    return this.consumer.queue.waitsOnStore;
-  }
-
-  get tookOver(): boolean {
-    return this.consumer.tookOver;
-  }
-
-  acknowledge(tag: number, txId?: string): void {
-    this.consumer.acknowledge(tag, this.transactionOf(txId));
-  }
-
-  acknowledgeOnly(tag: number, txId?: string): void {
-    this.consumer.acknowledgeOnly(tag, this.transactionOf(txId));
-  }
-
-  reject(tag: number, txId?: string, reason?: string): void {
-    this.consumer.reject(tag, this.transactionOf(txId), reason);
-  }
-
-  rejectOnly(tag: number, txId?: string, reason?: string): void {
-    this.consumer.rejectOnly(tag, this.transactionOf(txId), reason);
-  }
-
-  written(): Promise<void> | null {
-    return this.consumer.written();
-  }
-
-  private transactionOf(txId: string | undefined): Transaction | undefined {
-    return txId === undefined ? undefined : this.connection.transaction(txId);
-  }
-
-  redeliver(tag: number): void {
-    this.consumer.redeliver(tag);
-  }
-
-  release(tag: number): void {
-    this.consumer.release(tag);
-  }
-
-  extend(tag: number, ms?: number): boolean {
-    return this.consumer.extend(tag, ms);
-  }
-
-  tagOf(messageId: string): number | undefined {
-    return this.consumer.tagOf(messageId);
-  }
-
-  wake(): void {
-    this.consumer.wake();
-  }
-
-  close(): void {
-    this.consumer.close();
-  }
 }
