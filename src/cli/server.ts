@@ -267,6 +267,7 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
     listener: config.listeners[m.name],
     tlsListener: config.listeners[`${m.name}Tls`],
   }));
+  for (const { adapter } of adapters) adapter.started?.(broker);
   const stompAdapter = adapters.find((a) => a.adapter.name === 'stomp')?.adapter as StompAdapter | undefined;
   // a protocol that is a guest on another's listeners gets the clients whose first bytes name it; the host keeps the rest
   protocolModules.forEach((m, i) => {

@@ -603,6 +603,10 @@ export class Broker implements BrokerAccess, ConnectionHost {
     return this.subscriptions.durableOf(owner);
   }
 
+  durableSubscriptionOwners(): string[] {
+    return this.subscriptions.durableOwners();
+  }
+
   deleteDurableSubscription(connection: CoreConnection, owner: string, name: string, asSubscriber: boolean): void {
     const pattern = this.subscriptions.durablePattern(owner, name);
     if (this.authorizer !== undefined && pattern !== undefined) this.authorize(connection.principal, asSubscriber ? 'consume' : 'delete', { kind: 'topic', name: pattern });

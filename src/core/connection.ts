@@ -104,6 +104,8 @@ export interface ConnectionHost {
   /** Authenticates again as the connection's own user (MQTT 5 re-authentication); resolves to the new principal. */
   reauthenticate(connection: CoreConnection, credentials: Credentials): Promise<Principal>;
   durableSubscriptions(connection: CoreConnection, owner: string): DurableSubscriptionInfo[];
+  /** Every key that owns a durable subscription. */
+  durableSubscriptionOwners(): string[];
   deleteDurableSubscription(connection: CoreConnection, owner: string, name: string, asSubscriber: boolean): void;
   /** Resolves once everything written to the store so far is on disk. */
   synced(): Promise<void>;
@@ -340,6 +342,16 @@ export class CoreConnection {
 
   ownsTemporary(destination: Destination): boolean {
     return this.temporary.some((d) => d.kind === destination.kind && d.name === destination.name);
+  }
+
+  /**
+   * Every key (client id, AMQP container id) that owns a durable subscription: for a protocol's
+   * own connection (`ConnectRequest.internal`) that looks after its sessions after a restart.
+   */
+  durableSubscriptionOwners(): string[] {
+    this.assertOpen();
+    if (!this.principal.internal) throw new FerryError('FERRY_NOT_AUTHORIZED', 'only the broker itself lists the owners of durable subscriptions');
+    return this.host.durableSubscriptionOwners();
   }
 
   /** The durable subscriptions of `owner` (by default this connection's client id), active or not. */

@@ -220,6 +220,12 @@ export class TopicSubscriptions {
     return consumer;
   }
 
+  durableOwners(): string[] {
+    const owners = new Set<string>();
+    for (const s of this.durable.values()) owners.add(s.durable!.owner);
+    return [...owners];
+  }
+
   /** The durable subscriptions of an owner, active or not. */
   durableOf(owner: string): DurableSubscriptionInfo[] {
     const found: DurableSubscriptionInfo[] = [];

@@ -15,6 +15,11 @@ export interface ProtocolAdapter {
   readonly webSocketProtocols: readonly string[];
   attach(connection: TransportConnection, broker: BrokerAccess): void;
   /**
+   * The broker has started, its store recovered, before any client is let in: a protocol that
+   * looks after what its sessions left behind (MQTT's session expiry) takes it up again.
+   */
+  started?(broker: BrokerAccess): void;
+  /**
    * The broker is about to stop, before listeners end their connections: a protocol that tells its
    * clients why (AMQP 0-9-1's 320 CONNECTION_FORCED) does so now.
    */

@@ -192,3 +192,44 @@ test('a persistent session\'s SUBACK comes once its subscription is on disk: a k
     rmSync(data, { recursive: true, force: true });
   }
 });
+
+test('MQTT 5: a session away across a broker restart still ends its expiry interval, counted from the restart; a longer one is kept', async () => {
+  const data = mkdtempSync(join(tmpdir(), 'ferry-mqtt-restart-'));
+  try {
+    let broker = await startBroker({ data });
+    const v5 = { protocolVersion: 5, clean: false } as const;
+    for (const [clientId, sessionExpiryInterval] of [['expires-soon', 1], ['expires-late', 300]] as const) {
+      const sub = await connectMqtt(broker.mqttPort, { ...v5, clientId, properties: { sessionExpiryInterval } });
+      await sub.subscribe(`expiry-restart/${clientId}`, { qos: 1 });
+      await sub.end();
+    }
+    // one that set a short expiry at CONNECT and a long one at DISCONNECT keeps the long one
+    const changed = await rawMqtt(broker.mqttPort, 5);
+    changed.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: 'expiry-changed', clean: true, keepalive: 0, properties: { sessionExpiryInterval: 1 } });
+    await changed.next('connack');
+    changed.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'expiry-restart/expiry-changed', qos: 1 }] });
+    await changed.next('suback');
+    changed.send({ cmd: 'disconnect', reasonCode: 0, properties: { sessionExpiryInterval: 300 } });
+    await changed.closed;
+    await broker.server.stop();
+
+    broker = await startBroker({ data });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const pub = await connectMqtt(broker.mqttPort);
+    for (const clientId of ['expires-soon', 'expires-late', 'expiry-changed']) await pub.publish(`expiry-restart/${clientId}`, `for ${clientId}`, { qos: 1 });
+    await pub.end();
+    const soon = await connectMqtt(broker.mqttPort, { ...v5, clientId: 'expires-soon' });
+    assert.equal(soon.connack.sessionPresent, false, 'the one-second session ended a second after the restart');
+    await soon.inbox.expectNothing(200);
+    for (const clientId of ['expires-late', 'expiry-changed']) {
+      const late = await connectMqtt(broker.mqttPort, { ...v5, clientId, properties: { sessionExpiryInterval: 0 } });
+      assert.equal(late.connack.sessionPresent, true, clientId);
+      assert.equal((await late.inbox.next()).payload, `for ${clientId}`);
+      await late.end();
+    }
+    await soon.end();
+    await broker.server.stop();
+  } finally {
+    rmSync(data, { recursive: true, force: true });
+  }
+});

@@ -6,6 +6,7 @@ import { MqttSession } from './session.js';
 import { SessionStates } from './session-state.js';
 import { SysPublisher } from './sys.js';
 import { KeepAliveWheel } from './keep-alive.js';
+import { expireKeptSessions } from './will-and-expiry.js';
 
 /**
  * True when the first bytes are an MQTT CONNECT: packet type 1 with flags 0, a remaining length,
@@ -43,6 +44,9 @@ export function createMqttAdapter(options: MqttOptions, logger: Logger, keepAliv
         sys.start();
       }
       new MqttSession(connection, broker, options, states, logger, counters, keepAlive);
+    },
+    started(broker: BrokerAccess): void {
+      expireKeptSessions({ broker, states, logger });
     },
     close(): void {
       sys?.stop();

@@ -5,7 +5,7 @@ import type { CoreConnection, Credentials, DurableSubscriptionInfo } from '../..
 import { startConnectAuth } from './auth.js';
 import { encodeAck } from './mapping.js';
 import { FOREVER, type MqttConnection, type Version } from './connection.js';
-import { dropDurable, durableSubscriptionsOf, forgetOwedPubrels, owedPubrels, readDurable } from './durable-session.js';
+import { dropDurable, durableSubscriptionsOf, forgetSessionKept, keepSessionExpiry, owedPubrels, readDurable } from './durable-session.js';
 import { Reason, mqttReasonOf } from './reasons.js';
 import type { SessionState } from './session-state.js';
 import { openConsumer } from './subscriptions.js';
@@ -128,9 +128,10 @@ function connected(s: MqttConnection, core: CoreConnection, packet: IConnectPack
   if (clean) {
     // [MQTT-3.1.2-6]: a clean session (clean start) discards the one before
     for (const d of durables) dropDurable(core, d.name);
-    forgetOwedPubrels(core);
+    forgetSessionKept(core);
     if (existing !== undefined) s.states.delete(existing);
   } else sessionPresent = existing !== undefined || durables.length > 0 || owedPubrels(core).length > 0;
+  if (s.sessionExpiry > 0) keepSessionExpiry(core, s.sessionExpiry);
   const state = s.states.open(clientId);
   state.connected = true;
   state.connectionStarted();

@@ -12,6 +12,8 @@ import type { QoS } from './mapping.js';
 
 /** The kind under which core keeps, per client id, the packet ids of the PUBRELs a session owes. */
 const PUBREL_OWED = 'mqtt-pubrel';
+/** The kind under which core keeps, per client id, the session's expiry interval in seconds (one id). */
+const SESSION_EXPIRY = 'mqtt-session-expiry';
 
 /** A durable subscription as MQTT restores it. */
 export interface DurableFilter {
@@ -102,9 +104,23 @@ export function forgetOwedPubrel(core: CoreConnection, packetId: number): void {
   core.forgetSessionId(PUBREL_OWED, String(packetId));
 }
 
-/** Forgets the PUBRELs and QoS 2 ids a session kept (the connection's own client id unless another is named). */
-export function forgetOwedPubrels(core: CoreConnection, clientId?: string): void {
-  core.forgetSessionIds([PUBREL_OWED], clientId);
+/** Forgets the PUBRELs owed and the expiry interval a session kept (the connection's own client id unless another is named). */
+export function forgetSessionKept(core: CoreConnection, clientId?: string): void {
+  core.forgetSessionIds([PUBREL_OWED, SESSION_EXPIRY], clientId);
+}
+
+/** Keeps the session's expiry interval with it, so that a broker restarted meanwhile still ends it. */
+export function keepSessionExpiry(core: CoreConnection, seconds: number): void {
+  const kept = core.sessionIds(SESSION_EXPIRY);
+  if (kept.length === 1 && kept[0] === String(seconds)) return;
+  core.forgetSessionIds([SESSION_EXPIRY]);
+  core.rememberSessionId(SESSION_EXPIRY, String(seconds));
+}
+
+/** The expiry interval kept for `clientId`'s session, in seconds; undefined when none was (a session from before it was kept). */
+export function keptSessionExpiry(core: CoreConnection, clientId: string): number | undefined {
+  const kept = core.sessionIds(SESSION_EXPIRY, clientId)[0];
+  return kept === undefined ? undefined : Number(kept);
 }
 
 /** True when a QoS 2 publish under this packet id was taken and its PUBREL has not come. */

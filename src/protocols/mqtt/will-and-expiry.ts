@@ -1,9 +1,10 @@
 import type { IDisconnectPacket } from 'mqtt-packet';
 import { FerryError, errorFields } from '../../errors.js';
+import type { BrokerAccess, Logger } from '../../core/index.js';
 import { publishToMessage } from './mapping.js';
 import { FOREVER, NO_OUTBOUND, NO_SUBSCRIPTIONS, type MqttConnection, type Will } from './connection.js';
-import { dropInactiveDurables, forgetOwedPubrels } from './durable-session.js';
-import { longTimeout, type SessionState } from './session-state.js';
+import { dropInactiveDurables, forgetSessionKept, keepSessionExpiry, keptSessionExpiry, readDurable } from './durable-session.js';
+import { longTimeout, type SessionState, type SessionStates } from './session-state.js';
 import { topicToFerry } from './topics.js';
 
 /** The end of a connection and of its session: DISCONNECT, the will and its delay, session expiry. */
@@ -14,6 +15,7 @@ export function onDisconnect(s: MqttConnection, packet: IDisconnectPacket): void
     // [MQTT-3.14.2-2]: a session that was to end with the connection cannot be kept at DISCONNECT
     if (s.sessionExpiry === 0 && requested !== 0) throw new FerryError('FERRY_MQTT_PROTOCOL', 'DISCONNECT sets a session expiry when CONNECT had none');
     s.sessionExpiry = Math.min(requested, s.options.maxSessionExpiry);
+    if (s.sessionExpiry > 0 && s.core !== undefined) keepSessionExpiry(s.core, s.sessionExpiry);
   }
   // [MQTT-3.14.4-3]: a normal DISCONNECT discards the will; 0x04 asks for it to be published
   if (packet.reasonCode !== 0x04) s.will = undefined;
@@ -67,8 +69,24 @@ export function release(s: MqttConnection, publishWill: boolean): void {
   else if (expiry !== FOREVER) state.expiryTimer = longTimeout(expiry * 1000, () => endSession(s, state));
 }
 
+/**
+ * After a restart, the persistent sessions no client holds yet end their expiry interval from now
+ * (no clock of the broker's downtime is kept).
+ */
+export function expireKeptSessions(sessions: { readonly broker: BrokerAccess; readonly states: SessionStates; readonly logger: Logger }): void {
+  sessions.states.withInternal(sessions.broker, ({ connection }) => {
+    for (const clientId of connection.durableSubscriptionOwners()) {
+      const expiry = keptSessionExpiry(connection, clientId);
+      if (expiry === undefined || expiry === FOREVER || sessions.states.get(clientId) !== undefined) continue;
+      if (!connection.durableSubscriptions(clientId).some((d) => readDurable(d) !== undefined)) continue;
+      const state = sessions.states.open(clientId);
+      state.expiryTimer = longTimeout(expiry * 1000, () => endSession(sessions, state));
+    }
+  });
+}
+
 /** The session is over: its durable subscriptions go, and with them what they kept. */
-function endSession(s: MqttConnection, state: SessionState): void {
+function endSession(s: { readonly broker: BrokerAccess; readonly states: SessionStates; readonly logger: Logger }, state: SessionState): void {
   const { broker, states } = s;
   if (state.connected || states.get(state.clientId) !== state) return;
   // [MQTT-3.1.3-9]: a delayed will goes out when its session ends, if not before
@@ -80,7 +98,7 @@ function endSession(s: MqttConnection, state: SessionState): void {
   states.withInternal(broker, ({ connection }) => {
     // a client that came back meanwhile has its session again
     if (states.get(clientId) !== undefined) return;
-    forgetOwedPubrels(connection, clientId);
+    forgetSessionKept(connection, clientId);
     dropInactiveDurables(connection, clientId, (err) => {
       s.logger.debug({ event: 'mqtt.session-expiry', ...errorFields(err) }, 'could not remove a durable subscription of an expired session');
     });
