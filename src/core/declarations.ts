@@ -276,7 +276,10 @@ export class Declarations implements DeclarationHost {
   }
 
   private resolve(connection: CoreConnection, spec: BindingSpec): { source: Exchange<MessageQueue>; destination: BindingSpec['destination']; target: MessageQueue | Exchange<MessageQueue> } {
-    if (spec.source === '') throw new FerryError('FERRY_NAME_RESERVED', 'the default exchange takes no bindings');
+    // a binding to it would let a publish to any exchange reach whichever queue its key names
+    if (spec.source === '' || (spec.destination.kind === 'exchange' && spec.destination.name === '')) {
+      throw new FerryError('FERRY_NAME_RESERVED', 'the default exchange is bound to nothing, as a source or as a destination');
+    }
     const source = this.exchanges.get(spec.source);
     if (source === undefined) throw notFound('exchange', spec.source);
     const { destination } = spec;

@@ -232,6 +232,20 @@ describe('exchanges', () => {
     await ch.close();
   });
 
+  test('the default exchange is bound to nothing, as a source or as a destination: 403 ACCESS_REFUSED, as RabbitMQ answers', async () => {
+    const source = unique('e2e.default');
+    const setup = await conn.createChannel();
+    await setup.assertExchange(source, 'direct');
+    await setup.close();
+    // through a binding to it, a publish to any exchange would reach whichever queue its key named
+    for (const [destination, from] of [['', source], [source, '']] as const) {
+      const ch = await conn.createChannel();
+      const failed = channelError(ch);
+      await assert.rejects(ch.bindExchange(destination, from, 'k'), /403|ACCESS_REFUSED/);
+      assert.equal((await failed).code, 403);
+    }
+  });
+
   test('a mandatory publish nobody takes comes back as basic.return 312 NO_ROUTE', async () => {
     const ch = await conn.createChannel();
     const ex = unique('nowhere');
