@@ -180,6 +180,23 @@ describe('channel exceptions close that channel only', () => {
     assert.deepEqual([ok.channel, ok.classId, ok.methodId], [2, 50, 11]);
     raw.socket.destroy();
   });
+
+  test('a channel the client closes while the broker closes it for an error ends alone: the closes cross, the connection carries on (amqplib)', async () => {
+    const conn = await connect091(broker.amqpPort);
+    try {
+      const ch = await conn.createChannel();
+      ch.on('error', () => {});
+      // an application that acknowledges a tag it never got, then closes its channel in a finally
+      ch.ack({ fields: { deliveryTag: 42 } } as never);
+      await ch.close().catch(() => {});
+      const other = await conn.createChannel();
+      assert.equal((await other.checkQueue(QUEUE)).queue, QUEUE);
+      await other.close();
+    } finally {
+      await conn.close();
+    }
+    await bystanderCarriesOn();
+  });
 });
 
 describe('fuzzing', () => {

@@ -175,6 +175,9 @@ export class Amqp091Connection implements ChannelHost {
     if (type === FRAME_METHOD) {
       const m = decodeMethod(payload);
       if (ch === undefined) {
+        // the client closed the channel while the broker was closing it: the broker answered its
+        // close and let the channel go, and this is the client's answer to the broker's close
+        if (m.name === 'channel.close-ok') return;
         if (m.name !== 'channel.open') throw new Amqp091Error('FERRY_AMQP091_PROTOCOL', Reply.channelError, `channel ${channel} is not open`);
         if (channel > this.channelMax) throw new Amqp091Error('FERRY_AMQP091_PROTOCOL', Reply.channelError, `channel ${channel} is over channel-max ${this.channelMax}`);
         this.channels.set(channel, new Amqp091Channel(channel, this));
