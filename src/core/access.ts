@@ -249,6 +249,12 @@ export interface ConsumerHandle {
   tagOf(messageId: string): number | undefined;
   /** The protocol has more credit for this consumer (an AMQP flow frame). */
   wake(): void;
+  /**
+   * Leaves its queue (AMQP 0-9-1's basic.cancel): it takes nothing more and no longer counts as a
+   * consumer of the queue (for exclusive use, auto-delete and counts), and keeps what is in flight
+   * to it until each delivery is settled; `close` gives back what is left then.
+   */
+  stopConsuming(): void;
   /** Closes the consumer; what it had not acknowledged is redelivered. */
   close(): void;
 }

@@ -74,6 +74,11 @@ export class QueueBrowser implements ConsumerHandle {
     this.pump();
   }
 
+  /** A browser holds nothing in flight: it just ends. */
+  stopConsuming(): void {
+    this.close();
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;

@@ -133,6 +133,13 @@ export class Consumer implements QueueConsumer {
     this.stopped = true;
   }
 
+  /** See `ConsumerHandle.stopConsuming`. */
+  stopConsuming(): void {
+    if (this.closed) return;
+    this.stopped = true;
+    this.queue.removeConsumer(this);
+  }
+
   /** True when the consumer can take one more message now; if only its socket is full, asks to be woken. */
   ready(): boolean {
     if (this.stopped || this.inFlight.size >= this.prefetch) return false;

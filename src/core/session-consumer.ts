@@ -82,6 +82,10 @@ export class SessionConsumer implements ConsumerHandle {
     this.consumer.wake();
   }
 
+  stopConsuming(): void {
+    this.consumer.stopConsuming();
+  }
+
   close(): void {
     this.consumer.close();
   }

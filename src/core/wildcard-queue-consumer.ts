@@ -209,6 +209,14 @@ export class WildcardQueueConsumer implements ConsumerHandle {
     for (const member of this.members.values()) member.stop();
   }
 
+  /** See `ConsumerHandle.stopConsuming`: no queue made later is joined either. */
+  stopConsuming(): void {
+    this.stopped = true;
+    this.unwatch();
+    this.attaching = [];
+    for (const member of this.members.values()) member.stopConsuming();
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;

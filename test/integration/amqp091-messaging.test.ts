@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { ChannelModel, GetMessage } from 'amqplib';
+import type { ChannelModel, GetMessage, Message } from 'amqplib';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { encodeContentHeader, encodeProperties } from '../../src/protocols/amqp091/frames.js';
 import { encodeMethod } from '../../src/protocols/amqp091/methods.js';
@@ -481,6 +481,60 @@ describe('consumers', () => {
     assert.equal(await cancelled, null);
     await other.close();
     await ch.close();
+  });
+
+  test('deliveries outstanding when their queue is deleted can still be acked, nacked and rejected: the channel carries on, as RabbitMQ lets it', async () => {
+    const ch = await conn.createChannel();
+    const q = unique('deleted.unacked');
+    await ch.assertQueue(q);
+    await ch.prefetch(3);
+    for (const body of ['a', 'b', 'c']) ch.sendToQueue(q, Buffer.from(body));
+    const got: Message[] = [];
+    let cancel: () => void = () => {};
+    const cancelled = new Promise<void>((resolve) => (cancel = resolve));
+    await ch.consume(q, (m) => (m === null ? cancel() : got.push(m)));
+    while (got.length < 3) await new Promise((resolve) => setImmediate(resolve));
+    const other = await conn.createChannel();
+    await other.deleteQueue(q);
+    await cancelled;
+    ch.ack(got[0]!);
+    ch.nack(got[1]!, false, true);
+    ch.reject(got[2]!, false);
+    // the channel is still open: a method on it is answered
+    assert.equal((await ch.assertQueue(q)).messageCount, 0);
+    await other.close();
+    await ch.close();
+  });
+
+  test('a consumer cancelled with deliveries unacknowledged is no consumer of its queue any more; its deliveries can still be acked', async () => {
+    const ch = await conn.createChannel();
+    const q = unique('cancelled.unacked');
+    await ch.assertQueue(q);
+    for (const body of ['a', 'b']) ch.sendToQueue(q, Buffer.from(body));
+    const { inbox, tag } = await consumeInto(ch, q);
+    const held = await inbox.take(2);
+    await ch.cancel(tag);
+    assert.equal((await ch.checkQueue(q)).consumerCount, 0, 'consumer_count');
+    const other = await conn.createChannel();
+    // an exclusive consume needs the queue to have no consumer
+    const { tag: sole } = await consumeInto(other, q, { exclusive: true });
+    for (const m of held) ch.ack(m);
+    await ch.close();
+    assert.equal((await other.checkQueue(q)).messageCount, 0, 'the acknowledged messages are consumed, not given back');
+    await other.cancel(sole);
+
+    // an auto-delete queue goes when its last consumer cancels, unacknowledged deliveries or not
+    const auto = unique('cancelled.autodelete');
+    const ch2 = await conn.createChannel();
+    await ch2.assertQueue(auto, { autoDelete: true });
+    ch2.sendToQueue(auto, Buffer.from('x'));
+    const last = await consumeInto(ch2, auto);
+    await last.inbox.next();
+    await ch2.cancel(last.tag);
+    const failed = channelError(other);
+    await assert.rejects(other.checkQueue(auto), /404|NOT_FOUND/);
+    assert.equal((await failed).code, 404);
+    await ch2.close();
   });
 
   test('an exclusive consumer is its queue\'s only one: another consume is 403 ACCESS_REFUSED', async () => {

@@ -41,8 +41,8 @@ interface Unacked {
 
 /**
  * One basic.consume (or one basic.get): the sink core delivers to. A consumer the client cancels
- * while it still has unacknowledged deliveries stays open in core, taking nothing, until they are
- * settled: the client may still acknowledge them, as RabbitMQ allows.
+ * while it still has unacknowledged deliveries leaves its queue but stays open in core, holding
+ * them, until they are settled: the client may still acknowledge them, as RabbitMQ allows.
  */
 class ChannelConsumer implements DeliverySink {
   handle!: ConsumerHandle;
@@ -162,7 +162,9 @@ export class Consumers {
     if (consumer === undefined) return;
     this.byTag.delete(tag);
     consumer.stopped = true;
+    // what it has unacknowledged can still be settled, but it is no consumer of the queue any more
     if (consumer.unacked === 0) consumer.handle.close();
+    else consumer.handle.stopConsuming();
     this.channel.replyTo.close(tag);
   }
 
@@ -171,7 +173,7 @@ export class Consumers {
     if (consumer.stopped) return;
     consumer.stopped = true;
     this.byTag.delete(consumer.tag);
-    for (const [tag, u] of this.unacked) if (u.consumer === consumer) this.forget(tag, u);
+    // its deliveries keep their tags: settling them, as RabbitMQ allows, does nothing, the queue being gone
     if (this.channel.isOpen && this.channel.host.cancelNotify) this.channel.send('basic.cancel', { consumerTag: consumer.tag, noWait: true });
   }
 
@@ -238,7 +240,7 @@ export class Consumers {
   ack(deliveryTag: number, multiple: boolean): void {
     const woken = new Set<ChannelConsumer>();
     this.settle(deliveryTag, multiple, (u) => {
-      u.consumer.handle.acknowledgeOnly(u.coreTag, this.channel.txId);
+      if (!u.consumer.handle.isClosed) u.consumer.handle.acknowledgeOnly(u.coreTag, this.channel.txId);
       woken.add(u.consumer);
     });
     for (const c of woken) this.afterSettle(c);
@@ -248,6 +250,7 @@ export class Consumers {
     const woken = new Set<ChannelConsumer>();
     this.settle(deliveryTag, multiple, (u) => {
       // a requeue is a counted redelivery (it raises x-delivery-count); no requeue dead-letters
+      if (u.consumer.handle.isClosed) return;
       if (requeue) u.consumer.handle.redeliver(u.coreTag);
       else u.consumer.handle.rejectOnly(u.coreTag, this.channel.txId);
       woken.add(u.consumer);
@@ -260,7 +263,7 @@ export class Consumers {
     const woken = new Set<ChannelConsumer>();
     for (const [tag, u] of [...this.unacked]) {
       this.forget(tag, u);
-      u.consumer.handle.redeliver(u.coreTag);
+      if (!u.consumer.handle.isClosed) u.consumer.handle.redeliver(u.coreTag);
       woken.add(u.consumer);
     }
     for (const c of woken) this.afterSettle(c);
