@@ -26,7 +26,7 @@ describe('connection', () => {
   test('the server properties announce the capabilities RabbitMQ clients look for', () => {
     const props = (conn.connection as unknown as { serverProperties: { product: string; capabilities: Record<string, boolean> } }).serverProperties;
     assert.equal(props.product, 'Ferry');
-    for (const c of ['publisher_confirms', 'exchange_exchange_bindings', 'basic.nack', 'consumer_cancel_notify', 'per_consumer_qos', 'connection.blocked']) assert.equal(props.capabilities[c], true, c);
+    for (const c of ['publisher_confirms', 'exchange_exchange_bindings', 'basic.nack', 'consumer_cancel_notify', 'per_consumer_qos', 'connection.blocked', 'direct_reply_to']) assert.equal(props.capabilities[c], true, c);
   });
 
   test('the OpenWire port, which serves every protocol, serves 0-9-1 too', async () => {

@@ -131,7 +131,7 @@ export class Amqp091Connection implements ChannelHost {
           consumer_priorities: true,
           authentication_failure_close: true,
           per_consumer_qos: true,
-          direct_reply_to: false,
+          direct_reply_to: true,
         }),
         cluster_name: this.broker.name,
       }),
@@ -317,19 +317,21 @@ export class Amqp091Connection implements ChannelHost {
 
   /**
    * A heartbeat goes out when nothing else did for half the interval; a client that sends nothing
-   * for two intervals is gone ([AMQP 0-9-1 4.2.7]).
+   * for two intervals is gone ([AMQP 0-9-1 4.2.7]), found within half an interval more.
    */
   private startHeartbeats(): void {
     let ticks = 0;
+    let lastHeard = 0;
     const halfInterval = (this.heartbeat * 1000) / 2;
     this.heartbeatTimer = setInterval(() => {
       if (!this.wrote) this.transport.write(HEARTBEAT_FRAME);
       this.wrote = false;
       ticks++;
-      if (ticks % 4 !== 0) return;
       // a held publisher's frames wait unread: its silence is ours
-      if (!this.heard && !this.readHold.held) return this.timedOut(`no frame from the client for ${2 * this.heartbeat} seconds`);
-      this.heard = false;
+      if (this.heard || this.readHold.held) {
+        lastHeard = ticks;
+        this.heard = false;
+      } else if (ticks - lastHeard >= 4) this.timedOut(`no frame from the client for ${2 * this.heartbeat} seconds`);
     }, halfInterval);
     this.heartbeatTimer.unref?.();
   }
