@@ -8,6 +8,7 @@ import type mqttPacket from 'mqtt-packet';
 import { loadConfig, type ConfigValue } from '../../src/config/index.js';
 import { startServer, type RunningServer } from '../../src/cli/server.js';
 import { connectMqtt, rawMqtt } from '../helpers/mqtt.js';
+import { within } from '../helpers/raw-stomp.js';
 
 // a broker of its own, to read what it logs
 let server: RunningServer;
@@ -110,4 +111,30 @@ test('a SUBSCRIBE with packet identifier 0 is malformed [MQTT-2.3.1-1], and one 
     await raw.closed;
     assert.equal(raw.packets.filter((p) => p.cmd === 'suback').length, 0);
   }
+});
+
+test('a PUBLISH whose topic name is ill-formed UTF-8 or holds U+0000 closes its connection and reaches no one [MQTT-1.5.4-1, MQTT-1.5.4-2], with or without MQTT 5 properties', async () => {
+  const watcher = await connectMqtt(port, { protocolVersion: 5 });
+  await watcher.subscribe('#', { qos: 1 });
+  const topics = [Buffer.from([0x75, 0x74, 0x66, 0xc3, 0x28]), Buffer.from([0x75, 0x74, 0x66, 0x00, 0x61])];
+  for (const [version, topic, properties] of [
+    [4, topics[0]!, []],
+    [5, topics[0]!, [0]],
+    [5, topics[0]!, [2, 0x01, 1]],
+    [4, topics[1]!, []],
+    [5, topics[1]!, [2, 0x01, 1]],
+  ] as const) {
+    const raw = await rawMqtt(port, version);
+    raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: version, clientId: `bad-utf8-${version}-${properties.length}`, clean: true, keepalive: 0 });
+    await raw.next('connack');
+    // QoS 1, packet id 1, then the properties (MQTT 5: their length, then a payload format indicator) and the payload
+    const body = Buffer.concat([Buffer.from([0, topic.length]), topic, Buffer.from([0, 1]), Buffer.from(properties), Buffer.from('x')]);
+    raw.socket.write(Buffer.concat([Buffer.from([0x32, body.length]), body]));
+    await within(3000, 'the close', raw.closed);
+    assert.equal(raw.packets.filter((p) => p.cmd === 'puback').length, 0, `MQTT ${version}, ${topic.toString('hex')}: not taken`);
+    if (version === 5) assert.equal((raw.packets.find((p) => p.cmd === 'disconnect') as { reasonCode?: number } | undefined)?.reasonCode, 0x81);
+  }
+  await watcher.publish('utf8/ok', 'after', { qos: 1 });
+  assert.equal((await watcher.inbox.next()).topic, 'utf8/ok', 'nothing else reached the subscriber');
+  await watcher.end();
 });

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { FerryError } from '../../errors.js';
 import type { QoS } from './mapping.js';
 
@@ -170,11 +171,6 @@ export function decodePublish(buf: Buffer, start: number, bodyStart: number, end
   } else if (pos > end) throw malformed('a PUBLISH too short for its topic name');
   // [MQTT-3.3.1-2]
   else if ((first & 0x08) !== 0) throw malformed('a QoS 0 PUBLISH with the DUP flag set');
-  if (v5) {
-    if (pos >= end) throw malformed('a PUBLISH too short for its properties');
-    if (buf[pos] !== 0) return undefined;
-    pos++;
-  }
   const topicStart = bodyStart + 2;
   let topic: string | undefined;
   if (known !== undefined && known.bytes.length === topicEnd - topicStart) {
@@ -183,8 +179,21 @@ export function decodePublish(buf: Buffer, start: number, bodyStart: number, end
     while (i < bytes.length && bytes[i] === buf[topicStart + i]) i++;
     if (i === bytes.length) topic = known.text;
   }
+  if (topic === undefined) {
+    // [MQTT-1.5.4-1]: checked on the bytes, here for every PUBLISH, since mqtt-packet (which reads
+    // those with properties) turns ill-formed UTF-8 into U+FFFD, where it can no longer be told apart
+    if (!isUtf8(buf.subarray(topicStart, topicEnd))) throw malformed('a PUBLISH whose topic name is not well-formed UTF-8');
+    topic = buf.toString('utf8', topicStart, topicEnd);
+    // [MQTT-1.5.4-2]
+    if (topic.includes('\u0000')) throw malformed('a PUBLISH whose topic name holds U+0000');
+  }
+  if (v5) {
+    if (pos >= end) throw malformed('a PUBLISH too short for its properties');
+    if (buf[pos] !== 0) return undefined;
+    pos++;
+  }
   return {
-    topic: topic ?? buf.toString('utf8', topicStart, topicEnd),
+    topic,
     qos: qos as QoS,
     dup: (first & 0x08) !== 0,
     retain: (first & 0x01) !== 0,
