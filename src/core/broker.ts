@@ -196,6 +196,8 @@ export class Broker implements BrokerAccess, ConnectionHost {
       clock: this.clock,
       timers: this.timers,
       deadLetter: (queue, entry, reason) => this.router.deadLetter(queue, entry, reason),
+      undeliverable: (queue, entry, err) =>
+        this.logger.error({ event: 'consumer.undeliverable', queue: queue.name, messageId: entry.message.id, err }, 'a consumer\'s protocol could not carry a message; it goes to the dead-letter queue'),
       declaredQueueInUse: (queue) => this.declarations.consumerAdded(queue),
       declaredQueueUnused: (queue) => this.declarations.consumersGone(queue),
       // while stopping, everything delivered comes back counted: the marks are deleted, not moved

@@ -155,14 +155,23 @@ export class Consumer implements QueueConsumer {
     return false;
   }
 
-  /** Called by the queue with an entry this consumer is ready for. */
+  /**
+   * Called by the queue with an entry this consumer is ready for. A message the consumer's protocol
+   * cannot put into its terms, which its encoder should never let happen, goes to the dead-letter
+   * queue: thrown here, in the middle of some producer's send or a timer, it would take down a
+   * bystander's connection, or the broker, and the message at the head of the queue would do it again.
+   */
   take(entry: QueueEntry): void {
     entry.tag = this.ledger.nextTag++;
     this.delivered++;
     this.settings.delivered?.count();
     this.settings.deliveryRate?.count();
     if (this.ackMode === 'auto') {
-      this.sink.deliver(entry);
+      try {
+        this.sink.deliver(entry);
+      } catch (err) {
+        return this.undeliverable(entry, err);
+      }
       this.queue.consume(entry);
       this.acknowledged++;
       return;
@@ -171,7 +180,16 @@ export class Consumer implements QueueConsumer {
     this.inFlight.set(entry.tag, entry);
     this.countInFlight(1);
     this.leases?.started(entry.tag);
-    this.sink.deliver(entry);
+    try {
+      this.sink.deliver(entry);
+    } catch (err) {
+      this.undeliverable(this.removeOneInFlight(entry.tag), err);
+    }
+  }
+
+  private undeliverable(entry: QueueEntry, err: unknown): void {
+    this.queue.environment.undeliverable?.(this.queue, entry, err);
+    this.queue.deadLetter(entry, `its consumer's protocol could not carry it: ${err instanceof Error ? err.message : String(err)}`);
   }
 
   /**

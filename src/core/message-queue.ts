@@ -26,6 +26,8 @@ export interface QueueEnvironment {
    * true when it moved, false when it was dropped.
    */
   deadLetter(queue: MessageQueue, entry: QueueEntry, reason: string): boolean;
+  /** A consumer's protocol could not put a message into its terms (see `Consumer.take`): a bug of Ferry's, logged. */
+  undeliverable?(queue: MessageQueue, entry: QueueEntry, err: unknown): void;
   /** Writes the queue's delivery mark (see `DeliveryMark`). */
   writeDeliveryMark(queue: MessageQueue, seq: number): Promise<void> | undefined;
   /** What the waiting messages of all queues hold, against limits.messageMemory. */
@@ -212,8 +214,8 @@ export class MessageQueue implements EntryQueue {
     this.discarded++;
   }
 
-  /** The broker's clock and timers, for its consumers' delivery leases. */
-  get environment(): Pick<QueueEnvironment, 'clock' | 'timers'> {
+  /** The broker's clock and timers, for its consumers' delivery leases, and where they report a message they could not deliver. */
+  get environment(): Pick<QueueEnvironment, 'clock' | 'timers' | 'undeliverable'> {
     return this.env;
   }
 

@@ -215,3 +215,38 @@ test('a rejection in client mode refuses only the delivery named, not the ones b
   assert.equal(s.handle.inFlightCount, 2);
   assert.deepEqual((await drain(client, DLQ)).map((d) => d.message.body.toString()), ['b']);
 });
+
+test('a message a consumer\'s protocol cannot put into its terms goes to the dead-letter queue, and the queue and its producer carry on', async (t) => {
+  const b = await startBroker(t);
+  const client = await b.connect();
+  const refused = new Set(['cannot be carried']);
+  const delivered: string[] = [];
+  const sink = {
+    deliver: (d: { message: { body: Buffer } }) => {
+      const body = d.message.body.toString();
+      // an encoder that meets a value its protocol has no room for
+      if (refused.has(body)) throw new RangeError('a value over the protocol\'s limit');
+      delivered.push(body);
+    },
+    isWritable: () => true,
+    onWritable: () => {},
+  };
+  for (const ackMode of ['auto', 'individual'] as const) {
+    delivered.length = 0;
+    const consumer = client.session.subscribe({ destination: q, sink, ackMode });
+    await client.send(q, 'before', { persistent: true });
+    await client.send(q, 'cannot be carried', { persistent: true });
+    await client.send(q, 'after', { persistent: true });
+    await settle();
+    assert.deepEqual(delivered, ['before', 'after'], ackMode);
+    if (ackMode === 'individual') {
+      assert.equal(consumer.inFlightCount, 2, 'the message it could not carry is not in flight');
+      for (const tag of [1, 3]) consumer.acknowledge(tag);
+    }
+    consumer.close();
+    const [dead, ...more] = await drain(client, DLQ);
+    assert.equal(more.length, 0);
+    assert.equal(dead?.message.body.toString(), 'cannot be carried');
+    assert.match(String(dead?.message.properties.get('dlqDeliveryFailureCause')), /could not carry it: a value over the protocol's limit/);
+  }
+});

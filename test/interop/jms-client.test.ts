@@ -4,6 +4,9 @@ import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { jmsCheck, jmsMissing, one } from '../helpers/jms.js';
 import { startSecureBroker } from '../helpers/security.js';
 import { connectStomp } from '../helpers/stomp.js';
+import { connectAmqp, rhea } from '../helpers/amqp.js';
+import { connect091, consumeInto } from '../helpers/amqp091.js';
+import { connectMqtt } from '../helpers/mqtt.js';
 
 /**
  * ActiveMQ's own JMS client (activemq-client from Debian's libactivemq-java) where Ferry's other
@@ -59,6 +62,60 @@ describe('ActiveMQ JMS client with the rest of Ferry', { skip }, () => {
     const result = await jmsCheck(url, 'count', 'jms.cross.in');
     assert.equal(one(result, 'texts'), 'as text,ActiveMQBytesMessage,ActiveMQBytesMessage');
     await stomp.disconnect();
+  });
+
+  test('from AMQP 1.0: a header longer than JMS can carry is left out, not the broker taken down; uint and timestamp properties read as Long', async () => {
+    const amqp = await connectAmqp(broker.amqpPort);
+    try {
+      const sender = await amqp.openSender('jms.from-amqp');
+      const long = 'c'.repeat(70_000);
+      const outcome = await amqp.send(sender, {
+        correlation_id: long,
+        subject: long,
+        application_properties: { aUint: rhea.types.wrap_uint(4_000_000_000), aTimestamp: new Date(1_700_000_000_000), [`p${long}`]: 'a name too long for JMS' },
+        body: 'fits',
+      });
+      assert.equal(outcome.state, 'accepted');
+    } finally {
+      await amqp.close();
+    }
+    const result = await jmsCheck(url, 'describe', 'jms.from-amqp', 'aUint', 'aTimestamp');
+    assert.equal(one(result, 'correlationId'), 'null');
+    assert.equal(one(result, 'type'), 'null');
+    assert.equal(one(result, 'aUint'), 'Long:4000000000');
+    assert.equal(one(result, 'aUint.long'), 4_000_000_000);
+    assert.equal(one(result, 'aTimestamp'), 'Long:1700000000000');
+  });
+
+  test('to AMQP 0-9-1 and MQTT 5: a header or property longer than the protocol carries is left out, and the broker and the producer carry on', async () => {
+    const long = 'c'.repeat(300);
+    const stomp = await connectStomp(broker.stompPort);
+    const rabbit = await connect091(broker.amqpPort);
+    const channel = await rabbit.createChannel();
+    await channel.assertQueue('long.headers');
+    const { inbox: rabbitInbox } = await consumeInto(channel, 'long.headers', { noAck: true });
+    const mqtt = await connectMqtt(broker.mqttPort, { protocolVersion: 5 });
+    await mqtt.subscribe('long/headers', { qos: 1 });
+    await stomp.sendConfirmed('/queue/long.headers', 'to 0-9-1', { 'correlation-id': long, type: long, [long]: 'a name over 255 bytes', kept: 'yes' });
+    const got = await rabbitInbox.next();
+    assert.equal(got.content.toString(), 'to 0-9-1');
+    assert.equal(got.properties.correlationId, undefined);
+    assert.equal(got.properties.type, undefined);
+    assert.equal(got.properties.headers?.['kept'], 'yes');
+    assert.equal(Object.keys(got.properties.headers ?? {}).some((name) => name.length > 255), false);
+    const amqp = await connectAmqp(broker.amqpPort);
+    try {
+      const sender = await amqp.openSender('topic://long.headers');
+      for (const body of ['first', 'second']) {
+        assert.equal((await amqp.send(sender, { application_properties: { big: 'v'.repeat(70_000), kept: 'yes' }, body })).state, 'accepted');
+      }
+    } finally {
+      await amqp.close();
+    }
+    const received = await mqtt.inbox.take(2);
+    assert.deepEqual(received.map((m) => m.payload), ['first', 'second']);
+    assert.deepEqual({ ...received[0]!.packet.properties?.userProperties }, { kept: 'yes' });
+    await Promise.all([stomp.disconnect(), mqtt.end(), rabbit.close()]);
   });
 });
 

@@ -159,14 +159,20 @@ export function redeliveryProperties(message: Message, deliveryCount: number, no
   return encodeProperties({ ...p, headers });
 }
 
+/**
+ * The 0-9-1 properties of a core message. A short string holds 255 bytes: a longer value another
+ * protocol carried (a JMS correlation id, a STOMP header's name) is left out, as the property or
+ * header it would have been, rather than refused to the consumer.
+ */
 export function basicProperties(message: Message, now: number): BasicProperties {
   const p: BasicProperties = {};
   const headers: FieldTable = new Map();
   for (const [name, value] of message.properties) {
-    if (name === CONTENT_TYPE && typeof value === 'string') p.contentType = value;
-    else if (name === CONTENT_ENCODING && typeof value === 'string') p.contentEncoding = value;
-    else if (name === APP_ID && typeof value === 'string') p.appId = value;
-    else if (name === USER_ID && typeof value === 'string') p.userId = value;
+    if (name === CONTENT_TYPE && typeof value === 'string') setShort(p, 'contentType', value);
+    else if (name === CONTENT_ENCODING && typeof value === 'string') setShort(p, 'contentEncoding', value);
+    else if (name === APP_ID && typeof value === 'string') setShort(p, 'appId', value);
+    else if (name === USER_ID && typeof value === 'string') setShort(p, 'userId', value);
+    else if (!fitsShortstr(name)) continue;
     else if (name === DEATH_HISTORY) headers.set(name, deathTables(value));
     else headers.set(name, toField(value));
   }
@@ -174,12 +180,20 @@ export function basicProperties(message: Message, now: number): BasicProperties 
   if (headers.size > 0) p.headers = headers;
   p.deliveryMode = message.persistent ? 2 : 1;
   p.priority = message.priority;
-  if (message.correlationId !== undefined) p.correlationId = message.correlationId;
+  if (message.correlationId !== undefined) setShort(p, 'correlationId', message.correlationId);
   // a temporary queue goes out as a direct reply-to key, which a 0-9-1 replier publishes to as RabbitMQ's clients do
-  if (message.replyTo !== undefined) p.replyTo = message.replyTo.kind === 'queue' && message.replyTo.temporary === true ? replyKeyOf(message.replyTo) : message.replyTo.name;
+  if (message.replyTo !== undefined) setShort(p, 'replyTo', message.replyTo.kind === 'queue' && message.replyTo.temporary === true ? replyKeyOf(message.replyTo) : message.replyTo.name);
   if (message.expiration !== 0) p.expiration = String(Math.max(0, message.expiration - now));
-  p.messageId = message.id;
+  setShort(p, 'messageId', message.id);
   p.timestamp = Math.floor(message.timestamp / 1000);
-  if (message.type !== undefined) p.type = message.type;
+  if (message.type !== undefined) setShort(p, 'type', message.type);
   return p;
+}
+
+function fitsShortstr(s: string): boolean {
+  return s.length <= 85 || Buffer.byteLength(s) <= 255;
+}
+
+function setShort(p: BasicProperties, key: 'contentType' | 'contentEncoding' | 'appId' | 'userId' | 'correlationId' | 'replyTo' | 'messageId' | 'type', value: string): void {
+  if (fitsShortstr(value)) p[key] = value;
 }

@@ -129,8 +129,10 @@ function writeVarInt(buf: Buffer, offset: number, n: number): number {
   return offset;
 }
 
-function stringField(id: number, value: string | Buffer): Buffer {
+/** A property of MQTT's two-byte length; undefined for a value over 65,535 bytes another protocol carried, which is left out. */
+function stringField(id: number, value: string | Buffer): Buffer | undefined {
   const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
+  if (bytes.length > 0xffff) return undefined;
   const out = Buffer.allocUnsafe(3 + bytes.length);
   out[0] = id;
   out.writeUInt16BE(bytes.length, 1);
@@ -138,22 +140,21 @@ function stringField(id: number, value: string | Buffer): Buffer {
   return out;
 }
 
-/**
- * The MQTT 5 properties of a message that are the same for every delivery of it, encoded once:
- * payload format, content type, response topic, correlation data and user properties.
- */
 export function encodeMessageProperties(message: Message): Buffer {
   const parts: Buffer[] = [];
+  const add = (field: Buffer | undefined): void => void (field !== undefined && parts.push(field));
   const p = messageProperties(message);
   if (p.payloadFormatIndicator === true) parts.push(Buffer.from([PAYLOAD_FORMAT, 1]));
-  if (p.contentType !== undefined) parts.push(stringField(CONTENT_TYPE, p.contentType));
-  if (p.responseTopic !== undefined) parts.push(stringField(RESPONSE_TOPIC, p.responseTopic));
-  if (p.correlationData !== undefined) parts.push(stringField(CORRELATION_DATA, p.correlationData));
+  if (p.contentType !== undefined) add(stringField(CONTENT_TYPE, p.contentType));
+  if (p.responseTopic !== undefined) add(stringField(RESPONSE_TOPIC, p.responseTopic));
+  if (p.correlationData !== undefined) add(stringField(CORRELATION_DATA, p.correlationData));
   if (p.userProperties !== undefined) {
     for (const [name, value] of Object.entries(p.userProperties)) {
+      const nameField = stringField(USER_PROPERTY, name);
+      if (nameField === undefined) continue;
       for (const v of Array.isArray(value) ? value : [value]) {
-        const pair = Buffer.concat([stringField(USER_PROPERTY, name), stringField(0, v).subarray(1)]);
-        parts.push(pair);
+        const valueField = stringField(0, v);
+        if (valueField !== undefined) parts.push(Buffer.concat([nameField, valueField.subarray(1)]));
       }
     }
   }

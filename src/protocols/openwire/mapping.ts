@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { inflateSync } from 'node:zlib';
 import { FerryError } from '../../errors.js';
 import type { BodyKind, Destination, Message, MessageInit, PropertyValue } from '../../core/index.js';
@@ -104,6 +105,8 @@ function digits(text: string, from: number, to: number): boolean {
  * delivered message, a regular expression cost about 4 % of the broker's time.
  */
 export function toMessageId(coreId: string): MessageId {
+  // an id over `writeUTF`'s 65,535 bytes, from another protocol, is carried by a digest of itself
+  if (utfOrNull(coreId) === null) coreId = `ID:digest-${createHash('sha256').update(coreId).digest('hex')}`;
   const end = coreId.length;
   const c3 = coreId.lastIndexOf(':');
   const c2 = c3 > 0 ? coreId.lastIndexOf(':', c3 - 1) : -1;
@@ -276,6 +279,15 @@ export function dispatchMessageId(message: Message): MessageId {
   return { type: T.MESSAGE_ID, textView: id.textView, producerId: id.producerId, producerSequenceId: id.producerSequenceId, brokerSequenceId: 0 };
 }
 
+/**
+ * A header JMS writes with `writeUTF`, whose length has 16 bits: a longer value another protocol
+ * carried (an AMQP 1.0 correlation-id of 70,000 characters) is left out, not refused to the consumer.
+ */
+function utfOrNull(value: string | undefined): string | null {
+  if (value === undefined || (value.length > 0x5555 && modifiedUtf8Length(value) > 0xffff)) return null;
+  return value;
+}
+
 /** A core message as the MessageDispatch to a JMS consumer carries it. */
 export function toWireMessage(message: Message, redeliveryCounter: number, messageId: MessageId = dispatchMessageId(message)): WireMessage {
   const { type, content, properties } = encodedParts(message);
@@ -291,15 +303,15 @@ export function toWireMessage(message: Message, redeliveryCounter: number, messa
     originalDestination: message.originalDestination === undefined ? null : toWireDestination(message.originalDestination),
     messageId,
     originalTransactionId: null,
-    groupId: message.groupId ?? null,
+    groupId: utfOrNull(message.groupId),
     groupSequence: message.groupSeq ?? 0,
-    correlationId: message.correlationId ?? null,
+    correlationId: utfOrNull(message.correlationId),
     persistent: message.persistent,
     expiration: message.expiration,
     priority: message.priority,
-    replyTo: message.replyTo === undefined ? null : toWireDestination(message.replyTo),
+    replyTo: message.replyTo === undefined || utfOrNull(message.replyTo.name) === null ? null : toWireDestination(message.replyTo),
     timestamp: message.timestamp,
-    jmsType: message.type ?? null,
+    jmsType: utfOrNull(message.type),
     content,
     marshalledProperties: properties,
     dataStructure: null,
@@ -308,7 +320,7 @@ export function toWireMessage(message: Message, redeliveryCounter: number, messa
     redeliveryCounter,
     brokerPath: null,
     arrival: 0,
-    userId: typeof userId === 'string' ? userId : null,
+    userId: typeof userId === 'string' ? utfOrNull(userId) : null,
     receivedByDfBridge: false,
     droppable: false,
     cluster: null,

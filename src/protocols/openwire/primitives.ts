@@ -177,7 +177,12 @@ export function fromPropertyValue(value: PropertyValue, type?: PropertyWireType)
       return { t: 'long', v: value };
     case 'number':
       if (type !== undefined && type !== 'char') return { t: type, v: value };
-      return Number.isInteger(value) && value >= -0x8000_0000 && value <= 0x7fff_ffff && !Object.is(value, -0) ? { t: 'int', v: value } : { t: 'double', v: value };
+      if (Number.isInteger(value) && !Object.is(value, -0)) {
+        // a whole number from another protocol (an AMQP uint or timestamp) reads as a JMS Long, as the AMQP JMS mapping has it
+        if (value >= -0x8000_0000 && value <= 0x7fff_ffff) return { t: 'int', v: value };
+        if (Number.isSafeInteger(value)) return { t: 'long', v: BigInt(value) };
+      }
+      return { t: 'double', v: value };
     default:
       return { t: 'bytes', v: value };
   }
@@ -207,7 +212,11 @@ export function readProperties(bytes: Buffer): { properties: Map<string, Propert
 export function writeProperties(properties: Iterable<readonly [string, PropertyValue]>, types?: ReadonlyMap<string, PropertyWireType>): Buffer {
   const writer = new DataWriter();
   const map = new Map<string, TypedValue>();
-  for (const [name, value] of properties) map.set(name, fromPropertyValue(value, types?.get(name)));
+  for (const [name, value] of properties) {
+    // a name over `writeUTF`'s 65,535 bytes, from another protocol, cannot be written: it is left out
+    if (name.length > 0x5555 && modifiedUtf8Length(name) > 0xffff) continue;
+    map.set(name, fromPropertyValue(value, types?.get(name)));
+  }
   writeTypedMap(writer, map);
   return writer.finish();
 }

@@ -30,6 +30,7 @@ public class JmsChecks {
         case "login": login(rest[0], rest[1], rest[2]); break;
         case "bad-selector": badSelector(rest[0]); break;
         case "scheduler": scheduler(rest[0]); break;
+        case "describe": describe(rest[0], Arrays.copyOfRange(rest, 1, rest.length)); break;
         default: throw new IllegalArgumentException("unknown check " + check);
       }
     } catch (Throwable e) {
@@ -67,6 +68,26 @@ public class JmsChecks {
   static Message need(Message m, String what) {
     if (m == null) throw new java.lang.IllegalStateException("no message within " + WAIT + " ms: " + what);
     return m;
+  }
+
+  /** One message of the queue: how long its JMS headers are (or null), and each named property's class, value and whether it reads as a long. */
+  static void describe(String queue, String[] properties) throws Exception {
+    Connection c = connect();
+    Session s = c.createSession(false, Session.AUTO_ACKNOWLEDGE);
+    Message m = need(s.createConsumer(s.createQueue(queue)).receive(WAIT), queue);
+    out("correlationId", m.getJMSCorrelationID() == null ? "null" : "length " + m.getJMSCorrelationID().length());
+    out("type", m.getJMSType() == null ? "null" : "length " + m.getJMSType().length());
+    out("messageId", m.getJMSMessageID() == null ? "null" : m.getJMSMessageID().length() < 0x10000 ? "fits" : "too long");
+    for (String p : properties) {
+      Object value = m.getObjectProperty(p);
+      out(p, value == null ? "null" : value.getClass().getSimpleName() + ":" + value);
+      try {
+        out(p + ".long", m.getLongProperty(p));
+      } catch (MessageFormatException e) {
+        out(p + ".long", "MessageFormatException");
+      }
+    }
+    c.close();
   }
 
   static void count(String queue) throws Exception {
