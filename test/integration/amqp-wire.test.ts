@@ -111,6 +111,38 @@ describe('the broker on the wire', () => {
     await c.close();
   });
 
+  test('a delivery of many frames waits for the client\'s session incoming-window: each frame takes one, the rest go after its flow [AMQP 2.5.6]', async () => {
+    const q = unique('window');
+    const c = await connectAmqp(broker.amqpPort);
+    const body = 'w'.repeat(20_000);
+    await c.send(await c.openSender(q), { body });
+    await c.close();
+    const raw = await rawAmqp(broker.amqpPort);
+    const transfers = (): { name: string; fields: Record<string, unknown> }[] => readFrames(raw.received()).filter((f) => f.name === 'transfer');
+    raw.write(
+      Buffer.concat([
+        AMQP_HEADER,
+        frame(frames.open({ container_id: 'small-window', max_frame_size: 512 })),
+        frame(frames.begin({ next_outgoing_id: 0, incoming_window: 2, outgoing_window: 1000 })),
+        frame(frames.attach({ name: 'small-window', handle: 0, role: true, source: terminus.source({ address: q }).described(), target: terminus.target({}).described() })),
+        frame(frames.flow({ next_incoming_id: 0, incoming_window: 2, next_outgoing_id: 0, outgoing_window: 1000, handle: 0, delivery_count: 0, link_credit: 1 })),
+      ]),
+    );
+    await waitForFrame(raw, 'transfer');
+    // a flow of its own would have to come first: two frames and no more
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(transfers().length, 2);
+    let seen = 2;
+    while (transfers().at(-1)!.fields['more'] === true) {
+      raw.write(frame(frames.flow({ next_incoming_id: seen, incoming_window: 2, next_outgoing_id: 0, outgoing_window: 1000 })));
+      seen += 2;
+      for (let n = raw.received().length + 1; transfers().length < seen && transfers().at(-1)!.fields['more'] === true; n = raw.received().length + 1) await raw.waitFor(n);
+      assert.ok(transfers().length <= seen, `${transfers().length} frames for a window of ${seen}`);
+    }
+    assert.ok(transfers().length > 30, 'the message went in many frames');
+    raw.socket.destroy();
+  });
+
   test('a bad frame in the same write as the header still gets the header, an open and a close that says why', async () => {
     const raw = await rawAmqp(broker.amqpPort);
     const oversized = Buffer.from([0, 0, 0x20, 0, 2, 0, 0, 0]);

@@ -22,7 +22,7 @@ import { ReceivingLink } from './incoming.js';
 import { AmqpConditionError, Link, type DeliveryState, type LinkOwner, type SessionPort } from './link.js';
 import { encodeHeader, headerSize, messageHead } from './mapping.js';
 import { ConsumerLink } from './outgoing.js';
-import { transferSize, writeTransfer, writeTransferFrames, type TransferFrame } from './transfers.js';
+import { transferFrames, transferSize, writeTransfer, type TransferFrame } from './transfers.js';
 
 /** An attach as the client sent it, the fields the broker reads. */
 export interface AttachRequest {
@@ -103,6 +103,8 @@ export class AmqpSession implements SessionPort {
   private incomingWindow: number;
   private nextOutgoingId = 0;
   private remoteIncomingWindow: number;
+  /** The frames of a delivery not yet sent: the client's incoming window closed in the middle of it. */
+  private unsent: { readonly frames: Buffer[]; next: number } | undefined;
   private nextDeliveryId = 0;
   private oldestUnsettled = 0;
   private readonly ring: (Link | undefined)[];
@@ -354,6 +356,8 @@ export class AmqpSession implements SessionPort {
     const window = uintField(fields, 1, 'incoming-window');
     const wasClosed = this.remoteIncomingWindow <= 0;
     this.remoteIncomingWindow = nextIncoming + window - this.nextOutgoingId;
+    // the rest of a delivery of several frames goes before anything else on the session
+    if (this.unsent !== undefined) this.sendUnsent();
     const handle = optionalUint(fields, 4, 'handle');
     const echo = boolField(fields, 9, 'echo');
     if (handle === undefined) {
@@ -374,7 +378,7 @@ export class AmqpSession implements SessionPort {
         }
       } else if (echo && !(link instanceof RefusedLink)) this.writeFlowFrame(link);
     }
-    if (wasClosed && this.remoteIncomingWindow > 0) this.unblock();
+    if (wasClosed && this.remoteIncomingWindow > 0 && this.unsent === undefined) this.unblock();
   }
 
   drained(link: Link): void {
@@ -429,7 +433,7 @@ export class AmqpSession implements SessionPort {
   // the broker's deliveries
 
   canSend(): boolean {
-    if (!this.ended && this.nextDeliveryId - this.oldestUnsettled <= this.mask && this.remoteIncomingWindow > 0) return true;
+    if (!this.ended && this.unsent === undefined && this.nextDeliveryId - this.oldestUnsettled <= this.mask && this.remoteIncomingWindow > 0) return true;
     this.blocked = true;
     return false;
   }
@@ -465,9 +469,19 @@ export class AmqpSession implements SessionPort {
     }
     const header = encodeHeader(message, redeliveries, now);
     const payload = Buffer.concat([header, head, body], header.length + head.length + body.length);
-    const frames = writeTransferFrames(this.host.transport, this.host.peerMaxFrame, this.channel, link.handle, id >>> 0, tag, settled, payload);
-    this.nextOutgoingId += frames;
-    this.remoteIncomingWindow -= frames;
+    this.unsent = { frames: transferFrames(this.host.peerMaxFrame, this.channel, link.handle, id >>> 0, tag, settled, payload), next: 0 };
+    this.sendUnsent();
+  }
+
+  /** [AMQP 2.5.6] each transfer frame takes one unit of the client's incoming window: the rest wait for its flow. */
+  private sendUnsent(): void {
+    const unsent = this.unsent!;
+    while (unsent.next < unsent.frames.length && this.remoteIncomingWindow > 0) {
+      this.host.transport.write(unsent.frames[unsent.next++]!);
+      this.nextOutgoingId++;
+      this.remoteIncomingWindow--;
+    }
+    if (unsent.next === unsent.frames.length) this.unsent = undefined;
   }
 
   private disposition(fields: readonly AmqpValue[]): void {

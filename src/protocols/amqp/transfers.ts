@@ -170,8 +170,7 @@ export function writeTransfer(
  * Writes a delivery too large for one of the peer's frames as several ([AMQP 2.6.14]: more=true on
  * all but the last); returns how many frames it took.
  */
-export function writeTransferFrames(
-  transport: TransportConnection,
+export function transferFrames(
   maxFrame: number,
   channel: number,
   handle: number,
@@ -179,20 +178,19 @@ export function writeTransferFrames(
   tag: number,
   settled: boolean,
   payload: Buffer,
-): number {
+): Buffer[] {
   // room for the frame head and the largest transfer performative the broker writes
   const room = maxFrame - 64;
   const tagBytes = Buffer.from(String(tag), 'latin1');
-  let frames = 0;
+  const frames: Buffer[] = [];
   for (let at = 0; at < payload.length; at += room) {
     const part = payload.subarray(at, Math.min(payload.length, at + room));
     const more = at + room < payload.length;
     const fields =
-      frames === 0
+      frames.length === 0
         ? [put.uint(handle), put.uint(id), put.binary(tagBytes), put.uint(0), put.bool(settled), put.bool(more)]
         : [put.uint(handle), undefined, undefined, undefined, put.bool(settled), put.bool(more)];
-    transport.write(amqpFrame(channel, Performative.transfer, fields, part));
-    frames++;
+    frames.push(amqpFrame(channel, Performative.transfer, fields, part));
   }
   return frames;
 }
