@@ -84,7 +84,7 @@ test('0-9-1 -> MQTT: a publish to amq.topic with key a.b reaches an MQTT subscri
   assert.equal(m.payload, '21.5');
 });
 
-test('MQTT -> 0-9-1: a queue bound to amq.topic with # receives MQTT publishes', async () => {
+test('MQTT -> 0-9-1: a queue bound to amq.topic with # receives MQTT publishes, from amq.topic', async () => {
   const topic = unique('meter').replace(/\./g, '-');
   const { queue } = await ch.assertQueue('', { exclusive: true });
   await ch.bindQueue(queue, 'amq.topic', `${topic}.#`);
@@ -93,6 +93,7 @@ test('MQTT -> 0-9-1: a queue bound to amq.topic with # receives MQTT publishes',
   const m = await inbox.next();
   assert.equal(m.content.toString(), '42');
   assert.equal(m.fields.routingKey, `${topic}.kitchen.power`);
+  assert.equal(m.fields.exchange, 'amq.topic', 'the exchange it came through, as RabbitMQ\'s MQTT plugin publishes');
 });
 
 test('0-9-1 <-> AMQP 1.0: the same queue, properties both ways', async () => {

@@ -233,7 +233,9 @@ export class Consumers {
     // another protocol's send to a temporary queue: its key is the one a 0-9-1 client would have replied to
     const destination = message.destination;
     const routingKey = message.routingKey ?? (destination.kind === 'queue' && destination.temporary === true ? replyKeyOf(destination) : destination.name);
-    writeContent(host.transport, this.channel.id, methodId, tag, deliveryTag, d.redelivered, message.exchange ?? '', routingKey, count, properties, message.body, host.frameMax);
+    // another protocol's send to a core topic reached this queue through a binding on amq.topic, as RabbitMQ's STOMP and MQTT plugins publish
+    const exchange = message.exchange ?? (destination.kind === 'topic' ? 'amq.topic' : '');
+    writeContent(host.transport, this.channel.id, methodId, tag, deliveryTag, d.redelivered, exchange, routingKey, count, properties, message.body, host.frameMax);
     host.noteWrite();
   }
 
