@@ -415,15 +415,27 @@ async function waitAsBackup(lease: HaLease, config: FerryConfig, logger: Logger,
   const http = config.listeners.http;
   const status = http.enabled ? new BackupStatusServer(http.host, http.port) : undefined;
   let listening: Promise<number> | undefined;
+  // a status port that cannot listen (another program holds it) ends the wait with that error, as a primary's listener would
+  let refused: { readonly err: unknown } | undefined;
+  const stop = new AbortController();
   try {
-    await lease.acquire(signal, (holder) => {
+    await lease.acquire(signal === undefined ? stop.signal : AbortSignal.any([signal, stop.signal]), (holder) => {
       if (status === undefined) return;
       status.waitingFor(holder);
-      listening = status.listen().then((port) => {
-        logger.info({ event: 'ha.status-ready', host: http.host, port }, `backup status on ${http.host}:${port} (HTTP 503 until this broker takes over)`);
-        return port;
-      });
+      listening = status.listen().then(
+        (port) => {
+          logger.info({ event: 'ha.status-ready', host: http.host, port }, `backup status on ${http.host}:${port} (HTTP 503 until this broker takes over)`);
+          return port;
+        },
+        (err: unknown) => {
+          refused = { err };
+          stop.abort();
+          return 0;
+        },
+      );
     }, onOverdue);
+  } catch (err) {
+    throw refused === undefined ? err : refused.err;
   } finally {
     if (listening !== undefined) await listening.catch(() => undefined);
     await status?.close();

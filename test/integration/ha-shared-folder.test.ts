@@ -7,7 +7,7 @@ import type { IMessage } from '@stomp/stompjs';
 import mqtt from 'mqtt';
 // below the ephemeral range: after a kill, a port 0 listener of another test could take the killed member's port
 import { freePort } from '../helpers/network.js';
-import { spawnBroker, type BrokerProcess } from '../helpers/process.js';
+import { runFerry, spawnBroker, type BrokerProcess } from '../helpers/process.js';
 import { connectMqtt } from '../helpers/mqtt.js';
 import { connectStomp } from '../helpers/stomp.js';
 import { drain, streamUntil } from '../helpers/stream.js';
@@ -147,6 +147,20 @@ test('a primary paused past its lease (SIGSTOP) finds the backup in charge when 
   assert.equal(new Set(got).size, got.length);
   await client.disconnect();
   await after.stop();
+});
+
+test('a backup whose status port another program holds stops with the line a primary gives, naming the setting, not a stack trace', async () => {
+  const folder = sharedFolder();
+  const primary = await haBroker(folder);
+  const taken = primary.ports['http']!;
+  const backup = await runFerry(['start', '--data', folder.data, '--config', folder.config, '--ha', '--stomp-port', '0', '--stomp-host', '127.0.0.1', '--http-port', String(taken), '--http-host', '127.0.0.1'], {
+    env: { FERRY_AMQP_PORT: '0', FERRY_MQTT_PORT: '0', FERRY_OPENWIRE_PORT: '0', FERRY_WS_PORT: '0' },
+    timeoutMs: 30_000,
+  });
+  assert.equal(backup.code, 1, backup.stderr);
+  assert.match(backup.stderr, new RegExp(`listeners\\.http\\.port \\(--http-port\\): port ${taken} on 127\\.0\\.0\\.1 is in use by another program`));
+  assert.doesNotMatch(backup.stderr, /\bat \w+.*\(node:|setupListenHandle/);
+  assert.equal(await primary.stop(), 0);
 });
 
 test('a primary that stops cleanly releases the lease: the backup takes over without waiting out the lease', async () => {
