@@ -390,7 +390,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
       const txId = message.persistent ? this.parts.persistence.allocateId() : undefined;
       const touched = new Set<MessageQueue>();
       this.routeOrSchedule(message, txId, touched);
-      if (duplicateId !== undefined) duplicates.remember(key, duplicateId, this.policyFor(message.destination).duplicateWindow, message.persistent, txId);
+      if (duplicateId !== undefined) duplicates.remember(key, duplicateId, this.policyFor(message.destination).duplicateWindow, message.persistent, txId, message.timestamp);
       if (producer !== undefined) duplicates.remember(producer, producerId!, Number.POSITIVE_INFINITY, message.persistent, txId);
       if (txId !== undefined) this.store.commit(txId);
       for (const queue of touched) queue.dispatch();
@@ -433,7 +433,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
       if (duplicateId !== undefined) {
         const key = destinationKey(message.destination);
         if (this.parts.duplicates.isDuplicate(key, duplicateId)) continue;
-        this.parts.duplicates.remember(key, duplicateId, this.policyFor(message.destination).duplicateWindow, message.persistent, storeTx);
+        this.parts.duplicates.remember(key, duplicateId, this.policyFor(message.destination).duplicateWindow, message.persistent, storeTx, message.timestamp);
       }
       this.routeOrSchedule(message, storeTx, touched);
     }

@@ -19,8 +19,8 @@ export function duplicateIdOf(message: Message): string | undefined {
  * until the producer says it is done with them.
  */
 export class DuplicateDetector {
-  /** destination -> (id -> record id, 0 when kept in memory only), oldest first. */
-  private readonly seen = new Map<string, Map<string, number>>();
+  /** destination -> (id -> record id, 0 when kept in memory only, and its message's timestamp), oldest first. */
+  private readonly seen = new Map<string, Map<string, Remembered>>();
 
   constructor(
     private readonly store: Store,
@@ -31,18 +31,25 @@ export class DuplicateDetector {
     return this.seen.get(destination)?.has(id) === true;
   }
 
-  /** Remembers `id`, forgetting the oldest beyond `window`; persisted ones inside `txId`. */
-  remember(destination: string, id: string, window: number, persist: boolean, txId?: number): void {
+  /**
+   * Remembers `id`, forgetting the oldest beyond `window`; persisted ones inside `txId`. A message
+   * older (by `timestamp`) than every id a full window holds is taken without being remembered: a
+   * backlog of copies arriving late along a second path of a network, in their original order,
+   * would otherwise push out, one by one, the ids of the originals just ahead of them, and every
+   * copy would get through, not only those older than the window.
+   */
+  remember(destination: string, id: string, window: number, persist: boolean, txId?: number, timestamp = Number.POSITIVE_INFINITY): void {
     let ids = this.seen.get(destination);
     if (ids === undefined) this.seen.set(destination, (ids = new Map()));
+    if (ids.size >= window && ids.size > 0 && timestamp < (ids.values().next().value as Remembered).timestamp) return;
     let recordId = 0;
     if (persist) {
       recordId = this.persistence.allocateId();
       this.store.add(recordId, RecordType.DuplicateId, encodeDuplicateId({ destination, duplicateId: id }), txId);
     }
-    ids.set(id, recordId);
+    ids.set(id, { recordId, timestamp });
     while (ids.size > window) {
-      const [oldest, oldestRecord] = ids.entries().next().value as [string, number];
+      const [oldest, { recordId: oldestRecord }] = ids.entries().next().value as [string, Remembered];
       ids.delete(oldest);
       if (oldestRecord !== 0) this.store.delete(oldestRecord, txId);
     }
@@ -55,7 +62,7 @@ export class DuplicateDetector {
   /** Forgets one id (its producer has finished with it). */
   forget(destination: string, id: string): boolean {
     const ids = this.seen.get(destination);
-    const recordId = ids?.get(id);
+    const recordId = ids?.get(id)?.recordId;
     if (recordId === undefined) return false;
     ids!.delete(id);
     if (ids!.size === 0) this.seen.delete(destination);
@@ -68,13 +75,19 @@ export class DuplicateDetector {
     const ids = this.seen.get(destination);
     if (ids === undefined) return;
     this.seen.delete(destination);
-    for (const recordId of ids.values()) if (recordId !== 0) this.store.delete(recordId);
+    for (const { recordId } of ids.values()) if (recordId !== 0) this.store.delete(recordId);
   }
 
   recover(recordId: number, data: Buffer): void {
     const { destination, duplicateId } = decodeDuplicateId(data);
     let ids = this.seen.get(destination);
     if (ids === undefined) this.seen.set(destination, (ids = new Map()));
-    ids.set(duplicateId, recordId);
+    // its message's time is not stored: it counts as older than nothing
+    ids.set(duplicateId, { recordId, timestamp: Number.NEGATIVE_INFINITY });
   }
+}
+
+interface Remembered {
+  readonly recordId: number;
+  readonly timestamp: number;
 }

@@ -56,6 +56,17 @@ test('duplicate ids are remembered within the window only, in transactions too, 
   assert.deepEqual(bodiesOf(await drain(back, dq)), ['d']);
 });
 
+test('copies arriving late, in their original order, past the duplicate window: only those older than the window get through', async (t) => {
+  // a network ring: the originals came along one path, a backlog of copies follows along another
+  const b = await startBroker(t, { policies: [{ match: 'dup.late', duplicateWindow: 3 }] });
+  const client = await b.connect();
+  const dq = queue('dup.late');
+  const ids = ['m1', 'm2', 'm3', 'm4', 'm5', 'm6'];
+  for (const [i, id] of ids.entries()) await client.send(dq, id, { persistent: true, timestamp: 1_000 + i, properties: { _AMQ_DUPL_ID: id } });
+  for (const [i, id] of ids.entries()) await client.send(dq, `${id}-copy`, { persistent: true, timestamp: 1_000 + i, properties: { _AMQ_DUPL_ID: id } });
+  assert.deepEqual(bodiesOf(await drain(client, dq)), [...ids, 'm1-copy', 'm2-copy', 'm3-copy'], 'm4 to m6 were still in the window of three');
+});
+
 test('a retained message is handed first to new subscriptions that ask for it, flagged retained', async (t) => {
   const b = await startBroker(t);
   const client = await b.connect();
