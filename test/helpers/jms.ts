@@ -20,23 +20,34 @@ let classPath: string | undefined;
 /** What one check printed, by key (a key printed twice keeps every value, in order). */
 export type JmsResult = Map<string, (string | number | boolean | null)[]>;
 
-/** Runs one check to its end; rejects with what it printed when it fails. */
+/**
+ * Runs one check to its end; rejects with what it printed when it fails. `heard` is told each key
+ * as soon as the check prints it, while it still runs (a test that kills the broker the moment the
+ * client has its answer).
+ */
 export function jmsCheck(url: string, check: string, ...rest: string[]): Promise<JmsResult> {
+  return jmsCheckHeard(url, check, rest, () => {});
+}
+
+export function jmsCheckHeard(url: string, check: string, rest: readonly string[], heard: (key: string) => void): Promise<JmsResult> {
   classPath ??= compileJava(sources);
   const [java, args] = javaCommand(classPath, 'JmsChecks', [url, check, ...rest]);
   return new Promise((resolve, reject) => {
-    execFile(java, args, { timeout: 90_000 }, (err, out, errOut) => {
-      if (err) {
-        reject(new Error(`JmsChecks ${check} failed: ${err.message}\n${out}\n${errOut}`));
-        return;
-      }
-      const result: JmsResult = new Map();
-      for (const line of out.split('\n')) {
+    const result: JmsResult = new Map();
+    let partial = '';
+    const child = execFile(java, args, { timeout: 90_000 }, (err, out, errOut) => {
+      if (err) reject(new Error(`JmsChecks ${check} failed: ${err.message}\n${out}\n${errOut}`));
+      else resolve(result);
+    });
+    child.stdout!.on('data', (chunk: Buffer) => {
+      const lines = (partial + chunk.toString()).split('\n');
+      partial = lines.pop()!;
+      for (const line of lines) {
         if (!line.startsWith('{')) continue;
         const { key, value } = JSON.parse(line) as { key: string; value: string | number | boolean | null };
         result.set(key, [...(result.get(key) ?? []), value]);
+        heard(key);
       }
-      resolve(result);
     });
   });
 }

@@ -22,6 +22,8 @@ export interface ChannelHost {
   send<M extends MethodName>(channel: number, name: M, args: MethodArgs<M>): void;
   noteWrite(): void;
   fail(err: unknown, channel: number, classId: number, methodId: number): void;
+  /** Reads nothing more from the client until `stored` resolves, then answers (see `Amqp091Connection.replyWhenStored`). */
+  replyWhenStored(stored: Promise<void>, reply: () => void): void;
   /** Stops reading publishes until `room` resolves (see `Amqp091Connection.holdPublishers`). */
   holdPublishers(room: Promise<void> | undefined): void;
   channelClosed(channel: number): void;
@@ -93,6 +95,11 @@ export class Amqp091Channel {
     this.host.send(this.id, name, args);
   }
 
+  /** The answer to a change of exchanges, queues or bindings: it goes once the change is on disk, as RabbitMQ's does. */
+  private sendStored<M extends MethodName>(name: M, args: MethodArgs<M>): void {
+    this.host.replyWhenStored(this.core.synced(), () => this.send(name, args));
+  }
+
   method(m: Method): void {
     if (this.state === 'closing') {
       // [AMQP 0-9-1 channel.close] after its close the broker discards everything but close and close-ok
@@ -128,19 +135,19 @@ export class Amqp091Channel {
         return;
       case 'exchange.declare':
         declareExchange(core, m.args);
-        if (!m.args.noWait) this.send('exchange.declare-ok', {});
+        if (!m.args.noWait) this.sendStored('exchange.declare-ok', {});
         return;
       case 'exchange.delete':
         core.deleteExchange(m.args.exchange, m.args.ifUnused);
-        if (!m.args.noWait) this.send('exchange.delete-ok', {});
+        if (!m.args.noWait) this.sendStored('exchange.delete-ok', {});
         return;
       case 'exchange.bind':
         core.bind(bindingSpec(m.args.source, { kind: 'exchange', name: m.args.destination }, m.args.routingKey, m.args.arguments));
-        if (!m.args.noWait) this.send('exchange.bind-ok', {});
+        if (!m.args.noWait) this.sendStored('exchange.bind-ok', {});
         return;
       case 'exchange.unbind':
         core.unbind(bindingSpec(m.args.source, { kind: 'exchange', name: m.args.destination }, m.args.routingKey, m.args.arguments));
-        if (!m.args.noWait) this.send('exchange.unbind-ok', {});
+        if (!m.args.noWait) this.sendStored('exchange.unbind-ok', {});
         return;
       case 'queue.declare': {
         if (m.args.passive && m.args.queue === REPLY_QUEUE) {
@@ -153,25 +160,25 @@ export class Amqp091Channel {
           m.args.passive,
         );
         this.lastQueue = declared.name;
-        if (!m.args.noWait) this.send('queue.declare-ok', { queue: declared.name, messageCount: declared.messageCount, consumerCount: declared.consumerCount });
+        if (!m.args.noWait) this.sendStored('queue.declare-ok', { queue: declared.name, messageCount: declared.messageCount, consumerCount: declared.consumerCount });
         return;
       }
       case 'queue.bind':
         core.bind(bindingSpec(m.args.exchange, { kind: 'queue', name: this.queueName(m.args.queue) }, m.args.routingKey, m.args.arguments));
-        if (!m.args.noWait) this.send('queue.bind-ok', {});
+        if (!m.args.noWait) this.sendStored('queue.bind-ok', {});
         return;
       case 'queue.unbind':
         core.unbind(bindingSpec(m.args.exchange, { kind: 'queue', name: this.queueName(m.args.queue) }, m.args.routingKey, m.args.arguments));
-        this.send('queue.unbind-ok', {});
+        this.sendStored('queue.unbind-ok', {});
         return;
       case 'queue.purge': {
         const count = core.purgeQueue(this.queueName(m.args.queue));
-        if (!m.args.noWait) this.send('queue.purge-ok', { messageCount: count });
+        if (!m.args.noWait) this.sendStored('queue.purge-ok', { messageCount: count });
         return;
       }
       case 'queue.delete': {
         const count = core.deleteQueue(this.queueName(m.args.queue), { ifUnused: m.args.ifUnused, ifEmpty: m.args.ifEmpty });
-        if (!m.args.noWait) this.send('queue.delete-ok', { messageCount: count });
+        if (!m.args.noWait) this.sendStored('queue.delete-ok', { messageCount: count });
         return;
       }
       case 'basic.publish':

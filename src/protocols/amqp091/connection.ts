@@ -84,7 +84,7 @@ export class Amqp091Connection implements ChannelHost {
       this.held.push(chunk);
       this.heldBytes += chunk.length;
       // a client waits for tune before it says more: one that keeps sending while it is authenticated is not buffered without end
-      if (this.heldBytes > this.options.frameMax) this.drop('FERRY_AMQP091_PROTOCOL', 'a client sent more than frame-max before its login was decided');
+      if (this.phase === 'authenticating' && this.heldBytes > this.options.frameMax) this.drop('FERRY_AMQP091_PROTOCOL', 'a client sent more than frame-max before its login was decided');
       return;
     }
     try {
@@ -277,6 +277,25 @@ export class Amqp091Connection implements ChannelHost {
       return { username: typeof login === 'string' ? login : undefined, password: typeof password === 'string' ? password : undefined };
     }
     throw new Amqp091Error('FERRY_AMQP091_PROTOCOL', Reply.accessRefused, `the mechanism ${mechanism} is not offered`);
+  }
+
+  /**
+   * Reads nothing more from the client until `stored` resolves, then runs `reply` and goes on with
+   * what came meanwhile: a declare, bind, delete or purge is answered once it is on disk, so a kill -9
+   * after the answer keeps it, and nothing the client sent after it (a consume of the queue just
+   * declared) is answered first.
+   */
+  replyWhenStored(stored: Promise<void>, reply: () => void): void {
+    this.held = [];
+    this.transport.pause();
+    stored.then(
+      () => {
+        if (this.phase === 'closed') return;
+        reply();
+        this.release();
+      },
+      (err: unknown) => this.fail(err, 0, 0, 0),
+    );
   }
 
   /** Hands over what came while the connection was held: the frames already split, then the chunks. */

@@ -260,7 +260,7 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
           if (isFerryError(err, 'FERRY_CONSUMER_NOT_FOUND')) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', err.message);
           throw err;
         }
-        return this.respond(info);
+        return this.respondStored(info);
       }
       case T.KEEP_ALIVE_INFO:
         return this.onKeepAlive(command as BaseCommand);
@@ -459,7 +459,8 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
     });
     this.consumers.set(key, consumer);
     this.advisory.announce(advisoryTopic('Consumer', destination), `${this.requireCore().id}/consumer/${key}`, info, this.removeInfo(id));
-    this.respond(info);
+    if (durableName === undefined) this.respond(info);
+    else this.respondStored(info);
   }
 
   private removeInfo(objectId: DataStructure): DataStructure {
@@ -476,6 +477,8 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
       acks.push(ack);
     } else if (consumer !== undefined) {
       consumer.acknowledge(ack);
+      // a client that waits for its acknowledgement's answer (jms.sendAcksAsync=false) is told it is done once it is on disk
+      return this.respondStored(ack);
     }
     this.respond(ack);
   }
@@ -665,6 +668,19 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
   private respond(command: BaseCommand): void {
     if (!command.responseRequired) return;
     this.write({ type: T.RESPONSE, commandId: 0, responseRequired: false, correlationId: command.commandId });
+  }
+
+  /** Answers once everything written to the store so far is on disk: a kill -9 after the answer keeps what the command changed. */
+  private respondStored(command: BaseCommand): void {
+    if (!command.responseRequired) return;
+    this.requireCore()
+      .synced()
+      .then(
+        () => {
+          if (!this.closing) this.respond(command);
+        },
+        (err: unknown) => this.refuse(command, err),
+      );
   }
 
   /**

@@ -338,7 +338,15 @@ export class StompSession implements TemporaryNames {
     subscription = { id, consumer, durableName };
     this.subscriptions.set(id, subscription);
     this.byConsumer.set(consumer.id, subscription);
-    this.receipt(frame, null);
+    this.receipt(frame, durableName === undefined ? null : this.storedForReceipt(frame));
+  }
+
+  /**
+   * What a receipt for a change to a durable subscription waits for: the store's sync, so that a
+   * kill -9 after the receipt keeps the change; null without a receipt, when nobody is told.
+   */
+  private storedForReceipt(frame: StompFrame): Promise<void> | null {
+    return frame.headers.has('receipt') ? this.requireCore().synced() : null;
   }
 
   /**
@@ -375,7 +383,7 @@ export class StompSession implements TemporaryNames {
     }
     // ActiveMQ: an UNSUBSCRIBE that names the durable subscription removes it, not just its subscriber
     if (durableName !== undefined) this.requireCore().deleteDurableSubscription(durableName);
-    this.receipt(frame, null);
+    this.receipt(frame, durableName === undefined ? null : this.storedForReceipt(frame));
   }
 
   private onAck(frame: StompFrame): void {

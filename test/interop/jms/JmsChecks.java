@@ -31,6 +31,8 @@ public class JmsChecks {
         case "bad-selector": badSelector(rest[0]); break;
         case "scheduler": scheduler(rest[0]); break;
         case "describe": describe(rest[0], Arrays.copyOfRange(rest, 1, rest.length)); break;
+        case "ack-waiting": ackWaiting(rest[0], Integer.parseInt(rest[1])); break;
+        case "durable-subscribe": durableSubscribe(rest[0], rest[1], rest[2], rest.length > 3 ? rest[3] : null); break;
         default: throw new IllegalArgumentException("unknown check " + check);
       }
     } catch (Throwable e) {
@@ -86,6 +88,46 @@ public class JmsChecks {
       } catch (MessageFormatException e) {
         out(p + ".long", "MessageFormatException");
       }
+    }
+    c.close();
+  }
+
+  /** Takes `count` messages with CLIENT_ACKNOWLEDGE and acknowledges them, waiting for the broker's answer (jms.sendAcksAsync=false). */
+  static void ackWaiting(String queue, int count) throws Exception {
+    ActiveMQConnectionFactory factory = new ActiveMQConnectionFactory(url);
+    factory.setSendAcksAsync(false);
+    Connection c = factory.createConnection();
+    c.start();
+    Session s = c.createSession(false, Session.CLIENT_ACKNOWLEDGE);
+    MessageConsumer mc = s.createConsumer(s.createQueue(queue));
+    Message last = null;
+    for (int i = 0; i < count; i++) last = need(mc.receive(WAIT), queue);
+    last.acknowledge();
+    out("acknowledged", count);
+    System.out.flush();
+    // the answer came: the process ends without closing, as if it were killed
+    Runtime.getRuntime().halt(0);
+  }
+
+  /** Makes a durable subscription as `clientId`, or, with `receiveOne`, resumes it and prints the message it holds. */
+  static void durableSubscribe(String topic, String clientId, String name, String receiveOne) throws Exception {
+    ActiveMQConnectionFactory factory = new ActiveMQConnectionFactory(url);
+    Connection c = factory.createConnection();
+    c.setClientID(clientId);
+    c.start();
+    Session s = c.createSession(false, Session.AUTO_ACKNOWLEDGE);
+    TopicSubscriber sub = s.createDurableSubscriber(s.createTopic(topic), name);
+    if (receiveOne == null) {
+      out("subscribed", name);
+      System.out.flush();
+      Runtime.getRuntime().halt(0);
+    }
+    Message m = need(sub.receive(WAIT), topic);
+    if (m instanceof TextMessage) out("received", ((TextMessage) m).getText());
+    else {
+      byte[] body = new byte[(int) ((BytesMessage) m).getBodyLength()];
+      ((BytesMessage) m).readBytes(body);
+      out("received", new String(body, java.nio.charset.StandardCharsets.UTF_8));
     }
     c.close();
   }
