@@ -193,6 +193,34 @@ test('a persistent session\'s SUBACK comes once its subscription is on disk: a k
   }
 });
 
+test('a persistent session\'s UNSUBACK comes once the subscription is gone from disk: a kill -9 right after it does not bring it back', async () => {
+  const data = mkdtempSync(join(tmpdir(), 'ferry-mqtt-unsuback-'));
+  const start = (): Promise<BrokerProcess> => spawnBroker(['--data', data, '--mqtt-port', '0', '--mqtt-host', '127.0.0.1', '--stomp-port', 'off', '--amqp-port', 'off', '--openwire-port', 'off', '--ws-port', 'off', '--http-port', 'off']);
+  let broker = await start();
+  try {
+    const persistent = { clientId: 'unsuback', clean: false };
+    const sub = await connectMqtt(broker.ports['mqtt']!, persistent);
+    await sub.subscribe(['unsuback/kept', 'unsuback/gone'], { qos: 1 });
+    // written a moment ago: the unsubscribe below goes in a batch of its own
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await new Promise<void>((resolve, reject) => sub.client.unsubscribe('unsuback/gone', (err) => (err ? reject(err) : resolve())));
+    await broker.stop('SIGKILL');
+    sub.client.end(true);
+    broker = await start();
+    const pub = await connectMqtt(broker.ports['mqtt']!);
+    for (const topic of ['unsuback/gone', 'unsuback/kept']) await pub.publish(topic, topic, { qos: 1 });
+    await pub.end();
+    const again = await connectMqtt(broker.ports['mqtt']!, persistent);
+    assert.equal(again.connack.sessionPresent, true);
+    assert.equal((await again.inbox.next()).payload, 'unsuback/kept', 'only the subscription kept delivers');
+    await again.inbox.expectNothing(200);
+    await again.end();
+  } finally {
+    await broker.stop();
+    rmSync(data, { recursive: true, force: true });
+  }
+});
+
 test('MQTT 5: a session away across a broker restart still ends its expiry interval, counted from the restart; a longer one is kept', async () => {
   const data = mkdtempSync(join(tmpdir(), 'ferry-mqtt-restart-'));
   try {

@@ -124,13 +124,18 @@ export function onUnsubscribe(s: MqttConnection, packet: IUnsubscribePacket): vo
   if (packet.unsubscriptions.length === 0) throw new FerryError('FERRY_MQTT_MALFORMED', 'an UNSUBSCRIBE with no topic filter');
   if ((packet.messageId ?? 0) === 0) throw new FerryError('FERRY_MQTT_MALFORMED', 'an UNSUBSCRIBE with packet identifier 0');
   const codes: number[] = [];
+  let durablesDropped = false;
   for (const filter of packet.unsubscriptions) {
     const subscription = s.subscriptions.get(filter);
     if (subscription === undefined) codes.push(Reason.noSubscriptionExisted);
     else {
+      durablesDropped ||= subscription.durableNames.length > 0;
       closeSubscription(s, subscription, true);
       codes.push(Reason.success);
     }
   }
-  s.writePacket({ cmd: 'unsuback', messageId: packet.messageId ?? 0, granted: s.version === 5 ? codes : [] });
+  const unsuback = (): void => s.writePacket({ cmd: 'unsuback', messageId: packet.messageId ?? 0, granted: s.version === 5 ? codes : [] });
+  // as a SUBACK: an UNSUBACK of a persistent session vouches for the durable subscriptions being gone from disk
+  if (durablesDropped) afterDurable(s, s.requireCore().synced(), unsuback);
+  else unsuback();
 }
