@@ -6,6 +6,7 @@ import { after, test } from 'node:test';
 import amqplib from 'amqplib';
 import { spawnBroker, type BrokerProcess } from '../helpers/process.js';
 import { connectStomp } from '../helpers/stomp.js';
+import { connectAmqp } from '../helpers/amqp.js';
 import { jmsCheck, jmsCheckHeard, jmsMissing, one } from '../helpers/jms.js';
 
 /**
@@ -97,5 +98,29 @@ test('JMS: a durable subscriber made, and messages acknowledged with the answer 
   await publisher.disconnect();
   assert.equal(one(await jmsCheck(url, 'durable-subscribe', 'crash.jms.events', 'crash-jms', 'kept', 'receive'), 'received'), 'while away');
   assert.equal(one(await jmsCheck(url, 'count', 'crash.jms.acked'), 'count'), 0, 'nothing acknowledged came back');
+  assert.equal(await broker.stop(), 0);
+});
+
+test('AMQP 1.0: a durable subscription whose attach came back survives a kill -9 the moment the client has it', async () => {
+  const data = mkdtempSync(join(tmpdir(), 'ferry-confirmed-amqp-'));
+  folders.push(data);
+  let broker = await start(data);
+  const source = { address: 'crash.amqp.events', durable: 2 as const, expiry_policy: 'never', capabilities: ['topic'] };
+  const first = await connectAmqp(broker.ports['amqp']!, { container_id: 'crash-amqp' });
+  first.connection.on('connection_error', () => {});
+  first.connection.on('error', () => {});
+  await first.openReceiver({ name: 'kept', source });
+  // the moment the attach is read, the broker goes
+  broker.child.kill('SIGKILL');
+  await broker.exited;
+
+  broker = await start(data);
+  const producer = await connectAmqp(broker.ports['amqp']!);
+  assert.equal((await producer.send(await producer.openSender('topic://crash.amqp.events'), { body: 'while away', durable: true })).state, 'accepted');
+  await producer.close();
+  const back = await connectAmqp(broker.ports['amqp']!, { container_id: 'crash-amqp' });
+  const { inbox } = await back.openReceiver({ name: 'kept', source });
+  assert.equal((await inbox.next()).message.body, 'while away', 'the durable subscription kept what was published');
+  await back.close();
   assert.equal(await broker.stop(), 0);
 });

@@ -159,6 +159,7 @@ function openConsumer(ctx: LinkContext, session: AmqpSession, request: AttachReq
     // settled if asked; unsettled for unsettled and for mixed
     sndSettleMode: presettled ? 1 : 0,
     rcvSettleMode: request.rcvSettleMode === 1 ? 1 : 0,
+    stored: durable ? ctx.core().synced() : undefined,
   };
 }
 

@@ -231,6 +231,18 @@ export class AmqpConnection implements SessionHost, LinkContext, SaslHost {
     if (this.pendingLength > 0) this.process();
   }
 
+  readAfter(stored: Promise<void>, then: () => void): void {
+    this.hold();
+    stored.then(
+      () => {
+        if (this.gone) return;
+        then();
+        this.readOn();
+      },
+      (err: unknown) => this.failWith(err),
+    );
+  }
+
   succeeded(credentials: Credentials): void {
     this.credentials = credentials;
     this.sasl = undefined;

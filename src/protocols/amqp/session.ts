@@ -49,6 +49,8 @@ export interface AttachAnswer {
   readonly maxMessageSize?: number;
   /** Runs once the attach is written (a producer's first credit follows its attach). */
   readonly started?: () => void;
+  /** What the attach waits for before it is written: the store's sync, for a durable subscription it made or changed. */
+  readonly stored?: Promise<void> | undefined;
 }
 
 /** What a session needs from its connection. */
@@ -61,6 +63,8 @@ export interface SessionHost extends LinkOwner {
   linkGone(link: Link): void;
   /** A link was refused or kept (logs, counting). */
   linkRefused(request: AttachRequest, err: unknown): AmqpError;
+  /** Reads nothing more from the client until `stored` resolves, then runs `then` and reads on. */
+  readAfter(stored: Promise<void>, then: () => void): void;
 }
 
 /** The broker's end of a refused link, kept until the client's detach frees its handle. */
@@ -225,8 +229,14 @@ export class AmqpSession implements SessionPort {
       return;
     }
     this.keep(answer.link);
-    this.writeAttach(answer.link, request, answer);
-    answer.started?.();
+    const attached = (): void => {
+      this.writeAttach(answer.link, request, answer);
+      answer.started?.();
+    };
+    // the attach vouches for a durable subscription once it is on disk; nothing is read meanwhile,
+    // so no flow of the client's gives the link credit before its attach is written
+    if (answer.stored === undefined) attached();
+    else this.host.readAfter(answer.stored, () => !this.ended && attached());
   }
 
   private keep(link: Link): void {
