@@ -101,7 +101,7 @@ test('JMS: a durable subscriber made, and messages acknowledged with the answer 
   assert.equal(await broker.stop(), 0);
 });
 
-test('AMQP 1.0: a durable subscription whose attach came back survives a kill -9 the moment the client has it', async () => {
+test('AMQP 1.0: a durable subscription whose attach came back, and its end once the detach came back, survive a kill -9 the moment the client has the answer', async () => {
   const data = mkdtempSync(join(tmpdir(), 'ferry-confirmed-amqp-'));
   folders.push(data);
   let broker = await start(data);
@@ -118,9 +118,24 @@ test('AMQP 1.0: a durable subscription whose attach came back survives a kill -9
   const producer = await connectAmqp(broker.ports['amqp']!);
   assert.equal((await producer.send(await producer.openSender('topic://crash.amqp.events'), { body: 'while away', durable: true })).state, 'accepted');
   await producer.close();
-  const back = await connectAmqp(broker.ports['amqp']!, { container_id: 'crash-amqp' });
-  const { inbox } = await back.openReceiver({ name: 'kept', source });
+  let back = await connectAmqp(broker.ports['amqp']!, { container_id: 'crash-amqp' });
+  const { receiver, inbox } = await back.openReceiver({ name: 'kept', source });
   assert.equal((await inbox.next()).message.body, 'while away', 'the durable subscription kept what was published');
+  // a detach with closed=true ends the subscription: the moment its answer is read, the broker goes
+  await new Promise<void>((resolve) => {
+    receiver.once('receiver_close', () => resolve());
+    receiver.close();
+  });
+  broker.child.kill('SIGKILL');
+  await broker.exited;
+
+  broker = await start(data);
+  const late = await connectAmqp(broker.ports['amqp']!);
+  await late.send(await late.openSender('topic://crash.amqp.events'), { body: 'after the end', durable: true });
+  await late.close();
+  back = await connectAmqp(broker.ports['amqp']!, { container_id: 'crash-amqp' });
+  const again = await back.openReceiver({ name: 'kept', source });
+  await again.inbox.expectNothing(300);
   await back.close();
   assert.equal(await broker.stop(), 0);
 });

@@ -63,8 +63,8 @@ export abstract class Link {
     readonly remoteHandle: number,
   ) {}
 
-  /** The client detached the link; `closed` is the detach's closed flag. */
-  abstract detached(closed: boolean): void;
+  /** The client detached the link; `closed` is the detach's closed flag. What its answer waits for, if anything. */
+  abstract detached(closed: boolean): Promise<void> | void;
   /** The session or connection is going away. */
   abstract close(): void;
 }

@@ -165,11 +165,13 @@ export class ConsumerLink extends Link implements DeliverySink {
 
   // life cycle
 
-  detached(closed: boolean): void {
+  /** With `closed`, ends a durable subscription: its detach is answered once that is on disk (the promise). */
+  detached(closed: boolean): Promise<void> | void {
     this.close();
     if (closed && this.durable !== undefined) {
       try {
         this.durable.connection.deleteDurableSubscription(this.durable.name, this.durable.owner);
+        return this.durable.connection.synced();
       } catch (err) {
         if (!isFerryError(err)) throw err;
         this.session.owner.logger.debug({ event: 'amqp.unsubscribe-failed', name: this.durable.name, code: err.code, message: err.message }, 'durable subscription not removed');

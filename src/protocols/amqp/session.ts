@@ -275,13 +275,19 @@ export class AmqpSession implements SessionPort {
     if (link === undefined) throw new AmqpConditionError('amqp:session:unattached-handle', `detach of handle ${remoteHandle}, which is not attached`);
     this.links.delete(remoteHandle);
     const closed = boolField(fields, 1, 'closed');
+    let stored: Promise<void> | void = undefined;
     if (!(link instanceof RefusedLink)) {
-      link.detached(closed);
+      stored = link.detached(closed);
       this.host.linkGone(link);
     }
-    // the broker answers with closed=true whatever the client asked, so its link end is gone either way
-    this.detach(link);
-    this.localHandles[link.handle] = undefined;
+    const answer = (): void => {
+      // the broker answers with closed=true whatever the client asked, so its link end is gone either way
+      this.detach(link);
+      this.localHandles[link.handle] = undefined;
+    };
+    // the end of a durable subscription, as its making, is answered once it is on disk
+    if (stored === undefined) answer();
+    else this.host.readAfter(stored, () => !this.ended && answer());
   }
 
   private linkOf(remoteHandle: number): Link {
