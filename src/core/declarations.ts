@@ -134,6 +134,8 @@ export class Declarations implements DeclarationHost {
     if (existing !== undefined) {
       this.checkOwner(existing, connection);
       const have = existing.declared?.spec ?? firstUseSpec(name);
+      // RabbitMQ checks exclusive access before the other flags: 405, not 406
+      if (have.exclusive !== wanted.exclusive) throw new FerryError('FERRY_RESOURCE_LOCKED', `queue "${name}" exists ${have.exclusive ? 'exclusive to this connection' : 'not exclusive'}: its exclusive flag cannot change`);
       if (!sameQueueSpec(have, wanted)) throw new FerryError('FERRY_PRECONDITION_FAILED', `queue "${name}" exists with other flags or arguments`);
       this.touch(existing);
       return declared(existing);

@@ -151,7 +151,7 @@ describe('queues and the default exchange', () => {
     await missing;
   });
 
-  test('redeclaring with other flags is 406; another connection\'s exclusive queue is 405', async () => {
+  test('redeclaring with other flags is 406, with another exclusive flag 405; another connection\'s exclusive queue is 405', async () => {
     const ch = await conn.createChannel();
     const q = unique('flags');
     await ch.assertQueue(q, { durable: false });
@@ -167,6 +167,11 @@ describe('queues and the default exchange', () => {
     await assert.rejects(och.consume(ex, () => {}), /405|RESOURCE_LOCKED/);
     await other.close();
     await ch2.close();
+    // the exclusive flag is checked first, as RabbitMQ does: 405 on the same connection too
+    const ch3 = await conn.createChannel();
+    const locked = channelError(ch3);
+    await assert.rejects(ch3.assertQueue(q, { durable: false, exclusive: true }), /405|RESOURCE_LOCKED/);
+    assert.equal((await locked).code, 405);
   });
 });
 
