@@ -95,9 +95,13 @@ export class Amqp091Channel {
     this.host.send(this.id, name, args);
   }
 
-  /** The answer to a change of exchanges, queues or bindings: it goes once the change is on disk, as RabbitMQ's does. */
-  private sendStored<M extends MethodName>(name: M, args: MethodArgs<M>): void {
-    this.host.replyWhenStored(this.core.synced(), () => this.send(name, args));
+  /**
+   * The answer to a change of exchanges, queues or bindings: it goes once the change is on disk, as
+   * RabbitMQ's does; at once for a declaration of something transient, which nothing on disk holds.
+   */
+  private sendStored<M extends MethodName>(name: M, args: MethodArgs<M>, durable = true): void {
+    if (durable) this.host.replyWhenStored(this.core.synced(), () => this.send(name, args));
+    else this.send(name, args);
   }
 
   method(m: Method): void {
@@ -135,7 +139,7 @@ export class Amqp091Channel {
         return;
       case 'exchange.declare':
         declareExchange(core, m.args);
-        if (!m.args.noWait) this.sendStored('exchange.declare-ok', {});
+        if (!m.args.noWait) this.sendStored('exchange.declare-ok', {}, m.args.durable);
         return;
       case 'exchange.delete':
         core.deleteExchange(m.args.exchange, m.args.ifUnused);
@@ -160,7 +164,7 @@ export class Amqp091Channel {
           m.args.passive,
         );
         this.lastQueue = declared.name;
-        if (!m.args.noWait) this.sendStored('queue.declare-ok', { queue: declared.name, messageCount: declared.messageCount, consumerCount: declared.consumerCount });
+        if (!m.args.noWait) this.sendStored('queue.declare-ok', { queue: declared.name, messageCount: declared.messageCount, consumerCount: declared.consumerCount }, m.args.durable);
         return;
       }
       case 'queue.bind':
