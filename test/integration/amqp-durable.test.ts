@@ -100,6 +100,27 @@ describe('durable subscriptions', () => {
     assert.equal((await again.inbox.next()).message.body, 'kept');
   });
 
+  test('a receiving link without a source finds the container\'s durable subscription of its name, as Qpid JMS\'s unsubscribe looks it up; closing it ends the subscription', async () => {
+    const topic = unique('lookup');
+    const containerId = unique('container');
+    const sub = await client(containerId);
+    const first = await sub.openReceiver({ name: 'looked-up', source: { ...durableSource(topic), filter: rhea.filter.selector("kind = 'kept'") } });
+    await detached(first.receiver, false);
+    const producer = await client();
+    const sender = await producer.openSender(`topic://${topic}`);
+    await producer.send(sender, { body: 'kept', application_properties: { kind: 'kept' }, durable: true });
+    await producer.send(sender, { body: 'filtered out', application_properties: { kind: 'other' }, durable: true });
+
+    const lookup = await sub.openReceiver({ name: 'looked-up', source: null as never });
+    assert.equal(lookup.receiver.source.address, topic);
+    assert.equal(lookup.receiver.source.durable, 2);
+    assert.equal(lookup.receiver.source.expiry_policy, 'never');
+    assert.equal((await lookup.inbox.next()).message.body, 'kept', 'the subscription, its selector and what it kept');
+    await detached(lookup.receiver, true);
+    await assert.rejects(sub.openReceiver({ name: 'looked-up', source: null as never }), /no durable subscription/);
+    await assert.rejects(sub.openReceiver({ name: 'never-made', source: null as never }), /no durable subscription/);
+  });
+
   test('a second live link on the same durable subscription is refused', async () => {
     const topic = unique('exclusive');
     const containerId = unique('container');

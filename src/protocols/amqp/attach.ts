@@ -92,10 +92,24 @@ export function openLink(ctx: LinkContext, session: AmqpSession, request: Attach
   return openProducer(ctx, session, request, handle);
 }
 
+/**
+ * A receiving link without a source names a durable subscription of the client's container by its
+ * link name (Qpid JMS's `Session.unsubscribe` looks one up this way, then closes the link to end
+ * it): the subscription's own source, as a durable attach would have given it.
+ */
+function durableSourceNamed(ctx: LinkContext, name: string): Terminus {
+  if (ctx.containerId === '') throw new FerryError('FERRY_DESTINATION_INVALID', 'a receiving link needs a source');
+  const kept = ctx.core().durableSubscriptions(ctx.containerId).find((d) => d.name === name);
+  if (kept === undefined) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `no durable subscription "${name}" of container "${ctx.containerId}"`);
+  const filter = new Map<AmqpValue, AmqpValue>();
+  if (kept.selector !== undefined) filter.set('jms-selector', new Described(SELECTOR_FILTER, kept.selector));
+  if (kept.noLocal) filter.set('no-local', new Described(NO_LOCAL_FILTER, []));
+  return { address: kept.topic, durable: 2, expiryPolicy: 'never', dynamic: false, distributionMode: undefined, filter, capabilities: ['topic'] };
+}
+
 /** The client attached a receiving link: a consumer on the link's source. */
 function openConsumer(ctx: LinkContext, session: AmqpSession, request: AttachRequest, handle: number): AttachAnswer {
-  const source = readTerminus(request.source, true);
-  if (source === undefined) throw new FerryError('FERRY_DESTINATION_INVALID', 'a receiving link needs a source');
+  const source = readTerminus(request.source, true) ?? durableSourceNamed(ctx, request.name);
   let destination: Destination;
   if (source.dynamic) destination = ctx.core().createTemporaryDestination(dynamicKind(source.capabilities));
   else {
