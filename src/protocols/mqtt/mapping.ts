@@ -140,6 +140,10 @@ function stringField(id: number, value: string | Buffer): Buffer | undefined {
   return out;
 }
 
+/**
+ * The MQTT 5 properties of a message that are the same for every delivery of it, encoded once:
+ * payload format, content type, response topic, correlation data and user properties.
+ */
 export function encodeMessageProperties(message: Message): Buffer {
   const parts: Buffer[] = [];
   const add = (field: Buffer | undefined): void => void (field !== undefined && parts.push(field));

@@ -69,11 +69,14 @@ export function release(s: MqttConnection, publishWill: boolean): void {
   else if (expiry !== FOREVER) state.expiryTimer = longTimeout(expiry * 1000, () => endSession(s, state));
 }
 
+/** What ends sessions: the adapter's sessions, and its way to the broker and the log. */
+type Sessions = { readonly broker: BrokerAccess; readonly states: SessionStates; readonly logger: Logger };
+
 /**
  * After a restart, the persistent sessions no client holds yet end their expiry interval from now
  * (no clock of the broker's downtime is kept).
  */
-export function expireKeptSessions(sessions: { readonly broker: BrokerAccess; readonly states: SessionStates; readonly logger: Logger }): void {
+export function expireKeptSessions(sessions: Sessions): void {
   sessions.states.withInternal(sessions.broker, ({ connection }) => {
     for (const clientId of connection.durableSubscriptionOwners()) {
       const expiry = keptSessionExpiry(connection, clientId);
@@ -86,7 +89,7 @@ export function expireKeptSessions(sessions: { readonly broker: BrokerAccess; re
 }
 
 /** The session is over: its durable subscriptions go, and with them what they kept. */
-function endSession(s: { readonly broker: BrokerAccess; readonly states: SessionStates; readonly logger: Logger }, state: SessionState): void {
+function endSession(s: Sessions, state: SessionState): void {
   const { broker, states } = s;
   if (state.connected || states.get(state.clientId) !== state) return;
   // [MQTT-3.1.3-9]: a delayed will goes out when its session ends, if not before

@@ -194,6 +194,11 @@ export function utfLength(value: string): number {
   return length;
 }
 
+/** True when `utf` can write the string: at most 65,535 encoded bytes (a string of up to 21,845 units always fits). */
+export function fitsUtf(value: string): boolean {
+  return value.length <= 0x5555 || modifiedUtf8Length(value) <= 0xffff;
+}
+
 export function modifiedUtf8Length(value: string): number {
   let length = 0;
   for (let i = 0; i < value.length; i++) {

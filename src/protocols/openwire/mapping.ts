@@ -3,7 +3,7 @@ import { inflateSync } from 'node:zlib';
 import { FerryError } from '../../errors.js';
 import type { BodyKind, Destination, Message, MessageInit, PropertyValue } from '../../core/index.js';
 import { T, type MessageId, type ProducerId, type WireDestination, type WireMessage } from './commands.js';
-import { DataReader, DataWriter, modifiedUtf8Length } from './data-stream.js';
+import { DataReader, DataWriter, fitsUtf, modifiedUtf8Length } from './data-stream.js';
 import { readProperties, readTypedMap, readTypedValue, writeProperties } from './primitives.js';
 
 /**
@@ -106,7 +106,7 @@ function digits(text: string, from: number, to: number): boolean {
  */
 export function toMessageId(coreId: string): MessageId {
   // an id over `writeUTF`'s 65,535 bytes, from another protocol, is carried by a digest of itself
-  if (utfOrNull(coreId) === null) coreId = `ID:digest-${createHash('sha256').update(coreId).digest('hex')}`;
+  if (!fitsUtf(coreId)) coreId = `ID:digest-${createHash('sha256').update(coreId).digest('hex')}`;
   const end = coreId.length;
   const c3 = coreId.lastIndexOf(':');
   const c2 = c3 > 0 ? coreId.lastIndexOf(':', c3 - 1) : -1;
@@ -284,8 +284,7 @@ export function dispatchMessageId(message: Message): MessageId {
  * carried (an AMQP 1.0 correlation-id of 70,000 characters) is left out, not refused to the consumer.
  */
 function utfOrNull(value: string | undefined): string | null {
-  if (value === undefined || (value.length > 0x5555 && modifiedUtf8Length(value) > 0xffff)) return null;
-  return value;
+  return value === undefined || !fitsUtf(value) ? null : value;
 }
 
 /** A core message as the MessageDispatch to a JMS consumer carries it. */

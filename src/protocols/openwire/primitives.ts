@@ -1,6 +1,6 @@
 import { FerryError } from '../../errors.js';
 import type { PropertyValue, PropertyWireType } from '../../core/index.js';
-import { DataReader, DataWriter, modifiedUtf8Length } from './data-stream.js';
+import { DataReader, DataWriter, fitsUtf, modifiedUtf8Length } from './data-stream.js';
 
 /**
  * ActiveMQ's typed values (`MarshallingSupport`): message properties, the WireFormatInfo options, a
@@ -214,7 +214,7 @@ export function writeProperties(properties: Iterable<readonly [string, PropertyV
   const map = new Map<string, TypedValue>();
   for (const [name, value] of properties) {
     // a name over `writeUTF`'s 65,535 bytes, from another protocol, cannot be written: it is left out
-    if (name.length > 0x5555 && modifiedUtf8Length(name) > 0xffff) continue;
+    if (!fitsUtf(name)) continue;
     map.set(name, fromPropertyValue(value, types?.get(name)));
   }
   writeTypedMap(writer, map);
