@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import type mqtt from 'mqtt';
 import mqttPacket from 'mqtt-packet';
-import { connectMqtt } from '../helpers/mqtt.js';
+import { connectMqtt, rawMqtt } from '../helpers/mqtt.js';
 
 function writeRaw(client: mqtt.MqttClient, packet: mqttPacket.Packet): void {
   (client as unknown as { stream: { write(b: Buffer): void } }).stream.write(mqttPacket.generate(packet, { protocolVersion: 5 }));
@@ -59,6 +59,36 @@ test('message properties both ways: user properties, content type, payload forma
   assert.equal(p.responseTopic, 'props/reply');
   assert.equal(Buffer.from(p.correlationData!).toString(), 'req-42');
   await Promise.all([sub.end(), pub.end()]);
+});
+
+test('user properties reach subscribers with every repeated name, in the order they were published [MQTT-3.3.2-18]', async () => {
+  const sub = await rawMqtt(broker.mqttPort, 5);
+  let bytes = Buffer.alloc(0);
+  sub.socket.on('data', (chunk: Buffer) => void (bytes = Buffer.concat([bytes, chunk])));
+  sub.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: 'order-sub', clean: true, keepalive: 60 });
+  await sub.next('connack');
+  sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'props/order', qos: 1 }] });
+  await sub.next('suback');
+  const grouped = await connectMqtt(broker.mqttPort, v5);
+  await grouped.subscribe('props/order', { qos: 1 });
+  // a=1, b=2, a=3 interleaved, which no client library's object of properties can express
+  const pair = (name: string, value: string): Buffer => Buffer.concat([Buffer.from([0x26, 0, name.length]), Buffer.from(name), Buffer.from([0, value.length]), Buffer.from(value)]);
+  const userProperties = Buffer.concat([pair('a', '1'), pair('b', '2'), pair('a', '3')]);
+  const topic = Buffer.from('props/order');
+  const body = Buffer.concat([Buffer.from([0, topic.length]), topic, Buffer.from([0, 7, userProperties.length]), userProperties, Buffer.from('hello')]);
+  const pub = await rawMqtt(broker.mqttPort, 5);
+  pub.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: 'order-pub', clean: true, keepalive: 60 });
+  await pub.next('connack');
+  pub.socket.write(Buffer.concat([Buffer.from([0x32, body.length]), body]));
+  assert.equal((await pub.next('puback')).messageId, 7);
+  const delivered = (await sub.next('publish')) as mqttPacket.IPublishPacket;
+  assert.equal(String(delivered.payload), 'hello');
+  assert.ok(bytes.includes(userProperties), 'the three user properties arrive in their order, side by side');
+  const got = await grouped.inbox.next();
+  assert.deepEqual({ ...got.packet.properties?.userProperties }, { a: ['1', '3'], b: '2' });
+  sub.socket.destroy();
+  pub.socket.destroy();
+  await grouped.end();
 });
 
 test('request/response: the responder answers on the response topic with the correlation data', async () => {

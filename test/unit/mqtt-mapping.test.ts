@@ -60,8 +60,9 @@ test('PUBLISH to message and back: QoS, expiry, properties', () => {
     contentType: 'text/plain',
     responseTopic: 'r/t',
     correlationData: Buffer.from('c'),
-    userProperties: { k: 'v', multi: '2' },
+    userProperties: { k: 'v', multi: ['1', '2'] },
   });
+  assert.equal(message.properties.get('multi'), '2', 'selectors and other protocols see a repeated name\'s last value');
   assert.equal(messageQos(buildMessage({ destination: init.destination, body: Buffer.alloc(0) }, 'ID:2', 0)), 0);
 });
 

@@ -71,6 +71,8 @@ export abstract class MqttConnection implements PacketReceiver, KeepAliveWatched
    * fifth of an idle connection's memory.
    */
   parser: ReturnType<typeof mqttPacket.parser> | undefined;
+  /** The bytes of the PUBLISH the parser is reading, for what it does not keep (see `userPropertiesInOrder`). */
+  parsingPublish: { readonly buf: Buffer; readonly start: number; readonly bodyStart: number; readonly end: number } | undefined;
   readonly framer: PacketFramer;
   version: Version = 4;
   core: CoreConnection | undefined;

@@ -201,3 +201,38 @@ export function decodePublish(buf: Buffer, start: number, bodyStart: number, end
     payload: buf.subarray(pos, end),
   };
 }
+
+/** Bytes each MQTT 5 property of a PUBLISH takes after its identifier, where the length is fixed. */
+const FIXED_PROPERTY_SIZE: Readonly<Record<number, number>> = { 0x01: 1, 0x02: 4, 0x23: 2 };
+
+/**
+ * The user properties of an MQTT 5 PUBLISH that mqtt-packet has already parsed, as name/value pairs
+ * in the order the packet has them. mqtt-packet groups a repeated name's values into one array,
+ * which loses how names interleave; the order must reach subscribers unchanged [MQTT-3.3.2-18].
+ */
+export function userPropertiesInOrder(buf: Buffer, start: number, bodyStart: number, end: number): [string, string][] {
+  const qos = (buf[start]! >> 1) & 3;
+  let pos = bodyStart + 2 + buf.readUInt16BE(bodyStart) + (qos > 0 ? 2 : 0);
+  let length = 0;
+  for (let shift = 0; ; shift += 7) {
+    const byte = buf[pos++]!;
+    length += (byte & 0x7f) * 2 ** shift;
+    if (byte < 0x80) break;
+  }
+  const pairs: [string, string][] = [];
+  const propertiesEnd = Math.min(pos + length, end);
+  const text = (): string => {
+    const size = buf.readUInt16BE(pos);
+    pos += 2 + size;
+    return buf.toString('utf8', pos - size, pos);
+  };
+  while (pos < propertiesEnd) {
+    const id = buf[pos++]!;
+    const fixed = FIXED_PROPERTY_SIZE[id];
+    if (fixed !== undefined) pos += fixed;
+    else if (id === 0x0b) while (buf[pos++]! >= 0x80); // Subscription Identifier, a variable byte integer
+    else if (id === 0x26) pairs.push([text(), text()]);
+    else text(); // Content Type, Response Topic and Correlation Data: two-byte length and bytes
+  }
+  return pairs;
+}

@@ -3,7 +3,7 @@ import { FerryError, errorFields, isFerryError } from '../../errors.js';
 import { encodeAck, publishToMessage } from './mapping.js';
 import type { MqttConnection } from './connection.js';
 import { forgetQos2Id, holdsQos2Id } from './durable-session.js';
-import type { PublishView } from './framing.js';
+import { type PublishView, userPropertiesInOrder } from './framing.js';
 import { Reason, ackReasonOf } from './reasons.js';
 import { topicToFerry } from './topics.js';
 
@@ -17,7 +17,8 @@ function ownBody(body: Buffer): Buffer {
   return body.length * 2 < body.buffer.byteLength ? Buffer.from(body) : body;
 }
 
-export function onPublish(s: MqttConnection, packet: PublishView, properties: IPublishPacket['properties']): void {
+/** `raw`, for a PUBLISH mqtt-packet parsed, is its bytes. */
+export function onPublish(s: MqttConnection, packet: PublishView, properties: IPublishPacket['properties'], raw?: MqttConnection['parsingPublish']): void {
   const v5 = s.version === 5;
   const id = packet.packetId;
   let topic = packet.topic;
@@ -55,7 +56,9 @@ export function onPublish(s: MqttConnection, packet: PublishView, properties: IP
   const payload = ownBody(packet.payload);
   let durable: Promise<void> | null;
   try {
-    const init = publishToMessage(properties === undefined ? packet : { qos: packet.qos, payload, properties }, ferryTopic, payload, s.lastReceived, packet.retain);
+    const user = properties?.userProperties;
+    const inOrder = raw !== undefined && user !== undefined && Object.values(user).some(Array.isArray) ? userPropertiesInOrder(raw.buf, raw.start, raw.bodyStart, raw.end) : undefined;
+    const init = publishToMessage(properties === undefined ? packet : { qos: packet.qos, payload, properties }, ferryTopic, payload, s.lastReceived, packet.retain, inOrder);
     const session = s.requireSession();
     durable = session.send(init, undefined, packet.retain || producerId !== undefined ? { retain: packet.retain, producerId } : undefined);
     s.readHold.until(session.roomAfterSend);

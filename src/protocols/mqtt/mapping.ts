@@ -16,6 +16,12 @@ export const QOS_PROPERTY = 'ActiveMQ.MQTT.QoS';
 export const CONTENT_TYPE_PROPERTY = 'content-type';
 /** Marks a message published with the RETAIN flag, for retain-as-published subscriptions (ActiveMQ's name). */
 export const RETAIN_PROPERTY = 'ActiveMQ.Retain';
+/**
+ * Every user property of a PUBLISH that gave a name more than once, as JSON name/value pairs in the
+ * packet's order, which MQTT 5 subscribers get back [MQTT-3.3.2-18]. The name's own property holds
+ * its last value, for selectors and other protocols.
+ */
+export const USER_PROPERTIES_PROPERTY = 'Ferry.MQTT.UserProperties';
 
 export type QoS = 0 | 1 | 2;
 
@@ -25,8 +31,19 @@ export function messageQos(message: Message): QoS {
   return message.properties.size > 0 && message.properties.get(QOS_PROPERTY) === 2 ? 2 : 1;
 }
 
-/** A PUBLISH (or a will) as a core message for Ferry topic `topic`; `now` anchors the expiry. */
-export function publishToMessage(packet: Pick<IPublishPacket, 'qos' | 'payload' | 'properties'>, topic: string, body: Buffer, now: number, retain = false): MessageInit {
+/**
+ * A PUBLISH (or a will) as a core message for Ferry topic `topic`; `now` anchors the expiry.
+ * `userPropertiesInOrder` is the packet's user properties as it ordered them, where a name repeats
+ * (see framing.ts); without it a repeated name's values follow each other.
+ */
+export function publishToMessage(
+  packet: Pick<IPublishPacket, 'qos' | 'payload' | 'properties'>,
+  topic: string,
+  body: Buffer,
+  now: number,
+  retain = false,
+  userPropertiesInOrder?: readonly (readonly [string, string])[],
+): MessageInit {
   const init: MessageInit = {
     destination: { kind: 'topic', name: topic },
     body,
@@ -45,10 +62,15 @@ export function publishToMessage(packet: Pick<IPublishPacket, 'qos' | 'payload' 
     if (props.contentType !== undefined) (properties ??= new Map()).set(CONTENT_TYPE_PROPERTY, props.contentType);
     const user = props.userProperties;
     if (user !== undefined) {
+      let repeated = false;
       for (const name of Object.keys(user)) {
         const value = user[name]!;
-        // a name given several times keeps its last value: core properties are a map
+        if (Array.isArray(value)) repeated = true;
         (properties ??= new Map()).set(name, Array.isArray(value) ? value[value.length - 1]! : value);
+      }
+      if (repeated) {
+        const pairs = userPropertiesInOrder ?? Object.entries(user).flatMap(([name, value]) => (Array.isArray(value) ? value : [value]).map((v) => [name, v]));
+        properties!.set(USER_PROPERTIES_PROPERTY, JSON.stringify(pairs));
       }
     }
   }
@@ -86,22 +108,57 @@ function propertyText(value: PropertyValue): string {
   return String(value);
 }
 
-/** MQTT 5 properties of a message as an object (for tests and for readers of a message's mapping). */
-export function messageProperties(message: Message): NonNullable<IPublishPacket['properties']> {
-  const out: NonNullable<IPublishPacket['properties']> = {};
+/** The pairs a `USER_PROPERTIES_PROPERTY` holds; undefined for a value that is not such a list (another protocol may set any header). */
+function storedUserProperties(value: PropertyValue | undefined): [string, string][] | undefined {
+  if (typeof value !== 'string') return undefined;
+  let pairs: unknown;
+  try {
+    pairs = JSON.parse(value);
+  } catch {
+    return undefined;
+  }
+  const isPair = (p: unknown): p is [string, string] => Array.isArray(p) && p.length === 2 && typeof p[0] === 'string' && typeof p[1] === 'string';
+  return Array.isArray(pairs) && pairs.every(isPair) ? pairs : undefined;
+}
+
+/** A message's MQTT 5 user properties as name/value pairs, in order, repeated names included. */
+function userPropertyPairs(message: Message): [string, string][] | undefined {
+  const stored = storedUserProperties(message.properties.get(USER_PROPERTIES_PROPERTY));
+  const listed = stored === undefined ? undefined : new Set(stored.map(([name]) => name));
+  let pairs = stored;
+  for (const [name, value] of message.properties) {
+    if (name === QOS_PROPERTY || name === RETAIN_PROPERTY || (name === CONTENT_TYPE_PROPERTY && typeof value === 'string')) continue;
+    if (listed !== undefined && (name === USER_PROPERTIES_PROPERTY || listed.has(name))) continue;
+    (pairs ??= []).push([name, propertyText(value)]);
+  }
+  return pairs;
+}
+
+type PublishProperties = NonNullable<IPublishPacket['properties']>;
+
+/** The MQTT 5 properties of a message other than its user properties. */
+function fieldProperties(message: Message): PublishProperties {
+  const out: PublishProperties = {};
   if (message.bodyKind === 'text') out.payloadFormatIndicator = true;
+  const contentType = message.properties.get(CONTENT_TYPE_PROPERTY);
+  if (typeof contentType === 'string') out.contentType = contentType;
   if (message.replyTo !== undefined && message.replyTo.kind === 'topic') out.responseTopic = topicFromFerry(message.replyTo.name);
   if (message.correlationId !== undefined) out.correlationData = correlationData(message.correlationId);
-  let user: UserProperties | undefined;
-  for (const [name, value] of message.properties) {
-    if (name === QOS_PROPERTY || name === RETAIN_PROPERTY) continue;
-    if (name === CONTENT_TYPE_PROPERTY && typeof value === 'string') {
-      out.contentType = value;
-      continue;
+  return out;
+}
+
+/** MQTT 5 properties of a message as an object (for tests and for readers of a message's mapping). */
+export function messageProperties(message: Message): PublishProperties {
+  const out = fieldProperties(message);
+  const pairs = userPropertyPairs(message);
+  if (pairs !== undefined) {
+    const user: UserProperties = {};
+    for (const [name, value] of pairs) {
+      const before = user[name];
+      user[name] = before === undefined ? value : [...(Array.isArray(before) ? before : [before]), value];
     }
-    (user ??= {})[name] = propertyText(value);
+    out.userProperties = user;
   }
-  if (user !== undefined) out.userProperties = user;
   return out;
 }
 
@@ -147,20 +204,15 @@ function stringField(id: number, value: string | Buffer): Buffer | undefined {
 export function encodeMessageProperties(message: Message): Buffer {
   const parts: Buffer[] = [];
   const add = (field: Buffer | undefined): void => void (field !== undefined && parts.push(field));
-  const p = messageProperties(message);
+  const p = fieldProperties(message);
   if (p.payloadFormatIndicator === true) parts.push(Buffer.from([PAYLOAD_FORMAT, 1]));
   if (p.contentType !== undefined) add(stringField(CONTENT_TYPE, p.contentType));
   if (p.responseTopic !== undefined) add(stringField(RESPONSE_TOPIC, p.responseTopic));
   if (p.correlationData !== undefined) add(stringField(CORRELATION_DATA, p.correlationData));
-  if (p.userProperties !== undefined) {
-    for (const [name, value] of Object.entries(p.userProperties)) {
-      const nameField = stringField(USER_PROPERTY, name);
-      if (nameField === undefined) continue;
-      for (const v of Array.isArray(value) ? value : [value]) {
-        const valueField = stringField(0, v);
-        if (valueField !== undefined) parts.push(Buffer.concat([nameField, valueField.subarray(1)]));
-      }
-    }
+  for (const [name, value] of userPropertyPairs(message) ?? []) {
+    const nameField = stringField(USER_PROPERTY, name);
+    const valueField = stringField(0, value);
+    if (nameField !== undefined && valueField !== undefined) parts.push(Buffer.concat([nameField, valueField.subarray(1)]));
   }
   return Buffer.concat(parts);
 }

@@ -62,8 +62,13 @@ export class MqttSession extends MqttConnection implements PacketReceiver {
     }
     // mqtt-packet emits the packet (or its error) before parse returns
     const parser = (this.parser ??= this.newParser());
-    parser.parse(buf.subarray(start, end));
     const type = buf[start]! >> 4;
+    if (type === 3) this.parsingPublish = { buf, start, bodyStart, end };
+    try {
+      parser.parse(buf.subarray(start, end));
+    } finally {
+      this.parsingPublish = undefined;
+    }
     if (type < 3 || type > 7) this.parser = undefined;
     return !this.closing;
   }
@@ -162,6 +167,7 @@ export class MqttSession extends MqttConnection implements PacketReceiver {
               payload: typeof packet.payload === 'string' ? Buffer.from(packet.payload, 'utf8') : packet.payload,
             },
             packet.properties,
+            this.parsingPublish,
           );
         case 'puback':
           return onPuback(this, packet.messageId ?? 0);
