@@ -155,7 +155,10 @@ export interface SubscribeOptions {
   readonly durable?: DurableOptions | undefined;
   /**
    * Makes a topic subscription shared: every consumer that names the same share and pattern takes
-   * from one subscription queue, competing; it ends when its last consumer goes.
+   * from one subscription queue, competing; it ends when its last consumer goes. With `durable`
+   * too, the owner's membership of it is stored under that name: the subscription and what it
+   * queues last while any membership does, across restarts, until each is deleted as a durable
+   * subscription of its owner.
    */
   readonly shareName?: string | undefined;
   /**

@@ -493,24 +493,18 @@ export class Broker implements BrokerAccess, ConnectionHost {
     if (destination.temporary === true && !connection.ownsTemporary(destination)) {
       throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `temporary topic "${destination.name}" belongs to another connection`);
     }
+    const owner = options.durable === undefined ? undefined : (options.durable.owner ?? connection.clientId);
     if (this.authorizer !== undefined && !connection.principal.internal) {
       // a durable subscription is made once and resumed after: only the making needs the right,
       // and one check covers a topic and a durable subscription made together
-      const durableOwner = options.durable === undefined ? undefined : (options.durable.owner ?? connection.clientId);
-      const makesDurable = durableOwner !== undefined && this.subscriptions.wouldCreateDurable(durableOwner, options.durable!.name, destination.name);
+      const makesDurable = owner !== undefined && this.subscriptions.wouldCreateDurable(owner, options.durable!.name, destination.name);
       if (makesDurable || (!hasWildcard(destination.name) && this.destinations.wouldCreate(destination))) this.authorize(connection.principal, 'create', destination);
     }
     if (!hasWildcard(destination.name)) this.destinations.topicNamed(destination.name);
     if (options.durable === undefined && !hasWildcard(destination.name)) this.limits.checkConsumers(this.subscriptions.countMatching(destination.name) - (replaces === undefined ? 0 : 1), destination, connection.principal);
-    if (options.shareName !== undefined) {
-      if (options.durable !== undefined) throw new FerryError('FERRY_DESTINATION_INVALID', 'a subscription is either shared or durable, not both');
-      return this.subscriptions.subscribeShared(connection.id, options, selector, makeConsumer, replaces);
-    }
-    if (options.durable !== undefined) {
-      const owner = options.durable.owner ?? connection.clientId;
-      if (owner === undefined) throw new FerryError('FERRY_CLIENT_ID_REQUIRED', `durable subscription "${options.durable.name}" needs a client id on the connection`);
-      return this.subscriptions.subscribeDurable(connection.id, owner, options, selector, makeConsumer, replaces);
-    }
+    if (options.durable !== undefined && owner === undefined) throw new FerryError('FERRY_CLIENT_ID_REQUIRED', `durable subscription "${options.durable.name}" needs a client id on the connection`);
+    if (options.shareName !== undefined) return this.subscriptions.subscribeShared(connection.id, options, selector, makeConsumer, replaces, owner);
+    if (owner !== undefined) return this.subscriptions.subscribeDurable(connection.id, owner, options, selector, makeConsumer, replaces);
     return this.subscriptions.subscribe(connection.id, options, selector, makeConsumer, replaces);
   }
 

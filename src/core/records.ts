@@ -554,11 +554,19 @@ export interface DurableSubscriptionRecord {
   adapterData: string | undefined;
   /** Its overlap group (see core/overlap.ts), so that routing still delivers once after a restart. */
   overlap: { group: string; rank: number; tag: number } | undefined;
+  /**
+   * A shared subscription's part: `queue`, the record of the shared queue itself (its owner the
+   * share's key, its name the pattern), which keeps its messages; `member`, a session's membership
+   * of share `name`, which has no queue of its own and keeps the shared queue while it lasts.
+   */
+  share?: { readonly role: 'queue' } | { readonly role: 'member'; readonly name: string } | undefined;
 }
 
 /** Flag bits after `noLocal`; records written before them end at `noLocal`. */
 const CONVERTS_STRINGS = 1;
 const IN_OVERLAP_GROUP = 2;
+const SHARED_QUEUE = 4;
+const SHARE_MEMBER = 8;
 
 export function encodeDurableSubscription(s: DurableSubscriptionRecord): Buffer {
   const w = new Writer();
@@ -567,13 +575,15 @@ export function encodeDurableSubscription(s: DurableSubscriptionRecord): Buffer 
   w.str(s.topic);
   w.optStr(s.selector);
   w.u8(s.noLocal ? 1 : 0);
-  w.u8((s.selectorConvertsStrings ? CONVERTS_STRINGS : 0) | (s.overlap !== undefined ? IN_OVERLAP_GROUP : 0));
+  const share = s.share === undefined ? 0 : s.share.role === 'queue' ? SHARED_QUEUE : SHARE_MEMBER;
+  w.u8((s.selectorConvertsStrings ? CONVERTS_STRINGS : 0) | (s.overlap !== undefined ? IN_OVERLAP_GROUP : 0) | share);
   w.optStr(s.adapterData);
   if (s.overlap !== undefined) {
     w.str(s.overlap.group);
     w.f64(s.overlap.rank);
     w.f64(s.overlap.tag);
   }
+  if (s.share?.role === 'member') w.str(s.share.name);
   return w.finish();
 }
 
@@ -589,7 +599,8 @@ export function decodeDurableSubscription(data: Buffer): DurableSubscriptionReco
   const flags = r.u8();
   const adapterData = r.optStr();
   const overlap = (flags & IN_OVERLAP_GROUP) !== 0 ? { group: r.str(), rank: r.f64(), tag: r.f64() } : undefined;
-  return { clientId, name, topic, selector, noLocal, selectorConvertsStrings: (flags & CONVERTS_STRINGS) !== 0, adapterData, overlap };
+  const share = (flags & SHARED_QUEUE) !== 0 ? ({ role: 'queue' } as const) : (flags & SHARE_MEMBER) !== 0 ? ({ role: 'member', name: r.str() } as const) : undefined;
+  return { clientId, name, topic, selector, noLocal, selectorConvertsStrings: (flags & CONVERTS_STRINGS) !== 0, adapterData, overlap, share };
 }
 
 export interface ReferenceRecord {

@@ -39,7 +39,7 @@ export interface RecoveryTarget {
   recoverExchange(recordId: number, spec: ExchangeSpec): void;
   /** Called after every queue and exchange is back. */
   recoverBinding(recordId: number, spec: BindingSpec): void;
-  recoverDurable(recordId: number, subscription: DurableSubscriptionRecord): MessageQueue;
+  recoverDurable(recordId: number, subscription: DurableSubscriptionRecord): MessageQueue | undefined;
   recoverScheduled(recordId: number, data: Buffer): void;
   recoverDuplicateId(recordId: number, data: Buffer): void;
   recoverRetained(recordId: number, data: Buffer): void;
@@ -108,7 +108,8 @@ export async function recoverState(
         queuesById.set(record.id, target.recoverQueue(record.id, decodeQueue(record.data)));
         break;
       case RecordType.DurableSubscription: {
-        queuesById.set(record.id, target.recoverDurable(record.id, decodeDurableSubscription(record.data)));
+        const queue = target.recoverDurable(record.id, decodeDurableSubscription(record.data));
+        if (queue !== undefined) queuesById.set(record.id, queue);
         break;
       }
       case RecordType.Message:

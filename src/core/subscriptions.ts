@@ -27,6 +27,20 @@ export interface TopicSubscription {
   localConnectionId: string | undefined;
   /** Its overlap group, the owner's key included. */
   overlap: OverlapKey | undefined;
+  /**
+   * A shared subscription's stored record, once a persistent session is a member: the queue's own
+   * record, or one written after the queue started in memory, which makes it durable from the next start.
+   */
+  shareRecordId?: number | undefined;
+}
+
+/** A session's lasting membership of a shared subscription (a `member` record): it keeps the subscription while the session is away. */
+interface Membership {
+  readonly recordId: number;
+  record: DurableSubscriptionRecord;
+  /** Its shared subscription's key in `TopicSubscriptions.shared`. */
+  readonly sharedKey: string;
+  consumer: Consumer | null;
 }
 
 /** What the subscriptions need from the broker: queues, record ids, retained messages. */
@@ -72,6 +86,11 @@ function ownedKey(owner: string, name: string): string {
   return `${owner}\u0000${name}`;
 }
 
+/** How a shared subscription's owner reads where durable subscriptions are listed. */
+function shareOwner(shareName: string): string {
+  return `$share/${shareName}`;
+}
+
 /**
  * Every subscription on topics: plain ones (gone with their consumer), durable ones (a stored,
  * named queue bound to a pattern and owned by a key: a client id, or an AMQP container id, with
@@ -83,6 +102,8 @@ export class TopicSubscriptions {
   private readonly durable = new Map<string, TopicSubscription>();
   /** Shared subscriptions by share name and pattern. */
   private readonly shared = new Map<string, TopicSubscription>();
+  /** Persistent sessions' memberships of shared subscriptions, by owner and name. */
+  private readonly memberships = new Map<string, Membership>();
   /** Plain subscriptions by their queue, for a consumer that replaces another on one. */
   private readonly plain = new WeakMap<MessageQueue, TopicSubscription>();
 
@@ -190,39 +211,118 @@ export class TopicSubscriptions {
     return consumer;
   }
 
-  /** Joins (or starts) the shared subscription of `options.shareName` on the pattern; its consumers compete. */
-  subscribeShared(connectionId: string, options: SubscribeOptions, selector: Selector | undefined, makeConsumer: ConsumerFactory, replaces?: Consumer): Consumer {
+  /**
+   * Joins (or starts) the shared subscription of `options.shareName` on the pattern; its consumers
+   * compete. With `owner`, the owner's membership named by `options.durable` is stored, and the
+   * subscription, its messages included, lasts while any membership does, across restarts; without
+   * one, it ends when its last consumer goes and no membership holds it.
+   */
+  subscribeShared(connectionId: string, options: SubscribeOptions, selector: Selector | undefined, makeConsumer: ConsumerFactory, replaces?: Consumer, owner?: string): Consumer {
     const pattern = options.destination.name;
-    const key = ownedKey(options.shareName!, pattern);
+    const shareName = options.shareName!;
+    const key = ownedKey(shareName, pattern);
     let subscription = this.shared.get(key);
     const handing = replaces !== undefined && replaces.queue === subscription?.queue ? replaces : undefined;
     if (handing === undefined) replaces?.close();
     if (subscription === undefined) {
-      // shared by several owners: it is nobody's overlap group
-      subscription = inMemory(this.host.newQueue(`${options.shareName!}:${pattern}`, 'subscription', 0, 'topic', pattern), options, selector, connectionId, {
-        noLocal: false,
-        overlap: undefined,
-      });
-      this.shared.set(key, subscription);
-      this.index.add(pattern, subscription);
+      const recordId = owner === undefined ? 0 : this.storeSharedRecord(shareName, pattern);
+      subscription = this.addShared(shareName, pattern, recordId);
+    } else if (owner !== undefined && subscription.shareRecordId === undefined) {
+      // started in memory by sessions that keep nothing: stored from now on, its queue durable from the next start
+      subscription.shareRecordId = this.storeSharedRecord(shareName, pattern);
     }
+    const membership = owner === undefined ? undefined : this.join(owner, options.durable!, shareName, pattern, key);
     const shared = subscription;
     const consumer = makeConsumer(shared.queue, undefined);
     handing?.handOver(consumer);
     shared.queue.addConsumer(consumer);
+    shared.consumer = consumer;
+    if (membership !== undefined) membership.consumer = consumer;
     handing?.close();
     consumer.onClose = () => {
-      if (shared.queue.consumerCount > 0 || this.shared.get(key) !== shared) return;
-      this.shared.delete(key);
-      this.index.remove(shared.pattern, shared);
-      shared.queue.destroy();
+      if (membership?.consumer === consumer) membership.consumer = null;
+      if (shared.consumer === consumer) shared.consumer = null;
+      this.endSharedIfUnused(key, shared);
     };
     return consumer;
+  }
+
+  private storeSharedRecord(shareName: string, pattern: string): number {
+    const recordId = this.host.allocateId();
+    const record: DurableSubscriptionRecord = { ...sharedRecordBase(shareName, pattern), share: { role: 'queue' } };
+    this.host.store.add(recordId, RecordType.DurableSubscription, encodeDurableSubscription(record));
+    return recordId;
+  }
+
+  /** A shared subscription's queue, stored under `recordId` (0: in memory only). */
+  private addShared(shareName: string, pattern: string, recordId: number): TopicSubscription {
+    const queue = this.host.newQueue(`${shareName}:${pattern}`, 'subscription', recordId, 'topic', pattern);
+    const subscription: TopicSubscription = {
+      pattern,
+      queue,
+      noLocal: false,
+      selectorText: undefined,
+      selector: undefined,
+      selectorConvertsStrings: false,
+      durable: recordId === 0 ? undefined : { owner: shareOwner(shareName), name: pattern, adapterData: undefined },
+      consumer: null,
+      localConnectionId: undefined,
+      // shared by several owners: it is nobody's overlap group
+      overlap: undefined,
+      shareRecordId: recordId === 0 ? undefined : recordId,
+    };
+    this.shared.set(ownedKey(shareName, pattern), subscription);
+    this.index.add(pattern, subscription);
+    if (recordId !== 0 && !hasWildcard(pattern)) this.host.topicSeen(pattern);
+    return subscription;
+  }
+
+  private join(owner: string, durable: NonNullable<SubscribeOptions['durable']>, shareName: string, pattern: string, sharedKey: string): Membership {
+    const key = ownedKey(owner, durable.name);
+    let membership = this.memberships.get(key);
+    if (membership !== undefined && membership.sharedKey !== sharedKey) {
+      this.leave(key, membership);
+      membership = undefined;
+    }
+    const record: DurableSubscriptionRecord = { ...sharedRecordBase(owner, pattern), name: durable.name, adapterData: durable.adapterData, share: { role: 'member', name: shareName } };
+    if (membership === undefined) {
+      const recordId = this.host.allocateId();
+      this.host.store.add(recordId, RecordType.DurableSubscription, encodeDurableSubscription(record));
+      membership = { recordId, record, sharedKey, consumer: null };
+      this.memberships.set(key, membership);
+    } else if (membership.record.adapterData !== durable.adapterData) {
+      this.host.store.update(membership.recordId, RecordType.DurableSubscription, encodeDurableSubscription(record));
+      membership.record = record;
+    }
+    return membership;
+  }
+
+  private leave(key: string, membership: Membership): void {
+    this.memberships.delete(key);
+    this.host.store.delete(membership.recordId);
+    const shared = this.shared.get(membership.sharedKey);
+    if (shared !== undefined) this.endSharedIfUnused(membership.sharedKey, shared);
+  }
+
+  /** Ends a shared subscription, with its stored record and messages, once no consumer and no membership holds it. */
+  private endSharedIfUnused(key: string, shared: TopicSubscription): void {
+    if (shared.queue.consumerCount > 0 || this.shared.get(key) !== shared) return;
+    for (const m of this.memberships.values()) if (m.sharedKey === key) return;
+    this.shared.delete(key);
+    this.index.remove(shared.pattern, shared);
+    shared.queue.destroy();
+    if (shared.shareRecordId !== undefined) this.host.store.delete(shared.shareRecordId);
+  }
+
+  /** Shared subscriptions whose messages are stored, with the durable ones wherever those are listed. */
+  private *storedShared(): IterableIterator<TopicSubscription> {
+    for (const s of this.shared.values()) if (s.queue.recordId !== 0) yield s;
   }
 
   durableOwners(): string[] {
     const owners = new Set<string>();
     for (const s of this.durable.values()) owners.add(s.durable!.owner);
+    for (const m of this.memberships.values()) owners.add(m.record.clientId);
     return [...owners];
   }
 
@@ -233,43 +333,60 @@ export class TopicSubscriptions {
       if (s.durable?.owner !== owner) continue;
       found.push({ name: s.durable.name, topic: s.pattern, selector: s.selectorText, noLocal: s.noLocal, adapterData: s.durable.adapterData, active: s.consumer !== null });
     }
+    for (const m of this.memberships.values()) {
+      if (m.record.clientId !== owner) continue;
+      found.push({ name: m.record.name, topic: m.record.topic, selector: undefined, noLocal: false, adapterData: m.record.adapterData, active: m.consumer !== null });
+    }
     return found;
   }
 
   /** The pattern of an owner's durable subscription, for the checks made before deleting it. */
   /** True when subscribing durably would make a new subscription rather than resume the one there is. */
   wouldCreateDurable(owner: string, name: string, pattern: string): boolean {
-    return this.durable.get(ownedKey(owner, name))?.pattern !== pattern;
+    return this.durablePattern(owner, name) !== pattern;
   }
 
   durablePattern(owner: string, name: string): string | undefined {
-    return this.durable.get(ownedKey(owner, name))?.pattern;
+    const key = ownedKey(owner, name);
+    return this.durable.get(key)?.pattern ?? this.memberships.get(key)?.record.topic;
   }
 
   /** Removes a durable subscription and the messages it kept. It must have no active subscriber. */
   deleteDurable(owner: string, name: string): void {
     const key = ownedKey(owner, name);
+    const membership = this.memberships.get(key);
+    if (membership !== undefined) {
+      if (membership.consumer !== null) throw new FerryError('FERRY_CONSUMER_EXISTS', `shared subscription "${name}" of "${owner}" still has an active subscriber`);
+      this.leave(key, membership);
+      return;
+    }
     const subscription = this.durable.get(key);
     if (subscription === undefined) throw new FerryError('FERRY_CONSUMER_NOT_FOUND', `no durable subscription "${name}" of "${owner}"`);
     if (subscription.consumer !== null) throw new FerryError('FERRY_CONSUMER_EXISTS', `durable subscription "${name}" still has an active subscriber`);
     this.removeDurable(key, subscription);
   }
 
-  /** Puts a stored durable subscription back, as recovery reads it. */
-  recoverDurable(recordId: number, record: DurableSubscriptionRecord): MessageQueue {
+  /** Puts a stored durable subscription back, as recovery reads it; a membership has no queue of its own. */
+  recoverDurable(recordId: number, record: DurableSubscriptionRecord): MessageQueue | undefined {
+    if (record.share?.role === 'queue') return this.addShared(record.clientId, record.topic, recordId).queue;
+    if (record.share?.role === 'member') {
+      this.memberships.set(ownedKey(record.clientId, record.name), { recordId, record, sharedKey: ownedKey(record.share.name, record.topic), consumer: null });
+      return undefined;
+    }
     return this.addDurable(recordId, record).queue;
   }
 
   durableQueues(): IterableIterator<MessageQueue> {
-    return [...this.durable.values()].map((s) => s.queue).values();
+    return [...this.durableSubscriptions()].map((s) => s.queue).values();
   }
 
   *durableSubscriptions(): IterableIterator<TopicSubscription> {
     yield* this.durable.values();
+    yield* this.storedShared();
   }
 
   durableStats(): DurableSubscriptionStats[] {
-    return [...this.durable.values()].map((s) => {
+    return [...this.durableSubscriptions()].map((s) => {
       const q = s.queue.stats();
       return { clientId: s.durable!.owner, name: s.durable!.name, topic: s.pattern, selector: s.selectorText, active: s.consumer !== null, pending: q.pending, inFlight: q.inFlight };
     });
@@ -326,4 +443,9 @@ export class TopicSubscriptions {
   private handRetained(queue: MessageQueue, pattern: string): void {
     for (const message of this.host.retainedMatching(pattern)) queue.acceptRetained(message);
   }
+}
+
+/** The fields of a shared subscription's records that only ordinary durable subscriptions use. */
+function sharedRecordBase(clientId: string, topic: string): DurableSubscriptionRecord {
+  return { clientId, name: topic, topic, selector: undefined, noLocal: false, selectorConvertsStrings: false, adapterData: undefined, overlap: undefined };
 }

@@ -157,10 +157,27 @@ test('a shared subscription hands a leaving member\'s unacknowledged messages to
   assert.deepEqual(w3.bodies(), [], 'the share ended with its last member and kept nothing');
 });
 
-test('a subscription cannot be both shared and durable', async (t) => {
-  const b = await startBroker(t);
-  const client = await b.connect('both');
-  assert.throws(() => client.subscribeDurable(topic('x'), 'd', { shareName: 's' }), { code: 'FERRY_DESTINATION_INVALID' });
+test('a durable membership keeps a shared subscription and its messages while its members are away, across a restart, until the last membership is deleted', async (t) => {
+  const b = await startBroker(t, { storeKind: 'journal' });
+  const one = await b.connect('member-1');
+  const two = await b.connect('member-2');
+  one.subscribeDurable(topic('tasks'), 'm', { shareName: 's' }).close();
+  two.subscribeDurable(topic('tasks'), 'm', { shareName: 's' }).close();
+  assert.deepEqual(one.durableSubscriptions(), [{ name: 'm', topic: 'tasks', selector: undefined, active: false }]);
+  await one.send(topic('tasks'), 'while away', { persistent: true });
+  const again = await b.restart();
+  const back = await again.connect('member-2');
+  const w = back.subscribeDurable(topic('tasks'), 'm', { shareName: 's' });
+  await settle();
+  assert.deepEqual(w.bodies(), ['while away']);
+  w.close();
+  back.unsubscribeDurable('m');
+  const first = await again.connect('member-1');
+  first.unsubscribeDurable('m');
+  await first.send(topic('tasks'), 'after the last membership', { persistent: true });
+  const late = first.subscribeDurable(topic('tasks'), 'm', { shareName: 's' });
+  await settle();
+  assert.deepEqual(late.bodies(), [], 'the share ended with its last membership and kept nothing');
 });
 
 test('a last-value queue still replaces after a restart', async (t) => {

@@ -201,9 +201,10 @@ function resume(s: MqttConnection, durables: readonly DurableSubscriptionInfo[],
       subscription = { key: parsed.filter, qos: parsed.qos, noLocal: parsed.noLocal, retainAsPublished: parsed.rap, subscriptionId: parsed.subscriptionId, consumers: [], durableNames: [] };
       s.ownSubscriptions().set(parsed.filter, subscription);
     }
-    const pattern = parseFilter(parsed.filter).patterns[parsed.part];
+    const filter = parseFilter(parsed.filter);
+    const pattern = filter.patterns[parsed.part];
     if (pattern === undefined) continue;
-    openConsumer(s, subscription, pattern, { name: info.name, adapterData: info.adapterData ?? '' }, undefined, 'none');
+    openConsumer(s, subscription, pattern, { name: info.name, adapterData: info.adapterData ?? '' }, filter.shareName, 'none');
   }
   // after a broker restart only the journal knows which PUBRELs are owed
   for (const id of owedPubrels(s.requireCore())) state.awaitingComplete.add(Number(id));

@@ -51,7 +51,8 @@ function subscribeOne(s: MqttConnection, request: mqttPacket.ISubscription, subs
   if (existing === undefined && s.subscriptions.size >= s.options.maxSubscriptions) return failure(Reason.quotaExceeded);
   const retainHandling = v5 ? (request.rh ?? 0) : 0;
   const handRetained = retainHandling === 2 || (retainHandling === 1 && existing !== undefined) ? 'none' : 'all';
-  const persistent = s.sessionExpiry > 0 && filter.shareName === undefined;
+  // a shared subscription is the session's too [MQTT 5 4.8.2]: its membership is durable, and keeps the group's queue
+  const persistent = s.sessionExpiry > 0;
   const subscription: Subscription = { key: request.topic, qos, noLocal, retainAsPublished: rap, subscriptionId, consumers: [], durableNames: [] };
   try {
     const data = persistent ? durableData({ qos, noLocal, rap, subscriptionId }) : undefined;
