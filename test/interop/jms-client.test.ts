@@ -87,6 +87,49 @@ describe('ActiveMQ JMS client with the rest of Ferry', { skip }, () => {
     assert.equal(one(result, 'aTimestamp'), 'Long:1700000000000');
   });
 
+  test('JMS MapMessage and StreamMessage reach AMQP 1.0 as a map and a list, and AMQP maps and lists reach JMS as them, every value keeping its type', async () => {
+    await jmsCheck(url, 'typed-send', 'jms.typed.to-amqp');
+    const amqp = await connectAmqp(broker.amqpPort);
+    try {
+      const receiver = await amqp.openReceiver('jms.typed.to-amqp');
+      const [map, stream] = (await receiver.inbox.take(2)).map((r) => r.message);
+      assert.equal(map!.message_annotations?.['x-opt-jms-msg-type'], 2, 'a MapMessage');
+      // rhea reads an AMQP char as its code point: 120 is the char 'x', where a string would read 'x'
+      assert.deepEqual(
+        { ...(map!.body as Record<string, unknown>), someBytes: [...(map!.body as { someBytes: Buffer }).someBytes] },
+        { aBoolean: true, aByte: 7, aShort: 300, aChar: 120, anInt: 70000, aLong: 5000000000, aFloat: 1.5, aDouble: 2.25, aString: 'text', someBytes: [1, 2] },
+      );
+      assert.equal(stream!.message_annotations?.['x-opt-jms-msg-type'], 4, 'a StreamMessage');
+      const items = stream!.body as unknown[];
+      assert.deepEqual(items.slice(0, 9), [true, 7, 300, 120, 70000, 5000000000, 1.5, 2.25, 'text']);
+      assert.deepEqual([...(items[9] as Buffer)], [1, 2]);
+
+      const sender = await amqp.openSender('jms.typed.from-amqp');
+      const t = rhea.types;
+      const values = [t.wrap_boolean(true), t.wrap_byte(7), t.wrap_short(300), t.wrap_char('x'.codePointAt(0)!), t.wrap_int(70000), t.wrap_long(5000000000), t.wrap_float(1.5), t.wrap_double(2.25), t.wrap_string('text'), t.wrap_binary(Buffer.from([1, 2])), t.wrap_uint(4000000000)];
+      const names = ['aBoolean', 'aByte', 'aShort', 'aChar', 'anInt', 'aLong', 'aFloat', 'aDouble', 'aString', 'someBytes', 'aUint'];
+      const entries: Record<string, unknown> = {};
+      names.forEach((name, i) => (entries[name] = values[i]));
+      assert.equal((await amqp.send(sender, { body: t.wrap_map(entries) })).state, 'accepted');
+      assert.equal((await amqp.send(sender, { body: t.wrap_list(values) })).state, 'accepted');
+    } finally {
+      await amqp.close();
+    }
+    const result = await jmsCheck(url, 'typed-read', 'jms.typed.from-amqp', '2');
+    const expected = ['Boolean:true', 'Byte:7', 'Short:300', 'Character:x', 'Integer:70000', 'Long:5000000000', 'Float:1.5', 'Double:2.25', 'String:text', 'byte[]:[1, 2]', 'Long:4000000000'];
+    assert.equal(one(result, '0.type'), 'MapMessage');
+    const names = ['aBoolean', 'aByte', 'aShort', 'aChar', 'anInt', 'aLong', 'aFloat', 'aDouble', 'aString', 'someBytes', 'aUint'];
+    assert.deepEqual(
+      names.map((name) => one(result, `0.${name}`)),
+      expected,
+    );
+    assert.equal(one(result, '1.type'), 'StreamMessage');
+    assert.deepEqual(
+      expected.map((_, i) => one(result, `1.${i}`)),
+      expected,
+    );
+  });
+
   test('to AMQP 0-9-1 and MQTT 5: a header or property longer than the protocol carries is left out, and the broker and the producer carry on', async () => {
     const long = 'c'.repeat(300);
     const stomp = await connectStomp(broker.stompPort);

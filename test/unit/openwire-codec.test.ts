@@ -5,7 +5,8 @@ import { isFerryError } from '../../src/errors.js';
 import { T, schemas, type DataStructure } from '../../src/protocols/openwire/commands.js';
 import { DataReader, DataWriter, encodeModifiedUtf8String } from '../../src/protocols/openwire/data-stream.js';
 import { CommandSplitter, LooseCodec } from '../../src/protocols/openwire/marshal.js';
-import { readProperties, readTypedMap, writeProperties, writeTypedMap, type TypedValue } from '../../src/protocols/openwire/primitives.js';
+import type { TypedValue } from '../../src/core/index.js';
+import { readProperties, readTypedMap, writeProperties, writeTypedMap } from '../../src/protocols/openwire/primitives.js';
 import { toMessageId, messageIdText } from '../../src/protocols/openwire/mapping.js';
 
 function code(err: unknown): string | undefined {

@@ -527,6 +527,28 @@ export class AmqpWriter {
     this.offset += 8;
   }
 
+  short(v: number): void {
+    this.room(3);
+    this.buf[this.offset++] = 0x61;
+    this.buf.writeInt16BE(v, this.offset);
+    this.offset += 2;
+  }
+
+  float(v: number): void {
+    this.room(5);
+    this.buf[this.offset++] = 0x72;
+    this.buf.writeFloatBE(v, this.offset);
+    this.offset += 4;
+  }
+
+  /** One UTF-32 character. */
+  char(c: string): void {
+    this.room(5);
+    this.buf[this.offset++] = 0x73;
+    this.buf.writeUInt32BE(c.codePointAt(0) ?? 0, this.offset);
+    this.offset += 4;
+  }
+
   double(v: number): void {
     this.room(9);
     this.buf[this.offset++] = 0x82;

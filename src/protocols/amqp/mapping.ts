@@ -1,7 +1,8 @@
 import { FerryError } from '../../errors.js';
-import type { BodyKind, Destination, Message, MessageInit, PropertyValue } from '../../core/index.js';
+import { mapBodyEntries, streamBodyItems, type BodyKind, type Destination, type Message, type MessageInit, type PropertyValue } from '../../core/index.js';
 import { formatAddress, parseAddress } from './address.js';
 import { AmqpReader, AmqpSymbol, AmqpWriter, isSingleValue, type AmqpValue } from './codec.js';
+import { LIST_CODES, MAP_CODES, encodeTypedBody } from './typed-body.js';
 
 /**
  * AMQP 1.0 messages <-> core messages.
@@ -333,9 +334,6 @@ function addBody(body: Body, sections: 'data' | 'sequence' | 'value', kind: Body
 
 // outgoing
 
-const MAP_CODES: ReadonlySet<number> = new Set([0xc1, 0xd1]);
-const LIST_CODES: ReadonlySet<number> = new Set([0x45, 0xc0, 0xd0]);
-
 /** True when `body` is one or more whole amqp-sequence sections. */
 function isSequenceSections(body: Buffer): boolean {
   if (body.length < 4 || body[0] !== 0x00) return false;
@@ -415,7 +413,7 @@ function jmsAnnotations(jmsType: number, destination: Destination, replyTo: Dest
  * properties, application properties and body. Deliveries add their own header (encodeHeader).
  */
 export function encodeMessage(message: Message): Buffer {
-  const body = message.body;
+  const body = amqpBody(message);
   const head = messageHead(message, body);
   return Buffer.concat([head, body], head.length + body.length);
 }
@@ -423,7 +421,7 @@ export function encodeMessage(message: Message): Buffer {
 /**
  * What `encodeMessage` writes before the body's own bytes: annotations, properties, application
  * properties and the body section's opening (its descriptor and length, or nothing for sections
- * kept whole). Every body goes out as the bytes it is, so a delivery is this, then `message.body`.
+ * kept whole). A delivery is this, then the body `amqpBody` gives.
  */
 function encodeMessageHead(message: Message, body: Buffer): Buffer {
   const w = new AmqpWriter(256);
@@ -575,13 +573,38 @@ export function writeHeader(out: Buffer, at: number, message: Message, redeliver
 }
 
 const ENCODING_KEY = 'amqp';
+const BODY_KEY = 'amqp.body';
+
+/**
+ * The body a delivery carries: the message's own bytes, except for a map or stream body another
+ * protocol encoded (a JMS MapMessage), which goes as the AMQP JMS Mapping has it, made once per message.
+ */
+export function amqpBody(message: Message): Buffer {
+  const kind = message.bodyKind;
+  if (kind !== 'map' && kind !== 'stream') return message.body;
+  const made = message.encodings?.get(BODY_KEY) as Buffer | undefined;
+  if (made !== undefined) return made;
+  const body = message.body;
+  let converted: Buffer | undefined;
+  if (kind === 'map' && !isSingleValue(body, (c) => MAP_CODES.has(c))) {
+    // a JMS client sends an empty MapMessage with no body at all
+    const entries = body.length === 0 ? new Map() : mapBodyEntries(body);
+    if (entries !== undefined) converted = encodeTypedBody({ t: 'map', v: entries });
+  } else if (kind === 'stream' && !isSingleValue(body, (c) => LIST_CODES.has(c)) && !isSequenceSections(body)) {
+    const items = streamBodyItems(body);
+    if (items !== undefined) converted = encodeTypedBody({ t: 'list', v: items });
+  }
+  if (converted === undefined) return body;
+  (message.encodings ??= new Map()).set(BODY_KEY, converted);
+  return converted;
+}
 
 /**
  * A delivery's whole payload: its header, the message's head (made once and kept on the message,
  * `Message.encodings`, so that every further delivery, to any AMQP consumer, reuses it), then its body.
  */
 export function deliveryPayload(message: Message, redeliveries: number, now: number): Buffer {
-  const body = message.body;
+  const body = amqpBody(message);
   const head = messageHead(message, body);
   const header = encodeHeader(message, redeliveries, now);
   return Buffer.concat([header, head, body], header.length + head.length + body.length);
@@ -589,7 +612,7 @@ export function deliveryPayload(message: Message, redeliveries: number, now: num
 
 /**
  * The message's encoding after the header and before the body's bytes, made once and kept on the
- * message (`Message.encodings`); `body` is `message.body`, read once by the caller (it may come from
+ * message (`Message.encodings`); `body` is `amqpBody(message)`, read once by the caller (it may come from
  * the store). The body is not in it: a delivery copies the body from the message
  * straight into the socket's write slab (or hands a large one over as it is), which spares each
  * message an encoding buffer of its body's size and one copy of the body (bench/README.md).

@@ -20,7 +20,7 @@ import {
 } from './frames.js';
 import { ReceivingLink } from './incoming.js';
 import { AmqpConditionError, Link, type DeliveryState, type LinkOwner, type SessionPort } from './link.js';
-import { encodeHeader, headerSize, messageHead } from './mapping.js';
+import { amqpBody, encodeHeader, headerSize, messageHead } from './mapping.js';
 import { ConsumerLink } from './outgoing.js';
 import { transferFrames, transferSize, writeTransfer, type TransferFrame } from './transfers.js';
 
@@ -463,7 +463,7 @@ export class AmqpSession implements SessionPort {
     } else if (id === this.oldestUnsettled) this.oldestUnsettled++;
     link.credit--;
     link.deliveryCount++;
-    const body = message.body;
+    const body = amqpBody(message);
     const head = messageHead(message, body);
     const size = transferSize(link.handle, id >>> 0, tag, headerSize(message, redeliveries, now) + head.length + body.length);
     if (size <= this.host.peerMaxFrame) {

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { inflateSync } from 'node:zlib';
 import { FerryError } from '../../errors.js';
-import type { BodyKind, Destination, Message, MessageInit, PropertyValue } from '../../core/index.js';
+import { addTypedBodyReader, mapBodyEntries, streamBodyItems, type BodyKind, type Destination, type Message, type MessageInit, type PropertyValue, type TypedValue } from '../../core/index.js';
 import { T, type MessageId, type ProducerId, type WireDestination, type WireMessage } from './commands.js';
 import { DataReader, DataWriter, fitsUtf, modifiedUtf8Length } from './data-stream.js';
-import { readProperties, readTypedMap, readTypedValue, writeProperties } from './primitives.js';
+import { readProperties, readTypedMap, readTypedValue, writeProperties, writeTypedMap, writeTypedValue } from './primitives.js';
 
 /**
  * OpenWire messages <-> core messages, so that what a JMS application sends reaches STOMP, MQTT and
@@ -200,19 +200,32 @@ export function toMessageInit(wire: WireMessage, destination: Destination, tempo
   return init;
 }
 
-function parsesWhole(body: Buffer, read: (reader: DataReader) => void): boolean {
+function parsesWhole<T>(body: Buffer, read: (reader: DataReader) => T): T | undefined {
   try {
     const reader = new DataReader(body, 0, body.length);
-    read(reader);
-    return reader.remaining === 0;
+    const value = read(reader);
+    return reader.remaining === 0 ? value : undefined;
   } catch {
-    return false;
+    return undefined;
   }
 }
 
+/** ActiveMQ's encoding of map and stream bodies, which core keeps for those a JMS client sends. */
+const ownEncoding = {
+  mapEntries: (body: Buffer): Map<string, TypedValue> | undefined => parsesWhole(body, (r) => readTypedMap(r)),
+  streamItems: (body: Buffer): TypedValue[] | undefined =>
+    parsesWhole(body, (r) => {
+      const items: TypedValue[] = [];
+      while (r.remaining > 0) items.push(readTypedValue(r));
+      return items;
+    }),
+};
+addTypedBodyReader(ownEncoding);
+
 /**
  * The message type and content for a core body. A map or stream body that another protocol
- * encoded its own way (AMQP) does not parse as ActiveMQ's and goes as a BytesMessage.
+ * encoded its own way (AMQP) is written in ActiveMQ's encoding, or goes as a BytesMessage when no
+ * protocol can read its entries.
  */
 function wireBody(message: Message): { type: number; content: Buffer | null } {
   const body = message.body;
@@ -226,14 +239,24 @@ function wireBody(message: Message): { type: number; content: Buffer | null } {
       writer.utfBytes(text, length);
       return { type: T.TEXT_MESSAGE, content: writer.finish() };
     }
-    case 'map':
+    case 'map': {
       // the client sends an empty map with no content at all
       if (body.length === 0) return { type: T.MAP_MESSAGE, content: null };
-      if (parsesWhole(body, (r) => readTypedMap(r))) return { type: T.MAP_MESSAGE, content: body };
-      return { type: T.BYTES_MESSAGE, content: body };
-    case 'stream':
-      if (parsesWhole(body, (r) => { while (r.remaining > 0) readTypedValue(r); })) return { type: T.STREAM_MESSAGE, content: body };
-      return { type: T.BYTES_MESSAGE, content: body };
+      if (ownEncoding.mapEntries(body) !== undefined) return { type: T.MAP_MESSAGE, content: body };
+      const entries = mapBodyEntries(body);
+      if (entries === undefined) return { type: T.BYTES_MESSAGE, content: body };
+      const writer = new DataWriter(body.length + 64);
+      writeTypedMap(writer, entries);
+      return { type: T.MAP_MESSAGE, content: writer.finish() };
+    }
+    case 'stream': {
+      if (ownEncoding.streamItems(body) !== undefined) return { type: T.STREAM_MESSAGE, content: body };
+      const items = streamBodyItems(body);
+      if (items === undefined) return { type: T.BYTES_MESSAGE, content: body };
+      const writer = new DataWriter(body.length + 64);
+      for (const item of items) writeTypedValue(writer, item);
+      return { type: T.STREAM_MESSAGE, content: writer.finish() };
+    }
     case 'object':
       // no serialised object (`getObject()` null) is no content, not an empty stream the client cannot read
       return { type: T.OBJECT_MESSAGE, content: body.length === 0 ? null : body };

@@ -1,5 +1,5 @@
 import { FerryError } from '../../errors.js';
-import type { PropertyValue, PropertyWireType } from '../../core/index.js';
+import type { PropertyValue, PropertyWireType, TypedValue } from '../../core/index.js';
 import { DataReader, DataWriter, fitsUtf, modifiedUtf8Length } from './data-stream.js';
 
 /**
@@ -10,17 +10,6 @@ const P = { NULL: 0, BOOLEAN: 1, BYTE: 2, CHAR: 3, SHORT: 4, INTEGER: 5, LONG: 6
 
 /** Maps and lists inside values (allowed in MapMessage bodies) nest at most this deep. */
 const MAX_DEPTH = 16;
-
-/** A value as JMS typed it, for bodies whose items keep their Java type (MapMessage, StreamMessage). */
-export type TypedValue =
-  | { readonly t: 'null' }
-  | { readonly t: 'boolean'; readonly v: boolean }
-  | { readonly t: 'byte' | 'short' | 'int' | 'float' | 'double'; readonly v: number }
-  | { readonly t: 'long'; readonly v: bigint }
-  | { readonly t: 'char' | 'string'; readonly v: string }
-  | { readonly t: 'bytes'; readonly v: Buffer }
-  | { readonly t: 'map'; readonly v: Map<string, TypedValue> }
-  | { readonly t: 'list'; readonly v: TypedValue[] };
 
 export function readTypedValue(reader: DataReader, depth = 0): TypedValue {
   const type = reader.byte();

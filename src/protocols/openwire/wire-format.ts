@@ -1,8 +1,9 @@
+import type { TypedValue } from '../../core/index.js';
 import { T, NEWEST_VERSION, type WireFormatInfo } from './commands.js';
 import { DataReader, DataWriter } from './data-stream.js';
 import { MAGIC } from './marshal.js';
 import type { OpenWireOptions } from './options.js';
-import { readTypedMap, writeTypedMap, type TypedValue } from './primitives.js';
+import { readTypedMap, writeTypedMap } from './primitives.js';
 
 /** What both sides agreed in the WireFormatInfo exchange. */
 export interface AgreedWireFormat {

@@ -32,6 +32,8 @@ public class JmsChecks {
         case "scheduler": scheduler(rest[0]); break;
         case "describe": describe(rest[0], Arrays.copyOfRange(rest, 1, rest.length)); break;
         case "ack-waiting": ackWaiting(rest[0], Integer.parseInt(rest[1])); break;
+        case "typed-send": typedSend(rest[0]); break;
+        case "typed-read": typedRead(rest[0], Integer.parseInt(rest[1])); break;
         case "durable-subscribe": durableSubscribe(rest[0], rest[1], rest[2], rest.length > 3 ? rest[3] : null); break;
         default: throw new IllegalArgumentException("unknown check " + check);
       }
@@ -88,6 +90,73 @@ public class JmsChecks {
       } catch (MessageFormatException e) {
         out(p + ".long", "MessageFormatException");
       }
+    }
+    c.close();
+  }
+
+  /** A MapMessage, then a StreamMessage, each with one value of every JMS type. */
+  static void typedSend(String queue) throws Exception {
+    Connection c = connect();
+    Session s = c.createSession(false, Session.AUTO_ACKNOWLEDGE);
+    MessageProducer p = s.createProducer(s.createQueue(queue));
+    MapMessage map = s.createMapMessage();
+    map.setBoolean("aBoolean", true);
+    map.setByte("aByte", (byte) 7);
+    map.setShort("aShort", (short) 300);
+    map.setChar("aChar", 'x');
+    map.setInt("anInt", 70000);
+    map.setLong("aLong", 5000000000L);
+    map.setFloat("aFloat", 1.5f);
+    map.setDouble("aDouble", 2.25);
+    map.setString("aString", "text");
+    map.setBytes("someBytes", new byte[] {1, 2});
+    p.send(map);
+    StreamMessage stream = s.createStreamMessage();
+    stream.writeBoolean(true);
+    stream.writeByte((byte) 7);
+    stream.writeShort((short) 300);
+    stream.writeChar('x');
+    stream.writeInt(70000);
+    stream.writeLong(5000000000L);
+    stream.writeFloat(1.5f);
+    stream.writeDouble(2.25);
+    stream.writeString("text");
+    stream.writeBytes(new byte[] {1, 2});
+    p.send(stream);
+    c.close();
+  }
+
+  static String typed(Object value) {
+    if (value == null) return "null";
+    String text = value instanceof byte[] ? Arrays.toString((byte[]) value) : value.toString();
+    return value.getClass().getSimpleName() + ":" + text;
+  }
+
+  /** Prints each of `count` messages' JMS type and its map entries or stream items, each with its Java class. */
+  static void typedRead(String queue, int count) throws Exception {
+    Connection c = connect();
+    Session s = c.createSession(false, Session.AUTO_ACKNOWLEDGE);
+    MessageConsumer mc = s.createConsumer(s.createQueue(queue));
+    for (int i = 0; i < count; i++) {
+      Message m = need(mc.receive(WAIT), queue);
+      if (m instanceof MapMessage) {
+        MapMessage map = (MapMessage) m;
+        List<String> names = new ArrayList<>();
+        for (java.util.Enumeration<?> e = map.getMapNames(); e.hasMoreElements(); ) names.add((String) e.nextElement());
+        java.util.Collections.sort(names);
+        out(i + ".type", "MapMessage");
+        for (String name : names) out(i + "." + name, typed(map.getObject(name)));
+      } else if (m instanceof StreamMessage) {
+        StreamMessage stream = (StreamMessage) m;
+        out(i + ".type", "StreamMessage");
+        for (int item = 0; ; item++) {
+          try {
+            out(i + "." + item, typed(stream.readObject()));
+          } catch (MessageEOFException end) {
+            break;
+          }
+        }
+      } else out(i + ".type", m.getClass().getSimpleName());
     }
     c.close();
   }
