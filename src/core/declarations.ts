@@ -367,12 +367,17 @@ export class Declarations implements DeclarationHost {
       tx.holdSend(message);
       return { routed: targets.length, refused: false, durable: null };
     }
+    // a persistent message while the store takes none (a full disk, the watermark) is refused whole,
+    // as Broker.send refuses it: a confirm channel hears basic.nack
+    if (message.persistent && this.env.store.writeRefusal?.() !== undefined) return { routed: targets.length, refused: true, durable: null };
+    // a queue over x-max-length with overflow reject-publish, or at its memoryLimit with memoryPolicy fail
+    const refuses = (queue: MessageQueue): boolean => queue.refuses(message) || queue.fullForSends;
     let refused = false;
     let kept = targets;
     for (const [queue] of targets) {
-      if (queue.refuses(message)) {
+      if (refuses(queue)) {
         refused = true;
-        kept = targets.filter(([q]) => !q.refuses(message));
+        kept = targets.filter(([q]) => !refuses(q));
         break;
       }
     }

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import type { IMessage } from '@stomp/stompjs';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { connectAmqp } from '../helpers/amqp.js';
+import { connect091 } from '../helpers/amqp091.js';
 import { connectMqtt } from '../helpers/mqtt.js';
 import { spawnBroker } from '../helpers/process.js';
 import { connectStomp, type StompTestClient } from '../helpers/stomp.js';
@@ -149,6 +150,12 @@ test('store.journal.minFreeDisk refuses persistent sends before the disk is full
   assert.equal(producer.errors[0]?.headers['code'], 'FERRY_STORE_FULL');
   assert.match(producer.errors[0]?.headers['message'] ?? '', /minFreeDisk/);
   assert.ok(logLines.some((l) => l['event'] === 'journal.space.exhausted'));
+  // AMQP 0-9-1 too: a persistent publish is nacked on a confirm channel, and not queued
+  const rabbit = await connect091(broker.amqpPort);
+  const confirms = await rabbit.createConfirmChannel();
+  confirms.publish('', 'watermark', Buffer.from('refused'), { persistent: true, headers: { seq: -2 } });
+  await assert.rejects(confirms.waitForConfirms(), 'a basic.nack');
+  await rabbit.close();
   // a non-persistent message is not the journal's concern
   const other = await connectStomp(broker.stompPort);
   await other.sendConfirmed('/queue/watermark', 'light', { persistent: 'false', seq: '-1' });
@@ -162,6 +169,13 @@ test('store.journal.minFreeDisk refuses persistent sends before the disk is full
   await until('sends are taken again', () => broker.server.broker.stats().store.refusing === null);
   assert.ok(logLines.some((l) => l['event'] === 'journal.space.available'));
   await other.sendConfirmed('/queue/watermark', 'after', { persistent: 'true', seq: '0' });
+  for (;;) {
+    const m = await inbox.next(10_000);
+    seen.add(Number(m.headers['seq']));
+    m.ack();
+    if (m.body === 'after') break;
+  }
+  assert.ok(!seen.has(-2), 'the nacked 0-9-1 publish was not queued');
   assert.ok(!logLines.some((l) => l['event'] === 'journal.stalled'), 'no write ever failed');
   await other.disconnect();
   await consumer.disconnect();

@@ -18,7 +18,7 @@ const BODY = 'k'.repeat(64 * 1024);
 /** What `n` such messages hold, near enough for a limit: the next one goes past it. */
 const heldBy = (n: number): number => n * BODY.length;
 
-test('memoryPolicy fail: a send to a full queue is refused in STOMP and AMQP 1.0 terms; other queues carry on; room made by a consumer takes sends again', async (t) => {
+test('memoryPolicy fail: a send to a full queue is refused in STOMP, AMQP 1.0 and AMQP 0-9-1 terms; other queues carry on; room made by a consumer takes sends again', async (t) => {
   const broker = await startBroker({ 'destinations.policies': [{ match: 'mem.fail', memoryLimit: heldBy(4), memoryPolicy: 'fail' }] });
   t.after(() => broker.stop());
   const producer = await connectStomp(broker.stompPort);
@@ -35,6 +35,14 @@ test('memoryPolicy fail: a send to a full queue is refused in STOMP and AMQP 1.0
   const outcome = await amqp.send(sender, { body: BODY });
   assert.equal(outcome.state, 'rejected');
   assert.equal(outcome.state === 'rejected' ? outcome.error?.condition : undefined, 'amqp:resource-limit-exceeded');
+
+  // AMQP 0-9-1: the publish is nacked on a confirm channel, and the queue does not take it
+  const rabbit = await connect091(broker.amqpPort);
+  const confirms = await rabbit.createConfirmChannel();
+  confirms.publish('', 'mem.fail', Buffer.from(BODY), { persistent: true });
+  await assert.rejects(confirms.waitForConfirms(), 'a basic.nack');
+  await rabbit.close();
+  assert.equal(broker.server.broker.stats().queues.find((q) => q.name === 'mem.fail')!.pending, 4);
 
   // inside a transaction the send is refused when made, not at a commit that would then fail whole
   const { raw: transacted } = await RawStompClient.connected(broker.stompPort);
