@@ -153,6 +153,27 @@ export function startOverrides(argv: readonly string[], env: NodeJS.ProcessEnv):
   return { configFile: text(values.config) ?? (env['FERRY_CONFIG'] || undefined), overrides, origins, help: values.help === true };
 }
 
+/** Log lines held while standard output cannot take them; past this, new lines are dropped. */
+const LOG_BACKLOG = 4 * 1024 * 1024;
+
+/**
+ * Standard output for the log, written asynchronously. A write that fails (the log's disk is full)
+ * does not stop the broker: lines wait, up to `LOG_BACKLOG`, and are dropped past it, and writing
+ * goes on once the output takes them again. At exit, a failing output is let go instead of flushed:
+ * its flush would retry the failed write for ever, and the process would never end.
+ */
+function logOutput(): ReturnType<typeof pino.destination> {
+  let failing = false;
+  // registered before the output, whose own exit hook (the flush) then runs after this one
+  process.on('exit', () => {
+    if (failing) output.destroy();
+  });
+  const output = pino.destination({ dest: 1, sync: false, maxLength: LOG_BACKLOG });
+  output.on('error', () => void (failing = true));
+  output.on('write', () => void (failing = false));
+  return output;
+}
+
 export async function start(argv: readonly string[]): Promise<void> {
   const { configFile, overrides, origins, help } = startOverrides(argv, process.env);
   if (help) {
@@ -160,7 +181,7 @@ export async function start(argv: readonly string[]): Promise<void> {
     return;
   }
   const config = loadConfig(configFile, overrides, origins);
-  const logger = pino({ level: config.log.level, base: { broker: config.broker.name } });
+  const logger = pino({ level: config.log.level, base: { broker: config.broker.name } }, logOutput());
   // handlers go in before anything is announced, so a signal sent on seeing the first log line finds them
   let server: RunningServer | undefined;
   let stopRequested: string | undefined;

@@ -252,8 +252,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
     this.started?.scheduler.stop();
     this.timers.stop();
     try {
-      // a journal whose writes fail refuses the sync at once; its close makes the last attempt and says if it failed
-      await this.store.sync().catch(() => undefined);
+      // closing writes what is pending, or makes the last attempt of a store whose writes fail and says so
       await this.store.close();
     } finally {
       this.state = 'stopped';

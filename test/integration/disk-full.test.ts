@@ -84,7 +84,7 @@ test('a full disk: producers of every protocol are refused, consumers drain, wri
   await stomp.disconnect().catch(() => undefined);
   const again = await connectStomp(broker.stompPort);
   await again.sendConfirmed('/queue/full', 'after', { persistent: 'true', seq: '0' });
-  // the message is behind any refused one that was routed before its write failed
+  // the message is behind those whose write failed and which waited for it to go in
   for (;;) {
     const m = await inbox.next(10_000);
     m.ack();

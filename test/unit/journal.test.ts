@@ -189,10 +189,13 @@ test('a batch larger than one arena goes out as several writes, each synced befo
   assert.equal(fs.fdatasyncs, fs.writes);
   fs.failSync = Object.assign(new Error('input/output error'), { code: 'EIO' });
   for (let id = count / 2 + 1; id <= count; id++) store.add(id, 4, payload(id, 1000));
-  await assert.rejects(store.sync(), (err: unknown) => isFerryError(err, 'FERRY_STORE_FAILED'));
+  const waiting = store.sync();
+  await until((e) => e.some((x) => x.event === 'journal.stalled'));
+  assert.ok(isFerryError(store.writeRefusal(), 'FERRY_STORE_FAILED'));
   const writesBefore = fs.writes;
   fs.failSync = undefined;
   await until((e) => e.some((x) => x.event === 'journal.resumed'));
+  await waiting;
   assert.ok(fs.writes - writesBefore >= 2, 'every write of the batch went again');
   await store.close();
   const again = await openJournal(t, { dir });
@@ -757,7 +760,7 @@ test('describe reports live and dead bytes, records by type, and who keeps a seg
   assert.equal(view.failure, null);
 });
 
-test('a failed write stalls the journal: its syncs reject with FERRY_STORE_FULL, appends go on in memory, and it writes again by itself once the disk takes it', async (t) => {
+test('a failed write stalls the journal: its syncs wait, new persistent sends are refused with FERRY_STORE_FULL, appends go on in memory, and it writes again by itself once the disk takes it', async (t) => {
   const dir = await testFolder('ferry-journal-');
   const fs = new TestFileSystem();
   const { store, events, until } = await openJournal(t, { dir, fileSystem: fs });
@@ -766,15 +769,20 @@ test('a failed write stalls the journal: its syncs reject with FERRY_STORE_FULL,
   fs.failWrite = cause;
   fs.partialWrite = 80; // the failing write leaves part of itself behind: its batch frame and part of a record
   for (let id = 21; id <= 30; id++) store.add(id, 4, payload(id, 100));
-  await assert.rejects(store.sync(), (err: unknown) => isFerryError(err, 'FERRY_STORE_FULL') && err.cause === cause);
-  assert.ok(isFerryError(store.writeRefusal(), 'FERRY_STORE_FULL'), 'persistent sends are refused meanwhile');
+  // what a sync waits for is routed already and will be on disk: it is not refused, it waits
+  let settled = 0;
+  const waiting = store.sync().then(() => void settled++);
+  await until((e) => e.some((x) => x.event === 'journal.stalled'));
+  const refusal = store.writeRefusal();
+  assert.ok(isFerryError(refusal, 'FERRY_STORE_FULL') && refusal.cause === cause, 'new persistent sends are refused meanwhile');
   assert.match(store.describe().failure ?? '', /no space/);
   assert.equal(events.filter((e) => e.event === 'journal.stalled').length, 1);
   // a consumer's acknowledgement (a delete) and what else core appends must not throw
   store.delete(1);
   store.add(31, 4, payload(31, 100));
-  await assert.rejects(store.sync(), (err: unknown) => isFerryError(err, 'FERRY_STORE_FULL'), 'a sync while stalled does not wait for an unknown time');
+  const later = store.sync().then(() => void settled++);
   assert.deepEqual(await store.read(25), payload(25, 100), 'a record waiting to be written is read from memory');
+  assert.equal(settled, 0, 'no sync resolves while nothing is written');
 
   // a crash now: the journal on disk opens with what was written before the failure
   const copy = await testFolder('ferry-journal-');
@@ -789,7 +797,8 @@ test('a failed write stalls the journal: its syncs reject with FERRY_STORE_FULL,
   fs.failWrite = undefined;
   await until((e) => e.some((x) => x.event === 'journal.resumed'));
   assert.equal(store.writeRefusal(), undefined);
-  await store.sync();
+  await Promise.all([waiting, later]);
+  assert.equal(settled, 2);
   await store.close();
   const again = await openJournal(t, { dir });
   assert.deepEqual(
@@ -801,21 +810,28 @@ test('a failed write stalls the journal: its syncs reject with FERRY_STORE_FULL,
 test('closing a stalled journal tries its batch once more: it closes cleanly if the disk takes it, and says so if not', async (t) => {
   const dir = await testFolder('ferry-journal-');
   const fs = new TestFileSystem();
-  const { store } = await openJournal(t, { dir, fileSystem: fs });
+  const { store, until } = await openJournal(t, { dir, fileSystem: fs });
   await addRecords(store, 1, 5, 50);
   fs.failWrite = Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
   store.delete(1);
-  await assert.rejects(store.sync(), (err: unknown) => isFerryError(err, 'FERRY_STORE_FULL'));
+  const waiting = store.sync().then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  await until((e) => e.some((x) => x.event === 'journal.stalled'));
   await assert.rejects(store.close(), (err: unknown) => isFerryError(err, 'FERRY_STORE_FULL'), 'the delete could not be written');
+  assert.ok(isFerryError(await waiting, 'FERRY_STORE_FULL'), 'a sync still waiting hears it too');
 
   fs.failWrite = undefined;
   const second = await openJournal(t, { dir, fileSystem: fs });
   assert.equal(second.state.records.length, 5, 'what was not written is not there');
   fs.failWrite = Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
   second.store.delete(1);
-  await assert.rejects(second.store.sync());
+  const secondWaiting = second.store.sync();
+  await second.until((e) => e.some((x) => x.event === 'journal.stalled'));
   fs.failWrite = undefined;
   await second.store.close();
+  await secondWaiting;
   const third = await openJournal(t, { dir });
   assert.deepEqual(
     third.state.records.map((r) => r.id),
@@ -823,7 +839,7 @@ test('closing a stalled journal tries its batch once more: it closes cleanly if 
   );
 });
 
-test('a failed fdatasync (EIO) rejects the syncs waiting for it with FERRY_STORE_FAILED, keeps the records, and writes them again', async (t) => {
+test('a failed fdatasync (EIO) refuses new persistent sends with FERRY_STORE_FAILED, keeps the records and the syncs waiting for them, and writes them again', async (t) => {
   const dir = await testFolder('ferry-journal-');
   const fs = new TestFileSystem();
   const { store, until } = await openJournal(t, { dir, fileSystem: fs });
@@ -834,12 +850,12 @@ test('a failed fdatasync (EIO) rejects the syncs waiting for it with FERRY_STORE
   const a = store.sync();
   store.add(3, 4, payload(3, 10));
   const b = store.sync();
-  await assert.rejects(a, (err: unknown) => isFerryError(err, 'FERRY_STORE_FAILED'), 'EIO is a failure, not a full disk');
-  await assert.rejects(b, (err: unknown) => isFerryError(err, 'FERRY_STORE_FAILED'));
+  await until((e) => e.some((x) => x.event === 'journal.stalled'));
+  assert.ok(isFerryError(store.writeRefusal(), 'FERRY_STORE_FAILED'), 'EIO is a failure, not a full disk');
   store.delete(1);
   fs.failSync = undefined;
   await until((e) => e.some((x) => x.event === 'journal.resumed'));
-  await store.sync();
+  await Promise.all([a, b, store.sync()]);
   await store.close();
   const again = await openJournal(t, { dir });
   assert.deepEqual(

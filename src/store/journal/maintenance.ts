@@ -262,7 +262,8 @@ export class JournalMaintenance {
           journal.ledger.update(id, type, at.seg, at.pos, data.length, at.bytes);
         }
       },
-      sync: () => this.writer.sync(),
+      // a compaction under way when writes fail gives up, and runs again later
+      sync: () => this.writer.sync(true),
     };
   }
 }

@@ -57,6 +57,8 @@ interface SyncWaiter {
   readonly promise: Promise<void>;
   /** The batch its appends are in: syncs asked before that batch is taken share one waiter. */
   readonly batch: number;
+  /** Rejected when writes fail, instead of waiting for them to go in (see `sync`). */
+  readonly givesUp: boolean;
 }
 
 /** Where an appended frame's data lies: segment number, file offset, and the frame's size. */
@@ -87,10 +89,12 @@ export interface WriterEvents {
  * every other sync. Such an append is not promised to anyone, so a crash in that window only
  * brings back a message its consumer had acknowledged, flagged redelivered.
  *
- * A write that fails (ENOSPC, EIO) stalls the journal rather than ending it: the syncs waiting for
- * it are rejected (their sends are never acknowledged), the batch stays in memory and is written
- * again, from its start, on a backing-off timer, and appends go on joining it meanwhile (a
- * consumer's acknowledgement must never throw). Nothing is written after the failed batch until it
+ * A write that fails (ENOSPC, EIO) stalls the journal rather than ending it: the batch stays in
+ * memory and is written again, from its start, on a backing-off timer, and appends go on joining it
+ * meanwhile (a consumer's acknowledgement must never throw). The syncs waiting for it go on waiting:
+ * what they wait for is already routed and will be on disk, so refusing it would tell a producer
+ * that a message it may then send again was not taken. New persistent sends are refused meanwhile
+ * (see JournalStore.writeRefusal). Nothing is written after the failed batch until it
  * is on disk, so whatever a crash leaves torn is still the tail of the newest segment.
  */
 export class JournalWriter {
@@ -142,16 +146,20 @@ export class JournalWriter {
     return { seg: segment.number, pos: chunk.start + at + dataOffset(kind), bytes: size };
   }
 
-  sync(): Promise<void> {
+  /**
+   * Resolves once everything appended so far is on disk. While writes fail it waits for them to go
+   * in, unless `giveUpOnStall`: then it is rejected with the failure (the journal's own work, such
+   * as a compaction, which is tried again later).
+   */
+  sync(giveUpOnStall = false): Promise<void> {
     const journal = this.journal;
     if (!journal.readable) return Promise.reject(journal.notOpen());
     if (this.appendSeq === this.durableSeq) return Promise.resolve();
-    // while writes fail, nobody waits for an unknown time: the appends are kept and written later
-    if (journal.stalled !== undefined) return Promise.reject(journal.stalled);
+    if (giveUpOnStall && journal.stalled !== undefined) return Promise.reject(journal.stalled);
     // every append since the last batch was taken goes out in the next write: one promise serves
     // all who wait for it (thousands of producers' receipts in one turn)
     const last = this.waiters[this.waiters.length - 1];
-    if (last !== undefined && last.batch === this.batchesTaken) {
+    if (last !== undefined && last.batch === this.batchesTaken && last.givesUp === giveUpOnStall) {
       last.seq = this.appendSeq;
       return last.promise;
     }
@@ -161,7 +169,7 @@ export class JournalWriter {
       resolve = res;
       reject = rej;
     });
-    this.waiters.push({ seq: this.appendSeq, resolve, reject, promise, batch: this.batchesTaken });
+    this.waiters.push({ seq: this.appendSeq, resolve, reject, promise, batch: this.batchesTaken, givesUp: giveUpOnStall });
     this.scheduleFlush(true);
     return promise;
   }
@@ -240,7 +248,12 @@ export class JournalWriter {
     this.clearUnwaitedTimer();
     while (this.flushing) await new Promise<void>((resolve) => setImmediate(resolve));
     if (this.pending.length > 0) await this.flush('all');
-    if (this.pending.length > 0) throw this.journal.stalled ?? new FerryError('FERRY_STORE_FAILED', 'the journal closed with records unwritten');
+    if (this.pending.length > 0) {
+      const failure = this.journal.stalled ?? new FerryError('FERRY_STORE_FAILED', 'the journal closed with records unwritten');
+      // closing for good: what they wait for will not be written by this process
+      for (const waiter of this.waiters.splice(0)) waiter.reject(failure);
+      throw failure;
+    }
   }
 
   private readonly retry = (): void => {
@@ -377,9 +390,11 @@ export class JournalWriter {
       `the journal in ${journal.dir} could not write or sync (${reason}); persistent sends are refused and acknowledgements kept in memory until a write succeeds`,
       { cause: err },
     );
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const waiter of waiters) waiter.reject(journal.stalled);
+    const givingUp = this.waiters.filter((waiter) => waiter.givesUp);
+    if (givingUp.length > 0) {
+      this.waiters = this.waiters.filter((waiter) => !waiter.givesUp);
+      for (const waiter of givingUp) waiter.reject(journal.stalled);
+    }
     if (first) {
       this.retryDelay = RETRY_FIRST_MS;
       this.events.stalled(journal.stalled);
