@@ -151,9 +151,10 @@ export class Destinations {
     return true;
   }
 
-  /** Forgets a topic; false when there was none. */
+  /** Forgets a topic, with its count of what was sent to it; false when there was none. */
   deleteTopic(name: string): boolean {
     if (!this.topics.delete(name)) return false;
+    this.topicSends.delete(name);
     this.events.removed({ kind: 'topic', name });
     return true;
   }
@@ -185,13 +186,17 @@ export class Destinations {
     this.checkRoom(destination.kind, destination.name);
     this.temporaryOwners.set(destinationKey(destination), ownerId);
     if (destination.kind === 'queue') this.queues.set(destination.name, this.host.newQueue(destination.name, 'queue', 0, 'queue'));
+    else this.topics.add(destination.name);
   }
 
   deleteTemporary(destination: Destination): void {
-    this.temporaryOwners.delete(destinationKey(destination));
+    if (!this.temporaryOwners.delete(destinationKey(destination))) return;
     if (destination.kind === 'queue') {
       this.queues.get(destination.name)?.destroy();
       this.queues.delete(destination.name);
+    } else {
+      this.topics.delete(destination.name);
+      this.topicSends.delete(destination.name);
     }
   }
 
@@ -206,8 +211,13 @@ export class Destinations {
     this.events.removed({ kind: 'queue', name: queue.name });
   }
 
-  /** Counts a message routed to a topic (operators' enqueued count): a number in a map, nothing allocated. */
+  /**
+   * Counts a message routed to a topic (operators' enqueued count): a number in a map, nothing
+   * allocated. Only a topic that exists is counted, so the counts go with their topics: a send held
+   * in a transaction may reach a temporary topic deleted meanwhile, or a composite forward one never made.
+   */
   topicSent(name: string): void {
+    if (!this.topics.has(name)) return;
     const count = this.topicSends.get(name);
     if (count === undefined) this.topicSends.set(name, { sent: 1 });
     else count.sent++;
@@ -248,7 +258,7 @@ export class Destinations {
   /** The queues and topics that are not temporary. */
   private *lasting(): IterableIterator<Destination> {
     for (const name of this.queues.keys()) if (!this.temporaryOwners.has(destinationKey({ kind: 'queue', name }))) yield { kind: 'queue', name };
-    for (const name of this.topics) yield { kind: 'topic', name };
+    for (const name of this.topics) if (!this.temporaryOwners.has(destinationKey({ kind: 'topic', name }))) yield { kind: 'topic', name };
   }
 
   /** `Consumer.A.VirtualTopic.orders` receives what is sent to topic `VirtualTopic.orders`. */
