@@ -6,6 +6,7 @@ import type { Destination } from './message.js';
 import type { MessageQueue } from './message-queue.js';
 import { RecordType, encodeQueue } from './records.js';
 import { DestinationEvents } from './destination-events.js';
+import { DestinationSenders } from './traffic.js';
 
 /** A destination that forwards what is sent to it (ActiveMQ's compositeQueue / compositeTopic). */
 export interface CompositeDestination {
@@ -62,6 +63,8 @@ export class Destinations {
   /** Temporary destination key -> the id of the connection that owns it. */
   private readonly temporaryOwners = new Map<string, string>();
   readonly events = new DestinationEvents(() => this.lasting());
+  /** Connections' sends by destination, forgotten when the destination goes. */
+  readonly senders = new DestinationSenders();
 
   constructor(
     private readonly host: DestinationHost,
@@ -155,6 +158,7 @@ export class Destinations {
   deleteTopic(name: string): boolean {
     if (!this.topics.delete(name)) return false;
     this.topicSends.delete(name);
+    this.senders.forget({ kind: 'topic', name });
     this.events.removed({ kind: 'topic', name });
     return true;
   }
@@ -170,6 +174,7 @@ export class Destinations {
     this.queues.delete(queue.name);
     if (queue.recordId !== 0) this.host.store.delete(queue.recordId);
     for (const set of this.virtualConsumers.values()) set.delete(queue);
+    this.senders.forget({ kind: 'queue', name: queue.name });
     this.events.removed({ kind: 'queue', name: queue.name });
   }
 
@@ -198,6 +203,7 @@ export class Destinations {
       this.topics.delete(destination.name);
       this.topicSends.delete(destination.name);
     }
+    this.senders.forget(destination);
   }
 
   isTemporary(destination: Destination): boolean {
@@ -208,6 +214,7 @@ export class Destinations {
   removeQueue(queue: MessageQueue): void {
     this.queues.delete(queue.name);
     for (const set of this.virtualConsumers.values()) set.delete(queue);
+    this.senders.forget({ kind: 'queue', name: queue.name });
     this.events.removed({ kind: 'queue', name: queue.name });
   }
 
