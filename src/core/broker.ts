@@ -52,7 +52,7 @@ import { answerSlowConsumer } from './slow-consumer-answer.js';
 import { ClientLimits } from './limits.js';
 import { idKeeperOn } from './id-keeper.js';
 import { TimerQueue } from './timers.js';
-import { RateCounter } from './traffic.js';
+import { RateCounter, type DestinationSenders } from './traffic.js';
 import { Declarations } from './declarations.js';
 import { Router } from './router.js';
 import type { Transaction } from './transaction.js';
@@ -626,6 +626,11 @@ export class Broker implements BrokerAccess, ConnectionHost {
 
   readonly consumerEvents = new ConsumerEvents();
   readonly producerEvents = new ProducerEvents();
+
+  get destinationSenders(): DestinationSenders {
+    return this.destinations.senders;
+  }
+
   private readonly connectionEvents = new Watched<string, ConnectionFacts>();
 
   watchProducers(watcher: ProducerWatcher): () => void {

@@ -6,7 +6,7 @@ import type { DestinationWatcher } from './destination-events.js';
 import type { ConnectionWatcher } from './connection-events.js';
 import type { ProducerEvents, ProducerHandle, ProducerWatcher } from './producer-events.js';
 import type { SequenceMarkBook } from './sequence-marks.js';
-import { ConnectionTraffic, SessionTraffic } from './traffic.js';
+import { ConnectionTraffic, SessionTraffic, type DestinationSenders } from './traffic.js';
 import type { Delivery, DeliverySink } from './sink.js';
 import type { BindingSpec, ExchangeSpec, PublishOptions, PublishResult } from './exchanges.js';
 import type { Destination, Message, MessageInit, PublishedAs } from './message.js';
@@ -118,6 +118,8 @@ export interface ConnectionHost {
   readonly declarations: DeclarationHost;
   readonly limits: ClientLimits;
   readonly producerFlow: ProducerFlow;
+  /** Which connections sent to each destination, so that a deleted one leaves none of its producers behind. */
+  readonly destinationSenders: DestinationSenders;
 }
 
 /**
@@ -193,7 +195,7 @@ export class CoreConnection {
     private readonly clock: () => number = Date.now,
   ) {
     this.currentPrincipal = principal;
-    this.traffic = new ConnectionTraffic(clock);
+    this.traffic = new ConnectionTraffic(clock, host.destinationSenders);
   }
 
   /** Messages in and out, for operators. */
@@ -510,6 +512,7 @@ export class CoreConnection {
     this.sessions.clear();
     for (const destination of this.temporary) this.host.deleteTemporary(destination);
     this.host.declarations.connectionClosed(this);
+    this.traffic.close();
     this.host.disconnected(this);
   }
 

@@ -6,6 +6,7 @@ import type { Destination } from './message.js';
 import type { MessageQueue } from './message-queue.js';
 import { RecordType, encodeQueue } from './records.js';
 import { DestinationEvents } from './destination-events.js';
+import { DestinationSenders } from './traffic.js';
 
 /** A destination that forwards what is sent to it (ActiveMQ's compositeQueue / compositeTopic). */
 export interface CompositeDestination {
@@ -62,6 +63,8 @@ export class Destinations {
   /** Temporary destination key -> the id of the connection that owns it. */
   private readonly temporaryOwners = new Map<string, string>();
   readonly events = new DestinationEvents(() => this.lasting());
+  /** Connections' sends by destination, forgotten when the destination goes. */
+  readonly senders = new DestinationSenders();
 
   constructor(
     private readonly host: DestinationHost,
@@ -151,9 +154,11 @@ export class Destinations {
     return true;
   }
 
-  /** Forgets a topic; false when there was none. */
+  /** Forgets a topic, with its count of what was sent to it; false when there was none. */
   deleteTopic(name: string): boolean {
     if (!this.topics.delete(name)) return false;
+    this.topicSends.delete(name);
+    this.senders.forget({ kind: 'topic', name });
     this.events.removed({ kind: 'topic', name });
     return true;
   }
@@ -169,6 +174,7 @@ export class Destinations {
     this.queues.delete(queue.name);
     if (queue.recordId !== 0) this.host.store.delete(queue.recordId);
     for (const set of this.virtualConsumers.values()) set.delete(queue);
+    this.senders.forget({ kind: 'queue', name: queue.name });
     this.events.removed({ kind: 'queue', name: queue.name });
   }
 
@@ -185,14 +191,19 @@ export class Destinations {
     this.checkRoom(destination.kind, destination.name);
     this.temporaryOwners.set(destinationKey(destination), ownerId);
     if (destination.kind === 'queue') this.queues.set(destination.name, this.host.newQueue(destination.name, 'queue', 0, 'queue'));
+    else this.topics.add(destination.name);
   }
 
   deleteTemporary(destination: Destination): void {
-    this.temporaryOwners.delete(destinationKey(destination));
+    if (!this.temporaryOwners.delete(destinationKey(destination))) return;
     if (destination.kind === 'queue') {
       this.queues.get(destination.name)?.destroy();
       this.queues.delete(destination.name);
+    } else {
+      this.topics.delete(destination.name);
+      this.topicSends.delete(destination.name);
     }
+    this.senders.forget(destination);
   }
 
   isTemporary(destination: Destination): boolean {
@@ -203,11 +214,17 @@ export class Destinations {
   removeQueue(queue: MessageQueue): void {
     this.queues.delete(queue.name);
     for (const set of this.virtualConsumers.values()) set.delete(queue);
+    this.senders.forget({ kind: 'queue', name: queue.name });
     this.events.removed({ kind: 'queue', name: queue.name });
   }
 
-  /** Counts a message routed to a topic (operators' enqueued count): a number in a map, nothing allocated. */
+  /**
+   * Counts a message routed to a topic (operators' enqueued count): a number in a map, nothing
+   * allocated. Only a topic that exists is counted, so the counts go with their topics: a send held
+   * in a transaction may reach a temporary topic deleted meanwhile, or a composite forward one never made.
+   */
   topicSent(name: string): void {
+    if (!this.topics.has(name)) return;
     const count = this.topicSends.get(name);
     if (count === undefined) this.topicSends.set(name, { sent: 1 });
     else count.sent++;
@@ -248,7 +265,7 @@ export class Destinations {
   /** The queues and topics that are not temporary. */
   private *lasting(): IterableIterator<Destination> {
     for (const name of this.queues.keys()) if (!this.temporaryOwners.has(destinationKey({ kind: 'queue', name }))) yield { kind: 'queue', name };
-    for (const name of this.topics) yield { kind: 'topic', name };
+    for (const name of this.topics) if (!this.temporaryOwners.has(destinationKey({ kind: 'topic', name }))) yield { kind: 'topic', name };
   }
 
   /** `Consumer.A.VirtualTopic.orders` receives what is sent to topic `VirtualTopic.orders`. */

@@ -57,20 +57,68 @@ export class RateCounter {
   }
 }
 
+/**
+ * Destinations one connection keeps its sends to, of both kinds together: past it, a quarter of
+ * them, those it sent to least lately, are forgotten. An anonymous producer (a server replying to
+ * each request's reply-to) may reach any number of destinations that outlive nothing it sends.
+ */
+export const SENT_DESTINATIONS_KEPT = 100;
+
 /** A connection's sends to one destination. */
 export interface ProducerTraffic {
   sent: number;
   readonly rate: RateCounter;
+  /** When the connection last turned to this destination, in its own turns: the least lately used go first. */
+  used: number;
 }
 
 /**
- * What one connection sent and was delivered, for operators: totals with rates, and its sends by
- * destination (a producer, for protocols without producer objects). Names are map keys as they
- * come, so counting a send allocates nothing.
+ * Which connections' traffic has sends to each destination, so that a deleted destination's entries
+ * go with it: a temporary reply queue per request would otherwise leave one entry per request on
+ * the connection that answers, for as long as that connection lives.
  */
+export class DestinationSenders {
+  /** `kind:name` -> the one sender, or the senders. */
+  private readonly byKey = new Map<string, ConnectionTraffic | Set<ConnectionTraffic>>();
+
+  /** @internal for ConnectionTraffic */
+  add(key: string, traffic: ConnectionTraffic): void {
+    const held = this.byKey.get(key);
+    if (held === undefined) this.byKey.set(key, traffic);
+    else if (held instanceof Set) held.add(traffic);
+    else if (held !== traffic) this.byKey.set(key, new Set([held, traffic]));
+  }
+
+  /** @internal for ConnectionTraffic */
+  remove(key: string, traffic: ConnectionTraffic): void {
+    const held = this.byKey.get(key);
+    if (held === traffic) this.byKey.delete(key);
+    else if (held instanceof Set) {
+      held.delete(traffic);
+      if (held.size === 0) this.byKey.delete(key);
+    }
+  }
+
+  /** The destination is gone: every connection forgets its sends to it. */
+  forget(destination: Destination): void {
+    const key = `${destination.kind}:${destination.name}`;
+    const held = this.byKey.get(key);
+    if (held === undefined) return;
+    this.byKey.delete(key);
+    if (held instanceof Set) for (const traffic of held) traffic.forget(destination);
+    else held.forget(destination);
+  }
+}
+
 /** Never written to: the maps of a connection that has sent nothing yet. */
 const NOTHING_SENT: ReadonlyMap<string, ProducerTraffic> = new Map();
 
+/**
+ * What one connection sent and was delivered, for operators: totals with rates, and its sends by
+ * destination (a producer, for protocols without producer objects), as long as the destination
+ * exists and within SENT_DESTINATIONS_KEPT. Names are map keys as they come, so counting a send
+ * allocates nothing.
+ */
 export class ConnectionTraffic {
   readonly in: RateCounter;
   readonly out: RateCounter;
@@ -83,8 +131,13 @@ export class ConnectionTraffic {
   /** The last destination sent to: a producer mostly sends to one, and then finds it without a lookup. */
   private last: Destination | undefined;
   private lastCount: ProducerTraffic | undefined;
+  /** Turns from one destination to another: the clock of `ProducerTraffic.used`. */
+  private turns = 0;
 
-  constructor(private readonly clock: () => number) {
+  constructor(
+    private readonly clock: () => number,
+    private readonly senders?: DestinationSenders,
+  ) {
     this.in = new RateCounter(clock);
     this.out = new RateCounter(clock);
   }
@@ -107,11 +160,47 @@ export class ConnectionTraffic {
     }
     const map = destination.kind === 'queue' ? (this.toQueue ??= new Map()) : (this.toTopic ??= new Map());
     let count = map.get(destination.name);
-    if (count === undefined) map.set(destination.name, (count = { sent: 0, rate: new RateCounter(this.clock) }));
+    if (count === undefined) {
+      if (this.sentToQueue.size + this.sentToTopic.size >= SENT_DESTINATIONS_KEPT) this.forgetLeastUsed();
+      map.set(destination.name, (count = { sent: 0, rate: new RateCounter(this.clock), used: 0 }));
+      this.senders?.add(`${destination.kind}:${destination.name}`, this);
+    }
+    count.used = ++this.turns;
     count.sent++;
     count.rate.count();
     this.last = destination;
     this.lastCount = count;
+  }
+
+  /** Forgets the sends to a destination that is gone. */
+  forget(destination: Destination): void {
+    const map = destination.kind === 'queue' ? this.toQueue : this.toTopic;
+    if (map?.delete(destination.name) !== true) return;
+    if (this.last !== undefined && this.last.kind === destination.kind && this.last.name === destination.name) {
+      this.last = undefined;
+      this.lastCount = undefined;
+    }
+  }
+
+  /** The connection has ended: the senders' index lets go of it. */
+  close(): void {
+    if (this.senders === undefined) return;
+    for (const name of this.sentToQueue.keys()) this.senders.remove(`queue:${name}`, this);
+    for (const name of this.sentToTopic.keys()) this.senders.remove(`topic:${name}`, this);
+  }
+
+  /** Past SENT_DESTINATIONS_KEPT: a quarter go at once, so the sort is paid once per that many new destinations. */
+  private forgetLeastUsed(): void {
+    // the destination sent to last is in use, however long ago the connection turned to it
+    if (this.lastCount !== undefined) this.lastCount.used = ++this.turns;
+    const entries: [Destination, number][] = [];
+    for (const [name, { used }] of this.sentToQueue) entries.push([{ kind: 'queue', name }, used]);
+    for (const [name, { used }] of this.sentToTopic) entries.push([{ kind: 'topic', name }, used]);
+    entries.sort((a, b) => a[1] - b[1]);
+    for (const [destination] of entries.slice(0, Math.ceil(SENT_DESTINATIONS_KEPT / 4))) {
+      this.forget(destination);
+      this.senders?.remove(`${destination.kind}:${destination.name}`, this);
+    }
   }
 }
 

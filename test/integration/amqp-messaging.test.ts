@@ -158,6 +158,38 @@ describe('anonymous relay and temporary queues', () => {
     await assert.rejects(service.openReceiver(replyTo), /link refused/);
   });
 
+  test('a dynamic node goes with the link that made it (delete-on-close, as its attach says): a reply sent after the detach is refused, not kept', async () => {
+    const requester = await client();
+    const service = await client();
+    const relay = await service.openSender({ target: {} });
+    const temporaryQueues = (): number => broker.server.broker.admin.destinationList().filter((d) => d.temporary).length;
+    const before = temporaryQueues();
+    for (let i = 0; i < 20; i++) {
+      const { receiver, inbox } = await requester.openReceiver({ source: { address: '', dynamic: true } });
+      const source = receiver.source as unknown as { address: string; expiry_policy: string; dynamic_node_properties: Record<string, unknown> | undefined };
+      assert.equal(source.expiry_policy, 'link-detach');
+      assert.ok(source.dynamic_node_properties !== undefined && 'lifetime-policy' in source.dynamic_node_properties);
+      assert.equal((await service.send(relay, { to: source.address, body: `reply ${i}` })).state, 'accepted');
+      assert.equal((await inbox.next()).message.body, `reply ${i}`);
+      const closed = new Promise((resolve) => receiver.once('receiver_close', resolve));
+      receiver.close();
+      await closed;
+      const late = await service.send(relay, { to: source.address, body: 'too late' });
+      assert.equal(late.state, 'rejected');
+      assert.equal(late.state === 'rejected' ? late.error?.condition : undefined, 'amqp:not-found');
+    }
+    for (let i = 0; i < 20; i++) {
+      const sender = await requester.openSender({ target: { dynamic: true } });
+      const target = sender.target as unknown as { address: string; expiry_policy: string };
+      assert.equal(target.expiry_policy, 'link-detach');
+      const closed = new Promise((resolve) => sender.once('sender_close', resolve));
+      sender.close();
+      await closed;
+      assert.equal((await service.send(relay, { to: target.address, body: 'too late' })).state, 'rejected');
+    }
+    assert.equal(temporaryQueues(), before, 'no dynamic node outlives its link');
+  });
+
   test('a temporary queue is gone with its connection', async () => {
     const owner = await client();
     const { receiver } = await owner.openReceiver({ source: { address: '', dynamic: true } });

@@ -145,6 +145,27 @@ test('limits.maxDestinations: a destination past the limit is refused in every p
   await stomp.disconnect();
 });
 
+test('limits.maxDestinations: temporary topics (STOMP, AMQP 1.0 dynamic nodes) go with their connection, so request/reply never uses the limit up', async (t) => {
+  const broker = await startBroker({ 'limits.maxDestinations': 5 });
+  t.after(() => broker.stop());
+  for (let i = 0; i < 10; i++) {
+    const stomp = await connectStomp(broker.stompPort);
+    const events = stomp.subscribe('/temp-topic/events');
+    await stomp.sendConfirmed('/temp-topic/events', `stomp ${i}`);
+    assert.equal((await events.next()).body, `stomp ${i}`);
+    await stomp.disconnect();
+    const amqp = await connectAmqp(broker.amqpPort);
+    const { receiver, inbox } = await amqp.openReceiver({ source: { address: '', dynamic: true, capabilities: ['temporary-topic'] } });
+    assert.equal((await amqp.send(await amqp.openSender({ target: {} }), { to: receiver.source.address, body: `amqp ${i}` })).state, 'accepted');
+    assert.equal((await inbox.next()).message.body, `amqp ${i}`);
+    await amqp.close();
+  }
+  await eventually('the temporary topics are gone', () => broker.server.broker.stats().topics.length === 0);
+  const stomp = await connectStomp(broker.stompPort);
+  await stomp.sendConfirmed('/queue/limits.after', 'room for a plain queue');
+  await stomp.disconnect();
+});
+
 test('limits.maxConsumersPerDestination: one consumer too many on a queue or a topic is refused; the others keep receiving', async (t) => {
   const broker = await startBroker({ 'limits.maxConsumersPerDestination': 2 });
   t.after(() => broker.stop());

@@ -339,6 +339,32 @@ describe('clients', () => {
     assert.equal((await api.delete(`/api/v1/connections/${enc(mine['id'])}`)).status, 404);
   });
 
+  test('producers: a server answering each request at its temporary reply queue keeps none once they are gone; past 100 destinations a connection keeps those it sent to last', async () => {
+    const clientId = uniqueName('replier');
+    const q = uniqueName('rpc');
+    const server = await stomp({ 'client-id': clientId });
+    const requests = await subscribeConfirmed(server, `/queue/${q}`);
+    for (let i = 0; i < 30; i++) {
+      const requester = await connectStomp(broker.stompPort);
+      const replies = await subscribeConfirmed(requester, '/temp-queue/replies');
+      await requester.sendConfirmed(`/queue/${q}`, `ping ${i}`, { 'reply-to': '/temp-queue/replies' });
+      const request = await requests.next();
+      await server.sendConfirmed(request.headers['reply-to']!, `pong ${i}`);
+      assert.equal((await replies.next()).body, `pong ${i}`);
+      await requester.disconnect();
+    }
+    const figures = async (): Promise<Record<string, any>> => (await api.get<{ items: Record<string, any>[] }>('/api/v1/connections')).body.items.find((c) => c['clientId'] === clientId)!;
+    assert.equal((await figures())['messagesIn'], 30);
+    assert.equal((await figures())['producers'], 0, 'no producer is left for a reply queue that is gone');
+
+    for (let i = 0; i < 120; i++) await server.sendConfirmed(`/queue/${q}.to.${i}`, 'one');
+    const mine = await figures();
+    assert.ok(mine['producers'] > 0 && mine['producers'] <= 100, `${mine['producers']} producers`);
+    const producers = (await api.get<Record<string, any>>(`/api/v1/connections/${enc(mine['id'])}`)).body['producerList'].map((p: Record<string, unknown>) => p['destination']);
+    assert.ok(producers.includes(`queue://${q}.to.119`));
+    assert.ok(!producers.includes(`queue://${q}.to.0`));
+  });
+
   test('sessions: each channel of one AMQP 0-9-1 connection is a session, with its own consumers, in flight and traffic', async () => {
     const q = uniqueName('sessions');
     const amqp = await amqplib.connect(`amqp://guest:guest@127.0.0.1:${broker.amqpPort}`);

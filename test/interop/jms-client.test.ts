@@ -7,6 +7,7 @@ import { connectStomp } from '../helpers/stomp.js';
 import { connectAmqp, rhea } from '../helpers/amqp.js';
 import { connect091, consumeInto } from '../helpers/amqp091.js';
 import { connectMqtt } from '../helpers/mqtt.js';
+import { eventually } from '../helpers/raw-stomp.js';
 
 /**
  * ActiveMQ's own JMS client (activemq-client from Debian's libactivemq-java) where Ferry's other
@@ -46,6 +47,13 @@ describe('ActiveMQ JMS client with the rest of Ferry', { skip }, () => {
     assert.equal(one(result, 'browseIds'), true);
     assert.equal(one(result, 'afterRemove'), 'second');
     assert.equal(one(result, 'afterRemoveAll'), '');
+  });
+
+  test('a temporary topic goes with its delete() or its connection, leaving no topic behind', async () => {
+    const result = await jmsCheck(url, 'temporary-topics', '20');
+    assert.equal(one(result, 'received'), 40);
+    const temporary = (): string[] => broker.server.broker.stats().topics.map((t) => t.name).filter((name) => name.startsWith('ID:'));
+    await eventually('the temporary topics are gone', () => temporary().length === 0);
   });
 
   test('a JMS TextMessage reaches STOMP as text; STOMP sends reach JMS as text, or bytes with content-length', async () => {

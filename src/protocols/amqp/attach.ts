@@ -107,15 +107,35 @@ function durableSourceNamed(ctx: LinkContext, name: string): Terminus {
   return { address: kept.topic, durable: 2, expiryPolicy: 'never', dynamic: false, distributionMode: undefined, filter, capabilities: ['topic'] };
 }
 
+/** [AMQP 3.5.9] the dynamic-node-properties of a node made for a link: it is deleted when the link closes. */
+function deleteOnClose(w: AmqpWriter): void {
+  w.compound(true, () => {
+    w.symbol('lifetime-policy');
+    put.described(Composite.deleteOnClose, [])(w);
+    return 2;
+  });
+}
+
 /** The client attached a receiving link: a consumer on the link's source. */
 function openConsumer(ctx: LinkContext, session: AmqpSession, request: AttachRequest, handle: number): AttachAnswer {
   const source = readTerminus(request.source, true) ?? durableSourceNamed(ctx, request.name);
-  let destination: Destination;
-  if (source.dynamic) destination = ctx.core().createTemporaryDestination(dynamicKind(source.capabilities));
-  else {
+  if (!source.dynamic) {
     if (source.address === undefined) throw new FerryError('FERRY_DESTINATION_INVALID', 'the source has no address');
-    destination = parseAddress(source.address, source.capabilities);
+    return consumerOn(ctx, session, request, handle, source, parseAddress(source.address, source.capabilities));
   }
+  const node = ctx.core().createTemporaryDestination(dynamicKind(source.capabilities));
+  try {
+    const answer = consumerOn(ctx, session, request, handle, source, node);
+    answer.link.dynamicNode = { connection: ctx.core(), destination: node };
+    return answer;
+  } catch (err) {
+    // a refused link leaves no node behind
+    ctx.core().deleteTemporaryDestination(node);
+    throw err;
+  }
+}
+
+function consumerOn(ctx: LinkContext, session: AmqpSession, request: AttachRequest, handle: number, source: Terminus, destination: Destination): AttachAnswer {
   // [AMQP 3.5.7] distribution-mode copy: the link browses the queue, taking nothing from it
   const browse = source.distributionMode === 'copy';
 
@@ -162,7 +182,7 @@ function openConsumer(ctx: LinkContext, session: AmqpSession, request: AttachReq
       put.symbol(durable ? 'never' : 'link-detach'),
       undefined,
       source.dynamic ? put.bool(true) : undefined,
-      undefined,
+      source.dynamic ? deleteOnClose : undefined,
       browse ? put.symbol('copy') : undefined,
       applied.length > 0 ? filterMap(applied) : undefined,
       undefined,
@@ -187,6 +207,7 @@ function openProducer(ctx: LinkContext, session: AmqpSession, request: AttachReq
     ctx.core().checkDestination(destination);
   }
   const link = new ProducerLink(session, request.name, handle, request.handle, session.core, destination);
+  if (target?.dynamic === true) link.dynamicNode = { connection: ctx.core(), destination: destination! };
   // [AMQP 2.6.7] the receiver's delivery-count starts at the sender's: the credit it grants counts from there
   link.deliveryCount = request.initialDeliveryCount;
   const address = destination === undefined ? undefined : target?.dynamic === true ? formatAddress(destination) : target?.address;
@@ -196,10 +217,11 @@ function openProducer(ctx: LinkContext, session: AmqpSession, request: AttachReq
     target: put.described(Composite.target, [
       address === undefined ? undefined : put.string(address),
       undefined,
-      undefined,
+      // a dynamic node goes with its link, so its terminus does not outlive the link either
+      target?.dynamic === true ? put.symbol('link-detach') : undefined,
       undefined,
       target?.dynamic === true ? put.bool(true) : undefined,
-      undefined,
+      target?.dynamic === true ? deleteOnClose : undefined,
       destination === undefined ? undefined : put.symbols([capabilityOf(destination)]),
     ]),
     sndSettleMode: request.sndSettleMode,

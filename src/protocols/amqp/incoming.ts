@@ -131,6 +131,7 @@ export class ProducerLink extends ReceivingLink {
     super.close();
     this.producer?.close();
     this.producer = undefined;
+    this.deleteDynamicNode();
   }
 
   protected message(deliveryId: number, settled: boolean, payload: Buffer, format: number, txnId: Buffer | undefined): void {

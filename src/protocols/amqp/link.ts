@@ -1,5 +1,5 @@
 import { FerryError, isFerryError, type ErrorCode } from '../../errors.js';
-import type { Logger, Message } from '../../core/index.js';
+import type { CoreConnection, Destination, Logger, Message } from '../../core/index.js';
 import type { TransportConnection } from '../../transport/index.js';
 import type { AmqpWriter } from './codec.js';
 import { Composite, put, type AmqpError } from './frames.js';
@@ -62,6 +62,20 @@ export abstract class Link {
     readonly handle: number,
     readonly remoteHandle: number,
   ) {}
+
+  /**
+   * The node a dynamic source or target made for this link. It lives as long as the link: [AMQP
+   * 3.5.10] delete-on-close, the default lifetime policy, which the attach states.
+   */
+  dynamicNode: { readonly connection: CoreConnection; readonly destination: Destination } | undefined;
+
+  /** Deletes the link's dynamic node, once the link is gone (its connection's close deletes what is left). */
+  protected deleteDynamicNode(): void {
+    const node = this.dynamicNode;
+    if (node === undefined) return;
+    this.dynamicNode = undefined;
+    if (!node.connection.isClosed) node.connection.deleteTemporaryDestination(node.destination);
+  }
 
   /** The client detached the link; `closed` is the detach's closed flag. What its answer waits for, if anything. */
   abstract detached(closed: boolean): Promise<void> | void;

@@ -186,5 +186,6 @@ export class ConsumerLink extends Link implements DeliverySink {
     this.consumer?.close();
     // core has taken the unsettled messages back; their slots in the session are free
     this.session.forget(this);
+    this.deleteDynamicNode();
   }
 }

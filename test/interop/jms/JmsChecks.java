@@ -35,6 +35,7 @@ public class JmsChecks {
         case "typed-send": typedSend(rest[0]); break;
         case "typed-read": typedRead(rest[0], Integer.parseInt(rest[1])); break;
         case "durable-subscribe": durableSubscribe(rest[0], rest[1], rest[2], rest.length > 3 ? rest[3] : null); break;
+        case "temporary-topics": temporaryTopics(Integer.parseInt(rest[0])); break;
         default: throw new IllegalArgumentException("unknown check " + check);
       }
     } catch (Throwable e) {
@@ -176,6 +177,39 @@ public class JmsChecks {
     System.out.flush();
     // the answer came: the process ends without closing, as if it were killed
     Runtime.getRuntime().halt(0);
+  }
+
+  /**
+   * `cycles` temporary topics made, used (a message out and back) and deleted on one connection,
+   * then as many left for a second connection's close to take; prints how many messages came back.
+   */
+  static void temporaryTopics(int cycles) throws Exception {
+    Connection c = connect();
+    Session s = c.createSession(false, Session.AUTO_ACKNOWLEDGE);
+    int received = 0;
+    for (int i = 0; i < cycles; i++) {
+      TemporaryTopic topic = s.createTemporaryTopic();
+      MessageConsumer mc = s.createConsumer(topic);
+      MessageProducer p = s.createProducer(topic);
+      p.send(s.createTextMessage("event " + i));
+      need(mc.receive(WAIT), topic.getTopicName());
+      received++;
+      mc.close();
+      p.close();
+      topic.delete();
+    }
+    c.close();
+    Connection left = connect();
+    Session ls = left.createSession(false, Session.AUTO_ACKNOWLEDGE);
+    for (int i = 0; i < cycles; i++) {
+      TemporaryTopic topic = ls.createTemporaryTopic();
+      MessageConsumer mc = ls.createConsumer(topic);
+      ls.createProducer(topic).send(ls.createTextMessage("event " + i));
+      need(mc.receive(WAIT), topic.getTopicName());
+      received++;
+    }
+    left.close();
+    out("received", received);
   }
 
   /** Makes a durable subscription as `clientId`, or, with `receiveOne`, resumes it and prints the message it holds. */
