@@ -225,6 +225,12 @@ test('prefetch 0 (MessagePull): two consumers share a queue one receive at a tim
   assert.deepEqual(r, { event: 'pulled', first: ['m0', 'm2', 'm4'], second: ['m1', 'm3', 'm5'], emptyReceiveNoWait: true, afterNoWait: null });
 });
 
+test('prefetch 0: receiveNoWait() takes a persistent message that is waiting, from a new consumer and when draining', options(), async () => {
+  const r = eventLine(await drive('prefetch0-nowait', { dest: 'interop.pull', count: 5 }), 'pulled-now');
+  assert.deepEqual(r['oneEach'], ['m0', 'm1', 'm2', 'm3', 'm4']);
+  assert.deepEqual(r['drained'], ['m5', 'm6', 'm7', 'm8', 'm9']);
+});
+
 test('asynchronous sends within a producer window: every message once, in order', options(), async () => {
   const count = 2000;
   const r = eventLine(await drive('async-send', { dest: 'interop.async', count, window: 65536 }), 'async');
