@@ -257,8 +257,12 @@ export class CoreConnection {
     this.transaction(txId);
   }
 
-  /** Applies the transaction; resolves when what it wrote is durable (null when it wrote nothing). */
+  /**
+   * Applies the transaction; resolves when what it wrote is durable (null when it wrote nothing).
+   * A prepared one commits too, as XA's one-phase commit of a prepared branch does in ActiveMQ.
+   */
   commit(txId: string): Promise<void> | null {
+    if (this.transactions?.has(txId) !== true && this.host.preparedTransactions.has(txId)) return this.commitPrepared(txId);
     const tx = this.transaction(txId);
     this.transactions?.delete(txId);
     const flow = this.host.producerFlow;
@@ -286,12 +290,17 @@ export class CoreConnection {
   /**
    * XA's first phase: the transaction's sends and acknowledgements are made durable without being
    * applied, and it no longer ends with this connection; `txId` is then its id for
-   * `commitPrepared` and `rollback`, on any connection, also after a broker restart.
+   * `commitPrepared` and `rollback`, on any connection, also after a broker restart. A transaction
+   * that holds nothing is over instead, and null says so (XA's read-only vote: there is no second
+   * phase for it).
    */
-  prepare(txId: string): Promise<void> {
+  prepare(txId: string): Promise<void> | null {
     this.assertOpen();
+    if (this.transactions?.has(txId) !== true && this.host.preparedTransactions.has(txId)) {
+      throw new FerryError('FERRY_TX_STATE', `transaction "${txId}" is already prepared`);
+    }
     const tx = this.transaction(txId);
-    const durable = this.host.prepare(tx);
+    const durable = tx.isEmpty ? null : this.host.prepare(tx);
     this.transactions?.delete(txId);
     return durable;
   }
@@ -299,6 +308,7 @@ export class CoreConnection {
   /** XA's second phase for a transaction prepared on any connection. */
   commitPrepared(txId: string): Promise<void> | null {
     this.assertOpen();
+    if (this.transactions?.has(txId) === true) throw new FerryError('FERRY_TX_STATE', `transaction "${txId}" was not prepared: a second-phase commit needs a prepare first`);
     return this.host.preparedTransactions.commit(txId);
   }
 

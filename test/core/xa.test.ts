@@ -65,15 +65,25 @@ for (const storeKind of ['memory', 'journal'] as const satisfies readonly StoreK
   });
 }
 
-test('a prepared transaction id cannot be prepared twice, and is no longer the connection\'s to commit in one phase', async (t) => {
+test('a prepared transaction cannot be prepared again, a second-phase commit needs a prepare first, and a one-phase commit of a prepared one commits it', async (t) => {
   const b = await startBroker(t);
   const client = await b.connect();
   client.begin('xid-3');
   await client.send(orders, 'x', { txId: 'xid-3', persistent: true });
+  assert.throws(() => client.connection.commitPrepared('xid-3'), { code: 'FERRY_TX_STATE' });
   await client.connection.prepare('xid-3');
-  assert.throws(() => client.commit('xid-3'), /was not begun, or has already ended/);
-  client.begin('xid-3');
-  assert.throws(() => client.connection.prepare('xid-3'), /already prepared/);
-  await client.connection.commitPrepared('xid-3');
+  assert.throws(() => client.connection.prepare('xid-3'), { code: 'FERRY_TX_STATE' });
+  await client.commit('xid-3');
   assert.deepEqual(await drain(client, orders), ['x']);
+  assert.throws(() => client.connection.commitPrepared('xid-3'), { code: 'FERRY_TX_NOT_FOUND' });
+  assert.throws(() => client.rollback('xid-3'), { code: 'FERRY_TX_NOT_FOUND' });
+});
+
+test('a transaction that holds nothing is over at its prepare: nothing to write, no second phase', async (t) => {
+  const b = await startBroker(t);
+  const client = await b.connect();
+  client.begin('xid-4');
+  assert.equal(client.connection.prepare('xid-4'), null);
+  assert.deepEqual(client.connection.preparedTransactions(), []);
+  assert.throws(() => client.commit('xid-4'), { code: 'FERRY_TX_NOT_FOUND' });
 });

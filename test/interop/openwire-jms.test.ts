@@ -311,6 +311,34 @@ test('JMSPriority: messages waiting on a queue come highest priority first on Fe
   assert.deepEqual(r['received'], expected);
 });
 
+test('XA: each refusal reaches the transaction manager with its XAException code (XAER_NOTA for a Xid unknown or over, XAER_PROTO for a commit without prepare)', options(), async () => {
+  const r = eventLine(await drive('xa-errors', { gtrid: 'ferry-xa-errors', queue: 'interop.xa-errors' }), 'xa-answers');
+  const XAER_NOTA = -4;
+  const XAER_PROTO = -6;
+  assert.deepEqual(r, {
+    event: 'xa-answers',
+    commitUnknown: XAER_NOTA,
+    commitOnePhaseUnknown: XAER_NOTA,
+    rollbackUnknown: XAER_NOTA,
+    prepare: 0,
+    commit: 'ok',
+    commitAgain: XAER_NOTA,
+    rollbackAfterCommit: XAER_NOTA,
+    rollback: 'ok',
+    rollbackAgain: XAER_NOTA,
+    commitAfterRollback: XAER_NOTA,
+    secondPhaseWithoutPrepare: XAER_PROTO,
+    rollbackUnprepared: 'ok',
+    // ActiveMQ commits a prepared branch on a one-phase commit too
+    prepareOnePhase: 0,
+    onePhaseCommitOfPrepared: 'ok',
+    // XA_RDONLY: a branch that did nothing is over at its prepare
+    prepareEmpty: 3,
+    commitAfterReadOnly: XAER_NOTA,
+    received: ['committed', 'one-phase'],
+  });
+});
+
 test('login: the right password connects; a wrong one is a JMSSecurityException', options(), async () => {
   const secured = await target.secured();
   try {

@@ -24,10 +24,8 @@ import {
   type RemoveInfo,
   type RemoveSubscriptionInfo,
   type SessionInfo,
-  type TransactionId,
   type TransactionInfo,
   type WireFormatInfo,
-  type XaTransactionId,
   type WireMessage,
   type WireThrowable,
   type ConsumerControl,
@@ -37,6 +35,7 @@ import { CommandSplitter, LooseCodec } from './marshal.js';
 import { messageIdText, toCoreDestination, toMessageInit, toWireMessage, type TemporaryDestinations } from './mapping.js';
 import type { OpenWireOptions } from './options.js';
 import type { ProducerAudit } from './producer-audit.js';
+import { XA_OK, XA_RDONLY, transactionKey, xaThrowable, xidOf } from './transactions.js';
 import { negotiate, wireFormatInfo } from './wire-format.js';
 
 /** The Java exception a JMS client rebuilds from a refusal: its class decides which JMSException the application sees. */
@@ -68,13 +67,6 @@ interface ProducerState {
   readonly auditKey: string;
   /** Bytes of its window taken and not yet given back in a ProducerAck (see `ackProduced`). */
   windowDue: number;
-}
-
-/** The Xid of an XA transaction's core id (`xa:<format>:<global hex>:<branch hex>`). */
-function xidOf(key: string): XaTransactionId | undefined {
-  const parts = key.split(':');
-  if (parts.length !== 4 || parts[0] !== 'xa') return undefined;
-  return { type: T.XA_TRANSACTION_ID, formatId: Number(parts[1]), globalTransactionId: Buffer.from(parts[2]!, 'hex'), branchQualifier: Buffer.from(parts[3]!, 'hex') };
 }
 
 function sessionKeyOf(connectionValue: number): string {
@@ -173,7 +165,7 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
   }
 
   transactionOf(ack: MessageAck): string | undefined {
-    return ack.transactionId === null ? undefined : this.transactionKey(ack.transactionId);
+    return ack.transactionId === null ? undefined : transactionKey(ack.transactionId);
   }
 
   dispatch(consumer: OpenWireConsumer, message: Message | null, delivery: Delivery | undefined, sequence: number, messageId?: MessageId): void {
@@ -376,7 +368,7 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
     const producerKey = wire.producerId === null ? undefined : `${wire.producerId.sessionId}:${wire.producerId.value}`;
     const producer = producerKey === undefined ? undefined : this.producers.get(producerKey);
     const session = this.sessionFor(producer?.sessionKey ?? sessionKeyOf(wire.producerId?.sessionId ?? -1));
-    const txId = wire.transactionId === null ? undefined : this.transactionKey(wire.transactionId);
+    const txId = wire.transactionId === null ? undefined : transactionKey(wire.transactionId);
     // a transaction's sends are not audited: a failover replays an uncommitted transaction, which the old connection's end rolled back
     const id = wire.messageId;
     const auditKey = producer?.auditKey ?? (id?.producerId == null ? undefined : `${id.producerId.connectionId}:${id.producerId.sessionId}:${id.producerId.value}`);
@@ -541,13 +533,6 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
     consumer.close(lastDeliveredSequence);
   }
 
-  /** A transaction's core id: local ones are the connection's; XA ones are named by their Xid, which any connection may complete. */
-  private transactionKey(id: TransactionId): string {
-    if (id.type === T.LOCAL_TRANSACTION_ID) return `local:${id['value'] as number}`;
-    const xa = id as XaTransactionId;
-    return `xa:${xa.formatId}:${(xa.globalTransactionId ?? Buffer.alloc(0)).toString('hex')}:${(xa.branchQualifier ?? Buffer.alloc(0)).toString('hex')}`;
-  }
-
   /** Applies the acknowledgements the client made in the transaction, in core's transaction, just before it commits or prepares. */
   private applyTransactionAcks(txId: string): void {
     const acks = this.transactionAcks.get(txId) ?? [];
@@ -567,7 +552,7 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
       return;
     }
     if (info.transactionId === null) throw new FerryError('FERRY_OPENWIRE_MALFORMED', 'TransactionInfo without a transaction id');
-    const txId = this.transactionKey(info.transactionId);
+    const txId = transactionKey(info.transactionId);
     const answer = (durable: Promise<void> | null, reply: () => void = () => this.respond(info)): void => {
       if (durable === null) reply();
       else durable.then(reply, (err: unknown) => this.refuse(info, err));
@@ -583,10 +568,13 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
         const room = core.roomAfterCommit;
         return answer(room === undefined ? durable : (durable ?? Promise.resolve()).then(() => room));
       }
-      case TX.PREPARE:
+      case TX.PREPARE: {
         this.applyTransactionAcks(txId);
+        const durable = core.prepare(txId);
         // XA_OK: the transaction manager then commits or rolls back in the second phase
-        return answer(core.prepare(txId), () => this.write({ type: T.INTEGER_RESPONSE, commandId: 0, responseRequired: false, correlationId: info.commandId, result: 0 }));
+        const vote = durable === null ? XA_RDONLY : XA_OK;
+        return answer(durable, () => this.write({ type: T.INTEGER_RESPONSE, commandId: 0, responseRequired: false, correlationId: info.commandId, result: vote }));
+      }
       case TX.COMMIT_TWO_PHASE:
         return answer(core.commitPrepared(txId));
       case TX.ROLLBACK:
@@ -696,7 +684,8 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
     }
     const { code, message } = err;
     this.logger.debug({ event: 'openwire.refused', code, message, remote: this.transport.remoteAddress }, 'OpenWire command refused');
-    this.write({ type: T.EXCEPTION_RESPONSE, commandId: 0, responseRequired: false, correlationId: base.commandId, exception: this.throwable(code, message) });
+    const exception = xaThrowable(command, code, message) ?? this.throwable(code, message);
+    this.write({ type: T.EXCEPTION_RESPONSE, commandId: 0, responseRequired: false, correlationId: base.commandId, exception });
   }
 
   private throwable(code: ErrorCode, message: string): WireThrowable {
