@@ -339,6 +339,19 @@ test('XA: each refusal reaches the transaction manager with its XAException code
   });
 });
 
+test('XA: a second connection that joins a transaction (TMJOIN) has its sends and what it consumed completed with it, through either connection, also after it closed', options(), async () => {
+  const r = eventLine(await drive('xa-join', { gtrid: 'ferry-xa-join', queue: 'interop.xa-join' }), 'xa-joined');
+  const both = (mode: string): string[] => [`${mode}-from-first`, `${mode}-from-joiner`];
+  assert.deepEqual(r, {
+    event: 'xa-joined',
+    'two-phase': { consumed: 'input-two-phase', vote: 0, output: both('two-phase') },
+    'one-phase': { consumed: 'input-one-phase', vote: 'none', output: both('one-phase') },
+    'prepared-by-joiner': { consumed: 'input-prepared-by-joiner', vote: 0, output: both('prepared-by-joiner') },
+    'joiner-closed': { consumed: 'input-joiner-closed', vote: 0, output: both('joiner-closed') },
+    inputLeft: [],
+  });
+});
+
 test('login: the right password connects; a wrong one is a JMSSecurityException', options(), async () => {
   const secured = await target.secured();
   try {

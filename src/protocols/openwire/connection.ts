@@ -94,7 +94,8 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
   private readonly advisory: ConnectionAdvisories;
   private readonly temporary: Destination[] = [];
   /**
-   * Acknowledgements made in each open transaction, applied at commit. A rollback drops them and the
+   * Acknowledgements made in each open transaction, applied when it prepares or commits (on whichever
+   * connection: an XA transaction may be completed through another). A rollback drops them and the
    * messages stay in flight to their consumer: ActiveMQ's client redelivers them itself, and
    * acknowledges them again in its next transaction.
    */
@@ -315,6 +316,7 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
           }
           this.core = core;
           core.onRevoked = (reason) => this.fail(reason);
+          core.onTransactionEnding = (txId, keep) => (keep ? this.applyTransactionAcks(txId) : this.transactionAcks.delete(txId));
           core.onEvicted = () => this.fail(new FerryError('FERRY_CLIENT_ID_IN_USE', `client id "${core.clientId ?? ''}" was taken over by a newer connection`));
           this.respond(info);
           const connectionId = info.connectionId ?? { type: T.CONNECTION_ID, value: core.id };
@@ -559,17 +561,16 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
     };
     switch (info.transactionType) {
       case TX.BEGIN:
-        core.begin(txId);
+        // ActiveMQ's client begins an XA transaction it joins (TMJOIN) again on its own connection
+        core.begin(txId, { xa: info.transactionId.type === T.XA_TRANSACTION_ID });
         return this.respond(info);
       case TX.COMMIT_ONE_PHASE: {
-        this.applyTransactionAcks(txId);
         const durable = core.commit(txId);
         // memoryPolicy block: the commit's Response waits for room, as a synchronous send's does
         const room = core.roomAfterCommit;
         return answer(room === undefined ? durable : (durable ?? Promise.resolve()).then(() => room));
       }
       case TX.PREPARE: {
-        this.applyTransactionAcks(txId);
         const durable = core.prepare(txId);
         // XA_OK: the transaction manager then commits or rolls back in the second phase
         const vote = durable === null ? XA_RDONLY : XA_OK;
@@ -578,7 +579,6 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
       case TX.COMMIT_TWO_PHASE:
         return answer(core.commitPrepared(txId));
       case TX.ROLLBACK:
-        this.transactionAcks.delete(txId);
         core.rollback(txId);
         return this.respond(info);
       case TX.END:
@@ -748,6 +748,9 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
 
   private releaseCore(lastDeliveredSequence: number | undefined): void {
     this.advisory.closeAll();
+    // an XA transaction this connection joined goes on without it, with what it consumed in it; core
+    // rolls back, with them, those it began
+    if (this.core?.isClosed === false) for (const txId of [...this.transactionAcks.keys()]) if (xidOf(txId) !== undefined) this.applyTransactionAcks(txId);
     for (const consumer of this.consumers.values()) consumer.close(lastDeliveredSequence);
     this.consumers.clear();
     this.producers.clear();

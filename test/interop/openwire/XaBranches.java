@@ -1,5 +1,9 @@
+import java.util.ArrayList;
+import java.util.Collections;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
+import javax.jms.Message;
 import javax.jms.MessageConsumer;
 import javax.jms.MessageProducer;
 import javax.jms.Queue;
@@ -21,6 +25,7 @@ final class XaBranches {
   void run(String command) throws Exception {
     switch (command) {
       case "xa-errors": errors(); break;
+      case "xa-join": join(); break;
       default: throw new IllegalArgumentException("unknown command " + command);
     }
   }
@@ -112,5 +117,60 @@ final class XaBranches {
       line[i++] = e.getValue();
     }
     JmsDriver.emit(line);
+  }
+
+  /**
+   * A transaction manager enlisting two connections of one broker in one transaction, as it does when
+   * their resources say isSameRM: the first starts it and sends; the second joins (TMJOIN), consumes
+   * and sends; both end, and one of them completes it for both: the first in two phases or in one,
+   * the second preparing and the first committing, or the first after the second has closed. Prints,
+   * for each, what the second consumed and what the output queue got; then what is left of the input.
+   */
+  private void join() throws Exception {
+    XAConnection c1 = Recovery.xaConnect(d);
+    XASession x1 = c1.createXASession();
+    XAResource r1 = x1.getXAResource();
+    Session s1 = x1.getSession();
+    Queue out = s1.createQueue(d.required("queue"));
+    Queue in = s1.createQueue(d.required("queue") + ".in");
+    List<Object> line = new ArrayList<>(List.of("event", "xa-joined"));
+    try (JmsDriver.Conn plain = d.connect()) {
+      Session ps = JmsDriver.session(plain, Session.AUTO_ACKNOWLEDGE);
+      MessageProducer input = ps.createProducer(in);
+      MessageConsumer output = ps.createConsumer(out);
+      for (String mode : new String[] {"two-phase", "one-phase", "prepared-by-joiner", "joiner-closed"}) {
+        input.send(ps.createTextMessage("input-" + mode));
+        XAConnection c2 = Recovery.xaConnect(d);
+        XASession x2 = c2.createXASession();
+        XAResource r2 = x2.getXAResource();
+        if (!r1.isSameRM(r2)) throw new IllegalStateException("two connections of one broker are not the same resource manager");
+        MessageConsumer joinerInput = x2.getSession().createConsumer(in);
+        Xid xid = xid(mode);
+        r1.start(xid, XAResource.TMNOFLAGS);
+        s1.createProducer(out).send(s1.createTextMessage(mode + "-from-first"));
+        r2.start(xid, XAResource.TMJOIN);
+        Message consumed = joinerInput.receive(d.timeout);
+        x2.getSession().createProducer(out).send(x2.getSession().createTextMessage(mode + "-from-joiner"));
+        r2.end(xid, XAResource.TMSUCCESS);
+        r1.end(xid, XAResource.TMSUCCESS);
+        if (mode.equals("joiner-closed")) c2.close();
+        Object vote = mode.equals("one-phase") ? "none" : (mode.equals("prepared-by-joiner") ? r2 : r1).prepare(xid);
+        r1.commit(xid, mode.equals("one-phase"));
+        List<Object> got = JmsDriver.bodies(d.drain(output));
+        Collections.sort(got, (a, b) -> String.valueOf(a).compareTo(String.valueOf(b)));
+        Map<String, Object> outcome = new LinkedHashMap<>();
+        outcome.put("consumed", consumed == null ? null : Messages.body(consumed));
+        outcome.put("vote", vote);
+        outcome.put("output", got);
+        line.add(mode);
+        line.add(outcome);
+        // what the second consumed in a committed transaction is gone for good, whatever becomes of it
+        if (!mode.equals("joiner-closed")) c2.close();
+      }
+      line.add("inputLeft");
+      line.add(JmsDriver.bodies(d.drain(ps.createConsumer(in))));
+    }
+    c1.close();
+    JmsDriver.emit(line.toArray());
   }
 }
