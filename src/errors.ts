@@ -14,6 +14,7 @@ export const errorCodes = {
   FERRY_SELECTOR_INVALID: 'a message selector that does not parse; the message points at the error',
   FERRY_TX_NOT_FOUND: 'a transaction id that was never begun, or has already ended',
   FERRY_TX_EXISTS: 'a transaction id that is already in progress on this connection',
+  FERRY_TX_STATE: 'the transaction is not in a state that allows this: a second-phase commit of one not prepared, a prepare of one already prepared',
   FERRY_CLIENT_ID_IN_USE: 'another connection already holds this client id',
   FERRY_CLIENT_ID_REQUIRED: 'the operation belongs to a client id, and the connection has none',
   FERRY_CONNECTION_CLOSED: 'the connection was closed while the operation was under way',

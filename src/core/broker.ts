@@ -40,6 +40,7 @@ import { Persistence } from './persistence.js';
 import { PolicyBook } from './policy.js';
 import { giveBackToQueues, type StoredMessage } from './queue-entry.js';
 import { PreparedTransactions } from './prepared.js';
+import { XaTransactions } from './xa-transactions.js';
 import { ProducerFlow } from './producer-flow.js';
 import { writeDeliveryMark } from './delivery-mark.js';
 import { TAKEN_AFTER_SERVING, recoverState } from './recovery.js';
@@ -689,6 +690,8 @@ export class Broker implements BrokerAccess, ConnectionHost {
     for (const message of tx.sends) if (message.exchange === undefined) this.destinations.checkSendable(message.destination);
     return this.parts.prepared.prepare(tx);
   }
+
+  readonly xaTransactions = new XaTransactions();
 
   /** Prepared transactions are the broker's: any connection may list and complete them (a transaction manager recovering). */
   get preparedTransactions(): PreparedTransactions {

@@ -12,6 +12,7 @@ import type { BindingSpec, ExchangeSpec, PublishOptions, PublishResult } from '.
 import type { Destination, Message, MessageInit, PublishedAs } from './message.js';
 import type { DeleteQueueOptions, QueueDeclared, QueueSpec } from './queue-arguments.js';
 import { Transaction } from './transaction.js';
+import type { XaMember, XaTransactions } from './xa-transactions.js';
 import type { ClientLimits } from './limits.js';
 import type { ProducerFlow } from './producer-flow.js';
 import { QueueGets } from './queue-gets.js';
@@ -98,6 +99,8 @@ export interface ConnectionHost {
   /** Makes the transaction's work durable without applying it (XA's first phase); it becomes the broker's. */
   prepare(tx: Transaction): Promise<void>;
   readonly preparedTransactions: PreparedTransactionsAccess;
+  /** XA transactions begun and not yet prepared or completed: the broker's, joined by every connection that begins one. */
+  readonly xaTransactions: XaTransactions;
   createTemporary(destination: Destination, owner: CoreConnection): void;
   deleteTemporary(destination: Destination): void;
   disconnected(connection: CoreConnection): void;
@@ -184,6 +187,17 @@ export class CoreConnection {
    * just before core closes it: the adapter says so in its protocol and closes the socket.
    */
   onRevoked: ((reason: FerryError) => void) | undefined;
+  /**
+   * Called just before a transaction this connection works in prepares or commits (`keep` true) or
+   * rolls back, whichever connection completes it (an XA transaction is the broker's): the adapter
+   * hands over what it holds back for it until then (OpenWire's acknowledgements), or drops that.
+   */
+  onTransactionEnding: ((txId: string, keep: boolean) => void) | undefined;
+  /** This connection as a member of the XA transactions it begins or joins. */
+  private readonly xaMember: XaMember = {
+    settleTransaction: (txId, keep) => this.onTransactionEnding?.(txId, keep),
+    forgetTransaction: (txId) => this.transactions?.delete(txId),
+  };
 
   constructor(
     readonly id: string,
@@ -246,10 +260,20 @@ export class CoreConnection {
     return session;
   }
 
-  /** Starts a transaction named by the client; names are scoped to this connection. */
-  begin(txId: string): void {
+  /**
+   * Starts a transaction named by the client. A local one's name is scoped to this connection; an XA
+   * one (`xa`) is the broker's, named by its Xid: begun again, on this connection or another, it is
+   * joined, and the work of every connection in it prepares, commits or rolls back together.
+   */
+  begin(txId: string, options: { xa?: boolean } = {}): void {
     this.assertOpen();
     const transactions = (this.transactions ??= new Map());
+    if (options.xa === true) {
+      if (this.host.preparedTransactions.has(txId)) throw new FerryError('FERRY_TX_STATE', `transaction "${txId}" is already prepared`);
+      // a resumed branch, or a begin repeated after a failover, finds this connection in it already
+      if (!transactions.has(txId)) transactions.set(txId, this.host.xaTransactions.begin(txId, this.xaMember));
+      return;
+    }
     if (transactions.has(txId)) throw new FerryError('FERRY_TX_EXISTS', `transaction "${txId}" is already in progress`);
     transactions.set(txId, new Transaction(txId));
   }
@@ -259,10 +283,16 @@ export class CoreConnection {
     this.transaction(txId);
   }
 
-  /** Applies the transaction; resolves when what it wrote is durable (null when it wrote nothing). */
+  /**
+   * Applies the transaction; resolves when what it wrote is durable (null when it wrote nothing).
+   * A prepared one commits too, as XA's one-phase commit of a prepared branch does in ActiveMQ.
+   */
   commit(txId: string): Promise<void> | null {
-    const tx = this.transaction(txId);
-    this.transactions?.delete(txId);
+    const xa = this.openXa(txId) !== undefined;
+    if (!xa && this.transactions?.has(txId) !== true && this.host.preparedTransactions.has(txId)) return this.commitPrepared(txId);
+    const tx = xa ? this.host.xaTransactions.collect(txId) : this.transaction(txId);
+    if (xa) this.host.xaTransactions.end(txId, false);
+    else this.endLocal(txId, true);
     const flow = this.host.producerFlow;
     flow.clear();
     const durable = this.host.commit(tx);
@@ -278,29 +308,40 @@ export class CoreConnection {
    * transaction manager rolling it back, perhaps after a restart).
    */
   rollback(txId: string): void {
+    if (this.openXa(txId) !== undefined) return this.host.rollback(this.host.xaTransactions.end(txId, true));
     const tx = this.transactions?.get(txId);
     if (tx === undefined && this.host.preparedTransactions.has(txId)) return this.host.preparedTransactions.rollback(txId);
     const open = this.transaction(txId);
-    this.transactions?.delete(txId);
+    this.endLocal(txId, false);
     this.host.rollback(open);
   }
 
   /**
    * XA's first phase: the transaction's sends and acknowledgements are made durable without being
    * applied, and it no longer ends with this connection; `txId` is then its id for
-   * `commitPrepared` and `rollback`, on any connection, also after a broker restart.
+   * `commitPrepared` and `rollback`, on any connection, also after a broker restart. A transaction
+   * that holds nothing is over instead, and null says so (XA's read-only vote: there is no second
+   * phase for it).
    */
-  prepare(txId: string): Promise<void> {
+  prepare(txId: string): Promise<void> | null {
     this.assertOpen();
-    const tx = this.transaction(txId);
-    const durable = this.host.prepare(tx);
-    this.transactions?.delete(txId);
+    const xa = this.openXa(txId) !== undefined;
+    if (!xa && this.transactions?.has(txId) !== true && this.host.preparedTransactions.has(txId)) {
+      throw new FerryError('FERRY_TX_STATE', `transaction "${txId}" is already prepared`);
+    }
+    const tx = xa ? this.host.xaTransactions.collect(txId) : this.transaction(txId);
+    if (!xa) this.onTransactionEnding?.(txId, true);
+    // a prepare the broker refuses leaves the transaction open
+    const durable = tx.isEmpty ? null : this.host.prepare(tx);
+    if (xa) this.host.xaTransactions.end(txId, false);
+    else this.transactions?.delete(txId);
     return durable;
   }
 
   /** XA's second phase for a transaction prepared on any connection. */
   commitPrepared(txId: string): Promise<void> | null {
     this.assertOpen();
+    if (this.transactions?.has(txId) === true || this.host.xaTransactions.get(txId) !== undefined) throw new FerryError('FERRY_TX_STATE', `transaction "${txId}" was not prepared: a second-phase commit needs a prepare first`);
     return this.host.preparedTransactions.commit(txId);
   }
 
@@ -506,7 +547,12 @@ export class CoreConnection {
     this.closed = true;
     // stop every consumer first, so what rolls back or returns goes to other connections
     for (const session of this.sessions) session.stopConsumers();
-    for (const tx of this.transactions?.values() ?? []) this.host.rollback(tx);
+    for (const [txId, tx] of [...(this.transactions ?? [])]) {
+      if (this.openXa(txId) === undefined) this.host.rollback(tx);
+      // an XA transaction goes on for the other connections in it, unless this one began it: ActiveMQ
+      // rolls back what the closing connection began and did not prepare
+      else if (this.host.xaTransactions.leave(txId, this.xaMember)) this.host.rollback(this.host.xaTransactions.end(txId, true));
+    }
     this.transactions = undefined;
     for (const session of this.sessions) session.close();
     this.sessions.clear();
@@ -514,6 +560,19 @@ export class CoreConnection {
     this.host.declarations.connectionClosed(this);
     this.traffic.close();
     this.host.disconnected(this);
+  }
+
+  /** A local transaction is over: the adapter hands over (`keep`) or drops what it held back for it. */
+  private endLocal(txId: string, keep: boolean): void {
+    this.onTransactionEnding?.(txId, keep);
+    this.transactions?.delete(txId);
+  }
+
+  /** The open XA transaction `txId`, unless this connection has a local one of that name. */
+  private openXa(txId: string): Transaction | undefined {
+    const xa = this.host.xaTransactions.get(txId);
+    const own = this.transactions?.get(txId);
+    return own === undefined || own === xa ? xa : undefined;
   }
 
   /** @internal for CoreSession */

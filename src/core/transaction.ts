@@ -27,6 +27,11 @@ export class Transaction {
     if (reason !== undefined) this.rejectReasons.set(entry, reason);
   }
 
+  /** True when it holds nothing: committing it would change nothing (XA's read-only branch). */
+  get isEmpty(): boolean {
+    return this.sends.length === 0 && this.acknowledged.length === 0 && this.rejected.length === 0;
+  }
+
   /** True when committing writes to the store. */
   get touchesStore(): boolean {
     return this.sends.some((m) => m.persistent) || this.acknowledged.some((e) => e.referenceId !== 0);

@@ -225,6 +225,12 @@ test('prefetch 0 (MessagePull): two consumers share a queue one receive at a tim
   assert.deepEqual(r, { event: 'pulled', first: ['m0', 'm2', 'm4'], second: ['m1', 'm3', 'm5'], emptyReceiveNoWait: true, afterNoWait: null });
 });
 
+test('prefetch 0: receiveNoWait() takes a persistent message that is waiting, from a new consumer and when draining', options(), async () => {
+  const r = eventLine(await drive('prefetch0-nowait', { dest: 'interop.pull', count: 5 }), 'pulled-now');
+  assert.deepEqual(r['oneEach'], ['m0', 'm1', 'm2', 'm3', 'm4']);
+  assert.deepEqual(r['drained'], ['m5', 'm6', 'm7', 'm8', 'm9']);
+});
+
 test('asynchronous sends within a producer window: every message once, in order', options(), async () => {
   const count = 2000;
   const r = eventLine(await drive('async-send', { dest: 'interop.async', count, window: 65536 }), 'async');
@@ -303,6 +309,47 @@ test('JMSPriority: messages waiting on a queue come highest priority first on Fe
   const sent = r['sent'] as number[];
   const expected = targetName === 'ferry' ? [...sent].sort((a, b) => b - a) : sent;
   assert.deepEqual(r['received'], expected);
+});
+
+test('XA: each refusal reaches the transaction manager with its XAException code (XAER_NOTA for a Xid unknown or over, XAER_PROTO for a commit without prepare)', options(), async () => {
+  const r = eventLine(await drive('xa-errors', { gtrid: 'ferry-xa-errors', queue: 'interop.xa-errors' }), 'xa-answers');
+  const XAER_NOTA = -4;
+  const XAER_PROTO = -6;
+  assert.deepEqual(r, {
+    event: 'xa-answers',
+    commitUnknown: XAER_NOTA,
+    commitOnePhaseUnknown: XAER_NOTA,
+    rollbackUnknown: XAER_NOTA,
+    prepare: 0,
+    commit: 'ok',
+    commitAgain: XAER_NOTA,
+    rollbackAfterCommit: XAER_NOTA,
+    rollback: 'ok',
+    rollbackAgain: XAER_NOTA,
+    commitAfterRollback: XAER_NOTA,
+    secondPhaseWithoutPrepare: XAER_PROTO,
+    rollbackUnprepared: 'ok',
+    // ActiveMQ commits a prepared branch on a one-phase commit too
+    prepareOnePhase: 0,
+    onePhaseCommitOfPrepared: 'ok',
+    // XA_RDONLY: a branch that did nothing is over at its prepare
+    prepareEmpty: 3,
+    commitAfterReadOnly: XAER_NOTA,
+    received: ['committed', 'one-phase'],
+  });
+});
+
+test('XA: a second connection that joins a transaction (TMJOIN) has its sends and what it consumed completed with it, through either connection, also after it closed', options(), async () => {
+  const r = eventLine(await drive('xa-join', { gtrid: 'ferry-xa-join', queue: 'interop.xa-join' }), 'xa-joined');
+  const both = (mode: string): string[] => [`${mode}-from-first`, `${mode}-from-joiner`];
+  assert.deepEqual(r, {
+    event: 'xa-joined',
+    'two-phase': { consumed: 'input-two-phase', vote: 0, output: both('two-phase') },
+    'one-phase': { consumed: 'input-one-phase', vote: 'none', output: both('one-phase') },
+    'prepared-by-joiner': { consumed: 'input-prepared-by-joiner', vote: 0, output: both('prepared-by-joiner') },
+    'joiner-closed': { consumed: 'input-joiner-closed', vote: 0, output: both('joiner-closed') },
+    inputLeft: [],
+  });
 });
 
 test('login: the right password connects; a wrong one is a JMSSecurityException', options(), async () => {

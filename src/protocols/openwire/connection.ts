@@ -24,10 +24,8 @@ import {
   type RemoveInfo,
   type RemoveSubscriptionInfo,
   type SessionInfo,
-  type TransactionId,
   type TransactionInfo,
   type WireFormatInfo,
-  type XaTransactionId,
   type WireMessage,
   type WireThrowable,
   type ConsumerControl,
@@ -37,6 +35,7 @@ import { CommandSplitter, LooseCodec } from './marshal.js';
 import { messageIdText, toCoreDestination, toMessageInit, toWireMessage, type TemporaryDestinations } from './mapping.js';
 import type { OpenWireOptions } from './options.js';
 import type { ProducerAudit } from './producer-audit.js';
+import { XA_OK, XA_RDONLY, transactionKey, xaThrowable, xidOf } from './transactions.js';
 import { negotiate, wireFormatInfo } from './wire-format.js';
 
 /** The Java exception a JMS client rebuilds from a refusal: its class decides which JMSException the application sees. */
@@ -70,13 +69,6 @@ interface ProducerState {
   windowDue: number;
 }
 
-/** The Xid of an XA transaction's core id (`xa:<format>:<global hex>:<branch hex>`). */
-function xidOf(key: string): XaTransactionId | undefined {
-  const parts = key.split(':');
-  if (parts.length !== 4 || parts[0] !== 'xa') return undefined;
-  return { type: T.XA_TRANSACTION_ID, formatId: Number(parts[1]), globalTransactionId: Buffer.from(parts[2]!, 'hex'), branchQualifier: Buffer.from(parts[3]!, 'hex') };
-}
-
 function sessionKeyOf(connectionValue: number): string {
   return String(connectionValue);
 }
@@ -102,7 +94,8 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
   private readonly advisory: ConnectionAdvisories;
   private readonly temporary: Destination[] = [];
   /**
-   * Acknowledgements made in each open transaction, applied at commit. A rollback drops them and the
+   * Acknowledgements made in each open transaction, applied when it prepares or commits (on whichever
+   * connection: an XA transaction may be completed through another). A rollback drops them and the
    * messages stay in flight to their consumer: ActiveMQ's client redelivers them itself, and
    * acknowledges them again in its next transaction.
    */
@@ -173,7 +166,7 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
   }
 
   transactionOf(ack: MessageAck): string | undefined {
-    return ack.transactionId === null ? undefined : this.transactionKey(ack.transactionId);
+    return ack.transactionId === null ? undefined : transactionKey(ack.transactionId);
   }
 
   dispatch(consumer: OpenWireConsumer, message: Message | null, delivery: Delivery | undefined, sequence: number, messageId?: MessageId): void {
@@ -323,6 +316,7 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
           }
           this.core = core;
           core.onRevoked = (reason) => this.fail(reason);
+          core.onTransactionEnding = (txId, keep) => (keep ? this.applyTransactionAcks(txId) : this.transactionAcks.delete(txId));
           core.onEvicted = () => this.fail(new FerryError('FERRY_CLIENT_ID_IN_USE', `client id "${core.clientId ?? ''}" was taken over by a newer connection`));
           this.respond(info);
           const connectionId = info.connectionId ?? { type: T.CONNECTION_ID, value: core.id };
@@ -376,7 +370,7 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
     const producerKey = wire.producerId === null ? undefined : `${wire.producerId.sessionId}:${wire.producerId.value}`;
     const producer = producerKey === undefined ? undefined : this.producers.get(producerKey);
     const session = this.sessionFor(producer?.sessionKey ?? sessionKeyOf(wire.producerId?.sessionId ?? -1));
-    const txId = wire.transactionId === null ? undefined : this.transactionKey(wire.transactionId);
+    const txId = wire.transactionId === null ? undefined : transactionKey(wire.transactionId);
     // a transaction's sends are not audited: a failover replays an uncommitted transaction, which the old connection's end rolled back
     const id = wire.messageId;
     const auditKey = producer?.auditKey ?? (id?.producerId == null ? undefined : `${id.producerId.connectionId}:${id.producerId.sessionId}:${id.producerId.value}`);
@@ -541,13 +535,6 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
     consumer.close(lastDeliveredSequence);
   }
 
-  /** A transaction's core id: local ones are the connection's; XA ones are named by their Xid, which any connection may complete. */
-  private transactionKey(id: TransactionId): string {
-    if (id.type === T.LOCAL_TRANSACTION_ID) return `local:${id['value'] as number}`;
-    const xa = id as XaTransactionId;
-    return `xa:${xa.formatId}:${(xa.globalTransactionId ?? Buffer.alloc(0)).toString('hex')}:${(xa.branchQualifier ?? Buffer.alloc(0)).toString('hex')}`;
-  }
-
   /** Applies the acknowledgements the client made in the transaction, in core's transaction, just before it commits or prepares. */
   private applyTransactionAcks(txId: string): void {
     const acks = this.transactionAcks.get(txId) ?? [];
@@ -567,30 +554,31 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
       return;
     }
     if (info.transactionId === null) throw new FerryError('FERRY_OPENWIRE_MALFORMED', 'TransactionInfo without a transaction id');
-    const txId = this.transactionKey(info.transactionId);
+    const txId = transactionKey(info.transactionId);
     const answer = (durable: Promise<void> | null, reply: () => void = () => this.respond(info)): void => {
       if (durable === null) reply();
       else durable.then(reply, (err: unknown) => this.refuse(info, err));
     };
     switch (info.transactionType) {
       case TX.BEGIN:
-        core.begin(txId);
+        // ActiveMQ's client begins an XA transaction it joins (TMJOIN) again on its own connection
+        core.begin(txId, { xa: info.transactionId.type === T.XA_TRANSACTION_ID });
         return this.respond(info);
       case TX.COMMIT_ONE_PHASE: {
-        this.applyTransactionAcks(txId);
         const durable = core.commit(txId);
         // memoryPolicy block: the commit's Response waits for room, as a synchronous send's does
         const room = core.roomAfterCommit;
         return answer(room === undefined ? durable : (durable ?? Promise.resolve()).then(() => room));
       }
-      case TX.PREPARE:
-        this.applyTransactionAcks(txId);
+      case TX.PREPARE: {
+        const durable = core.prepare(txId);
         // XA_OK: the transaction manager then commits or rolls back in the second phase
-        return answer(core.prepare(txId), () => this.write({ type: T.INTEGER_RESPONSE, commandId: 0, responseRequired: false, correlationId: info.commandId, result: 0 }));
+        const vote = durable === null ? XA_RDONLY : XA_OK;
+        return answer(durable, () => this.write({ type: T.INTEGER_RESPONSE, commandId: 0, responseRequired: false, correlationId: info.commandId, result: vote }));
+      }
       case TX.COMMIT_TWO_PHASE:
         return answer(core.commitPrepared(txId));
       case TX.ROLLBACK:
-        this.transactionAcks.delete(txId);
         core.rollback(txId);
         return this.respond(info);
       case TX.END:
@@ -696,7 +684,8 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
     }
     const { code, message } = err;
     this.logger.debug({ event: 'openwire.refused', code, message, remote: this.transport.remoteAddress }, 'OpenWire command refused');
-    this.write({ type: T.EXCEPTION_RESPONSE, commandId: 0, responseRequired: false, correlationId: base.commandId, exception: this.throwable(code, message) });
+    const exception = xaThrowable(command, code, message) ?? this.throwable(code, message);
+    this.write({ type: T.EXCEPTION_RESPONSE, commandId: 0, responseRequired: false, correlationId: base.commandId, exception });
   }
 
   private throwable(code: ErrorCode, message: string): WireThrowable {
@@ -759,6 +748,9 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
 
   private releaseCore(lastDeliveredSequence: number | undefined): void {
     this.advisory.closeAll();
+    // an XA transaction this connection joined goes on without it, with what it consumed in it; core
+    // rolls back, with them, those it began
+    if (this.core?.isClosed === false) for (const txId of [...this.transactionAcks.keys()]) if (xidOf(txId) !== undefined) this.applyTransactionAcks(txId);
     for (const consumer of this.consumers.values()) consumer.close(lastDeliveredSequence);
     this.consumers.clear();
     this.producers.clear();

@@ -192,6 +192,13 @@ export class OpenWireConsumer {
     if (this.pulls === 0 || timeout === 0) return;
     const giveUp = (): void => {
       if (this.pulls === 0) return;
+      // a message is waiting but its delivery mark is being synced (or its body read back): the
+      // queue hands it over within milliseconds, and ActiveMQ answers a pull with a waiting
+      // message, so "none" would send a drain-until-empty loop away with the queue full
+      if (this.handle?.waitsOnStore === true) {
+        this.pullTimer = setTimer(giveUp, 1);
+        return;
+      }
       this.pulls = 0;
       this.target.dispatch(this, null, undefined, this.target.nextSequence());
     };

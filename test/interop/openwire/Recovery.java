@@ -35,7 +35,7 @@ final class Recovery {
       case "failover-produce": failoverProduce(); break;
       case "failover-consume": failoverConsume(); break;
       case "login": login(); break;
-      default: throw new IllegalArgumentException("unknown command " + command);
+      default: new XaBranches(d).run(command);
     }
   }
 
@@ -58,6 +58,10 @@ final class Recovery {
   }
 
   private XAConnection xaConnect() throws Exception {
+    return xaConnect(d);
+  }
+
+  static XAConnection xaConnect(JmsDriver d) throws Exception {
     ActiveMQXAConnectionFactory f = new ActiveMQXAConnectionFactory(d.url);
     d.configure(f);
     XAConnection c = f.createXAConnection();

@@ -48,6 +48,7 @@ final class Scenarios {
       case "consumer-priority": consumerPriority(); break;
       case "groups": groups(); break;
       case "prefetch0": prefetchZero(); break;
+      case "prefetch0-nowait": prefetchZeroNoWait(); break;
       case "async-send": asyncSend(); break;
       case "blocked-producer": blockedProducer(); break;
       case "two-consumers": twoConsumers(); break;
@@ -489,6 +490,31 @@ final class Scenarios {
       }
       JmsDriver.emit("event", "pulled", "first", first, "second", second, "emptyReceiveNoWait", empty == null,
           "afterNoWait", c1.receiveNoWait() == null ? null : "a message");
+    }
+  }
+
+  /**
+   * Persistent messages already waiting, taken with prefetch 0 the way Spring's JmsTemplate does
+   * with RECEIVE_TIMEOUT_NO_WAIT: a consumer made, receiveNoWait(), closed, once per message; then
+   * the rest drained until receiveNoWait() says there is none.
+   */
+  private void prefetchZeroNoWait() throws Exception {
+    int n = d.count();
+    try (JmsDriver.Conn c = d.connect("jms.prefetchPolicy.all=0", null)) {
+      Session s = JmsDriver.session(c, Session.AUTO_ACKNOWLEDGE);
+      Queue q = s.createQueue(base + ".pull-nowait");
+      JmsDriver.sendTexts(s, q, "m", 2 * n);
+      List<Object> oneEach = new ArrayList<>();
+      for (int i = 0; i < n; i++) {
+        MessageConsumer consumer = s.createConsumer(q);
+        Message m = consumer.receiveNoWait();
+        consumer.close();
+        oneEach.add(m == null ? null : Messages.body(m));
+      }
+      List<Object> drained = new ArrayList<>();
+      MessageConsumer consumer = s.createConsumer(q);
+      for (Message m = consumer.receiveNoWait(); m != null; m = consumer.receiveNoWait()) drained.add(Messages.body(m));
+      JmsDriver.emit("event", "pulled-now", "oneEach", oneEach, "drained", drained);
     }
   }
 
