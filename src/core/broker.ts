@@ -738,11 +738,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
   private scheduledDelivery(): ScheduledDelivery {
     const touched = new Set<MessageQueue>();
     return {
-      route: (message, txId) => {
-        // a repeating schedule routes the same message again
-        this.bodies.pin(message);
-        this.router.route(message, txId, touched);
-      },
+      route: (message, txId) => this.router.route(message, txId, touched),
       dispatch: () => {
         const queues = [...touched];
         touched.clear();

@@ -5,6 +5,7 @@ import type { Logger } from './logger.js';
 import { copyMessage, type Message, type PropertyValue } from './message.js';
 import type { Persistence } from './persistence.js';
 import { RecordType, decodeMessage, decodeScheduled, encodeMessage, encodeScheduled, type ScheduledRecord } from './records.js';
+import { SchedulerCommand } from './scheduler-commands.js';
 import type { TimerHandle, TimerQueue } from './timers.js';
 
 /** ActiveMQ's scheduling properties, read from a message as it is sent. */
@@ -50,6 +51,24 @@ export interface ScheduledDelivery {
  * are served between batches; the rest of a burst follows in the next turns.
  */
 export const SCHEDULER_BATCH = 2000;
+
+const scheduleProperties: ReadonlySet<string> = new Set(Object.values(ScheduleProperty));
+
+/**
+ * One delivery of a job's message, as ActiveMQ's scheduler delivers it: without the scheduling
+ * properties, so that a consumer forwarding what it received (a bridge, a route) does not schedule
+ * it once more, and with `scheduledJobId` naming the job it came from.
+ */
+function deliveryOf(job: Job): Message {
+  const original = job.message;
+  const properties = new Map<string, PropertyValue>();
+  for (const [name, value] of original.properties) if (!scheduleProperties.has(name)) properties.set(name, value);
+  properties.set(SchedulerCommand.jobId, original.id);
+  const types = original.propertyTypes === undefined ? undefined : new Map([...original.propertyTypes].filter(([name]) => !scheduleProperties.has(name)));
+  // the first delivery keeps the message's id; repeats get ids of their own
+  const id = job.state.fired === 1 ? original.id : `${original.id}:${job.state.fired}`;
+  return copyMessage(original, { id, properties, propertyTypes: types });
+}
 
 function numberOf(value: PropertyValue | undefined, name: string): number {
   if (value === undefined || value === null) return 0;
@@ -210,8 +229,7 @@ export class MessageScheduler {
   private fireOne(job: Job, txId: number | undefined): void {
     const { state } = job;
     state.fired++;
-    // the first delivery keeps the message's id; repeats get ids of their own
-    const message = state.fired === 1 ? job.message : copyMessage(job.message, { id: `${job.message.id}:${state.fired}` });
+    const message = deliveryOf(job);
     try {
       this.delivery.route(message, txId);
     } catch (err) {

@@ -258,6 +258,19 @@ test('scheduled delivery (AMQ_SCHEDULED_DELAY) holds the message back until the 
   assert.equal(r['late'], 'later');
 });
 
+test('a scheduled delivery carries scheduledJobId and no AMQ_SCHEDULED_* property: forwarding it does not schedule it again', options(), async () => {
+  const r = eventLine(await drive('scheduled-forward', { dest: 'interop' }), 'scheduled-forward');
+  const deliveries = r['deliveries'] as DriverLine[];
+  assert.deepEqual(deliveries.map((x) => x['body']).sort(), ['delayed', 'repeated', 'repeated', 'repeated']);
+  for (const delivery of deliveries) assert.deepEqual(delivery['properties'], delivery['body'] === 'delayed' ? ['kept', 'scheduledJobId'] : ['scheduledJobId']);
+  // each delivery names its job: the repeats one job, the delayed message another
+  const jobs = (body: string): Set<unknown> => new Set(deliveries.filter((x) => x['body'] === body).map((x) => x['jobId']));
+  assert.equal(jobs('repeated').size, 1);
+  assert.equal(jobs('delayed').size, 1);
+  assert.notDeepEqual(jobs('repeated'), jobs('delayed'));
+  assert.deepEqual(r['arrived'], { delayed: 1, repeated: 3 });
+});
+
 test('wildcards: * one segment, > the rest, on topics and queues', options(120_000), async () => {
   const r = eventLine(await drive('wildcards', { dest: 'interop' }), 'wildcards');
   assert.deepEqual(r['topics'], {

@@ -1,0 +1,74 @@
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.Enumeration;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import javax.jms.Message;
+import javax.jms.MessageConsumer;
+import javax.jms.MessageProducer;
+import javax.jms.Queue;
+import javax.jms.Session;
+
+/** Scenarios of where a message goes once the broker has it: scheduled deliveries, and what a consumer receiving them sees. */
+final class Routes {
+  private final JmsDriver d;
+  private final String base;
+
+  Routes(JmsDriver driver) {
+    this.d = driver;
+    this.base = driver.opt("dest", "interop");
+  }
+
+  /** False when `command` is not one of these scenarios. */
+  boolean run(String command) throws Exception {
+    switch (command) {
+      case "scheduled-forward": scheduledForward(); return true;
+      default: return false;
+    }
+  }
+
+  private static List<Object> propertyNames(Message m) throws Exception {
+    List<String> names = new ArrayList<>();
+    for (Enumeration<?> e = m.getPropertyNames(); e.hasMoreElements(); ) names.add((String) e.nextElement());
+    Collections.sort(names);
+    return new ArrayList<>(names);
+  }
+
+  /**
+   * A router receives scheduled deliveries and forwards each received Message object to another
+   * queue, as bridges and integration routes do; prints what each delivery carried and what arrived downstream.
+   */
+  private void scheduledForward() throws Exception {
+    try (JmsDriver.Conn c = d.connect()) {
+      Session s = JmsDriver.session(c, Session.AUTO_ACKNOWLEDGE);
+      Queue in = s.createQueue(base + ".sched-fwd.in");
+      Queue out = s.createQueue(base + ".sched-fwd.out");
+      MessageProducer p = s.createProducer(in);
+      Message delayed = s.createTextMessage("delayed");
+      delayed.setLongProperty("AMQ_SCHEDULED_DELAY", 500);
+      delayed.setStringProperty("kept", "yes");
+      p.send(delayed);
+      Message repeated = s.createTextMessage("repeated");
+      repeated.setLongProperty("AMQ_SCHEDULED_DELAY", 200);
+      repeated.setLongProperty("AMQ_SCHEDULED_PERIOD", 200);
+      repeated.setIntProperty("AMQ_SCHEDULED_REPEAT", 2);
+      p.send(repeated);
+      MessageProducer forward = s.createProducer(out);
+      List<Object> deliveries = new ArrayList<>();
+      for (Message m : d.receive(s.createConsumer(in), 4)) {
+        Map<String, Object> line = new LinkedHashMap<>();
+        String body = (String) Messages.body(m);
+        line.put("body", body);
+        line.put("properties", propertyNames(m));
+        line.put("jobId", m.getStringProperty("scheduledJobId"));
+        deliveries.add(line);
+        forward.send(m);
+      }
+      Map<String, Object> arrived = new TreeMap<>();
+      for (Message m : d.drain(s.createConsumer(out))) arrived.merge((String) Messages.body(m), 1, (a, b) -> (Integer) a + (Integer) b);
+      JmsDriver.emit("event", "scheduled-forward", "deliveries", deliveries, "arrived", arrived);
+    }
+  }
+}
