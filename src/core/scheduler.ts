@@ -2,7 +2,7 @@ import { CronExpressionParser } from 'cron-parser';
 import { FerryError } from '../errors.js';
 import type { Store } from '../store/index.js';
 import type { Logger } from './logger.js';
-import { copyMessage, type Message, type PropertyValue } from './message.js';
+import { copyMessage, type Message, type MessageInit, type PropertyValue } from './message.js';
 import type { Persistence } from './persistence.js';
 import { RecordType, decodeMessage, decodeScheduled, encodeMessage, encodeScheduled, type ScheduledRecord } from './records.js';
 import { SchedulerCommand } from './scheduler-commands.js';
@@ -57,9 +57,11 @@ const scheduleProperties: ReadonlySet<string> = new Set(Object.values(SchedulePr
 /**
  * One delivery of a job's message, as ActiveMQ's scheduler delivers it: without the scheduling
  * properties, so that a consumer forwarding what it received (a bridge, a route) does not schedule
- * it once more, and with `scheduledJobId` naming the job it came from.
+ * it once more, and with `scheduledJobId` naming the job it came from. A message with a time to
+ * live lives it from this delivery, as it would had it been sent now: a message re-sent to "retry
+ * later" with a delay longer than its time to live is delivered, not dead-lettered on arrival.
  */
-function deliveryOf(job: Job): Message {
+function deliveryOf(job: Job, now: number): Message {
   const original = job.message;
   const properties = new Map<string, PropertyValue>();
   for (const [name, value] of original.properties) if (!scheduleProperties.has(name)) properties.set(name, value);
@@ -67,7 +69,14 @@ function deliveryOf(job: Job): Message {
   const types = original.propertyTypes === undefined ? undefined : new Map([...original.propertyTypes].filter(([name]) => !scheduleProperties.has(name)));
   // the first delivery keeps the message's id; repeats get ids of their own
   const id = job.state.fired === 1 ? original.id : `${original.id}:${job.state.fired}`;
-  return copyMessage(original, { id, properties, propertyTypes: types });
+  const changes: Partial<MessageInit> = { id, properties, propertyTypes: types };
+  const { timestamp, expiration } = original;
+  // as ActiveMQ: only a message with both a timestamp and an expiration is stamped anew
+  if (timestamp > 0 && expiration > 0 && now > timestamp) {
+    changes.timestamp = now;
+    if (expiration > timestamp) changes.expiration = now + (expiration - timestamp);
+  }
+  return copyMessage(original, changes);
 }
 
 function numberOf(value: PropertyValue | undefined, name: string): number {
@@ -229,7 +238,7 @@ export class MessageScheduler {
   private fireOne(job: Job, txId: number | undefined): void {
     const { state } = job;
     state.fired++;
-    const message = deliveryOf(job);
+    const message = deliveryOf(job, this.clock());
     try {
       this.delivery.route(message, txId);
     } catch (err) {

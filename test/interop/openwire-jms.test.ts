@@ -271,6 +271,13 @@ test('a scheduled delivery carries scheduledJobId and no AMQ_SCHEDULED_* propert
   assert.deepEqual(r['arrived'], { delayed: 1, repeated: 3 });
 });
 
+test('a scheduled message lives its time to live from each delivery, not from its send; one without keeps its timestamp', options(), async () => {
+  // up to 700 ms between deliveries, and ActiveMQ's scheduler can be some hundreds of ms late
+  const r = eventLine(await drive('scheduled-ttl', { dest: 'interop', quiet: 2500 }), 'scheduled-ttl');
+  assert.deepEqual(r['deliveries'], ['delayed ttl 1000', 'forever ttl none', 'repeated ttl 1000', 'repeated ttl 1000', 'repeated ttl 1000', 'repeated ttl 1000']);
+  assert.equal(r['foreverKeptTimestamp'], true);
+});
+
 test('wildcards: * one segment, > the rest, on topics and queues', options(120_000), async () => {
   const r = eventLine(await drive('wildcards', { dest: 'interop' }), 'wildcards');
   assert.deepEqual(r['topics'], {

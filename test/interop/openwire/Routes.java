@@ -5,6 +5,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import javax.jms.DeliveryMode;
 import javax.jms.Message;
 import javax.jms.MessageConsumer;
 import javax.jms.MessageProducer;
@@ -25,6 +26,7 @@ final class Routes {
   boolean run(String command) throws Exception {
     switch (command) {
       case "scheduled-forward": scheduledForward(); return true;
+      case "scheduled-ttl": scheduledTimeToLive(); return true;
       default: return false;
     }
   }
@@ -69,6 +71,38 @@ final class Routes {
       Map<String, Object> arrived = new TreeMap<>();
       for (Message m : d.drain(s.createConsumer(out))) arrived.merge((String) Messages.body(m), 1, (a, b) -> (Integer) a + (Integer) b);
       JmsDriver.emit("event", "scheduled-forward", "deliveries", deliveries, "arrived", arrived);
+    }
+  }
+
+  /**
+   * Scheduled messages whose time to live is shorter than their delay, or than their last repeat:
+   * prints each delivery with its time to live as delivered (expiration less timestamp), and
+   * whether a message without one keeps the timestamp of its send.
+   */
+  private void scheduledTimeToLive() throws Exception {
+    try (JmsDriver.Conn c = d.connect()) {
+      Session s = JmsDriver.session(c, Session.AUTO_ACKNOWLEDGE);
+      Queue q = s.createQueue(base + ".sched-ttl");
+      MessageProducer p = s.createProducer(q);
+      Message delayed = s.createTextMessage("delayed");
+      delayed.setLongProperty("AMQ_SCHEDULED_DELAY", 1500);
+      p.send(delayed, DeliveryMode.PERSISTENT, 4, 1000);
+      Message repeated = s.createTextMessage("repeated");
+      repeated.setLongProperty("AMQ_SCHEDULED_PERIOD", 700);
+      repeated.setIntProperty("AMQ_SCHEDULED_REPEAT", 3);
+      p.send(repeated, DeliveryMode.PERSISTENT, 4, 1000);
+      Message forever = s.createTextMessage("forever");
+      forever.setLongProperty("AMQ_SCHEDULED_DELAY", 300);
+      p.send(forever);
+      List<String> deliveries = new ArrayList<>();
+      boolean foreverKeptTimestamp = false;
+      for (Message m : d.drain(s.createConsumer(q))) {
+        String body = (String) Messages.body(m);
+        deliveries.add(body + " ttl " + (m.getJMSExpiration() == 0 ? "none" : Long.toString(m.getJMSExpiration() - m.getJMSTimestamp())));
+        if (body.equals("forever")) foreverKeptTimestamp = m.getJMSTimestamp() == forever.getJMSTimestamp();
+      }
+      Collections.sort(deliveries);
+      JmsDriver.emit("event", "scheduled-ttl", "deliveries", deliveries, "foreverKeptTimestamp", foreverKeptTimestamp);
     }
   }
 }
