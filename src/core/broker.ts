@@ -520,7 +520,12 @@ export class Broker implements BrokerAccess, ConnectionHost {
   /** A consumer on every queue a wildcard pattern matches, now and later (see WildcardQueueConsumer). */
   private subscribeQueuePattern(connection: CoreConnection, options: SubscribeOptions, selector: Selector | undefined, makeConsumer: (queue: MessageQueue, selector: Selector | undefined, member: MemberParts) => Consumer): WildcardQueueConsumer {
     checkQueuePattern(options);
-    if (this.authorizer !== undefined) this.authorize(connection.principal, 'consume', options.destination);
+    if (this.authorizer !== undefined) {
+      this.authorize(connection.principal, 'consume', options.destination);
+      if (this.destinations.isVirtualPattern(options.destination.name)) this.authorizeCreation(connection.principal, options.destination);
+    }
+    // the group's own queue joins the members like any other queue the pattern matches
+    this.destinations.virtualPatternQueue(options.destination.name);
     const deliveryRate = new RateCounter(this.clock);
     return new WildcardQueueConsumer(this.nextConsumer++, options, Math.max(1, options.prefetch ?? this.defaultPrefetch), selector, {
       watch: (watcher) => this.destinations.events.watch(watcher),

@@ -311,6 +311,13 @@ test('virtual topic: each Consumer.X.VirtualTopic.T queue gets a copy, shared am
   assert.equal(r['total'], 18);
 });
 
+test('virtual topic: a group on Consumer.E.VirtualTopic.T.> gets what every matching topic receives, and keeps it while away', options(), async () => {
+  const r = eventLine(await drive('virtual-topic-wildcard', { dest: 'interop' }), 'virtual-topic-wildcard');
+  assert.deepEqual(r['wildcard'], ['bar', 'baz.qux', 'foo']);
+  assert.deepEqual(r['plain'], ['foo']);
+  assert.deepEqual(r['afterReturn'], ['while away']);
+});
+
 test('expiry: an expired message is not delivered; a persistent one goes to the dead-letter queue', options(), async () => {
   const r = eventLine(await drive('expiry', { dest: 'interop', dlq: target.deadLetterQueue }), 'expiry');
   assert.deepEqual(r, { event: 'expiry', live: ['long'], deadLetter: ['short-persistent'] });

@@ -12,7 +12,7 @@ import javax.jms.MessageProducer;
 import javax.jms.Queue;
 import javax.jms.Session;
 
-/** Scenarios of where a message goes once the broker has it: scheduled deliveries, and what a consumer receiving them sees. */
+/** Scenarios of where a message goes once the broker has it: scheduled deliveries, virtual topics, and what a consumer receiving them sees. */
 final class Routes {
   private final JmsDriver d;
   private final String base;
@@ -27,6 +27,7 @@ final class Routes {
     switch (command) {
       case "scheduled-forward": scheduledForward(); return true;
       case "scheduled-ttl": scheduledTimeToLive(); return true;
+      case "virtual-topic-wildcard": virtualTopicWildcard(); return true;
       default: return false;
     }
   }
@@ -103,6 +104,34 @@ final class Routes {
       }
       Collections.sort(deliveries);
       JmsDriver.emit("event", "scheduled-ttl", "deliveries", deliveries, "foreverKeptTimestamp", foreverKeptTimestamp);
+    }
+  }
+
+  /**
+   * A group consuming every virtual topic under a name (`Consumer.E.VirtualTopic.T.>`) beside a group
+   * on one of them; then what is published while the wildcard group has no consumer, once it has one again.
+   */
+  private void virtualTopicWildcard() throws Exception {
+    String topic = "VirtualTopic." + base + ".vtw";
+    try (JmsDriver.Conn c = d.connect()) {
+      Session s = JmsDriver.session(c, Session.AUTO_ACKNOWLEDGE);
+      Queue wildcard = s.createQueue("Consumer.E." + topic + ".>");
+      MessageConsumer e = s.createConsumer(wildcard);
+      MessageConsumer f = s.createConsumer(s.createQueue("Consumer.F." + topic + ".foo"));
+      MessageProducer p = s.createProducer(null);
+      for (String t : new String[] {"foo", "bar", "baz.qux"}) p.send(s.createTopic(topic + "." + t), s.createTextMessage(t));
+      List<String> wildcardGot = new ArrayList<>();
+      List<String> destinations = new ArrayList<>();
+      for (Message m : d.drain(e)) {
+        wildcardGot.add((String) Messages.body(m));
+        destinations.add(Messages.destination(m.getJMSDestination()));
+      }
+      Collections.sort(wildcardGot);
+      List<Object> plainGot = JmsDriver.bodies(d.drain(f));
+      e.close();
+      p.send(s.createTopic(topic + ".bar"), s.createTextMessage("while away"));
+      List<Object> afterReturn = JmsDriver.bodies(d.drain(s.createConsumer(wildcard)));
+      JmsDriver.emit("event", "virtual-topic-wildcard", "wildcard", wildcardGot, "destinations", destinations, "plain", plainGot, "afterReturn", afterReturn);
     }
   }
 }
