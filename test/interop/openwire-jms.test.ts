@@ -301,6 +301,16 @@ test('composite destination a,b,topic://t delivers to each part', options(), asy
   });
 });
 
+test('a consumer on a composite destination (queues a,b; topics t1,t2) takes from each part of its kind', options(), async () => {
+  const r = eventLine(await drive('composite-consumer', { dest: 'interop' }), 'composite-consumer');
+  const q = (name: string): string => `queue://interop.cc.${name}`;
+  const t = (name: string): string => `topic://interop.cc.${name}`;
+  assert.deepEqual(r['queues'], [`committed@${q('a')}`, `committed@${q('b')}`, `toA@${q('a')}`, `toB@${q('b')}`]);
+  assert.deepEqual(r['topics'], [`toT1@${t('t1')}`, `toT2@${t('t2')}`]);
+  // a queue consumer leaves out a topic part
+  assert.deepEqual(r['mixed'], [`toM@${q('m')}`]);
+});
+
 test('virtual topic: each Consumer.X.VirtualTopic.T queue gets a copy, shared among its consumers', options(), async () => {
   const r = eventLine(await drive('virtual-topic', { dest: 'interop', count: 6 }), 'virtual-topic');
   const all = ['m0', 'm1', 'm2', 'm3', 'm4', 'm5'];

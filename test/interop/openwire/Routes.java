@@ -11,8 +11,9 @@ import javax.jms.MessageConsumer;
 import javax.jms.MessageProducer;
 import javax.jms.Queue;
 import javax.jms.Session;
+import javax.jms.Topic;
 
-/** Scenarios of where a message goes once the broker has it: scheduled deliveries, virtual topics, and what a consumer receiving them sees. */
+/** Scenarios of where a message goes once the broker has it: scheduled deliveries, virtual topics, composite consumers, and what a consumer receiving them sees. */
 final class Routes {
   private final JmsDriver d;
   private final String base;
@@ -28,6 +29,7 @@ final class Routes {
       case "scheduled-forward": scheduledForward(); return true;
       case "scheduled-ttl": scheduledTimeToLive(); return true;
       case "virtual-topic-wildcard": virtualTopicWildcard(); return true;
+      case "composite-consumer": compositeConsumer(); return true;
       default: return false;
     }
   }
@@ -132,6 +134,39 @@ final class Routes {
       p.send(s.createTopic(topic + ".bar"), s.createTextMessage("while away"));
       List<Object> afterReturn = JmsDriver.bodies(d.drain(s.createConsumer(wildcard)));
       JmsDriver.emit("event", "virtual-topic-wildcard", "wildcard", wildcardGot, "destinations", destinations, "plain", plainGot, "afterReturn", afterReturn);
+    }
+  }
+
+  /** Each received message as `body@destination`, sorted: a composite consumer's parts have no order between them. */
+  private List<String> arrivals(MessageConsumer consumer) throws Exception {
+    List<String> got = new ArrayList<>();
+    for (Message m : d.drain(consumer)) got.add(Messages.body(m) + "@" + Messages.destination(m.getJMSDestination()));
+    Collections.sort(got);
+    return got;
+  }
+
+  /** Consumers on composite destinations: two queues, two topics, a queue and a topic; each takes from every part. */
+  private void compositeConsumer() throws Exception {
+    String p = base + ".cc";
+    try (JmsDriver.Conn c = d.connect()) {
+      Session s = JmsDriver.session(c, Session.AUTO_ACKNOWLEDGE);
+      MessageConsumer queues = s.createConsumer(s.createQueue(p + ".a," + p + ".b"));
+      MessageConsumer topics = s.createConsumer(s.createTopic(p + ".t1," + p + ".t2"));
+      MessageConsumer mixed = s.createConsumer(s.createQueue(p + ".m,topic://" + p + ".mt"));
+      MessageProducer any = s.createProducer(null);
+      any.send(s.createQueue(p + ".a"), s.createTextMessage("toA"));
+      any.send(s.createQueue(p + ".b"), s.createTextMessage("toB"));
+      any.send(s.createTopic(p + ".t1"), s.createTextMessage("toT1"));
+      any.send(s.createTopic(p + ".t2"), s.createTextMessage("toT2"));
+      any.send(s.createQueue(p + ".m"), s.createTextMessage("toM"));
+      any.send(s.createTopic(p + ".mt"), s.createTextMessage("toMT"));
+      Session tx = JmsDriver.session(c, Session.SESSION_TRANSACTED);
+      MessageProducer both = tx.createProducer(tx.createQueue(p + ".a," + p + ".b"));
+      both.send(tx.createTextMessage("rolledBack"));
+      tx.rollback();
+      both.send(tx.createTextMessage("committed"));
+      tx.commit();
+      JmsDriver.emit("event", "composite-consumer", "queues", arrivals(queues), "topics", arrivals(topics), "mixed", arrivals(mixed));
     }
   }
 }
