@@ -324,8 +324,20 @@ test('virtual topic: each Consumer.X.VirtualTopic.T queue gets a copy, shared am
 test('virtual topic: a group on Consumer.E.VirtualTopic.T.> gets what every matching topic receives, and keeps it while away', options(), async () => {
   const r = eventLine(await drive('virtual-topic-wildcard', { dest: 'interop' }), 'virtual-topic-wildcard');
   assert.deepEqual(r['wildcard'], ['bar', 'baz.qux', 'foo']);
+  assert.deepEqual(r['destinations'], Array(3).fill('queue://Consumer.E.VirtualTopic.interop.vtw.>'));
   assert.deepEqual(r['plain'], ['foo']);
   assert.deepEqual(r['afterReturn'], ['while away']);
+});
+
+test('virtual topic: a group\'s copy is its queue\'s, with the topic as its origin; its dead letter comes from that queue', options(), async () => {
+  const r = eventLine(await drive('virtual-topic-dead-letter', { dest: 'interop', dlq: target.deadLetterQueue }), 'virtual-topic-dead-letter');
+  assert.deepEqual(r, {
+    event: 'virtual-topic-dead-letter',
+    groupB: ['poison'],
+    destination: 'queue://Consumer.A.VirtualTopic.interop.vtd',
+    originalDestination: 'topic://VirtualTopic.interop.vtd',
+    deadLetterOrigin: 'queue://Consumer.A.VirtualTopic.interop.vtd',
+  });
 });
 
 test('expiry: an expired message is not delivered; a persistent one goes to the dead-letter queue', options(), async () => {

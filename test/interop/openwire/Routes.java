@@ -12,6 +12,7 @@ import javax.jms.MessageProducer;
 import javax.jms.Queue;
 import javax.jms.Session;
 import javax.jms.Topic;
+import org.apache.activemq.command.ActiveMQMessage;
 
 /** Scenarios of where a message goes once the broker has it: scheduled deliveries, virtual topics, composite consumers, and what a consumer receiving them sees. */
 final class Routes {
@@ -30,6 +31,7 @@ final class Routes {
       case "scheduled-ttl": scheduledTimeToLive(); return true;
       case "virtual-topic-wildcard": virtualTopicWildcard(); return true;
       case "composite-consumer": compositeConsumer(); return true;
+      case "virtual-topic-dead-letter": virtualTopicDeadLetter(); return true;
       default: return false;
     }
   }
@@ -167,6 +169,34 @@ final class Routes {
       both.send(tx.createTextMessage("committed"));
       tx.commit();
       JmsDriver.emit("event", "composite-consumer", "queues", arrivals(queues), "topics", arrivals(topics), "mixed", arrivals(mixed));
+    }
+  }
+
+  /**
+   * Group A of a virtual topic rolls a message back past its redelivery policy while group B takes it:
+   * prints where A's copy says it is and came from, and where its dead letter says it came from.
+   */
+  private void virtualTopicDeadLetter() throws Exception {
+    String topic = "VirtualTopic." + base + ".vtd";
+    String tag = base + "-vtd";
+    String options = "jms.redeliveryPolicy.maximumRedeliveries=1&jms.redeliveryPolicy.initialRedeliveryDelay=0&jms.redeliveryPolicy.redeliveryDelay=0";
+    try (JmsDriver.Conn c = d.connect(options, null)) {
+      Session tx = JmsDriver.session(c, Session.SESSION_TRANSACTED);
+      Session s = JmsDriver.session(c, Session.AUTO_ACKNOWLEDGE);
+      MessageConsumer a = tx.createConsumer(tx.createQueue("Consumer.A." + topic));
+      MessageConsumer b = s.createConsumer(s.createQueue("Consumer.B." + topic));
+      Message poison = s.createTextMessage("poison");
+      poison.setStringProperty("tag", tag);
+      s.createProducer(s.createTopic(topic)).send(poison);
+      List<Object> groupB = JmsDriver.bodies(d.receive(b, 1));
+      Message first = d.receive(a, 1).get(0);
+      String destination = Messages.destination(first.getJMSDestination());
+      String original = Messages.destination(((ActiveMQMessage) first).getOriginalDestination());
+      tx.rollback();
+      for (Message again = a.receive(d.timeout); again != null; again = a.receive(d.quiet)) tx.rollback();
+      Message dead = d.receive(s.createConsumer(s.createQueue(d.opt("dlq", "ActiveMQ.DLQ")), "tag = '" + tag + "'"), 1).get(0);
+      JmsDriver.emit("event", "virtual-topic-dead-letter", "groupB", groupB, "destination", destination, "originalDestination", original,
+          "deadLetterOrigin", Messages.destination(((ActiveMQMessage) dead).getOriginalDestination()));
     }
   }
 }
