@@ -1,6 +1,6 @@
 import { FerryError } from '../errors.js';
 import type { Store } from '../store/index.js';
-import { validateDestinationName } from './address.js';
+import { hasWildcard, matchesPattern, validateDestinationName } from './address.js';
 import type { ClientLimits } from './limits.js';
 import type { Destination } from './message.js';
 import type { MessageQueue } from './message-queue.js';
@@ -58,6 +58,8 @@ export class Destinations {
   readonly topics = new Set<string>();
   /** Virtual topic name -> its consumer queues. */
   private readonly virtualConsumers = new Map<string, Set<MessageQueue>>();
+  /** Virtual topic pattern (`VirtualTopic.orders.>`) -> the consumer queues of a group on every topic it matches. */
+  private readonly virtualPatternConsumers = new Map<string, Set<MessageQueue>>();
   private readonly composites = new Map<string, CompositeDestination>();
   private readonly topicSends = new Map<string, { sent: number }>();
   /** Temporary destination key -> the id of the connection that owns it. */
@@ -173,7 +175,7 @@ export class Destinations {
     if (this.queues.get(queue.name) !== queue) return;
     this.queues.delete(queue.name);
     if (queue.recordId !== 0) this.host.store.delete(queue.recordId);
-    for (const set of this.virtualConsumers.values()) set.delete(queue);
+    this.unindexVirtualConsumer(queue);
     this.senders.forget({ kind: 'queue', name: queue.name });
     this.events.removed({ kind: 'queue', name: queue.name });
   }
@@ -213,7 +215,7 @@ export class Destinations {
   /** Forgets a queue an operator deleted (its records are the caller's). */
   removeQueue(queue: MessageQueue): void {
     this.queues.delete(queue.name);
-    for (const set of this.virtualConsumers.values()) set.delete(queue);
+    this.unindexVirtualConsumer(queue);
     this.senders.forget({ kind: 'queue', name: queue.name });
     this.events.removed({ kind: 'queue', name: queue.name });
   }
@@ -238,7 +240,27 @@ export class Destinations {
   /** The consumer queues of a virtual topic (empty when `topic` is none). */
   virtualConsumersOf(topic: string): Iterable<MessageQueue> {
     if (!this.virtualTopics.enabled || !topic.startsWith(this.virtualTopics.prefix)) return [];
-    return this.virtualConsumers.get(topic) ?? [];
+    const named = this.virtualConsumers.get(topic);
+    if (this.virtualPatternConsumers.size === 0) return named ?? [];
+    const queues = named === undefined ? [] : [...named];
+    for (const [pattern, set] of this.virtualPatternConsumers) if (matchesPattern(pattern, topic)) queues.push(...set);
+    return queues;
+  }
+
+  /**
+   * The queue a consumer on a virtual-topic consumer pattern (`Consumer.A.VirtualTopic.orders.>`)
+   * takes its group's messages from, made on first use as ActiveMQ makes it: what every virtual
+   * topic the pattern matches receives lands there, also while no consumer is on. Undefined for any
+   * other pattern (a wildcard group, or no virtual topic), whose consumer only takes from the queues it matches.
+   */
+  virtualPatternQueue(name: string): MessageQueue | undefined {
+    return this.isVirtualPattern(name) ? this.queueNamed(name) : undefined;
+  }
+
+  /** True for a virtual-topic consumer pattern, which has a queue of its own (see `virtualPatternQueue`). */
+  isVirtualPattern(name: string): boolean {
+    const topic = this.virtualTopicOf(name);
+    return topic !== undefined && hasWildcard(topic);
   }
 
   /** Refuses a send to a queue at its memoryLimit whose memoryPolicy is fail. */
@@ -268,17 +290,29 @@ export class Destinations {
     for (const name of this.topics) if (!this.temporaryOwners.has(destinationKey({ kind: 'topic', name }))) yield { kind: 'topic', name };
   }
 
-  /** `Consumer.A.VirtualTopic.orders` receives what is sent to topic `VirtualTopic.orders`. */
-  private indexVirtualConsumer(queue: MessageQueue): void {
+  /** `VirtualTopic.orders` for `Consumer.A.VirtualTopic.orders`: the topic a group's consumer queue takes from, if it is one. */
+  private virtualTopicOf(queueName: string): string | undefined {
     const { enabled, prefix, consumerPrefix } = this.virtualTopics;
-    if (!enabled || !queue.name.startsWith(consumerPrefix)) return;
-    const rest = queue.name.slice(consumerPrefix.length);
+    if (!enabled || !queueName.startsWith(consumerPrefix)) return undefined;
+    const rest = queueName.slice(consumerPrefix.length);
     const dot = rest.indexOf('.');
-    if (dot <= 0) return;
+    if (dot <= 0 || hasWildcard(rest.slice(0, dot))) return undefined;
     const topic = rest.slice(dot + 1);
-    if (!topic.startsWith(prefix)) return;
-    let set = this.virtualConsumers.get(topic);
-    if (set === undefined) this.virtualConsumers.set(topic, (set = new Set()));
+    return topic.startsWith(prefix) ? topic : undefined;
+  }
+
+  /** `Consumer.A.VirtualTopic.orders` receives what is sent to topic `VirtualTopic.orders`, `Consumer.A.VirtualTopic.>` what is sent to any. */
+  private indexVirtualConsumer(queue: MessageQueue): void {
+    const topic = this.virtualTopicOf(queue.name);
+    if (topic === undefined) return;
+    const index = hasWildcard(topic) ? this.virtualPatternConsumers : this.virtualConsumers;
+    let set = index.get(topic);
+    if (set === undefined) index.set(topic, (set = new Set()));
     set.add(queue);
+  }
+
+  private unindexVirtualConsumer(queue: MessageQueue): void {
+    for (const set of this.virtualConsumers.values()) set.delete(queue);
+    for (const set of this.virtualPatternConsumers.values()) set.delete(queue);
   }
 }

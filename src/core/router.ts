@@ -72,7 +72,10 @@ export class Router {
       }
     });
     if (groups !== undefined) for (const members of groups.values()) into.push(overlapTarget(members, message));
-    for (const queue of this.parts.destinations.virtualConsumersOf(destination.name)) into.push([queue, message]);
+    for (const queue of this.parts.destinations.virtualConsumersOf(destination.name)) {
+      // each group's copy is its queue's, as ActiveMQ's is: a dead letter of one group goes back to that group alone
+      into.push([queue, copyMessage(message, { destination: { kind: 'queue', name: queue.name }, originalDestination: message.originalDestination ?? destination })]);
+    }
     // a topic send reaches queues bound to amq.topic too (as RabbitMQ's STOMP and MQTT plugins route it)
     if (message.exchange === undefined) this.parts.declarations.amqTopicTargets(message, destination.name, into);
   }
@@ -130,7 +133,8 @@ export class Router {
     if (queue.declared !== undefined) return this.parts.declarations.deadLetter(queue, entry, reason);
     const message = entry.message;
     const policy = queue.policy;
-    const origin = message.originalDestination ?? message.destination;
+    // where it failed, not where it was first sent (a composite, a virtual topic): a retry goes back there alone
+    const origin = message.destination;
     const target = policy.individualDeadLetter ? `${policy.individualDeadLetterPrefix}${origin.name}` : policy.deadLetterQueue;
     const drop = this.parts.policies.isDeadLetterQueue(queue.name) || (!message.persistent && !policy.deadLetterNonPersistent) || message.destination.temporary === true;
     if (drop) {

@@ -2,9 +2,10 @@ import { CronExpressionParser } from 'cron-parser';
 import { FerryError } from '../errors.js';
 import type { Store } from '../store/index.js';
 import type { Logger } from './logger.js';
-import { copyMessage, type Message, type PropertyValue } from './message.js';
+import { copyMessage, type Message, type MessageInit, type PropertyValue } from './message.js';
 import type { Persistence } from './persistence.js';
 import { RecordType, decodeMessage, decodeScheduled, encodeMessage, encodeScheduled, type ScheduledRecord } from './records.js';
+import { SchedulerCommand } from './scheduler-commands.js';
 import type { TimerHandle, TimerQueue } from './timers.js';
 
 /** ActiveMQ's scheduling properties, read from a message as it is sent. */
@@ -50,6 +51,33 @@ export interface ScheduledDelivery {
  * are served between batches; the rest of a burst follows in the next turns.
  */
 export const SCHEDULER_BATCH = 2000;
+
+const scheduleProperties: ReadonlySet<string> = new Set(Object.values(ScheduleProperty));
+
+/**
+ * One delivery of a job's message, as ActiveMQ's scheduler delivers it: without the scheduling
+ * properties, so that a consumer forwarding what it received (a bridge, a route) does not schedule
+ * it once more, and with `scheduledJobId` naming the job it came from. A message with a time to
+ * live lives it from this delivery, as it would had it been sent now: a message re-sent to "retry
+ * later" with a delay longer than its time to live is delivered, not dead-lettered on arrival.
+ */
+function deliveryOf(job: Job, now: number): Message {
+  const original = job.message;
+  const properties = new Map<string, PropertyValue>();
+  for (const [name, value] of original.properties) if (!scheduleProperties.has(name)) properties.set(name, value);
+  properties.set(SchedulerCommand.jobId, original.id);
+  const types = original.propertyTypes === undefined ? undefined : new Map([...original.propertyTypes].filter(([name]) => !scheduleProperties.has(name)));
+  // the first delivery keeps the message's id; repeats get ids of their own
+  const id = job.state.fired === 1 ? original.id : `${original.id}:${job.state.fired}`;
+  const changes: Partial<MessageInit> = { id, properties, propertyTypes: types };
+  const { timestamp, expiration } = original;
+  // as ActiveMQ: only a message with both a timestamp and an expiration is stamped anew
+  if (timestamp > 0 && expiration > 0 && now > timestamp) {
+    changes.timestamp = now;
+    if (expiration > timestamp) changes.expiration = now + (expiration - timestamp);
+  }
+  return copyMessage(original, changes);
+}
 
 function numberOf(value: PropertyValue | undefined, name: string): number {
   if (value === undefined || value === null) return 0;
@@ -210,8 +238,7 @@ export class MessageScheduler {
   private fireOne(job: Job, txId: number | undefined): void {
     const { state } = job;
     state.fired++;
-    // the first delivery keeps the message's id; repeats get ids of their own
-    const message = state.fired === 1 ? job.message : copyMessage(job.message, { id: `${job.message.id}:${state.fired}` });
+    const message = deliveryOf(job, this.clock());
     try {
       this.delivery.route(message, txId);
     } catch (err) {

@@ -1,6 +1,6 @@
 import { FerryError, isFerryError } from '../errors.js';
 import type { ConsumerHandle, SubscribeOptions } from './access.js';
-import { matchesPattern, validateDestinationName } from './address.js';
+import { validateDestinationName } from './address.js';
 import type { AckMode, Consumer, DeliveryLedger } from './consumer.js';
 import type { DestinationWatcher } from './destination-events.js';
 import type { Destination } from './message.js';
@@ -16,6 +16,8 @@ const GONE_REMEMBERED = 1024;
 export interface QueuePatternHost {
   /** Every lasting queue and topic now, then each one made or deleted (temporary ones never). */
   watch(watcher: DestinationWatcher): () => void;
+  /** True for a queue or topic whose messages the consumer takes. */
+  matches(destination: Destination): boolean;
   queue(name: string): MessageQueue | undefined;
   /**
    * Opens a consumer on `queue` for this subscription, delivering through `sink` and counting in
@@ -23,9 +25,18 @@ export interface QueuePatternHost {
    * connection's exclusive queue, a sole consumer, the limit of consumers.
    */
   member(queue: MessageQueue, sink: DeliverySink, ledger: DeliveryLedger): Consumer;
+  /** Subscribes to `topic` for this consumer, as `member` opens a queue's consumer (a composite's topic parts). */
+  subscriber(topic: string, sink: DeliverySink, ledger: DeliveryLedger): Consumer;
   transaction(txId: string): Transaction;
   /** Deliveries per second of all the members together. */
   readonly deliveryRate: { rate(): number };
+}
+
+/** Opens one member's consumer on `queue`. */
+export type MakeConsumer = (queue: MessageQueue, selector: Selector | undefined, member: MemberParts) => Consumer;
+
+function keyOf(destination: Destination): string {
+  return `${destination.kind}:${destination.name}`;
 }
 
 /** What each member shares with its siblings, as the broker builds it. */
@@ -40,11 +51,11 @@ export interface MemberParts {
  * own, so neither ActiveMQ's exclusive consumer nor a sole consumer can be had across them;
  * durable subscriptions are topics'. (A browser walks one queue: `Broker.browse` refuses patterns.)
  */
-export function checkQueuePattern(options: SubscribeOptions): void {
+export function checkQueuePattern(options: SubscribeOptions, taken = 'a wildcard queue'): void {
   const { name } = options.destination;
   validateDestinationName(name, true);
   const refuse = (what: string): never => {
-    throw new FerryError('FERRY_DESTINATION_INVALID', `${what} cannot take a wildcard queue ("${name}")`);
+    throw new FerryError('FERRY_DESTINATION_INVALID', `${what} cannot take ${taken} ("${name}")`);
   };
   if (options.destination.temporary === true) refuse('a temporary queue');
   if (options.durable !== undefined) refuse('a durable subscription');
@@ -54,7 +65,8 @@ export function checkQueuePattern(options: SubscribeOptions): void {
 
 /**
  * ActiveMQ's consumer on a wildcard queue (`orders.*`): one consumer on every queue whose name
- * matches, those there now and those made later, as one handle. Its members are ordinary
+ * matches, those there now and those made later, as one handle. A consumer on a composite
+ * destination (`a,b`, `queue://a,topic://t`) is one too, whose members are its parts. Its members are ordinary
  * consumers that share a `DeliveryLedger`, so a tag names one delivery across all of them and the
  * prefetch bounds the whole subscription, as ActiveMQ applies it. A member leaves when its queue is
  * deleted. Temporary queues are never members; declared queues (RabbitMQ's model) are, unless
@@ -63,7 +75,9 @@ export function checkQueuePattern(options: SubscribeOptions): void {
 export class WildcardQueueConsumer implements ConsumerHandle {
   readonly ackMode: AckMode;
   readonly priority: number;
+  /** By `kind:name` of the queue or topic each takes from. */
   private readonly members = new Map<string, Consumer>();
+  private readonly keys = new Map<Consumer, string>();
   private readonly ledger: DeliveryLedger = { nextTag: 1, inFlight: 0 };
   /**
    * Members the shared prefetch or the protocol's credit held back, or that settled deliveries,
@@ -72,8 +86,8 @@ export class WildcardQueueConsumer implements ConsumerHandle {
    */
   private readonly starved = new Set<Consumer>();
   private readonly gone = new Set<number>();
-  /** Queue names announced and not yet attached (see `added`). */
-  private attaching: string[] = [];
+  /** Destinations announced and not yet attached (see `added`). */
+  private attaching: Destination[] = [];
   private readonly retired = { delivered: 0, acknowledged: 0 };
   private readonly unwatch: () => void;
   private closed = false;
@@ -230,6 +244,7 @@ export class WildcardQueueConsumer implements ConsumerHandle {
       member.close();
     }
     this.members.clear();
+    this.keys.clear();
     this.starved.clear();
     this.onClose?.();
   }
@@ -240,28 +255,29 @@ export class WildcardQueueConsumer implements ConsumerHandle {
    * that is done, a microtask later; messages wait in the queue meanwhile.
    */
   private added(destination: Destination): void {
-    if (destination.kind !== 'queue' || !matchesPattern(this.options.destination.name, destination.name)) return;
-    if (this.attaching.push(destination.name) === 1) queueMicrotask(() => this.attachWaiting());
+    if (!this.host.matches(destination)) return;
+    if (this.attaching.push(destination) === 1) queueMicrotask(() => this.attachWaiting());
   }
 
   private removed(destination: Destination): void {
     if (destination.kind !== 'queue') return;
-    const member = this.members.get(destination.name);
+    const member = this.members.get(keyOf(destination));
     if (member === undefined) return;
     this.detach(member);
     member.close();
   }
 
   private attachWaiting(): void {
-    const names = this.attaching;
+    const destinations = this.attaching;
     this.attaching = [];
-    for (const name of names) this.attach(name);
+    for (const destination of destinations) this.attach(destination);
   }
 
-  private attach(name: string): void {
+  private attach(destination: Destination): void {
     if (this.stopped) return;
-    const queue = this.host.queue(name);
-    if (queue === undefined || queue.isDestroyed || this.members.get(name)?.queue === queue) return;
+    const key = keyOf(destination);
+    const queue = destination.kind === 'queue' ? this.host.queue(destination.name) : undefined;
+    if (destination.kind === 'queue' ? queue === undefined || queue.isDestroyed || this.members.get(key)?.queue === queue : this.members.has(key)) return;
     let member: Consumer | undefined;
     const outer = this.options.sink;
     const sink: DeliverySink = {
@@ -283,22 +299,28 @@ export class WildcardQueueConsumer implements ConsumerHandle {
       },
     };
     try {
-      member = this.host.member(queue, sink, this.ledger);
+      member = queue === undefined ? this.host.subscriber(destination.name, sink, this.ledger) : this.host.member(queue, sink, this.ledger);
     } catch (err) {
       // a queue this subscriber may not consume from is left out, as ActiveMQ leaves it
       if (isFerryError(err)) return;
       throw err;
     }
     const attached = member;
+    // a topic subscription ends with its consumer
+    const ends = attached.onClose;
     attached.onClose = () => {
+      ends?.();
       if (!this.closed) this.detach(attached);
     };
-    this.members.set(name, attached);
+    this.members.set(key, attached);
+    this.keys.set(attached, key);
   }
 
   private detach(member: Consumer): void {
-    if (this.members.get(member.queue.name) !== member) return;
-    this.members.delete(member.queue.name);
+    const key = this.keys.get(member);
+    if (key === undefined || this.members.get(key) !== member) return;
+    this.members.delete(key);
+    this.keys.delete(member);
     this.starved.delete(member);
     for (const entry of member.inFlightEntries()) {
       this.gone.add(entry.tag);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { drain, queue, settle, startBroker } from './harness.js';
+import { drain, queue, settle, startBroker, topic } from './harness.js';
 
 const q = queue('work');
 const DLQ = queue('ActiveMQ.DLQ');
@@ -249,4 +249,26 @@ test('a message a consumer\'s protocol cannot put into its terms goes to the dea
     assert.equal(dead?.message.body.toString(), 'cannot be carried');
     assert.match(String(dead?.message.properties.get('dlqDeliveryFailureCause')), /could not carry it: a value over the protocol's limit/);
   }
+});
+
+test('a virtual topic group\'s dead letter comes from its consumer queue, and a retry sends it back to that group alone', async (t) => {
+  const b = await startBroker(t);
+  const client = await b.connect();
+  const groupA = client.subscribe(queue('Consumer.A.VirtualTopic.orders'), { ackMode: 'individual' });
+  const groupB = client.subscribe(queue('Consumer.B.VirtualTopic.orders'), { ackMode: 'individual' });
+  await settle();
+  await client.send(topic('VirtualTopic.orders'), 'poison', { persistent: true });
+  await settle();
+  assert.deepEqual(groupA.delivery('poison').message.destination, queue('Consumer.A.VirtualTopic.orders'));
+  assert.deepEqual(groupA.delivery('poison').message.originalDestination, topic('VirtualTopic.orders'));
+  groupB.ack('poison');
+  groupA.reject('poison');
+  await settle();
+  const [dead] = b.broker.admin.browse('ActiveMQ.DLQ', undefined, 0, 10).items;
+  assert.deepEqual(dead?.message.originalDestination, queue('Consumer.A.VirtualTopic.orders'));
+  groupA.close();
+  groupB.close();
+  assert.equal(b.broker.admin.transfer('ActiveMQ.DLQ', {}, 'retry'), 1);
+  assert.equal(b.queueStats('Consumer.A.VirtualTopic.orders').pending, 1);
+  assert.equal(b.queueStats('Consumer.B.VirtualTopic.orders').pending, 0);
 });

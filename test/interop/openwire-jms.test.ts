@@ -264,6 +264,26 @@ test('scheduled delivery (AMQ_SCHEDULED_DELAY) holds the message back until the 
   assert.equal(r['late'], 'later');
 });
 
+test('a scheduled delivery carries scheduledJobId and no AMQ_SCHEDULED_* property: forwarding it does not schedule it again', options(), async () => {
+  const r = eventLine(await drive('scheduled-forward', { dest: 'interop' }), 'scheduled-forward');
+  const deliveries = r['deliveries'] as DriverLine[];
+  assert.deepEqual(deliveries.map((x) => x['body']).sort(), ['delayed', 'repeated', 'repeated', 'repeated']);
+  for (const delivery of deliveries) assert.deepEqual(delivery['properties'], delivery['body'] === 'delayed' ? ['kept', 'scheduledJobId'] : ['scheduledJobId']);
+  // each delivery names its job: the repeats one job, the delayed message another
+  const jobs = (body: string): Set<unknown> => new Set(deliveries.filter((x) => x['body'] === body).map((x) => x['jobId']));
+  assert.equal(jobs('repeated').size, 1);
+  assert.equal(jobs('delayed').size, 1);
+  assert.notDeepEqual(jobs('repeated'), jobs('delayed'));
+  assert.deepEqual(r['arrived'], { delayed: 1, repeated: 3 });
+});
+
+test('a scheduled message lives its time to live from each delivery, not from its send; one without keeps its timestamp', options(), async () => {
+  // up to 700 ms between deliveries, and ActiveMQ's scheduler can be some hundreds of ms late
+  const r = eventLine(await drive('scheduled-ttl', { dest: 'interop', quiet: 2500 }), 'scheduled-ttl');
+  assert.deepEqual(r['deliveries'], ['delayed ttl 1000', 'forever ttl none', 'repeated ttl 1000', 'repeated ttl 1000', 'repeated ttl 1000', 'repeated ttl 1000']);
+  assert.equal(r['foreverKeptTimestamp'], true);
+});
+
 test('wildcards: * one segment, > the rest, on topics and queues', options(120_000), async () => {
   const r = eventLine(await drive('wildcards', { dest: 'interop' }), 'wildcards');
   assert.deepEqual(r['topics'], {
@@ -287,6 +307,16 @@ test('composite destination a,b,topic://t delivers to each part', options(), asy
   });
 });
 
+test('a consumer on a composite destination (queues a,b; topics t1,t2) takes from each part of its kind', options(), async () => {
+  const r = eventLine(await drive('composite-consumer', { dest: 'interop' }), 'composite-consumer');
+  const q = (name: string): string => `queue://interop.cc.${name}`;
+  const t = (name: string): string => `topic://interop.cc.${name}`;
+  assert.deepEqual(r['queues'], [`committed@${q('a')}`, `committed@${q('b')}`, `toA@${q('a')}`, `toB@${q('b')}`]);
+  assert.deepEqual(r['topics'], [`toT1@${t('t1')}`, `toT2@${t('t2')}`]);
+  // a queue consumer leaves out a topic part
+  assert.deepEqual(r['mixed'], [`toM@${q('m')}`]);
+});
+
 test('virtual topic: each Consumer.X.VirtualTopic.T queue gets a copy, shared among its consumers', options(), async () => {
   const r = eventLine(await drive('virtual-topic', { dest: 'interop', count: 6 }), 'virtual-topic');
   const all = ['m0', 'm1', 'm2', 'm3', 'm4', 'm5'];
@@ -295,6 +325,25 @@ test('virtual topic: each Consumer.X.VirtualTopic.T queue gets a copy, shared am
   assert.deepEqual(r['b'], all);
   assert.deepEqual(r['topic'], all);
   assert.equal(r['total'], 18);
+});
+
+test('virtual topic: a group on Consumer.E.VirtualTopic.T.> gets what every matching topic receives, and keeps it while away', options(), async () => {
+  const r = eventLine(await drive('virtual-topic-wildcard', { dest: 'interop' }), 'virtual-topic-wildcard');
+  assert.deepEqual(r['wildcard'], ['bar', 'baz.qux', 'foo']);
+  assert.deepEqual(r['destinations'], Array(3).fill('queue://Consumer.E.VirtualTopic.interop.vtw.>'));
+  assert.deepEqual(r['plain'], ['foo']);
+  assert.deepEqual(r['afterReturn'], ['while away']);
+});
+
+test('virtual topic: a group\'s copy is its queue\'s, with the topic as its origin; its dead letter comes from that queue', options(), async () => {
+  const r = eventLine(await drive('virtual-topic-dead-letter', { dest: 'interop', dlq: target.deadLetterQueue }), 'virtual-topic-dead-letter');
+  assert.deepEqual(r, {
+    event: 'virtual-topic-dead-letter',
+    groupB: ['poison'],
+    destination: 'queue://Consumer.A.VirtualTopic.interop.vtd',
+    originalDestination: 'topic://VirtualTopic.interop.vtd',
+    deadLetterOrigin: 'queue://Consumer.A.VirtualTopic.interop.vtd',
+  });
 });
 
 test('expiry: an expired message is not delivered; a persistent one goes to the dead-letter queue', options(), async () => {

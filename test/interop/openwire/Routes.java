@@ -1,0 +1,202 @@
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.Enumeration;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import javax.jms.DeliveryMode;
+import javax.jms.Message;
+import javax.jms.MessageConsumer;
+import javax.jms.MessageProducer;
+import javax.jms.Queue;
+import javax.jms.Session;
+import javax.jms.Topic;
+import org.apache.activemq.command.ActiveMQMessage;
+
+/** Scenarios of where a message goes once the broker has it: scheduled deliveries, virtual topics, composite consumers, and what a consumer receiving them sees. */
+final class Routes {
+  private final JmsDriver d;
+  private final String base;
+
+  Routes(JmsDriver driver) {
+    this.d = driver;
+    this.base = driver.opt("dest", "interop");
+  }
+
+  /** False when `command` is not one of these scenarios. */
+  boolean run(String command) throws Exception {
+    switch (command) {
+      case "scheduled-forward": scheduledForward(); return true;
+      case "scheduled-ttl": scheduledTimeToLive(); return true;
+      case "virtual-topic-wildcard": virtualTopicWildcard(); return true;
+      case "composite-consumer": compositeConsumer(); return true;
+      case "virtual-topic-dead-letter": virtualTopicDeadLetter(); return true;
+      default: return false;
+    }
+  }
+
+  private static List<Object> propertyNames(Message m) throws Exception {
+    List<String> names = new ArrayList<>();
+    for (Enumeration<?> e = m.getPropertyNames(); e.hasMoreElements(); ) names.add((String) e.nextElement());
+    Collections.sort(names);
+    return new ArrayList<>(names);
+  }
+
+  /**
+   * A router receives scheduled deliveries and forwards each received Message object to another
+   * queue, as bridges and integration routes do; prints what each delivery carried and what arrived downstream.
+   */
+  private void scheduledForward() throws Exception {
+    try (JmsDriver.Conn c = d.connect()) {
+      Session s = JmsDriver.session(c, Session.AUTO_ACKNOWLEDGE);
+      Queue in = s.createQueue(base + ".sched-fwd.in");
+      Queue out = s.createQueue(base + ".sched-fwd.out");
+      MessageProducer p = s.createProducer(in);
+      Message delayed = s.createTextMessage("delayed");
+      delayed.setLongProperty("AMQ_SCHEDULED_DELAY", 500);
+      delayed.setStringProperty("kept", "yes");
+      p.send(delayed);
+      Message repeated = s.createTextMessage("repeated");
+      repeated.setLongProperty("AMQ_SCHEDULED_DELAY", 200);
+      repeated.setLongProperty("AMQ_SCHEDULED_PERIOD", 200);
+      repeated.setIntProperty("AMQ_SCHEDULED_REPEAT", 2);
+      p.send(repeated);
+      MessageProducer forward = s.createProducer(out);
+      List<Object> deliveries = new ArrayList<>();
+      for (Message m : d.receive(s.createConsumer(in), 4)) {
+        Map<String, Object> line = new LinkedHashMap<>();
+        String body = (String) Messages.body(m);
+        line.put("body", body);
+        line.put("properties", propertyNames(m));
+        line.put("jobId", m.getStringProperty("scheduledJobId"));
+        deliveries.add(line);
+        forward.send(m);
+      }
+      Map<String, Object> arrived = new TreeMap<>();
+      for (Message m : d.drain(s.createConsumer(out))) arrived.merge((String) Messages.body(m), 1, (a, b) -> (Integer) a + (Integer) b);
+      JmsDriver.emit("event", "scheduled-forward", "deliveries", deliveries, "arrived", arrived);
+    }
+  }
+
+  /**
+   * Scheduled messages whose time to live is shorter than their delay, or than their last repeat:
+   * prints each delivery with its time to live as delivered (expiration less timestamp), and
+   * whether a message without one keeps the timestamp of its send.
+   */
+  private void scheduledTimeToLive() throws Exception {
+    try (JmsDriver.Conn c = d.connect()) {
+      Session s = JmsDriver.session(c, Session.AUTO_ACKNOWLEDGE);
+      Queue q = s.createQueue(base + ".sched-ttl");
+      MessageProducer p = s.createProducer(q);
+      Message delayed = s.createTextMessage("delayed");
+      delayed.setLongProperty("AMQ_SCHEDULED_DELAY", 1500);
+      p.send(delayed, DeliveryMode.PERSISTENT, 4, 1000);
+      Message repeated = s.createTextMessage("repeated");
+      repeated.setLongProperty("AMQ_SCHEDULED_PERIOD", 700);
+      repeated.setIntProperty("AMQ_SCHEDULED_REPEAT", 3);
+      p.send(repeated, DeliveryMode.PERSISTENT, 4, 1000);
+      Message forever = s.createTextMessage("forever");
+      forever.setLongProperty("AMQ_SCHEDULED_DELAY", 300);
+      p.send(forever);
+      List<String> deliveries = new ArrayList<>();
+      boolean foreverKeptTimestamp = false;
+      for (Message m : d.drain(s.createConsumer(q))) {
+        String body = (String) Messages.body(m);
+        deliveries.add(body + " ttl " + (m.getJMSExpiration() == 0 ? "none" : Long.toString(m.getJMSExpiration() - m.getJMSTimestamp())));
+        if (body.equals("forever")) foreverKeptTimestamp = m.getJMSTimestamp() == forever.getJMSTimestamp();
+      }
+      Collections.sort(deliveries);
+      JmsDriver.emit("event", "scheduled-ttl", "deliveries", deliveries, "foreverKeptTimestamp", foreverKeptTimestamp);
+    }
+  }
+
+  /**
+   * A group consuming every virtual topic under a name (`Consumer.E.VirtualTopic.T.>`) beside a group
+   * on one of them; then what is published while the wildcard group has no consumer, once it has one again.
+   */
+  private void virtualTopicWildcard() throws Exception {
+    String topic = "VirtualTopic." + base + ".vtw";
+    try (JmsDriver.Conn c = d.connect()) {
+      Session s = JmsDriver.session(c, Session.AUTO_ACKNOWLEDGE);
+      Queue wildcard = s.createQueue("Consumer.E." + topic + ".>");
+      MessageConsumer e = s.createConsumer(wildcard);
+      MessageConsumer f = s.createConsumer(s.createQueue("Consumer.F." + topic + ".foo"));
+      MessageProducer p = s.createProducer(null);
+      for (String t : new String[] {"foo", "bar", "baz.qux"}) p.send(s.createTopic(topic + "." + t), s.createTextMessage(t));
+      List<String> wildcardGot = new ArrayList<>();
+      List<String> destinations = new ArrayList<>();
+      for (Message m : d.drain(e)) {
+        wildcardGot.add((String) Messages.body(m));
+        destinations.add(Messages.destination(m.getJMSDestination()));
+      }
+      Collections.sort(wildcardGot);
+      List<Object> plainGot = JmsDriver.bodies(d.drain(f));
+      e.close();
+      p.send(s.createTopic(topic + ".bar"), s.createTextMessage("while away"));
+      List<Object> afterReturn = JmsDriver.bodies(d.drain(s.createConsumer(wildcard)));
+      JmsDriver.emit("event", "virtual-topic-wildcard", "wildcard", wildcardGot, "destinations", destinations, "plain", plainGot, "afterReturn", afterReturn);
+    }
+  }
+
+  /** Each received message as `body@destination`, sorted: a composite consumer's parts have no order between them. */
+  private List<String> arrivals(MessageConsumer consumer) throws Exception {
+    List<String> got = new ArrayList<>();
+    for (Message m : d.drain(consumer)) got.add(Messages.body(m) + "@" + Messages.destination(m.getJMSDestination()));
+    Collections.sort(got);
+    return got;
+  }
+
+  /** Consumers on composite destinations: two queues, two topics, a queue and a topic; each takes from every part. */
+  private void compositeConsumer() throws Exception {
+    String p = base + ".cc";
+    try (JmsDriver.Conn c = d.connect()) {
+      Session s = JmsDriver.session(c, Session.AUTO_ACKNOWLEDGE);
+      MessageConsumer queues = s.createConsumer(s.createQueue(p + ".a," + p + ".b"));
+      MessageConsumer topics = s.createConsumer(s.createTopic(p + ".t1," + p + ".t2"));
+      MessageConsumer mixed = s.createConsumer(s.createQueue(p + ".m,topic://" + p + ".mt"));
+      MessageProducer any = s.createProducer(null);
+      any.send(s.createQueue(p + ".a"), s.createTextMessage("toA"));
+      any.send(s.createQueue(p + ".b"), s.createTextMessage("toB"));
+      any.send(s.createTopic(p + ".t1"), s.createTextMessage("toT1"));
+      any.send(s.createTopic(p + ".t2"), s.createTextMessage("toT2"));
+      any.send(s.createQueue(p + ".m"), s.createTextMessage("toM"));
+      any.send(s.createTopic(p + ".mt"), s.createTextMessage("toMT"));
+      Session tx = JmsDriver.session(c, Session.SESSION_TRANSACTED);
+      MessageProducer both = tx.createProducer(tx.createQueue(p + ".a," + p + ".b"));
+      both.send(tx.createTextMessage("rolledBack"));
+      tx.rollback();
+      both.send(tx.createTextMessage("committed"));
+      tx.commit();
+      JmsDriver.emit("event", "composite-consumer", "queues", arrivals(queues), "topics", arrivals(topics), "mixed", arrivals(mixed));
+    }
+  }
+
+  /**
+   * Group A of a virtual topic rolls a message back past its redelivery policy while group B takes it:
+   * prints where A's copy says it is and came from, and where its dead letter says it came from.
+   */
+  private void virtualTopicDeadLetter() throws Exception {
+    String topic = "VirtualTopic." + base + ".vtd";
+    String tag = base + "-vtd";
+    String options = "jms.redeliveryPolicy.maximumRedeliveries=1&jms.redeliveryPolicy.initialRedeliveryDelay=0&jms.redeliveryPolicy.redeliveryDelay=0";
+    try (JmsDriver.Conn c = d.connect(options, null)) {
+      Session tx = JmsDriver.session(c, Session.SESSION_TRANSACTED);
+      Session s = JmsDriver.session(c, Session.AUTO_ACKNOWLEDGE);
+      MessageConsumer a = tx.createConsumer(tx.createQueue("Consumer.A." + topic));
+      MessageConsumer b = s.createConsumer(s.createQueue("Consumer.B." + topic));
+      Message poison = s.createTextMessage("poison");
+      poison.setStringProperty("tag", tag);
+      s.createProducer(s.createTopic(topic)).send(poison);
+      List<Object> groupB = JmsDriver.bodies(d.receive(b, 1));
+      Message first = d.receive(a, 1).get(0);
+      String destination = Messages.destination(first.getJMSDestination());
+      String original = Messages.destination(((ActiveMQMessage) first).getOriginalDestination());
+      tx.rollback();
+      for (Message again = a.receive(d.timeout); again != null; again = a.receive(d.quiet)) tx.rollback();
+      Message dead = d.receive(s.createConsumer(s.createQueue(d.opt("dlq", "ActiveMQ.DLQ")), "tag = '" + tag + "'"), 1).get(0);
+      JmsDriver.emit("event", "virtual-topic-dead-letter", "groupB", groupB, "destination", destination, "originalDestination", original,
+          "deadLetterOrigin", Messages.destination(((ActiveMQMessage) dead).getOriginalDestination()));
+    }
+  }
+}
