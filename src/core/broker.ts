@@ -19,7 +19,7 @@ import {
 } from './access.js';
 import { BrokerAdmin, isSchedulerCommand } from './admin.js';
 import type { DeliverySink } from './sink.js';
-import { hasWildcard, matchesPattern, validateDestinationName } from './address.js';
+import { hasWildcard, validateDestinationName } from './address.js';
 import { BodyCache } from './body-cache.js';
 import { QueueBrowser } from './browser.js';
 import { CoreConnection, type BrokerAccess, type ConnectionHost, type IdKeeper, type PublishInit, type SendOptions } from './connection.js';
@@ -57,7 +57,8 @@ import { RateCounter, type DestinationSenders } from './traffic.js';
 import { Declarations } from './declarations.js';
 import { Router } from './router.js';
 import type { Transaction } from './transaction.js';
-import { checkQueuePattern, WildcardQueueConsumer, type MakeConsumer, type MemberParts } from './wildcard-queue-consumer.js';
+import type { WildcardQueueConsumer, MemberParts } from './wildcard-queue-consumer.js';
+import { subscribeComposite, subscribeQueuePattern, type ManyDestinationsHost } from './many-destinations.js';
 
 
 /** Ids a producer gives its messages are kept under its client id, in this scope. */
@@ -470,12 +471,12 @@ export class Broker implements BrokerAccess, ConnectionHost {
 
     if (isClientComposite(destination)) {
       replaces?.close();
-      return this.subscribeComposite(connection, options, selector, makeConsumer);
+      return subscribeComposite(this.manyQueues(connection), options, selector, makeConsumer);
     }
     if (destination.kind === 'queue') {
       // a queue's consumers hold no subscription to carry over
       replaces?.close();
-      if (hasWildcard(destination.name)) return this.subscribeQueuePattern(connection, options, selector, makeConsumer);
+      if (hasWildcard(destination.name)) return subscribeQueuePattern(this.manyQueues(connection), options, selector, makeConsumer);
       validateDestinationName(destination.name, false);
       if (options.durable !== undefined) throw new FerryError('FERRY_DESTINATION_INVALID', 'a durable subscription needs a topic, not a queue');
       const existing = options.existing === true && destination.temporary !== true;
@@ -521,56 +522,20 @@ export class Broker implements BrokerAccess, ConnectionHost {
     this.limits.checkConsumers(queue.consumerCount, { kind: 'queue', name: queue.name }, connection.principal);
   }
 
-  /** A consumer on every queue a wildcard pattern matches, now and later (see WildcardQueueConsumer). */
-  private subscribeQueuePattern(connection: CoreConnection, options: SubscribeOptions, selector: Selector | undefined, makeConsumer: MakeConsumer): WildcardQueueConsumer {
-    checkQueuePattern(options);
-    if (this.authorizer !== undefined) {
-      this.authorize(connection.principal, 'consume', options.destination);
-      if (this.destinations.isVirtualPattern(options.destination.name)) this.authorizeCreation(connection.principal, options.destination);
-    }
-    // the group's own queue joins the members like any other queue the pattern matches
-    this.destinations.virtualPatternQueue(options.destination.name);
-    return this.consumeMany(connection, options, selector, makeConsumer, (d) => d.kind === 'queue' && matchesPattern(options.destination.name, d.name));
-  }
-
-  /**
-   * A consumer on each part of a composite destination (`a,b` of queues or of topics), as ActiveMQ's
-   * is; as there, a queue consumer leaves out the topic parts (`a,topic://t`), and a topic consumer the queue parts.
-   */
-  private subscribeComposite(connection: CoreConnection, options: SubscribeOptions, selector: Selector | undefined, makeConsumer: MakeConsumer): WildcardQueueConsumer {
-    checkQueuePattern(options, 'a composite destination');
-    const parts = splitComposite(options.destination).filter((part) => part.kind === options.destination.kind);
-    for (const part of parts) {
-      if (this.authorizer !== undefined) {
-        this.authorize(connection.principal, 'consume', part);
-        this.authorizeCreation(connection.principal, part);
-      }
-      // made now (as a send makes it), so that the parts are members from the start
-      this.destinations.checkSendable(part);
-    }
-    return this.consumeMany(connection, options, selector, makeConsumer, (d) => parts.some((part) => part.kind === d.kind && part.name === d.name));
-  }
-
-  private consumeMany(connection: CoreConnection, options: SubscribeOptions, selector: Selector | undefined, makeConsumer: MakeConsumer, matches: (destination: Destination) => boolean): WildcardQueueConsumer {
-    const deliveryRate = new RateCounter(this.clock);
-    return new WildcardQueueConsumer(this.nextConsumer++, options, Math.max(1, options.prefetch ?? this.defaultPrefetch), selector, {
-      watch: (watcher) => this.destinations.events.watch(watcher),
-      matches,
-      queue: (name) => this.destinations.queues.get(name),
-      member: (queue, sink, ledger) => {
-        if (this.authorizer !== undefined) this.authorize(connection.principal, 'consume', { kind: 'queue', name: queue.name });
-        this.admitToQueue(connection, queue, false);
-        const consumer = makeConsumer(queue, selector, { sink, ledger, deliveryRate });
-        queue.addConsumer(consumer);
-        return consumer;
-      },
-      subscriber: (topic, sink, ledger) => {
-        const part = { ...options, destination: { kind: 'topic' as const, name: topic } };
-        return this.subscriptions.subscribe(connection.id, part, selector, (queue, queueSelector) => makeConsumer(queue, queueSelector, { sink, ledger, deliveryRate }));
-      },
-      transaction: (txId) => connection.transaction(txId),
-      deliveryRate,
-    });
+  /** What a consumer of many queues or topics (a pattern, a composite) needs, for `connection`. */
+  private manyQueues(connection: CoreConnection): ManyDestinationsHost {
+    const authorizing = this.authorizer !== undefined;
+    return {
+      connection,
+      destinations: this.destinations,
+      subscriptions: this.subscriptions,
+      consumerId: () => this.nextConsumer++,
+      prefetch: this.defaultPrefetch,
+      clock: this.clock,
+      authorize: (operation, destination) => void (authorizing && this.authorize(connection.principal, operation, destination)),
+      authorizeCreation: (destination) => void (authorizing && this.authorizeCreation(connection.principal, destination)),
+      admit: (queue) => this.admitToQueue(connection, queue, false),
+    };
   }
 
   getter(connection: CoreConnection, name: string, ackMode: 'auto' | 'individual', sink: DeliverySink, reuse: Consumer | undefined): Consumer {
