@@ -311,6 +311,34 @@ describe('transactions and disconnects', () => {
   });
 });
 
+describe('receipts', () => {
+  test('receipts come in the order of their frames, also when a later frame\'s write settles first; DISCONNECT drops none of them', async () => {
+    const q = queue('receipt-order');
+    const { raw } = await RawStompClient.connected(fixture.broker().stompPort);
+    const frame = (command: string, headers: Record<string, string>, body = ''): string =>
+      `${command}\n${Object.entries(headers)
+        .map(([k, v]) => `${k}:${v}\n`)
+        .join('')}\n${body}\u0000`;
+    // one write: a persistent SEND, then a transaction whose COMMIT waits for its own sync, then DISCONNECT
+    raw.socket.write(
+      frame('SEND', { destination: q, persistent: 'true', receipt: 'send-1' }, 'one') +
+        frame('BEGIN', { transaction: 't1', receipt: 'begin' }) +
+        frame('SEND', { destination: q, persistent: 'true', transaction: 't1' }, 'two') +
+        frame('COMMIT', { transaction: 't1', receipt: 'commit' }) +
+        frame('SEND', { destination: q, persistent: 'true', receipt: 'send-2' }, 'three') +
+        frame('DISCONNECT', { receipt: 'disconnect' }),
+    );
+    const receipts: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const got = await raw.nextFrame();
+      assert.equal(got.command, 'RECEIPT');
+      receipts.push(got.headers.get('receipt-id')!);
+    }
+    assert.deepEqual(receipts, ['send-1', 'begin', 'commit', 'send-2', 'disconnect']);
+    await raw.closed;
+  });
+});
+
 describe('transaction errors', () => {
   async function expectError(frames: [string, Record<string, string>][], code: string): Promise<void> {
     const { raw } = await RawStompClient.connected(fixture.broker().stompPort);

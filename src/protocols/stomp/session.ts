@@ -464,13 +464,20 @@ export class StompSession implements TemporaryNames {
     else this.durable.then(finish, (err: unknown) => this.fail(err, frame));
   }
 
-  /** Sends the RECEIPT a frame asked for once `durable` (and every earlier sync) is on disk. */
+  /**
+   * Sends the RECEIPT a frame asked for once `durable` and everything earlier frames wait for is on
+   * disk, so receipts go out in the order of their frames: what a frame waits for may settle before
+   * what an earlier one does (a COMMIT's sync before a SEND's), and a receipt must not overtake, nor
+   * a DISCONNECT's shutdown drop, an earlier frame's.
+   */
   private receipt(frame: StompFrame, durable: Promise<void> | null, extra: readonly [string, string][] = []): void {
     if (durable !== null) {
-      this.durable = durable;
-      durable.then(
+      const before = this.durable;
+      const chain = before === null ? durable : Promise.all([before, durable]).then(() => undefined);
+      this.durable = chain;
+      chain.then(
         () => {
-          if (this.durable === durable) this.durable = null;
+          if (this.durable === chain) this.durable = null;
         },
         (err: unknown) => this.fail(err, frame),
       );
