@@ -42,6 +42,8 @@ export interface WebSocketListenerOptions {
  * WebSocket binding, not of the protocol's sessions, which never see frames.
  */
 const binaryOnlySubprotocols = new Set(['mqtt', 'mqttv3.1', 'amqp']);
+/** The subprotocol a client that offers none is served as. */
+const NO_SUBPROTOCOL = 'stomp';
 
 /** RFC 6455 4.1: a subprotocol is a token; the header is a comma-separated list of them. */
 function offeredSubprotocols(header: string | undefined): string[] {
@@ -85,9 +87,11 @@ export function originAllowed(origin: string | undefined, host: string | undefin
  * One port for every protocol that has WebSocket subprotocols; the subprotocol a client offers
  * picks the adapter, and the adapter's session is the very one that serves TCP clients.
  *
- * A client that offers no subprotocol Ferry serves (or none at all) gets HTTP 400 before the
- * upgrade, with the list of subprotocols in the body: there is no session to close, and browsers
- * report the failure at once instead of opening a socket that a later close frame would explain.
+ * A client that offers none at all is served as one offering `stomp`, as ActiveMQ's WebSocket
+ * transport serves it (web pages written for ActiveMQ open `new WebSocket(url)` bare). One that
+ * offers only subprotocols Ferry does not serve gets HTTP 400 before the upgrade, with the list of
+ * subprotocols in the body: there is no session to close, and browsers report the failure at once
+ * instead of opening a socket that a later close frame would explain.
  * Any path is accepted (`/`, `/stomp`, `/mqtt`, ...), since clients differ in which they use.
  */
 export class WebSocketListener {
@@ -119,10 +123,11 @@ export class WebSocketListener {
       clientTracking: false,
       perMessageDeflate: false,
       maxPayload: options.maxPayload,
-      // the client's order is its preference (RFC 6455 4.1), so the first one served wins
+      // the first offered subprotocol served picks the protocol; of those the client offers for
+      // it, the adapter's order picks one (STOMP's newest version, as ActiveMQ picks it)
       handleProtocols: (offered) => {
-        for (const p of offered) if (this.bySubprotocol.has(p)) return p;
-        return false;
+        const adapter = [...offered].map((p) => this.bySubprotocol.get(p)).find((a) => a !== undefined);
+        return adapter?.webSocketProtocols.find((p) => offered.has(p) && this.bySubprotocol.get(p) === adapter) ?? false;
       },
     });
   }
@@ -220,7 +225,7 @@ export class WebSocketListener {
       return;
     }
     const offered = offeredSubprotocols(req.headers['sec-websocket-protocol']);
-    const adapter = offered.map((p) => this.bySubprotocol.get(p)).find((a) => a !== undefined);
+    const adapter = offered.length === 0 ? this.bySubprotocol.get(NO_SUBPROTOCOL) : offered.map((p) => this.bySubprotocol.get(p)).find((a) => a !== undefined);
     if (adapter === undefined) {
       this.logger.debug({ event: 'websocket.refused', offered, remote: req.socket.remoteAddress }, 'WebSocket client offered no subprotocol served here');
       refuse(socket, 400, `Offer one of the WebSocket subprotocols ${this.subprotocols.join(', ')}; offered: ${offered.join(', ') || 'none'}`);

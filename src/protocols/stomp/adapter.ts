@@ -37,4 +37,5 @@ export function createStompAdapter(options: StompOptions, logger: Logger): Stomp
 }
 
 /** WebSocket subprotocols that carry STOMP. */
-export const stompWebSocketProtocols: readonly string[] = ['v10.stomp', 'v11.stomp', 'v12.stomp'];
+/** In the broker's order of preference, the newest version first; plain `stomp` as ActiveMQ serves it too. */
+export const stompWebSocketProtocols: readonly string[] = ['v12.stomp', 'v11.stomp', 'v10.stomp', 'stomp'];
