@@ -39,8 +39,12 @@ export abstract class ReceivingLink extends Link {
       return;
     }
     if (this.parts === undefined) {
-      // [AMQP 2.6.7] a transfer needs link credit
-      if (this.credit <= 0) throw new AmqpConditionError('amqp:link:transfer-limit-exceeded', `transfer on link "${this.name}" without link credit`);
+      // [AMQP 2.6.7] a transfer needs link credit; one the client sent before it heard its credit taken back still counts
+      if (this.credit <= 0) {
+        if (this.revoked <= 0) throw new AmqpConditionError('amqp:link:transfer-limit-exceeded', `transfer on link "${this.name}" without link credit`);
+        this.revoked--;
+        this.credit++;
+      }
       if (frame.deliveryId === undefined) throw new FerryError('FERRY_AMQP_DECODE', 'the first transfer of a delivery needs a delivery-id');
       this.credit--;
       this.deliveryCount++;
@@ -72,6 +76,20 @@ export abstract class ReceivingLink extends Link {
     this.size = first ? size : this.size + size;
     const limit = this.session.owner.options.maxMessageSize;
     if (this.size > limit) throw new AmqpConditionError('amqp:link:message-size-exceeded', `message larger than ${limit} bytes (amqp.maxMessageSize)`);
+  }
+
+  /** Credit taken back from the client (see `revokeCredit`) that transfers already on their way may still use. */
+  private revoked = 0;
+
+  /**
+   * Takes back the credit the client holds, with a flow of link-credit 0 [AMQP 2.6.7]: a queue
+   * full with memoryPolicy block must not take up to a whole window more of the client's messages.
+   */
+  protected revokeCredit(): void {
+    if (this.closed || this.credit <= 0) return;
+    this.revoked += this.credit;
+    this.credit = 0;
+    this.session.flow(this);
   }
 
   /** Gives the client credit up to `window` once it has used half. */
@@ -162,12 +180,13 @@ export class ProducerLink extends ReceivingLink {
   }
 
   /**
-   * Producer flow control for this link only: what credit the client holds it may use, and no more
+   * Producer flow control for this link only: the credit the client holds is taken back, and none
    * comes until the queue has room; other links of the connection go on.
    */
   private holdFor(room: Promise<void> | undefined): void {
     if (room === undefined || this.held) return;
     this.held = true;
+    this.revokeCredit();
     void room.then(() => {
       this.held = false;
       this.topUp(this.session.owner.options.producerCredit);
