@@ -68,6 +68,8 @@ export class StompSession implements TemporaryNames {
   private readonly localByTemporary = new Map<string, string>();
   /** The latest store sync a receipt must wait for; syncs complete in order, so the latest covers the earlier ones. */
   private durable: Promise<void> | null = null;
+  /** The last promise `receipt` was given, whose chain `durable` is. */
+  private lastDurable: Promise<void> | null = null;
   private connectTimer: NodeJS.Timeout | undefined;
   private sendBeat: NodeJS.Timeout | undefined;
   private receiveCheck: NodeJS.Timeout | undefined;
@@ -471,7 +473,9 @@ export class StompSession implements TemporaryNames {
    * a DISCONNECT's shutdown drop, an earlier frame's.
    */
   private receipt(frame: StompFrame, durable: Promise<void> | null, extra: readonly [string, string][] = []): void {
-    if (durable !== null) {
+    // sends of one turn share one sync (group commit): only a new promise joins the chain
+    if (durable !== null && durable !== this.lastDurable) {
+      this.lastDurable = durable;
       const before = this.durable;
       const chain = before === null ? durable : Promise.all([before, durable]).then(() => undefined);
       this.durable = chain;
