@@ -13,6 +13,7 @@ import type { Destination, Message, MessageInit, PublishedAs } from './message.j
 import type { DeleteQueueOptions, QueueDeclared, QueueSpec } from './queue-arguments.js';
 import { Transaction } from './transaction.js';
 import type { XaMember, XaTransactions } from './xa-transactions.js';
+import type { IdKeeper } from './id-keeper.js';
 import type { ClientLimits } from './limits.js';
 import type { ProducerFlow } from './producer-flow.js';
 import { QueueGets } from './queue-gets.js';
@@ -154,20 +155,11 @@ export interface PreparedTransactionsAccess {
   has(xid: string): boolean;
 }
 
-/** Ids kept in the store under a scope until forgotten (see `CoreConnection.rememberSessionId`). */
-export interface IdKeeper {
-  holds(scope: string, id: string): boolean;
-  remember(scope: string, id: string): void;
-  ids(scope: string): string[];
-  forget(scope: string, id: string): boolean;
-  forgetAll(scope: string): void;
-}
-
 /**
  * One client connection as core sees it. Protocol adapters call in through it (and its sessions);
  * it owns what must end with the connection: consumers, open transactions, temporary destinations.
  */
-export class CoreConnection {
+export class CoreConnection implements XaMember {
   private readonly sessions = new Set<CoreSession>();
   private sessionsOpened = 0;
   /** Made by the first transaction: most connections never open one. */
@@ -193,11 +185,6 @@ export class CoreConnection {
    * hands over what it holds back for it until then (OpenWire's acknowledgements), or drops that.
    */
   onTransactionEnding: ((txId: string, keep: boolean) => void) | undefined;
-  /** This connection as a member of the XA transactions it begins or joins. */
-  private readonly xaMember: XaMember = {
-    settleTransaction: (txId, keep) => this.onTransactionEnding?.(txId, keep),
-    forgetTransaction: (txId) => this.transactions?.delete(txId),
-  };
 
   constructor(
     readonly id: string,
@@ -271,7 +258,7 @@ export class CoreConnection {
     if (options.xa === true) {
       if (this.host.preparedTransactions.has(txId)) throw new FerryError('FERRY_TX_STATE', `transaction "${txId}" is already prepared`);
       // a resumed branch, or a begin repeated after a failover, finds this connection in it already
-      if (!transactions.has(txId)) transactions.set(txId, this.host.xaTransactions.begin(txId, this.xaMember));
+      if (!transactions.has(txId)) transactions.set(txId, this.host.xaTransactions.begin(txId, this));
       return;
     }
     if (transactions.has(txId)) throw new FerryError('FERRY_TX_EXISTS', `transaction "${txId}" is already in progress`);
@@ -551,7 +538,7 @@ export class CoreConnection {
       if (this.openXa(txId) === undefined) this.host.rollback(tx);
       // an XA transaction goes on for the other connections in it, unless this one began it: ActiveMQ
       // rolls back what the closing connection began and did not prepare
-      else if (this.host.xaTransactions.leave(txId, this.xaMember)) this.host.rollback(this.host.xaTransactions.end(txId, true));
+      else if (this.host.xaTransactions.leave(txId, this)) this.host.rollback(this.host.xaTransactions.end(txId, true));
     }
     this.transactions = undefined;
     for (const session of this.sessions) session.close();
@@ -560,6 +547,16 @@ export class CoreConnection {
     this.host.declarations.connectionClosed(this);
     this.traffic.close();
     this.host.disconnected(this);
+  }
+
+  /** @internal for XaTransactions: this connection as a member of an XA transaction it began or joined */
+  settleTransaction(txId: string, keep: boolean): void {
+    this.onTransactionEnding?.(txId, keep);
+  }
+
+  /** @internal for XaTransactions */
+  forgetTransaction(txId: string): void {
+    this.transactions?.delete(txId);
   }
 
   /** A local transaction is over: the adapter hands over (`keep`) or drops what it held back for it. */

@@ -1,5 +1,13 @@
-import type { IdKeeper } from './connection.js';
 import type { DuplicateDetector } from './duplicates.js';
+
+/** Ids kept in the store under a scope until forgotten (see `CoreConnection.rememberSessionId`). */
+export interface IdKeeper {
+  holds(scope: string, id: string): boolean;
+  remember(scope: string, id: string): void;
+  ids(scope: string): string[];
+  forget(scope: string, id: string): boolean;
+  forgetAll(scope: string): void;
+}
 
 /**
  * Ids a client names (producer and session ids) kept in the duplicate detector, each kind under

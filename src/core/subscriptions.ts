@@ -104,6 +104,8 @@ export class TopicSubscriptions {
   private readonly shared = new Map<string, TopicSubscription>();
   /** Persistent sessions' memberships of shared subscriptions, by owner and name. */
   private readonly memberships = new Map<string, Membership>();
+  /** How many memberships each shared subscription has, by its key in `shared`. */
+  private readonly membersOf = new Map<string, number>();
   /** Plain subscriptions by their queue, for a consumer that replaces another on one. */
   private readonly plain = new WeakMap<MessageQueue, TopicSubscription>();
 
@@ -288,8 +290,7 @@ export class TopicSubscriptions {
     if (membership === undefined) {
       const recordId = this.host.allocateId();
       this.host.store.add(recordId, RecordType.DurableSubscription, encodeDurableSubscription(record));
-      membership = { recordId, record, sharedKey, consumer: null };
-      this.memberships.set(key, membership);
+      membership = this.addMembership(key, { recordId, record, sharedKey, consumer: null });
     } else if (membership.record.adapterData !== durable.adapterData) {
       this.host.store.update(membership.recordId, RecordType.DurableSubscription, encodeDurableSubscription(record));
       membership.record = record;
@@ -297,8 +298,17 @@ export class TopicSubscriptions {
     return membership;
   }
 
+  private addMembership(key: string, membership: Membership): Membership {
+    this.memberships.set(key, membership);
+    this.membersOf.set(membership.sharedKey, (this.membersOf.get(membership.sharedKey) ?? 0) + 1);
+    return membership;
+  }
+
   private leave(key: string, membership: Membership): void {
     this.memberships.delete(key);
+    const left = this.membersOf.get(membership.sharedKey)! - 1;
+    if (left > 0) this.membersOf.set(membership.sharedKey, left);
+    else this.membersOf.delete(membership.sharedKey);
     this.host.store.delete(membership.recordId);
     const shared = this.shared.get(membership.sharedKey);
     if (shared !== undefined) this.endSharedIfUnused(membership.sharedKey, shared);
@@ -306,8 +316,7 @@ export class TopicSubscriptions {
 
   /** Ends a shared subscription, with its stored record and messages, once no consumer and no membership holds it. */
   private endSharedIfUnused(key: string, shared: TopicSubscription): void {
-    if (shared.queue.consumerCount > 0 || this.shared.get(key) !== shared) return;
-    for (const m of this.memberships.values()) if (m.sharedKey === key) return;
+    if (shared.queue.consumerCount > 0 || this.shared.get(key) !== shared || this.membersOf.has(key)) return;
     this.shared.delete(key);
     this.index.remove(shared.pattern, shared);
     shared.queue.destroy();
@@ -370,7 +379,7 @@ export class TopicSubscriptions {
   recoverDurable(recordId: number, record: DurableSubscriptionRecord): MessageQueue | undefined {
     if (record.share?.role === 'queue') return this.addShared(record.clientId, record.topic, recordId).queue;
     if (record.share?.role === 'member') {
-      this.memberships.set(ownedKey(record.clientId, record.name), { recordId, record, sharedKey: ownedKey(record.share.name, record.topic), consumer: null });
+      this.addMembership(ownedKey(record.clientId, record.name), { recordId, record, sharedKey: ownedKey(record.share.name, record.topic), consumer: null });
       return undefined;
     }
     return this.addDurable(recordId, record).queue;

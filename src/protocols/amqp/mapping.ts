@@ -582,8 +582,9 @@ const BODY_KEY = 'amqp.body';
 export function amqpBody(message: Message): Buffer {
   const kind = message.bodyKind;
   if (kind !== 'map' && kind !== 'stream') return message.body;
-  const made = message.encodings?.get(BODY_KEY) as Buffer | undefined;
-  if (made !== undefined) return made;
+  // decided once per message: the converted body, or false for one that goes as it is
+  const made = message.encodings?.get(BODY_KEY) as Buffer | false | undefined;
+  if (made !== undefined) return made === false ? message.body : made;
   const body = message.body;
   let converted: Buffer | undefined;
   if (kind === 'map' && !isSingleValue(body, (c) => MAP_CODES.has(c))) {
@@ -594,9 +595,8 @@ export function amqpBody(message: Message): Buffer {
     const items = streamBodyItems(body);
     if (items !== undefined) converted = encodeTypedBody({ t: 'list', v: items });
   }
-  if (converted === undefined) return body;
-  (message.encodings ??= new Map()).set(BODY_KEY, converted);
-  return converted;
+  (message.encodings ??= new Map()).set(BODY_KEY, converted ?? false);
+  return converted ?? body;
 }
 
 /**
