@@ -359,7 +359,7 @@ export const configSchema = z
         maxConsumersPerDestination: z.number().int().min(0).default(10_000),
         /** Consumers and subscriptions open on one connection. */
         maxSubscriptionsPerConnection: z.number().int().min(0).default(10_000),
-        /** Bytes waiting messages hold in all queues together (bodies, headers and the objects around them); past it each queue's memoryPolicy applies as at its own memoryLimit (page keeps taking). */
+        /** Bytes waiting messages hold in all queues together (bodies, headers and the objects around them); past it each queue's memoryPolicy applies as at its own memoryLimit (page keeps taking, but a non-durable topic subscription behind its subscriber holds its producers). */
         messageMemory: z.number().int().min(0).default(1024 * 1024 * 1024),
       })
       .strict()

@@ -9,7 +9,7 @@ import { QueueEntry, type EntryQueue, type StoredMessage } from './queue-entry.j
 import { DeclaredLimits, ExpiryTimer } from './queue-limits.js';
 import { DeliveryMark } from './delivery-mark.js';
 import type { ProducerFlow } from './producer-flow.js';
-import type { MessageMemory } from './message-memory.js';
+import { QueueMemory, type MessageMemory } from './message-memory.js';
 import type { QueueConsumer, QueueStats } from './queue-types.js';
 import { QueueLoading, stillLoading } from './queue-loading.js';
 import type { TimerQueue } from './timers.js';
@@ -79,8 +79,8 @@ export class MessageQueue implements EntryQueue {
   private expiring = 0;
   delayed = 0;
   inFlight = 0;
-  /** Producers held by memoryPolicy block wait for this (see `whenRoom`). */
-  private room: Promise<void> | undefined;
+  /** Its memory limits, and whether its producers wait at them. */
+  private readonly memory: QueueMemory;
   /** Written ahead of the persistent messages that go out, so a crash flags every one that may have. */
   readonly deliveryMark: DeliveryMark;
   /** An operator stopped dispatch; sends are still taken. */
@@ -115,6 +115,7 @@ export class MessageQueue implements EntryQueue {
       return head !== undefined && head.expiresAt !== 0 ? head.expiresAt : undefined;
     });
     this.pending = new PendingEntries(env.messageMemory);
+    this.memory = new QueueMemory(policy, this.pending, env.messageMemory, kind === 'subscription' && recordId === 0);
     this.reads = new QueueReads(
       {
         isDestroyed: () => this.destroyed,
@@ -166,11 +167,6 @@ export class MessageQueue implements EntryQueue {
     return this.limits.refuses(this.pendingCount, this.pending.bytes, bodyState(message).bodyLength);
   }
 
-  /** At its own memoryLimit, or all queues together at limits.messageMemory: its memoryPolicy applies. */
-  private get atMemoryLimit(): boolean {
-    return (this.policy.memoryLimit > 0 && this.pending.held >= this.policy.memoryLimit) || this.env.messageMemory?.over === true;
-  }
-
   /**
    * memoryPolicy page: a non-persistent message sent to this queue alone (not to a topic, a composite
    * or a temporary queue, whose messages may wait in several places) may have its body written out.
@@ -181,22 +177,14 @@ export class MessageQueue implements EntryQueue {
     return destination.kind === 'queue' && destination.name === this.name && destination.temporary !== true;
   }
 
-  /** At a memory limit with memoryPolicy block: its producers wait for `whenRoom`. */
+  /** At a memory limit where its memoryPolicy holds producers: they wait for `whenRoom`. */
   get holdsProducers(): boolean {
-    return this.policy.memoryPolicy === 'block' && this.atMemoryLimit;
+    return this.memory.holdsProducers;
   }
 
-  /** Resolves once what its waiting messages hold is under the memory limit that was reached, or the queue is gone. */
+  /** Resolves once the queue has room for the producers it holds, or is gone. */
   whenRoom(): Promise<void> {
-    if (!this.holdsProducers || this.destroyed) return Promise.resolve();
-    if (!(this.policy.memoryLimit > 0 && this.pending.held >= this.policy.memoryLimit)) return this.env.messageMemory!.whenRoom();
-    this.room ??= new Promise<void>((resolve) => {
-      this.pending.watchRoom(this.policy.memoryLimit, () => {
-        this.room = undefined;
-        resolve();
-      });
-    });
-    return this.room;
+    return this.destroyed ? Promise.resolve() : this.memory.whenRoom();
   }
 
   /** True when a consumer of `connection` takes from this queue: holding its sends would wait on its own acknowledgements. */
@@ -206,7 +194,7 @@ export class MessageQueue implements EntryQueue {
 
   /** At its memoryLimit with memoryPolicy fail: a send to it is refused (FERRY_DESTINATION_FULL). */
   get fullForSends(): boolean {
-    return this.policy.memoryPolicy === 'fail' && this.atMemoryLimit;
+    return this.policy.memoryPolicy === 'fail' && this.memory.reached;
   }
 
   /** A message it refused was not placed: counted as discarded. */
@@ -280,14 +268,14 @@ export class MessageQueue implements EntryQueue {
     const message = entry.message;
     if (this.policy.lastValueKey !== undefined) this.replaceLastValue(entry, txId);
     this.addPending(entry);
-    if (this.pagesOut(message) && this.atMemoryLimit) this.env.persistence.page(message);
+    if (this.pagesOut(message) && this.memory.reached) this.env.persistence.page(message);
     if (this.overLimits()) {
       // inside a store transaction the oldest may be this very entry, whose reference is not committed yet
       if (txId === undefined) this.dropHead();
       else queueMicrotask(() => this.dropHead());
     }
-    if (this.policy.memoryPolicy === 'drop-oldest' && this.atMemoryLimit) this.discardOldest(txId);
-    if (this.policy.memoryPolicy === 'block' && this.holdsProducers) this.env.producerFlow.filled(this);
+    if (this.policy.memoryPolicy === 'drop-oldest' && this.memory.reached) this.discardOldest(txId);
+    if (this.holdsProducers) this.env.producerFlow.filled(this);
     this.slow?.added(this.pending.length);
   }
 

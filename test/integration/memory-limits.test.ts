@@ -325,3 +325,31 @@ test('memoryPolicy block: an AMQP 1.0 discharge whose commit fills the queue is 
   await amqp.close();
   await stomp.disconnect();
 });
+
+test('limits.messageMemory with the default memoryPolicy page: a non-durable topic subscriber that stops reading holds the topic\'s producers, since topic messages cannot be paged; its leaving lets them go on', async (t) => {
+  const broker = await startBroker({ 'limits.messageMemory': heldBy(4) });
+  t.after(() => broker.stop());
+  const { raw: stalled } = await RawStompClient.connected(broker.stompPort);
+  await stalled.sendWithReceipt('SUBSCRIBE', { id: 's', destination: '/topic/mem.t', ack: 'client', 'activemq.prefetchSize': '1' });
+  const fast = await connectStomp(broker.stompPort);
+  const inbox = fast.subscribe('/topic/mem.t');
+  await fast.sendConfirmed('/queue/mem.ready', 'subscribed');
+
+  const { raw: producer } = await RawStompClient.connected(broker.stompPort);
+  // the stalled subscriber holds one message unacknowledged; four more wait for it, at the limit
+  for (let i = 0; i < 5; i++) await producer.sendWithReceipt('SEND', { destination: '/topic/mem.t' }, `${i}${BODY.slice(1)}`);
+  await producer.send('SEND', { destination: '/topic/mem.t', receipt: 'sixth' }, `5${BODY.slice(1)}`);
+  // a second producer's message is taken (its producer is held after it): had the sixth been read, it would come first
+  const { raw: other } = await RawStompClient.connected(broker.stompPort);
+  await other.sendWithReceipt('SEND', { destination: '/topic/mem.t' }, 'marker');
+  const bodies = (await inbox.take(6)).map((m) => (m.body === 'marker' ? m.body : m.body[0]));
+  assert.deepEqual(bodies, ['0', '1', '2', '3', '4', 'marker'], 'the sixth send waits unread');
+
+  stalled.destroy();
+  const receipt = await producer.nextFrame();
+  assert.equal(receipt.headers.get('receipt-id'), 'sixth');
+  assert.equal((await inbox.next()).body[0], '5');
+  producer.destroy();
+  other.destroy();
+  await fast.disconnect();
+});
