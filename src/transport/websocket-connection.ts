@@ -61,6 +61,8 @@ export class WebSocketConnection implements TransportConnection {
   private sawData = false;
   private writableWaiters: (() => void)[] = [];
   private isClosed = false;
+  /** Closing: what the client still sends is not its session's any more. */
+  private ending = false;
   private closeError: Error | undefined;
   /** Messages that arrived before the session installed its handler. */
   private early: Buffer[] = [];
@@ -136,7 +138,10 @@ export class WebSocketConnection implements TransportConnection {
   end(): void {
     if (this.isClosed) return;
     this.flush();
+    this.ending = true;
     this.ws.close(1000);
+    // the client's answer to the close frame must be read, even from a connection paused before
+    this.ws.resume();
     // a peer that never answers the close frame must not keep the socket open for ever
     setTimeout(() => this.ws.terminate(), closeGrace).unref();
   }
@@ -148,6 +153,7 @@ export class WebSocketConnection implements TransportConnection {
   }
 
   private received(data: Buffer, isBinary: boolean): void {
+    if (this.ending) return;
     if (!isBinary) {
       if (this.options.binaryOnly) {
         // [MQTT-6.0.0-1] a data frame that is not binary closes the connection

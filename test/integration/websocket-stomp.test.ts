@@ -249,6 +249,15 @@ describe('frames on the wire', () => {
     assert.equal((await inbox.next()).body, 'unaffected');
   });
 
+  test('a bad frame in the same message as CONNECT: CONNECTED first, then the ERROR, and the close handshake completes (under its 5 s grace)', async () => {
+    const bad = await rawStomp();
+    bad.socket.send(Buffer.concat([encodeRaw('CONNECT', { 'accept-version': '1.2', host: 'localhost' }), Buffer.from('BOGUS\n\n\0')]));
+    const text = await bad.waitFor(/ERROR\n/);
+    assert.match(text, /^CONNECTED\n[^]*\0ERROR\n/, 'CONNECTED, then the ERROR');
+    const closed = await within(3000, 'the close handshake', bad.closed);
+    assert.equal(closed.code, 1000);
+  });
+
   test('a message over websocket.maxPayload closes that connection with 1009', async () => {
     const raw = await rawStomp();
     raw.socket.send(encodeRaw('CONNECT', { 'accept-version': '1.2', host: 'localhost' }));

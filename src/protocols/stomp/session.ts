@@ -56,6 +56,8 @@ export class StompSession implements TemporaryNames {
   private session: CoreSession | undefined;
   /** Frames that came after CONNECT while the broker was still deciding on it; handled once it has. */
   private held: StompFrame[] | undefined;
+  /** What the parser could not read behind the frames held while the broker decides on CONNECT: it fails the connection after them. */
+  private heldFailure: unknown;
   private readonly subscriptions = new Map<string, Subscription>();
   private readonly byConsumer = new Map<number, Subscription>();
   /**
@@ -93,7 +95,7 @@ export class StompSession implements TemporaryNames {
     this.parser = new StompParser(
       { maxFrameSize: options.maxFrameSize, maxHeaderSize: options.maxHeaderSize, maxHeaders: options.maxHeaders },
       (frame) => this.onFrame(frame),
-      (err) => this.fail(err, undefined),
+      (err) => this.unreadable(err),
     );
     this.headKey = 'stomp';
     this.readHold = new ReadHold(transport);
@@ -206,6 +208,7 @@ export class StompSession implements TemporaryNames {
         (core) => this.connected(core, sendBeat, receiveBeat),
         (err: unknown) => {
           this.held = undefined;
+          this.heldFailure = undefined;
           this.fail(err, frame);
         },
       );
@@ -246,7 +249,22 @@ export class StompSession implements TemporaryNames {
     const held = this.held ?? [];
     this.held = undefined;
     for (const frame of held) this.onFrame(frame);
+    const failure = this.heldFailure;
+    this.heldFailure = undefined;
+    if (failure !== undefined) {
+      if (!this.closing) this.fail(failure, undefined);
+      return;
+    }
     this.transport.resume();
+  }
+
+  /**
+   * Bytes the parser could not read. Behind a CONNECT the broker is still deciding on, the failure
+   * waits its turn: CONNECTED and the frames before it first, as the client sent them.
+   */
+  private unreadable(err: unknown): void {
+    if (this.held !== undefined) this.heldFailure = err;
+    else this.fail(err, undefined);
   }
 
   /** STOMP 1.1 heart-beating: each side sends at the larger of what one can do and the other wants; 0 on either side means never. */
