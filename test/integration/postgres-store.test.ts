@@ -143,7 +143,7 @@ describe('a broker on the PostgreSQL store', { skip }, () => {
     }
   });
 
-  test('while the database is away, a persistent send gets an ERROR and no RECEIPT; the broker carries on and stores again once it is back', async () => {
+  test('while the database is away, a persistent send already taken waits for its RECEIPT until the database is back, and new persistent sends get an ERROR; the broker carries on', async () => {
     const url = await cluster.createDatabase();
     const queue = `/queue/${uniqueName('pg-away')}`;
     const broker = await brokerOn(url);
@@ -156,22 +156,25 @@ describe('a broker on the PostgreSQL store', { skip }, () => {
       await cluster.halt();
       let error;
       try {
-        await before.send('SEND', { destination: queue, persistent: 'true', receipt: 'while-away' }, 'not acknowledged');
-        error = await before.nextFrame(15_000);
+        await before.send('SEND', { destination: queue, persistent: 'true', receipt: 'in-doubt' }, 'taken before the failure was known');
+        while (broker.server.broker.stats().store.refusing === null) await new Promise((resolve) => setTimeout(resolve, 20));
+        const refused = (await RawStompClient.connected(broker.stompPort)).raw;
+        raw.push(refused);
+        await refused.send('SEND', { destination: queue, persistent: 'true', receipt: 'refused' }, 'refused');
+        error = await refused.nextFrame(15_000);
       } finally {
         await cluster.resume();
       }
       assert.equal(error.command, 'ERROR');
       assert.equal(error.headers.get('code'), 'FERRY_STORE_FAILED');
+      // the first commit after the database is back may wait out the store's retry delay (at most 2 s)
+      const receipt = await before.nextFrame(15_000);
+      assert.equal(receipt.command, 'RECEIPT');
+      assert.equal(receipt.headers.get('receipt-id'), 'in-doubt');
 
-      // the broker is still up: a new client stores and is acknowledged
       const after = (await RawStompClient.connected(broker.stompPort)).raw;
       raw.push(after);
-      // the first commit after the database is back may wait out the store's retry delay (at most 2 s)
-      await after.send('SEND', { destination: queue, persistent: 'true', receipt: 'after' }, 'stored after');
-      const receipt = await after.nextFrame(15_000);
-      assert.equal(receipt.command, 'RECEIPT');
-      assert.equal(receipt.headers.get('receipt-id'), 'after');
+      await after.sendWithReceipt('SEND', { destination: queue, persistent: 'true' }, 'stored after');
     } finally {
       for (const r of raw) r.destroy();
       await broker.stop();
@@ -179,13 +182,12 @@ describe('a broker on the PostgreSQL store', { skip }, () => {
 
     const again = await brokerOn(url);
     try {
+      assert.equal(again.server.broker.stats().queues.find((q) => `/queue/${q.name}` === queue)?.pending, 3, 'the refused send was not stored');
       const consumer = await client(again.stompPort);
       const inbox = consumer.subscribe(queue);
-      // the unacknowledged send was kept with the failed batch and went out with the next: at least
-      // once, as a producer that resends after the ERROR expects
       assert.deepEqual(
         (await inbox.take(3)).map((m) => m.body),
-        ['stored before', 'not acknowledged', 'stored after'],
+        ['stored before', 'taken before the failure was known', 'stored after'],
       );
     } finally {
       await again.stop();

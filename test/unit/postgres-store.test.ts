@@ -144,27 +144,44 @@ describe('PostgresStore batches', { skip }, () => {
     await again.close();
   });
 
-  test('a database that goes away fails the waiting syncs with FERRY_STORE_FAILED; once it is back, the held batch goes out with the next', async () => {
+  test('a database that goes away keeps the waiting syncs until their batch goes in, and refuses new persistent messages meanwhile; the held batch goes out with the next', async () => {
     const url = await cluster.createDatabase();
     const events: PostgresEvent[] = [];
-    const store = new PostgresStore({ url, onEvent: (event) => events.push(event) });
+    let failedOnce!: () => void;
+    const failed = new Promise<void>((resolve) => (failedOnce = resolve));
+    const store = new PostgresStore({
+      url,
+      onEvent: (event) => {
+        events.push(event);
+        if (event.event === 'postgres.failed') failedOnce();
+      },
+    });
     await store.open();
     store.add(1, 4, Buffer.from('before'));
     store.add(2, 4, Buffer.from('deleted while down'));
     await store.sync();
+    assert.equal(store.writeRefusal(), undefined);
 
     await cluster.halt();
+    let committed = false;
+    let waiting: Promise<void>;
     try {
       store.add(3, 4, Buffer.from('while down'));
       store.delete(2);
-      await assert.rejects(store.sync(), (err: unknown) => isFerryError(err, 'FERRY_STORE_FAILED'));
-      assert.equal(events[0]?.event, 'postgres.failed');
+      waiting = store.sync().then(() => {
+        committed = true;
+      });
+      await failed;
+      assert.equal(committed, false, 'the sync waits for its batch, which may yet go in');
+      assert.ok(isFerryError(store.writeRefusal(), 'FERRY_STORE_FAILED'), 'new persistent messages are refused');
       // appends go on while the database is away; the store keeps them with the failed batch
       store.add(4, 4, Buffer.from('added meanwhile'));
       store.update(3, 4, Buffer.from('while down, updated'));
     } finally {
       await cluster.resume();
     }
+    await waiting;
+    assert.equal(store.writeRefusal(), undefined);
     store.add(5, 4, Buffer.from('after'));
     await store.sync();
     assert.equal(events[events.length - 1]?.event, 'postgres.recovered');
@@ -182,6 +199,24 @@ describe('PostgresStore batches', { skip }, () => {
       ],
     );
     await again.close();
+  });
+
+  test('a store closed while the database is away refuses the syncs still waiting, with FERRY_STORE_FAILED', async () => {
+    const url = await cluster.createDatabase();
+    let failedOnce!: () => void;
+    const failed = new Promise<void>((resolve) => (failedOnce = resolve));
+    const store = new PostgresStore({ url, onEvent: (event) => event.event === 'postgres.failed' && failedOnce() });
+    await store.open();
+    await cluster.halt();
+    try {
+      store.add(1, 4, Buffer.from('never committed'));
+      const waiting = store.sync();
+      await failed;
+      await assert.rejects(store.close(), (err: unknown) => isFerryError(err, 'FERRY_STORE_FAILED'));
+      await assert.rejects(waiting, (err: unknown) => isFerryError(err, 'FERRY_STORE_FAILED'));
+    } finally {
+      await cluster.resume();
+    }
   });
 });
 

@@ -57,10 +57,11 @@ const RETRY_MAX = 2000;
  * statement (one round trip, one commit), with at most one commit in flight; `sync()` resolves when
  * the commit carrying everything appended before it has committed.
  *
- * A commit that fails (the connection dropped, the server restarting) rejects the syncs waiting for
- * it with FERRY_STORE_FAILED, so nothing in it is acknowledged; the batch stays pending, folded with
- * what comes next, and goes out again on a new connection, so the database catches up with what
- * the broker holds once it is back.
+ * A commit that fails (the connection dropped, the server restarting) keeps the syncs waiting for
+ * it: its batch is routed already and may even have reached the disk, so a refusal would only invite
+ * a resend and a duplicate. The batch stays pending, folded with what comes next, and goes out again
+ * on a new connection; its syncs resolve when it commits. Meanwhile `writeRefusal` refuses new
+ * persistent messages, so what waits for the database stays bounded.
  *
  * Its `reader` reads records back asynchronously only (`readMany`, one query for many ids; there is no
  * synchronous read from PostgreSQL), so core's body cache can let message bodies leave memory and
@@ -91,6 +92,8 @@ export class PostgresStore implements Store {
   private retryTimer: NodeJS.Timeout | undefined;
   private retryDelay = RETRY_FIRST;
   private failedBatches = 0;
+  /** Set from a failed commit until one goes through: why new persistent messages are refused. */
+  private failure: FerryError | undefined;
 
   /** Reads live records back: the body cache uses it to let message bodies leave memory. */
   readonly reader: RecordReader = {
@@ -275,6 +278,11 @@ export class PostgresStore implements Store {
     return { records: this.live.size, bytes: this.liveBytes };
   }
 
+  /** While commits fail, new persistent messages are refused; acknowledgements still go in the batch. */
+  writeRefusal(): FerryError | undefined {
+    return this.failure;
+  }
+
   async close(): Promise<void> {
     if (this.phase === 'new' || this.phase === 'closed') {
       if (this.phase === 'new') await this.pool.end().catch(() => undefined);
@@ -290,15 +298,13 @@ export class PostgresStore implements Store {
       this.retryTimer = undefined;
     }
     await this.flushing;
-    if (this.appendSeq !== this.durableSeq) {
-      const last = this.sync();
-      await this.flush();
-      await last.catch((err: unknown) => (error = err));
-    }
+    if (this.appendSeq !== this.durableSeq) await this.flush();
+    // what even the last try did not commit: the syncs still waiting for it are refused now
+    if (this.appendSeq !== this.durableSeq) error = this.failure ?? new FerryError('FERRY_STORE_FAILED', 'the PostgreSQL store closed with changes uncommitted');
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     this.phase = 'closed';
-    for (const waiter of this.waiters.splice(0)) waiter.reject(this.notOpen());
+    for (const waiter of this.waiters.splice(0)) waiter.reject(error instanceof Error ? error : this.notOpen());
     await this.pool.end().catch((err: unknown) => (error ??= err));
     if (error !== undefined) throw error;
   }
@@ -508,7 +514,7 @@ export class PostgresStore implements Store {
       } catch (err) {
         if (client !== undefined) this.checkIn(client, err);
         this.committing = undefined;
-        this.failed(batch, seq, err);
+        this.failed(batch, err);
         return;
       }
       this.committing = undefined;
@@ -541,22 +547,21 @@ export class PostgresStore implements Store {
       this.failedBatches = 0;
     }
     this.retryDelay = RETRY_FIRST;
+    this.failure = undefined;
     let n = 0;
     while (n < this.waiters.length && this.waiters[n]!.seq <= seq) this.waiters[n++]!.resolve();
     if (n > 0) this.waiters.splice(0, n);
   }
 
-  private failed(batch: PendingBatch, seq: number, err: unknown): void {
+  private failed(batch: PendingBatch, err: unknown): void {
     const reason = err instanceof Error ? err.message : String(err);
     // the commit may have reached the disk before the connection went: send it again with what came since
     batch.unsure();
     batch.absorb(this.pending);
     this.pending = batch;
     this.failedBatches++;
-    const failure = new FerryError('FERRY_STORE_FAILED', `PostgreSQL did not commit the store's last batch (${reason}); what it held is not acknowledged, and goes out again with the next batch`, { cause: err });
-    let n = 0;
-    while (n < this.waiters.length && this.waiters[n]!.seq <= seq) this.waiters[n++]!.reject(failure);
-    if (n > 0) this.waiters.splice(0, n);
+    // its syncs wait for the batch to go in on a retry, or for the store to close
+    this.failure = new FerryError('FERRY_STORE_FAILED', `PostgreSQL is not committing (${reason}); persistent messages are refused until it does`, { cause: err });
     const retryIn = this.retryDelay;
     this.retryDelay = Math.min(RETRY_MAX, this.retryDelay * 2);
     this.onEvent?.({ event: 'postgres.failed', error: reason, retryIn });
