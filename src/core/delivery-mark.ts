@@ -92,5 +92,6 @@ export function writeDeliveryMark(persistence: Persistence, mark: DeliveryMark, 
     mark.recordId = persistence.allocateId();
     store.add(mark.recordId, RecordType.DeliveryMark, data);
   } else store.update(mark.recordId, RecordType.DeliveryMark, data);
-  return store.keepsAppendsAtOnce === true ? undefined : store.sync();
+  // a store whose writes fail does not hold deliveries back for the mark (see `advance`)
+  return store.keepsAppendsAtOnce === true ? undefined : store.sync(true);
 }

@@ -142,8 +142,12 @@ export interface Store {
   commit(txId: number): void;
   /** Discards a transaction's operations. */
   rollback(txId: number): void;
-  /** Resolves when every record appended before this call is durable. */
-  sync(): Promise<void>;
+  /**
+   * Resolves when every record appended before this call is durable. While writes fail it waits for
+   * them to go in, unless `giveUpOnFailure`: then it is rejected with the failure at once (the
+   * broker's own bookkeeping, such as a delivery mark, which must not hold deliveries back).
+   */
+  sync(giveUpOnFailure?: boolean): Promise<void>;
   /**
    * True for a store that keeps each append at once (in memory): nothing an append is waiting for,
    * so a caller need not wait for `sync()` before acting on it.

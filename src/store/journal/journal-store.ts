@@ -440,8 +440,8 @@ export class JournalStore implements Store {
     return this.journal.ledger.transactions.has(txId) || this.held?.holdsTransaction(txId) === true;
   }
 
-  sync(): Promise<void> {
-    return this.writer.sync();
+  sync(giveUpOnFailure = false): Promise<void> {
+    return this.writer.sync(giveUpOnFailure);
   }
 
   /** Why persistent sends are refused now: writes failing (a full disk), or a watermark passed. */

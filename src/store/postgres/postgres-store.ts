@@ -34,6 +34,8 @@ interface SyncWaiter {
   readonly promise: Promise<void>;
   readonly resolve: () => void;
   readonly reject: (err: Error) => void;
+  /** Rejected when a commit fails, rather than waiting for the batch to go in (see `Store.sync`). */
+  readonly givesUp: boolean;
 }
 
 function ignoreBetweenStatements(): void {}
@@ -203,12 +205,13 @@ export class PostgresStore implements Store {
     this.appended();
   }
 
-  sync(): Promise<void> {
+  sync(giveUpOnFailure = false): Promise<void> {
     if (this.phase !== 'open' && this.phase !== 'closing') return Promise.reject(this.notOpen());
     if (this.appendSeq === this.durableSeq) return Promise.resolve();
+    if (giveUpOnFailure && this.failure !== undefined) return Promise.reject(this.failure);
     // syncs asked before the next batch is taken share one promise (thousands of receipts in one turn)
     const last = this.waiters[this.waiters.length - 1];
-    if (last !== undefined && last.batch === this.batchesTaken) {
+    if (last !== undefined && last.batch === this.batchesTaken && last.givesUp === giveUpOnFailure) {
       last.seq = this.appendSeq;
       return last.promise;
     }
@@ -218,7 +221,7 @@ export class PostgresStore implements Store {
       resolve = res;
       reject = rej;
     });
-    this.waiters.push({ seq: this.appendSeq, batch: this.batchesTaken, promise, resolve, reject });
+    this.waiters.push({ seq: this.appendSeq, batch: this.batchesTaken, promise, resolve, reject, givesUp: giveUpOnFailure });
     this.scheduleFlush();
     return promise;
   }
@@ -560,8 +563,13 @@ export class PostgresStore implements Store {
     batch.absorb(this.pending);
     this.pending = batch;
     this.failedBatches++;
-    // its syncs wait for the batch to go in on a retry, or for the store to close
+    // its syncs wait for the batch to go in on a retry, or for the store to close; those that give up do not
     this.failure = new FerryError('FERRY_STORE_FAILED', `PostgreSQL is not committing (${reason}); persistent messages are refused until it does`, { cause: err });
+    const givingUp = this.waiters.filter((waiter) => waiter.givesUp);
+    if (givingUp.length > 0) {
+      this.waiters = this.waiters.filter((waiter) => !waiter.givesUp);
+      for (const waiter of givingUp) waiter.reject(this.failure);
+    }
     const retryIn = this.retryDelay;
     this.retryDelay = Math.min(RETRY_MAX, this.retryDelay * 2);
     this.onEvent?.({ event: 'postgres.failed', error: reason, retryIn });
