@@ -206,6 +206,7 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
     })),
     virtualTopics: config.destinations.virtualTopics,
     expirySweepInterval: config.destinations.expirySweepInterval,
+    idleTopicTimeout: config.destinations.idleTopicTimeout,
     bodyCacheSize: config.store.bodyCacheSize,
     confirmConsumed: config.store.confirmConsumed,
     loadInBackgroundAbove: config.store.loadInBackgroundAbove,

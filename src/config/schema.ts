@@ -224,6 +224,8 @@ export const configSchema = z
       .object({
         /** How often waiting messages are checked for expiry (ms). */
         expirySweepInterval: positiveInt.default(1000),
+        /** Ms after which a topic with no subscription, no retained message and no message sent to it is forgotten, with its send count; 0: topics are kept for ever. */
+        idleTopicTimeout: z.number().int().min(0).default(300_000),
         /** Redelivery, dead-letter, last-value and duplicate-detection settings by destination name; later rules override earlier ones. */
         policies: z.array(policyRule).default([]),
         /** Destinations that forward what is sent to them. */

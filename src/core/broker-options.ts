@@ -18,6 +18,8 @@ export interface BrokerOptions {
   readonly virtualTopics?: VirtualTopicOptions;
   /** How often waiting messages are checked for expiry, in ms. */
   readonly expirySweepInterval?: number;
+  /** Ms after which a topic with no subscription, no retained message and no send is forgotten (see `Destinations.sweepIdleTopics`); 0: never. Default 300000. */
+  readonly idleTopicTimeout?: number;
   /**
    * Bytes of persistent message bodies kept in memory (default: no limit). Past it, bodies wait in
    * the store and are read back near the head of their queue; a store without a reader keeps all.

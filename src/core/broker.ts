@@ -78,6 +78,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
   private readonly defaultPrefetch: number;
   private readonly policies: PolicyBook;
   private readonly expirySweepInterval: number;
+  private readonly idleTopicTimeout: number;
   private readonly authenticator: Authenticator;
   /** Undefined when everything is allowed, so the message path makes no call for it. */
   private readonly authorizer: Authorizer | undefined;
@@ -122,6 +123,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
     this.confirmConsumed = options.confirmConsumed ?? true;
     this.policies = new PolicyBook(options.policies ?? []);
     this.expirySweepInterval = options.expirySweepInterval ?? 1000;
+    this.idleTopicTimeout = options.idleTopicTimeout ?? 300_000;
     this.authenticator = options.authenticator ?? allowEveryone;
     this.authorizer = options.authorizer;
     this.limits = new ClientLimits(options.limits);
@@ -228,6 +230,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
     }
     this.state = 'running';
     this.sweepExpired();
+    this.sweepIdleTopics();
   }
 
   /** Has the store read ahead what `start` will recover (true), or forget it (false); see `Store.readAhead`. */
@@ -761,6 +764,13 @@ export class Broker implements BrokerAccess, ConnectionHost {
     for (const queue of this.destinations.queues.values()) queue.sweepExpired(now);
     for (const queue of this.subscriptions.durableQueues()) queue.sweepExpired(now);
     this.timers.at(now + this.expirySweepInterval, () => this.sweepExpired());
+  }
+
+  private sweepIdleTopics(): void {
+    if (this.state !== 'running' || this.idleTopicTimeout === 0) return;
+    const retained = this.parts.retained;
+    this.destinations.sweepIdleTopics((name) => this.subscriptions.countMatching(name) > 0 || retained.has(name));
+    this.timers.at(this.clock() + this.idleTopicTimeout, () => this.sweepIdleTopics());
   }
 
   private get parts(): StartedParts {

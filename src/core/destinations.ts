@@ -61,7 +61,10 @@ export class Destinations {
   /** Virtual topic pattern (`VirtualTopic.orders.>`) -> the consumer queues of a group on every topic it matches. */
   private readonly virtualPatternConsumers = new Map<string, Set<MessageQueue>>();
   private readonly composites = new Map<string, CompositeDestination>();
-  private readonly topicSends = new Map<string, { sent: number }>();
+  /** Messages routed to each topic since the start, and the idle-topic sweep in which the last one was. */
+  private readonly topicSends = new Map<string, { sent: number; sweep: number }>();
+  /** Idle-topic sweeps so far (see `sweepIdleTopics`). */
+  private sweeps = 0;
   /** Temporary destination key -> the id of the connection that owns it. */
   private readonly temporaryOwners = new Map<string, string>();
   readonly events = new DestinationEvents(() => this.lasting());
@@ -228,8 +231,33 @@ export class Destinations {
   topicSent(name: string): void {
     if (!this.topics.has(name)) return;
     const count = this.topicSends.get(name);
-    if (count === undefined) this.topicSends.set(name, { sent: 1 });
-    else count.sent++;
+    if (count === undefined) this.topicSends.set(name, { sent: 1, sweep: this.sweeps });
+    else {
+      count.sent++;
+      count.sweep = this.sweeps;
+    }
+  }
+
+  /**
+   * Forgets the plain topics nothing used since the sweep before this one: no message sent to them,
+   * no subscription matching them and no retained message (`inUse`). A topic's name is all it holds,
+   * but a fleet of MQTT devices publishing to a topic each would otherwise keep every name, up to
+   * limits.maxDestinations. Temporary and virtual topics go their own ways. A topic made or sent to
+   * since the last sweep stays; the next send or subscription makes a forgotten one again.
+   */
+  sweepIdleTopics(inUse: (name: string) => boolean): void {
+    const previous = this.sweeps++;
+    for (const name of this.topics) {
+      const sends = this.topicSends.get(name);
+      if (sends === undefined) {
+        // made since the last sweep, by a subscription or an operator: it is idle from now
+        this.topicSends.set(name, { sent: 0, sweep: previous });
+        continue;
+      }
+      if (sends.sweep >= previous || inUse(name) || this.temporaryOwners.has(destinationKey({ kind: 'topic', name }))) continue;
+      if (this.virtualTopics.enabled && name.startsWith(this.virtualTopics.prefix)) continue;
+      this.deleteTopic(name);
+    }
   }
 
   /** Messages routed to a topic since the start. */

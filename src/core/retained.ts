@@ -27,6 +27,10 @@ export class RetainedMessages {
     return this.byTopic.size;
   }
 
+  has(topic: string): boolean {
+    return this.byTopic.has(topic);
+  }
+
   /** Retains `message` for its topic, or clears the topic when its body is empty; returns true when it wrote to the store. */
   set(message: Message, txId?: number): boolean {
     const topic = message.destination.name;

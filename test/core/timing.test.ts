@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { drain, queue, settle, startBroker } from './harness.js';
+import { drain, queue, settle, startBroker, topic } from './harness.js';
 
 const q = queue('timed');
 
@@ -183,4 +183,35 @@ test('a scheduled message reaches a durable subscription whose subscriber is awa
   const back = (await again.connect('sched')).subscribeDurable({ kind: 'topic', name: 'alarms' }, 'sub');
   await settle();
   assert.deepEqual(back.bodies(), ['wake up']);
+});
+
+test('a topic nothing uses for idleTopicTimeout is forgotten and made again by its next use, and counts toward maxDestinations only while used; subscribed, retained and durable topics stay', async (t) => {
+  const b = await startBroker(t, { manualClock: true, idleTopicTimeout: 60_000, limits: { maxDestinations: 5 } });
+  const clock = b.clock!;
+  const topics = (): string[] => b.broker.stats().topics.map((topic) => topic.name);
+  const client = await b.connect('idle-topics');
+  const live = client.subscribe(topic('idle.subscribed'));
+  client.subscribeDurable(topic('idle.durable'), 'kept').close();
+  await client.send(topic('idle.retained'), 'last value', { options: { retain: true } });
+  await client.send(topic('idle.sent'), 'nobody listens');
+  await settle();
+  assert.deepEqual(topics(), ['idle.durable', 'idle.retained', 'idle.sent', 'idle.subscribed']);
+
+  // used since the last sweep: kept one more round
+  await clock.advance(60_000);
+  assert.deepEqual(topics(), ['idle.durable', 'idle.retained', 'idle.sent', 'idle.subscribed']);
+  await clock.advance(60_000);
+  assert.deepEqual(topics(), ['idle.durable', 'idle.retained', 'idle.subscribed'], 'the idle topic went');
+
+  // each new topic name counts toward maxDestinations only while it is used
+  for (const device of ['a', 'b', 'c']) {
+    await client.send(topic(`idle.device.${device}`), 'reading');
+    await clock.advance(120_000);
+  }
+  assert.deepEqual(topics(), ['idle.durable', 'idle.retained', 'idle.subscribed']);
+  await client.send(topic('idle.sent'), 'again');
+  assert.equal(b.broker.stats().topics.find((topic) => topic.name === 'idle.sent')?.subscriptions, 0);
+  live.close();
+  await clock.advance(120_000);
+  assert.deepEqual(topics(), ['idle.durable', 'idle.retained'], 'unsubscribed and idle: gone');
 });
