@@ -9,7 +9,8 @@ import { QueueEntry, type EntryQueue, type StoredMessage } from './queue-entry.j
 import { DeclaredLimits, ExpiryTimer } from './queue-limits.js';
 import { DeliveryMark } from './delivery-mark.js';
 import type { ProducerFlow } from './producer-flow.js';
-import { QueueMemory, type MessageMemory } from './message-memory.js';
+import type { MessageMemory } from './message-memory.js';
+import { QueueMemory } from './queue-memory.js';
 import type { QueueConsumer, QueueStats } from './queue-types.js';
 import { QueueLoading, stillLoading } from './queue-loading.js';
 import type { TimerQueue } from './timers.js';
