@@ -76,6 +76,8 @@ export class Declarations implements DeclarationHost {
     }
     if (spec.name === '') throw new FerryError('FERRY_NAME_RESERVED', 'the default exchange cannot be declared');
     if (existing !== undefined) {
+      // RabbitMQ asks for configure on an existing exchange too, before comparing: else a 406 would tell anyone its flags
+      this.env.authorize(connection.principal, 'create', exchangeDestination(spec.name));
       const e = existing.spec;
       if (e.type !== spec.type || e.durable !== spec.durable || e.autoDelete !== spec.autoDelete || e.internal !== spec.internal || e.alternateExchange !== spec.alternateExchange) {
         throw new FerryError('FERRY_PRECONDITION_FAILED', `exchange "${spec.name}" exists as ${describeExchange(e)}, not ${describeExchange(spec)}`);
@@ -132,6 +134,9 @@ export class Declarations implements DeclarationHost {
     const existing = this.env.queues.get(name);
     const wanted: QueueSpec = { ...spec, name, arguments: { ...spec.arguments } };
     if (existing !== undefined) {
+      // as RabbitMQ asks for configure on an existing queue: a redeclare answers its message count,
+      // starts its expires countdown again, and with other flags a 406 would describe them
+      this.env.authorize(connection.principal, 'create', { kind: 'queue', name });
       this.checkOwner(existing, connection);
       const have = existing.declared?.spec ?? firstUseSpec(name);
       // RabbitMQ checks exclusive access before the other flags: 405, not 406

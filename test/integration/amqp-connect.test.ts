@@ -109,3 +109,21 @@ describe('idle time-out', () => {
     await c.close();
   });
 });
+
+describe('broker stop', () => {
+  test('each client hears a close with amqp:connection:forced; one that never answers it does not hold the stop', async () => {
+    const own = await startBroker();
+    const client = await connectAmqp(own.amqpPort);
+    await client.openReceiver('stop.q');
+    const silent = await rawAmqp(own.amqpPort);
+    silent.write(Buffer.concat([AMQP_HEADER, frame(frames.open({ container_id: 'silent-at-stop' }))]));
+    // its header and the broker's open: connected
+    await silent.waitFor(16);
+    await own.stop();
+    const error = await client.closed;
+    assert.equal(error?.condition, 'amqp:connection:forced');
+    assert.equal(error?.description, 'broker shutdown');
+    await silent.closed;
+    assert.equal(closeCondition(silent.received()), 'amqp:connection:forced');
+  });
+});

@@ -92,3 +92,54 @@ test('dead-letter and alternate exchanges, and amq.topic, route only where the u
     await secure.stop();
   }
 });
+
+test('declaring a queue or exchange that exists needs create on it, as RabbitMQ asks for configure; a passive declare needs nothing', async () => {
+  const app = { read: ['app'], write: ['app'], create: ['app'] };
+  const everything = { read: ['admins'], write: ['admins'], create: ['admins'], browse: ['admins'], admin: ['admins'] };
+  const secure = await startSecureBroker({
+    users: { admin: { password: 'admin-secret', groups: ['admins'] }, alice: { password: 'alice-secret', groups: ['app'] } },
+    authorization: [{ queue: '>', ...everything }, { topic: '>', ...everything }, { queue: 'app.>', ...app }, { topic: 'app.>', ...app }, { topic: 'amq.topic', read: ['app'], write: ['app'] }],
+  });
+  const connect = (user: string): Promise<amqplib.ChannelModel> => amqplib.connect(`amqp://${user}:${user}-secret@127.0.0.1:${secure.amqpPort}`);
+  const admin = await connect('admin');
+  const alice = await connect('alice');
+  try {
+    const adminChannel = await admin.createChannel();
+    await adminChannel.assertQueue('secret.q', { durable: true });
+    adminChannel.sendToQueue('secret.q', Buffer.from('private'));
+    await adminChannel.assertExchange('secret.ex', 'fanout', { durable: true });
+    /** What `act` does on a fresh channel of alice's: 'ok', or the code of the channel's refusal. */
+    const outcome = async (act: (ch: amqplib.Channel) => Promise<unknown>): Promise<number | 'ok'> => {
+      const ch = await alice.createChannel();
+      const failed = channelError(ch);
+      try {
+        await act(ch);
+        await ch.close();
+        return 'ok';
+      } catch {
+        return (await failed).code ?? -1;
+      }
+    };
+    assert.equal(await outcome((ch) => ch.assertQueue('secret.q', { durable: true })), 403);
+    assert.equal(await outcome((ch) => ch.assertQueue('secret.q', { durable: false })), 403, 'other flags: refused before they are compared, so no 406 describes them');
+    assert.equal(await outcome((ch) => ch.assertExchange('secret.ex', 'fanout', { durable: true })), 403);
+    assert.equal(await outcome((ch) => ch.assertExchange('secret.ex', 'direct', { durable: true })), 403);
+    assert.equal(await outcome((ch) => ch.assertExchange('amq.topic', 'topic', { durable: true })), 403);
+    assert.equal(await outcome((ch) => ch.checkQueue('secret.q')), 'ok', 'passive, as in RabbitMQ');
+    assert.equal(await outcome((ch) => ch.checkExchange('secret.ex')), 'ok', 'passive, as in RabbitMQ');
+    assert.equal(await outcome(async (ch) => (await ch.assertQueue('app.q'), ch.assertQueue('app.q'))), 'ok', 'her own queue, declared again');
+    assert.equal((await adminChannel.assertQueue('secret.q', { durable: true })).messageCount, 1, 'the owner declares it again');
+    await adminChannel.assertExchange('secret.ex', 'fanout', { durable: true });
+
+    // a refused declare does not start the expires countdown again: the queue goes while she keeps declaring it
+    await adminChannel.assertQueue('secret.idle', { arguments: { 'x-expires': 300 } });
+    const exists = (): boolean => secure.server.broker.stats().queues.some((s) => s.name === 'secret.idle');
+    const deadline = Date.now() + 10_000;
+    while (exists() && Date.now() < deadline) await outcome((ch) => ch.assertQueue('secret.idle', { arguments: { 'x-expires': 300 } }));
+    assert.equal(exists(), false, 'her declarations kept the queue from expiring');
+  } finally {
+    await alice.close().catch(() => undefined);
+    await admin.close();
+    await secure.stop();
+  }
+});

@@ -18,12 +18,17 @@ function detect(firstBytes: Buffer): boolean | undefined {
 }
 
 export function createAmqpAdapter(options: AmqpOptions, logger: Logger): ProtocolAdapter {
+  const open = new Set<AmqpConnection>();
   return {
     name: 'amqp',
     detect,
     webSocketProtocols: amqpWebSocketProtocols,
     attach(connection: TransportConnection, broker: BrokerAccess): void {
-      new AmqpConnection(connection, broker, options, logger);
+      open.add(new AmqpConnection(connection, broker, options, logger, (c) => open.delete(c)));
+    },
+    stopping(): void {
+      // a close with amqp:connection:forced tells clients the broker is going, before their sockets close
+      for (const c of [...open]) c.shutdown();
     },
     close(): void {},
   };

@@ -62,6 +62,7 @@ export class AmqpConnection implements SessionHost, LinkContext, SaslHost {
     readonly broker: BrokerAccess,
     readonly options: AmqpOptions,
     readonly logger: Logger,
+    private readonly onClosed: (c: AmqpConnection) => void,
   ) {
     this.guard = new FrameGuard(options.maxFrameSize);
     this.openTimer = deadlineTimer(transport.openedAt, options.openTimeout, () => {
@@ -262,6 +263,16 @@ export class AmqpConnection implements SessionHost, LinkContext, SaslHost {
       this.logger.debug({ event: 'amqp.socket-error', code: (error as NodeJS.ErrnoException).code, message: error.message, remote: this.transport.remoteAddress }, 'AMQP socket closed with an error');
     }
     this.release();
+    this.onClosed(this);
+  }
+
+  /**
+   * The broker is stopping: a close with amqp:connection:forced tells the client why ([AMQP 2.4.3]
+   * a close comes before the socket ends), as an operator's close does. The socket ends without
+   * waiting for the client's close: a client that never answers must not hold the stop.
+   */
+  shutdown(): void {
+    this.fail(new FerryError('FERRY_BROKER_STOPPING', 'broker shutdown'));
   }
 
   private failWith(err: unknown): void {
@@ -281,8 +292,9 @@ export class AmqpConnection implements SessionHost, LinkContext, SaslHost {
     if (this.failed || this.transport.closed) return;
     this.failed = true;
     const error = amqpError(err, info);
-    // a client's mistake: its code, condition and text say it all (Ferry's own faults were logged with their stack by failWith)
-    if (isFerryError(err)) this.logger.warn({ event: 'amqp.error', condition: error.condition, code: err.code, message: error.description, remote: this.transport.remoteAddress }, 'closing an AMQP connection');
+    // a client's mistake: its code, condition and text say it all (Ferry's own faults were logged with their stack by failWith);
+    // a stop closes every connection, which is no one's mistake
+    if (isFerryError(err) && err.code !== 'FERRY_BROKER_STOPPING') this.logger.warn({ event: 'amqp.error', condition: error.condition, code: err.code, message: error.description, remote: this.transport.remoteAddress }, 'closing an AMQP connection');
     if (this.amqpReady) {
       this.writeOpen();
       this.transport.write(amqpFrame(0, Performative.close, [put.error(error)]));
