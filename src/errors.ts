@@ -24,6 +24,7 @@ export const errorCodes = {
   FERRY_SASL_MALFORMED: 'a SASL message that breaks its mechanism\'s rules (a SCRAM message out of order, with a bad attribute, nonce or encoding)',
   FERRY_NOT_AUTHORIZED: 'the client is authenticated but may not do this to this destination',
   FERRY_CROSS_SITE_REQUEST: 'a request to change something that a browser says comes from a page of another site (management API, CSRF): refused with HTTP 403',
+  FERRY_HOST_NOT_ALLOWED: 'a management request without credentials addressed to a host name that is not an IP address, localhost or in http.allowedHosts (a page whose DNS name was pointed at the broker, DNS rebinding): refused with HTTP 403',
   FERRY_INTERNAL: 'an unexpected failure inside the broker (a bug, logged with its stack): the connection concerned is closed, everyone else carries on',
   FERRY_STORE_FAILED: 'the store could not write or sync a record; the journal retries such a write (EIO, a fenced HA primary) and refuses persistent sends with this code meanwhile',
   FERRY_STORE_FULL: 'a persistent message refused because the journal cannot take it now: its writes fail for lack of space (ENOSPC, EDQUOT; they are retried), it is at store.journal.maxSize, or its disk is under store.journal.minFreeDisk; consumers go on',

@@ -67,9 +67,21 @@ interface ConnectionItem {
   rateOut: number;
 }
 
-/** Parses a management command's arguments with its own options on top of the shared ones. */
+/** Options whose value is a secret, which may start with a dash: an older token does 1 time in 64. */
+const secretOptions = new Set(['--token', '--password']);
+
+/**
+ * Parses a management command's arguments with its own options on top of the shared ones. The
+ * argument after `--token` or `--password` is its value whatever it starts with, as getopt takes
+ * an option's required argument; parseArgs would refuse `--token -AbC` as ambiguous.
+ */
 export function parseManagement<T extends NonNullable<ParseArgsConfig['options']>>(argv: readonly string[], extra: T) {
-  return parseArgs({ args: [...argv], options: { ...managementOptions, ...extra } as typeof managementOptions & T, strict: true, allowPositionals: true });
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    args.push(secretOptions.has(arg) && i + 1 < argv.length ? `${arg}=${argv[++i]!}` : arg);
+  }
+  return parseArgs({ args, options: { ...managementOptions, ...extra } as typeof managementOptions & T, strict: true, allowPositionals: true });
 }
 
 function help(text: string): number {

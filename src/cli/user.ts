@@ -7,6 +7,9 @@ import { hashPassword, makeScramCredentials } from '../security/passwords.js';
 import { readUsersFile, tokenHash, userNameProblem, writeUsersFile, type UserRecord, type UsersFileModel } from '../security/users-file.js';
 import { askHidden } from './prompt.js';
 
+/** What every token `ferry user token` makes begins with; it also lets a secret scanner know one. */
+const TOKEN_PREFIX = 'ferry_';
+
 export const userHelp = `Usage: ferry user <add|passwd|remove|list|token> [NAME] [options]
 
 Manages the users file, which holds for each user a scrypt hash of the password, SCRAM-SHA-256
@@ -172,7 +175,9 @@ export async function user(argv: string[]): Promise<number> {
         const model = readUsersFile(path);
         const old = model.users.get(name!);
         if (old === undefined) return fail(`no user "${name}" in ${path}`);
-        const token = randomBytes(32).toString('base64url');
+        // the prefix keeps a token from starting with a dash, as 1 base64url string in 64 does,
+        // which a command line would read as an option (`--token "$TOKEN"`); 256 random bits follow it
+        const token = `${TOKEN_PREFIX}${randomBytes(32).toString('base64url')}`;
         model.users.set(name!, { ...old, tokens: [...old.tokens, tokenHash(token)] });
         writeUsersFile(path, model);
         process.stderr.write(`a management API token for "${name}" (only its hash is kept in ${path}; it is not shown again):\n`);

@@ -331,6 +331,13 @@ export const configSchema = z
         requestTimeout: positiveInt.default(30_000),
         /** Open connections past which new ones are dropped as they come. */
         maxConnections: positiveInt.default(256),
+        /**
+         * Host names, besides IP addresses and localhost, that a request without credentials may be
+         * addressed to (`broker.example`; `.example.com` for it and every name under it; `*` any).
+         * Others are refused, so that a page whose DNS name was pointed at the broker cannot use
+         * the rights of anonymous clients (DNS rebinding). Requests with credentials may name any host.
+         */
+        allowedHosts: z.array(z.string().min(1)).default([]),
       })
       .strict()
       .default({}),

@@ -4,7 +4,7 @@ import type { TLSSocket } from 'node:tls';
 import { FerryError, isFerryError } from '../errors.js';
 import { allowEveryone, type Authenticator, type Authorizer, type Broker, type CoreConnection, type Credentials, type Logger, type Principal } from '../core/index.js';
 import type { Socket } from 'node:net';
-import { OpeningDeadlines, addressWithPort, handshakeFailed, verifiedPeerCertificate, type TlsCertificates } from '../transport/index.js';
+import { OpeningDeadlines, addressWithPort, handshakeFailed, hostAllowed, verifiedPeerCertificate, type TlsCertificates } from '../transport/index.js';
 import type { BrokerFacts, ListenerView } from './controls/broker.js';
 import { BrokerMetrics } from './metrics.js';
 import type { ConnectorFigures } from './network-metrics.js';
@@ -43,6 +43,8 @@ export interface ManagementOptions {
   readonly requestTimeout?: number | undefined;
   /** Open connections past which new ones are dropped as they come (http.maxConnections); default 256. */
   readonly maxConnections?: number | undefined;
+  /** Host names besides IP addresses and localhost that requests without credentials may be addressed to (http.allowedHosts). */
+  readonly allowedHosts?: readonly string[] | undefined;
 }
 
 /**
@@ -104,6 +106,7 @@ function failure(err: FerryError): { status: number; code: string } {
       return { status: 409, code: err.code };
     case 'FERRY_NOT_AUTHORIZED':
     case 'FERRY_CROSS_SITE_REQUEST':
+    case 'FERRY_HOST_NOT_ALLOWED':
       return { status: 403, code: err.code };
     case 'FERRY_AUTHENTICATION_FAILED':
       return { status: 401, code: err.code };
@@ -277,12 +280,25 @@ export class ManagementServer {
       if (credentials === 'malformed') {
         return refuse(401, new FerryError('FERRY_AUTHENTICATION_FAILED', 'the Authorization header is neither "Basic <base64 of user:password>" nor "Bearer <token>"'));
       }
+      const peerCertificate = this.options.tls === undefined ? undefined : verifiedPeerCertificate(req.socket as TLSSocket);
       try {
-        const peerCertificate = this.options.tls === undefined ? undefined : verifiedPeerCertificate(req.socket as TLSSocket);
         principal = await this.authenticator.authenticate({ protocol: 'http', transport: { remoteAddress, peerCertificate }, credentials });
       } catch (err) {
         if (isFerryError(err, 'FERRY_AUTHENTICATION_FAILED')) return refuse(401, err);
         throw err;
+      }
+      // A page whose DNS name now points at the broker is same-origin with it and comes from
+      // loopback, so with anonymous rights it could do what the operator can. It cannot have the
+      // operator's credentials, which the browser keeps for the broker's own address, so a request
+      // that carries some may name any host, as with ActiveMQ's and RabbitMQ's consoles.
+      const host = req.headers.host;
+      if (credentials === undefined && peerCertificate === undefined && !hostAllowed(host, this.options.allowedHosts ?? [])) {
+        const err = new FerryError(
+          'FERRY_HOST_NOT_ALLOWED',
+          `requests without credentials are served only when addressed to an IP address, localhost or a name in http.allowedHosts; this one is addressed to ${host ?? ''}`,
+        );
+        this.logger.warn({ event: 'management.host-refused', remoteAddress, host, method: req.method, path: url.pathname }, `management request from ${remoteAddress} for host ${host ?? ''} refused: not in http.allowedHosts`);
+        return send(403, { code: err.code, error: err.message });
       }
       access = accessOf(this.permissions, principal);
     }

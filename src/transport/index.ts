@@ -3,6 +3,7 @@ export type { TransportConnection, TransportHandler } from './connection.js';
 export { SocketConnection, addressWithPort } from './connection.js';
 export { TcpListener, type TcpListenerOptions } from './tcp-listener.js';
 export { WebSocketListener, originAllowed, type WebSocketListenerOptions } from './websocket-listener.js';
+export { hostAllowed } from './host.js';
 export { TlsCertificates, handshakeFailed, verifiedPeerCertificate, type TlsFiles } from './tls.js';
 export { detectingAdapter } from './detect.js';
 export { OpeningDeadlines, deadlineTimer } from './deadline.js';

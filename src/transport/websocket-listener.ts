@@ -11,6 +11,7 @@ import { handshakeFailed, verifiedPeerCertificate, type TlsCertificates } from '
 import { WebSocketConnection } from './websocket-connection.js';
 import { addressWithPort } from './connection.js';
 import { OpeningDeadlines } from './deadline.js';
+import { hostAllowed } from './host.js';
 import type { DescriptorBudget } from './descriptors.js';
 
 export interface WebSocketListenerOptions {
@@ -28,7 +29,7 @@ export interface WebSocketListenerOptions {
   readonly pingInterval: number;
   /** ms a client has to send its upgrade request after connecting. */
   readonly handshakeTimeout: number;
-  /** Browser origins (`https://app.example.com`) allowed besides the broker's own host; `*` allows any. */
+  /** Browser origins (`https://app.example.com`) allowed besides the broker's own host when that is an IP address or localhost; `*` allows any. */
   readonly allowedOrigins: readonly string[];
   /** Speak wss with this certificate. */
   readonly tls?: TlsCertificates | undefined;
@@ -67,8 +68,10 @@ function refuse(socket: Duplex, status: number, text: string): void {
  * header is no browser's (browsers always send one on a WebSocket upgrade), so it carries no
  * cookies or other ambient authority of a user and is let through. A page is let in when its
  * origin is listed, or when it names the very host and port the request is addressed to (the
- * broker's own pages); any other page could otherwise drive a user's browser to the broker from
- * a site the user merely visits (cross-site WebSocket hijacking).
+ * broker's own pages) and that host is an IP address or localhost; any other page could otherwise
+ * drive a user's browser to the broker from a site the user merely visits (cross-site WebSocket
+ * hijacking). A page from a name of its own passes only by being listed: the page's name and the
+ * Host header agree as well for a page whose name was since pointed at the broker (DNS rebinding).
  */
 export function originAllowed(origin: string | undefined, host: string | undefined, allowed: readonly string[]): boolean {
   if (origin === undefined) return true;
@@ -77,7 +80,7 @@ export function originAllowed(origin: string | undefined, host: string | undefin
   if (allowed.some((a) => a.trim().toLowerCase().replace(/\/$/, '') === normalized)) return true;
   if (host === undefined || normalized === 'null') return false;
   try {
-    return new URL(normalized).host === host.trim().toLowerCase();
+    return new URL(normalized).host === host.trim().toLowerCase() && hostAllowed(host, []);
   } catch {
     return false;
   }
@@ -221,7 +224,7 @@ export class WebSocketListener {
         { event: 'websocket.origin-refused', protocol: this.name, origin, host: req.headers.host, remoteAddress: addressWithPort(req.socket.remoteAddress, req.socket.remotePort) },
         `WebSocket upgrade from a page at ${origin ?? ''} refused: not in websocket.allowedOrigins`,
       );
-      refuse(socket, 403, `Pages from ${origin ?? ''} may not connect here; the broker's websocket.allowedOrigins lists those that may`);
+      refuse(socket, 403, `Pages from ${origin ?? ''} may not connect here; the broker's websocket.allowedOrigins lists those that may (a page served by the host it connects to counts as the broker's own only when that host is an IP address or localhost)`);
       return;
     }
     const offered = offeredSubprotocols(req.headers['sec-websocket-protocol']);

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { silentLogger } from '../../src/core/index.js';
 import { parsePasswordHash, parseScramCredentials, verifyPassword } from '../../src/security/passwords.js';
-import { readUsersFile, UsersFileDirectory } from '../../src/security/users-file.js';
+import { readUsersFile, tokenHash, UsersFileDirectory, writeUsersFile } from '../../src/security/users-file.js';
+import { startBroker } from '../helpers/broker.js';
 import { ferryBin, runFerry } from '../helpers/process.js';
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'ferry-cli-user-'));
@@ -101,7 +102,7 @@ test('ferry user token prints a token once and keeps only its SHA-256', async ()
   const made = await runFerry(['user', 'token', 'ops', '--file', file]);
   assert.equal(made.code, 0, made.stderr);
   const token = made.stdout.trim();
-  assert.match(token, /^[A-Za-z0-9_-]{43}$/);
+  assert.match(token, /^ferry_[A-Za-z0-9_-]{43}$/, 'a prefix, then 256 random bits in base64url: it never starts with a dash');
   assert.ok(!readFileSync(file, 'utf8').includes(token), 'the token itself is not stored');
   assert.match(readUsersFile(file).users.get('ops')!.tokens[0]!, /^sha256\$[0-9a-f]{64}$/);
   const directory = new UsersFileDirectory(file, silentLogger);
@@ -113,6 +114,35 @@ test('ferry user token prints a token once and keeps only its SHA-256', async ()
   const second = await runFerry(['user', 'token', 'ops', '--file', file]);
   assert.notEqual(second.stdout.trim(), token);
   assert.equal(readUsersFile(file).users.get('ops')!.tokens.length, 2);
+});
+
+test('a token works as the documented --token "$TOKEN", a new one and an older one that starts with a dash alike', async () => {
+  const file = join(tmp(), 'users.yaml');
+  assert.equal((await runFerry(['user', 'add', 'ops', '--groups', 'admins', '--file', file], { input: 'ops-secret\n' })).code, 0);
+  const made = await runFerry(['user', 'token', 'ops', '--file', file]);
+  assert.equal(made.code, 0, made.stderr);
+  // base64url without a prefix, as tokens were made before: 1 in 64 of them starts with a dash
+  const older = '-Abc_def0123456789abcdefghijklmnopqrstuvwxy';
+  const model = readUsersFile(file);
+  const ops = model.users.get('ops')!;
+  model.users.set('ops', { ...ops, tokens: [...ops.tokens, tokenHash(older)] });
+  writeUsersFile(file, model);
+  const broker = await startBroker({ 'security.users': file });
+  try {
+    const url = `http://127.0.0.1:${broker.server.ports['http']}`;
+    for (const token of [made.stdout.trim(), older]) {
+      const queue = `token.q${token.length}${token[0] === '-' ? 'dash' : ''}`;
+      const created = await fetch(`${url}/api/v1/destinations`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ kind: 'queue', name: queue }) });
+      assert.equal(created.status, 201);
+      const purged = await runFerry(['purge', queue, '--token', token, '--url', url]);
+      assert.equal(purged.code, 0, `${token}: ${purged.stderr}`);
+    }
+    const wrong = await runFerry(['purge', 'token.q', '--token', '-not-a-token', '--url', url]);
+    assert.equal(wrong.code, 3, 'a refusal, not a usage error');
+    assert.match(wrong.stderr, /FERRY_AUTHENTICATION_FAILED/);
+  } finally {
+    await broker.stop();
+  }
 });
 
 test('ferry user finds the users file through --config or FERRY_CONFIG, relative to the configuration file', async () => {

@@ -24,10 +24,12 @@ function openFrom(port: number, origin: string | undefined): Promise<{ status: n
   });
 }
 
-test('the Origin rule: none, the same host and port, a listed origin and * pass; any other page gets 403', () => {
+test('the Origin rule: none, the same IP address or localhost and port, a listed origin and * pass; any other page gets 403', () => {
   assert.equal(originAllowed(undefined, '127.0.0.1:61614', []), true, 'no Origin: not a browser');
   assert.equal(originAllowed('http://127.0.0.1:61614', '127.0.0.1:61614', []), true);
-  assert.equal(originAllowed('https://BROKER.example', 'broker.example', []), true, 'host names compare without case');
+  assert.equal(originAllowed('http://LOCALHOST:61614', 'localhost:61614', []), true, 'host names compare without case');
+  assert.equal(originAllowed('https://broker.example', 'broker.example', []), false, 'a name may have been pointed at the broker by another site (DNS rebinding): only a listed origin passes');
+  assert.equal(originAllowed('https://broker.example', 'broker.example', ['https://broker.example']), true);
   assert.equal(originAllowed('http://127.0.0.1:8080', '127.0.0.1:61614', []), false, 'another port is another origin');
   assert.equal(originAllowed('https://evil.example', 'broker.example', []), false);
   assert.equal(originAllowed('https://app.example/', 'broker.example', ['https://app.example']), true);
