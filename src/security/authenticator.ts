@@ -147,10 +147,12 @@ export class SecurityAuthenticator implements Authenticator {
   private async byPassword(username: string, password: string): Promise<Principal> {
     await this.slot();
     try {
-      for (const directory of this.options.directories) {
+      for (const [index, directory] of this.options.directories.entries()) {
         const answer = await directory.verify(username, password);
         if (answer === 'wrong-password') throw refused('unknown user or wrong password');
-        if (answer !== undefined) return this.principalOf(answer);
+        if (answer === undefined) continue;
+        if (await this.hiddenBefore(index, answer.name, username)) throw refused('unknown user or wrong password');
+        return this.principalOf(answer);
       }
       this.decoy ??= hashPassword(randomBytes(12).toString('base64')).then((h) => parsePasswordHash(h, 'decoy'));
       await verifyPassword(password, await this.decoy);
@@ -187,11 +189,24 @@ export class SecurityAuthenticator implements Authenticator {
   }
 
   private async lookup(name: string): Promise<DirectoryUser | undefined> {
-    for (const directory of this.options.directories) {
+    for (const [index, directory] of this.options.directories.entries()) {
       const user = await directory.lookup(name);
-      if (user !== undefined) return user;
+      if (user !== undefined) return (await this.hiddenBefore(index, user.name, name)) ? undefined : user;
     }
     return undefined;
+  }
+
+  /**
+   * True when a directory asked before `index` knows the user by the name the later one gave it. LDAP
+   * answers `ALICE` with its entry `alice`, which a users file's `alice` hides as much as the
+   * spelling `alice` itself; the earlier directories were only asked the spelling the client used.
+   */
+  private async hiddenBefore(index: number, name: string, asked: string): Promise<boolean> {
+    if (name === asked) return false;
+    for (const directory of this.options.directories.slice(0, index)) {
+      if ((await directory.lookup(name)) !== undefined) return true;
+    }
+    return false;
   }
 
   private principalOf(user: DirectoryUser): Principal {
