@@ -66,6 +66,12 @@ export class SecurityAuthenticator implements Authenticator {
   private decoy: Promise<ReturnType<typeof parsePasswordHash>> | undefined;
   private checking = 0;
   private readonly queued: (() => void)[] = [];
+  /**
+   * Refusals because a directory could not answer (LDAP down or slow): no name or password was
+   * judged, so they do not count toward the login delay, which would otherwise slow every login from
+   * the address, users-file users' included, through an outage and after it.
+   */
+  private readonly unanswered = new WeakSet<object>();
 
   constructor(private readonly options: SecurityAuthenticatorOptions) {
     this.rules = (options.certificateRules ?? []).map((r) => ({ on: r.subject !== undefined ? 'subject' : 'san', pattern: new RegExp(r.subject ?? r.san!), user: r.user }) as const);
@@ -105,7 +111,21 @@ export class SecurityAuthenticator implements Authenticator {
       this.options.loginDelay.succeeded(address);
       return principal;
     } catch (err) {
-      this.options.loginDelay.failed(address);
+      if (!this.wasUnanswered(err)) this.options.loginDelay.failed(address);
+      throw err;
+    }
+  }
+
+  private wasUnanswered(err: unknown): boolean {
+    return typeof err === 'object' && err !== null && this.unanswered.has(err);
+  }
+
+  /** A directory's answer; a rejection is its not answering at all (the UserDirectory contract). */
+  private async ask<T>(question: Promise<T>): Promise<T> {
+    try {
+      return await question;
+    } catch (err) {
+      if (typeof err === 'object' && err !== null) this.unanswered.add(err);
       throw err;
     }
   }
@@ -148,7 +168,7 @@ export class SecurityAuthenticator implements Authenticator {
     await this.slot();
     try {
       for (const [index, directory] of this.options.directories.entries()) {
-        const answer = await directory.verify(username, password);
+        const answer = await this.ask(directory.verify(username, password));
         if (answer === 'wrong-password') throw refused('unknown user or wrong password');
         if (answer === undefined) continue;
         if (await this.hiddenBefore(index, answer.name, username)) throw refused('unknown user or wrong password');
@@ -190,7 +210,7 @@ export class SecurityAuthenticator implements Authenticator {
 
   private async lookup(name: string): Promise<DirectoryUser | undefined> {
     for (const [index, directory] of this.options.directories.entries()) {
-      const user = await directory.lookup(name);
+      const user = await this.ask(directory.lookup(name));
       if (user !== undefined) return (await this.hiddenBefore(index, user.name, name)) ? undefined : user;
     }
     return undefined;
@@ -204,7 +224,7 @@ export class SecurityAuthenticator implements Authenticator {
   private async hiddenBefore(index: number, name: string, asked: string): Promise<boolean> {
     if (name === asked) return false;
     for (const directory of this.options.directories.slice(0, index)) {
-      if ((await directory.lookup(name)) !== undefined) return true;
+      if ((await this.ask(directory.lookup(name))) !== undefined) return true;
     }
     return false;
   }
@@ -275,7 +295,7 @@ export class SecurityAuthenticator implements Authenticator {
             self.options.loginDelay.succeeded(address);
           }
         } catch (err) {
-          self.options.loginDelay.failed(address);
+          if (!self.wasUnanswered(err)) self.options.loginDelay.failed(address);
           throw err;
         }
         return step;

@@ -257,6 +257,41 @@ test('a broker with security.ldap: logins over STOMP and AMQP (SASL PLAIN), grou
   }
 });
 
+test('logins refused because LDAP cannot be reached do not count toward the failed-login delay; wrong passwords still do', async () => {
+  const closed = createServer();
+  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+  const { port } = closed.address() as { port: number };
+  await new Promise<void>((resolve) => closed.close(() => resolve()));
+  const waits: number[] = [];
+  const loginDelay = new LoginDelay({ initial: 200, max: 10_000, forgetAfter: 600_000, clock: () => 1_000_000, sleep: async (ms) => void waits.push(ms) });
+  const usersFile = new UsersFileDirectory(await writeUsers(mkdtempSync(join(tmpdir(), 'ferry-users-')), { alice: { password: 'file-alice' } }), silentLogger, { watch: false });
+  const authenticator = new SecurityAuthenticator({
+    directories: [usersFile, new LdapDirectory(ldapConfig({ url: `ldap://127.0.0.1:${port}`, ...searchAccount, ...bases, timeout: 2000 }), silentLogger)],
+    loginDelay,
+    logger: silentLogger,
+  });
+  const broker = await startBroker({}, { authenticator });
+  const code = async (login: string, passcode: string): Promise<string | undefined> => {
+    const raw = await RawStompClient.open(broker.stompPort);
+    await raw.send('CONNECT', { 'accept-version': '1.2', host: 'localhost', login, passcode });
+    const frame = await raw.nextFrame();
+    raw.socket.destroy();
+    return frame.command === 'CONNECTED' ? 'CONNECTED' : frame.headers.get('code');
+  };
+  try {
+    for (let i = 0; i < 5; i++) assert.equal(await code('bob', 'bob-secret'), 'FERRY_AUTHENTICATION_FAILED', 'LDAP is down');
+    assert.equal(loginDelay.delayOf('127.0.0.1'), 0, 'the outage is no guess at a password');
+    assert.equal(await code('alice', 'file-alice'), 'CONNECTED');
+    assert.deepEqual(waits, [], 'no login waited');
+
+    assert.equal(await code('alice', 'wrong'), 'FERRY_AUTHENTICATION_FAILED');
+    assert.equal(loginDelay.delayOf('127.0.0.1'), 200, 'a wrong password counts');
+  } finally {
+    await broker.stop();
+    usersFile.close();
+  }
+});
+
 // last: it stops the shared server
 test('LDAP: a stopped server rejects with FERRY_AUTHENTICATION_FAILED and logs the cause at warn', { skip: missing }, async () => {
   const { logger, lines } = recordingLogger();
