@@ -66,6 +66,12 @@ export class SecurityAuthenticator implements Authenticator {
   private decoy: Promise<ReturnType<typeof parsePasswordHash>> | undefined;
   private checking = 0;
   private readonly queued: (() => void)[] = [];
+  /**
+   * Refusals because a directory could not answer (LDAP down or slow): no name or password was
+   * judged, so they do not count toward the login delay, which would otherwise slow every login from
+   * the address, users-file users' included, through an outage and after it.
+   */
+  private readonly unanswered = new WeakSet<object>();
 
   constructor(private readonly options: SecurityAuthenticatorOptions) {
     this.rules = (options.certificateRules ?? []).map((r) => ({ on: r.subject !== undefined ? 'subject' : 'san', pattern: new RegExp(r.subject ?? r.san!), user: r.user }) as const);
@@ -105,7 +111,21 @@ export class SecurityAuthenticator implements Authenticator {
       this.options.loginDelay.succeeded(address);
       return principal;
     } catch (err) {
-      this.options.loginDelay.failed(address);
+      if (!this.wasUnanswered(err)) this.options.loginDelay.failed(address);
+      throw err;
+    }
+  }
+
+  private wasUnanswered(err: unknown): boolean {
+    return typeof err === 'object' && err !== null && this.unanswered.has(err);
+  }
+
+  /** A directory's answer; a rejection is its not answering at all (the UserDirectory contract). */
+  private async ask<T>(question: Promise<T>): Promise<T> {
+    try {
+      return await question;
+    } catch (err) {
+      if (typeof err === 'object' && err !== null) this.unanswered.add(err);
       throw err;
     }
   }
@@ -147,10 +167,12 @@ export class SecurityAuthenticator implements Authenticator {
   private async byPassword(username: string, password: string): Promise<Principal> {
     await this.slot();
     try {
-      for (const directory of this.options.directories) {
-        const answer = await directory.verify(username, password);
+      for (const [index, directory] of this.options.directories.entries()) {
+        const answer = await this.ask(directory.verify(username, password));
         if (answer === 'wrong-password') throw refused('unknown user or wrong password');
-        if (answer !== undefined) return this.principalOf(answer);
+        if (answer === undefined) continue;
+        if (await this.hiddenBefore(index, answer.name, username)) throw refused('unknown user or wrong password');
+        return this.principalOf(answer);
       }
       this.decoy ??= hashPassword(randomBytes(12).toString('base64')).then((h) => parsePasswordHash(h, 'decoy'));
       await verifyPassword(password, await this.decoy);
@@ -187,11 +209,24 @@ export class SecurityAuthenticator implements Authenticator {
   }
 
   private async lookup(name: string): Promise<DirectoryUser | undefined> {
-    for (const directory of this.options.directories) {
-      const user = await directory.lookup(name);
-      if (user !== undefined) return user;
+    for (const [index, directory] of this.options.directories.entries()) {
+      const user = await this.ask(directory.lookup(name));
+      if (user !== undefined) return (await this.hiddenBefore(index, user.name, name)) ? undefined : user;
     }
     return undefined;
+  }
+
+  /**
+   * True when a directory asked before `index` knows the user by the name the later one gave it. LDAP
+   * answers `ALICE` with its entry `alice`, which a users file's `alice` hides as much as the
+   * spelling `alice` itself; the earlier directories were only asked the spelling the client used.
+   */
+  private async hiddenBefore(index: number, name: string, asked: string): Promise<boolean> {
+    if (name === asked) return false;
+    for (const directory of this.options.directories.slice(0, index)) {
+      if ((await this.ask(directory.lookup(name))) !== undefined) return true;
+    }
+    return false;
   }
 
   private principalOf(user: DirectoryUser): Principal {
@@ -260,7 +295,7 @@ export class SecurityAuthenticator implements Authenticator {
             self.options.loginDelay.succeeded(address);
           }
         } catch (err) {
-          self.options.loginDelay.failed(address);
+          if (!self.wasUnanswered(err)) self.options.loginDelay.failed(address);
           throw err;
         }
         return step;

@@ -20,6 +20,19 @@ function fillFilter(template: string, values: Record<string, string>): string {
   return template.replace(/\{(user|dn)\}/g, (whole, key: string) => (key in values ? escapeFilterValue(values[key]!) : whole));
 }
 
+/**
+ * The attributes that `userFilter` compares with the whole login name, as `uid` in `(uid={user})`:
+ * the user's name is the entry's value of the first, whatever spelling the server matched.
+ */
+function loginAttributes(userFilter: string): string[] {
+  return [...userFilter.matchAll(/\(\s*([A-Za-z][\w;.-]*)\s*=\{user\}\)/g)].map((m) => m[1]!);
+}
+
+/** A login name as LDAP's usual matching rules (caseIgnoreMatch and its kin) compare it: case folded, outer spaces dropped, inner runs of spaces as one. */
+function matchingForm(name: string): string {
+  return name.trim().replace(/\s+/g, ' ').toLowerCase();
+}
+
 function attributeValues(entry: Entry, attribute: string): string[] {
   // attribute names are case-insensitive; the server answers in the case its schema has
   const key = Object.keys(entry).find((k) => k.toLowerCase() === attribute.toLowerCase());
@@ -39,6 +52,7 @@ function attributeValues(entry: Entry, attribute: string): string[] {
  */
 export class LdapDirectory implements UserDirectory {
   readonly description: string;
+  private readonly loginAttributes: readonly string[];
   private readonly tlsOptions: { ca: Buffer } | undefined;
 
   /** A relative `ca` is taken from the working directory (the configuration loader makes a file's paths absolute). */
@@ -47,6 +61,10 @@ export class LdapDirectory implements UserDirectory {
     private readonly logger: Logger,
   ) {
     this.description = `LDAP ${config.url}`;
+    this.loginAttributes = loginAttributes(config.userFilter);
+    if (this.loginAttributes.length === 0) {
+      throw new FerryError('FERRY_CONFIG_INVALID', `security.ldap.userFilter: ${config.userFilter} compares no attribute with the whole login name, as (uid={user}) does; the user's name is taken from that attribute`);
+    }
     if (config.url.startsWith('ldap://') && !config.startTls) {
       logger.warn({ event: 'security.ldap-cleartext', url: config.url }, 'LDAP over ldap:// without startTls: passwords cross the network in the clear; use ldaps:// or startTls');
     }
@@ -64,29 +82,29 @@ export class LdapDirectory implements UserDirectory {
   async verify(username: string, password: string): Promise<DirectoryUser | 'wrong-password' | undefined> {
     if (username === '') return undefined;
     return this.answer('verify', username, async (search) => {
-      const dn = await this.findUser(search, username);
-      if (dn === undefined) return undefined;
+      const found = await this.findUser(search, username);
+      if (found === undefined) return undefined;
       // [RFC 4513] 5.1.2: a bind with a name and an empty password is an unauthenticated bind,
       // which many servers accept; it must never count as knowing the password
       if (password === '') return 'wrong-password';
       const userClient = await this.client();
       try {
-        await userClient.bind(dn, password);
+        await userClient.bind(found.dn, password);
       } catch (err) {
         if (err instanceof InvalidCredentialsError) return 'wrong-password';
         throw err;
       } finally {
         await userClient.unbind().catch(() => undefined);
       }
-      return { name: username, groups: await this.groups(search, username, dn) };
+      return { name: found.name, groups: await this.groups(search, found.name, found.dn) };
     });
   }
 
   async lookup(username: string): Promise<DirectoryUser | undefined> {
     if (username === '') return undefined;
     return this.answer('lookup', username, async (search) => {
-      const dn = await this.findUser(search, username);
-      return dn === undefined ? undefined : { name: username, groups: await this.groups(search, username, dn) };
+      const found = await this.findUser(search, username);
+      return found === undefined ? undefined : { name: found.name, groups: await this.groups(search, found.name, found.dn) };
     });
   }
 
@@ -134,16 +152,29 @@ export class LdapDirectory implements UserDirectory {
     }
   }
 
-  private async findUser(search: Client, username: string): Promise<string | undefined> {
+  /**
+   * The user's entry and name. The server matches the login name by the attribute's rules (for
+   * `uid`, regardless of case and outer spaces), so `CAROL` and ` carol` find carol's entry: the
+   * name is the entry's own value, or each spelling would be a user of its own.
+   */
+  private async findUser(search: Client, username: string): Promise<{ dn: string; name: string } | undefined> {
     const filter = fillFilter(this.config.userFilter, { user: username });
-    const { searchEntries } = await search.search(this.config.userBase, { scope: 'sub', filter, attributes: ['1.1'] });
+    const { searchEntries } = await search.search(this.config.userBase, { scope: 'sub', filter, attributes: [...this.loginAttributes] });
     if (searchEntries.length === 0) return undefined;
     if (searchEntries.length > 1) {
       // two entries for one login name: either could be the user, so neither is
       this.logger.warn({ event: 'security.ldap-ambiguous-user', url: this.config.url, user: username, entries: searchEntries.length }, 'more than one LDAP entry matches the login name; the login is refused');
       throw new FerryError('FERRY_AUTHENTICATION_FAILED', `more than one entry in ${this.description} matches the user`);
     }
-    return searchEntries[0]!.dn;
+    const entry = searchEntries[0]!;
+    const values = this.loginAttributes.map((a) => attributeValues(entry, a)).find((v) => v.length > 0) ?? [];
+    // of several values (uid may have more than one), the one the client meant
+    const name = values.find((v) => matchingForm(v) === matchingForm(username)) ?? values[0];
+    if (name === undefined) {
+      this.logger.warn({ event: 'security.ldap-unnamed-user', url: this.config.url, user: username, dn: entry.dn, attributes: this.loginAttributes }, 'the LDAP entry of the login name has no readable name attribute; the login is refused');
+      throw new FerryError('FERRY_AUTHENTICATION_FAILED', `the entry in ${this.description} that matches the user has no ${this.loginAttributes.join(' or ')}`);
+    }
+    return { dn: entry.dn, name };
   }
 
   private async groups(search: Client, username: string, dn: string): Promise<string[]> {

@@ -1,13 +1,20 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { configSchema } from '../../src/config/index.js';
-import type { Logger } from '../../src/core/index.js';
+import { silentLogger, type Logger } from '../../src/core/index.js';
 import { isFerryError } from '../../src/errors.js';
+import { SecurityAuthenticator } from '../../src/security/authenticator.js';
 import { escapeFilterValue, LdapDirectory, type LdapConfig } from '../../src/security/ldap-directory.js';
+import { LoginDelay } from '../../src/security/login-delay.js';
+import { UsersFileDirectory } from '../../src/security/users-file.js';
 import { connectAmqp } from '../helpers/amqp.js';
 import { startBroker } from '../helpers/broker.js';
-import { RawStompClient } from '../helpers/raw-stomp.js';
+import { eventually, RawStompClient } from '../helpers/raw-stomp.js';
+import { writeUsers } from '../helpers/security.js';
 import { slapdMissing, startSlapd, SUFFIX, type Slapd } from '../helpers/slapd.js';
 
 const missing = slapdMissing();
@@ -86,6 +93,74 @@ test('LDAP anonymous search, groups by another filter and attribute, no groupBas
 
   const byCn = new LdapDirectory(ldapConfig({ url: slapd!.url, userBase: bases.userBase, userFilter: '(cn={user})' }), recordingLogger().logger);
   assert.deepEqual(await byCn.verify('Bob', 'bob-secret'), { name: 'Bob', groups: [] });
+  assert.deepEqual(await byCn.verify('bob', 'bob-secret'), { name: 'Bob', groups: [] }, 'the name is the entry\'s cn');
+});
+
+test('LDAP: the user is named by the entry\'s own value of the filter\'s attribute, however the login name was spelled', { skip: missing }, async () => {
+  const directory = new LdapDirectory(ldapConfig({ url: slapd!.url, ...searchAccount, ...bases }), recordingLogger().logger);
+  for (const spelling of ['BOB', ' bob', 'bob ', 'Bob']) {
+    assert.deepEqual(await directory.verify(spelling, 'bob-secret'), { name: 'bob', groups: ['readers'] }, spelling);
+    assert.deepEqual(await directory.lookup(spelling), { name: 'bob', groups: ['readers'] }, spelling);
+  }
+  const either = new LdapDirectory(ldapConfig({ url: slapd!.url, ...searchAccount, ...bases, userFilter: '(|(cn={user})(uid={user}))' }), recordingLogger().logger);
+  assert.equal(await either.lookup('BOB').then((u) => u?.name), 'Bob', 'the first attribute of the filter names the user');
+  assert.throws(
+    () => new LdapDirectory(ldapConfig({ url: slapd!.url, ...bases, userFilter: '(mail={user}@example.com)' }), recordingLogger().logger),
+    (err: unknown) => isFerryError(err, 'FERRY_CONFIG_INVALID') && err.message.includes('security.ldap.userFilter'),
+  );
+});
+
+test('a broker with the users file and LDAP: every spelling LDAP matches is one user, and a users-file name hides its LDAP entry under any spelling', { skip: missing }, async () => {
+  const usersFile = await writeUsers(mkdtempSync(join(tmpdir(), 'ferry-users-')), { alice: { password: 'file-alice', groups: ['shop'] } });
+  const broker = await startBroker({
+    'security.users': usersFile,
+    'security.ldap': { url: slapd!.url, ...searchAccount, ...bases, timeout: 2000 },
+    'security.failedLoginDelay.initial': 1,
+    'security.failedLoginDelay.max': 1,
+    'limits.connectionsPerUser': 1,
+  });
+  const refusal = async (login: string, passcode: string): Promise<string | undefined> => {
+    const raw = await RawStompClient.open(broker.stompPort);
+    await raw.send('CONNECT', { 'accept-version': '1.2', host: 'localhost', login, passcode });
+    return (await raw.nextFrameOf('ERROR')).headers.get('code');
+  };
+  const users = () => broker.server.broker.admin.connectionList().map((c) => c.user);
+  try {
+    const shouting = await RawStompClient.connected(broker.stompPort, { login: 'BOB', passcode: 'bob-secret' });
+    assert.deepEqual(users(), ['bob']);
+    for (const login of ['bob', ' bob', 'bob ', 'Bob']) assert.equal(await refusal(login, 'bob-secret'), 'FERRY_LIMIT_EXCEEDED', `"${login}" is bob, who has his one connection`);
+    shouting.raw.socket.destroy();
+    await shouting.raw.closed;
+    await eventually('bob\'s connection is gone', () => users().length === 0);
+    const spaced = await RawStompClient.connected(broker.stompPort, { login: ' bob', passcode: 'bob-secret' });
+    assert.deepEqual(users(), ['bob']);
+    spaced.raw.socket.destroy();
+
+    for (const login of ['ALICE', 'Alice', ' alice']) {
+      assert.equal(await refusal(login, 'alice-secret'), 'FERRY_AUTHENTICATION_FAILED', `"${login}" with LDAP's password: the users file's alice hides LDAP's`);
+      assert.equal(await refusal(login, 'file-alice'), 'FERRY_AUTHENTICATION_FAILED', `"${login}" is not a name of the users file`);
+    }
+    const alice = await RawStompClient.connected(broker.stompPort, { login: 'alice', passcode: 'file-alice' });
+    assert.ok(users().includes('alice'));
+    alice.raw.socket.destroy();
+  } finally {
+    await broker.stop();
+  }
+});
+
+test('a certificate mapped to another spelling of a users-file name does not reach its LDAP entry', { skip: missing }, async () => {
+  const usersFile = new UsersFileDirectory(await writeUsers(mkdtempSync(join(tmpdir(), 'ferry-users-')), { alice: { password: 'file-alice', groups: ['shop'] } }), silentLogger, { watch: false });
+  const auth = new SecurityAuthenticator({
+    directories: [usersFile, new LdapDirectory(ldapConfig({ url: slapd!.url, ...searchAccount, ...bases }), silentLogger)],
+    certificateRules: [{ subject: '^CN=(.+)$', user: '$1' }],
+    loginDelay: new LoginDelay({ initial: 0, max: 0, forgetAfter: 0 }),
+    logger: silentLogger,
+  });
+  const withCertificate = (cn: string) => ({ protocol: 'stomp', transport: { remoteAddress: '10.0.0.5', peerCertificate: { subject: `CN=${cn}`, subjectAltNames: [], fingerprint256: 'AA' } }, credentials: { external: true } }) as const;
+  assert.deepEqual(await auth.authenticate(withCertificate('alice')), { username: 'alice', groups: ['shop'], internal: false });
+  await assert.rejects(auth.authenticate(withCertificate('ALICE')), /not a known user/);
+  assert.deepEqual(await auth.authenticate(withCertificate('BOB')), { username: 'bob', groups: ['readers'], internal: false });
+  usersFile.close();
 });
 
 test('LDAP: a search account with a wrong password refuses every login, and says why in the log', { skip: missing }, async () => {
@@ -179,6 +254,41 @@ test('a broker with security.ldap: logins over STOMP and AMQP (SASL PLAIN), grou
   } finally {
     await broker.stop();
     await own.stop();
+  }
+});
+
+test('logins refused because LDAP cannot be reached do not count toward the failed-login delay; wrong passwords still do', async () => {
+  const closed = createServer();
+  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+  const { port } = closed.address() as { port: number };
+  await new Promise<void>((resolve) => closed.close(() => resolve()));
+  const waits: number[] = [];
+  const loginDelay = new LoginDelay({ initial: 200, max: 10_000, forgetAfter: 600_000, clock: () => 1_000_000, sleep: async (ms) => void waits.push(ms) });
+  const usersFile = new UsersFileDirectory(await writeUsers(mkdtempSync(join(tmpdir(), 'ferry-users-')), { alice: { password: 'file-alice' } }), silentLogger, { watch: false });
+  const authenticator = new SecurityAuthenticator({
+    directories: [usersFile, new LdapDirectory(ldapConfig({ url: `ldap://127.0.0.1:${port}`, ...searchAccount, ...bases, timeout: 2000 }), silentLogger)],
+    loginDelay,
+    logger: silentLogger,
+  });
+  const broker = await startBroker({}, { authenticator });
+  const code = async (login: string, passcode: string): Promise<string | undefined> => {
+    const raw = await RawStompClient.open(broker.stompPort);
+    await raw.send('CONNECT', { 'accept-version': '1.2', host: 'localhost', login, passcode });
+    const frame = await raw.nextFrame();
+    raw.socket.destroy();
+    return frame.command === 'CONNECTED' ? 'CONNECTED' : frame.headers.get('code');
+  };
+  try {
+    for (let i = 0; i < 5; i++) assert.equal(await code('bob', 'bob-secret'), 'FERRY_AUTHENTICATION_FAILED', 'LDAP is down');
+    assert.equal(loginDelay.delayOf('127.0.0.1'), 0, 'the outage is no guess at a password');
+    assert.equal(await code('alice', 'file-alice'), 'CONNECTED');
+    assert.deepEqual(waits, [], 'no login waited');
+
+    assert.equal(await code('alice', 'wrong'), 'FERRY_AUTHENTICATION_FAILED');
+    assert.equal(loginDelay.delayOf('127.0.0.1'), 200, 'a wrong password counts');
+  } finally {
+    await broker.stop();
+    usersFile.close();
   }
 });
 
