@@ -36,6 +36,7 @@ import { describeBroker, describeStore, waitingMessageIds, type StoreReport } fr
 import { silentLogger, type Logger } from './logger.js';
 import { buildMessage, type Destination, type Message, type MessageInit, type PublishedAs } from './message.js';
 import { MessageQueue, type QueueEnvironment } from './message-queue.js';
+import { MessageOutcomes, type MessageOutcomeWatcher } from './message-outcomes.js';
 import { Persistence } from './persistence.js';
 import { PolicyBook } from './policy.js';
 import { giveBackToQueues, type StoredMessage } from './queue-entry.js';
@@ -53,6 +54,7 @@ import { answerSlowConsumer } from './slow-consumer-answer.js';
 import { ClientLimits } from './limits.js';
 import { idKeeperOn, type IdKeeper } from './id-keeper.js';
 import { TimerQueue } from './timers.js';
+import { PeriodicSweeps } from './sweeps.js';
 import { RateCounter, type DestinationSenders } from './traffic.js';
 import { Declarations } from './declarations.js';
 import { Router } from './router.js';
@@ -77,8 +79,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
   private readonly clock: () => number;
   private readonly defaultPrefetch: number;
   private readonly policies: PolicyBook;
-  private readonly expirySweepInterval: number;
-  private readonly idleTopicTimeout: number;
+  private readonly sweeps: PeriodicSweeps;
   private readonly authenticator: Authenticator;
   /** Undefined when everything is allowed, so the message path makes no call for it. */
   private readonly authorizer: Authorizer | undefined;
@@ -122,8 +123,6 @@ export class Broker implements BrokerAccess, ConnectionHost {
     this.defaultPrefetch = options.defaultPrefetch ?? 1000;
     this.confirmConsumed = options.confirmConsumed ?? true;
     this.policies = new PolicyBook(options.policies ?? []);
-    this.expirySweepInterval = options.expirySweepInterval ?? 1000;
-    this.idleTopicTimeout = options.idleTopicTimeout ?? 300_000;
     this.authenticator = options.authenticator ?? allowEveryone;
     this.authorizer = options.authorizer;
     this.limits = new ClientLimits(options.limits);
@@ -179,7 +178,18 @@ export class Broker implements BrokerAccess, ConnectionHost {
       bodies: this.bodies,
       policies: this.policies,
       logger: this.logger,
+      outcomes: this.messageOutcomes,
       persistence: () => this.parts.persistence,
+    });
+    this.sweeps = new PeriodicSweeps({
+      destinations: this.destinations,
+      subscriptions: this.subscriptions,
+      timers: this.timers,
+      clock: this.clock,
+      expirySweepInterval: options.expirySweepInterval ?? 1000,
+      idleTopicTimeout: options.idleTopicTimeout ?? 300_000,
+      running: () => this.state === 'running',
+      retained: () => this.parts.retained,
     });
     this.producerIds = idKeeperOn(() => this.parts.duplicates, (clientId) => `${PRODUCER}:${clientId}`);
     this.sessionIds = idKeeperOn(() => this.parts.duplicates, (scope) => scope);
@@ -208,6 +218,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
       writeDeliveryMark: (queue, seq) => (this.state === 'running' && queue.recordId !== 0 ? writeDeliveryMark(persistence, queue.deliveryMark, queue.recordId, seq) : undefined),
       producerFlow: this.producerFlow,
       messageMemory: this.limits.messageMemory,
+      outcomes: this.messageOutcomes,
       // a non-durable subscription over its pending-message limit: counted, logged, and by policy its connection closed
       slowConsumer: (queue, action) => answerSlowConsumer(queue, action, this.slowConsumerCounts, this.connections, this.logger),
     };
@@ -229,8 +240,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
       this.logger.warn({ event: 'store.prepared', count: recovered.prepared.length }, 'prepared transactions found; they stay in doubt until resolved');
     }
     this.state = 'running';
-    this.sweepExpired();
-    this.sweepIdleTopics();
+    this.sweeps.start();
   }
 
   /** Has the store read ahead what `start` will recover (true), or forget it (false); see `Store.readAhead`. */
@@ -631,6 +641,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
 
   readonly consumerEvents = new ConsumerEvents();
   readonly producerEvents = new ProducerEvents();
+  private readonly messageOutcomes = new MessageOutcomes();
 
   get destinationSenders(): DestinationSenders {
     return this.destinations.senders;
@@ -652,6 +663,10 @@ export class Broker implements BrokerAccess, ConnectionHost {
 
   watchConnections(watcher: ConnectionWatcher): () => void {
     return this.connectionEvents.watch(watcher);
+  }
+
+  watchMessageOutcomes(watcher: MessageOutcomeWatcher): () => void {
+    return this.messageOutcomes.watch(watcher);
   }
 
   waitingMessageIds(): Iterable<string> {
@@ -756,21 +771,6 @@ export class Broker implements BrokerAccess, ConnectionHost {
         for (const queue of queues) queue.dispatch();
       },
     };
-  }
-
-  private sweepExpired(): void {
-    if (this.state !== 'running') return;
-    const now = this.clock();
-    for (const queue of this.destinations.queues.values()) queue.sweepExpired(now);
-    for (const queue of this.subscriptions.durableQueues()) queue.sweepExpired(now);
-    this.timers.at(now + this.expirySweepInterval, () => this.sweepExpired());
-  }
-
-  private sweepIdleTopics(): void {
-    if (this.state !== 'running' || this.idleTopicTimeout === 0) return;
-    const retained = this.parts.retained;
-    this.destinations.sweepIdleTopics((name) => this.subscriptions.countMatching(name) > 0 || retained.has(name));
-    this.timers.at(this.clock() + this.idleTopicTimeout, () => this.sweepIdleTopics());
   }
 
   private get parts(): StartedParts {

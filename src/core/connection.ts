@@ -5,6 +5,7 @@ import type { ConsumerEvents, ConsumerWatcher } from './consumer-events.js';
 import type { DestinationWatcher } from './destination-events.js';
 import type { ConnectionWatcher } from './connection-events.js';
 import type { ProducerEvents, ProducerHandle, ProducerWatcher } from './producer-events.js';
+import type { MessageOutcomeWatcher } from './message-outcomes.js';
 import type { SequenceMarkBook } from './sequence-marks.js';
 import { ConnectionTraffic, SessionTraffic, type DestinationSenders } from './traffic.js';
 import type { Delivery, DeliverySink } from './sink.js';
@@ -58,6 +59,11 @@ export interface BrokerAccess {
   watchConnections(watcher: ConnectionWatcher): () => void;
   /** The same for the producers protocols name (AMQP 1.0 sending links). */
   watchProducers(watcher: ProducerWatcher): () => void;
+  /**
+   * Tells `watcher` of each message that expires while waiting and each one moved to a dead-letter
+   * queue from now on, until the returned function is called (nothing is kept for it before).
+   */
+  watchMessageOutcomes(watcher: MessageOutcomeWatcher): () => void;
   /** Highest sequences taken from a protocol's producers, under its `scope`, kept across restarts (once started). */
   sequenceMarks(scope: string): SequenceMarkBook;
 }

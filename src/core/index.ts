@@ -32,6 +32,7 @@ export type { DestinationWatcher } from './destination-events.js';
 export type { ConnectionFacts, ConnectionWatcher } from './connection-events.js';
 export type { SequenceMarkBook } from './sequence-marks.js';
 export type { ProducerFacts, ProducerHandle, ProducerWatcher } from './producer-events.js';
+export type { MessageOutcomeWatcher } from './message-outcomes.js';
 export type { OverlapMember } from './overlap.js';
 export type { Delivery, DeliverySink } from './sink.js';
 export type { Logger } from './logger.js';

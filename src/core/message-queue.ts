@@ -1,5 +1,5 @@
 import type { BodyCache } from './body-cache.js';
-import { bodyState, type Message } from './message.js';
+import { bodyState, type Destination, type Message } from './message.js';
 import type { Persistence } from './persistence.js';
 import { PendingEntries } from './pending.js';
 import { SlowConsumerGuard } from './slow-consumer.js';
@@ -10,6 +10,7 @@ import { DeclaredLimits, ExpiryTimer } from './queue-limits.js';
 import { DeliveryMark } from './delivery-mark.js';
 import type { ProducerFlow } from './producer-flow.js';
 import type { MessageMemory } from './message-memory.js';
+import type { MessageOutcomes } from './message-outcomes.js';
 import { QueueMemory } from './queue-memory.js';
 import type { QueueConsumer, QueueStats } from './queue-types.js';
 import { QueueLoading, stillLoading } from './queue-loading.js';
@@ -33,6 +34,8 @@ export interface QueueEnvironment {
   writeDeliveryMark(queue: MessageQueue, seq: number): Promise<void> | undefined;
   /** What the waiting messages of all queues hold, against limits.messageMemory. */
   readonly messageMemory?: MessageMemory;
+  /** Who hears of messages expiring here. */
+  readonly outcomes: MessageOutcomes;
   /** Where a queue that a send leaves at its memoryLimit, with memoryPolicy block, says so. */
   readonly producerFlow: ProducerFlow;
   /** A non-durable subscription is over its pending-message limit (notify, abort), or dropped its oldest message (evict). */
@@ -731,9 +734,16 @@ export class MessageQueue implements EntryQueue {
   private expire(entry: QueueEntry): void {
     // counted once, as expired, whether it then moves to the dead-letter queue or is dropped
     this.expired++;
+    if (this.env.outcomes.watched) this.env.outcomes.expired(entry.message, this.destinationOf(entry.message));
     // a declared queue dead-letters to its exchange, or drops, as RabbitMQ (see Declarations.deadLetter)
     if (this.policy.expiredToDeadLetter || this.declared !== undefined) this.reads.moveOut(entry, () => this.env.deadLetter(this, entry, 'expired'));
     else this.acknowledge(entry);
+  }
+
+  /** Where `message` waits: this queue, or for a subscription the topic it was sent to. */
+  private destinationOf(message: Message): Destination {
+    const sent = message.destination;
+    return this.kind === 'subscription' || (sent.kind === 'queue' && sent.name === this.name) ? sent : { kind: 'queue', name: this.name };
   }
 
   /**

@@ -6,6 +6,7 @@ import { isClientComposite, splitComposite, type Destinations } from './destinat
 import type { Logger } from './logger.js';
 import { copyMessage, type Destination, type Message, type PropertyValue } from './message.js';
 import type { MessageQueue } from './message-queue.js';
+import type { MessageOutcomes } from './message-outcomes.js';
 import { overlapTarget, type RouteTarget } from './overlap.js';
 import type { Persistence } from './persistence.js';
 import type { PolicyBook } from './policy.js';
@@ -20,6 +21,7 @@ export interface RouterParts {
   readonly bodies: BodyCache;
   readonly policies: PolicyBook;
   readonly logger: Logger;
+  readonly outcomes: MessageOutcomes;
   persistence(): Persistence;
 }
 
@@ -156,6 +158,7 @@ export class Router {
     // a dead-letter queue that fills up must not fill memory either
     if (stored !== null) this.parts.bodies.offer(copy);
     this.parts.logger.debug({ event: 'message.dead-lettered', messageId: message.id, from: queue.name, to: target, reason }, 'message dead-lettered');
+    if (this.parts.outcomes.watched) this.parts.outcomes.deadLettered(message, origin, target, reason);
     queueMicrotask(() => dlq.dispatch());
     return true;
   }

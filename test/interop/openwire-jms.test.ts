@@ -351,6 +351,28 @@ test('expiry: an expired message is not delivered; a persistent one goes to the 
   assert.deepEqual(r, { event: 'expiry', live: ['long'], deadLetter: ['short-persistent'] });
 });
 
+test('message advisories: an expired message on ActiveMQ.Advisory.Expired.Queue.<name> with orignalMessageId, a dead-lettered one on .MessageDLQd.Queue.<name>; each carries the message without its body', options(), async () => {
+  // ActiveMQ's expiry sweep runs every 30 s (expireMessagesPeriod), Ferry's every second
+  const timeout = targetName === 'activemq' ? 45_000 : 10_000;
+  const r = eventLine(await drive('message-advisories', { dest: 'interop', timeout }, 120_000), 'message-advisories');
+  const seen = (advisories: unknown): unknown[] =>
+    (advisories as DriverLine[]).map((a) => {
+      const message = a['message'] as DriverLine;
+      const tag = (message['properties'] as Record<string, unknown>)['tag'];
+      return { ...a, message: { id: message['id'], kind: message['kind'], body: message['body'], destination: message['destination'], tag } };
+    });
+  const advisory = (topic: string, originalMessageId: string | null, id: unknown, tag: string): unknown => ({
+    type: 'Advisory',
+    destination: `topic://ActiveMQ.Advisory.${topic}.Queue.interop.advised`,
+    originalMessageId,
+    originBrokerName: true,
+    message: { id, kind: 'text', body: null, destination: 'queue://interop.advised', tag: ['string', tag] },
+  });
+  assert.deepEqual(seen(r['expired']), [advisory('Expired', r['expiringId'] as string, r['expiringId'], 'expiring')]);
+  // the expired message is persistent, so it is dead-lettered too; ActiveMQ names no orignalMessageId on these
+  assert.deepEqual(seen(r['deadLettered']), [advisory('MessageDLQd', null, r['expiringId'], 'expiring'), advisory('MessageDLQd', null, r['poisonId'], 'poison')]);
+});
+
 // A chosen difference (docs/openwire.md): Ferry delivers waiting messages highest JMSPriority first,
 // as JMS asks; ActiveMQ keeps send order unless its policy sets prioritizedMessages.
 test('JMSPriority: messages waiting on a queue come highest priority first on Ferry, in send order on ActiveMQ (its default)', options(), async () => {

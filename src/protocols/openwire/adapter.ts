@@ -2,6 +2,7 @@ import type { BrokerAccess, Logger } from '../../core/index.js';
 import type { ProtocolAdapter, TransportConnection } from '../../transport/index.js';
 import { ADVISORY_PREFIX, Advisories, destinationAdvisoryTopic, destinationInfo } from './advisories.js';
 import { watchOtherProtocols } from './foreign-advisories.js';
+import { watchMessageOutcomes } from './message-advisories.js';
 import { T } from './commands.js';
 import { OpenWireConnection } from './connection.js';
 import { MAGIC } from './marshal.js';
@@ -23,6 +24,7 @@ export function createOpenWireAdapter(options: OpenWireOptions, logger: Logger):
   let seeded = false;
   let unwatch: (() => void) | undefined;
   let unwatchOthers: (() => void) | undefined;
+  let unwatchOutcomes: (() => void) | undefined;
   return {
     name: 'openwire',
     detect,
@@ -41,12 +43,14 @@ export function createOpenWireAdapter(options: OpenWireOptions, logger: Logger):
           removed: (destination) => advisories.withdraw(destinationAdvisoryTopic(destination), `${destination.kind}:${destination.name}`, destinationInfo(destination, null, false)),
         });
         unwatchOthers = watchOtherProtocols(broker, advisories);
+        unwatchOutcomes = watchMessageOutcomes(broker, advisories);
       }
       new OpenWireConnection(connection, broker, options, advisories, audit, logger);
     },
     close(): void {
       unwatch?.();
       unwatchOthers?.();
+      unwatchOutcomes?.();
     },
   };
 }

@@ -15,14 +15,19 @@ export function destinationAdvisoryTopic(destination: Destination): string {
 }
 
 /** `ActiveMQ.Advisory.Consumer.Queue.orders` and the like. */
-export function advisoryTopic(what: 'Consumer' | 'Producer', destination: Destination): string {
+export function advisoryTopic(what: 'Consumer' | 'Producer' | 'Expired' | 'MessageDLQd', destination: Destination): string {
   return `${ADVISORY_PREFIX}${what}.${destination.kind === 'queue' ? 'Queue' : 'Topic'}.${destination.name}`;
 }
+
+/** Properties an advisory message carries beside `originBrokerName` and the counts. */
+export type AdvisoryProperties = ReadonlyArray<readonly [string, string]>;
 
 /** A connection with advisory consumers: it is handed each advisory whose topic one of them watches. */
 export interface AdvisoryListener {
   /** `count`: how many of that topic's things exist now (the `consumerCount` / `producerCount` property). */
-  advise(topic: string, info: DataStructure, count: number): void;
+  advise(topic: string, info: DataStructure, count: number, properties?: AdvisoryProperties): void;
+  /** True when one of its consumers watches `topic`. */
+  watches(topic: string): boolean;
 }
 
 export function destinationInfo(destination: Destination, owner: ConnectionId | null, added: boolean): DestinationInfo {
@@ -65,6 +70,19 @@ export class Advisories {
     if (things === undefined || !things.delete(key)) return;
     if (things.size === 0) this.live.delete(topic);
     for (const listener of this.listeners) listener.advise(topic, removal, things.size);
+  }
+
+  /**
+   * Something that happened rather than something that exists (a message expired): told to the
+   * listeners watching `topic` now, kept for no one after. `make` is called only if one watches.
+   */
+  fire(topic: string, make: () => { info: DataStructure; properties: AdvisoryProperties }): void {
+    let made: { info: DataStructure; properties: AdvisoryProperties } | undefined;
+    for (const listener of this.listeners) {
+      if (!listener.watches(topic)) continue;
+      made ??= make();
+      listener.advise(topic, made.info, 0, made.properties);
+    }
   }
 
   /** Starts telling `listener` (again is harmless). */

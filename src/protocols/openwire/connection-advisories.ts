@@ -1,9 +1,12 @@
 import { matchesPattern, type Destination } from '../../core/index.js';
-import { ADVISORY_PREFIX, destinationInfo, temporaryAdvisoryTopic, type Advisories, type AdvisoryListener } from './advisories.js';
+import { ADVISORY_PREFIX, destinationInfo, temporaryAdvisoryTopic, type Advisories, type AdvisoryListener, type AdvisoryProperties } from './advisories.js';
 import { T, type DataStructure, type WireDestination } from './commands.js';
 import type { OpenWireConsumer } from './consumer.js';
 import { toMessageId } from './mapping.js';
 import { writeProperties } from './primitives.js';
+
+const CONSUMER_ADVISORY = `${ADVISORY_PREFIX}Consumer.`;
+const PRODUCER_ADVISORY = `${ADVISORY_PREFIX}Producer.`;
 
 /** How a connection sends an advisory message to one of its consumers. */
 export type AdvisoryWriter = (consumer: OpenWireConsumer, message: DataStructure) => void;
@@ -71,20 +74,26 @@ export class ConnectionAdvisories implements AdvisoryListener {
     this.advise(temporaryAdvisoryTopic(destination), destinationInfo(destination, null, true), 1);
   }
 
-  advise(topic: string, info: DataStructure, count: number): void {
+  advise(topic: string, info: DataStructure, count: number, properties: AdvisoryProperties = []): void {
     if (info.type === T.DESTINATION_INFO) {
       const destination = info['destination'] as WireDestination | null;
       if (destination !== null) this.told.add(`${destination.type === T.TEMP_QUEUE ? 'queue' : 'topic'}:${destination.physicalName ?? ''}`);
     }
     for (const { consumer, patterns } of this.consumers.values()) {
-      if (patterns.some((pattern) => matchesPattern(pattern, topic))) this.send(consumer, topic, info, count);
+      if (patterns.some((pattern) => matchesPattern(pattern, topic))) this.send(consumer, topic, info, count, properties);
     }
   }
 
-  private send(consumer: OpenWireConsumer, topic: string, info: DataStructure, count: number): void {
+  watches(topic: string): boolean {
+    for (const { patterns } of this.consumers.values()) if (patterns.some((pattern) => matchesPattern(pattern, topic))) return true;
+    return false;
+  }
+
+  private send(consumer: OpenWireConsumer, topic: string, info: DataStructure, count: number, properties: AdvisoryProperties = []): void {
     const sequence = ++this.sequence;
     const messageId = toMessageId(`ID:${this.brokerName}-advisory-${sequence}`);
-    const counted = topic.includes('.Consumer.') ? 'consumerCount' : topic.includes('.Producer.') ? 'producerCount' : undefined;
+    // by prefix: an expired message's topic may name a queue such as Consumer.A.VirtualTopic.orders
+    const counted = topic.startsWith(CONSUMER_ADVISORY) ? 'consumerCount' : topic.startsWith(PRODUCER_ADVISORY) ? 'producerCount' : undefined;
     this.write(consumer, {
       type: T.MESSAGE,
       commandId: 0,
@@ -95,7 +104,7 @@ export class ConnectionAdvisories implements AdvisoryListener {
       priority: 4,
       timestamp: Date.now(),
       jmsType: 'Advisory',
-      marshalledProperties: writeProperties([['originBrokerName', this.brokerName], ...(counted === undefined ? [] : [[counted, count] as [string, number]])]),
+      marshalledProperties: writeProperties([['originBrokerName', this.brokerName], ...(counted === undefined ? [] : [[counted, count] as [string, number]]), ...properties]),
       dataStructure: info,
     });
   }

@@ -313,6 +313,22 @@ function utfOrNull(value: string | undefined): string | null {
 /** A core message as the MessageDispatch to a JMS consumer carries it. */
 export function toWireMessage(message: Message, redeliveryCounter: number, messageId: MessageId = dispatchMessageId(message)): WireMessage {
   const { type, content, properties } = encodedParts(message);
+  return wireMessage(message, type, content, properties, messageId, redeliveryCounter);
+}
+
+const bodilessTypes: ReadonlyMap<BodyKind, number> = new Map([...bodyKinds].filter(([type]) => type !== T.BLOB_MESSAGE).map(([type, kind]) => [kind, type]));
+
+/**
+ * A core message with its body cleared, as an advisory about it carries it (ActiveMQ's
+ * includeBodyForAdvisory is off by default): its body is neither read back from disk nor encoded.
+ */
+export function toBodilessWireMessage(message: Message): WireMessage {
+  const cached = message.encodings?.get(PARTS_KEY) as EncodedParts | undefined;
+  const type = cached?.type ?? bodilessTypes.get(message.bodyKind) ?? T.BYTES_MESSAGE;
+  return wireMessage(message, type, null, cached?.properties ?? wireProperties(message), toMessageId(message.id), 0);
+}
+
+function wireMessage(message: Message, type: number, content: Buffer | null, properties: Buffer | null, messageId: MessageId, redeliveryCounter: number): WireMessage {
   // a JMSXUserID among the client's own property bytes is there already: the client lists both
   const userId = message.encodings?.has(PROPERTIES_KEY) === true ? undefined : message.properties.get('JMSXUserID');
   return {
