@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { startBroker } from '../helpers/broker.js';
 import mqttPacket from 'mqtt-packet';
+import type { IClientOptions } from 'mqtt';
 import { connectMqtt, rawMqtt } from '../helpers/mqtt.js';
 import { spawnBroker, type BrokerProcess } from '../helpers/process.js';
 
@@ -258,6 +259,43 @@ test('MQTT 5: a session away across a broker restart still ends its expiry inter
     await soon.end();
     await broker.server.stop();
   } finally {
+    rmSync(data, { recursive: true, force: true });
+  }
+});
+
+/** Hands out one packet id, always: what a client's ids come round to after 65,535 publishes. */
+function onePacketId(id: number): NonNullable<IClientOptions['messageIdProvider']> {
+  return { allocate: () => id, getLastAllocated: () => id, register: () => true, deallocate: () => {}, clear: () => {} };
+}
+
+function startKillable(data: string): Promise<BrokerProcess> {
+  return spawnBroker(['--data', data, '--mqtt-port', '0', '--mqtt-host', '127.0.0.1', '--stomp-port', 'off', '--amqp-port', 'off', '--openwire-port', 'off', '--ws-port', 'off', '--http-port', 'off']);
+}
+
+test('QoS 2 from a persistent session: PUBCOMP comes once the packet id is forgotten on disk, so after a kill -9 right after it the id carries a new message', async () => {
+  const data = mkdtempSync(join(tmpdir(), 'ferry-mqtt-pubcomp-'));
+  let broker = await startKillable(data);
+  try {
+    for (const version of [4, 5] as const) {
+      const publisher = { clientId: `pubcomp-${version}`, protocolVersion: version, clean: false, messageIdProvider: onePacketId(7), ...(version === 5 ? { properties: { sessionExpiryInterval: 3600 } } : {}) };
+      let pub = await connectMqtt(broker.ports['mqtt']!, publisher);
+      // the publish's own sync is long done when its PUBREL comes: nothing else takes the forgetting to disk
+      await pub.publish('pubcomp/t', `before the kill ${version}`, { qos: 2 });
+      await broker.stop('SIGKILL');
+      pub.client.end(true);
+
+      broker = await startKillable(data);
+      const sub = await connectMqtt(broker.ports['mqtt']!);
+      await sub.subscribe('pubcomp/t', { qos: 1 });
+      pub = await connectMqtt(broker.ports['mqtt']!, publisher);
+      // the same packet id, DUP 0: a new publication [MQTT-4.3.3-9]
+      await pub.publish('pubcomp/t', `after the kill ${version}`, { qos: 2 });
+      assert.equal((await sub.inbox.next()).payload, `after the kill ${version}`, `MQTT ${version}`);
+      await pub.end();
+      await sub.end();
+    }
+  } finally {
+    await broker.stop();
     rmSync(data, { recursive: true, force: true });
   }
 });
