@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { startBroker } from '../helpers/broker.js';
 import mqttPacket from 'mqtt-packet';
+import mqtt, { type IClientOptions } from 'mqtt';
 import { connectMqtt, rawMqtt } from '../helpers/mqtt.js';
 import { spawnBroker, type BrokerProcess } from '../helpers/process.js';
 
@@ -258,6 +259,87 @@ test('MQTT 5: a session away across a broker restart still ends its expiry inter
     await soon.end();
     await broker.server.stop();
   } finally {
+    rmSync(data, { recursive: true, force: true });
+  }
+});
+
+/** Hands out one packet id, always: what a client's ids come round to after 65,535 publishes. */
+function onePacketId(id: number): NonNullable<IClientOptions['messageIdProvider']> {
+  return { allocate: () => id, getLastAllocated: () => id, register: () => true, deallocate: () => {}, clear: () => {} };
+}
+
+function startKillable(data: string): Promise<BrokerProcess> {
+  return spawnBroker(['--data', data, '--mqtt-port', '0', '--mqtt-host', '127.0.0.1', '--stomp-port', 'off', '--amqp-port', 'off', '--openwire-port', 'off', '--ws-port', 'off', '--http-port', 'off']);
+}
+
+test('QoS 2 from a persistent session: PUBCOMP comes once the packet id is forgotten on disk, so after a kill -9 right after it the id carries a new message', async () => {
+  const data = mkdtempSync(join(tmpdir(), 'ferry-mqtt-pubcomp-'));
+  let broker = await startKillable(data);
+  try {
+    for (const version of [4, 5] as const) {
+      const publisher = { clientId: `pubcomp-${version}`, protocolVersion: version, clean: false, messageIdProvider: onePacketId(7), ...(version === 5 ? { properties: { sessionExpiryInterval: 3600 } } : {}) };
+      let pub = await connectMqtt(broker.ports['mqtt']!, publisher);
+      // the publish's own sync is long done when its PUBREL comes: nothing else takes the forgetting to disk
+      await pub.publish('pubcomp/t', `before the kill ${version}`, { qos: 2 });
+      await broker.stop('SIGKILL');
+      pub.client.end(true);
+
+      broker = await startKillable(data);
+      const sub = await connectMqtt(broker.ports['mqtt']!);
+      await sub.subscribe('pubcomp/t', { qos: 1 });
+      pub = await connectMqtt(broker.ports['mqtt']!, publisher);
+      // the same packet id, DUP 0: a new publication [MQTT-4.3.3-9]
+      await pub.publish('pubcomp/t', `after the kill ${version}`, { qos: 2 });
+      assert.equal((await sub.inbox.next()).payload, `after the kill ${version}`, `MQTT ${version}`);
+      await pub.end();
+      await sub.end();
+    }
+  } finally {
+    await broker.stop();
+    rmSync(data, { recursive: true, force: true });
+  }
+});
+
+test('QoS 2 to a persistent session: PUBREL goes out once the message is settled on disk, so a kill -9 the moment MQTT.js hands the message over does not bring it back', async () => {
+  const data = mkdtempSync(join(tmpdir(), 'ferry-mqtt-pubrel-'));
+  let broker = await startKillable(data);
+  try {
+    for (const version of [4, 5] as const) {
+      const subscriber = { clientId: `pubrel-${version}`, protocolVersion: version, clean: false, ...(version === 5 ? { properties: { sessionExpiryInterval: 3600 } } : {}) };
+      let sub = await connectMqtt(broker.ports['mqtt']!, subscriber);
+      await sub.subscribe('pubrel/t', { qos: 2 });
+      await sub.end();
+      let pub = await connectMqtt(broker.ports['mqtt']!);
+      await pub.publish('pubrel/t', `once ${version}`, { qos: 2 });
+      await pub.end();
+
+      // MQTT.js hands a QoS 2 message over on PUBREL: the broker goes that moment
+      const killed = broker;
+      const received: string[] = [];
+      const client = mqtt.connect({ host: '127.0.0.1', port: broker.ports['mqtt']!, reconnectPeriod: 0, ...subscriber });
+      client.on('error', () => {});
+      await new Promise<void>((resolve) => {
+        client.on('message', (_topic, payload) => {
+          received.push(payload.toString());
+          killed.child.kill('SIGKILL');
+          resolve();
+        });
+      });
+      await killed.exited;
+      client.end(true);
+      assert.deepEqual(received, [`once ${version}`]);
+
+      broker = await startKillable(data);
+      pub = await connectMqtt(broker.ports['mqtt']!);
+      await pub.publish('pubrel/t', `marker ${version}`, { qos: 2 });
+      await pub.end();
+      sub = await connectMqtt(broker.ports['mqtt']!, subscriber);
+      assert.equal(sub.connack.sessionPresent, true);
+      assert.equal((await sub.inbox.next()).payload, `marker ${version}`, `MQTT ${version}: no second copy before the marker`);
+      await sub.end();
+    }
+  } finally {
+    await broker.stop();
     rmSync(data, { recursive: true, force: true });
   }
 });

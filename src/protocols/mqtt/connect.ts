@@ -3,6 +3,7 @@ import type { IConnectPacket } from 'mqtt-packet';
 import { FerryError } from '../../errors.js';
 import type { CoreConnection, Credentials, DurableSubscriptionInfo } from '../../core/index.js';
 import { startConnectAuth } from './auth.js';
+import { afterDurable } from './inbound.js';
 import { encodeAck } from './mapping.js';
 import { FOREVER, type MqttConnection, type Version } from './connection.js';
 import { dropDurable, durableSubscriptionsOf, forgetSessionKept, keepSessionExpiry, owedPubrels, readDurable } from './durable-session.js';
@@ -208,7 +209,12 @@ function resume(s: MqttConnection, durables: readonly DurableSubscriptionInfo[],
   }
   // after a broker restart only the journal knows which PUBRELs are owed
   for (const id of owedPubrels(s.requireCore())) state.awaitingComplete.add(Number(id));
-  for (const id of state.awaitingComplete) s.write(encodeAck('pubrel', id, 0, s.version === 5));
+  if (state.awaitingCompleteCount === 0) return;
+  // the connection before may have gone with its PUBRELs still waiting for their sync
+  const owed = [...state.awaitingComplete];
+  afterDurable(s, s.requireCore().synced(), () => {
+    for (const id of owed) if (state.awaitingComplete.has(id)) s.write(encodeAck('pubrel', id, 0, s.version === 5));
+  });
 }
 
 function startKeepAlive(s: MqttConnection, seconds: number): void {

@@ -138,8 +138,11 @@ export function afterDurable(s: MqttConnection, durable: Promise<void> | null, t
 
 export function onPubrel(s: MqttConnection, id: number): void {
   if (s.inboundQos2?.delete(id) === true) s.inboundPending--;
-  let known = s.state!.receivedQos2.delete(id);
-  if (s.sessionExpiry > 0 && s.core !== undefined) known = forgetQos2Id(s.core, String(id)) || known;
-  const write = (): void => s.write(encodeAck('pubcomp', id, known ? 0 : Reason.packetIdNotFound, s.version === 5));
-  afterDurable(s, null, write);
+  const held = s.state!.receivedQos2.delete(id);
+  const core = s.sessionExpiry > 0 ? s.core : undefined;
+  const forgotten = core !== undefined && forgetQos2Id(core, String(id));
+  const write = (): void => s.write(encodeAck('pubcomp', id, held || forgotten ? 0 : Reason.packetIdNotFound, s.version === 5));
+  // after PUBCOMP the id names a new publication (4.3.3), so it goes out only once a crash can no
+  // longer bring the id back as held: the client's next message under it would be taken for a resend
+  afterDurable(s, forgotten ? core.synced() : null, write);
 }

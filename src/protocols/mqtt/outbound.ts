@@ -3,6 +3,7 @@ import type { ConsumerHandle, Delivery, DeliverySink, Message } from '../../core
 import { RETAIN_PROPERTY, encodeAck, encodeMessageProperties, encodePublish, messageQos, publishSize, writePublish, type PublishFrame, type QoS } from './mapping.js';
 import { NO_OUTBOUND, type MqttConnection, type Outbound, type Subscription } from './connection.js';
 import { forgetOwedPubrel, rememberOwedPubrel } from './durable-session.js';
+import { afterDurable } from './inbound.js';
 import { Reason } from './reasons.js';
 import { topicFromFerry } from './topics.js';
 
@@ -141,20 +142,24 @@ export function onPubrec(s: MqttConnection, id: number, reasonCode: number): voi
       s.write(encodeAck('pubrel', id, Reason.packetIdNotFound, v5));
       return;
     }
-    s.write(encodeAck('pubrel', id, 0, v5));
+    // not before the first PUBREL for it, which may still wait for its sync
+    afterDurable(s, null, () => s.write(encodeAck('pubrel', id, 0, v5)));
     return;
   }
   s.outbound.delete(id);
-  if (reasonCode < 0x80 && s.sessionExpiry > 0) {
-    // written before the acknowledgement that lets core forget the message: a crash between the
-    // two brings the message back, rather than losing the PUBREL a client delivers it on
-    rememberOwedPubrel(s.requireCore(), id);
-  }
+  const core = reasonCode < 0x80 && s.sessionExpiry > 0 ? s.requireCore() : undefined;
+  // written before the acknowledgement that lets core forget the message: should the two go to
+  // disk apart, a crash brings the message back rather than losing the PUBREL owed for it
+  if (core !== undefined) rememberOwedPubrel(core, id);
   // the client owns the message from here: core forgets it, the session remembers the packet id
   settle(s, out);
   if (reasonCode >= 0x80) return;
   s.state!.awaitingComplete.add(id);
-  s.write(encodeAck('pubrel', id, 0, v5));
+  const pubrel = (): void => s.write(encodeAck('pubrel', id, 0, v5));
+  // clients hand a QoS 2 message over at PUBREL (MQTT.js does): it goes out once a crash can no
+  // longer bring the message back without the PUBREL owed, to be delivered a second time
+  if (core === undefined) pubrel();
+  else afterDurable(s, core.synced(), pubrel);
 }
 
 export function onPubcomp(s: MqttConnection, id: number): void {
