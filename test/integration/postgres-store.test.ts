@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -191,6 +192,79 @@ describe('a broker on the PostgreSQL store', { skip }, () => {
       );
     } finally {
       await again.stop();
+    }
+  });
+
+  test('a connection dropped while waiting messages are read back in the background: the reading goes on after the last one read, every message is delivered once, and the broker carries on', async () => {
+    const database = `ferry_${process.pid}_load`;
+    const url = await cluster.createDatabase(database);
+    const queue = `/queue/${uniqueName('pg-load')}`;
+    // more than two of the store's fetches (5,000 rows each), so that the drop comes between two
+    const count = 12_000;
+    const first = await brokerOn(url);
+    try {
+      const producer = await client(first.stompPort);
+      for (let i = 0; i < count; i += 1000) {
+        const sends: Promise<void>[] = [];
+        for (let k = i; k < i + 1000; k++) sends.push(producer.sendConfirmed(queue, `m${k}`, { persistent: 'true' }));
+        await Promise.all(sends);
+      }
+      await producer.disconnect();
+    } finally {
+      await first.stop();
+    }
+
+    // the broker reaches the database through this relay, which holds back the second fetch of the
+    // background reading until the server has ended every connection of the database
+    let fetches = 0;
+    let heldFetch!: () => void;
+    const fetchHeld = new Promise<void>((resolve) => (heldFetch = resolve));
+    const sockets = new Set<Socket>();
+    const relay: Server = createServer((fromBroker) => {
+      const toServer = connect(join(cluster.socketDir, '.s.PGSQL.5432'));
+      sockets.add(fromBroker).add(toServer);
+      let tail = '';
+      fromBroker.on('data', (chunk: Buffer) => {
+        const text = tail + chunk.toString('latin1');
+        tail = text.slice(-64);
+        if (text.includes('FETCH') && text.includes('ferry_later') && ++fetches === 2) {
+          heldFetch();
+          return;
+        }
+        toServer.write(chunk);
+      });
+      toServer.on('data', (chunk: Buffer) => fromBroker.write(chunk));
+      const end = (): void => {
+        fromBroker.destroy();
+        toServer.destroy();
+      };
+      fromBroker.on('close', end).on('error', end);
+      toServer.on('close', end).on('error', end);
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    const relayPort = (relay.address() as { port: number }).port;
+    const logLines: Record<string, unknown>[] = [];
+    const second = await startBroker(
+      { 'store.type': 'postgres', 'store.postgres.url': `postgresql://ferry@127.0.0.1:${relayPort}/${database}`, 'store.loadInBackgroundAbove': 1000 },
+      { logLines },
+    );
+    try {
+      await fetchHeld;
+      assert.ok((await cluster.terminate(database)) > 0);
+      await second.server.broker.loaded;
+      assert.ok(logLines.some((line) => line['event'] === 'postgres.load-failed'), 'the failed reading was logged');
+
+      const consumer = await client(second.stompPort);
+      const inbox = consumer.subscribe(queue);
+      const bodies = (await inbox.take(count, 60_000)).map((m) => m.body);
+      assert.deepEqual(bodies, Array.from({ length: count }, (_, k) => `m${k}`));
+      await consumer.sendConfirmed(queue, 'after', { persistent: 'true' });
+      assert.equal((await inbox.next(10_000)).body, 'after');
+      assert.equal(logLines.find((line) => line['event'] === 'broker.load-failed'), undefined);
+    } finally {
+      await second.stop();
+      for (const socket of sockets) socket.destroy();
+      relay.close();
     }
   });
 });
