@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -6,7 +7,8 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { startPostgres } from '../helpers/postgres.js';
-import { spawnBroker, type BrokerProcess } from '../helpers/process.js';
+import { ApiClient } from '../helpers/management.js';
+import { runFerry, spawnBroker, type BrokerProcess } from '../helpers/process.js';
 import { RawStompClient, subscribeConfirmed, uniqueName, withReceipt } from '../helpers/raw-stomp.js';
 import { connectStomp, type StompTestClient } from '../helpers/stomp.js';
 
@@ -192,6 +194,63 @@ describe('a broker on the PostgreSQL store', { skip }, () => {
       );
     } finally {
       await again.stop();
+    }
+  });
+
+  test('the management API, ferry store and /metrics report the PostgreSQL store, and its failing commits while the database is away', async () => {
+    const url = await cluster.createDatabase();
+    const queue = `/queue/${uniqueName('pg-report')}`;
+    const broker = await brokerOn(url);
+    const raw: RawStompClient[] = [];
+    try {
+      const api = new ApiClient(broker.server.ports['http']!);
+      const producer = await client(broker.stompPort);
+      for (let i = 0; i < 3; i++) await producer.sendConfirmed(queue, `m${i}`, { persistent: 'true' });
+
+      const view = (await api.get<Record<string, any>>('/api/v1/broker')).body['store'];
+      assert.equal(view.type, 'postgres');
+      assert.equal(view.failing, null);
+      assert.ok(view.records >= 3 && view.bytes > 0, JSON.stringify(view));
+      const report = await api.get<Record<string, any>>('/api/v1/store');
+      assert.equal(report.status, 200);
+      assert.equal(report.body['type'], 'postgres');
+      assert.equal(report.body['failedCommits'], 0);
+      const cli = await runFerry(['store', '--http-port', String(broker.server.ports['http'])]);
+      assert.equal(cli.code, 0, cli.stderr);
+      assert.match(cli.stdout, /PostgreSQL store: \d+ live record\(s\)/);
+      assert.match(cli.stdout, /commits: going through/);
+      const scrape = (await api.get('/metrics')).text;
+      assert.match(scrape, /^ferry_store_refusing 0$/m);
+      assert.match(scrape, /^ferry_postgres_failed_commits_total 0$/m);
+
+      await cluster.halt();
+      try {
+        const before = (await RawStompClient.connected(broker.stompPort)).raw;
+        raw.push(before);
+        await before.send('SEND', { destination: queue, persistent: 'true', receipt: 'in-doubt' }, 'taken while the database is away');
+        while (broker.server.broker.stats().store.refusing === null) await new Promise((resolve) => setTimeout(resolve, 20));
+        const failing = await api.get<Record<string, any>>('/api/v1/store');
+        assert.equal(failing.body['type'], 'postgres');
+        assert.ok(failing.body['failing'] !== null && failing.body['failing'].failedBatches >= 1, JSON.stringify(failing.body));
+        assert.ok(!Number.isNaN(Date.parse(failing.body['failing'].since)));
+        assert.ok(failing.body['failedCommits'] >= 1);
+        assert.notEqual((await api.get<Record<string, any>>('/api/v1/broker')).body['store'].failing, null);
+        const failingCli = await runFerry(['store', '--http-port', String(broker.server.ports['http'])]);
+        assert.equal(failingCli.code, 0, failingCli.stderr);
+        assert.match(failingCli.stdout, /commits: failing since /);
+        const failingScrape = (await api.get('/metrics')).text;
+        const check = spawnSync('promtool', ['check', 'metrics'], { input: failingScrape, encoding: 'utf8' });
+        assert.equal(check.status, 0, `promtool: ${check.stdout}${check.stderr}`);
+        assert.match(failingScrape, /^ferry_store_refusing 1$/m);
+        assert.match(failingScrape, /^ferry_postgres_failed_commits_total [1-9]\d*$/m);
+      } finally {
+        await cluster.resume();
+      }
+      assert.equal((await raw[0]!.nextFrame(15_000)).command, 'RECEIPT');
+      assert.equal((await api.get<Record<string, any>>('/api/v1/store')).body['failing'], null);
+    } finally {
+      for (const r of raw) r.destroy();
+      await broker.stop();
     }
   });
 

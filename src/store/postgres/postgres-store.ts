@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { PoolClient } from 'pg';
 import { FerryError, isFerryError } from '../../errors.js';
-import type { OpenOptions, PreparedTransaction, RecordReader, RecoveredState, Store, StoreRecord, StoreStats, TransactionOperation } from '../store.js';
+import type { DatabaseStoreStatus, OpenOptions, PreparedTransaction, RecordReader, RecoveredState, Store, StoreRecord, StoreStats, TransactionOperation } from '../store.js';
 import { CopySlab } from '../copy-slab.js';
 import { PendingBatch, decodeOperations, encodeOperations } from './batch.js';
 import { commitBatch, estimatedRows, firstRowsCondition, prepareFirstRowsIndex, prepareSchema } from './schema.js';
@@ -104,6 +104,10 @@ export class PostgresStore implements Store {
   private failedBatches = 0;
   /** Set from a failed commit until one goes through: why new persistent messages are refused. */
   private failure: FerryError | undefined;
+  /** When the commits began to fail (ms since the epoch), while they do. */
+  private failingSince: number | undefined;
+  private failedCommits = 0;
+  private failedLoads = 0;
 
   /** Reads live records back: the body cache uses it to let message bodies leave memory. */
   readonly reader: RecordReader = {
@@ -289,6 +293,11 @@ export class PostgresStore implements Store {
     return { records: this.live.size, bytes: this.liveBytes };
   }
 
+  databaseStatus(): DatabaseStoreStatus {
+    const failing = this.failure === undefined || this.failingSince === undefined ? null : { since: new Date(this.failingSince).toISOString(), error: this.failure.message, failedBatches: this.failedBatches };
+    return { type: 'postgres', records: this.live.size, bytes: this.liveBytes, failing, failedCommits: this.failedCommits, failedLoads: this.failedLoads };
+  }
+
   /** While commits fail, new persistent messages are refused; acknowledgements still go in the batch. */
   writeRefusal(): FerryError | undefined {
     return this.failure;
@@ -423,6 +432,7 @@ export class PostgresStore implements Store {
         }
         if (this.phase !== 'open') throw isFerryError(err) ? err : this.closedWhileReading();
         failedReads++;
+        this.failedLoads++;
         const retryIn = retryDelay;
         retryDelay = Math.min(RETRY_MAX, retryDelay * 2);
         this.onEvent?.({ event: 'postgres.load-failed', error: err instanceof Error ? err.message : String(err), recordsRead: records.length, retryIn });
@@ -589,6 +599,7 @@ export class PostgresStore implements Store {
     }
     this.retryDelay = RETRY_FIRST;
     this.failure = undefined;
+    this.failingSince = undefined;
     let n = 0;
     while (n < this.waiters.length && this.waiters[n]!.seq <= seq) this.waiters[n++]!.resolve();
     if (n > 0) this.waiters.splice(0, n);
@@ -601,6 +612,8 @@ export class PostgresStore implements Store {
     batch.absorb(this.pending);
     this.pending = batch;
     this.failedBatches++;
+    this.failedCommits++;
+    this.failingSince ??= Date.now();
     // its syncs wait for the batch to go in on a retry, or for the store to close; those that give up do not
     this.failure = new FerryError('FERRY_STORE_FAILED', `PostgreSQL is not committing (${reason}); persistent messages are refused until it does`, { cause: err });
     const givingUp = this.waiters.filter((waiter) => waiter.givesUp);
