@@ -15,7 +15,7 @@ export interface BrokerInfo {
   readonly startedAt: string;
   readonly uptimeSeconds: number;
   readonly listeners: readonly { name: string; host: string; port: number; tls: boolean }[];
-  readonly store: { type: 'journal' | 'memory'; bytes: number; files: number; directory: string };
+  readonly store: { type: 'journal' | 'memory' | 'postgres'; bytes: number; files: number; directory: string; records?: number; failing?: StoreFailing | null };
   readonly memory: { rss: number; heapUsed: number; heapTotal: number; external: number };
   readonly bodyCache: { bytes: number; limit: number };
   readonly connections: { total: number; byProtocol: Record<string, number> };
@@ -143,7 +143,26 @@ export interface Scheduled {
   readonly bodyBytes: number;
 }
 
-export interface StoreReport {
+/** While the PostgreSQL store's commits fail: since when, why, and how many batches. */
+export interface StoreFailing {
+  readonly since: string;
+  readonly error: string;
+  readonly failedBatches: number;
+}
+
+export type StoreReport = JournalReport | DatabaseReport;
+
+export interface DatabaseReport {
+  readonly type: 'postgres';
+  readonly records: number;
+  readonly bytes: number;
+  readonly failing: StoreFailing | null;
+  readonly failedCommits: number;
+  readonly failedLoads: number;
+}
+
+export interface JournalReport {
+  readonly type: 'journal';
   readonly store: {
     readonly diskBytes: number;
     readonly segments: readonly { file: string; size: number; liveBytes: number; deadBytes: number; liveRecords: number; keptAliveBy: readonly number[]; waitsFor: readonly string[] }[];

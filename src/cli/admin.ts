@@ -178,15 +178,28 @@ export const storeHelp = `Usage: ferry store [options]
 
 Explains the broker's disk: each journal file, its size, its live and dead bytes, and what keeps it
 on disk (a queue's waiting messages, a durable subscription, a transaction), from the management API.
+On the PostgreSQL store: its records and bytes, and whether its commits go through.
 `;
 
-interface StoreReport {
+interface JournalReport {
+  type: 'journal';
   store: {
     diskBytes: number;
     segments: { file: string; size: number; liveBytes: number; deadBytes: number; liveRecords: number; keptAliveBy: number[]; waitsFor: string[] }[];
   };
   owners: Record<string, string>;
 }
+
+interface DatabaseReport {
+  type: 'postgres';
+  records: number;
+  bytes: number;
+  failing: { since: string; error: string; failedBatches: number } | null;
+  failedCommits: number;
+  failedLoads: number;
+}
+
+type StoreReport = JournalReport | DatabaseReport;
 
 function bytes(n: number): string {
   if (n >= 1024 * 1024 * 1024) return `${(n / 1024 / 1024 / 1024).toFixed(1)} GiB`;
@@ -207,12 +220,22 @@ export function store(argv: readonly string[]): Promise<number> {
       printJson(report);
       return 0;
     }
-    printStore(report);
+    if (report.type === 'postgres') printDatabase(report);
+    else printStore(report);
     return 0;
   });
 }
 
-function printStore(report: StoreReport): void {
+function printDatabase(report: DatabaseReport): void {
+  const out = [`PostgreSQL store: ${report.records} live record(s), ${bytes(report.bytes)} of record data`];
+  const { failing } = report;
+  if (failing === null) out.push('commits: going through');
+  else out.push(`commits: failing since ${failing.since}, ${failing.failedBatches} failed batch(es): ${failing.error}`);
+  out.push(`failed commits since start: ${report.failedCommits}, failed background reads: ${report.failedLoads}`);
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
+function printStore(report: JournalReport): void {
   const out = [`${report.store.segments.length} journal file(s), ${bytes(report.store.diskBytes)} on disk`, ''];
   out.push(
     table([

@@ -7,7 +7,7 @@ import type { FerryConfig } from '../config/index.js';
 import { protocolModules } from '../protocols/registry.js';
 import { join } from 'node:path';
 import { getHeapStatistics } from 'node:v8';
-import { DataFolderLock, JournalStore, MemoryStore, PostgresStore, nodeFileSystem, type Store } from '../store/index.js';
+import { DataFolderLock, JournalStore, MemoryStore, PostgresStore, nodeFileSystem, type PostgresEvent, type Store } from '../store/index.js';
 import { BackupStatusServer, HaLease, LeaseFile, PostgresLease, fencedFileSystem } from '../ha/index.js';
 import { defaultPermissions, ManagementServer, type ManagementPermissions } from '../management/index.js';
 import { BrokerNetwork } from '../network/index.js';
@@ -26,6 +26,11 @@ export interface RunningServer {
    * writes nothing more, closes its listeners and resolves with the reason).
    */
   readonly fenced: Promise<string>;
+  /**
+   * Resolves, with the error, if the broker stopped by itself because it could not put its stored
+   * messages back in their queues (logged as broker.load-failed); it has then written nothing more.
+   */
+  readonly loadFailed: Promise<Error>;
   /** Resolves, with the broker it went to, once this broker handed its lease over (`ha.failback` on the other) and stopped. */
   readonly handedBack: Promise<string>;
 }
@@ -81,6 +86,13 @@ const JOURNAL_NOTICES: ReadonlySet<string> = new Set([
   'journal.replayed',
 ]);
 
+const POSTGRES_MESSAGES: Readonly<Record<PostgresEvent['event'], string>> = {
+  'postgres.failed': 'PostgreSQL did not commit a batch; it is sent again with the next',
+  'postgres.recovered': 'PostgreSQL commits again',
+  'postgres.load-failed': 'reading waiting messages back from PostgreSQL failed; it goes on after the last one read',
+  'postgres.load-resumed': 'waiting messages read back from PostgreSQL after failures',
+};
+
 function makeStore(config: FerryConfig, logger: Logger, lease: HaLease | undefined): Store {
   if (config.store.type === 'memory') return new MemoryStore();
   if (config.store.type === 'postgres') {
@@ -88,7 +100,7 @@ function makeStore(config: FerryConfig, logger: Logger, lease: HaLease | undefin
       url: config.store.postgres.url,
       poolSize: config.store.postgres.poolSize,
       ...(lease === undefined ? {} : { guard: () => lease.guard() }),
-      onEvent: (event) => logger.warn(event, event.event === 'postgres.failed' ? 'PostgreSQL did not commit a batch; it is sent again with the next' : 'PostgreSQL commits again'),
+      onEvent: (event) => logger.warn(event, POSTGRES_MESSAGES[event.event]),
     });
   }
   const { journal } = config.store;
@@ -363,6 +375,8 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
   let stopping: Promise<void> | undefined;
   let fencedWith: (reason: string) => void = () => {};
   const fenced = new Promise<string>((resolve) => (fencedWith = resolve));
+  let loadFailedWith: (err: Error) => void = () => {};
+  const loadFailed = new Promise<Error>((resolve) => (loadFailedWith = resolve));
   let handedBackTo: (to: string) => void = () => {};
   const handedBack = new Promise<string>((resolve) => (handedBackTo = resolve));
   let handbackTo: string | undefined;
@@ -401,11 +415,11 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
   // a record that cannot be put back leaves its queue incomplete: the broker stops rather than serve it so
   broker.loaded.catch((err: unknown) => {
     logger.error({ event: 'broker.load-failed', err }, 'putting stored messages back in their queues failed');
-    void stop().finally(() => fencedWith(`putting stored messages back failed: ${(err as Error).message}`));
+    void stop().finally(() => loadFailedWith(err instanceof Error ? err : new Error(String(err))));
   });
   if (lostEarly !== undefined) onLeaseLost(lostEarly);
   else if (askedEarly !== undefined) onHandback(askedEarly);
-  return { broker, ports, tls: certificates, stop, fenced, handedBack };
+  return { broker, ports, tls: certificates, stop, fenced, loadFailed, handedBack };
 }
 
 /**

@@ -225,6 +225,8 @@ export async function start(argv: readonly string[]): Promise<void> {
       logger.fatal({ event: 'broker.fenced', reason }, `stopped: ${reason}`);
       process.exit(3);
     });
+    // the broker logged broker.load-failed and stopped rather than serve queues it could not make whole
+    void running.loadFailed.then(() => process.exit(1));
     // failback: having handed the lease over cleanly, this broker waits as the backup
     void running.handedBack.then(async (to) => {
       logger.info({ event: 'ha.handed-back', to }, `handed the lease to ${to}; waiting as the backup`);

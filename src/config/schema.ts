@@ -5,6 +5,15 @@ const port = z.number().int().min(0).max(65535);
 const positiveInt = z.number().int().positive();
 const milliseconds = z.number().int().min(0);
 
+/**
+ * A URL as node-postgres takes it. Anything else it would read as a path relative to a made-up
+ * host, and fail only when it connects, with that host's name.
+ */
+function isPostgresUrl(url: string): boolean {
+  // no host before the path is allowed: the unix socket's folder is then in ?host=
+  return /^postgres(ql)?:\/\//i.test(url) && URL.canParse(url.replace('@/', '@localhost/'));
+}
+
 const listener = (defaultPort: number, enabled = true, host = '0.0.0.0') =>
   z
     .object({
@@ -280,7 +289,10 @@ export const configSchema = z
         postgres: z
           .object({
             /** Connection string of the database (docs/store-postgres.md); `?host=/dir` for a unix socket. */
-            url: z.string().min(1).default('postgresql://localhost:5432/ferry'),
+            url: z
+              .string()
+              .refine(isPostgresUrl, 'a postgresql:// or postgres:// URL, as postgresql://user@host:5432/database')
+              .default('postgresql://localhost:5432/ferry'),
             /** Connections kept open: commits use one at a time, recovery and reads the others. */
             poolSize: z.number().int().min(1).max(100).default(4),
           })

@@ -673,7 +673,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
     return waitingMessageIds(this.destinations.queues.values(), this.subscriptions.durableSubscriptions());
   }
 
-  /** What the store keeps on disk, file by file, with the records keeping each file alive named. */
+  /** What the store keeps on disk, file by file, with the records keeping each file alive named; a database store's state. */
   storeReport(): StoreReport | undefined {
     return describeStore(this.store, this.destinations.queues.values(), this.subscriptions.durableSubscriptions(), this.declarations.records());
   }

@@ -25,7 +25,7 @@ export type { BindingSpec, ExchangeSpec, ExchangeType, HeadersMatch, PublishOpti
 export { DEFAULT_EXCHANGES } from './exchanges.js';
 export type { DeleteQueueOptions, QueueArguments, QueueDeclared, QueueSpec } from './queue-arguments.js';
 export type { CompositeDestination, VirtualTopicOptions } from './destinations.js';
-export type { StoreReport } from './inspection.js';
+export type { DatabaseStoreStatus, JournalReport, StoreReport } from './inspection.js';
 export type { AckMode } from './consumer.js';
 export type { ConsumerInfo, ConsumerWatcher } from './consumer-events.js';
 export type { DestinationWatcher } from './destination-events.js';

@@ -1,4 +1,4 @@
-import type { Store, StoreDescription } from '../store/index.js';
+import type { DatabaseStoreStatus, Store, StoreDescription } from '../store/index.js';
 import type { BodyCacheStats } from './body-cache.js';
 import type { BrokerStats, ClientConnectionInfo } from './access.js';
 import type { Destinations } from './destinations.js';
@@ -6,18 +6,26 @@ import type { CoreConnection } from './connection.js';
 import type { MessageQueue } from './message-queue.js';
 import type { TopicSubscription, TopicSubscriptions } from './subscriptions.js';
 
-export interface StoreReport {
+export interface JournalReport {
+  readonly type: 'journal';
   readonly store: StoreDescription;
   /** Record id -> what it belongs to, for the records that keep a file alive. */
   readonly owners: Record<number, string>;
 }
 
+export type { DatabaseStoreStatus };
+
+/** The store as operators see it: the journal's files, or a database store's state. */
+export type StoreReport = JournalReport | DatabaseStoreStatus;
+
 /**
  * What the store keeps on disk, file by file, with the records keeping each file alive named by
- * what they belong to: a queue, a durable subscription, a waiting message. Undefined for stores
- * without files.
+ * what they belong to: a queue, a durable subscription, a waiting message. A store kept in a
+ * database reports its state instead. Undefined for the memory store.
  */
 export function describeStore(store: Store, queues: Iterable<MessageQueue>, durable: Iterable<TopicSubscription>, others: Iterable<readonly [number, string]> = []): StoreReport | undefined {
+  const database = store.databaseStatus?.();
+  if (database !== undefined) return database;
   const description = store.describe?.();
   if (description === undefined) return undefined;
   const wanted = new Set<number>();
@@ -38,7 +46,7 @@ export function describeStore(store: Store, queues: Iterable<MessageQueue>, dura
   for (const s of durable) describeQueue(s.queue, `durable subscription ${s.durable!.owner}:${s.durable!.name} on topic ${s.pattern}`);
   for (const [id, what] of others) name(id, what);
   for (const id of wanted) owners[id] ??= 'a scheduled message, duplicate-detection id or transaction record';
-  return { store: description, owners };
+  return { type: 'journal', store: description, owners };
 }
 
 /**

@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Broker } from '../core/index.js';
+import type { Broker, DatabaseStoreStatus } from '../core/index.js';
 import type { DestinationFigures } from '../core/admin.js';
 import { registerNetworkMetrics, type ConnectorFigures } from './network-metrics.js';
 
@@ -103,6 +103,15 @@ export class BrokerMetrics {
       },
     });
     new Gauge({
+      name: 'ferry_store_refusing',
+      help: 'Whether the store refuses new persistent messages now (1): journal writes failing or out of space, PostgreSQL commits failing',
+      registers: [registry],
+      collect() {
+        this.set(broker.store.writeRefusal?.() === undefined ? 0 : 1);
+      },
+    });
+    if (broker.store.databaseStatus !== undefined) registerDatabaseMetrics(registry, () => broker.store.databaseStatus!());
+    new Gauge({
       name: 'ferry_body_cache_bytes',
       help: 'Bytes of persistent message bodies held in memory',
       registers: [registry],
@@ -202,4 +211,42 @@ export class BrokerMetrics {
     }
     return [...kept, ...others.values()];
   }
+}
+
+/** The PostgreSQL store's figures, on a broker that keeps its records there. */
+function registerDatabaseMetrics(registry: Registry, status: () => DatabaseStoreStatus): void {
+  new Gauge({
+    name: 'ferry_postgres_records',
+    help: 'Live records in the PostgreSQL store',
+    registers: [registry],
+    collect() {
+      this.set(status().records);
+    },
+  });
+  new Gauge({
+    name: 'ferry_postgres_bytes',
+    help: 'Bytes of data of the live records in the PostgreSQL store',
+    registers: [registry],
+    collect() {
+      this.set(status().bytes);
+    },
+  });
+  new Counter({
+    name: 'ferry_postgres_failed_commits_total',
+    help: 'Commits to PostgreSQL that failed (each batch is sent again)',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(status().failedCommits);
+    },
+  });
+  new Counter({
+    name: 'ferry_postgres_failed_loads_total',
+    help: 'Reads of waiting messages from PostgreSQL in the background that failed (each goes on after a delay)',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(status().failedLoads);
+    },
+  });
 }

@@ -207,7 +207,17 @@ export const openApiDocument = {
             startedAt: { type: 'string', format: 'date-time' },
             uptimeSeconds: int,
             listeners: { type: 'array', items: obj({ name: str, host: str, port: int, tls: bool }) },
-            store: obj({ type: { enum: ['journal', 'memory'] }, bytes: int, files: int, directory: nullable(str) }),
+            store: obj(
+              {
+                type: { enum: ['journal', 'memory', 'postgres'] },
+                bytes: int,
+                files: int,
+                directory: nullable(str),
+                records: int,
+                failing: nullable(obj({ since: { type: 'string', format: 'date-time' }, error: str, failedBatches: int })),
+              },
+              ['type', 'bytes', 'files', 'directory'],
+            ),
             memory: obj({ rss: int, heapUsed: int, heapTotal: int, external: int }),
             bodyCache: obj({ bytes: int, limit: nullable(int) }),
             connections: obj({ total: int, byProtocol: { type: 'object', additionalProperties: int } }),
@@ -217,7 +227,7 @@ export const openApiDocument = {
         },
       }),
     },
-    '/api/v1/store': { get: operation({ summary: 'the journal\'s files and what keeps each (404 on a memory store)', permission: 'monitor', ok: { 200: { type: 'object' } }, notFound: true }) },
+    '/api/v1/store': { get: operation({ summary: 'the journal\'s files and what keeps each, or the PostgreSQL store\'s state (404 on a memory store)', permission: 'monitor', ok: { 200: { type: 'object' } }, notFound: true }) },
     '/api/v1/destinations': {
       get: operation({
         summary: 'queues and topics, filtered, sorted and paged on the server',

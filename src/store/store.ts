@@ -58,6 +58,24 @@ export interface StoreStats {
   readonly bytes: number;
 }
 
+/** A store kept in a database, for operators: what it holds, and whether its commits go through. */
+export interface DatabaseStoreStatus {
+  /** The database: 'postgres'. */
+  readonly type: 'postgres';
+  /** Live records, and the bytes of their data. */
+  readonly records: number;
+  readonly bytes: number;
+  /**
+   * While commits fail (and new persistent messages are refused): since when (ISO time), the last
+   * error, and how many batches have failed since. Null while commits go through.
+   */
+  readonly failing: { readonly since: string; readonly error: string; readonly failedBatches: number } | null;
+  /** Commits that failed since the store opened; each batch was tried again. */
+  readonly failedCommits: number;
+  /** Failed reads of waiting messages in the background since the store opened; each went on after a delay. */
+  readonly failedLoads: number;
+}
+
 /** One file of a store that keeps files (the journal), for operators. */
 export interface StoreSegmentDescription {
   readonly file: string;
@@ -164,6 +182,8 @@ export interface Store {
   stats(): StoreStats;
   /** What the store holds on disk and why, where it keeps files. */
   describe?(): StoreDescription;
+  /** How a store kept in a database is doing (PostgreSQL). */
+  databaseStatus?(): DatabaseStoreStatus;
   /** Tells `observer` of each sync and group commit (a store that writes files). */
   observe?(observer: StoreObserver | undefined): void;
   close(): Promise<void>;

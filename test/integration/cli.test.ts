@@ -66,6 +66,18 @@ test('an invalid configuration stops the start with one line naming the key', as
 
 });
 
+test('a PostgreSQL store URL that is not a postgresql:// URL stops the start with 78 and one line naming the key', async () => {
+  const file = join(tmp(), 'ferry.yaml');
+  for (const url of ['notaurl', 'http://db.example.com/ferry', 'postgresql://db.example.com:port/ferry']) {
+    writeFileSync(file, `store:\n  type: postgres\n  postgres:\n    url: ${JSON.stringify(url)}\n`);
+    const run = await runFerry(['start', '--config', file, '--data', join(tmp(), 'data')]);
+    assert.equal(run.code, 78, `${url}: ${run.stderr}`);
+    const lines = run.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, run.stderr);
+    assert.match(lines[0]!, /store\.postgres\.url: a postgresql:\/\/ or postgres:\/\/ URL/);
+  }
+});
+
 /** Runs `ferry start` with a mistake; it must stop with 78 (EX_CONFIG) and one line that matches `names`. */
 async function refusedStart(args: string[], env: NodeJS.ProcessEnv, names: RegExp): Promise<void> {
   const run = await runFerry(['start', '--data', join(tmp(), 'data'), ...args], { env });

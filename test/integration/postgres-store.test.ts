@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { startPostgres } from '../helpers/postgres.js';
-import { spawnBroker, type BrokerProcess } from '../helpers/process.js';
+import { ApiClient } from '../helpers/management.js';
+import { runFerry, spawnBroker, type BrokerProcess } from '../helpers/process.js';
 import { RawStompClient, subscribeConfirmed, uniqueName, withReceipt } from '../helpers/raw-stomp.js';
 import { connectStomp, type StompTestClient } from '../helpers/stomp.js';
 
@@ -191,6 +194,136 @@ describe('a broker on the PostgreSQL store', { skip }, () => {
       );
     } finally {
       await again.stop();
+    }
+  });
+
+  test('the management API, ferry store and /metrics report the PostgreSQL store, and its failing commits while the database is away', async () => {
+    const url = await cluster.createDatabase();
+    const queue = `/queue/${uniqueName('pg-report')}`;
+    const broker = await brokerOn(url);
+    const raw: RawStompClient[] = [];
+    try {
+      const api = new ApiClient(broker.server.ports['http']!);
+      const producer = await client(broker.stompPort);
+      for (let i = 0; i < 3; i++) await producer.sendConfirmed(queue, `m${i}`, { persistent: 'true' });
+
+      const view = (await api.get<Record<string, any>>('/api/v1/broker')).body['store'];
+      assert.equal(view.type, 'postgres');
+      assert.equal(view.failing, null);
+      assert.ok(view.records >= 3 && view.bytes > 0, JSON.stringify(view));
+      const report = await api.get<Record<string, any>>('/api/v1/store');
+      assert.equal(report.status, 200);
+      assert.equal(report.body['type'], 'postgres');
+      assert.equal(report.body['failedCommits'], 0);
+      const cli = await runFerry(['store', '--http-port', String(broker.server.ports['http'])]);
+      assert.equal(cli.code, 0, cli.stderr);
+      assert.match(cli.stdout, /PostgreSQL store: \d+ live record\(s\)/);
+      assert.match(cli.stdout, /commits: going through/);
+      const scrape = (await api.get('/metrics')).text;
+      assert.match(scrape, /^ferry_store_refusing 0$/m);
+      assert.match(scrape, /^ferry_postgres_failed_commits_total 0$/m);
+
+      await cluster.halt();
+      try {
+        const before = (await RawStompClient.connected(broker.stompPort)).raw;
+        raw.push(before);
+        await before.send('SEND', { destination: queue, persistent: 'true', receipt: 'in-doubt' }, 'taken while the database is away');
+        while (broker.server.broker.stats().store.refusing === null) await new Promise((resolve) => setTimeout(resolve, 20));
+        const failing = await api.get<Record<string, any>>('/api/v1/store');
+        assert.equal(failing.body['type'], 'postgres');
+        assert.ok(failing.body['failing'] !== null && failing.body['failing'].failedBatches >= 1, JSON.stringify(failing.body));
+        assert.ok(!Number.isNaN(Date.parse(failing.body['failing'].since)));
+        assert.ok(failing.body['failedCommits'] >= 1);
+        assert.notEqual((await api.get<Record<string, any>>('/api/v1/broker')).body['store'].failing, null);
+        const failingCli = await runFerry(['store', '--http-port', String(broker.server.ports['http'])]);
+        assert.equal(failingCli.code, 0, failingCli.stderr);
+        assert.match(failingCli.stdout, /commits: failing since /);
+        const failingScrape = (await api.get('/metrics')).text;
+        const check = spawnSync('promtool', ['check', 'metrics'], { input: failingScrape, encoding: 'utf8' });
+        assert.equal(check.status, 0, `promtool: ${check.stdout}${check.stderr}`);
+        assert.match(failingScrape, /^ferry_store_refusing 1$/m);
+        assert.match(failingScrape, /^ferry_postgres_failed_commits_total [1-9]\d*$/m);
+      } finally {
+        await cluster.resume();
+      }
+      assert.equal((await raw[0]!.nextFrame(15_000)).command, 'RECEIPT');
+      assert.equal((await api.get<Record<string, any>>('/api/v1/store')).body['failing'], null);
+    } finally {
+      for (const r of raw) r.destroy();
+      await broker.stop();
+    }
+  });
+
+  test('a connection dropped while waiting messages are read back in the background: the reading goes on after the last one read, every message is delivered once, and the broker carries on', async () => {
+    const database = `ferry_${process.pid}_load`;
+    const url = await cluster.createDatabase(database);
+    const queue = `/queue/${uniqueName('pg-load')}`;
+    // more than two of the store's fetches (5,000 rows each), so that the drop comes between two
+    const count = 12_000;
+    const first = await brokerOn(url);
+    try {
+      const producer = await client(first.stompPort);
+      for (let i = 0; i < count; i += 1000) {
+        const sends: Promise<void>[] = [];
+        for (let k = i; k < i + 1000; k++) sends.push(producer.sendConfirmed(queue, `m${k}`, { persistent: 'true' }));
+        await Promise.all(sends);
+      }
+      await producer.disconnect();
+    } finally {
+      await first.stop();
+    }
+
+    // the broker reaches the database through this relay, which holds back the second fetch of the
+    // background reading until the server has ended every connection of the database
+    let fetches = 0;
+    let heldFetch!: () => void;
+    const fetchHeld = new Promise<void>((resolve) => (heldFetch = resolve));
+    const sockets = new Set<Socket>();
+    const relay: Server = createServer((fromBroker) => {
+      const toServer = connect(join(cluster.socketDir, '.s.PGSQL.5432'));
+      sockets.add(fromBroker).add(toServer);
+      let tail = '';
+      fromBroker.on('data', (chunk: Buffer) => {
+        const text = tail + chunk.toString('latin1');
+        tail = text.slice(-64);
+        if (text.includes('FETCH') && text.includes('ferry_later') && ++fetches === 2) {
+          heldFetch();
+          return;
+        }
+        toServer.write(chunk);
+      });
+      toServer.on('data', (chunk: Buffer) => fromBroker.write(chunk));
+      const end = (): void => {
+        fromBroker.destroy();
+        toServer.destroy();
+      };
+      fromBroker.on('close', end).on('error', end);
+      toServer.on('close', end).on('error', end);
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    const relayPort = (relay.address() as { port: number }).port;
+    const logLines: Record<string, unknown>[] = [];
+    const second = await startBroker(
+      { 'store.type': 'postgres', 'store.postgres.url': `postgresql://ferry@127.0.0.1:${relayPort}/${database}`, 'store.loadInBackgroundAbove': 1000 },
+      { logLines },
+    );
+    try {
+      await fetchHeld;
+      assert.ok((await cluster.terminate(database)) > 0);
+      await second.server.broker.loaded;
+      assert.ok(logLines.some((line) => line['event'] === 'postgres.load-failed'), 'the failed reading was logged');
+
+      const consumer = await client(second.stompPort);
+      const inbox = consumer.subscribe(queue);
+      const bodies = (await inbox.take(count, 60_000)).map((m) => m.body);
+      assert.deepEqual(bodies, Array.from({ length: count }, (_, k) => `m${k}`));
+      await consumer.sendConfirmed(queue, 'after', { persistent: 'true' });
+      assert.equal((await inbox.next(10_000)).body, 'after');
+      assert.equal(logLines.find((line) => line['event'] === 'broker.load-failed'), undefined);
+    } finally {
+      await second.stop();
+      for (const socket of sockets) socket.destroy();
+      relay.close();
     }
   });
 });

@@ -46,6 +46,15 @@ test('defaults, overrides and errors that name the key', () => {
   assert.throws(() => loadConfig(undefined, new Map([['store.type', 'disk']])), /store\.type/);
 });
 
+test('store.postgres.url takes the URLs node-postgres connects with', () => {
+  for (const url of ['postgresql://ferry:secret@db.example.com:5432/ferry', 'postgres://localhost/ferry', 'postgresql://ferry@/ferry?host=%2Fvar%2Frun%2Fpostgresql&port=5432', 'postgresql:///ferry?host=/run/postgresql', 'postgresql://[::1]:5432/ferry?sslmode=require']) {
+    assert.equal(loadConfig(undefined, new Map([['store.postgres.url', url]])).store.postgres.url, url);
+  }
+  for (const url of ['notaurl', 'db.example.com:5432/ferry', 'mysql://db/ferry']) {
+    assert.throws(() => loadConfig(undefined, new Map([['store.postgres.url', url]])), /store\.postgres\.url/, url);
+  }
+});
+
 test('the README\'s second broker beside the first shares none of its ports', () => {
   const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
   const command = /ferry start --data \.\/data2[^`]*/.exec(readme)?.[0];

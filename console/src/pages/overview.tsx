@@ -130,7 +130,11 @@ export function Overview(): JSX.Element {
               <dl class="facts">
                 <dt>Store</dt>
                 <dd>
-                  {info.store.type === 'journal' ? `Journal, ${count(info.store.files)} files, ${bytes(info.store.bytes)}` : 'Memory (nothing survives a restart)'}
+                  {info.store.type === 'journal'
+                    ? `Journal, ${count(info.store.files)} files, ${bytes(info.store.bytes)}`
+                    : info.store.type === 'postgres'
+                      ? `PostgreSQL, ${count(info.store.records ?? 0)} records, ${bytes(info.store.bytes)}${info.store.failing == null ? '' : `; commits failing since ${info.store.failing.since}`}`
+                      : 'Memory (nothing survives a restart)'}
                 </dd>
                 {info.store.type === 'journal' && (
                   <>

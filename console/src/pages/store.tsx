@@ -1,15 +1,15 @@
 import type { JSX } from 'preact';
-import type { StoreReport } from '../api.js';
+import type { DatabaseReport, JournalReport } from '../api.js';
 import { ApiError } from '../api.js';
 import { Card, Empty, ErrorBanner, PageHeader, Spinner, Stat } from '../components/ui.js';
 import { useConsole } from '../context.js';
 import { useLoad } from '../hooks.js';
 import { bytes, count } from '../format.js';
 
-type Segment = StoreReport['store']['segments'][number];
+type Segment = JournalReport['store']['segments'][number];
 
 /** What keeps a file on disk, grouped: "message waiting in queue orders" ×120 reads better than 120 lines. */
-function keepers(segment: Segment, owners: StoreReport['owners']): [string, number][] {
+function keepers(segment: Segment, owners: JournalReport['owners']): [string, number][] {
   const reasons = new Map<string, number>();
   for (const id of segment.keptAliveBy) {
     const owner = owners[String(id)] ?? `record ${id}`;
@@ -32,6 +32,7 @@ export function StorePage(): JSX.Element {
     [],
     5000,
   );
+  if (report.data?.type === 'postgres') return <DatabasePage report={report.data} />;
   const r = report.data;
   const live = r?.store.segments.reduce((n, s) => n + s.liveBytes, 0) ?? 0;
   const dead = r?.store.segments.reduce((n, s) => n + s.deadBytes, 0) ?? 0;
@@ -105,6 +106,31 @@ export function StorePage(): JSX.Element {
           </Card>
         </>
       )}
+    </div>
+  );
+}
+
+/** The PostgreSQL store keeps no files: what it holds, and whether its commits go through. */
+function DatabasePage({ report }: { report: DatabaseReport }): JSX.Element {
+  const { failing } = report;
+  return (
+    <div class="page">
+      <PageHeader title="Store" subtitle="The PostgreSQL store: what it holds, and whether its commits go through." />
+      <div class="stats">
+        <Stat label="Records" value={count(report.records)} tone="teal" />
+        <Stat label="Record data" value={bytes(report.bytes)} tone="indigo" />
+        <Stat label="Failed commits" value={count(report.failedCommits)} tone="amber" detail="since the broker started; each batch is sent again" />
+        <Stat label="Failed background reads" value={count(report.failedLoads)} detail="of waiting messages at start" />
+      </div>
+      <Card title="Commits">
+        {failing === null ? (
+          <p>Going through.</p>
+        ) : (
+          <p>
+            Failing since {failing.since} ({count(failing.failedBatches)} failed batches): {failing.error}
+          </p>
+        )}
+      </Card>
     </div>
   );
 }

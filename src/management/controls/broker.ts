@@ -22,7 +22,6 @@ export interface BrokerFacts {
 /** GET /api/v1/broker: the broker at a glance. */
 export function brokerView(broker: Broker, facts: BrokerFacts): Record<string, unknown> {
   const admin = broker.admin;
-  const description = broker.store.describe?.();
   const byProtocol = admin.connectionsByProtocol();
   const memory = process.memoryUsage();
   return {
@@ -31,16 +30,26 @@ export function brokerView(broker: Broker, facts: BrokerFacts): Record<string, u
     startedAt: new Date(facts.startedAt).toISOString(),
     uptimeSeconds: Math.max(0, Math.floor((facts.clock() - facts.startedAt) / 1000)),
     listeners: facts.listeners(),
-    store: {
-      type: description === undefined ? 'memory' : 'journal',
-      bytes: description?.diskBytes ?? broker.store.stats().bytes,
-      files: description?.segments.length ?? 0,
-      directory: description === undefined ? null : (facts.storeDirectory ?? null),
-    },
+    store: storeView(broker, facts),
     memory: { rss: memory.rss, heapUsed: memory.heapUsed, heapTotal: memory.heapTotal, external: memory.external },
     bodyCache: admin.bodyCache(),
     connections: { total: Object.values(byProtocol).reduce((a, b) => a + b, 0), byProtocol },
     destinations: admin.destinationCounts(),
     messages: admin.messageTotals(),
+  };
+}
+
+function storeView(broker: Broker, facts: BrokerFacts): Record<string, unknown> {
+  const database = broker.store.databaseStatus?.();
+  if (database !== undefined) {
+    const { type, bytes, records, failing } = database;
+    return { type, bytes, files: 0, directory: null, records, failing };
+  }
+  const description = broker.store.describe?.();
+  return {
+    type: description === undefined ? 'memory' : 'journal',
+    bytes: description?.diskBytes ?? broker.store.stats().bytes,
+    files: description?.segments.length ?? 0,
+    directory: description === undefined ? null : (facts.storeDirectory ?? null),
   };
 }

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { PoolClient } from 'pg';
 import { FerryError, isFerryError } from '../../errors.js';
-import type { OpenOptions, PreparedTransaction, RecordReader, RecoveredState, Store, StoreRecord, StoreStats, TransactionOperation } from '../store.js';
+import type { DatabaseStoreStatus, OpenOptions, PreparedTransaction, RecordReader, RecoveredState, Store, StoreRecord, StoreStats, TransactionOperation } from '../store.js';
 import { CopySlab } from '../copy-slab.js';
 import { PendingBatch, decodeOperations, encodeOperations } from './batch.js';
 import { commitBatch, estimatedRows, firstRowsCondition, prepareFirstRowsIndex, prepareSchema } from './schema.js';
@@ -17,11 +17,19 @@ export interface PostgresOptions {
    * broker that lost the lease commits nothing more.
    */
   readonly guard?: (() => void) | undefined;
-  /** Receives the store's events: postgres.failed (a commit did not go through), postgres.recovered (one did again). */
+  /**
+   * Receives the store's events: postgres.failed (a commit did not go through), postgres.recovered
+   * (one did again), postgres.load-failed (reading waiting messages back in the background failed;
+   * it goes on after a delay), postgres.load-resumed (that reading ended after failures).
+   */
   readonly onEvent?: ((event: PostgresEvent) => void) | undefined;
 }
 
-export type PostgresEvent = { readonly event: 'postgres.failed'; readonly error: string; readonly retryIn: number } | { readonly event: 'postgres.recovered'; readonly failedBatches: number };
+export type PostgresEvent =
+  | { readonly event: 'postgres.failed'; readonly error: string; readonly retryIn: number }
+  | { readonly event: 'postgres.recovered'; readonly failedBatches: number }
+  | { readonly event: 'postgres.load-failed'; readonly error: string; readonly recordsRead: number; readonly retryIn: number }
+  | { readonly event: 'postgres.load-resumed'; readonly failedReads: number; readonly records: number };
 
 interface OpenTransaction {
   readonly operations: TransactionOperation[];
@@ -96,6 +104,10 @@ export class PostgresStore implements Store {
   private failedBatches = 0;
   /** Set from a failed commit until one goes through: why new persistent messages are refused. */
   private failure: FerryError | undefined;
+  /** When the commits began to fail (ms since the epoch), while they do. */
+  private failingSince: number | undefined;
+  private failedCommits = 0;
+  private failedLoads = 0;
 
   /** Reads live records back: the body cache uses it to let message bodies leave memory. */
   readonly reader: RecordReader = {
@@ -281,6 +293,11 @@ export class PostgresStore implements Store {
     return { records: this.live.size, bytes: this.liveBytes };
   }
 
+  databaseStatus(): DatabaseStoreStatus {
+    const failing = this.failure === undefined || this.failingSince === undefined ? null : { since: new Date(this.failingSince).toISOString(), error: this.failure.message, failedBatches: this.failedBatches };
+    return { type: 'postgres', records: this.live.size, bytes: this.liveBytes, failing, failedCommits: this.failedCommits, failedLoads: this.failedLoads };
+  }
+
   /** While commits fail, new persistent messages are refused; acknowledgements still go in the batch. */
   writeRefusal(): FerryError | undefined {
     return this.failure;
@@ -365,33 +382,64 @@ export class PostgresStore implements Store {
     }
   }
 
-  /** The rows of the types `later` with ids up to `maxId`, read through a cursor in the snapshot the open began; the store stops reading if it closes. */
-  private async recoverLater(client: PoolClient, keep: OpenOptions['keep'], later: readonly number[], maxId: number): Promise<StoreRecord[]> {
+  /**
+   * The rows of the types `later` with ids up to `maxId`, read through a cursor in the snapshot the
+   * open began, in id order; the store stops reading if it closes. A connection that fails on the
+   * way (dropped, the server restarting) is replaced, after the commits' delays, and the reading
+   * goes on after the last id read. A later snapshot holds the same rows past that id as the open's:
+   * every row there at the open has an id up to `maxId` (each commit raises `max_id` with its rows),
+   * every row written since has a higher one (ids come after `maxId`), and nothing updates or
+   * deletes a record of these types before it is handed back, since the broker does not know it yet.
+   */
+  private async recoverLater(opened: PoolClient, keep: OpenOptions['keep'], later: readonly number[], maxId: number): Promise<StoreRecord[]> {
     const records: StoreRecord[] = [];
     const lengths: number[] = [];
     const copies = new CopySlab();
-    let failure: unknown;
-    try {
-      // the open's turn ends first: the broker serves before the rest is read
-      await new Promise((resolve) => setImmediate(resolve));
-      await client.query({ text: 'DECLARE ferry_later NO SCROLL CURSOR FOR SELECT id, type, data FROM ferry_records WHERE type = ANY($1::int8[]) AND id <= $2', values: [later, maxId] });
-      for (;;) {
-        if (this.phase !== 'open') throw new FerryError('FERRY_STORE_FAILED', 'the PostgreSQL store closed while it read the waiting messages back');
-        const batch = await client.query<[string, string, Buffer]>({ text: `FETCH ${RECOVERY_FETCH} FROM ferry_later`, rowMode: 'array' });
-        for (const [id, type, data] of batch.rows) {
-          records.push(keptRecord(id, type, data, keep, copies));
-          lengths.push(data.length);
+    let lastId = -1;
+    let failedReads = 0;
+    let retryDelay = RETRY_FIRST;
+    let client: PoolClient | undefined = opened;
+    // the open's turn ends first: the broker serves before the rest is read
+    await new Promise((resolve) => setImmediate(resolve));
+    for (;;) {
+      try {
+        if (client === undefined) {
+          client = await this.checkOut();
+          await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
         }
-        if (batch.rows.length < RECOVERY_FETCH) break;
+        await client.query({
+          text: 'DECLARE ferry_later NO SCROLL CURSOR FOR SELECT id, type, data FROM ferry_records WHERE type = ANY($1::int8[]) AND id > $2 AND id <= $3 ORDER BY id',
+          values: [later, lastId, maxId],
+        });
+        for (;;) {
+          if (this.phase !== 'open') throw this.closedWhileReading();
+          const batch = await client.query<[string, string, Buffer]>({ text: `FETCH ${RECOVERY_FETCH} FROM ferry_later`, rowMode: 'array' });
+          for (const [id, type, data] of batch.rows) {
+            records.push(keptRecord(id, type, data, keep, copies));
+            lengths.push(data.length);
+          }
+          if (batch.rows.length > 0) lastId = records[records.length - 1]!.id;
+          if (batch.rows.length < RECOVERY_FETCH) break;
+        }
+        await client.query('COMMIT');
+        this.checkIn(client);
+        break;
+      } catch (err) {
+        if (client !== undefined) {
+          await client.query('ROLLBACK').catch(() => undefined);
+          this.checkIn(client, err);
+          client = undefined;
+        }
+        if (this.phase !== 'open') throw isFerryError(err) ? err : this.closedWhileReading();
+        failedReads++;
+        this.failedLoads++;
+        const retryIn = retryDelay;
+        retryDelay = Math.min(RETRY_MAX, retryDelay * 2);
+        this.onEvent?.({ event: 'postgres.load-failed', error: err instanceof Error ? err.message : String(err), recordsRead: records.length, retryIn });
+        await new Promise((resolve) => setTimeout(resolve, retryIn).unref());
       }
-      await client.query('COMMIT');
-    } catch (err) {
-      failure = err;
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      this.checkIn(client, failure);
     }
+    if (failedReads > 0) this.onEvent?.({ event: 'postgres.load-resumed', failedReads, records: records.length });
     // nothing deletes or updates a record before it is handed back, so each read is live
     for (let i = 0; i < records.length; i++) {
       const id = records[i]!.id;
@@ -551,6 +599,7 @@ export class PostgresStore implements Store {
     }
     this.retryDelay = RETRY_FIRST;
     this.failure = undefined;
+    this.failingSince = undefined;
     let n = 0;
     while (n < this.waiters.length && this.waiters[n]!.seq <= seq) this.waiters[n++]!.resolve();
     if (n > 0) this.waiters.splice(0, n);
@@ -563,6 +612,8 @@ export class PostgresStore implements Store {
     batch.absorb(this.pending);
     this.pending = batch;
     this.failedBatches++;
+    this.failedCommits++;
+    this.failingSince ??= Date.now();
     // its syncs wait for the batch to go in on a retry, or for the store to close; those that give up do not
     this.failure = new FerryError('FERRY_STORE_FAILED', `PostgreSQL is not committing (${reason}); persistent messages are refused until it does`, { cause: err });
     const givingUp = this.waiters.filter((waiter) => waiter.givesUp);
@@ -592,6 +643,10 @@ export class PostgresStore implements Store {
 
   private assertWritable(): void {
     if (this.phase !== 'open') throw this.notOpen();
+  }
+
+  private closedWhileReading(): FerryError {
+    return new FerryError('FERRY_STORE_FAILED', 'the PostgreSQL store closed while it read the waiting messages back');
   }
 
   private notOpen(): FerryError {
