@@ -15,6 +15,7 @@ export { isSchedulerCommand } from './scheduler-commands.js';
 import { compileSelector } from './selector/index.js';
 import type { TopicSubscriptions } from './subscriptions.js';
 import { WildcardQueueConsumer } from './wildcard-queue-consumer.js';
+import type { RetiredCounts } from './retired-counts.js';
 
 /** What the operator's controls reach of the broker; the broker builds it (see `Broker.admin`). */
 export interface AdminHost {
@@ -24,6 +25,7 @@ export interface AdminHost {
   readonly connections: ReadonlyMap<string, CoreConnection>;
   readonly bodies: BodyCache;
   readonly clock: () => number;
+  readonly retired: RetiredCounts;
   persistence(): Persistence;
   scheduler(): MessageScheduler;
   newMessageId(): string;
@@ -478,10 +480,10 @@ export class BrokerAdmin {
     return { queues: this.host.destinations.queues.size, topics: this.host.destinations.topics.size };
   }
 
-  /** Messages in and out of every queue and durable subscription since the start, and those waiting now. */
+  /** Messages in and out of every queue and durable subscription since the start (those gone too), and those waiting now. */
   messageTotals(): MessageTotals {
-    let enqueued = 0;
-    let dequeued = 0;
+    let enqueued = this.host.retired.enqueued;
+    let dequeued = this.host.retired.dequeued;
     let pending = 0;
     const add = (queue: MessageQueue): void => {
       const s = queue.stats();

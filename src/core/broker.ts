@@ -61,6 +61,7 @@ import { Router } from './router.js';
 import type { Transaction } from './transaction.js';
 import type { WildcardQueueConsumer, MemberParts } from './wildcard-queue-consumer.js';
 import { subscribeComposite, subscribeQueuePattern, type ManyDestinationsHost } from './many-destinations.js';
+import { RetiredCounts } from './retired-counts.js';
 
 
 /** Ids a producer gives its messages are kept under its client id, in this scope. */
@@ -108,6 +109,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
   /** Slow consumers seen: subscriptions that went over their limit, connections closed for it, messages evicted. */
   readonly producerFlow = new ProducerFlow();
   private readonly slowConsumerCounts = { notified: 0, aborted: 0, evicted: 0 };
+  private readonly retired = new RetiredCounts();
 
   private readonly confirmConsumed: boolean;
   private readonly loadInBackgroundAbove: number;
@@ -221,6 +223,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
       outcomes: this.messageOutcomes,
       // a non-durable subscription over its pending-message limit: counted, logged, and by policy its connection closed
       slowConsumer: (queue, action) => answerSlowConsumer(queue, action, this.slowConsumerCounts, this.connections, this.logger),
+      queueGone: (queue) => this.retired.queueGone(queue),
     };
     this.started = {
       persistence,
@@ -635,8 +638,8 @@ export class Broker implements BrokerAccess, ConnectionHost {
 
   /** The operator's controls (see admin.ts), made on first use. */
   get admin(): BrokerAdmin {
-    const { store, destinations, subscriptions, connections, bodies, clock } = this;
-    return (this.adminView ??= new BrokerAdmin({ store, destinations, subscriptions, connections, bodies, clock, persistence: () => this.parts.persistence, scheduler: () => this.parts.scheduler, newMessageId: () => `ID:${this.idPrefix}-${this.nextMessage++}`, route: (m, tx, t) => this.router.route(m, tx, t) }));
+    const { store, destinations, subscriptions, connections, bodies, clock, retired } = this;
+    return (this.adminView ??= new BrokerAdmin({ store, destinations, subscriptions, connections, bodies, clock, retired, persistence: () => this.parts.persistence, scheduler: () => this.parts.scheduler, newMessageId: () => `ID:${this.idPrefix}-${this.nextMessage++}`, route: (m, tx, t) => this.router.route(m, tx, t) }));
   }
 
   readonly consumerEvents = new ConsumerEvents();

@@ -44,6 +44,8 @@ export interface QueueEnvironment {
   declaredQueueInUse(queue: MessageQueue): void;
   /** A declared queue lost its last consumer (auto-delete, expires). */
   declaredQueueUnused(queue: MessageQueue): void;
+  /** The queue was destroyed, its counts final (a purge on the way counts as dequeued). */
+  queueGone?(queue: MessageQueue): void;
 }
 
 function entryExpired(entry: QueueEntry, now: number): boolean {
@@ -528,6 +530,7 @@ export class MessageQueue implements EntryQueue {
 
   /** Drops everything, in flight too: the queue is being deleted; with a reason, its consumers hear it. */
   destroy(reason?: string): void {
+    const first = !this.destroyed;
     this.purge();
     this.destroyed = true;
     this.slow?.stop();
@@ -535,6 +538,7 @@ export class MessageQueue implements EntryQueue {
       if (reason === undefined) consumer.close();
       else consumer.cancel(reason);
     }
+    if (first) this.env.queueGone?.(this);
   }
 
   /** Takes expired messages out of the waiting ones; called by the broker's periodic sweep. */

@@ -244,7 +244,12 @@ const enum PropertyTag {
   Bytes = 6,
   /** A property's wire type (`PropertyWireType`, by index), then the property itself. */
   Typed = 7,
+  /** A bigint past a long's range (an unsigned long from 2^63 up), as its decimal text: nothing narrower holds it. */
+  Integer = 8,
 }
+
+const LONG_MIN = -(2n ** 63n);
+const LONG_MAX = 2n ** 63n - 1n;
 
 const propertyWireTypes: readonly PropertyWireType[] = ['byte', 'short', 'int', 'float', 'double', 'char'];
 
@@ -258,8 +263,13 @@ function writeProperty(w: Writer, v: PropertyValue): void {
     w.f64(v);
   } else if (typeof v === 'boolean') w.u8(v ? PropertyTag.True : PropertyTag.False);
   else if (typeof v === 'bigint') {
-    w.u8(PropertyTag.Long);
-    w.i64(v);
+    if (v >= LONG_MIN && v <= LONG_MAX) {
+      w.u8(PropertyTag.Long);
+      w.i64(v);
+    } else {
+      w.u8(PropertyTag.Integer);
+      w.str(v.toString());
+    }
   } else {
     w.u8(PropertyTag.Bytes);
     w.bytes(v);
@@ -281,6 +291,8 @@ function readProperty(r: Reader): PropertyValue {
       return false;
     case PropertyTag.Long:
       return r.i64();
+    case PropertyTag.Integer:
+      return BigInt(r.str());
     case PropertyTag.Bytes:
       return r.bytes();
     default:

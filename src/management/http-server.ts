@@ -159,6 +159,7 @@ export class ManagementServer {
         broker,
         authorizer: this.authorizer,
         facts,
+        logger,
         sender: () => (this.sender ??= broker.connect({ protocol: 'http', transport: { remoteAddress: 'management API' }, internal: true })),
         metrics: async () => ({ text: await this.metrics.scrape(), contentType: this.metrics.contentType }),
         network: options.network,
@@ -312,7 +313,7 @@ export class ManagementServer {
     }
 
     try {
-      const answer = await match.route.handle({ principal, access, params, query: url.searchParams, body: () => readJson(req) });
+      const answer = await match.route.handle({ principal, access, remoteAddress, params, query: url.searchParams, body: () => readJson(req) });
       if (answer.text !== undefined) {
         res.writeHead(answer.status, { ...SECURITY_HEADERS, 'content-type': answer.contentType ?? 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(answer.text) });
         res.end(head ? undefined : answer.text);

@@ -8,18 +8,32 @@ export const OTHER = '_other';
 
 type Figure = 'depth' | 'inFlight' | 'enqueued' | 'dequeued' | 'expired' | 'deadLettered' | 'consumers' | 'producers';
 
+/** The figures exported as counters, which must never go back. */
+const COUNTED = ['enqueued', 'dequeued', 'expired', 'deadLettered'] as const;
+type Counted = Record<(typeof COUNTED)[number], number>;
+
+const keyOf = (d: { kind: string; name: string }): string => `${d.kind}:${d.name}`;
+
 /**
  * `/metrics` in Prometheus' text format, through prom-client. Everything is read from the broker's
  * operator interface when Prometheus scrapes, so the message path pays for counters only; the
  * journal's sync latency and batch sizes come from the store's observer. Past `maxDestinations`
  * (in name order) the remaining destinations are summed under `name="_other"`, one series per
- * kind, so a broker with 10,000 queues does not make 80,000 series.
+ * kind, so a broker with 10,000 queues does not make 80,000 series. The `_other` counters add up
+ * what each destination counted while it was summed there, from one scrape to the next, so a
+ * deletion, a destination moving up to a series of its own or a topic's subscriber leaving never
+ * takes them back.
  */
 export class BrokerMetrics {
   private readonly registry = new Registry();
   private readonly detachStore: () => void;
   /** The destinations' figures of the scrape under way. */
   private rows: DestinationFigures[] | undefined;
+  /** Of the last scrape: the counters of the destinations summed under `_other`, and those with series of their own. */
+  private lastOthers = new Map<string, Counted>();
+  private lastKept = new Set<string>();
+  /** The `_other` counters, by kind, as the last scrape exported them. */
+  private readonly otherTotals = new Map<'queue' | 'topic', Counted>();
 
   constructor(
     private readonly broker: Broker,
@@ -187,27 +201,42 @@ export class BrokerMetrics {
    */
   private capped(): DestinationFigures[] {
     const all = this.broker.admin.destinationList();
-    if (all.length <= this.maxDestinations) return all;
-    all.sort((a, b) => (a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : a.name < b.name ? -1 : 1));
-    const kept = all.slice(0, this.maxDestinations);
+    let kept = all;
+    let rest: DestinationFigures[] = [];
+    if (all.length > this.maxDestinations) {
+      all.sort((a, b) => (a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : a.name < b.name ? -1 : 1));
+      kept = all.slice(0, this.maxDestinations);
+      rest = all.slice(this.maxDestinations);
+    }
     const others = new Map<'queue' | 'topic', DestinationFigures>();
-    for (const d of all.slice(this.maxDestinations)) {
+    const nowOthers = new Map<string, Counted>();
+    for (const d of rest) {
+      const key = keyOf(d);
+      const counted: Counted = { enqueued: d.enqueued, dequeued: d.dequeued, expired: d.expired, deadLettered: d.deadLettered };
+      nowOthers.set(key, counted);
+      // what it counted since the last scrape; all of it when it is new here and had no series of its own
+      const before = this.lastOthers.get(key) ?? (this.lastKept.has(key) ? counted : undefined);
+      const total = this.otherTotals.get(d.kind) ?? { enqueued: 0, dequeued: 0, expired: 0, deadLettered: 0 };
+      this.otherTotals.set(d.kind, total);
+      for (const figure of COUNTED) total[figure] += Math.max(0, counted[figure] - (before?.[figure] ?? 0));
       const o = others.get(d.kind);
-      if (o === undefined) {
-        others.set(d.kind, { ...d, name: OTHER, paused: false, temporary: false });
-        continue;
-      }
       others.set(d.kind, {
-        ...o,
-        depth: o.depth + d.depth,
-        inFlight: o.inFlight + d.inFlight,
-        enqueued: o.enqueued + d.enqueued,
-        dequeued: o.dequeued + d.dequeued,
-        expired: o.expired + d.expired,
-        deadLettered: o.deadLettered + d.deadLettered,
-        consumers: o.consumers + d.consumers,
-        producers: o.producers + d.producers,
+        ...d,
+        name: OTHER,
+        paused: false,
+        temporary: false,
+        depth: (o?.depth ?? 0) + d.depth,
+        inFlight: (o?.inFlight ?? 0) + d.inFlight,
+        consumers: (o?.consumers ?? 0) + d.consumers,
+        producers: (o?.producers ?? 0) + d.producers,
       });
+    }
+    this.lastOthers = nowOthers;
+    this.lastKept = new Set(kept.map(keyOf));
+    // a kind with nothing past the cap now keeps the _other series it had: a counter does not vanish and come back lower
+    for (const [kind, total] of this.otherTotals) {
+      const o = others.get(kind) ?? { kind, name: OTHER, depth: 0, inFlight: 0, consumers: 0, producers: 0, paused: false, temporary: false, enqueued: 0, dequeued: 0, expired: 0, deadLettered: 0 };
+      others.set(kind, { ...o, ...total });
     }
     return [...kept, ...others.values()];
   }

@@ -10,6 +10,8 @@ export type Permission = 'public' | 'authenticated' | 'monitor' | 'manage';
 export interface ApiRequest {
   readonly principal: Principal;
   readonly access: Access;
+  /** The client's address and port, for the log. */
+  readonly remoteAddress: string;
   /** The path's `{name}` parts, decoded. */
   readonly params: Readonly<Record<string, string>>;
   readonly query: URLSearchParams;

@@ -1,10 +1,10 @@
 import type { z } from 'zod';
 import { FerryError } from '../errors.js';
-import type { Authorizer, Broker, CoreConnection, Destination, Principal } from '../core/index.js';
+import type { Authorizer, Broker, CoreConnection, Destination, Logger, Principal } from '../core/index.js';
 import { brokerView, type BrokerFacts } from './controls/broker.js';
 import { listConnections, listSessions, listConsumers, listProducers, showConnection } from './controls/clients.js';
 import { destinationKind, destinationQuery, listDestinations, MAX_LIMIT, queryInt } from './controls/destinations.js';
-import { messageInit, messageSummary, messageView, parseDestinationUri, pickBody, pickOf, sendBody } from './controls/messages.js';
+import { destinationUri, messageInit, messageSummary, messageView, parseDestinationUri, pickBody, pickOf, sendBody } from './controls/messages.js';
 import { listScheduled } from './controls/scheduled.js';
 import { listSubscriptions } from './controls/subscriptions.js';
 import { createDestinationBody, legacyMessageView } from './bodies.js';
@@ -16,6 +16,8 @@ export interface RouteContext {
   readonly broker: Broker;
   readonly authorizer: Authorizer;
   readonly facts: BrokerFacts;
+  /** Where operators' changes are logged: who did what to which destination. */
+  readonly logger: Logger;
   /** The connection the API sends messages on (internal: rights are checked here, for the operator). */
   sender(): Promise<CoreConnection>;
   /** Prometheus text for GET /metrics. */
@@ -44,6 +46,12 @@ export function managementRoutes(ctx: RouteContext): Route[] {
     if (!principal.internal) ctx.authorizer.authorize(principal, operation, destination);
   };
   const queue = (name: string): Destination => ({ kind: 'queue', name });
+  // an operator's change is logged once it is done, with who made it: "who purged orders?" has an answer
+  const logged = (r: ApiRequest, event: string, fields: Record<string, unknown>, text: string): void => {
+    const user = r.principal.username ?? null;
+    ctx.logger.info({ event, user, remoteAddress: r.remoteAddress, ...fields }, `${text} by ${user ?? 'an anonymous operator'} from ${r.remoteAddress}`);
+  };
+  const count = (n: number): string => `${n} message${n === 1 ? '' : 's'}`;
   const get = (path: string, permission: Route['permission'], handle: Route['handle']): Route => ({ method: 'GET', path, permission, handle });
   const post = (path: string, handle: Route['handle']): Route => ({ method: 'POST', path, permission: 'manage', handle });
   const del = (path: string, handle: Route['handle']): Route => ({ method: 'DELETE', path, permission: 'manage', handle });
@@ -59,8 +67,27 @@ export function managementRoutes(ctx: RouteContext): Route[] {
         to = parseDestinationUri(body.to, 'to');
         may(r.principal, 'send', to);
       } else if (body.to !== undefined) throw new FerryError('FERRY_BAD_REQUEST', 'a retry sends each message back where it came from: no "to"');
-      return ok({ [key]: await admin().transferAll(name, pickOf(body), mode, to) });
+      const n = await admin().transferAll(name, pickOf(body), mode, to);
+      const target = destinationUri(to);
+      const picked = { ids: body.ids?.length, selector: body.selector };
+      logged(r, `management.messages-${key}`, { destination: destinationUri(queue(name)), to: target, count: n, ...picked }, `queue://${name} ${mode} of ${count(n)}${target === null ? '' : ` to ${target}`}`);
+      return ok({ [key]: n });
     });
+
+  const purge = (r: ApiRequest): number => {
+    const name = r.params['name']!;
+    may(r.principal, 'admin', queue(name));
+    const n = admin().purge(name);
+    logged(r, 'management.purged', { destination: `queue://${name}`, count: n }, `queue://${name} purge of ${count(n)}`);
+    return n;
+  };
+  const paused = (r: ApiRequest, pause: boolean): ApiAnswer => {
+    const name = r.params['name']!;
+    may(r.principal, 'admin', queue(name));
+    const figures = admin().setPaused(name, pause);
+    logged(r, pause ? 'management.paused' : 'management.resumed', { destination: `queue://${name}` }, `queue://${name} ${pause ? 'paused' : 'resumed'}`);
+    return ok(figures);
+  };
 
   return [
     get('/api/v1/openapi.json', 'public', () => ok(openApiDocument)),
@@ -77,27 +104,27 @@ export function managementRoutes(ctx: RouteContext): Route[] {
       const body = await parsed(r, createDestinationBody);
       may(r.principal, 'create', { kind: body.kind, name: body.name });
       if (!admin().createDestination(body.kind, body.name)) throw new FerryError('FERRY_CONFLICT', `${body.kind} "${body.name}" already exists`);
+      const destination = destinationUri(body);
+      logged(r, 'management.destination-created', { destination }, `${destination} created`);
       return ok(admin().destination(body.kind, body.name), 201);
     }),
     get('/api/v1/destinations/{kind}/{name}', 'monitor', (r) => ok(admin().destination(destinationKind(r.params['kind']), r.params['name']!))),
     del('/api/v1/destinations/{kind}/{name}', (r) => {
       const kind = destinationKind(r.params['kind']);
-      may(r.principal, 'admin', { kind, name: r.params['name']! });
-      admin().deleteDestination(kind, r.params['name']!);
+      const name = r.params['name']!;
+      may(r.principal, 'admin', { kind, name });
+      const held = admin().destination(kind, name);
+      admin().deleteDestination(kind, name);
+      const destination = destinationUri({ kind, name });
+      if (kind === 'queue') {
+        const n = held.depth + held.inFlight;
+        logged(r, 'management.destination-deleted', { destination, count: n }, `${destination} deleted with ${count(n)}`);
+      } else logged(r, 'management.destination-deleted', { destination }, `${destination} deleted`);
       return noContent;
     }),
-    post('/api/v1/destinations/queue/{name}/purge', (r) => {
-      may(r.principal, 'admin', queue(r.params['name']!));
-      return ok({ purged: admin().purge(r.params['name']!) });
-    }),
-    post('/api/v1/destinations/queue/{name}/pause', (r) => {
-      may(r.principal, 'admin', queue(r.params['name']!));
-      return ok(admin().setPaused(r.params['name']!, true));
-    }),
-    post('/api/v1/destinations/queue/{name}/resume', (r) => {
-      may(r.principal, 'admin', queue(r.params['name']!));
-      return ok(admin().setPaused(r.params['name']!, false));
-    }),
+    post('/api/v1/destinations/queue/{name}/purge', (r) => ok({ purged: purge(r) })),
+    post('/api/v1/destinations/queue/{name}/pause', (r) => paused(r, true)),
+    post('/api/v1/destinations/queue/{name}/resume', (r) => paused(r, false)),
     post('/api/v1/destinations/{kind}/{name}/messages', async (r) => {
       const destination: Destination = { kind: destinationKind(r.params['kind']), name: r.params['name']! };
       const body = await parsed(r, sendBody);
@@ -135,7 +162,9 @@ export function managementRoutes(ctx: RouteContext): Route[] {
     del('/api/v1/queues/{name}/messages/{id}', (r) => {
       const name = r.params['name']!;
       may(r.principal, 'admin', queue(name));
-      if (admin().deleteMessages(name, { ids: [r.params['id']!] }) === 0) throw new FerryError('FERRY_NOT_FOUND', `no message "${r.params['id']!}" waiting in queue "${name}"`);
+      const id = r.params['id']!;
+      if (admin().deleteMessages(name, { ids: [id] }) === 0) throw new FerryError('FERRY_NOT_FOUND', `no message "${id}" waiting in queue "${name}"`);
+      logged(r, 'management.message-deleted', { destination: `queue://${name}`, messageId: id, count: 1 }, `queue://${name} message ${id} deleted`);
       return noContent;
     }),
     transfer('move', 'moved'),
@@ -146,6 +175,7 @@ export function managementRoutes(ctx: RouteContext): Route[] {
     get('/api/v1/connections/{id}', 'monitor', (r) => ok(showConnection(broker, r.params['id']!))),
     del('/api/v1/connections/{id}', (r) => {
       admin().closeConnection(r.params['id']!);
+      logged(r, 'management.connection-closed', { connectionId: r.params['id']! }, `connection ${r.params['id']!} closed`);
       return noContent;
     }),
     get('/api/v1/sessions', 'monitor', (r) => ok(listSessions(broker, r.query.get('connection') ?? undefined))),
@@ -156,11 +186,13 @@ export function managementRoutes(ctx: RouteContext): Route[] {
       const pattern = admin().durableList().find((s) => s.owner === r.params['owner'] && s.name === r.params['name'])?.topic;
       if (pattern !== undefined) may(r.principal, 'delete', { kind: 'topic', name: pattern });
       admin().deleteDurable(r.params['owner']!, r.params['name']!);
+      logged(r, 'management.subscription-deleted', { owner: r.params['owner']!, name: r.params['name']!, topic: pattern }, `durable subscription ${r.params['owner']!}:${r.params['name']!} deleted`);
       return noContent;
     }),
     get('/api/v1/scheduled', 'monitor', (r) => ok(listScheduled(broker, queryInt(r.query, 'offset', 0), queryInt(r.query, 'limit', 50, MAX_LIMIT)))),
     del('/api/v1/scheduled/{id}', (r) => {
       if (admin().cancelScheduled({ id: r.params['id']! }) === 0) throw new FerryError('FERRY_NOT_FOUND', `no scheduled message "${r.params['id']!}"`);
+      logged(r, 'management.scheduled-cancelled', { messageId: r.params['id']!, count: 1 }, `scheduled message ${r.params['id']!} cancelled`);
       return noContent;
     }),
 
@@ -179,11 +211,7 @@ export function managementRoutes(ctx: RouteContext): Route[] {
       const limit = Math.max(0, Math.min(10_000, Number(r.query.get('limit') ?? 100) || 0));
       return ok((await admin().messagesWithBodies(broker.peek(name, limit))).map(legacyMessageView));
     }),
-    { method: 'DELETE', path: '/api/queues/{name}/messages', permission: 'authenticated', handle: (r) => {
-      const name = r.params['name']!;
-      may(r.principal, 'admin', queue(name));
-      return ok({ queue: name, purged: broker.purge(name) });
-    } },
+    { method: 'DELETE', path: '/api/queues/{name}/messages', permission: 'authenticated', handle: (r) => ok({ queue: r.params['name']!, purged: purge(r) }) },
 
     get('/metrics', 'monitor', async () => {
       const { text, contentType } = await ctx.metrics();

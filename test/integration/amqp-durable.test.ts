@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Receiver } from 'rhea';
 import { MemoryStore } from '../../src/store/index.js';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
-import { connectAmqp, rhea, type AmqpTestClient } from '../helpers/amqp.js';
+import { AMQP_HEADER, connectAmqp, frame, frames, rawAmqp, rhea, terminus, type AmqpTestClient } from '../helpers/amqp.js';
 
 let broker: TestBroker;
 before(async () => {
@@ -140,6 +140,52 @@ describe('durable subscriptions', () => {
   });
 });
 
+interface TypedValue {
+  readonly type: { readonly typecode: number };
+  readonly value: unknown;
+}
+const types = rhea.types as unknown as {
+  wrap_ulong(v: Buffer): unknown;
+  Reader: new (b: Buffer) => { read(): { descriptor?: { value: unknown }; value: unknown }; remaining(): number };
+};
+
+/** The application properties of the first message on `q`, with their AMQP type codes as the broker wrote them, which rhea's message API does not show. */
+async function applicationPropertiesOnWire(port: number, q: string): Promise<Record<string, { typecode: number; hex: string }>> {
+  const raw = await rawAmqp(port);
+  raw.write(
+    Buffer.concat([
+      AMQP_HEADER,
+      frame(frames.open({ container_id: 'typed' })),
+      frame(frames.begin({ next_outgoing_id: 0, incoming_window: 1000, outgoing_window: 1000 })),
+      frame(frames.attach({ name: 'typed', handle: 0, role: true, snd_settle_mode: 1, source: terminus.source({ address: q }).described(), target: terminus.target({}).described() })),
+      frame(frames.flow({ next_incoming_id: 0, incoming_window: 1000, next_outgoing_id: 0, outgoing_window: 1000, handle: 0, delivery_count: 0, link_credit: 1 })),
+    ]),
+  );
+  for (let n = 8; ; ) {
+    const bytes = await raw.waitFor(n);
+    for (let at = 8; at + 8 <= bytes.length; at += bytes.readUInt32BE(at)) {
+      if (at + bytes.readUInt32BE(at) > bytes.length) break;
+      const f = (frames.read_frame as (b: Buffer) => { performative?: { constructor: { toString(): string } }; payload?: Buffer } | null)(bytes.subarray(at, at + bytes.readUInt32BE(at)));
+      if (f?.payload === undefined || !String(f.performative?.constructor).startsWith('transfer')) continue;
+      raw.socket.destroy();
+      const reader = new types.Reader(f.payload);
+      while (reader.remaining() > 0) {
+        const section = reader.read();
+        if (section.descriptor?.value !== 0x74) continue;
+        const entries = section.value as TypedValue[];
+        const out: Record<string, { typecode: number; hex: string }> = {};
+        for (let i = 0; i + 1 < entries.length; i += 2) {
+          const v = entries[i + 1]!;
+          out[String(entries[i]!.value)] = { typecode: v.type.typecode, hex: Buffer.isBuffer(v.value) ? v.value.toString('hex') : String(v.value) };
+        }
+        return out;
+      }
+      return {};
+    }
+    n = bytes.length + 1;
+  }
+}
+
 describe('persistence', () => {
   test('a durable message is settled only once the store has synced it', async () => {
     let release: () => void = () => {};
@@ -213,6 +259,34 @@ describe('persistence', () => {
       const subscribed = await back.openReceiver({ name: 'restart', source: durableSource(topic) });
       assert.equal((await subscribed.inbox.next()).message.body, 'for the subscriber');
       await back.close();
+    } finally {
+      await restartable.stop();
+    }
+  });
+
+  test('a durable message with a ulong property past a long\'s range is stored, and comes back after a restart as the same ulong', async () => {
+    const store = new MemoryStore();
+    const q = unique('ulong');
+    let restartable = await startBroker({}, { store });
+    try {
+      const producer = await connectAmqp(restartable.amqpPort);
+      const top = types.wrap_ulong(Buffer.from('ffffffffffffffff', 'hex'));
+      const half = types.wrap_ulong(Buffer.from('8000000000000000', 'hex'));
+      const sender = await producer.openSender(q);
+      const outcome = await Promise.race([
+        producer.send(sender, { body: 'big', durable: true, application_properties: { top, half } }),
+        producer.closed.then((error) => ({ closedWith: error?.condition })),
+      ]);
+      assert.deepEqual(outcome, { state: 'accepted' }, 'accepted, and the connection stays open');
+      await producer.close();
+      await restartable.stop();
+
+      restartable = await startBroker({}, { store });
+      const ULONG = 0x80;
+      assert.deepEqual(await applicationPropertiesOnWire(restartable.amqpPort, q), {
+        top: { typecode: ULONG, hex: 'ffffffffffffffff' },
+        half: { typecode: ULONG, hex: '8000000000000000' },
+      });
     } finally {
       await restartable.stop();
     }

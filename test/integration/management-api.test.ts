@@ -243,6 +243,53 @@ describe('messages', () => {
     inbox.subscription.unsubscribe();
   });
 
+  test('a typed property outside its type\'s range or format is a 400 that names it, persistent or not; the edges of each range go through', async () => {
+    const name = uniqueName('ranges');
+    const bad: [string, string | number][] = [
+      ['long', '99999999999999999999'],
+      ['long', '9223372036854775808'],
+      ['long', '-9223372036854775809'],
+      ['long', ''],
+      ['long', '0x10'],
+      ['long', ' 12'],
+      ['long', 2 ** 60],
+      ['byte', 128],
+      ['byte', '300'],
+      ['short', 70000],
+      ['int', 3000000000],
+      ['int', '-2147483649'],
+      ['int', ''],
+      ['float', 1e39],
+      ['double', ''],
+      ['double', '1e400'],
+    ];
+    for (const persistent of [true, false]) {
+      for (const [type, value] of bad) {
+        const r = await api.post<{ code: string; error: string }>(`/api/v1/destinations/queue/${name}/messages`, { persistent, properties: { big: { type, value } } });
+        const what = `${type} ${JSON.stringify(value)} persistent ${persistent}`;
+        assert.equal(r.status, 400, what);
+        assert.equal(r.body.code, 'FERRY_BAD_REQUEST', what);
+        assert.ok(r.body.error.startsWith(`property "big": ${JSON.stringify(value)} is `), `${what}: ${r.body.error}`);
+        assert.match(r.body.error, new RegExp(`\\b${type}\\b`), what);
+      }
+    }
+    assert.equal((await api.get(`/api/v1/queues/${name}/messages`)).status, 404, 'nothing was sent, so the queue was never made');
+
+    const edges = {
+      longMax: { type: 'long', value: '9223372036854775807' },
+      longMin: { type: 'long', value: '-9223372036854775808' },
+      byteMin: { type: 'byte', value: -128 },
+      shortMax: { type: 'short', value: '32767' },
+      intMin: { type: 'int', value: -2147483648 },
+      floatMax: { type: 'float', value: 3.4028234663852886e38 },
+    };
+    const sent = await api.post<{ id: string }>(`/api/v1/destinations/queue/${name}/messages`, { properties: edges });
+    assert.equal(sent.status, 201);
+    const whole = await api.get<Record<string, any>>(`/api/v1/queues/${name}/messages/${enc(sent.body.id)}`);
+    const props = Object.fromEntries((whole.body['properties'] as { name: string; value: unknown }[]).map((p) => [p.name, p.value]));
+    assert.deepEqual(props, { longMax: '9223372036854775807', longMin: '-9223372036854775808', byteMin: -128, shortMax: 32767, intMin: -2147483648, floatMax: 3.4028234663852886e38 });
+  });
+
   test('bad sends and browses are 400; unknown queues and messages 404', async () => {
     const name = uniqueName('bad');
     for (const body of [{ priority: 10 }, { bodyEncoding: 'hex' }, { replyTo: 'nowhere' }, { properties: { n: { type: 'int', value: 'seven' } } }, { unknown: 1 }]) {

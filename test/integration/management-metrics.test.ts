@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { ApiClient } from '../helpers/management.js';
-import { subscribeConfirmed, uniqueName, withReceipt } from '../helpers/raw-stomp.js';
+import { eventually, subscribeConfirmed, uniqueName, withReceipt } from '../helpers/raw-stomp.js';
 import { connectStomp, type StompTestClient } from '../helpers/stomp.js';
 
 /** `name{labels} value` lines of the text format, by name and label text. */
@@ -95,6 +95,52 @@ test('past metrics.maxDestinations the rest are summed under name="_other"', asy
   const total = series.reduce((sum, k) => sum + (k.includes('kind="queue"') ? s.get(k)! : 0), 0);
   const listed = (await api.get<{ items: { depth: number }[] }>('/api/v1/destinations?kind=queue&limit=1000')).body.items.reduce((sum, d) => sum + d.depth, 0);
   assert.equal(total, listed);
+});
+
+test('counters never go back: not when a queue is deleted, a temporary queue goes with its connection, or a destination leaves _other', async () => {
+  const scrape = async (): Promise<Map<string, number>> => {
+    const answer = await api.get('/metrics');
+    const check = spawnSync('promtool', ['check', 'metrics'], { input: answer.text, encoding: 'utf8' });
+    assert.equal(check.status, 0, `promtool: ${check.stdout}${check.stderr}`);
+    return samples(answer.text);
+  };
+  const watched = (key: string): boolean => key.startsWith('ferry_messages_') || (key.startsWith('ferry_destination_') && key.includes('_total{') && key.includes(`name="_other"`));
+  const notLower = (before: Map<string, number>, after: Map<string, number>, step: string): void => {
+    for (const [key, value] of before) {
+      if (watched(key)) assert.ok((after.get(key) ?? -1) >= value, `${step}: ${key} went from ${value} to ${after.get(key)}`);
+    }
+  };
+  const producer = await connectStomp(broker.stompPort);
+  clients.push(producer);
+  // first in name order, so with series of their own; the others past metrics.maxDestinations
+  const first = Array.from({ length: 6 }, (_, i) => `${uniqueName('a')}.${i}`);
+  const last = Array.from({ length: 3 }, (_, i) => `${uniqueName('zz')}.${i}`);
+  for (const q of [...first, ...last]) for (let i = 0; i < 5; i++) await producer.sendConfirmed(`/queue/${q}`, `m${i}`);
+  const consumer = await connectStomp(broker.stompPort);
+  clients.push(consumer);
+  const inbox = await subscribeConfirmed(consumer, `/queue/${last[0]}`);
+  await inbox.take(5);
+  inbox.subscription.unsubscribe();
+
+  const start = await scrape();
+  assert.ok(start.has('ferry_destination_enqueued_total{kind="queue",name="_other"}'));
+  assert.equal((await api.delete(`/api/v1/destinations/queue/${encodeURIComponent(first[0]!)}`)).status, 204);
+  const afterKept = await scrape();
+  notLower(start, afterKept, 'a queue with its own series deleted, another moved up from _other');
+  assert.equal((await api.delete(`/api/v1/destinations/queue/${encodeURIComponent(last[0]!)}`)).status, 204);
+  const afterOther = await scrape();
+  notLower(afterKept, afterOther, 'a queue summed under _other deleted');
+
+  const requester = await connectStomp(broker.stompPort);
+  for (let i = 0; i < 4; i++) await requester.sendConfirmed('/temp-queue/replies', `r${i}`);
+  const withTemporary = await scrape();
+  notLower(afterOther, withTemporary, 'a temporary queue in use');
+  await requester.disconnect();
+  await eventually('the temporary queue gone', () => broker.server.broker.admin.destinationList().every((d) => !d.temporary));
+  const end = await scrape();
+  notLower(withTemporary, end, 'its connection gone');
+  assert.ok(end.get('ferry_messages_enqueued_total')! >= start.get('ferry_messages_enqueued_total')! + 4, 'the temporary queue\'s messages stay counted');
+  assert.ok(end.get('ferry_messages_dequeued_total')! >= start.get('ferry_messages_dequeued_total')!);
 });
 
 test('/metrics needs monitor', async () => {

@@ -83,10 +83,21 @@ export const sendBody = z
   })
   .strict();
 
+/** The whole numbers each declared type holds, as JMS's Byte, Short, Integer and Long do. */
+const wholeRanges = {
+  byte: [-(2n ** 7n), 2n ** 7n - 1n],
+  short: [-(2n ** 15n), 2n ** 15n - 1n],
+  int: [-(2n ** 31n), 2n ** 31n - 1n],
+  long: [-(2n ** 63n), 2n ** 63n - 1n],
+} as const;
+const FLOAT_MAX = 3.4028234663852886e38;
+const WHOLE = /^-?\d+$/;
+const DECIMAL = /^-?\d+(\.\d+)?([eE][-+]?\d+)?$/;
+
 function propertyValue(name: string, v: z.infer<typeof sendBody>['properties'][string]): PropertyValue {
   if (v === null || typeof v !== 'object') return v;
-  const fail = (): never => {
-    throw new FerryError('FERRY_BAD_REQUEST', `property "${name}": ${JSON.stringify(v.value)} is not a ${v.type}`);
+  const fail = (why = `is not ${/^[aeiou]/.test(v.type) ? 'an' : 'a'} ${v.type}`): never => {
+    throw new FerryError('FERRY_BAD_REQUEST', `property "${name}": ${JSON.stringify(v.value)} ${why}`);
   };
   switch (v.type) {
     case 'boolean':
@@ -95,17 +106,25 @@ function propertyValue(name: string, v: z.infer<typeof sendBody>['properties'][s
       return String(v.value);
     case 'bytes':
       return typeof v.value === 'string' ? Buffer.from(v.value, 'base64') : fail();
-    case 'long':
-      try {
-        return BigInt(typeof v.value === 'boolean' ? fail() : v.value);
-      } catch {
-        return fail();
-      }
+    case 'byte':
+    case 'short':
+    case 'int':
+    case 'long': {
+      // BigInt('') is 0 and BigInt('0x10') is 16; a JSON number past 2^53 has already lost digits
+      if (typeof v.value === 'number' && Number.isInteger(v.value) && !Number.isSafeInteger(v.value)) return fail(`is past 2^53, where a JSON number loses digits: give the ${v.type} as a decimal string`);
+      const text = typeof v.value === 'string' ? v.value : typeof v.value === 'number' && Number.isInteger(v.value) ? String(v.value) : fail();
+      if (!WHOLE.test(text)) return fail();
+      const n = BigInt(text);
+      const [min, max] = wholeRanges[v.type];
+      if (n < min || n > max) return fail(`is out of range for ${v.type === 'int' ? 'an' : 'a'} ${v.type} (${min} to ${max})`);
+      return v.type === 'long' ? n : Number(n);
+    }
     default: {
+      if (typeof v.value === 'boolean' || (typeof v.value === 'string' && !DECIMAL.test(v.value))) return fail();
       const n = Number(v.value);
-      if (typeof v.value === 'boolean' || !Number.isFinite(n)) return fail();
-      const whole = v.type === 'byte' || v.type === 'short' || v.type === 'int';
-      return whole && !Number.isInteger(n) ? fail() : n;
+      if (!Number.isFinite(n)) return fail(`is out of range for a ${v.type}`);
+      if (v.type === 'float' && Math.abs(n) > FLOAT_MAX) return fail(`is out of range for a float (±${FLOAT_MAX})`);
+      return n;
     }
   }
 }
