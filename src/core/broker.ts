@@ -63,7 +63,6 @@ import type { WildcardQueueConsumer, MemberParts } from './wildcard-queue-consum
 import { subscribeComposite, subscribeQueuePattern, type ManyDestinationsHost } from './many-destinations.js';
 import { RetiredCounts } from './retired-counts.js';
 
-
 /** Ids a producer gives its messages are kept under its client id, in this scope. */
 const PRODUCER = 'producer';
 
@@ -420,7 +419,6 @@ export class Broker implements BrokerAccess, ConnectionHost {
     return persistence.durableOrConsumed(stored);
   }
 
-
   /**
    * Refuses a persistent message while the store cannot take one (a full disk, a watermark): the
    * producer hears it in its protocol's terms, and acknowledgements, which free the space, go on.
@@ -706,7 +704,6 @@ export class Broker implements BrokerAccess, ConnectionHost {
   sequenceMarks(scope: string): SequenceMarkBook {
     return this.parts.marks.book(scope);
   }
-
 
   prepare(tx: Transaction): Promise<void> {
     for (const message of tx.sends) if (message.exchange === undefined) this.destinations.checkSendable(message.destination);
