@@ -30,9 +30,10 @@ export class QueueMemory {
    * it: without this, one subscriber that stops reading would grow the broker's memory without bound.
    */
   get holdsProducers(): boolean {
-    if (!this.reached) return false;
-    if (this.policy.memoryPolicy === 'block') return true;
-    return this.policy.memoryPolicy === 'page' && this.unpageable && this.pending.length > 0;
+    // asked for every message a queue takes: the policy first, which settles it for most queues
+    const policy = this.policy.memoryPolicy;
+    if (policy === 'block') return this.reached;
+    return policy === 'page' && this.unpageable && this.pending.length > 0 && this.reached;
   }
 
   /**
