@@ -63,10 +63,14 @@ export interface Handshake {
   readonly socket?: WebSocket;
 }
 
-/** Opens a raw WebSocket; resolves with the chosen subprotocol, or with the refusal's status and body. */
-export function openWebSocket(port: number, subprotocols: readonly string[], path = '/'): Promise<Handshake> {
+/**
+ * Opens a raw WebSocket; resolves with the chosen subprotocol, or with the refusal's status and body.
+ * `origin` makes it a browser page's (no Origin: not a browser); `host` addresses it to that name.
+ */
+export function openWebSocket(port: number, subprotocols: readonly string[], path = '/', from: { readonly origin?: string | undefined; readonly host?: string } = {}): Promise<Handshake> {
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(`ws://127.0.0.1:${port}${path}`, [...subprotocols]);
+    const options = { ...(from.origin === undefined ? {} : { origin: from.origin }), ...(from.host === undefined ? {} : { headers: { host: from.host } }) };
+    const socket = new WebSocket(`ws://127.0.0.1:${port}${path}`, [...subprotocols], options);
     socket.once('open', () => resolve({ protocol: socket.protocol, socket }));
     socket.once('unexpected-response', (_req, res) => {
       let body = '';
@@ -120,4 +124,11 @@ export class WsRecorder {
       this.notify = undefined;
     }
   }
+}
+
+/** A STOMP upgrade from a page at `origin`, addressed to `host` if given: its status (101 when it opened; the socket is closed again). */
+export async function upgradeStatus(port: number, origin: string | undefined, host?: string): Promise<{ status: number; body: string }> {
+  const handshake = await openWebSocket(port, stompSubprotocols, '/stomp', { origin, ...(host === undefined ? {} : { host }) });
+  handshake.socket?.close();
+  return { status: handshake.status ?? 101, body: handshake.body ?? '' };
 }

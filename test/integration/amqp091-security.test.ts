@@ -44,7 +44,8 @@ test('the authorizer\'s refusal is 403 ACCESS_REFUSED on that channel', async ()
   await conn.close();
 });
 
-test('dead-letter and alternate exchanges, and amq.topic, route only where the user may send or consume, as RabbitMQ checks them', async () => {
+/** A broker where admin may do everything and alice only with app.* (and read and write amq.topic), each connected over 0-9-1. */
+async function adminAndAlice(): Promise<{ secure: Awaited<ReturnType<typeof startSecureBroker>>; admin: amqplib.ChannelModel; alice: amqplib.ChannelModel }> {
   const app = { read: ['app'], write: ['app'], create: ['app'] };
   const everything = { read: ['admins'], write: ['admins'], create: ['admins'], browse: ['admins'], admin: ['admins'] };
   const secure = await startSecureBroker({
@@ -52,8 +53,11 @@ test('dead-letter and alternate exchanges, and amq.topic, route only where the u
     authorization: [{ queue: '>', ...everything }, { topic: '>', ...everything }, { queue: 'app.>', ...app }, { topic: 'app.>', ...app }, { topic: 'amq.topic', read: ['app'], write: ['app'] }],
   });
   const connect = (user: string): Promise<amqplib.ChannelModel> => amqplib.connect(`amqp://${user}:${user}-secret@127.0.0.1:${secure.amqpPort}`);
-  const admin = await connect('admin');
-  const alice = await connect('alice');
+  return { secure, admin: await connect('admin'), alice: await connect('alice') };
+}
+
+test('dead-letter and alternate exchanges, and amq.topic, route only where the user may send or consume, as RabbitMQ checks them', async () => {
+  const { secure, admin, alice } = await adminAndAlice();
   try {
     const adminChannel = await admin.createChannel();
     await adminChannel.assertQueue('secret.q');
@@ -94,15 +98,7 @@ test('dead-letter and alternate exchanges, and amq.topic, route only where the u
 });
 
 test('declaring a queue or exchange that exists needs create on it, as RabbitMQ asks for configure; a passive declare needs nothing', async () => {
-  const app = { read: ['app'], write: ['app'], create: ['app'] };
-  const everything = { read: ['admins'], write: ['admins'], create: ['admins'], browse: ['admins'], admin: ['admins'] };
-  const secure = await startSecureBroker({
-    users: { admin: { password: 'admin-secret', groups: ['admins'] }, alice: { password: 'alice-secret', groups: ['app'] } },
-    authorization: [{ queue: '>', ...everything }, { topic: '>', ...everything }, { queue: 'app.>', ...app }, { topic: 'app.>', ...app }, { topic: 'amq.topic', read: ['app'], write: ['app'] }],
-  });
-  const connect = (user: string): Promise<amqplib.ChannelModel> => amqplib.connect(`amqp://${user}:${user}-secret@127.0.0.1:${secure.amqpPort}`);
-  const admin = await connect('admin');
-  const alice = await connect('alice');
+  const { secure, admin, alice } = await adminAndAlice();
   try {
     const adminChannel = await admin.createChannel();
     await adminChannel.assertQueue('secret.q', { durable: true });

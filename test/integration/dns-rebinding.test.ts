@@ -10,12 +10,11 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { WebSocket } from 'ws';
 import { hostAllowed } from '../../src/transport/index.js';
 import { startBroker } from '../helpers/broker.js';
 import { writeUsers } from '../helpers/security.js';
 import { LogLines } from '../helpers/tls.js';
-import { stompSubprotocols } from '../helpers/ws.js';
+import { upgradeStatus } from '../helpers/ws.js';
 
 interface Answer {
   readonly status: number;
@@ -35,24 +34,6 @@ function call(port: number, method: string, path: string, headers: Record<string
     });
     req.on('error', reject);
     req.end(text);
-  });
-}
-
-/** A WebSocket upgrade to 127.0.0.1 with the given Host and Origin; resolves with its status (101 when it opened). */
-function upgrade(port: number, host: string, origin: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const socket = new WebSocket(`ws://127.0.0.1:${port}/stomp`, stompSubprotocols, { origin, headers: { host } });
-    socket.once('open', () => {
-      socket.close();
-      resolve({ status: 101, body: '' });
-    });
-    socket.once('unexpected-response', (_req, res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    socket.once('error', reject);
   });
 }
 
@@ -102,14 +83,14 @@ test('a broker without users: requests addressed to a foreign name are refused w
     assert.equal(fromConsole.status, 201);
 
     const ws = broker.wsPort;
-    const refused = await upgrade(ws, `evil.example:${ws}`, `http://evil.example:${ws}`);
+    const refused = await upgradeStatus(ws, `http://evil.example:${ws}`, `evil.example:${ws}`);
     assert.equal(refused.status, 403);
     assert.match(refused.body, /allowedOrigins/);
     const wsLine = await logs.waitFor((l) => l['event'] === 'websocket.origin-refused');
     assert.equal(wsLine['host'], `evil.example:${ws}`);
     assert.equal(wsLine['level'], 40);
-    assert.equal((await upgrade(ws, `127.0.0.1:${ws}`, `http://127.0.0.1:${ws}`)).status, 101);
-    assert.equal((await upgrade(ws, `localhost:${ws}`, `http://localhost:${ws}`)).status, 101);
+    assert.equal((await upgradeStatus(ws, `http://127.0.0.1:${ws}`, `127.0.0.1:${ws}`)).status, 101);
+    assert.equal((await upgradeStatus(ws, `http://localhost:${ws}`, `localhost:${ws}`)).status, 101);
   } finally {
     await broker.stop();
   }
@@ -123,8 +104,8 @@ test('names in http.allowedHosts are served, and a page origin in websocket.allo
       assert.equal((await call(http, 'GET', '/api/v1/whoami', { host })).status, 200, host);
     }
     assert.equal((await call(http, 'GET', '/api/v1/whoami', { host: 'evilcorp.example' })).status, 403);
-    assert.equal((await upgrade(broker.wsPort, 'broker.example:8080', 'http://broker.example:8080')).status, 101);
-    assert.equal((await upgrade(broker.wsPort, 'evil.example:8080', 'http://evil.example:8080')).status, 403);
+    assert.equal((await upgradeStatus(broker.wsPort, 'http://broker.example:8080', 'broker.example:8080')).status, 101);
+    assert.equal((await upgradeStatus(broker.wsPort, 'http://evil.example:8080', 'evil.example:8080')).status, 403);
   } finally {
     await broker.stop();
   }

@@ -1,29 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { WebSocket } from 'ws';
 import { originAllowed } from '../../src/transport/index.js';
 import { startBroker } from '../helpers/broker.js';
 import { LogLines } from '../helpers/tls.js';
+import { upgradeStatus } from '../helpers/ws.js';
 import { stompSubprotocols } from '../helpers/ws.js';
 
 /** Opens a WebSocket with an Origin header (as a browser would); resolves with the upgrade's outcome. */
-function openFrom(port: number, origin: string | undefined): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const socket = new WebSocket(`ws://127.0.0.1:${port}/stomp`, stompSubprotocols, origin === undefined ? {} : { origin });
-    socket.once('open', () => {
-      socket.close();
-      resolve({ status: 101, body: '' });
-    });
-    socket.once('unexpected-response', (_req, res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    socket.once('error', reject);
-  });
-}
-
 test('the Origin rule: none, the same IP address or localhost and port, a listed origin and * pass; any other page gets 403', () => {
   assert.equal(originAllowed(undefined, '127.0.0.1:61614', []), true, 'no Origin: not a browser');
   assert.equal(originAllowed('http://127.0.0.1:61614', '127.0.0.1:61614', []), true);
@@ -43,16 +26,16 @@ test('a WebSocket upgrade from a page of another site is refused with 403 and lo
   const logs = new LogLines();
   const broker = await startBroker({ 'websocket.allowedOrigins': ['https://app.example'] }, {}, undefined, logs);
   try {
-    const refused = await openFrom(broker.wsPort, 'https://evil.example');
+    const refused = await upgradeStatus(broker.wsPort, 'https://evil.example');
     assert.equal(refused.status, 403);
     assert.match(refused.body, /allowedOrigins/);
     const line = await logs.waitFor((l) => l['event'] === 'websocket.origin-refused');
     assert.equal(line['origin'], 'https://evil.example');
     assert.equal(line['level'], 40);
 
-    assert.equal((await openFrom(broker.wsPort, undefined)).status, 101, 'no Origin');
-    assert.equal((await openFrom(broker.wsPort, 'https://app.example')).status, 101, 'listed');
-    assert.equal((await openFrom(broker.wsPort, `http://127.0.0.1:${broker.wsPort}`)).status, 101, 'the broker\'s own host and port');
+    assert.equal((await upgradeStatus(broker.wsPort, undefined)).status, 101, 'no Origin');
+    assert.equal((await upgradeStatus(broker.wsPort, 'https://app.example')).status, 101, 'listed');
+    assert.equal((await upgradeStatus(broker.wsPort, `http://127.0.0.1:${broker.wsPort}`)).status, 101, 'the broker\'s own host and port');
   } finally {
     await broker.stop();
   }
@@ -61,7 +44,7 @@ test('a WebSocket upgrade from a page of another site is refused with 403 and lo
 test('allowedOrigins * lets every page in', async () => {
   const broker = await startBroker({ 'websocket.allowedOrigins': ['*'] });
   try {
-    assert.equal((await openFrom(broker.wsPort, 'https://evil.example')).status, 101);
+    assert.equal((await upgradeStatus(broker.wsPort, 'https://evil.example')).status, 101);
   } finally {
     await broker.stop();
   }
