@@ -343,3 +343,31 @@ test('QoS 2 to a persistent session: PUBREL goes out once the message is settled
     rmSync(data, { recursive: true, force: true });
   }
 });
+
+test('a publisher\'s persistent session that holds a QoS 2 packet id across a broker restart is present in its CONNACK', async () => {
+  const data = mkdtempSync(join(tmpdir(), 'ferry-mqtt-present-'));
+  let broker = await startBroker({ data });
+  try {
+    for (const version of [4, 5] as const) {
+      const clientId = `present-${version}`;
+      const session = version === 5 ? { properties: { sessionExpiryInterval: 3600 } } : {};
+      // the broker takes the publish (PUBREC) and the client goes before its PUBREL
+      const pub = await rawMqtt(broker.mqttPort, version);
+      pub.send({ cmd: 'connect', clientId, clean: false, keepalive: 0, protocolVersion: version, protocolId: 'MQTT', ...session });
+      await pub.next('connack');
+      pub.send({ cmd: 'publish', topic: 'present/t', payload: Buffer.from('held'), qos: 2, messageId: 3, dup: false, retain: false });
+      assert.equal((await pub.next('pubrec')).messageId, 3);
+      pub.socket.destroy();
+      await broker.server.stop();
+
+      broker = await startBroker({ data });
+      const again = await connectMqtt(broker.mqttPort, { clientId, clean: false, protocolVersion: version, ...session });
+      // [MQTT-3.2.2-2]: the broker holds packet id 3 for this session
+      assert.equal(again.connack.sessionPresent, true, `MQTT ${version}`);
+      await again.end();
+    }
+  } finally {
+    await broker.server.stop();
+    rmSync(data, { recursive: true, force: true });
+  }
+});
