@@ -301,7 +301,7 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
   if (stompAdapter !== undefined) stompAdapter.duplexLinks.acceptor = network;
   // what the broker has open once its store is, so the reserve is what it may open later
   const descriptors = new DescriptorBudget(descriptorLimit(logger), openDescriptors(), config.transport.descriptorReserve, logger);
-  const listeners: { close(): Promise<void> }[] = [];
+  const listeners: { close(): Promise<void>; stopReading?(): void }[] = [];
   const ports: Record<string, number> = {};
   const listenerViews: { name: string; host: string; port: number; tls: boolean }[] = [];
   const ready = (name: string, host: string, port: number, text: string, extra: Record<string, unknown> = {}): void => {
@@ -383,6 +383,10 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       network.stop();
+      // what clients send from here on is not taken, and what was taken is acknowledged before
+      // connections close: a client that hears nothing resends, and a resend is a duplicate
+      for (const listener of listeners) listener.stopReading?.();
+      await acknowledgementsWritten(broker, config.transport.stopTimeout);
       for (const { adapter } of adapters) adapter.stopping?.();
       await Promise.all(listeners.map((l) => l.close()));
       for (const { adapter } of adapters) adapter.close();
@@ -455,4 +459,18 @@ async function waitAsBackup(lease: HaLease, config: FerryConfig, logger: Logger,
     if (listening !== undefined) await listening.catch(() => undefined);
     await status?.close();
   }
+}
+
+/**
+ * Resolves once what the store has been given is on disk and the acknowledgements that waited for
+ * it (STOMP receipts, MQTT PUBACK, PUBREC and PUBCOMP, AMQP dispositions, confirms, OpenWire
+ * responses) are written, or after `ms` when the store does not write.
+ */
+async function acknowledgementsWritten(broker: Broker, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+  await Promise.race([broker.synced().catch(() => {}), late]);
+  clearTimeout(timer);
+  // the writes hang on the sync's promise chains, which have all run by the next turn
+  await new Promise((resolve) => setImmediate(resolve));
 }

@@ -360,6 +360,11 @@ export const configSchema = z
         maxPendingBytes: z.number().int().min(0).default(64 * 1024 * 1024),
         /** ms a TLS client has from its TCP connect to the end of its handshake. */
         handshakeTimeout: positiveInt.default(10_000),
+        /**
+         * ms a stopping broker, reading nothing more from its clients, waits for the store to take
+         * what it has accepted, so that their acknowledgements go out before connections close.
+         */
+        stopTimeout: positiveInt.default(3000),
         /** File descriptors kept free for the broker (journal files, the management port, links): clients past the open-file limit less these are refused. */
         descriptorReserve: z.number().int().min(0).default(128),
       })

@@ -443,6 +443,11 @@ export class CoreConnection implements XaMember {
     return this.host.producerIds.holds(this.requireClientId(), id);
   }
 
+  /** The ids this client's producer has not forgotten (see `SendOptions.producerId`). */
+  heldProducerIds(): string[] {
+    return this.host.producerIds.ids(this.requireClientId());
+  }
+
   /** The producer is done with `id`: a later message may use it again. Returns false if it was not held. */
   forgetProducerId(id: string): boolean {
     return this.host.producerIds.forget(this.requireClientId(), id);

@@ -211,6 +211,8 @@ export class SocketConnection implements TransportConnection {
   private handler: TransportHandler | undefined;
   private writableWaiters: (() => void)[] | undefined;
   private isClosed = false;
+  /** The broker is stopping (`stopReading`): what the client still sends is dropped. */
+  private readingStopped = false;
   private closeError: Error | undefined;
 
   constructor(
@@ -405,8 +407,18 @@ export class SocketConnection implements TransportConnection {
     if (slab !== undefined && freeSlabs.length < FREE_SLABS_KEPT && !this.socket.destroyed && this.socket.writableLength === 0) freeSlabs.push(slab);
   }
 
+  /**
+   * The broker is stopping: nothing more the client sends is taken, while what was taken still
+   * gets its acknowledgement. Dropped rather than left unread, so the client's close is still seen.
+   */
+  stopReading(): void {
+    this.readingStopped = true;
+    this.socket.resume();
+  }
+
   /** The socket's listeners (above). */
   received(chunk: Buffer): void {
+    if (this.readingStopped) return;
     this.handler!.data(chunk);
   }
 

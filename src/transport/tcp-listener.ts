@@ -32,6 +32,8 @@ export class TcpListener {
   private readonly connections = new Set<SocketConnection>();
   private readonly forget = (connection: SocketConnection): void => void this.connections.delete(connection);
   private readonly handshakes: OpeningDeadlines;
+  /** The broker is stopping (`stopReading`): a client that comes now is not let in. */
+  private readingStopped = false;
 
   constructor(
     readonly adapter: ProtocolAdapter,
@@ -90,6 +92,12 @@ export class TcpListener {
     return this.connections.size;
   }
 
+  /** The broker is stopping: what clients send from now on is not taken, and new clients are turned away (`SocketConnection.stopReading`). */
+  stopReading(): void {
+    this.readingStopped = true;
+    for (const connection of this.connections) connection.stopReading();
+  }
+
   /** Stops accepting, ends every connection (flushing what was written), and waits for them to go. */
   async close(): Promise<void> {
     const server = this.server;
@@ -103,6 +111,10 @@ export class TcpListener {
   }
 
   private accept(socket: Socket, secure?: TLSSocket): void {
+    if (this.readingStopped) {
+      socket.destroy();
+      return;
+    }
     // a TLS socket was counted when its TCP connection came
     if (secure === undefined && this.options.descriptors?.admit(socket, this.name) === false) return;
     const openedAt = secure === undefined ? Date.now() : (this.handshakes.opened(secure) ?? Date.now());

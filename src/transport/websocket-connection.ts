@@ -61,7 +61,7 @@ export class WebSocketConnection implements TransportConnection {
   private sawData = false;
   private writableWaiters: (() => void)[] = [];
   private isClosed = false;
-  /** Closing: what the client still sends is not its session's any more. */
+  /** Closing, or the broker stopping (`stopReading`): what the client still sends is not its session's any more. */
   private ending = false;
   private closeError: Error | undefined;
   /** Messages that arrived before the session installed its handler. */
@@ -132,6 +132,12 @@ export class WebSocketConnection implements TransportConnection {
   }
 
   resume(): void {
+    this.ws.resume();
+  }
+
+  /** The broker is stopping: nothing more the client sends is taken, while what was taken still gets its acknowledgement. */
+  stopReading(): void {
+    this.ending = true;
     this.ws.resume();
   }
 

@@ -107,6 +107,8 @@ export class WebSocketListener {
   private pinger: NodeJS.Timeout | undefined;
   /** Sockets that have not sent their upgrade request yet, each on its own websocket.handshakeTimeout. */
   private readonly upgrades: OpeningDeadlines;
+  /** The broker is stopping (`stopReading`): a client that comes now is not let in. */
+  private readingStopped = false;
 
   constructor(
     adapters: readonly ProtocolAdapter[],
@@ -200,6 +202,12 @@ export class WebSocketListener {
     return this.connections.size;
   }
 
+  /** The broker is stopping: what clients send from now on is not taken, and new clients are turned away (`WebSocketConnection.stopReading`). */
+  stopReading(): void {
+    this.readingStopped = true;
+    for (const connection of this.connections.values()) connection.stopReading();
+  }
+
   /** Stops accepting, ends every connection (flushing what was written), and waits for them to go. */
   async close(): Promise<void> {
     const server = this.server;
@@ -238,6 +246,10 @@ export class WebSocketListener {
   }
 
   private accept(ws: WebSocket, socket: Duplex, req: IncomingMessage, adapter: ProtocolAdapter, openedAt: number | undefined): void {
+    if (this.readingStopped) {
+      ws.terminate();
+      return;
+    }
     const remoteAddress = addressWithPort(req.socket.remoteAddress, req.socket.remotePort);
     const connection = new WebSocketConnection(ws, socket, remoteAddress, {
       writeHighWaterMark: this.options.writeHighWaterMark,

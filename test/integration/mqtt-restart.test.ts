@@ -8,6 +8,8 @@ import mqttPacket from 'mqtt-packet';
 import mqtt, { type IClientOptions } from 'mqtt';
 import { connectMqtt, rawMqtt } from '../helpers/mqtt.js';
 import { spawnBroker, type BrokerProcess } from '../helpers/process.js';
+import { HeldSyncStore } from '../helpers/held-sync-store.js';
+import { within } from '../helpers/raw-stomp.js';
 
 test('a persistent session, its queued QoS 1 and 2 messages and retained messages survive a broker restart (journal)', async () => {
   const data = mkdtempSync(join(tmpdir(), 'ferry-mqtt-restart-'));
@@ -341,5 +343,105 @@ test('QoS 2 to a persistent session: PUBREL goes out once the message is settled
   } finally {
     await broker.stop();
     rmSync(data, { recursive: true, force: true });
+  }
+});
+
+test('a publisher\'s persistent session that holds a QoS 2 packet id across a broker restart is present in its CONNACK', async () => {
+  const data = mkdtempSync(join(tmpdir(), 'ferry-mqtt-present-'));
+  let broker = await startBroker({ data });
+  try {
+    for (const version of [4, 5] as const) {
+      const clientId = `present-${version}`;
+      const session = version === 5 ? { properties: { sessionExpiryInterval: 3600 } } : {};
+      // the broker takes the publish (PUBREC) and the client goes before its PUBREL
+      const pub = await rawMqtt(broker.mqttPort, version);
+      pub.send({ cmd: 'connect', clientId, clean: false, keepalive: 0, protocolVersion: version, protocolId: 'MQTT', ...session });
+      await pub.next('connack');
+      pub.send({ cmd: 'publish', topic: 'present/t', payload: Buffer.from('held'), qos: 2, messageId: 3, dup: false, retain: false });
+      assert.equal((await pub.next('pubrec')).messageId, 3);
+      pub.socket.destroy();
+      await broker.server.stop();
+
+      broker = await startBroker({ data });
+      const again = await connectMqtt(broker.mqttPort, { clientId, clean: false, protocolVersion: version, ...session });
+      // [MQTT-3.2.2-2]: the broker holds packet id 3 for this session
+      assert.equal(again.connack.sessionPresent, true, `MQTT ${version}`);
+      await again.end();
+    }
+  } finally {
+    await broker.server.stop();
+    rmSync(data, { recursive: true, force: true });
+  }
+});
+
+test('QoS 2 from a persistent session: a stopping broker answers the PUBLISH and the PUBREL it has taken (PUBREC, PUBCOMP) once they are stored, before the connection closes, and delivers the message once', async () => {
+  const store = new HeldSyncStore();
+  let broker = await startBroker({}, { store });
+  const open: { end(): unknown }[] = [];
+  try {
+    const subscriber = { clientId: 'stop-sub', clean: false };
+    const sub = await connectMqtt(broker.mqttPort, subscriber);
+    await sub.subscribe({ 'stop/t': { qos: 2 } });
+    await sub.end();
+
+    // the broker takes a PUBLISH whose sync is still to come when the stop begins
+    const pub = await rawMqtt(broker.mqttPort);
+    open.push({ end: () => pub.socket.destroy() });
+    pub.send({ cmd: 'connect', clientId: 'stop-pub', clean: false, keepalive: 0, protocolVersion: 4, protocolId: 'MQTT' });
+    await pub.next('connack');
+    store.hold();
+    const taken = store.nextAppend();
+    pub.send({ cmd: 'publish', topic: 'stop/t', payload: Buffer.from('first'), qos: 2, messageId: 7, dup: false, retain: false });
+    await taken;
+    let stopped = broker.server.stop();
+    store.release();
+    await stopped;
+    await pub.closed;
+    assert.equal((await pub.next('pubrec')).messageId, 7, 'PUBREC came before the close');
+
+    // the client that saw PUBREC completes the exchange after the restart: nothing is delivered again
+    broker = await startBroker({}, { store });
+    const resumed = await rawMqtt(broker.mqttPort);
+    open.push({ end: () => resumed.socket.destroy() });
+    resumed.send({ cmd: 'connect', clientId: 'stop-pub', clean: false, keepalive: 0, protocolVersion: 4, protocolId: 'MQTT' });
+    await resumed.next('connack');
+    resumed.send({ cmd: 'pubrel', messageId: 7 });
+    assert.equal((await resumed.next('pubcomp')).messageId, 7);
+    resumed.send({ cmd: 'disconnect' });
+    await resumed.closed;
+
+    // MQTT.js: the broker takes its PUBREL and has not synced the forgetting of the id when the stop begins
+    const publisher = await connectMqtt(broker.mqttPort, { clientId: 'stop-pub', clean: false, messageIdProvider: onePacketId(7) });
+    open.push(publisher);
+    publisher.client.on('error', () => {});
+    let forgetting: Promise<void> | undefined;
+    // MQTT.js answers PUBREC with PUBREL as it reads it
+    publisher.client.on('packetreceive', (packet) => {
+      if (packet.cmd !== 'pubrec') return;
+      store.hold();
+      forgetting = store.nextAppend();
+    });
+    const completed = publisher.publish('stop/t', 'second', { qos: 2 });
+    completed.catch(() => {});
+    while (forgetting === undefined) await new Promise((resolve) => setImmediate(resolve));
+    await forgetting;
+    stopped = broker.server.stop();
+    store.release();
+    await stopped;
+    // without PUBCOMP a client sends PUBREL again, and paho 1.6 the PUBLISH itself (DUP 0) after more than one failed reconnect
+    await within(3000, 'PUBCOMP before the close', completed);
+
+    broker = await startBroker({}, { store });
+    const back = await connectMqtt(broker.mqttPort, subscriber);
+    open.push(back);
+    assert.deepEqual(
+      (await back.inbox.take(2)).map((m) => m.payload),
+      ['first', 'second'],
+    );
+    await assert.rejects(back.inbox.next(300), 'nothing more');
+  } finally {
+    for (const client of open) await client.end();
+    store.release();
+    await broker.server.stop();
   }
 });

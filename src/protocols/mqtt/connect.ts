@@ -6,7 +6,7 @@ import { startConnectAuth } from './auth.js';
 import { afterDurable } from './inbound.js';
 import { encodeAck } from './mapping.js';
 import { FOREVER, type MqttConnection, type Version } from './connection.js';
-import { dropDurable, durableSubscriptionsOf, forgetSessionKept, keepSessionExpiry, owedPubrels, readDurable } from './durable-session.js';
+import { dropDurable, durableSubscriptionsOf, forgetSessionKept, holdsAnyQos2Id, keepSessionExpiry, owedPubrels, readDurable } from './durable-session.js';
 import { Reason, mqttReasonOf } from './reasons.js';
 import type { SessionState } from './session-state.js';
 import { openConsumer } from './subscriptions.js';
@@ -131,7 +131,10 @@ function connected(s: MqttConnection, core: CoreConnection, packet: IConnectPack
     for (const d of durables) dropDurable(core, d.name);
     forgetSessionKept(core);
     if (existing !== undefined) s.states.delete(existing);
-  } else sessionPresent = existing !== undefined || durables.length > 0 || owedPubrels(core).length > 0;
+  } else {
+    // after a restart only the journal knows what a session kept: a publisher's session keeps nothing but its QoS 2 packet ids
+    sessionPresent = existing !== undefined || durables.length > 0 || owedPubrels(core).length > 0 || holdsAnyQos2Id(core);
+  }
   if (s.sessionExpiry > 0) keepSessionExpiry(core, s.sessionExpiry);
   const state = s.states.open(clientId);
   state.connected = true;

@@ -128,6 +128,11 @@ export function holdsQos2Id(core: CoreConnection, producerId: string): boolean {
   return core.holdsProducerId(producerId);
 }
 
+/** True when the session holds a QoS 2 packet id whose PUBREL has not come: state the session keeps [MQTT-3.2.2-2]. */
+export function holdsAnyQos2Id(core: CoreConnection): boolean {
+  return core.heldProducerIds().length > 0;
+}
+
 export function forgetQos2Id(core: CoreConnection, producerId: string): boolean {
   return core.forgetProducerId(producerId);
 }
