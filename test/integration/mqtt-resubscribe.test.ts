@@ -74,3 +74,25 @@ for (const { session, first, again, ...rest } of cases) {
     await raw.closed;
   });
 }
+
+for (const [protocolVersion, qos] of [[4, 0], [4, 1], [5, 1]] as const) {
+  test(`a clean session that subscribes again to a filter gets its retained messages again, MQTT ${protocolVersion === 5 ? '5' : '3.1.1'} QoS ${qos}, and none goes to the dead-letter queue [MQTT-3.3.1-9]`, async () => {
+    const topic = `retained-again/${protocolVersion}/${qos}`;
+    const publisher = await connectMqtt(broker.mqttPort, { protocolVersion });
+    await publisher.publish(`${topic}/a`, 'kept a', { qos: 1, retain: true });
+    await publisher.publish(`${topic}/b`, 'kept b', { qos: 1, retain: true });
+    const client = await connectMqtt(broker.mqttPort, { protocolVersion, clean: true });
+    await client.subscribe(`${topic}/#`, { qos });
+    const first = await client.inbox.take(2);
+    // the same filter again, with the first delivery just taken: the retained messages come again [MQTT-3.8.4-3]
+    await client.subscribe(`${topic}/#`, { qos });
+    const again = await client.inbox.take(2);
+    assert.deepEqual([first, again].map((got) => got.map((m) => String(m.payload)).sort()), [['kept a', 'kept b'], ['kept a', 'kept b']]);
+    await publisher.publish(`${topic}/c`, 'live', { qos: 1 });
+    assert.equal(String((await client.inbox.next()).payload), 'live');
+    const dead = broker.server.broker.stats().queues.find((q) => q.name === 'ActiveMQ.DLQ');
+    assert.equal(dead?.pending ?? 0, 0, 'nothing was dead-lettered');
+    await client.end();
+    await publisher.end();
+  });
+}

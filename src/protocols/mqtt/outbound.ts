@@ -12,9 +12,27 @@ import { topicFromFerry } from './topics.js';
  * and the client's PUBACK, PUBREC and PUBCOMP.
  */
 
-export function sinkFor(s: MqttConnection, subscription: Subscription, consumer: () => ConsumerHandle): DeliverySink {
+export function sinkFor(s: MqttConnection, subscription: Subscription, consumer: () => ConsumerHandle | undefined): DeliverySink {
+  /** Deliveries that came while the subscribe making the consumer had not returned yet. */
+  let early: Delivery[] | undefined;
   const sink: DeliverySink = {
-    deliver: (delivery) => deliver(s, subscription, consumer(), delivery),
+    deliver: (delivery) => {
+      const handle = consumer();
+      if (handle !== undefined && early === undefined) return deliver(s, subscription, handle, delivery);
+      // a subscribe that replaces one (the same filter again) is handed what its predecessor gives
+      // back before it returns the handle a delivery is acknowledged through: they go, in order, once it has
+      if (early === undefined) {
+        early = [];
+        queueMicrotask(() => {
+          const waiting = early!;
+          early = undefined;
+          const made = consumer();
+          // a subscribe that failed made no consumer: core takes back what it handed over
+          if (made !== undefined) for (const d of waiting) deliver(s, subscription, made, d);
+        });
+      }
+      early.push(delivery);
+    },
     isWritable: () => s.transport.isWritable(),
     onWritable: (resume) => s.transport.onWritable(resume),
   };

@@ -89,7 +89,7 @@ export function openConsumer(
   let consumer: ConsumerHandle | undefined;
   consumer = s.requireSession().subscribe({
     destination: { kind: 'topic', name: pattern },
-    sink: sinkFor(s, subscription, () => consumer!),
+    sink: sinkFor(s, subscription, () => consumer),
     prefetch: Math.max(1, s.sendWindow),
     ackMode: subscription.qos === 0 ? 'auto' : 'individual',
     noLocal: subscription.noLocal,
