@@ -310,6 +310,23 @@ test('STOMP to MQTT and back: /topic/a.b is MQTT a/b', async () => {
   await stomp.disconnect();
 });
 
+test('a client\'s publish under $SYS is acknowledged and dropped, retained or not, so it cannot pass for the broker\'s own figures [MQTT-4.7.2]', async () => {
+  for (const protocolVersion of [4, 5] as const) {
+    const watcher = await connectMqtt(broker.mqttPort, { protocolVersion });
+    await watcher.subscribe(['$SYS/broker/version', `sys-marker/${protocolVersion}`]);
+    const forger = await connectMqtt(broker.mqttPort, { protocolVersion });
+    for (const qos of [0, 1, 2] as const) await forger.publish('$SYS/broker/version', `forged ${qos}`, { qos, retain: true });
+    // published after the forgeries on the same connection: had one been routed, it would come first
+    await forger.publish(`sys-marker/${protocolVersion}`, 'marker', { qos: 1 });
+    assert.equal((await watcher.inbox.next()).payload, 'marker');
+    const later = await connectMqtt(broker.mqttPort, { protocolVersion });
+    await later.subscribe(['$SYS/broker/version', `sys-marker/${protocolVersion}`]);
+    await forger.publish(`sys-marker/${protocolVersion}`, 'marker again', { qos: 1 });
+    assert.equal((await later.inbox.next()).payload, 'marker again', 'no forged retained message came first');
+    await Promise.all([watcher.end(), forger.end(), later.end()]);
+  }
+});
+
 test('$SYS/broker statistics are published every mqtt.sysInterval, to subscribers of $SYS filters only', async () => {
   const sysBroker = await startBroker({ 'mqtt.sysInterval': 100 });
   try {

@@ -36,6 +36,14 @@ export function onPublish(s: MqttConnection, packet: PublishView, properties: IP
   }
   // MQTT 5 (3.3.2.1): a zero-length topic name is only for a topic alias; 3.1.1 refuses it as an invalid name below
   if (topic.length === 0 && v5) throw new FerryError('FERRY_MQTT_PROTOCOL', 'a PUBLISH with an empty topic name and no topic alias');
+  // [MQTT-4.7.2] a client's publish under $SYS would pass for the broker's own figures (a retained
+  // one for good): acknowledged and dropped, as Mosquitto does
+  if (topic === '$SYS' || topic.startsWith('$SYS/')) {
+    if (packet.qos === 2) s.state!.receivedQos2.add(id);
+    if (packet.qos > 0) afterDurable(s, null, () => s.write(encodeAck(packet.qos === 1 ? 'puback' : 'pubrec', id, 0, v5)));
+    s.logger.debug({ event: 'mqtt.sys-publish-dropped', topic, clientId: s.core?.clientId }, 'a client\'s publish under $SYS dropped');
+    return;
+  }
   // a persistent session's QoS 2 packet ids go into the journal with their message, so that a
   // resend after a broker restart is still known for one
   const producerId = packet.qos === 2 && s.sessionExpiry > 0 ? String(id) : undefined;
