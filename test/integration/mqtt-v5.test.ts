@@ -316,3 +316,18 @@ test('a bad PUBLISH closes its connection only, with the reason for what is wron
   assert.equal((await bystander.inbox.next()).payload, 'unaffected');
   await Promise.all([bystander.end(), publisher.end()]);
 });
+
+test('a CONNECT with Receive Maximum 0, Maximum Packet Size 0 or a Topic Alias is a protocol error: CONNACK 0x82 and the close [MQTT-3.1.2.11.3, 3.1.2.11.4]', async () => {
+  const cases: [string, NonNullable<mqttPacket.IConnectPacket['properties']>][] = [
+    ['Receive Maximum 0', { receiveMaximum: 0 }],
+    ['Maximum Packet Size 0', { maximumPacketSize: 0 }],
+    ['a Topic Alias', { topicAlias: 1 } as NonNullable<mqttPacket.IConnectPacket['properties']>],
+  ];
+  for (const [what, properties] of cases) {
+    const raw = await rawMqtt(broker.mqttPort, 5);
+    raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: `bad-props-${cases.findIndex((c) => c[0] === what)}`, clean: true, keepalive: 30, properties });
+    const connack = (await raw.next('connack')) as mqttPacket.IConnackPacket;
+    assert.equal(connack.reasonCode, 0x82, what);
+    await within(raw.closed, 2000, `the close on ${what}`);
+  }
+});

@@ -36,6 +36,11 @@ export function connect(s: MqttConnection, packet: IConnectPacket): void {
   const requestedExpiry = v5 ? (props.sessionExpiryInterval ?? 0) : clean ? 0 : FOREVER;
   s.sessionExpiry = Math.min(requestedExpiry, s.options.maxSessionExpiry);
   if (v5) {
+    // [MQTT-3.1.2.11.3, 3.1.2.11.4] 0 is a Protocol Error, not a client that takes nothing; a CONNECT has no topic alias
+    if (props.receiveMaximum === 0 || props.maximumPacketSize === 0 || (props as { topicAlias?: number }).topicAlias !== undefined) {
+      const which = props.receiveMaximum === 0 ? 'Receive Maximum 0' : props.maximumPacketSize === 0 ? 'Maximum Packet Size 0' : 'a Topic Alias';
+      return refuse(s, new FerryError('FERRY_MQTT_PROTOCOL', `a CONNECT with ${which} is a protocol error`));
+    }
     if (props.receiveMaximum !== undefined) s.sendWindow = props.receiveMaximum;
     if (props.maximumPacketSize !== undefined) s.clientMaxPacketSize = props.maximumPacketSize;
     s.clientAliasMaximum = props.topicAliasMaximum ?? 0;
