@@ -95,6 +95,24 @@ describe('ActiveMQ JMS client with the rest of Ferry', { skip }, () => {
     assert.equal(one(result, 'aTimestamp'), 'Long:1700000000000');
   });
 
+  test('AMQP 1.0 and 0-9-1 messages that share a message id all reach a JMS consumer on a failover: URL, none suppressed as a duplicate, each JMSMessageID the id its client gave', async () => {
+    const amqp = await connectAmqp(broker.amqpPort);
+    try {
+      const sender = await amqp.openSender('jms.same-ids');
+      for (let i = 0; i < 3; i++) assert.equal((await amqp.send(sender, { message_id: 'msg-1', body: `amqp ${i}` })).state, 'accepted');
+    } finally {
+      await amqp.close();
+    }
+    const rabbit = await connect091(broker.amqpPort);
+    const channel = await rabbit.createConfirmChannel();
+    for (let i = 0; i < 2; i++) channel.sendToQueue('jms.same-ids', Buffer.from(`091 ${i}`), { messageId: 'msg-1' });
+    await channel.waitForConfirms();
+    await rabbit.close();
+    const result = await jmsCheck(`failover:(${url})`, 'count', 'jms.same-ids');
+    assert.equal(one(result, 'count'), 5, String(one(result, 'texts')));
+    assert.equal(broker.server.broker.stats().queues.find((q) => q.name === 'ActiveMQ.DLQ')?.pending ?? 0, 0, 'nothing suppressed to the dead-letter queue');
+  });
+
   test('JMS MapMessage and StreamMessage reach AMQP 1.0 as a map and a list, and AMQP maps and lists reach JMS as them, every value keeping its type', async () => {
     await jmsCheck(url, 'typed-send', 'jms.typed.to-amqp');
     const amqp = await connectAmqp(broker.amqpPort);

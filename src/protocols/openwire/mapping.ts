@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { inflateSync } from 'node:zlib';
 import { FerryError } from '../../errors.js';
 import { addTypedBodyReader, mapBodyEntries, streamBodyItems, type BodyKind, type Destination, type Message, type MessageInit, type PropertyValue, type TypedValue } from '../../core/index.js';
@@ -97,12 +97,19 @@ function digits(text: string, from: number, to: number): boolean {
   return true;
 }
 
+/** The producer that messages from the other protocols appear to come from: this process's own, so no JMS producer's id is one. */
+const OTHER_PROTOCOLS: ProducerId = { type: T.PRODUCER_ID, connectionId: `ID:ferry-${randomUUID()}`, sessionId: 0, value: 0 };
+let otherProtocolsSequence = 0;
+
 /**
- * A core message id as a MessageId. The client's duplicate check and its acknowledgements compare
- * producer and sequence, so the same core id must always give the same pair: a JMS producer's id
- * (`<connection>:<session>:<producer>:<sequence>`, the last three numbers) parses back to its own;
- * any other (`ID:<broker>-<n>`) becomes producer `<broker>-`, sequence n. Parsed by hand: once per
- * delivered message, a regular expression cost about 4 % of the broker's time.
+ * A core message id as a MessageId. A JMS producer's id (`<connection>:<session>:<producer>:<sequence>`,
+ * the last three numbers) parses back to its own producer and sequence. Any other id keeps its
+ * text, which JMS shows as JMSMessageID, under a producer and sequence of this process's own: the
+ * client's duplicate check compares producer and sequence, and the ids other protocols' clients
+ * choose (AMQP's `msg-1`, from two producers, or the same id on every message) are not unique, so
+ * parsing a number out of them would have the client suppress the second as a duplicate of the
+ * first. Each message object keeps the MessageId it was first given (`encodedParts`). Parsed by
+ * hand: once per delivered message, a regular expression cost about 4 % of the broker's time.
  */
 export function toMessageId(coreId: string): MessageId {
   // an id over `writeUTF`'s 65,535 bytes, from another protocol, is carried by a digest of itself
@@ -115,11 +122,7 @@ export function toMessageId(coreId: string): MessageId {
     const producerId: ProducerId = { type: T.PRODUCER_ID, connectionId: coreId.slice(0, c1), sessionId: Number(coreId.slice(c1 + 1, c2)), value: Number(coreId.slice(c2 + 1, c3)) };
     return { type: T.MESSAGE_ID, textView: null, producerId, producerSequenceId: Number(coreId.slice(c3 + 1)), brokerSequenceId: 0 };
   }
-  let from = end;
-  while (from > 0 && digits(coreId, from - 1, from)) from--;
-  const sequence = from === end ? 0 : Number(coreId.slice(from));
-  const producerId: ProducerId = { type: T.PRODUCER_ID, connectionId: from === end ? coreId : coreId.slice(0, from), sessionId: 0, value: 0 };
-  return { type: T.MESSAGE_ID, textView: coreId, producerId, producerSequenceId: Number.isSafeInteger(sequence) ? sequence : 0, brokerSequenceId: 0 };
+  return { type: T.MESSAGE_ID, textView: coreId, producerId: OTHER_PROTOCOLS, producerSequenceId: ++otherProtocolsSequence, brokerSequenceId: 0 };
 }
 
 function inflate(content: Buffer): Buffer {
