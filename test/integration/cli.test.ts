@@ -155,9 +155,10 @@ test('a configuration file sets the listener', async () => {
 test('help documents every start option', async () => {
   const help = await runFerry(['start', '--help']);
   assert.equal(help.code, 0);
-  for (const option of ['--config', '--data', '--stomp-port', '--stomp-host', '--broker-name', '--log-level', 'FERRY_STOMP_PORT', 'FERRY_DATA']) {
+  for (const option of ['--config', '--data', '--stomp-port', '--stomp-host', '--broker-name', '--log-level', 'FERRY_STOMP_PORT', 'FERRY_DATA', '--amqp091-port', '--ha']) {
     assert.ok(help.stdout.includes(option), `help mentions ${option}`);
   }
+  for (const line of help.stdout.split('\n').filter((l) => l.includes('env FERRY_'))) assert.match(line, / env FERRY_\w+(=\w+)?$/, 'a space before env');
 });
 
 test('ferry browse, stat and purge: see waiting messages, count them, drop them', async () => {
