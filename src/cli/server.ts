@@ -236,10 +236,12 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
   try {
     if (lease === undefined) lock = DataFolderLock.acquire(config.data);
     else {
+      // a broker started without --ha on this folder does not look at the lease: its lock keeps this one out
+      DataFolderLock.refuseIfHeld(config.data, 'ha');
       await waitAsBackup(lease, config, logger, options.signal, (overdue) => broker.readAhead(overdue));
       let folderLock: DataFolderLock;
       try {
-        // a broker started without --ha on this folder does not look at the lease: its lock keeps this one out
+        // one started in the meantime, while this one waited as the backup
         folderLock = DataFolderLock.acquire(config.data, 'ha');
       } catch (err) {
         await lease.release();

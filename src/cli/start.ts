@@ -5,16 +5,22 @@ import { FerryError, isFerryError } from '../errors.js';
 import { protocolModules } from '../protocols/registry.js';
 import { startServer, type RunningServer } from './server.js';
 
+/** One option's help line; a text longer than its column still leaves a space before `env`. */
+const helpLine = (option: string, text: string, variable: string): string => `  ${option.padEnd(26)}${`${text} `.padEnd(48)}env ${variable}\n`;
+
 /** Two help lines per listener: its port and its address. */
-function listenerHelp(flag: string, title: string, defaultPort: number, defaultHost = '0.0.0.0'): string {
+function listenerHelp(flag: string, title: string, defaultPort: number | 'off', defaultHost = '0.0.0.0'): string {
   const env = flag.toUpperCase().replaceAll('-', '_');
-  const line = (option: string, text: string, variable: string): string => `  ${option.padEnd(26)}${text.padEnd(47)}env ${variable}\n`;
-  return line(`--${flag}-port PORT`, `${title} port (default ${defaultPort})`, `FERRY_${env}_PORT`) + line(`--${flag}-host HOST`, `${title} address (default ${defaultHost})`, `FERRY_${env}_HOST`);
+  const port = defaultPort === 'off' ? `${title} port of its own (off by default)` : `${title} port (default ${defaultPort})`;
+  return helpLine(`--${flag}-port PORT`, port, `FERRY_${env}_PORT`) + helpLine(`--${flag}-host HOST`, `${title} address (default ${defaultHost})`, `FERRY_${env}_HOST`);
 }
 
-/** Listener options: every protocol's, WebSocket's, HTTP's, then their TLS listeners (off by default). */
+/**
+ * Listener options: every protocol's, WebSocket's, HTTP's, then their TLS listeners (off by default).
+ * A protocol served on another's port (AMQP 0-9-1 on AMQP 1.0's) has no listener of its own unless given a port.
+ */
 const listenerHelps = [
-  ...protocolModules.map((m) => listenerHelp(m.name, m.title, m.defaultPort)),
+  ...protocolModules.map((m) => listenerHelp(m.name, m.title, 'guestOf' in m ? 'off' : m.defaultPort)),
   listenerHelp('ws', 'WebSocket', 61614),
   listenerHelp('http', 'management API', 8161, '127.0.0.1'),
   ...protocolModules.map((m) => listenerHelp(`${m.name}-tls`, `${m.title} over TLS`, m.defaultTlsPort)),
@@ -28,15 +34,17 @@ Starts the broker. Settings come from the defaults, then the configuration file,
 variables, then these options (each later one wins).
 
 Options:
-  --config FILE          YAML configuration file                        env FERRY_CONFIG
-  --data DIR             data folder (default ./data)                   env FERRY_DATA
-${listenerHelps}  --broker-name NAME     broker name, used in message ids               env FERRY_BROKER_NAME
-  --ha                   share the data folder with a backup (ha.role auto) env FERRY_HA=auto
-  --log-level LEVEL      trace, debug, info, warn, error, fatal, silent env FERRY_LOG_LEVEL
-  -h, --help             show this help
+${helpLine('--config FILE', 'YAML configuration file', 'FERRY_CONFIG')}\
+${helpLine('--data DIR', 'data folder (default ./data)', 'FERRY_DATA')}\
+${listenerHelps}\
+${helpLine('--broker-name NAME', 'broker name, used in message ids', 'FERRY_BROKER_NAME')}\
+${helpLine('--ha', 'share the data folder with a backup (ha.role auto)', 'FERRY_HA=auto')}\
+${helpLine('--log-level LEVEL', 'trace, debug, info, warn, error, fatal, silent', 'FERRY_LOG_LEVEL')}\
+  -h, --help                show this help
 
 A PORT is a number, 0 (a free port, which the log names) or "off" (no listener). A TLS
-listener needs tls.cert and tls.key in the configuration file; its port switches it on.
+listener needs tls.cert and tls.key in the configuration file; its port switches it on. AMQP 0-9-1
+is served on the AMQP 1.0 port; --amqp091-port gives it a listener of its own.
 Logs are JSON lines on standard output. When a listener is bound, a line with
 "event":"listener.ready" gives its protocol and port. SIGINT or SIGTERM stops the broker cleanly.
 `;

@@ -515,7 +515,10 @@ export class BrokerAdmin {
 
   private matcher(pick: MessagePick): (entry: QueueEntry) => boolean {
     const ids = pick.ids === undefined ? undefined : new Set(pick.ids);
-    const selector = pick.selector === undefined || pick.selector.trim() === '' ? undefined : compileSelector(pick.selector);
+    // An operator's selector compares as a STOMP subscription's does (a header sent as "5" meets
+    // `attempts > 3`): STOMP and MQTT carry every property as a string, and the same selector must
+    // pick the same messages whichever way the queue is looked at.
+    const selector = pick.selector === undefined || pick.selector.trim() === '' ? undefined : compileSelector(pick.selector, { convertStringExpressions: true });
     return (entry) => (ids === undefined || ids.has(entry.message.id)) && (selector === undefined || selector.matches(entry.message, { deliveryCount: entry.deliveryCount }));
   }
 

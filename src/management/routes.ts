@@ -196,7 +196,7 @@ export function managementRoutes(ctx: RouteContext): Route[] {
       return noContent;
     }),
 
-    // the routes before v1, as `ferry stat`, `ferry purge` and scripts call them
+    // the routes before v1, as `ferry stat` and older scripts call them
     get('/api/stats', 'monitor', () => {
       const network = ctx.network;
       return ok(network === undefined ? broker.stats() : { ...broker.stats(), network: network() });

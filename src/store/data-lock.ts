@@ -55,14 +55,23 @@ export class DataFolderLock {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
           throw new FerryError('FERRY_STORE_FAILED', `cannot lock the data folder ${folder}: ${(err as Error).message}`, { cause: err });
         }
-        const owner = readOwner(file);
-        if (owner !== undefined && owner.pid !== process.pid && processAlive(owner.pid) && !(holding === 'ha' && owner.holding === 'ha')) {
-          throw new FerryError('FERRY_STORE_LOCKED', refusal(folder, owner, holding));
-        }
+        DataFolderLock.refuseIfHeld(folder, holding);
         rmSync(file, { force: true });
       }
     }
     throw new FerryError('FERRY_STORE_LOCKED', `could not lock the data folder ${folder}`);
+  }
+
+  /**
+   * Throws FERRY_STORE_LOCKED when a running broker holds the folder in a way `holding` may not take
+   * over, writing nothing: an `--ha` broker asks before it takes the lease, so that a folder a broker
+   * without `--ha` holds gets no lease files and its log no `ha.primary`.
+   */
+  static refuseIfHeld(folder: string, holding: FolderHolding): void {
+    const owner = readOwner(join(folder, 'lock'));
+    if (owner !== undefined && owner.pid !== process.pid && processAlive(owner.pid) && !(holding === 'ha' && owner.holding === 'ha')) {
+      throw new FerryError('FERRY_STORE_LOCKED', refusal(folder, owner, holding));
+    }
   }
 
   /** Removes the lock, unless another broker has taken it over since (a primary that lost its lease). */

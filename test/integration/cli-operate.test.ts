@@ -205,6 +205,21 @@ describe('purge, move, copy, retry-dlq', () => {
     assert.deepEqual(moved.items.map((m) => m.body.data).sort(), ['eu 1', 'eu 2', 'us 1', 'us 1']);
   });
 
+  test('a selector compares STOMP header values with numbers as numbers, as a STOMP subscription does', async () => {
+    const from = uniqueName('attempts');
+    const to = `${from}.retry`;
+    await send(from, 'tried 5', { attempts: '5' });
+    await send(from, 'tried 1', { attempts: '1' });
+    await send(from, 'tried 10', { attempts: '10' });
+
+    const picked = await json<{ items: { body: { data: string } }[] }>(['browse', from, '--body', '--selector', 'attempts > 3']);
+    assert.deepEqual(picked.items.map((m) => m.body.data).sort(), ['tried 10', 'tried 5']);
+    assert.equal(await ok(['move', from, to, '--selector', 'attempts > 3']), `moved 2 messages from ${from} to queue://${to}\n`);
+    assert.equal(await ok(['copy', from, to, '--selector', 'attempts BETWEEN 1 AND 2']), `copied 1 message from ${from} to queue://${to}\n`);
+    const moved = await json<{ items: { body: { data: string } }[] }>(['browse', to, '--body']);
+    assert.deepEqual(moved.items.map((m) => m.body.data).sort(), ['tried 1', 'tried 10', 'tried 5']);
+  });
+
   test('retry-dlq sends a dead letter back to the queue it came from', async () => {
     const queue = uniqueName('poisoned');
     await send(queue, 'poison');

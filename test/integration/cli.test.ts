@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -155,9 +155,10 @@ test('a configuration file sets the listener', async () => {
 test('help documents every start option', async () => {
   const help = await runFerry(['start', '--help']);
   assert.equal(help.code, 0);
-  for (const option of ['--config', '--data', '--stomp-port', '--stomp-host', '--broker-name', '--log-level', 'FERRY_STOMP_PORT', 'FERRY_DATA']) {
+  for (const option of ['--config', '--data', '--stomp-port', '--stomp-host', '--broker-name', '--log-level', 'FERRY_STOMP_PORT', 'FERRY_DATA', '--amqp091-port', '--ha']) {
     assert.ok(help.stdout.includes(option), `help mentions ${option}`);
   }
+  for (const line of help.stdout.split('\n').filter((l) => l.includes('env FERRY_'))) assert.match(line, / env FERRY_\w+(=\w+)?$/, 'a space before env');
 });
 
 test('ferry browse, stat and purge: see waiting messages, count them, drop them', async () => {
@@ -258,6 +259,9 @@ test('a broker started without --ha and one started with it never share a data f
     const second = await runFerry(['start', '--data', alone.data, '--ha', '--stomp-port', '0', ...quiet]);
     assert.equal(second.code, 1);
     assert.match(second.stderr, new RegExp(`^ferry: FERRY_STORE_LOCKED: .*in use by process ${first.child.pid}, a broker started without --ha`));
+    // refused before it took the lease: nothing in the folder or the log says it was ever primary
+    assert.doesNotMatch(second.stdout, /"event":"ha\.primary"/);
+    assert.deepEqual(readdirSync(alone.data).filter((f) => f.startsWith('ha-')), []);
     const sent = await runFerry(['send', '--port', String(first.ports['stomp']), '-d', 'kept.alone', '--body', 'order {n}', '-n', '3', '--persistent']);
     assert.equal(sent.code, 0, sent.stderr);
   } finally {

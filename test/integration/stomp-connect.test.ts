@@ -71,7 +71,7 @@ describe('CONNECT and version negotiation', () => {
     }
   });
 
-  test('no common version: ERROR with a version header listing the supported ones, then close', async () => {
+  test('no common version: ERROR with a version header listing the supported ones and the code, then close', async () => {
     const { frames } = await exchangeUntilClosed(broker.stompPort, encodeRaw('CONNECT', { 'accept-version': '2.0,3.1', host: 'localhost' }));
     assert.equal(frames.length, 1, 'exactly one frame, the ERROR');
     const error = frames[0]!;
@@ -79,6 +79,7 @@ describe('CONNECT and version negotiation', () => {
     const versions = (error.headers.get('version') ?? '').split(',').map((v) => v.trim()).sort();
     assert.deepEqual(versions, ['1.0', '1.1', '1.2']);
     assert.ok((error.headers.get('message') ?? '').length > 0, 'message header');
+    assert.equal(error.headers.get('code'), 'FERRY_STOMP_PROTOCOL');
   });
 
   test('a second CONNECT on a connected socket is a protocol error', async () => {

@@ -182,7 +182,7 @@ export class StompSession implements TemporaryNames {
     clearTimeout(this.connectTimer);
     const version = negotiateVersion(frame.headers.get('accept-version'));
     if (version === undefined) {
-      this.writeFrame('ERROR', [['version', supportedVersions.slice().reverse().join(',')], ['content-type', 'text/plain'], ['message', 'Supported protocol versions are 1.0, 1.1 and 1.2']], undefined);
+      this.writeFrame('ERROR', [['version', supportedVersions.slice().reverse().join(',')], ['content-type', 'text/plain'], ['message', 'Supported protocol versions are 1.0, 1.1 and 1.2'], ['code', 'FERRY_STOMP_PROTOCOL']], undefined);
       this.shutdown();
       return;
     }
