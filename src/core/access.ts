@@ -248,8 +248,12 @@ export interface ConsumerHandle {
    * the delivery is no longer in flight (docs/delivery-lease.md).
    */
   extend(tag: number, ms?: number): boolean;
-  /** The tag of the oldest in-flight delivery of a message, for protocols that acknowledge by message id. */
-  tagOf(messageId: string): number | undefined;
+  /**
+   * The tag of the oldest in-flight delivery of a message, for protocols that acknowledge by message
+   * id; with `newest`, of the newest (another protocol's clients may give several messages one id:
+   * a cumulative acknowledgement of that id then covers them all).
+   */
+  tagOf(messageId: string, newest?: boolean): number | undefined;
   /** The protocol has more credit for this consumer (an AMQP flow frame). */
   wake(): void;
   /**

@@ -321,9 +321,14 @@ export class Consumer implements QueueConsumer {
   }
 
   /** The tag of the oldest in-flight delivery of message `messageId`, for protocols that acknowledge by message id. */
-  tagOf(messageId: string): number | undefined {
-    for (const entry of this.inFlight.values()) if (entry.message.id === messageId) return entry.tag;
-    return undefined;
+  tagOf(messageId: string, newest = false): number | undefined {
+    let tag: number | undefined;
+    for (const entry of this.inFlight.values()) {
+      if (entry.message.id !== messageId) continue;
+      if (!newest) return entry.tag;
+      tag = entry.tag;
+    }
+    return tag;
   }
 
   close(): void {

@@ -74,8 +74,8 @@ export class SessionConsumer implements ConsumerHandle {
     return this.consumer.extend(tag, ms);
   }
 
-  tagOf(messageId: string): number | undefined {
-    return this.consumer.tagOf(messageId);
+  tagOf(messageId: string, newest = false): number | undefined {
+    return this.consumer.tagOf(messageId, newest);
   }
 
   wake(): void {

@@ -3,6 +3,7 @@ import { after, before, test } from 'node:test';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { connectAmqp, rhea, type AmqpTestClient } from '../helpers/amqp.js';
 import { connectStomp, type StompTestClient } from '../helpers/stomp.js';
+import { RawStompClient } from '../helpers/raw-stomp.js';
 
 let broker: TestBroker;
 let amqp: AmqpTestClient;
@@ -152,4 +153,18 @@ test('AMQP and MQTT: a message crosses each way with its body and properties', a
   } finally {
     await mqtt.end();
   }
+});
+
+test('STOMP 1.1 ack:client of an id that several AMQP messages share acknowledges them all, up to the newest', async () => {
+  const q = unique('same-ids');
+  const { raw } = await RawStompClient.connected(broker.stompPort, { 'accept-version': '1.1' });
+  await raw.sendWithReceipt('SUBSCRIBE', { id: 's', destination: `/queue/${q}`, ack: 'client' });
+  const sender = await amqp.openSender(q);
+  for (let i = 0; i < 3; i++) await amqp.send(sender, { message_id: 'same', body: `m${i}` });
+  const delivered = [await raw.nextFrameOf('MESSAGE'), await raw.nextFrameOf('MESSAGE'), await raw.nextFrameOf('MESSAGE')];
+  assert.deepEqual(delivered.map((f) => f.headers.get('message-id')), ['same', 'same', 'same']);
+  await raw.sendWithReceipt('ACK', { 'message-id': 'same', subscription: 's' });
+  const stats = broker.server.broker.stats().queues.find((s) => s.name === q)!;
+  assert.deepEqual([stats.pending, stats.inFlight], [0, 0], 'all three acknowledged');
+  raw.destroy();
 });

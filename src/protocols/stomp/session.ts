@@ -460,7 +460,8 @@ export class StompSession implements TemporaryNames {
     if (subscriptionId !== undefined && !this.subscriptions.has(subscriptionId) && this.unsubscribed.ids.has(subscriptionId)) return undefined;
     for (const subscription of candidates) {
       if (subscription === undefined) continue;
-      const tag = subscription.consumer.tagOf(messageId);
+      // ack:client acknowledges every message up to the one named: of several with one id, the newest
+      const tag = subscription.consumer.tagOf(messageId, subscription.consumer.ackMode === 'client');
       if (tag !== undefined) return { subscription: this.checkAckable(subscription), tag };
     }
     throw new FerryError('FERRY_DELIVERY_NOT_FOUND', `message "${messageId}" is not awaiting acknowledgement${subscriptionId === undefined ? '' : ` on subscription "${subscriptionId}"`}`);
