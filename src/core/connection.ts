@@ -10,7 +10,8 @@ import type { SequenceMarkBook } from './sequence-marks.js';
 import { ConnectionTraffic, SessionTraffic, type DestinationSenders } from './traffic.js';
 import type { Delivery, DeliverySink } from './sink.js';
 import type { BindingSpec, ExchangeSpec, PublishOptions, PublishResult } from './exchanges.js';
-import type { Destination, Message, MessageInit, PublishedAs } from './message.js';
+import type { Destination, Message, MessageInit, PublishInit, PublishedAs } from './message.js';
+import type { PreparedTransactionsAccess } from './prepared.js';
 import type { DeleteQueueOptions, QueueDeclared, QueueSpec } from './queue-arguments.js';
 import { Transaction } from './transaction.js';
 import type { XaMember, XaTransactions } from './xa-transactions.js';
@@ -148,17 +149,6 @@ export interface DeclarationHost {
   publish(connection: CoreConnection, message: Message, tx: Transaction | undefined, options: PublishOptions | undefined): PublishResult;
   /** The connection is gone: its exclusive queues go too. */
   connectionClosed(connection: CoreConnection): void;
-}
-
-/** What `CoreSession.publish` takes: a message without its destination, which the exchange decides. */
-export type PublishInit = Omit<MessageInit, 'destination' | 'exchange' | 'routingKey'>;
-
-/** The broker's prepared transactions, by the id their transaction manager gave them. */
-export interface PreparedTransactionsAccess {
-  commit(xid: string): Promise<void> | null;
-  rollback(xid: string): void;
-  xids(): string[];
-  has(xid: string): boolean;
 }
 
 /**

@@ -85,6 +85,9 @@ export interface MessageInit {
   encodings?: Map<string, unknown> | undefined;
 }
 
+/** What `CoreSession.publish` takes: a message without its destination, which the exchange decides. */
+export type PublishInit = Omit<MessageInit, 'destination' | 'exchange' | 'routingKey'>;
+
 const noProperties: ReadonlyMap<string, PropertyValue> = new Map();
 
 export function clampPriority(priority: number): number {

@@ -5,6 +5,14 @@ import type { QueueEntry } from './queue-entry.js';
 import { RecordType, decodeMessage, encodeMessage, encodePrepared, type PreparedRecord } from './records.js';
 import { Transaction } from './transaction.js';
 
+/** The broker's prepared transactions, by the id their transaction manager gave them. */
+export interface PreparedTransactionsAccess {
+  commit(xid: string): Promise<void> | null;
+  rollback(xid: string): void;
+  xids(): string[];
+  has(xid: string): boolean;
+}
+
 /** What completing a prepared transaction needs of the broker. */
 export interface PreparedHost {
   /** Commits `tx` as a local commit does, with `within` written inside the same store transaction. */
