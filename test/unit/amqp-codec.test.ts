@@ -306,3 +306,30 @@ describe('performatives the broker writes', () => {
     assert.deepEqual(p['offered_capabilities'], ['A', 'BB']);
   });
 });
+
+describe('nesting', () => {
+  /** `depth` lists one inside the other (list32, so that any depth fits), an empty one innermost. */
+  function nestedLists(depth: number): Buffer {
+    let inner = Buffer.from([0x45]);
+    for (let i = 0; i < depth; i++) {
+      const head = Buffer.alloc(9);
+      head[0] = 0xd0;
+      head.writeUInt32BE(inner.length + 4, 1);
+      head.writeUInt32BE(1, 5);
+      inner = Buffer.concat([head, inner]);
+    }
+    return inner;
+  }
+
+  it('a value nested a few hundred deep reads; thousands deep is a decode error, not a stack overflow', () => {
+    let value = new AmqpReader(nestedLists(200)).read();
+    for (let i = 0; i < 200; i++) value = (value as AmqpValue[])[0]!;
+    assert.deepEqual(value, []);
+    for (const depth of [300, 5000]) {
+      assert.throws(() => new AmqpReader(nestedLists(depth)).read(), (err: unknown) => isFerryError(err, 'FERRY_AMQP_DECODE') && /nested/.test(String((err as Error).message)));
+    }
+    // described values skipped without decoding, one inside the other
+    const described = Buffer.concat([Buffer.alloc(20_000, 0x00), Buffer.from([0x40])]);
+    assert.throws(() => new AmqpReader(described).skip(), (err: unknown) => isFerryError(err, 'FERRY_AMQP_DECODE'));
+  });
+});

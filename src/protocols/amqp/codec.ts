@@ -41,6 +41,12 @@ function decodeError(message: string): FerryError {
   return new FerryError('FERRY_AMQP_DECODE', message);
 }
 
+/**
+ * Compound and described values nested deeper than this are refused: each level is a call, and a
+ * few thousand levels in one frame would exhaust the stack before anything else noticed.
+ */
+const MAX_DEPTH = 256;
+
 function uuidText(buf: Buffer, at: number): string {
   const hex = buf.toString('hex', at, at + 16);
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
@@ -53,6 +59,8 @@ function uuidText(buf: Buffer, at: number): string {
 export class AmqpReader {
   offset: number;
   readonly end: number;
+  /** Compound and described values being read or skipped, one inside the other. */
+  private depth = 0;
 
   constructor(
     readonly buf: Buffer,
@@ -122,8 +130,13 @@ export class AmqpReader {
   skip(): void {
     const code = this.u8();
     if (code === 0x00) {
-      this.skip();
-      this.skip();
+      this.deeper();
+      try {
+        this.skip();
+        this.skip();
+      } finally {
+        this.depth--;
+      }
       return;
     }
     const width = fixedWidth(code);
@@ -200,6 +213,24 @@ export class AmqpReader {
   }
 
   private readAfter(code: number): AmqpValue {
+    // scalars, the common case, nest nothing
+    if (code !== 0x00 && code < 0xc0) return this.readValue(code);
+    this.deeper();
+    try {
+      return this.readValue(code);
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private deeper(): void {
+    if (++this.depth > MAX_DEPTH) {
+      this.depth--;
+      throw decodeError(`values nested more than ${MAX_DEPTH} deep`);
+    }
+  }
+
+  private readValue(code: number): AmqpValue {
     const b = this.buf;
     switch (code) {
       case 0x00: {
