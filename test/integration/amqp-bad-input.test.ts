@@ -99,6 +99,14 @@ describe('frames', () => {
     await othersUnaffected();
   });
 
+  test('a described list that is no performative closes the connection with decode-error, on a channel with a session or without', async () => {
+    const raw = await opened();
+    // descriptor 0x99 on channel 0, where no begin came yet: an empty list under it
+    raw.write(Buffer.from([0, 0, 0, 12, 2, 0, 0, 0, 0x00, 0x53, 0x99, 0x45]));
+    assert.equal(await closedWith(raw), 'amqp:decode-error');
+    await othersUnaffected();
+  });
+
   test('an unknown format code closes the connection with decode-error', async () => {
     const raw = await opened();
     raw.write(Buffer.from([0, 0, 0, 12, 2, 0, 0, 0, 0x00, 0x53, 0x13, 0x3f]));

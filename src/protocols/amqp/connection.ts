@@ -183,6 +183,8 @@ export class AmqpConnection implements SessionHost, LinkContext, SaslHost {
       case Performative.close:
         return this.closeIn(f.fields);
       default: {
+        // no performative at all is a frame that does not decode, whichever channel it names
+        if (f.code < Performative.open || f.code > Performative.close) throw new AmqpConditionError('amqp:decode-error', `0x${f.code.toString(16)} is no AMQP performative`);
         const session = this.sessionOn(f.channel);
         if (session !== undefined) session.frame(f.code, f.fields);
       }
