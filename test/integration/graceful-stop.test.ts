@@ -4,16 +4,22 @@ import { startBroker } from '../helpers/broker.js';
 import { HeldSyncStore } from '../helpers/held-sync-store.js';
 import { RawStompClient, within } from '../helpers/raw-stomp.js';
 
+/** A persistent SEND with a receipt, taken by the broker while `store` holds its syncs back. */
+async function sendHeld(port: number, store: HeldSyncStore, destination: string, receipt: string, body: string): Promise<RawStompClient> {
+  const { raw } = await RawStompClient.connected(port);
+  store.hold();
+  const taken = store.nextAppend();
+  await raw.send('SEND', { destination, persistent: 'true', receipt }, body);
+  await taken;
+  return raw;
+}
+
 test('a stopping broker sends the RECEIPT of a persistent SEND it has taken once the store has it, before the connection closes, and stores the message once', async () => {
   const store = new HeldSyncStore();
   let broker = await startBroker({}, { store });
   try {
-    const { raw } = await RawStompClient.connected(broker.stompPort);
     // the broker takes the SEND and its store has not synced it when the stop begins
-    store.hold();
-    const taken = store.nextAppend();
-    await raw.send('SEND', { destination: '/queue/stop.receipt', persistent: 'true', receipt: 'sent-1' }, 'once');
-    await taken;
+    const raw = await sendHeld(broker.stompPort, store, '/queue/stop.receipt', 'sent-1', 'once');
     const stopped = broker.server.stop();
     store.release();
     await stopped;
@@ -39,11 +45,7 @@ test('a stopping broker whose store does not write waits for it no longer than t
   const store = new HeldSyncStore();
   const broker = await startBroker({ 'transport.stopTimeout': 200 }, { store });
   try {
-    const { raw } = await RawStompClient.connected(broker.stompPort);
-    store.hold();
-    const taken = store.nextAppend();
-    await raw.send('SEND', { destination: '/queue/stop.stuck', persistent: 'true', receipt: 'stuck-1' }, 'stuck');
-    await taken;
+    const raw = await sendHeld(broker.stompPort, store, '/queue/stop.stuck', 'stuck-1', 'stuck');
     await within(10_000, 'the stop', broker.server.stop());
     await raw.closed;
     assert.equal(raw.received.includes('RECEIPT'), false, 'no receipt for what the store never took');

@@ -11,6 +11,11 @@ import { spawnBroker, type BrokerProcess } from '../helpers/process.js';
 import { HeldSyncStore } from '../helpers/held-sync-store.js';
 import { within } from '../helpers/raw-stomp.js';
 
+/** A broker process of MQTT alone on `data`, for tests that kill it with SIGKILL. */
+function startKillable(data: string): Promise<BrokerProcess> {
+  return spawnBroker(['--data', data, '--mqtt-port', '0', '--mqtt-host', '127.0.0.1', '--stomp-port', 'off', '--amqp-port', 'off', '--openwire-port', 'off', '--ws-port', 'off', '--http-port', 'off']);
+}
+
 test('a persistent session, its queued QoS 1 and 2 messages and retained messages survive a broker restart (journal)', async () => {
   const data = mkdtempSync(join(tmpdir(), 'ferry-mqtt-restart-'));
   try {
@@ -172,7 +177,7 @@ test('a persistent session away across a broker restart still gets one copy of w
 
 test('a persistent session\'s SUBACK comes once its subscription is on disk: a kill -9 right after it keeps the subscription', async () => {
   const data = mkdtempSync(join(tmpdir(), 'ferry-mqtt-suback-'));
-  const start = (): Promise<BrokerProcess> => spawnBroker(['--data', data, '--mqtt-port', '0', '--mqtt-host', '127.0.0.1', '--stomp-port', 'off', '--amqp-port', 'off', '--openwire-port', 'off', '--ws-port', 'off', '--http-port', 'off']);
+  const start = (): Promise<BrokerProcess> => startKillable(data);
   let broker = await start();
   try {
     for (const version of [4, 5] as const) {
@@ -198,7 +203,7 @@ test('a persistent session\'s SUBACK comes once its subscription is on disk: a k
 
 test('a persistent session\'s UNSUBACK comes once the subscription is gone from disk: a kill -9 right after it does not bring it back', async () => {
   const data = mkdtempSync(join(tmpdir(), 'ferry-mqtt-unsuback-'));
-  const start = (): Promise<BrokerProcess> => spawnBroker(['--data', data, '--mqtt-port', '0', '--mqtt-host', '127.0.0.1', '--stomp-port', 'off', '--amqp-port', 'off', '--openwire-port', 'off', '--ws-port', 'off', '--http-port', 'off']);
+  const start = (): Promise<BrokerProcess> => startKillable(data);
   let broker = await start();
   try {
     const persistent = { clientId: 'unsuback', clean: false };
@@ -268,10 +273,6 @@ test('MQTT 5: a session away across a broker restart still ends its expiry inter
 /** Hands out one packet id, always: what a client's ids come round to after 65,535 publishes. */
 function onePacketId(id: number): NonNullable<IClientOptions['messageIdProvider']> {
   return { allocate: () => id, getLastAllocated: () => id, register: () => true, deallocate: () => {}, clear: () => {} };
-}
-
-function startKillable(data: string): Promise<BrokerProcess> {
-  return spawnBroker(['--data', data, '--mqtt-port', '0', '--mqtt-host', '127.0.0.1', '--stomp-port', 'off', '--amqp-port', 'off', '--openwire-port', 'off', '--ws-port', 'off', '--http-port', 'off']);
 }
 
 test('QoS 2 from a persistent session: PUBCOMP comes once the packet id is forgotten on disk, so after a kill -9 right after it the id carries a new message', async () => {
