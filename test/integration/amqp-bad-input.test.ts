@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
+import type { AmqpError, EventContext } from 'rhea';
 import { AMQP_HEADER, SASL_HEADER, closeCondition, connectAmqp, encodeMessage, frame, frames, rawAmqp, readFrames, terminus, type RawAmqp } from '../helpers/amqp.js';
 
 let broker: TestBroker;
@@ -125,13 +126,55 @@ describe('links', () => {
     await othersUnaffected();
   });
 
-  test('a message larger than amqp.maxMessageSize closes the connection with message-size-exceeded', async () => {
+  test('a message larger than amqp.maxMessageSize detaches its link with message-size-exceeded; the connection and what it sent go on', async () => {
+    const q = unique('big');
     const c = await connectAmqp(broker.amqpPort);
-    const sender = await c.openSender(unique('big'));
-    sender.send({ body: 'x'.repeat(30_000) });
-    const error = await c.closed;
-    assert.equal(error?.condition, 'amqp:link:message-size-exceeded');
+    try {
+      const sender = await c.openSender(q);
+      assert.deepEqual(await c.send(sender, { body: 'before' }), { state: 'accepted' });
+      const detached = new Promise<AmqpError | undefined>((resolve) => sender.once('sender_error', (ctx: EventContext) => resolve(ctx.sender?.error as AmqpError | undefined)));
+      sender.send({ body: 'x'.repeat(30_000) });
+      const closedInstead = c.closed.then((error) => ({ condition: `the connection closed with ${error?.condition}` }));
+      assert.equal((await Promise.race([detached, closedInstead]))?.condition, 'amqp:link:message-size-exceeded');
+      // the same connection sends on another link, and the message taken before the big one is there
+      assert.deepEqual(await c.send(await c.openSender(q), { body: 'after' }), { state: 'accepted' });
+      assert.equal(c.connection.is_open(), true);
+      const { inbox } = await c.openReceiver(q);
+      assert.equal((await inbox.next()).message.body, 'before');
+      assert.equal((await inbox.next()).message.body, 'after');
+    } finally {
+      await c.close();
+    }
     await othersUnaffected();
+  });
+
+  test('transfers of an oversized delivery that cross the broker\'s detach are dropped, not taken for a protocol error', async () => {
+    const q = unique('crossing');
+    const raw = await opened();
+    raw.write(frame(frames.attach({ name: 'crossing', handle: 0, role: false, target: terminus.target({ address: q }).described(), initial_delivery_count: 0 })));
+    // the broker's attach and its flow with credit
+    await raw.waitFor(60);
+    const chunk = Buffer.alloc(3_000, 0x41);
+    const parts: Buffer[] = [];
+    for (let i = 0; i < 10; i++) parts.push(frame(frames.transfer({ handle: 0, delivery_id: 0, delivery_tag: Buffer.from('t'), message_format: 0, more: true }), chunk));
+    parts.push(frame(frames.transfer({ handle: 0, more: false }), chunk));
+    parts.push(frame(frames.detach({ handle: 0, closed: true })));
+    raw.write(Buffer.concat(parts));
+    const brokerDetach = (): { name: string; fields: Record<string, unknown> } | undefined => readFrames(raw.received()).find((f) => f.name === 'detach');
+    for (let i = 0; i < 150 && brokerDetach() === undefined; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal((brokerDetach()?.fields.error as { condition?: string } | undefined)?.condition, 'amqp:link:message-size-exceeded');
+    // the handle is free again, and the connection still takes a message on it
+    raw.write(frame(frames.attach({ name: 'again', handle: 0, role: false, target: terminus.target({ address: q }).described(), initial_delivery_count: 0 })));
+    raw.write(frame(frames.transfer({ handle: 0, delivery_id: 1, delivery_tag: Buffer.from('s'), message_format: 0, settled: true }), encodeMessage({ body: 'small' })));
+    const c = await connectAmqp(broker.amqpPort);
+    try {
+      const { inbox } = await c.openReceiver(q);
+      assert.equal((await inbox.next()).message.body, 'small');
+    } finally {
+      await c.close();
+    }
+    assert.equal(closeCondition(raw.received()), undefined);
+    raw.socket.destroy();
   });
 
   test('links past amqp.maxLinks are refused; the connection stays', async () => {

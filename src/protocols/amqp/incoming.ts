@@ -32,6 +32,8 @@ export abstract class ReceivingLink extends Link {
   protected abstract message(deliveryId: number, settled: boolean, payload: Buffer, format: number, txnId: Buffer | undefined): void;
 
   transfer(frame: TransferFrame): void {
+    // [AMQP 2.6.5] after the broker's detach, transfers the client sent before it heard of it are dropped
+    if (this.detachSent) return;
     if (frame.aborted) {
       // [AMQP 2.6.14] an aborted delivery is dropped and counts as settled
       this.parts = undefined;
@@ -48,7 +50,7 @@ export abstract class ReceivingLink extends Link {
       if (frame.deliveryId === undefined) throw new FerryError('FERRY_AMQP_DECODE', 'the first transfer of a delivery needs a delivery-id');
       this.credit--;
       this.deliveryCount++;
-      this.countBytes(frame.payload.length, true);
+      if (!this.countBytes(frame.payload.length, true)) return;
       if (!frame.more) {
         this.message(frame.deliveryId, frame.settled, frame.payload, frame.format, frame.txnId);
         return;
@@ -60,7 +62,7 @@ export abstract class ReceivingLink extends Link {
       this.txnId = frame.txnId;
       return;
     }
-    this.countBytes(frame.payload.length, false);
+    if (!this.countBytes(frame.payload.length, false)) return;
     // views of the input chunks: the socket hands out a fresh buffer per read
     this.parts.push(frame.payload);
     if (frame.settled) this.settled = true;
@@ -71,11 +73,20 @@ export abstract class ReceivingLink extends Link {
     this.message(this.deliveryId, this.settled, Buffer.concat(parts, this.size), this.format, this.txnId);
   }
 
-  /** Counts a frame's payload; throws once the delivery passes amqp.maxMessageSize. */
-  private countBytes(size: number, first: boolean): void {
+  /**
+   * Counts a frame's payload. A delivery past amqp.maxMessageSize is dropped and the link detached
+   * with message-size-exceeded, a link error [AMQP 2.8.15]: the client's other links and what
+   * they already sent go on. False when that happened.
+   */
+  private countBytes(size: number, first: boolean): boolean {
     this.size = first ? size : this.size + size;
     const limit = this.session.owner.options.maxMessageSize;
-    if (this.size > limit) throw new AmqpConditionError('amqp:link:message-size-exceeded', `message larger than ${limit} bytes (amqp.maxMessageSize)`);
+    if (this.size <= limit) return true;
+    this.parts = undefined;
+    this.size = 0;
+    this.close();
+    this.session.detach(this, amqpError(new AmqpConditionError('amqp:link:message-size-exceeded', `message larger than ${limit} bytes (amqp.maxMessageSize)`)));
+    return false;
   }
 
   /** Credit taken back from the client (see `revokeCredit`) that transfers already on their way may still use. */
