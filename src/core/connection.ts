@@ -22,53 +22,6 @@ import { QueueGets } from './queue-gets.js';
 import { SessionConsumer } from './session-consumer.js';
 import { WildcardQueueConsumer } from './wildcard-queue-consumer.js';
 
-/**
- * All of the broker that a protocol adapter (and a listener) holds: it connects, and does
- * everything else through the connection it gets. `grep -rnw Broker src/protocols src/transport`
- * finds nothing: that is how a reader checks that adapters keep to it.
- */
-export interface BrokerAccess {
-  readonly name: string;
-  readonly isRunning: boolean;
-  /**
-   * Authenticates the client and opens its connection. Until it resolves, the protocol session
-   * holds back the client's later frames; a refusal is a FerryError (FERRY_AUTHENTICATION_FAILED,
-   * FERRY_CLIENT_ID_IN_USE, FERRY_BROKER_NOT_STARTED...) that the session turns into its
-   * protocol's refusal.
-   */
-  connect(request: ConnectRequest): Promise<CoreConnection>;
-  /** SASL mechanisms to offer a client on this transport, strongest first. */
-  saslMechanisms(transport: TransportFacts): readonly string[];
-  /**
-   * Starts a challenge-response exchange (SCRAM-SHA-256) whose outcome a later `connect` or
-   * `reauthenticate` takes as credentials; undefined for a mechanism that is not offered here.
-   */
-  startSasl(mechanism: string, transport: TransportFacts): SaslExchange | undefined;
-  /**
-   * Ids of the messages waiting in queues and durable subscriptions, for a protocol's duplicate
-   * check to learn after a restart what the broker already holds (walks every waiting message).
-   */
-  waitingMessageIds(): Iterable<string>;
-  /**
-   * Tells `watcher` of every consumer open now and of each one opened or closed later, until the
-   * returned function is called: what a network connector needs to follow demand.
-   */
-  watchConsumers(watcher: ConsumerWatcher): () => void;
-  /** The same for queues and topics (temporary ones left out): made and deleted. */
-  watchDestinations(watcher: DestinationWatcher): () => void;
-  /** The same for the clients' connections (the broker's internal ones left out). */
-  watchConnections(watcher: ConnectionWatcher): () => void;
-  /** The same for the producers protocols name (AMQP 1.0 sending links). */
-  watchProducers(watcher: ProducerWatcher): () => void;
-  /**
-   * Tells `watcher` of each message that expires while waiting and each one moved to a dead-letter
-   * queue from now on, until the returned function is called (nothing is kept for it before).
-   */
-  watchMessageOutcomes(watcher: MessageOutcomeWatcher): () => void;
-  /** Highest sequences taken from a protocol's producers, under its `scope`, kept across restarts (once started). */
-  sequenceMarks(scope: string): SequenceMarkBook;
-}
-
 export interface SendOptions {
   /** Also keep the message as its topic's retained message (an empty body clears it). */
   readonly retain?: boolean | undefined;
@@ -375,9 +328,19 @@ export class CoreConnection implements XaMember {
    * own connection (`ConnectRequest.internal`) that looks after its sessions after a restart.
    */
   durableSubscriptionOwners(): string[] {
-    this.assertOpen();
-    if (!this.principal.internal) throw new FerryError('FERRY_NOT_AUTHORIZED', 'only the broker itself lists the owners of durable subscriptions');
+    this.assertInternal('durable subscriptions');
     return this.host.durableSubscriptionOwners();
+  }
+
+  /** The same for the owners keeping session ids of `kind` (see `rememberSessionId`). */
+  sessionIdOwners(kind: string): string[] {
+    this.assertInternal('session ids');
+    return this.host.sessionIds.scopesStartingWith(`${kind}:`).map((scope) => scope.slice(kind.length + 1));
+  }
+
+  private assertInternal(what: string): void {
+    this.assertOpen();
+    if (!this.principal.internal) throw new FerryError('FERRY_NOT_AUTHORIZED', `only the broker itself lists the owners of ${what}`);
   }
 
   /** The durable subscriptions of `owner` (by default this connection's client id), active or not. */

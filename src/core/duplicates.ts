@@ -59,6 +59,11 @@ export class DuplicateDetector {
     return [...(this.seen.get(destination)?.keys() ?? [])];
   }
 
+  /** The destinations (scopes) starting with `prefix` that hold ids. */
+  destinationsStartingWith(prefix: string): string[] {
+    return [...this.seen.keys()].filter((destination) => destination.startsWith(prefix));
+  }
+
   /** Forgets one id (its producer has finished with it). */
   forget(destination: string, id: string): boolean {
     const ids = this.seen.get(destination);

@@ -7,6 +7,8 @@ export interface IdKeeper {
   ids(scope: string): string[];
   forget(scope: string, id: string): boolean;
   forgetAll(scope: string): void;
+  /** The scopes holding ids that start with `prefix`. */
+  scopesStartingWith(prefix: string): string[];
 }
 
 /**
@@ -20,5 +22,12 @@ export function idKeeperOn(detector: () => DuplicateDetector, scopeOf: (scope: s
     ids: (scope) => detector().idsOf(scopeOf(scope)),
     forget: (scope, id) => detector().forget(scopeOf(scope), id),
     forgetAll: (scope) => detector().forgetAll(scopeOf(scope)),
+    scopesStartingWith: (prefix) => {
+      // a scope is kept under its own name with a prefix of the keeper's in front
+      const kept = scopeOf(prefix);
+      return detector()
+        .destinationsStartingWith(kept)
+        .map((destination) => destination.slice(kept.length - prefix.length));
+    },
   };
 }

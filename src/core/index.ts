@@ -20,7 +20,8 @@ export type {
   TransportFacts,
 } from './access.js';
 export { allowEveryone, DEFAULT_SASL_MECHANISMS } from './access.js';
-export type { BrokerAccess, CoreConnection, CoreSession, SendOptions } from './connection.js';
+export type { BrokerAccess } from './broker-access.js';
+export type { CoreConnection, CoreSession, SendOptions } from './connection.js';
 export type { BindingSpec, ExchangeSpec, ExchangeType, HeadersMatch, PublishOptions, PublishResult } from './exchanges.js';
 export { DEFAULT_EXCHANGES } from './exchanges.js';
 export type { DeleteQueueOptions, QueueArguments, QueueDeclared, QueueSpec } from './queue-arguments.js';

@@ -270,6 +270,46 @@ test('MQTT 5: a session away across a broker restart still ends its expiry inter
   }
 });
 
+test('MQTT 5: a publisher\'s session that keeps only a QoS 2 packet id still ends its expiry interval after a restart, and the id carries a new message', async () => {
+  const data = mkdtempSync(join(tmpdir(), 'ferry-mqtt-restart-'));
+  try {
+    let broker = await startBroker({ data });
+    // each takes a QoS 2 PUBLISH under id 5 and goes away before its PUBREL: the id is all its session keeps
+    for (const [clientId, sessionExpiryInterval] of [['publisher-soon', 1], ['publisher-late', 300]] as const) {
+      const raw = await rawMqtt(broker.mqttPort, 5);
+      raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId, clean: true, keepalive: 0, properties: { sessionExpiryInterval } });
+      await raw.next('connack');
+      raw.send({ cmd: 'publish', topic: `held-id/${clientId}`, payload: Buffer.from('first'), qos: 2, messageId: 5, retain: false, dup: false });
+      await raw.next('pubrec');
+      raw.socket.end();
+      await raw.closed;
+    }
+    await broker.server.stop();
+
+    broker = await startBroker({ data });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const late = await connectMqtt(broker.mqttPort, { protocolVersion: 5, clean: false, clientId: 'publisher-late', properties: { sessionExpiryInterval: 0 } });
+    assert.equal(late.connack.sessionPresent, true, 'the 300-second session is kept');
+    await late.end();
+    const sub = await connectMqtt(broker.mqttPort, { protocolVersion: 5 });
+    await sub.subscribe('held-id/publisher-soon', { qos: 2 });
+    const soon = await rawMqtt(broker.mqttPort, 5);
+    soon.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: 'publisher-soon', clean: false, keepalive: 0 });
+    assert.equal((await soon.next('connack') as mqttPacket.IConnackPacket).sessionPresent, false, 'the one-second session ended a second after the restart');
+    // with the session gone its id is free: the same id is a new message, not a resend
+    soon.send({ cmd: 'publish', topic: 'held-id/publisher-soon', payload: Buffer.from('second'), qos: 2, messageId: 5, retain: false, dup: false });
+    await soon.next('pubrec');
+    soon.send({ cmd: 'pubrel', messageId: 5 });
+    await soon.next('pubcomp');
+    assert.equal(String((await sub.inbox.next()).payload), 'second');
+    soon.socket.end();
+    await sub.end();
+    await broker.server.stop();
+  } finally {
+    rmSync(data, { recursive: true, force: true });
+  }
+});
+
 /** Hands out one packet id, always: what a client's ids come round to after 65,535 publishes. */
 function onePacketId(id: number): NonNullable<IClientOptions['messageIdProvider']> {
   return { allocate: () => id, getLastAllocated: () => id, register: () => true, deallocate: () => {}, clear: () => {} };

@@ -83,7 +83,8 @@ export function dropDurable(core: CoreConnection, name: string): void {
 /** Removes the durable subscriptions of `clientId` that no connection holds; `failed` hears of each that could not go. */
 export function dropInactiveDurables(core: CoreConnection, clientId: string, failed: (err: unknown) => void): void {
   for (const d of core.durableSubscriptions(clientId)) {
-    if (d.active) continue;
+    // a JMS client may hold durable subscriptions under the same client id: those are not the session's
+    if (d.active || readDurable(d) === undefined) continue;
     try {
       core.deleteDurableSubscription(d.name, clientId, true);
     } catch (err) {
@@ -115,6 +116,11 @@ export function keepSessionExpiry(core: CoreConnection, seconds: number): void {
   if (kept.length === 1 && kept[0] === String(seconds)) return;
   core.forgetSessionIds([SESSION_EXPIRY]);
   core.rememberSessionId(SESSION_EXPIRY, String(seconds));
+}
+
+/** The client ids whose sessions kept an expiry interval: every persistent session. */
+export function keptSessionOwners(core: CoreConnection): string[] {
+  return core.sessionIdOwners(SESSION_EXPIRY);
 }
 
 /** The expiry interval kept for `clientId`'s session, in seconds; undefined when none was (a session from before it was kept). */

@@ -3,7 +3,7 @@ import { FerryError, errorFields } from '../../errors.js';
 import type { BrokerAccess, Logger } from '../../core/index.js';
 import { publishToMessage } from './mapping.js';
 import { FOREVER, NO_OUTBOUND, NO_SUBSCRIPTIONS, type MqttConnection, type Will } from './connection.js';
-import { dropInactiveDurables, forgetSessionKept, keepSessionExpiry, keptSessionExpiry, readDurable } from './durable-session.js';
+import { dropInactiveDurables, forgetSessionKept, keepSessionExpiry, keptSessionExpiry, keptSessionOwners } from './durable-session.js';
 import { longTimeout, type SessionState, type SessionStates } from './session-state.js';
 import { topicToFerry } from './topics.js';
 
@@ -74,14 +74,14 @@ type Sessions = { readonly broker: BrokerAccess; readonly states: SessionStates;
 
 /**
  * After a restart, the persistent sessions no client holds yet end their expiry interval from now
- * (no clock of the broker's downtime is kept).
+ * (no clock of the broker's downtime is kept). Every session that kept an expiry is one, a
+ * publisher's that keeps only its QoS 2 packet ids too.
  */
 export function expireKeptSessions(sessions: Sessions): void {
   sessions.states.withInternal(sessions.broker, ({ connection }) => {
-    for (const clientId of connection.durableSubscriptionOwners()) {
+    for (const clientId of keptSessionOwners(connection)) {
       const expiry = keptSessionExpiry(connection, clientId);
       if (expiry === undefined || expiry === FOREVER || sessions.states.get(clientId) !== undefined) continue;
-      if (!connection.durableSubscriptions(clientId).some((d) => readDurable(d) !== undefined)) continue;
       const state = sessions.states.open(clientId);
       state.expiryTimer = longTimeout(expiry * 1000, () => endSession(sessions, state));
     }
