@@ -4,6 +4,7 @@ import { startBroker, type TestBroker } from '../helpers/broker.js';
 import type mqtt from 'mqtt';
 import mqttPacket from 'mqtt-packet';
 import { connectMqtt, rawMqtt } from '../helpers/mqtt.js';
+import { connectStomp } from '../helpers/stomp.js';
 
 function writeRaw(client: mqtt.MqttClient, packet: mqttPacket.Packet): void {
   (client as unknown as { stream: { write(b: Buffer): void } }).stream.write(mqttPacket.generate(packet, { protocolVersion: 5 }));
@@ -266,6 +267,25 @@ test('session expiry: a session outlives its connection for its expiry interval,
   assert.equal(late.connack.sessionPresent, false);
   await late.inbox.expectNothing(200);
   await Promise.all([late.end(), pub.end()]);
+});
+
+test('session expiry leaves the durable subscriptions another protocol keeps under the same client id', async () => {
+  const stomp = await connectStomp(broker.stompPort, { headers: { 'client-id': 'shared-id' } });
+  const kept = stomp.subscribe('/topic/shared.news', { 'activemq.subscriptionName': 'reader', receipt: 'subscribed' });
+  await new Promise<void>((resolve) => stomp.client.watchForReceipt('subscribed', () => resolve()));
+  kept.subscription.unsubscribe();
+  await stomp.disconnect();
+  const mqttSession = await connectMqtt(broker.mqttPort, { ...v5, clientId: 'shared-id', clean: true, properties: { sessionExpiryInterval: 1 } });
+  await mqttSession.subscribe('shared/mqtt', { qos: 1 });
+  await mqttSession.end();
+  await new Promise((r) => setTimeout(r, 1300));
+  const producer = await connectStomp(broker.stompPort);
+  await producer.sendConfirmed('/topic/shared.news', 'for the reader', { persistent: 'true' });
+  await producer.disconnect();
+  const back = await connectStomp(broker.stompPort, { headers: { 'client-id': 'shared-id' } });
+  const inbox = back.subscribe('/topic/shared.news', { 'activemq.subscriptionName': 'reader' });
+  assert.equal((await inbox.next()).body, 'for the reader');
+  await back.disconnect();
 });
 
 test('will delay: a reconnection within the delay cancels the will; DISCONNECT 0x04 sends it', async () => {

@@ -63,8 +63,12 @@ function readLegacyName(name: string): DurableFilter | undefined {
   return { filter: name.slice(bar + 1), part: m[5] === 'p' ? 1 : 0, qos: Number(m[1]) as QoS, noLocal: m[2] === 'n', rap: m[3] === 'r', subscriptionId: m[4] === '' ? undefined : Number(m[4]) };
 }
 
+/**
+ * The session's durable subscriptions: those its client id owns that MQTT made. A JMS or STOMP
+ * client may keep durable subscriptions under the same client id, and they are not the session's.
+ */
 export function durableSubscriptionsOf(core: CoreConnection, clientId?: string): DurableSubscriptionInfo[] {
-  return core.durableSubscriptions(clientId);
+  return core.durableSubscriptions(clientId).filter((d) => readDurable(d) !== undefined);
 }
 
 /**
@@ -82,9 +86,8 @@ export function dropDurable(core: CoreConnection, name: string): void {
 
 /** Removes the durable subscriptions of `clientId` that no connection holds; `failed` hears of each that could not go. */
 export function dropInactiveDurables(core: CoreConnection, clientId: string, failed: (err: unknown) => void): void {
-  for (const d of core.durableSubscriptions(clientId)) {
-    // a JMS client may hold durable subscriptions under the same client id: those are not the session's
-    if (d.active || readDurable(d) === undefined) continue;
+  for (const d of durableSubscriptionsOf(core, clientId)) {
+    if (d.active) continue;
     try {
       core.deleteDurableSubscription(d.name, clientId, true);
     } catch (err) {
