@@ -54,6 +54,12 @@ export interface Message {
   readonly exchange: string | undefined;
   readonly routingKey: string | undefined;
   /**
+   * The user the broker checked the message was sent by (a 0-9-1 user-id, a JMS producer's
+   * JMSXUserID naming its own user): consumers may trust it, so core takes it only when it names
+   * the sending connection's user. A property named `JMSXUserID` is the client's own, never this.
+   */
+  readonly userId: string | undefined;
+  /**
    * Encodings of this message made by protocol adapters, keyed by a name each adapter chooses, so
    * that a message fanned out to many consumers of one protocol is encoded once. Core never reads it.
    */
@@ -80,6 +86,8 @@ export interface MessageInit {
   /** Set by core when the message is published to an exchange (see `Message.exchange`). */
   exchange?: string | undefined;
   routingKey?: string | undefined;
+  /** See `Message.userId`: refused by core unless it names the sending connection's user. */
+  userId?: string | undefined;
   id?: string;
   /** The producing adapter's own encoding of parts of the message, seeded into `Message.encodings`. */
   encodings?: Map<string, unknown> | undefined;
@@ -143,6 +151,7 @@ class CoreMessage implements Message {
     readonly propertyTypes: ReadonlyMap<string, PropertyWireType> | undefined,
     readonly exchange: string | undefined,
     readonly routingKey: string | undefined,
+    readonly userId: string | undefined,
   ) {
     this.residentBody = body;
     this.bodyLength = body.length;
@@ -173,7 +182,7 @@ const MESSAGE_OVERHEAD = 640;
 export function heldBytes(message: Message): number {
   const m = message as CoreMessage;
   if (m.heldBytes !== 0) return m.heldBytes;
-  let bytes = MESSAGE_OVERHEAD + m.bodyLength + m.id.length + m.destination.name.length + (m.correlationId?.length ?? 0) + (m.type?.length ?? 0);
+  let bytes = MESSAGE_OVERHEAD + m.bodyLength + m.id.length + m.destination.name.length + (m.correlationId?.length ?? 0) + (m.type?.length ?? 0) + (m.userId?.length ?? 0);
   for (const [key, value] of m.properties) {
     bytes += 32 + key.length;
     if (typeof value === 'string') bytes += value.length;
@@ -227,6 +236,7 @@ export function buildMessage(init: MessageInit | Omit<MessageInit, 'destination'
     init.propertyTypes !== undefined && init.propertyTypes.size > 0 ? init.propertyTypes : undefined,
     published?.exchange ?? init.exchange,
     published?.routingKey ?? init.routingKey,
+    init.userId,
   );
   if (init.encodings !== undefined) message.encodings = init.encodings;
   return message;
@@ -259,6 +269,7 @@ export function copyMessage(message: Message, changes: Partial<MessageInit>): Me
       originalDestination: message.originalDestination,
       exchange: message.exchange,
       routingKey: message.routingKey,
+      userId: message.userId,
       ...(message.originConnectionId === undefined ? {} : { originConnectionId: message.originConnectionId }),
       ...changes,
     },

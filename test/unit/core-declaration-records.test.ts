@@ -34,3 +34,14 @@ test('a published message keeps its exchange and routing key in its record; a se
   const again = decodeStoredMessage(encodeStoredMessage(sent), RecordType.StoredMessage).message;
   assert.deepEqual([again.exchange, again.routingKey, again.destination], [undefined, undefined, { kind: 'queue', name: 'q', temporary: true }]);
 });
+
+test('a message\'s checked user id is kept in its record, also when recovery leaves the body on disk', () => {
+  const message = buildMessage({ destination: { kind: 'queue', name: 'q' }, body: Buffer.from('body'), userId: 'alice', properties: new Map([['JMSXUserID', 'mallory']]) }, 'ID:3', 1);
+  const record = encodeStoredMessage(message);
+  const whole = decodeStoredMessage(record, RecordType.StoredMessage);
+  assert.deepEqual([whole.message.userId, whole.message.properties.get('JMSXUserID'), whole.body?.toString()], ['alice', 'mallory', 'body']);
+  const headers = decodeStoredMessage(record.subarray(0, record.length - 4), RecordType.StoredMessage);
+  assert.deepEqual([headers.message.userId, headers.body, headers.bodyLength], ['alice', undefined, 4]);
+  const none = decodeStoredMessage(encodeStoredMessage(buildMessage({ destination: { kind: 'queue', name: 'q' }, body: Buffer.alloc(0) }, 'ID:4', 1)), RecordType.StoredMessage);
+  assert.equal(none.message.userId, undefined);
+});

@@ -15,7 +15,9 @@ import { replyKeyOf } from './reply-to.js';
  * timestamp (ms); expiration (a string of milliseconds to live) -> an absolute expiration from the
  * time of publishing, and back as what is left of it; content-type,
  * content-encoding, app-id <-> user properties of those names (AMQP 1.0 and STOMP keep
- * content-type there too); user-id <-> `JMSXUserID`, checked against the connection's user first.
+ * content-type there too); user-id <-> the message's user id (`Message.userId`), checked against
+ * the connection's user first, as RabbitMQ does: consumers trust it, so a header or another
+ * protocol's property named `JMSXUserID` stays an ordinary header and never becomes it.
  *
  * Headers <-> user properties, by type: booleans, strings (longstr), byte arrays (Buffer) and void
  * (null) as they are; every integer up to 32 bits as a number, 64-bit ones as a bigint; floats and
@@ -30,7 +32,6 @@ import { replyKeyOf } from './reply-to.js';
 
 /** The key of the encoded content properties in `Message.encodings`. */
 export const ENCODING = 'amqp091';
-export const USER_ID = 'JMSXUserID';
 const CONTENT_TYPE = 'content-type';
 const CONTENT_ENCODING = 'content-encoding';
 const APP_ID = 'app-id';
@@ -72,7 +73,7 @@ export function publishToInit(
   if (props.userId !== undefined) {
     // as RabbitMQ: a user-id must be the connection's own user ([RabbitMQ validated user-id])
     if (props.userId !== user) throw new Amqp091Error('FERRY_AMQP091_PROTOCOL', Reply.preconditionFailed, `user_id property set to '${props.userId}' but authenticated user was '${user ?? ''}'`);
-    properties.set(USER_ID, props.userId);
+    init.userId = props.userId;
   }
   if (properties.size > 0) init.properties = properties;
   // 0-9-1 consumers must see the reply key, not the publisher's `amq.rabbitmq.reply-to`
@@ -171,7 +172,6 @@ export function basicProperties(message: Message, now: number): BasicProperties 
     if (name === CONTENT_TYPE && typeof value === 'string') setShort(p, 'contentType', value);
     else if (name === CONTENT_ENCODING && typeof value === 'string') setShort(p, 'contentEncoding', value);
     else if (name === APP_ID && typeof value === 'string') setShort(p, 'appId', value);
-    else if (name === USER_ID && typeof value === 'string') setShort(p, 'userId', value);
     else if (!fitsShortstr(name)) continue;
     else if (name === DEATH_HISTORY) headers.set(name, deathTables(value));
     else headers.set(name, toField(value));
@@ -187,6 +187,7 @@ export function basicProperties(message: Message, now: number): BasicProperties 
   setShort(p, 'messageId', message.id);
   p.timestamp = Math.floor(message.timestamp / 1000);
   if (message.type !== undefined) setShort(p, 'type', message.type);
+  if (message.userId !== undefined) setShort(p, 'userId', message.userId);
   return p;
 }
 
