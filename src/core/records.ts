@@ -159,12 +159,14 @@ const enum MessageTag {
   End = 0,
   /** `Message.userId`. */
   UserId = 1,
+  /** `Message.native`: its protocol, whether it is exact, its bytes. */
+  Native = 2,
 }
 
 function writeMessage(w: Writer, m: Message): void {
   w.str(m.id);
   const d = m.destination;
-  const tagged = m.userId !== undefined;
+  const tagged = m.userId !== undefined || m.native !== undefined;
   w.u8((d.kind === 'topic' ? 1 : 0) | (d.temporary === true ? 2 : 0) | (m.exchange === undefined ? 0 : PUBLISHED) | (tagged ? TAGGED : 0));
   w.str(d.name);
   if (m.exchange !== undefined) {
@@ -209,6 +211,14 @@ function writeTaggedFields(w: Writer, m: Message): void {
     w.u8(MessageTag.UserId);
     w.str(m.userId);
   }
+  if (m.native !== undefined) {
+    const field = new Writer(m.native.bytes.length + 32);
+    field.str(m.native.protocol);
+    field.u8(m.native.exact ? 1 : 0);
+    field.bytes(m.native.bytes);
+    w.u8(MessageTag.Native);
+    w.bytes(field.finish());
+  }
   w.u8(MessageTag.End);
 }
 
@@ -216,6 +226,10 @@ function readTaggedFields(r: Reader, init: MessageInit): void {
   for (let tag = r.u8(); tag !== MessageTag.End; tag = r.u8()) {
     const field = r.bytes();
     if (tag === MessageTag.UserId) init.userId = field.toString('utf8');
+    else if (tag === MessageTag.Native) {
+      const f = new Reader(field);
+      init.native = { protocol: f.str(), exact: f.u8() === 1, bytes: f.bytes() };
+    }
   }
 }
 

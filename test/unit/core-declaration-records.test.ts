@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { buildMessage } from '../../src/core/message.js';
+import { buildMessage, copyMessage } from '../../src/core/message.js';
 import { decodeBinding, decodeExchange, decodeQueue, decodeStoredMessage, encodeBinding, encodeExchange, encodeQueue, encodeStoredMessage, RecordType } from '../../src/core/records.js';
 
 test('a queue record keeps a declared spec; an older record is a name only', () => {
@@ -44,4 +44,14 @@ test('a message\'s checked user id is kept in its record, also when recovery lea
   assert.deepEqual([headers.message.userId, headers.body, headers.bodyLength], ['alice', undefined, 4]);
   const none = decodeStoredMessage(encodeStoredMessage(buildMessage({ destination: { kind: 'queue', name: 'q' }, body: Buffer.alloc(0) }, 'ID:4', 1)), RecordType.StoredMessage);
   assert.equal(none.message.userId, undefined);
+});
+
+test('a message\'s native encoding is kept in its record, and a copy with changed properties is no longer exact', () => {
+  const native = { protocol: 'amqp091', bytes: Buffer.from([0x20, 0, 2]), exact: true };
+  const message = buildMessage({ destination: { kind: 'queue', name: 'q' }, body: Buffer.from('b'), native }, 'ID:5', 1);
+  assert.deepEqual(decodeStoredMessage(encodeStoredMessage(message), RecordType.StoredMessage).message.native, native);
+  const moved = copyMessage(message, { destination: { kind: 'queue', name: 'r' } });
+  assert.equal(moved.native, native);
+  const dead = copyMessage(message, { properties: new Map([['x-death', '[]']]), expiration: 0 });
+  assert.deepEqual(decodeStoredMessage(encodeStoredMessage(dead), RecordType.StoredMessage).message.native, { ...native, exact: false });
 });
