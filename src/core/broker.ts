@@ -346,6 +346,10 @@ export class Broker implements BrokerAccess, ConnectionHost {
   // ConnectionHost: what a CoreConnection asks of the broker
 
   createMessage(init: MessageInit | PublishInit, connection: CoreConnection, published?: PublishedAs): Message {
+    // consumers trust a message's user id: it must be the sender's own, whatever its protocol checked
+    if (init.userId !== undefined && init.userId !== connection.principal.username) {
+      throw new FerryError('FERRY_NOT_AUTHORIZED', `a message's user id "${init.userId}" is not the sending connection's user`);
+    }
     return buildMessage(init, `ID:${this.idPrefix}-${this.nextMessage++}`, this.clock(), connection.id, published);
   }
 

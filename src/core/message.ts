@@ -20,6 +20,22 @@ export type PropertyValue = string | number | boolean | bigint | Buffer | null;
 export type PropertyWireType = 'byte' | 'short' | 'int' | 'float' | 'double' | 'char';
 
 /**
+ * The producing protocol's own encoding of a message's headers (a 0-9-1 content header), kept with
+ * the message and in its store record, so that a consumer of that protocol reads the message as it
+ * was sent, also after a restart or a dead-letter exchange, where core's flat properties would lose
+ * nested values and exact types. Core never reads `bytes`; `protocol` names whose they are.
+ */
+export interface NativeEncoding {
+  readonly protocol: string;
+  readonly bytes: Buffer;
+  /**
+   * False once core has changed the message's properties, expiration or persistence (a dead-letter
+   * copy): the protocol then takes `bytes` and applies those changes, which the message's own fields say.
+   */
+  readonly exact: boolean;
+}
+
+/**
  * One message as core sees it, whatever protocol brought it. Immutable once it is routed: the same
  * object is shared by every queue and subscription it reaches, so per-delivery state (delivery
  * count, which consumer has it) lives on the queue entry, never here.
@@ -54,6 +70,13 @@ export interface Message {
   readonly exchange: string | undefined;
   readonly routingKey: string | undefined;
   /**
+   * The user the broker checked the message was sent by (a 0-9-1 user-id, a JMS producer's
+   * JMSXUserID naming its own user): consumers may trust it, so core takes it only when it names
+   * the sending connection's user. A property named `JMSXUserID` is the client's own, never this.
+   */
+  readonly userId: string | undefined;
+  readonly native: NativeEncoding | undefined;
+  /**
    * Encodings of this message made by protocol adapters, keyed by a name each adapter chooses, so
    * that a message fanned out to many consumers of one protocol is encoded once. Core never reads it.
    */
@@ -80,6 +103,9 @@ export interface MessageInit {
   /** Set by core when the message is published to an exchange (see `Message.exchange`). */
   exchange?: string | undefined;
   routingKey?: string | undefined;
+  /** See `Message.userId`: refused by core unless it names the sending connection's user. */
+  userId?: string | undefined;
+  native?: NativeEncoding | undefined;
   id?: string;
   /** The producing adapter's own encoding of parts of the message, seeded into `Message.encodings`. */
   encodings?: Map<string, unknown> | undefined;
@@ -143,6 +169,8 @@ class CoreMessage implements Message {
     readonly propertyTypes: ReadonlyMap<string, PropertyWireType> | undefined,
     readonly exchange: string | undefined,
     readonly routingKey: string | undefined,
+    readonly userId: string | undefined,
+    readonly native: NativeEncoding | undefined,
   ) {
     this.residentBody = body;
     this.bodyLength = body.length;
@@ -173,7 +201,7 @@ const MESSAGE_OVERHEAD = 640;
 export function heldBytes(message: Message): number {
   const m = message as CoreMessage;
   if (m.heldBytes !== 0) return m.heldBytes;
-  let bytes = MESSAGE_OVERHEAD + m.bodyLength + m.id.length + m.destination.name.length + (m.correlationId?.length ?? 0) + (m.type?.length ?? 0);
+  let bytes = MESSAGE_OVERHEAD + m.bodyLength + m.id.length + m.destination.name.length + (m.correlationId?.length ?? 0) + (m.type?.length ?? 0) + (m.userId?.length ?? 0) + (m.native?.bytes.length ?? 0);
   for (const [key, value] of m.properties) {
     bytes += 32 + key.length;
     if (typeof value === 'string') bytes += value.length;
@@ -227,6 +255,8 @@ export function buildMessage(init: MessageInit | Omit<MessageInit, 'destination'
     init.propertyTypes !== undefined && init.propertyTypes.size > 0 ? init.propertyTypes : undefined,
     published?.exchange ?? init.exchange,
     published?.routingKey ?? init.routingKey,
+    init.userId,
+    init.native,
   );
   if (init.encodings !== undefined) message.encodings = init.encodings;
   return message;
@@ -234,6 +264,10 @@ export function buildMessage(init: MessageInit | Omit<MessageInit, 'destination'
 
 export function isExpired(message: Message, now: number): boolean {
   return message.expiration !== 0 && message.expiration <= now;
+}
+
+function inexact(native: NativeEncoding | undefined): NativeEncoding | undefined {
+  return native === undefined || !native.exact ? native : { ...native, exact: false };
 }
 
 /** The same message with some fields changed: a dead-letter copy, a scheduled repeat. */
@@ -259,6 +293,8 @@ export function copyMessage(message: Message, changes: Partial<MessageInit>): Me
       originalDestination: message.originalDestination,
       exchange: message.exchange,
       routingKey: message.routingKey,
+      userId: message.userId,
+      native: changes.properties === undefined && changes.expiration === undefined && changes.persistent === undefined ? message.native : inexact(message.native),
       ...(message.originConnectionId === undefined ? {} : { originConnectionId: message.originConnectionId }),
       ...changes,
     },

@@ -2,6 +2,7 @@ import { FerryError } from '../errors.js';
 import { buildMessage, markBodyOnDisk, type BodyKind, type Destination, type Message, type MessageInit, type PropertyValue, type PropertyWireType } from './message.js';
 import type { BindingSpec, ExchangeSpec, ExchangeType } from './exchanges.js';
 import type { QueueArguments, QueueSpec } from './queue-arguments.js';
+import { Reader, Writer } from './record-codec.js';
 
 /**
  * The records core keeps in the store, and their byte layouts. Layouts are versioned by the record
@@ -56,161 +57,6 @@ export const RecordType = {
 // stored as the index: new kinds go at the end
 const bodyKinds: readonly BodyKind[] = ['text', 'bytes', 'map', 'stream', 'object', 'none'];
 
-class Writer {
-  private buf: Buffer;
-  private pos = 0;
-
-  /** `expected`: the size it will likely reach, so that a message record is not copied as it grows. */
-  constructor(expected = 256) {
-    this.buf = Buffer.allocUnsafe(expected);
-  }
-
-  private ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
-    this.buf.copy(next, 0, 0, this.pos);
-    this.buf = next;
-  }
-
-  u8(v: number): void {
-    this.ensure(1);
-    this.buf[this.pos++] = v;
-  }
-
-  u32(v: number): void {
-    this.ensure(4);
-    this.buf.writeUInt32LE(v, this.pos);
-    this.pos += 4;
-  }
-
-  f64(v: number): void {
-    this.ensure(8);
-    this.buf.writeDoubleLE(v, this.pos);
-    this.pos += 8;
-  }
-
-  i64(v: bigint): void {
-    this.ensure(8);
-    this.buf.writeBigInt64LE(v, this.pos);
-    this.pos += 8;
-  }
-
-  bytes(v: Buffer): void {
-    this.u32(v.length);
-    this.ensure(v.length);
-    v.copy(this.buf, this.pos);
-    this.pos += v.length;
-  }
-
-  str(v: string): void {
-    // Short ASCII strings (ids, names, most property values) are copied by hand: Buffer's
-    // byteLength and write cost more per call than the copy itself, and a message has a dozen.
-    const n = v.length;
-    if (n <= 64) {
-      this.ensure(4 + n);
-      const buf = this.buf;
-      const at = this.pos + 4;
-      let i = 0;
-      for (; i < n; i++) {
-        const c = v.charCodeAt(i);
-        if (c >= 0x80) break;
-        buf[at + i] = c;
-      }
-      if (i === n) {
-        buf.writeUInt32LE(n, this.pos);
-        this.pos = at + n;
-        return;
-      }
-    }
-    const len = Buffer.byteLength(v);
-    this.u32(len);
-    this.ensure(len);
-    this.buf.write(v, this.pos, len, 'utf8');
-    this.pos += len;
-  }
-
-  optStr(v: string | undefined): void {
-    if (v === undefined) this.u8(0);
-    else {
-      this.u8(1);
-      this.str(v);
-    }
-  }
-
-  finish(): Buffer {
-    return this.buf.subarray(0, this.pos);
-  }
-}
-
-class Reader {
-  private pos = 0;
-  constructor(private readonly buf: Buffer) {}
-
-  private need(n: number): void {
-    if (this.pos + n > this.buf.length) throw new FerryError('FERRY_STORE_CORRUPT', 'record ends before its last field');
-  }
-
-  peekU8(): number {
-    this.need(1);
-    return this.buf[this.pos]!;
-  }
-
-  u8(): number {
-    this.need(1);
-    return this.buf[this.pos++]!;
-  }
-
-  u32(): number {
-    this.need(4);
-    const v = this.buf.readUInt32LE(this.pos);
-    this.pos += 4;
-    return v;
-  }
-
-  f64(): number {
-    this.need(8);
-    const v = this.buf.readDoubleLE(this.pos);
-    this.pos += 8;
-    return v;
-  }
-
-  i64(): bigint {
-    this.need(8);
-    const v = this.buf.readBigInt64LE(this.pos);
-    this.pos += 8;
-    return v;
-  }
-
-  /**
-   * A view, not a copy: a record's data is its own buffer (stores hand each record its own), so a
-   * recovered body pins only the record it came from, and a million recovered messages are not
-   * copied twice.
-   */
-  bytes(): Buffer {
-    const len = this.u32();
-    this.need(len);
-    const v = this.buf.subarray(this.pos, this.pos + len);
-    this.pos += len;
-    return v;
-  }
-
-  str(): string {
-    const len = this.u32();
-    this.need(len);
-    const v = this.buf.toString('utf8', this.pos, this.pos + len);
-    this.pos += len;
-    return v;
-  }
-
-  optStr(): string | undefined {
-    return this.u8() === 0 ? undefined : this.str();
-  }
-
-  remaining(): number {
-    return this.buf.length - this.pos;
-  }
-}
-
 function writeDestination(w: Writer, d: Destination): void {
   w.u8((d.kind === 'topic' ? 1 : 0) | (d.temporary === true ? 2 : 0));
   w.str(d.name);
@@ -223,7 +69,7 @@ function writeDestination(w: Writer, d: Destination): void {
 const recoveredDestinations = new Map<string, Destination>();
 
 function readDestination(r: Reader): Destination {
-  const flags = r.u8() & ~PUBLISHED;
+  const flags = r.u8() & ~(PUBLISHED | TAGGED);
   const name = r.str();
   const key = `${flags}:${name}`;
   const known = recoveredDestinations.get(key);
@@ -302,14 +148,28 @@ function readProperty(r: Reader): PropertyValue {
 
 /** In a message's destination flags: an exchange name and routing key follow the destination's name (older records have neither). */
 const PUBLISHED = 4;
+/**
+ * In a message's destination flags: tagged fields follow its properties (older records have none),
+ * each a `MessageTag` and its bytes with their length, so a reader skips a tag it does not know;
+ * a 0 ends them.
+ */
+const TAGGED = 8;
+
+const enum MessageTag {
+  End = 0,
+  /** `Message.userId`. */
+  UserId = 1,
+  /** `Message.native`: its protocol, whether it is exact, its bytes. */
+  Native = 2,
+}
 
 function writeMessage(w: Writer, m: Message): void {
   w.str(m.id);
-  if (m.exchange === undefined) writeDestination(w, m.destination);
-  else {
-    const d = m.destination;
-    w.u8((d.kind === 'topic' ? 1 : 0) | (d.temporary === true ? 2 : 0) | PUBLISHED);
-    w.str(d.name);
+  const d = m.destination;
+  const tagged = m.userId !== undefined || m.native !== undefined;
+  w.u8((d.kind === 'topic' ? 1 : 0) | (d.temporary === true ? 2 : 0) | (m.exchange === undefined ? 0 : PUBLISHED) | (tagged ? TAGGED : 0));
+  w.str(d.name);
+  if (m.exchange !== undefined) {
     w.str(m.exchange);
     w.str(m.routingKey ?? '');
   }
@@ -342,7 +202,35 @@ function writeMessage(w: Writer, m: Message): void {
     }
     writeProperty(w, value);
   }
+  if (tagged) writeTaggedFields(w, m);
   w.bytes(m.body);
+}
+
+function writeTaggedFields(w: Writer, m: Message): void {
+  if (m.userId !== undefined) {
+    w.u8(MessageTag.UserId);
+    w.str(m.userId);
+  }
+  if (m.native !== undefined) {
+    const field = new Writer(m.native.bytes.length + 32);
+    field.str(m.native.protocol);
+    field.u8(m.native.exact ? 1 : 0);
+    field.bytes(m.native.bytes);
+    w.u8(MessageTag.Native);
+    w.bytes(field.finish());
+  }
+  w.u8(MessageTag.End);
+}
+
+function readTaggedFields(r: Reader, init: MessageInit): void {
+  for (let tag = r.u8(); tag !== MessageTag.End; tag = r.u8()) {
+    const field = r.bytes();
+    if (tag === MessageTag.UserId) init.userId = field.toString('utf8');
+    else if (tag === MessageTag.Native) {
+      const f = new Reader(field);
+      init.native = { protocol: f.str(), exact: f.u8() === 1, bytes: f.bytes() };
+    }
+  }
 }
 
 /** Everything of a message but its body, read up to the body's length prefix. */
@@ -350,7 +238,8 @@ function readMessageHeaders(r: Reader): MessageInit & { id: string } {
   const id = r.str();
   let exchange: string | undefined;
   let routingKey: string | undefined;
-  const published = (r.peekU8() & PUBLISHED) !== 0;
+  const flags = r.peekU8();
+  const published = (flags & PUBLISHED) !== 0;
   const destination = readDestination(r);
   if (published) {
     exchange = r.str();
@@ -380,7 +269,7 @@ function readMessageHeaders(r: Reader): MessageInit & { id: string } {
     }
     properties!.set(name, readProperty(r));
   }
-  return {
+  const init: MessageInit & { id: string } = {
     id,
     destination,
     body: EMPTY,
@@ -400,6 +289,8 @@ function readMessageHeaders(r: Reader): MessageInit & { id: string } {
     ...(properties === undefined ? {} : { properties }),
     propertyTypes,
   };
+  if ((flags & TAGGED) !== 0) readTaggedFields(r, init);
+  return init;
 }
 
 const EMPTY = Buffer.alloc(0);

@@ -53,7 +53,8 @@ describe('AMQP 0-9-1 mapping', () => {
     assert.equal(p.get('content-type'), 'text/plain');
     assert.equal(p.get('content-encoding'), 'utf-8');
     assert.equal(p.get('app-id'), 'app');
-    assert.equal(p.get('JMSXUserID'), 'alice');
+    assert.equal(init.userId, 'alice');
+    assert.equal(p.has('JMSXUserID'), false);
   });
 
   it('a user-id that is not the connection\'s user, or a bad expiration, is 406', () => {

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { buildMessage } from '../../src/core/message.js';
+import { buildMessage, copyMessage } from '../../src/core/message.js';
 import { decodeBinding, decodeExchange, decodeQueue, decodeStoredMessage, encodeBinding, encodeExchange, encodeQueue, encodeStoredMessage, RecordType } from '../../src/core/records.js';
 
 test('a queue record keeps a declared spec; an older record is a name only', () => {
@@ -33,4 +33,25 @@ test('a published message keeps its exchange and routing key in its record; a se
   const sent = buildMessage({ destination: { kind: 'queue', name: 'q', temporary: true }, body: Buffer.from('y') }, 'ID:2', 1);
   const again = decodeStoredMessage(encodeStoredMessage(sent), RecordType.StoredMessage).message;
   assert.deepEqual([again.exchange, again.routingKey, again.destination], [undefined, undefined, { kind: 'queue', name: 'q', temporary: true }]);
+});
+
+test('a message\'s checked user id is kept in its record, also when recovery leaves the body on disk', () => {
+  const message = buildMessage({ destination: { kind: 'queue', name: 'q' }, body: Buffer.from('body'), userId: 'alice', properties: new Map([['JMSXUserID', 'mallory']]) }, 'ID:3', 1);
+  const record = encodeStoredMessage(message);
+  const whole = decodeStoredMessage(record, RecordType.StoredMessage);
+  assert.deepEqual([whole.message.userId, whole.message.properties.get('JMSXUserID'), whole.body?.toString()], ['alice', 'mallory', 'body']);
+  const headers = decodeStoredMessage(record.subarray(0, record.length - 4), RecordType.StoredMessage);
+  assert.deepEqual([headers.message.userId, headers.body, headers.bodyLength], ['alice', undefined, 4]);
+  const none = decodeStoredMessage(encodeStoredMessage(buildMessage({ destination: { kind: 'queue', name: 'q' }, body: Buffer.alloc(0) }, 'ID:4', 1)), RecordType.StoredMessage);
+  assert.equal(none.message.userId, undefined);
+});
+
+test('a message\'s native encoding is kept in its record, and a copy with changed properties is no longer exact', () => {
+  const native = { protocol: 'amqp091', bytes: Buffer.from([0x20, 0, 2]), exact: true };
+  const message = buildMessage({ destination: { kind: 'queue', name: 'q' }, body: Buffer.from('b'), native }, 'ID:5', 1);
+  assert.deepEqual(decodeStoredMessage(encodeStoredMessage(message), RecordType.StoredMessage).message.native, native);
+  const moved = copyMessage(message, { destination: { kind: 'queue', name: 'r' } });
+  assert.equal(moved.native, native);
+  const dead = copyMessage(message, { properties: new Map([['x-death', '[]']]), expiration: 0 });
+  assert.deepEqual(decodeStoredMessage(encodeStoredMessage(dead), RecordType.StoredMessage).message.native, { ...native, exact: false });
 });

@@ -26,6 +26,8 @@ const headerFields: ReadonlyMap<string, Evaluator> = new Map<string, Evaluator>(
   ['JMSDestination', () => null],
   ['JMSXGroupID', (m) => m.groupId ?? null],
   ['JMSXGroupSeq', (m) => m.groupSeq ?? null],
+  // as ActiveMQ reads it: the user id the broker checked, else a property the client gave that name
+  ['JMSXUserID', (m) => m.userId ?? m.properties.get('JMSXUserID') ?? null],
   ['JMSXDeliveryCount', (_m, deliveryCount) => deliveryCount],
   ['JMSRedelivered', (_m, deliveryCount) => deliveryCount > 1],
 ]);

@@ -13,7 +13,8 @@ import { LIST_CODES, MAP_CODES, encodeTypedBody } from './typed-body.js';
  * Properties: message-id and correlation-id <-> id and correlation id (a string as it is; a ulong,
  * uuid or binary id, or a string that itself starts with `AMQP_`, as `AMQP_ULONG:`, `AMQP_UUID:`,
  * `AMQP_BINARY:` or `AMQP_STRING:` text, the convention of Qpid JMS, and back to its type on the way
- * out); to (out only) and reply-to <-> destinations (see address.ts); subject <-> type;
+ * out); user-id <- the user id the broker checked (`Message.userId`; an incoming one is not
+ * taken, since nothing checks it); to (out only) and reply-to <-> destinations (see address.ts); subject <-> type;
  * content-type and content-encoding <-> the user properties of those names (which is also where
  * STOMP keeps its content-type header); creation-time <-> timestamp; absolute-expiry-time <->
  * expiration; group-id and group-sequence <-> group id and sequence.
@@ -457,7 +458,8 @@ function encodeMessageHead(message: Message, body: Buffer): Buffer {
   w.compound(false, () => {
     const last = message.groupSeq !== undefined ? 12 : message.groupId !== undefined ? 11 : 10;
     writeId(w, message.id);
-    w.null();
+    if (message.userId !== undefined) w.binary(Buffer.from(message.userId, 'utf8'));
+    else w.null();
     w.bytes(addressString(message.destination));
     if (message.type !== undefined) w.string(message.type);
     else w.null();

@@ -4,8 +4,7 @@ import type { TransportConnection } from '../../transport/index.js';
 import { shortString, writeContent } from './delivery.js';
 import { Amqp091Error, Reply } from './errors.js';
 import { Typed } from './field-table.js';
-import { decodeContentHeader } from './frames.js';
-import { propertiesOf, redeliveryProperties } from './mapping.js';
+import { decodedProperties, propertiesOf, redeliveryProperties } from './mapping.js';
 import type { MethodArgs, MethodName } from './methods.js';
 import { REPLY_QUEUE, replyKeyOf, type DirectReplyTo } from './reply-to.js';
 
@@ -224,11 +223,7 @@ export class Consumers {
     const message = d.message;
     const now = Date.now();
     let properties = propertiesOf(message, now);
-    if (d.deliveryCount > 1) {
-      const kept = message.encodings?.get('amqp091');
-      const decoded = Buffer.isBuffer(kept) ? decodeContentHeader(headerPayload(kept)).properties : undefined;
-      properties = redeliveryProperties(message, d.deliveryCount, now, decoded);
-    }
+    if (d.deliveryCount > 1) properties = redeliveryProperties(d.deliveryCount, decodedProperties(properties));
     const host = this.channel.host;
     // another protocol's send to a temporary queue: its key is the one a 0-9-1 client would have replied to
     const destination = message.destination;
@@ -325,14 +320,6 @@ export class Consumers {
       if (c.handle !== undefined && !c.handle.isClosed) c.handle.close();
     }
   }
-}
-
-/** A content header payload rebuilt around kept properties, to decode them again. */
-function headerPayload(properties: Buffer): Buffer {
-  const b = Buffer.alloc(12 + properties.length);
-  b.writeUInt16BE(60, 0);
-  properties.copy(b, 12);
-  return b;
 }
 
 /** A numeric consumer argument as amqplib and pika send them (a typed value, a bigint, a number); undefined otherwise. */

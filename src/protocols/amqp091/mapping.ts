@@ -1,7 +1,7 @@
 import { DEATH_HISTORY, readDeaths, type Destination, type Message, type PropertyValue, type PublishInit } from '../../core/index.js';
 import { Amqp091Error, Reply } from './errors.js';
 import { Decimal, Timestamp, Typed, type FieldTable, type FieldValue } from './field-table.js';
-import { encodeProperties, type BasicProperties } from './frames.js';
+import { decodeContentHeader, encodeProperties, type BasicProperties } from './frames.js';
 import { replyKeyOf } from './reply-to.js';
 
 /**
@@ -15,7 +15,9 @@ import { replyKeyOf } from './reply-to.js';
  * timestamp (ms); expiration (a string of milliseconds to live) -> an absolute expiration from the
  * time of publishing, and back as what is left of it; content-type,
  * content-encoding, app-id <-> user properties of those names (AMQP 1.0 and STOMP keep
- * content-type there too); user-id <-> `JMSXUserID`, checked against the connection's user first.
+ * content-type there too); user-id <-> the message's user id (`Message.userId`), checked against
+ * the connection's user first, as RabbitMQ does: consumers trust it, so a header or another
+ * protocol's property named `JMSXUserID` stays an ordinary header and never becomes it.
  *
  * Headers <-> user properties, by type: booleans, strings (longstr), byte arrays (Buffer) and void
  * (null) as they are; every integer up to 32 bits as a number, 64-bit ones as a bigint; floats and
@@ -24,13 +26,14 @@ import { replyKeyOf } from './reply-to.js';
  * (bigints as strings, byte arrays as base64), so other protocols can still read it; `x-death`,
  * the history core keeps as such text when it dead-letters a message, goes out as the array of
  * tables RabbitMQ writes (`deathTables`). A 0-9-1
- * consumer gets the exact header frame the publisher sent (kept in `Message.encodings`), nested
- * values and exact integer types included; only messages from other protocols are encoded anew.
+ * consumer gets the exact header frame the publisher sent (kept as `Message.native`, also in the
+ * store), nested values, exact integer types, a priority above 9 and the expiration as published
+ * included; a dead-letter copy gets it with core's changes applied (`amended`). Only messages from
+ * other protocols are encoded anew.
  */
 
 /** The key of the encoded content properties in `Message.encodings`. */
 export const ENCODING = 'amqp091';
-export const USER_ID = 'JMSXUserID';
 const CONTENT_TYPE = 'content-type';
 const CONTENT_ENCODING = 'content-encoding';
 const APP_ID = 'app-id';
@@ -72,12 +75,13 @@ export function publishToInit(
   if (props.userId !== undefined) {
     // as RabbitMQ: a user-id must be the connection's own user ([RabbitMQ validated user-id])
     if (props.userId !== user) throw new Amqp091Error('FERRY_AMQP091_PROTOCOL', Reply.preconditionFailed, `user_id property set to '${props.userId}' but authenticated user was '${user ?? ''}'`);
-    properties.set(USER_ID, props.userId);
+    init.userId = props.userId;
   }
   if (properties.size > 0) init.properties = properties;
   // 0-9-1 consumers must see the reply key, not the publisher's `amq.rabbitmq.reply-to`
   const kept = directReply === undefined ? propertiesBytes : encodeProperties({ ...props, replyTo: directReply.key });
   init.encodings = new Map([[ENCODING, kept]]);
+  init.native = { protocol: ENCODING, bytes: kept, exact: true };
   return init;
 }
 
@@ -136,15 +140,54 @@ function toField(value: PropertyValue): FieldValue {
 
 /**
  * The content properties of a core message, encoded: the publisher's own bytes for a message that
- * came over 0-9-1, otherwise made once per message and kept in `Message.encodings`.
+ * came over 0-9-1 (amended where core changed it since), otherwise made once per message; either
+ * is kept in `Message.encodings`.
  */
 export function propertiesOf(message: Message, now: number): Buffer {
   const encodings = (message.encodings ??= new Map());
   const kept = encodings.get(ENCODING);
   if (kept !== undefined) return kept as Buffer;
-  const encoded = encodeProperties(basicProperties(message, now));
+  const native = message.native?.protocol === ENCODING ? message.native : undefined;
+  const encoded = native === undefined ? encodeProperties(basicProperties(message, now)) : native.exact ? native.bytes : amended(native.bytes, message);
   encodings.set(ENCODING, encoded);
   return encoded;
+}
+
+/** Core properties that come from content properties rather than from headers. */
+const notHeaders: ReadonlySet<string> = new Set([CONTENT_TYPE, CONTENT_ENCODING, APP_ID]);
+
+/**
+ * The publisher's properties with what core changed since (a dead-letter copy): headers core
+ * added, changed (the `x-death` history) or removed, no expiration when core cleared it, and the
+ * delivery mode. A header core holds unchanged keeps its own value, nested tables and types included.
+ */
+function amended(bytes: Buffer, message: Message): Buffer {
+  const p = decodedProperties(bytes);
+  const published = p.headers ?? new Map<string, FieldValue>();
+  const headers: FieldTable = new Map();
+  for (const [name, value] of published) if (message.properties.has(name)) headers.set(name, value);
+  for (const [name, value] of message.properties) {
+    if (notHeaders.has(name) || !fitsShortstr(name)) continue;
+    if (published.has(name) && sameProperty(toProperty(published.get(name)!), value)) continue;
+    headers.set(name, name === DEATH_HISTORY ? deathTables(value) : toField(value));
+  }
+  const out: BasicProperties = { ...p, deliveryMode: message.persistent ? 2 : 1 };
+  if (headers.size > 0) out.headers = headers;
+  else delete out.headers;
+  if (message.expiration === 0) delete out.expiration;
+  return encodeProperties(out);
+}
+
+function sameProperty(a: PropertyValue, b: PropertyValue): boolean {
+  return Buffer.isBuffer(a) && Buffer.isBuffer(b) ? a.equals(b) : a === b;
+}
+
+/** Encoded content properties, decoded (they are a content header's payload after its class, weight and size). */
+export function decodedProperties(bytes: Buffer): BasicProperties {
+  const payload = Buffer.alloc(12 + bytes.length);
+  payload.writeUInt16BE(60, 0);
+  bytes.copy(payload, 12);
+  return decodeContentHeader(payload).properties;
 }
 
 /**
@@ -152,8 +195,7 @@ export function propertiesOf(message: Message, now: number): Buffer {
  * count), so its properties are encoded for that delivery alone: redeliveries are rare, and the
  * message's kept encoding stays that of a first delivery.
  */
-export function redeliveryProperties(message: Message, deliveryCount: number, now: number, decoded: BasicProperties | undefined): Buffer {
-  const p = decoded ?? basicProperties(message, now);
+export function redeliveryProperties(deliveryCount: number, p: BasicProperties): Buffer {
   const headers: FieldTable = new Map(p.headers ?? []);
   headers.set(DELIVERY_COUNT, deliveryCount - 1);
   return encodeProperties({ ...p, headers });
@@ -171,7 +213,6 @@ export function basicProperties(message: Message, now: number): BasicProperties 
     if (name === CONTENT_TYPE && typeof value === 'string') setShort(p, 'contentType', value);
     else if (name === CONTENT_ENCODING && typeof value === 'string') setShort(p, 'contentEncoding', value);
     else if (name === APP_ID && typeof value === 'string') setShort(p, 'appId', value);
-    else if (name === USER_ID && typeof value === 'string') setShort(p, 'userId', value);
     else if (!fitsShortstr(name)) continue;
     else if (name === DEATH_HISTORY) headers.set(name, deathTables(value));
     else headers.set(name, toField(value));
@@ -187,6 +228,7 @@ export function basicProperties(message: Message, now: number): BasicProperties 
   setShort(p, 'messageId', message.id);
   p.timestamp = Math.floor(message.timestamp / 1000);
   if (message.type !== undefined) setShort(p, 'type', message.type);
+  if (message.userId !== undefined) setShort(p, 'userId', message.userId);
   return p;
 }
 

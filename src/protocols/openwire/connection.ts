@@ -377,7 +377,7 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
     const audited = txId === undefined && id !== null && auditKey !== undefined;
     const fresh = !audited || this.audit.isNew(auditKey, id.producerSequenceId);
     if (!fresh) this.logger.debug({ event: 'openwire.duplicate', messageId: messageIdText(id!), remote: this.transport.remoteAddress }, 'a resent message dropped as a duplicate');
-    const durable = fresh ? session.send(toMessageInit(wire, destination, this), txId) : null;
+    const durable = fresh ? session.send(toMessageInit(wire, destination, this, this.requireCore().principal.username), txId) : null;
     // only once the message's own records are appended: a kept mark must never cover a message the store lost
     if (fresh && audited) this.audit.taken(auditKey, id.producerSequenceId, durable !== null);
     // memoryPolicy block: a synchronous send waits for its Response and a windowed one for its

@@ -166,8 +166,9 @@ function coreBody(wire: WireMessage): { body: Buffer; bodyKind: BodyKind } {
  * property bytes (a byte stays a byte, a float a float), and the type of a message whose body
  * says nothing of it (a plain Message, empty like an empty BytesMessage).
  */
-function ownEncodings(wire: WireMessage): Map<string, unknown> | undefined {
-  const keepProperties = wire.marshalledProperties !== null && wire.userId === null;
+function ownEncodings(wire: WireMessage, checkedUser: boolean): Map<string, unknown> | undefined {
+  // a JMSXUserID that is not the sender's own user becomes a property the client's bytes lack
+  const keepProperties = wire.marshalledProperties !== null && (wire.userId === null || checkedUser);
   const nullText = wire.type === T.TEXT_MESSAGE && wire.content === null;
   if (!keepProperties && !nullText && wire.type !== T.MESSAGE) return undefined;
   const encodings = new Map<string, unknown>();
@@ -176,11 +177,16 @@ function ownEncodings(wire: WireMessage): Map<string, unknown> | undefined {
   return encodings;
 }
 
-/** A message as a JMS producer sent it, for core. */
-export function toMessageInit(wire: WireMessage, destination: Destination, temporary: TemporaryDestinations): MessageInit {
+/**
+ * A message as a JMS producer sent it, for core. `user` is the connection's: a JMSXUserID naming it
+ * is the message's checked user id; any other is the client's claim, kept as a property of that name
+ * (which JMS consumers still read as JMSXUserID, as from ActiveMQ without populateJMSXUserID).
+ */
+export function toMessageInit(wire: WireMessage, destination: Destination, temporary: TemporaryDestinations, user: string | undefined): MessageInit {
   const { body, bodyKind } = coreBody(wire);
   const { properties, types } = wire.marshalledProperties === null ? { properties: new Map<string, PropertyValue>(), types: undefined } : readProperties(wire.marshalledProperties);
-  if (wire.userId !== null) properties.set('JMSXUserID', wire.userId);
+  const checkedUser = wire.userId !== null && wire.userId === user;
+  if (wire.userId !== null && !checkedUser) properties.set('JMSXUserID', wire.userId);
   const init: MessageInit = {
     destination,
     body,
@@ -196,8 +202,9 @@ export function toMessageInit(wire: WireMessage, destination: Destination, tempo
     properties,
     propertyTypes: types,
     // the client's own bytes, so a JMS consumer gets back a byte as a byte and a float as a float
-    encodings: ownEncodings(wire),
+    encodings: ownEncodings(wire, checkedUser),
   };
+  if (checkedUser) init.userId = user;
   if (wire.messageId !== null) init.id = messageIdText(wire.messageId);
   if (wire.timestamp !== 0) init.timestamp = wire.timestamp;
   return init;
@@ -274,7 +281,7 @@ function wireProperties(message: Message): Buffer | null {
   const kept = message.encodings?.get(PROPERTIES_KEY);
   if (kept !== undefined) return kept as Buffer;
   if (message.properties.size === 0) return null;
-  return writeProperties([...message.properties].filter(([name]) => name !== 'JMSXUserID'), message.propertyTypes);
+  return writeProperties([...message.properties], message.propertyTypes);
 }
 
 interface EncodedParts {
@@ -332,8 +339,8 @@ export function toBodilessWireMessage(message: Message): WireMessage {
 }
 
 function wireMessage(message: Message, type: number, content: Buffer | null, properties: Buffer | null, messageId: MessageId, redeliveryCounter: number): WireMessage {
-  // a JMSXUserID among the client's own property bytes is there already: the client lists both
-  const userId = message.encodings?.has(PROPERTIES_KEY) === true ? undefined : message.properties.get('JMSXUserID');
+  // only the checked user id: a client's JMSXUserID property goes among the properties, where JMS reads it when this is null
+  const userId = message.userId;
   return {
     type,
     commandId: 0,
@@ -361,7 +368,7 @@ function wireMessage(message: Message, type: number, content: Buffer | null, pro
     redeliveryCounter,
     brokerPath: null,
     arrival: 0,
-    userId: typeof userId === 'string' ? utfOrNull(userId) : null,
+    userId: utfOrNull(userId),
     receivedByDfBridge: false,
     droppable: false,
     cluster: null,

@@ -151,8 +151,11 @@ export function messageHead(message: Message, version: StompVersion, temporary: 
   if (message.originalDestination !== undefined) {
     head += 'original-destination:' + headerText(formatDestination(message.originalDestination, temporary), version) + '\n';
   }
+  // as ActiveMQ writes it: the user id the broker checked, which no client's own header of that name replaces
+  if (message.userId !== undefined) head += 'JMSXUserID:' + headerText(message.userId, version) + '\n';
   for (const [name, value] of message.properties) {
     if (reservedHeaders.has(name) || name === 'content-length') continue;
+    if (name === 'JMSXUserID' && message.userId !== undefined) continue;
     head += headerText(name, version) + ':' + headerText(propertyText(value), version) + '\n';
   }
   // ActiveMQ sends content-length for bytes messages; a text body with a NUL needs it too

@@ -36,6 +36,8 @@ public class JmsChecks {
         case "typed-read": typedRead(rest[0], Integer.parseInt(rest[1])); break;
         case "durable-subscribe": durableSubscribe(rest[0], rest[1], rest[2], rest.length > 3 ? rest[3] : null); break;
         case "temporary-topics": temporaryTopics(Integer.parseInt(rest[0])); break;
+        case "send-claiming": sendClaiming(rest[0], rest[1], rest[2]); break;
+        case "read-user": readUser(rest[0]); break;
         default: throw new IllegalArgumentException("unknown check " + check);
       }
     } catch (Throwable e) {
@@ -92,6 +94,30 @@ public class JmsChecks {
         out(p + ".long", "MessageFormatException");
       }
     }
+    c.close();
+  }
+
+  /**
+   * A TextMessage whose JMSXUserID the producer set to `claimed`: as a property (`how` "property"), or
+   * in the OpenWire message's userID field, which a broker with populateJMSXUserID fills (`how` "field").
+   */
+  static void sendClaiming(String queue, String how, String claimed) throws Exception {
+    Connection c = connect();
+    Session s = c.createSession(false, Session.AUTO_ACKNOWLEDGE);
+    Message m = s.createTextMessage("claiming " + claimed);
+    if (how.equals("field")) ((ActiveMQMessage) m).setUserID(claimed);
+    else m.setStringProperty("JMSXUserID", claimed);
+    s.createProducer(s.createQueue(queue)).send(m);
+    out("sent", claimed);
+    c.close();
+  }
+
+  /** One message of the queue: its JMSXUserID as JMS reads it. */
+  static void readUser(String queue) throws Exception {
+    Connection c = connect();
+    Session s = c.createSession(false, Session.AUTO_ACKNOWLEDGE);
+    Message m = need(s.createConsumer(s.createQueue(queue)).receive(WAIT), queue);
+    out("JMSXUserID", m.getStringProperty("JMSXUserID"));
     c.close();
   }
 
