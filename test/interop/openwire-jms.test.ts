@@ -317,6 +317,12 @@ test('a consumer on a composite destination (queues a,b; topics t1,t2) takes fro
   assert.deepEqual(r['mixed'], [`toM@${q('m')}`]);
 });
 
+test('ActiveMQConnection.destroyDestination deletes a queue and what waits in it, and is refused while the queue has a consumer', options(), async () => {
+  const r = eventLine(await drive('destroy-destination', { dest: 'interop' }), 'destroy-destination');
+  assert.equal(r['withConsumer'], 'refused');
+  assert.equal(r['leftAfterDelete'], 'nothing');
+});
+
 test('virtual topic: each Consumer.X.VirtualTopic.T queue gets a copy, shared among its consumers', options(), async () => {
   const r = eventLine(await drive('virtual-topic', { dest: 'interop', count: 6 }), 'virtual-topic');
   const all = ['m0', 'm1', 'm2', 'm3', 'm4', 'm5'];

@@ -607,8 +607,11 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
       }
     } else if (adding) {
       core.checkDestination(destination);
+    } else if (destination.kind === 'queue') {
+      // ActiveMQConnection.destroyDestination: as ActiveMQ, a queue with consumers stays (and the admin right is needed)
+      core.deleteQueue(destination.name, { ifUnused: true, ifEmpty: false });
     } else {
-      throw new FerryError('FERRY_NOT_SUPPORTED', `deleting ${destination.kind} "${destination.name}" over OpenWire is not supported; use the management API`);
+      throw new FerryError('FERRY_NOT_SUPPORTED', `deleting topic "${destination.name}" over OpenWire is not supported; use the management API`);
     }
     this.respond(info);
   }

@@ -12,6 +12,10 @@ import javax.jms.MessageProducer;
 import javax.jms.Queue;
 import javax.jms.Session;
 import javax.jms.Topic;
+import javax.jms.JMSException;
+import javax.jms.TextMessage;
+import org.apache.activemq.ActiveMQConnection;
+import org.apache.activemq.command.ActiveMQDestination;
 import org.apache.activemq.command.ActiveMQMessage;
 
 /** Scenarios of where a message goes once the broker has it: scheduled deliveries, virtual topics, composite consumers, and what a consumer receiving them sees. */
@@ -32,7 +36,39 @@ final class Routes {
       case "virtual-topic-wildcard": virtualTopicWildcard(); return true;
       case "composite-consumer": compositeConsumer(); return true;
       case "virtual-topic-dead-letter": virtualTopicDeadLetter(); return true;
+      case "destroy-destination": destroyDestination(); return true;
       default: return false;
+    }
+  }
+
+  /**
+   * ActiveMQConnection.destroyDestination on a queue: refused while it has a consumer, then taking
+   * the queue and what waited in it; prints what happened at each step.
+   */
+  private void destroyDestination() throws Exception {
+    ActiveMQConnection c = (ActiveMQConnection) d.factory(d.opt("options", "")).createConnection();
+    try {
+      c.start();
+      Session s = JmsDriver.session(c, Session.AUTO_ACKNOWLEDGE);
+      Queue q = s.createQueue(base + ".destroy");
+      MessageProducer p = s.createProducer(q);
+      p.send(s.createTextMessage("one"));
+      p.send(s.createTextMessage("two"));
+      MessageConsumer held = s.createConsumer(q, "never = 1");
+      String withConsumer;
+      try {
+        c.destroyDestination((ActiveMQDestination) q);
+        withConsumer = "deleted";
+      } catch (JMSException err) {
+        withConsumer = "refused";
+      }
+      held.close();
+      c.destroyDestination((ActiveMQDestination) q);
+      MessageConsumer after = s.createConsumer(q);
+      Message left = after.receive(500);
+      JmsDriver.emit("event", "destroy-destination", "withConsumer", withConsumer, "leftAfterDelete", left == null ? "nothing" : ((TextMessage) left).getText());
+    } finally {
+      c.close();
     }
   }
 
