@@ -21,13 +21,17 @@ export interface ExchangeSpec {
   readonly alternateExchange?: string | undefined;
 }
 
-/** A headers exchange's binding condition: `all` (every value present and equal) or `any` (one is). */
+/**
+ * A headers exchange's binding condition: `all` (every value present and equal) or `any` (one is).
+ * The `-with-x` modes match the same way; they differ in what the adapter puts in `values`, and
+ * are kept as such because a binding's identity, and its record, carry the mode the client named.
+ */
 export interface HeadersMatch {
-  readonly match: 'all' | 'any';
+  readonly match: 'all' | 'any' | 'all-with-x' | 'any-with-x';
   /**
    * Header name -> value, compared by type and value with the message's properties; a `null` value
-   * asks only that the header be present (RabbitMQ's `void`). Arguments starting `x-` are not
-   * matched: the adapter leaves them out.
+   * asks only that the header be present (RabbitMQ's `void`). Arguments starting `x-` are matched
+   * only in the `-with-x` modes (`x-match` itself never): otherwise the adapter leaves them out.
    */
   readonly values: ReadonlyMap<string, PropertyValue>;
 }
@@ -171,13 +175,13 @@ export class Exchange<Q> {
 }
 
 /**
- * RabbitMQ's headers rule: `all` wants every bound header present with an equal value, `any` one
- * of them; a null bound value asks only for presence. Values compare by type and value: a string
+ * RabbitMQ's headers rule: `all` (and `all-with-x`) wants every bound header present with an
+ * equal value, `any` (and `any-with-x`) one of them; a null bound value asks only for presence. Values compare by type and value: a string
  * never equals a number; integers compare by value whether they came as a number or a long.
  */
 export function headersMatch(condition: HeadersMatch, properties: ReadonlyMap<string, PropertyValue>): boolean {
-  if (condition.values.size === 0) return condition.match === 'all';
-  const all = condition.match === 'all';
+  const all = condition.match === 'all' || condition.match === 'all-with-x';
+  if (condition.values.size === 0) return all;
   for (const [name, wanted] of condition.values) {
     const ok = properties.has(name) && (wanted === null || sameValue(wanted, properties.get(name)!));
     if (all && !ok) return false;
