@@ -46,6 +46,33 @@ export interface BindingSpec {
   readonly headers?: HeadersMatch | undefined;
 }
 
+/**
+ * RabbitMQ's sender-selected distribution: a published message is routed also by each key in its
+ * `CC` header, on the same exchange, each queue getting it once; consumers see the header (and the
+ * keys in `BCC`, which they do not see: `Message.bccKeys`).
+ */
+export const CC_HEADER = 'CC';
+
+const NO_KEYS: readonly string[] = [];
+
+/**
+ * The keys in a message's `CC` property: a string is one key; the JSON text of an array (what a
+ * protocol whose headers have arrays, as 0-9-1's, gives core's flat properties) is its strings.
+ */
+export function ccKeys(properties: ReadonlyMap<string, PropertyValue>): readonly string[] {
+  const value = properties.get(CC_HEADER);
+  if (typeof value !== 'string') return NO_KEYS;
+  if (value.startsWith('[')) {
+    try {
+      const parsed: unknown = JSON.parse(value);
+      if (Array.isArray(parsed)) return parsed.filter((k): k is string => typeof k === 'string');
+    } catch {
+      // a key that only looks like an array is a key
+    }
+  }
+  return [value];
+}
+
 /** The pre-declared exchanges: `''` is the default exchange, every queue bound to it by its own name. */
 export const DEFAULT_EXCHANGES: readonly ExchangeSpec[] = [
   { name: '', type: 'direct', durable: true, autoDelete: false, internal: false },
@@ -144,6 +171,11 @@ export class Exchange<Q> {
       if (set?.size === 0) this.byKey.delete(key);
     } else this.trie?.remove(key, binding);
     return binding;
+  }
+
+  /** Whether its bindings look at the routing key: a fanout or headers exchange matches the same whatever the key. */
+  get routesByKey(): boolean {
+    return this.spec.type === 'direct' || this.spec.type === 'topic';
   }
 
   /** For a direct exchange whose key leads to exactly one binding, to a queue: that queue. */

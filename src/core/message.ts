@@ -54,6 +54,12 @@ export interface Message {
   readonly exchange: string | undefined;
   readonly routingKey: string | undefined;
   /**
+   * Further routing keys its publisher chose but no consumer may see (RabbitMQ's `BCC` header, which
+   * the adapter takes out): it is routed once more by each, when published (at commit in a
+   * transaction). Kept in memory only, and not carried into copies.
+   */
+  readonly bccKeys: readonly string[] | undefined;
+  /**
    * Encodings of this message made by protocol adapters, keyed by a name each adapter chooses, so
    * that a message fanned out to many consumers of one protocol is encoded once. Core never reads it.
    */
@@ -80,6 +86,8 @@ export interface MessageInit {
   /** Set by core when the message is published to an exchange (see `Message.exchange`). */
   exchange?: string | undefined;
   routingKey?: string | undefined;
+  /** See `Message.bccKeys`. */
+  bccKeys?: readonly string[] | undefined;
   id?: string;
   /** The producing adapter's own encoding of parts of the message, seeded into `Message.encodings`. */
   encodings?: Map<string, unknown> | undefined;
@@ -110,6 +118,7 @@ export interface BodyHome {
  */
 class CoreMessage implements Message {
   encodings: Map<string, unknown> | undefined = undefined;
+  bccKeys: readonly string[] | undefined = undefined;
   /** Null while the body waits on disk only. */
   residentBody: Buffer | null;
   /** Store record the body can be read back from, 0 until the body cache may drop it. */
@@ -229,6 +238,7 @@ export function buildMessage(init: MessageInit | Omit<MessageInit, 'destination'
     published?.routingKey ?? init.routingKey,
   );
   if (init.encodings !== undefined) message.encodings = init.encodings;
+  if (init.bccKeys !== undefined && init.bccKeys.length > 0) message.bccKeys = init.bccKeys;
   return message;
 }
 

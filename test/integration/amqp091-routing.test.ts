@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Channel, ChannelModel } from 'amqplib';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
-import { connect091 } from '../helpers/amqp091.js';
+import { bodyFrame, connect091, Raw091 } from '../helpers/amqp091.js';
+import { encodeContentHeader, encodeProperties } from '../../src/protocols/amqp091/frames.js';
 
 let broker: TestBroker;
 let conn: ChannelModel;
@@ -82,5 +83,108 @@ describe('headers exchange', () => {
     } finally {
       rmSync(data, { recursive: true, force: true });
     }
+  });
+});
+
+describe('sender-selected distribution (CC and BCC headers)', () => {
+  /** A direct exchange with a queue bound by each key, named after it; the names by key. */
+  async function keyed(ch: Channel, keys: readonly string[], args: Record<string, Record<string, unknown>> = {}): Promise<{ exchange: string; queue: Record<string, string> }> {
+    const exchange = unique('cc');
+    await ch.assertExchange(exchange, 'direct', { autoDelete: false });
+    const queue: Record<string, string> = {};
+    for (const key of keys) {
+      queue[key] = `${exchange}.${key}`;
+      await ch.assertQueue(queue[key]!, { arguments: args[key] ?? {} });
+      await ch.bindQueue(queue[key]!, exchange, key);
+    }
+    return { exchange, queue };
+  }
+
+  test('CC and BCC keys route the message too, each queue once; BCC is gone before anyone sees it, CC stays', async () => {
+    const ch = await conn.createChannel();
+    const { exchange, queue } = await keyed(ch, ['a', 'b', 'c', 'd']);
+    // d is bound by two of the keys: one copy still
+    await ch.bindQueue(queue['d']!, exchange, 'b');
+    ch.publish(exchange, 'a', Buffer.from('one'), { headers: { CC: ['b', 'd'], BCC: ['c'], k: 'v' } });
+    ch.publish(exchange, 'x', Buffer.from('two'), { headers: { CC: 'b' } });
+    for (const key of ['a', 'b', 'c', 'd']) {
+      const got: { body: string; routingKey: string; headers: Record<string, unknown> }[] = [];
+      for (;;) {
+        const m = await ch.get(queue[key]!, { noAck: true });
+        if (m === false) break;
+        got.push({ body: m.content.toString(), routingKey: m.fields.routingKey, headers: m.properties.headers ?? {} });
+      }
+      const one = { body: 'one', routingKey: 'a', headers: { CC: ['b', 'd'], k: 'v' } };
+      const two = { body: 'two', routingKey: 'x', headers: { CC: 'b' } };
+      const expected = { a: [one], b: [one, two], c: [one], d: [one, two] }[key];
+      assert.deepEqual(got, expected, key);
+    }
+    await ch.close();
+  });
+
+  test('a mandatory publish that only its CC keys route is not returned; in a transaction they route at commit', async () => {
+    const ch = await conn.createConfirmChannel();
+    const { exchange, queue } = await keyed(ch, ['a']);
+    const returned: string[] = [];
+    ch.on('return', (m: { content: Buffer }) => returned.push(m.content.toString()));
+    ch.publish(exchange, 'nowhere', Buffer.from('cc'), { mandatory: true, headers: { CC: ['a'] } });
+    ch.publish(exchange, 'nowhere', Buffer.from('bcc'), { mandatory: true, headers: { BCC: ['a'] } });
+    await ch.waitForConfirms();
+    assert.deepEqual(returned, []);
+    assert.deepEqual(await bodies(ch, queue['a']!), ['cc', 'bcc']);
+    await ch.close();
+
+    // amqplib has no tx.select: a raw client publishes in a transaction
+    const raw = await Raw091.ready(broker.amqpPort);
+    raw.send(1, 'tx.select', {});
+    await raw.method(); // select-ok
+    const body = Buffer.from('held');
+    raw.send(1, 'basic.publish', { ticket: 0, exchange, routingKey: 'nowhere', mandatory: false, immediate: false });
+    raw.write(Buffer.concat([encodeContentHeader(1, body.length, encodeProperties({ headers: new Map([['BCC', ['a']]]) })), bodyFrame(1, body)]));
+    const check = await conn.createChannel();
+    assert.equal((await check.checkQueue(queue['a']!)).messageCount, 0);
+    raw.send(1, 'tx.commit', {});
+    const commitOk = await raw.method();
+    assert.deepEqual([commitOk.classId, commitOk.methodId], [90, 21]);
+    raw.socket.destroy();
+    const got = await check.get(queue['a']!, { noAck: true });
+    assert.ok(got !== false);
+    assert.equal(got.content.toString(), 'held');
+    assert.deepEqual(got.properties.headers, {});
+    await check.close();
+  });
+
+  test('a dead letter goes by its own key and its CC keys, which x-death names; a dead-letter routing key replaces them and drops CC', async () => {
+    const ch = await conn.createChannel();
+    const exchange = unique('cc.dlx');
+    await ch.assertExchange(exchange, 'direct', { autoDelete: false });
+    const name = (key: string): string => `${exchange}.${key}`;
+    await ch.assertQueue(name('src'), { deadLetterExchange: exchange });
+    await ch.assertQueue(name('keyed'), { deadLetterExchange: exchange, deadLetterRoutingKey: 'b' });
+    for (const key of ['a', 'b']) await ch.assertQueue(name(key));
+    for (const key of ['src', 'keyed', 'a', 'b']) await ch.bindQueue(name(key), exchange, key);
+    ch.publish(exchange, 'src', Buffer.from('one'), { headers: { CC: ['a'] } });
+    ch.publish(exchange, 'keyed', Buffer.from('two'), { headers: { CC: ['a'] } });
+    assert.deepEqual(await bodies(ch, name('a')), ['one', 'two']);
+    for (const key of ['src', 'keyed']) {
+      const m = await ch.get(name(key));
+      assert.ok(m !== false);
+      ch.reject(m, false);
+    }
+    type Death = { queue: string; 'routing-keys': string[] };
+    const deaths = async (queue: string): Promise<[string, Death[], boolean][]> => {
+      const out: [string, Death[], boolean][] = [];
+      for (;;) {
+        const m = await ch.get(queue, { noAck: true });
+        if (m === false) return out;
+        const headers = m.properties.headers ?? {};
+        out.push([m.content.toString(), (headers['x-death'] as Death[]).map((d) => ({ queue: d.queue, 'routing-keys': d['routing-keys'] })), 'CC' in headers]);
+      }
+    };
+    const one: [string, Death[], boolean] = ['one', [{ queue: name('src'), 'routing-keys': ['src', 'a'] }], true];
+    assert.deepEqual(await deaths(name('src')), [one]);
+    assert.deepEqual(await deaths(name('a')), [one]);
+    assert.deepEqual(await deaths(name('b')), [['two', [{ queue: name('keyed'), 'routing-keys': ['keyed', 'a'] }], false]]);
+    await ch.close();
   });
 });
