@@ -4,7 +4,7 @@ import type { Store } from '../store/index.js';
 import type { Operation, Principal } from './access.js';
 import { hasWildcard, validateDestinationName } from './address.js';
 import { publishedDestination, type CoreConnection, type DeclarationHost } from './connection.js';
-import { DEATH_HISTORY, withDeath } from './death-history.js';
+import { DEATH_HISTORY, isDeathCycle, readDeaths, withDeath } from './death-history.js';
 import { bindingId, CC_HEADER, ccKeys, DEFAULT_EXCHANGES, Exchange, type Binding, type BindingSpec, type ExchangeSpec, type PublishOptions, type PublishResult } from './exchanges.js';
 import type { Logger } from './logger.js';
 import { copyMessage, type Destination, type Message, type PropertyValue } from './message.js';
@@ -490,8 +490,7 @@ export class Declarations implements DeclarationHost {
     const copy = this.deadLetterCopy(queue, entry.message, kind);
     const targets: RouteTarget[] = [];
     if (copy !== undefined) this.targetsOf(copy, targets);
-    // an expired or overflowing message never comes back to the queue it left (RabbitMQ drops such cycles)
-    const kept = kind === 'rejected' ? targets : targets.filter(([q]) => q !== queue);
+    const kept = withoutCycles(copy, targets);
     if (kept.length === 0) {
       queue.acknowledge(entry);
       return false;
@@ -513,7 +512,7 @@ export class Declarations implements DeclarationHost {
     if (copy === undefined) return;
     const targets: RouteTarget[] = [];
     this.targetsOf(copy, targets);
-    const kept = targets.filter(([q]) => q !== queue && !q.refuses(copy));
+    const kept = withoutCycles(copy, targets).filter(([q]) => !q.refuses(copy));
     if (kept.length > 0) this.env.place(kept, undefined, undefined);
   }
 
@@ -542,6 +541,17 @@ export class Declarations implements DeclarationHost {
     // the message's own expiration goes, as RabbitMQ removes it, so it does not expire again where it lands
     return copyMessage(message, { properties, expiration: 0, exchange, routingKey, destination: publishedDestination(exchange, routingKey) });
   }
+}
+
+/**
+ * The targets of a dead-letter copy but those it has died in before with no rejection since, as
+ * RabbitMQ drops them (`isDeathCycle`): an expired or overflowing message never comes back to the
+ * queue it left, nor goes round queues that pass it on to one another.
+ */
+function withoutCycles(copy: Message | undefined, targets: RouteTarget[]): RouteTarget[] {
+  if (copy === undefined || targets.length === 0) return targets;
+  const deaths = readDeaths(copy.properties.get(DEATH_HISTORY));
+  return targets.filter(([q]) => !isDeathCycle(q.name, deaths));
 }
 
 function declared(queue: MessageQueue): QueueDeclared {

@@ -188,3 +188,70 @@ describe('sender-selected distribution (CC and BCC headers)', () => {
     await ch.close();
   });
 });
+
+describe('dead-letter cycles', () => {
+  /** A queue's figures in the broker's stats. */
+  function stats(name: string): { pending: number; expired: number } {
+    const s = broker.server.broker.stats().queues.find((q) => q.name === name);
+    assert.ok(s !== undefined, name);
+    return { pending: s.pending, expired: s.expired };
+  }
+
+  /** Waits until `done`, looking again every 20 ms; fails after 10 s. */
+  async function until(what: string, done: () => boolean): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    while (!done()) {
+      if (Date.now() > deadline) throw new Error(`not within 10 s: ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  test('a message expiring round two queues is dropped when it would come back to one it died in, as RabbitMQ drops it', async () => {
+    const ch = await conn.createChannel();
+    const a = unique('cycle.a');
+    const b = unique('cycle.b');
+    await ch.assertQueue(a, { messageTtl: 50, deadLetterExchange: '', deadLetterRoutingKey: b });
+    await ch.assertQueue(b, { messageTtl: 50, deadLetterExchange: '', deadLetterRoutingKey: a });
+    ch.sendToQueue(a, Buffer.from('round'));
+    // after a round trip the message is in one of them
+    await ch.checkQueue(a);
+    // a message moves from queue to queue in one step: while it goes round, one of them holds it
+    await until('both queues empty', () => stats(a).pending === 0 && stats(b).pending === 0);
+    assert.deepEqual([stats(a).expired, stats(b).expired], [1, 1]);
+    await ch.close();
+  });
+
+  test('an overflow and an expiry make a cycle too; the message that did not die stays', async () => {
+    const ch = await conn.createChannel();
+    const full = unique('cycle.full');
+    const wait = unique('cycle.wait');
+    await ch.assertQueue(full, { maxLength: 1, deadLetterExchange: '', deadLetterRoutingKey: wait });
+    await ch.assertQueue(wait, { messageTtl: 50, deadLetterExchange: '', deadLetterRoutingKey: full });
+    ch.sendToQueue(full, Buffer.from('first'));
+    ch.sendToQueue(full, Buffer.from('second'));
+    await until('the first expired in the wait queue', () => stats(wait).expired === 1 && stats(wait).pending === 0);
+    const m = await ch.get(full, { noAck: true });
+    assert.ok(m !== false);
+    assert.deepEqual([m.content.toString(), m.properties.headers?.['x-death']], ['second', undefined]);
+    assert.deepEqual([stats(full).pending, stats(wait).pending, stats(wait).expired], [0, 0, 1]);
+    await ch.close();
+  });
+
+  test('a rejection on the way is no cycle: a retry through a waiting queue comes back to the queue it was rejected from', async () => {
+    const ch = await conn.createChannel();
+    const work = unique('cycle.work');
+    const wait = unique('cycle.retry');
+    await ch.assertQueue(work, { deadLetterExchange: '', deadLetterRoutingKey: wait });
+    await ch.assertQueue(wait, { messageTtl: 50, deadLetterExchange: '', deadLetterRoutingKey: work });
+    ch.sendToQueue(work, Buffer.from('retry'));
+    type Death = { queue: string; reason: string };
+    for (let round = 1; round <= 2; round++) {
+      await until(`round ${round} back in the work queue`, () => stats(work).pending === 1);
+      const m = await ch.get(work);
+      assert.ok(m !== false);
+      if (round === 2) assert.deepEqual((m.properties.headers?.['x-death'] as Death[]).map((d) => [d.queue, d.reason]), [[wait, 'expired'], [work, 'rejected']]);
+      ch.reject(m, false);
+    }
+    await ch.close();
+  });
+});
