@@ -32,6 +32,20 @@ export function withDeath(kept: PropertyValue | undefined, death: Omit<Death, 'c
 }
 
 /**
+ * RabbitMQ's rule against dead-letter cycles: a message dead-lettered towards `queue` is dropped
+ * there when `queue` is already in its history (`deaths`, the latest first, this death included)
+ * and no death since its latest one there, that one included, was a rejection. Such a cycle (by
+ * expiry or overflow) would go round for ever with no client taking part; a rejection is a
+ * client's choice, and a retry loop through a dead-letter exchange depends on it.
+ */
+export function isDeathCycle(queue: string, deaths: readonly Death[]): boolean {
+  const at = deaths.findIndex((d) => d.queue === queue);
+  if (at < 0) return false;
+  for (let i = 0; i <= at; i++) if (deaths[i]!.reason === 'rejected') return false;
+  return true;
+}
+
+/**
  * The deaths in an `x-death` property; an entry that is not one (a publisher may send any header
  * by that name) is left out. Counts and times come as numbers or as the text of a 64-bit integer.
  */

@@ -4,8 +4,8 @@ import type { Store } from '../store/index.js';
 import type { Operation, Principal } from './access.js';
 import { hasWildcard, validateDestinationName } from './address.js';
 import { publishedDestination, type CoreConnection, type DeclarationHost } from './connection.js';
-import { DEATH_HISTORY, withDeath } from './death-history.js';
-import { bindingId, DEFAULT_EXCHANGES, Exchange, type Binding, type BindingSpec, type ExchangeSpec, type PublishOptions, type PublishResult } from './exchanges.js';
+import { DEATH_HISTORY, isDeathCycle, readDeaths, withDeath } from './death-history.js';
+import { bindingId, CC_HEADER, ccKeys, DEFAULT_EXCHANGES, Exchange, type Binding, type BindingSpec, type ExchangeSpec, type PublishOptions, type PublishResult } from './exchanges.js';
 import type { Logger } from './logger.js';
 import { copyMessage, type Destination, type Message, type PropertyValue } from './message.js';
 import type { MessageQueue } from './message-queue.js';
@@ -366,6 +366,7 @@ export class Declarations implements DeclarationHost {
     if (exchange === undefined) throw notFound('exchange', name);
     if (exchange.spec.internal) throw new FerryError('FERRY_NAME_RESERVED', `exchange "${name}" is internal: only other exchanges publish to it`);
     this.authorizeRouting(connection.principal, name, message.routingKey!);
+    for (const key of senderKeys(message)) this.authorizeRouting(connection.principal, name, key);
     const targets: RouteTarget[] = [];
     this.targetsOf(message, targets);
     if (tx !== undefined) {
@@ -422,8 +423,9 @@ export class Declarations implements DeclarationHost {
       if (queue !== undefined && this.env.isTemporary(message.destination)) into.push([queue, message]);
       return;
     }
+    const more = senderKeys(message);
     // the common case, the default exchange or a direct key bound to one queue: one Map lookup, no sets
-    if (exchange.spec.alternateExchange === undefined) {
+    if (exchange.spec.alternateExchange === undefined && more.length === 0) {
       const single = exchange.name === '' ? this.env.queues.get(message.routingKey!) : exchange.directQueue(message.routingKey!);
       if (single !== undefined) {
         into.push([single, message]);
@@ -432,7 +434,7 @@ export class Declarations implements DeclarationHost {
       if (exchange.name === '') return;
     }
     const queues = new Set<MessageQueue>();
-    this.routeThrough(exchange, message.routingKey ?? '', message.properties, queues, new Set());
+    this.routeThrough(exchange, [message.routingKey ?? '', ...more], message.properties, queues, new Set());
     for (const queue of queues) into.push([queue, message]);
     // a publish to amq.topic is also a send to the core topic its key names, as RabbitMQ's STOMP and MQTT plugins see it
     if (exchange === this.amqTopic && isTopicName(message.routingKey ?? '')) this.env.topicTargets(message, message.routingKey!, into);
@@ -442,32 +444,37 @@ export class Declarations implements DeclarationHost {
   amqTopicTargets(message: Message, topic: string, into: RouteTarget[]): void {
     if (this.amqTopic.bindings.size === 0) return;
     const queues = new Set<MessageQueue>();
-    this.routeThrough(this.amqTopic, topic, message.properties, queues, new Set());
+    this.routeThrough(this.amqTopic, [topic], message.properties, queues, new Set());
     for (const queue of queues) into.push([queue, message]);
   }
 
   /**
    * Follows bindings from `exchange`, through exchange-to-exchange bindings (each exchange once per
    * publish, so a loop ends), to queues; an exchange that routes nowhere hands over to its alternate.
+   * `keys` are the routing key and those its publisher added (CC, BCC): every exchange on the way
+   * routes by all of them, and an alternate takes over only when none led anywhere, as RabbitMQ does.
    */
-  private routeThrough(exchange: Exchange<MessageQueue>, key: string, properties: ReadonlyMap<string, PropertyValue>, queues: Set<MessageQueue>, seen: Set<Exchange<MessageQueue>>): void {
+  private routeThrough(exchange: Exchange<MessageQueue>, keys: readonly string[], properties: ReadonlyMap<string, PropertyValue>, queues: Set<MessageQueue>, seen: Set<Exchange<MessageQueue>>): void {
     if (seen.has(exchange)) return;
     seen.add(exchange);
     const before = queues.size;
-    if (exchange.name === '') {
-      const queue = this.env.queues.get(key);
-      if (queue !== undefined) queues.add(queue);
-    } else {
+    for (const key of keys) {
+      if (exchange.name === '') {
+        const queue = this.env.queues.get(key);
+        if (queue !== undefined) queues.add(queue);
+        continue;
+      }
       exchange.match(key, properties, (binding) => {
         const target = binding.target;
-        if (target instanceof Exchange) this.routeThrough(target, key, properties, queues, seen);
+        if (target instanceof Exchange) this.routeThrough(target, keys, properties, queues, seen);
         else queues.add(target);
       });
+      if (!exchange.routesByKey) break;
     }
     const alternate = exchange.spec.alternateExchange;
     if (queues.size === before && alternate !== undefined) {
       const next = this.exchanges.get(alternate);
-      if (next !== undefined) this.routeThrough(next, key, properties, queues, seen);
+      if (next !== undefined) this.routeThrough(next, keys, properties, queues, seen);
     }
   }
 
@@ -483,8 +490,7 @@ export class Declarations implements DeclarationHost {
     const copy = this.deadLetterCopy(queue, entry.message, kind);
     const targets: RouteTarget[] = [];
     if (copy !== undefined) this.targetsOf(copy, targets);
-    // an expired or overflowing message never comes back to the queue it left (RabbitMQ drops such cycles)
-    const kept = kind === 'rejected' ? targets : targets.filter(([q]) => q !== queue);
+    const kept = withoutCycles(copy, targets);
     if (kept.length === 0) {
       queue.acknowledge(entry);
       return false;
@@ -506,7 +512,7 @@ export class Declarations implements DeclarationHost {
     if (copy === undefined) return;
     const targets: RouteTarget[] = [];
     this.targetsOf(copy, targets);
-    const kept = targets.filter(([q]) => q !== queue && !q.refuses(copy));
+    const kept = withoutCycles(copy, targets).filter(([q]) => !q.refuses(copy));
     if (kept.length > 0) this.env.place(kept, undefined, undefined);
   }
 
@@ -515,8 +521,13 @@ export class Declarations implements DeclarationHost {
     const args = queue.declared?.spec.arguments;
     const exchange = args?.deadLetterExchange;
     if (exchange === undefined || !this.exchanges.has(exchange)) return undefined;
-    const routingKey = args!.deadLetterRoutingKey ?? message.routingKey ?? message.destination.name;
+    const ownKey = message.routingKey ?? message.destination.name;
+    const routingKey = args!.deadLetterRoutingKey ?? ownKey;
     const properties = new Map<string, PropertyValue>(message.properties);
+    // as RabbitMQ: the copy goes by the message's own key and its CC keys, unless the queue names a
+    // key of its own, which replaces them all (the CC header goes); x-death names them either way
+    const routingKeys = [ownKey, ...ccKeys(message.properties)];
+    if (args!.deadLetterRoutingKey !== undefined) properties.delete(CC_HEADER);
     const from = message.exchange ?? '';
     if (!properties.has('x-first-death-queue')) {
       properties.set('x-first-death-queue', queue.name);
@@ -526,11 +537,21 @@ export class Declarations implements DeclarationHost {
     properties.set('x-last-death-queue', queue.name);
     properties.set('x-last-death-reason', reason);
     properties.set('x-last-death-exchange', from);
-    const routingKeys = [message.routingKey ?? message.destination.name];
     properties.set(DEATH_HISTORY, withDeath(properties.get(DEATH_HISTORY), { queue: queue.name, reason, time: this.env.clock(), exchange: from, 'routing-keys': routingKeys }));
     // the message's own expiration goes, as RabbitMQ removes it, so it does not expire again where it lands
     return copyMessage(message, { properties, expiration: 0, exchange, routingKey, destination: publishedDestination(exchange, routingKey) });
   }
+}
+
+/**
+ * The targets of a dead-letter copy but those it has died in before with no rejection since, as
+ * RabbitMQ drops them (`isDeathCycle`): an expired or overflowing message never comes back to the
+ * queue it left, nor goes round queues that pass it on to one another.
+ */
+function withoutCycles(copy: Message | undefined, targets: RouteTarget[]): RouteTarget[] {
+  if (copy === undefined || targets.length === 0) return targets;
+  const deaths = readDeaths(copy.properties.get(DEATH_HISTORY));
+  return targets.filter(([q]) => !isDeathCycle(q.name, deaths));
 }
 
 function declared(queue: MessageQueue): QueueDeclared {
@@ -551,7 +572,12 @@ function describeExchange(e: ExchangeSpec): string {
   return `${e.type} (${flags.filter((f) => f !== '').join(', ')})`;
 }
 
-/** A routing key that is also a core topic name: not empty, no core wildcards, no empty level. */
+/** The routing keys a message's publisher added to its own: its CC keys, and BCC ones when it has them. */
+function senderKeys(message: Message): readonly string[] {
+  const cc = ccKeys(message.properties);
+  return message.bccKeys === undefined ? cc : [...cc, ...message.bccKeys];
+}
+
 /**
  * The core topic pattern that covers what a binding key of amq.topic matches: `*` is one level in
  * both, and `#` (any number of words) is `>` at the end; a `#` before the end is taken as `>` there,
@@ -563,6 +589,7 @@ function corePattern(bindingKey: string): string {
   return hash < 0 ? bindingKey : [...words.slice(0, hash), '>'].join('.');
 }
 
+/** A routing key that is also a core topic name: not empty, no core wildcards, no empty level. */
 function isTopicName(key: string): boolean {
   return key !== '' && key.length <= 1024 && !hasWildcard(key) && !key.split('.').includes('');
 }

@@ -21,13 +21,17 @@ export interface ExchangeSpec {
   readonly alternateExchange?: string | undefined;
 }
 
-/** A headers exchange's binding condition: `all` (every value present and equal) or `any` (one is). */
+/**
+ * A headers exchange's binding condition: `all` (every value present and equal) or `any` (one is).
+ * The `-with-x` modes match the same way; they differ in what the adapter puts in `values`, and
+ * are kept as such because a binding's identity, and its record, carry the mode the client named.
+ */
 export interface HeadersMatch {
-  readonly match: 'all' | 'any';
+  readonly match: 'all' | 'any' | 'all-with-x' | 'any-with-x';
   /**
    * Header name -> value, compared by type and value with the message's properties; a `null` value
-   * asks only that the header be present (RabbitMQ's `void`). Arguments starting `x-` are not
-   * matched: the adapter leaves them out.
+   * asks only that the header be present (RabbitMQ's `void`). Arguments starting `x-` are matched
+   * only in the `-with-x` modes (`x-match` itself never): otherwise the adapter leaves them out.
    */
   readonly values: ReadonlyMap<string, PropertyValue>;
 }
@@ -40,6 +44,33 @@ export interface BindingSpec {
   readonly routingKey: string;
   /** Only for a headers exchange (which ignores the routing key). */
   readonly headers?: HeadersMatch | undefined;
+}
+
+/**
+ * RabbitMQ's sender-selected distribution: a published message is routed also by each key in its
+ * `CC` header, on the same exchange, each queue getting it once; consumers see the header (and the
+ * keys in `BCC`, which they do not see: `Message.bccKeys`).
+ */
+export const CC_HEADER = 'CC';
+
+const NO_KEYS: readonly string[] = [];
+
+/**
+ * The keys in a message's `CC` property: a string is one key; the JSON text of an array (what a
+ * protocol whose headers have arrays, as 0-9-1's, gives core's flat properties) is its strings.
+ */
+export function ccKeys(properties: ReadonlyMap<string, PropertyValue>): readonly string[] {
+  const value = properties.get(CC_HEADER);
+  if (typeof value !== 'string') return NO_KEYS;
+  if (value.startsWith('[')) {
+    try {
+      const parsed: unknown = JSON.parse(value);
+      if (Array.isArray(parsed)) return parsed.filter((k): k is string => typeof k === 'string');
+    } catch {
+      // a key that only looks like an array is a key
+    }
+  }
+  return [value];
 }
 
 /** The pre-declared exchanges: `''` is the default exchange, every queue bound to it by its own name. */
@@ -142,6 +173,11 @@ export class Exchange<Q> {
     return binding;
   }
 
+  /** Whether its bindings look at the routing key: a fanout or headers exchange matches the same whatever the key. */
+  get routesByKey(): boolean {
+    return this.spec.type === 'direct' || this.spec.type === 'topic';
+  }
+
   /** For a direct exchange whose key leads to exactly one binding, to a queue: that queue. */
   directQueue(routingKey: string): Q | undefined {
     const set = this.byKey?.get(routingKey);
@@ -171,13 +207,13 @@ export class Exchange<Q> {
 }
 
 /**
- * RabbitMQ's headers rule: `all` wants every bound header present with an equal value, `any` one
- * of them; a null bound value asks only for presence. Values compare by type and value: a string
+ * RabbitMQ's headers rule: `all` (and `all-with-x`) wants every bound header present with an
+ * equal value, `any` (and `any-with-x`) one of them; a null bound value asks only for presence. Values compare by type and value: a string
  * never equals a number; integers compare by value whether they came as a number or a long.
  */
 export function headersMatch(condition: HeadersMatch, properties: ReadonlyMap<string, PropertyValue>): boolean {
-  if (condition.values.size === 0) return condition.match === 'all';
-  const all = condition.match === 'all';
+  const all = condition.match === 'all' || condition.match === 'all-with-x';
+  if (condition.values.size === 0) return all;
   for (const [name, wanted] of condition.values) {
     const ok = properties.has(name) && (wanted === null || sameValue(wanted, properties.get(name)!));
     if (all && !ok) return false;

@@ -77,6 +77,12 @@ export interface Message {
   readonly userId: string | undefined;
   readonly native: NativeEncoding | undefined;
   /**
+   * Further routing keys its publisher chose but no consumer may see (RabbitMQ's `BCC` header, which
+   * the adapter takes out): it is routed once more by each, when published (at commit in a
+   * transaction). Kept in memory only, and not carried into copies.
+   */
+  readonly bccKeys: readonly string[] | undefined;
+  /**
    * Encodings of this message made by protocol adapters, keyed by a name each adapter chooses, so
    * that a message fanned out to many consumers of one protocol is encoded once. Core never reads it.
    */
@@ -106,6 +112,8 @@ export interface MessageInit {
   /** See `Message.userId`: refused by core unless it names the sending connection's user. */
   userId?: string | undefined;
   native?: NativeEncoding | undefined;
+  /** See `Message.bccKeys`. */
+  bccKeys?: readonly string[] | undefined;
   id?: string;
   /** The producing adapter's own encoding of parts of the message, seeded into `Message.encodings`. */
   encodings?: Map<string, unknown> | undefined;
@@ -136,6 +144,7 @@ export interface BodyHome {
  */
 class CoreMessage implements Message {
   encodings: Map<string, unknown> | undefined = undefined;
+  bccKeys: readonly string[] | undefined = undefined;
   /** Null while the body waits on disk only. */
   residentBody: Buffer | null;
   /** Store record the body can be read back from, 0 until the body cache may drop it. */
@@ -259,6 +268,7 @@ export function buildMessage(init: MessageInit | Omit<MessageInit, 'destination'
     init.native,
   );
   if (init.encodings !== undefined) message.encodings = init.encodings;
+  if (init.bccKeys !== undefined && init.bccKeys.length > 0) message.bccKeys = init.bccKeys;
   return message;
 }
 

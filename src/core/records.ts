@@ -1,6 +1,6 @@
 import { FerryError } from '../errors.js';
 import { buildMessage, markBodyOnDisk, type BodyKind, type Destination, type Message, type MessageInit, type PropertyValue, type PropertyWireType } from './message.js';
-import type { BindingSpec, ExchangeSpec, ExchangeType } from './exchanges.js';
+import type { BindingSpec, ExchangeSpec, ExchangeType, HeadersMatch } from './exchanges.js';
 import type { QueueArguments, QueueSpec } from './queue-arguments.js';
 import { Reader, Writer } from './record-codec.js';
 
@@ -409,6 +409,9 @@ export function decodeExchange(data: Buffer): ExchangeSpec {
   return { name, type, durable: (flags & 1) !== 0, autoDelete: (flags & 2) !== 0, internal: (flags & 4) !== 0, ...(alternateExchange === undefined ? {} : { alternateExchange }) };
 }
 
+/** A binding's x-match as its record's byte, less one: 1 and 2 were the only ones before the `-with-x` modes. */
+const HEADERS_MATCHES: readonly HeadersMatch['match'][] = ['all', 'any', 'all-with-x', 'any-with-x'];
+
 export function encodeBinding(b: BindingSpec): Buffer {
   const w = new Writer();
   w.str(b.source);
@@ -417,7 +420,7 @@ export function encodeBinding(b: BindingSpec): Buffer {
   w.str(b.routingKey);
   if (b.headers === undefined) w.u8(0);
   else {
-    w.u8(b.headers.match === 'all' ? 1 : 2);
+    w.u8(HEADERS_MATCHES.indexOf(b.headers.match) + 1);
     w.u32(b.headers.values.size);
     for (const [name, value] of b.headers.values) {
       w.str(name);
@@ -441,7 +444,9 @@ export function decodeBinding(data: Buffer): BindingSpec {
     const key = r.str();
     values.set(key, readProperty(r));
   }
-  return { source, destination: { kind, name }, routingKey, headers: { match: match === 1 ? 'all' : 'any', values } };
+  const mode = HEADERS_MATCHES[match - 1];
+  if (mode === undefined) throw new FerryError('FERRY_STORE_CORRUPT', `binding record from "${source}" has an unknown x-match`);
+  return { source, destination: { kind, name }, routingKey, headers: { match: mode, values } };
 }
 
 export interface DurableSubscriptionRecord {

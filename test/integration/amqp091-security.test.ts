@@ -86,6 +86,8 @@ test('dead-letter and alternate exchanges, and amq.topic, route only where the u
     assert.equal(await outcome((ch) => ch.assertExchange('app.ex2', 'direct', { alternateExchange: 'amq.topic' })), 403, 'amq.topic with any key: every core topic');
     assert.equal(await outcome(async (ch) => ch.publish('amq.topic', 'secret.t', Buffer.from('x'))), 403, 'amq.topic carries core topic secret.t');
     assert.equal(await outcome(async (ch) => ch.publish('amq.topic', 'app.t', Buffer.from('x'))), 'ok');
+    assert.equal(await outcome(async (ch) => ch.sendToQueue('app.q', Buffer.from('x'), { headers: { CC: ['secret.q'] } })), 403, 'a CC key routes too: to a queue she may not send to');
+    assert.equal(await outcome(async (ch) => ch.sendToQueue('app.q', Buffer.from('x'), { headers: { BCC: 'secret.q' } })), 403, 'a BCC key too');
     assert.equal(await outcome((ch) => ch.bindQueue('app.q', 'amq.topic', '#')), 403, 'a binding to amq.topic subscribes to the core topics its key matches');
     assert.equal(await outcome((ch) => ch.bindQueue('app.q', 'amq.topic', 'app.#')), 'ok');
     const spied = await adminChannel.checkQueue('secret.q');

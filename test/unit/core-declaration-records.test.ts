@@ -22,6 +22,10 @@ test('exchange and binding records round-trip, header values keeping their types
   const values = new Map<string, string | number | bigint | boolean | Buffer | null>([['s', '1'], ['n', 1], ['l', 1n], ['b', true], ['x', Buffer.from([1, 2])], ['v', null]]);
   const binding = { source: 'e', destination: { kind: 'exchange' as const, name: 'f' }, routingKey: 'a.#', headers: { match: 'any' as const, values } };
   assert.deepEqual(decodeBinding(encodeBinding(binding)), binding);
+  for (const match of ['all', 'all-with-x', 'any-with-x'] as const) {
+    const moded = { ...binding, headers: { match, values: new Map([['x-k', 'v']]) } };
+    assert.deepEqual(decodeBinding(encodeBinding(moded)), moded);
+  }
   const plain = { source: 'amq.topic', destination: { kind: 'queue' as const, name: 'q' }, routingKey: '' };
   assert.deepEqual(decodeBinding(encodeBinding(plain)), plain);
 });

@@ -74,16 +74,20 @@ export function declareExchange(core: CoreConnection, a: MethodArgs<'exchange.de
   );
 }
 
-/** A binding's spec; a headers binding's condition comes from its arguments (`x-match` and the values, the `x-` ones left out). */
+/**
+ * A binding's spec; a headers binding's condition comes from its arguments: `x-match` and the
+ * values to match, the `x-` ones among them only with `all-with-x` or `any-with-x` (RabbitMQ 3.10).
+ */
 export function bindingSpec(source: string, destination: BindingSpec['destination'], routingKey: string, args: FieldTable): BindingSpec {
   const match = args.get('x-match');
   if (match === undefined && !hasHeaderValues(args)) return { source, destination, routingKey };
   if (match !== undefined && match !== 'all' && match !== 'any' && match !== 'all-with-x' && match !== 'any-with-x') {
     throw precondition(`invalid x-match field value '${String(match)}'; expected all, any, all-with-x, or any-with-x`);
   }
+  const withX = match === 'all-with-x' || match === 'any-with-x';
   const values = new Map<string, PropertyValue>();
-  for (const [name, value] of args) if (!name.startsWith('x-')) values.set(name, headerValue(value));
-  return { source, destination, routingKey, headers: { match: match === 'any' || match === 'any-with-x' ? 'any' : 'all', values } };
+  for (const [name, value] of args) if (name !== 'x-match' && (withX || !name.startsWith('x-'))) values.set(name, headerValue(value));
+  return { source, destination, routingKey, headers: { match: match ?? 'all', values } };
 }
 
 function hasHeaderValues(args: FieldTable): boolean {

@@ -25,7 +25,8 @@ import { replyKeyOf } from './reply-to.js';
  * nested table or an array has no counterpart in core's flat properties: it becomes its JSON text
  * (bigints as strings, byte arrays as base64), so other protocols can still read it; `x-death`,
  * the history core keeps as such text when it dead-letters a message, goes out as the array of
- * tables RabbitMQ writes (`deathTables`). A 0-9-1
+ * tables RabbitMQ writes (`deathTables`). `BCC` is no property: its keys route the message
+ * (`Message.bccKeys`) and the header is left out of what is kept. A 0-9-1
  * consumer gets the exact header frame the publisher sent (kept as `Message.native`, also in the
  * store), nested values, exact integer types, a priority above 9 and the expiration as published
  * included; a dead-letter copy gets it with core's changes applied (`amended`). Only messages from
@@ -39,6 +40,8 @@ const CONTENT_ENCODING = 'content-encoding';
 const APP_ID = 'app-id';
 /** RabbitMQ's header for how many times a message was delivered before (quorum queues). */
 export const DELIVERY_COUNT = 'x-delivery-count';
+/** RabbitMQ's header of routing keys that route the message too, unseen by consumers (CC's are seen: core reads them). */
+const BCC = 'BCC';
 
 /**
  * The core message a publish becomes (core names its destination from the exchange and routing key).
@@ -68,7 +71,11 @@ export function publishToInit(
   if (directReply !== undefined) init.replyTo = directReply.queue;
   else if (props.replyTo !== undefined) init.replyTo = { kind: 'queue', name: props.replyTo };
   const properties = new Map<string, PropertyValue>();
-  if (props.headers !== undefined) for (const [name, value] of props.headers) properties.set(name, toProperty(value));
+  // sender-selected distribution: BCC keys route the message, and the header goes before anyone sees it
+  const bcc = props.headers?.get(BCC);
+  const headers = bcc === undefined ? props.headers : new Map([...props.headers!].filter(([name]) => name !== BCC));
+  if (bcc !== undefined) init.bccKeys = routingKeysOf(bcc);
+  if (headers !== undefined) for (const [name, value] of headers) properties.set(name, toProperty(value));
   if (props.contentType !== undefined) properties.set(CONTENT_TYPE, props.contentType);
   if (props.contentEncoding !== undefined) properties.set(CONTENT_ENCODING, props.contentEncoding);
   if (props.appId !== undefined) properties.set(APP_ID, props.appId);
@@ -78,11 +85,17 @@ export function publishToInit(
     init.userId = props.userId;
   }
   if (properties.size > 0) init.properties = properties;
-  // 0-9-1 consumers must see the reply key, not the publisher's `amq.rabbitmq.reply-to`
-  const kept = directReply === undefined ? propertiesBytes : encodeProperties({ ...props, replyTo: directReply.key });
+  // 0-9-1 consumers must see the reply key, not the publisher's `amq.rabbitmq.reply-to`, and no BCC
+  const kept = directReply === undefined && bcc === undefined ? propertiesBytes : encodeProperties({ ...props, ...(headers === undefined ? {} : { headers }), ...(directReply === undefined ? {} : { replyTo: directReply.key }) });
   init.encodings = new Map([[ENCODING, kept]]);
   init.native = { protocol: ENCODING, bytes: kept, exact: true };
   return init;
+}
+
+/** The keys of a CC or BCC header: an array's strings, or a string. */
+function routingKeysOf(value: FieldValue): string[] {
+  if (typeof value === 'string') return [value];
+  return Array.isArray(value) ? value.filter((k): k is string => typeof k === 'string') : [];
 }
 
 /** RabbitMQ's rule: a non-negative integer of milliseconds, as text. */
