@@ -45,7 +45,7 @@ export interface DeclarationsEnv {
 }
 
 /** The dead-letter reasons RabbitMQ names in `x-first-death-reason`. */
-export type DeathReason = 'rejected' | 'expired' | 'maxlen';
+export type DeathReason = 'rejected' | 'expired' | 'maxlen' | 'delivery_limit';
 
 /**
  * RabbitMQ's model in core: exchanges and their bindings in front of core's queues, and the
@@ -479,11 +479,11 @@ export class Declarations implements DeclarationHost {
    * Returns true when it moved.
    */
   deadLetter(queue: MessageQueue, entry: QueueEntry, reason: string): boolean {
-    const kind: DeathReason = reason === 'expired' || reason === 'maxlen' ? reason : 'rejected';
+    const kind: DeathReason = reason === 'expired' || reason === 'maxlen' || reason === 'delivery_limit' ? reason : 'rejected';
     const copy = this.deadLetterCopy(queue, entry.message, kind);
     const targets: RouteTarget[] = [];
     if (copy !== undefined) this.targetsOf(copy, targets);
-    // an expired or overflowing message never comes back to the queue it left (RabbitMQ drops such cycles)
+    // an expired, overflowing or too often delivered message never comes back to the queue it left (RabbitMQ drops such cycles)
     const kept = kind === 'rejected' ? targets : targets.filter(([q]) => q !== queue);
     if (kept.length === 0) {
       queue.acknowledge(entry);
