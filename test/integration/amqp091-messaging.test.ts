@@ -387,6 +387,21 @@ describe('consumers', () => {
     await ch.close();
   });
 
+  test('a global prefetch does not count what basic.get took, as RabbitMQ does not: a new consumer still gets its messages', async () => {
+    const ch = await conn.createChannel();
+    const q = unique('global.get');
+    await ch.assertQueue(q);
+    for (let i = 0; i < 6; i++) ch.sendToQueue(q, Buffer.from(String(i)));
+    await ch.prefetch(2, true);
+    const got = [await ch.get(q), await ch.get(q)];
+    assert.ok(got.every((m) => m !== false));
+    const { inbox } = await consumeInto(ch, q);
+    assert.deepEqual((await inbox.take(2)).map((m) => m.content.toString()), ['2', '3']);
+    // the consumer's two fill the limit: the rest wait
+    assert.equal((await ch.checkQueue(q)).messageCount, 2);
+    await ch.close();
+  });
+
   test('nack with requeue redelivers with redelivered set and x-delivery-count; reject dead-letters to the queue\'s exchange', async () => {
     const ch = await conn.createChannel();
     const dlx = unique('dlx');
