@@ -45,7 +45,7 @@ export interface DeclarationsEnv {
 }
 
 /** The dead-letter reasons RabbitMQ names in `x-first-death-reason`. */
-export type DeathReason = 'rejected' | 'expired' | 'maxlen';
+export type DeathReason = 'rejected' | 'expired' | 'maxlen' | 'delivery_limit';
 
 /**
  * RabbitMQ's model in core: exchanges and their bindings in front of core's queues, and the
@@ -486,7 +486,7 @@ export class Declarations implements DeclarationHost {
    * Returns true when it moved.
    */
   deadLetter(queue: MessageQueue, entry: QueueEntry, reason: string): boolean {
-    const kind: DeathReason = reason === 'expired' || reason === 'maxlen' ? reason : 'rejected';
+    const kind: DeathReason = reason === 'expired' || reason === 'maxlen' || reason === 'delivery_limit' ? reason : 'rejected';
     const copy = this.deadLetterCopy(queue, entry.message, kind);
     const targets: RouteTarget[] = [];
     if (copy !== undefined) this.targetsOf(copy, targets);

@@ -349,10 +349,10 @@ export class MessageQueue implements EntryQueue {
       }
       if (counted) {
         entry.redeliveries++;
-        // RabbitMQ's queues redeliver without a maximum
-        const max = this.declared === undefined ? this.policy.maxRedeliveries : -1;
+        // RabbitMQ's queues redeliver without a maximum, but for a delivery limit (quorum queues')
+        const max = this.declared === undefined ? this.policy.maxRedeliveries : this.declared.spec.arguments.deliveryLimit ?? -1;
         if (max >= 0 && entry.redeliveries > max) {
-          this.deadLetter(entry, `delivery failed ${entry.redeliveries} times (max redeliveries ${max})`);
+          this.deadLetter(entry, this.declared === undefined ? `delivery failed ${entry.redeliveries} times (max redeliveries ${max})` : 'delivery_limit');
           continue;
         }
         this.env.persistence.updateDeliveryCount(this.recordId, entry);

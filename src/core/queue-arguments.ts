@@ -24,6 +24,11 @@ export interface QueueArguments {
   readonly maxPriority?: number | undefined;
   /** One consumer gets everything; when it goes, the next in order of subscription takes over. */
   readonly singleActiveConsumer?: boolean | undefined;
+  /**
+   * Most times a message may come back (requeued, or its consumer gone) before it is dead-lettered
+   * (reason `delivery_limit`) instead, as RabbitMQ's quorum queues count; without it, no maximum.
+   */
+  readonly deliveryLimit?: number | undefined;
 }
 
 export interface QueueSpec {
@@ -76,6 +81,7 @@ export function validateQueueArguments(args: QueueArguments, fail: (message: str
   wholeAtLeast('maxLength', args.maxLength, 0);
   wholeAtLeast('maxLengthBytes', args.maxLengthBytes, 0);
   wholeAtLeast('maxPriority', args.maxPriority, 0);
+  wholeAtLeast('deliveryLimit', args.deliveryLimit, 0);
   if (args.maxPriority !== undefined && args.maxPriority > 255) throw fail(`invalid queue argument maxPriority: ${args.maxPriority} (at most 255)`);
   if (args.overflow !== undefined && !OVERFLOWS.includes(args.overflow)) throw fail(`invalid queue argument overflow: ${String(args.overflow)}`);
   if (args.deadLetterRoutingKey !== undefined && args.deadLetterExchange === undefined) {
@@ -97,7 +103,8 @@ export function sameQueueSpec(a: QueueSpec, b: QueueSpec): boolean {
     x.maxLengthBytes === y.maxLengthBytes &&
     (x.overflow ?? 'drop-head') === (y.overflow ?? 'drop-head') &&
     x.maxPriority === y.maxPriority &&
-    (x.singleActiveConsumer ?? false) === (y.singleActiveConsumer ?? false)
+    (x.singleActiveConsumer ?? false) === (y.singleActiveConsumer ?? false) &&
+    x.deliveryLimit === y.deliveryLimit
   );
 }
 

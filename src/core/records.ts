@@ -370,6 +370,8 @@ export function encodeQueue(q: QueueRecord): Buffer {
   w.optStr(a.deadLetterExchange);
   w.optStr(a.deadLetterRoutingKey);
   w.u8(a.overflow === undefined ? 0 : OVERFLOW_NAMES.indexOf(a.overflow) + 1);
+  // last, so a record written before it existed reads as having none
+  w.f64(a.deliveryLimit ?? Number.NaN);
   return w.finish();
 }
 
@@ -382,7 +384,9 @@ export function decodeQueue(data: Buffer): QueueRecord {
   const deadLetterExchange = r.optStr();
   const deadLetterRoutingKey = r.optStr();
   const overflow = OVERFLOW_NAMES[r.u8() - 1];
+  const deliveryLimit = r.remaining() === 0 ? Number.NaN : r.f64();
   const args: Record<string, unknown> = { messageTtl, expires, maxLength, maxLengthBytes, maxPriority, deadLetterExchange, deadLetterRoutingKey, overflow };
+  if (!Number.isNaN(deliveryLimit)) args['deliveryLimit'] = deliveryLimit;
   if ((flags & 8) !== 0) args['singleActiveConsumer'] = true;
   for (const key of Object.keys(args)) if (args[key] === undefined) delete args[key];
   return { name, spec: { name, durable: (flags & 1) !== 0, exclusive: (flags & 2) !== 0, autoDelete: (flags & 4) !== 0, arguments: args as QueueArguments } };

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { ChannelModel, GetMessage, Message } from 'amqplib';
+import type { Channel, ChannelModel, GetMessage, Message } from 'amqplib';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { encodeContentHeader, encodeProperties } from '../../src/protocols/amqp091/frames.js';
 import { encodeMethod } from '../../src/protocols/amqp091/methods.js';
@@ -387,6 +387,21 @@ describe('consumers', () => {
     await ch.close();
   });
 
+  test('a global prefetch does not count what basic.get took, as RabbitMQ does not: a new consumer still gets its messages', async () => {
+    const ch = await conn.createChannel();
+    const q = unique('global.get');
+    await ch.assertQueue(q);
+    for (let i = 0; i < 6; i++) ch.sendToQueue(q, Buffer.from(String(i)));
+    await ch.prefetch(2, true);
+    const got = [await ch.get(q), await ch.get(q)];
+    assert.ok(got.every((m) => m !== false));
+    const { inbox } = await consumeInto(ch, q);
+    assert.deepEqual((await inbox.take(2)).map((m) => m.content.toString()), ['2', '3']);
+    // the consumer's two fill the limit: the rest wait
+    assert.equal((await ch.checkQueue(q)).messageCount, 2);
+    await ch.close();
+  });
+
   test('nack with requeue redelivers with redelivered set and x-delivery-count; reject dead-letters to the queue\'s exchange', async () => {
     const ch = await conn.createChannel();
     const dlx = unique('dlx');
@@ -630,6 +645,37 @@ describe('publisher confirms', () => {
     const outcome = (body: string): Promise<string> => new Promise((resolve) => ch.sendToQueue(q, Buffer.from(body), {}, (err) => resolve(err ? 'nack' : 'ack')));
     assert.equal(await outcome('1'), 'ack');
     assert.equal(await outcome('2'), 'nack');
+    await ch.close();
+  });
+});
+
+describe('transactions', () => {
+  /** tx.select, tx.commit and tx.rollback through amqplib's channel rpc, which its typings leave out. */
+  const tx = (ch: Channel, method: 'select' | 'commit' | 'rollback'): Promise<unknown> => {
+    const id = { select: 10, commit: 20, rollback: 30 }[method];
+    return (ch as unknown as { rpc(method: number, fields: object, expect: number): Promise<unknown> }).rpc((90 << 16) | id, {}, (90 << 16) | (id + 1));
+  };
+
+  test('an unroutable mandatory publish in a transaction comes back at the commit, never for a rollback', async () => {
+    const ch = await conn.createChannel();
+    const q = unique('tx');
+    await ch.assertQueue(q);
+    const returned: string[] = [];
+    ch.on('return', (m: { fields: { replyCode: number }; content: Buffer }) => returned.push(`${m.fields.replyCode} ${m.content.toString()}`));
+    await tx(ch, 'select');
+    ch.publish('', unique('tx.nowhere'), Buffer.from('rolled back'), { mandatory: true });
+    // a round trip on the channel: a return sent for the publish would have come before its answer
+    await ch.checkQueue(q);
+    await tx(ch, 'rollback');
+    await ch.checkQueue(q);
+    assert.deepEqual(returned, []);
+    ch.publish('', unique('tx.nowhere'), Buffer.from('committed'), { mandatory: true });
+    ch.sendToQueue(q, Buffer.from('routed'), { mandatory: true });
+    await ch.checkQueue(q);
+    assert.deepEqual(returned, []);
+    await tx(ch, 'commit');
+    assert.deepEqual(returned, ['312 committed']);
+    assert.equal((await ch.checkQueue(q)).messageCount, 1);
     await ch.close();
   });
 });

@@ -10,7 +10,7 @@ import { decodeBinding, decodeExchange, decodeQueue, decodeStoredMessage, encode
 
 test('a queue record keeps a declared spec; an older record is a name only', () => {
   assert.deepEqual(decodeQueue(encodeQueue({ name: 'plain' })), { name: 'plain' });
-  const spec = { name: 'q', durable: true, exclusive: false, autoDelete: true, arguments: { messageTtl: 0, expires: 5000, deadLetterExchange: '', deadLetterRoutingKey: 'dead', maxLength: 3, maxLengthBytes: 1024, overflow: 'reject-publish-dlx' as const, maxPriority: 5, singleActiveConsumer: true } };
+  const spec = { name: 'q', durable: true, exclusive: false, autoDelete: true, arguments: { messageTtl: 0, expires: 5000, deadLetterExchange: '', deadLetterRoutingKey: 'dead', maxLength: 3, maxLengthBytes: 1024, overflow: 'reject-publish-dlx' as const, maxPriority: 5, singleActiveConsumer: true, deliveryLimit: 2 } };
   assert.deepEqual(decodeQueue(encodeQueue({ name: 'q', spec })), { name: 'q', spec });
   const bare = { name: 'b', durable: true, exclusive: false, autoDelete: false, arguments: {} };
   assert.deepEqual(decodeQueue(encodeQueue({ name: 'b', spec: bare })), { name: 'b', spec: bare });

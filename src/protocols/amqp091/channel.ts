@@ -70,6 +70,8 @@ export class Amqp091Channel {
   /** tx.select makes every later publish and acknowledgement part of a transaction, renewed at each commit and rollback. */
   txId: string | undefined;
   private txCount = 0;
+  /** The transaction's mandatory publishes that reached no queue: returned at its commit, as RabbitMQ routes them then; never when it rolls back or is abandoned. */
+  private txReturns: { readonly incoming: Incoming; readonly body: Buffer }[] = [];
   flowActive = true;
 
   constructor(
@@ -247,6 +249,7 @@ export class Amqp091Channel {
   }
 
   private beginTx(): void {
+    this.txReturns = [];
     this.txId = `amqp091:${this.id}:${++this.txCount}`;
     this.core.begin(this.txId);
   }
@@ -254,6 +257,7 @@ export class Amqp091Channel {
   private commit(): void {
     const txId = this.requireTx();
     const durable = this.core.commit(txId);
+    for (const { incoming, body } of this.txReturns) this.returnMessage(incoming, body);
     this.host.holdPublishers(this.core.roomAfterCommit);
     this.beginTx();
     if (durable === null) return this.send('tx.commit-ok', {});
@@ -316,7 +320,10 @@ export class Amqp091Channel {
     const options = temporaryQueue === undefined ? (incoming.mandatory ? MANDATORY : undefined) : { mandatory: incoming.mandatory, temporaryQueue };
     const result = this.coreSession.publish(incoming.exchange, incoming.routingKey, init, this.txId, options);
     this.host.holdPublishers(this.coreSession.roomAfterSend);
-    if (incoming.mandatory && result.routed === 0) this.returnMessage(incoming, body);
+    if (incoming.mandatory && result.routed === 0) {
+      if (this.txId === undefined) this.returnMessage(incoming, body);
+      else this.txReturns.push({ incoming, body });
+    }
     if (seq === 0) return;
     const confirm: Confirm = { tag: seq, state: 'pending' };
     this.confirms.push(confirm);
@@ -397,6 +404,7 @@ export class Amqp091Channel {
       }
     }
     this.txId = undefined;
+    this.txReturns = [];
     this.session?.close();
     this.session = undefined;
   }

@@ -90,7 +90,9 @@ export class Consumers {
   /** In delivery-tag order (tags only grow), so an acknowledgement with `multiple` walks from the front. */
   private readonly unacked = new Map<number, Unacked>();
   private nextDeliveryTag = 1;
-  private unackedBytes = 0;
+  /** Unacknowledged deliveries to consumers, and their bytes: what basic.get took is not held against prefetch, as in RabbitMQ. */
+  private consumed = 0;
+  private consumedBytes = 0;
   /** basic.qos with global=false: the prefetch of consumers opened after it. */
   private consumerPrefetch = 0;
   /** basic.qos with global=true: the limit for the whole channel. */
@@ -112,9 +114,9 @@ export class Consumers {
   }
 
   hasChannelCredit(): boolean {
-    if (this.channelPrefetch !== 0 && this.unacked.size >= this.channelPrefetch) return false;
+    if (this.channelPrefetch !== 0 && this.consumed >= this.channelPrefetch) return false;
     // at least one message goes out whatever its size, as the specification asks of prefetch-size
-    if (this.prefetchSize !== 0 && this.unacked.size > 0 && this.unackedBytes >= this.prefetchSize) return false;
+    if (this.prefetchSize !== 0 && this.consumed > 0 && this.consumedBytes >= this.prefetchSize) return false;
     return true;
   }
 
@@ -213,8 +215,11 @@ export class Consumers {
     if (!consumer.noAck) {
       const size = d.message.body.length;
       this.unacked.set(deliveryTag, { consumer, coreTag: d.tag, size });
-      this.unackedBytes += size;
       consumer.unacked++;
+      if (!consumer.single) {
+        this.consumed++;
+        this.consumedBytes += size;
+      }
     }
     return deliveryTag;
   }
@@ -290,8 +295,11 @@ export class Consumers {
 
   private forget(tag: number, u: Unacked): void {
     this.unacked.delete(tag);
-    this.unackedBytes -= u.size;
     u.consumer.unacked--;
+    if (!u.consumer.single) {
+      this.consumed--;
+      this.consumedBytes -= u.size;
+    }
   }
 
   /** After a settlement: a cancelled consumer with nothing left closes; the others (all of the channel's, under a channel-wide limit) may take more. */
@@ -314,7 +322,8 @@ export class Consumers {
     const all = new Set<ChannelConsumer>([...this.byTag.values(), ...[...this.unacked.values()].map((u) => u.consumer)]);
     this.byTag.clear();
     this.unacked.clear();
-    this.unackedBytes = 0;
+    this.consumed = 0;
+    this.consumedBytes = 0;
     for (const c of all) {
       c.stopped = true;
       if (c.handle !== undefined && !c.handle.isClosed) c.handle.close();

@@ -50,6 +50,8 @@ export function queueArguments(table: FieldTable): QueueArguments {
     overflow,
     maxPriority: integerArgument(table, 'x-max-priority'),
     singleActiveConsumer: single,
+    // whatever x-queue-type says: Ferry's queues are of one type, and a limit asked for is kept
+    deliveryLimit: integerArgument(table, 'x-delivery-limit'),
   };
   for (const key of Object.keys(args)) if (args[key] === undefined) delete args[key];
   return args as QueueArguments;
