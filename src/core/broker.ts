@@ -35,7 +35,7 @@ import { SequenceMarks, type SequenceMarkBook } from './sequence-marks.js';
 import { DuplicateDetector, duplicateIdOf } from './duplicates.js';
 import { describeBroker, describeStore, waitingMessageIds, type StoreReport } from './inspection.js';
 import { silentLogger, type Logger } from './logger.js';
-import { buildMessage, type Destination, type Message, type MessageInit, type PublishInit, type PublishedAs } from './message.js';
+import { buildMessage, checkUserId, type Destination, type Message, type MessageInit, type PublishInit, type PublishedAs } from './message.js';
 import { MessageQueue, type QueueEnvironment } from './message-queue.js';
 import { MessageOutcomes, type MessageOutcomeWatcher } from './message-outcomes.js';
 import { Persistence } from './persistence.js';
@@ -346,10 +346,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
   // ConnectionHost: what a CoreConnection asks of the broker
 
   createMessage(init: MessageInit | PublishInit, connection: CoreConnection, published?: PublishedAs): Message {
-    // consumers trust a message's user id: it must be the sender's own, whatever its protocol checked
-    if (init.userId !== undefined && init.userId !== connection.principal.username) {
-      throw new FerryError('FERRY_NOT_AUTHORIZED', `a message's user id "${init.userId}" is not the sending connection's user`);
-    }
+    checkUserId(init, connection.principal.username);
     return buildMessage(init, `ID:${this.idPrefix}-${this.nextMessage++}`, this.clock(), connection.id, published);
   }
 

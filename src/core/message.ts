@@ -1,3 +1,4 @@
+import { FerryError } from '../errors.js';
 /** Where a message goes or comes from. Temporary destinations belong to one connection. */
 export interface Destination {
   readonly kind: 'queue' | 'topic';
@@ -270,6 +271,13 @@ export function buildMessage(init: MessageInit | Omit<MessageInit, 'destination'
   if (init.encodings !== undefined) message.encodings = init.encodings;
   if (init.bccKeys !== undefined && init.bccKeys.length > 0) message.bccKeys = init.bccKeys;
   return message;
+}
+
+/** Consumers trust a message's user id: it must be the sender's own, whatever its protocol checked. */
+export function checkUserId(init: MessageInit | PublishInit, username: string | undefined): void {
+  if (init.userId !== undefined && init.userId !== username) {
+    throw new FerryError('FERRY_NOT_AUTHORIZED', `a message's user id "${init.userId}" is not the sending connection's user`);
+  }
 }
 
 export function isExpired(message: Message, now: number): boolean {
