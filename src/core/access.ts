@@ -188,6 +188,13 @@ export interface SubscribeOptions {
   readonly label?: string | undefined;
   /** ms a delivery may stay unacknowledged before it returns to the queue; the destination's policy (`ackTimeout`) when absent. */
   readonly ackTimeout?: number | undefined;
+  /**
+   * The client keeps its own redelivery policy and gives up on a message itself (a JMS client's
+   * poison acknowledgement): what comes back when this consumer closes counts as redelivered, but
+   * is not dead-lettered by the destination policy's `maxRedeliveries`, as ActiveMQ has no such
+   * limit of its own. A declared queue's delivery limit still applies.
+   */
+  readonly redeliveriesLimitedByClient?: boolean | undefined;
 }
 
 /** A durable subscription as stored, for its owner. */

@@ -30,6 +30,8 @@ export interface ConsumerSettings {
   readonly ackTimeout?: number | undefined;
   /** Shared by the consumers of one wildcard queue consumer; the consumer's own when absent. */
   readonly ledger?: DeliveryLedger | undefined;
+  /** See `SubscribeOptions.redeliveriesLimitedByClient`. */
+  readonly redeliveriesLimitedByClient?: boolean | undefined;
 }
 
 /**
@@ -340,7 +342,7 @@ export class Consumer implements QueueConsumer {
     const entries = [...this.inFlight.values()];
     this.inFlight.clear();
     this.countInFlight(-entries.length);
-    this.queue.giveBack(entries);
+    this.queue.giveBack(entries, true, this.settings.redeliveriesLimitedByClient !== true);
     this.onClose?.();
   }
 

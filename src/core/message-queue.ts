@@ -331,10 +331,10 @@ export class MessageQueue implements EntryQueue {
 
   /**
    * Entries come back from a consumer that left or a transaction that rolled back. `counted` says the
-   * delivery failed (a redelivery, subject to the policy's maximum and delay); otherwise the entry
-   * returns as it was. Either way it goes back to its old place in the queue.
+   * delivery failed (a redelivery, subject to the policy's delay, and to its maximum when `limited`);
+   * otherwise the entry returns as it was. Either way it goes back to its old place in the queue.
    */
-  giveBack(entries: Iterable<QueueEntry>, counted = true): void {
+  giveBack(entries: Iterable<QueueEntry>, counted = true, limited = true): void {
     const now = this.env.clock();
     for (const entry of entries) {
       entry.consumer = null;
@@ -350,7 +350,7 @@ export class MessageQueue implements EntryQueue {
       if (counted) {
         entry.redeliveries++;
         // RabbitMQ's queues redeliver without a maximum, but for a delivery limit (quorum queues')
-        const max = this.declared === undefined ? this.policy.maxRedeliveries : this.declared.spec.arguments.deliveryLimit ?? -1;
+        const max = this.declared === undefined ? (limited ? this.policy.maxRedeliveries : -1) : this.declared.spec.arguments.deliveryLimit ?? -1;
         if (max >= 0 && entry.redeliveries > max) {
           this.deadLetter(entry, this.declared === undefined ? `delivery failed ${entry.redeliveries} times (max redeliveries ${max})` : 'delivery_limit');
           continue;

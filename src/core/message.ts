@@ -1,4 +1,5 @@
 import { FerryError } from '../errors.js';
+
 /** Where a message goes or comes from. Temporary destinations belong to one connection. */
 export interface Destination {
   readonly kind: 'queue' | 'topic';

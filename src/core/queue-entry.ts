@@ -16,7 +16,7 @@ export interface EntryQueue {
   /** `acknowledge` for a consumer's acknowledgement: the message was delivered and is done with. */
   consume(entry: QueueEntry, txId?: number): void;
   deadLetter(entry: QueueEntry, reason: string): void;
-  giveBack(entries: Iterable<QueueEntry>, counted?: boolean): void;
+  giveBack(entries: Iterable<QueueEntry>, counted?: boolean, limited?: boolean): void;
 }
 
 /**

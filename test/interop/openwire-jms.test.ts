@@ -317,6 +317,16 @@ test('a consumer on a composite destination (queues a,b; topics t1,t2) takes fro
   assert.deepEqual(r['mixed'], [`toM@${q('m')}`]);
 });
 
+test('a consumer closing without acknowledging returns the message as redelivered; as in ActiveMQ, the broker does not dead-letter it after its own maximum', options(), async () => {
+  const unlimited = eventLine(await drive('close-without-ack', { dest: 'interop', limit: -1 }), 'close-without-ack');
+  assert.deepEqual(unlimited['deliveryCounts'], ['1', '2', '3', '4', '5', '6', '7', '8', '9']);
+  assert.equal(unlimited['deadLettered'], false);
+  // as with ActiveMQ, a client's limit (here its default, 6) applies to its rollbacks and recovers, not to consumers that went away
+  const client = eventLine(await drive('close-without-ack', { dest: 'interop', limit: 6 }), 'close-without-ack');
+  assert.deepEqual(client['deliveryCounts'], ['1', '2', '3', '4', '5', '6', '7', '8', '9']);
+  assert.equal(client['deadLettered'], false);
+});
+
 test('ActiveMQConnection.destroyDestination deletes a queue and what waits in it, and is refused while the queue has a consumer', options(), async () => {
   const r = eventLine(await drive('destroy-destination', { dest: 'interop' }), 'destroy-destination');
   assert.equal(r['withConsumer'], 'refused');

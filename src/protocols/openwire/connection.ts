@@ -450,6 +450,8 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
       selector: info.selector ?? undefined,
       durable: durableName === undefined || destination.kind !== 'topic' ? undefined : { name: durableName },
       browse: info.browser,
+      // the client's RedeliveryPolicy decides when a message is poison, and says so with a poison ack
+      redeliveriesLimitedByClient: true,
     });
     this.consumers.set(key, consumer);
     this.advisory.announce(advisoryTopic('Consumer', destination), `${this.requireCore().id}/consumer/${key}`, info, this.removeInfo(id));

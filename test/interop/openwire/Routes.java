@@ -14,7 +14,9 @@ import javax.jms.Session;
 import javax.jms.Topic;
 import javax.jms.JMSException;
 import javax.jms.TextMessage;
+import javax.jms.Connection;
 import org.apache.activemq.ActiveMQConnection;
+import org.apache.activemq.ActiveMQConnectionFactory;
 import org.apache.activemq.command.ActiveMQDestination;
 import org.apache.activemq.command.ActiveMQMessage;
 
@@ -37,6 +39,7 @@ final class Routes {
       case "composite-consumer": compositeConsumer(); return true;
       case "virtual-topic-dead-letter": virtualTopicDeadLetter(); return true;
       case "destroy-destination": destroyDestination(); return true;
+      case "close-without-ack": closeWithoutAck(); return true;
       default: return false;
     }
   }
@@ -69,6 +72,38 @@ final class Routes {
       JmsDriver.emit("event", "destroy-destination", "withConsumer", withConsumer, "leftAfterDelete", left == null ? "nothing" : ((TextMessage) left).getText());
     } finally {
       c.close();
+    }
+  }
+
+  /**
+   * A consumer that takes the message and closes without acknowledging it, nine times over, each on
+   * a new connection, with the client's RedeliveryPolicy allowing `limit` redeliveries (-1: no
+   * limit). Prints the delivery count each saw ("none" once nothing came) and whether the message
+   * ended in the dead-letter queue.
+   */
+  private void closeWithoutAck() throws Exception {
+    ActiveMQConnectionFactory f = d.factory(d.opt("options", ""));
+    f.getRedeliveryPolicy().setMaximumRedeliveries(Integer.parseInt(d.required("limit")));
+    String name = base + ".close-without-ack." + d.required("limit");
+    List<Object> seen = new ArrayList<>();
+    try (JmsDriver.Conn c = d.connect()) {
+      Session s = JmsDriver.session(c, Session.AUTO_ACKNOWLEDGE);
+      Message m = s.createTextMessage("taken and dropped");
+      m.setStringProperty("round", name);
+      s.createProducer(s.createQueue(name)).send(m);
+      for (int i = 0; i < 9; i++) {
+        Connection taker = f.createConnection();
+        try {
+          taker.start();
+          Session ts = taker.createSession(false, Session.CLIENT_ACKNOWLEDGE);
+          Message got = ts.createConsumer(ts.createQueue(name)).receive(1000);
+          seen.add(got == null ? "none" : String.valueOf(got.getIntProperty("JMSXDeliveryCount")));
+        } finally {
+          taker.close();
+        }
+      }
+      Message dead = s.createConsumer(s.createQueue("ActiveMQ.DLQ"), "round = '" + name + "'").receive(1000);
+      JmsDriver.emit("event", "close-without-ack", "deliveryCounts", seen, "deadLettered", dead != null);
     }
   }
 
