@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { FerryError, errorFields, isFerryError } from '../errors.js';
 import { DUPLICATE_ID_PROPERTY, type BrokerAccess, type ConsumerInfo, type CoreConnection, type CoreSession, type Destination, type Logger, type MessageInit, type PropertyValue } from '../core/index.js';
-import { HOPS_PROPERTY, PATH_PROPERTY, RETURNS_PROPERTY, conduitName, demandLabel, demandOf, destinationKey, linkSelector, returnSelector, type Demand, type DemandRules } from './demand.js';
+import { HOPS_PROPERTY, PATH_PROPERTY, RETURNS_PROPERTY, conduitName, demandLabel, demandOf, destinationKey, forwards, linkSelector, returnSelector, type Demand, type DemandRules } from './demand.js';
 import { DuplexServerSide, duplexHeaders } from './duplex.js';
 import { NeighbourLink, type LinkAddress, type LinkMessage } from './link.js';
 import type { ProtocolAdapter } from '../transport/index.js';
@@ -260,9 +260,9 @@ export class NetworkConnector {
     if (demand === undefined) this.refused.delete(key);
     // a destination the neighbour refused once is not asked for, either way, until its demand comes again
     const wanted = this.refused.has(key) || (demand !== undefined && !this.mayStore(demand.destination)) ? undefined : demand;
-    this.align(link, key, wanted, wanted === undefined ? '' : linkSelector(rules.self, rules.ttl, wanted), false);
+    this.align(link, key, wanted, wanted === undefined ? '' : linkSelector(rules, wanted), false);
     const back = wanted !== undefined && wanted.destination.kind === 'queue' && !neighbourWants ? wanted : undefined;
-    this.align(link, `back:${key}`, back, back === undefined ? '' : returnSelector(rules.self, back), true);
+    this.align(link, `back:${key}`, back, back === undefined ? '' : returnSelector(rules, back), true);
   }
 
   /**
@@ -362,7 +362,14 @@ export class NetworkConnector {
   private store(pull: Pull, link: NeighbourLink, message: LinkMessage): { readonly err: unknown } | undefined {
     let durable: Promise<void> | null;
     try {
-      durable = this.session!.send(this.forwarded(message, pull.demand.destination, link.brokerName));
+      const init = this.forwarded(message, pull.demand.destination, link.brokerName);
+      if (init.destination.kind === 'topic' && !forwards(this.settings, init.destination.name)) {
+        // a wildcard's conduit on a neighbour whose selectors know no JMSDestination brings the
+        // topics the lists leave out too (see linkSelector): the conduit's copy is no subscriber's here
+        pull.settled = pull.settled.then(() => link.ack(message.ackId));
+        return undefined;
+      }
+      durable = this.session!.send(init);
     } catch (err) {
       return { err };
     }
