@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { FerryError, errorFields, isFerryError } from '../errors.js';
 import { DUPLICATE_ID_PROPERTY, type BrokerAccess, type ConsumerInfo, type CoreConnection, type CoreSession, type Destination, type Logger, type MessageInit, type PropertyValue } from '../core/index.js';
-import { HOPS_PROPERTY, PATH_PROPERTY, RETURNS_PROPERTY, conduitName, demandLabel, demandOf, destinationKey, linkSelector, returnSelector, type Demand, type DemandRules } from './demand.js';
+import { HOPS_PROPERTY, PATH_PROPERTY, RETURNS_PROPERTY, conduitName, demandLabel, demandOf, destinationKey, forwards, linkSelector, returnSelector, type Demand, type DemandRules } from './demand.js';
 import { DuplexServerSide, duplexHeaders } from './duplex.js';
 import { NeighbourLink, type LinkAddress, type LinkMessage } from './link.js';
 import type { ProtocolAdapter } from '../transport/index.js';
@@ -62,6 +62,15 @@ interface Pull {
   closing: boolean;
   /** Acknowledgements wait on the local store in arrival order; the unsubscribe waits on them. */
   settled: Promise<void>;
+  /**
+   * A message this broker refused to store (its queue full, its store refusing writes), then those
+   * that came after it, in arrival order: unacknowledged, so they stay the neighbour's, which sends no
+   * more than the prefetch meanwhile. They are stored, in order, once a later try succeeds.
+   */
+  held: LinkMessage[];
+  /** The next try at storing what is held. */
+  retry: NodeJS.Timeout | undefined;
+  retryDelay: number;
 }
 
 /**
@@ -135,6 +144,7 @@ export class NetworkConnector {
     this.duplex.stopped?.();
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.unwatch?.();
+    for (const pull of this.pulls.values()) release(pull);
     this.link?.close();
     this.link = undefined;
     // the connection of a duplex link belongs to the session it arrived on
@@ -218,7 +228,10 @@ export class NetworkConnector {
     this.logger.warn({ event: 'network.link-lost', connector: this.settings.name, code: reason.code, message: reason.message }, `network connector ${this.settings.name} lost its link`);
     this.link = undefined;
     // the neighbour gives back whatever was not acknowledged: a later resend is dropped here by id
-    for (const pull of this.pulls.values()) pull.closing = true;
+    for (const pull of this.pulls.values()) {
+      pull.closing = true;
+      release(pull);
+    }
     this.pulls.clear();
     this.byId.clear();
     // a duplex link's far end cannot link again: the neighbour does, and a new connector serves it
@@ -247,9 +260,9 @@ export class NetworkConnector {
     if (demand === undefined) this.refused.delete(key);
     // a destination the neighbour refused once is not asked for, either way, until its demand comes again
     const wanted = this.refused.has(key) || (demand !== undefined && !this.mayStore(demand.destination)) ? undefined : demand;
-    this.align(link, key, wanted, wanted === undefined ? '' : linkSelector(rules.self, rules.ttl, wanted), false);
+    this.align(link, key, wanted, wanted === undefined ? '' : linkSelector(rules, wanted), false);
     const back = wanted !== undefined && wanted.destination.kind === 'queue' && !neighbourWants ? wanted : undefined;
-    this.align(link, `back:${key}`, back, back === undefined ? '' : returnSelector(rules.self, back), true);
+    this.align(link, `back:${key}`, back, back === undefined ? '' : returnSelector(rules, back), true);
   }
 
   /**
@@ -281,7 +294,7 @@ export class NetworkConnector {
     if (demand === undefined) return;
     // a durable subscription has one subscriber: the new one subscribes once the old one has left
     const follows = durableName !== undefined && current?.durableName === durableName ? current.settled : undefined;
-    const pull: Pull = { id: demandLabel(demand.path, this.nextPull++), key, demand, back, selector, durableName, subscribed: false, open: false, closing: false, settled: follows ?? Promise.resolve() };
+    const pull: Pull = { id: demandLabel(demand.path, this.nextPull++), key, demand, back, selector, durableName, subscribed: false, open: false, closing: false, settled: follows ?? Promise.resolve(), held: [], retry: undefined, retryDelay: this.settings.reconnectDelay };
     this.pulls.set(key, pull);
     this.byId.set(pull.id, pull);
     const subscribe = (): void => {
@@ -309,6 +322,8 @@ export class NetworkConnector {
    */
   private close(pull: Pull, link: NeighbourLink, deleteDurable: boolean): void {
     pull.closing = true;
+    // what is held is not stored here: the neighbour takes it back with the subscription
+    release(pull);
     this.pulls.delete(pull.key);
     pull.settled = pull.settled.then(() => {
       this.byId.delete(pull.id);
@@ -323,13 +338,40 @@ export class NetworkConnector {
     const pull = this.byId.get(message.subscription);
     // sent before the neighbour read our UNSUBSCRIBE: it takes back what is not acknowledged
     if (link === undefined || pull === undefined || pull.closing) return;
+    // behind a refused message: they keep their order, and wait with it
+    if (pull.held.length > 0) {
+      pull.held.push(message);
+      return;
+    }
+    const refusal = this.store(pull, link, message);
+    if (refusal === undefined) return;
+    pull.held.push(message);
+    const destination = `${pull.demand.destination.kind}:${pull.demand.destination.name}`;
+    this.logger.warn(
+      { event: 'network.store-refused', connector: this.settings.name, destination, retryInMs: pull.retryDelay, ...errorFields(refusal.err) },
+      `a message forwarded from ${link.brokerName} for ${destination} could not be stored here; it stays on ${link.brokerName}, unacknowledged, and what follows it waits here until it can be stored (tried again in ${pull.retryDelay} ms, then less often)`,
+    );
+    this.retryLater(pull, link);
+  }
+
+  /**
+   * Stores one forwarded message, to be acknowledged to the neighbour once it is durable here;
+   * returns why this broker refused it, if it did. A refusal neither acknowledges nor NACKs it: a
+   * STOMP NACK is a failed delivery, which the neighbour would count and dead-letter in the end.
+   */
+  private store(pull: Pull, link: NeighbourLink, message: LinkMessage): { readonly err: unknown } | undefined {
     let durable: Promise<void> | null;
     try {
-      durable = this.session!.send(this.forwarded(message, pull.demand.destination, link.brokerName));
+      const init = this.forwarded(message, pull.demand.destination, link.brokerName);
+      if (init.destination.kind === 'topic' && !forwards(this.settings, init.destination.name)) {
+        // a wildcard's conduit on a neighbour whose selectors know no JMSDestination brings the
+        // topics the lists leave out too (see linkSelector): the conduit's copy is no subscriber's here
+        pull.settled = pull.settled.then(() => link.ack(message.ackId));
+        return undefined;
+      }
+      durable = this.session!.send(init);
     } catch (err) {
-      this.logger.warn({ event: 'network.store-failed', connector: this.settings.name, ...errorFields(err) }, 'a forwarded message could not be stored; the neighbour keeps it');
-      link.nack(message.ackId);
-      return;
+      return { err };
     }
     this.received++;
     if (pull.back) this.returned++;
@@ -342,6 +384,38 @@ export class NetworkConnector {
         link.close();
         this.lost(new FerryError('FERRY_NETWORK_LINK', 'a forwarded message was not stored'));
       },
+    );
+    return undefined;
+  }
+
+  private retryLater(pull: Pull, link: NeighbourLink): void {
+    const wait = pull.retryDelay;
+    pull.retryDelay = Math.min(wait * 2, this.settings.maxReconnectDelay);
+    pull.retry = setTimeout(() => this.storeHeld(pull, link), wait);
+    pull.retry.unref();
+  }
+
+  /** Tries again to store what a refusal held, in order; what is still refused waits for the next try. */
+  private storeHeld(pull: Pull, link: NeighbourLink): void {
+    pull.retry = undefined;
+    if (pull.closing || this.link !== link) return;
+    let stored = 0;
+    for (;;) {
+      const message = pull.held[0];
+      if (message === undefined) break;
+      const refusal = this.store(pull, link, message);
+      if (refusal !== undefined) {
+        this.logger.debug({ event: 'network.store-refused', connector: this.settings.name, held: pull.held.length, retryInMs: pull.retryDelay, ...errorFields(refusal.err) }, 'forwarded messages still cannot be stored here; they stay on the neighbour');
+        this.retryLater(pull, link);
+        return;
+      }
+      pull.held.shift();
+      stored++;
+    }
+    pull.retryDelay = this.settings.reconnectDelay;
+    this.logger.info(
+      { event: 'network.store-resumed', connector: this.settings.name, destination: `${pull.demand.destination.kind}:${pull.demand.destination.name}`, stored },
+      `connector ${this.settings.name} stored the ${stored} forwarded message(s) it had to leave on ${link.brokerName}, and forwards again`,
     );
   }
 
@@ -366,6 +440,13 @@ export class NetworkConnector {
     init.properties = properties;
     return init;
   }
+}
+
+/** A pull that ends gives up what it holds (unacknowledged: the neighbour keeps it) and its next try. */
+function release(pull: Pull): void {
+  if (pull.retry !== undefined) clearTimeout(pull.retry);
+  pull.retry = undefined;
+  pull.held = [];
 }
 
 const SCHEMES: Readonly<Record<string, boolean>> = { 'stomp:': false, 'ssl:': true, 'stomp+ssl:': true };

@@ -1,4 +1,4 @@
-import { matchesPattern, type ConsumerInfo, type Destination } from '../core/index.js';
+import { hasWildcard, matchesPattern, type ConsumerInfo, type Destination } from '../core/index.js';
 
 /**
  * How a connector names the subscriptions it opens on a neighbour (the STOMP subscription id):
@@ -63,7 +63,7 @@ function listed(patterns: readonly string[], name: string): boolean {
 }
 
 /** Whether a destination may be forwarded under the connector's include and exclude lists. */
-export function forwards(rules: DemandRules, name: string): boolean {
+export function forwards(rules: Pick<DemandRules, 'include' | 'exclude'>, name: string): boolean {
   if (listed(rules.exclude, name)) return false;
   return rules.include.length === 0 || listed(rules.include, name);
 }
@@ -125,13 +125,40 @@ function likeLiteral(text: string): string {
 
 /**
  * The selector of the subscription a connector opens on its neighbour: no message that has been on
- * this broker already (no loops), none that has passed `ttl` brokers, and only what the local
- * consumers select.
+ * this broker already (no loops), none that has passed `ttl` brokers, none of a destination the
+ * include and exclude lists leave out, and only what the local consumers select.
  */
-export function linkSelector(self: string, ttl: number, demand: Demand): string {
-  const loops = `(${PATH_PROPERTY} IS NULL OR ${PATH_PROPERTY} NOT LIKE '%|${likeLiteral(self)}|%' ESCAPE '\\')`;
-  const hops = `(${HOPS_PROPERTY} IS NULL OR ${HOPS_PROPERTY} < ${ttl})`;
-  return demand.selector === undefined ? `${loops} AND ${hops}` : `${loops} AND ${hops} AND (${demand.selector})`;
+export function linkSelector(rules: Pick<DemandRules, 'self' | 'ttl' | 'include' | 'exclude'>, demand: Demand): string {
+  const loops = `(${PATH_PROPERTY} IS NULL OR ${PATH_PROPERTY} NOT LIKE '%|${likeLiteral(rules.self)}|%' ESCAPE '\\')`;
+  const hops = `(${HOPS_PROPERTY} IS NULL OR ${HOPS_PROPERTY} < ${rules.ttl})`;
+  return [loops, hops, listsSelector(rules, demand.destination), demand.selector === undefined ? undefined : `(${demand.selector})`].filter((c) => c !== undefined).join(' AND ');
+}
+
+/**
+ * A wildcard demand is forwarded by its pattern (`orders.>`), but the destinations it matches may
+ * not all be (`orders.local.>` excluded): this clause leaves those on the neighbour, by the name
+ * its selectors give JMSDestination (`queue://orders.x`, as ActiveMQ's do). Undefined when the
+ * lists cannot leave anything out. A neighbour whose JMSDestination is NULL lets everything
+ * through (the connector then drops excluded topic messages itself, see `forwards`).
+ */
+export function listsSelector(rules: Pick<DemandRules, 'include' | 'exclude'>, destination: Destination): string | undefined {
+  if (!hasWildcard(destination.name) || (rules.include.length === 0 && rules.exclude.length === 0)) return undefined;
+  const named = (patterns: readonly string[]): string => patterns.map((p) => destinationCondition(destination.kind, p)).join(' OR ');
+  const included = rules.include.length === 0 ? undefined : `(${named(rules.include)})`;
+  const excluded = rules.exclude.length === 0 ? undefined : `NOT (${named(rules.exclude)})`;
+  return `(JMSDestination IS NULL OR (${[included, excluded].filter((c) => c !== undefined).join(' AND ')}))`;
+}
+
+/** A condition that holds for the messages of the destinations `pattern` matches, in linear-time LIKEs. */
+function destinationCondition(kind: string, pattern: string): string {
+  if (!hasWildcard(pattern)) return `JMSDestination = '${`${kind}://${pattern}`.replaceAll("'", "''")}'`;
+  const levels = pattern.split('.');
+  const rest = levels.indexOf('>');
+  // `>` takes the rest, whatever follows it
+  const upTo = rest === -1 ? levels : levels.slice(0, rest + 1);
+  const like = `JMSDestination LIKE '${likeLiteral(`${kind}://`)}${upTo.map((level) => (level === '*' || level === '>' ? '%' : likeLiteral(level))).join('.')}' ESCAPE '\\'`;
+  // `*` is one level: a `%` in its place could take several, so names with more levels are left out
+  return rest === -1 ? `(${like} AND JMSDestination NOT LIKE '${'%.'.repeat(levels.length)}%')` : like;
 }
 
 /**
@@ -141,7 +168,7 @@ export function linkSelector(self: string, ttl: number, demand: Demand): string 
  * back only toward a consumer, and the TTL does not apply: the trips are bounded by the consumers'
  * moves, not by the shape of the network.
  */
-export function returnSelector(self: string, demand: Demand): string {
-  const been = `${PATH_PROPERTY} LIKE '%|${likeLiteral(self)}|%' ESCAPE '\\'`;
-  return demand.selector === undefined ? been : `${been} AND (${demand.selector})`;
+export function returnSelector(rules: Pick<DemandRules, 'self' | 'include' | 'exclude'>, demand: Demand): string {
+  const been = `${PATH_PROPERTY} LIKE '%|${likeLiteral(rules.self)}|%' ESCAPE '\\'`;
+  return [been, listsSelector(rules, demand.destination), demand.selector === undefined ? undefined : `(${demand.selector})`].filter((c) => c !== undefined).join(' AND ');
 }

@@ -127,6 +127,9 @@ export class NeighbourLink {
           resolve(link);
           socket.resume();
         }, fail);
+        // the link offers 1.2 alone: an ERROR refusing it has its headers escaped as 1.2 says (`\c`
+        // for a colon), which the parser undoes; CONNECTED's are never escaped
+        parser.version = '1.2';
         const onData = (chunk: Buffer): void => parser.push(chunk);
         socket.on('data', onData);
         const headers: [string, string][] = [['accept-version', '1.2'], ['host', address.host], ['heart-beat', `${address.heartbeat},${address.heartbeat}`], ['client-id', clientId], ['ferry.take-over', 'true'], ...extraHeaders];

@@ -134,4 +134,23 @@ describe('network of brokers: queues', () => {
     assert.equal(x.length + y.length, 2);
     await Promise.all([producer.disconnect(), slow.disconnect(), remote.disconnect(), shared.disconnect(), onCClient.disconnect()]);
   });
+
+  it('gives a wildcard queue consumer on B the messages of every queue on A its pattern matches, each in its own queue', async () => {
+    const A = await startNode({ name: 'A', stompPort: 0, neighbours: [] });
+    nodes.push(A);
+    const B = await startNode({ name: 'B', stompPort: 0, neighbours: [{ name: 'to-A', port: A.process.ports['stomp']! }] });
+    nodes.push(B);
+    const producer = await connectStomp(A.process.ports['stomp']!);
+    const sent = [...bodies('x', 5).map((body) => ['wild.x', body]), ...bodies('y', 3).map((body) => ['wild.y', body])];
+    for (const [queue, body] of sent) await producer.sendConfirmed(`/queue/${queue!}`, body!, { persistent: 'true' });
+
+    const consumer = await connectStomp(B.process.ports['stomp']!);
+    const inbox = consumer.subscribe('/queue/wild.>');
+    const got = await inbox.take(sent.length, 20_000);
+    assert.deepEqual(got.map((m) => [m.headers['destination']!.slice('/queue/'.length), m.body]).sort(), sent.map(([q, b]) => [q, b]).sort());
+    await inbox.expectNothing(300);
+    const onA = (await A.stats()).queues;
+    for (const name of ['wild.x', 'wild.y', 'ActiveMQ.DLQ']) assert.equal(onA.find((q) => q.name === name)?.pending ?? 0, 0, `nothing left in ${name} on A`);
+    await Promise.all([producer.disconnect(), consumer.disconnect()]);
+  });
 });

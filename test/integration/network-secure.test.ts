@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connectStomp } from '../helpers/stomp.js';
@@ -105,5 +106,21 @@ describe('network of brokers: TLS and the link user', () => {
     assert.equal((await D.stats()).network[0]!.state, 'connecting');
     await producer.disconnect();
     await consumer.disconnect();
+  });
+
+  it('logs a neighbour\'s refusal of the link in its own words, STOMP escapes undone', async () => {
+    // a STOMP server that refuses every CONNECT, its ERROR's message escaped as STOMP 1.2 says
+    const neighbour = createServer((socket) => {
+      socket.once('data', () => socket.end('ERROR\nmessage:10.0.0.2\\c4800 is not\\c allowed \\\\ here\ncontent-length:0\n\n\0'));
+    });
+    await new Promise<void>((resolve) => neighbour.listen(0, '127.0.0.1', resolve));
+    try {
+      const B = await startNode({ name: 'B', stompPort: 0, neighbours: [{ name: 'to-X', port: (neighbour.address() as { port: number }).port }] });
+      nodes.push(B);
+      const failed = await B.process.logged('network.link-failed', 20_000);
+      assert.match(String(failed['message']), /10\.0\.0\.2:4800 is not: allowed \\ here$/);
+    } finally {
+      await new Promise((resolve) => neighbour.close(resolve));
+    }
   });
 });

@@ -101,4 +101,34 @@ describe('network of brokers: topics and rings', () => {
     // demand that only other brokers' connectors keep up would go round the ring for ever
     await until('no demand left in the ring', async () => (await demandMap([A, B, C])).every((line) => line.endsWith(': ')));
   });
+
+  it('keeps what exclude names on the neighbour, also when a wildcard consumer\'s pattern covers it', async () => {
+    const A = await startNode({ name: 'A', stompPort: 0, neighbours: [] });
+    nodes.push(A);
+    const B = await startNode({ name: 'B', stompPort: 0, neighbours: [{ name: 'to-A', port: A.process.ports['stomp']!, settings: ['include: [orders.>]', 'exclude: [orders.local.>]'] }] });
+    nodes.push(B);
+    const onB = await connectStomp(B.process.ports['stomp']!);
+    const wildTopic = onB.subscribe('/topic/orders.>');
+    const localTopic = onB.subscribe('/topic/orders.local.y');
+    const wildQueue = onB.subscribe('/queue/orders.>');
+    await until('the conduits on A', async () => (await pulls(B, 'to-A', 'topic', 'orders.>')) && (await pulls(B, 'to-A', 'queue', 'orders.>')));
+
+    const producer = await connectStomp(A.process.ports['stomp']!);
+    // the excluded first: once the others are in, they would have been too
+    for (const body of bodies('l', 5)) {
+      await producer.sendConfirmed('/topic/orders.local.y', body);
+      await producer.sendConfirmed('/queue/orders.local.q', body, { persistent: 'true' });
+    }
+    const sent = bodies('x', 5);
+    for (const body of sent) {
+      await producer.sendConfirmed('/topic/orders.x', body);
+      await producer.sendConfirmed('/queue/orders.q', body, { persistent: 'true' });
+    }
+    assert.deepEqual((await wildTopic.take(sent.length, 10_000)).map((m) => `${m.headers['destination']!} ${m.body}`), sent.map((b) => `/topic/orders.x ${b}`));
+    assert.deepEqual((await wildQueue.take(sent.length, 10_000)).map((m) => `${m.headers['destination']!} ${m.body}`), sent.map((b) => `/queue/orders.q ${b}`));
+    await Promise.all([wildTopic.expectNothing(300), localTopic.expectNothing(0), wildQueue.expectNothing(0)]);
+    // the excluded queue's messages wait on A for its own consumers
+    assert.equal((await A.stats()).queues.find((q) => q.name === 'orders.local.q')?.pending, 5);
+    await Promise.all([onB.disconnect(), producer.disconnect()]);
+  });
 });

@@ -66,7 +66,7 @@ test('include and exclude lists pick destinations by name and wildcard; temporar
 test('the link selector keeps out messages that were here, and messages past the TTL', () => {
   const selfName = 'my_b';
   const demand = demandFrom([consumer('q', { selector: "colour = 'red'" })], { ...rules, self: selfName });
-  const selector = compileSelector(linkSelector(selfName, 3, demand.get('queue:q')!), { convertStringExpressions: true });
+  const selector = compileSelector(linkSelector({ ...rules, self: selfName, ttl: 3 }, demand.get('queue:q')!), { convertStringExpressions: true });
   const message = (properties: Record<string, string>) =>
     buildMessage({ destination: { kind: 'queue', name: 'q' }, body: Buffer.alloc(0), properties: new Map(Object.entries({ colour: 'red', ...properties })) }, 'ID:1', 0);
   assert.ok(selector.matches(message({})), 'a message never forwarded');
@@ -76,4 +76,21 @@ test('the link selector keeps out messages that were here, and messages past the
   assert.ok(selector.matches(message({ FerryNetworkPath: '|A|myXb|', FerryNetworkHops: '2' })));
   assert.ok(!selector.matches(message({ FerryNetworkPath: '|A|C|D|', FerryNetworkHops: '3' })), 'past the TTL');
   assert.ok(!selector.matches(message({ colour: 'blue' })), 'no local consumer selects it');
+});
+
+test('the link selector of a wildcard demand keeps the destinations the lists leave out on the neighbour', () => {
+  const picky: DemandRules = { ...rules, include: ['orders.>', 'q.*'], exclude: ['orders.local.>', 'orders.*.draft'] };
+  const message = (kind: 'queue' | 'topic', name: string) => buildMessage({ destination: { kind, name }, body: Buffer.alloc(0) }, 'ID:1', 0);
+  for (const kind of ['queue', 'topic'] as const) {
+    const forwarded = (pattern: string, name: string): boolean => compileSelector(linkSelector(picky, demandFrom([consumer(pattern, {}, kind)], picky).get(`${kind}:${pattern}`)!)).matches(message(kind, name));
+    assert.ok(forwarded('orders.>', 'orders.x'));
+    assert.ok(forwarded('orders.>', 'orders.eu.paid'));
+    assert.ok(!forwarded('orders.>', 'orders.local.y'), 'excluded by orders.local.>');
+    assert.ok(!forwarded('orders.>', 'orders.eu.draft'), 'excluded by orders.*.draft');
+    assert.ok(forwarded('orders.>', 'orders.eu.x.draft'), '* is one level');
+    assert.ok(forwarded('q.*', 'q.a'));
+    // demand for q.> passes the include q.* by its name, but only one level of it is included
+    assert.ok(forwarded('q.>', 'q.a'));
+    assert.ok(!forwarded('q.>', 'q.a.b'), 'not included: q.* is one level');
+  }
 });

@@ -473,7 +473,10 @@ export const selectorCases: readonly SelectorCase[] = [
   { selector: 'JMSRedelivered', message: {}, deliveryCount: 2, expected: true },
   c('JMSRedelivered = FALSE', true, {}),
   c('NOT JMSRedelivered', true, {}),
-  c('JMSDestination IS NULL', true, {}),
+  // not a JMS header a selector may name, but ActiveMQ's selectors compare it as a string
+  c("JMSDestination = 'queue://selector.test'", true, {}),
+  c("JMSDestination LIKE 'queue://selector.%'", true, {}),
+  c("JMSDestination = 'topic://selector.test'", false, {}),
 
   // Identifiers: Java identifier characters.
   c('$x = 1', true, props({ $x: 1 })),

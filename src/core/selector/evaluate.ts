@@ -13,7 +13,8 @@ export type Condition = (message: Message, deliveryCount: number) => Truth;
 /**
  * Header fields a selector may name (JMS 3.8.1.1), plus the JMSX properties whose values live on the
  * message or on the delivery rather than in the property map. Absent optional headers are NULL.
- * JMSDestination is NULL: a destination is not a value the selector language can compare.
+ * JMSDestination is, as in ActiveMQ, the destination as a string: `queue://orders.eu`,
+ * `topic://prices.>`'s messages `topic://prices.eu` (the destination they were sent to).
  */
 const headerFields: ReadonlyMap<string, Evaluator> = new Map<string, Evaluator>([
   ['JMSDeliveryMode', (m) => (m.persistent ? 'PERSISTENT' : 'NON_PERSISTENT')],
@@ -23,7 +24,7 @@ const headerFields: ReadonlyMap<string, Evaluator> = new Map<string, Evaluator>(
   ['JMSCorrelationID', (m) => m.correlationId ?? null],
   ['JMSType', (m) => m.type ?? null],
   ['JMSExpiration', (m) => m.expiration],
-  ['JMSDestination', () => null],
+  ['JMSDestination', (m) => `${m.destination.temporary === true ? 'temp-' : ''}${m.destination.kind}://${m.destination.name}`],
   ['JMSXGroupID', (m) => m.groupId ?? null],
   ['JMSXGroupSeq', (m) => m.groupSeq ?? null],
   // as ActiveMQ reads it: the user id the broker checked, else a property the client gave that name
