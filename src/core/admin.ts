@@ -31,6 +31,8 @@ export interface AdminHost {
   newMessageId(): string;
   /** Routes into queues without dispatching them; with `storeTx`, inside that store transaction. */
   route(message: Message, storeTx: number | undefined, touched: Set<MessageQueue>): boolean;
+  /** Takes a queue away as a client's delete does: its bindings, expiry, owner, messages and record; its consumers hear `reason`. */
+  removeQueue(queue: MessageQueue, reason: string): void;
 }
 
 export interface DestinationKey {
@@ -216,24 +218,16 @@ export class BrokerAdmin {
   }
 
   /**
-   * Deletes a queue with its messages (its consumers are closed), or forgets a topic (its
-   * subscriptions stay: they are bound to patterns, not to the name).
+   * Deletes a queue with its messages, its exchange bindings and its record, as a client's delete
+   * does (its consumers are told, as their protocols can), or forgets a topic (its subscriptions
+   * stay: they are bound to patterns, not to the name).
    */
   deleteDestination(kind: 'queue' | 'topic', name: string): void {
-    const destinations = this.host.destinations;
     if (kind === 'topic') {
-      if (!destinations.deleteTopic(name)) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `no topic "${name}"`);
+      if (!this.host.destinations.deleteTopic(name)) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `no topic "${name}"`);
       return;
     }
-    const queue = this.queue(name);
-    const store = this.host.store;
-    // the queue's record first: references left by a crash after it are deleted by recovery as dangling
-    if (queue.recordId !== 0) store.delete(queue.recordId);
-    if (queue.deliveryMark.recordId !== 0) store.delete(queue.deliveryMark.recordId);
-    const persistence = this.host.persistence();
-    for (const entry of [...queue.entries()]) if (entry.consumer !== null) persistence.removeReference(entry);
-    destinations.removeQueue(queue);
-    queue.destroy();
+    this.host.removeQueue(this.queue(name), `queue "${name}" was deleted by an operator`);
   }
 
   purge(name: string): number {
