@@ -438,7 +438,7 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
     const destination = toCoreDestination(info.destination, this);
     const session = this.sessionFor(sessionKey);
     const durableName = info.subscriptionName ?? undefined;
-    consumer.handle = session.subscribe({
+    consumer.options = {
       destination,
       sink: consumer.sink(),
       // the sink's credit is the prefetch (ActiveMQ's rules, extended by delivered acknowledgements): core's stays out of the way
@@ -450,11 +450,35 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
       selector: info.selector ?? undefined,
       durable: durableName === undefined || destination.kind !== 'topic' ? undefined : { name: durableName },
       browse: info.browser,
-    });
+    };
+    consumer.handle = session.subscribe(consumer.options);
     this.consumers.set(key, consumer);
     this.advisory.announce(advisoryTopic('Consumer', destination), `${this.requireCore().id}/consumer/${key}`, info, this.removeInfo(id));
     if (durableName === undefined) this.respond(info);
     else this.respondStored(info);
+  }
+
+  /**
+   * An operator deleted the consumer's queue. JMS has nothing a listener would hear of it (a
+   * ConsumerControl close stops one silently), and ActiveMQ keeps such a consumer subscribed to the
+   * name, so it is subscribed again once the deletion is done: the queue is made anew, empty, and
+   * what is sent to it afterwards reaches the consumer. Where it cannot be (destinations are not
+   * made on first use, or the consumer may no longer read it), the client's consumer is closed.
+   */
+  queueDeleted(consumer: OpenWireConsumer): void {
+    queueMicrotask(() => {
+      if (this.consumers.get(consumer.key) !== consumer || this.closing || consumer.options === undefined) return;
+      try {
+        consumer.handle = this.sessionFor(consumer.sessionKey).subscribe(consumer.options);
+        return;
+      } catch (err) {
+        if (!isFerryError(err)) throw err;
+        this.logger.debug({ event: 'openwire.consumer-closed', code: err.code, message: err.message, consumer: consumer.key }, 'consumer of a deleted queue closed');
+      }
+      this.consumers.delete(consumer.key);
+      this.advisory.withdraw(`${this.core?.id ?? ''}/consumer/${consumer.key}`);
+      this.write({ type: T.CONSUMER_CONTROL, commandId: 0, responseRequired: false, destination: consumer.destination, close: true, consumerId: consumer.id, prefetch: 0, flush: false, start: false, stop: false });
+    });
   }
 
   private removeInfo(objectId: DataStructure): DataStructure {
