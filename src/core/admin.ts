@@ -284,11 +284,12 @@ export class BrokerAdmin {
   /**
    * Moves or copies the waiting messages `pick` chooses to `to`, or (retry) sends dead letters back
    * to their original destination; returns how many. One store transaction: the copies' records and
-   * the originals' deletions commit together.
+   * the originals' deletions commit together. `mayReach` checks each destination the messages would
+   * go to (the operator's right to send there) before anything moves; it throws to refuse them all.
    */
-  transfer(name: string, pick: MessagePick, mode: TransferMode, to?: Destination): number {
+  transfer(name: string, pick: MessagePick, mode: TransferMode, to?: Destination, mayReach?: (target: Destination) => void): number {
     const queue = this.queue(name);
-    const candidates = this.transferCandidates(queue, name, pick, mode, to);
+    const candidates = this.transferCandidates(queue, name, pick, mode, to, mayReach);
     // a body that a store reads asynchronously only must be read back first (`transferAll`)
     const bodies = this.host.bodies;
     return this.transferEntries(queue, candidates.filter((entry) => !bodies.mustReadFirst(entry.message)), mode, to);
@@ -299,9 +300,9 @@ export class BrokerAdmin {
    * (PostgreSQL). Those are read, and moved, `TRANSFER_STEP` messages at a time, each step in a store
    * transaction of its own: a transfer of a backlog does not bring it all into memory at once.
    */
-  async transferAll(name: string, pick: MessagePick, mode: TransferMode, to?: Destination): Promise<number> {
+  async transferAll(name: string, pick: MessagePick, mode: TransferMode, to?: Destination, mayReach?: (target: Destination) => void): Promise<number> {
     const queue = this.queue(name);
-    const candidates = this.transferCandidates(queue, name, pick, mode, to);
+    const candidates = this.transferCandidates(queue, name, pick, mode, to, mayReach);
     const bodies = this.host.bodies;
     if (!candidates.some((entry) => bodies.mustReadFirst(entry.message))) return this.transferEntries(queue, candidates, mode, to);
     let moved = 0;
@@ -316,7 +317,7 @@ export class BrokerAdmin {
     return moved;
   }
 
-  private transferCandidates(queue: MessageQueue, name: string, pick: MessagePick, mode: TransferMode, to: Destination | undefined): QueueEntry[] {
+  private transferCandidates(queue: MessageQueue, name: string, pick: MessagePick, mode: TransferMode, to: Destination | undefined, mayReach: ((target: Destination) => void) | undefined): QueueEntry[] {
     const matches = this.matcher(pick);
     const wanted = mode === 'retry' ? (entry: QueueEntry) => entry.message.originalDestination !== undefined && matches(entry) : matches;
     if (mode !== 'retry') {
@@ -330,7 +331,10 @@ export class BrokerAdmin {
       const target = mode === 'retry' ? entry.message.originalDestination! : to!;
       targets.set(`${target.kind}:${target.name}`, target);
     }
-    for (const target of targets.values()) this.host.destinations.checkSendable(target);
+    for (const target of targets.values()) {
+      mayReach?.(target);
+      this.host.destinations.checkSendable(target);
+    }
     return candidates;
   }
 
@@ -431,6 +435,11 @@ export class BrokerAdmin {
 
   scheduledList(): ScheduledJob[] {
     return this.host.scheduler().list();
+  }
+
+  /** The scheduled job `id`; undefined when there is none. */
+  scheduledJob(id: string): ScheduledJob | undefined {
+    return this.host.scheduler().list().find((job) => job.id === id);
   }
 
   /** Cancels scheduled jobs: one by id, or those due between `from` and `to` (ms, inclusive). */
