@@ -31,6 +31,8 @@ export interface AdminHost {
   newMessageId(): string;
   /** Routes into queues without dispatching them; with `storeTx`, inside that store transaction. */
   route(message: Message, storeTx: number | undefined, touched: Set<MessageQueue>): boolean;
+  /** True for a queue the broker's policies dead-letter into. */
+  isDeadLetterQueue(name: string): boolean;
   /** Takes a queue away as a client's delete does: its bindings, expiry, owner, messages and record; its consumers hear `reason`. */
   removeQueue(queue: MessageQueue, reason: string): void;
 }
@@ -56,6 +58,8 @@ export interface DestinationFigures {
   readonly producers: number;
   readonly paused: boolean;
   readonly temporary: boolean;
+  /** A queue the broker's policies dead-letter into (false for a topic). */
+  readonly deadLetter: boolean;
 }
 
 /** A waiting message with what its queue knows of its deliveries. */
@@ -181,6 +185,11 @@ export class BrokerAdmin {
     for (const name of this.host.destinations.queues.keys()) keys.push({ kind: 'queue', name });
     for (const name of this.host.destinations.topics) keys.push({ kind: 'topic', name });
     return keys;
+  }
+
+  /** True for a queue the broker's policies dead-letter into, whether or not it exists. */
+  isDeadLetterQueue(name: string): boolean {
+    return this.host.isDeadLetterQueue(name);
   }
 
   /** The figures of these destinations (those gone meanwhile left out). */
@@ -560,6 +569,7 @@ export class BrokerAdmin {
       producers: producers.size === 0 ? 0 : (producers.get(`queue:${queue.name}`) ?? 0),
       paused: queue.paused,
       temporary: queue.recordId === 0,
+      deadLetter: this.host.isDeadLetterQueue(queue.name),
     };
   }
 
@@ -592,6 +602,7 @@ export class BrokerAdmin {
       producers: producers.get(`topic:${name}`) ?? 0,
       paused: false,
       temporary: this.host.destinations.isTemporary({ kind: 'topic', name }),
+      deadLetter: false,
     };
   }
 
