@@ -7,7 +7,7 @@ export const errorCodes = {
   FERRY_CONFIG_INVALID: 'the configuration file or an option has a key with a bad value',
   FERRY_CONFIG_UNREADABLE: 'the configuration file cannot be read or is not YAML',
   FERRY_DESTINATION_INVALID: 'a destination name is empty, malformed, or uses a wildcard where none is allowed',
-  FERRY_DESTINATION_NOT_FOUND: 'the destination does not exist and may not be created on first use (for example a deleted temporary queue)',
+  FERRY_DESTINATION_NOT_FOUND: 'the destination does not exist and may not be created on first use (for example a deleted temporary queue), or a consumer\'s queue was deleted',
   FERRY_CONSUMER_EXISTS: 'a consumer with this id is already open, or a durable subscription already has its subscriber',
   FERRY_CONSUMER_NOT_FOUND: 'an acknowledgement or unsubscribe names a consumer that is not open',
   FERRY_DELIVERY_NOT_FOUND: 'an acknowledgement names a message that is not in flight to this consumer',

@@ -36,6 +36,8 @@ export interface Destination {
   readonly producers: number;
   readonly paused: boolean;
   readonly temporary: boolean;
+  /** A queue the broker's policies dead-letter into. */
+  readonly deadLetter: boolean;
 }
 
 export interface Page<T> {
@@ -268,7 +270,7 @@ export class Api {
     return this.get('/broker');
   }
 
-  destinations(query: { kind?: Kind; filter?: string; sort?: string; order?: 'asc' | 'desc'; offset: number; limit: number }): Promise<Page<Destination>> {
+  destinations(query: { kind?: Kind; filter?: string; deadLetter?: boolean; sort?: string; order?: 'asc' | 'desc'; offset: number; limit: number }): Promise<Page<Destination>> {
     return this.get(`/destinations${queryString(query)}`);
   }
 
@@ -367,7 +369,7 @@ function enc(s: string): string {
   return encodeURIComponent(s);
 }
 
-function queryString(query: Record<string, string | number | undefined>): string {
+function queryString(query: Record<string, string | number | boolean | undefined>): string {
   const params = new URLSearchParams();
   for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== '') params.set(k, String(v));
   const s = params.toString();

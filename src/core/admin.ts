@@ -31,6 +31,10 @@ export interface AdminHost {
   newMessageId(): string;
   /** Routes into queues without dispatching them; with `storeTx`, inside that store transaction. */
   route(message: Message, storeTx: number | undefined, touched: Set<MessageQueue>): boolean;
+  /** True for a queue the broker's policies dead-letter into. */
+  isDeadLetterQueue(name: string): boolean;
+  /** Takes a queue away as a client's delete does: its bindings, expiry, owner, messages and record; its consumers hear `reason`. */
+  removeQueue(queue: MessageQueue, reason: string): void;
 }
 
 export interface DestinationKey {
@@ -54,6 +58,8 @@ export interface DestinationFigures {
   readonly producers: number;
   readonly paused: boolean;
   readonly temporary: boolean;
+  /** A queue the broker's policies dead-letter into (false for a topic). */
+  readonly deadLetter: boolean;
 }
 
 /** A waiting message with what its queue knows of its deliveries. */
@@ -181,6 +187,11 @@ export class BrokerAdmin {
     return keys;
   }
 
+  /** True for a queue the broker's policies dead-letter into, whether or not it exists. */
+  isDeadLetterQueue(name: string): boolean {
+    return this.host.isDeadLetterQueue(name);
+  }
+
   /** The figures of these destinations (those gone meanwhile left out). */
   figuresOf(keys: readonly DestinationKey[]): DestinationFigures[] {
     const producers = this.producerCounts();
@@ -216,24 +227,16 @@ export class BrokerAdmin {
   }
 
   /**
-   * Deletes a queue with its messages (its consumers are closed), or forgets a topic (its
-   * subscriptions stay: they are bound to patterns, not to the name).
+   * Deletes a queue with its messages, its exchange bindings and its record, as a client's delete
+   * does (its consumers are told, as their protocols can), or forgets a topic (its subscriptions
+   * stay: they are bound to patterns, not to the name).
    */
   deleteDestination(kind: 'queue' | 'topic', name: string): void {
-    const destinations = this.host.destinations;
     if (kind === 'topic') {
-      if (!destinations.deleteTopic(name)) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `no topic "${name}"`);
+      if (!this.host.destinations.deleteTopic(name)) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `no topic "${name}"`);
       return;
     }
-    const queue = this.queue(name);
-    const store = this.host.store;
-    // the queue's record first: references left by a crash after it are deleted by recovery as dangling
-    if (queue.recordId !== 0) store.delete(queue.recordId);
-    if (queue.deliveryMark.recordId !== 0) store.delete(queue.deliveryMark.recordId);
-    const persistence = this.host.persistence();
-    for (const entry of [...queue.entries()]) if (entry.consumer !== null) persistence.removeReference(entry);
-    destinations.removeQueue(queue);
-    queue.destroy();
+    this.host.removeQueue(this.queue(name), `queue "${name}" was deleted by an operator`);
   }
 
   purge(name: string): number {
@@ -290,11 +293,12 @@ export class BrokerAdmin {
   /**
    * Moves or copies the waiting messages `pick` chooses to `to`, or (retry) sends dead letters back
    * to their original destination; returns how many. One store transaction: the copies' records and
-   * the originals' deletions commit together.
+   * the originals' deletions commit together. `mayReach` checks each destination the messages would
+   * go to (the operator's right to send there) before anything moves; it throws to refuse them all.
    */
-  transfer(name: string, pick: MessagePick, mode: TransferMode, to?: Destination): number {
+  transfer(name: string, pick: MessagePick, mode: TransferMode, to?: Destination, mayReach?: (target: Destination) => void): number {
     const queue = this.queue(name);
-    const candidates = this.transferCandidates(queue, name, pick, mode, to);
+    const candidates = this.transferCandidates(queue, name, pick, mode, to, mayReach);
     // a body that a store reads asynchronously only must be read back first (`transferAll`)
     const bodies = this.host.bodies;
     return this.transferEntries(queue, candidates.filter((entry) => !bodies.mustReadFirst(entry.message)), mode, to);
@@ -305,9 +309,9 @@ export class BrokerAdmin {
    * (PostgreSQL). Those are read, and moved, `TRANSFER_STEP` messages at a time, each step in a store
    * transaction of its own: a transfer of a backlog does not bring it all into memory at once.
    */
-  async transferAll(name: string, pick: MessagePick, mode: TransferMode, to?: Destination): Promise<number> {
+  async transferAll(name: string, pick: MessagePick, mode: TransferMode, to?: Destination, mayReach?: (target: Destination) => void): Promise<number> {
     const queue = this.queue(name);
-    const candidates = this.transferCandidates(queue, name, pick, mode, to);
+    const candidates = this.transferCandidates(queue, name, pick, mode, to, mayReach);
     const bodies = this.host.bodies;
     if (!candidates.some((entry) => bodies.mustReadFirst(entry.message))) return this.transferEntries(queue, candidates, mode, to);
     let moved = 0;
@@ -322,7 +326,7 @@ export class BrokerAdmin {
     return moved;
   }
 
-  private transferCandidates(queue: MessageQueue, name: string, pick: MessagePick, mode: TransferMode, to: Destination | undefined): QueueEntry[] {
+  private transferCandidates(queue: MessageQueue, name: string, pick: MessagePick, mode: TransferMode, to: Destination | undefined, mayReach: ((target: Destination) => void) | undefined): QueueEntry[] {
     const matches = this.matcher(pick);
     const wanted = mode === 'retry' ? (entry: QueueEntry) => entry.message.originalDestination !== undefined && matches(entry) : matches;
     if (mode !== 'retry') {
@@ -336,7 +340,10 @@ export class BrokerAdmin {
       const target = mode === 'retry' ? entry.message.originalDestination! : to!;
       targets.set(`${target.kind}:${target.name}`, target);
     }
-    for (const target of targets.values()) this.host.destinations.checkSendable(target);
+    for (const target of targets.values()) {
+      mayReach?.(target);
+      this.host.destinations.checkSendable(target);
+    }
     return candidates;
   }
 
@@ -437,6 +444,11 @@ export class BrokerAdmin {
 
   scheduledList(): ScheduledJob[] {
     return this.host.scheduler().list();
+  }
+
+  /** The scheduled job `id`; undefined when there is none. */
+  scheduledJob(id: string): ScheduledJob | undefined {
+    return this.host.scheduler().list().find((job) => job.id === id);
   }
 
   /** Cancels scheduled jobs: one by id, or those due between `from` and `to` (ms, inclusive). */
@@ -557,6 +569,7 @@ export class BrokerAdmin {
       producers: producers.size === 0 ? 0 : (producers.get(`queue:${queue.name}`) ?? 0),
       paused: queue.paused,
       temporary: queue.recordId === 0,
+      deadLetter: this.host.isDeadLetterQueue(queue.name),
     };
   }
 
@@ -589,6 +602,7 @@ export class BrokerAdmin {
       producers: producers.get(`topic:${name}`) ?? 0,
       paused: false,
       temporary: this.host.destinations.isTemporary({ kind: 'topic', name }),
+      deadLetter: false,
     };
   }
 

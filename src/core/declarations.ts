@@ -34,7 +34,7 @@ export interface DeclarationsEnv {
   createQueue(name: string, recordId: number): MessageQueue;
   /** Refuses a queue past the broker's limit on destinations, before anything of it is written. */
   checkRoom(name: string): void;
-  /** Unregisters a queue destination and deletes its record; the queue is already destroyed. */
+  /** Unregisters a queue destination and deletes its records; the queue is destroyed just after. */
   forgetQueue(queue: MessageQueue): void;
   /** Checks a right when the broker has an authorizer; nothing otherwise. */
   authorize(principal: Principal, operation: Operation, destination: Destination): void;
@@ -208,8 +208,10 @@ export class Declarations implements DeclarationHost {
     const state = queue.declared;
     if (state?.expiry !== undefined) state.expiry.cancelled = true;
     if (state?.owner !== undefined) this.exclusive.get(state.owner)?.delete(queue);
-    queue.destroy(reason);
+    // the queue's records before its messages' references: a crash between leaves references that
+    // recovery deletes as dangling, not a queue that comes back with part of its messages
     this.env.forgetQueue(queue);
+    queue.destroy(reason);
   }
 
   /** A consumer (of any protocol) may not take from another connection's exclusive queue. */

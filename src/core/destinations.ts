@@ -173,7 +173,7 @@ export class Destinations {
     return this.addQueue(this.host.newQueue(name, 'queue', recordId, 'queue'));
   }
 
-  /** A deleted queue (already destroyed) leaves, with its record. */
+  /** A deleted queue leaves, with its record (it is destroyed just after). */
   forgetQueue(queue: MessageQueue): void {
     if (this.queues.get(queue.name) !== queue) return;
     this.queues.delete(queue.name);
@@ -213,14 +213,6 @@ export class Destinations {
 
   isTemporary(destination: Destination): boolean {
     return this.temporaryOwners.has(destinationKey(destination));
-  }
-
-  /** Forgets a queue an operator deleted (its records are the caller's). */
-  removeQueue(queue: MessageQueue): void {
-    this.queues.delete(queue.name);
-    this.unindexVirtualConsumer(queue);
-    this.senders.forget({ kind: 'queue', name: queue.name });
-    this.events.removed({ kind: 'queue', name: queue.name });
   }
 
   /**

@@ -97,9 +97,24 @@ export class PolicyBook {
     return policy;
   }
 
+  /**
+   * True for a queue some policy dead-letters into: a shared dead-letter queue, a name under the
+   * default individual prefix, or a rule's individual prefix followed by a destination whose policy
+   * dead-letters there.
+   */
   isDeadLetterQueue(name: string): boolean {
     if (name === this.base.deadLetterQueue) return true;
-    return this.rules.some((r) => r.deadLetterQueue === name) || name.startsWith(this.base.individualDeadLetterPrefix);
+    if (this.rules.some((r) => r.deadLetterQueue === name) || name.startsWith(this.base.individualDeadLetterPrefix)) return true;
+    for (const rule of this.rules) {
+      const prefix = rule.individualDeadLetterPrefix;
+      if (prefix === undefined || !name.startsWith(prefix) || name.length === prefix.length) continue;
+      const origin = name.slice(prefix.length);
+      for (const kind of ['queue', 'topic'] as const) {
+        const policy = this.resolve(kind, origin);
+        if (policy.individualDeadLetter && policy.individualDeadLetterPrefix === prefix) return true;
+      }
+    }
+    return false;
   }
 }
 

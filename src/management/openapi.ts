@@ -66,6 +66,7 @@ const destination = obj({
   producers: int,
   paused: bool,
   temporary: bool,
+  deadLetter: bool,
 });
 
 const summary = obj({
@@ -235,6 +236,7 @@ export const openApiDocument = {
         parameters: [
           queryParam('kind', { enum: ['queue', 'topic'] }, 'only this kind'),
           queryParam('filter', str, 'glob on the name: * any run, ? one character'),
+          queryParam('deadLetter', bool, 'only the queues the broker\'s policies dead-letter into (true), or only the other destinations (false)'),
           queryParam('sort', { enum: ['kind', 'name', 'depth', 'inFlight', 'enqueued', 'dequeued', 'expired', 'deadLettered', 'consumers', 'producers', 'paused', 'temporary'], default: 'name' }, 'column'),
           queryParam('order', { enum: ['asc', 'desc'], default: 'asc' }, 'direction'),
           ...paging,

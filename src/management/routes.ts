@@ -67,7 +67,8 @@ export function managementRoutes(ctx: RouteContext): Route[] {
         to = parseDestinationUri(body.to, 'to');
         may(r.principal, 'send', to);
       } else if (body.to !== undefined) throw new FerryError('FERRY_BAD_REQUEST', 'a retry sends each message back where it came from: no "to"');
-      const n = await admin().transferAll(name, pickOf(body), mode, to);
+      // a retry's messages go back where each came from: the operator must be allowed to send to every one of those
+      const n = await admin().transferAll(name, pickOf(body), mode, to, (target) => may(r.principal, 'send', target));
       const target = destinationUri(to);
       const picked = { ids: body.ids?.length, selector: body.selector };
       logged(r, `management.messages-${key}`, { destination: destinationUri(queue(name)), to: target, count: n, ...picked }, `queue://${name} ${mode} of ${count(n)}${target === null ? '' : ` to ${target}`}`);
@@ -191,7 +192,11 @@ export function managementRoutes(ctx: RouteContext): Route[] {
     }),
     get('/api/v1/scheduled', 'monitor', (r) => ok(listScheduled(broker, queryInt(r.query, 'offset', 0), queryInt(r.query, 'limit', 50, MAX_LIMIT)))),
     del('/api/v1/scheduled/{id}', (r) => {
-      if (admin().cancelScheduled({ id: r.params['id']! }) === 0) throw new FerryError('FERRY_NOT_FOUND', `no scheduled message "${r.params['id']!}"`);
+      const job = admin().scheduledJob(r.params['id']!);
+      if (job === undefined) throw new FerryError('FERRY_NOT_FOUND', `no scheduled message "${r.params['id']!}"`);
+      // cancelling drops a message bound for its destination, as a purge of it would
+      may(r.principal, 'admin', job.message.destination);
+      if (admin().cancelScheduled({ id: job.id }) === 0) throw new FerryError('FERRY_NOT_FOUND', `no scheduled message "${r.params['id']!}"`);
       logged(r, 'management.scheduled-cancelled', { messageId: r.params['id']!, count: 1 }, `scheduled message ${r.params['id']!} cancelled`);
       return noContent;
     }),

@@ -41,6 +41,12 @@ const RIGHTS: ConfigValue = [
   { topic: 'console.>', read: ['workers'], write: ['workers'], create: ['workers'] },
 ];
 
+// dead-letter queues named by policy, not by ActiveMQ's default names
+const POLICIES: ConfigValue = [
+  { match: 'console.failing.>', deadLetterQueue: 'failed.console' },
+  { match: 'console.custom.>', individualDeadLetter: true, individualDeadLetterPrefix: 'dead.' },
+];
+
 let broker: SecureBroker;
 let base: string;
 let browser: Browser;
@@ -99,7 +105,7 @@ async function shot(page: Page, name: string): Promise<void> {
 before(async () => {
   if (missing !== undefined) return;
   mkdirSync(artifacts, { recursive: true });
-  broker = await startSecureBroker({ users: USERS, authorization: RIGHTS });
+  broker = await startSecureBroker({ users: USERS, authorization: RIGHTS, settings: { 'destinations.policies': POLICIES } });
   base = `http://127.0.0.1:${broker.server.ports['http']!}`;
   const { chromium } = await import('playwright-core');
   browser = await chromium.launch({
@@ -247,6 +253,35 @@ describe('the web console in headless Chromium', { skip: missing }, () => {
     assert.equal(again.body, 'job-1');
     assert.equal(again.headers['job-kind'], 'invoice');
     again.ack();
+  });
+
+  test('finds the dead-letter queues its policies name, and marks them on their queue pages', { timeout: 60_000 }, async () => {
+    const { page } = admin;
+    const client = await worker();
+    for (const queue of ['console.custom.orders', 'console.failing.job']) {
+      await client.sendConfirmed(`/queue/${queue}`, `${queue} body`, { persistent: 'true' });
+      const inbox = client.subscribe(`/queue/${queue}`, { ack: 'client-individual' });
+      (await inbox.next(5000)).nack();
+      inbox.subscription.unsubscribe();
+    }
+    const listed = await api<{ items: { name: string; deadLetter: boolean }[] }>('GET', '/destinations?kind=queue&deadLetter=true&limit=1000');
+    for (const name of ['dead.console.custom.orders', 'failed.console']) assert.ok(listed.body.items.some((d) => d.name === name && d.deadLetter), name);
+    assert.ok(!listed.body.items.some((d) => d.name.startsWith('console.')));
+
+    await go(page, '/dead-letters');
+    const queues = page.getByRole('tablist', { name: 'Dead-letter queues' });
+    for (const [queue, from] of [['dead.console.custom.orders', 'console.custom.orders'], ['failed.console', 'console.failing.job']] as const) {
+      await queues.getByRole('tab', { name: new RegExp(queue.replace(/\./g, '\\.')) }).click();
+      await page.locator('table.messages tbody tr', { hasText: `queue://${from}` }).waitFor();
+    }
+    await shot(page, '06b-dead-letters-by-policy');
+    await go(page, `/queues/${encodeURIComponent('dead.console.custom.orders')}`);
+    await page.locator('.badge', { hasText: 'dead letters' }).waitFor();
+    await page.locator('table.messages thead th', { hasText: 'From' }).waitFor();
+    // the store page's test lists what keeps the journal's files, 20 records a file: these are done with
+    for (const queue of ['console.custom.orders', 'console.failing.job', 'dead.console.custom.orders', 'failed.console']) {
+      assert.equal((await api('DELETE', `/destinations/queue/${encodeURIComponent(queue)}`)).status, 204, queue);
+    }
   });
 
   test('closes a STOMP client connection; the client sees its socket closed', { timeout: 60_000 }, async () => {

@@ -10,7 +10,8 @@ import type { Authenticator, Authorizer, ConnectRequest, Destination, Operation,
 import { openApiDocument } from '../../src/management/openapi.js';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { ApiClient, basicAuth } from '../helpers/management.js';
-import { uniqueName } from '../helpers/raw-stomp.js';
+import { eventually, subscribeConfirmed, uniqueName } from '../helpers/raw-stomp.js';
+import { connectStomp } from '../helpers/stomp.js';
 
 /** admin (admins), watcher (monitors), nobody (no group), ops (ops), boxed (admins, but no rights on secret.*); no anonymous. */
 class TestSecurity implements Authenticator, Authorizer {
@@ -133,6 +134,68 @@ describe('destination rights on top', () => {
     // the target of a move counts too
     await admin.post('/api/v1/destinations/queue/open.two/messages', { body: 'y' });
     assert.equal((await boxed.post('/api/v1/queues/open.two/messages/move', { to: 'queue://secret.box' })).status, 403);
+  });
+});
+
+describe('rights on where messages go and on what they were bound for', () => {
+  test('a retry needs the send right on each dead letter\'s original destination: one it may not send to refuses them all, from a copy too', async () => {
+    const admin = as('admin');
+    const boxed = as('boxed');
+    const dlq = 'ActiveMQ.DLQ';
+    const dead = async (queue: string): Promise<string> => {
+      // rejected by a STOMP client (NACK): a dead letter whose original destination is `queue`
+      const client = await connectStomp(broker.stompPort, { headers: { login: 'admin', passcode: 'admin-pw' } });
+      try {
+        await client.sendConfirmed(`/queue/${queue}`, queue, { persistent: 'true' });
+        const inbox = await subscribeConfirmed(client, `/queue/${queue}`, { ack: 'client-individual' });
+        const m = await inbox.next();
+        m.nack();
+        const id = m.headers['message-id']!;
+        await eventually('the message is dead-lettered', () => broker.server.broker.admin.destinationList().some((d) => d.name === dlq) && broker.server.broker.admin.browse(dlq, `JMSMessageID = '${id}'`, 0, 1).items.length === 1);
+        return id;
+      } finally {
+        await client.disconnect();
+      }
+    };
+    const secret = await dead(uniqueName('secret.retry'));
+    const open = await dead(uniqueName('open.retry'));
+    const depth = async (queue: string): Promise<number> => ((await admin.get(`/api/v1/destinations/queue/${queue}`)).body['depth'] as number);
+
+    for (const pick of [{ ids: [secret] }, {}]) {
+      const refused = await boxed.post(`/api/v1/queues/${dlq}/messages/retry`, pick);
+      assert.equal(refused.status, 403, JSON.stringify(pick));
+      assert.equal(refused.body['code'], 'FERRY_NOT_AUTHORIZED');
+    }
+    assert.equal(await depth(dlq), 2);
+    // a copy keeps the original destination, so a retry from the copy is no way round
+    const replay = uniqueName('open.replay');
+    assert.deepEqual((await boxed.post(`/api/v1/queues/${dlq}/messages/copy`, { to: `queue://${replay}`, ids: [secret] })).body, { copied: 1 });
+    assert.equal((await boxed.post(`/api/v1/queues/${replay}/messages/retry`, {})).status, 403);
+    assert.equal(await depth(replay), 1);
+    // what it may send to, it retries
+    assert.deepEqual((await boxed.post(`/api/v1/queues/${dlq}/messages/retry`, { ids: [open] })).body, { retried: 1 });
+    assert.deepEqual((await admin.post(`/api/v1/queues/${dlq}/messages/retry`, { ids: [secret] })).body, { retried: 1 });
+  });
+
+  test('cancelling a scheduled message needs the admin right on its destination', async () => {
+    const client = await connectStomp(broker.stompPort, { headers: { login: 'admin', passcode: 'admin-pw' } });
+    const secret = uniqueName('secret.sched');
+    const open = uniqueName('open.sched');
+    try {
+      await client.sendConfirmed(`/queue/${secret}`, 'later', { AMQ_SCHEDULED_DELAY: '3600000', persistent: 'true' });
+      await client.sendConfirmed(`/queue/${open}`, 'later', { AMQ_SCHEDULED_DELAY: '3600000', persistent: 'true' });
+    } finally {
+      await client.disconnect();
+    }
+    const jobs = (await as('admin').get<{ items: Record<string, string>[] }>('/api/v1/scheduled?limit=1000')).body.items;
+    const jobFor = (queue: string): string => jobs.find((j) => j['destination'] === `queue://${queue}`)!['id']!;
+    const refused = await as('boxed').delete(`/api/v1/scheduled/${encodeURIComponent(jobFor(secret))}`);
+    assert.equal(refused.status, 403);
+    assert.equal(refused.body['code'], 'FERRY_NOT_AUTHORIZED');
+    const left = (await as('admin').get<{ items: Record<string, string>[] }>('/api/v1/scheduled?limit=1000')).body.items;
+    assert.ok(left.some((j) => j['id'] === jobFor(secret)), 'the refused cancel left the message scheduled');
+    assert.equal((await as('boxed').delete(`/api/v1/scheduled/${encodeURIComponent(jobFor(open))}`)).status, 204);
+    assert.equal((await as('admin').delete(`/api/v1/scheduled/${encodeURIComponent(jobFor(secret))}`)).status, 204);
   });
 });
 

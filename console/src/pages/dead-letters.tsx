@@ -3,7 +3,6 @@ import { useEffect, useState } from 'preact/hooks';
 import type { Destination } from '../api.js';
 import { Card, Empty, ErrorBanner, Link, PageHeader, Spinner } from '../components/ui.js';
 import { useConsole } from '../context.js';
-import { DEAD_LETTER_FILTERS, isDeadLetterQueue } from '../dead-letter.js';
 import { useLoad } from '../hooks.js';
 import { count } from '../format.js';
 import { MessageBrowser } from './message-browser.js';
@@ -12,12 +11,7 @@ import { MessageBrowser } from './message-browser.js';
 export function DeadLetters(): JSX.Element {
   const { api } = useConsole();
   const queues = useLoad(
-    async () => {
-      const pages = await Promise.all(DEAD_LETTER_FILTERS.map((filter) => api.destinations({ kind: 'queue', filter, sort: 'depth', order: 'desc', offset: 0, limit: 200 })));
-      const seen = new Map<string, Destination>();
-      for (const p of pages) for (const d of p.items) if (isDeadLetterQueue(d.name, d)) seen.set(d.name, d);
-      return [...seen.values()];
-    },
+    async (): Promise<Destination[]> => [...(await api.destinations({ kind: 'queue', deadLetter: true, sort: 'depth', order: 'desc', offset: 0, limit: 200 })).items],
     [],
     3000,
   );

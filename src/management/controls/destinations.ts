@@ -10,6 +10,8 @@ export const MAX_LIMIT = 1000;
 export interface DestinationQuery {
   readonly kind: 'queue' | 'topic' | undefined;
   readonly filter: string | undefined;
+  /** Only dead-letter queues (true), or only the others (false). */
+  readonly deadLetter: boolean | undefined;
   readonly sort: DestinationColumn;
   readonly order: 'asc' | 'desc';
   readonly offset: number;
@@ -40,7 +42,9 @@ export function destinationQuery(query: URLSearchParams): DestinationQuery {
   const order = query.get('order') ?? 'asc';
   if (order !== 'asc' && order !== 'desc') throw new FerryError('FERRY_BAD_REQUEST', `order must be asc or desc, got "${order}"`);
   const filter = query.get('filter') ?? undefined;
-  return { kind, filter: filter === '' ? undefined : filter, sort: sort as DestinationColumn, order, offset: queryInt(query, 'offset', 0), limit: queryInt(query, 'limit', 50, MAX_LIMIT) };
+  const deadLetter = query.get('deadLetter') ?? undefined;
+  if (deadLetter !== undefined && deadLetter !== 'true' && deadLetter !== 'false') throw new FerryError('FERRY_BAD_REQUEST', `deadLetter must be true or false, got "${deadLetter}"`);
+  return { kind, filter: filter === '' ? undefined : filter, deadLetter: deadLetter === undefined ? undefined : deadLetter === 'true', sort: sort as DestinationColumn, order, offset: queryInt(query, 'offset', 0), limit: queryInt(query, 'limit', 50, MAX_LIMIT) };
 }
 
 function compare(a: DestinationFigures, b: DestinationFigures, column: DestinationColumn): number {
@@ -59,6 +63,7 @@ export function listDestinations(broker: Broker, q: DestinationQuery): { total: 
     const pattern = globPattern(q.filter);
     keys = keys.filter((d) => pattern.test(d.name));
   }
+  if (q.deadLetter !== undefined) keys = keys.filter((d) => (d.kind === 'queue' && admin.isDeadLetterQueue(d.name)) === q.deadLetter);
   const sign = q.order === 'asc' ? 1 : -1;
   const byKey = (a: DestinationKey, b: DestinationKey): number => compareText(a.kind, b.kind) || compareText(a.name, b.name);
   const page = (list: DestinationFigures[]) => ({ total: keys.length, offset: q.offset, limit: q.limit, items: list });

@@ -2,7 +2,7 @@ import { isFerryError } from '../../errors.js';
 import type { ConsumerHandle, CoreConnection, Delivery, DeliverySink } from '../../core/index.js';
 import type { AmqpValue } from './codec.js';
 import { Composite, codeOf, fieldsOf } from './frames.js';
-import { Link, type SessionPort } from './link.js';
+import { AmqpConditionError, Link, amqpError, type SessionPort } from './link.js';
 
 /** A durable subscription this link consumes from, removed when the client detaches with closed=true. */
 export interface DurableName {
@@ -90,6 +90,15 @@ export class ConsumerLink extends Link implements DeliverySink {
     this.session.sendTransfer(this, delivery.tag, message, delivery.deliveryCount - 1, message.expiration === 0 ? 0 : Date.now(), this.presettled);
     // a drain that the deliveries used up is over: the flow says so, as it would have with credit left
     if (this.drain && this.credit === 0) this.session.flow(this);
+  }
+
+  /**
+   * Its queue was deleted: the broker ends the link with amqp:resource-deleted, a link error [AMQP
+   * 2.8.15], so the client hears it while its session and other links go on.
+   */
+  cancelled(reason: string): void {
+    this.close();
+    this.session.detach(this, amqpError(new AmqpConditionError('amqp:resource-deleted', reason, 'FERRY_DESTINATION_NOT_FOUND')));
   }
 
   isWritable(): boolean {

@@ -9,7 +9,6 @@ import {
   NEWEST_VERSION,
   OLDEST_VERSION,
   T,
-  TX,
   type BaseCommand,
   type ConnectionId,
   type ConnectionInfo,
@@ -35,7 +34,7 @@ import { CommandSplitter, LooseCodec } from './marshal.js';
 import { messageIdText, toCoreDestination, toMessageInit, toWireMessage, type TemporaryDestinations } from './mapping.js';
 import type { OpenWireOptions } from './options.js';
 import type { ProducerAudit } from './producer-audit.js';
-import { XA_OK, XA_RDONLY, transactionKey, xaThrowable, xidOf } from './transactions.js';
+import { runTransactionCommand, transactionKey, xaThrowable, xidOf } from './transactions.js';
 import { negotiate, wireFormatInfo } from './wire-format.js';
 
 /** The Java exception a JMS client rebuilds from a refusal: its class decides which JMSException the application sees. */
@@ -438,7 +437,7 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
     const destination = toCoreDestination(info.destination, this);
     const session = this.sessionFor(sessionKey);
     const durableName = info.subscriptionName ?? undefined;
-    consumer.handle = session.subscribe({
+    consumer.options = {
       destination,
       sink: consumer.sink(),
       // the sink's credit is the prefetch (ActiveMQ's rules, extended by delivered acknowledgements): core's stays out of the way
@@ -452,11 +451,35 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
       browse: info.browser,
       // the client's RedeliveryPolicy decides when a message is poison, and says so with a poison ack
       redeliveriesLimitedByClient: true,
-    });
+    };
+    consumer.handle = session.subscribe(consumer.options);
     this.consumers.set(key, consumer);
     this.advisory.announce(advisoryTopic('Consumer', destination), `${this.requireCore().id}/consumer/${key}`, info, this.removeInfo(id));
     if (durableName === undefined) this.respond(info);
     else this.respondStored(info);
+  }
+
+  /**
+   * An operator deleted the consumer's queue. JMS has nothing a listener would hear of it (a
+   * ConsumerControl close stops one silently), and ActiveMQ keeps such a consumer subscribed to the
+   * name, so it is subscribed again once the deletion is done: the queue is made anew, empty, and
+   * what is sent to it afterwards reaches the consumer. Where it cannot be (destinations are not
+   * made on first use, or the consumer may no longer read it), the client's consumer is closed.
+   */
+  queueDeleted(consumer: OpenWireConsumer): void {
+    queueMicrotask(() => {
+      if (this.consumers.get(consumer.key) !== consumer || this.closing || consumer.options === undefined) return;
+      try {
+        consumer.handle = this.sessionFor(consumer.sessionKey).subscribe(consumer.options);
+        return;
+      } catch (err) {
+        if (!isFerryError(err)) throw err;
+        this.logger.debug({ event: 'openwire.consumer-closed', code: err.code, message: err.message, consumer: consumer.key }, 'consumer of a deleted queue closed');
+      }
+      this.consumers.delete(consumer.key);
+      this.advisory.withdraw(`${this.core?.id ?? ''}/consumer/${consumer.key}`);
+      this.write({ type: T.CONSUMER_CONTROL, commandId: 0, responseRequired: false, destination: consumer.destination, close: true, consumerId: consumer.id, prefetch: 0, flush: false, start: false, stop: false });
+    });
   }
 
   private removeInfo(objectId: DataStructure): DataStructure {
@@ -546,50 +569,11 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
   }
 
   private onTransactionInfo(info: TransactionInfo): void {
-    const core = this.requireCore();
-    if (info.transactionType === TX.RECOVER) {
-      const data = core.preparedTransactions().flatMap((key) => {
-        const xid = xidOf(key);
-        return xid === undefined ? [] : [xid];
-      });
-      this.write({ type: T.DATA_ARRAY_RESPONSE, commandId: 0, responseRequired: false, correlationId: info.commandId, data });
-      return;
-    }
-    if (info.transactionId === null) throw new FerryError('FERRY_OPENWIRE_MALFORMED', 'TransactionInfo without a transaction id');
-    const txId = transactionKey(info.transactionId);
-    const answer = (durable: Promise<void> | null, reply: () => void = () => this.respond(info)): void => {
-      if (durable === null) reply();
-      else durable.then(reply, (err: unknown) => this.refuse(info, err));
-    };
-    switch (info.transactionType) {
-      case TX.BEGIN:
-        // ActiveMQ's client begins an XA transaction it joins (TMJOIN) again on its own connection
-        core.begin(txId, { xa: info.transactionId.type === T.XA_TRANSACTION_ID });
-        return this.respond(info);
-      case TX.COMMIT_ONE_PHASE: {
-        const durable = core.commit(txId);
-        // memoryPolicy block: the commit's Response waits for room, as a synchronous send's does
-        const room = core.roomAfterCommit;
-        return answer(room === undefined ? durable : (durable ?? Promise.resolve()).then(() => room));
-      }
-      case TX.PREPARE: {
-        const durable = core.prepare(txId);
-        // XA_OK: the transaction manager then commits or rolls back in the second phase
-        const vote = durable === null ? XA_RDONLY : XA_OK;
-        return answer(durable, () => this.write({ type: T.INTEGER_RESPONSE, commandId: 0, responseRequired: false, correlationId: info.commandId, result: vote }));
-      }
-      case TX.COMMIT_TWO_PHASE:
-        return answer(core.commitPrepared(txId));
-      case TX.ROLLBACK:
-        core.rollback(txId);
-        return this.respond(info);
-      case TX.END:
-      case TX.FORGET:
-        // the broker never completes a transaction on its own (no heuristic outcome), so there is nothing to forget
-        return this.respond(info);
-      default:
-        throw new FerryError('FERRY_OPENWIRE_PROTOCOL', `unknown transaction operation ${info.transactionType}`);
-    }
+    runTransactionCommand(this.requireCore(), info, {
+      respond: () => this.respond(info),
+      refuse: (err) => this.refuse(info, err),
+      write: (structure) => this.write(structure),
+    });
   }
 
   private onDestinationInfo(info: DestinationInfo): void {

@@ -1,5 +1,5 @@
 import { FerryError } from '../../errors.js';
-import type { ConsumerHandle, Delivery, DeliverySink, Message } from '../../core/index.js';
+import type { ConsumerHandle, Delivery, DeliverySink, Message, SubscribeOptions } from '../../core/index.js';
 import { ACK, type ConsumerId, type MessageAck, type MessageId, type WireDestination } from './commands.js';
 import { dispatchMessageId, messageIdText, sameMessageId } from './mapping.js';
 
@@ -16,6 +16,8 @@ export interface DispatchTarget {
   nextSequence(): number;
   /** A transaction's core id, for acknowledgements made in it. */
   transactionOf(ack: MessageAck): string | undefined;
+  /** The consumer's queue was deleted (its core consumer is closing). */
+  queueDeleted(consumer: OpenWireConsumer): void;
 }
 
 /** RemoveInfo's lastDeliveredSequenceId when the client cannot say. */
@@ -108,6 +110,8 @@ class InFlightList {
  */
 export class OpenWireConsumer {
   handle: ConsumerHandle | undefined;
+  /** What its core consumer was opened with: the same again when its queue is made anew. */
+  options: SubscribeOptions | undefined;
   /** In dispatch order: a standard acknowledgement covers every delivery up to the one it names. */
   private readonly inFlight = new InFlightList();
   /** Deliveries the client has but has not yet acknowledged for good, counted against the prefetch (ActiveMQ's prefetch extension). */
@@ -136,6 +140,13 @@ export class OpenWireConsumer {
       onWritable: (resume) => this.target.onWritable(resume),
       hasCredit: () => this.hasCredit(),
       browseEnd: () => this.target.dispatch(this, null, undefined, this.target.nextSequence()),
+      cancelled: () => {
+        // its deliveries went with the queue: an acknowledgement of one is let go, as after a failover
+        this.inFlight.clear();
+        this.extension = 0;
+        if (this.browser) this.target.dispatch(this, null, undefined, this.target.nextSequence());
+        else this.target.queueDeleted(this);
+      },
     };
   }
 

@@ -1,5 +1,6 @@
-import type { ErrorCode } from '../../errors.js';
-import { T, type DataStructure, type TransactionId, type TransactionInfo, type WireThrowable, type XaTransactionId } from './commands.js';
+import { FerryError, type ErrorCode } from '../../errors.js';
+import type { CoreConnection } from '../../core/index.js';
+import { T, TX, type DataStructure, type TransactionId, type TransactionInfo, type WireThrowable, type XaTransactionId } from './commands.js';
 
 /** XAResource's votes on a prepare: XA_OK asks for a second phase; XA_RDONLY says the branch did nothing and is over. */
 export const XA_OK = 0;
@@ -41,4 +42,58 @@ export function xaThrowable(command: DataStructure, code: ErrorCode, message: st
   const xaCode = xaErrorCodes[code];
   if (xaCode === undefined) return undefined;
   return { className: 'javax.transaction.xa.XAException', message: `${message} (${code}) xaErrorCode:${xaCode}` };
+}
+
+/** How a TransactionInfo is answered: a plain Response, a refusal, or a response of its own. */
+export interface TransactionReplies {
+  respond(): void;
+  refuse(err: unknown): void;
+  write(structure: DataStructure): void;
+}
+
+/** Carries out a TransactionInfo (local and XA: begin, prepare, commit in one or two phases, rollback, recover, end, forget) in core. */
+export function runTransactionCommand(core: CoreConnection, info: TransactionInfo, replies: TransactionReplies): void {
+  if (info.transactionType === TX.RECOVER) {
+    const data = core.preparedTransactions().flatMap((key) => {
+      const xid = xidOf(key);
+      return xid === undefined ? [] : [xid];
+    });
+    replies.write({ type: T.DATA_ARRAY_RESPONSE, commandId: 0, responseRequired: false, correlationId: info.commandId, data });
+    return;
+  }
+  if (info.transactionId === null) throw new FerryError('FERRY_OPENWIRE_MALFORMED', 'TransactionInfo without a transaction id');
+  const txId = transactionKey(info.transactionId);
+  const answer = (durable: Promise<void> | null, reply: () => void = () => replies.respond()): void => {
+    if (durable === null) reply();
+    else durable.then(reply, (err: unknown) => replies.refuse(err));
+  };
+  switch (info.transactionType) {
+    case TX.BEGIN:
+      // ActiveMQ's client begins an XA transaction it joins (TMJOIN) again on its own connection
+      core.begin(txId, { xa: info.transactionId.type === T.XA_TRANSACTION_ID });
+      return replies.respond();
+    case TX.COMMIT_ONE_PHASE: {
+      const durable = core.commit(txId);
+      // memoryPolicy block: the commit's Response waits for room, as a synchronous send's does
+      const room = core.roomAfterCommit;
+      return answer(room === undefined ? durable : (durable ?? Promise.resolve()).then(() => room));
+    }
+    case TX.PREPARE: {
+      const durable = core.prepare(txId);
+      // XA_OK: the transaction manager then commits or rolls back in the second phase
+      const vote = durable === null ? XA_RDONLY : XA_OK;
+      return answer(durable, () => replies.write({ type: T.INTEGER_RESPONSE, commandId: 0, responseRequired: false, correlationId: info.commandId, result: vote }));
+    }
+    case TX.COMMIT_TWO_PHASE:
+      return answer(core.commitPrepared(txId));
+    case TX.ROLLBACK:
+      core.rollback(txId);
+      return replies.respond();
+    case TX.END:
+    case TX.FORGET:
+      // the broker never completes a transaction on its own (no heuristic outcome), so there is nothing to forget
+      return replies.respond();
+    default:
+      throw new FerryError('FERRY_OPENWIRE_PROTOCOL', `unknown transaction operation ${info.transactionType}`);
+  }
 }

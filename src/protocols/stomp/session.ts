@@ -524,6 +524,14 @@ export class StompSession implements TemporaryNames {
       },
       isWritable: () => this.transport.isWritable(),
       onWritable: (resume) => this.transport.onWritable(resume),
+      // Its queue was deleted. STOMP has no frame that ends one subscription from the broker's side,
+      // and a subscription left open would get nothing again: an ERROR, which closes the connection
+      // [STOMP 1.2], tells the client, which may connect and subscribe again. After the deletion is
+      // done, so that closing this connection's consumers does not run inside it.
+      cancelled: (reason) => {
+        const id = subscription().id;
+        queueMicrotask(() => this.fail(new FerryError('FERRY_DESTINATION_NOT_FOUND', `subscription "${id}" ended: ${reason}`), undefined));
+      },
     };
   }
 

@@ -1,3 +1,5 @@
+import java.net.HttpURLConnection;
+import java.net.URL;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Enumeration;
@@ -40,6 +42,7 @@ final class Routes {
       case "virtual-topic-dead-letter": virtualTopicDeadLetter(); return true;
       case "destroy-destination": destroyDestination(); return true;
       case "close-without-ack": closeWithoutAck(); return true;
+      case "deleted-queue-listener": deletedQueueListener(); return true;
       default: return false;
     }
   }
@@ -268,6 +271,38 @@ final class Routes {
       Message dead = d.receive(s.createConsumer(s.createQueue(d.opt("dlq", "ActiveMQ.DLQ")), "tag = '" + tag + "'"), 1).get(0);
       JmsDriver.emit("event", "virtual-topic-dead-letter", "groupB", groupB, "destination", destination, "originalDestination", original,
           "deadLetterOrigin", Messages.destination(((ActiveMQMessage) dead).getOriginalDestination()));
+    }
+  }
+
+  /**
+   * A listener on a queue that an operator deletes while it listens (`--delete` is the URL that
+   * deletes it, with the HTTP method DELETE): prints the status of the delete, what the listener
+   * received of `--count` messages sent after it, and what the connection's ExceptionListener heard.
+   */
+  private void deletedQueueListener() throws Exception {
+    int count = d.count();
+    try (JmsDriver.Conn c = d.connect()) {
+      List<Object> errors = Collections.synchronizedList(new ArrayList<>());
+      c.setExceptionListener((e) -> errors.add(String.valueOf(e.getMessage())));
+      Session s = JmsDriver.session(c, Session.AUTO_ACKNOWLEDGE);
+      Queue q = s.createQueue(d.required("queue"));
+      Scenarios.Arrivals arrivals = new Scenarios.Arrivals();
+      Scenarios.Collector collector = new Scenarios.Collector(arrivals);
+      s.createConsumer(q).setMessageListener(collector);
+      MessageProducer p = JmsDriver.session(c, Session.AUTO_ACKNOWLEDGE).createProducer(q);
+      p.send(s.createTextMessage("before"));
+      arrivals.await(1, d.timeout);
+      HttpURLConnection http = (HttpURLConnection) new URL(d.required("delete")).openConnection();
+      http.setRequestMethod("DELETE");
+      int status = http.getResponseCode();
+      http.disconnect();
+      for (int i = 0; i < count; i++) p.send(s.createTextMessage("after " + i));
+      try {
+        arrivals.await(1 + count, d.timeout);
+      } catch (IllegalStateException notAll) {
+        // what did arrive is printed, for the test to judge
+      }
+      JmsDriver.emit("event", "deleted-queue-listener", "status", status, "received", collector.bodies(), "exceptions", new ArrayList<>(errors));
     }
   }
 }
