@@ -150,3 +150,37 @@ test('export walks a queue deeper than one page, in order, each message once', a
   const bodies = lines(exported.stdout).map((l) => l.body.data);
   assert.deepEqual(bodies, Array.from({ length: count + 1 }, (_, i) => `m${i}`));
 });
+
+test('a deeply nested JSON text body is shown, browsed and exported as its text, with the rest of its queue', async () => {
+  const source = uniqueName('export.nested');
+  const levels = 5_000;
+  const nested = `${'['.repeat(levels)}${']'.repeat(levels)}`;
+  const { raw } = await RawStompClient.connected(broker.stompPort);
+  try {
+    await raw.send('SEND', { destination: `/queue/${source}` }, '{"before": 1}');
+    await raw.send('SEND', { destination: `/queue/${source}` }, nested);
+    await raw.sendWithReceipt('SEND', { destination: `/queue/${source}` }, '{"after": [1, [2]]}');
+  } finally {
+    raw.destroy();
+  }
+  const exported = await ferry(['export', source]);
+  assert.equal(exported.code, 0, exported.stderr);
+  assert.deepEqual(lines(exported.stdout).map((l) => l.body), [
+    { encoding: 'text', data: '{"before": 1}' },
+    { encoding: 'text', data: nested },
+    { encoding: 'text', data: '{"after": [1, [2]]}' },
+  ]);
+
+  const browsed = await ferry(['browse', source, '--body', '--json']);
+  assert.equal(browsed.code, 0, browsed.stderr);
+  const bodies = (JSON.parse(browsed.stdout) as { items: { body: { data: string; json?: unknown } }[] }).items.map((m) => m.body);
+  // JSON of a modest depth is still given parsed; the deep one is its text alone
+  assert.deepEqual(bodies, [
+    { encoding: 'text', data: '{"before": 1}', json: { before: 1 } },
+    { encoding: 'text', data: nested },
+    { encoding: 'text', data: '{"after": [1, [2]]}', json: { after: [1, [2]] } },
+  ]);
+  const page = await fetch(`${url}/api/v1/queues/${encodeURIComponent(source)}/messages?full=true`);
+  assert.equal(page.status, 200);
+  assert.equal(((await page.json()) as { items: unknown[] }).items.length, 3);
+});

@@ -46,17 +46,49 @@ function typedProperty(name: string, value: PropertyValue): { name: string; type
   return { name, type: Number.isInteger(value) && value >= -(2 ** 31) && value < 2 ** 31 ? 'int' : 'double', value };
 }
 
-/** One message whole: the summary, reply-to, typed properties and the body (parsed too when it is JSON text). */
+/**
+ * A text body is parsed as JSON only up to these: V8 parses any nesting, but `JSON.stringify`
+ * overflows the stack on the answer past a few thousand levels (a 10 KB body of `[` then `]`), and
+ * a large document would go out twice, as text and as its tree. Past them the body is text alone.
+ */
+const JSON_BODY_MAX_DEPTH = 64;
+const JSON_BODY_MAX_CHARS = 1024 * 1024;
+
+/** True when `text`, read as JSON, nests arrays and objects no deeper than `max`; linear, with no recursion. */
+function nestsAtMost(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return false;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return true;
+}
+
+/** The body's JSON tree, or undefined when it is not JSON or is past the bounds above. */
+function jsonOf(text: string): unknown {
+  if (text.length > JSON_BODY_MAX_CHARS || !nestsAtMost(text, JSON_BODY_MAX_DEPTH)) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/** One message whole: the summary, reply-to, typed properties and the body (parsed too when it is JSON text of a modest size and depth). */
 export function messageView(w: WaitingMessage): Record<string, unknown> {
   const m = w.message;
   const text = m.bodyKind === 'text';
   const body: Record<string, unknown> = text ? { encoding: 'text', data: m.body.toString('utf8') } : { encoding: 'base64', data: m.body.toString('base64') };
   if (text) {
-    try {
-      body['json'] = JSON.parse(body['data'] as string) as unknown;
-    } catch {
-      // not JSON: the text alone
-    }
+    const json = jsonOf(body['data'] as string);
+    if (json !== undefined) body['json'] = json;
   }
   return {
     ...messageSummary(w),
