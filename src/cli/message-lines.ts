@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import type { Writable } from 'node:stream';
 import { ManagementApi, destinationUri, managementHelp, segment, usageError } from './http-api.js';
-import { parseManagement, type FullMessage, type TypedProperty } from './operate.js';
+import { parseManagement, type FullMessage, type MessagePage, type TypedProperty } from './operate.js';
 import { managementCommand, plural } from './output.js';
 
 /**
@@ -35,7 +35,8 @@ export const exportHelp = `Usage: ferry export QUEUE [FILE] [options]
 
 Writes the messages waiting in QUEUE to FILE (standard output without one) as JSON lines, one
 message a line: headers, typed properties, and the body as text or base64 with its encoding.
-Nothing is consumed.
+Nothing is consumed. Consumers may go on meanwhile: each page starts after the last message of
+the one before, so no message that waits throughout is missed.
 
 Options:
   --selector SQL           only messages matching this JMS selector
@@ -88,15 +89,17 @@ export function exportMessages(argv: readonly string[]): Promise<number> {
     }
     let written = 0;
     // page by page, each page whole messages in the queue's order, written before the next is asked
-    // for: the export holds one page, however deep the queue
-    for (let offset = 0; ; ) {
-      const page = await api.get<{ items: FullMessage[]; more: boolean }>(`/api/v1/queues/${segment(queue)}/messages`, { selector: values.selector, offset, limit: EXPORT_PAGE, full: 'true' });
+    // for: the export holds one page, however deep the queue. Each page starts after the last
+    // message of the one before, not at an offset: messages that consumers take meanwhile would
+    // shift an offset past as many that still wait
+    for (let after: string | undefined; ; ) {
+      const page = await api.get<MessagePage<FullMessage>>(`/api/v1/queues/${segment(queue)}/messages`, { selector: values.selector, after, limit: EXPORT_PAGE, full: 'true' });
       for (const message of page.items) {
         await writeLine(out, JSON.stringify(lineOf(message)));
         written++;
       }
-      offset += page.items.length;
-      if (!page.more || page.items.length === 0) break;
+      if (!page.more || page.next === null) break;
+      after = page.next;
     }
     if (out !== process.stdout) {
       out.end();

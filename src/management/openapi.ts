@@ -257,8 +257,14 @@ export const openApiDocument = {
       get: operation({
         summary: 'browse waiting messages (nothing is consumed); with full=true, whole messages (management permission)',
         permission: 'monitor',
-        parameters: [queueName, queryParam('selector', str, 'JMS selector'), queryParam('full', bool, 'whole messages: headers, properties, body'), ...paging],
-        ok: { 200: list({ oneOf: [ref('MessageSummary'), ref('Message')] }, { offset: int, limit: int, more: bool }) },
+        parameters: [
+          queueName,
+          queryParam('selector', str, 'JMS selector'),
+          queryParam('full', bool, 'whole messages: headers, properties, body'),
+          queryParam('after', str, 'the "next" of the page before: this page starts after that message, even when it has been consumed since'),
+          ...paging,
+        ],
+        ok: { 200: list({ oneOf: [ref('MessageSummary'), ref('Message')] }, { offset: int, limit: int, more: bool, next: nullable(str) }) },
         notFound: true,
       }),
     },

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -183,4 +185,61 @@ test('a deeply nested JSON text body is shown, browsed and exported as its text,
   const page = await fetch(`${url}/api/v1/queues/${encodeURIComponent(source)}/messages?full=true`);
   assert.equal(page.status, 200);
   assert.equal(((await page.json()) as { items: unknown[] }).items.length, 3);
+});
+
+test('export of a queue that a consumer takes from between its pages misses none of the messages still waiting', async () => {
+  const source = uniqueName('export.live');
+  const count = 1_234;
+  const { raw: producer } = await RawStompClient.connected(broker.stompPort);
+  try {
+    for (let i = 0; i < count - 1; i++) await producer.send('SEND', { destination: `/queue/${source}` }, `m${i}`);
+    await producer.sendWithReceipt('SEND', { destination: `/queue/${source}` }, `m${count - 1}`);
+  } finally {
+    producer.destroy();
+  }
+  // the export's requests go through this proxy, which has a consumer take and acknowledge 100
+  // messages from the head each time a page has been read, before the export sees the page
+  const { raw: consumer } = await RawStompClient.connected(broker.stompPort);
+  let batches = 0;
+  const takeHundred = async (): Promise<void> => {
+    const id = `batch-${++batches}`;
+    await consumer.send('SUBSCRIBE', { id, destination: `/queue/${source}`, ack: 'client-individual', 'activemq.prefetchSize': '1' });
+    for (let i = 0; i < 100; i++) {
+      const message = await consumer.nextFrameOf('MESSAGE');
+      await consumer.send('ACK', { id: message.headers.get('ack')! });
+    }
+    // the one dispatched after the last acknowledgement goes back to its place
+    await consumer.send('UNSUBSCRIBE', { id, receipt: id });
+    for (;;) {
+      const frame = await consumer.nextFrame();
+      if (frame.command === 'RECEIPT' && frame.headers.get('receipt-id') === id) break;
+    }
+  };
+  const proxy = createServer((req, res) => {
+    void (async () => {
+      const upstream = await fetch(`${url}${req.url ?? '/'}`, { method: req.method ?? 'GET' });
+      const body = Buffer.from(await upstream.arrayBuffer());
+      if (upstream.status === 200 && /^\/api\/v1\/queues\/[^/]+\/messages\?/.test(req.url ?? '')) await takeHundred();
+      res.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'application/json' });
+      res.end(body);
+    })().catch((err: unknown) => {
+      res.writeHead(502);
+      res.end(String(err));
+    });
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  try {
+    const exported = await runFerry(['export', source, '--url', `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`]);
+    assert.equal(exported.code, 0, exported.stderr);
+    assert.equal(batches, 3, 'three pages of at most 500, each followed by a batch of consumption');
+    // each message was waiting when the page that holds it was read: every one is there, once, in order
+    assert.deepEqual(
+      lines(exported.stdout).map((l) => l.body.data),
+      Array.from({ length: count }, (_, i) => `m${i}`),
+    );
+    assert.equal(await depth(source), count - 300);
+  } finally {
+    consumer.destroy();
+    proxy.close();
+  }
 });

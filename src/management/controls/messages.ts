@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { FerryError } from '../../errors.js';
 import { bodyLengthOf, type Destination, type MessageInit, type PropertyValue } from '../../core/index.js';
-import type { MessagePick, WaitingMessage } from '../../core/admin.js';
+import type { MessagePick, WaitingMessage, WaitingPlace } from '../../core/admin.js';
 
 /** `queue://x` or `topic://x`, as messages name their destinations here. */
 export function destinationUri(d: Destination | undefined): string | null {
@@ -12,6 +12,18 @@ export function parseDestinationUri(text: string, field: string): Destination {
   const m = /^(queue|topic):\/\/(.+)$/.exec(text);
   if (m === null) throw new FerryError('FERRY_BAD_REQUEST', `${field} must be queue://NAME or topic://NAME, got "${text}"`);
   return { kind: m[1] as 'queue' | 'topic', name: m[2]! };
+}
+
+/** A browse page's `next`, as `after` takes it back: the last message's priority and its sequence number in its queue. */
+export function cursorText(place: WaitingPlace | undefined): string | null {
+  return place === undefined ? null : `${place.priority}:${place.seq}`;
+}
+
+export function parseCursor(text: string | null): WaitingPlace | undefined {
+  if (text === null) return undefined;
+  const m = /^([0-9]):(0|[1-9][0-9]{0,15})$/.exec(text);
+  if (m === null) throw new FerryError('FERRY_BAD_REQUEST', `after must be the "next" of a page before, such as "4:1234"; got "${text}"`);
+  return { priority: Number(m[1]), seq: Number(m[2]) };
 }
 
 /** A message in a list: headers, no body. */
