@@ -28,7 +28,7 @@ export interface MessageLine {
   body: { encoding: 'text' | 'base64'; data: string };
 }
 
-/** Whole messages asked for at once during an export: one request per page, memory bounded by one page. */
+/** Whole messages asked for at once during an export: one request per page, memory bounded by one page (the broker also ends a page at 8 MiB of bodies). */
 const EXPORT_PAGE = 500;
 
 export const exportHelp = `Usage: ferry export QUEUE [FILE] [options]

@@ -5,7 +5,7 @@ import type { BodyCache } from './body-cache.js';
 import type { CoreConnection, CoreSession } from './connection.js';
 import type { Consumer } from './consumer.js';
 import type { Destinations } from './destinations.js';
-import { copyMessage, isExpired, type Destination, type Message, type PropertyValue } from './message.js';
+import { bodyLengthOf, copyMessage, isExpired, type Destination, type Message, type PropertyValue } from './message.js';
 import type { MessageQueue } from './message-queue.js';
 import type { Persistence } from './persistence.js';
 import type { WaitingPlace } from './pending.js';
@@ -68,6 +68,8 @@ export interface WaitingMessage {
 /** Where a page of a browse starts: after the place a previous page ended at (`BrowsedMessages.next`). */
 export interface BrowsePage {
   readonly after?: WaitingPlace | undefined;
+  /** Bodies a page holds at most, counted in bytes; a page always holds its first message, however large. */
+  readonly maxBodyBytes?: number | undefined;
 }
 
 export interface BrowsedMessages {
@@ -279,16 +281,20 @@ export class BrokerAdmin {
     let skipped = 0;
     let more = false;
     let next: WaitingPlace | undefined;
+    const maxBodyBytes = page.maxBodyBytes ?? Number.POSITIVE_INFINITY;
+    let bodyBytes = 0;
     for (const entry of queue.waitingEntries(page.after)) {
       if (isExpired(entry.message, now) || !matches(entry)) continue;
       if (skipped < offset) {
         skipped++;
         continue;
       }
-      if (items.length >= limit) {
+      const length = bodyLengthOf(entry.message);
+      if (items.length >= limit || (items.length > 0 && bodyBytes + length > maxBodyBytes)) {
         more = true;
         break;
       }
+      bodyBytes += length;
       items.push(waiting(entry));
       next = { priority: entry.message.priority, seq: entry.seq };
     }

@@ -243,3 +243,30 @@ test('export of a queue that a consumer takes from between its pages misses none
     proxy.close();
   }
 });
+
+test('a page of whole messages stops at 8 MiB of bodies, so an export of large messages goes page by page', async () => {
+  const source = uniqueName('export.large');
+  const MiB = 1024 * 1024;
+  const count = 20;
+  const bodyOf = (i: number): string => `${String(i).padStart(4, '0')}${'x'.repeat(MiB - 4)}`;
+  const { raw } = await RawStompClient.connected(broker.stompPort);
+  try {
+    for (let i = 0; i < count; i++) await raw.sendWithReceipt('SEND', { destination: `/queue/${source}`, persistent: 'true' }, bodyOf(i));
+  } finally {
+    raw.destroy();
+  }
+  const page = await fetch(`${url}/api/v1/queues/${encodeURIComponent(source)}/messages?full=true&limit=500`);
+  assert.equal(page.status, 200);
+  const first = (await page.json()) as { items: { body: { data: string } }[]; more: boolean; next: string | null };
+  assert.deepEqual([first.items.length, first.more], [8, true]);
+  assert.deepEqual(first.items.map((m) => m.body.data.slice(0, 4)), ['0000', '0001', '0002', '0003', '0004', '0005', '0006', '0007']);
+  const legacy = await fetch(`${url}/api/queues/${encodeURIComponent(source)}/messages?limit=100`);
+  assert.equal(legacy.status, 200);
+  assert.equal(((await legacy.json()) as unknown[]).length, 8);
+
+  const exported = await ferry(['export', source]);
+  assert.equal(exported.code, 0, exported.stderr);
+  const bodies = lines(exported.stdout).map((l) => l.body.data);
+  assert.equal(bodies.length, count);
+  bodies.forEach((body, i) => assert.ok(body === bodyOf(i), `message ${i} whole and in its place`));
+});

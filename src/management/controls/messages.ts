@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { FerryError } from '../../errors.js';
-import { bodyLengthOf, type Destination, type MessageInit, type PropertyValue } from '../../core/index.js';
+import { bodyLengthOf, type Destination, type Message, type MessageInit, type PropertyValue } from '../../core/index.js';
 import type { MessagePick, WaitingMessage, WaitingPlace } from '../../core/admin.js';
 
 /** `queue://x` or `topic://x`, as messages name their destinations here. */
@@ -12,6 +12,24 @@ export function parseDestinationUri(text: string, field: string): Destination {
   const m = /^(queue|topic):\/\/(.+)$/.exec(text);
   if (m === null) throw new FerryError('FERRY_BAD_REQUEST', `${field} must be queue://NAME or topic://NAME, got "${text}"`);
   return { kind: m[1] as 'queue' | 'topic', name: m[2]! };
+}
+
+/**
+ * The bodies one answer of whole messages holds at most (a page of `full=true`, the routes before
+ * v1): the answer is one JSON string, and V8's strings stop at 512 M characters, which 500 messages
+ * of 1 MB in base64 pass; the bodies are read from disk and held until the answer is sent. A page
+ * past it ends early, with `more`; its first message is always in it.
+ */
+export const WHOLE_PAGE_BODY_BYTES = 8 * 1024 * 1024;
+
+/** `messages` up to `WHOLE_PAGE_BODY_BYTES` of bodies, and always the first. */
+export function withinPageBytes(messages: readonly Message[]): readonly Message[] {
+  let bytes = 0;
+  for (let i = 0; i < messages.length; i++) {
+    bytes += bodyLengthOf(messages[i]!);
+    if (i > 0 && bytes > WHOLE_PAGE_BODY_BYTES) return messages.slice(0, i);
+  }
+  return messages;
 }
 
 /** A browse page's `next`, as `after` takes it back: the last message's priority and its sequence number in its queue. */
