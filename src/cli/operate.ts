@@ -33,7 +33,7 @@ export interface MessageSummary {
   correlationId: string | null;
   type: string | null;
   groupId: string | null;
-  bodyKind: 'text' | 'bytes';
+  bodyKind: 'text' | 'bytes' | 'map' | 'stream' | 'object' | 'none';
   bodyBytes: number;
   originalDestination: string | null;
 }
@@ -47,11 +47,12 @@ export interface MessagePage<T> {
 
 export interface TypedProperty {
   name: string;
-  type: 'boolean' | 'byte' | 'short' | 'int' | 'long' | 'float' | 'double' | 'string' | 'bytes';
+  type: 'boolean' | 'byte' | 'short' | 'int' | 'long' | 'float' | 'double' | 'char' | 'string' | 'bytes';
   value: unknown;
 }
 
 export interface FullMessage extends MessageSummary {
+  groupSeq: number | null;
   replyTo: string | null;
   properties: TypedProperty[];
   body: { encoding: 'text' | 'base64'; data: string; json?: unknown };

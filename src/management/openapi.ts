@@ -79,7 +79,7 @@ const summary = obj({
   correlationId: nullable(str),
   type: nullable(str),
   groupId: nullable(str),
-  bodyKind: { enum: ['text', 'bytes'] },
+  bodyKind: { enum: ['text', 'bytes', 'map', 'stream', 'object', 'none'] },
   bodyBytes: int,
   originalDestination: nullable(str),
 });
@@ -88,8 +88,9 @@ const message = {
   allOf: [
     summary,
     obj({
+      groupSeq: nullable(int),
       replyTo: nullable(str),
-      properties: { type: 'array', items: obj({ name: str, type: { enum: ['boolean', 'byte', 'short', 'int', 'long', 'float', 'double', 'string', 'bytes', 'null'] }, value: {} }) },
+      properties: { type: 'array', items: obj({ name: str, type: { enum: ['boolean', 'byte', 'short', 'int', 'long', 'float', 'double', 'char', 'string', 'bytes', 'null'] }, value: {} }) },
       body: obj({ encoding: { enum: ['text', 'base64'] }, data: str, json: {} }, ['encoding', 'data']),
     }),
   ],
@@ -157,13 +158,16 @@ const sendMessage = {
   properties: {
     body: str,
     bodyEncoding: { enum: ['text', 'base64'], default: 'text' },
+    bodyKind: { enum: ['text', 'bytes', 'map', 'stream', 'object', 'none'], description: 'how consumers read the bytes; default text for a text body, bytes for base64' },
     persistent: { type: 'boolean', default: true },
     priority: { type: 'integer', minimum: 0, maximum: 9, default: 4 },
     timeToLive: { type: 'integer', minimum: 0, description: 'ms; 0 never expires' },
     correlationId: str,
     type: str,
     groupId: str,
+    groupSeq: int,
     replyTo: str,
+    originalDestination: { ...str, description: 'queue://NAME or topic://NAME: a retry sends the message there' },
     properties: { type: 'object', additionalProperties: { oneOf: [str, num, bool, { type: 'null' }, obj({ type: str, value: {} })] } },
   },
 };

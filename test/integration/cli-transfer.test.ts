@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { connectAmqp, rhea, type AmqpTestClient } from '../helpers/amqp.js';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
+import { openwireJavaMissing, runDriver, type DriverLine } from '../helpers/openwire-java.js';
 import { runFerry, type Finished } from '../helpers/process.js';
 import { RawStompClient, uniqueName } from '../helpers/raw-stomp.js';
 
@@ -19,7 +20,7 @@ interface Line {
   deliveryCount: number;
   originalDestination: string | null;
   properties: { name: string; type: string; value: unknown }[];
-  body: { encoding: string; data: string };
+  body: { encoding: string; kind?: string; data: string };
   [key: string]: unknown;
 }
 
@@ -79,7 +80,7 @@ test('export then import into another queue keeps text and binary bodies and typ
   assert.deepEqual(Object.fromEntries(bytesLine.properties.map((p) => [p.name, p.value])), typed);
   assert.equal(bytesLine.properties.find((p) => p.name === 'flag')?.type, 'boolean');
   assert.equal(bytesLine.properties.find((p) => p.name === 'label')?.type, 'string');
-  assert.deepEqual(textLine.body, { encoding: 'text', data: text });
+  assert.deepEqual(textLine.body, { encoding: 'text', kind: 'text', data: text });
   assert.equal(await depth(source), 2, 'export consumes nothing');
   const eu = await ferry(['export', source, '--selector', "region = 'eu'"]);
   assert.equal(eu.code, 0, eu.stderr);
@@ -122,7 +123,7 @@ test('import reads standard input and names the line it cannot use; a file that 
   const more = await ferry(['import', target], { input: `${grouped}\n` });
   assert.equal(more.code, 0, more.stderr);
   const last = (await ferry(['export', target])).stdout.trim().split('\n').map((l) => JSON.parse(l) as Line & { groupId: string | null })[2]!;
-  assert.deepEqual([last.groupId, last.properties, last.body], ['g-1', [{ name: 'cleared', type: 'null', value: null }], { encoding: 'base64', data: 'AAEC' }]);
+  assert.deepEqual([last.groupId, last.properties, last.body], ['g-1', [{ name: 'cleared', type: 'null', value: null }], { encoding: 'base64', kind: 'bytes', data: 'AAEC' }]);
 
   const unwritable = await ferry(['export', target, join(tmpdir(), 'no-such-folder-for-ferry', 'x.jsonl')]);
   assert.equal(unwritable.code, 1);
@@ -130,6 +131,10 @@ test('import reads standard input and names the line it cannot use; a file that 
   const unreadable = await ferry(['import', target, join(tmpdir(), 'no-such-folder-for-ferry', 'x.jsonl')]);
   assert.equal(unreadable.code, 1);
   assert.match(unreadable.stderr, /^ferry: FERRY_CLI_USAGE: cannot read .*no-such-folder-for-ferry/);
+
+  const later = await ferry(['import', target], { input: `${JSON.stringify({ version: 3, body: { encoding: 'text', data: 'x' } })}\n` });
+  assert.equal(later.code, 1);
+  assert.match(later.stderr, /FERRY_CLI_USAGE: standard input line 1: a line of version 3, which a later ferry wrote/);
 
   const bad = await ferry(['import', target], { input: `${good}\n{"body": 3}\n` });
   assert.equal(bad.code, 1);
@@ -168,9 +173,9 @@ test('a deeply nested JSON text body is shown, browsed and exported as its text,
   const exported = await ferry(['export', source]);
   assert.equal(exported.code, 0, exported.stderr);
   assert.deepEqual(lines(exported.stdout).map((l) => l.body), [
-    { encoding: 'text', data: '{"before": 1}' },
-    { encoding: 'text', data: nested },
-    { encoding: 'text', data: '{"after": [1, [2]]}' },
+    { encoding: 'text', kind: 'text', data: '{"before": 1}' },
+    { encoding: 'text', kind: 'text', data: nested },
+    { encoding: 'text', kind: 'text', data: '{"after": [1, [2]]}' },
   ]);
 
   const browsed = await ferry(['browse', source, '--body', '--json']);
@@ -269,4 +274,65 @@ test('a page of whole messages stops at 8 MiB of bodies, so an export of large m
   const bodies = lines(exported.stdout).map((l) => l.body.data);
   assert.equal(bodies.length, count);
   bodies.forEach((body, i) => assert.ok(body === bodyOf(i), `message ${i} whole and in its place`));
+});
+
+test('export, then import once the queue is emptied, give a JMS consumer the same messages: every body type, every property type, group and reply-to', { skip: openwireJavaMissing() ?? false, timeout: 120_000 }, async () => {
+  const queue = uniqueName('export.jms');
+  const jms = `tcp://127.0.0.1:${broker.ports.openwire}`;
+  const file = join(mkdtempSync(join(tmpdir(), 'ferry-export-')), 'jms.jsonl');
+  const sent = (await runDriver('send', jms, { queue, rounds: 1 })).lines.filter((l) => l['event'] === 'sent');
+  assert.equal(sent.length, 6);
+  const exported = await ferry(['export', queue, file]);
+  assert.equal(exported.code, 0, exported.stderr);
+  // what the JMS client received of the messages as first sent is what it must receive after the import
+  const received = async (): Promise<Map<string, DriverLine>> => {
+    const lines = (await runDriver('receive', jms, { queue, count: 6 })).lines.filter((l) => l['event'] === 'received');
+    assert.equal(lines.length, 6);
+    // what the broker gives anew to each message it takes in, and what a delivery adds
+    return new Map(lines.map(({ id: _i, timestamp: _t, expiration, redelivered: _r, deliveryCount: _d, ...rest }) => {
+      assert.ok((expiration as number) > 0, 'the message still expires');
+      return [rest['kind'] as string, rest];
+    }));
+  };
+  const first = await received();
+  assert.deepEqual([...first.keys()].sort(), ['bytes', 'map', 'message', 'object', 'stream', 'text']);
+  const imported = await ferry(['import', queue, file]);
+  assert.equal(imported.code, 0, imported.stderr);
+  assert.match(imported.stderr, /imported 6 messages/);
+  const again = await received();
+  for (const [kind, line] of first) assert.deepEqual(again.get(kind), line, kind);
+  // the first is as the driver sent it: the comparison is not between two equally lost copies
+  const map = first.get('map')!;
+  assert.deepEqual((map['body'] as Record<string, unknown>)['short'], ['short', -1234]);
+  assert.deepEqual((map['properties'] as Record<string, unknown>)['pFloat'], ['float', 3.5]);
+});
+
+test('a dead letter exported and imported again keeps where it was first sent, so a retry sends it back there', async () => {
+  const work = uniqueName('export.work');
+  const mark = uniqueName('case');
+  const { raw } = await RawStompClient.connected(broker.stompPort);
+  try {
+    await raw.sendWithReceipt('SEND', { destination: `/queue/${work}`, persistent: 'true', case: mark }, 'poison');
+    await raw.sendWithReceipt('SUBSCRIBE', { id: 's', destination: `/queue/${work}`, ack: 'client-individual' });
+    const message = await raw.nextFrameOf('MESSAGE');
+    await raw.sendWithReceipt('NACK', { id: message.headers.get('ack')! });
+    await raw.sendWithReceipt('UNSUBSCRIBE', { id: 's' });
+  } finally {
+    raw.destroy();
+  }
+  const selector = ['--selector', `case = '${mark}'`];
+  const exported = await ferry(['export', 'ActiveMQ.DLQ', ...selector]);
+  assert.equal(exported.code, 0, exported.stderr);
+  const [letter] = lines(exported.stdout);
+  assert.equal(letter?.originalDestination, `queue://${work}`);
+  const dropped = await fetch(`${url}/api/v1/queues/ActiveMQ.DLQ/messages/${encodeURIComponent(letter.id)}`, { method: 'DELETE' });
+  assert.equal(dropped.status, 204);
+
+  const imported = await ferry(['import', 'ActiveMQ.DLQ'], { input: exported.stdout });
+  assert.equal(imported.code, 0, imported.stderr);
+  const retried = await ferry(['retry-dlq', 'ActiveMQ.DLQ', ...selector]);
+  assert.equal(retried.code, 0, retried.stderr);
+  assert.equal(retried.stdout, 'retried 1 message from ActiveMQ.DLQ\n');
+  const back = await ferry(['export', work]);
+  assert.deepEqual(lines(back.stdout).map((l) => l.body.data), ['poison']);
 });

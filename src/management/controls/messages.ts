@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { FerryError } from '../../errors.js';
-import { bodyLengthOf, type Destination, type Message, type MessageInit, type PropertyValue } from '../../core/index.js';
+import { bodyLengthOf, type Destination, type Message, type MessageInit, type PropertyValue, type PropertyWireType } from '../../core/index.js';
 import type { MessagePick, WaitingMessage, WaitingPlace } from '../../core/admin.js';
 
 /** `queue://x` or `topic://x`, as messages name their destinations here. */
@@ -58,21 +58,28 @@ export function messageSummary(w: WaitingMessage): Record<string, unknown> {
     correlationId: m.correlationId ?? null,
     type: m.type ?? null,
     groupId: m.groupId ?? null,
-    bodyKind: m.bodyKind === 'text' ? 'text' : 'bytes',
+    bodyKind: m.bodyKind,
     bodyBytes: bodyLengthOf(m),
     originalDestination: destinationUri(m.originalDestination),
   };
 }
 
-type PropertyType = 'boolean' | 'byte' | 'short' | 'int' | 'long' | 'float' | 'double' | 'string' | 'bytes';
+const PROPERTY_TYPES = ['boolean', 'byte', 'short', 'int', 'long', 'float', 'double', 'char', 'string', 'bytes'] as const;
+type PropertyType = (typeof PROPERTY_TYPES)[number];
+const WIRE_TYPES: ReadonlySet<string> = new Set<PropertyWireType>(['byte', 'short', 'int', 'float', 'double', 'char']);
 
-/** Core keeps JavaScript values: a whole number in 32 bits reads as int, any other number as double. */
-function typedProperty(name: string, value: PropertyValue): { name: string; type: PropertyType | 'null'; value: unknown } {
+/**
+ * A property with the type its producer gave it where its protocol kept one (a JMS byte, short or
+ * float, a double that happens to be whole); without one, core's JavaScript value says: a whole
+ * number in 32 bits reads as int, any other number as double.
+ */
+function typedProperty(name: string, value: PropertyValue, wireType: PropertyWireType | undefined): { name: string; type: PropertyType | 'null'; value: unknown } {
   if (value === null) return { name, type: 'null', value: null };
   if (typeof value === 'boolean') return { name, type: 'boolean', value };
   if (typeof value === 'bigint') return { name, type: 'long', value: value.toString() };
-  if (typeof value === 'string') return { name, type: 'string', value };
+  if (typeof value === 'string') return { name, type: wireType === 'char' ? 'char' : 'string', value };
   if (Buffer.isBuffer(value)) return { name, type: 'bytes', value: value.toString('base64') };
+  if (wireType !== undefined && wireType !== 'char') return { name, type: wireType, value };
   return { name, type: Number.isInteger(value) && value >= -(2 ** 31) && value < 2 ** 31 ? 'int' : 'double', value };
 }
 
@@ -122,25 +129,31 @@ export function messageView(w: WaitingMessage): Record<string, unknown> {
   }
   return {
     ...messageSummary(w),
+    groupSeq: m.groupSeq ?? null,
     replyTo: destinationUri(m.replyTo),
-    properties: [...m.properties].map(([name, value]) => typedProperty(name, value)),
+    properties: [...m.properties].map(([name, value]) => typedProperty(name, value, m.propertyTypes?.get(name))),
     body,
   };
 }
 
-const typedValue = z.object({ type: z.enum(['boolean', 'byte', 'short', 'int', 'long', 'float', 'double', 'string', 'bytes']), value: z.union([z.string(), z.number(), z.boolean()]) }).strict();
+const typedValue = z.object({ type: z.enum(PROPERTY_TYPES), value: z.union([z.string(), z.number(), z.boolean()]) }).strict();
 
 export const sendBody = z
   .object({
     body: z.string().default(''),
     bodyEncoding: z.enum(['text', 'base64']).default('text'),
+    /** How consumers read the bytes (a JMS MapMessage's are its map in the encoding the broker keeps); default: text for a text body, bytes for base64. */
+    bodyKind: z.enum(['text', 'bytes', 'map', 'stream', 'object', 'none']).optional(),
     persistent: z.boolean().default(true),
     priority: z.number().int().min(0).max(9).default(4),
     timeToLive: z.number().int().min(0).default(0),
     correlationId: z.string().optional(),
     type: z.string().optional(),
     groupId: z.string().optional(),
+    groupSeq: z.number().int().min(-(2 ** 31)).max(2 ** 31 - 1).optional(),
     replyTo: z.string().optional(),
+    /** Where a dead letter was first sent, so that a retry sends it back there (an exported dead-letter queue imported again). */
+    originalDestination: z.string().optional(),
     properties: z.record(z.union([z.string(), z.number(), z.boolean(), z.null(), typedValue])).default({}),
   })
   .strict();
@@ -166,6 +179,9 @@ function propertyValue(name: string, v: z.infer<typeof sendBody>['properties'][s
       return typeof v.value === 'boolean' ? v.value : v.value === 'true' ? true : v.value === 'false' ? false : fail();
     case 'string':
       return String(v.value);
+    case 'char':
+      // a Java char: one UTF-16 unit
+      return typeof v.value === 'string' && v.value.length === 1 ? v.value : fail('is not a char (one UTF-16 unit)');
     case 'bytes':
       return typeof v.value === 'string' ? Buffer.from(v.value, 'base64') : fail();
     case 'byte':
@@ -194,19 +210,30 @@ function propertyValue(name: string, v: z.infer<typeof sendBody>['properties'][s
 /** What POST .../messages sends, as core takes it. */
 export function messageInit(destination: Destination, input: z.infer<typeof sendBody>, now: number): MessageInit {
   const properties = new Map<string, PropertyValue>();
-  for (const [name, value] of Object.entries(input.properties)) properties.set(name, propertyValue(name, value));
+  // the declared type goes with the message, as a JMS producer's does: a JMS consumer reads a short as a short
+  const propertyTypes = new Map<string, PropertyWireType>();
+  for (const [name, value] of Object.entries(input.properties)) {
+    properties.set(name, propertyValue(name, value));
+    if (value !== null && typeof value === 'object' && WIRE_TYPES.has(value.type)) propertyTypes.set(name, value.type as PropertyWireType);
+  }
+  const body = input.bodyEncoding === 'base64' ? Buffer.from(input.body, 'base64') : Buffer.from(input.body, 'utf8');
+  const bodyKind = input.bodyKind ?? (input.bodyEncoding === 'base64' ? 'bytes' : 'text');
+  if (bodyKind === 'none' && body.length > 0) throw new FerryError('FERRY_BAD_REQUEST', 'a message of body kind "none" has no body');
   return {
     destination,
-    body: input.bodyEncoding === 'base64' ? Buffer.from(input.body, 'base64') : Buffer.from(input.body, 'utf8'),
-    bodyKind: input.bodyEncoding === 'base64' ? 'bytes' : 'text',
+    body,
+    bodyKind,
     persistent: input.persistent,
     priority: input.priority,
     expiration: input.timeToLive > 0 ? now + input.timeToLive : 0,
     correlationId: input.correlationId,
     type: input.type,
     groupId: input.groupId,
+    groupSeq: input.groupId === undefined ? undefined : input.groupSeq,
     replyTo: input.replyTo === undefined ? undefined : parseDestinationUri(input.replyTo, 'replyTo'),
+    originalDestination: input.originalDestination === undefined ? undefined : parseDestinationUri(input.originalDestination, 'originalDestination'),
     properties,
+    propertyTypes,
   };
 }
 
