@@ -63,7 +63,7 @@ export interface MessageSummary {
   readonly originalDestination: string | null;
 }
 
-export type PropertyType = 'boolean' | 'byte' | 'short' | 'int' | 'long' | 'float' | 'double' | 'string' | 'bytes';
+export type PropertyType = 'boolean' | 'byte' | 'short' | 'int' | 'long' | 'float' | 'double' | 'char' | 'string' | 'bytes';
 
 export interface MessageDetail extends MessageSummary {
   readonly replyTo: string | null;

@@ -33,18 +33,26 @@ export interface MessageSummary {
   correlationId: string | null;
   type: string | null;
   groupId: string | null;
-  bodyKind: 'text' | 'bytes';
+  bodyKind: 'text' | 'bytes' | 'map' | 'stream' | 'object' | 'none';
   bodyBytes: number;
   originalDestination: string | null;
 }
 
+/** A page of a browse; `next` is where the following page starts (`after`), null for an empty page. */
+export interface MessagePage<T> {
+  items: T[];
+  more: boolean;
+  next: string | null;
+}
+
 export interface TypedProperty {
   name: string;
-  type: 'boolean' | 'byte' | 'short' | 'int' | 'long' | 'float' | 'double' | 'string' | 'bytes';
+  type: 'boolean' | 'byte' | 'short' | 'int' | 'long' | 'float' | 'double' | 'char' | 'string' | 'bytes';
   value: unknown;
 }
 
 export interface FullMessage extends MessageSummary {
+  groupSeq: number | null;
   replyTo: string | null;
   properties: TypedProperty[];
   body: { encoding: 'text' | 'base64'; data: string; json?: unknown };
@@ -231,11 +239,13 @@ Options:
 
 export async function browseMessages(api: ManagementApi, queue: string, selector: string | undefined, limit: number): Promise<MessageSummary[]> {
   const items: MessageSummary[] = [];
-  for (;;) {
+  // each page after the last message of the one before, so that consumers taking messages meanwhile make it skip none
+  for (let after: string | undefined; ; ) {
     const want = limit === 0 ? 500 : Math.min(500, limit - items.length);
-    const page = await api.get<{ items: MessageSummary[]; more: boolean }>(`/api/v1/queues/${segment(queue)}/messages`, { selector, offset: items.length, limit: want });
+    const page = await api.get<MessagePage<MessageSummary>>(`/api/v1/queues/${segment(queue)}/messages`, { selector, after, limit: want });
     items.push(...page.items);
-    if (!page.more || page.items.length === 0 || (limit !== 0 && items.length >= limit)) return items;
+    if (!page.more || page.next === null || (limit !== 0 && items.length >= limit)) return items;
+    after = page.next;
   }
 }
 

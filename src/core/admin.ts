@@ -5,9 +5,11 @@ import type { BodyCache } from './body-cache.js';
 import type { CoreConnection, CoreSession } from './connection.js';
 import type { Consumer } from './consumer.js';
 import type { Destinations } from './destinations.js';
-import { copyMessage, isExpired, type Destination, type Message, type PropertyValue } from './message.js';
+import { bodyLengthOf, copyMessage, isExpired, type Destination, type Message, type PropertyValue } from './message.js';
 import type { MessageQueue } from './message-queue.js';
 import type { Persistence } from './persistence.js';
+import type { WaitingPlace } from './pending.js';
+export type { WaitingPlace } from './pending.js';
 import type { QueueEntry } from './queue-entry.js';
 import type { MessageScheduler, ScheduledJob } from './scheduler.js';
 import { SchedulerCommand, schedulerRequest } from './scheduler-commands.js';
@@ -67,6 +69,21 @@ export interface WaitingMessage {
   readonly message: Message;
   readonly deliveryCount: number;
   readonly redelivered: boolean;
+}
+
+/** Where a page of a browse starts: after the place a previous page ended at (`BrowsedMessages.next`). */
+export interface BrowsePage {
+  readonly after?: WaitingPlace | undefined;
+  /** Bodies a page holds at most, counted in bytes; a page always holds its first message, however large. */
+  readonly maxBodyBytes?: number | undefined;
+}
+
+export interface BrowsedMessages {
+  readonly items: WaitingMessage[];
+  /** True when more messages follow the page. */
+  readonly more: boolean;
+  /** The place of the page's last message, to go on after; undefined for an empty page. */
+  readonly next: WaitingPlace | undefined;
 }
 
 /** Which waiting messages an operation takes: by id, by selector, or (neither) all. */
@@ -253,27 +270,38 @@ export class BrokerAdmin {
 
   // messages
 
-  /** Waiting messages of a queue that `selector` takes, from the `offset`th on; nothing is consumed. */
-  browse(name: string, selector: string | undefined, offset: number, limit: number): { items: WaitingMessage[]; more: boolean } {
+  /**
+   * Waiting messages of a queue that `selector` takes, from the `offset`th on, counted after
+   * `page.after` when given; nothing is consumed. `next` is the place of the last one: a walk that
+   * goes on after it skips none of those still waiting, however many were consumed meanwhile,
+   * where an offset counted from the head would pass over as many as left the queue.
+   */
+  browse(name: string, selector: string | undefined, offset: number, limit: number, page: BrowsePage = {}): BrowsedMessages {
     const queue = this.queue(name);
     const matches = this.matcher({ selector });
     const now = this.host.clock();
     const items: WaitingMessage[] = [];
     let skipped = 0;
     let more = false;
-    for (const entry of queue.waitingEntries()) {
+    let next: WaitingPlace | undefined;
+    const maxBodyBytes = page.maxBodyBytes ?? Number.POSITIVE_INFINITY;
+    let bodyBytes = 0;
+    for (const entry of queue.waitingEntries(page.after)) {
       if (isExpired(entry.message, now) || !matches(entry)) continue;
       if (skipped < offset) {
         skipped++;
         continue;
       }
-      if (items.length >= limit) {
+      const length = bodyLengthOf(entry.message);
+      if (items.length >= limit || (items.length > 0 && bodyBytes + length > maxBodyBytes)) {
         more = true;
         break;
       }
+      bodyBytes += length;
       items.push(waiting(entry));
+      next = { priority: entry.message.priority, seq: entry.seq };
     }
-    return { items, more };
+    return { items, more, next };
   }
 
   /** One waiting or in-flight message of a queue by id. */
@@ -333,7 +361,7 @@ export class BrokerAdmin {
       if (to === undefined) throw new FerryError('FERRY_DESTINATION_INVALID', `a ${mode} needs a destination to go to`);
       if (mode === 'move' && to.kind === 'queue' && to.name === name) throw new FerryError('FERRY_DESTINATION_INVALID', `messages cannot move from queue "${name}" to itself`);
     }
-    const candidates = queue.waitingEntries().filter(wanted);
+    const candidates = [...queue.waitingEntries()].filter(wanted);
     // every destination is checked (and made, where destinations come with first use) before anything moves
     const targets = new Map<string, Destination>();
     for (const entry of candidates) {

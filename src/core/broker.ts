@@ -578,7 +578,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
     if (this.authorizer !== undefined) this.authorize(connection.principal, 'browse', destination);
     const selector = this.selectorOf(options);
     const queue = this.destinations.queueToBrowse(destination, connection.id);
-    return new QueueBrowser(this.nextConsumer++, queue?.waitingEntries() ?? [], options.sink, selector, this.clock, onClose, this.bodies);
+    return new QueueBrowser(this.nextConsumer++, queue === undefined ? [] : [...queue.waitingEntries()], options.sink, selector, this.clock, onClose, this.bodies);
   }
 
   createTemporary(destination: Destination, owner: CoreConnection): void {

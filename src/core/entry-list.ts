@@ -90,6 +90,18 @@ export class EntryList<T extends Sequenced> {
     for (let i = this.head; i < this.items.length; i++) yield this.items[i]!;
   }
 
+  /** The entries after sequence number `seq`, in order; found by bisection, not by walking from the front. */
+  *after(seq: number): IterableIterator<T> {
+    let lo = this.head;
+    let hi = this.items.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.items[mid]!.seq <= seq) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let i = lo; i < this.items.length; i++) yield this.items[i]!;
+  }
+
   private insert(entry: T): void {
     let lo = this.head;
     let hi = this.items.length;

@@ -1,7 +1,7 @@
 import type { BodyCache } from './body-cache.js';
 import { bodyState, type Destination, type Message } from './message.js';
 import type { Persistence } from './persistence.js';
-import { PendingEntries } from './pending.js';
+import { PendingEntries, type WaitingPlace } from './pending.js';
 import { SlowConsumerGuard } from './slow-consumer.js';
 import { redeliveryDelay, type DestinationPolicy } from './policy.js';
 import type { DeclaredQueue, QueueArguments } from './queue-arguments.js';
@@ -475,10 +475,10 @@ export class MessageQueue implements EntryQueue {
     for (const consumer of this.consumers) yield* consumer.inFlightEntries();
   }
 
-  /** The waiting entries, in dispatch order, for a browser to walk; nothing is consumed. */
-  waitingEntries(): QueueEntry[] {
+  /** The waiting entries in dispatch order, after `place` when given, walked at once (nothing may change the queue meanwhile); nothing is consumed. */
+  waitingEntries(place?: WaitingPlace): IterableIterator<QueueEntry> {
     this.mustBeLoaded();
-    return [...this.pending];
+    return this.pending.after(place);
   }
 
   /** The waiting messages, in dispatch order, for operators; nothing is consumed. */

@@ -4,6 +4,15 @@ import { bodyState, heldBytes, type Message } from './message.js';
 import type { QueueEntry } from './queue-entry.js';
 
 /**
+ * Where a waiting entry stands in dispatch order: its message's priority and its sequence number.
+ * It still says where to go on from once that entry has left the queue (a browser's cursor).
+ */
+export interface WaitingPlace {
+  readonly priority: number;
+  readonly seq: number;
+}
+
+/**
  * A queue's waiting entries: one list per JMS priority, highest first, each in queue order, so a
  * priority 9 message overtakes waiting priority 4 ones and equal priorities stay first in, first out.
  */
@@ -134,5 +143,15 @@ export class PendingEntries {
 
   *[Symbol.iterator](): IterableIterator<QueueEntry> {
     for (let p = this.top; p >= 0; p--) yield* this.byPriority[p]!;
+  }
+
+  /** The entries after `place` in dispatch order (all of them without one), whether or not the entry at `place` still waits. */
+  *after(place: WaitingPlace | undefined): IterableIterator<QueueEntry> {
+    if (place === undefined) {
+      yield* this;
+      return;
+    }
+    const from = Math.min(place.priority, this.cap);
+    for (let p = Math.min(this.top, from); p >= 0; p--) yield* p === from ? this.byPriority[p]!.after(place.seq) : this.byPriority[p]!;
   }
 }

@@ -80,7 +80,7 @@ const summary = obj({
   correlationId: nullable(str),
   type: nullable(str),
   groupId: nullable(str),
-  bodyKind: { enum: ['text', 'bytes'] },
+  bodyKind: { enum: ['text', 'bytes', 'map', 'stream', 'object', 'none'] },
   bodyBytes: int,
   originalDestination: nullable(str),
 });
@@ -89,8 +89,9 @@ const message = {
   allOf: [
     summary,
     obj({
+      groupSeq: nullable(int),
       replyTo: nullable(str),
-      properties: { type: 'array', items: obj({ name: str, type: { enum: ['boolean', 'byte', 'short', 'int', 'long', 'float', 'double', 'string', 'bytes', 'null'] }, value: {} }) },
+      properties: { type: 'array', items: obj({ name: str, type: { enum: ['boolean', 'byte', 'short', 'int', 'long', 'float', 'double', 'char', 'string', 'bytes', 'null'] }, value: {} }) },
       body: obj({ encoding: { enum: ['text', 'base64'] }, data: str, json: {} }, ['encoding', 'data']),
     }),
   ],
@@ -158,13 +159,16 @@ const sendMessage = {
   properties: {
     body: str,
     bodyEncoding: { enum: ['text', 'base64'], default: 'text' },
+    bodyKind: { enum: ['text', 'bytes', 'map', 'stream', 'object', 'none'], description: 'how consumers read the bytes; default text for a text body, bytes for base64' },
     persistent: { type: 'boolean', default: true },
     priority: { type: 'integer', minimum: 0, maximum: 9, default: 4 },
     timeToLive: { type: 'integer', minimum: 0, description: 'ms; 0 never expires' },
     correlationId: str,
     type: str,
     groupId: str,
+    groupSeq: int,
     replyTo: str,
+    originalDestination: { ...str, description: 'queue://NAME or topic://NAME: a retry sends the message there' },
     properties: { type: 'object', additionalProperties: { oneOf: [str, num, bool, { type: 'null' }, obj({ type: str, value: {} })] } },
   },
 };
@@ -259,8 +263,14 @@ export const openApiDocument = {
       get: operation({
         summary: 'browse waiting messages (nothing is consumed); with full=true, whole messages (management permission)',
         permission: 'monitor',
-        parameters: [queueName, queryParam('selector', str, 'JMS selector'), queryParam('full', bool, 'whole messages: headers, properties, body'), ...paging],
-        ok: { 200: list({ oneOf: [ref('MessageSummary'), ref('Message')] }, { offset: int, limit: int, more: bool }) },
+        parameters: [
+          queueName,
+          queryParam('selector', str, 'JMS selector'),
+          queryParam('full', bool, 'whole messages: headers, properties, body'),
+          queryParam('after', str, 'the "next" of the page before: this page starts after that message, even when it has been consumed since'),
+          ...paging,
+        ],
+        ok: { 200: list({ oneOf: [ref('MessageSummary'), ref('Message')] }, { offset: int, limit: int, more: bool, next: nullable(str) }) },
         notFound: true,
       }),
     },

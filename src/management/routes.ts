@@ -4,7 +4,7 @@ import type { Authorizer, Broker, CoreConnection, Destination, Logger, Principal
 import { brokerView, type BrokerFacts } from './controls/broker.js';
 import { listConnections, listSessions, listConsumers, listProducers, showConnection } from './controls/clients.js';
 import { destinationKind, destinationQuery, listDestinations, MAX_LIMIT, queryInt } from './controls/destinations.js';
-import { destinationUri, messageInit, messageSummary, messageView, parseDestinationUri, pickBody, pickOf, sendBody } from './controls/messages.js';
+import { cursorText, destinationUri, messageInit, messageSummary, messageView, parseCursor, parseDestinationUri, pickBody, pickOf, sendBody, WHOLE_PAGE_BODY_BYTES, withinPageBytes } from './controls/messages.js';
 import { listScheduled } from './controls/scheduled.js';
 import { listSubscriptions } from './controls/subscriptions.js';
 import { createDestinationBody, legacyMessageView } from './bodies.js';
@@ -150,8 +150,9 @@ export function managementRoutes(ctx: RouteContext): Route[] {
       const full = r.query.get('full') === 'true';
       // whole messages (bodies) are for managers, as one message is
       if (full && !r.access.manage) throw new FerryError('FERRY_NOT_AUTHORIZED', 'whole messages (full=true) need the management permission');
-      const { items, more } = admin().browse(name, r.query.get('selector') ?? undefined, offset, limit);
-      return ok({ items: full ? (await admin().withBodies(items)).map(messageView) : items.map(messageSummary), offset, limit, more });
+      const after = parseCursor(r.query.get('after'));
+      const { items, more, next } = admin().browse(name, r.query.get('selector') ?? undefined, offset, limit, { after, maxBodyBytes: full ? WHOLE_PAGE_BODY_BYTES : undefined });
+      return ok({ items: full ? (await admin().withBodies(items)).map(messageView) : items.map(messageSummary), offset, limit, more, next: cursorText(next) });
     }),
     // a body is read only by managers: it may hold what monitoring should not see
     get('/api/v1/queues/{name}/messages/{id}', 'manage', async (r) => {
@@ -214,7 +215,7 @@ export function managementRoutes(ctx: RouteContext): Route[] {
       const name = r.params['name']!;
       may(r.principal, 'browse', queue(name));
       const limit = Math.max(0, Math.min(10_000, Number(r.query.get('limit') ?? 100) || 0));
-      return ok((await admin().messagesWithBodies(broker.peek(name, limit))).map(legacyMessageView));
+      return ok((await admin().messagesWithBodies(withinPageBytes(broker.peek(name, limit)))).map(legacyMessageView));
     }),
     { method: 'DELETE', path: '/api/queues/{name}/messages', permission: 'authenticated', handle: (r) => ok({ queue: r.params['name']!, purged: purge(r) }) },
 

@@ -208,6 +208,22 @@ test('move and copy by id and by selector take only those; a copy gets a new id;
   assert.deepEqual(waiting(again.broker, 'copies'), ['b1']);
 });
 
+test('a browse goes on after the last message of the page before, in dispatch order, even once that message has left the queue', async (t) => {
+  const b = await startBroker(t);
+  const client = await b.connect();
+  for (const [body, priority] of [['a', 4], ['b', 4], ['c', 9], ['d', 0], ['e', 4]] as const) await client.send(queue('q'), body, { persistent: true, priority });
+  const admin = b.broker.admin;
+  const first = admin.browse('q', undefined, 0, 2);
+  assert.deepEqual(first.items.map((w) => w.message.body.toString()), ['c', 'a']);
+  assert.equal(first.more, true);
+  // the page's messages are consumed before the next page is asked for
+  assert.equal(admin.deleteMessages('q', { ids: first.items.map((w) => w.message.id) }), 2);
+  const second = admin.browse('q', undefined, 0, 10, { after: first.next });
+  assert.deepEqual(second.items.map((w) => w.message.body.toString()), ['b', 'e', 'd']);
+  assert.equal(second.more, false);
+  assert.deepEqual(admin.browse('q', undefined, 0, 10, { after: second.next }), { items: [], more: false, next: undefined });
+});
+
 test('a paused queue takes sends and delivers nothing until resumed', async (t) => {
   const b = await startBroker(t);
   const client = await b.connect();

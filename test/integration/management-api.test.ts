@@ -301,6 +301,10 @@ describe('messages', () => {
     const badSelector = await api.get(`/api/v1/queues/${name}/messages?selector=${enc('colour = ')}`);
     assert.equal(badSelector.status, 400);
     assert.equal(badSelector.body['code'], 'FERRY_SELECTOR_INVALID');
+    for (const after of ['x', '4', '10:1', '4:-1', '4:01']) {
+      const badCursor = await api.get(`/api/v1/queues/${name}/messages?after=${enc(after)}`);
+      assert.deepEqual([badCursor.status, badCursor.body['code']], [400, 'FERRY_BAD_REQUEST'], after);
+    }
     assert.equal((await api.get(`/api/v1/queues/${uniqueName('none')}/messages`)).status, 404);
     assert.equal((await api.get(`/api/v1/queues/${name}/messages/ID:none`)).status, 404);
     assert.equal((await api.post(`/api/v1/destinations/queue/${name}/messages`, { body: 'x', persistent: 'yes' })).status, 400);

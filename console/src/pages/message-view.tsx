@@ -2,7 +2,7 @@ import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
 import type { MessageDetail } from '../api.js';
 import { Badge, Tabs } from '../components/ui.js';
-import { base64ToBytes, bytes, hexDump, textToBytes, timestamp } from '../format.js';
+import { base64ToBytes, bytes, hexDump, modestJson, textToBytes, timestamp } from '../format.js';
 
 type BodyView = 'text' | 'json' | 'hex';
 
@@ -22,12 +22,7 @@ function bodyText(m: MessageDetail): string | undefined {
 
 function jsonOf(m: MessageDetail, text: string | undefined): unknown {
   if (m.body.json !== undefined) return m.body.json;
-  if (text === undefined) return undefined;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
+  return text === undefined ? undefined : modestJson(text);
 }
 
 function propertyValue(p: MessageDetail['properties'][number]): string {

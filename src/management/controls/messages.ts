@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { FerryError } from '../../errors.js';
-import { bodyLengthOf, type Destination, type MessageInit, type PropertyValue } from '../../core/index.js';
-import type { MessagePick, WaitingMessage } from '../../core/admin.js';
+import { bodyLengthOf, type Destination, type Message, type MessageInit, type PropertyValue, type PropertyWireType } from '../../core/index.js';
+import type { MessagePick, WaitingMessage, WaitingPlace } from '../../core/admin.js';
 
 /** `queue://x` or `topic://x`, as messages name their destinations here. */
 export function destinationUri(d: Destination | undefined): string | null {
@@ -12,6 +12,36 @@ export function parseDestinationUri(text: string, field: string): Destination {
   const m = /^(queue|topic):\/\/(.+)$/.exec(text);
   if (m === null) throw new FerryError('FERRY_BAD_REQUEST', `${field} must be queue://NAME or topic://NAME, got "${text}"`);
   return { kind: m[1] as 'queue' | 'topic', name: m[2]! };
+}
+
+/**
+ * The bodies one answer of whole messages holds at most (a page of `full=true`, the routes before
+ * v1): the answer is one JSON string, and V8's strings stop at 512 M characters, which 500 messages
+ * of 1 MB in base64 pass; the bodies are read from disk and held until the answer is sent. A page
+ * past it ends early, with `more`; its first message is always in it.
+ */
+export const WHOLE_PAGE_BODY_BYTES = 8 * 1024 * 1024;
+
+/** `messages` up to `WHOLE_PAGE_BODY_BYTES` of bodies, and always the first. */
+export function withinPageBytes(messages: readonly Message[]): readonly Message[] {
+  let bytes = 0;
+  for (let i = 0; i < messages.length; i++) {
+    bytes += bodyLengthOf(messages[i]!);
+    if (i > 0 && bytes > WHOLE_PAGE_BODY_BYTES) return messages.slice(0, i);
+  }
+  return messages;
+}
+
+/** A browse page's `next`, as `after` takes it back: the last message's priority and its sequence number in its queue. */
+export function cursorText(place: WaitingPlace | undefined): string | null {
+  return place === undefined ? null : `${place.priority}:${place.seq}`;
+}
+
+export function parseCursor(text: string | null): WaitingPlace | undefined {
+  if (text === null) return undefined;
+  const m = /^([0-9]):(0|[1-9][0-9]{0,15})$/.exec(text);
+  if (m === null) throw new FerryError('FERRY_BAD_REQUEST', `after must be the "next" of a page before, such as "4:1234"; got "${text}"`);
+  return { priority: Number(m[1]), seq: Number(m[2]) };
 }
 
 /** A message in a list: headers, no body. */
@@ -28,57 +58,102 @@ export function messageSummary(w: WaitingMessage): Record<string, unknown> {
     correlationId: m.correlationId ?? null,
     type: m.type ?? null,
     groupId: m.groupId ?? null,
-    bodyKind: m.bodyKind === 'text' ? 'text' : 'bytes',
+    bodyKind: m.bodyKind,
     bodyBytes: bodyLengthOf(m),
     originalDestination: destinationUri(m.originalDestination),
   };
 }
 
-type PropertyType = 'boolean' | 'byte' | 'short' | 'int' | 'long' | 'float' | 'double' | 'string' | 'bytes';
+const PROPERTY_TYPES = ['boolean', 'byte', 'short', 'int', 'long', 'float', 'double', 'char', 'string', 'bytes'] as const;
+type PropertyType = (typeof PROPERTY_TYPES)[number];
+const WIRE_TYPES: ReadonlySet<string> = new Set<PropertyWireType>(['byte', 'short', 'int', 'float', 'double', 'char']);
 
-/** Core keeps JavaScript values: a whole number in 32 bits reads as int, any other number as double. */
-function typedProperty(name: string, value: PropertyValue): { name: string; type: PropertyType | 'null'; value: unknown } {
+/**
+ * A property with the type its producer gave it where its protocol kept one (a JMS byte, short or
+ * float, a double that happens to be whole); without one, core's JavaScript value says: a whole
+ * number in 32 bits reads as int, any other number as double.
+ */
+function typedProperty(name: string, value: PropertyValue, wireType: PropertyWireType | undefined): { name: string; type: PropertyType | 'null'; value: unknown } {
   if (value === null) return { name, type: 'null', value: null };
   if (typeof value === 'boolean') return { name, type: 'boolean', value };
   if (typeof value === 'bigint') return { name, type: 'long', value: value.toString() };
-  if (typeof value === 'string') return { name, type: 'string', value };
+  if (typeof value === 'string') return { name, type: wireType === 'char' ? 'char' : 'string', value };
   if (Buffer.isBuffer(value)) return { name, type: 'bytes', value: value.toString('base64') };
+  if (wireType !== undefined && wireType !== 'char') return { name, type: wireType, value };
   return { name, type: Number.isInteger(value) && value >= -(2 ** 31) && value < 2 ** 31 ? 'int' : 'double', value };
 }
 
-/** One message whole: the summary, reply-to, typed properties and the body (parsed too when it is JSON text). */
+/**
+ * A text body is parsed as JSON only up to these: V8 parses any nesting, but `JSON.stringify`
+ * overflows the stack on the answer past a few thousand levels (a 10 KB body of `[` then `]`), and
+ * a large document would go out twice, as text and as its tree. Past them the body is text alone.
+ */
+const JSON_BODY_MAX_DEPTH = 64;
+const JSON_BODY_MAX_CHARS = 1024 * 1024;
+
+/** True when `text`, read as JSON, nests arrays and objects no deeper than `max`; linear, with no recursion. */
+function nestsAtMost(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return false;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return true;
+}
+
+/** The body's JSON tree, or undefined when it is not JSON or is past the bounds above. */
+function jsonOf(text: string): unknown {
+  if (text.length > JSON_BODY_MAX_CHARS || !nestsAtMost(text, JSON_BODY_MAX_DEPTH)) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/** One message whole: the summary, reply-to, typed properties and the body (parsed too when it is JSON text of a modest size and depth). */
 export function messageView(w: WaitingMessage): Record<string, unknown> {
   const m = w.message;
   const text = m.bodyKind === 'text';
   const body: Record<string, unknown> = text ? { encoding: 'text', data: m.body.toString('utf8') } : { encoding: 'base64', data: m.body.toString('base64') };
   if (text) {
-    try {
-      body['json'] = JSON.parse(body['data'] as string) as unknown;
-    } catch {
-      // not JSON: the text alone
-    }
+    const json = jsonOf(body['data'] as string);
+    if (json !== undefined) body['json'] = json;
   }
   return {
     ...messageSummary(w),
+    groupSeq: m.groupSeq ?? null,
     replyTo: destinationUri(m.replyTo),
-    properties: [...m.properties].map(([name, value]) => typedProperty(name, value)),
+    properties: [...m.properties].map(([name, value]) => typedProperty(name, value, m.propertyTypes?.get(name))),
     body,
   };
 }
 
-const typedValue = z.object({ type: z.enum(['boolean', 'byte', 'short', 'int', 'long', 'float', 'double', 'string', 'bytes']), value: z.union([z.string(), z.number(), z.boolean()]) }).strict();
+const typedValue = z.object({ type: z.enum(PROPERTY_TYPES), value: z.union([z.string(), z.number(), z.boolean()]) }).strict();
 
 export const sendBody = z
   .object({
     body: z.string().default(''),
     bodyEncoding: z.enum(['text', 'base64']).default('text'),
+    /** How consumers read the bytes (a JMS MapMessage's are its map in the encoding the broker keeps); default: text for a text body, bytes for base64. */
+    bodyKind: z.enum(['text', 'bytes', 'map', 'stream', 'object', 'none']).optional(),
     persistent: z.boolean().default(true),
     priority: z.number().int().min(0).max(9).default(4),
     timeToLive: z.number().int().min(0).default(0),
     correlationId: z.string().optional(),
     type: z.string().optional(),
     groupId: z.string().optional(),
+    groupSeq: z.number().int().min(-(2 ** 31)).max(2 ** 31 - 1).optional(),
     replyTo: z.string().optional(),
+    /** Where a dead letter was first sent, so that a retry sends it back there (an exported dead-letter queue imported again). */
+    originalDestination: z.string().optional(),
     properties: z.record(z.union([z.string(), z.number(), z.boolean(), z.null(), typedValue])).default({}),
   })
   .strict();
@@ -104,6 +179,9 @@ function propertyValue(name: string, v: z.infer<typeof sendBody>['properties'][s
       return typeof v.value === 'boolean' ? v.value : v.value === 'true' ? true : v.value === 'false' ? false : fail();
     case 'string':
       return String(v.value);
+    case 'char':
+      // a Java char: one UTF-16 unit
+      return typeof v.value === 'string' && v.value.length === 1 ? v.value : fail('is not a char (one UTF-16 unit)');
     case 'bytes':
       return typeof v.value === 'string' ? Buffer.from(v.value, 'base64') : fail();
     case 'byte':
@@ -132,19 +210,30 @@ function propertyValue(name: string, v: z.infer<typeof sendBody>['properties'][s
 /** What POST .../messages sends, as core takes it. */
 export function messageInit(destination: Destination, input: z.infer<typeof sendBody>, now: number): MessageInit {
   const properties = new Map<string, PropertyValue>();
-  for (const [name, value] of Object.entries(input.properties)) properties.set(name, propertyValue(name, value));
+  // the declared type goes with the message, as a JMS producer's does: a JMS consumer reads a short as a short
+  const propertyTypes = new Map<string, PropertyWireType>();
+  for (const [name, value] of Object.entries(input.properties)) {
+    properties.set(name, propertyValue(name, value));
+    if (value !== null && typeof value === 'object' && WIRE_TYPES.has(value.type)) propertyTypes.set(name, value.type as PropertyWireType);
+  }
+  const body = input.bodyEncoding === 'base64' ? Buffer.from(input.body, 'base64') : Buffer.from(input.body, 'utf8');
+  const bodyKind = input.bodyKind ?? (input.bodyEncoding === 'base64' ? 'bytes' : 'text');
+  if (bodyKind === 'none' && body.length > 0) throw new FerryError('FERRY_BAD_REQUEST', 'a message of body kind "none" has no body');
   return {
     destination,
-    body: input.bodyEncoding === 'base64' ? Buffer.from(input.body, 'base64') : Buffer.from(input.body, 'utf8'),
-    bodyKind: input.bodyEncoding === 'base64' ? 'bytes' : 'text',
+    body,
+    bodyKind,
     persistent: input.persistent,
     priority: input.priority,
     expiration: input.timeToLive > 0 ? now + input.timeToLive : 0,
     correlationId: input.correlationId,
     type: input.type,
     groupId: input.groupId,
+    groupSeq: input.groupId === undefined ? undefined : input.groupSeq,
     replyTo: input.replyTo === undefined ? undefined : parseDestinationUri(input.replyTo, 'replyTo'),
+    originalDestination: input.originalDestination === undefined ? undefined : parseDestinationUri(input.originalDestination, 'originalDestination'),
     properties,
+    propertyTypes,
   };
 }
 
