@@ -346,7 +346,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
   // ConnectionHost: what a CoreConnection asks of the broker
 
   createMessage(init: MessageInit | PublishInit, connection: CoreConnection, published?: PublishedAs): Message {
-    checkUserId(init, connection.principal.username);
+    checkUserId(init, connection.principal);
     return buildMessage(init, `ID:${this.idPrefix}-${this.nextMessage++}`, this.clock(), connection.id, published);
   }
 

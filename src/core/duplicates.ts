@@ -6,9 +6,9 @@ import { RecordType, decodeDuplicateId, encodeDuplicateId } from './records.js';
 /** The property a producer sets to a unique id so that a resend of the same message is dropped. */
 export const DUPLICATE_ID_PROPERTY = '_AMQ_DUPL_ID';
 
-/** The message's duplicate-detection id, when its producer gave one. */
+/** The message's duplicate-detection id: the one the broker gave it (a network link's), else its producer's, if any. */
 export function duplicateIdOf(message: Message): string | undefined {
-  const value = message.properties.get(DUPLICATE_ID_PROPERTY);
+  const value = message.brokerProperties?.get(DUPLICATE_ID_PROPERTY) ?? message.properties.get(DUPLICATE_ID_PROPERTY);
   return value === undefined || value === null ? undefined : String(value);
 }
 

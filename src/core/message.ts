@@ -85,6 +85,13 @@ export interface Message {
    */
   readonly bccKeys: readonly string[] | undefined;
   /**
+   * What the broker itself keeps with a message by property names (a network's path and hops, the
+   * duplicate id a network link gave it): selectors and duplicate detection read these before the
+   * properties of the same name, and no consumer gets them, for they are not the producer's.
+   * Undefined when there are none.
+   */
+  readonly brokerProperties: ReadonlyMap<string, PropertyValue> | undefined;
+  /**
    * Encodings of this message made by protocol adapters, keyed by a name each adapter chooses, so
    * that a message fanned out to many consumers of one protocol is encoded once. Core never reads it.
    */
@@ -111,11 +118,13 @@ export interface MessageInit {
   /** Set by core when the message is published to an exchange (see `Message.exchange`). */
   exchange?: string | undefined;
   routingKey?: string | undefined;
-  /** See `Message.userId`: refused by core unless it names the sending connection's user. */
+  /** See `Message.userId`: refused by core unless it names the sending connection's user (see `checkUserId`). */
   userId?: string | undefined;
   native?: NativeEncoding | undefined;
   /** See `Message.bccKeys`. */
   bccKeys?: readonly string[] | undefined;
+  /** See `Message.brokerProperties`. */
+  brokerProperties?: ReadonlyMap<string, PropertyValue> | undefined;
   id?: string;
   /** The producing adapter's own encoding of parts of the message, seeded into `Message.encodings`. */
   encodings?: Map<string, unknown> | undefined;
@@ -182,6 +191,7 @@ class CoreMessage implements Message {
     readonly routingKey: string | undefined,
     readonly userId: string | undefined,
     readonly native: NativeEncoding | undefined,
+    readonly brokerProperties: ReadonlyMap<string, PropertyValue> | undefined,
   ) {
     this.residentBody = body;
     this.bodyLength = body.length;
@@ -213,7 +223,7 @@ export function heldBytes(message: Message): number {
   const m = message as CoreMessage;
   if (m.heldBytes !== 0) return m.heldBytes;
   let bytes = MESSAGE_OVERHEAD + m.bodyLength + m.id.length + m.destination.name.length + (m.correlationId?.length ?? 0) + (m.type?.length ?? 0) + (m.userId?.length ?? 0) + (m.native?.bytes.length ?? 0);
-  for (const [key, value] of m.properties) {
+  for (const [key, value] of m.brokerProperties === undefined ? m.properties : [...m.properties, ...m.brokerProperties]) {
     bytes += 32 + key.length;
     if (typeof value === 'string') bytes += value.length;
     else if (Buffer.isBuffer(value)) bytes += value.length;
@@ -268,15 +278,19 @@ export function buildMessage(init: MessageInit | Omit<MessageInit, 'destination'
     published?.routingKey ?? init.routingKey,
     init.userId,
     init.native,
+    init.brokerProperties !== undefined && init.brokerProperties.size > 0 ? init.brokerProperties : undefined,
   );
   if (init.encodings !== undefined) message.encodings = init.encodings;
   if (init.bccKeys !== undefined && init.bccKeys.length > 0) message.bccKeys = init.bccKeys;
   return message;
 }
 
-/** Consumers trust a message's user id: it must be the sender's own, whatever its protocol checked. */
-export function checkUserId(init: MessageInit | PublishInit, username: string | undefined): void {
-  if (init.userId !== undefined && init.userId !== username) {
+/**
+ * Consumers trust a message's user id: it must be the sender's own, whatever its protocol checked,
+ * or, from the broker's own connections, one a neighbour checked (a network link's).
+ */
+export function checkUserId(init: MessageInit | PublishInit, sender: { readonly username: string | undefined; readonly internal: boolean }): void {
+  if (init.userId !== undefined && !sender.internal && init.userId !== sender.username) {
     throw new FerryError('FERRY_NOT_AUTHORIZED', `a message's user id "${init.userId}" is not the sending connection's user`);
   }
 }
@@ -313,6 +327,7 @@ export function copyMessage(message: Message, changes: Partial<MessageInit>): Me
       exchange: message.exchange,
       routingKey: message.routingKey,
       userId: message.userId,
+      brokerProperties: message.brokerProperties,
       native: changes.properties === undefined && changes.expiration === undefined && changes.persistent === undefined ? message.native : inexact(message.native),
       ...(message.originConnectionId === undefined ? {} : { originConnectionId: message.originConnectionId }),
       ...changes,

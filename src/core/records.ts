@@ -161,12 +161,14 @@ const enum MessageTag {
   UserId = 1,
   /** `Message.native`: its protocol, whether it is exact, its bytes. */
   Native = 2,
+  /** `Message.brokerProperties`: their count, then each name and value as a property's. */
+  BrokerProperties = 3,
 }
 
 function writeMessage(w: Writer, m: Message): void {
   w.str(m.id);
   const d = m.destination;
-  const tagged = m.userId !== undefined || m.native !== undefined;
+  const tagged = m.userId !== undefined || m.native !== undefined || m.brokerProperties !== undefined;
   w.u8((d.kind === 'topic' ? 1 : 0) | (d.temporary === true ? 2 : 0) | (m.exchange === undefined ? 0 : PUBLISHED) | (tagged ? TAGGED : 0));
   w.str(d.name);
   if (m.exchange !== undefined) {
@@ -219,6 +221,16 @@ function writeTaggedFields(w: Writer, m: Message): void {
     w.u8(MessageTag.Native);
     w.bytes(field.finish());
   }
+  if (m.brokerProperties !== undefined) {
+    const field = new Writer(64);
+    field.u32(m.brokerProperties.size);
+    for (const [name, value] of m.brokerProperties) {
+      field.str(name);
+      writeProperty(field, value);
+    }
+    w.u8(MessageTag.BrokerProperties);
+    w.bytes(field.finish());
+  }
   w.u8(MessageTag.End);
 }
 
@@ -229,6 +241,11 @@ function readTaggedFields(r: Reader, init: MessageInit): void {
     else if (tag === MessageTag.Native) {
       const f = new Reader(field);
       init.native = { protocol: f.str(), exact: f.u8() === 1, bytes: f.bytes() };
+    } else if (tag === MessageTag.BrokerProperties) {
+      const f = new Reader(field);
+      const properties = new Map<string, PropertyValue>();
+      for (let i = f.u32(); i > 0; i--) properties.set(f.str(), readProperty(f));
+      init.brokerProperties = properties;
     }
   }
 }

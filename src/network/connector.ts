@@ -3,6 +3,7 @@ import { FerryError, errorFields, isFerryError } from '../errors.js';
 import { DUPLICATE_ID_PROPERTY, type BrokerAccess, type ConsumerInfo, type CoreConnection, type CoreSession, type Destination, type Logger, type MessageInit, type PropertyValue } from '../core/index.js';
 import { HOPS_PROPERTY, PATH_PROPERTY, RETURNS_PROPERTY, conduitName, demandLabel, demandOf, destinationKey, forwards, linkSelector, returnSelector, type Demand, type DemandRules } from './demand.js';
 import { DuplexServerSide, duplexHeaders } from './duplex.js';
+import { readLinkFields } from '../protocols/stomp/index.js';
 import { NeighbourLink, type LinkAddress, type LinkMessage } from './link.js';
 import type { ProtocolAdapter } from '../transport/index.js';
 import { messageFromLink } from './mapping.js';
@@ -419,26 +420,60 @@ export class NetworkConnector {
     );
   }
 
-  /** The neighbour's message as this broker stores it, one broker further along its path. */
+  /**
+   * The neighbour's message as this broker stores it, one broker further along its path. The path,
+   * hops and duplicate id are the broker's own properties (`Message.brokerProperties`), which no
+   * consumer gets; a neighbour that does not write the link form gives them as plain headers.
+   */
   private forwarded(message: LinkMessage, demanded: Destination, neighbour: string): MessageInit {
     const init = messageFromLink(message.headers, message.body, demanded);
-    const properties = new Map<string, PropertyValue>(init.properties ?? []);
-    const path = message.headers.get(PATH_PROPERTY) ?? '|';
-    properties.set(PATH_PROPERTY, path.includes(`|${neighbour}|`) ? path : `${path}${neighbour}|`);
+    let properties: Map<string, PropertyValue>;
+    let trail: Map<string, PropertyValue>;
+    if (message.linkForm) {
+      const fields = readLinkFields(message.headers);
+      if (fields.id !== undefined) init.id = fields.id;
+      if (fields.timestamp !== undefined) init.timestamp = fields.timestamp;
+      init.bodyKind = fields.bodyKind;
+      if (fields.userId !== undefined && this.mayClaim(fields.userId)) init.userId = fields.userId;
+      init.propertyTypes = fields.propertyTypes;
+      properties = fields.properties;
+      trail = fields.brokerProperties;
+    } else {
+      properties = new Map(init.properties ?? []);
+      trail = new Map();
+      for (const name of [PATH_PROPERTY, HOPS_PROPERTY, RETURNS_PROPERTY]) {
+        const value = properties.get(name);
+        if (value === undefined) continue;
+        trail.set(name, value);
+        properties.delete(name);
+      }
+    }
+    const path = String(trail.get(PATH_PROPERTY) ?? '|');
+    trail.set(PATH_PROPERTY, path.includes(`|${neighbour}|`) ? path : `${path}${neighbour}|`);
     // the id the message had where it was first sent: every broker it reaches drops a second copy
-    const original = properties.get(DUPLICATE_ID_PROPERTY) ?? message.headers.get('message-id') ?? '';
+    const original = String(trail.get(DUPLICATE_ID_PROPERTY) ?? properties.get(DUPLICATE_ID_PROPERTY) ?? message.headers.get('message-id') ?? '');
     if (path.includes(`|${this.broker.name}|`)) {
       // back where it has been: not a hop further from its source, and not the copy seen before,
       // so its id here names the trip (a resend of the same trip carries the same count)
-      const returns = Number(message.headers.get(RETURNS_PROPERTY) ?? '0') + 1;
-      properties.set(RETURNS_PROPERTY, String(returns));
-      properties.set(DUPLICATE_ID_PROPERTY, `${String(original)}~return${returns}`);
+      const returns = Number(trail.get(RETURNS_PROPERTY) ?? 0) + 1;
+      trail.set(RETURNS_PROPERTY, returns);
+      trail.set(DUPLICATE_ID_PROPERTY, `${original}~return${returns}`);
     } else {
-      properties.set(HOPS_PROPERTY, String(Number(message.headers.get(HOPS_PROPERTY) ?? '0') + 1));
-      properties.set(DUPLICATE_ID_PROPERTY, original);
+      trail.set(HOPS_PROPERTY, Number(trail.get(HOPS_PROPERTY) ?? 0) + 1);
+      trail.set(DUPLICATE_ID_PROPERTY, original);
     }
     init.properties = properties;
+    init.brokerProperties = trail;
     return init;
+  }
+
+  /**
+   * Whether a message the neighbour says its user checked keeps that user id here. A connector of
+   * this broker's configuration trusts the neighbour it was told to link to; the far end of a
+   * duplex link knows the neighbour only as the user it logged in as, so it keeps only that one.
+   */
+  private mayClaim(userId: string): boolean {
+    return this.duplex.as === undefined || this.duplex.as.principal.username === userId;
   }
 }
 

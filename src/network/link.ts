@@ -1,7 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import { FerryError } from '../errors.js';
-import { StompParser, encodeFrame, type DuplexEnd, type DuplexPeer, type StompFrame } from '../protocols/stomp/index.js';
+import { LINK_FORM, StompParser, encodeFrame, type DuplexEnd, type DuplexPeer, type StompFrame } from '../protocols/stomp/index.js';
 
 /** The receipt asked for with a SUBSCRIBE is this and the subscription id. */
 const SUBSCRIBED = 'subscribed:';
@@ -37,6 +37,8 @@ export interface LinkMessage {
   readonly ackId: string;
   readonly headers: ReadonlyMap<string, string>;
   readonly body: Buffer;
+  /** In the link form (`NeighbourLink.linkForm`): typed, whole, and with no header a producer named. */
+  readonly linkForm: boolean;
 }
 
 export interface LinkSubscription {
@@ -87,6 +89,11 @@ export class NeighbourLink {
   private constructor(
     /** The neighbour's broker name, from its CONNECTED frame. */
     readonly brokerName: string,
+    /**
+     * The neighbour writes its messages in the link form (`ferry-link-form` in its CONNECTED):
+     * typed, whole, and with no header a producer named. Else they read as a plain client's.
+     */
+    readonly linkForm: boolean,
   ) {}
 
   /**
@@ -122,7 +129,7 @@ export class NeighbourLink {
           clearTimeout(timer);
           if (frame.command !== 'CONNECTED') return fail(new Error(frame.headers.get('message') ?? frame.command));
           socket.pause();
-          link = new NeighbourLink(frame.headers.get('ferry-broker') ?? `${address.host}:${address.port}`);
+          link = new NeighbourLink(frame.headers.get('ferry-broker') ?? `${address.host}:${address.port}`, frame.headers.get('ferry-link-form') === LINK_FORM);
           link.wire = new SocketWire(socket, link, negotiated(address.heartbeat, frame.headers.get('heart-beat')));
           resolve(link);
           socket.resume();
@@ -132,7 +139,7 @@ export class NeighbourLink {
         parser.version = '1.2';
         const onData = (chunk: Buffer): void => parser.push(chunk);
         socket.on('data', onData);
-        const headers: [string, string][] = [['accept-version', '1.2'], ['host', address.host], ['heart-beat', `${address.heartbeat},${address.heartbeat}`], ['client-id', clientId], ['ferry.take-over', 'true'], ...extraHeaders];
+        const headers: [string, string][] = [['accept-version', '1.2'], ['host', address.host], ['heart-beat', `${address.heartbeat},${address.heartbeat}`], ['client-id', clientId], ['ferry.take-over', 'true'], ['ferry.link-form', LINK_FORM], ...extraHeaders];
         if (address.username !== undefined) headers.push(['login', address.username]);
         if (address.password !== undefined) headers.push(['passcode', address.password]);
         socket.write(encodeFrame('CONNECT', headers, undefined, '1.2'));
@@ -165,7 +172,7 @@ export class NeighbourLink {
           return peer.close();
         }
         clearTimeout(timer);
-        current = new NeighbourLink(frame.headers.get('ferry-broker') ?? peer.remoteAddress);
+        current = new NeighbourLink(frame.headers.get('ferry-broker') ?? peer.remoteAddress, frame.headers.get('ferry-link-form') === LINK_FORM);
         current.wire = { write: (command, headers) => peer.write(command, headers), end: () => peer.close(), destroy: () => peer.close() };
         settle.resolve(current);
         settle = undefined;
@@ -175,7 +182,7 @@ export class NeighbourLink {
         current?.lost(new FerryError('FERRY_NETWORK_LINK', 'the neighbour closed the duplex link'));
       },
     };
-    peer.write('CONNECT', [['accept-version', '1.2'], ['host', 'ferry-network'], ['heart-beat', '0,0'], ['client-id', clientId], ['ferry.take-over', 'true']]);
+    peer.write('CONNECT', [['accept-version', '1.2'], ['host', 'ferry-network'], ['heart-beat', '0,0'], ['client-id', clientId], ['ferry.take-over', 'true'], ['ferry.link-form', LINK_FORM]]);
     return { link, end };
   }
 
@@ -258,7 +265,7 @@ export class NeighbourLink {
       if (subscription === undefined || ackId === undefined) {
         return this.lost(new FerryError('FERRY_NETWORK_LINK', 'the neighbour sent a MESSAGE without subscription or ack header'));
       }
-      this.onMessage?.({ subscription, ackId, headers: frame.headers, body: frame.body });
+      this.onMessage?.({ subscription, ackId, headers: frame.headers, body: frame.body, linkForm: this.linkForm });
     } else if (frame.command === 'RECEIPT') {
       const receipt = frame.headers.get('receipt-id') ?? '';
       if (receipt.startsWith(SUBSCRIBED)) this.onSubscribed?.(receipt.slice(SUBSCRIBED.length));

@@ -23,7 +23,8 @@ describe('network of brokers: a duplex connector', () => {
     assert.equal((await duplexOnA())?.neighbour, 'B');
 
     // B -> A: a consumer on A, messages sent to B
-    const onA = await connectStomp(a);
+    // in the link form, which alone shows the broker's own properties
+    const onA = await connectStomp(a, { headers: { 'ferry.link-form': '1' } });
     const atA = onA.subscribe('/queue/west');
     await until('A to pull west from B', () => pulls(A, 'duplex-B-to-A', 'queue', 'west'));
     const producerOnB = await connectStomp(b);
@@ -31,7 +32,7 @@ describe('network of brokers: a duplex connector', () => {
     for (const body of west) await producerOnB.sendConfirmed('/queue/west', body, { persistent: 'true' });
     const gotWest = await atA.take(west.length, 20_000);
     assert.deepEqual(gotWest.map((m) => m.body).sort(), [...west].sort());
-    assert.equal(gotWest[0]!.headers['FerryNetworkPath'], '|B|');
+    assert.equal(gotWest[0]!.headers['ferry-broker-property.FerryNetworkPath'], 'string:|B|');
 
     // A -> B: a consumer on B, messages sent to A
     const onB = await connectStomp(b);

@@ -23,12 +23,13 @@ describe('network of brokers: queues', () => {
     // sent before anyone consumes: they wait on A until the demand reaches it
     for (const body of sent) await producer.sendConfirmed('/queue/orders', body, { persistent: 'true' });
 
-    const consumer = await connectStomp(c);
+    // in the link form, which alone shows the broker's own properties: no consumer gets them
+    const consumer = await connectStomp(c, { headers: { 'ferry.link-form': '1' } });
     const inbox = consumer.subscribe('/queue/orders');
     const got = await inbox.take(sent.length, 20_000);
     assert.deepEqual(got.map((m) => m.body).sort(), [...sent].sort());
-    assert.equal(got[0]!.headers['FerryNetworkPath'], '|A|B|');
-    assert.equal(got[0]!.headers['FerryNetworkHops'], '2');
+    assert.equal(got[0]!.headers['ferry-broker-property.FerryNetworkPath'], 'string:|A|B|');
+    assert.equal(got[0]!.headers['ferry-broker-property.FerryNetworkHops'], 'number:2');
     await inbox.expectNothing(300);
 
     assert.ok(await pulls(C, 'to-B', 'queue', 'orders'));

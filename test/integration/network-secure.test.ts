@@ -56,14 +56,15 @@ describe('network of brokers: TLS and the link user', () => {
     });
     nodes.push(A, B);
     const producer = await connectStomp(a, { headers: { login: 'admin', passcode: 'admin-secret' } });
-    const consumer = await connectStomp(b);
+    // in the link form, which alone shows the broker's own properties
+    const consumer = await connectStomp(b, { headers: { 'ferry.link-form': '1' } });
     const orders = consumer.subscribe('/queue/linked.orders');
     await until('the subscription on A', () => pulls(B, 'to-A', 'queue', 'linked.orders'));
     const first = bodies('o', 10);
     for (const body of first) await producer.sendConfirmed('/queue/linked.orders', body, { persistent: 'true' });
     const got = await orders.take(first.length, 10_000);
     assert.deepEqual(got.map((m) => m.body).sort(), [...first].sort());
-    assert.equal(got[0]!.headers['FerryNetworkPath'], '|A|');
+    assert.equal(got[0]!.headers['ferry-broker-property.FerryNetworkPath'], 'string:|A|');
 
     // reader may not read private.q on A: A refuses, B marks it and links again without it
     consumer.subscribe('/queue/private.q');

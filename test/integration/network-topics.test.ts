@@ -65,7 +65,8 @@ describe('network of brokers: topics and rings', () => {
     const C = await startNode({ name: 'C', stompPort: c, neighbours: [{ name: 'to-A', port: a }, { name: 'to-B', port: b }] });
     nodes.push(A, B, C);
 
-    const consumer = await connectStomp(c);
+    // in the link form, which alone shows the broker's own properties
+    const consumer = await connectStomp(c, { headers: { 'ferry.link-form': '1' } });
     const queueInbox = consumer.subscribe('/queue/ring');
     const subscribers = await Promise.all([a, b, c].map((port) => connectStomp(port)));
     const topicInboxes = subscribers.map((s) => s.subscribe('/topic/ring.news'));
@@ -89,8 +90,9 @@ describe('network of brokers: topics and rings', () => {
     const got = await queueInbox.take(queued.length, 20_000);
     assert.deepEqual(got.map((m) => m.body).sort(), [...queued].sort());
     for (const m of got) {
-      const path = (m.headers['FerryNetworkPath'] ?? '|').split('|').filter((p) => p !== '');
-      assert.equal(new Set(path).size, path.length, `no broker twice on a path: ${m.headers['FerryNetworkPath']}`);
+      const path = (m.headers['ferry-broker-property.FerryNetworkPath'] ?? '').replace(/^string:/, '').split('|').filter((p) => p !== '');
+      assert.ok(path.length > 0, 'forwarded');
+      assert.equal(new Set(path).size, path.length, `no broker twice on a path: ${path.join('|')}`);
       assert.ok(!path.includes('C'));
     }
     for (const inbox of topicInboxes) assert.deepEqual((await inbox.take(published.length, 10_000)).map((m) => m.body).sort(), [...published].sort());

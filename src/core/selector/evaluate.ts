@@ -313,7 +313,8 @@ export function compileValue(node: Node, convert: boolean): Evaluator {
       const header = headerFields.get(node.name);
       if (header !== undefined) return header;
       const name = node.name;
-      return (m) => m.properties.get(name) ?? null;
+      // the broker's own of that name first: a producer cannot steer a network's loop check
+      return (m) => (m.brokerProperties === undefined ? m.properties.get(name) : (m.brokerProperties.get(name) ?? m.properties.get(name))) ?? null;
     }
     case 'negate': {
       const operand = compileValue(node.operand, convert);

@@ -137,6 +137,21 @@ function headerText(value: string, version: StompVersion): string {
  * redelivered headers, the blank line and the body.
  */
 export function messageHead(message: Message, version: StompVersion, temporary: TemporaryNames | undefined): string {
+  let head = fieldsHead(message, version, temporary);
+  // as ActiveMQ writes it: the user id the broker checked, which no client's own header of that name replaces
+  if (message.userId !== undefined) head += 'JMSXUserID:' + headerText(message.userId, version) + '\n';
+  for (const [name, value] of message.properties) {
+    if (reservedHeaders.has(name) || name === 'content-length') continue;
+    if (name === 'JMSXUserID' && message.userId !== undefined) continue;
+    head += headerText(name, version) + ':' + headerText(propertyText(value), version) + '\n';
+  }
+  // ActiveMQ sends content-length for bytes messages; a text body with a NUL needs it too
+  if (message.bodyKind !== 'text' || message.body.includes(0)) head += 'content-length:' + message.body.length + '\n';
+  return head;
+}
+
+/** The command and the headers that carry the message's own fields (not its properties). */
+export function fieldsHead(message: Message, version: StompVersion, temporary: TemporaryNames | undefined): string {
   let head = 'MESSAGE\nmessage-id:' + headerText(message.id, version) +
     '\ndestination:' + headerText(formatDestination(message.destination, temporary), version) +
     '\nexpires:' + message.expiration +
@@ -151,14 +166,5 @@ export function messageHead(message: Message, version: StompVersion, temporary: 
   if (message.originalDestination !== undefined) {
     head += 'original-destination:' + headerText(formatDestination(message.originalDestination, temporary), version) + '\n';
   }
-  // as ActiveMQ writes it: the user id the broker checked, which no client's own header of that name replaces
-  if (message.userId !== undefined) head += 'JMSXUserID:' + headerText(message.userId, version) + '\n';
-  for (const [name, value] of message.properties) {
-    if (reservedHeaders.has(name) || name === 'content-length') continue;
-    if (name === 'JMSXUserID' && message.userId !== undefined) continue;
-    head += headerText(name, version) + ':' + headerText(propertyText(value), version) + '\n';
-  }
-  // ActiveMQ sends content-length for bytes messages; a text body with a NUL needs it too
-  if (message.bodyKind !== 'text' || message.body.includes(0)) head += 'content-length:' + message.body.length + '\n';
   return head;
 }

@@ -3,6 +3,7 @@ import type { AckMode, BrokerAccess, ConsumerHandle, CoreConnection, CoreSession
 import { ReadHold, deadlineTimer, type TransportConnection } from '../../transport/index.js';
 import { StompParser, encodeFrame, escapeHeader, type StompFrame, type StompVersion } from './codec.js';
 import { messageHead, parseDestination, sendToMessage, type TemporaryNames } from './mapping.js';
+import { LINK_FORM, linkMessageHead } from './link-form.js';
 import { serverCommands, type DuplexEnd, type DuplexLinks } from './duplex.js';
 import type { StompOptions } from './options.js';
 
@@ -80,7 +81,10 @@ export class StompSession implements TemporaryNames {
   private readonly readHold: ReadHold;
   private wroteSinceBeat = false;
   private closing = false;
-  private readonly headKey: string;
+  /** Where a message's head for this connection is kept among its encodings: each form has its own. */
+  private headKey = 'stomp';
+  /** A network link asked for the link form of MESSAGE frames (link-form.ts). */
+  private linkForm = false;
   /** A duplex network link: the CONNECT that asked for it, then the end of the link that runs back. */
   private duplexAsked: ReadonlyMap<string, string> | undefined;
   private duplex: DuplexEnd | undefined;
@@ -97,7 +101,6 @@ export class StompSession implements TemporaryNames {
       (frame) => this.onFrame(frame),
       (err) => this.unreadable(err),
     );
-    this.headKey = 'stomp';
     this.readHold = new ReadHold(transport);
     this.connectTimer = deadlineTimer(transport.openedAt, options.connectTimeout, () => {
       this.fail(new FerryError('FERRY_STOMP_CONNECT_TIMEOUT', `no CONNECT frame within ${options.connectTimeout} ms`), undefined);
@@ -190,6 +193,11 @@ export class StompSession implements TemporaryNames {
     this.parser.version = version;
     // Ferry's own: a neighbour's network connector asks this broker to pull from it over this connection
     if (frame.headers.get('ferry.duplex') === 'true') this.duplexAsked = frame.headers;
+    // Ferry's own: a neighbour's network link reads messages whole; the form writes no header a producer names
+    if (version === '1.2' && frame.headers.get('ferry.link-form') === LINK_FORM) {
+      this.linkForm = true;
+      this.headKey = 'stomp-link';
+    }
     const [sendBeat, receiveBeat] = this.negotiateHeartbeat(frame.headers.get('heart-beat'));
     // what the client sends before CONNECTED waits, and so does the socket, until the broker has decided
     this.held = [];
@@ -231,6 +239,7 @@ export class StompSession implements TemporaryNames {
       // a neighbour's network connector puts this name on the path of what it forwards (docs/network.md)
       ['ferry-broker', this.broker.name],
     ];
+    if (this.linkForm) headers.push(['ferry-link-form', LINK_FORM]);
     if (this.version !== '1.0') headers.push(['heart-beat', `${sendBeat},${receiveBeat}`]);
     this.writeFrame('CONNECTED', headers, undefined);
     this.startHeartbeats(sendBeat, receiveBeat);
@@ -572,12 +581,12 @@ export class StompSession implements TemporaryNames {
    */
   private headFor(message: Message): MessageHead {
     const temporary = message.destination.temporary === true || message.replyTo?.temporary === true;
-    if (temporary) return headOf(messageHead(message, this.version, this));
+    if (temporary) return headOf(this.linkForm ? linkMessageHead(message, this) : messageHead(message, this.version, this));
     const key = this.headKey + this.version;
     let encodings = message.encodings;
     const cached = encodings?.get(key);
     if (cached !== undefined) return cached as MessageHead;
-    const head = headOf(messageHead(message, this.version, undefined));
+    const head = headOf(this.linkForm ? linkMessageHead(message, undefined) : messageHead(message, this.version, undefined));
     if (encodings === undefined) message.encodings = encodings = new Map();
     encodings.set(key, head);
     return head;

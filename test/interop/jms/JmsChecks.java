@@ -38,6 +38,10 @@ public class JmsChecks {
         case "temporary-topics": temporaryTopics(Integer.parseInt(rest[0])); break;
         case "send-claiming": sendClaiming(rest[0], rest[1], rest[2]); break;
         case "read-user": readUser(rest[0]); break;
+        case "send-kinds": sendKinds(rest[0]); break;
+        case "read-kinds": readKinds(rest[0], Integer.parseInt(rest[1])); break;
+        case "send-numbered": sendNumbered(rest[0], Integer.parseInt(rest[1])); break;
+        case "selected": selected(rest[0], rest[1], Integer.parseInt(rest[2])); break;
         default: throw new IllegalArgumentException("unknown check " + check);
       }
     } catch (Throwable e) {
@@ -397,5 +401,105 @@ public class JmsChecks {
     out(key, String.join(",", texts));
     out(key + "Ids", ids.stream().allMatch(id -> id != null && !id.isEmpty()));
     return ids;
+  }
+
+  /** `queue:NAME` or `topic:NAME`. */
+  static Destination destination(Session s, String named) throws JMSException {
+    return named.startsWith("topic:") ? s.createTopic(named.substring(6)) : s.createQueue(named.substring(named.indexOf(':') + 1));
+  }
+
+  /**
+   * A TextMessage with a property of every JMS type, then a MapMessage, an ObjectMessage, a
+   * StreamMessage, a plain Message and a BytesMessage; prints each one's JMSMessageID as `id.N`.
+   */
+  static void sendKinds(String queue) throws Exception {
+    Connection c = connect();
+    Session s = c.createSession(false, Session.AUTO_ACKNOWLEDGE);
+    MessageProducer p = s.createProducer(s.createQueue(queue));
+    TextMessage text = s.createTextMessage("typed");
+    text.setIntProperty("anInt", 42);
+    text.setLongProperty("aLong", 5000000000L);
+    text.setBooleanProperty("aBoolean", true);
+    text.setByteProperty("aByte", (byte) 7);
+    text.setShortProperty("aShort", (short) 300);
+    text.setFloatProperty("aFloat", 1.5f);
+    text.setDoubleProperty("aDouble", 2.25);
+    text.setStringProperty("aString", "text");
+    MapMessage map = s.createMapMessage();
+    map.setInt("anInt", 70000);
+    map.setString("aString", "in a map");
+    ObjectMessage object = s.createObjectMessage(new java.util.ArrayList<>(Arrays.asList("an", "object")));
+    StreamMessage stream = s.createStreamMessage();
+    stream.writeInt(70000);
+    stream.writeString("in a stream");
+    Message plain = s.createMessage();
+    plain.setStringProperty("aString", "no body");
+    BytesMessage bytes = s.createBytesMessage();
+    bytes.writeBytes(new byte[] {1, 2, 3});
+    Message[] all = {text, map, object, stream, plain, bytes};
+    for (int i = 0; i < all.length; i++) {
+      p.send(all[i]);
+      out("id." + i, all[i].getJMSMessageID());
+    }
+    c.close();
+  }
+
+  /** Each of `count` messages: its class as `N.class`, JMSMessageID as `N.id`, body as `N.body`, and its properties, sorted, as `N.properties`. */
+  static void readKinds(String queue, int count) throws Exception {
+    Connection c = connect();
+    Session s = c.createSession(false, Session.AUTO_ACKNOWLEDGE);
+    MessageConsumer mc = s.createConsumer(s.createQueue(queue));
+    for (int i = 0; i < count; i++) {
+      Message m = need(mc.receive(WAIT), queue);
+      String kind = m instanceof TextMessage ? "TextMessage" : m instanceof MapMessage ? "MapMessage" : m instanceof ObjectMessage ? "ObjectMessage"
+          : m instanceof StreamMessage ? "StreamMessage" : m instanceof BytesMessage ? "BytesMessage" : "Message";
+      out(i + ".class", kind);
+      out(i + ".id", m.getJMSMessageID());
+      String body = "";
+      if (m instanceof TextMessage) body = ((TextMessage) m).getText();
+      else if (m instanceof MapMessage) body = ((MapMessage) m).getInt("anInt") + " " + ((MapMessage) m).getString("aString");
+      else if (m instanceof ObjectMessage) body = String.valueOf(((ObjectMessage) m).getObject());
+      else if (m instanceof StreamMessage) body = ((StreamMessage) m).readInt() + " " + ((StreamMessage) m).readString();
+      else if (m instanceof BytesMessage) body = "length " + ((BytesMessage) m).getBodyLength();
+      out(i + ".body", body);
+      List<String> properties = new ArrayList<>();
+      for (java.util.Enumeration<?> e = m.getPropertyNames(); e.hasMoreElements(); ) {
+        String name = (String) e.nextElement();
+        properties.add(name + "=" + typed(m.getObjectProperty(name)));
+      }
+      java.util.Collections.sort(properties);
+      out(i + ".properties", String.join(",", properties));
+    }
+    c.close();
+  }
+
+  /** `count` TextMessages `0`..`count-1`, each with the int property `ip` its number and the boolean `flag` whether it is even. */
+  static void sendNumbered(String named, int count) throws Exception {
+    Connection c = connect();
+    Session s = c.createSession(false, Session.AUTO_ACKNOWLEDGE);
+    MessageProducer p = s.createProducer(destination(s, named));
+    for (int i = 0; i < count; i++) {
+      TextMessage m = s.createTextMessage(String.valueOf(i));
+      m.setIntProperty("ip", i);
+      m.setBooleanProperty("flag", i % 2 == 0);
+      p.send(m);
+    }
+    out("sent", count);
+    c.close();
+  }
+
+  /** A consumer with `selector` (prints `ready` once it is open) takes `count` messages and prints their texts, then makes sure no more come. */
+  static void selected(String named, String selector, int count) throws Exception {
+    Connection c = connect();
+    Session s = c.createSession(false, Session.AUTO_ACKNOWLEDGE);
+    MessageConsumer mc = s.createConsumer(destination(s, named), selector);
+    out("ready", true);
+    System.out.flush();
+    List<String> texts = new ArrayList<>();
+    for (int i = 0; i < count; i++) texts.add(((TextMessage) need(mc.receive(3 * WAIT), named + " with " + selector)).getText());
+    java.util.Collections.sort(texts);
+    out("texts", String.join(",", texts));
+    out("more", mc.receive(1000) != null);
+    c.close();
   }
 }
