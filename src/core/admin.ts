@@ -720,7 +720,7 @@ function consumerFigures(consumer: Consumer | WildcardQueueConsumer, durable: Ma
   return {
     ...clientFacts(c),
     destination: { kind: queue.kind === 'queue' ? 'queue' : 'topic', name: queue.name },
-    selector: consumer.selector?.text,
+    selector: consumer.selector?.text || undefined,
     prefetch: consumer.prefetch,
     inFlight: consumer.inFlightCount,
     delivered: consumer.delivered,

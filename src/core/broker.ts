@@ -49,7 +49,7 @@ import { TAKEN_AFTER_SERVING, recoverState } from './recovery.js';
 import { recoveryTarget } from './recovery-target.js';
 import { RetainedMessages } from './retained.js';
 import { MessageScheduler, type ScheduledDelivery } from './scheduler.js';
-import { compileSelector, type Selector } from './selector/index.js';
+import { compileSelector, excludingConnection, type Selector } from './selector/index.js';
 import { TopicSubscriptions } from './subscriptions.js';
 import { answerSlowConsumer } from './slow-consumer-answer.js';
 import { ClientLimits } from './limits.js';
@@ -504,7 +504,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
       if (existing && !this.destinations.queues.has(destination.name)) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `no queue "${destination.name}"`);
       const queue = this.destinations.queueForConsumer(destination, connection.id);
       this.admitToQueue(connection, queue, options.soleConsumer === true);
-      const consumer = makeConsumer(queue, selector);
+      const consumer = makeConsumer(queue, options.noLocal === true ? excludingConnection(selector, connection.id) : selector);
       if (options.soleConsumer === true) queue.soleConsumer = consumer;
       queue.addConsumer(consumer);
       return consumer;

@@ -387,6 +387,19 @@ describe('topics', () => {
     assert.deepEqual((await plain.take(2)).map((m) => m.body), ['own', 'from another']);
   });
 
+  test('activemq.noLocal on a queue leaves the subscriber\'s own connection\'s messages to other consumers, as ActiveMQ does', async () => {
+    const q = queue('nolocal');
+    const self = await client();
+    const other = await client();
+    const inbox = await subscribeConfirmed(self, q, { 'activemq.noLocal': 'true' });
+    await self.sendConfirmed(q, 'own');
+    await other.sendConfirmed(q, 'from another');
+    assert.equal((await inbox.next()).body, 'from another');
+    await inbox.expectNothing(200);
+    const rest = await subscribeConfirmed(other, q);
+    assert.equal((await rest.next()).body, 'own');
+  });
+
   test('sending to a wildcard destination is refused', async () => {
     const c = await client();
     c.client.publish({ destination: `/topic/${uniqueName('wild')}.*`, body: 'x' });

@@ -20,6 +20,17 @@ export interface Selector {
   matches(message: Message, context?: SelectorContext): boolean;
 }
 
+/**
+ * `selector` for a queue consumer with noLocal: it takes nothing its own connection sent, which
+ * waits for other consumers, as ActiveMQ applies noLocal to queues too (JMS leaves it open there).
+ */
+export function excludingConnection(selector: Selector | undefined, connectionId: string): Selector {
+  return {
+    text: selector?.text ?? '',
+    matches: (message, context) => message.originConnectionId !== connectionId && (selector === undefined || selector.matches(message, context)),
+  };
+}
+
 export interface SelectorOptions {
   /**
    * ActiveMQ's convertStringExpressions, used for STOMP and MQTT whose header values are all strings:
