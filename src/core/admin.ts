@@ -562,13 +562,20 @@ export class BrokerAdmin {
     return (entry) => (ids === undefined || ids.has(entry.message.id)) && (selector === undefined || selector.matches(entry.message, { deliveryCount: entry.deliveryCount }));
   }
 
+  /**
+   * The message as the operator sends it on. It goes to its new destination alone: the exchange and
+   * routing key of a 0-9-1 publish go, else routing would follow the exchange's bindings again (to
+   * every queue bound there, the message's own among them), and a 0-9-1 consumer sees it as sent to
+   * where it went, as a shovel's republish is seen.
+   */
   private transferred(message: Message, mode: TransferMode, to: Destination | undefined): Message {
-    if (mode === 'move') return copyMessage(message, { destination: to! });
+    const unpublished = { exchange: undefined, routingKey: undefined };
+    if (mode === 'move') return copyMessage(message, { ...unpublished, destination: to! });
     // a copy is a message of its own: operations by id must tell the two apart
-    if (mode === 'copy') return copyMessage(message, { destination: to!, id: this.host.newMessageId() });
+    if (mode === 'copy') return copyMessage(message, { ...unpublished, destination: to!, id: this.host.newMessageId() });
     const properties = new Map<string, PropertyValue>(message.properties);
     properties.delete(FAILURE_CAUSE);
-    return copyMessage(message, { destination: message.originalDestination!, originalDestination: undefined, properties });
+    return copyMessage(message, { ...unpublished, destination: message.originalDestination!, originalDestination: undefined, properties });
   }
 
   /** Destination key -> connections that have sent to it. */
