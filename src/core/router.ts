@@ -135,8 +135,10 @@ export class Router {
     if (queue.declared !== undefined) return this.parts.declarations.deadLetter(queue, entry, reason);
     const message = entry.message;
     const policy = queue.policy;
-    // where it failed, not where it was first sent (a composite, a virtual topic): a retry goes back there alone
-    const origin = message.destination;
+    // where it failed, not where it was first sent (a composite, a virtual topic, an exchange that
+    // routed it to several queues, or a topic a queue bound to amq.topic took it from): a retry goes
+    // back there alone. A subscription's messages failed in the topic they were sent to.
+    const origin: Destination = queue.kind === 'queue' ? { kind: 'queue', name: queue.name } : message.destination;
     const target = policy.individualDeadLetter ? `${policy.individualDeadLetterPrefix}${origin.name}` : policy.deadLetterQueue;
     const drop = this.parts.policies.isDeadLetterQueue(queue.name) || (!message.persistent && !policy.deadLetterNonPersistent) || message.destination.temporary === true;
     if (drop) {

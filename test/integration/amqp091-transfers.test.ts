@@ -10,7 +10,8 @@ import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { connect091 } from '../helpers/amqp091.js';
 import { ApiClient } from '../helpers/management.js';
 import { connectMqtt } from '../helpers/mqtt.js';
-import { uniqueName } from '../helpers/raw-stomp.js';
+import { eventually, subscribeConfirmed, uniqueName } from '../helpers/raw-stomp.js';
+import { connectStomp } from '../helpers/stomp.js';
 
 let broker: TestBroker;
 let api: ApiClient;
@@ -98,5 +99,34 @@ test('a message published to amq.topic moves to a queue without reaching the top
     assert.equal((await mqtt.inbox.next()).payload, 'marker');
   } finally {
     await mqtt.end();
+  }
+});
+
+test('a message from a named exchange that fails in a queue of the broker\'s policies is dead-lettered under that queue, and a retry puts it back there alone', async () => {
+  const name = uniqueName('xfer-dl');
+  const [q1, q2] = [`${name}.q1`, `${name}.q2`];
+  // made by an operator, not declared over 0-9-1: the broker's dead-letter policy applies, not RabbitMQ's
+  for (const q of [q1, q2]) assert.equal((await api.post('/api/v1/destinations', { kind: 'queue', name: q })).status, 201);
+  await ch.assertExchange(`${name}.fx`, 'fanout');
+  await ch.bindQueue(q1, `${name}.fx`, '');
+  await ch.bindQueue(q2, `${name}.fx`, '');
+  ch.publish(`${name}.fx`, '', Buffer.from('poison'), { persistent: true });
+  await ch.waitForConfirms();
+
+  const stomp = await connectStomp(broker.stompPort);
+  try {
+    const inbox = await subscribeConfirmed(stomp, `/queue/${q1}`, { ack: 'client-individual' });
+    (await inbox.next()).nack();
+    const dlq = `DLQ.${q1}`;
+    await eventually('the message is dead-lettered', () => broker.server.broker.admin.destinationKeys().some((d) => d.name === dlq) && depth(dlq) === 1);
+    inbox.subscription.unsubscribe();
+    assert.equal(broker.server.broker.admin.destinationKeys().some((d) => d.name === `DLQ.${name}.fx`), false);
+    const dead = await api.get<{ items: { originalDestination: string | null }[] }>(`/api/v1/queues/${dlq}/messages`);
+    assert.deepEqual(dead.body.items.map((m) => m.originalDestination), [`queue://${q1}`]);
+
+    assert.deepEqual((await api.post(`/api/v1/queues/${dlq}/messages/retry`, {})).body, { retried: 1 });
+    assert.deepEqual([depth(q1), depth(q2), depth(dlq)], [1, 1, 0]);
+  } finally {
+    await stomp.disconnect();
   }
 });
