@@ -118,3 +118,45 @@ test('0-9-1 <-> AMQP 1.0: the same queue, properties both ways', async () => {
   assert.equal(m.properties.type, 'kind');
   assert.equal(m.properties.headers?.['flag'], true);
 });
+
+test('0-9-1 JMSXGroupID and JMSXGroupSeq headers are the message\'s group for STOMP and AMQP 1.0 consumers, and stay headers for 0-9-1 ones, also dead-lettered', async () => {
+  const q = unique('group-out');
+  await ch.assertQueue(q);
+  const headers = { JMSXGroupID: 'gg', JMSXGroupSeq: 2, other: 'o' };
+  const inbox = await stompSubscribe(`/queue/${q}`);
+  ch.sendToQueue(q, Buffer.from('grouped'), { headers });
+  const s = await inbox.next();
+  assert.deepEqual([s.headers['JMSXGroupID'], s.headers['JMSXGroupSeq'], s.headers['other']], ['gg', '2', 'o']);
+  inbox.subscription.unsubscribe();
+
+  const { inbox: amqpInbox } = await amqp.openReceiver(q);
+  ch.sendToQueue(q, Buffer.from('grouped'), { headers });
+  const { message } = await amqpInbox.next();
+  assert.deepEqual([message.group_id, message.group_sequence, message.application_properties], ['gg', 2, { other: 'o' }]);
+
+  const dead = unique('group-dead');
+  const work = unique('group-work');
+  await ch.assertQueue(dead);
+  await ch.assertQueue(work, { arguments: { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': dead } });
+  ch.sendToQueue(work, Buffer.from('grouped'), { headers });
+  const { inbox: workInbox, tag } = await consumeInto(ch, work);
+  const first = await workInbox.next();
+  assert.deepEqual([first.properties.headers?.['JMSXGroupID'], first.properties.headers?.['JMSXGroupSeq']], ['gg', 2]);
+  await ch.cancel(tag);
+  ch.reject(first, false);
+  const { inbox: deadInbox } = await consumeInto(ch, dead, { noAck: true });
+  const again = await deadInbox.next();
+  assert.deepEqual([again.properties.headers?.['JMSXGroupID'], again.properties.headers?.['JMSXGroupSeq'], again.properties.headers?.['other']], ['gg', 2, 'o']);
+});
+
+test('a STOMP or AMQP 1.0 message\'s group reaches 0-9-1 consumers as the JMSXGroupID and JMSXGroupSeq headers', async () => {
+  const q = unique('group-in');
+  await ch.assertQueue(q);
+  const { inbox } = await consumeInto(ch, q, { noAck: true });
+  await stomp.sendConfirmed(`/queue/${q}`, 'from stomp', { JMSXGroupID: 'g1', JMSXGroupSeq: '3', custom: 'v' });
+  const fromStomp = await inbox.next();
+  assert.deepEqual(fromStomp.properties.headers, { JMSXGroupID: 'g1', JMSXGroupSeq: 3, custom: 'v' });
+  await amqp.send(await amqp.openSender(q), { body: 'from 1.0', group_id: 'ga', group_sequence: 7 });
+  const fromAmqp = await inbox.next();
+  assert.deepEqual([fromAmqp.properties.headers?.['JMSXGroupID'], fromAmqp.properties.headers?.['JMSXGroupSeq']], ['ga', 7]);
+});

@@ -156,6 +156,17 @@ describe('ActiveMQ JMS client with the rest of Ferry', { skip }, () => {
     );
   });
 
+  test('a 0-9-1 publish\'s JMSXGroupID and JMSXGroupSeq headers are the JMS message\'s group', async () => {
+    const rabbit = await connect091(broker.amqpPort);
+    const channel = await rabbit.createConfirmChannel();
+    await channel.assertQueue('jms.group091');
+    channel.sendToQueue('jms.group091', Buffer.from('grouped'), { headers: { JMSXGroupID: 'gg', JMSXGroupSeq: 2, other: 'o' } });
+    await channel.waitForConfirms();
+    await rabbit.close();
+    const result = await jmsCheck(url, 'describe', 'jms.group091', 'JMSXGroupID', 'JMSXGroupSeq', 'other');
+    assert.deepEqual([one(result, 'JMSXGroupID'), one(result, 'JMSXGroupSeq'), one(result, 'other')], ['String:gg', 'Integer:2', 'String:o']);
+  });
+
   test('to AMQP 0-9-1 and MQTT 5: a header or property longer than the protocol carries is left out, and the broker and the producer carry on', async () => {
     const long = 'c'.repeat(300);
     const stomp = await connectStomp(broker.stompPort);

@@ -17,7 +17,10 @@ import { replyKeyOf } from './reply-to.js';
  * content-encoding, app-id <-> user properties of those names (AMQP 1.0 and STOMP keep
  * content-type there too); user-id <-> the message's user id (`Message.userId`), checked against
  * the connection's user first, as RabbitMQ does: consumers trust it, so a header or another
- * protocol's property named `JMSXUserID` stays an ordinary header and never becomes it.
+ * protocol's property named `JMSXUserID` stays an ordinary header and never becomes it. The
+ * headers `JMSXGroupID` (a string) and `JMSXGroupSeq` (a whole number, or its text) <-> the
+ * message's group and its sequence, as RabbitMQ passes them between STOMP and 0-9-1: JMS, STOMP and
+ * AMQP 1.0 consumers see the group, and a queue keeps the group to one consumer.
  *
  * Headers <-> user properties, by type: booleans, strings (longstr), byte arrays (Buffer) and void
  * (null) as they are; every integer up to 32 bits as a number, 64-bit ones as a bigint; floats and
@@ -42,6 +45,9 @@ const APP_ID = 'app-id';
 export const DELIVERY_COUNT = 'x-delivery-count';
 /** RabbitMQ's header of routing keys that route the message too, unseen by consumers (CC's are seen: core reads them). */
 const BCC = 'BCC';
+/** The headers a message's group travels in, JMS's property names, which STOMP uses too. */
+const GROUP_ID = 'JMSXGroupID';
+const GROUP_SEQ = 'JMSXGroupSeq';
 
 /**
  * The core message a publish becomes (core names its destination from the exchange and routing key).
@@ -75,7 +81,15 @@ export function publishToInit(
   const bcc = props.headers?.get(BCC);
   const headers = bcc === undefined ? props.headers : new Map([...props.headers!].filter(([name]) => name !== BCC));
   if (bcc !== undefined) init.bccKeys = routingKeysOf(bcc);
-  if (headers !== undefined) for (const [name, value] of headers) properties.set(name, toProperty(value));
+  if (headers !== undefined) {
+    for (const [name, value] of headers) {
+      const property = toProperty(value);
+      const seq = name === GROUP_SEQ ? groupSeqOf(property) : undefined;
+      if (name === GROUP_ID && typeof property === 'string') init.groupId = property;
+      else if (seq !== undefined) init.groupSeq = seq;
+      else properties.set(name, property);
+    }
+  }
   if (props.contentType !== undefined) properties.set(CONTENT_TYPE, props.contentType);
   if (props.contentEncoding !== undefined) properties.set(CONTENT_ENCODING, props.contentEncoding);
   if (props.appId !== undefined) properties.set(APP_ID, props.appId);
@@ -96,6 +110,12 @@ export function publishToInit(
 function routingKeysOf(value: FieldValue): string[] {
   if (typeof value === 'string') return [value];
   return Array.isArray(value) ? value.filter((k): k is string => typeof k === 'string') : [];
+}
+
+/** A group sequence header as core's number (JMS's int); undefined for what is none. */
+function groupSeqOf(value: PropertyValue): number | undefined {
+  const n = typeof value === 'number' || typeof value === 'bigint' ? Number(value) : typeof value === 'string' && /^-?\d{1,10}$/.test(value) ? Number(value) : Number.NaN;
+  return Number.isInteger(n) && n >= -0x80000000 && n <= 0x7fffffff ? n : undefined;
 }
 
 /** RabbitMQ's rule: a non-negative integer of milliseconds, as text. */
@@ -178,7 +198,7 @@ function amended(bytes: Buffer, message: Message): Buffer {
   const p = decodedProperties(bytes);
   const published = p.headers ?? new Map<string, FieldValue>();
   const headers: FieldTable = new Map();
-  for (const [name, value] of published) if (message.properties.has(name)) headers.set(name, value);
+  for (const [name, value] of published) if (message.properties.has(name) || isGroupHeader(name, message)) headers.set(name, value);
   for (const [name, value] of message.properties) {
     if (notHeaders.has(name) || !fitsShortstr(name)) continue;
     if (published.has(name) && sameProperty(toProperty(published.get(name)!), value)) continue;
@@ -189,6 +209,11 @@ function amended(bytes: Buffer, message: Message): Buffer {
   else delete out.headers;
   if (message.expiration === 0) delete out.expiration;
   return encodeProperties(out);
+}
+
+/** A header core holds as the message's group rather than as a property. */
+function isGroupHeader(name: string, message: Message): boolean {
+  return (name === GROUP_ID && message.groupId !== undefined) || (name === GROUP_SEQ && message.groupSeq !== undefined);
 }
 
 function sameProperty(a: PropertyValue, b: PropertyValue): boolean {
@@ -230,6 +255,8 @@ export function basicProperties(message: Message, now: number): BasicProperties 
     else if (name === DEATH_HISTORY) headers.set(name, deathTables(value));
     else headers.set(name, toField(value));
   }
+  if (message.groupId !== undefined) headers.set(GROUP_ID, message.groupId);
+  if (message.groupSeq !== undefined) headers.set(GROUP_SEQ, message.groupSeq);
   if (p.contentType === undefined && message.bodyKind === 'text') p.contentType = 'text/plain';
   if (headers.size > 0) p.headers = headers;
   p.deliveryMode = message.persistent ? 2 : 1;

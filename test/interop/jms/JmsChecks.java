@@ -94,8 +94,9 @@ public class JmsChecks {
       out(p, value == null ? "null" : value.getClass().getSimpleName() + ":" + value);
       try {
         out(p + ".long", m.getLongProperty(p));
-      } catch (MessageFormatException e) {
-        out(p + ".long", "MessageFormatException");
+      } catch (MessageFormatException | NumberFormatException e) {
+        // a string that is no number: JMS throws NumberFormatException for it
+        out(p + ".long", e.getClass().getSimpleName());
       }
     }
     c.close();
