@@ -171,6 +171,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
       },
       place: (targets, storeTx, touched) => this.router.place(targets, storeTx, touched),
       topicTargets: (message, topic, into) => this.router.targetsOf(message, { kind: 'topic', name: topic }, into, 1),
+      compositeTargets: (message, name, into) => this.router.compositeTargets(message, name, into),
     });
     this.router = new Router({
       store: this.store,

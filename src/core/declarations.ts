@@ -42,6 +42,8 @@ export interface DeclarationsEnv {
   place(targets: RouteTarget[], storeTx: number | undefined, touched: Set<MessageQueue> | undefined): boolean;
   /** Where a send to this core topic lands (its subscriptions), for `amq.topic`'s publishes. */
   topicTargets(message: Message, topic: string, into: RouteTarget[]): void;
+  /** Where a send to the configured composite queue `name` lands; false, and nothing added, when `name` is none. */
+  compositeTargets(message: Message, name: string, into: RouteTarget[]): boolean;
 }
 
 /** The dead-letter reasons RabbitMQ names in `x-first-death-reason`. */
@@ -426,6 +428,14 @@ export class Declarations implements DeclarationHost {
       return;
     }
     const more = senderKeys(message);
+    // a configured composite queue's name forwards to its parts, as a send to that queue does; CC and BCC keys name queues
+    if (exchange.name === '' && this.env.compositeTargets(message, message.routingKey!, into)) {
+      if (more.length === 0) return;
+      const queues = new Set<MessageQueue>();
+      this.routeThrough(exchange, more, message.properties, queues, new Set());
+      for (const queue of queues) into.push([queue, message]);
+      return;
+    }
     // the common case, the default exchange or a direct key bound to one queue: one Map lookup, no sets
     if (exchange.spec.alternateExchange === undefined && more.length === 0) {
       const single = exchange.name === '' ? this.env.queues.get(message.routingKey!) : exchange.directQueue(message.routingKey!);

@@ -82,6 +82,14 @@ export class Router {
     if (message.exchange === undefined) this.parts.declarations.amqTopicTargets(message, destination.name, into);
   }
 
+  /** Where a send to the configured composite queue `name` lands, for the default exchange's publishes; false when `name` is none. */
+  compositeTargets(message: Message, name: string, into: RouteTarget[]): boolean {
+    const queue: Destination = { kind: 'queue', name };
+    if (this.parts.destinations.composite(queue) === undefined) return false;
+    this.targetsOf(message, queue, into, 1);
+    return true;
+  }
+
   route(message: Message, storeTx: number | undefined, touched?: Set<MessageQueue>): boolean {
     const targets: RouteTarget[] = [];
     this.targetsOf(message, message.destination, targets, 0);

@@ -14,7 +14,7 @@ let stomp: StompTestClient;
 let mqtt: MqttTestClient;
 let amqp: AmqpTestClient;
 before(async () => {
-  broker = await startBroker();
+  broker = await startBroker({ 'destinations.composites': [{ name: 'x091.comp.in', kind: 'queue', forwardTo: ['queue://x091.comp.a', 'topic://x091.comp.t'] }] });
   conn = await connect091(broker.amqpPort);
   ch = await conn.createChannel();
   stomp = await connectStomp(broker.stompPort);
@@ -159,4 +159,22 @@ test('a STOMP or AMQP 1.0 message\'s group reaches 0-9-1 consumers as the JMSXGr
   await amqp.send(await amqp.openSender(q), { body: 'from 1.0', group_id: 'ga', group_sequence: 7 });
   const fromAmqp = await inbox.next();
   assert.deepEqual([fromAmqp.properties.headers?.['JMSXGroupID'], fromAmqp.properties.headers?.['JMSXGroupSeq']], ['ga', 7]);
+});
+
+test('a 0-9-1 publish to the default exchange with a composite queue\'s name reaches the composite\'s parts, as a STOMP send to it does', async () => {
+  const topic = await stompSubscribe('/topic/x091.comp.t');
+  const confirms = await conn.createConfirmChannel();
+  const returned: string[] = [];
+  confirms.on('return', (m: { content: Buffer }) => returned.push(m.content.toString()));
+  await confirms.assertQueue('x091.comp.cc');
+  confirms.publish('', 'x091.comp.in', Buffer.from('to the parts'), { mandatory: true, persistent: true, CC: ['x091.comp.cc'] });
+  await confirms.waitForConfirms();
+  assert.deepEqual(returned, []);
+  assert.equal((await topic.next()).body, 'to the parts');
+  const m = await confirms.get('x091.comp.a', { noAck: true });
+  assert.notEqual(m, false);
+  assert.equal((m as { content: Buffer }).content.toString(), 'to the parts');
+  const cc = await confirms.get('x091.comp.cc', { noAck: true });
+  assert.notEqual(cc, false, 'a CC key routes too');
+  await confirms.close();
 });
