@@ -166,9 +166,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
         queue.deliveryMark.forget();
         this.destinations.forgetQueue(queue);
       },
-      authorize: (principal, operation, destination) => {
-        if (this.authorizer !== undefined) this.authorize(principal, operation, destination);
-      },
+      authorize: (principal, operation, destination) => this.authorizer !== undefined && this.authorize(principal, operation, destination),
       place: (targets, storeTx, touched) => this.router.place(targets, storeTx, touched),
       topicTargets: (message, topic, into) => this.router.targetsOf(message, { kind: 'topic', name: topic }, into, 1),
       compositeTargets: (message, name, into) => this.router.compositeTargets(message, name, into),
