@@ -213,6 +213,19 @@ describe('scheduled delivery', () => {
     await inbox.expectNothing(300);
   });
 
+  test('AMQ_SCHEDULED_REPEAT alone schedules nothing: the message is delivered once, without a scheduledJobId', async () => {
+    const q = `/queue/${name('repeat-only')}`;
+    const c = await client();
+    const inbox = c.subscribe(q);
+    await c.sendConfirmed(q, 'once', { AMQ_SCHEDULED_REPEAT: '3' });
+    const m = await inbox.next(3000);
+    assert.equal(m.body, 'once');
+    assert.equal(m.headers['scheduledJobId'], undefined);
+    await c.sendConfirmed(q, 'marker');
+    assert.equal((await inbox.next(3000)).body, 'marker', 'nothing came between the message and the marker sent after it');
+    await inbox.expectNothing(300);
+  });
+
   test('an AMQ_SCHEDULED_CRON that is not a cron expression is refused', async () => {
     const c = await client();
     c.client.publish({ destination: `/queue/${name('cron')}`, body: 'x', headers: { AMQ_SCHEDULED_CRON: 'every tuesday', receipt: 'cron' } });
