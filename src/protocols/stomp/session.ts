@@ -1,6 +1,6 @@
 import { FerryError, isFerryError, type ErrorCode } from '../../errors.js';
 import type { AckMode, BrokerAccess, ConsumerHandle, CoreConnection, CoreSession, Delivery, DeliverySink, Destination, Logger, Message } from '../../core/index.js';
-import { ReadHold, deadlineTimer, type TransportConnection } from '../../transport/index.js';
+import { ReadHold, deadlineTimer, timerDelay, type TransportConnection } from '../../transport/index.js';
 import { StompParser, encodeFrame, escapeHeader, type StompFrame, type StompVersion } from './codec.js';
 import { messageHead, parseDestination, sendToMessage, type TemporaryNames } from './mapping.js';
 import { LINK_FORM, linkMessageHead } from './link-form.js';
@@ -290,6 +290,11 @@ export class StompSession implements TemporaryNames {
     return [send, receive];
   }
 
+  /**
+   * The negotiated intervals have no upper bound (a client may ask for "practically never"): the
+   * timers run at most MAX_TIMER_DELAY apart, so past about 49.7 days a beat goes out more often
+   * than promised, which the other side allows, and the receive check still measures the real limit.
+   */
   private startHeartbeats(send: number, receive: number): void {
     if (send > 0) {
       // checked twice per interval: a beat goes out after half an interval of silence, so the
@@ -297,7 +302,7 @@ export class StompSession implements TemporaryNames {
       this.sendBeat = setInterval(() => {
         if (!this.wroteSinceBeat) this.transport.write('\n');
         this.wroteSinceBeat = false;
-      }, Math.max(1, Math.floor(send / 2)));
+      }, timerDelay(Math.max(1, Math.floor(send / 2))));
     }
     if (receive > 0) {
       const limit = receive * this.options.heartbeatGrace;
@@ -306,7 +311,7 @@ export class StompSession implements TemporaryNames {
         if (!this.readHold.held && Date.now() - Math.max(this.lastReceived, this.readHold.endedAt) > limit) {
           this.fail(new FerryError('FERRY_STOMP_HEARTBEAT_TIMEOUT', `nothing received for more than ${Math.round(limit)} ms (heart-beat ${receive} ms)`), undefined);
         }
-      }, Math.max(10, Math.floor(receive / 2)));
+      }, timerDelay(Math.max(10, Math.floor(receive / 2))));
     }
   }
 
