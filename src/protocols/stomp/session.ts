@@ -1,7 +1,7 @@
 import { FerryError, isFerryError, type ErrorCode } from '../../errors.js';
 import type { AckMode, BrokerAccess, ConsumerHandle, CoreConnection, CoreSession, Delivery, DeliverySink, Destination, Logger, Message } from '../../core/index.js';
 import { ReadHold, deadlineTimer, timerDelay, type TransportConnection } from '../../transport/index.js';
-import { StompParser, encodeFrame, escapeHeader, type StompFrame, type StompVersion } from './codec.js';
+import { StompParser, encodeFrame, escapeHeader, trimmedHeaders, type StompFrame, type StompVersion } from './codec.js';
 import { messageHead, parseDestination, sendToMessage, type TemporaryNames } from './mapping.js';
 import { LINK_FORM, linkMessageHead } from './link-form.js';
 import { serverCommands, type DuplexEnd, type DuplexLinks } from './duplex.js';
@@ -191,6 +191,8 @@ export class StompSession implements TemporaryNames {
     }
     this.version = version;
     this.parser.version = version;
+    // the parser trims the frames of a 1.0 connection; its CONNECT was read before the version was known
+    if (version === '1.0') frame.headers = trimmedHeaders(frame.headers);
     // Ferry's own: a neighbour's network connector asks this broker to pull from it over this connection
     if (frame.headers.get('ferry.duplex') === 'true') this.duplexAsked = frame.headers;
     // Ferry's own: a neighbour's network link reads messages whole; the form writes no header a producer names
