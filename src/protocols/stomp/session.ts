@@ -16,6 +16,8 @@ interface Subscription {
   readonly id: string;
   readonly consumer: ConsumerHandle;
   readonly durableName: string | undefined;
+  /** A `browser:true` subscription: it consumes nothing, so an ACK or NACK of what it delivered changes nothing. */
+  readonly browser?: true;
 }
 
 function header(frame: StompFrame, name: string): string {
@@ -67,6 +69,12 @@ export class StompSession implements TemporaryNames {
    * ActiveMQ lets it go, rather than taken for a protocol error.
    */
   private readonly unsubscribed = { consumers: new Set<number>(), ids: new Set<string>() };
+  /**
+   * A browser with an ack mode delivered here. A 1.0 ACK names its message by id alone, and a
+   * browser keeps no record of what it delivered: on such a connection an ACK that names no
+   * message awaiting one is taken for one of those, and let go.
+   */
+  private browsedWithAcks = false;
   private readonly temporaryByLocal = new Map<string, Destination>();
   private readonly localByTemporary = new Map<string, string>();
   /** The latest store sync a receipt must wait for; syncs complete in order, so the latest covers the earlier ones. */
@@ -340,7 +348,7 @@ export class StompSession implements TemporaryNames {
     const destination = parseDestination(destinationHeader, this);
     const selector = frame.headers.get('selector');
     if (frame.headers.get('browser') === 'true') {
-      this.browse(frame, id, destination, destinationHeader, selector);
+      this.browse(frame, id, destination, destinationHeader, selector, ackMode);
       return;
     }
     const prefetchHeader = frame.headers.get('activemq.prefetchSize');
@@ -387,19 +395,27 @@ export class StompSession implements TemporaryNames {
 
   /**
    * ActiveMQ's queue browsing: a `browser:true` subscription gets every waiting message (none is
-   * consumed), then an empty MESSAGE with `browser:end`, and is over.
+   * consumed), then an empty MESSAGE with `browser:end`, and is over. As with ActiveMQ, a client
+   * may ACK or NACK what it browsed (code shared with its consumers does): it gets its receipt, and
+   * the message stays. With an ack mode, a 1.2 delivery carries an `ack` header to name it by.
    */
-  private browse(frame: StompFrame, id: string, destination: Destination, destinationHeader: string, selector: string | undefined): void {
+  private browse(frame: StompFrame, id: string, destination: Destination, destinationHeader: string, selector: string | undefined, ackMode: AckMode): void {
     let subscription: Subscription | undefined;
-    const sink = this.sinkFor(() => subscription!, 'auto');
+    const sink = this.sinkFor(() => subscription!, ackMode);
     sink.browseEnd = () => {
       this.writeFrame('MESSAGE', [['subscription', id], ['destination', destinationHeader], ['message-id', '0'], ['browser', 'end']], undefined);
       if (this.subscriptions.get(id) === subscription) this.subscriptions.delete(id);
-      subscription!.consumer.close();
+      this.byConsumer.delete(consumer.id);
+      // the ACKs of what it delivered may come after its end
+      remember(this.unsubscribed.consumers, consumer.id);
+      remember(this.unsubscribed.ids, id);
+      consumer.close();
     };
     const consumer = this.requireSession().subscribe({ destination, sink, browse: true, selector, selectorConvertsStrings: true });
-    subscription = { id, consumer, durableName: undefined };
+    subscription = { id, consumer, durableName: undefined, browser: true };
     this.subscriptions.set(id, subscription);
+    this.byConsumer.set(consumer.id, subscription);
+    if (ackMode !== 'auto') this.browsedWithAcks = true;
     this.receipt(frame, null);
   }
 
@@ -455,7 +471,7 @@ export class StompSession implements TemporaryNames {
     written.then(() => consumer.wake(), () => {});
   }
 
-  /** The delivery an ACK or NACK names; undefined when it names one of a subscription this connection ended. */
+  /** The delivery an ACK or NACK names; undefined when it names one of a subscription this connection ended, or of a browser. */
   private findDelivery(frame: StompFrame): { subscription: Subscription; tag: number } | undefined {
     if (this.version === '1.2') {
       const ackId = header(frame, 'id');
@@ -467,19 +483,21 @@ export class StompSession implements TemporaryNames {
       if (subscription === undefined || !Number.isInteger(tag)) {
         throw new FerryError('FERRY_DELIVERY_NOT_FOUND', `ack id "${ackId}" does not name a message delivered on this connection`);
       }
-      return { subscription: this.checkAckable(subscription), tag };
+      return subscription.browser === true ? undefined : { subscription: this.checkAckable(subscription), tag };
     }
     const messageId = header(frame, 'message-id');
     const subscriptionId = frame.headers.get('subscription');
     const candidates = subscriptionId !== undefined ? [this.subscriptions.get(subscriptionId)] : [...this.subscriptions.values()];
     if (this.version === '1.1' && subscriptionId === undefined) header(frame, 'subscription');
     if (subscriptionId !== undefined && !this.subscriptions.has(subscriptionId) && this.unsubscribed.ids.has(subscriptionId)) return undefined;
+    if (subscriptionId !== undefined && this.subscriptions.get(subscriptionId)?.browser === true) return undefined;
     for (const subscription of candidates) {
       if (subscription === undefined) continue;
       // ack:client acknowledges every message up to the one named: of several with one id, the newest
       const tag = subscription.consumer.tagOf(messageId, subscription.consumer.ackMode === 'client');
       if (tag !== undefined) return { subscription: this.checkAckable(subscription), tag };
     }
+    if (subscriptionId === undefined && this.browsedWithAcks) return undefined;
     throw new FerryError('FERRY_DELIVERY_NOT_FOUND', `message "${messageId}" is not awaiting acknowledgement${subscriptionId === undefined ? '' : ` on subscription "${subscriptionId}"`}`);
   }
 
