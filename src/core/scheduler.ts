@@ -118,10 +118,14 @@ export class MessageScheduler {
     return this.jobs.size;
   }
 
-  /** True when the message asks to be scheduled. */
+  /**
+   * True when the message asks to be scheduled. A repeat count alone does not: ActiveMQ schedules
+   * only on a delay, period or cron, and delivers a message with nothing but AMQ_SCHEDULED_REPEAT
+   * once, at once (a leftover header must not turn one send into several deliveries).
+   */
   static wants(message: Message): boolean {
     const p = message.properties;
-    return p.size > 0 && (p.has(ScheduleProperty.delay) || p.has(ScheduleProperty.cron) || p.has(ScheduleProperty.period) || p.has(ScheduleProperty.repeat));
+    return p.size > 0 && (p.has(ScheduleProperty.delay) || p.has(ScheduleProperty.cron) || p.has(ScheduleProperty.period));
   }
 
   /** Takes a message that asks to be scheduled; returns true when it wrote to the store. */

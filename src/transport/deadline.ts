@@ -2,6 +2,19 @@ import type { Socket } from 'node:net';
 import { addressWithPort } from './connection.js';
 
 /**
+ * The longest delay a Node timer keeps: 2^31-1 ms, about 24.8 days. A longer one is set to 1 ms
+ * (with a TimeoutOverflowWarning), so a periodic check asked to run "practically never" would run
+ * every millisecond. A check that compares elapsed time with its limit stays right when it runs
+ * more often than its limit, so its period is capped here.
+ */
+export const MAX_TIMER_DELAY = 2_147_483_647;
+
+/** `ms` as a timer's delay: at most MAX_TIMER_DELAY. */
+export function timerDelay(ms: number): number {
+  return Math.min(MAX_TIMER_DELAY, ms);
+}
+
+/**
  * A timer for what is left of `timeoutMs` counted from `openedAt` (ms, `Date.now()`): every stage
  * of opening a connection (TLS handshake, WebSocket upgrade, protocol detection, the protocol's
  * CONNECT) counts from the moment the socket was accepted, so a client that dawdles through each

@@ -6,6 +6,6 @@ export { WebSocketListener, originAllowed, type WebSocketListenerOptions } from 
 export { hostAllowed } from './host.js';
 export { TlsCertificates, handshakeFailed, verifiedPeerCertificate, type TlsFiles } from './tls.js';
 export { detectingAdapter } from './detect.js';
-export { OpeningDeadlines, deadlineTimer } from './deadline.js';
+export { MAX_TIMER_DELAY, OpeningDeadlines, deadlineTimer, timerDelay } from './deadline.js';
 export { DescriptorBudget, descriptorLimits, descriptorLimit, openDescriptors } from './descriptors.js';
 export { ReadHold } from './read-hold.js';

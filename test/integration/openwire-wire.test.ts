@@ -57,20 +57,20 @@ function rawClient(port: number): Promise<RawClient> {
   });
 }
 
-function clientWireFormat(): DataStructure {
+function clientWireFormat(maxInactivityDuration = 0n): DataStructure {
   const writer = new DataWriter();
   writeTypedMap(writer, new Map([
     ['TightEncodingEnabled', { t: 'boolean', v: true }],
     ['CacheEnabled', { t: 'boolean', v: true }],
-    ['MaxInactivityDuration', { t: 'long', v: 0n }],
+    ['MaxInactivityDuration', { t: 'long', v: maxInactivityDuration }],
   ]));
   return { type: T.WIREFORMAT_INFO, magic: Buffer.from('ActiveMQ'), version: 12, marshalledProperties: writer.finish() };
 }
 
 /** As ActiveMQ's client does: its WireFormatInfo first, without waiting (on the shared port the broker waits for it). */
-async function negotiated(port: number): Promise<RawClient> {
+async function negotiated(port: number, maxInactivityDuration = 0n): Promise<RawClient> {
   const client = await rawClient(port);
-  client.send(clientWireFormat());
+  client.send(clientWireFormat(maxInactivityDuration));
   assert.equal((await client.next()).type, T.WIREFORMAT_INFO);
   assert.equal((await client.next()).type, T.BROKER_INFO);
   return client;
@@ -123,6 +123,23 @@ test('bytes that are not OpenWire close that connection only', async () => {
   bystander.send({ type: T.KEEP_ALIVE_INFO, commandId: 1, responseRequired: true });
   assert.equal((await bystander.next()).type, T.KEEP_ALIVE_INFO);
   bystander.socket.destroy();
+});
+
+test('a MaxInactivityDuration longer than a Node timer holds keeps its meaning: no KeepAliveInfo every millisecond', async () => {
+  // a third of it is still past 2^31-1 ms, where a Node timer would fire after 1 ms
+  const duration = 7_000_000_000;
+  const patient = await startBroker({ 'openwire.maxInactivityDuration': duration, 'openwire.maxInactivityDurationInitialDelay': 0 });
+  try {
+    const client = await negotiated(patient.ports.openwire, BigInt(duration));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    client.send({ type: T.CONNECTION_INFO, commandId: 1, responseRequired: true, connectionId: { type: T.CONNECTION_ID, value: 'ID:patient-1' } });
+    const first = await client.next();
+    assert.equal(first.type, T.RESPONSE, `the first command after 300 ms of silence is the answer, not a command of type ${String(first.type)}`);
+    assert.equal(first['correlationId'], 1);
+    client.socket.destroy();
+  } finally {
+    await patient.stop();
+  }
 });
 
 test('a command over openwire.maxFrameSize is refused from its size prefix with a ConnectionError', async () => {

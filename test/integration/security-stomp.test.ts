@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { Client, type IFrame } from '@stomp/stompjs';
 import { TCPWrapper } from '@stomp/tcp-wrapper';
 import { assertRefusalLogged, password, startMatrixBroker, type MatrixBroker } from '../helpers/authz-matrix.js';
-import { subscribeConfirmed, uniqueName, within } from '../helpers/raw-stomp.js';
+import { RawStompClient, encodeRaw, subscribeConfirmed, uniqueName, within } from '../helpers/raw-stomp.js';
 import { connectStomp, type StompTestClient } from '../helpers/stomp.js';
 
 let broker: MatrixBroker;
@@ -63,6 +63,18 @@ describe('STOMP login and permission matrix', () => {
     const inbox = await subscribeConfirmed(client, `/queue/${queue}`);
     assert.equal((await inbox.next()).body, 'hello');
     await client.disconnect();
+  });
+
+  test('a STOMP 1.0 CONNECT with padded headers (login: full) logs in as the user named, padding trimmed as ActiveMQ trims 1.0 headers', async () => {
+    const raw = await RawStompClient.open(broker.stompPort);
+    try {
+      await raw.write(encodeRaw('CONNECT', [['login', ' full'], ['passcode', ` ${password('full')} `]]));
+      const connected = await raw.nextFrame();
+      assert.equal(connected.command, 'CONNECTED', `got ${connected.command} ${connected.headers.get('message') ?? ''}`);
+      assert.equal(connected.headers.get('version'), '1.0');
+    } finally {
+      raw.destroy();
+    }
   });
 
   test('wrong password: ERROR FERRY_AUTHENTICATION_FAILED, the socket closes, a log line with user and address and without the password', async () => {

@@ -169,6 +169,20 @@ describe('heart-beating', () => {
     raw.destroy();
   });
 
+  // Node's timers hold at most 2^31-1 ms: half of anything past 4,294,967,295 ms would fire after 1 ms
+  for (const asked of ['0,4294967296', '0,99999999999', '99999999999,99999999999']) {
+    test(`heart-beat ${asked}, past what a timer holds, is answered as negotiated and brings no beat every millisecond`, async () => {
+      const { raw, connected } = await RawStompClient.connected(fastBeats.stompPort, { 'heart-beat': asked });
+      const [cx, cy] = asked.split(',');
+      assert.equal(connected.headers.get('heart-beat'), `${cy},${cx}`);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(raw.heartbeats, 0);
+      const receipt = await raw.sendWithReceipt('SEND', { destination: `/queue/${uniqueName('beats.far')}` }, 'still here');
+      assert.equal(receipt.command, 'RECEIPT');
+      raw.destroy();
+    });
+  }
+
   test('a client that promises heart-beats and goes silent gets an ERROR and is closed', async () => {
     const start = Date.now();
     const { raw, connected } = await RawStompClient.connected(fastBeats.stompPort, { 'heart-beat': '100,0' });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { MemoryStore } from '../../src/store/index.js';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
+import { RawStompClient, escapeValue, unescapeValue, withReceipt, within } from '../helpers/raw-stomp.js';
 import { connectStomp, type Inbox, type StompTestClient } from '../helpers/stomp.js';
 
 let broker: TestBroker;
@@ -213,6 +214,19 @@ describe('scheduled delivery', () => {
     await inbox.expectNothing(300);
   });
 
+  test('AMQ_SCHEDULED_REPEAT alone schedules nothing: the message is delivered once, without a scheduledJobId', async () => {
+    const q = `/queue/${name('repeat-only')}`;
+    const c = await client();
+    const inbox = c.subscribe(q);
+    await c.sendConfirmed(q, 'once', { AMQ_SCHEDULED_REPEAT: '3' });
+    const m = await inbox.next(3000);
+    assert.equal(m.body, 'once');
+    assert.equal(m.headers['scheduledJobId'], undefined);
+    await c.sendConfirmed(q, 'marker');
+    assert.equal((await inbox.next(3000)).body, 'marker', 'nothing came between the message and the marker sent after it');
+    await inbox.expectNothing(300);
+  });
+
   test('an AMQ_SCHEDULED_CRON that is not a cron expression is refused', async () => {
     const c = await client();
     c.client.publish({ destination: `/queue/${name('cron')}`, body: 'x', headers: { AMQ_SCHEDULED_CRON: 'every tuesday', receipt: 'cron' } });
@@ -300,6 +314,44 @@ describe('browsing and last-value queues', () => {
     assert.equal(end!.body, '');
     assert.deepEqual(await bodies(c.subscribe(q), 2), ['one', 'two']);
   });
+
+  test('an ACK or NACK of a browsed message (STOMP 1.2, by its ack header) gets its receipt and leaves it in the queue, as with ActiveMQ', async () => {
+    const q = `/queue/${name('browse-ack')}`;
+    const c = await client();
+    for (const body of ['one', 'two']) await c.sendConfirmed(q, body);
+    const view = c.subscribe(q, { browser: 'true', ack: 'client-individual' });
+    const [one, two, end] = await view.take(3);
+    assert.equal(end!.headers['browser'], 'end');
+    assert.ok(one!.headers['ack'] !== undefined, 'a browsed message has an ack header to name it by');
+    await within(5000, 'the receipt of the ACK', withReceipt(c, (headers) => one!.ack(headers)));
+    await within(5000, 'the receipt of the NACK', withReceipt(c, (headers) => two!.nack(headers)));
+    assert.equal(c.errors.length, 0);
+    assert.deepEqual(await bodies(c.subscribe(q), 2), ['one', 'two']);
+  });
+
+  for (const version of ['1.0', '1.1'] as const) {
+    test(`an ACK of a browsed message by message-id (STOMP ${version}) gets its receipt and leaves it in the queue`, async () => {
+      const q = `/queue/${name('browse-ack')}`;
+      const producer = await client();
+      for (const body of ['one', 'two']) await producer.sendConfirmed(q, body);
+      const r = await RawStompClient.open(broker.stompPort);
+      try {
+        await r.connect({ 'accept-version': version });
+        await r.send('SUBSCRIBE', { destination: q, id: 'view', browser: 'true', ack: 'client' });
+        const browsed = [await r.nextFrame(), await r.nextFrame()];
+        assert.equal((await r.nextFrame()).headers.get('browser'), 'end');
+        for (const m of browsed) {
+          const messageId = unescapeValue(m.headers.get('message-id')!);
+          // 1.0 names the message alone; 1.1 needs the subscription too
+          await r.sendWithReceipt('ACK', version === '1.0' ? { 'message-id': messageId } : { 'message-id': escapeValue(messageId), subscription: 'view' });
+        }
+        assert.ok(r.isOpen);
+      } finally {
+        r.destroy();
+      }
+      assert.deepEqual(await bodies(producer.subscribe(q), 2), ['one', 'two']);
+    });
+  }
 
   test('a last-value queue keeps only the newest waiting message per key', async () => {
     const q = `/queue/${name('lvq.prices')}`;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
+import { openwireJavaMissing, runDriver } from '../helpers/openwire-java.js';
 import { connectStomp, type StompTestClient } from '../helpers/stomp.js';
 import { RawStompClient, subscribeConfirmed, uniqueName, withReceipt, within } from '../helpers/raw-stomp.js';
 
@@ -133,6 +134,28 @@ describe('MESSAGE headers', () => {
     assert.equal(h['reply-to'], replyTo);
     assert.equal(h['correlation-id'], 'corr-42');
     assert.equal(h['type'], 'order.created');
+  });
+
+  test('a reply-to that names no STOMP destination is accepted and comes back verbatim, as ActiveMQ passes it through', async () => {
+    const q = queue('reply-to-verbatim');
+    const c = await client();
+    const inbox = await subscribeConfirmed(c, q);
+    const values = ['', 'plain', 'plain.name', '/reply-queue/abc', '/amq/queue/x', '/exchange/amq.direct/x', 'queue://a', 'topic://b', '/queue/'];
+    for (const value of values) {
+      await within(5000, `the receipt for reply-to "${value}"`, c.sendConfirmed(q, value, { 'reply-to': value }));
+    }
+    const got = await inbox.take(values.length);
+    assert.deepEqual(got.map((m) => [m.body, m.headers['reply-to']]), values.map((value) => [value, value]));
+  });
+
+  test('a JMS consumer sees a reply-to that names no STOMP destination as the string property reply-to, with no JMSReplyTo, as with ActiveMQ', { skip: openwireJavaMissing() ?? false, timeout: 120_000 }, async () => {
+    const name = uniqueName('reply-to-jms');
+    const c = await client();
+    await within(5000, 'the receipt of the SEND', c.sendConfirmed(`/queue/${name}`, 'answer me', { 'reply-to': '/reply-queue/abc' }));
+    const received = (await runDriver('receive', `tcp://127.0.0.1:${broker.ports.openwire}`, { queue: name, count: 1 })).lines.filter((l) => l['event'] === 'received');
+    assert.equal(received.length, 1);
+    assert.equal(received[0]!['replyTo'], null);
+    assert.deepEqual((received[0]!['properties'] as Record<string, unknown>)['reply-to'], ['string', '/reply-queue/abc']);
   });
 
   test('other SEND headers come back as headers of the MESSAGE', async () => {

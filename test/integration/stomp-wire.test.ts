@@ -230,6 +230,37 @@ describe('header encoding', () => {
     assert.equal(value, 'a:b c\\d:e');
   });
 
+  test('STOMP 1.0: padded headers ("name: value", as the 1.0 examples write them) are trimmed, as ActiveMQ trims them', async () => {
+    const q = queue('padded-10');
+    const r = await RawStompClient.open(broker.stompPort);
+    raws.push(r);
+    // a 1.0 client sends no accept-version
+    await r.write(encodeRaw('CONNECT', [['host', ' localhost']]));
+    assert.equal((await r.nextFrame()).command, 'CONNECTED');
+    await r.write(encodeRaw('SUBSCRIBE', [['destination ', ` ${q}`], ['ack', ' client'], ['receipt', ' s1']]));
+    const subscribed = await r.nextFrame();
+    assert.equal(subscribed.command, 'RECEIPT', `got ${subscribed.command} ${subscribed.headers.get('message') ?? ''}`);
+    assert.equal(subscribed.headers.get('receipt-id'), 's1');
+    await r.write(encodeRaw('SEND', [['destination', ` ${q}`], ['foo', ' bar '], ['content-length', ' 5 ']], 'hello'));
+    const m = await expectMessage(r);
+    assert.equal(m.headers.get('destination'), q);
+    assert.equal(m.headers.get('foo'), 'bar');
+    assert.equal(m.body.toString(), 'hello');
+    await r.write(encodeRaw('ACK', [['message-id', ` ${m.headers.get('message-id')!}`], ['receipt', ' a1']]));
+    const acked = await r.nextFrame();
+    assert.equal(acked.command, 'RECEIPT', `got ${acked.command} ${acked.headers.get('message') ?? ''}`);
+    assert.equal(acked.headers.get('receipt-id'), 'a1');
+  });
+
+  test('STOMP 1.2 keeps the spaces around a header value: they are part of it', async () => {
+    const q = queue('padded-12');
+    const r = await raw('1.2');
+    await r.sendWithReceipt('SUBSCRIBE', { destination: q, id: 's' });
+    await r.send('SEND', { destination: q, foo: ' bar ' }, 'spaced');
+    const m = await expectMessage(r);
+    assert.equal(m.headers.get('foo'), ' bar ');
+  });
+
   test('of repeated headers the first one counts', async () => {
     const q = queue('repeated');
     const other = queue('repeated.other');

@@ -277,6 +277,11 @@ test('a scheduled delivery carries scheduledJobId and no AMQ_SCHEDULED_* propert
   assert.deepEqual(r['arrived'], { delayed: 1, repeated: 3 });
 });
 
+test('AMQ_SCHEDULED_REPEAT without a delay, period or cron schedules nothing: the message is delivered once', options(), async () => {
+  const r = eventLine(await drive('repeat-only', { dest: 'interop' }), 'repeat-only');
+  assert.deepEqual(r['deliveries'], ['once job null']);
+});
+
 test('a scheduled message lives its time to live from each delivery, not from its send; one without keeps its timestamp', options(), async () => {
   // up to 700 ms between deliveries, and ActiveMQ's scheduler can be some hundreds of ms late
   const r = eventLine(await drive('scheduled-ttl', { dest: 'interop', quiet: 2500 }), 'scheduled-ttl');

@@ -44,6 +44,9 @@ test('defaults, overrides and errors that name the key', () => {
   });
   assert.throws(() => loadConfig(undefined, new Map([['stomp.heartbeatGrace', 0.5]])), /stomp\.heartbeatGrace/);
   assert.throws(() => loadConfig(undefined, new Map([['store.type', 'disk']])), /store\.type/);
+  // the idle check runs at this period, and a Node timer past 2^31-1 ms fires after 1 ms
+  assert.throws(() => loadConfig(undefined, new Map([['amqp.idleTimeout', 2 ** 31]])), /amqp\.idleTimeout/);
+  assert.equal(loadConfig(undefined, new Map([['amqp.idleTimeout', 2 ** 31 - 1]])).amqp.idleTimeout, 2 ** 31 - 1);
 });
 
 test('store.postgres.url takes the URLs node-postgres connects with', () => {

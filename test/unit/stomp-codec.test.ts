@@ -62,10 +62,17 @@ describe('StompParser: frames', () => {
   });
 
   it('decodes UTF-8 header names and values, splitting at the first colon', () => {
-    const f = parseOne('SEND\ndestination:/queue/ünï\nurl:http://x:80/a\nsp: lead and trail \n\n\0', '1.0');
+    const f = parseOne('SEND\ndestination:/queue/ünï\nurl:http://x:80/a\nsp: lead and trail \n\n\0', '1.2');
     assert.equal(f.headers.get('destination'), '/queue/ünï');
     assert.equal(f.headers.get('url'), 'http://x:80/a');
     assert.equal(f.headers.get('sp'), ' lead and trail ');
+  });
+
+  it('STOMP 1.0 drops the spaces and tabs around names and values, but not those of a CONNECT, whose version is not known yet', () => {
+    const f = parseOne('SEND\ndestination : /queue/a\nsp:\t lead and trail \nurl: http://x:80/a\n\n\0', '1.0');
+    assert.deepEqual([...f.headers], [['destination', '/queue/a'], ['sp', 'lead and trail'], ['url', 'http://x:80/a']]);
+    const connect = parseOne('CONNECT\nlogin: admin \n\n\0', '1.0');
+    assert.equal(connect.headers.get('login'), ' admin ');
   });
 
   it('keeps the first of repeated headers', () => {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_TIMER_DELAY } from '../../transport/index.js';
 
 /** The `amqp` section of the configuration: its one source of defaults. */
 export const amqpOptionsSchema = z
@@ -15,8 +16,9 @@ export const amqpOptionsSchema = z
      * The idle-time-out the broker announces in its open, in ms (0: none). A client silent for twice
      * this is disconnected, as the specification recommends (it asks peers to announce half their
      * real limit). The client's own idle-time-out is honoured by sending empty frames at half of it.
+     * At most what a Node timer keeps (about 24.8 days): the check runs at this period.
      */
-    idleTimeout: z.number().int().min(0).default(30_000),
+    idleTimeout: z.number().int().min(0).max(MAX_TIMER_DELAY).default(30_000),
     /** Milliseconds a client has to finish SASL and send its open after connecting. */
     openTimeout: z.number().int().positive().default(10_000),
     /** Link credit the broker gives each sending link, topped up when half is used. */

@@ -1,6 +1,6 @@
 import { FerryError, isFerryError, type ErrorCode } from '../../errors.js';
 import type { BrokerAccess, CoreConnection, CoreSession, Delivery, Destination, Logger, Message } from '../../core/index.js';
-import { ReadHold, deadlineTimer, type TransportConnection } from '../../transport/index.js';
+import { ReadHold, deadlineTimer, timerDelay, type TransportConnection } from '../../transport/index.js';
 import { advisoryTopic, destinationInfo, temporaryAdvisoryTopic, type Advisories } from './advisories.js';
 import { ConnectionAdvisories } from './connection-advisories.js';
 import {
@@ -615,7 +615,8 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
   /**
    * ActiveMQ's inactivity monitor, from the broker's side: something goes out at least every third
    * of the agreed duration (a KeepAliveInfo when nothing else did), and a client silent for the
-   * whole duration is gone.
+   * whole duration is gone. A duration is a long: the timers run at most MAX_TIMER_DELAY apart,
+   * and the checks compare elapsed time, so a longer one still means what it says.
    */
   private startInactivityChecks(duration: number, initialDelay: number): void {
     if (duration <= 0) return;
@@ -623,14 +624,14 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
       this.writeCheck = setInterval(() => {
         if (!this.wroteSinceCheck) this.write({ type: T.KEEP_ALIVE_INFO, commandId: 0, responseRequired: false });
         this.wroteSinceCheck = false;
-      }, Math.max(1, Math.floor(duration / 3)));
+      }, timerDelay(Math.max(1, Math.floor(duration / 3))));
       this.readCheck = setInterval(() => {
         // a held producer's commands wait unread: its silence is ours
         if (!this.readHold.held && Date.now() - Math.max(this.lastRead, this.readHold.endedAt) > duration) {
           this.fail(new FerryError('FERRY_OPENWIRE_INACTIVITY', `nothing received for more than ${duration} ms (MaxInactivityDuration)`));
         }
-      }, duration);
-    }, Math.max(0, initialDelay));
+      }, timerDelay(duration));
+    }, timerDelay(Math.max(0, initialDelay)));
   }
 
   private timer(fire: () => void, ms: number): NodeJS.Timeout {

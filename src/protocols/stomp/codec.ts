@@ -47,6 +47,25 @@ function isRawCommand(command: string): boolean {
   return command === 'CONNECT' || command === 'STOMP' || command === 'CONNECTED';
 }
 
+/**
+ * STOMP 1.0's examples pad headers (`destination: /queue/a`), and 1.0 clients were written to
+ * them; the 1.1 specification notes that servers trimmed them, and forbids it from 1.1 on. As
+ * ActiveMQ does, the spaces and tabs around a 1.0 header's name and value are dropped.
+ */
+function trimPadding(text: string): string {
+  return text.replace(/^[ \t]+|[ \t]+$/g, '');
+}
+
+/** A 1.0 frame's headers as the parser gives them once it knows the version (see trimPadding); of a repeated name the first wins. */
+export function trimmedHeaders(headers: ReadonlyMap<string, string>): Map<string, string> {
+  const trimmed = new Map<string, string>();
+  for (const [name, value] of headers) {
+    const key = trimPadding(name);
+    if (key !== '' && !trimmed.has(key)) trimmed.set(key, trimPadding(value));
+  }
+  return trimmed;
+}
+
 const EMPTY = Buffer.alloc(0);
 
 const HEAD = 0; // reading heart-beat EOLs, the command line or header lines
@@ -73,6 +92,7 @@ export class StompParser {
   private command: string | null = null;
   private headers = new Map<string, string>();
   private rawHeaders = false;
+  private trimHeaders = false;
   private headBytes = 0;
   private headerCount = 0;
   private remaining = 0;
@@ -181,6 +201,8 @@ export class StompParser {
         }
         this.command = command;
         this.rawHeaders = this.version === '1.0' || isRawCommand(command);
+        // a CONNECT's version is known only once it is read: the session trims a 1.0 one (trimHeaders)
+        this.trimHeaders = this.version === '1.0' && !isRawCommand(command);
         continue;
       }
 
@@ -216,6 +238,14 @@ export class StompParser {
     }
     let name = text.slice(0, colon);
     let value = text.slice(colon + 1);
+    if (this.trimHeaders) {
+      name = trimPadding(name);
+      value = trimPadding(value);
+      if (name === '') {
+        this.fail('FERRY_STOMP_BAD_FRAME', `header line with an empty name: ${quote(text)}`);
+        return;
+      }
+    }
     if (!this.rawHeaders && text.includes('\\')) {
       const v12 = this.version === '1.2';
       const n = unescapeHeader(name, v12);

@@ -1,4 +1,4 @@
-import { FerryError } from '../../errors.js';
+import { FerryError, isFerryError } from '../../errors.js';
 import type { Destination, Message, MessageInit, PropertyValue } from '../../core/index.js';
 import { escapeHeader, type StompVersion } from './codec.js';
 
@@ -76,6 +76,22 @@ function parseInteger(name: string, value: string): number {
   return Math.trunc(n);
 }
 
+/**
+ * A `reply-to` that names no Ferry STOMP destination (a bare name, RabbitMQ's `/reply-queue/...`
+ * or `/amq/queue/...`) is metadata for the application that answers, not for the broker: as
+ * ActiveMQ does, it is kept verbatim as the string property `reply-to` instead of refusing the
+ * SEND, and a STOMP consumer gets it back as its `reply-to` header.
+ */
+function replyToOf(value: string, temporary: TemporaryNames, properties: Map<string, PropertyValue>): Destination | undefined {
+  try {
+    return parseDestination(value, temporary);
+  } catch (err) {
+    if (!isFerryError(err, 'FERRY_DESTINATION_INVALID')) throw err;
+    properties.set('reply-to', value);
+    return undefined;
+  }
+}
+
 /** A SEND frame's headers and body as a core message. */
 export function sendToMessage(headers: ReadonlyMap<string, string>, body: Buffer, destination: Destination, temporary: TemporaryNames): MessageInit {
   const init: MessageInit = {
@@ -94,7 +110,7 @@ export function sendToMessage(headers: ReadonlyMap<string, string>, body: Buffer
         init.expiration = Math.max(0, parseInteger(name, value));
         break;
       case 'reply-to':
-        init.replyTo = parseDestination(value, temporary);
+        init.replyTo = replyToOf(value, temporary, properties);
         break;
       case 'correlation-id':
         init.correlationId = value;
@@ -141,7 +157,8 @@ export function messageHead(message: Message, version: StompVersion, temporary: 
   // as ActiveMQ writes it: the user id the broker checked, which no client's own header of that name replaces
   if (message.userId !== undefined) head += 'JMSXUserID:' + headerText(message.userId, version) + '\n';
   for (const [name, value] of message.properties) {
-    if (reservedHeaders.has(name) || name === 'content-length') continue;
+    // a reply-to kept as a property (see replyToOf) is the header when the message has no reply destination
+    if ((reservedHeaders.has(name) && !(name === 'reply-to' && message.replyTo === undefined)) || name === 'content-length') continue;
     if (name === 'JMSXUserID' && message.userId !== undefined) continue;
     head += headerText(name, version) + ':' + headerText(propertyText(value), version) + '\n';
   }

@@ -1,7 +1,7 @@
 import { FerryError, isFerryError, type ErrorCode } from '../../errors.js';
 import type { AckMode, BrokerAccess, ConsumerHandle, CoreConnection, CoreSession, Delivery, DeliverySink, Destination, Logger, Message } from '../../core/index.js';
-import { ReadHold, deadlineTimer, type TransportConnection } from '../../transport/index.js';
-import { StompParser, encodeFrame, escapeHeader, type StompFrame, type StompVersion } from './codec.js';
+import { ReadHold, deadlineTimer, timerDelay, type TransportConnection } from '../../transport/index.js';
+import { StompParser, encodeFrame, escapeHeader, trimmedHeaders, type StompFrame, type StompVersion } from './codec.js';
 import { messageHead, parseDestination, sendToMessage, type TemporaryNames } from './mapping.js';
 import { LINK_FORM, linkMessageHead } from './link-form.js';
 import { serverCommands, type DuplexEnd, type DuplexLinks } from './duplex.js';
@@ -16,6 +16,8 @@ interface Subscription {
   readonly id: string;
   readonly consumer: ConsumerHandle;
   readonly durableName: string | undefined;
+  /** A `browser:true` subscription: it consumes nothing, so an ACK or NACK of what it delivered changes nothing. */
+  readonly browser?: true;
 }
 
 function header(frame: StompFrame, name: string): string {
@@ -67,6 +69,12 @@ export class StompSession implements TemporaryNames {
    * ActiveMQ lets it go, rather than taken for a protocol error.
    */
   private readonly unsubscribed = { consumers: new Set<number>(), ids: new Set<string>() };
+  /**
+   * A browser with an ack mode delivered here. A 1.0 ACK names its message by id alone, and a
+   * browser keeps no record of what it delivered: on such a connection an ACK that names no
+   * message awaiting one is taken for one of those, and let go.
+   */
+  private browsedWithAcks = false;
   private readonly temporaryByLocal = new Map<string, Destination>();
   private readonly localByTemporary = new Map<string, string>();
   /** The latest store sync a receipt must wait for; syncs complete in order, so the latest covers the earlier ones. */
@@ -191,6 +199,8 @@ export class StompSession implements TemporaryNames {
     }
     this.version = version;
     this.parser.version = version;
+    // the parser trims the frames of a 1.0 connection; its CONNECT was read before the version was known
+    if (version === '1.0') frame.headers = trimmedHeaders(frame.headers);
     // Ferry's own: a neighbour's network connector asks this broker to pull from it over this connection
     if (frame.headers.get('ferry.duplex') === 'true') this.duplexAsked = frame.headers;
     // Ferry's own: a neighbour's network link reads messages whole; the form writes no header a producer names
@@ -290,6 +300,11 @@ export class StompSession implements TemporaryNames {
     return [send, receive];
   }
 
+  /**
+   * The negotiated intervals have no upper bound (a client may ask for "practically never"): the
+   * timers run at most MAX_TIMER_DELAY apart, so past about 49.7 days a beat goes out more often
+   * than promised, which the other side allows, and the receive check still measures the real limit.
+   */
   private startHeartbeats(send: number, receive: number): void {
     if (send > 0) {
       // checked twice per interval: a beat goes out after half an interval of silence, so the
@@ -297,7 +312,7 @@ export class StompSession implements TemporaryNames {
       this.sendBeat = setInterval(() => {
         if (!this.wroteSinceBeat) this.transport.write('\n');
         this.wroteSinceBeat = false;
-      }, Math.max(1, Math.floor(send / 2)));
+      }, timerDelay(Math.max(1, Math.floor(send / 2))));
     }
     if (receive > 0) {
       const limit = receive * this.options.heartbeatGrace;
@@ -306,7 +321,7 @@ export class StompSession implements TemporaryNames {
         if (!this.readHold.held && Date.now() - Math.max(this.lastReceived, this.readHold.endedAt) > limit) {
           this.fail(new FerryError('FERRY_STOMP_HEARTBEAT_TIMEOUT', `nothing received for more than ${Math.round(limit)} ms (heart-beat ${receive} ms)`), undefined);
         }
-      }, Math.max(10, Math.floor(receive / 2)));
+      }, timerDelay(Math.max(10, Math.floor(receive / 2))));
     }
   }
 
@@ -333,7 +348,7 @@ export class StompSession implements TemporaryNames {
     const destination = parseDestination(destinationHeader, this);
     const selector = frame.headers.get('selector');
     if (frame.headers.get('browser') === 'true') {
-      this.browse(frame, id, destination, destinationHeader, selector);
+      this.browse(frame, id, destination, destinationHeader, selector, ackMode);
       return;
     }
     const prefetchHeader = frame.headers.get('activemq.prefetchSize');
@@ -380,19 +395,27 @@ export class StompSession implements TemporaryNames {
 
   /**
    * ActiveMQ's queue browsing: a `browser:true` subscription gets every waiting message (none is
-   * consumed), then an empty MESSAGE with `browser:end`, and is over.
+   * consumed), then an empty MESSAGE with `browser:end`, and is over. As with ActiveMQ, a client
+   * may ACK or NACK what it browsed (code shared with its consumers does): it gets its receipt, and
+   * the message stays. With an ack mode, a 1.2 delivery carries an `ack` header to name it by.
    */
-  private browse(frame: StompFrame, id: string, destination: Destination, destinationHeader: string, selector: string | undefined): void {
+  private browse(frame: StompFrame, id: string, destination: Destination, destinationHeader: string, selector: string | undefined, ackMode: AckMode): void {
     let subscription: Subscription | undefined;
-    const sink = this.sinkFor(() => subscription!, 'auto');
+    const sink = this.sinkFor(() => subscription!, ackMode);
     sink.browseEnd = () => {
       this.writeFrame('MESSAGE', [['subscription', id], ['destination', destinationHeader], ['message-id', '0'], ['browser', 'end']], undefined);
       if (this.subscriptions.get(id) === subscription) this.subscriptions.delete(id);
-      subscription!.consumer.close();
+      this.byConsumer.delete(consumer.id);
+      // the ACKs of what it delivered may come after its end
+      remember(this.unsubscribed.consumers, consumer.id);
+      remember(this.unsubscribed.ids, id);
+      consumer.close();
     };
     const consumer = this.requireSession().subscribe({ destination, sink, browse: true, selector, selectorConvertsStrings: true });
-    subscription = { id, consumer, durableName: undefined };
+    subscription = { id, consumer, durableName: undefined, browser: true };
     this.subscriptions.set(id, subscription);
+    this.byConsumer.set(consumer.id, subscription);
+    if (ackMode !== 'auto') this.browsedWithAcks = true;
     this.receipt(frame, null);
   }
 
@@ -448,7 +471,7 @@ export class StompSession implements TemporaryNames {
     written.then(() => consumer.wake(), () => {});
   }
 
-  /** The delivery an ACK or NACK names; undefined when it names one of a subscription this connection ended. */
+  /** The delivery an ACK or NACK names; undefined when it names one of a subscription this connection ended, or of a browser. */
   private findDelivery(frame: StompFrame): { subscription: Subscription; tag: number } | undefined {
     if (this.version === '1.2') {
       const ackId = header(frame, 'id');
@@ -460,19 +483,21 @@ export class StompSession implements TemporaryNames {
       if (subscription === undefined || !Number.isInteger(tag)) {
         throw new FerryError('FERRY_DELIVERY_NOT_FOUND', `ack id "${ackId}" does not name a message delivered on this connection`);
       }
-      return { subscription: this.checkAckable(subscription), tag };
+      return subscription.browser === true ? undefined : { subscription: this.checkAckable(subscription), tag };
     }
     const messageId = header(frame, 'message-id');
     const subscriptionId = frame.headers.get('subscription');
     const candidates = subscriptionId !== undefined ? [this.subscriptions.get(subscriptionId)] : [...this.subscriptions.values()];
     if (this.version === '1.1' && subscriptionId === undefined) header(frame, 'subscription');
     if (subscriptionId !== undefined && !this.subscriptions.has(subscriptionId) && this.unsubscribed.ids.has(subscriptionId)) return undefined;
+    if (subscriptionId !== undefined && this.subscriptions.get(subscriptionId)?.browser === true) return undefined;
     for (const subscription of candidates) {
       if (subscription === undefined) continue;
       // ack:client acknowledges every message up to the one named: of several with one id, the newest
       const tag = subscription.consumer.tagOf(messageId, subscription.consumer.ackMode === 'client');
       if (tag !== undefined) return { subscription: this.checkAckable(subscription), tag };
     }
+    if (subscriptionId === undefined && this.browsedWithAcks) return undefined;
     throw new FerryError('FERRY_DELIVERY_NOT_FOUND', `message "${messageId}" is not awaiting acknowledgement${subscriptionId === undefined ? '' : ` on subscription "${subscriptionId}"`}`);
   }
 

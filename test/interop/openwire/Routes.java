@@ -37,6 +37,7 @@ final class Routes {
     switch (command) {
       case "scheduled-forward": scheduledForward(); return true;
       case "scheduled-ttl": scheduledTimeToLive(); return true;
+      case "repeat-only": repeatOnly(); return true;
       case "virtual-topic-wildcard": virtualTopicWildcard(); return true;
       case "composite-consumer": compositeConsumer(); return true;
       case "virtual-topic-dead-letter": virtualTopicDeadLetter(); return true;
@@ -150,6 +151,23 @@ final class Routes {
       Map<String, Object> arrived = new TreeMap<>();
       for (Message m : d.drain(s.createConsumer(out))) arrived.merge((String) Messages.body(m), 1, (a, b) -> (Integer) a + (Integer) b);
       JmsDriver.emit("event", "scheduled-forward", "deliveries", deliveries, "arrived", arrived);
+    }
+  }
+
+  /**
+   * A message with AMQ_SCHEDULED_REPEAT and neither a delay, a period nor a cron: prints each
+   * delivery's body and scheduledJobId (null when it did not pass through the scheduler).
+   */
+  private void repeatOnly() throws Exception {
+    try (JmsDriver.Conn c = d.connect()) {
+      Session s = JmsDriver.session(c, Session.AUTO_ACKNOWLEDGE);
+      Queue q = s.createQueue(base + ".repeat-only");
+      Message m = s.createTextMessage("once");
+      m.setIntProperty("AMQ_SCHEDULED_REPEAT", 3);
+      s.createProducer(q).send(m);
+      List<Object> deliveries = new ArrayList<>();
+      for (Message got : d.drain(s.createConsumer(q))) deliveries.add(Messages.body(got) + " job " + got.getStringProperty("scheduledJobId"));
+      JmsDriver.emit("event", "repeat-only", "deliveries", deliveries);
     }
   }
 
