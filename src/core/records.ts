@@ -214,12 +214,13 @@ function writeTaggedFields(w: Writer, m: Message): void {
     w.str(m.userId);
   }
   if (m.native !== undefined) {
-    const field = new Writer(m.native.bytes.length + 32);
-    field.str(m.native.protocol);
-    field.u8(m.native.exact ? 1 : 0);
-    field.bytes(m.native.bytes);
+    // written in place, not through a writer of its own: a 0-9-1 message carries it on every send
+    const { protocol, exact, bytes } = m.native;
     w.u8(MessageTag.Native);
-    w.bytes(field.finish());
+    w.u32(4 + Buffer.byteLength(protocol) + 1 + 4 + bytes.length);
+    w.str(protocol);
+    w.u8(exact ? 1 : 0);
+    w.bytes(bytes);
   }
   if (m.brokerProperties !== undefined) {
     const field = new Writer(64);
@@ -312,9 +313,14 @@ function readMessageHeaders(r: Reader): MessageInit & { id: string } {
 
 const EMPTY = Buffer.alloc(0);
 
+/** What a message's record will likely take, so that its writer does not grow and copy the body. */
+function recordSize(m: Message): number {
+  return m.body.length + 256 + (m.native === undefined ? 0 : m.native.bytes.length);
+}
+
 /** A message inside another record (retained, scheduled): always whole. */
 export function encodeMessage(m: Message): Buffer {
-  const w = new Writer(m.body.length + 256);
+  const w = new Writer(recordSize(m));
   writeMessage(w, m);
   return w.finish();
 }
@@ -328,7 +334,7 @@ export function decodeMessage(data: Buffer): Message {
 
 /** A StoredMessage record: the body's length, then the message as `encodeMessage` lays it out. */
 export function encodeStoredMessage(m: Message): Buffer {
-  const w = new Writer(m.body.length + 256);
+  const w = new Writer(recordSize(m));
   w.u32(m.body.length);
   writeMessage(w, m);
   return w.finish();
