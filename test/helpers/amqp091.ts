@@ -1,5 +1,5 @@
 import { connect as tcpConnect, type Socket } from 'node:net';
-import amqplib, { type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
+import amqplib, { type Channel, type ChannelModel, type ConsumeMessage, type GetMessage } from 'amqplib';
 import { Inbox } from './inbox.js';
 import { FrameReader, PROTOCOL_HEADER } from '../../src/protocols/amqp091/frames.js';
 import { encodeMethod, type MethodArgs, type MethodName } from '../../src/protocols/amqp091/methods.js';
@@ -25,6 +25,17 @@ export async function consumeInto(ch: Channel, queue: string, options: amqplib.O
 }
 
 /** Resolves with the error a channel closes with (the broker's channel.close). */
+/** The next message of `queue` by basic.get, waiting up to `ms` for one (a dead-lettered copy arrives after its reject). */
+export async function getWaiting(ch: Channel, queue: string, ms = 5000): Promise<GetMessage> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const m = await ch.get(queue);
+    if (m !== false) return m;
+    if (Date.now() > deadline) throw new Error(`nothing in ${queue} within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 export function channelError(ch: Channel): Promise<Error & { code?: number; classId?: number; methodId?: number }> {
   return new Promise((resolve) => ch.once('error', resolve));
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { Channel, GetMessage, MessageProperties } from 'amqplib';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
-import { connect091 } from '../helpers/amqp091.js';
+import { connect091, getWaiting } from '../helpers/amqp091.js';
 import { startPostgres } from '../helpers/postgres.js';
 
 /**
@@ -43,16 +43,6 @@ function assertAsPublished(m: GetMessage, what: string, deadLettered: boolean): 
   if (deadLettered) assert.equal((p.headers?.['x-death'] as { reason: string }[])[0]?.reason, 'rejected', what);
 }
 
-async function getOne(ch: Channel, queue: string): Promise<GetMessage> {
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    const m = await ch.get(queue);
-    if (m !== false) return m;
-    if (Date.now() > deadline) throw new Error(`nothing in ${queue}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 async function declare(ch: Channel): Promise<void> {
   await ch.assertQueue('kept.dl', { durable: true });
   await ch.assertQueue('kept.q', { durable: true, arguments: { 'x-max-priority': 20, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': 'kept.dl' } });
@@ -71,27 +61,27 @@ async function acrossRestart(start: () => Promise<TestBroker>): Promise<void> {
     for (const body of ['dead before', 'dead after', 'kept']) pub.sendToQueue('kept.q', Buffer.from(body), published);
     await pub.waitForConfirms();
     const ch = await conn.createChannel();
-    const first = await getOne(ch, 'kept.q');
+    const first = await getWaiting(ch, 'kept.q');
     assertAsPublished(first, 'before the restart', false);
     ch.reject(first, false);
-    assertAsPublished(await getOne(ch, 'kept.dl'), 'dead-lettered', true);
+    assertAsPublished(await getWaiting(ch, 'kept.dl'), 'dead-lettered', true);
     await conn.close();
     await broker.server.stop();
 
     broker = await start();
     conn = await connect091(broker.amqpPort);
     const again = await conn.createChannel();
-    const dead = await getOne(again, 'kept.dl');
+    const dead = await getWaiting(again, 'kept.dl');
     assert.equal(dead.content.toString(), 'dead before');
     assertAsPublished(dead, 'dead-lettered before the restart', true);
-    const second = await getOne(again, 'kept.q');
+    const second = await getWaiting(again, 'kept.q');
     assert.equal(second.content.toString(), 'dead after');
     assertAsPublished(second, 'after the restart', false);
     again.reject(second, false);
-    const deadAfter = await getOne(again, 'kept.dl');
+    const deadAfter = await getWaiting(again, 'kept.dl');
     assert.equal(deadAfter.content.toString(), 'dead after');
     assertAsPublished(deadAfter, 'dead-lettered after the restart', true);
-    const kept = await getOne(again, 'kept.q');
+    const kept = await getWaiting(again, 'kept.q');
     assert.equal(kept.content.toString(), 'kept');
     assertAsPublished(kept, 'after the restart', false);
     again.ackAll();
@@ -108,12 +98,12 @@ test('a dead-lettered copy keeps the publisher\'s headers and properties, with x
     const ch = await conn.createChannel();
     await declare(ch);
     ch.sendToQueue('kept.q', Buffer.from('x'), published);
-    const m = await getOne(ch, 'kept.q');
+    const m = await getWaiting(ch, 'kept.q');
     assertAsPublished(m, 'first delivery', false);
     ch.nack(m, false, true);
-    assertAsPublished(await getOne(ch, 'kept.q'), 'redelivered', false);
+    assertAsPublished(await getWaiting(ch, 'kept.q'), 'redelivered', false);
     ch.nackAll(false);
-    const dead = await getOne(ch, 'kept.dl');
+    const dead = await getWaiting(ch, 'kept.dl');
     assertAsPublished(dead, 'dead-lettered', true);
     ch.ack(dead);
     await conn.close();

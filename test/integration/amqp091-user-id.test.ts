@@ -8,6 +8,7 @@ import { startSecureBroker, type SecureBroker } from '../helpers/security.js';
 import { connectStomp } from '../helpers/stomp.js';
 import { connectAmqp } from '../helpers/amqp.js';
 import { jmsCheck, jmsMissing, one } from '../helpers/jms.js';
+import { getWaiting } from '../helpers/amqp091.js';
 
 /**
  * A 0-9-1 consumer trusts `user_id`: the broker checked it names the publisher's own user. A header,
@@ -36,22 +37,11 @@ async function queueWithDeadLetters(name: string): Promise<{ q: string; dl: stri
   return { q, dl };
 }
 
-/** The next message of `queue`, waiting for it (a dead-lettered copy arrives after the reject). */
-async function getOne(queue: string): Promise<GetMessage> {
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    const m = await ch.get(queue);
-    if (m !== false) return m;
-    if (Date.now() > deadline) throw new Error(`nothing in ${queue}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 /** The message as a consumer of `q` reads it, and again once rejected into `dl`. */
 async function directAndDeadLettered(q: string, dl: string): Promise<[GetMessage, GetMessage]> {
-  const direct = await getOne(q);
+  const direct = await getWaiting(ch, q);
   ch.reject(direct, false);
-  const dead = await getOne(dl);
+  const dead = await getWaiting(ch, dl);
   ch.ack(dead);
   return [direct, dead];
 }
