@@ -1,9 +1,11 @@
 import { z } from 'zod';
 import { protocolModules, type ProtocolName } from '../protocols/registry.js';
+import { MAX_TIMER_DELAY } from '../transport/index.js';
 
 const port = z.number().int().min(0).max(65535);
 const positiveInt = z.number().int().positive();
-const milliseconds = z.number().int().min(0);
+/** A duration a timer waits: Node's timers take at most MAX_TIMER_DELAY (about 24.8 days), and fire at once past it. */
+const milliseconds = z.number().int().min(0).max(MAX_TIMER_DELAY);
 
 /**
  * A URL as node-postgres takes it. Anything else it would read as a path relative to a made-up
@@ -63,10 +65,10 @@ const networkConnector = z
     /** Subscribe on the neighbour below its own consumers' priority, so its local consumers go first. */
     localFirst: z.boolean().default(false),
     /** First wait before reconnecting (ms); it doubles on each failure up to `maxReconnectDelay`. */
-    reconnectDelay: positiveInt.default(100),
-    maxReconnectDelay: positiveInt.default(5000),
+    reconnectDelay: milliseconds.min(1).default(100),
+    maxReconnectDelay: milliseconds.min(1).default(5000),
     /** STOMP heart-beat on the link (ms, both ways; 0: none): a cut link is found by its silence on both sides within about twice this. */
-    heartbeat: z.number().int().min(0).default(1000),
+    heartbeat: milliseconds.default(1000),
     /**
      * One connection carries both directions: the neighbour also pulls from this broker over it,
      * with this connector's include, exclude, ttl, prefetch and localFirst (for a neighbour this
@@ -115,7 +117,7 @@ const policyRule = z
     /** ms an abort slow consumer has to catch up (default 5000). */
     slowConsumerGrace: milliseconds.optional(),
     /** ms a delivery may stay unacknowledged before it returns to the queue as a counted redelivery; 0: no time-out (the default). */
-    ackTimeout: z.number().int().min(0).optional(),
+    ackTimeout: milliseconds.optional(),
     /** Bytes a queue's waiting messages hold (bodies, headers and the objects around them) before memoryPolicy applies; 0: no limit (the default). */
     memoryLimit: z.number().int().min(0).optional(),
     /** page (the default): keep taking, persistent bodies (and past the limit, non-persistent ones sent to the queue) wait on disk; block: the queue's producers wait (producer flow control); fail: sends are refused (FERRY_DESTINATION_FULL); drop-oldest: the oldest waiting messages are discarded. */
@@ -184,7 +186,7 @@ const ldap = z
     ca: z.string().min(1).optional(),
     /** On an ldap:// URL, upgrade each connection with StartTLS ([RFC 4511] 4.14) before anything is sent. */
     startTls: z.boolean().default(false),
-    timeout: positiveInt.default(5000),
+    timeout: milliseconds.min(1).default(5000),
   })
   .strict();
 
@@ -207,7 +209,7 @@ const security = z
         initial: milliseconds.default(200),
         max: milliseconds.default(10_000),
         /** ms after the last failure at which an address starts afresh. */
-        forgetAfter: positiveInt.default(600_000),
+        forgetAfter: milliseconds.min(1).default(600_000),
       })
       .strict()
       .default({}),
@@ -232,9 +234,9 @@ export const configSchema = z
     destinations: z
       .object({
         /** How often waiting messages are checked for expiry (ms). */
-        expirySweepInterval: positiveInt.default(1000),
+        expirySweepInterval: milliseconds.min(1).default(1000),
         /** Ms after which a topic with no subscription, no retained message and no message sent to it is forgotten, with its send count; 0: topics are kept for ever. */
-        idleTopicTimeout: z.number().int().min(0).default(300_000),
+        idleTopicTimeout: milliseconds.default(300_000),
         /** Redelivery, dead-letter, last-value and duplicate-detection settings by destination name; later rules override earlier ones. */
         policies: z.array(policyRule).default([]),
         /** Destinations that forward what is sent to them. */
@@ -359,12 +361,12 @@ export const configSchema = z
         /** Unsent bytes per connection past which it is dropped (a client that stops reading); 0: no bound. */
         maxPendingBytes: z.number().int().min(0).default(64 * 1024 * 1024),
         /** ms a TLS client has from its TCP connect to the end of its handshake. */
-        handshakeTimeout: positiveInt.default(10_000),
+        handshakeTimeout: milliseconds.min(1).default(10_000),
         /**
          * ms a stopping broker, reading nothing more from its clients, waits for the store to take
          * what it has accepted, so that their acknowledgements go out before connections close.
          */
-        stopTimeout: positiveInt.default(3000),
+        stopTimeout: milliseconds.min(1).default(3000),
         /** File descriptors kept free for the broker (journal files, the management port, links): clients past the open-file limit less these are refused. */
         descriptorReserve: z.number().int().min(0).default(128),
       })
@@ -397,7 +399,7 @@ export const configSchema = z
         /** ms between pings; a client that has not answered the previous one is dropped. 0: no pings. */
         pingInterval: milliseconds.default(30_000),
         /** ms a client has to send its upgrade request after connecting. */
-        handshakeTimeout: positiveInt.default(10_000),
+        handshakeTimeout: milliseconds.min(1).default(10_000),
         /**
          * Web page origins (`https://app.example.com`) whose scripts may connect, besides pages
          * served from the broker's own host and port; `*` allows any. Clients that send no Origin

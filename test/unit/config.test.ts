@@ -47,6 +47,10 @@ test('defaults, overrides and errors that name the key', () => {
   // the idle check runs at this period, and a Node timer past 2^31-1 ms fires after 1 ms
   assert.throws(() => loadConfig(undefined, new Map([['amqp.idleTimeout', 2 ** 31]])), /amqp\.idleTimeout/);
   assert.equal(loadConfig(undefined, new Map([['amqp.idleTimeout', 2 ** 31 - 1]])).amqp.idleTimeout, 2 ** 31 - 1);
+  // every other duration a timer waits is held to the same bound
+  for (const key of ['stomp.connectTimeout', 'mqtt.connectTimeout', 'mqtt.sysInterval', 'amqp.openTimeout', 'amqp091.handshakeTimeout', 'openwire.negotiateTimeout', 'openwire.maxInactivityDurationInitialDelay', 'transport.stopTimeout', 'websocket.pingInterval', 'websocket.handshakeTimeout', 'store.journal.compactInterval', 'ha.leaseDuration', 'destinations.idleTopicTimeout', 'destinations.expirySweepInterval']) {
+    assert.throws(() => loadConfig(undefined, new Map([[key, 2 ** 31]])), new RegExp(key.replaceAll('.', '\\.')), key);
+  }
 });
 
 test('store.postgres.url takes the URLs node-postgres connects with', () => {

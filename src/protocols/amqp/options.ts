@@ -20,7 +20,7 @@ export const amqpOptionsSchema = z
      */
     idleTimeout: z.number().int().min(0).max(MAX_TIMER_DELAY).default(30_000),
     /** Milliseconds a client has to finish SASL and send its open after connecting. */
-    openTimeout: z.number().int().positive().default(10_000),
+    openTimeout: z.number().int().positive().max(MAX_TIMER_DELAY).default(10_000),
     /** Link credit the broker gives each sending link, topped up when half is used. */
     producerCredit: z.number().int().positive().default(1000),
     /**

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_TIMER_DELAY } from '../../transport/index.js';
 
 /** The `amqp091` section of the configuration: its one source of defaults. */
 export const amqp091OptionsSchema = z
@@ -18,7 +19,7 @@ export const amqp091OptionsSchema = z
     /** Largest message body accepted, in bytes: a larger one is refused with 406 before its body is kept. */
     maxMessageSize: z.number().int().positive().default(16 * 1024 * 1024),
     /** Milliseconds a client has to finish the handshake (protocol header to connection.open). */
-    handshakeTimeout: z.number().int().positive().default(10_000),
+    handshakeTimeout: z.number().int().positive().max(MAX_TIMER_DELAY).default(10_000),
     /**
      * Serve AMQP 0-9-1 on the AMQP 1.0 listeners too (port 5672, and 5671 with TLS), told apart by
      * the protocol header, as RabbitMQ does; false leaves it to its own listener (`listeners.amqp091`).

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_TIMER_DELAY } from '../../transport/index.js';
 
 /** The `mqtt` section of the configuration: its one source of defaults. */
 export const mqttOptionsSchema = z
@@ -6,7 +7,7 @@ export const mqttOptionsSchema = z
     /** Largest packet accepted, in bytes (advertised to MQTT 5 clients as Maximum Packet Size). */
     maxPacketSize: z.number().int().min(64).max(268_435_455).default(10 * 1024 * 1024),
     /** Milliseconds a client has to send CONNECT after opening the socket. */
-    connectTimeout: z.number().int().positive().default(10_000),
+    connectTimeout: z.number().int().positive().max(MAX_TIMER_DELAY).default(10_000),
     /** A client silent for its keep-alive times this factor is disconnected ([MQTT-3.1.2-24]: 1.5). */
     keepAliveGrace: z.number().min(1).default(1.5),
     /** Largest keep-alive in seconds a client may ask for; above it (or 0) MQTT 5 clients are told the server's. 0: no limit. */
@@ -22,7 +23,7 @@ export const mqttOptionsSchema = z
     /** Subscriptions one connection may hold. */
     maxSubscriptions: z.number().int().positive().default(10_000),
     /** Milliseconds between two publications of the broker's statistics under $SYS/; 0 switches them off. */
-    sysInterval: z.number().int().min(0).default(10_000),
+    sysInterval: z.number().int().min(0).max(MAX_TIMER_DELAY).default(10_000),
   })
   .strict()
   .default({});

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_TIMER_DELAY } from '../../transport/index.js';
 
 /** The `openwire` section of the configuration: its one source of defaults. */
 export const openwireOptionsSchema = z
@@ -11,9 +12,9 @@ export const openwireOptionsSchema = z
      */
     maxInactivityDuration: z.number().int().min(0).default(30_000),
     /** How long after the handshake the inactivity checks start, in ms. */
-    maxInactivityDurationInitialDelay: z.number().int().min(0).default(10_000),
+    maxInactivityDurationInitialDelay: z.number().int().min(0).max(MAX_TIMER_DELAY).default(10_000),
     /** Milliseconds a client has to send its WireFormatInfo after connecting. */
-    negotiateTimeout: z.number().int().positive().default(15_000),
+    negotiateTimeout: z.number().int().positive().max(MAX_TIMER_DELAY).default(15_000),
     /**
      * The OpenWire port also serves STOMP, AMQP 1.0 and MQTT, told apart by the client's first bytes
      * (ActiveMQ's `auto` transport); false serves OpenWire alone.

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_TIMER_DELAY } from '../../transport/index.js';
 
 /** The `stomp` section of the configuration: its one source of defaults. */
 export const stompOptionsSchema = z
@@ -10,7 +11,7 @@ export const stompOptionsSchema = z
     maxHeaders: z.number().int().positive().default(1000),
     maxSubscriptions: z.number().int().positive().default(10_000),
     /** Milliseconds a client has to send CONNECT after opening the socket. */
-    connectTimeout: z.number().int().positive().default(10_000),
+    connectTimeout: z.number().int().positive().max(MAX_TIMER_DELAY).default(10_000),
     /** Smallest interval at which the broker offers to send heart-beats (0: never). */
     heartbeatSend: z.number().int().min(0).default(1000),
     /** Interval at which the broker asks for the client's heart-beats (0: never). */
