@@ -126,6 +126,18 @@ test('an AMQP 1.0 user-id or application property named JMSXUserID is no user_id
   }
 });
 
+test('an AMQP 1.0 user-id naming the sender\'s own user is the checked user id', async () => {
+  const { q, dl } = await queueWithDeadLetters('amqp-own');
+  const amqp = await connectAmqp(broker.amqpPort, { username: 'mallory', password: 'mallory-secret' });
+  try {
+    const sender = await amqp.openSender({ target: { address: q } });
+    assert.equal((await amqp.send(sender, { body: 'mine', user_id: 'mallory' })).state, 'accepted');
+    for (const m of await directAndDeadLettered(q, dl)) assert.equal(m.properties.userId, 'mallory');
+  } finally {
+    await amqp.close();
+  }
+});
+
 test('a JMS producer\'s JMSXUserID is the checked user id only when it is the message\'s userID and names its own user', { skip: jmsMissing() }, async () => {
   const url = (user: string): string => `tcp://127.0.0.1:${broker.ports.openwire}?jms.userName=${user}&jms.password=${user}-secret`;
   for (const [how, claimed, checked] of [['field', 'admin', undefined], ['property', 'admin', undefined], ['property', 'mallory', undefined], ['field', 'mallory', 'mallory']] as const) {

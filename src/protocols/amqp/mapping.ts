@@ -13,8 +13,8 @@ import { LIST_CODES, MAP_CODES, encodeTypedBody } from './typed-body.js';
  * Properties: message-id and correlation-id <-> id and correlation id (a string as it is; a ulong,
  * uuid or binary id, or a string that itself starts with `AMQP_`, as `AMQP_ULONG:`, `AMQP_UUID:`,
  * `AMQP_BINARY:` or `AMQP_STRING:` text, the convention of Qpid JMS, and back to its type on the way
- * out); user-id <- the user id the broker checked (`Message.userId`; an incoming one is not
- * taken, since nothing checks it); to (out only) and reply-to <-> destinations (see address.ts); subject <-> type;
+ * out); user-id <-> the user id the broker checked (`Message.userId`; an incoming one is taken
+ * only when it names the connection's own user, and otherwise left out); to (out only) and reply-to <-> destinations (see address.ts); subject <-> type;
  * content-type and content-encoding <-> the user properties of those names (which is also where
  * STOMP keeps its content-type header); creation-time <-> timestamp; absolute-expiry-time <->
  * expiration; group-id and group-sequence <-> group id and sequence.
@@ -148,6 +148,8 @@ export interface DecodedMessage {
   readonly fields: MessageInit;
   /** The properties' `to`, which is where an anonymous-relay link sends it. */
   readonly to: string | undefined;
+  /** The properties' `user-id`, as the sender claims it: the link takes it only when it names the connection's user. */
+  readonly userId: string | undefined;
 }
 
 interface Body {
@@ -189,8 +191,10 @@ export function decodeMessage(payload: Buffer, now: number): DecodedMessage {
     type: undefined,
     groupId: undefined,
     groupSeq: undefined,
+    userId: undefined,
     properties,
   };
+  let userId: string | undefined;
   const body: Body = { kind: 'bytes', parts: [], sections: undefined };
   let to: string | undefined;
   let ttl: number | undefined;
@@ -234,6 +238,9 @@ export function decodeMessage(payload: Buffer, now: number): DecodedMessage {
           const v = reader.read();
           if (v === null) continue;
           switch (i) {
+            case 1:
+              if (Buffer.isBuffer(v) && v.length > 0) userId = v.toString('utf8');
+              break;
             case 2:
               if (typeof v === 'string') to = v;
               break;
@@ -322,7 +329,7 @@ export function decodeMessage(payload: Buffer, now: number): DecodedMessage {
   fields.body = body.parts.length === 1 ? own(body.parts[0]!) : body.parts.length === 0 ? EMPTY : Buffer.concat(body.parts);
   if (absoluteExpiry !== undefined) fields.expiration = absoluteExpiry;
   else if (ttl !== undefined && ttl > 0) fields.expiration = now + ttl;
-  return { fields, to };
+  return { fields, to, userId };
 }
 
 
