@@ -66,32 +66,6 @@ export function textToBytes(text: string): Uint8Array {
 }
 
 /** The classic dump: offset, 16 bytes in hex, the same bytes as ASCII. */
-/**
- * A body's text as JSON, when it is JSON of a size and nesting the page can show: the broker leaves
- * out `json` past 64 levels or 1 MiB (pretty-printing deep nesting makes megabytes of indentation,
- * and past a few thousand levels overflows the stack), and so does this, for bytes that read as text.
- */
-export function modestJson(text: string): unknown {
-  if (text.length > 1024 * 1024) return undefined;
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) i++;
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x5b || c === 0x7b) {
-      if (++depth > 64) return undefined;
-    } else if (c === 0x5d || c === 0x7d) depth--;
-  }
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
-}
-
 export function hexDump(data: Uint8Array, limit = 64 * 1024): string {
   const lines: string[] = [];
   const end = Math.min(data.length, limit);

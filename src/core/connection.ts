@@ -1,12 +1,8 @@
 import { FerryError } from '../errors.js';
-import type { BrokerStats, ConnectRequest, ConsumerHandle, Credentials, DurableSubscriptionInfo, Principal, SaslExchange, SubscribeOptions, TransportFacts } from './access.js';
+import type { BrokerStats, ConnectRequest, ConsumerHandle, Credentials, DurableSubscriptionInfo, Principal, SubscribeOptions } from './access.js';
 import { Consumer } from './consumer.js';
-import type { ConsumerEvents, ConsumerWatcher } from './consumer-events.js';
-import type { DestinationWatcher } from './destination-events.js';
-import type { ConnectionWatcher } from './connection-events.js';
-import type { ProducerEvents, ProducerHandle, ProducerWatcher } from './producer-events.js';
-import type { MessageOutcomeWatcher } from './message-outcomes.js';
-import type { SequenceMarkBook } from './sequence-marks.js';
+import type { ConsumerEvents } from './consumer-events.js';
+import type { ProducerEvents, ProducerHandle } from './producer-events.js';
 import { ConnectionTraffic, SessionTraffic, type DestinationSenders } from './traffic.js';
 import type { Delivery, DeliverySink } from './sink.js';
 import type { BindingSpec, ExchangeSpec, PublishOptions, PublishResult } from './exchanges.js';

@@ -19,7 +19,14 @@ export type PropertyValue = string | number | boolean | bigint | Buffer | null;
  * JMS, AMQP and AMQP 0-9-1 consumers read a property back as the type it was sent with (JMS refuses
  * `getDoubleProperty` on an int), so the type is kept with the message, also across a restart.
  */
-export type PropertyWireType = 'byte' | 'short' | 'int' | 'float' | 'double' | 'char';
+export type PropertyWireType = (typeof PROPERTY_WIRE_TYPES)[number];
+
+/** Every PropertyWireType, in the order a message record numbers them (new ones go at the end). */
+export const PROPERTY_WIRE_TYPES = ['byte', 'short', 'int', 'float', 'double', 'char'] as const;
+
+export function isPropertyWireType(name: string): name is PropertyWireType {
+  return (PROPERTY_WIRE_TYPES as readonly string[]).includes(name);
+}
 
 /**
  * The producing protocol's own encoding of a message's headers (a 0-9-1 content header), kept with

@@ -1,5 +1,5 @@
 import { FerryError } from '../errors.js';
-import { buildMessage, markBodyOnDisk, type BodyKind, type Destination, type Message, type MessageInit, type PropertyValue, type PropertyWireType } from './message.js';
+import { buildMessage, markBodyOnDisk, PROPERTY_WIRE_TYPES, type BodyKind, type Destination, type Message, type MessageInit, type PropertyValue, type PropertyWireType } from './message.js';
 import type { BindingSpec, ExchangeSpec, ExchangeType, HeadersMatch } from './exchanges.js';
 import type { QueueArguments, QueueSpec } from './queue-arguments.js';
 import { Reader, Writer } from './record-codec.js';
@@ -97,7 +97,8 @@ const enum PropertyTag {
 const LONG_MIN = -(2n ** 63n);
 const LONG_MAX = 2n ** 63n - 1n;
 
-const propertyWireTypes: readonly PropertyWireType[] = ['byte', 'short', 'int', 'float', 'double', 'char'];
+// stored as the index
+const propertyWireTypes: readonly PropertyWireType[] = PROPERTY_WIRE_TYPES;
 
 function writeProperty(w: Writer, v: PropertyValue): void {
   if (v === null) w.u8(PropertyTag.Null);

@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Channel, ChannelModel, GetMessage } from 'amqplib';
 import { MemoryStore } from '../../src/store/index.js';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
-import { channelError, connect091, consumeInto } from '../helpers/amqp091.js';
+import { channelError, connect091, consumeInto, getWaiting } from '../helpers/amqp091.js';
 
 let broker: TestBroker;
 let conn: ChannelModel;
@@ -21,17 +21,6 @@ function unique(name: string): string {
   return `t091.limit.${name}.${counter++}`;
 }
 
-/** The next message of a queue, once one is there (within a time limit). */
-async function take(ch: Channel, queue: string, timeoutMs = 5000): Promise<GetMessage> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const got = await ch.get(queue);
-    if (got !== false) return got;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  throw new Error(`nothing in ${queue} within ${timeoutMs} ms`);
-}
-
 const deaths = (m: GetMessage): [string, string, number][] => (m.properties.headers?.['x-death'] ?? []).map((d) => [d.queue, d.reason, d.count]);
 
 /** Nacks with requeue every delivery of `queue` until its dead-letter queue `dead` has the message; answers how many deliveries there were. */
@@ -42,7 +31,7 @@ async function nackUntilDead(ch: Channel, queue: string, dead: string): Promise<
     deliveries++;
     ch.nack(m, false, true);
   });
-  const deadLettered = await take(ch, dead);
+  const deadLettered = await getWaiting(ch, dead);
   return { deliveries, deadLettered };
 }
 

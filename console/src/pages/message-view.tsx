@@ -2,7 +2,9 @@ import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
 import type { MessageDetail } from '../api.js';
 import { Badge, Tabs } from '../components/ui.js';
-import { base64ToBytes, bytes, hexDump, modestJson, textToBytes, timestamp } from '../format.js';
+import { base64ToBytes, bytes, hexDump, textToBytes, timestamp } from '../format.js';
+// the broker's own bound, so the page never parses what the broker left out
+import { modestJson } from '../../../src/management/json-body.js';
 
 type BodyView = 'text' | 'json' | 'hex';
 

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { FerryError } from '../../errors.js';
-import { bodyLengthOf, type Destination, type Message, type MessageInit, type PropertyValue, type PropertyWireType } from '../../core/index.js';
+import { bodyLengthOf, isPropertyWireType, type Destination, type Message, type MessageInit, type PropertyValue, type PropertyWireType } from '../../core/index.js';
 import type { MessagePick, WaitingMessage, WaitingPlace } from '../../core/admin.js';
+import { modestJson } from '../json-body.js';
 
 /** `queue://x` or `topic://x`, as messages name their destinations here. */
 export function destinationUri(d: Destination | undefined): string | null {
@@ -66,7 +67,6 @@ export function messageSummary(w: WaitingMessage): Record<string, unknown> {
 
 const PROPERTY_TYPES = ['boolean', 'byte', 'short', 'int', 'long', 'float', 'double', 'char', 'string', 'bytes'] as const;
 type PropertyType = (typeof PROPERTY_TYPES)[number];
-const WIRE_TYPES: ReadonlySet<string> = new Set<PropertyWireType>(['byte', 'short', 'int', 'float', 'double', 'char']);
 
 /**
  * A property with the type its producer gave it where its protocol kept one (a JMS byte, short or
@@ -83,48 +83,13 @@ function typedProperty(name: string, value: PropertyValue, wireType: PropertyWir
   return { name, type: Number.isInteger(value) && value >= -(2 ** 31) && value < 2 ** 31 ? 'int' : 'double', value };
 }
 
-/**
- * A text body is parsed as JSON only up to these: V8 parses any nesting, but `JSON.stringify`
- * overflows the stack on the answer past a few thousand levels (a 10 KB body of `[` then `]`), and
- * a large document would go out twice, as text and as its tree. Past them the body is text alone.
- */
-const JSON_BODY_MAX_DEPTH = 64;
-const JSON_BODY_MAX_CHARS = 1024 * 1024;
-
-/** True when `text`, read as JSON, nests arrays and objects no deeper than `max`; linear, with no recursion. */
-function nestsAtMost(text: string, max: number): boolean {
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) i++;
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x5b || c === 0x7b) {
-      if (++depth > max) return false;
-    } else if (c === 0x5d || c === 0x7d) depth--;
-  }
-  return true;
-}
-
-/** The body's JSON tree, or undefined when it is not JSON or is past the bounds above. */
-function jsonOf(text: string): unknown {
-  if (text.length > JSON_BODY_MAX_CHARS || !nestsAtMost(text, JSON_BODY_MAX_DEPTH)) return undefined;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
-}
-
 /** One message whole: the summary, reply-to, typed properties and the body (parsed too when it is JSON text of a modest size and depth). */
 export function messageView(w: WaitingMessage): Record<string, unknown> {
   const m = w.message;
   const text = m.bodyKind === 'text';
   const body: Record<string, unknown> = text ? { encoding: 'text', data: m.body.toString('utf8') } : { encoding: 'base64', data: m.body.toString('base64') };
   if (text) {
-    const json = jsonOf(body['data'] as string);
+    const json = modestJson(body['data'] as string);
     if (json !== undefined) body['json'] = json;
   }
   return {
@@ -214,7 +179,7 @@ export function messageInit(destination: Destination, input: z.infer<typeof send
   const propertyTypes = new Map<string, PropertyWireType>();
   for (const [name, value] of Object.entries(input.properties)) {
     properties.set(name, propertyValue(name, value));
-    if (value !== null && typeof value === 'object' && WIRE_TYPES.has(value.type)) propertyTypes.set(name, value.type as PropertyWireType);
+    if (value !== null && typeof value === 'object' && isPropertyWireType(value.type)) propertyTypes.set(name, value.type);
   }
   const body = input.bodyEncoding === 'base64' ? Buffer.from(input.body, 'base64') : Buffer.from(input.body, 'utf8');
   const bodyKind = input.bodyKind ?? (input.bodyEncoding === 'base64' ? 'bytes' : 'text');

@@ -1,6 +1,5 @@
 import { FerryError } from '../../errors.js';
 import type { Message } from '../../core/index.js';
-import type { TransportConnection } from '../../transport/index.js';
 import { AmqpReader, Described, type AmqpValue } from './codec.js';
 import { Composite, Performative, amqpFrame, put, uintSize, writeUint } from './frames.js';
 import { writeHeader } from './mapping.js';

@@ -1,5 +1,5 @@
 import { FerryError } from '../../errors.js';
-import type { BodyKind, Message, PropertyValue, PropertyWireType } from '../../core/index.js';
+import { isPropertyWireType, type BodyKind, type Message, type PropertyValue, type PropertyWireType } from '../../core/index.js';
 import { escapeHeader } from './codec.js';
 import { fieldsHead, type TemporaryNames } from './mapping.js';
 
@@ -27,7 +27,6 @@ const PROPERTY = 'ferry-property.';
 const BROKER_PROPERTY = 'ferry-broker-property.';
 
 const bodyKinds: ReadonlySet<string> = new Set<BodyKind>(['text', 'bytes', 'map', 'stream', 'object', 'none']);
-const wireTypes: ReadonlySet<string> = new Set<PropertyWireType>(['byte', 'short', 'int', 'float', 'double', 'char']);
 
 /** A message's head in the link form (STOMP 1.2 escapes): the part every delivery of it shares. */
 export function linkMessageHead(message: Message, temporary: TemporaryNames | undefined): string {
@@ -108,10 +107,10 @@ function typedValue(header: string, text: string): { value: PropertyValue; wireT
     case 'bytes':
       return { value: Buffer.from(value, 'base64'), wireType: undefined };
     default: {
-      if (type !== 'number' && !wireTypes.has(type)) throw bad();
+      if (type !== 'number' && !isPropertyWireType(type)) throw bad();
       const n = Number(value);
       if (value.trim() === '' || (Number.isNaN(n) && value !== 'NaN')) throw bad();
-      return { value: n, wireType: type === 'number' ? undefined : (type as PropertyWireType) };
+      return { value: n, wireType: isPropertyWireType(type) ? type : undefined };
     }
   }
 }
