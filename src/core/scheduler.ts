@@ -79,6 +79,10 @@ function deliveryOf(job: Job, now: number): Message {
   return copyMessage(original, changes);
 }
 
+function repeatOf(message: Message): number {
+  return numberOf(message.properties.get(ScheduleProperty.repeat), ScheduleProperty.repeat);
+}
+
 function numberOf(value: PropertyValue | undefined, name: string): number {
   if (value === undefined || value === null) return 0;
   const n = typeof value === 'bigint' ? Number(value) : Number(value);
@@ -242,11 +246,14 @@ export class MessageScheduler {
   private fireOne(job: Job, txId: number | undefined): void {
     const { state } = job;
     state.fired++;
-    const message = deliveryOf(job, this.clock());
-    try {
-      this.delivery.route(message, txId);
-    } catch (err) {
-      this.logger.warn({ event: 'scheduler.dropped', messageId: message.id, err }, 'a scheduled message could not be delivered');
+    if (state.cron !== undefined && repeatOf(job.message) > 0) this.startRun(job, txId);
+    else {
+      const message = deliveryOf(job, this.clock());
+      try {
+        this.delivery.route(message, txId);
+      } catch (err) {
+        this.logger.warn({ event: 'scheduler.dropped', messageId: message.id, err }, 'a scheduled message could not be delivered');
+      }
     }
     const more = state.cron !== undefined || state.remaining > 0;
     if (more) {
@@ -259,6 +266,28 @@ export class MessageScheduler {
       this.jobs.delete(job.recordId);
       if (txId !== undefined) this.store.delete(job.recordId, txId);
     }
+  }
+
+  /**
+   * A cron schedule with a repeat count does as ActiveMQ's: each time the expression fires, it
+   * starts a run of its own, a job of `repeat` + 1 deliveries, the first after the delay (a period
+   * when there is no delay) and the rest a period apart. The run is listed and cancelled on its
+   * own, under the id `<message id>:<firing>`, which its deliveries also take.
+   */
+  private startRun(cron: Job, txId: number | undefined): void {
+    const p = cron.message.properties;
+    const delay = numberOf(p.get(ScheduleProperty.delay), ScheduleProperty.delay);
+    const { period, fired } = cron.state;
+    const message = copyMessage(cron.message, { id: `${cron.message.id}:${fired}` });
+    const due = this.clock() + (delay > 0 ? delay : period);
+    const state: ScheduledRecord = { due, remaining: repeatOf(cron.message), period, cron: undefined, fired: 0, message: Buffer.alloc(0) };
+    const run: Job = { recordId: -this.persistence.allocateId(), message, state, timer: undefined };
+    if (txId !== undefined) {
+      run.recordId = -run.recordId;
+      this.store.add(run.recordId, RecordType.Scheduled, this.encode(run), txId);
+    }
+    this.jobs.set(run.recordId, run);
+    this.arm(run);
   }
 
   private nextCron(expression: string, after: number): number {

@@ -115,6 +115,45 @@ test('AMQ_SCHEDULED_CRON delivers at each time the expression names', async (t) 
   assert.equal(b.scheduledCount, 1, 'a cron schedule goes on');
 });
 
+test('AMQ_SCHEDULED_CRON with a repeat starts, each time it fires, a run of repeat + 1 deliveries a period apart', async (t) => {
+  const b = await startBroker(t, { manualClock: true });
+  const clock = b.clock!;
+  const client = await b.connect();
+  const s = client.subscribe(q);
+  await settle();
+  const properties = { AMQ_SCHEDULED_CRON: '*/15 * * * *', AMQ_SCHEDULED_DELAY: 1000, AMQ_SCHEDULED_PERIOD: 500, AMQ_SCHEDULED_REPEAT: 2 };
+  client.sendAll(q, ['run'], { properties });
+  const times: number[] = [];
+  for (let elapsed = 0; elapsed < 31 * 60_000; elapsed += 100) {
+    const before = s.deliveries.length;
+    await clock.advance(100);
+    if (s.deliveries.length > before) times.push(elapsed + 100);
+  }
+  const quarter = 15 * 60_000;
+  assert.deepEqual(times, [quarter + 1000, quarter + 1500, quarter + 2000, 2 * quarter + 1000, 2 * quarter + 1500, 2 * quarter + 2000]);
+  assert.equal(new Set(s.deliveries.map((d) => d.message.id)).size, 6, 'every delivery has an id of its own');
+  assert.equal(b.scheduledCount, 1, 'the runs are over; the cron schedule goes on');
+});
+
+test('a persistent cron run under way survives a restart, next to its cron schedule', async (t) => {
+  const b = await startBroker(t, { manualClock: true });
+  const clock = b.clock!;
+  const client = await b.connect();
+  const properties = { AMQ_SCHEDULED_CRON: '*/15 * * * *', AMQ_SCHEDULED_DELAY: 1000, AMQ_SCHEDULED_PERIOD: 500, AMQ_SCHEDULED_REPEAT: 2 };
+  await client.send(q, 'run', { persistent: true, properties });
+  // the cron fires at the quarter hour, its run's first delivery a second later
+  await clock.advance(15 * 60_000);
+  await clock.advance(1000);
+  const again = await b.restart();
+  assert.equal(again.scheduledCount, 2, 'the cron schedule and its run');
+  const reader = await again.connect();
+  const s = reader.subscribe(q);
+  // one advance per period: each repeat is armed by the batch that delivered the one before
+  for (let i = 0; i < 4; i++) await clock.advance(500);
+  assert.deepEqual(s.bodies(), ['run', 'run', 'run'], 'the first delivery, waiting in the queue, then the two repeats');
+  assert.equal(again.scheduledCount, 1);
+});
+
 test('an AMQ_SCHEDULED_CRON that is not a cron expression, or a negative delay, is refused', async (t) => {
   const b = await startBroker(t, { manualClock: true });
   const client = await b.connect();
