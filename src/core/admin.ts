@@ -256,6 +256,14 @@ export class BrokerAdmin {
     this.host.removeQueue(this.queue(name), `queue "${name}" was deleted by an operator`);
   }
 
+  /** Forgets a topic unless a subscription on it has a consumer (FERRY_PRECONDITION_FAILED); none by that name is no error. */
+  deleteTopicIfUnused(name: string): void {
+    let consumers = 0;
+    this.host.subscriptions.index.match(name, (subscription) => (consumers += subscription.queue.consumerCount));
+    if (consumers > 0) throw new FerryError('FERRY_PRECONDITION_FAILED', `topic "${name}" has active subscribers`);
+    this.host.destinations.deleteTopic(name);
+  }
+
   purge(name: string): number {
     return this.queue(name).purge();
   }

@@ -626,6 +626,11 @@ export class Broker implements BrokerAccess, ConnectionHost {
     this.subscriptions.deleteDurable(owner, name);
   }
 
+  deleteTopic(connection: CoreConnection, name: string): void {
+    if (this.authorizer !== undefined) this.authorize(connection.principal, 'admin', { kind: 'topic', name });
+    this.admin.deleteTopicIfUnused(name);
+  }
+
   synced(): Promise<void> {
     return this.store.sync();
   }

@@ -67,6 +67,7 @@ export interface ConnectionHost {
   /** Every key that owns a durable subscription. */
   durableSubscriptionOwners(): string[];
   deleteDurableSubscription(connection: CoreConnection, owner: string, name: string, asSubscriber: boolean): void;
+  deleteTopic(connection: CoreConnection, name: string): void;
   /** Resolves once everything written to the store so far is on disk. */
   synced(): Promise<void>;
   retainedCount(): number;
@@ -313,6 +314,15 @@ export class CoreConnection implements XaMember {
     if (index < 0) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `${destination.kind} "${destination.name}" is not a temporary destination of this connection`);
     this.temporary.splice(index, 1);
     this.host.deleteTemporary(destination);
+  }
+
+  /**
+   * Forgets a topic (JMS's destroyDestination), with the admin right, as ActiveMQ: refused while a
+   * subscription on it has a consumer; durable subscriptions, bound to patterns, stay.
+   */
+  deleteTopic(name: string): void {
+    this.assertOpen();
+    this.host.deleteTopic(this, name);
   }
 
   ownsTemporary(destination: Destination): boolean {

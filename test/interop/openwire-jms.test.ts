@@ -332,10 +332,13 @@ test('a consumer closing without acknowledging returns the message as redelivere
   assert.equal(client['deadLettered'], false);
 });
 
-test('ActiveMQConnection.destroyDestination deletes a queue and what waits in it, and is refused while the queue has a consumer', options(), async () => {
+test('ActiveMQConnection.destroyDestination deletes a queue and what waits in it, or a topic, and is refused while either has a consumer', options(), async () => {
   const r = eventLine(await drive('destroy-destination', { dest: 'interop' }), 'destroy-destination');
   assert.equal(r['withConsumer'], 'refused');
   assert.equal(r['leftAfterDelete'], 'nothing');
+  assert.equal(r['topicListedBefore'], true);
+  assert.equal(r['topicWithConsumer'], 'refused');
+  assert.equal(r['topicListedAfter'], false, 'the topic\'s removal advisory reached the client');
 });
 
 test('virtual topic: each Consumer.X.VirtualTopic.T queue gets a copy, shared among its consumers', options(), async () => {

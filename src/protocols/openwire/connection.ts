@@ -597,7 +597,7 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
       // ActiveMQConnection.destroyDestination: as ActiveMQ, a queue with consumers stays (and the admin right is needed)
       core.deleteQueue(destination.name, { ifUnused: true, ifEmpty: false });
     } else {
-      throw new FerryError('FERRY_NOT_SUPPORTED', `deleting topic "${destination.name}" over OpenWire is not supported; use the management API`);
+      core.deleteTopic(destination.name);
     }
     this.respond(info);
   }

@@ -20,7 +20,9 @@ import javax.jms.Connection;
 import org.apache.activemq.ActiveMQConnection;
 import org.apache.activemq.ActiveMQConnectionFactory;
 import org.apache.activemq.command.ActiveMQDestination;
+import org.apache.activemq.advisory.DestinationSource;
 import org.apache.activemq.command.ActiveMQMessage;
+import org.apache.activemq.command.ActiveMQTopic;
 
 /** Scenarios of where a message goes once the broker has it: scheduled deliveries, virtual topics, composite consumers, and what a consumer receiving them sees. */
 final class Routes {
@@ -73,10 +75,39 @@ final class Routes {
       c.destroyDestination((ActiveMQDestination) q);
       MessageConsumer after = s.createConsumer(q);
       Message left = after.receive(500);
-      JmsDriver.emit("event", "destroy-destination", "withConsumer", withConsumer, "leftAfterDelete", left == null ? "nothing" : ((TextMessage) left).getText());
+      after.close();
+      // a topic: its destination advisories say whether it is there
+      Topic t = s.createTopic(base + ".destroy");
+      DestinationSource source = c.getDestinationSource();
+      MessageConsumer listening = s.createConsumer(t);
+      s.createProducer(t).send(s.createTextMessage("to the topic"));
+      boolean listedBefore = listsTopic(source, t, true);
+      String topicWithConsumer;
+      try {
+        c.destroyDestination((ActiveMQDestination) t);
+        topicWithConsumer = "deleted";
+      } catch (JMSException err) {
+        topicWithConsumer = "refused";
+      }
+      listening.close();
+      c.destroyDestination((ActiveMQDestination) t);
+      boolean listedAfter = listsTopic(source, t, false);
+      JmsDriver.emit("event", "destroy-destination", "withConsumer", withConsumer, "leftAfterDelete", left == null ? "nothing" : ((TextMessage) left).getText(),
+          "topicWithConsumer", topicWithConsumer, "topicListedBefore", listedBefore, "topicListedAfter", listedAfter);
     } finally {
       c.close();
     }
+  }
+
+  /** Whether the connection's DestinationSource lists `t`, waiting up to 5 s for it to become `expected`. */
+  private static boolean listsTopic(DestinationSource source, Topic t, boolean expected) throws Exception {
+    for (int i = 0; i < 50; i++) {
+      boolean listed = false;
+      for (ActiveMQTopic known : source.getTopics()) if (known.getTopicName().equals(t.getTopicName())) listed = true;
+      if (listed == expected) return listed;
+      Thread.sleep(100);
+    }
+    return !expected;
   }
 
   /**
