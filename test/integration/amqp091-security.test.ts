@@ -62,6 +62,7 @@ test('dead-letter and alternate exchanges, and amq.topic, route only where the u
     const adminChannel = await admin.createChannel();
     await adminChannel.assertQueue('secret.q');
     await adminChannel.assertExchange('secret.ex', 'fanout');
+    await adminChannel.bindQueue('secret.q', 'amq.topic', 'secret.#');
     /** What `act` does on a fresh channel of alice's: 'ok', or the code of the channel's refusal. */
     const outcome = async (act: (ch: amqplib.Channel) => Promise<unknown>): Promise<number | 'ok'> => {
       const ch = await alice.createChannel();
@@ -86,6 +87,12 @@ test('dead-letter and alternate exchanges, and amq.topic, route only where the u
     assert.equal(await outcome((ch) => ch.assertExchange('app.ex2', 'direct', { alternateExchange: 'amq.topic' })), 403, 'amq.topic with any key: every core topic');
     assert.equal(await outcome(async (ch) => ch.publish('amq.topic', 'secret.t', Buffer.from('x'))), 403, 'amq.topic carries core topic secret.t');
     assert.equal(await outcome(async (ch) => ch.publish('amq.topic', 'app.t', Buffer.from('x'))), 'ok');
+    // keys that are no core topic's name still match bindings such as secret.#: checked as written
+    for (const key of ['secret.*', 'secret..t', 'secret.>', 'secret.t.', '']) {
+      assert.equal(await outcome(async (ch) => ch.publish('amq.topic', key, Buffer.from('x'))), 403, `amq.topic key "${key}"`);
+      assert.equal(await outcome(async (ch) => ch.publish('amq.topic', 'app.t', Buffer.from('x'), { CC: [key] })), 403, `CC key "${key}" on amq.topic`);
+    }
+    assert.equal(await outcome((ch) => ch.assertQueue('app.dl5', deadLetters('amq.topic', 'secret.*'))), 403, 'a dead-letter key on amq.topic that is no topic name');
     assert.equal(await outcome(async (ch) => ch.sendToQueue('app.q', Buffer.from('x'), { headers: { CC: ['secret.q'] } })), 403, 'a CC key routes too: to a queue she may not send to');
     assert.equal(await outcome(async (ch) => ch.sendToQueue('app.q', Buffer.from('x'), { headers: { BCC: 'secret.q' } })), 403, 'a BCC key too');
     assert.equal(await outcome((ch) => ch.bindQueue('app.q', 'amq.topic', '#')), 403, 'a binding to amq.topic subscribes to the core topics its key matches');
