@@ -1,6 +1,7 @@
 import { FerryError } from '../errors.js';
 import type { Store } from '../store/index.js';
 import { hasWildcard, validateDestinationName } from './address.js';
+import type { Operation, Principal } from './access.js';
 import type { BodyCache } from './body-cache.js';
 import type { CoreConnection, CoreSession } from './connection.js';
 import type { Consumer } from './consumer.js';
@@ -37,6 +38,8 @@ export interface AdminHost {
   isDeadLetterQueue(name: string): boolean;
   /** Takes a queue away as a client's delete does: its bindings, expiry, owner, messages and record; its consumers hear `reason`. */
   removeQueue(queue: MessageQueue, reason: string): void;
+  /** Throws FERRY_NOT_AUTHORIZED unless `principal` has the right for `operation` on `destination` (always, with security off). */
+  authorize(principal: Principal, operation: Operation, destination: Destination): void;
 }
 
 export interface DestinationKey {
@@ -499,13 +502,28 @@ export class BrokerAdmin {
   schedulerCommand(message: Message): boolean {
     const request = schedulerRequest(message);
     const { from, to } = request;
-    if (request.action === 'REMOVE') {
-      if (request.jobId !== undefined) this.cancelScheduled({ id: request.jobId });
-    } else if (request.action === 'REMOVEALL') this.cancelScheduled({ from, to });
-    else if (request.action === 'BROWSE' && message.replyTo !== undefined) {
+    // the sender acts with its own rights, as an operator through the management API does: a job
+    // is cancelled with admin on its destination, seen with browse, and replies go where it may send
+    const principal = message.originConnectionId === undefined ? undefined : this.host.connections.get(message.originConnectionId)?.principal;
+    const may = (operation: Operation, destination: Destination): boolean => {
+      if (principal === undefined) return false;
+      try {
+        this.host.authorize(principal, operation, destination);
+        return true;
+      } catch (err) {
+        if ((err as FerryError).code === 'FERRY_NOT_AUTHORIZED') return false;
+        throw err;
+      }
+    };
+    const inRange = (job: ScheduledJob): boolean => job.due >= from && job.due <= to;
+    if (request.action === 'REMOVE' || request.action === 'REMOVEALL') {
+      const id = request.action === 'REMOVE' ? request.jobId : undefined;
+      if (request.action === 'REMOVE' && id === undefined) return false;
+      this.host.scheduler().cancel((job) => (id === undefined || job.id === id) && inRange(job) && may('admin', job.message.destination));
+    } else if (request.action === 'BROWSE' && message.replyTo !== undefined && may('send', message.replyTo)) {
       const touched = new Set<MessageQueue>();
       for (const job of this.scheduledList()) {
-        if (job.due < from || job.due > to) continue;
+        if (!inRange(job) || !may('browse', job.message.destination)) continue;
         const properties = new Map<string, PropertyValue>(job.message.properties);
         properties.set(SchedulerCommand.jobId, job.id);
         const reply = copyMessage(job.message, { id: this.host.newMessageId(), destination: message.replyTo, persistent: false, properties, originalDestination: undefined });

@@ -644,7 +644,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
   /** The operator's controls (see admin.ts), made on first use. */
   get admin(): BrokerAdmin {
     const { store, destinations, subscriptions, connections, bodies, clock, retired } = this;
-    return (this.adminView ??= new BrokerAdmin({ store, destinations, subscriptions, connections, bodies, clock, retired, persistence: () => this.parts.persistence, scheduler: () => this.parts.scheduler, newMessageId: () => `ID:${this.idPrefix}-${this.nextMessage++}`, route: (m, tx, t) => this.router.route(m, tx, t), removeQueue: (q, reason) => this.declarations.removeQueue(q, reason), isDeadLetterQueue: (name) => this.policies.isDeadLetterQueue(name) }));
+    return (this.adminView ??= new BrokerAdmin({ store, destinations, subscriptions, connections, bodies, clock, retired, persistence: () => this.parts.persistence, scheduler: () => this.parts.scheduler, newMessageId: () => `ID:${this.idPrefix}-${this.nextMessage++}`, route: (m, tx, t) => this.router.route(m, tx, t), removeQueue: (q, reason) => this.declarations.removeQueue(q, reason), authorize: (principal, operation, destination) => this.authorizer !== undefined && this.authorize(principal, operation, destination), isDeadLetterQueue: (name) => this.policies.isDeadLetterQueue(name) }));
   }
 
   readonly consumerEvents = new ConsumerEvents();

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
+import { startSecureBroker } from '../helpers/security.js';
 import { subscribeConfirmed, uniqueName } from '../helpers/raw-stomp.js';
 import { connectStomp, type StompTestClient } from '../helpers/stomp.js';
 
@@ -69,4 +70,41 @@ test('REMOVEALL within ACTION_START_TIME..ACTION_END_TIME takes only the jobs du
   await client.sendConfirmed(MANAGEMENT, '', { AMQ_SCHEDULER_ACTION: 'REMOVEALL' });
   assert.equal(broker.server.broker.admin.scheduledList().length, 0);
   assert.deepEqual([...(await browse(q)).keys()], []);
+});
+
+test('with security on, a scheduler command acts with its sender\'s rights: browse to see a job, admin to cancel it, send to the reply-to', async () => {
+  const secure = await startSecureBroker({
+    users: { admin: { password: 'admin-secret', groups: ['admins'] }, alice: { password: 'alice-secret', groups: ['app'] } },
+    authorization: [
+      { queue: '>', read: ['admins'], write: ['admins'], create: ['admins'], browse: ['admins'], admin: ['admins'] },
+      { topic: '>', read: ['admins'], write: ['admins'], create: ['admins'], admin: ['admins'] },
+      { queue: 'app.>', read: ['app'], write: ['app'], create: ['app'], browse: ['app'], admin: ['app'] },
+      { topic: 'ActiveMQ.Scheduler.Management', write: ['app'], create: ['app'] },
+    ],
+  });
+  const admin = await connectStomp(secure.stompPort, { headers: { login: 'admin', passcode: 'admin-secret' } });
+  const alice = await connectStomp(secure.stompPort, { headers: { login: 'alice', passcode: 'alice-secret' } });
+  try {
+    await admin.sendConfirmed('/queue/secret.q', 'admin secret', { AMQ_SCHEDULED_DELAY: '3600000' });
+    await alice.sendConfirmed('/queue/app.q', 'alice own', { AMQ_SCHEDULED_DELAY: '3600000' });
+    const jobsFor = (name: string): number => secure.server.broker.admin.scheduledList().filter((j) => j.message.destination.name === name).length;
+    // replies to a queue she may not send to go nowhere
+    await alice.sendConfirmed(MANAGEMENT, '', { AMQ_SCHEDULER_ACTION: 'BROWSE', 'reply-to': '/queue/secret.q' });
+    // replies to her own queue show only what she may browse
+    const inbox = await subscribeConfirmed(alice, '/queue/app.replies');
+    await alice.sendConfirmed(MANAGEMENT, '', { AMQ_SCHEDULER_ACTION: 'BROWSE', 'reply-to': '/queue/app.replies' });
+    assert.deepEqual((await inbox.take(1)).map((m) => m.body), ['alice own']);
+    await alice.sendConfirmed(MANAGEMENT, '', { AMQ_SCHEDULER_ACTION: 'REMOVEALL' });
+    assert.equal(jobsFor('app.q'), 0, 'her own job is cancelled');
+    assert.equal(jobsFor('secret.q'), 1, 'admin\'s stays');
+    // a round trip after the commands: nothing more reached her replies, nor secret.q
+    await alice.sendConfirmed('/queue/app.replies', 'marker');
+    assert.deepEqual((await inbox.take(1)).map((m) => m.body), ['marker']);
+    const secret = secure.server.broker.admin.destinationList().find((d) => d.kind === 'queue' && d.name === 'secret.q');
+    assert.equal(secret?.depth ?? 0, 0, 'no browse reply landed in secret.q');
+  } finally {
+    await alice.disconnect();
+    await admin.disconnect();
+    await secure.stop();
+  }
 });
