@@ -12,7 +12,8 @@ import { getWaiting } from '../helpers/amqp091.js';
 
 /**
  * A 0-9-1 consumer trusts `user_id`: the broker checked it names the publisher's own user. A header,
- * STOMP header or AMQP 1.0 property named JMSXUserID is the client's own claim and stays one.
+ * STOMP header or AMQP 1.0 property named JMSXUserID is the client's own claim and stays one, which
+ * STOMP and JMS consumers never get as their JMSXUserID.
  */
 let broker: SecureBroker;
 let admin: ChannelModel;
@@ -96,6 +97,27 @@ test('a checked user_id reaches 0-9-1 consumers, also once dead-lettered, and ot
   }
 });
 
+test('a JMSXUserID claimed by a STOMP or 0-9-1 publisher never reaches a STOMP consumer as the JMSXUserID header, which only a checked user id fills', async () => {
+  const q = `uid.claims.${counter++}`;
+  const stomp = await connectStomp(broker.stompPort, { headers: { login: 'mallory', passcode: 'mallory-secret' } });
+  const reader = await connectStomp(broker.stompPort, { headers: { login: 'admin', passcode: 'admin-secret' } });
+  const mallory = await asMallory();
+  try {
+    const inbox = reader.subscribe(`/queue/${q}`);
+    await stomp.sendConfirmed(`/queue/${q}`, 'stomp claim', { JMSXUserID: 'admin' });
+    const ch = await mallory.createConfirmChannel();
+    ch.sendToQueue(q, Buffer.from('0-9-1 claim'), { headers: { JMSXUserID: 'admin' } });
+    ch.sendToQueue(q, Buffer.from('0-9-1 checked'), { userId: 'mallory', headers: { JMSXUserID: 'admin' } });
+    await ch.waitForConfirms();
+    const got = [await inbox.next(), await inbox.next(), await inbox.next()];
+    assert.deepEqual(got.map((m) => [m.body, m.headers['JMSXUserID']]), [['stomp claim', undefined], ['0-9-1 claim', undefined], ['0-9-1 checked', 'mallory']]);
+  } finally {
+    await mallory.close();
+    await reader.disconnect();
+    await stomp.disconnect();
+  }
+});
+
 test('a STOMP header named JMSXUserID is no user_id for a 0-9-1 consumer, also once dead-lettered', async () => {
   const { q, dl } = await queueWithDeadLetters('stomp');
   const stomp = await connectStomp(broker.stompPort, { headers: { login: 'mallory', passcode: 'mallory-secret' } });
@@ -149,7 +171,7 @@ test('a JMS producer\'s JMSXUserID is the checked user id only when it is the me
     }
   }
 
-  // and back: a JMS consumer reads the checked user id, or else the client's own property, as JMSXUserID
+  // and back: a JMS consumer reads the checked user id as JMSXUserID, and never a header claiming one
   const toJms = `uid.to-jms.${counter++}`;
   await ch.assertQueue(toJms);
   const mallory = await asMallory();
@@ -159,7 +181,7 @@ test('a JMS producer\'s JMSXUserID is the checked user id only when it is the me
   await pub.waitForConfirms();
   await mallory.close();
   assert.equal(one(await jmsCheck(url('admin'), 'read-user', toJms), 'JMSXUserID'), 'mallory');
-  assert.equal(one(await jmsCheck(url('admin'), 'read-user', toJms), 'JMSXUserID'), 'admin');
+  assert.equal(one(await jmsCheck(url('admin'), 'read-user', toJms), 'JMSXUserID'), null);
 });
 
 test('a checked user_id, and a header named JMSXUserID, read the same after a restart', async () => {

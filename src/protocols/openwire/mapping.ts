@@ -180,7 +180,7 @@ function ownEncodings(wire: WireMessage, checkedUser: boolean): Map<string, unkn
 /**
  * A message as a JMS producer sent it, for core. `user` is the connection's: a JMSXUserID naming it
  * is the message's checked user id; any other is the client's claim, kept as a property of that name
- * (which JMS consumers still read as JMSXUserID, as from ActiveMQ without populateJMSXUserID).
+ * for protocols that see it as an ordinary one (JMS and STOMP consumers do not get it).
  */
 export function toMessageInit(wire: WireMessage, destination: Destination, temporary: TemporaryDestinations, user: string | undefined): MessageInit {
   const { body, bodyKind } = coreBody(wire);
@@ -277,11 +277,16 @@ function wireBody(message: Message): { type: number; content: Buffer | null } {
   }
 }
 
+const CLAIMED_USER_ID = 'JMSXUserID';
+
 function wireProperties(message: Message): Buffer | null {
+  // a property named JMSXUserID is some client's claim: JMS reads JMSXUserID as the checked user id alone
+  const claimed = message.properties.has(CLAIMED_USER_ID);
   const kept = message.encodings?.get(PROPERTIES_KEY);
-  if (kept !== undefined) return kept as Buffer;
+  if (kept !== undefined && !claimed) return kept as Buffer;
   if (message.properties.size === 0) return null;
-  return writeProperties([...message.properties], message.propertyTypes);
+  const entries = claimed ? [...message.properties].filter(([name]) => name !== CLAIMED_USER_ID) : [...message.properties];
+  return entries.length === 0 ? null : writeProperties(entries, message.propertyTypes);
 }
 
 interface EncodedParts {
@@ -339,7 +344,7 @@ export function toBodilessWireMessage(message: Message): WireMessage {
 }
 
 function wireMessage(message: Message, type: number, content: Buffer | null, properties: Buffer | null, messageId: MessageId, redeliveryCounter: number): WireMessage {
-  // only the checked user id: a client's JMSXUserID property goes among the properties, where JMS reads it when this is null
+  // only the checked user id (a client's claim is not passed on: see wireProperties)
   const userId = message.userId;
   return {
     type,

@@ -159,7 +159,8 @@ export function messageHead(message: Message, version: StompVersion, temporary: 
   for (const [name, value] of message.properties) {
     // a reply-to kept as a property (see replyToOf) is the header when the message has no reply destination
     if ((reservedHeaders.has(name) && !(name === 'reply-to' && message.replyTo === undefined)) || name === 'content-length') continue;
-    if (name === 'JMSXUserID' && message.userId !== undefined) continue;
+    // a property of that name is some client's claim: only the checked user id is this header
+    if (name === 'JMSXUserID') continue;
     head += headerText(name, version) + ':' + headerText(propertyText(value), version) + '\n';
   }
   // ActiveMQ sends content-length for bytes messages; a text body with a NUL needs it too
