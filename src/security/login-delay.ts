@@ -17,7 +17,9 @@ export interface LoginDelayOptions {
 interface Failures {
   count: number;
   last: number;
-  /** No login from the address is checked before this time. */
+  /** ms between two logins from the address being checked, after its latest failure. */
+  delay: number;
+  /** No login from the address is checked before this time: the next free turn. */
   until: number;
 }
 
@@ -43,7 +45,11 @@ export class LoginDelay {
       this.failures.delete(address);
       return;
     }
-    if (entry.until > now) await this.sleep(entry.until - now);
+    // logins from the address take turns a delay apart: guesses sent side by side are checked
+    // one by one, not all at once when a shared wait ends
+    const turn = Math.max(entry.until, now);
+    entry.until = turn + entry.delay;
+    if (turn > now) await this.sleep(turn - now);
   }
 
   /** The ms the next login from `address` will wait (0: none), for logs and tests. */
@@ -57,15 +63,14 @@ export class LoginDelay {
     let entry = this.failures.get(address);
     if (entry === undefined || now - entry.last > this.options.forgetAfter) {
       if (this.failures.size >= MAX_ADDRESSES) this.forgetOldest();
-      entry = { count: 0, last: now, until: now };
+      entry = { count: 0, last: now, delay: 0, until: now };
       this.failures.set(address, entry);
     }
     entry.count++;
     entry.last = now;
-    const delay = Math.min(this.options.max, this.options.initial * 2 ** Math.min(entry.count - 1, 30));
-    entry.until = Math.max(entry.until, now) + delay;
-    // the wait never runs further ahead than one maximum: concurrent failures do not stack up for ever
-    entry.until = Math.min(entry.until, now + this.options.max);
+    entry.delay = Math.min(this.options.max, this.options.initial * 2 ** Math.min(entry.count - 1, 30));
+    // turns already given to waiting logins stay theirs; the next one is at least a delay away
+    entry.until = Math.max(entry.until, now + entry.delay);
   }
 
   succeeded(address: string): void {

@@ -177,3 +177,31 @@ test('failed logins from one address wait longer each time, others do not wait, 
   await assert.rejects(guess('10.8.8.8:4711', 'd'), refusal);
   assert.equal(loginDelay.delayOf('10.8.8.8'), 200);
 });
+
+test('guesses sent side by side from one address are checked one at a time, a delay apart, not all when one wait ends', async () => {
+  const time = manualTime();
+  const directory = await memoryDirectory({ alice: { password: 'alice-secret', groups: ['shop'] } });
+  let checked = 0;
+  // counts each password the directory is asked to judge, and judges it at once (no scrypt on the thread pool)
+  const counting: typeof directory = { ...directory, verify: async () => (checked++, 'wrong-password' as const) };
+  const auth = await authenticator({ directories: [counting] }, time);
+  const guess = (password: string) => auth.authenticate(request({ username: 'alice', password }, '10.9.9.9'));
+  await assert.rejects(guess('first'), refusal);
+  checked = 0;
+  const guesses = ['a', 'b', 'c', 'd'].map((p) => assert.rejects(guess(p), refusal));
+  const settle = async (): Promise<void> => {
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+  };
+  await settle();
+  assert.equal(checked, 0);
+  // each guess has its own turn: the first 200 ms after the failure, each next one a further 200 ms on
+  for (const expected of [1, 2, 3, 4]) {
+    time.advance(199);
+    await settle();
+    assert.equal(checked, expected - 1, `before turn ${expected}`);
+    time.advance(1);
+    await settle();
+    assert.equal(checked, expected, `at turn ${expected}`);
+  }
+  await Promise.all(guesses);
+});
