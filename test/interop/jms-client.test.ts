@@ -95,6 +95,21 @@ describe('ActiveMQ JMS client with the rest of Ferry', { skip }, () => {
     assert.equal(one(result, 'aTimestamp'), 'Long:1700000000000');
   });
 
+  test('from AMQP 1.0: a bare reply-to with Qpid JMS\'s x-opt-jms-reply-to is the JMSReplyTo of that type', async () => {
+    const amqp = await connectAmqp(broker.amqpPort);
+    try {
+      const sender = await amqp.openSender('jms.reply-types');
+      for (const code of [1, 0]) {
+        const outcome = await amqp.send(sender, { reply_to: 'jms.answers', message_annotations: { 'x-opt-jms-reply-to': rhea.types.wrap_byte(code) }, body: `type ${code}` });
+        assert.equal(outcome.state, 'accepted');
+      }
+    } finally {
+      await amqp.close();
+    }
+    assert.equal(one(await jmsCheck(url, 'describe', 'jms.reply-types'), 'replyTo'), 'topic://jms.answers');
+    assert.equal(one(await jmsCheck(url, 'describe', 'jms.reply-types'), 'replyTo'), 'queue://jms.answers');
+  });
+
   test('AMQP 1.0 and 0-9-1 messages that share a message id all reach a JMS consumer on a failover: URL, none suppressed as a duplicate, each JMSMessageID the id its client gave', async () => {
     const amqp = await connectAmqp(broker.amqpPort);
     try {

@@ -211,8 +211,21 @@ describe('core -> AMQP', () => {
     assert.equal(out.absolute_expiry_time?.getTime(), NOW + 30_000);
     assert.equal(out.creation_time?.getTime(), NOW);
     assert.deepEqual(out.application_properties, { s: 'v', big: 123, neg: -5, dbl: 2.5, bin: Buffer.from([1]), nul: null });
-    assert.deepEqual(out.message_annotations, { 'x-opt-jms-msg-type': 5, 'x-opt-jms-dest': 0, 'x-opt-jms-reply-type': 1, 'x-opt-route': 'r1' });
+    assert.deepEqual(out.message_annotations, { 'x-opt-jms-msg-type': 5, 'x-opt-jms-dest': 0, 'x-opt-jms-reply-to': 1, 'x-opt-route': 'r1' });
     assert.equal(out.body, 'hi');
+  });
+
+  it('the JMS destination types go out as bytes under the names Qpid JMS reads, a client\'s own x-opt-jms-reply-to among them', () => {
+    const sent = rheaEncode({ reply_to: 'answers', message_annotations: { 'x-opt-jms-reply-to': rhea.types.wrap_byte(1) }, body: 'x' } as never);
+    const { fields } = decodeMessage(sent, NOW);
+    assert.deepEqual(fields.replyTo, { kind: 'topic', name: 'answers' });
+    const out = deliveryPayload(buildMessage({ ...fields, destination: { kind: 'topic', name: 'orders' } }, 'ID:broker-1', NOW, 'conn-1'), 0, NOW);
+    for (const [name, code] of [['x-opt-jms-dest', 1], ['x-opt-jms-reply-to', 1]] as const) {
+      const symbol = Buffer.concat([Buffer.from([0xa3, name.length]), Buffer.from(name)]);
+      const at = out.indexOf(symbol);
+      assert.ok(at >= 0 && out.indexOf(symbol, at + 1) < 0, `${name} once`);
+      assert.deepEqual([...out.subarray(at + symbol.length, at + symbol.length + 2)], [0x51, code], `${name} a byte`);
+    }
   });
 
   it('a ulong property past a long\'s range goes out as a ulong; every long keeps its sign', () => {
@@ -266,7 +279,7 @@ describe('core -> AMQP', () => {
       assert.deepEqual(encodeMessage(m), Buffer.concat([kept, body]));
       const out = rheaDecode(payload);
       assert.equal(out.reply_to, 'topic://answers');
-      assert.equal(out.message_annotations?.['x-opt-jms-reply-type'], 1);
+      assert.equal(out.message_annotations?.['x-opt-jms-reply-to'], 1);
     }
   });
 });

@@ -322,7 +322,8 @@ export class AmqpConnection implements SessionHost, LinkContext, SaslHost {
         undefined,
         put.symbols(['ANONYMOUS-RELAY']),
         undefined,
-        put.symbolMap({ product: PRODUCT, version: VERSION }),
+        // as ActiveMQ's AMQP transport offers them: Qpid JMS then writes `queue://x` and `topic://x`, which say the kind outright
+        put.symbolMap({ product: PRODUCT, version: VERSION, 'queue-prefix': 'queue://', 'topic-prefix': 'topic://' }),
       ]),
     );
   }

@@ -1,6 +1,6 @@
 import { FerryError } from '../../errors.js';
 import { mapBodyEntries, streamBodyItems, type BodyKind, type Destination, type Message, type MessageInit, type PropertyValue } from '../../core/index.js';
-import { formatAddress, parseAddress } from './address.js';
+import { formatAddress, jmsTypeCapabilities, parseAddress } from './address.js';
 import { AmqpReader, AmqpSymbol, AmqpWriter, isSingleValue, type AmqpValue } from './codec.js';
 import { LIST_CODES, MAP_CODES, encodeTypedBody } from './typed-body.js';
 
@@ -25,8 +25,11 @@ import { LIST_CODES, MAP_CODES, encodeTypedBody } from './typed-body.js';
  * text. Lists and maps, which the specification does not allow there, are dropped.
  * Message annotations are kept as user properties under their own names (`x-opt-...`); on the way
  * out every user property whose name starts with `x-opt-` is a message annotation. The JMS type
- * annotations `x-opt-jms-msg-type`, `x-opt-jms-dest` and `x-opt-jms-reply-type` are not kept: they
- * are written fresh from the body kind and the destinations, so Qpid JMS reads the right types.
+ * annotations `x-opt-jms-msg-type`, `x-opt-jms-dest` and `x-opt-jms-reply-to` (bytes) are not kept:
+ * they are written fresh from the body kind and the destinations, so Qpid JMS reads the right types.
+ * On the way in, `x-opt-jms-dest` and `x-opt-jms-reply-to` say what kind of destination a bare `to`
+ * or `reply-to` address names (a prefix in the address wins), as Artemis reads them: Qpid JMS sends a
+ * topic's bare name and this annotation through an anonymous relay.
  * Bodies: data sections -> bytes (several are joined); amqp-value string -> text (its UTF-8 bytes,
  * never decoded); amqp-value binary -> bytes; amqp-value null or no body -> empty bytes; amqp-value
  * map -> map; amqp-value list -> stream; amqp-sequence sections -> stream; any other amqp-value ->
@@ -60,10 +63,13 @@ const symbolicSections: Readonly<Record<string, number>> = {
   'amqp:footer:map': SECTION_FOOTER,
 };
 
-/** Annotations that Ferry writes itself, from the body kind and the destinations. */
+/**
+ * Annotations that Ferry writes itself, from the body kind and the destinations, under the names
+ * Qpid JMS, ActiveMQ and Artemis read them.
+ */
 const JMS_MSG_TYPE = 'x-opt-jms-msg-type';
 const JMS_DEST = 'x-opt-jms-dest';
-const JMS_REPLY_TYPE = 'x-opt-jms-reply-type';
+const JMS_REPLY_TYPE = 'x-opt-jms-reply-to';
 const generatedAnnotations: ReadonlySet<string> = new Set([JMS_MSG_TYPE, JMS_DEST, JMS_REPLY_TYPE]);
 /** Qpid JMS's codes for message types and destination types in those annotations. */
 const jmsMessageTypes: Readonly<Record<BodyKind, number>> = { none: 0, object: 1, map: 2, bytes: 3, stream: 4, text: 5 };
@@ -148,6 +154,8 @@ export interface DecodedMessage {
   readonly fields: MessageInit;
   /** The properties' `to`, which is where an anonymous-relay link sends it. */
   readonly to: string | undefined;
+  /** What the sender's `x-opt-jms-dest` says `to` is, as terminus capabilities (see `jmsTypeCapabilities`). */
+  readonly toCapabilities: readonly string[];
   /** The properties' `user-id`, as the sender claims it: the link takes it only when it names the connection's user. */
   readonly userId: string | undefined;
 }
@@ -197,6 +205,9 @@ export function decodeMessage(payload: Buffer, now: number): DecodedMessage {
   let userId: string | undefined;
   const body: Body = { kind: 'bytes', parts: [], sections: undefined };
   let to: string | undefined;
+  let replyTo: string | undefined;
+  let toType: number | undefined;
+  let replyToType: number | undefined;
   let ttl: number | undefined;
   let absoluteExpiry: number | undefined;
   while (reader.remaining > 0) {
@@ -219,6 +230,8 @@ export function decodeMessage(payload: Buffer, now: number): DecodedMessage {
           const key = reader.read();
           const value = reader.read();
           const name = key instanceof AmqpSymbol ? key.name : typeof key === 'string' ? key : undefined;
+          if (name === JMS_DEST && typeof value === 'number') toType = value;
+          else if (name === JMS_REPLY_TYPE && typeof value === 'number') replyToType = value;
           if (name === undefined || generatedAnnotations.has(name)) continue;
           const converted = toPropertyValue(value);
           if (converted !== undefined) properties.set(name, converted);
@@ -248,7 +261,7 @@ export function decodeMessage(payload: Buffer, now: number): DecodedMessage {
               if (typeof v === 'string') fields.type = v;
               break;
             case 4:
-              if (typeof v === 'string' && v.length > 0) fields.replyTo = parseAddress(v);
+              if (typeof v === 'string' && v.length > 0) replyTo = v;
               break;
             case 6:
               if (v instanceof AmqpSymbol) properties.set(CONTENT_TYPE, v.name);
@@ -325,11 +338,13 @@ export function decodeMessage(payload: Buffer, now: number): DecodedMessage {
         throw decodeError(`unknown message section 0x${code.toString(16)}`);
     }
   }
+  // Qpid JMS names a bare address's kind in an annotation, as it does when the broker offers no prefixes
+  if (replyTo !== undefined) fields.replyTo = parseAddress(replyTo, jmsTypeCapabilities(replyToType));
   fields.bodyKind = body.kind;
   fields.body = body.parts.length === 1 ? own(body.parts[0]!) : body.parts.length === 0 ? EMPTY : Buffer.concat(body.parts);
   if (absoluteExpiry !== undefined) fields.expiration = absoluteExpiry;
   else if (ttl !== undefined && ttl > 0) fields.expiration = now + ttl;
-  return { fields, to, userId };
+  return { fields, to, toCapabilities: jmsTypeCapabilities(toType), userId };
 }
 
 
