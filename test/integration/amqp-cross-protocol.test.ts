@@ -207,3 +207,30 @@ test('a bare reply-to with Qpid JMS\'s x-opt-jms-reply-to 1 is a topic for every
   assert.equal(message.message_annotations?.['x-opt-jms-reply-to'], 1);
   assert.equal(message.message_annotations?.['x-opt-jms-reply-type'], undefined);
 });
+
+test('data bodies are read by content-type or Qpid JMS\'s x-opt-jms-msg-type: text reaches STOMP as text, and AMQP consumers get each back in a data section with the type its sender gave', async () => {
+  const q = unique('data-kinds');
+  const stompIn = await stompSubscribe(`/queue/${q}`);
+  const sender = await amqp.openSender(q);
+  const data = (bytes: Buffer): unknown => rhea.message.data_section(bytes);
+  const serialized = Buffer.from('aced00057400026869', 'hex');
+  const sent = [
+    { content_type: 'application/x-java-serialized-object', message_annotations: { 'x-opt-jms-msg-type': rhea.types.wrap_byte(1) }, body: data(serialized) },
+    { content_type: 'text/plain; charset=utf-8', body: data(Buffer.from('héllo')) },
+    { message_annotations: { 'x-opt-jms-msg-type': rhea.types.wrap_byte(5) }, body: data(Buffer.from('by type')) },
+    { content_type: 'application/json', message_annotations: { 'x-opt-jms-msg-type': rhea.types.wrap_byte(3) }, body: data(Buffer.from('{}')) },
+  ];
+  for (const message of sent) assert.equal((await amqp.send(sender, message)).state, 'accepted');
+  const stomp = await stompIn.take(4);
+  assert.deepEqual(stomp.map((m) => m.headers['content-length'] !== undefined), [true, false, false, true], 'only the text ones are text');
+  assert.deepEqual([stomp[1]!.body, stomp[2]!.body], ['héllo', 'by type']);
+
+  const back = unique('data-kinds-back');
+  const { inbox } = await amqp.openReceiver(back);
+  const again = await amqp.openSender(back);
+  for (const message of sent) await amqp.send(again, message);
+  const received = (await inbox.take(4)).map((r) => r.message);
+  assert.deepEqual(received.map((m) => m.message_annotations?.['x-opt-jms-msg-type']), [1, 5, 5, 3]);
+  assert.deepEqual(received.map((m) => (m.body as { content: Buffer }).content), [serialized, Buffer.from('héllo'), Buffer.from('by type'), Buffer.from('{}')]);
+  assert.deepEqual(received.map((m) => m.content_type), ['application/x-java-serialized-object', 'text/plain; charset=utf-8', undefined, 'application/json']);
+});

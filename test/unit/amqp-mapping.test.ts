@@ -126,6 +126,26 @@ describe('AMQP -> core', () => {
     assert.equal(kind(true)[0], 'object');
   });
 
+  it('a data body\'s kind: the sender\'s x-opt-jms-msg-type, else its content-type as ActiveMQ reads it; text only when it is UTF-8', () => {
+    const kind = (content_type: string | undefined, bytes: Buffer, msgType?: number): string => {
+      const sent = { content_type, body: rhea.message.data_section(bytes), ...(msgType === undefined ? {} : { message_annotations: { 'x-opt-jms-msg-type': rhea.types.wrap_byte(msgType) } }) };
+      return decodeMessage(rheaEncode(sent as never), NOW).fields.bodyKind!;
+    };
+    const text = Buffer.from('héllo');
+    assert.deepEqual(
+      ['text/plain', 'TEXT/html; Charset="UTF-8"', 'text/plain;charset=us-ascii', 'application/json', 'application/vnd.x+xml', 'application/xml-dtd; q=1'].map((t) => kind(t, text)),
+      ['text', 'text', 'text', 'text', 'text', 'text'],
+    );
+    assert.deepEqual(
+      ['application/octet-stream', 'application/pdf', 'text', 'text/', 'text/plain; charset=iso-8859-1', undefined].map((t) => kind(t, text)),
+      ['bytes', 'bytes', 'bytes', 'bytes', 'bytes', 'bytes'],
+    );
+    assert.equal(kind('text/plain', Buffer.from([0xff, 0xfe])), 'bytes', 'not UTF-8');
+    assert.equal(kind('application/x-java-serialized-object', Buffer.from([0xac, 0xed])), 'object');
+    assert.deepEqual([kind(undefined, text, 5), kind(undefined, text, 1), kind('text/plain', text, 3), kind('text/plain', text, 2)], ['text', 'object', 'bytes', 'text']);
+    assert.equal(kind(undefined, Buffer.alloc(0), 0), 'none');
+  });
+
   it('a message with no sections is an empty bytes message', () => {
     const { fields } = decodeMessage(Buffer.alloc(0), NOW);
     assert.equal(fields.bodyKind, 'bytes');

@@ -1,5 +1,6 @@
+import { isUtf8 } from 'node:buffer';
 import { FerryError } from '../../errors.js';
-import { mapBodyEntries, streamBodyItems, type BodyKind, type Destination, type Message, type MessageInit, type PropertyValue } from '../../core/index.js';
+import { mapBodyEntries, streamBodyItems, type BodyKind, type Destination, type Message, type MessageInit, type NativeEncoding, type PropertyValue } from '../../core/index.js';
 import { formatAddress, jmsTypeCapabilities, parseAddress } from './address.js';
 import { AmqpReader, AmqpSymbol, AmqpWriter, isSingleValue, type AmqpValue } from './codec.js';
 import { LIST_CODES, MAP_CODES, encodeTypedBody } from './typed-body.js';
@@ -30,15 +31,21 @@ import { LIST_CODES, MAP_CODES, encodeTypedBody } from './typed-body.js';
  * On the way in, `x-opt-jms-dest` and `x-opt-jms-reply-to` say what kind of destination a bare `to`
  * or `reply-to` address names (a prefix in the address wins), as Artemis reads them: Qpid JMS sends a
  * topic's bare name and this annotation through an anonymous relay.
- * Bodies: data sections -> bytes (several are joined); amqp-value string -> text (its UTF-8 bytes,
- * never decoded); amqp-value binary -> bytes; amqp-value null or no body -> empty bytes; amqp-value
- * map -> map; amqp-value list -> stream; amqp-sequence sections -> stream; any other amqp-value ->
- * object. Map, stream and object bodies keep their AMQP encoding as the body bytes (a stream that
+ * Bodies: data sections (several are joined) -> by the sender's `x-opt-jms-msg-type` when it is 1
+ * (object), 3 (bytes) or 5 (text), as Qpid JMS reads it, and otherwise by content-type, as ActiveMQ's
+ * and Artemis's AMQP transports read it: `application/x-java-serialized-object` -> object (the bytes
+ * as they are, never deserialized), a text type (text/*, XML, JSON, JavaScript) whose charset is
+ * UTF-8 (the default) or US-ASCII and whose bytes are UTF-8 -> text, anything else -> bytes; a text
+ * or object body that came in data sections goes back to AMQP consumers in one, as ActiveMQ keeps
+ * its original encoding. No body is read as an empty data section, and msg-type 0 with an empty
+ * body is none. amqp-value string -> text (its UTF-8 bytes, never decoded); amqp-value binary ->
+ * bytes; amqp-value null -> empty bytes; amqp-value map -> map; amqp-value list -> stream;
+ * amqp-sequence sections -> stream; any other amqp-value -> object. Map, stream and object bodies keep their AMQP encoding as the body bytes (a stream that
  * came as amqp-sequence keeps its whole sections), so an AMQP consumer receives exactly what was
  * sent; on the way out such a body is written back as it came when it is a valid AMQP encoding of
  * its kind, and as a data section otherwise (an object from another protocol is tagged
  * `application/x-java-serialized-object`, as Qpid JMS expects). Text goes out as amqp-value
- * string, bytes as one data section.
+ * string (unless it came in data sections), bytes as one data section.
  */
 
 const SECTION_HEADER = 0x70;
@@ -74,6 +81,17 @@ const generatedAnnotations: ReadonlySet<string> = new Set([JMS_MSG_TYPE, JMS_DES
 /** Qpid JMS's codes for message types and destination types in those annotations. */
 const jmsMessageTypes: Readonly<Record<BodyKind, number>> = { none: 0, object: 1, map: 2, bytes: 3, stream: 4, text: 5 };
 const SERIALIZED_JAVA = 'application/x-java-serialized-object';
+/** The kinds of Qpid JMS's message-type codes that a data section may carry. */
+const dataMessageTypes: ReadonlyMap<number, BodyKind> = new Map([
+  [1, 'object'],
+  [3, 'bytes'],
+  [5, 'text'],
+]);
+/**
+ * Kept with a text or object message whose body came in data sections (`Message.native`, which is
+ * also in its store record), so that AMQP consumers get it back in a data section.
+ */
+const DATA_BODY: NativeEncoding = { protocol: 'amqp', bytes: Buffer.from([SECTION_DATA]), exact: true };
 
 /** User properties that travel in the properties section instead of application-properties. */
 const CONTENT_TYPE = 'content-type';
@@ -200,6 +218,7 @@ export function decodeMessage(payload: Buffer, now: number): DecodedMessage {
     groupId: undefined,
     groupSeq: undefined,
     userId: undefined,
+    native: undefined,
     properties,
   };
   let userId: string | undefined;
@@ -208,6 +227,7 @@ export function decodeMessage(payload: Buffer, now: number): DecodedMessage {
   let replyTo: string | undefined;
   let toType: number | undefined;
   let replyToType: number | undefined;
+  let msgType: number | undefined;
   let ttl: number | undefined;
   let absoluteExpiry: number | undefined;
   while (reader.remaining > 0) {
@@ -232,6 +252,7 @@ export function decodeMessage(payload: Buffer, now: number): DecodedMessage {
           const name = key instanceof AmqpSymbol ? key.name : typeof key === 'string' ? key : undefined;
           if (name === JMS_DEST && typeof value === 'number') toType = value;
           else if (name === JMS_REPLY_TYPE && typeof value === 'number') replyToType = value;
+          else if (name === JMS_MSG_TYPE && typeof value === 'number') msgType = value;
           if (name === undefined || generatedAnnotations.has(name)) continue;
           const converted = toPropertyValue(value);
           if (converted !== undefined) properties.set(name, converted);
@@ -340,19 +361,54 @@ export function decodeMessage(payload: Buffer, now: number): DecodedMessage {
   }
   // Qpid JMS names a bare address's kind in an annotation, as it does when the broker offers no prefixes
   if (replyTo !== undefined) fields.replyTo = parseAddress(replyTo, jmsTypeCapabilities(replyToType));
-  fields.bodyKind = body.kind;
   fields.body = body.parts.length === 1 ? own(body.parts[0]!) : body.parts.length === 0 ? EMPTY : Buffer.concat(body.parts);
+  if (body.sections === 'data' || body.sections === undefined) {
+    body.kind = dataBodyKind(msgType, properties.get(CONTENT_TYPE), fields.body);
+    if (body.kind === 'text' || body.kind === 'object') fields.native = DATA_BODY;
+  }
+  fields.bodyKind = body.kind;
   if (absoluteExpiry !== undefined) fields.expiration = absoluteExpiry;
   else if (ttl !== undefined && ttl > 0) fields.expiration = now + ttl;
   return { fields, to, toCapabilities: jmsTypeCapabilities(toType), userId };
 }
-
 
 function addBody(body: Body, sections: 'data' | 'sequence' | 'value', kind: BodyKind, part: Buffer): void {
   if (body.sections !== undefined && body.sections !== sections) throw decodeError(`a message body mixes ${body.sections} and ${sections} sections`);
   body.sections = sections;
   body.kind = kind;
   body.parts.push(part);
+}
+
+/** See the module's comment, Bodies. */
+function dataBodyKind(msgType: number | undefined, contentType: PropertyValue | undefined, body: Buffer): BodyKind {
+  if (msgType === 0 && body.length === 0) return 'none';
+  const type = typeof contentType === 'string' ? parseContentType(contentType) : undefined;
+  const kind = (msgType === undefined ? undefined : dataMessageTypes.get(msgType)) ?? (type === undefined ? 'bytes' : type.mime === SERIALIZED_JAVA ? 'object' : type.textual ? 'text' : 'bytes');
+  if (kind !== 'text') return kind;
+  // core's text is UTF-8 bytes, which are never transcoded here
+  const charset = type?.charset ?? 'utf-8';
+  return (charset === 'utf-8' || charset === 'utf8' || charset === 'us-ascii') && isUtf8(body) ? 'text' : 'bytes';
+}
+
+/** A content-type's media type, whether it is text (as ActiveMQ's AMQP transport tells), and its charset, all lower case. */
+function parseContentType(contentType: string): { mime: string; textual: boolean; charset: string | undefined } {
+  const [head = '', ...parameters] = contentType.toLowerCase().split(';');
+  const mime = head.trim();
+  const slash = mime.indexOf('/');
+  const type = mime.slice(0, slash);
+  const subtype = mime.slice(slash + 1);
+  const textual =
+    slash > 0 &&
+    subtype !== '' &&
+    (type === 'text' || (type === 'application' && (['xml', 'json', 'javascript', 'ecmascript', 'xml-dtd'].includes(subtype) || subtype.endsWith('+xml') || subtype.endsWith('+json'))));
+  let charset: string | undefined;
+  for (const parameter of parameters) {
+    const eq = parameter.indexOf('=');
+    if (eq < 0 || parameter.slice(0, eq).trim() !== 'charset') continue;
+    charset = parameter.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1');
+    break;
+  }
+  return { mime, textual, charset };
 }
 
 // outgoing
@@ -461,7 +517,9 @@ function encodeMessageHead(message: Message, body: Buffer): Buffer {
 
   let bodyKind = message.bodyKind;
   let bodyAs: 'data' | 'string' | 'raw-value' | 'raw-sections' = 'data';
-  if (bodyKind === 'text') bodyAs = 'string';
+  const cameAsData = message.native?.protocol === DATA_BODY.protocol && message.native.bytes[0] === SECTION_DATA;
+  if (cameAsData) bodyAs = 'data';
+  else if (bodyKind === 'text') bodyAs = 'string';
   else if (bodyKind === 'map' && isSingleValue(body, (c) => MAP_CODES.has(c))) bodyAs = 'raw-value';
   else if (bodyKind === 'stream' && isSingleValue(body, (c) => LIST_CODES.has(c))) bodyAs = 'raw-value';
   else if (bodyKind === 'stream' && isSequenceSections(body)) bodyAs = 'raw-sections';
