@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { FerryError } from '../../errors.js';
-import { mapBodyEntries, streamBodyItems, type BodyKind, type Destination, type Message, type MessageInit, type NativeEncoding, type PropertyValue } from '../../core/index.js';
+import { ScheduleProperty, mapBodyEntries, streamBodyItems, type BodyKind, type Destination, type Message, type MessageInit, type NativeEncoding, type PropertyValue } from '../../core/index.js';
 import { formatAddress, jmsTypeCapabilities, parseAddress } from './address.js';
 import { AmqpReader, AmqpSymbol, AmqpWriter, isSingleValue, type AmqpValue } from './codec.js';
 import { LIST_CODES, MAP_CODES, encodeTypedBody } from './typed-body.js';
@@ -31,6 +31,9 @@ import { LIST_CODES, MAP_CODES, encodeTypedBody } from './typed-body.js';
  * On the way in, `x-opt-jms-dest` and `x-opt-jms-reply-to` say what kind of destination a bare `to`
  * or `reply-to` address names (a prefix in the address wins), as Artemis reads them: Qpid JMS sends a
  * topic's bare name and this annotation through an anonymous relay.
+ * `x-opt-delivery-time` (a time, which wins) and `x-opt-delivery-delay` (milliseconds) are not kept
+ * either: they hold the message back as AMQ_SCHEDULED_DELAY does (unless the message has its own),
+ * as Artemis schedules them; a time already past or a delay of 0 delivers it at once.
  * Bodies: data sections (several are joined) -> by the sender's `x-opt-jms-msg-type` when it is 1
  * (object), 3 (bytes) or 5 (text), as Qpid JMS reads it, and otherwise by content-type, as ActiveMQ's
  * and Artemis's AMQP transports read it: `application/x-java-serialized-object` -> object (the bytes
@@ -81,6 +84,9 @@ const generatedAnnotations: ReadonlySet<string> = new Set([JMS_MSG_TYPE, JMS_DES
 /** Qpid JMS's codes for message types and destination types in those annotations. */
 const jmsMessageTypes: Readonly<Record<BodyKind, number>> = { none: 0, object: 1, map: 2, bytes: 3, stream: 4, text: 5 };
 const SERIALIZED_JAVA = 'application/x-java-serialized-object';
+/** Annotations that hold a message back, read into the scheduler's own property. */
+const DELIVERY_TIME = 'x-opt-delivery-time';
+const DELIVERY_DELAY = 'x-opt-delivery-delay';
 /** The kinds of Qpid JMS's message-type codes that a data section may carry. */
 const dataMessageTypes: ReadonlyMap<number, BodyKind> = new Map([
   [1, 'object'],
@@ -228,6 +234,8 @@ export function decodeMessage(payload: Buffer, now: number): DecodedMessage {
   let toType: number | undefined;
   let replyToType: number | undefined;
   let msgType: number | undefined;
+  let deliveryTime: number | undefined;
+  let deliveryDelay: number | undefined;
   let ttl: number | undefined;
   let absoluteExpiry: number | undefined;
   while (reader.remaining > 0) {
@@ -253,6 +261,14 @@ export function decodeMessage(payload: Buffer, now: number): DecodedMessage {
           if (name === JMS_DEST && typeof value === 'number') toType = value;
           else if (name === JMS_REPLY_TYPE && typeof value === 'number') replyToType = value;
           else if (name === JMS_MSG_TYPE && typeof value === 'number') msgType = value;
+          else if (name === DELIVERY_TIME || name === DELIVERY_DELAY) {
+            const ms = typeof value === 'bigint' ? Number(value) : value;
+            if (typeof ms === 'number' && Number.isFinite(ms)) {
+              if (name === DELIVERY_TIME) deliveryTime = ms;
+              else deliveryDelay = ms;
+            }
+            continue;
+          }
           if (name === undefined || generatedAnnotations.has(name)) continue;
           const converted = toPropertyValue(value);
           if (converted !== undefined) properties.set(name, converted);
@@ -367,6 +383,8 @@ export function decodeMessage(payload: Buffer, now: number): DecodedMessage {
     if (body.kind === 'text' || body.kind === 'object') fields.native = DATA_BODY;
   }
   fields.bodyKind = body.kind;
+  const delay = deliveryTime !== undefined ? deliveryTime - now : deliveryDelay;
+  if (delay !== undefined && delay > 0 && !properties.has(ScheduleProperty.delay)) properties.set(ScheduleProperty.delay, Math.trunc(delay));
   if (absoluteExpiry !== undefined) fields.expiration = absoluteExpiry;
   else if (ttl !== undefined && ttl > 0) fields.expiration = now + ttl;
   return { fields, to, toCapabilities: jmsTypeCapabilities(toType), userId };
