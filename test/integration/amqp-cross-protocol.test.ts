@@ -168,3 +168,69 @@ test('STOMP 1.1 ack:client of an id that several AMQP messages share acknowledge
   assert.deepEqual([stats.pending, stats.inFlight], [0, 0], 'all three acknowledged');
   raw.destroy();
 });
+
+test('Qpid JMS\'s relay send to a topic (a bare "to" and x-opt-jms-dest 1) reaches the topic\'s STOMP and AMQP subscribers, and makes no queue', async () => {
+  const properties = amqp.connection.remote.open?.properties as Record<string, unknown> | undefined;
+  assert.deepEqual([properties?.['queue-prefix'], properties?.['topic-prefix']], ['queue://', 'topic://'], 'the prefixes Qpid JMS writes addresses with');
+  const t = unique('relay-topic');
+  const stompIn = await stompSubscribe(`/topic/${t}`);
+  const { inbox } = await amqp.openReceiver(`topic://${t}`);
+  const relay = await amqp.openSender({ target: {} });
+  const dest = (code: number): Record<string, unknown> => ({ 'x-opt-jms-dest': rhea.types.wrap_byte(code) });
+  assert.equal((await amqp.send(relay, { to: t, message_annotations: dest(1), body: 'to the topic' })).state, 'accepted');
+  const got = await stompIn.next();
+  assert.equal(got.body, 'to the topic');
+  assert.equal(got.headers['destination'], `/topic/${t}`);
+  const { message } = await inbox.next();
+  assert.equal(message.to, `topic://${t}`);
+  assert.equal(message.message_annotations?.['x-opt-jms-dest'], 1);
+  assert.equal(broker.server.broker.stats().queues.some((q) => q.name === t), false, 'no queue of the topic\'s name');
+
+  const q = unique('relay-queue');
+  const queueIn = await stompSubscribe(`/queue/${q}`);
+  assert.equal((await amqp.send(relay, { to: q, message_annotations: dest(0), body: 'to the queue' })).state, 'accepted');
+  assert.equal((await queueIn.next()).headers['destination'], `/queue/${q}`);
+});
+
+test('a bare reply-to with Qpid JMS\'s x-opt-jms-reply-to 1 is a topic for every consumer, and the annotation comes back as that name', async () => {
+  const q = unique('reply-type');
+  const stompIn = await stompSubscribe(`/queue/${q}`);
+  const sender = await amqp.openSender(q);
+  await amqp.send(sender, { reply_to: `${q}.answers`, message_annotations: { 'x-opt-jms-reply-to': rhea.types.wrap_byte(1) }, body: 'question' });
+  assert.equal((await stompIn.next()).headers['reply-to'], `/topic/${q}.answers`);
+
+  const back = unique('reply-type-back');
+  const { inbox } = await amqp.openReceiver(back);
+  await amqp.send(await amqp.openSender(back), { reply_to: `${q}.answers`, message_annotations: { 'x-opt-jms-reply-to': rhea.types.wrap_byte(1) }, body: 'question' });
+  const { message } = await inbox.next();
+  assert.equal(message.reply_to, `topic://${q}.answers`);
+  assert.equal(message.message_annotations?.['x-opt-jms-reply-to'], 1);
+  assert.equal(message.message_annotations?.['x-opt-jms-reply-type'], undefined);
+});
+
+test('data bodies are read by content-type or Qpid JMS\'s x-opt-jms-msg-type: text reaches STOMP as text, and AMQP consumers get each back in a data section with the type its sender gave', async () => {
+  const q = unique('data-kinds');
+  const stompIn = await stompSubscribe(`/queue/${q}`);
+  const sender = await amqp.openSender(q);
+  const data = (bytes: Buffer): unknown => rhea.message.data_section(bytes);
+  const serialized = Buffer.from('aced00057400026869', 'hex');
+  const sent = [
+    { content_type: 'application/x-java-serialized-object', message_annotations: { 'x-opt-jms-msg-type': rhea.types.wrap_byte(1) }, body: data(serialized) },
+    { content_type: 'text/plain; charset=utf-8', body: data(Buffer.from('héllo')) },
+    { message_annotations: { 'x-opt-jms-msg-type': rhea.types.wrap_byte(5) }, body: data(Buffer.from('by type')) },
+    { content_type: 'application/json', message_annotations: { 'x-opt-jms-msg-type': rhea.types.wrap_byte(3) }, body: data(Buffer.from('{}')) },
+  ];
+  for (const message of sent) assert.equal((await amqp.send(sender, message)).state, 'accepted');
+  const stomp = await stompIn.take(4);
+  assert.deepEqual(stomp.map((m) => m.headers['content-length'] !== undefined), [true, false, false, true], 'only the text ones are text');
+  assert.deepEqual([stomp[1]!.body, stomp[2]!.body], ['héllo', 'by type']);
+
+  const back = unique('data-kinds-back');
+  const { inbox } = await amqp.openReceiver(back);
+  const again = await amqp.openSender(back);
+  for (const message of sent) await amqp.send(again, message);
+  const received = (await inbox.take(4)).map((r) => r.message);
+  assert.deepEqual(received.map((m) => m.message_annotations?.['x-opt-jms-msg-type']), [1, 5, 5, 3]);
+  assert.deepEqual(received.map((m) => (m.body as { content: Buffer }).content), [serialized, Buffer.from('héllo'), Buffer.from('by type'), Buffer.from('{}')]);
+  assert.deepEqual(received.map((m) => m.content_type), ['application/x-java-serialized-object', 'text/plain; charset=utf-8', undefined, 'application/json']);
+});

@@ -4,6 +4,7 @@ import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { jmsCheck, jmsMissing, one } from '../helpers/jms.js';
 import { startSecureBroker } from '../helpers/security.js';
 import { connectStomp } from '../helpers/stomp.js';
+import type { Message } from 'rhea';
 import { connectAmqp, rhea } from '../helpers/amqp.js';
 import { connect091, consumeInto } from '../helpers/amqp091.js';
 import { connectMqtt } from '../helpers/mqtt.js';
@@ -93,6 +94,63 @@ describe('ActiveMQ JMS client with the rest of Ferry', { skip }, () => {
     assert.equal(one(result, 'aUint'), 'Long:4000000000');
     assert.equal(one(result, 'aUint.long'), 4_000_000_000);
     assert.equal(one(result, 'aTimestamp'), 'Long:1700000000000');
+  });
+
+  test('from AMQP 1.0: a bare reply-to with Qpid JMS\'s x-opt-jms-reply-to is the JMSReplyTo of that type', async () => {
+    const amqp = await connectAmqp(broker.amqpPort);
+    try {
+      const sender = await amqp.openSender('jms.reply-types');
+      for (const code of [1, 0]) {
+        const outcome = await amqp.send(sender, { reply_to: 'jms.answers', message_annotations: { 'x-opt-jms-reply-to': rhea.types.wrap_byte(code) }, body: `type ${code}` });
+        assert.equal(outcome.state, 'accepted');
+      }
+    } finally {
+      await amqp.close();
+    }
+    assert.equal(one(await jmsCheck(url, 'describe', 'jms.reply-types'), 'replyTo'), 'topic://jms.answers');
+    assert.equal(one(await jmsCheck(url, 'describe', 'jms.reply-types'), 'replyTo'), 'queue://jms.answers');
+  });
+
+  test('AMQP 1.0 data bodies reach JMS by content-type, as ActiveMQ reads them, and a JMS ObjectMessage relayed by an AMQP client is one again', async () => {
+    const amqp = await connectAmqp(broker.amqpPort);
+    try {
+      const sender = await amqp.openSender('jms.data-bodies');
+      const data = (bytes: Buffer): unknown => rhea.message.data_section(bytes);
+      const sent = [
+        // a Java-serialized String "hi", as Qpid JMS sends an ObjectMessage
+        { content_type: 'application/x-java-serialized-object', message_annotations: { 'x-opt-jms-msg-type': rhea.types.wrap_byte(1) }, body: data(Buffer.from('aced00057400026869', 'hex')) },
+        { content_type: 'text/plain; charset=utf-8', body: data(Buffer.from('héllo')) },
+        { content_type: 'application/json', body: data(Buffer.from('{"a":1}')) },
+        { content_type: 'application/octet-stream', body: data(Buffer.from([1, 2, 3])) },
+        { body: data(Buffer.from([4, 5])) },
+        { content_type: 'text/plain; charset=iso-8859-1', body: data(Buffer.from('h\xe9', 'latin1')) },
+      ];
+      for (const message of sent) assert.equal((await amqp.send(sender, message)).state, 'accepted');
+
+      await jmsCheck(url, 'send-kinds', 'jms.kinds.out');
+      const kinds = (await (await amqp.openReceiver('jms.kinds.out')).inbox.take(6)).map((r) => r.message);
+      const relay = await amqp.openSender('jms.kinds.back');
+      // the text, the object and the bytes message, as an AMQP client that forwards what it got sends them
+      for (const m of [kinds[0]!, kinds[2]!, kinds[5]!]) {
+        const forwarded: Message = { body: m.body };
+        if (m.content_type !== undefined) forwarded.content_type = m.content_type;
+        if (m.message_annotations !== undefined) forwarded.message_annotations = m.message_annotations;
+        const outcome = await amqp.send(relay, forwarded);
+        assert.equal(outcome.state, 'accepted');
+      }
+    } finally {
+      await amqp.close();
+    }
+    const result = await jmsCheck(url, 'read-kinds', 'jms.data-bodies', '6');
+    assert.deepEqual(
+      [0, 1, 2, 3, 4, 5].map((i) => `${String(one(result, `${i}.class`))} ${String(one(result, `${i}.body`))}`),
+      ['ObjectMessage hi', 'TextMessage héllo', 'TextMessage {"a":1}', 'BytesMessage length 3', 'BytesMessage length 2', 'BytesMessage length 2'],
+    );
+    const relayed = await jmsCheck(url, 'read-kinds', 'jms.kinds.back', '3');
+    assert.deepEqual(
+      [0, 1, 2].map((i) => `${String(one(relayed, `${i}.class`))} ${String(one(relayed, `${i}.body`))}`),
+      ['TextMessage typed', 'ObjectMessage [an, object]', 'BytesMessage length 3'],
+    );
   });
 
   test('AMQP 1.0 and 0-9-1 messages that share a message id all reach a JMS consumer on a failover: URL, none suppressed as a duplicate, each JMSMessageID the id its client gave', async () => {

@@ -126,6 +126,26 @@ describe('AMQP -> core', () => {
     assert.equal(kind(true)[0], 'object');
   });
 
+  it('a data body\'s kind: the sender\'s x-opt-jms-msg-type, else its content-type as ActiveMQ reads it; text only when it is UTF-8', () => {
+    const kind = (content_type: string | undefined, bytes: Buffer, msgType?: number): string => {
+      const sent = { content_type, body: rhea.message.data_section(bytes), ...(msgType === undefined ? {} : { message_annotations: { 'x-opt-jms-msg-type': rhea.types.wrap_byte(msgType) } }) };
+      return decodeMessage(rheaEncode(sent as never), NOW).fields.bodyKind!;
+    };
+    const text = Buffer.from('héllo');
+    assert.deepEqual(
+      ['text/plain', 'TEXT/html; Charset="UTF-8"', 'text/plain;charset=us-ascii', 'application/json', 'application/vnd.x+xml', 'application/xml-dtd; q=1'].map((t) => kind(t, text)),
+      ['text', 'text', 'text', 'text', 'text', 'text'],
+    );
+    assert.deepEqual(
+      ['application/octet-stream', 'application/pdf', 'text', 'text/', 'text/plain; charset=iso-8859-1', undefined].map((t) => kind(t, text)),
+      ['bytes', 'bytes', 'bytes', 'bytes', 'bytes', 'bytes'],
+    );
+    assert.equal(kind('text/plain', Buffer.from([0xff, 0xfe])), 'bytes', 'not UTF-8');
+    assert.equal(kind('application/x-java-serialized-object', Buffer.from([0xac, 0xed])), 'object');
+    assert.deepEqual([kind(undefined, text, 5), kind(undefined, text, 1), kind('text/plain', text, 3), kind('text/plain', text, 2)], ['text', 'object', 'bytes', 'text']);
+    assert.equal(kind(undefined, Buffer.alloc(0), 0), 'none');
+  });
+
   it('a message with no sections is an empty bytes message', () => {
     const { fields } = decodeMessage(Buffer.alloc(0), NOW);
     assert.equal(fields.bodyKind, 'bytes');
@@ -211,8 +231,21 @@ describe('core -> AMQP', () => {
     assert.equal(out.absolute_expiry_time?.getTime(), NOW + 30_000);
     assert.equal(out.creation_time?.getTime(), NOW);
     assert.deepEqual(out.application_properties, { s: 'v', big: 123, neg: -5, dbl: 2.5, bin: Buffer.from([1]), nul: null });
-    assert.deepEqual(out.message_annotations, { 'x-opt-jms-msg-type': 5, 'x-opt-jms-dest': 0, 'x-opt-jms-reply-type': 1, 'x-opt-route': 'r1' });
+    assert.deepEqual(out.message_annotations, { 'x-opt-jms-msg-type': 5, 'x-opt-jms-dest': 0, 'x-opt-jms-reply-to': 1, 'x-opt-route': 'r1' });
     assert.equal(out.body, 'hi');
+  });
+
+  it('the JMS destination types go out as bytes under the names Qpid JMS reads, a client\'s own x-opt-jms-reply-to among them', () => {
+    const sent = rheaEncode({ reply_to: 'answers', message_annotations: { 'x-opt-jms-reply-to': rhea.types.wrap_byte(1) }, body: 'x' } as never);
+    const { fields } = decodeMessage(sent, NOW);
+    assert.deepEqual(fields.replyTo, { kind: 'topic', name: 'answers' });
+    const out = deliveryPayload(buildMessage({ ...fields, destination: { kind: 'topic', name: 'orders' } }, 'ID:broker-1', NOW, 'conn-1'), 0, NOW);
+    for (const [name, code] of [['x-opt-jms-dest', 1], ['x-opt-jms-reply-to', 1]] as const) {
+      const symbol = Buffer.concat([Buffer.from([0xa3, name.length]), Buffer.from(name)]);
+      const at = out.indexOf(symbol);
+      assert.ok(at >= 0 && out.indexOf(symbol, at + 1) < 0, `${name} once`);
+      assert.deepEqual([...out.subarray(at + symbol.length, at + symbol.length + 2)], [0x51, code], `${name} a byte`);
+    }
   });
 
   it('a ulong property past a long\'s range goes out as a ulong; every long keeps its sign', () => {
@@ -266,7 +299,7 @@ describe('core -> AMQP', () => {
       assert.deepEqual(encodeMessage(m), Buffer.concat([kept, body]));
       const out = rheaDecode(payload);
       assert.equal(out.reply_to, 'topic://answers');
-      assert.equal(out.message_annotations?.['x-opt-jms-reply-type'], 1);
+      assert.equal(out.message_annotations?.['x-opt-jms-reply-to'], 1);
     }
   });
 });

@@ -42,6 +42,18 @@ export function capabilityOf(destination: Destination): string {
   return destination.kind;
 }
 
+const jmsTypes: readonly (readonly string[])[] = [['queue'], ['topic'], ['temporary-queue'], ['temporary-topic']];
+
+/**
+ * Qpid JMS's destination type codes (the message annotations `x-opt-jms-dest` and
+ * `x-opt-jms-reply-to`: 0 queue, 1 topic, 2 temporary queue, 3 temporary topic) as the terminus
+ * capabilities that say the same, so that `parseAddress` reads a bare address of that type as
+ * ActiveMQ Artemis does; none for a missing or unknown code.
+ */
+export function jmsTypeCapabilities(code: number | undefined): readonly string[] {
+  return (code === undefined ? undefined : jmsTypes[code]) ?? [];
+}
+
 /** The kind a dynamic node asks for through its capabilities; a queue when it says nothing. */
 export function dynamicKind(capabilities: readonly string[]): 'queue' | 'topic' {
   return capabilities.includes('temporary-topic') || capabilities.includes('topic') ? 'topic' : 'queue';

@@ -320,9 +320,11 @@ export class AmqpConnection implements SessionHost, LinkContext, SaslHost {
         o.idleTimeout > 0 ? put.uint(o.idleTimeout) : undefined,
         undefined,
         undefined,
-        put.symbols(['ANONYMOUS-RELAY']),
+        // DELAYED_DELIVERY: Qpid JMS sends a delivery delay only to a peer that offers it
+        put.symbols(['ANONYMOUS-RELAY', 'DELAYED_DELIVERY']),
         undefined,
-        put.symbolMap({ product: PRODUCT, version: VERSION }),
+        // as ActiveMQ's AMQP transport offers them: Qpid JMS then writes `queue://x` and `topic://x`, which say the kind outright
+        put.symbolMap({ product: PRODUCT, version: VERSION, 'queue-prefix': 'queue://', 'topic-prefix': 'topic://' }),
       ]),
     );
   }

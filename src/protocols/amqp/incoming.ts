@@ -167,13 +167,13 @@ export class ProducerLink extends ReceivingLink {
     let durable: Promise<void> | null;
     try {
       if (format !== 0) throw new FerryError('FERRY_AMQP_PROTOCOL', `message format ${format} is not supported; only 0 (a bare AMQP message) is`);
-      const { fields, to, userId } = decodeMessage(payload, Date.now());
+      const { fields, to, toCapabilities, userId } = decodeMessage(payload, Date.now());
       // as RabbitMQ validates it: a user-id is the checked one only when it is the sender's own user
       if (userId !== undefined && userId === this.core.connection.principal.username) fields.userId = userId;
       let destination = this.destination;
       if (destination === undefined) {
         if (to === undefined || to === '') throw new FerryError('FERRY_DESTINATION_INVALID', 'a message on an anonymous-relay link needs a "to" address');
-        destination = parseAddress(to);
+        destination = parseAddress(to, toCapabilities);
       }
       const txName = txnId === undefined ? undefined : this.session.owner.transactionName(txnId);
       fields.destination = destination;

@@ -1,6 +1,7 @@
+import { isUtf8 } from 'node:buffer';
 import { FerryError } from '../../errors.js';
-import { mapBodyEntries, streamBodyItems, type BodyKind, type Destination, type Message, type MessageInit, type PropertyValue } from '../../core/index.js';
-import { formatAddress, parseAddress } from './address.js';
+import { ScheduleProperty, mapBodyEntries, streamBodyItems, type BodyKind, type Destination, type Message, type MessageInit, type NativeEncoding, type PropertyValue } from '../../core/index.js';
+import { formatAddress, jmsTypeCapabilities, parseAddress } from './address.js';
 import { AmqpReader, AmqpSymbol, AmqpWriter, isSingleValue, type AmqpValue } from './codec.js';
 import { LIST_CODES, MAP_CODES, encodeTypedBody } from './typed-body.js';
 
@@ -25,17 +26,29 @@ import { LIST_CODES, MAP_CODES, encodeTypedBody } from './typed-body.js';
  * text. Lists and maps, which the specification does not allow there, are dropped.
  * Message annotations are kept as user properties under their own names (`x-opt-...`); on the way
  * out every user property whose name starts with `x-opt-` is a message annotation. The JMS type
- * annotations `x-opt-jms-msg-type`, `x-opt-jms-dest` and `x-opt-jms-reply-type` are not kept: they
- * are written fresh from the body kind and the destinations, so Qpid JMS reads the right types.
- * Bodies: data sections -> bytes (several are joined); amqp-value string -> text (its UTF-8 bytes,
- * never decoded); amqp-value binary -> bytes; amqp-value null or no body -> empty bytes; amqp-value
- * map -> map; amqp-value list -> stream; amqp-sequence sections -> stream; any other amqp-value ->
- * object. Map, stream and object bodies keep their AMQP encoding as the body bytes (a stream that
+ * annotations `x-opt-jms-msg-type`, `x-opt-jms-dest` and `x-opt-jms-reply-to` (bytes) are not kept:
+ * they are written fresh from the body kind and the destinations, so Qpid JMS reads the right types.
+ * On the way in, `x-opt-jms-dest` and `x-opt-jms-reply-to` say what kind of destination a bare `to`
+ * or `reply-to` address names (a prefix in the address wins), as Artemis reads them: Qpid JMS sends a
+ * topic's bare name and this annotation through an anonymous relay.
+ * `x-opt-delivery-time` (a time, which wins) and `x-opt-delivery-delay` (milliseconds) are not kept
+ * either: they hold the message back as AMQ_SCHEDULED_DELAY does (unless the message has its own),
+ * as Artemis schedules them; a time already past or a delay of 0 delivers it at once.
+ * Bodies: data sections (several are joined) -> by the sender's `x-opt-jms-msg-type` when it is 1
+ * (object), 3 (bytes) or 5 (text), as Qpid JMS reads it, and otherwise by content-type, as ActiveMQ's
+ * and Artemis's AMQP transports read it: `application/x-java-serialized-object` -> object (the bytes
+ * as they are, never deserialized), a text type (text/*, XML, JSON, JavaScript) whose charset is
+ * UTF-8 (the default) or US-ASCII and whose bytes are UTF-8 -> text, anything else -> bytes; a text
+ * or object body that came in data sections goes back to AMQP consumers in one, as ActiveMQ keeps
+ * its original encoding. No body is read as an empty data section, and msg-type 0 with an empty
+ * body is none. amqp-value string -> text (its UTF-8 bytes, never decoded); amqp-value binary ->
+ * bytes; amqp-value null -> empty bytes; amqp-value map -> map; amqp-value list -> stream;
+ * amqp-sequence sections -> stream; any other amqp-value -> object. Map, stream and object bodies keep their AMQP encoding as the body bytes (a stream that
  * came as amqp-sequence keeps its whole sections), so an AMQP consumer receives exactly what was
  * sent; on the way out such a body is written back as it came when it is a valid AMQP encoding of
  * its kind, and as a data section otherwise (an object from another protocol is tagged
  * `application/x-java-serialized-object`, as Qpid JMS expects). Text goes out as amqp-value
- * string, bytes as one data section.
+ * string (unless it came in data sections), bytes as one data section.
  */
 
 const SECTION_HEADER = 0x70;
@@ -60,14 +73,31 @@ const symbolicSections: Readonly<Record<string, number>> = {
   'amqp:footer:map': SECTION_FOOTER,
 };
 
-/** Annotations that Ferry writes itself, from the body kind and the destinations. */
+/**
+ * Annotations that Ferry writes itself, from the body kind and the destinations, under the names
+ * Qpid JMS, ActiveMQ and Artemis read them.
+ */
 const JMS_MSG_TYPE = 'x-opt-jms-msg-type';
 const JMS_DEST = 'x-opt-jms-dest';
-const JMS_REPLY_TYPE = 'x-opt-jms-reply-type';
+const JMS_REPLY_TYPE = 'x-opt-jms-reply-to';
 const generatedAnnotations: ReadonlySet<string> = new Set([JMS_MSG_TYPE, JMS_DEST, JMS_REPLY_TYPE]);
 /** Qpid JMS's codes for message types and destination types in those annotations. */
 const jmsMessageTypes: Readonly<Record<BodyKind, number>> = { none: 0, object: 1, map: 2, bytes: 3, stream: 4, text: 5 };
 const SERIALIZED_JAVA = 'application/x-java-serialized-object';
+/** Annotations that hold a message back, read into the scheduler's own property. */
+const DELIVERY_TIME = 'x-opt-delivery-time';
+const DELIVERY_DELAY = 'x-opt-delivery-delay';
+/** The kinds of Qpid JMS's message-type codes that a data section may carry. */
+const dataMessageTypes: ReadonlyMap<number, BodyKind> = new Map([
+  [1, 'object'],
+  [3, 'bytes'],
+  [5, 'text'],
+]);
+/**
+ * Kept with a text or object message whose body came in data sections (`Message.native`, which is
+ * also in its store record), so that AMQP consumers get it back in a data section.
+ */
+const DATA_BODY: NativeEncoding = { protocol: 'amqp', bytes: Buffer.from([SECTION_DATA]), exact: true };
 
 /** User properties that travel in the properties section instead of application-properties. */
 const CONTENT_TYPE = 'content-type';
@@ -148,6 +178,8 @@ export interface DecodedMessage {
   readonly fields: MessageInit;
   /** The properties' `to`, which is where an anonymous-relay link sends it. */
   readonly to: string | undefined;
+  /** What the sender's `x-opt-jms-dest` says `to` is, as terminus capabilities (see `jmsTypeCapabilities`). */
+  readonly toCapabilities: readonly string[];
   /** The properties' `user-id`, as the sender claims it: the link takes it only when it names the connection's user. */
   readonly userId: string | undefined;
 }
@@ -192,11 +224,18 @@ export function decodeMessage(payload: Buffer, now: number): DecodedMessage {
     groupId: undefined,
     groupSeq: undefined,
     userId: undefined,
+    native: undefined,
     properties,
   };
   let userId: string | undefined;
   const body: Body = { kind: 'bytes', parts: [], sections: undefined };
   let to: string | undefined;
+  let replyTo: string | undefined;
+  let toType: number | undefined;
+  let replyToType: number | undefined;
+  let msgType: number | undefined;
+  let deliveryTime: number | undefined;
+  let deliveryDelay: number | undefined;
   let ttl: number | undefined;
   let absoluteExpiry: number | undefined;
   while (reader.remaining > 0) {
@@ -219,6 +258,17 @@ export function decodeMessage(payload: Buffer, now: number): DecodedMessage {
           const key = reader.read();
           const value = reader.read();
           const name = key instanceof AmqpSymbol ? key.name : typeof key === 'string' ? key : undefined;
+          if (name === JMS_DEST && typeof value === 'number') toType = value;
+          else if (name === JMS_REPLY_TYPE && typeof value === 'number') replyToType = value;
+          else if (name === JMS_MSG_TYPE && typeof value === 'number') msgType = value;
+          else if (name === DELIVERY_TIME || name === DELIVERY_DELAY) {
+            const ms = typeof value === 'bigint' ? Number(value) : value;
+            if (typeof ms === 'number' && Number.isFinite(ms)) {
+              if (name === DELIVERY_TIME) deliveryTime = ms;
+              else deliveryDelay = ms;
+            }
+            continue;
+          }
           if (name === undefined || generatedAnnotations.has(name)) continue;
           const converted = toPropertyValue(value);
           if (converted !== undefined) properties.set(name, converted);
@@ -248,7 +298,7 @@ export function decodeMessage(payload: Buffer, now: number): DecodedMessage {
               if (typeof v === 'string') fields.type = v;
               break;
             case 4:
-              if (typeof v === 'string' && v.length > 0) fields.replyTo = parseAddress(v);
+              if (typeof v === 'string' && v.length > 0) replyTo = v;
               break;
             case 6:
               if (v instanceof AmqpSymbol) properties.set(CONTENT_TYPE, v.name);
@@ -325,19 +375,58 @@ export function decodeMessage(payload: Buffer, now: number): DecodedMessage {
         throw decodeError(`unknown message section 0x${code.toString(16)}`);
     }
   }
-  fields.bodyKind = body.kind;
+  // Qpid JMS names a bare address's kind in an annotation, as it does when the broker offers no prefixes
+  if (replyTo !== undefined) fields.replyTo = parseAddress(replyTo, jmsTypeCapabilities(replyToType));
   fields.body = body.parts.length === 1 ? own(body.parts[0]!) : body.parts.length === 0 ? EMPTY : Buffer.concat(body.parts);
+  if (body.sections === 'data' || body.sections === undefined) {
+    body.kind = dataBodyKind(msgType, properties.get(CONTENT_TYPE), fields.body);
+    if (body.kind === 'text' || body.kind === 'object') fields.native = DATA_BODY;
+  }
+  fields.bodyKind = body.kind;
+  const delay = deliveryTime !== undefined ? deliveryTime - now : deliveryDelay;
+  if (delay !== undefined && delay > 0 && !properties.has(ScheduleProperty.delay)) properties.set(ScheduleProperty.delay, Math.trunc(delay));
   if (absoluteExpiry !== undefined) fields.expiration = absoluteExpiry;
   else if (ttl !== undefined && ttl > 0) fields.expiration = now + ttl;
-  return { fields, to, userId };
+  return { fields, to, toCapabilities: jmsTypeCapabilities(toType), userId };
 }
-
 
 function addBody(body: Body, sections: 'data' | 'sequence' | 'value', kind: BodyKind, part: Buffer): void {
   if (body.sections !== undefined && body.sections !== sections) throw decodeError(`a message body mixes ${body.sections} and ${sections} sections`);
   body.sections = sections;
   body.kind = kind;
   body.parts.push(part);
+}
+
+/** See the module's comment, Bodies. */
+function dataBodyKind(msgType: number | undefined, contentType: PropertyValue | undefined, body: Buffer): BodyKind {
+  if (msgType === 0 && body.length === 0) return 'none';
+  const type = typeof contentType === 'string' ? parseContentType(contentType) : undefined;
+  const kind = (msgType === undefined ? undefined : dataMessageTypes.get(msgType)) ?? (type === undefined ? 'bytes' : type.mime === SERIALIZED_JAVA ? 'object' : type.textual ? 'text' : 'bytes');
+  if (kind !== 'text') return kind;
+  // core's text is UTF-8 bytes, which are never transcoded here
+  const charset = type?.charset ?? 'utf-8';
+  return (charset === 'utf-8' || charset === 'utf8' || charset === 'us-ascii') && isUtf8(body) ? 'text' : 'bytes';
+}
+
+/** A content-type's media type, whether it is text (as ActiveMQ's AMQP transport tells), and its charset, all lower case. */
+function parseContentType(contentType: string): { mime: string; textual: boolean; charset: string | undefined } {
+  const [head = '', ...parameters] = contentType.toLowerCase().split(';');
+  const mime = head.trim();
+  const slash = mime.indexOf('/');
+  const type = mime.slice(0, slash);
+  const subtype = mime.slice(slash + 1);
+  const textual =
+    slash > 0 &&
+    subtype !== '' &&
+    (type === 'text' || (type === 'application' && (['xml', 'json', 'javascript', 'ecmascript', 'xml-dtd'].includes(subtype) || subtype.endsWith('+xml') || subtype.endsWith('+json'))));
+  let charset: string | undefined;
+  for (const parameter of parameters) {
+    const eq = parameter.indexOf('=');
+    if (eq < 0 || parameter.slice(0, eq).trim() !== 'charset') continue;
+    charset = parameter.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1');
+    break;
+  }
+  return { mime, textual, charset };
 }
 
 // outgoing
@@ -446,7 +535,9 @@ function encodeMessageHead(message: Message, body: Buffer): Buffer {
 
   let bodyKind = message.bodyKind;
   let bodyAs: 'data' | 'string' | 'raw-value' | 'raw-sections' = 'data';
-  if (bodyKind === 'text') bodyAs = 'string';
+  const cameAsData = message.native?.protocol === DATA_BODY.protocol && message.native.bytes[0] === SECTION_DATA;
+  if (cameAsData) bodyAs = 'data';
+  else if (bodyKind === 'text') bodyAs = 'string';
   else if (bodyKind === 'map' && isSingleValue(body, (c) => MAP_CODES.has(c))) bodyAs = 'raw-value';
   else if (bodyKind === 'stream' && isSingleValue(body, (c) => LIST_CODES.has(c))) bodyAs = 'raw-value';
   else if (bodyKind === 'stream' && isSequenceSections(body)) bodyAs = 'raw-sections';

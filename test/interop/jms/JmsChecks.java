@@ -81,7 +81,7 @@ public class JmsChecks {
     return m;
   }
 
-  /** One message of the queue: how long its JMS headers are (or null), and each named property's class, value and whether it reads as a long. */
+  /** One message of the queue: how long its JMS headers are (or null), its JMSReplyTo, and each named property's class, value and whether it reads as a long. */
   static void describe(String queue, String[] properties) throws Exception {
     Connection c = connect();
     Session s = c.createSession(false, Session.AUTO_ACKNOWLEDGE);
@@ -89,6 +89,7 @@ public class JmsChecks {
     out("correlationId", m.getJMSCorrelationID() == null ? "null" : "length " + m.getJMSCorrelationID().length());
     out("type", m.getJMSType() == null ? "null" : "length " + m.getJMSType().length());
     out("messageId", m.getJMSMessageID() == null ? "null" : m.getJMSMessageID().length() < 0x10000 ? "fits" : "too long");
+    out("replyTo", String.valueOf(m.getJMSReplyTo()));
     for (String p : properties) {
       Object value = m.getObjectProperty(p);
       out(p, value == null ? "null" : value.getClass().getSimpleName() + ":" + value);
