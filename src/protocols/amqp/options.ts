@@ -24,8 +24,9 @@ export const amqpOptionsSchema = z
     /** Link credit the broker gives each sending link, topped up when half is used. */
     producerCredit: z.number().int().positive().default(1000),
     /**
-     * Unsettled deliveries per session and direction, counted from the oldest unsettled one: the
-     * session's incoming window, and how far deliveries to consumers may run ahead of settlement.
+     * The session's incoming window: transfers a client may send before the broker's flow tops it
+     * up (at half). Also the slots in which a session finds its unsettled deliveries to consumers
+     * without allocating; it does not bound them ([AMQP 2.5.6]: the client's window and link credit do).
      */
     sessionWindow: z.number().int().positive().default(4096),
   })

@@ -19,7 +19,7 @@ function flag(v: AmqpValue | undefined): boolean {
 /**
  * A link on which the broker sends (the client's receiver): the sink of one core consumer. Link
  * credit drives dispatch: the sink reports credit only while the client has granted some that no
- * delivery has taken yet (and the session has room), and the client's flow wakes the consumer.
+ * delivery has taken yet (and the client's session window has room), and the client's flow wakes the consumer.
  *
  * Settlement: a link that asked for settled deliveries gets them pre-settled and the consumer
  * acknowledges as it hands them over (at most once); otherwise each delivery waits for the client's
@@ -113,7 +113,7 @@ export class ConsumerLink extends Link implements DeliverySink {
     return !this.closed && this.credit > 0 && this.session.canSend();
   }
 
-  /** The client granted credit, or the session's window or slots opened. */
+  /** The client granted credit, or the session's window opened. */
   flowed(): void {
     if (!this.closed) this.consumer?.wake();
   }
