@@ -250,6 +250,12 @@ export interface ConsumerHandle {
   /** The client gives the delivery back untouched: not counted as a delivery attempt. */
   release(tag: number): void;
   /**
+   * The client will not take this message on this consumer: it goes back to its queue for the
+   * others and never comes to this one again (while it lasts); a counted delivery attempt when
+   * `counted` (the delivery failed too), under the redelivery policy.
+   */
+  refuse(tag: number, counted: boolean): void;
+  /**
    * The client is still working on the delivery: its acknowledgement time-out (its lease) runs `ms`
    * from now, the consumer's time-out when not given. False when the consumer has no time-out or
    * the delivery is no longer in flight (docs/delivery-lease.md).

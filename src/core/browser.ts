@@ -61,6 +61,7 @@ export class QueueBrowser implements ConsumerHandle {
   rejectOnly(): void {}
   redeliver(): void {}
   release(): void {}
+  refuse(): void {}
 
   extend(): boolean {
     return false;

@@ -114,8 +114,9 @@ export class Consumer implements QueueConsumer {
     this.queue.giveBack(entries, true);
   }
 
-  /** True when this consumer's selector (if any) takes the entry. */
+  /** True when this consumer's selector (if any) takes the entry, and it has not refused it. */
   accepts(entry: QueueEntry): boolean {
+    if (entry.refusedBy !== undefined && entry.refusedBy.includes(this.id)) return false;
     return this.selector === undefined || this.selector.matches(entry.message, { deliveryCount: entry.deliveryCount });
   }
 
@@ -307,6 +308,18 @@ export class Consumer implements QueueConsumer {
   redeliver(tag: number): void {
     if (this.leases?.wasExpired(tag) === true) return;
     this.queue.giveBack(this.removeInFlight(tag, false), true);
+  }
+
+  /**
+   * The client will not take this message here (AMQP modified with undeliverable-here): it returns
+   * to the queue for the other consumers and is never dispatched to this one again; `counted`
+   * when the delivery also failed.
+   */
+  refuse(tag: number, counted: boolean): void {
+    if (this.leases?.wasExpired(tag) === true) return;
+    const entries = this.removeInFlight(tag, false);
+    for (const entry of entries) (entry.refusedBy ??= []).push(this.id);
+    this.queue.giveBack(entries, counted);
   }
 
   /**

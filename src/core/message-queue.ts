@@ -600,7 +600,8 @@ export class MessageQueue implements EntryQueue {
     const bodies = this.env.bodies;
     while (this.pending.length > 0) {
       const head = this.pending.peek()!;
-      if (head.message.groupId !== undefined) return true;
+      // a consumer that refused the head must be passed over, as a selector would
+      if (head.message.groupId !== undefined || head.refusedBy !== undefined) return true;
       // a body on disk is read back before it goes out, with those behind it, without blocking
       if (bodies.anyOnDisk && this.reads.holdsHead(head)) return false;
       const consumer = this.readyConsumer(undefined);

@@ -36,6 +36,8 @@ export class QueueEntry implements Delivery {
   retained = false;
   /** Consumed, expired or dead-lettered: it has left its queue for good (a browser skips it). */
   gone = false;
+  /** Consumers that will not take it (see `ConsumerHandle.refuse`): it is not dispatched to them again. */
+  refusedBy: number[] | undefined = undefined;
   /** The tags of an overlap group's subscriptions the message matched, when more than one (see `OverlapMember`). */
   matched: readonly number[] | undefined = undefined;
   /** When it expires here, 0 for never: the message's own expiration, or earlier by its queue's message TTL. */

@@ -70,6 +70,10 @@ export class SessionConsumer implements ConsumerHandle {
     this.consumer.release(tag);
   }
 
+  refuse(tag: number, counted: boolean): void {
+    this.consumer.refuse(tag, counted);
+  }
+
   extend(tag: number, ms?: number): boolean {
     return this.consumer.extend(tag, ms);
   }

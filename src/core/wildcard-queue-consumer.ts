@@ -186,6 +186,14 @@ export class WildcardQueueConsumer implements ConsumerHandle {
     this.wake();
   }
 
+  refuse(tag: number, counted: boolean): void {
+    const owner = this.ownerOf(tag);
+    if (owner === undefined) return;
+    owner.refuse(tag, counted);
+    this.freed(owner);
+    this.wake();
+  }
+
   /** Every member's queue is in the broker's one store, whose next sync covers every delete appended so far. */
   written(): Promise<void> | null {
     for (const member of this.members.values()) {

@@ -148,6 +148,10 @@ export class Subscriber {
     this.handle.redeliver(this.delivery(body).tag);
   }
 
+  refuse(body: string, counted = false): void {
+    this.handle.refuse(this.delivery(body).tag, counted);
+  }
+
   release(body: string): void {
     this.handle.release(this.delivery(body).tag);
   }

@@ -197,6 +197,31 @@ test('redeliver counts as a failed attempt; release gives the message back as it
   assert.deepEqual(s.deliveries.slice(2).map((d) => [d.deliveryCount, d.redelivered]), [[2, true]]);
 });
 
+test('a refused message goes to the other consumers, never back to the one that refused it, until it closes', async (t) => {
+  const b = await startBroker(t);
+  const client = await b.connect();
+  client.sendAll(q, ['a', 'b']);
+  const refuser = client.subscribe(q, { ackMode: 'individual' });
+  await settle();
+  assert.deepEqual(refuser.bodies(), ['a', 'b']);
+  refuser.refuse('a');
+  refuser.refuse('b', true);
+  await settle();
+  assert.deepEqual(refuser.bodies(), ['a', 'b'], 'not sent back to the consumer that refused them');
+  assert.equal(b.queueStats('orders').pending, 2, 'nor dead-lettered: they wait');
+  const other = client.subscribe(q, { ackMode: 'individual' });
+  await settle();
+  assert.deepEqual(other.deliveries.map((d) => [d.message.body.toString(), d.deliveryCount]), [['a', 1], ['b', 2]], 'counted only when the delivery failed too');
+  client.sendAll(q, ['c', 'd']);
+  assert.deepEqual(refuser.bodies().slice(2), ['c'], 'the refuser still takes other messages');
+  other.release('a');
+  other.close();
+  refuser.close();
+  const later = client.subscribe(q, { ackMode: 'individual' });
+  await settle();
+  assert.deepEqual(later.bodies().sort(), ['a', 'b', 'c', 'd']);
+});
+
 test('a consumer without protocol credit gets nothing until the protocol grants more', async (t) => {
   const b = await startBroker(t);
   const client = await b.connect();

@@ -258,6 +258,48 @@ describe('settlement', () => {
     await inbox.expectNothing(200);
   });
 
+  test('modified with undeliverable-here goes to another consumer, never again to the link that refused it [AMQP 3.4.5]', async () => {
+    const q = unique('not-here');
+    const c = await client();
+    const sender = await c.openSender(q);
+    await c.send(sender, { body: 'm0' });
+    const refuser = await client();
+    const r1 = await refuser.openReceiver({ source: q, autoaccept: false });
+    const got = await r1.inbox.next();
+    assert.equal(got.message.body, 'm0');
+    const other = await client();
+    const r2 = await other.openReceiver({ source: q, autoaccept: false });
+    got.delivery.modified({ undeliverable_here: true });
+    const there = await r2.inbox.next();
+    assert.equal(there.message.body, 'm0');
+    assert.equal(there.message.delivery_count ?? 0, 0, 'not a failed delivery: not counted');
+    there.delivery.accept();
+    await r1.inbox.expectNothing(200);
+    // the refusing link still takes everything else
+    r2.receiver.close();
+    await c.send(sender, { body: 'm1' });
+    const next = await r1.inbox.next();
+    assert.equal(next.message.body, 'm1');
+    next.delivery.accept();
+  });
+
+  test('a message refused by its only consumer waits in the queue, neither sent back nor dead-lettered, for the next link', async () => {
+    const q = unique('not-here-alone');
+    const c = await client();
+    await c.send(await c.openSender(q), { body: 'wait', durable: true });
+    const { inbox, receiver } = await c.openReceiver({ source: q, autoaccept: false });
+    const got = await inbox.next();
+    got.delivery.modified({ undeliverable_here: true, delivery_failed: true });
+    await inbox.expectNothing(200);
+    receiver.close();
+    // a new link, even from the same client, may have it: it was this link that could not take it
+    const again = await c.openReceiver({ source: q, autoaccept: false });
+    const back = await again.inbox.next();
+    assert.equal(back.message.body, 'wait');
+    assert.equal(back.message.delivery_count, 1, 'a failed delivery counts');
+    back.delivery.accept();
+  });
+
   test('rejected sends a persistent message to the dead-letter queue', async () => {
     const q = unique('poison');
     const c = await client();

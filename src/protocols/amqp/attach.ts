@@ -15,6 +15,8 @@ import type { AmqpSession, AttachAnswer, AttachRequest } from './session.js';
  * 3.5.3, 3.5.4]) and echoed back with what the broker made of them.
  */
 
+/** A consumer's prefetch that never binds: what its link's credit lets through may all stay unsettled. */
+const UNLIMITED_PREFETCH = 0x7fffffff;
 const SELECTOR_FILTER = 'apache.org:selector-filter:string';
 const SELECTOR_FILTER_CODE = 0x0000468c00000004;
 const NO_LOCAL_FILTER = 'apache.org:no-local-filter:list';
@@ -163,8 +165,9 @@ function consumerOn(ctx: LinkContext, session: AmqpSession, request: AttachReque
   link.consumer = session.core.subscribe({
     destination,
     sink: link,
-    // link credit limits what is in flight; this only bounds it by the session's window
-    prefetch: ctx.options.sessionWindow,
+    // link credit alone limits what is sent, as ActiveMQ's AMQP transport bounds it; how many
+    // deliveries the client leaves unsettled is its own affair (a JMS client acknowledging a batch)
+    prefetch: UNLIMITED_PREFETCH,
     ackMode: presettled ? 'auto' : 'individual',
     noLocal,
     selector,

@@ -127,7 +127,7 @@ export interface SessionPort {
   settle(deliveryId: number, state: DeliveryState | undefined): void;
   /** Writes the link's flow (credit, delivery count, drain). */
   flow(link: Link, echo?: boolean): void;
-  /** True while the session may send another delivery (window and unsettled slots). */
+  /** True while the session may send another delivery: the client's incoming window has room. */
   canSend(): boolean;
   /**
    * Sends one delivery of `message` on `link` (one frame or several), its header written for

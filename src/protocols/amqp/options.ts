@@ -13,10 +13,11 @@ export const amqpOptionsSchema = z
     /** Most links on one connection, all sessions together. */
     maxLinks: z.number().int().positive().default(10_000),
     /**
-     * The idle-time-out the broker announces in its open, in ms (0: none). A client silent for twice
-     * this is disconnected, as the specification recommends (it asks peers to announce half their
-     * real limit). The client's own idle-time-out is honoured by sending empty frames at half of it.
-     * At most what a Node timer keeps (about 24.8 days): the check runs at this period.
+     * The idle-time-out the broker announces in its open, in ms (0: none). A client from which
+     * nothing has come for twice this, counted from its last frame, is disconnected then, as the
+     * specification recommends (it asks peers to announce half their real limit). The client's own
+     * idle-time-out is honoured by sending empty frames at half of it. At most what a Node timer
+     * keeps (about 24.8 days).
      */
     idleTimeout: z.number().int().min(0).max(MAX_TIMER_DELAY).default(30_000),
     /** Milliseconds a client has to finish SASL and send its open after connecting. */
@@ -24,8 +25,9 @@ export const amqpOptionsSchema = z
     /** Link credit the broker gives each sending link, topped up when half is used. */
     producerCredit: z.number().int().positive().default(1000),
     /**
-     * Unsettled deliveries per session and direction, counted from the oldest unsettled one: the
-     * session's incoming window, and how far deliveries to consumers may run ahead of settlement.
+     * The session's incoming window: transfers a client may send before the broker's flow tops it
+     * up (at half). Also the slots in which a session finds its unsettled deliveries to consumers
+     * without allocating; it does not bound them ([AMQP 2.5.6]: the client's window and link credit do).
      */
     sessionWindow: z.number().int().positive().default(4096),
   })

@@ -19,14 +19,16 @@ function flag(v: AmqpValue | undefined): boolean {
 /**
  * A link on which the broker sends (the client's receiver): the sink of one core consumer. Link
  * credit drives dispatch: the sink reports credit only while the client has granted some that no
- * delivery has taken yet (and the session has room), and the client's flow wakes the consumer.
+ * delivery has taken yet (and the client's session window has room), and the client's flow wakes
+ * the consumer.
  *
  * Settlement: a link that asked for settled deliveries gets them pre-settled and the consumer
  * acknowledges as it hands them over (at most once); otherwise each delivery waits for the client's
  * disposition: accepted acknowledges, released returns it uncounted, modified with delivery-failed
- * or undeliverable-here returns it as a counted redelivery (core cannot yet keep it from this very
- * consumer), rejected dead-letters it. Inside a transaction (a transactional-state) acceptances and
- * rejections wait for the commit; releases and modifications apply at once.
+ * returns it as a counted redelivery, modified with undeliverable-here returns it for the queue's
+ * other consumers and never again to this link (counted when the delivery failed too), rejected
+ * dead-letters it. Inside a transaction (a transactional-state) acceptances and rejections wait for
+ * the commit; releases and modifications apply at once.
  */
 export class ConsumerLink extends Link implements DeliverySink {
   consumer: ConsumerHandle | undefined;
@@ -113,7 +115,7 @@ export class ConsumerLink extends Link implements DeliverySink {
     return !this.closed && this.credit > 0 && this.session.canSend();
   }
 
-  /** The client granted credit, or the session's window or slots opened. */
+  /** The client granted credit, or the session's window opened. */
   flowed(): void {
     if (!this.closed) this.consumer?.wake();
   }
@@ -157,8 +159,11 @@ export class ConsumerLink extends Link implements DeliverySink {
           consumer.reject(tag, tx);
           break;
         case Composite.modified: {
-          const fields = fieldsOf(outcome);
-          if (flag(fields[0]) || flag(fields[1])) consumer.redeliver(tag);
+          // [AMQP 3.4.5] delivery-failed counts the attempt; undeliverable-here keeps the message
+          // from this link, not from the link's peers on the queue (as Artemis does)
+          const [deliveryFailed, undeliverableHere] = fieldsOf(outcome);
+          if (flag(undeliverableHere)) consumer.refuse(tag, flag(deliveryFailed));
+          else if (flag(deliveryFailed)) consumer.redeliver(tag);
           else consumer.release(tag);
           break;
         }

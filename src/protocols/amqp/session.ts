@@ -95,10 +95,19 @@ function pow2AtLeast(n: number): number {
   return p;
 }
 
+/** An unsettled delivery of the broker's that its slot in the ring could no longer keep. */
+interface SetAside {
+  readonly link: Link;
+  readonly tag: number;
+}
+
 /**
  * One AMQP session ([AMQP 2.5]): its windows, the links attached on it by handle, the delivery ids
- * of both directions, and the broker's unsettled deliveries in a ring of slots (the session window
- * bounds them, so nothing is allocated per delivery to find one again).
+ * of both directions, and the broker's unsettled deliveries. Those are found again by delivery id in
+ * a ring of slots (as large as the session window), so the common case allocates nothing per
+ * delivery; one still unsettled when the delivery ids have gone a whole ring past it is set aside in
+ * a map. Settlement never holds up what the session sends: [AMQP 2.5.6] only the client's incoming
+ * window (and each link's credit) does, so a client may keep any number of deliveries unsettled.
  */
 export class AmqpSession implements SessionPort {
   private readonly links = new Map<number, Link>();
@@ -110,8 +119,12 @@ export class AmqpSession implements SessionPort {
   /** The frames of a delivery not yet sent: the client's incoming window closed in the middle of it. */
   private unsent: { readonly frames: Buffer[]; next: number } | undefined;
   private nextDeliveryId = 0;
-  private oldestUnsettled = 0;
+  /** The oldest delivery id the ring covers: older unsettled deliveries are in `setAside`. */
+  private ringStart = 0;
   private readonly ring: (Link | undefined)[];
+  private readonly setAside = new Map<number, SetAside>();
+  /** The ids the broker settles in answer to one disposition (rcv-settle-mode second), reused. */
+  private readonly answered: number[] = [];
   private readonly tags: Float64Array;
   private readonly mask: number;
   private accepted: number[] = [];
@@ -449,7 +462,7 @@ export class AmqpSession implements SessionPort {
   // the broker's deliveries
 
   canSend(): boolean {
-    if (!this.ended && this.unsent === undefined && this.nextDeliveryId - this.oldestUnsettled <= this.mask && this.remoteIncomingWindow > 0) return true;
+    if (!this.ended && this.unsent === undefined && this.remoteIncomingWindow > 0) return true;
     this.blocked = true;
     return false;
   }
@@ -457,10 +470,11 @@ export class AmqpSession implements SessionPort {
   sendTransfer(link: Link, tag: number, message: Message, redeliveries: number, now: number, settled: boolean): void {
     const id = this.nextDeliveryId++;
     if (!settled) {
+      if (id - this.ringStart > this.mask) this.moveAside(id - this.mask);
       const slot = id & this.mask;
       this.ring[slot] = link;
       this.tags[slot] = tag;
-    } else if (id === this.oldestUnsettled) this.oldestUnsettled++;
+    } else if (id === this.ringStart) this.ringStart++;
     link.credit--;
     link.deliveryCount++;
     const body = amqpBody(message);
@@ -487,6 +501,18 @@ export class AmqpSession implements SessionPort {
     const payload = Buffer.concat([header, head, body], header.length + head.length + body.length);
     this.unsent = { frames: transferFrames(this.host.peerMaxFrame, this.channel, link.handle, id >>> 0, tag, settled, payload), next: 0 };
     this.sendUnsent();
+  }
+
+  /** The ring moves on to start at `start`: the unsettled deliveries it passes over are kept in the map. */
+  private moveAside(start: number): void {
+    for (let id = this.ringStart; id < start; id++) {
+      const slot = id & this.mask;
+      const link = this.ring[slot];
+      if (link === undefined) continue;
+      this.setAside.set(id, { link, tag: this.tags[slot]! });
+      this.ring[slot] = undefined;
+    }
+    this.ringStart = start;
   }
 
   /** [AMQP 2.5.6] each transfer frame takes one unit of the client's incoming window: the rest wait for its flow. */
@@ -541,29 +567,51 @@ export class AmqpSession implements SessionPort {
   private dispositionOf(role: boolean, first: number, last: number | undefined, settled: boolean, state: AmqpValue): void {
     // role true: the client is the receiver, so this is about the broker's deliveries
     if (!role) return;
-    const lo = Math.max(first, this.oldestUnsettled);
     const hi = Math.min(last ?? first, this.nextDeliveryId - 1);
-    let settledHere: number[] | undefined;
-    for (let id = lo; id <= hi; id++) {
+    const answered = this.answered;
+    if (this.setAside.size > 0 && first < this.ringStart) this.settleAside(first, Math.min(hi, this.ringStart - 1), state, settled, answered);
+    for (let id = Math.max(first, this.ringStart); id <= hi; id++) {
       const slot = id & this.mask;
       const link = this.ring[slot];
-      if (!(link instanceof ConsumerLink)) continue;
-      const terminal = link.disposition(this.tags[slot]!, state, settled);
-      if (settled || terminal) this.ring[slot] = undefined;
-      // the client settles second (rcv-settle-mode second): the broker settles now
-      if (!settled && terminal) (settledHere ??= []).push(id);
+      if (link === undefined) continue;
+      if (this.settleOne(id, link, this.tags[slot]!, state, settled, answered)) this.ring[slot] = undefined;
     }
-    if (settledHere !== undefined) this.writeRanges(settledHere, false, false);
+    if (answered.length > 0) {
+      this.writeRanges(answered, false, false);
+      answered.length = 0;
+    }
     this.advance();
   }
 
-  private advance(): void {
-    const before = this.oldestUnsettled;
-    while (this.oldestUnsettled < this.nextDeliveryId && this.ring[this.oldestUnsettled & this.mask] === undefined) this.oldestUnsettled++;
-    if (this.oldestUnsettled !== before) this.unblock();
+  /** Settles the deliveries set aside with ids in [lo, hi], looking up whichever is fewer: the ids or the map's entries. */
+  private settleAside(lo: number, hi: number, state: AmqpValue, settled: boolean, answered: number[]): void {
+    if (hi - lo < this.setAside.size) {
+      for (let id = lo; id <= hi; id++) {
+        const kept = this.setAside.get(id);
+        if (kept !== undefined && this.settleOne(id, kept.link, kept.tag, state, settled, answered)) this.setAside.delete(id);
+      }
+      return;
+    }
+    // ids in the map ascend (they were set aside in order), so `answered` stays in order
+    for (const [id, kept] of this.setAside) {
+      if (id >= lo && id <= hi && this.settleOne(id, kept.link, kept.tag, state, settled, answered)) this.setAside.delete(id);
+    }
   }
 
-  /** Slots or window opened: consumers that stopped for want of them may go on. */
+  /** One delivery's disposition; true when the broker forgets it. */
+  private settleOne(id: number, link: Link, tag: number, state: AmqpValue, settled: boolean, answered: number[]): boolean {
+    if (!(link instanceof ConsumerLink)) return false;
+    const terminal = link.disposition(tag, state, settled);
+    // the client settles second (rcv-settle-mode second): the broker settles now
+    if (!settled && terminal) answered.push(id);
+    return settled || terminal;
+  }
+
+  private advance(): void {
+    while (this.ringStart < this.nextDeliveryId && this.ring[this.ringStart & this.mask] === undefined) this.ringStart++;
+  }
+
+  /** The client's window opened: consumers that stopped for want of it may go on. */
   private unblock(): void {
     if (!this.blocked || this.ended) return;
     this.blocked = false;
@@ -571,10 +619,11 @@ export class AmqpSession implements SessionPort {
   }
 
   forget(link: Link): void {
-    for (let id = this.oldestUnsettled; id < this.nextDeliveryId; id++) {
+    for (let id = this.ringStart; id < this.nextDeliveryId; id++) {
       const slot = id & this.mask;
       if (this.ring[slot] === link) this.ring[slot] = undefined;
     }
+    for (const [id, kept] of this.setAside) if (kept.link === link) this.setAside.delete(id);
     this.advance();
   }
 }
