@@ -231,6 +231,11 @@ test('prefetch 0: receiveNoWait() takes a persistent message that is waiting, fr
   assert.deepEqual(r['drained'], ['m5', 'm6', 'm7', 'm8', 'm9']);
 });
 
+test('prefetch 0: receive(timeout) with a timeout past 2^31-1 ms, up to Long.MAX_VALUE, waits for a message sent later', options(), async () => {
+  const r = eventLine(await drive('long-pull', { dest: 'interop.long-pull' }), 'long-pull');
+  assert.deepEqual(r['received'], ['after 3000000000', 'after 9223372036854775807']);
+});
+
 test('asynchronous sends within a producer window: every message once, in order', options(), async () => {
   const count = 2000;
   const r = eventLine(await drive('async-send', { dest: 'interop.async', count, window: 65536 }), 'async');
