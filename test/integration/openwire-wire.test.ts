@@ -183,6 +183,37 @@ test('an exception sent by a client is never turned into a class: its name is te
   await client.ended;
 });
 
+test('a structure of another type where an id, destination or message belongs is a malformed command: a ConnectionError, and only that connection closes', async () => {
+  const queue = { type: T.QUEUE, physicalName: 'confused.types' };
+  const cases: [string, (connectionId: string) => DataStructure][] = [
+    ['an acknowledgement whose message id is a topic', (connectionId) => ({
+      type: T.MESSAGE_ACK, commandId: 2, responseRequired: true, destination: queue, consumerId: { type: T.CONSUMER_ID, connectionId, sessionId: 1, value: 1 },
+      ackType: 2, firstMessageId: null, lastMessageId: { type: T.TOPIC, physicalName: 'confused' }, messageCount: 1,
+    })],
+    ['a message whose id is a queue', () => ({ type: T.TEXT_MESSAGE, commandId: 2, responseRequired: true, destination: queue, messageId: queue, content: null })],
+    ['a consumer whose id is a queue', () => ({ type: T.CONSUMER_INFO, commandId: 2, responseRequired: true, consumerId: queue, destination: queue, prefetchSize: 1 })],
+    ['a transaction begun under a queue for its id', (connectionId) => ({
+      type: T.TRANSACTION_INFO, commandId: 2, responseRequired: true, connectionId: { type: T.CONNECTION_ID, value: connectionId }, transactionId: queue, transactionType: 0,
+    })],
+  ];
+  const bystander = await negotiated(broker.ports.openwire);
+  for (const [i, [what, command]] of cases.entries()) {
+    const connectionId = `ID:confused-${i}`;
+    const client = await negotiated(broker.ports.openwire);
+    client.send({ type: T.CONNECTION_INFO, commandId: 1, responseRequired: true, connectionId: { type: T.CONNECTION_ID, value: connectionId } });
+    assert.equal((await client.next()).type, T.RESPONSE);
+    client.send(command(connectionId));
+    const error = await client.next();
+    assert.equal(error.type, T.CONNECTION_ERROR, what);
+    assert.match(String((error['exception'] as { message: string }).message), /FERRY_OPENWIRE_MALFORMED/, what);
+    await client.ended;
+    bystander.send({ type: T.KEEP_ALIVE_INFO, commandId: i + 1, responseRequired: true });
+    assert.equal((await bystander.next()).type, T.KEEP_ALIVE_INFO, what);
+  }
+  assert.deepEqual(logLines.filter((l) => l['event'] === 'openwire.internal-error'), [], 'none of them is taken for a fault of the broker');
+  bystander.socket.destroy();
+});
+
 test('the OpenWire port serves STOMP, MQTT and AMQP 1.0 clients too, each told by its first bytes', async () => {
   const port = broker.ports.openwire;
   const stomp = await connectStomp(port);
