@@ -60,6 +60,10 @@ function sample(type: number, depth = 0): DataStructure {
       case 'long':
         structure[field.name] = n * 2 ** 33;
         break;
+      case 'exactLong':
+        // past 2^53, where a number would round it
+        structure[field.name] = (1n << 62n) + BigInt(n);
+        break;
       case 'string':
         structure[field.name] = `${field.name}-ü-${n}`;
         break;

@@ -66,9 +66,11 @@ export const OLDEST_VERSION = 9;
 
 /**
  * How a field travels in loose encoding. `cached` is a nested structure that the marshalling cache
- * could replace with an index; Ferry negotiates the cache off, so it travels nested.
+ * could replace with an index; Ferry negotiates the cache off, so it travels nested. `exactLong` is a
+ * long a client may set anywhere in its 64 bits (a JMSExpiration): a number while it is one exactly,
+ * a bigint past 2^53.
  */
-export type FieldKind = 'bool' | 'byte' | 'short' | 'int' | 'long' | 'string' | 'nested' | 'cached' | 'throwable' | 'bytes' | 'array' | 'magic';
+export type FieldKind = 'bool' | 'byte' | 'short' | 'int' | 'long' | 'exactLong' | 'string' | 'nested' | 'cached' | 'throwable' | 'bytes' | 'array' | 'magic';
 
 export interface Field {
   readonly name: string;
@@ -102,7 +104,7 @@ function fields(spec: string): Field[] {
 const command = 'commandId:int responseRequired:bool';
 const message = `${command} producerId:cached destination:cached transactionId:cached originalDestination:cached
   messageId:nested originalTransactionId:cached groupId:string groupSequence:int correlationId:string persistent:bool
-  expiration:long priority:byte replyTo:nested timestamp:long jmsType:string content:bytes marshalledProperties:bytes
+  expiration:exactLong priority:byte replyTo:nested timestamp:long jmsType:string content:bytes marshalledProperties:bytes
   dataStructure:nested targetConsumerId:cached compressed:bool redeliveryCounter:int brokerPath:array arrival:long
   userId:string receivedByDfBridge:bool droppable:bool cluster:array brokerInTime:long brokerOutTime:long
   jmsxGroupFirstForConsumer:bool:10`;
@@ -241,7 +243,7 @@ export interface WireMessage extends BaseCommand {
   groupSequence: number;
   correlationId: string | null;
   persistent: boolean;
-  expiration: number;
+  expiration: number | bigint;
   priority: number;
   replyTo: WireDestination | null;
   timestamp: number;

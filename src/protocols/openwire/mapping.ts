@@ -20,6 +20,8 @@ const PROPERTIES_KEY = 'openwire.properties';
 const PARTS_KEY = 'openwire.parts';
 /** Marks a TextMessage sent without a text (`getText()` null), which core keeps as an empty text. */
 const NULL_TEXT_KEY = 'openwire.null-text';
+/** The client's own JMSExpiration where core's is not it: one of 0 or below, or one past 2^53. */
+const EXPIRATION_KEY = 'openwire.expiration';
 
 const bodyKinds: ReadonlyMap<number, BodyKind> = new Map([
   [T.TEXT_MESSAGE, 'text'],
@@ -170,11 +172,30 @@ function ownEncodings(wire: WireMessage, checkedUser: boolean): Map<string, unkn
   // a JMSXUserID that is not the sender's own user becomes a property the client's bytes lack
   const keepProperties = wire.marshalledProperties !== null && (wire.userId === null || checkedUser);
   const nullText = wire.type === T.TEXT_MESSAGE && wire.content === null;
-  if (!keepProperties && !nullText && wire.type !== T.MESSAGE) return undefined;
+  const ownExpiration = wire.expiration !== coreExpiration(wire.expiration);
+  if (!keepProperties && !nullText && !ownExpiration && wire.type !== T.MESSAGE) return undefined;
   const encodings = new Map<string, unknown>();
   if (keepProperties) encodings.set(PROPERTIES_KEY, Buffer.from(wire.marshalledProperties!));
   if (nullText) encodings.set(NULL_TEXT_KEY, true);
+  if (ownExpiration) encodings.set(EXPIRATION_KEY, wire.expiration);
   return encodings;
+}
+
+/**
+ * A JMSExpiration as core's expiration. ActiveMQ expires a message only when its expiration is
+ * above 0 (`Message.isExpired`), and its client sends `timestamp + timeToLive`, which a time to
+ * live near Long.MAX_VALUE (an application's "forever") overflows to a negative: 0 or below is no
+ * expiry. One past 2^53 ms (some 285,000 years) is as good as never and is rounded.
+ */
+function coreExpiration(expiration: number | bigint): number {
+  if (typeof expiration === 'bigint') return expiration > 0n ? Number(expiration) : 0;
+  return expiration > 0 ? expiration : 0;
+}
+
+/** The JMSExpiration a JMS consumer gets: the client's own, exactly, unless core has changed the message's since. */
+function wireExpiration(message: Message): number | bigint {
+  const own = message.encodings?.get(EXPIRATION_KEY) as number | bigint | undefined;
+  return own !== undefined && coreExpiration(own) === message.expiration ? own : message.expiration;
 }
 
 /**
@@ -193,7 +214,7 @@ export function toMessageInit(wire: WireMessage, destination: Destination, tempo
     bodyKind,
     persistent: wire.persistent,
     priority: wire.priority,
-    expiration: wire.expiration,
+    expiration: coreExpiration(wire.expiration),
     correlationId: wire.correlationId ?? undefined,
     replyTo: wire.replyTo === null ? undefined : toCoreDestination(wire.replyTo, temporary),
     type: wire.jmsType ?? undefined,
@@ -355,7 +376,7 @@ function wireMessage(message: Message, type: number, content: Buffer | null, pro
     groupSequence: message.groupSeq ?? 0,
     correlationId: utfOrNull(message.correlationId),
     persistent: message.persistent,
-    expiration: message.expiration,
+    expiration: wireExpiration(message),
     priority: message.priority,
     replyTo: message.replyTo === undefined || utfOrNull(message.replyTo.name) === null ? null : toWireDestination(message.replyTo),
     timestamp: message.timestamp,

@@ -36,6 +36,8 @@ function readExpression(field: Field, at: number): string {
       return 'r.int()';
     case 'long':
       return 'r.long()';
+    case 'exactLong':
+      return 'r.exactLong()';
     case 'string':
       return '(r.bool() ? r.utf() : null)';
     case 'nested':
@@ -61,6 +63,7 @@ function writeStatement(field: Field): string {
     case 'short':
     case 'int':
     case 'long':
+    case 'exactLong':
       return `w.${field.kind}(v ?? 0);`;
     case 'string':
       return 'w.bool(v != null); if (v != null) w.utf(v);';
@@ -89,6 +92,7 @@ function sizeExpression(field: Field): string {
     case 'int':
       return '4';
     case 'long':
+    case 'exactLong':
       return '8';
     case 'string':
       return '(v != null ? 3 + c.utfLength(v) : 1)';
