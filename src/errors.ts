@@ -59,6 +59,7 @@ export const errorCodes = {
   FERRY_MQTT_KEEPALIVE_TIMEOUT: 'an MQTT client silent for longer than one and a half times its keep-alive',
   FERRY_OPENWIRE_MALFORMED: 'an OpenWire command that does not decode: unknown data structure type, a structure of another type where an id, destination or message belongs, a field that ends early, bytes left over, a bad string or a body that does not inflate',
   FERRY_OPENWIRE_FRAME_TOO_LARGE: 'an OpenWire command whose size prefix is over openwire.maxFrameSize (refused from the prefix, before its bytes are read)',
+  FERRY_OPENWIRE_BODY_TOO_LARGE: 'an OpenWire message whose compressed body inflates past openwire.maxFrameSize, which it could not have been sent as uncompressed: the send is refused (ExceptionResponse), inflating no further, and the connection carries on',
   FERRY_OPENWIRE_PROTOCOL: 'an OpenWire command that decodes but breaks the protocol: a command before WireFormatInfo or ConnectionInfo, an unsupported version, a command only a broker sends, an id of another connection',
   FERRY_OPENWIRE_INACTIVITY: 'an OpenWire client that sent nothing, not even a KeepAliveInfo, for longer than the negotiated MaxInactivityDuration, or no WireFormatInfo in time',
   FERRY_NETWORK_LINK: 'a network connector\'s link to its neighbour broker failed: refused, closed, or answered with an ERROR frame; the connector reconnects with back-off',
