@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
+import { deflateSync } from 'node:zlib';
 import fc from 'fast-check';
 import { T, type DataStructure } from '../../src/protocols/openwire/commands.js';
 import { DataWriter } from '../../src/protocols/openwire/data-stream.js';
@@ -181,6 +182,72 @@ test('an exception sent by a client is never turned into a class: its name is te
   assert.equal(error.type, T.CONNECTION_ERROR);
   assert.match(String((error['exception'] as { message: string }).message), /may not send data structure type 31/);
   await client.ended;
+});
+
+test('a compressed body that would inflate past openwire.maxFrameSize is refused with an ExceptionResponse, inflating no further; the connection and everyone else carry on', async () => {
+  const queue = { type: T.QUEUE, physicalName: 'compressed.bombs' };
+  const bystander = await negotiated(broker.ports.openwire);
+  const client = await negotiated(broker.ports.openwire);
+  client.send({ type: T.CONNECTION_INFO, commandId: 1, responseRequired: true, connectionId: { type: T.CONNECTION_ID, value: 'ID:bomber-1' } });
+  assert.equal((await client.next()).type, T.RESPONSE);
+  /** A TextMessage's content, as the client marshals it before deflating it. */
+  const text = (length: number): Buffer => {
+    const content = Buffer.alloc(4 + length, 'a');
+    content.writeInt32BE(length, 0);
+    return content;
+  };
+  // a BytesMessage's length, then the deflate stream; this one says 100 bytes and inflates to 3 MB
+  const bytes = Buffer.concat([Buffer.from([0, 0, 0, 100]), deflateSync(Buffer.alloc(3_000_000))]);
+  const sends: [string, number, Buffer][] = [
+    ['a text of 1 MB', T.TEXT_MESSAGE, deflateSync(text(1_000_000))],
+    ['bytes that say 100 and inflate to 3 MB', T.BYTES_MESSAGE, bytes],
+    ['a text within the limit', T.TEXT_MESSAGE, deflateSync(text(3000))],
+  ];
+  const answers: unknown[] = [];
+  for (const [i, [what, type, content]] of sends.entries()) {
+    assert.ok(content.length < 4096, `${what} fits a frame`);
+    client.send({ type, commandId: 2 + i, responseRequired: true, destination: queue, persistent: false, compressed: true, content });
+    const answer = await client.next();
+    assert.equal(answer['correlationId'], 2 + i, what);
+    answers.push(answer.type === T.EXCEPTION_RESPONSE ? String((answer['exception'] as { message: string }).message).match(/FERRY_\w+/)?.[0] : answer.type);
+    bystander.send({ type: T.KEEP_ALIVE_INFO, commandId: i + 1, responseRequired: true });
+    assert.equal((await bystander.next()).type, T.KEEP_ALIVE_INFO, what);
+  }
+  assert.deepEqual(answers, ['FERRY_OPENWIRE_BODY_TOO_LARGE', 'FERRY_OPENWIRE_BODY_TOO_LARGE', T.RESPONSE]);
+  assert.equal(broker.server.broker.stats().queues.find((q) => q.name === 'compressed.bombs')?.pending, 1, 'only the one within the limit was taken');
+  client.socket.destroy();
+  bystander.socket.destroy();
+});
+
+test('a structure of another type where an id, destination or message belongs is a malformed command: a ConnectionError, and only that connection closes', async () => {
+  const queue = { type: T.QUEUE, physicalName: 'confused.types' };
+  const cases: [string, (connectionId: string) => DataStructure][] = [
+    ['an acknowledgement whose message id is a topic', (connectionId) => ({
+      type: T.MESSAGE_ACK, commandId: 2, responseRequired: true, destination: queue, consumerId: { type: T.CONSUMER_ID, connectionId, sessionId: 1, value: 1 },
+      ackType: 2, firstMessageId: null, lastMessageId: { type: T.TOPIC, physicalName: 'confused' }, messageCount: 1,
+    })],
+    ['a message whose id is a queue', () => ({ type: T.TEXT_MESSAGE, commandId: 2, responseRequired: true, destination: queue, messageId: queue, content: null })],
+    ['a consumer whose id is a queue', () => ({ type: T.CONSUMER_INFO, commandId: 2, responseRequired: true, consumerId: queue, destination: queue, prefetchSize: 1 })],
+    ['a transaction begun under a queue for its id', (connectionId) => ({
+      type: T.TRANSACTION_INFO, commandId: 2, responseRequired: true, connectionId: { type: T.CONNECTION_ID, value: connectionId }, transactionId: queue, transactionType: 0,
+    })],
+  ];
+  const bystander = await negotiated(broker.ports.openwire);
+  for (const [i, [what, command]] of cases.entries()) {
+    const connectionId = `ID:confused-${i}`;
+    const client = await negotiated(broker.ports.openwire);
+    client.send({ type: T.CONNECTION_INFO, commandId: 1, responseRequired: true, connectionId: { type: T.CONNECTION_ID, value: connectionId } });
+    assert.equal((await client.next()).type, T.RESPONSE);
+    client.send(command(connectionId));
+    const error = await client.next();
+    assert.equal(error.type, T.CONNECTION_ERROR, what);
+    assert.match(String((error['exception'] as { message: string }).message), /FERRY_OPENWIRE_MALFORMED/, what);
+    await client.ended;
+    bystander.send({ type: T.KEEP_ALIVE_INFO, commandId: i + 1, responseRequired: true });
+    assert.equal((await bystander.next()).type, T.KEEP_ALIVE_INFO, what);
+  }
+  assert.deepEqual(logLines.filter((l) => l['event'] === 'openwire.internal-error'), [], 'none of them is taken for a fault of the broker');
+  bystander.socket.destroy();
 });
 
 test('the OpenWire port serves STOMP, MQTT and AMQP 1.0 clients too, each told by its first bytes', async () => {

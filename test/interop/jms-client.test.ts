@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { jmsCheck, jmsMissing, one } from '../helpers/jms.js';
@@ -169,6 +170,26 @@ describe('ActiveMQ JMS client with the rest of Ferry', { skip }, () => {
     const result = await jmsCheck(`failover:(${url})`, 'count', 'jms.same-ids');
     assert.equal(one(result, 'count'), 5, String(one(result, 'texts')));
     assert.equal(broker.server.broker.stats().queues.find((q) => q.name === 'ActiveMQ.DLQ')?.pending ?? 0, 0, 'nothing suppressed to the dead-letter queue');
+  });
+
+  test('compressed JMS messages (useCompression), also ones that inflate past a megabyte, reach STOMP and JMS consumers whole', async () => {
+    const stomp = await connectStomp(broker.stompPort);
+    const inbox = stomp.subscribe('/queue/jms.compressed');
+    await stomp.sendConfirmed('/queue/jms.compressed', 'warm-up');
+    assert.equal((await inbox.next()).body, 'warm-up');
+    const result = await jmsCheck(url, 'send-compressed', 'jms.compressed');
+    const long = Buffer.from(Array.from({ length: 3_000_000 }, (_, i) => String.fromCharCode(97 + (i % 26))).join(''));
+    const bytes = Buffer.from(Array.from({ length: 2_000_000 }, (_, i) => i % 251));
+    const expected = [Buffer.from('compressed text'), long, bytes].map((b) => `${b.length} ${createHash('sha256').update(b).digest('hex')}`);
+    assert.deepEqual(result.get('jms'), expected);
+    const viaStomp: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const frame = await inbox.next();
+      const body = Buffer.from(frame.binaryBody);
+      viaStomp.push(`${body.length} ${createHash('sha256').update(body).digest('hex')}`);
+    }
+    assert.deepEqual(viaStomp, expected);
+    await stomp.disconnect();
   });
 
   test('JMS MapMessage and StreamMessage reach AMQP 1.0 as a map and a list, and AMQP maps and lists reach JMS as them, every value keeping its type', async () => {

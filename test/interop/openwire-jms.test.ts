@@ -231,6 +231,19 @@ test('prefetch 0: receiveNoWait() takes a persistent message that is waiting, fr
   assert.deepEqual(r['drained'], ['m5', 'm6', 'm7', 'm8', 'm9']);
 });
 
+test('a time to live of Long.MAX_VALUE, which the client overflows to a negative JMSExpiration, or one past 2^53 ms never expires: each message arrives with its JMSExpiration', options(), async () => {
+  const r = eventLine(await drive('ttl-forever', { dest: 'interop.ttl-forever' }), 'ttl-forever');
+  const sent = r['sent'] as [string, string][];
+  assert.equal(sent.length, 10);
+  assert.ok(sent.some(([, expiration]) => BigInt(expiration) < 0n), 'the client sent a negative JMSExpiration');
+  assert.deepEqual(r['received'], sent);
+});
+
+test('prefetch 0: receive(timeout) with a timeout past 2^31-1 ms, up to Long.MAX_VALUE, waits for a message sent later', options(), async () => {
+  const r = eventLine(await drive('long-pull', { dest: 'interop.long-pull' }), 'long-pull');
+  assert.deepEqual(r['received'], ['after 3000000000', 'after 9223372036854775807']);
+});
+
 test('asynchronous sends within a producer window: every message once, in order', options(), async () => {
   const count = 2000;
   const r = eventLine(await drive('async-send', { dest: 'interop.async', count, window: 65536 }), 'async');

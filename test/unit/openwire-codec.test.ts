@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { isFerryError } from '../../src/errors.js';
-import { T, schemas, type DataStructure } from '../../src/protocols/openwire/commands.js';
+import { T, nestedTypes, schemas, type DataStructure } from '../../src/protocols/openwire/commands.js';
 import { DataReader, DataWriter, encodeModifiedUtf8String } from '../../src/protocols/openwire/data-stream.js';
 import { CommandSplitter, LooseCodec } from '../../src/protocols/openwire/marshal.js';
 import type { TypedValue } from '../../src/core/index.js';
@@ -60,13 +60,22 @@ function sample(type: number, depth = 0): DataStructure {
       case 'long':
         structure[field.name] = n * 2 ** 33;
         break;
+      case 'exactLong':
+        // past 2^53, where a number would round it
+        structure[field.name] = (1n << 62n) + BigInt(n);
+        break;
       case 'string':
         structure[field.name] = `${field.name}-ü-${n}`;
         break;
       case 'nested':
-      case 'cached':
-        structure[field.name] = depth > 1 ? null : { type: T.CONNECTION_ID, value: `ID:c-${n}` };
+      case 'cached': {
+        // a field that holds only some types gets one of them, built the same way
+        const held = nestedTypes.get(field.name);
+        if (depth > 1) structure[field.name] = null;
+        else if (held === undefined) structure[field.name] = { type: T.CONNECTION_ID, value: `ID:c-${n}` };
+        else structure[field.name] = sample([...held][0]!, depth + 1);
         break;
+      }
       case 'throwable':
         structure[field.name] = { className: 'java.lang.IllegalStateException', message: `m${n}` };
         break;

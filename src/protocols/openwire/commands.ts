@@ -66,9 +66,11 @@ export const OLDEST_VERSION = 9;
 
 /**
  * How a field travels in loose encoding. `cached` is a nested structure that the marshalling cache
- * could replace with an index; Ferry negotiates the cache off, so it travels nested.
+ * could replace with an index; Ferry negotiates the cache off, so it travels nested. `exactLong` is a
+ * long a client may set anywhere in its 64 bits (a JMSExpiration): a number while it is one exactly,
+ * a bigint past 2^53.
  */
-export type FieldKind = 'bool' | 'byte' | 'short' | 'int' | 'long' | 'string' | 'nested' | 'cached' | 'throwable' | 'bytes' | 'array' | 'magic';
+export type FieldKind = 'bool' | 'byte' | 'short' | 'int' | 'long' | 'exactLong' | 'string' | 'nested' | 'cached' | 'throwable' | 'bytes' | 'array' | 'magic';
 
 export interface Field {
   readonly name: string;
@@ -102,7 +104,7 @@ function fields(spec: string): Field[] {
 const command = 'commandId:int responseRequired:bool';
 const message = `${command} producerId:cached destination:cached transactionId:cached originalDestination:cached
   messageId:nested originalTransactionId:cached groupId:string groupSequence:int correlationId:string persistent:bool
-  expiration:long priority:byte replyTo:nested timestamp:long jmsType:string content:bytes marshalledProperties:bytes
+  expiration:exactLong priority:byte replyTo:nested timestamp:long jmsType:string content:bytes marshalledProperties:bytes
   dataStructure:nested targetConsumerId:cached compressed:bool redeliveryCounter:int brokerPath:array arrival:long
   userId:string receivedByDfBridge:bool droppable:bool cluster:array brokerInTime:long brokerOutTime:long
   jmsxGroupFirstForConsumer:bool:10`;
@@ -175,6 +177,38 @@ export const schemas: ReadonlyMap<number, readonly Field[]> = new Map<number, Fi
 
 export const MESSAGE_TYPES: ReadonlySet<number> = new Set([T.MESSAGE, T.BYTES_MESSAGE, T.MAP_MESSAGE, T.OBJECT_MESSAGE, T.STREAM_MESSAGE, T.TEXT_MESSAGE, T.BLOB_MESSAGE]);
 
+const destinations = [T.QUEUE, T.TOPIC, T.TEMP_QUEUE, T.TEMP_TOPIC];
+const transactionIds = [T.LOCAL_TRANSACTION_ID, T.XA_TRANSACTION_ID];
+
+/**
+ * The data structure types a nested field may hold, by the field's name, which means one kind of
+ * structure in every structure that has it (ActiveMQ's marshallers cast each to its class, and
+ * close the connection on a ClassCastException). A structure of another type there is a malformed
+ * command, refused as it is read. A nested field not named here (a RemoveInfo's objectId, a
+ * message's dataStructure, a DataResponse's data) may hold any structure.
+ */
+export const nestedTypes: ReadonlyMap<string, ReadonlySet<number>> = new Map(
+  ([
+    ['connectionId', [T.CONNECTION_ID]],
+    ['sessionId', [T.SESSION_ID]],
+    ['consumerId', [T.CONSUMER_ID]],
+    ['targetConsumerId', [T.CONSUMER_ID]],
+    ['producerId', [T.PRODUCER_ID]],
+    ['brokerId', [T.BROKER_ID]],
+    ['networkBrokerId', [T.BROKER_ID]],
+    ['messageId', [T.MESSAGE_ID]],
+    ['firstMessageId', [T.MESSAGE_ID]],
+    ['lastMessageId', [T.MESSAGE_ID]],
+    ['transactionId', transactionIds],
+    ['originalTransactionId', transactionIds],
+    ['destination', destinations],
+    ['originalDestination', destinations],
+    ['replyTo', destinations],
+    ['subscribedDestination', destinations],
+    ['message', [...MESSAGE_TYPES]],
+  ] as [string, readonly number[]][]).map(([name, types]) => [name, new Set(types)]),
+);
+
 export const ACK = { DELIVERED: 0, POISON: 1, STANDARD: 2, REDELIVERED: 3, INDIVIDUAL: 4, UNMATCHED: 5, EXPIRED: 6 } as const;
 
 export const TX = { BEGIN: 0, PREPARE: 1, COMMIT_ONE_PHASE: 2, COMMIT_TWO_PHASE: 3, ROLLBACK: 4, RECOVER: 5, FORGET: 6, END: 7 } as const;
@@ -209,7 +243,7 @@ export interface WireMessage extends BaseCommand {
   groupSequence: number;
   correlationId: string | null;
   persistent: boolean;
-  expiration: number;
+  expiration: number | bigint;
   priority: number;
   replyTo: WireDestination | null;
   timestamp: number;

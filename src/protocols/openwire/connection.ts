@@ -26,34 +26,17 @@ import {
   type TransactionInfo,
   type WireFormatInfo,
   type WireMessage,
-  type WireThrowable,
   type ConsumerControl,
 } from './commands.js';
 import { OpenWireConsumer, type DispatchTarget } from './consumer.js';
 import { CommandSplitter, LooseCodec } from './marshal.js';
+import { inflatedContent } from './compression.js';
 import { messageIdText, toCoreDestination, toMessageInit, toWireMessage, type TemporaryDestinations } from './mapping.js';
 import type { OpenWireOptions } from './options.js';
 import type { ProducerAudit } from './producer-audit.js';
+import { isFatalCode, refusalThrowable } from './refusals.js';
 import { runTransactionCommand, transactionKey, xaThrowable, xidOf } from './transactions.js';
 import { negotiate, wireFormatInfo } from './wire-format.js';
-
-/** The Java exception a JMS client rebuilds from a refusal: its class decides which JMSException the application sees. */
-const exceptionClasses: Partial<Record<ErrorCode, string>> = {
-  FERRY_AUTHENTICATION_FAILED: 'java.lang.SecurityException',
-  FERRY_NOT_AUTHORIZED: 'java.lang.SecurityException',
-  FERRY_CLIENT_ID_IN_USE: 'javax.jms.InvalidClientIDException',
-  FERRY_SELECTOR_INVALID: 'javax.jms.InvalidSelectorException',
-  FERRY_DESTINATION_INVALID: 'javax.jms.InvalidDestinationException',
-  FERRY_DESTINATION_NOT_FOUND: 'javax.jms.InvalidDestinationException',
-  FERRY_TX_NOT_FOUND: 'javax.jms.IllegalStateException',
-  FERRY_TX_EXISTS: 'javax.jms.IllegalStateException',
-  FERRY_CONSUMER_EXISTS: 'javax.jms.IllegalStateException',
-  FERRY_LIMIT_EXCEEDED: 'javax.jms.ResourceAllocationException',
-  FERRY_DESTINATION_FULL: 'javax.jms.ResourceAllocationException',
-};
-
-/** Failures of the wire itself: the connection cannot go on. Any other refusal answers the one command. */
-const fatalCodes: ReadonlySet<ErrorCode> = new Set(['FERRY_OPENWIRE_MALFORMED', 'FERRY_OPENWIRE_FRAME_TOO_LARGE', 'FERRY_OPENWIRE_PROTOCOL', 'FERRY_OPENWIRE_INACTIVITY', 'FERRY_INTERNAL', 'FERRY_CONNECTION_CLOSED']);
 
 /** ActiveMQ's client counts at least this many bytes per message against its producer window. */
 const MINIMUM_MESSAGE_SIZE = 1024;
@@ -85,7 +68,10 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
   private negotiated = false;
   private core: CoreConnection | undefined;
   private connectionId: ConnectionId | null = null;
-  /** Commands that came while the broker decided on the ConnectionInfo; handled once it has. */
+  /**
+   * Commands that came while the broker decided on the ConnectionInfo, or inflated a large
+   * compressed body off the event loop; handled, in order, once it has.
+   */
   private held: DataStructure[] | undefined;
   private readonly sessions = new Map<string, CoreSession>();
   private readonly producers = new Map<string, ProducerState>();
@@ -321,10 +307,7 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
           const connectionId = info.connectionId ?? { type: T.CONNECTION_ID, value: core.id };
           this.advisory.announce('ActiveMQ.Advisory.Connection', `${core.id}/connection`, { ...info, password: null }, this.removeInfo(connectionId));
           this.logger.debug({ event: 'openwire.connected', connection: core.id, version: this.codec.version, remote: this.transport.remoteAddress }, 'OpenWire client connected');
-          const held = this.held ?? [];
-          this.held = undefined;
-          for (const command of held) this.onCommand(command);
-          this.transport.resume();
+          this.release();
         },
         (err: unknown) => {
           this.held = undefined;
@@ -333,6 +316,39 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
           this.shutdown();
         },
       );
+  }
+
+  /**
+   * Finishes `command` with what `work` gives, holding the commands after it meanwhile (and not
+   * reading), so that the connection's commands still take effect in the order they were sent.
+   */
+  private holdUntil<T>(work: Promise<T>, command: BaseCommand, then: (result: T) => void): void {
+    this.held = [];
+    this.transport.pause();
+    work
+      .then((result) => {
+        if (!this.closing) then(result);
+      })
+      .catch((err: unknown) => this.refuse(command, err))
+      .finally(() => this.release());
+  }
+
+  /** Handles the commands held so far, until one of them holds the rest again. */
+  private release(): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (let i = 0; i < held.length; i++) {
+      if (this.closing) return;
+      this.onCommand(held[i]!);
+      // (re-read: the command may have held the connection again)
+      const again = this.held as DataStructure[] | undefined;
+      if (again !== undefined) {
+        // nothing has been read since: the rest go first
+        again.push(...held.slice(i + 1));
+        return;
+      }
+    }
+    if (!this.readHold.held && !this.transport.closed) this.transport.resume();
   }
 
   private onSessionInfo(info: SessionInfo): void {
@@ -364,7 +380,12 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
     this.respond(info);
   }
 
-  private onMessage(wire: WireMessage): void {
+  private onMessage(wire: WireMessage, inflated?: Buffer): void {
+    if (wire.compressed && inflated === undefined && (wire.content?.length ?? 0) > 0) {
+      const content = inflatedContent(wire, this.options.maxFrameSize);
+      if (content instanceof Promise) return this.holdUntil(content, wire, (body) => this.onMessage(wire, body));
+      inflated = content;
+    }
     const destination = toCoreDestination(wire.destination, this);
     const producerKey = wire.producerId === null ? undefined : `${wire.producerId.sessionId}:${wire.producerId.value}`;
     const producer = producerKey === undefined ? undefined : this.producers.get(producerKey);
@@ -376,7 +397,7 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
     const audited = txId === undefined && id !== null && auditKey !== undefined;
     const fresh = !audited || this.audit.isNew(auditKey, id.producerSequenceId);
     if (!fresh) this.logger.debug({ event: 'openwire.duplicate', messageId: messageIdText(id!), remote: this.transport.remoteAddress }, 'a resent message dropped as a duplicate');
-    const durable = fresh ? session.send(toMessageInit(wire, destination, this, this.requireCore().principal.username), txId) : null;
+    const durable = fresh ? session.send(toMessageInit(wire, destination, this, this.requireCore().principal.username, inflated), txId) : null;
     // only once the message's own records are appended: a kept mark must never cover a message the store lost
     if (fresh && audited) this.audit.taken(auditKey, id.producerSequenceId, durable !== null);
     // memoryPolicy block: a synchronous send waits for its Response and a windowed one for its
@@ -666,7 +687,7 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
    * ConnectionError when it does not; a failure of the wire itself also closes the connection.
    */
   private refuse(command: DataStructure, err: unknown): void {
-    const fatal = !isFerryError(err) || fatalCodes.has(err.code);
+    const fatal = !isFerryError(err) || isFatalCode(err.code);
     const base = command as BaseCommand;
     if (fatal || !base.responseRequired) {
       this.fail(err, fatal);
@@ -674,12 +695,8 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
     }
     const { code, message } = err;
     this.logger.debug({ event: 'openwire.refused', code, message, remote: this.transport.remoteAddress }, 'OpenWire command refused');
-    const exception = xaThrowable(command, code, message) ?? this.throwable(code, message);
+    const exception = xaThrowable(command, code, message) ?? refusalThrowable(code, message);
     this.write({ type: T.EXCEPTION_RESPONSE, commandId: 0, responseRequired: false, correlationId: base.commandId, exception });
-  }
-
-  private throwable(code: ErrorCode, message: string): WireThrowable {
-    return { className: exceptionClasses[code] ?? 'javax.jms.JMSException', message: `${message} (${code})` };
   }
 
   /** Tells the client with a ConnectionError; closes the connection when `fatal`. */
@@ -696,7 +713,7 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
       this.logger.error({ event: 'openwire.internal-error', code, err, remote: this.transport.remoteAddress }, 'unexpected error in an OpenWire connection');
     }
     if (this.negotiated) {
-      this.write({ type: T.CONNECTION_ERROR, commandId: 0, responseRequired: false, exception: this.throwable(code, message), connectionId: this.connectionId });
+      this.write({ type: T.CONNECTION_ERROR, commandId: 0, responseRequired: false, exception: refusalThrowable(code, message), connectionId: this.connectionId });
     }
     if (fatal) this.shutdown();
   }

@@ -1,4 +1,5 @@
 import { FerryError } from '../../errors.js';
+import { MAX_TIMER_DELAY } from '../../transport/index.js';
 import type { ConsumerHandle, Delivery, DeliverySink, Message, SubscribeOptions } from '../../core/index.js';
 import { ACK, type ConsumerId, type MessageAck, type MessageId, type WireDestination } from './commands.js';
 import { dispatchMessageId, messageIdText, sameMessageId } from './mapping.js';
@@ -216,8 +217,17 @@ export class OpenWireConsumer {
     if (timeout < 0) giveUp();
     else {
       clearTimeout(this.pullTimer);
-      this.pullTimer = setTimer(giveUp, timeout);
+      this.armPull(giveUp, timeout, setTimer);
     }
+  }
+
+  /**
+   * A pull's timeout is the client's long (`receive(Long.MAX_VALUE)` waits for good): past what a
+   * Node timer holds, which would fire after 1 ms, it runs as a chain of timers of at most that.
+   */
+  private armPull(giveUp: () => void, ms: number, setTimer: (fire: () => void, ms: number) => NodeJS.Timeout): void {
+    if (ms <= MAX_TIMER_DELAY) this.pullTimer = setTimer(giveUp, ms);
+    else this.pullTimer = setTimer(() => this.armPull(giveUp, ms - MAX_TIMER_DELAY, setTimer), MAX_TIMER_DELAY);
   }
 
   acknowledge(ack: MessageAck): void {

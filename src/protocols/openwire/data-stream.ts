@@ -53,6 +53,15 @@ export class DataReader {
     return this.buffer.readInt32BE(at) * 0x1_0000_0000 + this.buffer.readUInt32BE(at + 4);
   }
 
+  /** A long a client may set to anything: a number while it is exactly one, a bigint past 2^53. */
+  exactLong(): number | bigint {
+    const at = this.need(8);
+    const high = this.buffer.readInt32BE(at);
+    // a high word within ±2^21 is a value within ±2^53
+    if (high >= -0x20_0000 && high < 0x20_0000) return high * 0x1_0000_0000 + this.buffer.readUInt32BE(at + 4);
+    return this.buffer.readBigInt64BE(at);
+  }
+
   /** A long property value keeps all 64 bits. */
   bigLong(): bigint {
     return this.buffer.readBigInt64BE(this.need(8));
@@ -137,6 +146,11 @@ export class DataWriter {
     const high = Math.floor(value / 0x1_0000_0000);
     this.buffer.writeInt32BE(high, at);
     this.buffer.writeUInt32BE(value - high * 0x1_0000_0000, at + 4);
+  }
+
+  exactLong(value: number | bigint): void {
+    if (typeof value === 'bigint') this.bigLong(value);
+    else this.long(value);
   }
 
   bigLong(value: bigint): void {

@@ -1,5 +1,4 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { inflateSync } from 'node:zlib';
 import { FerryError } from '../../errors.js';
 import { addTypedBodyReader, mapBodyEntries, streamBodyItems, type BodyKind, type Destination, type Message, type MessageInit, type PropertyValue, type TypedValue } from '../../core/index.js';
 import { T, type MessageId, type ProducerId, type WireDestination, type WireMessage } from './commands.js';
@@ -11,7 +10,8 @@ import { readProperties, readTypedMap, readTypedValue, writeProperties, writeTyp
  * AMQP clients as they expect, and the other way round: a TextMessage's text is the body as UTF-8, a
  * BytesMessage's bytes are the body, JMS headers are core's fields, properties keep their types
  * (core keeps int, long, double, boolean, string, bytes; a byte, short or float property reaches
- * other protocols as a number). Compressed bodies are inflated on the way in and never sent compressed.
+ * other protocols as a number). Compressed bodies arrive inflated (`compression.ts`) and are never
+ * sent compressed.
  * An ObjectMessage's body stays the bytes the client serialised: the broker never deserialises it.
  */
 
@@ -20,6 +20,8 @@ const PROPERTIES_KEY = 'openwire.properties';
 const PARTS_KEY = 'openwire.parts';
 /** Marks a TextMessage sent without a text (`getText()` null), which core keeps as an empty text. */
 const NULL_TEXT_KEY = 'openwire.null-text';
+/** The client's own JMSExpiration where core's is not it: one of 0 or below, or one past 2^53. */
+const EXPIRATION_KEY = 'openwire.expiration';
 
 const bodyKinds: ReadonlyMap<number, BodyKind> = new Map([
   [T.TEXT_MESSAGE, 'text'],
@@ -125,31 +127,15 @@ export function toMessageId(coreId: string): MessageId {
   return { type: T.MESSAGE_ID, textView: coreId, producerId: OTHER_PROTOCOLS, producerSequenceId: ++otherProtocolsSequence, brokerSequenceId: 0 };
 }
 
-function inflate(content: Buffer): Buffer {
-  try {
-    return inflateSync(content);
-  } catch (err) {
-    throw new FerryError('FERRY_OPENWIRE_MALFORMED', `a compressed body does not inflate: ${(err as Error).message}`);
-  }
-}
-
-/** The body as core keeps it: a text as UTF-8, everything else as the bytes the client marshalled. */
-function coreBody(wire: WireMessage): { body: Buffer; bodyKind: BodyKind } {
+/**
+ * The body as core keeps it: a text as UTF-8, everything else as the bytes the client marshalled.
+ * `inflated` is a compressed message's content, inflated.
+ */
+function coreBody(wire: WireMessage, inflated: Buffer | undefined): { body: Buffer; bodyKind: BodyKind } {
   const bodyKind = bodyKinds.get(wire.type) ?? 'bytes';
-  let content = wire.content ?? Buffer.alloc(0);
-  if (wire.compressed && content.length > 0) {
-    if (wire.type === T.BYTES_MESSAGE) {
-      // ActiveMQ puts the body's length in front of a compressed BytesMessage's deflate stream, and
-      // deflates its whole write buffer: what inflates past that length is not the body
-      if (content.length < 4) throw new FerryError('FERRY_OPENWIRE_MALFORMED', 'a compressed BytesMessage without its length');
-      const length = content.readInt32BE(0);
-      const inflated = inflate(content.subarray(4));
-      if (length < 0 || length > inflated.length) throw new FerryError('FERRY_OPENWIRE_MALFORMED', `a compressed BytesMessage says ${length} bytes and inflates to ${inflated.length}`);
-      content = length === inflated.length ? inflated : Buffer.from(inflated.subarray(0, length));
-    } else {
-      content = inflate(content);
-    }
-  } else if (content.length * 2 < content.buffer.byteLength) {
+  let content = inflated ?? wire.content ?? Buffer.alloc(0);
+  if (inflated === undefined && wire.compressed && content.length > 0) throw new Error('a compressed body reached the mapping uninflated');
+  if (inflated === undefined && content.length * 2 < content.buffer.byteLength) {
     // a body view that pins a much larger socket chunk is copied, so a queued 1 KiB message does not hold 64 KiB
     content = Buffer.from(content);
   }
@@ -170,20 +156,40 @@ function ownEncodings(wire: WireMessage, checkedUser: boolean): Map<string, unkn
   // a JMSXUserID that is not the sender's own user becomes a property the client's bytes lack
   const keepProperties = wire.marshalledProperties !== null && (wire.userId === null || checkedUser);
   const nullText = wire.type === T.TEXT_MESSAGE && wire.content === null;
-  if (!keepProperties && !nullText && wire.type !== T.MESSAGE) return undefined;
+  const ownExpiration = wire.expiration !== coreExpiration(wire.expiration);
+  if (!keepProperties && !nullText && !ownExpiration && wire.type !== T.MESSAGE) return undefined;
   const encodings = new Map<string, unknown>();
   if (keepProperties) encodings.set(PROPERTIES_KEY, Buffer.from(wire.marshalledProperties!));
   if (nullText) encodings.set(NULL_TEXT_KEY, true);
+  if (ownExpiration) encodings.set(EXPIRATION_KEY, wire.expiration);
   return encodings;
+}
+
+/**
+ * A JMSExpiration as core's expiration. ActiveMQ expires a message only when its expiration is
+ * above 0 (`Message.isExpired`), and its client sends `timestamp + timeToLive`, which a time to
+ * live near Long.MAX_VALUE (an application's "forever") overflows to a negative: 0 or below is no
+ * expiry. One past 2^53 ms (some 285,000 years) is as good as never and is rounded.
+ */
+function coreExpiration(expiration: number | bigint): number {
+  if (typeof expiration === 'bigint') return expiration > 0n ? Number(expiration) : 0;
+  return expiration > 0 ? expiration : 0;
+}
+
+/** The JMSExpiration a JMS consumer gets: the client's own, exactly, unless core has changed the message's since. */
+function wireExpiration(message: Message): number | bigint {
+  const own = message.encodings?.get(EXPIRATION_KEY) as number | bigint | undefined;
+  return own !== undefined && coreExpiration(own) === message.expiration ? own : message.expiration;
 }
 
 /**
  * A message as a JMS producer sent it, for core. `user` is the connection's: a JMSXUserID naming it
  * is the message's checked user id; any other is the client's claim, kept as a property of that name
  * for protocols that see it as an ordinary one (JMS and STOMP consumers do not get it).
+ * A compressed message comes with its content `inflated`.
  */
-export function toMessageInit(wire: WireMessage, destination: Destination, temporary: TemporaryDestinations, user: string | undefined): MessageInit {
-  const { body, bodyKind } = coreBody(wire);
+export function toMessageInit(wire: WireMessage, destination: Destination, temporary: TemporaryDestinations, user: string | undefined, inflated?: Buffer): MessageInit {
+  const { body, bodyKind } = coreBody(wire, inflated);
   const { properties, types } = wire.marshalledProperties === null ? { properties: new Map<string, PropertyValue>(), types: undefined } : readProperties(wire.marshalledProperties);
   const checkedUser = wire.userId !== null && wire.userId === user;
   if (wire.userId !== null && !checkedUser) properties.set('JMSXUserID', wire.userId);
@@ -193,7 +199,7 @@ export function toMessageInit(wire: WireMessage, destination: Destination, tempo
     bodyKind,
     persistent: wire.persistent,
     priority: wire.priority,
-    expiration: wire.expiration,
+    expiration: coreExpiration(wire.expiration),
     correlationId: wire.correlationId ?? undefined,
     replyTo: wire.replyTo === null ? undefined : toCoreDestination(wire.replyTo, temporary),
     type: wire.jmsType ?? undefined,
@@ -360,7 +366,7 @@ function wireMessage(message: Message, type: number, content: Buffer | null, pro
     groupSequence: message.groupSeq ?? 0,
     correlationId: utfOrNull(message.correlationId),
     persistent: message.persistent,
-    expiration: message.expiration,
+    expiration: wireExpiration(message),
     priority: message.priority,
     replyTo: message.replyTo === undefined || utfOrNull(message.replyTo.name) === null ? null : toWireDestination(message.replyTo),
     timestamp: message.timestamp,

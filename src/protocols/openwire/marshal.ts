@@ -1,5 +1,5 @@
 import { FerryError } from '../../errors.js';
-import { schemas, type DataStructure, type Field, type WireThrowable } from './commands.js';
+import { nestedTypes, schemas, type DataStructure, type Field, type WireThrowable } from './commands.js';
 import { DataReader, DataWriter, utfLength } from './data-stream.js';
 
 /** "ActiveMQ", the first bytes of every WireFormatInfo. */
@@ -14,8 +14,17 @@ type BodySizer = (structure: DataStructure, codec: LooseCodec, depth: number) =>
 
 const IDENTIFIER = /^[A-Za-z][A-Za-z0-9]*$/;
 
-/** How one field is read, as an expression over `r` (the reader), `c` (the codec) and `d` (the depth). */
-function readExpression(field: Field): string {
+/** A nested field that may hold only some data structure types. */
+interface NestedField {
+  readonly name: string;
+  readonly types: ReadonlySet<number>;
+}
+
+/**
+ * How one field is read, as an expression over `r` (the reader), `c` (the codec), `d` (the depth)
+ * and `k`, the structure's nested fields whose types are checked (`at` is this field's place there).
+ */
+function readExpression(field: Field, at: number): string {
   switch (field.kind) {
     case 'bool':
       return 'r.bool()';
@@ -27,11 +36,13 @@ function readExpression(field: Field): string {
       return 'r.int()';
     case 'long':
       return 'r.long()';
+    case 'exactLong':
+      return 'r.exactLong()';
     case 'string':
       return '(r.bool() ? r.utf() : null)';
     case 'nested':
     case 'cached':
-      return 'c.readNested(r, d)';
+      return at < 0 ? 'c.readNested(r, d)' : `c.readNested(r, d, k[${at}])`;
     case 'throwable':
       return 'c.readThrowable(r)';
     case 'bytes':
@@ -52,6 +63,7 @@ function writeStatement(field: Field): string {
     case 'short':
     case 'int':
     case 'long':
+    case 'exactLong':
       return `w.${field.kind}(v ?? 0);`;
     case 'string':
       return 'w.bool(v != null); if (v != null) w.utf(v);';
@@ -80,6 +92,7 @@ function sizeExpression(field: Field): string {
     case 'int':
       return '4';
     case 'long':
+    case 'exactLong':
       return '8';
     case 'string':
       return '(v != null ? 3 + c.utfLength(v) : 1)';
@@ -111,8 +124,15 @@ function compile(version: number): { readers: Map<number, BodyReader>; writers: 
   for (const [type, all] of schemas) {
     const fields = all.filter((f) => f.since <= version);
     for (const f of fields) if (!IDENTIFIER.test(f.name)) throw new Error(`field name "${f.name}" is not an identifier`);
-    const literal = [`type: ${type}`, ...fields.map((f) => `${f.name}: ${readExpression(f)}`)].join(', ');
-    readers.set(type, new Function('r', 'c', 'd', `return { ${literal} };`) as BodyReader);
+    const checked: NestedField[] = [];
+    const expressions = fields.map((f) => {
+      const types = f.kind === 'nested' || f.kind === 'cached' ? nestedTypes.get(f.name) : undefined;
+      if (types === undefined) return readExpression(f, -1);
+      checked.push({ name: f.name, types });
+      return readExpression(f, checked.length - 1);
+    });
+    const literal = [`type: ${type}`, ...fields.map((f, i) => `${f.name}: ${expressions[i]!}`)].join(', ');
+    readers.set(type, (new Function('k', `return function (r, c, d) { return { ${literal} }; };`) as (k: NestedField[]) => BodyReader)(checked));
     const statements = fields.map((f) => `{ const v = s.${f.name}; ${writeStatement(f)} }`).join('\n');
     writers.set(type, new Function('w', 's', 'c', 'd', statements) as BodyWriter);
     const sizes = fields.map((f) => `{ const v = s.${f.name}; n += ${sizeExpression(f)}; }`).join('\n');
@@ -187,10 +207,14 @@ export class LooseCodec {
     return read(reader, this, depth);
   }
 
-  /** @internal for the compiled readers */
-  readNested(reader: DataReader, depth: number): DataStructure | null {
+  /** @internal for the compiled readers; `field` names the types the field may hold. */
+  readNested(reader: DataReader, depth: number, field?: NestedField): DataStructure | null {
     if (!reader.bool()) return null;
-    return this.readBody(reader, reader.byte(), depth + 1);
+    const type = reader.byte();
+    if (field !== undefined && !field.types.has(type)) {
+      throw new FerryError('FERRY_OPENWIRE_MALFORMED', `a structure of type ${type} as ${field.name}, which holds type ${[...field.types].join(' or ')}`);
+    }
+    return this.readBody(reader, type, depth + 1);
   }
 
   /** @internal Class name and message only: with stack traces off, that is all loose encoding carries. */

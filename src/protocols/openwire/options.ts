@@ -4,7 +4,7 @@ import { MAX_TIMER_DELAY } from '../../transport/index.js';
 /** The `openwire` section of the configuration: its one source of defaults. */
 export const openwireOptionsSchema = z
   .object({
-    /** Largest command accepted, in bytes (refused from its size prefix). ActiveMQ's default is 100 MiB. */
+    /** Largest command accepted, in bytes (refused from its size prefix), and the most a compressed body inflates to. ActiveMQ's default is 100 MiB. */
     maxFrameSize: z.number().int().positive().max(0x7fffffff).default(100 * 1024 * 1024),
     /**
      * The longest a connection may stay silent, in ms, offered in the broker's WireFormatInfo; the

@@ -42,6 +42,7 @@ public class JmsChecks {
         case "read-kinds": readKinds(rest[0], Integer.parseInt(rest[1])); break;
         case "send-numbered": sendNumbered(rest[0], Integer.parseInt(rest[1])); break;
         case "selected": selected(rest[0], rest[1], Integer.parseInt(rest[2])); break;
+        case "send-compressed": sendCompressed(rest[0]); break;
         default: throw new IllegalArgumentException("unknown check " + check);
       }
     } catch (Throwable e) {
@@ -124,6 +125,41 @@ public class JmsChecks {
     Session s = c.createSession(false, Session.AUTO_ACKNOWLEDGE);
     Message m = need(s.createConsumer(s.createQueue(queue)).receive(WAIT), queue);
     out("JMSXUserID", m.getStringProperty("JMSXUserID"));
+    c.close();
+  }
+
+  /**
+   * From a client that compresses (`jms.useCompression=true`), to `queue` and `queue`.jms at once: a
+   * short text, a text of 3,000,000 characters and a BytesMessage of 2,000,000 bytes (each deflates
+   * to a few KB); then each as a JMS consumer of `queue`.jms reads it: its body's length and SHA-256.
+   */
+  static void sendCompressed(String queue) throws Exception {
+    Connection c = new ActiveMQConnectionFactory(url + "?jms.useCompression=true").createConnection();
+    c.start();
+    Session s = c.createSession(false, Session.AUTO_ACKNOWLEDGE);
+    MessageProducer p = s.createProducer(s.createQueue(queue + "," + queue + ".jms"));
+    p.send(s.createTextMessage("compressed text"));
+    StringBuilder text = new StringBuilder();
+    for (int i = 0; i < 3_000_000; i++) text.append((char) ('a' + i % 26));
+    p.send(s.createTextMessage(text.toString()));
+    byte[] bytes = new byte[2_000_000];
+    for (int i = 0; i < bytes.length; i++) bytes[i] = (byte) (i % 251);
+    BytesMessage b = s.createBytesMessage();
+    b.writeBytes(bytes);
+    p.send(b);
+    MessageConsumer mc = s.createConsumer(s.createQueue(queue + ".jms"));
+    for (int i = 0; i < 3; i++) {
+      Message m = need(mc.receive(WAIT), "compressed message " + i);
+      byte[] body;
+      if (m instanceof TextMessage) body = ((TextMessage) m).getText().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+      else {
+        body = new byte[(int) ((BytesMessage) m).getBodyLength()];
+        ((BytesMessage) m).readBytes(body);
+      }
+      StringBuilder hex = new StringBuilder();
+      for (byte x : java.security.MessageDigest.getInstance("SHA-256").digest(body)) hex.append(String.format("%02x", x));
+      out("jms", body.length + " " + hex);
+    }
     c.close();
   }
 
