@@ -4,7 +4,7 @@ import { encodeAck, publishToMessage } from './mapping.js';
 import type { MqttConnection } from './connection.js';
 import { forgetQos2Id, holdsQos2Id } from './durable-session.js';
 import { type PublishView, userPropertiesInOrder } from './framing.js';
-import { Reason, ackReasonOf } from './reasons.js';
+import { ackReasonOf } from './reasons.js';
 import { topicToFerry } from './topics.js';
 
 /** PUBLISH from the client, its QoS 1 and 2 flows (PUBACK; PUBREC, PUBREL, PUBCOMP), acknowledged once durable. */
@@ -146,10 +146,14 @@ export function afterDurable(s: MqttConnection, durable: Promise<void> | null, t
 
 export function onPubrel(s: MqttConnection, id: number): void {
   if (s.inboundQos2?.delete(id) === true) s.inboundPending--;
-  const held = s.state!.receivedQos2.delete(id);
+  s.state!.receivedQos2.delete(id);
   const core = s.sessionExpiry > 0 ? s.core : undefined;
   const forgotten = core !== undefined && forgetQos2Id(core, String(id));
-  const write = (): void => s.write(encodeAck('pubcomp', id, held || forgotten ? 0 : Reason.packetIdNotFound, s.version === 5));
+  // A client sends PUBREL only after PUBREC, and PUBREC goes out only once the message is taken: an
+  // id no longer held was released before and its PUBCOMP lost (a dropped connection, a crash once
+  // the forgetting was on disk). Success, as Mosquitto answers it: 0x92 would have MQTT.js report a
+  // delivered message as failed, and an application that publishes it again makes a duplicate.
+  const write = (): void => s.write(encodeAck('pubcomp', id, 0, s.version === 5));
   // after PUBCOMP the id names a new publication (4.3.3), so it goes out only once a crash can no
   // longer bring the id back as held: the client's next message under it would be taken for a resend
   afterDurable(s, forgotten ? core.synced() : null, write);
