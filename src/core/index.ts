@@ -43,4 +43,5 @@ export { addTypedBodyReader, mapBodyEntries, streamBodyItems, type TypedBodyRead
 export { bodyLengthOf, clampPriority, isExpired, isPropertyWireType, type BodyKind, type Destination, type Message, type MessageInit, type NativeEncoding, type PublishInit, type PropertyValue, type PropertyWireType } from './message.js';
 export type { QueueStats } from './queue-types.js';
 export { DUPLICATE_ID_PROPERTY } from './duplicates.js';
+export { RETAIN_PROPERTY, isRetainValue } from './retained.js';
 export { DEATH_HISTORY, readDeaths, type Death } from './death-history.js';

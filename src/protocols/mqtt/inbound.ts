@@ -1,5 +1,6 @@
 import type { IPublishPacket } from 'mqtt-packet';
 import { FerryError, errorFields, isFerryError } from '../../errors.js';
+import type { SendOptions } from '../../core/index.js';
 import { encodeAck, publishToMessage } from './mapping.js';
 import type { MqttConnection } from './connection.js';
 import { forgetQos2Id, holdsQos2Id } from './durable-session.js';
@@ -8,6 +9,9 @@ import { ackReasonOf } from './reasons.js';
 import { topicToFerry } from './topics.js';
 
 /** PUBLISH from the client, its QoS 1 and 2 flows (PUBACK; PUBREC, PUBREL, PUBCOMP), acknowledged once durable. */
+
+/** A publish without the RETAIN flag is not retained, whatever a 5.0 user property `ActiveMQ.Retain` says (core reads that property from other protocols). */
+const NOT_RETAINED: SendOptions = { retain: false };
 
 /** Bytes of PUBACKs batched per slab: 256 of them. */
 const ACK_SLAB = 1024;
@@ -68,7 +72,7 @@ export function onPublish(s: MqttConnection, packet: PublishView, properties: IP
     const inOrder = raw !== undefined && user !== undefined && Object.values(user).some(Array.isArray) ? userPropertiesInOrder(raw.buf, raw.start, raw.bodyStart, raw.end) : undefined;
     const init = publishToMessage(properties === undefined ? packet : { qos: packet.qos, payload, properties }, ferryTopic, payload, s.lastReceived, packet.retain, inOrder);
     const session = s.requireSession();
-    durable = session.send(init, undefined, packet.retain || producerId !== undefined ? { retain: packet.retain, producerId } : undefined);
+    durable = session.send(init, undefined, packet.retain || producerId !== undefined ? { retain: packet.retain, producerId } : NOT_RETAINED);
     s.readHold.until(session.roomAfterSend);
   } catch (err) {
     if (packet.qos === 0 && v5 && isFerryError(err) && err.code === 'FERRY_NOT_AUTHORIZED') {
