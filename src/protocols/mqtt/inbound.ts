@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import type { IPublishPacket } from 'mqtt-packet';
 import { FerryError, errorFields, isFerryError } from '../../errors.js';
 import type { SendOptions } from '../../core/index.js';
@@ -68,6 +69,11 @@ export function onPublish(s: MqttConnection, packet: PublishView, properties: IP
   const payload = ownBody(packet.payload);
   let durable: Promise<void> | null;
   try {
+    // [MQTT 3.3.2.3.2] the broker may check the payload against the indicator; it does, since other
+    // protocols take such a payload as text, where bytes that are not UTF-8 would be lost
+    if (properties?.payloadFormatIndicator === true && !isUtf8(payload)) {
+      throw new FerryError('FERRY_MQTT_PAYLOAD_FORMAT_INVALID', 'a PUBLISH with Payload Format Indicator 1 and a payload that is not UTF-8');
+    }
     const user = properties?.userProperties;
     const inOrder = raw !== undefined && user !== undefined && Object.values(user).some(Array.isArray) ? userPropertiesInOrder(raw.buf, raw.start, raw.bodyStart, raw.end) : undefined;
     const init = publishToMessage(properties === undefined ? packet : { qos: packet.qos, payload, properties }, ferryTopic, payload, s.lastReceived, packet.retain, inOrder);
