@@ -148,6 +148,7 @@ function connected(s: MqttConnection, core: CoreConnection, packet: IConnectPack
   if (s.sessionExpiry > 0) keepSessionExpiry(core, s.sessionExpiry);
   const state = s.states.open(clientId);
   state.connected = true;
+  state.connection = s;
   state.connectionStarted();
   s.state = state;
 
