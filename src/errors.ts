@@ -56,6 +56,7 @@ export const errorCodes = {
   FERRY_MQTT_UNSUPPORTED_VERSION: 'an MQTT CONNECT with a protocol level other than 3 (3.1), 4 (3.1.1) or 5 (5.0)',
   FERRY_MQTT_BAD_AUTH_METHOD: 'an MQTT 5 CONNECT naming an authentication method the broker does not offer to that client (SCRAM-SHA-256 is run over AUTH; PLAIN travels as user name and password), or an AUTH naming another method than the CONNECT did',
   FERRY_MQTT_CONNECT_TIMEOUT: 'an MQTT client that opened a socket and sent no CONNECT packet in time',
+  FERRY_MQTT_PAYLOAD_FORMAT_INVALID: 'an MQTT 5 PUBLISH or will whose Payload Format Indicator says UTF-8 text and whose payload is not valid UTF-8',
   FERRY_MQTT_KEEPALIVE_TIMEOUT: 'an MQTT client silent for longer than one and a half times its keep-alive',
   FERRY_OPENWIRE_MALFORMED: 'an OpenWire command that does not decode: unknown data structure type, a structure of another type where an id, destination or message belongs, a field that ends early, bytes left over, a bad string or a body that does not inflate',
   FERRY_OPENWIRE_FRAME_TOO_LARGE: 'an OpenWire command whose size prefix is over openwire.maxFrameSize (refused from the prefix, before its bytes are read)',

@@ -47,7 +47,7 @@ import { ProducerFlow } from './producer-flow.js';
 import { writeDeliveryMark } from './delivery-mark.js';
 import { TAKEN_AFTER_SERVING, recoverState } from './recovery.js';
 import { recoveryTarget } from './recovery-target.js';
-import { RetainedMessages } from './retained.js';
+import { RetainedMessages, asksToRetain } from './retained.js';
 import { MessageScheduler, type ScheduledDelivery } from './scheduler.js';
 import { compileSelector, excludingConnection, type Selector } from './selector/index.js';
 import { TopicSubscriptions } from './subscriptions.js';
@@ -229,7 +229,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
       environment,
       scheduler: new MessageScheduler(this.store, persistence, this.timers, this.clock, this.scheduledDelivery(), this.logger),
       duplicates: new DuplicateDetector(this.store, persistence),
-      retained: new RetainedMessages(this.store, persistence, this.clock),
+      retained: new RetainedMessages(this.store, persistence, this.clock, (message) => this.bodies.pin(message)),
       marks: new SequenceMarks(this.store, persistence),
       prepared: new PreparedTransactions(this.store, persistence, this),
     };
@@ -367,7 +367,8 @@ export class Broker implements BrokerAccess, ConnectionHost {
     this.checkSendable(message.destination, connection);
     if (message.persistent) this.checkStoreAdmits();
     this.checkRoomForSend(message.destination);
-    return this.sendChecked(message, connection, options);
+    // a producer of any protocol may ask by the message's property; MQTT asks by its RETAIN flag
+    return this.sendChecked(message, connection, options?.retain === undefined && asksToRetain(message) ? { ...options, retain: true } : options);
   }
 
   checkRoomForSend(destination: Destination): void {
@@ -382,8 +383,6 @@ export class Broker implements BrokerAccess, ConnectionHost {
       if (destination.kind !== 'topic' || destination.temporary === true || isClientComposite(destination)) {
         throw new FerryError('FERRY_DESTINATION_INVALID', 'only a plain topic keeps a retained message');
       }
-      // the retained copy outlives the message's record
-      this.bodies.pin(message);
       const retainedWrote = this.parts.retained.set(message);
       const routed = this.sendChecked(message, connection, options.producerId === undefined ? undefined : { producerId: options.producerId });
       // the retained copy must be on disk whoever consumed the routed one
@@ -433,7 +432,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
   commit(tx: Transaction, within?: (storeTx: number) => void): Promise<void> | null {
     const persistence = this.parts.persistence;
     if (tx.sends.some((m) => m.persistent)) this.checkStoreAdmits();
-    const needsStore = within !== undefined || tx.touchesStore || tx.sends.some((m) => duplicateIdOf(m) !== undefined);
+    const needsStore = within !== undefined || tx.touchesStore || tx.sends.some((m) => duplicateIdOf(m) !== undefined || asksToRetain(m));
     const storeTx = needsStore ? persistence.allocateId() : undefined;
     if (within !== undefined) within(storeTx!);
     for (const entry of tx.acknowledged) entry.queue.consume(entry, storeTx);
@@ -451,6 +450,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
         if (this.parts.duplicates.isDuplicate(key, duplicateId)) continue;
         this.parts.duplicates.remember(key, duplicateId, this.policyFor(message.destination).duplicateWindow, message.persistent, storeTx, message.timestamp);
       }
+      if (asksToRetain(message)) this.parts.retained.set(message, storeTx);
       this.routeOrSchedule(message, storeTx, touched);
     }
     if (storeTx !== undefined) this.store.commit(storeTx);

@@ -44,4 +44,5 @@ export { bodyLengthOf, clampPriority, isExpired, isPropertyWireType, type BodyKi
 export type { QueueStats } from './queue-types.js';
 export { DUPLICATE_ID_PROPERTY } from './duplicates.js';
 export { ScheduleProperty } from './scheduler.js';
+export { RETAIN_PROPERTY, isRetainValue } from './retained.js';
 export { DEATH_HISTORY, readDeaths, type Death } from './death-history.js';

@@ -1,8 +1,28 @@
 import type { Store } from '../store/index.js';
 import { hasWildcard, subscriptionMatches } from './address.js';
-import { copyMessage, isExpired, type Message } from './message.js';
+import { isClientComposite } from './destinations.js';
+import { copyMessage, isExpired, type Message, type PropertyValue } from './message.js';
 import type { Persistence } from './persistence.js';
 import { RecordType, decodeMessage, decodeRetained, encodeMessage, encodeRetained } from './records.js';
+
+/**
+ * The property by which a producer of any protocol asks that its message be retained as its topic's
+ * retained message, ActiveMQ's name (MQTT's retained publishes carry it too): ActiveMQ reads it for
+ * every protocol, so JMS and STOMP services keep publishing state for MQTT devices that way.
+ */
+export const RETAIN_PROPERTY = 'ActiveMQ.Retain';
+
+/** True when `value` of the retain property asks to retain: true, or text that reads true (a STOMP header), as ActiveMQ parses it. */
+export function isRetainValue(value: PropertyValue | undefined): boolean {
+  return value === true || (typeof value === 'string' && value.toLowerCase() === 'true');
+}
+
+/** True when `message` asks by its property to be retained and goes to a plain topic; elsewhere the property is only a property, as in ActiveMQ. */
+export function asksToRetain(message: Message): boolean {
+  if (message.properties.size === 0 || !isRetainValue(message.properties.get(RETAIN_PROPERTY))) return false;
+  const destination = message.destination;
+  return destination.kind === 'topic' && destination.temporary !== true && !isClientComposite(destination);
+}
 
 interface Retained {
   readonly recordId: number;
@@ -21,6 +41,8 @@ export class RetainedMessages {
     private readonly store: Store,
     private readonly persistence: Persistence,
     private readonly clock: () => number,
+    /** Keeps a retained message's body in memory: the retained copy outlives the message's record. */
+    private readonly pin: (message: Message) => void,
   ) {}
 
   get size(): number {
@@ -41,6 +63,7 @@ export class RetainedMessages {
       this.store.delete(previous.recordId, txId);
       return true;
     }
+    this.pin(message);
     const data = encodeRetained({ persistent: message.persistent, message: encodeMessage(message) });
     if (previous === undefined) {
       const recordId = this.persistence.allocateId();

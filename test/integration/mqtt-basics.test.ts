@@ -347,3 +347,43 @@ test('$SYS/broker statistics are published every mqtt.sysInterval, to subscriber
     await sysBroker.stop();
   }
 });
+
+test('$SYS/broker/subscriptions/count is the MQTT subscriptions, one per client and filter, those of persistent sessions away included, as Mosquitto counts them', async () => {
+  const sysBroker = await startBroker({ 'mqtt.sysInterval': 100 });
+  const open: { end(): Promise<void> }[] = [];
+  try {
+    const watcher = await connectMqtt(sysBroker.mqttPort);
+    open.push(watcher);
+    await watcher.subscribe('$SYS/broker/subscriptions/count');
+    const clean = await connectMqtt(sysBroker.mqttPort);
+    open.push(clean);
+    // a wildcard filter no topic matches yet counts, and `x/#` (two core patterns) counts once
+    await clean.subscribe(['x/y', 'x/#', '+/z', '$share/g/q/#']);
+    const persistent = { clientId: 'sys-count-away', clean: false };
+    const away = await connectMqtt(sysBroker.mqttPort, persistent);
+    await away.subscribe(['a/#', 'b/c'], { qos: 1 });
+    await away.end();
+    const stomp = await connectStomp(sysBroker.stompPort);
+    open.push({ end: () => stomp.disconnect() });
+    stomp.subscribe('/topic/x.y');
+    /** Waits for the count to be `expected`, and to stay so at the next interval. */
+    const countReaches = async (expected: string): Promise<void> => {
+      const seen: string[] = [];
+      for (;;) {
+        const value = (await watcher.inbox.next(3000)).payload;
+        seen.push(value);
+        if (value === expected && seen.at(-2) === expected) return;
+        if (seen.length > 50) assert.fail(`the count never settled at ${expected}: ${seen.join(' ')}`);
+      }
+    };
+    await countReaches('7');
+    // back, the persistent session's filters count once; an unsubscribed filter no more
+    const back = await connectMqtt(sysBroker.mqttPort, persistent);
+    open.push(back);
+    await clean.client.unsubscribeAsync('x/#');
+    await countReaches('6');
+  } finally {
+    for (const client of open) await client.end();
+    await sysBroker.stop();
+  }
+});

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer, connect as tcpConnect, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { startBroker } from '../helpers/broker.js';
@@ -484,5 +485,93 @@ test('QoS 2 from a persistent session: a stopping broker answers the PUBLISH and
     for (const client of open) await client.end();
     store.release();
     await broker.server.stop();
+  }
+});
+
+/**
+ * A TCP relay to the broker on `target()` that drops every byte from the broker once `mute` is
+ * set, as a crash loses what it had not yet sent; `swallowed` resolves at the first byte dropped.
+ */
+function muteableRelay(target: () => number): Promise<{ port: number; mute(): void; unmute(): void; swallowed(): Promise<void>; cut(): void; close(): void }> {
+  const sockets = new Set<Socket>();
+  let muted = false;
+  let dropped: (() => void) | undefined;
+  let swallowed = new Promise<void>((resolve) => (dropped = resolve));
+  const server = createServer((client) => {
+    const upstream = tcpConnect(target(), '127.0.0.1');
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('error', () => {});
+      socket.once('close', () => {
+        sockets.delete(socket);
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.on('data', (chunk: Buffer) => upstream.write(chunk));
+    upstream.on('data', (chunk: Buffer) => {
+      if (!muted) client.write(chunk);
+      else dropped?.();
+    });
+  });
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () =>
+      resolve({
+        port: (server.address() as AddressInfo).port,
+        mute: () => {
+          muted = true;
+          swallowed = new Promise<void>((done) => (dropped = done));
+        },
+        unmute: () => (muted = false),
+        swallowed: () => swallowed,
+        cut: () => {
+          for (const socket of sockets) socket.destroy();
+        },
+        close: () => server.close(),
+      }),
+    ),
+  );
+}
+
+test('QoS 2 from a persistent session: a PUBREL resent after a kill -9 that lost its PUBCOMP is answered with success, so MQTT.js reports the publish done', async () => {
+  const data = mkdtempSync(join(tmpdir(), 'ferry-mqtt-pubrel-'));
+  let broker = await startKillable(data);
+  const relay = await muteableRelay(() => broker.ports['mqtt']!);
+  const open: { end(): unknown }[] = [];
+  try {
+    for (const version of [4, 5] as const) {
+      const sub = await connectMqtt(broker.ports['mqtt']!, { clientId: `pubrel-sub-${version}`, clean: false, protocolVersion: version, ...(version === 5 ? { properties: { sessionExpiryInterval: 3600 } } : {}) });
+      await sub.subscribe('pubrel/t', { qos: 2 });
+      const pub = await connectMqtt(relay.port, { clientId: `pubrel-pub-${version}`, clean: false, protocolVersion: version, reconnectPeriod: 100, ...(version === 5 ? { properties: { sessionExpiryInterval: 3600 } } : {}) });
+      open.push(pub);
+      pub.client.on('error', () => {});
+      // the broker's PUBCOMP, written once the released id is forgotten on disk, is lost in the crash
+      const muteAtPubrel = (packet: mqttPacket.Packet): void => {
+        if (packet.cmd !== 'pubrel') return;
+        relay.mute();
+        pub.client.off('packetsend', muteAtPubrel);
+      };
+      pub.client.on('packetsend', muteAtPubrel);
+      const completed = pub.publish('pubrel/t', `once ${version}`, { qos: 2 });
+      completed.catch(() => {});
+      assert.equal((await sub.inbox.next()).payload, `once ${version}`);
+      await relay.swallowed();
+      await broker.stop('SIGKILL');
+      relay.cut();
+      await sub.end();
+      broker = await startKillable(data);
+      relay.unmute();
+      // MQTT.js resends the PUBREL on its own when it reconnects
+      await within(5000, `MQTT ${version}: the publish completes`, completed);
+      const back = await connectMqtt(broker.ports['mqtt']!, { clientId: `pubrel-sub-${version}`, clean: false, protocolVersion: version, ...(version === 5 ? { properties: { sessionExpiryInterval: 3600 } } : {}) });
+      await assert.rejects(back.inbox.next(300), 'not delivered again');
+      await back.end();
+      await pub.end();
+    }
+  } finally {
+    for (const client of open) await client.end();
+    relay.close();
+    await broker.stop();
+    rmSync(data, { recursive: true, force: true });
   }
 });

@@ -96,3 +96,27 @@ for (const [protocolVersion, qos] of [[4, 0], [4, 1], [5, 1]] as const) {
     await publisher.end();
   });
 }
+
+test('MQTT 5: QoS 2 deliveries in flight when the client unsubscribes are completed, clean or persistent: PUBREC gets PUBREL 0x00 [MQTT-3.10.4-3]', async () => {
+  for (const persistent of [false, true]) {
+    const clientId = `unsub-inflight-${persistent ? 'p' : 'c'}`;
+    const raw = await rawMqtt(broker.mqttPort, 5);
+    raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId, clean: true, keepalive: 0, properties: { receiveMaximum: 2, ...(persistent ? { sessionExpiryInterval: 60 } : {}) } });
+    await raw.next('connack');
+    raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: `${clientId}/t`, qos: 2 }] });
+    await raw.next('suback');
+    const pub = await connectMqtt(broker.mqttPort);
+    for (const n of [1, 2, 3]) await pub.publish(`${clientId}/t`, `m${n}`, { qos: 2 });
+    await pub.end();
+    const ids = [((await raw.next('publish')) as mqttPacket.IPublishPacket).messageId!, ((await raw.next('publish')) as mqttPacket.IPublishPacket).messageId!];
+    raw.send({ cmd: 'unsubscribe', messageId: 2, unsubscriptions: [`${clientId}/t`] });
+    await raw.next('unsuback');
+    for (const id of ids) {
+      raw.send({ cmd: 'pubrec', messageId: id });
+      assert.equal(((await raw.next('pubrel')) as mqttPacket.IPubrelPacket).reasonCode ?? 0, 0, `${persistent ? 'persistent' : 'clean'}: PUBREL for ${id}`);
+      raw.send({ cmd: 'pubcomp', messageId: id });
+    }
+    raw.send({ cmd: 'disconnect', reasonCode: 0, properties: { sessionExpiryInterval: 0 } });
+    await raw.closed;
+  }
+});

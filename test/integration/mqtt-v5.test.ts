@@ -351,3 +351,30 @@ test('a CONNECT with Receive Maximum 0, Maximum Packet Size 0 or a Topic Alias i
     await within(raw.closed, 2000, `the close on ${what}`);
   }
 });
+
+test('a payload marked UTF-8 (Payload Format Indicator 1) that is not is refused with 0x99: PUBACK and PUBREC at QoS 1 and 2, DISCONNECT at QoS 0, CONNACK for a will', async () => {
+  const latin1 = Buffer.from('temp 21\xb0C caf\xe9', 'latin1');
+  const sub = await connectMqtt(broker.mqttPort, v5);
+  await sub.subscribe('pfi/#', { qos: 1 });
+  const pub = await connectMqtt(broker.mqttPort, v5);
+  for (const qos of [1, 2] as const) {
+    await assert.rejects(pub.publish('pfi/bad', latin1, { qos, properties: { payloadFormatIndicator: true } }), (err: { code?: number }) => err.code === 0x99, `QoS ${qos}`);
+  }
+  // the connection goes on, and the same bytes without the indicator are bytes like any other
+  await pub.publish('pfi/bytes', latin1, { qos: 1 });
+  await pub.publish('pfi/text', 'temp 21°C café', { qos: 1, properties: { payloadFormatIndicator: true } });
+  const got = await sub.inbox.take(2);
+  assert.deepEqual(got.map((m) => [m.topic, Buffer.from(m.packet.payload).toString('hex'), m.packet.properties?.payloadFormatIndicator ?? false]), [
+    ['pfi/bytes', latin1.toString('hex'), false],
+    ['pfi/text', Buffer.from('temp 21°C café').toString('hex'), true],
+  ]);
+  pub.client.publish('pfi/bad', latin1, { qos: 0, properties: { payloadFormatIndicator: true } });
+  await within(pub.closed, 2000, 'the close');
+  assert.equal(pub.disconnects[0]?.reasonCode, 0x99);
+  await assert.rejects(
+    connectMqtt(broker.mqttPort, { ...v5, will: { topic: 'pfi/will', payload: latin1, qos: 1, retain: false, properties: { payloadFormatIndicator: true } } }),
+    (err: { code?: number }) => err.code === 0x99,
+  );
+  await assert.rejects(sub.inbox.next(300), 'nothing refused was delivered');
+  await sub.end();
+});

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import type mqttPacket from 'mqtt-packet';
 import type { IConnectPacket } from 'mqtt-packet';
 import { FerryError } from '../../errors.js';
@@ -49,6 +50,10 @@ export function connect(s: MqttConnection, packet: IConnectPacket): void {
     // the will's topic must be publishable; refuse it now rather than when the client is gone
     try {
       topicToFerry(packet.will.topic);
+      // [MQTT 3.1.3.2.3] as a PUBLISH's is checked (see inbound.ts)
+      if (packet.will.properties?.payloadFormatIndicator === true && Buffer.isBuffer(packet.will.payload) && !isUtf8(packet.will.payload)) {
+        throw new FerryError('FERRY_MQTT_PAYLOAD_FORMAT_INVALID', 'a will with Payload Format Indicator 1 and a payload that is not UTF-8');
+      }
     } catch (err) {
       return refuse(s, err);
     }
@@ -143,6 +148,7 @@ function connected(s: MqttConnection, core: CoreConnection, packet: IConnectPack
   if (s.sessionExpiry > 0) keepSessionExpiry(core, s.sessionExpiry);
   const state = s.states.open(clientId);
   state.connected = true;
+  state.connection = s;
   state.connectionStarted();
   s.state = state;
 

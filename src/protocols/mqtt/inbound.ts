@@ -1,13 +1,18 @@
+import { isUtf8 } from 'node:buffer';
 import type { IPublishPacket } from 'mqtt-packet';
 import { FerryError, errorFields, isFerryError } from '../../errors.js';
+import type { SendOptions } from '../../core/index.js';
 import { encodeAck, publishToMessage } from './mapping.js';
 import type { MqttConnection } from './connection.js';
 import { forgetQos2Id, holdsQos2Id } from './durable-session.js';
 import { type PublishView, userPropertiesInOrder } from './framing.js';
-import { Reason, ackReasonOf } from './reasons.js';
+import { ackReasonOf } from './reasons.js';
 import { topicToFerry } from './topics.js';
 
 /** PUBLISH from the client, its QoS 1 and 2 flows (PUBACK; PUBREC, PUBREL, PUBCOMP), acknowledged once durable. */
+
+/** A publish without the RETAIN flag is not retained, whatever a 5.0 user property `ActiveMQ.Retain` says (core reads that property from other protocols). */
+const NOT_RETAINED: SendOptions = { retain: false };
 
 /** Bytes of PUBACKs batched per slab: 256 of them. */
 const ACK_SLAB = 1024;
@@ -64,11 +69,16 @@ export function onPublish(s: MqttConnection, packet: PublishView, properties: IP
   const payload = ownBody(packet.payload);
   let durable: Promise<void> | null;
   try {
+    // [MQTT 3.3.2.3.2] the broker may check the payload against the indicator; it does, since other
+    // protocols take such a payload as text, where bytes that are not UTF-8 would be lost
+    if (properties?.payloadFormatIndicator === true && !isUtf8(payload)) {
+      throw new FerryError('FERRY_MQTT_PAYLOAD_FORMAT_INVALID', 'a PUBLISH with Payload Format Indicator 1 and a payload that is not UTF-8');
+    }
     const user = properties?.userProperties;
     const inOrder = raw !== undefined && user !== undefined && Object.values(user).some(Array.isArray) ? userPropertiesInOrder(raw.buf, raw.start, raw.bodyStart, raw.end) : undefined;
     const init = publishToMessage(properties === undefined ? packet : { qos: packet.qos, payload, properties }, ferryTopic, payload, s.lastReceived, packet.retain, inOrder);
     const session = s.requireSession();
-    durable = session.send(init, undefined, packet.retain || producerId !== undefined ? { retain: packet.retain, producerId } : undefined);
+    durable = session.send(init, undefined, packet.retain || producerId !== undefined ? { retain: packet.retain, producerId } : NOT_RETAINED);
     s.readHold.until(session.roomAfterSend);
   } catch (err) {
     if (packet.qos === 0 && v5 && isFerryError(err) && err.code === 'FERRY_NOT_AUTHORIZED') {
@@ -146,10 +156,14 @@ export function afterDurable(s: MqttConnection, durable: Promise<void> | null, t
 
 export function onPubrel(s: MqttConnection, id: number): void {
   if (s.inboundQos2?.delete(id) === true) s.inboundPending--;
-  const held = s.state!.receivedQos2.delete(id);
+  s.state!.receivedQos2.delete(id);
   const core = s.sessionExpiry > 0 ? s.core : undefined;
   const forgotten = core !== undefined && forgetQos2Id(core, String(id));
-  const write = (): void => s.write(encodeAck('pubcomp', id, held || forgotten ? 0 : Reason.packetIdNotFound, s.version === 5));
+  // A client sends PUBREL only after PUBREC, and PUBREC goes out only once the message is taken: an
+  // id no longer held was released before and its PUBCOMP lost (a dropped connection, a crash once
+  // the forgetting was on disk). Success, as Mosquitto answers it: 0x92 would have MQTT.js report a
+  // delivered message as failed, and an application that publishes it again makes a duplicate.
+  const write = (): void => s.write(encodeAck('pubcomp', id, 0, s.version === 5));
   // after PUBCOMP the id names a new publication (4.3.3), so it goes out only once a crash can no
   // longer bring the id back as held: the client's next message under it would be taken for a resend
   afterDurable(s, forgotten ? core.synced() : null, write);

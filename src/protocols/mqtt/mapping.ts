@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import type { IPublishPacket, UserProperties } from 'mqtt-packet';
-import type { Message, MessageInit, PropertyValue } from '../../core/index.js';
+import { RETAIN_PROPERTY, type Message, type MessageInit, type PropertyValue } from '../../core/index.js';
 import { topicFromFerry, topicToFerry } from './topics.js';
 
 /**
@@ -14,8 +14,8 @@ import { topicFromFerry, topicToFerry } from './topics.js';
 /** Marks a message published at QoS 2, so that QoS 2 subscribers get it at QoS 2 (the same name ActiveMQ uses). */
 export const QOS_PROPERTY = 'ActiveMQ.MQTT.QoS';
 export const CONTENT_TYPE_PROPERTY = 'content-type';
-/** Marks a message published with the RETAIN flag, for retain-as-published subscriptions (ActiveMQ's name). */
-export const RETAIN_PROPERTY = 'ActiveMQ.Retain';
+/** Marks a message published with the RETAIN flag, for retain-as-published subscriptions (ActiveMQ's name, which core reads). */
+export { RETAIN_PROPERTY };
 /**
  * Every user property of a PUBLISH that gave a name more than once, as JSON name/value pairs in the
  * packet's order, which MQTT 5 subscribers get back [MQTT-3.3.2-18]. The name's own property holds

@@ -1,5 +1,5 @@
 import { FerryError, isFerryError } from '../../errors.js';
-import type { ConsumerHandle, Delivery, DeliverySink, Message } from '../../core/index.js';
+import { isRetainValue, type ConsumerHandle, type Delivery, type DeliverySink, type Message } from '../../core/index.js';
 import { RETAIN_PROPERTY, encodeAck, encodeMessageProperties, encodePublish, messageQos, publishSize, writePublish, type PublishFrame, type QoS } from './mapping.js';
 import { NO_OUTBOUND, type MqttConnection, type Outbound, type Subscription } from './connection.js';
 import { forgetOwedPubrel, rememberOwedPubrel } from './durable-session.js';
@@ -45,7 +45,7 @@ function deliver(s: MqttConnection, subscription: Subscription, consumer: Consum
   const message = delivery.message;
   const qos = Math.min(subscription.qos, messageQos(message)) as QoS;
   const v5 = s.version === 5;
-  const retain = delivery.retained === true || (v5 && subscription.retainAsPublished && message.properties.size > 0 && message.properties.get(RETAIN_PROPERTY) === true);
+  const retain = delivery.retained === true || (v5 && subscription.retainAsPublished && message.properties.size > 0 && isRetainValue(message.properties.get(RETAIN_PROPERTY)));
   const topicName = topicOf(s, message);
   let topic = topicName.bytes;
   let topicAlias: number | undefined;

@@ -24,6 +24,7 @@ export const Reason = {
   topicAliasInvalid: 0x94,
   packetTooLarge: 0x95,
   quotaExceeded: 0x97,
+  payloadFormatInvalid: 0x99,
   sharedNotSupported: 0x9e,
 } as const;
 
@@ -57,6 +58,8 @@ const reasons: { readonly [C in ErrorCode]?: MqttReason } = {
   FERRY_MQTT_UNSUPPORTED_VERSION: reason(Reason.unsupportedVersion, Reason.unsupportedVersion, LegacyConnack.badVersion, true),
   // DISCONNECT has no 0x8C: a re-authentication naming another method breaks [MQTT-4.12.1-1], a protocol error
   FERRY_MQTT_BAD_AUTH_METHOD: reason(Reason.protocolError, Reason.badAuthenticationMethod, undefined, true),
+  // a PUBACK or PUBREC may refuse one such message; a QoS 0 one ends the connection (3.3.2.3.2, 4.13)
+  FERRY_MQTT_PAYLOAD_FORMAT_INVALID: reason(Reason.payloadFormatInvalid, Reason.payloadFormatInvalid, undefined, true),
   FERRY_MQTT_KEEPALIVE_TIMEOUT: reason(Reason.keepAliveTimeout, Reason.keepAliveTimeout, undefined, false),
   FERRY_MQTT_CONNECT_TIMEOUT: reason(Reason.protocolError, Reason.protocolError, undefined, false),
   FERRY_DESTINATION_INVALID: reason(Reason.topicNameInvalid, Reason.topicNameInvalid, undefined, true),

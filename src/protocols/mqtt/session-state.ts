@@ -57,6 +57,8 @@ export class SessionState {
   pendingWill: (() => void) | undefined;
   /** True while a connection holds the session. */
   connected = false;
+  /** The subscriptions of the connection that holds the session, for `$SYS`'s count; undefined while none does. */
+  connection: { readonly subscriptions: ReadonlyMap<string, unknown> } | undefined;
 
   constructor(readonly clientId: string) {}
 
@@ -105,6 +107,13 @@ export class SessionStates {
   delete(state: SessionState): void {
     state.cancelTimers();
     if (this.states.get(state.clientId) === state) this.states.delete(state.clientId);
+  }
+
+  /** How many filters the sessions a connection holds subscribe to, shared ones and `$SYS` ones among them. */
+  connectedSubscriptions(): number {
+    let n = 0;
+    for (const state of this.states.values()) if (state.connection !== undefined) n += state.connection.subscriptions.size;
+    return n;
   }
 
   /** Sends as the broker itself; false when the broker is not running. */

@@ -112,10 +112,14 @@ function carryInFlight(s: MqttConnection, from: ConsumerHandle, to: ConsumerHand
   for (const [id, out] of s.outbound) if (out.consumer === from) s.outbound.set(id, { ...out, consumer: to });
 }
 
-/** Closes a subscription's consumers; `drop` also removes its durable subscriptions from core. */
+/**
+ * Closes a subscription's consumers; `drop` also removes its durable subscriptions from core. What
+ * is in flight under them stays in `s.outbound` until the client acknowledges it: the broker
+ * completes the QoS 1 and 2 deliveries it has started [MQTT-3.10.4-3], and their packet ids stay
+ * in use until then.
+ */
 function closeSubscription(s: MqttConnection, subscription: Subscription, drop: boolean): void {
   for (const consumer of subscription.consumers) consumer.close();
-  for (const [id, out] of s.outbound) if (subscription.consumers.includes(out.consumer)) s.outbound.delete(id);
   if (drop) for (const name of subscription.durableNames) dropDurable(s.requireCore(), name);
   if (s.subscriptions.get(subscription.key) === subscription) s.subscriptions.delete(subscription.key);
 }

@@ -1,4 +1,5 @@
-import type { BrokerAccess, BrokerStats } from '../../core/index.js';
+import type { BrokerAccess, BrokerStats, CoreConnection } from '../../core/index.js';
+import { keptSessionOwners } from './durable-session.js';
 import type { SessionStates } from './session-state.js';
 
 const VERSION = '0.1.0';
@@ -33,12 +34,29 @@ export class SysPublisher {
       this.stop();
       return;
     }
-    this.states.withInternal(this.broker, ({ connection }) => this.publishFrom(connection.brokerStats(), connection.retainedCount()));
+    this.states.withInternal(this.broker, ({ connection }) => this.publishFrom(connection, connection.brokerStats(), connection.retainedCount()));
   }
 
-  private publishFrom(stats: BrokerStats, retained: number): void {
-    let subscriptions = 0;
-    for (const topic of stats.topics) subscriptions += topic.subscriptions;
+  /**
+   * MQTT subscriptions, one per client and filter, as Mosquitto counts them: those of the sessions
+   * connected now, and the filters persistent sessions away keep as durable subscriptions (named
+   * `part|filter`, `a/#` has two). Core's topic figures would count other protocols' subscribers and
+   * `a/#` twice, and miss a wildcard filter no topic matches yet.
+   */
+  private subscriptionCount(internal: CoreConnection, stats: BrokerStats): number {
+    const count = this.states.connectedSubscriptions();
+    const away = new Set(keptSessionOwners(internal).filter((clientId) => this.states.get(clientId)?.connection === undefined));
+    if (away.size === 0) return count;
+    const filters = new Set<string>();
+    for (const d of stats.durableSubscriptions) {
+      const bar = d.name.indexOf('|');
+      if (bar > 0 && away.has(d.clientId)) filters.add(`${d.clientId}\u0000${d.name.slice(bar + 1)}`);
+    }
+    return count + filters.size;
+  }
+
+  private publishFrom(internal: CoreConnection, stats: BrokerStats, retained: number): void {
+    const subscriptions = this.subscriptionCount(internal, stats);
     let queued = 0;
     for (const queue of stats.queues) queued += queue.pending;
     for (const durable of stats.durableSubscriptions) queued += durable.pending;

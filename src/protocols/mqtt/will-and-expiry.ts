@@ -39,6 +39,7 @@ export function release(s: MqttConnection, publishWill: boolean): void {
   s.session = undefined;
   s.state = undefined;
   state.connected = false;
+  if (state.connection === s) state.connection = undefined;
   for (const subscription of s.subscriptions.values()) subscription.consumers.length = 0;
   s.subscriptions = NO_SUBSCRIPTIONS;
   s.outbound = NO_OUTBOUND;

@@ -43,6 +43,7 @@ public class JmsChecks {
         case "send-numbered": sendNumbered(rest[0], Integer.parseInt(rest[1])); break;
         case "selected": selected(rest[0], rest[1], Integer.parseInt(rest[2])); break;
         case "send-compressed": sendCompressed(rest[0]); break;
+        case "send-retained": sendRetained(rest[0], rest[1], Boolean.parseBoolean(rest[2])); break;
         default: throw new IllegalArgumentException("unknown check " + check);
       }
     } catch (Throwable e) {
@@ -523,6 +524,19 @@ public class JmsChecks {
       p.send(m);
     }
     out("sent", count);
+    c.close();
+  }
+
+  /** A TextMessage that asks to be retained by ActiveMQ's boolean property, sent alone or in a transaction committed after it. */
+  static void sendRetained(String named, String text, boolean transacted) throws Exception {
+    Connection c = connect();
+    Session s = c.createSession(transacted, transacted ? Session.SESSION_TRANSACTED : Session.AUTO_ACKNOWLEDGE);
+    MessageProducer p = s.createProducer(destination(s, named));
+    TextMessage m = s.createTextMessage(text);
+    m.setBooleanProperty("ActiveMQ.Retain", true);
+    p.send(m);
+    if (transacted) s.commit();
+    out("sent", text);
     c.close();
   }
 
