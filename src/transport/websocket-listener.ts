@@ -25,7 +25,7 @@ export interface WebSocketListenerOptions {
   readonly maxConnections?: number | undefined;
   /** Largest WebSocket message accepted from a client (bytes); a larger one closes with 1009. */
   readonly maxPayload: number;
-  /** ms between WebSocket pings; a client that has not answered the previous ping is dropped. 0: no pings. */
+  /** ms between WebSocket pings; a client that has sent nothing since the previous ping, not even its pong, is dropped (one the broker is not reading is not judged). 0: no pings. */
   readonly pingInterval: number;
   /** ms a client has to send its upgrade request after connecting. */
   readonly handshakeTimeout: number;
@@ -103,7 +103,6 @@ export class WebSocketListener {
   private readonly wss: WebSocketServer;
   private readonly bySubprotocol = new Map<string, ProtocolAdapter>();
   private readonly connections = new Map<WebSocket, WebSocketConnection>();
-  private readonly alive = new WeakSet<WebSocket>();
   private pinger: NodeJS.Timeout | undefined;
   /** Sockets that have not sent their upgrade request yet, each on its own websocket.handshakeTimeout. */
   private readonly upgrades: OpeningDeadlines;
@@ -183,7 +182,9 @@ export class WebSocketListener {
     this.server = server;
     const port = await bind(server, this.options.port, this.options.host, this.name, this.logger);
     if (this.options.pingInterval > 0) {
-      this.pinger = setInterval(() => this.ping(), this.options.pingInterval);
+      // judged after this turn's reads: a broker held up past the interval (a long pause of its
+      // own) would otherwise drop clients whose pongs came meanwhile and wait unread in its sockets
+      this.pinger = setInterval(() => setImmediate(() => this.ping()), this.options.pingInterval);
       this.pinger.unref();
     }
     return port;
@@ -259,8 +260,6 @@ export class WebSocketListener {
       maxPendingBytes: this.options.maxPendingBytes,
     });
     this.connections.set(ws, connection);
-    this.alive.add(ws);
-    ws.on('pong', () => this.alive.add(ws));
     ws.once('close', () => this.connections.delete(ws));
     this.logger.debug({ event: 'websocket.accepted', protocol: adapter.name, subprotocol: ws.protocol, remote: remoteAddress }, 'WebSocket client connected');
     try {
@@ -272,13 +271,8 @@ export class WebSocketListener {
   }
 
   private ping(): void {
-    for (const ws of this.connections.keys()) {
-      if (!this.alive.has(ws)) {
-        ws.terminate();
-        continue;
-      }
-      this.alive.delete(ws);
-      ws.ping();
+    for (const [ws, connection] of this.connections) {
+      if (!connection.pingSweep()) ws.terminate();
     }
   }
 }
