@@ -40,6 +40,13 @@ function pendingIn(broker: TestBroker, name: string): number {
   return broker.server.broker.stats().queues.find((q) => q.name === name)?.pending ?? 0;
 }
 
+/** An MQTT.js client over WebSocket, with the socket it runs on. */
+async function mqttOverWs(broker: TestBroker): Promise<{ client: Awaited<ReturnType<typeof connectMqtt>>; socket: WebSocket }> {
+  let socket: WebSocket | undefined;
+  const client = await connectMqtt(broker.wsPort, { protocol: 'ws', path: '/mqtt', createWebsocket: (url: string, protocols: string[]) => (socket = new WebSocket(url, protocols)) });
+  return { client, socket: socket! };
+}
+
 test('a STOMP producer over WebSocket held by memoryPolicy block stays connected across pings, and every message it sent arrives once a consumer drains the queue', async (t) => {
   const broker = await startBroker({ 'websocket.pingInterval': PING_INTERVAL, 'destinations.policies': [{ match: 'ws.held.>', memoryLimit: heldBy(4), memoryPolicy: 'block' }] });
   t.after(() => broker.stop());
@@ -71,7 +78,7 @@ test('a STOMP producer over WebSocket held by memoryPolicy block stays connected
 });
 
 test('an MQTT.js publisher over WebSocket held by memoryPolicy block stays connected across pings, and every publish reaches the subscriber once it returns', async (t) => {
-  const broker = await startBroker({ 'websocket.pingInterval': PING_INTERVAL, 'destinations.policies': [{ match: 'ws.held.>', memoryLimit: heldBy(4), memoryPolicy: 'block' }] });
+  const broker = await startBroker({ 'mqtt.websocketPingInterval': PING_INTERVAL, 'destinations.policies': [{ match: 'ws.held.>', memoryLimit: heldBy(4), memoryPolicy: 'block' }] });
   t.after(() => broker.stop());
   const topic = uniqueName('ws.held.mqtt').replace(/\./g, '/');
   const subscriberId = uniqueName('held-sub');
@@ -79,26 +86,40 @@ test('an MQTT.js publisher over WebSocket held by memoryPolicy block stays conne
   await away.subscribe(topic, { qos: 1 });
   await away.end();
 
-  let socket: WebSocket | undefined;
-  const publisher = await connectMqtt(broker.wsPort, {
-    protocol: 'ws',
-    path: '/mqtt',
-    createWebsocket: (url: string, protocols: string[]) => (socket = new WebSocket(url, protocols)),
-  });
+  const { client: publisher, socket } = await mqttOverWs(broker);
   const total = 12;
   let acked = 0;
   const published = Array.from({ length: total }, (_, i) => publisher.publish(topic, `${i}${BODY}`, { qos: 1 }).then(() => acked++));
   await eventually('the subscription full', () => (broker.server.broker.stats().durableSubscriptions[0]?.pending ?? 0) >= 4, 15_000);
-  await within(5000, 'pings while held', pings(socket!, 3));
+  await within(5000, 'pings while held', pings(socket, 3));
   assert.ok(acked < total, 'the publisher is held');
 
   const back = await connectMqtt(broker.mqttPort, { clientId: subscriberId, clean: false });
   const got = await back.inbox.take(total, 10_000);
   assert.deepEqual(got.map((m) => m.payload.slice(0, m.payload.length - BODY.length)), Array.from({ length: total }, (_, i) => String(i)));
   await within(5000, 'every PUBACK', Promise.all(published));
-  assert.equal(socket!.readyState, WebSocket.OPEN);
+  assert.equal(socket.readyState, WebSocket.OPEN);
   await back.end();
   await publisher.end();
+});
+
+test('MQTT clients over WebSocket are not pinged by default, STOMP clients are; mqtt.websocketPingInterval pings MQTT clients too', async (t) => {
+  const broker = await startBroker({ 'websocket.pingInterval': PING_INTERVAL });
+  t.after(() => broker.stop());
+  const mqttClient = await mqttOverWs(broker);
+  let mqttPings = 0;
+  mqttClient.socket.on('ping', () => mqttPings++);
+  const stomp = await connectStompWs(broker.wsPort);
+  await within(5000, 'pings to the STOMP client', pings(stomp.socket(), 3));
+  assert.equal(mqttPings, 0, 'MQTT keep-alive, not WebSocket pings, finds dead MQTT clients');
+  await stomp.disconnect();
+  await mqttClient.client.end();
+
+  const pingingMqtt = await startBroker({ 'mqtt.websocketPingInterval': PING_INTERVAL, 'websocket.pingInterval': 0 });
+  t.after(() => pingingMqtt.stop());
+  const pinged = await mqttOverWs(pingingMqtt);
+  await within(5000, 'pings to the MQTT client', pings(pinged.socket, 3));
+  await pinged.client.end();
 });
 
 /** A client frame, masked with the zero key ([RFC 6455 5.3]: every client frame is masked; that key leaves the payload as it is). */
