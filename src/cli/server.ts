@@ -289,7 +289,7 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
     const guest = (m.guestOf as ((options: unknown) => { protocol: string; detectTimeout: number } | undefined) | undefined)?.(config[m.name]);
     const host = guest === undefined ? undefined : adapters.find((a) => a.adapter.name === guest.protocol);
     if (guest === undefined || host === undefined) return;
-    host.adapter = { ...detectingAdapter(host.adapter.name, [adapters[i]!.adapter], guest.detectTimeout, logger, host.adapter), webSocketProtocols: host.adapter.webSocketProtocols };
+    host.adapter = { ...detectingAdapter(host.adapter.name, [adapters[i]!.adapter], guest.detectTimeout, logger, host.adapter), webSocketProtocols: host.adapter.webSocketProtocols, webSocketPingInterval: host.adapter.webSocketPingInterval };
   });
   // a port that serves every protocol hands each client to the one its first bytes name
   protocolModules.forEach((m, i) => {

@@ -396,7 +396,7 @@ export const configSchema = z
       .object({
         /** Largest WebSocket message a client may send (bytes); larger closes the connection with 1009. */
         maxPayload: positiveInt.default(16 * 1024 * 1024),
-        /** ms between pings; a client that has not answered the previous one is dropped. 0: no pings. */
+        /** ms between pings; a client that has sent nothing since the previous one, not even its pong, is dropped (one the broker is not reading is not judged). 0: no pings. */
         pingInterval: milliseconds.default(30_000),
         /** ms a client has to send its upgrade request after connecting. */
         handshakeTimeout: milliseconds.min(1).default(10_000),

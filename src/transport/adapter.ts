@@ -13,6 +13,12 @@ export interface ProtocolAdapter {
   detect(firstBytes: Buffer): boolean | undefined;
   /** WebSocket subprotocols this adapter serves. */
   readonly webSocketProtocols: readonly string[];
+  /**
+   * ms between WebSocket pings on this protocol's connections, in place of websocket.pingInterval;
+   * 0: none. For a protocol whose own keep-alive the broker enforces, so that a client's pong is
+   * not what keeps it connected.
+   */
+  readonly webSocketPingInterval?: number | undefined;
   attach(connection: TransportConnection, broker: BrokerAccess): void;
   /**
    * The broker has started, its store recovered, before any client is let in: a protocol that

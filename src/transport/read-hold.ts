@@ -5,7 +5,8 @@ import type { TransportConnection } from './connection.js';
  * (`memoryPolicy: block`): STOMP, MQTT and AMQP 0-9-1 carry every producer of a connection on one
  * stream, so this is how they wait, as ActiveMQ and RabbitMQ do it. The peer's kernel buffers fill,
  * then its writes block; nothing it sent is dropped. While held, the session must not count the
- * silence against the peer's heart-beat or keep-alive: what it sent waits unread.
+ * silence against the peer's heart-beat or keep-alive: what it sent waits unread (over WebSocket,
+ * the pong to a ping too: `WebSocketConnection.pingSweep` does not judge a paused connection).
  */
 export class ReadHold {
   private holding = false;

@@ -66,6 +66,8 @@ export class WebSocketConnection implements TransportConnection {
   private closeError: Error | undefined;
   /** Messages that arrived before the session installed its handler. */
   private early: Buffer[] = [];
+  /** The peer has sent something since the last ping sweep, or reading resumed since then (`pingSweep`). */
+  private heard = true;
 
   constructor(
     private readonly ws: WebSocket,
@@ -82,6 +84,11 @@ export class WebSocketConnection implements TransportConnection {
     });
     ws.on('close', () => this.onClose());
     socket.on('drain', () => this.drained());
+    // any byte shows the peer is there, not only a pong: a peer midway through sending one large
+    // frame cannot answer a ping until that frame ends ([RFC 6455 5.4]: no control frame inside one)
+    socket.on('data', () => {
+      this.heard = true;
+    });
     ws.pause();
   }
 
@@ -98,7 +105,7 @@ export class WebSocketConnection implements TransportConnection {
     const early = this.early;
     this.early = [];
     for (const chunk of early) handler.data(chunk);
-    this.ws.resume();
+    this.readAgain();
   }
 
   write(data: Buffer | string): void {
@@ -132,13 +139,27 @@ export class WebSocketConnection implements TransportConnection {
   }
 
   resume(): void {
-    this.ws.resume();
+    this.readAgain();
+  }
+
+  /**
+   * One sweep of the WebSocket ping check: pings the peer, and answers false (drop it) when it has
+   * sent nothing since the previous sweep, not even the pong to that sweep's ping. A connection
+   * the broker is not reading (a producer held by `memoryPolicy: block`, a CONNECT whose
+   * authentication is pending) is not judged: its pong waits unread behind what it sent. Its
+   * silence counts from when reading resumes, as a held session's heart-beat does (`ReadHold`).
+   */
+  pingSweep(): boolean {
+    if (!this.heard && !this.ws.isPaused) return false;
+    this.heard = false;
+    this.ws.ping();
+    return true;
   }
 
   /** The broker is stopping: nothing more the client sends is taken, while what was taken still gets its acknowledgement. */
   stopReading(): void {
     this.ending = true;
-    this.ws.resume();
+    this.readAgain();
   }
 
   end(): void {
@@ -147,7 +168,7 @@ export class WebSocketConnection implements TransportConnection {
     this.ending = true;
     this.ws.close(1000);
     // the client's answer to the close frame must be read, even from a connection paused before
-    this.ws.resume();
+    this.readAgain();
     // a peer that never answers the close frame must not keep the socket open for ever
     setTimeout(() => this.ws.terminate(), closeGrace).unref();
   }
@@ -156,6 +177,11 @@ export class WebSocketConnection implements TransportConnection {
     this.queued = [];
     this.queuedBytes = 0;
     this.ws.terminate();
+  }
+
+  private readAgain(): void {
+    this.heard = true;
+    this.ws.resume();
   }
 
   private received(data: Buffer, isBinary: boolean): void {

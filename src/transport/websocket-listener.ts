@@ -25,7 +25,7 @@ export interface WebSocketListenerOptions {
   readonly maxConnections?: number | undefined;
   /** Largest WebSocket message accepted from a client (bytes); a larger one closes with 1009. */
   readonly maxPayload: number;
-  /** ms between WebSocket pings; a client that has not answered the previous ping is dropped. 0: no pings. */
+  /** ms between WebSocket pings, unless the connection's adapter has its own (`webSocketPingInterval`); a client that has sent nothing since the previous ping, not even its pong, is dropped (one the broker is not reading is not judged). 0: no pings. */
   readonly pingInterval: number;
   /** ms a client has to send its upgrade request after connecting. */
   readonly handshakeTimeout: number;
@@ -103,15 +103,17 @@ export class WebSocketListener {
   private readonly wss: WebSocketServer;
   private readonly bySubprotocol = new Map<string, ProtocolAdapter>();
   private readonly connections = new Map<WebSocket, WebSocketConnection>();
-  private readonly alive = new WeakSet<WebSocket>();
-  private pinger: NodeJS.Timeout | undefined;
+  /** Each connection's ping interval, its adapter's; those of 0 are not here. */
+  private readonly pingIntervals = new WeakMap<WebSocket, number>();
+  /** One sweep per ping interval in use. */
+  private readonly pingers: NodeJS.Timeout[] = [];
   /** Sockets that have not sent their upgrade request yet, each on its own websocket.handshakeTimeout. */
   private readonly upgrades: OpeningDeadlines;
   /** The broker is stopping (`stopReading`): a client that comes now is not let in. */
   private readingStopped = false;
 
   constructor(
-    adapters: readonly ProtocolAdapter[],
+    private readonly adapters: readonly ProtocolAdapter[],
     private readonly broker: BrokerAccess,
     private readonly options: WebSocketListenerOptions,
     private readonly logger: Logger,
@@ -182,9 +184,13 @@ export class WebSocketListener {
     }
     this.server = server;
     const port = await bind(server, this.options.port, this.options.host, this.name, this.logger);
-    if (this.options.pingInterval > 0) {
-      this.pinger = setInterval(() => this.ping(), this.options.pingInterval);
-      this.pinger.unref();
+    for (const interval of new Set(this.adapters.map((a) => this.pingIntervalOf(a)))) {
+      if (interval === 0) continue;
+      // judged after this turn's reads: a broker held up past the interval (a long pause of its
+      // own) would otherwise drop clients whose pongs came meanwhile and wait unread in its sockets
+      const pinger = setInterval(() => setImmediate(() => this.ping(interval)), interval);
+      pinger.unref();
+      this.pingers.push(pinger);
     }
     return port;
   }
@@ -214,7 +220,7 @@ export class WebSocketListener {
     if (server === undefined) return;
     this.server = undefined;
     if (this.secure !== undefined) this.options.tls?.forget(this.secure);
-    clearInterval(this.pinger);
+    for (const pinger of this.pingers) clearInterval(pinger);
     this.upgrades.clear();
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     const gone = [...this.connections.keys()].map((ws) => new Promise<void>((resolve) => ws.once('close', () => resolve())));
@@ -259,8 +265,8 @@ export class WebSocketListener {
       maxPendingBytes: this.options.maxPendingBytes,
     });
     this.connections.set(ws, connection);
-    this.alive.add(ws);
-    ws.on('pong', () => this.alive.add(ws));
+    const pingInterval = this.pingIntervalOf(adapter);
+    if (pingInterval > 0) this.pingIntervals.set(ws, pingInterval);
     ws.once('close', () => this.connections.delete(ws));
     this.logger.debug({ event: 'websocket.accepted', protocol: adapter.name, subprotocol: ws.protocol, remote: remoteAddress }, 'WebSocket client connected');
     try {
@@ -271,14 +277,13 @@ export class WebSocketListener {
     }
   }
 
-  private ping(): void {
-    for (const ws of this.connections.keys()) {
-      if (!this.alive.has(ws)) {
-        ws.terminate();
-        continue;
-      }
-      this.alive.delete(ws);
-      ws.ping();
+  private pingIntervalOf(adapter: ProtocolAdapter): number {
+    return adapter.webSocketPingInterval ?? this.options.pingInterval;
+  }
+
+  private ping(interval: number): void {
+    for (const [ws, connection] of this.connections) {
+      if (this.pingIntervals.get(ws) === interval && !connection.pingSweep()) ws.terminate();
     }
   }
 }

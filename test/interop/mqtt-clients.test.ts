@@ -3,6 +3,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { interopScript, lastJsonLine, missingPrerequisite, python, pythonModuleMissing, run } from '../helpers/interop.js';
+import { within } from '../helpers/raw-stomp.js';
+import { connectStompWs } from '../helpers/ws.js';
 
 const script = interopScript('mqtt_paho_client.py');
 const pahoMissing = pythonModuleMissing('paho.mqtt.client', 'paho', 'python3-paho-mqtt');
@@ -27,6 +29,37 @@ test('paho (Python) over MQTT 3.1.1 and 5.0: QoS 0/1/2, user properties, retaine
     assert.deepEqual(r['while_away'], ['while away'], version);
   }
   assert.deepEqual(report['v5']!['user'], [{ origin: 'paho' }, { origin: 'paho' }, { origin: 'paho' }]);
+});
+
+test('paho (Python) over WebSocket stays connected, and subscribed, while the broker pings its STOMP clients', { skip: pahoMissing }, async (t) => {
+  // paho up to 1.6 answers a WebSocket ping with an unmasked pong, which the server must close the
+  // connection for (RFC 6455 5.1): MQTT clients are not pinged unless mqtt.websocketPingInterval says so
+  const pinging = await startBroker({ 'websocket.pingInterval': 100 });
+  t.after(() => pinging.stop());
+  const child = spawn(python, [interopScript('mqtt_paho_websocket.py'), String(pinging.wsPort)]);
+  t.after(() => child.kill());
+  let out = '';
+  let errOut = '';
+  const waiters: (() => void)[] = [];
+  child.stdout.on('data', (c: Buffer) => {
+    out += c.toString();
+    for (const w of waiters.splice(0)) w();
+  });
+  child.stderr.on('data', (c: Buffer) => (errOut += c.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  const ready = (async () => {
+    while (!out.includes('ready\n')) await Promise.race([new Promise<void>((r) => waiters.push(r)), exited.then((code) => Promise.reject(new Error(`the paho client exited ${code}: ${errOut}`)))]);
+  })();
+  await within(10_000, 'the paho client connected and subscribed', ready);
+  // the sweeps that ping STOMP clients pass while paho is connected
+  const stomp = await connectStompWs(pinging.wsPort);
+  let pings = 0;
+  await within(5000, 'five pings to the STOMP client', new Promise<void>((resolve) => stomp.socket().on('ping', () => ++pings === 5 && resolve())));
+  await stomp.disconnect();
+  child.stdin.end('go\n');
+  assert.equal(await within(10_000, 'the paho client done', exited), 0, errOut);
+  const report = lastJsonLine<{ connects: number; disconnects: number[]; received: string[] }>(out);
+  assert.deepEqual(report, { connects: 1, disconnects: [0], received: ['still subscribed'] }, 'one connection, ended by the client itself');
 });
 
 /** Starts mosquitto_sub; `seen(text)` resolves once its output contains `text`. */

@@ -48,7 +48,7 @@ test('defaults, overrides and errors that name the key', () => {
   assert.throws(() => loadConfig(undefined, new Map([['amqp.idleTimeout', 2 ** 31]])), /amqp\.idleTimeout/);
   assert.equal(loadConfig(undefined, new Map([['amqp.idleTimeout', 2 ** 31 - 1]])).amqp.idleTimeout, 2 ** 31 - 1);
   // every other duration a timer waits is held to the same bound
-  for (const key of ['stomp.connectTimeout', 'mqtt.connectTimeout', 'mqtt.sysInterval', 'amqp.openTimeout', 'amqp091.handshakeTimeout', 'openwire.negotiateTimeout', 'openwire.maxInactivityDurationInitialDelay', 'transport.stopTimeout', 'websocket.pingInterval', 'websocket.handshakeTimeout', 'store.journal.compactInterval', 'ha.leaseDuration', 'destinations.idleTopicTimeout', 'destinations.expirySweepInterval']) {
+  for (const key of ['stomp.connectTimeout', 'mqtt.connectTimeout', 'mqtt.sysInterval', 'mqtt.websocketPingInterval', 'amqp.openTimeout', 'amqp091.handshakeTimeout', 'openwire.negotiateTimeout', 'openwire.maxInactivityDurationInitialDelay', 'transport.stopTimeout', 'websocket.pingInterval', 'websocket.handshakeTimeout', 'store.journal.compactInterval', 'ha.leaseDuration', 'destinations.idleTopicTimeout', 'destinations.expirySweepInterval']) {
     assert.throws(() => loadConfig(undefined, new Map([[key, 2 ** 31]])), new RegExp(key.replaceAll('.', '\\.')), key);
   }
 });

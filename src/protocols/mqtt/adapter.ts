@@ -38,6 +38,7 @@ export function createMqttAdapter(options: MqttOptions, logger: Logger, keepAliv
     name: 'mqtt',
     detect,
     webSocketProtocols: mqttWebSocketProtocols,
+    webSocketPingInterval: options.websocketPingInterval,
     attach(connection: TransportConnection, broker: BrokerAccess): void {
       if (sys === undefined && options.sysInterval > 0) {
         sys = new SysPublisher(broker, states, counters, options.sysInterval);

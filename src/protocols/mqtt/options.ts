@@ -22,6 +22,13 @@ export const mqttOptionsSchema = z
     maxSessionExpiry: z.number().int().min(0).max(0xffffffff).default(0xffffffff),
     /** Subscriptions one connection may hold. */
     maxSubscriptions: z.number().int().positive().default(10_000),
+    /**
+     * Milliseconds between WebSocket pings to MQTT clients over WebSocket, in place of
+     * websocket.pingInterval; 0 (the default): none, as Mosquitto sends none. Keep-alive finds dead
+     * clients, and paho-mqtt (Python, up to 1.6) answers a ping with an unmasked pong, a protocol
+     * error that closes its connection (RFC 6455 5.1).
+     */
+    websocketPingInterval: z.number().int().min(0).max(MAX_TIMER_DELAY).default(0),
     /** Milliseconds between two publications of the broker's statistics under $SYS/; 0 switches them off. */
     sysInterval: z.number().int().min(0).max(MAX_TIMER_DELAY).default(10_000),
   })
