@@ -63,6 +63,9 @@ export class HaLease {
   private renewing: Promise<void> | undefined;
   private releasing = false;
   private lostReason: string | undefined;
+  /** What `startRenewing` was given, called once when the lease is lost, whatever finds it lost. */
+  private onLost: ((reason: string) => void) | undefined;
+  private lostReported = false;
   private readonly space = processSpace();
 
   constructor(private readonly options: HaLeaseOptions) {
@@ -208,9 +211,11 @@ export class HaLease {
    */
   startRenewing(onLost: (reason: string) => void, onHandback?: (asker: string) => void): void {
     let handing = false;
+    this.onLost = onLost;
     const period = Math.max(10, Math.floor(this.options.leaseDuration / 3));
     const tick = async (): Promise<void> => {
-      if (this.roleNow !== 'primary' || this.releasing) return;
+      if (this.releasing) return;
+      if (this.roleNow !== 'primary') return this.reportLost();
       const started = this.clock();
       try {
         // a broker that was paused past its lease learns it here, before anything else it writes
@@ -232,10 +237,7 @@ export class HaLease {
       } catch (err) {
         if (this.roleNow === 'primary') this.options.logger.warn({ event: 'ha.renew-failed', err }, 'could not renew the lease');
       }
-      if (this.roleNow !== 'primary') {
-        onLost(this.lostReason ?? 'lease lost');
-        return;
-      }
+      if (this.roleNow !== 'primary') return this.reportLost();
       if (!this.releasing) this.renewTimer = setTimeout(run, period);
     };
     const run = (): void => {
@@ -249,6 +251,17 @@ export class HaLease {
     this.roleNow = 'fenced';
     this.lostReason = reason;
     this.options.logger.error({ event: 'ha.fenced', holder: this.holder, reason }, `lost the lease: ${reason}; this broker stops and writes nothing more`);
+    // a write that finds the lease too old fences between renewals: the broker stops serving now,
+    // not at a renewal that would find it already fenced, and not inside the write that tripped it
+    if (this.onLost !== undefined) setImmediate(() => this.reportLost());
+  }
+
+  private reportLost(): void {
+    clearTimeout(this.renewTimer);
+    // a clean stop or a handback under way ends the broker anyway
+    if (this.lostReported || this.releasing || this.onLost === undefined) return;
+    this.lostReported = true;
+    this.onLost(this.lostReason ?? 'lease lost');
   }
 
   /** On a clean stop: gives the lease up so that a backup (`handbackTo`, when named) takes over at once. */

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -10,6 +10,7 @@ import { freePort } from '../helpers/network.js';
 import { runFerry, spawnBroker, type BrokerProcess } from '../helpers/process.js';
 import { connectMqtt } from '../helpers/mqtt.js';
 import { connectStomp } from '../helpers/stomp.js';
+import { within } from '../helpers/raw-stomp.js';
 import { drain, streamUntil } from '../helpers/stream.js';
 
 /**
@@ -147,6 +148,35 @@ test('a primary paused past its lease (SIGSTOP) finds the backup in charge when 
   assert.equal(new Set(got).size, got.length);
   await client.disconnect();
   await after.stop();
+});
+
+test('a primary whose renewals fail and whose journal write finds the lease too old stops serving and exits; the backup has everything it confirmed', { timeout: 120_000 }, async () => {
+  const folder = sharedFolder();
+  const primary = await haBroker(folder);
+  const backup = await haBroker(folder, 'ha.backup');
+  const holder = String((await primary.logged('ha.primary'))['holder']);
+  const queue = '/queue/ha.unrenewed';
+  const producer = await connectStomp(primary.ports['stomp']!);
+  let blocked = false;
+  // a folder in the way of its own temporary lease file fails only this broker's renewals (EISDIR)
+  const confirmed = await streamUntil(producer, queue, 64, (n) => {
+    if (n >= 100 && !blocked) {
+      mkdirSync(join(folder.data, `ha-lease.${holder.replaceAll('/', '_')}.tmp`));
+      blocked = true;
+    }
+    return backup.logs.some((l) => l['event'] === 'ha.primary');
+  });
+  assert.equal(await within(30_000, 'the fenced primary exits', primary.exited), 3);
+  assert.match(String((await primary.logged('ha.fenced'))['reason']), /renewed \d+ ms ago/);
+  await producer.disconnect().catch(() => undefined);
+
+  await backup.logged('broker.started');
+  const client = await connectStomp(backup.ports['stomp']!);
+  const got = (await drain(client, queue, confirmed)).map((m) => Number(m.headers['seq']));
+  assert.deepEqual([...confirmed].filter((n) => !got.includes(n)), [], 'everything the fenced primary confirmed is on the backup');
+  assert.equal(new Set(got).size, got.length);
+  await client.disconnect();
+  assert.equal(await backup.stop(), 0);
 });
 
 test('a backup whose status port another program holds stops with the line a primary gives, naming the setting, not a stack trace', async () => {

@@ -61,6 +61,20 @@ test('a broker that has not renewed for most of its lease refuses to write, and 
   await reopened.close();
 });
 
+test('a broker fenced by a write hears that it lost the lease, as one fenced by its renewal does', async () => {
+  const dir = folder();
+  const clock = manualClock();
+  const lease = new HaLease({ store: new LeaseFile(dir), leaseDuration: LEASE, logger: silentLogger, clock: clock.now });
+  await lease.acquire();
+  const lost = new Promise<string>((resolve) => lease.startRenewing(resolve));
+  clock.advance(LEASE * 0.81);
+  // the journal's next write finds the lease too old, before the renewal timer runs
+  assert.throws(() => lease.guard(), fenced);
+  assert.match(await lost, /last renewed \d+ ms ago/);
+  assert.equal(lease.role, 'fenced');
+  await lease.release();
+});
+
 test('a backup takes a lease left unrenewed for a whole duration by its clock; the old holder learns it at its next renewal', async () => {
   const dir = folder();
   const first = new HaLease({ store: new LeaseFile(dir), leaseDuration: LEASE, logger: silentLogger, holder: 'first' });
