@@ -21,6 +21,11 @@ export interface LeaseRecord {
   readonly counter: number;
   /** Written by a holder that stopped cleanly: a backup takes over at once. */
   readonly released: boolean;
+  /**
+   * The holder's `ha.leaseDuration` (ms): it fences itself by this one, so a backup waits at least
+   * this long. Absent from a record written by a broker before it was kept.
+   */
+  readonly leaseDuration?: number | undefined;
   /** A broker asking the holder to hand the lease over (failback). */
   readonly handbackTo?: string | undefined;
   readonly renewedAt: string;
@@ -54,7 +59,7 @@ export function newHolderId(): string {
 function isLeaseRecord(value: unknown): value is LeaseRecord {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
-  return typeof v['holder'] === 'string' && typeof v['processSpace'] === 'string' && typeof v['generation'] === 'number' && typeof v['counter'] === 'number' && typeof v['released'] === 'boolean';
+  return typeof v['holder'] === 'string' && typeof v['processSpace'] === 'string' && typeof v['generation'] === 'number' && typeof v['counter'] === 'number' && typeof v['released'] === 'boolean' && (v['leaseDuration'] === undefined || (typeof v['leaseDuration'] === 'number' && v['leaseDuration'] > 0));
 }
 
 /**

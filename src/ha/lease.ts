@@ -105,7 +105,7 @@ export class HaLease {
     let announced = false;
     let asked = false;
     let overdue = false;
-    const overdueAfter = this.options.leaseDuration / 3 + this.options.leaseDuration / 10;
+    let differs: number | undefined;
     try {
       for (;;) {
         const record = await this.file.read();
@@ -115,7 +115,15 @@ export class HaLease {
           seen = `${record.generation}/${record.counter}`;
           seenAt = now;
         }
-        const late = record !== undefined && !record.released && now - seenAt >= overdueAfter;
+        const duration = this.holderDuration(record);
+        if (record?.leaseDuration !== undefined && record.leaseDuration !== this.options.leaseDuration && record.leaseDuration !== differs && !record.released) {
+          differs = record.leaseDuration;
+          this.options.logger.warn(
+            { event: 'ha.lease-duration-differs', holder: record.holder, holderLeaseDuration: record.leaseDuration, leaseDuration: this.options.leaseDuration },
+            `the lease holder ${record.holder} runs with ha.leaseDuration ${record.leaseDuration} ms and this broker with ${this.options.leaseDuration} ms; it waits ${duration} ms for an unrenewed lease (set the same on every broker)`,
+          );
+        }
+        const late = record !== undefined && !record.released && now - seenAt >= duration / 3 + duration / 10;
         // a lease about to be taken keeps what was read ahead for it
         if (free === undefined && late !== overdue) {
           overdue = late;
@@ -156,7 +164,7 @@ export class HaLease {
   /** Why the lease can be taken now, or undefined while its holder keeps it. */
   private freeBecause(record: LeaseRecord | undefined, now: number, seen: string | undefined, seenAt: number): string | undefined {
     if (record === undefined) return 'no broker has held the lease';
-    const unrenewed = `${record.generation}/${record.counter}` === seen && now - seenAt >= this.options.leaseDuration;
+    const unrenewed = `${record.generation}/${record.counter}` === seen && now - seenAt >= this.holderDuration(record);
     if (record.released) {
       // handed over to another broker: that one takes it, unless it does not within a lease duration
       if (record.handbackTo === undefined || record.handbackTo === this.holder) return `${record.holder} released it${record.handbackTo === undefined ? '' : ' to this broker'}`;
@@ -166,6 +174,15 @@ export class HaLease {
       return `its holder ${record.holder} is no longer running`;
     }
     return unrenewed ? `${record.holder} has not renewed it for ${Math.round(now - seenAt)} ms` : undefined;
+  }
+
+  /**
+   * How long a lease may go unrenewed before a backup takes it: the holder fences itself by its own
+   * duration, so a backup with a shorter one would take the lease from a holder still writing; a
+   * longer one of its own only makes it wait longer. A record without the holder's is judged by ours.
+   */
+  private holderDuration(record: LeaseRecord | undefined): number {
+    return Math.max(this.options.leaseDuration, record?.leaseDuration ?? 0);
   }
 
   private async take(generation: number, why: string): Promise<boolean> {
@@ -189,6 +206,7 @@ export class HaLease {
       generation: this.generation,
       counter: this.counter,
       released,
+      leaseDuration: this.options.leaseDuration,
       ...(handbackTo === undefined ? {} : { handbackTo }),
       renewedAt: new Date().toISOString(),
     };

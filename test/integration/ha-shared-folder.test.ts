@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -175,6 +175,34 @@ test('a primary whose renewals fail and whose journal write finds the lease too 
   const got = (await drain(client, queue, confirmed)).map((m) => Number(m.headers['seq']));
   assert.deepEqual([...confirmed].filter((n) => !got.includes(n)), [], 'everything the fenced primary confirmed is on the backup');
   assert.equal(new Set(got).size, got.length);
+  await client.disconnect();
+  assert.equal(await backup.stop(), 0);
+});
+
+test('a backup started with a shorter ha.leaseDuration than the primary\'s waits out the primary\'s: it takes over only when the primary dies, with everything the primary confirmed', { timeout: 120_000 }, async () => {
+  const folder = sharedFolder();
+  const shortLease = `${folder.config}.short.yaml`;
+  writeFileSync(shortLease, `ha:\n  leaseDuration: ${LEASE_MS}\n`);
+  writeFileSync(folder.config, `ha:\n  leaseDuration: ${LEASE_MS * 4}\n`);
+  folders.push(shortLease);
+  const primary = await haBroker(folder);
+  const backup = await haBroker({ data: folder.data, config: shortLease }, 'ha.backup');
+  const counter = (): number => (JSON.parse(readFileSync(join(folder.data, 'ha-lease'), 'utf8')) as { counter: number }).counter;
+  const watched = counter();
+  const queue = '/queue/ha.durations';
+  const producer = await connectStomp(primary.ports['stomp']!);
+  // confirmed sends across two of the primary's renewals, each longer than the backup's whole lease;
+  // a small window keeps the backlog one that the backup recovers well within its own lease
+  const confirmed = await streamUntil(producer, queue, 4, () => counter() >= watched + 2 || backup.logs.some((l) => l['event'] === 'ha.primary'));
+  assert.equal(backup.logs.find((l) => l['event'] === 'ha.primary'), undefined, 'the backup did not take the lease of a renewing primary');
+  assert.equal((await backup.logged('ha.lease-duration-differs'))['holderLeaseDuration'], LEASE_MS * 4);
+  await producer.disconnect();
+  await primary.stop('SIGKILL');
+  assert.match(String((await backup.logged('ha.primary'))['reason']), /no longer running/);
+  await backup.logged('broker.started');
+  const client = await connectStomp(backup.ports['stomp']!);
+  const got = (await drain(client, queue, confirmed)).map((m) => Number(m.headers['seq']));
+  assert.deepEqual([...confirmed].filter((n) => !got.includes(n)), [], 'everything the primary confirmed is on the backup');
   await client.disconnect();
   assert.equal(await backup.stop(), 0);
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -99,6 +99,40 @@ test('a backup takes a lease left unrenewed for a whole duration by its clock; t
   await first.release();
   await second.release();
   assert.equal((await new LeaseFile(dir).read())?.released, true);
+});
+
+test('a backup with a shorter lease than the holder\'s waits out the holder\'s: the holder fences itself by its own', async () => {
+  const dir = folder();
+  const first = new HaLease({ store: new LeaseFile(dir), leaseDuration: LEASE * 10, logger: silentLogger, holder: 'first', clock: manualClock().now });
+  await first.acquire();
+  assert.equal((await new LeaseFile(dir).read())?.leaseDuration, LEASE * 10);
+  const clock = manualClock();
+  let waiting = false;
+  const second = new HaLease({ store: new LeaseFile(dir), leaseDuration: LEASE, logger: silentLogger, clock: clock.now, holder: 'second' });
+  const taking = second.acquire(undefined, () => (waiting = true));
+  while (!waiting) await new Promise((resolve) => setTimeout(resolve, 10));
+  clock.advance(LEASE * 9);
+  await polls(3);
+  assert.equal(second.role, 'backup', 'the holder may still write for most of its own lease');
+  clock.advance(LEASE);
+  await taking;
+  assert.equal(second.role, 'primary');
+  await second.release();
+});
+
+test('a lease record without the holder\'s duration, as older brokers wrote it, is judged by the backup\'s own', async () => {
+  const dir = folder();
+  writeFileSync(join(dir, 'ha-lease'), JSON.stringify({ holder: 'old', host: 'elsewhere', processSpace: 'elsewhere/boot/ns', pid: 1, generation: 4, counter: 9, released: false, renewedAt: new Date().toISOString() }));
+  const clock = manualClock();
+  let waitingFor: string | undefined;
+  const lease = new HaLease({ store: new LeaseFile(dir), leaseDuration: LEASE, logger: silentLogger, clock: clock.now, holder: 'new' });
+  const taking = lease.acquire(undefined, (holder) => (waitingFor = holder.holder));
+  while (waitingFor === undefined) await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.equal(waitingFor, 'old');
+  clock.advance(LEASE);
+  await taking;
+  assert.deepEqual(await new LeaseFile(dir).read().then((r) => [r?.holder, r?.generation, r?.leaseDuration]), ['new', 5, LEASE]);
+  await lease.release();
 });
 
 // long enough that a loaded machine's scheduling delays never look like a stalled holder
