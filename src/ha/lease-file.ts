@@ -72,6 +72,8 @@ export interface LeaseStore {
   read(): Promise<LeaseRecord | undefined>;
   write(record: LeaseRecord): Promise<void>;
   claim(generation: number, holder: string): Promise<boolean>;
+  /** The highest generation claimed so far, 0 when none was: a lease record that went missing does not take the count back. */
+  lastClaim(): Promise<number>;
   /**
    * Failback: a backup with `ha.failback: true` asks the holder to hand the lease over to `holder`
    * (kept apart from the lease record, which only its holder writes); `undefined` withdraws it.
@@ -147,6 +149,16 @@ export class LeaseFile implements LeaseStore {
     // claims of generations before the previous one can no longer be raced for
     await fs.rm(join(this.folder, `${CLAIM_PREFIX}${generation - 2}`), { force: true });
     return true;
+  }
+
+  async lastClaim(): Promise<number> {
+    let highest = 0;
+    for (const name of await fs.readdir(this.folder)) {
+      if (!name.startsWith(CLAIM_PREFIX)) continue;
+      const generation = Number(name.slice(CLAIM_PREFIX.length));
+      if (Number.isSafeInteger(generation) && generation > highest) highest = generation;
+    }
+    return highest;
   }
 
   async requestHandback(holder: string | undefined): Promise<void> {

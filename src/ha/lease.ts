@@ -94,28 +94,35 @@ export class HaLease {
   }
 
   /**
-   * Waits as a backup until this broker holds the lease. `onWaiting` is called once with the holder
-   * it waits for. `onOverdue` hears true when the holder has missed a renewal by a tenth of the
+   * Waits as a backup until this broker holds the lease. `onWaiting` is called with the holder it
+   * waits for (undefined while the lease is missing or a newer generation's claim has no lease yet),
+   * and again whenever that changes. `onOverdue` hears true when the holder has missed a renewal by a tenth of the
    * duration (it may be dead: the backup can get ready meanwhile), and false if it renews after all.
    * Rejects with FERRY_BROKER_STOPPING when `signal` aborts.
    */
-  async acquire(signal?: AbortSignal, onWaiting?: (holder: LeaseRecord) => void, onOverdue?: (overdue: boolean) => void): Promise<void> {
+  async acquire(signal?: AbortSignal, onWaiting?: (holder: LeaseRecord | undefined) => void, onOverdue?: (overdue: boolean) => void): Promise<void> {
     let seen: string | undefined;
     let seenAt = this.clock();
-    let announced = false;
+    let announced: string | undefined;
     let asked = false;
     let overdue = false;
     let differs: number | undefined;
+    // the last record read: a lease gone missing is waited out by its holder's duration
+    let last: LeaseRecord | undefined;
     try {
       for (;;) {
         const record = await this.file.read();
+        // read after the record: a claim made meanwhile is newer than it, and makes this broker wait
+        const claimed = await this.file.lastClaim();
+        last = record ?? last;
         const now = this.clock();
-        const free = this.freeBecause(record, now, seen, seenAt);
-        if (record !== undefined && `${record.generation}/${record.counter}` !== seen) {
-          seen = `${record.generation}/${record.counter}`;
+        const state = `${record?.generation ?? '-'}/${record?.counter ?? '-'}/${claimed}`;
+        const free = this.freeBecause(record, claimed, last, now, state === seen ? now - seenAt : 0);
+        if (state !== seen) {
+          seen = state;
           seenAt = now;
         }
-        const duration = this.holderDuration(record);
+        const duration = this.holderDuration(last);
         if (record?.leaseDuration !== undefined && record.leaseDuration !== this.options.leaseDuration && record.leaseDuration !== differs && !record.released) {
           differs = record.leaseDuration;
           this.options.logger.warn(
@@ -131,7 +138,8 @@ export class HaLease {
           onOverdue?.(late);
         }
         if (free !== undefined) {
-          const generation = (record?.generation ?? 0) + 1;
+          // never below a claim: generations only go forward, whatever happened to the lease
+          const generation = Math.max(record?.generation ?? 0, claimed) + 1;
           if (await this.take(generation, free)) {
             // the request is answered; left behind, it would send the lease back to us later
             if (asked) await this.file.requestHandback(undefined).catch(() => undefined);
@@ -140,15 +148,22 @@ export class HaLease {
           }
           // another backup won the race: watch the new holder from now
           seen = undefined;
-        } else if (record !== undefined) {
-          if (!announced) {
-            announced = true;
-            // a lease just handed to another broker is as good as that broker's
-            const holder = record.released && record.handbackTo !== undefined ? record.handbackTo : record.holder;
-            this.options.logger.info({ event: 'ha.backup', holder, generation: record.generation }, `backup: the lease on ${this.file.where} is held by ${holder}; waiting`);
-            onWaiting?.(record);
+        } else {
+          const current = record === undefined || claimed > record.generation ? undefined : record;
+          // a lease just handed to another broker is as good as that broker's
+          const holder = current === undefined ? undefined : current.released && current.handbackTo !== undefined ? current.handbackTo : current.holder;
+          if ((holder ?? `generation ${claimed}`) !== announced) {
+            announced = holder ?? `generation ${claimed}`;
+            const text =
+              holder !== undefined
+                ? `backup: the lease on ${this.file.where} is held by ${holder}; waiting`
+                : record === undefined
+                  ? `backup: the lease on ${this.file.where} is missing, though generation ${claimed} was claimed; waiting ${duration} ms for its holder to find it gone and stop`
+                  : `backup: generation ${claimed} of the lease on ${this.file.where} was claimed and its lease not yet written; waiting`;
+            this.options.logger.info({ event: 'ha.backup', holder, generation: current?.generation ?? claimed }, text);
+            onWaiting?.(current);
           }
-          if (this.options.failback === true && !record.released && record.holder !== this.holder && (await this.file.handbackRequest()) !== this.holder) {
+          if (this.options.failback === true && record !== undefined && !record.released && record.holder !== this.holder && (await this.file.handbackRequest()) !== this.holder) {
             await this.file.requestHandback(this.holder);
             asked = true;
             this.options.logger.info({ event: 'ha.failback-requested', holder: record.holder }, `failback: asked ${record.holder} to hand the lease over`);
@@ -161,19 +176,30 @@ export class HaLease {
     }
   }
 
-  /** Why the lease can be taken now, or undefined while its holder keeps it. */
-  private freeBecause(record: LeaseRecord | undefined, now: number, seen: string | undefined, seenAt: number): string | undefined {
-    if (record === undefined) return 'no broker has held the lease';
-    const unrenewed = `${record.generation}/${record.counter}` === seen && now - seenAt >= this.holderDuration(record);
+  /**
+   * Why the lease can be taken now, or undefined while its holder keeps it. `still` is how long the
+   * record and the claims have stayed as they are by this broker's clock.
+   */
+  private freeBecause(record: LeaseRecord | undefined, claimed: number, last: LeaseRecord | undefined, now: number, still: number): string | undefined {
+    if (record === undefined && claimed === 0) return 'no broker has held the lease';
+    if (record === undefined || claimed > record.generation) {
+      // a holder finds its lease gone (or a newer claim) at its next renewal and stops; a claimer
+      // writes its lease at once, or not at all once most of a lease has passed
+      if (still < this.holderDuration(last)) return undefined;
+      return record === undefined
+        ? `the lease has been missing for ${Math.round(still)} ms, though generation ${claimed} was claimed`
+        : `generation ${claimed} was claimed ${Math.round(still)} ms ago and its lease never written`;
+    }
+    const unrenewed = still >= this.holderDuration(record);
     if (record.released) {
       // handed over to another broker: that one takes it, unless it does not within a lease duration
       if (record.handbackTo === undefined || record.handbackTo === this.holder) return `${record.holder} released it${record.handbackTo === undefined ? '' : ' to this broker'}`;
-      return unrenewed ? `${record.holder} handed it to ${record.handbackTo}, which did not take it within ${Math.round(now - seenAt)} ms` : undefined;
+      return unrenewed ? `${record.holder} handed it to ${record.handbackTo}, which did not take it within ${Math.round(still)} ms` : undefined;
     }
     if (record.processSpace === this.space && !this.space.includes('unknown') && record.pid !== process.pid && !processAlive(record.pid)) {
       return `its holder ${record.holder} is no longer running`;
     }
-    return unrenewed ? `${record.holder} has not renewed it for ${Math.round(now - seenAt)} ms` : undefined;
+    return unrenewed ? `${record.holder} has not renewed it for ${Math.round(still)} ms` : undefined;
   }
 
   /**
@@ -186,10 +212,13 @@ export class HaLease {
   }
 
   private async take(generation: number, why: string): Promise<boolean> {
+    const started = this.clock();
     if (!(await this.file.claim(generation, this.holder))) return false;
+    // another backup takes a claim left without its lease for a whole lease duration: a lease written
+    // that late could overwrite the newer holder's
+    if (this.clock() >= started + this.options.leaseDuration * SAFE_SHARE) return false;
     this.generation = generation;
     this.counter = 0;
-    const started = this.clock();
     await this.file.write(this.record(false));
     this.renewStartedAt = started;
     this.roleNow = 'primary';
@@ -239,8 +268,11 @@ export class HaLease {
         // a broker that was paused past its lease learns it here, before anything else it writes
         this.guard();
         const record = await this.file.read();
+        const claimed = record === undefined || record.holder !== this.holder || record.generation !== this.generation ? 0 : await this.file.lastClaim();
         if (record === undefined || record.holder !== this.holder || record.generation !== this.generation) {
           this.fence(`the lease was taken by ${record?.holder ?? 'nobody (the lease file is gone)'}`);
+        } else if (claimed > this.generation) {
+          this.fence(`generation ${claimed} was claimed by another broker`);
         } else {
           this.counter++;
           await this.file.write(this.record(false));

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -203,6 +203,43 @@ test('a backup started with a shorter ha.leaseDuration than the primary\'s waits
   const client = await connectStomp(backup.ports['stomp']!);
   const got = (await drain(client, queue, confirmed)).map((m) => Number(m.headers['seq']));
   assert.deepEqual([...confirmed].filter((n) => !got.includes(n)), [], 'everything the primary confirmed is on the backup');
+  await client.disconnect();
+  assert.equal(await backup.stop(), 0);
+});
+
+test('the lease file deleted under a primary at generation 3: the primary stops at its next renewal, the backup waits out the lease and takes generation 4 with everything confirmed', { timeout: 180_000 }, async () => {
+  const folder = sharedFolder();
+  // two takeovers first: the claims of generations 2 and 3 are on the folder
+  let primary = await haBroker(folder);
+  let backup = await haBroker(folder, 'ha.backup');
+  await primary.stop('SIGKILL');
+  await backup.logged('broker.started');
+  [primary, backup] = [backup, await haBroker(folder, 'ha.backup')];
+  await primary.stop('SIGKILL');
+  assert.equal((await backup.logged('ha.primary'))['generation'], 3);
+  await backup.logged('broker.started');
+  [primary, backup] = [backup, await haBroker(folder, 'ha.backup')];
+
+  const queue = '/queue/ha.unleased';
+  const producer = await connectStomp(primary.ports['stomp']!);
+  let deleted = false;
+  const confirmed = await streamUntil(producer, queue, 64, (n) => {
+    if (n >= 100 && !deleted) {
+      unlinkSync(join(folder.data, 'ha-lease'));
+      deleted = true;
+    }
+    return backup.logs.some((l) => l['event'] === 'ha.primary');
+  });
+  assert.equal(await within(30_000, 'the primary exits', primary.exited), 3);
+  assert.match(String((await primary.logged('ha.fenced'))['reason']), /lease file is gone/);
+  assert.ok(backup.logs.some((l) => l['event'] === 'ha.backup' && l['holder'] === undefined && l['generation'] === 3), 'the backup said it waits for a missing lease');
+  const took = await backup.logged('ha.primary');
+  assert.equal(took['generation'], 4);
+  assert.match(String(took['reason']), /missing/);
+  await backup.logged('broker.started');
+  const client = await connectStomp(backup.ports['stomp']!);
+  const got = (await drain(client, queue, confirmed)).map((m) => Number(m.headers['seq']));
+  assert.deepEqual([...confirmed].filter((n) => !got.includes(n)), [], 'everything the old primary confirmed is on the new one');
   await client.disconnect();
   assert.equal(await backup.stop(), 0);
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -27,6 +27,14 @@ function manualClock(): { now: () => number; advance: (ms: number) => void } {
 }
 
 const fenced = (err: unknown): boolean => isFerryError(err, 'FERRY_HA_FENCED');
+
+/** Waits for `condition`, failing with `what` after ten seconds rather than hanging. */
+async function eventually(what: string, condition: () => boolean): Promise<void> {
+  for (let i = 0; !condition(); i++) {
+    if (i >= 1000) assert.fail(`${what}: not within 10 s`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
 
 test('a broker that has not renewed for most of its lease refuses to write, and its journal gets nothing more', async () => {
   const dir = folder();
@@ -82,7 +90,7 @@ test('a backup takes a lease left unrenewed for a whole duration by its clock; t
   const clock = manualClock();
   let waitingFor: string | undefined;
   const second = new HaLease({ store: new LeaseFile(dir), leaseDuration: LEASE, logger: silentLogger, clock: clock.now, holder: 'second' });
-  const taking = second.acquire(undefined, (holder) => (waitingFor = holder.holder));
+  const taking = second.acquire(undefined, (holder) => (waitingFor = holder?.holder));
   // the backup has read the lease at least once before its clock moves: it counts from what it saw
   while (waitingFor === undefined) await new Promise((resolve) => setTimeout(resolve, 10));
   assert.equal(waitingFor, 'first');
@@ -126,12 +134,49 @@ test('a lease record without the holder\'s duration, as older brokers wrote it, 
   const clock = manualClock();
   let waitingFor: string | undefined;
   const lease = new HaLease({ store: new LeaseFile(dir), leaseDuration: LEASE, logger: silentLogger, clock: clock.now, holder: 'new' });
-  const taking = lease.acquire(undefined, (holder) => (waitingFor = holder.holder));
+  const taking = lease.acquire(undefined, (holder) => (waitingFor = holder?.holder));
   while (waitingFor === undefined) await new Promise((resolve) => setTimeout(resolve, 10));
   assert.equal(waitingFor, 'old');
   clock.advance(LEASE);
   await taking;
   assert.deepEqual(await new LeaseFile(dir).read().then((r) => [r?.holder, r?.generation, r?.leaseDuration]), ['new', 5, LEASE]);
+  await lease.release();
+});
+
+test('a lease file deleted under a renewing holder: the holder stops at its next renewal, the backup says it waits, takes over a lease later at the next generation', async () => {
+  const dir = folder();
+  const first = new HaLease({ store: new LeaseFile(dir), leaseDuration: LEASE, logger: silentLogger, holder: 'first', clock: manualClock().now });
+  await first.acquire();
+  const clock = manualClock();
+  const waitingFor: (string | undefined)[] = [];
+  const second = new HaLease({ store: new LeaseFile(dir), leaseDuration: LEASE, logger: silentLogger, clock: clock.now, holder: 'second' });
+  const taking = second.acquire(undefined, (holder) => waitingFor.push(holder?.holder));
+  await eventually('the backup waits', () => waitingFor.length > 0);
+  const lost = new Promise<string>((resolve) => first.startRenewing(resolve));
+  unlinkSync(join(dir, 'ha-lease'));
+  assert.match(await lost, /lease file is gone/);
+  await eventually('the backup says it waits for a missing lease', () => waitingFor.length > 1);
+  assert.deepEqual(waitingFor, ['first', undefined]);
+  await polls(3);
+  assert.equal(second.role, 'backup', 'a missing lease on a folder that was held is not free at once');
+  clock.advance(LEASE);
+  await taking;
+  assert.deepEqual(await new LeaseFile(dir).read().then((r) => [r?.holder, r?.generation]), ['second', 2]);
+  await second.release();
+});
+
+test('a broker that finds claims but no lease says it waits, and takes the generation after the last claim', async () => {
+  const dir = folder();
+  writeFileSync(join(dir, 'ha-claim-2'), 'gone');
+  writeFileSync(join(dir, 'ha-claim-3'), 'gone');
+  const clock = manualClock();
+  let waiting = false;
+  const lease = new HaLease({ store: new LeaseFile(dir), leaseDuration: LEASE, logger: silentLogger, clock: clock.now, holder: 'late' });
+  const taking = lease.acquire(undefined, () => (waiting = true));
+  await eventually('the broker says it waits', () => waiting);
+  clock.advance(LEASE);
+  await taking;
+  assert.deepEqual(await new LeaseFile(dir).read().then((r) => [r?.holder, r?.generation]), ['late', 4]);
   await lease.release();
 });
 
