@@ -27,6 +27,9 @@ export type HaRole = 'backup' | 'primary' | 'fenced' | 'stopped';
  */
 const SAFE_SHARE = 0.8;
 
+/** The longest a backup waits before it tries again to read or take a lease it could not. */
+const MAX_RETRY_INTERVAL = 1000;
+
 function abortable(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted === true) return reject(new FerryError('FERRY_BROKER_STOPPING', 'stopped while waiting as a backup'));
@@ -109,65 +112,77 @@ export class HaLease {
     let differs: number | undefined;
     // the last record read: a lease gone missing is waited out by its holder's duration
     let last: LeaseRecord | undefined;
+    let failures = 0;
     try {
       for (;;) {
-        const record = await this.file.read();
-        // read after the record: a claim made meanwhile is newer than it, and makes this broker wait
-        const claimed = await this.file.lastClaim();
-        last = record ?? last;
-        const now = this.clock();
-        const state = `${record?.generation ?? '-'}/${record?.counter ?? '-'}/${claimed}`;
-        const free = this.freeBecause(record, claimed, last, now, state === seen ? now - seenAt : 0);
-        if (state !== seen) {
-          seen = state;
-          seenAt = now;
-        }
-        const duration = this.holderDuration(last);
-        if (record?.leaseDuration !== undefined && record.leaseDuration !== this.options.leaseDuration && record.leaseDuration !== differs && !record.released) {
-          differs = record.leaseDuration;
-          this.options.logger.warn(
-            { event: 'ha.lease-duration-differs', holder: record.holder, holderLeaseDuration: record.leaseDuration, leaseDuration: this.options.leaseDuration },
-            `the lease holder ${record.holder} runs with ha.leaseDuration ${record.leaseDuration} ms and this broker with ${this.options.leaseDuration} ms; it waits ${duration} ms for an unrenewed lease (set the same on every broker)`,
-          );
-        }
-        const late = record !== undefined && !record.released && now - seenAt >= duration / 3 + duration / 10;
-        // a lease about to be taken keeps what was read ahead for it
-        if (free === undefined && late !== overdue) {
-          overdue = late;
-          this.options.logger.info({ event: late ? 'ha.holder-overdue' : 'ha.holder-renewed', holder: record?.holder, sinceMs: Math.round(now - seenAt) }, late ? 'the lease holder missed a renewal; reading the store ahead in case it is gone' : 'the lease holder renewed after all');
-          onOverdue?.(late);
-        }
-        if (free !== undefined) {
-          // never below a claim: generations only go forward, whatever happened to the lease
-          const generation = Math.max(record?.generation ?? 0, claimed) + 1;
-          if (await this.take(generation, free)) {
-            // the request is answered; left behind, it would send the lease back to us later
-            if (asked) await this.file.requestHandback(undefined).catch(() => undefined);
-            asked = false;
-            return;
+        try {
+          const record = await this.file.read();
+          // read after the record: a claim made meanwhile is newer than it, and makes this broker wait
+          const claimed = await this.file.lastClaim();
+          last = record ?? last;
+          const now = this.clock();
+          const state = `${record?.generation ?? '-'}/${record?.counter ?? '-'}/${claimed}`;
+          const free = this.freeBecause(record, claimed, last, now, state === seen ? now - seenAt : 0);
+          if (state !== seen) {
+            seen = state;
+            seenAt = now;
           }
-          // another backup won the race: watch the new holder from now
-          seen = undefined;
-        } else {
-          const current = record === undefined || claimed > record.generation ? undefined : record;
-          // a lease just handed to another broker is as good as that broker's
-          const holder = current === undefined ? undefined : current.released && current.handbackTo !== undefined ? current.handbackTo : current.holder;
-          if ((holder ?? `generation ${claimed}`) !== announced) {
-            announced = holder ?? `generation ${claimed}`;
-            const text =
-              holder !== undefined
-                ? `backup: the lease on ${this.file.where} is held by ${holder}; waiting`
-                : record === undefined
-                  ? `backup: the lease on ${this.file.where} is missing, though generation ${claimed} was claimed; waiting ${duration} ms for its holder to find it gone and stop`
-                  : `backup: generation ${claimed} of the lease on ${this.file.where} was claimed and its lease not yet written; waiting`;
-            this.options.logger.info({ event: 'ha.backup', holder, generation: current?.generation ?? claimed }, text);
-            onWaiting?.(current);
+          const duration = this.holderDuration(last);
+          if (record?.leaseDuration !== undefined && record.leaseDuration !== this.options.leaseDuration && record.leaseDuration !== differs && !record.released) {
+            differs = record.leaseDuration;
+            this.options.logger.warn(
+              { event: 'ha.lease-duration-differs', holder: record.holder, holderLeaseDuration: record.leaseDuration, leaseDuration: this.options.leaseDuration },
+              `the lease holder ${record.holder} runs with ha.leaseDuration ${record.leaseDuration} ms and this broker with ${this.options.leaseDuration} ms; it waits ${duration} ms for an unrenewed lease (set the same on every broker)`,
+            );
           }
-          if (this.options.failback === true && record !== undefined && !record.released && record.holder !== this.holder && (await this.file.handbackRequest()) !== this.holder) {
-            await this.file.requestHandback(this.holder);
-            asked = true;
-            this.options.logger.info({ event: 'ha.failback-requested', holder: record.holder }, `failback: asked ${record.holder} to hand the lease over`);
+          const late = record !== undefined && !record.released && now - seenAt >= duration / 3 + duration / 10;
+          // a lease about to be taken keeps what was read ahead for it
+          if (free === undefined && late !== overdue) {
+            overdue = late;
+            this.options.logger.info({ event: late ? 'ha.holder-overdue' : 'ha.holder-renewed', holder: record?.holder, sinceMs: Math.round(now - seenAt) }, late ? 'the lease holder missed a renewal; reading the store ahead in case it is gone' : 'the lease holder renewed after all');
+            onOverdue?.(late);
           }
+          if (free !== undefined) {
+            // never below a claim: generations only go forward, whatever happened to the lease
+            const generation = Math.max(record?.generation ?? 0, claimed) + 1;
+            if (await this.take(generation, free)) {
+              // the request is answered; left behind, it would send the lease back to us later
+              if (asked) await this.file.requestHandback(undefined).catch(() => undefined);
+              asked = false;
+              return;
+            }
+            // another backup won the race: watch the new holder from now
+            seen = undefined;
+          } else {
+            const current = record === undefined || claimed > record.generation ? undefined : record;
+            // a lease just handed to another broker is as good as that broker's
+            const holder = current === undefined ? undefined : current.released && current.handbackTo !== undefined ? current.handbackTo : current.holder;
+            if ((holder ?? `generation ${claimed}`) !== announced) {
+              announced = holder ?? `generation ${claimed}`;
+              const text =
+                holder !== undefined
+                  ? `backup: the lease on ${this.file.where} is held by ${holder}; waiting`
+                  : record === undefined
+                    ? `backup: the lease on ${this.file.where} is missing, though generation ${claimed} was claimed; waiting ${duration} ms for its holder to find it gone and stop`
+                    : `backup: generation ${claimed} of the lease on ${this.file.where} was claimed and its lease not yet written; waiting`;
+              this.options.logger.info({ event: 'ha.backup', holder, generation: current?.generation ?? claimed }, text);
+              onWaiting?.(current);
+            }
+            if (this.options.failback === true && record !== undefined && !record.released && record.holder !== this.holder && (await this.file.handbackRequest()) !== this.holder) {
+              await this.file.requestHandback(this.holder);
+              asked = true;
+              this.options.logger.info({ event: 'ha.failback-requested', holder: record.holder }, `failback: asked ${record.holder} to hand the lease over`);
+            }
+          }
+          failures = 0;
+        } catch (err) {
+          // the folder or database failing now is most likely what stopped the holder too: the backup
+          // is needed once it is back, so it keeps trying, less often the longer it lasts
+          failures++;
+          const retryInMs = Math.min(MAX_RETRY_INTERVAL, this.pollInterval * 2 ** Math.min(failures, 10));
+          this.options.logger.warn({ event: 'ha.acquire-failed', err, retryInMs }, `backup: could not read or take the lease on ${this.file.where}; trying again in ${retryInMs} ms`);
+          await abortable(retryInMs, signal);
+          continue;
         }
         await abortable(this.pollInterval, signal);
       }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { after, test } from 'node:test';
 import type { IMessage } from '@stomp/stompjs';
 import mqtt from 'mqtt';
@@ -240,6 +241,41 @@ test('the lease file deleted under a primary at generation 3: the primary stops 
   const client = await connectStomp(backup.ports['stomp']!);
   const got = (await drain(client, queue, confirmed)).map((m) => Number(m.headers['seq']));
   assert.deepEqual([...confirmed].filter((n) => !got.includes(n)), [], 'everything the old primary confirmed is on the new one');
+  await client.disconnect();
+  assert.equal(await backup.stop(), 0);
+});
+
+/** `chattr +i` on a folder (no file created, renamed or deleted in it), where the file system and the user allow it. */
+function immutable(folder: string, on: boolean): boolean {
+  try {
+    execFileSync('chattr', [on ? '+i' : '-i', folder], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('a backup that cannot claim the lease on a folder that refuses new files keeps trying, and takes over once it can', { timeout: 120_000 }, async (t) => {
+  const folder = sharedFolder();
+  const primary = await haBroker(folder);
+  const backup = await haBroker(folder, 'ha.backup');
+  const queue = '/queue/ha.refused';
+  const producer = await connectStomp(primary.ports['stomp']!);
+  const confirmed = await streamUntil(producer, queue, 64, (n) => n >= 100);
+  await producer.disconnect();
+  if (!immutable(folder.data, true)) return t.skip('chattr +i is not possible here');
+  try {
+    await primary.stop('SIGKILL');
+    assert.equal((await backup.logged('ha.acquire-failed'))['event'], 'ha.acquire-failed');
+    assert.equal(backup.child.exitCode, null, 'the backup is still there');
+  } finally {
+    immutable(folder.data, false);
+  }
+  assert.match(String((await backup.logged('ha.primary'))['reason']), /no longer running/);
+  await backup.logged('broker.started');
+  const client = await connectStomp(backup.ports['stomp']!);
+  const got = (await drain(client, queue, confirmed)).map((m) => Number(m.headers['seq']));
+  assert.deepEqual([...confirmed].filter((n) => !got.includes(n)), []);
   await client.disconnect();
   assert.equal(await backup.stop(), 0);
 });

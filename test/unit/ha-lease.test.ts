@@ -3,9 +3,9 @@ import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { silentLogger } from '../../src/core/index.js';
+import { silentLogger, type Logger } from '../../src/core/index.js';
 import { isFerryError } from '../../src/errors.js';
-import { HaLease, LeaseFile, fencedFileSystem } from '../../src/ha/index.js';
+import { HaLease, LeaseFile, fencedFileSystem, type LeaseStore } from '../../src/ha/index.js';
 import { JournalStore, nodeFileSystem } from '../../src/store/index.js';
 
 const LEASE = 300;
@@ -178,6 +178,28 @@ test('a broker that finds claims but no lease says it waits, and takes the gener
   await taking;
   assert.deepEqual(await new LeaseFile(dir).read().then((r) => [r?.holder, r?.generation]), ['late', 4]);
   await lease.release();
+});
+
+test('a backup that cannot write its claim (EPERM) says so and tries again until it can, then takes over', async () => {
+  const dir = folder();
+  const first = new HaLease({ store: new LeaseFile(dir), leaseDuration: LEASE, logger: silentLogger, holder: 'first' });
+  await first.acquire();
+  await first.release();
+  const file = new LeaseFile(dir);
+  let refusals = 3;
+  // the folder refuses new files for a while, as a read-only or immutable folder does
+  const store: LeaseStore = Object.assign(Object.create(file) as LeaseFile, {
+    claim: (generation: number, holder: string): Promise<boolean> =>
+      refusals-- > 0 ? Promise.reject(Object.assign(new Error(`EPERM: operation not permitted, open '${dir}/ha-claim-${generation}'`), { code: 'EPERM' })) : file.claim(generation, holder),
+  });
+  const warnings: Record<string, unknown>[] = [];
+  const logger: Logger = { ...silentLogger, warn: (fields) => void warnings.push(fields as Record<string, unknown>) };
+  const second = new HaLease({ store, leaseDuration: LEASE, logger, holder: 'second' });
+  await second.acquire();
+  assert.equal(second.role, 'primary');
+  assert.deepEqual(warnings.map((w) => [w['event'], (w['err'] as NodeJS.ErrnoException).code]), Array(3).fill(['ha.acquire-failed', 'EPERM']));
+  assert.deepEqual(await new LeaseFile(dir).read().then((r) => [r?.holder, r?.generation]), ['second', 2]);
+  await second.release();
 });
 
 // long enough that a loaded machine's scheduling delays never look like a stalled holder
