@@ -443,7 +443,8 @@ async function waitAsBackup(lease: HaLease, config: FerryConfig, logger: Logger,
     await lease.acquire(signal === undefined ? stop.signal : AbortSignal.any([signal, stop.signal]), (holder) => {
       if (status === undefined) return;
       status.waitingFor(holder);
-      listening = status.listen().then(
+      // called again when the holder changes: the port is open already
+      listening ??= status.listen().then(
         (port) => {
           logger.info({ event: 'ha.status-ready', host: http.host, port }, `backup status on ${http.host}:${port} (HTTP 503 until this broker takes over)`);
           return port;

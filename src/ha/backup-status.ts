@@ -15,8 +15,8 @@ export class BackupStatusServer {
     private readonly port: number,
   ) {}
 
-  /** The holder the backup waits for, once known. */
-  waitingFor(record: LeaseRecord): void {
+  /** The holder the backup waits for, once known; undefined while the lease is missing. */
+  waitingFor(record: LeaseRecord | undefined): void {
     this.holder = record;
   }
 

@@ -21,6 +21,11 @@ export interface LeaseRecord {
   readonly counter: number;
   /** Written by a holder that stopped cleanly: a backup takes over at once. */
   readonly released: boolean;
+  /**
+   * The holder's `ha.leaseDuration` (ms): it fences itself by this one, so a backup waits at least
+   * this long. Absent from a record written by a broker before it was kept.
+   */
+  readonly leaseDuration?: number | undefined;
   /** A broker asking the holder to hand the lease over (failback). */
   readonly handbackTo?: string | undefined;
   readonly renewedAt: string;
@@ -54,7 +59,7 @@ export function newHolderId(): string {
 function isLeaseRecord(value: unknown): value is LeaseRecord {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
-  return typeof v['holder'] === 'string' && typeof v['processSpace'] === 'string' && typeof v['generation'] === 'number' && typeof v['counter'] === 'number' && typeof v['released'] === 'boolean';
+  return typeof v['holder'] === 'string' && typeof v['processSpace'] === 'string' && typeof v['generation'] === 'number' && typeof v['counter'] === 'number' && typeof v['released'] === 'boolean' && (v['leaseDuration'] === undefined || (typeof v['leaseDuration'] === 'number' && v['leaseDuration'] > 0));
 }
 
 /**
@@ -67,6 +72,8 @@ export interface LeaseStore {
   read(): Promise<LeaseRecord | undefined>;
   write(record: LeaseRecord): Promise<void>;
   claim(generation: number, holder: string): Promise<boolean>;
+  /** The highest generation claimed so far, 0 when none was: a lease record that went missing does not take the count back. */
+  lastClaim(): Promise<number>;
   /**
    * Failback: a backup with `ha.failback: true` asks the holder to hand the lease over to `holder`
    * (kept apart from the lease record, which only its holder writes); `undefined` withdraws it.
@@ -142,6 +149,16 @@ export class LeaseFile implements LeaseStore {
     // claims of generations before the previous one can no longer be raced for
     await fs.rm(join(this.folder, `${CLAIM_PREFIX}${generation - 2}`), { force: true });
     return true;
+  }
+
+  async lastClaim(): Promise<number> {
+    let highest = 0;
+    for (const name of await fs.readdir(this.folder)) {
+      if (!name.startsWith(CLAIM_PREFIX)) continue;
+      const generation = Number(name.slice(CLAIM_PREFIX.length));
+      if (Number.isSafeInteger(generation) && generation > highest) highest = generation;
+    }
+    return highest;
   }
 
   async requestHandback(holder: string | undefined): Promise<void> {

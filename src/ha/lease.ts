@@ -27,6 +27,9 @@ export type HaRole = 'backup' | 'primary' | 'fenced' | 'stopped';
  */
 const SAFE_SHARE = 0.8;
 
+/** The longest a backup waits before it tries again to read or take a lease it could not. */
+const MAX_RETRY_INTERVAL = 1000;
+
 function abortable(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted === true) return reject(new FerryError('FERRY_BROKER_STOPPING', 'stopped while waiting as a backup'));
@@ -63,6 +66,9 @@ export class HaLease {
   private renewing: Promise<void> | undefined;
   private releasing = false;
   private lostReason: string | undefined;
+  /** What `startRenewing` was given, called once when the lease is lost, whatever finds it lost. */
+  private onLost: ((reason: string) => void) | undefined;
+  private lostReported = false;
   private readonly space = processSpace();
 
   constructor(private readonly options: HaLeaseOptions) {
@@ -91,57 +97,92 @@ export class HaLease {
   }
 
   /**
-   * Waits as a backup until this broker holds the lease. `onWaiting` is called once with the holder
-   * it waits for. `onOverdue` hears true when the holder has missed a renewal by a tenth of the
+   * Waits as a backup until this broker holds the lease. `onWaiting` is called with the holder it
+   * waits for (undefined while the lease is missing or a newer generation's claim has no lease yet),
+   * and again whenever that changes. `onOverdue` hears true when the holder has missed a renewal by a tenth of the
    * duration (it may be dead: the backup can get ready meanwhile), and false if it renews after all.
    * Rejects with FERRY_BROKER_STOPPING when `signal` aborts.
    */
-  async acquire(signal?: AbortSignal, onWaiting?: (holder: LeaseRecord) => void, onOverdue?: (overdue: boolean) => void): Promise<void> {
+  async acquire(signal?: AbortSignal, onWaiting?: (holder: LeaseRecord | undefined) => void, onOverdue?: (overdue: boolean) => void): Promise<void> {
     let seen: string | undefined;
     let seenAt = this.clock();
-    let announced = false;
+    let announced: string | undefined;
     let asked = false;
     let overdue = false;
-    const overdueAfter = this.options.leaseDuration / 3 + this.options.leaseDuration / 10;
+    let differs: number | undefined;
+    // the last record read: a lease gone missing is waited out by its holder's duration
+    let last: LeaseRecord | undefined;
+    let failures = 0;
     try {
       for (;;) {
-        const record = await this.file.read();
-        const now = this.clock();
-        const free = this.freeBecause(record, now, seen, seenAt);
-        if (record !== undefined && `${record.generation}/${record.counter}` !== seen) {
-          seen = `${record.generation}/${record.counter}`;
-          seenAt = now;
-        }
-        const late = record !== undefined && !record.released && now - seenAt >= overdueAfter;
-        // a lease about to be taken keeps what was read ahead for it
-        if (free === undefined && late !== overdue) {
-          overdue = late;
-          this.options.logger.info({ event: late ? 'ha.holder-overdue' : 'ha.holder-renewed', holder: record?.holder, sinceMs: Math.round(now - seenAt) }, late ? 'the lease holder missed a renewal; reading the store ahead in case it is gone' : 'the lease holder renewed after all');
-          onOverdue?.(late);
-        }
-        if (free !== undefined) {
-          const generation = (record?.generation ?? 0) + 1;
-          if (await this.take(generation, free)) {
-            // the request is answered; left behind, it would send the lease back to us later
-            if (asked) await this.file.requestHandback(undefined).catch(() => undefined);
-            asked = false;
-            return;
+        try {
+          const record = await this.file.read();
+          // read after the record: a claim made meanwhile is newer than it, and makes this broker wait
+          const claimed = await this.file.lastClaim();
+          last = record ?? last;
+          const now = this.clock();
+          const state = `${record?.generation ?? '-'}/${record?.counter ?? '-'}/${claimed}`;
+          const free = this.freeBecause(record, claimed, last, now, state === seen ? now - seenAt : 0);
+          if (state !== seen) {
+            seen = state;
+            seenAt = now;
           }
-          // another backup won the race: watch the new holder from now
-          seen = undefined;
-        } else if (record !== undefined) {
-          if (!announced) {
-            announced = true;
+          const duration = this.holderDuration(last);
+          if (record?.leaseDuration !== undefined && record.leaseDuration !== this.options.leaseDuration && record.leaseDuration !== differs && !record.released) {
+            differs = record.leaseDuration;
+            this.options.logger.warn(
+              { event: 'ha.lease-duration-differs', holder: record.holder, holderLeaseDuration: record.leaseDuration, leaseDuration: this.options.leaseDuration },
+              `the lease holder ${record.holder} runs with ha.leaseDuration ${record.leaseDuration} ms and this broker with ${this.options.leaseDuration} ms; it waits ${duration} ms for an unrenewed lease (set the same on every broker)`,
+            );
+          }
+          const late = record !== undefined && !record.released && now - seenAt >= duration / 3 + duration / 10;
+          // a lease about to be taken keeps what was read ahead for it
+          if (free === undefined && late !== overdue) {
+            overdue = late;
+            this.options.logger.info({ event: late ? 'ha.holder-overdue' : 'ha.holder-renewed', holder: record?.holder, sinceMs: Math.round(now - seenAt) }, late ? 'the lease holder missed a renewal; reading the store ahead in case it is gone' : 'the lease holder renewed after all');
+            onOverdue?.(late);
+          }
+          if (free !== undefined) {
+            // never below a claim: generations only go forward, whatever happened to the lease
+            const generation = Math.max(record?.generation ?? 0, claimed) + 1;
+            if (await this.take(generation, free)) {
+              // the request is answered; left behind, it would send the lease back to us later
+              if (asked) await this.file.requestHandback(undefined).catch(() => undefined);
+              asked = false;
+              return;
+            }
+            // another backup won the race: watch the new holder from now
+            seen = undefined;
+          } else {
+            const current = record === undefined || claimed > record.generation ? undefined : record;
             // a lease just handed to another broker is as good as that broker's
-            const holder = record.released && record.handbackTo !== undefined ? record.handbackTo : record.holder;
-            this.options.logger.info({ event: 'ha.backup', holder, generation: record.generation }, `backup: the lease on ${this.file.where} is held by ${holder}; waiting`);
-            onWaiting?.(record);
+            const holder = current === undefined ? undefined : current.released && current.handbackTo !== undefined ? current.handbackTo : current.holder;
+            if ((holder ?? `generation ${claimed}`) !== announced) {
+              announced = holder ?? `generation ${claimed}`;
+              const text =
+                holder !== undefined
+                  ? `backup: the lease on ${this.file.where} is held by ${holder}; waiting`
+                  : record === undefined
+                    ? `backup: the lease on ${this.file.where} is missing, though generation ${claimed} was claimed; waiting ${duration} ms for its holder to find it gone and stop`
+                    : `backup: generation ${claimed} of the lease on ${this.file.where} was claimed and its lease not yet written; waiting`;
+              this.options.logger.info({ event: 'ha.backup', holder, generation: current?.generation ?? claimed }, text);
+              onWaiting?.(current);
+            }
+            if (this.options.failback === true && record !== undefined && !record.released && record.holder !== this.holder && (await this.file.handbackRequest()) !== this.holder) {
+              await this.file.requestHandback(this.holder);
+              asked = true;
+              this.options.logger.info({ event: 'ha.failback-requested', holder: record.holder }, `failback: asked ${record.holder} to hand the lease over`);
+            }
           }
-          if (this.options.failback === true && !record.released && record.holder !== this.holder && (await this.file.handbackRequest()) !== this.holder) {
-            await this.file.requestHandback(this.holder);
-            asked = true;
-            this.options.logger.info({ event: 'ha.failback-requested', holder: record.holder }, `failback: asked ${record.holder} to hand the lease over`);
-          }
+          failures = 0;
+        } catch (err) {
+          // the folder or database failing now is most likely what stopped the holder too: the backup
+          // is needed once it is back, so it keeps trying, less often the longer it lasts
+          failures++;
+          const retryInMs = Math.min(MAX_RETRY_INTERVAL, this.pollInterval * 2 ** Math.min(failures, 10));
+          this.options.logger.warn({ event: 'ha.acquire-failed', err, retryInMs }, `backup: could not read or take the lease on ${this.file.where}; trying again in ${retryInMs} ms`);
+          await abortable(retryInMs, signal);
+          continue;
         }
         await abortable(this.pollInterval, signal);
       }
@@ -150,26 +191,49 @@ export class HaLease {
     }
   }
 
-  /** Why the lease can be taken now, or undefined while its holder keeps it. */
-  private freeBecause(record: LeaseRecord | undefined, now: number, seen: string | undefined, seenAt: number): string | undefined {
-    if (record === undefined) return 'no broker has held the lease';
-    const unrenewed = `${record.generation}/${record.counter}` === seen && now - seenAt >= this.options.leaseDuration;
+  /**
+   * Why the lease can be taken now, or undefined while its holder keeps it. `still` is how long the
+   * record and the claims have stayed as they are by this broker's clock.
+   */
+  private freeBecause(record: LeaseRecord | undefined, claimed: number, last: LeaseRecord | undefined, now: number, still: number): string | undefined {
+    if (record === undefined && claimed === 0) return 'no broker has held the lease';
+    if (record === undefined || claimed > record.generation) {
+      // a holder finds its lease gone (or a newer claim) at its next renewal and stops; a claimer
+      // writes its lease at once, or not at all once most of a lease has passed
+      if (still < this.holderDuration(last)) return undefined;
+      return record === undefined
+        ? `the lease has been missing for ${Math.round(still)} ms, though generation ${claimed} was claimed`
+        : `generation ${claimed} was claimed ${Math.round(still)} ms ago and its lease never written`;
+    }
+    const unrenewed = still >= this.holderDuration(record);
     if (record.released) {
       // handed over to another broker: that one takes it, unless it does not within a lease duration
       if (record.handbackTo === undefined || record.handbackTo === this.holder) return `${record.holder} released it${record.handbackTo === undefined ? '' : ' to this broker'}`;
-      return unrenewed ? `${record.holder} handed it to ${record.handbackTo}, which did not take it within ${Math.round(now - seenAt)} ms` : undefined;
+      return unrenewed ? `${record.holder} handed it to ${record.handbackTo}, which did not take it within ${Math.round(still)} ms` : undefined;
     }
     if (record.processSpace === this.space && !this.space.includes('unknown') && record.pid !== process.pid && !processAlive(record.pid)) {
       return `its holder ${record.holder} is no longer running`;
     }
-    return unrenewed ? `${record.holder} has not renewed it for ${Math.round(now - seenAt)} ms` : undefined;
+    return unrenewed ? `${record.holder} has not renewed it for ${Math.round(still)} ms` : undefined;
+  }
+
+  /**
+   * How long a lease may go unrenewed before a backup takes it: the holder fences itself by its own
+   * duration, so a backup with a shorter one would take the lease from a holder still writing; a
+   * longer one of its own only makes it wait longer. A record without the holder's is judged by ours.
+   */
+  private holderDuration(record: LeaseRecord | undefined): number {
+    return Math.max(this.options.leaseDuration, record?.leaseDuration ?? 0);
   }
 
   private async take(generation: number, why: string): Promise<boolean> {
+    const started = this.clock();
     if (!(await this.file.claim(generation, this.holder))) return false;
+    // another backup takes a claim left without its lease for a whole lease duration: a lease written
+    // that late could overwrite the newer holder's
+    if (this.clock() >= started + this.options.leaseDuration * SAFE_SHARE) return false;
     this.generation = generation;
     this.counter = 0;
-    const started = this.clock();
     await this.file.write(this.record(false));
     this.renewStartedAt = started;
     this.roleNow = 'primary';
@@ -186,6 +250,7 @@ export class HaLease {
       generation: this.generation,
       counter: this.counter,
       released,
+      leaseDuration: this.options.leaseDuration,
       ...(handbackTo === undefined ? {} : { handbackTo }),
       renewedAt: new Date().toISOString(),
     };
@@ -208,16 +273,21 @@ export class HaLease {
    */
   startRenewing(onLost: (reason: string) => void, onHandback?: (asker: string) => void): void {
     let handing = false;
+    this.onLost = onLost;
     const period = Math.max(10, Math.floor(this.options.leaseDuration / 3));
     const tick = async (): Promise<void> => {
-      if (this.roleNow !== 'primary' || this.releasing) return;
+      if (this.releasing) return;
+      if (this.roleNow !== 'primary') return this.reportLost();
       const started = this.clock();
       try {
         // a broker that was paused past its lease learns it here, before anything else it writes
         this.guard();
         const record = await this.file.read();
+        const claimed = record === undefined || record.holder !== this.holder || record.generation !== this.generation ? 0 : await this.file.lastClaim();
         if (record === undefined || record.holder !== this.holder || record.generation !== this.generation) {
           this.fence(`the lease was taken by ${record?.holder ?? 'nobody (the lease file is gone)'}`);
+        } else if (claimed > this.generation) {
+          this.fence(`generation ${claimed} was claimed by another broker`);
         } else {
           this.counter++;
           await this.file.write(this.record(false));
@@ -232,10 +302,7 @@ export class HaLease {
       } catch (err) {
         if (this.roleNow === 'primary') this.options.logger.warn({ event: 'ha.renew-failed', err }, 'could not renew the lease');
       }
-      if (this.roleNow !== 'primary') {
-        onLost(this.lostReason ?? 'lease lost');
-        return;
-      }
+      if (this.roleNow !== 'primary') return this.reportLost();
       if (!this.releasing) this.renewTimer = setTimeout(run, period);
     };
     const run = (): void => {
@@ -249,6 +316,17 @@ export class HaLease {
     this.roleNow = 'fenced';
     this.lostReason = reason;
     this.options.logger.error({ event: 'ha.fenced', holder: this.holder, reason }, `lost the lease: ${reason}; this broker stops and writes nothing more`);
+    // a write that finds the lease too old fences between renewals: the broker stops serving now,
+    // not at a renewal that would find it already fenced, and not inside the write that tripped it
+    if (this.onLost !== undefined) setImmediate(() => this.reportLost());
+  }
+
+  private reportLost(): void {
+    clearTimeout(this.renewTimer);
+    // a clean stop or a handback under way ends the broker anyway
+    if (this.lostReported || this.releasing || this.onLost === undefined) return;
+    this.lostReported = true;
+    this.onLost(this.lostReason ?? 'lease lost');
   }
 
   /** On a clean stop: gives the lease up so that a backup (`handbackTo`, when named) takes over at once. */

@@ -66,6 +66,12 @@ export class PostgresLease implements LeaseStore {
     return true;
   }
 
+  async lastClaim(): Promise<number> {
+    await this.prepare();
+    const result = await this.pool.query<{ generation: string | null }>(`SELECT max(generation) AS generation FROM ferry_lease_claims`);
+    return Number(result.rows[0]?.generation ?? 0);
+  }
+
   async requestHandback(holder: string | undefined): Promise<void> {
     await this.prepare();
     if (holder === undefined) await this.pool.query(`DELETE FROM ferry_lease WHERE name = 'handback'`);

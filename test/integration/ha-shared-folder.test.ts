@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { after, test } from 'node:test';
 import type { IMessage } from '@stomp/stompjs';
 import mqtt from 'mqtt';
@@ -10,6 +11,7 @@ import { freePort } from '../helpers/network.js';
 import { runFerry, spawnBroker, type BrokerProcess } from '../helpers/process.js';
 import { connectMqtt } from '../helpers/mqtt.js';
 import { connectStomp } from '../helpers/stomp.js';
+import { within } from '../helpers/raw-stomp.js';
 import { drain, streamUntil } from '../helpers/stream.js';
 
 /**
@@ -147,6 +149,135 @@ test('a primary paused past its lease (SIGSTOP) finds the backup in charge when 
   assert.equal(new Set(got).size, got.length);
   await client.disconnect();
   await after.stop();
+});
+
+test('a primary whose renewals fail and whose journal write finds the lease too old stops serving and exits; the backup has everything it confirmed', { timeout: 120_000 }, async () => {
+  const folder = sharedFolder();
+  const primary = await haBroker(folder);
+  const backup = await haBroker(folder, 'ha.backup');
+  const holder = String((await primary.logged('ha.primary'))['holder']);
+  const queue = '/queue/ha.unrenewed';
+  const producer = await connectStomp(primary.ports['stomp']!);
+  let blocked = false;
+  // a folder in the way of its own temporary lease file fails only this broker's renewals (EISDIR)
+  const confirmed = await streamUntil(producer, queue, 64, (n) => {
+    if (n >= 100 && !blocked) {
+      mkdirSync(join(folder.data, `ha-lease.${holder.replaceAll('/', '_')}.tmp`));
+      blocked = true;
+    }
+    return backup.logs.some((l) => l['event'] === 'ha.primary');
+  });
+  assert.equal(await within(30_000, 'the fenced primary exits', primary.exited), 3);
+  assert.match(String((await primary.logged('ha.fenced'))['reason']), /renewed \d+ ms ago/);
+  await producer.disconnect().catch(() => undefined);
+
+  await backup.logged('broker.started');
+  const client = await connectStomp(backup.ports['stomp']!);
+  const got = (await drain(client, queue, confirmed)).map((m) => Number(m.headers['seq']));
+  assert.deepEqual([...confirmed].filter((n) => !got.includes(n)), [], 'everything the fenced primary confirmed is on the backup');
+  assert.equal(new Set(got).size, got.length);
+  await client.disconnect();
+  assert.equal(await backup.stop(), 0);
+});
+
+test('a backup started with a shorter ha.leaseDuration than the primary\'s waits out the primary\'s: it takes over only when the primary dies, with everything the primary confirmed', { timeout: 120_000 }, async () => {
+  const folder = sharedFolder();
+  const shortLease = `${folder.config}.short.yaml`;
+  writeFileSync(shortLease, `ha:\n  leaseDuration: ${LEASE_MS}\n`);
+  writeFileSync(folder.config, `ha:\n  leaseDuration: ${LEASE_MS * 4}\n`);
+  folders.push(shortLease);
+  const primary = await haBroker(folder);
+  const backup = await haBroker({ data: folder.data, config: shortLease }, 'ha.backup');
+  const counter = (): number => (JSON.parse(readFileSync(join(folder.data, 'ha-lease'), 'utf8')) as { counter: number }).counter;
+  const watched = counter();
+  const queue = '/queue/ha.durations';
+  const producer = await connectStomp(primary.ports['stomp']!);
+  // confirmed sends across two of the primary's renewals, each longer than the backup's whole lease;
+  // a small window keeps the backlog one that the backup recovers well within its own lease
+  const confirmed = await streamUntil(producer, queue, 4, () => counter() >= watched + 2 || backup.logs.some((l) => l['event'] === 'ha.primary'));
+  assert.equal(backup.logs.find((l) => l['event'] === 'ha.primary'), undefined, 'the backup did not take the lease of a renewing primary');
+  assert.equal((await backup.logged('ha.lease-duration-differs'))['holderLeaseDuration'], LEASE_MS * 4);
+  await producer.disconnect();
+  await primary.stop('SIGKILL');
+  assert.match(String((await backup.logged('ha.primary'))['reason']), /no longer running/);
+  await backup.logged('broker.started');
+  const client = await connectStomp(backup.ports['stomp']!);
+  const got = (await drain(client, queue, confirmed)).map((m) => Number(m.headers['seq']));
+  assert.deepEqual([...confirmed].filter((n) => !got.includes(n)), [], 'everything the primary confirmed is on the backup');
+  await client.disconnect();
+  assert.equal(await backup.stop(), 0);
+});
+
+test('the lease file deleted under a primary at generation 3: the primary stops at its next renewal, the backup waits out the lease and takes generation 4 with everything confirmed', { timeout: 180_000 }, async () => {
+  const folder = sharedFolder();
+  // two takeovers first: the claims of generations 2 and 3 are on the folder
+  let primary = await haBroker(folder);
+  let backup = await haBroker(folder, 'ha.backup');
+  await primary.stop('SIGKILL');
+  await backup.logged('broker.started');
+  [primary, backup] = [backup, await haBroker(folder, 'ha.backup')];
+  await primary.stop('SIGKILL');
+  assert.equal((await backup.logged('ha.primary'))['generation'], 3);
+  await backup.logged('broker.started');
+  [primary, backup] = [backup, await haBroker(folder, 'ha.backup')];
+
+  const queue = '/queue/ha.unleased';
+  const producer = await connectStomp(primary.ports['stomp']!);
+  let deleted = false;
+  const confirmed = await streamUntil(producer, queue, 64, (n) => {
+    if (n >= 100 && !deleted) {
+      unlinkSync(join(folder.data, 'ha-lease'));
+      deleted = true;
+    }
+    return backup.logs.some((l) => l['event'] === 'ha.primary');
+  });
+  assert.equal(await within(30_000, 'the primary exits', primary.exited), 3);
+  assert.match(String((await primary.logged('ha.fenced'))['reason']), /lease file is gone/);
+  assert.ok(backup.logs.some((l) => l['event'] === 'ha.backup' && l['holder'] === undefined && l['generation'] === 3), 'the backup said it waits for a missing lease');
+  const took = await backup.logged('ha.primary');
+  assert.equal(took['generation'], 4);
+  assert.match(String(took['reason']), /missing/);
+  await backup.logged('broker.started');
+  const client = await connectStomp(backup.ports['stomp']!);
+  const got = (await drain(client, queue, confirmed)).map((m) => Number(m.headers['seq']));
+  assert.deepEqual([...confirmed].filter((n) => !got.includes(n)), [], 'everything the old primary confirmed is on the new one');
+  await client.disconnect();
+  assert.equal(await backup.stop(), 0);
+});
+
+/** `chattr +i` on a folder (no file created, renamed or deleted in it), where the file system and the user allow it. */
+function immutable(folder: string, on: boolean): boolean {
+  try {
+    execFileSync('chattr', [on ? '+i' : '-i', folder], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('a backup that cannot claim the lease on a folder that refuses new files keeps trying, and takes over once it can', { timeout: 120_000 }, async (t) => {
+  const folder = sharedFolder();
+  const primary = await haBroker(folder);
+  const backup = await haBroker(folder, 'ha.backup');
+  const queue = '/queue/ha.refused';
+  const producer = await connectStomp(primary.ports['stomp']!);
+  const confirmed = await streamUntil(producer, queue, 64, (n) => n >= 100);
+  await producer.disconnect();
+  if (!immutable(folder.data, true)) return t.skip('chattr +i is not possible here');
+  try {
+    await primary.stop('SIGKILL');
+    assert.equal((await backup.logged('ha.acquire-failed'))['event'], 'ha.acquire-failed');
+    assert.equal(backup.child.exitCode, null, 'the backup is still there');
+  } finally {
+    immutable(folder.data, false);
+  }
+  assert.match(String((await backup.logged('ha.primary'))['reason']), /no longer running/);
+  await backup.logged('broker.started');
+  const client = await connectStomp(backup.ports['stomp']!);
+  const got = (await drain(client, queue, confirmed)).map((m) => Number(m.headers['seq']));
+  assert.deepEqual([...confirmed].filter((n) => !got.includes(n)), []);
+  await client.disconnect();
+  assert.equal(await backup.stop(), 0);
 });
 
 test('a backup whose status port another program holds stops with the line a primary gives, naming the setting, not a stack trace', async () => {

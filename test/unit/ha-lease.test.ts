@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { silentLogger } from '../../src/core/index.js';
+import { silentLogger, type Logger } from '../../src/core/index.js';
 import { isFerryError } from '../../src/errors.js';
-import { HaLease, LeaseFile, fencedFileSystem } from '../../src/ha/index.js';
+import { HaLease, LeaseFile, fencedFileSystem, type LeaseStore } from '../../src/ha/index.js';
 import { JournalStore, nodeFileSystem } from '../../src/store/index.js';
 
 const LEASE = 300;
@@ -27,6 +27,14 @@ function manualClock(): { now: () => number; advance: (ms: number) => void } {
 }
 
 const fenced = (err: unknown): boolean => isFerryError(err, 'FERRY_HA_FENCED');
+
+/** Waits for `condition`, failing with `what` after ten seconds rather than hanging. */
+async function eventually(what: string, condition: () => boolean): Promise<void> {
+  for (let i = 0; !condition(); i++) {
+    if (i >= 1000) assert.fail(`${what}: not within 10 s`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
 
 test('a broker that has not renewed for most of its lease refuses to write, and its journal gets nothing more', async () => {
   const dir = folder();
@@ -61,6 +69,20 @@ test('a broker that has not renewed for most of its lease refuses to write, and 
   await reopened.close();
 });
 
+test('a broker fenced by a write hears that it lost the lease, as one fenced by its renewal does', async () => {
+  const dir = folder();
+  const clock = manualClock();
+  const lease = new HaLease({ store: new LeaseFile(dir), leaseDuration: LEASE, logger: silentLogger, clock: clock.now });
+  await lease.acquire();
+  const lost = new Promise<string>((resolve) => lease.startRenewing(resolve));
+  clock.advance(LEASE * 0.81);
+  // the journal's next write finds the lease too old, before the renewal timer runs
+  assert.throws(() => lease.guard(), fenced);
+  assert.match(await lost, /last renewed \d+ ms ago/);
+  assert.equal(lease.role, 'fenced');
+  await lease.release();
+});
+
 test('a backup takes a lease left unrenewed for a whole duration by its clock; the old holder learns it at its next renewal', async () => {
   const dir = folder();
   const first = new HaLease({ store: new LeaseFile(dir), leaseDuration: LEASE, logger: silentLogger, holder: 'first' });
@@ -68,7 +90,7 @@ test('a backup takes a lease left unrenewed for a whole duration by its clock; t
   const clock = manualClock();
   let waitingFor: string | undefined;
   const second = new HaLease({ store: new LeaseFile(dir), leaseDuration: LEASE, logger: silentLogger, clock: clock.now, holder: 'second' });
-  const taking = second.acquire(undefined, (holder) => (waitingFor = holder.holder));
+  const taking = second.acquire(undefined, (holder) => (waitingFor = holder?.holder));
   // the backup has read the lease at least once before its clock moves: it counts from what it saw
   while (waitingFor === undefined) await new Promise((resolve) => setTimeout(resolve, 10));
   assert.equal(waitingFor, 'first');
@@ -85,6 +107,99 @@ test('a backup takes a lease left unrenewed for a whole duration by its clock; t
   await first.release();
   await second.release();
   assert.equal((await new LeaseFile(dir).read())?.released, true);
+});
+
+test('a backup with a shorter lease than the holder\'s waits out the holder\'s: the holder fences itself by its own', async () => {
+  const dir = folder();
+  const first = new HaLease({ store: new LeaseFile(dir), leaseDuration: LEASE * 10, logger: silentLogger, holder: 'first', clock: manualClock().now });
+  await first.acquire();
+  assert.equal((await new LeaseFile(dir).read())?.leaseDuration, LEASE * 10);
+  const clock = manualClock();
+  let waiting = false;
+  const second = new HaLease({ store: new LeaseFile(dir), leaseDuration: LEASE, logger: silentLogger, clock: clock.now, holder: 'second' });
+  const taking = second.acquire(undefined, () => (waiting = true));
+  while (!waiting) await new Promise((resolve) => setTimeout(resolve, 10));
+  clock.advance(LEASE * 9);
+  await polls(3);
+  assert.equal(second.role, 'backup', 'the holder may still write for most of its own lease');
+  clock.advance(LEASE);
+  await taking;
+  assert.equal(second.role, 'primary');
+  await second.release();
+});
+
+test('a lease record without the holder\'s duration, as older brokers wrote it, is judged by the backup\'s own', async () => {
+  const dir = folder();
+  writeFileSync(join(dir, 'ha-lease'), JSON.stringify({ holder: 'old', host: 'elsewhere', processSpace: 'elsewhere/boot/ns', pid: 1, generation: 4, counter: 9, released: false, renewedAt: new Date().toISOString() }));
+  const clock = manualClock();
+  let waitingFor: string | undefined;
+  const lease = new HaLease({ store: new LeaseFile(dir), leaseDuration: LEASE, logger: silentLogger, clock: clock.now, holder: 'new' });
+  const taking = lease.acquire(undefined, (holder) => (waitingFor = holder?.holder));
+  while (waitingFor === undefined) await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.equal(waitingFor, 'old');
+  clock.advance(LEASE);
+  await taking;
+  assert.deepEqual(await new LeaseFile(dir).read().then((r) => [r?.holder, r?.generation, r?.leaseDuration]), ['new', 5, LEASE]);
+  await lease.release();
+});
+
+test('a lease file deleted under a renewing holder: the holder stops at its next renewal, the backup says it waits, takes over a lease later at the next generation', async () => {
+  const dir = folder();
+  const first = new HaLease({ store: new LeaseFile(dir), leaseDuration: LEASE, logger: silentLogger, holder: 'first', clock: manualClock().now });
+  await first.acquire();
+  const clock = manualClock();
+  const waitingFor: (string | undefined)[] = [];
+  const second = new HaLease({ store: new LeaseFile(dir), leaseDuration: LEASE, logger: silentLogger, clock: clock.now, holder: 'second' });
+  const taking = second.acquire(undefined, (holder) => waitingFor.push(holder?.holder));
+  await eventually('the backup waits', () => waitingFor.length > 0);
+  const lost = new Promise<string>((resolve) => first.startRenewing(resolve));
+  unlinkSync(join(dir, 'ha-lease'));
+  assert.match(await lost, /lease file is gone/);
+  await eventually('the backup says it waits for a missing lease', () => waitingFor.length > 1);
+  assert.deepEqual(waitingFor, ['first', undefined]);
+  await polls(3);
+  assert.equal(second.role, 'backup', 'a missing lease on a folder that was held is not free at once');
+  clock.advance(LEASE);
+  await taking;
+  assert.deepEqual(await new LeaseFile(dir).read().then((r) => [r?.holder, r?.generation]), ['second', 2]);
+  await second.release();
+});
+
+test('a broker that finds claims but no lease says it waits, and takes the generation after the last claim', async () => {
+  const dir = folder();
+  writeFileSync(join(dir, 'ha-claim-2'), 'gone');
+  writeFileSync(join(dir, 'ha-claim-3'), 'gone');
+  const clock = manualClock();
+  let waiting = false;
+  const lease = new HaLease({ store: new LeaseFile(dir), leaseDuration: LEASE, logger: silentLogger, clock: clock.now, holder: 'late' });
+  const taking = lease.acquire(undefined, () => (waiting = true));
+  await eventually('the broker says it waits', () => waiting);
+  clock.advance(LEASE);
+  await taking;
+  assert.deepEqual(await new LeaseFile(dir).read().then((r) => [r?.holder, r?.generation]), ['late', 4]);
+  await lease.release();
+});
+
+test('a backup that cannot write its claim (EPERM) says so and tries again until it can, then takes over', async () => {
+  const dir = folder();
+  const first = new HaLease({ store: new LeaseFile(dir), leaseDuration: LEASE, logger: silentLogger, holder: 'first' });
+  await first.acquire();
+  await first.release();
+  const file = new LeaseFile(dir);
+  let refusals = 3;
+  // the folder refuses new files for a while, as a read-only or immutable folder does
+  const store: LeaseStore = Object.assign(Object.create(file) as LeaseFile, {
+    claim: (generation: number, holder: string): Promise<boolean> =>
+      refusals-- > 0 ? Promise.reject(Object.assign(new Error(`EPERM: operation not permitted, open '${dir}/ha-claim-${generation}'`), { code: 'EPERM' })) : file.claim(generation, holder),
+  });
+  const warnings: Record<string, unknown>[] = [];
+  const logger: Logger = { ...silentLogger, warn: (fields) => void warnings.push(fields as Record<string, unknown>) };
+  const second = new HaLease({ store, leaseDuration: LEASE, logger, holder: 'second' });
+  await second.acquire();
+  assert.equal(second.role, 'primary');
+  assert.deepEqual(warnings.map((w) => [w['event'], (w['err'] as NodeJS.ErrnoException).code]), Array(3).fill(['ha.acquire-failed', 'EPERM']));
+  assert.deepEqual(await new LeaseFile(dir).read().then((r) => [r?.holder, r?.generation]), ['second', 2]);
+  await second.release();
 });
 
 // long enough that a loaded machine's scheduling delays never look like a stalled holder
