@@ -157,6 +157,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
       logger: this.logger,
       queues: this.destinations.queues,
       isTemporary: (destination) => this.destinations.isTemporary(destination),
+      temporaryQueueOwner: (name) => this.destinations.temporaryQueueOwner(name),
       isRunning: () => this.state === 'running',
       persistence: () => this.parts.persistence,
       createQueue: (name, recordId) => this.destinations.declaredQueue(name, recordId),
@@ -511,9 +512,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
 
     validateDestinationName(destination.name, true);
     if (this.authorizer !== undefined) this.authorize(connection.principal, 'consume', destination);
-    if (destination.temporary === true && !connection.ownsTemporary(destination)) {
-      throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `temporary topic "${destination.name}" belongs to another connection`);
-    }
+    this.destinations.checkConsumable(destination, connection.id);
     const owner = options.durable === undefined ? undefined : (options.durable.owner ?? connection.clientId);
     if (this.authorizer !== undefined && !connection.principal.internal) {
       // a durable subscription is made once and resumed after: only the making needs the right,
@@ -560,10 +559,8 @@ export class Broker implements BrokerAccess, ConnectionHost {
     if (this.authorizer !== undefined) this.authorize(connection.principal, 'consume', destination);
     const queue = this.destinations.queues.get(name);
     if (queue === undefined) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `no queue "${name}"`);
-    if (queue.declared !== undefined) {
-      this.declarations.checkOwner(queue, connection);
-      this.declarations.touch(queue);
-    }
+    this.declarations.checkOwner(queue, connection);
+    if (queue.declared !== undefined) this.declarations.touch(queue);
     if (reuse !== undefined && reuse.queue === queue && !reuse.isClosed) return reuse;
     const settings = { prefetch: Number.POSITIVE_INFINITY, ackMode, exclusive: false, priority: 0, noLocal: false, selector: undefined };
     return new Consumer(this.nextConsumer++, connection.id, queue, sink, settings);
@@ -729,10 +726,11 @@ export class Broker implements BrokerAccess, ConnectionHost {
     if (this.state !== 'running') throw new FerryError('FERRY_BROKER_STOPPING', 'the broker is not accepting connections');
   }
 
+  /** A temporary destination's name is checked as that temporary destination, whatever name form reached it. */
   private authorize(principal: Principal, operation: Operation, destination: Destination): void {
     if (principal.internal) return;
     const parts = isClientComposite(destination) ? splitComposite(destination) : [destination];
-    for (const part of parts) this.authorizer!.authorize(principal, operation, part);
+    for (const part of parts) this.authorizer!.authorize(principal, operation, this.destinations.asReached(part));
   }
 
   /** The create right for each part of `destination` that this use would bring into being. */
