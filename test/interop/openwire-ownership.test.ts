@@ -110,3 +110,20 @@ test('a JMS temporary queue and topic are their owner\'s: another user reaches o
   assert.equal(result.code, 0, result.lines.map((l) => JSON.stringify(l)).join('\n') + result.stderr);
   assert.deepEqual(eventLine(result, 'owner-received')['bodies'], ['reply 0', 'reply 1', 'reply 2', 'reply from alice']);
 });
+
+test('a durable subscription made by another user is not replaced, with what it kept, by a subscriber under its client id and name without the right to delete it; its maker still changes it', { skip, timeout: 120_000 }, async () => {
+  const dest = uniqueName('durable');
+  const result = await runDriver('durable-change', url(), {
+    user: 'owner',
+    password: USERS.owner.password,
+    'other-user': 'alice',
+    'other-password': USERS.alice.password,
+    'client-id': uniqueName('orders-service'),
+    // alice may read, write and create app.>, not delete the owner's subscription's topic
+    dest: `app.${dest}`,
+    count: 3,
+  });
+  assert.match(String(eventLine(result, 'other-subscribed')['refusal']), /^javax\.jms\.JMSSecurityException: .*alice.*delete/);
+  assert.deepEqual(eventLine(result, 'owner-resumed')['bodies'], ['waiting 0', 'waiting 1', 'waiting 2']);
+  assert.deepEqual(eventLine(result, 'owner-moved')['bodies'], ['moved 0']);
+});
