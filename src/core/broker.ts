@@ -23,6 +23,7 @@ import { hasWildcard, validateDestinationName } from './address.js';
 import { BodyCache } from './body-cache.js';
 import { QueueBrowser } from './browser.js';
 import type { BrokerAccess } from './broker-access.js';
+import { ClientIds } from './client-ids.js';
 import { CoreConnection, type ConnectionHost, type SendOptions } from './connection.js';
 import { Consumer } from './consumer.js';
 import { Destinations, destinationKey, isClientComposite, splitComposite } from './destinations.js';
@@ -91,7 +92,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
   readonly declarations: Declarations;
   private readonly router: Router;
   private readonly connections = new Map<string, CoreConnection>();
-  private readonly clientIds = new Map<string, CoreConnection>();
+  private readonly clientIds = new ClientIds();
   /** What the broker makes once its store is open: undefined before `start`. */
   private started: StartedParts | undefined;
   private readonly bodies: BodyCache;
@@ -299,17 +300,11 @@ export class Broker implements BrokerAccess, ConnectionHost {
     }
     this.assertAccepting();
     const clientId = request.clientId;
-    if (clientId !== undefined && this.clientIds.has(clientId)) {
-      if (request.takeOver !== true) throw new FerryError('FERRY_CLIENT_ID_IN_USE', `client id "${clientId}" is already connected`);
-      // the newer connection wins: the older one hears of it, then closes before this one opens
-      const previous = this.clientIds.get(clientId)!;
-      previous.onEvicted?.();
-      previous.close();
-    }
+    this.clientIds.claim(request, principal);
     this.limits.admit(principal);
     const connection = new CoreConnection(`${this.idPrefix}-${this.nextConnection++}`, request, principal, this, this.clock(), this.clock);
     this.connections.set(connection.id, connection);
-    if (clientId !== undefined) this.clientIds.set(clientId, connection);
+    this.clientIds.hold(connection);
     if (!principal.internal) {
       this.logger.info(
         { event: 'connection.opened', connection: connection.id, protocol: request.protocol, remoteAddress: request.transport.remoteAddress, user: principal.username, clientId },
@@ -606,9 +601,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
     }
     if (this.connections.delete(connection.id)) this.limits.release(connection.principal);
     this.connectionEvents.closed(connection.id);
-    if (connection.clientId !== undefined && this.clientIds.get(connection.clientId) === connection) {
-      this.clientIds.delete(connection.clientId);
-    }
+    this.clientIds.release(connection);
   }
 
   durableSubscriptions(_connection: CoreConnection, owner: string): DurableSubscriptionInfo[] {
