@@ -60,8 +60,13 @@ export interface ConnectRequest {
   readonly transport: TransportFacts;
   readonly credentials?: Credentials | undefined;
   readonly clientId?: string | undefined;
-  /** When another connection holds the client id, close it (it hears of it through `onEvicted`) instead of refusing this one. */
-  readonly takeOver?: boolean | undefined;
+  /**
+   * When another connection holds the client id, close it (it hears of it through `onEvicted`)
+   * instead of refusing this one: `true` when the holder is of the same user (or this one is the
+   * broker's own), `'from-anyone'` whoever holds it over the same protocol, for a protocol whose
+   * rule that is (see `ClientIds`).
+   */
+  readonly takeOver?: boolean | 'from-anyone' | undefined;
   /**
    * A connection the protocol adapter opens for itself (MQTT's wills and `$SYS` statistics, the
    * clean-up of an expired session): it acts as the broker, not as a client.

@@ -23,6 +23,7 @@ import { hasWildcard, validateDestinationName } from './address.js';
 import { BodyCache } from './body-cache.js';
 import { QueueBrowser } from './browser.js';
 import type { BrokerAccess } from './broker-access.js';
+import { ClientIds } from './client-ids.js';
 import { CoreConnection, type ConnectionHost, type SendOptions } from './connection.js';
 import { Consumer } from './consumer.js';
 import { Destinations, destinationKey, isClientComposite, splitComposite } from './destinations.js';
@@ -91,7 +92,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
   readonly declarations: Declarations;
   private readonly router: Router;
   private readonly connections = new Map<string, CoreConnection>();
-  private readonly clientIds = new Map<string, CoreConnection>();
+  private readonly clientIds = new ClientIds();
   /** What the broker makes once its store is open: undefined before `start`. */
   private started: StartedParts | undefined;
   private readonly bodies: BodyCache;
@@ -157,6 +158,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
       logger: this.logger,
       queues: this.destinations.queues,
       isTemporary: (destination) => this.destinations.isTemporary(destination),
+      temporaryQueueOwner: (name) => this.destinations.temporaryQueueOwner(name),
       isRunning: () => this.state === 'running',
       persistence: () => this.parts.persistence,
       createQueue: (name, recordId) => this.destinations.declaredQueue(name, recordId),
@@ -298,17 +300,11 @@ export class Broker implements BrokerAccess, ConnectionHost {
     }
     this.assertAccepting();
     const clientId = request.clientId;
-    if (clientId !== undefined && this.clientIds.has(clientId)) {
-      if (request.takeOver !== true) throw new FerryError('FERRY_CLIENT_ID_IN_USE', `client id "${clientId}" is already connected`);
-      // the newer connection wins: the older one hears of it, then closes before this one opens
-      const previous = this.clientIds.get(clientId)!;
-      previous.onEvicted?.();
-      previous.close();
-    }
+    this.clientIds.claim(request, principal);
     this.limits.admit(principal);
     const connection = new CoreConnection(`${this.idPrefix}-${this.nextConnection++}`, request, principal, this, this.clock(), this.clock);
     this.connections.set(connection.id, connection);
-    if (clientId !== undefined) this.clientIds.set(clientId, connection);
+    this.clientIds.hold(connection);
     if (!principal.internal) {
       this.logger.info(
         { event: 'connection.opened', connection: connection.id, protocol: request.protocol, remoteAddress: request.transport.remoteAddress, user: principal.username, clientId },
@@ -511,21 +507,21 @@ export class Broker implements BrokerAccess, ConnectionHost {
 
     validateDestinationName(destination.name, true);
     if (this.authorizer !== undefined) this.authorize(connection.principal, 'consume', destination);
-    if (destination.temporary === true && !connection.ownsTemporary(destination)) {
-      throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `temporary topic "${destination.name}" belongs to another connection`);
-    }
+    this.destinations.checkConsumable(destination, connection.id);
     const owner = options.durable === undefined ? undefined : (options.durable.owner ?? connection.clientId);
     if (this.authorizer !== undefined && !connection.principal.internal) {
       // a durable subscription is made once and resumed after: only the making needs the right,
       // and one check covers a topic and a durable subscription made together
       const makesDurable = owner !== undefined && this.subscriptions.wouldCreateDurable(owner, options.durable!.name, destination.name);
       if (makesDurable || (!hasWildcard(destination.name) && this.destinations.wouldCreate(destination))) this.authorize(connection.principal, 'create', destination);
+      const replaced = owner === undefined ? undefined : this.subscriptions.replacedOfAnother(owner, options, selector, connection.principal);
+      if (replaced !== undefined) this.authorize(connection.principal, 'delete', { kind: 'topic', name: replaced });
     }
     if (!hasWildcard(destination.name)) this.destinations.topicNamed(destination.name);
     if (options.durable === undefined && !hasWildcard(destination.name)) this.limits.checkConsumers(this.subscriptions.countMatching(destination.name) - (replaces === undefined ? 0 : 1), destination, connection.principal);
     if (options.durable !== undefined && owner === undefined) throw new FerryError('FERRY_CLIENT_ID_REQUIRED', `durable subscription "${options.durable.name}" needs a client id on the connection`);
     if (options.shareName !== undefined) return this.subscriptions.subscribeShared(connection.id, options, selector, makeConsumer, replaces, owner);
-    if (owner !== undefined) return this.subscriptions.subscribeDurable(connection.id, owner, options, selector, makeConsumer, replaces);
+    if (owner !== undefined) return this.subscriptions.subscribeDurable(connection.id, owner, options, selector, makeConsumer, connection.principal, replaces);
     return this.subscriptions.subscribe(connection.id, options, selector, makeConsumer, replaces);
   }
 
@@ -560,10 +556,8 @@ export class Broker implements BrokerAccess, ConnectionHost {
     if (this.authorizer !== undefined) this.authorize(connection.principal, 'consume', destination);
     const queue = this.destinations.queues.get(name);
     if (queue === undefined) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `no queue "${name}"`);
-    if (queue.declared !== undefined) {
-      this.declarations.checkOwner(queue, connection);
-      this.declarations.touch(queue);
-    }
+    this.declarations.checkOwner(queue, connection);
+    if (queue.declared !== undefined) this.declarations.touch(queue);
     if (reuse !== undefined && reuse.queue === queue && !reuse.isClosed) return reuse;
     const settings = { prefetch: Number.POSITIVE_INFINITY, ackMode, exclusive: false, priority: 0, noLocal: false, selector: undefined };
     return new Consumer(this.nextConsumer++, connection.id, queue, sink, settings);
@@ -607,9 +601,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
     }
     if (this.connections.delete(connection.id)) this.limits.release(connection.principal);
     this.connectionEvents.closed(connection.id);
-    if (connection.clientId !== undefined && this.clientIds.get(connection.clientId) === connection) {
-      this.clientIds.delete(connection.clientId);
-    }
+    this.clientIds.release(connection);
   }
 
   durableSubscriptions(_connection: CoreConnection, owner: string): DurableSubscriptionInfo[] {
@@ -729,10 +721,11 @@ export class Broker implements BrokerAccess, ConnectionHost {
     if (this.state !== 'running') throw new FerryError('FERRY_BROKER_STOPPING', 'the broker is not accepting connections');
   }
 
+  /** A temporary destination's name is checked as that temporary destination, whatever name form reached it. */
   private authorize(principal: Principal, operation: Operation, destination: Destination): void {
     if (principal.internal) return;
     const parts = isClientComposite(destination) ? splitComposite(destination) : [destination];
-    for (const part of parts) this.authorizer!.authorize(principal, operation, part);
+    for (const part of parts) this.authorizer!.authorize(principal, operation, this.destinations.asReached(part));
   }
 
   /** The create right for each part of `destination` that this use would bring into being. */

@@ -325,10 +325,6 @@ export class CoreConnection implements XaMember {
     this.host.deleteTopic(this, name);
   }
 
-  ownsTemporary(destination: Destination): boolean {
-    return this.temporary.some((d) => d.kind === destination.kind && d.name === destination.name);
-  }
-
   /**
    * Every key (client id, AMQP container id) that owns a durable subscription: for a protocol's
    * own connection (`ConnectRequest.internal`) that looks after its sessions after a restart.

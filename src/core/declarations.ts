@@ -27,6 +27,8 @@ export interface DeclarationsEnv {
   isRunning(): boolean;
   /** True while a temporary destination exists. */
   isTemporary(destination: Destination): boolean;
+  /** The connection that owns the temporary queue of that name; undefined for any other queue. */
+  temporaryQueueOwner(name: string): string | undefined;
   /** Every queue destination by name (the default exchange's bindings). */
   readonly queues: ReadonlyMap<string, MessageQueue>;
   persistence(): Persistence;
@@ -218,7 +220,7 @@ export class Declarations implements DeclarationHost {
 
   /** A consumer (of any protocol) may not take from another connection's exclusive queue. */
   checkOwner(queue: MessageQueue, connection: CoreConnection): void {
-    const owner = queue.declared?.owner;
+    const owner = queue.declared?.owner ?? this.env.temporaryQueueOwner(queue.name);
     if (owner !== undefined && owner !== connection.id) {
       throw new FerryError('FERRY_RESOURCE_LOCKED', `queue "${queue.name}" is exclusive to another connection`);
     }

@@ -115,19 +115,44 @@ export class Destinations {
 
   /** The queue a consumer on `destination` takes from; a temporary one only for its owner. */
   queueForConsumer(destination: Destination, connectionId: string): MessageQueue {
-    if (destination.temporary === true) {
-      const owner = this.temporaryOwners.get(destinationKey(destination));
-      if (owner === undefined) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `temporary queue "${destination.name}" no longer exists`);
-      if (owner !== connectionId) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `temporary queue "${destination.name}" belongs to another connection`);
-      return this.queues.get(destination.name)!;
-    }
+    if (this.checkConsumable(destination, connectionId)) return this.queues.get(destination.name)!;
     return this.queueNamed(destination.name);
   }
 
   /** The queue a browser walks: an existing one (browsing creates nothing); undefined when there is none. */
   queueToBrowse(destination: Destination, connectionId: string): MessageQueue | undefined {
-    if (destination.temporary === true) return this.queueForConsumer(destination, connectionId);
+    if (this.checkConsumable(destination, connectionId)) return this.queues.get(destination.name)!;
     return this.queues.get(destination.name);
+  }
+
+  /**
+   * Refuses a consumer of another connection's temporary destination, however it is named: a
+   * temporary destination's name in an ordinary queue or topic names that temporary destination,
+   * never another of the same name. True when `destination` is a temporary one (of `connectionId`).
+   */
+  checkConsumable(destination: Destination, connectionId: string): boolean {
+    const owner = this.temporaryOwners.get(destinationKey(destination));
+    if (owner === undefined) {
+      if (destination.temporary === true) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `temporary ${destination.kind} "${destination.name}" no longer exists`);
+      return false;
+    }
+    if (owner !== connectionId) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `temporary ${destination.kind} "${destination.name}" belongs to another connection`);
+    return true;
+  }
+
+  /**
+   * `destination` as what it reaches: the temporary destination of that kind and name when there
+   * is one, whether or not the client's name form said so, so that rights are those of temporary
+   * destinations (see `Broker.authorize`).
+   */
+  asReached(destination: Destination): Destination {
+    if (destination.temporary === true || this.temporaryOwners.size === 0 || !this.temporaryOwners.has(destinationKey(destination))) return destination;
+    return { ...destination, temporary: true };
+  }
+
+  /** The connection that owns the temporary queue of that name; undefined for any other queue. */
+  temporaryQueueOwner(name: string): string | undefined {
+    return this.temporaryOwners.size === 0 ? undefined : this.temporaryOwners.get(destinationKey({ kind: 'queue', name }));
   }
 
   /**

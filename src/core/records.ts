@@ -496,6 +496,16 @@ export interface DurableSubscriptionRecord {
    * of share `name`, which has no queue of its own and keeps the shared queue while it lasts.
    */
   share?: { readonly role: 'queue' } | { readonly role: 'member'; readonly name: string } | undefined;
+  /** Who made it; undefined in records written before it was kept. */
+  maker?: SubscriptionMaker | undefined;
+}
+
+/** The principal that made a durable subscription: only another one's change of it needs a right. */
+export interface SubscriptionMaker {
+  /** Undefined for an anonymous client or the broker itself. */
+  readonly username: string | undefined;
+  /** The broker's own connection (a network bridge). */
+  readonly internal: boolean;
 }
 
 /** Flag bits after `noLocal`; records written before them end at `noLocal`. */
@@ -503,6 +513,7 @@ const CONVERTS_STRINGS = 1;
 const IN_OVERLAP_GROUP = 2;
 const SHARED_QUEUE = 4;
 const SHARE_MEMBER = 8;
+const MADE_BY = 16;
 
 export function encodeDurableSubscription(s: DurableSubscriptionRecord): Buffer {
   const w = new Writer();
@@ -512,7 +523,7 @@ export function encodeDurableSubscription(s: DurableSubscriptionRecord): Buffer 
   w.optStr(s.selector);
   w.u8(s.noLocal ? 1 : 0);
   const share = s.share === undefined ? 0 : s.share.role === 'queue' ? SHARED_QUEUE : SHARE_MEMBER;
-  w.u8((s.selectorConvertsStrings ? CONVERTS_STRINGS : 0) | (s.overlap !== undefined ? IN_OVERLAP_GROUP : 0) | share);
+  w.u8((s.selectorConvertsStrings ? CONVERTS_STRINGS : 0) | (s.overlap !== undefined ? IN_OVERLAP_GROUP : 0) | share | (s.maker !== undefined ? MADE_BY : 0));
   w.optStr(s.adapterData);
   if (s.overlap !== undefined) {
     w.str(s.overlap.group);
@@ -520,6 +531,10 @@ export function encodeDurableSubscription(s: DurableSubscriptionRecord): Buffer 
     w.f64(s.overlap.tag);
   }
   if (s.share?.role === 'member') w.str(s.share.name);
+  if (s.maker !== undefined) {
+    w.u8(s.maker.internal ? 1 : 0);
+    w.optStr(s.maker.username);
+  }
   return w.finish();
 }
 
@@ -536,7 +551,8 @@ export function decodeDurableSubscription(data: Buffer): DurableSubscriptionReco
   const adapterData = r.optStr();
   const overlap = (flags & IN_OVERLAP_GROUP) !== 0 ? { group: r.str(), rank: r.f64(), tag: r.f64() } : undefined;
   const share = (flags & SHARED_QUEUE) !== 0 ? ({ role: 'queue' } as const) : (flags & SHARE_MEMBER) !== 0 ? ({ role: 'member', name: r.str() } as const) : undefined;
-  return { clientId, name, topic, selector, noLocal, selectorConvertsStrings: (flags & CONVERTS_STRINGS) !== 0, adapterData, overlap, share };
+  const maker = (flags & MADE_BY) !== 0 ? { internal: r.u8() === 1, username: r.optStr() } : undefined;
+  return { clientId, name, topic, selector, noLocal, selectorConvertsStrings: (flags & CONVERTS_STRINGS) !== 0, adapterData, overlap, share, maker };
 }
 
 export interface ReferenceRecord {

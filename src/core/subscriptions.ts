@@ -7,7 +7,7 @@ import type { DurableKept } from './consumer-events.js';
 import type { Message } from './message.js';
 import type { MessageQueue } from './message-queue.js';
 import { overlapOf, type OverlapKey } from './overlap.js';
-import { RecordType, encodeDurableSubscription, type DurableSubscriptionRecord } from './records.js';
+import { RecordType, encodeDurableSubscription, type DurableSubscriptionRecord, type SubscriptionMaker } from './records.js';
 import { compileSelector, type Selector } from './selector/index.js';
 
 /** Bytes of a protocol's note kept with a durable subscription. */
@@ -21,7 +21,7 @@ export interface TopicSubscription {
   readonly selectorText: string | undefined;
   readonly selector: Selector | undefined;
   readonly selectorConvertsStrings: boolean;
-  durable: { readonly owner: string; readonly name: string; readonly adapterData: string | undefined } | undefined;
+  durable: { readonly owner: string; readonly name: string; readonly adapterData: string | undefined; readonly maker?: SubscriptionMaker | undefined } | undefined;
   consumer: Consumer | null;
   /** Connection whose own messages a no-local subscription skips. */
   localConnectionId: string | undefined;
@@ -55,6 +55,17 @@ export interface SubscriptionHost {
 }
 
 export type ConsumerFactory = (queue: MessageQueue, selector: Selector | undefined) => Consumer;
+
+/** True when subscribing with `options` under a durable subscription's name replaces it: another pattern, selector or no-local. */
+function changesDurable(subscription: TopicSubscription, options: SubscribeOptions, selector: Selector | undefined): boolean {
+  const selectorText = selector === undefined ? undefined : options.selector;
+  return (
+    subscription.pattern !== options.destination.name ||
+    subscription.selectorText !== selectorText ||
+    subscription.noLocal !== (options.noLocal ?? false) ||
+    (selectorText !== undefined && subscription.selectorConvertsStrings !== (options.selectorConvertsStrings === true))
+  );
+}
 
 /** A subscription kept in memory only (plain or shared) on `options`' pattern. */
 function inMemory(
@@ -148,10 +159,10 @@ export class TopicSubscriptions {
   }
 
   /**
-   * Resumes the owner's durable subscription of that name, or creates it; subscribing under the
-   * same name with another pattern, selector or no-local replaces it (JMS).
+   * Resumes the owner's durable subscription of that name, or creates it, made by `maker`;
+   * subscribing under the same name with another pattern, selector or no-local replaces it (JMS).
    */
-  subscribeDurable(connectionId: string, owner: string, options: SubscribeOptions, selector: Selector | undefined, makeConsumer: ConsumerFactory, replaces?: Consumer): Consumer {
+  subscribeDurable(connectionId: string, owner: string, options: SubscribeOptions, selector: Selector | undefined, makeConsumer: ConsumerFactory, maker: SubscriptionMaker, replaces?: Consumer): Consumer {
     const durable = options.durable!;
     const name = durable.name;
     if (durable.adapterData !== undefined && Buffer.byteLength(durable.adapterData) > MAX_ADAPTER_DATA) {
@@ -163,12 +174,7 @@ export class TopicSubscriptions {
     const noLocal = options.noLocal ?? false;
     const selectorText = selector === undefined ? undefined : options.selector;
     const convertsStrings = options.selectorConvertsStrings === true;
-    const changed =
-      subscription !== undefined &&
-      (subscription.pattern !== options.destination.name ||
-        subscription.selectorText !== selectorText ||
-        subscription.noLocal !== noLocal ||
-        (selectorText !== undefined && subscription.selectorConvertsStrings !== convertsStrings));
+    const changed = subscription !== undefined && changesDurable(subscription, options, selector);
     const handing = replaces !== undefined && subscription?.consumer === replaces && !changed ? replaces : undefined;
     if (handing === undefined) replaces?.close();
     if (subscription !== undefined && subscription.consumer !== null && handing === undefined) {
@@ -187,6 +193,8 @@ export class TopicSubscriptions {
       selectorConvertsStrings: convertsStrings,
       adapterData: durable.adapterData,
       overlap: options.overlap === undefined ? undefined : { group: options.overlap.group, rank: options.overlap.rank, tag: options.overlap.tag },
+      // resuming it keeps who made it
+      maker: subscription === undefined ? maker : subscription.durable!.maker,
     };
     const overlap = record.overlap === undefined ? undefined : overlapOf(owner, record.overlap);
     if (subscription === undefined) {
@@ -196,7 +204,7 @@ export class TopicSubscriptions {
     } else if (subscription.durable!.adapterData !== durable.adapterData || !sameOverlap(subscription.overlap, overlap)) {
       // the protocol's note or the overlap group changed (an MQTT resubscribe at another QoS): same queue, new record
       this.host.store.update(subscription.queue.recordId, RecordType.DurableSubscription, encodeDurableSubscription(record));
-      subscription.durable = { owner, name, adapterData: durable.adapterData };
+      subscription.durable = { owner, name, adapterData: durable.adapterData, maker: record.maker };
     }
     const consumer = makeConsumer(subscription.queue, undefined);
     const active = subscription;
@@ -349,12 +357,24 @@ export class TopicSubscriptions {
     return found;
   }
 
-  /** The pattern of an owner's durable subscription, for the checks made before deleting it. */
+  /**
+   * The pattern of the durable subscription that subscribing with `options` would replace, deleting
+   * it with what it kept, when a principal other than `by` made it (or its maker is unknown, as in
+   * records older than the maker): that change needs the right a delete needs.
+   */
+  replacedOfAnother(owner: string, options: SubscribeOptions, selector: Selector | undefined, by: SubscriptionMaker): string | undefined {
+    const subscription = this.durable.get(ownedKey(owner, options.durable!.name));
+    if (subscription === undefined || !changesDurable(subscription, options, selector)) return undefined;
+    const maker = subscription.durable!.maker;
+    return maker !== undefined && maker.internal === by.internal && maker.username === by.username ? undefined : subscription.pattern;
+  }
+
   /** True when subscribing durably would make a new subscription rather than resume the one there is. */
   wouldCreateDurable(owner: string, name: string, pattern: string): boolean {
     return this.durablePattern(owner, name) !== pattern;
   }
 
+  /** The pattern of an owner's durable subscription, for the checks made before deleting it. */
   durablePattern(owner: string, name: string): string | undefined {
     const key = ownedKey(owner, name);
     return this.durable.get(key)?.pattern ?? this.memberships.get(key)?.record.topic;
@@ -427,7 +447,7 @@ export class TopicSubscriptions {
       selectorText: record.selector,
       selector: record.selector === undefined ? undefined : compileSelector(record.selector, { convertStringExpressions: record.selectorConvertsStrings }),
       selectorConvertsStrings: record.selectorConvertsStrings,
-      durable: { owner: record.clientId, name: record.name, adapterData: record.adapterData },
+      durable: { owner: record.clientId, name: record.name, adapterData: record.adapterData, maker: record.maker },
       consumer: null,
       localConnectionId: undefined,
       // kept in the record: a session that is away still gets one copy of what its filters share

@@ -132,6 +132,31 @@ test('a durable subscription refused for want of create is not made; one made be
   client.subscribeDurable(topic('prices'), 'kept').close();
 });
 
+test('changing a durable subscription another user made needs delete on its topic, also after a restart; its maker changes it with what making one needs', async (t) => {
+  const authorizer = new RecordingAuthorizer();
+  const b = await startBroker(t, { authenticator, authorizer, storeKind: 'journal' });
+  const as = async (broker: TestBroker, user: string): Promise<Client> =>
+    new Client(await broker.broker.connect({ protocol: 'core-test', transport: { remoteAddress: 'test' }, clientId: 'shared-id', credentials: { username: user } }));
+  const alice = await as(b, 'alice');
+  alice.subscribeDurable(topic('prices'), 'ledger').close();
+  alice.close();
+  const again = await b.restart();
+  const bob = await as(again, 'bob');
+  authorizer.take();
+  authorizer.refuse.add('delete topic:prices');
+  assert.throws(() => bob.subscribeDurable(topic('rates'), 'ledger'), refused);
+  assert.deepEqual(authorizer.take(), ['consume topic:rates', 'create topic:rates', 'delete topic:prices']);
+  assert.deepEqual(bob.durableSubscriptions().map((d) => d.topic), ['prices']);
+  // resuming it unchanged is no change
+  bob.subscribeDurable(topic('prices'), 'ledger').close();
+  bob.close();
+  const owner = await as(again, 'alice');
+  authorizer.take();
+  owner.subscribeDurable(topic('rates'), 'ledger').close();
+  assert.deepEqual(authorizer.take(), ['consume topic:rates', 'create topic:rates']);
+  assert.deepEqual(owner.durableSubscriptions().map((d) => d.topic), ['rates']);
+});
+
 test('browsing needs browse only: a browser creates nothing', async (t) => {
   const { b, authorizer, client } = await secured(t);
   assert.deepEqual(await client.browse(queue('shelf')), []);

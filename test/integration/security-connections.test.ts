@@ -1,11 +1,14 @@
-/** Who is connected as whom: the management API's stats and `ferry stat` list client connections. */
+/**
+ * Who is connected as whom: the management API's stats and `ferry stat` list client connections,
+ * and only a connection's own user takes its client id over.
+ */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { BrokerStats } from '../../src/core/index.js';
 import { connectAmqp } from '../helpers/amqp.js';
 import { connectMqtt } from '../helpers/mqtt.js';
 import { runFerry } from '../helpers/process.js';
-import { eventually, uniqueName } from '../helpers/raw-stomp.js';
+import { RawStompClient, eventually, uniqueName } from '../helpers/raw-stomp.js';
 import { startSecureBroker } from '../helpers/security.js';
 import { connectStomp } from '../helpers/stomp.js';
 
@@ -42,6 +45,53 @@ test('GET /api/stats and ferry stat list each client connection with protocol, a
     await eventually('the dropped MQTT client and the STOMP client gone from the list', () => broker.server.broker.stats().clients.length === 1);
     assert.deepEqual(broker.server.broker.stats().clients.map((c) => c.protocol), ['amqp']);
     await amqp.close();
+  } finally {
+    await broker.stop();
+  }
+});
+
+test('a STOMP client takes a client id over (ferry.take-over) only from a connection of its own user; another user, without any right, is refused as already connected and the holder carries on', async () => {
+  const broker = await startSecureBroker();
+  try {
+    const clientId = uniqueName('orders-service');
+    const queue = `/queue/${uniqueName('taken')}`;
+    const holder = await connectStomp(broker.stompPort, { headers: { login: 'admin', passcode: 'admin-secret', 'client-id': clientId } });
+    const taker = await RawStompClient.open(broker.stompPort);
+    await taker.send('CONNECT', { 'accept-version': '1.2', host: 'localhost', login: 'reader', passcode: 'reader-secret', 'client-id': clientId, 'ferry.take-over': 'true' });
+    const refused = await taker.untilClosed();
+    assert.deepEqual(refused.map((f) => [f.command, f.headers.get('code')]), [['ERROR', 'FERRY_CLIENT_ID_IN_USE']]);
+    assert.match(refused[0]!.headers.get('message') ?? '', /already connected/);
+    await holder.sendConfirmed(queue, 'still connected');
+    assert.equal(holder.errors.length, 0);
+
+    // the same user replaces its own connection, which hears why
+    const { raw: successor, connected } = await RawStompClient.connected(broker.stompPort, { login: 'admin', passcode: 'admin-secret', 'client-id': clientId, 'ferry.take-over': 'true' });
+    assert.equal(connected.command, 'CONNECTED');
+    await holder.closed;
+    assert.equal(holder.errors[0]?.headers['code'], 'FERRY_CLIENT_ID_IN_USE');
+    assert.match(holder.errors[0]?.headers['message'] ?? '', /taken over/);
+    successor.destroy();
+  } finally {
+    await broker.stop();
+  }
+});
+
+test('MQTT keeps its own rule: a client id connected over MQTT is taken over by the newer MQTT connection whoever its user, but not one held over STOMP by another user', async () => {
+  const broker = await startSecureBroker();
+  try {
+    const mqttId = uniqueName('device');
+    const first = await connectMqtt(broker.mqttPort, { username: 'admin', password: 'admin-secret', clientId: mqttId });
+    const second = await connectMqtt(broker.mqttPort, { username: 'reader', password: 'reader-secret', clientId: mqttId });
+    await first.closed;
+    assert.equal(second.connack.returnCode, 0);
+    await second.end();
+
+    const stompId = uniqueName('stomp-held');
+    const holder = await connectStomp(broker.stompPort, { headers: { login: 'admin', passcode: 'admin-secret', 'client-id': stompId } });
+    await assert.rejects(connectMqtt(broker.mqttPort, { username: 'reader', password: 'reader-secret', clientId: stompId }));
+    await holder.sendConfirmed(`/queue/${uniqueName('held')}`, 'still connected');
+    assert.equal(holder.errors.length, 0);
+    await holder.disconnect();
   } finally {
     await broker.stop();
   }

@@ -86,7 +86,8 @@ function decide(s: MqttConnection, packet: IConnectPacket, credentials: Credenti
       transport: { remoteAddress: s.transport.remoteAddress, peerCertificate: s.transport.peerCertificate },
       credentials,
       clientId: s.clientId,
-      takeOver: true,
+      // [MQTT-3.1.4-2] the server disconnects the client already connected with this client id, whoever it logged in as
+      takeOver: 'from-anyone',
     })
     .then(
       (core) => {
