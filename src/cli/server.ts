@@ -99,6 +99,7 @@ function makeStore(config: FerryConfig, logger: Logger, lease: HaLease | undefin
     return new PostgresStore({
       url: config.store.postgres.url,
       poolSize: config.store.postgres.poolSize,
+      queryTimeout: config.store.postgres.queryTimeout,
       ...(lease === undefined ? {} : { guard: () => lease.guard() }),
       onEvent: (event) => logger.warn(event, POSTGRES_MESSAGES[event.event]),
     });

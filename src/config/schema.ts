@@ -297,6 +297,8 @@ export const configSchema = z
               .default('postgresql://localhost:5432/ferry'),
             /** Connections kept open: commits use one at a time, recovery and reads the others. */
             poolSize: z.number().int().min(1).max(100).default(4),
+            /** Ms a statement may go unanswered before it fails and its connection is closed; a failed commit is tried again. */
+            queryTimeout: milliseconds.min(1).default(60_000),
           })
           .strict()
           .default({}),

@@ -5,9 +5,11 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import pg from 'pg';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { startPostgres } from '../helpers/postgres.js';
 import { ApiClient } from '../helpers/management.js';
+import { until } from '../helpers/network.js';
 import { runFerry, spawnBroker, type BrokerProcess } from '../helpers/process.js';
 import { RawStompClient, subscribeConfirmed, uniqueName, withReceipt } from '../helpers/raw-stomp.js';
 import { connectStomp, type StompTestClient } from '../helpers/stomp.js';
@@ -192,6 +194,56 @@ describe('a broker on the PostgreSQL store', { skip }, () => {
         (await inbox.take(3)).map((m) => m.body),
         ['stored before', 'taken before the failure was known', 'stored after'],
       );
+    } finally {
+      await again.stop();
+    }
+  });
+
+  test('a commit held up past store.postgres.queryTimeout (another session holds ferry_meta) and tried again: a message consumed and acknowledged meanwhile does not come back after a restart', async () => {
+    const url = await cluster.createDatabase();
+    const queue = `/queue/${uniqueName('pg-held')}`;
+    const broker = await startBroker({ 'store.type': 'postgres', 'store.postgres.url': url, 'store.postgres.queryTimeout': 1500 });
+    const admin = new pg.Client({ connectionString: url, application_name: 'admin' });
+    const holder = new pg.Client({ connectionString: url, application_name: 'holder' });
+    await admin.connect();
+    await holder.connect();
+    const waitingOnLocks = async (): Promise<number[]> =>
+      (await admin.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'ferry' AND wait_event_type = 'Lock'")).rows.map((row) => row.pid);
+    let holding = false;
+    try {
+      const producer = await client(broker.stompPort);
+      await producer.sendConfirmed(queue, 'before', { persistent: 'true' });
+      const consumer = await client(broker.stompPort);
+      const inbox = consumer.subscribe(queue, { ack: 'client-individual' });
+      const before = await inbox.next();
+      await withReceipt(consumer, (receipt) => before.ack(receipt));
+
+      await holder.query('BEGIN');
+      await holder.query('SELECT key FROM ferry_meta FOR UPDATE');
+      holding = true;
+      const stored = producer.sendConfirmed(queue, 'held', { persistent: 'true' });
+      const held = await inbox.next();
+      let first: number | undefined;
+      await until('the commit to wait on the lock', async () => (first = (await waitingOnLocks())[0]) !== undefined);
+      const acknowledged = withReceipt(consumer, (receipt) => held.ack(receipt));
+      await until('the commit to be given up on', () => broker.server.broker.stats().store.refusing !== null);
+      await until('the retry to wait on the lock', async () => (await waitingOnLocks()).some((pid) => pid !== first));
+      holding = false;
+      await holder.query('COMMIT');
+      await stored;
+      await acknowledged;
+    } finally {
+      if (holding) await holder.query('COMMIT');
+      await holder.end();
+      await admin.end();
+      await broker.stop();
+    }
+
+    const again = await brokerOn(url);
+    try {
+      assert.equal(again.server.broker.stats().queues.find((q) => `/queue/${q.name}` === queue)?.pending, 0, 'both messages stay consumed');
+      const consumer = await client(again.stompPort);
+      await consumer.subscribe(queue).expectNothing(500);
     } finally {
       await again.stop();
     }

@@ -12,6 +12,11 @@ export interface PostgresOptions {
   /** Connections kept open; commits use one at a time, reads and recovery the others. Default 4. */
   readonly poolSize?: number | undefined;
   /**
+   * Milliseconds a statement may go without an answer before it fails, its connection is closed, and
+   * (a commit) it is tried again. Default 60,000.
+   */
+  readonly queryTimeout?: number | undefined;
+  /**
    * Called before each commit; a throw fails the commit as a lost connection would (its syncs are
    * rejected, the batch is tried again later). High availability passes its lease check here, so a
    * broker that lost the lease commits nothing more.
@@ -48,12 +53,20 @@ interface SyncWaiter {
 
 function ignoreBetweenStatements(): void {}
 
+/** A server process, named so that a later process with the same pid is not taken for it. */
+interface Backend {
+  readonly pid: number;
+  /** `pg_stat_activity.backend_start` as the server wrote it. */
+  readonly started: string;
+}
+
 /** Rows fetched per round trip while recovering. */
 const RECOVERY_FETCH = 5000;
 /** A connection not made within this fails the batch, which is then retried. */
 const CONNECT_TIMEOUT = 10_000;
-/** A statement without an answer within this fails (its connection is closed), and is retried. */
-const STATEMENT_TIMEOUT = 60_000;
+const QUERY_TIMEOUT = 60_000;
+/** The longest pause between two looks at whether a given-up commit's server process has gone. */
+const UNENDED_POLL_MAX = 100;
 const RETRY_FIRST = 100;
 const RETRY_MAX = 2000;
 
@@ -70,8 +83,9 @@ const RETRY_MAX = 2000;
  * A commit that fails (the connection dropped, the server restarting) keeps the syncs waiting for
  * it: its batch is routed already and may even have reached the disk, so a refusal would only invite
  * a resend and a duplicate. The batch stays pending, folded with what comes next, and goes out again
- * on a new connection; its syncs resolve when it commits. Meanwhile `writeRefusal` refuses new
- * persistent messages, so what waits for the database stays bounded.
+ * on a new connection once the failed commit's server process has gone; its syncs resolve when it
+ * commits. Meanwhile `writeRefusal` refuses new persistent messages, so what waits for the database
+ * stays bounded.
  *
  * Its `reader` reads records back asynchronously only (`readMany`, one query for many ids; there is no
  * synchronous read from PostgreSQL), so core's body cache can let message bodies leave memory and
@@ -108,6 +122,10 @@ export class PostgresStore implements Store {
   private failingSince: number | undefined;
   private failedCommits = 0;
   private failedLoads = 0;
+  private readonly queryTimeout: number;
+  /** The server process of the last commit that failed, while it may still be running it (see `endUnended`). */
+  private unended: Backend | undefined;
+  private readonly backends = new WeakMap<PoolClient, Backend>();
 
   /** Reads live records back: the body cache uses it to let message bodies leave memory. */
   readonly reader: RecordReader = {
@@ -118,6 +136,8 @@ export class PostgresStore implements Store {
   constructor(options: PostgresOptions) {
     const poolSize = options.poolSize ?? 4;
     if (!(Number.isInteger(poolSize) && poolSize >= 1)) throw new RangeError(`postgres poolSize ${poolSize} must be a positive integer`);
+    this.queryTimeout = options.queryTimeout ?? QUERY_TIMEOUT;
+    if (!(Number.isInteger(this.queryTimeout) && this.queryTimeout >= 1)) throw new RangeError(`postgres queryTimeout ${this.queryTimeout} must be a positive integer`);
     this.onEvent = options.onEvent;
     this.guard = options.guard;
     this.pool = new pg.Pool({
@@ -128,7 +148,7 @@ export class PostgresStore implements Store {
       // by TCP keep-alive within about a minute, or at the latest by the statement's own time limit
       keepAlive: true,
       keepAliveInitialDelayMillis: 10_000,
-      query_timeout: STATEMENT_TIMEOUT,
+      query_timeout: this.queryTimeout,
       application_name: 'ferry',
     });
     // an idle connection that the server drops is an 'error' on the pool; without a listener it
@@ -557,13 +577,18 @@ export class PostgresStore implements Store {
       }
       this.committing = batch;
       let client: PoolClient | undefined;
+      let backend: Backend | undefined;
       try {
         this.guard?.();
         client = await this.checkOut();
+        await this.endUnended(client);
+        backend = await this.backendOf(client);
         await commitBatch(client, batch, maxId, this.nextSeq);
         this.checkIn(client);
       } catch (err) {
         if (client !== undefined) this.checkIn(client, err);
+        // closing the connection does not stop the server's process, which may still commit the batch
+        if (backend !== undefined) this.unended = backend;
         this.committing = undefined;
         this.failed(batch, err);
         return;
@@ -572,6 +597,43 @@ export class PostgresStore implements Store {
       this.maxIdWritten = Math.max(this.maxIdWritten, maxId);
       this.durable(seq);
     }
+  }
+
+  /**
+   * Ends the server process of the last failed commit and waits until it has gone, so that no commit
+   * runs beside it. A client that gives up on a commit (its time limit, a dropped connection) only
+   * closes its socket: a server process waiting on a lock, or for a synchronous standby (where the
+   * transaction has committed locally and no statement_timeout applies), does not notice, and may
+   * commit later. A retry running meanwhile takes its snapshot first, so its deletes miss the rows
+   * the old commit then writes, and acknowledged messages come back at the next start. A process
+   * leaves pg_stat_activity only after its transaction has ended, committed or rolled back; every
+   * later snapshot sees the outcome, and the retry's changes are idempotent, so either way the rows
+   * end as the broker has them. A server that restarted or failed over has no such process any more.
+   */
+  private async endUnended(client: PoolClient): Promise<void> {
+    const backend = this.unended;
+    if (backend === undefined) return;
+    const deadline = Date.now() + this.queryTimeout;
+    for (let pause = 1; ; pause = Math.min(UNENDED_POLL_MAX, pause * 2)) {
+      const alive = await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = $1 AND backend_start = $2::timestamptz', [backend.pid, backend.started]);
+      if (alive.rowCount === 0) break;
+      if (Date.now() > deadline) throw new FerryError('FERRY_STORE_FAILED', `the PostgreSQL server process ${backend.pid} of a failed commit has not ended`);
+      await new Promise((resolve) => setTimeout(resolve, pause));
+    }
+    this.unended = undefined;
+  }
+
+  /** The server process behind `client`, asked once per connection. */
+  private async backendOf(client: PoolClient): Promise<Backend> {
+    let backend = this.backends.get(client);
+    if (backend === undefined) {
+      const result = await client.query<{ pid: number; started: string }>('SELECT pid, backend_start::text AS started FROM pg_stat_activity WHERE pid = pg_backend_pid()');
+      const row = result.rows[0];
+      if (row === undefined) throw new FerryError('FERRY_STORE_FAILED', 'the PostgreSQL connection is not in pg_stat_activity');
+      backend = { pid: row.pid, started: row.started };
+      this.backends.set(client, backend);
+    }
+    return backend;
   }
 
   /**
