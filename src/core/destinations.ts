@@ -237,7 +237,8 @@ export class Destinations {
   }
 
   isTemporary(destination: Destination): boolean {
-    return this.temporaryOwners.has(destinationKey(destination));
+    // most brokers have none, and a topic's every send asks: no key is built for them
+    return this.temporaryOwners.size > 0 && this.temporaryOwners.has(destinationKey(destination));
   }
 
   /**

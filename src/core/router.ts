@@ -62,7 +62,11 @@ export class Router {
     }
     this.parts.destinations.topicSent(destination.name);
     let groups: Map<string, TopicSubscription[]> | undefined;
+    // a temporary topic is its connection's alone, as ActiveMQ keeps temporary destinations apart
+    // from what wildcards match: only a subscription to its very name (its owner's) gets its messages
+    const temporary = destination.temporary === true || this.parts.destinations.isTemporary({ kind: 'topic', name: destination.name });
     this.parts.subscriptions.index.match(destination.name, (subscription) => {
+      if (temporary && subscription.pattern !== destination.name) return;
       if (subscription.noLocal && subscription.localConnectionId === message.originConnectionId) return;
       if (subscription.selector !== undefined && !subscription.selector.matches(message)) return;
       const overlap = subscription.overlap;

@@ -7,7 +7,7 @@ import { after, test } from 'node:test';
 import type { IMessage } from '@stomp/stompjs';
 import mqtt from 'mqtt';
 // below the ephemeral range: after a kill, a port 0 listener of another test could take the killed member's port
-import { freePort } from '../helpers/network.js';
+import { freePort, until } from '../helpers/network.js';
 import { runFerry, spawnBroker, type BrokerProcess } from '../helpers/process.js';
 import { connectMqtt } from '../helpers/mqtt.js';
 import { connectStomp } from '../helpers/stomp.js';
@@ -233,7 +233,8 @@ test('the lease file deleted under a primary at generation 3: the primary stops 
   });
   assert.equal(await within(30_000, 'the primary exits', primary.exited), 3);
   assert.match(String((await primary.logged('ha.fenced'))['reason']), /lease file is gone/);
-  assert.ok(backup.logs.some((l) => l['event'] === 'ha.backup' && l['holder'] === undefined && l['generation'] === 3), 'the backup said it waits for a missing lease');
+  // the backup may look at the folder only after the primary has gone
+  await until('the backup to say it waits for a missing lease', () => backup.logs.some((l) => l['event'] === 'ha.backup' && l['holder'] === undefined && l['generation'] === 3), 30_000);
   const took = await backup.logged('ha.primary');
   assert.equal(took['generation'], 4);
   assert.match(String(took['reason']), /missing/);

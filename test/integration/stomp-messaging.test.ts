@@ -526,6 +526,24 @@ describe('temporary destinations', () => {
     assert.equal(other.errors[0]?.headers['code'], 'FERRY_DESTINATION_NOT_FOUND');
   });
 
+  test('a temporary topic is its owner\'s alone: another connection\'s wildcard subscription does not get its messages', async () => {
+    const owner = await client();
+    const other = await client();
+    const everything = await subscribeConfirmed(other, '/topic/>');
+    const events = await subscribeConfirmed(owner, '/temp-topic/events');
+    await owner.sendConfirmed('/temp-topic/events', 'private');
+    assert.equal((await events.next()).body, 'private');
+    // a topic message sent after it: what the wildcard subscriber got before it would have come first
+    const marker = `temp-topic.marker.${Date.now()}`;
+    await owner.sendConfirmed(`/topic/${marker}`, 'public');
+    const seen: string[] = [];
+    for (let m = await everything.next(); ; m = await everything.next()) {
+      seen.push(m.body);
+      if (m.headers['destination'] === `/topic/${marker}`) break;
+    }
+    assert.ok(!seen.includes('private'), `the wildcard subscriber got ${JSON.stringify(seen)}`);
+  });
+
   test('another connection may not consume from a temporary queue', async () => {
     const owner = await client();
     const other = await client();
