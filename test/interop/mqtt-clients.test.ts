@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { interopScript, lastJsonLine, missingPrerequisite, python, pythonModuleMissing, run } from '../helpers/interop.js';
@@ -38,17 +38,10 @@ test('paho (Python) over WebSocket stays connected, and subscribed, while the br
   t.after(() => pinging.stop());
   const child = spawn(python, [interopScript('mqtt_paho_websocket.py'), String(pinging.wsPort)]);
   t.after(() => child.kill());
-  let out = '';
-  let errOut = '';
-  const waiters: (() => void)[] = [];
-  child.stdout.on('data', (c: Buffer) => {
-    out += c.toString();
-    for (const w of waiters.splice(0)) w();
-  });
-  child.stderr.on('data', (c: Buffer) => (errOut += c.toString()));
+  const output = collect(child);
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   const ready = (async () => {
-    while (!out.includes('ready\n')) await Promise.race([new Promise<void>((r) => waiters.push(r)), exited.then((code) => Promise.reject(new Error(`the paho client exited ${code}: ${errOut}`)))]);
+    while (!output.out.includes('ready\n')) await Promise.race([output.more(), exited.then((code) => Promise.reject(new Error(`the paho client exited ${code}: ${output.err}`)))]);
   })();
   await within(10_000, 'the paho client connected and subscribed', ready);
   // the sweeps that ping STOMP clients pass while paho is connected
@@ -57,33 +50,47 @@ test('paho (Python) over WebSocket stays connected, and subscribed, while the br
   await within(5000, 'five pings to the STOMP client', new Promise<void>((resolve) => stomp.socket().on('ping', () => ++pings === 5 && resolve())));
   await stomp.disconnect();
   child.stdin.end('go\n');
-  assert.equal(await within(10_000, 'the paho client done', exited), 0, errOut);
-  const report = lastJsonLine<{ connects: number; disconnects: number[]; received: string[] }>(out);
+  assert.equal(await within(10_000, 'the paho client done', exited), 0, output.err);
+  const report = lastJsonLine<{ connects: number; disconnects: number[]; received: string[] }>(output.out);
   assert.deepEqual(report, { connects: 1, disconnects: [0], received: ['still subscribed'] }, 'one connection, ended by the client itself');
 });
 
 /** Starts mosquitto_sub; `seen(text)` resolves once its output contains `text`. */
 function mosquittoSub(args: string[], count: number): { done: Promise<string>; seen(text: string): Promise<void> } {
   const child = spawn('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(broker.mqttPort), '-C', String(count), '-W', '10', ...args]);
+  const output = collect(child);
+  const done = new Promise<string>((resolve, reject) => {
+    // 'close', not 'exit': the last lines may still be in the pipe when the process has exited
+    child.on('close', (code) => (code === 0 ? resolve(output.out) : reject(new Error(`mosquitto_sub exited ${code}: ${output.err}`))));
+  });
+  return {
+    done,
+    async seen(text) {
+      while (!output.out.includes(text)) await Promise.race([output.more(), done.then(() => {})]).then(() => {
+        if (!output.out.includes(text) && child.exitCode !== null) throw new Error(`mosquitto_sub ended before printing "${text}": ${output.err}`);
+      });
+    },
+  };
+}
+
+/** What a child process has printed so far; `more()` resolves at its next output. */
+function collect(child: ChildProcessWithoutNullStreams): { readonly out: string; readonly err: string; more(): Promise<void> } {
   let out = '';
-  let errOut = '';
+  let err = '';
   const waiters: (() => void)[] = [];
   child.stdout.on('data', (c: Buffer) => {
     out += c.toString();
     for (const w of waiters.splice(0)) w();
   });
-  child.stderr.on('data', (c: Buffer) => (errOut += c.toString()));
-  const done = new Promise<string>((resolve, reject) => {
-    // 'close', not 'exit': the last lines may still be in the pipe when the process has exited
-    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`mosquitto_sub exited ${code}: ${errOut}`))));
-  });
+  child.stderr.on('data', (c: Buffer) => (err += c.toString()));
   return {
-    done,
-    async seen(text) {
-      while (!out.includes(text)) await Promise.race([new Promise<void>((r) => waiters.push(r)), done.then(() => {})]).then(() => {
-        if (!out.includes(text) && child.exitCode !== null) throw new Error(`mosquitto_sub ended before printing "${text}": ${errOut}`);
-      });
+    get out() {
+      return out;
     },
+    get err() {
+      return err;
+    },
+    more: () => new Promise<void>((r) => waiters.push(r)),
   };
 }
 
