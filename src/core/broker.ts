@@ -456,10 +456,9 @@ export class Broker implements BrokerAccess, ConnectionHost {
     return storeTx !== undefined ? this.store.sync() : null;
   }
 
+  /** What it consumed goes back in flight to a consumer whose client redelivers it itself (`DeliverySink.reinstated`), or to its queue. */
   rollback(tx: Transaction): void {
-    giveBackToQueues([...tx.acknowledged, ...tx.rejected]);
-    tx.acknowledged.length = 0;
-    tx.rejected.length = 0;
+    giveBackToQueues(tx.returnToKeepers());
     tx.sends.length = 0;
   }
 

@@ -260,9 +260,34 @@ export class Consumer implements QueueConsumer {
   private consumeAll(entries: readonly QueueEntry[], transaction: Transaction | undefined): void {
     this.acknowledged += entries.length;
     for (const entry of entries) {
-      if (transaction !== undefined) transaction.holdAcknowledged(entry);
+      if (transaction !== undefined) transaction.holdAcknowledged(entry, this.keeper());
       else this.queue.consume(entry);
     }
+  }
+
+  /** This consumer, to a transaction, when its sink takes rolled-back deliveries back (`DeliverySink.reinstated`). */
+  private keeper(): Consumer | undefined {
+    return this.sink.reinstated === undefined ? undefined : this;
+  }
+
+  /**
+   * A delivery of this consumer that a transaction acknowledged or rejected, and has rolled back, is
+   * in flight to it again, under its tag, as it was before the acknowledgement (see
+   * `DeliverySink.reinstated`). False once the consumer or its queue is gone.
+   */
+  reinstate(entry: QueueEntry): boolean {
+    if (this.closed || this.queue.isDestroyed) return false;
+    entry.consumer = this;
+    // the map stays in tag order: the deliveries made since this one go after it again
+    const later: [number, QueueEntry][] = [];
+    for (const [tag, held] of this.inFlight) if (tag > entry.tag) later.push([tag, held]);
+    for (const [tag] of later) this.inFlight.delete(tag);
+    this.inFlight.set(entry.tag, entry);
+    for (const [tag, held] of later) this.inFlight.set(tag, held);
+    this.countInFlight(1);
+    this.leases?.started(entry.tag);
+    this.sink.reinstated?.(entry);
+    return true;
   }
 
   /** True when delivery `tag` is in flight to this consumer. */
@@ -290,7 +315,7 @@ export class Consumer implements QueueConsumer {
     if (this.leases?.wasExpired(tag) === true) return;
     const entries = this.removeInFlight(tag, false);
     if (transaction !== undefined) {
-      for (const entry of entries) transaction.holdRejected(entry, reason);
+      for (const entry of entries) transaction.holdRejected(entry, reason, this.keeper());
       return;
     }
     for (const entry of entries) this.queue.deadLetter(entry, reason);

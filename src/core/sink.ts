@@ -40,4 +40,11 @@ export interface DeliverySink {
   cancelled?(reason: string): void;
   /** `count` deliveries were not acknowledged within their lease and went back to the queue. */
   leaseExpired?(count: number): void;
+  /**
+   * Only for a protocol whose client redelivers, from what it holds, the messages a rolled-back
+   * transaction had acknowledged (ActiveMQ's JMS client): `delivery`, acknowledged in a transaction
+   * that has since rolled back, is in flight to this consumer again under its tag, for the client
+   * to acknowledge anew. Without it, such a delivery goes back to its queue.
+   */
+  reinstated?(delivery: Delivery): void;
 }

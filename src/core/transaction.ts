@@ -1,6 +1,12 @@
 import type { Message } from './message.js';
 import type { QueueEntry } from './queue-entry.js';
 
+/** A consumer that takes back, still in flight to it, a delivery of its that a transaction acknowledged and then rolled back. */
+export interface DeliveryKeeper {
+  /** False when it can no longer take it (it has closed): the entry is then its queue's again. */
+  reinstate(entry: QueueEntry): boolean;
+}
+
 /**
  * A local transaction: sends are held until commit; acknowledged and rejected deliveries are held
  * out of their queues until commit applies them or rollback returns them as redelivered.
@@ -11,6 +17,8 @@ export class Transaction {
   readonly rejected: QueueEntry[] = [];
   /** Why the client rejected each (its `dlqDeliveryFailureCause` in the dead-letter queue). */
   readonly rejectReasons = new Map<QueueEntry, string>();
+  /** The consumer each acknowledged or rejected entry goes back to on rollback, where its protocol's client redelivers it itself. */
+  private readonly keepers = new Map<QueueEntry, DeliveryKeeper>();
 
   constructor(readonly id: string) {}
 
@@ -18,13 +26,27 @@ export class Transaction {
     this.sends.push(message);
   }
 
-  holdAcknowledged(entry: QueueEntry): void {
+  holdAcknowledged(entry: QueueEntry, keeper?: DeliveryKeeper): void {
     this.acknowledged.push(entry);
+    if (keeper !== undefined) this.keepers.set(entry, keeper);
   }
 
-  holdRejected(entry: QueueEntry, reason?: string): void {
+  holdRejected(entry: QueueEntry, reason?: string, keeper?: DeliveryKeeper): void {
     this.rejected.push(entry);
     if (reason !== undefined) this.rejectReasons.set(entry, reason);
+    if (keeper !== undefined) this.keepers.set(entry, keeper);
+  }
+
+  /**
+   * Rolling back: every acknowledged or rejected entry whose keeper is still there goes back in
+   * flight to it; returns the others, for their queues. The transaction then holds none of them.
+   */
+  returnToKeepers(): QueueEntry[] {
+    const left = [...this.acknowledged, ...this.rejected].filter((entry) => this.keepers.get(entry)?.reinstate(entry) !== true);
+    this.acknowledged.length = 0;
+    this.rejected.length = 0;
+    this.keepers.clear();
+    return left;
   }
 
   /** True when it holds nothing: committing it would change nothing (XA's read-only branch). */

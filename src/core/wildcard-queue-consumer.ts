@@ -306,6 +306,8 @@ export class WildcardQueueConsumer implements ConsumerHandle {
         this.wake();
       },
     };
+    const reinstated = outer.reinstated;
+    if (reinstated !== undefined) sink.reinstated = (delivery) => reinstated.call(outer, delivery);
     try {
       member = queue === undefined ? this.host.subscriber(destination.name, sink, this.ledger) : this.host.member(queue, sink, this.ledger);
     } catch (err) {

@@ -460,6 +460,23 @@ test('XA: a second connection that joins a transaction (TMJOIN) has its sends an
   });
 });
 
+test('XA: a branch that consumed messages, prepared and rolled back, leaves them to the still-open consumer, which redelivers each once to the next branch; with the consumer gone, they go back to the queue', options(), async () => {
+  const r = eventLine(await drive('xa-prepared-rollback', { gtrid: 'ferry-xa-prepared-rollback', queue: 'interop.xa-prepared-rollback', count: 5 }), 'xa-prepared-rollback');
+  assert.deepEqual(r, {
+    event: 'xa-prepared-rollback',
+    rollbackVote: 0,
+    rollbackAnswer: 'ok',
+    rollback: ['m0', 'm1', 'm2', 'm3', 'm4'],
+    commitVote: 0,
+    commitAnswer: 'ok',
+    commit: ['m0r', 'm1r', 'm2r', 'm3r', 'm4r'],
+    closedAnswer: 'ok',
+    output: ['m0', 'm1', 'm2', 'm3', 'm4'],
+    // its consumer gone, a rolled-back branch gives what it consumed back to the queue, once
+    inputLeft: ['n0', 'n1'],
+  });
+});
+
 test('login: the right password connects; a wrong one is a JMSSecurityException', options(), async () => {
   const secured = await target.secured();
   try {

@@ -82,7 +82,8 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
    * Acknowledgements made in each open transaction, applied when it prepares or commits (on whichever
    * connection: an XA transaction may be completed through another). A rollback drops them and the
    * messages stay in flight to their consumer: ActiveMQ's client redelivers them itself, and
-   * acknowledges them again in its next transaction.
+   * acknowledges them again in its next transaction. A prepared transaction that rolls back puts
+   * them back in flight to that consumer for the same reason (`DeliverySink.reinstated`).
    */
   private readonly transactionAcks = new Map<string, MessageAck[]>();
   private dispatchSequence = 0;

@@ -90,6 +90,16 @@ class InFlightList {
     return open;
   }
 
+  /** Adds back a delivery removed before, in its place among the open ones: they stay in the order they went out. */
+  restore(entry: InFlight): void {
+    const open = this.entries();
+    const at = open.findIndex((other) => other.tag > entry.tag);
+    open.splice(at < 0 ? open.length : at, 0, entry);
+    this.order = open;
+    this.head = 0;
+    this.bySequence.set(entry.sequence, entry);
+  }
+
   /** Open entries oldest first (a copy: removing while walking it is safe). */
   entries(): InFlight[] {
     const open: InFlight[] = [];
@@ -141,6 +151,7 @@ export class OpenWireConsumer {
       onWritable: (resume) => this.target.onWritable(resume),
       hasCredit: () => this.hasCredit(),
       browseEnd: () => this.target.dispatch(this, null, undefined, this.target.nextSequence()),
+      reinstated: (delivery) => this.reinstated(delivery),
       cancelled: () => {
         // its deliveries went with the queue: an acknowledgement of one is let go, as after a failover
         this.inFlight.clear();
@@ -167,6 +178,20 @@ export class OpenWireConsumer {
     // a browser consumes nothing: there is nothing for the client to acknowledge
     if (!this.browser) this.inFlight.add({ id: delivery.message.id, wireId, tag: delivery.tag, sequence, done: false });
     this.target.dispatch(this, delivery.message, delivery, sequence, wireId);
+  }
+
+  /**
+   * A delivery whose acknowledgement a prepared transaction held, and which has rolled back: the
+   * client redelivers it from what it holds, as after any rollback, and acknowledges it again by the
+   * id it had (found by its text: its old broker sequence number is not known here); given back to
+   * the queue instead, it would reach this consumer a second time. Its place in the order is its
+   * tag's, which follows the order of dispatch.
+   */
+  private reinstated(delivery: Delivery): void {
+    if (this.browser) return;
+    const sequence = this.target.nextSequence();
+    const wireId = { ...dispatchMessageId(delivery.message), brokerSequenceId: sequence };
+    this.inFlight.restore({ id: delivery.message.id, wireId, tag: delivery.tag, sequence, done: false });
   }
 
   /**

@@ -26,6 +26,7 @@ final class XaBranches {
     switch (command) {
       case "xa-errors": errors(); break;
       case "xa-join": join(); break;
+      case "xa-prepared-rollback": preparedRollback(); break;
       default: throw new IllegalArgumentException("unknown command " + command);
     }
   }
@@ -117,6 +118,72 @@ final class XaBranches {
       line[i++] = e.getValue();
     }
     JmsDriver.emit(line);
+  }
+
+  /**
+   * A consume-and-forward branch that the transaction manager prepares and then rolls back (another
+   * resource voted no), on a consumer that stays open; a second branch on it then takes the same
+   * messages and commits. Prints what each branch received (a redelivered one marked "r"); then rolls
+   * back, through another connection, a branch prepared by a connection closed since; and prints what
+   * the output queue and the input queue hold.
+   */
+  private void preparedRollback() throws Exception {
+    String name = d.required("queue");
+    List<Object> line = new ArrayList<>(List.of("event", "xa-prepared-rollback"));
+    try (JmsDriver.Conn plain = d.connect()) {
+      Session ps = JmsDriver.session(plain, Session.AUTO_ACKNOWLEDGE);
+      Queue in = ps.createQueue(name + ".in");
+      Queue out = ps.createQueue(name + ".out");
+      JmsDriver.sendTexts(ps, in, "m", d.count());
+      XAConnection c = Recovery.xaConnect(d);
+      XASession xs = c.createXASession();
+      XAResource xa = xs.getXAResource();
+      Session s = xs.getSession();
+      MessageConsumer input = s.createConsumer(in);
+      MessageProducer output = s.createProducer(out);
+      for (String outcome : new String[] {"rollback", "commit"}) {
+        Xid xid = xid(outcome);
+        xa.start(xid, XAResource.TMNOFLAGS);
+        // the client redelivers what a rollback gave back after its redelivery delay: wait for all,
+        // then for anything more
+        List<Message> received = d.receive(input, d.count());
+        received.addAll(d.drain(input));
+        List<Object> got = new ArrayList<>();
+        for (Message m : received) {
+          String body = (String) Messages.body(m);
+          got.add(body + (m.getJMSRedelivered() ? "r" : ""));
+          output.send(s.createTextMessage(body));
+        }
+        xa.end(xid, XAResource.TMSUCCESS);
+        line.add(outcome + "Vote");
+        line.add(outcome(() -> xa.prepare(xid)));
+        line.add(outcome + "Answer");
+        line.add(outcome(() -> {
+          if (outcome.equals("commit")) xa.commit(xid, false);
+          else xa.rollback(xid);
+          return null;
+        }));
+        line.add(outcome);
+        line.add(got);
+      }
+      // a branch whose connection has closed by the time it rolls back: its messages are the queue's again
+      JmsDriver.sendTexts(ps, in, "n", 2);
+      Xid closed = xid("closed");
+      xa.start(closed, XAResource.TMNOFLAGS);
+      d.receive(input, 2);
+      xa.end(closed, XAResource.TMSUCCESS);
+      xa.prepare(closed);
+      c.close();
+      XAConnection manager = Recovery.xaConnect(d);
+      line.add("closedAnswer");
+      line.add(outcome(() -> { manager.createXASession().getXAResource().rollback(closed); return null; }));
+      manager.close();
+      line.add("output");
+      line.add(JmsDriver.bodies(d.drain(ps.createConsumer(out))));
+      line.add("inputLeft");
+      line.add(JmsDriver.bodies(d.drain(ps.createConsumer(in))));
+    }
+    JmsDriver.emit(line.toArray());
   }
 
   /**
