@@ -138,7 +138,7 @@ export class ManagementServer {
   private sender: Promise<CoreConnection> | undefined;
 
   constructor(
-    private readonly broker: Broker,
+    broker: Broker,
     private readonly options: ManagementOptions,
     private readonly logger: Logger,
   ) {

@@ -71,7 +71,7 @@ export class WebSocketConnection implements TransportConnection {
 
   constructor(
     private readonly ws: WebSocket,
-    private readonly socket: Duplex,
+    socket: Duplex,
     readonly remoteAddress: string,
     private readonly options: WebSocketConnectionOptions,
   ) {

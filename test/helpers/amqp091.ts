@@ -24,7 +24,6 @@ export async function consumeInto(ch: Channel, queue: string, options: amqplib.O
   return { inbox, tag: consumerTag };
 }
 
-/** Resolves with the error a channel closes with (the broker's channel.close). */
 /** The next message of `queue` by basic.get, waiting up to `ms` for one (a dead-lettered copy arrives after its reject). */
 export async function getWaiting(ch: Channel, queue: string, ms = 5000): Promise<GetMessage> {
   const deadline = Date.now() + ms;
@@ -36,6 +35,7 @@ export async function getWaiting(ch: Channel, queue: string, ms = 5000): Promise
   }
 }
 
+/** Resolves with the error a channel closes with (the broker's channel.close). */
 export function channelError(ch: Channel): Promise<Error & { code?: number; classId?: number; methodId?: number }> {
   return new Promise((resolve) => ch.once('error', resolve));
 }

@@ -1,25 +1,13 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import type { Channel, ChannelModel, GetMessage } from 'amqplib';
+import { describe, test } from 'node:test';
+import type { Channel, GetMessage } from 'amqplib';
 import { MemoryStore } from '../../src/store/index.js';
-import { startBroker, type TestBroker } from '../helpers/broker.js';
+import { amqp091Fixture } from '../helpers/amqp091-fixture.js';
+import { startBroker } from '../helpers/broker.js';
 import { channelError, connect091, consumeInto, getWaiting } from '../helpers/amqp091.js';
 
-let broker: TestBroker;
-let conn: ChannelModel;
-before(async () => {
-  broker = await startBroker();
-  conn = await connect091(broker.amqpPort);
-});
-after(async () => {
-  await conn.close();
-  await broker.stop();
-});
-
-let counter = 0;
-function unique(name: string): string {
-  return `t091.limit.${name}.${counter++}`;
-}
+const fixture = amqp091Fixture('t091.limit');
+const unique = fixture.unique;
 
 const deaths = (m: GetMessage): [string, string, number][] => (m.properties.headers?.['x-death'] ?? []).map((d) => [d.queue, d.reason, d.count]);
 
@@ -37,7 +25,7 @@ async function nackUntilDead(ch: Channel, queue: string, dead: string): Promise<
 
 describe('x-delivery-limit', () => {
   test('a message requeued more often than the limit is dead-lettered with reason delivery_limit, as by a quorum queue', async () => {
-    const ch = await conn.createChannel();
+    const ch = await fixture.conn().createChannel();
     const [q, dead] = [unique('quorum'), unique('quorum.dead')];
     await ch.assertQueue(dead);
     await ch.assertQueue(q, { arguments: { 'x-queue-type': 'quorum', 'x-delivery-limit': 2, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': dead } });
@@ -53,7 +41,7 @@ describe('x-delivery-limit', () => {
   });
 
   test('the limit holds on a queue of any x-queue-type, and a redeclare with another limit is 406', async () => {
-    const ch = await conn.createChannel();
+    const ch = await fixture.conn().createChannel();
     const [q, dead] = [unique('classic'), unique('classic.dead')];
     await ch.assertQueue(dead);
     await ch.assertQueue(q, { arguments: { 'x-delivery-limit': 0, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': dead } });
@@ -62,18 +50,18 @@ describe('x-delivery-limit', () => {
     assert.equal(deliveries, 1);
     assert.deepEqual(deaths(deadLettered), [[q, 'delivery_limit', 1]]);
     await ch.close();
-    const other = await conn.createChannel();
+    const other = await fixture.conn().createChannel();
     const failed = channelError(other);
     await assert.rejects(other.assertQueue(q, { arguments: { 'x-delivery-limit': 5, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': dead } }), /PRECONDITION_FAILED/);
     assert.equal((await failed).code, 406);
   });
 
   test('a delivery left unacknowledged by a closed channel counts; without a dead-letter exchange the message is dropped', async () => {
-    const ch = await conn.createChannel();
+    const ch = await fixture.conn().createChannel();
     const q = unique('closed');
     await ch.assertQueue(q, { arguments: { 'x-delivery-limit': 0 } });
     ch.sendToQueue(q, Buffer.from('held'));
-    const consumer = await conn.createChannel();
+    const consumer = await fixture.conn().createChannel();
     const { inbox } = await consumeInto(consumer, q);
     await inbox.next();
     await consumer.close();
@@ -82,7 +70,7 @@ describe('x-delivery-limit', () => {
   });
 
   test('without the argument a requeued message comes back without a maximum', async () => {
-    const ch = await conn.createChannel();
+    const ch = await fixture.conn().createChannel();
     const [q, dead] = [unique('unlimited'), unique('unlimited.dead')];
     await ch.assertQueue(dead);
     await ch.assertQueue(q, { deadLetterExchange: '', deadLetterRoutingKey: dead });

@@ -1,47 +1,34 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { Channel, ChannelModel, GetMessage, Message } from 'amqplib';
-import { startBroker, type TestBroker } from '../helpers/broker.js';
+import { amqp091Fixture } from '../helpers/amqp091-fixture.js';
 import { encodeContentHeader, encodeProperties } from '../../src/protocols/amqp091/frames.js';
 import { encodeMethod } from '../../src/protocols/amqp091/methods.js';
 import { Raw091, channelError, connect091, consumeInto } from '../helpers/amqp091.js';
 
-let broker: TestBroker;
-let conn: ChannelModel;
-before(async () => {
-  broker = await startBroker();
-  conn = await connect091(broker.amqpPort);
-});
-after(async () => {
-  await conn.close();
-  await broker.stop();
-});
-
-let counter = 0;
-function unique(name: string): string {
-  return `t091.${name}.${counter++}`;
-}
+const fixture = amqp091Fixture('t091');
+const unique = fixture.unique;
 
 describe('connection', () => {
   test('the server properties announce the capabilities RabbitMQ clients look for', () => {
-    const props = (conn.connection as unknown as { serverProperties: { product: string; capabilities: Record<string, boolean> } }).serverProperties;
+    const props = (fixture.conn().connection as unknown as { serverProperties: { product: string; capabilities: Record<string, boolean> } }).serverProperties;
     assert.equal(props.product, 'Ferry');
     for (const c of ['publisher_confirms', 'exchange_exchange_bindings', 'basic.nack', 'consumer_cancel_notify', 'per_consumer_qos', 'connection.blocked', 'direct_reply_to']) assert.equal(props.capabilities[c], true, c);
   });
 
   test('the OpenWire port, which serves every protocol, serves 0-9-1 too', async () => {
-    const c = await connect091(broker.ports.openwire);
+    const c = await connect091(fixture.broker().ports.openwire);
     const ch = await c.createChannel();
     assert.equal((await ch.assertQueue(unique('openwire-port'))).messageCount, 0);
     await c.close();
   });
 
   test('a virtual host other than / is refused with a connection.close', async () => {
-    await assert.rejects(connect091(broker.amqpPort, '/other'), /ConnectionClose/);
+    await assert.rejects(connect091(fixture.broker().amqpPort, '/other'), /ConnectionClose/);
   });
 
   test('heartbeats keep an idle connection open', async () => {
-    const c = await connect091(broker.amqpPort, '?heartbeat=1');
+    const c = await connect091(fixture.broker().amqpPort, '?heartbeat=1');
     const ch = await c.createChannel();
     // three heartbeat intervals with nothing else said; the connection must still work after
     await new Promise((resolve) => setTimeout(resolve, 3000));
@@ -53,7 +40,7 @@ describe('connection', () => {
 
 describe('queues and the default exchange', () => {
   test('declare, publish to the default exchange, consume with manual acks', async () => {
-    const ch = await conn.createChannel();
+    const ch = await fixture.conn().createChannel();
     const q = unique('basic');
     const ok = await ch.assertQueue(q, { durable: true });
     assert.deepEqual(ok, { queue: q, messageCount: 0, consumerCount: 0 });
@@ -71,7 +58,7 @@ describe('queues and the default exchange', () => {
   });
 
   test('bodies over frame-max travel in several body frames both ways; an empty body is a message too', async () => {
-    const ch = await conn.createChannel();
+    const ch = await fixture.conn().createChannel();
     const q = unique('large');
     await ch.assertQueue(q);
     const large = Buffer.alloc(300_000);
@@ -86,7 +73,7 @@ describe('queues and the default exchange', () => {
   });
 
   test('a server-named queue is amq.gen-..., and an empty name means the last declared', async () => {
-    const ch = await conn.createChannel();
+    const ch = await fixture.conn().createChannel();
     const { queue } = await ch.assertQueue('', { exclusive: true });
     assert.match(queue, /^amq\.gen-/);
     ch.sendToQueue(queue, Buffer.from('x'));
@@ -98,7 +85,7 @@ describe('queues and the default exchange', () => {
   });
 
   test('basic.get answers get-empty, then get-ok with the count left', async () => {
-    const ch = await conn.createChannel();
+    const ch = await fixture.conn().createChannel();
     const q = unique('get');
     await ch.assertQueue(q);
     assert.equal(await ch.get(q), false);
@@ -120,7 +107,7 @@ describe('queues and the default exchange', () => {
   });
 
   test('purge and delete answer with message counts; passive declare of a missing queue is 404', async () => {
-    const ch = await conn.createChannel();
+    const ch = await fixture.conn().createChannel();
     const q = unique('purge');
     await ch.assertQueue(q);
     for (let i = 0; i < 3; i++) ch.sendToQueue(q, Buffer.from(String(i)));
@@ -138,37 +125,37 @@ describe('queues and the default exchange', () => {
   test('consuming from a queue never declared is 404 and creates no queue, as basic.get', async () => {
     const q = unique('undeclared');
     for (const attempt of ['consume', 'get']) {
-      const ch = await conn.createChannel();
+      const ch = await fixture.conn().createChannel();
       const failed = channelError(ch);
       await assert.rejects(attempt === 'consume' ? ch.consume(q, () => {}) : ch.get(q), /404/, attempt);
       const err = await failed;
       assert.equal(err.code, 404, attempt);
       assert.match(err.message, new RegExp(`NOT_FOUND - no queue "${q}"`), attempt);
     }
-    const check = await conn.createChannel();
+    const check = await fixture.conn().createChannel();
     const missing = channelError(check);
     await assert.rejects(check.checkQueue(q), /404/, 'the refused consume left no queue behind');
     await missing;
   });
 
   test('redeclaring with other flags is 406, with another exclusive flag 405; another connection\'s exclusive queue is 405', async () => {
-    const ch = await conn.createChannel();
+    const ch = await fixture.conn().createChannel();
     const q = unique('flags');
     await ch.assertQueue(q, { durable: false });
     const redeclared = channelError(ch);
     await assert.rejects(ch.assertQueue(q, { durable: true }), /406|PRECONDITION_FAILED/);
     assert.equal((await redeclared).code, 406);
-    const ch2 = await conn.createChannel();
+    const ch2 = await fixture.conn().createChannel();
     const ex = unique('excl');
     await ch2.assertQueue(ex, { exclusive: true });
-    const other = await connect091(broker.amqpPort);
+    const other = await connect091(fixture.broker().amqpPort);
     const och = await other.createChannel();
     och.on('error', () => {});
     await assert.rejects(och.consume(ex, () => {}), /405|RESOURCE_LOCKED/);
     await other.close();
     await ch2.close();
     // the exclusive flag is checked first, as RabbitMQ does: 405 on the same connection too
-    const ch3 = await conn.createChannel();
+    const ch3 = await fixture.conn().createChannel();
     const locked = channelError(ch3);
     await assert.rejects(ch3.assertQueue(q, { durable: false, exclusive: true }), /405|RESOURCE_LOCKED/);
     assert.equal((await locked).code, 405);
@@ -177,7 +164,7 @@ describe('queues and the default exchange', () => {
 
 describe('exchanges', () => {
   test('direct, topic (* and #), fanout and headers route to their bound queues', async () => {
-    const ch = await conn.createChannel();
+    const ch = await fixture.conn().createChannel();
     const names = { direct: unique('direct'), topic: unique('topic'), fanout: unique('fanout'), headers: unique('headers') };
     for (const [type, name] of Object.entries(names)) await ch.assertExchange(name, type);
     const q = async (): Promise<string> => (await ch.assertQueue('', { exclusive: true })).queue;
@@ -219,7 +206,7 @@ describe('exchanges', () => {
   });
 
   test('exchange-to-exchange bindings, and a delivery names the exchange and key it was published with', async () => {
-    const ch = await conn.createChannel();
+    const ch = await fixture.conn().createChannel();
     const source = unique('e2e.src');
     const dest = unique('e2e.dst');
     await ch.assertExchange(source, 'topic', { autoDelete: false });
@@ -239,12 +226,12 @@ describe('exchanges', () => {
 
   test('the default exchange is bound to nothing, as a source or as a destination: 403 ACCESS_REFUSED, as RabbitMQ answers', async () => {
     const source = unique('e2e.default');
-    const setup = await conn.createChannel();
+    const setup = await fixture.conn().createChannel();
     await setup.assertExchange(source, 'direct');
     await setup.close();
     // through a binding to it, a publish to any exchange would reach whichever queue its key named
     for (const [destination, from] of [['', source], [source, '']] as const) {
-      const ch = await conn.createChannel();
+      const ch = await fixture.conn().createChannel();
       const failed = channelError(ch);
       await assert.rejects(ch.bindExchange(destination, from, 'k'), /403|ACCESS_REFUSED/);
       assert.equal((await failed).code, 403);
@@ -252,7 +239,7 @@ describe('exchanges', () => {
   });
 
   test('a mandatory publish nobody takes comes back as basic.return 312 NO_ROUTE', async () => {
-    const ch = await conn.createChannel();
+    const ch = await fixture.conn().createChannel();
     const ex = unique('nowhere');
     await ch.assertExchange(ex, 'direct');
     const returned = new Promise<{ replyCode: number; body: string; key: string }>((resolve) =>
@@ -264,14 +251,14 @@ describe('exchanges', () => {
   });
 
   test('publishing to a missing exchange is 404; declaring amq.* is 403', async () => {
-    const ch = await conn.createChannel();
+    const ch = await fixture.conn().createChannel();
     const failed = channelError(ch);
     ch.publish(unique('missing'), 'k', Buffer.from('x'));
     const err = await failed;
     assert.equal(err.code, 404);
     assert.equal(err.classId, 60);
     assert.equal(err.methodId, 40);
-    const ch2 = await conn.createChannel();
+    const ch2 = await fixture.conn().createChannel();
     const refused = channelError(ch2);
     await assert.rejects(ch2.assertExchange('amq.mine', 'direct'), /403|ACCESS_REFUSED/);
     assert.equal((await refused).code, 403);
@@ -289,7 +276,7 @@ describe('queue arguments', () => {
   };
 
   test('x-max-priority orders by priority; without it the queue is FIFO', async () => {
-    const ch = await conn.createChannel();
+    const ch = await fixture.conn().createChannel();
     const prio = unique('prio');
     const fifo = unique('fifo');
     await ch.assertQueue(prio, { maxPriority: 9 });
@@ -305,7 +292,7 @@ describe('queue arguments', () => {
   });
 
   test('x-max-length with drop-head keeps the newest; x-message-ttl 0 drops what no consumer takes at once', async () => {
-    const ch = await conn.createChannel();
+    const ch = await fixture.conn().createChannel();
     const capped = unique('capped');
     await ch.assertQueue(capped, { maxLength: 2 });
     for (const body of ['1', '2', '3']) ch.sendToQueue(capped, Buffer.from(body));
@@ -331,7 +318,7 @@ describe('queue arguments', () => {
   });
 
   test('x-single-active-consumer: one consumer gets everything, the next takes over when it goes', async () => {
-    const ch = await conn.createChannel();
+    const ch = await fixture.conn().createChannel();
     const q = unique('sac');
     await ch.assertQueue(q, { arguments: { 'x-single-active-consumer': true } });
     const first = await consumeInto(ch, q, { noAck: true });
@@ -347,7 +334,7 @@ describe('queue arguments', () => {
   });
 
   test('an alternate exchange takes what its exchange cannot route', async () => {
-    const ch = await conn.createChannel();
+    const ch = await fixture.conn().createChannel();
     const ae = unique('ae');
     const main = unique('main');
     await ch.assertExchange(ae, 'fanout');
@@ -361,7 +348,7 @@ describe('queue arguments', () => {
   });
 
   test('a bad argument is 406 PRECONDITION_FAILED', async () => {
-    const ch = await conn.createChannel();
+    const ch = await fixture.conn().createChannel();
     const failed = channelError(ch);
     await assert.rejects(ch.assertQueue(unique('bad'), { arguments: { 'x-overflow': 'sideways' } }), /406|PRECONDITION_FAILED/);
     assert.equal((await failed).code, 406);
@@ -370,7 +357,7 @@ describe('queue arguments', () => {
 
 describe('consumers', () => {
   test('a global prefetch limits the channel\'s consumers together', async () => {
-    const ch = await conn.createChannel();
+    const ch = await fixture.conn().createChannel();
     const a = unique('global.a');
     const b = unique('global.b');
     await ch.assertQueue(a);
@@ -388,7 +375,7 @@ describe('consumers', () => {
   });
 
   test('a global prefetch does not count what basic.get took, as RabbitMQ does not: a new consumer still gets its messages', async () => {
-    const ch = await conn.createChannel();
+    const ch = await fixture.conn().createChannel();
     const q = unique('global.get');
     await ch.assertQueue(q);
     for (let i = 0; i < 6; i++) ch.sendToQueue(q, Buffer.from(String(i)));
@@ -403,7 +390,7 @@ describe('consumers', () => {
   });
 
   test('nack with requeue redelivers with redelivered set and x-delivery-count; reject dead-letters to the queue\'s exchange', async () => {
-    const ch = await conn.createChannel();
+    const ch = await fixture.conn().createChannel();
     const dlx = unique('dlx');
     await ch.assertExchange(dlx, 'fanout');
     const dead = (await ch.assertQueue('', { exclusive: true })).queue;
@@ -428,7 +415,7 @@ describe('consumers', () => {
   });
 
   test('x-death counts each queue and reason a message died in, the latest first, as retries through a dead-letter exchange read it', async () => {
-    const ch = await conn.createChannel();
+    const ch = await fixture.conn().createChannel();
     const [work, retry] = [unique('work'), unique('retry')];
     await ch.assertQueue(work, { deadLetterExchange: '', deadLetterRoutingKey: retry });
     await ch.assertQueue(retry, { deadLetterExchange: '', deadLetterRoutingKey: work });
@@ -463,7 +450,7 @@ describe('consumers', () => {
   });
 
   test('prefetch holds deliveries until acks; ack with multiple settles every earlier one', async () => {
-    const ch = await conn.createChannel();
+    const ch = await fixture.conn().createChannel();
     const q = unique('qos');
     await ch.assertQueue(q);
     await ch.prefetch(2);
@@ -481,22 +468,22 @@ describe('consumers', () => {
   });
 
   test('an unknown delivery tag is 406 PRECONDITION_FAILED on that channel only', async () => {
-    const ch = await conn.createChannel();
+    const ch = await fixture.conn().createChannel();
     const failed = channelError(ch);
     ch.ack({ fields: { deliveryTag: 999 } } as never);
     const err = await failed;
     assert.equal(err.code, 406);
-    const ch2 = await conn.createChannel();
+    const ch2 = await fixture.conn().createChannel();
     await ch2.assertQueue(unique('after'));
     await ch2.close();
   });
 
   test('deleting a queue cancels its consumers with a server-sent basic.cancel', async () => {
-    const ch = await conn.createChannel();
+    const ch = await fixture.conn().createChannel();
     const q = unique('cancel');
     await ch.assertQueue(q);
     const cancelled = new Promise<null>((resolve) => void ch.consume(q, (m) => m === null && resolve(m)));
-    const other = await conn.createChannel();
+    const other = await fixture.conn().createChannel();
     await other.deleteQueue(q);
     assert.equal(await cancelled, null);
     await other.close();
@@ -504,7 +491,7 @@ describe('consumers', () => {
   });
 
   test('deliveries outstanding when their queue is deleted can still be acked, nacked and rejected: the channel carries on, as RabbitMQ lets it', async () => {
-    const ch = await conn.createChannel();
+    const ch = await fixture.conn().createChannel();
     const q = unique('deleted.unacked');
     await ch.assertQueue(q);
     await ch.prefetch(3);
@@ -514,7 +501,7 @@ describe('consumers', () => {
     const cancelled = new Promise<void>((resolve) => (cancel = resolve));
     await ch.consume(q, (m) => (m === null ? cancel() : got.push(m)));
     while (got.length < 3) await new Promise((resolve) => setImmediate(resolve));
-    const other = await conn.createChannel();
+    const other = await fixture.conn().createChannel();
     await other.deleteQueue(q);
     await cancelled;
     ch.ack(got[0]!);
@@ -527,7 +514,7 @@ describe('consumers', () => {
   });
 
   test('a consumer cancelled with deliveries unacknowledged is no consumer of its queue any more; its deliveries can still be acked', async () => {
-    const ch = await conn.createChannel();
+    const ch = await fixture.conn().createChannel();
     const q = unique('cancelled.unacked');
     await ch.assertQueue(q);
     for (const body of ['a', 'b']) ch.sendToQueue(q, Buffer.from(body));
@@ -535,7 +522,7 @@ describe('consumers', () => {
     const held = await inbox.take(2);
     await ch.cancel(tag);
     assert.equal((await ch.checkQueue(q)).consumerCount, 0, 'consumer_count');
-    const other = await conn.createChannel();
+    const other = await fixture.conn().createChannel();
     // an exclusive consume needs the queue to have no consumer
     const { tag: sole } = await consumeInto(other, q, { exclusive: true });
     for (const m of held) ch.ack(m);
@@ -545,7 +532,7 @@ describe('consumers', () => {
 
     // an auto-delete queue goes when its last consumer cancels, unacknowledged deliveries or not
     const auto = unique('cancelled.autodelete');
-    const ch2 = await conn.createChannel();
+    const ch2 = await fixture.conn().createChannel();
     await ch2.assertQueue(auto, { autoDelete: true });
     ch2.sendToQueue(auto, Buffer.from('x'));
     const last = await consumeInto(ch2, auto);
@@ -558,11 +545,11 @@ describe('consumers', () => {
   });
 
   test('an exclusive consumer is its queue\'s only one: another consume is 403 ACCESS_REFUSED', async () => {
-    const ch = await conn.createChannel();
+    const ch = await fixture.conn().createChannel();
     const q = unique('sole');
     await ch.assertQueue(q);
     await ch.consume(q, () => {}, { exclusive: true });
-    const other = await conn.createChannel();
+    const other = await fixture.conn().createChannel();
     const refused = channelError(other);
     await assert.rejects(other.consume(q, () => {}), /403|ACCESS_REFUSED/);
     assert.equal((await refused).code, 403);
@@ -570,7 +557,7 @@ describe('consumers', () => {
   });
 
   test('basic.recover redelivers what is unacknowledged', async () => {
-    const ch = await conn.createChannel();
+    const ch = await fixture.conn().createChannel();
     const q = unique('recover');
     await ch.assertQueue(q);
     ch.sendToQueue(q, Buffer.from('r'));
@@ -588,9 +575,9 @@ describe('consumers', () => {
 describe('channel.flow', () => {
   test('a client\'s flow off stops deliveries to its channel until flow on', async () => {
     const q = unique('flow');
-    const ch = await conn.createChannel();
+    const ch = await fixture.conn().createChannel();
     await ch.assertQueue(q);
-    const raw = await Raw091.ready(broker.amqpPort);
+    const raw = await Raw091.ready(fixture.broker().amqpPort);
     raw.send(1, 'basic.consume', { ticket: 0, queue: q, consumerTag: 'flow', noLocal: false, noAck: true, exclusive: false, noWait: false, arguments: new Map() });
     assert.deepEqual(await raw.method().then((m) => [m.classId, m.methodId]), [60, 21]);
     raw.send(1, 'channel.flow', { active: false });
@@ -608,7 +595,7 @@ describe('channel.flow', () => {
 
 describe('publisher confirms', () => {
   test('persistent messages are confirmed once durable, every one of them', async () => {
-    const ch = await conn.createConfirmChannel();
+    const ch = await fixture.conn().createConfirmChannel();
     const q = unique('confirms');
     await ch.assertQueue(q, { durable: true });
     const acks: Promise<void>[] = [];
@@ -623,7 +610,7 @@ describe('publisher confirms', () => {
 
   test('the confirms of one read go out as one basic.ack with multiple', async () => {
     const q = unique('batched');
-    const raw = await Raw091.ready(broker.amqpPort);
+    const raw = await Raw091.ready(fixture.broker().amqpPort);
     raw.send(1, 'queue.declare', { ticket: 0, queue: q, passive: false, durable: false, exclusive: false, autoDelete: false, noWait: false, arguments: new Map() });
     await raw.method();
     raw.send(1, 'confirm.select', { noWait: false });
@@ -639,7 +626,7 @@ describe('publisher confirms', () => {
   });
 
   test('a queue full with reject-publish refuses: the publish is nacked', async () => {
-    const ch = await conn.createConfirmChannel();
+    const ch = await fixture.conn().createConfirmChannel();
     const q = unique('full');
     await ch.assertQueue(q, { maxLength: 1, arguments: { 'x-overflow': 'reject-publish' } });
     const outcome = (body: string): Promise<string> => new Promise((resolve) => ch.sendToQueue(q, Buffer.from(body), {}, (err) => resolve(err ? 'nack' : 'ack')));
@@ -657,7 +644,7 @@ describe('transactions', () => {
   };
 
   test('an unroutable mandatory publish in a transaction comes back at the commit, never for a rollback', async () => {
-    const ch = await conn.createChannel();
+    const ch = await fixture.conn().createChannel();
     const q = unique('tx');
     await ch.assertQueue(q);
     const returned: string[] = [];
@@ -682,7 +669,7 @@ describe('transactions', () => {
 
 describe('properties', () => {
   test('every property and typed headers come through to a 0-9-1 consumer as sent', async () => {
-    const ch = await conn.createChannel();
+    const ch = await fixture.conn().createChannel();
     const q = unique('props');
     await ch.assertQueue(q);
     const { inbox } = await consumeInto(ch, q, { noAck: true });
@@ -720,14 +707,14 @@ describe('properties', () => {
   });
 
   test('a user-id other than the connection\'s user is 406, as RabbitMQ checks it', async () => {
-    const ch = await conn.createChannel();
+    const ch = await fixture.conn().createChannel();
     const failed = channelError(ch);
     ch.sendToQueue(unique('uid'), Buffer.from('x'), { userId: 'someone-else' });
     assert.equal((await failed).code, 406);
   });
 
   test('a message that expires before it is consumed is not delivered', async () => {
-    const ch = await conn.createChannel();
+    const ch = await fixture.conn().createChannel();
     const q = unique('ttl');
     await ch.assertQueue(q);
     // expiration 0: gone unless a consumer takes it at once, as RabbitMQ has it

@@ -2,27 +2,15 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { Channel, ChannelModel } from 'amqplib';
-import { startBroker, type TestBroker } from '../helpers/broker.js';
+import { amqp091Fixture } from '../helpers/amqp091-fixture.js';
+import { startBroker } from '../helpers/broker.js';
 import { bodyFrame, connect091, Raw091 } from '../helpers/amqp091.js';
 import { encodeContentHeader, encodeProperties } from '../../src/protocols/amqp091/frames.js';
 
-let broker: TestBroker;
-let conn: ChannelModel;
-before(async () => {
-  broker = await startBroker();
-  conn = await connect091(broker.amqpPort);
-});
-after(async () => {
-  await conn.close();
-  await broker.stop();
-});
-
-let counter = 0;
-function unique(name: string): string {
-  return `r091.${name}.${counter++}`;
-}
+const fixture = amqp091Fixture('r091');
+const unique = fixture.unique;
 
 /** Every body waiting in the queue, taken with basic.get. */
 async function bodies(ch: Channel, queue: string): Promise<string[]> {
@@ -101,7 +89,7 @@ describe('sender-selected distribution (CC and BCC headers)', () => {
   }
 
   test('CC and BCC keys route the message too, each queue once; BCC is gone before anyone sees it, CC stays', async () => {
-    const ch = await conn.createChannel();
+    const ch = await fixture.conn().createChannel();
     const { exchange, queue } = await keyed(ch, ['a', 'b', 'c', 'd']);
     // d is bound by two of the keys: one copy still
     await ch.bindQueue(queue['d']!, exchange, 'b');
@@ -123,7 +111,7 @@ describe('sender-selected distribution (CC and BCC headers)', () => {
   });
 
   test('a mandatory publish that only its CC keys route is not returned; in a transaction they route at commit', async () => {
-    const ch = await conn.createConfirmChannel();
+    const ch = await fixture.conn().createConfirmChannel();
     const { exchange, queue } = await keyed(ch, ['a']);
     const returned: string[] = [];
     ch.on('return', (m: { content: Buffer }) => returned.push(m.content.toString()));
@@ -135,13 +123,13 @@ describe('sender-selected distribution (CC and BCC headers)', () => {
     await ch.close();
 
     // amqplib has no tx.select: a raw client publishes in a transaction
-    const raw = await Raw091.ready(broker.amqpPort);
+    const raw = await Raw091.ready(fixture.broker().amqpPort);
     raw.send(1, 'tx.select', {});
     await raw.method(); // select-ok
     const body = Buffer.from('held');
     raw.send(1, 'basic.publish', { ticket: 0, exchange, routingKey: 'nowhere', mandatory: false, immediate: false });
     raw.write(Buffer.concat([encodeContentHeader(1, body.length, encodeProperties({ headers: new Map([['BCC', ['a']]]) })), bodyFrame(1, body)]));
-    const check = await conn.createChannel();
+    const check = await fixture.conn().createChannel();
     assert.equal((await check.checkQueue(queue['a']!)).messageCount, 0);
     raw.send(1, 'tx.commit', {});
     const commitOk = await raw.method();
@@ -155,7 +143,7 @@ describe('sender-selected distribution (CC and BCC headers)', () => {
   });
 
   test('a dead letter goes by its own key and its CC keys, which x-death names; a dead-letter routing key replaces them and drops CC', async () => {
-    const ch = await conn.createChannel();
+    const ch = await fixture.conn().createChannel();
     const exchange = unique('cc.dlx');
     await ch.assertExchange(exchange, 'direct', { autoDelete: false });
     const name = (key: string): string => `${exchange}.${key}`;
@@ -192,7 +180,7 @@ describe('sender-selected distribution (CC and BCC headers)', () => {
 describe('dead-letter cycles', () => {
   /** A queue's figures in the broker's stats. */
   function stats(name: string): { pending: number; expired: number } {
-    const s = broker.server.broker.stats().queues.find((q) => q.name === name);
+    const s = fixture.broker().server.broker.stats().queues.find((q) => q.name === name);
     assert.ok(s !== undefined, name);
     return { pending: s.pending, expired: s.expired };
   }
@@ -207,7 +195,7 @@ describe('dead-letter cycles', () => {
   }
 
   test('a message expiring round two queues is dropped when it would come back to one it died in, as RabbitMQ drops it', async () => {
-    const ch = await conn.createChannel();
+    const ch = await fixture.conn().createChannel();
     const a = unique('cycle.a');
     const b = unique('cycle.b');
     await ch.assertQueue(a, { messageTtl: 50, deadLetterExchange: '', deadLetterRoutingKey: b });
@@ -222,7 +210,7 @@ describe('dead-letter cycles', () => {
   });
 
   test('an overflow and an expiry make a cycle too; the message that did not die stays', async () => {
-    const ch = await conn.createChannel();
+    const ch = await fixture.conn().createChannel();
     const full = unique('cycle.full');
     const wait = unique('cycle.wait');
     await ch.assertQueue(full, { maxLength: 1, deadLetterExchange: '', deadLetterRoutingKey: wait });
@@ -238,7 +226,7 @@ describe('dead-letter cycles', () => {
   });
 
   test('a rejection on the way is no cycle: a retry through a waiting queue comes back to the queue it was rejected from', async () => {
-    const ch = await conn.createChannel();
+    const ch = await fixture.conn().createChannel();
     const work = unique('cycle.work');
     const wait = unique('cycle.retry');
     await ch.assertQueue(work, { deadLetterExchange: '', deadLetterRoutingKey: wait });

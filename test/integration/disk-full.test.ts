@@ -8,7 +8,7 @@ import { connectAmqp } from '../helpers/amqp.js';
 import { connect091 } from '../helpers/amqp091.js';
 import { connectMqtt } from '../helpers/mqtt.js';
 import { spawnBroker } from '../helpers/process.js';
-import { connectStomp, type StompTestClient } from '../helpers/stomp.js';
+import { connectStomp } from '../helpers/stomp.js';
 import { streamUntil } from '../helpers/stream.js';
 import { mountTmpfs } from '../helpers/tmpfs.js';
 

@@ -3,7 +3,6 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import type { IMessage } from '@stomp/stompjs';
 import { spawnBroker, type BrokerProcess } from '../helpers/process.js';
 import { connectStomp } from '../helpers/stomp.js';
 import { drain, streamUntil } from '../helpers/stream.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { connectStomp } from '../helpers/stomp.js';
-import { pulls, startNode, stopAll, until, type NetworkNode } from '../helpers/network.js';
+import { pulls, startNode, stopAll, type NetworkNode } from '../helpers/network.js';
 
 const bodies = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
-import { Broker, type ConsumerHandle, type CoreConnection, type Delivery, type Destination } from '../../src/core/index.js';
+import { Broker, type CoreConnection, type Destination } from '../../src/core/index.js';
 import { PostgresStore } from '../../src/store/index.js';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { connect091 } from '../helpers/amqp091.js';

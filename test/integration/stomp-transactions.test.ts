@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { IMessage } from '@stomp/stompjs';
 import type { StompTestClient } from '../helpers/stomp.js';
 import { stompFixture } from '../helpers/stomp-fixture.js';

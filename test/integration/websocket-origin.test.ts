@@ -4,7 +4,6 @@ import { originAllowed } from '../../src/transport/index.js';
 import { startBroker } from '../helpers/broker.js';
 import { LogLines } from '../helpers/tls.js';
 import { upgradeStatus } from '../helpers/ws.js';
-import { stompSubprotocols } from '../helpers/ws.js';
 
 /** Opens a WebSocket with an Origin header (as a browser would); resolves with the upgrade's outcome. */
 test('the Origin rule: none, the same IP address or localhost and port, a listed origin and * pass; any other page gets 403', () => {
