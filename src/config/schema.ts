@@ -187,6 +187,8 @@ const ldap = z
     /** On an ldap:// URL, upgrade each connection with StartTLS ([RFC 4511] 4.14) before anything is sent. */
     startTls: z.boolean().default(false),
     timeout: milliseconds.min(1).default(5000),
+    /** Logins that talk to the server at once (each on up to two connections); more wait their turn. */
+    concurrentLogins: positiveInt.default(8),
   })
   .strict();
 

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { FerryError } from '../errors.js';
 import type { Authenticator, ConnectRequest, Logger, Principal, SaslExchange, SaslStep, TransportFacts } from '../core/index.js';
+import { ConcurrencyLimit } from './concurrency-limit.js';
 import type { DirectoryUser, UserDirectory } from './directory.js';
 import { LoginDelay } from './login-delay.js';
 import { hashPassword, parsePasswordHash, verifyPassword } from './passwords.js';
@@ -48,8 +49,11 @@ export function isLoopback(address: string): boolean {
 
 const refused = (why: string): FerryError => new FerryError('FERRY_AUTHENTICATION_FAILED', why);
 
-/** How many password checks run at once: each scrypt takes a thread of libuv's pool, which the journal's file writes share. */
-const CONCURRENT_CHECKS = 2;
+/**
+ * How many password hashes are checked at once: each scrypt takes a thread of libuv's pool, which
+ * the journal's file writes share. A directory that asks a server (LDAP) waits outside this limit.
+ */
+const CONCURRENT_HASHES = 2;
 
 /**
  * Who may connect, for every protocol: users and groups from the directories (the users file,
@@ -64,8 +68,7 @@ export class SecurityAuthenticator implements Authenticator {
   private readonly secret = randomBytes(32);
   /** Checked when no directory knows the user, so an unknown name costs what a wrong password does; made on first need. */
   private decoy: Promise<ReturnType<typeof parsePasswordHash>> | undefined;
-  private checking = 0;
-  private readonly queued: (() => void)[] = [];
+  private readonly hashing = new ConcurrencyLimit(CONCURRENT_HASHES);
   /**
    * Refusals because a directory could not answer (LDAP down or slow): no name or password was
    * judged, so they do not count toward the login delay, which would otherwise slow every login from
@@ -165,21 +168,20 @@ export class SecurityAuthenticator implements Authenticator {
   }
 
   private async byPassword(username: string, password: string): Promise<Principal> {
-    await this.slot();
-    try {
-      for (const [index, directory] of this.options.directories.entries()) {
-        const answer = await this.ask(directory.verify(username, password));
-        if (answer === 'wrong-password') throw refused('unknown user or wrong password');
-        if (answer === undefined) continue;
-        if (await this.hiddenBefore(index, answer.name, username)) throw refused('unknown user or wrong password');
-        return this.principalOf(answer);
-      }
+    for (const [index, directory] of this.options.directories.entries()) {
+      const verifying = () => this.ask(directory.verify(username, password));
+      // a hung LDAP server must not hold the turns that users-file logins need to hash
+      const answer = directory.remote === true ? await verifying() : await this.hashing.run(verifying);
+      if (answer === 'wrong-password') throw refused('unknown user or wrong password');
+      if (answer === undefined) continue;
+      if (await this.hiddenBefore(index, answer.name, username)) throw refused('unknown user or wrong password');
+      return this.principalOf(answer);
+    }
+    await this.hashing.run(async () => {
       this.decoy ??= hashPassword(randomBytes(12).toString('base64')).then((h) => parsePasswordHash(h, 'decoy'));
       await verifyPassword(password, await this.decoy);
-      throw refused('unknown user or wrong password');
-    } finally {
-      this.release();
-    }
+    });
+    throw refused('unknown user or wrong password');
   }
 
   private byToken(token: string): Principal {
@@ -302,19 +304,5 @@ export class SecurityAuthenticator implements Authenticator {
       },
     };
     return exchange;
-  }
-
-  private slot(): Promise<void> {
-    if (this.checking < CONCURRENT_CHECKS) {
-      this.checking++;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => this.queued.push(resolve));
-  }
-
-  private release(): void {
-    const next = this.queued.shift();
-    if (next !== undefined) next();
-    else this.checking--;
   }
 }

@@ -20,6 +20,12 @@ export interface UserDirectory {
   /** For logs and errors: `users file /etc/ferry/users.yaml`, `LDAP ldap://...`. */
   readonly description: string;
   /**
+   * True when `verify` asks a server over the network (LDAP) rather than hashing the password on
+   * this machine (the users file): its wait is no work of this machine's, so it takes none of the
+   * authenticator's few hashing turns, and the directory bounds its own connections instead.
+   */
+  readonly remote?: boolean;
+  /**
    * Checks a password. Resolves to the user, or to undefined when this directory does not know the
    * name (the next directory is asked), or to `'wrong-password'` when it knows the name and the
    * password is wrong. Rejects only when the directory cannot answer (LDAP unreachable).

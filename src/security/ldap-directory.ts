@@ -4,6 +4,7 @@ import { Client, InvalidCredentialsError, type Entry } from 'ldapts';
 import type { FerryConfig } from '../config/index.js';
 import type { Logger } from '../core/logger.js';
 import { FerryError, isFerryError } from '../errors.js';
+import { ConcurrencyLimit } from './concurrency-limit.js';
 import type { DirectoryUser, UserDirectory } from './directory.js';
 
 export type LdapConfig = NonNullable<FerryConfig['security']['ldap']>;
@@ -52,6 +53,9 @@ function attributeValues(entry: Entry, attribute: string): string[] {
  */
 export class LdapDirectory implements UserDirectory {
   readonly description: string;
+  readonly remote = true;
+  /** However many clients log in at once, the server sees at most this many logins' connections. */
+  private readonly logins: ConcurrencyLimit;
   private readonly loginAttributes: readonly string[];
   private readonly tlsOptions: { ca: Buffer } | undefined;
 
@@ -61,6 +65,7 @@ export class LdapDirectory implements UserDirectory {
     private readonly logger: Logger,
   ) {
     this.description = `LDAP ${config.url}`;
+    this.logins = new ConcurrencyLimit(config.concurrentLogins);
     this.loginAttributes = loginAttributes(config.userFilter);
     if (this.loginAttributes.length === 0) {
       throw new FerryError('FERRY_CONFIG_INVALID', `security.ldap.userFilter: ${config.userFilter} compares no attribute with the whole login name, as (uid={user}) does; the user's name is taken from that attribute`);
@@ -136,7 +141,11 @@ export class LdapDirectory implements UserDirectory {
    * (down, slow, refusing the search account) rejects with FERRY_AUTHENTICATION_FAILED, which is
    * what the client is told; the cause goes to the log, not to the client.
    */
-  private async answer<T>(operation: string, username: string, work: (search: Client) => Promise<T>): Promise<T> {
+  private answer<T>(operation: string, username: string, work: (search: Client) => Promise<T>): Promise<T> {
+    return this.logins.run(() => this.answerInTurn(operation, username, work));
+  }
+
+  private async answerInTurn<T>(operation: string, username: string, work: (search: Client) => Promise<T>): Promise<T> {
     let search: Client | undefined;
     try {
       search = await this.client();

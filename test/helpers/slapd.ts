@@ -74,6 +74,10 @@ export interface Slapd {
   /** With `tls`: the ldaps:// URL, and the PEM file of the CA that signed the server's certificate. */
   readonly ldapsUrl?: string;
   readonly caFile?: string;
+  /** Freezes the server (SIGSTOP): connections are still accepted by the kernel, and never answered. */
+  pause(): void;
+  /** Lets a paused server carry on (SIGCONT). */
+  resume(): void;
   /** Stops the server and resolves when it has exited. */
   stop(): Promise<void>;
 }
@@ -171,8 +175,18 @@ access to * by * read
     url,
     port: Number(new URL(url).port),
     ...(ldapsUrl === undefined ? {} : { ldapsUrl, caFile: certificates!.ca }),
+    pause() {
+      child.kill('SIGSTOP');
+    },
+    resume() {
+      child.kill('SIGCONT');
+    },
     stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      if (child.exitCode === null && child.signalCode === null) {
+        // a paused server would keep the SIGTERM pending
+        child.kill('SIGCONT');
+        child.kill('SIGTERM');
+      }
       return exited;
     },
   };
