@@ -26,6 +26,8 @@ export interface SecurityAuthenticatorOptions {
   readonly loginDelay: LoginDelay;
   readonly scram?: ScramFactory | undefined;
   readonly logger: Logger;
+  /** Checks a password against the decoy hash; tests count the checks. */
+  readonly verifyPassword?: typeof verifyPassword;
 }
 
 /**
@@ -66,7 +68,10 @@ export class SecurityAuthenticator implements Authenticator {
   private readonly proved = new WeakMap<SaslExchange, Principal>();
   /** The HMAC key that gives unknown users a stable fake SCRAM salt. */
   private readonly secret = randomBytes(32);
-  /** Checked when no directory knows the user, so an unknown name costs what a wrong password does; made on first need. */
+  /**
+   * Checked when no directory knows the user, and after LDAP's refusal of a password, so an unknown
+   * name costs what a wrong password does wherever the user lives; made on first need.
+   */
   private decoy: Promise<ReturnType<typeof parsePasswordHash>> | undefined;
   private readonly hashing = new ConcurrencyLimit(CONCURRENT_HASHES);
   /**
@@ -172,16 +177,25 @@ export class SecurityAuthenticator implements Authenticator {
       const verifying = () => this.ask(directory.verify(username, password));
       // a hung LDAP server must not hold the turns that users-file logins need to hash
       const answer = directory.remote === true ? await verifying() : await this.hashing.run(verifying);
-      if (answer === 'wrong-password') throw refused('unknown user or wrong password');
+      if (answer === 'wrong-password') {
+        // a server's refusal takes a round trip, not a hash: without the decoy it would come far
+        // sooner than an unknown name's, and tell which names the directory knows
+        if (directory.remote === true) await this.checkDecoy(password);
+        throw refused('unknown user or wrong password');
+      }
       if (answer === undefined) continue;
       if (await this.hiddenBefore(index, answer.name, username)) throw refused('unknown user or wrong password');
       return this.principalOf(answer);
     }
-    await this.hashing.run(async () => {
-      this.decoy ??= hashPassword(randomBytes(12).toString('base64')).then((h) => parsePasswordHash(h, 'decoy'));
-      await verifyPassword(password, await this.decoy);
-    });
+    await this.checkDecoy(password);
     throw refused('unknown user or wrong password');
+  }
+
+  private checkDecoy(password: string): Promise<void> {
+    return this.hashing.run(async () => {
+      this.decoy ??= hashPassword(randomBytes(12).toString('base64')).then((h) => parsePasswordHash(h, 'decoy'));
+      await (this.options.verifyPassword ?? verifyPassword)(password, await this.decoy);
+    });
   }
 
   private byToken(token: string): Principal {

@@ -10,6 +10,7 @@ import { isFerryError } from '../../src/errors.js';
 import { SecurityAuthenticator } from '../../src/security/authenticator.js';
 import { escapeFilterValue, LdapDirectory, type LdapConfig } from '../../src/security/ldap-directory.js';
 import { LoginDelay } from '../../src/security/login-delay.js';
+import { verifyPassword } from '../../src/security/passwords.js';
 import { UsersFileDirectory } from '../../src/security/users-file.js';
 import { connectAmqp } from '../helpers/amqp.js';
 import { startBroker } from '../helpers/broker.js';
@@ -286,6 +287,41 @@ test('logins refused because LDAP cannot be reached do not count toward the fail
 
     assert.equal(await code('alice', 'wrong'), 'FERRY_AUTHENTICATION_FAILED');
     assert.equal(loginDelay.delayOf('127.0.0.1'), 200, 'a wrong password counts');
+  } finally {
+    await broker.stop();
+    usersFile.close();
+  }
+});
+
+test('with LDAP, a wrong password for an LDAP user is refused after the same password hash as an unknown name, so the refusal takes as long', { skip: missing }, async () => {
+  const decoyChecks: string[] = [];
+  const usersFile = new UsersFileDirectory(await writeUsers(mkdtempSync(join(tmpdir(), 'ferry-users-')), { admin: { password: 'file-admin' } }), silentLogger, { watch: false });
+  const authenticator = new SecurityAuthenticator({
+    directories: [usersFile, new LdapDirectory(ldapConfig({ url: slapd!.url, ...searchAccount, ...bases }), silentLogger)],
+    loginDelay: new LoginDelay({ initial: 0, max: 0, forgetAfter: 0 }),
+    logger: silentLogger,
+    verifyPassword: (password, hash) => {
+      decoyChecks.push(password);
+      return verifyPassword(password, hash);
+    },
+  });
+  const broker = await startBroker({}, { authenticator });
+  /** The answer to one STOMP login, and the decoy checks made for it. */
+  const attempt = async (login: string, passcode: string): Promise<{ answer: string | undefined; decoys: string[] }> => {
+    decoyChecks.length = 0;
+    const raw = await RawStompClient.open(broker.stompPort);
+    await raw.send('CONNECT', { 'accept-version': '1.2', host: 'localhost', login, passcode });
+    const frame = await raw.nextFrame();
+    raw.socket.destroy();
+    return { answer: frame.command === 'CONNECTED' ? 'CONNECTED' : frame.headers.get('code'), decoys: [...decoyChecks] };
+  };
+  try {
+    const refused = 'FERRY_AUTHENTICATION_FAILED';
+    assert.deepEqual(await attempt('nobody', 'guess-1'), { answer: refused, decoys: ['guess-1'] }, 'an unknown name');
+    assert.deepEqual(await attempt('bob', 'guess-2'), { answer: refused, decoys: ['guess-2'] }, 'an LDAP user with a wrong password');
+    assert.deepEqual(await attempt('BOB', ''), { answer: refused, decoys: [''] }, 'an LDAP user with an empty password');
+    assert.deepEqual(await attempt('bob', 'bob-secret'), { answer: 'CONNECTED', decoys: [] });
+    assert.deepEqual(await attempt('admin', 'guess-3'), { answer: refused, decoys: [] }, 'the users file hashes the password itself');
   } finally {
     await broker.stop();
     usersFile.close();
