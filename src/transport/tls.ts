@@ -30,8 +30,8 @@ const SETTLE_MS = 100;
 
 /**
  * The certificate every TLS listener presents, read from its files and read again when they change.
- * A new pair that does not load (unreadable, not PEM, key not matching) leaves the old one in
- * place with a warning; connections already open keep the context they were made with.
+ * New files that do not load (unreadable, not PEM, key not matching, a CA file without a
+ * certificate) leave the old ones in place with a warning; connections already open keep the context they were made with.
  */
 export class TlsCertificates {
   private options: SecureContextOptions;
@@ -83,7 +83,7 @@ export class TlsCertificates {
       this.logger.info({ event: 'tls.reloaded', cert: this.files.cert }, 'TLS certificate reloaded');
       outcome = { ok: true };
     } catch (err) {
-      this.logger.warn({ event: 'tls.reload-failed', cert: this.files.cert, key: this.files.key, reason: (err as Error).message }, 'new TLS certificate does not load; keeping the old one');
+      this.logger.warn({ event: 'tls.reload-failed', cert: this.files.cert, key: this.files.key, ca: this.files.ca, reason: (err as Error).message }, 'new TLS files do not load; keeping the old ones');
       outcome = { ok: false, error: err as Error };
     }
     for (const listener of this.reloadListeners) listener(outcome);
@@ -100,7 +100,7 @@ export class TlsCertificates {
     const options: SecureContextOptions = {
       cert: readFileSync(this.files.cert),
       key: readFileSync(this.files.key),
-      ...(this.files.ca === undefined ? {} : { ca: readFileSync(this.files.ca) }),
+      ...(this.files.ca === undefined ? {} : { ca: authorities(this.files.ca) }),
     };
     // builds the context once here so a key that does not match its certificate fails now, not at the next handshake
     createSecureContext(options);
@@ -138,6 +138,30 @@ export class TlsCertificates {
     this.settle = setTimeout(() => this.reload(), SETTLE_MS);
     this.settle.unref();
   }
+}
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[^]*?-----END CERTIFICATE-----/g;
+
+/**
+ * The CA file's certificates. Node takes a file in which it finds none (empty, truncated, a key)
+ * without a word and then verifies no client certificate at all, so certificate logins would stop
+ * with nothing said: such a file does not load, as a bad certificate does not.
+ */
+function authorities(path: string): Buffer {
+  const pem = readFileSync(path);
+  const text = pem.toString('latin1');
+  const blocks = text.match(PEM_CERTIFICATE) ?? [];
+  const begun = text.split('-----BEGIN CERTIFICATE-----').length - 1;
+  if (begun === 0) throw new Error(`the ca file ${path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
+  if (blocks.length !== begun) throw new Error(`the ca file ${path} has a certificate without its END line`);
+  for (const [index, block] of blocks.entries()) {
+    try {
+      new X509Certificate(block);
+    } catch (err) {
+      throw new Error(`certificate ${index + 1} of the ca file ${path} does not parse: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  return pem;
 }
 
 /**

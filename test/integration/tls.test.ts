@@ -227,6 +227,40 @@ describe('certificate reload', () => {
     assert.equal(await fingerprint(), renewedPrint);
     await connected.disconnect();
   });
+
+  test('a CA file that holds no certificate does not load: the old authorities stay, and client certificates still verify', async () => {
+    const tls = broker.server.tls;
+    assert.ok(tls !== undefined);
+    const outcome = (wanted: boolean) => new Promise<{ ok: boolean }>((resolve) => tls.onReload((o) => o.ok === wanted && resolve(o)));
+    // a good pair in service first, whatever the test before left behind
+    const good = outcome(true);
+    const pair = await renewedServerPair(certs);
+    copyFileSync(pair.key, join(certs.dir, 'server-key.pem.new'));
+    renameSync(join(certs.dir, 'server-key.pem.new'), certs.serverKey);
+    copyFileSync(pair.cert, join(certs.dir, 'server.pem.new'));
+    renameSync(join(certs.dir, 'server.pem.new'), certs.serverCert);
+    await within(5000, 'the reload of a good pair', good);
+
+    const authorities = certs.pem(certs.ca);
+    const broken: [string, Buffer][] = [
+      ['truncated', authorities.subarray(0, 300)],
+      ['garbage', Buffer.from('not a certificate\n')],
+      ['empty', Buffer.alloc(0)],
+      ['a key', certs.pem(certs.admin.key)],
+    ];
+    for (const [what, content] of broken) {
+      const failed = outcome(false);
+      const warned = logs.lines.length;
+      writeFileSync(join(certs.dir, 'ca.pem.new'), content);
+      renameSync(join(certs.dir, 'ca.pem.new'), certs.ca);
+      await within(5000, `the failed reload of a CA file that is ${what}`, failed);
+      await within(5000, 'a warning', logs.waitFor((l) => logs.lines.indexOf(l) >= warned && l['event'] === 'tls.reload-failed' && l['level'] === 40 && l['ca'] === certs.ca));
+      const admin = await connectStomp(ports.stomp, { tls: { ...asAdmin(), ca: authorities } });
+      assert.deepEqual(authenticator.last('stomp').transport.peerCertificate, expectedAdmin(), `the admin's certificate still verifies after a CA file that is ${what}`);
+      await admin.disconnect();
+    }
+    writeFileSync(certs.ca, authorities);
+  });
 });
 
 /** A key pair and a certificate signed by no one the broker trusts. */

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -7,6 +7,7 @@ import { startOverrides } from '../../src/cli/start.js';
 import { loadConfig } from '../../src/config/index.js';
 import { protocolModules } from '../../src/protocols/registry.js';
 import { runFerry } from '../helpers/process.js';
+import { makeCertificates } from '../helpers/tls.js';
 
 test('each protocol names its TLS port, and its TLS listener is off by default on that port', () => {
   const config = loadConfig(undefined);
@@ -78,4 +79,26 @@ test('ferry start exits 78 with one line for a TLS listener without a certificat
   assert.equal(broken.code, 78);
   assert.equal(broken.stderr.trim().split('\n').length, 1, broken.stderr);
   assert.match(broken.stderr, /tls: the certificate .*server\.pem/);
+});
+
+test('ferry start exits 78 with one line naming the file for a tls.ca that holds no certificate', async () => {
+  const certs = makeCertificates();
+  const authorities = readFileSync(certs.ca);
+  const cases: [string, Buffer][] = [
+    ['truncated', authorities.subarray(0, 300)],
+    ['garbage', Buffer.from('not a certificate\n')],
+    ['empty', Buffer.alloc(0)],
+    ['a key', readFileSync(certs.serverKey)],
+    ['a good certificate and a truncated one', Buffer.concat([authorities, authorities.subarray(0, 300)])],
+  ];
+  for (const [what, content] of cases) {
+    const ca = join(certs.dir, 'bad-ca.pem');
+    writeFileSync(ca, content);
+    const file = join(certs.dir, 'ferry.yaml');
+    writeFileSync(file, `tls:\n  cert: ${certs.serverCert}\n  key: ${certs.serverKey}\n  ca: ${ca}\n`);
+    const run = await runFerry(['start', '--config', file, '--data', join(certs.dir, 'data'), '--stomp-tls-port', '0', '--stomp-port', 'off', '--amqp-port', 'off', '--mqtt-port', 'off', '--ws-port', 'off', '--http-port', 'off']);
+    assert.equal(run.code, 78, `${what}: ${run.stderr}`);
+    assert.equal(run.stderr.trim().split('\n').length, 1, run.stderr);
+    assert.match(run.stderr, /bad-ca\.pem/, what);
+  }
 });
