@@ -139,7 +139,8 @@ export class LdapDirectory implements UserDirectory {
   /**
    * Runs one question with a connection bound as the search account. A server that cannot answer
    * (down, slow, refusing the search account) rejects with FERRY_AUTHENTICATION_FAILED, which is
-   * what the client is told; the cause goes to the log, not to the client.
+   * what the client is told; the cause and the server's URL go to the log, not to the client, whom
+   * they would tell where the network's directory lives.
    */
   private answer<T>(operation: string, username: string, work: (search: Client) => Promise<T>): Promise<T> {
     return this.logins.run(() => this.answerInTurn(operation, username, work));
@@ -155,7 +156,7 @@ export class LdapDirectory implements UserDirectory {
       if (isFerryError(err)) throw err;
       const cause = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
       this.logger.warn({ event: 'security.ldap-unavailable', url: this.config.url, operation, user: username, err: cause }, 'the LDAP server did not answer; the login is refused');
-      throw new FerryError('FERRY_AUTHENTICATION_FAILED', `the user directory (${this.description}) cannot be reached`, { cause: err });
+      throw new FerryError('FERRY_AUTHENTICATION_FAILED', 'the user directory cannot be reached', { cause: err });
     } finally {
       await search?.unbind().catch(() => undefined);
     }
@@ -173,7 +174,7 @@ export class LdapDirectory implements UserDirectory {
     if (searchEntries.length > 1) {
       // two entries for one login name: either could be the user, so neither is
       this.logger.warn({ event: 'security.ldap-ambiguous-user', url: this.config.url, user: username, entries: searchEntries.length }, 'more than one LDAP entry matches the login name; the login is refused');
-      throw new FerryError('FERRY_AUTHENTICATION_FAILED', `more than one entry in ${this.description} matches the user`);
+      throw new FerryError('FERRY_AUTHENTICATION_FAILED', 'more than one entry in the user directory matches the user');
     }
     const entry = searchEntries[0]!;
     const values = this.loginAttributes.map((a) => attributeValues(entry, a)).find((v) => v.length > 0) ?? [];
@@ -181,7 +182,7 @@ export class LdapDirectory implements UserDirectory {
     const name = values.find((v) => matchingForm(v) === matchingForm(username)) ?? values[0];
     if (name === undefined) {
       this.logger.warn({ event: 'security.ldap-unnamed-user', url: this.config.url, user: username, dn: entry.dn, attributes: this.loginAttributes }, 'the LDAP entry of the login name has no readable name attribute; the login is refused');
-      throw new FerryError('FERRY_AUTHENTICATION_FAILED', `the entry in ${this.description} that matches the user has no ${this.loginAttributes.join(' or ')}`);
+      throw new FerryError('FERRY_AUTHENTICATION_FAILED', `the entry in the user directory that matches the user has no ${this.loginAttributes.join(' or ')}`);
     }
     return { dn: entry.dn, name };
   }
