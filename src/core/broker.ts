@@ -447,7 +447,9 @@ export class Broker implements BrokerAccess, ConnectionHost {
         this.parts.duplicates.remember(key, duplicateId, this.policyFor(message.destination).duplicateWindow, message.persistent, storeTx, message.timestamp);
       }
       if (asksToRetain(message)) this.parts.retained.set(message, storeTx);
-      this.routeOrSchedule(message, storeTx, touched);
+      const held = tx.published.get(message);
+      if (held !== undefined) this.declarations.deliverHeld(held, storeTx, touched);
+      else this.routeOrSchedule(message, storeTx, touched);
     }
     if (storeTx !== undefined) this.store.commit(storeTx);
     // dispatch only after the commit record, so an auto-acknowledged delete never precedes its add
@@ -459,7 +461,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
   /** What it consumed goes back in flight to a consumer whose client redelivers it itself (`DeliverySink.reinstated`), or to its queue. */
   rollback(tx: Transaction): void {
     giveBackToQueues(tx.returnToKeepers());
-    tx.sends.length = 0;
+    tx.dropSends();
   }
 
   subscribe(connection: CoreConnection, options: SubscribeOptions, delivered: { count(): void } = connection.traffic.out, replaces?: Consumer): Consumer | WildcardQueueConsumer {

@@ -636,37 +636,6 @@ describe('publisher confirms', () => {
   });
 });
 
-describe('transactions', () => {
-  /** tx.select, tx.commit and tx.rollback through amqplib's channel rpc, which its typings leave out. */
-  const tx = (ch: Channel, method: 'select' | 'commit' | 'rollback'): Promise<unknown> => {
-    const id = { select: 10, commit: 20, rollback: 30 }[method];
-    return (ch as unknown as { rpc(method: number, fields: object, expect: number): Promise<unknown> }).rpc((90 << 16) | id, {}, (90 << 16) | (id + 1));
-  };
-
-  test('an unroutable mandatory publish in a transaction comes back at the commit, never for a rollback', async () => {
-    const ch = await fixture.conn().createChannel();
-    const q = unique('tx');
-    await ch.assertQueue(q);
-    const returned: string[] = [];
-    ch.on('return', (m: { fields: { replyCode: number }; content: Buffer }) => returned.push(`${m.fields.replyCode} ${m.content.toString()}`));
-    await tx(ch, 'select');
-    ch.publish('', unique('tx.nowhere'), Buffer.from('rolled back'), { mandatory: true });
-    // a round trip on the channel: a return sent for the publish would have come before its answer
-    await ch.checkQueue(q);
-    await tx(ch, 'rollback');
-    await ch.checkQueue(q);
-    assert.deepEqual(returned, []);
-    ch.publish('', unique('tx.nowhere'), Buffer.from('committed'), { mandatory: true });
-    ch.sendToQueue(q, Buffer.from('routed'), { mandatory: true });
-    await ch.checkQueue(q);
-    assert.deepEqual(returned, []);
-    await tx(ch, 'commit');
-    assert.deepEqual(returned, ['312 committed']);
-    assert.equal((await ch.checkQueue(q)).messageCount, 1);
-    await ch.close();
-  });
-});
-
 describe('properties', () => {
   test('every property and typed headers come through to a 0-9-1 consumer as sent', async () => {
     const ch = await fixture.conn().createChannel();
