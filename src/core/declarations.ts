@@ -454,7 +454,8 @@ export class Declarations implements DeclarationHost {
   /**
    * A publish held in a transaction, at its commit: to the queues it was routed to when published,
    * as RabbitMQ delivers it, each found again by its name, so one deleted and declared again since
-   * gets it and one gone does not.
+   * gets it and one gone does not. A full reject-publish queue refuses it, as it would refuse the
+   * publish, and says so in `held.refused`, which fails the commit in RabbitMQ's terms.
    */
   deliverHeld(held: HeldPublish, storeTx: number | undefined, touched: Set<MessageQueue>): void {
     const live: RouteTarget[] = [];
@@ -467,7 +468,10 @@ export class Declarations implements DeclarationHost {
       }
     }
     held.routed = live.length;
-    this.env.place(live, storeTx, touched);
+    const refusing = live.filter(([queue, message]) => queue.refuses(message));
+    held.refused = refusing.length > 0;
+    for (const [queue, message] of refusing) if (queue.declared?.spec.arguments.overflow === 'reject-publish-dlx') this.deadLetterRefused(queue, message);
+    this.env.place(held.refused ? live.filter((target) => !refusing.includes(target)) : live, storeTx, touched);
   }
 
   /** Queues bound to `amq.topic` whose pattern matches a core topic that `message` was sent to. */

@@ -108,10 +108,16 @@ export interface PublishResult {
 /** What the commit of a transaction did with a publish it held. */
 export interface CommittedPublish {
   /**
-   * How many of the queues it was routed to when published still existed at the commit, and got
-   * it: 0 means it reached none, and a mandatory publish is returned then, as RabbitMQ does.
+   * How many of the queues it was routed to when published still existed at the commit, a full one
+   * that refused it included: 0 means it reached none, and a mandatory publish is returned then, as
+   * RabbitMQ does.
    */
   readonly routed: number;
+  /**
+   * True when a full queue (`overflow: 'reject-publish'` or `'reject-publish-dlx'`) refused it at
+   * the commit: the other queues still got it, and RabbitMQ fails the commit.
+   */
+  readonly refused: boolean;
 }
 
 export interface PublishOptions {

@@ -16,6 +16,7 @@ export interface DeliveryKeeper {
  */
 export class HeldPublish implements CommittedPublish {
   routed = 0;
+  refused = false;
 
   constructor(readonly targets: readonly RouteTarget[]) {}
 }

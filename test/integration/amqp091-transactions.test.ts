@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Channel } from 'amqplib';
 import { amqp091Fixture } from '../helpers/amqp091-fixture.js';
+import { channelError } from '../helpers/amqp091.js';
 
 const fixture = amqp091Fixture('x091');
 const unique = fixture.unique;
@@ -78,6 +79,30 @@ describe('transactions', () => {
     assert.deepEqual(await bodies(admin, boundLater), []);
     assert.deepEqual(await bodies(admin, redeclared), ['four']);
     await ch.close();
+    await admin.close();
+  });
+
+  test('a commit that a full reject-publish queue refused some of fails with 406 partial tx completion, as RabbitMQ\'s; what the queues took stays', async () => {
+    const ch = await fixture.conn().createChannel();
+    const admin = await fixture.conn().createChannel();
+    const [full, fullDlx, dlq, free] = ['full', 'full-dlx', 'dlq', 'free'].map((name) => unique(name)) as [string, string, string, string];
+    await admin.assertQueue(full, { maxLength: 1, arguments: { 'x-overflow': 'reject-publish' } });
+    await admin.assertQueue(fullDlx, { maxLength: 1, deadLetterExchange: '', deadLetterRoutingKey: dlq, arguments: { 'x-overflow': 'reject-publish-dlx' } });
+    await admin.assertQueue(dlq);
+    await admin.assertQueue(free);
+    await tx(ch, 'select');
+    for (const body of ['r0', 'r1', 'r2']) ch.sendToQueue(full, Buffer.from(body));
+    for (const body of ['d0', 'd1']) ch.sendToQueue(fullDlx, Buffer.from(body));
+    ch.sendToQueue(free, Buffer.from('free'));
+    const failed = channelError(ch);
+    await assert.rejects(tx(ch, 'commit'));
+    const err = await failed;
+    assert.equal(err.code, 406);
+    assert.match(err.message, /PRECONDITION_FAILED - partial tx completion/);
+    assert.deepEqual(await bodies(admin, full), ['r0']);
+    assert.deepEqual(await bodies(admin, fullDlx), ['d0']);
+    assert.deepEqual(await bodies(admin, dlq), ['d1']);
+    assert.deepEqual(await bodies(admin, free), ['free']);
     await admin.close();
   });
 });

@@ -76,6 +76,8 @@ export class Amqp091Channel {
    * never when it rolls back or is abandoned.
    */
   private txMandatory: { readonly incoming: Incoming; readonly body: Buffer; readonly committed: CommittedPublish }[] = [];
+  /** Every publish of the transaction: one a full reject-publish queue refused at the commit fails the commit. */
+  private txPublished: CommittedPublish[] = [];
   flowActive = true;
 
   constructor(
@@ -254,6 +256,7 @@ export class Amqp091Channel {
 
   private beginTx(): void {
     this.txMandatory = [];
+    this.txPublished = [];
     this.txId = `amqp091:${this.id}:${++this.txCount}`;
     this.core.begin(this.txId);
   }
@@ -263,7 +266,10 @@ export class Amqp091Channel {
     const durable = this.core.commit(txId);
     for (const { incoming, body, committed } of this.txMandatory) if (committed.routed === 0) this.returnMessage(incoming, body);
     this.host.holdPublishers(this.core.roomAfterCommit);
+    const refused = this.txPublished.some((committed) => committed.refused);
     this.beginTx();
+    // RabbitMQ's answer when a queue refused some of it: what the other queues took stays
+    if (refused) throw new Amqp091Error('FERRY_PRECONDITION_FAILED', Reply.preconditionFailed, 'partial tx completion');
     if (durable === null) return this.send('tx.commit-ok', {});
     durable.then(
       () => {
@@ -324,10 +330,10 @@ export class Amqp091Channel {
     const options = temporaryQueue === undefined ? (incoming.mandatory ? MANDATORY : undefined) : { mandatory: incoming.mandatory, temporaryQueue };
     const result = this.coreSession.publish(incoming.exchange, incoming.routingKey, init, this.txId, options);
     this.host.holdPublishers(this.coreSession.roomAfterSend);
-    if (incoming.mandatory) {
-      if (result.committed !== undefined) this.txMandatory.push({ incoming, body, committed: result.committed });
-      else if (result.routed === 0) this.returnMessage(incoming, body);
-    }
+    if (result.committed !== undefined) {
+      this.txPublished.push(result.committed);
+      if (incoming.mandatory) this.txMandatory.push({ incoming, body, committed: result.committed });
+    } else if (incoming.mandatory && result.routed === 0) this.returnMessage(incoming, body);
     if (seq === 0) return;
     const confirm: Confirm = { tag: seq, state: 'pending' };
     this.confirms.push(confirm);
@@ -409,6 +415,7 @@ export class Amqp091Channel {
     }
     this.txId = undefined;
     this.txMandatory = [];
+    this.txPublished = [];
     this.session?.close();
     this.session = undefined;
   }
