@@ -529,7 +529,8 @@ export class Broker implements BrokerAccess, ConnectionHost {
   /** Refuses a consumer on `queue` that another connection's exclusive queue, a sole consumer or the limits do not allow. */
   private admitToQueue(connection: CoreConnection, queue: MessageQueue, soleConsumer: boolean): void {
     if (queue.declared !== undefined) this.declarations.checkOwner(queue, connection);
-    if (queue.soleConsumer !== undefined || (soleConsumer && queue.consumerCount > 0)) {
+    // a single-active-consumer queue chooses its active consumer itself: none may claim it, as in RabbitMQ
+    if (queue.soleConsumer !== undefined || (soleConsumer && (queue.consumerCount > 0 || queue.declared?.spec.arguments.singleActiveConsumer === true))) {
       throw new FerryError('FERRY_QUEUE_IN_USE', `queue "${queue.name}" is in exclusive use`);
     }
     this.limits.checkConsumers(queue.consumerCount, { kind: 'queue', name: queue.name }, connection.principal);

@@ -333,6 +333,17 @@ describe('queue arguments', () => {
     await ch.close();
   });
 
+  test('an exclusive consume of an x-single-active-consumer queue is 403 ACCESS_REFUSED, as RabbitMQ refuses it', async () => {
+    const ch = await fixture.conn().createChannel();
+    const q = unique('sac-exclusive');
+    await ch.assertQueue(q, { arguments: { 'x-single-active-consumer': true } });
+    const failed = channelError(ch);
+    await assert.rejects(ch.consume(q, () => undefined, { exclusive: true }));
+    const err = await failed;
+    assert.equal(err.code, 403);
+    assert.match(err.message, /ACCESS_REFUSED .*in exclusive use/);
+  });
+
   test('an alternate exchange takes what its exchange cannot route', async () => {
     const ch = await fixture.conn().createChannel();
     const ae = unique('ae');
