@@ -141,8 +141,8 @@ export interface SubscribeOptions {
   readonly exclusive?: boolean | undefined;
   /**
    * On a queue: this consumer must be its only one (AMQP 0-9-1's exclusive consume). Refused with
-   * FERRY_QUEUE_IN_USE when the queue has consumers; while it is open, any other consumer of the
-   * queue is refused the same way.
+   * FERRY_QUEUE_IN_USE when the queue has consumers or is a single-active-consumer one; while it is
+   * open, any other consumer of the queue is refused the same way.
    */
   readonly soleConsumer?: boolean | undefined;
   /**

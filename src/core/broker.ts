@@ -447,7 +447,9 @@ export class Broker implements BrokerAccess, ConnectionHost {
         this.parts.duplicates.remember(key, duplicateId, this.policyFor(message.destination).duplicateWindow, message.persistent, storeTx, message.timestamp);
       }
       if (asksToRetain(message)) this.parts.retained.set(message, storeTx);
-      this.routeOrSchedule(message, storeTx, touched);
+      const held = tx.published.get(message);
+      if (held !== undefined) this.declarations.deliverHeld(held, storeTx, touched);
+      else this.routeOrSchedule(message, storeTx, touched);
     }
     if (storeTx !== undefined) this.store.commit(storeTx);
     // dispatch only after the commit record, so an auto-acknowledged delete never precedes its add
@@ -459,7 +461,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
   /** What it consumed goes back in flight to a consumer whose client redelivers it itself (`DeliverySink.reinstated`), or to its queue. */
   rollback(tx: Transaction): void {
     giveBackToQueues(tx.returnToKeepers());
-    tx.sends.length = 0;
+    tx.dropSends();
   }
 
   subscribe(connection: CoreConnection, options: SubscribeOptions, delivered: { count(): void } = connection.traffic.out, replaces?: Consumer): Consumer | WildcardQueueConsumer {
@@ -527,7 +529,8 @@ export class Broker implements BrokerAccess, ConnectionHost {
   /** Refuses a consumer on `queue` that another connection's exclusive queue, a sole consumer or the limits do not allow. */
   private admitToQueue(connection: CoreConnection, queue: MessageQueue, soleConsumer: boolean): void {
     if (queue.declared !== undefined) this.declarations.checkOwner(queue, connection);
-    if (queue.soleConsumer !== undefined || (soleConsumer && queue.consumerCount > 0)) {
+    // a single-active-consumer queue chooses its active consumer itself: none may claim it, as in RabbitMQ
+    if (queue.soleConsumer !== undefined || (soleConsumer && (queue.consumerCount > 0 || queue.declared?.spec.arguments.singleActiveConsumer === true))) {
       throw new FerryError('FERRY_QUEUE_IN_USE', `queue "${queue.name}" is in exclusive use`);
     }
     this.limits.checkConsumers(queue.consumerCount, { kind: 'queue', name: queue.name }, connection.principal);

@@ -623,7 +623,7 @@ export class CoreSession {
    * Publishes a message to an exchange (`''`: the default exchange, which routes to the queue the
    * key names). The message lands, one shared message, in every queue its bindings reach, following
    * exchange-to-exchange bindings (each queue once) and alternate exchanges. In transaction `txId` it
-   * is held until commit and `routed` is what it would reach now. An unknown exchange is
+   * is routed now and held until the commit delivers it to those queues (`committed`). An unknown exchange is
    * FERRY_DESTINATION_NOT_FOUND; an internal one FERRY_NAME_RESERVED.
    */
   publish(exchange: string, routingKey: string, init: PublishInit, txId?: string, options?: PublishOptions): PublishResult {

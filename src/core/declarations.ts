@@ -15,7 +15,7 @@ import { firstUseSpec, sameQueueSpec, validateQueueArguments, type DeclaredQueue
 import type { QueueEntry, StoredMessage } from './queue-entry.js';
 import { RecordType, encodeBinding, encodeExchange, encodeQueue } from './records.js';
 import type { TimerQueue } from './timers.js';
-import type { Transaction } from './transaction.js';
+import type { HeldPublish, Transaction } from './transaction.js';
 
 /** What the exchanges and declared queues need of the broker around them. */
 export interface DeclarationsEnv {
@@ -375,10 +375,7 @@ export class Declarations implements DeclarationHost {
     for (const key of senderKeys(message)) this.authorizeRouting(connection.principal, name, key);
     const targets: RouteTarget[] = [];
     this.targetsOf(message, targets);
-    if (tx !== undefined) {
-      tx.holdSend(message);
-      return { routed: targets.length, refused: false, durable: null };
-    }
+    if (tx !== undefined) return { routed: targets.length, refused: false, durable: null, committed: tx.holdPublish(message, targets) };
     // a persistent message while the store takes none (a full disk, the watermark) is refused whole,
     // as Broker.send refuses it: a confirm channel hears basic.nack
     if (message.persistent && this.env.store.writeRefusal?.() !== undefined) return { routed: targets.length, refused: true, durable: null };
@@ -423,8 +420,7 @@ export class Declarations implements DeclarationHost {
   targetsOf(message: Message, into: RouteTarget[]): void {
     const exchange = this.exchanges.get(message.exchange!);
     if (exchange === undefined) return;
-    // the key stands for a temporary queue (PublishOptions.temporaryQueue), which the message names,
-    // so a commit routes it as the publish would have
+    // the key stands for a temporary queue (PublishOptions.temporaryQueue), which the message names
     if (exchange.name === '' && message.destination.temporary === true) {
       const queue = this.env.queues.get(message.destination.name);
       if (queue !== undefined && this.env.isTemporary(message.destination)) into.push([queue, message]);
@@ -453,6 +449,29 @@ export class Declarations implements DeclarationHost {
     for (const queue of queues) into.push([queue, message]);
     // a publish to amq.topic is also a send to the core topic its key names, as RabbitMQ's STOMP and MQTT plugins see it
     if (exchange === this.amqTopic && isTopicName(message.routingKey ?? '')) this.env.topicTargets(message, message.routingKey!, into);
+  }
+
+  /**
+   * A publish held in a transaction, at its commit: to the queues it was routed to when published,
+   * as RabbitMQ delivers it, each found again by its name, so one deleted and declared again since
+   * gets it and one gone does not. A full reject-publish queue refuses it, as it would refuse the
+   * publish, and says so in `held.refused`, which fails the commit in RabbitMQ's terms.
+   */
+  deliverHeld(held: HeldPublish, storeTx: number | undefined, touched: Set<MessageQueue>): void {
+    const live: RouteTarget[] = [];
+    for (const target of held.targets) {
+      const [queue, message] = target;
+      if (!queue.isDestroyed) live.push(target);
+      else if (queue.kind === 'queue') {
+        const again = this.env.queues.get(queue.name);
+        if (again !== undefined) live.push([again, message]);
+      }
+    }
+    held.routed = live.length;
+    const refusing = live.filter(([queue, message]) => queue.refuses(message));
+    held.refused = refusing.length > 0;
+    for (const [queue, message] of refusing) if (queue.declared?.spec.arguments.overflow === 'reject-publish-dlx') this.deadLetterRefused(queue, message);
+    this.env.place(held.refused ? live.filter((target) => !refusing.includes(target)) : live, storeTx, touched);
   }
 
   /** Queues bound to `amq.topic` whose pattern matches a core topic that `message` was sent to. */

@@ -98,6 +98,26 @@ export interface PublishResult {
   readonly refused: boolean;
   /** Resolves when the message is durable in every queue that keeps it; null when nothing was written. */
   readonly durable: Promise<void> | null;
+  /**
+   * In a transaction: what its commit did with it, to read once the commit is made. Until then
+   * `routed` is how many queues the publish was routed to, which the commit delivers to.
+   */
+  readonly committed?: CommittedPublish | undefined;
+}
+
+/** What the commit of a transaction did with a publish it held. */
+export interface CommittedPublish {
+  /**
+   * How many of the queues it was routed to when published still existed at the commit, a full one
+   * that refused it included: 0 means it reached none, and a mandatory publish is returned then, as
+   * RabbitMQ does.
+   */
+  readonly routed: number;
+  /**
+   * True when a full queue (`overflow: 'reject-publish'` or `'reject-publish-dlx'`) refused it at
+   * the commit: the other queues still got it, and RabbitMQ fails the commit.
+   */
+  readonly refused: boolean;
 }
 
 export interface PublishOptions {

@@ -22,7 +22,7 @@ export type {
 export { allowEveryone, DEFAULT_SASL_MECHANISMS } from './access.js';
 export type { BrokerAccess } from './broker-access.js';
 export type { CoreConnection, CoreSession, SendOptions } from './connection.js';
-export type { BindingSpec, ExchangeSpec, ExchangeType, HeadersMatch, PublishOptions, PublishResult } from './exchanges.js';
+export type { BindingSpec, CommittedPublish, ExchangeSpec, ExchangeType, HeadersMatch, PublishOptions, PublishResult } from './exchanges.js';
 export { DEFAULT_EXCHANGES } from './exchanges.js';
 export type { DeleteQueueOptions, QueueArguments, QueueDeclared, QueueSpec } from './queue-arguments.js';
 export type { CompositeDestination, VirtualTopicOptions } from './destinations.js';

@@ -40,7 +40,7 @@ export class Router {
    */
   targetsOf(message: Message, destination: Destination, into: RouteTarget[], depth: number): void {
     if (depth > 8) throw new FerryError('FERRY_DESTINATION_INVALID', `composite destinations nest too deep at "${destination.name}"`);
-    // published to an exchange (held in a transaction, or dead-lettered): its bindings decide
+    // published to an exchange (a prepared transaction's send, a dead letter): its bindings decide
     if (depth === 0 && message.exchange !== undefined) return this.parts.declarations.targetsOf(message, into);
     const forward = (to: Destination): void => {
       const copy = copyMessage(message, { destination: to, originalDestination: message.originalDestination ?? message.destination });

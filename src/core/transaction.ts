@@ -1,4 +1,6 @@
+import type { CommittedPublish } from './exchanges.js';
 import type { Message } from './message.js';
+import type { RouteTarget } from './overlap.js';
 import type { QueueEntry } from './queue-entry.js';
 
 /** A consumer that takes back, still in flight to it, a delivery of its that a transaction acknowledged and then rolled back. */
@@ -8,11 +10,25 @@ export interface DeliveryKeeper {
 }
 
 /**
+ * A message published to an exchange in a transaction. It is routed when published, as RabbitMQ
+ * routes it: its commit delivers it to the queues chosen then, whatever the bindings are by then,
+ * and says here what became of it.
+ */
+export class HeldPublish implements CommittedPublish {
+  routed = 0;
+  refused = false;
+
+  constructor(readonly targets: readonly RouteTarget[]) {}
+}
+
+/**
  * A local transaction: sends are held until commit; acknowledged and rejected deliveries are held
  * out of their queues until commit applies them or rollback returns them as redelivered.
  */
 export class Transaction {
   readonly sends: Message[] = [];
+  /** The sends published to an exchange, with the queues each was routed to then. */
+  readonly published = new Map<Message, HeldPublish>();
   readonly acknowledged: QueueEntry[] = [];
   readonly rejected: QueueEntry[] = [];
   /** Why the client rejected each (its `dlqDeliveryFailureCause` in the dead-letter queue). */
@@ -24,6 +40,19 @@ export class Transaction {
 
   holdSend(message: Message): void {
     this.sends.push(message);
+  }
+
+  holdPublish(message: Message, targets: readonly RouteTarget[]): HeldPublish {
+    const held = new HeldPublish(targets);
+    this.sends.push(message);
+    this.published.set(message, held);
+    return held;
+  }
+
+  /** Rolling back: the held sends are dropped. */
+  dropSends(): void {
+    this.sends.length = 0;
+    this.published.clear();
   }
 
   holdAcknowledged(entry: QueueEntry, keeper?: DeliveryKeeper): void {

@@ -333,6 +333,17 @@ describe('queue arguments', () => {
     await ch.close();
   });
 
+  test('an exclusive consume of an x-single-active-consumer queue is 403 ACCESS_REFUSED, as RabbitMQ refuses it', async () => {
+    const ch = await fixture.conn().createChannel();
+    const q = unique('sac-exclusive');
+    await ch.assertQueue(q, { arguments: { 'x-single-active-consumer': true } });
+    const failed = channelError(ch);
+    await assert.rejects(ch.consume(q, () => undefined, { exclusive: true }));
+    const err = await failed;
+    assert.equal(err.code, 403);
+    assert.match(err.message, /ACCESS_REFUSED .*in exclusive use/);
+  });
+
   test('an alternate exchange takes what its exchange cannot route', async () => {
     const ch = await fixture.conn().createChannel();
     const ae = unique('ae');
@@ -632,37 +643,6 @@ describe('publisher confirms', () => {
     const outcome = (body: string): Promise<string> => new Promise((resolve) => ch.sendToQueue(q, Buffer.from(body), {}, (err) => resolve(err ? 'nack' : 'ack')));
     assert.equal(await outcome('1'), 'ack');
     assert.equal(await outcome('2'), 'nack');
-    await ch.close();
-  });
-});
-
-describe('transactions', () => {
-  /** tx.select, tx.commit and tx.rollback through amqplib's channel rpc, which its typings leave out. */
-  const tx = (ch: Channel, method: 'select' | 'commit' | 'rollback'): Promise<unknown> => {
-    const id = { select: 10, commit: 20, rollback: 30 }[method];
-    return (ch as unknown as { rpc(method: number, fields: object, expect: number): Promise<unknown> }).rpc((90 << 16) | id, {}, (90 << 16) | (id + 1));
-  };
-
-  test('an unroutable mandatory publish in a transaction comes back at the commit, never for a rollback', async () => {
-    const ch = await fixture.conn().createChannel();
-    const q = unique('tx');
-    await ch.assertQueue(q);
-    const returned: string[] = [];
-    ch.on('return', (m: { fields: { replyCode: number }; content: Buffer }) => returned.push(`${m.fields.replyCode} ${m.content.toString()}`));
-    await tx(ch, 'select');
-    ch.publish('', unique('tx.nowhere'), Buffer.from('rolled back'), { mandatory: true });
-    // a round trip on the channel: a return sent for the publish would have come before its answer
-    await ch.checkQueue(q);
-    await tx(ch, 'rollback');
-    await ch.checkQueue(q);
-    assert.deepEqual(returned, []);
-    ch.publish('', unique('tx.nowhere'), Buffer.from('committed'), { mandatory: true });
-    ch.sendToQueue(q, Buffer.from('routed'), { mandatory: true });
-    await ch.checkQueue(q);
-    assert.deepEqual(returned, []);
-    await tx(ch, 'commit');
-    assert.deepEqual(returned, ['312 committed']);
-    assert.equal((await ch.checkQueue(q)).messageCount, 1);
     await ch.close();
   });
 });

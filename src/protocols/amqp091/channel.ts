@@ -1,4 +1,4 @@
-import type { CoreConnection, CoreSession, Logger } from '../../core/index.js';
+import type { CommittedPublish, CoreConnection, CoreSession, Logger } from '../../core/index.js';
 import type { TransportConnection } from '../../transport/index.js';
 import { Consumers } from './consumers.js';
 import { bindingSpec, declareExchange, queueArguments } from './declare.js';
@@ -70,8 +70,14 @@ export class Amqp091Channel {
   /** tx.select makes every later publish and acknowledgement part of a transaction, renewed at each commit and rollback. */
   txId: string | undefined;
   private txCount = 0;
-  /** The transaction's mandatory publishes that reached no queue: returned at its commit, as RabbitMQ routes them then; never when it rolls back or is abandoned. */
-  private txReturns: { readonly incoming: Incoming; readonly body: Buffer }[] = [];
+  /**
+   * The transaction's mandatory publishes: those its commit delivers to no queue (none was routed
+   * to when published, or none of those is left) are returned then, as RabbitMQ returns them;
+   * never when it rolls back or is abandoned.
+   */
+  private txMandatory: { readonly incoming: Incoming; readonly body: Buffer; readonly committed: CommittedPublish }[] = [];
+  /** Every publish of the transaction: one a full reject-publish queue refused at the commit fails the commit. */
+  private txPublished: CommittedPublish[] = [];
   flowActive = true;
 
   constructor(
@@ -249,7 +255,8 @@ export class Amqp091Channel {
   }
 
   private beginTx(): void {
-    this.txReturns = [];
+    this.txMandatory = [];
+    this.txPublished = [];
     this.txId = `amqp091:${this.id}:${++this.txCount}`;
     this.core.begin(this.txId);
   }
@@ -257,9 +264,12 @@ export class Amqp091Channel {
   private commit(): void {
     const txId = this.requireTx();
     const durable = this.core.commit(txId);
-    for (const { incoming, body } of this.txReturns) this.returnMessage(incoming, body);
+    for (const { incoming, body, committed } of this.txMandatory) if (committed.routed === 0) this.returnMessage(incoming, body);
     this.host.holdPublishers(this.core.roomAfterCommit);
+    const refused = this.txPublished.some((committed) => committed.refused);
     this.beginTx();
+    // RabbitMQ's answer when a queue refused some of it: what the other queues took stays
+    if (refused) throw new Amqp091Error('FERRY_PRECONDITION_FAILED', Reply.preconditionFailed, 'partial tx completion');
     if (durable === null) return this.send('tx.commit-ok', {});
     durable.then(
       () => {
@@ -320,10 +330,10 @@ export class Amqp091Channel {
     const options = temporaryQueue === undefined ? (incoming.mandatory ? MANDATORY : undefined) : { mandatory: incoming.mandatory, temporaryQueue };
     const result = this.coreSession.publish(incoming.exchange, incoming.routingKey, init, this.txId, options);
     this.host.holdPublishers(this.coreSession.roomAfterSend);
-    if (incoming.mandatory && result.routed === 0) {
-      if (this.txId === undefined) this.returnMessage(incoming, body);
-      else this.txReturns.push({ incoming, body });
-    }
+    if (result.committed !== undefined) {
+      this.txPublished.push(result.committed);
+      if (incoming.mandatory) this.txMandatory.push({ incoming, body, committed: result.committed });
+    } else if (incoming.mandatory && result.routed === 0) this.returnMessage(incoming, body);
     if (seq === 0) return;
     const confirm: Confirm = { tag: seq, state: 'pending' };
     this.confirms.push(confirm);
@@ -404,7 +414,8 @@ export class Amqp091Channel {
       }
     }
     this.txId = undefined;
-    this.txReturns = [];
+    this.txMandatory = [];
+    this.txPublished = [];
     this.session?.close();
     this.session = undefined;
   }
