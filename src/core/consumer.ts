@@ -321,6 +321,13 @@ export class Consumer implements QueueConsumer {
     for (const entry of entries) this.queue.deadLetter(entry, reason);
   }
 
+  /** See `ConsumerHandle.expire`. */
+  expire(tag: number): void {
+    if (this.leases?.wasExpired(tag) === true) return;
+    this.queue.expire(this.removeOneInFlight(tag));
+    this.queue.dispatch();
+  }
+
   /** See `ConsumerHandle.written`: the store's next sync covers every delete appended so far. */
   written(): Promise<void> | null {
     return this.queue.written();

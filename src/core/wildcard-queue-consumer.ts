@@ -170,6 +170,14 @@ export class WildcardQueueConsumer implements ConsumerHandle {
     this.freed(owner);
   }
 
+  expire(tag: number): void {
+    const owner = this.ownerOf(tag);
+    if (owner === undefined) return;
+    owner.expire(tag);
+    this.freed(owner);
+    this.wake();
+  }
+
   redeliver(tag: number): void {
     const owner = this.ownerOf(tag);
     if (owner === undefined) return;
