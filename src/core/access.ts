@@ -244,6 +244,14 @@ export interface ConsumerHandle {
   /** `reject` without the dispatch that follows it; `wake` dispatches. */
   rejectOnly(tag: number, txId?: string, reason?: string): void;
   /**
+   * The client found the delivery expired before its application took it (ActiveMQ's client drops
+   * such a message from its prefetch): it leaves as the queue's own expired messages do, counted as
+   * expired and dead-lettered only when the expiry policy says so. The client's word is taken, even
+   * where the broker's clock has not reached the expiry yet. Never part of a transaction: a rollback
+   * cannot bring an expired message back.
+   */
+  expire(tag: number): void;
+  /**
    * Resolves once every acknowledgement and rejection this consumer made so far (outside a
    * transaction) is on disk, so a protocol confirms an acknowledgement only when a crash can no
    * longer bring the message back; null when its queue writes nothing. Rejects as the store's sync

@@ -674,7 +674,7 @@ export class BrokerAdmin {
     for (const session of sessions) {
       for (const consumer of session.consumerList()) {
         consumers++;
-        inFlight += consumer.inFlightCount;
+        inFlight += consumer.unsettledCount;
       }
     }
     const t = c.traffic;
@@ -714,7 +714,7 @@ function sessionFigures(session: CoreSession): SessionFigures {
   const c = session.connection;
   const consumers = session.consumerList();
   let inFlight = 0;
-  for (const consumer of consumers) inFlight += consumer.inFlightCount;
+  for (const consumer of consumers) inFlight += consumer.unsettledCount;
   const t = session.traffic;
   return {
     id: session.id,
@@ -746,8 +746,8 @@ function clientFacts(c: CoreConnection): ClientFacts {
 function consumerFigures(consumer: Consumer | WildcardQueueConsumer, durable: Map<MessageQueue, string>, c: CoreConnection): ConsumerFigures {
   // listed once, under its pattern, as ActiveMQ lists it
   if (consumer instanceof WildcardQueueConsumer) {
-    const { destination, selector, prefetch, inFlightCount, delivered, acknowledged, priority, deliveryRate } = consumer;
-    return { ...clientFacts(c), destination, selector: selector?.text, prefetch, inFlight: inFlightCount, delivered, acknowledged, exclusive: false, priority, durableName: undefined, rate: deliveryRate };
+    const { destination, selector, prefetch, unsettledCount, delivered, acknowledged, priority, deliveryRate } = consumer;
+    return { ...clientFacts(c), destination, selector: selector?.text, prefetch, inFlight: unsettledCount, delivered, acknowledged, exclusive: false, priority, durableName: undefined, rate: deliveryRate };
   }
   const queue = consumer.queue;
   return {
@@ -755,7 +755,7 @@ function consumerFigures(consumer: Consumer | WildcardQueueConsumer, durable: Ma
     destination: { kind: queue.kind === 'queue' ? 'queue' : 'topic', name: queue.name },
     selector: consumer.selector?.text || undefined,
     prefetch: consumer.prefetch,
-    inFlight: consumer.inFlightCount,
+    inFlight: consumer.unsettledCount,
     delivered: consumer.delivered,
     acknowledged: consumer.acknowledged,
     exclusive: consumer.exclusive,

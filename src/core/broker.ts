@@ -428,6 +428,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
   commit(tx: Transaction, within?: (storeTx: number) => void): Promise<void> | null {
     const persistence = this.parts.persistence;
     if (tx.sends.some((m) => m.persistent)) this.checkStoreAdmits();
+    tx.releaseHeld();
     const needsStore = within !== undefined || tx.touchesStore || tx.sends.some((m) => duplicateIdOf(m) !== undefined || asksToRetain(m));
     const storeTx = needsStore ? persistence.allocateId() : undefined;
     if (within !== undefined) within(storeTx!);
@@ -460,6 +461,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
 
   /** What it consumed goes back in flight to a consumer whose client redelivers it itself (`DeliverySink.reinstated`), or to its queue. */
   rollback(tx: Transaction): void {
+    tx.releaseHeld();
     giveBackToQueues(tx.returnToKeepers());
     tx.dropSends();
   }

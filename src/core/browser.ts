@@ -59,6 +59,7 @@ export class QueueBrowser implements ConsumerHandle {
     return null;
   }
   rejectOnly(): void {}
+  expire(): void {}
   redeliver(): void {}
   release(): void {}
   refuse(): void {}

@@ -5,7 +5,7 @@ import type { QueueConsumer } from './queue-types.js';
 import type { QueueEntry } from './queue-entry.js';
 import type { Selector } from './selector/index.js';
 import type { DeliverySink } from './sink.js';
-import type { Transaction } from './transaction.js';
+import type { HeldDeliveries, Transaction } from './transaction.js';
 
 /**
  * auto: a message counts as consumed once handed to the sink.
@@ -48,8 +48,10 @@ export interface DeliveryLedger {
  * One consumer on one queue (for a topic, on its subscription's queue). Tracks what is in flight to
  * it; when it closes, what it had not acknowledged goes back to the queue as redelivered.
  */
-export class Consumer implements QueueConsumer {
+export class Consumer implements QueueConsumer, HeldDeliveries {
   private readonly inFlight = new Map<number, QueueEntry>();
+  /** Deliveries a transaction took from `inFlight`, acknowledged or rejected, and has not ended yet. */
+  private heldByTransactions = 0;
   private readonly ledger: DeliveryLedger;
   private waitingForWritable = false;
   private closed = false;
@@ -126,6 +128,20 @@ export class Consumer implements QueueConsumer {
 
   get inFlightCount(): number {
     return this.inFlight.size;
+  }
+
+  /**
+   * Its deliveries in flight and those an open transaction holds acknowledged or rejected: what
+   * operators see in flight, as ActiveMQ counts them until the commit. The prefetch counts only
+   * `inFlightCount`: an acknowledgement in a transaction frees its room at once.
+   */
+  get unsettledCount(): number {
+    return this.inFlight.size + this.heldByTransactions;
+  }
+
+  /** Deliveries an open transaction holds for it, for operators (see `unsettledCount`). */
+  get heldCount(): number {
+    return this.heldByTransactions;
   }
 
   /**
@@ -260,9 +276,24 @@ export class Consumer implements QueueConsumer {
   private consumeAll(entries: readonly QueueEntry[], transaction: Transaction | undefined): void {
     this.acknowledged += entries.length;
     for (const entry of entries) {
-      if (transaction !== undefined) transaction.holdAcknowledged(entry, this.keeper());
-      else this.queue.consume(entry);
+      if (transaction === undefined) this.queue.consume(entry);
+      else {
+        transaction.holdAcknowledged(entry, this.keeper(), this);
+        this.held();
+      }
     }
+  }
+
+  /** A transaction holds one of its deliveries: on its queue's count in flight until it ends. */
+  private held(): void {
+    this.heldByTransactions++;
+    this.queue.inFlight++;
+  }
+
+  /** See `HeldDeliveries.released`. */
+  released(): void {
+    this.heldByTransactions--;
+    this.queue.inFlight--;
   }
 
   /** This consumer, to a transaction, when its sink takes rolled-back deliveries back (`DeliverySink.reinstated`). */
@@ -315,10 +346,20 @@ export class Consumer implements QueueConsumer {
     if (this.leases?.wasExpired(tag) === true) return;
     const entries = this.removeInFlight(tag, false);
     if (transaction !== undefined) {
-      for (const entry of entries) transaction.holdRejected(entry, reason, this.keeper());
+      for (const entry of entries) {
+        transaction.holdRejected(entry, reason, this.keeper(), this);
+        this.held();
+      }
       return;
     }
     for (const entry of entries) this.queue.deadLetter(entry, reason);
+  }
+
+  /** See `ConsumerHandle.expire`. */
+  expire(tag: number): void {
+    if (this.leases?.wasExpired(tag) === true) return;
+    this.queue.expire(this.removeOneInFlight(tag));
+    this.queue.dispatch();
   }
 
   /** See `ConsumerHandle.written`: the store's next sync covers every delete appended so far. */

@@ -736,7 +736,11 @@ export class MessageQueue implements EntryQueue {
     return true;
   }
 
-  private expire(entry: QueueEntry): void {
+  /**
+   * The entry's time to live has run out, found by this queue or by the client it was in flight to:
+   * it leaves under the expiry policy.
+   */
+  expire(entry: QueueEntry): void {
     // counted once, as expired, whether it then moves to the dead-letter queue or is dropped
     this.expired++;
     if (this.env.outcomes.watched) this.env.outcomes.expired(entry.message, this.destinationOf(entry.message));

@@ -54,6 +54,10 @@ export class SessionConsumer implements ConsumerHandle {
     this.consumer.rejectOnly(tag, this.transactionOf(txId), reason);
   }
 
+  expire(tag: number): void {
+    this.consumer.expire(tag);
+  }
+
   written(): Promise<void> | null {
     return this.consumer.written();
   }

@@ -22,6 +22,15 @@ export class HeldPublish implements CommittedPublish {
 }
 
 /**
+ * Who counts a delivery that a transaction holds, acknowledged or rejected, as still in flight: until
+ * the transaction ends, a rollback can bring it back, so operators see it where it was.
+ */
+export interface HeldDeliveries {
+  /** The transaction holding `entry` has committed or rolled back. */
+  released(entry: QueueEntry): void;
+}
+
+/**
  * A local transaction: sends are held until commit; acknowledged and rejected deliveries are held
  * out of their queues until commit applies them or rollback returns them as redelivered.
  */
@@ -35,6 +44,7 @@ export class Transaction {
   readonly rejectReasons = new Map<QueueEntry, string>();
   /** The consumer each acknowledged or rejected entry goes back to on rollback, where its protocol's client redelivers it itself. */
   private readonly keepers = new Map<QueueEntry, DeliveryKeeper>();
+  private readonly holders = new Map<QueueEntry, HeldDeliveries>();
 
   constructor(readonly id: string) {}
 
@@ -55,15 +65,23 @@ export class Transaction {
     this.published.clear();
   }
 
-  holdAcknowledged(entry: QueueEntry, keeper?: DeliveryKeeper): void {
+  holdAcknowledged(entry: QueueEntry, keeper?: DeliveryKeeper, holder?: HeldDeliveries): void {
     this.acknowledged.push(entry);
     if (keeper !== undefined) this.keepers.set(entry, keeper);
+    if (holder !== undefined) this.holders.set(entry, holder);
   }
 
-  holdRejected(entry: QueueEntry, reason?: string, keeper?: DeliveryKeeper): void {
+  holdRejected(entry: QueueEntry, reason?: string, keeper?: DeliveryKeeper, holder?: HeldDeliveries): void {
     this.rejected.push(entry);
     if (reason !== undefined) this.rejectReasons.set(entry, reason);
     if (keeper !== undefined) this.keepers.set(entry, keeper);
+    if (holder !== undefined) this.holders.set(entry, holder);
+  }
+
+  /** The transaction is ending (committing or rolling back): what it holds is no longer in flight as it was. */
+  releaseHeld(): void {
+    for (const [entry, holder] of this.holders) holder.released(entry);
+    this.holders.clear();
   }
 
   /**

@@ -122,6 +122,13 @@ export class WildcardQueueConsumer implements ConsumerHandle {
     return this.ledger.inFlight;
   }
 
+  /** See `Consumer.unsettledCount`. */
+  get unsettledCount(): number {
+    let n = this.ledger.inFlight;
+    for (const member of this.members.values()) n += member.heldCount;
+    return n;
+  }
+
   get waitsOnStore(): boolean {
     for (const member of this.members.values()) if (member.queue.waitsOnStore) return true;
     return false;
@@ -168,6 +175,14 @@ export class WildcardQueueConsumer implements ConsumerHandle {
     if (owner === undefined) return;
     owner.rejectOnly(tag, tx, reason);
     this.freed(owner);
+  }
+
+  expire(tag: number): void {
+    const owner = this.ownerOf(tag);
+    if (owner === undefined) return;
+    owner.expire(tag);
+    this.freed(owner);
+    this.wake();
   }
 
   redeliver(tag: number): void {

@@ -290,6 +290,31 @@ describe('messages', () => {
     assert.deepEqual(props, { longMax: '9223372036854775807', longMin: '-9223372036854775808', byteMin: -128, shortMax: 32767, intMin: -2147483648, floatMax: 3.4028234663852886e38 });
   });
 
+  test('a base64 body or bytes property that is not standard padded base64 is a 400 and nothing is sent; line-wrapped base64 goes through', async () => {
+    const name = uniqueName('base64');
+    const send = (input: Record<string, unknown>) => api.post<{ id: string; code: string; error: string }>(`/api/v1/destinations/queue/${name}/messages`, input);
+    // Node's decoder would make an empty body, "hello", an empty body... of each
+    const bad = ['%%%', '!!!!aGVsbG8=', 'a', 'not base64 at all!', 'aGVsbG8', 'aGVsbG9=', 'aGVsbG8==', 'aGVs=bG8=', '_-8=', '+/8'];
+    for (const text of bad) {
+      const body = await send({ body: text, bodyEncoding: 'base64' });
+      assert.deepEqual([body.status, body.body.code], [400, 'FERRY_BAD_REQUEST'], `body ${JSON.stringify(text)}`);
+      assert.match(body.body.error, /body is not base64/);
+      const property = await send({ properties: { p: { type: 'bytes', value: text } } });
+      assert.deepEqual([property.status, property.body.code], [400, 'FERRY_BAD_REQUEST'], `property ${JSON.stringify(text)}`);
+      assert.ok(property.body.error.startsWith(`property "p": ${JSON.stringify(text)} is not base64`), property.body.error);
+    }
+    assert.equal((await api.get(`/api/v1/queues/${name}/messages`)).status, 404, 'nothing was sent, so the queue was never made');
+
+    const bytes = Buffer.from(Array.from({ length: 100 }, (_, i) => (i * 37) % 256));
+    const wrapped = bytes.toString('base64').replace(/.{76}/g, '$&\n');
+    const sent = await send({ body: wrapped, bodyEncoding: 'base64', properties: { p: { type: 'bytes', value: '+/8=' }, empty: { type: 'bytes', value: '' } } });
+    assert.equal(sent.status, 201);
+    const whole = await api.get<Record<string, any>>(`/api/v1/queues/${name}/messages/${enc(sent.body.id)}`);
+    assert.deepEqual(whole.body['body'], { encoding: 'base64', data: bytes.toString('base64') });
+    const props = Object.fromEntries((whole.body['properties'] as { name: string; value: unknown }[]).map((p) => [p.name, p.value]));
+    assert.deepEqual(props, { p: '+/8=', empty: '' });
+  });
+
   test('bad sends and browses are 400; unknown queues and messages 404', async () => {
     const name = uniqueName('bad');
     for (const body of [{ priority: 10 }, { bodyEncoding: 'hex' }, { replyTo: 'nowhere' }, { properties: { n: { type: 'int', value: 'seven' } } }, { unknown: 1 }]) {

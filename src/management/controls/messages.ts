@@ -134,6 +134,22 @@ const FLOAT_MAX = 3.4028234663852886e38;
 const WHOLE = /^-?\d+$/;
 const DECIMAL = /^-?\d+(\.\d+)?([eE][-+]?\d+)?$/;
 
+/** ASCII whitespace, which line-wrapped base64 (the `base64` tool's output, MIME's) carries between groups. */
+const BASE64_WHITESPACE = /[ \t\r\n]+/g;
+
+/**
+ * Standard base64 (RFC 4648's alphabet, padded to a multiple of 4), as the API gives bodies and
+ * bytes out; undefined for anything else. Node's decoder skips what it does not know and stops at
+ * a stray `=`, so a mangled or truncated value would be sent as other bytes: a value is taken only
+ * when it is exactly what its bytes encode to, which refuses foreign characters, base64url, missing
+ * padding and stray bits after the last byte alike.
+ */
+function decodeBase64(text: string): Buffer | undefined {
+  const compact = text.replace(BASE64_WHITESPACE, '');
+  const bytes = Buffer.from(compact, 'base64');
+  return bytes.toString('base64') === compact ? bytes : undefined;
+}
+
 function propertyValue(name: string, v: z.infer<typeof sendBody>['properties'][string]): PropertyValue {
   if (v === null || typeof v !== 'object') return v;
   const fail = (why = `is not ${/^[aeiou]/.test(v.type) ? 'an' : 'a'} ${v.type}`): never => {
@@ -148,7 +164,7 @@ function propertyValue(name: string, v: z.infer<typeof sendBody>['properties'][s
       // a Java char: one UTF-16 unit
       return typeof v.value === 'string' && v.value.length === 1 ? v.value : fail('is not a char (one UTF-16 unit)');
     case 'bytes':
-      return typeof v.value === 'string' ? Buffer.from(v.value, 'base64') : fail();
+      return (typeof v.value === 'string' ? decodeBase64(v.value) : undefined) ?? fail('is not base64 (the standard alphabet, padded with = to a multiple of 4)');
     case 'byte':
     case 'short':
     case 'int':
@@ -181,7 +197,8 @@ export function messageInit(destination: Destination, input: z.infer<typeof send
     properties.set(name, propertyValue(name, value));
     if (value !== null && typeof value === 'object' && isPropertyWireType(value.type)) propertyTypes.set(name, value.type);
   }
-  const body = input.bodyEncoding === 'base64' ? Buffer.from(input.body, 'base64') : Buffer.from(input.body, 'utf8');
+  const body = input.bodyEncoding === 'base64' ? decodeBase64(input.body) : Buffer.from(input.body, 'utf8');
+  if (body === undefined) throw new FerryError('FERRY_BAD_REQUEST', 'the body is not base64 (the standard alphabet, padded with = to a multiple of 4), as bodyEncoding "base64" says it is');
   const bodyKind = input.bodyKind ?? (input.bodyEncoding === 'base64' ? 'bytes' : 'text');
   if (bodyKind === 'none' && body.length > 0) throw new FerryError('FERRY_BAD_REQUEST', 'a message of body kind "none" has no body');
   return {

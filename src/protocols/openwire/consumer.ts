@@ -275,11 +275,15 @@ export class OpenWireConsumer {
         handle.wake();
         return;
       }
-      case ACK.POISON:
-      case ACK.EXPIRED: {
+      case ACK.EXPIRED:
+        // the client dropped these from its prefetch as expired: the queue's expiry policy decides
+        // where they go, as for those it finds expired itself
+        for (const entry of this.take(ack)) handle.expire(entry.tag);
+        return;
+      case ACK.POISON: {
         const txId = this.target.transactionOf(ack);
         const cause = ack.poisonCause;
-        const reason = ack.ackType === ACK.EXPIRED ? 'expired before the consumer took it' : cause === null ? 'poison acknowledgement from the client' : `${cause.className ?? 'java.lang.Throwable'}: ${cause.message ?? ''}`;
+        const reason = cause === null ? 'poison acknowledgement from the client' : `${cause.className ?? 'java.lang.Throwable'}: ${cause.message ?? ''}`;
         for (const entry of this.take(ack)) handle.rejectOnly(entry.tag, txId, reason);
         handle.wake();
         return;

@@ -3,6 +3,7 @@ import java.util.Arrays;
 import java.util.List;
 import javax.jms.*;
 import org.apache.activemq.ActiveMQConnectionFactory;
+import org.apache.activemq.ActiveMQMessageConsumer;
 import org.apache.activemq.ScheduledMessage;
 import org.apache.activemq.command.ActiveMQMessage;
 
@@ -44,6 +45,7 @@ public class JmsChecks {
         case "selected": selected(rest[0], rest[1], Integer.parseInt(rest[2])); break;
         case "send-compressed": sendCompressed(rest[0]); break;
         case "send-retained": sendRetained(rest[0], rest[1], Boolean.parseBoolean(rest[2])); break;
+        case "expire-in-prefetch": expireInPrefetch(rest[0], Integer.parseInt(rest[1]), Long.parseLong(rest[2])); break;
         default: throw new IllegalArgumentException("unknown check " + check);
       }
     } catch (Throwable e) {
@@ -552,6 +554,36 @@ public class JmsChecks {
     java.util.Collections.sort(texts);
     out("texts", String.join(",", texts));
     out("more", mc.receive(1000) != null);
+    c.close();
+  }
+
+  /**
+   * `persistent` persistent TextMessages and one non-persistent, each with a time to live of `ttl` ms,
+   * go into a consumer's prefetch and expire there: receive() then drops each and acknowledges it to
+   * the broker as expired (ActiveMQ's expired acknowledgement). Prints what receive() returned.
+   */
+  static void expireInPrefetch(String queue, int persistent, long ttl) throws Exception {
+    Connection c = connect();
+    Session s = c.createSession(false, Session.AUTO_ACKNOWLEDGE);
+    Queue q = s.createQueue(queue);
+    ActiveMQMessageConsumer mc = (ActiveMQMessageConsumer) s.createConsumer(q);
+    MessageProducer p = s.createProducer(q);
+    p.setTimeToLive(ttl);
+    long expiration = 0;
+    for (int i = 0; i <= persistent; i++) {
+      p.setDeliveryMode(i < persistent ? DeliveryMode.PERSISTENT : DeliveryMode.NON_PERSISTENT);
+      Message m = s.createTextMessage("expiring " + i);
+      p.send(m);
+      expiration = Math.max(expiration, m.getJMSExpiration());
+    }
+    long deadline = System.currentTimeMillis() + WAIT;
+    while (mc.getMessageSize() < persistent + 1) {
+      if (System.currentTimeMillis() > deadline) throw new java.lang.IllegalStateException("only " + mc.getMessageSize() + " messages reached the prefetch within " + WAIT + " ms");
+      Thread.sleep(10);
+    }
+    // the client judges expiry by its own clock, the one that stamped JMSExpiration
+    while (System.currentTimeMillis() <= expiration) Thread.sleep(Math.max(1, expiration + 1 - System.currentTimeMillis()));
+    out("received", String.valueOf(mc.receiveNoWait()));
     c.close();
   }
 }
