@@ -1,0 +1,36 @@
+import { redeliveryDelay, type DestinationPolicy } from './policy.js';
+import type { QueueEntry } from './queue-entry.js';
+import type { TimerQueue } from './timers.js';
+
+/**
+ * A queue's entries waiting out a redelivery delay (the policy's delay, grown by its back-off with
+ * each failed delivery), each an entry of the broker's timer until it goes back among the waiting ones.
+ */
+export class RedeliveryDelays {
+  private waiting = 0;
+
+  constructor(
+    private readonly policy: DestinationPolicy,
+    private readonly timers: TimerQueue,
+  ) {}
+
+  /** Entries waiting out a delay now. */
+  get count(): number {
+    return this.waiting;
+  }
+
+  /**
+   * Keeps `entry`, whose delivery failed `entry.redeliveries` times, for the policy's delay after
+   * `now`, then hands it to `back`; false when the policy gives it no delay.
+   */
+  hold(entry: QueueEntry, now: number, back: (entry: QueueEntry) => void): boolean {
+    const delay = redeliveryDelay(this.policy, entry.redeliveries);
+    if (delay <= 0) return false;
+    this.waiting++;
+    this.timers.at(now + delay, () => {
+      this.waiting--;
+      back(entry);
+    });
+    return true;
+  }
+}
