@@ -359,7 +359,6 @@ export class MessageQueue implements EntryQueue {
         }
         this.env.persistence.updateDeliveryCount(this.recordId, entry);
         const delayed = this.delays.hold(entry, now, () => {
-          if (this.destroyed) return;
           this.addPending(entry);
           this.trimAfterGiveBack();
           this.dispatch();
@@ -530,6 +529,8 @@ export class MessageQueue implements EntryQueue {
     const first = !this.destroyed;
     this.purge();
     this.destroyed = true;
+    // not left to their timers: a queue that is gone must not keep their records in the store meanwhile
+    for (const entry of this.delays.cancelAll()) this.acknowledge(entry);
     this.slow?.stop();
     for (const consumer of [...this.consumers]) {
       if (reason === undefined) consumer.close();

@@ -1,13 +1,13 @@
 import { redeliveryDelay, type DestinationPolicy } from './policy.js';
 import type { QueueEntry } from './queue-entry.js';
-import type { TimerQueue } from './timers.js';
+import type { TimerHandle, TimerQueue } from './timers.js';
 
 /**
  * A queue's entries waiting out a redelivery delay (the policy's delay, grown by its back-off with
  * each failed delivery), each an entry of the broker's timer until it goes back among the waiting ones.
  */
 export class RedeliveryDelays {
-  private waiting = 0;
+  private readonly waiting = new Map<QueueEntry, TimerHandle>();
 
   constructor(
     private readonly policy: DestinationPolicy,
@@ -16,7 +16,7 @@ export class RedeliveryDelays {
 
   /** Entries waiting out a delay now. */
   get count(): number {
-    return this.waiting;
+    return this.waiting.size;
   }
 
   /**
@@ -26,11 +26,19 @@ export class RedeliveryDelays {
   hold(entry: QueueEntry, now: number, back: (entry: QueueEntry) => void): boolean {
     const delay = redeliveryDelay(this.policy, entry.redeliveries);
     if (delay <= 0) return false;
-    this.waiting++;
-    this.timers.at(now + delay, () => {
-      this.waiting--;
+    const handle = this.timers.at(now + delay, () => {
+      this.waiting.delete(entry);
       back(entry);
     });
+    this.waiting.set(entry, handle);
     return true;
+  }
+
+  /** Ends every delay without handing its entry back; returns the entries. */
+  cancelAll(): QueueEntry[] {
+    const entries = [...this.waiting.keys()];
+    for (const handle of this.waiting.values()) this.timers.cancel(handle);
+    this.waiting.clear();
+    return entries;
   }
 }
