@@ -84,7 +84,7 @@ export class MessageQueue implements EntryQueue {
   private readonly slow: SlowConsumerGuard | undefined;
   /** Waiting entries that carry an expiration, so the sweep skips queues without any. */
   private expiring = 0;
-  private readonly delays: RedeliveryDelays;
+  readonly delays: RedeliveryDelays;
   inFlight = 0;
   /** Its memory limits, and whether its producers wait at them. */
   private readonly memory: QueueMemory;
@@ -115,7 +115,7 @@ export class MessageQueue implements EntryQueue {
     firstSeq = 1,
   ) {
     this.nextSeq = firstSeq;
-    this.delays = new RedeliveryDelays(policy, env.timers);
+    this.delays = new RedeliveryDelays(policy, env.timers, (entry, redeliveries) => env.persistence.updateDeliveryCount(recordId, entry, redeliveries));
     this.expiryTimer = new ExpiryTimer(env.timers, () => {
       if (this.destroyed) return undefined;
       this.sweepExpired(env.clock());
@@ -357,13 +357,13 @@ export class MessageQueue implements EntryQueue {
           this.deadLetter(entry, this.declared === undefined ? `delivery failed ${entry.redeliveries} times (max redeliveries ${max})` : 'delivery_limit');
           continue;
         }
-        this.env.persistence.updateDeliveryCount(this.recordId, entry);
         const delayed = this.delays.hold(entry, now, () => {
           this.addPending(entry);
           this.trimAfterGiveBack();
           this.dispatch();
         });
         if (delayed) continue;
+        this.env.persistence.updateDeliveryCount(this.recordId, entry);
       }
       this.addPending(entry);
     }
