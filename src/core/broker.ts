@@ -264,6 +264,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
     for (const connection of [...this.connections.values()]) connection.close();
     // everything delivered came back with its count: the marks are not needed to flag redeliveries
     for (const queue of this.allPersistentQueues()) {
+      queue.delays.writeCounts();
       // a queue still loading keeps its mark: the messages not yet back may have gone out before a crash
       if (queue.deliveryMark.recordId !== 0 && queue.loadingState === undefined) this.store.delete(queue.deliveryMark.recordId);
       queue.deliveryMark.forget();

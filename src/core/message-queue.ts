@@ -3,7 +3,7 @@ import { bodyState, type Destination, type Message } from './message.js';
 import type { Persistence } from './persistence.js';
 import { PendingEntries, type WaitingPlace } from './pending.js';
 import { SlowConsumerGuard } from './slow-consumer.js';
-import { redeliveryDelay, type DestinationPolicy } from './policy.js';
+import type { DestinationPolicy } from './policy.js';
 import type { DeclaredQueue, QueueArguments } from './queue-arguments.js';
 import { QueueEntry, type EntryQueue, type StoredMessage } from './queue-entry.js';
 import { DeclaredLimits, ExpiryTimer } from './queue-limits.js';
@@ -16,6 +16,7 @@ import type { QueueConsumer, QueueStats } from './queue-types.js';
 import { QueueLoading, stillLoading } from './queue-loading.js';
 import type { TimerQueue } from './timers.js';
 import { QueueReads, READ_AHEAD_ENTRIES } from './queue-reads.js';
+import { RedeliveryDelays } from './redelivery-delays.js';
 
 /** What a queue needs from the broker around it. */
 export interface QueueEnvironment {
@@ -83,7 +84,7 @@ export class MessageQueue implements EntryQueue {
   private readonly slow: SlowConsumerGuard | undefined;
   /** Waiting entries that carry an expiration, so the sweep skips queues without any. */
   private expiring = 0;
-  delayed = 0;
+  readonly delays: RedeliveryDelays;
   inFlight = 0;
   /** Its memory limits, and whether its producers wait at them. */
   private readonly memory: QueueMemory;
@@ -114,6 +115,7 @@ export class MessageQueue implements EntryQueue {
     firstSeq = 1,
   ) {
     this.nextSeq = firstSeq;
+    this.delays = new RedeliveryDelays(policy, env.timers, (entry, redeliveries) => env.persistence.updateDeliveryCount(recordId, entry, redeliveries));
     this.expiryTimer = new ExpiryTimer(env.timers, () => {
       if (this.destroyed) return undefined;
       this.sweepExpired(env.clock());
@@ -355,19 +357,13 @@ export class MessageQueue implements EntryQueue {
           this.deadLetter(entry, this.declared === undefined ? `delivery failed ${entry.redeliveries} times (max redeliveries ${max})` : 'delivery_limit');
           continue;
         }
+        const delayed = this.delays.hold(entry, now, () => {
+          this.addPending(entry);
+          this.trimAfterGiveBack();
+          this.dispatch();
+        });
+        if (delayed) continue;
         this.env.persistence.updateDeliveryCount(this.recordId, entry);
-        const delay = redeliveryDelay(this.policy, entry.redeliveries);
-        if (delay > 0) {
-          this.delayed++;
-          this.env.timers.at(now + delay, () => {
-            this.delayed--;
-            if (this.destroyed) return;
-            this.addPending(entry);
-            this.trimAfterGiveBack();
-            this.dispatch();
-          });
-          continue;
-        }
       }
       this.addPending(entry);
     }
@@ -533,6 +529,8 @@ export class MessageQueue implements EntryQueue {
     const first = !this.destroyed;
     this.purge();
     this.destroyed = true;
+    // not left to their timers: a queue that is gone must not keep their records in the store meanwhile
+    for (const entry of this.delays.cancelAll()) this.acknowledge(entry);
     this.slow?.stop();
     for (const consumer of [...this.consumers]) {
       if (reason === undefined) consumer.close();
@@ -555,7 +553,7 @@ export class MessageQueue implements EntryQueue {
       pending: this.pendingCount,
       ...(this.loading === undefined ? {} : { loading: true }),
       inFlight: this.inFlight,
-      delayed: this.delayed,
+      delayed: this.delays.count,
       consumers: this.consumers.length,
       enqueued: this.enqueued,
       dequeued: this.dequeued,

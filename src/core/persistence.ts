@@ -122,12 +122,12 @@ export class Persistence {
     );
   }
 
-  updateDeliveryCount(queueId: number, entry: QueueEntry): void {
+  updateDeliveryCount(queueId: number, entry: QueueEntry, redeliveries = entry.redeliveries): void {
     if (entry.referenceId === 0) return;
     this.store.update(
       entry.referenceId,
       RecordType.Reference,
-      encodeReference({ queueId, messageRecordId: entry.stored!.recordId, seq: entry.seq, deliveryCount: entry.redeliveries }),
+      encodeReference({ queueId, messageRecordId: entry.stored!.recordId, seq: entry.seq, deliveryCount: redeliveries }),
     );
   }
 

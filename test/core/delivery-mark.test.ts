@@ -9,15 +9,15 @@ import assert from 'node:assert/strict';
 import { cpSync } from 'node:fs';
 import { join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { Broker, type CoreSession, type Delivery } from '../../src/core/index.js';
+import { Broker, type BrokerOptions, type CoreSession, type Delivery } from '../../src/core/index.js';
 import { DELIVERY_MARK_WINDOW } from '../../src/core/delivery-mark.js';
 import { JournalStore } from '../../src/store/index.js';
 import { testFolder } from '../helpers/temp-dir.js';
 import { RecordingSink, queue } from './harness.js';
 
-async function journalBroker(t: TestContext, dir: string): Promise<{ broker: Broker; session: CoreSession; store: JournalStore }> {
+async function journalBroker(t: TestContext, dir: string, policies: BrokerOptions['policies'] = []): Promise<{ broker: Broker; session: CoreSession; store: JournalStore }> {
   const store = new JournalStore({ dir, compactInterval: 0 });
-  const broker = new Broker({ store });
+  const broker = new Broker({ store, policies });
   await broker.start();
   t.after(() => broker.stop());
   const connection = await broker.connect({ protocol: 'core-test', transport: { remoteAddress: 'test' } });
@@ -88,4 +88,45 @@ test('what the mark covers ahead of the deliveries is bounded by its window; lat
   assert.equal(flagged[0], 'm1', 'the one delivered is flagged');
   assert.ok(flagged.length <= DELIVERY_MARK_WINDOW + 1, `at most the window past it is flagged too (${flagged.length})`);
   assert.equal(back.at(-1)!.redelivered, false, 'a message past the window comes back as a first delivery');
+});
+
+/** Redelivery delays far longer than a test: a failed delivery stays in its delay until the broker stops. */
+const longDelays: BrokerOptions['policies'] = [{ match: 'retried', redeliveryDelay: 600_000, maxRedeliveries: 5 }];
+
+/** Takes the message waiting in `retried` and fails its delivery, which the policy then holds in a delay; returns the failed delivery. */
+async function failOnce(broker: { broker: Broker; session: CoreSession; store: JournalStore }): Promise<Delivery> {
+  const sink = new RecordingSink();
+  const consumer = broker.session.subscribe({ destination: queue('retried'), sink, ackMode: 'client' });
+  const [delivery] = await deliveriesOf(sink, 1, broker.store);
+  consumer.redeliver(delivery!.tag);
+  assert.equal(broker.broker.stats().queues.find((q) => q.name === 'retried')?.delayed, 1);
+  await broker.store.sync();
+  return delivery!;
+}
+
+test('a crash while a failed delivery waits out its redelivery delay counts that delivery once, after a first crash too', async (t) => {
+  const { dir, crashCopy } = await folders();
+  const first = await journalBroker(t, dir, longDelays);
+  await first.session.send({ destination: queue('retried'), body: Buffer.from('pay 10'), persistent: true });
+  assert.equal((await failOnce(first)).deliveryCount, 1);
+  cpSync(dir, crashCopy, { recursive: true });
+
+  const second = await journalBroker(t, crashCopy, longDelays);
+  assert.equal((await failOnce(second)).deliveryCount, 2, 'one delivery failed before the crash');
+  const secondCrash = join(await testFolder('ferry-mark-crash-'), 'data');
+  cpSync(crashCopy, secondCrash, { recursive: true });
+
+  const third = await journalBroker(t, secondCrash, longDelays);
+  assert.equal((await failOnce(third)).deliveryCount, 3, 'two deliveries failed before the second crash');
+});
+
+test('a clean stop while a failed delivery waits out its redelivery delay keeps that delivery counted', async (t) => {
+  const dir = await testFolder('ferry-mark-');
+  const first = await journalBroker(t, dir, longDelays);
+  await first.session.send({ destination: queue('retried'), body: Buffer.from('pay 10'), persistent: true });
+  await failOnce(first);
+  await first.broker.stop();
+
+  const second = await journalBroker(t, dir, longDelays);
+  assert.equal((await failOnce(second)).deliveryCount, 2);
 });

@@ -33,10 +33,10 @@ async function stompSendText(destination: string, body: string, headers: Record<
 }
 
 /** Waits until a STOMP subscription is in place (its SUBSCRIBE has a receipt). */
-async function stompSubscribe(destination: string): Promise<ReturnType<StompTestClient['subscribe']>> {
+async function stompSubscribe(destination: string, headers: Record<string, string> = {}): Promise<ReturnType<StompTestClient['subscribe']>> {
   const receipt = `sub-${counter++}`;
   const confirmed = new Promise<void>((resolve) => stomp.client.watchForReceipt(receipt, () => resolve()));
-  const inbox = stomp.subscribe(destination, { receipt });
+  const inbox = stomp.subscribe(destination, { ...headers, receipt });
   await confirmed;
   return inbox;
 }
@@ -233,4 +233,29 @@ test('data bodies are read by content-type or Qpid JMS\'s x-opt-jms-msg-type: te
   assert.deepEqual(received.map((m) => m.message_annotations?.['x-opt-jms-msg-type']), [1, 5, 5, 3]);
   assert.deepEqual(received.map((m) => (m.body as { content: Buffer }).content), [serialized, Buffer.from('héllo'), Buffer.from('by type'), Buffer.from('{}')]);
   assert.deepEqual(received.map((m) => m.content_type), ['application/x-java-serialized-object', 'text/plain; charset=utf-8', undefined, 'application/json']);
+});
+
+test('group-sequence 4294967295, Qpid JMS\'s JMSXGroupSeq -1, closes the group: its next message may go to another consumer, STOMP reads -1 and a selector on -1 takes it', async () => {
+  const q = unique('group-close');
+  const { receiver, inbox: owner } = await amqp.openReceiver({ source: q, credit_window: 0, autoaccept: false });
+  receiver.add_credit(2);
+  const sender = await amqp.openSender(q);
+  await amqp.send(sender, { group_id: 'G', group_sequence: 1, body: 'first' });
+  await amqp.send(sender, { group_id: 'G', group_sequence: 4294967295, body: 'closing' });
+  const held = await owner.take(2);
+  assert.deepEqual(held.map((r) => r.message.group_sequence), [1, 4294967295], 'an AMQP consumer gets the uint back');
+
+  // the owner holds both unsettled and has no credit left: only a closed group lets another consumer have the next
+  const other = await stompSubscribe(`/queue/${q}`);
+  await amqp.send(sender, { group_id: 'G', group_sequence: 1, body: 'after the close' });
+  assert.equal((await other.next()).body, 'after the close');
+
+  const s = unique('group-close-selector');
+  const closing = await stompSubscribe(`/queue/${s}`, { selector: 'JMSXGroupSeq = -1' });
+  const toSelector = await amqp.openSender(s);
+  await amqp.send(toSelector, { group_id: 'G', group_sequence: 2, body: 'open' });
+  await amqp.send(toSelector, { group_id: 'G', group_sequence: 4294967295, body: 'closing' });
+  const m = await closing.next();
+  assert.equal(m.body, 'closing');
+  assert.equal(m.headers['JMSXGroupSeq'], '-1');
 });

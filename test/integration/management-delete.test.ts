@@ -4,6 +4,9 @@
  * can. Real clients: amqplib, rhea, @stomp/stompjs and ActiveMQ's JMS client.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
 import type { AmqpError, EventContext } from 'rhea';
@@ -13,7 +16,7 @@ import { connect091 } from '../helpers/amqp091.js';
 import { Inbox } from '../helpers/inbox.js';
 import { ApiClient } from '../helpers/management.js';
 import { eventLine, openwireJavaMissing, runDriver } from '../helpers/openwire-java.js';
-import { subscribeConfirmed, uniqueName, within } from '../helpers/raw-stomp.js';
+import { eventually, subscribeConfirmed, uniqueName, within } from '../helpers/raw-stomp.js';
 import { connectStomp } from '../helpers/stomp.js';
 
 let broker: TestBroker;
@@ -130,5 +133,48 @@ describe('consumers of a queue deleted through the API', () => {
     assert.equal(line['status'], 204);
     assert.deepEqual(line['received'], ['before', 'after 0', 'after 1', 'after 2']);
     assert.deepEqual(line['exceptions'], []);
+  });
+});
+
+describe('a queue deleted while a message waits out its redelivery delay', () => {
+  test('the message\'s records leave the store with the queue, and a restart on the same data finds none left over', async () => {
+    const data = mkdtempSync(join(tmpdir(), 'ferry-del-delay-'));
+    const settings = { data, 'destinations.policies': [{ match: 'del-delay.>', redeliveryDelay: 600_000 }] };
+    const queue = uniqueName('del-delay.q');
+    let restarted: TestBroker | undefined;
+    const first = await startBroker(settings);
+    try {
+      const firstApi = new ApiClient(first.server.ports['http']!);
+      const liveRecords = async (): Promise<string[]> => Object.keys((await firstApi.get<{ owners: Record<string, string> }>('/api/v1/store')).body.owners);
+      const consumer = await connectStomp(first.stompPort);
+      // the store's first reference also writes its sequence ceiling, the broker's record, not the queue's
+      await consumer.sendConfirmed(`/queue/${uniqueName('del-delay.other')}`, 'stays', { persistent: 'true' });
+      const before = new Set(await liveRecords());
+      const inbox = await subscribeConfirmed(consumer, `/queue/${queue}`, { ack: 'client-individual' });
+      await consumer.sendConfirmed(`/queue/${queue}`, 'waits', { persistent: 'true' });
+      assert.equal((await inbox.next()).body, 'waits');
+      // gone without an ACK: the failed delivery is counted and the message waits out the delay
+      await consumer.disconnect();
+      await eventually('the message in its redelivery delay', () => first.server.broker.stats().queues.find((q) => q.name === queue)?.delayed === 1);
+
+      assert.equal((await firstApi.delete(`/api/v1/destinations/queue/${enc(queue)}`)).status, 204);
+      assert.deepEqual((await liveRecords()).filter((id) => !before.has(id)), [], 'no record of the queue or its message is left');
+      await first.stop();
+
+      const logLines: Record<string, unknown>[] = [];
+      restarted = await startBroker(settings, { logLines });
+      assert.equal(logLines.find((l) => l['event'] === 'store.orphans'), undefined);
+      assert.equal(logLines.find((l) => l['event'] === 'broker.recovered')?.['messages'], 1, 'the other queue\'s message alone');
+      const again = await connectStomp(restarted.stompPort);
+      try {
+        await (await subscribeConfirmed(again, `/queue/${queue}`)).expectNothing();
+      } finally {
+        await again.disconnect();
+      }
+    } finally {
+      await first.stop();
+      await restarted?.stop();
+      rmSync(data, { recursive: true, force: true });
+    }
   });
 });

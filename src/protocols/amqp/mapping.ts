@@ -18,7 +18,8 @@ import { LIST_CODES, MAP_CODES, encodeTypedBody } from './typed-body.js';
  * only when it names the connection's own user, and otherwise left out); to (out only) and reply-to <-> destinations (see address.ts); subject <-> type;
  * content-type and content-encoding <-> the user properties of those names (which is also where
  * STOMP keeps its content-type header); creation-time <-> timestamp; absolute-expiry-time <->
- * expiration; group-id and group-sequence <-> group id and sequence.
+ * expiration; group-id and group-sequence <-> group id and sequence (a uint on the wire, a JMS int
+ * in the broker, as ActiveMQ's and Artemis's AMQP transports read it: 4294967295 is -1).
  * Application properties <-> user properties: strings, booleans, binary and null as they are; every
  * integer type up to int as a number (an int on the way out), long and ulong as a bigint (a long, or
  * a ulong when past a long's range),
@@ -316,7 +317,8 @@ export function decodeMessage(payload: Buffer, now: number): DecodedMessage {
               if (typeof v === 'string') fields.groupId = v;
               break;
             case 11:
-              if (typeof v === 'number') fields.groupSeq = v;
+              // Qpid JMS wraps a negative JMSXGroupSeq into the uint: -1, which closes a group, arrives as 4294967295
+              if (typeof v === 'number') fields.groupSeq = v | 0;
               break;
             default:
               break;
