@@ -409,3 +409,37 @@ test('limits.messageMemory counts what waiting messages hold in memory: a persis
   await consumer.disconnect();
   await producer.disconnect();
 });
+
+test('memoryPolicy block on a topic: a producer whose own subscription is full is still held by another full subscription, whichever the topic reaches first', async (t) => {
+  const broker = await startBroker({ 'destinations.policies': [{ match: 'mem.self', kind: 'topic', memoryLimit: heldBy(4), memoryPolicy: 'block' }] });
+  t.after(() => broker.stop());
+  const subscribe = { destination: '/topic/mem.self', ack: 'client-individual', 'activemq.prefetchSize': '1' };
+  // the producer's subscription comes first: its own acknowledgements exempt it from that one only
+  const { raw: producer } = await RawStompClient.connected(broker.stompPort);
+  await producer.sendWithReceipt('SUBSCRIBE', { id: 'own', ...subscribe });
+  const { raw: other } = await RawStompClient.connected(broker.stompPort);
+  await other.sendWithReceipt('SUBSCRIBE', { id: 'other', ...subscribe });
+
+  // each subscription has one message in flight, and four wait, at the limit
+  for (let i = 0; i < 5; i++) {
+    await producer.send('SEND', { destination: '/topic/mem.self', receipt: `r${i}` }, `${i}${BODY.slice(1)}`);
+    await producer.nextFrameOf('RECEIPT');
+  }
+  await producer.send('SEND', { destination: '/topic/mem.self', receipt: 'sixth' }, `5${BODY.slice(1)}`);
+  // a second producer's message is taken (its producer is held after it): had the sixth been read, it would come first
+  const { raw: marker } = await RawStompClient.connected(broker.stompPort);
+  await marker.sendWithReceipt('SEND', { destination: '/topic/mem.self' }, 'marker');
+
+  const bodies: string[] = [];
+  for (let i = 0; i < 7; i++) {
+    const message = await other.nextFrameOf('MESSAGE', 5000);
+    const body = message.body.toString();
+    bodies.push(body === 'marker' ? body : body[0]!);
+    await other.send('ACK', { id: message.headers.get('ack')! });
+  }
+  assert.deepEqual(bodies, ['0', '1', '2', '3', '4', 'marker', '5'], 'the sixth send waited unread until the other subscription had room');
+  assert.equal((await producer.nextFrameOf('RECEIPT')).headers.get('receipt-id'), 'sixth');
+  producer.destroy();
+  other.destroy();
+  marker.destroy();
+});
