@@ -112,7 +112,7 @@ const policyRule = z
     duplicateWindow: z.number().int().min(1).optional(),
     /** Waiting messages past which a non-durable topic subscription is a slow consumer; 0: no limit (the default). */
     pendingMessageLimit: z.number().int().min(0).optional(),
-    /** notify (the default): a log line and a count; abort: the connection is closed after slowConsumerGrace; evict-oldest: the oldest non-persistent messages are dropped. */
+    /** notify (the default): a log line and a count; abort: the connection is closed after slowConsumerGrace; evict-oldest: the oldest messages are dropped, persistent ones too. */
     slowConsumerPolicy: z.enum(['notify', 'abort', 'evict-oldest']).optional(),
     /** ms an abort slow consumer has to catch up (default 5000). */
     slowConsumerGrace: milliseconds.optional(),

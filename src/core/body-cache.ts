@@ -1,6 +1,7 @@
 import { FerryError } from '../errors.js';
 import type { RecordReader } from '../store/index.js';
 import type { Logger } from './logger.js';
+import type { MessageMemory } from './message-memory.js';
 import { bodyState, copyMessage, type BodyHome, type Message } from './message.js';
 import { RecordType, bodyOfRecord, storedMessageHeaderLength } from './records.js';
 
@@ -40,6 +41,8 @@ export class BodyCache implements BodyHome {
     private readonly reader: RecordReader | undefined,
     readonly limit: number,
     private readonly logger: Logger,
+    /** Counts what waiting messages hold in memory, which a body leaving or coming back changes. */
+    private readonly memory?: MessageMemory,
   ) {}
 
   /** True when some message body waits on disk only: queues then read ahead before they dispatch. */
@@ -222,6 +225,7 @@ export class BodyCache implements BodyHome {
     m.residentBody = body;
     this.onDisk--;
     this.resident += m.bodyLength;
+    this.memory?.bodyBack(m);
     return body;
   }
 
@@ -243,6 +247,7 @@ export class BodyCache implements BodyHome {
       m.encodings = undefined;
       this.resident -= m.bodyLength;
       this.onDisk++;
+      this.memory?.bodyLeft(m);
     }
   }
 }

@@ -130,7 +130,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
     this.authorizer = options.authorizer;
     this.limits = new ClientLimits(options.limits);
     this.timers = new TimerQueue(this.clock);
-    this.bodies = new BodyCache(this.store.reader, options.bodyCacheSize ?? Number.POSITIVE_INFINITY, this.logger);
+    this.bodies = new BodyCache(this.store.reader, options.bodyCacheSize ?? Number.POSITIVE_INFINITY, this.logger, this.limits.messageMemory);
     this.idPrefix = `${this.name}-${Date.now().toString(36)}`;
     const parts = {
       store: this.store,

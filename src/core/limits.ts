@@ -20,7 +20,7 @@ export interface ClientLimitOptions {
   readonly maxConsumersPerDestination?: number;
   /** Consumers and subscriptions open on one connection, across its sessions. */
   readonly maxSubscriptionsPerConnection?: number;
-  /** Bytes waiting messages hold in all queues together (`heldBytes`) before each queue's memoryPolicy applies (see `MessageMemory`); 0: no limit. */
+  /** Bytes waiting messages hold in memory in all queues together (`heldBytes`, less bodies waiting on disk) before each queue's memoryPolicy applies (see `MessageMemory`); 0: no limit. */
   readonly messageMemory?: number;
 }
 

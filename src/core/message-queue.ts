@@ -722,10 +722,10 @@ export class MessageQueue implements EntryQueue {
     this.slow?.removed(this.pending.length);
   }
 
-  /** evict-oldest: the head goes if it is non-persistent; false when it is not, or there is none. */
+  /** evict-oldest: the head goes, persistent or not (only non-durable subscriptions evict: nothing of theirs is stored); false when there is none. */
   private evictOldest(): boolean {
     const head = this.pending.peek();
-    if (head === undefined || head.message.persistent) return false;
+    if (head === undefined) return false;
     this.pending.shift();
     if (head.message.expiration !== 0) this.expiring--;
     this.discarded++;

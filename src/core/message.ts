@@ -171,6 +171,8 @@ class CoreMessage implements Message {
   paged = false;
   /** What memory limits count for it, once worked out (`heldBytes`); 0 until then. */
   heldBytes = 0;
+  /** Queues it waits in that count it against limits.messageMemory (`MessageMemory.waiting`). */
+  waitingIn = 0;
   /** Held by more than persisting queues (retained, scheduled): its body stays in memory (`BodyCache.pin`). */
   bodyPinned = false;
   bodyHome: BodyHome | null = null;
@@ -223,8 +225,9 @@ export function bodyState(message: Message): CoreMessage {
 const MESSAGE_OVERHEAD = 640;
 
 /**
- * What a waiting message counts for against memoryLimit and limits.messageMemory: its body, its
- * headers and properties, and the objects that hold them (an estimate, worked out once per message).
+ * What a waiting message counts for against memoryLimit (and, while its body is in memory,
+ * limits.messageMemory: see `MessageMemory`): its body, its headers and properties, and the objects
+ * that hold them (an estimate, worked out once per message).
  */
 export function heldBytes(message: Message): number {
   const m = message as CoreMessage;

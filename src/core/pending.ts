@@ -33,7 +33,7 @@ export class PendingEntries {
   /** Told once when what the waiting messages hold falls below a number of bytes (a blocked queue's room). */
   private roomWatch: { readonly below: number; readonly made: () => void } | undefined;
 
-  /** `memory` counts the waiting bodies of every queue together (limits.messageMemory). */
+  /** `memory` counts what the waiting messages of every queue together hold in memory (limits.messageMemory). */
   constructor(private readonly memory?: MessageMemory) {}
 
   /** Calls `made` once, when the waiting messages hold fewer than `below` bytes (at once if they do). */
@@ -51,9 +51,8 @@ export class PendingEntries {
 
   private left(message: Message): void {
     this.bytes -= bodyState(message).bodyLength;
-    const held = heldBytes(message);
-    this.held -= held;
-    this.memory?.removed(held);
+    this.held -= heldBytes(message);
+    this.memory?.left(message);
   }
 
   private shrunk(): void {
@@ -76,9 +75,8 @@ export class PendingEntries {
   push(entry: QueueEntry): void {
     const p = Math.min(entry.message.priority, this.cap);
     this.bytes += bodyState(entry.message).bodyLength;
-    const held = heldBytes(entry.message);
-    this.held += held;
-    this.memory?.added(held);
+    this.held += heldBytes(entry.message);
+    this.memory?.waiting(entry.message);
     this.byPriority[p]!.push(entry);
     this.count++;
     if (p > this.top) this.top = p;

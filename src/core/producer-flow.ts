@@ -7,38 +7,41 @@ export interface HoldingQueue {
 }
 
 /**
- * Producer flow control (a queue's `memoryPolicy: block`). A send is always taken; a queue that it
+ * Producer flow control (a queue's `memoryPolicy: block`). A send is always taken; each queue that it
  * leaves at its memoryLimit notes itself here while the send is routed, and the session that sent
- * picks it up at once (`CoreSession.roomAfterSend`): the adapter then holds that producer's next
- * sends until the queue has room (STOMP, MQTT and AMQP 0-9-1 stop reading its socket, AMQP 1.0
+ * picks them up at once (`CoreSession.roomAfterSend`): the adapter then holds that producer's next
+ * sends until those queues have room (STOMP, MQTT and AMQP 0-9-1 stop reading its socket, AMQP 1.0
  * withholds its link's credit, OpenWire its producer window). Only the producers of the full
- * queue wait; the broker and every other destination go on.
+ * queues wait; the broker and every other destination go on.
  *
- * Routing is synchronous and one send is routed at a time, so one slot is enough.
+ * Routing is synchronous and one send (or commit) is routed at a time, so one set is enough.
  */
 export class ProducerFlow {
-  private full: HoldingQueue | undefined;
+  private readonly full = new Set<HoldingQueue>();
 
-  /** A queue that the send being routed left at its limit. The first one is kept. */
+  /** A queue that the send being routed left at its limit: a topic's send may fill several subscriptions. */
   filled(queue: HoldingQueue): void {
-    this.full ??= queue;
+    this.full.add(queue);
   }
 
   /**
    * What the send just routed means for its producer on connection `connectionId`: undefined when it
-   * may go on, otherwise resolves when the queue it filled has room again. A producer that also
-   * consumes from that queue is not held: it would wait on its own acknowledgements, which it could
-   * no longer send once its socket stops being read.
+   * may go on, otherwise resolves when every queue it filled has had room again. A queue the
+   * producer's own connection consumes from does not hold it: it would wait on its own
+   * acknowledgements, which it could no longer send once its socket stops being read. Any other full
+   * queue does, whichever the send reached first.
    */
   take(connectionId: string): Promise<void> | undefined {
-    const queue = this.full;
-    this.full = undefined;
-    if (queue === undefined || queue.consumedBy(connectionId)) return undefined;
-    return queue.whenRoom();
+    if (this.full.size === 0) return undefined;
+    const holding: Promise<void>[] = [];
+    for (const queue of this.full) if (!queue.consumedBy(connectionId)) holding.push(queue.whenRoom());
+    this.full.clear();
+    if (holding.length <= 1) return holding[0];
+    return Promise.all(holding).then(() => undefined);
   }
 
-  /** Forgets a queue noted by a send that then failed. */
+  /** Forgets the queues noted by a send that then failed. */
   clear(): void {
-    this.full = undefined;
+    this.full.clear();
   }
 }

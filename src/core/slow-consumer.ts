@@ -9,7 +9,7 @@ export interface SlowConsumerHost {
   readonly clock: () => number;
   /** The subscription went over its limit (`notify` and `abort`: once per spell over it). */
   slow(action: 'notify' | 'abort'): void;
-  /** Drops the oldest waiting non-persistent message; false when there is none to drop. */
+  /** Drops the oldest waiting message; false when there is none to drop. */
   evictOldest(): boolean;
 }
 
@@ -18,7 +18,8 @@ export interface SlowConsumerHost {
  * cost its own subscription, not the broker's memory): past `limit` waiting messages, `notify`
  * says so once per spell over the limit, `abort` gives the subscriber `grace` ms to catch up and
  * then has its connection closed (as nats-server does with a slow consumer), `evict-oldest` drops
- * the oldest waiting non-persistent messages so the subscription keeps the newest `limit`.
+ * the oldest waiting messages so the subscription keeps the newest `limit`, persistent ones too, as
+ * ActiveMQ does: a non-durable subscription's copy of a message is not durable for its subscriber.
  * A spell ends when the backlog falls to half the limit.
  */
 export class SlowConsumerGuard {

@@ -6,6 +6,7 @@ import { startBroker } from '../helpers/broker.js';
 import { RawStompClient, within } from '../helpers/raw-stomp.js';
 import { connectStomp } from '../helpers/stomp.js';
 import { connectMqtt } from '../helpers/mqtt.js';
+import { ApiClient } from '../helpers/management.js';
 
 /**
  * A queue's memoryLimit and what its memoryPolicy does there: `fail` refuses sends in the
@@ -352,4 +353,93 @@ test('limits.messageMemory with the default memoryPolicy page: a non-durable top
   producer.destroy();
   other.destroy();
   await fast.disconnect();
+});
+
+test('limits.messageMemory counts what waiting messages hold in memory: a persistent backlog waiting on disk neither refuses a fail queue\'s sends nor holds a block queue\'s producer, and the count comes back to where it was once nack, redelivery, selectors, an aborted transaction, move and purge have drained it', async (t) => {
+  const broker = await startBroker({
+    'limits.messageMemory': heldBy(4),
+    'store.bodyCacheSize': heldBy(2),
+    'destinations.policies': [
+      { match: 'disk.block', memoryPolicy: 'block' },
+      { match: 'disk.fail', memoryPolicy: 'fail' },
+    ],
+  });
+  t.after(() => broker.stop());
+  const memory = broker.server.broker.limits.messageMemory;
+  const before = memory.bytes;
+  const producer = await connectStomp(broker.stompPort);
+  for (let i = 0; i < 16; i++) await producer.sendConfirmed('/queue/disk.backlog', BODY, { persistent: 'true', colour: i % 2 === 0 ? 'red' : 'blue' });
+  assert.ok(broker.server.broker.stats().messageBodies.onDisk >= 12, 'the backlog\'s bodies past the cache wait on disk');
+
+  const { raw } = await RawStompClient.connected(broker.stompPort);
+  await raw.send('SEND', { destination: '/queue/disk.fail', receipt: 'taken' }, 'small');
+  assert.equal((await raw.nextFrame()).command, 'RECEIPT', 'an empty fail queue takes the send');
+  await within(5000, 'a block queue\'s first receipt', raw.sendWithReceipt('SEND', { destination: '/queue/disk.block' }, 'small'));
+  await within(5000, 'a block queue\'s second receipt: its producer is not held', raw.sendWithReceipt('SEND', { destination: '/queue/disk.block' }, 'small'));
+  raw.destroy();
+
+  // bodies come back from disk as consumers read ahead, and some go back to waiting (the NACK's to the dead-letter queue)
+  const selective = await connectStomp(broker.stompPort);
+  const reds = selective.subscribe('/queue/disk.backlog', { ack: 'client-individual', 'activemq.prefetchSize': '1', selector: "colour = 'red'" });
+  (await reds.next()).nack();
+  (await reds.next()).ack();
+  await reds.next();
+  await selective.disconnect();
+
+  const { raw: transacted } = await RawStompClient.connected(broker.stompPort);
+  await transacted.send('SUBSCRIBE', { id: 's', destination: '/queue/disk.backlog', ack: 'client-individual', 'activemq.prefetchSize': '2' });
+  const acks = [await transacted.nextFrameOf('MESSAGE'), await transacted.nextFrameOf('MESSAGE')];
+  await transacted.send('BEGIN', { transaction: 'tx' });
+  for (const message of acks) await transacted.send('ACK', { id: message.headers.get('ack')!, transaction: 'tx' });
+  await transacted.send('ABORT', { transaction: 'tx', receipt: 'aborted' });
+  await transacted.nextFrameOf('RECEIPT');
+  transacted.destroy();
+
+  const api = new ApiClient(broker.server.ports['http']!);
+  assert.equal((await api.post('/api/v1/queues/disk.backlog/messages/move', { to: 'queue://disk.moved', selector: "colour = 'blue'" })).body['moved'], 8);
+  assert.equal((await api.post('/api/v1/destinations/queue/disk.moved/purge')).body['purged'], 8);
+  const consumer = await connectStomp(broker.stompPort);
+  assert.equal((await consumer.subscribe('/queue/disk.backlog').take(6)).length, 6);
+  assert.equal((await consumer.subscribe('/queue/ActiveMQ.DLQ').next()).headers['colour'], 'red', 'the message nacked');
+  await consumer.subscribe('/queue/disk.fail').next();
+  await consumer.subscribe('/queue/disk.block').take(2);
+  await consumer.sendConfirmed('/queue/disk.fence', 'after every delivery');
+  await consumer.subscribe('/queue/disk.fence').next();
+  assert.equal(memory.bytes, before, 'every byte counted in has been counted out');
+  await consumer.disconnect();
+  await producer.disconnect();
+});
+
+test('memoryPolicy block on a topic: a producer whose own subscription is full is still held by another full subscription, whichever the topic reaches first', async (t) => {
+  const broker = await startBroker({ 'destinations.policies': [{ match: 'mem.self', kind: 'topic', memoryLimit: heldBy(4), memoryPolicy: 'block' }] });
+  t.after(() => broker.stop());
+  const subscribe = { destination: '/topic/mem.self', ack: 'client-individual', 'activemq.prefetchSize': '1' };
+  // the producer's subscription comes first: its own acknowledgements exempt it from that one only
+  const { raw: producer } = await RawStompClient.connected(broker.stompPort);
+  await producer.sendWithReceipt('SUBSCRIBE', { id: 'own', ...subscribe });
+  const { raw: other } = await RawStompClient.connected(broker.stompPort);
+  await other.sendWithReceipt('SUBSCRIBE', { id: 'other', ...subscribe });
+
+  // each subscription has one message in flight, and four wait, at the limit
+  for (let i = 0; i < 5; i++) {
+    await producer.send('SEND', { destination: '/topic/mem.self', receipt: `r${i}` }, `${i}${BODY.slice(1)}`);
+    await producer.nextFrameOf('RECEIPT');
+  }
+  await producer.send('SEND', { destination: '/topic/mem.self', receipt: 'sixth' }, `5${BODY.slice(1)}`);
+  // a second producer's message is taken (its producer is held after it): had the sixth been read, it would come first
+  const { raw: marker } = await RawStompClient.connected(broker.stompPort);
+  await marker.sendWithReceipt('SEND', { destination: '/topic/mem.self' }, 'marker');
+
+  const bodies: string[] = [];
+  for (let i = 0; i < 7; i++) {
+    const message = await other.nextFrameOf('MESSAGE', 5000);
+    const body = message.body.toString();
+    bodies.push(body === 'marker' ? body : body[0]!);
+    await other.send('ACK', { id: message.headers.get('ack')! });
+  }
+  assert.deepEqual(bodies, ['0', '1', '2', '3', '4', 'marker', '5'], 'the sixth send waited unread until the other subscription had room');
+  assert.equal((await producer.nextFrameOf('RECEIPT')).headers.get('receipt-id'), 'sixth');
+  producer.destroy();
+  other.destroy();
+  marker.destroy();
 });

@@ -26,6 +26,7 @@ before(async () => {
         { match: 'slow.notify', kind: 'topic', pendingMessageLimit: LIMIT, slowConsumerPolicy: 'notify' },
         { match: 'slow.abort', kind: 'topic', pendingMessageLimit: LIMIT, slowConsumerPolicy: 'abort', slowConsumerGrace: 100 },
         { match: 'slow.evict', kind: 'topic', pendingMessageLimit: LIMIT, slowConsumerPolicy: 'evict-oldest' },
+        { match: 'slow.evictp', kind: 'topic', pendingMessageLimit: LIMIT, slowConsumerPolicy: 'evict-oldest' },
       ],
     },
     { logLines },
@@ -81,12 +82,12 @@ async function stalledSubscriber(topic: string): Promise<RawClient> {
   return client;
 }
 
-/** Sends `count` non-persistent messages to the topic, `seq` 1..count, and waits for a receipt after the last. */
-async function flood(topic: string, count: number): Promise<void> {
+/** Sends `count` messages to the topic, `seq` 1..count, non-persistent unless `persistent`, and waits for a receipt after the last. */
+async function flood(topic: string, count: number, persistent = false): Promise<void> {
   const producer = await rawClient();
   for (let from = 1; from <= count; from += 500) {
     const frames: Buffer[] = [];
-    for (let n = from; n < Math.min(from + 500, count + 1); n++) frames.push(encodeRaw('SEND', { destination: `/topic/${topic}`, seq: String(n) }, BODY));
+    for (let n = from; n < Math.min(from + 500, count + 1); n++) frames.push(encodeRaw('SEND', { destination: `/topic/${topic}`, seq: String(n), persistent: String(persistent) }, BODY));
     producer.socket.write(Buffer.concat(frames));
   }
   producer.socket.write(encodeRaw('SEND', { destination: '/queue/fence', receipt: 'done' }, 'fence'));
@@ -143,6 +144,20 @@ describe('slow consumers on a topic', () => {
     }
     const delivered = FLOOD - evicted;
     assert.ok(delivered < FLOOD, `${delivered} of ${FLOOD} delivered`);
+    slow.socket.destroy();
+  });
+
+  test('evict-oldest: persistent messages are evicted too, as a non-durable subscription does not keep them, and the subscriber that reads again gets the last one', async () => {
+    const before = broker.server.broker.stats().slowConsumers.evicted;
+    const slow = await stalledSubscriber('slow.evictp');
+    await flood('slow.evictp', FLOOD, true);
+    const evicted = broker.server.broker.stats().slowConsumers.evicted - before;
+    assert.ok(evicted > 0, 'persistent messages were evicted');
+    slow.socket.resume();
+    for (;;) {
+      const frame = await slow.next('MESSAGE');
+      if (frame.headers.get('seq') === String(FLOOD)) break;
+    }
     slow.socket.destroy();
   });
 });
