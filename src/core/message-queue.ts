@@ -49,10 +49,6 @@ export interface QueueEnvironment {
   queueGone?(queue: MessageQueue): void;
 }
 
-function entryExpired(entry: QueueEntry, now: number): boolean {
-  return entry.expiresAt !== 0 && entry.expiresAt <= now;
-}
-
 /**
  * Messages waiting for competing consumers: a queue destination, or the private queue of one topic
  * subscription (durable or not). Each message goes to one consumer; consumers with room take turns.
@@ -345,7 +341,7 @@ export class MessageQueue implements EntryQueue {
         this.acknowledge(entry);
         continue;
       }
-      if (entryExpired(entry, now)) {
+      if (entry.expiredAt(now)) {
         this.expire(entry);
         continue;
       }
@@ -438,7 +434,7 @@ export class MessageQueue implements EntryQueue {
     const now = this.env.clock();
     while (this.pending.length > 0) {
       const head = this.pending.peek()!;
-      if (this.env.bodies.mustReadFirst(head.message) && !entryExpired(head, now)) {
+      if (this.env.bodies.mustReadFirst(head.message) && !head.expiredAt(now)) {
         // a get is answered at once, and this body can only be read asynchronously: a get that can
         // wait for the read (`bodiesBeingRead`) has it then
         this.reads.readAhead();
@@ -542,7 +538,7 @@ export class MessageQueue implements EntryQueue {
   /** Takes expired messages out of the waiting ones; called by the broker's periodic sweep. */
   sweepExpired(now: number): void {
     if (this.expiring === 0) return;
-    const expired = this.pending.removeWhere((entry) => entryExpired(entry, now));
+    const expired = this.pending.removeWhere((entry) => entry.expiredAt(now));
     this.expiring -= expired.length;
     for (const entry of expired) this.expire(entry);
   }
@@ -710,7 +706,7 @@ export class MessageQueue implements EntryQueue {
 
   /** Expired entries leave instead of being delivered; returns true when `entry` was one. */
   private removeIfStale(entry: QueueEntry, now: number): boolean {
-    if (!entryExpired(entry, now)) return false;
+    if (!entry.expiredAt(now)) return false;
     this.expiring--;
     this.expire(entry);
     return true;

@@ -61,6 +61,11 @@ export class QueueEntry implements Delivery {
   get redelivered(): boolean {
     return this.redeliveries > 0;
   }
+
+  /** True once its time here has run out at `now`. */
+  expiredAt(now: number): boolean {
+    return this.expiresAt !== 0 && this.expiresAt <= now;
+  }
 }
 
 /** Gives entries back to their queues, each queue's in one call (see `EntryQueue.giveBack`). */
