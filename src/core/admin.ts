@@ -402,11 +402,6 @@ export class BrokerAdmin {
     return entries.length;
   }
 
-  /** `messages` with their bodies in memory (see `BodyCache.withBodies`). */
-  messagesWithBodies(messages: readonly Message[]): Promise<Message[]> {
-    return this.host.bodies.withBodies(messages);
-  }
-
   /** `items` with their bodies in memory, for an answer that shows them (see `BodyCache.withBodies`). */
   async withBodies(items: readonly WaitingMessage[]): Promise<WaitingMessage[]> {
     const messages = await this.host.bodies.withBodies(items.map((item) => item.message));

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { FerryError } from '../../errors.js';
-import { bodyLengthOf, isPropertyWireType, type Destination, type Message, type MessageInit, type PropertyValue, type PropertyWireType } from '../../core/index.js';
+import { bodyLengthOf, isPropertyWireType, type Destination, type MessageInit, type PropertyValue, type PropertyWireType } from '../../core/index.js';
 import type { MessagePick, WaitingMessage, WaitingPlace } from '../../core/admin.js';
 import { modestJson } from '../json-body.js';
 
@@ -22,16 +22,6 @@ export function parseDestinationUri(text: string, field: string): Destination {
  * past it ends early, with `more`; its first message is always in it.
  */
 export const WHOLE_PAGE_BODY_BYTES = 8 * 1024 * 1024;
-
-/** `messages` up to `WHOLE_PAGE_BODY_BYTES` of bodies, and always the first. */
-export function withinPageBytes(messages: readonly Message[]): readonly Message[] {
-  let bytes = 0;
-  for (let i = 0; i < messages.length; i++) {
-    bytes += bodyLengthOf(messages[i]!);
-    if (i > 0 && bytes > WHOLE_PAGE_BODY_BYTES) return messages.slice(0, i);
-  }
-  return messages;
-}
 
 /** A browse page's `next`, as `after` takes it back: the last message's priority and its sequence number in its queue. */
 export function cursorText(place: WaitingPlace | undefined): string | null {
