@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { FerryError } from '../../errors.js';
-import { bodyLengthOf, isPropertyWireType, type Destination, type MessageInit, type PropertyValue, type PropertyWireType } from '../../core/index.js';
+import { bodyLengthOf, headerOfProperty, isPropertyWireType, type Destination, type HeaderProperty, type MessageInit, type PropertyValue, type PropertyWireType } from '../../core/index.js';
 import type { MessagePick, WaitingMessage, WaitingPlace } from '../../core/admin.js';
 import { modestJson } from '../json-body.js';
 
@@ -167,14 +167,24 @@ export function messageInit(destination: Destination, input: z.infer<typeof send
   const properties = new Map<string, PropertyValue>();
   // the declared type goes with the message, as a JMS producer's does: a JMS consumer reads a short as a short
   const propertyTypes = new Map<string, PropertyWireType>();
+  // a property named after a JMS header (JMSXGroupID, JMSCorrelationID...) is that header, as STOMP's
+  // headers and ActiveMQ's properties of those names are: consumers read it as such, over the field
+  const headers: HeaderProperty[] = [];
   for (const [name, value] of Object.entries(input.properties)) {
-    properties.set(name, propertyValue(name, value));
+    const typed = propertyValue(name, value);
+    const header = headerOfProperty(name, typed);
+    if (header !== undefined) {
+      if ('invalid' in header) throw new FerryError('FERRY_BAD_REQUEST', `property "${name}" sets the JMS header of that name, which must be ${header.invalid}; got ${JSON.stringify(typeof typed === 'bigint' ? typed.toString() : typed)}`);
+      headers.push(header);
+      continue;
+    }
+    properties.set(name, typed);
     if (value !== null && typeof value === 'object' && isPropertyWireType(value.type)) propertyTypes.set(name, value.type);
   }
   const body = input.bodyEncoding === 'base64' ? Buffer.from(input.body, 'base64') : Buffer.from(input.body, 'utf8');
   const bodyKind = input.bodyKind ?? (input.bodyEncoding === 'base64' ? 'bytes' : 'text');
   if (bodyKind === 'none' && body.length > 0) throw new FerryError('FERRY_BAD_REQUEST', 'a message of body kind "none" has no body');
-  return {
+  const init: MessageInit = {
     destination,
     body,
     bodyKind,
@@ -190,6 +200,8 @@ export function messageInit(destination: Destination, input: z.infer<typeof send
     properties,
     propertyTypes,
   };
+  for (const header of headers) Object.assign(init, header);
+  return init;
 }
 
 /** `{ids}`, `{selector}` or `{}` (all), with `to` where the operation needs one. */
