@@ -198,6 +198,18 @@ describe('the web console in headless Chromium', { skip: missing }, () => {
     await shot(page, '05-queue');
   });
 
+  test('a Priority field left empty sends the default priority, 4, not 0', { timeout: 60_000 }, async () => {
+    const { page } = admin;
+    await go(page, `/send?to=${encodeURIComponent('queue://console.blank')}`);
+    await page.getByLabel('Body', { exact: true }).fill('no priority given');
+    await page.getByLabel('Priority').fill('');
+    await page.getByRole('button', { name: 'Send message' }).last().click();
+    await page.getByText('Sent as').waitFor();
+    const waiting = await api<{ items: { priority: number }[] }>('GET', '/queues/console.blank/messages');
+    assert.deepEqual(waiting.body.items.map((m) => m.priority), [4]);
+    await go(page, '/queues/console.orders');
+  });
+
   test('moves the message to another queue, where a STOMP client receives it', { timeout: 60_000 }, async () => {
     const { page } = admin;
     await page.locator('table.messages tbody tr input[type=checkbox]').check();
