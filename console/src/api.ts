@@ -176,7 +176,8 @@ export interface SendRequest {
   body: string;
   bodyEncoding: 'text' | 'base64';
   persistent: boolean;
-  priority: number;
+  /** Left out, the broker's default (4), as ActiveMQ's send form leaves a blank priority. */
+  priority?: number;
   timeToLive?: number;
   correlationId?: string;
   type?: string;

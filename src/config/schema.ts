@@ -356,6 +356,13 @@ export const configSchema = z
          * the rights of anonymous clients (DNS rebinding). Requests with credentials may name any host.
          */
         allowedHosts: z.array(z.string().min(1)).default([]),
+        /**
+         * Origins (`https://broker.example:8443`: scheme, host and port as browsers write them) of
+         * pages whose requests to change something are served besides the broker's own; `*` any.
+         * For a console behind a reverse proxy that rewrites `Host` when the browser sends no
+         * `Sec-Fetch-Site` and the proxy no `X-Forwarded-Host`. Others are refused as cross-site (CSRF).
+         */
+        allowedOrigins: z.array(z.string().min(1)).default([]),
       })
       .strict()
       .default({}),

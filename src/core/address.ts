@@ -119,6 +119,15 @@ export class SubscriptionIndex<T> {
     }
   }
 
+  /** Every value, whatever its pattern (one under two patterns comes twice). */
+  *values(): IterableIterator<T> {
+    const nodes: TrieNode<T>[] = [this.root];
+    for (let node = nodes.pop(); node !== undefined; node = nodes.pop()) {
+      yield* node.values;
+      nodes.push(...node.children.values());
+    }
+  }
+
   /** Calls `visit` once for each value whose pattern matches `name`. */
   match(name: string, visit: (value: T) => void): void {
     let hits = this.matches.get(name);

@@ -402,11 +402,6 @@ export class BrokerAdmin {
     return entries.length;
   }
 
-  /** `messages` with their bodies in memory (see `BodyCache.withBodies`). */
-  messagesWithBodies(messages: readonly Message[]): Promise<Message[]> {
-    return this.host.bodies.withBodies(messages);
-  }
-
   /** `items` with their bodies in memory, for an answer that shows them (see `BodyCache.withBodies`). */
   async withBodies(items: readonly WaitingMessage[]): Promise<WaitingMessage[]> {
     const messages = await this.host.bodies.withBodies(items.map((item) => item.message));
@@ -546,19 +541,30 @@ export class BrokerAdmin {
     return { queues: this.host.destinations.queues.size, topics: this.host.destinations.topics.size };
   }
 
-  /** Messages in and out of every queue and durable subscription since the start (those gone too), and those waiting now. */
+  /**
+   * Messages in and out since the start, as ActiveMQ counts them: in, each message sent to a queue
+   * (once for each queue it reaches) or to a topic (once, however many subscribe); out, each one
+   * consumed from a queue or by a topic's subscriber, durable or not (once for each). Queues and
+   * subscriptions gone count what they had. Pending: waiting now in queues and durable subscriptions.
+   */
   messageTotals(): MessageTotals {
-    let enqueued = this.host.retired.enqueued;
+    let enqueued = this.host.retired.enqueued + this.host.destinations.topicSendsTotal;
     let dequeued = this.host.retired.dequeued;
     let pending = 0;
-    const add = (queue: MessageQueue): void => {
+    for (const queue of this.host.destinations.queues.values()) {
       const s = queue.stats();
       enqueued += s.enqueued;
       dequeued += s.dequeued;
       pending += s.pending;
-    };
-    for (const queue of this.host.destinations.queues.values()) add(queue);
-    for (const queue of this.host.subscriptions.durableQueues()) add(queue);
+    }
+    // a subscription to two patterns (MQTT's orders/#) is one queue, counted once
+    const subscriptions = new Set<MessageQueue>();
+    for (const queue of this.host.subscriptions.durableQueues()) {
+      subscriptions.add(queue);
+      pending += queue.stats().pending;
+    }
+    for (const subscription of this.host.subscriptions.index.values()) subscriptions.add(subscription.queue);
+    for (const queue of subscriptions) dequeued += queue.stats().dequeued;
     return { enqueued, dequeued, pending };
   }
 

@@ -45,6 +45,8 @@ export interface ManagementOptions {
   readonly maxConnections?: number | undefined;
   /** Host names besides IP addresses and localhost that requests without credentials may be addressed to (http.allowedHosts). */
   readonly allowedHosts?: readonly string[] | undefined;
+  /** Origins of pages, besides the broker's own, whose requests to change something are served (http.allowedOrigins). */
+  readonly allowedOrigins?: readonly string[] | undefined;
 }
 
 /**
@@ -73,22 +75,52 @@ export function credentialsOf(header: string | undefined): Credentials | undefin
   return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }
 
+/** An origin as browsers write it and as `http.allowedOrigins` may list it: `https://host:port`, in lower case, no trailing slash. */
+function normalOrigin(origin: string): string {
+  return origin.trim().toLowerCase().replace(/\/$/, '');
+}
+
 /**
- * True when a browser says this request comes from a page of another site: its `Origin` names
- * another host than the request is addressed to, or `Sec-Fetch-Site` says cross-site. A
- * state-changing request of that kind is what a forged form or script sends with the user's
- * cached Basic credentials (CSRF).
+ * Why a browser's request to change something comes from a page other than the broker's own, or
+ * undefined when it does not. Such a request is what a forged form or script sends with the Basic
+ * credentials a browser has cached (CSRF). The broker's own page is:
+ * - one whose origin `http.allowedOrigins` lists (`*`: every page);
+ * - one the browser says is of this origin (`Sec-Fetch-Site: same-origin`): a `Sec-` header is
+ *   the browser's, which no page can set, and it still holds behind a reverse proxy that rewrites
+ *   `Host` (nginx's plain `proxy_pass`), where the origin the browser saw is known only to it;
+ * - without that header (older browsers), one whose `Origin` is the host and port the request is
+ *   addressed to: its `Host`, or the `X-Forwarded-Host` (and `X-Forwarded-Proto`) a proxy sets. A
+ *   page of another site cannot add those headers to its request without a CORS preflight, which
+ *   this API never grants.
  */
-export function crossSite(req: IncomingMessage): boolean {
-  if (req.headers['sec-fetch-site'] === 'cross-site') return true;
+export function crossSiteRefusal(req: IncomingMessage, allowedOrigins: readonly string[] = []): string | undefined {
   const origin = req.headers.origin;
-  if (origin === undefined) return false;
+  if (origin !== undefined && (allowedOrigins.includes('*') || allowedOrigins.some((a) => normalOrigin(a) === normalOrigin(origin)))) return undefined;
+  const site = req.headers['sec-fetch-site'];
+  if (site === 'same-origin') return undefined;
+  const fix = 'if it is this broker\'s console behind a reverse proxy, have the proxy pass the host and port the browser asked for (nginx: proxy_set_header Host $http_host, or X-Forwarded-Host and X-Forwarded-Proto), or list its origin in http.allowedOrigins (docs/security.md)';
+  if (site === 'cross-site' || site === 'same-site') return `the browser says the page it comes from${origin === undefined ? '' : `, ${origin},`} is of another site (Sec-Fetch-Site: ${site}); ${fix}`;
+  if (origin === undefined) return undefined;
+  let page: URL;
   try {
-    return new URL(origin).host !== (req.headers.host ?? '').toLowerCase();
+    page = new URL(origin);
   } catch {
-    // `Origin: null` (a sandboxed or file page) is no same-site origin
-    return true;
+    // `Origin: null` (a sandboxed or file page) is no site's
+    return `it comes from a page with no origin of its own (Origin: ${origin})`;
   }
+  const host = (req.headers.host ?? '').toLowerCase();
+  if (page.host === host) return undefined;
+  const forwardedHost = firstValue(req.headers['x-forwarded-host'])?.toLowerCase();
+  const forwardedProto = firstValue(req.headers['x-forwarded-proto'])?.toLowerCase();
+  if (forwardedHost !== undefined && page.host === forwardedHost && (forwardedProto === undefined || page.protocol === `${forwardedProto}:`)) return undefined;
+  return `it comes from a page at ${origin}, and the request is addressed to ${forwardedHost ?? host}; ${fix}`;
+}
+
+/** The first of a header's comma-separated values (the one the first proxy set), if any. */
+function firstValue(header: string | string[] | undefined): string | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  const first = value?.split(',')[0]?.trim();
+  return first === undefined || first === '' ? undefined : first;
 }
 
 /** A body over this is refused: the API takes small JSON documents. */
@@ -258,9 +290,8 @@ export class ManagementServer {
       send(status, { code: err.code, error: err.message }, status === 401 ? { 'www-authenticate': 'Basic realm="ferry"' } : {});
     };
 
-    if (req.method !== 'GET' && req.method !== 'HEAD' && crossSite(req)) {
-      return refuse(403, new FerryError('FERRY_CROSS_SITE_REQUEST', `a ${req.method ?? ''} request from a page of another site (${req.headers.origin ?? 'Sec-Fetch-Site: cross-site'}) is refused`));
-    }
+    const crossSite = req.method !== 'GET' && req.method !== 'HEAD' ? crossSiteRefusal(req, this.options.allowedOrigins) : undefined;
+    if (crossSite !== undefined) return refuse(403, new FerryError('FERRY_CROSS_SITE_REQUEST', `a ${req.method ?? ''} request is refused as cross-site: ${crossSite}`));
     let match: Match;
     try {
       match = this.router.match(req.method ?? 'GET', url.pathname);

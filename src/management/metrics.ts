@@ -135,7 +135,7 @@ export class BrokerMetrics {
     });
     new Counter({
       name: 'ferry_messages_enqueued_total',
-      help: 'Messages that reached a queue or durable subscription',
+      help: 'Messages sent to a queue (once for each queue reached) or to a topic (once, however many subscribe)',
       registers: [registry],
       collect() {
         this.reset();
@@ -144,7 +144,7 @@ export class BrokerMetrics {
     });
     new Counter({
       name: 'ferry_messages_dequeued_total',
-      help: 'Messages consumed from a queue or durable subscription',
+      help: 'Messages consumed from a queue, or by each subscriber of a topic, durable or not',
       registers: [registry],
       collect() {
         this.reset();

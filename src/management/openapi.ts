@@ -316,8 +316,8 @@ export const openApiDocument = {
     '/api/stats': { get: operation({ summary: 'before v1: queues, topics, durable subscriptions, clients', permission: 'monitor', ok: { 200: { type: 'object' } } }) },
     '/api/store': { get: operation({ summary: 'before v1: the store report', permission: 'monitor', ok: { 200: { type: 'object' } }, notFound: true }) },
     '/api/queues/{name}/messages': {
-      get: operation({ summary: 'before v1: the first waiting messages', permission: 'authenticated', parameters: [queueName, queryParam('limit', int, 'at most this many')], ok: { 200: { type: 'array' } }, notFound: true }),
-      delete: operation({ summary: 'before v1: purge', permission: 'authenticated', parameters: [queueName], ok: { 200: obj({ queue: str, purged: int }) }, notFound: true }),
+      get: operation({ summary: 'before v1: the first waiting messages, whole', permission: 'manage', parameters: [queueName, queryParam('limit', int, 'at most this many')], ok: { 200: { type: 'array' } }, notFound: true }),
+      delete: operation({ summary: 'before v1: purge', permission: 'manage', parameters: [queueName], ok: { 200: obj({ queue: str, purged: int }) }, notFound: true }),
     },
   },
 } as const;

@@ -1,10 +1,11 @@
 import type { z } from 'zod';
 import { FerryError } from '../errors.js';
 import type { Authorizer, Broker, CoreConnection, Destination, Logger, Principal } from '../core/index.js';
+import type { BrowsedMessages, WaitingPlace } from '../core/admin.js';
 import { brokerView, type BrokerFacts } from './controls/broker.js';
 import { listConnections, listSessions, listConsumers, listProducers, showConnection } from './controls/clients.js';
 import { destinationKind, destinationQuery, listDestinations, MAX_LIMIT, queryInt } from './controls/destinations.js';
-import { cursorText, destinationUri, messageInit, messageSummary, messageView, parseCursor, parseDestinationUri, pickBody, pickOf, sendBody, WHOLE_PAGE_BODY_BYTES, withinPageBytes } from './controls/messages.js';
+import { cursorText, destinationUri, messageInit, messageSummary, messageView, parseCursor, parseDestinationUri, pickBody, pickOf, sendBody, WHOLE_PAGE_BODY_BYTES } from './controls/messages.js';
 import { listScheduled } from './controls/scheduled.js';
 import { listSubscriptions } from './controls/subscriptions.js';
 import { createDestinationBody, legacyMessageView } from './bodies.js';
@@ -75,6 +76,15 @@ export function managementRoutes(ctx: RouteContext): Route[] {
       return ok({ [key]: n });
     });
 
+  // one path for a page of a queue's messages, v1's and the route before it alike, so both ask the same rights
+  const browsed = async (r: ApiRequest, page: { selector?: string | undefined; offset: number; limit: number; after?: WaitingPlace | undefined; whole: boolean }): Promise<BrowsedMessages> => {
+    const name = r.params['name']!;
+    // whole messages (bodies) are for managers, as one message is
+    if (page.whole && !r.access.manage) throw new FerryError('FERRY_NOT_AUTHORIZED', 'whole messages (full=true) need the management permission');
+    may(r.principal, 'browse', queue(name));
+    const found = admin().browse(name, page.selector, page.offset, page.limit, { after: page.after, maxBodyBytes: page.whole ? WHOLE_PAGE_BODY_BYTES : undefined });
+    return page.whole ? { ...found, items: await admin().withBodies(found.items) } : found;
+  };
   const purge = (r: ApiRequest): number => {
     const name = r.params['name']!;
     may(r.principal, 'admin', queue(name));
@@ -143,16 +153,12 @@ export function managementRoutes(ctx: RouteContext): Route[] {
     }),
 
     get('/api/v1/queues/{name}/messages', 'monitor', async (r) => {
-      const name = r.params['name']!;
-      may(r.principal, 'browse', queue(name));
       const offset = queryInt(r.query, 'offset', 0);
       const limit = queryInt(r.query, 'limit', 50, MAX_LIMIT);
       const full = r.query.get('full') === 'true';
-      // whole messages (bodies) are for managers, as one message is
-      if (full && !r.access.manage) throw new FerryError('FERRY_NOT_AUTHORIZED', 'whole messages (full=true) need the management permission');
       const after = parseCursor(r.query.get('after'));
-      const { items, more, next } = admin().browse(name, r.query.get('selector') ?? undefined, offset, limit, { after, maxBodyBytes: full ? WHOLE_PAGE_BODY_BYTES : undefined });
-      return ok({ items: full ? (await admin().withBodies(items)).map(messageView) : items.map(messageSummary), offset, limit, more, next: cursorText(next) });
+      const { items, more, next } = await browsed(r, { selector: r.query.get('selector') ?? undefined, offset, limit, after, whole: full });
+      return ok({ items: full ? items.map(messageView) : items.map(messageSummary), offset, limit, more, next: cursorText(next) });
     }),
     // a body is read only by managers: it may hold what monitoring should not see
     get('/api/v1/queues/{name}/messages/{id}', 'manage', async (r) => {
@@ -211,13 +217,13 @@ export function managementRoutes(ctx: RouteContext): Route[] {
       const report = broker.storeReport();
       return report === undefined ? { status: 404, body: { code: 'FERRY_NOT_FOUND', error: 'this broker keeps no files (memory store)' } } : ok(report);
     }),
-    get('/api/queues/{name}/messages', 'authenticated', async (r) => {
-      const name = r.params['name']!;
-      may(r.principal, 'browse', queue(name));
+    // the same rights as their v1 forms: whole messages (bodies) and a purge are a manager's
+    get('/api/queues/{name}/messages', 'manage', async (r) => {
       const limit = Math.max(0, Math.min(10_000, Number(r.query.get('limit') ?? 100) || 0));
-      return ok((await admin().messagesWithBodies(withinPageBytes(broker.peek(name, limit)))).map(legacyMessageView));
+      const { items } = await browsed(r, { offset: 0, limit, whole: true });
+      return ok(items.map((w) => legacyMessageView(w.message)));
     }),
-    { method: 'DELETE', path: '/api/queues/{name}/messages', permission: 'authenticated', handle: (r) => ok({ queue: r.params['name']!, purged: purge(r) }) },
+    del('/api/queues/{name}/messages', (r) => ok({ queue: r.params['name']!, purged: purge(r) })),
 
     get('/metrics', 'monitor', async () => {
       const { text, contentType } = await ctx.metrics();

@@ -6,6 +6,7 @@ import { ConcurrencyLimit } from './concurrency-limit.js';
 import type { DirectoryUser, UserDirectory } from './directory.js';
 import { LoginDelay } from './login-delay.js';
 import { hashPassword, parsePasswordHash, verifyPassword } from './passwords.js';
+import { VerifiedLogins } from './verified-logins.js';
 
 export interface CertificateRule {
   readonly subject?: string | undefined;
@@ -80,6 +81,7 @@ export class SecurityAuthenticator implements Authenticator {
    * the address, users-file users' included, through an outage and after it.
    */
   private readonly unanswered = new WeakSet<object>();
+  private readonly verified = new VerifiedLogins();
 
   constructor(private readonly options: SecurityAuthenticatorOptions) {
     this.rules = (options.certificateRules ?? []).map((r) => ({ on: r.subject !== undefined ? 'subject' : 'san', pattern: new RegExp(r.subject ?? r.san!), user: r.user }) as const);
@@ -112,16 +114,33 @@ export class SecurityAuthenticator implements Authenticator {
       if (principal === undefined) throw refused('the SASL exchange did not prove a user');
       return principal;
     }
+    // the management API's requests each carry the password (see VerifiedLogins)
+    const username = credentials?.username;
+    const password = credentials?.password;
+    const remembered = request.protocol === 'http' && this.usersConfigured && username !== undefined && username !== '' && password !== undefined;
+    const generation = this.generation();
+    if (remembered) {
+      const principal = this.verified.find(username, password, generation);
+      if (principal !== undefined) return principal;
+    }
     const address = hostOf(request.transport.remoteAddress);
     await this.options.loginDelay.wait(address);
     try {
       const principal = await this.decide(request);
       this.options.loginDelay.succeeded(address);
+      if (remembered) this.verified.keep(username, password, generation, principal);
       return principal;
     } catch (err) {
       if (!this.wasUnanswered(err)) this.options.loginDelay.failed(address);
       throw err;
     }
+  }
+
+  /** Changes whenever a directory's users may have (see `UserDirectory.generation`). */
+  private generation(): number {
+    let sum = 0;
+    for (const directory of this.options.directories) sum += directory.generation ?? 0;
+    return sum;
   }
 
   private wasUnanswered(err: unknown): boolean {

@@ -37,6 +37,11 @@ export interface UserDirectory {
   scramCredentials?(username: string): ScramCredentials | undefined;
   /** The user a management API token belongs to (the users file keeps tokens' hashes). */
   tokenUser?(token: string): DirectoryUser | undefined;
+  /**
+   * Goes up whenever the users, their passwords or groups may have changed (the users file read
+   * again), so that what was verified before is checked anew; absent where Ferry cannot see changes (LDAP).
+   */
+  readonly generation?: number;
   /** Stops watching files or holding connections. */
   close?(): void;
 }

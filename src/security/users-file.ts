@@ -151,6 +151,7 @@ export class UsersFileDirectory implements UserDirectory {
   private watcher: FSWatcher | undefined;
   private reloadTimer: NodeJS.Timeout | undefined;
   private lastText: string | undefined;
+  private loads = 0;
 
   constructor(
     private readonly path: string,
@@ -171,6 +172,10 @@ export class UsersFileDirectory implements UserDirectory {
 
   get size(): number {
     return this.users.size;
+  }
+
+  get generation(): number {
+    return this.loads;
   }
 
   knows(username: string): boolean {
@@ -252,5 +257,6 @@ export class UsersFileDirectory implements UserDirectory {
     }
     this.users = users;
     this.tokens = tokens;
+    this.loads++;
   }
 }

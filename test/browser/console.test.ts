@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -194,6 +196,18 @@ describe('the web console in headless Chromium', { skip: missing }, () => {
     assert.match((await panel.locator('.body-view').textContent()) ?? '', /^00000000 {2}7b 22 6f 72 64 65 72 22/);
     await panel.getByRole('tab', { name: 'JSON' }).click();
     await shot(page, '05-queue');
+  });
+
+  test('a Priority field left empty sends the default priority, 4, not 0', { timeout: 60_000 }, async () => {
+    const { page } = admin;
+    await go(page, `/send?to=${encodeURIComponent('queue://console.blank')}`);
+    await page.getByLabel('Body', { exact: true }).fill('no priority given');
+    await page.getByLabel('Priority').fill('');
+    await page.getByRole('button', { name: 'Send message' }).last().click();
+    await page.getByText('Sent as').waitFor();
+    const waiting = await api<{ items: { priority: number }[] }>('GET', '/queues/console.blank/messages');
+    assert.deepEqual(waiting.body.items.map((m) => m.priority), [4]);
+    await go(page, '/queues/console.orders');
   });
 
   test('moves the message to another queue, where a STOMP client receives it', { timeout: 60_000 }, async () => {
@@ -410,6 +424,39 @@ describe('the web console in headless Chromium', { skip: missing }, () => {
     await page.getByText('10 queues').waitFor();
     assert.equal(await page.locator('.vrow').count(), 10);
     assert.match((await page.locator('.vrow').first().textContent()) ?? '', /bulk\.00429/);
+  });
+
+  test('behind a reverse proxy that rewrites Host, as nginx\'s plain proxy_pass does, purges a queue', { timeout: 60_000 }, async () => {
+    const upstream = broker.server.ports['http']!;
+    const proxy = createServer((req, res) => {
+      const forwarded = httpRequest({ host: '127.0.0.1', port: upstream, method: req.method, path: req.url, headers: { ...req.headers, host: `127.0.0.1:${upstream}` } }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      });
+      forwarded.on('error', () => res.destroy());
+      req.pipe(forwarded);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const proxied = `http://localhost:${(proxy.address() as AddressInfo).port}`;
+    const producer = await worker();
+    for (let i = 0; i < 3; i++) await producer.sendConfirmed('/queue/console.proxied', `m${i}`);
+    const { context, page } = await openConsole();
+    try {
+      await page.goto(`${proxied}/`);
+      await page.getByLabel('User').fill('admin');
+      await page.getByLabel('Password').fill(USERS.admin.password);
+      await page.getByRole('button', { name: 'Log in' }).click();
+      await page.getByRole('navigation', { name: 'Main' }).waitFor();
+      await go(page, '/queues/console.proxied');
+      await page.getByRole('button', { name: 'Purge', exact: true }).click();
+      await page.getByRole('dialog').getByRole('button', { name: 'Purge' }).click();
+      await page.getByRole('status').filter({ hasText: '3 messages purged from console.proxied' }).waitFor();
+      assert.equal((await api<{ depth: number }>('GET', '/destinations/queue/console.proxied')).body.depth, 0);
+    } finally {
+      await context.close();
+      proxy.closeAllConnections();
+      await new Promise<void>((resolve) => proxy.close(() => resolve()));
+    }
   });
 
   test('the pages ran with no script error and no Content-Security-Policy refusal', () => {

@@ -62,7 +62,7 @@ const security = new TestSecurity();
 
 before(async () => {
   certs = makeCertificates();
-  broker = await startTlsBroker(certs, {}, { authenticator: security, authorizer: security });
+  broker = await startTlsBroker(certs, { 'http.allowedOrigins': ['https://Console.example/'] }, { authenticator: security, authorizer: security });
   http = broker.server.ports['http']!;
 });
 
@@ -133,28 +133,23 @@ describe('management API authorization', () => {
     }
   });
 
-  test('reading a queue needs browse on it; purging needs admin on it', async () => {
+  test('reading a queue\'s whole messages or purging it before v1 needs management.manage, as in v1, before the queue\'s browse or admin right', async () => {
     const readable = uniqueName('reader.q');
-    const other = uniqueName('private.q');
     await fill(readable);
-    await fill(other);
+    // the reader may browse reader.* but is no manager
     const reader = { authorization: basic('reader', 'reader-secret') };
-
-    const read = await call(http, 'GET', `/api/queues/${readable}/messages`, reader);
+    for (const method of ['GET', 'DELETE']) {
+      const refused = await call(http, method, `/api/queues/${readable}/messages`, reader);
+      assert.equal(refused.status, 403, method);
+      assert.equal(refused.body.code, 'FERRY_NOT_AUTHORIZED');
+      assert.match(refused.body.error ?? '', /management\.manage/);
+      assert.equal(refused.headers['www-authenticate'], undefined);
+    }
+    const admin = { authorization: basic('admin', 'admin:secret') };
+    const read = await call(http, 'GET', `/api/queues/${readable}/messages`, admin);
     assert.equal(read.status, 200);
-    assert.equal((read.body as unknown as { bodyBytes: number }[])[0]?.bodyBytes, 'hello'.length);
-
-    const refused = await call(http, 'GET', `/api/queues/${other}/messages`, reader);
-    assert.equal(refused.status, 403);
-    assert.equal(refused.body.code, 'FERRY_NOT_AUTHORIZED');
-    assert.equal(refused.headers['www-authenticate'], undefined);
-
-    const purgeRefused = await call(http, 'DELETE', `/api/queues/${readable}/messages`, reader);
-    assert.equal(purgeRefused.status, 403);
-    assert.equal(purgeRefused.body.code, 'FERRY_NOT_AUTHORIZED');
-    assert.equal((await call(http, 'GET', `/api/queues/${readable}/messages`, reader)).body.length, 1, 'the refused purge dropped nothing');
-
-    const purged = await call(http, 'DELETE', `/api/queues/${readable}/messages`, { authorization: basic('admin', 'admin:secret') });
+    assert.equal((read.body as unknown as { bodyBytes: number }[])[0]?.bodyBytes, 'hello'.length, 'the refused purge dropped nothing');
+    const purged = await call(http, 'DELETE', `/api/queues/${readable}/messages`, admin);
     assert.equal(purged.status, 200);
     assert.equal(purged.body['purged'], 1);
   });
@@ -191,6 +186,54 @@ describe('management API against cross-site use', () => {
     const sameSite = await call(http, 'DELETE', path, { ...admin(), origin: `http://127.0.0.1:${http}`, 'sec-fetch-site': 'same-origin' });
     assert.equal(sameSite.status, 200);
     assert.equal(sameSite.body['purged'], 1);
+  });
+});
+
+describe('management API behind a reverse proxy', () => {
+  const admin = (): Record<string, string> => ({ authorization: basic('admin', 'admin:secret') });
+
+  test('a change from the console\'s own page is served when a proxy rewrote Host: the browser says same-origin, or the proxy names the host; other pages stay refused, and told how to fix it', async () => {
+    const queue = uniqueName('proxied.q');
+    const path = `/api/v1/destinations/queue/${queue}/purge`;
+    // nginx's plain proxy_pass: Host is the upstream's, the browser's Origin the proxy's
+    const proxied = { ...admin(), host: `127.0.0.1:${http}`, origin: 'https://broker.example:8443' };
+    const purge = async (extra: Record<string, string>): Promise<Answer> => {
+      await fill(queue);
+      return call(http, 'POST', path, { ...proxied, ...extra });
+    };
+    for (const extra of [
+      { 'sec-fetch-site': 'same-origin' },
+      { 'x-forwarded-host': 'broker.example:8443', 'x-forwarded-proto': 'https' },
+      { 'x-forwarded-host': 'broker.example:8443, inner.proxy:80' },
+    ]) {
+      const answer = await purge(extra);
+      assert.equal(answer.status, 200, JSON.stringify(extra));
+      assert.equal(answer.body['purged'], 1);
+    }
+    await fill(queue);
+    for (const extra of [
+      {},
+      { 'sec-fetch-site': 'cross-site' },
+      { 'sec-fetch-site': 'same-site' },
+      { 'sec-fetch-site': 'cross-site', 'x-forwarded-host': 'broker.example:8443' },
+      { 'x-forwarded-host': 'broker.example:8443', 'x-forwarded-proto': 'http' },
+      { 'x-forwarded-host': 'other.example:8443' },
+    ]) {
+      const answer = await call(http, 'POST', path, { ...proxied, ...extra });
+      assert.equal(answer.status, 403, JSON.stringify(extra));
+      assert.equal(answer.body.code, 'FERRY_CROSS_SITE_REQUEST');
+      assert.match(answer.body.error ?? '', /proxy_set_header Host \$http_host.*X-Forwarded-Host.*http\.allowedOrigins/);
+    }
+    const left = await call(http, 'GET', `/api/v1/destinations/queue/${queue}`, admin());
+    assert.equal(left.body['depth'], 1, 'the refused purges dropped nothing');
+  });
+
+  test('an origin in http.allowedOrigins is served as the broker\'s own, whatever Host and Sec-Fetch-Site say', async () => {
+    const queue = uniqueName('listed.q');
+    await fill(queue);
+    const answer = await call(http, 'DELETE', `/api/queues/${queue}/messages`, { ...admin(), host: 'internal:1', origin: 'https://console.example', 'sec-fetch-site': 'cross-site' });
+    assert.equal(answer.status, 200);
+    assert.equal(answer.body['purged'], 1);
   });
 });
 

@@ -143,6 +143,35 @@ test('counters never go back: not when a queue is deleted, a temporary queue goe
   assert.ok(end.get('ferry_messages_dequeued_total')! >= start.get('ferry_messages_dequeued_total')!);
 });
 
+test('the broker\'s messages in and out count topic traffic: once in per message, once out per subscriber, durable or not, and a subscriber gone keeps its count', async () => {
+  const totals = async (): Promise<{ enqueued: number; dequeued: number }> => {
+    const messages = (await api.get<{ messages: { enqueued: number; dequeued: number } }>('/api/v1/broker')).body.messages;
+    const scraped = samples((await api.get('/metrics')).text);
+    assert.deepEqual([scraped.get('ferry_messages_enqueued_total'), scraped.get('ferry_messages_dequeued_total')], [messages.enqueued, messages.dequeued], 'the API and the metrics agree');
+    return { enqueued: messages.enqueued, dequeued: messages.dequeued };
+  };
+  const topic = `/topic/${uniqueName('totals')}`;
+  const durableClient = await connectStomp(broker.stompPort, { headers: { 'client-id': uniqueName('totals-client') } });
+  const plain = [await connectStomp(broker.stompPort), await connectStomp(broker.stompPort)];
+  const producer = await connectStomp(broker.stompPort);
+  clients.push(durableClient, ...plain, producer);
+  const inboxes = [
+    await subscribeConfirmed(durableClient, topic, { 'activemq.subscriptionName': 'totals' }),
+    ...(await Promise.all(plain.map((c) => subscribeConfirmed(c, topic)))),
+  ];
+  const before = await totals();
+  for (let i = 0; i < 4; i++) await producer.sendConfirmed(topic, `t${i}`);
+  for (const inbox of inboxes) await inbox.take(4);
+  const expected = { enqueued: before.enqueued + 4, dequeued: before.dequeued + 12 };
+  await eventually('every delivery counted', () => broker.server.broker.admin.messageTotals().dequeued === expected.dequeued);
+  assert.deepEqual(await totals(), expected);
+
+  // a non-durable subscriber leaves: what it took stays counted
+  await plain[0]!.disconnect();
+  await eventually('the subscription gone', () => broker.server.broker.admin.destination('topic', topic.slice('/topic/'.length)).consumers === 2);
+  assert.deepEqual(await totals(), expected);
+});
+
 test('/metrics needs monitor', async () => {
   const { FerryError } = await import('../../src/errors.js');
   const security = {

@@ -137,6 +137,34 @@ describe('destination rights on top', () => {
   });
 });
 
+describe('the routes before v1', () => {
+  test('ask what their v1 forms ask: a purge and whole messages need management.manage first, whatever the user\'s rights on the queue', async () => {
+    // nobody and watcher hold every right on every queue (admin among them), and no management.manage
+    const q = uniqueName('legacy.q');
+    for (const body of ['one', 'two']) assert.equal((await as('admin').post(`/api/v1/destinations/queue/${q}/messages`, { body })).status, 201);
+    for (const user of ['nobody', 'watcher']) {
+      const purge = await as(user).delete(`/api/queues/${q}/messages`);
+      assert.equal(purge.status, 403, user);
+      assert.equal(purge.body['code'], 'FERRY_NOT_AUTHORIZED');
+      assert.match(String(purge.body['error']), /management\.manage/);
+      assert.equal((await as(user).post(`/api/v1/destinations/queue/${q}/purge`)).status, 403, user);
+      const read = await as(user).get(`/api/queues/${q}/messages`);
+      assert.equal(read.status, 403, user);
+      assert.doesNotMatch(read.text, /one|two/, 'no body in the refusal');
+      assert.equal((await as(user).get(`/api/v1/queues/${q}/messages?full=true`)).status, 403, user);
+    }
+    assert.equal((await as('admin').get(`/api/v1/destinations/queue/${q}`)).body['depth'], 2, 'the refused purges dropped nothing');
+    // a manager still needs the queue's own rights, as in v1
+    const secret = uniqueName('secret.legacy');
+    assert.equal((await as('admin').post(`/api/v1/destinations/queue/${secret}/messages`, { body: 's' })).status, 201);
+    assert.equal((await as('boxed').get(`/api/queues/${secret}/messages`)).status, 403);
+    assert.equal((await as('boxed').delete(`/api/queues/${secret}/messages`)).status, 403);
+    const read = await as('admin').get<{ body: string }[]>(`/api/queues/${q}/messages`);
+    assert.deepEqual(read.body.map((m) => m.body), ['one', 'two']);
+    assert.deepEqual((await as('admin').delete(`/api/queues/${q}/messages`)).body, { queue: q, purged: 2 });
+  });
+});
+
 describe('rights on where messages go and on what they were bound for', () => {
   test('a retry needs the send right on each dead letter\'s original destination: one it may not send to refuses them all, from a copy too', async () => {
     const admin = as('admin');

@@ -51,7 +51,7 @@ export function SendPage(props: { to: string }): JSX.Element {
   const [body, setBody] = useState('');
   const [encoding, setEncoding] = useState<'text' | 'base64'>('text');
   const [persistent, setPersistent] = useState(true);
-  const [priority, setPriority] = useState(4);
+  const [priority, setPriority] = useState('4');
   const [ttl, setTtl] = useState('');
   const [correlationId, setCorrelationId] = useState('');
   const [type, setType] = useState('');
@@ -77,7 +77,12 @@ export function SendPage(props: { to: string }): JSX.Element {
         if (p.name.trim() === '') continue;
         props[p.name.trim()] = { type: p.type, value: typedValue(p) };
       }
-      request = { body, bodyEncoding: encoding, persistent, priority, properties: props };
+      request = { body, bodyEncoding: encoding, persistent, properties: props };
+      if (priority.trim() !== '') {
+        const n = Number(priority);
+        if (!Number.isInteger(n) || n < 0 || n > 9) throw new Error('priority is a whole number from 0 to 9, or empty for the default (4)');
+        request.priority = n;
+      }
       if (ttl.trim() !== '') {
         const n = Number(ttl);
         if (!Number.isInteger(n) || n < 0) throw new Error('time to live is a whole number of milliseconds');
@@ -124,8 +129,8 @@ export function SendPage(props: { to: string }): JSX.Element {
         </Card>
         <Card title="Headers">
           <div class="form-grid form-grid-3">
-            <Field label="Priority" hint="0 (lowest) to 9">
-              <input name="priority" type="number" min={0} max={9} value={priority} onInput={(e) => setPriority(Number(e.currentTarget.value))} />
+            <Field label="Priority" hint="0 (lowest) to 9; empty: the default, 4">
+              <input name="priority" type="number" min={0} max={9} value={priority} onInput={(e) => setPriority(e.currentTarget.value)} />
             </Field>
             <Field label="Time to live (ms)" hint="Empty: never expires">
               <input name="timeToLive" inputMode="numeric" value={ttl} onInput={(e) => setTtl(e.currentTarget.value)} />

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { FerryError } from '../../errors.js';
-import { bodyLengthOf, isPropertyWireType, type Destination, type Message, type MessageInit, type PropertyValue, type PropertyWireType } from '../../core/index.js';
+import { bodyLengthOf, headerOfProperty, isPropertyWireType, type Destination, type HeaderProperty, type MessageInit, type PropertyValue, type PropertyWireType } from '../../core/index.js';
 import type { MessagePick, WaitingMessage, WaitingPlace } from '../../core/admin.js';
 import { modestJson } from '../json-body.js';
 
@@ -22,16 +22,6 @@ export function parseDestinationUri(text: string, field: string): Destination {
  * past it ends early, with `more`; its first message is always in it.
  */
 export const WHOLE_PAGE_BODY_BYTES = 8 * 1024 * 1024;
-
-/** `messages` up to `WHOLE_PAGE_BODY_BYTES` of bodies, and always the first. */
-export function withinPageBytes(messages: readonly Message[]): readonly Message[] {
-  let bytes = 0;
-  for (let i = 0; i < messages.length; i++) {
-    bytes += bodyLengthOf(messages[i]!);
-    if (i > 0 && bytes > WHOLE_PAGE_BODY_BYTES) return messages.slice(0, i);
-  }
-  return messages;
-}
 
 /** A browse page's `next`, as `after` takes it back: the last message's priority and its sequence number in its queue. */
 export function cursorText(place: WaitingPlace | undefined): string | null {
@@ -193,15 +183,25 @@ export function messageInit(destination: Destination, input: z.infer<typeof send
   const properties = new Map<string, PropertyValue>();
   // the declared type goes with the message, as a JMS producer's does: a JMS consumer reads a short as a short
   const propertyTypes = new Map<string, PropertyWireType>();
+  // a property named after a JMS header (JMSXGroupID, JMSCorrelationID...) is that header, as STOMP's
+  // headers and ActiveMQ's properties of those names are: consumers read it as such, over the field
+  const headers: HeaderProperty[] = [];
   for (const [name, value] of Object.entries(input.properties)) {
-    properties.set(name, propertyValue(name, value));
+    const typed = propertyValue(name, value);
+    const header = headerOfProperty(name, typed);
+    if (header !== undefined) {
+      if ('invalid' in header) throw new FerryError('FERRY_BAD_REQUEST', `property "${name}" sets the JMS header of that name, which must be ${header.invalid}; got ${JSON.stringify(typeof typed === 'bigint' ? typed.toString() : typed)}`);
+      headers.push(header);
+      continue;
+    }
+    properties.set(name, typed);
     if (value !== null && typeof value === 'object' && isPropertyWireType(value.type)) propertyTypes.set(name, value.type);
   }
   const body = input.bodyEncoding === 'base64' ? decodeBase64(input.body) : Buffer.from(input.body, 'utf8');
   if (body === undefined) throw new FerryError('FERRY_BAD_REQUEST', 'the body is not base64 (the standard alphabet, padded with = to a multiple of 4), as bodyEncoding "base64" says it is');
   const bodyKind = input.bodyKind ?? (input.bodyEncoding === 'base64' ? 'bytes' : 'text');
   if (bodyKind === 'none' && body.length > 0) throw new FerryError('FERRY_BAD_REQUEST', 'a message of body kind "none" has no body');
-  return {
+  const init: MessageInit = {
     destination,
     body,
     bodyKind,
@@ -217,6 +217,8 @@ export function messageInit(destination: Destination, input: z.infer<typeof send
     properties,
     propertyTypes,
   };
+  for (const header of headers) Object.assign(init, header);
+  return init;
 }
 
 /** `{ids}`, `{selector}` or `{}` (all), with `to` where the operation needs one. */

@@ -1,11 +1,12 @@
 import { FerryError, isFerryError } from '../../errors.js';
-import type { Destination, Message, MessageInit, PropertyValue } from '../../core/index.js';
+import { headerOfProperty, type Destination, type Message, type MessageInit, type PropertyValue } from '../../core/index.js';
 import { escapeHeader, type StompVersion } from './codec.js';
 
 /**
  * STOMP frames <-> core messages, following ActiveMQ's STOMP conventions so that STOMP applications
  * written for ActiveMQ move over unchanged: destination prefixes, the `persistent`, `priority`,
- * `expires`, `reply-to`, `correlation-id` and `type` headers, other headers as user properties, and a
+ * `expires`, `reply-to`, `correlation-id` and `type` headers, headers named after JMS headers
+ * (`JMSXGroupID`, `JMSCorrelationID`, ...: core's `headerOfProperty`) as those, other headers as user properties, and a
  * SEND with `content-length` becoming a bytes message (a text message otherwise).
  */
 
@@ -118,14 +119,14 @@ export function sendToMessage(headers: ReadonlyMap<string, string>, body: Buffer
       case 'type':
         init.type = value;
         break;
-      case 'JMSXGroupID':
-        init.groupId = value;
-        break;
-      case 'JMSXGroupSeq':
-        init.groupSeq = parseInteger(name, value);
-        break;
-      default:
-        if (!reservedHeaders.has(name)) properties.set(name, value);
+      default: {
+        // JMSXGroupID, JMSCorrelationID, JMSPriority...: the header itself, as ActiveMQ takes them
+        const header = headerOfProperty(name, value);
+        if (header === undefined) {
+          if (!reservedHeaders.has(name)) properties.set(name, value);
+        } else if ('invalid' in header) throw new FerryError('FERRY_STOMP_PROTOCOL', `header ${name} must be ${header.invalid}, got "${value}"`);
+        else Object.assign(init, header);
+      }
     }
   }
   if (properties.size > 0) init.properties = properties;

@@ -46,6 +46,7 @@ public class JmsChecks {
         case "send-compressed": sendCompressed(rest[0]); break;
         case "send-retained": sendRetained(rest[0], rest[1], Boolean.parseBoolean(rest[2])); break;
         case "expire-in-prefetch": expireInPrefetch(rest[0], Integer.parseInt(rest[1]), Long.parseLong(rest[2])); break;
+        case "read-headers": readHeaders(rest[0], Integer.parseInt(rest[1])); break;
         default: throw new IllegalArgumentException("unknown check " + check);
       }
     } catch (Throwable e) {
@@ -103,6 +104,22 @@ public class JmsChecks {
         // a string that is no number: JMS throws NumberFormatException for it
         out(p + ".long", e.getClass().getSimpleName());
       }
+    }
+    c.close();
+  }
+
+  /** `count` messages of the queue: the JMS headers a producer may set, as JMS reads them. */
+  static void readHeaders(String queue, int count) throws Exception {
+    Connection c = connect();
+    Session s = c.createSession(false, Session.AUTO_ACKNOWLEDGE);
+    MessageConsumer mc = s.createConsumer(s.createQueue(queue));
+    for (int i = 0; i < count; i++) {
+      Message m = need(mc.receive(WAIT), queue);
+      out(i + ".correlationId", m.getJMSCorrelationID());
+      out(i + ".type", m.getJMSType());
+      out(i + ".priority", m.getJMSPriority());
+      out(i + ".groupId", m.getStringProperty("JMSXGroupID"));
+      out(i + ".groupSeq", m.getIntProperty("JMSXGroupSeq"));
     }
     c.close();
   }
