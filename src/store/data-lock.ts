@@ -16,14 +16,29 @@ export function processAlive(pid: number): boolean {
 
 /** Linux's state of the process is Z; false where there is no /proc to say. */
 function isZombie(pid: number): boolean {
+  return procStat(pid)?.state === 'Z';
+}
+
+/** The state and start time (clock ticks since boot) Linux gives a process; undefined where there is no /proc to say. */
+function procStat(pid: number): { state: string; start: string } | undefined {
   let stat: string;
   try {
     stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
   } catch {
-    return false;
+    return undefined;
   }
-  // pid (comm) state ...: the name may hold spaces and parentheses, the state follows the last ')'
-  return stat.charAt(stat.lastIndexOf(')') + 2) === 'Z';
+  // pid (comm) state ...: the name may hold spaces and parentheses, the fields follow the last ')'
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // starttime is field 22 of proc(5), the 20th after the name
+  return { state: fields[0] ?? '', start: fields[19] ?? '' };
+}
+
+function bootId(): string | undefined {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -32,10 +47,16 @@ function isZombie(pid: number): boolean {
  */
 export type FolderHolding = 'alone' | 'ha';
 
-/** Who wrote a lock or a takeover claim; `token` names this one lock, for claims on taking it over. */
+/**
+ * Who wrote a lock or a takeover claim: a pid means one process only together with when that
+ * process started and the boot it ran in, since a pid is handed out again once its process is gone
+ * (after a reboot, in a new container). `token` names this one lock, for claims on taking it over.
+ */
 interface LockOwner {
   readonly pid: number;
   readonly holding: FolderHolding;
+  readonly start?: string | undefined;
+  readonly boot?: string | undefined;
   readonly token: string;
 }
 
@@ -50,7 +71,7 @@ const TAKEOVER_WAIT = 5000;
 /**
  * One broker per data folder: a `lock` file naming its owner (and `ha` for a primary that shares
  * the folder with its backups). A lock left by a process that no longer runs (a broker killed with
- * SIGKILL) is taken over. The lease, not this file, decides between brokers started
+ * SIGKILL, a power loss) is taken over. The lease, not this file, decides between brokers started
  * with `--ha`: a primary takes over the lock of a live `--ha` broker, which lost its lease and is
  * fenced; it never takes over that of a broker started without `--ha`, which never looks at the
  * lease. The owner means something on this host only: brokers on several hosts share a folder only
@@ -115,16 +136,31 @@ export class DataFolderLock {
 }
 
 function ownIdentity(holding: FolderHolding): LockOwner {
-  return { pid: process.pid, holding, token: randomUUID().replaceAll('-', '') };
+  return { pid: process.pid, holding, start: procStat(process.pid)?.start, boot: bootId(), token: randomUUID().replaceAll('-', '') };
 }
 
-/** Whether the process that wrote this lock still runs. */
+/** Whether the process that wrote this lock still runs, as far as this host can tell. */
 function ownerRuns(owner: LockOwner): boolean {
-  return owner.pid !== 0 && owner.pid !== process.pid && processAlive(owner.pid);
+  if (owner.pid === 0) return false;
+  if (owner.pid === process.pid && (owner.start === undefined || owner.start === procStat(process.pid)?.start)) return false;
+  const boot = bootId();
+  if (owner.boot !== undefined && boot !== undefined && owner.boot !== boot) {
+    // written in an earlier boot of this machine, or on another machine: only brokers with --ha share
+    // a folder between machines, so a lock without `ha` is from before a reboot
+    return owner.holding === 'ha';
+  }
+  if (owner.start !== undefined && boot !== undefined) {
+    const stat = procStat(owner.pid);
+    if (stat !== undefined) return stat.state !== 'Z' && stat.start === owner.start;
+  }
+  return processAlive(owner.pid);
 }
 
 function serialize(owner: LockOwner): string {
-  return `${[String(owner.pid), ...(owner.holding === 'ha' ? ['ha'] : []), `token=${owner.token}`].join(' ')}\n`;
+  const marks = [String(owner.pid), ...(owner.holding === 'ha' ? ['ha'] : []), `token=${owner.token}`];
+  if (owner.start !== undefined) marks.push(`start=${owner.start}`);
+  if (owner.boot !== undefined) marks.push(`boot=${owner.boot}`);
+  return `${marks.join(' ')}\n`;
 }
 
 /** The owner a lock or claim names; a lock written before tokens were is named by its inode. */
@@ -150,6 +186,8 @@ function readOwner(file: string): LockOwner | undefined {
   return {
     pid: Number.isInteger(pid) && pid > 0 ? pid : 0,
     holding,
+    start: fields.get('start'),
+    boot: fields.get('boot'),
     token: /^[0-9a-f]+$/.test(fields.get('token') ?? '') ? fields.get('token')! : `inode${inode}`,
   };
 }

@@ -130,3 +130,26 @@ test('of brokers started at once on a folder, exactly one locks it, whatever sta
   }
 });
 
+test('a lock whose pid now names another process (reused after a crash, a reboot, in a new container) is taken over', { skip: process.platform !== 'linux' && 'start times are read from /proc' }, async () => {
+  const unrelated = spawn('sleep', ['60'], { stdio: 'ignore' });
+  try {
+    await new Promise((resolve) => unrelated.once('spawn', resolve));
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    const stat = readFileSync(`/proc/${unrelated.pid}/stat`, 'latin1');
+    const started = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    // the broker that wrote it ran at another time, or in an earlier boot
+    for (const written of [`start=1 boot=${boot}`, `start=${started} boot=00000000-0000-0000-0000-000000000000`]) {
+      const data = folder();
+      writeFileSync(join(data, 'lock'), `${unrelated.pid} token=0123abcd ${written}\n`);
+      const lock = DataFolderLock.acquire(data);
+      assert.match(readFileSync(join(data, 'lock'), 'utf8'), new RegExp(`^${process.pid} token=`));
+      lock.release();
+    }
+    // the same start time in this boot is the broker itself, still running
+    const held = folder();
+    writeFileSync(join(held, 'lock'), `${unrelated.pid} token=0123abcd start=${started} boot=${boot}\n`);
+    assert.throws(() => DataFolderLock.acquire(held), { code: 'FERRY_STORE_LOCKED' });
+  } finally {
+    unrelated.kill('SIGKILL');
+  }
+});
