@@ -40,6 +40,17 @@ test('ferry start on port 0 logs its port; send and receive work through it; SIG
   assert.ok(broker.logs.some((l) => l['event'] === 'broker.stopped'));
 });
 
+test('SIGHUP, as when the terminal the broker was started from closes, stops it cleanly and releases its data folder', async () => {
+  const data = join(tmp(), 'data');
+  const broker = await spawnBroker(['--data', data, '--stomp-port', '0', '--stomp-host', '127.0.0.1']);
+  const sent = await runFerry(['send', '--port', String(broker.ports['stomp']), '-d', 'cli.hup', '--persistent']);
+  assert.equal(sent.code, 0, sent.stderr);
+  assert.equal(await broker.stop('SIGHUP'), 0);
+  assert.ok(broker.logs.some((l) => l['event'] === 'broker.stopping' && l['signal'] === 'SIGHUP'));
+  assert.ok(broker.logs.some((l) => l['event'] === 'broker.stopped'));
+  assert.equal(readdirSync(data).includes('lock'), false);
+});
+
 test('ports and the data folder come from the environment too, and a listener can be switched off', async () => {
   const data = join(tmp(), 'from-env');
   const broker = await spawnBroker(['--stomp-port', 'off'], { FERRY_DATA: data, FERRY_STOMP_PORT: '0', FERRY_HTTP_PORT: 'off', FERRY_AMQP_PORT: 'off', FERRY_MQTT_PORT: 'off', FERRY_OPENWIRE_PORT: 'off', FERRY_WS_PORT: 'off' });
