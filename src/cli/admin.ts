@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import type { BrokerStats } from '../core/index.js';
 import type { ConnectorStats } from '../network/index.js';
 import type { StompFrame } from '../protocols/stomp/index.js';
-import { ManagementApi, managementHelp } from './http-api.js';
+import { ManagementApi, managementHelp, usageError } from './http-api.js';
 import { parseManagement } from './operate.js';
 import { managementCommand, printJson, table } from './output.js';
 import { StompClient } from './stomp-client.js';
@@ -63,7 +63,7 @@ function mebibytes(bytes: number): string {
 
 export function stat(argv: readonly string[]): Promise<number> {
   return managementCommand(async () => {
-    const { values } = parseManagement(argv, {});
+    const { values } = parseManagement(argv, {}, 'ferry stat [options]', 0);
     if (values.help === true) {
       process.stdout.write(`${statHelp}\n${managementHelp}`);
       return 0;
@@ -137,6 +137,7 @@ export async function stompBrowse(argv: readonly string[]): Promise<number> {
   }
   const queue = positionals[0];
   if (queue === undefined) throw new Error('name the queue to browse: ferry browse QUEUE');
+  if (positionals[1] !== undefined) throw usageError(`unexpected argument "${positionals[1]}": ferry browse QUEUE --port PORT`);
   const host = values.host ?? process.env['FERRY_HOST'] ?? '127.0.0.1';
   const port = Number(values.port ?? process.env['FERRY_STOMP_PORT'] ?? (values.tls === true ? 61612 : 61613));
   const timeout = Number(values.timeout ?? 5000);
@@ -210,7 +211,7 @@ function bytes(n: number): string {
 
 export function store(argv: readonly string[]): Promise<number> {
   return managementCommand(async () => {
-    const { values } = parseManagement(argv, {});
+    const { values } = parseManagement(argv, {}, 'ferry store [options]', 0);
     if (values.help === true) {
       process.stdout.write(`${storeHelp}\n${managementHelp}`);
       return 0;

@@ -91,7 +91,7 @@ async function writeLine(out: Writable, text: string): Promise<void> {
 
 export function exportMessages(argv: readonly string[]): Promise<number> {
   return managementCommand(async () => {
-    const { values, positionals } = parseManagement(argv, { selector: { type: 'string' } });
+    const { values, positionals } = parseManagement(argv, { selector: { type: 'string' } }, 'ferry export QUEUE [FILE]', 2);
     if (values.help === true) {
       process.stdout.write(`${exportHelp}\n${managementHelp}`);
       return 0;
@@ -175,7 +175,7 @@ export function sendBodyOf(line: unknown, where: string, now: number): Record<st
 
 export function importMessages(argv: readonly string[]): Promise<number> {
   return managementCommand(async () => {
-    const { values, positionals } = parseManagement(argv, {});
+    const { values, positionals } = parseManagement(argv, {}, 'ferry import DESTINATION [FILE]', 2);
     if (values.help === true) {
       process.stdout.write(`${importHelp}\n${managementHelp}`);
       return 0;

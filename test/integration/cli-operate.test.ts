@@ -183,7 +183,17 @@ describe('purge, move, copy, retry-dlq', () => {
     assert.equal(await ok(['purge', queue]), `purged 4 messages from ${queue}\n`);
     assert.equal((await destination(queue))?.depth, 0);
     await send(queue, 'again');
-    assert.deepEqual(await json(['purge', queue]), { purged: 1 });
+    assert.deepEqual(await json(['purge', queue]), { purged: 1, queues: [{ name: queue, purged: 1 }] });
+  });
+
+  test('purge takes several queues, as ActiveMQ\'s does, and drops the messages of each', async () => {
+    const [first, second] = [uniqueName('purged'), uniqueName('purged')];
+    for (const n of [1, 2]) await send(first, `m ${n}`);
+    for (const n of [1, 2, 3]) await send(second, `m ${n}`);
+    assert.equal(await ok(['purge', first, second]), `purged 2 messages from ${first}\npurged 3 messages from ${second}\n`);
+    assert.deepEqual([(await destination(first))?.depth, (await destination(second))?.depth], [0, 0]);
+    await send(second, 'again');
+    assert.deepEqual(await json(['purge', first, second]), { purged: 1, queues: [{ name: first, purged: 0 }, { name: second, purged: 1 }] });
   });
 
   test('copy by selector, move by id, then move the rest', async () => {
@@ -302,11 +312,14 @@ describe('exit statuses', () => {
   });
 
   test('1 for a bad command line', async () => {
-    for (const args of [['move', 'only.one'], ['dstat', '--no-such-option'], ['dstat', '--kind', 'exchange'], ['browse', 'q', '--limit', 'many'], ['no-such-command']]) {
+    for (const args of [['move', 'only.one'], ['dstat', '--no-such-option'], ['dstat', 'extra'], ['copy', 'a', 'b', 'c'], ['browse', 'a', 'b'], ['retry-dlq', 'a', 'b'], ['close-connection', 'a', 'b'], ['export', 'a', 'f', 'g'], ['connections', 'x'], ['stat', 'extra'], ['dstat', '--kind', 'exchange'], ['browse', 'q', '--limit', 'many'], ['no-such-command']]) {
       const run = await ferry(args);
       assert.equal(run.code, 1, `ferry ${args.join(' ')}: ${run.stderr}`);
       assert.match(run.stderr, /FERRY_CLI_USAGE/);
     }
+    const overStomp = await runFerry(['browse', 'a', 'b', '--port', String(broker.stompPort)]);
+    assert.equal(overStomp.code, 1, overStomp.stderr);
+    assert.match(overStomp.stderr, /FERRY_CLI_USAGE: unexpected argument "b"/);
     // what only the broker can find wrong in the command line: the API answers 400
     const sorted = await ferry(['dstat', '--sort', 'no-such-column']);
     assert.equal(sorted.code, 1, sorted.stderr);
