@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { StompFrame } from '../protocols/stomp/index.js';
 import { StompClient } from './stomp-client.js';
+import { didNotGetThrough } from './unreachable.js';
 
 export const sendHelp = `Usage: ferry send --destination DEST [options]
 
@@ -43,7 +44,7 @@ Options:
   -h, --help
 
 Exits 0 when it received --count messages, 1 when the timeout came first, 2 when the broker
-cannot be reached or closed the connection.
+cannot be reached, refused the login or closed the connection.
 `;
 
 const connectionOptions = {
@@ -66,7 +67,8 @@ function positive(name: string, value: string | undefined, fallback: number): nu
   return n;
 }
 
-async function openClient(values: { host?: string | undefined; port?: string | undefined; user?: string | undefined; password?: string | undefined }, extra: Record<string, string> = {}): Promise<StompClient> {
+/** Throws at once for a bad --port; what the broker makes of the connection comes later, in the promise. */
+function openClient(values: { host?: string | undefined; port?: string | undefined; user?: string | undefined; password?: string | undefined }, extra: Record<string, string> = {}): Promise<StompClient> {
   const host = values.host ?? process.env['FERRY_HOST'] ?? '127.0.0.1';
   const port = positive('--port', values.port ?? process.env['FERRY_STOMP_PORT'], 61613);
   const headers: Record<string, string> = { ...extra };
@@ -164,7 +166,16 @@ export async function receive(argv: readonly string[]): Promise<number> {
   const timeout = positive('--timeout', values.timeout, 5000);
   const ack = values.ack ?? 'client-individual';
   if (ack !== 'auto' && ack !== 'client-individual') throw new Error(`--ack must be auto or client-individual, got "${ack}"`);
-  const client = await openClient(values, values['client-id'] === undefined ? {} : { 'client-id': values['client-id'] });
+  const opening = openClient(values, values['client-id'] === undefined ? {} : { 'client-id': values['client-id'] });
+  let client: StompClient;
+  try {
+    client = await opening;
+  } catch (err) {
+    if (didNotGetThrough(err)) throw err;
+    // a refused login is the broker closing the connection: status 1 would tell a script to wait on
+    process.stderr.write(`ferry: ${(err as Error).message}\n`);
+    return 2;
+  }
   let received = 0;
   const outcome = await new Promise<number>((resolve) => {
     let timer = setTimeout(() => resolve(count === 0 ? 0 : 1), timeout);

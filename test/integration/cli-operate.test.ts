@@ -350,5 +350,16 @@ describe('exit statuses', () => {
       assert.equal(none.code, 1, none.stderr);
       assert.match(none.stderr, /^ferry: FERRY_CLI_USAGE: --user admin needs a password/);
     });
+
+    test('ferry receive: 2 when the broker refuses the login, as when it closes the connection; 1 only for the timeout', async () => {
+      const port = String(secure.stompPort);
+      for (const login of [['--user', 'admin', '--password', 'wrong'], ['--user', 'nobody', '--password', 'x'], []]) {
+        const refused = await runFerry(['receive', '--port', port, '-d', 'secure.q', '-t', '500', ...login]);
+        assert.equal(refused.code, 2, `${login.join(' ')}: ${refused.stderr}`);
+        assert.match(refused.stderr, /^ferry: broker error: /);
+      }
+      const waited = await runFerry(['receive', '--port', port, '-d', 'secure.q', '-t', '300', '--user', 'admin', '--password', 'admin-secret']);
+      assert.equal(waited.code, 1, waited.stderr);
+    });
   });
 });
