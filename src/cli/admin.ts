@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import type { BrokerStats } from '../core/index.js';
 import type { ConnectorStats } from '../network/index.js';
 import type { StompFrame } from '../protocols/stomp/index.js';
+import { MAX_TIMER_DELAY } from '../transport/index.js';
 import { ManagementApi, managementHelp, usageError } from './http-api.js';
 import { parseManagement } from './operate.js';
 import { managementCommand, printJson, table } from './output.js';
@@ -28,7 +29,7 @@ Options:
   --headers          print headers too
   --host HOST        broker address (default 127.0.0.1)          env FERRY_HOST
   --port PORT        broker STOMP port (default 61613, 61612 with --tls) env FERRY_STOMP_PORT
-  -t, --timeout MS   give up after MS milliseconds (default 5000)
+  -t, --timeout MS   give up after MS milliseconds (default 5000, at most 2147483647)
   --user USER        log in as USER                              env FERRY_USER
   --password PW      USER's password                             env FERRY_PASSWORD
   --tls              STOMP over TLS, verifying the broker's certificate
@@ -141,6 +142,8 @@ export async function stompBrowse(argv: readonly string[]): Promise<number> {
   const host = values.host ?? process.env['FERRY_HOST'] ?? '127.0.0.1';
   const port = Number(values.port ?? process.env['FERRY_STOMP_PORT'] ?? (values.tls === true ? 61612 : 61613));
   const timeout = Number(values.timeout ?? 5000);
+  // Node fires a longer timer at once
+  if (!Number.isInteger(timeout) || timeout < 0 || timeout > MAX_TIMER_DELAY) throw usageError(`--timeout takes milliseconds from 0 to ${MAX_TIMER_DELAY}, got "${values.timeout}"`);
   const user = values.user ?? env('FERRY_USER');
   const login: Record<string, string> = user === undefined ? {} : { login: user, passcode: values.password ?? env('FERRY_PASSWORD') ?? '' };
   const client = await StompClient.open(host, port, login, values.tls === true ? { ca: readCa(values.ca) } : undefined);

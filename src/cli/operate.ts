@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { MAX_TIMER_DELAY } from '../transport/index.js';
 import { ManagementApi, destinationUri, managementHelp, managementOptions, segment, usageError } from './http-api.js';
 import { managementCommand, plural, printJson, table } from './output.js';
 
@@ -125,7 +126,7 @@ Options:
   --filter GLOB            only names matching GLOB (* any run of characters, ? one)
   --sort COLUMN            name, depth, inFlight, enqueued, dequeued, consumers, producers, ...;
                            a leading - sorts descending (--sort -depth)
-  --watch [SECONDS]        redraw every SECONDS (default 2) until interrupted
+  --watch [SECONDS]        redraw every SECONDS (default 2, at most 2147483) until interrupted
 `;
 
 const dstatSorts: Record<string, string> = { 'in-flight': 'inFlight', inflight: 'inFlight', 'dead-lettered': 'deadLettered' };
@@ -169,7 +170,8 @@ export function dstat(argv: readonly string[]): Promise<number> {
       order = descending ? 'desc' : 'asc';
     }
     const seconds = values.watch === undefined ? undefined : Number(values.watch);
-    if (seconds !== undefined && !(seconds > 0)) throw usageError(`--watch takes a number of seconds above 0, got "${values.watch}"`);
+    // Node fires a timer longer than MAX_TIMER_DELAY ms at once
+    if (seconds !== undefined && !(seconds > 0 && seconds * 1000 <= MAX_TIMER_DELAY)) throw usageError(`--watch takes a number of seconds above 0 and at most ${Math.floor(MAX_TIMER_DELAY / 1000)}, got "${values.watch}"`);
     const api = await ManagementApi.open(values);
     const query = { kind: values.kind, filter: values.filter, sort, order };
     const draw = async (): Promise<string> => {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { StompFrame } from '../protocols/stomp/index.js';
+import { MAX_TIMER_DELAY } from '../transport/index.js';
 import { StompClient } from './stomp-client.js';
 import { didNotGetThrough } from './unreachable.js';
 
@@ -32,7 +33,8 @@ Receives messages over STOMP and prints each body on its own line (with --header
 Options:
   -d, --destination DEST   where to receive from (/queue/NAME, /topic/NAME; bare name = queue)
   -n, --count N            stop after N messages (default 1; 0 = until the timeout)
-  -t, --timeout MS         give up after MS milliseconds without a message (default 5000)
+  -t, --timeout MS         give up after MS milliseconds without a message (default 5000,
+                           at most 2147483647)
   --ack MODE               auto or client-individual (default client-individual: each message is
                            acknowledged after it is printed)
   --headers                print the headers of each message before its body
@@ -60,10 +62,11 @@ function destinationOf(value: string | undefined): string {
   return value.startsWith('/') ? value : `/queue/${value}`;
 }
 
-function positive(name: string, value: string | undefined, fallback: number): number {
+function positive(name: string, value: string | undefined, fallback: number, most = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return fallback;
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got "${value}"`);
+  if (n > most) throw new Error(`${name} must be at most ${most}, got "${value}"`);
   return n;
 }
 
@@ -163,7 +166,8 @@ export async function receive(argv: readonly string[]): Promise<number> {
   }
   const destination = destinationOf(values.destination);
   const count = positive('--count', values.count, 1);
-  const timeout = positive('--timeout', values.timeout, 5000);
+  // Node fires a longer timer at once
+  const timeout = positive('--timeout', values.timeout, 5000, MAX_TIMER_DELAY);
   const ack = values.ack ?? 'client-individual';
   if (ack !== 'auto' && ack !== 'client-individual') throw new Error(`--ack must be auto or client-individual, got "${ack}"`);
   const opening = openClient(values, values['client-id'] === undefined ? {} : { 'client-id': values['client-id'] });

@@ -60,6 +60,18 @@ test('ports and the data folder come from the environment too, and a listener ca
   assert.equal(await broker.stop('SIGINT'), 0);
 });
 
+test('an HTTP timeout longer than a timer can take is a configuration mistake, as every other duration is', async () => {
+  const file = join(tmp(), 'ferry.yaml');
+  for (const key of ['headersTimeout', 'requestTimeout']) {
+    writeFileSync(file, `http:\n  ${key}: 2147483648\n`);
+    const bad = await runFerry(['start', '--config', file, '--data', join(tmp(), 'data')]);
+    assert.equal(bad.code, 78, bad.stderr);
+    const lines = bad.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, bad.stderr);
+    assert.match(lines[0]!, new RegExp(`http\\.${key}`));
+  }
+});
+
 test('an invalid configuration stops the start with one line naming the key', async () => {
   const dir = tmp();
   const file = join(dir, 'ferry.yaml');
@@ -227,6 +239,22 @@ test('ferry send, receive and browse exit 2 when nothing listens at the port, as
     const run = await runFerry([...args, '--port', '1']);
     assert.equal(run.code, 2, `ferry ${args[0]!}: ${run.stderr}`);
     assert.match(run.stderr, /^ferry: FERRY_CLI_UNREACHABLE: cannot reach the broker at 127\.0\.0\.1:1: /);
+  }
+});
+
+test('a wait longer than a timer can take (2^31 ms or more) is refused as a bad command line, not cut to 1 ms', async () => {
+  // a broker that would answer nothing, so that a wait cut short could only end by the timeout
+  const silent = createServer(() => undefined).listen(0, '127.0.0.1');
+  await new Promise((resolve) => silent.once('listening', resolve));
+  const port = String((silent.address() as AddressInfo).port);
+  try {
+    for (const args of [['receive', '-d', 'q', '-t', '99999999999', '--port', port], ['browse', 'q', '-t', '2147483648', '--port', port], ['dstat', '--watch', '3000000', '--url', `http://127.0.0.1:${port}`]]) {
+      const run = await runFerry(args);
+      assert.equal(run.code, 1, `ferry ${args.join(' ')}: ${run.stderr}`);
+      assert.match(run.stderr, /^ferry: .*2147483/, `ferry ${args.join(' ')}`);
+    }
+  } finally {
+    silent.close();
   }
 });
 
