@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { ferryBin, runFerry, type Finished } from '../helpers/process.js';
@@ -249,6 +250,28 @@ describe('purge, move, copy, retry-dlq', () => {
     assert.equal(await ok(['retry-dlq', 'ActiveMQ.DLQ', '--id', letter.id]), 'retried 1 message from ActiveMQ.DLQ\n');
     const back = await json<{ items: { body: { data: string } }[] }>(['browse', queue, '--body']);
     assert.deepEqual(back.items.map((m) => m.body.data), ['poison']);
+  });
+
+  test('the README\'s retry-dlq example picks the dead letters that its ferry send -H type=order made', async () => {
+    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+    const selector = /^ferry retry-dlq ActiveMQ\.DLQ --selector "([^"]+)"/m.exec(readme)?.[1];
+    assert.ok(selector?.includes("'order'"), 'the README retries the dead orders');
+    // a type of this test's own, as the dead-letter queue is shared
+    const type = uniqueName('order');
+    const queue = uniqueName('orders');
+    const sent = await runFerry(['send', '--port', String(broker.stompPort), '-d', `/queue/${queue}`, '--body', 'order 1', '-H', `type=${type}`, '--persistent']);
+    assert.equal(sent.code, 0, sent.stderr);
+    const consumer = (await RawStompClient.connected(broker.stompPort)).raw;
+    try {
+      await consumer.sendWithReceipt('SUBSCRIBE', { id: 's', destination: `/queue/${queue}`, ack: 'client-individual' });
+      const message = await consumer.nextFrameOf('MESSAGE');
+      await consumer.sendWithReceipt('NACK', { id: message.headers.get('ack')! });
+      await consumer.sendWithReceipt('UNSUBSCRIBE', { id: 's' });
+    } finally {
+      consumer.destroy();
+    }
+    assert.equal(await ok(['retry-dlq', 'ActiveMQ.DLQ', '--selector', selector!.replace("'order'", `'${type}'`)]), 'retried 1 message from ActiveMQ.DLQ\n');
+    assert.equal((await destination(queue))?.depth, 1);
   });
 });
 
