@@ -16,7 +16,8 @@ Options:
   --body TEXT              message body, sent as text
   --file FILE              read the body from a file (sent as bytes, with content-length)
   -n, --count N            send the message N times (default 1); "{n}" in --body is replaced by 1..N
-  -H, --header NAME=VALUE  add a header (repeatable), for example -H priority=9 -H type=order
+  -H, --header NAME=VALUE  add a header (repeatable), for example -H priority=9 -H type=order;
+                           not destination, content-length or receipt, which ferry send sets
   --persistent             send persistent messages
   --host HOST              broker address (default 127.0.0.1)     env FERRY_HOST
   --port PORT              broker STOMP port (default 61613)       env FERRY_STOMP_PORT
@@ -84,6 +85,9 @@ function readStdin(): Buffer {
   return readFileSync(0);
 }
 
+/** STOMP headers that `send` writes itself from its options and its body. */
+const toolHeaders = new Set(['destination', 'content-length', 'receipt']);
+
 export async function send(argv: readonly string[]): Promise<number> {
   const { values } = parseArgs({
     args: [...argv],
@@ -108,7 +112,10 @@ export async function send(argv: readonly string[]): Promise<number> {
   for (const pair of values.header ?? []) {
     const eq = pair.indexOf('=');
     if (eq <= 0) throw new Error(`--header must be NAME=VALUE, got "${pair}"`);
-    headers[pair.slice(0, eq)] = pair.slice(eq + 1);
+    const name = pair.slice(0, eq);
+    // the frame's own: a second destination would send elsewhere than -d says, a content-length that is not the body's leaves the broker waiting for the rest
+    if (toolHeaders.has(name)) throw new Error(`--header ${name} is set by ferry send itself${name === 'destination' ? ': give the destination with -d' : ''}`);
+    headers[name] = pair.slice(eq + 1);
   }
   if (values.persistent === true) headers['persistent'] = 'true';
   const fileBody = values.file !== undefined ? readFileSync(values.file) : undefined;

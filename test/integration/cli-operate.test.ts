@@ -319,6 +319,17 @@ describe('sessions', () => {
   });
 });
 
+test('ferry send refuses -H for the headers it writes itself, which would send elsewhere than -d or leave the broker waiting', async () => {
+  const [named, other] = [uniqueName('hdr.a'), uniqueName('hdr.b')];
+  const port = String(broker.stompPort);
+  for (const header of [`destination=/queue/${other}`, 'content-length=99', 'receipt=mine']) {
+    const run = await runFerry(['send', '--port', port, '-d', named, '--body', 'abc', '-H', header], { timeoutMs: 10_000 });
+    assert.equal(run.code, 1, `-H ${header}: ${run.stderr}`);
+    assert.match(run.stderr, new RegExp(`--header ${header.slice(0, header.indexOf('='))} is set by ferry send itself`));
+  }
+  assert.deepEqual([await destination(named), await destination(other)], [undefined, undefined], 'nothing was sent');
+});
+
 describe('exit statuses', () => {
   test('4 for a missing queue or connection, with the broker\'s code', async () => {
     for (const args of [['purge', 'no.such.queue'], ['browse', 'no.such.queue'], ['close-connection', 'no-such-connection']]) {
