@@ -3,7 +3,8 @@ import { parseArgs } from 'node:util';
 import type { BrokerStats } from '../core/index.js';
 import type { ConnectorStats } from '../network/index.js';
 import type { StompFrame } from '../protocols/stomp/index.js';
-import { ManagementApi, managementHelp } from './http-api.js';
+import { MAX_TIMER_DELAY } from '../transport/index.js';
+import { ManagementApi, managementHelp, usageError } from './http-api.js';
 import { parseManagement } from './operate.js';
 import { managementCommand, printJson, table } from './output.js';
 import { StompClient } from './stomp-client.js';
@@ -28,7 +29,7 @@ Options:
   --headers          print headers too
   --host HOST        broker address (default 127.0.0.1)          env FERRY_HOST
   --port PORT        broker STOMP port (default 61613, 61612 with --tls) env FERRY_STOMP_PORT
-  -t, --timeout MS   give up after MS milliseconds (default 5000)
+  -t, --timeout MS   give up after MS milliseconds (default 5000, at most 2147483647)
   --user USER        log in as USER                              env FERRY_USER
   --password PW      USER's password                             env FERRY_PASSWORD
   --tls              STOMP over TLS, verifying the broker's certificate
@@ -63,7 +64,7 @@ function mebibytes(bytes: number): string {
 
 export function stat(argv: readonly string[]): Promise<number> {
   return managementCommand(async () => {
-    const { values } = parseManagement(argv, {});
+    const { values } = parseManagement(argv, {}, 'ferry stat [options]', 0);
     if (values.help === true) {
       process.stdout.write(`${statHelp}\n${managementHelp}`);
       return 0;
@@ -137,9 +138,12 @@ export async function stompBrowse(argv: readonly string[]): Promise<number> {
   }
   const queue = positionals[0];
   if (queue === undefined) throw new Error('name the queue to browse: ferry browse QUEUE');
+  if (positionals[1] !== undefined) throw usageError(`unexpected argument "${positionals[1]}": ferry browse QUEUE --port PORT`);
   const host = values.host ?? process.env['FERRY_HOST'] ?? '127.0.0.1';
   const port = Number(values.port ?? process.env['FERRY_STOMP_PORT'] ?? (values.tls === true ? 61612 : 61613));
   const timeout = Number(values.timeout ?? 5000);
+  // Node fires a longer timer at once
+  if (!Number.isInteger(timeout) || timeout < 0 || timeout > MAX_TIMER_DELAY) throw usageError(`--timeout takes milliseconds from 0 to ${MAX_TIMER_DELAY}, got "${values.timeout}"`);
   const user = values.user ?? env('FERRY_USER');
   const login: Record<string, string> = user === undefined ? {} : { login: user, passcode: values.password ?? env('FERRY_PASSWORD') ?? '' };
   const client = await StompClient.open(host, port, login, values.tls === true ? { ca: readCa(values.ca) } : undefined);
@@ -210,7 +214,7 @@ function bytes(n: number): string {
 
 export function store(argv: readonly string[]): Promise<number> {
   return managementCommand(async () => {
-    const { values } = parseManagement(argv, {});
+    const { values } = parseManagement(argv, {}, 'ferry store [options]', 0);
     if (values.help === true) {
       process.stdout.write(`${storeHelp}\n${managementHelp}`);
       return 0;

@@ -91,7 +91,7 @@ async function writeLine(out: Writable, text: string): Promise<void> {
 
 export function exportMessages(argv: readonly string[]): Promise<number> {
   return managementCommand(async () => {
-    const { values, positionals } = parseManagement(argv, { selector: { type: 'string' } });
+    const { values, positionals } = parseManagement(argv, { selector: { type: 'string' } }, 'ferry export QUEUE [FILE]', 2);
     if (values.help === true) {
       process.stdout.write(`${exportHelp}\n${managementHelp}`);
       return 0;
@@ -175,7 +175,7 @@ export function sendBodyOf(line: unknown, where: string, now: number): Record<st
 
 export function importMessages(argv: readonly string[]): Promise<number> {
   return managementCommand(async () => {
-    const { values, positionals } = parseManagement(argv, {});
+    const { values, positionals } = parseManagement(argv, {}, 'ferry import DESTINATION [FILE]', 2);
     if (values.help === true) {
       process.stdout.write(`${importHelp}\n${managementHelp}`);
       return 0;
@@ -195,23 +195,29 @@ export function importMessages(argv: readonly string[]): Promise<number> {
     let sent = 0;
     let expired = 0;
     let number = 0;
-    for await (const text of createInterface({ input, crlfDelay: Infinity })) {
-      number++;
-      if (text.trim() === '') continue;
-      const where = `${file ?? 'standard input'} line ${number}`;
-      let line: unknown;
-      try {
-        line = JSON.parse(text);
-      } catch (err) {
-        throw usageError(`${where}: not JSON (${(err as Error).message})`);
+    try {
+      for await (const text of createInterface({ input, crlfDelay: Infinity })) {
+        number++;
+        if (text.trim() === '') continue;
+        const where = `${file ?? 'standard input'} line ${number}`;
+        let line: unknown;
+        try {
+          line = JSON.parse(text);
+        } catch (err) {
+          throw usageError(`${where}: not JSON (${(err as Error).message})`);
+        }
+        const body = sendBodyOf(line, where, Date.now());
+        if (body === 'expired') {
+          expired++;
+          continue;
+        }
+        await api.post(path, body);
+        sent++;
       }
-      const body = sendBodyOf(line, where, Date.now());
-      if (body === 'expired') {
-        expired++;
-        continue;
-      }
-      await api.post(path, body);
-      sent++;
+    } catch (err) {
+      // run again on the whole file, they would be sent twice: say where to start from
+      if (sent > 0) process.stderr.write(`imported ${plural(sent, 'message')} into ${destination.uri} from the lines before line ${number}, and stopped there:\n`);
+      throw err;
     }
     process.stderr.write(`imported ${plural(sent, 'message')} into ${destination.uri}${expired > 0 ? `; skipped ${expired} already expired` : ''}\n`);
     if (values.json === true) process.stdout.write(`${JSON.stringify({ imported: sent, expired })}\n`);

@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { MAX_TIMER_DELAY } from '../transport/index.js';
 import { ManagementApi, destinationUri, managementHelp, managementOptions, segment, usageError } from './http-api.js';
 import { managementCommand, plural, printJson, table } from './output.js';
 
@@ -83,13 +84,17 @@ const secretOptions = new Set(['--token', '--password']);
  * argument after `--token` or `--password` is its value whatever it starts with, as getopt takes
  * an option's required argument; parseArgs would refuse `--token -AbC` as ambiguous.
  */
-export function parseManagement<T extends NonNullable<ParseArgsConfig['options']>>(argv: readonly string[], extra: T) {
+export function parseManagement<T extends NonNullable<ParseArgsConfig['options']>>(argv: readonly string[], extra: T, usage: string, most: number) {
   const args: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     args.push(secretOptions.has(arg) && i + 1 < argv.length ? `${arg}=${argv[++i]!}` : arg);
   }
-  return parseArgs({ args, options: { ...managementOptions, ...extra } as typeof managementOptions & T, strict: true, allowPositionals: true });
+  const parsed = parseArgs({ args, options: { ...managementOptions, ...extra } as typeof managementOptions & T, strict: true, allowPositionals: true });
+  // a word the command would not read is a mistake to say, not to pass over: `purge a b` once purged a only
+  const unread = parsed.positionals[most];
+  if (unread !== undefined && (parsed.values as { help?: boolean }).help !== true) throw usageError(`unexpected argument "${unread}": ${usage}`);
+  return parsed;
 }
 
 function help(text: string): number {
@@ -121,7 +126,7 @@ Options:
   --filter GLOB            only names matching GLOB (* any run of characters, ? one)
   --sort COLUMN            name, depth, inFlight, enqueued, dequeued, consumers, producers, ...;
                            a leading - sorts descending (--sort -depth)
-  --watch [SECONDS]        redraw every SECONDS (default 2) until interrupted
+  --watch [SECONDS]        redraw every SECONDS (default 2, at most 2147483) until interrupted
 `;
 
 const dstatSorts: Record<string, string> = { 'in-flight': 'inFlight', inflight: 'inFlight', 'dead-lettered': 'deadLettered' };
@@ -153,7 +158,7 @@ export async function allDestinations(api: ManagementApi, query: Record<string, 
 
 export function dstat(argv: readonly string[]): Promise<number> {
   return managementCommand(async () => {
-    const { values } = parseManagement(dstatArguments(argv), { kind: { type: 'string' }, filter: { type: 'string' }, sort: { type: 'string' }, watch: { type: 'string' } });
+    const { values } = parseManagement(dstatArguments(argv), { kind: { type: 'string' }, filter: { type: 'string' }, sort: { type: 'string' }, watch: { type: 'string' } }, 'ferry dstat [options]', 0);
     if (values.help === true) return help(dstatHelp);
     if (values.kind !== undefined && values.kind !== 'queue' && values.kind !== 'topic') throw usageError(`--kind must be queue or topic, got "${values.kind}"`);
     let sort: string | undefined;
@@ -165,7 +170,8 @@ export function dstat(argv: readonly string[]): Promise<number> {
       order = descending ? 'desc' : 'asc';
     }
     const seconds = values.watch === undefined ? undefined : Number(values.watch);
-    if (seconds !== undefined && !(seconds > 0)) throw usageError(`--watch takes a number of seconds above 0, got "${values.watch}"`);
+    // Node fires a timer longer than MAX_TIMER_DELAY ms at once
+    if (seconds !== undefined && !(seconds > 0 && seconds * 1000 <= MAX_TIMER_DELAY)) throw usageError(`--watch takes a number of seconds above 0 and at most ${Math.floor(MAX_TIMER_DELAY / 1000)}, got "${values.watch}"`);
     const api = await ManagementApi.open(values);
     const query = { kind: values.kind, filter: values.filter, sort, order };
     const draw = async (): Promise<string> => {
@@ -259,7 +265,7 @@ function when(ms: number): string {
 
 export function browse(argv: readonly string[]): Promise<number> {
   return managementCommand(async () => {
-    const { values, positionals } = parseManagement(argv, { selector: { type: 'string' }, limit: { type: 'string' }, body: { type: 'boolean' } });
+    const { values, positionals } = parseManagement(argv, { selector: { type: 'string' }, limit: { type: 'string' }, body: { type: 'boolean' } }, 'ferry browse QUEUE', 1);
     if (values.help === true) return help(browseApiHelp);
     const queue = needed(positionals[0], 'the queue to browse', 'ferry browse QUEUE');
     const api = await ManagementApi.open(values);
@@ -294,21 +300,26 @@ export function browse(argv: readonly string[]): Promise<number> {
 
 // ---- purge, move, copy, retry ------------------------------------------------------------------
 
-export const purgeHelp = `Usage: ferry purge QUEUE [options]
+export const purgeHelp = `Usage: ferry purge QUEUE... [options]
 
-Drops every message waiting in QUEUE (messages in flight to consumers stay), through the
-management API, and prints how many were dropped.
+Drops every message waiting in each QUEUE (messages in flight to consumers stay), through the
+management API, and prints how many were dropped from each; --json gives the total and each
+queue's count.
 `;
 
 export function purge(argv: readonly string[]): Promise<number> {
   return managementCommand(async () => {
-    const { values, positionals } = parseManagement(argv, {});
+    const { values, positionals } = parseManagement(argv, {}, 'ferry purge QUEUE...', Infinity);
     if (values.help === true) return help(purgeHelp);
-    const queue = needed(positionals[0], 'the queue to purge', 'ferry purge QUEUE');
+    needed(positionals[0], 'the queue to purge', 'ferry purge QUEUE...');
     const api = await ManagementApi.open(values);
-    const result = await api.post<{ purged: number }>(`/api/v1/destinations/queue/${segment(queue)}/purge`);
-    if (values.json === true) printJson(result);
-    else process.stdout.write(`purged ${plural(result.purged, 'message')} from ${queue}\n`);
+    const queues: { name: string; purged: number }[] = [];
+    for (const queue of positionals) {
+      const result = await api.post<{ purged: number }>(`/api/v1/destinations/queue/${segment(queue)}/purge`);
+      queues.push({ name: queue, purged: result.purged });
+      if (values.json !== true) process.stdout.write(`purged ${plural(result.purged, 'message')} from ${queue}\n`);
+    }
+    if (values.json === true) printJson({ purged: queues.reduce((sum, q) => sum + q.purged, 0), queues });
     return 0;
   });
 }
@@ -337,7 +348,7 @@ Options:
 
 function transfer(verb: 'move' | 'copy', argv: readonly string[]): Promise<number> {
   return managementCommand(async () => {
-    const { values, positionals } = parseManagement(argv, pickOptions);
+    const { values, positionals } = parseManagement(argv, pickOptions, `ferry ${verb} FROM TO`, 2);
     if (values.help === true) return help(moveHelp);
     const from = needed(positionals[0], 'the queue to take messages from', `ferry ${verb} FROM TO`);
     const to = destinationUri(needed(positionals[1], 'where the messages go', `ferry ${verb} FROM TO`));
@@ -364,7 +375,7 @@ Options:
 
 export function retryDlq(argv: readonly string[]): Promise<number> {
   return managementCommand(async () => {
-    const { values, positionals } = parseManagement(argv, pickOptions);
+    const { values, positionals } = parseManagement(argv, pickOptions, 'ferry retry-dlq DLQ', 1);
     if (values.help === true) return help(retryHelp);
     const dlq = needed(positionals[0], 'the dead-letter queue', 'ferry retry-dlq DLQ');
     const api = await ManagementApi.open(values);
@@ -389,7 +400,7 @@ function rate(n: number): string {
 
 export function connections(argv: readonly string[]): Promise<number> {
   return managementCommand(async () => {
-    const { values } = parseManagement(argv, {});
+    const { values } = parseManagement(argv, {}, 'ferry connections [options]', 0);
     if (values.help === true) return help(connectionsHelp);
     const api = await ManagementApi.open(values);
     const { items } = await api.get<{ items: ConnectionItem[] }>('/api/v1/connections');
@@ -435,7 +446,7 @@ interface SessionItem {
 
 export function sessions(argv: readonly string[]): Promise<number> {
   return managementCommand(async () => {
-    const { values } = parseManagement(argv, { connection: { type: 'string' } });
+    const { values } = parseManagement(argv, { connection: { type: 'string' } }, 'ferry sessions [options]', 0);
     if (values.help === true) return help(sessionsHelp);
     const api = await ManagementApi.open(values);
     const only = typeof values.connection === 'string' ? `?connection=${encodeURIComponent(values.connection)}` : '';
@@ -461,7 +472,7 @@ Closes the client connection ID (from "ferry connections"), as the broker's choi
 
 export function closeConnection(argv: readonly string[]): Promise<number> {
   return managementCommand(async () => {
-    const { values, positionals } = parseManagement(argv, {});
+    const { values, positionals } = parseManagement(argv, {}, 'ferry close-connection ID', 1);
     if (values.help === true) return help(closeConnectionHelp);
     const id = needed(positionals[0], 'the connection to close', 'ferry close-connection ID');
     const api = await ManagementApi.open(values);

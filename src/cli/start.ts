@@ -216,8 +216,9 @@ export async function start(argv: readonly string[]): Promise<void> {
       waiting.abort();
     } else stop(signal);
   };
-  process.on('SIGINT', () => onSignal('SIGINT'));
-  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  // SIGHUP comes when the terminal or session the broker was started from closes, and from init
+  // scripts: Node's default would end the process at once, with no stop and no log line
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => onSignal(signal));
   try {
     server = await startServer(config, logger, { signal: waiting.signal });
   } catch (err) {

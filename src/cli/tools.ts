@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { StompFrame } from '../protocols/stomp/index.js';
+import { MAX_TIMER_DELAY } from '../transport/index.js';
 import { StompClient } from './stomp-client.js';
+import { didNotGetThrough } from './unreachable.js';
 
 export const sendHelp = `Usage: ferry send --destination DEST [options]
 
@@ -14,7 +16,8 @@ Options:
   --body TEXT              message body, sent as text
   --file FILE              read the body from a file (sent as bytes, with content-length)
   -n, --count N            send the message N times (default 1); "{n}" in --body is replaced by 1..N
-  -H, --header NAME=VALUE  add a header (repeatable), for example -H priority=9 -H type=order
+  -H, --header NAME=VALUE  add a header (repeatable), for example -H priority=9 -H type=order;
+                           not destination, content-length or receipt, which ferry send sets
   --persistent             send persistent messages
   --host HOST              broker address (default 127.0.0.1)     env FERRY_HOST
   --port PORT              broker STOMP port (default 61613)       env FERRY_STOMP_PORT
@@ -31,7 +34,8 @@ Receives messages over STOMP and prints each body on its own line (with --header
 Options:
   -d, --destination DEST   where to receive from (/queue/NAME, /topic/NAME; bare name = queue)
   -n, --count N            stop after N messages (default 1; 0 = until the timeout)
-  -t, --timeout MS         give up after MS milliseconds without a message (default 5000)
+  -t, --timeout MS         give up after MS milliseconds without a message (default 5000,
+                           at most 2147483647)
   --ack MODE               auto or client-individual (default client-individual: each message is
                            acknowledged after it is printed)
   --headers                print the headers of each message before its body
@@ -43,7 +47,7 @@ Options:
   -h, --help
 
 Exits 0 when it received --count messages, 1 when the timeout came first, 2 when the broker
-cannot be reached or closed the connection.
+cannot be reached, refused the login or closed the connection.
 `;
 
 const connectionOptions = {
@@ -59,14 +63,16 @@ function destinationOf(value: string | undefined): string {
   return value.startsWith('/') ? value : `/queue/${value}`;
 }
 
-function positive(name: string, value: string | undefined, fallback: number): number {
+function positive(name: string, value: string | undefined, fallback: number, most = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return fallback;
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got "${value}"`);
+  if (n > most) throw new Error(`${name} must be at most ${most}, got "${value}"`);
   return n;
 }
 
-async function openClient(values: { host?: string | undefined; port?: string | undefined; user?: string | undefined; password?: string | undefined }, extra: Record<string, string> = {}): Promise<StompClient> {
+/** Throws at once for a bad --port; what the broker makes of the connection comes later, in the promise. */
+function openClient(values: { host?: string | undefined; port?: string | undefined; user?: string | undefined; password?: string | undefined }, extra: Record<string, string> = {}): Promise<StompClient> {
   const host = values.host ?? process.env['FERRY_HOST'] ?? '127.0.0.1';
   const port = positive('--port', values.port ?? process.env['FERRY_STOMP_PORT'], 61613);
   const headers: Record<string, string> = { ...extra };
@@ -78,6 +84,9 @@ async function openClient(values: { host?: string | undefined; port?: string | u
 function readStdin(): Buffer {
   return readFileSync(0);
 }
+
+/** STOMP headers that `send` writes itself from its options and its body. */
+const toolHeaders = new Set(['destination', 'content-length', 'receipt']);
 
 export async function send(argv: readonly string[]): Promise<number> {
   const { values } = parseArgs({
@@ -103,7 +112,10 @@ export async function send(argv: readonly string[]): Promise<number> {
   for (const pair of values.header ?? []) {
     const eq = pair.indexOf('=');
     if (eq <= 0) throw new Error(`--header must be NAME=VALUE, got "${pair}"`);
-    headers[pair.slice(0, eq)] = pair.slice(eq + 1);
+    const name = pair.slice(0, eq);
+    // the frame's own: a second destination would send elsewhere than -d says, a content-length that is not the body's leaves the broker waiting for the rest
+    if (toolHeaders.has(name)) throw new Error(`--header ${name} is set by ferry send itself${name === 'destination' ? ': give the destination with -d' : ''}`);
+    headers[name] = pair.slice(eq + 1);
   }
   if (values.persistent === true) headers['persistent'] = 'true';
   const fileBody = values.file !== undefined ? readFileSync(values.file) : undefined;
@@ -161,10 +173,20 @@ export async function receive(argv: readonly string[]): Promise<number> {
   }
   const destination = destinationOf(values.destination);
   const count = positive('--count', values.count, 1);
-  const timeout = positive('--timeout', values.timeout, 5000);
+  // Node fires a longer timer at once
+  const timeout = positive('--timeout', values.timeout, 5000, MAX_TIMER_DELAY);
   const ack = values.ack ?? 'client-individual';
   if (ack !== 'auto' && ack !== 'client-individual') throw new Error(`--ack must be auto or client-individual, got "${ack}"`);
-  const client = await openClient(values, values['client-id'] === undefined ? {} : { 'client-id': values['client-id'] });
+  const opening = openClient(values, values['client-id'] === undefined ? {} : { 'client-id': values['client-id'] });
+  let client: StompClient;
+  try {
+    client = await opening;
+  } catch (err) {
+    if (didNotGetThrough(err)) throw err;
+    // a refused login is the broker closing the connection: status 1 would tell a script to wait on
+    process.stderr.write(`ferry: ${(err as Error).message}\n`);
+    return 2;
+  }
   let received = 0;
   const outcome = await new Promise<number>((resolve) => {
     let timer = setTimeout(() => resolve(count === 0 ? 0 : 1), timeout);

@@ -344,9 +344,9 @@ export const configSchema = z
     http: z
       .object({
         /** ms from a client's connect to the end of its request head; a slower one is dropped. */
-        headersTimeout: positiveInt.default(10_000),
+        headersTimeout: milliseconds.min(1).default(10_000),
         /** ms for a whole request, body included. */
-        requestTimeout: positiveInt.default(30_000),
+        requestTimeout: milliseconds.min(1).default(30_000),
         /** Open connections past which new ones are dropped as they come. */
         maxConnections: positiveInt.default(256),
         /**

@@ -4,6 +4,7 @@ import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { runFerry } from '../helpers/process.js';
 import { uniqueName } from '../helpers/raw-stomp.js';
 import { startSecureBroker } from '../helpers/security.js';
+import { makeCertificates, startTlsBroker } from '../helpers/tls.js';
 
 // `ferry bench` against a broker on port 0, once per protocol: every message sent arrives, and the
 // summary's figures hang together (rates from counts, percentiles in order).
@@ -95,6 +96,22 @@ test('with users, each protocol logs in with --user and FERRY_PASSWORD; a wrong 
       const wrong = await runFerry(['bench', '--url', url, '--user', 'admin', '--messages', '1', '--destination', destination], { env: { FERRY_PASSWORD: 'wrong' } });
       assert.equal(wrong.code, 5, `${protocol}: ${wrong.stderr}`);
       assert.match(wrong.stderr, /bench failed/);
+    }
+  } finally {
+    await secure.stop();
+  }
+});
+
+test('over TLS, --ca names the authority of a broker whose certificate is privately signed, as the refusal without it says', async () => {
+  const certs = makeCertificates();
+  const secure = await startTlsBroker(certs);
+  try {
+    const untrusted = await runFerry(['bench', '--url', `stomp+ssl://localhost:${secure.tlsPorts.stomp}`, '--messages', '1']);
+    assert.equal(untrusted.code, 2, untrusted.stderr);
+    assert.match(untrusted.stderr, /FERRY_CLI_UNTRUSTED: .*give its authority with --ca/);
+    for (const url of [`stomp+ssl://localhost:${secure.tlsPorts.stomp}`, `mqtts://localhost:${secure.tlsPorts.mqtt}`, `amqps://localhost:${secure.tlsPorts.amqp}`]) {
+      const r = await bench(['--url', url, '--ca', certs.ca, '--messages', '50', '--persistent', '--destination', `topic://${uniqueName('bench.tls')}`]);
+      consistent(r, 50, 50);
     }
   } finally {
     await secure.stop();

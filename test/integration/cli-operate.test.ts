@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { ferryBin, runFerry, type Finished } from '../helpers/process.js';
@@ -183,7 +184,17 @@ describe('purge, move, copy, retry-dlq', () => {
     assert.equal(await ok(['purge', queue]), `purged 4 messages from ${queue}\n`);
     assert.equal((await destination(queue))?.depth, 0);
     await send(queue, 'again');
-    assert.deepEqual(await json(['purge', queue]), { purged: 1 });
+    assert.deepEqual(await json(['purge', queue]), { purged: 1, queues: [{ name: queue, purged: 1 }] });
+  });
+
+  test('purge takes several queues, as ActiveMQ\'s does, and drops the messages of each', async () => {
+    const [first, second] = [uniqueName('purged'), uniqueName('purged')];
+    for (const n of [1, 2]) await send(first, `m ${n}`);
+    for (const n of [1, 2, 3]) await send(second, `m ${n}`);
+    assert.equal(await ok(['purge', first, second]), `purged 2 messages from ${first}\npurged 3 messages from ${second}\n`);
+    assert.deepEqual([(await destination(first))?.depth, (await destination(second))?.depth], [0, 0]);
+    await send(second, 'again');
+    assert.deepEqual(await json(['purge', first, second]), { purged: 1, queues: [{ name: first, purged: 0 }, { name: second, purged: 1 }] });
   });
 
   test('copy by selector, move by id, then move the rest', async () => {
@@ -240,6 +251,28 @@ describe('purge, move, copy, retry-dlq', () => {
     const back = await json<{ items: { body: { data: string } }[] }>(['browse', queue, '--body']);
     assert.deepEqual(back.items.map((m) => m.body.data), ['poison']);
   });
+
+  test('the README\'s retry-dlq example picks the dead letters that its ferry send -H type=order made', async () => {
+    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+    const selector = /^ferry retry-dlq ActiveMQ\.DLQ --selector "([^"]+)"/m.exec(readme)?.[1];
+    assert.ok(selector?.includes("'order'"), 'the README retries the dead orders');
+    // a type of this test's own, as the dead-letter queue is shared
+    const type = uniqueName('order');
+    const queue = uniqueName('orders');
+    const sent = await runFerry(['send', '--port', String(broker.stompPort), '-d', `/queue/${queue}`, '--body', 'order 1', '-H', `type=${type}`, '--persistent']);
+    assert.equal(sent.code, 0, sent.stderr);
+    const consumer = (await RawStompClient.connected(broker.stompPort)).raw;
+    try {
+      await consumer.sendWithReceipt('SUBSCRIBE', { id: 's', destination: `/queue/${queue}`, ack: 'client-individual' });
+      const message = await consumer.nextFrameOf('MESSAGE');
+      await consumer.sendWithReceipt('NACK', { id: message.headers.get('ack')! });
+      await consumer.sendWithReceipt('UNSUBSCRIBE', { id: 's' });
+    } finally {
+      consumer.destroy();
+    }
+    assert.equal(await ok(['retry-dlq', 'ActiveMQ.DLQ', '--selector', selector!.replace("'order'", `'${type}'`)]), 'retried 1 message from ActiveMQ.DLQ\n');
+    assert.equal((await destination(queue))?.depth, 1);
+  });
 });
 
 describe('connections', () => {
@@ -286,6 +319,17 @@ describe('sessions', () => {
   });
 });
 
+test('ferry send refuses -H for the headers it writes itself, which would send elsewhere than -d or leave the broker waiting', async () => {
+  const [named, other] = [uniqueName('hdr.a'), uniqueName('hdr.b')];
+  const port = String(broker.stompPort);
+  for (const header of [`destination=/queue/${other}`, 'content-length=99', 'receipt=mine']) {
+    const run = await runFerry(['send', '--port', port, '-d', named, '--body', 'abc', '-H', header], { timeoutMs: 10_000 });
+    assert.equal(run.code, 1, `-H ${header}: ${run.stderr}`);
+    assert.match(run.stderr, new RegExp(`--header ${header.slice(0, header.indexOf('='))} is set by ferry send itself`));
+  }
+  assert.deepEqual([await destination(named), await destination(other)], [undefined, undefined], 'nothing was sent');
+});
+
 describe('exit statuses', () => {
   test('4 for a missing queue or connection, with the broker\'s code', async () => {
     for (const args of [['purge', 'no.such.queue'], ['browse', 'no.such.queue'], ['close-connection', 'no-such-connection']]) {
@@ -302,11 +346,14 @@ describe('exit statuses', () => {
   });
 
   test('1 for a bad command line', async () => {
-    for (const args of [['move', 'only.one'], ['dstat', '--no-such-option'], ['dstat', '--kind', 'exchange'], ['browse', 'q', '--limit', 'many'], ['no-such-command']]) {
+    for (const args of [['move', 'only.one'], ['dstat', '--no-such-option'], ['dstat', 'extra'], ['copy', 'a', 'b', 'c'], ['browse', 'a', 'b'], ['retry-dlq', 'a', 'b'], ['close-connection', 'a', 'b'], ['export', 'a', 'f', 'g'], ['connections', 'x'], ['stat', 'extra'], ['dstat', '--kind', 'exchange'], ['browse', 'q', '--limit', 'many'], ['no-such-command']]) {
       const run = await ferry(args);
       assert.equal(run.code, 1, `ferry ${args.join(' ')}: ${run.stderr}`);
       assert.match(run.stderr, /FERRY_CLI_USAGE/);
     }
+    const overStomp = await runFerry(['browse', 'a', 'b', '--port', String(broker.stompPort)]);
+    assert.equal(overStomp.code, 1, overStomp.stderr);
+    assert.match(overStomp.stderr, /FERRY_CLI_USAGE: unexpected argument "b"/);
     // what only the broker can find wrong in the command line: the API answers 400
     const sorted = await ferry(['dstat', '--sort', 'no-such-column']);
     assert.equal(sorted.code, 1, sorted.stderr);
@@ -336,6 +383,17 @@ describe('exit statuses', () => {
       const none = await runFerry(['dstat', '--url', secureUrl, '--user', 'admin'], { input: '' });
       assert.equal(none.code, 1, none.stderr);
       assert.match(none.stderr, /^ferry: FERRY_CLI_USAGE: --user admin needs a password/);
+    });
+
+    test('ferry receive: 2 when the broker refuses the login, as when it closes the connection; 1 only for the timeout', async () => {
+      const port = String(secure.stompPort);
+      for (const login of [['--user', 'admin', '--password', 'wrong'], ['--user', 'nobody', '--password', 'x'], []]) {
+        const refused = await runFerry(['receive', '--port', port, '-d', 'secure.q', '-t', '500', ...login]);
+        assert.equal(refused.code, 2, `${login.join(' ')}: ${refused.stderr}`);
+        assert.match(refused.stderr, /^ferry: broker error: /);
+      }
+      const waited = await runFerry(['receive', '--port', port, '-d', 'secure.q', '-t', '300', '--user', 'admin', '--password', 'admin-secret']);
+      assert.equal(waited.code, 1, waited.stderr);
     });
   });
 });

@@ -138,8 +138,11 @@ test('import reads standard input and names the line it cannot use; a file that 
 
   const bad = await ferry(['import', target], { input: `${good}\n{"body": 3}\n` });
   assert.equal(bad.code, 1);
-  assert.match(bad.stderr, /FERRY_CLI_USAGE: standard input line 2: "body" must be/);
-  assert.equal(await depth(target), 4, 'the lines before the bad one were sent');
+  assert.match(bad.stderr, /^imported 1 message into queue:\/\/\S+ from the lines before line 2, and stopped there:\nferry: FERRY_CLI_USAGE: standard input line 2: "body" must be/);
+  const notJson = await ferry(['import', target], { input: `${good}\n\n${good}\nnot json\n${good}\n` });
+  assert.equal(notJson.code, 1);
+  assert.match(notJson.stderr, /^imported 2 messages into queue:\/\/\S+ from the lines before line 4, and stopped there:\nferry: FERRY_CLI_USAGE: standard input line 4: not JSON/);
+  assert.equal(await depth(target), 6, 'the lines before the bad ones were sent');
 });
 
 test('export walks a queue deeper than one page, in order, each message once', async () => {

@@ -40,6 +40,17 @@ test('ferry start on port 0 logs its port; send and receive work through it; SIG
   assert.ok(broker.logs.some((l) => l['event'] === 'broker.stopped'));
 });
 
+test('SIGHUP, as when the terminal the broker was started from closes, stops it cleanly and releases its data folder', async () => {
+  const data = join(tmp(), 'data');
+  const broker = await spawnBroker(['--data', data, '--stomp-port', '0', '--stomp-host', '127.0.0.1']);
+  const sent = await runFerry(['send', '--port', String(broker.ports['stomp']), '-d', 'cli.hup', '--persistent']);
+  assert.equal(sent.code, 0, sent.stderr);
+  assert.equal(await broker.stop('SIGHUP'), 0);
+  assert.ok(broker.logs.some((l) => l['event'] === 'broker.stopping' && l['signal'] === 'SIGHUP'));
+  assert.ok(broker.logs.some((l) => l['event'] === 'broker.stopped'));
+  assert.equal(readdirSync(data).includes('lock'), false);
+});
+
 test('ports and the data folder come from the environment too, and a listener can be switched off', async () => {
   const data = join(tmp(), 'from-env');
   const broker = await spawnBroker(['--stomp-port', 'off'], { FERRY_DATA: data, FERRY_STOMP_PORT: '0', FERRY_HTTP_PORT: 'off', FERRY_AMQP_PORT: 'off', FERRY_MQTT_PORT: 'off', FERRY_OPENWIRE_PORT: 'off', FERRY_WS_PORT: 'off' });
@@ -47,6 +58,18 @@ test('ports and the data folder come from the environment too, and a listener ca
   const started = broker.logs.find((l) => l['event'] === 'broker.started');
   assert.equal(started?.['data'], data);
   assert.equal(await broker.stop('SIGINT'), 0);
+});
+
+test('an HTTP timeout longer than a timer can take is a configuration mistake, as every other duration is', async () => {
+  const file = join(tmp(), 'ferry.yaml');
+  for (const key of ['headersTimeout', 'requestTimeout']) {
+    writeFileSync(file, `http:\n  ${key}: 2147483648\n`);
+    const bad = await runFerry(['start', '--config', file, '--data', join(tmp(), 'data')]);
+    assert.equal(bad.code, 78, bad.stderr);
+    const lines = bad.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, bad.stderr);
+    assert.match(lines[0]!, new RegExp(`http\\.${key}`));
+  }
 });
 
 test('an invalid configuration stops the start with one line naming the key', async () => {
@@ -216,6 +239,22 @@ test('ferry send, receive and browse exit 2 when nothing listens at the port, as
     const run = await runFerry([...args, '--port', '1']);
     assert.equal(run.code, 2, `ferry ${args[0]!}: ${run.stderr}`);
     assert.match(run.stderr, /^ferry: FERRY_CLI_UNREACHABLE: cannot reach the broker at 127\.0\.0\.1:1: /);
+  }
+});
+
+test('a wait longer than a timer can take (2^31 ms or more) is refused as a bad command line, not cut to 1 ms', async () => {
+  // a broker that would answer nothing, so that a wait cut short could only end by the timeout
+  const silent = createServer(() => undefined).listen(0, '127.0.0.1');
+  await new Promise((resolve) => silent.once('listening', resolve));
+  const port = String((silent.address() as AddressInfo).port);
+  try {
+    for (const args of [['receive', '-d', 'q', '-t', '99999999999', '--port', port], ['browse', 'q', '-t', '2147483648', '--port', port], ['dstat', '--watch', '3000000', '--url', `http://127.0.0.1:${port}`]]) {
+      const run = await runFerry(args);
+      assert.equal(run.code, 1, `ferry ${args.join(' ')}: ${run.stderr}`);
+      assert.match(run.stderr, /^ferry: .*2147483/, `ferry ${args.join(' ')}`);
+    }
+  } finally {
+    silent.close();
   }
 });
 

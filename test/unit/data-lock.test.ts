@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { after, test } from 'node:test';
 import { DataFolderLock, processAlive } from '../../src/store/index.js';
 
@@ -42,7 +43,7 @@ test('a broker killed with SIGKILL and not yet reaped (a zombie) holds no data f
     const data = folder();
     writeFileSync(join(data, 'lock'), `${dead.pid}\n`);
     const lock = DataFolderLock.acquire(data);
-    assert.equal(readFileSync(join(data, 'lock'), 'utf8'), `${process.pid}\n`);
+    assert.match(readFileSync(join(data, 'lock'), 'utf8'), new RegExp(`^${process.pid} token=`));
     lock.release();
   } finally {
     dead.done();
@@ -60,9 +61,95 @@ test('the lock of a live broker started without --ha keeps out both kinds; that 
   assert.throws(() => DataFolderLock.acquire(shared, 'alone'), { code: 'FERRY_STORE_LOCKED', message: /the primary of brokers started with --ha/ });
   // the lease made this one primary: the other lost it and is fenced
   const primary = DataFolderLock.acquire(shared, 'ha');
-  assert.equal(readFileSync(join(shared, 'lock'), 'utf8'), `${process.pid} ha\n`);
+  assert.match(readFileSync(join(shared, 'lock'), 'utf8'), new RegExp(`^${process.pid} ha token=`));
   // a release leaves alone a lock another broker took over since
   writeFileSync(join(shared, 'lock'), `${process.ppid} ha\n`);
   primary.release();
   assert.equal(readFileSync(join(shared, 'lock'), 'utf8'), `${process.ppid} ha\n`);
+});
+
+const lockModule = new URL('../../src/store/index.js', import.meta.url).href;
+
+/**
+ * Processes, each a broker about to start, that lock the folder they are given all at once (as a
+ * supervisor and a person may start brokers together), say whether they got it, and keep it.
+ */
+async function contenders(count: number): Promise<{ lock: (data: string) => Promise<string[]>; done: () => void }> {
+  const script = `
+    import { DataFolderLock } from ${JSON.stringify(lockModule)};
+    import { createInterface } from 'node:readline';
+    for await (const data of createInterface({ input: process.stdin })) {
+      try {
+        DataFolderLock.acquire(data);
+        console.log('locked');
+      } catch (err) {
+        console.log(err.code);
+      }
+    }
+  `;
+  const children = Array.from({ length: count }, () => spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['pipe', 'pipe', 'inherit'] }));
+  const answers = children.map((child) => {
+    const waiting: ((line: string) => void)[] = [];
+    createInterface({ input: child.stdout }).on('line', (line) => waiting.shift()?.(line));
+    return (): Promise<string> => new Promise((resolve) => waiting.push(resolve));
+  });
+  return {
+    lock: (data) => {
+      const outcomes = Promise.all(answers.map((next) => next()));
+      for (const child of children) child.stdin.write(`${data}\n`);
+      return outcomes;
+    },
+    done: () => {
+      for (const child of children) child.stdin.end();
+    },
+  };
+}
+
+/** The pid of a process that has run and been reaped. */
+async function deadPid(): Promise<number> {
+  const child = spawn('true');
+  await new Promise((resolve) => child.once('exit', resolve));
+  return child.pid!;
+}
+
+test('of brokers started at once on a folder, exactly one locks it, whatever stale lock is there', { skip: process.platform !== 'linux' && 'boot ids are read from /proc', timeout: 300_000 }, async () => {
+  const brokers = await contenders(6);
+  try {
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    for (let round = 0; round < 60; round++) {
+      const data = folder();
+      // none; an older broker's (a pid only); one of this version's
+      if (round % 3 === 1) writeFileSync(join(data, 'lock'), `${await deadPid()}\n`);
+      if (round % 3 === 2) writeFileSync(join(data, 'lock'), `${await deadPid()} token=0123abcd start=1 boot=${boot}\n`);
+      const outcomes = await brokers.lock(data);
+      assert.equal(outcomes.filter((o) => o === 'locked').length, 1, `round ${round}: ${outcomes.join(', ')}`);
+      assert.deepEqual(outcomes.filter((o) => o !== 'locked' && o !== 'FERRY_STORE_LOCKED'), [], `round ${round}`);
+    }
+  } finally {
+    brokers.done();
+  }
+});
+
+test('a lock whose pid now names another process (reused after a crash, a reboot, in a new container) is taken over', { skip: process.platform !== 'linux' && 'start times are read from /proc' }, async () => {
+  const unrelated = spawn('sleep', ['60'], { stdio: 'ignore' });
+  try {
+    await new Promise((resolve) => unrelated.once('spawn', resolve));
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    const stat = readFileSync(`/proc/${unrelated.pid}/stat`, 'latin1');
+    const started = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    // the broker that wrote it ran at another time, or in an earlier boot
+    for (const written of [`start=1 boot=${boot}`, `start=${started} boot=00000000-0000-0000-0000-000000000000`]) {
+      const data = folder();
+      writeFileSync(join(data, 'lock'), `${unrelated.pid} token=0123abcd ${written}\n`);
+      const lock = DataFolderLock.acquire(data);
+      assert.match(readFileSync(join(data, 'lock'), 'utf8'), new RegExp(`^${process.pid} token=`));
+      lock.release();
+    }
+    // the same start time in this boot is the broker itself, still running
+    const held = folder();
+    writeFileSync(join(held, 'lock'), `${unrelated.pid} token=0123abcd start=${started} boot=${boot}\n`);
+    assert.throws(() => DataFolderLock.acquire(held), { code: 'FERRY_STORE_LOCKED' });
+  } finally {
+    unrelated.kill('SIGKILL');
+  }
 });

@@ -16,7 +16,7 @@ const address = (target: BenchTarget): string => `${target.kind}://${target.name
 
 async function connect(target: BenchTarget, onFailure: (err: Error) => void): Promise<{ connection: Connection; close: () => Promise<void> }> {
   const container = rhea.create_container({ id: `ferry-bench-${Math.random().toString(36).slice(2)}` });
-  const options: ConnectionOptions = { host: target.host, port: target.port, reconnect: false, ...(target.tls ? { transport: 'tls' } : {}) };
+  const options: ConnectionOptions = { host: target.host, port: target.port, reconnect: false, ...(target.tls ? { transport: 'tls' } : {}), ...(target.ca === undefined ? {} : { ca: target.ca }) };
   if (target.user !== undefined) Object.assign(options, { username: target.user, password: target.password ?? '' });
   const connection = container.connect(options);
   let closing = false;

@@ -1,4 +1,5 @@
 import { randomInt } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { FerryError, isFerryError } from '../../errors.js';
@@ -32,6 +33,7 @@ Options:
   --window N                   unconfirmed persistent sends per producer (default 100)
   --timeout SECONDS            give up when nothing arrives for this long (default 10)
   --user USER, --password PW   log in (the password also from FERRY_PASSWORD, or asked on a terminal)
+  --ca FILE                    over TLS, the authority (PEM) that signed the broker's certificate
   --json                       the summary as JSON
   -h, --help
 
@@ -91,6 +93,7 @@ export async function benchSettings(argv: readonly string[]): Promise<BenchSetti
       timeout: { type: 'string' },
       user: { type: 'string' },
       password: { type: 'string' },
+      ca: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -121,12 +124,21 @@ export async function benchSettings(argv: readonly string[]): Promise<BenchSetti
   const user = values.user ?? (url?.username === '' || url === undefined ? undefined : decodeURIComponent(url.username));
   let password = values.password ?? (env === '' ? undefined : env) ?? (url?.password === '' || url === undefined ? undefined : decodeURIComponent(url.password));
   if (user !== undefined && password === undefined && process.stdin.isTTY) password = await askHidden(`password for ${user}: `);
+  let ca: Buffer | undefined;
+  if (values.ca !== undefined) {
+    try {
+      ca = readFileSync(values.ca);
+    } catch (err) {
+      throw usageError(`cannot read --ca ${values.ca}: ${(err as Error).message}`);
+    }
+  }
   return {
     protocol,
     target: {
       host,
       port,
       tls: scheme?.[1] ?? false,
+      ca,
       kind: destination.kind,
       name: destination.name,
       persistent: values.persistent === true,

@@ -7,6 +7,8 @@ export interface BenchTarget {
   readonly host: string;
   readonly port: number;
   readonly tls: boolean;
+  /** The authority that signed the broker's certificate (`--ca`), beside the ones Node trusts. */
+  readonly ca: Buffer | undefined;
   readonly kind: 'queue' | 'topic';
   /** The destination's name in Ferry's dotted form. */
   readonly name: string;

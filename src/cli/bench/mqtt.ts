@@ -33,7 +33,7 @@ class MqttLink {
   }
 
   static async open(target: BenchTarget, onFailure: (err: Error) => void): Promise<MqttLink> {
-    const socket = target.tls ? connectTls({ host: target.host, port: target.port }) : connectTcp({ host: target.host, port: target.port });
+    const socket = target.tls ? connectTls({ host: target.host, port: target.port, ...(target.ca === undefined ? {} : { ca: target.ca }) }) : connectTcp({ host: target.host, port: target.port });
     await new Promise<void>((resolve, reject) => {
       socket.once(target.tls ? 'secureConnect' : 'connect', resolve);
       socket.once('error', (err: NodeJS.ErrnoException) => reject(Object.assign(new Error(`MQTT: cannot connect to ${target.host}:${target.port}: ${err.message}`), { code: err.code })));

@@ -10,7 +10,7 @@ function login(target: BenchTarget): Record<string, string> {
 const destination = (target: BenchTarget): string => `/${target.kind}/${target.name}`;
 
 async function open(target: BenchTarget, onFailure: (err: Error) => void): Promise<StompClient> {
-  const client = await StompClient.open(target.host, target.port, login(target), target.tls ? {} : undefined);
+  const client = await StompClient.open(target.host, target.port, login(target), target.tls ? { ca: target.ca } : undefined);
   client.onError = onFailure;
   return client;
 }
