@@ -683,18 +683,6 @@ export class Broker implements BrokerAccess, ConnectionHost {
     return describeStore(this.store, this.destinations.queues.values(), this.subscriptions.durableSubscriptions(), this.declarations.records());
   }
 
-  /** The first `limit` messages waiting in a queue, none consumed; an operator's principal needs the browse right. */
-  peek(queueName: string, limit: number, principal?: Principal): Message[] {
-    if (principal !== undefined && this.authorizer !== undefined) this.authorize(principal, 'browse', { kind: 'queue', name: queueName });
-    return this.existingQueue(queueName).snapshot(limit);
-  }
-
-  /** Drops the waiting messages of a queue; returns how many. With a principal it needs the admin right. */
-  purge(queueName: string, principal?: Principal): number {
-    if (principal !== undefined && this.authorizer !== undefined) this.authorize(principal, 'admin', { kind: 'queue', name: queueName });
-    return this.existingQueue(queueName).purge();
-  }
-
   stats(): BrokerStats {
     return {
       ...describeBroker(this.destinations, this.subscriptions, this.connections.values(), this.started?.scheduler.size ?? 0, this.bodies.stats()),
@@ -743,12 +731,6 @@ export class Broker implements BrokerAccess, ConnectionHost {
   private selectorOf(options: SubscribeOptions): Selector | undefined {
     if (options.selector === undefined || options.selector.trim() === '') return undefined;
     return compileSelector(options.selector, { convertStringExpressions: options.selectorConvertsStrings === true });
-  }
-
-  private existingQueue(name: string): MessageQueue {
-    const queue = this.destinations.queues.get(name);
-    if (queue === undefined) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `no queue "${name}"`);
-    return queue;
   }
 
   private *allPersistentQueues(): IterableIterator<MessageQueue> {

@@ -473,17 +473,6 @@ export class MessageQueue implements EntryQueue {
     return this.pending.after(place);
   }
 
-  /** The waiting messages, in dispatch order, for operators; nothing is consumed. */
-  snapshot(limit = Number.POSITIVE_INFINITY): Message[] {
-    this.mustBeLoaded();
-    const messages: Message[] = [];
-    for (const entry of this.pending) {
-      if (messages.length >= limit) break;
-      messages.push(entry.message);
-    }
-    return messages;
-  }
-
   /**
    * Takes the waiting entries `pick` chooses out of the queue, in dispatch order, without consuming
    * them: the caller acknowledges each (inside its store transaction) once it has put its copy elsewhere.

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { Channel, ChannelModel, GetMessage, Message } from 'amqplib';
+import type { ChannelModel, GetMessage, Message } from 'amqplib';
 import { amqp091Fixture } from '../helpers/amqp091-fixture.js';
 import { encodeContentHeader, encodeProperties } from '../../src/protocols/amqp091/frames.js';
 import { encodeMethod } from '../../src/protocols/amqp091/methods.js';
