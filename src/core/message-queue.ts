@@ -296,12 +296,11 @@ export class MessageQueue implements EntryQueue {
   }
 
   /** Puts back an entry recovered from the store. */
-  recover(message: Message, stored: StoredMessage, seq: number, redeliveries: number, referenceId: number): void {
+  recover(message: Message, stored: StoredMessage, seq: number, redeliveries: number, referenceId: number, queueExpiry: number): void {
     const entry = new QueueEntry(this, message, seq, stored, seq <= this.recoveredMark ? redeliveries + 1 : redeliveries);
     entry.referenceId = referenceId;
     this.loading?.putBack();
-    // the time it entered is not kept: its TTL counts from when it was sent
-    this.limits.applyTtl(entry, message.timestamp);
+    this.limits.applyRecoveredTtl(entry, queueExpiry, this.env.clock());
     stored.references++;
     if (seq >= this.nextSeq) this.nextSeq = seq + 1;
     if (this.policy.lastValueKey !== undefined) {

@@ -13,6 +13,11 @@ const CEILING_STEP = 1 << 20;
  * reference record per queue it waits in, deleted as each queue acknowledges it, and the message
  * record deleted with its last reference.
  */
+/** When the queue's message TTL expires the entry, if that comes before the message's own expiry (see `ReferenceRecord`). */
+function queueExpiry(entry: QueueEntry): number {
+  return entry.expiresAt !== entry.message.expiration ? entry.expiresAt : 0;
+}
+
 export class Persistence {
   private nextId: number;
   /** While set, every message record stored is listed here (see `storedBy`). */
@@ -117,7 +122,7 @@ export class Persistence {
     this.store.add(
       entry.referenceId,
       RecordType.Reference,
-      encodeReference({ queueId, messageRecordId: stored.recordId, seq: entry.seq, deliveryCount: entry.redeliveries }),
+      encodeReference({ queueId, messageRecordId: stored.recordId, seq: entry.seq, deliveryCount: entry.redeliveries, queueExpiry: queueExpiry(entry) }),
       txId,
     );
   }
@@ -127,7 +132,7 @@ export class Persistence {
     this.store.update(
       entry.referenceId,
       RecordType.Reference,
-      encodeReference({ queueId, messageRecordId: entry.stored!.recordId, seq: entry.seq, deliveryCount: redeliveries }),
+      encodeReference({ queueId, messageRecordId: entry.stored!.recordId, seq: entry.seq, deliveryCount: redeliveries, queueExpiry: queueExpiry(entry) }),
     );
   }
 

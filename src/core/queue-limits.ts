@@ -31,6 +31,17 @@ export class DeclaredLimits {
     if (entry.expiresAt === 0 || due < entry.expiresAt) entry.expiresAt = due;
   }
 
+  /**
+   * A recovered entry expires when its reference says the TTL had it expire (`queueExpiry`, counted
+   * from when it entered). A reference written before that was stored says 0: its TTL counts from
+   * `now`, so it is never dropped sooner than it would have been, as the publisher's timestamp (any
+   * time a client chose) would have it.
+   */
+  applyRecoveredTtl(entry: QueueEntry, queueExpiry: number, now: number): void {
+    if (queueExpiry === 0) this.applyTtl(entry, now);
+    else if (this.messageTtl >= 0 && (entry.expiresAt === 0 || queueExpiry < entry.expiresAt)) entry.expiresAt = queueExpiry;
+  }
+
   /** True when a queue of `count` waiting messages and `bytes` refuses one of `adding` bytes rather than dropping its oldest. */
   refuses(count: number, bytes: number, adding: number): boolean {
     if (this.overflow === 'drop-head') return false;

@@ -560,24 +560,32 @@ export interface ReferenceRecord {
   messageRecordId: number;
   seq: number;
   deliveryCount: number;
+  /**
+   * Epoch ms at which the queue's message TTL (`x-message-ttl`) expires it, counted from when it
+   * entered; 0 when the queue gave it none, or its own expiry comes first. Written (8 bytes more)
+   * only when not 0, so references of every other queue keep the layout older builds read.
+   */
+  queueExpiry: number;
 }
 
 export function encodeReference(ref: ReferenceRecord): Buffer {
-  const b = Buffer.allocUnsafe(28);
+  const b = Buffer.allocUnsafe(ref.queueExpiry === 0 ? 28 : 36);
   b.writeDoubleLE(ref.queueId, 0);
   b.writeDoubleLE(ref.messageRecordId, 8);
   b.writeDoubleLE(ref.seq, 16);
   b.writeUInt32LE(ref.deliveryCount, 24);
+  if (ref.queueExpiry !== 0) b.writeDoubleLE(ref.queueExpiry, 28);
   return b;
 }
 
 export function decodeReference(data: Buffer): ReferenceRecord {
-  if (data.length !== 28) throw new FerryError('FERRY_STORE_CORRUPT', `reference record has ${data.length} bytes, expected 28`);
+  if (data.length !== 28 && data.length !== 36) throw new FerryError('FERRY_STORE_CORRUPT', `reference record has ${data.length} bytes, expected 28 or 36`);
   return {
     queueId: data.readDoubleLE(0),
     messageRecordId: data.readDoubleLE(8),
     seq: data.readDoubleLE(16),
     deliveryCount: data.readUInt32LE(24),
+    queueExpiry: data.length === 36 ? data.readDoubleLE(28) : 0,
   };
 }
 

@@ -13,6 +13,7 @@ export class RecoveredReferences {
   private messageIds = new Float64Array(1024);
   private seqs = new Float64Array(1024);
   private counts = new Uint32Array(1024);
+  private queueExpiries = new Float64Array(1024);
 
   add(id: number, data: Buffer): void {
     // decodeReference checks the length and says what is wrong; its result is short-lived
@@ -24,6 +25,7 @@ export class RecoveredReferences {
     this.messageIds[i] = ref.messageRecordId;
     this.seqs[i] = ref.seq;
     this.counts[i] = ref.deliveryCount;
+    this.queueExpiries[i] = ref.queueExpiry;
   }
 
   /** Indices of the references by queue, then by sequence within its queue. */
@@ -60,6 +62,10 @@ export class RecoveredReferences {
     return this.counts[i]!;
   }
 
+  queueExpiry(i: number): number {
+    return this.queueExpiries[i]!;
+  }
+
   private grow(): void {
     const size = this.ids.length * 2;
     this.ids = grown(this.ids, size);
@@ -67,6 +73,7 @@ export class RecoveredReferences {
     this.messageIds = grown(this.messageIds, size);
     this.seqs = grown(this.seqs, size);
     this.counts = grown(this.counts, size);
+    this.queueExpiries = grown(this.queueExpiries, size);
   }
 }
 

@@ -317,7 +317,7 @@ async function loadMessages(
       counts.dangling++;
       continue;
     }
-    queue.recover(held.message, held, references.seq(i), references.deliveryCount(i), id);
+    queue.recover(held.message, held, references.seq(i), references.deliveryCount(i), id, references.queueExpiry(i));
   }
   filling?.finishLoading();
   messages.forEach((id, held) => {

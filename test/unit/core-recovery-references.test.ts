@@ -16,7 +16,7 @@ test('references come back by queue, then by sequence, whatever order the journa
   for (let seq = 1; seq <= 1500; seq++) for (const queueId of [7, 3]) input.push([queueId, seq, seq % 5]);
   input.push([3, 0, 2]);
   let id = 100;
-  for (const [queueId, seq, deliveryCount] of input) refs.add(id++, encodeReference({ queueId, messageRecordId: 10_000 + seq, seq, deliveryCount }));
+  for (const [queueId, seq, deliveryCount] of input) refs.add(id++, encodeReference({ queueId, messageRecordId: 10_000 + seq, seq, deliveryCount, queueExpiry: 0 }));
   assert.equal(refs.length, input.length);
   const out = visited(refs);
   assert.equal(out.length, input.length);

@@ -145,13 +145,20 @@ export function encodeSegmentHeader(number: number, maxId: number): Buffer {
   return buf;
 }
 
-export type SegmentHeader = { readonly ok: true; readonly number: number; readonly maxId: number; readonly version: number } | { readonly ok: false; readonly reason: string };
+/**
+ * `newer`: the header is whole (magic and checksum good) but its format version is past this
+ * build's: a newer Ferry wrote it, and it is neither a torn write nor damage.
+ */
+export type SegmentHeader =
+  | { readonly ok: true; readonly number: number; readonly maxId: number; readonly version: number }
+  | { readonly ok: false; readonly reason: string; readonly newer?: number };
 
 export function decodeSegmentHeader(buf: Buffer): SegmentHeader {
   if (buf.length < SEGMENT_HEADER_SIZE) return { ok: false, reason: `the file is shorter (${buf.length} bytes) than a segment header` };
   if (buf.readUInt32LE(0) !== SEGMENT_MAGIC) return { ok: false, reason: 'the file does not start with the journal magic bytes' };
   if (buf.readUInt32LE(28) !== crc32(buf.subarray(0, 28))) return { ok: false, reason: 'the segment header checksum does not match' };
   const version = buf.readUInt16LE(4);
+  if (version > FORMAT_VERSION) return { ok: false, reason: `segment format version ${version} is newer than this build reads (up to ${FORMAT_VERSION})`, newer: version };
   if (version !== 1 && version !== FORMAT_VERSION) return { ok: false, reason: `segment format version ${version} is not supported (this build reads versions 1 and ${FORMAT_VERSION})` };
   return { ok: true, number: buf.readUInt32LE(8), maxId: readU64(buf, 16), version };
 }

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { FerryError } from '../../errors.js';
 import type { PreparedTransaction, RecoveredState, StoreRecord, TransactionOperation } from '../store.js';
 import {
+  FORMAT_VERSION,
   SEGMENT_HEADER_SIZE,
   FrameKind,
   damagedRecordIds,
@@ -163,6 +164,8 @@ export async function recoverJournal(
         const size = buf.length;
 
         const header = decodeSegmentHeader(buf);
+        // whole, but in a format past this build's: neither a torn write to cut nor damage to repair
+        if (!header.ok && header.newer !== undefined) throw newerFormat(file, header.newer);
         const headerProblem = !header.ok ? header.reason : header.number !== number ? `the header says segment ${header.number}` : undefined;
         if (header.ok === false || headerProblem !== undefined) {
           // the header goes out with the segment's first write: if no later write follows, that write was torn
@@ -305,6 +308,14 @@ function* handBack(ledger: JournalLedger, kept: RecoveredData, only?: (id: numbe
   } finally {
     ledger.endRecovery();
   }
+}
+
+function newerFormat(file: string, version: number): FerryError {
+  return new FerryError(
+    'FERRY_STORE_FAILED',
+    `journal segment ${file} was written by a newer Ferry, in journal format ${version}; this build reads formats up to ${FORMAT_VERSION}. ` +
+      'Nothing was changed: start a Ferry as new as the one that wrote it.',
+  );
 }
 
 function corrupt(file: string, offset: number, reason: string): FerryError {
