@@ -1,6 +1,6 @@
 import { FerryError } from '../errors.js';
 import type { Store } from '../store/index.js';
-import { hasWildcard, isReservedQueueName, matchesPattern, validateDestinationName } from './address.js';
+import { hasWildcard, isReservedQueueName, isTemporaryName, matchesPattern, validateDestinationName } from './address.js';
 import type { ClientLimits } from './limits.js';
 import type { Destination } from './message.js';
 import type { MessageQueue } from './message-queue.js';
@@ -97,17 +97,26 @@ export class Destinations {
       return;
     }
     if (this.composites.has(destinationKey(destination))) return;
+    // a gone temporary destination named as an ordinary one (an MQTT response topic has no other
+    // form): a late reply must not make a destination that keeps it, nor count toward maxDestinations
+    if (isTemporaryName(destination.name) && !this.has(destination)) {
+      throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `${destination.kind} "${destination.name}" does not exist, and names starting "ID:" are temporary destinations', never made on first use`);
+    }
     if (destination.kind === 'queue') this.queueNamed(destination.name);
     else this.topicNamed(destination.name);
+  }
+
+  private has(destination: Destination): boolean {
+    return destination.kind === 'queue' ? this.queues.has(destination.name) : this.topics.has(destination.name);
   }
 
   /**
    * True when using `destination` would bring it into being: a plain queue or topic not known yet,
    * with creation on first use on. Wildcard patterns, temporary and configured composite
-   * destinations are never created this way.
+   * destinations, temporary destinations' names (`ID:...`) and `amq.` queues are never created this way.
    */
   wouldCreate(destination: Destination): boolean {
-    if (!this.autoCreate || destination.temporary === true || this.composites.has(destinationKey(destination))) return false;
+    if (!this.autoCreate || destination.temporary === true || this.composites.has(destinationKey(destination)) || isTemporaryName(destination.name)) return false;
     return destination.kind === 'queue' ? !this.queues.has(destination.name) && !isReservedQueueName(destination.name) : !this.topics.has(destination.name);
   }
 
