@@ -36,6 +36,23 @@ export function isSystemTopic(name: string): boolean {
   return name.charCodeAt(0) === 0x24;
 }
 
+/**
+ * Queue names starting `amq.` are the broker's (RabbitMQ's reservation): the server-named
+ * `amq.gen-...` queues, made only by a declare that asks for a name.
+ */
+export function isReservedQueueName(name: string): boolean {
+  return name.startsWith('amq.');
+}
+
+/**
+ * Every temporary destination's name starts `ID:`, the broker's and those OpenWire clients make
+ * (see `CoreConnection.createTemporaryDestination`), so such a name is known for one after its
+ * destination has gone.
+ */
+export function isTemporaryName(name: string): boolean {
+  return name.startsWith('ID:');
+}
+
 /** True when a topic subscription `pattern` takes messages sent to topic `name`, system topics included. */
 export function subscriptionMatches(pattern: string, name: string): boolean {
   if (isSystemTopic(name) && (pattern.startsWith('*') || pattern.startsWith('>'))) return false;

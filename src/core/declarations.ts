@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { FerryError } from '../errors.js';
 import type { Store } from '../store/index.js';
 import type { Operation, Principal } from './access.js';
-import { hasWildcard, validateDestinationName } from './address.js';
+import { hasWildcard, isReservedQueueName, validateDestinationName } from './address.js';
 import { publishedDestination, type CoreConnection, type DeclarationHost } from './connection.js';
 import { DEATH_HISTORY, isDeathCycle, readDeaths, withDeath } from './death-history.js';
 import { bindingId, CC_HEADER, ccKeys, DEFAULT_EXCHANGES, Exchange, type Binding, type BindingSpec, type ExchangeSpec, type PublishOptions, type PublishResult } from './exchanges.js';
@@ -149,7 +149,7 @@ export class Declarations implements DeclarationHost {
       this.touch(existing);
       return declared(existing);
     }
-    if (spec.name.startsWith('amq.')) throw new FerryError('FERRY_NAME_RESERVED', `queue names starting "amq." are reserved: "${spec.name}"`);
+    if (isReservedQueueName(spec.name)) throw new FerryError('FERRY_NAME_RESERVED', `queue names starting "amq." are reserved: "${spec.name}"`);
     validateDestinationName(name, false);
     validateQueueArguments(wanted.arguments, (message) => new FerryError('FERRY_PRECONDITION_FAILED', message));
     this.env.authorize(connection.principal, 'create', { kind: 'queue', name });

@@ -1,6 +1,6 @@
 import { FerryError } from '../errors.js';
 import type { Store } from '../store/index.js';
-import { hasWildcard, matchesPattern, validateDestinationName } from './address.js';
+import { hasWildcard, isReservedQueueName, isTemporaryName, matchesPattern, validateDestinationName } from './address.js';
 import type { ClientLimits } from './limits.js';
 import type { Destination } from './message.js';
 import type { MessageQueue } from './message-queue.js';
@@ -97,18 +97,27 @@ export class Destinations {
       return;
     }
     if (this.composites.has(destinationKey(destination))) return;
+    // a gone temporary destination named as an ordinary one (an MQTT response topic has no other
+    // form): a late reply must not make a destination that keeps it, nor count toward maxDestinations
+    if (isTemporaryName(destination.name) && !this.has(destination)) {
+      throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `${destination.kind} "${destination.name}" does not exist, and names starting "ID:" are temporary destinations', never made on first use`);
+    }
     if (destination.kind === 'queue') this.queueNamed(destination.name);
     else this.topicNamed(destination.name);
+  }
+
+  private has(destination: Destination): boolean {
+    return destination.kind === 'queue' ? this.queues.has(destination.name) : this.topics.has(destination.name);
   }
 
   /**
    * True when using `destination` would bring it into being: a plain queue or topic not known yet,
    * with creation on first use on. Wildcard patterns, temporary and configured composite
-   * destinations are never created this way.
+   * destinations, temporary destinations' names (`ID:...`) and `amq.` queues are never created this way.
    */
   wouldCreate(destination: Destination): boolean {
-    if (!this.autoCreate || destination.temporary === true || this.composites.has(destinationKey(destination))) return false;
-    return destination.kind === 'queue' ? !this.queues.has(destination.name) : !this.topics.has(destination.name);
+    if (!this.autoCreate || destination.temporary === true || this.composites.has(destinationKey(destination)) || isTemporaryName(destination.name)) return false;
+    return destination.kind === 'queue' ? !this.queues.has(destination.name) && !isReservedQueueName(destination.name) : !this.topics.has(destination.name);
   }
 
   composite(destination: Destination): CompositeDestination | undefined {
@@ -165,6 +174,9 @@ export class Destinations {
     const existing = this.queues.get(name);
     if (existing !== undefined) return existing;
     if (!this.autoCreate && creator === 'client') throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `queue "${name}" does not exist and destinations are not created on first use`);
+    // a gone server-named queue (amq.gen-...) is a requester's reply-to as often as a temporary
+    // queue is: a late reply must not make a queue that keeps it forever, and no client declares such names
+    if (creator === 'client' && isReservedQueueName(name)) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `queue "${name}" does not exist, and names starting "amq." are the broker's, never made on first use`);
     if (creator !== 'broker') this.checkRoom('queue', name);
     const recordId = this.host.allocateId();
     this.host.store.add(recordId, RecordType.Queue, encodeQueue({ name }));

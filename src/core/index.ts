@@ -38,7 +38,7 @@ export type { OverlapMember } from './overlap.js';
 export type { Delivery, DeliverySink } from './sink.js';
 export type { Logger } from './logger.js';
 export { silentLogger } from './logger.js';
-export { matchesPattern, validateDestinationName, hasWildcard, isSystemTopic, subscriptionMatches } from './address.js';
+export { matchesPattern, validateDestinationName, hasWildcard, isSystemTopic, isTemporaryName, subscriptionMatches } from './address.js';
 export { addTypedBodyReader, mapBodyEntries, streamBodyItems, type TypedBodyReader, type TypedValue } from './typed-body.js';
 export { headerOfProperty, type HeaderProperty } from './header-properties.js';
 export { bodyLengthOf, clampPriority, isExpired, isPropertyWireType, type BodyKind, type Destination, type Message, type MessageInit, type NativeEncoding, type PublishInit, type PropertyValue, type PropertyWireType } from './message.js';

@@ -6,6 +6,7 @@ import { connect091, consumeInto } from '../helpers/amqp091.js';
 import { connectStomp, type StompTestClient } from '../helpers/stomp.js';
 import { connectMqtt, type MqttTestClient } from '../helpers/mqtt.js';
 import { connectAmqp, type AmqpTestClient } from '../helpers/amqp.js';
+import { within } from '../helpers/raw-stomp.js';
 
 let broker: TestBroker;
 let conn: ChannelModel;
@@ -177,4 +178,50 @@ test('a 0-9-1 publish to the default exchange with a composite queue\'s name rea
   const cc = await confirms.get('x091.comp.cc', { noAck: true });
   assert.notEqual(cc, false, 'a CC key routes too');
   await confirms.close();
+});
+
+/**
+ * The RabbitMQ RPC pattern: the requester's reply-to is its exclusive server-named queue, which
+ * goes with its connection. The request waits for its responder after the requester has gone.
+ */
+async function requestFromGoneRequester(target: string): Promise<string> {
+  const requester = await connect091(broker.amqpPort);
+  const rch = await requester.createChannel();
+  const { queue: replyQueue } = await rch.assertQueue('', { exclusive: true });
+  assert.match(replyQueue, /^amq\.gen-/);
+  await rch.assertQueue(target);
+  rch.sendToQueue(target, Buffer.from('request'), { replyTo: replyQueue, correlationId: 'late' });
+  // the request is in place before its requester goes
+  assert.equal((await rch.checkQueue(target)).messageCount, 1);
+  await requester.close();
+  return replyQueue;
+}
+
+async function assertNoQueue(name: string): Promise<void> {
+  const probe = await conn.createChannel();
+  probe.on('error', () => {});
+  await assert.rejects(probe.checkQueue(name), /404|NOT_FOUND/);
+}
+
+test('a STOMP or AMQP 1.0 reply to a 0-9-1 requester\'s exclusive queue after the requester has gone is refused as not found, as to a gone temporary queue, and makes no queue', async () => {
+  const stompTarget = unique('late.stomp');
+  const stompReplyQueue = await requestFromGoneRequester(stompTarget);
+  const responder = await connectStomp(broker.stompPort);
+  const request = await responder.subscribe(`/queue/${stompTarget}`).next();
+  assert.equal(request.headers['reply-to'], `/queue/${stompReplyQueue}`);
+  responder.client.publish({ destination: request.headers['reply-to']!, body: 'too late' });
+  await within(3000, 'close after sending to a gone exclusive queue', responder.closed);
+  assert.equal(responder.errors[0]?.headers['code'], 'FERRY_DESTINATION_NOT_FOUND');
+  await assertNoQueue(stompReplyQueue);
+
+  const amqpTarget = unique('late.amqp');
+  const amqpReplyQueue = await requestFromGoneRequester(amqpTarget);
+  const { inbox } = await amqp.openReceiver(amqpTarget);
+  const { message } = await inbox.next();
+  assert.equal(message.reply_to, amqpReplyQueue);
+  const relay = await amqp.openSender({ target: {} });
+  const outcome = await amqp.send(relay, { to: message.reply_to, body: 'too late', correlation_id: 'late' });
+  assert.equal(outcome.state, 'rejected');
+  assert.equal(outcome.state === 'rejected' ? outcome.error?.condition : undefined, 'amqp:not-found');
+  await assertNoQueue(amqpReplyQueue);
 });

@@ -259,12 +259,16 @@ describe('direct reply-to under authorization', () => {
   before(async () => {
     const everything = { read: ['admins'], write: ['admins'], create: ['admins'], browse: ['admins'], admin: ['admins'] };
     secure = await startSecureBroker({
-      users: { admin: { password: 'admin-secret', groups: ['admins'] }, worker: { password: 'worker-secret', groups: ['workers'] } },
+      users: {
+        admin: { password: 'admin-secret', groups: ['admins'] },
+        worker: { password: 'worker-secret', groups: ['workers'] },
+        forger: { password: 'forger-secret', groups: ['forgers'] },
+      },
       authorization: [
         { queue: '>', ...everything },
         { temporary: true, ...everything },
         { queue: 'rpc.>', read: ['workers'] },
-        { queue: 'amq.rabbitmq.reply-to.*', write: ['workers'] },
+        { queue: 'amq.rabbitmq.reply-to.*', write: ['workers', 'forgers'] },
       ],
     });
   });
@@ -291,5 +295,46 @@ describe('direct reply-to under authorization', () => {
     assert.equal((await replies.next()).content.toString(), 'OK');
     await worker.close();
     await requester.close();
+  });
+
+  test('a reply key no request carried reaches no temporary queue: neither the bare name in base64url nor a changed key', async () => {
+    const stomp = await connectStomp(secure.ports.stomp, { headers: { login: 'admin', passcode: 'admin-secret' } });
+    const replies = stomp.subscribe('/temp-queue/forged');
+    await stomp.sendConfirmed('/queue/rpc.forged', 'warm-up');
+    const worker = await amqplib.connect(`amqp://worker:worker-secret@127.0.0.1:${secure.amqpPort}`);
+    const wch = await worker.createChannel();
+    const requests = new AmqplibInbox();
+    await wch.consume('rpc.forged', (m) => m !== null && requests.push(m), { noAck: true });
+    await requests.next();
+    await stomp.sendConfirmed('/queue/rpc.forged', 'request', { 'reply-to': '/temp-queue/forged' });
+    const key = (await requests.next()).properties.replyTo as string;
+    // the temporary queue's name, which the forger could learn or guess: core's names are a prefix and a counter
+    const observer = await connectStomp(secure.ports.stomp, { headers: { login: 'admin', passcode: 'admin-secret' } });
+    const seen = observer.subscribe('/queue/rpc.seen');
+    await observer.sendConfirmed('/queue/rpc.seen.warm-up', 'x');
+    await stomp.sendConfirmed('/queue/rpc.seen', 'request', { 'reply-to': '/temp-queue/forged' });
+    const name = (await seen.next()).headers['reply-to']!.replace(/^\/remote-temp-queue\//, '');
+    assert.match(name, /^ID:/);
+    const changed = Buffer.from(key.slice(`${REPLY_TO}.`.length), 'base64url');
+    changed[0] = changed[0]! ^ 1;
+
+    // the forger may publish to every reply key, but has no right on temporary destinations
+    const forger = await amqplib.connect(`amqp://forger:forger-secret@127.0.0.1:${secure.amqpPort}`);
+    const fch = await forger.createConfirmChannel();
+    const returned = new Inbox<ConsumeMessage>('return');
+    fch.on('return', (m: ConsumeMessage) => returned.push(m));
+    for (const forged of [`${REPLY_TO}.${Buffer.from(name).toString('base64url')}`, `${REPLY_TO}.${changed.toString('base64url')}`]) {
+      await new Promise<void>((resolve, reject) => fch.publish('', forged, Buffer.from(`forged ${forged}`), { mandatory: true }, (err) => (err ? reject(err) : resolve())));
+      const back = await returned.next();
+      assert.equal(back.fields.routingKey, forged);
+      assert.equal((back.fields as unknown as { replyCode: number }).replyCode, 312);
+    }
+    // the key the request carried still works, and its reply is the first the requester gets
+    wch.publish('', key, Buffer.from('genuine'));
+    assert.equal((await replies.next()).body, 'genuine');
+    await forger.close();
+    await worker.close();
+    await observer.disconnect();
+    await stomp.disconnect();
   });
 });

@@ -5,6 +5,7 @@ import type mqtt from 'mqtt';
 import mqttPacket from 'mqtt-packet';
 import { connectMqtt, rawMqtt } from '../helpers/mqtt.js';
 import { connectStomp } from '../helpers/stomp.js';
+import { eventually } from '../helpers/raw-stomp.js';
 
 function writeRaw(client: mqtt.MqttClient, packet: mqttPacket.Packet): void {
   (client as unknown as { stream: { write(b: Buffer): void } }).stream.write(mqttPacket.generate(packet, { protocolVersion: 5 }));
@@ -107,6 +108,32 @@ test('request/response: the responder answers on the response topic with the cor
   assert.equal(reply.payload, 'echo:ping');
   assert.equal(Buffer.from(reply.packet.properties!.correlationData!).toString(), 'c-1');
   await Promise.all([responder.end(), requester.end()]);
+});
+
+test('a reply on a response topic that was a temporary topic, once its requester has gone, is taken with 0x10 (no matching subscribers) and dropped, and makes no topic', async () => {
+  const responder = await connectMqtt(broker.mqttPort, v5);
+  await responder.subscribe('svc/late', { qos: 1 });
+  const pubacks: mqttPacket.IPubackPacket[] = [];
+  responder.client.on('packetreceive', (packet) => packet.cmd === 'puback' && pubacks.push(packet));
+  const requester = await connectStomp(broker.stompPort);
+  const replies = requester.subscribe('/temp-topic/replies');
+  await requester.sendConfirmed('/topic/svc.late', 'request', { 'reply-to': '/temp-topic/replies' });
+  const responseTopic = (await responder.inbox.next()).packet.properties?.responseTopic ?? '';
+  assert.match(responseTopic, /^ID:/);
+  await responder.publish(responseTopic, 'on time', { qos: 1 });
+  assert.equal((await replies.next()).body, 'on time');
+
+  await requester.disconnect();
+  const topics = (): string[] => broker.server.broker.stats().topics.map((t) => t.name);
+  await eventually('the temporary topic is gone', () => !topics().includes(responseTopic));
+  await responder.publish(responseTopic, 'too late, QoS 0', { qos: 0 });
+  await responder.publish(responseTopic, 'too late', { qos: 1 });
+  assert.equal(pubacks.at(-1)?.reasonCode, 0x10);
+  assert.ok(!topics().includes(responseTopic), 'no topic made');
+  // the connection goes on
+  await responder.publish('svc/late/after', 'still here', { qos: 1 });
+  assert.equal(pubacks.at(-1)?.reasonCode ?? 0, 0);
+  await responder.end();
 });
 
 test('Correlation Data that is not UTF-8 text, or text that looks like an AMQP id, arrives unaltered [MQTT-3.3.2-16]', async () => {

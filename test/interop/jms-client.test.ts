@@ -276,6 +276,28 @@ describe('ActiveMQ JMS client with the rest of Ferry', { skip }, () => {
     assert.deepEqual({ ...received[0]!.packet.properties?.userProperties }, { kept: 'yes' });
     await Promise.all([stomp.disconnect(), mqtt.end(), rabbit.close()]);
   });
+
+  test('a reply to a 0-9-1 requester\'s exclusive server-named queue once the requester has gone is an InvalidDestinationException, as to a gone temporary queue, and makes no queue', async () => {
+    const stomp = await connectStomp(broker.ports.stomp);
+    await stomp.sendConfirmed('/queue/jms.late.temporary', 'request', { 'reply-to': '/temp-queue/replies' });
+    await stomp.disconnect();
+    const temporary = await jmsCheck(url, 'reply', 'jms.late.temporary');
+    assert.match(String(one(temporary, 'replyTo')), /^temp-queue:\/\/ID:/);
+    assert.equal(one(temporary, 'refused'), 'InvalidDestinationException');
+
+    const requester = await connect091(broker.amqpPort);
+    const ch = await requester.createChannel();
+    const { queue: replyQueue } = await ch.assertQueue('', { exclusive: true });
+    await ch.assertQueue('jms.late.exclusive');
+    ch.sendToQueue('jms.late.exclusive', Buffer.from('request'), { replyTo: replyQueue, correlationId: 'late' });
+    // the request is in place before its requester goes
+    assert.equal((await ch.checkQueue('jms.late.exclusive')).messageCount, 1);
+    await requester.close();
+    const exclusive = await jmsCheck(url, 'reply', 'jms.late.exclusive');
+    assert.equal(one(exclusive, 'replyTo'), `queue://${replyQueue}`);
+    assert.equal(one(exclusive, 'refused'), 'InvalidDestinationException');
+    assert.ok(!broker.server.broker.stats().queues.some((q) => q.name === replyQueue));
+  });
 });
 
 describe('ActiveMQ JMS client with users and permissions', { skip }, () => {

@@ -1,3 +1,4 @@
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { CoreConnection, Destination } from '../../core/index.js';
 import { Amqp091Error, Reply } from './errors.js';
 
@@ -5,13 +6,23 @@ import { Amqp091Error, Reply } from './errors.js';
  * RabbitMQ's direct reply-to. A channel consuming the pseudo-queue `amq.rabbitmq.reply-to` (no-ack
  * only) consumes a core temporary queue made for it; a request it publishes with that reply-to
  * carries `amq.rabbitmq.reply-to.<token>` instead, and a publish to the default exchange with that
- * key lands in the temporary queue, from any connection. The token is the queue's name in base64url:
- * RabbitMQ's tokens are opaque to clients too, and core's temporary names are no secret either
- * (a send to `ID:...` reaches the queue as well).
+ * key lands in the temporary queue, from any connection. The token is a MAC of the queue's name and
+ * the name, in base64url, one level of a dotted name so that `amq.rabbitmq.reply-to.*` covers every
+ * key in a grant. Replying needs only the right to publish to the key, not the rights on temporary
+ * destinations that a send to `ID:...` needs, so the key must be one only the request's recipients
+ * can know, as RabbitMQ's ends in a random secret. Core's temporary names are a prefix and a counter.
  */
 
 export const REPLY_QUEUE = 'amq.rabbitmq.reply-to';
 const REPLY_KEY_PREFIX = `${REPLY_QUEUE}.`;
+/** Temporary queues end with the process, so a key need not outlive it, nor its secret. */
+const KEY_SECRET = randomBytes(32);
+/** 128 bits, as RabbitMQ's secret. */
+const MAC_BYTES = 16;
+
+function macOf(name: Buffer): Buffer {
+  return createHmac('sha256', KEY_SECRET).update(name).digest().subarray(0, MAC_BYTES);
+}
 
 function precondition(text: string): Amqp091Error {
   return new Amqp091Error('FERRY_AMQP091_PROTOCOL', Reply.preconditionFailed, text);
@@ -19,17 +30,21 @@ function precondition(text: string): Amqp091Error {
 
 /** The reply key of a temporary queue: what its requests' reply-to becomes. */
 export function replyKeyOf(queue: Destination): string {
-  return REPLY_KEY_PREFIX + Buffer.from(queue.name, 'utf8').toString('base64url');
+  const name = Buffer.from(queue.name, 'utf8');
+  return REPLY_KEY_PREFIX + Buffer.concat([macOf(name), name]).toString('base64url');
 }
 
 /**
  * The temporary queue a default-exchange routing key stands for; undefined for an ordinary key. A
- * malformed token decodes to a name no temporary queue has, so core routes the message nowhere, as
- * RabbitMQ drops a reply it cannot place.
+ * token that is malformed or whose MAC does not match stands for the key itself, a name no
+ * temporary queue has, so core routes the message nowhere, as RabbitMQ drops a reply it cannot place.
  */
 export function replyQueueOfKey(routingKey: string): string | undefined {
   if (!routingKey.startsWith(REPLY_KEY_PREFIX)) return undefined;
-  return Buffer.from(routingKey.slice(REPLY_KEY_PREFIX.length), 'base64url').toString('utf8');
+  const token = Buffer.from(routingKey.slice(REPLY_KEY_PREFIX.length), 'base64url');
+  if (token.length <= MAC_BYTES) return routingKey;
+  const name = token.subarray(MAC_BYTES);
+  return timingSafeEqual(token.subarray(0, MAC_BYTES), macOf(name)) ? name.toString('utf8') : routingKey;
 }
 
 /** One channel's reply consumer and the temporary queue it takes from. */

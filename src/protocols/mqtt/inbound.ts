@@ -1,12 +1,12 @@
 import { isUtf8 } from 'node:buffer';
 import type { IPublishPacket } from 'mqtt-packet';
 import { FerryError, errorFields, isFerryError } from '../../errors.js';
-import type { SendOptions } from '../../core/index.js';
+import { isTemporaryName, type SendOptions } from '../../core/index.js';
 import { encodeAck, publishToMessage } from './mapping.js';
 import type { MqttConnection } from './connection.js';
 import { forgetQos2Id, holdsQos2Id } from './durable-session.js';
 import { type PublishView, userPropertiesInOrder } from './framing.js';
-import { ackReasonOf } from './reasons.js';
+import { Reason, ackReasonOf } from './reasons.js';
 import { topicToFerry } from './topics.js';
 
 /** PUBLISH from the client, its QoS 1 and 2 flows (PUBACK; PUBREC, PUBREL, PUBCOMP), acknowledged once durable. */
@@ -68,6 +68,7 @@ export function onPublish(s: MqttConnection, packet: PublishView, properties: IP
   }
   const payload = ownBody(packet.payload);
   let durable: Promise<void> | null;
+  let reasonCode: number = Reason.success;
   try {
     // [MQTT 3.3.2.3.2] the broker may check the payload against the indicator; it does, since other
     // protocols take such a payload as text, where bytes that are not UTF-8 would be lost
@@ -81,17 +82,25 @@ export function onPublish(s: MqttConnection, packet: PublishView, properties: IP
     durable = session.send(init, undefined, packet.retain || producerId !== undefined ? { retain: packet.retain, producerId } : NOT_RETAINED);
     s.readHold.until(session.roomAfterSend);
   } catch (err) {
-    if (packet.qos === 0 && v5 && isFerryError(err) && err.code === 'FERRY_NOT_AUTHORIZED') {
-      // MQTT 5 has no acknowledgement to refuse a QoS 0 message with: it is dropped, the connection goes on
-      s.logger.warn({ event: 'mqtt.publish-refused', topic, clientId: s.core?.clientId, remoteAddress: s.core?.remoteAddress, ...errorFields(err) }, 'MQTT QoS 0 publish refused and dropped');
+    if (isFerryError(err, 'FERRY_DESTINATION_NOT_FOUND') && isTemporaryName(ferryTopic)) {
+      // a late reply to a response topic that was a temporary topic, now gone: other protocols hear
+      // "no longer exists"; an MQTT publish is taken and dropped, as one nobody subscribes to
+      s.logger.debug({ event: 'mqtt.publish-dropped', topic, clientId: s.core?.clientId, ...errorFields(err) }, 'MQTT publish to a gone temporary topic dropped');
+      durable = null;
+      reasonCode = Reason.noMatchingSubscribers;
+    } else {
+      if (packet.qos === 0 && v5 && isFerryError(err) && err.code === 'FERRY_NOT_AUTHORIZED') {
+        // MQTT 5 has no acknowledgement to refuse a QoS 0 message with: it is dropped, the connection goes on
+        s.logger.warn({ event: 'mqtt.publish-refused', topic, clientId: s.core?.clientId, remoteAddress: s.core?.remoteAddress, ...errorFields(err) }, 'MQTT QoS 0 publish refused and dropped');
+        return;
+      }
+      // 3.1.1 cannot refuse one message: the connection closes [MQTT-3.3.5-2]
+      if (packet.qos === 0 || !v5) throw err;
+      // MQTT 5 refuses one message and keeps the connection
+      s.inboundPending--;
+      s.write(encodeAck(packet.qos === 1 ? 'puback' : 'pubrec', id, ackReasonOf(err), true));
       return;
     }
-    // 3.1.1 cannot refuse one message: the connection closes [MQTT-3.3.5-2]
-    if (packet.qos === 0 || !v5) throw err;
-    // MQTT 5 refuses one message and keeps the connection
-    s.inboundPending--;
-    s.write(encodeAck(packet.qos === 1 ? 'puback' : 'pubrec', id, ackReasonOf(err), true));
-    return;
   }
   if (packet.qos === 0) {
     track(s, durable);
@@ -101,7 +110,7 @@ export function onPublish(s: MqttConnection, packet: PublishView, properties: IP
     s.state!.receivedQos2.add(id);
     (s.inboundQos2 ??= new Set()).add(id);
   }
-  if (packet.qos === 1 && durable === null && s.durable === null) {
+  if (packet.qos === 1 && durable === null && s.durable === null && reasonCode === Reason.success) {
     s.inboundPending--;
     queuePuback(s, id);
     return;
@@ -109,7 +118,7 @@ export function onPublish(s: MqttConnection, packet: PublishView, properties: IP
   afterDurable(s, durable, () => {
     // a QoS 2 publish counts until its PUBREL (4.9: the client's quota comes back with PUBCOMP)
     if (packet.qos === 1) s.inboundPending--;
-    s.write(encodeAck(packet.qos === 1 ? 'puback' : 'pubrec', id, 0, v5));
+    s.write(encodeAck(packet.qos === 1 ? 'puback' : 'pubrec', id, reasonCode, v5));
   });
 }
 

@@ -3,6 +3,7 @@ import { isFerryError, type ErrorCode } from '../../errors.js';
 /** MQTT 5 reason codes (section 2.4) used here. */
 export const Reason = {
   success: 0x00,
+  noMatchingSubscribers: 0x10,
   noSubscriptionExisted: 0x11,
   unspecified: 0x80,
   malformed: 0x81,

@@ -47,6 +47,7 @@ public class JmsChecks {
         case "send-retained": sendRetained(rest[0], rest[1], Boolean.parseBoolean(rest[2])); break;
         case "expire-in-prefetch": expireInPrefetch(rest[0], Integer.parseInt(rest[1]), Long.parseLong(rest[2])); break;
         case "read-headers": readHeaders(rest[0], Integer.parseInt(rest[1])); break;
+        case "reply": reply(rest[0]); break;
         default: throw new IllegalArgumentException("unknown check " + check);
       }
     } catch (Throwable e) {
@@ -601,6 +602,25 @@ public class JmsChecks {
     // the client judges expiry by its own clock, the one that stamped JMSExpiration
     while (System.currentTimeMillis() <= expiration) Thread.sleep(Math.max(1, expiration + 1 - System.currentTimeMillis()));
     out("received", String.valueOf(mc.receiveNoWait()));
+    c.close();
+  }
+
+  /** A responder: takes one request from `queue` and replies to its JMSReplyTo (persistent, so the send waits for the broker's answer); prints the reply-to and what the send did. */
+  static void reply(String queue) throws Exception {
+    Connection c = connect();
+    Session s = c.createSession(false, Session.AUTO_ACKNOWLEDGE);
+    Message request = need(s.createConsumer(s.createQueue(queue)).receive(WAIT), queue);
+    out("replyTo", String.valueOf(request.getJMSReplyTo()));
+    MessageProducer p = s.createProducer(null);
+    p.setDeliveryMode(DeliveryMode.PERSISTENT);
+    Message reply = s.createTextMessage("reply");
+    reply.setJMSCorrelationID(request.getJMSCorrelationID());
+    try {
+      p.send(request.getJMSReplyTo(), reply);
+      out("sent", true);
+    } catch (JMSException e) {
+      out("refused", e.getClass().getSimpleName());
+    }
     c.close();
   }
 }
