@@ -327,6 +327,26 @@ test('a client\'s publish under $SYS is acknowledged and dropped, retained or no
   }
 });
 
+test('a client\'s will under $SYS is dropped, retained or not, as its publish there is: the broker\'s own figures stay its own [MQTT-4.7.2]', async () => {
+  const sysBroker = await startBroker({ 'mqtt.sysInterval': 100 });
+  try {
+    for (const protocolVersion of [4, 5] as const) {
+      const clientId = `sys-will-${protocolVersion}`;
+      const dying = await connectMqtt(sysBroker.mqttPort, { protocolVersion, clientId, will: { topic: '$SYS/broker/version', payload: Buffer.from('forged by a will'), qos: 1, retain: true } });
+      dropConnection(dying.client);
+      // the CONNACK of the same client id comes after the first connection's end, and its will, whichever noticed first
+      const successor = await connectMqtt(sysBroker.mqttPort, { protocolVersion, clientId });
+      const later = await connectMqtt(sysBroker.mqttPort, { protocolVersion });
+      await later.subscribe('$SYS/broker/version');
+      // a retained will would come with the SUBACK, before the broker's next figures
+      assert.match((await later.inbox.next(3000)).payload, /^Ferry /);
+      await Promise.all([successor.end(), later.end()]);
+    }
+  } finally {
+    await sysBroker.stop();
+  }
+});
+
 test('$SYS/broker statistics are published every mqtt.sysInterval, to subscribers of $SYS filters only', async () => {
   const sysBroker = await startBroker({ 'mqtt.sysInterval': 100 });
   try {
