@@ -327,6 +327,26 @@ test('a client\'s publish under $SYS is acknowledged and dropped, retained or no
   }
 });
 
+test('a client\'s will under $SYS is dropped, retained or not, as its publish there is: the broker\'s own figures stay its own [MQTT-4.7.2]', async () => {
+  const sysBroker = await startBroker({ 'mqtt.sysInterval': 100 });
+  try {
+    for (const protocolVersion of [4, 5] as const) {
+      const clientId = `sys-will-${protocolVersion}`;
+      const dying = await connectMqtt(sysBroker.mqttPort, { protocolVersion, clientId, will: { topic: '$SYS/broker/version', payload: Buffer.from('forged by a will'), qos: 1, retain: true } });
+      dropConnection(dying.client);
+      // the CONNACK of the same client id comes after the first connection's end, and its will, whichever noticed first
+      const successor = await connectMqtt(sysBroker.mqttPort, { protocolVersion, clientId });
+      const later = await connectMqtt(sysBroker.mqttPort, { protocolVersion });
+      await later.subscribe('$SYS/broker/version');
+      // a retained will would come with the SUBACK, before the broker's next figures
+      assert.match((await later.inbox.next(3000)).payload, /^Ferry /);
+      await Promise.all([successor.end(), later.end()]);
+    }
+  } finally {
+    await sysBroker.stop();
+  }
+});
+
 test('$SYS/broker statistics are published every mqtt.sysInterval, to subscribers of $SYS filters only', async () => {
   const sysBroker = await startBroker({ 'mqtt.sysInterval': 100 });
   try {
@@ -386,4 +406,31 @@ test('$SYS/broker/subscriptions/count is the MQTT subscriptions, one per client 
     for (const client of open) await client.end();
     await sysBroker.stop();
   }
+});
+
+test('a bridge (protocol level 0x84, Mosquitto\'s try_private) gets none of its own publishes back, and the RETAIN flag as published', async () => {
+  const bridge = await rawMqtt(broker.mqttPort);
+  // mqtt-packet writes the bridge bit for `bridgeMode`, which its types leave out
+  bridge.send({ cmd: 'connect', clientId: 'bridge-1', clean: true, keepalive: 0, protocolVersion: 4, protocolId: 'MQTT', bridgeMode: true } as mqttPacket.IConnectPacket);
+  assert.equal(((await bridge.next('connack')) as mqttPacket.IConnackPacket).returnCode, 0);
+  bridge.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'bridged/#', qos: 1 }] });
+  assert.deepEqual(((await bridge.next('suback')) as mqttPacket.ISubackPacket).granted, [1]);
+  const other = await connectMqtt(broker.mqttPort);
+  await other.subscribe('bridged/#', { qos: 1 });
+
+  bridge.send({ cmd: 'publish', topic: 'bridged/x', payload: Buffer.from('from the bridge'), qos: 1, messageId: 2, retain: false, dup: false });
+  await bridge.next('puback');
+  assert.equal((await other.inbox.next()).payload, 'from the bridge');
+  // published after the bridge's own: had that come back, it would come first
+  await other.publish('bridged/y', 'from a client', { qos: 1, retain: true });
+  const got = (await bridge.next('publish')) as mqttPacket.IPublishPacket;
+  assert.equal(got.topic, 'bridged/y');
+  assert.equal(got.payload.toString(), 'from a client');
+  assert.equal(got.retain, true, 'a live publish keeps its RETAIN flag on the way to a bridge');
+  bridge.send({ cmd: 'puback', messageId: got.messageId! });
+  assert.equal((await other.inbox.next()).payload, 'from a client');
+
+  await other.publish('bridged/y', '', { qos: 1, retain: true });
+  bridge.socket.destroy();
+  await other.end();
 });

@@ -23,6 +23,8 @@ export function connect(s: MqttConnection, packet: IConnectPacket): void {
   s.connectTimer = undefined;
   const version = (packet.protocolVersion ?? 4) as Version;
   s.version = version;
+  // mqtt-packet takes the bit off the level and reports it here; its types leave it out
+  s.bridge = (packet as { bridgeMode?: boolean }).bridgeMode === true;
   const v5 = version === 5;
   const props = packet.properties ?? {};
   const clean = packet.clean !== false;

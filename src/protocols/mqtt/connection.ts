@@ -75,6 +75,12 @@ export abstract class MqttConnection implements PacketReceiver, KeepAliveWatched
   parsingPublish: { readonly buf: Buffer; readonly start: number; readonly bodyStart: number; readonly end: number } | undefined;
   readonly framer: PacketFramer;
   version: Version = 4;
+  /**
+   * The CONNECT set the bridge bit (protocol level 0x83/0x84, Mosquitto's `try_private`): its
+   * subscriptions are no-local and retain-as-published, as Mosquitto makes a bridge's, or a bridge
+   * subscribed both ways would get every message it forwards back.
+   */
+  bridge = false;
   core: CoreConnection | undefined;
   /** Packets that came after CONNECT while the broker was still deciding on it, as copies. */
   held: { readonly packet: Buffer; readonly bodyStart: number }[] | undefined;

@@ -7,7 +7,7 @@ import type { MqttConnection } from './connection.js';
 import { forgetQos2Id, holdsQos2Id } from './durable-session.js';
 import { type PublishView, userPropertiesInOrder } from './framing.js';
 import { Reason, ackReasonOf } from './reasons.js';
-import { topicToFerry } from './topics.js';
+import { isSysTopic, topicToFerry } from './topics.js';
 
 /** PUBLISH from the client, its QoS 1 and 2 flows (PUBACK; PUBREC, PUBREL, PUBCOMP), acknowledged once durable. */
 
@@ -41,9 +41,8 @@ export function onPublish(s: MqttConnection, packet: PublishView, properties: IP
   }
   // MQTT 5 (3.3.2.1): a zero-length topic name is only for a topic alias; 3.1.1 refuses it as an invalid name below
   if (topic.length === 0 && v5) throw new FerryError('FERRY_MQTT_PROTOCOL', 'a PUBLISH with an empty topic name and no topic alias');
-  // [MQTT-4.7.2] a client's publish under $SYS would pass for the broker's own figures (a retained
-  // one for good): acknowledged and dropped, as Mosquitto does
-  if (topic === '$SYS' || topic.startsWith('$SYS/')) {
+  // acknowledged, as Mosquitto does, so the client goes on
+  if (isSysTopic(topic)) {
     if (packet.qos === 2) s.state!.receivedQos2.add(id);
     if (packet.qos > 0) afterDurable(s, null, () => s.write(encodeAck(packet.qos === 1 ? 'puback' : 'pubrec', id, 0, v5)));
     s.logger.debug({ event: 'mqtt.sys-publish-dropped', topic, clientId: s.core?.clientId }, 'a client\'s publish under $SYS dropped');

@@ -45,7 +45,7 @@ function deliver(s: MqttConnection, subscription: Subscription, consumer: Consum
   const message = delivery.message;
   const qos = Math.min(subscription.qos, messageQos(message)) as QoS;
   const v5 = s.version === 5;
-  const retain = delivery.retained === true || (v5 && subscription.retainAsPublished && message.properties.size > 0 && isRetainValue(message.properties.get(RETAIN_PROPERTY)));
+  const retain = delivery.retained === true || (subscription.retainAsPublished && message.properties.size > 0 && isRetainValue(message.properties.get(RETAIN_PROPERTY)));
   const topicName = topicOf(s, message);
   let topic = topicName.bytes;
   let topicAlias: number | undefined;

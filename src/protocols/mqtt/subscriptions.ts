@@ -42,11 +42,12 @@ function subscribeOne(s: MqttConnection, request: mqttPacket.ISubscription, subs
   } catch {
     return failure(Reason.topicFilterInvalid);
   }
-  const noLocal = v5 && request.nl === true;
   // [MQTT-3.8.3-4]: no-local on a shared subscription is a protocol error
-  if (noLocal && filter.shareName !== undefined) throw new FerryError('FERRY_MQTT_PROTOCOL', 'no-local is not allowed on a shared subscription');
+  if (v5 && request.nl === true && filter.shareName !== undefined) throw new FerryError('FERRY_MQTT_PROTOCOL', 'no-local is not allowed on a shared subscription');
+  // a bridge's subscriptions are its own unless shared: those deliver to one member, which may be another client
+  const noLocal = (v5 && request.nl === true) || (s.bridge && filter.shareName === undefined);
   const qos = Math.min(request.qos, 2) as QoS;
-  const rap = v5 && request.rap === true;
+  const rap = (v5 && request.rap === true) || s.bridge;
   const existing = s.subscriptions.get(request.topic);
   if (existing === undefined && s.subscriptions.size >= s.options.maxSubscriptions) return failure(Reason.quotaExceeded);
   const retainHandling = v5 ? (request.rh ?? 0) : 0;

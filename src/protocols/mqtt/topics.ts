@@ -39,6 +39,14 @@ function toMqttName(name: string): string {
   return out;
 }
 
+/**
+ * [MQTT-4.7.2] Only the broker publishes under `$SYS`: a client's publish or will there would pass
+ * for the broker's own figures (a retained one for good), so it is dropped, as Mosquitto drops it.
+ */
+export function isSysTopic(topic: string): boolean {
+  return topic === '$SYS' || topic.startsWith('$SYS/');
+}
+
 /** A topic name a client publishes to, as a Ferry topic; wildcards are refused ([MQTT-3.3.2-2]). */
 export function topicToFerry(topic: string): string {
   if (topic.length === 0) throw new FerryError('FERRY_DESTINATION_INVALID', 'the topic name is empty');
