@@ -227,6 +227,8 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
     authenticator: options.authenticator ?? security!.authenticator,
     ...((options.authorizer ?? security?.authorizer) === undefined ? {} : { authorizer: (options.authorizer ?? security?.authorizer)! }),
     logger,
+    // the store refuses a fenced broker's writes; this keeps it from handing out what it holds in memory
+    ...(lease === undefined ? {} : { guard: () => lease.guard() }),
   });
   let lock: { release(): void };
   // what the lease's renewal calls, bound once the broker runs; until then it is noted
@@ -304,7 +306,7 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
   if (stompAdapter !== undefined) stompAdapter.duplexLinks.acceptor = network;
   // what the broker has open once its store is, so the reserve is what it may open later
   const descriptors = new DescriptorBudget(descriptorLimit(logger), openDescriptors(), config.transport.descriptorReserve, logger);
-  const listeners: { close(): Promise<void>; stopReading?(): void }[] = [];
+  const listeners: { close(): Promise<void>; stopReading?(): void; dropConnections?(): void }[] = [];
   const ports: Record<string, number> = {};
   const listenerViews: { name: string; host: string; port: number; tls: boolean }[] = [];
   const ready = (name: string, host: string, port: number, text: string, extra: Record<string, unknown> = {}): void => {
@@ -383,6 +385,21 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
   let handedBackTo: (to: string) => void = () => {};
   const handedBack = new Promise<string>((resolve) => (handedBackTo = resolve));
   let handbackTo: string | undefined;
+  const closeAll = async (): Promise<void> => {
+    for (const { adapter } of adapters) adapter.stopping?.();
+    await Promise.all(listeners.map((l) => l.close()));
+    for (const { adapter } of adapters) adapter.close();
+    await broker.stop().catch((err: unknown) => {
+      // a fenced broker's last writes are refused on purpose
+      if (lease?.role !== 'fenced') throw err;
+    });
+    // the store is closed: its last group commit is on disk before the lease goes to the asker
+    if (lease !== undefined) await lease.release(handbackTo);
+    else lock.release();
+    security?.close();
+    certificates?.close();
+    logger.info({ event: 'broker.stopped' }, 'broker stopped');
+  };
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       network.stop();
@@ -390,24 +407,21 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
       // connections close: a client that hears nothing resends, and a resend is a duplicate
       for (const listener of listeners) listener.stopReading?.();
       await acknowledgementsWritten(broker, config.transport.stopTimeout);
-      for (const { adapter } of adapters) adapter.stopping?.();
-      await Promise.all(listeners.map((l) => l.close()));
-      for (const { adapter } of adapters) adapter.close();
-      await broker.stop().catch((err: unknown) => {
-        // a fenced broker's last writes are refused on purpose
-        if (lease?.role !== 'fenced') throw err;
-      });
-      // the store is closed: its last group commit is on disk before the lease goes to the asker
-      if (lease !== undefined) await lease.release(handbackTo);
-      else lock.release();
-      security?.close();
-      certificates?.close();
-      logger.info({ event: 'broker.stopped' }, 'broker stopped');
+      await closeAll();
     })();
     return stopping;
   };
+  // a broker that lost its lease has nothing left to acknowledge (its writes are refused) and must
+  // serve no client: one held open would take messages that are on no disk, and its sender, never
+  // acknowledged, sends them again to the broker that took over, which delivers them as new
+  const stopAtOnce = (): Promise<void> => {
+    network.stop(true);
+    for (const listener of listeners) listener.dropConnections?.();
+    stopping ??= closeAll();
+    return stopping;
+  };
   onLeaseLost = (reason) => {
-    void stop().finally(() => fencedWith(reason));
+    void stopAtOnce().finally(() => fencedWith(reason));
   };
   onHandback = (asker) => {
     handbackTo = asker;

@@ -45,4 +45,11 @@ export interface BrokerOptions {
   readonly limits?: ClientLimitOptions;
   readonly logger?: Logger;
   readonly clock?: () => number;
+  /**
+   * Throws while this broker may not serve (with HA: once it is no longer sure to hold its lease).
+   * Asked before a send or a commit is taken, which then fails with its error, and before messages
+   * go out to consumers, which then get none: what a broker that lost its lease hands out would be
+   * on no disk, or delivered again as new by the broker that took over.
+   */
+  readonly guard?: () => void;
 }

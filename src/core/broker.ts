@@ -79,6 +79,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
   readonly logger: Logger;
   readonly store: Store;
   private readonly clock: () => number;
+  private readonly guard: (() => void) | undefined;
   private readonly defaultPrefetch: number;
   private readonly policies: PolicyBook;
   private readonly sweeps: PeriodicSweeps;
@@ -123,6 +124,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
     this.name = options.name ?? 'ferry';
     this.logger = options.logger ?? silentLogger;
     this.clock = options.clock ?? Date.now;
+    this.guard = options.guard;
     this.defaultPrefetch = options.defaultPrefetch ?? 1000;
     this.confirmConsumed = options.confirmConsumed ?? true;
     this.policies = new PolicyBook(options.policies ?? []);
@@ -225,6 +227,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
       // a non-durable subscription over its pending-message limit: counted, logged, and by policy its connection closed
       slowConsumer: (queue, action) => answerSlowConsumer(queue, action, this.slowConsumerCounts, this.connections, this.logger),
       queueGone: (queue) => this.retired.queueGone(queue),
+      serving: () => this.serving(),
     };
     this.started = {
       persistence,
@@ -276,6 +279,17 @@ export class Broker implements BrokerAccess, ConnectionHost {
       await this.store.close();
     } finally {
       this.state = 'stopped';
+    }
+  }
+
+  /** See `BrokerOptions.guard`. */
+  private serving(): boolean {
+    if (this.guard === undefined) return true;
+    try {
+      this.guard();
+      return true;
+    } catch {
+      return false;
     }
   }
 
@@ -361,6 +375,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
    * and dropped.
    */
   send(message: Message, connection: CoreConnection, options: SendOptions | undefined): Promise<void> | null {
+    this.guard?.();
     this.checkSendable(message.destination, connection);
     if (message.persistent) this.checkStoreAdmits();
     this.checkRoomForSend(message.destination);
@@ -427,6 +442,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
 
   /** Applies a transaction; `within` writes more in the same store transaction (a prepared one's record going). */
   commit(tx: Transaction, within?: (storeTx: number) => void): Promise<void> | null {
+    this.guard?.();
     const persistence = this.parts.persistence;
     if (tx.sends.some((m) => m.persistent)) this.checkStoreAdmits();
     tx.releaseHeld();

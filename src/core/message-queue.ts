@@ -47,6 +47,8 @@ export interface QueueEnvironment {
   declaredQueueUnused(queue: MessageQueue): void;
   /** The queue was destroyed, its counts final (a purge on the way counts as dequeued). */
   queueGone?(queue: MessageQueue): void;
+  /** False once the broker may hand out no more messages (see `BrokerOptions.guard`). */
+  serving?(): boolean;
 }
 
 /**
@@ -555,6 +557,7 @@ export class MessageQueue implements EntryQueue {
       return;
     }
     if (this.pending.length === 0 || this.consumers.length === 0) return;
+    if (this.env.serving?.() === false) return;
     this.dispatching = true;
     try {
       do {

@@ -139,14 +139,16 @@ export class NetworkConnector {
     else void this.adopt(this.duplex.accepted);
   }
 
-  stop(): void {
+  /** `atOnce`: the link is dropped rather than closed with a goodbye (see `NeighbourLink.drop`). */
+  stop(atOnce = false): void {
     if (this.currentState === 'stopped') return;
     this.currentState = 'stopped';
     this.duplex.stopped?.();
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.unwatch?.();
     for (const pull of this.pulls.values()) release(pull);
-    this.link?.close();
+    if (atOnce) this.link?.drop();
+    else this.link?.close();
     this.link = undefined;
     // the connection of a duplex link belongs to the session it arrived on
     if (this.duplex.as === undefined) this.core?.close();

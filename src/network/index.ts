@@ -35,9 +35,10 @@ export class BrokerNetwork implements DuplexAcceptor {
     for (const connector of this.connectors) await connector.start();
   }
 
-  stop(): void {
+  /** `atOnce`: every link is dropped rather than closed with a goodbye (a broker that lost its HA lease). */
+  stop(atOnce = false): void {
     this.running = false;
-    for (const connector of [...this.connectors, ...this.accepted]) connector.stop();
+    for (const connector of [...this.connectors, ...this.accepted]) connector.stop(atOnce);
   }
 
   stats(): ConnectorStats[] {

@@ -232,6 +232,17 @@ export class NeighbourLink {
     this.gone();
   }
 
+  /**
+   * Drops the connection at once, saying nothing more to the neighbour: what it sent and was not
+   * acknowledged here, it sends again, to this broker's successor.
+   */
+  drop(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.wire?.destroy();
+    this.gone();
+  }
+
   /** Bytes a duplex link's server side (this broker serving the neighbour) writes down the connection. */
   writeServerBytes(data: Buffer | string): void {
     if (this.wire instanceof SocketWire) this.wire.writeBytes(data);

@@ -98,6 +98,15 @@ export class TcpListener {
     for (const connection of this.connections) connection.stopReading();
   }
 
+  /**
+   * The broker may serve no more (it lost its HA lease): new clients are turned away and every
+   * connection is dropped at once, with nothing more written to it or read from it. `close` then waits for them.
+   */
+  dropConnections(): void {
+    this.readingStopped = true;
+    for (const connection of this.connections) connection.destroy();
+  }
+
   /** Stops accepting, ends every connection (flushing what was written), and waits for them to go. */
   async close(): Promise<void> {
     const server = this.server;

@@ -151,6 +151,69 @@ test('a primary paused past its lease (SIGSTOP) finds the backup in charge when 
   await after.stop();
 });
 
+test('a primary paused past its lease hands out nothing when it wakes: its consumer gets no message after the pause and is dropped, and the backup redelivers flagged what went out', async () => {
+  const folder = sharedFolder();
+  const primary = await haBroker(folder);
+  const backup = await haBroker(folder, 'ha.backup');
+  const queue = '/queue/ha.woken';
+  const producer = await connectStomp(primary.ports['stomp']!);
+  const confirmed = await streamUntil(producer, queue, 64, (n) => n >= 100);
+  await producer.disconnect();
+
+  const beforePause: IMessage[] = [];
+  const afterWake: IMessage[] = [];
+  let woken = false;
+  const received = (into: IMessage[], count: number): { push(m: IMessage): void; all: Promise<void> } => {
+    let done!: () => void;
+    const all = new Promise<void>((resolve) => (done = resolve));
+    return { push: (m) => (into.push(m), into.length === count && done()), all };
+  };
+  // one consumer takes 1-10 and leaves during the pause: woken, the primary would hand them to the other
+  const leaver = await connectStomp(primary.ports['stomp']!);
+  const leaverGot: IMessage[] = [];
+  const leaverFull = received(leaverGot, 10);
+  leaver.client.subscribe(queue, (m) => leaverFull.push(m), { ack: 'client-individual', 'activemq.prefetchSize': '10' });
+  await within(30_000, 'the leaving consumer gets its prefetch', leaverFull.all);
+  const consumer = await connectStomp(primary.ports['stomp']!);
+  const rest = received(beforePause, 90);
+  consumer.client.subscribe(queue, (m) => (woken ? afterWake.push(m) : rest.push(m)), { ack: 'client-individual', 'activemq.prefetchSize': '1000' });
+  await within(30_000, 'the other consumer gets the rest', rest.all);
+  // a second consumer with room, on a queue with nothing waiting: anything it gets comes after the pause
+  const live = `${queue}.live`;
+  const waiting = await connectStomp(primary.ports['stomp']!);
+  waiting.client.subscribe(live, (m) => afterWake.push(m), { ack: 'client-individual', receipt: 'subscribed' });
+  await within(30_000, 'the second subscription is in place', new Promise((resolve) => waiting.client.watchForReceipt('subscribed', resolve)));
+  const late = await connectStomp(primary.ports['stomp']!);
+  primary.child.kill('SIGSTOP');
+  // the backup waited out a whole lease: whatever the primary wrote before the pause has arrived
+  await backup.logged('broker.started');
+  // its end of the connection goes now; the paused broker sees it when it wakes
+  leaver.client.forceDisconnect();
+  // and sends: taken, they would go out from memory (a non-persistent one touches no disk that could refuse it)
+  let lateReceipts = 0;
+  for (let n = 1001; n <= 1010; n++) {
+    late.client.watchForReceipt(`late-${n}`, () => lateReceipts++);
+    late.client.publish({ destination: live, body: `m${n}`, headers: { persistent: n % 2 === 0 ? 'true' : 'false', seq: String(n), receipt: `late-${n}` } });
+  }
+  woken = true;
+  primary.child.kill('SIGCONT');
+  await within(30_000, 'the woken primary drops its clients\' connections', Promise.all([consumer.closed, waiting.closed, late.closed]));
+  assert.equal(await primary.exited, 3, 'the old primary exits with code 3 when it finds it lost the lease');
+  assert.deepEqual(afterWake.map((m) => m.headers['seq']), [], 'the woken primary, no longer holding the lease, delivered nothing');
+  assert.equal(lateReceipts, 0, 'nor confirmed a send');
+
+  const client = await connectStomp(backup.ports['stomp']!);
+  const got = await drain(client, queue, confirmed);
+  const seqs = got.map((m) => Number(m.headers['seq']));
+  assert.deepEqual([...confirmed].filter((n) => !seqs.includes(n)), [], 'nothing acknowledged, nothing lost: every message is on the backup');
+  assert.equal(new Set(seqs).size, seqs.length, 'nothing twice from the backup');
+  const handedOut = new Set([...leaverGot, ...beforePause, ...afterWake].map((m) => Number(m.headers['seq'])));
+  const unflagged = got.filter((m) => handedOut.has(Number(m.headers['seq'])) && m.headers['redelivered'] !== 'true').map((m) => m.headers['seq']);
+  assert.deepEqual(unflagged, [], 'what the old primary handed out comes back flagged as redelivered');
+  await client.disconnect();
+  assert.equal(await backup.stop(), 0);
+});
+
 test('a primary whose renewals fail and whose journal write finds the lease too old stops serving and exits; the backup has everything it confirmed', { timeout: 120_000 }, async () => {
   const folder = sharedFolder();
   const primary = await haBroker(folder);
