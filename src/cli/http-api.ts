@@ -67,6 +67,16 @@ export function usageError(message: string): FerryError {
   return new FerryError('FERRY_CLI_USAGE', message);
 }
 
+/** The certificate authority file a `--ca` option names, read; a file that cannot be read is a usage error. */
+export function readCaOption(path: string | undefined): Buffer | undefined {
+  if (path === undefined) return undefined;
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw usageError(`cannot read --ca ${path}: ${(err as Error).message}`);
+  }
+}
+
 function env(name: string): string | undefined {
   const value = process.env[name];
   return value === undefined || value === '' ? undefined : value;
@@ -120,14 +130,7 @@ export class ManagementApi {
 
   static async open(values: ManagementValues): Promise<ManagementApi> {
     const url = baseUrl(values);
-    let ca: Buffer | undefined;
-    if (values.ca !== undefined) {
-      try {
-        ca = readFileSync(values.ca);
-      } catch (err) {
-        throw usageError(`cannot read --ca ${values.ca}: ${(err as Error).message}`);
-      }
-    }
+    const ca = readCaOption(values.ca);
     return new ManagementApi(url, await authorization(values), ca);
   }
 

@@ -1,9 +1,8 @@
 import { randomInt } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { FerryError, isFerryError } from '../../errors.js';
-import { destinationUri, usageError } from '../http-api.js';
+import { destinationUri, readCaOption, usageError } from '../http-api.js';
 import { managementCommand, plural, printJson } from '../output.js';
 import { askHidden } from '../prompt.js';
 import { amqpBench } from './amqp.js';
@@ -124,14 +123,7 @@ export async function benchSettings(argv: readonly string[]): Promise<BenchSetti
   const user = values.user ?? (url?.username === '' || url === undefined ? undefined : decodeURIComponent(url.username));
   let password = values.password ?? (env === '' ? undefined : env) ?? (url?.password === '' || url === undefined ? undefined : decodeURIComponent(url.password));
   if (user !== undefined && password === undefined && process.stdin.isTTY) password = await askHidden(`password for ${user}: `);
-  let ca: Buffer | undefined;
-  if (values.ca !== undefined) {
-    try {
-      ca = readFileSync(values.ca);
-    } catch (err) {
-      throw usageError(`cannot read --ca ${values.ca}: ${(err as Error).message}`);
-    }
-  }
+  const ca = readCaOption(values.ca);
   return {
     protocol,
     target: {
