@@ -42,6 +42,7 @@ export class ProducerFlow {
 
   /** Forgets the queues noted by a send that then failed. */
   clear(): void {
-    this.full.clear();
+    // called for every send: clearing an empty Set still makes it a new table
+    if (this.full.size > 0) this.full.clear();
   }
 }
