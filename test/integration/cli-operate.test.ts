@@ -231,9 +231,8 @@ describe('purge, move, copy, retry-dlq', () => {
     assert.deepEqual(moved.items.map((m) => m.body.data).sort(), ['tried 1', 'tried 10', 'tried 5']);
   });
 
-  test('retry-dlq sends a dead letter back to the queue it came from', async () => {
-    const queue = uniqueName('poisoned');
-    await send(queue, 'poison');
+  /** A STOMP consumer NACKs the first message of `queue`, which sends it to the dead-letter queue. */
+  async function nackFirst(queue: string): Promise<void> {
     const consumer = (await RawStompClient.connected(broker.stompPort)).raw;
     try {
       await consumer.sendWithReceipt('SUBSCRIBE', { id: 's', destination: `/queue/${queue}`, ack: 'client-individual' });
@@ -243,6 +242,12 @@ describe('purge, move, copy, retry-dlq', () => {
     } finally {
       consumer.destroy();
     }
+  }
+
+  test('retry-dlq sends a dead letter back to the queue it came from', async () => {
+    const queue = uniqueName('poisoned');
+    await send(queue, 'poison');
+    await nackFirst(queue);
     const dead = await json<{ items: { id: string; originalDestination: string | null }[] }>(['browse', 'ActiveMQ.DLQ']);
     const letter = dead.items.find((m) => m.originalDestination === `queue://${queue}`);
     assert.ok(letter !== undefined, `the dead letter of ${queue} is in ActiveMQ.DLQ`);
@@ -261,15 +266,7 @@ describe('purge, move, copy, retry-dlq', () => {
     const queue = uniqueName('orders');
     const sent = await runFerry(['send', '--port', String(broker.stompPort), '-d', `/queue/${queue}`, '--body', 'order 1', '-H', `type=${type}`, '--persistent']);
     assert.equal(sent.code, 0, sent.stderr);
-    const consumer = (await RawStompClient.connected(broker.stompPort)).raw;
-    try {
-      await consumer.sendWithReceipt('SUBSCRIBE', { id: 's', destination: `/queue/${queue}`, ack: 'client-individual' });
-      const message = await consumer.nextFrameOf('MESSAGE');
-      await consumer.sendWithReceipt('NACK', { id: message.headers.get('ack')! });
-      await consumer.sendWithReceipt('UNSUBSCRIBE', { id: 's' });
-    } finally {
-      consumer.destroy();
-    }
+    await nackFirst(queue);
     assert.equal(await ok(['retry-dlq', 'ActiveMQ.DLQ', '--selector', selector!.replace("'order'", `'${type}'`)]), 'retried 1 message from ActiveMQ.DLQ\n');
     assert.equal((await destination(queue))?.depth, 1);
   });
