@@ -91,3 +91,15 @@ test('a graceful stop publishes an MQTT 5 will still waiting out its delay: it c
     rmSync(data, { recursive: true, force: true });
   }
 });
+
+test('a graceful stop tells MQTT 5 clients why with DISCONNECT 0x8B (Server shutting down)', async () => {
+  const broker = await startBroker();
+  try {
+    const client = await connectMqtt(broker.mqttPort, { ...v5, clientId: 'told-stop' });
+    await broker.server.stop();
+    await client.closed;
+    assert.deepEqual(client.disconnects.map((d) => d.reasonCode), [0x8b]);
+  } finally {
+    await broker.server.stop();
+  }
+});

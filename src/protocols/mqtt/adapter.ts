@@ -1,4 +1,5 @@
 import mqttPacket from 'mqtt-packet';
+import { FerryError } from '../../errors.js';
 import type { BrokerAccess, Logger } from '../../core/index.js';
 import type { ProtocolAdapter, TransportConnection } from '../../transport/index.js';
 import type { MqttOptions } from './options.js';
@@ -54,6 +55,10 @@ export function createMqttAdapter(options: MqttOptions, logger: Logger, keepAliv
       // [MQTT-3.1.2-8]: the stop closes these connections without their DISCONNECT, so their wills go out, as Mosquitto sends them
       for (const s of open) publishWillAtStop(s);
       return states.publishPendingWills();
+    },
+    stopping(): void {
+      // MQTT 5: DISCONNECT 0x8B (Server shutting down) before the socket closes; 3.1.1 has no server DISCONNECT
+      for (const s of [...open]) s.fail(new FerryError('FERRY_BROKER_STOPPING', 'broker shutdown'));
     },
     close(): void {
       sys?.stop();
