@@ -103,3 +103,16 @@ test('a graceful stop tells MQTT 5 clients why with DISCONNECT 0x8B (Server shut
     await broker.server.stop();
   }
 });
+
+test('an operator closing an MQTT 5 connection sends DISCONNECT 0x98 (Administrative action)', async () => {
+  const broker = await startBroker();
+  try {
+    const client = await connectMqtt(broker.mqttPort, { ...v5, clientId: 'closed-by-operator' });
+    const id = broker.server.broker.admin.connectionList().find((c) => c.clientId === 'closed-by-operator')!.id;
+    broker.server.broker.admin.closeConnection(id);
+    await client.closed;
+    assert.deepEqual(client.disconnects.map((d) => [d.reasonCode, d.properties?.reasonString]), [[0x98, 'an operator closed the connection']]);
+  } finally {
+    await broker.server.stop();
+  }
+});
