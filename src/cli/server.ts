@@ -385,7 +385,9 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
   let handedBackTo: (to: string) => void = () => {};
   const handedBack = new Promise<string>((resolve) => (handedBackTo = resolve));
   let handbackTo: string | undefined;
-  const closeAll = async (): Promise<void> => {
+  const closeAll = async (graceful: boolean): Promise<void> => {
+    // before any connection closes, so that every protocol's subscribers hear it and the store keeps it
+    if (graceful) await atMost(Promise.all(adapters.map(({ adapter }) => adapter.publishOnStop?.())), config.transport.stopTimeout);
     for (const { adapter } of adapters) adapter.stopping?.();
     await Promise.all(listeners.map((l) => l.close()));
     for (const { adapter } of adapters) adapter.close();
@@ -407,7 +409,7 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
       // connections close: a client that hears nothing resends, and a resend is a duplicate
       for (const listener of listeners) listener.stopReading?.();
       await acknowledgementsWritten(broker, config.transport.stopTimeout);
-      await closeAll();
+      await closeAll(true);
     })();
     return stopping;
   };
@@ -417,7 +419,7 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
   const stopAtOnce = (): Promise<void> => {
     network.stop(true);
     for (const listener of listeners) listener.dropConnections?.();
-    stopping ??= closeAll();
+    stopping ??= closeAll(false);
     return stopping;
   };
   onLeaseLost = (reason) => {
@@ -485,10 +487,15 @@ async function waitAsBackup(lease: HaLease, config: FerryConfig, logger: Logger,
  * responses) are written, or after `ms` when the store does not write.
  */
 async function acknowledgementsWritten(broker: Broker, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
-  await Promise.race([broker.synced().catch(() => {}), late]);
-  clearTimeout(timer);
+  await atMost(broker.synced(), ms);
   // the writes hang on the sync's promise chains, which have all run by the next turn
   await new Promise((resolve) => setImmediate(resolve));
+}
+
+/** Resolves when `work` settles, or after `ms`: a stop that waits on a store that does not write still ends. */
+async function atMost(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+  await Promise.race([work.catch(() => {}), late]);
+  clearTimeout(timer);
 }

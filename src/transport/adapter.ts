@@ -26,6 +26,13 @@ export interface ProtocolAdapter {
    */
   started?(broker: BrokerAccess): void;
   /**
+   * The broker is about to stop and still routes and stores messages, before any adapter's
+   * `stopping`: what a protocol publishes for its clients when their connections end (MQTT's wills)
+   * goes out now, while the subscribers of every protocol are still connected. The stop waits for
+   * the promise, at most `transport.stopTimeout` ms.
+   */
+  publishOnStop?(): Promise<void>;
+  /**
    * The broker is about to stop, before listeners end their connections: a protocol that tells its
    * clients why (AMQP 0-9-1's 320 CONNECTION_FORCED) does so now.
    */

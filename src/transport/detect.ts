@@ -54,6 +54,9 @@ export function detectingAdapter(name: string, adapters: readonly ProtocolAdapte
         },
       });
     },
+    async publishOnStop(): Promise<void> {
+      await Promise.all([...adapters, ...(fallback === undefined ? [] : [fallback])].map((adapter) => adapter.publishOnStop?.()));
+    },
     stopping(): void {
       for (const adapter of adapters) adapter.stopping?.();
       fallback?.stopping?.();

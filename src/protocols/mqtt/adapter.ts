@@ -1,4 +1,5 @@
 import mqttPacket from 'mqtt-packet';
+import { FerryError } from '../../errors.js';
 import type { BrokerAccess, Logger } from '../../core/index.js';
 import type { ProtocolAdapter, TransportConnection } from '../../transport/index.js';
 import type { MqttOptions } from './options.js';
@@ -6,7 +7,7 @@ import { MqttSession } from './session.js';
 import { SessionStates } from './session-state.js';
 import { SysPublisher } from './sys.js';
 import { KeepAliveWheel } from './keep-alive.js';
-import { expireKeptSessions } from './will-and-expiry.js';
+import { expireKeptSessions, publishWillAtStop } from './will-and-expiry.js';
 
 /**
  * True when the first bytes are an MQTT CONNECT: packet type 1 with flags 0, a remaining length,
@@ -32,6 +33,7 @@ export function createMqttAdapter(options: MqttOptions, logger: Logger, keepAliv
   // which a cold broker charged to its first connections (3 KiB each of 2,000, measured)
   mqttPacket.writeToStream.cacheNumbers = false;
   const states = new SessionStates();
+  const open = new Set<MqttSession>();
   const counters = { received: 0, sent: 0 };
   let sys: SysPublisher | undefined;
   return {
@@ -44,10 +46,19 @@ export function createMqttAdapter(options: MqttOptions, logger: Logger, keepAliv
         sys = new SysPublisher(broker, states, counters, options.sysInterval);
         sys.start();
       }
-      new MqttSession(connection, broker, options, states, logger, counters, keepAlive);
+      open.add(new MqttSession(connection, broker, options, states, logger, counters, keepAlive, (s) => open.delete(s)));
     },
     started(broker: BrokerAccess): void {
       expireKeptSessions({ broker, states, logger });
+    },
+    publishOnStop(): Promise<void> {
+      // [MQTT-3.1.2-8]: the stop closes these connections without their DISCONNECT, so their wills go out, as Mosquitto sends them
+      for (const s of open) publishWillAtStop(s);
+      return states.publishPendingWills();
+    },
+    stopping(): void {
+      // MQTT 5: DISCONNECT 0x8B (Server shutting down) before the socket closes; 3.1.1 has no server DISCONNECT
+      for (const s of [...open]) s.fail(new FerryError('FERRY_BROKER_STOPPING', 'broker shutdown'));
     },
     close(): void {
       sys?.stop();

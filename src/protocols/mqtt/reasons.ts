@@ -25,6 +25,7 @@ export const Reason = {
   topicAliasInvalid: 0x94,
   packetTooLarge: 0x95,
   quotaExceeded: 0x97,
+  administrativeAction: 0x98,
   payloadFormatInvalid: 0x99,
   sharedNotSupported: 0x9e,
 } as const;
@@ -71,6 +72,8 @@ const reasons: { readonly [C in ErrorCode]?: MqttReason } = {
   FERRY_SASL_MALFORMED: reason(Reason.notAuthorized, Reason.badUserNameOrPassword, LegacyConnack.badUserNameOrPassword, true),
   FERRY_NOT_AUTHORIZED: reason(Reason.notAuthorized, Reason.notAuthorized, LegacyConnack.notAuthorized, true),
   FERRY_BROKER_STOPPING: reason(Reason.serverShuttingDown, Reason.serverUnavailable, LegacyConnack.serverUnavailable, false),
+  // reaches a DISCONNECT only when the broker closed the connection under the session: an operator's `ferry close-connection`
+  FERRY_CONNECTION_CLOSED: reason(Reason.administrativeAction, Reason.serverUnavailable, LegacyConnack.serverUnavailable, false),
   // a PUBACK may say 0x97 (quota exceeded) of one message and the connection goes on
   FERRY_SLOW_CONSUMER: reason(Reason.quotaExceeded, Reason.serverUnavailable, LegacyConnack.serverUnavailable, false),
   FERRY_STORE_FULL: reason(Reason.quotaExceeded, Reason.serverUnavailable, LegacyConnack.serverUnavailable, false),

@@ -92,6 +92,8 @@ export function longTimeout(ms: number, run: () => void): NodeJS.Timeout {
 export class SessionStates {
   private readonly states = new Map<string, SessionState>();
   private internal: Promise<{ connection: CoreConnection; session: CoreSession }> | undefined;
+  /** Publishes under way, each settled either way: a stop waits for them (`publishPendingWills`). */
+  private readonly publishing = new Set<Promise<void>>();
   private closed = false;
 
   get(clientId: string): SessionState | undefined {
@@ -119,24 +121,40 @@ export class SessionStates {
   /** Sends as the broker itself; false when the broker is not running. */
   publish(broker: BrokerAccess, init: MessageInit, retain: boolean): boolean {
     if (!broker.isRunning || this.closed) return false;
-    this.withInternal(broker, ({ session }) => session.send(init, undefined, { retain })?.catch(() => {}));
+    const sent = this.withInternal(broker, ({ session }) => session.send(init, undefined, { retain })).then(
+      () => {},
+      () => {},
+    );
+    this.publishing.add(sent);
+    void sent.then(() => this.publishing.delete(sent));
     return true;
   }
 
   /**
-   * Runs `work` on the adapter's own connection, opened on first use (and again if the broker
-   * closed it); nothing happens when the broker is not running.
+   * The broker is about to stop: the wills waiting out their delay go out now, since neither they
+   * nor their timers outlive the stop; resolves once they and every other publish under way are
+   * routed and, when persistent, stored.
    */
-  withInternal(broker: BrokerAccess, work: (internal: { connection: CoreConnection; session: CoreSession }) => void): void {
-    if (!broker.isRunning || this.closed) return;
+  async publishPendingWills(): Promise<void> {
+    for (const state of this.states.values()) state.pendingWill?.();
+    await Promise.all(this.publishing);
+  }
+
+  /**
+   * Runs `work` on the adapter's own connection, opened on first use (and again if the broker
+   * closed it); nothing happens when the broker is not running. Settles when `work` has run and
+   * what it returned has settled, or when it could not run.
+   */
+  withInternal(broker: BrokerAccess, work: (internal: { connection: CoreConnection; session: CoreSession }) => unknown): Promise<unknown> {
+    if (!broker.isRunning || this.closed) return Promise.resolve();
     const open = (): Promise<{ connection: CoreConnection; session: CoreSession }> =>
       broker.connect({ protocol: 'mqtt', transport: { remoteAddress: 'broker' }, internal: true }).then((connection) => ({ connection, session: connection.createSession() }));
     const pending = (this.internal ??= open());
-    pending.then(
+    return pending.then(
       (internal) => {
         if (!internal.connection.isClosed) return work(internal);
         if (this.internal === pending) this.internal = undefined;
-        this.withInternal(broker, work);
+        return this.withInternal(broker, work);
       },
       () => {
         if (this.internal === pending) this.internal = undefined;

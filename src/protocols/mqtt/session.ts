@@ -23,7 +23,16 @@ const PINGRESP = Buffer.from([0xd0, 0]);
  * connection.ts); answers bad input and closes the connection.
  */
 export class MqttSession extends MqttConnection implements PacketReceiver {
-  constructor(transport: TransportConnection, broker: BrokerAccess, options: MqttOptions, states: SessionStates, logger: Logger, counters: { received: number; sent: number }, keepAlive: KeepAliveWheel) {
+  constructor(
+    transport: TransportConnection,
+    broker: BrokerAccess,
+    options: MqttOptions,
+    states: SessionStates,
+    logger: Logger,
+    counters: { received: number; sent: number },
+    keepAlive: KeepAliveWheel,
+    private readonly onClosed: (session: MqttSession) => void,
+  ) {
     super(transport, broker, options, states, logger, counters, keepAlive);
     this.connectTimer = deadlineTimer(transport.openedAt, options.connectTimeout, () => {
       this.fail(new FerryError('FERRY_MQTT_CONNECT_TIMEOUT', `no CONNECT packet within ${options.connectTimeout} ms`));
@@ -228,5 +237,6 @@ export class MqttSession extends MqttConnection implements PacketReceiver {
     }
     // a socket that closes without DISCONNECT is an abnormal end: the will goes out ([MQTT-3.1.2-8])
     release(this, true);
+    this.onClosed(this);
   }
 }

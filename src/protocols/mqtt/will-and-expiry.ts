@@ -70,6 +70,18 @@ export function release(s: MqttConnection, publishWill: boolean): void {
   else if (expiry !== FOREVER) state.expiryTimer = longTimeout(expiry * 1000, () => endSession(s, state));
 }
 
+/**
+ * The broker is stopping and is about to close this connection, which did not end with a normal
+ * DISCONNECT: its will goes out now, whatever its delay, since neither the will nor its timer
+ * outlives the stop, while every subscriber is still connected and the store still writes.
+ */
+export function publishWillAtStop(s: MqttConnection): void {
+  const will = s.will;
+  if (will === undefined || s.core === undefined) return;
+  s.will = undefined;
+  publishWillOf(s, will);
+}
+
 /** What ends sessions: the adapter's sessions, and its way to the broker and the log. */
 type Sessions = { readonly broker: BrokerAccess; readonly states: SessionStates; readonly logger: Logger };
 
