@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { FerryError } from '../errors.js';
 import type { Authenticator, ConnectRequest, Logger, Principal, SaslExchange, SaslStep, TransportFacts } from '../core/index.js';
-import { ConcurrencyLimit } from './concurrency-limit.js';
+import { CONCURRENT_HASHES, ConcurrencyLimit } from './concurrency-limit.js';
 import type { DirectoryUser, UserDirectory } from './directory.js';
 import { LoginDelay } from './login-delay.js';
 import { hashPassword, parsePasswordHash, verifyPassword } from './passwords.js';
@@ -53,12 +53,6 @@ export function isLoopback(address: string): boolean {
 const refused = (why: string): FerryError => new FerryError('FERRY_AUTHENTICATION_FAILED', why);
 
 /**
- * How many password hashes are checked at once: each scrypt takes a thread of libuv's pool, which
- * the journal's file writes share. A directory that asks a server (LDAP) waits outside this limit.
- */
-const CONCURRENT_HASHES = 2;
-
-/**
  * Who may connect, for every protocol: users and groups from the directories (the users file,
  * LDAP), verified client certificates, and anonymous clients by the rules of `security.anonymous`.
  * A refusal is FERRY_AUTHENTICATION_FAILED and never says whether the user exists.
@@ -74,6 +68,7 @@ export class SecurityAuthenticator implements Authenticator {
    * name costs what a wrong password does wherever the user lives; made on first need.
    */
   private decoy: Promise<ReturnType<typeof parsePasswordHash>> | undefined;
+  /** A directory that asks a server (LDAP) waits outside this limit. */
   private readonly hashing = new ConcurrencyLimit(CONCURRENT_HASHES);
   /**
    * Refusals because a directory could not answer (LDAP down or slow): no name or password was
@@ -124,7 +119,7 @@ export class SecurityAuthenticator implements Authenticator {
       if (principal !== undefined) return principal;
     }
     const address = hostOf(request.transport.remoteAddress);
-    await this.options.loginDelay.wait(address);
+    const turn = await this.options.loginDelay.turn(address);
     try {
       const principal = await this.decide(request);
       this.options.loginDelay.succeeded(address);
@@ -133,6 +128,8 @@ export class SecurityAuthenticator implements Authenticator {
     } catch (err) {
       if (!this.wasUnanswered(err)) this.options.loginDelay.failed(address);
       throw err;
+    } finally {
+      turn.end();
     }
   }
 
@@ -319,7 +316,9 @@ export class SecurityAuthenticator implements Authenticator {
         return inner.username;
       },
       async respond(message: Buffer): Promise<SaslStep> {
-        await self.options.loginDelay.wait(address);
+        // each step takes a turn of its own: one held while the client thinks would let a client
+        // that never answers hold its address's logins up
+        const turn = await self.options.loginDelay.turn(address);
         let step: SaslStep;
         try {
           step = await inner.respond(message);
@@ -332,6 +331,8 @@ export class SecurityAuthenticator implements Authenticator {
         } catch (err) {
           if (!self.wasUnanswered(err)) self.options.loginDelay.failed(address);
           throw err;
+        } finally {
+          turn.end();
         }
         return step;
       },

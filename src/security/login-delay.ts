@@ -1,7 +1,11 @@
+import { CONCURRENT_HASHES, ConcurrencyLimit } from './concurrency-limit.js';
+
 /**
- * Slows password guessing from one address: after a failed login, the next ones from that address
- * wait, the wait doubling with each further failure up to a limit, and a success or a long quiet
- * spell starts the address afresh. Other addresses never wait for it.
+ * Slows password guessing from one address: at most a few logins from an address are checked at
+ * once, the others queue in order and take their turn only once an earlier one's outcome is known;
+ * after a failed login, the next ones from that address wait, the wait doubling with each further
+ * failure up to a limit, and a success or a long quiet spell starts the address afresh. Other
+ * addresses never wait for it.
  */
 export interface LoginDelayOptions {
   /** ms the first wait lasts. */
@@ -14,7 +18,17 @@ export interface LoginDelayOptions {
   readonly sleep?: (ms: number) => Promise<void>;
 }
 
-interface Failures {
+/** A login's place among those of its address being checked: ended once, whatever the outcome. */
+export interface LoginTurn {
+  end(): void;
+}
+
+interface AddressState {
+  /**
+   * Logins from the address being checked. Without it, every guess that arrived before the first
+   * failure was recorded would be checked at once, none of them waiting.
+   */
+  readonly checking: ConcurrencyLimit;
   count: number;
   last: number;
   /** ms between two logins from the address being checked, after its latest failure. */
@@ -27,7 +41,7 @@ interface Failures {
 const MAX_ADDRESSES = 100_000;
 
 export class LoginDelay {
-  private readonly failures = new Map<string, Failures>();
+  private readonly addresses = new Map<string, AddressState>();
   private readonly clock: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
 
@@ -36,52 +50,101 @@ export class LoginDelay {
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms).unref()));
   }
 
-  /** Resolves when a login from `address` may be checked. */
-  async wait(address: string): Promise<void> {
-    const entry = this.failures.get(address);
-    if (entry === undefined) return;
-    const now = this.clock();
-    if (now - entry.last > this.options.forgetAfter) {
-      this.failures.delete(address);
-      return;
+  /**
+   * Resolves when a login from `address` may be checked. The caller records its outcome
+   * (`failed`, `succeeded`, or neither when nothing was judged) before it ends the turn, so the
+   * logins queued behind it wait for that outcome's delay.
+   */
+  async turn(address: string): Promise<LoginTurn> {
+    const state = this.stateOf(address);
+    await state.checking.turn();
+    let ended = false;
+    const turn: LoginTurn = {
+      end: () => {
+        if (ended) return;
+        ended = true;
+        state.checking.release();
+        this.forgetIfIdle(address, state);
+      },
+    };
+    try {
+      await this.waitForDelay(state);
+    } catch (err) {
+      turn.end();
+      throw err;
     }
-    // logins from the address take turns a delay apart: guesses sent side by side are checked
-    // one by one, not all at once when a shared wait ends
-    const turn = Math.max(entry.until, now);
-    entry.until = turn + entry.delay;
-    if (turn > now) await this.sleep(turn - now);
+    return turn;
   }
 
   /** The ms the next login from `address` will wait (0: none), for logs and tests. */
   delayOf(address: string): number {
-    const entry = this.failures.get(address);
-    return entry === undefined ? 0 : Math.max(0, entry.until - this.clock());
+    const state = this.addresses.get(address);
+    return state === undefined || state.count === 0 ? 0 : Math.max(0, state.until - this.clock());
   }
 
   failed(address: string): void {
     const now = this.clock();
-    let entry = this.failures.get(address);
-    if (entry === undefined || now - entry.last > this.options.forgetAfter) {
-      if (this.failures.size >= MAX_ADDRESSES) this.forgetOldest();
-      entry = { count: 0, last: now, delay: 0, until: now };
-      this.failures.set(address, entry);
-    }
-    entry.count++;
-    entry.last = now;
-    entry.delay = Math.min(this.options.max, this.options.initial * 2 ** Math.min(entry.count - 1, 30));
+    const state = this.stateOf(address);
+    this.forgetIfQuiet(state, now);
+    state.count++;
+    state.last = now;
+    state.delay = Math.min(this.options.max, this.options.initial * 2 ** Math.min(state.count - 1, 30));
     // turns already given to waiting logins stay theirs; the next one is at least a delay away
-    entry.until = Math.max(entry.until, now + entry.delay);
+    state.until = Math.max(state.until, now + state.delay);
   }
 
   succeeded(address: string): void {
-    this.failures.delete(address);
+    const state = this.addresses.get(address);
+    if (state === undefined) return;
+    this.clearFailures(state, this.clock());
+    this.forgetIfIdle(address, state);
+  }
+
+  private async waitForDelay(state: AddressState): Promise<void> {
+    const now = this.clock();
+    this.forgetIfQuiet(state, now);
+    if (state.count === 0) return;
+    // logins from the address take turns a delay apart: guesses sent side by side are checked
+    // one by one, not all at once when a shared wait ends
+    const turn = Math.max(state.until, now);
+    state.until = turn + state.delay;
+    if (turn > now) await this.sleep(turn - now);
+  }
+
+  private stateOf(address: string): AddressState {
+    let state = this.addresses.get(address);
+    if (state === undefined) {
+      if (this.addresses.size >= MAX_ADDRESSES) this.forgetOldest();
+      const now = this.clock();
+      state = { checking: new ConcurrencyLimit(CONCURRENT_HASHES), count: 0, last: now, delay: 0, until: now };
+      this.addresses.set(address, state);
+    }
+    return state;
+  }
+
+  private forgetIfQuiet(state: AddressState, now: number): void {
+    if (state.count > 0 && now - state.last > this.options.forgetAfter) this.clearFailures(state, now);
+  }
+
+  private clearFailures(state: AddressState, now: number): void {
+    state.count = 0;
+    state.delay = 0;
+    state.until = now;
+  }
+
+  private forgetIfIdle(address: string, state: AddressState): void {
+    this.forgetIfQuiet(state, this.clock());
+    if (state.count === 0 && state.checking.idle && this.addresses.get(address) === state) this.addresses.delete(address);
   }
 
   private forgetOldest(): void {
-    // a Map iterates in insertion order: the first entries are the oldest addresses
+    // a Map iterates in insertion order: the first entries are the oldest addresses. One with a
+    // login being checked stays: its queue lives here, and there are no more of those than
+    // connections being opened.
     let n = MAX_ADDRESSES / 10;
-    for (const address of this.failures.keys()) {
-      this.failures.delete(address);
+    for (const [address, state] of this.addresses) {
+      if (!state.checking.idle) continue;
+      this.addresses.delete(address);
       if (--n <= 0) break;
     }
   }
