@@ -52,6 +52,13 @@ export function isLoopback(address: string): boolean {
 
 const refused = (why: string): FerryError => new FerryError('FERRY_AUTHENTICATION_FAILED', why);
 
+/** The user name whose password a login puts to the test: none for a token, a certificate or no name. */
+function guessedName(credentials: ConnectRequest['credentials']): string | undefined {
+  if (credentials?.token !== undefined || credentials?.external === true) return undefined;
+  const username = credentials?.username;
+  return username === undefined || username === '' ? undefined : username;
+}
+
 /**
  * Who may connect, for every protocol: users and groups from the directories (the users file,
  * LDAP), verified client certificates, and anonymous clients by the rules of `security.anonymous`.
@@ -119,18 +126,28 @@ export class SecurityAuthenticator implements Authenticator {
       if (principal !== undefined) return principal;
     }
     const address = hostOf(request.transport.remoteAddress);
+    const guessed = guessedName(credentials);
     const turn = await this.options.loginDelay.turn(address);
     try {
       const principal = await this.decide(request);
-      this.options.loginDelay.succeeded(address);
+      this.succeeded(address, principal, guessed);
       if (remembered) this.verified.keep(username, password, generation, principal);
       return principal;
     } catch (err) {
-      if (!this.wasUnanswered(err)) this.options.loginDelay.failed(address);
+      if (!this.wasUnanswered(err)) this.options.loginDelay.failed(address, guessed);
       throw err;
     } finally {
       turn.end();
     }
+  }
+
+  /**
+   * Forgets the failures at the address of the user the login proved, under its own name and under
+   * the spelling the client gave (LDAP's `ALICE` proves `alice`), and no other user's.
+   */
+  private succeeded(address: string, principal: Principal, guessed: string | undefined): void {
+    this.options.loginDelay.succeeded(address, principal.username);
+    if (guessed !== principal.username) this.options.loginDelay.succeeded(address, guessed);
   }
 
   /** Changes whenever a directory's users may have (see `UserDirectory.generation`). */
@@ -300,7 +317,11 @@ export class SecurityAuthenticator implements Authenticator {
   }
 
   private scramExchange(transport: TransportFacts): SaslExchange {
+    // the name of the client-first message, which the exchange looks up before any proof: the name
+    // a wrong proof guessed at
+    let claimed: string | undefined;
     const lookup = (name: string) => {
+      claimed = name;
       for (const directory of this.options.directories) {
         const keys = directory.scramCredentials?.(name);
         if (keys !== undefined) return keys;
@@ -325,11 +346,12 @@ export class SecurityAuthenticator implements Authenticator {
           if (step.done) {
             const user = await self.lookup(inner.username!);
             if (user === undefined) throw refused('unknown user or wrong password');
-            self.proved.set(exchange, self.principalOf(user));
-            self.options.loginDelay.succeeded(address);
+            const principal = self.principalOf(user);
+            self.proved.set(exchange, principal);
+            self.succeeded(address, principal, claimed);
           }
         } catch (err) {
-          if (!self.wasUnanswered(err)) self.options.loginDelay.failed(address);
+          if (!self.wasUnanswered(err)) self.options.loginDelay.failed(address, claimed);
           throw err;
         } finally {
           turn.end();

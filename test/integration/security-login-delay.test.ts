@@ -136,4 +136,19 @@ describe('failed-login delay over STOMP on WebSocket', () => {
     time.endEarliestWait();
     assert.equal(await right, 'accepted');
   });
+
+  test("logging in as one's own user between guesses at another's password does not clear that user's failures", async () => {
+    // the earlier test ended with alice's own success: no failure is left at the address
+    assert.equal(await login('alice', 'wrong-1'), 'refused');
+    const own = login('mallory', 'mallory-secret');
+    await eventually("mallory's login waiting for its turn", () => time.sleepers.length > 0);
+    time.endEarliestWait();
+    assert.equal(await own, 'accepted');
+    let answered = false;
+    const next = login('alice', 'wrong-2').then((o) => ((answered = true), o));
+    await eventually('the next guess at alice waiting, or answered', () => time.sleepers.length > 0 || answered, 10_000);
+    assert.equal(answered, false, "the next guess at alice's password was checked without waiting: mallory's success cleared alice's failure");
+    time.endEarliestWait();
+    assert.equal(await next, 'refused');
+  });
 });

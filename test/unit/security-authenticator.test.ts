@@ -5,7 +5,9 @@ import { silentLogger, type ConnectRequest, type Principal } from '../../src/cor
 import { SecurityAuthenticator, hostOf, isLoopback } from '../../src/security/authenticator.js';
 import type { DirectoryUser, UserDirectory } from '../../src/security/directory.js';
 import { LoginDelay } from '../../src/security/login-delay.js';
-import { hashPassword, parsePasswordHash, verifyPassword } from '../../src/security/passwords.js';
+import { hashPassword, makeScramCredentials, parsePasswordHash, parseScramCredentials, verifyPassword } from '../../src/security/passwords.js';
+import { scramExchange } from '../../src/security/scram.js';
+import { ScramClient } from '../helpers/scram-client.js';
 
 const CHEAP = { N: 1024, r: 8, p: 1 };
 
@@ -43,6 +45,10 @@ function manualTime() {
     },
     get waiting() {
       return sleepers.length;
+    },
+    /** Moves time to the end of the earliest wait. */
+    advanceToNext() {
+      this.advance(Math.min(...sleepers.map((s) => s.until)) - now);
     },
   };
 }
@@ -176,7 +182,7 @@ test('failed logins from one address wait longer each time, others do not wait, 
   // two failures: the third waits 400 ms (doubling), up to the maximum
   const loginDelay = (auth as unknown as { options: { loginDelay: LoginDelay } }).options.loginDelay;
   assert.equal(loginDelay.delayOf('10.6.6.6'), 400);
-  for (let i = 0; i < 10; i++) loginDelay.failed('10.6.6.6');
+  for (let i = 0; i < 10; i++) loginDelay.failed('10.6.6.6', 'alice');
   assert.equal(loginDelay.delayOf('10.6.6.6'), 10_000);
   time.advance(10_000);
   assert.equal((await guess('10.6.6.6', 'alice-secret')).username, 'alice');
@@ -295,4 +301,83 @@ test('SCRAM steps from one address take turns like other logins: the proofs sent
   await settle();
   await Promise.all(proofs);
   assert.equal(proofsChecked, 5);
+});
+
+test("a success clears the failures of its own user name at the address only: logging in as oneself between guesses at another's password does not speed them up", async () => {
+  const time = manualTime();
+  const auth = await authenticator({}, time);
+  const loginDelay = (auth as unknown as { options: { loginDelay: LoginDelay } }).options.loginDelay;
+  const from = (username: string, password: string) => auth.authenticate(request({ username, password }, '10.5.5.5'));
+  /** Logs in once the turn it waits for comes, and answers how long it waited. */
+  const waited = async (login: Promise<unknown>): Promise<number> => {
+    const start = time.clock();
+    for (;;) {
+      await settle();
+      if (time.waiting === 0) break;
+      time.advanceToNext();
+    }
+    await login.catch(() => undefined);
+    return time.clock() - start;
+  };
+  const waits: number[] = [];
+  for (let i = 0; i < 4; i++) {
+    waits.push(await waited(assert.rejects(from('alice', `guess-${i}`), refusal)));
+    // the attacker's own account: its success must not clear alice's failures
+    assert.ok((await waited(from('guest', 'x').then((p) => assert.equal(p.username, 'guest')))) > 0, 'the attacker waits its turn too');
+  }
+  assert.ok(waits[3]! > waits[1]!, `the guesses at alice's password waited longer each time: ${waits.join(', ')}`);
+  assert.ok(loginDelay.delayOf('10.5.5.5') > 0);
+  // alice herself logging in clears her own failures: the address starts afresh
+  await waited(from('alice', 'alice-secret'));
+  assert.equal(loginDelay.delayOf('10.5.5.5'), 0);
+});
+
+test("a user's success leaves other names' failures at the address, with the delay their number gives, until the quiet spell forgets them", () => {
+  let now = 1_000_000;
+  const loginDelay = new LoginDelay({ initial: 200, max: 10_000, forgetAfter: 600_000, clock: () => now, sleep: () => Promise.resolve() });
+  for (let i = 0; i < 3; i++) loginDelay.failed('10.5.5.6', 'alice');
+  loginDelay.failed('10.5.5.6', 'bob');
+  loginDelay.failed('10.5.5.6');
+  assert.equal(loginDelay.delayOf('10.5.5.6'), 200 * 2 ** 4);
+  loginDelay.succeeded('10.5.5.6', 'alice');
+  // two failures left, bob's and the nameless one: the next login waits what two failures give
+  assert.equal(loginDelay.delayOf('10.5.5.6'), 400);
+  loginDelay.succeeded('10.5.5.6', 'bob');
+  assert.equal(loginDelay.delayOf('10.5.5.6'), 200, 'a failure that named no user is cleared by no success');
+  loginDelay.succeeded('10.5.5.6', undefined);
+  assert.equal(loginDelay.delayOf('10.5.5.6'), 200);
+  now += 600_001;
+  assert.equal(loginDelay.delayOf('10.5.5.6'), 0, 'the quiet spell forgets them');
+});
+
+test("an address remembers the names of at most 100 users it failed for; older names' failures stay, cleared by no success", () => {
+  const now = 1_000_000;
+  const loginDelay = new LoginDelay({ initial: 1, max: 10_000_000, forgetAfter: 600_000, clock: () => now, sleep: () => Promise.resolve() });
+  loginDelay.failed('10.5.5.7', 'alice');
+  for (let i = 0; i < 100; i++) loginDelay.failed('10.5.5.7', `name-${i}`);
+  const state = (loginDelay as unknown as { addresses: Map<string, { byName: Map<string, number> }> }).addresses.get('10.5.5.7')!;
+  assert.equal(state.byName.size, 100);
+  // alice's was the oldest name: her success no longer knows her failure, which keeps counting
+  loginDelay.succeeded('10.5.5.7', 'alice');
+  for (let i = 0; i < 100; i++) loginDelay.succeeded('10.5.5.7', `name-${i}`);
+  assert.equal(loginDelay.delayOf('10.5.5.7'), 1);
+});
+
+test("a wrong SCRAM proof counts for the name its exchange claimed: cleared by that user's success, not by another's", async () => {
+  const time = manualTime();
+  const directory = await memoryDirectory({ alice: { password: 'alice-secret', groups: ['shop'] }, guest: { password: 'x', groups: ['visitors'] } });
+  const keys = parseScramCredentials(await makeScramCredentials('alice-secret'), 'alice');
+  const auth = await authenticator({ directories: [{ ...directory, scramCredentials: (name) => (name === 'alice' ? keys : undefined) }], scram: scramExchange }, time);
+  const loginDelay = (auth as unknown as { options: { loginDelay: LoginDelay } }).options.loginDelay;
+  const transport = { remoteAddress: '10.5.5.8' };
+  const client = new ScramClient('alice', 'wrong');
+  const exchange = auth.startExchange('SCRAM-SHA-256', transport)!;
+  const first = await exchange.respond(client.clientFirst);
+  assert.equal(first.done, false);
+  await assert.rejects(exchange.respond(client.final(first.done ? Buffer.alloc(0) : first.challenge)), refusal);
+  assert.equal(loginDelay.delayOf('10.5.5.8'), 200);
+  loginDelay.succeeded('10.5.5.8', 'guest');
+  assert.equal(loginDelay.delayOf('10.5.5.8'), 200, "guest's success leaves alice's failure");
+  loginDelay.succeeded('10.5.5.8', 'alice');
+  assert.equal(loginDelay.delayOf('10.5.5.8'), 0);
 });
