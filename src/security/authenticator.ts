@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { FerryError } from '../errors.js';
 import type { Authenticator, ConnectRequest, Logger, Principal, SaslExchange, SaslStep, TransportFacts } from '../core/index.js';
-import { ConcurrencyLimit } from './concurrency-limit.js';
+import { CONCURRENT_HASHES, ConcurrencyLimit } from './concurrency-limit.js';
 import type { DirectoryUser, UserDirectory } from './directory.js';
 import { LoginDelay } from './login-delay.js';
 import { hashPassword, parsePasswordHash, verifyPassword } from './passwords.js';
@@ -52,11 +52,12 @@ export function isLoopback(address: string): boolean {
 
 const refused = (why: string): FerryError => new FerryError('FERRY_AUTHENTICATION_FAILED', why);
 
-/**
- * How many password hashes are checked at once: each scrypt takes a thread of libuv's pool, which
- * the journal's file writes share. A directory that asks a server (LDAP) waits outside this limit.
- */
-const CONCURRENT_HASHES = 2;
+/** The user name whose password a login puts to the test: none for a token, a certificate or no name. */
+function guessedName(credentials: ConnectRequest['credentials']): string | undefined {
+  if (credentials?.token !== undefined || credentials?.external === true) return undefined;
+  const username = credentials?.username;
+  return username === undefined || username === '' ? undefined : username;
+}
 
 /**
  * Who may connect, for every protocol: users and groups from the directories (the users file,
@@ -74,6 +75,7 @@ export class SecurityAuthenticator implements Authenticator {
    * name costs what a wrong password does wherever the user lives; made on first need.
    */
   private decoy: Promise<ReturnType<typeof parsePasswordHash>> | undefined;
+  /** A directory that asks a server (LDAP) waits outside this limit. */
   private readonly hashing = new ConcurrencyLimit(CONCURRENT_HASHES);
   /**
    * Refusals because a directory could not answer (LDAP down or slow): no name or password was
@@ -124,16 +126,28 @@ export class SecurityAuthenticator implements Authenticator {
       if (principal !== undefined) return principal;
     }
     const address = hostOf(request.transport.remoteAddress);
-    await this.options.loginDelay.wait(address);
+    const guessed = guessedName(credentials);
+    const turn = await this.options.loginDelay.turn(address);
     try {
       const principal = await this.decide(request);
-      this.options.loginDelay.succeeded(address);
+      this.succeeded(address, principal, guessed);
       if (remembered) this.verified.keep(username, password, generation, principal);
       return principal;
     } catch (err) {
-      if (!this.wasUnanswered(err)) this.options.loginDelay.failed(address);
+      if (!this.wasUnanswered(err)) this.options.loginDelay.failed(address, guessed);
       throw err;
+    } finally {
+      turn.end();
     }
+  }
+
+  /**
+   * Forgets the failures at the address of the user the login proved, under its own name and under
+   * the spelling the client gave (LDAP's `ALICE` proves `alice`), and no other user's.
+   */
+  private succeeded(address: string, principal: Principal, guessed: string | undefined): void {
+    this.options.loginDelay.succeeded(address, principal.username);
+    if (guessed !== principal.username) this.options.loginDelay.succeeded(address, guessed);
   }
 
   /** Changes whenever a directory's users may have (see `UserDirectory.generation`). */
@@ -303,7 +317,11 @@ export class SecurityAuthenticator implements Authenticator {
   }
 
   private scramExchange(transport: TransportFacts): SaslExchange {
+    // the name of the client-first message, which the exchange looks up before any proof: the name
+    // a wrong proof guessed at
+    let claimed: string | undefined;
     const lookup = (name: string) => {
+      claimed = name;
       for (const directory of this.options.directories) {
         const keys = directory.scramCredentials?.(name);
         if (keys !== undefined) return keys;
@@ -319,19 +337,24 @@ export class SecurityAuthenticator implements Authenticator {
         return inner.username;
       },
       async respond(message: Buffer): Promise<SaslStep> {
-        await self.options.loginDelay.wait(address);
+        // each step takes a turn of its own: one held while the client thinks would let a client
+        // that never answers hold its address's logins up
+        const turn = await self.options.loginDelay.turn(address);
         let step: SaslStep;
         try {
           step = await inner.respond(message);
           if (step.done) {
             const user = await self.lookup(inner.username!);
             if (user === undefined) throw refused('unknown user or wrong password');
-            self.proved.set(exchange, self.principalOf(user));
-            self.options.loginDelay.succeeded(address);
+            const principal = self.principalOf(user);
+            self.proved.set(exchange, principal);
+            self.succeeded(address, principal, claimed);
           }
         } catch (err) {
-          if (!self.wasUnanswered(err)) self.options.loginDelay.failed(address);
+          if (!self.wasUnanswered(err)) self.options.loginDelay.failed(address, claimed);
           throw err;
+        } finally {
+          turn.end();
         }
         return step;
       },

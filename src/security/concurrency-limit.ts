@@ -1,3 +1,10 @@
+/**
+ * How many password hashes are checked at once: each scrypt takes a thread of libuv's pool, which
+ * the journal's file writes share. It is also how many logins from one address are checked at once
+ * (`LoginDelay`), so an application opening many connections from one address loses nothing by it.
+ */
+export const CONCURRENT_HASHES = 2;
+
 /** Runs at most `limit` pieces of work at once; the others wait their turn, first come first served. */
 export class ConcurrencyLimit {
   private running = 0;
@@ -14,7 +21,13 @@ export class ConcurrencyLimit {
     }
   }
 
-  private turn(): Promise<void> {
+  /** True while nothing runs or waits. */
+  get idle(): boolean {
+    return this.running === 0;
+  }
+
+  /** Resolves when the caller may run; it must `release()` once, whatever happens. */
+  turn(): Promise<void> {
     if (this.running < this.limit) {
       this.running++;
       return Promise.resolve();
@@ -22,7 +35,7 @@ export class ConcurrencyLimit {
     return new Promise((resolve) => this.queued.push(resolve));
   }
 
-  private release(): void {
+  release(): void {
     const next = this.queued.shift();
     // the turn passes straight to the next in line, so `running` never dips below what runs
     if (next !== undefined) next();

@@ -135,9 +135,10 @@ export class RawStompClient {
     });
   }
 
-  static open(port: number): Promise<RawStompClient> {
+  /** `localAddress` (another loopback address, 127.0.0.2...) makes the client a different address to the broker. */
+  static open(port: number, localAddress?: string): Promise<RawStompClient> {
     return new Promise((resolve, reject) => {
-      const socket = connect(port, '127.0.0.1');
+      const socket = connect({ port, host: '127.0.0.1', ...(localAddress === undefined ? {} : { localAddress }) });
       socket.setNoDelay(true);
       socket.once('error', reject);
       socket.once('connect', () => {

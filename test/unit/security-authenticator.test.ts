@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { isFerryError } from '../../src/errors.js';
+import { FerryError, isFerryError } from '../../src/errors.js';
 import { silentLogger, type ConnectRequest, type Principal } from '../../src/core/index.js';
 import { SecurityAuthenticator, hostOf, isLoopback } from '../../src/security/authenticator.js';
 import type { DirectoryUser, UserDirectory } from '../../src/security/directory.js';
 import { LoginDelay } from '../../src/security/login-delay.js';
-import { hashPassword, parsePasswordHash, verifyPassword } from '../../src/security/passwords.js';
+import { hashPassword, makeScramCredentials, parsePasswordHash, parseScramCredentials, verifyPassword } from '../../src/security/passwords.js';
+import { scramExchange } from '../../src/security/scram.js';
+import { ScramClient } from '../helpers/scram-client.js';
 
 const CHEAP = { N: 1024, r: 8, p: 1 };
 
@@ -44,6 +46,10 @@ function manualTime() {
     get waiting() {
       return sleepers.length;
     },
+    /** Moves time to the end of the earliest wait. */
+    advanceToNext() {
+      this.advance(Math.min(...sleepers.map((s) => s.until)) - now);
+    },
   };
 }
 
@@ -52,6 +58,14 @@ const request = (credentials: ConnectRequest['credentials'], remoteAddress = '10
   transport: { remoteAddress, peerCertificate },
   credentials,
 });
+
+/** Lets every pending promise callback and immediate run, so what can proceed has. */
+const settle = async (): Promise<void> => {
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+};
+
+/** Moves the driven clock to `ms` after the time it started at. */
+const advanceTo = (time: ReturnType<typeof manualTime>, ms: number): void => time.advance(1_000_000 + ms - time.clock());
 
 const refusal = (err: unknown): boolean => isFerryError(err, 'FERRY_AUTHENTICATION_FAILED');
 
@@ -168,7 +182,7 @@ test('failed logins from one address wait longer each time, others do not wait, 
   // two failures: the third waits 400 ms (doubling), up to the maximum
   const loginDelay = (auth as unknown as { options: { loginDelay: LoginDelay } }).options.loginDelay;
   assert.equal(loginDelay.delayOf('10.6.6.6'), 400);
-  for (let i = 0; i < 10; i++) loginDelay.failed('10.6.6.6');
+  for (let i = 0; i < 10; i++) loginDelay.failed('10.6.6.6', 'alice');
   assert.equal(loginDelay.delayOf('10.6.6.6'), 10_000);
   time.advance(10_000);
   assert.equal((await guess('10.6.6.6', 'alice-secret')).username, 'alice');
@@ -189,19 +203,181 @@ test('guesses sent side by side from one address are checked one at a time, a de
   await assert.rejects(guess('first'), refusal);
   checked = 0;
   const guesses = ['a', 'b', 'c', 'd'].map((p) => assert.rejects(guess(p), refusal));
-  const settle = async (): Promise<void> => {
-    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
-  };
   await settle();
   assert.equal(checked, 0);
-  // each guess has its own turn: the first 200 ms after the failure, each next one a further 200 ms on
-  for (const expected of [1, 2, 3, 4]) {
-    time.advance(199);
+  // each guess has its own turn, a delay after the one before; the two at the front have theirs at
+  // 200 and 400 ms, and each later one waits for an earlier one's failure, whose longer delay it gets
+  for (const [expected, at] of [[1, 200], [2, 400], [3, 600], [4, 1200]] as const) {
+    advanceTo(time, at - 1);
     await settle();
-    assert.equal(checked, expected - 1, `before turn ${expected}`);
+    assert.equal(checked, expected - 1, `before turn ${expected} at ${at} ms`);
     time.advance(1);
     await settle();
-    assert.equal(checked, expected, `at turn ${expected}`);
+    assert.equal(checked, expected, `at turn ${expected} at ${at} ms`);
   }
   await Promise.all(guesses);
+});
+
+
+test('guesses sent at once from a fresh address are checked two at a time, each next one only after an outcome and its delay', async () => {
+  const time = manualTime();
+  const directory = await memoryDirectory({ alice: { password: 'alice-secret', groups: ['shop'] } });
+  const judged: string[] = [];
+  // judges at once (no scrypt on the thread pool) and records which password it was asked about
+  const recording: UserDirectory = {
+    ...directory,
+    verify: async (name, password) => (judged.push(password), password === 'alice-secret' ? { name, groups: ['shop'] } : 'wrong-password'),
+  };
+  const auth = await authenticator({ directories: [recording] }, time);
+  const outcomes: string[] = [];
+  const guesses = ['a', 'b', 'c', 'd', 'e', 'alice-secret'].map((password) =>
+    auth.authenticate(request({ username: 'alice', password }, '10.4.4.4')).then(
+      () => void outcomes.push(`${password}: accepted`),
+      (err: unknown) => void outcomes.push(`${password}: ${refusal(err) ? 'refused' : String(err)}`),
+    ),
+  );
+  await settle();
+  assert.deepEqual(judged, ['a', 'b'], 'no failure was recorded yet, and still only two were checked at once');
+  assert.deepEqual(outcomes, ['a: refused', 'b: refused']);
+  // two failures: 400 ms to the next turn, each further one a delay after the one before
+  for (const [at, password] of [[400, 'c'], [800, 'd'], [1200, 'e'], [2400, 'alice-secret']] as const) {
+    advanceTo(time, at - 1);
+    await settle();
+    assert.equal(judged.at(-1) === password, false, `${password} was checked before its turn at ${at} ms`);
+    time.advance(1);
+    await settle();
+    assert.equal(judged.at(-1), password, `${password} at ${at} ms`);
+  }
+  await Promise.all(guesses);
+  assert.deepEqual(outcomes, ['a: refused', 'b: refused', 'c: refused', 'd: refused', 'e: refused', 'alice-secret: accepted']);
+  // the success started the address afresh, and the turns were all given back
+  assert.equal((await auth.authenticate(request({ username: 'alice', password: 'alice-secret' }, '10.4.4.4'))).username, 'alice');
+});
+
+test('a login refused because the directory did not answer gives its turn back and adds no wait', async () => {
+  const time = manualTime();
+  let down = true;
+  const directory = await memoryDirectory({ alice: { password: 'alice-secret', groups: ['shop'] } });
+  const flaky: UserDirectory = { ...directory, verify: (name, password) => (down ? Promise.reject(new Error('directory down')) : directory.verify(name, password)) };
+  const auth = await authenticator({ directories: [flaky] }, time);
+  const tries = Array.from({ length: 5 }, () => assert.rejects(auth.authenticate(request({ username: 'alice', password: 'alice-secret' }, '10.4.4.5')), /directory down/));
+  await Promise.all(tries);
+  down = false;
+  assert.equal((await auth.authenticate(request({ username: 'alice', password: 'alice-secret' }, '10.4.4.5'))).username, 'alice');
+  assert.equal(time.waiting, 0);
+});
+
+test('SCRAM steps from one address take turns like other logins: the proofs sent at once wait for the first failures', async () => {
+  const time = manualTime();
+  let proofsChecked = 0;
+  // an exchange of two steps whose proof is always wrong, counting the proofs it judged
+  const scram: NonNullable<ConstructorParameters<typeof SecurityAuthenticator>[0]['scram']> = () => {
+    let step = 0;
+    return {
+      mechanism: 'SCRAM-SHA-256',
+      username: undefined,
+      async respond() {
+        if (step++ === 0) return { done: false, challenge: Buffer.from('server-first') };
+        proofsChecked++;
+        throw new FerryError('FERRY_AUTHENTICATION_FAILED', 'wrong proof');
+      },
+    };
+  };
+  const directory = await memoryDirectory({ alice: { password: 'alice-secret', groups: ['shop'] } });
+  const auth = await authenticator({ directories: [{ ...directory, scramCredentials: () => undefined }], scram }, time);
+  const transport = { remoteAddress: '10.4.4.6' };
+  const exchanges = Array.from({ length: 5 }, () => auth.startExchange('SCRAM-SHA-256', transport)!);
+  // the first steps judge nothing: none of them waits for another
+  for (const exchange of exchanges) assert.equal((await exchange.respond(Buffer.from('client-first'))).done, false);
+  const proofs = exchanges.map((exchange) => assert.rejects(exchange.respond(Buffer.from('client-final')), refusal));
+  await settle();
+  assert.equal(proofsChecked, 2);
+  time.advance(400);
+  await settle();
+  assert.equal(proofsChecked, 3);
+  time.advance(10_000);
+  await settle();
+  time.advance(10_000);
+  await settle();
+  await Promise.all(proofs);
+  assert.equal(proofsChecked, 5);
+});
+
+test("a success clears the failures of its own user name at the address only: logging in as oneself between guesses at another's password does not speed them up", async () => {
+  const time = manualTime();
+  const auth = await authenticator({}, time);
+  const loginDelay = (auth as unknown as { options: { loginDelay: LoginDelay } }).options.loginDelay;
+  const from = (username: string, password: string) => auth.authenticate(request({ username, password }, '10.5.5.5'));
+  /** Logs in once the turn it waits for comes, and answers how long it waited. */
+  const waited = async (login: Promise<unknown>): Promise<number> => {
+    const start = time.clock();
+    for (;;) {
+      await settle();
+      if (time.waiting === 0) break;
+      time.advanceToNext();
+    }
+    await login.catch(() => undefined);
+    return time.clock() - start;
+  };
+  const waits: number[] = [];
+  for (let i = 0; i < 4; i++) {
+    waits.push(await waited(assert.rejects(from('alice', `guess-${i}`), refusal)));
+    // the attacker's own account: its success must not clear alice's failures
+    assert.ok((await waited(from('guest', 'x').then((p) => assert.equal(p.username, 'guest')))) > 0, 'the attacker waits its turn too');
+  }
+  assert.ok(waits[3]! > waits[1]!, `the guesses at alice's password waited longer each time: ${waits.join(', ')}`);
+  assert.ok(loginDelay.delayOf('10.5.5.5') > 0);
+  // alice herself logging in clears her own failures: the address starts afresh
+  await waited(from('alice', 'alice-secret'));
+  assert.equal(loginDelay.delayOf('10.5.5.5'), 0);
+});
+
+test("a user's success leaves other names' failures at the address, with the delay their number gives, until the quiet spell forgets them", () => {
+  let now = 1_000_000;
+  const loginDelay = new LoginDelay({ initial: 200, max: 10_000, forgetAfter: 600_000, clock: () => now, sleep: () => Promise.resolve() });
+  for (let i = 0; i < 3; i++) loginDelay.failed('10.5.5.6', 'alice');
+  loginDelay.failed('10.5.5.6', 'bob');
+  loginDelay.failed('10.5.5.6');
+  assert.equal(loginDelay.delayOf('10.5.5.6'), 200 * 2 ** 4);
+  loginDelay.succeeded('10.5.5.6', 'alice');
+  // two failures left, bob's and the nameless one: the next login waits what two failures give
+  assert.equal(loginDelay.delayOf('10.5.5.6'), 400);
+  loginDelay.succeeded('10.5.5.6', 'bob');
+  assert.equal(loginDelay.delayOf('10.5.5.6'), 200, 'a failure that named no user is cleared by no success');
+  loginDelay.succeeded('10.5.5.6', undefined);
+  assert.equal(loginDelay.delayOf('10.5.5.6'), 200);
+  now += 600_001;
+  assert.equal(loginDelay.delayOf('10.5.5.6'), 0, 'the quiet spell forgets them');
+});
+
+test("an address remembers the names of at most 100 users it failed for; older names' failures stay, cleared by no success", () => {
+  const now = 1_000_000;
+  const loginDelay = new LoginDelay({ initial: 1, max: 10_000_000, forgetAfter: 600_000, clock: () => now, sleep: () => Promise.resolve() });
+  loginDelay.failed('10.5.5.7', 'alice');
+  for (let i = 0; i < 100; i++) loginDelay.failed('10.5.5.7', `name-${i}`);
+  const state = (loginDelay as unknown as { addresses: Map<string, { byName: Map<string, number> }> }).addresses.get('10.5.5.7')!;
+  assert.equal(state.byName.size, 100);
+  // alice's was the oldest name: her success no longer knows her failure, which keeps counting
+  loginDelay.succeeded('10.5.5.7', 'alice');
+  for (let i = 0; i < 100; i++) loginDelay.succeeded('10.5.5.7', `name-${i}`);
+  assert.equal(loginDelay.delayOf('10.5.5.7'), 1);
+});
+
+test("a wrong SCRAM proof counts for the name its exchange claimed: cleared by that user's success, not by another's", async () => {
+  const time = manualTime();
+  const directory = await memoryDirectory({ alice: { password: 'alice-secret', groups: ['shop'] }, guest: { password: 'x', groups: ['visitors'] } });
+  const keys = parseScramCredentials(await makeScramCredentials('alice-secret'), 'alice');
+  const auth = await authenticator({ directories: [{ ...directory, scramCredentials: (name) => (name === 'alice' ? keys : undefined) }], scram: scramExchange }, time);
+  const loginDelay = (auth as unknown as { options: { loginDelay: LoginDelay } }).options.loginDelay;
+  const transport = { remoteAddress: '10.5.5.8' };
+  const client = new ScramClient('alice', 'wrong');
+  const exchange = auth.startExchange('SCRAM-SHA-256', transport)!;
+  const first = await exchange.respond(client.clientFirst);
+  assert.equal(first.done, false);
+  await assert.rejects(exchange.respond(client.final(first.done ? Buffer.alloc(0) : first.challenge)), refusal);
+  assert.equal(loginDelay.delayOf('10.5.5.8'), 200);
+  loginDelay.succeeded('10.5.5.8', 'guest');
+  assert.equal(loginDelay.delayOf('10.5.5.8'), 200, "guest's success leaves alice's failure");
+  loginDelay.succeeded('10.5.5.8', 'alice');
+  assert.equal(loginDelay.delayOf('10.5.5.8'), 0);
 });
