@@ -3,6 +3,7 @@ import type { ConsumerHandle, CoreConnection, Delivery, DeliverySink } from '../
 import type { AmqpValue } from './codec.js';
 import { Composite, codeOf, fieldsOf } from './frames.js';
 import { AmqpConditionError, Link, amqpError, type SessionPort } from './link.js';
+import { annotationChanges } from './mapping.js';
 
 /** A durable subscription this link consumes from, removed when the client detaches with closed=true. */
 export interface DurableName {
@@ -26,8 +27,8 @@ function flag(v: AmqpValue | undefined): boolean {
  * acknowledges as it hands them over (at most once); otherwise each delivery waits for the client's
  * disposition: accepted acknowledges, released returns it uncounted, modified with delivery-failed
  * returns it as a counted redelivery, modified with undeliverable-here returns it for the queue's
- * other consumers and never again to this link (counted when the delivery failed too), rejected
- * dead-letters it. Inside a transaction (a transactional-state) acceptances and rejections wait for
+ * other consumers and never again to this link (counted when the delivery failed too), and a
+ * modified outcome's message-annotations are combined with the message's; rejected dead-letters it. Inside a transaction (a transactional-state) acceptances and rejections wait for
  * the commit; releases and modifications apply at once.
  */
 export class ConsumerLink extends Link implements DeliverySink {
@@ -160,11 +161,13 @@ export class ConsumerLink extends Link implements DeliverySink {
           break;
         case Composite.modified: {
           // [AMQP 3.4.5] delivery-failed counts the attempt; undeliverable-here keeps the message
-          // from this link, not from the link's peers on the queue (as Artemis does)
-          const [deliveryFailed, undeliverableHere] = fieldsOf(outcome);
-          if (flag(undeliverableHere)) consumer.refuse(tag, flag(deliveryFailed));
-          else if (flag(deliveryFailed)) consumer.redeliver(tag);
-          else consumer.release(tag);
+          // from this link, not from the link's peers on the queue (as Artemis does);
+          // message-annotations are combined with the message's, in its queue and in its store record
+          const [deliveryFailed, undeliverableHere, annotations] = fieldsOf(outcome);
+          const changes = annotationChanges(annotations);
+          if (flag(undeliverableHere)) consumer.refuse(tag, flag(deliveryFailed), changes);
+          else if (flag(deliveryFailed)) consumer.redeliver(tag, changes);
+          else consumer.release(tag, changes);
           break;
         }
         default:
