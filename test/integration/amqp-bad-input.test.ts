@@ -266,3 +266,30 @@ describe('handles and channels', () => {
     await othersUnaffected();
   });
 });
+
+describe('channels', () => {
+  test('a begin on a channel above the broker\'s channel-max closes the connection with framing-error [AMQP 2.7.1]', async () => {
+    const raw = await rawAmqp(broker.amqpPort);
+    raw.write(Buffer.concat([AMQP_HEADER, frame(frames.open({ container_id: 'raw' }))]));
+    const open = (await untilFrame(raw, (f) => f.name === 'open')).find((f) => f.name === 'open')!;
+    const channelMax = open.fields['channel_max'] as number;
+    assert.equal(channelMax, 255);
+    raw.write(frames.write_frame(frames.amqp_frame(channelMax + 1, frames.begin({ next_outgoing_id: 0, incoming_window: 100, outgoing_window: 100 }))));
+    const answer = (await untilFrame(raw, (f) => f.name === 'begin' || f.name === 'close')).find((f) => f.name === 'begin' || f.name === 'close')!;
+    assert.equal(answer.name, 'close', `the begin on channel ${channelMax + 1} was answered with a ${answer.name}`);
+    assert.equal(await closedWith(raw), 'amqp:connection:framing-error');
+    await othersUnaffected();
+  });
+
+  test('the broker begins its sessions within the client\'s channel-max: a begin it could not answer there closes the connection', async () => {
+    const raw = await rawAmqp(broker.amqpPort);
+    const begin = (channel: number): Buffer => frames.write_frame(frames.amqp_frame(channel, frames.begin({ next_outgoing_id: 0, incoming_window: 100, outgoing_window: 100 })));
+    raw.write(Buffer.concat([AMQP_HEADER, frame(frames.open({ container_id: 'raw', channel_max: 0 })), begin(0)]));
+    await untilFrame(raw, (f) => f.name === 'begin');
+    raw.write(begin(1));
+    const got = await untilFrame(raw, (f) => f.name === 'close' || (f.name === 'begin' && f.fields['remote_channel'] === 1));
+    assert.equal(got.filter((f) => f.name === 'begin').length, 1, 'no begin on a channel past the client\'s channel-max');
+    assert.equal(await closedWith(raw), 'amqp:resource-limit-exceeded');
+    await othersUnaffected();
+  });
+});
