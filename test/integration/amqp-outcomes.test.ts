@@ -104,3 +104,41 @@ describe('modified with message-annotations', () => {
     }
   });
 });
+
+/** The dead-letter copy of the message with id `id`, taken from ActiveMQ.DLQ (other tests' copies are passed over and left). */
+async function deadLettered(c: AmqpTestClient, id: string): Promise<{ message: { body?: unknown; application_properties?: Record<string, unknown> } }> {
+  const { inbox, receiver } = await c.openReceiver({ source: 'ActiveMQ.DLQ', autoaccept: false });
+  try {
+    for (;;) {
+      const m = await inbox.next();
+      if (m.message.message_id === id) {
+        m.delivery.accept();
+        return m;
+      }
+      m.delivery.release();
+    }
+  } finally {
+    receiver.close();
+  }
+}
+
+// [AMQP 3.4.2] rejected's error says why the receiver refused the message: the dead-letter copy keeps it
+describe('rejected with an error', () => {
+  test('the dead-letter copy\'s failure cause carries the condition and description the consumer gave', async () => {
+    const q = unique('reject');
+    const c = await client();
+    const sender = await c.openSender(q);
+    await c.send(sender, { body: 'bad', durable: true, message_id: `${q}-1` });
+    await c.send(sender, { body: 'plain', durable: true, message_id: `${q}-2` });
+    await c.send(sender, { body: 'terse', durable: true, message_id: `${q}-3` });
+    const { inbox } = await c.openReceiver({ source: q, autoaccept: false });
+    const cause = (m: { message: { application_properties?: Record<string, unknown> } }): unknown => m.message.application_properties?.['dlqDeliveryFailureCause'];
+    // one at a time: rhea sends the settlements of one turn as one disposition with the first's outcome
+    (await inbox.next()).delivery.reject({ condition: 'app:bad', description: 'nope' });
+    assert.equal(cause(await deadLettered(c, `${q}-1`)), 'rejected by the consumer: app:bad: nope');
+    (await inbox.next()).delivery.reject();
+    assert.equal(cause(await deadLettered(c, `${q}-2`)), 'rejected by the consumer');
+    (await inbox.next()).delivery.reject({ condition: 'app:bad' });
+    assert.equal(cause(await deadLettered(c, `${q}-3`)), 'rejected by the consumer: app:bad');
+  });
+});

@@ -1,6 +1,6 @@
 import { isFerryError } from '../../errors.js';
 import type { ConsumerHandle, CoreConnection, Delivery, DeliverySink } from '../../core/index.js';
-import type { AmqpValue } from './codec.js';
+import { AmqpSymbol, type AmqpValue } from './codec.js';
 import { Composite, codeOf, fieldsOf } from './frames.js';
 import { AmqpConditionError, Link, amqpError, type SessionPort } from './link.js';
 import { annotationChanges } from './mapping.js';
@@ -16,6 +16,19 @@ export interface DurableName {
 function flag(v: AmqpValue | undefined): boolean {
   return v === true;
 }
+
+/**
+ * The dead-letter cause of a rejected outcome [AMQP 3.4.2]: its error's condition and description,
+ * which say why the client refused the message, after core's own words (an operator reads them in
+ * the copy's `dlqDeliveryFailureCause`, as ActiveMQ keeps a JMS client's poison cause there).
+ */
+function rejectionCause(outcome: AmqpValue): string {
+  const [condition, description] = fieldsOf(fieldsOf(outcome)[0]);
+  const name = condition instanceof AmqpSymbol ? condition.name : typeof condition === 'string' ? condition : undefined;
+  const said = [name, typeof description === 'string' && description !== '' ? description : undefined].filter((part) => part !== undefined);
+  return said.length === 0 ? REJECTED : `${REJECTED}: ${said.join(': ')}`;
+}
+const REJECTED = 'rejected by the consumer';
 
 /**
  * A link on which the broker sends (the client's receiver): the sink of one core consumer. Link
@@ -157,7 +170,7 @@ export class ConsumerLink extends Link implements DeliverySink {
           consumer.acknowledge(tag, tx);
           break;
         case Composite.rejected:
-          consumer.reject(tag, tx);
+          consumer.reject(tag, tx, rejectionCause(outcome));
           break;
         case Composite.modified: {
           // [AMQP 3.4.5] delivery-failed counts the attempt; undeliverable-here keeps the message
