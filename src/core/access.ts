@@ -1,6 +1,6 @@
 import type { BodyCacheStats } from './body-cache.js';
 import type { AckMode } from './consumer.js';
-import type { Destination } from './message.js';
+import type { Destination, PropertyChanges } from './message.js';
 import type { QueueStats } from './queue-types.js';
 import type { DeliverySink } from './sink.js';
 import type { OverlapMember } from './overlap.js';
@@ -258,16 +258,20 @@ export interface ConsumerHandle {
    * does (writes failing).
    */
   written(): Promise<void> | null;
-  /** The delivery failed and may be tried again: a counted redelivery, under the redelivery policy. */
-  redeliver(tag: number): void;
-  /** The client gives the delivery back untouched: not counted as a delivery attempt. */
-  release(tag: number): void;
+  /**
+   * The delivery failed and may be tried again: a counted redelivery, under the redelivery policy.
+   * `changes` (here and in `release` and `refuse`) are set on the message's properties in this
+   * queue from now on, and stored with it when it is persistent (AMQP modified's message-annotations).
+   */
+  redeliver(tag: number, changes?: PropertyChanges): void;
+  /** The client gives the delivery back: not counted as a delivery attempt. */
+  release(tag: number, changes?: PropertyChanges): void;
   /**
    * The client will not take this message on this consumer: it goes back to its queue for the
    * others and never comes to this one again (while it lasts); a counted delivery attempt when
    * `counted` (the delivery failed too), under the redelivery policy.
    */
-  refuse(tag: number, counted: boolean): void;
+  refuse(tag: number, counted: boolean, changes?: PropertyChanges): void;
   /**
    * The client is still working on the delivery: its acknowledgement time-out (its lease) runs `ms`
    * from now, the consumer's time-out when not given. False when the consumer has no time-out or

@@ -3,6 +3,7 @@ import { DeliveryLeases } from './delivery-lease.js';
 import type { MessageQueue } from './message-queue.js';
 import type { QueueConsumer } from './queue-types.js';
 import type { QueueEntry } from './queue-entry.js';
+import type { PropertyChanges } from './message.js';
 import type { Selector } from './selector/index.js';
 import type { DeliverySink } from './sink.js';
 import type { HeldDeliveries, Transaction } from './transaction.js';
@@ -371,9 +372,9 @@ export class Consumer implements QueueConsumer, HeldDeliveries {
    * The delivery failed and may be tried again (AMQP modified with delivery-failed): it returns as
    * a counted redelivery, subject to the redelivery policy's delay and maximum.
    */
-  redeliver(tag: number): void {
+  redeliver(tag: number, changes?: PropertyChanges): void {
     if (this.leases?.wasExpired(tag) === true) return;
-    this.queue.giveBack(this.removeInFlight(tag, false), true);
+    this.queue.giveBack(this.amended(this.removeInFlight(tag, false), changes), true);
   }
 
   /**
@@ -381,9 +382,9 @@ export class Consumer implements QueueConsumer, HeldDeliveries {
    * to the queue for the other consumers and is never dispatched to this one again; `counted`
    * when the delivery also failed.
    */
-  refuse(tag: number, counted: boolean): void {
+  refuse(tag: number, counted: boolean, changes?: PropertyChanges): void {
     if (this.leases?.wasExpired(tag) === true) return;
-    const entries = this.removeInFlight(tag, false);
+    const entries = this.amended(this.removeInFlight(tag, false), changes);
     for (const entry of entries) (entry.refusedBy ??= []).push(this.id);
     this.queue.giveBack(entries, counted);
   }
@@ -392,9 +393,15 @@ export class Consumer implements QueueConsumer, HeldDeliveries {
    * The client gives the delivery back untouched (AMQP released): it returns to the queue without
    * counting as a delivery attempt.
    */
-  release(tag: number): void {
+  release(tag: number, changes?: PropertyChanges): void {
     if (this.leases?.wasExpired(tag) === true) return;
-    this.queue.giveBack(this.removeInFlight(tag, false), false);
+    this.queue.giveBack(this.amended(this.removeInFlight(tag, false), changes), false);
+  }
+
+  /** Entries handed back, with the client's changes to their messages applied (before a giveBack may dead-letter them). */
+  private amended(entries: QueueEntry[], changes: PropertyChanges | undefined): QueueEntry[] {
+    if (changes !== undefined && changes.size > 0) for (const entry of entries) this.queue.amend(entry, changes);
+    return entries;
   }
 
   inFlightEntries(): IterableIterator<QueueEntry> {

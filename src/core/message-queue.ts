@@ -1,5 +1,5 @@
 import type { BodyCache } from './body-cache.js';
-import { bodyState, type Destination, type Message } from './message.js';
+import { bodyState, withProperties, type Destination, type Message, type PropertyChanges } from './message.js';
 import type { Persistence } from './persistence.js';
 import { PendingEntries, type WaitingPlace } from './pending.js';
 import { SlowConsumerGuard } from './slow-consumer.js';
@@ -366,6 +366,11 @@ export class MessageQueue implements EntryQueue {
     }
     this.trimAfterGiveBack();
     this.dispatch();
+  }
+
+  /** A consumer hands the entry back with `changes` to its message's properties: they apply here, and are stored. */
+  amend(entry: QueueEntry, changes: PropertyChanges): void {
+    this.env.persistence.replaceMessage(this.recordId, entry, withProperties(entry.message, changes));
   }
 
   /** The entry is consumed: its reference leaves the store (inside `txId` when given). */

@@ -313,6 +313,23 @@ function inexact(native: NativeEncoding | undefined): NativeEncoding | undefined
   return native === undefined || !native.exact ? native : { ...native, exact: false };
 }
 
+/**
+ * Properties a consumer sets on a message it hands back (AMQP modified's message-annotations): each
+ * replaces the property of its name, or is added.
+ */
+export type PropertyChanges = ReadonlyMap<string, PropertyValue>;
+
+/** The same message with `changes` applied to its properties; a changed property loses the wire type it had. */
+export function withProperties(message: Message, changes: PropertyChanges): Message {
+  const properties = new Map(message.properties);
+  const types = message.propertyTypes === undefined ? undefined : new Map(message.propertyTypes);
+  for (const [name, value] of changes) {
+    properties.set(name, value);
+    types?.delete(name);
+  }
+  return copyMessage(message, { properties, propertyTypes: types === undefined || types.size === 0 ? undefined : types });
+}
+
 /** The same message with some fields changed: a dead-letter copy, a scheduled repeat. */
 export function copyMessage(message: Message, changes: Partial<MessageInit>): Message {
   return buildMessage(

@@ -136,6 +136,43 @@ export class Persistence {
     );
   }
 
+  /**
+   * The entry holds `copy` of its message from now on (a consumer changed its properties). When the
+   * entry is stored, the copy is stored as a message record of its own and the entry's reference
+   * moves to it, in one transaction, so that a crash leaves the reference on one whole message or
+   * the other; the old record goes with its last reference, as it does on an acknowledgement. The
+   * message may wait in other queues too, which keep it as it was.
+   */
+  replaceMessage(queueId: number, entry: QueueEntry, copy: Message): void {
+    const old = entry.stored;
+    const message = entry.message;
+    entry.message = copy;
+    if (old === null || entry.referenceId === 0) {
+      entry.stored = null;
+      // a non-persistent message written out past a memory limit: the copy is in memory
+      this.unpage(message);
+      return;
+    }
+    const txId = this.allocateId();
+    const stored = this.storeMessage(copy, txId);
+    stored.references = 1;
+    entry.stored = stored;
+    this.store.update(
+      entry.referenceId,
+      RecordType.Reference,
+      encodeReference({ queueId, messageRecordId: stored.recordId, seq: entry.seq, deliveryCount: entry.redeliveries, queueExpiry: queueExpiry(entry) }),
+      txId,
+    );
+    if (--old.references === 0) {
+      this.store.delete(old.recordId, txId);
+      // its producer's confirmation may be waiting for the message to be consumed: it now is the copy
+      stored.whenConsumed = old.whenConsumed;
+      old.whenConsumed = undefined;
+    }
+    this.store.commit(txId);
+    if (old.references === 0) this.bodies.released(message);
+  }
+
   removeReference(entry: QueueEntry, txId?: number): void {
     if (entry.referenceId === 0) return;
     this.store.delete(entry.referenceId, txId);

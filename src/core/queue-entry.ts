@@ -45,9 +45,10 @@ export class QueueEntry implements Delivery {
 
   constructor(
     readonly queue: EntryQueue,
-    readonly message: Message,
+    /** Replaced, with `stored`, only by an amended copy while it is in flight (see `Persistence.replaceMessage`). */
+    public message: Message,
     readonly seq: number,
-    readonly stored: StoredMessage | null,
+    public stored: StoredMessage | null,
     redeliveries = 0,
   ) {
     this.redeliveries = redeliveries;

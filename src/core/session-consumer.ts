@@ -1,5 +1,6 @@
 import type { ConsumerHandle } from './access.js';
 import type { Consumer } from './consumer.js';
+import type { PropertyChanges } from './message.js';
 import type { Transaction } from './transaction.js';
 
 /** Where a session consumer finds the transaction a client names (its connection). */
@@ -66,16 +67,16 @@ export class SessionConsumer implements ConsumerHandle {
     return txId === undefined ? undefined : this.transactions.transaction(txId);
   }
 
-  redeliver(tag: number): void {
-    this.consumer.redeliver(tag);
+  redeliver(tag: number, changes?: PropertyChanges): void {
+    this.consumer.redeliver(tag, changes);
   }
 
-  release(tag: number): void {
-    this.consumer.release(tag);
+  release(tag: number, changes?: PropertyChanges): void {
+    this.consumer.release(tag, changes);
   }
 
-  refuse(tag: number, counted: boolean): void {
-    this.consumer.refuse(tag, counted);
+  refuse(tag: number, counted: boolean, changes?: PropertyChanges): void {
+    this.consumer.refuse(tag, counted, changes);
   }
 
   extend(tag: number, ms?: number): boolean {

@@ -3,7 +3,7 @@ import type { ConsumerHandle, SubscribeOptions } from './access.js';
 import { validateDestinationName } from './address.js';
 import type { AckMode, Consumer, DeliveryLedger } from './consumer.js';
 import type { DestinationWatcher } from './destination-events.js';
-import type { Destination } from './message.js';
+import type { Destination, PropertyChanges } from './message.js';
 import type { MessageQueue } from './message-queue.js';
 import type { Selector } from './selector/index.js';
 import type { DeliverySink } from './sink.js';
@@ -185,26 +185,26 @@ export class WildcardQueueConsumer implements ConsumerHandle {
     this.wake();
   }
 
-  redeliver(tag: number): void {
+  redeliver(tag: number, changes?: PropertyChanges): void {
     const owner = this.ownerOf(tag);
     if (owner === undefined) return;
-    owner.redeliver(tag);
+    owner.redeliver(tag, changes);
     this.freed(owner);
     this.wake();
   }
 
-  release(tag: number): void {
+  release(tag: number, changes?: PropertyChanges): void {
     const owner = this.ownerOf(tag);
     if (owner === undefined) return;
-    owner.release(tag);
+    owner.release(tag, changes);
     this.freed(owner);
     this.wake();
   }
 
-  refuse(tag: number, counted: boolean): void {
+  refuse(tag: number, counted: boolean, changes?: PropertyChanges): void {
     const owner = this.ownerOf(tag);
     if (owner === undefined) return;
-    owner.refuse(tag, counted);
+    owner.refuse(tag, counted, changes);
     this.freed(owner);
     this.wake();
   }

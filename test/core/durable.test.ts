@@ -58,6 +58,36 @@ for (const storeKind of ['memory', 'journal'] as const satisfies readonly StoreK
     assert.deepEqual(back.deliveries.map((d) => [d.message.body.toString(), d.redelivered]), [['a', true], ['c', true]]);
   });
 
+  test(`[${storeKind}] properties a subscriber changes on a message it hands back are kept in its subscription only, across a restart`, async (t) => {
+    const b = await startBroker(t, { storeKind });
+    const first = (await b.connect('first')).subscribeDurable(prices, 'watch', { ackMode: 'individual' });
+    const second = (await b.connect('second')).subscribeDurable(prices, 'watch', { ackMode: 'individual' });
+    await settle();
+    const producer = await b.connect();
+    await producer.send(prices, 'm', { persistent: true, properties: { a: 'orig', b: 'orig' } });
+    await settle();
+    first.handle.redeliver(first.delivery('m').tag, new Map([['b', 'changed'], ['c', 'new']]));
+    await settle();
+    const changed = { a: 'orig', b: 'changed', c: 'new' };
+    const propertiesOf = (s: { delivery(body: string): { message: { properties: ReadonlyMap<string, unknown> } } }): Record<string, unknown> => Object.fromEntries(s.delivery('m').message.properties);
+    assert.deepEqual(propertiesOf(first), changed);
+    assert.deepEqual(propertiesOf(second), { a: 'orig', b: 'orig' });
+    const again = await b.restart();
+    const firstBack = (await again.connect('first')).subscribeDurable(prices, 'watch', { ackMode: 'individual' });
+    const secondBack = (await again.connect('second')).subscribeDurable(prices, 'watch', { ackMode: 'individual' });
+    await settle();
+    assert.deepEqual(propertiesOf(firstBack), changed, 'the changed message was stored');
+    assert.equal(firstBack.delivery('m').deliveryCount, 3, 'counted once, and once more for the restart');
+    assert.deepEqual(propertiesOf(secondBack), { a: 'orig', b: 'orig' }, 'the other subscription keeps the message as it was');
+    firstBack.ack('m');
+    secondBack.ack('m');
+    await settle();
+    const third = await again.restart();
+    const empty = (await third.connect('first')).subscribeDurable(prices, 'watch');
+    await settle();
+    assert.deepEqual(empty.bodies(), []);
+  });
+
   test(`[${storeKind}] unsubscribing removes the subscription and what it kept, for good`, async (t) => {
     const b = await startBroker(t, { storeKind });
     const subscriber = await b.connect('watcher');

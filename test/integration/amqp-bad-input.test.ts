@@ -214,3 +214,82 @@ describe('links', () => {
     await othersUnaffected();
   });
 });
+
+/** Waits until the frames the broker sent include one that `seen` picks; returns every frame so far. */
+async function untilFrame(raw: RawAmqp, seen: (f: { name: string; fields: Record<string, unknown> }) => boolean): Promise<{ name: string; fields: Record<string, unknown> }[]> {
+  for (;;) {
+    const got = readFrames(raw.received());
+    if (got.some(seen)) return got;
+    await raw.waitFor(raw.received().length + 1);
+  }
+}
+
+describe('handles and channels', () => {
+  test('the broker numbers its link ends within the client\'s handle-max, lowest free first, and ends the session when none is left [AMQP 2.7.2]', async () => {
+    const q = unique('handles');
+    const raw = await rawAmqp(broker.amqpPort);
+    raw.write(Buffer.concat([AMQP_HEADER, frame(frames.open({ container_id: 'raw' })), frame(frames.begin({ next_outgoing_id: 0, incoming_window: 100, outgoing_window: 100, handle_max: 1 }))]));
+    const attach = (name: string, handle: number): Buffer => frame(frames.attach({ name, handle, role: true, source: terminus.source({ address: q }).described() }));
+    const attachedAs = async (name: string): Promise<unknown> => (await untilFrame(raw, (f) => f.name === 'attach' && f.fields['name'] === name)).find((f) => f.name === 'attach' && f.fields['name'] === name)!.fields['handle'];
+    raw.write(attach('a', 0));
+    assert.equal(await attachedAs('a'), 0);
+    raw.write(attach('b', 1));
+    assert.equal(await attachedAs('b'), 1);
+    raw.write(frame(frames.detach({ handle: 0, closed: true })));
+    await untilFrame(raw, (f) => f.name === 'detach');
+    raw.write(attach('c', 0));
+    assert.equal(await attachedAs('c'), 0, 'the handle the detach freed is used again');
+    // a third link while the broker's handles 0 and 1 are taken: no handle within the client's handle-max is left
+    raw.write(attach('d', 2));
+    const got = await untilFrame(raw, (f) => (f.name === 'attach' && f.fields['name'] === 'd') || f.name === 'end' || f.name === 'close');
+    const handles = got.filter((f) => f.name === 'attach').map((f) => f.fields['handle'] as number);
+    assert.ok(handles.every((h) => h <= 1), `the broker attached on handles ${handles.join(', ')}, past the client's handle-max 1`);
+    const end = got.find((f) => f.name === 'end');
+    assert.equal((end?.fields['error'] as { condition?: string } | undefined)?.condition, 'amqp:resource-limit-exceeded');
+    assert.equal(got.find((f) => f.name === 'close'), undefined, 'the connection stays');
+    raw.socket.destroy();
+    await othersUnaffected();
+  });
+
+  test('an attach with a handle above the broker\'s handle-max closes the connection with framing-error [AMQP 2.7.2]', async () => {
+    const raw = await opened();
+    // the attach written by hand: its handle 2^32, one past any uint, as a double
+    const handle = Buffer.alloc(9);
+    handle[0] = 0x82;
+    handle.writeDoubleBE(2 ** 32, 1);
+    const fields = Buffer.concat([Buffer.from([0xa1, 1, 0x78]), handle, Buffer.from([0x41])]);
+    const body = Buffer.concat([Buffer.from([0x00, 0x53, 0x12, 0xc0, fields.length + 1, 3]), fields]);
+    const head = Buffer.from([0, 0, 0, 0, 2, 0, 0, 0]);
+    head.writeUInt32BE(8 + body.length, 0);
+    raw.write(Buffer.concat([head, body]));
+    assert.equal(await closedWith(raw), 'amqp:connection:framing-error');
+    await othersUnaffected();
+  });
+});
+
+describe('channels', () => {
+  test('a begin on a channel above the broker\'s channel-max closes the connection with framing-error [AMQP 2.7.1]', async () => {
+    const raw = await rawAmqp(broker.amqpPort);
+    raw.write(Buffer.concat([AMQP_HEADER, frame(frames.open({ container_id: 'raw' }))]));
+    const open = (await untilFrame(raw, (f) => f.name === 'open')).find((f) => f.name === 'open')!;
+    const channelMax = open.fields['channel_max'] as number;
+    assert.equal(channelMax, 255);
+    raw.write(frames.write_frame(frames.amqp_frame(channelMax + 1, frames.begin({ next_outgoing_id: 0, incoming_window: 100, outgoing_window: 100 }))));
+    const answer = (await untilFrame(raw, (f) => f.name === 'begin' || f.name === 'close')).find((f) => f.name === 'begin' || f.name === 'close')!;
+    assert.equal(answer.name, 'close', `the begin on channel ${channelMax + 1} was answered with a ${answer.name}`);
+    assert.equal(await closedWith(raw), 'amqp:connection:framing-error');
+    await othersUnaffected();
+  });
+
+  test('the broker begins its sessions within the client\'s channel-max: a begin it could not answer there closes the connection', async () => {
+    const raw = await rawAmqp(broker.amqpPort);
+    const begin = (channel: number): Buffer => frames.write_frame(frames.amqp_frame(channel, frames.begin({ next_outgoing_id: 0, incoming_window: 100, outgoing_window: 100 })));
+    raw.write(Buffer.concat([AMQP_HEADER, frame(frames.open({ container_id: 'raw', channel_max: 0 })), begin(0)]));
+    await untilFrame(raw, (f) => f.name === 'begin');
+    raw.write(begin(1));
+    const got = await untilFrame(raw, (f) => f.name === 'close' || (f.name === 'begin' && f.fields['remote_channel'] === 1));
+    assert.equal(got.filter((f) => f.name === 'begin').length, 1, 'no begin on a channel past the client\'s channel-max');
+    assert.equal(await closedWith(raw), 'amqp:resource-limit-exceeded');
+    await othersUnaffected();
+  });
+});

@@ -317,7 +317,7 @@ describe('settlement', () => {
       }
     }
     assert.equal(found.message.body, 'poison');
-    assert.equal(found.message.application_properties?.['dlqDeliveryFailureCause'], 'rejected by the consumer');
+    assert.equal(found.message.application_properties?.['dlqDeliveryFailureCause'], 'rejected by the consumer: amqp:internal-error: cannot handle it');
   });
 });
 

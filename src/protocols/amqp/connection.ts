@@ -41,6 +41,8 @@ export class AmqpConnection implements SessionHost, LinkContext, SaslHost {
   /** What the SASL layer established: the proved exchange, or PLAIN's user and password. */
   private credentials: Credentials | undefined;
   peerMaxFrame = 0xffffffff;
+  /** The client's channel-max: the highest channel the broker may begin a session on. */
+  private peerChannelMax = 0xffff;
   private readonly sessions = new Map<number, AmqpSession>();
   private readonly channels: (AmqpSession | undefined)[] = [];
   private linkCount = 0;
@@ -191,10 +193,22 @@ export class AmqpConnection implements SessionHost, LinkContext, SaslHost {
     }
   }
 
+  /**
+   * [AMQP 2.7.1] "A peer that receives a channel number outside the supported range MUST close the
+   * connection with the framing-error error-code": past the channel-max of the broker's open.
+   */
+  private checkChannel(channel: number): void {
+    const channelMax = this.options.maxSessions - 1;
+    if (channel > channelMax) throw new AmqpConditionError('amqp:connection:framing-error', `channel ${channel} is above the connection's channel-max ${channelMax}`);
+  }
+
   /** The session on a channel; undefined for one the broker has ended and whose end is not yet answered. */
   private sessionOn(channel: number): AmqpSession | undefined {
     const session = this.sessions.get(channel);
-    if (session === undefined) throw new AmqpConditionError('amqp:illegal-state', `channel ${channel} has no session`);
+    if (session === undefined) {
+      this.checkChannel(channel);
+      throw new AmqpConditionError('amqp:illegal-state', `channel ${channel} has no session`);
+    }
     return session.ended ? undefined : session;
   }
 
@@ -337,6 +351,7 @@ export class AmqpConnection implements SessionHost, LinkContext, SaslHost {
     if (containerId === undefined) throw new FerryError('FERRY_AMQP_DECODE', 'the open has no container-id');
     this.containerId = containerId;
     this.peerMaxFrame = Math.max(MIN_MAX_FRAME_SIZE, optionalUint(fields, 2, 'max-frame-size') ?? 0xffffffff);
+    this.peerChannelMax = optionalUint(fields, 3, 'channel-max') ?? 0xffff;
     const peerIdle = optionalUint(fields, 4, 'idle-time-out') ?? 0;
     const sole = symbolsField(fields, 8).includes(SOLE_CONNECTION);
     // what follows the open waits until the broker has decided on the connection
@@ -430,10 +445,14 @@ export class AmqpConnection implements SessionHost, LinkContext, SaslHost {
   // sessions
 
   private beginIn(remoteChannel: number, fields: readonly AmqpValue[]): void {
+    this.checkChannel(remoteChannel);
     if (this.sessions.has(remoteChannel)) throw new AmqpConditionError('amqp:illegal-state', `channel ${remoteChannel} already has a session`);
     if (fields[0] !== null && fields[0] !== undefined) throw new AmqpConditionError('amqp:illegal-state', 'a begin answers one the broker never sent');
     let channel = this.channels.indexOf(undefined);
     if (channel < 0) channel = this.channels.length;
+    // [AMQP 2.7.1] the broker's channels stay within the client's channel-max, which also says how
+    // many sessions the client can have: the broker cannot answer a begin past it
+    if (channel > this.peerChannelMax) throw new AmqpConditionError('amqp:resource-limit-exceeded', `more sessions than the client's channel-max ${this.peerChannelMax} allows`);
     const session = new AmqpSession(this, channel, remoteChannel, fields, this.core().createSession());
     this.sessions.set(remoteChannel, session);
     this.channels[channel] = session;

@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { FerryError } from '../../errors.js';
-import { ScheduleProperty, mapBodyEntries, streamBodyItems, type BodyKind, type Destination, type Message, type MessageInit, type NativeEncoding, type PropertyValue } from '../../core/index.js';
+import { ScheduleProperty, mapBodyEntries, streamBodyItems, type BodyKind, type Destination, type Message, type MessageInit, type NativeEncoding, type PropertyChanges, type PropertyValue } from '../../core/index.js';
 import { formatAddress, jmsTypeCapabilities, parseAddress } from './address.js';
 import { AmqpReader, AmqpSymbol, AmqpWriter, isSingleValue, type AmqpValue } from './codec.js';
 import { LIST_CODES, MAP_CODES, encodeTypedBody } from './typed-body.js';
@@ -161,6 +161,23 @@ function writeProperty(w: AmqpWriter, value: PropertyValue): void {
   else if (typeof value === 'bigint') value > LONG_MAX ? w.ulong(value) : w.long(value);
   else if (typeof value === 'boolean') w.boolean(value);
   else w.binary(value);
+}
+
+/**
+ * A modified outcome's message-annotations [AMQP 3.4.5], as changes to the message's properties,
+ * read as a transfer's message-annotations are: Ferry's own JMS annotations and those that hold a
+ * message back at its send are left out. Undefined when there are none.
+ */
+export function annotationChanges(annotations: AmqpValue | undefined): PropertyChanges | undefined {
+  if (!(annotations instanceof Map)) return undefined;
+  const changes = new Map<string, PropertyValue>();
+  for (const [key, value] of annotations) {
+    const name = key instanceof AmqpSymbol ? key.name : typeof key === 'string' ? key : undefined;
+    if (name === undefined || generatedAnnotations.has(name) || name === DELIVERY_TIME || name === DELIVERY_DELAY) continue;
+    const converted = toPropertyValue(value);
+    if (converted !== undefined) changes.set(name, converted);
+  }
+  return changes.size === 0 ? undefined : changes;
 }
 
 // incoming

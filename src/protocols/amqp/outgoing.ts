@@ -1,8 +1,9 @@
 import { isFerryError } from '../../errors.js';
 import type { ConsumerHandle, CoreConnection, Delivery, DeliverySink } from '../../core/index.js';
-import type { AmqpValue } from './codec.js';
+import { AmqpSymbol, type AmqpValue } from './codec.js';
 import { Composite, codeOf, fieldsOf } from './frames.js';
 import { AmqpConditionError, Link, amqpError, type SessionPort } from './link.js';
+import { annotationChanges } from './mapping.js';
 
 /** A durable subscription this link consumes from, removed when the client detaches with closed=true. */
 export interface DurableName {
@@ -17,6 +18,19 @@ function flag(v: AmqpValue | undefined): boolean {
 }
 
 /**
+ * The dead-letter cause of a rejected outcome [AMQP 3.4.2]: its error's condition and description,
+ * which say why the client refused the message, after core's own words (an operator reads them in
+ * the copy's `dlqDeliveryFailureCause`, as ActiveMQ keeps a JMS client's poison cause there).
+ */
+function rejectionCause(outcome: AmqpValue): string {
+  const [condition, description] = fieldsOf(fieldsOf(outcome)[0]);
+  const name = condition instanceof AmqpSymbol ? condition.name : typeof condition === 'string' ? condition : undefined;
+  const said = [name, typeof description === 'string' && description !== '' ? description : undefined].filter((part) => part !== undefined);
+  return said.length === 0 ? REJECTED : `${REJECTED}: ${said.join(': ')}`;
+}
+const REJECTED = 'rejected by the consumer';
+
+/**
  * A link on which the broker sends (the client's receiver): the sink of one core consumer. Link
  * credit drives dispatch: the sink reports credit only while the client has granted some that no
  * delivery has taken yet (and the client's session window has room), and the client's flow wakes
@@ -26,8 +40,8 @@ function flag(v: AmqpValue | undefined): boolean {
  * acknowledges as it hands them over (at most once); otherwise each delivery waits for the client's
  * disposition: accepted acknowledges, released returns it uncounted, modified with delivery-failed
  * returns it as a counted redelivery, modified with undeliverable-here returns it for the queue's
- * other consumers and never again to this link (counted when the delivery failed too), rejected
- * dead-letters it. Inside a transaction (a transactional-state) acceptances and rejections wait for
+ * other consumers and never again to this link (counted when the delivery failed too), and a
+ * modified outcome's message-annotations are combined with the message's; rejected dead-letters it. Inside a transaction (a transactional-state) acceptances and rejections wait for
  * the commit; releases and modifications apply at once.
  */
 export class ConsumerLink extends Link implements DeliverySink {
@@ -156,15 +170,17 @@ export class ConsumerLink extends Link implements DeliverySink {
           consumer.acknowledge(tag, tx);
           break;
         case Composite.rejected:
-          consumer.reject(tag, tx);
+          consumer.reject(tag, tx, rejectionCause(outcome));
           break;
         case Composite.modified: {
           // [AMQP 3.4.5] delivery-failed counts the attempt; undeliverable-here keeps the message
-          // from this link, not from the link's peers on the queue (as Artemis does)
-          const [deliveryFailed, undeliverableHere] = fieldsOf(outcome);
-          if (flag(undeliverableHere)) consumer.refuse(tag, flag(deliveryFailed));
-          else if (flag(deliveryFailed)) consumer.redeliver(tag);
-          else consumer.release(tag);
+          // from this link, not from the link's peers on the queue (as Artemis does);
+          // message-annotations are combined with the message's, in its queue and in its store record
+          const [deliveryFailed, undeliverableHere, annotations] = fieldsOf(outcome);
+          const changes = annotationChanges(annotations);
+          if (flag(undeliverableHere)) consumer.refuse(tag, flag(deliveryFailed), changes);
+          else if (flag(deliveryFailed)) consumer.redeliver(tag, changes);
+          else consumer.release(tag, changes);
           break;
         }
         default:

@@ -87,6 +87,7 @@ function isAcceptedAt(buf: Buffer, at: number, end: number): boolean {
   if (list === 0xd0) return at + 12 <= end && buf.readUInt32BE(at + 8) === 0;
   return false;
 }
+/** The handle-max the broker announces in its begin: any handle the client likes. */
 const HANDLE_MAX = 0xffffffff;
 
 function pow2AtLeast(n: number): number {
@@ -111,7 +112,10 @@ interface SetAside {
  */
 export class AmqpSession implements SessionPort {
   private readonly links = new Map<number, Link>();
+  /** The broker's handles, by number; the lowest free one goes to the next link (within `peerHandleMax`). */
   private readonly localHandles: (Link | undefined)[] = [];
+  /** The client's handle-max: the highest handle the broker may give one of its link ends [AMQP 2.7.2]. */
+  private readonly peerHandleMax: number;
   private nextIncomingId: number;
   private incomingWindow: number;
   private nextOutgoingId = 0;
@@ -142,6 +146,7 @@ export class AmqpSession implements SessionPort {
     this.nextIncomingId = uintField(begin, 1, 'next-outgoing-id');
     this.remoteIncomingWindow = uintField(begin, 2, 'incoming-window');
     uintField(begin, 3, 'outgoing-window');
+    this.peerHandleMax = optionalUint(begin, 4, 'handle-max') ?? HANDLE_MAX;
     this.incomingWindow = host.options.sessionWindow;
     const slots = pow2AtLeast(host.options.sessionWindow);
     this.ring = new Array<Link | undefined>(slots).fill(undefined);
@@ -215,6 +220,9 @@ export class AmqpSession implements SessionPort {
     const name = stringField(fields, 0, 'name');
     if (name === undefined) throw new FerryError('FERRY_AMQP_DECODE', 'an attach needs a name');
     const remoteHandle = uintField(fields, 1, 'handle');
+    // [AMQP 2.7.2] "A peer that receives a handle outside the supported range MUST close the
+    // connection with the framing-error error-code."
+    if (remoteHandle > HANDLE_MAX) throw new AmqpConditionError('amqp:connection:framing-error', `handle ${remoteHandle} is above the session's handle-max ${HANDLE_MAX}`);
     if (this.links.has(remoteHandle)) throw new AmqpConditionError('amqp:session:handle-in-use', `handle ${remoteHandle} is already attached`);
     const request: AttachRequest = {
       name,
@@ -229,6 +237,14 @@ export class AmqpSession implements SessionPort {
     };
     let handle = this.localHandles.indexOf(undefined);
     if (handle < 0) handle = this.localHandles.length;
+    if (handle > this.peerHandleMax) {
+      // [AMQP 2.7.2] "A peer MUST NOT attempt to attach a link using a handle value outside the
+      // range that its partner can handle": with every handle up to the client's handle-max taken,
+      // the broker can neither attach this link nor refuse it (a refusal is an attach too), so the
+      // session ends; the connection and its other sessions go on
+      this.end({ condition: 'amqp:resource-limit-exceeded', description: `link "${name}": the broker's handles up to the session's handle-max ${this.peerHandleMax} are all in use` });
+      return;
+    }
     let answer: AttachAnswer;
     try {
       answer = this.host.openLink(this, request, handle);
