@@ -41,7 +41,7 @@ export { silentLogger } from './logger.js';
 export { matchesPattern, validateDestinationName, hasWildcard, isSystemTopic, isTemporaryName, subscriptionMatches } from './address.js';
 export { addTypedBodyReader, mapBodyEntries, streamBodyItems, type TypedBodyReader, type TypedValue } from './typed-body.js';
 export { headerOfProperty, type HeaderProperty } from './header-properties.js';
-export { bodyLengthOf, clampPriority, isExpired, isPropertyWireType, type BodyKind, type Destination, type Message, type MessageInit, type NativeEncoding, type PublishInit, type PropertyChanges, type PropertyValue, type PropertyWireType } from './message.js';
+export { bodyLengthOf, clampPriority, isExpired, isNumberWireType, isPropertyWireType, isStructuredProperty, type BodyKind, type Destination, type Message, type MessageInit, type NativeEncoding, type PublishInit, type PropertyChanges, type PropertyValue, type PropertyWireType } from './message.js';
 export type { QueueStats } from './queue-types.js';
 export { DUPLICATE_ID_PROPERTY } from './duplicates.js';
 export { ScheduleProperty } from './scheduler.js';

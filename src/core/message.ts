@@ -18,14 +18,32 @@ export type PropertyValue = string | number | boolean | bigint | Buffer | null;
  * number that was a byte, short, int, float or double, a one-character string that was a char.
  * JMS, AMQP and AMQP 0-9-1 consumers read a property back as the type it was sent with (JMS refuses
  * `getDoubleProperty` on an int), so the type is kept with the message, also across a restart.
+ * `map` and `list` are structured values that core's flat properties have no form for (ActiveMQ's
+ * JMS client sends them as properties): the value is the bytes the producing protocol encoded them
+ * in, which only that protocol reads (see `isStructuredProperty`).
  */
 export type PropertyWireType = (typeof PROPERTY_WIRE_TYPES)[number];
 
 /** Every PropertyWireType, in the order a message record numbers them (new ones go at the end). */
-export const PROPERTY_WIRE_TYPES = ['byte', 'short', 'int', 'float', 'double', 'char'] as const;
+export const PROPERTY_WIRE_TYPES = ['byte', 'short', 'int', 'float', 'double', 'char', 'map', 'list'] as const;
 
 export function isPropertyWireType(name: string): name is PropertyWireType {
   return (PROPERTY_WIRE_TYPES as readonly string[]).includes(name);
+}
+
+/** The wire types of a number property (a char is a string's). */
+export function isNumberWireType(name: string): name is 'byte' | 'short' | 'int' | 'float' | 'double' {
+  return name === 'byte' || name === 'short' || name === 'int' || name === 'float' || name === 'double';
+}
+
+/**
+ * True for a map or list property, kept as its producing protocol's bytes: a consumer of another
+ * protocol does not get it, as it did not before such properties were kept, since those bytes mean
+ * nothing to it (ActiveMQ gives a STOMP consumer Java's `toString()` of the map, no usable form either).
+ */
+export function isStructuredProperty(message: Pick<Message, 'propertyTypes'>, name: string): boolean {
+  const type = message.propertyTypes?.get(name);
+  return type === 'map' || type === 'list';
 }
 
 /**
@@ -86,6 +104,12 @@ export interface Message {
   readonly userId: string | undefined;
   readonly native: NativeEncoding | undefined;
   /**
+   * The producer sent no body at all where its protocol tells that from an empty one (a JMS
+   * TextMessage whose text is null, not ""): `body` is then empty, which is what a protocol without
+   * the difference reads (ActiveMQ gives a STOMP consumer an empty body too).
+   */
+  readonly nullBody: boolean;
+  /**
    * Further routing keys its publisher chose but no consumer may see (RabbitMQ's `BCC` header, which
    * the adapter takes out): it is routed once more by each, when published (at commit in a
    * transaction). Kept in memory only, and not carried into copies.
@@ -128,6 +152,8 @@ export interface MessageInit {
   /** See `Message.userId`: refused by core unless it names the sending connection's user (see `checkUserId`). */
   userId?: string | undefined;
   native?: NativeEncoding | undefined;
+  /** See `Message.nullBody`; false unless given. */
+  nullBody?: boolean | undefined;
   /** See `Message.bccKeys`. */
   bccKeys?: readonly string[] | undefined;
   /** See `Message.brokerProperties`. */
@@ -163,6 +189,7 @@ export interface BodyHome {
 class CoreMessage implements Message {
   encodings: Map<string, unknown> | undefined = undefined;
   bccKeys: readonly string[] | undefined = undefined;
+  nullBody = false;
   /** Null while the body waits on disk only. */
   residentBody: Buffer | null;
   /** Store record the body can be read back from, 0 until the body cache may drop it. */
@@ -291,6 +318,7 @@ export function buildMessage(init: MessageInit | Omit<MessageInit, 'destination'
     init.brokerProperties !== undefined && init.brokerProperties.size > 0 ? init.brokerProperties : undefined,
   );
   if (init.encodings !== undefined) message.encodings = init.encodings;
+  if (init.nullBody === true) message.nullBody = true;
   if (init.bccKeys !== undefined && init.bccKeys.length > 0) message.bccKeys = init.bccKeys;
   return message;
 }
@@ -355,6 +383,7 @@ export function copyMessage(message: Message, changes: Partial<MessageInit>): Me
       routingKey: message.routingKey,
       userId: message.userId,
       brokerProperties: message.brokerProperties,
+      nullBody: message.nullBody,
       native: changes.properties === undefined && changes.expiration === undefined && changes.persistent === undefined ? message.native : inexact(message.native),
       ...(message.originConnectionId === undefined ? {} : { originConnectionId: message.originConnectionId }),
       ...changes,

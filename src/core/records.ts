@@ -164,12 +164,14 @@ const enum MessageTag {
   Native = 2,
   /** `Message.brokerProperties`: their count, then each name and value as a property's. */
   BrokerProperties = 3,
+  /** `Message.nullBody`, when true: no bytes. */
+  NullBody = 4,
 }
 
 function writeMessage(w: Writer, m: Message): void {
   w.str(m.id);
   const d = m.destination;
-  const tagged = m.userId !== undefined || m.native !== undefined || m.brokerProperties !== undefined;
+  const tagged = m.userId !== undefined || m.native !== undefined || m.brokerProperties !== undefined || m.nullBody;
   w.u8((d.kind === 'topic' ? 1 : 0) | (d.temporary === true ? 2 : 0) | (m.exchange === undefined ? 0 : PUBLISHED) | (tagged ? TAGGED : 0));
   w.str(d.name);
   if (m.exchange !== undefined) {
@@ -233,6 +235,10 @@ function writeTaggedFields(w: Writer, m: Message): void {
     w.u8(MessageTag.BrokerProperties);
     w.bytes(field.finish());
   }
+  if (m.nullBody) {
+    w.u8(MessageTag.NullBody);
+    w.bytes(EMPTY);
+  }
   w.u8(MessageTag.End);
 }
 
@@ -248,7 +254,7 @@ function readTaggedFields(r: Reader, init: MessageInit): void {
       const properties = new Map<string, PropertyValue>();
       for (let i = f.u32(); i > 0; i--) properties.set(f.str(), readProperty(f));
       init.brokerProperties = properties;
-    }
+    } else if (tag === MessageTag.NullBody) init.nullBody = true;
   }
 }
 

@@ -606,3 +606,30 @@ test('typed properties keep their JMS types across kill -9 and a restart (a byte
     assert.deepEqual(r['body'], expectedBody(kind, 0), kind);
   }
 });
+
+test('Map and List properties and a null text survive a composite destination, kill -9 and a restart', options(600_000), async () => {
+  crashable ??= await target.crashable();
+  const url = crashable.url;
+  const [a, b, plain] = ['interop.structured.a', 'interop.structured.b', 'interop.structured.plain'];
+  await runDriver('structured-send', url, { queue: `${a},${b}` });
+  await runDriver('structured-send', url, { queue: plain });
+  const expected = {
+    kind: 'text',
+    body: null,
+    properties: {
+      pInt: ['int', 5],
+      pList: ['list', [['string', 'p'], ['int', 2], ['list', [['short', 3]]], ['map', { k: ['string', 'v'] }]]],
+      pMap: ['map', { inner: ['map', { deep: ['list', [['string', 'z'], ['long', 7]]] }], x: ['int', 1] }],
+    },
+  };
+  const got = async (queue: string): Promise<unknown> => {
+    const r = eventLine(await runDriver('receive', url, { queue, count: 1 }), 'received');
+    return { kind: r['kind'], body: r['body'], properties: r['properties'] };
+  };
+  // one copy of the composite send before the restart, from memory; the other and the plain one after it, from the store
+  assert.deepEqual(await got(a), expected, 'a copy to one part of a composite destination');
+  await crashable.kill9();
+  await crashable.restart();
+  assert.deepEqual(await got(b), expected, 'a copy to a composite destination, after a restart');
+  assert.deepEqual(await got(plain), expected, 'a message to one queue, after a restart');
+});

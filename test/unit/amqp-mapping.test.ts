@@ -385,3 +385,14 @@ describe('longs', () => {
     assert.ok(encodeMessage(message({ properties: new Map([['l', 0x0030000000000001n]]) })).includes(big));
   });
 });
+
+describe('what JMS sends that AMQP has no place for', () => {
+  it('a null text goes out as amqp-value null, an empty one as an empty string; a map or list property is left out', () => {
+    const properties = new Map<string, PropertyValue>([['pMap', Buffer.from([0, 0, 0, 0])], ['pInt', 5]]);
+    const nullText = rheaDecode(encodeMessage(message({ body: Buffer.alloc(0), nullBody: true, properties, propertyTypes: new Map([['pMap', 'map']]) })));
+    assert.equal(nullText.body, null);
+    assert.equal(nullText.message_annotations?.['x-opt-jms-msg-type'], 5);
+    assert.deepEqual(nullText.application_properties, { pInt: 5 });
+    assert.equal(rheaDecode(encodeMessage(message({ body: Buffer.alloc(0) }))).body, '');
+  });
+});

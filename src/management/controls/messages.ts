@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { FerryError } from '../../errors.js';
-import { bodyLengthOf, headerOfProperty, isPropertyWireType, type Destination, type HeaderProperty, type MessageInit, type PropertyValue, type PropertyWireType } from '../../core/index.js';
+import { bodyLengthOf, headerOfProperty, isNumberWireType, isPropertyWireType, isStructuredProperty, type Destination, type HeaderProperty, type MessageInit, type PropertyValue, type PropertyWireType } from '../../core/index.js';
 import type { MessagePick, WaitingMessage, WaitingPlace } from '../../core/admin.js';
 import { modestJson } from '../json-body.js';
 
@@ -69,7 +69,7 @@ function typedProperty(name: string, value: PropertyValue, wireType: PropertyWir
   if (typeof value === 'bigint') return { name, type: 'long', value: value.toString() };
   if (typeof value === 'string') return { name, type: wireType === 'char' ? 'char' : 'string', value };
   if (Buffer.isBuffer(value)) return { name, type: 'bytes', value: value.toString('base64') };
-  if (wireType !== undefined && wireType !== 'char') return { name, type: wireType, value };
+  if (wireType !== undefined && isNumberWireType(wireType)) return { name, type: wireType, value };
   return { name, type: Number.isInteger(value) && value >= -(2 ** 31) && value < 2 ** 31 ? 'int' : 'double', value };
 }
 
@@ -86,7 +86,8 @@ export function messageView(w: WaitingMessage): Record<string, unknown> {
     ...messageSummary(w),
     groupSeq: m.groupSeq ?? null,
     replyTo: destinationUri(m.replyTo),
-    properties: [...m.properties].map(([name, value]) => typedProperty(name, value, m.propertyTypes?.get(name))),
+    // a map or list property is OpenWire's bytes, which an export imported again would make a bytes property
+    properties: [...m.properties].filter(([name]) => !isStructuredProperty(m, name)).map(([name, value]) => typedProperty(name, value, m.propertyTypes?.get(name))),
     body,
   };
 }

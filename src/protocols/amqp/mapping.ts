@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { FerryError } from '../../errors.js';
-import { ScheduleProperty, mapBodyEntries, streamBodyItems, type BodyKind, type Destination, type Message, type MessageInit, type NativeEncoding, type PropertyChanges, type PropertyValue } from '../../core/index.js';
+import { ScheduleProperty, isStructuredProperty, mapBodyEntries, streamBodyItems, type BodyKind, type Destination, type Message, type MessageInit, type NativeEncoding, type PropertyChanges, type PropertyValue } from '../../core/index.js';
 import { formatAddress, jmsTypeCapabilities, parseAddress } from './address.js';
 import { AmqpReader, AmqpSymbol, AmqpWriter, isSingleValue, type AmqpValue } from './codec.js';
 import { LIST_CODES, MAP_CODES, encodeTypedBody } from './typed-body.js';
@@ -49,7 +49,8 @@ import { LIST_CODES, MAP_CODES, encodeTypedBody } from './typed-body.js';
  * sent; on the way out such a body is written back as it came when it is a valid AMQP encoding of
  * its kind, and as a data section otherwise (an object from another protocol is tagged
  * `application/x-java-serialized-object`, as Qpid JMS expects). Text goes out as amqp-value
- * string (unless it came in data sections), bytes as one data section.
+ * string (unless it came in data sections), a null text (`Message.nullBody`, a JMS TextMessage's)
+ * as amqp-value null, bytes as one data section.
  */
 
 const SECTION_HEADER = 0x70;
@@ -469,7 +470,7 @@ function destinationType(destination: Destination): number {
   return (destination.kind === 'queue' ? 0 : 1) + (destination.temporary === true ? 2 : 0);
 }
 
-function writeAnnotations(w: AmqpWriter, jmsType: number, message: Pick<Message, 'destination' | 'replyTo' | 'properties'>, annotationCount: number): void {
+function writeAnnotations(w: AmqpWriter, jmsType: number, message: Pick<Message, 'destination' | 'replyTo' | 'properties' | 'propertyTypes'>, annotationCount: number): void {
   w.descriptor(0x72);
   w.compound(true, () => {
     w.symbol(JMS_MSG_TYPE);
@@ -484,7 +485,7 @@ function writeAnnotations(w: AmqpWriter, jmsType: number, message: Pick<Message,
     }
     if (annotationCount > 0) {
       for (const [name, value] of message.properties) {
-        if (!name.startsWith('x-opt-') || generatedAnnotations.has(name)) continue;
+        if (!name.startsWith('x-opt-') || generatedAnnotations.has(name) || isStructuredProperty(message, name)) continue;
         w.symbol(name);
         writeProperty(w, value);
         count += 2;
@@ -517,7 +518,7 @@ function jmsAnnotations(jmsType: number, destination: Destination, replyTo: Dest
   let section = annotationSections.get(key);
   if (section === undefined) {
     const w = new AmqpWriter(64);
-    writeAnnotations(w, jmsType, { destination, replyTo, properties: new Map() }, 0);
+    writeAnnotations(w, jmsType, { destination, replyTo, properties: new Map(), propertyTypes: undefined }, 0);
     section = Buffer.from(w.toBuffer());
     annotationSections.set(key, section);
   }
@@ -546,6 +547,7 @@ function encodeMessageHead(message: Message, body: Buffer): Buffer {
   let applicationCount = 0;
   let annotationCount = 0;
   for (const [name, value] of message.properties) {
+    if (isStructuredProperty(message, name)) continue;
     if (name === CONTENT_TYPE && typeof value === 'string') contentType = value;
     else if (name === CONTENT_ENCODING && typeof value === 'string') contentEncoding = value;
     else if (name.startsWith('x-opt-')) annotationCount++;
@@ -553,10 +555,10 @@ function encodeMessageHead(message: Message, body: Buffer): Buffer {
   }
 
   let bodyKind = message.bodyKind;
-  let bodyAs: 'data' | 'string' | 'raw-value' | 'raw-sections' = 'data';
+  let bodyAs: 'data' | 'string' | 'null' | 'raw-value' | 'raw-sections' = 'data';
   const cameAsData = message.native?.protocol === DATA_BODY.protocol && message.native.bytes[0] === SECTION_DATA;
   if (cameAsData) bodyAs = 'data';
-  else if (bodyKind === 'text') bodyAs = 'string';
+  else if (bodyKind === 'text') bodyAs = message.nullBody && body.length === 0 ? 'null' : 'string';
   else if (bodyKind === 'map' && isSingleValue(body, (c) => MAP_CODES.has(c))) bodyAs = 'raw-value';
   else if (bodyKind === 'stream' && isSingleValue(body, (c) => LIST_CODES.has(c))) bodyAs = 'raw-value';
   else if (bodyKind === 'stream' && isSequenceSections(body)) bodyAs = 'raw-sections';
@@ -603,7 +605,7 @@ function encodeMessageHead(message: Message, body: Buffer): Buffer {
     w.descriptor(0x74);
     w.compound(true, () => {
       for (const [name, value] of message.properties) {
-        if (name === CONTENT_TYPE || name === CONTENT_ENCODING || name.startsWith('x-opt-')) continue;
+        if (name === CONTENT_TYPE || name === CONTENT_ENCODING || name.startsWith('x-opt-') || isStructuredProperty(message, name)) continue;
         w.string(name);
         writeProperty(w, value);
       }
@@ -615,6 +617,11 @@ function encodeMessageHead(message: Message, body: Buffer): Buffer {
     case 'string':
       w.descriptor(0x77);
       w.sizeHead(0xa1, 0xb1, body.length);
+      break;
+    case 'null':
+      // as Qpid JMS sends a TextMessage whose text is null, and reads one back
+      w.descriptor(0x77);
+      w.null();
       break;
     case 'raw-value':
       w.descriptor(0x77);

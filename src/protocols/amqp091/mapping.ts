@@ -1,4 +1,4 @@
-import { DEATH_HISTORY, readDeaths, type Destination, type Message, type PropertyValue, type PublishInit } from '../../core/index.js';
+import { DEATH_HISTORY, isStructuredProperty, readDeaths, type Destination, type Message, type PropertyValue, type PublishInit } from '../../core/index.js';
 import { Amqp091Error, Reply } from './errors.js';
 import { Decimal, Timestamp, Typed, type FieldTable, type FieldValue } from './field-table.js';
 import { decodeContentHeader, encodeProperties, type BasicProperties } from './frames.js';
@@ -200,7 +200,7 @@ function amended(bytes: Buffer, message: Message): Buffer {
   const headers: FieldTable = new Map();
   for (const [name, value] of published) if (message.properties.has(name) || isGroupHeader(name, message)) headers.set(name, value);
   for (const [name, value] of message.properties) {
-    if (notHeaders.has(name) || !fitsShortstr(name)) continue;
+    if (notHeaders.has(name) || !fitsShortstr(name) || isStructuredProperty(message, name)) continue;
     if (published.has(name) && sameProperty(toProperty(published.get(name)!), value)) continue;
     headers.set(name, name === DEATH_HISTORY ? deathTables(value) : toField(value));
   }
@@ -251,7 +251,7 @@ export function basicProperties(message: Message, now: number): BasicProperties 
     if (name === CONTENT_TYPE && typeof value === 'string') setShort(p, 'contentType', value);
     else if (name === CONTENT_ENCODING && typeof value === 'string') setShort(p, 'contentEncoding', value);
     else if (name === APP_ID && typeof value === 'string') setShort(p, 'appId', value);
-    else if (!fitsShortstr(name)) continue;
+    else if (!fitsShortstr(name) || isStructuredProperty(message, name)) continue;
     else if (name === DEATH_HISTORY) headers.set(name, deathTables(value));
     else headers.set(name, toField(value));
   }

@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import type { IPublishPacket, UserProperties } from 'mqtt-packet';
-import { RETAIN_PROPERTY, type Message, type MessageInit, type PropertyValue } from '../../core/index.js';
+import { isStructuredProperty, RETAIN_PROPERTY, type Message, type MessageInit, type PropertyValue } from '../../core/index.js';
 import { topicFromFerry, topicToFerry } from './topics.js';
 
 /**
@@ -127,7 +127,7 @@ function userPropertyPairs(message: Message): [string, string][] | undefined {
   const listed = stored === undefined ? undefined : new Set(stored.map(([name]) => name));
   let pairs = stored;
   for (const [name, value] of message.properties) {
-    if (name === QOS_PROPERTY || name === RETAIN_PROPERTY || (name === CONTENT_TYPE_PROPERTY && typeof value === 'string')) continue;
+    if (name === QOS_PROPERTY || name === RETAIN_PROPERTY || (name === CONTENT_TYPE_PROPERTY && typeof value === 'string') || isStructuredProperty(message, name)) continue;
     if (listed !== undefined && (name === USER_PROPERTIES_PROPERTY || listed.has(name))) continue;
     (pairs ??= []).push([name, propertyText(value)]);
   }

@@ -10,7 +10,8 @@ import { readProperties, readTypedMap, readTypedValue, writeProperties, writeTyp
  * AMQP clients as they expect, and the other way round: a TextMessage's text is the body as UTF-8, a
  * BytesMessage's bytes are the body, JMS headers are core's fields, properties keep their types
  * (core keeps int, long, double, boolean, string, bytes; a byte, short or float property reaches
- * other protocols as a number). Compressed bodies arrive inflated (`compression.ts`) and are never
+ * other protocols as a number; a map or list property, which ActiveMQ's client allows, is kept as
+ * its own encoding and reaches JMS consumers alone). Compressed bodies arrive inflated (`compression.ts`) and are never
  * sent compressed.
  * An ObjectMessage's body stays the bytes the client serialised: the broker never deserialises it.
  */
@@ -18,8 +19,6 @@ import { readProperties, readTypedMap, readTypedValue, writeProperties, writeTyp
 /** Where a message's OpenWire property bytes are kept, so a JMS consumer gets back exactly what a JMS producer typed. */
 const PROPERTIES_KEY = 'openwire.properties';
 const PARTS_KEY = 'openwire.parts';
-/** Marks a TextMessage sent without a text (`getText()` null), which core keeps as an empty text. */
-const NULL_TEXT_KEY = 'openwire.null-text';
 /** The client's own JMSExpiration where core's is not it: one of 0 or below, or one past 2^53. */
 const EXPIRATION_KEY = 'openwire.expiration';
 
@@ -149,18 +148,16 @@ function coreBody(wire: WireMessage, inflated: Buffer | undefined): { body: Buff
 
 /**
  * What a JMS consumer should get back exactly, while the message is in memory: the client's own
- * property bytes (a byte stays a byte, a float a float), and the type of a message whose body
- * says nothing of it (a plain Message, empty like an empty BytesMessage).
+ * property bytes (core's properties and their wire types say the same, as a copy or a message read
+ * back from the store is encoded from them), and a JMSExpiration core does not keep as it is.
  */
 function ownEncodings(wire: WireMessage, checkedUser: boolean): Map<string, unknown> | undefined {
   // a JMSXUserID that is not the sender's own user becomes a property the client's bytes lack
   const keepProperties = wire.marshalledProperties !== null && (wire.userId === null || checkedUser);
-  const nullText = wire.type === T.TEXT_MESSAGE && wire.content === null;
   const ownExpiration = wire.expiration !== coreExpiration(wire.expiration);
-  if (!keepProperties && !nullText && !ownExpiration && wire.type !== T.MESSAGE) return undefined;
+  if (!keepProperties && !ownExpiration) return undefined;
   const encodings = new Map<string, unknown>();
   if (keepProperties) encodings.set(PROPERTIES_KEY, Buffer.from(wire.marshalledProperties!));
-  if (nullText) encodings.set(NULL_TEXT_KEY, true);
   if (ownExpiration) encodings.set(EXPIRATION_KEY, wire.expiration);
   return encodings;
 }
@@ -207,7 +204,8 @@ export function toMessageInit(wire: WireMessage, destination: Destination, tempo
     groupSeq: wire.groupId === null ? undefined : wire.groupSequence,
     properties,
     propertyTypes: types,
-    // the client's own bytes, so a JMS consumer gets back a byte as a byte and a float as a float
+    // a TextMessage whose getText() is null, which core keeps apart from an empty text
+    nullBody: wire.type === T.TEXT_MESSAGE && wire.content === null,
     encodings: ownEncodings(wire, checkedUser),
   };
   if (checkedUser) init.userId = user;
@@ -247,7 +245,7 @@ function wireBody(message: Message): { type: number; content: Buffer | null } {
   const body = message.body;
   switch (message.bodyKind) {
     case 'text': {
-      if (body.length === 0 && message.encodings?.get(NULL_TEXT_KEY) === true) return { type: T.TEXT_MESSAGE, content: null };
+      if (message.nullBody && body.length === 0) return { type: T.TEXT_MESSAGE, content: null };
       const text = body.toString('utf8');
       const length = modifiedUtf8Length(text);
       const writer = new DataWriter(length + 4);

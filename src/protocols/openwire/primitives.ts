@@ -1,5 +1,5 @@
 import { FerryError } from '../../errors.js';
-import type { PropertyValue, PropertyWireType, TypedValue } from '../../core/index.js';
+import { isNumberWireType, type PropertyValue, type PropertyWireType, type TypedValue } from '../../core/index.js';
 import { DataReader, DataWriter, fitsUtf, modifiedUtf8Length } from './data-stream.js';
 
 /**
@@ -136,18 +136,50 @@ export function writeTypedMap(writer: DataWriter, map: ReadonlyMap<string, Typed
 
 /**
  * A typed value as a core property: integers up to int as numbers, long as bigint, float and double
- * as numbers, char as a one-character string. Maps and lists have no core form (JMS allows them
- * in properties only through ActiveMQ's own extensions) and are left out.
+ * as numbers, char as a one-character string. A map or list (which ActiveMQ's client allows as a
+ * property) is its own encoding, as bytes that core keeps with the wire type `map` or `list`
+ * (`structuredBytes`), so that it reaches a JMS consumer as the map or list it was.
  */
-export function toPropertyValue(value: TypedValue): PropertyValue | undefined {
+export function toPropertyValue(value: TypedValue): PropertyValue {
   switch (value.t) {
     case 'null':
       return null;
     case 'map':
     case 'list':
-      return undefined;
+      return structuredBytes(value);
     default:
       return value.v;
+  }
+}
+
+/** A map as `writeTypedMap` writes it, a list as its size and items: the value after its type byte. */
+function structuredBytes(value: TypedValue & { t: 'map' | 'list' }): Buffer {
+  const writer = new DataWriter();
+  if (value.t === 'map') writeTypedMap(writer, value.v);
+  else {
+    writer.int(value.v.length);
+    for (const item of value.v) writeTypedValue(writer, item);
+  }
+  return writer.finish();
+}
+
+/** The map or list that `structuredBytes` made; undefined for bytes that are not one, which go out as bytes. */
+function structuredValue(bytes: Buffer, type: 'map' | 'list'): TypedValue | undefined {
+  try {
+    const reader = new DataReader(bytes, 0, bytes.length);
+    let value: TypedValue | undefined;
+    if (type === 'map') {
+      const map = readTypedMap(reader);
+      value = map === undefined ? undefined : { t: 'map', v: map };
+    } else {
+      const size = lengthOf(reader);
+      const items: TypedValue[] = [];
+      for (let i = 0; i < size; i++) items.push(readTypedValue(reader, 1));
+      value = { t: 'list', v: items };
+    }
+    return reader.remaining === 0 ? value : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -157,6 +189,10 @@ export function toPropertyValue(value: TypedValue): PropertyValue | undefined {
  */
 export function fromPropertyValue(value: PropertyValue, type?: PropertyWireType): TypedValue {
   if (value === null) return { t: 'null' };
+  if (Buffer.isBuffer(value)) {
+    const structured = type === 'map' || type === 'list' ? structuredValue(value, type) : undefined;
+    return structured ?? { t: 'bytes', v: value };
+  }
   switch (typeof value) {
     case 'string':
       return type === 'char' && value.length === 1 ? { t: 'char', v: value } : { t: 'string', v: value };
@@ -165,21 +201,20 @@ export function fromPropertyValue(value: PropertyValue, type?: PropertyWireType)
     case 'bigint':
       return { t: 'long', v: value };
     case 'number':
-      if (type !== undefined && type !== 'char') return { t: type, v: value };
+      if (type !== undefined && isNumberWireType(type)) return { t: type, v: value };
       if (Number.isInteger(value) && !Object.is(value, -0)) {
         // a whole number from another protocol (an AMQP uint or timestamp) reads as a JMS Long, as the AMQP JMS mapping has it
         if (value >= -0x8000_0000 && value <= 0x7fff_ffff) return { t: 'int', v: value };
         if (Number.isSafeInteger(value)) return { t: 'long', v: BigInt(value) };
       }
       return { t: 'double', v: value };
-    default:
-      return { t: 'bytes', v: value };
   }
 }
 
 /**
  * Decodes marshalled properties into core properties, with the wire types core must keep because
- * `fromPropertyValue` would not guess them back (a byte, a short, a float, a whole double, a char).
+ * `fromPropertyValue` would not guess them back (a byte, a short, a float, a whole double, a char,
+ * a map, a list).
  */
 export function readProperties(bytes: Buffer): { properties: Map<string, PropertyValue>; types: Map<string, PropertyWireType> | undefined } {
   const reader = new DataReader(bytes, 0, bytes.length);
@@ -189,9 +224,9 @@ export function readProperties(bytes: Buffer): { properties: Map<string, Propert
   if (map === undefined) return { properties, types };
   for (const [name, value] of map) {
     const property = toPropertyValue(value);
-    if (property === undefined) continue;
     properties.set(name, property);
-    if (value.t === 'byte' || value.t === 'short' || value.t === 'float' || value.t === 'double' || value.t === 'char') {
+    if (value.t === 'map' || value.t === 'list') (types ??= new Map()).set(name, value.t);
+    else if (value.t === 'byte' || value.t === 'short' || value.t === 'float' || value.t === 'double' || value.t === 'char') {
       if (fromPropertyValue(property).t !== value.t) (types ??= new Map()).set(name, value.t);
     }
   }

@@ -1,5 +1,5 @@
 import { FerryError } from '../../errors.js';
-import { isPropertyWireType, type BodyKind, type Message, type PropertyValue, type PropertyWireType } from '../../core/index.js';
+import { isNumberWireType, isStructuredProperty, type BodyKind, type Message, type PropertyValue, type PropertyWireType } from '../../core/index.js';
 import { escapeHeader } from './codec.js';
 import { fieldsHead, type TemporaryNames } from './mapping.js';
 
@@ -32,7 +32,10 @@ const bodyKinds: ReadonlySet<string> = new Set<BodyKind>(['text', 'bytes', 'map'
 export function linkMessageHead(message: Message, temporary: TemporaryNames | undefined): string {
   let head = fieldsHead(message, '1.2', temporary) + `${BODY}:${message.bodyKind}\n`;
   if (message.userId !== undefined) head += `${USER}:${escapeHeader(message.userId, '1.2')}\n`;
-  for (const [name, value] of message.properties) head += propertyLine(PROPERTY, name, value, message.propertyTypes?.get(name));
+  for (const [name, value] of message.properties) {
+    // a neighbour of an older version refuses a type it does not know, so these stay here as they did
+    if (!isStructuredProperty(message, name)) head += propertyLine(PROPERTY, name, value, message.propertyTypes?.get(name));
+  }
   for (const [name, value] of message.brokerProperties ?? []) head += propertyLine(BROKER_PROPERTY, name, value, undefined);
   return head + 'content-length:' + message.body.length + '\n';
 }
@@ -107,10 +110,10 @@ function typedValue(header: string, text: string): { value: PropertyValue; wireT
     case 'bytes':
       return { value: Buffer.from(value, 'base64'), wireType: undefined };
     default: {
-      if (type !== 'number' && !isPropertyWireType(type)) throw bad();
+      if (type !== 'number' && !isNumberWireType(type)) throw bad();
       const n = Number(value);
       if (value.trim() === '' || (Number.isNaN(n) && value !== 'NaN')) throw bad();
-      return { value: n, wireType: isPropertyWireType(type) ? type : undefined };
+      return { value: n, wireType: isNumberWireType(type) ? type : undefined };
     }
   }
 }

@@ -1,5 +1,5 @@
 import { FerryError, isFerryError } from '../../errors.js';
-import { headerOfProperty, type Destination, type Message, type MessageInit, type PropertyValue } from '../../core/index.js';
+import { headerOfProperty, isStructuredProperty, type Destination, type Message, type MessageInit, type PropertyValue } from '../../core/index.js';
 import { escapeHeader, type StompVersion } from './codec.js';
 
 /**
@@ -161,7 +161,7 @@ export function messageHead(message: Message, version: StompVersion, temporary: 
     // a reply-to kept as a property (see replyToOf) is the header when the message has no reply destination
     if ((reservedHeaders.has(name) && !(name === 'reply-to' && message.replyTo === undefined)) || name === 'content-length') continue;
     // a property of that name is some client's claim: only the checked user id is this header
-    if (name === 'JMSXUserID') continue;
+    if (name === 'JMSXUserID' || isStructuredProperty(message, name)) continue;
     head += headerText(name, version) + ':' + headerText(propertyText(value), version) + '\n';
   }
   // ActiveMQ sends content-length for bytes messages; a text body with a NUL needs it too

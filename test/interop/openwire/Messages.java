@@ -5,6 +5,7 @@ import java.util.Enumeration;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 import javax.jms.BytesMessage;
 import javax.jms.DeliveryMode;
 import javax.jms.Destination;
@@ -127,11 +128,28 @@ final class Messages {
     else if (value instanceof Double) type = "double";
     else if (value instanceof String) type = "string";
     else if (value instanceof byte[]) type = "bytes";
+    else if (value instanceof Map) type = "map";
+    else if (value instanceof List) type = "list";
     else type = value.getClass().getName();
     List<Object> pair = new ArrayList<>();
     pair.add(type);
-    pair.add(value);
+    pair.add(typedItems(value));
     return pair;
+  }
+
+  /** A map's or list's values typed in turn (a map by sorted names), so nested types show too. */
+  private static Object typedItems(Object value) {
+    if (value instanceof Map) {
+      Map<String, Object> out = new TreeMap<>();
+      for (Map.Entry<?, ?> e : ((Map<?, ?>) value).entrySet()) out.put(String.valueOf(e.getKey()), typed(e.getValue()));
+      return out;
+    }
+    if (value instanceof List) {
+      List<Object> out = new ArrayList<>();
+      for (Object item : (List<?>) value) out.add(typed(item));
+      return out;
+    }
+    return value;
   }
 
   static String destination(Destination d) throws JMSException {

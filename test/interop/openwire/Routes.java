@@ -46,7 +46,37 @@ final class Routes {
       case "destroy-destination": destroyDestination(); return true;
       case "close-without-ack": closeWithoutAck(); return true;
       case "deleted-queue-listener": deletedQueueListener(); return true;
+      case "structured-send": structuredSend(); return true;
       default: return false;
+    }
+  }
+
+  /**
+   * A persistent TextMessage with no text (getText() null) to `--queue` (which may be composite,
+   * `a,b`), with a Map and a List property (nested in each other) beside an int property: what
+   * ActiveMQ's client allows through setObjectProperty. `receive` prints them as they came back.
+   */
+  private void structuredSend() throws Exception {
+    try (JmsDriver.Conn c = d.connect()) {
+      Session s = c.createSession(false, Session.AUTO_ACKNOWLEDGE);
+      MessageProducer p = s.createProducer(s.createQueue(d.required("queue")));
+      p.setDeliveryMode(DeliveryMode.PERSISTENT);
+      Map<String, Object> inner = new LinkedHashMap<>();
+      inner.put("deep", new ArrayList<Object>(List.of("z", 7L)));
+      Map<String, Object> map = new LinkedHashMap<>();
+      map.put("x", 1);
+      map.put("inner", inner);
+      List<Object> list = new ArrayList<>();
+      list.add("p");
+      list.add(2);
+      list.add(new ArrayList<Object>(List.of((short) 3)));
+      list.add(new LinkedHashMap<String, Object>(Map.of("k", "v")));
+      TextMessage m = s.createTextMessage(null);
+      m.setObjectProperty("pMap", map);
+      m.setObjectProperty("pList", list);
+      m.setIntProperty("pInt", 5);
+      p.send(m);
+      JmsDriver.emit("event", "sent", "id", m.getJMSMessageID());
     }
   }
 
