@@ -599,6 +599,11 @@ export interface ScheduledRecord {
   cron: string | undefined;
   /** Deliveries made so far, so repeats get distinct ids across restarts. */
   fired: number;
+  /**
+   * The message's delivery mode: a message record always decodes as persistent, and a job is stored
+   * whatever its mode. Records written before it was kept (all of persistent messages) have none.
+   */
+  persistent: boolean;
 }
 
 export function encodeScheduled(s: ScheduledRecord): Buffer {
@@ -609,6 +614,7 @@ export function encodeScheduled(s: ScheduledRecord): Buffer {
   w.optStr(s.cron);
   w.f64(s.fired);
   w.bytes(s.message);
+  w.u8(s.persistent ? 1 : 0);
   return w.finish();
 }
 
@@ -619,7 +625,9 @@ export function decodeScheduled(data: Buffer): ScheduledRecord {
   const period = r.f64();
   const cron = r.optStr();
   const fired = r.f64();
-  return { due, remaining, period, cron, fired, message: r.bytes() };
+  const message = r.bytes();
+  const persistent = r.remaining() === 0 || r.u8() === 1;
+  return { due, remaining, period, cron, fired, message, persistent };
 }
 
 export interface DuplicateIdRecord {

@@ -92,8 +92,8 @@ function numberOf(value: PropertyValue | undefined, name: string): number {
 
 /**
  * Holds messages sent with AMQ_SCHEDULED_DELAY / PERIOD / REPEAT / CRON until they are due, then
- * hands them to `delivery`. Persistent ones are kept in the store, so they survive a restart and
- * are delivered at their time (or at once, if it passed while the broker was down). All jobs share
+ * hands them to `delivery`. Every job is kept in the store, persistent or not, so it survives a
+ * restart and is delivered at its time (or at once, if it passed while the broker was down). All jobs share
  * the broker's one timer queue.
  *
  * Jobs that come due together are handled as one batch (up to SCHEDULER_BATCH): their messages
@@ -132,7 +132,11 @@ export class MessageScheduler {
     return p.size > 0 && (p.has(ScheduleProperty.delay) || p.has(ScheduleProperty.cron) || p.has(ScheduleProperty.period));
   }
 
-  /** Takes a message that asks to be scheduled; returns true when it wrote to the store. */
+  /**
+   * Takes a message that asks to be scheduled; returns true, as it always writes to the store. A
+   * non-persistent message is stored too, as ActiveMQ's job scheduler stores every job whatever its
+   * delivery mode: a scheduled message outlives a restart, and is delivered non-persistent when due.
+   */
   schedule(message: Message, txId?: number): boolean {
     const p = message.properties;
     const delay = numberOf(p.get(ScheduleProperty.delay), ScheduleProperty.delay);
@@ -142,22 +146,19 @@ export class MessageScheduler {
     const cron = typeof cronValue === 'string' && cronValue.trim() !== '' ? cronValue.trim() : undefined;
     const now = this.clock();
     const due = cron !== undefined ? this.nextCron(cron, now) : now + delay;
-    const state: ScheduledRecord = { due, remaining: cron !== undefined ? -1 : repeat, period, cron, fired: 0, message: Buffer.alloc(0) };
-    const job: Job = { recordId: 0, message, state, timer: undefined };
-    let wrote = false;
-    if (message.persistent) {
-      job.recordId = this.persistence.allocateId();
-      this.store.add(job.recordId, RecordType.Scheduled, this.encode(job), txId);
-      wrote = true;
-    } else job.recordId = -this.persistence.allocateId();
+    const state: ScheduledRecord = { due, remaining: cron !== undefined ? -1 : repeat, period, cron, fired: 0, message: Buffer.alloc(0), persistent: message.persistent };
+    const job: Job = { recordId: this.persistence.allocateId(), message, state, timer: undefined };
+    this.store.add(job.recordId, RecordType.Scheduled, this.encode(job), txId);
     this.jobs.set(job.recordId, job);
     this.arm(job);
-    return wrote;
+    return true;
   }
 
   recover(recordId: number, data: Buffer): void {
     const state = decodeScheduled(data);
-    const job: Job = { recordId, message: decodeMessage(state.message), state, timer: undefined };
+    const stored = decodeMessage(state.message);
+    const message = stored.persistent === state.persistent ? stored : copyMessage(stored, { persistent: state.persistent });
+    const job: Job = { recordId, message, state, timer: undefined };
     this.jobs.set(recordId, job);
     this.arm(job);
   }
@@ -181,7 +182,7 @@ export class MessageScheduler {
       if (job.timer !== undefined) this.timers.cancel(job.timer);
       job.timer = undefined;
       this.jobs.delete(job.recordId);
-      if (job.recordId > 0) this.store.delete(job.recordId);
+      this.store.delete(job.recordId);
       cancelled++;
     }
     return cancelled;
@@ -190,7 +191,7 @@ export class MessageScheduler {
   stop(): void {
     this.stopped = true;
     for (const job of this.jobs.values()) if (job.timer !== undefined) this.timers.cancel(job.timer);
-    // a persistent job not yet handled is still in the store, and comes due again after a restart
+    // a job not yet handled is still in the store, and comes due again after a restart
     this.due = [];
     this.dueHead = 0;
   }
@@ -235,15 +236,15 @@ export class MessageScheduler {
     for (const job of batch) {
       // cancelled after it came due, before its batch ran
       if (!this.jobs.has(job.recordId)) continue;
-      if (job.recordId > 0) txId ??= this.persistence.allocateId();
-      this.fireOne(job, job.recordId > 0 ? txId : undefined);
+      txId ??= this.persistence.allocateId();
+      this.fireOne(job, txId);
     }
     if (txId !== undefined) this.store.commit(txId);
     // after the commit record, so that an auto-acknowledged delete never precedes its add
     this.delivery.dispatch();
   }
 
-  private fireOne(job: Job, txId: number | undefined): void {
+  private fireOne(job: Job, txId: number): void {
     const { state } = job;
     state.fired++;
     if (state.cron !== undefined && repeatOf(job.message) > 0) this.startRun(job, txId);
@@ -260,11 +261,11 @@ export class MessageScheduler {
       if (state.cron === undefined) state.remaining--;
       const now = this.clock();
       state.due = state.cron !== undefined ? this.nextCron(state.cron, now) : Math.max(now, state.due + state.period);
-      if (txId !== undefined) this.store.update(job.recordId, RecordType.Scheduled, this.encode(job), txId);
+      this.store.update(job.recordId, RecordType.Scheduled, this.encode(job), txId);
       this.arm(job);
     } else {
       this.jobs.delete(job.recordId);
-      if (txId !== undefined) this.store.delete(job.recordId, txId);
+      this.store.delete(job.recordId, txId);
     }
   }
 
@@ -274,18 +275,15 @@ export class MessageScheduler {
    * when there is no delay) and the rest a period apart. The run is listed and cancelled on its
    * own, under the id `<message id>:<firing>`, which its deliveries also take.
    */
-  private startRun(cron: Job, txId: number | undefined): void {
+  private startRun(cron: Job, txId: number): void {
     const p = cron.message.properties;
     const delay = numberOf(p.get(ScheduleProperty.delay), ScheduleProperty.delay);
     const { period, fired } = cron.state;
     const message = copyMessage(cron.message, { id: `${cron.message.id}:${fired}` });
     const due = this.clock() + (delay > 0 ? delay : period);
-    const state: ScheduledRecord = { due, remaining: repeatOf(cron.message), period, cron: undefined, fired: 0, message: Buffer.alloc(0) };
-    const run: Job = { recordId: -this.persistence.allocateId(), message, state, timer: undefined };
-    if (txId !== undefined) {
-      run.recordId = -run.recordId;
-      this.store.add(run.recordId, RecordType.Scheduled, this.encode(run), txId);
-    }
+    const state: ScheduledRecord = { due, remaining: repeatOf(cron.message), period, cron: undefined, fired: 0, message: Buffer.alloc(0), persistent: cron.state.persistent };
+    const run: Job = { recordId: this.persistence.allocateId(), message, state, timer: undefined };
+    this.store.add(run.recordId, RecordType.Scheduled, this.encode(run), txId);
     this.jobs.set(run.recordId, run);
     this.arm(run);
   }

@@ -178,21 +178,43 @@ test('a scheduled message sent in a transaction is scheduled at commit, and drop
   assert.deepEqual((await drain(client, q)).map((d) => d.message.body.toString()), ['kept']);
 });
 
-test('a persistent scheduled message survives a restart and comes at its time', async (t) => {
-  const b = await startBroker(t, { manualClock: true });
+test('a scheduled message survives a restart, persistent or not, and comes at its time in its own delivery mode', async (t) => {
+  const b = await startBroker(t, { manualClock: true, storeKind: 'journal' });
   const clock = b.clock!;
   const client = await b.connect();
   await client.send(q, 'durable-later', { persistent: true, properties: { AMQ_SCHEDULED_DELAY: 3000 } });
-  client.sendAll(q, ['transient-later'], { persistent: false, properties: { AMQ_SCHEDULED_DELAY: 3000 } });
+  // stored as the persistent one is: its send waits for the store, as ActiveMQ's job scheduler keeps every job
+  const transient = client.send(q, 'transient-later', { persistent: false, properties: { AMQ_SCHEDULED_DELAY: 3000 } });
+  assert.ok(transient !== null, 'a non-persistent scheduled send is confirmed once stored');
+  await transient;
   await clock.advance(1000);
   const again = await b.restart();
-  assert.equal(again.scheduledCount, 1, 'only the persistent one is kept');
+  assert.equal(again.scheduledCount, 2, 'both are kept');
   const reader = await again.connect();
   const s = reader.subscribe(q);
   await clock.advance(1900);
   assert.deepEqual(s.bodies(), []);
   await clock.advance(100);
-  assert.deepEqual(s.bodies(), ['durable-later']);
+  assert.deepEqual(s.deliveries.map((d) => [d.message.body.toString(), d.message.persistent]), [['durable-later', true], ['transient-later', false]]);
+});
+
+test('a non-persistent scheduled message sent in a transaction or with a duplicate id is stored with its commit or send, and survives a restart', async (t) => {
+  const b = await startBroker(t, { manualClock: true, storeKind: 'journal' });
+  const clock = b.clock!;
+  const client = await b.connect();
+  client.begin('t');
+  client.sendAll(q, ['in-tx'], { txId: 't', persistent: false, properties: { AMQ_SCHEDULED_DELAY: 1000 } });
+  const committed = client.commit('t');
+  assert.ok(committed !== null, 'the commit waits for the store');
+  await committed;
+  const deduplicated = client.send(q, 'with-id', { persistent: false, properties: { AMQ_SCHEDULED_DELAY: 1000, _AMQ_DUPL_ID: 'once' } });
+  assert.ok(deduplicated !== null, 'the send waits for the store');
+  await deduplicated;
+  const again = await b.restart();
+  assert.equal(again.scheduledCount, 2);
+  await clock.advance(1000);
+  const reader = await again.connect();
+  assert.deepEqual((await drain(reader, q)).map((d) => [d.message.body.toString(), d.message.persistent]), [['in-tx', false], ['with-id', false]]);
 });
 
 test('a rolled back acknowledgement is redelivered after the policy\'s delay', async (t) => {
