@@ -145,7 +145,8 @@ export class MessageScheduler {
     const cronValue = p.get(ScheduleProperty.cron);
     const cron = typeof cronValue === 'string' && cronValue.trim() !== '' ? cronValue.trim() : undefined;
     const now = this.clock();
-    const due = cron !== undefined ? this.nextCron(cron, now) : now + delay;
+    // as ActiveMQ's job scheduler: the first delivery waits the delay, or a period when there is none
+    const due = cron !== undefined ? this.nextCron(cron, now) : now + (delay > 0 ? delay : period);
     const state: ScheduledRecord = { due, remaining: cron !== undefined ? -1 : repeat, period, cron, fired: 0, message: Buffer.alloc(0), persistent: message.persistent };
     const job: Job = { recordId: this.persistence.allocateId(), message, state, timer: undefined };
     this.store.add(job.recordId, RecordType.Scheduled, this.encode(job), txId);

@@ -98,6 +98,22 @@ test('AMQ_SCHEDULED_PERIOD and REPEAT deliver the message again, each time under
   assert.equal(b.scheduledCount, 0);
 });
 
+test('AMQ_SCHEDULED_PERIOD and REPEAT without a delay wait one period before the first delivery, as ActiveMQ does', async (t) => {
+  const b = await startBroker(t, { manualClock: true });
+  const clock = b.clock!;
+  const client = await b.connect();
+  const s = client.subscribe(q);
+  await settle();
+  client.sendAll(q, ['tick'], { properties: { AMQ_SCHEDULED_PERIOD: 500, AMQ_SCHEDULED_REPEAT: 2 } });
+  const times: number[] = [];
+  for (let elapsed = 0; elapsed < 3000; elapsed += 100) {
+    const before = s.deliveries.length;
+    await clock.advance(100);
+    if (s.deliveries.length > before) times.push(elapsed + 100);
+  }
+  assert.deepEqual(times, [500, 1000, 1500]);
+});
+
 test('AMQ_SCHEDULED_CRON delivers at each time the expression names', async (t) => {
   const b = await startBroker(t, { manualClock: true });
   const clock = b.clock!;
