@@ -145,8 +145,11 @@ export class MessageScheduler {
     const cronValue = p.get(ScheduleProperty.cron);
     const cron = typeof cronValue === 'string' && cronValue.trim() !== '' ? cronValue.trim() : undefined;
     const now = this.clock();
-    // as ActiveMQ's job scheduler: the first delivery waits the delay, or a period when there is none
-    const due = cron !== undefined ? this.nextCron(cron, now) : now + (delay > 0 ? delay : period);
+    // as ActiveMQ's job scheduler: the first delivery waits the delay, or a period when there is
+    // none, counted from the send or, with a cron, from the expression's first time; a cron's
+    // later firings are its own times. With a repeat, a cron's runs wait it instead (startRun).
+    const wait = delay > 0 ? delay : period;
+    const due = cron === undefined ? now + wait : this.nextCron(cron, now) + (repeat > 0 ? 0 : wait);
     const state: ScheduledRecord = { due, remaining: cron !== undefined ? -1 : repeat, period, cron, fired: 0, message: Buffer.alloc(0), persistent: message.persistent };
     const job: Job = { recordId: this.persistence.allocateId(), message, state, timer: undefined };
     this.store.add(job.recordId, RecordType.Scheduled, this.encode(job), txId);

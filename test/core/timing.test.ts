@@ -114,6 +114,30 @@ test('AMQ_SCHEDULED_PERIOD and REPEAT without a delay wait one period before the
   assert.deepEqual(times, [500, 1000, 1500]);
 });
 
+test('AMQ_SCHEDULED_CRON with a delay and no repeat: the first firing comes the delay after the expression\'s time, the later ones at its times, as ActiveMQ does', async (t) => {
+  const b = await startBroker(t, { manualClock: true });
+  const clock = b.clock!;
+  const client = await b.connect();
+  const s = client.subscribe(q);
+  await settle();
+  client.sendAll(q, ['delayed cron'], { properties: { AMQ_SCHEDULED_CRON: '*/15 * * * *', AMQ_SCHEDULED_DELAY: 20_000 } });
+  // with a period and no delay, the period takes the delay's place
+  client.sendAll(q, ['period cron'], { properties: { AMQ_SCHEDULED_CRON: '*/15 * * * *', AMQ_SCHEDULED_PERIOD: 40_000 } });
+  const quarter = 15 * 60_000;
+  const times: [string, number][] = [];
+  for (let elapsed = 0; elapsed < 2 * quarter + 60_000; elapsed += 10_000) {
+    const before = s.deliveries.length;
+    await clock.advance(10_000);
+    for (const d of s.deliveries.slice(before)) times.push([d.message.body.toString(), elapsed + 10_000]);
+  }
+  assert.deepEqual(times, [
+    ['delayed cron', quarter + 20_000],
+    ['period cron', quarter + 40_000],
+    ['delayed cron', 2 * quarter],
+    ['period cron', 2 * quarter],
+  ]);
+});
+
 test('AMQ_SCHEDULED_CRON delivers at each time the expression names', async (t) => {
   const b = await startBroker(t, { manualClock: true });
   const clock = b.clock!;

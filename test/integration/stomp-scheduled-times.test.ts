@@ -61,3 +61,12 @@ test('AMQ_SCHEDULED_PERIOD and REPEAT without a delay: the first delivery waits 
   await advance(s, 10_000);
   assert.equal(inbox.size, 0, 'three deliveries in all');
 });
+
+test('AMQ_SCHEDULED_CRON with AMQ_SCHEDULED_DELAY and no repeat: the first firing comes the delay after the expression\'s time, the next at its time, as ActiveMQ\'s does', async (t) => {
+  const s = await scene(t);
+  const inbox = s.client.subscribe('/queue/times.cron');
+  await s.client.sendConfirmed('/queue/times.cron', 'cron', { AMQ_SCHEDULED_CRON: '* * * * *', AMQ_SCHEDULED_DELAY: '20000' });
+  // the clock stands on a whole minute: the expression's first time is a minute on
+  assert.equal(await arrivesAfter(s, inbox, 80_000, 'the first firing'), 'cron');
+  assert.equal(await arrivesAfter(s, inbox, 40_000, 'the second firing'), 'cron');
+});
