@@ -232,7 +232,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
     this.started = {
       persistence,
       environment,
-      scheduler: new MessageScheduler(this.store, persistence, this.timers, this.clock, this.scheduledDelivery(), this.logger),
+      scheduler: new MessageScheduler(this.store, persistence, this.timers, this.clock, this.scheduledDelivery(), this.logger, () => `ID:${this.idPrefix}-${this.nextMessage++}`),
       duplicates: new DuplicateDetector(this.store, persistence),
       retained: new RetainedMessages(this.store, persistence, this.clock, (message) => this.bodies.pin(message)),
       marks: new SequenceMarks(this.store, persistence),

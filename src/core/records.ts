@@ -604,6 +604,11 @@ export interface ScheduledRecord {
    * whatever its mode. Records written before it was kept (all of persistent messages) have none.
    */
   persistent: boolean;
+  /**
+   * The job's own id (ActiveMQ's scheduledJobId), unique whatever id the message has. Records of
+   * older builds have none: their job's id is its message's id, as it was then.
+   */
+  jobId: string | undefined;
 }
 
 export function encodeScheduled(s: ScheduledRecord): Buffer {
@@ -615,6 +620,7 @@ export function encodeScheduled(s: ScheduledRecord): Buffer {
   w.f64(s.fired);
   w.bytes(s.message);
   w.u8(s.persistent ? 1 : 0);
+  w.optStr(s.jobId);
   return w.finish();
 }
 
@@ -627,7 +633,8 @@ export function decodeScheduled(data: Buffer): ScheduledRecord {
   const fired = r.f64();
   const message = r.bytes();
   const persistent = r.remaining() === 0 || r.u8() === 1;
-  return { due, remaining, period, cron, fired, message, persistent };
+  const jobId = r.remaining() === 0 ? undefined : r.optStr();
+  return { due, remaining, period, cron, fired, message, persistent, jobId };
 }
 
 export interface DuplicateIdRecord {

@@ -17,6 +17,8 @@ export const ScheduleProperty = {
 } as const;
 
 interface Job {
+  /** See ScheduledJob.id. */
+  readonly id: string;
   recordId: number;
   message: Message;
   state: ScheduledRecord;
@@ -25,7 +27,11 @@ interface Job {
 
 /** A job waiting in the scheduler, as operators see it. */
 export interface ScheduledJob {
-  /** The scheduled message's id (ActiveMQ's scheduledJobId). */
+  /**
+   * The job's own id (ActiveMQ's scheduledJobId), made by the broker when the message is scheduled:
+   * unique, where a message's id is whatever its client chose. A job stored by an older build keeps
+   * the id it had there, its message's id.
+   */
   readonly id: string;
   readonly message: Message;
   /** When it comes due next, ms since the epoch. */
@@ -65,10 +71,10 @@ function deliveryOf(job: Job, now: number): Message {
   const original = job.message;
   const properties = new Map<string, PropertyValue>();
   for (const [name, value] of original.properties) if (!scheduleProperties.has(name)) properties.set(name, value);
-  properties.set(SchedulerCommand.jobId, original.id);
+  properties.set(SchedulerCommand.jobId, job.id);
   const types = original.propertyTypes === undefined ? undefined : new Map([...original.propertyTypes].filter(([name]) => !scheduleProperties.has(name)));
-  // the first delivery keeps the message's id; repeats get ids of their own
-  const id = job.state.fired === 1 ? original.id : `${original.id}:${job.state.fired}`;
+  // the first delivery keeps the message's id; repeats get ids of their own, made from the job's
+  const id = job.state.fired === 1 ? original.id : `${job.id}:${job.state.fired}`;
   const changes: Partial<MessageInit> = { id, properties, propertyTypes: types };
   const { timestamp, expiration } = original;
   // as ActiveMQ: only a message with both a timestamp and an expiration is stamped anew
@@ -116,6 +122,8 @@ export class MessageScheduler {
     private readonly clock: () => number,
     private readonly delivery: ScheduledDelivery,
     private readonly logger: Logger,
+    /** A new id, unique among the broker's ids across restarts: a job's (see ScheduledJob.id). */
+    private readonly newJobId: () => string,
   ) {}
 
   get size(): number {
@@ -150,8 +158,9 @@ export class MessageScheduler {
     // later firings are its own times. With a repeat, a cron's runs wait it instead (startRun).
     const wait = delay > 0 ? delay : period;
     const due = cron === undefined ? now + wait : this.nextCron(cron, now) + (repeat > 0 ? 0 : wait);
-    const state: ScheduledRecord = { due, remaining: cron !== undefined ? -1 : repeat, period, cron, fired: 0, message: Buffer.alloc(0), persistent: message.persistent };
-    const job: Job = { recordId: this.persistence.allocateId(), message, state, timer: undefined };
+    const id = this.newJobId();
+    const state: ScheduledRecord = { due, remaining: cron !== undefined ? -1 : repeat, period, cron, fired: 0, message: Buffer.alloc(0), persistent: message.persistent, jobId: id };
+    const job: Job = { id, recordId: this.persistence.allocateId(), message, state, timer: undefined };
     this.store.add(job.recordId, RecordType.Scheduled, this.encode(job), txId);
     this.jobs.set(job.recordId, job);
     this.arm(job);
@@ -162,7 +171,7 @@ export class MessageScheduler {
     const state = decodeScheduled(data);
     const stored = decodeMessage(state.message);
     const message = stored.persistent === state.persistent ? stored : copyMessage(stored, { persistent: state.persistent });
-    const job: Job = { recordId, message, state, timer: undefined };
+    const job: Job = { id: state.jobId ?? message.id, recordId, message, state, timer: undefined };
     this.jobs.set(recordId, job);
     this.arm(job);
   }
@@ -172,7 +181,7 @@ export class MessageScheduler {
     const jobs: ScheduledJob[] = [];
     for (const job of this.jobs.values()) {
       const { due, remaining, period, cron } = job.state;
-      jobs.push({ id: job.message.id, message: job.message, due, remaining, period, cron });
+      jobs.push({ id: job.id, message: job.message, due, remaining, period, cron });
     }
     return jobs.sort((a, b) => a.due - b.due || (a.id < b.id ? -1 : 1));
   }
@@ -182,7 +191,7 @@ export class MessageScheduler {
     let cancelled = 0;
     for (const job of [...this.jobs.values()]) {
       const { due, remaining, period, cron } = job.state;
-      if (!pick({ id: job.message.id, message: job.message, due, remaining, period, cron })) continue;
+      if (!pick({ id: job.id, message: job.message, due, remaining, period, cron })) continue;
       if (job.timer !== undefined) this.timers.cancel(job.timer);
       job.timer = undefined;
       this.jobs.delete(job.recordId);
@@ -277,16 +286,18 @@ export class MessageScheduler {
    * A cron schedule with a repeat count does as ActiveMQ's: each time the expression fires, it
    * starts a run of its own, a job of `repeat` + 1 deliveries, the first after the delay (a period
    * when there is no delay) and the rest a period apart. The run is listed and cancelled on its
-   * own, under the id `<message id>:<firing>`, which its deliveries also take.
+   * own, under an id of its own, which its message also takes: each run's deliveries have ids of
+   * their own.
    */
   private startRun(cron: Job, txId: number): void {
     const p = cron.message.properties;
     const delay = numberOf(p.get(ScheduleProperty.delay), ScheduleProperty.delay);
-    const { period, fired } = cron.state;
-    const message = copyMessage(cron.message, { id: `${cron.message.id}:${fired}` });
+    const { period } = cron.state;
+    const id = this.newJobId();
+    const message = copyMessage(cron.message, { id });
     const due = this.clock() + (delay > 0 ? delay : period);
-    const state: ScheduledRecord = { due, remaining: repeatOf(cron.message), period, cron: undefined, fired: 0, message: Buffer.alloc(0), persistent: cron.state.persistent };
-    const run: Job = { recordId: this.persistence.allocateId(), message, state, timer: undefined };
+    const state: ScheduledRecord = { due, remaining: repeatOf(cron.message), period, cron: undefined, fired: 0, message: Buffer.alloc(0), persistent: cron.state.persistent, jobId: id };
+    const run: Job = { id, recordId: this.persistence.allocateId(), message, state, timer: undefined };
     this.store.add(run.recordId, RecordType.Scheduled, this.encode(run), txId);
     this.jobs.set(run.recordId, run);
     this.arm(run);
