@@ -232,7 +232,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
     this.started = {
       persistence,
       environment,
-      scheduler: new MessageScheduler(this.store, persistence, this.timers, this.clock, this.scheduledDelivery(), this.logger),
+      scheduler: new MessageScheduler(this.store, persistence, this.timers, this.clock, this.scheduledDelivery(), this.logger, () => `ID:${this.idPrefix}-${this.nextMessage++}`),
       duplicates: new DuplicateDetector(this.store, persistence),
       retained: new RetainedMessages(this.store, persistence, this.clock, (message) => this.bodies.pin(message)),
       marks: new SequenceMarks(this.store, persistence),
@@ -377,7 +377,8 @@ export class Broker implements BrokerAccess, ConnectionHost {
   send(message: Message, connection: CoreConnection, options: SendOptions | undefined): Promise<void> | null {
     this.guard?.();
     this.checkSendable(message.destination, connection);
-    if (message.persistent) this.checkStoreAdmits();
+    // a scheduled message is stored whatever its delivery mode (see MessageScheduler.schedule)
+    if (message.persistent || MessageScheduler.wants(message)) this.checkStoreAdmits();
     this.checkRoomForSend(message.destination);
     // a producer of any protocol may ask by the message's property; MQTT asks by its RETAIN flag
     return this.sendChecked(message, connection, options?.retain === undefined && asksToRetain(message) ? { ...options, retain: true } : options);
@@ -417,12 +418,12 @@ export class Broker implements BrokerAccess, ConnectionHost {
       // the ids and the message go in one store transaction: a crash keeps all or none
       const txId = message.persistent ? this.parts.persistence.allocateId() : undefined;
       const touched = new Set<MessageQueue>();
-      this.routeOrSchedule(message, txId, touched);
+      const wrote = this.routeOrSchedule(message, txId, touched);
       if (duplicateId !== undefined) duplicates.remember(key, duplicateId, this.policyFor(message.destination).duplicateWindow, message.persistent, txId, message.timestamp);
       if (producer !== undefined) duplicates.remember(producer, producerId!, Number.POSITIVE_INFINITY, message.persistent, txId);
       if (txId !== undefined) this.store.commit(txId);
       for (const queue of touched) queue.dispatch();
-      return txId !== undefined ? this.store.sync() : null;
+      return txId !== undefined || wrote ? this.store.sync() : null;
     }
     const persistence = this.started?.persistence;
     if (!message.persistent || persistence === undefined) return this.routeOrSchedule(message, undefined, undefined) ? this.store.sync() : null;
@@ -444,9 +445,9 @@ export class Broker implements BrokerAccess, ConnectionHost {
   commit(tx: Transaction, within?: (storeTx: number) => void): Promise<void> | null {
     this.guard?.();
     const persistence = this.parts.persistence;
-    if (tx.sends.some((m) => m.persistent)) this.checkStoreAdmits();
+    if (tx.sends.some((m) => m.persistent || MessageScheduler.wants(m))) this.checkStoreAdmits();
     tx.releaseHeld();
-    const needsStore = within !== undefined || tx.touchesStore || tx.sends.some((m) => duplicateIdOf(m) !== undefined || asksToRetain(m));
+    const needsStore = within !== undefined || tx.touchesStore || tx.sends.some((m) => duplicateIdOf(m) !== undefined || asksToRetain(m) || MessageScheduler.wants(m));
     const storeTx = needsStore ? persistence.allocateId() : undefined;
     if (within !== undefined) within(storeTx!);
     for (const entry of tx.acknowledged) entry.queue.consume(entry, storeTx);

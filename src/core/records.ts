@@ -605,6 +605,16 @@ export interface ScheduledRecord {
   cron: string | undefined;
   /** Deliveries made so far, so repeats get distinct ids across restarts. */
   fired: number;
+  /**
+   * The message's delivery mode: a message record always decodes as persistent, and a job is stored
+   * whatever its mode. Records written before it was kept (all of persistent messages) have none.
+   */
+  persistent: boolean;
+  /**
+   * The job's own id (ActiveMQ's scheduledJobId), unique whatever id the message has. Records of
+   * older builds have none: their job's id is its message's id, as it was then.
+   */
+  jobId: string | undefined;
 }
 
 export function encodeScheduled(s: ScheduledRecord): Buffer {
@@ -615,6 +625,8 @@ export function encodeScheduled(s: ScheduledRecord): Buffer {
   w.optStr(s.cron);
   w.f64(s.fired);
   w.bytes(s.message);
+  w.u8(s.persistent ? 1 : 0);
+  w.optStr(s.jobId);
   return w.finish();
 }
 
@@ -625,7 +637,10 @@ export function decodeScheduled(data: Buffer): ScheduledRecord {
   const period = r.f64();
   const cron = r.optStr();
   const fired = r.f64();
-  return { due, remaining, period, cron, fired, message: r.bytes() };
+  const message = r.bytes();
+  const persistent = r.remaining() === 0 || r.u8() === 1;
+  const jobId = r.remaining() === 0 ? undefined : r.optStr();
+  return { due, remaining, period, cron, fired, message, persistent, jobId };
 }
 
 export interface DuplicateIdRecord {

@@ -17,6 +17,8 @@ export const ScheduleProperty = {
 } as const;
 
 interface Job {
+  /** See ScheduledJob.id. */
+  readonly id: string;
   recordId: number;
   message: Message;
   state: ScheduledRecord;
@@ -25,7 +27,11 @@ interface Job {
 
 /** A job waiting in the scheduler, as operators see it. */
 export interface ScheduledJob {
-  /** The scheduled message's id (ActiveMQ's scheduledJobId). */
+  /**
+   * The job's own id (ActiveMQ's scheduledJobId), made by the broker when the message is scheduled:
+   * unique, where a message's id is whatever its client chose. A job stored by an older build keeps
+   * the id it had there, its message's id.
+   */
   readonly id: string;
   readonly message: Message;
   /** When it comes due next, ms since the epoch. */
@@ -65,10 +71,10 @@ function deliveryOf(job: Job, now: number): Message {
   const original = job.message;
   const properties = new Map<string, PropertyValue>();
   for (const [name, value] of original.properties) if (!scheduleProperties.has(name)) properties.set(name, value);
-  properties.set(SchedulerCommand.jobId, original.id);
+  properties.set(SchedulerCommand.jobId, job.id);
   const types = original.propertyTypes === undefined ? undefined : new Map([...original.propertyTypes].filter(([name]) => !scheduleProperties.has(name)));
-  // the first delivery keeps the message's id; repeats get ids of their own
-  const id = job.state.fired === 1 ? original.id : `${original.id}:${job.state.fired}`;
+  // the first delivery keeps the message's id; repeats get ids of their own, made from the job's
+  const id = job.state.fired === 1 ? original.id : `${job.id}:${job.state.fired}`;
   const changes: Partial<MessageInit> = { id, properties, propertyTypes: types };
   const { timestamp, expiration } = original;
   // as ActiveMQ: only a message with both a timestamp and an expiration is stamped anew
@@ -92,8 +98,8 @@ function numberOf(value: PropertyValue | undefined, name: string): number {
 
 /**
  * Holds messages sent with AMQ_SCHEDULED_DELAY / PERIOD / REPEAT / CRON until they are due, then
- * hands them to `delivery`. Persistent ones are kept in the store, so they survive a restart and
- * are delivered at their time (or at once, if it passed while the broker was down). All jobs share
+ * hands them to `delivery`. Every job is kept in the store, persistent or not, so it survives a
+ * restart and is delivered at its time (or at once, if it passed while the broker was down). All jobs share
  * the broker's one timer queue.
  *
  * Jobs that come due together are handled as one batch (up to SCHEDULER_BATCH): their messages
@@ -116,6 +122,8 @@ export class MessageScheduler {
     private readonly clock: () => number,
     private readonly delivery: ScheduledDelivery,
     private readonly logger: Logger,
+    /** A new id, unique among the broker's ids across restarts: a job's (see ScheduledJob.id). */
+    private readonly newJobId: () => string,
   ) {}
 
   get size(): number {
@@ -132,7 +140,11 @@ export class MessageScheduler {
     return p.size > 0 && (p.has(ScheduleProperty.delay) || p.has(ScheduleProperty.cron) || p.has(ScheduleProperty.period));
   }
 
-  /** Takes a message that asks to be scheduled; returns true when it wrote to the store. */
+  /**
+   * Takes a message that asks to be scheduled; returns true, as it always writes to the store. A
+   * non-persistent message is stored too, as ActiveMQ's job scheduler stores every job whatever its
+   * delivery mode: a scheduled message outlives a restart, and is delivered non-persistent when due.
+   */
   schedule(message: Message, txId?: number): boolean {
     const p = message.properties;
     const delay = numberOf(p.get(ScheduleProperty.delay), ScheduleProperty.delay);
@@ -141,23 +153,25 @@ export class MessageScheduler {
     const cronValue = p.get(ScheduleProperty.cron);
     const cron = typeof cronValue === 'string' && cronValue.trim() !== '' ? cronValue.trim() : undefined;
     const now = this.clock();
-    const due = cron !== undefined ? this.nextCron(cron, now) : now + delay;
-    const state: ScheduledRecord = { due, remaining: cron !== undefined ? -1 : repeat, period, cron, fired: 0, message: Buffer.alloc(0) };
-    const job: Job = { recordId: 0, message, state, timer: undefined };
-    let wrote = false;
-    if (message.persistent) {
-      job.recordId = this.persistence.allocateId();
-      this.store.add(job.recordId, RecordType.Scheduled, this.encode(job), txId);
-      wrote = true;
-    } else job.recordId = -this.persistence.allocateId();
+    // as ActiveMQ's job scheduler: the first delivery waits the delay, or a period when there is
+    // none, counted from the send or, with a cron, from the expression's first time; a cron's
+    // later firings are its own times. With a repeat, a cron's runs wait it instead (startRun).
+    const wait = delay > 0 ? delay : period;
+    const due = cron === undefined ? now + wait : this.nextCron(cron, now) + (repeat > 0 ? 0 : wait);
+    const id = this.newJobId();
+    const state: ScheduledRecord = { due, remaining: cron !== undefined ? -1 : repeat, period, cron, fired: 0, message: Buffer.alloc(0), persistent: message.persistent, jobId: id };
+    const job: Job = { id, recordId: this.persistence.allocateId(), message, state, timer: undefined };
+    this.store.add(job.recordId, RecordType.Scheduled, this.encode(job), txId);
     this.jobs.set(job.recordId, job);
     this.arm(job);
-    return wrote;
+    return true;
   }
 
   recover(recordId: number, data: Buffer): void {
     const state = decodeScheduled(data);
-    const job: Job = { recordId, message: decodeMessage(state.message), state, timer: undefined };
+    const stored = decodeMessage(state.message);
+    const message = stored.persistent === state.persistent ? stored : copyMessage(stored, { persistent: state.persistent });
+    const job: Job = { id: state.jobId ?? message.id, recordId, message, state, timer: undefined };
     this.jobs.set(recordId, job);
     this.arm(job);
   }
@@ -167,7 +181,7 @@ export class MessageScheduler {
     const jobs: ScheduledJob[] = [];
     for (const job of this.jobs.values()) {
       const { due, remaining, period, cron } = job.state;
-      jobs.push({ id: job.message.id, message: job.message, due, remaining, period, cron });
+      jobs.push({ id: job.id, message: job.message, due, remaining, period, cron });
     }
     return jobs.sort((a, b) => a.due - b.due || (a.id < b.id ? -1 : 1));
   }
@@ -177,11 +191,11 @@ export class MessageScheduler {
     let cancelled = 0;
     for (const job of [...this.jobs.values()]) {
       const { due, remaining, period, cron } = job.state;
-      if (!pick({ id: job.message.id, message: job.message, due, remaining, period, cron })) continue;
+      if (!pick({ id: job.id, message: job.message, due, remaining, period, cron })) continue;
       if (job.timer !== undefined) this.timers.cancel(job.timer);
       job.timer = undefined;
       this.jobs.delete(job.recordId);
-      if (job.recordId > 0) this.store.delete(job.recordId);
+      this.store.delete(job.recordId);
       cancelled++;
     }
     return cancelled;
@@ -190,7 +204,7 @@ export class MessageScheduler {
   stop(): void {
     this.stopped = true;
     for (const job of this.jobs.values()) if (job.timer !== undefined) this.timers.cancel(job.timer);
-    // a persistent job not yet handled is still in the store, and comes due again after a restart
+    // a job not yet handled is still in the store, and comes due again after a restart
     this.due = [];
     this.dueHead = 0;
   }
@@ -235,15 +249,15 @@ export class MessageScheduler {
     for (const job of batch) {
       // cancelled after it came due, before its batch ran
       if (!this.jobs.has(job.recordId)) continue;
-      if (job.recordId > 0) txId ??= this.persistence.allocateId();
-      this.fireOne(job, job.recordId > 0 ? txId : undefined);
+      txId ??= this.persistence.allocateId();
+      this.fireOne(job, txId);
     }
     if (txId !== undefined) this.store.commit(txId);
     // after the commit record, so that an auto-acknowledged delete never precedes its add
     this.delivery.dispatch();
   }
 
-  private fireOne(job: Job, txId: number | undefined): void {
+  private fireOne(job: Job, txId: number): void {
     const { state } = job;
     state.fired++;
     if (state.cron !== undefined && repeatOf(job.message) > 0) this.startRun(job, txId);
@@ -260,11 +274,11 @@ export class MessageScheduler {
       if (state.cron === undefined) state.remaining--;
       const now = this.clock();
       state.due = state.cron !== undefined ? this.nextCron(state.cron, now) : Math.max(now, state.due + state.period);
-      if (txId !== undefined) this.store.update(job.recordId, RecordType.Scheduled, this.encode(job), txId);
+      this.store.update(job.recordId, RecordType.Scheduled, this.encode(job), txId);
       this.arm(job);
     } else {
       this.jobs.delete(job.recordId);
-      if (txId !== undefined) this.store.delete(job.recordId, txId);
+      this.store.delete(job.recordId, txId);
     }
   }
 
@@ -272,20 +286,19 @@ export class MessageScheduler {
    * A cron schedule with a repeat count does as ActiveMQ's: each time the expression fires, it
    * starts a run of its own, a job of `repeat` + 1 deliveries, the first after the delay (a period
    * when there is no delay) and the rest a period apart. The run is listed and cancelled on its
-   * own, under the id `<message id>:<firing>`, which its deliveries also take.
+   * own, under an id of its own, which its message also takes: each run's deliveries have ids of
+   * their own.
    */
-  private startRun(cron: Job, txId: number | undefined): void {
+  private startRun(cron: Job, txId: number): void {
     const p = cron.message.properties;
     const delay = numberOf(p.get(ScheduleProperty.delay), ScheduleProperty.delay);
-    const { period, fired } = cron.state;
-    const message = copyMessage(cron.message, { id: `${cron.message.id}:${fired}` });
+    const { period } = cron.state;
+    const id = this.newJobId();
+    const message = copyMessage(cron.message, { id });
     const due = this.clock() + (delay > 0 ? delay : period);
-    const state: ScheduledRecord = { due, remaining: repeatOf(cron.message), period, cron: undefined, fired: 0, message: Buffer.alloc(0) };
-    const run: Job = { recordId: -this.persistence.allocateId(), message, state, timer: undefined };
-    if (txId !== undefined) {
-      run.recordId = -run.recordId;
-      this.store.add(run.recordId, RecordType.Scheduled, this.encode(run), txId);
-    }
+    const state: ScheduledRecord = { due, remaining: repeatOf(cron.message), period, cron: undefined, fired: 0, message: Buffer.alloc(0), persistent: cron.state.persistent, jobId: id };
+    const run: Job = { id, recordId: this.persistence.allocateId(), message, state, timer: undefined };
+    this.store.add(run.recordId, RecordType.Scheduled, this.encode(run), txId);
     this.jobs.set(run.recordId, run);
     this.arm(run);
   }

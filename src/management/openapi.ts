@@ -308,7 +308,7 @@ export const openApiDocument = {
         summary: 'scheduled messages, soonest first',
         permission: 'monitor',
         parameters: paging,
-        ok: { 200: list(obj({ id: str, destination: str, nextDue: { type: 'string', format: 'date-time' }, repeatsLeft: int, period: int, cron: nullable(str), bodyBytes: int }), { offset: int, limit: int, total: int }) },
+        ok: { 200: list(obj({ id: str, messageId: str, destination: str, nextDue: { type: 'string', format: 'date-time' }, repeatsLeft: int, period: int, cron: nullable(str), bodyBytes: int }), { offset: int, limit: int, total: int }) },
       }),
     },
     '/api/v1/scheduled/{id}': { delete: operation({ summary: 'cancel a scheduled message', permission: 'manage', parameters: [pathParam('id', 'scheduled message id')], ok: { 204: undefined }, notFound: true }) },

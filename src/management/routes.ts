@@ -200,11 +200,11 @@ export function managementRoutes(ctx: RouteContext): Route[] {
     get('/api/v1/scheduled', 'monitor', (r) => ok(listScheduled(broker, queryInt(r.query, 'offset', 0), queryInt(r.query, 'limit', 50, MAX_LIMIT)))),
     del('/api/v1/scheduled/{id}', (r) => {
       const job = admin().scheduledJob(r.params['id']!);
-      if (job === undefined) throw new FerryError('FERRY_NOT_FOUND', `no scheduled message "${r.params['id']!}"`);
+      if (job === undefined) throw new FerryError('FERRY_NOT_FOUND', `no scheduled job "${r.params['id']!}"`);
       // cancelling drops a message bound for its destination, as a purge of it would
       may(r.principal, 'admin', job.message.destination);
-      if (admin().cancelScheduled({ id: job.id }) === 0) throw new FerryError('FERRY_NOT_FOUND', `no scheduled message "${r.params['id']!}"`);
-      logged(r, 'management.scheduled-cancelled', { messageId: r.params['id']!, count: 1 }, `scheduled message ${r.params['id']!} cancelled`);
+      if (admin().cancelScheduled({ id: job.id }) === 0) throw new FerryError('FERRY_NOT_FOUND', `no scheduled job "${r.params['id']!}"`);
+      logged(r, 'management.scheduled-cancelled', { jobId: job.id, messageId: job.message.id, count: 1 }, `scheduled job ${job.id} (message ${job.message.id}) cancelled`);
       return noContent;
     }),
 

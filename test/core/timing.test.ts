@@ -98,6 +98,46 @@ test('AMQ_SCHEDULED_PERIOD and REPEAT deliver the message again, each time under
   assert.equal(b.scheduledCount, 0);
 });
 
+test('AMQ_SCHEDULED_PERIOD and REPEAT without a delay wait one period before the first delivery, as ActiveMQ does', async (t) => {
+  const b = await startBroker(t, { manualClock: true });
+  const clock = b.clock!;
+  const client = await b.connect();
+  const s = client.subscribe(q);
+  await settle();
+  client.sendAll(q, ['tick'], { properties: { AMQ_SCHEDULED_PERIOD: 500, AMQ_SCHEDULED_REPEAT: 2 } });
+  const times: number[] = [];
+  for (let elapsed = 0; elapsed < 3000; elapsed += 100) {
+    const before = s.deliveries.length;
+    await clock.advance(100);
+    if (s.deliveries.length > before) times.push(elapsed + 100);
+  }
+  assert.deepEqual(times, [500, 1000, 1500]);
+});
+
+test('AMQ_SCHEDULED_CRON with a delay and no repeat: the first firing comes the delay after the expression\'s time, the later ones at its times, as ActiveMQ does', async (t) => {
+  const b = await startBroker(t, { manualClock: true });
+  const clock = b.clock!;
+  const client = await b.connect();
+  const s = client.subscribe(q);
+  await settle();
+  client.sendAll(q, ['delayed cron'], { properties: { AMQ_SCHEDULED_CRON: '*/15 * * * *', AMQ_SCHEDULED_DELAY: 20_000 } });
+  // with a period and no delay, the period takes the delay's place
+  client.sendAll(q, ['period cron'], { properties: { AMQ_SCHEDULED_CRON: '*/15 * * * *', AMQ_SCHEDULED_PERIOD: 40_000 } });
+  const quarter = 15 * 60_000;
+  const times: [string, number][] = [];
+  for (let elapsed = 0; elapsed < 2 * quarter + 60_000; elapsed += 10_000) {
+    const before = s.deliveries.length;
+    await clock.advance(10_000);
+    for (const d of s.deliveries.slice(before)) times.push([d.message.body.toString(), elapsed + 10_000]);
+  }
+  assert.deepEqual(times, [
+    ['delayed cron', quarter + 20_000],
+    ['period cron', quarter + 40_000],
+    ['delayed cron', 2 * quarter],
+    ['period cron', 2 * quarter],
+  ]);
+});
+
 test('AMQ_SCHEDULED_CRON delivers at each time the expression names', async (t) => {
   const b = await startBroker(t, { manualClock: true });
   const clock = b.clock!;
@@ -178,21 +218,43 @@ test('a scheduled message sent in a transaction is scheduled at commit, and drop
   assert.deepEqual((await drain(client, q)).map((d) => d.message.body.toString()), ['kept']);
 });
 
-test('a persistent scheduled message survives a restart and comes at its time', async (t) => {
-  const b = await startBroker(t, { manualClock: true });
+test('a scheduled message survives a restart, persistent or not, and comes at its time in its own delivery mode', async (t) => {
+  const b = await startBroker(t, { manualClock: true, storeKind: 'journal' });
   const clock = b.clock!;
   const client = await b.connect();
   await client.send(q, 'durable-later', { persistent: true, properties: { AMQ_SCHEDULED_DELAY: 3000 } });
-  client.sendAll(q, ['transient-later'], { persistent: false, properties: { AMQ_SCHEDULED_DELAY: 3000 } });
+  // stored as the persistent one is: its send waits for the store, as ActiveMQ's job scheduler keeps every job
+  const transient = client.send(q, 'transient-later', { persistent: false, properties: { AMQ_SCHEDULED_DELAY: 3000 } });
+  assert.ok(transient !== null, 'a non-persistent scheduled send is confirmed once stored');
+  await transient;
   await clock.advance(1000);
   const again = await b.restart();
-  assert.equal(again.scheduledCount, 1, 'only the persistent one is kept');
+  assert.equal(again.scheduledCount, 2, 'both are kept');
   const reader = await again.connect();
   const s = reader.subscribe(q);
   await clock.advance(1900);
   assert.deepEqual(s.bodies(), []);
   await clock.advance(100);
-  assert.deepEqual(s.bodies(), ['durable-later']);
+  assert.deepEqual(s.deliveries.map((d) => [d.message.body.toString(), d.message.persistent]), [['durable-later', true], ['transient-later', false]]);
+});
+
+test('a non-persistent scheduled message sent in a transaction or with a duplicate id is stored with its commit or send, and survives a restart', async (t) => {
+  const b = await startBroker(t, { manualClock: true, storeKind: 'journal' });
+  const clock = b.clock!;
+  const client = await b.connect();
+  client.begin('t');
+  client.sendAll(q, ['in-tx'], { txId: 't', persistent: false, properties: { AMQ_SCHEDULED_DELAY: 1000 } });
+  const committed = client.commit('t');
+  assert.ok(committed !== null, 'the commit waits for the store');
+  await committed;
+  const deduplicated = client.send(q, 'with-id', { persistent: false, properties: { AMQ_SCHEDULED_DELAY: 1000, _AMQ_DUPL_ID: 'once' } });
+  assert.ok(deduplicated !== null, 'the send waits for the store');
+  await deduplicated;
+  const again = await b.restart();
+  assert.equal(again.scheduledCount, 2);
+  await clock.advance(1000);
+  const reader = await again.connect();
+  assert.deepEqual((await drain(reader, q)).map((d) => [d.message.body.toString(), d.message.persistent]), [['in-tx', false], ['with-id', false]]);
 });
 
 test('a rolled back acknowledgement is redelivered after the policy\'s delay', async (t) => {

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { connectAmqp, rhea, type AmqpTestClient } from '../helpers/amqp.js';
+import { ApiClient } from '../helpers/management.js';
+import { connectStomp } from '../helpers/stomp.js';
 
 /** AMQP's delivery-delay annotations (Qpid JMS's `MessageProducer.setDeliveryDelay`) through the broker's scheduler. */
 
@@ -48,4 +50,39 @@ test('a delivery time ahead is the scheduled job\'s due time; one already past i
   await amqp.send(sender, { message_annotations: { 'x-opt-delivery-time': rhea.types.wrap_timestamp(Date.now() - 1000) }, body: 'past' });
   assert.equal((await inbox.next()).message.body, 'past');
   await inbox.expectNothing(100);
+});
+
+test('two messages sharing one message id are two jobs with ids of their own: DELETE and ActiveMQ.Scheduler.Management\'s REMOVE each cancel the one named', async () => {
+  const q = unique('same-id');
+  const api = new ApiClient(broker.server.ports['http']!);
+  const sender = await amqp.openSender(q);
+  const later = { 'x-opt-delivery-delay': rhea.types.wrap_long(3_600_000) };
+  for (const body of ['first', 'second', 'third']) await amqp.send(sender, { message_id: 'order-1', message_annotations: later, body });
+  const jobs = async (): Promise<{ id: string; messageId: string }[]> =>
+    (await api.get<{ items: { id: string; messageId: string; destination: string }[] }>('/api/v1/scheduled?limit=1000')).body.items.filter((job) => job.destination === `queue://${q}`);
+  const listed = await jobs();
+  assert.deepEqual(listed.map((job) => job.messageId), ['order-1', 'order-1', 'order-1']);
+  assert.equal(new Set(listed.map((job) => job.id)).size, 3, `three ids: ${JSON.stringify(listed)}`);
+  assert.ok(listed.every((job) => job.id !== 'order-1'));
+
+  assert.equal((await api.call('DELETE', `/api/v1/scheduled/${encodeURIComponent(listed[0]!.id)}`)).status, 204);
+  assert.deepEqual((await jobs()).map((job) => job.id), listed.slice(1).map((job) => job.id), 'one DELETE cancels one job');
+
+  const stomp = await connectStomp(broker.stompPort);
+  try {
+    await stomp.sendConfirmed('/topic/ActiveMQ.Scheduler.Management', '', { AMQ_SCHEDULER_ACTION: 'REMOVE', scheduledJobId: listed[1]!.id });
+  } finally {
+    await stomp.disconnect();
+  }
+  assert.deepEqual((await jobs()).map((job) => job.id), [listed[2]!.id], 'one REMOVE cancels one job');
+
+  // a delivery names its job, not its message
+  const { inbox } = await amqp.openReceiver(q);
+  await amqp.send(sender, { message_id: 'order-1', message_annotations: { 'x-opt-delivery-delay': rhea.types.wrap_long(1) }, body: 'soon' });
+  const delivered = (await inbox.next()).message;
+  assert.equal(delivered.body, 'soon');
+  assert.equal(delivered.message_id, 'order-1');
+  const jobId = delivered.application_properties?.['scheduledJobId'] as string;
+  assert.match(jobId, /^ID:/);
+  assert.ok(!listed.some((job) => job.id === jobId));
 });

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Broker, type CoreConnection, type Delivery, type DeliverySink } from '../../src/core/index.js';
+import { Writer } from '../../src/core/record-codec.js';
+import { RecordType, decodeScheduled } from '../../src/core/records.js';
 import { SCHEDULER_BATCH } from '../../src/core/scheduler.js';
 import { MemoryStore } from '../../src/store/index.js';
 
@@ -157,10 +159,55 @@ test('a burst larger than a batch comes due in batches of SCHEDULER_BATCH, one d
     await tick();
     assert.deepEqual(sink.bodies(), names(count));
     assert.deepEqual(sink.perRun, [SCHEDULER_BATCH, SCHEDULER_BATCH, 500], `persistent: ${persistent}`);
-    if (persistent) {
-      // the sends' own writes are outside transactions; the moves are one transaction per batch
-      assert.deepEqual(store.committed, [3 * SCHEDULER_BATCH, 3 * SCHEDULER_BATCH, 3 * 500]);
-    } else assert.deepEqual(store.committed, []);
+    // the sends' own writes are outside transactions; the moves are one transaction per batch
+    if (persistent) assert.deepEqual(store.committed, [3 * SCHEDULER_BATCH, 3 * SCHEDULER_BATCH, 3 * 500]);
+    // a non-persistent job is stored too (its record goes), its delivery is not
+    else assert.deepEqual(store.committed, [SCHEDULER_BATCH, SCHEDULER_BATCH, 500]);
     await broker.stop();
   }
+});
+
+test('a job stored by an older build, without an id or delivery mode of its own, keeps its message\'s id as its id and its message persistent', async () => {
+  const now = 1_000_000;
+  const scheduledRecords = new Map<number, Buffer>();
+  class WatchingStore extends MemoryStore {
+    override add(id: number, type: number, data: Buffer, txId?: number): void {
+      if (type === RecordType.Scheduled) scheduledRecords.set(id, data);
+      super.add(id, type, data, txId);
+    }
+  }
+  const store = new WatchingStore();
+  const first = new Broker({ store, clock: () => now });
+  await first.start();
+  scheduleBurst(await first.connect({ protocol: 'test', transport: { remoteAddress: 'here' } }), 2, 60_000, true);
+  const made = first.admin.scheduledList();
+  assert.equal(new Set(made.map((job) => job.id)).size, 2);
+  assert.ok(made.every((job) => job.id !== job.message.id), 'a new job has an id of its own');
+  await first.stop();
+
+  // the layout before the delivery mode and the job id followed the message
+  const [oldId, data] = [...scheduledRecords][0]!;
+  const state = decodeScheduled(data);
+  const old = new Writer();
+  old.f64(state.due);
+  old.f64(state.remaining);
+  old.f64(state.period);
+  old.optStr(state.cron);
+  old.f64(state.fired);
+  old.bytes(state.message);
+  await store.open();
+  store.update(oldId, RecordType.Scheduled, old.finish());
+  await store.close();
+
+  const again = new Broker({ store, clock: () => now });
+  await again.start();
+  const jobs = again.admin.scheduledList();
+  const older = jobs.find((job) => job.message.body.toString() === 'm0')!;
+  assert.equal(older.id, older.message.id, 'its id is its message\'s, as it was');
+  assert.equal(older.message.persistent, true);
+  const newer = jobs.find((job) => job.message.body.toString() === 'm1')!;
+  assert.equal(newer.id, made.find((job) => job.message.body.toString() === 'm1')!.id, 'a job keeps its id across a restart');
+  assert.equal(again.admin.cancelScheduled({ id: older.id }), 1);
+  assert.deepEqual(again.admin.scheduledList().map((job) => job.id), [newer.id]);
+  await again.stop();
 });

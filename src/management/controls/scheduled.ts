@@ -5,6 +5,7 @@ export function listScheduled(broker: Broker, offset: number, limit: number): { 
   const jobs = broker.admin.scheduledList();
   const items = jobs.slice(offset, offset + limit).map((job) => ({
     id: job.id,
+    messageId: job.message.id,
     destination: destinationUri(job.message.destination),
     nextDue: new Date(job.due).toISOString(),
     repeatsLeft: job.remaining,
