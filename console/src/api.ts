@@ -26,7 +26,12 @@ export interface BrokerInfo {
 export interface Destination {
   readonly kind: Kind;
   readonly name: string;
+  /** Waiting messages, those still to be loaded from the store included once the store has counted them. */
   readonly depth: number;
+  /** Still putting its messages back from the store after a start (nothing is delivered meanwhile). */
+  readonly loading: boolean;
+  /** Of `depth`, the messages still to be loaded; null while the store has not counted them. */
+  readonly toLoad: number | null;
   readonly inFlight: number;
   readonly enqueued: number;
   readonly dequeued: number;

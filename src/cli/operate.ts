@@ -12,6 +12,9 @@ export interface DestinationItem {
   kind: 'queue' | 'topic';
   name: string;
   depth: number;
+  /** Still putting its messages back from the store after a start; `toLoad` of `depth` are still to come, null while not counted. */
+  loading: boolean;
+  toLoad: number | null;
   inFlight: number;
   enqueued: number;
   dequeued: number;
@@ -119,7 +122,9 @@ function count(text: string | undefined, option: string, fallback: number): numb
 export const dstatHelp = `Usage: ferry dstat [options]
 
 The destinations table, as ActiveMQ's dstat prints it: name, depth, in flight, enqueued, dequeued,
-consumers and producers of every queue and topic.
+consumers and producers of every queue and topic. A queue still loading its messages from the store
+after a start shows its depth as "N (loading)", or "N+ (loading)" while the store has not counted
+them yet (N is what it holds so far).
 
 Options:
   --kind queue|topic       only queues, or only topics
@@ -128,6 +133,12 @@ Options:
                            a leading - sorts descending (--sort -depth)
   --watch [SECONDS]        redraw every SECONDS (default 2, at most 2147483) until interrupted
 `;
+
+/** A destination's depth, and whether more are still on their way back from the store. */
+function depthCell(d: DestinationItem): number | string {
+  if (!d.loading) return d.depth;
+  return d.toLoad === null ? `${d.depth}+ (loading)` : `${d.depth} (loading)`;
+}
 
 const dstatSorts: Record<string, string> = { 'in-flight': 'inFlight', inflight: 'inFlight', 'dead-lettered': 'deadLettered' };
 
@@ -179,7 +190,7 @@ export function dstat(argv: readonly string[]): Promise<number> {
       if (values.json === true) return JSON.stringify({ total, items }, null, seconds === undefined ? 2 : undefined);
       return table([
         ['kind', 'name', 'depth', 'in flight', 'enqueued', 'dequeued', 'consumers', 'producers'],
-        ...items.map((d) => [d.kind, d.name, d.depth, d.inFlight, d.enqueued, d.dequeued, d.consumers, d.producers]),
+        ...items.map((d) => [d.kind, d.name, depthCell(d), d.inFlight, d.enqueued, d.dequeued, d.consumers, d.producers]),
       ]);
     };
     if (seconds === undefined) {

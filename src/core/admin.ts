@@ -19,6 +19,7 @@ import { compileSelector } from './selector/index.js';
 import type { TopicSubscriptions } from './subscriptions.js';
 import { WildcardQueueConsumer } from './wildcard-queue-consumer.js';
 import type { RetiredCounts } from './retired-counts.js';
+import type { DroppedCount } from './queue-types.js';
 
 /** What the operator's controls reach of the broker; the broker builds it (see `Broker.admin`). */
 export interface AdminHost {
@@ -37,7 +38,7 @@ export interface AdminHost {
   /** True for a queue the broker's policies dead-letter into. */
   isDeadLetterQueue(name: string): boolean;
   /** Takes a queue away as a client's delete does: its bindings, expiry, owner, messages and record; its consumers hear `reason`. */
-  removeQueue(queue: MessageQueue, reason: string): void;
+  removeQueue(queue: MessageQueue, reason: string): DroppedCount;
   /** Throws FERRY_NOT_AUTHORIZED unless `principal` has the right for `operation` on `destination` (always, with security off). */
   authorize(principal: Principal, operation: Operation, destination: Destination): void;
 }
@@ -51,8 +52,12 @@ export interface DestinationKey {
 export interface DestinationFigures {
   readonly kind: 'queue' | 'topic';
   readonly name: string;
-  /** Messages waiting (a topic: in its subscriptions). */
+  /** Messages waiting (a topic: in its subscriptions), those still to be loaded from the store included once they are counted. */
   readonly depth: number;
+  /** Still putting messages back from the store after a start (nothing is delivered from it meanwhile). */
+  readonly loading: boolean;
+  /** Of `depth`, the messages still to be loaded from the store; null while the store has not counted them yet. */
+  readonly toLoad: number | null;
   readonly inFlight: number;
   readonly enqueued: number;
   readonly dequeued: number;
@@ -249,14 +254,18 @@ export class BrokerAdmin {
   /**
    * Deletes a queue with its messages, its exchange bindings and its record, as a client's delete
    * does (its consumers are told, as their protocols can), or forgets a topic (its subscriptions
-   * stay: they are bound to patterns, not to the name).
+   * stay: they are bound to patterns, not to the name). Returns how many messages a queue held,
+   * waiting (those still to be loaded from the store included, as `purge` counts them) and in flight.
    */
-  deleteDestination(kind: 'queue' | 'topic', name: string): void {
+  deleteDestination(kind: 'queue' | 'topic', name: string): DroppedCount {
     if (kind === 'topic') {
       if (!this.host.destinations.deleteTopic(name)) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `no topic "${name}"`);
-      return;
+      return 0;
     }
-    this.host.removeQueue(this.queue(name), `queue "${name}" was deleted by an operator`);
+    const queue = this.queue(name);
+    const inFlight = queue.inFlight;
+    const waiting = this.host.removeQueue(queue, `queue "${name}" was deleted by an operator`);
+    return typeof waiting === 'number' ? inFlight + waiting : waiting.then((n) => inFlight + n);
   }
 
   /** Forgets a topic unless a subscription on it has a consumer (FERRY_PRECONDITION_FAILED); none by that name is no error. */
@@ -267,8 +276,9 @@ export class BrokerAdmin {
     this.host.destinations.deleteTopic(name);
   }
 
-  purge(name: string): number {
-    return this.queue(name).purge();
+  /** Resolves to how many messages the purge dropped, once known: a queue still loading counts those it had still to load, which are deleted. */
+  purge(name: string): Promise<number> {
+    return Promise.resolve(this.queue(name).purge());
   }
 
   /** Stops (true) or restarts dispatch from a queue; sends are taken either way. */
@@ -623,10 +633,13 @@ export class BrokerAdmin {
 
   private queueFigures(queue: MessageQueue, producers: Map<string, number>): DestinationFigures {
     const s = queue.stats();
+    const loading = queue.loadingState;
     return {
       kind: 'queue',
       name: queue.name,
       depth: s.pending,
+      loading: loading !== undefined,
+      toLoad: loading === undefined ? 0 : (loading.toLoad ?? null),
       inFlight: s.inFlight,
       enqueued: s.enqueued,
       dequeued: s.dequeued,
@@ -647,9 +660,16 @@ export class BrokerAdmin {
     let expired = 0;
     let deadLettered = 0;
     let consumers = 0;
+    let loading = false;
+    let toLoad: number | null = 0;
     this.host.subscriptions.index.match(name, (subscription) => {
       const s = subscription.queue.stats();
       depth += s.pending;
+      const load = subscription.queue.loadingState;
+      if (load !== undefined) {
+        loading = true;
+        toLoad = toLoad === null || load.toLoad === undefined ? null : toLoad + load.toLoad;
+      }
       inFlight += s.inFlight;
       dequeued += s.dequeued;
       expired += s.expired;
@@ -660,6 +680,8 @@ export class BrokerAdmin {
       kind: 'topic',
       name,
       depth,
+      loading,
+      toLoad,
       inFlight,
       enqueued: this.host.destinations.topicSentCount(name),
       dequeued,

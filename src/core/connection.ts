@@ -17,6 +17,7 @@ import type { ProducerFlow } from './producer-flow.js';
 import { QueueGets } from './queue-gets.js';
 import { SessionConsumer } from './session-consumer.js';
 import { WildcardQueueConsumer } from './wildcard-queue-consumer.js';
+import type { DroppedCount } from './queue-types.js';
 
 export interface SendOptions {
   /** Also keep the message as its topic's retained message (an empty body clears it). */
@@ -91,8 +92,8 @@ export interface DeclarationHost {
   declareExchange(connection: CoreConnection, spec: ExchangeSpec, passive: boolean): void;
   deleteExchange(connection: CoreConnection, name: string, ifUnused: boolean): void;
   declareQueue(connection: CoreConnection, spec: QueueSpec, passive: boolean): QueueDeclared;
-  deleteQueue(connection: CoreConnection, name: string, options: DeleteQueueOptions): number;
-  purgeQueue(connection: CoreConnection, name: string): number;
+  deleteQueue(connection: CoreConnection, name: string, options: DeleteQueueOptions): DroppedCount;
+  purgeQueue(connection: CoreConnection, name: string): DroppedCount;
   bind(connection: CoreConnection, binding: BindingSpec): void;
   unbind(connection: CoreConnection, binding: BindingSpec): void;
   /** Authorizes and routes a message built with its exchange and routing key; in a transaction, holds it. */
@@ -459,14 +460,14 @@ export class CoreConnection implements XaMember {
     return this.host.declarations.declareQueue(this, spec, passive);
   }
 
-  /** Deletes a queue, its bindings and its messages (returns how many); its consumers hear of it (`DeliverySink.cancelled`). */
-  deleteQueue(name: string, options: DeleteQueueOptions): number {
+  /** Deletes a queue, its bindings and its messages (returns how many were waiting); its consumers hear of it (`DeliverySink.cancelled`). */
+  deleteQueue(name: string, options: DeleteQueueOptions): DroppedCount {
     this.assertOpen();
     return this.host.declarations.deleteQueue(this, name, options);
   }
 
   /** Drops the messages waiting in a queue (not those in flight); returns how many. */
-  purgeQueue(name: string): number {
+  purgeQueue(name: string): DroppedCount {
     this.assertOpen();
     return this.host.declarations.purgeQueue(this, name);
   }

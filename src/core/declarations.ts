@@ -16,6 +16,7 @@ import type { QueueEntry, StoredMessage } from './queue-entry.js';
 import { RecordType, encodeBinding, encodeExchange, encodeQueue } from './records.js';
 import type { TimerQueue } from './timers.js';
 import type { HeldPublish, Transaction } from './transaction.js';
+import type { DroppedCount } from './queue-types.js';
 
 /** What the exchanges and declared queues need of the broker around them. */
 export interface DeclarationsEnv {
@@ -181,19 +182,17 @@ export class Declarations implements DeclarationHost {
     this.touch(queue);
   }
 
-  deleteQueue(connection: CoreConnection, name: string, options: DeleteQueueOptions): number {
+  deleteQueue(connection: CoreConnection, name: string, options: DeleteQueueOptions): DroppedCount {
     const queue = this.env.queues.get(name);
     if (queue === undefined) return 0;
     this.checkOwner(queue, connection);
     if (options.ifUnused && queue.consumerCount > 0) throw new FerryError('FERRY_PRECONDITION_FAILED', `queue "${name}" has consumers`);
     if (options.ifEmpty && queue.pendingCount > 0) throw new FerryError('FERRY_PRECONDITION_FAILED', `queue "${name}" is not empty`);
     this.env.authorize(connection.principal, 'admin', { kind: 'queue', name });
-    const count = queue.pendingCount;
-    this.removeQueue(queue, `queue "${name}" was deleted`);
-    return count;
+    return this.removeQueue(queue, `queue "${name}" was deleted`);
   }
 
-  purgeQueue(connection: CoreConnection, name: string): number {
+  purgeQueue(connection: CoreConnection, name: string): DroppedCount {
     const queue = this.env.queues.get(name);
     if (queue === undefined) throw notFound('queue', name);
     this.checkOwner(queue, connection);
@@ -201,9 +200,9 @@ export class Declarations implements DeclarationHost {
     return queue.purge();
   }
 
-  /** Takes a queue away: its bindings, its messages, its consumers (told through their sinks), its record. */
-  removeQueue(queue: MessageQueue, reason: string): void {
-    if (queue.isDestroyed) return;
+  /** Takes a queue away: its bindings, its messages, its consumers (told through their sinks), its record; returns how many messages were waiting. */
+  removeQueue(queue: MessageQueue, reason: string): DroppedCount {
+    if (queue.isDestroyed) return 0;
     for (const binding of [...(this.toQueue.get(queue) ?? [])]) {
       const source = this.exchanges.get(binding.spec.source);
       if (source !== undefined) this.dropBinding(source, binding, true);
@@ -215,7 +214,7 @@ export class Declarations implements DeclarationHost {
     // the queue's records before its messages' references: a crash between leaves references that
     // recovery deletes as dangling, not a queue that comes back with part of its messages
     this.env.forgetQueue(queue);
-    queue.destroy(reason);
+    return queue.destroy(reason);
   }
 
   /** A consumer (of any protocol) may not take from another connection's exclusive queue. */

@@ -42,7 +42,7 @@ export { matchesPattern, validateDestinationName, hasWildcard, isSystemTopic, is
 export { addTypedBodyReader, mapBodyEntries, streamBodyItems, type TypedBodyReader, type TypedValue } from './typed-body.js';
 export { headerOfProperty, type HeaderProperty } from './header-properties.js';
 export { bodyLengthOf, clampPriority, isExpired, isNumberWireType, isPropertyWireType, isStructuredProperty, type BodyKind, type Destination, type Message, type MessageInit, type NativeEncoding, type PublishInit, type PropertyChanges, type PropertyValue, type PropertyWireType } from './message.js';
-export type { QueueStats } from './queue-types.js';
+export type { DroppedCount, QueueStats } from './queue-types.js';
 export { DUPLICATE_ID_PROPERTY } from './duplicates.js';
 export { ScheduleProperty } from './scheduler.js';
 export { RETAIN_PROPERTY, isRetainValue } from './retained.js';

@@ -12,7 +12,7 @@ import type { ProducerFlow } from './producer-flow.js';
 import type { MessageMemory } from './message-memory.js';
 import type { MessageOutcomes } from './message-outcomes.js';
 import { QueueMemory } from './queue-memory.js';
-import type { QueueConsumer, QueueStats } from './queue-types.js';
+import type { DroppedCount, QueueConsumer, QueueStats } from './queue-types.js';
 import { QueueLoading, stillLoading } from './queue-loading.js';
 import type { TimerQueue } from './timers.js';
 import { QueueReads, READ_AHEAD_ENTRIES } from './queue-reads.js';
@@ -231,11 +231,11 @@ export class MessageQueue implements EntryQueue {
   }
 
   /**
-   * Recovery will put back `count` stored messages (0: not known yet) numbered up to `lastSeq`, after
+   * Recovery will put back `count` stored messages (undefined: not known yet) numbered up to `lastSeq`, after
    * the broker started serving. Until `finishLoading`, sends are stored and numbered after them but
    * placed only then, and nothing is dispatched: the queue is delivered in order once it is whole.
    */
-  startLoading(count: number, lastSeq: number): void {
+  startLoading(count: number | undefined, lastSeq: number): void {
     if (lastSeq >= this.nextSeq) this.nextSeq = lastSeq + 1;
     this.loading = new QueueLoading(count);
   }
@@ -496,8 +496,12 @@ export class MessageQueue implements EntryQueue {
     return taken;
   }
 
-  /** Drops every waiting message (not those in flight); returns how many. */
-  purge(): number {
+  /**
+   * Drops every waiting message (not those in flight); returns how many. While recovery has not yet
+   * counted the stored messages it has still to put back (a store read from its catalog), they are
+   * dropped too, and the count is a promise kept once they are counted.
+   */
+  purge(): DroppedCount {
     const removed = this.pending.removeWhere(() => true);
     for (const entry of removed) this.acknowledge(entry);
     this.lastValues.clear();
@@ -505,9 +509,10 @@ export class MessageQueue implements EntryQueue {
     const loading = this.loading;
     if (loading === undefined) return removed.length;
     // what recovery has still to put back is deleted by it instead; what arrived meanwhile goes now
-    const count = removed.length + loading.count;
-    for (const entry of loading.discard()) this.acknowledge(entry);
-    return count;
+    const { arrivals, toLoad } = loading.discard();
+    for (const entry of arrivals) this.acknowledge(entry);
+    const now = removed.length + arrivals.length;
+    return typeof toLoad === 'number' ? now + toLoad : toLoad.then((later) => now + later);
   }
 
   /** Walking or picking from the waiting messages needs all of them: refused while some are still on their way back from the store. */
@@ -515,10 +520,13 @@ export class MessageQueue implements EntryQueue {
     if (this.loading !== undefined) throw stillLoading(this.name);
   }
 
-  /** Drops everything, in flight too: the queue is being deleted; with a reason, its consumers hear it. */
-  destroy(reason?: string): void {
+  /**
+   * Drops everything, in flight too: the queue is being deleted; with a reason, its consumers hear
+   * it. Returns how many messages were waiting, as `purge` does.
+   */
+  destroy(reason?: string): DroppedCount {
     const first = !this.destroyed;
-    this.purge();
+    const purged = this.purge();
     this.destroyed = true;
     // not left to their timers: a queue that is gone must not keep their records in the store meanwhile
     for (const entry of this.delays.cancelAll()) this.acknowledge(entry);
@@ -528,6 +536,7 @@ export class MessageQueue implements EntryQueue {
       else consumer.cancel(reason);
     }
     if (first) this.env.queueGone?.(this);
+    return purged;
   }
 
   /** Takes expired messages out of the waiting ones; called by the broker's periodic sweep. */

@@ -9,17 +9,28 @@ import type { QueueEntry } from './queue-entry.js';
 export class QueueLoading {
   private arrivals: QueueEntry[] = [];
   private discarded = false;
+  private remaining: number;
+  /** False until recovery knows how many stored messages it will put back (a store opened from its catalog says so once it has read the rest). */
+  private counted: boolean;
+  /** Answers a purge that came before recovery had counted what it will put back, with that count. */
+  private answerDiscard: ((count: number) => void) | undefined;
   private wholePromise: Promise<void> | undefined;
   private wholeNow: (() => void) | undefined;
 
-  constructor(
-    /** Stored messages recovery has still to put back. */
-    private remaining: number,
-  ) {}
+  /** `remaining`: the stored messages recovery has still to put back, undefined while it does not know. */
+  constructor(remaining: number | undefined) {
+    this.remaining = remaining ?? 0;
+    this.counted = remaining !== undefined;
+  }
 
-  /** Waiting messages the queue does not hold yet: those to come and those that arrived meanwhile. */
+  /** Waiting messages the queue does not hold yet and knows of: those to come, once counted, and those that arrived meanwhile. */
   get count(): number {
     return this.remaining + this.arrivals.length;
+  }
+
+  /** Stored messages recovery has still to put back; undefined while it has not counted them yet (none once purged). */
+  get toLoad(): number | undefined {
+    return this.counted || this.discarded ? this.remaining : undefined;
   }
 
   /** Purged or deleted meanwhile: recovery deletes what is still to come instead of putting it back. */
@@ -34,7 +45,12 @@ export class QueueLoading {
 
   /** Recovery now knows how many stored messages it will put back (it started without knowing). */
   expect(count: number): void {
-    if (!this.discarded) this.remaining = count;
+    this.counted = true;
+    const answer = this.answerDiscard;
+    this.answerDiscard = undefined;
+    // a purge that came first deletes them: it is told how many, and none is to come any more
+    if (answer !== undefined) answer(count);
+    else if (!this.discarded) this.remaining = count;
   }
 
   /** Recovery put one stored message back. */
@@ -42,13 +58,20 @@ export class QueueLoading {
     if (this.remaining > 0) this.remaining--;
   }
 
-  /** What is still to come is to be deleted; returns the arrivals, which the caller drops now. */
-  discard(): QueueEntry[] {
+  /**
+   * What is still to come is to be deleted: returns the arrivals, which the caller drops now, and
+   * how many stored messages recovery will delete instead of putting back; while it has not counted
+   * them, a promise of that count, kept once it has.
+   */
+  discard(): { arrivals: QueueEntry[]; toLoad: number | Promise<number> } {
     const arrivals = this.arrivals;
     this.arrivals = [];
+    let toLoad: number | Promise<number> = this.remaining;
+    // a second purge before the count finds nothing more to come: the first one has it
+    if (!this.counted && !this.discarded) toLoad = new Promise<number>((resolve) => (this.answerDiscard = resolve));
     this.remaining = 0;
     this.discarded = true;
-    return arrivals;
+    return { arrivals, toLoad };
   }
 
   /** Resolves once the queue is whole (see `whole`). */
@@ -58,6 +81,9 @@ export class QueueLoading {
 
   /** Every stored message is back: returns the arrivals to place, and lets waiting gets go. */
   whole(): QueueEntry[] {
+    // a queue recovery found nothing stored for is whole without a count: a purge waiting for one dropped none
+    this.answerDiscard?.(0);
+    this.answerDiscard = undefined;
     this.wholeNow?.();
     return this.arrivals;
   }

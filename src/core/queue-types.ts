@@ -1,6 +1,12 @@
 import type { QueueEntry } from './queue-entry.js';
 import type { Selector } from './selector/index.js';
 
+/**
+ * How many waiting messages a purge or a delete dropped: known at once, or, for a queue still
+ * loading from a store that has not yet counted what it holds for it, once it has.
+ */
+export type DroppedCount = number | Promise<number>;
+
 export interface QueueStats {
   readonly name: string;
   readonly pending: number;

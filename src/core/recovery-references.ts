@@ -160,6 +160,8 @@ export class RecoveredMessages<T> {
   private offsets = new Int32Array(1024);
   private lengths = new Int32Array(1024);
   private types = new Uint8Array(1024);
+  /** 1 for a record a reference of a purged or deleted queue referred to. */
+  private discards = new Uint8Array(1024);
 
   get size(): number {
     return this.byId.size;
@@ -174,6 +176,7 @@ export class RecoveredMessages<T> {
       this.offsets = grown(this.offsets, size);
       this.lengths = grown(this.lengths, size);
       this.types = grown(this.types, size);
+      this.discards = grown(this.discards, size);
     }
     // records come back packed into a few large buffers: each is noted once
     if (this.slabs[this.slabs.length - 1] !== data.buffer) this.slabs.push(data.buffer);
@@ -196,9 +199,20 @@ export class RecoveredMessages<T> {
     return item;
   }
 
-  /** Each record's id and what was made of it, if it was ever taken. */
-  forEach(visit: (id: number, item: T | undefined) => void): void {
+  /** Whether message record `id` was read. */
+  has(id: number): boolean {
+    return this.byId.indexOf(id) >= 0;
+  }
+
+  /** A reference to record `id` was deleted with its purged or deleted queue: unless another refers to it, it goes for that reason, not as an orphan. */
+  discarded(id: number): void {
+    const i = this.byId.indexOf(id);
+    if (i >= 0) this.discards[i] = 1;
+  }
+
+  /** Each record's id, what was made of it, if it was ever taken, and whether a discarded reference referred to it. */
+  forEach(visit: (id: number, item: T | undefined, discarded: boolean) => void): void {
     const items = this.byId.values();
-    for (let i = 0; i < items.length; i++) visit(this.byId.idAt(i), items[i]);
+    for (let i = 0; i < items.length; i++) visit(this.byId.idAt(i), items[i], this.discards[i] === 1);
   }
 }

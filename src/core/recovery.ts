@@ -175,7 +175,7 @@ export async function recoverState(
     if (queue === undefined) store.delete(mark.id);
     else queue.recoverDeliveryMark(mark.id, mark.seq);
   }
-  const counts = { queues: queuesById.size, messages: 0, references: 0, scheduled, dangling: 0, orphans: 0 };
+  const counts = { queues: queuesById.size, messages: 0, references: 0, scheduled, dangling: 0, orphans: 0, discarded: 0 };
   const ceiling = target.sequenceCeiling();
   if (options.later !== undefined && (prepared.length > 0 || ceiling === undefined)) {
     // A prepared transaction holds messages of several queues; and without a ceiling (a store
@@ -216,7 +216,7 @@ export async function recoverState(
     const queueId = references.queueId(order[k]!);
     let end = k + 1;
     while (end < order.length && references.queueId(order[end]!) === queueId) end++;
-    queuesById.get(queueId)?.startLoading(end - k, references.seq(order[end - 1]!));
+    queuesById.get(queueId)?.startLoading(countPuttable(references, messages, order, k, end), references.seq(order[end - 1]!));
     k = end;
   }
   logger.info(
@@ -237,7 +237,7 @@ export async function recoverState(
    * its messages and they are back.
    */
   async function loadLater(later: Promise<Iterable<StoreRecord>>, from: number): Promise<void> {
-    for (const queue of queuesById.values()) queue.startLoading(0, from - 1);
+    for (const queue of queuesById.values()) queue.startLoading(undefined, from - 1);
     logger.info({ event: 'broker.loading', queues: queuesById.size, references: null, scheduled: null }, 'serving while the store reads waiting messages back; each queue delivers once it is whole');
     // the broker finishes starting before the store's records are taken
     await yieldTurn();
@@ -254,9 +254,12 @@ export async function recoverState(
     const order = references.order();
     counts.references = references.length;
     const expected = new Map<number, number>();
-    for (let k = 0; k < order.length; k++) {
+    for (let k = 0; k < order.length; ) {
       const queueId = references.queueId(order[k]!);
-      expected.set(queueId, (expected.get(queueId) ?? 0) + 1);
+      let end = k + 1;
+      while (end < order.length && references.queueId(order[end]!) === queueId) end++;
+      expected.set(queueId, countPuttable(references, messages, order, k, end));
+      k = end;
     }
     for (const [queueId, queue] of queuesById) {
       const count = expected.get(queueId);
@@ -275,6 +278,19 @@ interface RecoveryCounts {
   scheduled: number;
   dangling: number;
   orphans: number;
+  /** References deleted because their queue was purged or deleted while it loaded. */
+  discarded: number;
+}
+
+/**
+ * How many of the references `order[from..to)` (one queue's) have their message: what the queue
+ * gets back, and what a purge while it loads deletes. A search by halves each, against a load that
+ * decodes every message.
+ */
+function countPuttable(references: RecoveredReferences, messages: RecoveredMessages<HeldMessage>, order: Uint32Array, from: number, to: number): number {
+  let count = 0;
+  for (let k = from; k < to; k++) if (messages.has(references.messageRecordId(order[k]!))) count++;
+  return count;
 }
 
 /** Puts every recovered reference's message back in its queue, queue by queue in sequence order; then deletes what nothing refers to. */
@@ -306,9 +322,11 @@ async function loadMessages(
       filling?.finishLoading();
       filling = queue;
     }
-    if (queue?.loadingState?.discarding === true) {
-      // purged or deleted while it loaded
+    if (queue?.loadingState?.discarding === true && messages.has(references.messageRecordId(i))) {
+      // purged or deleted while it loaded: the purge counted it
       store.delete(id);
+      messages.discarded(references.messageRecordId(i));
+      counts.discarded++;
       continue;
     }
     const held = queue === undefined ? undefined : messages.take(references.messageRecordId(i), decode);
@@ -320,19 +338,20 @@ async function loadMessages(
     queue.recover(held.message, held, references.seq(i), references.deliveryCount(i), id, references.queueExpiry(i));
   }
   filling?.finishLoading();
-  messages.forEach((id, held) => {
+  messages.forEach((id, held, discarded) => {
     if (held !== undefined && held.references > 0) {
       counts.messages++;
       return;
     }
     store.delete(id);
     if (held !== undefined) bodies.released(held.message);
-    counts.orphans++;
+    if (!discarded) counts.orphans++;
   });
 }
 
 function logRecovered(logger: Logger, counts: RecoveryCounts): void {
-  const { queues, messages, references, scheduled, dangling, orphans } = counts;
-  logger.info({ event: 'broker.recovered', queues, messages, references: references - dangling, scheduled }, 'recovered from the store');
+  const { queues, messages, references, scheduled, dangling, orphans, discarded } = counts;
+  logger.info({ event: 'broker.recovered', queues, messages, references: references - dangling - discarded, scheduled }, 'recovered from the store');
+  if (discarded > 0) logger.info({ event: 'broker.load-discarded', references: discarded }, 'deleted the stored messages of queues purged or deleted while they loaded');
   if (dangling + orphans > 0) logger.warn({ event: 'store.orphans', dangling, orphans }, 'deleted records that nothing refers to');
 }

@@ -236,7 +236,7 @@ export class BrokerMetrics {
     this.lastKept = new Set(kept.map(keyOf));
     // a kind with nothing past the cap now keeps the _other series it had: a counter does not vanish and come back lower
     for (const [kind, total] of this.otherTotals) {
-      const o = others.get(kind) ?? { kind, name: OTHER, depth: 0, inFlight: 0, consumers: 0, producers: 0, paused: false, temporary: false, deadLetter: false, enqueued: 0, dequeued: 0, expired: 0, deadLettered: 0 };
+      const o = others.get(kind) ?? { kind, name: OTHER, depth: 0, loading: false, toLoad: 0, inFlight: 0, consumers: 0, producers: 0, paused: false, temporary: false, deadLetter: false, enqueued: 0, dequeued: 0, expired: 0, deadLettered: 0 };
       others.set(kind, { ...o, ...total });
     }
     return [...kept, ...others.values()];

@@ -57,6 +57,8 @@ const destination = obj({
   kind: { enum: ['queue', 'topic'] },
   name: str,
   depth: int,
+  loading: bool,
+  toLoad: nullable(int),
   inFlight: int,
   enqueued: int,
   dequeued: int,

@@ -85,10 +85,11 @@ export function managementRoutes(ctx: RouteContext): Route[] {
     const found = admin().browse(name, page.selector, page.offset, page.limit, { after: page.after, maxBodyBytes: page.whole ? WHOLE_PAGE_BODY_BYTES : undefined });
     return page.whole ? { ...found, items: await admin().withBodies(found.items) } : found;
   };
-  const purge = (r: ApiRequest): number => {
+  const purge = async (r: ApiRequest): Promise<number> => {
     const name = r.params['name']!;
     may(r.principal, 'admin', queue(name));
-    const n = admin().purge(name);
+    // a queue still loading answers once the store has counted what it held for it, all of which goes
+    const n = await admin().purge(name);
     logged(r, 'management.purged', { destination: `queue://${name}`, count: n }, `queue://${name} purge of ${count(n)}`);
     return n;
   };
@@ -120,20 +121,18 @@ export function managementRoutes(ctx: RouteContext): Route[] {
       return ok(admin().destination(body.kind, body.name), 201);
     }),
     get('/api/v1/destinations/{kind}/{name}', 'monitor', (r) => ok(admin().destination(destinationKind(r.params['kind']), r.params['name']!))),
-    del('/api/v1/destinations/{kind}/{name}', (r) => {
+    del('/api/v1/destinations/{kind}/{name}', async (r) => {
       const kind = destinationKind(r.params['kind']);
       const name = r.params['name']!;
       may(r.principal, 'admin', { kind, name });
-      const held = admin().destination(kind, name);
-      admin().deleteDestination(kind, name);
+      const n = await admin().deleteDestination(kind, name);
       const destination = destinationUri({ kind, name });
       if (kind === 'queue') {
-        const n = held.depth + held.inFlight;
         logged(r, 'management.destination-deleted', { destination, count: n }, `${destination} deleted with ${count(n)}`);
       } else logged(r, 'management.destination-deleted', { destination }, `${destination} deleted`);
       return noContent;
     }),
-    post('/api/v1/destinations/queue/{name}/purge', (r) => ok({ purged: purge(r) })),
+    post('/api/v1/destinations/queue/{name}/purge', async (r) => ok({ purged: await purge(r) })),
     post('/api/v1/destinations/queue/{name}/pause', (r) => paused(r, true)),
     post('/api/v1/destinations/queue/{name}/resume', (r) => paused(r, false)),
     post('/api/v1/destinations/{kind}/{name}/messages', async (r) => {
@@ -223,7 +222,7 @@ export function managementRoutes(ctx: RouteContext): Route[] {
       const { items } = await browsed(r, { offset: 0, limit, whole: true });
       return ok(items.map((w) => legacyMessageView(w.message)));
     }),
-    del('/api/queues/{name}/messages', (r) => ok({ queue: r.params['name']!, purged: purge(r) })),
+    del('/api/queues/{name}/messages', async (r) => ok({ queue: r.params['name']!, purged: await purge(r) })),
 
     get('/metrics', 'monitor', async () => {
       const { text, contentType } = await ctx.metrics();

@@ -13,6 +13,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { isFerryError } from '../../src/errors.js';
+import { silentLogger, type Logger } from '../../src/core/index.js';
 import { JournalStore } from '../../src/store/index.js';
 import { queue, settle, startBroker, type StoreKind, type Subscriber, type TestBroker } from './harness.js';
 
@@ -36,8 +37,15 @@ function deliveredWhileLoading(broker: TestBroker, name: string, subscriber: Sub
   return delivered;
 }
 
-async function withBacklog(t: Parameters<typeof startBroker>[0], name: string, count: number, storeKind: StoreKind = 'journal'): Promise<TestBroker> {
-  const broker = await startBroker(t, { storeKind, loadInBackgroundAbove: 0 });
+/** A logger that keeps every line's fields, its level as `level`. */
+function keptLogger(): { logger: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const keep = (level: string) => (fields: object) => void lines.push({ level, ...fields });
+  return { logger: { ...silentLogger, info: keep('info'), warn: keep('warn') }, lines };
+}
+
+async function withBacklog(t: Parameters<typeof startBroker>[0], name: string, count: number, storeKind: StoreKind = 'journal', logger?: Logger): Promise<TestBroker> {
+  const broker = await startBroker(t, { storeKind, loadInBackgroundAbove: 0, ...(logger === undefined ? {} : { logger }) });
   const client = await broker.connect();
   const confirms: (Promise<void> | null)[] = [];
   for (let i = 0; i < count; i++) confirms.push(client.send(queue(name), `old-${i}`, { persistent: true }));
@@ -78,26 +86,47 @@ for (const storeKind of ['journal', 'journal-without-catalog'] as const) {
     assert.equal(broker.broker.admin.browse('orders', undefined, 0, 1).items.length, 0, 'everything waiting went to the consumer');
   });
 
-  test(`${storeKind}: a queue purged while it loads loses its stored messages and those sent meanwhile, for good`, async (t) => {
-    const first = await withBacklog(t, 'stale', BACKLOG, storeKind);
+  test(`${storeKind}: a queue purged while it loads loses its stored messages and those sent meanwhile, for good, and the purge counts them all`, async (t) => {
+    const { logger, lines } = keptLogger();
+    const first = await withBacklog(t, 'stale', BACKLOG, storeKind, logger);
     const client0 = await first.connect();
     await client0.send(queue('kept'), 'keep-me', { persistent: true });
     const broker = await first.restart();
-    assert.equal((broker.queueStats('stale') as { loading?: true }).loading, true);
+    const fromCatalog = (broker.store as JournalStore).openedFromCatalog;
+    const figures = broker.broker.admin.destination('queue', 'stale');
+    // read from the catalog, the journal has not said yet how many wait there
+    assert.deepEqual({ loading: figures.loading, toLoad: figures.toLoad }, { loading: true, toLoad: fromCatalog ? null : BACKLOG });
     const client = await broker.connect();
     const confirm = client.send(queue('stale'), 'late', { persistent: true });
-    const fromCatalog = (broker.store as JournalStore).openedFromCatalog;
-    assert.equal(broker.broker.admin.purge('stale'), fromCatalog ? 1 : BACKLOG + 1, 'the purge counts what is known to come');
+    const purged = broker.broker.admin.purge('stale');
     assert.equal(broker.queueStats('stale').pending, 0);
+    assert.equal(await purged, BACKLOG + 1, 'the purge counts what was still to be loaded, once the store has counted it');
     await confirm;
     await broker.broker.loaded;
     await settle();
     assert.equal(broker.queueStats('stale').pending, 0, 'nothing came back after the purge');
+    assert.deepEqual(lines.filter((l) => l['event'] === 'store.orphans'), [], 'what the purge deleted is no orphan');
+    assert.equal(lines.find((l) => l['event'] === 'broker.load-discarded')?.['references'], BACKLOG);
 
     const again = await broker.restart();
     await again.broker.loaded;
     assert.equal(again.queueStats('stale').pending, 0, 'the purged messages were deleted from the store');
     assert.equal(again.queueStats('kept').pending, 1, 'another queue kept its message');
+  });
+}
+
+for (const storeKind of ['journal', 'journal-without-catalog'] as const) {
+  test(`${storeKind}: a queue deleted while it loads says how many messages went with it`, async (t) => {
+    const first = await withBacklog(t, 'doomed', BACKLOG, storeKind);
+    const broker = await first.restart();
+    assert.equal((broker.queueStats('doomed') as { loading?: true }).loading, true);
+    const client = await broker.connect();
+    // a client's delete, as AMQP 0-9-1's queue.delete, whose delete-ok carries the count
+    assert.equal(await client.connection.deleteQueue('doomed', { ifUnused: false, ifEmpty: false }), BACKLOG);
+    await broker.broker.loaded;
+    const again = await broker.restart();
+    await again.broker.loaded;
+    assert.equal(again.hasQueue('doomed'), false, 'its messages were deleted from the store');
   });
 }
 
@@ -179,6 +208,18 @@ test('opened from its catalog, every queue loads, one with nothing stored too, a
   assert.deepEqual(whileLoading, [], 'nothing is delivered while the queue loads');
   await received(subscriber, 1);
   assert.deepEqual(subscriber.bodies(), ['meanwhile']);
+  assert.equal(broker.queueStats('orders').pending, BACKLOG);
+});
+
+test('opened from its catalog, a queue with nothing stored purged while it loads says so once the journal is read', async (t) => {
+  const first = await withBacklog(t, 'orders', BACKLOG);
+  first.broker.admin.createDestination('queue', 'quiet');
+  const broker = await first.restart();
+  assert.equal((broker.store as JournalStore).openedFromCatalog, true);
+  const client = await broker.connect();
+  await client.send(queue('quiet'), 'meanwhile', { persistent: true });
+  assert.equal(await broker.broker.admin.purge('quiet'), 1, 'what arrived meanwhile, and nothing stored');
+  await broker.broker.loaded;
   assert.equal(broker.queueStats('orders').pending, BACKLOG);
 });
 

@@ -178,6 +178,7 @@ export function Destinations(props: { query: URLSearchParams }): JSX.Element {
                         <span role="cell" class="cell-name" title={d.name}>
                           {d.name}
                           {d.paused && <Badge tone="amber">paused</Badge>}
+                          {d.loading && <Badge tone="amber">loading</Badge>}
                           {d.temporary && <Badge>temporary</Badge>}
                         </span>
                       ) : (

@@ -47,6 +47,7 @@ export function QueuePage(props: { name: string }): JSX.Element {
             <span class="mono">{props.name}</span>
             {deadLetter && <Badge tone="red">dead letters</Badge>}
             {d?.paused === true && <Badge tone="amber">paused</Badge>}
+            {d?.loading === true && <Badge tone="amber">loading from the store</Badge>}
           </>
         }
         subtitle={queue.data === null ? 'This queue does not exist (any more).' : 'Queue'}
@@ -55,7 +56,7 @@ export function QueuePage(props: { name: string }): JSX.Element {
           <>
             <Button onClick={() => navigate(`/send?to=${encodeURIComponent(`queue://${props.name}`)}`)}>Send message</Button>
             <Button onClick={() => void togglePause()}>{d.paused ? 'Resume dispatch' : 'Pause dispatch'}</Button>
-            <Button variant="danger" onClick={() => setPending('purge')} disabled={d.depth === 0}>
+            <Button variant="danger" onClick={() => setPending('purge')} disabled={d.depth === 0 && !d.loading}>
               Purge
             </Button>
             <Button variant="danger" onClick={() => setPending('delete')}>
@@ -67,7 +68,7 @@ export function QueuePage(props: { name: string }): JSX.Element {
       <ErrorBanner error={queue.error ?? actionError} />
       {d !== undefined && (
         <div class="stats stats-6">
-          <Stat label="Waiting" value={count(d.depth)} tone="amber" />
+          <Stat label="Waiting" value={count(d.depth)} tone="amber" detail={loadingDetail(d)} />
           <Stat label="In flight" value={count(d.inFlight)} />
           <Stat label="Consumers" value={count(d.consumers)} />
           <Stat label="Enqueued" value={count(d.enqueued)} tone="teal" />
@@ -89,7 +90,7 @@ export function QueuePage(props: { name: string }): JSX.Element {
           }}
         >
           <p>
-            Every waiting message ({count(d?.depth ?? 0)}) is dropped. Messages in flight to consumers stay. This cannot be undone.
+            Every waiting message ({waitingText(d)}) is dropped. Messages in flight to consumers stay. This cannot be undone.
           </p>
         </Dialog>
       )}
@@ -110,4 +111,15 @@ export function QueuePage(props: { name: string }): JSX.Element {
       )}
     </div>
   );
+}
+
+/** While a queue loads from the store: how many are still to come, or that the store has not counted them yet. */
+function loadingDetail(d: Destination): string | undefined {
+  if (!d.loading) return undefined;
+  return d.toLoad === null ? 'loading from the store: not counted yet' : `${count(d.toLoad)} still loading from the store`;
+}
+
+function waitingText(d: Destination | undefined): string {
+  if (d === undefined) return '0';
+  return d.loading && d.toLoad === null ? `${count(d.depth)}, and those the store has not counted yet` : count(d.depth);
 }

@@ -1,4 +1,4 @@
-import type { CommittedPublish, CoreConnection, CoreSession, Logger } from '../../core/index.js';
+import type { CommittedPublish, CoreConnection, CoreSession, DroppedCount, Logger } from '../../core/index.js';
 import type { TransportConnection } from '../../transport/index.js';
 import { Consumers } from './consumers.js';
 import { bindingSpec, declareExchange, queueArguments } from './declare.js';
@@ -112,6 +112,20 @@ export class Amqp091Channel {
     else this.send(name, args);
   }
 
+  /** A purge-ok or delete-ok once its count is known (a queue still loading knows it once the store has read what it holds) and the change is on disk. */
+  private sendCounted(name: 'queue.purge-ok' | 'queue.delete-ok', count: DroppedCount): void {
+    if (typeof count === 'number') {
+      this.sendStored(name, { messageCount: count });
+      return;
+    }
+    let messageCount = 0;
+    const counted = count.then((n) => {
+      messageCount = n;
+      return this.core.synced();
+    });
+    this.host.replyWhenStored(counted, () => this.send(name, { messageCount }));
+  }
+
   method(m: Method): void {
     if (this.state === 'closing') {
       // [AMQP 0-9-1 channel.close] after its close the broker discards everything but close and close-ok
@@ -185,12 +199,12 @@ export class Amqp091Channel {
         return;
       case 'queue.purge': {
         const count = core.purgeQueue(this.queueName(m.args.queue));
-        if (!m.args.noWait) this.sendStored('queue.purge-ok', { messageCount: count });
+        if (!m.args.noWait) this.sendCounted('queue.purge-ok', count);
         return;
       }
       case 'queue.delete': {
         const count = core.deleteQueue(this.queueName(m.args.queue), { ifUnused: m.args.ifUnused, ifEmpty: m.args.ifEmpty });
-        if (!m.args.noWait) this.sendStored('queue.delete-ok', { messageCount: count });
+        if (!m.args.noWait) this.sendCounted('queue.delete-ok', count);
         return;
       }
       case 'basic.publish':
