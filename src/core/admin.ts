@@ -254,17 +254,16 @@ export class BrokerAdmin {
   /**
    * Deletes a queue with its messages, its exchange bindings and its record, as a client's delete
    * does (its consumers are told, as their protocols can), or forgets a topic (its subscriptions
-   * stay: they are bound to patterns, not to the name). Returns how many messages a queue held,
-   * waiting (those still to be loaded from the store included, as `purge` counts them) and in flight.
+   * stay: they are bound to patterns, not to the name). Returns how many messages a queue held, in
+   * flight and waiting (counted as `purge` counts them).
    */
   deleteDestination(kind: 'queue' | 'topic', name: string): DroppedCount {
     if (kind === 'topic') {
       if (!this.host.destinations.deleteTopic(name)) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `no topic "${name}"`);
       return 0;
     }
-    const queue = this.queue(name);
-    const inFlight = queue.inFlight;
-    const waiting = this.host.removeQueue(queue, `queue "${name}" was deleted by an operator`);
+    const inFlight = this.queue(name).inFlight;
+    const waiting = this.host.removeQueue(this.queue(name), `queue "${name}" was deleted by an operator`);
     return typeof waiting === 'number' ? inFlight + waiting : waiting.then((n) => inFlight + n);
   }
 
@@ -666,10 +665,8 @@ export class BrokerAdmin {
       const s = subscription.queue.stats();
       depth += s.pending;
       const load = subscription.queue.loadingState;
-      if (load !== undefined) {
-        loading = true;
-        toLoad = toLoad === null || load.toLoad === undefined ? null : toLoad + load.toLoad;
-      }
+      loading ||= load !== undefined;
+      if (load !== undefined) toLoad = toLoad === null || load.toLoad === undefined ? null : toLoad + load.toLoad;
       inFlight += s.inFlight;
       dequeued += s.dequeued;
       expired += s.expired;

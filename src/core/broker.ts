@@ -293,10 +293,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
     }
   }
 
-  /**
-   * Authenticates the client, then opens its connection. The client id is checked after
-   * authentication, so a client that fails it never evicts the holder of its id.
-   */
+  /** Authenticates the client, then opens its connection: a client that fails never evicts the holder of its client id. */
   async connect(request: ConnectRequest): Promise<CoreConnection> {
     this.assertAccepting();
     let principal: Principal;

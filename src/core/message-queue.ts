@@ -520,10 +520,7 @@ export class MessageQueue implements EntryQueue {
     if (this.loading !== undefined) throw stillLoading(this.name);
   }
 
-  /**
-   * Drops everything, in flight too: the queue is being deleted; with a reason, its consumers hear
-   * it. Returns how many messages were waiting, as `purge` does.
-   */
+  /** Drops everything, in flight too, as the queue is deleted (with a reason, its consumers hear it); returns what `purge` does. */
   destroy(reason?: string): DroppedCount {
     const first = !this.destroyed;
     const purged = this.purge();
