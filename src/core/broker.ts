@@ -498,7 +498,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
         deliveryRate: member?.deliveryRate ?? new RateCounter(this.clock),
         ackTimeout: options.ackTimeout,
         ledger: member?.ledger,
-        redeliveriesLimitedByClient: options.redeliveriesLimitedByClient,
+        exemptFromMaxRedeliveries: options.exemptFromMaxRedeliveries,
       });
 
     if (isClientComposite(destination)) {

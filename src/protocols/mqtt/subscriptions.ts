@@ -102,6 +102,9 @@ export function openConsumer(
     // are not the client's own
     overlap: shareName === undefined ? { group: 'mqtt', rank: subscription.qos * 2 + (subscription.retainAsPublished ? 1 : 0), tag: subscription.subscriptionId ?? 0 } : undefined,
     replaces,
+    // [MQTT-4.4.0-1]: a session resends its unacknowledged publishes on every reconnect, however
+    // often it comes back without acknowledging them; MQTT knows no delivery limit to dead-letter by
+    exemptFromMaxRedeliveries: true,
   });
   subscription.consumers.push(consumer);
   if (durable !== undefined) subscription.durableNames.push(durable.name);
