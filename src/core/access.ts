@@ -194,6 +194,13 @@ export interface SubscribeOptions {
   /** ms a delivery may stay unacknowledged before it returns to the queue; the destination's policy (`ackTimeout`) when absent. */
   readonly ackTimeout?: number | undefined;
   /**
+   * The exact topic name is a level that a wildcard subscription also matches, though the pattern
+   * does not (MQTT's `a/#` matches `a`, where `a.>` does not): it is subscribed to as that wildcard
+   * subscription is, with `read` only, making no topic and not counting toward the topic's
+   * consumer limit. A durable subscription is still made with `create`.
+   */
+  readonly partOfPattern?: boolean | undefined;
+  /**
    * What comes back when this consumer closes counts as redelivered, but is not dead-lettered by
    * the destination policy's `maxRedeliveries`: the client keeps its own redelivery policy and
    * gives up on a message itself (a JMS client's poison acknowledgement), as ActiveMQ has no such

@@ -529,16 +529,17 @@ export class Broker implements BrokerAccess, ConnectionHost {
     if (this.authorizer !== undefined) this.authorize(connection.principal, 'consume', destination);
     this.destinations.checkConsumable(destination, connection.id);
     const owner = options.durable === undefined ? undefined : (options.durable.owner ?? connection.clientId);
+    const exactTopic = !hasWildcard(destination.name) && options.partOfPattern !== true;
     if (this.authorizer !== undefined && !connection.principal.internal) {
       // a durable subscription is made once and resumed after: only the making needs the right,
       // and one check covers a topic and a durable subscription made together
       const makesDurable = owner !== undefined && this.subscriptions.wouldCreateDurable(owner, options.durable!.name, destination.name);
-      if (makesDurable || (!hasWildcard(destination.name) && this.destinations.wouldCreate(destination))) this.authorize(connection.principal, 'create', destination);
+      if (makesDurable || (exactTopic && this.destinations.wouldCreate(destination))) this.authorize(connection.principal, 'create', destination);
       const replaced = owner === undefined ? undefined : this.subscriptions.replacedOfAnother(owner, options, selector, connection.principal);
       if (replaced !== undefined) this.authorize(connection.principal, 'delete', { kind: 'topic', name: replaced });
     }
-    if (!hasWildcard(destination.name)) this.destinations.topicNamed(destination.name);
-    if (options.durable === undefined && !hasWildcard(destination.name)) this.limits.checkConsumers(this.subscriptions.countMatching(destination.name) - (replaces === undefined ? 0 : 1), destination, connection.principal);
+    if (exactTopic) this.destinations.topicNamed(destination.name);
+    if (options.durable === undefined && exactTopic) this.limits.checkConsumers(this.subscriptions.countMatching(destination.name) - (replaces === undefined ? 0 : 1), destination, connection.principal);
     if (options.durable !== undefined && owner === undefined) throw new FerryError('FERRY_CLIENT_ID_REQUIRED', `durable subscription "${options.durable.name}" needs a client id on the connection`);
     if (options.shareName !== undefined) return this.subscriptions.subscribeShared(connection.id, options, selector, makeConsumer, replaces, owner);
     if (owner !== undefined) return this.subscriptions.subscribeDurable(connection.id, owner, options, selector, makeConsumer, connection.principal, replaces);
