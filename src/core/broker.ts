@@ -390,12 +390,12 @@ export class Broker implements BrokerAccess, ConnectionHost {
   }
 
   private sendChecked(message: Message, connection: CoreConnection, options: SendOptions | undefined): Promise<void> | null {
-    if (options?.retain === true) {
+    if (options?.retain !== undefined && options.retain !== false) {
       const destination = message.destination;
       if (destination.kind !== 'topic' || destination.temporary === true || isClientComposite(destination)) {
         throw new FerryError('FERRY_DESTINATION_INVALID', 'only a plain topic keeps a retained message');
       }
-      const retainedWrote = this.parts.retained.set(message);
+      const retainedWrote = this.parts.retained.set(message, undefined, options.retain === 'memory');
       const routed = this.sendChecked(message, connection, options.producerId === undefined ? undefined : { producerId: options.producerId });
       // the retained copy must be on disk whoever consumed the routed one
       return routed !== null || retainedWrote ? this.store.sync() : null;
