@@ -194,12 +194,20 @@ export interface SubscribeOptions {
   /** ms a delivery may stay unacknowledged before it returns to the queue; the destination's policy (`ackTimeout`) when absent. */
   readonly ackTimeout?: number | undefined;
   /**
-   * The client keeps its own redelivery policy and gives up on a message itself (a JMS client's
-   * poison acknowledgement): what comes back when this consumer closes counts as redelivered, but
-   * is not dead-lettered by the destination policy's `maxRedeliveries`, as ActiveMQ has no such
-   * limit of its own. A declared queue's delivery limit still applies.
+   * The exact topic name is a level that a wildcard subscription also matches, though the pattern
+   * does not (MQTT's `a/#` matches `a`, where `a.>` does not): it is subscribed to as that wildcard
+   * subscription is, with `read` only, making no topic and not counting toward the topic's
+   * consumer limit. A durable subscription is still made with `create`.
    */
-  readonly redeliveriesLimitedByClient?: boolean | undefined;
+  readonly partOfPattern?: boolean | undefined;
+  /**
+   * What comes back when this consumer closes counts as redelivered, but is not dead-lettered by
+   * the destination policy's `maxRedeliveries`: the client keeps its own redelivery policy and
+   * gives up on a message itself (a JMS client's poison acknowledgement), as ActiveMQ has no such
+   * limit of its own, or its protocol has no delivery limit at all (an MQTT session resends its
+   * unacknowledged publishes on every reconnect). A declared queue's delivery limit still applies.
+   */
+  readonly exemptFromMaxRedeliveries?: boolean | undefined;
 }
 
 /** A durable subscription as stored, for its owner. */

@@ -388,12 +388,12 @@ export class Broker implements BrokerAccess, ConnectionHost {
   }
 
   private sendChecked(message: Message, connection: CoreConnection, options: SendOptions | undefined): Promise<void> | null {
-    if (options?.retain === true) {
+    if (options?.retain !== undefined && options.retain !== false) {
       const destination = message.destination;
       if (destination.kind !== 'topic' || destination.temporary === true || isClientComposite(destination)) {
         throw new FerryError('FERRY_DESTINATION_INVALID', 'only a plain topic keeps a retained message');
       }
-      const retainedWrote = this.parts.retained.set(message);
+      const retainedWrote = this.parts.retained.set(message, undefined, options.retain === 'memory');
       const routed = this.sendChecked(message, connection, options.producerId === undefined ? undefined : { producerId: options.producerId });
       // the retained copy must be on disk whoever consumed the routed one
       return routed !== null || retainedWrote ? this.store.sync() : null;
@@ -496,7 +496,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
         deliveryRate: member?.deliveryRate ?? new RateCounter(this.clock),
         ackTimeout: options.ackTimeout,
         ledger: member?.ledger,
-        redeliveriesLimitedByClient: options.redeliveriesLimitedByClient,
+        exemptFromMaxRedeliveries: options.exemptFromMaxRedeliveries,
       });
 
     if (isClientComposite(destination)) {
@@ -527,16 +527,17 @@ export class Broker implements BrokerAccess, ConnectionHost {
     if (this.authorizer !== undefined) this.authorize(connection.principal, 'consume', destination);
     this.destinations.checkConsumable(destination, connection.id);
     const owner = options.durable === undefined ? undefined : (options.durable.owner ?? connection.clientId);
+    const exactTopic = !hasWildcard(destination.name) && options.partOfPattern !== true;
     if (this.authorizer !== undefined && !connection.principal.internal) {
       // a durable subscription is made once and resumed after: only the making needs the right,
       // and one check covers a topic and a durable subscription made together
       const makesDurable = owner !== undefined && this.subscriptions.wouldCreateDurable(owner, options.durable!.name, destination.name);
-      if (makesDurable || (!hasWildcard(destination.name) && this.destinations.wouldCreate(destination))) this.authorize(connection.principal, 'create', destination);
+      if (makesDurable || (exactTopic && this.destinations.wouldCreate(destination))) this.authorize(connection.principal, 'create', destination);
       const replaced = owner === undefined ? undefined : this.subscriptions.replacedOfAnother(owner, options, selector, connection.principal);
       if (replaced !== undefined) this.authorize(connection.principal, 'delete', { kind: 'topic', name: replaced });
     }
-    if (!hasWildcard(destination.name)) this.destinations.topicNamed(destination.name);
-    if (options.durable === undefined && !hasWildcard(destination.name)) this.limits.checkConsumers(this.subscriptions.countMatching(destination.name) - (replaces === undefined ? 0 : 1), destination, connection.principal);
+    if (exactTopic) this.destinations.topicNamed(destination.name);
+    if (options.durable === undefined && exactTopic) this.limits.checkConsumers(this.subscriptions.countMatching(destination.name) - (replaces === undefined ? 0 : 1), destination, connection.principal);
     if (options.durable !== undefined && owner === undefined) throw new FerryError('FERRY_CLIENT_ID_REQUIRED', `durable subscription "${options.durable.name}" needs a client id on the connection`);
     if (options.shareName !== undefined) return this.subscriptions.subscribeShared(connection.id, options, selector, makeConsumer, replaces, owner);
     if (owner !== undefined) return this.subscriptions.subscribeDurable(connection.id, owner, options, selector, makeConsumer, connection.principal, replaces);

@@ -20,8 +20,12 @@ import { WildcardQueueConsumer } from './wildcard-queue-consumer.js';
 import type { DroppedCount } from './queue-types.js';
 
 export interface SendOptions {
-  /** Also keep the message as its topic's retained message (an empty body clears it). */
-  readonly retain?: boolean | undefined;
+  /**
+   * Also keep the message as its topic's retained message (an empty body clears it): in the store,
+   * or with `memory` in memory only, gone at a restart (a value its sender publishes again every so
+   * often, the broker's own statistics).
+   */
+  readonly retain?: boolean | 'memory' | undefined;
   /**
    * An id its producer (named by the connection's client id) gives the message until it calls
    * `CoreConnection.forgetProducerId`: a resend with the same id, even across a broker restart, is
@@ -596,7 +600,7 @@ export class CoreSession {
     this.connection.assertOpen();
     const message = this.host.createMessage(init, this.connection);
     if (txId !== undefined) {
-      if (options?.retain === true) throw new FerryError('FERRY_DESTINATION_INVALID', 'a retained message cannot be sent in a transaction');
+      if (options?.retain !== undefined && options.retain !== false) throw new FerryError('FERRY_DESTINATION_INVALID', 'a retained message cannot be sent in a transaction');
       this.host.checkSendable(message.destination, this.connection);
       // refused when sent, as outside a transaction, rather than at a commit that would then fail whole
       this.host.checkRoomForSend(message.destination);

@@ -31,8 +31,8 @@ export interface ConsumerSettings {
   readonly ackTimeout?: number | undefined;
   /** Shared by the consumers of one wildcard queue consumer; the consumer's own when absent. */
   readonly ledger?: DeliveryLedger | undefined;
-  /** See `SubscribeOptions.redeliveriesLimitedByClient`. */
-  readonly redeliveriesLimitedByClient?: boolean | undefined;
+  /** See `SubscribeOptions.exemptFromMaxRedeliveries`. */
+  readonly exemptFromMaxRedeliveries?: boolean | undefined;
 }
 
 /**
@@ -428,7 +428,7 @@ export class Consumer implements QueueConsumer, HeldDeliveries {
     const entries = [...this.inFlight.values()];
     this.inFlight.clear();
     this.countInFlight(-entries.length);
-    this.queue.giveBack(entries, true, this.settings.redeliveriesLimitedByClient !== true);
+    this.queue.giveBack(entries, true, this.settings.exemptFromMaxRedeliveries !== true);
     this.onClose?.();
   }
 

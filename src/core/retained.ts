@@ -25,6 +25,7 @@ export function asksToRetain(message: Message): boolean {
 }
 
 interface Retained {
+  /** Its record in the store; 0 for one kept in memory only. */
   readonly recordId: number;
   readonly message: Message;
 }
@@ -32,7 +33,9 @@ interface Retained {
 /**
  * The last retained message of each topic: set by a send that asks to retain, cleared by one with
  * an empty body, and handed to new subscriptions whose pattern matches. Every retained message is
- * kept in the store (persistent or not), so they survive a restart as subscribers expect.
+ * kept in the store (persistent or not), so they survive a restart as subscribers expect; but for
+ * one its sender keeps in memory only, a value it sends again every so often, which a write
+ * each time would cost the store for nothing and a restart would bring back stale.
  */
 export class RetainedMessages {
   private readonly byTopic = new Map<string, Retained>();
@@ -53,19 +56,26 @@ export class RetainedMessages {
     return this.byTopic.has(topic);
   }
 
-  /** Retains `message` for its topic, or clears the topic when its body is empty; returns true when it wrote to the store. */
-  set(message: Message, txId?: number): boolean {
+  /**
+   * Retains `message` for its topic (`inMemory`: not in the store), or clears the topic when its
+   * body is empty; returns true when it wrote to the store.
+   */
+  set(message: Message, txId?: number, inMemory = false): boolean {
     const topic = message.destination.name;
     const previous = this.byTopic.get(topic);
-    if (message.body.length === 0) {
-      if (previous === undefined) return false;
-      this.byTopic.delete(topic);
+    if (message.body.length === 0 || inMemory) {
+      if (message.body.length === 0) this.byTopic.delete(topic);
+      else {
+        this.pin(message);
+        this.byTopic.set(topic, { recordId: 0, message });
+      }
+      if (previous === undefined || previous.recordId === 0) return false;
       this.store.delete(previous.recordId, txId);
       return true;
     }
     this.pin(message);
     const data = encodeRetained({ persistent: message.persistent, message: encodeMessage(message) });
-    if (previous === undefined) {
+    if (previous === undefined || previous.recordId === 0) {
       const recordId = this.persistence.allocateId();
       this.store.add(recordId, RecordType.Retained, data, txId);
       this.byTopic.set(topic, { recordId, message });
@@ -93,7 +103,7 @@ export class RetainedMessages {
     const take = (topic: string, retained: Retained): void => {
       if (isExpired(retained.message, now)) {
         this.byTopic.delete(topic);
-        this.store.delete(retained.recordId);
+        if (retained.recordId !== 0) this.store.delete(retained.recordId);
         return;
       }
       found.push(retained.message);

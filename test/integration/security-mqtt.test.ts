@@ -116,6 +116,22 @@ for (const version of [5, 4] as const) {
       await client.end();
     });
 
+    test('no right to create: a filter ending in # that also matches a topic not made yet (its parent level) is a wildcard subscription, granted with read, making no topic; + too', async () => {
+      const client = await login('nocreate', version);
+      const fresh = `matrix/${uniqueName('parent')}`;
+      assert.deepEqual(await suback(client, [`${fresh}/#`, `${fresh}/+`, `${fresh}/+/#`]), [1, 1, 1]);
+      const ferryName = fresh.replace('/', '.');
+      assert.ok(!broker.server.broker.stats().topics.some((t) => t.name === ferryName), 'the subscription made no topic');
+      // the parent level is subscribed to all the same [MQTT-4.7.1-2]: a publish that makes it reaches the client
+      const publisher = await login('full', version);
+      await publisher.publish(fresh, 'parent', { qos: 1 });
+      await publisher.publish(`${fresh}/a`, 'child', { qos: 1 });
+      const got = await client.inbox.take(2);
+      assert.deepEqual(got.map((m) => `${m.topic}: ${m.payload}`), [`${fresh}: parent`, `${fresh}/a: child`]);
+      await publisher.end();
+      await client.end();
+    });
+
     test('no right to create: a persistent session cannot make a durable subscription, even on a topic that exists', async () => {
       const topic = await existingTopic('durable');
       const options = version === 5 ? { clean: false, properties: { sessionExpiryInterval: 300 } } : { clean: false };

@@ -220,9 +220,8 @@ function resume(s: MqttConnection, durables: readonly DurableSubscriptionInfo[],
       s.ownSubscriptions().set(parsed.filter, subscription);
     }
     const filter = parseFilter(parsed.filter);
-    const pattern = filter.patterns[parsed.part];
-    if (pattern === undefined) continue;
-    openConsumer(s, subscription, pattern, { name: info.name, adapterData: info.adapterData ?? '' }, filter.shareName, 'none');
+    if (filter.patterns[parsed.part] === undefined) continue;
+    openConsumer(s, subscription, filter, parsed.part, { name: info.name, adapterData: info.adapterData ?? '' }, 'none');
   }
   // after a broker restart only the journal knows which PUBRELs are owed
   for (const id of owedPubrels(s.requireCore())) state.awaitingComplete.add(Number(id));

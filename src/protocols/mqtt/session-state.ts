@@ -1,4 +1,4 @@
-import type { BrokerAccess, CoreConnection, CoreSession, MessageInit } from '../../core/index.js';
+import type { BrokerAccess, CoreConnection, CoreSession, MessageInit, SendOptions } from '../../core/index.js';
 
 /**
  * What an MQTT session keeps between its connections, beyond its durable subscriptions (which
@@ -119,7 +119,7 @@ export class SessionStates {
   }
 
   /** Sends as the broker itself; false when the broker is not running. */
-  publish(broker: BrokerAccess, init: MessageInit, retain: boolean): boolean {
+  publish(broker: BrokerAccess, init: MessageInit, retain: SendOptions['retain']): boolean {
     if (!broker.isRunning || this.closed) return false;
     const sent = this.withInternal(broker, ({ session }) => session.send(init, undefined, { retain })).then(
       () => {},

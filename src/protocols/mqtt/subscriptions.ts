@@ -8,7 +8,7 @@ import { dropDurable, durableData, durableName } from './durable-session.js';
 import { afterDurable } from './inbound.js';
 import { sinkFor } from './outbound.js';
 import { Reason } from './reasons.js';
-import { parseFilter } from './topics.js';
+import { parseFilter, type ParsedFilter } from './topics.js';
 
 /**
  * SUBSCRIBE and UNSUBSCRIBE. A persistent session's subscriptions are durable subscriptions in
@@ -57,13 +57,13 @@ function subscribeOne(s: MqttConnection, request: mqttPacket.ISubscription, subs
   const subscription: Subscription = { key: request.topic, qos, noLocal, retainAsPublished: rap, subscriptionId, consumers: [], durableNames: [] };
   try {
     const data = persistent ? durableData({ qos, noLocal, rap, subscriptionId }) : undefined;
-    filter.patterns.forEach((pattern, part) => {
+    filter.patterns.forEach((_, part) => {
       const durable = data === undefined ? undefined : { name: durableName(request.topic, part), adapterData: data };
       // [MQTT-3.8.4-3]: a subscription to the same filter replaces the old one without interrupting
       // its flow: each new consumer takes over the old one's subscription, with what it holds and
       // what is in flight, so the client's acknowledgements of those still count
       const replaces = existing?.consumers[part];
-      openConsumer(s, subscription, pattern, durable, filter.shareName, filter.shareName === undefined ? handRetained : 'none', replaces);
+      openConsumer(s, subscription, filter, part, durable, filter.shareName === undefined ? handRetained : 'none', replaces);
       if (replaces !== undefined) carryInFlight(s, replaces, subscription.consumers[part]!);
     });
     if (existing !== undefined) closeSubscription(s, existing, false);
@@ -78,18 +78,22 @@ function subscribeOne(s: MqttConnection, request: mqttPacket.ISubscription, subs
   return qos;
 }
 
+/** Subscribes to pattern `part` of `filter` (see `ParsedFilter.patterns`). */
 export function openConsumer(
   s: MqttConnection,
   subscription: Subscription,
-  pattern: string,
+  filter: ParsedFilter,
+  part: number,
   durable: { readonly name: string; readonly adapterData: string } | undefined,
-  shareName: string | undefined,
   retained: 'all' | 'none',
   replaces?: ConsumerHandle,
 ): void {
+  const { shareName } = filter;
   let consumer: ConsumerHandle | undefined;
   consumer = s.requireSession().subscribe({
-    destination: { kind: 'topic', name: pattern },
+    destination: { kind: 'topic', name: filter.patterns[part]! },
+    // the parent level `a/#` brings in is part of that wildcard subscription: read only, it makes no topic
+    partOfPattern: part > 0,
     sink: sinkFor(s, subscription, () => consumer),
     prefetch: Math.max(1, s.sendWindow),
     ackMode: subscription.qos === 0 ? 'auto' : 'individual',
@@ -102,6 +106,9 @@ export function openConsumer(
     // are not the client's own
     overlap: shareName === undefined ? { group: 'mqtt', rank: subscription.qos * 2 + (subscription.retainAsPublished ? 1 : 0), tag: subscription.subscriptionId ?? 0 } : undefined,
     replaces,
+    // [MQTT-4.4.0-1]: a session resends its unacknowledged publishes on every reconnect, however
+    // often it comes back without acknowledging them; MQTT knows no delivery limit to dead-letter by
+    exemptFromMaxRedeliveries: true,
   });
   subscription.consumers.push(consumer);
   if (durable !== undefined) subscription.durableNames.push(durable.name);

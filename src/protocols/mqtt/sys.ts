@@ -5,9 +5,11 @@ import type { SessionStates } from './session-state.js';
 const VERSION = '0.1.0';
 
 /**
- * Publishes the broker's statistics under `$SYS/broker/...` every interval, with the topic names
- * Mosquitto uses, so dashboards written for it work. Not retained: a subscriber hears them at the
- * next interval.
+ * Publishes the broker's statistics under `$SYS/broker/...` when it starts and every interval
+ * after, with the topic names Mosquitto uses, so dashboards written for it work. Retained, as
+ * Mosquitto's are, so a new subscriber (`mosquitto_sub -t '$SYS/broker/uptime' -C 1`) gets the
+ * latest values at once; in memory only, since they are sent again each interval and a restart
+ * must not hand out the figures of the broker before it.
  */
 export class SysPublisher {
   private timer: NodeJS.Timeout | undefined;
@@ -21,6 +23,7 @@ export class SysPublisher {
   ) {}
 
   start(): void {
+    this.publish();
     this.timer = setInterval(() => this.publish(), this.interval);
     this.timer.unref();
   }
@@ -72,7 +75,7 @@ export class SysPublisher {
     ];
     for (const [name, value] of values) {
       const topic = `$SYS.broker.${name.replace(/\//g, '.')}`;
-      if (!this.states.publish(this.broker, { destination: { kind: 'topic', name: topic }, body: Buffer.from(value, 'utf8'), bodyKind: 'text' }, false)) return;
+      if (!this.states.publish(this.broker, { destination: { kind: 'topic', name: topic }, body: Buffer.from(value, 'utf8'), bodyKind: 'text' }, 'memory')) return;
     }
   }
 }

@@ -65,7 +65,8 @@ export interface ParsedFilter {
   readonly shareName: string | undefined;
   /**
    * The Ferry patterns that together match what the filter matches: `a/#` matches `a` itself as
-   * well as everything below it ([MQTT-4.7.1-2]), and Ferry's `a.>` only the latter, so it is two.
+   * well as everything below it ([MQTT-4.7.1-2]), and Ferry's `a.>` only the latter, so it is two,
+   * the second (`a`) the parent level that the trailing `#` brings in.
    */
   readonly patterns: readonly string[];
 }

@@ -472,7 +472,7 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
       durable: durableName === undefined || destination.kind !== 'topic' ? undefined : { name: durableName },
       browse: info.browser,
       // the client's RedeliveryPolicy decides when a message is poison, and says so with a poison ack
-      redeliveriesLimitedByClient: true,
+      exemptFromMaxRedeliveries: true,
     };
     consumer.handle = session.subscribe(consumer.options);
     this.consumers.set(key, consumer);
