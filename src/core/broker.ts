@@ -363,7 +363,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
       this.authorize(connection.principal, 'send', destination);
       this.authorizeCreation(connection.principal, destination);
     }
-    this.destinations.checkSendable(destination);
+    this.destinations.checkSendable(destination, connection.principal.internal);
   }
 
   /**

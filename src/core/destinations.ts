@@ -1,6 +1,6 @@
 import { FerryError } from '../errors.js';
 import type { Store } from '../store/index.js';
-import { hasWildcard, isReservedQueueName, isTemporaryName, matchesPattern, validateDestinationName } from './address.js';
+import { hasWildcard, isReservedQueueName, isSystemTopic, isTemporaryName, matchesPattern, validateDestinationName } from './address.js';
 import type { ClientLimits } from './limits.js';
 import type { Destination } from './message.js';
 import type { MessageQueue } from './message-queue.js';
@@ -56,6 +56,8 @@ export function isClientComposite(destination: Destination): boolean {
 export class Destinations {
   readonly queues = new Map<string, MessageQueue>();
   readonly topics = new Set<string>();
+  /** Of `topics`, those the broker made for its own figures (MQTT's `$SYS`): they count toward no limit. */
+  private readonly ownTopics = new Set<string>();
   /** Virtual topic name -> its consumer queues. */
   private readonly virtualConsumers = new Map<string, Set<MessageQueue>>();
   /** Virtual topic pattern (`VirtualTopic.orders.>`) -> the consumer queues of a group on every topic it matches. */
@@ -84,9 +86,9 @@ export class Destinations {
   }
 
   /** Checks that a message may be sent to `destination`, creating it on first use. */
-  checkSendable(destination: Destination): void {
+  checkSendable(destination: Destination, byBroker = false): void {
     if (isClientComposite(destination)) {
-      for (const part of splitComposite(destination)) this.checkSendable(part);
+      for (const part of splitComposite(destination)) this.checkSendable(part, byBroker);
       return;
     }
     validateDestinationName(destination.name, false);
@@ -103,7 +105,16 @@ export class Destinations {
       throw new FerryError('FERRY_DESTINATION_NOT_FOUND', `${destination.kind} "${destination.name}" does not exist, and names starting "ID:" are temporary destinations', never made on first use`);
     }
     if (destination.kind === 'queue') this.queueNamed(destination.name);
+    else if (byBroker && isSystemTopic(destination.name)) this.ownTopicNamed(destination.name);
     else this.topicNamed(destination.name);
+  }
+
+  /**
+   * A topic of the broker's own figures (MQTT's `$SYS`, which no client may publish to): never
+   * refused, so that a client's limit or a broker without auto-creation does not silence them.
+   */
+  private ownTopicNamed(name: string): void {
+    if (this.addTopic(name)) this.ownTopics.add(name);
   }
 
   private has(destination: Destination): boolean {
@@ -201,6 +212,7 @@ export class Destinations {
   /** Forgets a topic, with its count of what was sent to it; false when there was none. */
   deleteTopic(name: string): boolean {
     if (!this.topics.delete(name)) return false;
+    this.ownTopics.delete(name);
     this.topicSends.delete(name);
     this.senders.forget({ kind: 'topic', name });
     this.events.removed({ kind: 'topic', name });
@@ -335,7 +347,7 @@ export class Destinations {
 
   /** Refuses a new destination past limits.maxDestinations (queues and topics together). */
   checkRoom(kind: 'queue' | 'topic', name: string): void {
-    this.limits?.checkDestinations(this.queues.size + this.topics.size, { kind, name });
+    this.limits?.checkDestinations(this.queues.size + this.topics.size - this.ownTopics.size, { kind, name });
   }
 
   private addQueue(queue: MessageQueue): MessageQueue {
