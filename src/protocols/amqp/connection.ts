@@ -310,13 +310,26 @@ export class AmqpConnection implements SessionHost, LinkContext, SaslHost {
     const error = amqpError(err, info);
     // a client's mistake: its code, condition and text say it all (Ferry's own faults were logged with their stack by failWith);
     // a stop closes every connection, which is no one's mistake
-    if (isFerryError(err) && err.code !== 'FERRY_BROKER_STOPPING') this.logger.warn({ event: 'amqp.error', condition: error.condition, code: err.code, message: error.description, remote: this.transport.remoteAddress }, 'closing an AMQP connection');
-    if (this.amqpReady) {
-      this.writeOpen();
-      this.transport.write(amqpFrame(0, Performative.close, [put.error(error)]));
-    } else if (this.layer === 'sasl') this.sasl?.abort();
-    this.transport.end();
-    this.release();
+    const stopping = isFerryError(err) && err.code === 'FERRY_BROKER_STOPPING';
+    if (isFerryError(err) && !stopping) this.logger.warn({ event: 'amqp.error', condition: error.condition, code: err.code, message: error.description, remote: this.transport.remoteAddress }, 'closing an AMQP connection');
+    const close = (): void => {
+      if (this.transport.closed) return;
+      // the sessions' gathered acceptances go out before the close
+      this.release();
+      if (this.amqpReady) {
+        this.writeOpen();
+        this.transport.write(amqpFrame(0, Performative.close, [put.error(error)]));
+      } else if (this.layer === 'sasl') this.sasl?.abort();
+      this.transport.end();
+    };
+    // Nothing more is read (`failed`), but the close waits for the dispositions of the transfers
+    // before it that wait on the store: a connection error behind transfers the store has taken
+    // must not cut off their acceptance, or a client that sends again what was never settled
+    // (Qpid JMS after failover) sends them twice. One sync covers every earlier one, and a turn of
+    // the event loop lets the settlements it frees run first. A stop has waited for that already.
+    const core = this.coreConnection;
+    if (core === undefined || stopping) close();
+    else core.synced().then(() => setImmediate(close), () => setImmediate(close));
   }
 
   // connection

@@ -67,6 +67,10 @@ export class Amqp091Channel {
   private confirmSeq = 0;
   private readonly confirms: Confirm[] = [];
   private confirmFlush = false;
+  /** Settles once every confirm-mode publish so far has its outcome; null when none waits. */
+  private confirmsSettled: Promise<void> | null = null;
+  /** A channel exception's close waits for the confirms before it (`closeWith`); they still go out meanwhile. */
+  private closeOwed = false;
   /** tx.select makes every later publish and acknowledgement part of a transaction, renewed at each commit and rollback. */
   txId: string | undefined;
   private txCount = 0;
@@ -353,10 +357,16 @@ export class Amqp091Channel {
     this.confirms.push(confirm);
     if (result.refused) return this.settle(confirm, 'nack');
     if (result.durable === null) return this.settle(confirm, 'ack');
-    result.durable.then(
+    const outcome = result.durable.then(
       () => this.settle(confirm, 'ack'),
       () => this.settle(confirm, 'nack'),
     );
+    const before = this.confirmsSettled;
+    const settled = before === null ? outcome : Promise.all([before, outcome]).then(() => undefined);
+    this.confirmsSettled = settled;
+    void settled.then(() => {
+      if (this.confirmsSettled === settled) this.confirmsSettled = null;
+    });
   }
 
   /** basic.return with 312 NO_ROUTE: the publisher's own properties and body back, before any confirm of it. */
@@ -381,7 +391,7 @@ export class Amqp091Channel {
    */
   private flushConfirms(): void {
     this.confirmFlush = false;
-    if (this.state !== 'open') return;
+    if (this.state !== 'open' && !this.closeOwed) return;
     let lastAck = 0;
     let ackedInRun = 0;
     let i = 0;
@@ -402,22 +412,42 @@ export class Amqp091Channel {
     this.confirms.splice(0, i);
   }
 
-  /** Closes the channel with a channel exception: consumers end, and only close and close-ok are read until the client answers. */
+  /**
+   * Closes the channel with a channel exception: consumers end, and only close and close-ok are read
+   * until the client answers. The close waits for the confirms of the publishes before it that wait
+   * on the store: a client drops what is unconfirmed at a channel's close (amqplib rejects it) and a
+   * publisher that sends it again would duplicate what the store has taken.
+   */
   closeWith(code: number, text: string, classId: number, methodId: number): void {
     if (this.state === 'closing') return;
     this.state = 'closing';
     this.incoming = undefined;
     this.end();
-    this.send('channel.close', { replyCode: code, replyText: replyText(code, text), classId, methodId });
+    const close = (): void => {
+      if (!this.closeOwed) return;
+      this.closeOwed = false;
+      this.send('channel.close', { replyCode: code, replyText: replyText(code, text), classId, methodId });
+    };
+    this.closeOwed = true;
+    const settled = this.confirmsSettled;
+    if (settled === null) close();
+    // after the microtask that writes the confirms `settle` gathered
+    else void settled.then(() => queueMicrotask(() => {
+      this.flushConfirms();
+      close();
+    }));
   }
 
   private closed(byClient: boolean): void {
+    // the client closed the channel itself meanwhile: no close is owed
+    this.closeOwed = false;
     if (byClient) this.end();
     this.host.channelClosed(this.id);
   }
 
   /** Releases what the channel holds in core: its consumers (their unacknowledged messages return) and its transaction. */
   end(): void {
+    this.closeOwed = false;
     this.consumers.end();
     this.replyTo.close();
     if (this.txId !== undefined && this.host.core?.isClosed === false) {

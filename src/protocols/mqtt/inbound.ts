@@ -97,7 +97,8 @@ export function onPublish(s: MqttConnection, packet: PublishView, properties: IP
       if (packet.qos === 0 || !v5) throw err;
       // MQTT 5 refuses one message and keeps the connection
       s.inboundPending--;
-      s.write(encodeAck(packet.qos === 1 ? 'puback' : 'pubrec', id, ackReasonOf(err), true));
+      // in its turn: acknowledgements go out in the order of their publishes [MQTT-4.6.0-2]
+      afterDurable(s, null, () => s.write(encodeAck(packet.qos === 1 ? 'puback' : 'pubrec', id, ackReasonOf(err), true)));
       return;
     }
   }

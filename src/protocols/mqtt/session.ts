@@ -23,6 +23,9 @@ const PINGRESP = Buffer.from([0xd0, 0]);
  * connection.ts); answers bad input and closes the connection.
  */
 export class MqttSession extends MqttConnection implements PacketReceiver {
+  /** A close is on its way (`fail`): the first failure is the one the client is told. */
+  private failing = false;
+
   constructor(
     transport: TransportConnection,
     broker: BrokerAccess,
@@ -208,19 +211,34 @@ export class MqttSession extends MqttConnection implements PacketReceiver {
     }
   }
 
-  /** Answers bad input or a failure (MQTT 5: DISCONNECT with a reason code) and closes this connection only. */
+  /**
+   * Answers bad input or a failure (MQTT 5: DISCONNECT with a reason code) and closes this connection
+   * only. No packet after the failure is acted on, and the close waits for the acknowledgements of
+   * the packets before it that wait on the store: a 3.1.1 publish refused behind QoS 1 publishes the
+   * store has taken must not cut off their PUBACKs, or the client, which sends again what it got no
+   * PUBACK for, sends them twice.
+   */
   override fail(err: unknown): void {
-    if (this.transport.closed || (this.closing && this.core === undefined)) return;
+    if (this.transport.closed || (this.closing && this.core === undefined) || this.failing) return;
+    this.failing = true;
     const message = err instanceof Error ? err.message : String(err);
     this.logFailure(err, 'closing an MQTT connection');
     const reasonString = message.length > 200 ? `${message.slice(0, 200)}...` : message;
+    let answer: Packet | undefined;
     if (this.core !== undefined && this.version === 5 && !this.closing) {
-      this.writePacket({ cmd: 'disconnect', reasonCode: mqttReasonOf(err).disconnect, properties: { reasonString } });
+      answer = { cmd: 'disconnect', reasonCode: mqttReasonOf(err).disconnect, properties: { reasonString } };
     } else if (this.core === undefined && this.auth?.phase === 'connect' && !this.closing) {
       // during the CONNECT's authentication exchange the answer is still a CONNACK
-      this.writePacket({ cmd: 'connack', sessionPresent: false, reasonCode: mqttReasonOf(err).connack, properties: { reasonString } });
+      answer = { cmd: 'connack', sessionPresent: false, reasonCode: mqttReasonOf(err).connack, properties: { reasonString } };
     }
-    this.shutdown();
+    this.closing = true;
+    const finish = (): void => {
+      if (answer !== undefined && !this.transport.closed) this.writePacket(answer);
+      this.shutdown();
+    };
+    const before = this.durable;
+    if (before === null) finish();
+    else before.then(finish, finish);
   }
 
   override shutdown(): void {

@@ -89,6 +89,8 @@ export class StompSession implements TemporaryNames {
   private readonly readHold: ReadHold;
   private wroteSinceBeat = false;
   private closing = false;
+  /** An ERROR is on its way (`fail`): the first failure is the one the client is told. */
+  private failing = false;
   /** Where a message's head for this connection is kept among its encodings: each form has its own. */
   private headKey = 'stomp';
   /** A network link asked for the link form of MESSAGE frames (link-form.ts). */
@@ -622,8 +624,24 @@ export class StompSession implements TemporaryNames {
     this.transport.write(encodeFrame(command, headers, body, this.version));
   }
 
-  /** Answers a bad frame or a failure with an ERROR frame and closes the connection; nothing else is affected. */
+  /**
+   * Answers a bad frame or a failure with an ERROR frame and closes the connection; nothing else is
+   * affected. No frame after the failure is acted on, and the ERROR waits for the receipts of every
+   * frame before it that wait on the store: a SEND refused behind persistent SENDs the store has
+   * taken must not cut off their receipts, or a client that resends what it got no receipt for
+   * (at-least-once) sends them twice. ActiveMQ answers in the same order. A store that fails meanwhile
+   * sends no receipt for what it failed, so the ERROR goes out then too.
+   */
   private fail(err: unknown, frame: StompFrame | undefined): void {
+    if (this.transport.closed || this.failing) return;
+    this.failing = true;
+    this.closing = true;
+    const before = this.durable;
+    if (before === null) this.sendError(err, frame);
+    else before.then(() => this.sendError(err, frame), () => this.sendError(err, frame));
+  }
+
+  private sendError(err: unknown, frame: StompFrame | undefined): void {
     if (this.transport.closed) return;
     let code: ErrorCode;
     let message: string;
