@@ -223,6 +223,7 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
     bodyCacheSize: config.store.bodyCacheSize,
     confirmConsumed: config.store.confirmConsumed,
     loadInBackgroundAbove: config.store.loadInBackgroundAbove,
+    stopTimeout: config.transport.stopTimeout,
     limits: withoutUndefined(config.limits),
     authenticator: options.authenticator ?? security!.authenticator,
     ...((options.authorizer ?? security?.authorizer) === undefined ? {} : { authorizer: (options.authorizer ?? security?.authorizer)! }),

@@ -472,9 +472,7 @@ export class BrokerAdmin {
 
   durableList(): DurableFigures[] {
     const list: DurableFigures[] = [];
-    for (const s of this.host.subscriptions.durableSubscriptions()) {
-      list.push({ owner: s.durable!.owner, name: s.durable!.name, topic: s.pattern, selector: s.selectorText, noLocal: s.noLocal, depth: s.queue.pendingCount, active: s.consumer !== null });
-    }
+    for (const s of this.host.subscriptions.durableSubscriptions()) list.push({ owner: s.durable!.owner, name: s.durable!.name, topic: s.pattern, selector: s.selectorText, noLocal: s.noLocal, depth: s.queue.pendingCount, active: s.consumer !== null });
     return list;
   }
 
@@ -487,6 +485,11 @@ export class BrokerAdmin {
 
   scheduledList(): ScheduledJob[] {
     return this.host.scheduler().list();
+  }
+
+  /** How many scheduled jobs wait, without listing and sorting them. */
+  scheduledCount(): number {
+    return this.host.scheduler().size;
   }
 
   /** The scheduled job `id`; undefined when there is none. */
@@ -505,7 +508,6 @@ export class BrokerAdmin {
    */
   schedulerCommand(message: Message): boolean {
     const request = schedulerRequest(message);
-    const { from, to } = request;
     // the sender acts with its own rights, as an operator through the management API does: a job
     // is cancelled with admin on its destination, seen with browse, and replies go where it may send
     const principal = message.originConnectionId === undefined ? undefined : this.host.connections.get(message.originConnectionId)?.principal;
@@ -519,7 +521,7 @@ export class BrokerAdmin {
         throw err;
       }
     };
-    const inRange = (job: ScheduledJob): boolean => job.due >= from && job.due <= to;
+    const inRange = (job: ScheduledJob): boolean => job.due >= request.from && job.due <= request.to;
     if (request.action === 'REMOVE' || request.action === 'REMOVEALL') {
       const id = request.action === 'REMOVE' ? request.jobId : undefined;
       if (request.action === 'REMOVE' && id === undefined) return false;
@@ -697,10 +699,9 @@ export class BrokerAdmin {
     let consumers = 0;
     let inFlight = 0;
     for (const session of sessions) {
-      for (const consumer of session.consumerList()) {
-        consumers++;
-        inFlight += consumer.unsettledCount;
-      }
+      const list = session.consumerList();
+      consumers += list.length;
+      for (const consumer of list) inFlight += consumer.unsettledCount;
     }
     const t = c.traffic;
     return {

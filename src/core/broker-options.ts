@@ -37,6 +37,11 @@ export interface BrokerOptions {
    * delivers once it is whole (`loaded`). A takeover with a large backlog serves in seconds.
    */
   readonly loadInBackgroundAbove?: number;
+  /**
+   * How long a stop waits, before it closes the store, for recovery to delete the stored messages
+   * still to come of queues purged or deleted while they loaded (default 3000 ms).
+   */
+  readonly stopTimeout?: number;
   /** Who may connect (default: everyone, as who they say they are). */
   readonly authenticator?: Authenticator;
   /** What each principal may do to which destination (default: everything). */

@@ -46,7 +46,7 @@ import { PreparedTransactions } from './prepared.js';
 import { XaTransactions } from './xa-transactions.js';
 import { ProducerFlow } from './producer-flow.js';
 import { writeDeliveryMark } from './delivery-mark.js';
-import { TAKEN_AFTER_SERVING, recoverState } from './recovery.js';
+import { TAKEN_AFTER_SERVING, recoverState, type Recovered } from './recovery.js';
 import { recoveryTarget } from './recovery-target.js';
 import { RetainedMessages, asksToRetain } from './retained.js';
 import { MessageScheduler, type ScheduledDelivery } from './scheduler.js';
@@ -70,9 +70,8 @@ const PRODUCER = 'producer';
 
 /**
  * The broker: destinations, subscriptions, routing, transactions, dead letters, scheduling and
- * recovery. Knows no protocol. Adapters hold it as a `BrokerAccess` (connect, name, running
- * state) and do everything else through the `CoreConnection` they get, which sees the broker only
- * as its `ConnectionHost`.
+ * recovery. Knows no protocol. Adapters hold it as a `BrokerAccess` (connect, name, running state)
+ * and do everything else through the `CoreConnection` they get, which sees it as a `ConnectionHost`.
  */
 export class Broker implements BrokerAccess, ConnectionHost {
   readonly name: string;
@@ -103,7 +102,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
   private nextMessage = 1;
   private nextConnection = 1;
   private nextConsumer = 1;
-  private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
+  private state: 'new' | 'running' | 'stopping' | 'closing' | 'stopped' = 'new';
   readonly producerIds: IdKeeper;
   readonly sessionIds: IdKeeper;
   readonly limits: ClientLimits;
@@ -117,10 +116,13 @@ export class Broker implements BrokerAccess, ConnectionHost {
   private readonly loadInBackgroundAbove: number;
   /** Resolves once every recovered message is back in its queue (at once unless `loadInBackgroundAbove` was passed); rejects if that failed. */
   loaded: Promise<void> = Promise.resolve();
+  private loadDiscarded: Recovered['discarded'] = () => Promise.resolve();
+  private readonly stopTimeout: number;
 
   constructor(options: BrokerOptions) {
     this.store = options.store;
     this.loadInBackgroundAbove = options.loadInBackgroundAbove ?? Number.POSITIVE_INFINITY;
+    this.stopTimeout = options.stopTimeout ?? 3000;
     this.name = options.name ?? 'ferry';
     this.logger = options.logger ?? silentLogger;
     this.clock = options.clock ?? Date.now;
@@ -239,13 +241,12 @@ export class Broker implements BrokerAccess, ConnectionHost {
       prepared: new PreparedTransactions(this.store, persistence, this),
     };
     this.timers.hold();
-    const wanted = (): boolean => this.state === 'new' || this.state === 'running';
     const target = recoveryTarget(this.destinations, this.declarations, this.subscriptions, this.started);
-    ({ loaded: this.loaded } = await recoverState(target, recovered.stream ?? recovered.records, this.store, this.bodies, this.logger, { loadInBackgroundAbove: this.loadInBackgroundAbove, wanted, later: recovered.later }));
+    const wanted = (): boolean => this.state === 'new' || this.state === 'running';
+    const options = { loadInBackgroundAbove: this.loadInBackgroundAbove, wanted, discardWhileStopping: () => this.state === 'stopping', later: recovered.later };
+    ({ loaded: this.loaded, discarded: this.loadDiscarded } = await recoverState(target, recovered.stream ?? recovered.records, this.store, this.bodies, this.logger, options));
     this.timers.resume();
-    if (recovered.prepared.length > 0) {
-      this.logger.warn({ event: 'store.prepared', count: recovered.prepared.length }, 'prepared transactions found; they stay in doubt until resolved');
-    }
+    if (recovered.prepared.length > 0) this.logger.warn({ event: 'store.prepared', count: recovered.prepared.length }, 'prepared transactions found; they stay in doubt until resolved');
     this.state = 'running';
     this.sweeps.start();
   }
@@ -274,6 +275,9 @@ export class Broker implements BrokerAccess, ConnectionHost {
     }
     this.started?.scheduler.stop();
     this.timers.stop();
+    // an operator was told that what a purge of a queue still loading dropped is gone: at the next start it must be
+    if (this.serving()) await this.loadDiscarded(this.stopTimeout);
+    this.state = 'closing';
     try {
       // closing writes what is pending, or makes the last attempt of a store whose writes fail and says so
       await this.store.close();
@@ -318,11 +322,9 @@ export class Broker implements BrokerAccess, ConnectionHost {
     this.connections.set(connection.id, connection);
     this.clientIds.hold(connection);
     if (!principal.internal) {
-      this.logger.info(
-        { event: 'connection.opened', connection: connection.id, protocol: request.protocol, remoteAddress: request.transport.remoteAddress, user: principal.username, clientId },
-        `${request.protocol} client ${clientId === undefined ? '' : `${clientId} `}connected from ${request.transport.remoteAddress} as ${principal.username ?? 'anonymous'}`,
-      );
-      this.connectionEvents.opened(connection.id, { id: connection.id, protocol: request.protocol, clientId, user: principal.username, remoteAddress: request.transport.remoteAddress });
+      const { protocol, transport: { remoteAddress } } = request;
+      this.logger.info({ event: 'connection.opened', connection: connection.id, protocol, remoteAddress, user: principal.username, clientId }, `${protocol} client ${clientId === undefined ? '' : `${clientId} `}connected from ${remoteAddress} as ${principal.username ?? 'anonymous'}`);
+      this.connectionEvents.opened(connection.id, { id: connection.id, protocol, clientId, user: principal.username, remoteAddress });
     }
     return connection;
   }
@@ -367,9 +369,8 @@ export class Broker implements BrokerAccess, ConnectionHost {
   }
 
   /**
-   * Routes a message now (or hands it to the scheduler); resolves when it is durable, or returns
-   * null when nothing was written. A message whose duplicate-detection id was seen is accepted
-   * and dropped.
+   * Routes a message now (or hands it to the scheduler); resolves when it is durable, or returns null
+   * when nothing was written. A message whose duplicate-detection id was seen is accepted and dropped.
    */
   send(message: Message, connection: CoreConnection, options: SendOptions | undefined): Promise<void> | null {
     this.guard?.();

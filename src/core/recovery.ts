@@ -64,6 +64,12 @@ export interface RecoveryOptions {
   /** False once the broker is stopping: a load under way gives up at its next turn (the store still holds what it did not put back). */
   readonly wanted: () => boolean;
   /**
+   * While the broker stops and its store is still open: a load under way then goes on deleting the
+   * messages still to come of queues purged or deleted meanwhile (a purge said they were gone),
+   * and gives up when this turns false.
+   */
+  readonly discardWhileStopping: () => boolean;
+  /**
    * The records the store hands back later, when it opened from its catalog (`RecoveredState.later`):
    * waiting and scheduled messages. Every queue then takes sends at once, and delivers once its
    * messages are read and back.
@@ -74,6 +80,12 @@ export interface RecoveryOptions {
 export interface Recovered {
   /** Resolves once every queue is whole; rejects if putting messages back failed. */
   readonly loaded: Promise<void>;
+  /**
+   * Once `wanted` is false: resolves when the load under way has deleted what was still to come of
+   * the queues purged or deleted while they loaded, at once if there is none, or after `ms`. A stop
+   * awaits it before it closes the store.
+   */
+  discarded(ms: number): Promise<void>;
 }
 
 /** The record types a broker can take after it has started serving: waiting and scheduled messages (see `OpenOptions.later`). */
@@ -93,7 +105,7 @@ export async function recoverState(
   store: Store,
   bodies: BodyCache,
   logger: Logger,
-  options: RecoveryOptions = { loadInBackgroundAbove: Number.POSITIVE_INFINITY, wanted: () => true },
+  options: RecoveryOptions = { loadInBackgroundAbove: Number.POSITIVE_INFINITY, wanted: () => true, discardWhileStopping: () => false },
 ): Promise<Recovered> {
   const queuesById = new Map<number, MessageQueue>();
   const messages = new RecoveredMessages<HeldMessage>();
@@ -184,7 +196,8 @@ export async function recoverState(
     await takeAll(await options.later);
     counts.scheduled = scheduled;
   } else if (options.later !== undefined) {
-    return { loaded: loadLater(options.later, ceiling!) };
+    const loaded = loadLater(options.later, ceiling!);
+    return { loaded, discarded: discardedWithin(loaded) };
   }
 
   const order = references.order();
@@ -196,7 +209,7 @@ export async function recoverState(
   for (let i = 0; i < references.length; i++) top = Math.max(top, references.seq(i));
   for (const mark of marks) top = Math.max(top, mark.seq);
   if (top > 0) target.coverSequence(top);
-  const load = (): Promise<void> => loadMessages(queuesById, messages, references, order, store, bodies, options.wanted, counts);
+  const load = (): Promise<void> => loadMessages(queuesById, messages, references, order, store, bodies, options, counts);
   if (prepared.length > 0 || references.length <= options.loadInBackgroundAbove) {
     await load();
     // what a prepared transaction consumes is held by it, out of its queue, until it is completed
@@ -208,7 +221,7 @@ export async function recoverState(
       logger.warn({ event: 'broker.prepared-transactions', count: prepared.length }, 'prepared transactions await their transaction manager\'s commit or rollback');
     }
     logRecovered(logger, counts);
-    return { loaded: Promise.resolve() };
+    return { loaded: Promise.resolve(), discarded: () => Promise.resolve() };
   }
 
   // the queues that have messages to come take sends from now on, numbered after those
@@ -228,8 +241,18 @@ export async function recoverState(
     await yieldTurn();
     await load();
     if (options.wanted()) logRecovered(logger, counts);
+    else logStoppedDiscarding(logger, counts);
   })();
-  return { loaded };
+  return { loaded, discarded: discardedWithin(loaded) };
+
+  function discardedWithin(load: Promise<void>): (ms: number) => Promise<void> {
+    return async (ms) => {
+      if (!someDiscarding(queuesById)) return;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([load.catch(() => {}), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+      clearTimeout(timer);
+    };
+  }
 
   /**
    * The store hands back waiting and scheduled messages later: every queue takes sends from now on,
@@ -266,8 +289,9 @@ export async function recoverState(
       if (count === undefined) queue.finishLoading();
       else queue.loadingState?.expect(count);
     }
-    await loadMessages(queuesById, messages, references, order, store, bodies, options.wanted, counts);
+    await loadMessages(queuesById, messages, references, order, store, bodies, options, counts);
     if (options.wanted()) logRecovered(logger, counts);
+    else logStoppedDiscarding(logger, counts);
   }
 }
 
@@ -293,7 +317,11 @@ function countPuttable(references: RecoveredReferences, messages: RecoveredMessa
   return count;
 }
 
-/** Puts every recovered reference's message back in its queue, queue by queue in sequence order; then deletes what nothing refers to. */
+/**
+ * Puts every recovered reference's message back in its queue, queue by queue in sequence order; then
+ * deletes what nothing refers to. A stop ends it, but first lets it delete what is still to come of
+ * the queues purged or deleted meanwhile: left in the store, it would come back at the next start.
+ */
 async function loadMessages(
   queuesById: ReadonlyMap<number, MessageQueue>,
   messages: RecoveredMessages<HeldMessage>,
@@ -301,7 +329,7 @@ async function loadMessages(
   order: Uint32Array,
   store: Store,
   bodies: BodyCache,
-  wanted: () => boolean,
+  { wanted, discardWhileStopping }: Pick<RecoveryOptions, 'wanted' | 'discardWhileStopping'>,
   counts: RecoveryCounts,
 ): Promise<void> {
   const decode = (id: number, type: number, data: Buffer): HeldMessage => {
@@ -310,14 +338,23 @@ async function loadMessages(
     return { recordId: id, references: 0, message };
   };
   let filling: MessageQueue | undefined;
+  /** Once stopping, the message records that references left in the store still refer to. */
+  let kept: Set<number> | undefined;
   for (let k = 0; k < order.length; k++) {
     if ((k & YIELD_EVERY) === YIELD_EVERY) {
       await yieldTurn();
-      if (!wanted()) return;
+      if (!wanted()) {
+        if (!discardWhileStopping() || !someDiscarding(queuesById)) return;
+        kept ??= new Set();
+      }
     }
     const i = order[k]!;
     const id = references.id(i);
     const queue = queuesById.get(references.queueId(i));
+    if (kept !== undefined && queue?.loadingState?.discarding !== true) {
+      kept.add(references.messageRecordId(i));
+      continue;
+    }
     if (queue !== filling) {
       filling?.finishLoading();
       filling = queue;
@@ -337,6 +374,15 @@ async function loadMessages(
     }
     queue.recover(held.message, held, references.seq(i), references.deliveryCount(i), id, references.queueExpiry(i));
   }
+  if (kept !== undefined) {
+    // only what a purge let go: the rest stays for the next start to put back
+    messages.forEach((id, held, discarded) => {
+      if (!discarded || (held !== undefined && held.references > 0) || kept.has(id)) return;
+      store.delete(id);
+      if (held !== undefined) bodies.released(held.message);
+    });
+    return;
+  }
   filling?.finishLoading();
   messages.forEach((id, held, discarded) => {
     if (held !== undefined && held.references > 0) {
@@ -347,6 +393,15 @@ async function loadMessages(
     if (held !== undefined) bodies.released(held.message);
     if (!discarded) counts.orphans++;
   });
+}
+
+function someDiscarding(queuesById: ReadonlyMap<number, MessageQueue>): boolean {
+  for (const queue of queuesById.values()) if (queue.loadingState?.discarding === true) return true;
+  return false;
+}
+
+function logStoppedDiscarding(logger: Logger, counts: RecoveryCounts): void {
+  if (counts.discarded > 0) logger.info({ event: 'broker.load-discarded', references: counts.discarded, stopping: true }, 'deleted the stored messages of queues purged or deleted while they loaded before stopping');
 }
 
 function logRecovered(logger: Logger, counts: RecoveryCounts): void {

@@ -133,6 +133,14 @@ export class BrokerMetrics {
         this.set(broker.admin.bodyCache().bytes);
       },
     });
+    new Gauge({
+      name: 'ferry_scheduled_messages',
+      help: 'Scheduled jobs waiting (AMQ_SCHEDULED_DELAY, _PERIOD, _CRON), one for each that /api/v1/scheduled lists',
+      registers: [registry],
+      collect() {
+        this.set(broker.admin.scheduledCount());
+      },
+    });
     new Counter({
       name: 'ferry_messages_enqueued_total',
       help: 'Messages sent to a queue (once for each queue reached) or to a topic (once, however many subscribe)',

@@ -81,6 +81,32 @@ test('a scrape after traffic passes promtool, and its values are what was sent a
   assert.ok(s.has('nodejs_eventloop_lag_seconds'));
 });
 
+test('ferry_scheduled_messages counts the scheduled jobs waiting, as /api/stats does: a repeating job once, a cancelled one no more', async () => {
+  const q = uniqueName('later');
+  const producer = await connectStomp(broker.stompPort);
+  clients.push(producer);
+  const scheduled = async (): Promise<number | undefined> => {
+    const answer = await api.get('/metrics');
+    assert.equal(answer.status, 200);
+    const check = spawnSync('promtool', ['check', 'metrics'], { input: answer.text, encoding: 'utf8' });
+    assert.equal(check.status, 0, `promtool: ${check.stdout}${check.stderr}`);
+    assert.match(answer.text, /^# HELP ferry_scheduled_messages .+$/m);
+    assert.match(answer.text, /^# TYPE ferry_scheduled_messages gauge$/m);
+    return samples(answer.text).get('ferry_scheduled_messages');
+  };
+  assert.equal(await scheduled(), 0, 'a series that reads 0 before anything is scheduled');
+  // an hour away: none is due while the test runs
+  await producer.sendConfirmed(`/queue/${q}`, 'one', { AMQ_SCHEDULED_DELAY: '3600000', persistent: 'true' });
+  await producer.sendConfirmed(`/queue/${q}`, 'two', { AMQ_SCHEDULED_DELAY: '3600000' });
+  await producer.sendConfirmed(`/queue/${q}`, 'every hour', { AMQ_SCHEDULED_DELAY: '3600000', AMQ_SCHEDULED_PERIOD: '3600000', AMQ_SCHEDULED_REPEAT: '5' });
+  assert.equal(await scheduled(), 3);
+  assert.equal((await api.get<{ scheduled: number }>('/api/stats')).body.scheduled, 3, '/api/stats says the same');
+
+  const jobs = (await api.get<{ items: { id: string }[] }>('/api/v1/scheduled?limit=1000')).body.items;
+  assert.equal((await api.delete(`/api/v1/scheduled/${encodeURIComponent(jobs[0]!.id)}`)).status, 204);
+  assert.equal(await scheduled(), 2);
+});
+
 test('past metrics.maxDestinations the rest are summed under name="_other"', async () => {
   const prefix = uniqueName('many');
   const producer = await connectStomp(broker.stompPort);

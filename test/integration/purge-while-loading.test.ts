@@ -52,21 +52,25 @@ async function api<T>(broker: BrokerProcess, method: string, path: string): Prom
   return (await answer.json()) as T;
 }
 
-test(`a purge through the management API while a ${BACKLOG.toLocaleString('en')}-message backlog loads says it dropped all of it, and the audit log says so too; the queue shows it is loading`, { timeout: 300_000 }, async () => {
+/** A broker killed with a `BACKLOG`-message queue stale and a one-message queue kept, in a fresh data folder, to be started again from its catalog with the returned config. */
+async function killedWithBacklog(): Promise<{ data: string; config: string }> {
   const data = mkdtempSync(join(tmpdir(), 'ferry-purge-loading-'));
   paths.push(data);
   const config = join(data, '..', `${data.split('/').pop()!}.yaml`);
   // a catalog every MiB of journal, so the start after the kill opens from it and reads the backlog back while it serves
   writeFileSync(config, 'store:\n  loadInBackgroundAbove: 1000\n  journal:\n    catalogEvery: 1048576\n');
   paths.push(config);
-
   const first = await start(data, config);
   const producer = await connectStomp(first.ports['stomp']!);
   await sendPersistent(producer, '/queue/stale', BACKLOG);
   await producer.sendConfirmed('/queue/kept', 'keep me', { persistent: 'true' });
   await producer.disconnect();
   await first.stop('SIGKILL');
+  return { data, config };
+}
 
+test(`a purge through the management API while a ${BACKLOG.toLocaleString('en')}-message backlog loads says it dropped all of it, and the audit log says so too; the queue shows it is loading`, { timeout: 300_000 }, async () => {
+  const { data, config } = await killedWithBacklog();
   const broker = await start(data, config);
   await broker.logged('journal.opened-from-catalog');
   const before = await api<QueueItem>(broker, 'GET', '/api/v1/destinations/queue/stale');
@@ -92,5 +96,22 @@ test(`a purge through the management API while a ${BACKLOG.toLocaleString('en')}
   assert.equal((await api<QueueItem>(again, 'GET', '/api/v1/destinations/queue/stale')).depth, 0, 'the purged messages are gone from the store');
   assert.equal((await api<QueueItem>(again, 'GET', '/api/v1/destinations/queue/kept')).depth, 1, 'another queue kept its message');
   assert.equal(again.logs.find((e) => e['event'] === 'store.orphans'), undefined);
+  assert.equal(await again.stop(), 0);
+});
+
+test(`a clean stop right after a purge of a ${BACKLOG.toLocaleString('en')}-message backlog still loading deletes the whole backlog first: the next start does not bring the purged messages back`, { timeout: 300_000 }, async () => {
+  const { data, config } = await killedWithBacklog();
+  const broker = await start(data, config);
+  await broker.logged('journal.opened-from-catalog');
+  const { purged } = await api<{ purged: number }>(broker, 'POST', '/api/v1/destinations/queue/stale/purge');
+  assert.equal(purged, BACKLOG);
+  // at once: recovery has most of the backlog's references still to delete
+  assert.equal(await broker.stop('SIGTERM'), 0);
+
+  const again = await start(data, config);
+  await again.logged('broker.recovered');
+  assert.equal((await api<QueueItem>(again, 'GET', '/api/v1/destinations/queue/stale')).depth, 0, 'the messages the purge said it dropped stay gone after a clean stop');
+  assert.equal((await api<QueueItem>(again, 'GET', '/api/v1/destinations/queue/kept')).depth, 1, 'another queue kept its message');
+  assert.equal(again.logs.find((e) => e['event'] === 'store.orphans'), undefined, 'the stop deleted the purged messages with their references');
   assert.equal(await again.stop(), 0);
 });
