@@ -237,7 +237,7 @@ export class WebSocketListener {
     this.upgrades.clear();
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     const gone = [...this.connections.keys()].map((ws) => new Promise<void>((resolve) => ws.once('close', () => resolve())));
-    for (const connection of this.connections.values()) connection.end();
+    for (const connection of this.connections.values()) connection.goAway();
     server.closeIdleConnections();
     await Promise.all([closed, ...gone]);
   }
