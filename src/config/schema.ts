@@ -405,7 +405,7 @@ export const configSchema = z
       .default({}),
     websocket: z
       .object({
-        /** Largest WebSocket message a client may send (bytes); larger closes the connection with 1009. */
+        /** Largest WebSocket message a client may send (bytes); larger closes the connection with 1009, refused from the frame's length with no protocol error before it (logged as websocket.message-too-large). */
         maxPayload: positiveInt.default(16 * 1024 * 1024),
         /** ms between pings; a client that has sent nothing since the previous one, not even its pong, is dropped (one the broker is not reading is not judged). 0: no pings. */
         pingInterval: milliseconds.default(30_000),

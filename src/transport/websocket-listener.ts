@@ -107,6 +107,8 @@ export class WebSocketListener {
   private readonly wss: WebSocketServer;
   private readonly bySubprotocol = new Map<string, ProtocolAdapter>();
   private readonly connections = new Map<WebSocket, WebSocketConnection>();
+  /** The protocol serving each connection, once it is known (a client without a subprotocol: once its first bytes tell it). */
+  private readonly protocols = new WeakMap<WebSocket, string>();
   /** Each connection's ping interval, its adapter's; those of 0 are not here. */
   private readonly pingIntervals = new WeakMap<WebSocket, number>();
   /** One sweep per ping interval in use. */
@@ -280,8 +282,17 @@ export class WebSocketListener {
     });
     this.connections.set(ws, connection);
     // a client whose protocol is not yet told is not pinged: websocket.handshakeTimeout bounds its wait
-    if (offeredAdapter !== undefined) this.pingAs(ws, offeredAdapter);
+    if (offeredAdapter !== undefined) this.served(ws, offeredAdapter);
     ws.once('close', () => this.connections.delete(ws));
+    ws.on('error', (err: Error & { code?: string }) => {
+      if (err.code !== 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') return;
+      // ws sends its 1009 close frame as soon as it reads the frame's length, before this event and
+      // without reading the payload: nothing in the protocol's own terms can go out ahead of it
+      this.logger.warn(
+        { event: 'websocket.message-too-large', protocol: this.protocols.get(ws), subprotocol: ws.protocol, remote: remoteAddress, setting: 'websocket.maxPayload', limit: this.options.maxPayload },
+        `a WebSocket message over websocket.maxPayload (${this.options.maxPayload} bytes) closed the connection with 1009`,
+      );
+    });
     const adapter = offeredAdapter ?? this.byFirstBytes(ws, remoteAddress);
     this.logger.debug({ event: 'websocket.accepted', protocol: adapter.name, subprotocol: ws.protocol, remote: remoteAddress }, 'WebSocket client connected');
     try {
@@ -303,7 +314,7 @@ export class WebSocketListener {
       webSocketProtocols: adapter.webSocketProtocols,
       attach: (connection, broker) => {
         this.logger.debug({ event: 'websocket.protocol-detected', protocol: adapter.name, remote: remoteAddress }, `WebSocket client without a subprotocol served as ${adapter.name}`);
-        this.pingAs(ws, adapter);
+        this.served(ws, adapter);
         adapter.attach(connection, broker);
       },
       close: () => {},
@@ -312,7 +323,8 @@ export class WebSocketListener {
     return detectingAdapter(this.name, this.adapters.map(told), this.options.handshakeTimeout, this.logger, fallback === undefined ? undefined : told(fallback), 'fallback');
   }
 
-  private pingAs(ws: WebSocket, adapter: ProtocolAdapter): void {
+  private served(ws: WebSocket, adapter: ProtocolAdapter): void {
+    this.protocols.set(ws, adapter.name);
     const interval = this.pingIntervalOf(adapter);
     if (interval > 0) this.pingIntervals.set(ws, interval);
   }
