@@ -405,11 +405,11 @@ export const configSchema = z
       .default({}),
     websocket: z
       .object({
-        /** Largest WebSocket message a client may send (bytes); larger closes the connection with 1009. */
+        /** Largest WebSocket message a client may send (bytes); larger closes the connection with 1009, refused from the frame's length with no protocol error before it (logged as websocket.message-too-large). */
         maxPayload: positiveInt.default(16 * 1024 * 1024),
         /** ms between pings; a client that has sent nothing since the previous one, not even its pong, is dropped (one the broker is not reading is not judged). 0: no pings. */
         pingInterval: milliseconds.default(30_000),
-        /** ms a client has to send its upgrade request after connecting. */
+        /** ms a client has to send its upgrade request after connecting, and, when it offered no subprotocol, the bytes that tell its protocol (undecided then, it is served as STOMP). */
         handshakeTimeout: milliseconds.min(1).default(10_000),
         /**
          * Web page origins (`https://app.example.com`) whose scripts may connect, besides pages

@@ -11,8 +11,12 @@ const MOST_BYTES_TO_DECIDE = 64;
  * first adapter whose `detect` recognises the client's first bytes, and those bytes are replayed to
  * it. Until then nothing is sent, so a protocol whose server speaks first (OpenWire) does so once
  * its client has spoken.
+ *
+ * A client whose protocol is still undecided at the time-out (it has sent nothing, or too little) is
+ * dropped, or, with `undecided: 'fallback'`, handed to the fallback with what it sent: the
+ * fallback's own opening time-out, counted from the same accept, then answers it in its terms.
  */
-export function detectingAdapter(name: string, adapters: readonly ProtocolAdapter[], timeoutMs: number, logger: Logger, fallback?: ProtocolAdapter): ProtocolAdapter {
+export function detectingAdapter(name: string, adapters: readonly ProtocolAdapter[], timeoutMs: number, logger: Logger, fallback?: ProtocolAdapter, undecided: 'drop' | 'fallback' = 'drop'): ProtocolAdapter {
   return {
     name,
     detect: (firstBytes) => {
@@ -23,7 +27,14 @@ export function detectingAdapter(name: string, adapters: readonly ProtocolAdapte
     attach(connection: TransportConnection, broker: BrokerAccess): void {
       let first: Buffer = Buffer.alloc(0);
       const handover: { chosen: TransportHandler | undefined } = { chosen: undefined };
+      const handOver = (adapter: ProtocolAdapter): void => {
+        adapter.attach(handedOver(connection, (handler) => (handover.chosen = handler)), broker);
+        const bytes = first;
+        first = Buffer.alloc(0);
+        if (bytes.length > 0) (handover.chosen as TransportHandler | undefined)?.data(bytes);
+      };
       const timer = deadlineTimer(connection.openedAt, timeoutMs, () => {
+        if (undecided === 'fallback' && fallback !== undefined) return handOver(fallback);
         logger.warn({ event: 'listener.detect-timeout', listener: name, remote: connection.remoteAddress }, 'a client sent too little to tell its protocol in time');
         connection.destroy();
       });
@@ -43,10 +54,7 @@ export function detectingAdapter(name: string, adapters: readonly ProtocolAdapte
             return;
           }
           clearTimeout(timer);
-          adapter.attach(handedOver(connection, (handler) => (handover.chosen = handler)), broker);
-          const bytes = first;
-          first = Buffer.alloc(0);
-          (handover.chosen as TransportHandler | undefined)?.data(bytes);
+          handOver(adapter);
         },
         closed: (error) => {
           clearTimeout(timer);

@@ -14,6 +14,10 @@ const joinBelow = 64 * 1024;
 /** How long `end()` waits for the peer's close frame before dropping the socket. */
 const closeGrace = 5000;
 
+/** RFC 6455 7.4.1: 1000 a normal closure, 1001 an endpoint "going away, such as a server going down". */
+const NORMAL_CLOSURE = 1000;
+const GOING_AWAY = 1001;
+
 
 export interface WebSocketConnectionOptions {
   /** Unsent bytes past which `isWritable()` says no. */
@@ -63,6 +67,8 @@ export class WebSocketConnection implements TransportConnection {
   private isClosed = false;
   /** Closing, or the broker stopping (`stopReading`): what the client still sends is not its session's any more. */
   private ending = false;
+  /** The broker is stopping: the close, whoever starts it, says 1001 so that a page tells it from an orderly close of its own connection. */
+  private goingAway = false;
   private closeError: Error | undefined;
   /** Messages that arrived before the session installed its handler. */
   private early: Buffer[] = [];
@@ -159,14 +165,22 @@ export class WebSocketConnection implements TransportConnection {
   /** The broker is stopping: nothing more the client sends is taken, while what was taken still gets its acknowledgement. */
   stopReading(): void {
     this.ending = true;
+    this.goingAway = true;
     this.readAgain();
+  }
+
+  /** The broker is stopping: ends the connection as `end` does, with close code 1001. */
+  goAway(): void {
+    this.goingAway = true;
+    this.end();
   }
 
   end(): void {
     if (this.isClosed) return;
+    // what the session wrote last (MQTT 5's DISCONNECT 0x8B, AMQP's close) goes out before the close frame
     this.flush();
     this.ending = true;
-    this.ws.close(1000);
+    this.ws.close(this.goingAway ? GOING_AWAY : NORMAL_CLOSURE, this.goingAway ? 'broker stopping' : undefined);
     // the client's answer to the close frame must be read, even from a connection paused before
     this.readAgain();
     // a peer that never answers the close frame must not keep the socket open for ever

@@ -11,6 +11,7 @@ import { handshakeFailed, verifiedPeerCertificate, type TlsCertificates } from '
 import { WebSocketConnection } from './websocket-connection.js';
 import { addressWithPort } from './connection.js';
 import { OpeningDeadlines } from './deadline.js';
+import { detectingAdapter } from './detect.js';
 import { hostAllowed } from './host.js';
 import type { DescriptorBudget } from './descriptors.js';
 
@@ -27,7 +28,7 @@ export interface WebSocketListenerOptions {
   readonly maxPayload: number;
   /** ms between WebSocket pings, unless the connection's adapter has its own (`webSocketPingInterval`); a client that has sent nothing since the previous ping, not even its pong, is dropped (one the broker is not reading is not judged). 0: no pings. */
   readonly pingInterval: number;
-  /** ms a client has to send its upgrade request after connecting. */
+  /** ms a client has to send its upgrade request after connecting, and, when it offered no subprotocol, the bytes that tell its protocol. */
   readonly handshakeTimeout: number;
   /** Browser origins (`https://app.example.com`) allowed besides the broker's own host when that is an IP address or localhost; `*` allows any. */
   readonly allowedOrigins: readonly string[];
@@ -43,7 +44,7 @@ export interface WebSocketListenerOptions {
  * WebSocket binding, not of the protocol's sessions, which never see frames.
  */
 const binaryOnlySubprotocols = new Set(['mqtt', 'mqttv3.1', 'amqp']);
-/** The subprotocol a client that offers none is served as. */
+/** The subprotocol a client that offers none is served as when its first bytes name no protocol. */
 const NO_SUBPROTOCOL = 'stomp';
 
 /** RFC 6455 4.1: a subprotocol is a token; the header is a comma-separated list of them. */
@@ -90,11 +91,14 @@ export function originAllowed(origin: string | undefined, host: string | undefin
  * One port for every protocol that has WebSocket subprotocols; the subprotocol a client offers
  * picks the adapter, and the adapter's session is the very one that serves TCP clients.
  *
- * A client that offers none at all is served as one offering `stomp`, as ActiveMQ's WebSocket
- * transport serves it (web pages written for ActiveMQ open `new WebSocket(url)` bare). One that
- * offers only subprotocols Ferry does not serve gets HTTP 400 before the upgrade, with the list of
- * subprotocols in the body: there is no session to close, and browsers report the failure at once
- * instead of opening a socket that a later close frame would explain.
+ * A client that offers none at all is served by the protocol its first bytes name (each adapter's
+ * `detect`, as on a shared TCP port): an MQTT client opened bare gets its CONNACK rather than
+ * silence and a STOMP time-out. Bytes that name none, or none by websocket.handshakeTimeout, are
+ * served as `stomp`, as ActiveMQ's WebSocket transport serves every bare client (web pages written
+ * for ActiveMQ open `new WebSocket(url)` bare). One that offers only subprotocols Ferry does not
+ * serve gets HTTP 400 before the upgrade, with the list of subprotocols in the body: there is no
+ * session to close, and browsers report the failure at once instead of opening a socket that a
+ * later close frame would explain.
  * Any path is accepted (`/`, `/stomp`, `/mqtt`, ...), since clients differ in which they use.
  */
 export class WebSocketListener {
@@ -103,6 +107,8 @@ export class WebSocketListener {
   private readonly wss: WebSocketServer;
   private readonly bySubprotocol = new Map<string, ProtocolAdapter>();
   private readonly connections = new Map<WebSocket, WebSocketConnection>();
+  /** The protocol serving each connection, once it is known (a client without a subprotocol: once its first bytes tell it). */
+  private readonly protocols = new WeakMap<WebSocket, string>();
   /** Each connection's ping interval, its adapter's; those of 0 are not here. */
   private readonly pingIntervals = new WeakMap<WebSocket, number>();
   /** One sweep per ping interval in use. */
@@ -233,7 +239,7 @@ export class WebSocketListener {
     this.upgrades.clear();
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     const gone = [...this.connections.keys()].map((ws) => new Promise<void>((resolve) => ws.once('close', () => resolve())));
-    for (const connection of this.connections.values()) connection.end();
+    for (const connection of this.connections.values()) connection.goAway();
     server.closeIdleConnections();
     await Promise.all([closed, ...gone]);
   }
@@ -251,8 +257,8 @@ export class WebSocketListener {
       return;
     }
     const offered = offeredSubprotocols(req.headers['sec-websocket-protocol']);
-    const adapter = offered.length === 0 ? this.bySubprotocol.get(NO_SUBPROTOCOL) : offered.map((p) => this.bySubprotocol.get(p)).find((a) => a !== undefined);
-    if (adapter === undefined) {
+    const adapter = offered.map((p) => this.bySubprotocol.get(p)).find((a) => a !== undefined);
+    if (offered.length > 0 && adapter === undefined) {
       this.logger.debug({ event: 'websocket.refused', offered, remote: req.socket.remoteAddress }, 'WebSocket client offered no subprotocol served here');
       refuse(socket, 400, `Offer one of the WebSocket subprotocols ${this.subprotocols.join(', ')}; offered: ${offered.join(', ') || 'none'}`);
       return;
@@ -260,7 +266,8 @@ export class WebSocketListener {
     this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket, req, adapter, openedAt));
   }
 
-  private accept(ws: WebSocket, socket: Duplex, req: IncomingMessage, adapter: ProtocolAdapter, openedAt: number | undefined): void {
+  /** `offeredAdapter`: the one the client's subprotocol names; undefined when it offered none. */
+  private accept(ws: WebSocket, socket: Duplex, req: IncomingMessage, offeredAdapter: ProtocolAdapter | undefined, openedAt: number | undefined): void {
     if (this.readingStopped) {
       ws.terminate();
       return;
@@ -274,9 +281,19 @@ export class WebSocketListener {
       maxPendingBytes: this.options.maxPendingBytes,
     });
     this.connections.set(ws, connection);
-    const pingInterval = this.pingIntervalOf(adapter);
-    if (pingInterval > 0) this.pingIntervals.set(ws, pingInterval);
+    // a client whose protocol is not yet told is not pinged: websocket.handshakeTimeout bounds its wait
+    if (offeredAdapter !== undefined) this.served(ws, offeredAdapter);
     ws.once('close', () => this.connections.delete(ws));
+    ws.on('error', (err: Error & { code?: string }) => {
+      if (err.code !== 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') return;
+      // ws sends its 1009 close frame as soon as it reads the frame's length, before this event and
+      // without reading the payload: nothing in the protocol's own terms can go out ahead of it
+      this.logger.warn(
+        { event: 'websocket.message-too-large', protocol: this.protocols.get(ws), subprotocol: ws.protocol, remote: remoteAddress, setting: 'websocket.maxPayload', limit: this.options.maxPayload },
+        `a WebSocket message over websocket.maxPayload (${this.options.maxPayload} bytes) closed the connection with 1009`,
+      );
+    });
+    const adapter = offeredAdapter ?? this.byFirstBytes(ws, remoteAddress);
     this.logger.debug({ event: 'websocket.accepted', protocol: adapter.name, subprotocol: ws.protocol, remote: remoteAddress }, 'WebSocket client connected');
     try {
       adapter.attach(connection, this.broker);
@@ -284,6 +301,32 @@ export class WebSocketListener {
       this.logger.error({ event: 'connection.attach-failed', protocol: adapter.name, err }, 'could not attach a connection');
       ws.terminate();
     }
+  }
+
+  /**
+   * For a client that offered no subprotocol: the adapter whose `detect` recognises its first
+   * bytes takes it, and sets its ping interval; STOMP takes what none recognises.
+   */
+  private byFirstBytes(ws: WebSocket, remoteAddress: string): ProtocolAdapter {
+    const told = (adapter: ProtocolAdapter): ProtocolAdapter => ({
+      name: adapter.name,
+      detect: (firstBytes) => adapter.detect(firstBytes),
+      webSocketProtocols: adapter.webSocketProtocols,
+      attach: (connection, broker) => {
+        this.logger.debug({ event: 'websocket.protocol-detected', protocol: adapter.name, remote: remoteAddress }, `WebSocket client without a subprotocol served as ${adapter.name}`);
+        this.served(ws, adapter);
+        adapter.attach(connection, broker);
+      },
+      close: () => {},
+    });
+    const fallback = this.bySubprotocol.get(NO_SUBPROTOCOL);
+    return detectingAdapter(this.name, this.adapters.map(told), this.options.handshakeTimeout, this.logger, fallback === undefined ? undefined : told(fallback), 'fallback');
+  }
+
+  private served(ws: WebSocket, adapter: ProtocolAdapter): void {
+    this.protocols.set(ws, adapter.name);
+    const interval = this.pingIntervalOf(adapter);
+    if (interval > 0) this.pingIntervals.set(ws, interval);
   }
 
   private pingIntervalOf(adapter: ProtocolAdapter): number {
