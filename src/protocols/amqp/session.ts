@@ -73,6 +73,13 @@ class RefusedLink extends Link {
   close(): void {}
 }
 
+/**
+ * What is left of a link another attach of its name took over (see `steal`): it holds the client's
+ * handle until the client's detach answers the broker's, and that detach ends nothing (not the
+ * durable subscription the new link now consumes from).
+ */
+class StolenLink extends RefusedLink {}
+
 const OUTGOING_WINDOW = 0x7fffffff;
 /** The accepted outcome, shared by every disposition that carries it. */
 const ACCEPTED_STATE = new Described(Composite.accepted, []);
@@ -268,6 +275,19 @@ export class AmqpSession implements SessionPort {
     else this.host.readAfter(answer.stored, () => !this.ended && attached());
   }
 
+  /**
+   * Ends `link` because a new attach took its name over ([AMQP 2.6.1] "the second attach succeeds
+   * and the first attach MUST then be closed with a link error of stolen"): its unsettled deliveries
+   * go back to their queue as redelivered, so the client's late settlements of them change nothing.
+   */
+  steal(link: Link): void {
+    if (this.ended || link.detachSent) return;
+    const stolen = new StolenLink(link.name, link.handle, link.remoteHandle);
+    this.keep(stolen);
+    this.letGo(link);
+    this.detach(stolen, { condition: 'amqp:link:stolen', description: `link "${link.name}" was attached again on this connection` });
+  }
+
   private keep(link: Link): void {
     this.links.set(link.remoteHandle, link);
     this.localHandles[link.handle] = link;
@@ -338,6 +358,8 @@ export class AmqpSession implements SessionPort {
       link.transfer(frame);
       return;
     }
+    // sent before the client saw the broker's detach: the client holds it unsettled on a detached link
+    if (link instanceof StolenLink) return;
     if (link instanceof RefusedLink) {
       // [AMQP 2.6.7] a refused link never had credit
       throw new AmqpConditionError('amqp:link:transfer-limit-exceeded', `transfer on link "${link.name}" without link credit`);
