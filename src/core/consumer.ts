@@ -353,7 +353,7 @@ export class Consumer implements QueueConsumer, HeldDeliveries {
       }
       return;
     }
-    for (const entry of entries) this.queue.deadLetter(entry, reason);
+    for (const entry of entries) this.queue.deadLetter(entry, reason, true);
   }
 
   /** See `ConsumerHandle.expire`. */
