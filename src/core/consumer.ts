@@ -205,6 +205,8 @@ export class Consumer implements QueueConsumer, HeldDeliveries {
     } catch (err) {
       this.undeliverable(this.removeOneInFlight(entry.tag), err);
     }
+    // after the delivery, which was the first acquirer if none had taken the message before
+    entry.taken = true;
   }
 
   private undeliverable(entry: QueueEntry, err: unknown): void {

@@ -54,6 +54,8 @@ export class QueueEntry implements Delivery {
   redeliveries: number;
   /** Deliveries of the message in queues it was in before (`DELIVERIES_PROPERTY`). */
   readonly deliveriesBefore: number;
+  /** Set once a consumer has taken it (in memory only: a message given back uncounted and then restarted reads as never taken). */
+  taken = false;
   /** Store record of this reference, 0 when not persisted. */
   referenceId = 0;
   /** A retained message given to a new subscription, not one routed to it. */
@@ -86,6 +88,10 @@ export class QueueEntry implements Delivery {
 
   get redelivered(): boolean {
     return this.deliveriesBefore + this.redeliveries > 0;
+  }
+
+  get firstAcquirer(): boolean {
+    return !this.taken && !this.redelivered;
   }
 
   /** True once its time here has run out at `now`. */

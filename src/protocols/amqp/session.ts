@@ -505,7 +505,7 @@ export class AmqpSession implements SessionPort {
     return false;
   }
 
-  sendTransfer(link: Link, tag: number, message: Message, redeliveries: number, now: number, settled: boolean): void {
+  sendTransfer(link: Link, tag: number, message: Message, redeliveries: number, firstAcquirer: boolean, now: number, settled: boolean): void {
     const id = this.nextDeliveryId++;
     if (!settled) {
       if (id - this.ringStart > this.mask) this.moveAside(id - this.mask);
@@ -517,17 +517,17 @@ export class AmqpSession implements SessionPort {
     link.deliveryCount++;
     const body = amqpBody(message);
     const head = messageHead(message, body);
-    const size = transferSize(link.handle, id >>> 0, tag, headerSize(message, redeliveries, now) + head.length + body.length);
+    const size = transferSize(link.handle, id >>> 0, tag, headerSize(message, redeliveries, firstAcquirer, now) + head.length + body.length);
     if (size <= this.host.peerMaxFrame) {
       const transport = this.host.transport;
       const room = transport.reserve?.(size);
       if (room !== undefined) {
-        writeTransfer(room, this.channel, link.handle, id >>> 0, tag, settled, message, redeliveries, now, head, body);
+        writeTransfer(room, this.channel, link.handle, id >>> 0, tag, settled, message, redeliveries, firstAcquirer, now, head, body);
         transport.sendReserved?.();
       } else {
         // too large for the slab: everything before the body in a buffer of its own, the body as it is
         const before = Buffer.allocUnsafe(size - body.length);
-        writeTransfer(before, this.channel, link.handle, id >>> 0, tag, settled, message, redeliveries, now, head, undefined, size);
+        writeTransfer(before, this.channel, link.handle, id >>> 0, tag, settled, message, redeliveries, firstAcquirer, now, head, undefined, size);
         transport.write(before);
         transport.write(body);
       }
@@ -535,7 +535,7 @@ export class AmqpSession implements SessionPort {
       this.remoteIncomingWindow--;
       return;
     }
-    const header = encodeHeader(message, redeliveries, now);
+    const header = encodeHeader(message, redeliveries, now, firstAcquirer);
     const payload = Buffer.concat([header, head, body], header.length + head.length + body.length);
     this.unsent = { frames: transferFrames(this.host.peerMaxFrame, this.channel, link.handle, id >>> 0, tag, settled, payload), next: 0 };
     this.sendUnsent();
