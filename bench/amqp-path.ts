@@ -49,9 +49,9 @@ function oneMessage(i: number): void {
   const message = buildMessage(fields, `ID:ferry-bench-1:${i}`, 1e12);
   const messageBody = message.body;
   const head = messageHead(message, messageBody);
-  const size = transferSize(0, i, i, headerSize(message, 0, 0) + head.length + messageBody.length);
+  const size = transferSize(0, i, i, headerSize(message, 0, true, 0) + head.length + messageBody.length);
   const offset = (i % 40) * SLOT;
-  writeTransfer(slab.subarray(offset, offset + size), 0, 0, i, i, false, message, 0, 0, head, messageBody);
+  writeTransfer(slab.subarray(offset, offset + size), 0, 0, i, i, false, message, 0, true, 0, head, messageBody);
   written += size;
 }
 

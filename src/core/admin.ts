@@ -11,7 +11,7 @@ import type { MessageQueue } from './message-queue.js';
 import type { Persistence } from './persistence.js';
 import type { WaitingPlace } from './pending.js';
 export type { WaitingPlace } from './pending.js';
-import type { QueueEntry } from './queue-entry.js';
+import { withoutDeliveries, type QueueEntry } from './queue-entry.js';
 import type { MessageScheduler, ScheduledJob } from './scheduler.js';
 import { SchedulerCommand, schedulerRequest } from './scheduler-commands.js';
 export { isSchedulerCommand } from './scheduler-commands.js';
@@ -618,7 +618,8 @@ export class BrokerAdmin {
     if (mode === 'copy') return copyMessage(message, { ...unpublished, destination: to!, id: this.host.newMessageId() });
     const properties = new Map<string, PropertyValue>(message.properties);
     properties.delete(FAILURE_CAUSE);
-    return copyMessage(message, { ...unpublished, destination: message.originalDestination!, originalDestination: undefined, properties });
+    // back for a fresh start, as its failure cause goes: its deliveries before the dead letter no longer count
+    return copyMessage(message, { ...unpublished, destination: message.originalDestination!, originalDestination: undefined, properties, brokerProperties: withoutDeliveries(message) });
   }
 
   /** Destination key -> connections that have sent to it. */

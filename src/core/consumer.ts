@@ -205,6 +205,8 @@ export class Consumer implements QueueConsumer, HeldDeliveries {
     } catch (err) {
       this.undeliverable(this.removeOneInFlight(entry.tag), err);
     }
+    // after the delivery, which was the first acquirer if none had taken the message before
+    entry.taken = true;
   }
 
   private undeliverable(entry: QueueEntry, err: unknown): void {
@@ -353,7 +355,7 @@ export class Consumer implements QueueConsumer, HeldDeliveries {
       }
       return;
     }
-    for (const entry of entries) this.queue.deadLetter(entry, reason);
+    for (const entry of entries) this.queue.deadLetter(entry, reason, true);
   }
 
   /** See `ConsumerHandle.expire`. */

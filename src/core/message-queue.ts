@@ -396,9 +396,10 @@ export class MessageQueue implements EntryQueue {
     return this.recordId === 0 ? null : this.env.persistence.store.sync();
   }
 
-  /** A poison message, or one past its redeliveries: off to the dead-letter queue. */
-  deadLetter(entry: QueueEntry, reason: string): void {
+  /** A poison message (`refused` as its consumer's delivery failed, which counts), or one past its redeliveries: off to the dead-letter queue. */
+  deadLetter(entry: QueueEntry, reason: string, refused = false): void {
     entry.consumer = null;
+    if (refused) entry.redeliveries++;
     this.reads.moveOut(entry, () => {
       if (this.env.deadLetter(this, entry, reason)) this.deadLettered++;
       else this.discarded++;

@@ -1,4 +1,4 @@
-import type { Message } from './message.js';
+import type { Message, PropertyValue } from './message.js';
 import type { Delivery } from './sink.js';
 
 /** A persistent message as stored once and referenced from every queue it waits in. */
@@ -15,8 +15,30 @@ export interface EntryQueue {
   acknowledge(entry: QueueEntry, txId?: number): void;
   /** `acknowledge` for a consumer's acknowledgement: the message was delivered and is done with. */
   consume(entry: QueueEntry, txId?: number): void;
-  deadLetter(entry: QueueEntry, reason: string): void;
+  deadLetter(entry: QueueEntry, reason: string, refused?: boolean): void;
   giveBack(entries: Iterable<QueueEntry>, counted?: boolean, limited?: boolean): void;
+}
+
+/**
+ * The broker's property (`Message.brokerProperties`) on a dead-letter copy: how many times the
+ * message was delivered before it was dead-lettered. Its deliveries from the dead-letter queue
+ * count on from there, as ActiveMQ's copy keeps its redeliveryCounter, while that queue's own
+ * maximum redeliveries counts only the failures there (so the copy gets its full tries there).
+ */
+export const DELIVERIES_PROPERTY = 'FerryDeliveries';
+
+/** The message's broker properties without `DELIVERIES_PROPERTY`. */
+export function withoutDeliveries(message: Message): ReadonlyMap<string, PropertyValue> | undefined {
+  if (message.brokerProperties?.has(DELIVERIES_PROPERTY) !== true) return message.brokerProperties;
+  const kept = new Map(message.brokerProperties);
+  kept.delete(DELIVERIES_PROPERTY);
+  return kept.size === 0 ? undefined : kept;
+}
+
+/** The deliveries a message had in queues it was in before, as its dead-letter copy says. */
+function deliveriesBefore(message: Message): number {
+  const value = message.brokerProperties?.get(DELIVERIES_PROPERTY);
+  return typeof value === 'number' ? value : typeof value === 'bigint' ? Number(value) : 0;
 }
 
 /**
@@ -28,8 +50,12 @@ export class QueueEntry implements Delivery {
   /** The consumer it is in flight to, or null while it waits in the queue. */
   consumer: { readonly id: number } | null = null;
   tag = 0;
-  /** Deliveries made before this one; kept in the store when it changes. */
+  /** Deliveries made from this queue before this one; kept in the store when it changes. */
   redeliveries: number;
+  /** Deliveries of the message in queues it was in before (`DELIVERIES_PROPERTY`). */
+  readonly deliveriesBefore: number;
+  /** Set once a consumer has taken it (in memory only: a message given back uncounted and then restarted reads as never taken). */
+  taken = false;
   /** Store record of this reference, 0 when not persisted. */
   referenceId = 0;
   /** A retained message given to a new subscription, not one routed to it. */
@@ -52,15 +78,20 @@ export class QueueEntry implements Delivery {
     redeliveries = 0,
   ) {
     this.redeliveries = redeliveries;
+    this.deliveriesBefore = deliveriesBefore(message);
     this.expiresAt = message.expiration;
   }
 
   get deliveryCount(): number {
-    return this.redeliveries + 1;
+    return this.deliveriesBefore + this.redeliveries + 1;
   }
 
   get redelivered(): boolean {
-    return this.redeliveries > 0;
+    return this.deliveriesBefore + this.redeliveries > 0;
+  }
+
+  get firstAcquirer(): boolean {
+    return !this.taken && !this.redelivered;
   }
 
   /** True once its time here has run out at `now`. */

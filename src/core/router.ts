@@ -10,7 +10,7 @@ import type { MessageOutcomes } from './message-outcomes.js';
 import { overlapTarget, type RouteTarget } from './overlap.js';
 import type { Persistence } from './persistence.js';
 import type { PolicyBook } from './policy.js';
-import type { QueueEntry, StoredMessage } from './queue-entry.js';
+import { DELIVERIES_PROPERTY, type QueueEntry, type StoredMessage } from './queue-entry.js';
 import type { TopicSubscription, TopicSubscriptions } from './subscriptions.js';
 
 export interface RouterParts {
@@ -161,7 +161,9 @@ export class Router {
     const properties = new Map<string, PropertyValue>(message.properties);
     properties.set('dlqDeliveryFailureCause', reason);
     if (message.expiration !== 0) properties.set('originalExpiration', message.expiration);
-    const copy = copyMessage(message, { destination: { kind: 'queue', name: target }, originalDestination: origin, expiration: 0, properties });
+    const brokerProperties = new Map<string, PropertyValue>(message.brokerProperties);
+    brokerProperties.set(DELIVERIES_PROPERTY, entry.deliveryCount - 1);
+    const copy = copyMessage(message, { destination: { kind: 'queue', name: target }, originalDestination: origin, expiration: 0, properties, brokerProperties });
     const persistence = this.parts.persistence();
     const dlq = this.parts.destinations.queueNamed(target, 'broker');
     const txId = copy.persistent ? persistence.allocateId() : undefined;

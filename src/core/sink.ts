@@ -8,6 +8,11 @@ export interface Delivery {
   /** 1 on first delivery, more when the message comes back after a consumer left or a rollback. */
   readonly deliveryCount: number;
   readonly redelivered: boolean;
+  /**
+   * True when no consumer has taken the message from its queue before this delivery (not even one
+   * that gave it back uncounted); absent for a browse, which takes nothing.
+   */
+  readonly firstAcquirer?: boolean;
   /** True when the message is a topic's retained message, handed to a subscription as it starts. */
   readonly retained?: boolean;
   /**

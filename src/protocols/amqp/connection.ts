@@ -7,9 +7,15 @@ import { FrameGuard, protocolHeader } from './frame-guard.js';
 import { EMPTY_FRAME, Performative, amqpFrame, optionalUint, put, readFrame, stringField, symbolsField, type AmqpError } from './frames.js';
 import { AmqpConditionError, amqpError, type Link } from './link.js';
 import type { AmqpOptions } from './options.js';
+import { ConsumerLink } from './outgoing.js';
 import { SaslServer, type SaslHost } from './sasl.js';
 import { AmqpSession, type AttachAnswer, type AttachRequest, type SessionHost } from './session.js';
 import { TransferFrame, isTransfer, readTransferFrame } from './transfers.js';
+
+/** A link's identity on one connection, whose two container ids are the same for all its links [AMQP 2.6.1]. */
+function linkKey(brokerSends: boolean, name: string): string {
+  return `${brokerSends ? 'out' : 'in'}:${name}`;
+}
 
 const PRODUCT = 'Ferry';
 const VERSION = '0.1.0';
@@ -46,6 +52,8 @@ export class AmqpConnection implements SessionHost, LinkContext, SaslHost {
   private readonly sessions = new Map<number, AmqpSession>();
   private readonly channels: (AmqpSession | undefined)[] = [];
   private linkCount = 0;
+  /** The links attached on the connection by role and name (`linkKey`), each with its session. */
+  private readonly attachedLinks = new Map<string, { readonly session: AmqpSession; readonly link: Link }>();
   private coreConnection: CoreConnection | undefined;
   /** True while the broker decides (a SASL step, the open): input after it waits, unread. */
   private connecting = false;
@@ -489,16 +497,27 @@ export class AmqpConnection implements SessionHost, LinkContext, SaslHost {
   // links (SessionHost)
 
   openLink(session: AmqpSession, request: AttachRequest, handle: number): AttachAnswer {
+    // [AMQP 2.6.1] a link is its name, its role and the two containers, and only one such link is
+    // attached at a time: an attach of a name attached on this connection in the same role steals
+    // the link, as the spec allows and Qpid Broker-J and Artemis do, rather than being refused. The
+    // client that attaches again (after losing track of the first link) gets what it asked for;
+    // nothing the first link held is lost, it goes back to its queue as redelivered.
+    const key = linkKey(request.clientReceives, request.name);
+    const attached = this.attachedLinks.get(key);
+    if (attached !== undefined) attached.session.steal(attached.link);
     if (this.linkCount >= this.options.maxLinks) {
       throw new AmqpConditionError('amqp:resource-limit-exceeded', `more than ${this.options.maxLinks} links (amqp.maxLinks)`);
     }
     const answer = openLink(this, session, request, handle);
     this.linkCount++;
+    this.attachedLinks.set(key, { session, link: answer.link });
     return answer;
   }
 
-  linkGone(_link: Link): void {
+  linkGone(link: Link): void {
     this.linkCount--;
+    const key = linkKey(link instanceof ConsumerLink, link.name);
+    if (this.attachedLinks.get(key)?.link === link) this.attachedLinks.delete(key);
   }
 
   linkRefused(request: AttachRequest, err: unknown): AmqpError {

@@ -131,9 +131,10 @@ export interface SessionPort {
   canSend(): boolean;
   /**
    * Sends one delivery of `message` on `link` (one frame or several), its header written for
-   * `redeliveries` earlier deliveries at `now`; an unsettled one is kept until the client settles it.
+   * `redeliveries` earlier deliveries (and as the `firstAcquirer` or not) at `now`; an unsettled one
+   * is kept until the client settles it.
    */
-  sendTransfer(link: Link, tag: number, message: Message, redeliveries: number, now: number, settled: boolean): void;
+  sendTransfer(link: Link, tag: number, message: Message, redeliveries: number, firstAcquirer: boolean, now: number, settled: boolean): void;
   /** Completes a drain: the link's remaining credit is used up by advancing its delivery count, and the client is told. */
   drained(link: Link): void;
   /** Forgets the unsettled deliveries of a link that has gone (core has taken their messages back). */

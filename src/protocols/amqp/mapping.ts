@@ -637,13 +637,14 @@ function encodeMessageHead(message: Message, body: Buffer): Buffer {
 }
 
 /**
- * The header section of one delivery: durable, priority, what is left of the ttl, and the delivery
- * count (deliveries before this one). Fields after the last one that is not at its default are left
- * out, as the specification allows.
+ * The header section of one delivery: durable, priority, what is left of the ttl, first-acquirer
+ * ([AMQP 3.2.1] "this message has not been acquired by any other link": its first delivery from
+ * its queue, as RabbitMQ sets it), and the delivery count (deliveries before this one). Fields after
+ * the last one that is not at its default are left out, as the specification allows.
  */
-export function encodeHeader(message: Message, redeliveries: number, now: number): Buffer {
-  const out = Buffer.allocUnsafe(headerSize(message, redeliveries, now));
-  writeHeader(out, 0, message, redeliveries, now);
+export function encodeHeader(message: Message, redeliveries: number, now: number, firstAcquirer = false): Buffer {
+  const out = Buffer.allocUnsafe(headerSize(message, redeliveries, firstAcquirer, now));
+  writeHeader(out, 0, message, redeliveries, firstAcquirer, now);
   return out;
 }
 
@@ -651,14 +652,14 @@ function headerTtl(message: Message, now: number): number {
   return message.expiration === 0 ? 0 : Math.max(1, message.expiration - now);
 }
 
-function headerFields(message: Message, redeliveries: number, ttl: number): number {
-  return redeliveries > 0 ? 5 : ttl > 0 ? 3 : message.priority !== 4 ? 2 : message.persistent ? 1 : 0;
+function headerFields(message: Message, redeliveries: number, firstAcquirer: boolean, ttl: number): number {
+  return redeliveries > 0 ? 5 : firstAcquirer ? 4 : ttl > 0 ? 3 : message.priority !== 4 ? 2 : message.persistent ? 1 : 0;
 }
 
 /** Bytes of the header section `writeHeader` writes for the same arguments. */
-export function headerSize(message: Message, redeliveries: number, now: number): number {
+export function headerSize(message: Message, redeliveries: number, firstAcquirer: boolean, now: number): number {
   const ttl = headerTtl(message, now);
-  const fields = headerFields(message, redeliveries, ttl);
+  const fields = headerFields(message, redeliveries, firstAcquirer, ttl);
   return 6 + (fields >= 1 ? 1 : 0) + (fields >= 2 ? 2 : 0) + (fields >= 3 ? (ttl === 0 ? 1 : 5) : 0) + (fields >= 4 ? 1 : 0) + (fields >= 5 ? 5 : 0);
 }
 
@@ -666,9 +667,9 @@ export function headerSize(message: Message, redeliveries: number, now: number):
  * Writes the header section into `out` at `at` (room a transport reserved, so a delivery needs no
  * buffer of its own for it); returns the offset after it.
  */
-export function writeHeader(out: Buffer, at: number, message: Message, redeliveries: number, now: number): number {
+export function writeHeader(out: Buffer, at: number, message: Message, redeliveries: number, firstAcquirer: boolean, now: number): number {
   const ttl = headerTtl(message, now);
-  const fields = headerFields(message, redeliveries, ttl);
+  const fields = headerFields(message, redeliveries, firstAcquirer, ttl);
   out[at] = 0x00;
   out[at + 1] = 0x53;
   out[at + 2] = 0x70;
@@ -688,7 +689,7 @@ export function writeHeader(out: Buffer, at: number, message: Message, redeliver
       o += 4;
     }
   }
-  if (fields >= 4) out[o++] = 0x42;
+  if (fields >= 4) out[o++] = firstAcquirer ? 0x41 : 0x42;
   if (fields >= 5) {
     out[o++] = 0x70;
     out.writeUInt32BE(redeliveries >>> 0, o);

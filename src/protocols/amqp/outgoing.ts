@@ -103,7 +103,7 @@ export class ConsumerLink extends Link implements DeliverySink {
   deliver(delivery: Delivery): void {
     const message = delivery.message;
     // the clock is read only for a message whose remaining ttl goes in its header
-    this.session.sendTransfer(this, delivery.tag, message, delivery.deliveryCount - 1, message.expiration === 0 ? 0 : Date.now(), this.presettled);
+    this.session.sendTransfer(this, delivery.tag, message, delivery.deliveryCount - 1, delivery.firstAcquirer === true, message.expiration === 0 ? 0 : Date.now(), this.presettled);
     // a drain that the deliveries used up is over: the flow says so, as it would have with credit left
     if (this.drain && this.credit === 0) this.session.flow(this);
   }

@@ -73,6 +73,13 @@ class RefusedLink extends Link {
   close(): void {}
 }
 
+/**
+ * What is left of a link another attach of its name took over (see `steal`): it holds the client's
+ * handle until the client's detach answers the broker's, and that detach ends nothing (not the
+ * durable subscription the new link now consumes from).
+ */
+class StolenLink extends RefusedLink {}
+
 const OUTGOING_WINDOW = 0x7fffffff;
 /** The accepted outcome, shared by every disposition that carries it. */
 const ACCEPTED_STATE = new Described(Composite.accepted, []);
@@ -268,6 +275,19 @@ export class AmqpSession implements SessionPort {
     else this.host.readAfter(answer.stored, () => !this.ended && attached());
   }
 
+  /**
+   * Ends `link` because a new attach took its name over ([AMQP 2.6.1] "the second attach succeeds
+   * and the first attach MUST then be closed with a link error of stolen"): its unsettled deliveries
+   * go back to their queue as redelivered, so the client's late settlements of them change nothing.
+   */
+  steal(link: Link): void {
+    if (this.ended || link.detachSent) return;
+    const stolen = new StolenLink(link.name, link.handle, link.remoteHandle);
+    this.keep(stolen);
+    this.letGo(link);
+    this.detach(stolen, { condition: 'amqp:link:stolen', description: `link "${link.name}" was attached again on this connection` });
+  }
+
   private keep(link: Link): void {
     this.links.set(link.remoteHandle, link);
     this.localHandles[link.handle] = link;
@@ -338,6 +358,8 @@ export class AmqpSession implements SessionPort {
       link.transfer(frame);
       return;
     }
+    // sent before the client saw the broker's detach: the client holds it unsettled on a detached link
+    if (link instanceof StolenLink) return;
     if (link instanceof RefusedLink) {
       // [AMQP 2.6.7] a refused link never had credit
       throw new AmqpConditionError('amqp:link:transfer-limit-exceeded', `transfer on link "${link.name}" without link credit`);
@@ -483,7 +505,7 @@ export class AmqpSession implements SessionPort {
     return false;
   }
 
-  sendTransfer(link: Link, tag: number, message: Message, redeliveries: number, now: number, settled: boolean): void {
+  sendTransfer(link: Link, tag: number, message: Message, redeliveries: number, firstAcquirer: boolean, now: number, settled: boolean): void {
     const id = this.nextDeliveryId++;
     if (!settled) {
       if (id - this.ringStart > this.mask) this.moveAside(id - this.mask);
@@ -495,17 +517,17 @@ export class AmqpSession implements SessionPort {
     link.deliveryCount++;
     const body = amqpBody(message);
     const head = messageHead(message, body);
-    const size = transferSize(link.handle, id >>> 0, tag, headerSize(message, redeliveries, now) + head.length + body.length);
+    const size = transferSize(link.handle, id >>> 0, tag, headerSize(message, redeliveries, firstAcquirer, now) + head.length + body.length);
     if (size <= this.host.peerMaxFrame) {
       const transport = this.host.transport;
       const room = transport.reserve?.(size);
       if (room !== undefined) {
-        writeTransfer(room, this.channel, link.handle, id >>> 0, tag, settled, message, redeliveries, now, head, body);
+        writeTransfer(room, this.channel, link.handle, id >>> 0, tag, settled, message, redeliveries, firstAcquirer, now, head, body);
         transport.sendReserved?.();
       } else {
         // too large for the slab: everything before the body in a buffer of its own, the body as it is
         const before = Buffer.allocUnsafe(size - body.length);
-        writeTransfer(before, this.channel, link.handle, id >>> 0, tag, settled, message, redeliveries, now, head, undefined, size);
+        writeTransfer(before, this.channel, link.handle, id >>> 0, tag, settled, message, redeliveries, firstAcquirer, now, head, undefined, size);
         transport.write(before);
         transport.write(body);
       }
@@ -513,7 +535,7 @@ export class AmqpSession implements SessionPort {
       this.remoteIncomingWindow--;
       return;
     }
-    const header = encodeHeader(message, redeliveries, now);
+    const header = encodeHeader(message, redeliveries, now, firstAcquirer);
     const payload = Buffer.concat([header, head, body], header.length + head.length + body.length);
     this.unsent = { frames: transferFrames(this.host.peerMaxFrame, this.channel, link.handle, id >>> 0, tag, settled, payload), next: 0 };
     this.sendUnsent();

@@ -130,6 +130,7 @@ export function writeTransfer(
   settled: boolean,
   message: Message,
   redeliveries: number,
+  firstAcquirer: boolean,
   now: number,
   head: Buffer,
   body: Buffer | undefined,
@@ -160,7 +161,7 @@ export function writeTransfer(
   at += tagDigits;
   out[at++] = 0x43;
   out[at++] = settled ? 0x41 : 0x42;
-  at = writeHeader(out, at, message, redeliveries, now);
+  at = writeHeader(out, at, message, redeliveries, firstAcquirer, now);
   at += head.copy(out, at);
   if (body !== undefined) body.copy(out, at);
 }
