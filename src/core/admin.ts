@@ -599,17 +599,16 @@ export class BrokerAdmin {
   private matcher(pick: MessagePick): (entry: QueueEntry) => boolean {
     const ids = pick.ids === undefined ? undefined : new Set(pick.ids);
     // An operator's selector compares as a STOMP subscription's does (a header sent as "5" meets
-    // `attempts > 3`): STOMP and MQTT carry every property as a string, and the same selector must
-    // pick the same messages whichever way the queue is looked at.
+    // `attempts > 3`): STOMP and MQTT carry every property as a string, and one selector must pick
+    // the same messages whichever way the queue is looked at.
     const selector = pick.selector === undefined || pick.selector.trim() === '' ? undefined : compileSelector(pick.selector, { convertStringExpressions: true });
     return (entry) => (ids === undefined || ids.has(entry.message.id)) && (selector === undefined || selector.matches(entry.message, { deliveryCount: entry.deliveryCount }));
   }
 
   /**
-   * The message as the operator sends it on. It goes to its new destination alone: the exchange and
-   * routing key of a 0-9-1 publish go, else routing would follow the exchange's bindings again (to
-   * every queue bound there, the message's own among them), and a 0-9-1 consumer sees it as sent to
-   * where it went, as a shovel's republish is seen.
+   * The message as the operator sends it on, to its new destination alone: the exchange and routing
+   * key of a 0-9-1 publish go, else routing would follow the exchange's bindings again (the message's
+   * own queue among them), and a 0-9-1 consumer sees it as sent to where it went, as after a shovel.
    */
   private transferred(message: Message, mode: TransferMode, to: Destination | undefined): Message {
     const unpublished = { exchange: undefined, routingKey: undefined };
@@ -617,8 +616,8 @@ export class BrokerAdmin {
     // a copy is a message of its own: operations by id must tell the two apart
     if (mode === 'copy') return copyMessage(message, { ...unpublished, destination: to!, id: this.host.newMessageId() });
     const properties = new Map<string, PropertyValue>(message.properties);
+    // back for a fresh start: its failure cause goes, and its deliveries before the dead letter no longer count
     properties.delete(FAILURE_CAUSE);
-    // back for a fresh start, as its failure cause goes: its deliveries before the dead letter no longer count
     return copyMessage(message, { ...unpublished, destination: message.originalDestination!, originalDestination: undefined, properties, brokerProperties: withoutDeliveries(message) });
   }
 
