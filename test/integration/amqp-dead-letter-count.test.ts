@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { MemoryStore } from '../../src/store/index.js';
-import { startBroker, type TestBroker } from '../helpers/broker.js';
+import { startBroker } from '../helpers/broker.js';
 import { connectAmqp, type AmqpInbox, type AmqpTestClient } from '../helpers/amqp.js';
+import { amqpFixture } from '../helpers/amqp-fixture.js';
 import { connectStomp } from '../helpers/stomp.js';
 
 // A dead-letter copy counts the deliveries the message had, as ActiveMQ's keeps its
@@ -10,24 +11,8 @@ import { connectStomp } from '../helpers/stomp.js';
 // delivery attempts", AMQP 3.2.1) and STOMP's redelivered say so in the dead-letter queue, whose
 // own maximum redeliveries counts only the failures there.
 
-let broker: TestBroker;
-const clients: AmqpTestClient[] = [];
-before(async () => {
-  broker = await startBroker({ 'destinations.policies': [{ match: 'dlcount.>', maxRedeliveries: 2, individualDeadLetter: true }] });
-});
-after(async () => {
-  await Promise.all(clients.map((c) => c.close()));
-  await broker.stop();
-});
-
-async function client(port = broker.amqpPort): Promise<AmqpTestClient> {
-  const c = await connectAmqp(port);
-  clients.push(c);
-  return c;
-}
-
-let counter = 0;
-const unique = (name: string): string => `dlcount.${name}.${Date.now().toString(36)}${counter++}`;
+const fixture = amqpFixture('dlcount', { 'destinations.policies': [{ match: 'dlcount.>', maxRedeliveries: 2, individualDeadLetter: true }] });
+const { client, unique } = fixture;
 
 /** Sends `body` to `q`, then fails its delivery `failures` times (modified, delivery-failed), each failure counted. */
 async function failed(c: AmqpTestClient, q: string, body: string, failures: number): Promise<AmqpInbox> {
@@ -52,7 +37,7 @@ test('a message rejected after two failed deliveries reaches the dead-letter que
   const copy = await dlq.next();
   assert.deepEqual([copy.message.body, copy.message.delivery_count], ['poison', 3], 'the copy counts the three deliveries that failed');
   // an operator's retry sends it back for a fresh start, as it drops the failure cause
-  assert.equal(broker.server.broker.admin.transfer(`DLQ.${q}`, {}, 'retry'), 1);
+  assert.equal(fixture.broker().server.broker.admin.transfer(`DLQ.${q}`, {}, 'retry'), 1);
   const retried = await inbox.next();
   assert.deepEqual([retried.message.body, retried.message.delivery_count ?? 0], ['poison', 0]);
   retried.delivery.accept();
@@ -70,7 +55,7 @@ test('a message past its maximum redeliveries is dead-lettered with its count, w
   const again = await dlq.next();
   assert.deepEqual([again.message.body, again.message.delivery_count], ['tired', 4], 'a failure in the dead-letter queue counts on, and keeps the message there');
   receiver.close();
-  const stomp = await connectStomp(broker.stompPort);
+  const stomp = await connectStomp(fixture.broker().stompPort);
   try {
     const m = await stomp.subscribe(`/queue/DLQ.${q}`).next();
     assert.equal(m.body, 'tired');

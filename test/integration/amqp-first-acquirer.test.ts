@@ -1,30 +1,13 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { startBroker, type TestBroker } from '../helpers/broker.js';
-import { connectAmqp, type AmqpTestClient } from '../helpers/amqp.js';
+import { test } from 'node:test';
+import { amqpFixture } from '../helpers/amqp-fixture.js';
 
 // [AMQP 3.2.1] header first-acquirer: "If this value is true, then this message has not been
 // acquired by any other link." True on a message's first delivery from its queue, as RabbitMQ sets
 // it; false once a link has taken it, even one that released it uncounted.
 
-let broker: TestBroker;
-const clients: AmqpTestClient[] = [];
-before(async () => {
-  broker = await startBroker();
-});
-after(async () => {
-  await Promise.all(clients.map((c) => c.close()));
-  await broker.stop();
-});
-
-async function client(): Promise<AmqpTestClient> {
-  const c = await connectAmqp(broker.amqpPort);
-  clients.push(c);
-  return c;
-}
-
-let counter = 0;
-const unique = (name: string): string => `acquirer.${name}.${Date.now().toString(36)}${counter++}`;
+const fixture = amqpFixture('acquirer');
+const { client, unique } = fixture;
 
 test('a message\'s first delivery says first-acquirer; after a release or a failed delivery it does not', async () => {
   const q = unique('queue');

@@ -1,32 +1,16 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { AmqpError, EventContext, Receiver, Sender } from 'rhea';
-import { startBroker, type TestBroker } from '../helpers/broker.js';
-import { AmqpInbox, connectAmqp, type AmqpTestClient } from '../helpers/amqp.js';
+import { AmqpInbox, type AmqpTestClient } from '../helpers/amqp.js';
+import { amqpFixture } from '../helpers/amqp-fixture.js';
 
 // [AMQP 2.6.1] a link is its name, its role and the two containers, and only one such link is
 // attached at a time: a second attach of a name attached on the connection in the same role steals
 // the link, and the first is detached with amqp:link:stolen. What the first held unsettled goes
 // back to its queue and comes again, counted as a redelivery; nothing is lost, nothing is consumed twice.
 
-let broker: TestBroker;
-const clients: AmqpTestClient[] = [];
-before(async () => {
-  broker = await startBroker();
-});
-after(async () => {
-  await Promise.all(clients.map((c) => c.close()));
-  await broker.stop();
-});
-
-async function client(): Promise<AmqpTestClient> {
-  const c = await connectAmqp(broker.amqpPort);
-  clients.push(c);
-  return c;
-}
-
-let counter = 0;
-const unique = (name: string): string => `links.${name}.${Date.now().toString(36)}${counter++}`;
+const fixture = amqpFixture('links');
+const { client, unique } = fixture;
 
 /** The error the broker's detach of `link` carries; undefined when the link is still attached after 3 seconds. */
 function detachedWith(link: Sender | Receiver, kind: 'sender' | 'receiver'): Promise<AmqpError | undefined> {
@@ -118,8 +102,7 @@ test('a sender and a receiver of the same name are two links, and both stay', as
 
 test('a durable subscription\'s link attached again keeps the subscription: the stolen link\'s detach ends nothing', async () => {
   const topic = unique('topic');
-  const sub = await connectAmqp(broker.amqpPort, { container_id: unique('container') });
-  clients.push(sub);
+  const sub = await client(undefined, { container_id: unique('container') });
   const source = { address: topic, durable: 2 as const, expiry_policy: 'never' as const, capabilities: ['topic'] };
   const first = await sub.openReceiver({ name: 'audit', source });
   const stolen = detachedWith(first.receiver, 'receiver');

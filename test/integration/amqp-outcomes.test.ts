@@ -1,28 +1,13 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { MemoryStore } from '../../src/store/index.js';
-import { startBroker, type TestBroker } from '../helpers/broker.js';
+import { startBroker } from '../helpers/broker.js';
 import { connectAmqp, type AmqpTestClient } from '../helpers/amqp.js';
+import { amqpFixture } from '../helpers/amqp-fixture.js';
 import { connectStomp } from '../helpers/stomp.js';
 
-let broker: TestBroker;
-const clients: AmqpTestClient[] = [];
-before(async () => {
-  broker = await startBroker();
-});
-after(async () => {
-  await Promise.all(clients.map((c) => c.close()));
-  await broker.stop();
-});
-
-async function client(port = broker.amqpPort): Promise<AmqpTestClient> {
-  const c = await connectAmqp(port);
-  clients.push(c);
-  return c;
-}
-
-let counter = 0;
-const unique = (name: string): string => `outcomes.${name}.${Date.now().toString(36)}${counter++}`;
+const fixture = amqpFixture('outcomes');
+const { client, unique } = fixture;
 
 const original = { 'x-opt-a': 'orig', 'x-opt-b': 'orig' };
 const changes = { 'x-opt-b': 'changed', 'x-opt-added': 'new' };
@@ -63,7 +48,7 @@ describe('modified with message-annotations', () => {
     const { inbox, receiver } = await c.openReceiver({ source: q, autoaccept: false, credit_window: 1 });
     (await inbox.next()).delivery.modified({ undeliverable_here: true, message_annotations: changes });
     receiver.close();
-    const stomp = await connectStomp(broker.stompPort);
+    const stomp = await connectStomp(fixture.broker().stompPort);
     try {
       const messages = stomp.subscribe(`/queue/${q}`);
       const m = await messages.next();
