@@ -100,6 +100,15 @@ export function isFerryError(err: unknown, code?: ErrorCode): err is FerryError 
 }
 
 /**
+ * True for a refusal because the store takes no writes now (full, or failing and retrying): the
+ * acknowledgements of earlier frames wait behind the same failure, for as long as it lasts, so an
+ * answer that would wait for them goes out at once instead.
+ */
+export function isStoreRefusal(err: unknown): boolean {
+  return isFerryError(err, 'FERRY_STORE_FULL') || isFerryError(err, 'FERRY_STORE_FAILED');
+}
+
+/**
  * What a log line says of an error: a FerryError's code and text (a client's mistake or a known
  * condition, where a stack would only say where Ferry noticed it), anything else whole with its
  * stack (Ferry's own fault, which the stack finds).

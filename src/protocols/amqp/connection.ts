@@ -1,4 +1,4 @@
-import { FerryError, isFerryError } from '../../errors.js';
+import { FerryError, isFerryError, isStoreRefusal } from '../../errors.js';
 import type { BrokerAccess, CoreConnection, Credentials, Logger, TransportFacts } from '../../core/index.js';
 import { deadlineTimer, timerDelay, type TransportConnection } from '../../transport/index.js';
 import { openLink, type LinkContext } from './attach.js';
@@ -336,7 +336,7 @@ export class AmqpConnection implements SessionHost, LinkContext, SaslHost {
     // (Qpid JMS after failover) sends them twice. One sync covers every earlier one, and a turn of
     // the event loop lets the settlements it frees run first. A stop has waited for that already.
     const core = this.coreConnection;
-    if (core === undefined || stopping) close();
+    if (core === undefined || stopping || isStoreRefusal(err)) close();
     else core.synced().then(() => setImmediate(close), () => setImmediate(close));
   }
 

@@ -1,6 +1,6 @@
 import mqttPacket from 'mqtt-packet';
 import type { Packet } from 'mqtt-packet';
-import { FerryError } from '../../errors.js';
+import { FerryError, isStoreRefusal } from '../../errors.js';
 import type { BrokerAccess, Logger } from '../../core/index.js';
 import { deadlineTimer, type TransportConnection } from '../../transport/index.js';
 import type { MqttOptions } from './options.js';
@@ -236,7 +236,7 @@ export class MqttSession extends MqttConnection implements PacketReceiver {
       if (answer !== undefined && !this.transport.closed) this.writePacket(answer);
       this.shutdown();
     };
-    const before = this.durable;
+    const before = isStoreRefusal(err) ? null : this.durable;
     if (before === null) finish();
     else before.then(finish, finish);
   }

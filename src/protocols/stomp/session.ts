@@ -1,4 +1,4 @@
-import { FerryError, isFerryError, type ErrorCode } from '../../errors.js';
+import { FerryError, isFerryError, isStoreRefusal, type ErrorCode } from '../../errors.js';
 import type { AckMode, BrokerAccess, ConsumerHandle, CoreConnection, CoreSession, Delivery, DeliverySink, Destination, Logger, Message } from '../../core/index.js';
 import { ReadHold, deadlineTimer, timerDelay, type TransportConnection } from '../../transport/index.js';
 import { StompParser, encodeFrame, escapeHeader, trimmedHeaders, type StompFrame, type StompVersion } from './codec.js';
@@ -630,13 +630,14 @@ export class StompSession implements TemporaryNames {
    * frame before it that wait on the store: a SEND refused behind persistent SENDs the store has
    * taken must not cut off their receipts, or a client that resends what it got no receipt for
    * (at-least-once) sends them twice. ActiveMQ answers in the same order. A store that fails meanwhile
-   * sends no receipt for what it failed, so the ERROR goes out then too.
+   * sends no receipt for what it failed, so the ERROR goes out then too; and a refusal by the store
+   * itself (full, failing) goes out at once, since those receipts wait behind the same failure.
    */
   private fail(err: unknown, frame: StompFrame | undefined): void {
     if (this.transport.closed || this.failing) return;
     this.failing = true;
     this.closing = true;
-    const before = this.durable;
+    const before = isStoreRefusal(err) ? null : this.durable;
     if (before === null) this.sendError(err, frame);
     else before.then(() => this.sendError(err, frame), () => this.sendError(err, frame));
   }
