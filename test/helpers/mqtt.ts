@@ -72,7 +72,16 @@ export function dropConnection(client: MqttClient): void {
 }
 
 /** A raw MQTT connection: packets in with mqtt-packet's parser, bytes out as given. */
-export async function rawMqtt(port: number, version: 4 | 5 = 4): Promise<{ socket: Socket; packets: mqttPacket.Packet[]; closed: Promise<void>; send(p: mqttPacket.Packet): void; next(cmd: string, ms?: number): Promise<mqttPacket.Packet> }> {
+/** An MQTT client of raw packets (`rawMqtt`), for the byte order no library client would send. */
+export interface RawMqtt {
+  readonly socket: Socket;
+  readonly packets: mqttPacket.Packet[];
+  readonly closed: Promise<void>;
+  send(p: mqttPacket.Packet): void;
+  next(cmd: string, ms?: number): Promise<mqttPacket.Packet>;
+}
+
+export async function rawMqtt(port: number, version: 4 | 5 = 4): Promise<RawMqtt> {
   const socket = tcpConnect(port, '127.0.0.1');
   await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
   const parser = mqttPacket.parser({ protocolVersion: version });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type mqttPacket from 'mqtt-packet';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
-import { connectMqtt, rawMqtt } from '../helpers/mqtt.js';
+import { connectMqtt, rawMqtt, type RawMqtt } from '../helpers/mqtt.js';
 
 let broker: TestBroker;
 before(async () => {
@@ -12,7 +12,7 @@ after(async () => {
   await broker.stop();
 });
 
-type Raw = Awaited<ReturnType<typeof rawMqtt>>;
+type Raw = RawMqtt;
 
 /** Acknowledges a publish as its QoS asks, through to PUBCOMP for QoS 2. */
 async function acknowledge(raw: Raw, publish: mqttPacket.IPublishPacket): Promise<void> {

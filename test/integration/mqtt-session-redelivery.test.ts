@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import mqttPacket from 'mqtt-packet';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
-import { connectMqtt, rawMqtt } from '../helpers/mqtt.js';
+import { connectMqtt, rawMqtt, type RawMqtt } from '../helpers/mqtt.js';
 
 /**
  * A persistent session's unacknowledged publishes are resent on every reconnect [MQTT-4.4.0-1], and
@@ -18,7 +18,7 @@ after(async () => {
   await broker.stop();
 });
 
-type Raw = Awaited<ReturnType<typeof rawMqtt>>;
+type Raw = RawMqtt;
 type Version = 4 | 5;
 
 const RECONNECTS = 8;
