@@ -471,7 +471,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
     if (storeTx !== undefined) this.store.commit(storeTx);
     // dispatch only after the commit record, so an auto-acknowledged delete never precedes its add
     for (const queue of touched) queue.dispatch();
-    for (const entry of tx.rejected) entry.queue.deadLetter(entry, tx.rejectReasons.get(entry) ?? 'rejected by the consumer', true);
+    for (const entry of tx.rejected) entry.queue.deadLetter(entry, tx.rejectReasons.get(entry) ?? 'rejected by the consumer');
     return storeTx !== undefined ? this.store.sync() : null;
   }
 

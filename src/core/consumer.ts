@@ -355,7 +355,7 @@ export class Consumer implements QueueConsumer, HeldDeliveries {
       }
       return;
     }
-    for (const entry of entries) this.queue.deadLetter(entry, reason, true);
+    for (const entry of entries) this.queue.deadLetter(entry, reason);
   }
 
   /** See `ConsumerHandle.expire`. */

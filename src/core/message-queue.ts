@@ -396,10 +396,10 @@ export class MessageQueue implements EntryQueue {
     return this.recordId === 0 ? null : this.env.persistence.store.sync();
   }
 
-  /** A poison message (`refused` as its consumer's delivery failed, which counts), or one past its redeliveries: off to the dead-letter queue. */
-  deadLetter(entry: QueueEntry, reason: string, refused = false): void {
+  /** A poison message, or one past its redeliveries: off to the dead-letter queue. A rejection counts no redelivery, as ActiveMQ counts
+   *  no poison ack: a JMS client allowing no retries refuses on arrival a copy that says it was redelivered. */
+  deadLetter(entry: QueueEntry, reason: string): void {
     entry.consumer = null;
-    if (refused) entry.redeliveries++;
     this.reads.moveOut(entry, () => {
       if (this.env.deadLetter(this, entry, reason)) this.deadLettered++;
       else this.discarded++;

@@ -15,13 +15,13 @@ export interface EntryQueue {
   acknowledge(entry: QueueEntry, txId?: number): void;
   /** `acknowledge` for a consumer's acknowledgement: the message was delivered and is done with. */
   consume(entry: QueueEntry, txId?: number): void;
-  deadLetter(entry: QueueEntry, reason: string, refused?: boolean): void;
+  deadLetter(entry: QueueEntry, reason: string): void;
   giveBack(entries: Iterable<QueueEntry>, counted?: boolean, limited?: boolean): void;
 }
 
 /**
  * The broker's property (`Message.brokerProperties`) on a dead-letter copy: how many times the
- * message was delivered before it was dead-lettered. Its deliveries from the dead-letter queue
+ * broker redelivered the message before it was dead-lettered (the rejection that sent it not counted). Its deliveries from the dead-letter queue
  * count on from there, as ActiveMQ's copy keeps its redeliveryCounter, while that queue's own
  * maximum redeliveries counts only the failures there (so the copy gets its full tries there).
  */

@@ -152,10 +152,14 @@ export class Router {
     // back there alone. A subscription's messages failed in the topic they were sent to.
     const origin: Destination = queue.kind === 'queue' ? { kind: 'queue', name: queue.name } : message.destination;
     const target = policy.individualDeadLetter ? `${policy.individualDeadLetterPrefix}${origin.name}` : policy.deadLetterQueue;
-    const drop = this.parts.policies.isDeadLetterQueue(queue.name) || (!message.persistent && !policy.deadLetterNonPersistent) || message.destination.temporary === true;
+    const inDeadLetterQueue = this.parts.policies.isDeadLetterQueue(queue.name);
+    const drop = inDeadLetterQueue || (!message.persistent && !policy.deadLetterNonPersistent) || message.destination.temporary === true;
     if (drop) {
       queue.acknowledge(entry);
-      this.parts.logger.debug({ event: 'message.discarded', messageId: message.id, queue: queue.name, reason }, 'message discarded');
+      const fields = { event: 'message.discarded', messageId: message.id, queue: queue.name, reason };
+      // it has nowhere left to go (ActiveMQ drops it too): the log is the only trace an operator gets
+      if (inDeadLetterQueue) this.parts.logger.warn(fields, `message ${message.id} failed in dead-letter queue ${queue.name} and was discarded: ${reason}`);
+      else this.parts.logger.debug(fields, 'message discarded');
       return false;
     }
     const properties = new Map<string, PropertyValue>(message.properties);

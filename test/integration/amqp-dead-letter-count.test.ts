@@ -6,10 +6,10 @@ import { connectAmqp, type AmqpInbox, type AmqpTestClient } from '../helpers/amq
 import { amqpFixture } from '../helpers/amqp-fixture.js';
 import { connectStomp } from '../helpers/stomp.js';
 
-// A dead-letter copy counts the deliveries the message had, as ActiveMQ's keeps its
-// redeliveryCounter: the AMQP header's delivery-count ("the number of unsuccessful previous
-// delivery attempts", AMQP 3.2.1) and STOMP's redelivered say so in the dead-letter queue, whose
-// own maximum redeliveries counts only the failures there.
+// A dead-letter copy counts the redeliveries the message had, as ActiveMQ's keeps its
+// redeliveryCounter: the AMQP header's delivery-count and STOMP's redelivered say so in the
+// dead-letter queue, whose own maximum redeliveries counts only the failures there. The rejection
+// that sent it there is not one of them, as ActiveMQ counts no poison acknowledgement.
 
 const fixture = amqpFixture('dlcount', { 'destinations.policies': [{ match: 'dlcount.>', maxRedeliveries: 2, individualDeadLetter: true }] });
 const { client, unique } = fixture;
@@ -27,7 +27,7 @@ async function failed(c: AmqpTestClient, q: string, body: string, failures: numb
   return inbox;
 }
 
-test('a message rejected after two failed deliveries reaches the dead-letter queue with delivery-count 3', async () => {
+test('a message rejected after two failed deliveries reaches the dead-letter queue with delivery-count 2', async () => {
   const q = unique('rejected');
   const c = await client();
   const inbox = await failed(c, q, 'poison', 2);
@@ -35,7 +35,7 @@ test('a message rejected after two failed deliveries reaches the dead-letter que
   // browsed, so the copy stays where it is
   const { inbox: dlq } = await c.openReceiver({ source: { address: `DLQ.${q}`, distribution_mode: 'copy' } });
   const copy = await dlq.next();
-  assert.deepEqual([copy.message.body, copy.message.delivery_count], ['poison', 3], 'the copy counts the three deliveries that failed');
+  assert.deepEqual([copy.message.body, copy.message.delivery_count], ['poison', 2], 'the copy counts the two redeliveries, not the rejection');
   // an operator's retry sends it back for a fresh start, as it drops the failure cause
   assert.equal(fixture.broker().server.broker.admin.transfer(`DLQ.${q}`, {}, 'retry'), 1);
   const retried = await inbox.next();
@@ -83,7 +83,7 @@ test('the dead-letter copy\'s count outlives a restart', async () => {
     const c = await connectAmqp(second.amqpPort);
     const { inbox } = await c.openReceiver({ source: `DLQ.${q}`, autoaccept: false });
     const copy = await inbox.next();
-    assert.deepEqual([copy.message.body, copy.message.delivery_count], ['kept', 2]);
+    assert.deepEqual([copy.message.body, copy.message.delivery_count], ['kept', 1]);
     copy.delivery.accept();
     await c.close();
   } finally {

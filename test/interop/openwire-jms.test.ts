@@ -271,6 +271,15 @@ test('redelivery policy exhausted: the message goes to the dead-letter queue wit
   assert.match(String(cause?.[1]), /exceeds redelivery policy limit/);
 });
 
+test('with maximumRedeliveries=0, a rolled-back message reaches a transacted dead-letter reader of the same factory, not redelivered', options(), async () => {
+  // the poison acknowledgement is no redelivery: a copy that said it was redelivered would be
+  // refused by that reader's client on arrival, and lost
+  const r = eventLine(await drive('dlq-reprocess', { dest: 'interop.dlq', dlq: target.deadLetterQueue }), 'dlq-reprocess');
+  assert.equal(r['appAgain'], null, 'the client gives up at once');
+  assert.deepEqual(r['reader'], { body: 'order-1', redelivered: false, deliveryCount: 1 });
+  assert.deepEqual(r['left'], []);
+});
+
 test('scheduled delivery (AMQ_SCHEDULED_DELAY) holds the message back until the delay', options(), async () => {
   const r = eventLine(await drive('scheduled', { dest: 'interop.scheduled', delay: 3000 }), 'scheduled');
   assert.equal(r['early'], null);
