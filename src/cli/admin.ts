@@ -20,8 +20,8 @@ dropped (non-persistent, temporary, or already in a dead-letter queue).
 
 export const stompBrowseHelp = `Usage: ferry browse QUEUE --port PORT [options]
 
-Shows the messages waiting in QUEUE without consuming them over STOMP (a browser subscription, as
-ActiveMQ has it), one body per line; with --headers, each message's headers first. This form is
+Shows the messages in QUEUE (delivered and unacknowledged ones too) without consuming them over
+STOMP (a browser subscription, as ActiveMQ has it), one body per line; with --headers, each message's headers first. This form is
 taken when --port, --headers or --timeout is given; otherwise "ferry browse" asks the management API.
 
 Options:

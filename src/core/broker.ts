@@ -584,7 +584,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
     return new Consumer(this.nextConsumer++, connection.id, queue, sink, settings);
   }
 
-  /** A browser on a queue: what waits in it now, handed over once through the sink (see QueueBrowser). */
+  /** A browser on a queue: what it holds now, in flight too, handed over once through the sink (see QueueBrowser). */
   browse(connection: CoreConnection, options: SubscribeOptions, onClose: () => void): ConsumerHandle {
     const { destination } = options;
     if (destination.kind !== 'queue') throw new FerryError('FERRY_DESTINATION_INVALID', 'only queues can be browsed');
@@ -592,7 +592,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
     if (this.authorizer !== undefined) this.authorize(connection.principal, 'browse', destination);
     const selector = this.selectorOf(options);
     const queue = this.destinations.queueToBrowse(destination, connection.id);
-    return new QueueBrowser(this.nextConsumer++, queue === undefined ? [] : [...queue.waitingEntries()], options.sink, selector, this.clock, onClose, this.bodies);
+    return new QueueBrowser(this.nextConsumer++, queue === undefined ? [] : [...queue.entries(true)], options.sink, selector, this.clock, onClose, this.bodies);
   }
 
   createTemporary(destination: Destination, owner: CoreConnection): void {

@@ -13,9 +13,11 @@ const BROWSE_RETRY_MS = 1000;
 
 /**
  * A browser on a queue (JMS QueueBrowser, STOMP `browser:true`, AMQP distribution-mode `copy`): it
- * walks the entries that were waiting when it opened and hands each to its sink like a delivery,
- * as fast as the sink's credit and socket allow, and consumes nothing. It holds references to
- * entries, not copies of messages; an entry consumed meanwhile is skipped.
+ * walks the entries that were in the queue when it opened, waiting or in flight to a consumer
+ * unacknowledged (as ActiveMQ's browser shows them), in queue order, and hands each to its sink
+ * like a delivery, as fast as the sink's credit and socket allow; it consumes nothing and leaves
+ * every delivery as it is. It holds references to entries, not copies of messages; an entry
+ * consumed meanwhile is skipped.
  *
  * A body that waits in a store that reads asynchronously only is read back ahead, with the next
  * ones, into copies of their messages that the body cache does not keep: a browse of a long queue

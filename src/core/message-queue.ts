@@ -468,8 +468,9 @@ export class MessageQueue implements EntryQueue {
     return this.reads.whenRead();
   }
 
-  /** Every entry waiting or in flight (not those in a redelivery delay or a transaction). */
-  *entries(): IterableIterator<QueueEntry> {
+  /** Every entry waiting or in flight (not those in a redelivery delay or a transaction); `inOrder`: where each stands in the queue. */
+  *entries(inOrder = false): IterableIterator<QueueEntry> {
+    if (inOrder) return yield* this.pending.withPlaced(this.consumers.flatMap((consumer) => [...consumer.inFlightEntries()]));
     yield* this.pending;
     for (const consumer of this.consumers) yield* consumer.inFlightEntries();
   }
@@ -568,8 +569,7 @@ export class MessageQueue implements EntryQueue {
       this.dispatchAgain = true;
       return;
     }
-    if (this.pending.length === 0 || this.consumers.length === 0) return;
-    if (this.env.serving?.() === false) return;
+    if (this.pending.length === 0 || this.consumers.length === 0 || this.env.serving?.() === false) return;
     this.dispatching = true;
     try {
       do {

@@ -143,6 +143,26 @@ export class PendingEntries {
     for (let p = this.top; p >= 0; p--) yield* this.byPriority[p]!;
   }
 
+  /**
+   * The waiting entries with `others` (a queue's in-flight ones) among them, each where it would
+   * wait: by priority, then in queue order. A browser shows the queue so, as ActiveMQ's shows what
+   * its consumers hold unacknowledged along with what waits.
+   */
+  withPlaced(others: readonly QueueEntry[]): QueueEntry[] {
+    if (others.length === 0) return [...this];
+    const rank = (entry: QueueEntry): number => Math.min(entry.message.priority, this.cap);
+    const before = (a: QueueEntry, b: QueueEntry): boolean => rank(a) > rank(b) || (rank(a) === rank(b) && a.seq < b.seq);
+    const placed = [...others].sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0));
+    const all: QueueEntry[] = [];
+    let next = 0;
+    for (const entry of this) {
+      while (next < placed.length && before(placed[next]!, entry)) all.push(placed[next++]!);
+      all.push(entry);
+    }
+    while (next < placed.length) all.push(placed[next++]!);
+    return all;
+  }
+
   /** The entries after `place` in dispatch order (all of them without one), whether or not the entry at `place` still waits. */
   *after(place: WaitingPlace | undefined): IterableIterator<QueueEntry> {
     if (place === undefined) {

@@ -1,4 +1,4 @@
-/** Browsers on queues: each waiting message once, through the sink, consuming nothing. */
+/** Browsers on queues: each message in the queue (waiting or in flight) once, through the sink, consuming nothing. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { RecordingSink, drain, queue, settle, startBroker, topic } from './harness.js';
@@ -16,17 +16,26 @@ test('a browser sees the waiting messages in dispatch order, ends once, and cons
   assert.deepEqual((await drain(client, q)).map((d) => d.message.body.toString()), ['urgent', 'a', 'b']);
 });
 
-test('a browser shows only waiting messages, not those in a consumer\'s prefetch, and applies its selector', async (t) => {
+test('a browser shows the messages a consumer holds unacknowledged too, where they stand in the queue, and applies its selector', async (t) => {
   const b = await startBroker(t);
   const client = await b.connect();
   client.sendAll(q, ['taken']);
-  const s = client.subscribe(q, { ackMode: 'individual', prefetch: 1 });
+  client.sendAll(q, ['urgent taken'], { priority: 9 });
+  const s = client.subscribe(q, { ackMode: 'individual', prefetch: 2 });
   await settle();
   client.sendAll(q, ['red'], { properties: { colour: 'red' } });
   client.sendAll(q, ['blue'], { properties: { colour: 'blue' } });
-  assert.deepEqual(s.bodies(), ['taken']);
-  assert.deepEqual(await client.browse(q), ['red', 'blue']);
+  client.sendAll(q, ['urgent'], { priority: 9 });
+  assert.deepEqual(s.bodies(), ['urgent taken', 'taken']);
+  assert.deepEqual(await client.browse(q), ['urgent taken', 'urgent', 'taken', 'red', 'blue'], 'by priority, then in queue order');
   assert.deepEqual(await client.browse(q, "colour = 'blue'"), ['blue']);
+  // the browse left the deliveries as they were: acknowledged, they make room for the next ones, not redelivered
+  s.ack('taken');
+  s.ack('urgent taken');
+  await settle();
+  assert.deepEqual(s.bodies(), ['urgent taken', 'taken', 'urgent', 'red']);
+  assert.deepEqual(s.deliveries.map((d) => d.redelivered), [false, false, false, false]);
+  assert.deepEqual(await client.browse(q), ['urgent', 'red', 'blue']);
 });
 
 test('a browser honours its sink\'s writability and credit, and ends only after the last message', async (t) => {

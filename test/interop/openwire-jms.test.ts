@@ -191,6 +191,14 @@ test('QueueBrowser sees the queue (with and without a selector) without consumin
   assert.deepEqual(eventLine(r, 'browsed-after')['bodies'], []);
 });
 
+test('QueueBrowser also sees the messages a consumer holds unacknowledged, in queue order, and their delivery goes on undisturbed', options(), async () => {
+  const r = eventLine(await drive('browse-inflight', { dest: 'interop.browse', count: 5 }), 'browse-inflight');
+  assert.deepEqual(r['browsed'], ['m0', 'm1', 'm2', 'm3', 'm4'], 'one received, four in the prefetch: all still in the queue');
+  assert.deepEqual(r['consumed'], ['m0', 'm1', 'm2', 'm3', 'm4']);
+  assert.deepEqual(r['redelivered'], [false, false, false, false, false]);
+  assert.deepEqual(r['left'], []);
+});
+
 test('exclusive consumer (?consumer.exclusive=true) takes everything; the other takes over when it closes', options(), async () => {
   const r = eventLine(await drive('exclusive', { dest: 'interop.exclusive', count: 5 }), 'exclusive');
   assert.deepEqual(r, { event: 'exclusive', first: ['a0', 'a1', 'a2', 'a3', 'a4'], second: ['b0', 'b1', 'b2', 'b3', 'b4'], total: 10 });

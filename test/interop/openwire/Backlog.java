@@ -1,3 +1,5 @@
+import java.util.ArrayList;
+import java.util.Enumeration;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -6,9 +8,10 @@ import javax.jms.Message;
 import javax.jms.MessageConsumer;
 import javax.jms.MessageProducer;
 import javax.jms.Queue;
+import javax.jms.QueueBrowser;
 import javax.jms.Session;
 
-/** Scenarios of what a queue still holds: a dead letter read back by the application that made it. */
+/** Scenarios of what a queue still holds: a dead letter read back by the application that made it, messages a consumer holds. */
 final class Backlog {
   private final JmsDriver d;
   private final String base;
@@ -22,6 +25,7 @@ final class Backlog {
   boolean run(String command) throws Exception {
     switch (command) {
       case "dlq-reprocess": deadLetterReprocess(); return true;
+      case "browse-inflight": browseInFlight(); return true;
       default: return false;
     }
   }
@@ -57,6 +61,33 @@ final class Backlog {
       List<Object> left = JmsDriver.bodies(d.drain(s.createConsumer(s.createQueue(d.opt("dlq", "ActiveMQ.DLQ")), "tag = '" + tag + "'")));
       JmsDriver.emit("event", "dlq-reprocess", "appAgain", again == null ? null : Messages.body(again),
           "reader", dead == null ? null : describe(dead), "left", left);
+    }
+  }
+
+  /**
+   * A CLIENT_ACKNOWLEDGE consumer receives one of `count` messages and does not acknowledge it; the
+   * others sit in its prefetch. A browser then shows the queue; afterwards the consumer receives
+   * the rest and acknowledges. Prints what the browser saw and what the consumer got.
+   */
+  private void browseInFlight() throws Exception {
+    int n = d.count();
+    try (JmsDriver.Conn c = d.connect()) {
+      Session s = JmsDriver.session(c, Session.CLIENT_ACKNOWLEDGE);
+      Queue q = s.createQueue(base + ".browse-inflight");
+      JmsDriver.sendTexts(s, q, "m", n);
+      MessageConsumer consumer = s.createConsumer(q);
+      List<Message> got = new ArrayList<>(d.receive(consumer, 1));
+      Session bs = JmsDriver.session(c, Session.AUTO_ACKNOWLEDGE);
+      QueueBrowser browser = bs.createBrowser(q);
+      List<Message> seen = new ArrayList<>();
+      for (Enumeration<?> e = browser.getEnumeration(); e.hasMoreElements(); ) seen.add((Message) e.nextElement());
+      browser.close();
+      got.addAll(d.receive(consumer, n - 1));
+      got.get(got.size() - 1).acknowledge();
+      consumer.close();
+      List<Object> left = JmsDriver.bodies(d.drain(bs.createConsumer(q)));
+      JmsDriver.emit("event", "browse-inflight", "browsed", JmsDriver.bodies(seen), "consumed", JmsDriver.bodies(got),
+          "redelivered", JmsDriver.redelivered(got), "left", left);
     }
   }
 
