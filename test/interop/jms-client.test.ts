@@ -277,13 +277,13 @@ describe('ActiveMQ JMS client with the rest of Ferry', { skip }, () => {
     await Promise.all([stomp.disconnect(), mqtt.end(), rabbit.close()]);
   });
 
-  test('a reply to a 0-9-1 requester\'s exclusive server-named queue once the requester has gone is an InvalidDestinationException, as to a gone temporary queue, and makes no queue', async () => {
+  test('a reply to a 0-9-1 requester\'s exclusive server-named queue once the requester has gone is ActiveMQ\'s DestinationDoesNotExistException (an InvalidDestinationException), as to a gone temporary queue, and makes no queue', async () => {
     const stomp = await connectStomp(broker.ports.stomp);
     await stomp.sendConfirmed('/queue/jms.late.temporary', 'request', { 'reply-to': '/temp-queue/replies' });
     await stomp.disconnect();
     const temporary = await jmsCheck(url, 'reply', 'jms.late.temporary');
     assert.match(String(one(temporary, 'replyTo')), /^temp-queue:\/\/ID:/);
-    assert.equal(one(temporary, 'refused'), 'InvalidDestinationException');
+    assert.equal(one(temporary, 'refused'), 'DestinationDoesNotExistException');
 
     const requester = await connect091(broker.amqpPort);
     const ch = await requester.createChannel();
@@ -295,7 +295,7 @@ describe('ActiveMQ JMS client with the rest of Ferry', { skip }, () => {
     await requester.close();
     const exclusive = await jmsCheck(url, 'reply', 'jms.late.exclusive');
     assert.equal(one(exclusive, 'replyTo'), `queue://${replyQueue}`);
-    assert.equal(one(exclusive, 'refused'), 'InvalidDestinationException');
+    assert.equal(one(exclusive, 'refused'), 'DestinationDoesNotExistException');
     assert.ok(!broker.server.broker.stats().queues.some((q) => q.name === replyQueue));
   });
 });

@@ -235,8 +235,9 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
         try {
           this.requireCore().deleteDurableSubscription(info.subscriptionName, info.clientId ?? undefined);
         } catch (err) {
-          // JMS: unsubscribing a name that no subscription has is an InvalidDestinationException
-          if (isFerryError(err, 'FERRY_CONSUMER_NOT_FOUND')) throw new FerryError('FERRY_DESTINATION_NOT_FOUND', err.message);
+          // JMS: unsubscribing a name that no subscription has is an InvalidDestinationException (not
+          // the DestinationDoesNotExistException of a missing destination: ActiveMQ's is the plain one)
+          if (isFerryError(err, 'FERRY_CONSUMER_NOT_FOUND')) throw new FerryError('FERRY_DESTINATION_INVALID', err.message);
           throw err;
         }
         return this.respondStored(info);

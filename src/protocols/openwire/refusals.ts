@@ -8,7 +8,8 @@ const exceptionClasses: Partial<Record<ErrorCode, string>> = {
   FERRY_CLIENT_ID_IN_USE: 'javax.jms.InvalidClientIDException',
   FERRY_SELECTOR_INVALID: 'javax.jms.InvalidSelectorException',
   FERRY_DESTINATION_INVALID: 'javax.jms.InvalidDestinationException',
-  FERRY_DESTINATION_NOT_FOUND: 'javax.jms.InvalidDestinationException',
+  // ActiveMQ's own subclass of InvalidDestinationException, which code written for ActiveMQ catches
+  FERRY_DESTINATION_NOT_FOUND: 'org.apache.activemq.DestinationDoesNotExistException',
   FERRY_TX_NOT_FOUND: 'javax.jms.IllegalStateException',
   FERRY_TX_EXISTS: 'javax.jms.IllegalStateException',
   FERRY_CONSUMER_EXISTS: 'javax.jms.IllegalStateException',
