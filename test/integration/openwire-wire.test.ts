@@ -499,6 +499,26 @@ test('ActiveMQ.Advisory.Queue and .Topic: a JMS advisory consumer hears of every
   await stomp.disconnect();
 });
 
+test('ActiveMQ.Advisory.Connection: an OpenWire client\'s ConnectionInfo names where it connects from, as ActiveMQ\'s tcp://host:port', { timeout: 30_000 }, async () => {
+  const watcherId = 'ID:advisory-ip-watcher';
+  const watcher = await negotiated(broker.ports.openwire);
+  watcher.send({ type: T.CONNECTION_INFO, commandId: 1, responseRequired: true, connectionId: { type: T.CONNECTION_ID, value: watcherId } });
+  watcher.send({ type: T.SESSION_INFO, commandId: 2, responseRequired: true, sessionId: { type: T.SESSION_ID, connectionId: watcherId, value: 1 } });
+  watcher.send({ type: T.CONSUMER_INFO, commandId: 3, responseRequired: true, consumerId: { type: T.CONSUMER_ID, connectionId: watcherId, sessionId: 1, value: 1 }, destination: { type: T.TOPIC, physicalName: 'ActiveMQ.Advisory.Connection' }, prefetchSize: 1000 });
+  const other = await negotiated(broker.ports.openwire);
+  other.send({ type: T.CONNECTION_INFO, commandId: 1, responseRequired: true, connectionId: { type: T.CONNECTION_ID, value: 'ID:advisory-ip-client' }, clientId: 'ip-client' });
+  let info: DataStructure | undefined;
+  while (info === undefined) {
+    const command = await watcher.next();
+    const structure = command.type === T.MESSAGE_DISPATCH ? ((command['message'] as DataStructure)['dataStructure'] as DataStructure) : undefined;
+    if (structure?.type === T.CONNECTION_INFO && structure['clientId'] === 'ip-client') info = structure;
+  }
+  assert.match(String(info['clientIp']), /^tcp:\/\/127\.0\.0\.1:\d+$/);
+  assert.equal(info['password'], null);
+  other.socket.destroy();
+  watcher.socket.destroy();
+});
+
 test('ActiveMQ.Advisory.Connection, .Consumer and .Producer: a JMS advisory consumer hears of STOMP, AMQP and MQTT clients, their consumers and producers, and of their going', { timeout: 30_000 }, async () => {
   const connectionId = 'ID:advisory-2';
   const client = await negotiated(broker.ports.openwire);

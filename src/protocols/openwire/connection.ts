@@ -307,7 +307,8 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
           core.onEvicted = () => this.fail(new FerryError('FERRY_CLIENT_ID_IN_USE', `client id "${core.clientId ?? ''}" was taken over by a newer connection`));
           this.respond(info);
           const connectionId = info.connectionId ?? { type: T.CONNECTION_ID, value: core.id };
-          this.advisory.announce('ActiveMQ.Advisory.Connection', `${core.id}/connection`, { ...info, password: null }, this.removeInfo(connectionId));
+          // with where the client connects from, as ActiveMQ's transport names it (tcp://, also over TLS)
+          this.advisory.announce('ActiveMQ.Advisory.Connection', `${core.id}/connection`, { ...info, password: null, clientIp: `tcp://${this.transport.remoteAddress}` }, this.removeInfo(connectionId));
           this.logger.debug({ event: 'openwire.connected', connection: core.id, version: this.codec.version, remote: this.transport.remoteAddress }, 'OpenWire client connected');
           this.release();
         },
