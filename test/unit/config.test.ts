@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { z } from 'zod';
 import { pino } from 'pino';
@@ -31,6 +33,38 @@ test('the README documents every configuration key, with its default', () => {
       .find((l) => (value === undefined ? /^#\s*\S/.test(l.trim()) && l.trim().replace(/^#\s*/, '').startsWith(`${leaf}:`) : l.trim().startsWith(`${leaf}:`) && l.includes(String(value))));
     assert.ok(line !== undefined, value === undefined ? `README shows ${key} commented out, as it has no default` : `README shows ${key} with its default ${String(value)}`);
   }
+});
+
+/** Loads `yaml` as a configuration file. */
+function loadYaml(yaml: string): ReturnType<typeof loadConfig> {
+  const folder = mkdtempSync(join(tmpdir(), 'ferry-config-'));
+  try {
+    const file = join(folder, 'ferry.yaml');
+    writeFileSync(file, yaml);
+    return loadConfig(file);
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
+}
+
+test('the README\'s block of defaults loads as written, and gives the defaults', () => {
+  const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+  const start = readme.indexOf('```yaml\n', readme.indexOf('The defaults:'));
+  assert.ok(start >= 0, 'the README shows its defaults');
+  const block = readme.slice(start + '```yaml\n'.length, readme.indexOf('\n```', start + 1));
+  assert.deepEqual(loadYaml(block), loadConfig(undefined));
+});
+
+test('a section whose keys are all commented out is taken as absent, and gets its defaults', () => {
+  const config = loadYaml(['management:', '  # monitor: [admins]', 'broker:', 'listeners:', '  stomp:', '    # port: 61613', 'security:', '  failedLoginDelay:', 'network:', '  connectors:', '    - name: east', '      uris: [stomp://east:61613]', '      tls:', '        # ca: ca.pem', ''].join('\n'));
+  const defaults = loadConfig(undefined);
+  assert.deepEqual(config.management, defaults.management);
+  assert.deepEqual(config.broker, defaults.broker);
+  assert.deepEqual(config.listeners.stomp, defaults.listeners.stomp);
+  assert.deepEqual(config.security.failedLoginDelay, defaults.security.failedLoginDelay);
+  assert.equal(config.network.connectors[0]!.name, 'east');
+  // a key with no value is not a section: it stays an error that names it
+  assert.throws(() => loadYaml('listeners:\n  stomp:\n    port:\n'), /listeners\.stomp\.port: Expected number, received null/);
 });
 
 test('defaults, overrides and errors that name the key', () => {
