@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -65,6 +65,31 @@ test('a section whose keys are all commented out is taken as absent, and gets it
   assert.equal(config.network.connectors[0]!.name, 'east');
   // a key with no value is not a section: it stays an error that names it
   assert.throws(() => loadYaml('listeners:\n  stomp:\n    port:\n'), /listeners\.stomp\.port: Expected number, received null/);
+});
+
+/** The schema under its default, optional and refinement wrappers. */
+function unwrapped(schema: z.ZodTypeAny): z.ZodTypeAny {
+  let inner = schema;
+  while (inner instanceof z.ZodDefault || inner instanceof z.ZodOptional || inner instanceof z.ZodEffects) inner = inner instanceof z.ZodEffects ? inner._def.schema : inner._def.innerType;
+  return inner;
+}
+
+test('the docs name only rights that a configuration can grant', () => {
+  const security = unwrapped(configSchema.shape.security) as z.AnyZodObject;
+  const entry = unwrapped((unwrapped(security.shape.authorization) as z.ZodArray<z.ZodTypeAny>).element) as z.AnyZodObject;
+  const management = unwrapped(configSchema.shape.management) as z.AnyZodObject;
+  const rights = new Set([...Object.keys(entry.shape).filter((k) => !['queue', 'topic', 'temporary'].includes(k)), ...Object.keys(management.shape)]);
+  const docs = new URL('../../../docs/', import.meta.url);
+  // architecture.md names core's operations (send, consume), which the rights map onto
+  const files = readdirSync(docs).filter((f) => f.endsWith('.md') && f !== 'architecture.md');
+  assert.ok(files.includes('network.md') && files.includes('security.md'));
+  for (const file of files) {
+    const text = readFileSync(new URL(file, docs), 'utf8').replace(/\s+/g, ' ');
+    for (const match of text.matchAll(/`(\w+)` rights?\b|needs? (?:the destination's )?`(\w+)` on\b/g)) {
+      const right = match[1] ?? match[2]!;
+      assert.ok(rights.has(right), `${file} names a \`${right}\` right; the rights are ${[...rights].join(', ')}`);
+    }
+  }
 });
 
 test('defaults, overrides and errors that name the key', () => {
