@@ -110,6 +110,15 @@ test('defaults, overrides and errors that name the key', () => {
   for (const key of ['stomp.connectTimeout', 'mqtt.connectTimeout', 'mqtt.sysInterval', 'mqtt.websocketPingInterval', 'amqp.openTimeout', 'amqp091.handshakeTimeout', 'openwire.negotiateTimeout', 'openwire.maxInactivityDurationInitialDelay', 'transport.stopTimeout', 'websocket.pingInterval', 'websocket.handshakeTimeout', 'store.journal.compactInterval', 'ha.leaseDuration', 'destinations.idleTopicTimeout', 'destinations.expirySweepInterval']) {
     assert.throws(() => loadConfig(undefined, new Map([[key, 2 ** 31]])), new RegExp(key.replaceAll('.', '\\.')), key);
   }
+  // except the intervals a client negotiates, longs in their protocols; the README names each
+  const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8').replace(/\s+/g, ' ');
+  const rule = readme.slice(readme.indexOf('A duration in ms is at most'), readme.indexOf('The defaults:'));
+  for (const key of ['stomp.heartbeatSend', 'stomp.heartbeatReceive', 'openwire.maxInactivityDuration']) {
+    const config = loadConfig(undefined, new Map([[key, 2 ** 32]]));
+    assert.equal(key.split('.').reduce<unknown>((node, k) => (node as Record<string, unknown>)[k], config), 2 ** 32, key);
+    assert.ok(rule.includes(`\`${key}\``), `the README's rule names ${key} as unbounded`);
+  }
+  assert.ok(!rule.includes('`openwire.maxInactivityDurationInitialDelay`'));
 });
 
 test('store.postgres.url takes the URLs node-postgres connects with', () => {
