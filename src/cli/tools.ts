@@ -124,6 +124,7 @@ export async function send(argv: readonly string[]): Promise<number> {
     headers[name] = pair.slice(eq + 1);
   }
   if (values.persistent === true) headers['persistent'] = 'true';
+  if (values.body !== undefined && values.file !== undefined) throw usageError('give the body with --body or with --file, not both');
   const fileBody = values.file !== undefined ? readFileSync(values.file) : undefined;
   const stdinBody = fileBody === undefined && values.body === undefined ? readStdin() : undefined;
   const client = await openClient(values);
@@ -183,6 +184,8 @@ export async function receive(argv: readonly string[]): Promise<number> {
   const timeout = positive('--timeout', values.timeout, 5000, MAX_TIMER_DELAY);
   const ack = values.ack ?? 'client-individual';
   if (ack !== 'auto' && ack !== 'client-individual') throw usageError(`--ack must be auto or client-individual, got "${ack}"`);
+  // the broker would refuse it only after connecting, and the refusal would read as an unreachable broker (exit 2)
+  if (values.durable !== undefined && values['client-id'] === undefined) throw usageError('--durable needs --client-id: a durable subscription belongs to a client id');
   const opening = openClient(values, values['client-id'] === undefined ? {} : { 'client-id': values['client-id'] });
   let client: StompClient;
   try {
