@@ -146,7 +146,9 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     // a configuration mistake names the option or key at fault; any other refusal says its code too
-    const message = isFerryError(err) ? (err.code.startsWith('FERRY_CONFIG') ? err.message : `${err.code}: ${err.message}`) : err instanceof Error ? err.message : String(err);
+    // parseArgs' own mistakes (an unknown option, a missing value) are usage errors like the tools' own
+    const parseArgsError = err instanceof Error && String((err as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS');
+    const message = isFerryError(err) ? (err.code.startsWith('FERRY_CONFIG') ? err.message : `${err.code}: ${err.message}`) : parseArgsError ? `FERRY_CLI_USAGE: ${err.message}` : err instanceof Error ? err.message : String(err);
     process.stderr.write(`ferry: ${message}\n`);
     process.exitCode = isFerryError(err) && err.code.startsWith('FERRY_CONFIG') ? 78 : didNotGetThrough(err) ? 2 : 1;
   },

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { FerryError } from '../errors.js';
 import type { StompFrame } from '../protocols/stomp/index.js';
 import { MAX_TIMER_DELAY } from '../transport/index.js';
 import { StompClient } from './stomp-client.js';
@@ -58,23 +59,28 @@ const connectionOptions = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
+/** A bad command line: printed with its code, exit status 1. */
+function usageError(message: string): FerryError {
+  return new FerryError('FERRY_CLI_USAGE', message);
+}
+
 function destinationOf(value: string | undefined): string {
-  if (value === undefined || value === '') throw new Error('--destination is required');
+  if (value === undefined || value === '') throw usageError('--destination is required');
   return value.startsWith('/') ? value : `/queue/${value}`;
 }
 
 function positive(name: string, value: string | undefined, fallback: number, most = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got "${value}"`);
-  if (n > most) throw new Error(`${name} must be at most ${most}, got "${value}"`);
+  if (!Number.isInteger(n) || n < 0) throw usageError(`${name} must be a non-negative integer, got "${value}"`);
+  if (n > most) throw usageError(`${name} must be at most ${most}, got "${value}"`);
   return n;
 }
 
 /** Throws at once for a bad --port; what the broker makes of the connection comes later, in the promise. */
 function openClient(values: { host?: string | undefined; port?: string | undefined; user?: string | undefined; password?: string | undefined }, extra: Record<string, string> = {}): Promise<StompClient> {
   const host = values.host ?? process.env['FERRY_HOST'] ?? '127.0.0.1';
-  const port = positive('--port', values.port ?? process.env['FERRY_STOMP_PORT'], 61613);
+  const port = positive('--port', values.port ?? process.env['FERRY_STOMP_PORT'], 61613, 65535);
   const headers: Record<string, string> = { ...extra };
   if (values.user !== undefined) headers['login'] = values.user;
   if (values.password !== undefined) headers['passcode'] = values.password;
@@ -111,13 +117,14 @@ export async function send(argv: readonly string[]): Promise<number> {
   const headers: Record<string, string> = { destination };
   for (const pair of values.header ?? []) {
     const eq = pair.indexOf('=');
-    if (eq <= 0) throw new Error(`--header must be NAME=VALUE, got "${pair}"`);
+    if (eq <= 0) throw usageError(`--header must be NAME=VALUE, got "${pair}"`);
     const name = pair.slice(0, eq);
     // the frame's own: a second destination would send elsewhere than -d says, a content-length that is not the body's leaves the broker waiting for the rest
-    if (toolHeaders.has(name)) throw new Error(`--header ${name} is set by ferry send itself${name === 'destination' ? ': give the destination with -d' : ''}`);
+    if (toolHeaders.has(name)) throw usageError(`--header ${name} is set by ferry send itself${name === 'destination' ? ': give the destination with -d' : ''}`);
     headers[name] = pair.slice(eq + 1);
   }
   if (values.persistent === true) headers['persistent'] = 'true';
+  if (values.body !== undefined && values.file !== undefined) throw usageError('give the body with --body or with --file, not both');
   const fileBody = values.file !== undefined ? readFileSync(values.file) : undefined;
   const stdinBody = fileBody === undefined && values.body === undefined ? readStdin() : undefined;
   const client = await openClient(values);
@@ -176,7 +183,9 @@ export async function receive(argv: readonly string[]): Promise<number> {
   // Node fires a longer timer at once
   const timeout = positive('--timeout', values.timeout, 5000, MAX_TIMER_DELAY);
   const ack = values.ack ?? 'client-individual';
-  if (ack !== 'auto' && ack !== 'client-individual') throw new Error(`--ack must be auto or client-individual, got "${ack}"`);
+  if (ack !== 'auto' && ack !== 'client-individual') throw usageError(`--ack must be auto or client-individual, got "${ack}"`);
+  // the broker would refuse it only after connecting, and the refusal would read as an unreachable broker (exit 2)
+  if (values.durable !== undefined && values['client-id'] === undefined) throw usageError('--durable needs --client-id: a durable subscription belongs to a client id');
   const opening = openClient(values, values['client-id'] === undefined ? {} : { 'client-id': values['client-id'] });
   let client: StompClient;
   try {

@@ -120,8 +120,8 @@ export async function user(argv: string[]): Promise<number> {
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: true });
   } catch (err) {
-    process.stderr.write(`ferry user: ${(err as Error).message}\n\n${userHelp}`);
-    return 2;
+    process.stderr.write(`ferry: FERRY_CLI_USAGE: ${(err as Error).message}\n\n${userHelp}`);
+    return 1;
   }
   const { values, positionals } = parsed;
   if (values.help === true) {
@@ -131,8 +131,9 @@ export async function user(argv: string[]): Promise<number> {
   const [action, name, ...extra] = positionals;
   const needsName = action === 'add' || action === 'passwd' || action === 'remove' || action === 'token';
   if (action === undefined || (!needsName && action !== 'list') || (needsName && name === undefined) || extra.length > 0 || (action === 'list' && name !== undefined)) {
-    process.stderr.write(userHelp);
-    return 2;
+    const problem = action === undefined ? 'no action given' : !needsName && action !== 'list' ? `unknown action "${action}"` : needsName && name === undefined ? `ferry user ${action} needs a user name` : `unexpected argument "${[name, ...extra].filter((a) => a !== undefined).pop()}"`;
+    process.stderr.write(`ferry: FERRY_CLI_USAGE: ${problem}\n\n${userHelp}`);
+    return 1;
   }
   const nameProblem = name === undefined ? undefined : userNameProblem(name);
   if (nameProblem !== undefined) return fail(`${JSON.stringify(name)}: ${nameProblem}`);
@@ -189,7 +190,7 @@ export async function user(argv: string[]): Promise<number> {
     if (err instanceof Error && !('code' in err && typeof err.code === 'string' && err.code.startsWith('FERRY_'))) return fail(err.message);
     throw err;
   }
-  return 2;
+  return 1;
 }
 
 export function passwd(argv: string[]): Promise<number> {

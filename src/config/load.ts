@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
 import { FerryError } from '../errors.js';
 import { checkConfig } from './check.js';
 import { configSchema, type FerryConfig } from './schema.js';
@@ -56,6 +57,7 @@ export function loadConfig(file: string | undefined, overrides: Overrides = new 
   const tree: Tree = file === undefined ? {} : readConfigFile(file);
   if (file !== undefined) resolveFilePaths(tree, dirname(resolve(file)));
   for (const [path, value] of overrides) setPath(tree, path, value);
+  dropEmptySections(tree, configSchema);
   const where = (key: string): string => {
     const origin = originOf(key, origins);
     if (origin !== undefined) return `${origin} (${key})`;
@@ -78,6 +80,51 @@ export function loadConfig(file: string | undefined, overrides: Overrides = new 
     throw new FerryError('FERRY_CONFIG_INVALID', `${where(blamed)}: ${mistake.problem}`);
   }
   return result.data;
+}
+
+/** A schema without its default, optional and refinement wrappers. */
+function unwrap(schema: z.ZodTypeAny): z.ZodTypeAny {
+  let inner = schema;
+  for (;;) {
+    if (inner instanceof z.ZodDefault || inner instanceof z.ZodOptional) inner = inner._def.innerType;
+    else if (inner instanceof z.ZodEffects) inner = inner._def.schema;
+    else return inner;
+  }
+}
+
+/** The object schema of a section, if `schema` is one. */
+function sectionShape(schema: z.ZodTypeAny): Record<string, z.ZodTypeAny> | undefined {
+  const inner = unwrap(schema);
+  return inner instanceof z.ZodObject ? (inner.shape as Record<string, z.ZodTypeAny>) : undefined;
+}
+
+/**
+ * A section whose keys are all commented out (`management:` with only comments under it) is null
+ * in YAML; it is taken as absent, so it gets its defaults as if it were not written, which is how
+ * people edit a file of defaults. Only sections: a null where a value belongs stays an error.
+ */
+function dropEmptySections(tree: Tree, schema: z.ZodTypeAny): void {
+  const shape = sectionShape(schema);
+  if (shape === undefined) return;
+  for (const [key, value] of Object.entries(tree)) {
+    const child = shape[key];
+    if (child === undefined) continue;
+    const items = listItems(child);
+    if (items !== undefined && Array.isArray(value)) {
+      // sections inside list entries, as a network connector's tls
+      for (const item of value) if (item !== null && typeof item === 'object' && !Array.isArray(item)) dropEmptySections(item, items);
+      continue;
+    }
+    if (sectionShape(child) === undefined) continue;
+    if (value === null) delete tree[key];
+    else if (typeof value === 'object' && !Array.isArray(value)) dropEmptySections(value, child);
+  }
+}
+
+/** The schema of a list's entries, if `schema` is a list. */
+function listItems(schema: z.ZodTypeAny): z.ZodTypeAny | undefined {
+  const inner = unwrap(schema);
+  return inner instanceof z.ZodArray ? (inner.element as z.ZodTypeAny) : undefined;
 }
 
 /**

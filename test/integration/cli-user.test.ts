@@ -92,8 +92,8 @@ test('ferry user refuses an empty password, a missing one, and a name the broker
   assert.match(spaced.stderr, /"al ice": a user name has no spaces/);
   assert.throws(() => statSync(file), 'nothing was written');
   const usage = await runFerry(['user', 'add', '--file', file]);
-  assert.equal(usage.code, 2);
-  assert.match(usage.stderr, /Usage: ferry user/);
+  assert.equal(usage.code, 1);
+  assert.match(usage.stderr, /^ferry: FERRY_CLI_USAGE: ferry user add needs a user name\n\nUsage: ferry user/);
 });
 
 test('ferry user token prints a token once and keeps only its SHA-256', async () => {

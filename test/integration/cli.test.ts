@@ -242,6 +242,18 @@ test('ferry send, receive and browse exit 2 when nothing listens at the port, as
   }
 });
 
+test('every usage error of send, receive and user exits 1 and names FERRY_CLI_USAGE, as errors.md says', async () => {
+  const folder = mkdtempSync(join(tmpdir(), 'ferry-cli-usage-'));
+  const file = join(folder, 'users.yaml');
+  const body = join(folder, 'body.bin');
+  writeFileSync(body, 'from the file');
+  for (const args of [['send', '-d', 'q', '--body', 'x', '--port', '99999'], ['send', '-d', 'q', '--body', 'x', '--bogus'], ['send', '--body', 'x'], ['send', '-d', 'q', '--body', 'x', '-H', 'novalue'], ['receive', '-d', 'q', '--ack', 'maybe'], ['receive', '-d', 'q', '--port', 'abc'], ['user', 'frob', '--file', file], ['user', 'add', '--file', file], ['user', 'list', '--bogus', '--file', file], ['user', 'list', 'extra', '--file', file], ['send', '-d', 'q', '--body', 'x', '--file', body], ['receive', '-d', '/topic/t', '--durable', 'w']]) {
+    const run = await runFerry(args);
+    assert.equal(run.code, 1, `ferry ${args.join(' ')}: ${run.stderr}`);
+    assert.match(run.stderr, /^ferry: FERRY_CLI_USAGE: /, `ferry ${args.join(' ')}`);
+  }
+});
+
 test('a wait longer than a timer can take (2^31 ms or more) is refused as a bad command line, not cut to 1 ms', async () => {
   // a broker that would answer nothing, so that a wait cut short could only end by the timeout
   const silent = createServer(() => undefined).listen(0, '127.0.0.1');

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { z } from 'zod';
 import { pino } from 'pino';
@@ -33,6 +35,63 @@ test('the README documents every configuration key, with its default', () => {
   }
 });
 
+/** Loads `yaml` as a configuration file. */
+function loadYaml(yaml: string): ReturnType<typeof loadConfig> {
+  const folder = mkdtempSync(join(tmpdir(), 'ferry-config-'));
+  try {
+    const file = join(folder, 'ferry.yaml');
+    writeFileSync(file, yaml);
+    return loadConfig(file);
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
+}
+
+test('the README\'s block of defaults loads as written, and gives the defaults', () => {
+  const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+  const start = readme.indexOf('```yaml\n', readme.indexOf('The defaults:'));
+  assert.ok(start >= 0, 'the README shows its defaults');
+  const block = readme.slice(start + '```yaml\n'.length, readme.indexOf('\n```', start + 1));
+  assert.deepEqual(loadYaml(block), loadConfig(undefined));
+});
+
+test('a section whose keys are all commented out is taken as absent, and gets its defaults', () => {
+  const config = loadYaml(['management:', '  # monitor: [admins]', 'broker:', 'listeners:', '  stomp:', '    # port: 61613', 'security:', '  failedLoginDelay:', 'network:', '  connectors:', '    - name: east', '      uris: [stomp://east:61613]', '      tls:', '        # ca: ca.pem', ''].join('\n'));
+  const defaults = loadConfig(undefined);
+  assert.deepEqual(config.management, defaults.management);
+  assert.deepEqual(config.broker, defaults.broker);
+  assert.deepEqual(config.listeners.stomp, defaults.listeners.stomp);
+  assert.deepEqual(config.security.failedLoginDelay, defaults.security.failedLoginDelay);
+  assert.equal(config.network.connectors[0]!.name, 'east');
+  // a key with no value is not a section: it stays an error that names it
+  assert.throws(() => loadYaml('listeners:\n  stomp:\n    port:\n'), /listeners\.stomp\.port: Expected number, received null/);
+});
+
+/** The schema under its default, optional and refinement wrappers. */
+function unwrapped(schema: z.ZodTypeAny): z.ZodTypeAny {
+  let inner = schema;
+  while (inner instanceof z.ZodDefault || inner instanceof z.ZodOptional || inner instanceof z.ZodEffects) inner = inner instanceof z.ZodEffects ? inner._def.schema : inner._def.innerType;
+  return inner;
+}
+
+test('the docs name only rights that a configuration can grant', () => {
+  const security = unwrapped(configSchema.shape.security) as z.AnyZodObject;
+  const entry = unwrapped((unwrapped(security.shape.authorization) as z.ZodArray<z.ZodTypeAny>).element) as z.AnyZodObject;
+  const management = unwrapped(configSchema.shape.management) as z.AnyZodObject;
+  const rights = new Set([...Object.keys(entry.shape).filter((k) => !['queue', 'topic', 'temporary'].includes(k)), ...Object.keys(management.shape)]);
+  const docs = new URL('../../../docs/', import.meta.url);
+  // architecture.md names core's operations (send, consume), which the rights map onto
+  const files = readdirSync(docs).filter((f) => f.endsWith('.md') && f !== 'architecture.md');
+  assert.ok(files.includes('network.md') && files.includes('security.md'));
+  for (const file of files) {
+    const text = readFileSync(new URL(file, docs), 'utf8').replace(/\s+/g, ' ');
+    for (const match of text.matchAll(/`(\w+)` rights?\b|needs? (?:the destination's )?`(\w+)` on\b/g)) {
+      const right = match[1] ?? match[2]!;
+      assert.ok(rights.has(right), `${file} names a \`${right}\` right; the rights are ${[...rights].join(', ')}`);
+    }
+  }
+});
+
 test('defaults, overrides and errors that name the key', () => {
   const config = loadConfig(undefined, new Map<string, string | number | boolean>([['listeners.stomp.port', 0]]));
   assert.equal(config.listeners.stomp.port, 0);
@@ -51,6 +110,15 @@ test('defaults, overrides and errors that name the key', () => {
   for (const key of ['stomp.connectTimeout', 'mqtt.connectTimeout', 'mqtt.sysInterval', 'mqtt.websocketPingInterval', 'amqp.openTimeout', 'amqp091.handshakeTimeout', 'openwire.negotiateTimeout', 'openwire.maxInactivityDurationInitialDelay', 'transport.stopTimeout', 'websocket.pingInterval', 'websocket.handshakeTimeout', 'store.journal.compactInterval', 'ha.leaseDuration', 'destinations.idleTopicTimeout', 'destinations.expirySweepInterval']) {
     assert.throws(() => loadConfig(undefined, new Map([[key, 2 ** 31]])), new RegExp(key.replaceAll('.', '\\.')), key);
   }
+  // except the intervals a client negotiates, longs in their protocols; the README names each
+  const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8').replace(/\s+/g, ' ');
+  const rule = readme.slice(readme.indexOf('A duration in ms is at most'), readme.indexOf('The defaults:'));
+  for (const key of ['stomp.heartbeatSend', 'stomp.heartbeatReceive', 'openwire.maxInactivityDuration']) {
+    const config = loadConfig(undefined, new Map([[key, 2 ** 32]]));
+    assert.equal(key.split('.').reduce<unknown>((node, k) => (node as Record<string, unknown>)[k], config), 2 ** 32, key);
+    assert.ok(rule.includes(`\`${key}\``), `the README's rule names ${key} as unbounded`);
+  }
+  assert.ok(!rule.includes('`openwire.maxInactivityDurationInitialDelay`'));
 });
 
 test('store.postgres.url takes the URLs node-postgres connects with', () => {
