@@ -387,6 +387,8 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
   const handedBack = new Promise<string>((resolve) => (handedBackTo = resolve));
   let handbackTo: string | undefined;
   const closeAll = async (graceful: boolean): Promise<void> => {
+    // the connections close before the broker stops: what their consumers held comes back as no failure of theirs
+    broker.stopBegins();
     // before any connection closes, so that every protocol's subscribers hear it and the store keeps it
     if (graceful) await atMost(Promise.all(adapters.map(({ adapter }) => adapter.publishOnStop?.())), config.transport.stopTimeout);
     for (const { adapter } of adapters) adapter.stopping?.();

@@ -58,3 +58,14 @@ export interface BrokerOptions {
    */
   readonly guard?: () => void;
 }
+
+/** False when `guard` (see `BrokerOptions.guard`) says the broker may not serve now. */
+export function guardPasses(guard: (() => void) | undefined): boolean {
+  if (guard === undefined) return true;
+  try {
+    guard();
+    return true;
+  } catch {
+    return false;
+  }
+}

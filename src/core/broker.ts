@@ -1,6 +1,6 @@
 import { errorFields, FerryError } from '../errors.js';
 import type { OpenOptions, Store } from '../store/index.js';
-import type { BrokerOptions } from './broker-options.js';
+import { guardPasses, type BrokerOptions } from './broker-options.js';
 import {
   allowEveryone,
   type Authenticator,
@@ -103,6 +103,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
   private nextConnection = 1;
   private nextConsumer = 1;
   private state: 'new' | 'running' | 'stopping' | 'closing' | 'stopped' = 'new';
+  private stopBegun = false;
   readonly producerIds: IdKeeper;
   readonly sessionIds: IdKeeper;
   readonly limits: ClientLimits;
@@ -168,8 +169,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
       createQueue: (name, recordId) => this.destinations.declaredQueue(name, recordId),
       checkRoom: (name) => this.destinations.checkRoom('queue', name),
       forgetQueue: (queue) => {
-        if (queue.deliveryMark.recordId !== 0) this.store.delete(queue.deliveryMark.recordId);
-        queue.deliveryMark.forget();
+        queue.deliveryMark.drop(this.store);
         this.destinations.forgetQueue(queue);
       },
       authorize: (principal, operation, destination) => this.authorizer !== undefined && this.authorize(principal, operation, destination),
@@ -221,8 +221,9 @@ export class Broker implements BrokerAccess, ConnectionHost {
         this.logger.error({ event: 'consumer.undeliverable', queue: queue.name, messageId: entry.message.id, err }, 'a consumer\'s protocol could not carry a message; it goes to the dead-letter queue'),
       declaredQueueInUse: (queue) => this.declarations.consumerAdded(queue),
       declaredQueueUnused: (queue) => this.declarations.consumersGone(queue),
-      // while stopping, everything delivered comes back counted: the marks are deleted, not moved
+      // while stopping, everything delivered comes back with its counts stored: the marks are deleted, not moved
       writeDeliveryMark: (queue, seq) => (this.state === 'running' && queue.recordId !== 0 ? writeDeliveryMark(persistence, queue.deliveryMark, queue.recordId, seq) : undefined),
+      stopping: () => this.stopBegun,
       producerFlow: this.producerFlow,
       messageMemory: this.limits.messageMemory,
       outcomes: this.messageOutcomes,
@@ -265,13 +266,13 @@ export class Broker implements BrokerAccess, ConnectionHost {
   async stop(): Promise<void> {
     if (this.state !== 'running') return;
     this.state = 'stopping';
+    this.stopBegun = true;
     for (const connection of [...this.connections.values()]) connection.close();
-    // everything delivered came back with its count: the marks are not needed to flag redeliveries
+    // everything delivered came back with its counts stored (a return each): the marks are not needed to flag redeliveries
     for (const queue of this.allPersistentQueues()) {
       queue.delays.writeCounts();
       // a queue still loading keeps its mark: the messages not yet back may have gone out before a crash
-      if (queue.deliveryMark.recordId !== 0 && queue.loadingState === undefined) this.store.delete(queue.deliveryMark.recordId);
-      queue.deliveryMark.forget();
+      queue.deliveryMark.drop(queue.loadingState === undefined ? this.store : undefined);
     }
     this.started?.scheduler.stop();
     this.timers.stop();
@@ -288,13 +289,12 @@ export class Broker implements BrokerAccess, ConnectionHost {
 
   /** See `BrokerOptions.guard`. */
   private serving(): boolean {
-    if (this.guard === undefined) return true;
-    try {
-      this.guard();
-      return true;
-    } catch {
-      return false;
-    }
+    return guardPasses(this.guard);
+  }
+
+  /** A stop begins letting the clients go, before `stop`: what they give back is no failure of theirs (see `MessageQueue.giveBack`). */
+  stopBegins(): void {
+    this.stopBegun = true;
   }
 
   /** Authenticates the client, then opens its connection: a client that fails never evicts the holder of its client id. */

@@ -1,3 +1,4 @@
+import type { Store } from '../store/index.js';
 import type { Persistence } from './persistence.js';
 import { RecordType, encodeDeliveryMark } from './records.js';
 
@@ -47,6 +48,12 @@ export class DeliveryMark {
   /** The record is gone (a clean stop, a deleted queue): what comes later starts from nothing. */
   forget(): void {
     this.recordId = 0;
+  }
+
+  /** Forgets the record, and deletes it from `store` when given. */
+  drop(store: Pick<Store, 'delete'> | undefined): void {
+    if (store !== undefined && this.recordId !== 0) store.delete(this.recordId);
+    this.forget();
   }
 
   /**

@@ -49,6 +49,8 @@ export interface QueueEnvironment {
   queueGone?(queue: MessageQueue): void;
   /** False once the broker may hand out no more messages (see `BrokerOptions.guard`). */
   serving?(): boolean;
+  /** True while the broker stops: see `giveBack`. */
+  stopping?(): boolean;
 }
 
 /**
@@ -113,7 +115,7 @@ export class MessageQueue implements EntryQueue {
     firstSeq = 1,
   ) {
     this.nextSeq = firstSeq;
-    this.delays = new RedeliveryDelays(policy, env.timers, (entry, redeliveries) => env.persistence.updateDeliveryCount(recordId, entry, redeliveries));
+    this.delays = new RedeliveryDelays(policy, env.timers, (entry, delayed) => env.persistence.updateDeliveryCount(recordId, entry, delayed));
     this.expiryTimer = new ExpiryTimer(env.timers, () => {
       if (this.destroyed) return undefined;
       this.sweepExpired(env.clock());
@@ -134,12 +136,7 @@ export class MessageQueue implements EntryQueue {
       env.timers,
       env.clock,
     );
-    this.deliveryMark = new DeliveryMark(
-      (seq) => env.writeDeliveryMark(this, seq),
-      () => {
-        if (!this.destroyed) this.dispatch();
-      },
-    );
+    this.deliveryMark = new DeliveryMark((seq) => env.writeDeliveryMark(this, seq), () => this.destroyed || this.dispatch());
     // durable subscriptions exist to keep what their subscriber has not read: only the others are bounded
     if (kind === 'subscription' && recordId === 0 && policy.pendingMessageLimit > 0) {
       this.slow = new SlowConsumerGuard(policy.pendingMessageLimit, policy.slowConsumerPolicy, policy.slowConsumerGrace, {
@@ -298,8 +295,8 @@ export class MessageQueue implements EntryQueue {
   }
 
   /** Puts back an entry recovered from the store. */
-  recover(message: Message, stored: StoredMessage, seq: number, redeliveries: number, referenceId: number, queueExpiry: number): void {
-    const entry = new QueueEntry(this, message, seq, stored, seq <= this.recoveredMark ? redeliveries + 1 : redeliveries);
+  recover(message: Message, stored: StoredMessage, seq: number, redeliveries: number, returns: number, referenceId: number, queueExpiry: number, markAdds: boolean): void {
+    const entry = new QueueEntry(this, message, seq, stored, redeliveries, markAdds && seq <= this.recoveredMark ? returns + 1 : returns);
     entry.referenceId = referenceId;
     this.loading?.putBack();
     this.limits.applyRecoveredTtl(entry, queueExpiry, this.env.clock());
@@ -330,8 +327,9 @@ export class MessageQueue implements EntryQueue {
 
   /**
    * Entries come back from a consumer that left or a transaction that rolled back. `counted` says the
-   * delivery failed (a redelivery, subject to the policy's delay, and to its maximum when `limited`);
-   * otherwise the entry returns as it was. Either way it goes back to its old place in the queue.
+   * delivery failed (a redelivery, subject to the policy's delay, and to its maximum when `limited`),
+   * but while the broker stops, which is no failure of the consumer's, only a return (`QueueEntry.returns`).
+   * Otherwise the entry returns as it was. Either way it goes back to its old place in the queue.
    */
   giveBack(entries: Iterable<QueueEntry>, counted = true, limited = true): void {
     const now = this.env.clock();
@@ -346,22 +344,24 @@ export class MessageQueue implements EntryQueue {
         this.expire(entry);
         continue;
       }
-      if (counted) {
+      const returned = counted && this.env.stopping?.() === true;
+      if (returned) entry.returns++;
+      else if (counted) {
         entry.redeliveries++;
-        // RabbitMQ's queues redeliver without a maximum, but for a delivery limit (quorum queues')
-        const max = this.declared === undefined ? (limited ? this.policy.maxRedeliveries : -1) : this.declared.spec.arguments.deliveryLimit ?? -1;
-        if (max >= 0 && entry.redeliveries > max) {
-          this.deadLetter(entry, this.declared === undefined ? `delivery failed ${entry.redeliveries} times (max redeliveries ${max})` : 'delivery_limit');
+        const pastMaximum = this.delays.pastMaximum(entry, this.declared, limited);
+        if (pastMaximum !== undefined) {
+          this.deadLetter(entry, pastMaximum);
           continue;
         }
-        const delayed = this.delays.hold(entry, now, () => {
-          this.addPending(entry);
-          this.trimAfterGiveBack();
-          this.dispatch();
-        });
-        if (delayed) continue;
-        this.env.persistence.updateDeliveryCount(this.recordId, entry);
       }
+      const delayed = counted && !returned && this.delays.hold(entry, now, () => {
+        this.addPending(entry);
+        this.trimAfterGiveBack();
+        this.dispatch();
+      });
+      if (delayed) continue;
+      // a crash later brings it back with these counts, and a return more where the delivery mark covers it
+      if (counted) this.env.persistence.updateDeliveryCount(this.recordId, entry);
       this.addPending(entry);
     }
     this.trimAfterGiveBack();

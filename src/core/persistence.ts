@@ -122,17 +122,18 @@ export class Persistence {
     this.store.add(
       entry.referenceId,
       RecordType.Reference,
-      encodeReference({ queueId, messageRecordId: stored.recordId, seq: entry.seq, deliveryCount: entry.redeliveries, queueExpiry: queueExpiry(entry) }),
+      encodeReference({ queueId, messageRecordId: stored.recordId, seq: entry.seq, deliveryCount: entry.redeliveries, delayed: false, returns: entry.returns, queueExpiry: queueExpiry(entry) }),
       txId,
     );
   }
 
-  updateDeliveryCount(queueId: number, entry: QueueEntry, redeliveries = entry.redeliveries): void {
+  /** Stores the entry's counts; `delayed` while it waits out a redelivery delay (see `ReferenceRecord.delayed`). */
+  updateDeliveryCount(queueId: number, entry: QueueEntry, delayed = false): void {
     if (entry.referenceId === 0) return;
     this.store.update(
       entry.referenceId,
       RecordType.Reference,
-      encodeReference({ queueId, messageRecordId: entry.stored!.recordId, seq: entry.seq, deliveryCount: redeliveries, queueExpiry: queueExpiry(entry) }),
+      encodeReference({ queueId, messageRecordId: entry.stored!.recordId, seq: entry.seq, deliveryCount: entry.redeliveries, delayed, returns: entry.returns, queueExpiry: queueExpiry(entry) }),
     );
   }
 
@@ -160,7 +161,7 @@ export class Persistence {
     this.store.update(
       entry.referenceId,
       RecordType.Reference,
-      encodeReference({ queueId, messageRecordId: stored.recordId, seq: entry.seq, deliveryCount: entry.redeliveries, queueExpiry: queueExpiry(entry) }),
+      encodeReference({ queueId, messageRecordId: stored.recordId, seq: entry.seq, deliveryCount: entry.redeliveries, delayed: false, returns: entry.returns, queueExpiry: queueExpiry(entry) }),
       txId,
     );
     if (--old.references === 0) {

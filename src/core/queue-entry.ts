@@ -50,8 +50,14 @@ export class QueueEntry implements Delivery {
   /** The consumer it is in flight to, or null while it waits in the queue. */
   consumer: { readonly id: number } | null = null;
   tag = 0;
-  /** Deliveries made from this queue before this one; kept in the store when it changes. */
+  /** Deliveries made from this queue before this one that failed (the redelivery policy counts these); kept in the store when it changes. */
   redeliveries: number;
+  /**
+   * Deliveries made from this queue before this one that came back because the broker stopped or
+   * crashed while they were out: no failure of the consumer's, so they make the message redelivered
+   * and count in its delivery count, but never bring it nearer its maximum redeliveries.
+   */
+  returns: number;
   /** Deliveries of the message in queues it was in before (`DELIVERIES_PROPERTY`). */
   readonly deliveriesBefore: number;
   /** Set once a consumer has taken it (in memory only: a message given back uncounted and then restarted reads as never taken). */
@@ -76,18 +82,20 @@ export class QueueEntry implements Delivery {
     readonly seq: number,
     public stored: StoredMessage | null,
     redeliveries = 0,
+    returns = 0,
   ) {
     this.redeliveries = redeliveries;
+    this.returns = returns;
     this.deliveriesBefore = deliveriesBefore(message);
     this.expiresAt = message.expiration;
   }
 
   get deliveryCount(): number {
-    return this.deliveriesBefore + this.redeliveries + 1;
+    return this.deliveriesBefore + this.redeliveries + this.returns + 1;
   }
 
   get redelivered(): boolean {
-    return this.deliveriesBefore + this.redeliveries > 0;
+    return this.deliveriesBefore + this.redeliveries + this.returns > 0;
   }
 
   get firstAcquirer(): boolean {

@@ -565,7 +565,18 @@ export interface ReferenceRecord {
   queueId: number;
   messageRecordId: number;
   seq: number;
+  /** Failed deliveries (`QueueEntry.redeliveries`). */
   deliveryCount: number;
+  /**
+   * Written while the entry waits out a redelivery delay (the top bit of the count, 0 in older
+   * records): its last delivery is in `deliveryCount` already, so a delivery mark over it adds no return.
+   */
+  delayed: boolean;
+  /**
+   * Deliveries the broker's stop or crash took back (`QueueEntry.returns`): written (4 bytes more,
+   * after the rest) only when not 0, so a reference without any keeps the layout older builds read.
+   */
+  returns: number;
   /**
    * Epoch ms at which the queue's message TTL (`x-message-ttl`) expires it, counted from when it
    * entered; 0 when the queue gave it none, or its own expiry comes first. Written (8 bytes more)
@@ -574,24 +585,36 @@ export interface ReferenceRecord {
   queueExpiry: number;
 }
 
+/** `ReferenceRecord.delayed`, in the count's word: no count comes near it. */
+const DELAYED_BIT = 0x80000000;
+
 export function encodeReference(ref: ReferenceRecord): Buffer {
-  const b = Buffer.allocUnsafe(ref.queueExpiry === 0 ? 28 : 36);
+  const expiryEnd = ref.queueExpiry === 0 ? 28 : 36;
+  const b = Buffer.allocUnsafe(ref.returns === 0 ? expiryEnd : expiryEnd + 4);
   b.writeDoubleLE(ref.queueId, 0);
   b.writeDoubleLE(ref.messageRecordId, 8);
   b.writeDoubleLE(ref.seq, 16);
-  b.writeUInt32LE(ref.deliveryCount, 24);
+  b.writeUInt32LE(ref.deliveryCount + (ref.delayed ? DELAYED_BIT : 0), 24);
   if (ref.queueExpiry !== 0) b.writeDoubleLE(ref.queueExpiry, 28);
+  if (ref.returns !== 0) b.writeUInt32LE(ref.returns, expiryEnd);
   return b;
 }
 
 export function decodeReference(data: Buffer): ReferenceRecord {
-  if (data.length !== 28 && data.length !== 36) throw new FerryError('FERRY_STORE_CORRUPT', `reference record has ${data.length} bytes, expected 28 or 36`);
+  // 28 bytes, 8 more with a queue expiry, 4 more after that with returns: each length says which
+  if (data.length !== 28 && data.length !== 32 && data.length !== 36 && data.length !== 40) {
+    throw new FerryError('FERRY_STORE_CORRUPT', `reference record has ${data.length} bytes, expected 28, 32, 36 or 40`);
+  }
+  const expiryEnd = data.length >= 36 ? 36 : 28;
+  const count = data.readUInt32LE(24);
   return {
     queueId: data.readDoubleLE(0),
     messageRecordId: data.readDoubleLE(8),
     seq: data.readDoubleLE(16),
-    deliveryCount: data.readUInt32LE(24),
-    queueExpiry: data.length === 36 ? data.readDoubleLE(28) : 0,
+    deliveryCount: count >= DELAYED_BIT ? count - DELAYED_BIT : count,
+    delayed: count >= DELAYED_BIT,
+    returns: data.length > expiryEnd ? data.readUInt32LE(expiryEnd) : 0,
+    queueExpiry: expiryEnd === 36 ? data.readDoubleLE(28) : 0,
   };
 }
 

@@ -6,6 +6,9 @@ import { decodeReference } from './records.js';
  * object per record: with a million messages waiting, two objects per reference were a good part
  * of what the collector had to trace while recovery ran.
  */
+/** Added to a stored return count, in its column, for `ReferenceRecord.delayed`. */
+const NO_RETURN_ADDED = 0x80000000;
+
 export class RecoveredReferences {
   length = 0;
   private ids = new Float64Array(1024);
@@ -13,6 +16,7 @@ export class RecoveredReferences {
   private messageIds = new Float64Array(1024);
   private seqs = new Float64Array(1024);
   private counts = new Uint32Array(1024);
+  private returnCounts = new Uint32Array(1024);
   private queueExpiries = new Float64Array(1024);
 
   add(id: number, data: Buffer): void {
@@ -25,6 +29,8 @@ export class RecoveredReferences {
     this.messageIds[i] = ref.messageRecordId;
     this.seqs[i] = ref.seq;
     this.counts[i] = ref.deliveryCount;
+    // a delayed entry's last delivery is counted: a mark over it adds no return (see `ReferenceRecord.delayed`)
+    this.returnCounts[i] = ref.delayed ? ref.returns + NO_RETURN_ADDED : ref.returns;
     this.queueExpiries[i] = ref.queueExpiry;
   }
 
@@ -62,6 +68,15 @@ export class RecoveredReferences {
     return this.counts[i]!;
   }
 
+  returns(i: number): number {
+    return this.returnCounts[i]! % NO_RETURN_ADDED;
+  }
+
+  /** False for an entry whose last delivery its stored counts hold already (see `ReferenceRecord.delayed`). */
+  returnAdded(i: number): boolean {
+    return this.returnCounts[i]! < NO_RETURN_ADDED;
+  }
+
   queueExpiry(i: number): number {
     return this.queueExpiries[i]!;
   }
@@ -73,6 +88,7 @@ export class RecoveredReferences {
     this.messageIds = grown(this.messageIds, size);
     this.seqs = grown(this.seqs, size);
     this.counts = grown(this.counts, size);
+    this.returnCounts = grown(this.returnCounts, size);
     this.queueExpiries = grown(this.queueExpiries, size);
   }
 }

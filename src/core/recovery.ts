@@ -372,7 +372,7 @@ async function loadMessages(
       counts.dangling++;
       continue;
     }
-    queue.recover(held.message, held, references.seq(i), references.deliveryCount(i), id, references.queueExpiry(i));
+    queue.recover(held.message, held, references.seq(i), references.deliveryCount(i), references.returns(i), id, references.queueExpiry(i), references.returnAdded(i));
   }
   if (kept !== undefined) {
     // only what a purge let go: the rest stays for the next start to put back

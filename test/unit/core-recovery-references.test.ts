@@ -16,7 +16,7 @@ test('references come back by queue, then by sequence, whatever order the journa
   for (let seq = 1; seq <= 1500; seq++) for (const queueId of [7, 3]) input.push([queueId, seq, seq % 5]);
   input.push([3, 0, 2]);
   let id = 100;
-  for (const [queueId, seq, deliveryCount] of input) refs.add(id++, encodeReference({ queueId, messageRecordId: 10_000 + seq, seq, deliveryCount, queueExpiry: 0 }));
+  for (const [queueId, seq, deliveryCount] of input) refs.add(id++, encodeReference({ queueId, messageRecordId: 10_000 + seq, seq, deliveryCount, delayed: false, returns: 0, queueExpiry: 0 }));
   assert.equal(refs.length, input.length);
   const out = visited(refs);
   assert.equal(out.length, input.length);
@@ -26,6 +26,28 @@ test('references come back by queue, then by sequence, whatever order the journa
   assert.equal(out.at(-1), `7/1500:${100 + 2 * 1499}:11500:0`);
   const keys = out.map((s) => s.split(':')[0]!.split('/').map(Number) as [number, number]);
   for (let i = 1; i < keys.length; i++) assert.ok(keys[i - 1]![0] < keys[i]![0] || (keys[i - 1]![0] === keys[i]![0] && keys[i - 1]![1] < keys[i]![1]), `out of order at ${i}`);
+});
+
+test('returns ride after the queue expiry, a delay in the count\'s top bit, and a reference without them keeps the older layout', () => {
+  const refs = new RecoveredReferences();
+  const cases = [
+    { returns: 0, queueExpiry: 0, length: 28 },
+    { returns: 3, queueExpiry: 0, length: 32 },
+    { returns: 0, queueExpiry: 1_700_000_000_000, length: 36 },
+    { returns: 4, queueExpiry: 1_700_000_000_000, length: 40 },
+    { returns: 5, queueExpiry: 0, length: 32, delayed: true },
+  ];
+  for (const [i, c] of cases.entries()) {
+    const data = encodeReference({ queueId: 1, messageRecordId: 50 + i, seq: i, deliveryCount: 2, delayed: c.delayed === true, returns: c.returns, queueExpiry: c.queueExpiry });
+    assert.equal(data.length, c.length);
+    refs.add(i, data);
+  }
+  for (const [i, c] of cases.entries()) {
+    assert.equal(refs.deliveryCount(i), 2);
+    assert.equal(refs.returns(i), c.returns);
+    assert.equal(refs.queueExpiry(i), c.queueExpiry);
+    assert.equal(refs.returnAdded(i), c.delayed !== true, 'a delayed entry\'s last delivery is counted already');
+  }
 });
 
 test('a reference record of the wrong length is refused as corrupt', () => {
