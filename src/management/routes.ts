@@ -139,6 +139,9 @@ export function managementRoutes(ctx: RouteContext): Route[] {
       const destination: Destination = { kind: destinationKind(r.params['kind']), name: r.params['name']! };
       const body = await parsed(r, sendBody);
       may(r.principal, 'send', destination);
+      // the API's connection is internal and may create anything: the operator's own right to create is checked here
+      const existed = admin().figuresOf([destination]).length > 0;
+      if (!existed) may(r.principal, 'create', destination);
       const init = messageInit(destination, body, ctx.facts.clock());
       // the id is given here, so that the answer can name it
       init.id = admin().newMessageId();
@@ -148,6 +151,10 @@ export function managementRoutes(ctx: RouteContext): Route[] {
       } finally {
         session.close();
       }
+      // an injected message is a change like any other; its body stays out of the log, which may be read more widely
+      const uri = destinationUri(destination);
+      if (!existed && admin().figuresOf([destination]).length > 0) logged(r, 'management.destination-created', { destination: uri }, `${uri} created by a send`);
+      logged(r, 'management.message-sent', { destination: uri, messageId: init.id, count: 1 }, `${uri} message ${init.id} sent`);
       return ok({ id: init.id }, 201);
     }),
 
