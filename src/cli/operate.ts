@@ -1,7 +1,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { MAX_TIMER_DELAY } from '../transport/index.js';
-import { ManagementApi, destinationUri, managementHelp, managementOptions, segment, usageError } from './http-api.js';
-import { managementCommand, plural, printJson, table } from './output.js';
+import { ApiError, ManagementApi, destinationUri, managementHelp, managementOptions, segment, usageError } from './http-api.js';
+import { EXIT_NOT_FOUND, managementCommand, plural, printJson, table } from './output.js';
 
 /**
  * The operators' verbs over the management API v1: the destinations table, browsing, purging,
@@ -314,8 +314,9 @@ export function browse(argv: readonly string[]): Promise<number> {
 export const purgeHelp = `Usage: ferry purge QUEUE... [options]
 
 Drops every message waiting in each QUEUE (messages in flight to consumers stay), through the
-management API, and prints how many were dropped from each; --json gives the total and each
-queue's count.
+management API, and prints how many were dropped from each; --json gives the total, each
+queue's count and the names not found. A QUEUE that does not exist is reported and the others are
+purged all the same; the exit status is then 4.
 `;
 
 export function purge(argv: readonly string[]): Promise<number> {
@@ -325,13 +326,23 @@ export function purge(argv: readonly string[]): Promise<number> {
     needed(positionals[0], 'the queue to purge', 'ferry purge QUEUE...');
     const api = await ManagementApi.open(values);
     const queues: { name: string; purged: number }[] = [];
+    const notFound: string[] = [];
     for (const queue of positionals) {
-      const result = await api.post<{ purged: number }>(`/api/v1/destinations/queue/${segment(queue)}/purge`);
+      let result: { purged: number };
+      try {
+        result = await api.post<{ purged: number }>(`/api/v1/destinations/queue/${segment(queue)}/purge`);
+      } catch (err) {
+        // one mistyped name must not leave the queues after it full, as ActiveMQ's purge goes on too
+        if (!(err instanceof ApiError) || err.status !== 404) throw err;
+        process.stderr.write(`ferry: ${err.code}: ${err.message}\n`);
+        notFound.push(queue);
+        continue;
+      }
       queues.push({ name: queue, purged: result.purged });
       if (values.json !== true) process.stdout.write(`purged ${plural(result.purged, 'message')} from ${queue}\n`);
     }
-    if (values.json === true) printJson({ purged: queues.reduce((sum, q) => sum + q.purged, 0), queues });
-    return 0;
+    if (values.json === true) printJson({ purged: queues.reduce((sum, q) => sum + q.purged, 0), queues, notFound });
+    return notFound.length > 0 ? EXIT_NOT_FOUND : 0;
   });
 }
 

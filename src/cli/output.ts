@@ -33,11 +33,14 @@ export function printJson(value: unknown): void {
  * 400, which the command line made), 2 the broker cannot be reached, 3 refused, 4 not found, 5
  * any other answer from the API. Anything else (a bug) is 1, as before.
  */
+/** The exit status of a command that found no such queue, message or connection. */
+export const EXIT_NOT_FOUND = 4;
+
 export function exitStatusOf(err: unknown): number {
   if (err instanceof ApiError) {
     if (err.status === 400) return 1;
     if (err.status === 401 || err.status === 403) return 3;
-    if (err.status === 404) return 4;
+    if (err.status === 404) return EXIT_NOT_FOUND;
     return 5;
   }
   if (didNotGetThrough(err)) return 2;

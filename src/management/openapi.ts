@@ -20,6 +20,15 @@ const error = (description: string): Schema => ({ description, ...json(ref('Erro
 
 const pathParam = (name: string, description: string): Schema => ({ name, in: 'path', required: true, schema: str, description });
 const queryParam = (name: string, schema: Schema, description: string): Schema => ({ name, in: 'query', required: false, schema, description });
+const clientFilterText: Record<string, string> = {
+  destination: 'only those of this destination: queue://NAME or topic://NAME',
+  clientId: 'only those of this client id',
+  user: 'only those of this user',
+  protocol: 'only those of this protocol',
+  connection: 'only those of this connection id',
+};
+/** The exact-match filters of a client listing; any other query parameter is a 400. */
+const clientFilters = (names: readonly string[]): Schema[] => names.map((n) => queryParam(n, { type: 'string' }, clientFilterText[n]!));
 const paging = [queryParam('offset', { type: 'integer', minimum: 0, default: 0 }, 'items to skip'), queryParam('limit', { type: 'integer', minimum: 0, maximum: 1000, default: 50 }, 'items to return')];
 
 interface Operation {
@@ -283,7 +292,7 @@ export const openApiDocument = {
     '/api/v1/queues/{name}/messages/move': { post: operation({ summary: 'move waiting messages to another destination (one store transaction)', permission: 'manage', parameters: [queueName], body: pick, ok: { 200: obj({ moved: int }) }, notFound: true }) },
     '/api/v1/queues/{name}/messages/copy': { post: operation({ summary: 'copy waiting messages to another destination', permission: 'manage', parameters: [queueName], body: pick, ok: { 200: obj({ copied: int }) }, notFound: true }) },
     '/api/v1/queues/{name}/messages/retry': { post: operation({ summary: 'send dead letters back to their original destination', permission: 'manage', parameters: [queueName], body: pick, ok: { 200: obj({ retried: int }) }, notFound: true }) },
-    '/api/v1/connections': { get: operation({ summary: 'client connections', permission: 'monitor', ok: { 200: list(ref('Connection')) } }) },
+    '/api/v1/connections': { get: operation({ summary: 'client connections', permission: 'monitor', parameters: clientFilters(['clientId', 'user', 'protocol']), ok: { 200: list(ref('Connection')) } }) },
     '/api/v1/connections/{id}': {
       get: operation({
         summary: 'one connection with its sessions, consumers and producers',
@@ -297,8 +306,8 @@ export const openApiDocument = {
     '/api/v1/sessions': {
       get: operation({ summary: 'client sessions (a connection holds one or more)', permission: 'monitor', parameters: [queryParam('connection', str, 'only the sessions of this connection id')], ok: { 200: list(ref('Session')) } }),
     },
-    '/api/v1/consumers': { get: operation({ summary: 'every consumer', permission: 'monitor', ok: { 200: list(ref('Consumer')) } }) },
-    '/api/v1/producers': { get: operation({ summary: 'every producer (a connection\'s sends to one destination)', permission: 'monitor', ok: { 200: list(ref('Producer')) } }) },
+    '/api/v1/consumers': { get: operation({ summary: 'every consumer, or those the filters pick', permission: 'monitor', parameters: clientFilters(['destination', 'clientId', 'user', 'protocol', 'connection']), ok: { 200: list(ref('Consumer')) } }) },
+    '/api/v1/producers': { get: operation({ summary: 'every producer (a connection\'s sends to one destination), or those the filters pick', permission: 'monitor', parameters: clientFilters(['destination', 'clientId', 'user', 'protocol', 'connection']), ok: { 200: list(ref('Producer')) } }) },
     '/api/v1/subscriptions': {
       get: operation({ summary: 'durable subscriptions', permission: 'monitor', ok: { 200: list(obj({ owner: str, name: str, topic: str, selector: nullable(str), noLocal: bool, depth: int, active: bool })) } }),
     },

@@ -3,7 +3,7 @@ import { FerryError } from '../errors.js';
 import type { Authorizer, Broker, CoreConnection, Destination, Logger, Principal } from '../core/index.js';
 import type { BrowsedMessages, WaitingPlace } from '../core/admin.js';
 import { brokerView, type BrokerFacts } from './controls/broker.js';
-import { listConnections, listSessions, listConsumers, listProducers, showConnection } from './controls/clients.js';
+import { clientFilter, listConnections, listSessions, listConsumers, listProducers, showConnection } from './controls/clients.js';
 import { destinationKind, destinationQuery, listDestinations, MAX_LIMIT, queryInt } from './controls/destinations.js';
 import { cursorText, destinationUri, messageInit, messageSummary, messageView, parseCursor, parseDestinationUri, pickBody, pickOf, sendBody, WHOLE_PAGE_BODY_BYTES } from './controls/messages.js';
 import { listScheduled } from './controls/scheduled.js';
@@ -139,6 +139,9 @@ export function managementRoutes(ctx: RouteContext): Route[] {
       const destination: Destination = { kind: destinationKind(r.params['kind']), name: r.params['name']! };
       const body = await parsed(r, sendBody);
       may(r.principal, 'send', destination);
+      // the API's connection is internal and may create anything: the operator's own right to create is checked here
+      const existed = admin().figuresOf([destination]).length > 0;
+      if (!existed) may(r.principal, 'create', destination);
       const init = messageInit(destination, body, ctx.facts.clock());
       // the id is given here, so that the answer can name it
       init.id = admin().newMessageId();
@@ -148,6 +151,10 @@ export function managementRoutes(ctx: RouteContext): Route[] {
       } finally {
         session.close();
       }
+      // an injected message is a change like any other; its body stays out of the log, which may be read more widely
+      const uri = destinationUri(destination);
+      if (!existed && admin().figuresOf([destination]).length > 0) logged(r, 'management.destination-created', { destination: uri }, `${uri} created by a send`);
+      logged(r, 'management.message-sent', { destination: uri, messageId: init.id, count: 1 }, `${uri} message ${init.id} sent`);
       return ok({ id: init.id }, 201);
     }),
 
@@ -178,7 +185,7 @@ export function managementRoutes(ctx: RouteContext): Route[] {
     transfer('copy', 'copied'),
     transfer('retry', 'retried'),
 
-    get('/api/v1/connections', 'monitor', () => ok(listConnections(broker))),
+    get('/api/v1/connections', 'monitor', (r) => ok(listConnections(broker, clientFilter(r.query, ['clientId', 'user', 'protocol'])))),
     get('/api/v1/connections/{id}', 'monitor', (r) => ok(showConnection(broker, r.params['id']!))),
     del('/api/v1/connections/{id}', (r) => {
       admin().closeConnection(r.params['id']!);
@@ -186,8 +193,8 @@ export function managementRoutes(ctx: RouteContext): Route[] {
       return noContent;
     }),
     get('/api/v1/sessions', 'monitor', (r) => ok(listSessions(broker, r.query.get('connection') ?? undefined))),
-    get('/api/v1/consumers', 'monitor', () => ok(listConsumers(broker))),
-    get('/api/v1/producers', 'monitor', () => ok(listProducers(broker))),
+    get('/api/v1/consumers', 'monitor', (r) => ok(listConsumers(broker, clientFilter(r.query, ['destination', 'clientId', 'user', 'protocol', 'connection'])))),
+    get('/api/v1/producers', 'monitor', (r) => ok(listProducers(broker, clientFilter(r.query, ['destination', 'clientId', 'user', 'protocol', 'connection'])))),
     get('/api/v1/subscriptions', 'monitor', () => ok(listSubscriptions(broker))),
     del('/api/v1/subscriptions/{owner}/{name}', (r) => {
       const pattern = admin().durableList().find((s) => s.owner === r.params['owner'] && s.name === r.params['name'])?.topic;

@@ -184,7 +184,7 @@ describe('purge, move, copy, retry-dlq', () => {
     assert.equal(await ok(['purge', queue]), `purged 4 messages from ${queue}\n`);
     assert.equal((await destination(queue))?.depth, 0);
     await send(queue, 'again');
-    assert.deepEqual(await json(['purge', queue]), { purged: 1, queues: [{ name: queue, purged: 1 }] });
+    assert.deepEqual(await json(['purge', queue]), { purged: 1, queues: [{ name: queue, purged: 1 }], notFound: [] });
   });
 
   test('purge takes several queues, as ActiveMQ\'s does, and drops the messages of each', async () => {
@@ -194,7 +194,23 @@ describe('purge, move, copy, retry-dlq', () => {
     assert.equal(await ok(['purge', first, second]), `purged 2 messages from ${first}\npurged 3 messages from ${second}\n`);
     assert.deepEqual([(await destination(first))?.depth, (await destination(second))?.depth], [0, 0]);
     await send(second, 'again');
-    assert.deepEqual(await json(['purge', first, second]), { purged: 1, queues: [{ name: first, purged: 0 }, { name: second, purged: 1 }] });
+    assert.deepEqual(await json(['purge', first, second]), { purged: 1, queues: [{ name: first, purged: 0 }, { name: second, purged: 1 }], notFound: [] });
+  });
+
+  test('purge with an unknown queue among others purges the others, names the unknown one and exits 4', async () => {
+    const [first, second, missing] = [uniqueName('purged'), uniqueName('purged'), uniqueName('no.such')];
+    for (const n of [1, 2]) await send(first, `m ${n}`);
+    for (const n of [1, 2, 3]) await send(second, `m ${n}`);
+    const run = await ferry(['purge', first, missing, second]);
+    assert.equal(run.code, 4, run.stderr);
+    assert.equal(run.stdout, `purged 2 messages from ${first}\npurged 3 messages from ${second}\n`);
+    assert.match(run.stderr, new RegExp(`^ferry: FERRY_DESTINATION_NOT_FOUND: no queue "${missing.replace(/\./g, '\\.')}"\n$`));
+    assert.deepEqual([(await destination(first))?.depth, (await destination(second))?.depth], [0, 0]);
+
+    await send(second, 'again');
+    const asJson = await ferry(['purge', missing, second, '--json']);
+    assert.equal(asJson.code, 4, asJson.stderr);
+    assert.deepEqual(JSON.parse(asJson.stdout), { purged: 1, queues: [{ name: second, purged: 1 }], notFound: [missing] });
   });
 
   test('copy by selector, move by id, then move the rest', async () => {

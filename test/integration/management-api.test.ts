@@ -415,6 +415,38 @@ describe('clients', () => {
     assert.equal((await api.delete(`/api/v1/connections/${enc(mine['id'])}`)).status, 404);
   });
 
+  test('connections, consumers and producers filtered by client id, user, protocol, destination or connection; an unknown filter is a 400', async () => {
+    const [workerId, otherId] = [uniqueName('worker'), uniqueName('other')];
+    const [q, elsewhere] = [uniqueName('filtered'), uniqueName('filtered')];
+    const worker = await stomp({ 'client-id': workerId, login: 'worker-user', passcode: 'x' });
+    const other = await stomp({ 'client-id': otherId });
+    await subscribeConfirmed(worker, `/queue/${q}`);
+    await subscribeConfirmed(other, `/queue/${elsewhere}`);
+    await worker.sendConfirmed(`/queue/${elsewhere}`, 'w');
+    await other.sendConfirmed(`/queue/${q}`, 'o');
+    type Items = { items: Record<string, any>[] };
+    const ids = (items: Record<string, any>[]): string[] => items.map((i) => i['clientId']).sort();
+
+    assert.deepEqual(ids((await api.get<Items>(`/api/v1/connections?clientId=${enc(workerId)}`)).body.items), [workerId]);
+    assert.deepEqual(ids((await api.get<Items>('/api/v1/connections?user=worker-user')).body.items), [workerId]);
+    assert.deepEqual((await api.get<Items>(`/api/v1/connections?clientId=${enc(workerId)}&protocol=mqtt`)).body.items, []);
+    const consumers = (await api.get<Items>(`/api/v1/consumers?destination=${enc(`queue://${q}`)}`)).body.items;
+    assert.deepEqual([ids(consumers), consumers.map((c) => c['destination'])], [[workerId], [`queue://${q}`]]);
+    assert.deepEqual((await api.get<Items>(`/api/v1/consumers?destination=${enc('queue://does-not-exist')}`)).body.items, []);
+    const workerConnection = (await api.get<Items>(`/api/v1/connections?clientId=${enc(workerId)}`)).body.items[0]!['id'];
+    assert.deepEqual(ids((await api.get<Items>(`/api/v1/consumers?connection=${enc(workerConnection)}`)).body.items), [workerId]);
+    const producers = (await api.get<Items>(`/api/v1/producers?destination=${enc(`queue://${q}`)}`)).body.items;
+    assert.deepEqual(ids(producers), [otherId]);
+    assert.deepEqual(ids((await api.get<Items>(`/api/v1/producers?clientId=${enc(workerId)}`)).body.items), [workerId]);
+
+    for (const path of ['/api/v1/connections?clientid=x', '/api/v1/connections?destination=queue://x', '/api/v1/consumers?queue=x', '/api/v1/producers?filter=x', '/api/v1/consumers?destination=nope']) {
+      const refused = await api.get<Record<string, string>>(path);
+      assert.equal(refused.status, 400, path);
+      assert.equal(refused.body['code'], 'FERRY_BAD_REQUEST', path);
+    }
+    assert.match((await api.get<Record<string, string>>('/api/v1/connections?clientid=x')).body['error']!, /unknown query parameter "clientid": this list is filtered by clientId, user, protocol/);
+  });
+
   test('producers: a server answering each request at its temporary reply queue keeps none once they are gone; past 100 destinations a connection keeps those it sent to last', async () => {
     const clientId = uniqueName('replier');
     const q = uniqueName('rpc');

@@ -80,6 +80,20 @@ test('a move, a deleted message and a deleted queue are logged with their counts
   assert.match(String(deleted['msg']), / deleted with 2 messages by admin /);
 });
 
+test('a message sent through the API (the console\'s Send page, `ferry import`) is logged without its body, and so is the queue it creates', async () => {
+  const q = uniqueName('audit.sent');
+  const [first, second] = await fill(q, 2);
+  const created = await line('management.destination-created', `queue://${q}`);
+  assert.deepEqual([created['user'], created['level']], ['admin', INFO]);
+  assert.match(String(created['msg']), / created by a send by admin from 127\.0\.0\.1:\d+$/);
+  const sentLines = (): Record<string, unknown>[] => logLines.filter((l) => l['event'] === 'management.message-sent' && l['destination'] === `queue://${q}`);
+  await eventually('two management.message-sent lines', () => sentLines().length >= 2);
+  const lines = sentLines();
+  assert.deepEqual(lines.map((l) => [l['messageId'], l['count'], l['user'], l['level']]), [[first, 1, 'admin', INFO], [second, 1, 'admin', INFO]]);
+  // the bodies were m0 and m1: no line of this queue carries them
+  for (const l of logLines.filter((l) => JSON.stringify(l).includes(q))) assert.doesNotMatch(JSON.stringify(l), /"m[01]"/);
+});
+
 test('a refused change is not logged as done', async () => {
   const q = uniqueName('audit.refused');
   await fill(q, 1);

@@ -13,7 +13,7 @@ import { ApiClient, basicAuth } from '../helpers/management.js';
 import { eventually, subscribeConfirmed, uniqueName } from '../helpers/raw-stomp.js';
 import { connectStomp } from '../helpers/stomp.js';
 
-/** admin (admins), watcher (monitors), nobody (no group), ops (ops), boxed (admins, but no rights on secret.*); no anonymous. */
+/** admin (admins), watcher (monitors), nobody (no group), ops (ops), boxed (admins, but no rights on secret.*, and may not create fixed.*); no anonymous. */
 class TestSecurity implements Authenticator, Authorizer {
   authenticate(request: ConnectRequest): Principal {
     if (request.internal === true) return { username: undefined, groups: [], internal: true };
@@ -25,6 +25,7 @@ class TestSecurity implements Authenticator, Authorizer {
 
   authorize(principal: Principal, operation: Operation, destination: Destination): void {
     if (principal.username === 'boxed' && destination.name.startsWith('secret.')) throw new FerryError('FERRY_NOT_AUTHORIZED', `boxed may not ${operation} ${destination.name}`);
+    if (principal.username === 'boxed' && operation === 'create' && destination.name.startsWith('fixed.')) throw new FerryError('FERRY_NOT_AUTHORIZED', `boxed may not create ${destination.name}`);
   }
 }
 
@@ -134,6 +135,18 @@ describe('destination rights on top', () => {
     // the target of a move counts too
     await admin.post('/api/v1/destinations/queue/open.two/messages', { body: 'y' });
     assert.equal((await boxed.post('/api/v1/queues/open.two/messages/move', { to: 'queue://secret.box' })).status, 403);
+  });
+
+  test('a send that would create its destination needs the right to create it', async () => {
+    const existing = uniqueName('fixed.existing');
+    const fresh = uniqueName('fixed.fresh');
+    assert.equal((await as('admin').post('/api/v1/destinations', { kind: 'queue', name: existing })).status, 201);
+    const boxed = as('boxed');
+    assert.equal((await boxed.post(`/api/v1/destinations/queue/${existing}/messages`, { body: 'x' })).status, 201);
+    const refused = await boxed.post(`/api/v1/destinations/queue/${fresh}/messages`, { body: 'x' });
+    assert.equal(refused.status, 403);
+    assert.equal(refused.body['code'], 'FERRY_NOT_AUTHORIZED');
+    assert.equal((await as('admin').get(`/api/v1/destinations/queue/${fresh}`)).status, 404);
   });
 });
 
