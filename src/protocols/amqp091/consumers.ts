@@ -74,7 +74,7 @@ class ChannelConsumer implements DeliverySink {
   }
 
   hasCredit(): boolean {
-    if (this.stopped) return false;
+    if (this.stopped || this.consumers.servedThisPass(this)) return false;
     return this.consumers.hasChannelCredit();
   }
 
@@ -98,6 +98,10 @@ export class Consumers {
   /** basic.qos with global=true: the limit for the whole channel. */
   private channelPrefetch = 0;
   private prefetchSize = 0;
+  /** While the channel's credit is shared out (`wakeAll`): the consumers that took a message in the current pass. */
+  private pass: Set<ChannelConsumer> | undefined;
+  /** Where the next sharing out starts, so that the consumer woken first takes turns. */
+  private wakeFrom = 0;
 
   constructor(readonly channel: ConsumerChannel) {}
 
@@ -206,6 +210,7 @@ export class Consumers {
   }
 
   deliver(consumer: ChannelConsumer, d: Delivery): void {
+    this.pass?.add(consumer);
     const deliveryTag = this.track(consumer, d);
     this.write(d, 60, consumer.tagBytes, deliveryTag, 0);
   }
@@ -313,8 +318,35 @@ export class Consumers {
     else if (!consumer.handle.isClosed) consumer.handle.wake();
   }
 
+  servedThisPass(consumer: ChannelConsumer): boolean {
+    return this.pass !== undefined && this.pass.has(consumer);
+  }
+
+  /**
+   * Under a channel-wide limit, waking each consumer in turn would let the first one's queue take
+   * all the credit (core dispatches at once), and the channel's other queues would starve while it
+   * has messages. So the credit goes out as RabbitMQ shares it: passes of at most one message per
+   * consumer, the first consumer of each sharing out taking turns.
+   */
   wakeAll(): void {
-    for (const c of this.byTag.values()) if (!c.handle.isClosed) c.handle.wake();
+    const open = [...this.byTag.values()].filter((c) => !c.handle.isClosed);
+    if (this.channelPrefetch === 0 && this.prefetchSize === 0) {
+      for (const c of open) c.handle.wake();
+      return;
+    }
+    if (open.length === 0 || this.pass !== undefined) return;
+    const start = this.wakeFrom % open.length;
+    const order = [...open.slice(start), ...open.slice(0, start)];
+    this.wakeFrom = start + 1;
+    try {
+      for (;;) {
+        this.pass = new Set();
+        for (const c of order) if (!c.handle.isClosed) c.handle.wake();
+        if (this.pass.size === 0 || !this.hasChannelCredit()) return;
+      }
+    } finally {
+      this.pass = undefined;
+    }
   }
 
   /** The channel is closing: every consumer closes in core, and its unacknowledged messages go back. */
