@@ -31,6 +31,14 @@ export interface DestinationHost {
   allocateId(): number;
 }
 
+/**
+ * A broker property of a topic message whose virtual-topic consumer queues were filled where it was
+ * published (a network connector marks what it pulls from a neighbour so): no broker it reaches
+ * later fills its own consumer queues again, since those take the neighbour's copies through their
+ * own demand, and a second fan-out would give a group the message twice.
+ */
+export const FANNED_OUT_PROPERTY = 'FerryFannedOut';
+
 export function destinationKey(d: Destination): string {
   return `${d.kind}:${d.name}`;
 }

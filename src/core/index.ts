@@ -44,6 +44,7 @@ export { headerOfProperty, type HeaderProperty } from './header-properties.js';
 export { bodyLengthOf, clampPriority, isExpired, isNumberWireType, isPropertyWireType, isStructuredProperty, type BodyKind, type Destination, type Message, type MessageInit, type NativeEncoding, type PublishInit, type PropertyChanges, type PropertyValue, type PropertyWireType } from './message.js';
 export type { DroppedCount, QueueStats } from './queue-types.js';
 export { DUPLICATE_ID_PROPERTY } from './duplicates.js';
+export { FANNED_OUT_PROPERTY } from './destinations.js';
 export { ScheduleProperty } from './scheduler.js';
 export { RETAIN_PROPERTY, isRetainValue } from './retained.js';
 export { DEATH_HISTORY, readDeaths, type Death } from './death-history.js';

@@ -2,7 +2,7 @@ import { FerryError } from '../errors.js';
 import type { Store } from '../store/index.js';
 import type { BodyCache } from './body-cache.js';
 import type { Declarations } from './declarations.js';
-import { isClientComposite, splitComposite, type Destinations } from './destinations.js';
+import { FANNED_OUT_PROPERTY, isClientComposite, splitComposite, type Destinations } from './destinations.js';
 import type { Logger } from './logger.js';
 import { copyMessage, type Destination, type Message, type PropertyValue } from './message.js';
 import type { MessageQueue } from './message-queue.js';
@@ -78,7 +78,8 @@ export class Router {
       }
     });
     if (groups !== undefined) for (const members of groups.values()) into.push(overlapTarget(members, message));
-    for (const queue of this.parts.destinations.virtualConsumersOf(destination.name)) {
+    const fannedOut = message.brokerProperties?.get(FANNED_OUT_PROPERTY) === true;
+    for (const queue of fannedOut ? [] : this.parts.destinations.virtualConsumersOf(destination.name)) {
       // each group's copy is its queue's, as ActiveMQ's is: a dead letter of one group goes back to that group alone
       into.push([queue, copyMessage(message, { destination: { kind: 'queue', name: queue.name }, originalDestination: message.originalDestination ?? destination })]);
     }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { FerryError, errorFields, isFerryError } from '../errors.js';
-import { DUPLICATE_ID_PROPERTY, type BrokerAccess, type ConsumerInfo, type CoreConnection, type CoreSession, type Destination, type Logger, type MessageInit, type PropertyValue } from '../core/index.js';
+import { DUPLICATE_ID_PROPERTY, FANNED_OUT_PROPERTY, type BrokerAccess, type ConsumerInfo, type CoreConnection, type CoreSession, type Destination, type Logger, type MessageInit, type PropertyValue } from '../core/index.js';
 import { HOPS_PROPERTY, PATH_PROPERTY, RETURNS_PROPERTY, conduitName, demandLabel, demandOf, destinationKey, forwards, linkSelector, returnSelector, type Demand, type DemandRules } from './demand.js';
 import { DuplexServerSide, duplexHeaders } from './duplex.js';
 import { readLinkFields } from '../protocols/stomp/index.js';
@@ -464,6 +464,9 @@ export class NetworkConnector {
       trail.set(HOPS_PROPERTY, Number(trail.get(HOPS_PROPERTY) ?? 0) + 1);
       trail.set(DUPLICATE_ID_PROPERTY, original);
     }
+    // the virtual topic's consumer queues were filled where it was published: the groups' consumers
+    // here take those copies through their own demand, and a fan-out here too would double them
+    if (init.destination.kind === 'topic') trail.set(FANNED_OUT_PROPERTY, true);
     init.properties = properties;
     init.brokerProperties = trail;
     return init;
