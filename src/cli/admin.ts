@@ -174,7 +174,8 @@ export async function stompBrowse(argv: readonly string[]): Promise<number> {
     client.write('SUBSCRIBE', headers);
   });
   await client.close();
-  process.stderr.write(`${count} message${count === 1 ? '' : 's'} waiting in ${queue}\n`);
+  // after a refusal or a broken connection the count says nothing about the queue, and "0 messages" would read as an empty one
+  if (outcome !== 2) process.stderr.write(`${count} message${count === 1 ? '' : 's'} waiting in ${queue}\n`);
   return outcome;
 }
 

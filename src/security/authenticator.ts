@@ -177,7 +177,7 @@ export class SecurityAuthenticator implements Authenticator {
     if (credentials?.external === true) return this.byCertificate(transport);
     const username = credentials?.username;
     if (!this.usersConfigured) {
-      // no users: the broker trusts this machine only, and takes names as given
+      // no users: the broker trusts loopback clients only, and takes names as given
       if (!isLoopback(transport.remoteAddress)) throw refused(this.remoteAnonymousRefusal(transport.remoteAddress));
       return { username: username === undefined || username === '' ? undefined : username, groups: [], internal: false };
     }
@@ -194,7 +194,8 @@ export class SecurityAuthenticator implements Authenticator {
   }
 
   private remoteAnonymousRefusal(address: string): string {
-    return `no users are configured, so only clients on this machine may connect, and ${address} is not: set security.users (see docs/security.md) to let clients log in from elsewhere`;
+    // a client on one of this machine's other addresses is refused too, so the text names the rule, not the machine
+    return `no users are configured: only loopback clients (127.0.0.0/8, ::1) may connect, and ${address} is not one: set security.users (see docs/security.md) to let other clients log in`;
   }
 
   private async anonymous(): Promise<Principal> {

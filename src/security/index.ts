@@ -74,7 +74,7 @@ export function buildSecurity(config: FerryConfig['security'], logger: Logger): 
   if (directories.length === 0) {
     logger.warn(
       { event: 'security.no-users' },
-      'no users are configured: clients are accepted from this machine only (loopback addresses), with every right; set security.users to let clients log in from elsewhere (docs/security.md)',
+      'no users are configured: only loopback clients (127.0.0.0/8, ::1) are accepted, with every right; set security.users to let other clients log in (docs/security.md)',
     );
   }
   const authorizer = config.authorization === undefined ? undefined : new DestinationAuthorizer(config.authorization);

@@ -217,6 +217,45 @@ test('ferry browse, stat and purge: see waiting messages, count them, drop them'
   }
 });
 
+test('ferry browse over STOMP without the browse right prints the refusal alone, not a count of messages', async () => {
+  const dir = tmp();
+  const users = join(dir, 'users.yaml');
+  for (const [name, group] of [['admin', 'admins'], ['reader', 'readers']]) {
+    const added = await runFerry(['user', 'add', name!, '--groups', group!, '--file', users], { input: `${name!}-secret\n` });
+    assert.equal(added.code, 0, added.stderr);
+  }
+  const config = join(dir, 'ferry.yaml');
+  writeFileSync(
+    config,
+    [
+      `data: ${join(dir, 'data')}`,
+      'security:',
+      '  users: users.yaml',
+      '  authorization:',
+      '    - { queue: ">", read: [admins], write: [admins], create: [admins], browse: [admins], admin: [admins] }',
+      '    - { queue: secure.q, read: [readers] }',
+      '',
+    ].join('\n'),
+  );
+  const broker = await spawnBroker(['--config', config, '--stomp-port', '0', '--stomp-host', '127.0.0.1']);
+  const port = String(broker.ports['stomp']);
+  try {
+    const sent = await runFerry(['send', '--port', port, '-d', 'secure.q', '--body', 'kept', '--user', 'admin', '--password', 'admin-secret']);
+    assert.equal(sent.code, 0, sent.stderr);
+    const refused = await runFerry(['browse', 'secure.q', '--port', port, '--user', 'reader', '--password', 'reader-secret']);
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(refused.stderr, /broker error: .*browse/);
+    assert.doesNotMatch(refused.stderr, /messages? waiting/, 'a refused browse saw no queue to count');
+    assert.equal(refused.stdout, '');
+    const allowed = await runFerry(['browse', 'secure.q', '--port', port, '--user', 'admin', '--password', 'admin-secret']);
+    assert.equal(allowed.code, 0, allowed.stderr);
+    assert.equal(allowed.stdout, 'kept\n');
+    assert.match(allowed.stderr, /^1 message waiting in secure\.q$/m);
+  } finally {
+    assert.equal(await broker.stop(), 0);
+  }
+});
+
 test('ferry send: --body sends text, --file and standard input send bytes', async () => {
   const broker = await spawnBroker(['--data', join(tmp(), 'data'), '--stomp-port', '0', '--stomp-host', '127.0.0.1', '--http-port', '0', '--http-host', '127.0.0.1']);
   const port = String(broker.ports['stomp']);

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { ApiClient } from '../helpers/management.js';
@@ -196,6 +197,16 @@ test('the broker\'s messages in and out count topic traffic: once in per message
   await plain[0]!.disconnect();
   await eventually('the subscription gone', () => broker.server.broker.admin.destination('topic', topic.slice('/topic/'.length)).consumers === 2);
   assert.deepEqual(await totals(), expected);
+});
+
+test('docs/management-api.md names every metric of Ferry\'s own that /metrics describes', async () => {
+  const docs = readFileSync(new URL('../../../docs/management-api.md', import.meta.url), 'utf8');
+  const scrape = await api.get('/metrics');
+  assert.equal(scrape.status, 200);
+  // a family is described (HELP and TYPE) even before it has a series, as the network connector's are on a broker without one
+  const names = [...scrape.text.matchAll(/^# TYPE (ferry_\w+) /gm)].map((m) => m[1]!);
+  assert.ok(names.includes('ferry_network_connector_up') && names.includes('ferry_limit_refusals_total'), names.join(' '));
+  for (const name of names) assert.ok(docs.includes(`\`${name}`), `docs/management-api.md lists ${name}`);
 });
 
 test('/metrics needs monitor', async () => {

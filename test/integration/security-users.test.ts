@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
 import { dirname } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { Client, type IFrame } from '@stomp/stompjs';
+import { TCPWrapper } from '@stomp/tcp-wrapper';
 import { connectAmqp } from '../helpers/amqp.js';
 import { startBroker } from '../helpers/broker.js';
 import { connectMqtt } from '../helpers/mqtt.js';
@@ -89,3 +92,35 @@ test('security mistakes stop the start with one line: a bad hash, an unknown ano
   const good = await writeUsers(dir, { frank: { password: 'f' } });
   await assert.rejects(startBroker({ 'security.users': good, 'security.anonymous': 'nobody' }), /security\.anonymous: "nobody" is not a user/);
 });
+
+/** One of this machine's own addresses that is not loopback, if it has one. */
+const ownAddress = Object.values(networkInterfaces())
+  .flat()
+  .find((i) => i !== undefined && !i.internal && i.family === 'IPv4')?.address;
+
+test(
+  'with no users configured, a client on this machine that connects to its non-loopback address is refused with a message that says loopback',
+  { skip: ownAddress === undefined ? 'SKIPPED: this machine has no non-loopback IPv4 address to connect through' : false },
+  async () => {
+    const broker = await startBroker({ 'listeners.stomp.host': '0.0.0.0' });
+    try {
+      const errors: IFrame[] = [];
+      const client = new Client({ webSocketFactory: () => new TCPWrapper(ownAddress!, broker.stompPort), connectHeaders: { host: 'localhost' }, reconnectDelay: 0, debug: () => {} });
+      client.onStompError = (frame) => errors.push(frame);
+      const closed = new Promise<void>((resolve) => (client.onWebSocketClose = () => resolve()));
+      client.onConnect = () => assert.fail('the broker let in a client that is not on loopback');
+      client.activate();
+      await within(5000, 'the refused connection to close', closed);
+      await client.deactivate();
+      assert.equal(errors.length, 1);
+      assert.equal(errors[0]!.headers['code'], 'FERRY_AUTHENTICATION_FAILED');
+      // the body carries the text as it is; the message header has STOMP 1.2's escapes (\\c for a colon)
+      const message = errors[0]!.body;
+      assert.match(message, /no users are configured: only loopback clients \(127\.0\.0\.0\/8, ::1\) may connect/);
+      assert.ok(message.includes(ownAddress!), `the refusal names the client's address: ${message}`);
+      assert.doesNotMatch(message, /this machine/, 'the client is on this machine: the rule is loopback, not the machine');
+    } finally {
+      await broker.stop();
+    }
+  },
+);

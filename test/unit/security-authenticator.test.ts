@@ -112,7 +112,7 @@ test('with no users configured, clients are accepted from loopback only, as who 
   assert.deepEqual(await auth.authenticate(request(undefined, '::1')), { username: undefined, groups: [], internal: false });
   await assert.rejects(auth.authenticate(request({ username: 'app', password: 'p' }, '192.168.7.7')), (err: Error) => {
     assert.ok(refusal(err));
-    assert.match(err.message, /only clients on this machine.*192\.168\.7\.7.*security\.users/);
+    assert.match(err.message, /only loopback clients \(127\.0\.0\.0\/8, ::1\) may connect.*192\.168\.7\.7.*security\.users/);
     return true;
   });
   assert.deepEqual(auth.mechanisms({ remoteAddress: '127.0.0.1' }), ['PLAIN', 'ANONYMOUS']);
