@@ -365,7 +365,8 @@ or topic://NAME.
 
 Options:
   --selector SQL           only messages matching this JMS selector
-  --id ID                  only this message (repeatable)
+  --id ID                  only this message (repeatable); an id not in the queue stops
+                           the command before anything moves (exit 4)
 `;
 
 function transfer(verb: 'move' | 'copy', argv: readonly string[]): Promise<number> {
@@ -392,7 +393,8 @@ Sends dead letters in queue DLQ back to the destination each came from: every on
 
 Options:
   --selector SQL           only messages matching this JMS selector
-  --id ID                  only this message (repeatable)
+  --id ID                  only this message (repeatable); an id not in the queue stops
+                           the command before anything moves (exit 4)
 `;
 
 export function retryDlq(argv: readonly string[]): Promise<number> {

@@ -57,6 +57,15 @@ export function managementRoutes(ctx: RouteContext): Route[] {
   const post = (path: string, handle: Route['handle']): Route => ({ method: 'POST', path, permission: 'manage', handle });
   const del = (path: string, handle: Route['handle']): Route => ({ method: 'DELETE', path, permission: 'manage', handle });
 
+  const holds = (name: string, id: string): boolean => {
+    try {
+      admin().message(name, id);
+      return true;
+    } catch (err) {
+      if (err instanceof FerryError && err.code === 'FERRY_NOT_FOUND') return false;
+      throw err;
+    }
+  };
   const transfer = (mode: 'move' | 'copy' | 'retry', key: 'moved' | 'copied' | 'retried') =>
     post(`/api/v1/queues/{name}/messages/${mode}`, async (r) => {
       const name = r.params['name']!;
@@ -68,6 +77,9 @@ export function managementRoutes(ctx: RouteContext): Route[] {
         to = parseDestinationUri(body.to, 'to');
         may(r.principal, 'send', to);
       } else if (body.to !== undefined) throw new FerryError('FERRY_BAD_REQUEST', 'a retry sends each message back where it came from: no "to"');
+      // a mistyped id would otherwise pass as "0 moved", while a delete of one is a 404: none moves until all are found
+      const missing = (body.ids ?? []).filter((id) => !holds(name, id));
+      if (missing.length > 0) throw new FerryError('FERRY_NOT_FOUND', `no message ${missing.map((id) => `"${id}"`).join(', ')} in queue "${name}": nothing was ${mode === 'copy' ? 'copied' : mode === 'move' ? 'moved' : 'retried'}`);
       // a retry's messages go back where each came from: the operator must be allowed to send to every one of those
       const n = await admin().transferAll(name, pickOf(body), mode, to, (target) => may(r.principal, 'send', target));
       const target = destinationUri(to);

@@ -273,6 +273,21 @@ describe('purge, move, copy, retry-dlq', () => {
     assert.deepEqual(back.items.map((m) => m.body.data), ['poison']);
   });
 
+  test('retry-dlq, move and copy with an id that is not in the queue name it, move nothing and exit 4, as a delete of it would', async () => {
+    const queue = uniqueName('typo');
+    await send(queue, 'kept');
+    const { items } = await json<{ items: { id: string }[] }>(['browse', queue]);
+    const real = items[0]!.id;
+    for (const args of [['retry-dlq', queue, '--id', 'ID:nope'], ['move', queue, `${queue}.to`, '--id', real, '--id', 'ID:nope'], ['copy', queue, `${queue}.to`, '--id', 'ID:nope']]) {
+      const run = await ferry(args);
+      assert.equal(run.code, 4, `ferry ${args.join(' ')}: ${run.stdout}${run.stderr}`);
+      assert.match(run.stderr, /^ferry: FERRY_NOT_FOUND: no message "ID:nope" in queue "[^"]+": nothing was (retried|moved|copied)\n$/);
+      assert.equal(run.stdout, '');
+    }
+    assert.equal((await destination(queue))?.depth, 1);
+    assert.equal(await destination(`${queue}.to`), undefined);
+  });
+
   test('the README\'s retry-dlq example picks the dead letters that its ferry send -H type=order made', async () => {
     const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
     const selector = /^ferry retry-dlq ActiveMQ\.DLQ --selector "([^"]+)"/m.exec(readme)?.[1];
