@@ -153,17 +153,24 @@ function toJson(value: FieldValue): unknown {
  * `x-death` as RabbitMQ writes it: an array of tables, count a long, time a timestamp, the routing
  * keys an array; a property by that name that is not such a history goes out as it is.
  */
-function deathTables(value: PropertyValue): FieldValue {
+function deathTables(value: PropertyValue, expired?: { readonly first: Message; readonly expiration: string }): FieldValue {
   const deaths = readDeaths(value);
   if (deaths.length === 0) return toField(value);
-  return deaths.map((d): FieldTable => new Map<string, FieldValue>([
-    ['count', BigInt(d.count)],
-    ['reason', d.reason],
-    ['queue', d.queue],
-    ['time', new Timestamp(BigInt(Math.floor(d.time / 1000)))],
-    ['exchange', d.exchange],
-    ['routing-keys', [...d['routing-keys']]],
-  ]));
+  // the publisher's expiration went at the first death, whose entry keeps it, as RabbitMQ's does
+  const firstQueue = expired?.first.properties.get('x-first-death-queue');
+  const firstReason = expired?.first.properties.get('x-first-death-reason');
+  return deaths.map((d): FieldTable => {
+    const table = new Map<string, FieldValue>([
+      ['count', BigInt(d.count)],
+      ['reason', d.reason],
+      ['queue', d.queue],
+      ['time', new Timestamp(BigInt(Math.floor(d.time / 1000)))],
+      ['exchange', d.exchange],
+      ['routing-keys', [...d['routing-keys']]],
+    ]);
+    if (expired !== undefined && d.queue === firstQueue && d.reason === firstReason) table.set('original-expiration', expired.expiration);
+    return table;
+  });
 }
 
 /** A core property as a header value: numbers that are integers as 32-bit or 64-bit integers, others as doubles. */
@@ -202,7 +209,8 @@ function amended(bytes: Buffer, message: Message): Buffer {
   for (const [name, value] of message.properties) {
     if (notHeaders.has(name) || !fitsShortstr(name) || isStructuredProperty(message, name)) continue;
     if (published.has(name) && sameProperty(toProperty(published.get(name)!), value)) continue;
-    headers.set(name, name === DEATH_HISTORY ? deathTables(value) : toField(value));
+    const expired = p.expiration !== undefined && message.expiration === 0 ? { first: message, expiration: p.expiration } : undefined;
+    headers.set(name, name === DEATH_HISTORY ? deathTables(value, expired) : toField(value));
   }
   const out: BasicProperties = { ...p, deliveryMode: message.persistent ? 2 : 1 };
   if (headers.size > 0) out.headers = headers;
