@@ -266,7 +266,8 @@ export class HaLease {
   }
 
   /**
-   * Renews the lease every third of its duration; `onLost` is called once if it is lost.
+   * Renews the lease every third of its duration, and a renewal that failed every poll interval
+   * until one succeeds or the lease is too old; `onLost` is called once if it is lost.
    * `onHandback` is called once when a backup with `ha.failback` asks for the lease: the holder
    * stops serving and calls `release(asker)`; renewal goes on meanwhile, so the lease stays safe
    * to write under while the last group commit finishes.
@@ -275,10 +276,18 @@ export class HaLease {
     let handing = false;
     this.onLost = onLost;
     const period = Math.max(10, Math.floor(this.options.leaseDuration / 3));
+    // a renewal that failed is tried again at once and often, not a third of the lease later: the
+    // store (a database restarting, a folder remounted) may be back well before the lease is too old
+    // to write under, and a primary that waits for its next regular renewal fences itself though no
+    // backup could have taken its lease yet
+    const retry = this.pollInterval;
+    let failedSince: number | undefined;
+    let failures = 0;
     const tick = async (): Promise<void> => {
       if (this.releasing) return;
       if (this.roleNow !== 'primary') return this.reportLost();
       const started = this.clock();
+      let failed = false;
       try {
         // a broker that was paused past its lease learns it here, before anything else it writes
         this.guard();
@@ -292,6 +301,11 @@ export class HaLease {
           this.counter++;
           await this.file.write(this.record(false));
           if (this.roleNow === 'primary') this.renewStartedAt = started;
+          if (failedSince !== undefined && this.roleNow === 'primary') {
+            this.options.logger.info({ event: 'ha.renewed', failures, failingMs: Math.round(this.clock() - failedSince) }, `renewed the lease after ${failures} failed attempts`);
+          }
+          failedSince = undefined;
+          failures = 0;
           const asker = onHandback === undefined || handing ? undefined : await this.file.handbackRequest();
           if (asker !== undefined && asker !== this.holder && this.roleNow === 'primary') {
             handing = true;
@@ -300,10 +314,17 @@ export class HaLease {
           }
         }
       } catch (err) {
-        if (this.roleNow === 'primary') this.options.logger.warn({ event: 'ha.renew-failed', err }, 'could not renew the lease');
+        failed = true;
+        failures++;
+        // logged once per outage: the retries that follow would say the same ten times a second
+        if (this.roleNow === 'primary' && failedSince === undefined) {
+          const fencesInMs = Math.max(0, Math.round(this.renewStartedAt + this.options.leaseDuration * SAFE_SHARE - this.clock()));
+          this.options.logger.warn({ event: 'ha.renew-failed', err, retryInMs: retry, fencesInMs }, `could not renew the lease; trying again every ${retry} ms, and stopping in ${fencesInMs} ms unless one succeeds`);
+        }
+        failedSince ??= started;
       }
       if (this.roleNow !== 'primary') return this.reportLost();
-      if (!this.releasing) this.renewTimer = setTimeout(run, period);
+      if (!this.releasing) this.renewTimer = setTimeout(run, failed ? retry : period);
     };
     const run = (): void => {
       this.renewing = tick().finally(() => (this.renewing = undefined));

@@ -22,8 +22,11 @@ export interface TestPostgres {
   stop(): Promise<void>;
   /** Ends every connection to `database` from the server's side, as a server restart or a proxy would; resolves with how many. */
   terminate(database: string): Promise<number>;
-  /** Shuts the server down (fast shutdown) and keeps its data: clients see the database go away. */
-  halt(): Promise<void>;
+  /**
+   * Shuts the server down and keeps its data: clients see the database go away. `immediate` is a
+   * crash (`pg_ctl stop -m immediate`): the next start recovers from the WAL.
+   */
+  halt(mode?: 'fast' | 'immediate'): Promise<void>;
   /** Starts the server again on the same data after `halt`. */
   resume(): Promise<void>;
 }
@@ -126,9 +129,10 @@ export async function startPostgres(options: PostgresStartOptions = {}): Promise
   };
   process.once('exit', orphaned);
   const exitOf = (process: ChildProcess): Promise<void> => new Promise<void>((resolve) => (process.exitCode !== null || process.signalCode !== null ? resolve() : process.once('exit', () => resolve())));
-  const halt = async (): Promise<void> => {
-    // SIGINT is PostgreSQL's fast shutdown: sessions are ended, and the data is left consistent
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
+  const halt = async (mode: 'fast' | 'immediate' = 'fast'): Promise<void> => {
+    // SIGINT is PostgreSQL's fast shutdown: sessions are ended, and the data is left consistent;
+    // SIGQUIT its immediate one, which leaves crash recovery to the next start
+    if (child.exitCode === null && child.signalCode === null) child.kill(mode === 'fast' ? 'SIGINT' : 'SIGQUIT');
     await exitOf(child);
   };
   const url = (database: string): string => `postgresql://ferry@/${database}?host=${encodeURIComponent(dir)}&port=${PORT}`;

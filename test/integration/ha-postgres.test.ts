@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { IMessage } from '@stomp/stompjs';
+import pg from 'pg';
 import { startPostgres } from '../helpers/postgres.js';
 import { spawnBroker, type BrokerProcess } from '../helpers/process.js';
 import { connectStomp } from '../helpers/stomp.js';
@@ -24,11 +25,11 @@ after(async () => {
   for (const f of folders) rmSync(f, { recursive: true, force: true });
 });
 
-async function member(url: string, readyEvent: string, failback = false): Promise<BrokerProcess> {
+async function member(url: string, readyEvent: string, failback = false, leaseDuration = 2000): Promise<BrokerProcess> {
   const data = mkdtempSync(join(tmpdir(), 'ferry-ha-pg-'));
   folders.push(data);
   const config = join(data, 'ferry.yaml');
-  writeFileSync(config, `ha:\n  role: auto\n  leaseDuration: 2000\n  failback: ${failback}\nstore:\n  type: postgres\n  postgres:\n    url: ${JSON.stringify(url)}\n`);
+  writeFileSync(config, `ha:\n  role: auto\n  leaseDuration: ${leaseDuration}\n  failback: ${failback}\nstore:\n  type: postgres\n  postgres:\n    url: ${JSON.stringify(url)}\n`);
   const broker = await spawnBroker(['--data', data, '--config', config, '--stomp-port', '0', '--stomp-host', '127.0.0.1'], {}, readyEvent);
   processes.push(broker);
   return broker;
@@ -41,6 +42,27 @@ async function receiveAll(port: number, queue: string, count: number): Promise<I
   while (got.length < count) got.push(await inbox.next(30_000));
   await client.disconnect();
   return got;
+}
+
+/** The renewal counter of the lease row, as the database has it committed. */
+async function leaseCounter(url: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const result = await client.query<{ record: { counter: number } }>(`SELECT record FROM ferry_lease WHERE name = 'primary'`);
+    return result.rows[0]!.record.counter;
+  } finally {
+    await client.end();
+  }
+}
+
+/** Resolves with the first counter past `after` that the database shows. */
+async function renewedPast(url: string, after: number): Promise<number> {
+  for (;;) {
+    const counter = await leaseCounter(url).catch(() => after);
+    if (counter > after) return counter;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 describe('primary and backup on one PostgreSQL database', { skip }, () => {
@@ -57,6 +79,35 @@ describe('primary and backup on one PostgreSQL database', { skip }, () => {
     await backup.logged('broker.started');
     const got = await receiveAll(backup.ports['stomp']!, '/queue/ha.pg', 50);
     assert.deepEqual(got.map((m) => m.body), Array.from({ length: 50 }, (_, i) => `m${i + 1}`));
+    assert.equal(await backup.stop(), 0);
+  });
+
+  test('a database crash-restart shorter than the lease keeps the primary: it renews as soon as the database is back, and the backup keeps waiting', async () => {
+    // renewals every 10 s; one may write for 24 s after the start of its last renewal
+    const lease = 30_000;
+    const url = await cluster.createDatabase();
+    const primary = await member(url, 'broker.started', false, lease);
+    const backup = await member(url, 'ha.backup', false, lease);
+    const holder = (await primary.logged('ha.primary'))['holder'];
+    // the outage starts just after a renewal and outlasts the next two regular ones (at 10 and 20 s),
+    // and the database is back well within the 24 s
+    const before = await renewedPast(url, await leaseCounter(url));
+    await cluster.halt('immediate');
+    await new Promise((resolve) => setTimeout(resolve, 21_000));
+    await cluster.resume();
+    const outcome = await Promise.race([renewedPast(url, before).then(() => 'renewed'), primary.exited.then((code) => `exited with ${String(code)}`)]);
+    assert.equal(outcome, 'renewed');
+    assert.ok(Number((await primary.logged('ha.renewed'))['failures']) >= 2);
+    const producer = await connectStomp(primary.ports['stomp']!);
+    await producer.sendConfirmed('/queue/ha.pg-blip', 'after the restart', { persistent: 'true' });
+    await producer.disconnect();
+    const got = await receiveAll(primary.ports['stomp']!, '/queue/ha.pg-blip', 1);
+    assert.deepEqual(got.map((m) => m.body), ['after the restart']);
+    assert.equal(backup.child.exitCode, null);
+    assert.equal(backup.ports['stomp'], undefined, 'the backup still waits');
+    assert.equal((await backup.logged('ha.backup'))['holder'], holder);
+    assert.equal(await primary.stop(), 0);
+    await backup.logged('broker.started');
     assert.equal(await backup.stop(), 0);
   });
 
