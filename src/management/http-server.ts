@@ -4,7 +4,7 @@ import type { TLSSocket } from 'node:tls';
 import { FerryError, isFerryError } from '../errors.js';
 import { allowEveryone, type Authenticator, type Authorizer, type Broker, type CoreConnection, type Credentials, type Logger, type Principal } from '../core/index.js';
 import type { Socket } from 'node:net';
-import { OpeningDeadlines, addressWithPort, handshakeFailed, hostAllowed, verifiedPeerCertificate, type TlsCertificates } from '../transport/index.js';
+import { OpeningDeadlines, addressWithPort, handshakeFailed, hostAllowed, refuseRenegotiation, verifiedPeerCertificate, type TlsCertificates } from '../transport/index.js';
 import type { BrokerFacts, ListenerView } from './controls/broker.js';
 import { BrokerMetrics } from './metrics.js';
 import type { ConnectorFigures } from './network-metrics.js';
@@ -229,6 +229,7 @@ export class ManagementServer {
     } else {
       const secure = createHttpsServer({ ...tls.serverOptions(), ...timeouts }, handler);
       secure.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => handshakeFailed(this.logger, this.name, socket, err));
+      refuseRenegotiation(secure, this.logger, this.name);
       tls.serve(secure);
       server = secure;
     }

@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import { createSecureContext, type SecureContextOptions, type TLSSocket, type TlsOptions } from 'node:tls';
+import { createSecureContext, type SecureContextOptions, type Server as TlsServer, type TLSSocket, type TlsOptions } from 'node:tls';
 import type { Logger, PeerCertificate } from '../core/index.js';
 import { addressWithPort } from './connection.js';
 
@@ -207,6 +207,27 @@ function splitAltNames(list: string | undefined): string[] {
     names.push(`${match[1]!}:${value}`);
   }
   return names;
+}
+
+/**
+ * Refuses TLS 1.2 renegotiation on every connection of `server`, and closes a connection that asks
+ * for it. Each renegotiation costs the broker a full handshake, private-key operation included, and
+ * no client of Ferry's protocols needs one (TLS 1.3 has none). Node only reports such a handshake as
+ * an error on the socket and goes on with it, so the connection is closed here.
+ */
+export function refuseRenegotiation(server: TlsServer, logger: Logger, listener: string): void {
+  // one listener function for all the server's sockets: a closure per connection costs memory
+  const refused = function (this: TLSSocket, err: NodeJS.ErrnoException): void {
+    if (this.destroyed || (err.code !== 'ERR_TLS_RENEGOTIATION_DISABLED' && err.code !== 'ERR_TLS_SESSION_ATTACK')) return;
+    const remote = addressWithPort(this.remoteAddress, this.remotePort);
+    logger.warn({ event: 'tls.renegotiation-refused', protocol: listener, remoteAddress: remote }, `${listener}: ${remote} asked to renegotiate TLS, which Ferry does not allow; connection closed`);
+    this.destroy();
+  };
+  server.on('secureConnection', (socket: TLSSocket) => {
+    socket.disableRenegotiation();
+    // first, while the address is still there: an HTTP server destroys a socket on any error
+    socket.prependListener('error', refused);
+  });
 }
 
 /**

@@ -39,7 +39,9 @@ const logs = new LogLines();
 
 before(async () => {
   certs = makeCertificates();
-  broker = await startTlsBroker(certs, {}, { authenticator }, logs);
+  // the TLS listeners the helper leaves off, for the tests that go through every one
+  const more = Object.fromEntries(['amqp091Tls', 'openwireTls'].flatMap((name) => [[`listeners.${name}.enabled`, true], [`listeners.${name}.host`, '127.0.0.1'], [`listeners.${name}.port`, 0]]));
+  broker = await startTlsBroker(certs, more, { authenticator }, logs);
   ports = broker.tlsPorts;
 });
 
@@ -183,6 +185,28 @@ describe('failures close only their own connection', () => {
     await bystander.publish(topic, 'still here', { qos: 1 });
     assert.equal((await bystander.inbox.next()).payload, 'still here');
     await bystander.end();
+  });
+});
+
+describe('renegotiation', () => {
+  test('a TLS 1.2 client that asks to renegotiate is closed, on every TLS listener, and logged with its address', async () => {
+    const listeners = ['stomp-tls', 'mqtt-tls', 'amqp-tls', 'amqp091-tls', 'openwire-tls', 'websocket-tls', 'http-tls'];
+    for (const name of listeners) {
+      const port = broker.server.ports[name];
+      assert.ok(port !== undefined, `${name} listens`);
+      const socket = await handshake(port, { ...trusting(), maxVersion: 'TLSv1.2' });
+      const local = `:${socket.localPort}`;
+      const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      socket.on('error', () => {});
+      assert.equal(socket.renegotiate({ rejectUnauthorized: true }, () => {}), true);
+      const line = await within(5000, `${name}'s warning`, logs.waitFor((l) => l['event'] === 'tls.renegotiation-refused' && String(l['remoteAddress']).endsWith(local)));
+      assert.equal(line['level'], 40);
+      assert.equal(line['protocol'], name);
+      assert.match(String(line['remoteAddress']), /127\.0\.0\.1\]?:\d+$/);
+      // an HTTP server's socket closes too, but Node's client, mid-renegotiation, does not notice the server's FIN
+      if (name.startsWith('websocket') || name.startsWith('http')) socket.destroy();
+      else await within(5000, `${name} closes the connection that renegotiates`, closed);
+    }
   });
 });
 
