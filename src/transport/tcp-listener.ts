@@ -128,7 +128,7 @@ export class TcpListener {
     // a TLS socket was counted when its TCP connection came
     if (secure === undefined && this.options.descriptors?.admit(socket, this.name) === false) return;
     const openedAt = secure === undefined ? Date.now() : (this.handshakes.opened(secure) ?? Date.now());
-    const connection = new SocketConnection(socket, secure === undefined ? undefined : verifiedPeerCertificate(secure), openedAt, this.options.maxPendingBytes ?? 0, this.forget);
+    const connection = new SocketConnection(socket, secure === undefined ? undefined : verifiedPeerCertificate(secure, this.logger, this.name), openedAt, this.options.maxPendingBytes ?? 0, this.forget);
     this.connections.add(connection);
     try {
       this.adapter.attach(connection, this.broker);

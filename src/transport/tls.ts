@@ -164,16 +164,31 @@ function authorities(path: string): Buffer {
   return pem;
 }
 
+/** Sockets whose rejected certificate was logged: an https connection asks once per request. */
+const reportedRejections = new WeakSet<TLSSocket>();
+
 /**
  * The certificate a TLS client presented, if it verified against `tls.ca`: the subject as
  * `CN=alice,O=Shop`, the alternative names as OpenSSL prints them (`DNS:x`, `email:y`, `URI:z`,
- * `IP Address:127.0.0.1`), and the SHA-256 fingerprint. An unverified one is no identity at all.
+ * `IP Address:127.0.0.1`), and the SHA-256 fingerprint. An unverified one is no identity at all,
+ * and the client logs in by other means; it is logged at warn with Node's reason, because the
+ * client itself hears only that a password is wanted, and an operator whose clients' certificates
+ * have just expired would otherwise look for the fault in the passwords.
  */
-export function verifiedPeerCertificate(socket: TLSSocket): PeerCertificate | undefined {
-  if (!socket.authorized) return undefined;
+export function verifiedPeerCertificate(socket: TLSSocket, logger: Logger, listener: string): PeerCertificate | undefined {
   const raw = socket.getPeerCertificate(false).raw;
   if (raw === undefined || raw.length === 0) return undefined;
   const certificate = new X509Certificate(raw);
+  if (!socket.authorized) {
+    if (!reportedRejections.has(socket)) {
+      reportedRejections.add(socket);
+      const remote = addressWithPort(socket.remoteAddress, socket.remotePort);
+      const reason = String(socket.authorizationError);
+      const subject = subjectText(certificate);
+      logger.warn({ event: 'tls.client-certificate-rejected', protocol: listener, remoteAddress: remote, subject, reason }, `${listener}: the client certificate of ${remote} (${subject}) was not accepted (${reason}); it counts as no certificate`);
+    }
+    return undefined;
+  }
   return {
     subject: subjectText(certificate),
     subjectAltNames: splitAltNames(certificate.subjectAltName),

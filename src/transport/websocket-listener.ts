@@ -277,7 +277,7 @@ export class WebSocketListener {
     const connection = new WebSocketConnection(ws, socket, remoteAddress, {
       writeHighWaterMark: this.options.writeHighWaterMark,
       binaryOnly: binaryOnlySubprotocols.has(ws.protocol),
-      peerCertificate: this.options.tls === undefined ? undefined : verifiedPeerCertificate(req.socket as TLSSocket),
+      peerCertificate: this.options.tls === undefined ? undefined : verifiedPeerCertificate(req.socket as TLSSocket, this.logger, this.name),
       openedAt,
       maxPendingBytes: this.options.maxPendingBytes,
     });
