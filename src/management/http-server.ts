@@ -4,7 +4,7 @@ import type { TLSSocket } from 'node:tls';
 import { FerryError, isFerryError } from '../errors.js';
 import { allowEveryone, type Authenticator, type Authorizer, type Broker, type CoreConnection, type Credentials, type Logger, type Principal } from '../core/index.js';
 import type { Socket } from 'node:net';
-import { OpeningDeadlines, addressWithPort, handshakeFailed, hostAllowed, verifiedPeerCertificate, type TlsCertificates } from '../transport/index.js';
+import { OpeningDeadlines, addressWithPort, handshakeFailed, hostAllowed, refuseRenegotiation, verifiedPeerCertificate, type TlsCertificates } from '../transport/index.js';
 import type { BrokerFacts, ListenerView } from './controls/broker.js';
 import { BrokerMetrics } from './metrics.js';
 import type { ConnectorFigures } from './network-metrics.js';
@@ -229,6 +229,7 @@ export class ManagementServer {
     } else {
       const secure = createHttpsServer({ ...tls.serverOptions(), ...timeouts }, handler);
       secure.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => handshakeFailed(this.logger, this.name, socket, err));
+      refuseRenegotiation(secure, this.logger, this.name);
       tls.serve(secure);
       server = secure;
     }
@@ -312,7 +313,7 @@ export class ManagementServer {
       if (credentials === 'malformed') {
         return refuse(401, new FerryError('FERRY_AUTHENTICATION_FAILED', 'the Authorization header is neither "Basic <base64 of user:password>" nor "Bearer <token>"'));
       }
-      const peerCertificate = this.options.tls === undefined ? undefined : verifiedPeerCertificate(req.socket as TLSSocket);
+      const peerCertificate = this.options.tls === undefined ? undefined : verifiedPeerCertificate(req.socket as TLSSocket, this.logger, this.name);
       try {
         principal = await this.authenticator.authenticate({ protocol: 'http', transport: { remoteAddress, peerCertificate }, credentials });
       } catch (err) {

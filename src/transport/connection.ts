@@ -424,6 +424,8 @@ export class SocketConnection implements TransportConnection {
 
   failed(err: Error): void {
     this.closeError ??= err;
+    // most errors come with the socket already destroyed, but some (TLS errors Node only reports) leave it open
+    if (!this.socket.destroyed) this.socket.destroy();
   }
 
   drained(): void {

@@ -6,7 +6,7 @@ import { bind, boundPort } from './bind.js';
 import type { DescriptorBudget } from './descriptors.js';
 import { SocketConnection, addressWithPort } from './connection.js';
 import { OpeningDeadlines } from './deadline.js';
-import { handshakeFailed, verifiedPeerCertificate, type TlsCertificates } from './tls.js';
+import { handshakeFailed, refuseRenegotiation, verifiedPeerCertificate, type TlsCertificates } from './tls.js';
 
 export interface TcpListenerOptions {
   readonly host: string;
@@ -62,6 +62,7 @@ export class TcpListener {
       // no pauseOnConnect here: the handshake needs the socket read; the connection pauses once it is made
       const secure = createTlsServer({ ...tls.serverOptions(), highWaterMark: this.options.writeHighWaterMark }, (socket) => this.accept(socket, socket));
       secure.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => handshakeFailed(this.logger, this.name, socket, err));
+      refuseRenegotiation(secure, this.logger, this.name);
       // Node's own handshakeTimeout (120 s by default) is left as a backstop; this one counts from accept
       secure.on('connection', (socket: Socket) => {
         if (this.options.descriptors?.admit(socket, this.name) !== false) this.handshakes.accepted(socket);
@@ -127,7 +128,7 @@ export class TcpListener {
     // a TLS socket was counted when its TCP connection came
     if (secure === undefined && this.options.descriptors?.admit(socket, this.name) === false) return;
     const openedAt = secure === undefined ? Date.now() : (this.handshakes.opened(secure) ?? Date.now());
-    const connection = new SocketConnection(socket, secure === undefined ? undefined : verifiedPeerCertificate(secure), openedAt, this.options.maxPendingBytes ?? 0, this.forget);
+    const connection = new SocketConnection(socket, secure === undefined ? undefined : verifiedPeerCertificate(secure, this.logger, this.name), openedAt, this.options.maxPendingBytes ?? 0, this.forget);
     this.connections.add(connection);
     try {
       this.adapter.attach(connection, this.broker);

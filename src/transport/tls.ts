@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import { createSecureContext, type SecureContextOptions, type TLSSocket, type TlsOptions } from 'node:tls';
+import { createSecureContext, type SecureContextOptions, type Server as TlsServer, type TLSSocket, type TlsOptions } from 'node:tls';
 import type { Logger, PeerCertificate } from '../core/index.js';
 import { addressWithPort } from './connection.js';
 
@@ -164,16 +164,31 @@ function authorities(path: string): Buffer {
   return pem;
 }
 
+/** Sockets whose rejected certificate was logged: an https connection asks once per request. */
+const reportedRejections = new WeakSet<TLSSocket>();
+
 /**
  * The certificate a TLS client presented, if it verified against `tls.ca`: the subject as
  * `CN=alice,O=Shop`, the alternative names as OpenSSL prints them (`DNS:x`, `email:y`, `URI:z`,
- * `IP Address:127.0.0.1`), and the SHA-256 fingerprint. An unverified one is no identity at all.
+ * `IP Address:127.0.0.1`), and the SHA-256 fingerprint. An unverified one is no identity at all,
+ * and the client logs in by other means; it is logged at warn with Node's reason, because the
+ * client itself hears only that a password is wanted, and an operator whose clients' certificates
+ * have just expired would otherwise look for the fault in the passwords.
  */
-export function verifiedPeerCertificate(socket: TLSSocket): PeerCertificate | undefined {
-  if (!socket.authorized) return undefined;
+export function verifiedPeerCertificate(socket: TLSSocket, logger: Logger, listener: string): PeerCertificate | undefined {
   const raw = socket.getPeerCertificate(false).raw;
   if (raw === undefined || raw.length === 0) return undefined;
   const certificate = new X509Certificate(raw);
+  if (!socket.authorized) {
+    if (!reportedRejections.has(socket)) {
+      reportedRejections.add(socket);
+      const remote = addressWithPort(socket.remoteAddress, socket.remotePort);
+      const reason = String(socket.authorizationError);
+      const subject = subjectText(certificate);
+      logger.warn({ event: 'tls.client-certificate-rejected', protocol: listener, remoteAddress: remote, subject, reason }, `${listener}: the client certificate of ${remote} (${subject}) was not accepted (${reason}); it counts as no certificate`);
+    }
+    return undefined;
+  }
   return {
     subject: subjectText(certificate),
     subjectAltNames: splitAltNames(certificate.subjectAltName),
@@ -207,6 +222,27 @@ function splitAltNames(list: string | undefined): string[] {
     names.push(`${match[1]!}:${value}`);
   }
   return names;
+}
+
+/**
+ * Refuses TLS 1.2 renegotiation on every connection of `server`, and closes a connection that asks
+ * for it. Each renegotiation costs the broker a full handshake, private-key operation included, and
+ * no client of Ferry's protocols needs one (TLS 1.3 has none). Node only reports such a handshake as
+ * an error on the socket and goes on with it, so the connection is closed here.
+ */
+export function refuseRenegotiation(server: TlsServer, logger: Logger, listener: string): void {
+  // one listener function for all the server's sockets: a closure per connection costs memory
+  const refused = function (this: TLSSocket, err: NodeJS.ErrnoException): void {
+    if (this.destroyed || (err.code !== 'ERR_TLS_RENEGOTIATION_DISABLED' && err.code !== 'ERR_TLS_SESSION_ATTACK')) return;
+    const remote = addressWithPort(this.remoteAddress, this.remotePort);
+    logger.warn({ event: 'tls.renegotiation-refused', protocol: listener, remoteAddress: remote }, `${listener}: ${remote} asked to renegotiate TLS, which Ferry does not allow; connection closed`);
+    this.destroy();
+  };
+  server.on('secureConnection', (socket: TLSSocket) => {
+    socket.disableRenegotiation();
+    // first, while the address is still there: an HTTP server destroys a socket on any error
+    socket.prependListener('error', refused);
+  });
 }
 
 /**

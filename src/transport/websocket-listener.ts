@@ -7,7 +7,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { BrokerAccess, Logger } from '../core/index.js';
 import type { ProtocolAdapter } from './adapter.js';
 import { bind, boundPort } from './bind.js';
-import { handshakeFailed, verifiedPeerCertificate, type TlsCertificates } from './tls.js';
+import { handshakeFailed, refuseRenegotiation, verifiedPeerCertificate, type TlsCertificates } from './tls.js';
 import { WebSocketConnection } from './websocket-connection.js';
 import { addressWithPort } from './connection.js';
 import { OpeningDeadlines } from './deadline.js';
@@ -166,6 +166,7 @@ export class WebSocketListener {
     } else {
       const secure = createHttpsServer({ ...httpOptions, ...tls.serverOptions() }, answer);
       secure.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => handshakeFailed(this.logger, this.name, socket, err));
+      refuseRenegotiation(secure, this.logger, this.name);
       tls.serve(secure);
       this.secure = secure;
       server = secure;
@@ -276,7 +277,7 @@ export class WebSocketListener {
     const connection = new WebSocketConnection(ws, socket, remoteAddress, {
       writeHighWaterMark: this.options.writeHighWaterMark,
       binaryOnly: binaryOnlySubprotocols.has(ws.protocol),
-      peerCertificate: this.options.tls === undefined ? undefined : verifiedPeerCertificate(req.socket as TLSSocket),
+      peerCertificate: this.options.tls === undefined ? undefined : verifiedPeerCertificate(req.socket as TLSSocket, this.logger, this.name),
       openedAt,
       maxPendingBytes: this.options.maxPendingBytes,
     });

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -35,6 +35,41 @@ export function makeCertificates(): TestCertificates {
     reader: { cert: join(dir, 'reader.pem'), key: join(dir, 'reader-key.pem') },
     pem: (path) => readFileSync(path),
   };
+}
+
+export interface IssueOptions {
+  /** openssl's form, `/O=Ferry example/CN=admin` (the default). */
+  readonly subject?: string;
+  /** RSA key size; 2048 by default. */
+  readonly bits?: number;
+  /** Validity as openssl's `YYYYMMDDHHMMSSZ`; by default from now for `days`. */
+  readonly notBefore?: string;
+  readonly notAfter?: string;
+  /** 2 by default. */
+  readonly days?: number;
+  /** Extensions, one a line; a client certificate's by default. */
+  readonly extensions?: string;
+}
+
+/** A key and a certificate signed by the test CA, in a folder of their own (`openssl ca`, which can date a certificate in the past). */
+export function issueCertificate(certs: TestCertificates, options: IssueOptions = {}): { readonly cert: string; readonly key: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-issued-'));
+  const key = join(dir, 'key.pem');
+  const cert = join(dir, 'cert.pem');
+  writeFileSync(join(dir, 'index.txt'), '');
+  writeFileSync(join(dir, 'serial'), `${Date.now().toString(16).padStart(16, '0')}\n`);
+  writeFileSync(
+    join(dir, 'ca.cnf'),
+    [
+      '[ca]', 'default_ca = issuer', '[issuer]', `database = ${join(dir, 'index.txt')}`, `new_certs_dir = ${dir}`, `serial = ${join(dir, 'serial')}`,
+      'default_md = sha256', 'preserve = yes', 'policy = anything', 'unique_subject = no', '[anything]', 'organizationName = optional', 'commonName = supplied',
+      '[extensions]', options.extensions ?? 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth', '',
+    ].join('\n'),
+  );
+  execFileSync('openssl', ['req', '-newkey', `rsa:${options.bits ?? 2048}`, '-nodes', '-subj', options.subject ?? '/O=Ferry example/CN=admin', '-keyout', key, '-out', join(dir, 'req.csr')], { stdio: 'ignore' });
+  const validity = options.notBefore !== undefined && options.notAfter !== undefined ? ['-startdate', options.notBefore, '-enddate', options.notAfter] : ['-days', String(options.days ?? 2)];
+  execFileSync('openssl', ['ca', '-batch', '-notext', '-config', join(dir, 'ca.cnf'), '-cert', certs.ca, '-keyfile', join(certs.dir, 'ca-key.pem'), '-extensions', 'extensions', '-in', join(dir, 'req.csr'), '-out', cert, ...validity], { stdio: 'ignore' });
+  return { cert, key };
 }
 
 /** The bound port of each TLS listener of a test broker. */

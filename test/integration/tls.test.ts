@@ -11,7 +11,7 @@ import type { TestBroker } from '../helpers/broker.js';
 import { connectMqtt } from '../helpers/mqtt.js';
 import { subscribeConfirmed, uniqueName, within } from '../helpers/raw-stomp.js';
 import { connectStomp } from '../helpers/stomp.js';
-import { LogLines, makeCertificates, startTlsBroker, type TestCertificates, type TlsPorts } from '../helpers/tls.js';
+import { LogLines, issueCertificate, makeCertificates, startTlsBroker, type TestCertificates, type TlsPorts } from '../helpers/tls.js';
 import { connectStompWs } from '../helpers/ws.js';
 
 /** Lets everyone in, and keeps what each protocol's connect told it. */
@@ -39,7 +39,9 @@ const logs = new LogLines();
 
 before(async () => {
   certs = makeCertificates();
-  broker = await startTlsBroker(certs, {}, { authenticator }, logs);
+  // the TLS listeners the helper leaves off, for the tests that go through every one
+  const more = Object.fromEntries(['amqp091Tls', 'openwireTls'].flatMap((name) => [[`listeners.${name}.enabled`, true], [`listeners.${name}.host`, '127.0.0.1'], [`listeners.${name}.port`, 0]]));
+  broker = await startTlsBroker(certs, more, { authenticator }, logs);
   ports = broker.tlsPorts;
 });
 
@@ -137,11 +139,36 @@ describe('a client certificate reaches the authenticator', () => {
     await stomp.disconnect();
   });
 
-  test('a certificate the CA did not sign connects, but is no identity', async () => {
+  test('a certificate the CA did not sign connects, but is no identity, and the reason is logged', async () => {
     const selfSigned = await selfSignedPair();
     const stomp = await connectStomp(ports.stomp, { tls: { ...trusting(), ...selfSigned } });
     assert.equal(authenticator.last('stomp').transport.peerCertificate, undefined);
+    const line = await within(5000, 'a warning', logs.waitFor((l) => l['event'] === 'tls.client-certificate-rejected' && l['subject'] === 'CN=mallory'));
+    assert.equal(line['level'], 40);
+    assert.equal(line['protocol'], 'stomp-tls');
+    assert.equal(line['reason'], 'DEPTH_ZERO_SELF_SIGNED_CERT');
+    assert.match(String(line['remoteAddress']), /^127\.0\.0\.1:\d+$/);
     await stomp.disconnect();
+  });
+
+  test('an expired certificate is no identity either; the log says it expired, on each protocol', async () => {
+    const expired = issueCertificate(certs, { subject: '/O=Ferry example/CN=expired', notBefore: '20200101000000Z', notAfter: '20210101000000Z' });
+    const tls = { ...trusting(), cert: certs.pem(expired.cert), key: certs.pem(expired.key) };
+    const rejected = (protocol: string) => within(5000, `${protocol}'s warning`, logs.waitFor((l) => l['event'] === 'tls.client-certificate-rejected' && l['subject'] === 'O=Ferry example,CN=expired' && l['protocol'] === protocol));
+
+    const stomp = await connectStomp(ports.stomp, { tls });
+    assert.equal(authenticator.last('stomp').transport.peerCertificate, undefined);
+    assert.equal((await rejected('stomp-tls'))['reason'], 'CERT_HAS_EXPIRED');
+    await stomp.disconnect();
+
+    const mqtt = await connectMqtt(ports.mqtt, { protocol: 'mqtts', ...tls, servername: 'localhost' });
+    assert.equal(authenticator.last('mqtt').transport.peerCertificate, undefined);
+    assert.equal((await rejected('mqtt-tls'))['reason'], 'CERT_HAS_EXPIRED');
+    await mqtt.end();
+
+    const wss = await connectStompWs(ports.websocket, { tls });
+    assert.equal((await rejected('websocket-tls'))['reason'], 'CERT_HAS_EXPIRED');
+    await wss.disconnect();
   });
 
   test('plain listeners carry no certificate', async () => {
@@ -183,6 +210,28 @@ describe('failures close only their own connection', () => {
     await bystander.publish(topic, 'still here', { qos: 1 });
     assert.equal((await bystander.inbox.next()).payload, 'still here');
     await bystander.end();
+  });
+});
+
+describe('renegotiation', () => {
+  test('a TLS 1.2 client that asks to renegotiate is closed, on every TLS listener, and logged with its address', async () => {
+    const listeners = ['stomp-tls', 'mqtt-tls', 'amqp-tls', 'amqp091-tls', 'openwire-tls', 'websocket-tls', 'http-tls'];
+    for (const name of listeners) {
+      const port = broker.server.ports[name];
+      assert.ok(port !== undefined, `${name} listens`);
+      const socket = await handshake(port, { ...trusting(), maxVersion: 'TLSv1.2' });
+      const local = `:${socket.localPort}`;
+      const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      socket.on('error', () => {});
+      assert.equal(socket.renegotiate({ rejectUnauthorized: true }, () => {}), true);
+      const line = await within(5000, `${name}'s warning`, logs.waitFor((l) => l['event'] === 'tls.renegotiation-refused' && String(l['remoteAddress']).endsWith(local)));
+      assert.equal(line['level'], 40);
+      assert.equal(line['protocol'], name);
+      assert.match(String(line['remoteAddress']), /127\.0\.0\.1\]?:\d+$/);
+      // an HTTP server's socket closes too, but Node's client, mid-renegotiation, does not notice the server's FIN
+      if (name.startsWith('websocket') || name.startsWith('http')) socket.destroy();
+      else await within(5000, `${name} closes the connection that renegotiates`, closed);
+    }
   });
 });
 
