@@ -8,6 +8,7 @@ import { ManagementApi, managementHelp, usageError } from './http-api.js';
 import { parseManagement } from './operate.js';
 import { managementCommand, printJson, table } from './output.js';
 import { StompClient } from './stomp-client.js';
+import { env } from './environment.js';
 
 export const statHelp = `Usage: ferry stat [options]
 
@@ -43,11 +44,6 @@ const loginOptions = {
   tls: { type: 'boolean' },
   ca: { type: 'string' },
 } as const;
-
-function env(name: string): string | undefined {
-  const value = process.env[name];
-  return value === undefined || value === '' ? undefined : value;
-}
 
 function readCa(file: string | undefined): Buffer | undefined {
   if (file === undefined) return undefined;

@@ -5,6 +5,7 @@ import { isIP } from 'node:net';
 import { FerryError } from '../errors.js';
 import { askHidden } from './prompt.js';
 import { notThrough } from './unreachable.js';
+import { env } from './environment.js';
 
 /**
  * The management API as the operators' tools see it: one base URL, one login, JSON in and out.
@@ -75,11 +76,6 @@ export function readCaOption(path: string | undefined): Buffer | undefined {
   } catch (err) {
     throw usageError(`cannot read --ca ${path}: ${(err as Error).message}`);
   }
-}
-
-function env(name: string): string | undefined {
-  const value = process.env[name];
-  return value === undefined || value === '' ? undefined : value;
 }
 
 /** The base URL from --url, or the older --host/--http-port/--tls, or their variables. */

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { FerryError } from '../errors.js';
 import type { StompFrame } from '../protocols/stomp/index.js';
 import { MAX_TIMER_DELAY } from '../transport/index.js';
+import { env } from './environment.js';
 import { StompClient } from './stomp-client.js';
 import { didNotGetThrough } from './unreachable.js';
 
@@ -22,7 +23,8 @@ Options:
   --persistent             send persistent messages
   --host HOST              broker address (default 127.0.0.1)     env FERRY_HOST
   --port PORT              broker STOMP port (default 61613)       env FERRY_STOMP_PORT
-  --user USER --password PASSWORD
+  --user USER              log in as USER                          env FERRY_USER
+  --password PASSWORD      USER's password                         env FERRY_PASSWORD
   -h, --help
 
 Each message is confirmed by a receipt, so when the command exits 0 the broker has them all.
@@ -44,7 +46,8 @@ Options:
   --client-id ID           client id for the connection
   --host HOST              broker address (default 127.0.0.1)     env FERRY_HOST
   --port PORT              broker STOMP port (default 61613)       env FERRY_STOMP_PORT
-  --user USER --password PASSWORD
+  --user USER              log in as USER                          env FERRY_USER
+  --password PASSWORD      USER's password                         env FERRY_PASSWORD
   -h, --help
 
 Exits 0 when it received --count messages, 1 when the timeout came first, 2 when the broker
@@ -82,8 +85,11 @@ function openClient(values: { host?: string | undefined; port?: string | undefin
   const host = values.host ?? process.env['FERRY_HOST'] ?? '127.0.0.1';
   const port = positive('--port', values.port ?? process.env['FERRY_STOMP_PORT'], 61613, 65535);
   const headers: Record<string, string> = { ...extra };
-  if (values.user !== undefined) headers['login'] = values.user;
-  if (values.password !== undefined) headers['passcode'] = values.password;
+  // the same variables as the management commands, so one environment serves every ferry command
+  const user = values.user ?? env('FERRY_USER');
+  const password = values.password ?? env('FERRY_PASSWORD');
+  if (user !== undefined) headers['login'] = user;
+  if (password !== undefined) headers['passcode'] = password;
   return StompClient.open(host, port, headers);
 }
 

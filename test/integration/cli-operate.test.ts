@@ -423,5 +423,18 @@ describe('exit statuses', () => {
       const waited = await runFerry(['receive', '--port', port, '-d', 'secure.q', '-t', '300', '--user', 'admin', '--password', 'admin-secret']);
       assert.equal(waited.code, 1, waited.stderr);
     });
+
+    test('ferry send and receive log in with FERRY_USER and FERRY_PASSWORD, as the management commands do; the flags win', async () => {
+      const port = String(secure.stompPort);
+      const login = { FERRY_USER: 'admin', FERRY_PASSWORD: 'admin-secret' };
+      const sent = await runFerry(['send', '--port', port, '-d', 'secure.env', '--body', 'from the environment'], { env: login });
+      assert.equal(sent.code, 0, sent.stderr);
+      const got = await runFerry(['receive', '--port', port, '-d', 'secure.env', '-t', '5000'], { env: login });
+      assert.equal(got.code, 0, got.stderr);
+      assert.equal(got.stdout, 'from the environment\n');
+      const overridden = await runFerry(['send', '--port', port, '-d', 'secure.env', '--body', 'x', '--password', 'wrong'], { env: login });
+      assert.equal(overridden.code, 1, overridden.stderr);
+      assert.match(overridden.stderr, /^ferry: broker error: /);
+    });
   });
 });
