@@ -118,6 +118,11 @@ export class NeighbourLink {
         reject(new FerryError('FERRY_NETWORK_LINK', `cannot link to ${address.host}:${address.port}: ${err.message}`, { cause: err }));
       };
       socket.once('error', fail);
+      // a neighbour that takes the connection and closes it (a proxy with nothing behind it, a
+      // broker stopping) fails the attempt now, not at the time-out: the next address, or the
+      // reconnect delay, comes at once
+      const closed = (): void => fail(new Error('the connection closed before CONNECTED'));
+      socket.once('close', closed);
       // the CONNECT frame goes once the handshake is done: its credentials never leave in clear
       socket.once(tls === undefined ? 'connect' : 'secureConnect', () => {
         let link: NeighbourLink | undefined;
@@ -126,6 +131,7 @@ export class NeighbourLink {
           if (link !== undefined) return link.receive(frame);
           socket.off('data', onData);
           socket.off('error', fail);
+          socket.off('close', closed);
           clearTimeout(timer);
           if (frame.command !== 'CONNECTED') return fail(new Error(frame.headers.get('message') ?? frame.command));
           socket.pause();
