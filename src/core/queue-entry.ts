@@ -102,16 +102,9 @@ export class QueueEntry implements Delivery {
     return !this.taken && !this.redelivered;
   }
 
-  /**
-   * Due as it arrived, and the dispatch of its arrival is not over: not expired yet (see
-   * `DeclaredLimits.applyOnArrival`). It need not wait for the queue's delivery mark: after a crash
-   * it comes back expired, never as a first delivery.
-   */
-  offeredOnce = false;
-
   /** True once its time here has run out at `now`. */
   expiredAt(now: number): boolean {
-    return this.expiresAt !== 0 && this.expiresAt <= now && !this.offeredOnce;
+    return this.expiresAt !== 0 && this.expiresAt <= now;
   }
 }
 

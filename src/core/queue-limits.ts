@@ -32,20 +32,6 @@ export class DeclaredLimits {
   }
 
   /**
-   * `applyTtl` for a message arriving in the queue. One whose time is already up as it arrives (a
-   * TTL of 0, the queue's or its own) still goes to a consumer ready for it in the dispatch that
-   * follows, and expires only if none takes it then: RabbitMQ's documented replacement for the
-   * `immediate` flag.
-   */
-  applyOnArrival(entry: QueueEntry, now: number): void {
-    this.applyTtl(entry, now);
-    if (entry.expiresAt === 0 || entry.expiresAt > now) return;
-    entry.offeredOnce = true;
-    // the arrival's own dispatch runs before this, in the same turn (Router.place and its callers)
-    queueMicrotask(() => (entry.offeredOnce = false));
-  }
-
-  /**
    * A recovered entry expires when its reference says the TTL had it expire (`queueExpiry`, counted
    * from when it entered). A reference written before that was stored says 0: its TTL counts from
    * `now`, so it is never dropped sooner than it would have been, as the publisher's timestamp (any
