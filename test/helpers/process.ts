@@ -34,7 +34,7 @@ const freePorts: NodeJS.ProcessEnv = Object.fromEntries(
  * another, `readyEvent`: a backup logs `ha.backup` and starts only when it takes over); `launcher`
  * is a command that runs node in its place (`prlimit --nofile=256:256`, `ip netns exec NAME`).
  */
-export function spawnBroker(args: string[], env: NodeJS.ProcessEnv = {}, readyEvent = 'broker.started', launcher: readonly string[] = []): Promise<BrokerProcess> {
+export function spawnBroker(args: string[], env: NodeJS.ProcessEnv = {}, readyEvent = 'broker.started', launcher: readonly string[] = [], readyTimeoutMs = 180_000): Promise<BrokerProcess> {
   // a launcher (`prlimit --nofile=...`) execs node in its own place: the child's pid stays the broker's
   const command = [...launcher, process.execPath, ferryBin, 'start', ...args];
   const child = spawn(command[0]!, command.slice(1), { env: { ...freePorts, ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -58,7 +58,18 @@ export function spawnBroker(args: string[], env: NodeJS.ProcessEnv = {}, readyEv
       waiters.push({ event, resolve: (entry) => (clearTimeout(timer), resolve(entry)) });
     });
   };
+  const lastLines = (): string => logs.slice(-6).map((entry) => `${String(entry['event'])}: ${String(entry['msg'])}`).join(' | ') || 'none';
   return new Promise((resolve, reject) => {
+    // a broker that never gets ready fails the test that waits for it, and is not left running
+    let settled = false;
+    const fail = (why: string): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(readyTimer);
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      reject(new Error(`ferry start ${why}; its last log lines: ${lastLines()}; its stderr ends: ${stderr.slice(-600) || 'nothing'}`));
+    };
+    const readyTimer = setTimeout(() => fail(`logged no "${readyEvent}" within ${readyTimeoutMs} ms`), readyTimeoutMs);
     const lines = createInterface({ input: child.stdout! });
     lines.on('line', (line) => {
       let entry: Record<string, unknown>;
@@ -73,7 +84,11 @@ export function spawnBroker(args: string[], env: NodeJS.ProcessEnv = {}, readyEv
       for (let i = waiters.length - 1; i >= 0; i--) {
         if (waiters[i]!.event === entry['event']) waiters.splice(i, 1)[0]!.resolve(entry);
       }
-      if (entry['event'] === readyEvent) {
+      // one meant to wait as the backup that finds no live holder takes the lease and starts instead
+      if (readyEvent === 'ha.backup' && entry['event'] === 'broker.started') fail('took the lease and started instead of waiting as the backup (did the primary stop?)');
+      if (entry['event'] === readyEvent && !settled) {
+        settled = true;
+        clearTimeout(readyTimer);
         resolve({
           child,
           ports,
@@ -89,7 +104,12 @@ export function spawnBroker(args: string[], env: NodeJS.ProcessEnv = {}, readyEv
         });
       }
     });
-    exited.then((code) => reject(new Error(`ferry start exited with ${code} before starting: ${stderr}`)));
+    exited.then((code) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(readyTimer);
+      reject(new Error(`ferry start exited with ${code} before starting; its last log lines: ${lastLines()}; its stderr: ${stderr || 'nothing'}`));
+    });
   });
 }
 

@@ -12,7 +12,9 @@ import { drain, streamUntil } from '../helpers/stream.js';
  * lease while it recovers: it does not fence itself, and serves everything that was confirmed.
  */
 
-const LEASE_MS = 1000;
+// shorter than the recovery takes, so it must be renewed meanwhile; not so short that a broker
+// starved of CPU on a loaded machine fences itself between two renewals
+const LEASE_MS = 2000;
 const SERVING_LEASE_MS = 5000;
 const BACKLOG = 150_000;
 const paths: string[] = [];

@@ -13,7 +13,8 @@ import { drain, streamUntil } from '../helpers/stream.js';
  * releases the lease to it and waits as the backup. Nothing the holder confirmed is lost.
  */
 
-const LEASE_MS = 2000;
+// long enough that a broker starved of CPU on a loaded machine does not fence itself
+const LEASE_MS = 4000;
 const paths: string[] = [];
 const processes: BrokerProcess[] = [];
 
@@ -35,12 +36,18 @@ async function haBroker(data: string, configFile: string, readyEvent = 'broker.s
   return broker;
 }
 
-/** The n-th log line with this event, as it comes. */
-function nth(p: BrokerProcess, event: string, n: number): Promise<Record<string, unknown>> {
-  return new Promise((resolve) => {
+/** The n-th log line with this event, as it comes, or a failure saying what the broker did instead. */
+function nth(p: BrokerProcess, event: string, n: number, timeoutMs = 60_000): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      p.child.stdout!.off('data', later);
+      const last = p.logs.slice(-6).map((e) => `${String(e['event'])}: ${String(e['msg'])}`).join(' | ');
+      reject(new Error(`no log line "${event}" number ${n} within ${timeoutMs} ms; exit code ${String(p.child.exitCode ?? p.child.signalCode)}; its last log lines: ${last}`));
+    }, timeoutMs);
     const check = (): void => {
       const hits = p.logs.filter((e) => e['event'] === event);
       if (hits.length < n) return;
+      clearTimeout(timer);
       p.child.stdout!.off('data', later);
       resolve(hits[n - 1]!);
     };

@@ -25,7 +25,7 @@ after(async () => {
   for (const f of folders) rmSync(f, { recursive: true, force: true });
 });
 
-async function member(url: string, readyEvent: string, failback = false, leaseDuration = 2000): Promise<BrokerProcess> {
+async function member(url: string, readyEvent: string, failback = false, leaseDuration = 4000): Promise<BrokerProcess> {
   const data = mkdtempSync(join(tmpdir(), 'ferry-ha-pg-'));
   folders.push(data);
   const config = join(data, 'ferry.yaml');

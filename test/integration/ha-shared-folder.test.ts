@@ -20,7 +20,8 @@ import { drain, streamUntil } from '../helpers/stream.js';
  * was paused past its lease writes nothing more when it wakes up.
  */
 
-const LEASE_MS = 2000;
+// long enough that a broker starved of CPU on a loaded machine does not fence itself
+const LEASE_MS = 4000;
 const folders: string[] = [];
 const processes: BrokerProcess[] = [];
 
