@@ -279,19 +279,23 @@ export class Declarations implements DeclarationHost {
     this.addBinding(source, { spec: { ...spec }, id: bindingId(spec), target, recordId: 0 }, durable);
   }
 
+  /**
+   * Removes a binding; one that is not there is no error, whether or not its source or destination
+   * exists (RabbitMQ 3.10 answers unbind-ok for all of these), so cleanup code that unbinds and
+   * deletes, run twice, keeps its channel.
+   */
   unbind(connection: CoreConnection, spec: BindingSpec): void {
-    const { source } = this.resolve(connection, spec);
-    const binding = source.bindings.get(bindingId(spec));
-    if (binding === undefined) return;
+    refuseDefaultExchange(spec);
+    const source = this.exchanges.get(spec.source);
+    const binding = source?.bindings.get(bindingId(spec));
+    if (source === undefined || binding === undefined) return;
+    if (!(binding.target instanceof Exchange)) this.checkOwner(binding.target, connection);
     this.env.authorize(connection.principal, 'admin', exchangeDestination(source.name));
     this.dropBinding(source, binding, true);
   }
 
   private resolve(connection: CoreConnection, spec: BindingSpec): { source: Exchange<MessageQueue>; destination: BindingSpec['destination']; target: MessageQueue | Exchange<MessageQueue> } {
-    // a binding to it would let a publish to any exchange reach whichever queue its key names
-    if (spec.source === '' || (spec.destination.kind === 'exchange' && spec.destination.name === '')) {
-      throw new FerryError('FERRY_NAME_RESERVED', 'the default exchange is bound to nothing, as a source or as a destination');
-    }
+    refuseDefaultExchange(spec);
     const source = this.exchanges.get(spec.source);
     if (source === undefined) throw notFound('exchange', spec.source);
     const { destination } = spec;
@@ -625,4 +629,11 @@ function corePattern(bindingKey: string): string {
 /** A routing key that is also a core topic name: not empty, no core wildcards, no empty level. */
 function isTopicName(key: string): boolean {
   return key !== '' && key.length <= 1024 && !hasWildcard(key) && !key.split('.').includes('');
+}
+
+/** A binding to or from it would let a publish to any exchange reach whichever queue its key names. */
+function refuseDefaultExchange(spec: BindingSpec): void {
+  if (spec.source === '' || (spec.destination.kind === 'exchange' && spec.destination.name === '')) {
+    throw new FerryError('FERRY_NAME_RESERVED', 'the default exchange is bound to nothing, as a source or as a destination');
+  }
 }

@@ -254,7 +254,7 @@ export class MessageQueue implements EntryQueue {
     const persisted = stored !== null && this.recordId !== 0;
     const entry = new QueueEntry(this, message, this.nextSeq++, persisted ? stored : null);
     if (matched !== undefined) entry.matched = matched;
-    this.limits.applyTtl(entry, this.env.clock());
+    this.limits.applyOnArrival(entry, this.env.clock());
     if (persisted) this.env.persistence.addReference(this.recordId, entry, txId);
     this.enqueued++;
     if (this.loading !== undefined) {
@@ -603,7 +603,7 @@ export class MessageQueue implements EntryQueue {
       if (bodies.anyOnDisk && this.reads.holdsHead(head)) return false;
       const consumer = this.readyConsumer(undefined);
       if (consumer === null) return false;
-      if (head.referenceId !== 0 && !this.deliveryMark.covers(head.seq)) return false;
+      if (head.referenceId !== 0 && !head.offeredOnArrival && !this.deliveryMark.covers(head.seq)) return false;
       this.pending.shift();
       if (this.removeIfStale(head, now)) continue;
       this.handOver(consumer, head);
@@ -630,7 +630,7 @@ export class MessageQueue implements EntryQueue {
       }
       if (!this.anyConsumerReady()) return 'stop';
       if (this.removeIfStale(entry, now)) return true;
-      if (entry.referenceId !== 0 && !this.deliveryMark.covers(entry.seq)) return 'stop';
+      if (entry.referenceId !== 0 && !entry.offeredOnArrival && !this.deliveryMark.covers(entry.seq)) return 'stop';
       if (bodies.anyOnDisk && bodies.mustReadFirst(entry.message)) {
         if (this.anyAccepts(entry)) unread = [entry];
         return false;

@@ -116,6 +116,14 @@ export interface Message {
    */
   readonly bccKeys: readonly string[] | undefined;
   /**
+   * Published with a time to live of exactly 0 (a 0-9-1 `expiration: "0"`), RabbitMQ's replacement
+   * for the `immediate` flag: it goes to a consumer ready to take it as it arrives in a queue, and
+   * expires there if none can. Told apart from an `expiration` that had already passed when it was
+   * sent, which is never delivered. Kept in memory only: a message read back from the store is past
+   * its expiration, so it expires without being delivered.
+   */
+  readonly deliverNowOrExpire: boolean;
+  /**
    * What the broker itself keeps with a message by property names (a network's path and hops, the
    * duplicate id a network link gave it): selectors and duplicate detection read these before the
    * properties of the same name, and no consumer gets them, for they are not the producer's.
@@ -156,6 +164,8 @@ export interface MessageInit {
   nullBody?: boolean | undefined;
   /** See `Message.bccKeys`. */
   bccKeys?: readonly string[] | undefined;
+  /** See `Message.deliverNowOrExpire`; false unless given. */
+  deliverNowOrExpire?: boolean | undefined;
   /** See `Message.brokerProperties`. */
   brokerProperties?: ReadonlyMap<string, PropertyValue> | undefined;
   id?: string;
@@ -190,6 +200,7 @@ class CoreMessage implements Message {
   encodings: Map<string, unknown> | undefined = undefined;
   bccKeys: readonly string[] | undefined = undefined;
   nullBody = false;
+  deliverNowOrExpire = false;
   /** Null while the body waits on disk only. */
   residentBody: Buffer | null;
   /** Store record the body can be read back from, 0 until the body cache may drop it. */
@@ -320,6 +331,7 @@ export function buildMessage(init: MessageInit | Omit<MessageInit, 'destination'
   if (init.encodings !== undefined) message.encodings = init.encodings;
   if (init.nullBody === true) message.nullBody = true;
   if (init.bccKeys !== undefined && init.bccKeys.length > 0) message.bccKeys = init.bccKeys;
+  if (init.deliverNowOrExpire === true) message.deliverNowOrExpire = true;
   return message;
 }
 
@@ -384,6 +396,8 @@ export function copyMessage(message: Message, changes: Partial<MessageInit>): Me
       userId: message.userId,
       brokerProperties: message.brokerProperties,
       nullBody: message.nullBody,
+      // a copy with an expiration of its own (a dead letter's has none) no longer has a TTL of 0
+      deliverNowOrExpire: changes.expiration === undefined && message.deliverNowOrExpire,
       native: changes.properties === undefined && changes.expiration === undefined && changes.persistent === undefined ? message.native : inexact(message.native),
       ...(message.originConnectionId === undefined ? {} : { originConnectionId: message.originConnectionId }),
       ...changes,

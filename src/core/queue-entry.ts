@@ -102,9 +102,16 @@ export class QueueEntry implements Delivery {
     return !this.taken && !this.redelivered;
   }
 
+  /**
+   * Its TTL is 0 and the dispatch of its arrival is not over (see `DeclaredLimits.applyOnArrival`):
+   * it may go to a ready consumer, and is not expired yet. It need not wait for the queue's delivery
+   * mark either: read back after a crash it is expired, so it never comes back as a first delivery.
+   */
+  offeredOnArrival = false;
+
   /** True once its time here has run out at `now`. */
   expiredAt(now: number): boolean {
-    return this.expiresAt !== 0 && this.expiresAt <= now;
+    return this.expiresAt !== 0 && this.expiresAt <= now && !this.offeredOnArrival;
   }
 }
 

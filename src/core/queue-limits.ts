@@ -1,3 +1,4 @@
+import { isExpired } from './message.js';
 import type { QueueEntry } from './queue-entry.js';
 import type { TimerHandle, TimerQueue } from './timers.js';
 import type { QueueArguments } from './queue-arguments.js';
@@ -29,6 +30,22 @@ export class DeclaredLimits {
     if (this.messageTtl < 0) return;
     const due = from + this.messageTtl;
     if (entry.expiresAt === 0 || due < entry.expiresAt) entry.expiresAt = due;
+  }
+
+  /**
+   * `applyTtl` for a message arriving in the queue. One whose TTL is 0, the queue's `x-message-ttl`
+   * or its own (`Message.deliverNowOrExpire`), goes to a consumer ready for it in the dispatch that
+   * follows its arrival and expires only if none takes it then: RabbitMQ's documented replacement
+   * for the `immediate` flag. A message whose own expiration had passed before it arrived is no
+   * such message, and expires undelivered.
+   */
+  applyOnArrival(entry: QueueEntry, now: number): void {
+    this.applyTtl(entry, now);
+    const message = entry.message;
+    if (!message.deliverNowOrExpire && (this.messageTtl !== 0 || isExpired(message, now))) return;
+    entry.offeredOnArrival = true;
+    // the arrival's own dispatch runs before this, in the same turn (`Router.place` and its callers)
+    queueMicrotask(() => (entry.offeredOnArrival = false));
   }
 
   /**

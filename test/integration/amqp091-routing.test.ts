@@ -243,3 +243,31 @@ describe('dead-letter cycles', () => {
     await ch.close();
   });
 });
+
+describe('unbinding what is not bound', () => {
+  test('queue.unbind and exchange.unbind answer unbind-ok for a missing binding, queue or exchange, as RabbitMQ 3.10 does', async () => {
+    const ch = await fixture.conn().createChannel();
+    const exchange = unique('unbind.x');
+    const queue = unique('unbind.q');
+    await ch.assertExchange(exchange, 'direct');
+    await ch.assertQueue(queue);
+    await ch.bindQueue(queue, exchange, 'k');
+    await ch.bindExchange('amq.fanout', exchange, 'k');
+    // cleanup written for RabbitMQ, run twice: every unbind after the first finds nothing to remove
+    for (let round = 0; round < 2; round++) {
+      await ch.unbindQueue(queue, exchange, 'k');
+      await ch.unbindExchange('amq.fanout', exchange, 'k');
+    }
+    await ch.unbindQueue(unique('unbind.no-queue'), exchange, 'k');
+    await ch.unbindQueue(queue, unique('unbind.no-exchange'), 'k');
+    await ch.unbindExchange(unique('unbind.no-destination'), exchange, 'k');
+    await ch.unbindExchange(exchange, unique('unbind.no-source'), 'k');
+    await ch.deleteExchange(exchange);
+    await ch.unbindQueue(queue, exchange, 'k');
+    // the channel is still open, and the bindings are gone: a publish now reaches nothing
+    await ch.assertExchange(exchange, 'direct');
+    ch.publish(exchange, 'k', Buffer.from('unrouted'));
+    assert.deepEqual(await bodies(ch, queue), []);
+    await ch.close();
+  });
+});

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import amqplib from 'amqplib';
 import { spawnBroker, type BrokerProcess } from '../helpers/process.js';
-import { getWaiting } from '../helpers/amqp091.js';
+import { consumeInto, getWaiting } from '../helpers/amqp091.js';
 
 /**
  * A queue's `x-message-ttl` counts from when the message entered the queue, across a restart as
@@ -70,3 +70,34 @@ for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
     await broker.stop('SIGTERM');
   });
 }
+
+test('a persistent message that a TTL of 0 handed to a consumer does not come back as a first delivery after a crash', async () => {
+  const data = mkdtempSync(join(tmpdir(), 'ferry-ttl0-crash-'));
+  folders.push(data);
+  let broker = await start(data);
+  let conn = await amqplib.connect(`amqp://guest:guest@127.0.0.1:${broker.ports['amqp']}`);
+  conn.on('error', () => {});
+  const ch = await conn.createConfirmChannel();
+  ch.on('error', () => {});
+  await ch.assertQueue('ttl0.dead', { durable: true });
+  await ch.assertQueue('ttl0.q', { durable: true, arguments: { 'x-message-ttl': 0, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': 'ttl0.dead' } });
+  const { inbox } = await consumeInto(ch, 'ttl0.q');
+  ch.sendToQueue('ttl0.q', Buffer.from('held'), { persistent: true });
+  await ch.waitForConfirms();
+  // delivered, and never acknowledged: the crash comes while the consumer holds it
+  assert.equal((await inbox.next()).content.toString(), 'held');
+  await broker.stop('SIGKILL');
+
+  broker = await start(data);
+  conn = await amqplib.connect(`amqp://guest:guest@127.0.0.1:${broker.ports['amqp']}`);
+  const restarted = await conn.createChannel();
+  const again = await consumeInto(restarted, 'ttl0.q');
+  // its time was up before the crash: it expires, dead-lettered, and reaches no consumer of its queue
+  const dead = await getWaiting(restarted, 'ttl0.dead', 10_000);
+  assert.equal(dead.content.toString(), 'held');
+  assert.equal(dead.properties.headers?.['x-death']?.[0]?.reason, 'expired');
+  await again.inbox.expectNothing(200);
+  restarted.ackAll();
+  await conn.close();
+  await broker.stop('SIGTERM');
+});

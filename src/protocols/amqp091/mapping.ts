@@ -68,7 +68,11 @@ export function publishToInit(
     persistent: props.deliveryMode === 2,
     priority: props.priority === undefined ? 0 : Math.min(9, props.priority),
   };
-  if (props.expiration !== undefined) init.expiration = now + parseExpiration(props.expiration);
+  if (props.expiration !== undefined) {
+    const ttl = parseExpiration(props.expiration);
+    init.expiration = now + ttl;
+    if (ttl === 0) init.deliverNowOrExpire = true;
+  }
   if (props.correlationId !== undefined) init.correlationId = props.correlationId;
   if (props.type !== undefined) init.type = props.type;
   if (props.messageId !== undefined && props.messageId !== '') init.id = props.messageId;
