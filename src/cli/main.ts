@@ -90,6 +90,10 @@ const commands: Record<string, () => Promise<{ run: Run; help: string }>> = {
     const m = await import('./operate.js');
     return { run: m.sessions, help: m.sessionsHelp };
   },
+  consumers: async () => {
+    const m = await import('./operate.js');
+    return { run: m.consumers, help: m.consumersHelp };
+  },
   'close-connection': async () => {
     const m = await import('./operate.js');
     return { run: m.closeConnection, help: m.closeConnectionHelp };
@@ -121,6 +125,7 @@ Operating a running broker (through its management API):
   export, import    a queue's messages to JSON lines, and JSON lines to a destination
   connections       the clients connected, with rates
   sessions          the clients' sessions, with rates
+  consumers         the consumers, of every destination or one: prefetch, in flight, rates
   close-connection  close one client's connection
   bench             producers and consumers over STOMP, MQTT or AMQP 1.0: rates and latency
 

@@ -369,6 +369,43 @@ describe('connections', () => {
   });
 });
 
+describe('consumers', () => {
+  test('lists each consumer with its destination, connection, client id, prefetch and in flight; of one destination, or all', async () => {
+    const queue = uniqueName('consumed');
+    const clientId = uniqueName('consumer');
+    for (const n of [1, 2, 3]) await send(queue, `m ${n}`);
+    const { raw: client } = await RawStompClient.connected(broker.stompPort, { 'client-id': clientId, login: 'guest', passcode: 'x' });
+    try {
+      await client.sendWithReceipt('SUBSCRIBE', { id: 'two', destination: `/queue/${queue}`, ack: 'client-individual', 'activemq.prefetchSize': '2', selector: "JMSType IS NULL" });
+      await client.nextFrameOf('MESSAGE');
+      await client.nextFrameOf('MESSAGE');
+      const connection = (await json<{ items: { id: string; clientId: string | null }[] }>(['connections'])).items.find((c) => c.clientId === clientId)!;
+      const { items } = await json<{ items: { destination: string; connectionId: string; clientId: string | null; protocol: string; remoteAddress: string; prefetch: number; inFlight: number; delivered: number }[] }>(['consumers', queue]);
+      assert.deepEqual(
+        items.map((c) => [c.destination, c.connectionId, c.clientId, c.protocol, c.prefetch, c.inFlight, c.delivered]),
+        [[`queue://${queue}`, connection.id, clientId, 'stomp', 2, 2, 2]],
+      );
+      assert.match(items[0]!.remoteAddress, /127\.0\.0\.1/);
+      const cells = row(await ok(['consumers', `queue://${queue}`]), `queue://${queue}`);
+      assert.deepEqual(
+        [cells['connection'], cells['protocol'], cells['client id'], cells['prefetch'], cells['in flight'], cells['delivered'], cells['selector']],
+        [connection.id, 'stomp', clientId, '2', '2', '2', 'JMSType IS NULL'],
+      );
+      const all = await json<{ items: { destination: string }[] }>(['consumers']);
+      assert.ok(all.items.some((c) => c.destination === `queue://${queue}`));
+    } finally {
+      client.destroy();
+    }
+  });
+
+  test('a destination that does not exist exits 4 rather than list no consumers', async () => {
+    const run = await ferry(['consumers', uniqueName('no.such')]);
+    assert.equal(run.code, 4, run.stderr);
+    assert.match(run.stderr, /^ferry: FERRY_[A-Z_]*NOT_FOUND: /);
+    assert.equal(run.stdout, '');
+  });
+});
+
 describe('sessions', () => {
   test('lists a connection\'s sessions, all of them or those of one connection', async () => {
     const clientId = uniqueName('sessions');
@@ -417,7 +454,7 @@ describe('exit statuses', () => {
   });
 
   test('1 for a bad command line', async () => {
-    for (const args of [['move', 'only.one'], ['dstat', '--no-such-option'], ['dstat', 'extra'], ['copy', 'a', 'b', 'c'], ['browse', 'a', 'b'], ['retry-dlq', 'a', 'b'], ['close-connection', 'a', 'b'], ['export', 'a', 'f', 'g'], ['connections', 'x'], ['stat', 'extra'], ['pause'], ['resume'], ['dstat', '--kind', 'exchange'], ['browse', 'q', '--limit', 'many'], ['no-such-command']]) {
+    for (const args of [['move', 'only.one'], ['dstat', '--no-such-option'], ['dstat', 'extra'], ['copy', 'a', 'b', 'c'], ['browse', 'a', 'b'], ['retry-dlq', 'a', 'b'], ['close-connection', 'a', 'b'], ['export', 'a', 'f', 'g'], ['connections', 'x'], ['stat', 'extra'], ['pause'], ['resume'], ['consumers', 'a', 'b'], ['dstat', '--kind', 'exchange'], ['browse', 'q', '--limit', 'many'], ['no-such-command']]) {
       const run = await ferry(args);
       assert.equal(run.code, 1, `ferry ${args.join(' ')}: ${run.stderr}`);
       assert.match(run.stderr, /FERRY_CLI_USAGE/);
