@@ -42,6 +42,14 @@ const commands: Record<string, () => Promise<{ run: Run; help: string }>> = {
     const m = await import('./operate.js');
     return { run: m.purge, help: m.purgeHelp };
   },
+  pause: async () => {
+    const m = await import('./operate.js');
+    return { run: m.pause, help: m.pauseHelp };
+  },
+  resume: async () => {
+    const m = await import('./operate.js');
+    return { run: m.resume, help: m.pauseHelp };
+  },
   user: async () => {
     const m = await import('./user.js');
     return { run: m.user, help: m.userHelp };
@@ -82,6 +90,10 @@ const commands: Record<string, () => Promise<{ run: Run; help: string }>> = {
     const m = await import('./operate.js');
     return { run: m.sessions, help: m.sessionsHelp };
   },
+  consumers: async () => {
+    const m = await import('./operate.js');
+    return { run: m.consumers, help: m.consumersHelp };
+  },
   'close-connection': async () => {
     const m = await import('./operate.js');
     return { run: m.closeConnection, help: m.closeConnectionHelp };
@@ -106,12 +118,14 @@ Commands:
   passwd    change a user's password in the users file (ferry user passwd)
 
 Operating a running broker (through its management API):
-  dstat             the destinations table: depth, in flight, enqueued, dequeued, consumers
+  dstat             the destinations table: depth, in flight, enqueued, dequeued, consumers, paused
+  pause, resume     hold a queue's deliveries to its consumers, and let them go again
   move, copy        move or copy a queue's messages to another destination
   retry-dlq         send dead letters back to where they came from
   export, import    a queue's messages to JSON lines, and JSON lines to a destination
   connections       the clients connected, with rates
   sessions          the clients' sessions, with rates
+  consumers         the consumers, of every destination or one: prefetch, in flight, rates
   close-connection  close one client's connection
   bench             producers and consumers over STOMP, MQTT or AMQP 1.0: rates and latency
 

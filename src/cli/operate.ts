@@ -122,7 +122,8 @@ function count(text: string | undefined, option: string, fallback: number): numb
 export const dstatHelp = `Usage: ferry dstat [options]
 
 The destinations table, as ActiveMQ's dstat prints it: name, depth, in flight, enqueued, dequeued,
-consumers and producers of every queue and topic. A queue still loading its messages from the store
+consumers and producers of every queue and topic, and whether a queue is paused (its messages
+wait, undelivered, until "ferry resume"; "-" for a topic). A queue still loading its messages from the store
 after a start shows its depth as "N (loading)", or "N+ (loading)" while the store has not counted
 them yet (N is what it holds so far).
 
@@ -138,6 +139,12 @@ Options:
 function depthCell(d: DestinationItem): number | string {
   if (!d.loading) return d.depth;
   return d.toLoad === null ? `${d.depth}+ (loading)` : `${d.depth} (loading)`;
+}
+
+/** Only a queue can be paused: a topic's cell says it has no such state rather than "no". */
+function pausedCell(d: DestinationItem): string {
+  if (d.kind !== 'queue') return '-';
+  return d.paused ? 'yes' : 'no';
 }
 
 const dstatSorts: Record<string, string> = { 'in-flight': 'inFlight', inflight: 'inFlight', 'dead-lettered': 'deadLettered' };
@@ -189,8 +196,8 @@ export function dstat(argv: readonly string[]): Promise<number> {
       const { total, items } = await allDestinations(api, query);
       if (values.json === true) return JSON.stringify({ total, items }, null, seconds === undefined ? 2 : undefined);
       return table([
-        ['kind', 'name', 'depth', 'in flight', 'enqueued', 'dequeued', 'consumers', 'producers'],
-        ...items.map((d) => [d.kind, d.name, depthCell(d), d.inFlight, d.enqueued, d.dequeued, d.consumers, d.producers]),
+        ['kind', 'name', 'depth', 'in flight', 'enqueued', 'dequeued', 'consumers', 'producers', 'paused'],
+        ...items.map((d) => [d.kind, d.name, depthCell(d), d.inFlight, d.enqueued, d.dequeued, d.consumers, d.producers, pausedCell(d)]),
       ]);
     };
     if (seconds === undefined) {
@@ -346,6 +353,47 @@ export function purge(argv: readonly string[]): Promise<number> {
   });
 }
 
+export const pauseHelp = `Usage: ferry pause QUEUE... [options]
+       ferry resume QUEUE... [options]
+
+Pauses each QUEUE: it still takes messages, but delivers none to its consumers until it is
+resumed; "ferry resume" delivers again. "ferry dstat" shows which queues are paused, /metrics has
+ferry_destination_paused. A pause lasts until the broker stops. --json gives the queues done and
+the names not found. A QUEUE that does not exist is reported and the others are done all the same;
+the exit status is then 4.
+`;
+
+function pauseOrResume(verb: 'pause' | 'resume', argv: readonly string[]): Promise<number> {
+  return managementCommand(async () => {
+    const usage = `ferry ${verb} QUEUE...`;
+    const { values, positionals } = parseManagement(argv, {}, usage, Infinity);
+    if (values.help === true) return help(pauseHelp);
+    needed(positionals[0], `the queue to ${verb}`, usage);
+    const api = await ManagementApi.open(values);
+    const done: string[] = [];
+    const notFound: string[] = [];
+    const past = verb === 'pause' ? 'paused' : 'resumed';
+    for (const queue of positionals) {
+      try {
+        await api.post<DestinationItem>(`/api/v1/destinations/queue/${segment(queue)}/${verb}`);
+      } catch (err) {
+        // as purge does: one mistyped name must not leave the queues after it as they were
+        if (!(err instanceof ApiError) || err.status !== 404) throw err;
+        process.stderr.write(`ferry: ${err.code}: ${err.message}\n`);
+        notFound.push(queue);
+        continue;
+      }
+      done.push(queue);
+      if (values.json !== true) process.stdout.write(`${past} ${queue}\n`);
+    }
+    if (values.json === true) printJson({ [past]: done, notFound });
+    return notFound.length > 0 ? EXIT_NOT_FOUND : 0;
+  });
+}
+
+export const pause = (argv: readonly string[]): Promise<number> => pauseOrResume('pause', argv);
+export const resume = (argv: readonly string[]): Promise<number> => pauseOrResume('resume', argv);
+
 const pickOptions = { selector: { type: 'string' }, id: { type: 'string', multiple: true } } as const;
 
 /** The part of a move, copy or retry body that picks messages: ids, a selector, or all. */
@@ -483,6 +531,53 @@ export function sessions(argv: readonly string[]): Promise<number> {
       `${table([
         ['id', 'connection', 'protocol', 'address', 'user', 'client id', 'opened', 'consumers', 'in flight', 'in', 'out', 'in/s', 'out/s'],
         ...items.map((s) => [s.id, s.connectionId, s.protocol, s.remoteAddress, s.user ?? '(anonymous)', s.clientId ?? '-', s.openedAt, s.consumers, s.inFlight, s.messagesIn, s.messagesOut, rate(s.rateIn), rate(s.rateOut)]),
+      ])}\n`,
+    );
+    return 0;
+  });
+}
+
+export const consumersHelp = `Usage: ferry consumers [DESTINATION] [options]
+
+The consumers, one line each: destination, connection, protocol, address, user, client id,
+prefetch, messages in flight, delivered and acknowledged, deliveries per second over the last 10
+seconds, and selector. DESTINATION (a queue name, or queue://NAME or topic://NAME) lists only its
+consumers; a consumer on a wildcard is listed under its pattern (queue://orders.*), not under each
+queue it takes from. A DESTINATION without a wildcard that does not exist exits 4.
+`;
+
+interface ConsumerItem {
+  connectionId: string;
+  protocol: string;
+  remoteAddress: string;
+  user: string | null;
+  clientId: string | null;
+  destination: string;
+  selector: string | null;
+  prefetch: number;
+  inFlight: number;
+  delivered: number;
+  acknowledged: number;
+  rate: number;
+}
+
+export function consumers(argv: readonly string[]): Promise<number> {
+  return managementCommand(async () => {
+    const { values, positionals } = parseManagement(argv, {}, 'ferry consumers [DESTINATION]', 1);
+    if (values.help === true) return help(consumersHelp);
+    const only = positionals[0] === undefined ? undefined : destinationUri(positionals[0]);
+    const api = await ManagementApi.open(values);
+    // the list answers an empty page for a name that is no destination: a typo would read as "no consumers"
+    if (only !== undefined && !/[*>]/.test(only.name)) await api.get(`/api/v1/destinations/${only.kind}/${segment(only.name)}`);
+    const { items } = await api.get<{ items: ConsumerItem[] }>('/api/v1/consumers', { destination: only?.uri });
+    if (values.json === true) {
+      printJson({ items });
+      return 0;
+    }
+    process.stdout.write(
+      `${table([
+        ['destination', 'connection', 'protocol', 'address', 'user', 'client id', 'prefetch', 'in flight', 'delivered', 'acknowledged', 'rate/s', 'selector'],
+        ...items.map((c) => [c.destination, c.connectionId, c.protocol, c.remoteAddress, c.user ?? '(anonymous)', c.clientId ?? '-', c.prefetch, c.inFlight, c.delivered, c.acknowledged, rate(c.rate), c.selector ?? '-']),
       ])}\n`,
     );
     return 0;

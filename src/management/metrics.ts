@@ -87,6 +87,17 @@ export class BrokerMetrics {
     counter('ferry_destination_dead_lettered_total', 'Messages moved from the destination to a dead-letter queue', 'deadLettered');
     gauge('ferry_destination_consumers', 'Consumers of the destination', 'consumers');
     gauge('ferry_destination_producers', 'Connections that have sent to the destination', 'producers');
+    // a depth that grows with consumers connected reads as dead consumers unless the pause shows too
+    new Gauge({
+      name: 'ferry_destination_paused',
+      help: 'Whether an operator has paused the queue (1: its messages wait, undelivered, until resumed), else 0; queues only',
+      labelNames,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const d of rows()) if (d.kind === 'queue') this.set({ kind: d.kind, name: d.name }, d.paused ? 1 : 0);
+      },
+    });
 
     new Gauge({
       name: 'ferry_connections',
@@ -231,7 +242,8 @@ export class BrokerMetrics {
       others.set(d.kind, {
         ...d,
         name: OTHER,
-        paused: false,
+        // the summed series says that some queue among them is held, which an alert on it must not miss
+        paused: (o?.paused ?? false) || d.paused,
         temporary: false,
         deadLetter: false,
         depth: (o?.depth ?? 0) + d.depth,

@@ -93,8 +93,8 @@ describe('dstat', () => {
       );
 
       const table = await ok(['dstat', '--filter', `${prefix}.*`]);
-      assert.deepEqual(table.split('\n')[0]!.split(/\s{2,}/), ['kind', 'name', 'depth', 'in flight', 'enqueued', 'dequeued', 'consumers', 'producers']);
-      assert.deepEqual([row(table, a)['depth'], row(table, a)['enqueued'], row(table, b)['in flight'], row(table, b)['consumers']], ['3', '3', '1', '1']);
+      assert.deepEqual(table.split('\n')[0]!.split(/\s{2,}/), ['kind', 'name', 'depth', 'in flight', 'enqueued', 'dequeued', 'consumers', 'producers', 'paused']);
+      assert.deepEqual([row(table, a)['depth'], row(table, a)['enqueued'], row(table, b)['in flight'], row(table, b)['consumers'], row(table, a)['paused']], ['3', '3', '1', '1', 'no']);
 
       const deepestFirst = await json<{ items: DestinationItem[] }>(['dstat', '--filter', `${prefix}.*`, '--sort', '-depth']);
       assert.deepEqual(deepestFirst.items.map((d) => d.name), [a, b]);
@@ -133,6 +133,49 @@ describe('dstat', () => {
     child.kill('SIGINT');
     assert.equal(await exited, 0);
     assert.ok(out.split('\nkind').length >= 3, 'at least two drawings');
+  });
+});
+
+describe('pause, resume', () => {
+  test('pause holds a queue\'s deliveries and dstat shows it; resume lets them go; several names as purge takes them', async () => {
+    const [held, other] = [uniqueName('paused'), uniqueName('paused')];
+    await send(held, 'waits');
+    await send(other, 'also');
+    assert.equal(await ok(['pause', held, other]), `paused ${held}\npaused ${other}\n`);
+    const consumer = (await RawStompClient.connected(broker.stompPort)).raw;
+    try {
+      await consumer.sendWithReceipt('SUBSCRIBE', { id: 'waiting', destination: `/queue/${held}`, ack: 'client-individual' });
+      const table = await ok(['dstat', '--filter', 'paused.*']);
+      assert.deepEqual([row(table, held)['paused'], row(table, held)['depth'], row(table, held)['in flight'], row(table, held)['consumers'], row(table, other)['paused']], ['yes', '1', '0', '1', 'yes']);
+      assert.deepEqual(await json(['resume', held]), { resumed: [held], notFound: [] });
+      const message = await consumer.nextFrameOf('MESSAGE');
+      assert.equal(message.body.toString(), 'waits');
+      assert.deepEqual([row(await ok(['dstat', '--filter', 'paused.*']), held)['paused'], (await destination(other))?.depth], ['no', 1]);
+    } finally {
+      consumer.destroy();
+    }
+    assert.equal(await ok(['resume', other]), `resumed ${other}\n`);
+  });
+
+  test('an unknown queue among others is named, the others are paused all the same, and the exit status is 4', async () => {
+    const [first, second, missing] = [uniqueName('paused'), uniqueName('paused'), uniqueName('no.such')];
+    await send(first, 'one');
+    await send(second, 'two');
+    const run = await ferry(['pause', first, missing, second]);
+    assert.equal(run.code, 4, run.stderr);
+    assert.equal(run.stdout, `paused ${first}\npaused ${second}\n`);
+    assert.match(run.stderr, new RegExp(`^ferry: FERRY_DESTINATION_NOT_FOUND: no queue "${missing.replace(/\./g, '\\.')}"\n$`));
+    const asJson = await ferry(['resume', missing, first, second, '--json']);
+    assert.equal(asJson.code, 4, asJson.stderr);
+    assert.deepEqual(JSON.parse(asJson.stdout), { resumed: [first, second], notFound: [missing] });
+    const { items } = await json<{ items: { name: string; paused: boolean }[] }>(['dstat', '--filter', 'paused.*']);
+    assert.deepEqual(items.filter((d) => d.name === first || d.name === second).map((d) => d.paused), [false, false]);
+  });
+
+  test('a topic shows "-" in the paused column: only a queue can be paused', async () => {
+    const topic = uniqueName('paused.topic');
+    await raw.sendWithReceipt('SEND', { destination: `/topic/${topic}` }, 'nobody listens');
+    assert.equal(row(await ok(['dstat', '--kind', 'topic', '--filter', topic]), topic)['paused'], '-');
   });
 });
 
@@ -326,6 +369,43 @@ describe('connections', () => {
   });
 });
 
+describe('consumers', () => {
+  test('lists each consumer with its destination, connection, client id, prefetch and in flight; of one destination, or all', async () => {
+    const queue = uniqueName('consumed');
+    const clientId = uniqueName('consumer');
+    for (const n of [1, 2, 3]) await send(queue, `m ${n}`);
+    const { raw: client } = await RawStompClient.connected(broker.stompPort, { 'client-id': clientId, login: 'guest', passcode: 'x' });
+    try {
+      await client.sendWithReceipt('SUBSCRIBE', { id: 'two', destination: `/queue/${queue}`, ack: 'client-individual', 'activemq.prefetchSize': '2', selector: "JMSType IS NULL" });
+      await client.nextFrameOf('MESSAGE');
+      await client.nextFrameOf('MESSAGE');
+      const connection = (await json<{ items: { id: string; clientId: string | null }[] }>(['connections'])).items.find((c) => c.clientId === clientId)!;
+      const { items } = await json<{ items: { destination: string; connectionId: string; clientId: string | null; protocol: string; remoteAddress: string; prefetch: number; inFlight: number; delivered: number }[] }>(['consumers', queue]);
+      assert.deepEqual(
+        items.map((c) => [c.destination, c.connectionId, c.clientId, c.protocol, c.prefetch, c.inFlight, c.delivered]),
+        [[`queue://${queue}`, connection.id, clientId, 'stomp', 2, 2, 2]],
+      );
+      assert.match(items[0]!.remoteAddress, /127\.0\.0\.1/);
+      const cells = row(await ok(['consumers', `queue://${queue}`]), `queue://${queue}`);
+      assert.deepEqual(
+        [cells['connection'], cells['protocol'], cells['client id'], cells['prefetch'], cells['in flight'], cells['delivered'], cells['selector']],
+        [connection.id, 'stomp', clientId, '2', '2', '2', 'JMSType IS NULL'],
+      );
+      const all = await json<{ items: { destination: string }[] }>(['consumers']);
+      assert.ok(all.items.some((c) => c.destination === `queue://${queue}`));
+    } finally {
+      client.destroy();
+    }
+  });
+
+  test('a destination that does not exist exits 4 rather than list no consumers', async () => {
+    const run = await ferry(['consumers', uniqueName('no.such')]);
+    assert.equal(run.code, 4, run.stderr);
+    assert.match(run.stderr, /^ferry: FERRY_[A-Z_]*NOT_FOUND: /);
+    assert.equal(run.stdout, '');
+  });
+});
+
 describe('sessions', () => {
   test('lists a connection\'s sessions, all of them or those of one connection', async () => {
     const clientId = uniqueName('sessions');
@@ -374,7 +454,7 @@ describe('exit statuses', () => {
   });
 
   test('1 for a bad command line', async () => {
-    for (const args of [['move', 'only.one'], ['dstat', '--no-such-option'], ['dstat', 'extra'], ['copy', 'a', 'b', 'c'], ['browse', 'a', 'b'], ['retry-dlq', 'a', 'b'], ['close-connection', 'a', 'b'], ['export', 'a', 'f', 'g'], ['connections', 'x'], ['stat', 'extra'], ['dstat', '--kind', 'exchange'], ['browse', 'q', '--limit', 'many'], ['no-such-command']]) {
+    for (const args of [['move', 'only.one'], ['dstat', '--no-such-option'], ['dstat', 'extra'], ['copy', 'a', 'b', 'c'], ['browse', 'a', 'b'], ['retry-dlq', 'a', 'b'], ['close-connection', 'a', 'b'], ['export', 'a', 'f', 'g'], ['connections', 'x'], ['stat', 'extra'], ['pause'], ['resume'], ['consumers', 'a', 'b'], ['dstat', '--kind', 'exchange'], ['browse', 'q', '--limit', 'many'], ['no-such-command']]) {
       const run = await ferry(args);
       assert.equal(run.code, 1, `ferry ${args.join(' ')}: ${run.stderr}`);
       assert.match(run.stderr, /FERRY_CLI_USAGE/);
@@ -411,6 +491,15 @@ describe('exit statuses', () => {
       const none = await runFerry(['dstat', '--url', secureUrl, '--user', 'admin'], { input: '' });
       assert.equal(none.code, 1, none.stderr);
       assert.match(none.stderr, /^ferry: FERRY_CLI_USAGE: --user admin needs a password/);
+    });
+
+    test('pause and resume log in as the other management commands do: FERRY_USER and FERRY_PASSWORD, 3 without the right', async () => {
+      const asAdmin = await runFerry(['pause', 'secure.no.such', '--url', secureUrl], { env: { FERRY_USER: 'admin', FERRY_PASSWORD: 'admin-secret' } });
+      assert.equal(asAdmin.code, 4, asAdmin.stderr);
+      assert.match(asAdmin.stderr, /FERRY_DESTINATION_NOT_FOUND/);
+      const asReader = await runFerry(['resume', 'secure.no.such', '--url', secureUrl], { env: { FERRY_USER: 'reader', FERRY_PASSWORD: 'reader-secret' } });
+      assert.equal(asReader.code, 3, asReader.stderr);
+      assert.match(asReader.stderr, /FERRY_NOT_AUTHORIZED/);
     });
 
     test('ferry receive: 2 when the broker refuses the login, as when it closes the connection; 1 only for the timeout', async () => {

@@ -199,6 +199,34 @@ test('the broker\'s messages in and out count topic traffic: once in per message
   assert.deepEqual(await totals(), expected);
 });
 
+test('ferry_destination_paused is 1 for a paused queue and 0 once resumed; a queue paused among those summed makes _other 1', async () => {
+  // its own broker, so that which queue has a series of its own does not hang on the other tests' queues
+  const own = await startBroker({ 'metrics.maxDestinations': 1 });
+  try {
+    const client = new ApiClient(own.server.ports['http']!);
+    const [kept, summed] = [uniqueName('a.paused'), uniqueName('b.paused')];
+    for (const name of [kept, summed]) assert.equal((await client.post('/api/v1/destinations', { kind: 'queue', name })).status, 201);
+    const paused = async (): Promise<[number | undefined, number | undefined]> => {
+      const answer = await client.get('/metrics');
+      const check = spawnSync('promtool', ['check', 'metrics'], { input: answer.text, encoding: 'utf8' });
+      assert.equal(check.status, 0, `promtool: ${check.stdout}${check.stderr}`);
+      assert.match(answer.text, /^# TYPE ferry_destination_paused gauge$/m);
+      const s = samples(answer.text);
+      return [s.get(`ferry_destination_paused{kind="queue",name="${kept}"}`), s.get('ferry_destination_paused{kind="queue",name="_other"}')];
+    };
+    assert.deepEqual(await paused(), [0, 0]);
+    assert.equal((await client.post(`/api/v1/destinations/queue/${encodeURIComponent(kept)}/pause`)).status, 200);
+    assert.deepEqual(await paused(), [1, 0]);
+    assert.equal((await client.post(`/api/v1/destinations/queue/${encodeURIComponent(summed)}/pause`)).status, 200);
+    assert.deepEqual(await paused(), [1, 1]);
+    assert.equal((await client.post(`/api/v1/destinations/queue/${encodeURIComponent(kept)}/resume`)).status, 200);
+    assert.equal((await client.post(`/api/v1/destinations/queue/${encodeURIComponent(summed)}/resume`)).status, 200);
+    assert.deepEqual(await paused(), [0, 0]);
+  } finally {
+    await own.stop();
+  }
+});
+
 test('docs/management-api.md names every metric of Ferry\'s own that /metrics describes', async () => {
   const docs = readFileSync(new URL('../../../docs/management-api.md', import.meta.url), 'utf8');
   const scrape = await api.get('/metrics');
