@@ -81,6 +81,15 @@ export class HaLease {
     return this.roleNow;
   }
 
+  /**
+   * While primary, how long ago (ms, by this broker's clock) its last successful renewal began: the
+   * broker fences itself once this reaches 80 % of the lease duration, so an operator can alert on
+   * it climbing before that.
+   */
+  get renewedAgo(): number | undefined {
+    return this.roleNow === 'primary' ? Math.max(0, this.clock() - this.renewStartedAt) : undefined;
+  }
+
   /** Why the lease was lost, once it was. */
   get lost(): string | undefined {
     return this.lostReason;
