@@ -352,6 +352,7 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
           consoleDirectory: CONSOLE_DIRECTORY,
           version: FERRY_VERSION,
           storeDirectory: config.data,
+          ha: () => (lease === undefined ? { role: 'standalone', leaseAgeMs: null } : { role: lease.role, leaseAgeMs: lease.renewedAgo ?? null }),
           listeners: () => listenerViews.slice(),
           maxMetricDestinations: config.metrics.maxDestinations,
           network: () => network.stats(),

@@ -71,6 +71,12 @@ export interface LeaseStore {
   readonly where: string;
   read(): Promise<LeaseRecord | undefined>;
   write(record: LeaseRecord): Promise<void>;
+  /**
+   * Writes its holder's renewed record in one step only if the lease is still that holder's at its
+   * generation and no later generation was claimed: false, writing nothing, when it is not. A store
+   * without it is renewed by a read, a check and a write.
+   */
+  renew?(record: LeaseRecord): Promise<boolean>;
   claim(generation: number, holder: string): Promise<boolean>;
   /** The highest generation claimed so far, 0 when none was: a lease record that went missing does not take the count back. */
   lastClaim(): Promise<number>;

@@ -81,6 +81,15 @@ export class HaLease {
     return this.roleNow;
   }
 
+  /**
+   * While primary, how long ago (ms, by this broker's clock) its last successful renewal began: the
+   * broker fences itself once this reaches 80 % of the lease duration, so an operator can alert on
+   * it climbing before that.
+   */
+  get renewedAgo(): number | undefined {
+    return this.roleNow === 'primary' ? Math.max(0, this.clock() - this.renewStartedAt) : undefined;
+  }
+
   /** Why the lease was lost, once it was. */
   get lost(): string | undefined {
     return this.lostReason;
@@ -256,6 +265,31 @@ export class HaLease {
     };
   }
 
+  /** Writes the renewed lease if it is still this broker's; fences it and answers false if not. */
+  private async renewOnce(): Promise<boolean> {
+    if (this.file.renew !== undefined) {
+      this.counter++;
+      if (await this.file.renew(this.record(false))) return true;
+      const record = await this.file.read().catch(() => undefined);
+      const taker = record === undefined || record.holder === this.holder ? 'another broker (a later generation was claimed)' : record.holder;
+      this.fence(`the lease was taken by ${taker}`);
+      return false;
+    }
+    const record = await this.file.read();
+    if (record === undefined || record.holder !== this.holder || record.generation !== this.generation) {
+      this.fence(`the lease was taken by ${record?.holder ?? 'nobody (the lease file is gone)'}`);
+      return false;
+    }
+    const claimed = await this.file.lastClaim();
+    if (claimed > this.generation) {
+      this.fence(`generation ${claimed} was claimed by another broker`);
+      return false;
+    }
+    this.counter++;
+    await this.file.write(this.record(false));
+    return true;
+  }
+
   /** Throws FERRY_HA_FENCED unless this broker surely still holds the lease. */
   guard(): void {
     if (this.roleNow !== 'primary') throw new FerryError('FERRY_HA_FENCED', `this broker does not hold the lease on ${this.file.where} (${this.lostReason ?? this.roleNow}); it writes nothing there`);
@@ -291,15 +325,7 @@ export class HaLease {
       try {
         // a broker that was paused past its lease learns it here, before anything else it writes
         this.guard();
-        const record = await this.file.read();
-        const claimed = record === undefined || record.holder !== this.holder || record.generation !== this.generation ? 0 : await this.file.lastClaim();
-        if (record === undefined || record.holder !== this.holder || record.generation !== this.generation) {
-          this.fence(`the lease was taken by ${record?.holder ?? 'nobody (the lease file is gone)'}`);
-        } else if (claimed > this.generation) {
-          this.fence(`generation ${claimed} was claimed by another broker`);
-        } else {
-          this.counter++;
-          await this.file.write(this.record(false));
+        if (await this.renewOnce()) {
           if (this.roleNow === 'primary') this.renewStartedAt = started;
           if (failedSince !== undefined && this.roleNow === 'primary') {
             this.options.logger.info({ event: 'ha.renewed', failures, failingMs: Math.round(this.clock() - failedSince) }, `renewed the lease after ${failures} failed attempts`);

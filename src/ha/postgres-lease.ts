@@ -58,6 +58,22 @@ export class PostgresLease implements LeaseStore {
     await this.pool.query(`INSERT INTO ferry_lease (name, record) VALUES ('primary', $1) ON CONFLICT (name) DO UPDATE SET record = EXCLUDED.record`, [JSON.stringify(record)]);
   }
 
+  /**
+   * A read, a check and a write would let a renewal held up past its lease (a slow network, a
+   * paused broker) overwrite the row of the broker that took the lease meanwhile: one statement
+   * checks and writes.
+   */
+  async renew(record: LeaseRecord): Promise<boolean> {
+    await this.prepare();
+    const result = await this.pool.query(
+      `UPDATE ferry_lease SET record = $1
+        WHERE name = 'primary' AND record->>'holder' = $2 AND (record->>'generation')::bigint = $3
+          AND NOT EXISTS (SELECT 1 FROM ferry_lease_claims WHERE generation > $3)`,
+      [JSON.stringify(record), record.holder, record.generation],
+    );
+    return result.rowCount === 1;
+  }
+
   async claim(generation: number, holder: string): Promise<boolean> {
     await this.prepare();
     const result = await this.pool.query(`INSERT INTO ferry_lease_claims (generation, holder) VALUES ($1, $2) ON CONFLICT (generation) DO NOTHING`, [generation, holder]);

@@ -5,7 +5,7 @@ import { FerryError, isFerryError } from '../errors.js';
 import { allowEveryone, type Authenticator, type Authorizer, type Broker, type CoreConnection, type Credentials, type Logger, type Principal } from '../core/index.js';
 import type { Socket } from 'node:net';
 import { OpeningDeadlines, addressWithPort, handshakeFailed, hostAllowed, refuseRenegotiation, verifiedPeerCertificate, type TlsCertificates } from '../transport/index.js';
-import type { BrokerFacts, ListenerView } from './controls/broker.js';
+import type { BrokerFacts, HaView, ListenerView } from './controls/broker.js';
 import { BrokerMetrics } from './metrics.js';
 import type { ConnectorFigures } from './network-metrics.js';
 import { accessOf, defaultPermissions, type Access, type ManagementPermissions } from './permissions.js';
@@ -33,6 +33,8 @@ export interface ManagementOptions {
   /** Facts about the running server for GET /api/v1/broker. */
   readonly version?: string | undefined;
   readonly storeDirectory?: string | undefined;
+  /** The broker's part in high availability; standalone without. */
+  ha?(): HaView;
   listeners?(): readonly ListenerView[];
   readonly clock?: (() => number) | undefined;
   /** Destinations with metrics of their own; the rest are summed under `_other`. */
@@ -184,8 +186,9 @@ export class ManagementServer {
       storeDirectory: options.storeDirectory,
       listeners: () => options.listeners?.() ?? [],
       clock,
+      ...(options.ha === undefined ? {} : { ha: () => options.ha!() }),
     };
-    this.metrics = new BrokerMetrics(broker, options.maxMetricDestinations ?? 500, options.network, options.protocols);
+    this.metrics = new BrokerMetrics(broker, options.maxMetricDestinations ?? 500, options.network, options.protocols, facts.ha);
     this.router = new Router(
       managementRoutes({
         broker,

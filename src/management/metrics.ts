@@ -2,6 +2,8 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { Broker, DatabaseStoreStatus } from '../core/index.js';
 import type { DestinationFigures } from '../core/admin.js';
 import { registerNetworkMetrics, type ConnectorFigures } from './network-metrics.js';
+import { registerHaMetrics } from './ha-metrics.js';
+import { haView, type HaView } from './controls/broker.js';
 
 /** The name every destination past the cap is summed under. */
 export const OTHER = '_other';
@@ -40,9 +42,11 @@ export class BrokerMetrics {
     private readonly maxDestinations: number,
     network?: () => readonly ConnectorFigures[],
     protocols: readonly string[] = [],
+    ha?: () => HaView,
   ) {
     const registry = this.registry;
     if (network !== undefined) registerNetworkMetrics(registry, network);
+    registerHaMetrics(registry, () => haView(ha === undefined ? {} : { ha }));
     collectDefaultMetrics({ register: registry });
     // prom-client's counts of active handles are gauges named `_total`, which Prometheus' own lint
     // refuses (a `_total` is a counter): dropped, so a scrape passes `promtool check metrics`

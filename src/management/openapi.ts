@@ -239,6 +239,7 @@ export const openApiDocument = {
             connections: obj({ total: int, byProtocol: { type: 'object', additionalProperties: int } }),
             destinations: obj({ queues: int, topics: int }),
             messages: obj({ enqueued: int, dequeued: int, pending: int }),
+            ha: obj({ role: { enum: ['standalone', 'primary', 'backup', 'fenced', 'stopped'] }, leaseAgeSeconds: nullable({ type: 'number' }) }),
           }),
         },
       }),

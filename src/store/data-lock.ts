@@ -57,6 +57,12 @@ interface LockOwner {
   readonly holding: FolderHolding;
   readonly start?: string | undefined;
   readonly boot?: string | undefined;
+  /**
+   * The folder locked, as `<device>:<inode>`: a copy of the folder (`cp -a`, a restored backup)
+   * carries the lock of the broker that runs on the original, which names a live process but not
+   * the copy. Locks written by older brokers have none.
+   */
+  readonly folder?: string | undefined;
   readonly token: string;
 }
 
@@ -92,7 +98,8 @@ export class DataFolderLock {
 
   static acquire(folder: string, holding: FolderHolding = 'alone'): DataFolderLock {
     const file = join(folder, LOCK_FILE);
-    const me = ownIdentity(holding);
+    const here = folderIdentity(folder);
+    const me = ownIdentity(holding, here);
     const waitUntil = Date.now() + TAKEOVER_WAIT;
     for (;;) {
       if (createWhole(folder, LOCK_FILE, me)) {
@@ -103,8 +110,8 @@ export class DataFolderLock {
       const owner = readOwner(file);
       // removed since: try again
       if (owner === undefined) continue;
-      DataFolderLock.refuseOwner(folder, owner, holding);
-      const removed = removeClaimed(folder, owner.token);
+      DataFolderLock.refuseOwner(folder, owner, holding, here);
+      const removed = removeClaimed(folder, owner.token, here);
       if (removed === 'busy') {
         if (Date.now() > waitUntil) {
           throw new FerryError('FERRY_STORE_LOCKED', `could not lock the data folder ${folder}: another process has been taking over its lock for ${TAKEOVER_WAIT} ms`);
@@ -121,29 +128,44 @@ export class DataFolderLock {
    */
   static refuseIfHeld(folder: string, holding: FolderHolding): void {
     const owner = readOwner(join(folder, LOCK_FILE));
-    if (owner !== undefined) DataFolderLock.refuseOwner(folder, owner, holding);
+    if (owner !== undefined) DataFolderLock.refuseOwner(folder, owner, holding, folderIdentity(folder));
   }
 
-  private static refuseOwner(folder: string, owner: LockOwner, holding: FolderHolding): void {
+  private static refuseOwner(folder: string, owner: LockOwner, holding: FolderHolding, here: string | undefined): void {
     if (holding === 'ha' && owner.holding === 'ha') return;
-    if (ownerRuns(owner)) throw new FerryError('FERRY_STORE_LOCKED', refusal(folder, owner, holding));
+    if (ownerRuns(owner, here)) throw new FerryError('FERRY_STORE_LOCKED', refusal(folder, owner, holding));
   }
 
   /** Removes the lock, unless another broker has taken it over since (a primary that lost its lease). */
   release(): void {
-    removeClaimed(this.folder, this.token);
+    removeClaimed(this.folder, this.token, folderIdentity(this.folder));
   }
 }
 
-function ownIdentity(holding: FolderHolding): LockOwner {
-  return { pid: process.pid, holding, start: procStat(process.pid)?.start, boot: bootId(), token: randomUUID().replaceAll('-', '') };
+function ownIdentity(holding: FolderHolding, folder: string | undefined): LockOwner {
+  return { pid: process.pid, holding, start: procStat(process.pid)?.start, boot: bootId(), folder, token: randomUUID().replaceAll('-', '') };
 }
 
-/** Whether the process that wrote this lock still runs, as far as this host can tell. */
-function ownerRuns(owner: LockOwner): boolean {
+function folderIdentity(folder: string): string | undefined {
+  try {
+    const stat = statSync(folder);
+    return `${stat.dev}:${stat.ino}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the process that wrote this lock, found in the folder `here` names, still runs, as far as this host can tell. */
+function ownerRuns(owner: LockOwner, here: string | undefined): boolean {
   if (owner.pid === 0) return false;
   if (owner.pid === process.pid && (owner.start === undefined || owner.start === procStat(process.pid)?.start)) return false;
   const boot = bootId();
+  // device and inode name a folder only on this host and until it reboots: another host may mount the
+  // same folder under another device number
+  if (owner.folder !== undefined && here !== undefined && owner.boot !== undefined && owner.boot === boot && owner.folder !== here) {
+    // a copy of a folder whose broker runs on the original
+    return false;
+  }
   if (owner.boot !== undefined && boot !== undefined && owner.boot !== boot) {
     // written in an earlier boot of this machine, or on another machine: only brokers with --ha share
     // a folder between machines, so a lock without `ha` is from before a reboot
@@ -160,6 +182,7 @@ function serialize(owner: LockOwner): string {
   const marks = [String(owner.pid), ...(owner.holding === 'ha' ? ['ha'] : []), `token=${owner.token}`];
   if (owner.start !== undefined) marks.push(`start=${owner.start}`);
   if (owner.boot !== undefined) marks.push(`boot=${owner.boot}`);
+  if (owner.folder !== undefined) marks.push(`folder=${owner.folder}`);
   return `${marks.join(' ')}\n`;
 }
 
@@ -188,6 +211,7 @@ function readOwner(file: string): LockOwner | undefined {
     holding,
     start: fields.get('start'),
     boot: fields.get('boot'),
+    folder: fields.get('folder'),
     token: /^[0-9a-f]+$/.test(fields.get('token') ?? '') ? fields.get('token')! : `inode${inode}`,
   };
 }
@@ -215,15 +239,15 @@ function createWhole(folder: string, name: string, owner: LockOwner): boolean {
  * running process holds that claim (it removes the lock), `done` otherwise, the lock then gone or
  * another's. The first claim is `-1`; a claim whose claimant no longer runs is followed by the next.
  */
-function removeClaimed(folder: string, token: string): 'done' | 'busy' {
-  const claimant: LockOwner = { ...ownIdentity('alone'), token };
+function removeClaimed(folder: string, token: string, here: string | undefined): 'done' | 'busy' {
+  const claimant: LockOwner = { ...ownIdentity('alone', here), token };
   for (let n = 1; ; n++) {
     const claim = `${CLAIM_PREFIX}${token}-${n}`;
     if (createWhole(folder, claim, claimant)) break;
     const other = readOwner(join(folder, claim));
     // a claim swept since by a new owner: the lock it was for is gone
     if (other === undefined) return 'done';
-    if (ownerRuns(other)) return 'busy';
+    if (ownerRuns(other, here)) return 'busy';
   }
   // claims on a lock outlive it until its next owner sweeps them: this one may have come late
   const file = join(folder, LOCK_FILE);
@@ -249,8 +273,10 @@ function pause(ms: number): void {
 }
 
 function refusal(folder: string, owner: LockOwner, holding: FolderHolding): string {
+  // the lock may be a copy's, written by an older broker that did not record its folder
+  const stale = `if process ${owner.pid} is not a Ferry broker using this folder, remove ${join(folder, LOCK_FILE)} and start again`;
   if (owner.holding === 'alone') {
-    return `the data folder ${folder} is in use by process ${owner.pid}, a broker started without --ha${holding === 'ha' ? ', which shares it with no backup' : ''}; give this broker its own with --data`;
+    return `the data folder ${folder} is in use by process ${owner.pid}, a broker started without --ha${holding === 'ha' ? ', which shares it with no backup' : ''}; give this broker its own with --data (${stale})`;
   }
-  return `the data folder ${folder} is in use by process ${owner.pid}, the primary of brokers started with --ha; start this one with --ha to be its backup, or give it its own folder with --data`;
+  return `the data folder ${folder} is in use by process ${owner.pid}, the primary of brokers started with --ha; start this one with --ha to be its backup, or give it its own folder with --data (${stale})`;
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -338,6 +338,33 @@ test('a second broker on the same data folder stops, naming the process that hol
   // a clean stop releases it
   const again = await spawnBroker(['--data', data, '--stomp-port', '0', '--stomp-host', '127.0.0.1']);
   assert.equal(await again.stop(), 0);
+});
+
+test('a copy of a running broker\'s data folder (cp -a, a restored backup) starts on the same host with what the original had confirmed', async () => {
+  const original = join(tmp(), 'original');
+  const first = await spawnBroker(['--data', original, '--stomp-port', '0', '--stomp-host', '127.0.0.1']);
+  const copy = join(tmp(), 'copy');
+  try {
+    const sent = await runFerry(['send', '--port', String(first.ports['stomp']), '-d', 'kept.copied', '--body', 'order {n}', '-n', '3', '--persistent']);
+    assert.equal(sent.code, 0, sent.stderr);
+    // the copy carries the lock of the broker still running on the original
+    cpSync(original, copy, { recursive: true, preserveTimestamps: true });
+    assert.match(readFileSync(join(copy, 'lock'), 'utf8'), new RegExp(`^${first.child.pid} `));
+    const second = await spawnBroker(['--data', copy, '--stomp-port', '0', '--stomp-host', '127.0.0.1']);
+    try {
+      const received = await runFerry(['receive', '--port', String(second.ports['stomp']), '-d', 'kept.copied', '-n', '3']);
+      assert.equal(received.code, 0, received.stderr);
+      assert.deepEqual(received.stdout.split('\n').filter((l) => l.startsWith('order ')), ['order 1', 'order 2', 'order 3']);
+    } finally {
+      assert.equal(await second.stop(), 0);
+    }
+    // the original is still held by its broker
+    const third = await runFerry(['start', '--data', original, '--stomp-port', '0', '--http-port', 'off', '--amqp-port', 'off', '--mqtt-port', 'off', '--openwire-port', 'off', '--ws-port', 'off']);
+    assert.equal(third.code, 1);
+    assert.match(third.stderr, new RegExp(`in use by process ${first.child.pid}, .*if process ${first.child.pid} is not a Ferry broker using this folder, remove .*lock`));
+  } finally {
+    assert.equal(await first.stop(), 0);
+  }
 });
 
 test('a broker started without --ha and one started with it never share a data folder, whichever starts first', async () => {

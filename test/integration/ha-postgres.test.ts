@@ -5,9 +5,12 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { IMessage } from '@stomp/stompjs';
 import pg from 'pg';
+import { silentLogger } from '../../src/core/index.js';
+import { HaLease, PostgresLease } from '../../src/ha/index.js';
 import { startPostgres } from '../helpers/postgres.js';
 import { spawnBroker, type BrokerProcess } from '../helpers/process.js';
 import { connectStomp } from '../helpers/stomp.js';
+import { within } from '../helpers/raw-stomp.js';
 
 /**
  * Primary and backup on one PostgreSQL database, as two broker processes with folders of their own:
@@ -155,5 +158,43 @@ describe('primary and backup on one PostgreSQL database', { skip }, () => {
     assert.equal(other.child.exitCode, null, 'the old holder runs on as the backup');
     assert.equal(await preferred.stop(), 0);
     assert.equal(await other.stop(), 0);
+  });
+});
+
+describe('the lease row on PostgreSQL', { skip }, () => {
+  test('a renewal held up until another broker has taken the lease leaves the new holder\'s row alone and fences its broker', async () => {
+    const url = await (cluster as Exclude<typeof cluster, string>).createDatabase();
+    // statements may wait as long as the test needs: the hold-up is the point
+    const store = new PostgresLease(url, 30_000);
+    const lease = new HaLease({ store, leaseDuration: 3000, logger: silentLogger, holder: 'broker-a' });
+    await lease.acquire();
+    const lost = new Promise<string>((resolve) => lease.startRenewing(resolve));
+    const other = new pg.Client({ connectionString: url });
+    const watcher = new pg.Client({ connectionString: url });
+    await other.connect();
+    await watcher.connect();
+    try {
+      // the next renewal's write waits behind this lock, as one delayed on the network would arrive late
+      await other.query('BEGIN');
+      const held = await other.query<{ record: { generation: number } }>(`SELECT record FROM ferry_lease WHERE name = 'primary' FOR UPDATE`);
+      assert.equal(held.rows[0]!.record.generation, 1);
+      for (;;) {
+        const waiting = await watcher.query(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'ferry-lease' AND wait_event_type = 'Lock'`);
+        if (waiting.rowCount! > 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      // meanwhile another broker claims the next generation and writes its lease
+      await other.query(`INSERT INTO ferry_lease_claims (generation, holder) VALUES (2, 'broker-b')`);
+      await other.query(`UPDATE ferry_lease SET record = $1 WHERE name = 'primary'`, [JSON.stringify({ holder: 'broker-b', host: 'b', pid: 1, generation: 2, counter: 0, released: false, leaseDuration: 3000, renewedAt: new Date().toISOString() })]);
+      await other.query('COMMIT');
+      assert.match(await within(30_000, 'the held-up broker hears it lost the lease', lost), /broker-b|generation 2/);
+      const row = await watcher.query<{ record: { holder: string; generation: number } }>(`SELECT record FROM ferry_lease WHERE name = 'primary'`);
+      assert.deepEqual({ holder: row.rows[0]!.record.holder, generation: row.rows[0]!.record.generation }, { holder: 'broker-b', generation: 2 });
+      assert.equal(lease.role, 'fenced');
+    } finally {
+      await other.end();
+      await watcher.end();
+      await store.close();
+    }
   });
 });

@@ -402,3 +402,51 @@ test('an MQTT client with both brokers in its list reconnects to the new primary
   await new Promise<void>((resolve) => device.end(false, {}, () => resolve()));
   await backup.stop();
 });
+
+test('the management API and /metrics say which broker is the primary and how old its lease is; a broker without --ha says it is standalone', async () => {
+  type Overview = { ha: { role: string; leaseAgeSeconds: number | null } };
+  const overview = async (broker: BrokerProcess): Promise<Overview> => (await (await fetch(`http://127.0.0.1:${broker.ports['http']!}/api/v1/broker`)).json()) as Overview;
+  const metrics = async (broker: BrokerProcess): Promise<string> => (await fetch(`http://127.0.0.1:${broker.ports['http']!}/metrics`)).text();
+  const leaseAge = (text: string): number | undefined => {
+    const line = /^ferry_ha_lease_age_seconds (\S+)$/m.exec(text);
+    return line === null ? undefined : Number(line[1]);
+  };
+
+  const folder = sharedFolder();
+  const primary = await haBroker(folder);
+  const backup = await haBroker(folder, 'ha.backup');
+  const first = await overview(primary);
+  assert.equal(first.ha.role, 'primary');
+  assert.equal(typeof first.ha.leaseAgeSeconds, 'number');
+  assert.ok(first.ha.leaseAgeSeconds! >= 0, String(first.ha.leaseAgeSeconds));
+  const scraped = await metrics(primary);
+  assert.match(scraped, /^ferry_ha_primary 1$/m);
+  assert.ok(leaseAge(scraped) !== undefined && leaseAge(scraped)! >= 0, scraped);
+  // the age goes back down at each renewal: it is the lease's, not the time since the broker started
+  let last = leaseAge(scraped)!;
+  await until('a renewal seen in the lease age', async () => {
+    const age = leaseAge(await metrics(primary))!;
+    const renewed = age < last;
+    last = age;
+    return renewed;
+  }, 30_000);
+  const status = await backup.logged('ha.status-ready');
+  const waiting = await fetch(`http://127.0.0.1:${status['port'] as number}/api/v1/broker`);
+  assert.equal(waiting.status, 503);
+  assert.equal(((await waiting.json()) as { role: string }).role, 'backup');
+
+  await primary.stop('SIGKILL');
+  await backup.logged('broker.started');
+  await until('the backup\'s management API', () => backup.ports['http'] !== undefined);
+  assert.equal((await overview(backup)).ha.role, 'primary');
+  assert.match(await metrics(backup), /^ferry_ha_primary 1$/m);
+  assert.equal(await backup.stop(), 0);
+
+  const alone = await spawnBroker(['--data', mkdtempSync(join(tmpdir(), 'ferry-alone-')), '--stomp-port', '0', '--stomp-host', '127.0.0.1']);
+  processes.push(alone);
+  assert.deepEqual((await overview(alone)).ha, { role: 'standalone', leaseAgeSeconds: null });
+  const standalone = await metrics(alone);
+  assert.match(standalone, /^ferry_ha_primary 0$/m);
+  assert.equal(leaseAge(standalone), 0, 'no lease, no lease age');
+  assert.equal(await alone.stop(), 0);
+});

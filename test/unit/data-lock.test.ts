@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -152,4 +152,28 @@ test('a lock whose pid now names another process (reused after a crash, a reboot
   } finally {
     unrelated.kill('SIGKILL');
   }
+});
+
+test('a lock that names another folder (copied with it while its broker runs) is taken over; one of an older broker naming no folder is not', { skip: process.platform !== 'linux' && 'boot ids are read from /proc' }, () => {
+  const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  const stat = readFileSync(`/proc/${process.ppid}/stat`, 'latin1');
+  const started = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  const live = `${process.ppid} token=0123abcd start=${started} boot=${boot}`;
+  const copy = folder();
+  const original = statSync(folder());
+  writeFileSync(join(copy, 'lock'), `${live} folder=${original.dev}:${original.ino}\n`);
+  const lock = DataFolderLock.acquire(copy);
+  const here = statSync(copy);
+  assert.match(readFileSync(join(copy, 'lock'), 'utf8'), new RegExp(`^${process.pid} token=.* folder=${here.dev}:${here.ino}\\n$`));
+  lock.release();
+
+  const held = folder();
+  const heldStat = statSync(held);
+  for (const written of [`${live} folder=${heldStat.dev}:${heldStat.ino}`, live]) {
+    writeFileSync(join(held, 'lock'), `${written}\n`);
+    assert.throws(() => DataFolderLock.acquire(held), { code: 'FERRY_STORE_LOCKED', message: new RegExp(`is not a Ferry broker using this folder, remove ${join(held, 'lock')}`) });
+  }
+  // another boot (another host sharing the folder with --ha): its device numbers say nothing here
+  writeFileSync(join(held, 'lock'), `${process.ppid} ha token=0123abcd start=${started} boot=00000000-0000-0000-0000-000000000000 folder=${original.dev}:${original.ino}\n`);
+  assert.throws(() => DataFolderLock.acquire(held), { code: 'FERRY_STORE_LOCKED', message: /the primary of brokers started with --ha/ });
 });

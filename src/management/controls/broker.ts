@@ -8,6 +8,19 @@ export interface ListenerView {
   readonly tls: boolean;
 }
 
+/**
+ * The broker's part in high availability: `standalone` without `ha.role: auto`, else the lease's
+ * role (a backup's management port answers 503 until it takes over, so a running view is mostly
+ * `primary`; `fenced` or `stopped` while a broker that lost or released its lease stops).
+ */
+export interface HaView {
+  readonly role: 'standalone' | 'primary' | 'backup' | 'fenced' | 'stopped';
+  /** While primary, ms since its last successful lease renewal began; otherwise null. */
+  readonly leaseAgeMs: number | null;
+}
+
+const STANDALONE: HaView = { role: 'standalone', leaseAgeMs: null };
+
 /** What the broker view needs besides the broker: facts the server that runs it knows. */
 export interface BrokerFacts {
   readonly version: string;
@@ -17,6 +30,11 @@ export interface BrokerFacts {
   readonly storeDirectory: string | undefined;
   listeners(): readonly ListenerView[];
   readonly clock: () => number;
+  ha?(): HaView;
+}
+
+export function haView(facts: { ha?(): HaView }): HaView {
+  return facts.ha?.() ?? STANDALONE;
 }
 
 /** GET /api/v1/broker: the broker at a glance. */
@@ -36,7 +54,12 @@ export function brokerView(broker: Broker, facts: BrokerFacts): Record<string, u
     connections: { total: Object.values(byProtocol).reduce((a, b) => a + b, 0), byProtocol },
     destinations: admin.destinationCounts(),
     messages: admin.messageTotals(),
+    ha: haJson(haView(facts)),
   };
+}
+
+function haJson(ha: HaView): Record<string, unknown> {
+  return { role: ha.role, leaseAgeSeconds: ha.leaseAgeMs === null ? null : Math.round(ha.leaseAgeMs) / 1000 };
 }
 
 function storeView(broker: Broker, facts: BrokerFacts): Record<string, unknown> {
