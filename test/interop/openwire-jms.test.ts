@@ -427,6 +427,16 @@ test('message advisories: an expired message on ActiveMQ.Advisory.Expired.Queue.
   assert.deepEqual(seen(r['deadLettered']), [advisory('MessageDLQd', null, r['expiringId'], 'expiring'), advisory('MessageDLQd', null, r['poisonId'], 'poison')]);
 });
 
+test('every advisory names the broker that sent it: originBrokerId and originBrokerName as in its BrokerInfo, originBrokerURL the listener the client reached', options(), async () => {
+  const r = eventLine(await drive('advisory-origin', { dest: 'interop' }), 'advisory-origin');
+  // the listener's port; for its host ActiveMQ names itself (localhost), Ferry the address the client reached
+  const listener = (url: unknown): string => String(url).replace(/^tcp:\/\/[^:/]+:/, 'tcp://HOST:');
+  const origin = { originBrokerId: r['brokerId'], originBrokerName: r['brokerName'], originBrokerURL: listener(target.url) };
+  const origins = (r['origins'] as DriverLine[]).map((o) => ({ ...o, originBrokerURL: listener(o['originBrokerURL']) }));
+  // a consumer advisory, a queue advisory and a connection advisory
+  assert.deepEqual(origins, [origin, origin, origin]);
+});
+
 // A chosen difference (docs/openwire.md): Ferry delivers waiting messages highest JMSPriority first,
 // as JMS asks; ActiveMQ keeps send order unless its policy sets prioritizedMessages.
 test('JMSPriority: messages waiting on a queue come highest priority first on Ferry, in send order on ActiveMQ (its default)', options(), async () => {

@@ -19,7 +19,7 @@ export function advisoryTopic(what: 'Consumer' | 'Producer' | 'Expired' | 'Messa
   return `${ADVISORY_PREFIX}${what}.${destination.kind === 'queue' ? 'Queue' : 'Topic'}.${destination.name}`;
 }
 
-/** Properties an advisory message carries beside `originBrokerName` and the counts. */
+/** Properties an advisory message carries beside its origin (`originBrokerName`, `originBrokerId`, `originBrokerURL`) and the counts. */
 export type AdvisoryProperties = ReadonlyArray<readonly [string, string]>;
 
 /** A connection with advisory consumers: it is handed each advisory whose topic one of them watches. */

@@ -8,6 +8,11 @@ import { writeProperties } from './primitives.js';
 const CONSUMER_ADVISORY = `${ADVISORY_PREFIX}Consumer.`;
 const PRODUCER_ADVISORY = `${ADVISORY_PREFIX}Producer.`;
 
+/** The id a broker named `brokerName` gives itself in its BrokerInfo, and its advisories in `originBrokerId`. */
+export function brokerIdOf(brokerName: string): string {
+  return `ID:${brokerName}`;
+}
+
 /** How a connection sends an advisory message to one of its consumers. */
 export type AdvisoryWriter = (consumer: OpenWireConsumer, message: DataStructure) => void;
 
@@ -23,11 +28,22 @@ export class ConnectionAdvisories implements AdvisoryListener {
   private readonly told = new Set<string>();
   private sequence = 0;
 
+  /** What ActiveMQ sets on every advisory to say which broker sent it, from which connector. */
+  private readonly origin: ReadonlyArray<readonly [string, string]>;
+
+  /** `listenerAddress`: the `host:port` the client reached; ActiveMQ's `vm://` URL stands in where there is none. */
   constructor(
     private readonly advisories: Advisories,
     private readonly brokerName: string,
+    listenerAddress: string | undefined,
     private readonly write: AdvisoryWriter,
-  ) {}
+  ) {
+    this.origin = [
+      ['originBrokerName', brokerName],
+      ['originBrokerId', brokerIdOf(brokerName)],
+      ['originBrokerURL', listenerAddress === undefined ? `vm://${brokerName}` : `tcp://${listenerAddress}`],
+    ];
+  }
 
   /** True for a topic (or composite of topics) made only of advisory topics. */
   static isAdvisory(destination: WireDestination): boolean {
@@ -104,7 +120,7 @@ export class ConnectionAdvisories implements AdvisoryListener {
       priority: 4,
       timestamp: Date.now(),
       jmsType: 'Advisory',
-      marshalledProperties: writeProperties([['originBrokerName', this.brokerName], ...(counted === undefined ? [] : [[counted, count] as [string, number]]), ...properties]),
+      marshalledProperties: writeProperties([...this.origin, ...(counted === undefined ? [] : [[counted, count] as [string, number]]), ...properties]),
       dataStructure: info,
     });
   }
