@@ -437,6 +437,21 @@ test('every advisory names the broker that sent it: originBrokerId and originBro
   assert.deepEqual(origins, [origin, origin, origin]);
 });
 
+test('a topic\'s consumer advisories count its durable subscriptions in consumerCount, offline ones too', options(), async () => {
+  const r = eventLine(await drive('durable-advisories', { dest: 'interop' }), 'durable-advisories');
+  const advisory = (data: string, subscription: string | null, consumerCount: number): unknown => ({ data, subscription, consumerCount });
+  assert.deepEqual((r['advisories'] as unknown[]).slice(0, 6), [
+    advisory('ConsumerInfo', 'd1', 1),
+    // d1 closed: its subscription stays
+    advisory('RemoveInfo', null, 1),
+    advisory('ConsumerInfo', 'd2', 2),
+    advisory('RemoveInfo', null, 2),
+    // a plain subscriber beside the two offline durable subscriptions
+    advisory('ConsumerInfo', null, 3),
+    advisory('RemoveInfo', null, 2),
+  ]);
+});
+
 // A chosen difference (docs/openwire.md): Ferry delivers waiting messages highest JMSPriority first,
 // as JMS asks; ActiveMQ keeps send order unless its policy sets prioritizedMessages.
 test('JMSPriority: messages waiting on a queue come highest priority first on Ferry, in send order on ActiveMQ (its default)', options(), async () => {

@@ -1,6 +1,6 @@
 import { matchesPattern, type Destination } from '../../core/index.js';
 import { ADVISORY_PREFIX, destinationInfo, temporaryAdvisoryTopic, type Advisories, type AdvisoryListener, type AdvisoryProperties } from './advisories.js';
-import { T, type DataStructure, type WireDestination } from './commands.js';
+import { T, type ConsumerInfo, type DataStructure, type WireDestination } from './commands.js';
 import type { OpenWireConsumer } from './consumer.js';
 import { toMessageId } from './mapping.js';
 import { writeProperties } from './primitives.js';
@@ -71,7 +71,9 @@ export class ConnectionAdvisories implements AdvisoryListener {
 
   announce(topic: string, key: string, info: DataStructure, removal: DataStructure): void {
     this.announced.set(key, { topic, removal });
-    this.advisories.announce(topic, key, info);
+    // on a topic, a consumer that names a subscription is its durable subscriber
+    const durable = info.type === T.CONSUMER_INFO && (info as ConsumerInfo).subscriptionName !== null && (info as ConsumerInfo).destination?.type === T.TOPIC;
+    this.advisories.announce(topic, key, info, durable);
   }
 
   withdraw(key: string): void {
