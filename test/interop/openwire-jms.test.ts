@@ -452,6 +452,13 @@ test('a topic\'s consumer advisories count its durable subscriptions in consumer
   ]);
 });
 
+test('a durable unsubscribe tells the topic\'s consumer advisory: its RemoveSubscriptionInfo, with the consumerCount left', options(), async () => {
+  const r = eventLine(await drive('durable-advisories', { dest: 'interop' }), 'durable-advisories');
+  const advisory = (data: string, subscription: string | null, consumerCount: number): unknown => ({ data, subscription, consumerCount });
+  // after the six of the subscribers coming and going (the test above): d2 unsubscribed, then d1
+  assert.deepEqual((r['advisories'] as unknown[]).slice(6), [advisory('RemoveSubscriptionInfo', 'd2', 1), advisory('RemoveSubscriptionInfo', 'd1', 0)]);
+});
+
 // A chosen difference (docs/openwire.md): Ferry delivers waiting messages highest JMSPriority first,
 // as JMS asks; ActiveMQ keeps send order unless its policy sets prioritizedMessages.
 test('JMSPriority: messages waiting on a queue come highest priority first on Ferry, in send order on ActiveMQ (its default)', options(), async () => {

@@ -118,6 +118,15 @@ export class Advisories {
     }
   }
 
+  /**
+   * A durable subscription on `topic`'s destination was removed (`info`, the client's
+   * RemoveSubscriptionInfo): ActiveMQ tells that consumer advisory topic, with the count left.
+   */
+  unsubscribed(topic: string, info: DataStructure): void {
+    const count = this.count(topic);
+    for (const listener of this.listeners) listener.advise(topic, info, count);
+  }
+
   /** Starts telling `listener` (again is harmless). */
   listen(listener: AdvisoryListener): void {
     this.listeners.add(listener);
