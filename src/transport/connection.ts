@@ -10,6 +10,8 @@ import { FerryError } from '../errors.js';
 export interface TransportConnection {
   readonly id: number;
   readonly remoteAddress: string;
+  /** The broker's end as the client reached it (`host:port`); undefined where the transport has no address of its own. */
+  readonly localAddress?: string | undefined;
   /**
    * When the socket under it was accepted (`Date.now()`), before any TLS handshake or WebSocket
    * upgrade: a protocol's CONNECT time-out counts from here (`deadlineTimer`).
@@ -179,6 +181,7 @@ export function newConnectionId(): number {
 export class SocketConnection implements TransportConnection {
   readonly id = newConnectionId();
   readonly remoteAddress: string;
+  readonly localAddress: string;
   private corked = false;
   /**
    * Small writes of this turn joined, `slab[slabStart, slabEnd)` not yet handed to the socket. The
@@ -225,6 +228,7 @@ export class SocketConnection implements TransportConnection {
     private readonly gone?: (connection: SocketConnection) => void,
   ) {
     this.remoteAddress = addressWithPort(socket.remoteAddress, socket.remotePort);
+    this.localAddress = addressWithPort(socket.localAddress, socket.localPort);
     this.lends = (socket as { encrypted?: boolean }).encrypted !== true;
     socket.setNoDelay(true);
     (socket as OwnedSocket)[owner] = this;

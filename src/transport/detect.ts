@@ -81,6 +81,7 @@ function handedOver(connection: TransportConnection, setHandler: (handler: Trans
   return {
     id: connection.id,
     remoteAddress: connection.remoteAddress,
+    localAddress: connection.localAddress,
     ...(connection.openedAt === undefined ? {} : { openedAt: connection.openedAt }),
     peerCertificate: connection.peerCertificate,
     write: (data) => connection.write(data),

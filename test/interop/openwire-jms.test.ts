@@ -427,6 +427,38 @@ test('message advisories: an expired message on ActiveMQ.Advisory.Expired.Queue.
   assert.deepEqual(seen(r['deadLettered']), [advisory('MessageDLQd', null, r['expiringId'], 'expiring'), advisory('MessageDLQd', null, r['poisonId'], 'poison')]);
 });
 
+test('every advisory names the broker that sent it: originBrokerId and originBrokerName as in its BrokerInfo, originBrokerURL the listener the client reached', options(), async () => {
+  const r = eventLine(await drive('advisory-origin', { dest: 'interop' }), 'advisory-origin');
+  // the listener's port; for its host ActiveMQ names itself (localhost), Ferry the address the client reached
+  const listener = (url: unknown): string => String(url).replace(/^tcp:\/\/[^:/]+:/, 'tcp://HOST:');
+  const origin = { originBrokerId: r['brokerId'], originBrokerName: r['brokerName'], originBrokerURL: listener(target.url) };
+  const origins = (r['origins'] as DriverLine[]).map((o) => ({ ...o, originBrokerURL: listener(o['originBrokerURL']) }));
+  // a consumer advisory, a queue advisory and a connection advisory
+  assert.deepEqual(origins, [origin, origin, origin]);
+});
+
+test('a topic\'s consumer advisories count its durable subscriptions in consumerCount, offline ones too', options(), async () => {
+  const r = eventLine(await drive('durable-advisories', { dest: 'interop' }), 'durable-advisories');
+  const advisory = (data: string, subscription: string | null, consumerCount: number): unknown => ({ data, subscription, consumerCount });
+  assert.deepEqual((r['advisories'] as unknown[]).slice(0, 6), [
+    advisory('ConsumerInfo', 'd1', 1),
+    // d1 closed: its subscription stays
+    advisory('RemoveInfo', null, 1),
+    advisory('ConsumerInfo', 'd2', 2),
+    advisory('RemoveInfo', null, 2),
+    // a plain subscriber beside the two offline durable subscriptions
+    advisory('ConsumerInfo', null, 3),
+    advisory('RemoveInfo', null, 2),
+  ]);
+});
+
+test('a durable unsubscribe tells the topic\'s consumer advisory: its RemoveSubscriptionInfo, with the consumerCount left', options(), async () => {
+  const r = eventLine(await drive('durable-advisories', { dest: 'interop' }), 'durable-advisories');
+  const advisory = (data: string, subscription: string | null, consumerCount: number): unknown => ({ data, subscription, consumerCount });
+  // after the six of the subscribers coming and going (the test above): d2 unsubscribed, then d1
+  assert.deepEqual((r['advisories'] as unknown[]).slice(6), [advisory('RemoveSubscriptionInfo', 'd2', 1), advisory('RemoveSubscriptionInfo', 'd1', 0)]);
+});
+
 // A chosen difference (docs/openwire.md): Ferry delivers waiting messages highest JMSPriority first,
 // as JMS asks; ActiveMQ keeps send order unless its policy sets prioritizedMessages.
 test('JMSPriority: messages waiting on a queue come highest priority first on Ferry, in send order on ActiveMQ (its default)', options(), async () => {

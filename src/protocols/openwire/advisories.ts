@@ -19,7 +19,7 @@ export function advisoryTopic(what: 'Consumer' | 'Producer' | 'Expired' | 'Messa
   return `${ADVISORY_PREFIX}${what}.${destination.kind === 'queue' ? 'Queue' : 'Topic'}.${destination.name}`;
 }
 
-/** Properties an advisory message carries beside `originBrokerName` and the counts. */
+/** Properties an advisory message carries beside its origin (`originBrokerName`, `originBrokerId`, `originBrokerURL`) and the counts. */
 export type AdvisoryProperties = ReadonlyArray<readonly [string, string]>;
 
 /** A connection with advisory consumers: it is handed each advisory whose topic one of them watches. */
@@ -55,13 +55,23 @@ export class Advisories {
   /** Advisory topic -> what exists now, by a key unique on the broker. */
   private readonly live = new Map<string, Map<string, DataStructure>>();
   private readonly listeners = new Set<AdvisoryListener>();
+  /** The keys in `live` of consumers that are durable subscribers: each is counted as its subscription. */
+  private readonly durableSubscribers = new Set<string>();
+  /**
+   * Durable subscriptions, online or not, by the consumer advisory topic of their topic: ActiveMQ
+   * counts each in `consumerCount`, so a producer that looks for demand sees the offline ones.
+   */
+  private readonly durables = new Map<string, Set<string>>();
 
-  announce(topic: string, key: string, info: DataStructure): void {
+  /** `durableSubscriber`: a consumer of a durable subscription, which `keepDurable` counts already. */
+  announce(topic: string, key: string, info: DataStructure, durableSubscriber = false): void {
     let things = this.live.get(topic);
     if (things === undefined) this.live.set(topic, (things = new Map()));
     if (things.has(key)) return;
     things.set(key, info);
-    for (const listener of this.listeners) listener.advise(topic, info, things.size);
+    if (durableSubscriber) this.durableSubscribers.add(key);
+    const count = this.count(topic);
+    for (const listener of this.listeners) listener.advise(topic, info, count);
   }
 
   /** `removal` says it went: a RemoveInfo, or a DestinationInfo with the remove operation. */
@@ -69,7 +79,30 @@ export class Advisories {
     const things = this.live.get(topic);
     if (things === undefined || !things.delete(key)) return;
     if (things.size === 0) this.live.delete(topic);
-    for (const listener of this.listeners) listener.advise(topic, removal, things.size);
+    this.durableSubscribers.delete(key);
+    const count = this.count(topic);
+    for (const listener of this.listeners) listener.advise(topic, removal, count);
+  }
+
+  /** A durable subscription made or read back at start: ActiveMQ announces none, it only counts them. */
+  keepDurable(topic: string, key: string): void {
+    let keys = this.durables.get(topic);
+    if (keys === undefined) this.durables.set(topic, (keys = new Set()));
+    keys.add(key);
+  }
+
+  dropDurable(topic: string, key: string): void {
+    const keys = this.durables.get(topic);
+    if (keys === undefined || !keys.delete(key)) return;
+    if (keys.size === 0) this.durables.delete(topic);
+  }
+
+  /** What `consumerCount` (`producerCount`) says for `topic`: what is there now, a durable subscription once, online or not. */
+  private count(topic: string): number {
+    const things = this.live.get(topic);
+    let count = this.durables.get(topic)?.size ?? 0;
+    if (things !== undefined) for (const key of things.keys()) if (!this.durableSubscribers.has(key)) count++;
+    return count;
   }
 
   /**
@@ -85,6 +118,15 @@ export class Advisories {
     }
   }
 
+  /**
+   * A durable subscription on `topic`'s destination was removed (`info`, the client's
+   * RemoveSubscriptionInfo): ActiveMQ tells that consumer advisory topic, with the count left.
+   */
+  unsubscribed(topic: string, info: DataStructure): void {
+    const count = this.count(topic);
+    for (const listener of this.listeners) listener.advise(topic, info, count);
+  }
+
   /** Starts telling `listener` (again is harmless). */
   listen(listener: AdvisoryListener): void {
     this.listeners.add(listener);
@@ -94,7 +136,8 @@ export class Advisories {
   replay(patterns: readonly string[], advise: (topic: string, info: DataStructure, count: number) => void): void {
     for (const [topic, things] of this.live) {
       if (!patterns.some((pattern) => matchesPattern(pattern, topic))) continue;
-      for (const info of things.values()) advise(topic, info, things.size);
+      const count = this.count(topic);
+      for (const info of things.values()) advise(topic, info, count);
     }
   }
 

@@ -1,12 +1,17 @@
 import { matchesPattern, type Destination } from '../../core/index.js';
 import { ADVISORY_PREFIX, destinationInfo, temporaryAdvisoryTopic, type Advisories, type AdvisoryListener, type AdvisoryProperties } from './advisories.js';
-import { T, type DataStructure, type WireDestination } from './commands.js';
+import { T, type ConsumerInfo, type DataStructure, type WireDestination } from './commands.js';
 import type { OpenWireConsumer } from './consumer.js';
 import { toMessageId } from './mapping.js';
 import { writeProperties } from './primitives.js';
 
 const CONSUMER_ADVISORY = `${ADVISORY_PREFIX}Consumer.`;
 const PRODUCER_ADVISORY = `${ADVISORY_PREFIX}Producer.`;
+
+/** The id a broker named `brokerName` gives itself in its BrokerInfo, and its advisories in `originBrokerId`. */
+export function brokerIdOf(brokerName: string): string {
+  return `ID:${brokerName}`;
+}
 
 /** How a connection sends an advisory message to one of its consumers. */
 export type AdvisoryWriter = (consumer: OpenWireConsumer, message: DataStructure) => void;
@@ -23,11 +28,22 @@ export class ConnectionAdvisories implements AdvisoryListener {
   private readonly told = new Set<string>();
   private sequence = 0;
 
+  /** What ActiveMQ sets on every advisory to say which broker sent it, from which connector. */
+  private readonly origin: ReadonlyArray<readonly [string, string]>;
+
+  /** `listenerAddress`: the `host:port` the client reached; ActiveMQ's `vm://` URL stands in where there is none. */
   constructor(
     private readonly advisories: Advisories,
     private readonly brokerName: string,
+    listenerAddress: string | undefined,
     private readonly write: AdvisoryWriter,
-  ) {}
+  ) {
+    this.origin = [
+      ['originBrokerName', brokerName],
+      ['originBrokerId', brokerIdOf(brokerName)],
+      ['originBrokerURL', listenerAddress === undefined ? `vm://${brokerName}` : `tcp://${listenerAddress}`],
+    ];
+  }
 
   /** True for a topic (or composite of topics) made only of advisory topics. */
   static isAdvisory(destination: WireDestination): boolean {
@@ -55,7 +71,9 @@ export class ConnectionAdvisories implements AdvisoryListener {
 
   announce(topic: string, key: string, info: DataStructure, removal: DataStructure): void {
     this.announced.set(key, { topic, removal });
-    this.advisories.announce(topic, key, info);
+    // on a topic, a consumer that names a subscription is its durable subscriber
+    const durable = info.type === T.CONSUMER_INFO && (info as ConsumerInfo).subscriptionName !== null && (info as ConsumerInfo).destination?.type === T.TOPIC;
+    this.advisories.announce(topic, key, info, durable);
   }
 
   withdraw(key: string): void {
@@ -63,6 +81,11 @@ export class ConnectionAdvisories implements AdvisoryListener {
     if (entry === undefined) return;
     this.announced.delete(key);
     this.advisories.withdraw(entry.topic, key, entry.removal);
+  }
+
+  /** A durable subscription this client removed (its RemoveSubscriptionInfo): an event, not something that exists. */
+  unsubscribed(topic: string, info: DataStructure): void {
+    this.advisories.unsubscribed(topic, info);
   }
 
   /**
@@ -104,7 +127,7 @@ export class ConnectionAdvisories implements AdvisoryListener {
       priority: 4,
       timestamp: Date.now(),
       jmsType: 'Advisory',
-      marshalledProperties: writeProperties([['originBrokerName', this.brokerName], ...(counted === undefined ? [] : [[counted, count] as [string, number]]), ...properties]),
+      marshalledProperties: writeProperties([...this.origin, ...(counted === undefined ? [] : [[counted, count] as [string, number]]), ...properties]),
       dataStructure: info,
     });
   }

@@ -2,7 +2,7 @@ import { FerryError, isFerryError, type ErrorCode } from '../../errors.js';
 import type { BrokerAccess, CoreConnection, CoreSession, Delivery, Destination, Logger, Message } from '../../core/index.js';
 import { ReadHold, deadlineTimer, timerDelay, type TransportConnection } from '../../transport/index.js';
 import { advisoryTopic, destinationInfo, temporaryAdvisoryTopic, type Advisories } from './advisories.js';
-import { ConnectionAdvisories } from './connection-advisories.js';
+import { ConnectionAdvisories, brokerIdOf } from './connection-advisories.js';
 import {
   ACK,
   MESSAGE_TYPES,
@@ -108,7 +108,7 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
     private readonly audit: ProducerAudit,
     private readonly logger: Logger,
   ) {
-    this.advisory = new ConnectionAdvisories(advisories, broker.name, (consumer, message) =>
+    this.advisory = new ConnectionAdvisories(advisories, broker.name, transport.localAddress, (consumer, message) =>
       this.write({ type: T.MESSAGE_DISPATCH, commandId: 0, responseRequired: false, consumerId: consumer.id, destination: consumer.destination, message, redeliveryCounter: 0 }),
     );
     this.readHold = new ReadHold(transport);
@@ -232,8 +232,11 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
       case T.REMOVE_SUBSCRIPTION_INFO: {
         const info = command as RemoveSubscriptionInfo;
         if (info.subscriptionName === null) throw new FerryError('FERRY_OPENWIRE_MALFORMED', 'RemoveSubscriptionInfo without a subscription name');
+        const core = this.requireCore();
+        const topic = core.durableSubscriptions(info.clientId ?? undefined).find((d) => d.name === info.subscriptionName)?.topic;
         try {
-          this.requireCore().deleteDurableSubscription(info.subscriptionName, info.clientId ?? undefined);
+          core.deleteDurableSubscription(info.subscriptionName, info.clientId ?? undefined);
+          if (topic !== undefined) this.advisory.unsubscribed(advisoryTopic('Consumer', { kind: 'topic', name: topic }), info);
         } catch (err) {
           // JMS: unsubscribing a name that no subscription has is an InvalidDestinationException (not
           // the DestinationDoesNotExistException of a missing destination: ActiveMQ's is the plain one)
@@ -276,7 +279,7 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
       type: T.BROKER_INFO,
       commandId: 0,
       responseRequired: false,
-      brokerId: { type: T.BROKER_ID, value: `ID:${this.broker.name}` },
+      brokerId: { type: T.BROKER_ID, value: brokerIdOf(this.broker.name) },
       brokerName: this.broker.name,
       connectionId: 0,
     });

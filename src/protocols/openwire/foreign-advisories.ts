@@ -24,10 +24,12 @@ export function watchOtherProtocols(broker: BrokerAccess, advisories: Advisories
   });
   const unwatchConsumers = broker.watchConsumers({
     added: (consumer) => {
+      if (isDurableSubscription(consumer)) advisories.keepDurable(advisoryTopic('Consumer', consumer.destination), consumerKey(consumer));
       if (!announced(consumer)) return;
-      advisories.announce(advisoryTopic('Consumer', consumer.destination), consumerKey(consumer), consumerInfo(consumer));
+      advisories.announce(advisoryTopic('Consumer', consumer.destination), consumerKey(consumer), consumerInfo(consumer), consumer.durable);
     },
     removed: (consumer) => {
+      if (isDurableSubscription(consumer)) advisories.dropDurable(advisoryTopic('Consumer', consumer.destination), consumerKey(consumer));
       if (!announced(consumer)) return;
       advisories.withdraw(advisoryTopic('Consumer', consumer.destination), consumerKey(consumer), removeInfo(consumerId(consumer)));
     },
@@ -62,6 +64,11 @@ function producerId(producer: ProducerFacts): ProducerId {
 
 function producerInfo(producer: ProducerFacts): ProducerInfo {
   return { type: T.PRODUCER_INFO, commandId: 0, responseRequired: false, producerId: producerId(producer), destination: toWireDestination(producer.destination!), windowSize: 0 };
+}
+
+/** A durable subscription's own entry (no connection): there whether its subscriber is connected or not. */
+function isDurableSubscription(consumer: CoreConsumerInfo): boolean {
+  return consumer.protocol === '' && consumer.durable && !consumer.destination.name.startsWith(ADVISORY_PREFIX);
 }
 
 /** A consumer of a client of another protocol; a durable subscription's own entry (no connection) is not one. */

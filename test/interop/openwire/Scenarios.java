@@ -60,7 +60,7 @@ final class Scenarios {
       case "expiry": expiry(); break;
       case "priority": priority(); break;
       case "edge-bodies": edgeBodies(); break;
-      default: if (!new Routes(d).run(command) && !new MessageAdvisories(d).run(command) && !new Lifetimes(d).run(command) && !new Ownership(d).run(command) && !new Backlog(d).run(command)) new Recovery(d).run(command);
+      default: if (!new Routes(d).run(command) && !new MessageAdvisories(d).run(command) && !new ConsumerAdvisories(d).run(command) && !new Lifetimes(d).run(command) && !new Ownership(d).run(command) && !new Backlog(d).run(command)) new Recovery(d).run(command);
     }
   }
 

@@ -1,0 +1,112 @@
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import javax.jms.Message;
+import javax.jms.MessageConsumer;
+import javax.jms.Session;
+import javax.jms.Topic;
+import org.apache.activemq.ActiveMQConnection;
+import org.apache.activemq.advisory.AdvisorySupport;
+import org.apache.activemq.command.ActiveMQMessage;
+import org.apache.activemq.command.BrokerInfo;
+import org.apache.activemq.command.ConsumerInfo;
+import org.apache.activemq.command.DataStructure;
+import org.apache.activemq.command.RemoveSubscriptionInfo;
+
+/** Scenarios of what advisories say about the broker that sends them and about consumers. */
+final class ConsumerAdvisories {
+  private final JmsDriver d;
+  private final String base;
+
+  ConsumerAdvisories(JmsDriver driver) {
+    this.d = driver;
+    this.base = driver.opt("dest", "interop");
+  }
+
+  /** False when `command` is not one of these scenarios. */
+  boolean run(String command) throws Exception {
+    switch (command) {
+      case "advisory-origin": origin(); return true;
+      case "durable-advisories": durables(); return true;
+      default: return false;
+    }
+  }
+
+  /** The three origin properties of an advisory. */
+  private static Map<String, Object> originOf(Message advisory) throws Exception {
+    Map<String, Object> out = new LinkedHashMap<>();
+    out.put("originBrokerId", advisory.getStringProperty(AdvisorySupport.MSG_PROPERTY_ORIGIN_BROKER_ID));
+    out.put("originBrokerName", advisory.getStringProperty(AdvisorySupport.MSG_PROPERTY_ORIGIN_BROKER_NAME));
+    out.put("originBrokerURL", advisory.getStringProperty(AdvisorySupport.MSG_PROPERTY_ORIGIN_BROKER_URL));
+    return out;
+  }
+
+  /**
+   * Advisory consumers on a queue's consumers, on queues, and on connections; a consumer on that
+   * queue makes one of each. Prints their origin properties beside the id and name the broker gave
+   * in its BrokerInfo.
+   */
+  private void origin() throws Exception {
+    String queue = base + ".origin";
+    ActiveMQConnection c = (ActiveMQConnection) d.factory("").createConnection();
+    try {
+      c.start();
+      Session s = JmsDriver.session(c, Session.AUTO_ACKNOWLEDGE);
+      String[] topics = {"ActiveMQ.Advisory.Consumer.Queue." + queue, "ActiveMQ.Advisory.Queue", "ActiveMQ.Advisory.Connection"};
+      List<MessageConsumer> watchers = new ArrayList<>();
+      for (String topic : topics) watchers.add(s.createConsumer(s.createTopic(topic)));
+      MessageConsumer consumer = s.createConsumer(s.createQueue(queue));
+      List<Object> origins = new ArrayList<>();
+      // the first of each: a connection advisory replays this connection, the queue one names the queue made
+      for (MessageConsumer watcher : watchers) origins.add(originOf(d.receive(watcher, 1).get(0)));
+      consumer.close();
+      BrokerInfo info = c.getBrokerInfo();
+      JmsDriver.emit("event", "advisory-origin", "brokerId", info.getBrokerId().getValue(), "brokerName", info.getBrokerName(), "origins", origins);
+    } finally {
+      c.close();
+    }
+  }
+
+  /** A consumer advisory as the test compares it: what its data structure is, the subscription it names, and `consumerCount`. */
+  private static Map<String, Object> consumerAdvisory(Message advisory) throws Exception {
+    DataStructure data = ((ActiveMQMessage) advisory).getDataStructure();
+    Map<String, Object> out = new LinkedHashMap<>();
+    out.put("data", data == null ? null : data.getClass().getSimpleName());
+    String name = data instanceof ConsumerInfo ? ((ConsumerInfo) data).getSubscriptionName() : data instanceof RemoveSubscriptionInfo ? ((RemoveSubscriptionInfo) data).getSubscriptionName() : null;
+    out.put("subscription", name);
+    out.put("consumerCount", advisory.getObjectProperty(AdvisorySupport.MSG_PROPERTY_CONSUMER_COUNT));
+    return out;
+  }
+
+  /**
+   * A consumer on `ActiveMQ.Advisory.Consumer.Topic.T`, then, one step at a time: durable
+   * subscriber d1 made and closed (it stays, offline), d2 made and closed, a plain subscriber
+   * opened and closed, then d2 and d1 unsubscribed. Prints each advisory a step brought (none
+   * is waited for after an unsubscribe, only collected until it is quiet).
+   */
+  private void durables() throws Exception {
+    String topic = base + ".durables";
+    try (JmsDriver.Conn watcher = d.connect(); JmsDriver.Conn c = d.connect("", base + "-durables")) {
+      Session ws = JmsDriver.session(watcher, Session.AUTO_ACKNOWLEDGE);
+      MessageConsumer advisories = ws.createConsumer(ws.createTopic("ActiveMQ.Advisory.Consumer.Topic." + topic));
+      Session s = JmsDriver.session(c, Session.AUTO_ACKNOWLEDGE);
+      Topic t = s.createTopic(topic);
+      List<Object> seen = new ArrayList<>();
+      for (String name : new String[] {"d1", "d2"}) {
+        MessageConsumer durable = s.createDurableSubscriber(t, name);
+        seen.add(consumerAdvisory(d.receive(advisories, 1).get(0)));
+        durable.close();
+        seen.add(consumerAdvisory(d.receive(advisories, 1).get(0)));
+      }
+      MessageConsumer plain = s.createConsumer(t);
+      seen.add(consumerAdvisory(d.receive(advisories, 1).get(0)));
+      plain.close();
+      seen.add(consumerAdvisory(d.receive(advisories, 1).get(0)));
+      s.unsubscribe("d2");
+      s.unsubscribe("d1");
+      for (Message m : d.drain(advisories)) seen.add(consumerAdvisory(m));
+      JmsDriver.emit("event", "durable-advisories", "advisories", seen);
+    }
+  }
+}
