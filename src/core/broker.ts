@@ -48,7 +48,7 @@ import { ProducerFlow } from './producer-flow.js';
 import { writeDeliveryMark } from './delivery-mark.js';
 import { TAKEN_AFTER_SERVING, recoverState, type Recovered } from './recovery.js';
 import { recoveryTarget } from './recovery-target.js';
-import { RetainedMessages, asksToRetain } from './retained.js';
+import { ForwardedRetained, RetainedMessages, asksToRetain } from './retained.js';
 import { MessageScheduler, type ScheduledDelivery } from './scheduler.js';
 import { compileSelector, excludingConnection, type Selector } from './selector/index.js';
 import { TopicSubscriptions } from './subscriptions.js';
@@ -107,7 +107,6 @@ export class Broker implements BrokerAccess, ConnectionHost {
   readonly producerIds: IdKeeper;
   readonly sessionIds: IdKeeper;
   readonly limits: ClientLimits;
-
   /** Slow consumers seen: subscriptions that went over their limit, connections closed for it, messages evicted. */
   readonly producerFlow = new ProducerFlow();
   private readonly slowConsumerCounts = { notified: 0, aborted: 0, evicted: 0 };
@@ -661,6 +660,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
   }
 
   readonly consumerEvents = new ConsumerEvents();
+  readonly forwardedRetained = new ForwardedRetained(() => this.parts.retained, () => this.subscriptions);
   readonly producerEvents = new ProducerEvents();
   private readonly messageOutcomes = new MessageOutcomes();
 

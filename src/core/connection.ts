@@ -18,6 +18,8 @@ import { QueueGets } from './queue-gets.js';
 import { SessionConsumer } from './session-consumer.js';
 import { WildcardQueueConsumer } from './wildcard-queue-consumer.js';
 import type { DroppedCount } from './queue-types.js';
+import type { ForwardedRetained } from './retained.js';
+import { hasWildcard } from './address.js';
 
 export interface SendOptions {
   /**
@@ -76,6 +78,7 @@ export interface ConnectionHost {
   /** Resolves once everything written to the store so far is on disk. */
   synced(): Promise<void>;
   retainedCount(): number;
+  readonly forwardedRetained: ForwardedRetained;
   stats(): BrokerStats;
   producerIds: IdKeeper;
   sessionIds: IdKeeper;
@@ -615,6 +618,24 @@ export class CoreSession {
     this.roomAfterSend = flow.take(this.connection.id);
     this.traffic.sent(message.destination);
     return sent === null ? null : this.connection.inOrder(sent);
+  }
+
+  /**
+   * A neighbour broker's retained message (a network connector's, docs/network.md): kept in memory as
+   * its topic's retained message (an empty body clears it), handed as retained to the subscriptions
+   * of `consumers` only, and routed nowhere else.
+   */
+  keepForwardedRetained(init: MessageInit, consumers: ReadonlySet<number>): void {
+    this.connection.assertOpen();
+    const message = this.host.createMessage(init, this.connection);
+    if (message.destination.kind !== 'topic' || hasWildcard(message.destination.name)) throw new FerryError('FERRY_DESTINATION_INVALID', 'only a plain topic keeps a retained message');
+    this.host.checkSendable(message.destination, this.connection);
+    this.host.forwardedRetained.keep(message, consumers);
+  }
+
+  /** Forgets the neighbour's retained messages (those `came` picks) of the topics `pattern` matches: no link keeps them current. */
+  forgetForwardedRetained(pattern: string, came: (message: Message) => boolean): number {
+    return this.host.forwardedRetained.forget(pattern, came);
   }
 
   /**

@@ -3,6 +3,7 @@ import { hasWildcard, subscriptionMatches } from './address.js';
 import { isClientComposite } from './destinations.js';
 import { copyMessage, isExpired, type Message, type PropertyValue } from './message.js';
 import type { Persistence } from './persistence.js';
+import type { TopicSubscriptions } from './subscriptions.js';
 import { RecordType, decodeMessage, decodeRetained, encodeMessage, encodeRetained } from './records.js';
 
 /**
@@ -96,6 +97,18 @@ export class RetainedMessages {
     this.byTopic.set(topic, { recordId, message });
   }
 
+  /** Drops the retained messages of the topics `pattern` matches for which `which` holds; returns how many. */
+  forget(pattern: string, which: (message: Message) => boolean): number {
+    let dropped = 0;
+    for (const [topic, retained] of [...this.byTopic]) {
+      if (!subscriptionMatches(pattern, topic) || !which(retained.message)) continue;
+      this.byTopic.delete(topic);
+      if (retained.recordId !== 0) this.store.delete(retained.recordId);
+      dropped++;
+    }
+    return dropped;
+  }
+
   /** The retained messages whose topic the subscription `pattern` matches; expired ones are dropped on the way. */
   matching(pattern: string): Message[] {
     const now = this.clock();
@@ -115,5 +128,30 @@ export class RetainedMessages {
     }
     for (const [topic, retained] of [...this.byTopic]) if (subscriptionMatches(pattern, topic)) take(topic, retained);
     return found;
+  }
+}
+
+/**
+ * A neighbour broker's retained messages, as a network connector brings them (docs/network.md,
+ * "Retained messages"). They are kept here in memory only: they are the neighbour's, which may
+ * change or clear them while no link carries that, so a restart forgets them rather than answering
+ * from a stale copy. One the neighbour hands the connector's subscription as it starts goes to the
+ * subscribers that asked it of the neighbour, not to the others, who have it or had no part in it.
+ */
+export class ForwardedRetained {
+  constructor(
+    private readonly retained: () => RetainedMessages,
+    private readonly subscriptions: () => TopicSubscriptions,
+  ) {}
+
+  /** Keeps `message` as its topic's retained message (an empty body clears it) and hands it to the subscriptions of `consumers`. */
+  keep(message: Message, consumers: ReadonlySet<number>): void {
+    this.retained().set(message, undefined, true);
+    if (message.body.length > 0 && consumers.size > 0) this.subscriptions().handRetainedTo(message, consumers);
+  }
+
+  /** Forgets the retained messages of the topics `pattern` matches that `came` says came from the neighbour; returns how many. */
+  forget(pattern: string, came: (message: Message) => boolean): number {
+    return this.retained().forget(pattern, came);
   }
 }

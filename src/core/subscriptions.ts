@@ -468,6 +468,23 @@ export class TopicSubscriptions {
     this.host.durableChanged(key, undefined);
   }
 
+  /**
+   * Hands a topic's retained message to the subscriptions of `consumers` alone, as retained (a
+   * neighbour broker's, which those subscribers asked of it through the network); shared
+   * subscriptions get none, as when they start.
+   */
+  handRetainedTo(message: Message, consumers: ReadonlySet<number>): void {
+    this.index.match(message.destination.name, (subscription) => {
+      const consumer = subscription.consumer;
+      if (consumer === null || !consumers.has(consumer.id)) return;
+      const durable = subscription.durable;
+      const own = durable === undefined ? this.plain.get(subscription.queue) === subscription : this.durable.get(ownedKey(durable.owner, durable.name)) === subscription;
+      if (!own) return;
+      subscription.queue.acceptRetained(message);
+      subscription.queue.dispatch();
+    });
+  }
+
   /** Puts the retained messages `pattern` matches into a starting subscription's queue, ahead of what routing brings. */
   private handRetained(queue: MessageQueue, pattern: string): void {
     for (const message of this.host.retainedMatching(pattern)) queue.acceptRetained(message);

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { FerryError, errorFields, isFerryError } from '../errors.js';
-import { DUPLICATE_ID_PROPERTY, FANNED_OUT_PROPERTY, type BrokerAccess, type ConsumerInfo, type CoreConnection, type CoreSession, type Destination, type Logger, type MessageInit, type PropertyValue } from '../core/index.js';
-import { HOPS_PROPERTY, PATH_PROPERTY, RETURNS_PROPERTY, conduitName, demandLabel, demandOf, destinationKey, forwards, linkSelector, returnSelector, type Demand, type DemandRules } from './demand.js';
+import { DUPLICATE_ID_PROPERTY, FANNED_OUT_PROPERTY, RETAIN_PROPERTY, isRetainValue, subscriptionMatches, type BrokerAccess, type ConsumerInfo, type CoreConnection, type CoreSession, type Destination, type Logger, type Message, type MessageInit, type PropertyValue, type SendOptions } from '../core/index.js';
+import { HOPS_PROPERTY, PATH_PROPERTY, RETURNS_PROPERTY, conduitName, demandLabel, demandOf, demandPathOf, destinationKey, forwards, linkSelector, returnSelector, type Demand, type DemandRules } from './demand.js';
 import { DuplexServerSide, duplexHeaders } from './duplex.js';
 import { readLinkFields } from '../protocols/stomp/index.js';
 import { NeighbourLink, type LinkAddress, type LinkMessage } from './link.js';
@@ -72,7 +72,20 @@ interface Pull {
   /** The next try at storing what is held. */
   retry: NodeJS.Timeout | undefined;
   retryDelay: number;
+  /**
+   * A topic's subscribers here that this subscription brings the neighbour's retained messages to:
+   * those that came while no subscription on the neighbour kept this broker's copies current, and
+   * those that come while it lives (the neighbour hands them as it subscribes, after its receipt).
+   */
+  readonly awaiting: Set<number>;
 }
+
+/**
+ * A forwarded retained publication is kept here in memory only: it is a copy of the neighbour's,
+ * which a restart here must not bring back after the neighbour has changed or cleared it.
+ */
+const RETAINED_COPY: SendOptions = { retain: 'memory' };
+const NO_ONE: ReadonlySet<number> = new Set();
 
 /**
  * A network connector: the broker pulls from one neighbour what its consumers want. Consumers on
@@ -87,6 +100,8 @@ export class NetworkConnector {
   private readonly consumers = new Map<string, Map<number, ConsumerInfo>>();
   private readonly pulls = new Map<string, Pull>();
   private readonly byId = new Map<string, Pull>();
+  /** Topic subscribers, by destination key, that came while no subscription on the neighbour served them its retained messages. */
+  private readonly unserved = new Map<string, Set<number>>();
   /** Destinations (by key) the neighbour refused (the link user may not read them). */
   private readonly refused = new Set<string>();
   private link: NeighbourLink | undefined;
@@ -125,6 +140,7 @@ export class NetworkConnector {
         let open = this.consumers.get(key);
         if (open === undefined) this.consumers.set(key, (open = new Map()));
         open.set(consumer.id, consumer);
+        if (consumer.destination.kind === 'topic') this.awaitRetained(key, consumer);
         this.refresh(key);
       },
       removed: (consumer) => {
@@ -132,6 +148,8 @@ export class NetworkConnector {
         const open = this.consumers.get(key);
         open?.delete(consumer.id);
         if (open?.size === 0) this.consumers.delete(key);
+        this.unserved.get(key)?.delete(consumer.id);
+        if (this.unserved.get(key)?.size === 0) this.unserved.delete(key);
         this.refresh(key);
       },
     });
@@ -229,6 +247,7 @@ export class NetworkConnector {
   private lost(reason: FerryError): void {
     if (this.currentState === 'stopped') return;
     this.logger.warn({ event: 'network.link-lost', connector: this.settings.name, code: reason.code, message: reason.message }, `network connector ${this.settings.name} lost its link`);
+    const neighbour = this.link?.brokerName;
     this.link = undefined;
     // the neighbour gives back whatever was not acknowledged: a later resend is dropped here by id
     for (const pull of this.pulls.values()) {
@@ -237,6 +256,8 @@ export class NetworkConnector {
     }
     this.pulls.clear();
     this.byId.clear();
+    // nothing keeps this broker's copies of the neighbour's retained messages current any more
+    if (neighbour !== undefined) this.forgetRetained('>', neighbour);
     // a duplex link's far end cannot link again: the neighbour does, and a new connector serves it
     if (this.duplex.accepted !== undefined) this.stop();
     else this.retry();
@@ -293,11 +314,21 @@ export class NetworkConnector {
       if (demand !== undefined && current.selector === selector && current.durableName === durableName) return;
       // the neighbour deletes a durable conduit (and what it kept) only when none takes its name here
       this.close(current, link, current.durableName !== undefined && current.durableName !== durableName);
+      if (demand === undefined && !back && current.demand.destination.kind === 'topic') this.forgetRetained(current.demand.destination.name, link.brokerName);
     }
     if (demand === undefined) return;
+    const retained = !back && demand.destination.kind === 'topic';
+    const awaiting = new Set<number>();
+    if (retained) {
+      for (const id of this.unserved.get(key) ?? []) {
+        const consumer = this.consumers.get(key)?.get(id);
+        if (consumer !== undefined && !demandPathOf(consumer).includes(link.brokerName)) awaiting.add(id);
+      }
+      this.unserved.delete(key);
+    }
     // a durable subscription has one subscriber: the new one subscribes once the old one has left
     const follows = durableName !== undefined && current?.durableName === durableName ? current.settled : undefined;
-    const pull: Pull = { id: demandLabel(demand.path, this.nextPull++), key, demand, back, selector, durableName, subscribed: false, open: false, closing: false, settled: follows ?? Promise.resolve(), held: [], retry: undefined, retryDelay: this.settings.reconnectDelay };
+    const pull: Pull = { id: demandLabel(demand.path, this.nextPull++), key, demand, back, selector, durableName, subscribed: false, open: false, closing: false, settled: follows ?? Promise.resolve(), held: [], retry: undefined, retryDelay: this.settings.reconnectDelay, awaiting };
     this.pulls.set(key, pull);
     this.byId.set(pull.id, pull);
     const subscribe = (): void => {
@@ -311,6 +342,7 @@ export class NetworkConnector {
         // below the neighbour's own consumers: a message goes back only if nobody there takes it
         priority: back || this.settings.localFirst ? -1 : undefined,
         durableName,
+        retained,
       });
     };
     if (follows === undefined) subscribe();
@@ -363,6 +395,7 @@ export class NetworkConnector {
    * STOMP NACK is a failed delivery, which the neighbour would count and dead-letter in the end.
    */
   private store(pull: Pull, link: NeighbourLink, message: LinkMessage): { readonly err: unknown } | undefined {
+    if (message.headers.get('ferry-retained') === 'true' && pull.demand.destination.kind === 'topic') return this.keepRetained(pull, link, message);
     let durable: Promise<void> | null;
     try {
       const init = this.forwarded(message, pull.demand.destination, link.brokerName);
@@ -372,7 +405,7 @@ export class NetworkConnector {
         pull.settled = pull.settled.then(() => link.ack(message.ackId));
         return undefined;
       }
-      durable = this.session!.send(init);
+      durable = this.session!.send(init, undefined, init.destination.kind === 'topic' && isRetainValue(init.properties?.get(RETAIN_PROPERTY)) ? RETAINED_COPY : undefined);
     } catch (err) {
       return { err };
     }
@@ -389,6 +422,58 @@ export class NetworkConnector {
       },
     );
     return undefined;
+  }
+
+  /**
+   * A retained message the neighbour handed the subscription as it started: kept here as the
+   * topic's retained message, in memory (not a message stored for anyone: it is acknowledged at
+   * once), and given to the subscribers that wait for it, not to the others. One that has been on
+   * this broker already is this broker's own, as a neighbour's copy had it: not the neighbour's to give.
+   */
+  private keepRetained(pull: Pull, link: NeighbourLink, message: LinkMessage): { readonly err: unknown } | undefined {
+    try {
+      const init = this.forwarded(message, pull.demand.destination, link.brokerName);
+      const path = String(init.brokerProperties?.get(PATH_PROPERTY) ?? '');
+      const topic = init.destination.name;
+      // a topic another open subscription carries: this broker's copy was current, and the subscribers had it from here
+      const current = [...this.pulls.values()].some((p) => p !== pull && p.open && !p.back && p.demand.destination.kind === 'topic' && subscriptionMatches(p.demand.destination.name, topic));
+      if (!path.includes(`|${this.broker.name}|`) && forwards(this.settings, topic)) this.session!.keepForwardedRetained(init, current ? NO_ONE : pull.awaiting);
+    } catch (err) {
+      return { err };
+    }
+    pull.settled = pull.settled.then(() => link.ack(message.ackId));
+    return undefined;
+  }
+
+  /**
+   * A topic subscriber here gets the neighbour's retained messages from the subscription on the
+   * neighbour that serves its pattern: the one open now, which hands them as it starts, or the next
+   * one made. Not a neighbour's own subscription here: what it would get is the neighbour's already.
+   */
+  private awaitRetained(key: string, consumer: ConsumerInfo): void {
+    const pull = this.pulls.get(key);
+    const link = this.link;
+    if (pull !== undefined && link !== undefined) {
+      if (!demandPathOf(consumer).includes(link.brokerName)) pull.awaiting.add(consumer.id);
+      return;
+    }
+    let waiting = this.unserved.get(key);
+    if (waiting === undefined) this.unserved.set(key, (waiting = new Set()));
+    waiting.add(consumer.id);
+  }
+
+  /**
+   * Forgets this broker's copies of the neighbour's retained messages on the topics `pattern`
+   * matches, once no subscription on the neighbour keeps them current: answering a new subscriber
+   * from one of them could give it a value the neighbour has since changed or cleared. Those still
+   * carried by another of this connector's subscriptions stay.
+   */
+  private forgetRetained(pattern: string, neighbour: string): void {
+    const carried = [...this.pulls.values()].filter((p) => !p.back && p.demand.destination.kind === 'topic').map((p) => p.demand.destination.name);
+    const came = (message: Message): boolean =>
+      String(message.brokerProperties?.get(PATH_PROPERTY) ?? '').endsWith(`|${neighbour}|`) && !carried.some((p) => subscriptionMatches(p, message.destination.name));
+    const forgotten = this.session?.forgetForwardedRetained(pattern, came) ?? 0;
+    if (forgotten > 0) this.logger.debug({ event: 'network.retained-forgotten', connector: this.settings.name, pattern, forgotten }, `forgot ${forgotten} retained message(s) of ${neighbour} that no subscription there keeps current`);
   }
 
   private retryLater(pull: Pull, link: NeighbourLink): void {

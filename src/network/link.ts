@@ -50,6 +50,8 @@ export interface LinkSubscription {
   readonly priority: number | undefined;
   /** A durable subscription of the link's client id, kept by the neighbour while the link is down. */
   readonly durableName?: string | undefined;
+  /** Asks a topic's retained messages first, each marked `ferry-retained:true` (docs/network.md, "Retained messages"). */
+  readonly retained?: boolean | undefined;
 }
 
 /**
@@ -214,6 +216,7 @@ export class NeighbourLink {
     ];
     if (subscription.priority !== undefined) headers.push(['activemq.priority', String(subscription.priority)]);
     if (subscription.durableName !== undefined) headers.push(['activemq.subscriptionName', subscription.durableName]);
+    if (subscription.retained === true) headers.push(['ferry.retained', 'all']);
     this.write('SUBSCRIBE', headers);
   }
 

@@ -380,6 +380,8 @@ export class StompSession implements TemporaryNames {
       durable: durableName === undefined ? undefined : { name: durableName },
       label: id,
       ackTimeout,
+      // Ferry's own: a neighbour's network link asks for the topic's retained messages, for its subscribers
+      retainedMessages: frame.headers.get('ferry.retained') === 'all' ? 'all' : undefined,
     });
     subscription = { id, consumer, durableName };
     this.subscriptions.set(id, subscription);
@@ -577,6 +579,7 @@ export class StompSession implements TemporaryNames {
     let extra = '';
     if (ackId !== undefined) extra += `ack:${ackId}\n`;
     if (delivery.redelivered) extra += 'redelivered:true\n';
+    if (delivery.retained === true) extra += 'ferry-retained:true\n';
     extra += '\n';
     const body = message.body;
     const size = head.bytes + subscriptionLine.length + extra.length + body.length + 1;
