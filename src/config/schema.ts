@@ -431,6 +431,11 @@ export const configSchema = z
         ca: z.string().min(1).optional(),
         /** Ask clients for a certificate; one without a certificate, or with one that does not verify, still connects, as a client without one. */
         requestCert: z.boolean().default(false),
+        /**
+         * OpenSSL cipher list for every TLS listener (TLS 1.3 suites by their `TLS_` names).
+         * Default: Node's list at OpenSSL security level 2, which refuses RSA keys under 2048 bits.
+         */
+        ciphers: z.string().min(1).optional(),
       })
       .strict()
       .default({}),

@@ -134,7 +134,8 @@ export class SecurityAuthenticator implements Authenticator {
       if (remembered) this.verified.keep(username, password, generation, principal);
       return principal;
     } catch (err) {
-      if (!this.wasUnanswered(err)) this.options.loginDelay.failed(address, guessed);
+      // a name that is not the certificate's user, with no password: nothing was guessed
+      if (!this.wasUnanswered(err) && !(err instanceof FerryError && err.code === 'FERRY_NOT_AUTHORIZED')) this.options.loginDelay.failed(address, guessed);
       throw err;
     } finally {
       turn.end();
@@ -183,10 +184,27 @@ export class SecurityAuthenticator implements Authenticator {
     }
     if (username !== undefined && username !== '') {
       const password = credentials?.password;
+      const mapped = password === undefined || password.length === 0 ? await this.certificateUser(transport) : undefined;
+      if (mapped !== undefined) {
+        // a client that always sends a name (Mosquitto's use_identity_as_username, STOMP's login) with its certificate
+        if (mapped.username === username) return mapped;
+        throw new FerryError('FERRY_NOT_AUTHORIZED', `the client certificate is user "${String(mapped.username)}", not "${username}"; give that user's password to log in as "${username}"`);
+      }
       return this.byPassword(username, password === undefined ? '' : password.toString());
     }
     if (transport.peerCertificate !== undefined && this.rules.length > 0) return this.byCertificate(transport);
     return this.anonymous();
+  }
+
+  /** The user a verified certificate maps to, or undefined when it maps to none (the password route then decides). */
+  private async certificateUser(transport: TransportFacts): Promise<Principal | undefined> {
+    if (transport.peerCertificate === undefined || this.rules.length === 0) return undefined;
+    try {
+      return await this.byCertificate(transport);
+    } catch (err) {
+      if (this.wasUnanswered(err)) throw err;
+      return undefined;
+    }
   }
 
   private anonymousAllowed(address: string): boolean {

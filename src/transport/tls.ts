@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import { createSecureContext, type SecureContextOptions, type Server as TlsServer, type TLSSocket, type TlsOptions } from 'node:tls';
+import { DEFAULT_CIPHERS, createSecureContext, type SecureContextOptions, type Server as TlsServer, type TLSSocket, type TlsOptions } from 'node:tls';
 import type { Logger, PeerCertificate } from '../core/index.js';
 import { addressWithPort } from './connection.js';
 
@@ -14,7 +14,16 @@ export interface TlsFiles {
   readonly ca?: string | undefined;
   /** Ask clients for a certificate (never required: a client without one is just not identified by it). */
   readonly requestCert: boolean;
+  /** OpenSSL cipher list; DEFAULT_TLS_CIPHERS when not given. */
+  readonly ciphers?: string | undefined;
 }
+
+/**
+ * Node's own list at OpenSSL security level 2 (Node's OpenSSL is built at level 1): certificates,
+ * the server's and the clients', with RSA keys under 2048 bits are refused, as Mosquitto and most
+ * systems' OpenSSL do by default; a 1024-bit key can be factored by a well-funded attacker.
+ */
+export const DEFAULT_TLS_CIPHERS = `${DEFAULT_CIPHERS}:@SECLEVEL=2`;
 
 /** Something whose certificate can be swapped while it runs: a tls.Server or https.Server. */
 interface SecureServer {
@@ -101,6 +110,8 @@ export class TlsCertificates {
       cert: readFileSync(this.files.cert),
       key: readFileSync(this.files.key),
       ...(this.files.ca === undefined ? {} : { ca: authorities(this.files.ca) }),
+      // in the context, not only the server's options: a reload replaces the whole context
+      ciphers: this.files.ciphers ?? DEFAULT_TLS_CIPHERS,
     };
     // builds the context once here so a key that does not match its certificate fails now, not at the next handshake
     createSecureContext(options);
@@ -185,7 +196,8 @@ export function verifiedPeerCertificate(socket: TLSSocket, logger: Logger, liste
       const remote = addressWithPort(socket.remoteAddress, socket.remotePort);
       const reason = String(socket.authorizationError);
       const subject = subjectText(certificate);
-      logger.warn({ event: 'tls.client-certificate-rejected', protocol: listener, remoteAddress: remote, subject, reason }, `${listener}: the client certificate of ${remote} (${subject}) was not accepted (${reason}); it counts as no certificate`);
+      const key = keyText(certificate);
+      logger.warn({ event: 'tls.client-certificate-rejected', protocol: listener, remoteAddress: remote, subject, key, reason }, `${listener}: the client certificate of ${remote} (${subject}, ${key} key) was not accepted (${reason}); it counts as no certificate`);
     }
     return undefined;
   }
@@ -194,6 +206,17 @@ export function verifiedPeerCertificate(socket: TLSSocket, logger: Logger, liste
     subjectAltNames: splitAltNames(certificate.subjectAltName),
     fingerprint256: certificate.fingerprint256,
   };
+}
+
+/**
+ * `rsa 1024 bits`: Node names a key too small for the security level `UNSPECIFIED`, so the log
+ * gives the key itself for the operator to see why.
+ */
+function keyText(certificate: X509Certificate): string {
+  const key = certificate.publicKey;
+  const details = key.asymmetricKeyDetails;
+  const size = details?.modulusLength ?? (details?.namedCurve === undefined ? undefined : details.namedCurve);
+  return size === undefined ? String(key.asymmetricKeyType) : `${String(key.asymmetricKeyType)} ${typeof size === 'number' ? `${size} bits` : size}`;
 }
 
 /**

@@ -171,6 +171,43 @@ describe('a client certificate reaches the authenticator', () => {
     await wss.disconnect();
   });
 
+  test('a certificate with a 1024-bit RSA key is no identity, on each protocol; the log names the key', async () => {
+    const weak = issueCertificate(certs, { subject: '/O=Ferry example/CN=weak', bits: 1024 });
+    // security level 0 only so that this client loads its own weak key
+    const tls = { ...trusting(), cert: certs.pem(weak.cert), key: certs.pem(weak.key), ciphers: 'DEFAULT:@SECLEVEL=0' };
+    const rejected = (protocol: string) => within(5000, `${protocol}'s warning`, logs.waitFor((l) => l['event'] === 'tls.client-certificate-rejected' && l['subject'] === 'O=Ferry example,CN=weak' && l['protocol'] === protocol));
+
+    const stomp = await connectStomp(ports.stomp, { tls });
+    assert.equal(authenticator.last('stomp').transport.peerCertificate, undefined);
+    assert.equal((await rejected('stomp-tls'))['key'], 'rsa 1024 bits');
+    await stomp.disconnect();
+
+    const mqtt = await connectMqtt(ports.mqtt, { protocol: 'mqtts', ...tls, servername: 'localhost' });
+    assert.equal(authenticator.last('mqtt').transport.peerCertificate, undefined);
+    await rejected('mqtt-tls');
+    await mqtt.end();
+
+    const amqp = await connectAmqp(ports.amqp, { transport: 'tls', ...tls, servername: 'localhost' });
+    assert.equal(authenticator.last('amqp').transport.peerCertificate, undefined);
+    await rejected('amqp-tls');
+    await amqp.close();
+
+    const wss = await connectStompWs(ports.websocket, { tls });
+    await rejected('websocket-tls');
+    await wss.disconnect();
+
+    for (const name of ['amqp091-tls', 'openwire-tls', 'http-tls']) {
+      const port = broker.server.ports[name];
+      assert.ok(port !== undefined, `${name} listens`);
+      const socket = await handshake(port, tls);
+      socket.on('error', () => {});
+      // https looks at the certificate when a request comes
+      if (name === 'http-tls') socket.write('GET /api/v1/broker HTTP/1.1\r\nHost: localhost\r\n\r\n');
+      await rejected(name);
+      socket.destroy();
+    }
+  });
+
   test('plain listeners carry no certificate', async () => {
     const stomp = await connectStomp(broker.stompPort);
     assert.equal(authenticator.last('stomp').transport.peerCertificate, undefined);
@@ -210,6 +247,31 @@ describe('failures close only their own connection', () => {
     await bystander.publish(topic, 'still here', { qos: 1 });
     assert.equal((await bystander.inbox.next()).payload, 'still here');
     await bystander.end();
+  });
+});
+
+describe('tls.ciphers', () => {
+  test('the configured list is what every TLS listener offers: a client with none of its ciphers fails the handshake', async () => {
+    const narrow = await startTlsBroker(certs, { 'tls.ciphers': 'ECDHE-RSA-AES256-GCM-SHA384' });
+    try {
+      for (const [name, port] of Object.entries(narrow.tlsPorts)) {
+        const socket = await handshake(port, { ...trusting(), maxVersion: 'TLSv1.2', ciphers: 'ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256' });
+        assert.equal(socket.getCipher().name, 'ECDHE-RSA-AES256-GCM-SHA384', name);
+        socket.destroy();
+        await assert.rejects(handshake(port, { ...trusting(), maxVersion: 'TLSv1.2', ciphers: 'ECDHE-RSA-AES128-GCM-SHA256' }), /handshake failure/, name);
+      }
+    } finally {
+      await narrow.stop();
+    }
+  });
+
+  test('by default the listeners offer Node\'s ciphers, TLS 1.3 first', async () => {
+    const socket = await handshake(ports.stomp, trusting());
+    assert.equal(socket.getProtocol(), 'TLSv1.3');
+    socket.destroy();
+    const tls12 = await handshake(ports.stomp, { ...trusting(), maxVersion: 'TLSv1.2', ciphers: 'ECDHE-RSA-AES128-GCM-SHA256' });
+    assert.equal(tls12.getCipher().name, 'ECDHE-RSA-AES128-GCM-SHA256');
+    tls12.destroy();
   });
 });
 

@@ -102,3 +102,13 @@ test('ferry start exits 78 with one line naming the file for a tls.ca that holds
     assert.match(run.stderr, /bad-ca\.pem/, what);
   }
 });
+
+test('ferry start exits 78 with one line naming tls.ciphers for a cipher list OpenSSL cannot use', async () => {
+  const certs = makeCertificates();
+  const file = join(certs.dir, 'ferry.yaml');
+  writeFileSync(file, `tls:\n  cert: ${certs.serverCert}\n  key: ${certs.serverKey}\n  ciphers: NO-SUCH-CIPHER\n`);
+  const run = await runFerry(['start', '--config', file, '--data', join(certs.dir, 'data'), '--stomp-tls-port', '0', '--stomp-port', 'off', '--amqp-port', 'off', '--mqtt-port', 'off', '--ws-port', 'off', '--http-port', 'off']);
+  assert.equal(run.code, 78, run.stderr);
+  assert.equal(run.stderr.trim().split('\n').length, 1, run.stderr);
+  assert.match(run.stderr, /tls\.ciphers NO-SUCH-CIPHER/);
+});
