@@ -34,7 +34,7 @@ export const errorCodes = {
   FERRY_STORE_LOCKED: 'another running broker holds the data folder',
   FERRY_HA_FENCED: 'this broker can no longer be sure it holds the shared folder\'s lease (it was paused or cut off past the lease duration, or a backup took over): it writes nothing more and stops',
   FERRY_HA_BACKUP: 'the broker is a backup waiting for the lease on the shared folder; the management port answers every request with HTTP 503 and this code',
-  FERRY_STORE_CORRUPT: 'the store found a record that does not check out',
+  FERRY_STORE_CORRUPT: 'the store found a record that does not check out, or a journal segment file it wrote and never deleted is missing',
   FERRY_STOMP_BAD_FRAME: 'a STOMP frame that does not parse: unknown command, bad header line, bad escape, missing NUL',
   FERRY_STOMP_FRAME_TOO_LARGE: 'a STOMP frame body larger than stomp.maxFrameSize',
   FERRY_STOMP_HEADER_TOO_LARGE: 'a STOMP header block larger than stomp.maxHeaderSize, or more headers than stomp.maxHeaders',

@@ -74,6 +74,8 @@ const JOURNAL_WARNINGS: ReadonlySet<string> = new Set([
   'journal.compaction.failed',
   'journal.catalog.failed',
   'journal.catalog.skipped',
+  'journal.segment.missing',
+  'journal.manifest.unused',
 ]);
 /** ... the ends of those spells, and how the journal opened: from its catalog or not, and with the replay an HA backup made ahead or not. */
 const JOURNAL_NOTICES: ReadonlySet<string> = new Set([

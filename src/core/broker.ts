@@ -243,7 +243,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
     this.timers.hold();
     const target = recoveryTarget(this.destinations, this.declarations, this.subscriptions, this.started);
     const wanted = (): boolean => this.state === 'new' || this.state === 'running';
-    const options = { loadInBackgroundAbove: this.loadInBackgroundAbove, wanted, discardWhileStopping: () => this.state === 'stopping', later: recovered.later };
+    const options = { loadInBackgroundAbove: this.loadInBackgroundAbove, wanted, discardWhileStopping: () => this.state === 'stopping', later: recovered.later, deleteUnplaced: this.store.repairing === true };
     ({ loaded: this.loaded, discarded: this.loadDiscarded } = await recoverState(target, recovered.stream ?? recovered.records, this.store, this.bodies, this.logger, options));
     this.timers.resume();
     if (recovered.prepared.length > 0) this.logger.warn({ event: 'store.prepared', count: recovered.prepared.length }, 'prepared transactions found; they stay in doubt until resolved');

@@ -75,6 +75,13 @@ export interface RecoveryOptions {
    * messages are read and back.
    */
   readonly later?: Promise<Iterable<StoreRecord>> | undefined;
+  /**
+   * True when the store was opened to repair (`Store.repairing`): references without their queue or
+   * message and messages without a reference are deleted. Otherwise they stay in the store, untouched
+   * and counted: they may be what is left of a queue or message whose file went missing, and come back
+   * whole once it is put back.
+   */
+  readonly deleteUnplaced?: boolean | undefined;
 }
 
 export interface Recovered {
@@ -97,7 +104,7 @@ export const TAKEN_AFTER_SERVING: readonly number[] = [RecordType.Message, Recor
  * message in its queue's order with its delivery count, now or (past
  * `options.loadInBackgroundAbove`, or when the store hands them back later) in the background.
  * Records that nothing refers to any more (a reference to a missing queue, a message with no
- * reference) are deleted.
+ * reference) are deleted when the store repairs (`deleteUnplaced`), and kept untouched otherwise.
  */
 export async function recoverState(
   target: RecoveryTarget,
@@ -187,7 +194,7 @@ export async function recoverState(
     if (queue === undefined) store.delete(mark.id);
     else queue.recoverDeliveryMark(mark.id, mark.seq);
   }
-  const counts = { queues: queuesById.size, messages: 0, references: 0, scheduled, dangling: 0, orphans: 0, discarded: 0 };
+  const counts = { queues: queuesById.size, messages: 0, references: 0, scheduled, dangling: 0, orphans: 0, discarded: 0, deleteUnplaced: options.deleteUnplaced === true };
   const ceiling = target.sequenceCeiling();
   if (options.later !== undefined && (prepared.length > 0 || ceiling === undefined)) {
     // A prepared transaction holds messages of several queues; and without a ceiling (a store
@@ -304,6 +311,8 @@ interface RecoveryCounts {
   orphans: number;
   /** References deleted because their queue was purged or deleted while it loaded. */
   discarded: number;
+  /** Whether `dangling` and `orphans` were deleted (the store repairs) or kept. */
+  readonly deleteUnplaced: boolean;
 }
 
 /**
@@ -368,7 +377,7 @@ async function loadMessages(
     }
     const held = queue === undefined ? undefined : messages.take(references.messageRecordId(i), decode);
     if (queue === undefined || held === undefined) {
-      store.delete(id);
+      if (counts.deleteUnplaced) store.delete(id);
       counts.dangling++;
       continue;
     }
@@ -389,9 +398,13 @@ async function loadMessages(
       counts.messages++;
       return;
     }
+    if (!discarded) {
+      counts.orphans++;
+      // its queue's record or its reference may be in a file that is missing or damaged: only a repair gives it up
+      if (!counts.deleteUnplaced) return;
+    }
     store.delete(id);
     if (held !== undefined) bodies.released(held.message);
-    if (!discarded) counts.orphans++;
   });
 }
 
@@ -408,5 +421,12 @@ function logRecovered(logger: Logger, counts: RecoveryCounts): void {
   const { queues, messages, references, scheduled, dangling, orphans, discarded } = counts;
   logger.info({ event: 'broker.recovered', queues, messages, references: references - dangling - discarded, scheduled }, 'recovered from the store');
   if (discarded > 0) logger.info({ event: 'broker.load-discarded', references: discarded }, 'deleted the stored messages of queues purged or deleted while they loaded');
-  if (dangling + orphans > 0) logger.warn({ event: 'store.orphans', dangling, orphans }, 'deleted records that nothing refers to');
+  if (dangling + orphans === 0) return;
+  if (counts.deleteUnplaced) logger.warn({ event: 'store.orphans', dangling, orphans, deleted: true }, 'deleted records that nothing refers to (store.journal.repair is set)');
+  else {
+    logger.warn(
+      { event: 'store.orphans', dangling, orphans, deleted: false },
+      'kept records that nothing refers to: messages whose queue, and references whose message, the store does not hold (a journal file missing or damaged, or a crash while a queue was deleted); start with store.journal.repair: true to delete them',
+    );
+  }
 }

@@ -146,6 +146,12 @@ export interface Store {
   readAhead?(options?: OpenOptions): Promise<void>;
   /** Forgets what `readAhead` read (the primary renews its lease again). */
   dropReadAhead?(): void;
+  /**
+   * True when the store was opened to repair damage (the journal's `repair`): the broker may then
+   * delete the records it cannot place (a message without its queue). Otherwise it leaves them be,
+   * as they may be what is left of records that a lost or damaged file held.
+   */
+  readonly repairing?: boolean;
   /** Present when the store can read records back, so their data need not stay in memory. */
   readonly reader?: RecordReader;
   /** Adds a record; with `txId`, only when that transaction commits. */

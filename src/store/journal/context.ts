@@ -1,6 +1,7 @@
 import { FerryError } from '../../errors.js';
 import type { JournalFileSystem } from './file-system.js';
 import { JournalLedger } from './ledger.js';
+import { SegmentManifest } from './manifest.js';
 import type { JournalSegment } from './segment.js';
 
 export interface JournalEvent {
@@ -31,6 +32,8 @@ export class JournalContext {
    * its catalog): the ledger does not know their records yet, so nothing is deleted or compacted.
    */
   loading = false;
+  /** The segment files the journal holds, kept so that one removed behind its back is noticed at open. */
+  readonly manifest: SegmentManifest;
 
   constructor(
     readonly dir: string,
@@ -38,7 +41,9 @@ export class JournalContext {
     readonly segmentSize: number,
     readonly syncOnWrite: boolean,
     private readonly onEvent: ((event: JournalEvent) => void) | undefined,
-  ) {}
+  ) {
+    this.manifest = new SegmentManifest(fs, dir, syncOnWrite);
+  }
 
   get readable(): boolean {
     return this.phase === 'open' || this.phase === 'closing';

@@ -6,7 +6,7 @@ import { HeldChanges } from './held-changes.js';
 import { scanTail } from './tail.js';
 import { JournalContext, type JournalEvent } from './context.js';
 import { nodeFileSystem, writeFully, type JournalFileSystem } from './file-system.js';
-import { BATCH_FRAME_SIZE, FrameKind, SEGMENT_HEADER_SIZE, encodeSegmentHeader } from './format.js';
+import { BATCH_FRAME_SIZE, FrameKind, SEGMENT_HEADER_SIZE, encodeSegmentHeader, parseSegmentFileName, segmentFileName } from './format.js';
 import { TxOp, type JournalLedger } from './ledger.js';
 import { JournalMaintenance, type JournalDescription } from './maintenance.js';
 import { JournalReader, type JournalRecordReader } from './reader.js';
@@ -43,7 +43,8 @@ export interface JournalOptions {
    * Default false: damage in the middle of the journal (a bad record followed by good ones) stops
    * `open()` with FERRY_STORE_CORRUPT. With true, `open()` drops the damaged records (up to the
    * next whole frame; in a version 1 segment, up to the next write), reports them with their ids in
-   * `lastRecovery`, and carries on.
+   * `lastRecovery`, and carries on. The same goes for segment files the journal lists as its own and
+   * that are missing (FERRY_STORE_CORRUPT without repair; with it, journal.segment.missing).
    */
   readonly repair?: boolean | undefined;
   /** Bytes of segment files past which persistent sends are refused (`writeRefusal`); 0, the default: no limit. */
@@ -53,7 +54,7 @@ export interface JournalOptions {
   /** How free space is measured; tests pass their own. */
   readonly freeSpace?: FreeSpaceProbe | undefined;
   /**
-   * Receives the journal's events: journal.truncated, journal.repaired, journal.segment.deleted,
+   * Receives the journal's events: journal.truncated, journal.repaired, journal.segment.missing, journal.segment.deleted,
    * journal.compacted, journal.stalled and journal.resumed (writes failing and succeeding again),
    * journal.space.exhausted and journal.space.available (the watermarks).
    */
@@ -129,6 +130,10 @@ export class JournalStore implements Store {
     this.catalog = new CatalogKeeper(this.journal, this.writer, options.catalogEvery ?? DEFAULT_CATALOG_EVERY);
   }
 
+  get repairing(): boolean {
+    return this.repair;
+  }
+
   observe(observer: StoreObserver | undefined): void {
     this.writer.observer = observer;
   }
@@ -187,6 +192,7 @@ export class JournalStore implements Store {
     journal.phase = 'opening';
     try {
       await journal.fs.mkdir(journal.dir);
+      await this.checkSegments();
       const later = this.catalog.kept ? options?.later : undefined;
       const early = later === undefined ? undefined : earlyTypes(later.types);
       // a replay made ahead, finished and still true, gives every record at once; one still under way is not waited for
@@ -205,6 +211,7 @@ export class JournalStore implements Store {
       this.lastRecovery = recovered.report;
       // a repair may have dropped records that the catalog lists
       if (recovered.report.dropped.some((drop) => drop.kind === 'repaired')) await removeCatalog(journal.fs, journal.dir);
+      await unlistDropped(journal, recovered.report);
 
       let last = 0;
       for (const number of journal.segments.keys()) if (number > last) last = number;
@@ -223,6 +230,21 @@ export class JournalStore implements Store {
   }
 
   /**
+   * Segment files listed as the journal's and absent from its folder stop the open before anything
+   * is read or changed, unless `repair`: records in later files may belong to what they held (a
+   * queue's messages, its declaration), and an open without them would serve a part as the whole.
+   */
+  private async checkSegments(): Promise<void> {
+    const journal = this.journal;
+    const present = await segmentNumbers(journal.fs, journal.dir);
+    const missing = await journal.manifest.check(present, this.repair, (reason) => journal.emit({ event: 'journal.manifest.unused', reason }));
+    if (missing.length === 0) return;
+    journal.emit({ event: 'journal.segment.missing', files: missing.map(segmentFileName), present: present.length });
+    // what the missing files held may be in the catalog, which would bring part of it back
+    await removeCatalog(journal.fs, journal.dir);
+  }
+
+  /**
    * Appends go to a fresh segment after segment `last`: the last one may end where a torn write
    * was cut off. Its header carries the highest id so far, so ids stay unique even after older
    * segments go.
@@ -235,7 +257,7 @@ export class JournalStore implements Store {
     const header = encodeSegmentHeader(segment.number, journal.recoveredMaxId);
     await writeFully(journal.fs, segment.fd, header, header.length, 0);
     await journal.fs.fdatasync(segment.fd);
-    await journal.syncDir();
+    await journal.manifest.created(segment.number);
     segment.size = segment.writtenSize = SEGMENT_HEADER_SIZE;
     journal.current = segment;
   }
@@ -321,6 +343,7 @@ export class JournalStore implements Store {
     });
     if (recovered.state.prepared.length > 0) throw new FerryError('FERRY_STORE_FAILED', `the journal in ${journal.dir} holds a prepared transaction that its catalog did not list`);
     if (recovered.report.dropped.some((drop) => drop.kind === 'repaired')) await removeCatalog(journal.fs, journal.dir);
+    await unlistDropped(journal, recovered.report);
     this.held?.applyTo(ledger);
     this.held = undefined;
     this.lastRecovery = recovered.report;
@@ -498,6 +521,14 @@ export class JournalStore implements Store {
       await journal.fs.close(fd).catch((err: unknown) => (error ??= err));
     }
     if (error !== undefined) throw error;
+  }
+}
+
+/** Whole segment files recovery dropped (a bad header: the only drop at offset 0) are off the list of segments. */
+async function unlistDropped(journal: JournalContext, report: RecoveryReport): Promise<void> {
+  for (const drop of report.dropped) {
+    const number = drop.offset === 0 ? parseSegmentFileName(drop.file) : undefined;
+    if (number !== undefined) await journal.manifest.removing(number);
   }
 }
 

@@ -199,6 +199,8 @@ export class JournalMaintenance {
         this.reader.forget(segment);
         await journal.fs.close(fd);
       }
+      // off the list first: a crash between leaves a file that is read as usual, never a listed one gone
+      await journal.manifest.removing(segment.number);
       await journal.fs.unlink(segment.path);
       segment.deleted = true;
       journal.segments.delete(segment.number);

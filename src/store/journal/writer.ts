@@ -358,6 +358,8 @@ export class JournalWriter {
       // rolled past already, within one batch: a sealed segment like the others from now on
       if (segment !== journal.current) this.events.sealedInUse(segment);
     }
+    // listed before anything in it is acknowledged: from then on, its absence at open is a loss
+    if (chunk.createsFile) await journal.manifest.created(segment.number);
     const bytes = chunk.arena.bytes();
     this.arenaHint = Math.min(ARENA_MAX_HINT, Math.max(ARENA_INITIAL, bytes.length + (bytes.length >> 2)));
     sealBatchFrame(bytes, chunk.batchAt, bytes.length - chunk.batchAt - BATCH_FRAME_SIZE);
