@@ -318,15 +318,15 @@ export class Api {
     return this.call('DELETE', `/queues/${enc(queue)}/messages/${enc(id)}`);
   }
 
-  move(queue: string, to: string, selection: Selection): Promise<{ moved: number }> {
+  move(queue: string, to: string, selection: Selection): Promise<{ moved: number; inFlight?: string[] }> {
     return this.call('POST', `/queues/${enc(queue)}/messages/move`, { to, ...selection });
   }
 
-  copy(queue: string, to: string, selection: Selection): Promise<{ copied: number }> {
+  copy(queue: string, to: string, selection: Selection): Promise<{ copied: number; inFlight?: string[] }> {
     return this.call('POST', `/queues/${enc(queue)}/messages/copy`, { to, ...selection });
   }
 
-  retry(queue: string, selection: Selection): Promise<{ retried: number }> {
+  retry(queue: string, selection: Selection): Promise<{ retried: number; inFlight?: string[] }> {
     return this.call('POST', `/queues/${enc(queue)}/messages/retry`, selection);
   }
 

@@ -404,6 +404,18 @@ function pick(values: { selector?: string | undefined; id?: string[] | undefined
   return {};
 }
 
+/**
+ * Names the messages given by --id that stayed in flight to a consumer, which a transfer does not
+ * take; the exit status is then 4, as a purge's of queues it did not find, so that a script sees
+ * that not all of what it named went.
+ */
+function inFlightLeft(result: { inFlight?: string[] }, past: string): number {
+  const ids = result.inFlight ?? [];
+  if (ids.length === 0) return 0;
+  process.stderr.write(`ferry: ${plural(ids.length, 'message')} in flight to ${ids.length === 1 ? 'a consumer' : 'consumers'}, not ${past}: ${ids.join(', ')}\n`);
+  return EXIT_NOT_FOUND;
+}
+
 export const moveHelp = `Usage: ferry move FROM TO [options]
        ferry copy FROM TO [options]
 
@@ -414,7 +426,9 @@ or topic://NAME.
 Options:
   --selector SQL           only messages matching this JMS selector
   --id ID                  only this message (repeatable); an id not in the queue stops
-                           the command before anything moves (exit 4)
+                           the command before anything moves (exit 4); one in flight to a
+                           consumer (delivered, not yet acknowledged) stays where it is and
+                           is named, the others go (exit 4)
 `;
 
 function transfer(verb: 'move' | 'copy', argv: readonly string[]): Promise<number> {
@@ -424,10 +438,11 @@ function transfer(verb: 'move' | 'copy', argv: readonly string[]): Promise<numbe
     const from = needed(positionals[0], 'the queue to take messages from', `ferry ${verb} FROM TO`);
     const to = destinationUri(needed(positionals[1], 'where the messages go', `ferry ${verb} FROM TO`));
     const api = await ManagementApi.open(values);
-    const result = await api.post<{ moved?: number; copied?: number }>(`/api/v1/queues/${segment(from)}/messages/${verb}`, { to: to.uri, ...pick(values) });
+    const result = await api.post<{ moved?: number; copied?: number; inFlight?: string[] }>(`/api/v1/queues/${segment(from)}/messages/${verb}`, { to: to.uri, ...pick(values) });
+    const past = verb === 'move' ? 'moved' : 'copied';
     if (values.json === true) printJson(result);
-    else process.stdout.write(`${verb === 'move' ? 'moved' : 'copied'} ${plural((verb === 'move' ? result.moved : result.copied) ?? 0, 'message')} from ${from} to ${to.uri}\n`);
-    return 0;
+    else process.stdout.write(`${past} ${plural((verb === 'move' ? result.moved : result.copied) ?? 0, 'message')} from ${from} to ${to.uri}\n`);
+    return inFlightLeft(result, past);
   });
 }
 
@@ -442,7 +457,9 @@ Sends dead letters in queue DLQ back to the destination each came from: every on
 Options:
   --selector SQL           only messages matching this JMS selector
   --id ID                  only this message (repeatable); an id not in the queue stops
-                           the command before anything moves (exit 4)
+                           the command before anything moves (exit 4); one in flight to a
+                           consumer of DLQ (delivered, not yet acknowledged) stays where it
+                           is and is named, the others go (exit 4)
 `;
 
 export function retryDlq(argv: readonly string[]): Promise<number> {
@@ -451,10 +468,10 @@ export function retryDlq(argv: readonly string[]): Promise<number> {
     if (values.help === true) return help(retryHelp);
     const dlq = needed(positionals[0], 'the dead-letter queue', 'ferry retry-dlq DLQ');
     const api = await ManagementApi.open(values);
-    const result = await api.post<{ retried: number }>(`/api/v1/queues/${segment(dlq)}/messages/retry`, pick(values));
+    const result = await api.post<{ retried: number; inFlight?: string[] }>(`/api/v1/queues/${segment(dlq)}/messages/retry`, pick(values));
     if (values.json === true) printJson(result);
     else process.stdout.write(`retried ${plural(result.retried, 'message')} from ${dlq}\n`);
-    return 0;
+    return inFlightLeft(result, 'retried');
   });
 }
 

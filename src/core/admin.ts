@@ -18,6 +18,8 @@ export { isSchedulerCommand } from './scheduler-commands.js';
 import { compileSelector } from './selector/index.js';
 import type { TopicSubscriptions } from './subscriptions.js';
 import { WildcardQueueConsumer } from './wildcard-queue-consumer.js';
+import { waiting, type WaitingMessage } from './waiting-message.js';
+export type { WaitingMessage } from './waiting-message.js';
 import type { RetiredCounts } from './retired-counts.js';
 import type { DroppedCount } from './queue-types.js';
 
@@ -70,13 +72,6 @@ export interface DestinationFigures {
   readonly temporary: boolean;
   /** A queue the broker's policies dead-letter into (false for a topic). */
   readonly deadLetter: boolean;
-}
-
-/** A waiting message with what its queue knows of its deliveries. */
-export interface WaitingMessage {
-  readonly message: Message;
-  readonly deliveryCount: number;
-  readonly redelivered: boolean;
 }
 
 /** Where a page of a browse starts: after the place a previous page ended at (`BrowsedMessages.next`). */
@@ -731,10 +726,6 @@ export class BrokerAdmin {
 
 /** Messages a transfer reads back and moves at a time, from a store that reads asynchronously only. */
 const TRANSFER_STEP = 1000;
-
-function waiting(entry: QueueEntry): WaitingMessage {
-  return { message: entry.message, deliveryCount: entry.deliveryCount, redelivered: entry.redelivered };
-}
 
 function sessionFigures(session: CoreSession): SessionFigures {
   const c = session.connection;

@@ -13,6 +13,9 @@ const bool: Schema = { type: 'boolean' };
 const nullable = (s: Schema): Schema => ({ oneOf: [s, { type: 'null' }] });
 const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
 const obj = (properties: Record<string, Schema>, required = Object.keys(properties)): Schema => ({ type: 'object', properties, required });
+/** The answer of a move, copy or retry: how many messages went, and with `ids`, which of those were in flight and stayed. */
+const transferred = (key: string): Schema =>
+  obj({ [key]: int, inFlight: { type: 'array', items: str, description: 'with ids: those in flight to a consumer (not settled), which stay where they are' } }, [key]);
 const list = (item: Schema, extra: Record<string, Schema> = {}): Schema => obj({ items: { type: 'array', items: item }, ...extra });
 
 const json = (schema: Schema): Schema => ({ content: { 'application/json': { schema } } });
@@ -290,9 +293,9 @@ export const openApiDocument = {
       get: operation({ summary: 'one message whole: headers, properties, body', permission: 'manage', parameters: [queueName, pathParam('id', 'message id')], ok: { 200: ref('Message') }, notFound: true }),
       delete: operation({ summary: 'delete one waiting message', permission: 'manage', parameters: [queueName, pathParam('id', 'message id')], ok: { 204: undefined }, notFound: true }),
     },
-    '/api/v1/queues/{name}/messages/move': { post: operation({ summary: 'move waiting messages to another destination (one store transaction)', permission: 'manage', parameters: [queueName], body: pick, ok: { 200: obj({ moved: int }) }, notFound: true }) },
-    '/api/v1/queues/{name}/messages/copy': { post: operation({ summary: 'copy waiting messages to another destination', permission: 'manage', parameters: [queueName], body: pick, ok: { 200: obj({ copied: int }) }, notFound: true }) },
-    '/api/v1/queues/{name}/messages/retry': { post: operation({ summary: 'send dead letters back to their original destination', permission: 'manage', parameters: [queueName], body: pick, ok: { 200: obj({ retried: int }) }, notFound: true }) },
+    '/api/v1/queues/{name}/messages/move': { post: operation({ summary: 'move waiting messages to another destination (one store transaction)', permission: 'manage', parameters: [queueName], body: pick, ok: { 200: transferred('moved') }, notFound: true }) },
+    '/api/v1/queues/{name}/messages/copy': { post: operation({ summary: 'copy waiting messages to another destination', permission: 'manage', parameters: [queueName], body: pick, ok: { 200: transferred('copied') }, notFound: true }) },
+    '/api/v1/queues/{name}/messages/retry': { post: operation({ summary: 'send dead letters back to their original destination', permission: 'manage', parameters: [queueName], body: pick, ok: { 200: transferred('retried') }, notFound: true }) },
     '/api/v1/connections': { get: operation({ summary: 'client connections', permission: 'monitor', parameters: clientFilters(['clientId', 'user', 'protocol']), ok: { 200: list(ref('Connection')) } }) },
     '/api/v1/connections/{id}': {
       get: operation({

@@ -57,12 +57,11 @@ export function managementRoutes(ctx: RouteContext): Route[] {
   const post = (path: string, handle: Route['handle']): Route => ({ method: 'POST', path, permission: 'manage', handle });
   const del = (path: string, handle: Route['handle']): Route => ({ method: 'DELETE', path, permission: 'manage', handle });
 
-  const holds = (name: string, id: string): boolean => {
+  const placeOf = (name: string, id: string): 'waiting' | 'in-flight' | undefined => {
     try {
-      admin().message(name, id);
-      return true;
+      return admin().message(name, id).inFlight ? 'in-flight' : 'waiting';
     } catch (err) {
-      if (err instanceof FerryError && err.code === 'FERRY_NOT_FOUND') return false;
+      if (err instanceof FerryError && err.code === 'FERRY_NOT_FOUND') return undefined;
       throw err;
     }
   };
@@ -77,15 +76,20 @@ export function managementRoutes(ctx: RouteContext): Route[] {
         to = parseDestinationUri(body.to, 'to');
         may(r.principal, 'send', to);
       } else if (body.to !== undefined) throw new FerryError('FERRY_BAD_REQUEST', 'a retry sends each message back where it came from: no "to"');
+      const ids = [...new Set(body.ids ?? [])];
+      const places = new Map(ids.map((id) => [id, placeOf(name, id)]));
       // a mistyped id would otherwise pass as "0 moved", while a delete of one is a 404: none moves until all are found
-      const missing = (body.ids ?? []).filter((id) => !holds(name, id));
+      const missing = ids.filter((id) => places.get(id) === undefined);
       if (missing.length > 0) throw new FerryError('FERRY_NOT_FOUND', `no message ${missing.map((id) => `"${id}"`).join(', ')} in queue "${name}": nothing was ${mode === 'copy' ? 'copied' : mode === 'move' ? 'moved' : 'retried'}`);
+      // a transfer takes waiting messages only: one in flight to a consumer stays with it, and the answer names it, where
+      // "0 retried" alone would leave the operator guessing why; no await comes before transferAll picks, so none is delivered in between
+      const inFlight = ids.filter((id) => places.get(id) === 'in-flight');
       // a retry's messages go back where each came from: the operator must be allowed to send to every one of those
       const n = await admin().transferAll(name, pickOf(body), mode, to, (target) => may(r.principal, 'send', target));
       const target = destinationUri(to);
-      const picked = { ids: body.ids?.length, selector: body.selector };
-      logged(r, `management.messages-${key}`, { destination: destinationUri(queue(name)), to: target, count: n, ...picked }, `queue://${name} ${mode} of ${count(n)}${target === null ? '' : ` to ${target}`}`);
-      return ok({ [key]: n });
+      const picked = { ids: body.ids?.length, selector: body.selector, inFlight: body.ids === undefined ? undefined : inFlight.length };
+      logged(r, `management.messages-${key}`, { destination: destinationUri(queue(name)), to: target, count: n, ...picked }, `queue://${name} ${mode} of ${count(n)}${target === null ? '' : ` to ${target}`}${inFlight.length > 0 ? `, ${count(inFlight.length)} left in flight` : ''}`);
+      return ok(body.ids === undefined ? { [key]: n } : { [key]: n, inFlight });
     });
 
   // one path for a page of a queue's messages, v1's and the route before it alike, so both ask the same rights

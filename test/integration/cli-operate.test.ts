@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { ferryBin, runFerry, type Finished } from '../helpers/process.js';
-import { RawStompClient, uniqueName } from '../helpers/raw-stomp.js';
+import { RawStompClient, unescapeValue, uniqueName } from '../helpers/raw-stomp.js';
 import { startSecureBroker, type SecureBroker } from '../helpers/security.js';
 
 // The operators' verbs, run as the built `ferry` against a broker on port 0: what they print is
@@ -268,7 +268,7 @@ describe('purge, move, copy, retry-dlq', () => {
 
     const { items } = await json<{ items: { id: string; body: { data: string } }[] }>(['browse', from, '--body']);
     const eu2 = items.find((m) => m.body.data === 'eu 2')!;
-    assert.deepEqual(await json(['move', from, `queue://${to}`, '--id', eu2.id]), { moved: 1 });
+    assert.deepEqual(await json(['move', from, `queue://${to}`, '--id', eu2.id]), { moved: 1, inFlight: [] });
     assert.deepEqual(await json(['move', from, to]), { moved: 2 });
     assert.equal((await destination(from))?.depth, 0);
     const moved = await json<{ items: { body: { data: string } }[] }>(['browse', to, '--body']);
@@ -314,6 +314,45 @@ describe('purge, move, copy, retry-dlq', () => {
     assert.equal(await ok(['retry-dlq', 'ActiveMQ.DLQ', '--id', letter.id]), 'retried 1 message from ActiveMQ.DLQ\n');
     const back = await json<{ items: { body: { data: string } }[] }>(['browse', queue, '--body']);
     assert.deepEqual(back.items.map((m) => m.body.data), ['poison']);
+  });
+
+  test('retry-dlq, move and copy of a dead letter that a consumer of the dead-letter queue holds unacknowledged say why it stayed and exit 4; the others go', async () => {
+    const queue = uniqueName('held');
+    for (const body of ['held', 'free']) {
+      await send(queue, body);
+      await nackFirst(queue);
+    }
+    const dead = await json<{ items: { id: string; originalDestination: string | null; body: { data: string } }[] }>(['browse', 'ActiveMQ.DLQ', '--body', '--limit', '1000']);
+    const letter = (body: string): string => dead.items.find((m) => m.originalDestination === `queue://${queue}` && m.body.data === body)!.id;
+    const held = letter('held');
+    const free = letter('free');
+    const holder = (await RawStompClient.connected(broker.stompPort)).raw;
+    try {
+      await holder.sendWithReceipt('SUBSCRIBE', { id: 'h', destination: '/queue/ActiveMQ.DLQ', ack: 'client-individual', selector: `JMSMessageID = '${held}'` });
+      assert.equal(unescapeValue((await holder.nextFrameOf('MESSAGE')).headers.get('message-id')!), held);
+      const copies = `${queue}.copies`;
+      for (const [args, out, past] of [
+        [['retry-dlq', 'ActiveMQ.DLQ', '--id', held], 'retried 0 messages from ActiveMQ.DLQ\n', 'retried'],
+        [['move', 'ActiveMQ.DLQ', copies, '--id', held], `moved 0 messages from ActiveMQ.DLQ to queue://${copies}\n`, 'moved'],
+        [['copy', 'ActiveMQ.DLQ', copies, '--id', held], `copied 0 messages from ActiveMQ.DLQ to queue://${copies}\n`, 'copied'],
+      ] as const) {
+        const run = await ferry([...args]);
+        assert.equal(run.code, 4, `ferry ${args.join(' ')}: ${run.stdout}${run.stderr}`);
+        assert.equal(run.stdout, out);
+        assert.equal(run.stderr, `ferry: 1 message in flight to a consumer, not ${past}: ${held}\n`);
+      }
+      const both = await ferry(['retry-dlq', 'ActiveMQ.DLQ', '--id', held, '--id', free, '--json']);
+      assert.equal(both.code, 4, both.stderr);
+      assert.deepEqual(JSON.parse(both.stdout), { retried: 1, inFlight: [held] });
+      assert.equal(both.stderr, `ferry: 1 message in flight to a consumer, not retried: ${held}\n`);
+      const back = await json<{ items: { body: { data: string } }[] }>(['browse', queue, '--body']);
+      assert.deepEqual(back.items.map((m) => m.body.data), ['free']);
+      // given back by its consumer, it waits again and goes
+      await holder.sendWithReceipt('UNSUBSCRIBE', { id: 'h' });
+      assert.equal(await ok(['retry-dlq', 'ActiveMQ.DLQ', '--id', held]), 'retried 1 message from ActiveMQ.DLQ\n');
+    } finally {
+      holder.destroy();
+    }
   });
 
   test('retry-dlq, move and copy with an id that is not in the queue name it, move nothing and exit 4, as a delete of it would', async () => {

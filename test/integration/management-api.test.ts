@@ -13,7 +13,7 @@ import { silentLogger } from '../../src/core/index.js';
 import { ManagementServer } from '../../src/management/index.js';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { ApiClient } from '../helpers/management.js';
-import { eventually, subscribeConfirmed, uniqueName } from '../helpers/raw-stomp.js';
+import { eventually, subscribeConfirmed, uniqueName, withReceipt } from '../helpers/raw-stomp.js';
 import { connectStomp, type StompTestClient } from '../helpers/stomp.js';
 
 interface Destination {
@@ -342,7 +342,7 @@ describe('messages', () => {
     for (const [body, colour] of [['r1', 'red'], ['b1', 'blue'], ['r2', 'red'], ['b2', 'blue']]) {
       ids.push((await api.post<{ id: string }>(`/api/v1/destinations/queue/${src}/messages`, { body, properties: { colour } })).body.id);
     }
-    assert.deepEqual((await api.post(`/api/v1/queues/${src}/messages/move`, { to: `queue://${dst}`, ids: [ids[0]] })).body, { moved: 1 });
+    assert.deepEqual((await api.post(`/api/v1/queues/${src}/messages/move`, { to: `queue://${dst}`, ids: [ids[0]] })).body, { moved: 1, inFlight: [] });
     assert.deepEqual((await api.post(`/api/v1/queues/${src}/messages/copy`, { to: `queue://${dst}`, selector: "colour = 'blue'" })).body, { copied: 2 });
     assert.deepEqual((await api.post(`/api/v1/queues/${src}/messages/move`, { to: `queue://${dst}` })).body, { moved: 3 });
     const moved = await api.get<Page<Summary>>(`/api/v1/queues/${dst}/messages?limit=10`);
@@ -368,11 +368,51 @@ describe('messages', () => {
     inbox.subscription.unsubscribe();
     const dead = await api.get<Page<Summary>>(`/api/v1/queues/ActiveMQ.DLQ/messages?selector=${enc(`JMSMessageID = '${m.headers['message-id']}'`)}`);
     assert.equal(dead.body.items[0]!.originalDestination, `queue://${work}`);
-    assert.deepEqual((await api.post('/api/v1/queues/ActiveMQ.DLQ/messages/retry', { ids: [dead.body.items[0]!.id] })).body, { retried: 1 });
+    assert.deepEqual((await api.post('/api/v1/queues/ActiveMQ.DLQ/messages/retry', { ids: [dead.body.items[0]!.id] })).body, { retried: 1, inFlight: [] });
     const back = await api.get<Page<Summary>>(`/api/v1/queues/${work}/messages`);
     assert.deepEqual(back.body.items.map((x) => x.originalDestination), [null]);
     assert.equal((await api.post('/api/v1/queues/ActiveMQ.DLQ/messages/retry', { to: 'queue://x' })).status, 400);
     assert.deepEqual((await api.post(`/api/v1/queues/${dst}/messages/retry`, {})).body, { retried: 0 });
+  });
+
+  test('a move, copy or retry by ids names a dead letter that a consumer of the dead-letter queue holds unacknowledged, and takes the others', async () => {
+    const admin = broker.server.broker.admin;
+    const work = uniqueName('held');
+    const client = await stomp();
+    for (const body of ['held', 'free']) await client.sendConfirmed(`/queue/${work}`, body, { persistent: 'true' });
+    const inbox = await subscribeConfirmed(client, `/queue/${work}`, { ack: 'client-individual' });
+    const idOf: Record<string, string> = {};
+    for (let i = 0; i < 2; i++) {
+      const m = await inbox.next();
+      idOf[m.body] = m.headers['message-id']!;
+      m.nack();
+    }
+    const waitingInDlq = (id: string): boolean => admin.destinationList().some((d) => d.name === 'ActiveMQ.DLQ') && admin.browse('ActiveMQ.DLQ', `JMSMessageID = '${id}'`, 0, 1).items.length === 1;
+    await eventually('both are dead-lettered', () => waitingInDlq(idOf['held']!) && waitingInDlq(idOf['free']!));
+    inbox.subscription.unsubscribe();
+    const held = idOf['held']!;
+    const free = idOf['free']!;
+
+    // a consumer of ActiveMQ.DLQ takes the dead letter and does not acknowledge it
+    const holder = await stomp();
+    const holding = await subscribeConfirmed(holder, '/queue/ActiveMQ.DLQ', { ack: 'client-individual', selector: `JMSMessageID = '${held}'` });
+    assert.equal((await holding.next()).headers['message-id'], held);
+    await eventually('the dead letter is in flight', () => !waitingInDlq(held));
+
+    const copies = uniqueName('copies');
+    assert.deepEqual((await api.post('/api/v1/queues/ActiveMQ.DLQ/messages/retry', { ids: [held] })).body, { retried: 0, inFlight: [held] });
+    assert.deepEqual((await api.post('/api/v1/queues/ActiveMQ.DLQ/messages/move', { to: `queue://${copies}`, ids: [held] })).body, { moved: 0, inFlight: [held] });
+    assert.deepEqual((await api.post('/api/v1/queues/ActiveMQ.DLQ/messages/copy', { to: `queue://${copies}`, ids: [held] })).body, { copied: 0, inFlight: [held] });
+    // the waiting one named with it goes; the held one stays with its consumer
+    assert.deepEqual((await api.post('/api/v1/queues/ActiveMQ.DLQ/messages/retry', { ids: [held, free] })).body, { retried: 1, inFlight: [held] });
+    assert.deepEqual((await api.get<Page<Summary>>(`/api/v1/queues/${work}/messages`)).body.items.map((x) => x.id), [free]);
+    assert.equal((await api.get(`/api/v1/queues/ActiveMQ.DLQ/messages/${enc(held)}`)).status, 200);
+
+    // given back by its consumer, it waits again and is retried
+    await withReceipt(holder, (receipt) => holding.subscription.unsubscribe(receipt));
+    await eventually('the dead letter waits again', () => waitingInDlq(held));
+    assert.deepEqual((await api.post('/api/v1/queues/ActiveMQ.DLQ/messages/retry', { ids: [held] })).body, { retried: 1, inFlight: [] });
+    assert.deepEqual((await api.get<Page<Summary>>(`/api/v1/queues/${work}/messages`)).body.items.map((x) => x.id).sort(), [free, held].sort());
   });
 });
 

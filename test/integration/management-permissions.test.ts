@@ -210,12 +210,12 @@ describe('rights on where messages go and on what they were bound for', () => {
     assert.equal(await depth(dlq), 2);
     // a copy keeps the original destination, so a retry from the copy is no way round
     const replay = uniqueName('open.replay');
-    assert.deepEqual((await boxed.post(`/api/v1/queues/${dlq}/messages/copy`, { to: `queue://${replay}`, ids: [secret] })).body, { copied: 1 });
+    assert.deepEqual((await boxed.post(`/api/v1/queues/${dlq}/messages/copy`, { to: `queue://${replay}`, ids: [secret] })).body, { copied: 1, inFlight: [] });
     assert.equal((await boxed.post(`/api/v1/queues/${replay}/messages/retry`, {})).status, 403);
     assert.equal(await depth(replay), 1);
     // what it may send to, it retries
-    assert.deepEqual((await boxed.post(`/api/v1/queues/${dlq}/messages/retry`, { ids: [open] })).body, { retried: 1 });
-    assert.deepEqual((await admin.post(`/api/v1/queues/${dlq}/messages/retry`, { ids: [secret] })).body, { retried: 1 });
+    assert.deepEqual((await boxed.post(`/api/v1/queues/${dlq}/messages/retry`, { ids: [open] })).body, { retried: 1, inFlight: [] });
+    assert.deepEqual((await admin.post(`/api/v1/queues/${dlq}/messages/retry`, { ids: [secret] })).body, { retried: 1, inFlight: [] });
   });
 
   test('cancelling a scheduled message needs the admin right on its destination', async () => {

@@ -31,6 +31,12 @@ function plural(n: number, what: string): string {
   return `${count(n)} ${what}${n === 1 ? '' : 's'}`;
 }
 
+/** The messages picked that stayed because they were in flight to a consumer (the API takes waiting messages only). */
+function leftInFlight(r: { inFlight?: string[] }, past: string): string {
+  const n = r.inFlight?.length ?? 0;
+  return n === 0 ? '' : `; ${plural(n, 'message')} in flight to a consumer, not ${past}`;
+}
+
 /** The dialog for move, copy, retry or delete of the messages in `scope`; `done` gets a sentence for the toast. */
 export function MessageActionDialog(props: { queue: string; action: Action; scope: Scope; onClose: () => void; done: (note: string) => void }): JSX.Element {
   const { api } = useConsole();
@@ -48,10 +54,10 @@ export function MessageActionDialog(props: { queue: string; action: Action; scop
         onConfirm={async () => {
           if (props.action === 'move') {
             const r = await api.move(props.queue, target(), selectionOf(props.scope));
-            props.done(`${plural(r.moved, 'message')} moved to ${target()}`);
+            props.done(`${plural(r.moved, 'message')} moved to ${target()}${leftInFlight(r, 'moved')}`);
           } else {
             const r = await api.copy(props.queue, target(), selectionOf(props.scope));
-            props.done(`${plural(r.copied, 'message')} copied to ${target()}`);
+            props.done(`${plural(r.copied, 'message')} copied to ${target()}${leftInFlight(r, 'copied')}`);
           }
         }}
       >
@@ -74,7 +80,7 @@ export function MessageActionDialog(props: { queue: string; action: Action; scop
         onClose={props.onClose}
         onConfirm={async () => {
           const r = await api.retry(props.queue, selectionOf(props.scope));
-          props.done(`${plural(r.retried, 'message')} sent back to ${r.retried === 1 ? 'its' : 'their'} original destination`);
+          props.done(`${plural(r.retried, 'message')} sent back to ${r.retried === 1 ? 'its' : 'their'} original destination${leftInFlight(r, 'retried')}`);
         }}
       >
         <p>Each message goes back to the destination it was dead-lettered from, with its delivery count reset.</p>
