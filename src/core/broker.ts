@@ -163,7 +163,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
       queues: this.destinations.queues,
       isTemporary: (destination) => this.destinations.isTemporary(destination),
       temporaryQueueOwner: (name) => this.destinations.temporaryQueueOwner(name),
-      isRunning: () => this.state === 'running',
+      isRunning: () => this.state === 'running' && !this.stopBegun,
       persistence: () => this.parts.persistence,
       createQueue: (name, recordId) => this.destinations.declaredQueue(name, recordId),
       checkRoom: (name) => this.destinations.checkRoom('queue', name),

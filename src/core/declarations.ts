@@ -24,7 +24,10 @@ export interface DeclarationsEnv {
   readonly timers: TimerQueue;
   readonly clock: () => number;
   readonly logger: Logger;
-  /** False once the broker is stopping. */
+  /**
+   * False once the broker is stopping, from `stopBegins` on: the consumers that go with their
+   * connections then leave their queues in place, as RabbitMQ's shutdown does.
+   */
   isRunning(): boolean;
   /** True while a temporary destination exists. */
   isTemporary(destination: Destination): boolean;
@@ -263,7 +266,8 @@ export class Declarations implements DeclarationHost {
     if (queue.consumerCount > 0) return;
     state.expiry = this.env.timers.at(this.env.clock() + expires, () => {
       state.expiry = undefined;
-      if (queue.consumerCount === 0) this.removeQueue(queue, `queue "${queue.name}" expired unused`);
+      // a stop that waits on its clients is no idleness: the queue stays, and its next start counts anew (`adopt`)
+      if (queue.consumerCount === 0 && this.env.isRunning()) this.removeQueue(queue, `queue "${queue.name}" expired unused`);
     });
   }
 

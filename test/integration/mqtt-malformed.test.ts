@@ -9,6 +9,7 @@ import { loadConfig, type ConfigValue } from '../../src/config/index.js';
 import { startServer, type RunningServer } from '../../src/cli/server.js';
 import { connectMqtt, rawMqtt } from '../helpers/mqtt.js';
 import { within } from '../helpers/raw-stomp.js';
+import { openWebSocket, WsRecorder } from '../helpers/ws.js';
 
 // a broker of its own, to read what it logs
 let server: RunningServer;
@@ -32,6 +33,8 @@ before(async () => {
       ['listeners.mqtt.host', '127.0.0.1'],
       ['listeners.websocket.port', 0],
       ['listeners.websocket.host', '127.0.0.1'],
+      // far longer than any test here waits: a close before CONNECT comes from what the client sent
+      ['mqtt.connectTimeout', 3_600_000],
     ]),
   );
   const logger = pino({ level: 'debug' }, { write: (line: string) => void logged.push(JSON.parse(line)) });
@@ -137,4 +140,28 @@ test('a PUBLISH whose topic name is ill-formed UTF-8 or holds U+0000 closes its 
   await watcher.publish('utf8/ok', 'after', { qos: 1 });
   assert.equal((await watcher.inbox.next()).topic, 'utf8/ok', 'nothing else reached the subscriber');
   await watcher.end();
+});
+
+// [MQTT-3.1.0-1]: "CONNECT\n" reads as a PUBACK (0x43) announcing 79 bytes, which a STOMP client
+// never sends: the close comes from the first byte, not from mqtt.connectTimeout (an hour here)
+test('a first packet that is not CONNECT closes its connection from its first byte, though the packet is not complete, over TCP and WebSocket', { timeout: 30_000 }, async () => {
+  const stompConnect = Buffer.from('CONNECT\naccept-version:1.2\nhost:/\n\n\0');
+  const before = logged.length;
+  const raw = await rawMqtt(port);
+  raw.socket.write(stompConnect);
+  await raw.closed;
+  const ws = await openWebSocket(server.ports['websocket']!, ['mqtt']);
+  assert.equal(ws.protocol, 'mqtt');
+  const recorder = new WsRecorder(ws.socket!);
+  ws.socket!.send(stompConnect);
+  await recorder.closed;
+  assert.equal(raw.packets.length + recorder.messages.length, 0, 'nothing answered');
+  const entries = logged.slice(before).filter((e) => e.code !== undefined);
+  assert.deepEqual(
+    entries.map((e) => [e.level, e.code, e.msg]),
+    [
+      [40, 'FERRY_MQTT_NOT_CONNECTED', 'closing an MQTT connection'],
+      [40, 'FERRY_MQTT_NOT_CONNECTED', 'closing an MQTT connection'],
+    ],
+  );
 });

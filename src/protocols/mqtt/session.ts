@@ -17,6 +17,8 @@ import { onSubscribe, onUnsubscribe } from './subscriptions.js';
 import { onDisconnect, release } from './will-and-expiry.js';
 
 const PINGRESP = Buffer.from([0xd0, 0]);
+/** Control packet names by type (the first byte's high four bits). */
+const PACKET_NAMES = ['reserved type 0', 'CONNECT', 'CONNACK', 'PUBLISH', 'PUBACK', 'PUBREC', 'PUBREL', 'PUBCOMP', 'SUBSCRIBE', 'SUBACK', 'UNSUBSCRIBE', 'UNSUBACK', 'PINGREQ', 'PINGRESP', 'DISCONNECT', 'AUTH'];
 
 /**
  * One MQTT connection: reads its packets and hands each to the handler of its concern (see
@@ -25,6 +27,8 @@ const PINGRESP = Buffer.from([0xd0, 0]);
 export class MqttSession extends MqttConnection implements PacketReceiver {
   /** A close is on its way (`fail`): the first failure is the one the client is told. */
   private failing = false;
+  /** The connection's first byte has been read: it told whether the first packet is a CONNECT. */
+  private started = false;
 
   constructor(
     transport: TransportConnection,
@@ -48,6 +52,14 @@ export class MqttSession extends MqttConnection implements PacketReceiver {
   data(chunk: Buffer): void {
     if (this.closing) return;
     this.lastReceived = Date.now();
+    if (!this.started && chunk.length > 0) {
+      this.started = true;
+      // [MQTT-3.1.0-1]: the first byte tells a first packet that is no CONNECT; waiting for the rest
+      // (another protocol's bytes can announce a long packet) would hold the connection until
+      // mqtt.connectTimeout
+      const type = chunk[0]! >> 4;
+      if (type !== 1) return this.fail(new FerryError('FERRY_MQTT_NOT_CONNECTED', `${PACKET_NAMES[type]!} before CONNECT; the first packet must be CONNECT`));
+    }
     this.framer.push(chunk);
     this.afterRead();
   }
