@@ -274,6 +274,7 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
   security?.attach(broker);
   try {
     await broker.start();
+    await lease?.renewNow();
   } catch (err) {
     lock.release();
     security?.close();

@@ -356,6 +356,24 @@ export class HaLease {
       this.renewing = tick().finally(() => (this.renewing = undefined));
     };
     this.renewTimer = setTimeout(run, period);
+    this.renewEarly = (): Promise<void> => {
+      if (this.renewing === undefined && !this.releasing && this.roleNow === 'primary') {
+        clearTimeout(this.renewTimer);
+        run();
+      }
+      return this.renewing ?? Promise.resolve();
+    };
+  }
+
+  private renewEarly: (() => Promise<void>) | undefined;
+
+  /**
+   * Renews the lease now rather than at its next turn (or waits for the renewal under way): a
+   * primary that took over renews before it serves, so that a start which took most of the lease
+   * (a long recovery, a machine short of CPU) does not fence it at its first write.
+   */
+  renewNow(): Promise<void> {
+    return this.renewEarly?.() ?? Promise.resolve();
   }
 
   private fence(reason: string): void {

@@ -83,6 +83,22 @@ test('a broker fenced by a write hears that it lost the lease, as one fenced by 
   await lease.release();
 });
 
+test('a primary that renews now, as one that took over does before it serves, may write for most of a lease from then, whatever its start took', async () => {
+  const dir = folder();
+  const clock = manualClock();
+  // renewals a third of a long lease apart: none runs by itself while the test does
+  const lease = new HaLease({ store: new LeaseFile(dir), leaseDuration: 60_000, logger: silentLogger, clock: clock.now });
+  await lease.acquire();
+  lease.startRenewing(() => assert.fail('the lease was lost'));
+  // a start (a recovery, a machine short of CPU) that took most of the lease
+  clock.advance(60_000 * 0.7);
+  await lease.renewNow();
+  clock.advance(60_000 * 0.7);
+  lease.guard();
+  assert.equal(lease.role, 'primary');
+  await lease.release();
+});
+
 test('a backup takes a lease left unrenewed for a whole duration by its clock; the old holder learns it at its next renewal', async () => {
   const dir = folder();
   const first = new HaLease({ store: new LeaseFile(dir), leaseDuration: LEASE, logger: silentLogger, holder: 'first' });
