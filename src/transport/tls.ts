@@ -1,5 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import type { Socket } from 'node:net';
 import { basename, dirname } from 'node:path';
 import { DEFAULT_CIPHERS, createSecureContext, type SecureContextOptions, type Server as TlsServer, type TLSSocket, type TlsOptions } from 'node:tls';
 import type { Logger, PeerCertificate } from '../core/index.js';
@@ -269,11 +270,40 @@ export function refuseRenegotiation(server: TlsServer, logger: Logger, listener:
 }
 
 /**
+ * Why the broker closed a socket whose TLS handshake ran past its time-out. It travels as the
+ * socket's error because Node hands it on to `tlsClientError`, once, where the TLS socket has
+ * already lost its address and the broker's own close would otherwise read as the peer's reset
+ * (`ECONNRESET`, `socket hang up`).
+ */
+class UnfinishedHandshake extends Error {
+  constructor(
+    readonly remote: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`TLS handshake not completed within ${timeoutMs} ms`);
+    this.name = 'UnfinishedHandshake';
+  }
+}
+
+/**
+ * Closes the TCP socket under a TLS handshake that was not done in `timeoutMs` (`remote`: its address,
+ * read at accept); `handshakeFailed` logs it. A socket whose handshake did finish (an https or wss
+ * client slow to send its request) gets the error as any other socket error, and nothing is logged.
+ */
+export function endUnfinishedHandshake(socket: Socket, remote: string, timeoutMs: number): void {
+  socket.destroy(new UnfinishedHandshake(remote, timeoutMs));
+}
+
+/**
  * A client that did not complete the TLS handshake (a plain-text client on a TLS port, a protocol
- * version or certificate it refused): Node has closed that socket already, and nothing else is
- * touched. One line at info: it is the client's mistake, and a port scanner makes many.
+ * version or certificate it refused, one too slow): Node has closed that socket already, and nothing
+ * else is touched. One line at info: it is the client's mistake, and a port scanner makes many.
  */
 export function handshakeFailed(logger: Logger, listener: string, socket: TLSSocket, err: NodeJS.ErrnoException): void {
+  if (err instanceof UnfinishedHandshake) {
+    logger.info({ event: 'tls.handshake-failed', protocol: listener, remoteAddress: err.remote, reason: err.message, timeoutMs: err.timeoutMs }, `${listener}: TLS handshake with ${err.remote} not completed within ${err.timeoutMs} ms; connection closed`);
+    return;
+  }
   // a peer that reset the connection has taken its address with it
   const remote = socket.remoteAddress === undefined ? 'unknown' : addressWithPort(socket.remoteAddress, socket.remotePort);
   logger.info({ event: 'tls.handshake-failed', protocol: listener, remoteAddress: remote, reason: err.code ?? err.message }, `TLS handshake with ${remote} failed: ${err.message}`);

@@ -250,6 +250,39 @@ describe('failures close only their own connection', () => {
   });
 });
 
+describe('a handshake the client does not finish', () => {
+  test('is closed at the time-out and logged once, with the address and the time-out, on every TLS listener', async () => {
+    const quick = new LogLines();
+    const slow = await startTlsBroker(certs, { 'transport.handshakeTimeout': 300, 'websocket.handshakeTimeout': 300, 'http.headersTimeout': 300 }, {}, quick);
+    const remotes: string[] = [];
+    try {
+      for (const [name, port] of Object.entries(slow.tlsPorts)) {
+        // one client that sends nothing, one that stops half-way through its ClientHello
+        for (const first of [undefined, Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03])]) {
+          const socket = tcpConnect(port, '127.0.0.1');
+          socket.on('error', () => {});
+          await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+          if (first !== undefined) socket.write(first);
+          const remote = `127.0.0.1:${socket.localPort}`;
+          remotes.push(remote);
+          const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+          await within(10_000, `${name} closes the silent client`, closed);
+          const line = await within(10_000, `${name}'s log line`, quick.waitFor((l) => l['event'] === 'tls.handshake-failed' && l['remoteAddress'] === remote));
+          assert.equal(line['level'], 30);
+          assert.match(String(line['protocol']), /-tls$/);
+          assert.equal(line['reason'], 'TLS handshake not completed within 300 ms');
+          assert.match(String(line['msg']), new RegExp(`TLS handshake with ${remote} not completed within 300 ms`));
+        }
+      }
+      for (const remote of remotes) assert.deepEqual(quick.lines.filter((l) => l['remoteAddress'] === remote && Number(l['level']) >= 30).map((l) => l['event']), ['tls.handshake-failed'], remote);
+      // the broker's own close is not also logged as the peer's reset from nowhere
+      assert.deepEqual(quick.lines.filter((l) => l['event'] === 'tls.handshake-failed' && (l['remoteAddress'] === 'unknown' || l['reason'] === 'ECONNRESET')), []);
+    } finally {
+      await slow.stop();
+    }
+  });
+});
+
 describe('tls.ciphers', () => {
   test('the configured list is what every TLS listener offers: a client with none of its ciphers fails the handshake', async () => {
     const narrow = await startTlsBroker(certs, { 'tls.ciphers': 'ECDHE-RSA-AES256-GCM-SHA384' });
