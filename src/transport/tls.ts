@@ -295,6 +295,14 @@ export function endUnfinishedHandshake(socket: Socket, remote: string, timeoutMs
 }
 
 /**
+ * OpenSSL's codes for a first record that is not TLS at all. It names them after what the bytes
+ * look like (a STOMP `CONNECT` frame reads as an HTTP proxy request), which sends an operator
+ * looking for a proxy; the client merely forgot to turn TLS on, or chose the wrong port.
+ */
+const NOT_TLS = new Set(['ERR_SSL_HTTP_REQUEST', 'ERR_SSL_HTTPS_PROXY_REQUEST', 'ERR_SSL_WRONG_VERSION_NUMBER']);
+const PLAIN_TEXT = 'the client spoke plain text on a TLS port; use the TLS client settings or the plain port';
+
+/**
  * A client that did not complete the TLS handshake (a plain-text client on a TLS port, a protocol
  * version or certificate it refused, one too slow): Node has closed that socket already, and nothing
  * else is touched. One line at info: it is the client's mistake, and a port scanner makes many.
@@ -306,5 +314,9 @@ export function handshakeFailed(logger: Logger, listener: string, socket: TLSSoc
   }
   // a peer that reset the connection has taken its address with it
   const remote = socket.remoteAddress === undefined ? 'unknown' : addressWithPort(socket.remoteAddress, socket.remotePort);
+  if (err.code !== undefined && NOT_TLS.has(err.code)) {
+    logger.info({ event: 'tls.handshake-failed', protocol: listener, remoteAddress: remote, reason: PLAIN_TEXT, code: err.code }, `${listener}: ${remote} spoke plain text on a TLS port; use the TLS client settings or the plain port`);
+    return;
+  }
   logger.info({ event: 'tls.handshake-failed', protocol: listener, remoteAddress: remote, reason: err.code ?? err.message }, `TLS handshake with ${remote} failed: ${err.message}`);
 }

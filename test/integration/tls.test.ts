@@ -221,15 +221,27 @@ describe('failures close only their own connection', () => {
     const queue = `/queue/${uniqueName('tls.bystander')}`;
     const inbox = await subscribeConfirmed(bystander, queue);
 
-    const plain = tcpConnect(ports.stomp, '127.0.0.1');
-    const closed = new Promise<void>((resolve) => plain.once('close', () => resolve()));
-    plain.on('error', () => {});
-    plain.write('CONNECT\naccept-version:1.2\nhost:localhost\n\n\0');
-    await within(5000, 'the plain client is closed', closed);
-    const line = await within(5000, 'a log line', logs.waitFor((l) => l['event'] === 'tls.handshake-failed' && l['protocol'] === 'stomp-tls'));
-    assert.equal(line['level'], 30);
-    assert.match(String(line['remoteAddress']), /^127\.0\.0\.1:\d+$/);
-    assert.ok(typeof line['reason'] === 'string' && line['reason'] !== '');
+    // OpenSSL takes a STOMP CONNECT for an HTTP proxy request, and a GET for an HTTP request
+    const clients: [string, number, string][] = [
+      ['stomp-tls', ports.stomp, 'CONNECT\naccept-version:1.2\nhost:localhost\n\n\0'],
+      ['http-tls', ports.http, 'GET /api/v1/broker HTTP/1.1\r\nHost: localhost\r\n\r\n'],
+      ['websocket-tls', ports.websocket, 'GET /stomp HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n'],
+    ];
+    for (const [name, port, text] of clients) {
+      const plain = tcpConnect(port, '127.0.0.1');
+      plain.on('error', () => {});
+      await new Promise<void>((resolve) => plain.once('connect', () => resolve()));
+      const remote = `127.0.0.1:${plain.localPort}`;
+      const closed = new Promise<void>((resolve) => plain.once('close', () => resolve()));
+      plain.write(text);
+      await within(5000, `${name} closes the plain client`, closed);
+      const line = await within(5000, `${name}'s log line`, logs.waitFor((l) => l['event'] === 'tls.handshake-failed' && l['remoteAddress'] === remote));
+      assert.equal(line['level'], 30);
+      assert.equal(line['protocol'], name);
+      assert.equal(line['reason'], 'the client spoke plain text on a TLS port; use the TLS client settings or the plain port');
+      assert.equal(line['msg'], `${name}: ${remote} spoke plain text on a TLS port; use the TLS client settings or the plain port`);
+      assert.match(String(line['code']), /^ERR_SSL_HTTPS?_(PROXY_)?REQUEST$/);
+    }
 
     await bystander.sendConfirmed(queue, 'still here');
     assert.equal((await inbox.next()).body, 'still here');
