@@ -233,7 +233,7 @@ export class ManagementServer {
       const secure = createHttpsServer({ ...tls.serverOptions(), ...timeouts }, handler);
       secure.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => handshakeFailed(this.logger, this.name, socket, err));
       refuseRenegotiation(secure, this.logger, this.name);
-      tls.serve(secure);
+      tls.serve(secure, this.name);
       server = secure;
     }
     server.maxConnections = this.options.maxConnections ?? 256;

@@ -65,7 +65,7 @@ export class TcpListener {
       secure.on('connection', (socket: Socket) => {
         if (this.options.descriptors?.admit(socket, this.name) !== false) this.handshakes.accepted(socket);
       });
-      tls.serve(secure);
+      tls.serve(secure, this.name);
       this.secure = server = secure;
     }
     this.limitConnections(server);

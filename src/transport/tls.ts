@@ -45,7 +45,8 @@ const SETTLE_MS = 100;
  */
 export class TlsCertificates {
   private options: SecureContextOptions;
-  private readonly servers = new Set<SecureServer>();
+  /** Each server served, with its listener's name for the logs. */
+  private readonly servers = new Map<SecureServer, string>();
   private readonly watchers: FSWatcher[] = [];
   private settle: NodeJS.Timeout | undefined;
   private readonly reloadListeners: ((outcome: { ok: boolean; error?: Error }) => void)[] = [];
@@ -69,9 +70,10 @@ export class TlsCertificates {
     };
   }
 
-  /** Starts following the files' changes for this server. */
-  serve(server: SecureServer): void {
-    this.servers.add(server);
+  /** Starts following the files' changes for this server, the listener `listener`; warns if the certificate is out of its dates. */
+  serve(server: SecureServer, listener: string): void {
+    this.servers.set(server, listener);
+    this.warnIfOutOfDate([listener]);
     if (this.watchers.length === 0) this.watch();
   }
 
@@ -89,14 +91,34 @@ export class TlsCertificates {
     let outcome: { ok: boolean; error?: Error };
     try {
       this.options = this.read();
-      for (const server of this.servers) server.setSecureContext(this.options);
+      for (const server of this.servers.keys()) server.setSecureContext(this.options);
       this.logger.info({ event: 'tls.reloaded', cert: this.files.cert }, 'TLS certificate reloaded');
+      this.warnIfOutOfDate([...this.servers.values()]);
       outcome = { ok: true };
     } catch (err) {
       this.logger.warn({ event: 'tls.reload-failed', cert: this.files.cert, key: this.files.key, ca: this.files.ca, reason: (err as Error).message }, 'new TLS files do not load; keeping the old ones');
       outcome = { ok: false, error: err as Error };
     }
     for (const listener of this.reloadListeners) listener(outcome);
+  }
+
+  /**
+   * Node serves a certificate past its dates without a word, and clients then fail with their own
+   * errors (`certificate has expired`), each at its own end: the operator hears it here first. The
+   * broker still serves it, as refusing to start would stop the clients that do not verify it too.
+   */
+  private warnIfOutOfDate(listeners: string[]): void {
+    const certificate = new X509Certificate(this.options.cert as Buffer);
+    const now = Date.now();
+    const validFrom = new Date(Date.parse(certificate.validFrom));
+    const validTo = new Date(Date.parse(certificate.validTo));
+    const state = now > validTo.getTime() ? `expired on ${validTo.toISOString()}` : now < validFrom.getTime() ? `is not valid before ${validFrom.toISOString()}` : undefined;
+    if (state === undefined) return;
+    const subject = subjectText(certificate);
+    this.logger.warn(
+      { event: 'tls.certificate-out-of-date', listeners, cert: this.files.cert, subject, validFrom: validFrom.toISOString(), validTo: validTo.toISOString() },
+      `${listeners.join(', ')}: the server certificate ${this.files.cert} (${subject}) ${state}; clients that verify it will fail their handshake`,
+    );
   }
 
   close(): void {

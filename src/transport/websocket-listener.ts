@@ -167,7 +167,7 @@ export class WebSocketListener {
       const secure = createHttpsServer({ ...httpOptions, ...tls.serverOptions() }, answer);
       secure.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => handshakeFailed(this.logger, this.name, socket, err));
       refuseRenegotiation(secure, this.logger, this.name);
-      tls.serve(secure);
+      tls.serve(secure, this.name);
       this.secure = secure;
       server = secure;
     }

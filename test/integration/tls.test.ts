@@ -419,6 +419,48 @@ describe('certificate reload', () => {
   });
 });
 
+describe('a server certificate out of its dates', () => {
+  test('starts, with a warning naming the certificate, its dates and each listener; a reload to one not yet valid warns too', async () => {
+    const server = 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1';
+    const expired = issueCertificate(certs, { subject: '/CN=localhost', notBefore: '20200101000000Z', notAfter: '20210101000000Z', extensions: server });
+    const lines = new LogLines();
+    const old = await startTlsBroker(certs, { 'tls.cert': expired.cert, 'tls.key': expired.key }, {}, lines);
+    try {
+      const warnings = lines.lines.filter((l) => l['event'] === 'tls.certificate-out-of-date');
+      assert.deepEqual(warnings.flatMap((l) => l['listeners'] as string[]).sort(), Object.keys(old.server.ports).filter((name) => name.endsWith('-tls')).sort());
+      for (const line of warnings) {
+        assert.equal(line['level'], 40);
+        assert.equal(line['subject'], 'CN=localhost');
+        assert.equal(line['validFrom'], '2020-01-01T00:00:00.000Z');
+        assert.equal(line['validTo'], '2021-01-01T00:00:00.000Z');
+        assert.match(String(line['msg']), /expired on 2021-01-01T00:00:00\.000Z/);
+      }
+      // it is served all the same: a client that checks it hears why it fails
+      await assert.rejects(handshake(old.tlsPorts.stomp, trusting()), /certificate has expired/);
+
+      const tls = old.server.tls;
+      assert.ok(tls !== undefined);
+      const early = issueCertificate(certs, { subject: '/CN=localhost', notBefore: '20990101000000Z', notAfter: '21000101000000Z', extensions: server });
+      // the key and the certificate land one after the other: wait for the reload of the whole pair
+      const reloaded = new Promise<{ ok: boolean }>((resolve) => tls.onReload((o) => o.ok && resolve(o)));
+      const before = lines.lines.length;
+      copyFileSync(early.key, expired.key);
+      copyFileSync(early.cert, expired.cert);
+      assert.equal((await within(5000, 'the reload', reloaded)).ok, true);
+      const line = await within(5000, 'a warning', lines.waitFor((l) => lines.lines.indexOf(l) >= before && l['event'] === 'tls.certificate-out-of-date'));
+      assert.equal(line['validFrom'], '2099-01-01T00:00:00.000Z');
+      assert.match(String(line['msg']), /is not valid before 2099-01-01T00:00:00\.000Z/);
+      assert.ok((line['listeners'] as string[]).includes('stomp-tls'));
+    } finally {
+      await old.stop();
+    }
+  });
+
+  test('a certificate within its dates gives no warning', () => {
+    assert.deepEqual(logs.lines.filter((l) => l['event'] === 'tls.certificate-out-of-date'), []);
+  });
+});
+
 /** A key pair and a certificate signed by no one the broker trusts. */
 async function selfSignedPair(): Promise<{ cert: Buffer; key: Buffer }> {
   const { execFileSync } = await import('node:child_process');
