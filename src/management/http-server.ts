@@ -4,7 +4,7 @@ import type { TLSSocket } from 'node:tls';
 import { FerryError, isFerryError } from '../errors.js';
 import { allowEveryone, type Authenticator, type Authorizer, type Broker, type CoreConnection, type Credentials, type Logger, type Principal } from '../core/index.js';
 import type { Socket } from 'node:net';
-import { OpeningDeadlines, addressWithPort, handshakeFailed, hostAllowed, refuseRenegotiation, verifiedPeerCertificate, type TlsCertificates } from '../transport/index.js';
+import { OpeningDeadlines, addressWithPort, endUnfinishedHandshake, handshakeFailed, hostAllowed, refuseRenegotiation, verifiedPeerCertificate, type TlsCertificates } from '../transport/index.js';
 import type { BrokerFacts, HaView, ListenerView } from './controls/broker.js';
 import { BrokerMetrics } from './metrics.js';
 import type { ConnectorFigures } from './network-metrics.js';
@@ -233,13 +233,14 @@ export class ManagementServer {
       const secure = createHttpsServer({ ...tls.serverOptions(), ...timeouts }, handler);
       secure.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => handshakeFailed(this.logger, this.name, socket, err));
       refuseRenegotiation(secure, this.logger, this.name);
-      tls.serve(secure);
+      tls.serve(secure, this.name);
       server = secure;
     }
     server.maxConnections = this.options.maxConnections ?? 256;
-    const heads = new OpeningDeadlines(headersTimeout, (socket) => {
-      this.logger.debug({ event: 'management.headers-timeout', remoteAddress: addressWithPort(socket.remoteAddress, socket.remotePort) }, 'HTTP client sent no whole request head in time');
-      socket.destroy();
+    const heads = new OpeningDeadlines(headersTimeout, (socket, remote) => {
+      this.logger.debug({ event: 'management.headers-timeout', remoteAddress: remote }, 'HTTP client sent no whole request head in time');
+      if (tls === undefined) socket.destroy();
+      else endUnfinishedHandshake(socket, remote, headersTimeout);
     });
     this.heads = heads;
     server.on('connection', (socket: Socket) => heads.accepted(socket));

@@ -42,7 +42,8 @@ export class OpeningDeadlines {
 
   constructor(
     private readonly timeoutMs: number,
-    private readonly expired: (socket: Socket) => void = (socket) => socket.destroy(),
+    /** `remote`: the address and port read at accept, which a socket closed by its peer no longer has. */
+    private readonly expired: (socket: Socket, remote: string) => void = (socket) => socket.destroy(),
   ) {}
 
   /** A TCP socket was accepted: its clock starts. */
@@ -51,7 +52,7 @@ export class OpeningDeadlines {
     const at = Date.now();
     const timer = setTimeout(() => {
       this.opening.delete(key);
-      this.expired(socket);
+      this.expired(socket, key);
     }, this.timeoutMs);
     this.opening.set(key, { at, timer });
     socket.once('close', () => {

@@ -4,7 +4,7 @@ export { SocketConnection, addressWithPort } from './connection.js';
 export { TcpListener, type TcpListenerOptions } from './tcp-listener.js';
 export { WebSocketListener, originAllowed, type WebSocketListenerOptions } from './websocket-listener.js';
 export { hostAllowed } from './host.js';
-export { TlsCertificates, handshakeFailed, refuseRenegotiation, verifiedPeerCertificate, type TlsFiles } from './tls.js';
+export { TlsCertificates, endUnfinishedHandshake, handshakeFailed, refuseRenegotiation, verifiedPeerCertificate, type TlsFiles } from './tls.js';
 export { detectingAdapter } from './detect.js';
 export { MAX_TIMER_DELAY, OpeningDeadlines, deadlineTimer, timerDelay } from './deadline.js';
 export { DescriptorBudget, descriptorLimits, descriptorLimit, openDescriptors } from './descriptors.js';

@@ -6,7 +6,7 @@ import { bind, boundPort } from './bind.js';
 import type { DescriptorBudget } from './descriptors.js';
 import { SocketConnection, addressWithPort } from './connection.js';
 import { OpeningDeadlines } from './deadline.js';
-import { handshakeFailed, refuseRenegotiation, verifiedPeerCertificate, type TlsCertificates } from './tls.js';
+import { endUnfinishedHandshake, handshakeFailed, refuseRenegotiation, verifiedPeerCertificate, type TlsCertificates } from './tls.js';
 
 export interface TcpListenerOptions {
   readonly host: string;
@@ -41,10 +41,8 @@ export class TcpListener {
     private readonly options: TcpListenerOptions,
     private readonly logger: Logger,
   ) {
-    this.handshakes = new OpeningDeadlines(options.handshakeTimeout ?? 10_000, (socket) => {
-      this.logger.debug({ event: 'tls.handshake-timeout', listener: this.name, remote: socket.remoteAddress }, 'TLS client did not finish its handshake in time');
-      socket.destroy();
-    });
+    const handshakeTimeout = options.handshakeTimeout ?? 10_000;
+    this.handshakes = new OpeningDeadlines(handshakeTimeout, (socket, remote) => endUnfinishedHandshake(socket, remote, handshakeTimeout));
   }
 
   /** The name listeners and logs use: the protocol's, with `-tls` for a TLS listener. */
@@ -67,7 +65,7 @@ export class TcpListener {
       secure.on('connection', (socket: Socket) => {
         if (this.options.descriptors?.admit(socket, this.name) !== false) this.handshakes.accepted(socket);
       });
-      tls.serve(secure);
+      tls.serve(secure, this.name);
       this.secure = server = secure;
     }
     this.limitConnections(server);

@@ -1,5 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import type { Socket } from 'node:net';
 import { basename, dirname } from 'node:path';
 import { DEFAULT_CIPHERS, createSecureContext, type SecureContextOptions, type Server as TlsServer, type TLSSocket, type TlsOptions } from 'node:tls';
 import type { Logger, PeerCertificate } from '../core/index.js';
@@ -44,7 +45,8 @@ const SETTLE_MS = 100;
  */
 export class TlsCertificates {
   private options: SecureContextOptions;
-  private readonly servers = new Set<SecureServer>();
+  /** Each server served, with its listener's name for the logs. */
+  private readonly servers = new Map<SecureServer, string>();
   private readonly watchers: FSWatcher[] = [];
   private settle: NodeJS.Timeout | undefined;
   private readonly reloadListeners: ((outcome: { ok: boolean; error?: Error }) => void)[] = [];
@@ -68,9 +70,10 @@ export class TlsCertificates {
     };
   }
 
-  /** Starts following the files' changes for this server. */
-  serve(server: SecureServer): void {
-    this.servers.add(server);
+  /** Starts following the files' changes for this server, the listener `listener`; warns if the certificate is out of its dates. */
+  serve(server: SecureServer, listener: string): void {
+    this.servers.set(server, listener);
+    this.warnIfOutOfDate([listener]);
     if (this.watchers.length === 0) this.watch();
   }
 
@@ -88,14 +91,34 @@ export class TlsCertificates {
     let outcome: { ok: boolean; error?: Error };
     try {
       this.options = this.read();
-      for (const server of this.servers) server.setSecureContext(this.options);
+      for (const server of this.servers.keys()) server.setSecureContext(this.options);
       this.logger.info({ event: 'tls.reloaded', cert: this.files.cert }, 'TLS certificate reloaded');
+      this.warnIfOutOfDate([...this.servers.values()]);
       outcome = { ok: true };
     } catch (err) {
       this.logger.warn({ event: 'tls.reload-failed', cert: this.files.cert, key: this.files.key, ca: this.files.ca, reason: (err as Error).message }, 'new TLS files do not load; keeping the old ones');
       outcome = { ok: false, error: err as Error };
     }
     for (const listener of this.reloadListeners) listener(outcome);
+  }
+
+  /**
+   * Node serves a certificate past its dates without a word, and clients then fail with their own
+   * errors (`certificate has expired`), each at its own end: the operator hears it here first. The
+   * broker still serves it, as refusing to start would stop the clients that do not verify it too.
+   */
+  private warnIfOutOfDate(listeners: string[]): void {
+    const certificate = new X509Certificate(this.options.cert as Buffer);
+    const now = Date.now();
+    const validFrom = new Date(Date.parse(certificate.validFrom));
+    const validTo = new Date(Date.parse(certificate.validTo));
+    const state = now > validTo.getTime() ? `expired on ${validTo.toISOString()}` : now < validFrom.getTime() ? `is not valid before ${validFrom.toISOString()}` : undefined;
+    if (state === undefined) return;
+    const subject = subjectText(certificate);
+    this.logger.warn(
+      { event: 'tls.certificate-out-of-date', listeners, cert: this.files.cert, subject, validFrom: validFrom.toISOString(), validTo: validTo.toISOString() },
+      `${listeners.join(', ')}: the server certificate ${this.files.cert} (${subject}) ${state}; clients that verify it will fail their handshake`,
+    );
   }
 
   close(): void {
@@ -269,12 +292,53 @@ export function refuseRenegotiation(server: TlsServer, logger: Logger, listener:
 }
 
 /**
+ * Why the broker closed a socket whose TLS handshake ran past its time-out. It travels as the
+ * socket's error because Node hands it on to `tlsClientError`, once, where the TLS socket has
+ * already lost its address and the broker's own close would otherwise read as the peer's reset
+ * (`ECONNRESET`, `socket hang up`).
+ */
+class UnfinishedHandshake extends Error {
+  constructor(
+    readonly remote: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`TLS handshake not completed within ${timeoutMs} ms`);
+    this.name = 'UnfinishedHandshake';
+  }
+}
+
+/**
+ * Closes the TCP socket under a TLS handshake that was not done in `timeoutMs` (`remote`: its address,
+ * read at accept); `handshakeFailed` logs it. A socket whose handshake did finish (an https or wss
+ * client slow to send its request) gets the error as any other socket error, and nothing is logged.
+ */
+export function endUnfinishedHandshake(socket: Socket, remote: string, timeoutMs: number): void {
+  socket.destroy(new UnfinishedHandshake(remote, timeoutMs));
+}
+
+/**
+ * OpenSSL's codes for a first record that is not TLS at all. It names them after what the bytes
+ * look like (a STOMP `CONNECT` frame reads as an HTTP proxy request), which sends an operator
+ * looking for a proxy; the client merely forgot to turn TLS on, or chose the wrong port.
+ */
+const NOT_TLS = new Set(['ERR_SSL_HTTP_REQUEST', 'ERR_SSL_HTTPS_PROXY_REQUEST', 'ERR_SSL_WRONG_VERSION_NUMBER']);
+const PLAIN_TEXT = 'the client spoke plain text on a TLS port; use the TLS client settings or the plain port';
+
+/**
  * A client that did not complete the TLS handshake (a plain-text client on a TLS port, a protocol
- * version or certificate it refused): Node has closed that socket already, and nothing else is
- * touched. One line at info: it is the client's mistake, and a port scanner makes many.
+ * version or certificate it refused, one too slow): Node has closed that socket already, and nothing
+ * else is touched. One line at info: it is the client's mistake, and a port scanner makes many.
  */
 export function handshakeFailed(logger: Logger, listener: string, socket: TLSSocket, err: NodeJS.ErrnoException): void {
+  if (err instanceof UnfinishedHandshake) {
+    logger.info({ event: 'tls.handshake-failed', protocol: listener, remoteAddress: err.remote, reason: err.message, timeoutMs: err.timeoutMs }, `${listener}: TLS handshake with ${err.remote} not completed within ${err.timeoutMs} ms; connection closed`);
+    return;
+  }
   // a peer that reset the connection has taken its address with it
   const remote = socket.remoteAddress === undefined ? 'unknown' : addressWithPort(socket.remoteAddress, socket.remotePort);
+  if (err.code !== undefined && NOT_TLS.has(err.code)) {
+    logger.info({ event: 'tls.handshake-failed', protocol: listener, remoteAddress: remote, reason: PLAIN_TEXT, code: err.code }, `${listener}: ${remote} spoke plain text on a TLS port; use the TLS client settings or the plain port`);
+    return;
+  }
   logger.info({ event: 'tls.handshake-failed', protocol: listener, remoteAddress: remote, reason: err.code ?? err.message }, `TLS handshake with ${remote} failed: ${err.message}`);
 }

@@ -7,7 +7,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { BrokerAccess, Logger } from '../core/index.js';
 import type { ProtocolAdapter } from './adapter.js';
 import { bind, boundPort } from './bind.js';
-import { handshakeFailed, refuseRenegotiation, verifiedPeerCertificate, type TlsCertificates } from './tls.js';
+import { endUnfinishedHandshake, handshakeFailed, refuseRenegotiation, verifiedPeerCertificate, type TlsCertificates } from './tls.js';
 import { WebSocketConnection } from './websocket-connection.js';
 import { addressWithPort } from './connection.js';
 import { OpeningDeadlines } from './deadline.js';
@@ -125,7 +125,7 @@ export class WebSocketListener {
     private readonly logger: Logger,
   ) {
     // under TLS the socket is the TCP one below the handshake: nothing readable can be said on it
-    this.upgrades = new OpeningDeadlines(options.handshakeTimeout, (socket) => (options.tls === undefined ? refuse(socket, 408, 'No upgrade request in time') : socket.destroy()));
+    this.upgrades = new OpeningDeadlines(options.handshakeTimeout, (socket, remote) => (options.tls === undefined ? refuse(socket, 408, 'No upgrade request in time') : endUnfinishedHandshake(socket, remote, options.handshakeTimeout)));
     for (const adapter of adapters) {
       for (const subprotocol of adapter.webSocketProtocols) {
         if (!this.bySubprotocol.has(subprotocol)) this.bySubprotocol.set(subprotocol, adapter);
@@ -167,7 +167,7 @@ export class WebSocketListener {
       const secure = createHttpsServer({ ...httpOptions, ...tls.serverOptions() }, answer);
       secure.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => handshakeFailed(this.logger, this.name, socket, err));
       refuseRenegotiation(secure, this.logger, this.name);
-      tls.serve(secure);
+      tls.serve(secure, this.name);
       this.secure = secure;
       server = secure;
     }

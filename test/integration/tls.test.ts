@@ -221,15 +221,27 @@ describe('failures close only their own connection', () => {
     const queue = `/queue/${uniqueName('tls.bystander')}`;
     const inbox = await subscribeConfirmed(bystander, queue);
 
-    const plain = tcpConnect(ports.stomp, '127.0.0.1');
-    const closed = new Promise<void>((resolve) => plain.once('close', () => resolve()));
-    plain.on('error', () => {});
-    plain.write('CONNECT\naccept-version:1.2\nhost:localhost\n\n\0');
-    await within(5000, 'the plain client is closed', closed);
-    const line = await within(5000, 'a log line', logs.waitFor((l) => l['event'] === 'tls.handshake-failed' && l['protocol'] === 'stomp-tls'));
-    assert.equal(line['level'], 30);
-    assert.match(String(line['remoteAddress']), /^127\.0\.0\.1:\d+$/);
-    assert.ok(typeof line['reason'] === 'string' && line['reason'] !== '');
+    // OpenSSL takes a STOMP CONNECT for an HTTP proxy request, and a GET for an HTTP request
+    const clients: [string, number, string][] = [
+      ['stomp-tls', ports.stomp, 'CONNECT\naccept-version:1.2\nhost:localhost\n\n\0'],
+      ['http-tls', ports.http, 'GET /api/v1/broker HTTP/1.1\r\nHost: localhost\r\n\r\n'],
+      ['websocket-tls', ports.websocket, 'GET /stomp HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n'],
+    ];
+    for (const [name, port, text] of clients) {
+      const plain = tcpConnect(port, '127.0.0.1');
+      plain.on('error', () => {});
+      await new Promise<void>((resolve) => plain.once('connect', () => resolve()));
+      const remote = `127.0.0.1:${plain.localPort}`;
+      const closed = new Promise<void>((resolve) => plain.once('close', () => resolve()));
+      plain.write(text);
+      await within(5000, `${name} closes the plain client`, closed);
+      const line = await within(5000, `${name}'s log line`, logs.waitFor((l) => l['event'] === 'tls.handshake-failed' && l['remoteAddress'] === remote));
+      assert.equal(line['level'], 30);
+      assert.equal(line['protocol'], name);
+      assert.equal(line['reason'], 'the client spoke plain text on a TLS port; use the TLS client settings or the plain port');
+      assert.equal(line['msg'], `${name}: ${remote} spoke plain text on a TLS port; use the TLS client settings or the plain port`);
+      assert.match(String(line['code']), /^ERR_SSL_HTTPS?_(PROXY_)?REQUEST$/);
+    }
 
     await bystander.sendConfirmed(queue, 'still here');
     assert.equal((await inbox.next()).body, 'still here');
@@ -247,6 +259,39 @@ describe('failures close only their own connection', () => {
     await bystander.publish(topic, 'still here', { qos: 1 });
     assert.equal((await bystander.inbox.next()).payload, 'still here');
     await bystander.end();
+  });
+});
+
+describe('a handshake the client does not finish', () => {
+  test('is closed at the time-out and logged once, with the address and the time-out, on every TLS listener', async () => {
+    const quick = new LogLines();
+    const slow = await startTlsBroker(certs, { 'transport.handshakeTimeout': 300, 'websocket.handshakeTimeout': 300, 'http.headersTimeout': 300 }, {}, quick);
+    const remotes: string[] = [];
+    try {
+      for (const [name, port] of Object.entries(slow.tlsPorts)) {
+        // one client that sends nothing, one that stops half-way through its ClientHello
+        for (const first of [undefined, Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03])]) {
+          const socket = tcpConnect(port, '127.0.0.1');
+          socket.on('error', () => {});
+          await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+          if (first !== undefined) socket.write(first);
+          const remote = `127.0.0.1:${socket.localPort}`;
+          remotes.push(remote);
+          const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+          await within(10_000, `${name} closes the silent client`, closed);
+          const line = await within(10_000, `${name}'s log line`, quick.waitFor((l) => l['event'] === 'tls.handshake-failed' && l['remoteAddress'] === remote));
+          assert.equal(line['level'], 30);
+          assert.match(String(line['protocol']), /-tls$/);
+          assert.equal(line['reason'], 'TLS handshake not completed within 300 ms');
+          assert.match(String(line['msg']), new RegExp(`TLS handshake with ${remote} not completed within 300 ms`));
+        }
+      }
+      for (const remote of remotes) assert.deepEqual(quick.lines.filter((l) => l['remoteAddress'] === remote && Number(l['level']) >= 30).map((l) => l['event']), ['tls.handshake-failed'], remote);
+      // the broker's own close is not also logged as the peer's reset from nowhere
+      assert.deepEqual(quick.lines.filter((l) => l['event'] === 'tls.handshake-failed' && (l['remoteAddress'] === 'unknown' || l['reason'] === 'ECONNRESET')), []);
+    } finally {
+      await slow.stop();
+    }
   });
 });
 
@@ -371,6 +416,48 @@ describe('certificate reload', () => {
       await admin.disconnect();
     }
     writeFileSync(certs.ca, authorities);
+  });
+});
+
+describe('a server certificate out of its dates', () => {
+  test('starts, with a warning naming the certificate, its dates and each listener; a reload to one not yet valid warns too', async () => {
+    const server = 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1';
+    const expired = issueCertificate(certs, { subject: '/CN=localhost', notBefore: '20200101000000Z', notAfter: '20210101000000Z', extensions: server });
+    const lines = new LogLines();
+    const old = await startTlsBroker(certs, { 'tls.cert': expired.cert, 'tls.key': expired.key }, {}, lines);
+    try {
+      const warnings = lines.lines.filter((l) => l['event'] === 'tls.certificate-out-of-date');
+      assert.deepEqual(warnings.flatMap((l) => l['listeners'] as string[]).sort(), Object.keys(old.server.ports).filter((name) => name.endsWith('-tls')).sort());
+      for (const line of warnings) {
+        assert.equal(line['level'], 40);
+        assert.equal(line['subject'], 'CN=localhost');
+        assert.equal(line['validFrom'], '2020-01-01T00:00:00.000Z');
+        assert.equal(line['validTo'], '2021-01-01T00:00:00.000Z');
+        assert.match(String(line['msg']), /expired on 2021-01-01T00:00:00\.000Z/);
+      }
+      // it is served all the same: a client that checks it hears why it fails
+      await assert.rejects(handshake(old.tlsPorts.stomp, trusting()), /certificate has expired/);
+
+      const tls = old.server.tls;
+      assert.ok(tls !== undefined);
+      const early = issueCertificate(certs, { subject: '/CN=localhost', notBefore: '20990101000000Z', notAfter: '21000101000000Z', extensions: server });
+      // the key and the certificate land one after the other: wait for the reload of the whole pair
+      const reloaded = new Promise<{ ok: boolean }>((resolve) => tls.onReload((o) => o.ok && resolve(o)));
+      const before = lines.lines.length;
+      copyFileSync(early.key, expired.key);
+      copyFileSync(early.cert, expired.cert);
+      assert.equal((await within(5000, 'the reload', reloaded)).ok, true);
+      const line = await within(5000, 'a warning', lines.waitFor((l) => lines.lines.indexOf(l) >= before && l['event'] === 'tls.certificate-out-of-date'));
+      assert.equal(line['validFrom'], '2099-01-01T00:00:00.000Z');
+      assert.match(String(line['msg']), /is not valid before 2099-01-01T00:00:00\.000Z/);
+      assert.ok((line['listeners'] as string[]).includes('stomp-tls'));
+    } finally {
+      await old.stop();
+    }
+  });
+
+  test('a certificate within its dates gives no warning', () => {
+    assert.deepEqual(logs.lines.filter((l) => l['event'] === 'tls.certificate-out-of-date'), []);
   });
 });
 
