@@ -1,5 +1,5 @@
 import { FerryError } from '../../errors.js';
-import type { JournalFileSystem } from './file-system.js';
+import { syncDirectory, type JournalFileSystem } from './file-system.js';
 import { JournalLedger } from './ledger.js';
 import { SegmentManifest } from './manifest.js';
 import type { JournalSegment } from './segment.js';
@@ -62,13 +62,7 @@ export class JournalContext {
   }
 
   async syncDir(): Promise<void> {
-    if (!this.syncOnWrite) return;
-    const fd = await this.fs.open(this.dir, 'r');
-    try {
-      await this.fs.fsync(fd);
-    } finally {
-      await this.fs.close(fd);
-    }
+    if (this.syncOnWrite) await syncDirectory(this.fs, this.dir);
   }
 
   emit(event: JournalEvent): void {

@@ -61,3 +61,13 @@ export async function writeFully(fsys: JournalFileSystem, fd: number, buffer: Bu
     done += n;
   }
 }
+
+/** Makes the folder's entries (files made, renamed or deleted in it) durable. */
+export async function syncDirectory(fsys: JournalFileSystem, dir: string): Promise<void> {
+  const fd = await fsys.open(dir, 'r');
+  try {
+    await fsys.fsync(fd);
+  } finally {
+    await fsys.close(fd);
+  }
+}

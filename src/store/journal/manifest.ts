@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { FerryError } from '../../errors.js';
 import type { JournalFileSystem } from './file-system.js';
-import { readFully, writeFully } from './file-system.js';
+import { readFully, syncDirectory, writeFully } from './file-system.js';
 import { crc32, segmentFileName } from './format.js';
 
 /**
@@ -94,12 +94,7 @@ export class SegmentManifest {
     await this.fs.rename(temporary, join(this.dir, MANIFEST_FILE));
     if (!this.sync) return;
     // the rename, and a segment file made just before, are durable once the folder is
-    const dirFd = await this.fs.open(this.dir, 'r');
-    try {
-      await this.fs.fsync(dirFd);
-    } finally {
-      await this.fs.close(dirFd);
-    }
+    await syncDirectory(this.fs, this.dir);
   }
 
   /** The listed segment numbers; undefined when there is no list, a string saying why when it cannot be used. */
