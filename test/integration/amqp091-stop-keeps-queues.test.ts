@@ -23,7 +23,8 @@ after(async () => {
 });
 
 async function start(data: string): Promise<BrokerProcess> {
-  const broker = await spawnBroker(['--data', data]);
+  // every listener on a free port: the default STOMP port may be another test's
+  const broker = await spawnBroker(['--data', data, '--stomp-port', '0', '--stomp-host', '127.0.0.1']);
   processes.push(broker);
   return broker;
 }
