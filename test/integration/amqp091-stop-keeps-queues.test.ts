@@ -1,11 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { connect as tcpConnect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, test } from 'node:test';
 import amqplib from 'amqplib';
-import { spawnBroker, type BrokerProcess } from '../helpers/process.js';
+import { restartableBrokers } from '../helpers/restartable.js';
 
 /**
  * Consumers that go because the broker stops leave their durable queues in place, as RabbitMQ's
@@ -13,21 +10,11 @@ import { spawnBroker, type BrokerProcess } from '../helpers/process.js';
  * auto-delete queue goes only when its last consumer is cancelled, not when the broker stops.
  */
 
-const folders: string[] = [];
-const processes: BrokerProcess[] = [];
+const { folder, start } = restartableBrokers();
 const sockets: Socket[] = [];
-after(async () => {
+after(() => {
   for (const socket of sockets) socket.destroy();
-  for (const p of processes) if (p.child.exitCode === null && p.child.signalCode === null) await p.stop('SIGKILL');
-  for (const folder of folders) rmSync(folder, { recursive: true, force: true });
 });
-
-async function start(data: string): Promise<BrokerProcess> {
-  // every listener on a free port: the default STOMP port may be another test's
-  const broker = await spawnBroker(['--data', data, '--stomp-port', '0', '--stomp-host', '127.0.0.1']);
-  processes.push(broker);
-  return broker;
-}
 
 /**
  * A client that sent the protocol header and never ends its side of the connection: the broker's
@@ -44,8 +31,7 @@ async function halfOpenClient(port: number): Promise<void> {
 }
 
 test('durable queues with x-expires or auto-delete whose consumers go with a slow SIGTERM stop are there after the restart', async () => {
-  const data = mkdtempSync(join(tmpdir(), 'ferry-stop-queues-'));
-  folders.push(data);
+  const data = folder('ferry-stop-queues-');
   let broker = await start(data);
   let conn = await amqplib.connect(`amqp://guest:guest@127.0.0.1:${broker.ports['amqp']}`);
   conn.on('error', () => {});

@@ -1,10 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import amqplib from 'amqplib';
-import { spawnBroker, type BrokerProcess } from '../helpers/process.js';
+import { restartableBrokers } from '../helpers/restartable.js';
 import { consumeInto, getWaiting } from '../helpers/amqp091.js';
 
 /**
@@ -13,19 +10,7 @@ import { consumeInto, getWaiting } from '../helpers/amqp091.js';
  * old message published again, a skewed clock) and says nothing of how long the message has waited.
  */
 
-const folders: string[] = [];
-const processes: BrokerProcess[] = [];
-after(async () => {
-  for (const p of processes) if (p.child.exitCode === null && p.child.signalCode === null) await p.stop('SIGKILL');
-  for (const folder of folders) rmSync(folder, { recursive: true, force: true });
-});
-
-async function start(data: string): Promise<BrokerProcess> {
-  // every listener on a free port: the default STOMP port may be another test's
-  const broker = await spawnBroker(['--data', data, '--stomp-port', '0', '--stomp-host', '127.0.0.1']);
-  processes.push(broker);
-  return broker;
-}
+const { folder, start } = restartableBrokers();
 
 const HOUR = 3600;
 const nowSeconds = (): number => Math.floor(Date.now() / 1000);
@@ -39,8 +24,7 @@ const published: readonly [string, number | undefined][] = [
 
 for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
   test(`a queue with x-message-ttl keeps messages whose publisher timestamp is older than the TTL across a restart (${signal})`, async () => {
-    const data = mkdtempSync(join(tmpdir(), 'ferry-ttl-restart-'));
-    folders.push(data);
+    const data = folder('ferry-ttl-restart-');
     let broker = await start(data);
     let conn = await amqplib.connect(`amqp://guest:guest@127.0.0.1:${broker.ports['amqp']}`);
     conn.on('error', () => {});
@@ -73,8 +57,7 @@ for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
 }
 
 test('a persistent message that a TTL of 0 handed to a consumer does not come back as a first delivery after a crash', async () => {
-  const data = mkdtempSync(join(tmpdir(), 'ferry-ttl0-crash-'));
-  folders.push(data);
+  const data = folder('ferry-ttl0-crash-');
   let broker = await start(data);
   let conn = await amqplib.connect(`amqp://guest:guest@127.0.0.1:${broker.ports['amqp']}`);
   conn.on('error', () => {});

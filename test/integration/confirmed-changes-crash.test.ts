@@ -1,10 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import amqplib from 'amqplib';
-import { spawnBroker, type BrokerProcess } from '../helpers/process.js';
+import { restartableBrokers } from '../helpers/restartable.js';
 import { connectStomp } from '../helpers/stomp.js';
 import { connectAmqp } from '../helpers/amqp.js';
 import { jmsCheck, jmsCheckHeard, jmsMissing, one } from '../helpers/jms.js';
@@ -14,22 +11,10 @@ import { jmsCheck, jmsCheckHeard, jmsMissing, one } from '../helpers/jms.js';
  * journal writes what no answer waits for a little later, in one batch; these answers wait for it.
  */
 
-const folders: string[] = [];
-const processes: BrokerProcess[] = [];
-after(async () => {
-  for (const p of processes) if (p.child.exitCode === null && p.child.signalCode === null) await p.stop('SIGKILL');
-  for (const folder of folders) rmSync(folder, { recursive: true, force: true });
-});
-
-async function start(data: string): Promise<BrokerProcess> {
-  const broker = await spawnBroker(['--data', data, '--stomp-port', '0', '--stomp-host', '127.0.0.1']);
-  processes.push(broker);
-  return broker;
-}
+const { folder, start } = restartableBrokers();
 
 test('AMQP 0-9-1 declares, binds, purges and deletes, and a STOMP durable subscription, each answered, survive a kill -9 right after the answer', async () => {
-  const data = mkdtempSync(join(tmpdir(), 'ferry-confirmed-'));
-  folders.push(data);
+  const data = folder('ferry-confirmed-');
   let broker = await start(data);
   const url = `amqp://guest:guest@127.0.0.1:${broker.ports['amqp']}`;
   let conn = await amqplib.connect(url);
@@ -79,8 +64,7 @@ test('AMQP 0-9-1 declares, binds, purges and deletes, and a STOMP durable subscr
 });
 
 test('JMS: a durable subscriber made, and messages acknowledged with the answer awaited (jms.sendAcksAsync=false), survive a kill -9 the moment the client has its answer', { skip: jmsMissing() }, async () => {
-  const data = mkdtempSync(join(tmpdir(), 'ferry-confirmed-jms-'));
-  folders.push(data);
+  const data = folder('ferry-confirmed-jms-');
   let broker = await start(data);
   let url = `tcp://127.0.0.1:${broker.ports['openwire']}`;
   await jmsCheck(url, 'produce', 'crash.jms.acked', '20');
@@ -102,8 +86,7 @@ test('JMS: a durable subscriber made, and messages acknowledged with the answer 
 });
 
 test('AMQP 1.0: a durable subscription whose attach came back, and its end once the detach came back, survive a kill -9 the moment the client has the answer', async () => {
-  const data = mkdtempSync(join(tmpdir(), 'ferry-confirmed-amqp-'));
-  folders.push(data);
+  const data = folder('ferry-confirmed-amqp-');
   let broker = await start(data);
   const source = { address: 'crash.amqp.events', durable: 2 as const, expiry_policy: 'never', capabilities: ['topic'] };
   const first = await connectAmqp(broker.ports['amqp']!, { container_id: 'crash-amqp' });
