@@ -267,27 +267,30 @@ export class HaLease {
 
   /** Writes the renewed lease if it is still this broker's; fences it and answers false if not. */
   private async renewOnce(): Promise<boolean> {
-    if (this.file.renew !== undefined) {
-      this.counter++;
-      if (await this.file.renew(this.record(false))) return true;
-      const record = await this.file.read().catch(() => undefined);
-      const taker = record === undefined || record.holder === this.holder ? 'another broker (a later generation was claimed)' : record.holder;
-      this.fence(`the lease was taken by ${taker}`);
-      return false;
-    }
-    const record = await this.file.read();
-    if (record === undefined || record.holder !== this.holder || record.generation !== this.generation) {
-      this.fence(`the lease was taken by ${record?.holder ?? 'nobody (the lease file is gone)'}`);
-      return false;
-    }
-    const claimed = await this.file.lastClaim();
-    if (claimed > this.generation) {
-      this.fence(`generation ${claimed} was claimed by another broker`);
-      return false;
-    }
     this.counter++;
-    await this.file.write(this.record(false));
-    return true;
+    const lost = await this.writeIfHeld(this.record(false));
+    if (lost === undefined) return true;
+    this.fence(lost);
+    return false;
+  }
+
+  /**
+   * Writes `record` only if the lease is still this broker's at its generation and no later one was
+   * claimed; otherwise writes nothing and says who has it. A renewal and a release alike may be held
+   * up past the lease (a slow store, a paused process), and must not overwrite a newer holder's record.
+   */
+  private async writeIfHeld(record: LeaseRecord): Promise<string | undefined> {
+    if (this.file.renew !== undefined) {
+      if (await this.file.renew(record)) return undefined;
+      const current = await this.file.read().catch(() => undefined);
+      return `the lease was taken by ${current === undefined || current.holder === this.holder ? 'another broker (a later generation was claimed)' : current.holder}`;
+    }
+    const current = await this.file.read();
+    if (current === undefined || current.holder !== this.holder || current.generation !== this.generation) return `the lease was taken by ${current?.holder ?? 'nobody (the lease file is gone)'}`;
+    const claimed = await this.file.lastClaim();
+    if (claimed > this.generation) return `generation ${claimed} was claimed by another broker`;
+    await this.file.write(record);
+    return undefined;
   }
 
   /** Throws FERRY_HA_FENCED unless this broker surely still holds the lease. */
@@ -406,8 +409,10 @@ export class HaLease {
     }
     try {
       this.guard();
-      await this.file.write(this.record(true, handbackTo));
-      this.options.logger.info({ event: 'ha.released', holder: this.holder, ...(handbackTo === undefined ? {} : { to: handbackTo }) }, 'released the lease');
+      this.counter++;
+      const lost = await this.writeIfHeld(this.record(true, handbackTo));
+      if (lost === undefined) this.options.logger.info({ event: 'ha.released', holder: this.holder, ...(handbackTo === undefined ? {} : { to: handbackTo }) }, 'released the lease');
+      else this.options.logger.warn({ event: 'ha.release-skipped', holder: this.holder, reason: lost }, `did not release the lease: ${lost}`);
     } catch (err) {
       this.options.logger.warn({ event: 'ha.release-failed', err }, 'could not release the lease; a backup takes over when it expires');
     }

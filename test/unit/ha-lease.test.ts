@@ -125,6 +125,32 @@ test('a backup takes a lease left unrenewed for a whole duration by its clock; t
   assert.equal((await new LeaseFile(dir).read())?.released, true);
 });
 
+test('a holder held up past its lease that then stops leaves the record of the backup that took over alone', async () => {
+  const dir = folder();
+  // the first holder's clock stands still: it believes its lease is fresh, as a process paused
+  // between two renewals does, and its guard lets the release through to the store
+  const frozen = manualClock();
+  const warnings: string[] = [];
+  const logger: Logger = { ...silentLogger, warn: (obj) => warnings.push((obj as { event: string }).event) };
+  const first = new HaLease({ store: new LeaseFile(dir), leaseDuration: LEASE, logger, clock: frozen.now, holder: 'first' });
+  await first.acquire();
+  const clock = manualClock();
+  let waitingFor: string | undefined;
+  const second = new HaLease({ store: new LeaseFile(dir), leaseDuration: LEASE, logger: silentLogger, clock: clock.now, holder: 'second' });
+  const taking = second.acquire(undefined, (holder) => (waitingFor = holder?.holder));
+  while (waitingFor === undefined) await new Promise((resolve) => setTimeout(resolve, 10));
+  clock.advance(LEASE);
+  await taking;
+  assert.equal(second.role, 'primary');
+
+  await first.release();
+  assert.deepEqual(await new LeaseFile(dir).read().then((r) => [r?.holder, r?.generation, r?.released]), ['second', 2, false]);
+  assert.deepEqual(warnings, ['ha.release-skipped']);
+  second.guard();
+  await second.release();
+  assert.equal((await new LeaseFile(dir).read())?.released, true);
+});
+
 test('a backup with a shorter lease than the holder\'s waits out the holder\'s: the holder fences itself by its own', async () => {
   const dir = folder();
   const first = new HaLease({ store: new LeaseFile(dir), leaseDuration: LEASE * 10, logger: silentLogger, holder: 'first', clock: manualClock().now });
