@@ -94,6 +94,38 @@ describe('a broker on the PostgreSQL store', { skip }, () => {
     }
   });
 
+  test('a database an older Ferry wrote (schema version 1) is raised to 2 with its messages kept, so older brokers refuse it from then on; one of a newer Ferry is refused', async () => {
+    const url = await cluster.createDatabase();
+    const queue = `/queue/${uniqueName('pg-schema')}`;
+    const first = await brokerOn(url);
+    try {
+      const producer = await client(first.stompPort);
+      for (let i = 0; i < 3; i++) await producer.sendConfirmed(queue, `m${i}`, { persistent: 'true' });
+    } finally {
+      await first.stop();
+    }
+    const db = new pg.Client({ connectionString: url });
+    await db.connect();
+    const version = async (): Promise<number> => Number((await db.query("SELECT value FROM ferry_meta WHERE key = 'schema_version'")).rows[0].value);
+    try {
+      assert.equal(await version(), 2);
+      await db.query("UPDATE ferry_meta SET value = 1 WHERE key = 'schema_version'");
+      const second = await brokerOn(url);
+      try {
+        assert.equal(await version(), 2);
+        const consumer = await client(second.stompPort);
+        assert.deepEqual((await consumer.subscribe(queue).take(3)).map((m) => m.body), ['m0', 'm1', 'm2']);
+      } finally {
+        await second.stop();
+      }
+      await db.query("UPDATE ferry_meta SET value = 3 WHERE key = 'schema_version'");
+      await assert.rejects(brokerOn(url), /schema version 3, newer than this broker's \(2\)/);
+      assert.equal(await version(), 3);
+    } finally {
+      await db.end();
+    }
+  });
+
   test('kill -9 of the broker mid-stream: every receipted message comes back, once and in order', async () => {
     const url = await cluster.createDatabase();
     const data = mkdtempSync(join(tmpdir(), 'ferry-pg-kill-'));

@@ -45,7 +45,7 @@ async function snapshot(dir: string): Promise<Map<string, Buffer>> {
   return files;
 }
 
-const REFUSAL = /written by a newer Ferry, in journal format 3; this build reads formats up to 2/;
+const REFUSAL = new RegExp(`written by a newer Ferry, in journal format ${FORMAT_VERSION + 1}; this build reads formats up to ${FORMAT_VERSION}`);
 
 function refusesAsNewer(err: unknown): boolean {
   assert.ok(isFerryError(err, 'FERRY_STORE_FAILED'), String(err));
@@ -92,4 +92,37 @@ test('ferry start on a data folder a newer Ferry wrote exits 1 with one line say
     assert.doesNotMatch(lines[0]!, /repair/);
     assert.deepEqual(await snapshot(journal), before);
   }
+});
+
+test('segments of format 2, as builds before format 3 wrote them, and a catalog of version 1 are still read', async () => {
+  const dir = await testFolder('ferry-versions-');
+  const later = { types: [4], above: 0 };
+  const writer = new JournalStore({ dir, compactInterval: 0, segmentSize: 4096 });
+  const empty = await writer.open({ later });
+  for (const _ of empty.stream ?? empty.records);
+  for (let id = 1; id <= 40; id++) writer.add(id, id % 10 === 0 ? 1 : 4, Buffer.alloc(200, id));
+  await writer.close();
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.jnl'));
+  for (const file of files) {
+    const path = join(dir, file);
+    const bytes = await readFile(path);
+    assert.equal(bytes.readUInt16LE(4), FORMAT_VERSION);
+    bytes.writeUInt16LE(2, 4);
+    bytes.writeUInt32LE(crc32(bytes.subarray(0, 28)), 28);
+    await writeFile(path, bytes);
+  }
+  const catalog = await readFile(join(dir, 'catalog'));
+  catalog.writeUInt16LE(1, 4);
+  catalog.writeUInt32LE(crc32(catalog.subarray(0, catalog.length - 4)), catalog.length - 4);
+  await writeFile(join(dir, 'catalog'), catalog);
+
+  const events: string[] = [];
+  const store = new JournalStore({ dir, compactInterval: 0, onEvent: (e) => events.push(e.event) });
+  const state = await store.open({ later });
+  const ids: number[] = [];
+  for (const record of state.stream ?? state.records) ids.push(record.id);
+  for (const record of (await state.later) ?? []) ids.push(record.id);
+  await store.close();
+  assert.deepEqual(ids.sort((a, b) => a - b), Array.from({ length: 40 }, (_, i) => i + 1));
+  assert.ok(!events.includes('journal.catalog.unused'), events.join(', '));
 });

@@ -14,7 +14,7 @@ import { crc32, readU64, writeU64 } from './format.js';
  * the old one. Integers are little-endian:
  *
  *   0  magic "FRYC"
- *   4  u16 version (1)
+ *   4  u16 version (2; 1 is still read: 2 says its records may have the layouts of journal format 3)
  *   6  u16 flags: bit 0, a transaction was prepared and not ended (the catalog is not used then)
  *   8  u32 segment number of the position
  *  12  u32 reserved, 0
@@ -33,7 +33,7 @@ import { crc32, readU64, writeU64 } from './format.js';
  * deleted (or moved, and the move is in the journal after the position).
  */
 const MAGIC = 0x43595246; // "FRYC" read as a little-endian u32
-const VERSION = 1;
+const VERSION = 2;
 const FLAG_PREPARED = 1;
 const HEADER_SIZE = 40;
 export const CATALOG_FILE = 'catalog';
@@ -188,7 +188,7 @@ export function encodeCatalog(catalog: Catalog): Buffer {
 export function decodeCatalog(buf: Buffer): Catalog | string {
   if (buf.length < HEADER_SIZE + 12) return 'it is too short';
   if (buf.readUInt32LE(0) !== MAGIC) return 'it does not start with the catalog magic';
-  if (buf.readUInt16LE(4) !== VERSION) return `its version ${buf.readUInt16LE(4)} is not known`;
+  if (buf.readUInt16LE(4) !== VERSION && buf.readUInt16LE(4) !== 1) return `its version ${buf.readUInt16LE(4)} is not known`;
   const end = buf.length - 4;
   if (crc32(buf.subarray(0, end)) !== buf.readUInt32LE(end)) return 'its checksum does not match';
   try {

@@ -14,7 +14,7 @@ import zlib from 'node:zlib';
  *  24  u32 reserved, 0
  *  28  u32 CRC32 of bytes 0..27
  *
- * then frames, back to back. Format version 2 (every segment this build creates):
+ * then frames, back to back. Format versions 2 and 3 (3: every segment this build creates):
  *
  *   0  u32 frame magic "FRYR"
  *   4  u32 CRC32 of bytes 8..end (the length and the body)
@@ -31,6 +31,12 @@ import zlib from 'node:zlib';
  *
  * Version 1 (still read) has no magic: u32 body length, u32 CRC32 of the body, body.
  *
+ * Versions 2 and 3 frame alike; 3 says the records in its frames may have the layouts core writes
+ * since (returns in a reference, a scheduled job's own id, map and list properties), which a build
+ * that reads up to 2 would misread as damage: such a build refuses the segment as newer instead.
+ * The version goes up whenever a record's layout changes in a way an older build cannot read
+ * (test/unit/record-layout.test.ts trips when one does).
+ *
  * Every write to a segment starts with a Batch frame. Recovery uses it to tell a torn tail (the
  * last write did not reach the disk whole: nothing valid follows) from damage in the middle (a
  * later write follows the bad frame, so the bad frame had been written and synced before). The
@@ -38,10 +44,10 @@ import zlib from 'node:zlib';
  * damaged one (in version 1, the next write's Batch frame), so damage costs only what it hit.
  */
 export const SEGMENT_MAGIC = 0x4a595246; // "FRYJ" read as a little-endian u32
-export const FORMAT_VERSION = 2;
+export const FORMAT_VERSION = 3;
 export const FRAME_MAGIC = 0x52595246; // "FRYR" read as a little-endian u32
 export const SEGMENT_HEADER_SIZE = 32;
-/** Frame prefix of the version written (2): magic, CRC, length. */
+/** Frame prefix of versions 2 and later: magic, CRC, length. */
 export const FRAME_PREFIX_SIZE = 12;
 const V1_PREFIX_SIZE = 8;
 /** The largest data a record may carry; a segment file must fit in one Buffer at recovery. */
@@ -159,7 +165,7 @@ export function decodeSegmentHeader(buf: Buffer): SegmentHeader {
   if (buf.readUInt32LE(28) !== crc32(buf.subarray(0, 28))) return { ok: false, reason: 'the segment header checksum does not match' };
   const version = buf.readUInt16LE(4);
   if (version > FORMAT_VERSION) return { ok: false, reason: `segment format version ${version} is newer than this build reads (up to ${FORMAT_VERSION})`, newer: version };
-  if (version !== 1 && version !== FORMAT_VERSION) return { ok: false, reason: `segment format version ${version} is not supported (this build reads versions 1 and ${FORMAT_VERSION})` };
+  if (version < 1) return { ok: false, reason: `segment format version ${version} is not supported (this build reads versions 1 to ${FORMAT_VERSION})` };
   return { ok: true, number: buf.readUInt32LE(8), maxId: readU64(buf, 16), version };
 }
 

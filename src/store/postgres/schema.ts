@@ -2,8 +2,12 @@ import type { ClientBase } from 'pg';
 import { FerryError } from '../../errors.js';
 import type { PendingBatch } from './batch.js';
 
-/** The layout this code writes; a database with a higher one was written by a newer Ferry. */
-export const SCHEMA_VERSION = 1;
+/**
+ * The layout this code writes; a database with a higher one was written by a newer Ferry. 2: the
+ * records may have the layouts core writes since journal format 3 (see store/journal/format.ts),
+ * which a build of version 1 would misread; a database of version 1 is raised to 2 when opened.
+ */
+export const SCHEMA_VERSION = 2;
 
 /**
  * Created on open when missing. `seq` is the order in which records were first added, which is
@@ -158,6 +162,8 @@ export async function prepareSchema(client: ClientBase): Promise<void> {
   if (version > SCHEMA_VERSION) {
     throw new FerryError('FERRY_STORE_FAILED', `the PostgreSQL database holds Ferry's schema version ${version}, newer than this broker's (${SCHEMA_VERSION}); upgrade the broker`);
   }
+  // before this broker writes a record an older one would misread, so that one refuses the database
+  if (version < SCHEMA_VERSION) await client.query("UPDATE ferry_meta SET value = $1 WHERE key = 'schema_version' AND value < $1", [SCHEMA_VERSION]);
   // the next record sequence, kept by every batch since it was added: a database written before
   // has it computed once, from its rows
   const next = await client.query("SELECT 1 FROM ferry_meta WHERE key = 'next_seq'");
