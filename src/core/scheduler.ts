@@ -61,6 +61,17 @@ export const SCHEDULER_BATCH = 2000;
 const scheduleProperties: ReadonlySet<string> = new Set(Object.values(ScheduleProperty));
 
 /**
+ * The latest instant a Date holds, in the year 275760. A delay past it (Long.MAX_VALUE, a JMS
+ * client's "never") waits until then: never in practice, and every due time stays one that the
+ * management API and the console can show as a date.
+ */
+const LATEST_DUE = 8.64e15;
+
+function dueAt(ms: number): number {
+  return Math.min(ms, LATEST_DUE);
+}
+
+/**
  * One delivery of a job's message, as ActiveMQ's scheduler delivers it: without the scheduling
  * properties, so that a consumer forwarding what it received (a bridge, a route) does not schedule
  * it once more, and with `scheduledJobId` naming the job it came from. A message with a time to
@@ -157,7 +168,7 @@ export class MessageScheduler {
     // none, counted from the send or, with a cron, from the expression's first time; a cron's
     // later firings are its own times. With a repeat, a cron's runs wait it instead (startRun).
     const wait = delay > 0 ? delay : period;
-    const due = cron === undefined ? now + wait : this.nextCron(cron, now) + (repeat > 0 ? 0 : wait);
+    const due = dueAt(cron === undefined ? now + wait : this.nextCron(cron, now) + (repeat > 0 ? 0 : wait));
     const id = this.newJobId();
     const state: ScheduledRecord = { due, remaining: cron !== undefined ? -1 : repeat, period, cron, fired: 0, message: Buffer.alloc(0), persistent: message.persistent, jobId: id };
     const job: Job = { id, recordId: this.persistence.allocateId(), message, state, timer: undefined };
@@ -169,6 +180,8 @@ export class MessageScheduler {
 
   recover(recordId: number, data: Buffer): void {
     const state = decodeScheduled(data);
+    // stored by a build that kept due times past any date
+    state.due = dueAt(state.due);
     const stored = decodeMessage(state.message);
     const message = stored.persistent === state.persistent ? stored : copyMessage(stored, { persistent: state.persistent });
     const job: Job = { id: state.jobId ?? message.id, recordId, message, state, timer: undefined };
@@ -273,7 +286,7 @@ export class MessageScheduler {
     if (more) {
       if (state.cron === undefined) state.remaining--;
       const now = this.clock();
-      state.due = state.cron !== undefined ? this.nextCron(state.cron, now) : Math.max(now, state.due + state.period);
+      state.due = state.cron !== undefined ? this.nextCron(state.cron, now) : dueAt(Math.max(now, state.due + state.period));
       this.store.update(job.recordId, RecordType.Scheduled, this.encode(job), txId);
       this.arm(job);
     } else {
@@ -295,7 +308,7 @@ export class MessageScheduler {
     const { period } = cron.state;
     const id = this.newJobId();
     const message = copyMessage(cron.message, { id });
-    const due = this.clock() + (delay > 0 ? delay : period);
+    const due = dueAt(this.clock() + (delay > 0 ? delay : period));
     const state: ScheduledRecord = { due, remaining: repeatOf(cron.message), period, cron: undefined, fired: 0, message: Buffer.alloc(0), persistent: cron.state.persistent, jobId: id };
     const run: Job = { id, recordId: this.persistence.allocateId(), message, state, timer: undefined };
     this.store.add(run.recordId, RecordType.Scheduled, this.encode(run), txId);

@@ -9,3 +9,4 @@ export { detectingAdapter } from './detect.js';
 export { MAX_TIMER_DELAY, OpeningDeadlines, deadlineTimer, timerDelay } from './deadline.js';
 export { DescriptorBudget, descriptorLimits, descriptorLimit, openDescriptors } from './descriptors.js';
 export { ReadHold } from './read-hold.js';
+export { confirmSilence } from './silence.js';

@@ -598,6 +598,18 @@ describe('clients', () => {
     assert.equal((await api.delete(`/api/v1/scheduled/${enc(mine[0]!['id'])}`)).status, 404);
     assert.equal((await api.get('/api/v1/scheduled?limit=lots')).status, 400);
   });
+
+  test('scheduled messages: one delayed "for ever" (Long.MAX_VALUE ms) is listed as due at the latest date, and the rest with it', async () => {
+    const client = await stomp();
+    const q = uniqueName('never');
+    await client.sendConfirmed(`/queue/${q}`, 'never', { AMQ_SCHEDULED_DELAY: '9223372036854775807' });
+    await client.sendConfirmed(`/queue/${q}`, 'then', { AMQ_SCHEDULED_DELAY: '3600000' });
+    const list = await api.get<{ items: Record<string, any>[] }>('/api/v1/scheduled?limit=1000');
+    assert.equal(list.status, 200, list.text);
+    const mine = list.body.items.filter((j) => j['destination'] === `queue://${q}`);
+    assert.deepEqual(mine.map((j) => [j['bodyBytes'], j['nextDue'] === new Date(8.64e15).toISOString()]), [[4, false], [5, true]]);
+    for (const job of mine) assert.equal((await api.delete(`/api/v1/scheduled/${enc(job['id'])}`)).status, 204);
+  });
 });
 
 describe('the server', () => {

@@ -1,6 +1,6 @@
 import { FerryError, isFerryError, isStoreRefusal, type ErrorCode } from '../../errors.js';
 import type { AckMode, BrokerAccess, ConsumerHandle, CoreConnection, CoreSession, Delivery, DeliverySink, Destination, Logger, Message } from '../../core/index.js';
-import { ReadHold, deadlineTimer, timerDelay, type TransportConnection } from '../../transport/index.js';
+import { ReadHold, confirmSilence, deadlineTimer, timerDelay, type TransportConnection } from '../../transport/index.js';
 import { StompParser, encodeFrame, escapeHeader, trimmedHeaders, type StompFrame, type StompVersion } from './codec.js';
 import { messageHead, parseDestination, sendToMessage, type TemporaryNames } from './mapping.js';
 import { LINK_FORM, linkMessageHead } from './link-form.js';
@@ -318,11 +318,11 @@ export class StompSession implements TemporaryNames {
     }
     if (receive > 0) {
       const limit = receive * this.options.heartbeatGrace;
+      // a held producer's frames wait unread: its silence is ours
+      const silent = (): boolean => !this.readHold.held && Date.now() - Math.max(this.lastReceived, this.readHold.endedAt) > limit;
       this.receiveCheck = setInterval(() => {
-        // a held producer's frames wait unread: its silence is ours
-        if (!this.readHold.held && Date.now() - Math.max(this.lastReceived, this.readHold.endedAt) > limit) {
-          this.fail(new FerryError('FERRY_STOMP_HEARTBEAT_TIMEOUT', `nothing received for more than ${Math.round(limit)} ms (heart-beat ${receive} ms)`), undefined);
-        }
+        if (!silent()) return;
+        confirmSilence(silent, () => this.fail(new FerryError('FERRY_STOMP_HEARTBEAT_TIMEOUT', `nothing received for more than ${Math.round(limit)} ms (heart-beat ${receive} ms)`), undefined));
       }, timerDelay(Math.max(10, Math.floor(receive / 2))));
     }
   }
