@@ -20,7 +20,7 @@ export interface BrokerInfo {
   readonly bodyCache: { bytes: number; limit: number };
   readonly connections: { total: number; byProtocol: Record<string, number> };
   readonly destinations: { queues: number; topics: number };
-  readonly messages: { enqueued: number; dequeued: number; pending: number };
+  readonly messages: { enqueued: number; dequeued: number; pending: number; waitingIn: { queues: number; subscriptions: number } };
 }
 
 export interface Destination {

@@ -8,6 +8,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { ConfigValue } from '../../src/config/index.js';
 import { defaultConsoleDirectory } from '../../src/management/static.js';
 import { startSecureBroker, type SecureBroker } from '../helpers/security.js';
+import { connectMqtt } from '../helpers/mqtt.js';
 import { connectStomp, type StompTestClient } from '../helpers/stomp.js';
 
 // The web console in Debian's headless Chromium against a real broker with security on: an admin
@@ -41,6 +42,7 @@ const RIGHTS: ConfigValue = [
   { temporary: true, ...everything },
   { queue: 'console.>', read: ['workers'], write: ['workers'], create: ['workers'] },
   { topic: 'console.>', read: ['workers'], write: ['workers'], create: ['workers'] },
+  { topic: '$SYS.>', read: ['workers'] },
 ];
 
 // dead-letter queues named by policy, not by ActiveMQ's default names
@@ -63,8 +65,10 @@ async function worker(headers: Record<string, string> = {}): Promise<StompTestCl
 }
 
 /** The API as a script sees it, to check what the console did against the broker itself. */
-async function api<T>(method: string, path: string): Promise<{ status: number; body: T }> {
-  const res = await fetch(`${base}/api/v1${path}`, { method, headers: { authorization: `Basic ${Buffer.from(`admin:${USERS.admin.password}`).toString('base64')}` } });
+async function api<T>(method: string, path: string, json?: unknown): Promise<{ status: number; body: T }> {
+  const headers: Record<string, string> = { authorization: `Basic ${Buffer.from(`admin:${USERS.admin.password}`).toString('base64')}` };
+  if (json !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(`${base}/api/v1${path}`, { method, headers, ...(json === undefined ? {} : { body: JSON.stringify(json) }) });
   const text = await res.text();
   return { status: res.status, body: (text === '' ? undefined : JSON.parse(text)) as T };
 }
@@ -142,6 +146,33 @@ describe('the web console in headless Chromium', { skip: missing }, () => {
     const connections = await page.locator('.stat', { hasText: 'Connections' }).locator('.stat-value').textContent();
     assert.equal(connections, '0');
     await shot(page, '02-overview');
+  });
+
+  test('the overview counts neither the broker\'s own $SYS publications nor empty queues', { timeout: 60_000 }, async () => {
+    const { page } = admin;
+    // an MQTT client sets off the $SYS statistics and reads one: the broker's figures, not traffic
+    const mqtt = await connectMqtt(broker.mqttPort, { username: 'worker', password: USERS.worker.password });
+    // the connection test below finds the move test's consumer as the first connection listed: this one goes
+    const producer = await connectStomp(broker.stompPort, { headers: { login: 'worker', passcode: USERS.worker.password } });
+    try {
+      await mqtt.subscribe('$SYS/broker/uptime');
+      assert.match((await mqtt.inbox.next(5000)).payload, /seconds/);
+      assert.equal((await api('POST', '/destinations', { kind: 'queue', name: 'console.idle' })).status, 201);
+      for (const body of ['one', 'two']) await producer.sendConfirmed('/queue/console.waiting', body);
+      await go(page, '/');
+      const stat = (label: string) => page.locator('.stat', { hasText: label });
+      await stat('Waiting').locator('.stat-value').filter({ hasText: /^2$/ }).waitFor();
+      const detail = (label: string) => stat(label).locator('.stat-detail').textContent();
+      // two queues, one of them empty: the two messages wait in one
+      assert.deepEqual(
+        { in: await detail('Messages in'), out: await detail('Messages out'), waiting: await detail('Waiting') },
+        { in: '2 since start', out: '0 since start', waiting: 'in 1 queue' },
+      );
+      await shot(page, '02b-overview-waiting');
+    } finally {
+      await Promise.all([mqtt.end(), producer.disconnect()]);
+    }
+    for (const queue of ['console.idle', 'console.waiting']) assert.equal((await api('DELETE', `/destinations/queue/${queue}`)).status, 204);
   });
 
   test('creates a queue from the destinations page', { timeout: 60_000 }, async () => {
