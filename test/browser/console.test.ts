@@ -241,6 +241,35 @@ describe('the web console in headless Chromium', { skip: missing }, () => {
     await go(page, '/queues/console.orders');
   });
 
+  test('a selector the broker refuses shows its error alone, without a list or "No message matches"', { timeout: 60_000 }, async () => {
+    const { page } = admin;
+    const selector = page.getByLabel('Selector');
+    const rows = page.locator('table.messages tbody tr');
+    await rows.first().waitFor();
+    await selector.fill("region = 'us'");
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await page.getByText('No message matches the selector').waitFor();
+    await selector.fill("region = 'eu");
+    await page.getByRole('button', { name: 'Apply' }).click();
+    const alert = page.locator('.browser').getByRole('alert');
+    await alert.waitFor();
+    assert.match((await alert.textContent()) ?? '', /selector error at column \d+: string literal is not closed/);
+    assert.equal(await page.getByText('No message matches the selector').count(), 0, 'the answer of the selector before is shown beside the error');
+    assert.equal(await rows.count(), 0);
+    // nor are actions offered on what that selector would pick
+    assert.equal(await page.locator('.browser .card-actions').getByRole('button', { name: 'Move…' }).isDisabled(), true);
+    await shot(page, '05c-selector-refused');
+    // and a list it had shown before (the unfiltered one) does not stand for its answer either
+    await page.getByRole('button', { name: 'Clear' }).click();
+    await rows.first().waitFor();
+    await selector.fill("region = 'eu");
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await alert.waitFor();
+    assert.equal(await rows.count(), 0, 'the unfiltered list is shown beside the error');
+    await page.getByRole('button', { name: 'Clear' }).click();
+    await rows.first().waitFor();
+  });
+
   test('moves the message to another queue, where a STOMP client receives it', { timeout: 60_000 }, async () => {
     const { page } = admin;
     await page.locator('table.messages tbody tr input[type=checkbox]').check();
