@@ -294,6 +294,34 @@ describe('the web console in headless Chromium', { skip: missing }, () => {
     assert.equal(left.body.depth, 0);
   });
 
+  test('lists a queue\'s consumers with their client id, protocol, user, selector, prefetch and in-flight count', { timeout: 60_000 }, async () => {
+    const { page } = admin;
+    const producer = await worker();
+    for (let i = 0; i < 4; i++) await producer.sendConfirmed('/queue/console.staff.jobs', `job ${i}`, { n: String(i) });
+    const consumer = await worker({ 'client-id': 'console-staff-1' });
+    const inbox = consumer.subscribe('/queue/console.staff.jobs', { ack: 'client-individual', selector: 'n >= 1', 'activemq.prefetchSize': '2' });
+    await inbox.take(2);
+    // a consumer on a pattern takes from the queue too, and is listed under its pattern
+    const wildcard = consumer.subscribe('/queue/console.staff.*', { ack: 'client-individual', 'activemq.prefetchSize': '1' });
+    await wildcard.take(1);
+
+    await go(page, '/queues/console.staff.jobs');
+    const row = page.locator('table.consumers tbody tr', { hasText: 'console-staff-1' });
+    await row.waitFor();
+    const cells = await row.locator('td').allTextContents();
+    assert.deepEqual(cells.slice(1, 8), ['stomp', cells[2]!, 'worker', 'n >= 1', '2', '2', '2']);
+    assert.match(cells[2]!, /^127\.0\.0\.1:\d+$/);
+    await page.getByText('1 more consumer takes from this queue through a wildcard pattern').waitFor();
+    await shot(page, '05d-queue-consumers');
+
+    inbox.subscription.unsubscribe();
+    wildcard.subscription.unsubscribe();
+    await page.getByText('No consumers').waitFor();
+    await Promise.all([producer.disconnect(), consumer.disconnect()]);
+    assert.equal((await api('DELETE', '/destinations/queue/console.staff.jobs')).status, 204);
+    await go(page, '/queues/console.orders');
+  });
+
   test('pauses and resumes a queue\'s dispatch', { timeout: 60_000 }, async () => {
     const { page } = admin;
     await page.getByRole('button', { name: 'Pause dispatch' }).click();
