@@ -20,7 +20,7 @@ export interface BrokerInfo {
   readonly bodyCache: { bytes: number; limit: number };
   readonly connections: { total: number; byProtocol: Record<string, number> };
   readonly destinations: { queues: number; topics: number };
-  readonly messages: { enqueued: number; dequeued: number; pending: number };
+  readonly messages: { enqueued: number; dequeued: number; pending: number; waitingIn: { queues: number; subscriptions: number } };
 }
 
 export interface Destination {
@@ -107,6 +107,10 @@ export interface Session {
 
 export interface Consumer {
   readonly connectionId: string;
+  readonly protocol: string;
+  readonly remoteAddress: string;
+  readonly user: string | null;
+  readonly clientId: string | null;
   readonly destination: string;
   readonly selector: string | null;
   readonly prefetch: number;
@@ -116,6 +120,8 @@ export interface Consumer {
   readonly exclusive: boolean;
   readonly priority: number;
   readonly durableName: string | null;
+  /** Deliveries per second over the last 10 s. */
+  readonly rate: number;
 }
 
 export interface Producer {
@@ -346,8 +352,9 @@ export class Api {
     return this.call('DELETE', `/connections/${enc(id)}`);
   }
 
-  consumers(): Promise<{ items: readonly Consumer[] }> {
-    return this.get('/consumers');
+  /** Every consumer, or those of one destination (`queue://NAME`; a wildcard consumer is listed under its pattern only). */
+  consumers(destination?: string): Promise<{ items: readonly Consumer[] }> {
+    return this.get(`/consumers${queryString({ destination })}`);
   }
 
   subscriptions(): Promise<{ items: readonly Subscription[] }> {

@@ -21,6 +21,8 @@ import { WildcardQueueConsumer } from './wildcard-queue-consumer.js';
 import { waiting, type WaitingMessage } from './waiting-message.js';
 export type { WaitingMessage } from './waiting-message.js';
 import type { RetiredCounts } from './retired-counts.js';
+import { messageTotals, type MessageTotals } from './message-totals.js';
+export type { MessageTotals } from './message-totals.js';
 import type { DroppedCount } from './queue-types.js';
 
 /** What the operator's controls reach of the broker; the broker builds it (see `Broker.admin`). */
@@ -170,12 +172,6 @@ export interface DurableFigures {
   readonly noLocal: boolean;
   readonly depth: number;
   readonly active: boolean;
-}
-
-export interface MessageTotals {
-  readonly enqueued: number;
-  readonly dequeued: number;
-  readonly pending: number;
 }
 
 /** Where a message goes in `transfer`: to one destination (move, copy) or back where it failed (retry). */
@@ -547,31 +543,9 @@ export class BrokerAdmin {
     return { queues: this.host.destinations.queues.size, topics: this.host.destinations.topics.size };
   }
 
-  /**
-   * Messages in and out since the start, as ActiveMQ counts them: in, each message sent to a queue
-   * (once for each queue it reaches) or to a topic (once, however many subscribe); out, each one
-   * consumed from a queue or by a topic's subscriber, durable or not (once for each). Queues and
-   * subscriptions gone count what they had. Pending: waiting now in queues and durable subscriptions.
-   */
+  /** Messages in and out since the start, and waiting now (see `messageTotals`). */
   messageTotals(): MessageTotals {
-    let enqueued = this.host.retired.enqueued + this.host.destinations.topicSendsTotal;
-    let dequeued = this.host.retired.dequeued;
-    let pending = 0;
-    for (const queue of this.host.destinations.queues.values()) {
-      const s = queue.stats();
-      enqueued += s.enqueued;
-      dequeued += s.dequeued;
-      pending += s.pending;
-    }
-    // a subscription to two patterns (MQTT's orders/#) is one queue, counted once
-    const subscriptions = new Set<MessageQueue>();
-    for (const queue of this.host.subscriptions.durableQueues()) {
-      subscriptions.add(queue);
-      pending += queue.stats().pending;
-    }
-    for (const subscription of this.host.subscriptions.index.values()) subscriptions.add(subscription.queue);
-    for (const queue of subscriptions) dequeued += queue.stats().dequeued;
-    return { enqueued, dequeued, pending };
+    return messageTotals(this.host.destinations, this.host.subscriptions, this.host.retired);
   }
 
   bodyCache(): { bytes: number; limit: number | null } {

@@ -73,7 +73,7 @@ export class Destinations {
   private readonly composites = new Map<string, CompositeDestination>();
   /** Messages routed to each topic since the start, and the idle-topic sweep in which the last one was. */
   private readonly topicSends = new Map<string, { sent: number; sweep: number }>();
-  /** Messages routed to any topic since the start, those of topics gone too: the broker's messages in, by topic. */
+  /** Messages routed to any application topic (not a `$` one) since the start, those of topics gone too: the broker's messages in, by topic. */
   topicSendsTotal = 0;
   /** Idle-topic sweeps so far (see `sweepIdleTopics`). */
   private sweeps = 0;
@@ -282,7 +282,8 @@ export class Destinations {
    */
   topicSent(name: string): void {
     if (!this.topics.has(name)) return;
-    this.topicSendsTotal++;
+    // the broker's own statistics ($SYS) are not messages in (see messageTotals)
+    if (!isSystemTopic(name)) this.topicSendsTotal++;
     const count = this.topicSends.get(name);
     if (count === undefined) this.topicSends.set(name, { sent: 1, sweep: this.sweeps });
     else {

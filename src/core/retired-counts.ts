@@ -1,3 +1,4 @@
+import { isSystemTopic } from './address.js';
 import type { MessageQueue } from './message-queue.js';
 
 /**
@@ -14,6 +15,8 @@ export class RetiredCounts {
     const s = queue.stats();
     // a subscription's messages came in through its topic, which counted them once for all its subscribers
     if (queue.kind !== 'subscription') this.enqueued += s.enqueued;
+    // a plain subscription's queue is named by its pattern: one to the broker's own `$` topics counts nothing (see messageTotals)
+    else if (isSystemTopic(queue.name)) return;
     this.dequeued += s.dequeued;
   }
 }

@@ -8,6 +8,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { ConfigValue } from '../../src/config/index.js';
 import { defaultConsoleDirectory } from '../../src/management/static.js';
 import { startSecureBroker, type SecureBroker } from '../helpers/security.js';
+import { connectMqtt } from '../helpers/mqtt.js';
 import { connectStomp, type StompTestClient } from '../helpers/stomp.js';
 
 // The web console in Debian's headless Chromium against a real broker with security on: an admin
@@ -41,6 +42,7 @@ const RIGHTS: ConfigValue = [
   { temporary: true, ...everything },
   { queue: 'console.>', read: ['workers'], write: ['workers'], create: ['workers'] },
   { topic: 'console.>', read: ['workers'], write: ['workers'], create: ['workers'] },
+  { topic: '$SYS.>', read: ['workers'] },
 ];
 
 // dead-letter queues named by policy, not by ActiveMQ's default names
@@ -63,8 +65,10 @@ async function worker(headers: Record<string, string> = {}): Promise<StompTestCl
 }
 
 /** The API as a script sees it, to check what the console did against the broker itself. */
-async function api<T>(method: string, path: string): Promise<{ status: number; body: T }> {
-  const res = await fetch(`${base}/api/v1${path}`, { method, headers: { authorization: `Basic ${Buffer.from(`admin:${USERS.admin.password}`).toString('base64')}` } });
+async function api<T>(method: string, path: string, json?: unknown): Promise<{ status: number; body: T }> {
+  const headers: Record<string, string> = { authorization: `Basic ${Buffer.from(`admin:${USERS.admin.password}`).toString('base64')}` };
+  if (json !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(`${base}/api/v1${path}`, { method, headers, ...(json === undefined ? {} : { body: JSON.stringify(json) }) });
   const text = await res.text();
   return { status: res.status, body: (text === '' ? undefined : JSON.parse(text)) as T };
 }
@@ -144,6 +148,33 @@ describe('the web console in headless Chromium', { skip: missing }, () => {
     await shot(page, '02-overview');
   });
 
+  test('the overview counts neither the broker\'s own $SYS publications nor empty queues', { timeout: 60_000 }, async () => {
+    const { page } = admin;
+    // an MQTT client sets off the $SYS statistics and reads one: the broker's figures, not traffic
+    const mqtt = await connectMqtt(broker.mqttPort, { username: 'worker', password: USERS.worker.password });
+    // the connection test below finds the move test's consumer as the first connection listed: this one goes
+    const producer = await connectStomp(broker.stompPort, { headers: { login: 'worker', passcode: USERS.worker.password } });
+    try {
+      await mqtt.subscribe('$SYS/broker/uptime');
+      assert.match((await mqtt.inbox.next(5000)).payload, /seconds/);
+      assert.equal((await api('POST', '/destinations', { kind: 'queue', name: 'console.idle' })).status, 201);
+      for (const body of ['one', 'two']) await producer.sendConfirmed('/queue/console.waiting', body);
+      await go(page, '/');
+      const stat = (label: string) => page.locator('.stat', { hasText: label });
+      await stat('Waiting').locator('.stat-value').filter({ hasText: /^2$/ }).waitFor();
+      const detail = (label: string) => stat(label).locator('.stat-detail').textContent();
+      // two queues, one of them empty: the two messages wait in one
+      assert.deepEqual(
+        { in: await detail('Messages in'), out: await detail('Messages out'), waiting: await detail('Waiting') },
+        { in: '2 since start', out: '0 since start', waiting: 'in 1 queue' },
+      );
+      await shot(page, '02b-overview-waiting');
+    } finally {
+      await Promise.all([mqtt.end(), producer.disconnect()]);
+    }
+    for (const queue of ['console.idle', 'console.waiting']) assert.equal((await api('DELETE', `/destinations/queue/${queue}`)).status, 204);
+  });
+
   test('creates a queue from the destinations page', { timeout: 60_000 }, async () => {
     const { page } = admin;
     await go(page, '/destinations');
@@ -210,6 +241,35 @@ describe('the web console in headless Chromium', { skip: missing }, () => {
     await go(page, '/queues/console.orders');
   });
 
+  test('a selector the broker refuses shows its error alone, without a list or "No message matches"', { timeout: 60_000 }, async () => {
+    const { page } = admin;
+    const selector = page.getByLabel('Selector');
+    const rows = page.locator('table.messages tbody tr');
+    await rows.first().waitFor();
+    await selector.fill("region = 'us'");
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await page.getByText('No message matches the selector').waitFor();
+    await selector.fill("region = 'eu");
+    await page.getByRole('button', { name: 'Apply' }).click();
+    const alert = page.locator('.browser').getByRole('alert');
+    await alert.waitFor();
+    assert.match((await alert.textContent()) ?? '', /selector error at column \d+: string literal is not closed/);
+    assert.equal(await page.getByText('No message matches the selector').count(), 0, 'the answer of the selector before is shown beside the error');
+    assert.equal(await rows.count(), 0);
+    // nor are actions offered on what that selector would pick
+    assert.equal(await page.locator('.browser .card-actions').getByRole('button', { name: 'Move…' }).isDisabled(), true);
+    await shot(page, '05c-selector-refused');
+    // and a list it had shown before (the unfiltered one) does not stand for its answer either
+    await page.getByRole('button', { name: 'Clear' }).click();
+    await rows.first().waitFor();
+    await selector.fill("region = 'eu");
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await alert.waitFor();
+    assert.equal(await rows.count(), 0, 'the unfiltered list is shown beside the error');
+    await page.getByRole('button', { name: 'Clear' }).click();
+    await rows.first().waitFor();
+  });
+
   test('moves the message to another queue, where a STOMP client receives it', { timeout: 60_000 }, async () => {
     const { page } = admin;
     await page.locator('table.messages tbody tr input[type=checkbox]').check();
@@ -232,6 +292,34 @@ describe('the web console in headless Chromium', { skip: missing }, () => {
     assert.equal(moved.headers['region'], 'eu');
     const left = await api<{ depth: number }>('GET', '/destinations/queue/console.orders');
     assert.equal(left.body.depth, 0);
+  });
+
+  test('lists a queue\'s consumers with their client id, protocol, user, selector, prefetch and in-flight count', { timeout: 60_000 }, async () => {
+    const { page } = admin;
+    const producer = await worker();
+    for (let i = 0; i < 4; i++) await producer.sendConfirmed('/queue/console.staff.jobs', `job ${i}`, { n: String(i) });
+    const consumer = await worker({ 'client-id': 'console-staff-1' });
+    const inbox = consumer.subscribe('/queue/console.staff.jobs', { ack: 'client-individual', selector: 'n >= 1', 'activemq.prefetchSize': '2' });
+    await inbox.take(2);
+    // a consumer on a pattern takes from the queue too, and is listed under its pattern
+    const wildcard = consumer.subscribe('/queue/console.staff.*', { ack: 'client-individual', 'activemq.prefetchSize': '1' });
+    await wildcard.take(1);
+
+    await go(page, '/queues/console.staff.jobs');
+    const row = page.locator('table.consumers tbody tr', { hasText: 'console-staff-1' });
+    await row.waitFor();
+    const cells = await row.locator('td').allTextContents();
+    assert.deepEqual(cells.slice(1, 8), ['stomp', cells[2]!, 'worker', 'n >= 1', '2', '2', '2']);
+    assert.match(cells[2]!, /^127\.0\.0\.1:\d+$/);
+    await page.getByText('1 more consumer takes from this queue through a wildcard pattern').waitFor();
+    await shot(page, '05d-queue-consumers');
+
+    inbox.subscription.unsubscribe();
+    wildcard.subscription.unsubscribe();
+    await page.getByText('No consumers').waitFor();
+    await Promise.all([producer.disconnect(), consumer.disconnect()]);
+    assert.equal((await api('DELETE', '/destinations/queue/console.staff.jobs')).status, 204);
+    await go(page, '/queues/console.orders');
   });
 
   test('pauses and resumes a queue\'s dispatch', { timeout: 60_000 }, async () => {

@@ -24,7 +24,8 @@ export function MessageBrowser(props: { queue: string; deadLetter: boolean; onCh
   const [action, setAction] = useState<{ action: Action; scope: Scope } | undefined>(undefined);
   const list = useLoad(() => api.messages(props.queue, { ...(selector === '' ? {} : { selector }), offset, limit: PAGE }), [props.queue, selector, offset], 5000);
 
-  const items = list.data?.items ?? [];
+  // a refused browse (a selector that does not parse) has no list: the last good one would pass for its answer
+  const items = list.error === undefined ? (list.data?.items ?? []) : [];
   const allTicked = items.length > 0 && items.every((m) => ticked.has(m.id));
   const toggle = (id: string): void =>
     setTicked((s) => {
@@ -96,12 +97,10 @@ export function MessageBrowser(props: { queue: string; deadLetter: boolean; onCh
         )}
       </form>
       <ErrorBanner error={list.error} onRetry={list.reload} />
-      {list.data === undefined ? (
-        list.error === undefined && (
-          <div class="center">
-            <Spinner />
-          </div>
-        )
+      {list.error !== undefined ? null : list.data === undefined ? (
+        <div class="center">
+          <Spinner />
+        </div>
       ) : items.length === 0 ? (
         <Empty title={selector === '' ? (offset > 0 ? 'No more messages' : 'No messages waiting') : 'No message matches the selector'}>
           {selector === '' ? (props.deadLetter ? 'Nothing has been dead-lettered here.' : 'Messages sent to this queue wait here until a consumer takes them.') : 'Check the selector, or clear it to see every message.'}
@@ -133,7 +132,7 @@ export function MessageBrowser(props: { queue: string; deadLetter: boolean; onCh
           </table>
         </div>
       )}
-      {list.data !== undefined && (offset > 0 || list.data.more) && (
+      {list.error === undefined && list.data !== undefined && (offset > 0 || list.data.more) && (
         <div class="pager">
           <Button small disabled={offset === 0} onClick={() => setOffset(Math.max(0, offset - PAGE))}>
             Previous

@@ -105,7 +105,7 @@ export function Overview(): JSX.Element {
           <div class="stats">
             <Stat label="Messages in" value={rate(lastIn)} detail={`${count(info.messages.enqueued)} since start`} tone="teal" />
             <Stat label="Messages out" value={rate(lastOut)} detail={`${count(info.messages.dequeued)} since start`} tone="indigo" />
-            <Stat label="Waiting" value={compact(info.messages.pending)} detail={`in ${count(info.destinations.queues)} queues`} tone="amber" />
+            <Stat label="Waiting" value={compact(info.messages.pending)} detail={waitingIn(info.messages.waitingIn)} tone="amber" />
             <Stat label="Connections" value={count(info.connections.total)} detail={Object.entries(info.connections.byProtocol).map(([p, n]) => `${p} ${n}`).join(' · ') || 'none open'} tone="rose" />
           </div>
           <div class="grid-2">
@@ -172,4 +172,12 @@ export function Overview(): JSX.Element {
       )}
     </div>
   );
+}
+
+/** Where messages wait: the queues and durable subscriptions that hold some, not every queue there is. */
+function waitingIn(places: { queues: number; subscriptions: number }): string {
+  const parts: string[] = [];
+  if (places.queues > 0) parts.push(`${count(places.queues)} ${places.queues === 1 ? 'queue' : 'queues'}`);
+  if (places.subscriptions > 0) parts.push(`${count(places.subscriptions)} durable ${places.subscriptions === 1 ? 'subscription' : 'subscriptions'}`);
+  return parts.length === 0 ? 'nothing waiting' : `in ${parts.join(' and ')}`;
 }

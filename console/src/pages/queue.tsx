@@ -8,6 +8,7 @@ import { useLoad } from '../hooks.js';
 import { count } from '../format.js';
 import { navigate } from '../router.js';
 import { MessageBrowser } from './message-browser.js';
+import { QueueConsumers } from './queue-consumers.js';
 
 /** One destination's figures; null when it does not exist. */
 export function findDestination(api: ReturnType<typeof useConsole>['api'], kind: 'queue' | 'topic', name: string): Promise<Destination | null> {
@@ -77,6 +78,7 @@ export function QueuePage(props: { name: string }): JSX.Element {
         </div>
       )}
       {queue.data !== null && <MessageBrowser queue={props.name} deadLetter={deadLetter} onChanged={queue.reload} />}
+      {queue.data !== null && <QueueConsumers queue={props.name} total={d?.consumers} />}
       {pending === 'purge' && (
         <Dialog
           title={`Purge ${props.name}`}
