@@ -1,6 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import { FerryError } from '../errors.js';
+import { confirmSilence } from '../transport/index.js';
 import { LINK_FORM, StompParser, encodeFrame, type DuplexEnd, type DuplexPeer, type StompFrame } from '../protocols/stomp/index.js';
 
 /** The receipt asked for with a SUBSCRIBE is this and the subscription id. */
@@ -402,7 +403,8 @@ class SocketWire implements LinkWire {
       const limit = theySend * 2;
       this.timers.push(
         setInterval(() => {
-          if (Date.now() - this.lastReceived > limit) this.link.lost(new FerryError('FERRY_NETWORK_LINK', `nothing from the neighbour for more than ${limit} ms (heart-beat ${theySend} ms)`));
+          const silent = (): boolean => Date.now() - this.lastReceived > limit;
+          if (silent()) confirmSilence(silent, () => this.link.lost(new FerryError('FERRY_NETWORK_LINK', `nothing from the neighbour for more than ${limit} ms (heart-beat ${theySend} ms)`)));
         }, Math.max(10, Math.floor(theySend / 2))),
       );
     }

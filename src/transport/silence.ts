@@ -5,10 +5,11 @@
  * resumes Node runs the due timers before it reads the sockets: the heart-beats the peers kept
  * sending wait unread, and each healthy peer would be taken for dead. An immediate runs after the
  * poll phase has read them, so `stillSilent` then sees what really arrived; ActiveMQ keeps such
- * clients too.
+ * clients too. `heard`, when given, runs instead of `expired` when something did arrive.
  */
-export function confirmSilence(stillSilent: () => boolean, expired: () => void): void {
+export function confirmSilence(stillSilent: () => boolean, expired: () => void, heard?: () => void): void {
   setImmediate(() => {
     if (stillSilent()) expired();
+    else heard?.();
   });
 }

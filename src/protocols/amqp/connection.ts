@@ -1,6 +1,6 @@
 import { FerryError, isFerryError, isStoreRefusal } from '../../errors.js';
 import type { BrokerAccess, CoreConnection, Credentials, Logger, TransportFacts } from '../../core/index.js';
-import { deadlineTimer, timerDelay, type TransportConnection } from '../../transport/index.js';
+import { confirmSilence, deadlineTimer, timerDelay, type TransportConnection } from '../../transport/index.js';
 import { openLink, type LinkContext } from './attach.js';
 import type { AmqpValue } from './codec.js';
 import { FrameGuard, protocolHeader } from './frame-guard.js';
@@ -429,7 +429,11 @@ export class AmqpConnection implements SessionHost, LinkContext, SaslHost {
     if (this.connecting) this.lastRead = now;
     const silent = now - this.lastRead;
     if (silent >= limit) {
-      this.fail(new AmqpConditionError('amqp:resource-limit-exceeded', `no frame for ${limit} ms (twice amqp.idleTimeout)`));
+      confirmSilence(
+        () => !this.connecting && Date.now() - this.lastRead >= limit,
+        () => this.fail(new AmqpConditionError('amqp:resource-limit-exceeded', `no frame for ${limit} ms (twice amqp.idleTimeout)`)),
+        () => this.checkIdle(),
+      );
       return;
     }
     this.idleTimer = setTimeout(() => this.checkIdle(), timerDelay(limit - silent));

@@ -29,7 +29,9 @@ export interface KeepAliveClock {
 const realClock: KeepAliveClock = {
   now: Date.now,
   every(ms, tick) {
-    const timer = setInterval(tick, ms);
+    // the wheel looks once the sockets' waiting bytes are read: after a stall of the broker, the
+    // packets its clients kept sending meanwhile are not taken for silence (see transport/silence.ts)
+    const timer = setInterval(() => setImmediate(tick), ms);
     timer.unref();
     return () => clearInterval(timer);
   },

@@ -1,6 +1,6 @@
 import { FerryError, isFerryError, type ErrorCode } from '../../errors.js';
 import type { BrokerAccess, CoreConnection, CoreSession, Delivery, Destination, Logger, Message } from '../../core/index.js';
-import { ReadHold, deadlineTimer, timerDelay, type TransportConnection } from '../../transport/index.js';
+import { ReadHold, confirmSilence, deadlineTimer, timerDelay, type TransportConnection } from '../../transport/index.js';
 import { advisoryTopic, destinationInfo, temporaryAdvisoryTopic, type Advisories } from './advisories.js';
 import { ConnectionAdvisories, brokerIdOf } from './connection-advisories.js';
 import {
@@ -652,11 +652,10 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
         if (!this.wroteSinceCheck) this.write({ type: T.KEEP_ALIVE_INFO, commandId: 0, responseRequired: false });
         this.wroteSinceCheck = false;
       }, timerDelay(Math.max(1, Math.floor(duration / 3))));
+      // a held producer's commands wait unread: its silence is ours
+      const silent = (): boolean => !this.readHold.held && Date.now() - Math.max(this.lastRead, this.readHold.endedAt) > duration;
       this.readCheck = setInterval(() => {
-        // a held producer's commands wait unread: its silence is ours
-        if (!this.readHold.held && Date.now() - Math.max(this.lastRead, this.readHold.endedAt) > duration) {
-          this.fail(new FerryError('FERRY_OPENWIRE_INACTIVITY', `nothing received for more than ${duration} ms (MaxInactivityDuration)`));
-        }
+        if (silent()) confirmSilence(silent, () => this.fail(new FerryError('FERRY_OPENWIRE_INACTIVITY', `nothing received for more than ${duration} ms (MaxInactivityDuration)`)));
       }, timerDelay(duration));
     }, timerDelay(Math.max(0, initialDelay)));
   }
