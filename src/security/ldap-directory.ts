@@ -70,6 +70,14 @@ export class LdapDirectory implements UserDirectory {
     if (this.loginAttributes.length === 0) {
       throw new FerryError('FERRY_CONFIG_INVALID', `security.ldap.userFilter: ${config.userFilter} compares no attribute with the whole login name, as (uid={user}) does; the user's name is taken from that attribute`);
     }
+    // [RFC 4513] 5.1.2: a name with an empty password is an unauthenticated bind, which servers that
+    // allow it answer as anonymous: the search would quietly run with anonymous rights, not the account's
+    if (config.bindDn !== undefined && (config.bindPassword ?? '') === '') {
+      throw new FerryError('FERRY_CONFIG_INVALID', `security.ldap.bindPassword: required with bindDn (${config.bindDn}): an empty password is an unauthenticated bind, which searches anonymously; remove bindDn for an anonymous search`);
+    }
+    if (config.bindPassword !== undefined && config.bindDn === undefined) {
+      throw new FerryError('FERRY_CONFIG_INVALID', 'security.ldap.bindPassword: given without bindDn, the account it is the password of');
+    }
     if (config.url.startsWith('ldap://') && !config.startTls) {
       logger.warn({ event: 'security.ldap-cleartext', url: config.url }, 'LDAP over ldap:// without startTls: passwords cross the network in the clear; use ldaps:// or startTls');
     }

@@ -48,6 +48,20 @@ test('an unreadable security.ldap.ca is a configuration error naming the file', 
   );
 });
 
+test('security.ldap.bindDn without a bindPassword is a configuration error, not an unauthenticated bind that searches anonymously', () => {
+  for (const password of [{}, { bindPassword: '' }]) {
+    assert.throws(
+      () => new LdapDirectory(ldapConfig({ url: 'ldap://127.0.0.1:1', bindDn: searchAccount.bindDn, ...password, ...bases }), recordingLogger().logger),
+      (err: unknown) => isFerryError(err, 'FERRY_CONFIG_INVALID') && err.message.startsWith('security.ldap.bindPassword: required with bindDn'),
+      JSON.stringify(password),
+    );
+  }
+  assert.throws(
+    () => new LdapDirectory(ldapConfig({ url: 'ldap://127.0.0.1:1', bindPassword: 'search-secret', ...bases }), recordingLogger().logger),
+    (err: unknown) => isFerryError(err, 'FERRY_CONFIG_INVALID') && err.message.includes('without bindDn'),
+  );
+});
+
 let slapd: Slapd | undefined;
 
 before(async () => {
