@@ -146,9 +146,10 @@ export class LdapDirectory implements UserDirectory {
 
   /**
    * Runs one question with a connection bound as the search account. A server that cannot answer
-   * (down, slow, refusing the search account) rejects with FERRY_AUTHENTICATION_FAILED, which is
-   * what the client is told; the cause and the server's URL go to the log, not to the client, whom
-   * they would tell where the network's directory lives.
+   * (down, slow, refusing the search account) rejects with FERRY_DIRECTORY_UNAVAILABLE, which the
+   * client is told in its protocol's terms for "try again later", not as a wrong password; the
+   * cause and the server's URL go to the log, not to the client, whom they would tell where the
+   * network's directory lives.
    */
   private answer<T>(operation: string, username: string, work: (search: Client) => Promise<T>): Promise<T> {
     return this.logins.run(() => this.answerInTurn(operation, username, work));
@@ -164,7 +165,7 @@ export class LdapDirectory implements UserDirectory {
       if (isFerryError(err)) throw err;
       const cause = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
       this.logger.warn({ event: 'security.ldap-unavailable', url: this.config.url, operation, user: username, err: cause }, 'the LDAP server did not answer; the login is refused');
-      throw new FerryError('FERRY_AUTHENTICATION_FAILED', 'the user directory cannot be reached', { cause: err });
+      throw new FerryError('FERRY_DIRECTORY_UNAVAILABLE', 'the user directory cannot be reached', { cause: err });
     } finally {
       await search?.unbind().catch(() => undefined);
     }
