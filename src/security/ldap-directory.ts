@@ -4,7 +4,7 @@ import { Client, InvalidCredentialsError, type Entry } from 'ldapts';
 import type { FerryConfig } from '../config/index.js';
 import type { Logger } from '../core/logger.js';
 import { FerryError, isFerryError } from '../errors.js';
-import { ConcurrencyLimit } from './concurrency-limit.js';
+import { ConcurrencyLimit, TurnTimeout } from './concurrency-limit.js';
 import type { DirectoryUser, UserDirectory } from './directory.js';
 
 export type LdapConfig = NonNullable<FerryConfig['security']['ldap']>;
@@ -151,8 +151,17 @@ export class LdapDirectory implements UserDirectory {
    * cause and the server's URL go to the log, not to the client, whom they would tell where the
    * network's directory lives.
    */
-  private answer<T>(operation: string, username: string, work: (search: Client) => Promise<T>): Promise<T> {
-    return this.logins.run(() => this.answerInTurn(operation, username, work));
+  private async answer<T>(operation: string, username: string, work: (search: Client) => Promise<T>): Promise<T> {
+    try {
+      // a login that cannot even start within `timeout` gets the answer a slow server gives: without
+      // the bound, logins queued behind a hung server would wait many times `timeout`, and a line of
+      // clients retrying through an outage would grow without end
+      return await this.logins.run(() => this.answerInTurn(operation, username, work), this.config.timeout);
+    } catch (err) {
+      if (!(err instanceof TurnTimeout)) throw err;
+      this.logger.warn({ event: 'security.ldap-unavailable', url: this.config.url, operation, user: username, err: `${err.name}: ${err.message} (security.ldap.concurrentLogins logins were all waiting on the server)` }, 'the LDAP server did not answer; the login is refused');
+      throw new FerryError('FERRY_DIRECTORY_UNAVAILABLE', 'the user directory cannot be reached', { cause: err });
+    }
   }
 
   private async answerInTurn<T>(operation: string, username: string, work: (search: Client) => Promise<T>): Promise<T> {
