@@ -21,6 +21,7 @@ export const errorCodes = {
   FERRY_BROKER_NOT_STARTED: 'the broker has not finished starting and accepts no work yet',
   FERRY_BROKER_STOPPING: 'the broker is shutting down and accepts no new work',
   FERRY_AUTHENTICATION_FAILED: 'the client could not be authenticated: unknown user, wrong password, or no credentials where they are required',
+  FERRY_DIRECTORY_UNAVAILABLE: 'a login refused because a user directory (LDAP) could not answer: down, unreachable, slower than its timeout, or refusing the search account; no password was judged, and the client may try again later',
   FERRY_SASL_MALFORMED: 'a SASL message that breaks its mechanism\'s rules (a SCRAM message out of order, with a bad attribute, nonce or encoding)',
   FERRY_NOT_AUTHORIZED: 'the client is authenticated but may not do this to this destination',
   FERRY_CROSS_SITE_REQUEST: 'a request to change something that a browser says comes from a page of another site (management API, CSRF): refused with HTTP 403',

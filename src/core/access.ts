@@ -87,7 +87,7 @@ export interface Principal {
  * its own in through `BrokerOptions.authenticator`.
  */
 export interface Authenticator {
-  /** Resolves to the principal, or rejects with FERRY_AUTHENTICATION_FAILED. */
+  /** Resolves to the principal, or rejects with FERRY_AUTHENTICATION_FAILED (FERRY_DIRECTORY_UNAVAILABLE when a user directory could not answer). */
   authenticate(request: ConnectRequest): Promise<Principal> | Principal;
   /**
    * SASL mechanisms to offer a client on this transport, strongest first. Without it: ANONYMOUS

@@ -144,6 +144,8 @@ function failure(err: FerryError): { status: number; code: string } {
       return { status: 403, code: err.code };
     case 'FERRY_AUTHENTICATION_FAILED':
       return { status: 401, code: err.code };
+    case 'FERRY_DIRECTORY_UNAVAILABLE':
+      return { status: 503, code: err.code };
     case 'FERRY_METHOD_NOT_ALLOWED':
       return { status: 405, code: err.code };
     case 'FERRY_QUEUE_LOADING':
@@ -322,6 +324,7 @@ export class ManagementServer {
         principal = await this.authenticator.authenticate({ protocol: 'http', transport: { remoteAddress, peerCertificate }, credentials });
       } catch (err) {
         if (isFerryError(err, 'FERRY_AUTHENTICATION_FAILED')) return refuse(401, err);
+        if (isFerryError(err, 'FERRY_DIRECTORY_UNAVAILABLE')) return refuse(503, err);
         throw err;
       }
       // A page whose DNS name now points at the broker is same-origin with it and comes from

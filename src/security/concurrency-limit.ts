@@ -5,6 +5,14 @@
  */
 export const CONCURRENT_HASHES = 2;
 
+/** A caller that waited longer for its turn than it was willing to. */
+export class TurnTimeout extends Error {
+  constructor(readonly ms: number) {
+    super(`no turn within ${ms} ms`);
+    this.name = 'TurnTimeout';
+  }
+}
+
 /** Runs at most `limit` pieces of work at once; the others wait their turn, first come first served. */
 export class ConcurrencyLimit {
   private running = 0;
@@ -12,8 +20,12 @@ export class ConcurrencyLimit {
 
   constructor(private readonly limit: number) {}
 
-  async run<T>(work: () => Promise<T>): Promise<T> {
-    await this.turn();
+  /**
+   * Runs `work` in its turn. With `waitAtMost`, a caller still waiting that many ms later leaves the
+   * line and rejects with `TurnTimeout`, without having run.
+   */
+  async run<T>(work: () => Promise<T>, waitAtMost?: number): Promise<T> {
+    await (waitAtMost === undefined ? this.turn() : this.turnWithin(waitAtMost));
     try {
       return await work();
     } finally {
@@ -33,6 +45,22 @@ export class ConcurrencyLimit {
       return Promise.resolve();
     }
     return new Promise((resolve) => this.queued.push(resolve));
+  }
+
+  private turnWithin(ms: number): Promise<void> {
+    if (this.running < this.limit) return this.turn();
+    return new Promise((resolve, reject) => {
+      const granted = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        const at = this.queued.indexOf(granted);
+        if (at >= 0) this.queued.splice(at, 1);
+        reject(new TurnTimeout(ms));
+      }, ms);
+      this.queued.push(granted);
+    });
   }
 
   release(): void {

@@ -4,7 +4,7 @@ import { Client, InvalidCredentialsError, type Entry } from 'ldapts';
 import type { FerryConfig } from '../config/index.js';
 import type { Logger } from '../core/logger.js';
 import { FerryError, isFerryError } from '../errors.js';
-import { ConcurrencyLimit } from './concurrency-limit.js';
+import { ConcurrencyLimit, TurnTimeout } from './concurrency-limit.js';
 import type { DirectoryUser, UserDirectory } from './directory.js';
 
 export type LdapConfig = NonNullable<FerryConfig['security']['ldap']>;
@@ -69,6 +69,14 @@ export class LdapDirectory implements UserDirectory {
     this.loginAttributes = loginAttributes(config.userFilter);
     if (this.loginAttributes.length === 0) {
       throw new FerryError('FERRY_CONFIG_INVALID', `security.ldap.userFilter: ${config.userFilter} compares no attribute with the whole login name, as (uid={user}) does; the user's name is taken from that attribute`);
+    }
+    // [RFC 4513] 5.1.2: a name with an empty password is an unauthenticated bind, which servers that
+    // allow it answer as anonymous: the search would quietly run with anonymous rights, not the account's
+    if (config.bindDn !== undefined && (config.bindPassword ?? '') === '') {
+      throw new FerryError('FERRY_CONFIG_INVALID', `security.ldap.bindPassword: required with bindDn (${config.bindDn}): an empty password is an unauthenticated bind, which searches anonymously; remove bindDn for an anonymous search`);
+    }
+    if (config.bindPassword !== undefined && config.bindDn === undefined) {
+      throw new FerryError('FERRY_CONFIG_INVALID', 'security.ldap.bindPassword: given without bindDn, the account it is the password of');
     }
     if (config.url.startsWith('ldap://') && !config.startTls) {
       logger.warn({ event: 'security.ldap-cleartext', url: config.url }, 'LDAP over ldap:// without startTls: passwords cross the network in the clear; use ldaps:// or startTls');
@@ -138,12 +146,22 @@ export class LdapDirectory implements UserDirectory {
 
   /**
    * Runs one question with a connection bound as the search account. A server that cannot answer
-   * (down, slow, refusing the search account) rejects with FERRY_AUTHENTICATION_FAILED, which is
-   * what the client is told; the cause and the server's URL go to the log, not to the client, whom
-   * they would tell where the network's directory lives.
+   * (down, slow, refusing the search account) rejects with FERRY_DIRECTORY_UNAVAILABLE, which the
+   * client is told in its protocol's terms for "try again later", not as a wrong password; the
+   * cause and the server's URL go to the log, not to the client, whom they would tell where the
+   * network's directory lives.
    */
-  private answer<T>(operation: string, username: string, work: (search: Client) => Promise<T>): Promise<T> {
-    return this.logins.run(() => this.answerInTurn(operation, username, work));
+  private async answer<T>(operation: string, username: string, work: (search: Client) => Promise<T>): Promise<T> {
+    try {
+      // a login that cannot even start within `timeout` gets the answer a slow server gives: without
+      // the bound, logins queued behind a hung server would wait many times `timeout`, and a line of
+      // clients retrying through an outage would grow without end
+      return await this.logins.run(() => this.answerInTurn(operation, username, work), this.config.timeout);
+    } catch (err) {
+      if (!(err instanceof TurnTimeout)) throw err;
+      this.logger.warn({ event: 'security.ldap-unavailable', url: this.config.url, operation, user: username, err: `${err.name}: ${err.message} (security.ldap.concurrentLogins logins were all waiting on the server)` }, 'the LDAP server did not answer; the login is refused');
+      throw new FerryError('FERRY_DIRECTORY_UNAVAILABLE', 'the user directory cannot be reached', { cause: err });
+    }
   }
 
   private async answerInTurn<T>(operation: string, username: string, work: (search: Client) => Promise<T>): Promise<T> {
@@ -156,7 +174,7 @@ export class LdapDirectory implements UserDirectory {
       if (isFerryError(err)) throw err;
       const cause = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
       this.logger.warn({ event: 'security.ldap-unavailable', url: this.config.url, operation, user: username, err: cause }, 'the LDAP server did not answer; the login is refused');
-      throw new FerryError('FERRY_AUTHENTICATION_FAILED', 'the user directory cannot be reached', { cause: err });
+      throw new FerryError('FERRY_DIRECTORY_UNAVAILABLE', 'the user directory cannot be reached', { cause: err });
     } finally {
       await search?.unbind().catch(() => undefined);
     }

@@ -48,6 +48,20 @@ test('an unreadable security.ldap.ca is a configuration error naming the file', 
   );
 });
 
+test('security.ldap.bindDn without a bindPassword is a configuration error, not an unauthenticated bind that searches anonymously', () => {
+  for (const password of [{}, { bindPassword: '' }]) {
+    assert.throws(
+      () => new LdapDirectory(ldapConfig({ url: 'ldap://127.0.0.1:1', bindDn: searchAccount.bindDn, ...password, ...bases }), recordingLogger().logger),
+      (err: unknown) => isFerryError(err, 'FERRY_CONFIG_INVALID') && err.message.startsWith('security.ldap.bindPassword: required with bindDn'),
+      JSON.stringify(password),
+    );
+  }
+  assert.throws(
+    () => new LdapDirectory(ldapConfig({ url: 'ldap://127.0.0.1:1', bindPassword: 'search-secret', ...bases }), recordingLogger().logger),
+    (err: unknown) => isFerryError(err, 'FERRY_CONFIG_INVALID') && err.message.includes('without bindDn'),
+  );
+});
+
 let slapd: Slapd | undefined;
 
 before(async () => {
@@ -168,7 +182,7 @@ test('a certificate mapped to another spelling of a users-file name does not rea
 test('LDAP: a search account with a wrong password refuses every login, and says why in the log', { skip: missing }, async () => {
   const { logger, lines } = recordingLogger();
   const directory = new LdapDirectory(ldapConfig({ url: slapd!.url, ...searchAccount, bindPassword: 'wrong', ...bases }), logger);
-  await assert.rejects(directory.verify('alice', 'alice-secret'), (err: unknown) => isFerryError(err, 'FERRY_AUTHENTICATION_FAILED'));
+  await assert.rejects(directory.verify('alice', 'alice-secret'), (err: unknown) => isFerryError(err, 'FERRY_DIRECTORY_UNAVAILABLE'));
   const warned = lines.find((l) => l.obj['event'] === 'security.ldap-unavailable');
   assert.equal(warned?.level, 'warn');
   assert.match(String(warned?.obj['err']), /InvalidCredentials/);
@@ -183,7 +197,7 @@ test('LDAP: a server that accepts connections and never answers times out', asyn
   const { logger, lines } = recordingLogger();
   const directory = new LdapDirectory(ldapConfig({ url: `ldap://127.0.0.1:${port}`, ...searchAccount, ...bases, timeout: 200 }), logger);
   try {
-    await assert.rejects(directory.verify('alice', 'alice-secret'), (err: unknown) => isFerryError(err, 'FERRY_AUTHENTICATION_FAILED'));
+    await assert.rejects(directory.verify('alice', 'alice-secret'), (err: unknown) => isFerryError(err, 'FERRY_DIRECTORY_UNAVAILABLE'));
     assert.match(String(lines.find((l) => l.obj['event'] === 'security.ldap-unavailable')?.obj['err']), /timeout|timed out/i);
   } finally {
     for (const s of sockets) s.destroy();
@@ -200,13 +214,13 @@ test('ldaps:// and StartTLS with security.ldap.ca: the server is trusted through
 
     const { logger, lines } = recordingLogger();
     const untrusting = new LdapDirectory(ldapConfig({ url: own.ldapsUrl, ...searchAccount, ...bases }), logger);
-    await assert.rejects(untrusting.verify('bob', 'bob-secret'), (err: unknown) => isFerryError(err, 'FERRY_AUTHENTICATION_FAILED'));
+    await assert.rejects(untrusting.verify('bob', 'bob-secret'), (err: unknown) => isFerryError(err, 'FERRY_DIRECTORY_UNAVAILABLE'));
     assert.match(String(lines.find((l) => l.obj['event'] === 'security.ldap-unavailable')?.obj['err']), /certificate/i);
 
     const upgrading = new LdapDirectory(ldapConfig({ url: own.url, startTls: true, ca: own.caFile, ...searchAccount, ...bases }), logger);
     assert.deepEqual(await upgrading.verify('alice', 'alice-secret').then((u) => typeof u === 'object' && u.name), 'alice');
     const untrustingUpgrade = new LdapDirectory(ldapConfig({ url: own.url, startTls: true, ...searchAccount, ...bases }), logger);
-    await assert.rejects(untrustingUpgrade.verify('alice', 'alice-secret'), (err: unknown) => isFerryError(err, 'FERRY_AUTHENTICATION_FAILED'));
+    await assert.rejects(untrustingUpgrade.verify('alice', 'alice-secret'), (err: unknown) => isFerryError(err, 'FERRY_DIRECTORY_UNAVAILABLE'));
     assert.ok(!lines.some((l) => l.obj['event'] === 'security.ldap-cleartext'), 'no cleartext warning with TLS');
     new LdapDirectory(ldapConfig({ url: own.url, ...bases }), logger);
     assert.equal(lines.find((l) => l.obj['event'] === 'security.ldap-cleartext')?.level, 'warn');
@@ -248,14 +262,14 @@ test('a broker with security.ldap: logins over STOMP and AMQP (SASL PLAIN), grou
     const late = await RawStompClient.open(broker.stompPort);
     await late.send('CONNECT', { 'accept-version': '1.2', host: 'localhost', login: 'alice', passcode: 'alice-secret' });
     const refused = await late.nextFrameOf('ERROR');
-    assert.equal(refused.headers.get('code'), 'FERRY_AUTHENTICATION_FAILED');
+    assert.equal(refused.headers.get('code'), 'FERRY_DIRECTORY_UNAVAILABLE');
     const told = `${refused.headers.get('message') ?? ''} ${refused.body.toString()}`;
     assert.match(told, /the user directory cannot be reached/);
     assert.doesNotMatch(told, /ECONNREFUSED/, 'the cause is for the log, not the client');
     for (const internal of [own.url, '127.0.0.1', String(own.port)]) assert.ok(!told.includes(internal), `the client is not told ${internal}`);
     const api = await new ApiClient(broker.server.ports['http']!, basicAuth('alice', 'alice-secret')).get('/api/v1/whoami');
-    assert.equal(api.status, 401);
-    assert.equal(api.body['code'], 'FERRY_AUTHENTICATION_FAILED');
+    assert.equal(api.status, 503);
+    assert.equal(api.body['code'], 'FERRY_DIRECTORY_UNAVAILABLE');
     assert.match(api.text, /the user directory cannot be reached/);
     for (const internal of [own.url, '127.0.0.1', String(own.port)]) assert.ok(!api.text.includes(internal), `the API's answer does not tell ${internal}`);
     await alice.raw.send('SEND', { destination: '/queue/ldap.q', receipt: 'r3' }, 'still connected');
@@ -289,7 +303,7 @@ test('logins refused because LDAP cannot be reached do not count toward the fail
     return frame.command === 'CONNECTED' ? 'CONNECTED' : frame.headers.get('code');
   };
   try {
-    for (let i = 0; i < 5; i++) assert.equal(await code('bob', 'bob-secret'), 'FERRY_AUTHENTICATION_FAILED', 'LDAP is down');
+    for (let i = 0; i < 5; i++) assert.equal(await code('bob', 'bob-secret'), 'FERRY_DIRECTORY_UNAVAILABLE', 'LDAP is down');
     assert.equal(loginDelay.delayOf('127.0.0.1'), 0, 'the outage is no guess at a password');
     assert.equal(await code('alice', 'file-alice'), 'CONNECTED');
     assert.deepEqual(waits, [], 'no login waited');
@@ -338,13 +352,13 @@ test('with LDAP, a wrong password for an LDAP user is refused after the same pas
 });
 
 // last: it stops the shared server
-test('LDAP: a stopped server rejects with FERRY_AUTHENTICATION_FAILED and logs the cause at warn', { skip: missing }, async () => {
+test('LDAP: a stopped server rejects with FERRY_DIRECTORY_UNAVAILABLE and logs the cause at warn', { skip: missing }, async () => {
   const { logger, lines } = recordingLogger();
   const directory = new LdapDirectory(ldapConfig({ url: slapd!.url, ...searchAccount, ...bases }), logger);
   assert.ok(typeof (await directory.verify('alice', 'alice-secret')) === 'object');
   await slapd!.stop();
-  await assert.rejects(directory.verify('alice', 'alice-secret'), (err: unknown) => isFerryError(err, 'FERRY_AUTHENTICATION_FAILED') && /cannot be reached/.test(err.message));
-  await assert.rejects(directory.lookup('alice'), (err: unknown) => isFerryError(err, 'FERRY_AUTHENTICATION_FAILED'));
+  await assert.rejects(directory.verify('alice', 'alice-secret'), (err: unknown) => isFerryError(err, 'FERRY_DIRECTORY_UNAVAILABLE') && /cannot be reached/.test(err.message));
+  await assert.rejects(directory.lookup('alice'), (err: unknown) => isFerryError(err, 'FERRY_DIRECTORY_UNAVAILABLE'));
   const warned = lines.filter((l) => l.obj['event'] === 'security.ldap-unavailable');
   assert.equal(warned.length, 2);
   assert.ok(warned.every((l) => l.level === 'warn' && l.obj['url'] === slapd!.url));

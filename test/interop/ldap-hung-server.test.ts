@@ -90,3 +90,39 @@ test('a hung LDAP server holds up LDAP logins only: a users-file login goes thro
     await slapd.stop();
   }
 });
+
+test('a login queued behind concurrentLogins logins that wait on a hung server is refused after timeout, without reaching the server', async () => {
+  const sockets: Socket[] = [];
+  // accepts connections and never answers
+  const silent = createServer((socket) => sockets.push(socket));
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  const { port } = silent.address() as { port: number };
+  const broker = await startBroker({
+    'security.ldap': { url: `ldap://127.0.0.1:${port}`, ...searchAccount, ...bases, timeout: 500, concurrentLogins: 1 },
+    'security.failedLoginDelay.initial': 1,
+    'security.failedLoginDelay.max': 1,
+  });
+  const clients: RawStompClient[] = [];
+  const login = async (address: string): Promise<RawStompClient> => {
+    // each from an address of its own, so that only the LDAP turns make them wait
+    const raw = await RawStompClient.open(broker.stompPort, address);
+    await raw.send('CONNECT', { 'accept-version': '1.2', host: 'localhost', login: 'bob', passcode: 'bob-secret' });
+    clients.push(raw);
+    return raw;
+  };
+  try {
+    const first = await login('127.0.0.20');
+    await eventually('the first login waits on the server', () => sockets.length === 1, 10_000);
+    const second = await login('127.0.0.21');
+    const third = await login('127.0.0.22');
+    const refused = await third.nextFrameOf('ERROR', 30_000);
+    assert.equal(refused.headers.get('code'), 'FERRY_DIRECTORY_UNAVAILABLE');
+    assert.ok(sockets.length <= 2, `the third login was refused without a connection of its own to the server (it opened ${sockets.length})`);
+    for (const raw of [first, second]) assert.equal((await raw.nextFrameOf('ERROR', 30_000)).headers.get('code'), 'FERRY_DIRECTORY_UNAVAILABLE');
+  } finally {
+    for (const c of clients) c.socket.destroy();
+    await broker.stop();
+    for (const s of sockets) s.destroy();
+    silent.close();
+  }
+});

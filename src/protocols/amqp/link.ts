@@ -100,6 +100,7 @@ const conditions: Partial<Record<ErrorCode, string>> = {
   FERRY_AMQP_PROTOCOL: 'amqp:not-implemented',
   FERRY_AMQP_OPEN_TIMEOUT: 'amqp:resource-limit-exceeded',
   FERRY_AUTHENTICATION_FAILED: 'amqp:unauthorized-access',
+  FERRY_DIRECTORY_UNAVAILABLE: 'amqp:unauthorized-access',
   FERRY_NOT_AUTHORIZED: 'amqp:unauthorized-access',
   FERRY_BROKER_NOT_STARTED: 'amqp:connection:forced',
   FERRY_STORE_FULL: 'amqp:resource-limit-exceeded',

@@ -158,18 +158,20 @@ export class SaslServer {
 
   /**
    * [AMQP 5.3.3.6] auth for credentials refused or a message breaking the mechanism's rules (the
-   * client learns no more than a wrong password tells it); sys for the broker's own failure.
+   * client learns no more than a wrong password tells it); sys-temp for a user directory that did
+   * not answer (nothing was judged; the client may try again); sys for the broker's own failure.
    */
   private refuse(err: unknown, mechanism: string): void {
     const clientSide = isFerryError(err) && (err.code === 'FERRY_AUTHENTICATION_FAILED' || err.code === 'FERRY_SASL_MALFORMED');
-    if (clientSide) {
+    const unavailable = isFerryError(err, 'FERRY_DIRECTORY_UNAVAILABLE');
+    if (clientSide || unavailable) {
       // the user name the client claimed, so an operator sees who failed; never the password
       this.host.logger.warn({ event: 'amqp.sasl-refused', mechanism, user: this.claimedUser, code: err.code, message: err.message, remote: this.host.remoteAddress }, 'AMQP SASL login refused');
     } else {
       this.host.logger.error({ event: 'amqp.sasl-error', mechanism, err, remote: this.host.remoteAddress }, 'AMQP SASL exchange failed');
     }
     this.expecting = 'nothing';
-    this.outcome(clientSide ? SaslCode.auth : SaslCode.sys);
+    this.outcome(clientSide ? SaslCode.auth : unavailable ? SaslCode.sysTemp : SaslCode.sys);
     this.host.refused();
   }
 }

@@ -79,6 +79,8 @@ export function replyCodeOf(err: unknown): number {
     case 'FERRY_DESTINATION_NOT_FOUND':
       return Reply.notFound;
     case 'FERRY_NOT_AUTHORIZED':
+    // RabbitMQ refuses a login its LDAP server did not answer with access-refused too
+    case 'FERRY_DIRECTORY_UNAVAILABLE':
     case 'FERRY_NAME_RESERVED':
     case 'FERRY_QUEUE_IN_USE':
       return Reply.accessRefused;

@@ -68,6 +68,9 @@ const reasons: { readonly [C in ErrorCode]?: MqttReason } = {
   FERRY_CLIENT_ID_REQUIRED: reason(Reason.clientIdNotValid, Reason.clientIdNotValid, LegacyConnack.identifierRejected, true),
   // DISCONNECT has no 0x86: a failed re-authentication ([MQTT-4.12.1-2]) is "not authorized"
   FERRY_AUTHENTICATION_FAILED: reason(Reason.notAuthorized, Reason.badUserNameOrPassword, LegacyConnack.badUserNameOrPassword, true),
+  // the user directory did not answer: no password was judged, so the client hears "server
+  // unavailable", which MQTT clients retry, not "bad user name or password", which many give up on
+  FERRY_DIRECTORY_UNAVAILABLE: reason(Reason.unspecified, Reason.serverUnavailable, LegacyConnack.serverUnavailable, false),
   // a SCRAM message that breaks its rules tells the client no more than a wrong password does
   FERRY_SASL_MALFORMED: reason(Reason.notAuthorized, Reason.badUserNameOrPassword, LegacyConnack.badUserNameOrPassword, true),
   FERRY_NOT_AUTHORIZED: reason(Reason.notAuthorized, Reason.notAuthorized, LegacyConnack.notAuthorized, true),

@@ -4,6 +4,7 @@ import type { WireThrowable } from './commands.js';
 /** The Java exception a JMS client rebuilds from a refusal: its class decides which JMSException the application sees. */
 const exceptionClasses: Partial<Record<ErrorCode, string>> = {
   FERRY_AUTHENTICATION_FAILED: 'java.lang.SecurityException',
+  FERRY_DIRECTORY_UNAVAILABLE: 'java.lang.SecurityException',
   FERRY_NOT_AUTHORIZED: 'java.lang.SecurityException',
   FERRY_CLIENT_ID_IN_USE: 'javax.jms.InvalidClientIDException',
   FERRY_SELECTOR_INVALID: 'javax.jms.InvalidSelectorException',
