@@ -154,8 +154,8 @@ export class Advisories {
   }
 
   /**
-   * A durable subscription on `topic`'s destination was removed (`info`, the client's
-   * RemoveSubscriptionInfo): ActiveMQ tells that consumer advisory topic, with the count left.
+   * A durable subscription on `topic`'s destination was removed (`info`, a RemoveSubscriptionInfo):
+   * ActiveMQ tells that consumer advisory topic, with the count left.
    */
   unsubscribed(topic: string, info: DataStructure): void {
     this.tell(topic, info);
@@ -167,6 +167,11 @@ export class Advisories {
     if (things === undefined) return;
     const prefix = `${kind}:`;
     for (const key of things.keys()) yield key.slice(prefix.length);
+  }
+
+  /** What was announced on `topic` under `key`, while it is there. */
+  find(topic: string, key: string): DataStructure | undefined {
+    return this.live.get(topic)?.get(key);
   }
 
   /** Starts telling `listener` (again is harmless). */

@@ -10,6 +10,8 @@ import org.apache.activemq.ActiveMQConnection;
 import org.apache.activemq.advisory.AdvisorySupport;
 import org.apache.activemq.command.ActiveMQMessage;
 import org.apache.activemq.command.BrokerInfo;
+import org.apache.activemq.command.ConnectionId;
+import org.apache.activemq.command.ConnectionInfo;
 import org.apache.activemq.command.ConsumerInfo;
 import org.apache.activemq.command.DataStructure;
 import org.apache.activemq.command.RemoveSubscriptionInfo;
@@ -30,6 +32,7 @@ final class ConsumerAdvisories {
       case "advisory-origin": origin(); return true;
       case "durable-advisories": durables(); return true;
       case "wildcard-advisories": wildcards(); return true;
+      case "watch-advisories": watch(); return true;
       default: return false;
     }
   }
@@ -163,6 +166,41 @@ final class ConsumerAdvisories {
       for (Message m : d.drain(topics)) topicSteps.add(wildcardAdvisory(m, topicPrefix));
       for (Message m : d.drain(queues)) queueSteps.add(wildcardAdvisory(m, queuePrefix));
       JmsDriver.emit("event", "wildcard-advisories", "queues", queueSteps, "topics", topicSteps);
+    }
+  }
+
+  /**
+   * A consumer on the advisory topic `--topic` (a composite of several too): prints "ready" once
+   * it is open, then each advisory as it comes (its topic, data structure, the client id, subscription
+   * and connection id it names, and `consumerCount`), until `--count` RemoveSubscriptionInfo have come.
+   */
+  private void watch() throws Exception {
+    int count = d.count();
+    try (JmsDriver.Conn watcher = d.connect()) {
+      Session ws = JmsDriver.session(watcher, Session.AUTO_ACKNOWLEDGE);
+      MessageConsumer advisories = ws.createConsumer(ws.createTopic(d.required("topic")));
+      JmsDriver.emit("event", "ready");
+      for (int removals = 0; removals < count;) {
+        Message m = advisories.receive(d.timeout);
+        if (m == null) throw new IllegalStateException("no advisory within " + d.timeout + " ms after " + removals + " RemoveSubscriptionInfo");
+        DataStructure data = ((ActiveMQMessage) m).getDataStructure();
+        String clientId = null;
+        String subscription = null;
+        ConnectionId connection = null;
+        if (data instanceof RemoveSubscriptionInfo) {
+          RemoveSubscriptionInfo info = (RemoveSubscriptionInfo) data;
+          clientId = info.getClientId();
+          subscription = info.getSubscriptionName();
+          connection = info.getConnectionId();
+          removals++;
+        } else if (data instanceof ConnectionInfo) {
+          clientId = ((ConnectionInfo) data).getClientId();
+          connection = ((ConnectionInfo) data).getConnectionId();
+        }
+        JmsDriver.emit("event", "advisory", "on", ((Topic) m.getJMSDestination()).getTopicName(), "data", data == null ? null : data.getClass().getSimpleName(),
+            "clientId", clientId, "subscription", subscription, "connectionId", connection == null ? null : connection.getValue(),
+            "consumerCount", m.getObjectProperty(AdvisorySupport.MSG_PROPERTY_CONSUMER_COUNT));
+      }
     }
   }
 }
