@@ -153,7 +153,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
       ...parts,
       topicSeen: (name) => this.destinations.addTopic(name),
       retainedMatching: (pattern) => this.parts.retained.matching(pattern),
-      durableChanged: (key, kept) => this.consumerEvents.durableChanged(key, kept),
+      durableChanged: (key, kept, removed) => this.consumerEvents.durableChanged(key, kept, removed),
     });
     this.declarations = new Declarations({
       store: this.store,
@@ -635,7 +635,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
   deleteDurableSubscription(connection: CoreConnection, owner: string, name: string, asSubscriber: boolean): void {
     const pattern = this.subscriptions.durablePattern(owner, name);
     if (this.authorizer !== undefined && pattern !== undefined) this.authorize(connection.principal, asSubscriber ? 'consume' : 'delete', { kind: 'topic', name: pattern });
-    this.subscriptions.deleteDurable(owner, name);
+    this.subscriptions.deleteDurable(owner, name, connection.id);
   }
 
   deleteTopic(connection: CoreConnection, name: string): void {

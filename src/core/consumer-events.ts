@@ -29,8 +29,25 @@ export interface DurableKept {
   readonly name: string;
 }
 
+/**
+ * A durable subscription removed: unsubscribed by a client of any protocol, dropped by an MQTT
+ * clean start or session expiry, or deleted by an operator. Not one that a subscriber replaced by
+ * subscribing under its name on other terms.
+ */
+export interface DurableRemoved {
+  readonly owner: string;
+  readonly name: string;
+  /** Its topic pattern. */
+  readonly pattern: string;
+  /** The connection that removed it; undefined for an operator. */
+  readonly connectionId: string | undefined;
+}
+
 /** Told when consumers come and go (a network connector follows demand this way). */
-export type ConsumerWatcher = Watcher<ConsumerInfo>;
+export interface ConsumerWatcher extends Watcher<ConsumerInfo> {
+  /** A durable subscription was removed, told after its `removed`. */
+  unsubscribed?(removal: DurableRemoved): void;
+}
 
 /**
  * The broker's open consumers (browsers left out) and who watches them. A new watcher hears of
@@ -41,17 +58,20 @@ export class ConsumerEvents {
   /** Durable subscriptions by their owner-and-name key, as the ids they have here. */
   private readonly durables = new Map<string, number>();
   private nextDurable = -1;
+  private readonly removalWatchers = new Set<ConsumerWatcher>();
 
   /**
    * A durable subscription kept (made, or read back at start), or, with `kept` undefined, gone. Its
    * name is its label: a network connector's durable conduit names the path of its demand there.
+   * `removed` says it was removed rather than replaced.
    */
-  durableChanged(key: string, kept: DurableKept | undefined): void {
+  durableChanged(key: string, kept: DurableKept | undefined, removed?: DurableRemoved): void {
     const id = this.durables.get(key);
     if (id !== undefined) {
       this.durables.delete(key);
       this.closed(id);
     }
+    if (removed !== undefined) for (const watcher of this.removalWatchers) watcher.unsubscribed?.(removed);
     if (kept === undefined) return;
     const created = this.nextDurable--;
     this.durables.set(key, created);
@@ -68,6 +88,11 @@ export class ConsumerEvents {
 
   /** Returns the function that stops watching. */
   watch(watcher: ConsumerWatcher): () => void {
-    return this.open.watch(watcher);
+    if (watcher.unsubscribed !== undefined) this.removalWatchers.add(watcher);
+    const unwatch = this.open.watch(watcher);
+    return () => {
+      unwatch();
+      this.removalWatchers.delete(watcher);
+    };
   }
 }

@@ -28,7 +28,7 @@ export type { DeleteQueueOptions, QueueArguments, QueueDeclared, QueueSpec } fro
 export type { CompositeDestination, VirtualTopicOptions } from './destinations.js';
 export type { DatabaseStoreStatus, JournalReport, StoreReport } from './inspection.js';
 export type { AckMode } from './consumer.js';
-export type { ConsumerInfo, ConsumerWatcher } from './consumer-events.js';
+export type { ConsumerInfo, ConsumerWatcher, DurableRemoved } from './consumer-events.js';
 export type { DestinationWatcher } from './destination-events.js';
 export type { ConnectionFacts, ConnectionWatcher } from './connection-events.js';
 export type { SequenceMarkBook } from './sequence-marks.js';

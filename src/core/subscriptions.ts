@@ -3,7 +3,7 @@ import type { Store } from '../store/index.js';
 import type { DurableSubscriptionInfo, DurableSubscriptionStats, SubscribeOptions } from './access.js';
 import { SubscriptionIndex, hasWildcard } from './address.js';
 import type { Consumer } from './consumer.js';
-import type { DurableKept } from './consumer-events.js';
+import type { DurableKept, DurableRemoved } from './consumer-events.js';
 import type { Message } from './message.js';
 import type { MessageQueue } from './message-queue.js';
 import { overlapOf, type OverlapKey } from './overlap.js';
@@ -50,8 +50,11 @@ export interface SubscriptionHost {
   allocateId(): number;
   topicSeen(name: string): void;
   retainedMatching(pattern: string): Message[];
-  /** A durable subscription was kept or, with `kept` undefined, removed: demand for a network of brokers. */
-  durableChanged(key: string, kept: DurableKept | undefined): void;
+  /**
+   * A durable subscription was kept or, with `kept` undefined, removed: demand for a network of
+   * brokers. `removed` when it was removed (an unsubscribe, an operator), not replaced.
+   */
+  durableChanged(key: string, kept: DurableKept | undefined, removed?: DurableRemoved): void;
 }
 
 export type ConsumerFactory = (queue: MessageQueue, selector: Selector | undefined) => Consumer;
@@ -380,8 +383,12 @@ export class TopicSubscriptions {
     return this.durable.get(key)?.pattern ?? this.memberships.get(key)?.record.topic;
   }
 
-  /** Removes a durable subscription and the messages it kept. It must have no active subscriber. */
-  deleteDurable(owner: string, name: string): void {
+  /**
+   * Removes a durable subscription and the messages it kept. It must have no active subscriber.
+   * `by`: the connection that removes it, none for an operator. Every removal passes here, whatever
+   * the protocol, so that those watching hear of each one (OpenWire's consumer advisories).
+   */
+  deleteDurable(owner: string, name: string, by?: string): void {
     const key = ownedKey(owner, name);
     const membership = this.memberships.get(key);
     if (membership !== undefined) {
@@ -392,7 +399,7 @@ export class TopicSubscriptions {
     const subscription = this.durable.get(key);
     if (subscription === undefined) throw new FerryError('FERRY_CONSUMER_NOT_FOUND', `no durable subscription "${name}" of "${owner}"`);
     if (subscription.consumer !== null) throw new FerryError('FERRY_CONSUMER_EXISTS', `durable subscription "${name}" still has an active subscriber`);
-    this.removeDurable(key, subscription);
+    this.removeDurable(key, subscription, { owner, name, pattern: subscription.pattern, connectionId: by });
   }
 
   /** Puts a stored durable subscription back, as recovery reads it; a membership has no queue of its own. */
@@ -460,12 +467,12 @@ export class TopicSubscriptions {
     return subscription;
   }
 
-  private removeDurable(key: string, subscription: TopicSubscription): void {
+  private removeDurable(key: string, subscription: TopicSubscription, removed?: DurableRemoved): void {
     this.durable.delete(key);
     this.index.remove(subscription.pattern, subscription);
     subscription.queue.destroy();
     this.host.store.delete(subscription.queue.recordId);
-    this.host.durableChanged(key, undefined);
+    this.host.durableChanged(key, undefined, removed);
   }
 
   /**

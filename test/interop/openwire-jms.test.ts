@@ -459,6 +459,32 @@ test('a durable unsubscribe tells the topic\'s consumer advisory: its RemoveSubs
   assert.deepEqual((r['advisories'] as unknown[]).slice(6), [advisory('RemoveSubscriptionInfo', 'd2', 1), advisory('RemoveSubscriptionInfo', 'd1', 0)]);
 });
 
+test('consumer advisories on a wildcard advisory topic count, for each destination, its consumers and those of every wildcard that matches it; a wildcard consumer counts those of the destinations it matches', options(), async () => {
+  const r = eventLine(await drive('wildcard-advisories', { dest: 'interop' }), 'wildcard-advisories');
+  const advisory = (on: string, data: string, consumerCount: number): unknown => ({ on, data, consumerCount });
+  assert.deepEqual(r['queues'], [
+    advisory('wca.a', 'ConsumerInfo', 1),
+    advisory('wca.a', 'ConsumerInfo', 2),
+    advisory('wca.b', 'ConsumerInfo', 1),
+    // one on each of B.a (three with it) and B.b (two)
+    advisory('wca.*', 'ConsumerInfo', 5),
+    // the wildcard is one of B.a's
+    advisory('wca.a', 'RemoveInfo', 2),
+    advisory('wca.*', 'RemoveInfo', 2),
+  ]);
+  assert.deepEqual(r['topics'], [
+    // no topic matches it yet
+    advisory('wca.*', 'ConsumerInfo', 0),
+    advisory('wca.x', 'ConsumerInfo', 2),
+    advisory('wca.x', 'ConsumerInfo', 3),
+    // the durable subscription stays, offline
+    advisory('wca.x', 'RemoveInfo', 3),
+    advisory('wca.x', 'RemoveInfo', 2),
+    advisory('wca.*', 'RemoveInfo', 1),
+    advisory('wca.x', 'RemoveSubscriptionInfo', 0),
+  ]);
+});
+
 // A chosen difference (docs/openwire.md): Ferry delivers waiting messages highest JMSPriority first,
 // as JMS asks; ActiveMQ keeps send order unless its policy sets prioritizedMessages.
 test('JMSPriority: messages waiting on a queue come highest priority first on Ferry, in send order on ActiveMQ (its default)', options(), async () => {

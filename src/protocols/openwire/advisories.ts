@@ -1,9 +1,20 @@
 import { matchesPattern, type Destination } from '../../core/index.js';
 import { T, type ConnectionId, type DataStructure, type DestinationInfo } from './commands.js';
+import { ConsumerCounts } from './consumer-counts.js';
 import { toWireDestination } from './mapping.js';
 
 /** ActiveMQ's advisory topics all start with this; a consumer on one is answered by the adapter, not core. */
 export const ADVISORY_PREFIX = 'ActiveMQ.Advisory.';
+
+const CONSUMER_QUEUE_ADVISORY = `${ADVISORY_PREFIX}Consumer.Queue.`;
+const CONSUMER_TOPIC_ADVISORY = `${ADVISORY_PREFIX}Consumer.Topic.`;
+
+/** The destination whose consumers a consumer advisory topic is about; undefined for any other topic. */
+function consumedBy(topic: string): Destination | undefined {
+  if (topic.startsWith(CONSUMER_QUEUE_ADVISORY)) return { kind: 'queue', name: topic.slice(CONSUMER_QUEUE_ADVISORY.length) };
+  if (topic.startsWith(CONSUMER_TOPIC_ADVISORY)) return { kind: 'topic', name: topic.slice(CONSUMER_TOPIC_ADVISORY.length) };
+  return undefined;
+}
 
 export function temporaryAdvisoryTopic(destination: Destination): string {
   return destination.kind === 'queue' ? 'ActiveMQ.Advisory.TempQueue' : 'ActiveMQ.Advisory.TempTopic';
@@ -62,6 +73,8 @@ export class Advisories {
    * counts each in `consumerCount`, so a producer that looks for demand sees the offline ones.
    */
   private readonly durables = new Map<string, Set<string>>();
+  /** Consumers and durable subscriptions by the destination they consume, for `consumerCount`. */
+  private readonly consumerCounts = new ConsumerCounts();
 
   /** `durableSubscriber`: a consumer of a durable subscription, which `keepDurable` counts already. */
   announce(topic: string, key: string, info: DataStructure, durableSubscriber = false): void {
@@ -70,8 +83,8 @@ export class Advisories {
     if (things.has(key)) return;
     things.set(key, info);
     if (durableSubscriber) this.durableSubscribers.add(key);
-    const count = this.count(topic);
-    for (const listener of this.listeners) listener.advise(topic, info, count);
+    else this.countConsumer(topic, 1);
+    this.tell(topic, info);
   }
 
   /** `removal` says it went: a RemoveInfo, or a DestinationInfo with the remove operation. */
@@ -79,26 +92,48 @@ export class Advisories {
     const things = this.live.get(topic);
     if (things === undefined || !things.delete(key)) return;
     if (things.size === 0) this.live.delete(topic);
-    this.durableSubscribers.delete(key);
-    const count = this.count(topic);
-    for (const listener of this.listeners) listener.advise(topic, removal, count);
+    if (!this.durableSubscribers.delete(key)) this.countConsumer(topic, -1);
+    this.tell(topic, removal);
   }
 
   /** A durable subscription made or read back at start: ActiveMQ announces none, it only counts them. */
   keepDurable(topic: string, key: string): void {
     let keys = this.durables.get(topic);
     if (keys === undefined) this.durables.set(topic, (keys = new Set()));
+    if (keys.has(key)) return;
     keys.add(key);
+    this.countConsumer(topic, 1);
   }
 
   dropDurable(topic: string, key: string): void {
     const keys = this.durables.get(topic);
     if (keys === undefined || !keys.delete(key)) return;
     if (keys.size === 0) this.durables.delete(topic);
+    this.countConsumer(topic, -1);
   }
 
-  /** What `consumerCount` (`producerCount`) says for `topic`: what is there now, a durable subscription once, online or not. */
+  private countConsumer(topic: string, delta: number): void {
+    const consumed = consumedBy(topic);
+    if (consumed !== undefined) this.consumerCounts.change(consumed.kind, consumed.name, delta);
+  }
+
+  /** Tells the listeners that watch `topic`; the count is worked out only when one does. */
+  private tell(topic: string, info: DataStructure): void {
+    let count: number | undefined;
+    for (const listener of this.listeners) {
+      if (!listener.watches(topic)) continue;
+      count ??= this.count(topic);
+      listener.advise(topic, info, count);
+    }
+  }
+
+  /**
+   * What `consumerCount` (`producerCount`) says for `topic`: on a consumer advisory, the consumers
+   * of the destinations that match the one consumed (`ConsumerCounts`); on another, what is there now.
+   */
   private count(topic: string): number {
+    const consumed = consumedBy(topic);
+    if (consumed !== undefined) return this.consumerCounts.count(consumed.kind, consumed.name, this.existing(consumed.kind));
     const things = this.live.get(topic);
     let count = this.durables.get(topic)?.size ?? 0;
     if (things !== undefined) for (const key of things.keys()) if (!this.durableSubscribers.has(key)) count++;
@@ -119,12 +154,24 @@ export class Advisories {
   }
 
   /**
-   * A durable subscription on `topic`'s destination was removed (`info`, the client's
-   * RemoveSubscriptionInfo): ActiveMQ tells that consumer advisory topic, with the count left.
+   * A durable subscription on `topic`'s destination was removed (`info`, a RemoveSubscriptionInfo):
+   * ActiveMQ tells that consumer advisory topic, with the count left.
    */
   unsubscribed(topic: string, info: DataStructure): void {
-    const count = this.count(topic);
-    for (const listener of this.listeners) listener.advise(topic, info, count);
+    this.tell(topic, info);
+  }
+
+  /** The names of the queues (topics) there are, as `ActiveMQ.Advisory.Queue` (`.Topic`) announced them. */
+  private *existing(kind: 'queue' | 'topic'): Iterable<string> {
+    const things = this.live.get(destinationAdvisoryTopic({ kind, name: '' }));
+    if (things === undefined) return;
+    const prefix = `${kind}:`;
+    for (const key of things.keys()) yield key.slice(prefix.length);
+  }
+
+  /** What was announced on `topic` under `key`, while it is there. */
+  find(topic: string, key: string): DataStructure | undefined {
+    return this.live.get(topic)?.get(key);
   }
 
   /** Starts telling `listener` (again is harmless). */

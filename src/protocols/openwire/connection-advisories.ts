@@ -83,11 +83,6 @@ export class ConnectionAdvisories implements AdvisoryListener {
     this.advisories.withdraw(entry.topic, key, entry.removal);
   }
 
-  /** A durable subscription this client removed (its RemoveSubscriptionInfo): an event, not something that exists. */
-  unsubscribed(topic: string, info: DataStructure): void {
-    this.advisories.unsubscribed(topic, info);
-  }
-
   /**
    * A reply-to made by another protocol's client: ActiveMQ's client sends to a temporary
    * destination only once an advisory has told it the destination exists.

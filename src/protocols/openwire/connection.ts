@@ -232,11 +232,9 @@ export class OpenWireConnection implements DispatchTarget, TemporaryDestinations
       case T.REMOVE_SUBSCRIPTION_INFO: {
         const info = command as RemoveSubscriptionInfo;
         if (info.subscriptionName === null) throw new FerryError('FERRY_OPENWIRE_MALFORMED', 'RemoveSubscriptionInfo without a subscription name');
-        const core = this.requireCore();
-        const topic = core.durableSubscriptions(info.clientId ?? undefined).find((d) => d.name === info.subscriptionName)?.topic;
         try {
-          core.deleteDurableSubscription(info.subscriptionName, info.clientId ?? undefined);
-          if (topic !== undefined) this.advisory.unsubscribed(advisoryTopic('Consumer', { kind: 'topic', name: topic }), info);
+          // its advisory goes out from core's removal, as for every protocol's (foreign-advisories.ts)
+          this.requireCore().deleteDurableSubscription(info.subscriptionName, info.clientId ?? undefined);
         } catch (err) {
           // JMS: unsubscribing a name that no subscription has is an InvalidDestinationException (not
           // the DestinationDoesNotExistException of a missing destination: ActiveMQ's is the plain one)

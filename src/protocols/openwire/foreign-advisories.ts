@@ -1,6 +1,6 @@
-import type { BrokerAccess, ConnectionFacts, ConsumerInfo as CoreConsumerInfo, ProducerFacts } from '../../core/index.js';
+import type { BrokerAccess, ConnectionFacts, ConsumerInfo as CoreConsumerInfo, DurableRemoved, ProducerFacts } from '../../core/index.js';
 import { ADVISORY_PREFIX, advisoryTopic, type Advisories } from './advisories.js';
-import { T, type ConnectionInfo, type ConsumerId, type ConsumerInfo, type DataStructure, type ProducerId, type ProducerInfo, type RemoveInfo } from './commands.js';
+import { T, type ConnectionId, type ConnectionInfo, type ConsumerId, type ConsumerInfo, type DataStructure, type ProducerId, type ProducerInfo, type RemoveInfo, type RemoveSubscriptionInfo } from './commands.js';
 import { toWireDestination } from './mapping.js';
 
 const CONNECTION_ADVISORY = `${ADVISORY_PREFIX}Connection`;
@@ -13,6 +13,10 @@ const CONNECTION_ADVISORY = `${ADVISORY_PREFIX}Connection`;
  * made from what core knows, with the core connection's id as their connection id and core's
  * consumer or producer id as theirs (session 0). Of the other protocols only AMQP 1.0 names
  * producers (its sending links); STOMP and MQTT sends say where they go, one by one.
+ *
+ * A durable subscription removed, by any protocol's client (a JMS unsubscribe too) or an operator,
+ * is told on its topic's consumer advisory as ActiveMQ tells it: a RemoveSubscriptionInfo naming
+ * the owner's client id, the subscription and the connection that removed it (none for an operator).
  */
 export function watchOtherProtocols(broker: BrokerAccess, advisories: Advisories): () => void {
   const unwatchConnections = broker.watchConnections({
@@ -32,6 +36,12 @@ export function watchOtherProtocols(broker: BrokerAccess, advisories: Advisories
       if (isDurableSubscription(consumer)) advisories.dropDurable(advisoryTopic('Consumer', consumer.destination), consumerKey(consumer));
       if (!announced(consumer)) return;
       advisories.withdraw(advisoryTopic('Consumer', consumer.destination), consumerKey(consumer), removeInfo(consumerId(consumer)));
+    },
+    unsubscribed: (removal) => {
+      if (removal.pattern.startsWith(ADVISORY_PREFIX)) return;
+      const connection = removal.connectionId === undefined ? undefined : advisories.find(CONNECTION_ADVISORY, connectionKey(removal.connectionId));
+      const connectionId = connection === undefined ? null : (connection as ConnectionInfo).connectionId;
+      advisories.unsubscribed(advisoryTopic('Consumer', { kind: 'topic', name: removal.pattern }), removeSubscriptionInfo(removal, connectionId));
     },
   });
   const unwatchProducers = broker.watchProducers({
@@ -115,6 +125,11 @@ function consumerInfo(consumer: CoreConsumerInfo): ConsumerInfo {
     priority: consumer.priority,
     noRangeAcks: false,
   };
+}
+
+/** `connectionId`: the OpenWire id its ConnectionInfo advisory gave the connection that removed it. */
+function removeSubscriptionInfo(removal: DurableRemoved, connectionId: ConnectionId | null): RemoveSubscriptionInfo {
+  return { type: T.REMOVE_SUBSCRIPTION_INFO, commandId: 0, responseRequired: false, connectionId, subscriptionName: removal.name, clientId: removal.owner };
 }
 
 function removeInfo(objectId: DataStructure): RemoveInfo {
