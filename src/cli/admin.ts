@@ -13,8 +13,8 @@ import { env } from './environment.js';
 export const statHelp = `Usage: ferry stat [options]
 
 Prints the broker's queues (waiting, in flight, delayed, consumers, enqueued, dequeued, expired,
-dead-lettered, discarded), topics, durable subscriptions and scheduled messages, from its
-management API. A message that expires counts as expired only; one rejected or past its maximum
+dead-lettered, discarded, and whether it is paused: its messages wait, undelivered, until
+"ferry resume"), topics, durable subscriptions and scheduled messages, from its management API. A message that expires counts as expired only; one rejected or past its maximum
 redeliveries counts as dead-lettered when it moved to a dead-letter queue, as discarded when it was
 dropped (non-persistent, temporary, or already in a dead-letter queue).
 `;
@@ -83,8 +83,8 @@ function printStats(stats: BrokerStats): void {
   out.push(`message bodies in memory: ${mebibytes(bodies.residentBytes)} (${limit})   on disk only: ${bodies.onDisk}`, '');
   out.push(
     table([
-      ['queue', 'waiting', 'in flight', 'delayed', 'consumers', 'enqueued', 'dequeued', 'expired', 'dead-lettered', 'discarded'],
-      ...stats.queues.map((q) => [q.name, q.pending, q.inFlight, q.delayed, q.consumers, q.enqueued, q.dequeued, q.expired, q.deadLettered, q.discarded]),
+      ['queue', 'waiting', 'in flight', 'delayed', 'consumers', 'enqueued', 'dequeued', 'expired', 'dead-lettered', 'discarded', 'paused'],
+      ...stats.queues.map((q) => [q.name, q.pending, q.inFlight, q.delayed, q.consumers, q.enqueued, q.dequeued, q.expired, q.deadLettered, q.discarded, q.paused ? 'yes' : 'no']),
     ]),
   );
   if (stats.topics.length > 0) out.push('', table([['topic', 'subscriptions'], ...stats.topics.map((t) => [t.name, t.subscriptions])]));

@@ -114,7 +114,7 @@ Commands:
   stat      show queues, topics and durable subscriptions with their counts
   purge     drop the messages waiting in a queue
   store     explain the disk: journal files and what keeps each of them
-  user      manage the users file: add, passwd, remove, list, token
+  user      manage the users file: add, passwd, groups, remove, list, token
   passwd    change a user's password in the users file (ferry user passwd)
 
 Operating a running broker (through its management API):

@@ -357,8 +357,8 @@ export const pauseHelp = `Usage: ferry pause QUEUE... [options]
        ferry resume QUEUE... [options]
 
 Pauses each QUEUE: it still takes messages, but delivers none to its consumers until it is
-resumed; "ferry resume" delivers again. "ferry dstat" shows which queues are paused, /metrics has
-ferry_destination_paused. A pause lasts until the broker stops. --json gives the queues done and
+resumed; "ferry resume" delivers again. "ferry dstat" and "ferry stat" show which queues are
+paused, /metrics has ferry_destination_paused. A pause lasts until the broker stops. --json gives the queues done and
 the names not found. A QUEUE that does not exist is reported and the others are done all the same;
 the exit status is then 4.
 `;

@@ -1,8 +1,10 @@
 import { parseArgs } from 'node:util';
-import { pino } from 'pino';
+import { resolve } from 'node:path';
+import { pino, type Logger } from 'pino';
 import { loadConfig, type FerryConfig, type OverrideOrigins, type Overrides } from '../config/index.js';
 import { FerryError, isFerryError } from '../errors.js';
 import { protocolModules } from '../protocols/registry.js';
+import { LogOutput } from './log-output.js';
 import { startServer, type RunningServer } from './server.js';
 
 /** One option's help line; a text longer than its column still leaves a space before `env`. */
@@ -40,13 +42,16 @@ ${listenerHelps}\
 ${helpLine('--broker-name NAME', 'broker name, used in message ids', 'FERRY_BROKER_NAME')}\
 ${helpLine('--ha', 'share the data folder with a backup (ha.role auto)', 'FERRY_HA=auto')}\
 ${helpLine('--log-level LEVEL', 'trace, debug, info, warn, error, fatal, silent', 'FERRY_LOG_LEVEL')}\
+${helpLine('--log-file FILE', 'append the log to FILE, not standard output', 'FERRY_LOG_FILE')}\
   -h, --help                show this help
 
 A PORT is a number, 0 (a free port, which the log names) or "off" (no listener). A TLS
 listener needs tls.cert and tls.key in the configuration file; its port switches it on. AMQP 0-9-1
 is served on the AMQP 1.0 port; --amqp091-port gives it a listener of its own.
-Logs are JSON lines on standard output. When a listener is bound, a line with
-"event":"listener.ready" gives its protocol and port. SIGINT or SIGTERM stops the broker cleanly.
+Logs are JSON lines on standard output, or appended to --log-file (its folder is created). When a
+listener is bound, a line with "event":"listener.ready" gives its protocol and port. SIGINT or
+SIGTERM stops the broker cleanly, and so does SIGHUP, unless the log goes to a file: then SIGHUP
+reopens the file, for logrotate.
 `;
 
 /** Listener option prefixes and the configuration key each sets: every protocol's, WebSocket's, HTTP's. */
@@ -89,6 +94,7 @@ const startOptions = {
   'broker-name': { type: 'string' },
   ha: { type: 'boolean' },
   'log-level': { type: 'string' },
+  'log-file': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -153,6 +159,7 @@ export function startOverrides(argv: readonly string[], env: NodeJS.ProcessEnv):
     [env['FERRY_BROKER_NAME'], text(values['broker-name']), 'broker-name', (v, s) => set('broker.name', v, s)],
     [env['FERRY_HA'], values.ha === true ? 'auto' : undefined, 'ha', (v, s) => set('ha.role', v, s)],
     [env['FERRY_LOG_LEVEL'], text(values['log-level']), 'log-level', (v, s) => set('log.level', v, s)],
+    [env['FERRY_LOG_FILE'], text(values['log-file']), 'log-file', (v, s) => set('log.file', v, s)],
   ];
   for (const [fromEnv, fromArgs, name, apply] of settings) {
     if (fromEnv !== undefined && fromEnv !== '') apply(fromEnv, `FERRY_${name.toUpperCase().replaceAll('-', '_')}`);
@@ -161,25 +168,18 @@ export function startOverrides(argv: readonly string[], env: NodeJS.ProcessEnv):
   return { configFile: text(values.config) ?? (env['FERRY_CONFIG'] || undefined), overrides, origins, help: values.help === true };
 }
 
-/** Log lines held while standard output cannot take them; past this, new lines are dropped. */
-const LOG_BACKLOG = 4 * 1024 * 1024;
-
-/**
- * Standard output for the log, written asynchronously. A write that fails (the log's disk is full)
- * does not stop the broker: lines wait, up to `LOG_BACKLOG`, and are dropped past it, and writing
- * goes on once the output takes them again. At exit, a failing output is let go instead of flushed:
- * its flush would retry the failed write for ever, and the process would never end.
- */
-function logOutput(): ReturnType<typeof pino.destination> {
-  let failing = false;
-  // registered before the output, whose own exit hook (the flush) then runs after this one
-  process.on('exit', () => {
-    if (failing) output.destroy();
-  });
-  const output = pino.destination({ dest: 1, sync: false, maxLength: LOG_BACKLOG });
-  output.on('error', () => void (failing = true));
-  output.on('write', () => void (failing = false));
-  return output;
+/** The log's output: standard output, or the file `log.file` names, opened here so that a path it cannot write stops the start. */
+async function openLog(config: FerryConfig, configFile: string | undefined, origins: OverrideOrigins): Promise<LogOutput> {
+  if (config.log.file === undefined) return LogOutput.standardOutput();
+  // relative to the working directory, as the data folder is
+  const file = resolve(config.log.file);
+  try {
+    return await LogOutput.appending(file);
+  } catch (err) {
+    const origin = origins.get('log.file');
+    const where = origin !== undefined ? `${origin} (log.file)` : `${configFile ?? 'configuration'}: log.file`;
+    throw new FerryError('FERRY_CONFIG_INVALID', `${where}: cannot write the log to ${file}: ${(err as Error).message}`, { cause: err });
+  }
 }
 
 export async function start(argv: readonly string[]): Promise<void> {
@@ -189,7 +189,10 @@ export async function start(argv: readonly string[]): Promise<void> {
     return;
   }
   const config = loadConfig(configFile, overrides, origins);
-  const logger = pino({ level: config.log.level, base: { broker: config.broker.name } }, logOutput());
+  const output = await openLog(config, configFile, origins);
+  const logger = pino({ level: config.log.level, base: { broker: config.broker.name } }, output.stream);
+  // the log's last lines (the stop, the reason for a fatal exit) are written before the process ends
+  const exit = (code: number): void => void output.written().then(() => process.exit(code));
   // handlers go in before anything is announced, so a signal sent on seeing the first log line finds them
   let server: RunningServer | undefined;
   let stopRequested: string | undefined;
@@ -199,16 +202,17 @@ export async function start(argv: readonly string[]): Promise<void> {
   const stop = (signal: string): void => {
     logger.info({ event: 'broker.stopping', signal }, 'stopping');
     server!.stop().then(
-      () => process.exit(0),
+      () => exit(0),
       (err: unknown) => {
         logger.error({ event: 'broker.stop-failed', err }, 'stopping failed');
-        process.exit(1);
+        exit(1);
       },
     );
   };
   const onSignal = (signal: string): void => {
     if (++signals > 1) {
       logger.warn({ event: 'broker.forced-exit', signal }, 'second signal: exiting now');
+      // pino's exit hook still writes out what is waiting, synchronously
       process.exit(1);
     }
     if (server === undefined) {
@@ -217,25 +221,35 @@ export async function start(argv: readonly string[]): Promise<void> {
     } else stop(signal);
   };
   // SIGHUP comes when the terminal or session the broker was started from closes, and from init
-  // scripts: Node's default would end the process at once, with no stop and no log line
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => onSignal(signal));
+  // scripts: Node's default would end the process at once, with no stop and no log line. A broker
+  // that logs to a file runs detached from any terminal, and there SIGHUP is what logrotate sends
+  // after renaming the file: it reopens the log instead.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    if (signal === 'SIGHUP' && output.file !== undefined) process.on(signal, () => reopenLog(output, logger));
+    else process.on(signal, () => onSignal(signal));
+  }
   try {
     server = await startServer(config, logger, { signal: waiting.signal });
   } catch (err) {
     if (isFerryError(err, 'FERRY_BROKER_STOPPING') && stopRequested !== undefined) {
       logger.info({ event: 'broker.stopped', signal: stopRequested }, 'stopped while waiting as a backup');
-      process.exit(0);
+      exit(0);
+      return;
     }
-    throw listenerRefused(err, config, origins) ?? err;
+    const refusal = listenerRefused(err, config, origins) ?? err;
+    // standard error says it too (main.ts); a log kept in a file would otherwise not say why the broker is not there
+    logger.fatal({ event: 'broker.start-failed', err: refusal }, `could not start: ${refusal instanceof Error ? refusal.message : String(refusal)}`);
+    await output.written();
+    throw refusal;
   }
   const watch = (running: RunningServer): void => {
     // a broker that lost its lease has stopped writing and closed its listeners; its supervisor restarts it, as a backup
     void running.fenced.then((reason) => {
       logger.fatal({ event: 'broker.fenced', reason }, `stopped: ${reason}`);
-      process.exit(3);
+      exit(3);
     });
     // the broker logged broker.load-failed and stopped rather than serve queues it could not make whole
-    void running.loadFailed.then(() => process.exit(1));
+    void running.loadFailed.then(() => exit(1));
     // failback: having handed the lease over cleanly, this broker waits as the backup
     void running.handedBack.then(async (to) => {
       logger.info({ event: 'ha.handed-back', to }, `handed the lease to ${to}; waiting as the backup`);
@@ -245,10 +259,12 @@ export async function start(argv: readonly string[]): Promise<void> {
       } catch (err) {
         if (isFerryError(err, 'FERRY_BROKER_STOPPING') && stopRequested !== undefined) {
           logger.info({ event: 'broker.stopped', signal: stopRequested }, 'stopped while waiting as a backup');
-          process.exit(0);
+          exit(0);
+          return;
         }
         logger.fatal({ event: 'broker.start-failed', err }, 'could not start again as the backup');
-        process.exit(1);
+        exit(1);
+        return;
       }
       watch(server);
       logger.info({ event: 'broker.started', data: config.data, store: config.store.type, ports: server.ports }, 'Ferry started');
@@ -261,4 +277,12 @@ export async function start(argv: readonly string[]): Promise<void> {
   process.once('exit', () => clearInterval(keepAlive));
   logger.info({ event: 'broker.started', data: config.data, store: config.store.type, ports: server.ports }, 'Ferry started');
   if (stopRequested !== undefined) stop(stopRequested);
+}
+
+/** After logrotate renamed the file: the next lines go to a new one at the same path. */
+function reopenLog(output: LogOutput, logger: Logger): void {
+  output.reopen((err) => {
+    if (err === undefined) logger.info({ event: 'log.reopened', file: output.file }, 'log file reopened');
+    else logger.error({ event: 'log.reopen-failed', file: output.file, err }, `could not reopen the log file ${output.file!}; writing on to the one open`);
+  });
 }

@@ -10,7 +10,7 @@ import { askHidden } from './prompt.js';
 /** What every token `ferry user token` makes begins with; it also lets a secret scanner know one. */
 const TOKEN_PREFIX = 'ferry_';
 
-export const userHelp = `Usage: ferry user <add|passwd|remove|list|token> [NAME] [options]
+export const userHelp = `Usage: ferry user <add|passwd|groups|remove|list|token> [NAME] [options]
 
 Manages the users file, which holds for each user a scrypt hash of the password, SCRAM-SHA-256
 keys, groups, and the hashes of management API tokens; never a password. A running broker reloads
@@ -18,6 +18,8 @@ the file when it changes, and closes the connections of users removed from it.
 
   ferry user add NAME [--groups a,b]   add a user; asks for the password
   ferry user passwd NAME               change a user's password (also: ferry passwd NAME)
+  ferry user groups NAME --groups a,b  replace a user's groups, leaving the password as it is;
+                                       --groups "" leaves none; without --groups, print them
   ferry user remove NAME               remove a user
   ferry user list                      print each user's name and groups
   ferry user token NAME                make a management API token for a user, print it once
@@ -28,7 +30,7 @@ its first line is the password, so a script can pipe it:  printf '%s\\n' "$PW" |
 Options:
   --file FILE        the users file (default: security.users of --config, else ./users.yaml)
   --config FILE      the broker's configuration file, to find its users file   env FERRY_CONFIG
-  --groups a,b       the user's groups (add; with passwd, replaces them)
+  --groups a,b       the user's groups (add, groups; with passwd, replaces them)
   -h, --help
 `;
 
@@ -129,7 +131,7 @@ export async function user(argv: string[]): Promise<number> {
     return 0;
   }
   const [action, name, ...extra] = positionals;
-  const needsName = action === 'add' || action === 'passwd' || action === 'remove' || action === 'token';
+  const needsName = action === 'add' || action === 'passwd' || action === 'groups' || action === 'remove' || action === 'token';
   if (action === undefined || (!needsName && action !== 'list') || (needsName && name === undefined) || extra.length > 0 || (action === 'list' && name !== undefined)) {
     const problem = action === undefined ? 'no action given' : !needsName && action !== 'list' ? `unknown action "${action}"` : needsName && name === undefined ? `ferry user ${action} needs a user name` : `unexpected argument "${[name, ...extra].filter((a) => a !== undefined).pop()}"`;
     process.stderr.write(`ferry: FERRY_CLI_USAGE: ${problem}\n\n${userHelp}`);
@@ -163,6 +165,20 @@ export async function user(argv: string[]): Promise<number> {
         model.users.set(name!, { ...old, ...(await credentials(name!)), ...(groups === undefined ? {} : { groups }) });
         writeUsersFile(path, model);
         process.stderr.write(`changed the password of "${name}" in ${path}\n`);
+        return 0;
+      }
+      case 'groups': {
+        const model = readUsersFile(path);
+        const old = model.users.get(name!);
+        if (old === undefined) return fail(`no user "${name}" in ${path}`);
+        if (groups === undefined) {
+          process.stdout.write(`${old.groups.join(',')}\n`);
+          return 0;
+        }
+        // the hashes and tokens stay as they are: no password is asked for, as RabbitMQ's set_user_tags asks none
+        model.users.set(name!, { ...old, groups });
+        writeUsersFile(path, model);
+        process.stderr.write(`set the groups of "${name}" in ${path} to ${groups.length === 0 ? 'none' : groups.join(',')}\n`);
         return 0;
       }
       case 'remove': {

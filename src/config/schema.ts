@@ -322,6 +322,11 @@ export const configSchema = z
     log: z
       .object({
         level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+        /**
+         * A file the log's JSON lines are appended to instead of standard output, relative to the
+         * working directory as `data` is; its folder is created. SIGHUP then reopens it (logrotate's `create`).
+         */
+        file: z.string().min(1).optional(),
       })
       .strict()
       .default({}),

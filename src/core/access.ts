@@ -335,7 +335,8 @@ export interface LimitRefusals {
 }
 
 export interface BrokerStats {
-  readonly queues: readonly QueueStats[];
+  /** `paused`: an operator paused the queue (`ferry pause`); its messages wait, undelivered, until resumed. */
+  readonly queues: readonly (QueueStats & { readonly paused: boolean })[];
   readonly topics: readonly { readonly name: string; readonly subscriptions: number }[];
   readonly durableSubscriptions: readonly DurableSubscriptionStats[];
   /** How many client connections are open (those the broker opens for itself left out). */

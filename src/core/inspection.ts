@@ -71,7 +71,7 @@ export function describeClients(connections: Iterable<CoreConnection>): ClientCo
 /** The broker's figures as `/api/stats` and MQTT's `$SYS` topics show them. */
 export function describeBroker(destinations: Destinations, subscriptions: TopicSubscriptions, connections: Iterable<CoreConnection>, scheduled: number, messageBodies: BodyCacheStats): Omit<BrokerStats, 'store' | 'slowConsumers' | 'limitRefusals'> {
   const topics = [...destinations.topics].sort().map((name) => ({ name, subscriptions: subscriptions.countMatching(name) }));
-  const queues = [...destinations.queues.values()].map((q) => q.stats()).sort((a, b) => a.name.localeCompare(b.name));
+  const queues = [...destinations.queues.values()].map((q) => ({ ...q.stats(), paused: q.paused })).sort((a, b) => a.name.localeCompare(b.name));
   const clients = describeClients(connections);
   return { queues, topics, durableSubscriptions: subscriptions.durableStats(), connections: clients.length, clients, scheduled, messageBodies };
 }

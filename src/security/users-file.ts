@@ -46,7 +46,7 @@ export interface UsersFileModel {
   readonly users: Map<string, UserRecord>;
 }
 
-const HEADER = '# Ferry users, written by "ferry user". Passwords are kept as scrypt hashes and SCRAM-SHA-256 keys,\n# never as the passwords themselves. Edit with "ferry user add|passwd|remove|token".\n';
+const HEADER = '# Ferry users, written by "ferry user". Passwords are kept as scrypt hashes and SCRAM-SHA-256 keys,\n# never as the passwords themselves. Edit with "ferry user add|passwd|groups|remove|token".\n';
 
 /** Reads and checks a users file; throws FERRY_CONFIG_INVALID naming the file and the entry, never printing a hash. */
 export function readUsersFile(path: string): UsersFileModel {

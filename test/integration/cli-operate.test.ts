@@ -67,6 +67,15 @@ function row(table: string, first: string): Record<string, string> {
   return Object.fromEntries(heads.map((h, i) => [h, cells[i] ?? '']));
 }
 
+/** The queues' table of `ferry stat`, which follows its lines of broker figures. */
+function queueTable(stat: string): string {
+  const lines = stat.split('\n');
+  const start = lines.findIndex((l) => l.startsWith('queue '));
+  assert.ok(start >= 0, `a queues table in\n${stat}`);
+  const end = lines.indexOf('', start);
+  return lines.slice(start, end < 0 ? undefined : end).join('\n');
+}
+
 describe('dstat', () => {
   test('the table and --json show each queue\'s depth, in flight, counts and consumers', async () => {
     const prefix = uniqueName('dstat');
@@ -170,6 +179,22 @@ describe('pause, resume', () => {
     assert.deepEqual(JSON.parse(asJson.stdout), { resumed: [first, second], notFound: [missing] });
     const { items } = await json<{ items: { name: string; paused: boolean }[] }>(['dstat', '--filter', 'paused.*']);
     assert.deepEqual(items.filter((d) => d.name === first || d.name === second).map((d) => d.paused), [false, false]);
+  });
+
+  test('ferry stat shows a paused queue as dstat does, in its table and in --json', async () => {
+    const [held, other] = [uniqueName('stat.paused'), uniqueName('stat.paused')];
+    await send(held, 'waits');
+    await send(other, 'goes');
+    await ok(['pause', held]);
+    try {
+      const table = queueTable(await ok(['stat']));
+      assert.deepEqual([row(table, held)['paused'], row(table, held)['waiting'], row(table, other)['paused']], ['yes', '1', 'no']);
+      const { queues } = await json<{ queues: { name: string; paused: boolean }[] }>(['stat']);
+      assert.deepEqual([held, other].map((name) => queues.find((q) => q.name === name)?.paused), [true, false]);
+    } finally {
+      await ok(['resume', held]);
+    }
+    assert.equal(row(queueTable(await ok(['stat'])), held)['paused'], 'no');
   });
 
   test('a topic shows "-" in the paused column: only a queue can be paused', async () => {

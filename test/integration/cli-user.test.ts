@@ -80,6 +80,41 @@ test('ferry user add, passwd, list and remove, with the password on standard inp
   assert.match(missing.stderr, /no user "bob"/);
 });
 
+test('ferry user groups changes a user\'s groups without asking for a password, and keeps the password, SCRAM keys and tokens', async () => {
+  const file = join(tmp(), 'users.yaml');
+  const added = await runFerry(['user', 'add', 'carol', '--groups', 'readers', '--file', file], { input: 'carol-secret\n' });
+  assert.equal(added.code, 0, added.stderr);
+  const token = await runFerry(['user', 'token', 'carol', '--file', file]);
+  assert.equal(token.code, 0, token.stderr);
+  const before = readUsersFile(file).users.get('carol')!;
+
+  // nothing on standard input: a password asked for would make it fail with "no password on standard input"
+  const regrouped = await runFerry(['user', 'groups', 'carol', '--groups', 'writers, ops', '--file', file]);
+  assert.equal(regrouped.code, 0, regrouped.stderr);
+  assert.match(regrouped.stderr, /set the groups of "carol" in .* to writers,ops/);
+  const after = readUsersFile(file).users.get('carol')!;
+  assert.deepEqual(after, { ...before, groups: ['writers', 'ops'] }, 'only the groups changed');
+  const directory = new UsersFileDirectory(file, silentLogger);
+  try {
+    assert.deepEqual(await directory.verify('carol', 'carol-secret'), { name: 'carol', groups: ['writers', 'ops'] });
+  } finally {
+    directory.close();
+  }
+
+  const shown = await runFerry(['user', 'groups', 'carol', '--file', file]);
+  assert.deepEqual([shown.code, shown.stdout], [0, 'writers,ops\n']);
+  const none = await runFerry(['user', 'groups', 'carol', '--groups', '', '--file', file]);
+  assert.equal(none.code, 0, none.stderr);
+  assert.deepEqual(readUsersFile(file).users.get('carol'), { ...before, groups: [] });
+
+  const missing = await runFerry(['user', 'groups', 'dave', '--groups', 'ops', '--file', file]);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /no user "dave"/);
+  const usage = await runFerry(['user', 'groups', '--file', file]);
+  assert.equal(usage.code, 1);
+  assert.match(usage.stderr, /^ferry: FERRY_CLI_USAGE: ferry user groups needs a user name/);
+});
+
 test('ferry user refuses an empty password, a missing one, and a name the broker would refuse', async () => {
   const file = join(tmp(), 'users.yaml');
   for (const input of ['', '\n']) {
