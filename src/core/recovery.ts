@@ -7,6 +7,7 @@ import type { QueueEntry, StoredMessage } from './queue-entry.js';
 import type { BindingSpec, ExchangeSpec } from './exchanges.js';
 import { RecordType, decodeBinding, decodeExchange, decodeDeliveryMark, decodeDurableSubscription, decodePrepared, decodeQueue, decodeStoredMessage, type DurableSubscriptionRecord, type PreparedRecord, type QueueRecord } from './records.js';
 import { RecoveredMessages, RecoveredReferences } from './recovery-references.js';
+import { UnplacedRecords } from './unplaced-records.js';
 
 const CONSUMED: StoreRecord = { id: 0, type: 0, data: Buffer.alloc(0) };
 
@@ -194,7 +195,7 @@ export async function recoverState(
     if (queue === undefined) store.delete(mark.id);
     else queue.recoverDeliveryMark(mark.id, mark.seq);
   }
-  const counts = { queues: queuesById.size, messages: 0, references: 0, scheduled, dangling: 0, orphans: 0, discarded: 0, deleteUnplaced: options.deleteUnplaced === true };
+  const counts = { queues: queuesById.size, messages: 0, references: 0, scheduled, dangling: 0, orphans: 0, discarded: 0, deleteUnplaced: options.deleteUnplaced === true, unplaced: new UnplacedRecords() };
   const ceiling = target.sequenceCeiling();
   if (options.later !== undefined && (prepared.length > 0 || ceiling === undefined)) {
     // A prepared transaction holds messages of several queues; and without a ceiling (a store
@@ -313,6 +314,8 @@ interface RecoveryCounts {
   discarded: number;
   /** Whether `dangling` and `orphans` were deleted (the store repairs) or kept. */
   readonly deleteUnplaced: boolean;
+  /** The messages of `dangling` and `orphans`, by destination. */
+  readonly unplaced: UnplacedRecords;
 }
 
 /**
@@ -379,6 +382,9 @@ async function loadMessages(
     if (queue === undefined || held === undefined) {
       if (counts.deleteUnplaced) store.delete(id);
       counts.dangling++;
+      const messageRecordId = references.messageRecordId(i);
+      if (messages.has(messageRecordId)) counts.unplaced.message(messageRecordId, messages.peek(messageRecordId, headersOf));
+      else counts.unplaced.reference(queue, id);
       continue;
     }
     queue.recover(held.message, held, references.seq(i), references.deliveryCount(i), references.returns(i), id, references.queueExpiry(i), references.returnAdded(i));
@@ -400,12 +406,22 @@ async function loadMessages(
     }
     if (!discarded) {
       counts.orphans++;
+      counts.unplaced.message(id, held?.message ?? messages.peek(id, headersOf));
       // its queue's record or its reference may be in a file that is missing or damaged: only a repair gives it up
       if (!counts.deleteUnplaced) return;
     }
     store.delete(id);
     if (held !== undefined) bodies.released(held.message);
   });
+}
+
+/** A message record's id and destination, or undefined where it does not decode. */
+function headersOf(type: number, data: Buffer): Message | undefined {
+  try {
+    return decodeStoredMessage(data, type).message;
+  } catch {
+    return undefined;
+  }
 }
 
 function someDiscarding(queuesById: ReadonlyMap<number, MessageQueue>): boolean {
@@ -422,10 +438,11 @@ function logRecovered(logger: Logger, counts: RecoveryCounts): void {
   logger.info({ event: 'broker.recovered', queues, messages, references: references - dangling - discarded, scheduled }, 'recovered from the store');
   if (discarded > 0) logger.info({ event: 'broker.load-discarded', references: discarded }, 'deleted the stored messages of queues purged or deleted while they loaded');
   if (dangling + orphans === 0) return;
-  if (counts.deleteUnplaced) logger.warn({ event: 'store.orphans', dangling, orphans, deleted: true }, 'deleted records that nothing refers to (store.journal.repair is set)');
+  const unplaced = counts.unplaced.summary();
+  if (counts.deleteUnplaced) logger.warn({ event: 'store.orphans', dangling, orphans, deleted: true, ...unplaced }, 'deleted records that nothing refers to (store.journal.repair is set)');
   else {
     logger.warn(
-      { event: 'store.orphans', dangling, orphans, deleted: false },
+      { event: 'store.orphans', dangling, orphans, deleted: false, ...unplaced },
       'kept records that nothing refers to: messages whose queue, and references whose message, the store does not hold (a journal file missing or damaged, or a crash while a queue was deleted); start with store.journal.repair: true to delete them',
     );
   }
