@@ -121,11 +121,16 @@ export async function recoverState(
   const marks: { id: number; queueId: number; seq: number }[] = [];
   const prepared: { id: number; record: PreparedRecord }[] = [];
   const bindings: { id: number; spec: BindingSpec }[] = [];
+  /** Queues whose delete a crash interrupted: references to them go, and then their records. */
+  const deletedQueues = new Set<number>();
   let scheduled = 0;
   const take = (record: StoreRecord): void => {
     switch (record.type) {
       case RecordType.Queue:
         queuesById.set(record.id, target.recoverQueue(record.id, decodeQueue(record.data)));
+        break;
+      case RecordType.DeletedQueue:
+        deletedQueues.add(record.id);
         break;
       case RecordType.DurableSubscription: {
         const queue = target.recoverDurable(record.id, decodeDurableSubscription(record.data));
@@ -195,7 +200,7 @@ export async function recoverState(
     if (queue === undefined) store.delete(mark.id);
     else queue.recoverDeliveryMark(mark.id, mark.seq);
   }
-  const counts = { queues: queuesById.size, messages: 0, references: 0, scheduled, dangling: 0, orphans: 0, discarded: 0, deleteUnplaced: options.deleteUnplaced === true, unplaced: new UnplacedRecords() };
+  const counts = { queues: queuesById.size, messages: 0, references: 0, scheduled, dangling: 0, orphans: 0, deletedQueues: 0, ofDeletedQueues: 0, discarded: 0, deleteUnplaced: options.deleteUnplaced === true, unplaced: new UnplacedRecords() };
   const ceiling = target.sequenceCeiling();
   if (options.later !== undefined && (prepared.length > 0 || ceiling === undefined)) {
     // A prepared transaction holds messages of several queues; and without a ceiling (a store
@@ -217,7 +222,7 @@ export async function recoverState(
   for (let i = 0; i < references.length; i++) top = Math.max(top, references.seq(i));
   for (const mark of marks) top = Math.max(top, mark.seq);
   if (top > 0) target.coverSequence(top);
-  const load = (): Promise<void> => loadMessages(queuesById, messages, references, order, store, bodies, options, counts);
+  const load = (): Promise<void> => loadMessages(queuesById, deletedQueues, messages, references, order, store, bodies, options, counts);
   if (prepared.length > 0 || references.length <= options.loadInBackgroundAbove) {
     await load();
     // what a prepared transaction consumes is held by it, out of its queue, until it is completed
@@ -297,7 +302,7 @@ export async function recoverState(
       if (count === undefined) queue.finishLoading();
       else queue.loadingState?.expect(count);
     }
-    await loadMessages(queuesById, messages, references, order, store, bodies, options, counts);
+    await loadMessages(queuesById, deletedQueues, messages, references, order, store, bodies, options, counts);
     if (options.wanted()) logRecovered(logger, counts);
     else logStoppedDiscarding(logger, counts);
   }
@@ -310,6 +315,9 @@ interface RecoveryCounts {
   scheduled: number;
   dangling: number;
   orphans: number;
+  /** Queues whose delete a stop or crash interrupted, and their references, deleted now. */
+  deletedQueues: number;
+  ofDeletedQueues: number;
   /** References deleted because their queue was purged or deleted while it loaded. */
   discarded: number;
   /** Whether `dangling` and `orphans` were deleted (the store repairs) or kept. */
@@ -336,6 +344,7 @@ function countPuttable(references: RecoveredReferences, messages: RecoveredMessa
  */
 async function loadMessages(
   queuesById: ReadonlyMap<number, MessageQueue>,
+  deletedQueues: ReadonlySet<number>,
   messages: RecoveredMessages<HeldMessage>,
   references: RecoveredReferences,
   order: Uint32Array,
@@ -363,6 +372,13 @@ async function loadMessages(
     const i = order[k]!;
     const id = references.id(i);
     const queue = queuesById.get(references.queueId(i));
+    if (queue === undefined && deletedQueues.has(references.queueId(i))) {
+      // the delete of its queue was under way: it goes on, its message with the last reference
+      store.delete(id);
+      messages.discarded(references.messageRecordId(i));
+      counts.ofDeletedQueues++;
+      continue;
+    }
     if (kept !== undefined && queue?.loadingState?.discarding !== true) {
       kept.add(references.messageRecordId(i));
       continue;
@@ -413,6 +429,8 @@ async function loadMessages(
     store.delete(id);
     if (held !== undefined) bodies.released(held.message);
   });
+  for (const id of deletedQueues) store.delete(id);
+  counts.deletedQueues = deletedQueues.size;
 }
 
 /** A message record's id and destination, or undefined where it does not decode. */
@@ -434,9 +452,12 @@ function logStoppedDiscarding(logger: Logger, counts: RecoveryCounts): void {
 }
 
 function logRecovered(logger: Logger, counts: RecoveryCounts): void {
-  const { queues, messages, references, scheduled, dangling, orphans, discarded } = counts;
-  logger.info({ event: 'broker.recovered', queues, messages, references: references - dangling - discarded, scheduled }, 'recovered from the store');
+  const { queues, messages, references, scheduled, dangling, orphans, discarded, ofDeletedQueues } = counts;
+  logger.info({ event: 'broker.recovered', queues, messages, references: references - dangling - discarded - ofDeletedQueues, scheduled }, 'recovered from the store');
   if (discarded > 0) logger.info({ event: 'broker.load-discarded', references: discarded }, 'deleted the stored messages of queues purged or deleted while they loaded');
+  if (counts.deletedQueues > 0) {
+    logger.info({ event: 'broker.delete-finished', queues: counts.deletedQueues, references: counts.ofDeletedQueues }, 'finished deleting queues whose delete a stop or crash interrupted');
+  }
   if (dangling + orphans === 0) return;
   const unplaced = counts.unplaced.summary();
   if (counts.deleteUnplaced) logger.warn({ event: 'store.orphans', dangling, orphans, deleted: true, ...unplaced }, 'deleted records that nothing refers to (store.journal.repair is set)');
