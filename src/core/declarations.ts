@@ -214,10 +214,14 @@ export class Declarations implements DeclarationHost {
     const state = queue.declared;
     if (state?.expiry !== undefined) state.expiry.cancelled = true;
     if (state?.owner !== undefined) this.exclusive.get(state.owner)?.delete(queue);
-    // the queue's records before its messages' references: a crash between leaves references that
-    // recovery deletes as dangling, not a queue that comes back with part of its messages
+    // The queue's record is marked deleted before its messages' references go, and deleted after
+    // them: a crash between leaves references that recovery knows to delete (their queue's record
+    // says it was being deleted), not a queue that comes back with part of its messages. A queue
+    // still loading deletes what is still to come as it reads it: its mark stays for the next start.
     this.env.forgetQueue(queue);
-    return queue.destroy(reason);
+    const dropped = queue.destroy(reason);
+    if (queue.recordId !== 0 && queue.loadingState === undefined) this.env.store.delete(queue.recordId);
+    return dropped;
   }
 
   /** A consumer (of any protocol) may not take from another connection's exclusive queue. */

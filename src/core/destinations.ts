@@ -232,11 +232,14 @@ export class Destinations {
     return this.addQueue(this.host.newQueue(name, 'queue', recordId, 'queue'));
   }
 
-  /** A deleted queue leaves, with its record (it is destroyed just after). */
+  /**
+   * A deleted queue leaves; its record says so until the queue, destroyed just after, has deleted its
+   * references (`Declarations.removeQueue` deletes it then).
+   */
   forgetQueue(queue: MessageQueue): void {
     if (this.queues.get(queue.name) !== queue) return;
     this.queues.delete(queue.name);
-    if (queue.recordId !== 0) this.host.store.delete(queue.recordId);
+    if (queue.recordId !== 0) this.host.store.update(queue.recordId, RecordType.DeletedQueue, encodeQueue({ name: queue.name }));
     this.unindexVirtualConsumer(queue);
     this.senders.forget({ kind: 'queue', name: queue.name });
     this.events.removed({ kind: 'queue', name: queue.name });

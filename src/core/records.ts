@@ -52,6 +52,11 @@ export const RecordType = {
    * are still being read back numbers them from here (see `Persistence.addReference`).
    */
   SequenceCeiling: 15,
+  /**
+   * A queue being deleted (its Queue record, updated in the same write before the deletes of its
+   * references, and deleted after them): recovery drops the references to it that a crash left.
+   */
+  DeletedQueue: 16,
 } as const;
 
 // stored as the index: new kinds go at the end

@@ -215,6 +215,13 @@ export class RecoveredMessages<T> {
     return item;
   }
 
+  /** What `read` makes of record `id`, without keeping it; undefined when no message record `id` was read. */
+  peek<R>(id: number, read: (type: number, data: Buffer) => R): R | undefined {
+    const i = this.byId.indexOf(id);
+    if (i < 0) return undefined;
+    return read(this.types[i]!, Buffer.from(this.slabs[this.slabOf[i]!]!, this.offsets[i]!, this.lengths[i]!));
+  }
+
   /** Whether message record `id` was read. */
   has(id: number): boolean {
     return this.byId.indexOf(id) >= 0;

@@ -7,6 +7,7 @@ import type { QueueEntry, StoredMessage } from './queue-entry.js';
 import type { BindingSpec, ExchangeSpec } from './exchanges.js';
 import { RecordType, decodeBinding, decodeExchange, decodeDeliveryMark, decodeDurableSubscription, decodePrepared, decodeQueue, decodeStoredMessage, type DurableSubscriptionRecord, type PreparedRecord, type QueueRecord } from './records.js';
 import { RecoveredMessages, RecoveredReferences } from './recovery-references.js';
+import { UnplacedRecords } from './unplaced-records.js';
 
 const CONSUMED: StoreRecord = { id: 0, type: 0, data: Buffer.alloc(0) };
 
@@ -120,11 +121,16 @@ export async function recoverState(
   const marks: { id: number; queueId: number; seq: number }[] = [];
   const prepared: { id: number; record: PreparedRecord }[] = [];
   const bindings: { id: number; spec: BindingSpec }[] = [];
+  /** Queues whose delete a crash interrupted: references to them go, and then their records. */
+  const deletedQueues = new Set<number>();
   let scheduled = 0;
   const take = (record: StoreRecord): void => {
     switch (record.type) {
       case RecordType.Queue:
         queuesById.set(record.id, target.recoverQueue(record.id, decodeQueue(record.data)));
+        break;
+      case RecordType.DeletedQueue:
+        deletedQueues.add(record.id);
         break;
       case RecordType.DurableSubscription: {
         const queue = target.recoverDurable(record.id, decodeDurableSubscription(record.data));
@@ -194,7 +200,7 @@ export async function recoverState(
     if (queue === undefined) store.delete(mark.id);
     else queue.recoverDeliveryMark(mark.id, mark.seq);
   }
-  const counts = { queues: queuesById.size, messages: 0, references: 0, scheduled, dangling: 0, orphans: 0, discarded: 0, deleteUnplaced: options.deleteUnplaced === true };
+  const counts = { queues: queuesById.size, messages: 0, references: 0, scheduled, dangling: 0, orphans: 0, deletedQueues: 0, ofDeletedQueues: 0, discarded: 0, deleteUnplaced: options.deleteUnplaced === true, unplaced: new UnplacedRecords() };
   const ceiling = target.sequenceCeiling();
   if (options.later !== undefined && (prepared.length > 0 || ceiling === undefined)) {
     // A prepared transaction holds messages of several queues; and without a ceiling (a store
@@ -216,7 +222,7 @@ export async function recoverState(
   for (let i = 0; i < references.length; i++) top = Math.max(top, references.seq(i));
   for (const mark of marks) top = Math.max(top, mark.seq);
   if (top > 0) target.coverSequence(top);
-  const load = (): Promise<void> => loadMessages(queuesById, messages, references, order, store, bodies, options, counts);
+  const load = (): Promise<void> => loadMessages(queuesById, deletedQueues, messages, references, order, store, bodies, options, counts);
   if (prepared.length > 0 || references.length <= options.loadInBackgroundAbove) {
     await load();
     // what a prepared transaction consumes is held by it, out of its queue, until it is completed
@@ -296,7 +302,7 @@ export async function recoverState(
       if (count === undefined) queue.finishLoading();
       else queue.loadingState?.expect(count);
     }
-    await loadMessages(queuesById, messages, references, order, store, bodies, options, counts);
+    await loadMessages(queuesById, deletedQueues, messages, references, order, store, bodies, options, counts);
     if (options.wanted()) logRecovered(logger, counts);
     else logStoppedDiscarding(logger, counts);
   }
@@ -309,10 +315,15 @@ interface RecoveryCounts {
   scheduled: number;
   dangling: number;
   orphans: number;
+  /** Queues whose delete a stop or crash interrupted, and their references, deleted now. */
+  deletedQueues: number;
+  ofDeletedQueues: number;
   /** References deleted because their queue was purged or deleted while it loaded. */
   discarded: number;
   /** Whether `dangling` and `orphans` were deleted (the store repairs) or kept. */
   readonly deleteUnplaced: boolean;
+  /** The messages of `dangling` and `orphans`, by destination. */
+  readonly unplaced: UnplacedRecords;
 }
 
 /**
@@ -333,6 +344,7 @@ function countPuttable(references: RecoveredReferences, messages: RecoveredMessa
  */
 async function loadMessages(
   queuesById: ReadonlyMap<number, MessageQueue>,
+  deletedQueues: ReadonlySet<number>,
   messages: RecoveredMessages<HeldMessage>,
   references: RecoveredReferences,
   order: Uint32Array,
@@ -360,6 +372,13 @@ async function loadMessages(
     const i = order[k]!;
     const id = references.id(i);
     const queue = queuesById.get(references.queueId(i));
+    if (queue === undefined && deletedQueues.has(references.queueId(i))) {
+      // the delete of its queue was under way: it goes on, its message with the last reference
+      store.delete(id);
+      messages.discarded(references.messageRecordId(i));
+      counts.ofDeletedQueues++;
+      continue;
+    }
     if (kept !== undefined && queue?.loadingState?.discarding !== true) {
       kept.add(references.messageRecordId(i));
       continue;
@@ -379,6 +398,9 @@ async function loadMessages(
     if (queue === undefined || held === undefined) {
       if (counts.deleteUnplaced) store.delete(id);
       counts.dangling++;
+      const messageRecordId = references.messageRecordId(i);
+      if (messages.has(messageRecordId)) counts.unplaced.message(messageRecordId, messages.peek(messageRecordId, headersOf));
+      else counts.unplaced.reference(queue, id);
       continue;
     }
     queue.recover(held.message, held, references.seq(i), references.deliveryCount(i), references.returns(i), id, references.queueExpiry(i), references.returnAdded(i));
@@ -400,12 +422,24 @@ async function loadMessages(
     }
     if (!discarded) {
       counts.orphans++;
+      counts.unplaced.message(id, held?.message ?? messages.peek(id, headersOf));
       // its queue's record or its reference may be in a file that is missing or damaged: only a repair gives it up
       if (!counts.deleteUnplaced) return;
     }
     store.delete(id);
     if (held !== undefined) bodies.released(held.message);
   });
+  for (const id of deletedQueues) store.delete(id);
+  counts.deletedQueues = deletedQueues.size;
+}
+
+/** A message record's id and destination, or undefined where it does not decode. */
+function headersOf(type: number, data: Buffer): Message | undefined {
+  try {
+    return decodeStoredMessage(data, type).message;
+  } catch {
+    return undefined;
+  }
 }
 
 function someDiscarding(queuesById: ReadonlyMap<number, MessageQueue>): boolean {
@@ -418,14 +452,18 @@ function logStoppedDiscarding(logger: Logger, counts: RecoveryCounts): void {
 }
 
 function logRecovered(logger: Logger, counts: RecoveryCounts): void {
-  const { queues, messages, references, scheduled, dangling, orphans, discarded } = counts;
-  logger.info({ event: 'broker.recovered', queues, messages, references: references - dangling - discarded, scheduled }, 'recovered from the store');
+  const { queues, messages, references, scheduled, dangling, orphans, discarded, ofDeletedQueues } = counts;
+  logger.info({ event: 'broker.recovered', queues, messages, references: references - dangling - discarded - ofDeletedQueues, scheduled }, 'recovered from the store');
   if (discarded > 0) logger.info({ event: 'broker.load-discarded', references: discarded }, 'deleted the stored messages of queues purged or deleted while they loaded');
+  if (counts.deletedQueues > 0) {
+    logger.info({ event: 'broker.delete-finished', queues: counts.deletedQueues, references: counts.ofDeletedQueues }, 'finished deleting queues whose delete a stop or crash interrupted');
+  }
   if (dangling + orphans === 0) return;
-  if (counts.deleteUnplaced) logger.warn({ event: 'store.orphans', dangling, orphans, deleted: true }, 'deleted records that nothing refers to (store.journal.repair is set)');
+  const unplaced = counts.unplaced.summary();
+  if (counts.deleteUnplaced) logger.warn({ event: 'store.orphans', dangling, orphans, deleted: true, ...unplaced }, 'deleted records that nothing refers to (store.journal.repair is set)');
   else {
     logger.warn(
-      { event: 'store.orphans', dangling, orphans, deleted: false },
+      { event: 'store.orphans', dangling, orphans, deleted: false, ...unplaced },
       'kept records that nothing refers to: messages whose queue, and references whose message, the store does not hold (a journal file missing or damaged, or a crash while a queue was deleted); start with store.journal.repair: true to delete them',
     );
   }

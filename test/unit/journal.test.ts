@@ -351,7 +351,7 @@ test('a flipped byte in the middle stops the open unless store.journal.repair is
     repaired.store.lastRecovery?.dropped.map((d) => [d.file, d.offset, d.bytes, d.kind, d.ids]),
     [[file, offsetOf15, addFrame(100), 'repaired', [15]]],
   );
-  assert.ok(repaired.events.some((e) => e.event === 'journal.repaired' && JSON.stringify(e['ids']) === '[15]'));
+  assert.ok(repaired.events.some((e) => e.event === 'journal.repaired' && JSON.stringify(e['recordIds']) === '[15]'));
   await repaired.store.close();
 
   // the damaged record was overwritten with padding: the journal opens without repair from now on

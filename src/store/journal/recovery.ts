@@ -144,7 +144,7 @@ export async function recoverJournal(
 
   const drop = (entry: RecoveryDrop): void => {
     dropped.push(entry);
-    void change(async () => emit({ event: entry.kind === 'torn-tail' ? 'journal.truncated' : 'journal.repaired', file: entry.file, offset: entry.offset, bytes: entry.bytes, reason: entry.reason, ids: entry.ids }));
+    void change(async () => emit({ event: entry.kind === 'torn-tail' ? 'journal.truncated' : 'journal.repaired', file: entry.file, offset: entry.offset, bytes: entry.bytes, reason: entry.reason, recordIds: entry.ids }));
   };
   const stillWanted = (): void => {
     if (mode.wanted?.() === false) throw new FerryError('FERRY_STORE_FAILED', `the replay of ${dir} was abandoned`);
@@ -323,7 +323,7 @@ function corrupt(file: string, offset: number, reason: string): FerryError {
     'FERRY_STORE_CORRUPT',
     `journal segment ${file} is damaged at offset ${offset}: ${reason}, and valid records follow, so this is not a torn write from a crash. ` +
       'To open the journal anyway, copy the data folder aside, then start with store.journal.repair: true (ferry start, in the configuration file): ' +
-      'it drops the damaged records only, logs their ids (journal.repaired), and keeps everything else.',
+      'it drops the damaged records only (journal.repaired gives where they were), names the messages left without them by destination and id (store.orphans), and keeps everything else.',
   );
 }
 
