@@ -128,7 +128,7 @@ export class AmqpSession implements SessionPort {
   private nextOutgoingId = 0;
   private remoteIncomingWindow: number;
   /** The frames of a delivery not yet sent: the client's incoming window closed in the middle of it. */
-  private unsent: { readonly frames: Buffer[]; next: number } | undefined;
+  private unsent: { readonly handle: number; readonly frames: Buffer[]; next: number } | undefined;
   private nextDeliveryId = 0;
   /** The oldest delivery id the ring covers: older unsettled deliveries are in `setAside`. */
   private ringStart = 0;
@@ -314,6 +314,7 @@ export class AmqpSession implements SessionPort {
 
   detach(link: Link, error?: AmqpError): void {
     if (link.detachSent || this.ended) return;
+    this.abortUnsent(link.handle);
     link.detachSent = true;
     this.write(amqpFrame(this.channel, Performative.detach, [put.uint(link.handle), put.bool(true), error === undefined ? undefined : put.error(error)]));
   }
@@ -323,6 +324,8 @@ export class AmqpSession implements SessionPort {
     const link = this.links.get(remoteHandle);
     if (link === undefined) throw new AmqpConditionError('amqp:session:unattached-handle', `detach of handle ${remoteHandle}, which is not attached`);
     this.links.delete(remoteHandle);
+    // the consumer is gone now, even when the broker's detach waits for the store
+    this.abortUnsent(link.handle);
     const closed = boolField(fields, 1, 'closed');
     let stored: Promise<void> | void = undefined;
     if (!(link instanceof RefusedLink)) {
@@ -537,8 +540,21 @@ export class AmqpSession implements SessionPort {
     }
     const header = encodeHeader(message, redeliveries, now, firstAcquirer);
     const payload = Buffer.concat([header, head, body], header.length + head.length + body.length);
-    this.unsent = { frames: transferFrames(this.host.peerMaxFrame, this.channel, link.handle, id >>> 0, tag, settled, payload), next: 0 };
+    this.unsent = { handle: link.handle, frames: transferFrames(this.host.peerMaxFrame, this.channel, link.handle, id >>> 0, tag, settled, payload), next: 0 };
     this.sendUnsent();
+  }
+
+  /**
+   * Gives up the rest of a delivery of several frames on a link that is going: no frame of it may
+   * follow the broker's detach, after which the handle may name another link. Such a rest exists
+   * only while the client's incoming window is shut, so there is no room for an aborted transfer
+   * either; the detach ends the delivery for the client ([AMQP 2.6.14]), and its message goes back
+   * to its queue with the link's other unsettled ones.
+   */
+  private abortUnsent(handle: number): void {
+    if (this.unsent?.handle !== handle) return;
+    this.unsent = undefined;
+    // the links held back behind it may go on once the client's window opens (flowIn unblocks them)
   }
 
   /** The ring moves on to start at `start`: the unsettled deliveries it passes over are kept in the map. */
