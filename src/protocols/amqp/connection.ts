@@ -216,12 +216,20 @@ export class AmqpConnection implements SessionHost, LinkContext, SaslHost {
    * A session error (`amqp:session:...`, as a handle the client never attached) ends that session
    * only ([AMQP 2.7.4] "the recipient MUST respond by ending the session with an unattached-handle
    * session error"): the connection and its other sessions go on, and what the client still sends
-   * on that channel before its end is dropped. Any other error closes the connection.
+   * on that channel before its end is dropped. As a connection error's close, the end waits for the
+   * dispositions of the session's transfers that wait on the store, so that a client resending what
+   * was never settled does not send them twice. Any other error closes the connection.
    */
   private sessionError(session: AmqpSession, err: unknown): void {
     if (!(err instanceof AmqpConditionError) || !err.condition.startsWith('amqp:session:')) throw err;
     this.logger.warn({ event: 'amqp.session-error', condition: err.condition, code: err.code, message: err.message, remote: this.transport.remoteAddress }, 'ending an AMQP session');
-    session.end(amqpError(err));
+    session.ending = true;
+    const end = (): void => {
+      setImmediate(() => session.end(amqpError(err)));
+    };
+    const core = this.coreConnection;
+    if (core === undefined) end();
+    else core.synced().then(end, end);
   }
 
   /**
@@ -240,7 +248,7 @@ export class AmqpConnection implements SessionHost, LinkContext, SaslHost {
       this.checkChannel(channel);
       throw new AmqpConditionError('amqp:illegal-state', `channel ${channel} has no session`);
     }
-    return session.ended ? undefined : session;
+    return session.ended || session.ending ? undefined : session;
   }
 
   private saslFrame(buf: Buffer, start: number, end: number): void {

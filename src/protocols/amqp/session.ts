@@ -142,6 +142,8 @@ export class AmqpSession implements SessionPort {
   private flushScheduled = false;
   private blocked = false;
   ended = false;
+  /** A session error ends it once the transfers before the error are settled: nothing more of the client's is read meanwhile. */
+  ending = false;
 
   constructor(
     private readonly host: SessionHost,
