@@ -314,11 +314,11 @@ export class AmqpSession implements SessionPort {
     );
   }
 
-  detach(link: Link, error?: AmqpError): void {
+  detach(link: Link, error?: AmqpError, closed = true): void {
     if (link.detachSent || this.ended) return;
     this.abortUnsent(link.handle);
     link.detachSent = true;
-    this.write(amqpFrame(this.channel, Performative.detach, [put.uint(link.handle), put.bool(true), error === undefined ? undefined : put.error(error)]));
+    this.write(amqpFrame(this.channel, Performative.detach, [put.uint(link.handle), put.bool(closed), error === undefined ? undefined : put.error(error)]));
   }
 
   private detachIn(fields: readonly AmqpValue[]): void {
@@ -335,8 +335,9 @@ export class AmqpSession implements SessionPort {
       this.host.linkGone(link);
     }
     const answer = (): void => {
-      // the broker answers with closed=true whatever the client asked, so its link end is gone either way
-      this.detach(link);
+      // [AMQP 2.6.6] a detach is answered in kind: a closing answer to a client that only detached
+      // would say the terminus is gone, when a durable subscription's stays to be attached again
+      this.detach(link, undefined, closed);
       this.localHandles[link.handle] = undefined;
     };
     // the end of a durable subscription, as its making, is answered once it is on disk
