@@ -207,11 +207,30 @@ describe('links', () => {
     raw.socket.destroy();
   });
 
-  test('a transfer on a handle that was never attached closes the connection', async () => {
+  test('a transfer on a handle that was never attached ends its session with unattached-handle; the connection and its other session go on [AMQP 2.7.4]', async () => {
+    const q = unique('unattached');
     const raw = await opened();
-    raw.write(frame(frames.transfer({ handle: 7, delivery_id: 0, delivery_tag: Buffer.from('1'), message_format: 0 }), encodeMessage({ body: 'x' })));
-    assert.ok(await closedWith(raw));
-    await othersUnaffected();
+    const onChannel1 = (performative: unknown, payload?: Buffer): Buffer => frames.write_frame(frames.amqp_frame(1, performative, payload));
+    raw.write(
+      Buffer.concat([
+        onChannel1(frames.begin({ next_outgoing_id: 0, incoming_window: 100, outgoing_window: 100 })),
+        frame(frames.transfer({ handle: 7, delivery_id: 0, delivery_tag: Buffer.from('1'), message_format: 0 }), encodeMessage({ body: 'x' })),
+        // sent before the client heard of the end: dropped, as the end asks
+        frame(frames.flow({ next_incoming_id: 0, incoming_window: 100, next_outgoing_id: 1, outgoing_window: 100, handle: 9, delivery_count: 0, link_credit: 1 })),
+        onChannel1(frames.attach({ name: 'after', handle: 0, role: false, target: terminus.target({ address: q }).described(), initial_delivery_count: 0 })),
+        onChannel1(frames.transfer({ handle: 0, delivery_id: 0, delivery_tag: Buffer.from('1'), message_format: 0 }), encodeMessage({ body: 'on the other session' })),
+      ]),
+    );
+    const got = await untilFrame(raw, (f) => f.name === 'disposition');
+    const end = got.find((f) => f.name === 'end');
+    assert.equal((end?.fields['error'] as AmqpError | undefined)?.condition, 'amqp:session:unattached-handle');
+    assert.equal(closeCondition(raw.received()), undefined, 'the connection stays open');
+    raw.write(frame(frames.end({})));
+    const c = await connectAmqp(broker.amqpPort);
+    const { inbox } = await c.openReceiver(q);
+    assert.equal((await inbox.next()).message.body, 'on the other session');
+    await c.close();
+    raw.socket.destroy();
   });
 });
 

@@ -1,6 +1,7 @@
 /**
- * A connection error behind transfers whose store sync is still pending: their dispositions go out
- * before the close. The store holds its syncs, so the transfers are unsettled when the error comes.
+ * A connection error (or a session error) behind transfers whose store sync is still pending: their
+ * dispositions go out before the close (or the end). The store holds its syncs, so the transfers are
+ * unsettled when the error comes.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -9,7 +10,7 @@ import { HeldSyncStore } from '../helpers/held-sync-store.js';
 import { AMQP_HEADER, connectAmqp, encodeMessage, frame, frames, rawAmqp, readFrames, terminus } from '../helpers/amqp.js';
 import { uniqueName } from '../helpers/raw-stomp.js';
 
-test('AMQP 1.0: a connection error behind stored transfers closes the connection after their accepted dispositions, and a transfer after it is not taken', async () => {
+async function errorBehindStoredTransfers(bad: Buffer, last: 'close' | 'end'): Promise<void> {
   const store = new HeldSyncStore();
   const broker = await startBroker({}, { store });
   try {
@@ -34,14 +35,14 @@ test('AMQP 1.0: a connection error behind stored transfers closes the connection
     raw.write(
       Buffer.concat([
         ...[0, 1, 2, 3, 4].map((id) => transfer(0, id, `plain-${id}`)),
-        // no link is attached on handle 7: a session error, which closes the connection here
-        transfer(7, 5, 'refused'),
+        bad,
         transfer(0, 6, 'after'),
       ]),
     );
     await taken;
     store.release();
-    await raw.closed;
+    if (last === 'close') await raw.closed;
+    else for (let n = raw.received().length + 1; !readFrames(raw.received().subarray(before)).some((f) => f.name === 'end'); n = raw.received().length + 1) await raw.waitFor(n);
     const answer = readFrames(raw.received().subarray(before)).filter((f) => f.name !== 'flow' && f.name !== 'empty');
     const settled = new Set<number>();
     for (const f of answer.filter((f) => f.name === 'disposition')) {
@@ -50,7 +51,8 @@ test('AMQP 1.0: a connection error behind stored transfers closes the connection
       for (let id = first; id <= last; id++) settled.add(id);
     }
     assert.deepEqual([...settled].sort(), [0, 1, 2, 3, 4], 'every stored transfer settled');
-    assert.equal(answer.at(-1)?.name, 'close', `the close comes last: ${answer.map((f) => f.name).join(', ')}`);
+    assert.equal(answer.at(-1)?.name, last, `the ${last} comes last: ${answer.map((f) => f.name).join(', ')}`);
+    raw.socket.destroy();
 
     const client = await connectAmqp(broker.amqpPort);
     const { inbox } = await client.openReceiver(queue);
@@ -64,4 +66,14 @@ test('AMQP 1.0: a connection error behind stored transfers closes the connection
     store.release();
     await broker.stop();
   }
+}
+
+test('AMQP 1.0: a connection error behind stored transfers closes the connection after their accepted dispositions, and a transfer after it is not taken', async () => {
+  // no session on channel 3: a connection error
+  await errorBehindStoredTransfers(frames.write_frame(frames.amqp_frame(3, frames.transfer({ handle: 0, delivery_id: 5, delivery_tag: Buffer.from('5'), message_format: 0, settled: false }), encodeMessage({ body: 'refused', durable: true }))), 'close');
+});
+
+test('AMQP 1.0: a session error behind stored transfers ends the session after their accepted dispositions, and a transfer after it is not taken', async () => {
+  // no link is attached on handle 7: a session error [AMQP 2.7.4]
+  await errorBehindStoredTransfers(frame(frames.transfer({ handle: 7, delivery_id: 5, delivery_tag: Buffer.from('5'), message_format: 0, settled: false }), encodeMessage({ body: 'refused', durable: true })), 'end');
 });

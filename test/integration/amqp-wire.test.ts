@@ -143,6 +143,46 @@ describe('the broker on the wire', () => {
     raw.socket.destroy();
   });
 
+  test('a link detached in the middle of a delivery of many frames: no frame of it follows the detach, and the message comes whole to the next link', async () => {
+    const q = unique('detach-mid');
+    const c = await connectAmqp(broker.amqpPort);
+    const body = 'd'.repeat(5_000);
+    await c.send(await c.openSender(q), { body });
+    await c.close();
+    const raw = await rawAmqp(broker.amqpPort);
+    const received = (): { name: string; fields: Record<string, unknown> }[] => readFrames(raw.received());
+    raw.write(
+      Buffer.concat([
+        AMQP_HEADER,
+        frame(frames.open({ container_id: 'detach-mid', max_frame_size: 512 })),
+        frame(frames.begin({ next_outgoing_id: 0, incoming_window: 2, outgoing_window: 1000 })),
+        frame(frames.attach({ name: 'first', handle: 0, role: true, source: terminus.source({ address: q }).described(), target: terminus.target({}).described() })),
+        frame(frames.flow({ next_incoming_id: 0, incoming_window: 2, next_outgoing_id: 0, outgoing_window: 1000, handle: 0, delivery_count: 0, link_credit: 1 })),
+      ]),
+    );
+    for (let n = 8; received().filter((f) => f.name === 'transfer').length < 2; n = raw.received().length + 1) await raw.waitFor(n);
+    // the link goes with two frames of its delivery sent; then the window opens and the broker's
+    // handle 0 is free for the next link
+    raw.write(
+      Buffer.concat([
+        frame(frames.detach({ handle: 0, closed: true })),
+        frame(frames.flow({ next_incoming_id: 2, incoming_window: 1000, next_outgoing_id: 0, outgoing_window: 1000 })),
+        frame(frames.attach({ name: 'second', handle: 1, role: true, source: terminus.source({ address: q }).described(), target: terminus.target({}).described() })),
+        frame(frames.flow({ next_incoming_id: 2, incoming_window: 1000, next_outgoing_id: 0, outgoing_window: 1000, handle: 1, delivery_count: 0, link_credit: 1 })),
+      ]),
+    );
+    const afterDetach = (): { name: string; fields: Record<string, unknown> }[] => {
+      const all = received();
+      return all.slice(all.findIndex((f) => f.name === 'detach') + 1).filter((f) => f.name === 'transfer');
+    };
+    for (let n = raw.received().length + 1; !received().some((f) => f.name === 'detach') || !afterDetach().some((f) => f.fields['more'] !== true); n = raw.received().length + 1) await raw.waitFor(n);
+    const transfers = afterDetach();
+    assert.ok(transfers[0]!.fields['delivery_id'] != null, 'the first transfer after the detach starts a new delivery, not the rest of the old one');
+    assert.equal(transfers.filter((f) => f.fields['delivery_id'] != null).length, 1);
+    raw.socket.destroy();
+    assert.deepEqual(await receiveAll(q, 1), [body], 'the message is kept, whole');
+  });
+
   test('a bad frame in the same write as the header still gets the header, an open and a close that says why', async () => {
     const raw = await rawAmqp(broker.amqpPort);
     const oversized = Buffer.from([0, 0, 0x20, 0, 2, 0, 0, 0]);

@@ -254,9 +254,21 @@ named = Container()
 named.container_id = f'proton-{TAG}'
 durable_conn = BlockingConnection(URL, timeout=TIMEOUT, container=named)
 sub = durable_conn.create_receiver(topic, name='proton-sub', credit=10, options=DurableSubscription())
+
+
+class DetachAnswer:
+    """The broker's answer to a detach that does not close: a detach too, so the link is not remote-closed."""
+    detached = False
+
+    def on_link_remote_detach(self, event):
+        self.detached = True
+
+
 # a detach that does not close the link leaves the subscription in place
+answer = DetachAnswer()
+sub.link.handler = answer
 sub.link.detach()
-durable_conn.wait(lambda: sub.link.state & Endpoint.REMOTE_CLOSED, msg='detaching')
+durable_conn.wait(lambda: answer.detached, msg='detaching')
 publisher = BlockingConnection(URL, timeout=TIMEOUT)
 publisher.create_sender(topic).send(Message(body='while away', durable=True))
 publisher.close()

@@ -172,7 +172,13 @@ export class AmqpConnection implements SessionHost, LinkContext, SaslHost {
     if (isTransfer(buf, start, end)) {
       const transfer = readTransferFrame(buf, start, end, this.transfer);
       const session = this.sessionOn(transfer.channel);
-      if (session !== undefined) session.transfer(transfer);
+      if (session !== undefined) {
+        try {
+          session.transfer(transfer);
+        } catch (err) {
+          this.sessionError(session, err);
+        }
+      }
       return;
     }
     const body = start + buf[start + 4]! * 4;
@@ -196,9 +202,34 @@ export class AmqpConnection implements SessionHost, LinkContext, SaslHost {
         // no performative at all is a frame that does not decode, whichever channel it names
         if (f.code < Performative.open || f.code > Performative.close) throw new AmqpConditionError('amqp:decode-error', `0x${f.code.toString(16)} is no AMQP performative`);
         const session = this.sessionOn(f.channel);
-        if (session !== undefined) session.frame(f.code, f.fields);
+        if (session === undefined) return;
+        try {
+          session.frame(f.code, f.fields);
+        } catch (err) {
+          this.sessionError(session, err);
+        }
       }
     }
+  }
+
+  /**
+   * A session error (`amqp:session:...`, as a handle the client never attached) ends that session
+   * only ([AMQP 2.7.4] "the recipient MUST respond by ending the session with an unattached-handle
+   * session error"): the connection and its other sessions go on, and what the client still sends
+   * on that channel before its end is dropped. As a connection error's close, the end waits for the
+   * dispositions of the session's transfers that wait on the store, so that a client resending what
+   * was never settled does not send them twice. Any other error closes the connection.
+   */
+  private sessionError(session: AmqpSession, err: unknown): void {
+    if (!(err instanceof AmqpConditionError) || !err.condition.startsWith('amqp:session:')) throw err;
+    this.logger.warn({ event: 'amqp.session-error', condition: err.condition, code: err.code, message: err.message, remote: this.transport.remoteAddress }, 'ending an AMQP session');
+    session.ending = true;
+    const end = (): void => {
+      setImmediate(() => session.end(amqpError(err)));
+    };
+    const core = this.coreConnection;
+    if (core === undefined) end();
+    else core.synced().then(end, end);
   }
 
   /**
@@ -217,7 +248,7 @@ export class AmqpConnection implements SessionHost, LinkContext, SaslHost {
       this.checkChannel(channel);
       throw new AmqpConditionError('amqp:illegal-state', `channel ${channel} has no session`);
     }
-    return session.ended ? undefined : session;
+    return session.ended || session.ending ? undefined : session;
   }
 
   private saslFrame(buf: Buffer, start: number, end: number): void {

@@ -128,7 +128,7 @@ export class AmqpSession implements SessionPort {
   private nextOutgoingId = 0;
   private remoteIncomingWindow: number;
   /** The frames of a delivery not yet sent: the client's incoming window closed in the middle of it. */
-  private unsent: { readonly frames: Buffer[]; next: number } | undefined;
+  private unsent: { readonly handle: number; readonly frames: Buffer[]; next: number } | undefined;
   private nextDeliveryId = 0;
   /** The oldest delivery id the ring covers: older unsettled deliveries are in `setAside`. */
   private ringStart = 0;
@@ -142,6 +142,8 @@ export class AmqpSession implements SessionPort {
   private flushScheduled = false;
   private blocked = false;
   ended = false;
+  /** A session error ends it once the transfers before the error are settled: nothing more of the client's is read meanwhile. */
+  ending = false;
 
   constructor(
     private readonly host: SessionHost,
@@ -312,10 +314,11 @@ export class AmqpSession implements SessionPort {
     );
   }
 
-  detach(link: Link, error?: AmqpError): void {
+  detach(link: Link, error?: AmqpError, closed = true): void {
     if (link.detachSent || this.ended) return;
+    this.abortUnsent(link.handle);
     link.detachSent = true;
-    this.write(amqpFrame(this.channel, Performative.detach, [put.uint(link.handle), put.bool(true), error === undefined ? undefined : put.error(error)]));
+    this.write(amqpFrame(this.channel, Performative.detach, [put.uint(link.handle), put.bool(closed), error === undefined ? undefined : put.error(error)]));
   }
 
   private detachIn(fields: readonly AmqpValue[]): void {
@@ -323,6 +326,8 @@ export class AmqpSession implements SessionPort {
     const link = this.links.get(remoteHandle);
     if (link === undefined) throw new AmqpConditionError('amqp:session:unattached-handle', `detach of handle ${remoteHandle}, which is not attached`);
     this.links.delete(remoteHandle);
+    // the consumer is gone now, even when the broker's detach waits for the store
+    this.abortUnsent(link.handle);
     const closed = boolField(fields, 1, 'closed');
     let stored: Promise<void> | void = undefined;
     if (!(link instanceof RefusedLink)) {
@@ -330,8 +335,9 @@ export class AmqpSession implements SessionPort {
       this.host.linkGone(link);
     }
     const answer = (): void => {
-      // the broker answers with closed=true whatever the client asked, so its link end is gone either way
-      this.detach(link);
+      // [AMQP 2.6.6] a detach is answered in kind: a closing answer to a client that only detached
+      // would say the terminus is gone, when a durable subscription's stays to be attached again
+      this.detach(link, undefined, closed);
       this.localHandles[link.handle] = undefined;
     };
     // the end of a durable subscription, as its making, is answered once it is on disk
@@ -537,8 +543,21 @@ export class AmqpSession implements SessionPort {
     }
     const header = encodeHeader(message, redeliveries, now, firstAcquirer);
     const payload = Buffer.concat([header, head, body], header.length + head.length + body.length);
-    this.unsent = { frames: transferFrames(this.host.peerMaxFrame, this.channel, link.handle, id >>> 0, tag, settled, payload), next: 0 };
+    this.unsent = { handle: link.handle, frames: transferFrames(this.host.peerMaxFrame, this.channel, link.handle, id >>> 0, tag, settled, payload), next: 0 };
     this.sendUnsent();
+  }
+
+  /**
+   * Gives up the rest of a delivery of several frames on a link that is going: no frame of it may
+   * follow the broker's detach, after which the handle may name another link. Such a rest exists
+   * only while the client's incoming window is shut, so there is no room for an aborted transfer
+   * either; the detach ends the delivery for the client ([AMQP 2.6.14]), and its message goes back
+   * to its queue with the link's other unsettled ones.
+   */
+  private abortUnsent(handle: number): void {
+    if (this.unsent?.handle !== handle) return;
+    this.unsent = undefined;
+    // the links held back behind it may go on once the client's window opens (flowIn unblocks them)
   }
 
   /** The ring moves on to start at `start`: the unsettled deliveries it passes over are kept in the map. */
