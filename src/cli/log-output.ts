@@ -28,15 +28,19 @@ export class LogOutput {
   private done = 0;
   private failing = false;
 
+  private readonly destination: Destination;
+
   private constructor(
-    private readonly destination: Destination,
+    open: () => Destination,
     /** The file, or undefined for standard output. */
     readonly file: string | undefined,
   ) {
-    // registered before the destination's own exit hook (its flush), which then runs after this one
+    // registered before the destination exists, and so before its own exit hook (its flush), which
+    // then runs after this one: a failing output's flush would never end
     process.on('exit', () => {
-      if (this.failing) destination.destroy();
+      if (this.failing) this.destination.destroy();
     });
+    const destination = (this.destination = open());
     this.stream = {
       write: (line: string): boolean => {
         this.handed += Buffer.byteLength(line);
@@ -52,7 +56,7 @@ export class LogOutput {
   }
 
   static standardOutput(): LogOutput {
-    return new LogOutput(pino.destination({ dest: 1, sync: false, maxLength: LOG_BACKLOG }), undefined);
+    return new LogOutput(() => pino.destination({ dest: 1, sync: false, maxLength: LOG_BACKLOG }), undefined);
   }
 
   /**
@@ -62,7 +66,7 @@ export class LogOutput {
   static async appending(path: string): Promise<LogOutput> {
     mkdirSync(dirname(path), { recursive: true });
     closeSync(openSync(path, 'a'));
-    const output = new LogOutput(pino.destination({ dest: path, sync: false, mkdir: true, maxLength: LOG_BACKLOG }), path);
+    const output = new LogOutput(() => pino.destination({ dest: path, sync: false, mkdir: true, maxLength: LOG_BACKLOG }), path);
     // nothing is written, and no exit can flush, before the file is open
     await once(output.destination, 'ready');
     return output;
