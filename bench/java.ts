@@ -69,7 +69,7 @@ export function compileJava(sourceDir: string): string {
   return classPath;
 }
 
-export function javaCommand(classPath: string, mainClass: string, args: readonly string[]): [string, string[]] {
+export function javaCommand(classPath: string, mainClass: string, args: readonly string[], jvmOptions: readonly string[] = []): [string, string[]] {
   // a small heap and the serial collector keep several client JVMs light on a 2-core machine
-  return [javaTool('java'), ['-Xmx256m', '-XX:+UseSerialGC', '-cp', classPath, mainClass, ...args]];
+  return [javaTool('java'), ['-Xmx256m', '-XX:+UseSerialGC', ...jvmOptions, '-cp', classPath, mainClass, ...args]];
 }

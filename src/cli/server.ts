@@ -49,13 +49,13 @@ export interface ServerOptions {
 /** The certificate of the TLS listeners, when any is on; unreadable files are a configuration mistake. */
 function loadCertificates(config: FerryConfig, logger: Logger): TlsCertificates | undefined {
   if (!Object.entries(config.listeners).some(([name, l]) => name.endsWith('Tls') && l.enabled)) return undefined;
-  const { cert, key, ca, requestCert, ciphers } = config.tls;
+  const { cert, key, ca, crl, requestCert, requireCert, requireCertHttps, ciphers } = config.tls;
   // checkConfig has made sure of both
   if (cert === undefined || key === undefined) throw new FerryError('FERRY_CONFIG_INVALID', 'tls.cert and tls.key are needed by the TLS listeners');
   try {
-    return new TlsCertificates({ cert, key, ca, requestCert, ciphers }, logger);
+    return new TlsCertificates({ cert, key, ca, crl, requestCert, requireCert, requireCertHttps, ciphers }, logger);
   } catch (err) {
-    throw new FerryError('FERRY_CONFIG_INVALID', `tls: the certificate ${cert} and key ${key}${ca === undefined ? '' : ` (ca ${ca})`} ${ciphers === undefined ? '' : ` with tls.ciphers ${ciphers}`} do not load: ${(err as Error).message}`, { cause: err });
+    throw new FerryError('FERRY_CONFIG_INVALID', `tls: the certificate ${cert} and key ${key}${ca === undefined ? '' : ` (ca ${ca})`}${crl === undefined ? '' : ` (crl ${crl})`} ${ciphers === undefined ? '' : ` with tls.ciphers ${ciphers}`} do not load: ${(err as Error).message}`, { cause: err });
   }
 }
 

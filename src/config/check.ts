@@ -54,12 +54,15 @@ function compositeProblem(config: FerryConfig): ConfigProblem | undefined {
   return undefined;
 }
 
-/** A TLS listener needs a certificate and its key to present. */
+/** A TLS listener needs a certificate and its key to present; requiring or revoking client certificates needs the authorities they are verified against. */
 function tlsProblem(config: FerryConfig): ConfigProblem | undefined {
   for (const [name, listener] of Object.entries(config.listeners)) {
     if (!name.endsWith('Tls') || !listener.enabled) continue;
     const missing = config.tls.cert === undefined ? 'tls.cert' : config.tls.key === undefined ? 'tls.key' : undefined;
     if (missing !== undefined) return { key: missing, other: `listeners.${name}.port`, problem: `listeners.${name} is on, so ${missing} must name a PEM file` };
+    // without a CA of its own Node verifies client certificates against the public authorities, which would let in anyone who buys one
+    const needsCa = config.tls.requireCert ? 'tls.requireCert' : config.tls.requireCertHttps ? 'tls.requireCertHttps' : config.tls.crl !== undefined ? 'tls.crl' : undefined;
+    if (needsCa !== undefined && config.tls.ca === undefined) return { key: needsCa, other: 'tls.ca', problem: `${needsCa} is set, so tls.ca must name the PEM file of the authorities client certificates are verified against` };
   }
   return undefined;
 }

@@ -132,7 +132,7 @@ function listItems(schema: z.ZodTypeAny): z.ZodTypeAny | undefined {
  * folder works from wherever the broker starts); options and environment variables stay relative to
  * the working directory.
  */
-export const FILE_PATH_KEYS: readonly string[] = ['security.users', 'security.ldap.ca', 'tls.cert', 'tls.key', 'tls.ca'];
+export const FILE_PATH_KEYS: readonly string[] = ['security.users', 'security.ldap.ca', 'tls.cert', 'tls.key', 'tls.ca', 'tls.crl'];
 
 /** The same, for each network connector's `tls` files (keys inside a list, which FILE_PATH_KEYS cannot name). */
 const CONNECTOR_FILE_KEYS = ['ca', 'cert', 'key'] as const;

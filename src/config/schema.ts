@@ -434,8 +434,14 @@ export const configSchema = z
         key: z.string().min(1).optional(),
         /** PEM file of the certificate authorities that client certificates are verified against. */
         ca: z.string().min(1).optional(),
+        /** PEM file of certificate revocation lists (one or more): a revoked client certificate does not verify. */
+        crl: z.string().min(1).optional(),
         /** Ask clients for a certificate; one without a certificate, or with one that does not verify, still connects, as a client without one. */
         requestCert: z.boolean().default(false),
+        /** Refuse, on the protocol listeners and wss, a client without a certificate that verifies against `ca` (implies requestCert). */
+        requireCert: z.boolean().default(false),
+        /** The same on the management API's https listener, which browsers without a client certificate often need. */
+        requireCertHttps: z.boolean().default(false),
         /**
          * OpenSSL cipher list for every TLS listener (TLS 1.3 suites by their `TLS_` names).
          * Default: Node's list at OpenSSL security level 2, which refuses RSA keys under 2048 bits.

@@ -232,10 +232,10 @@ export class ManagementServer {
     if (tls === undefined) {
       server = createServer(timeouts, handler);
     } else {
-      const secure = createHttpsServer({ ...tls.serverOptions(), ...timeouts }, handler);
+      const secure = createHttpsServer({ ...tls.serverOptions('management'), ...timeouts }, handler);
       secure.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => handshakeFailed(this.logger, this.name, socket, err));
       refuseRenegotiation(secure, this.logger, this.name);
-      tls.serve(secure, this.name);
+      tls.serve(secure, this.name, 'management');
       server = secure;
     }
     server.maxConnections = this.options.maxConnections ?? 256;

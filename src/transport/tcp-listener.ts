@@ -58,14 +58,14 @@ export class TcpListener {
       server = createServer({ highWaterMark: this.options.writeHighWaterMark, pauseOnConnect: true }, (socket) => this.accept(socket));
     } else {
       // no pauseOnConnect here: the handshake needs the socket read; the connection pauses once it is made
-      const secure = createTlsServer({ ...tls.serverOptions(), highWaterMark: this.options.writeHighWaterMark }, (socket) => this.accept(socket, socket));
+      const secure = createTlsServer({ ...tls.serverOptions('broker'), highWaterMark: this.options.writeHighWaterMark }, (socket) => this.accept(socket, socket));
       secure.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => handshakeFailed(this.logger, this.name, socket, err));
       refuseRenegotiation(secure, this.logger, this.name);
       // Node's own handshakeTimeout (120 s by default) is left as a backstop; this one counts from accept
       secure.on('connection', (socket: Socket) => {
         if (this.options.descriptors?.admit(socket, this.name) !== false) this.handshakes.accepted(socket);
       });
-      tls.serve(secure, this.name);
+      tls.serve(secure, this.name, 'broker');
       this.secure = server = secure;
     }
     this.limitConnections(server);
@@ -119,6 +119,11 @@ export class TcpListener {
   }
 
   private accept(socket: Socket, secure?: TLSSocket): void {
+    if (secure?.destroyed === true) {
+      // refused for want of a client certificate (TlsCertificates.serve), its address read for the log
+      this.handshakes.opened(secure);
+      return;
+    }
     if (this.readingStopped) {
       socket.destroy();
       return;

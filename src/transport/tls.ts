@@ -5,6 +5,7 @@ import { basename, dirname } from 'node:path';
 import { DEFAULT_CIPHERS, createSecureContext, type SecureContextOptions, type Server as TlsServer, type TLSSocket, type TlsOptions } from 'node:tls';
 import type { Logger, PeerCertificate } from '../core/index.js';
 import { addressWithPort } from './connection.js';
+import { revocationLists, type RevocationList } from './crl.js';
 
 export interface TlsFiles {
   /** PEM: the server's certificate chain. */
@@ -13,8 +14,14 @@ export interface TlsFiles {
   readonly key: string;
   /** PEM: the authorities client certificates are verified against. */
   readonly ca?: string | undefined;
-  /** Ask clients for a certificate (never required: a client without one is just not identified by it). */
+  /** PEM: certificate revocation lists, one or more; a revoked client certificate does not verify. */
+  readonly crl?: string | undefined;
+  /** Ask clients for a certificate; without `requireCert` a client without one is just not identified by it. */
   readonly requestCert: boolean;
+  /** Refuse, on the protocol and wss listeners, a client without a certificate that verifies. */
+  readonly requireCert?: boolean | undefined;
+  /** The same, on the management API's https listener. */
+  readonly requireCertHttps?: boolean | undefined;
   /** OpenSSL cipher list; DEFAULT_TLS_CIPHERS when not given. */
   readonly ciphers?: string | undefined;
 }
@@ -29,7 +36,11 @@ export const DEFAULT_TLS_CIPHERS = `${DEFAULT_CIPHERS}:@SECLEVEL=2`;
 /** Something whose certificate can be swapped while it runs: a tls.Server or https.Server. */
 interface SecureServer {
   setSecureContext(options: SecureContextOptions): void;
+  prependListener(event: 'secureConnection', listener: (socket: TLSSocket) => void): this;
 }
+
+/** Which switch requires client certificates on a listener: `requireCert` (the broker's protocols, wss) or `requireCertHttps` (the management API). */
+export type TlsListenerKind = 'broker' | 'management';
 
 /**
  * A change to a file often comes as several events (truncate, write, rename), and a certificate and
@@ -50,6 +61,8 @@ export class TlsCertificates {
   private readonly watchers: FSWatcher[] = [];
   private settle: NodeJS.Timeout | undefined;
   private readonly reloadListeners: ((outcome: { ok: boolean; error?: Error }) => void)[] = [];
+  /** The CRLs of the options in service, for their dates. */
+  private crls: RevocationList[] = [];
 
   /** Reads the files; throws what Node says when they do not load, for the caller to phrase. */
   constructor(
@@ -59,22 +72,35 @@ export class TlsCertificates {
     this.options = this.read();
   }
 
-  /** Options for `tls.createServer` / `https.createServer`. */
-  serverOptions(): TlsOptions {
+  /** Whether a listener of this kind refuses clients without a verified certificate. */
+  requires(kind: TlsListenerKind): boolean {
+    return (kind === 'broker' ? this.files.requireCert : this.files.requireCertHttps) === true;
+  }
+
+  /** Options for `tls.createServer` / `https.createServer` of a listener of this kind. */
+  serverOptions(kind: TlsListenerKind): TlsOptions {
     return {
       ...this.options,
       minVersion: 'TLSv1.2',
-      requestCert: this.files.requestCert,
-      // a client without a (valid) certificate still connects; only `socket.authorized` makes it count
+      requestCert: this.files.requestCert || this.requires(kind),
+      // a client without a (valid) certificate still finishes the handshake; only `socket.authorized`
+      // makes it count, and `serve` closes it where one is required: Node's own refusal closes such a
+      // socket before any event, and the one it then reports has lost the address and the certificate
       rejectUnauthorized: false,
     };
   }
 
-  /** Starts following the files' changes for this server, the listener `listener`; warns if the certificate is out of its dates. */
-  serve(server: SecureServer, listener: string): void {
+  /**
+   * Starts following the files' changes for this server, the listener `listener`; warns if the
+   * certificate or a CRL is out of its dates. Where the kind requires a client certificate, a client
+   * without a verified one is closed as its handshake ends, before anything else hears of it.
+   */
+  serve(server: SecureServer, listener: string, kind: TlsListenerKind): void {
     this.servers.set(server, listener);
     this.warnIfOutOfDate([listener]);
+    this.warnIfCrlOutOfDate([listener]);
     if (this.watchers.length === 0) this.watch();
+    if (this.requires(kind)) server.prependListener('secureConnection', (socket) => refuseUnverified(socket, this.logger, listener));
   }
 
   forget(server: SecureServer): void {
@@ -94,9 +120,10 @@ export class TlsCertificates {
       for (const server of this.servers.keys()) server.setSecureContext(this.options);
       this.logger.info({ event: 'tls.reloaded', cert: this.files.cert }, 'TLS certificate reloaded');
       this.warnIfOutOfDate([...this.servers.values()]);
+      this.warnIfCrlOutOfDate([...this.servers.values()]);
       outcome = { ok: true };
     } catch (err) {
-      this.logger.warn({ event: 'tls.reload-failed', cert: this.files.cert, key: this.files.key, ca: this.files.ca, reason: (err as Error).message }, 'new TLS files do not load; keeping the old ones');
+      this.logger.warn({ event: 'tls.reload-failed', cert: this.files.cert, key: this.files.key, ca: this.files.ca, crl: this.files.crl, reason: (err as Error).message }, 'new TLS files do not load; keeping the old ones');
       outcome = { ok: false, error: err as Error };
     }
     for (const listener of this.reloadListeners) listener(outcome);
@@ -121,6 +148,23 @@ export class TlsCertificates {
     );
   }
 
+  /**
+   * OpenSSL takes a CRL past its next update, or not yet in force, as no list at all, and then
+   * verifies no certificate its issuer signed (`CRL_HAS_EXPIRED`, `CRL_NOT_YET_VALID`): every
+   * certificate login of that authority stops at once, so the operator hears it here first.
+   */
+  private warnIfCrlOutOfDate(listeners: string[]): void {
+    const now = Date.now();
+    for (const [index, list] of this.crls.entries()) {
+      const state = list.nextUpdate !== undefined && now > list.nextUpdate.getTime() ? `is past its next update, ${list.nextUpdate.toISOString()}` : now < list.thisUpdate.getTime() ? `is not in force before ${list.thisUpdate.toISOString()}` : undefined;
+      if (state === undefined) continue;
+      this.logger.warn(
+        { event: 'tls.crl-out-of-date', listeners, crl: this.files.crl, index: index + 1, thisUpdate: list.thisUpdate.toISOString(), nextUpdate: list.nextUpdate?.toISOString() },
+        `${listeners.join(', ')}: CRL ${index + 1} of ${String(this.files.crl)} ${state}; no client certificate of its issuer verifies until a current CRL is in place`,
+      );
+    }
+  }
+
   close(): void {
     clearTimeout(this.settle);
     for (const watcher of this.watchers) watcher.close();
@@ -129,15 +173,18 @@ export class TlsCertificates {
   }
 
   private read(): SecureContextOptions {
+    const crls = this.files.crl === undefined ? [] : revocationLists(this.files.crl);
     const options: SecureContextOptions = {
       cert: readFileSync(this.files.cert),
       key: readFileSync(this.files.key),
       ...(this.files.ca === undefined ? {} : { ca: authorities(this.files.ca) }),
+      ...(crls.length === 0 ? {} : { crl: crls.map((list) => list.pem) }),
       // in the context, not only the server's options: a reload replaces the whole context
       ciphers: this.files.ciphers ?? DEFAULT_TLS_CIPHERS,
     };
     // builds the context once here so a key that does not match its certificate fails now, not at the next handshake
     createSecureContext(options);
+    this.crls = crls;
     return options;
   }
 
@@ -147,7 +194,7 @@ export class TlsCertificates {
    * deaf to every later change.
    */
   private watch(): void {
-    const paths = [this.files.cert, this.files.key, ...(this.files.ca === undefined ? [] : [this.files.ca])];
+    const paths = [this.files.cert, this.files.key, ...[this.files.ca, this.files.crl].filter((path) => path !== undefined)];
     const byFolder = new Map<string, Set<string>>();
     for (const path of paths) {
       const names = byFolder.get(dirname(path)) ?? new Set<string>();
@@ -229,6 +276,27 @@ export function verifiedPeerCertificate(socket: TLSSocket, logger: Logger, liste
     subjectAltNames: splitAltNames(certificate.subjectAltName),
     fingerprint256: certificate.fingerprint256,
   };
+}
+
+/**
+ * Closes `socket`, whose listener requires a client certificate, unless its certificate verified
+ * against `tls.ca` (and no CRL revokes it); logs it once at warn, as the client hears only that the
+ * connection closed (OpenSSL sends no alert for a certificate Node judges after the handshake).
+ */
+function refuseUnverified(socket: TLSSocket, logger: Logger, listener: string): void {
+  if (socket.authorized) return;
+  const remote = addressWithPort(socket.remoteAddress, socket.remotePort);
+  const raw = socket.getPeerCertificate(false).raw;
+  if (raw === undefined || raw.length === 0) {
+    logger.warn({ event: 'tls.client-refused', protocol: listener, remoteAddress: remote, reason: 'no client certificate' }, `${listener}: ${remote} presented no client certificate, which this listener requires; connection closed`);
+  } else {
+    const certificate = new X509Certificate(raw);
+    const subject = subjectText(certificate);
+    const key = keyText(certificate);
+    const reason = String(socket.authorizationError);
+    logger.warn({ event: 'tls.client-refused', protocol: listener, remoteAddress: remote, subject, key, reason }, `${listener}: the client certificate of ${remote} (${subject}, ${key} key) was not accepted (${reason}), and this listener requires one; connection closed`);
+  }
+  socket.destroy();
 }
 
 /**

@@ -164,10 +164,10 @@ export class WebSocketListener {
     if (tls === undefined) {
       server = createServer(httpOptions, answer);
     } else {
-      const secure = createHttpsServer({ ...httpOptions, ...tls.serverOptions() }, answer);
+      const secure = createHttpsServer({ ...httpOptions, ...tls.serverOptions('broker') }, answer);
       secure.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => handshakeFailed(this.logger, this.name, socket, err));
       refuseRenegotiation(secure, this.logger, this.name);
-      tls.serve(secure, this.name);
+      tls.serve(secure, this.name, 'broker');
       this.secure = secure;
       server = secure;
     }

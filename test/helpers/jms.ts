@@ -29,9 +29,14 @@ export function jmsCheck(url: string, check: string, ...rest: string[]): Promise
   return jmsCheckHeard(url, check, rest, () => {});
 }
 
-export function jmsCheckHeard(url: string, check: string, rest: readonly string[], heard: (key: string) => void): Promise<JmsResult> {
+/** `jmsCheck` in a JVM started with `jvmOptions` (`-Djavax.net.ssl.trustStore=...` for an ssl:// URL). */
+export function jmsCheckWith(jvmOptions: readonly string[], url: string, check: string, ...rest: string[]): Promise<JmsResult> {
+  return jmsCheckHeard(url, check, rest, () => {}, jvmOptions);
+}
+
+export function jmsCheckHeard(url: string, check: string, rest: readonly string[], heard: (key: string) => void, jvmOptions: readonly string[] = []): Promise<JmsResult> {
   classPath ??= compileJava(sources);
-  const [java, args] = javaCommand(classPath, 'JmsChecks', [url, check, ...rest]);
+  const [java, args] = javaCommand(classPath, 'JmsChecks', [url, check, ...rest], jvmOptions);
   return new Promise((resolve, reject) => {
     const result: JmsResult = new Map();
     let partial = '';

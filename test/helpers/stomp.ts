@@ -56,12 +56,17 @@ export async function connectStomp(
     client.stompVersions = new Versions([options.version]);
   }
   client.onStompError = (frame) => errors.push(frame);
-  client.onWebSocketClose = () => onClosed();
   const connected = await new Promise<IFrame>((resolve, reject) => {
     client.onConnect = resolve;
     client.onWebSocketError = (err: unknown) => reject(new Error(`socket error: ${String(err)}`));
+    // a server that closes the socket without a word (a TLS listener refusing the client) would otherwise leave this waiting
+    client.onWebSocketClose = () => {
+      onClosed();
+      reject(new Error('socket closed before CONNECTED'));
+    };
     client.activate();
   });
+  client.onWebSocketClose = () => onClosed();
   return stompTestClient(client, connected, errors, closed);
 }
 

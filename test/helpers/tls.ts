@@ -72,6 +72,32 @@ export function issueCertificate(certs: TestCertificates, options: IssueOptions 
   return { cert, key };
 }
 
+/** A certificate authority of its own (not the test CA), for certificates and CRLs it signs. */
+export function otherAuthority(): { readonly dir: string; readonly ca: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-other-ca-'));
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-days', '2', '-subj', '/O=Elsewhere/CN=Another CA', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-keyout', join(dir, 'ca-key.pem'), '-out', join(dir, 'ca.pem')], { stdio: 'ignore' });
+  return { dir, ca: join(dir, 'ca.pem') };
+}
+
+/**
+ * A PEM CRL, signed by the authority whose `ca.pem` and `ca-key.pem` are in `authority.dir`, that
+ * revokes the certificates `revoked` (`openssl ca -revoke` then `-gencrl`, on an index of their own in
+ * a fresh folder); valid for 48 hours from now, or between `dates` (openssl's `YYYYMMDDHHMMSSZ`).
+ */
+export function makeCrl(authority: { readonly dir: string; readonly ca: string }, revoked: readonly string[], dates?: { readonly lastUpdate: string; readonly nextUpdate: string }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-crl-'));
+  writeFileSync(join(dir, 'index.txt'), '');
+  writeFileSync(join(dir, 'crlnumber'), '1000\n');
+  const config = join(dir, 'ca.cnf');
+  writeFileSync(config, ['[ca]', 'default_ca = issuer', '[issuer]', `database = ${join(dir, 'index.txt')}`, `crlnumber = ${join(dir, 'crlnumber')}`, 'default_md = sha256', ''].join('\n'));
+  const ca = ['-config', config, '-cert', authority.ca, '-keyfile', join(authority.dir, 'ca-key.pem')];
+  for (const cert of revoked) execFileSync('openssl', ['ca', ...ca, '-revoke', cert], { stdio: 'ignore' });
+  const crl = join(dir, 'crl.pem');
+  const validity = dates === undefined ? ['-crlhours', '48'] : ['-crl_lastupdate', dates.lastUpdate, '-crl_nextupdate', dates.nextUpdate];
+  execFileSync('openssl', ['ca', ...ca, '-gencrl', ...validity, '-out', crl], { stdio: 'ignore' });
+  return crl;
+}
+
 /** The bound port of each TLS listener of a test broker. */
 export interface TlsPorts {
   readonly stomp: number;
