@@ -175,9 +175,12 @@ const ldap = z
     /** The account that searches for users; without it the search is anonymous. */
     bindDn: z.string().min(1).optional(),
     bindPassword: z.string().optional(),
-    userBase: z.string().min(1),
-    /** `{user}` is the login name, escaped. */
-    userFilter: z.string().min(1).default('(uid={user})'),
+    /** Where the search for the user looks; exactly one of userBase and userDn. */
+    userBase: z.string().min(1).optional(),
+    /** `{user}` is the login name, escaped. Default `(uid={user})`; only with userBase. */
+    userFilter: z.string().min(1).optional(),
+    /** The user's DN, `{user}` the login name escaped for a DN: logins bind as it, without a search. */
+    userDn: z.string().min(1).optional(),
     groupBase: z.string().min(1).optional(),
     /** `{dn}` is the user's DN, `{user}` the login name. */
     groupFilter: z.string().min(1).default('(member={dn})'),

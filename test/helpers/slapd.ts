@@ -78,6 +78,8 @@ export interface Slapd {
   pause(): void;
   /** Lets a paused server carry on (SIGCONT). */
   resume(): void;
+  /** Changes the directory as its root, with ldapmodify and an LDIF of changes (`changetype: add` for new entries). */
+  modify(ldif: string): Promise<void>;
   /** Stops the server and resolves when it has exited. */
   stop(): Promise<void>;
 }
@@ -171,6 +173,7 @@ access to * by * read
     child.kill('SIGKILL');
     throw err;
   }
+  let changes = 0;
   return {
     url,
     port: Number(new URL(url).port),
@@ -180,6 +183,11 @@ access to * by * read
     },
     resume() {
       child.kill('SIGCONT');
+    },
+    async modify(ldif: string) {
+      const file = join(dir, `change-${++changes}.ldif`);
+      writeFileSync(file, ldif);
+      await run('ldapmodify', ['-x', '-H', url, '-D', ROOT_DN, '-w', ROOT_PASSWORD, '-f', file]);
     },
     stop() {
       if (child.exitCode === null && child.signalCode === null) {
