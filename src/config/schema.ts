@@ -185,6 +185,8 @@ const ldap = z
     /** `{dn}` is the user's DN, `{user}` the login name. */
     groupFilter: z.string().min(1).default('(member={dn})'),
     groupAttribute: z.string().min(1).default('cn'),
+    /** An attribute of the user's entry whose values are its groups' DNs (`memberOf`). */
+    userGroupAttribute: z.string().min(1).optional(),
     /** PEM file of the CA that signed the LDAP server's certificate, for ldaps:// and StartTLS. */
     ca: z.string().min(1).optional(),
     /** On an ldap:// URL, upgrade each connection with StartTLS ([RFC 4511] 4.14) before anything is sent. */

@@ -6,7 +6,7 @@ import type { Logger } from '../core/logger.js';
 import { FerryError, isFerryError } from '../errors.js';
 import { ConcurrencyLimit, TurnTimeout } from './concurrency-limit.js';
 import type { DirectoryUser, UserDirectory } from './directory.js';
-import { fillDn, templateAttribute } from './ldap-dn.js';
+import { fillDn, firstRdnValue, templateAttribute } from './ldap-dn.js';
 
 export type LdapConfig = NonNullable<FerryConfig['security']['ldap']>;
 
@@ -46,17 +46,19 @@ function attributeValues(entry: Entry, attribute: string): string[] {
   return values.map((v) => (Buffer.isBuffer(v) ? v.toString('utf8') : v));
 }
 
-/** A user's entry: its DN and the user's name. */
+/** A user's entry: its DN, the user's name, and the group DNs its `userGroupAttribute` holds. */
 interface UserEntry {
   readonly dn: string;
   readonly name: string;
+  readonly groupDns: readonly string[];
 }
 
 /**
  * Users and groups from an LDAP server: the search account (or an anonymous bind) finds the user's
  * entry by `userFilter` under `userBase`, or `userDn` names it outright; a bind as that entry
  * checks the password; the groups are the `groupAttribute` of the entries `groupFilter` finds
- * under `groupBase`.
+ * under `groupBase`, and the first RDN values of the group DNs in the entry's
+ * `userGroupAttribute`.
  *
  * Each login opens its own connections and closes them: logins are rare next to messages, and a
  * connection per login cannot be left bound as the wrong user.
@@ -256,14 +258,16 @@ export class LdapDirectory implements UserDirectory {
   }
 
   private userAttributes(): string[] {
-    return [...this.loginAttributes];
+    return this.config.userGroupAttribute === undefined ? [...this.loginAttributes] : [...this.loginAttributes, this.config.userGroupAttribute];
   }
 
   private userEntry(entry: Entry, username: string): UserEntry | undefined {
     const values = this.loginAttributes.map((a) => attributeValues(entry, a)).find((v) => v.length > 0) ?? [];
     // of several values (uid may have more than one), the one the client meant
     const name = values.find((v) => matchingForm(v) === matchingForm(username)) ?? values[0];
-    return name === undefined ? undefined : { dn: entry.dn, name };
+    if (name === undefined) return undefined;
+    const groupDns = this.config.userGroupAttribute === undefined ? [] : attributeValues(entry, this.config.userGroupAttribute);
+    return { dn: entry.dn, name, groupDns };
   }
 
   private unnamed(username: string, dn: string): FerryError {
@@ -281,11 +285,32 @@ export class LdapDirectory implements UserDirectory {
     }
   }
 
-  private async groups(search: Client, user: UserEntry): Promise<string[]> {
-    if (this.config.groupBase === undefined) return [];
-    const filter = fillFilter(this.config.groupFilter, { user: user.name, dn: user.dn });
-    const attribute = this.config.groupAttribute;
-    const { searchEntries } = await search.search(this.config.groupBase, { scope: 'sub', filter, attributes: [attribute] });
-    return [...new Set(searchEntries.flatMap((entry) => attributeValues(entry, attribute)))];
+  private async groups(client: Client, user: UserEntry): Promise<string[]> {
+    const names = new Set<string>();
+    await this.groupsOf(client, [{ dn: user.dn, name: user.name }], user.groupDns, names);
+    return [...names];
+  }
+
+  /** The groups that have any of `members` as a member, found by `groupFilter` and given by DN; their names go into `names`. */
+  private async groupsOf(client: Client, members: readonly { dn: string; name: string }[], groupDns: readonly string[], names: Set<string>): Promise<{ dn: string; name: string }[]> {
+    const found: { dn: string; name: string }[] = [];
+    for (const dn of groupDns) {
+      const name = firstRdnValue(dn);
+      if (name === undefined) continue;
+      names.add(name);
+      found.push({ dn, name });
+    }
+    if (this.config.groupBase !== undefined && members.length > 0) {
+      const filters = members.map((m) => fillFilter(this.config.groupFilter, { user: m.name, dn: m.dn }));
+      const filter = filters.length === 1 ? filters[0]! : `(|${filters.join('')})`;
+      const attribute = this.config.groupAttribute;
+      const { searchEntries } = await client.search(this.config.groupBase, { scope: 'sub', filter, attributes: [attribute] });
+      for (const entry of searchEntries) {
+        const values = attributeValues(entry, attribute);
+        for (const value of values) names.add(value);
+        found.push({ dn: entry.dn, name: values[0] ?? firstRdnValue(entry.dn) ?? entry.dn });
+      }
+    }
+    return found;
   }
 }

@@ -22,3 +22,34 @@ export function templateAttribute(template: string): string | undefined {
 export function fillDn(template: string, user: string): string {
   return template.replace('{user}', () => escapeDnValue(user));
 }
+
+/**
+ * The value of a DN's first RDN with RFC 4514's escapes undone, as `admins` of
+ * `cn=admins,ou=groups,dc=example,dc=com`; undefined when the DN has none. Of a multi-valued RDN
+ * (`cn=a+ou=b`) it is the first value's.
+ */
+export function firstRdnValue(dn: string): string | undefined {
+  const equals = dn.indexOf('=');
+  if (equals <= 0) return undefined;
+  const bytes: number[] = [];
+  const text = Buffer.from(dn.slice(equals + 1), 'utf8');
+  for (let i = 0; i < text.length; i++) {
+    const byte = text[i]!;
+    if (byte === 0x2c || byte === 0x2b) break; // an unescaped `,` or `+` ends the value
+    if (byte !== 0x5c) {
+      bytes.push(byte);
+      continue;
+    }
+    const pair = text.subarray(i + 1, i + 3).toString('latin1');
+    if (/^[0-9a-fA-F]{2}$/.test(pair)) {
+      // a hex pair is one byte of the value's UTF-8
+      bytes.push(parseInt(pair, 16));
+      i += 2;
+    } else if (i + 1 < text.length) {
+      bytes.push(text[i + 1]!);
+      i += 1;
+    }
+  }
+  const value = Buffer.from(bytes).toString('utf8').trim();
+  return value === '' ? undefined : value;
+}

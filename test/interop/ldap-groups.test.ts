@@ -7,7 +7,7 @@ import { configSchema } from '../../src/config/index.js';
 import { silentLogger } from '../../src/core/index.js';
 import { isFerryError } from '../../src/errors.js';
 import { LdapDirectory, type LdapConfig } from '../../src/security/ldap-directory.js';
-import { escapeDnValue } from '../../src/security/ldap-dn.js';
+import { escapeDnValue, firstRdnValue } from '../../src/security/ldap-dn.js';
 import { startBroker } from '../helpers/broker.js';
 import { connectMqtt, type MqttTestClient } from '../helpers/mqtt.js';
 import { runFerry } from '../helpers/process.js';
@@ -75,7 +75,7 @@ let slapd: Slapd | undefined;
 
 before(async () => {
   if (missing !== undefined) return;
-  slapd = await startSlapd();
+  slapd = await startSlapd({ memberOf: true });
   await slapd.modify(NESTED);
 });
 
@@ -85,12 +85,17 @@ after(async () => {
 
 const sorted = (user: unknown): unknown => (typeof user === 'object' && user !== null && 'groups' in user ? { ...user, groups: [...(user.groups as string[])].sort() } : user);
 
-test('escapeDnValue escapes what RFC 4514 asks', () => {
+test('escapeDnValue escapes what RFC 4514 asks, and firstRdnValue undoes it', () => {
   assert.equal(escapeDnValue('smith, jr'), 'smith\\, jr');
   assert.equal(escapeDnValue('a+b=c;d<e>f"g\\h\0'), 'a\\+b\\=c\\;d\\<e\\>f\\"g\\\\h\\00');
   assert.equal(escapeDnValue(' #x '), '\\ #x\\ ');
   assert.equal(escapeDnValue('#'), '\\#');
   assert.equal(escapeDnValue('élodie'), 'élodie');
+  assert.equal(firstRdnValue(`cn=admins,${groupBase}`), 'admins');
+  assert.equal(firstRdnValue(`CN=Domain Admins,CN=Users,DC=corp,DC=example`), 'Domain Admins');
+  assert.equal(firstRdnValue(`cn=a\\2C b\\+c+ou=x,${groupBase}`), 'a, b+c');
+  assert.equal(firstRdnValue('cn=\\C3\\A9quipe,dc=x'), 'équipe');
+  assert.equal(firstRdnValue('nonsense'), undefined);
 });
 
 test('configuration mistakes of userDn stop the start', () => {
@@ -140,6 +145,15 @@ test('LDAP userDn: a login binds as the DN made from the name, without a search 
   }
 });
 
+test('LDAP userGroupAttribute: groups from the memberOf the server keeps on the user\'s entry', { skip: missing }, async () => {
+  const byDn = new LdapDirectory(ldapConfig({ url: slapd!.url, userDn, userGroupAttribute: 'memberOf' }), silentLogger);
+  assert.deepEqual(sorted(await byDn.verify('alice', 'alice-secret')), { name: 'alice', groups: ['admins', 'readers'] });
+  assert.deepEqual(await byDn.lookup('bob'), { name: 'bob', groups: ['readers'] });
+  const bySearch = new LdapDirectory(ldapConfig({ url: slapd!.url, ...searchAccount, userBase: `ou=people,${SUFFIX}`, userGroupAttribute: 'memberOf' }), silentLogger);
+  assert.deepEqual(sorted(await bySearch.verify('alice', 'alice-secret')), { name: 'alice', groups: ['admins', 'readers'] });
+  assert.deepEqual(await bySearch.verify('smith, jr', 'smith-secret'), { name: 'smith, jr', groups: ['readers'] });
+});
+
 /** The SUBACK's return code for each filter, 128 where the subscription is refused (MQTT.js rejects a SUBACK with any 128 in it). */
 async function grants(client: MqttTestClient, filters: readonly string[]): Promise<number[]> {
   const codes: number[] = [];
@@ -177,6 +191,27 @@ test('a broker with userDn and no search account: MQTT.js clients log in by bind
     }
     await alice.end();
     await smith.end();
+  } finally {
+    await broker.stop();
+  }
+});
+
+test('a broker with userGroupAttribute: memberOf: MQTT.js clients get per-destination rights from the groups listed on their entry', { skip: missing }, async () => {
+  const broker = await startBroker({
+    'security.ldap': { url: slapd!.url, ...searchAccount, userBase: `ou=people,${SUFFIX}`, userGroupAttribute: 'memberOf', timeout: 2000 },
+    'security.authorization': [
+      { topic: 'admins.>', read: ['admins'] },
+      { topic: 'readers.>', read: ['readers'] },
+    ],
+  });
+  const filters = ['admins/+', 'readers/+'];
+  try {
+    const alice = await connectMqtt(broker.mqttPort, { username: 'alice', password: 'alice-secret', protocolVersion: 4 });
+    assert.deepEqual(await grants(alice, filters), [1, 1], 'alice\'s memberOf has admins and readers');
+    const bob = await connectMqtt(broker.mqttPort, { username: 'bob', password: 'bob-secret', protocolVersion: 4 });
+    assert.deepEqual(await grants(bob, filters), [128, 1], 'bob\'s has readers only');
+    await alice.end();
+    await bob.end();
   } finally {
     await broker.stop();
   }
