@@ -187,6 +187,8 @@ const ldap = z
     groupAttribute: z.string().min(1).default('cn'),
     /** An attribute of the user's entry whose values are its groups' DNs (`memberOf`). */
     userGroupAttribute: z.string().min(1).optional(),
+    /** Levels of groups within groups followed above the user's own groups; 0 follows none. */
+    nestedGroupDepth: z.number().int().min(0).max(10).default(0),
     /** PEM file of the CA that signed the LDAP server's certificate, for ldaps:// and StartTLS. */
     ca: z.string().min(1).optional(),
     /** On an ldap:// URL, upgrade each connection with StartTLS ([RFC 4511] 4.14) before anything is sent. */

@@ -6,7 +6,7 @@ import type { Logger } from '../core/logger.js';
 import { FerryError, isFerryError } from '../errors.js';
 import { ConcurrencyLimit, TurnTimeout } from './concurrency-limit.js';
 import type { DirectoryUser, UserDirectory } from './directory.js';
-import { fillDn, firstRdnValue, templateAttribute } from './ldap-dn.js';
+import { dnKey, fillDn, firstRdnValue, templateAttribute } from './ldap-dn.js';
 
 export type LdapConfig = NonNullable<FerryConfig['security']['ldap']>;
 
@@ -58,7 +58,7 @@ interface UserEntry {
  * entry by `userFilter` under `userBase`, or `userDn` names it outright; a bind as that entry
  * checks the password; the groups are the `groupAttribute` of the entries `groupFilter` finds
  * under `groupBase`, and the first RDN values of the group DNs in the entry's
- * `userGroupAttribute`.
+ * `userGroupAttribute`, followed `nestedGroupDepth` levels up through the groups' own.
  *
  * Each login opens its own connections and closes them: logins are rare next to messages, and a
  * connection per login cannot be left bound as the wrong user.
@@ -79,6 +79,7 @@ export class LdapDirectory implements UserDirectory {
     this.description = `LDAP ${config.url}`;
     this.logins = new ConcurrencyLimit(config.concurrentLogins);
     this.loginAttributes = LdapDirectory.checkUsers(config);
+    LdapDirectory.checkGroups(config);
     // [RFC 4513] 5.1.2: a name with an empty password is an unauthenticated bind, which servers that
     // allow it answer as anonymous: the search would quietly run with anonymous rights, not the account's
     if (config.bindDn !== undefined && (config.bindPassword ?? '') === '') {
@@ -122,6 +123,17 @@ export class LdapDirectory implements UserDirectory {
       throw new FerryError('FERRY_CONFIG_INVALID', `security.ldap.userFilter: ${filter} compares no attribute with the whole login name, as (uid={user}) does; the user's name is taken from that attribute`);
     }
     return attributes;
+  }
+
+  private static checkGroups(config: LdapConfig): void {
+    if (config.nestedGroupDepth === 0) return;
+    if (config.groupBase === undefined && config.userGroupAttribute === undefined) {
+      throw new FerryError('FERRY_CONFIG_INVALID', `security.ldap.nestedGroupDepth: ${config.nestedGroupDepth} with no groups to follow; set groupBase or userGroupAttribute`);
+    }
+    // a group is found in another by its own DN: a filter on the user's name alone cannot say
+    if (config.groupBase !== undefined && !config.groupFilter.includes('{dn}')) {
+      throw new FerryError('FERRY_CONFIG_INVALID', `security.ldap.nestedGroupDepth: groupFilter ${config.groupFilter} has no {dn}, by which a group is found among another's members`);
+    }
   }
 
   async verify(username: string, password: string): Promise<DirectoryUser | 'wrong-password' | undefined> {
@@ -285,9 +297,27 @@ export class LdapDirectory implements UserDirectory {
     }
   }
 
+  /**
+   * The user's groups, then the groups those are in, level by level up to `nestedGroupDepth`. A
+   * group already followed is not followed again, so a cycle of groups ends, and each level costs
+   * one search under `groupBase` and one read per new group of its `userGroupAttribute`.
+   */
   private async groups(client: Client, user: UserEntry): Promise<string[]> {
     const names = new Set<string>();
-    await this.groupsOf(client, [{ dn: user.dn, name: user.name }], user.groupDns, names);
+    const followed = new Set<string>([dnKey(user.dn)]);
+    let level = await this.groupsOf(client, [{ dn: user.dn, name: user.name }], user.groupDns, names);
+    for (let depth = 0; depth < this.config.nestedGroupDepth; depth++) {
+      const members = level.filter((g) => !followed.has(dnKey(g.dn)));
+      if (members.length === 0) break;
+      for (const member of members) followed.add(dnKey(member.dn));
+      const groupDns: string[] = [];
+      if (this.config.userGroupAttribute !== undefined) {
+        const attribute = this.config.userGroupAttribute;
+        const entries = await Promise.all(members.map((m) => this.readEntry(client, m.dn, [attribute])));
+        for (const entry of entries) if (entry !== undefined) groupDns.push(...attributeValues(entry, attribute));
+      }
+      level = await this.groupsOf(client, members, groupDns, names);
+    }
     return [...names];
   }
 

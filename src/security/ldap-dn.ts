@@ -53,3 +53,12 @@ export function firstRdnValue(dn: string): string | undefined {
   const value = Buffer.from(bytes).toString('utf8').trim();
   return value === '' ? undefined : value;
 }
+
+/** A DN in the form two spellings of one entry share, near enough to tell a group already followed. */
+export function dnKey(dn: string): string {
+  return dn
+    .split(/(?<!\\),/)
+    .map((rdn) => rdn.trim().replace(/\s*=\s*/, '='))
+    .join(',')
+    .toLowerCase();
+}
