@@ -175,13 +175,20 @@ const ldap = z
     /** The account that searches for users; without it the search is anonymous. */
     bindDn: z.string().min(1).optional(),
     bindPassword: z.string().optional(),
-    userBase: z.string().min(1),
-    /** `{user}` is the login name, escaped. */
-    userFilter: z.string().min(1).default('(uid={user})'),
+    /** Where the search for the user looks; exactly one of userBase and userDn. */
+    userBase: z.string().min(1).optional(),
+    /** `{user}` is the login name, escaped. Default `(uid={user})`; only with userBase. */
+    userFilter: z.string().min(1).optional(),
+    /** The user's DN, `{user}` the login name escaped for a DN: logins bind as it, without a search. */
+    userDn: z.string().min(1).optional(),
     groupBase: z.string().min(1).optional(),
     /** `{dn}` is the user's DN, `{user}` the login name. */
     groupFilter: z.string().min(1).default('(member={dn})'),
     groupAttribute: z.string().min(1).default('cn'),
+    /** An attribute of the user's entry whose values are its groups' DNs (`memberOf`). */
+    userGroupAttribute: z.string().min(1).optional(),
+    /** Levels of groups within groups followed above the user's own groups; 0 follows none. */
+    nestedGroupDepth: z.number().int().min(0).max(10).default(0),
     /** PEM file of the CA that signed the LDAP server's certificate, for ldaps:// and StartTLS. */
     ca: z.string().min(1).optional(),
     /** On an ldap:// URL, upgrade each connection with StartTLS ([RFC 4511] 4.14) before anything is sent. */

@@ -78,6 +78,8 @@ export interface Slapd {
   pause(): void;
   /** Lets a paused server carry on (SIGCONT). */
   resume(): void;
+  /** Changes the directory as its root, with ldapmodify and an LDIF of changes (`changetype: add` for new entries). */
+  modify(ldif: string): Promise<void>;
   /** Stops the server and resolves when it has exited. */
   stop(): Promise<void>;
 }
@@ -122,9 +124,10 @@ async function makeCertificates(dir: string): Promise<{ ca: string; cert: string
 /**
  * Starts a slapd of its own, with a slapd.conf and an mdb database in a temporary folder, on a free
  * port of 127.0.0.1 (with `tls`, on a second one for ldaps:// too), and loads SEED into it with
- * ldapadd.
+ * ldapadd. With `memberOf`, the memberof overlay keeps each entry's `memberOf` (users' and groups')
+ * in step with the groupOfNames entries that list it, as Active Directory does.
  */
-export async function startSlapd(options: { tls?: boolean } = {}): Promise<Slapd> {
+export async function startSlapd(options: { tls?: boolean; memberOf?: boolean } = {}): Promise<Slapd> {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-slapd-'));
   mkdirSync(join(dir, 'db'));
   const conf = join(dir, 'slapd.conf');
@@ -136,7 +139,7 @@ include /etc/ldap/schema/cosine.schema
 include /etc/ldap/schema/inetorgperson.schema
 modulepath /usr/lib/ldap
 moduleload back_mdb
-# as some servers do by default: a name with an empty password binds, unauthenticated ([RFC 4513] 5.1.2)
+${options.memberOf === true ? 'moduleload memberof\n' : ''}# as some servers do by default: a name with an empty password binds, unauthenticated ([RFC 4513] 5.1.2)
 allow bind_anon_dn
 pidfile ${join(dir, 'slapd.pid')}
 database mdb
@@ -147,7 +150,7 @@ rootpw ${ROOT_PASSWORD}
 directory ${join(dir, 'db')}
 access to attrs=userPassword by anonymous auth by * none
 access to * by * read
-`,
+${options.memberOf === true ? 'overlay memberof\n' : ''}`,
   );
   let child: ChildProcess | undefined;
   let url = '';
@@ -171,6 +174,7 @@ access to * by * read
     child.kill('SIGKILL');
     throw err;
   }
+  let changes = 0;
   return {
     url,
     port: Number(new URL(url).port),
@@ -180,6 +184,11 @@ access to * by * read
     },
     resume() {
       child.kill('SIGCONT');
+    },
+    async modify(ldif: string) {
+      const file = join(dir, `change-${++changes}.ldif`);
+      writeFileSync(file, ldif);
+      await run('ldapmodify', ['-x', '-H', url, '-D', ROOT_DN, '-w', ROOT_PASSWORD, '-f', file]);
     },
     stop() {
       if (child.exitCode === null && child.signalCode === null) {
