@@ -169,7 +169,17 @@ ${options.memberOf === true ? 'overlay memberof\n' : ''}`,
   writeFileSync(seed, SEED);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   try {
-    await run('ldapadd', ['-x', '-H', url, '-D', ROOT_DN, '-w', ROOT_PASSWORD, '-f', seed]);
+    // "slapd starting" can come a moment before its listener takes connections: the seed is tried
+    // again while slapd cannot be contacted yet
+    for (let tries = 1; ; tries++) {
+      try {
+        await run('ldapadd', ['-x', '-H', url, '-D', ROOT_DN, '-w', ROOT_PASSWORD, '-f', seed]);
+        break;
+      } catch (err) {
+        if (tries >= 20 || !/Can't contact LDAP server/.test(String(err))) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
   } catch (err) {
     child.kill('SIGKILL');
     throw err;
