@@ -250,9 +250,11 @@ function printStore(report: JournalReport): void {
       const owner = report.owners[String(id)] ?? `record ${id}`;
       reasons.set(owner, (reasons.get(owner) ?? 0) + 1);
     }
-    if (reasons.size === 0 && segment.waitsFor.length === 0) continue;
+    const unnamed = segment.liveRecords - segment.keptAliveBy.length;
+    if (reasons.size === 0 && unnamed <= 0 && segment.waitsFor.length === 0) continue;
     out.push('', `${segment.file} is kept by:`);
     for (const [owner, count] of reasons) out.push(`  ${owner}${count > 1 ? ` (${count} records shown)` : ''}`);
+    if (unnamed > 0) out.push(`  ${unnamed} more live record(s), not named`);
     if (segment.waitsFor.length > 0) out.push(`  deletes of records in ${segment.waitsFor.join(', ')}, which must go first`);
   }
   process.stdout.write(`${out.join('\n')}\n`);

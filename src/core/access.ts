@@ -61,6 +61,11 @@ export interface ConnectRequest {
   readonly credentials?: Credentials | undefined;
   readonly clientId?: string | undefined;
   /**
+   * What the client calls itself without claiming it as a client id (an AMQP container id, which
+   * owns its durable subscriptions all the same): connection watchers are told it as the client id.
+   */
+  readonly name?: string | undefined;
+  /**
    * When another connection holds the client id, close it (it hears of it through `onEvicted`)
    * instead of refusing this one: `true` when the holder is of the same user (or this one is the
    * broker's own), `'from-anyone'` whoever holds it over the same protocol, for a protocol whose

@@ -323,7 +323,7 @@ export class Broker implements BrokerAccess, ConnectionHost {
     if (!principal.internal) {
       const { protocol, transport: { remoteAddress } } = request;
       this.logger.info({ event: 'connection.opened', connection: connection.id, protocol, remoteAddress, user: principal.username, clientId }, `${protocol} client ${clientId === undefined ? '' : `${clientId} `}connected from ${remoteAddress} as ${principal.username ?? 'anonymous'}`);
-      this.connectionEvents.opened(connection.id, { id: connection.id, protocol, clientId, user: principal.username, remoteAddress });
+      this.connectionEvents.opened(connection.id, { id: connection.id, protocol, clientId: clientId ?? request.name, user: principal.username, remoteAddress });
     }
     return connection;
   }

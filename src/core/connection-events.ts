@@ -4,6 +4,7 @@ import type { Watcher } from './watched.js';
 export interface ConnectionFacts {
   readonly id: string;
   readonly protocol: string;
+  /** The client id it holds, or else the name it goes by (see `ConnectRequest.name`). */
   readonly clientId: string | undefined;
   readonly user: string | undefined;
   readonly remoteAddress: string;

@@ -720,6 +720,7 @@ export class CoreSession {
       selector: options.selector,
       priority: options.priority ?? 0,
       durable: options.durable !== undefined,
+      durableName: options.durable?.name,
       label: options.label,
     });
     return handle;

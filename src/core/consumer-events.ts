@@ -18,6 +18,8 @@ export interface ConsumerInfo {
   readonly selector: string | undefined;
   readonly priority: number;
   readonly durable: boolean;
+  /** The durable subscription's name, which a STOMP client gives apart from its subscription id. */
+  readonly durableName: string | undefined;
   /** What the client calls the subscription (a STOMP subscription id), when its protocol names it. */
   readonly label: string | undefined;
 }
@@ -75,7 +77,7 @@ export class ConsumerEvents {
     if (kept === undefined) return;
     const created = this.nextDurable--;
     this.durables.set(key, created);
-    this.opened({ id: created, connectionId: '', protocol: '', internal: false, destination: { kind: 'topic', name: kept.pattern }, selector: kept.selector, priority: 0, durable: true, label: kept.name });
+    this.opened({ id: created, connectionId: '', protocol: '', internal: false, destination: { kind: 'topic', name: kept.pattern }, selector: kept.selector, priority: 0, durable: true, durableName: kept.name, label: kept.name });
   }
 
   opened(consumer: ConsumerInfo): void {

@@ -39,13 +39,14 @@ export function describeStore(store: Store, queues: Iterable<MessageQueue>, dura
     name(queue.deliveryMark.recordId, `delivery mark of ${label}`);
     for (const entry of queue.entries()) {
       name(entry.referenceId, `message waiting in ${label}`);
-      if (entry.stored !== null) name(entry.stored.recordId, `message waiting in ${label}`);
+      // a message is two records, its place in the queue and its content: one label for both counted each message twice
+      if (entry.stored !== null) name(entry.stored.recordId, `content of a message waiting in ${label}`);
     }
   };
   for (const queue of queues) if (queue.recordId !== 0) describeQueue(queue, `queue ${queue.name}`);
   for (const s of durable) describeQueue(s.queue, `durable subscription ${s.durable!.owner}:${s.durable!.name} on topic ${s.pattern}`);
   for (const [id, what] of others) name(id, what);
-  for (const id of wanted) owners[id] ??= 'a scheduled message, duplicate-detection id or transaction record';
+  for (const id of wanted) owners[id] ??= 'a scheduled message, duplicate-detection id, sequence ceiling or transaction record';
   return { type: 'journal', store: description, owners };
 }
 

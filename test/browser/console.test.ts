@@ -433,6 +433,18 @@ describe('the web console in headless Chromium', { skip: missing }, () => {
     await page.locator('.segment').first().waitFor();
     await page.locator('.keepers', { hasText: 'console.kept' }).first().waitFor();
     await shot(page, '10-store');
+
+    // the report names 20 records a file: the page says how many more keep it, so that its counts read as a sample's
+    const many = await worker({});
+    for (let i = 0; i < 25; i++) await many.sendConfirmed('/queue/console.many', `m${i}`, { persistent: 'true' });
+    await go(page, '/scheduled');
+    await go(page, '/store');
+    const segment = page.locator('.segment', { hasText: 'more live records, not named' }).first();
+    await segment.waitFor();
+    const live = Number(/([\d,]+) live records?/.exec((await segment.locator('.segment-head').textContent()) ?? '')![1]!.replace(/,/g, ''));
+    const shown = /and ([\d,]+) more live records, not named/.exec((await segment.locator('.keepers').textContent()) ?? '')![1]!;
+    assert.equal(Number(shown.replace(/,/g, '')), live - 20);
+    assert.equal((await api('DELETE', `/destinations/queue/${encodeURIComponent('console.many')}`)).status, 204);
   });
 
   test('a monitor-only user sees the broker but is offered no action', { timeout: 60_000 }, async () => {

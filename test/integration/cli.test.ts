@@ -313,13 +313,15 @@ test('ferry store names what keeps each journal file on disk', async () => {
   const broker = await spawnBroker(['--data', join(tmp(), 'data'), '--stomp-port', '0', '--stomp-host', '127.0.0.1']);
   try {
     const port = String(broker.ports['stomp']);
-    const sent = await runFerry(['send', '--port', port, '-d', 'kept.orders', '--body', 'order {n}', '-n', '5', '--persistent']);
+    const sent = await runFerry(['send', '--port', port, '-d', 'kept.orders', '--body', 'order {n}', '-n', '15', '--persistent']);
     assert.equal(sent.code, 0, sent.stderr);
     const report = await runFerry(['store', '--http-port', String(broker.ports['http'])]);
     assert.equal(report.code, 0, report.stderr);
     assert.match(report.stdout, /journal file\(s\)/);
     assert.match(report.stdout, /message waiting in queue kept\.orders/);
     assert.match(report.stdout, /queue kept\.orders/);
+    // 15 messages are 30 records and more: the report names 20 of a file's, and says so
+    assert.match(report.stdout, /^  \d+ more live record\(s\), not named$/m);
   } finally {
     assert.equal(await broker.stop(), 0);
   }

@@ -1,7 +1,9 @@
 /**
  * A durable subscription removed by a client of another protocol or by an operator, as a JMS
  * advisory consumer (ActiveMQ's own client) hears of it: ActiveMQ tells every removal on the
- * topic's consumer advisory, whoever removes it, as it tells a JMS unsubscribe.
+ * topic's consumer advisory, whoever removes it, as it tells a JMS unsubscribe. And the durable
+ * subscribers of other protocols, and the AMQP connections that own such subscriptions, as the
+ * same consumer names them.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -105,6 +107,52 @@ test('a durable subscription removed by STOMP, MQTT, AMQP 1.0 or the management 
     // an operator's removal comes from no connection, as from ActiveMQ's JMX
     assert.deepEqual(operatorRemoval, expected('operator', 'kept-owner', 'kept-sub', null));
     assert.equal((await watcher.done).code, 0);
+  } finally {
+    watcher.kill();
+  }
+});
+
+const advisoryOf = (data: string, topic: string) => (line: DriverLine): boolean => line['data'] === data && line['on'] === topic;
+
+test('a STOMP or AMQP 1.0 durable subscriber\'s ConsumerInfo advisory names its durable subscription, as ActiveMQ\'s does, not the STOMP subscription id', { skip, timeout: 90_000 }, async () => {
+  const lines = new Lines();
+  const watcher = spawnDriver('watch-advisories', `tcp://127.0.0.1:${broker.ports['openwire']}`, { topic: 'ActiveMQ.Advisory.Connection,ActiveMQ.Advisory.Consumer.Topic.named.>', count: 1 }, 60_000, lines.add);
+  try {
+    await lines.next('the advisory consumer', (line) => line['event'] === 'ready');
+    const stomp = await connectStomp(broker.stompPort, { headers: { 'client-id': 'stomp-named' } });
+    await subscribeConfirmed(stomp, '/topic/named.durable', { id: 's1', 'activemq.subscriptionName': 'sd' });
+    await subscribeConfirmed(stomp, '/topic/named.plain', { id: 's2' });
+    const durable = await lines.next('the durable subscriber', advisoryOf('ConsumerInfo', 'ActiveMQ.Advisory.Consumer.Topic.named.durable'));
+    const plain = await lines.next('the plain subscriber', advisoryOf('ConsumerInfo', 'ActiveMQ.Advisory.Consumer.Topic.named.plain'));
+    const stompConnection = await lines.next('the STOMP connection', (line) => line['data'] === 'ConnectionInfo' && line['clientId'] === 'stomp-named');
+    assert.equal(durable['subscription'], 'sd');
+    assert.equal(durable['connectionId'], stompConnection['connectionId']);
+    assert.equal(plain['subscription'], null);
+
+    const amqp = await connectAmqp(broker.amqpPort, { container_id: 'amqp-named' });
+    await amqp.openReceiver({ name: 'amqp-durable', source: { address: 'named.amqp', durable: 2, expiry_policy: 'never', capabilities: ['topic'] } });
+    const amqpDurable = await lines.next('the AMQP durable subscriber', advisoryOf('ConsumerInfo', 'ActiveMQ.Advisory.Consumer.Topic.named.amqp'));
+    assert.equal(amqpDurable['subscription'], 'amqp-durable');
+    await amqp.close();
+    await stomp.disconnect();
+  } finally {
+    watcher.kill();
+  }
+});
+
+test('an AMQP 1.0 connection\'s ConnectionInfo advisory has its container id as client id, as ActiveMQ\'s AMQP transport gives it, sole-connection-for-container or not', { skip, timeout: 90_000 }, async () => {
+  const lines = new Lines();
+  const watcher = spawnDriver('watch-advisories', `tcp://127.0.0.1:${broker.ports['openwire']}`, { topic: 'ActiveMQ.Advisory.Connection', count: 1 }, 60_000, lines.add);
+  try {
+    await lines.next('the advisory consumer', (line) => line['event'] === 'ready');
+    const amqp = await connectAmqp(broker.amqpPort, { container_id: 'amqp-container' });
+    // its advisory has core's connection id, which the management API shows beside the protocol
+    const listed = await new ApiClient(broker.server.ports['http']!).get<{ items: { id: string; protocol: string }[] }>('/api/v1/connections');
+    const amqpConnections = listed.body.items.filter((c) => c.protocol === 'amqp');
+    assert.equal(amqpConnections.length, 1);
+    const announced = await lines.next('the AMQP connection', connection(amqpConnections[0]!.id));
+    assert.equal(announced['clientId'], 'amqp-container');
+    await amqp.close();
   } finally {
     watcher.kill();
   }

@@ -15,6 +15,7 @@ const consumer = (name: string, extra: Partial<ConsumerInfo> = {}, kind: 'queue'
   selector: undefined,
   priority: 0,
   durable: false,
+  durableName: undefined,
   label: undefined,
   ...extra,
 });

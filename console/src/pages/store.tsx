@@ -65,6 +65,8 @@ export function StorePage(): JSX.Element {
               <div class="segments">
                 {r.store.segments.map((s) => {
                   const reasons = keepers(s, r.owners);
+                  // the report names a sample of each file's records: the counts above are of that sample
+                  const unnamed = s.liveRecords - s.keptAliveBy.length;
                   const livePct = s.size === 0 ? 0 : (100 * s.liveBytes) / s.size;
                   const deadPct = s.size === 0 ? 0 : (100 * s.deadBytes) / s.size;
                   return (
@@ -72,7 +74,7 @@ export function StorePage(): JSX.Element {
                       <div class="segment-head">
                         <span class="mono segment-file">{s.file}</span>
                         <span class="muted">
-                          {bytes(s.size)} · {count(s.liveRecords)} live records
+                          {bytes(s.size)} · {count(s.liveRecords)} live record{s.liveRecords === 1 ? '' : 's'}
                         </span>
                       </div>
                       <div class="usage" role="img" aria-label={`${bytes(s.liveBytes)} live, ${bytes(s.deadBytes)} dead`}>
@@ -87,7 +89,7 @@ export function StorePage(): JSX.Element {
                           <i class="dot dot-dead" /> dead {bytes(s.deadBytes)}
                         </span>
                       </div>
-                      {(reasons.length > 0 || s.waitsFor.length > 0) && (
+                      {(reasons.length > 0 || unnamed > 0 || s.waitsFor.length > 0) && (
                         <ul class="keepers">
                           {reasons.map(([owner, n]) => (
                             <li>
@@ -95,6 +97,11 @@ export function StorePage(): JSX.Element {
                               {n > 1 && <span class="muted"> ×{count(n)}</span>}
                             </li>
                           ))}
+                          {unnamed > 0 && (
+                            <li class="muted">
+                              and {count(unnamed)} more live record{unnamed === 1 ? '' : 's'}, not named
+                            </li>
+                          )}
                           {s.waitsFor.length > 0 && <li>deletes of records in {s.waitsFor.join(', ')}, which must go first</li>}
                         </ul>
                       )}

@@ -415,6 +415,8 @@ export class AmqpConnection implements SessionHost, LinkContext, SaslHost {
         transport: { remoteAddress: this.transport.remoteAddress, peerCertificate: this.transport.peerCertificate },
         credentials: this.credentials,
         clientId: sole && containerId !== '' ? containerId : undefined,
+        // ActiveMQ's AMQP transport makes the container id the connection's client id: its advisories name it
+        name: containerId === '' ? undefined : containerId,
       })
       .then(
         (core) => {

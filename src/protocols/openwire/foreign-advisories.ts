@@ -118,7 +118,8 @@ function consumerInfo(consumer: CoreConsumerInfo): ConsumerInfo {
     // what the other protocol's credit is, core does not say: ActiveMQ's default queue prefetch
     prefetchSize: 1000,
     selector: consumer.selector ?? null,
-    subscriptionName: consumer.durable ? (consumer.label ?? null) : null,
+    // the durable subscription's name, as ActiveMQ's: a STOMP subscription id names only the subscriber
+    subscriptionName: consumer.durableName ?? null,
     noLocal: false,
     exclusive: false,
     retroactive: false,

@@ -193,6 +193,9 @@ final class ConsumerAdvisories {
           subscription = info.getSubscriptionName();
           connection = info.getConnectionId();
           removals++;
+        } else if (data instanceof ConsumerInfo) {
+          subscription = ((ConsumerInfo) data).getSubscriptionName();
+          connection = ((ConsumerInfo) data).getConsumerId().getParentId().getParentId();
         } else if (data instanceof ConnectionInfo) {
           clientId = ((ConnectionInfo) data).getClientId();
           connection = ((ConnectionInfo) data).getConnectionId();
