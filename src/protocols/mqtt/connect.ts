@@ -47,7 +47,7 @@ export function connect(s: MqttConnection, packet: IConnectPacket): void {
     if (props.receiveMaximum !== undefined) s.sendWindow = props.receiveMaximum;
     if (props.maximumPacketSize !== undefined) s.clientMaxPacketSize = props.maximumPacketSize;
     s.clientAliasMaximum = props.topicAliasMaximum ?? 0;
-  }
+  } else if (s.bridge) s.sendWindow = Math.min(s.sendWindow, s.options.bridgeMaxInflight);
   if (packet.will !== undefined) {
     // the will's topic must be publishable; refuse it now rather than when the client is gone
     try {
