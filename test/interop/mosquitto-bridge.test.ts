@@ -63,3 +63,30 @@ test('a Mosquitto bridge over MQTT 3.1.1 gets every QoS 2 message Ferry kept for
   // rest with 0x97, which a 3.1.1 PUBREC cannot carry: they would be lost without a word
   assert.doesNotMatch(edge.log, /Sending PUBREC to local\.edge-a \(m\d+, rc151\)/);
 });
+
+test('a Mosquitto bridge logs in to a Ferry with security on, though its will is on $SYS/broker/connection/<id>/state, where it may not publish', { skip }, async () => {
+  const broker = await brokerFor(() =>
+    startSecureBroker({
+      users: { admin: { password: 'admin-secret', groups: ['admins'] }, bridge: { password: 'bridge-secret', groups: ['bridges'] } },
+      authorization: [
+        { topic: '>', read: ['admins'], write: ['admins'], create: ['admins'] },
+        { topic: 'up.>', write: ['bridges'], create: ['bridges'] },
+      ],
+    }),
+  );
+  const central = await connectMqtt(broker.mqttPort, { username: 'admin', password: 'admin-secret' });
+  cleanups.push(() => central.end());
+  await central.subscribe('up/#', { qos: 1 });
+  // notifications are on by default: the bridge's CONNECT carries its will there
+  const edge = edgeOf(broker, ['remote_clientid edge-c', 'remote_username bridge', 'remote_password bridge-secret', 'topic up/# out 1', 'try_private true', 'bridge_protocol_version mqttv311', 'restart_timeout 1']);
+  await edge.start();
+  await edge.logged('Received CONNACK on connection local.edge-c');
+  const local = await edge.client();
+  cleanups.push(() => local.client.endAsync(true).then(() => undefined));
+  await local.client.publishAsync('up/x', 'over the bridge', { qos: 1 });
+  const got = await central.inbox.next(10_000).catch((err: unknown) => {
+    throw new Error(`nothing came over the bridge (${String(err)}); the edge logged: ${edge.log.split('\n').filter((l) => /refused|CONNACK/i.test(l)).join(' | ')}`);
+  });
+  assert.equal(got.payload, 'over the bridge');
+  assert.doesNotMatch(edge.log, /Connection Refused/);
+});
