@@ -90,3 +90,43 @@ test('a Mosquitto bridge logs in to a Ferry with security on, though its will is
   assert.equal(got.payload, 'over the bridge');
   assert.doesNotMatch(edge.log, /Connection Refused/);
 });
+
+test('a Mosquitto bridge (3.1.1) forwarding a publish Ferry does not authorize goes on with the next ones, as with Mosquitto', { skip }, async () => {
+  const broker = await brokerFor(() =>
+    startSecureBroker({
+      users: { admin: { password: 'admin-secret', groups: ['admins'] }, bridge: { password: 'bridge-secret', groups: ['bridges'] } },
+      authorization: [
+        { topic: '>', read: ['admins'], write: ['admins'], create: ['admins'] },
+        { topic: 'up.>', write: ['bridges'], create: ['bridges'] },
+      ],
+    }),
+  );
+  const central = await connectMqtt(broker.mqttPort, { username: 'admin', password: 'admin-secret' });
+  cleanups.push(() => central.end());
+  await central.subscribe('#', { qos: 1 });
+  const edge = edgeOf(broker, [
+    'remote_clientid edge-d',
+    'remote_username bridge',
+    'remote_password bridge-secret',
+    'topic secret/# out 1',
+    'topic up/# out 1',
+    'try_private true',
+    'cleansession false',
+    'notifications false',
+    'bridge_protocol_version mqttv311',
+    'restart_timeout 1',
+  ]);
+  await edge.start();
+  await edge.logged('Received CONNACK on connection local.edge-d');
+  const local = await edge.client();
+  cleanups.push(() => local.client.endAsync(true).then(() => undefined));
+  await local.client.publishAsync('secret/x', 'not for the bridge to send', { qos: 1 });
+  await local.client.publishAsync('up/y', 'after it', { qos: 1 });
+  // closed for the first, a persistent bridge sends it again first on every reconnection: nothing behind it would ever pass
+  const got = await central.inbox.next(10_000).catch((err: unknown) => {
+    throw new Error(`nothing came over the bridge (${String(err)}); the bridge connected ${edge.log.split('Received CONNACK on connection local.edge-d').length - 1} times`);
+  });
+  assert.equal(got.topic, 'up/y');
+  assert.equal(got.payload, 'after it');
+  assert.equal(edge.log.split('Received CONNACK on connection local.edge-d').length - 1, 1, 'the bridge stays connected');
+});

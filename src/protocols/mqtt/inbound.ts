@@ -93,6 +93,16 @@ export function onPublish(s: MqttConnection, packet: PublishView, properties: IP
         s.logger.warn({ event: 'mqtt.publish-refused', topic, clientId: s.core?.clientId, remoteAddress: s.core?.remoteAddress, ...errorFields(err) }, 'MQTT QoS 0 publish refused and dropped');
         return;
       }
+      if (!v5 && s.bridge && isFerryError(err, 'FERRY_NOT_AUTHORIZED')) {
+        // [MQTT-3.3.5-2] lets the server acknowledge a publish it does not authorize instead of
+        // closing: a bridge closed for one sends it again first on every reconnection, and nothing
+        // behind it ever passes. Mosquitto acknowledges it and drops it.
+        s.logger.warn({ event: 'mqtt.publish-refused', topic, clientId: s.core?.clientId, remoteAddress: s.core?.remoteAddress, ...errorFields(err) }, 'MQTT publish from a bridge refused and dropped');
+        if (packet.qos === 0) return;
+        s.inboundPending--;
+        afterDurable(s, null, () => s.write(encodeAck(packet.qos === 1 ? 'puback' : 'pubrec', id, 0, false)));
+        return;
+      }
       // 3.1.1 cannot refuse one message: the connection closes [MQTT-3.3.5-2]
       if (packet.qos === 0 || !v5) throw err;
       // MQTT 5 refuses one message and keeps the connection
