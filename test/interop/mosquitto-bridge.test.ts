@@ -130,3 +130,22 @@ test('a Mosquitto bridge (3.1.1) forwarding a publish Ferry does not authorize g
   assert.equal(got.payload, 'after it');
   assert.equal(edge.log.split('Received CONNACK on connection local.edge-d').length - 1, 1, 'the bridge stays connected');
 });
+
+test('a Mosquitto bridge\'s notifications: $SYS/broker/connection/<id>/state is 1 while it is connected and its will, 0, once it is gone, retained', { skip }, async () => {
+  const broker = await brokerFor(() => startBroker());
+  const central = await connectMqtt(broker.mqttPort);
+  cleanups.push(() => central.end());
+  await central.subscribe('$SYS/broker/connection/+/state', { qos: 1 });
+  const edge = edgeOf(broker, ['remote_clientid edge-b', 'topic up/# out 1', 'try_private true', 'notifications true', 'bridge_protocol_version mqttv311', 'restart_timeout 30']);
+  await edge.start();
+  const up = await central.inbox.next(10_000);
+  assert.deepEqual([up.topic, up.payload], ['$SYS/broker/connection/edge-b/state', '1']);
+  await edge.stop('SIGKILL');
+  const down = await central.inbox.next(10_000);
+  assert.deepEqual([down.topic, down.payload], ['$SYS/broker/connection/edge-b/state', '0']);
+  const later = await connectMqtt(broker.mqttPort);
+  cleanups.push(() => later.end());
+  await later.subscribe('$SYS/broker/connection/#', { qos: 1 });
+  const kept = await later.inbox.next();
+  assert.deepEqual([kept.topic, kept.payload, kept.packet.retain], ['$SYS/broker/connection/edge-b/state', '0', true]);
+});
