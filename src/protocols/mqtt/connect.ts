@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import type mqttPacket from 'mqtt-packet';
 import type { IConnectPacket } from 'mqtt-packet';
-import { FerryError } from '../../errors.js';
+import { FerryError, errorFields, isFerryError } from '../../errors.js';
 import type { CoreConnection, Credentials, DurableSubscriptionInfo } from '../../core/index.js';
 import { startConnectAuth } from './auth.js';
 import { afterDurable } from './inbound.js';
@@ -11,7 +11,7 @@ import { dropDurable, durableSubscriptionsOf, forgetSessionKept, holdsAnyQos2Id,
 import { Reason, mqttReasonOf } from './reasons.js';
 import type { SessionState } from './session-state.js';
 import { openConsumer } from './subscriptions.js';
-import { parseFilter, topicToFerry } from './topics.js';
+import { isSysTopic, parseFilter, topicToFerry } from './topics.js';
 import { release } from './will-and-expiry.js';
 
 /** CONNECT and CONNACK, the resumption of a persistent session, keep-alive, and takeover by a newer connection. */
@@ -47,7 +47,7 @@ export function connect(s: MqttConnection, packet: IConnectPacket): void {
     if (props.receiveMaximum !== undefined) s.sendWindow = props.receiveMaximum;
     if (props.maximumPacketSize !== undefined) s.clientMaxPacketSize = props.maximumPacketSize;
     s.clientAliasMaximum = props.topicAliasMaximum ?? 0;
-  }
+  } else if (s.bridge) s.sendWindow = Math.min(s.sendWindow, s.options.bridgeMaxInflight);
   if (packet.will !== undefined) {
     // the will's topic must be publishable; refuse it now rather than when the client is gone
     try {
@@ -98,20 +98,30 @@ function decide(s: MqttConnection, packet: IConnectPacket, credentials: Credenti
           core.close();
           return;
         }
+        let willRefused = false;
         if (packet.will !== undefined) {
           // the broker publishes the will for the client later, unchecked: the client needs the
           // right to publish there now (send, and create for a topic not there yet)
           try {
             core.checkDestination({ kind: 'topic', name: topicToFerry(packet.will.topic) });
           } catch (err) {
-            s.held = undefined;
-            core.close();
-            refuse(s, err);
-            return;
+            // a Mosquitto bridge's CONNECT carries a will on $SYS/broker/connection/<id>/state (its
+            // `notifications`, on by default): Mosquitto drops such a will when it may not publish
+            // there, and lets the bridge in
+            if (isSysTopic(packet.will.topic) && isFerryError(err, 'FERRY_NOT_AUTHORIZED')) {
+              s.logger.debug({ event: 'mqtt.will-refused', topic: packet.will.topic, clientId: s.clientId, ...errorFields(err) }, 'a will under $SYS the client may not publish: dropped');
+              willRefused = true;
+            } else {
+              s.held = undefined;
+              core.close();
+              refuse(s, err);
+              return;
+            }
           }
         }
         try {
           connected(s, core, packet, clean, assigned, requestedExpiry, auth);
+          if (willRefused) s.will = undefined;
         } catch (err) {
           s.held = undefined;
           s.fail(err);

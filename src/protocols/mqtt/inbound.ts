@@ -7,7 +7,7 @@ import type { MqttConnection } from './connection.js';
 import { forgetQos2Id, holdsQos2Id } from './durable-session.js';
 import { type PublishView, userPropertiesInOrder } from './framing.js';
 import { Reason, ackReasonOf } from './reasons.js';
-import { isSysTopic, topicToFerry } from './topics.js';
+import { isBridgeStateTopic, isSysTopic, topicToFerry } from './topics.js';
 
 /** PUBLISH from the client, its QoS 1 and 2 flows (PUBACK; PUBREC, PUBREL, PUBCOMP), acknowledged once durable. */
 
@@ -42,7 +42,7 @@ export function onPublish(s: MqttConnection, packet: PublishView, properties: IP
   // MQTT 5 (3.3.2.1): a zero-length topic name is only for a topic alias; 3.1.1 refuses it as an invalid name below
   if (topic.length === 0 && v5) throw new FerryError('FERRY_MQTT_PROTOCOL', 'a PUBLISH with an empty topic name and no topic alias');
   // acknowledged, as Mosquitto does, so the client goes on
-  if (isSysTopic(topic)) {
+  if (isSysTopic(topic) && !isBridgeStateTopic(topic)) {
     if (packet.qos === 2) s.state!.receivedQos2.add(id);
     if (packet.qos > 0) afterDurable(s, null, () => s.write(encodeAck(packet.qos === 1 ? 'puback' : 'pubrec', id, 0, v5)));
     s.logger.debug({ event: 'mqtt.sys-publish-dropped', topic, clientId: s.core?.clientId }, 'a client\'s publish under $SYS dropped');
@@ -91,6 +91,17 @@ export function onPublish(s: MqttConnection, packet: PublishView, properties: IP
       if (packet.qos === 0 && v5 && isFerryError(err) && err.code === 'FERRY_NOT_AUTHORIZED') {
         // MQTT 5 has no acknowledgement to refuse a QoS 0 message with: it is dropped, the connection goes on
         s.logger.warn({ event: 'mqtt.publish-refused', topic, clientId: s.core?.clientId, remoteAddress: s.core?.remoteAddress, ...errorFields(err) }, 'MQTT QoS 0 publish refused and dropped');
+        return;
+      }
+      if (!v5 && (s.bridge || isBridgeStateTopic(topic)) && isFerryError(err, 'FERRY_NOT_AUTHORIZED')) {
+        // [MQTT-3.3.5-2] lets the server acknowledge a publish it does not authorize instead of
+        // closing: a bridge closed for one sends it again first on every reconnection, and nothing
+        // behind it ever passes. Mosquitto acknowledges it and drops it. A bridge's state is what
+        // any Mosquitto bridge publishes first, the bridge bit or not.
+        s.logger.warn({ event: 'mqtt.publish-refused', topic, clientId: s.core?.clientId, remoteAddress: s.core?.remoteAddress, ...errorFields(err) }, 'MQTT publish from a bridge refused and dropped');
+        if (packet.qos === 0) return;
+        s.inboundPending--;
+        afterDurable(s, null, () => s.write(encodeAck(packet.qos === 1 ? 'puback' : 'pubrec', id, 0, false)));
         return;
       }
       // 3.1.1 cannot refuse one message: the connection closes [MQTT-3.3.5-2]

@@ -14,6 +14,13 @@ export const mqttOptionsSchema = z
     maxKeepAlive: z.number().int().min(0).max(65535).default(0),
     /** Unacknowledged QoS 1 and 2 messages in flight to a client that does not set Receive Maximum (MQTT 3.1.1). */
     maxInflight: z.number().int().min(1).max(65535).default(1000),
+    /**
+     * Unacknowledged QoS 1 and 2 messages in flight to an MQTT 3.1/3.1.1 bridge (a CONNECT with the
+     * bridge bit, Mosquitto's `try_private`), at most maxInflight. Mosquitto takes as many from its
+     * bridge as its max_inflight_messages (20 by default) and drops the others with reason 0x97,
+     * which a 3.1.1 PUBACK or PUBREC cannot carry, so they would be lost without a word.
+     */
+    bridgeMaxInflight: z.number().int().min(1).max(65535).default(20),
     /** Unacknowledged QoS 1 and 2 publishes a client may have in flight to the broker (MQTT 5 Receive Maximum). */
     receiveMaximum: z.number().int().min(1).max(65535).default(1000),
     /** Topic aliases an MQTT 5 client may use on its publishes. */

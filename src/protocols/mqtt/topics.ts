@@ -41,10 +41,22 @@ function toMqttName(name: string): string {
 
 /**
  * [MQTT-4.7.2] Only the broker publishes under `$SYS`: a client's publish or will there would pass
- * for the broker's own figures (a retained one for good), so it is dropped, as Mosquitto drops it.
+ * for the broker's own figures (a retained one for good), so it is dropped, as Mosquitto drops it,
+ * unless it is a bridge's state (isBridgeStateTopic).
  */
 export function isSysTopic(topic: string): boolean {
   return topic === '$SYS' || topic.startsWith('$SYS/');
+}
+
+const BRIDGE_STATE = /^\$SYS\/broker\/connection\/[^/]*\/state$/;
+
+/**
+ * `$SYS/broker/connection/<id>/state`, where a Mosquitto bridge with `notifications` publishes 1
+ * when it connects and has its will publish 0: Mosquitto lets clients publish there, and nowhere
+ * else under `$SYS`, so that the central broker shows which bridges are up.
+ */
+export function isBridgeStateTopic(topic: string): boolean {
+  return BRIDGE_STATE.test(topic);
 }
 
 /** A topic name a client publishes to, as a Ferry topic; wildcards are refused ([MQTT-3.3.2-2]). */

@@ -5,7 +5,7 @@ import { publishToMessage } from './mapping.js';
 import { FOREVER, NO_OUTBOUND, NO_SUBSCRIPTIONS, type MqttConnection, type Will } from './connection.js';
 import { dropInactiveDurables, forgetSessionKept, keepSessionExpiry, keptSessionExpiry, keptSessionOwners } from './durable-session.js';
 import { longTimeout, type SessionState, type SessionStates } from './session-state.js';
-import { isSysTopic, topicToFerry } from './topics.js';
+import { isBridgeStateTopic, isSysTopic, topicToFerry } from './topics.js';
 
 /** The end of a connection and of its session: DISCONNECT, the will and its delay, session expiry. */
 
@@ -122,9 +122,9 @@ function endSession(s: Sessions, state: SessionState): void {
 }
 
 function publishWillOf(s: MqttConnection, will: Will): void {
-  // dropped when due rather than refused at CONNECT, as Mosquitto does: a Mosquitto bridge's
-  // CONNECT carries a will on $SYS/broker/connection/<id>/state, and would never connect
-  if (isSysTopic(will.topic)) {
+  // dropped when due rather than refused at CONNECT, as Mosquitto does; a bridge's state, its will
+  // by default, is the one place under $SYS a client publishes to
+  if (isSysTopic(will.topic) && !isBridgeStateTopic(will.topic)) {
     s.logger.debug({ event: 'mqtt.sys-publish-dropped', topic: will.topic, clientId: s.clientId }, 'a client\'s will under $SYS dropped');
     return;
   }
