@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
 import type { ConfigValue } from '../../src/config/index.js';
+import type { Authenticator, ConnectRequest, Principal } from '../../src/core/index.js';
 import type { ServerOptions } from '../../src/cli/server.js';
 import { startBroker, type TestBroker } from './broker.js';
 
@@ -157,4 +159,21 @@ export async function startTlsBroker(
   );
   const port = (name: string): number => broker.server.ports[name] ?? 0;
   return { ...broker, tlsPorts: { stomp: port('stomp-tls'), mqtt: port('mqtt-tls'), amqp: port('amqp-tls'), websocket: port('websocket-tls'), http: port('http-tls') } };
+}
+
+/** Lets every client in, as its credentials name it, and keeps each connect request to look at. */
+export class RecordingAuthenticator implements Authenticator {
+  readonly requests: ConnectRequest[] = [];
+
+  authenticate(request: ConnectRequest): Principal {
+    if (request.internal !== true) this.requests.push(request);
+    return { username: request.credentials?.username, groups: [], internal: request.internal === true };
+  }
+
+  /** The last connect of `protocol`. */
+  last(protocol: string): ConnectRequest {
+    const found = this.requests.filter((r) => r.protocol === protocol).at(-1);
+    assert.ok(found !== undefined, `no ${protocol} connect reached the authenticator`);
+    return found;
+  }
 }

@@ -5,30 +5,13 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Authenticator, ConnectRequest, Principal } from '../../src/core/index.js';
 import type { TestBroker } from '../helpers/broker.js';
 import { connectMqtt } from '../helpers/mqtt.js';
 import { runFerry } from '../helpers/process.js';
 import { uniqueName, within } from '../helpers/raw-stomp.js';
 import { connectStomp } from '../helpers/stomp.js';
-import { LogLines, issueCertificate, makeCertificates, makeCrl, otherAuthority, startTlsBroker, type TestCertificates, type TlsPorts } from '../helpers/tls.js';
+import { LogLines, issueCertificate, makeCertificates, makeCrl, otherAuthority, startTlsBroker, RecordingAuthenticator, type TestCertificates, type TlsPorts } from '../helpers/tls.js';
 import { connectStompWs } from '../helpers/ws.js';
-
-/** Lets everyone in, and keeps what each connect carried. */
-class RecordingAuthenticator implements Authenticator {
-  readonly requests: ConnectRequest[] = [];
-
-  authenticate(request: ConnectRequest): Principal {
-    if (request.internal !== true) this.requests.push(request);
-    return { username: request.credentials?.username, groups: [], internal: request.internal === true };
-  }
-
-  last(protocol: string): ConnectRequest {
-    const found = this.requests.filter((r) => r.protocol === protocol).at(-1);
-    assert.ok(found !== undefined, `no ${protocol} connect reached the authenticator`);
-    return found;
-  }
-}
 
 let certs: TestCertificates;
 /** Signed by the test CA, and revoked by the CRL. */

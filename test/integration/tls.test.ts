@@ -5,31 +5,14 @@ import { connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
-import type { Authenticator, ConnectRequest, PeerCertificate, Principal } from '../../src/core/index.js';
+import type { PeerCertificate } from '../../src/core/index.js';
 import { connectAmqp } from '../helpers/amqp.js';
 import type { TestBroker } from '../helpers/broker.js';
 import { connectMqtt } from '../helpers/mqtt.js';
 import { subscribeConfirmed, uniqueName, within } from '../helpers/raw-stomp.js';
 import { connectStomp } from '../helpers/stomp.js';
-import { LogLines, issueCertificate, makeCertificates, startTlsBroker, type TestCertificates, type TlsPorts } from '../helpers/tls.js';
+import { LogLines, issueCertificate, makeCertificates, startTlsBroker, RecordingAuthenticator, type TestCertificates, type TlsPorts } from '../helpers/tls.js';
 import { connectStompWs } from '../helpers/ws.js';
-
-/** Lets everyone in, and keeps what each protocol's connect told it. */
-class RecordingAuthenticator implements Authenticator {
-  readonly requests: ConnectRequest[] = [];
-
-  authenticate(request: ConnectRequest): Principal {
-    if (request.internal !== true) this.requests.push(request);
-    return { username: request.credentials?.username, groups: [], internal: request.internal === true };
-  }
-
-  /** The certificate the last connect of `protocol` carried. */
-  last(protocol: string): ConnectRequest {
-    const found = this.requests.filter((r) => r.protocol === protocol).at(-1);
-    assert.ok(found !== undefined, `no ${protocol} connect reached the authenticator`);
-    return found;
-  }
-}
 
 let certs: TestCertificates;
 let broker: TestBroker & { readonly tlsPorts: TlsPorts };
