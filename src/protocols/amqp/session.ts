@@ -450,8 +450,9 @@ export class AmqpSession implements SessionPort {
         link.credit = Math.max(0, theirCount + uintField(fields, 6, 'link-credit', 0) - link.deliveryCount);
         link.drain = boolField(fields, 8, 'drain');
         link.flowed();
-        // nothing more to send now: the rest of the credit is used up by advancing the delivery count
-        if (link.drain && link.credit > 0 && link.drainable) this.drained(link);
+        // nothing more to send now: the rest of the credit is used up by advancing the delivery count;
+        // a drain with no credit is answered too, as the client waits for the sender's flow to end it
+        if (link.drain && (link.credit === 0 || link.drainable)) this.drained(link);
         else {
           if (link.drain && link.credit > 0) link.drainAfterStore();
           if (echo) this.writeFlowFrame(link);
