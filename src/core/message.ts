@@ -21,11 +21,14 @@ export type PropertyValue = string | number | boolean | bigint | Buffer | null;
  * `map` and `list` are structured values that core's flat properties have no form for (ActiveMQ's
  * JMS client sends them as properties): the value is the bytes the producing protocol encoded them
  * in, which only that protocol reads (see `isStructuredProperty`).
+ * `ubyte`, `ushort`, `uint`, `ulong`, `timestamp`, `symbol` and `uuid` are AMQP 1.0's types that a
+ * number, bigint or string does not say: an AMQP consumer gets them back as sent, other protocols
+ * read the value as the nearest type of their own.
  */
 export type PropertyWireType = (typeof PROPERTY_WIRE_TYPES)[number];
 
 /** Every PropertyWireType, in the order a message record numbers them (new ones go at the end). */
-export const PROPERTY_WIRE_TYPES = ['byte', 'short', 'int', 'float', 'double', 'char', 'map', 'list'] as const;
+export const PROPERTY_WIRE_TYPES = ['byte', 'short', 'int', 'float', 'double', 'char', 'map', 'list', 'ubyte', 'ushort', 'uint', 'ulong', 'timestamp', 'symbol', 'uuid'] as const;
 
 export function isPropertyWireType(name: string): name is PropertyWireType {
   return (PROPERTY_WIRE_TYPES as readonly string[]).includes(name);

@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Receiver } from 'rhea';
 import { MemoryStore } from '../../src/store/index.js';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
+import { testFolder } from '../helpers/temp-dir.js';
 import { AMQP_HEADER, connectAmqp, frame, frames, rawAmqp, rhea, terminus, type AmqpTestClient } from '../helpers/amqp.js';
 
 let broker: TestBroker;
@@ -145,7 +146,18 @@ interface TypedValue {
   readonly value: unknown;
 }
 const types = rhea.types as unknown as {
-  wrap_ulong(v: Buffer): unknown;
+  wrap_ulong(v: Buffer | number): unknown;
+  wrap_ubyte(v: unknown): unknown;
+  wrap_ushort(v: unknown): unknown;
+  wrap_uint(v: unknown): unknown;
+  wrap_byte(v: unknown): unknown;
+  wrap_short(v: unknown): unknown;
+  wrap_float(v: unknown): unknown;
+  wrap_double(v: unknown): unknown;
+  wrap_symbol(v: unknown): unknown;
+  wrap_uuid(v: unknown): unknown;
+  wrap_timestamp(v: unknown): unknown;
+  wrap_char(v: unknown): unknown;
   Reader: new (b: Buffer) => { read(): { descriptor?: { value: unknown }; value: unknown }; remaining(): number };
 };
 
@@ -176,7 +188,7 @@ async function applicationPropertiesOnWire(port: number, q: string): Promise<Rec
         const out: Record<string, { typecode: number; hex: string }> = {};
         for (let i = 0; i + 1 < entries.length; i += 2) {
           const v = entries[i + 1]!;
-          out[String(entries[i]!.value)] = { typecode: v.type.typecode, hex: Buffer.isBuffer(v.value) ? v.value.toString('hex') : String(v.value) };
+          out[String(entries[i]!.value)] = { typecode: v.type.typecode, hex: Buffer.isBuffer(v.value) ? v.value.toString('hex') : v.value instanceof Date ? String(v.value.getTime()) : String(v.value) };
         }
         return out;
       }
@@ -287,6 +299,56 @@ describe('persistence', () => {
         top: { typecode: ULONG, hex: 'ffffffffffffffff' },
         half: { typecode: ULONG, hex: '8000000000000000' },
       });
+    } finally {
+      await restartable.stop();
+    }
+  });
+
+  test('application properties keep their AMQP types, live and after a restart from the journal', async () => {
+    const data = await testFolder('ferry-amqp-types-');
+    const settings = { data, 'store.journal.minFreeDisk': 0 };
+    const q = unique('typed');
+    const properties = {
+      ub: types.wrap_ubyte(200),
+      us: types.wrap_ushort(60000),
+      ui: types.wrap_uint(4000000000),
+      sb: types.wrap_byte(-5),
+      ss: types.wrap_short(-300),
+      ul: types.wrap_ulong(7),
+      f: types.wrap_float(1.5),
+      wd: types.wrap_double(2),
+      sym: types.wrap_symbol('s'),
+      id: types.wrap_uuid(Buffer.from('0123456789abcdef0123456789abcdef', 'hex')),
+      ts: types.wrap_timestamp(1700000000123),
+      // rhea's char takes the code point
+      ch: types.wrap_char(0x78),
+    };
+    const expected = {
+      ub: { typecode: 0x50, hex: '200' },
+      us: { typecode: 0x60, hex: '60000' },
+      ui: { typecode: 0x70, hex: '4000000000' },
+      sb: { typecode: 0x51, hex: '-5' },
+      ss: { typecode: 0x61, hex: '-300' },
+      ul: { typecode: 0x53, hex: '7' },
+      f: { typecode: 0x72, hex: '1.5' },
+      wd: { typecode: 0x82, hex: '2' },
+      sym: { typecode: 0xa3, hex: 's' },
+      id: { typecode: 0x98, hex: '0123456789abcdef0123456789abcdef' },
+      ts: { typecode: 0x83, hex: '1700000000123' },
+      ch: { typecode: 0x73, hex: '120' },
+    };
+    let restartable = await startBroker(settings);
+    try {
+      const producer = await connectAmqp(restartable.amqpPort);
+      const sender = await producer.openSender(q);
+      // two: the reader below takes one at most once (its link's sender settles)
+      for (let i = 0; i < 2; i++) assert.deepEqual(await producer.send(sender, { body: 'typed', durable: true, application_properties: properties }), { state: 'accepted' });
+      await producer.close();
+      assert.deepEqual(await applicationPropertiesOnWire(restartable.amqpPort, q), expected);
+      await restartable.stop();
+
+      restartable = await startBroker(settings);
+      assert.deepEqual(await applicationPropertiesOnWire(restartable.amqpPort, q), expected);
     } finally {
       await restartable.stop();
     }

@@ -499,6 +499,19 @@ describe('drain', () => {
   });
 });
 
+describe('drain with no credit', () => {
+  test('a drain with link-credit 0 is answered with the link\'s flow state though echo is not set [AMQP 2.6.7]', async () => {
+    const c = await client();
+    const q = unique('drain-none');
+    const { receiver } = await c.openReceiver({ source: q, credit_window: 0 });
+    const drained = new Promise((resolve) => receiver.once('receiver_drained', resolve));
+    receiver.drain_credit();
+    // rhea says drained on a flow with drain set and no credit, which is the broker's answer
+    await within(5000, 'the answer to a drain without credit', drained);
+    assert.equal((receiver as unknown as { credit: number }).credit, 0);
+  });
+});
+
 describe('link state at attach', () => {
   test('a sender that starts its delivery count above 0 is granted credit from it [AMQP 2.6.7]; the broker, receiving, says it settles first [AMQP 2.6.12]', async () => {
     const c = await client();

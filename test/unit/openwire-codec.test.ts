@@ -255,3 +255,40 @@ test('any bytes either decode or are refused as malformed: never another kind of
     { numRuns: 3000 },
   );
 });
+
+test('AMQP unsigned and timestamp properties reach JMS as the narrowest JMS type that holds them, as the AMQP JMS mapping gives them', () => {
+  const types = new Map([
+    ['ub', 'ubyte'],
+    ['ubBig', 'ubyte'],
+    ['us', 'ushort'],
+    ['usBig', 'ushort'],
+    ['ui', 'uint'],
+    ['uiBig', 'uint'],
+    ['ts', 'timestamp'],
+    ['sym', 'symbol'],
+  ] as const);
+  const bytes = writeProperties(
+    [
+      ['ub', 7],
+      ['ubBig', 200],
+      ['us', 300],
+      ['usBig', 60000],
+      ['ui', 70000],
+      ['uiBig', 4000000000],
+      ['ts', 1700000000123],
+      ['sym', 's'],
+    ],
+    types,
+  );
+  const map = readTypedMap(new DataReader(bytes, 0, bytes.length));
+  assert.deepEqual(Object.fromEntries(map!), {
+    ub: { t: 'byte', v: 7 },
+    ubBig: { t: 'short', v: 200 },
+    us: { t: 'short', v: 300 },
+    usBig: { t: 'int', v: 60000 },
+    ui: { t: 'int', v: 70000 },
+    uiBig: { t: 'long', v: 4000000000n },
+    ts: { t: 'long', v: 1700000000123n },
+    sym: { t: 'string', v: 's' },
+  });
+});

@@ -558,6 +558,13 @@ export class AmqpWriter {
     this.offset += 8;
   }
 
+  ushort(v: number): void {
+    this.room(3);
+    this.buf[this.offset++] = 0x60;
+    this.buf.writeUInt16BE(v, this.offset);
+    this.offset += 2;
+  }
+
   short(v: number): void {
     this.room(3);
     this.buf[this.offset++] = 0x61;

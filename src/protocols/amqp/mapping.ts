@@ -1,8 +1,9 @@
 import { isUtf8 } from 'node:buffer';
 import { FerryError } from '../../errors.js';
-import { ScheduleProperty, isStructuredProperty, mapBodyEntries, streamBodyItems, type BodyKind, type Destination, type Message, type MessageInit, type NativeEncoding, type PropertyChanges, type PropertyValue } from '../../core/index.js';
+import { ScheduleProperty, isStructuredProperty, mapBodyEntries, streamBodyItems, type BodyKind, type Destination, type Message, type MessageInit, type NativeEncoding, type PropertyChanges, type PropertyValue, type PropertyWireType } from '../../core/index.js';
 import { formatAddress, jmsTypeCapabilities, parseAddress } from './address.js';
 import { AmqpReader, AmqpSymbol, AmqpWriter, isSingleValue, type AmqpValue } from './codec.js';
+import { readTypedProperty, writeTypedProperty } from './property-types.js';
 import { LIST_CODES, MAP_CODES, encodeTypedBody } from './typed-body.js';
 
 /**
@@ -21,10 +22,12 @@ import { LIST_CODES, MAP_CODES, encodeTypedBody } from './typed-body.js';
  * expiration; group-id and group-sequence <-> group id and sequence (a uint on the wire, a JMS int
  * in the broker, as ActiveMQ's and Artemis's AMQP transports read it: 4294967295 is -1).
  * Application properties <-> user properties: strings, booleans, binary and null as they are; every
- * integer type up to int as a number (an int on the way out), long and ulong as a bigint (a long, or
- * a ulong when past a long's range),
- * float and double as a number (a double), timestamp as epoch milliseconds, uuid, symbol and char as
- * text. Lists and maps, which the specification does not allow there, are dropped.
+ * integer type up to int as a number, long and ulong as a bigint, float and double as a number,
+ * timestamp as epoch milliseconds, uuid, symbol and char as text, each with its AMQP type kept as
+ * the property's wire type where the value alone does not say it (see property-types.ts), so that
+ * it goes out as the type it came as; a property without one goes out as an int, a long (a ulong
+ * past a long's range) or a double. Lists and maps, which the specification does not allow there,
+ * are dropped.
  * Message annotations are kept as user properties under their own names (`x-opt-...`); on the way
  * out every user property whose name starts with `x-opt-` is a message annotation. The JMS type
  * annotations `x-opt-jms-msg-type`, `x-opt-jms-dest` and `x-opt-jms-reply-to` (bytes) are not kept:
@@ -152,18 +155,6 @@ function toPropertyValue(value: AmqpValue): PropertyValue | undefined {
   return undefined;
 }
 
-const LONG_MAX = 2n ** 63n - 1n;
-
-function writeProperty(w: AmqpWriter, value: PropertyValue): void {
-  if (value === null) w.null();
-  else if (typeof value === 'string') w.string(value);
-  else if (typeof value === 'number') w.number(value);
-  // a ulong past a long's range goes back as the ulong it came as, not wrapped to a negative long
-  else if (typeof value === 'bigint') value > LONG_MAX ? w.ulong(value) : w.long(value);
-  else if (typeof value === 'boolean') w.boolean(value);
-  else w.binary(value);
-}
-
 /**
  * A modified outcome's message-annotations [AMQP 3.4.5], as changes to the message's properties,
  * read as a transfer's message-annotations are: Ferry's own JMS annotations and those that hold a
@@ -245,7 +236,9 @@ export function decodeMessage(payload: Buffer, now: number): DecodedMessage {
     userId: undefined,
     native: undefined,
     properties,
+    propertyTypes: undefined,
   };
+  let propertyTypes: Map<string, PropertyWireType> | undefined;
   let userId: string | undefined;
   const body: Body = { kind: 'bytes', parts: [], sections: undefined };
   let to: string | undefined;
@@ -348,10 +341,12 @@ export function decodeMessage(payload: Buffer, now: number): DecodedMessage {
         const count = reader.compoundHead(true);
         for (let i = 0; i < count; i += 2) {
           const key = reader.readKey();
-          const value = reader.read();
+          const { value, type } = readTypedProperty(reader, toPropertyValue);
           if (typeof key !== 'string') throw decodeError('application-properties keys must be strings');
-          const converted = toPropertyValue(value);
-          if (converted !== undefined) properties.set(key, converted);
+          if (value === undefined) continue;
+          properties.set(key, value);
+          if (type !== undefined) (propertyTypes ??= new Map()).set(key, type);
+          else propertyTypes?.delete(key);
         }
         break;
       }
@@ -403,6 +398,7 @@ export function decodeMessage(payload: Buffer, now: number): DecodedMessage {
     if (body.kind === 'text' || body.kind === 'object') fields.native = DATA_BODY;
   }
   fields.bodyKind = body.kind;
+  fields.propertyTypes = propertyTypes;
   const delay = deliveryTime !== undefined ? deliveryTime - now : deliveryDelay;
   if (delay !== undefined && delay > 0 && !properties.has(ScheduleProperty.delay)) properties.set(ScheduleProperty.delay, Math.trunc(delay));
   if (absoluteExpiry !== undefined) fields.expiration = absoluteExpiry;
@@ -487,7 +483,7 @@ function writeAnnotations(w: AmqpWriter, jmsType: number, message: Pick<Message,
       for (const [name, value] of message.properties) {
         if (!name.startsWith('x-opt-') || generatedAnnotations.has(name) || isStructuredProperty(message, name)) continue;
         w.symbol(name);
-        writeProperty(w, value);
+        writeTypedProperty(w, value, message.propertyTypes?.get(name));
         count += 2;
       }
     }
@@ -607,7 +603,7 @@ function encodeMessageHead(message: Message, body: Buffer): Buffer {
       for (const [name, value] of message.properties) {
         if (name === CONTENT_TYPE || name === CONTENT_ENCODING || name.startsWith('x-opt-') || isStructuredProperty(message, name)) continue;
         w.string(name);
-        writeProperty(w, value);
+        writeTypedProperty(w, value, message.propertyTypes?.get(name));
       }
       return applicationCount * 2;
     });

@@ -6,6 +6,7 @@ import {
   Performative,
   amqpFrame,
   boolField,
+  codeOf,
   dispositionSize,
   flowSize,
   optionalUint,
@@ -399,13 +400,19 @@ export class AmqpSession implements SessionPort {
     ids.length = 0;
   }
 
-  private writeRanges(ids: readonly number[], role: boolean, accepted: boolean): void {
+  /** `state`: an outcome other than accepted to settle with, written through the general encoder. */
+  private writeRanges(ids: readonly number[], role: boolean, accepted: boolean, state?: AmqpValue): void {
     let start = ids[0]!;
     let prev = start;
     for (let i = 1; i <= ids.length; i++) {
       const id = ids[i];
       if (id === prev + 1) {
         prev = id;
+        continue;
+      }
+      if (state !== undefined) {
+        this.write(amqpFrame(this.channel, Performative.disposition, [put.bool(role), put.uint(start), put.uint(prev), put.bool(true), (w) => w.value(state)]));
+        if (id !== undefined) start = prev = id;
         continue;
       }
       const size = dispositionSize(start, prev, accepted);
@@ -443,8 +450,9 @@ export class AmqpSession implements SessionPort {
         link.credit = Math.max(0, theirCount + uintField(fields, 6, 'link-credit', 0) - link.deliveryCount);
         link.drain = boolField(fields, 8, 'drain');
         link.flowed();
-        // nothing more to send now: the rest of the credit is used up by advancing the delivery count
-        if (link.drain && link.credit > 0 && link.drainable) this.drained(link);
+        // nothing more to send now: the rest of the credit is used up by advancing the delivery count;
+        // a drain with no credit is answered too, as the client waits for the sender's flow to end it
+        if (link.drain && (link.credit === 0 || link.drainable)) this.drained(link);
         else {
           if (link.drain && link.credit > 0) link.drainAfterStore();
           if (echo) this.writeFlowFrame(link);
@@ -634,7 +642,9 @@ export class AmqpSession implements SessionPort {
       if (this.settleOne(id, link, this.tags[slot]!, state, settled, answered)) this.ring[slot] = undefined;
     }
     if (answered.length > 0) {
-      this.writeRanges(answered, false, false);
+      // [AMQP 3.4] the settling disposition carries the outcome the client gave, which its on_settled reads
+      if (codeOf(state) === Composite.accepted) this.writeRanges(answered, false, true);
+      else this.writeRanges(answered, false, false, state);
       answered.length = 0;
     }
     this.advance();

@@ -202,12 +202,37 @@ export function fromPropertyValue(value: PropertyValue, type?: PropertyWireType)
       return { t: 'long', v: value };
     case 'number':
       if (type !== undefined && isNumberWireType(type)) return { t: type, v: value };
+      if (type !== undefined) {
+        const unsigned = jmsOfUnsigned(value, type);
+        if (unsigned !== undefined) return unsigned;
+      }
       if (Number.isInteger(value) && !Object.is(value, -0)) {
         // a whole number from another protocol (an AMQP uint or timestamp) reads as a JMS Long, as the AMQP JMS mapping has it
         if (value >= -0x8000_0000 && value <= 0x7fff_ffff) return { t: 'int', v: value };
         if (Number.isSafeInteger(value)) return { t: 'long', v: BigInt(value) };
       }
       return { t: 'double', v: value };
+  }
+}
+
+/**
+ * An AMQP unsigned number as the narrowest JMS type that holds it (a ubyte up to 127 a byte, past it
+ * a short, and so on), as ActiveMQ's and Artemis's AMQP transports give it to JMS; a timestamp is
+ * epoch milliseconds, a long.
+ */
+function jmsOfUnsigned(value: number, type: PropertyWireType): TypedValue | undefined {
+  if (!Number.isInteger(value)) return undefined;
+  switch (type) {
+    case 'ubyte':
+      return value <= 0x7f ? { t: 'byte', v: value } : { t: 'short', v: value };
+    case 'ushort':
+      return value <= 0x7fff ? { t: 'short', v: value } : { t: 'int', v: value };
+    case 'uint':
+      return value <= 0x7fff_ffff ? { t: 'int', v: value } : { t: 'long', v: BigInt(value) };
+    case 'timestamp':
+      return Number.isSafeInteger(value) ? { t: 'long', v: BigInt(value) } : undefined;
+    default:
+      return undefined;
   }
 }
 

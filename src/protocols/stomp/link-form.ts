@@ -46,7 +46,8 @@ function propertyLine(prefix: string, name: string, value: PropertyValue, wireTy
   else if (typeof value === 'string') typed = `${wireType === 'char' ? 'char' : 'string'}:${value}`;
   else if (typeof value === 'boolean') typed = `boolean:${String(value)}`;
   else if (typeof value === 'bigint') typed = `long:${value.toString()}`;
-  else if (typeof value === 'number') typed = `${wireType ?? 'number'}:${Object.is(value, -0) ? '-0' : String(value)}`;
+  // AMQP's own types (ubyte, timestamp...) go as plain numbers: a neighbour of an older version refuses a type it does not know
+  else if (typeof value === 'number') typed = `${wireType !== undefined && isNumberWireType(wireType) ? wireType : 'number'}:${Object.is(value, -0) ? '-0' : String(value)}`;
   else typed = `bytes:${value.toString('base64')}`;
   return `${escapeHeader(prefix + name, '1.2')}:${escapeHeader(typed, '1.2')}\n`;
 }
