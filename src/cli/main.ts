@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+// first: `ferry start` answers a signal from here on, not with Node's default (see the module)
+import { heldForTest } from './early-signals.js';
 import { isFerryError } from '../errors.js';
 import { tuneHeap } from './heap-tuning.js';
 import { didNotGetThrough } from './unreachable.js';
@@ -12,6 +14,7 @@ type Run = (argv: string[]) => Promise<number>;
 const commands: Record<string, () => Promise<{ run: Run; help: string }>> = {
   start: async () => {
     tuneHeap();
+    await heldForTest();
     const m = await import('./start.js');
     // start keeps running until a signal: -1 leaves the exit status alone
     return { run: async (argv) => (await m.start(argv), -1), help: m.startHelp };

@@ -42,7 +42,7 @@ export interface ServerOptions {
   readonly authenticator?: Authenticator;
   /** Decides what each client may do, instead of what `security.authorization` configures. */
   readonly authorizer?: Authorizer;
-  /** Aborts the wait of a backup (`ha.role: auto`): the start then fails with FERRY_BROKER_STOPPING. */
+  /** A stop asked for during the start: it ends a backup's wait (`ha.role: auto`) or the start at its next safe point, which then fails with FERRY_BROKER_STOPPING. */
   readonly signal?: AbortSignal;
 }
 
@@ -180,6 +180,11 @@ function managementPermissions(config: FerryConfig, ownAuthorizer: boolean): Man
 
 /** Builds the broker and its listeners from a configuration and starts them. */
 export async function startServer(config: FerryConfig, logger: Logger, options: ServerOptions = {}): Promise<RunningServer> {
+  // a stop asked for during the start is answered where it leaves nothing half done: here, once the
+  // data folder is locked, and once the store is open; never in the middle of reading the store
+  const stopAsked = (where: string): FerryError | undefined => (options.signal?.aborted === true ? new FerryError('FERRY_BROKER_STOPPING', where) : undefined);
+  const before = stopAsked('before opening the data folder');
+  if (before !== undefined) throw before;
   // before the data folder is locked: a mistake in the certificate or the users file stops the start with nothing to undo
   const certificates = loadCertificates(config, logger);
   let security: ReturnType<typeof buildSecurity> | undefined;
@@ -273,7 +278,12 @@ export async function startServer(config: FerryConfig, logger: Logger, options: 
   }
   security?.attach(broker);
   try {
+    const beforeStore = stopAsked('before opening the store');
+    if (beforeStore !== undefined) throw beforeStore;
     await broker.start();
+    const beforeListeners = stopAsked('the store opened and closed again, before any listener opened');
+    // closing writes what recovery left pending (a queue's delivery mark, a background load's discards) as a normal stop does
+    if (beforeListeners !== undefined) await broker.stop().then(() => Promise.reject(beforeListeners));
     await lease?.renewNow();
   } catch (err) {
     lock.release();

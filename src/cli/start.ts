@@ -4,6 +4,7 @@ import { pino, type Logger } from 'pino';
 import { loadConfig, type FerryConfig, type OverrideOrigins, type Overrides } from '../config/index.js';
 import { FerryError, isFerryError } from '../errors.js';
 import { protocolModules } from '../protocols/registry.js';
+import { takeOverSignals } from './early-signals.js';
 import { LogOutput } from './log-output.js';
 import { startServer, type RunningServer } from './server.js';
 
@@ -216,6 +217,8 @@ export async function start(argv: readonly string[]): Promise<void> {
       process.exit(1);
     }
     if (server === undefined) {
+      // the start goes on to its next safe point (the store opened, or not yet) and stops there, before any listener opens
+      logger.info({ event: 'broker.stop-requested', signal }, `${signal} during start: stopping at the next safe point`);
       stopRequested = signal;
       waiting.abort();
     } else stop(signal);
@@ -224,15 +227,19 @@ export async function start(argv: readonly string[]): Promise<void> {
   // scripts: Node's default would end the process at once, with no stop and no log line. A broker
   // that logs to a file runs detached from any terminal, and there SIGHUP is what logrotate sends
   // after renaming the file: it reopens the log instead.
+  const early = takeOverSignals();
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     if (signal === 'SIGHUP' && output.file !== undefined) process.on(signal, () => reopenLog(output, logger));
     else process.on(signal, () => onSignal(signal));
   }
+  // what came while the modules loaded; a SIGHUP to reopen the log came before the file was opened, and is answered
+  const earlyStop = early.find((signal) => signal !== 'SIGHUP' || output.file === undefined);
+  if (earlyStop !== undefined) onSignal(earlyStop);
   try {
     server = await startServer(config, logger, { signal: waiting.signal });
   } catch (err) {
     if (isFerryError(err, 'FERRY_BROKER_STOPPING') && stopRequested !== undefined) {
-      logger.info({ event: 'broker.stopped', signal: stopRequested }, 'stopped while waiting as a backup');
+      logger.info({ event: 'broker.stopped', signal: stopRequested, during: 'start' }, `stopped during start: ${err.message}`);
       exit(0);
       return;
     }
@@ -258,7 +265,7 @@ export async function start(argv: readonly string[]): Promise<void> {
         server = await startServer(config, logger, { signal: waiting.signal });
       } catch (err) {
         if (isFerryError(err, 'FERRY_BROKER_STOPPING') && stopRequested !== undefined) {
-          logger.info({ event: 'broker.stopped', signal: stopRequested }, 'stopped while waiting as a backup');
+          logger.info({ event: 'broker.stopped', signal: stopRequested, during: 'start' }, `stopped during start: ${err.message}`);
           exit(0);
           return;
         }
