@@ -300,6 +300,11 @@ export interface ConsumerHandle {
   /** The protocol has more credit for this consumer (an AMQP flow frame). */
   wake(): void;
   /**
+   * Changes the most deliveries in flight to this consumer; a raise takes effect at the next `wake`.
+   * Only a consumer of one queue has a prefetch of its own to change.
+   */
+  setPrefetch?(count: number): void;
+  /**
    * Leaves its queue (AMQP 0-9-1's basic.cancel): it takes nothing more and no longer counts as a
    * consumer of the queue (for exclusive use, auto-delete and counts), and keeps what is in flight
    * to it until each delivery is settled; `close` gives back what is left then.

@@ -57,7 +57,8 @@ export class Consumer implements QueueConsumer, HeldDeliveries {
   private waitingForWritable = false;
   private closed = false;
   private stopped = false;
-  readonly prefetch: number;
+  /** Most deliveries in flight at once; `setPrefetch` changes it while the consumer runs. */
+  prefetch: number;
   readonly ackMode: AckMode;
   readonly exclusive: boolean;
   readonly priority: number;
@@ -240,6 +241,11 @@ export class Consumer implements QueueConsumer, HeldDeliveries {
   /** The protocol has more credit for this consumer (for example an AMQP flow frame). */
   wake(): void {
     this.queue.dispatch();
+  }
+
+  /** See `ConsumerHandle.setPrefetch`. */
+  setPrefetch(count: number): void {
+    this.prefetch = Math.max(1, count);
   }
 
   /**

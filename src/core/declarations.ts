@@ -11,7 +11,7 @@ import { copyMessage, type Destination, type Message, type PropertyValue } from 
 import type { MessageQueue } from './message-queue.js';
 import type { RouteTarget } from './overlap.js';
 import type { Persistence } from './persistence.js';
-import { firstUseSpec, sameQueueSpec, validateQueueArguments, type DeclaredQueue, type DeleteQueueOptions, type QueueDeclared, type QueueSpec } from './queue-arguments.js';
+import { firstUseSpec, queueSpecDifference, validateQueueArguments, type DeclaredQueue, type DeleteQueueOptions, type QueueDeclared, type QueueSpec } from './queue-arguments.js';
 import type { QueueEntry, StoredMessage } from './queue-entry.js';
 import { RecordType, encodeBinding, encodeExchange, encodeQueue } from './records.js';
 import type { TimerQueue } from './timers.js';
@@ -149,7 +149,8 @@ export class Declarations implements DeclarationHost {
       const have = existing.declared?.spec ?? firstUseSpec(name);
       // RabbitMQ checks exclusive access before the other flags: 405, not 406
       if (have.exclusive !== wanted.exclusive) throw new FerryError('FERRY_RESOURCE_LOCKED', `queue "${name}" exists ${have.exclusive ? 'exclusive to this connection' : 'not exclusive'}: its exclusive flag cannot change`);
-      if (!sameQueueSpec(have, wanted)) throw new FerryError('FERRY_PRECONDITION_FAILED', `queue "${name}" exists with other flags or arguments`);
+      const difference = queueSpecDifference(have, wanted);
+      if (difference !== undefined) throw new FerryError('FERRY_PRECONDITION_FAILED', difference);
       this.touch(existing);
       return declared(existing);
     }

@@ -89,23 +89,40 @@ export function validateQueueArguments(args: QueueArguments, fail: (message: str
   }
 }
 
-/** True when two declarations of a queue agree (RabbitMQ's equivalence check on redeclare). */
-export function sameQueueSpec(a: QueueSpec, b: QueueSpec): boolean {
-  if (a.durable !== b.durable || a.exclusive !== b.exclusive || a.autoDelete !== b.autoDelete) return false;
-  const x = a.arguments;
-  const y = b.arguments;
-  return (
-    x.messageTtl === y.messageTtl &&
-    x.expires === y.expires &&
-    x.deadLetterExchange === y.deadLetterExchange &&
-    x.deadLetterRoutingKey === y.deadLetterRoutingKey &&
-    x.maxLength === y.maxLength &&
-    x.maxLengthBytes === y.maxLengthBytes &&
-    (x.overflow ?? 'drop-head') === (y.overflow ?? 'drop-head') &&
-    x.maxPriority === y.maxPriority &&
-    (x.singleActiveConsumer ?? false) === (y.singleActiveConsumer ?? false) &&
-    x.deliveryLimit === y.deliveryLimit
-  );
+/** Each argument by its 0-9-1 name, with the value a declaration without it stands for. */
+const ARGUMENT_NAMES: readonly (readonly [keyof QueueArguments, string, unknown])[] = [
+  ['messageTtl', 'x-message-ttl', undefined],
+  ['expires', 'x-expires', undefined],
+  ['deadLetterExchange', 'x-dead-letter-exchange', undefined],
+  ['deadLetterRoutingKey', 'x-dead-letter-routing-key', undefined],
+  ['maxLength', 'x-max-length', undefined],
+  ['maxLengthBytes', 'x-max-length-bytes', undefined],
+  ['overflow', 'x-overflow', 'drop-head'],
+  ['maxPriority', 'x-max-priority', undefined],
+  ['singleActiveConsumer', 'x-single-active-consumer', false],
+  ['deliveryLimit', 'x-delivery-limit', undefined],
+];
+
+/**
+ * Why a redeclaration of a queue does not agree with the queue (RabbitMQ's equivalence check), in
+ * RabbitMQ's words, which name the flag or argument, so that a client that changed one (Celery's
+ * `x-max-priority`, say) is told which; undefined when they agree.
+ */
+export function queueSpecDifference(have: QueueSpec, wanted: QueueSpec): string | undefined {
+  const differs = (name: string, received: unknown, current: unknown): string =>
+    `inequivalent arg '${name}' for queue "${have.name}": received ${shown(received)} but current is ${shown(current)}`;
+  if (have.durable !== wanted.durable) return differs('durable', wanted.durable, have.durable);
+  if (have.autoDelete !== wanted.autoDelete) return differs('auto_delete', wanted.autoDelete, have.autoDelete);
+  for (const [key, name, absent] of ARGUMENT_NAMES) {
+    const current = have.arguments[key] ?? absent;
+    const received = wanted.arguments[key] ?? absent;
+    if (current !== received) return differs(name, received, current);
+  }
+  return undefined;
+}
+
+function shown(value: unknown): string {
+  return value === undefined ? 'none' : `'${String(value)}'`;
 }
 
 /** What a queue made on first use (by a send or a subscribe of another protocol) counts as when declared. */

@@ -91,6 +91,10 @@ export class SessionConsumer implements ConsumerHandle {
     this.consumer.wake();
   }
 
+  setPrefetch(count: number): void {
+    this.consumer.setPrefetch(count);
+  }
+
   stopConsuming(): void {
     this.consumer.stopConsuming();
   }

@@ -160,6 +160,24 @@ describe('queues and the default exchange', () => {
     await assert.rejects(ch3.assertQueue(q, { durable: false, exclusive: true }), /405|RESOURCE_LOCKED/);
     assert.equal((await locked).code, 405);
   });
+
+  test('the 406 of a redeclaration names the flag or argument that differs, as RabbitMQ does', async () => {
+    const q = unique('inequivalent');
+    const setup = await fixture.conn().createChannel();
+    await setup.assertQueue(q, { durable: false, arguments: { 'x-max-priority': 10 } });
+    const refusal = async (options: { durable: boolean; arguments?: Record<string, unknown> }): Promise<string> => {
+      const ch = await fixture.conn().createChannel();
+      const closed = channelError(ch);
+      await assert.rejects(ch.assertQueue(q, options));
+      const err = await closed;
+      assert.equal(err.code, 406);
+      return err.message;
+    };
+    assert.match(await refusal({ durable: false, arguments: { 'x-max-priority': 5 } }), /inequivalent arg 'x-max-priority' for queue "[^"]+": received '5' but current is '10'/);
+    assert.match(await refusal({ durable: false }), /inequivalent arg 'x-max-priority' for queue "[^"]+": received none but current is '10'/);
+    assert.match(await refusal({ durable: true, arguments: { 'x-max-priority': 10 } }), /inequivalent arg 'durable' for queue "[^"]+": received 'true' but current is 'false'/);
+    await setup.deleteQueue(q);
+  });
 });
 
 describe('exchanges', () => {

@@ -93,7 +93,7 @@ export class Consumers {
   /** Unacknowledged deliveries to consumers, and their bytes: what basic.get took is not held against prefetch, as in RabbitMQ. */
   private consumed = 0;
   private consumedBytes = 0;
-  /** basic.qos with global=false: the prefetch of consumers opened after it. */
+  /** basic.qos with global=false: the prefetch of each consumer, those opened before it too (see `qos`). */
   private consumerPrefetch = 0;
   /** basic.qos with global=true: the limit for the whole channel. */
   private channelPrefetch = 0;
@@ -112,6 +112,12 @@ export class Consumers {
     } else {
       this.consumerPrefetch = a.prefetchCount;
       if (a.prefetchSize !== 0) this.prefetchSize = a.prefetchSize;
+      // RabbitMQ applies it to later consumers only, but kombu (so Celery) takes a broker that does
+      // not call itself RabbitMQ for one with the specification's channel-wide global=false, and
+      // raises it as ETA tasks arrive and wait unacknowledged: left at its first value, a worker
+      // holding that many ETA tasks would take nothing else until they are due
+      const prefetch = a.prefetchCount === 0 ? UNLIMITED : a.prefetchCount;
+      for (const c of this.byTag.values()) if (!c.noAck && !c.stopped) c.handle.setPrefetch?.(prefetch);
     }
     this.channel.send('basic.qos-ok', {});
     this.wakeAll();
