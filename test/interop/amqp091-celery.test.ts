@@ -15,7 +15,7 @@ after(async () => {
 });
 
 test('celery: a worker holding ETA tasks past its prefetch still takes the tasks due now', { skip: missing }, async () => {
-  const report = lastJsonLine<Record<string, unknown>>(await run(python, [script, String(broker.amqpPort)], 90_000));
+  const report = lastJsonLine<Record<string, unknown>>(await run(python, [script, String(broker.amqpPort)], 180_000));
   // prefetch 1: each ETA task held raises basic.qos (global=false, as kombu sends it to a broker
   // that does not call itself RabbitMQ), and that raise must reach the worker's running consumer
   assert.equal(report['now'], 5);

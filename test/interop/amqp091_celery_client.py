@@ -37,8 +37,10 @@ def main():
         # Celery holds an ETA task unacknowledged until it is due, raising basic.qos by one for each
         # so that its prefetch still lets other tasks in; these are due long after the test ends
         etas = [add.apply_async((i, 0), countdown=3600) for i in range(5)]
-        report['now'] = add.delay(2, 3).get(timeout=30)
-        scheduled = app.control.inspect(timeout=2).scheduled() or {}
+        # generous: a worker starting on a busy machine takes a while to take its first task
+        report['now'] = add.delay(2, 3).get(timeout=90)
+        # the one worker's answer, however slow it is to give it
+        scheduled = app.control.inspect(timeout=30, limit=1).scheduled() or {}
         report['scheduled'] = [len(tasks) for name, tasks in scheduled.items() if name.startswith('ferry-test@')]
         for r in etas:
             r.revoke()
