@@ -26,7 +26,7 @@ test('each protocol names its TLS port, and its TLS listener is off by default o
   // the management API stays on loopback unless opened on purpose
   assert.deepEqual(config.listeners.httpTls, { enabled: false, host: '127.0.0.1', port: 8162, maxConnections: 0 });
   assert.equal(config.listeners.http.host, '127.0.0.1');
-  assert.deepEqual(config.tls, { requestCert: false });
+  assert.deepEqual(config.tls, { requestCert: false, requireCert: false, requireCertHttps: false });
 });
 
 test('a TLS port option or variable switches its listener on; off switches it off', () => {
