@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { open as openFile, readFile, readdir } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { RecordType, decodeReference, decodeStoredMessage } from '../../src/core/records.js';
@@ -7,6 +7,7 @@ import { FrameKind, SEGMENT_HEADER_SIZE, decodeFrame, decodeSegmentHeader, empty
 import { startBroker } from '../helpers/broker.js';
 import { connectStomp } from '../helpers/stomp.js';
 import { testFolder } from '../helpers/temp-dir.js';
+import { flipByte } from '../helpers/damage.js';
 
 /**
  * What a repair drops is named in terms an operator can look up: the destination and the message
@@ -35,18 +36,6 @@ async function addFrames(journal: string): Promise<AddFrame[]> {
     }
   }
   return out;
-}
-
-async function flipByte(path: string, offset: number): Promise<void> {
-  const file = await openFile(path, 'r+');
-  try {
-    const one = Buffer.alloc(1);
-    await file.read(one, 0, 1, offset);
-    one[0] = one[0]! ^ 0xff;
-    await file.write(one, 0, 1, offset);
-  } finally {
-    await file.close();
-  }
 }
 
 test('store.journal.repair names what it drops by destination and message id: a lost reference gives its message, a lost message record its queue', async () => {

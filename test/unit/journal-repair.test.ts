@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, open as openFile, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
@@ -7,6 +7,7 @@ import { isFerryError } from '../../src/errors.js';
 import { JournalStore } from '../../src/store/journal/index.js';
 import { crc32, encodeSegmentHeader } from '../../src/store/journal/format.js';
 import { testFolder } from '../helpers/temp-dir.js';
+import { flipByte } from '../helpers/damage.js';
 
 /** Repair loses only what is damaged: a flipped byte costs the record it is in, reported by id. */
 
@@ -19,18 +20,6 @@ function payload(id: number, size: number): Buffer {
   const data = Buffer.alloc(size, 0x61 + (id % 26));
   data.writeUInt32LE(id, 0);
   return data;
-}
-
-async function flipByte(path: string, offset: number): Promise<void> {
-  const file = await openFile(path, 'r+');
-  try {
-    const one = Buffer.alloc(1);
-    await file.read(one, 0, 1, offset);
-    one[0] = one[0]! ^ 0xff;
-    await file.write(one, 0, 1, offset);
-  } finally {
-    await file.close();
-  }
 }
 
 /** Writes records 1..count of `size` bytes in writes of `perBatch`, into one segment, and closes. */

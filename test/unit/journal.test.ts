@@ -6,6 +6,7 @@ import { isFerryError } from '../../src/errors.js';
 import { MemoryStore, type RecoveredState } from '../../src/store/index.js';
 import { JournalStore, nodeFileSystem, type JournalEvent, type JournalFileSystem, type JournalOptions } from '../../src/store/journal/index.js';
 import { testFolder } from '../helpers/temp-dir.js';
+import { flipByte } from '../helpers/damage.js';
 
 /** The file system the journal uses, with counters and switches to make an operation fail. */
 class TestFileSystem implements JournalFileSystem {
@@ -109,18 +110,6 @@ function payload(id: number, size: number): Buffer {
 
 /** Bytes an add frame takes: 12 (magic, CRC, length) + 13 (kind, id, type) + data. */
 const addFrame = (dataLength: number): number => 25 + dataLength;
-
-async function flipByte(path: string, offset: number): Promise<void> {
-  const file = await openFile(path, 'r+');
-  try {
-    const one = Buffer.alloc(1);
-    await file.read(one, 0, 1, offset);
-    one[0] = one[0]! ^ 0xff;
-    await file.write(one, 0, 1, offset);
-  } finally {
-    await file.close();
-  }
-}
 
 /** Adds `count` records of `size` bytes from `firstId`, syncing after every `perBatch`. */
 async function addRecords(store: JournalStore, firstId: number, count: number, size: number, perBatch = 10): Promise<void> {
